@@ -1,0 +1,98 @@
+"""Event files: JSONL (one event per line) and CSV (envelope columns + a JSON payload column).
+
+Readers yield ``(position, raw_bytes, document_or_error)`` so that a bad line is
+reported with its line number and kept byte for byte in dead letters.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any, Iterator
+
+from ingest.validate import load_json
+
+CSV_COLUMNS = ["event_id", "event_type", "schema_version", "enterprise_id", "occurred_at", "source_kind", "source_id", "source_name", "payload"]
+
+
+class LineError(ValueError):
+    pass
+
+
+def read_events(path: str | Path) -> Iterator[tuple[str, bytes, Any]]:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        yield from _read_jsonl(path)
+    elif suffix == ".csv":
+        yield from _read_csv(path)
+    else:
+        raise ValueError(f"{path}: unknown file type {suffix!r} (use .jsonl or .csv)")
+
+
+def count_records(path: str | Path) -> int:
+    with open(path, "rb") as fh:
+        n = sum(1 for line in fh if line.strip())
+    return n - 1 if Path(path).suffix.lower() == ".csv" and n else n
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[str, bytes, Any]]:
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            raw = line.rstrip(b"\r\n")
+            if not raw.strip():
+                continue
+            position = f"{path.name}:{lineno}"
+            try:
+                yield position, raw, load_json(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                yield position, raw, LineError(f"line is not valid JSON: {exc}")
+
+
+def _read_csv(path: Path) -> Iterator[tuple[str, bytes, Any]]:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in ("event_id", "event_type", "enterprise_id", "occurred_at", "source_kind", "source_id", "payload") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: CSV lacks column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMNS)}")
+        for row in reader:
+            position = f"{path.name}:{reader.line_num}"
+            raw = _row_bytes(row)
+            try:
+                yield position, raw, _row_document(row)
+            except ValueError as exc:
+                yield position, raw, LineError(str(exc))
+
+
+def _row_bytes(row: dict[str, Any]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf).writerow([row.get(c, "") for c in CSV_COLUMNS])
+    return buf.getvalue().rstrip("\r\n").encode("utf-8")
+
+
+def _row_document(row: dict[str, Any]) -> dict[str, Any]:
+    try:
+        payload = load_json((row.get("payload") or "{}").encode("utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"column payload is not valid JSON: {exc}") from exc
+    version = row.get("schema_version") or "2"
+    if not version.isdigit():
+        raise ValueError(f"column schema_version must be an integer, got {version!r}")
+    source: dict[str, Any] = {"kind": row.get("source_kind"), "id": row.get("source_id")}
+    if row.get("source_name"):
+        source["name"] = row["source_name"]
+    return {
+        "event_id": row.get("event_id"), "event_type": row.get("event_type"), "schema_version": int(version),
+        "enterprise_id": row.get("enterprise_id"), "occurred_at": row.get("occurred_at"),
+        "source": source, "payload": payload,
+    }
+
+
+def write_jsonl(events, path: str | Path) -> int:
+    n = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        for event in events:
+            fh.write(event.model_dump_json(exclude_none=True) + "\n")
+            n += 1
+    return n

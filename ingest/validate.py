@@ -1,0 +1,127 @@
+"""Turn raw bytes from any way in into events, or into precise errors.
+
+Each error names the field as a path a lab integrator can follow
+(``payload.items[0].values[1]``) and gives the reason in English and Chinese.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas.events import Envelope
+from schemas.upcast import UnsupportedVersion, load_json, parse_event
+
+MAX_BATCH = 1000
+
+_REASON_ZH = {
+    "missing": "缺少必填字段",
+    "extra_forbidden": "不允许的字段（字段名拼写错误或不属于该事件类型）",
+    "string_type": "应为文本",
+    "string_too_short": "文本过短",
+    "string_too_long": "文本过长",
+    "string_pattern_mismatch": "格式不符合要求",
+    "float_type": "应为数字（不接受带引号的数字）",
+    "int_type": "应为整数",
+    "bool_type": "应为 true 或 false",
+    "finite_number": "应为有限数字（不接受 NaN 或无穷大）",
+    "literal_error": "取值不在允许范围内",
+    "union_tag_invalid": "未知的事件类型",
+    "union_tag_not_found": "缺少事件类型 event_type",
+    "uuid_parsing": "应为 UUID",
+    "uuid_type": "应为 UUID",
+    "datetime_parsing": "应为带时区的 ISO-8601 时间，如 2026-03-01T08:30:00+08:00",
+    "datetime_from_date_parsing": "应为带时区的 ISO-8601 时间",
+    "date_parsing": "应为 ISO-8601 日期，如 2026-03-01",
+    "date_from_datetime_parsing": "应为 ISO-8601 日期",
+    "greater_than_equal": "数值过小",
+    "less_than_equal": "数值过大",
+    "too_short": "条目过少",
+    "too_long": "条目过多",
+    "list_type": "应为数组",
+    "model_type": "应为对象",
+    "dict_type": "应为对象",
+    "model_attributes_type": "应为对象",
+    "value_error": "取值无效",
+    "json_invalid": "不是合法的 JSON",
+    "batch_too_large": "批量过大",
+    "unsupported_version": "不支持的 schema_version",
+}
+
+
+@dataclass
+class Rejection:
+    index: int | None
+    raw: bytes
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(f"{e['field'] or '(body)'}: {e['reason']}" for e in self.errors)
+
+
+def _path(loc: tuple[Any, ...], event_type: Any) -> str:
+    parts = list(loc)
+    # pydantic puts the discriminator value first for tagged unions
+    if parts and isinstance(event_type, str) and parts[0] == event_type:
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            part = str(part)
+            if part.startswith("function-") or part in ("str", "float", "int", "literal['ND']", "union[int,float]"):
+                continue  # validator plumbing, not a field
+            out += ("." if out else "") + part
+    return out
+
+
+def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
+    event_type = doc.get("event_type") if isinstance(doc, dict) else None
+    errors, seen = [], set()
+    for err in exc.errors(include_url=False):
+        field_path = _path(err["loc"], event_type)
+        if err["type"].startswith("union_tag"):
+            field_path = "event_type"
+        key = (field_path, err["type"])
+        if key in seen:
+            continue  # a union reports one failure per branch; one line is enough
+        seen.add(key)
+        msg = err["msg"]
+        errors.append({"field": field_path, "type": err["type"], "reason": msg, "reason_zh": _REASON_ZH.get(err["type"], msg)})
+    return errors
+
+
+def _error(field: str, type_: str, reason: str) -> dict[str, Any]:
+    return {"field": field, "type": type_, "reason": reason, "reason_zh": _REASON_ZH.get(type_, reason)}
+
+
+def validate_document(doc: Any, index: int | None, raw: bytes) -> Envelope | Rejection:
+    try:
+        return parse_event(doc)
+    except UnsupportedVersion as exc:
+        return Rejection(index, raw, [_error("schema_version", "unsupported_version", str(exc))])
+    except ValidationError as exc:
+        return Rejection(index, raw, describe(exc, doc))
+
+
+def decode_body(raw: bytes, max_batch: int = MAX_BATCH) -> tuple[list[Envelope], list[Rejection]]:
+    """One event (a JSON object) or a batch (a JSON array, or {"events": [...]})."""
+    try:
+        doc = load_json(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return [], [Rejection(None, raw, [_error("", "json_invalid", f"body is not valid JSON: {exc}")])]
+    if isinstance(doc, dict) and set(doc) == {"events"}:
+        doc = doc["events"]
+    docs = doc if isinstance(doc, list) else [doc]
+    if len(docs) > max_batch:
+        return [], [Rejection(None, raw, [_error("", "batch_too_large", f"a batch holds at most {max_batch} events, got {len(docs)}")])]
+    events, rejections = [], []
+    for i, item in enumerate(docs):
+        single = json.dumps(item, ensure_ascii=False).encode("utf-8") if isinstance(doc, list) else raw
+        result = validate_document(item, i if isinstance(doc, list) else None, single)
+        (rejections if isinstance(result, Rejection) else events).append(result)
+    return events, rejections

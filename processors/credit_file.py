@@ -1,0 +1,138 @@
+"""The credit file (诚信档案): what qrisk knows about one enterprise.
+
+It is a fold of that enterprise's events (see ``processors.step``); nothing in
+it is entered by hand.  Models are plain mutable pydantic models so the fold can
+update them in place and a snapshot is one ``model_dump_json``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from processors.judgement import SampleJudgement
+from schemas.events import EnterpriseProfile, Finding, SamplingResult
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SampleRecord(_Record):
+    event_id: str
+    sample_no: str
+    product: str
+    batch: str | None = None
+    production_date: dt.date | None = None
+    sampled_on: dt.date
+    occurred_at: dt.datetime
+    lab: str
+    task_source: str
+    retest: bool = False
+    judgement: SampleJudgement | None = Field(default=None, description="None until the enterprise's category is known")
+    pending: SamplingResult | None = Field(default=None, description="the lab's record, kept only while it awaits judgement")
+
+
+class ComplaintRecord(_Record):
+    complaint_id: str
+    event_id: str
+    received_at: dt.datetime
+    channel: str
+    category: str
+    text: str
+    product: str | None = None
+    verified: bool = False
+    resolved_at: dt.datetime | None = None
+    outcome: str | None = None
+
+
+class InspectionRecord(_Record):
+    inspection_id: str
+    event_id: str
+    occurred_at: dt.datetime
+    inspector: str
+    kind: str
+    result: str
+    findings: list[Finding] = Field(default_factory=list)
+
+
+RectificationStatus = Literal["open", "completed", "verified", "rejected"]
+
+
+class RectificationRecord(_Record):
+    rectification_id: str
+    what: str
+    cause: str = ""
+    ordered_at: dt.datetime
+    deadline: dt.date
+    status: RectificationStatus = "open"
+    completed_at: dt.datetime | None = None
+    evidence: str | None = None
+    verified_at: dt.datetime | None = None
+    verifier: str | None = None
+    note: str | None = None
+    overdue: bool = Field(default=False, description="past its deadline (by event time) before it was completed")
+
+
+class Counts(_Record):
+    samples: int = 0
+    samples_passed: int = 0
+    samples_failed: int = 0
+    samples_undetermined: int = 0
+    complaints: int = 0
+    complaints_verified: int = 0
+    inspections: int = 0
+    inspections_nonconforming: int = 0
+    rectifications_open: int = 0
+    rectifications_overdue: int = 0
+
+
+class CreditFile(_Record):
+    enterprise_id: str
+    profile: EnterpriseProfile | None = None
+    registered_at: dt.datetime | None = None
+    last_event_at: dt.datetime | None = Field(default=None, description="latest event time seen: the file's own clock")
+    events: int = 0
+    samples: list[SampleRecord] = Field(default_factory=list)
+    complaints: list[ComplaintRecord] = Field(default_factory=list)
+    inspections: list[InspectionRecord] = Field(default_factory=list)
+    rectifications: list[RectificationRecord] = Field(default_factory=list)
+    counts: Counts = Field(default_factory=Counts)
+
+    @property
+    def pass_rate(self) -> float | None:
+        judged = self.counts.samples_passed + self.counts.samples_failed
+        return None if judged == 0 else self.counts.samples_passed / judged
+
+    def complaint(self, complaint_id: str) -> ComplaintRecord | None:
+        return next((c for c in reversed(self.complaints) if c.complaint_id == complaint_id), None)
+
+    def rectification(self, rectification_id: str) -> RectificationRecord | None:
+        return next((r for r in reversed(self.rectifications) if r.rectification_id == rectification_id), None)
+
+    def view(self) -> dict:
+        """The file as the API shows it: the fold plus derived figures."""
+        doc = self.model_dump(mode="json")
+        doc["pass_rate"] = self.pass_rate
+        return doc
+
+
+class CountyState(_Record):
+    """Everything the fold keeps: one credit file per enterprise and the ids already applied."""
+
+    files: dict[str, CreditFile] = Field(default_factory=dict)
+    seen_event_ids: set[str] = Field(default_factory=set)
+    clock: dt.datetime | None = Field(default=None, description="latest clock.tick applied")
+    applied: int = 0
+
+    def snapshot(self) -> bytes:
+        # sorted ids: a set's iteration order is not stable across processes
+        doc = self.model_dump(mode="json", exclude={"seen_event_ids"})
+        doc["seen_event_ids"] = sorted(self.seen_event_ids)
+        return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def restore(cls, blob: bytes) -> "CountyState":
+        return cls.model_validate_json(blob)

@@ -1,0 +1,611 @@
+"""Judge a sampling result against the standards catalogue.
+
+Pure: no I/O, no wall clock.  The same sample and catalogue always give the same
+judgement, so it can live in replayable state.  Every verdict carries the rule,
+the numbers and a sentence a supervisor can read (Chinese first).
+
+What is never guessed: an item the catalogue does not know for the category, a
+unit the units table does not know, a conversion the table does not list, a
+plan with the wrong number of results.  Those are "undetermined" with a reason,
+and listed in ``SampleJudgement.unknown``.
+
+Numbers: lab values arrive as binary floats.  Unit conversion goes through the
+decimal the lab wrote (``repr``) so that 50 µg/L becomes exactly the float 0.05
+and compares equal to a 0.05 mg/L limit; the sum of ratios is computed with
+exact fractions so that a sum of exactly 1 passes.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Context, Decimal
+from fractions import Fraction
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.events import NOT_DETECTED, SamplingResult, TestItem
+from schemas.standards import ONE as _ONE
+from schemas.standards import Catalogue, CatalogueIndex, CatalogueItem, ItemClass, Rule, RuleKind, Unit, UnitTable
+
+ItemVerdict = Literal["pass", "fail", "undetermined"]
+Reason = Literal[
+    # pass
+    "within_limit",  # numbers within the limit / the plan accepted
+    "not_detected",  # every value "ND" (or 0 for a not-permitted additive)
+    "below_detection_limit",  # numbers below the method's detection limit, read as ND
+    # fail
+    "over_maximum",
+    "out_of_range",
+    "not_permitted_detected",
+    "plan_exceeded_c",  # more than c results above m (two-class) or in (m, M] (three-class)
+    "plan_over_M",  # a result above M (three-class)
+    # undetermined
+    "detection_limit_above_limit",  # "ND" but the detection limit is above the limit
+    "detection_limit_unknown",  # "ND" against a range with a positive minimum, no detection limit given
+    "unknown_category",  # the catalogue has no standards for the enterprise's category
+    "unknown_item",
+    "unknown_unit",  # the unit text is not in units.yaml
+    "unit_mismatch",  # a known unit that does not convert to the catalogue unit
+    "wrong_value_count",  # a plan needs exactly n results
+    "no_rule_in_force",  # no catalogued edition covers the basis date
+    "negative_value",
+]
+EditionBasis = Literal["production_date", "sampled_on"]
+Value = Union[float, Literal["ND"]]
+
+_DECIMAL = Context(prec=34)  # private context: a caller changing the global one cannot change a verdict
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ItemJudgement(_Result):
+    item_code: str
+    item_name: str
+    item_class: ItemClass | None
+    verdict: ItemVerdict
+    reason: Reason
+    message_zh: str
+    message_en: str
+    standard: str | None
+    edition: str | None
+    kind: RuleKind | None
+    limit_text: str | None
+    values: tuple[Value, ...]
+    unit: str
+    detection_limit: float | None
+    ratio: float | None
+    lab_verdict: Literal["pass", "fail"] | None
+    lab_standard: str | None
+    agrees_with_lab: bool | None
+    verified: bool | None
+
+
+class SumOfRatiosMember(_Result):
+    item_code: str
+    item_name: str
+    value: float
+    max: float
+    ratio: float
+
+
+class SumOfRatiosCheck(_Result):
+    group: str
+    group_name: str
+    members: tuple[SumOfRatiosMember, ...]
+    pending: tuple[str, ...]  # members whose own result is undetermined, so the sum is incomplete
+    total: float
+    verdict: ItemVerdict
+    message_zh: str
+    message_en: str
+
+
+class UnknownEntry(_Result):
+    kind: Literal["category", "item", "unit", "unit_mismatch"]
+    item_code: str | None
+    text: str
+
+
+class SampleJudgement(_Result):
+    sample_no: str
+    category: str
+    verdict: ItemVerdict
+    items: tuple[ItemJudgement, ...]
+    sum_checks: tuple[SumOfRatiosCheck, ...]
+    disagreements: tuple[str, ...]
+    unknown: tuple[UnknownEntry, ...]
+    edition_basis: EditionBasis
+    basis_date: dt.date
+    basis_note_zh: str | None  # set when the sampling date had to choose the edition
+    basis_note_en: str | None
+    catalogue_digest: str
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _num(value: float) -> str:
+    if value == int(value) and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def _vals(values: tuple[Value, ...] | list[Value]) -> str:
+    return ";".join(v if v == NOT_DETECTED else _num(v) for v in values)  # type: ignore[arg-type]
+
+
+def _suffix(label: str) -> str:
+    return f" {label}" if label else ""
+
+
+# --------------------------------------------------------------------------- one item
+
+
+class _Outcome:
+    """Internal: what the kind-specific judge found, before the result model is built."""
+
+    __slots__ = ("verdict", "reason", "zh", "en", "ratio", "peak")
+
+    def __init__(self, verdict: ItemVerdict, reason: Reason, zh: str, en: str,
+                 ratio: float | None = None, peak: float | None = None) -> None:
+        self.verdict = verdict
+        self.reason = reason
+        self.zh = zh
+        self.en = en
+        self.ratio = ratio
+        self.peak = peak  # largest value read as detected; feeds the sum of ratios
+
+
+def _convert(value: float, factor: Decimal) -> float:
+    return float(_DECIMAL.multiply(Decimal(repr(value)), factor))
+
+
+def _ratio(value: float, limit: float) -> float:
+    # Through decimals so that 1.2/2.5 is shown as 0.48, not 0.47999999999999998.
+    return float(_DECIMAL.divide(Decimal(repr(value)), Decimal(repr(limit))))
+
+
+def _split(values: tuple[Value, ...], dl: float | None) -> tuple[list[float], int, bool]:
+    """Detected numbers, count of non-detects, and whether a number was below the detection limit."""
+    numbers: list[float] = []
+    nd = 0
+    below = False
+    for v in values:
+        if v == NOT_DETECTED:
+            nd += 1
+        elif dl is not None and v < dl:  # type: ignore[operator]
+            nd += 1
+            below = True
+        else:
+            numbers.append(v)  # type: ignore[arg-type]
+    return numbers, nd, below
+
+
+def _judge_maximum(name: str, en: str, rule: Rule, values: tuple[Value, ...], dl: float | None, u: str) -> _Outcome:
+    limit = rule.max
+    numbers, nd, below = _split(values, dl)
+    peak = max(numbers) if numbers else None
+    ratio = _ratio(peak, limit) if peak is not None and limit else None  # type: ignore[arg-type]
+    lim = f"{rule.standard} 限值≤{rule.max!r}{u}"
+    lim_en = f"{rule.standard} limit ≤{rule.max!r}{u}"
+    if peak is not None and peak > limit:  # type: ignore[operator]
+        times = f"（为限值的{ratio:.2f}倍）" if ratio is not None else ""
+        return _Outcome(
+            "fail", "over_maximum",
+            f"{name}：检测值{_num(peak)}{u}超过{lim}{times}，判定不合格",
+            f"{en}: {_num(peak)}{u} exceeds the {lim_en}; fail",
+            ratio, peak,
+        )
+    if nd and dl is not None and dl > limit:  # type: ignore[operator]
+        return _Outcome(
+            "undetermined", "detection_limit_above_limit",
+            f"{name}：未检出，但方法检出限{_num(dl)}{u}高于{lim}，无法判定是否合格",
+            f"{en}: not detected, but the detection limit {_num(dl)}{u} is above the {lim_en}; undetermined",
+            ratio, peak,
+        )
+    if peak is not None:
+        return _Outcome(
+            "pass", "within_limit",
+            f"{name}：检测值{_num(peak)}{u}，未超过{lim}，判定合格",
+            f"{en}: {_num(peak)}{u} within the {lim_en}; pass",
+            ratio, peak,
+        )
+    if below:
+        return _Outcome(
+            "pass", "below_detection_limit",
+            f"{name}：检测值低于方法检出限{_num(dl)}{u}（按未检出计），{lim}，判定合格",  # type: ignore[arg-type]
+            f"{en}: below the detection limit {_num(dl)}{u}, read as not detected ({lim_en}); pass",  # type: ignore[arg-type]
+        )
+    return _Outcome(
+        "pass", "not_detected",
+        f"{name}：未检出，{lim}，判定合格",
+        f"{en}: not detected ({lim_en}); pass",
+    )
+
+
+def _judge_range(name: str, en: str, rule: Rule, values: tuple[Value, ...], dl: float | None, u: str) -> _Outcome:
+    low, high = rule.min, rule.max
+    numbers, nd, _ = _split(values, dl)
+    lim = f"{rule.standard} 规定范围{rule.min!r}–{rule.max!r}{u}"
+    lim_en = f"the {rule.standard} range {rule.min!r}–{rule.max!r}{u}"
+    outside = [v for v in numbers if v < low or v > high]  # type: ignore[operator]
+    if outside:
+        return _Outcome(
+            "fail", "out_of_range",
+            f"{name}：检测值{_vals(outside)}{u}不在{lim}内，判定不合格",
+            f"{en}: {_vals(outside)}{u} outside {lim_en}; fail",
+        )
+    if nd:
+        # "ND" means "below the detection limit": against a positive minimum that is
+        # only a verdict when the detection limit itself is at or below the minimum.
+        if low > 0:  # type: ignore[operator]
+            if dl is not None and dl <= low:  # type: ignore[operator]
+                return _Outcome(
+                    "fail", "out_of_range",
+                    f"{name}：未检出（低于检出限{_num(dl)}{u}），低于{lim}下限，判定不合格",
+                    f"{en}: not detected (below {_num(dl)}{u}), under the minimum of {lim_en}; fail",
+                )
+            if dl is None:
+                return _Outcome(
+                    "undetermined", "detection_limit_unknown",
+                    f"{name}：未检出且未给出方法检出限，无法对照{lim}判定",
+                    f"{en}: not detected and no detection limit given; cannot judge against {lim_en}",
+                )
+            return _Outcome(
+                "undetermined", "detection_limit_above_limit",
+                f"{name}：未检出，但方法检出限{_num(dl)}{u}高于{lim}下限，无法判定",
+                f"{en}: not detected, but the detection limit {_num(dl)}{u} is above the minimum of {lim_en}; undetermined",
+            )
+        if dl is not None and dl > high:  # type: ignore[operator]
+            return _Outcome(
+                "undetermined", "detection_limit_above_limit",
+                f"{name}：未检出，但方法检出限{_num(dl)}{u}高于{lim}上限，无法判定",
+                f"{en}: not detected, but the detection limit {_num(dl)}{u} is above the maximum of {lim_en}; undetermined",
+            )
+    shown = _vals(numbers) if numbers else "未检出"
+    return _Outcome(
+        "pass", "within_limit",
+        f"{name}：检测值{shown}{u}，在{lim}内，判定合格",
+        f"{en}: {_vals(numbers) if numbers else 'not detected'}{u} within {lim_en}; pass",
+    )
+
+
+def _judge_not_permitted(name: str, en: str, rule: Rule, values: tuple[Value, ...], dl: float | None, u: str) -> _Outcome:
+    # 0 is never a detection, whatever the detection limit says.
+    detected = [v for v in values if v != NOT_DETECTED and v > 0 and (dl is None or v >= dl)]  # type: ignore[operator]
+    if detected:
+        peak: float = max(detected)  # type: ignore[type-var, assignment]
+        return _Outcome(
+            "fail", "not_permitted_detected",
+            f"{name}：检出{_num(peak)}{u}，{rule.standard}规定不得使用（不得检出），判定不合格",
+            f"{en}: detected {_num(peak)}{u}; not permitted by {rule.standard}; fail",
+            None, peak,
+        )
+    if any(v != NOT_DETECTED and v > 0 for v in values):  # type: ignore[operator]
+        return _Outcome(
+            "pass", "below_detection_limit",
+            f"{name}：检测值低于方法检出限{_num(dl)}{u}，按未检出计，{rule.standard}规定不得使用，判定合格",  # type: ignore[arg-type]
+            f"{en}: below the detection limit {_num(dl)}{u}, read as not detected (not permitted by {rule.standard}); pass",  # type: ignore[arg-type]
+        )
+    return _Outcome(
+        "pass", "not_detected",
+        f"{name}：未检出，{rule.standard}规定不得使用，判定合格",
+        f"{en}: not detected (not permitted by {rule.standard}); pass",
+    )
+
+
+def _judge_plan(name: str, en: str, rule: Rule, values: tuple[Value, ...], dl: float | None, u: str) -> _Outcome:
+    n, c, m, big_m = rule.n, rule.c, rule.m, rule.M
+    if len(values) != n:
+        return _Outcome(
+            "undetermined", "wrong_value_count",
+            f"{name}：采样方案要求n={n}个检测结果，实际收到{len(values)}个，无法判定",
+            f"{en}: the sampling plan needs n={n} results, got {len(values)}; undetermined",
+        )
+    # A non-detect, or a count below the detection limit, is a count of 0.
+    counts = [0.0 if v == NOT_DETECTED or (dl is not None and v < dl) else v for v in values]  # type: ignore[operator]
+    m_txt = f"m={m!r}{u}"
+    if big_m is None:
+        over = sum(1 for v in counts if v > m)  # type: ignore[operator]
+        if over > c:  # type: ignore[operator]
+            return _Outcome(
+                "fail", "plan_exceeded_c",
+                f"{name}：{n}个样品中{over}个超过{m_txt}，计划允许c={c}，判定不合格",
+                f"{en}: {over} of {n} results exceed {m_txt}; the plan allows c={c}; fail",
+            )
+        return _Outcome(
+            "pass", "within_limit",
+            f"{name}：{n}个样品中{over}个超过{m_txt}，计划允许c={c}，判定合格",
+            f"{en}: {over} of {n} results exceed {m_txt}; the plan allows c={c}; pass",
+        )
+    big_txt = f"M={big_m!r}{u}"
+    above = sum(1 for v in counts if v > big_m)
+    if above:
+        return _Outcome(
+            "fail", "plan_over_M",
+            f"{name}：{n}个样品中{above}个超过{big_txt}，判定不合格",
+            f"{en}: {above} of {n} results exceed {big_txt}; fail",
+        )
+    marginal = sum(1 for v in counts if v > m)  # type: ignore[operator]
+    verdict: ItemVerdict = "fail" if marginal > c else "pass"  # type: ignore[operator]
+    zh_word, en_word = ("不合格", "fail") if verdict == "fail" else ("合格", "pass")
+    return _Outcome(
+        verdict, "plan_exceeded_c" if verdict == "fail" else "within_limit",
+        f"{name}：{n}个样品中{marginal}个介于m={m!r}与{big_txt}之间，计划允许c={c}，无超过M的结果，判定{zh_word}",
+        f"{en}: {marginal} of {n} results between m={m!r} and {big_txt}; the plan allows c={c}; none above M; {en_word}",
+    )
+
+
+_JUDGES = {
+    "maximum": _judge_maximum,
+    "range": _judge_range,
+    "not_permitted": _judge_not_permitted,
+    "plan": _judge_plan,
+}
+
+
+def _undetermined(test: TestItem, item: CatalogueItem | None, rule: Rule | None, reason: Reason,
+                  zh: str, en: str, values: tuple[Value, ...] | None = None, unit: str | None = None,
+                  limit_text: str | None = None) -> ItemJudgement:
+    return ItemJudgement(
+        item_code=test.item_code,
+        item_name=item.name_zh if item else (test.item_name or test.item_code),
+        item_class=item.item_class if item else None,
+        verdict="undetermined",
+        reason=reason,
+        message_zh=zh,
+        message_en=en,
+        standard=rule.standard if rule else None,
+        edition=rule.edition if rule else None,
+        kind=rule.kind if rule else None,
+        limit_text=limit_text,
+        values=tuple(test.values) if values is None else values,
+        unit=test.unit if unit is None else unit,
+        detection_limit=test.detection_limit,
+        ratio=None,
+        lab_verdict=test.lab_verdict,
+        lab_standard=test.standard_ref,
+        agrees_with_lab=None,
+        verified=rule.verified if rule else None,
+    )
+
+
+def _judge_item(test: TestItem, category: str, category_zh: str, index: CatalogueIndex, basis: dt.date,
+                unknown: list[UnknownEntry]) -> tuple[ItemJudgement, float | None]:
+    key = (category, test.item_code)
+    item = index.items.get(key)
+    if item is None:
+        printed = test.item_name or test.item_code
+        unknown.append(UnknownEntry(kind="item", item_code=test.item_code, text=printed))
+        return _undetermined(
+            test, None, None, "unknown_item",
+            f"{printed}：{category_zh}标准目录中没有此检验项目（{test.item_code}），无法判定",
+            f"{printed}: the {category} catalogue has no item {test.item_code!r}; undetermined",
+        ), None
+    name, en = item.name_zh, item.name_en
+    rule = item.rule_on(basis)
+    if rule is None:
+        return _undetermined(
+            test, item, None, "no_rule_in_force",
+            f"{name}：目录中没有适用于{basis.isoformat()}的标准版本，无法判定",
+            f"{en}: no catalogued edition applies on {basis.isoformat()}; undetermined",
+        ), None
+
+    target: Unit = index.item_units[key]
+    source = index.units.resolve(test.unit)
+    factor = UnitTable.factor(source, target) if source is not None else None
+    if factor is None:
+        kind = "unit" if source is None else "unit_mismatch"
+        unknown.append(UnknownEntry(kind=kind, item_code=test.item_code, text=test.unit))
+        if rule.kind != "not_permitted":
+            limit_text = f"{rule.limit_text}{_suffix(target.display)}" if rule.kind != "plan" else rule.limit_text
+            if source is None:
+                return _undetermined(
+                    test, item, rule, "unknown_unit",
+                    f"{name}：无法识别结果单位“{test.unit}”，无法与{rule.standard}限值（{target.unit}）比较，判定待定",
+                    f"{en}: unit {test.unit!r} is not known; cannot compare with the {rule.standard} limit in {target.unit}; undetermined",
+                    limit_text=limit_text,
+                ), None
+            return _undetermined(
+                test, item, rule, "unit_mismatch",
+                f"{name}：结果单位“{test.unit}”不能换算为标准单位{target.unit}，无法判定",
+                f"{en}: unit {test.unit!r} does not convert to {target.unit}; undetermined",
+                limit_text=limit_text,
+            ), None
+        # A detection of a not-permitted substance is a fact whatever the unit: judge
+        # the values as printed (the detection limit is in the same unit).
+        values: tuple[Value, ...] = tuple(test.values)
+        dl = test.detection_limit
+        unit_text, label = test.unit, test.unit
+    elif factor is _ONE:
+        values = tuple(test.values)
+        dl = test.detection_limit
+        unit_text, label = target.unit, target.display
+    else:
+        values = tuple(v if v == NOT_DETECTED else _convert(v, factor) for v in test.values)  # type: ignore[arg-type]
+        dl = None if test.detection_limit is None else _convert(test.detection_limit, factor)
+        unit_text, label = target.unit, target.display
+
+    if any(v != NOT_DETECTED and v < 0 for v in values):  # type: ignore[operator]
+        return _undetermined(
+            test, item, rule, "negative_value",
+            f"{name}：检测结果为负值（{_vals(values)}），无法判定",
+            f"{en}: negative result ({_vals(values)}); undetermined",
+            values=values, unit=unit_text,
+        ), None
+
+    u = _suffix(label)
+    outcome = _JUDGES[rule.kind](name, en, rule, values, dl, u)
+    if rule.kind == "not_permitted" or rule.kind == "plan":
+        limit_text = rule.limit_text
+    else:
+        limit_text = f"{rule.limit_text}{u}"
+    lab = test.lab_verdict
+    agrees = None if lab is None or outcome.verdict == "undetermined" else lab == outcome.verdict
+    zh, en_msg = outcome.zh, outcome.en
+    if not rule.verified:
+        # The supervisor must see that the verdict rests on a limit nobody has confirmed.
+        zh += "（注：该限值尚待核实）"
+        en_msg += " (note: this limit is not yet verified)"
+    judgement = ItemJudgement(
+        item_code=test.item_code,
+        item_name=name,
+        item_class=item.item_class,
+        verdict=outcome.verdict,
+        reason=outcome.reason,
+        message_zh=zh,
+        message_en=en_msg,
+        standard=rule.standard,
+        edition=rule.edition,
+        kind=rule.kind,
+        limit_text=limit_text,
+        values=values,
+        unit=unit_text,
+        detection_limit=dl,
+        ratio=outcome.ratio,
+        lab_verdict=lab,
+        lab_standard=test.standard_ref,
+        agrees_with_lab=agrees,
+        verified=rule.verified,
+    )
+    return judgement, outcome.peak
+
+
+# --------------------------------------------------------------------------- sum of ratios
+
+
+def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basis: dt.date,
+                judged: dict[str, tuple[ItemJudgement, float | None]]) -> list[SumOfRatiosCheck]:
+    standards = catalogue.standards_for(category)
+    if standards is None or not standards.sum_of_ratios:
+        return []
+    checks: list[SumOfRatiosCheck] = []
+    for group in standards.sum_of_ratios:
+        members: list[SumOfRatiosMember] = []
+        pending: list[str] = []
+        unverified = False
+        total = Fraction(0)
+        for item in index.group_members.get((category, group.group), ()):
+            found = judged.get(item.code)
+            if found is None:
+                continue
+            judgement, peak = found
+            rule = item.rule_on(basis)
+            # Only additives with a maximum take part: a not-permitted one fails on its own.
+            if rule is None or rule.kind != "maximum":
+                continue
+            if judgement.verdict == "undetermined":
+                pending.append(item.code)
+                continue
+            if peak is None or peak == 0:
+                continue
+            exact = Fraction(Decimal(repr(peak))) / Fraction(Decimal(repr(rule.max)))
+            total += exact
+            unverified = unverified or not rule.verified
+            members.append(SumOfRatiosMember(
+                item_code=item.code, item_name=item.name_zh, value=peak, max=rule.max, ratio=float(exact),
+            ))
+        # One detected member is already judged by its own limit; the rule is about mixtures.
+        if len(members) + len(pending) < 2:
+            continue
+        terms = " + ".join(f"{m.item_name} {_num(m.value)}/{m.max!r}" for m in members)
+        terms_en = " + ".join(f"{m.item_code} {_num(m.value)}/{m.max!r}" for m in members)
+        shown = f"{float(total):.2f}"
+        if total > 1:
+            verdict: ItemVerdict = "fail"
+            zh = f"{group.name_zh}合并使用：{terms} = {shown} > 1，超过GB 2760“同一功能添加剂混合使用时各自用量占其最大使用量比例之和不应超过1”的规定，判定不合格"
+            en = f"{group.name_en} used together: {terms_en} = {shown} > 1 (GB 2760 sum-of-ratios rule); fail"
+        elif pending:
+            verdict = "undetermined"
+            zh = f"{group.name_zh}合并使用：已知部分比例之和{shown}，但{'、'.join(pending)}结果无法判定，比例之和待定"
+            en = f"{group.name_en} used together: known ratios sum to {shown}, but {', '.join(pending)} undetermined; undetermined"
+        else:
+            verdict = "pass"
+            zh = f"{group.name_zh}合并使用：{terms} = {shown} ≤ 1，符合GB 2760比例之和规定，判定合格"
+            en = f"{group.name_en} used together: {terms_en} = {shown} ≤ 1 (GB 2760 sum-of-ratios rule); pass"
+        if unverified:
+            zh += "（注：部分限值尚待核实）"
+            en += " (note: some limits are not yet verified)"
+        checks.append(SumOfRatiosCheck(
+            group=group.group, group_name=group.name_zh, members=tuple(members), pending=tuple(pending),
+            total=float(total), verdict=verdict, message_zh=zh, message_en=en,
+        ))
+    return checks
+
+
+# --------------------------------------------------------------------------- sample
+
+# Item judgements are a pure function of the item, the category and the rule in
+# force, and lab results repeat a lot (ND, all-zero plans, the same readings), so
+# they are memoised per catalogue.  Bounded; a miss only costs the computation.
+_MEMO: dict[str, dict[tuple, tuple]] = {}
+_MEMO_LIMIT = 200_000
+
+
+def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) -> SampleJudgement:
+    """Judge every test item of ``sample`` for an enterprise of ``category``.
+
+    The edition is chosen by production date; when the lab gave none, by the
+    sampling date, and ``edition_basis`` says so.
+    """
+    note_zh = note_en = None
+    if sample.production_date is not None:
+        basis, edition_basis = sample.production_date, "production_date"
+    else:
+        basis, edition_basis = sample.sampled_on, "sampled_on"
+        note_zh = f"未提供生产日期，按抽样日期{basis.isoformat()}选择标准版本"
+        note_en = f"no production date given; the sampling date {basis.isoformat()} chose the standard editions"
+    index = catalogue.index
+    unknown: list[UnknownEntry] = []
+    judged: dict[str, tuple[ItemJudgement, float | None]] = {}
+
+    block = catalogue.standards_for(category)
+    if block is None:
+        unknown.append(UnknownEntry(kind="category", item_code=None, text=category))
+        for test in sample.items:
+            printed = test.item_name or test.item_code
+            judged[test.item_code] = (_undetermined(
+                test, None, None, "unknown_category",
+                f"{printed}：标准目录中没有“{category}”类别的标准，无法判定",
+                f"{printed}: the catalogue has no standards for category {category!r}; undetermined",
+            ), None)
+    else:
+        memo = _MEMO.setdefault(catalogue.digest, {})
+        if len(memo) > _MEMO_LIMIT:
+            memo.clear()
+        for test in sample.items:
+            item = index.items.get((category, test.item_code))
+            rule = item.rule_on(basis) if item is not None else None
+            # repr tells 0 from 0.0 and -0.0 from 0.0, so a hit is exactly what a fresh judgement would give
+            key = (category, test.item_code, test.item_name, test.unit, tuple(map(repr, test.values)),
+                   repr(test.detection_limit), test.lab_verdict, test.standard_ref, id(rule))
+            hit = memo.get(key)
+            if hit is None:
+                found: list[UnknownEntry] = []
+                hit = memo[key] = (_judge_item(test, category, block.name_zh, index, basis, found), tuple(found))
+            judged[test.item_code] = hit[0]
+            unknown.extend(hit[1])
+
+    items = tuple(j for j, _ in judged.values())
+    sums = tuple(_sum_checks(category, catalogue, index, basis, judged))
+    if any(j.verdict == "fail" for j in items) or any(s.verdict == "fail" for s in sums):
+        verdict: ItemVerdict = "fail"
+    elif all(j.verdict == "pass" for j in items) and all(s.verdict == "pass" for s in sums):
+        verdict = "pass"
+    else:
+        verdict = "undetermined"
+    return SampleJudgement(
+        sample_no=sample.sample_no,
+        category=category,
+        verdict=verdict,
+        items=items,
+        sum_checks=sums,
+        disagreements=tuple(j.item_code for j in items if j.agrees_with_lab is False),
+        unknown=tuple(unknown),
+        edition_basis=edition_basis,
+        basis_date=basis,
+        basis_note_zh=note_zh,
+        basis_note_en=note_en,
+        catalogue_digest=catalogue.digest,
+    )

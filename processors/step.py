@@ -1,0 +1,319 @@
+"""The one entry point of the pure core: ``step(state, event, rules) -> (state, effects)``.
+
+The embedded runtime, replay and (later) Faust agents all call this function.
+It reads no clock and does no I/O: time is the event's ``occurred_at`` (or a
+``clock.tick`` in the log), and the standards catalogue and policy arrive in
+``Rules``.  State is updated in place and returned, so a caller that needs the
+old state must snapshot it first.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ConfigDict
+
+from processors.credit_file import (
+    ComplaintRecord,
+    CountyState,
+    CreditFile,
+    InspectionRecord,
+    RectificationRecord,
+    SampleRecord,
+)
+from processors.judgement import judge_sample
+from schemas.events import (
+    ClockTick,
+    ComplaintReceivedEvent,
+    ComplaintResolvedEvent,
+    EnterpriseRegistered,
+    EnterpriseUpdated,
+    Envelope,
+    InspectionCompletedEvent,
+    RectificationCompletedEvent,
+    RectificationOrderedEvent,
+    RectificationVerifiedEvent,
+    SamplingResult,
+    SamplingResultEvent,
+)
+from schemas.policy import Policy
+from schemas.standards import Catalogue
+
+
+class Effect(BaseModel):
+    """What changed, for later stages (alerts, grading, sinks) to act on."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: str
+    enterprise_id: str
+    event_id: str
+    occurred_at: dt.datetime
+    data: dict[str, Any] = {}
+
+
+WARNING_KINDS = frozenset({
+    "sampling.failed",
+    "judgement.disagrees_with_lab",
+    "complaint.cluster",
+    "inspection.nonconforming",
+    "rectification.overdue",
+    "rectification.rejected",
+})
+"""Effects a supervisor must see; the alerts stage turns them into alerts."""
+
+
+@dataclass(frozen=True)
+class Rules:
+    catalogue: Catalogue
+    policy: Policy = field(default_factory=Policy)
+
+    def local_date(self, moment: dt.datetime) -> dt.date:
+        return (moment + dt.timedelta(hours=self.policy.utc_offset_hours)).date()
+
+
+def step(state: CountyState, event: Envelope, rules: Rules) -> tuple[CountyState, list[Effect]]:
+    event_id = str(event.event_id)
+    if event_id in state.seen_event_ids:
+        return state, []  # redelivery: applied once already
+    state.seen_event_ids.add(event_id)
+    state.applied += 1
+    effects: list[Effect] = []
+
+    if isinstance(event, ClockTick):
+        if state.clock is None or event.occurred_at > state.clock:
+            state.clock = event.occurred_at
+        for file in state.files.values():
+            _mark_overdue(file, event, rules, effects)
+        return state, effects
+
+    file = state.files.get(event.enterprise_id)
+    if file is None:
+        file = state.files[event.enterprise_id] = CreditFile(enterprise_id=event.enterprise_id)
+    file.events += 1
+    if file.last_event_at is None or event.occurred_at > file.last_event_at:
+        file.last_event_at = event.occurred_at
+    _HANDLERS[type(event)](file, event, rules, effects)
+    _mark_overdue(file, event, rules, effects)
+    return state, effects
+
+
+def replay(events: Iterable[Envelope], rules: Rules, state: CountyState | None = None) -> tuple[CountyState, list[Effect]]:
+    """Fold events in order; the same events in the same order give the same state."""
+    state = state if state is not None else CountyState()
+    effects: list[Effect] = []
+    for event in events:
+        state, produced = step(state, event, rules)
+        effects.extend(produced)
+    return state, effects
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+def _effect(kind: str, event: Envelope, enterprise_id: str, **data: Any) -> Effect:
+    return Effect(kind=kind, enterprise_id=enterprise_id, event_id=str(event.event_id), occurred_at=event.occurred_at, data=data)
+
+
+def _registered(file: CreditFile, event: EnterpriseRegistered, rules: Rules, effects: list[Effect]) -> None:
+    kind = "enterprise.registered" if file.profile is None else "enterprise.profile_changed"
+    file.profile = event.payload
+    if file.registered_at is None:
+        file.registered_at = event.occurred_at
+    effects.append(_effect(kind, event, file.enterprise_id, name=event.payload.name, category=event.payload.category))
+    _judge_pending(file, event, rules, effects)
+
+
+def _updated(file: CreditFile, event: EnterpriseUpdated, rules: Rules, effects: list[Effect]) -> None:
+    # null means "not given": a stored event re-read from the log has every key
+    changes = {k: v for k, v in event.payload.model_dump(exclude_unset=True).items() if v is not None}
+    if file.profile is None:
+        # an update cannot build a whole profile; keep it visible instead of dropping it
+        effects.append(_effect("enterprise.update_before_registration", event, file.enterprise_id, changes=changes))
+        return
+    file.profile = file.profile.model_copy(update=changes)
+    effects.append(_effect("enterprise.profile_changed", event, file.enterprise_id, changes=changes))
+
+
+def _sampling(file: CreditFile, event: SamplingResultEvent, rules: Rules, effects: list[Effect]) -> None:
+    p = event.payload
+    record = SampleRecord(
+        event_id=str(event.event_id), sample_no=p.sample_no, product=p.product, batch=p.batch,
+        production_date=p.production_date, sampled_on=p.sampled_on, occurred_at=event.occurred_at,
+        lab=p.lab, task_source=p.task_source, retest=p.retest,
+    )
+    file.samples.append(record)
+    file.counts.samples += 1
+    if file.profile is None:
+        # the category selects the standard: wait for registration rather than guess
+        record.pending = p
+        file.counts.samples_undetermined += 1
+        effects.append(_effect("sampling.awaiting_registration", event, file.enterprise_id, sample_no=p.sample_no))
+        return
+    _judge(file, record, p, event, rules, effects)
+
+
+def _judge(file: CreditFile, record: SampleRecord, payload: SamplingResult, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    judgement = judge_sample(payload, file.profile.category, rules.catalogue)
+    record.judgement = judgement
+    counts = file.counts
+    if judgement.verdict == "pass":
+        counts.samples_passed += 1
+    elif judgement.verdict == "fail":
+        counts.samples_failed += 1
+    else:
+        counts.samples_undetermined += 1
+    base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
+    effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=judgement.verdict, **base))
+    if judgement.verdict == "fail":
+        failed = [i.item_code for i in judgement.items if i.verdict == "fail"]
+        failed += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
+        messages = [i.message_zh for i in judgement.items if i.verdict == "fail"]
+        messages += [c.message_zh for c in judgement.sum_checks if c.verdict == "fail"]
+        effects.append(_effect("sampling.failed", event, file.enterprise_id, failed_items=failed, messages_zh=messages, **base))
+    if judgement.disagreements:
+        effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
+    if judgement.unknown:
+        effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=list(judgement.unknown), **base))
+
+
+def _judge_pending(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    for record in file.samples:
+        if record.pending is not None:
+            payload, record.pending = record.pending, None
+            file.counts.samples_undetermined -= 1
+            _judge(file, record, payload, event, rules, effects)
+
+
+def _complaint_received(file: CreditFile, event: ComplaintReceivedEvent, rules: Rules, effects: list[Effect]) -> None:
+    p = event.payload
+    file.complaints.append(ComplaintRecord(
+        complaint_id=p.complaint_id, event_id=str(event.event_id), received_at=event.occurred_at,
+        channel=p.channel, category=p.category, text=p.text, product=p.product, verified=p.verified,
+    ))
+    file.counts.complaints += 1
+    if p.verified:
+        _complaint_verified(file, file.complaints[-1], event, rules, effects)
+
+
+def _complaint_resolved(file: CreditFile, event: ComplaintResolvedEvent, rules: Rules, effects: list[Effect]) -> None:
+    p = event.payload
+    record = file.complaint(p.complaint_id)
+    if record is None:
+        effects.append(_effect("complaint.unknown_resolved", event, file.enterprise_id, complaint_id=p.complaint_id))
+        return
+    record.resolved_at = event.occurred_at
+    record.outcome = p.outcome
+    if p.verified and not record.verified:
+        record.verified = True
+        _complaint_verified(file, record, event, rules, effects)
+    elif not p.verified and record.verified:
+        record.verified = False
+        file.counts.complaints_verified -= 1
+
+
+def _complaint_verified(file: CreditFile, record: ComplaintRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    file.counts.complaints_verified += 1
+    effects.append(_effect("complaint.verified", event, file.enterprise_id, complaint_id=record.complaint_id, category=record.category))
+    policy = rules.policy.complaint_cluster
+    window_start = record.received_at - dt.timedelta(days=policy.window_days)
+    cluster = [c for c in file.complaints if c.verified and window_start <= c.received_at <= record.received_at]
+    if len(cluster) >= policy.k:
+        effects.append(_effect(
+            "complaint.cluster", event, file.enterprise_id,
+            complaint_ids=[c.complaint_id for c in cluster], window_days=policy.window_days, k=policy.k,
+        ))
+
+
+def _inspection(file: CreditFile, event: InspectionCompletedEvent, rules: Rules, effects: list[Effect]) -> None:
+    p = event.payload
+    file.inspections.append(InspectionRecord(
+        inspection_id=p.inspection_id, event_id=str(event.event_id), occurred_at=event.occurred_at,
+        inspector=p.inspector, kind=p.kind, result=p.result, findings=p.findings,
+    ))
+    file.counts.inspections += 1
+    serious = [f.code for f in p.findings if f.severity in ("major", "critical")]
+    if p.result == "不符合":
+        file.counts.inspections_nonconforming += 1
+    if p.result == "不符合" or serious:
+        effects.append(_effect("inspection.nonconforming", event, file.enterprise_id, inspection_id=p.inspection_id, result=p.result, serious_findings=serious))
+
+
+def _rectification_ordered(file: CreditFile, event: RectificationOrderedEvent, rules: Rules, effects: list[Effect]) -> None:
+    p = event.payload
+    if file.rectification(p.rectification_id) is not None:
+        effects.append(_effect("rectification.duplicate_order", event, file.enterprise_id, rectification_id=p.rectification_id))
+        return
+    file.rectifications.append(RectificationRecord(rectification_id=p.rectification_id, what=p.what, cause=p.cause, ordered_at=event.occurred_at, deadline=p.deadline))
+    file.counts.rectifications_open += 1
+    effects.append(_effect("rectification.ordered", event, file.enterprise_id, rectification_id=p.rectification_id, deadline=p.deadline.isoformat()))
+
+
+def _rectification_completed(file: CreditFile, event: RectificationCompletedEvent, rules: Rules, effects: list[Effect]) -> None:
+    p = event.payload
+    record = file.rectification(p.rectification_id)
+    if record is None:
+        effects.append(_effect("rectification.unknown", event, file.enterprise_id, rectification_id=p.rectification_id))
+        return
+    # a completion after the deadline is still overdue: mark it before closing
+    _mark_one_overdue(file, record, event, rules, effects)
+    if record.status in ("open", "rejected"):
+        record.status = "completed"
+        record.completed_at = event.occurred_at
+        record.evidence = p.evidence
+        effects.append(_effect("rectification.completed", event, file.enterprise_id, rectification_id=p.rectification_id))
+
+
+def _rectification_verified(file: CreditFile, event: RectificationVerifiedEvent, rules: Rules, effects: list[Effect]) -> None:
+    p = event.payload
+    record = file.rectification(p.rectification_id)
+    if record is None:
+        effects.append(_effect("rectification.unknown", event, file.enterprise_id, rectification_id=p.rectification_id))
+        return
+    record.verified_at = event.occurred_at
+    record.verifier = p.verifier
+    record.note = p.note
+    if p.accepted:
+        if record.status != "verified":
+            record.status = "verified"
+            file.counts.rectifications_open -= 1
+            if record.overdue:
+                file.counts.rectifications_overdue -= 1
+        effects.append(_effect("rectification.verified", event, file.enterprise_id, rectification_id=p.rectification_id))
+    else:
+        record.status = "rejected"  # back to the enterprise: still open
+        effects.append(_effect("rectification.rejected", event, file.enterprise_id, rectification_id=p.rectification_id, note=p.note))
+
+
+def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    for record in file.rectifications:
+        if record.status in ("open", "rejected") and not record.overdue:
+            _mark_one_overdue(file, record, event, rules, effects)
+
+
+def _mark_one_overdue(file: CreditFile, record: RectificationRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    if record.overdue or record.status not in ("open", "rejected"):
+        return
+    today = rules.local_date(event.occurred_at)
+    if today > record.deadline:
+        record.overdue = True
+        file.counts.rectifications_overdue += 1
+        effects.append(_effect(
+            "rectification.overdue", event, file.enterprise_id,
+            rectification_id=record.rectification_id, deadline=record.deadline.isoformat(),
+            days_overdue=(today - record.deadline).days, what=record.what,
+        ))
+
+
+_HANDLERS = {
+    EnterpriseRegistered: _registered,
+    EnterpriseUpdated: _updated,
+    SamplingResultEvent: _sampling,
+    ComplaintReceivedEvent: _complaint_received,
+    ComplaintResolvedEvent: _complaint_resolved,
+    InspectionCompletedEvent: _inspection,
+    RectificationOrderedEvent: _rectification_ordered,
+    RectificationCompletedEvent: _rectification_completed,
+    RectificationVerifiedEvent: _rectification_verified,
+}

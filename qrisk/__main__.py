@@ -1,0 +1,5 @@
+import sys
+
+from qrisk.cli import main
+
+sys.exit(main())

@@ -1,0 +1,373 @@
+"""A realistic county for demonstration and benchmarks.
+
+32 small producers (packaged water and pastries), twelve months of supervision
+sampling, complaints, inspections and rectifications drawn from the real items
+and limits of the catalogue, with four problems planted for the pipeline to
+find:
+
+- 清泉水厂 (W03) drifts: oxygen consumption creeps towards its limit and, from
+  September, 铜绿假单胞菌 (P. aeruginosa) shows up in the five-unit plan;
+- 香满园糕点 (P05) raises its sorbic and propionic acid doses each month until
+  the GB 2760 sum of ratios passes 1 although each stays under its own limit;
+- 山泉源水业 (W07) receives a cluster of verified complaints in May;
+- 喜福来糕点 (P09) fails an inspection in June and never completes the
+  rectification it was ordered.
+
+Everything is drawn from one ``random.Random(seed)``: the same seed gives the
+same events and byte-identical output.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from processors.credit_file import CountyState
+from processors.step import WARNING_KINDS, Effect
+from schemas.events import Envelope
+from schemas.upcast import parse_event
+
+CST = dt.timezone(dt.timedelta(hours=8))
+BUREAU = {"kind": "bureau", "id": "county-msb", "name": "县市场监督管理局"}
+LABS = [
+    {"kind": "lab", "id": "CMA-330100-0451", "name": "县食品检验检测中心"},
+    {"kind": "lab", "id": "CMA-330000-0127", "name": "省食品药品检验研究院"},
+]
+INSPECTORS = [("insp-011", "王建国"), ("insp-017", "李文静"), ("insp-023", "陈志强"), ("insp-031", "赵晓燕")]
+TOWNS = ["城关镇", "东溪镇", "西岭乡", "南湖街道", "北山镇", "临江镇"]
+
+WATER_NAMES = [
+    "清源桶装水厂", "碧泉饮品", "清泉水厂", "甘露纯净水", "雪峰饮用水", "天池水业", "山泉源水业", "润康水厂",
+    "绿源饮品", "沁心纯净水", "玉泉水业", "灵溪水厂", "云溪饮用水", "康乐水业", "泉之源饮品", "百川水厂",
+    "清溪桶装水", "瑞丰水业",
+]
+PASTRY_NAMES = [
+    "稻香村糕点坊", "金麦园食品", "好味道糕点", "麦香坊", "香满园糕点", "桂香斋", "酥香阁食品", "福满堂食品",
+    "喜福来糕点", "鑫源糕饼", "老街口糕点", "四季香食品", "甜心烘焙", "乡味糕点坊",
+]
+
+
+@dataclass(frozen=True)
+class Enterprise:
+    enterprise_id: str
+    name: str
+    category: str
+    town: str
+    scale: str
+    tier: str
+
+
+class CountyGenerator:
+    def __init__(self, seed: int = 2025, start: dt.date = dt.date(2025, 1, 1), months: int = 12):
+        self.rng = random.Random(seed)
+        self.start = start
+        self.months = months
+        self.events: list[tuple[dt.datetime, int, dict[str, Any]]] = []
+        self.enterprises: list[Enterprise] = []
+        self._order = 0
+
+    # ------------------------------------------------------------------ helpers
+
+    def _id(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def _at(self, day: dt.date, hour: int | None = None) -> dt.datetime:
+        hour = hour if hour is not None else self.rng.randint(8, 17)
+        return dt.datetime(day.year, day.month, day.day, hour, self.rng.randint(0, 59), tzinfo=CST)
+
+    def _month_day(self, month_index: int, lo: int = 1, hi: int = 28) -> dt.date:
+        year = self.start.year + (self.start.month - 1 + month_index) // 12
+        month = (self.start.month - 1 + month_index) % 12 + 1
+        return dt.date(year, month, self.rng.randint(lo, hi))
+
+    def _emit(self, event_type: str, enterprise_id: str, at: dt.datetime, source: dict[str, Any], payload: dict[str, Any]) -> None:
+        self._order += 1
+        self.events.append((at, self._order, {
+            "event_id": self._id(), "event_type": event_type, "schema_version": 2,
+            "enterprise_id": enterprise_id, "occurred_at": at.isoformat(), "source": source, "payload": payload,
+        }))
+
+    # ------------------------------------------------------------------ the county
+
+    @property
+    def period(self) -> tuple[dt.date, dt.date]:
+        """The months sampled; registrations come before, follow-ups may come after."""
+        end_month = self._month_day(self.months, 1, 1)
+        return self.start, end_month - dt.timedelta(days=1)
+
+    def generate(self) -> list[Envelope]:
+        rng = self.rng
+        for i, name in enumerate(WATER_NAMES, 1):
+            self.enterprises.append(Enterprise(f"W{i:02d}", name, "packaged_water", rng.choice(TOWNS), rng.choice(["micro", "small", "small", "medium"]), rng.choice(["B", "C"])))
+        for i, name in enumerate(PASTRY_NAMES, 1):
+            self.enterprises.append(Enterprise(f"P{i:02d}", name, "pastry", rng.choice(TOWNS), rng.choice(["micro", "small", "small", "medium"]), rng.choice(["B", "C"])))
+        registered = dt.datetime.combine(self.start - dt.timedelta(days=20), dt.time(9, 0), CST)
+        for n, e in enumerate(self.enterprises):
+            prefix = "SC106" if e.category == "packaged_water" else "SC124"
+            self._emit("enterprise.registered", e.enterprise_id, registered + dt.timedelta(minutes=n), BUREAU, {
+                "licence_no": f"{prefix}3301{rng.randint(10_000_000, 99_999_999)}", "name": e.name,
+                "address": f"{e.town}{rng.choice(['工业路', '兴业街', '振兴路', '创业大道'])}{rng.randint(1, 200)}号",
+                "town": e.town, "region": "示范县", "category": e.category, "scale": e.scale,
+                "population_served": rng.randint(2_000, 40_000) if e.category == "packaged_water" else None,
+                "campaign_tier": e.tier,
+            })
+        for e in self.enterprises:
+            if e.category == "packaged_water":
+                self._water_year(e)
+            else:
+                self._pastry_year(e)
+            self._inspections(e)
+            self._complaints(e)
+        end = self._month_day(self.months - 1, 28, 28) + dt.timedelta(days=3)
+        self._emit("clock.tick", "*", dt.datetime.combine(end, dt.time(0, 0), CST), {"kind": "system", "id": "qrisk-demo"}, {})
+        self.events.sort(key=lambda t: (t[0], t[1]))
+        return [parse_event(doc) for _, _, doc in self.events]
+
+    # ------------------------------------------------------------------ sampling
+
+    def _sample(self, e: Enterprise, day: dt.date, product: str, spec: str, items: list[dict[str, Any]], production: dt.date) -> str:
+        lab = LABS[0] if self.rng.random() < 0.8 else LABS[1]
+        sample_no = f"DC{day:%y}3301{self.rng.randint(10**7, 10**8 - 1)}"
+        self._emit("sampling.result", e.enterprise_id, self._at(day + dt.timedelta(days=self.rng.randint(8, 18))), lab, {
+            "sample_no": sample_no, "task_source": "示范县市场监督管理局", "lab": lab["name"], "product": product,
+            "spec": spec, "brand": e.name[:2], "batch": production.strftime("%Y%m%d"), "production_date": production.isoformat(),
+            "sampled_on": day.isoformat(), "sampled_business": e.name, "items": items,
+        })
+        return sample_no
+
+    @staticmethod
+    def _item(code: str, name: str, values: list[Any], unit: str, verdict: str | None = None, dl: float | None = None) -> dict[str, Any]:
+        item: dict[str, Any] = {"item_code": code, "item_name": name, "values": values, "unit": unit}
+        if dl is not None:
+            item["detection_limit"] = dl
+        if verdict:
+            item["lab_verdict"] = verdict
+        return item
+
+    def _water_year(self, e: Enterprise) -> None:
+        rng = self.rng
+        drifting = e.enterprise_id == "W03"
+        for m in range(self.months):
+            if not drifting and rng.random() < 0.25:
+                continue  # not every plant is sampled every month
+            day = self._month_day(m)
+            production = day - dt.timedelta(days=rng.randint(1, 10))
+            oxygen = round(min(1.95, 0.7 + 0.1 * m + rng.gauss(0, 0.05)) if drifting else max(0.2, rng.gauss(0.8, 0.15)), 2)
+            if drifting and m >= 8:
+                pa = [rng.choice([0, 0, 2, 8, 45, 59, 61]) for _ in range(5)]
+                if max(pa) == 0:
+                    pa[rng.randrange(5)] = rng.randint(1, 20)
+            else:
+                pa = [0, 0, 0, 0, 0] if rng.random() > 0.01 else [0, 0, 3, 0, 0]
+            coliform = [0] * 5
+            chlorine = round(max(0.0, rng.gauss(0.015, 0.008)), 3)
+            bromate = "ND" if rng.random() < 0.7 else round(rng.uniform(0.002, 0.006), 4)
+            items = [
+                self._item("free_chlorine", "余氯(游离氯)", [chlorine if chlorine >= 0.005 else "ND"], "mg/L", "合格", 0.005),
+                self._item("bromate", "溴酸盐", [bromate], "mg/L", "合格", 0.002),
+                self._item("oxygen_consumption", "耗氧量(以O₂计)", [oxygen], "mg/L", "合格"),
+                self._item("chloroform", "三氯甲烷", [round(rng.uniform(0.001, 0.008), 4)], "mg/L", "合格"),
+                self._item("conductivity", "电导率", [round(rng.uniform(1.5, 6.0), 1)], "µS/cm", "合格"),
+                self._item("ph", "pH", [round(rng.uniform(5.6, 6.8), 1)], "pH", "合格"),
+                self._item("lead", "铅(以Pb计)", ["ND"], "mg/L", "合格", 0.001),
+                self._item("coliforms", "大肠菌群", coliform, "CFU/100mL", "合格"),
+                self._item("pseudomonas_aeruginosa", "铜绿假单胞菌", pa, "CFU/250mL", "不合格" if max(pa) > 0 else "合格"),
+            ]
+            sample_no = self._sample(e, day, "饮用纯净水", "18.9L/桶", items, production)
+            if max(pa) > 0:
+                self._rectify_after_failure(e, day, sample_no, "铜绿假单胞菌不合格：清洗消毒水处理及灌装系统，排查滤芯与管路，整改后送检", complete=not drifting or m < 11)
+
+    def _pastry_year(self, e: Enterprise) -> None:
+        rng = self.rng
+        creeping = e.enterprise_id == "P05"
+        uses_dha = rng.random() < 0.3
+        for m in range(self.months):
+            if rng.random() < 0.35 and not creeping:
+                continue
+            day = self._month_day(m)
+            production = day - dt.timedelta(days=rng.randint(1, 20))
+            if creeping:
+                sorbic = round(0.30 + 0.035 * m + rng.gauss(0, 0.01), 2)
+                propionic = round(0.60 + 0.07 * m + rng.gauss(0, 0.02), 2)
+            else:
+                sorbic = round(max(0.0, rng.gauss(0.25, 0.08)), 2)
+                propionic = round(max(0.0, rng.gauss(0.5, 0.2)), 2) if rng.random() < 0.5 else "ND"
+            apc = [rng.choice([10, 20, 40, 80, 150, 300, 900]) for _ in range(5)]
+            moulds = rng.choice([10, 10, 20, 30, 50]) if rng.random() > 0.03 else rng.choice([180, 260])
+            items = [
+                self._item("acid_value", "酸价(以脂肪计)(KOH)", [round(rng.uniform(0.5, 3.0), 1)], "mg/g", "合格"),
+                self._item("peroxide_value", "过氧化值(以脂肪计)", [round(rng.uniform(0.02, 0.15), 3)], "g/100g", "合格"),
+                self._item("aerobic_plate_count", "菌落总数", apc, "CFU/g", "合格"),
+                self._item("coliforms", "大肠菌群", [rng.choice([0, 0, 0, 5]) for _ in range(5)], "CFU/g", "合格"),
+                self._item("moulds", "霉菌", [moulds], "CFU/g", "合格" if moulds <= 150 else "不合格"),
+                self._item("sorbic_acid", "山梨酸及其钾盐(以山梨酸计)", [sorbic], "g/kg", "合格", 0.005),
+                self._item("propionic_acid", "丙酸及其钠盐、钙盐(以丙酸计)", [propionic], "g/kg", "合格", 0.01),
+                self._item("benzoic_acid", "苯甲酸及其钠盐(以苯甲酸计)", ["ND"], "g/kg", "合格", 0.005),
+                self._item("aluminium", "铝的残留量(干样品,以Al计)", [round(rng.uniform(5, 60), 1)], "mg/kg", "合格"),
+            ]
+            if uses_dha and production < dt.date(2025, 2, 8):
+                items.append(self._item("dehydroacetic_acid", "脱氢乙酸及其钠盐(以脱氢乙酸计)", [round(rng.uniform(0.1, 0.4), 2)], "g/kg", "合格", 0.005))
+            product = rng.choice(["蛋糕", "月饼", "桃酥", "蛋黄酥", "绿豆糕"])
+            sample_no = self._sample(e, day, product, "散装称重", items, production)
+            over = moulds > 150 or (isinstance(propionic, float) and sorbic / 1.0 + propionic / 2.5 > 1)
+            if over:
+                self._rectify_after_failure(e, day, sample_no, "产品不合格：排查原辅料与添加剂使用记录，规范投料称量，召回同批次产品", complete=True)
+
+    def _rectify_after_failure(self, e: Enterprise, day: dt.date, sample_no: str, what: str, complete: bool) -> None:
+        rng = self.rng
+        ordered = day + dt.timedelta(days=rng.randint(20, 25))
+        deadline = ordered + dt.timedelta(days=30)
+        rid = f"ZG-{e.enterprise_id}-{ordered:%m%d}"
+        inspector = rng.choice(INSPECTORS)
+        src = {"kind": "inspector", "id": inspector[0], "name": inspector[1]}
+        self._emit("rectification.ordered", e.enterprise_id, self._at(ordered), src, {"rectification_id": rid, "what": what, "deadline": deadline.isoformat(), "cause": f"抽样编号 {sample_no}"})
+        if complete:
+            done = ordered + dt.timedelta(days=rng.randint(10, 25))
+            self._emit("rectification.completed", e.enterprise_id, self._at(done), src, {"rectification_id": rid, "evidence": "整改报告及复检报告（合格）"})
+            self._emit("rectification.verified", e.enterprise_id, self._at(done + dt.timedelta(days=rng.randint(2, 6))), src, {"rectification_id": rid, "verifier": inspector[1], "accepted": True, "note": "复查合格"})
+
+    # ------------------------------------------------------------------ inspections and complaints
+
+    def _inspections(self, e: Enterprise) -> None:
+        rng = self.rng
+        months = sorted(rng.sample(range(self.months), rng.randint(1, 3)))
+        if e.enterprise_id == "P09" and 5 not in months:
+            months = sorted(set(months) | {5})
+        for m in months:
+            day = self._month_day(m)
+            inspector = rng.choice(INSPECTORS)
+            src = {"kind": "inspector", "id": inspector[0], "name": inspector[1]}
+            iid = f"JC-{e.enterprise_id}-{day:%m%d}"
+            if e.enterprise_id == "P09" and m == 5:
+                findings = [
+                    {"code": "3.4", "description": "原料库房未离地离墙存放，部分面粉超过保质期", "severity": "major"},
+                    {"code": "6.2", "description": "添加剂使用无称量记录", "severity": "major"},
+                ]
+                result = "不符合"
+            else:
+                findings = [{"code": rng.choice(["2.1", "4.3", "5.1", "7.2"]), "description": rng.choice(["从业人员健康证明未及时更新", "出厂检验记录不完整", "清洁消毒记录缺页"]), "severity": "minor"}] if rng.random() < 0.4 else []
+                result = "基本符合" if findings else "符合"
+            self._emit("inspection.completed", e.enterprise_id, self._at(day), src, {"inspection_id": iid, "inspector": inspector[1], "kind": "routine", "findings": findings, "result": result})
+            if e.enterprise_id == "P09" and m == 5:
+                self._emit("rectification.ordered", e.enterprise_id, self._at(day, 17), src, {
+                    "rectification_id": f"ZG-P09-{day:%m%d}", "what": "清理过期原料，建立添加剂称量与使用台账", "deadline": (day + dt.timedelta(days=30)).isoformat(), "cause": f"检查 {iid}",
+                })
+
+    def _complaints(self, e: Enterprise) -> None:
+        rng = self.rng
+        texts = {
+            "taste_odour": "购买的产品有异味，口感不对。",
+            "foreign_matter": "产品中发现异物（疑似塑料碎片）。",
+            "labelling": "标签生产日期模糊不清。",
+            "spoilage": "产品在保质期内发霉变质。",
+        }
+        n = rng.choice([0, 0, 0, 1, 1, 2])
+        for _ in range(n):
+            day = self._month_day(rng.randrange(self.months))
+            self._complaint(e, day, rng.choice(list(texts)), texts, verified=rng.random() < 0.2)
+        if e.enterprise_id == "W07":
+            for offset in (2, 6, 11, 17):
+                self._complaint(e, dt.date(self.start.year, 5, offset), rng.choice(["taste_odour", "foreign_matter"]), texts, verified=True)
+
+    def _complaint(self, e: Enterprise, day: dt.date, category: str, texts: dict[str, str], verified: bool) -> None:
+        cid = f"TS{day:%Y%m%d}{self.rng.randint(10000, 99999)}"
+        self._emit("complaint.received", e.enterprise_id, self._at(day), {"kind": "complaint_channel", "id": "12315"}, {
+            "complaint_id": cid, "channel": "12315", "category": category, "text": texts[category], "verified": False,
+        })
+        inspector = self.rng.choice(INSPECTORS)
+        self._emit("complaint.resolved", e.enterprise_id, self._at(day + dt.timedelta(days=self.rng.randint(2, 6))), {"kind": "inspector", "id": inspector[0], "name": inspector[1]}, {
+            "complaint_id": cid, "verified": verified, "outcome": "经核查属实，已责令企业整改。" if verified else "经核查不属实。",
+        })
+
+
+# --------------------------------------------------------------------------- summary
+
+CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
+EVENT_TYPE_ZH = {
+    "enterprise.registered": "企业登记", "enterprise.updated": "企业信息变更", "sampling.result": "抽检结果",
+    "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "inspection.completed": "现场检查",
+    "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
+    "clock.tick": "时钟",
+}
+
+
+def summarise(state: CountyState, events: list[Envelope], effects: list[Effect], period: tuple[dt.date, dt.date]) -> dict[str, Any]:
+    from alerts.messages import message_zh, title_zh
+
+    names = {eid: (f.profile.name if f.profile else eid) for eid, f in state.files.items()}
+    by_item: Counter[tuple[str, str]] = Counter()
+    failed_samples = []
+    for eid, f in sorted(state.files.items()):
+        for s in f.samples:
+            if s.judgement is None or s.judgement.verdict != "fail":
+                continue
+            items = [(i.item_code, i.item_name or i.item_code) for i in s.judgement.items if i.verdict == "fail"]
+            items += [(f"sum_of_ratios:{c.group}", f"{'防腐剂' if c.group == 'preservative' else c.group}比例之和") for c in s.judgement.sum_checks if c.verdict == "fail"]
+            by_item.update(items)
+            failed_samples.append({"enterprise_id": eid, "name": names[eid], "sample_no": s.sample_no, "product": s.product, "sampled_on": s.sampled_on.isoformat(), "items": [code for code, _ in items]})
+    warnings = [
+        {"kind": e.kind, "title_zh": title_zh(e.kind), "enterprise_id": e.enterprise_id, "name": names.get(e.enterprise_id, e.enterprise_id),
+         "occurred_at": e.occurred_at.isoformat(), "message_zh": message_zh(e, names.get(e.enterprise_id))}
+        for e in effects if e.kind in WARNING_KINDS
+    ]
+    enterprises = []
+    for eid, f in sorted(state.files.items()):
+        enterprises.append({
+            "enterprise_id": eid, "name": names[eid], "category": f.profile.category if f.profile else None,
+            "town": f.profile.town if f.profile else None, "samples": f.counts.samples, "failed": f.counts.samples_failed,
+            "pass_rate": None if f.pass_rate is None else round(f.pass_rate, 4),
+            "complaints_verified": f.counts.complaints_verified, "inspections": f.counts.inspections,
+            "rectifications_open": f.counts.rectifications_open, "rectifications_overdue": f.counts.rectifications_overdue,
+        })
+    samples = sum(x["samples"] for x in enterprises)
+    failed = sum(x["failed"] for x in enterprises)
+    open_rect = [
+        {"enterprise_id": eid, "name": names[eid], "rectification_id": r.rectification_id, "what": r.what, "deadline": r.deadline.isoformat(), "status": r.status, "overdue": r.overdue}
+        for eid, f in sorted(state.files.items()) for r in f.rectifications if r.status != "verified"
+    ]
+    return {
+        "period": {"from": period[0].isoformat(), "to": period[1].isoformat()},
+        "enterprises": enterprises,
+        "events": {"total": len(events), "by_type": dict(sorted(Counter(e.event_type for e in events).items()))},
+        "samples": {"total": samples, "failed": failed, "pass_rate": round((samples - failed) / samples, 4) if samples else None},
+        "failures": {
+            "by_item": [{"item_code": code, "item_name": name, "count": n} for (code, name), n in sorted(by_item.items(), key=lambda kv: (-kv[1], kv[0]))],
+            "samples": failed_samples,
+        },
+        "warnings": warnings,
+        "open_issues": {"rectifications": open_rect},
+    }
+
+
+def render_text(summary: dict[str, Any]) -> str:
+    ents = summary["enterprises"]
+    by_cat = Counter(CATEGORY_ZH.get(e["category"], "未登记") for e in ents)
+    lines = [
+        f"qrisk 演示：示范县 {len(ents)} 家食品生产企业（" + "、".join(f"{k} {v} 家" for k, v in sorted(by_cat.items())) + "）",
+        f"期间：{summary['period']['from']} 至 {summary['period']['to']}",
+        "",
+        f"事件 {summary['events']['total']} 条：" + "，".join(f"{EVENT_TYPE_ZH.get(k, k)} {v}" for k, v in summary["events"]["by_type"].items()),
+        f"抽检 {summary['samples']['total']} 批次，不合格 {summary['samples']['failed']} 批次，合格率 {100 * (summary['samples']['pass_rate'] or 0):.1f}%",
+        "",
+        "不合格项目：",
+    ]
+    for row in summary["failures"]["by_item"]:
+        lines.append(f"  {row['item_name']:<24}{row['count']:>4} 次")
+    lines += ["", "风险最高的企业（按不合格批次、逾期整改、核实投诉）："]
+    ranked = sorted(ents, key=lambda e: (-e["failed"], -e["rectifications_overdue"], -e["complaints_verified"], e["enterprise_id"]))[:5]
+    for e in ranked:
+        rate = "—" if e["pass_rate"] is None else f"{100 * e['pass_rate']:.0f}%"
+        lines.append(f"  {e['enterprise_id']} {e['name']}（{CATEGORY_ZH.get(e['category'], '')}，{e['town']}）：抽检 {e['samples']} 批，不合格 {e['failed']}，合格率 {rate}，核实投诉 {e['complaints_verified']}，逾期整改 {e['rectifications_overdue']}")
+    kinds = Counter(w["title_zh"] for w in summary["warnings"])
+    lines += ["", f"预警 {len(summary['warnings'])} 条：" + "，".join(f"{k} {v}" for k, v in sorted(kinds.items()))]
+    shown = [w for w in summary["warnings"] if w["kind"] != "sampling.failed"][:8]
+    for w in shown:
+        lines.append(f"  [{w['title_zh']}] {w['occurred_at'][:10]} {w['message_zh']}")
+    open_rect = summary["open_issues"]["rectifications"]
+    lines += ["", f"待处理整改 {len(open_rect)} 项（逾期 {sum(1 for r in open_rect if r['overdue'])} 项）："]
+    for r in open_rect:
+        lines.append(f"  {r['name']} {r['rectification_id']} 期限 {r['deadline']}{'（已逾期）' if r['overdue'] else ''}：{r['what']}")
+    return "\n".join(lines) + "\n"

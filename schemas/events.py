@@ -1,0 +1,338 @@
+"""The event contract: one envelope, a payload per event type.
+
+Every event a lab system, the complaint hotline or an inspector sends is an
+``Envelope`` whose ``event_type`` selects the payload model.  Payloads carry the
+fields of the real records (see shared/domain.md, "Sampling records as
+published").  Models are strict: unknown fields are rejected, numbers are never
+coerced from strings, NaN and infinities are refused, and text has length
+limits, so a lab integrator gets a precise error instead of a silently mangled
+record.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+SCHEMA_VERSION = 2
+"""Current envelope version.  Version 1 is upcast on read (see ``schemas.upcast``)."""
+
+ENTERPRISE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+ShortText = Annotated[str, Field(min_length=1, max_length=200)]
+OptionalShortText = Annotated[str | None, Field(default=None, max_length=200)]
+LongText = Annotated[str, Field(max_length=4000)]
+EnterpriseId = Annotated[str, Field(pattern=ENTERPRISE_ID_PATTERN, description="统一社会信用代码 or bureau id; the Kafka key")]
+
+
+def _finite(value: float) -> float:
+    # allow_inf_nan=False already refuses NaN/inf tokens; JSON like 1e999
+    # parses to inf before validation, so check once more after.
+    if not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False), AfterValidator(_finite)]
+StrictNumber = Annotated[Union[StrictInt, StrictFloat], Field(allow_inf_nan=False), AfterValidator(lambda v: _finite(float(v)))]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError("timestamp must carry a UTC offset, e.g. 2026-03-01T08:30:00+08:00")
+    return value.astimezone(dt.timezone.utc)
+
+
+def _text_or_value(kind: type) -> Any:
+    def check(value: Any) -> Any:
+        # JSON has no date type: accept ISO-8601 text, refuse numbers so an
+        # epoch integer is not silently read as a date.
+        if isinstance(value, (str, kind)):
+            return value
+        raise ValueError(f"must be an ISO-8601 {kind.__name__} string")
+    return BeforeValidator(check)
+
+
+AwareDatetime = Annotated[dt.datetime, _text_or_value(dt.datetime), AfterValidator(_aware)]
+IsoDate = Annotated[dt.date, _text_or_value(dt.date)]
+
+# --------------------------------------------------------------------------- enums
+
+Category = Literal["packaged_water", "pastry", "other"]
+"""包装饮用水 / 糕点 / 其他."""
+
+Scale = Literal["micro", "small", "medium", "large"]
+CampaignTier = Literal["A", "B", "C", "D", "unrated"]
+"""提档升级 tier the bureau assigned at survey time (调查分档)."""
+
+Verdict = Literal["pass", "fail"]
+
+_VERDICT_ALIASES = {"合格": "pass", "不合格": "fail", "PASS": "pass", "FAIL": "fail", "Pass": "pass", "Fail": "fail"}
+
+
+def _verdict_alias(value: Any) -> Any:
+    return _VERDICT_ALIASES.get(value, value) if isinstance(value, str) else value
+
+
+LabVerdict = Annotated[Verdict, BeforeValidator(_verdict_alias)]
+
+NOT_DETECTED = "ND"
+_ND_ALIASES = {"ND", "nd", "未检出", "N.D.", "n.d."}
+
+
+def _nd_alias(value: Any) -> Any:
+    return NOT_DETECTED if isinstance(value, str) and value.strip() in _ND_ALIASES else value
+
+
+MeasuredValue = Annotated[Union[StrictNumber, Literal["ND"]], BeforeValidator(_nd_alias)]
+"""A number, or "ND" (未检出: below the method's detection limit)."""
+
+# --------------------------------------------------------------------------- source
+
+
+class Source(Model):
+    """Who sent the event: a lab system, the complaint channel, an inspector, an importer."""
+
+    kind: Literal["lab", "complaint_channel", "inspector", "bureau", "importer", "system"]
+    id: ShortText
+    name: OptionalShortText = None
+
+
+# --------------------------------------------------------------------------- payloads
+
+
+class EnterpriseProfile(Model):
+    licence_no: ShortText = Field(description="食品生产许可证编号, e.g. SC10633010200011")
+    name: ShortText
+    address: ShortText
+    town: ShortText = Field(description="乡镇/街道")
+    region: OptionalShortText = Field(default=None, description="县/区")
+    category: Category
+    scale: Scale
+    population_served: StrictInt | None = Field(default=None, ge=0, le=100_000_000)
+    campaign_tier: CampaignTier = "unrated"
+
+
+class EnterpriseUpdate(Model):
+    """Only the fields given change."""
+
+    licence_no: OptionalShortText = None
+    name: OptionalShortText = None
+    address: OptionalShortText = None
+    town: OptionalShortText = None
+    region: OptionalShortText = None
+    category: Category | None = None
+    scale: Scale | None = None
+    population_served: StrictInt | None = Field(default=None, ge=0, le=100_000_000)
+    campaign_tier: CampaignTier | None = None
+
+    @model_validator(mode="after")
+    def _something_changes(self) -> "EnterpriseUpdate":
+        if not self.model_fields_set:
+            raise ValueError("an update must change at least one field")
+        return self
+
+
+class TestItem(Model):
+    """One line of a lab report (检验项目)."""
+
+    item_code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="catalogue code, e.g. pseudomonas_aeruginosa")]
+    item_name: OptionalShortText = Field(default=None, description="检验项目 as printed, e.g. 铜绿假单胞菌")
+    values: list[MeasuredValue] = Field(min_length=1, max_length=50, description="one value, or the n values of a sampling plan")
+    unit: Annotated[str, Field(min_length=1, max_length=40)] = Field(description="结果单位, e.g. mg/L, CFU/250mL")
+    method: OptionalShortText = Field(default=None, description="检验依据, e.g. GB 8538-2022")
+    standard_ref: OptionalShortText = Field(default=None, description="判定依据, e.g. GB 19298-2014")
+    detection_limit: FiniteFloat | None = Field(default=None, ge=0, description="方法检出限, same unit")
+    lab_verdict: LabVerdict | None = Field(default=None, description="结果判定 by the lab: pass/fail (合格/不合格)")
+
+    __test__ = False  # not a pytest class
+
+
+class SamplingResult(Model):
+    """监督抽检 result for one sample (one 抽样编号)."""
+
+    sample_no: ShortText = Field(description="抽样编号")
+    task_source: ShortText = Field(description="任务来源, e.g. 县市场监管局")
+    lab: ShortText = Field(description="检验机构")
+    product: ShortText = Field(description="食品名称")
+    spec: OptionalShortText = Field(default=None, description="规格型号")
+    brand: OptionalShortText = Field(default=None, description="商标")
+    batch: OptionalShortText = Field(default=None, description="批号")
+    production_date: IsoDate | None = Field(default=None, description="生产日期; selects the standard edition")
+    sampled_on: IsoDate = Field(description="抽样日期")
+    sampled_business: OptionalShortText = Field(default=None, description="被抽样单位名称")
+    announcement_no: OptionalShortText = Field(default=None, description="公告号 〔YYYY〕N号")
+    retest: StrictBool = Field(default=False, description="复检")
+    items: list[TestItem] = Field(min_length=1, max_length=200)
+    remarks: Annotated[str, Field(max_length=2000)] | None = None
+
+    @field_validator("items")
+    @classmethod
+    def _distinct_items(cls, items: list[TestItem]) -> list[TestItem]:
+        seen: set[str] = set()
+        for item in items:
+            if item.item_code in seen:
+                raise ValueError(f"item_code {item.item_code!r} appears twice in one sample")
+            seen.add(item.item_code)
+        return items
+
+
+class ComplaintReceived(Model):
+    complaint_id: ShortText
+    channel: Literal["12315", "hotline", "online", "letter", "visit", "other"]
+    category: Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"]
+    text: LongText
+    product: OptionalShortText = None
+    verified: StrictBool = False
+
+
+class ComplaintResolved(Model):
+    complaint_id: ShortText
+    verified: StrictBool = Field(description="after investigation: was the complaint substantiated (属实)?")
+    outcome: Annotated[str, Field(max_length=2000)] = ""
+
+
+class Finding(Model):
+    code: Annotated[str, Field(min_length=1, max_length=40)] = Field(description="checklist clause, e.g. 4.2.1")
+    description: LongText
+    severity: Literal["minor", "major", "critical"]
+
+
+class InspectionCompleted(Model):
+    inspection_id: ShortText
+    inspector: ShortText
+    kind: Literal["routine", "special", "follow_up", "acceptance"] = "routine"
+    findings: list[Finding] = Field(default_factory=list, max_length=200)
+    result: Literal["符合", "基本符合", "不符合"]
+
+
+class RectificationOrdered(Model):
+    rectification_id: ShortText
+    what: LongText
+    deadline: IsoDate
+    cause: Annotated[str, Field(max_length=2000)] = Field(default="", description="what triggered it: sample no., inspection id …")
+
+
+class RectificationCompleted(Model):
+    rectification_id: ShortText
+    evidence: LongText
+
+
+class RectificationVerified(Model):
+    rectification_id: ShortText
+    verifier: ShortText
+    accepted: StrictBool = True
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class Tick(Model):
+    """The runtime's clock, written to the log so that replay sees the same time."""
+
+
+# --------------------------------------------------------------------------- envelopes
+
+
+class Envelope(Model):
+    event_id: uuid.UUID = Field(description="producer-chosen UUID; the idempotency key")
+    event_type: str
+    schema_version: Literal[2] = SCHEMA_VERSION
+    enterprise_id: EnterpriseId
+    occurred_at: AwareDatetime = Field(description="event time, with UTC offset")
+    received_at: AwareDatetime | None = Field(default=None, description="set by qrisk on ingest")
+    source: Source
+
+
+class EnterpriseRegistered(Envelope):
+    event_type: Literal["enterprise.registered"]
+    payload: EnterpriseProfile
+
+
+class EnterpriseUpdated(Envelope):
+    event_type: Literal["enterprise.updated"]
+    payload: EnterpriseUpdate
+
+
+class SamplingResultEvent(Envelope):
+    event_type: Literal["sampling.result"]
+    payload: SamplingResult
+
+
+class ComplaintReceivedEvent(Envelope):
+    event_type: Literal["complaint.received"]
+    payload: ComplaintReceived
+
+
+class ComplaintResolvedEvent(Envelope):
+    event_type: Literal["complaint.resolved"]
+    payload: ComplaintResolved
+
+
+class InspectionCompletedEvent(Envelope):
+    event_type: Literal["inspection.completed"]
+    payload: InspectionCompleted
+
+
+class RectificationOrderedEvent(Envelope):
+    event_type: Literal["rectification.ordered"]
+    payload: RectificationOrdered
+
+
+class RectificationCompletedEvent(Envelope):
+    event_type: Literal["rectification.completed"]
+    payload: RectificationCompleted
+
+
+class RectificationVerifiedEvent(Envelope):
+    event_type: Literal["rectification.verified"]
+    payload: RectificationVerified
+
+
+class ClockTick(Envelope):
+    """enterprise_id "*" reaches every credit file (overdue checks by event time)."""
+
+    event_type: Literal["clock.tick"]
+    enterprise_id: Literal["*"]  # type: ignore[assignment]
+    payload: Tick = Field(default_factory=Tick)
+
+
+Event = Annotated[
+    Union[
+        EnterpriseRegistered,
+        EnterpriseUpdated,
+        SamplingResultEvent,
+        ComplaintReceivedEvent,
+        ComplaintResolvedEvent,
+        InspectionCompletedEvent,
+        RectificationOrderedEvent,
+        RectificationCompletedEvent,
+        RectificationVerifiedEvent,
+        ClockTick,
+    ],
+    Field(discriminator="event_type"),
+]
+
+EVENT_TYPES: dict[str, type[Envelope]] = {
+    cls.model_fields["event_type"].annotation.__args__[0]: cls  # type: ignore[union-attr]
+    for cls in Event.__origin__.__args__  # type: ignore[attr-defined]
+}
+
+event_adapter: TypeAdapter[Any] = TypeAdapter(Event)

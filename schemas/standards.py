@@ -1,0 +1,438 @@
+"""The standards catalogue: GB limits as data (``schemas/standards/*.yaml``).
+
+A supervisor corrects a limit by editing a YAML file, not code.  This module only
+validates that data and builds the lookups the judgement needs, once, at load
+time, so that judging a sample is a handful of dict look-ups.
+
+Layout of the data directory: ``units.yaml`` (units and exact conversions) and
+one file per category (``packaged_water.yaml``, ``pastry.yaml``, ...).  Rule
+semantics are documented at the top of ``packaged_water.yaml``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import unicodedata
+from decimal import Decimal, InvalidOperation
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+
+from schemas.events import Category
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+ITEM_CODE_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
+"""Same pattern as ``schemas.events.TestItem.item_code``."""
+
+UNITS_FILE = "units.yaml"
+
+ItemClass = Literal[
+    "pathogen",
+    "indicator_microbe",
+    "additive_not_permitted",
+    "additive",
+    "contaminant",
+    "chemical",
+    "quality_index",
+]
+RuleKind = Literal["maximum", "range", "not_permitted", "plan"]
+
+# Strict on purpose: PyYAML reads "1e5" as text, and a silently coerced string
+# limit is exactly the kind of mistake a data file must not hide.
+Number = Annotated[Union[StrictInt, StrictFloat], Field(allow_inf_nan=False)]
+Code = Annotated[str, Field(pattern=ITEM_CODE_PATTERN)]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _fmt(value: int | float) -> str:
+    # repr keeps the data file's own spelling (2.0 stays "2.0", 10000 stays "10000").
+    return repr(value)
+
+
+# --------------------------------------------------------------------------- rules
+
+
+class Rule(_Model):
+    """One edition's requirement for one item, valid for a production-date range."""
+
+    standard: Text = Field(description="e.g. GB 19298-2014")
+    edition: Annotated[str, Field(min_length=1, max_length=20)] = Field(description="e.g. 2014")
+    applies_from: dt.date | None = Field(default=None, description="first production date (inclusive); null = open")
+    applies_to: dt.date | None = Field(default=None, description="end production date (exclusive); null = open")
+    kind: RuleKind
+    max: Number | None = None
+    min: Number | None = None
+    n: StrictInt | None = Field(default=None, ge=1, le=50)
+    c: StrictInt | None = Field(default=None, ge=0)
+    m: Number | None = None
+    M: Number | None = None
+    verified: StrictBool
+    note: Annotated[str, Field(max_length=1000)] = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Rule":
+        given = {name for name in ("max", "min", "n", "c", "m", "M") if getattr(self, name) is not None}
+        allowed = {
+            "maximum": {"max"},
+            "range": {"min", "max"},
+            "not_permitted": set(),
+            "plan": {"n", "c", "m", "M"},
+        }[self.kind]
+        required = {"maximum": {"max"}, "range": {"min", "max"}, "not_permitted": set(), "plan": {"n", "c", "m"}}[self.kind]
+        if given - allowed:
+            raise ValueError(f"kind {self.kind!r} takes no {sorted(given - allowed)}")
+        if required - given:
+            raise ValueError(f"kind {self.kind!r} needs {sorted(required - given)}")
+        if self.kind == "range" and self.min > self.max:  # type: ignore[operator]
+            raise ValueError("range: min must not exceed max")
+        if self.kind == "plan":
+            if self.c > self.n:  # type: ignore[operator]
+                raise ValueError("plan: c must not exceed n")
+            if self.m < 0:  # type: ignore[operator]
+                raise ValueError("plan: m must be >= 0")
+            if self.M is not None and self.M <= self.m:  # type: ignore[operator]
+                raise ValueError("plan: M must exceed m (use M: null for a two-class plan)")
+        if self.applies_from and self.applies_to and self.applies_from >= self.applies_to:
+            raise ValueError("applies_from must be before applies_to")
+        return self
+
+    def in_force_on(self, day: dt.date) -> bool:
+        return (self.applies_from is None or self.applies_from <= day) and (
+            self.applies_to is None or day < self.applies_to
+        )
+
+    @functools.cached_property
+    def limit_text(self) -> str:
+        """The limit as a supervisor reads it, without unit: "≤0.05", "5.0–7.0", "n=5,c=0,m=0"."""
+        if self.kind == "maximum":
+            return f"≤{_fmt(self.max)}"  # type: ignore[arg-type]
+        if self.kind == "range":
+            return f"{_fmt(self.min)}–{_fmt(self.max)}"  # type: ignore[arg-type]
+        if self.kind == "plan":
+            text = f"n={self.n},c={self.c},m={_fmt(self.m)}"  # type: ignore[arg-type]
+            return text if self.M is None else f"{text},M={_fmt(self.M)}"
+        return "不得使用/不得检出"
+
+
+# --------------------------------------------------------------------------- items
+
+
+class CatalogueItem(_Model):
+    code: Code
+    name_zh: Text
+    name_en: Text
+    item_class: ItemClass
+    unit: Annotated[str, Field(min_length=1, max_length=40)] = Field(description="canonical unit, a unit of units.yaml")
+    function_group: Code | None = Field(default=None, description="e.g. preservative, sweetener (sum-of-ratios)")
+    rules: tuple[Rule, ...] = Field(min_length=1)
+
+    @field_validator("rules")
+    @classmethod
+    def _editions_do_not_overlap(cls, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+        # Two rules in force on one day would make the verdict depend on list order.
+        lo, hi = dt.date.min, dt.date.max
+        spans = sorted(((r.applies_from or lo, r.applies_to or hi, r) for r in rules), key=lambda s: s[0])
+        for (_, end, a), (start, _, b) in zip(spans, spans[1:]):
+            if start < end:
+                raise ValueError(f"rules {a.standard} and {b.standard} overlap in production dates")
+        return rules
+
+    def rule_on(self, day: dt.date) -> Rule | None:
+        """The rule in force for a product made on ``day`` (None: no catalogued edition)."""
+        for rule in self.rules:
+            if rule.in_force_on(day):
+                return rule
+        return None
+
+
+class SumOfRatiosGroup(_Model):
+    group: Code = Field(description="the function_group whose members are summed")
+    name_zh: Text
+    name_en: Text
+
+
+class CategoryStandards(_Model):
+    category: Category
+    name_zh: Text
+    name_en: Text
+    items: tuple[CatalogueItem, ...] = Field(min_length=1)
+    sum_of_ratios: tuple[SumOfRatiosGroup, ...] = ()
+
+    @model_validator(mode="after")
+    def _codes_unique(self) -> "CategoryStandards":
+        seen: set[str] = set()
+        for item in self.items:
+            if item.code in seen:
+                raise ValueError(f"{self.category}: item code {item.code!r} appears twice")
+            seen.add(item.code)
+        groups = {item.function_group for item in self.items}
+        for group in self.sum_of_ratios:
+            if group.group not in groups:
+                raise ValueError(f"{self.category}: sum_of_ratios group {group.group!r} has no item")
+        return self
+
+
+# --------------------------------------------------------------------------- units
+
+
+def _decimal(value: Any) -> Any:
+    # Through str so that 0.001 written as a YAML float is still the decimal 0.001.
+    if isinstance(value, bool):
+        raise ValueError("factor must be a number")
+    if isinstance(value, (int, float, str)):
+        try:
+            return Decimal(str(value))
+        except InvalidOperation as exc:
+            raise ValueError(f"not a number: {value!r}") from exc
+    return value
+
+
+def normalise_unit(text: str) -> str:
+    """The matching key of a unit as printed: NFKC, whitespace removed, case kept."""
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+class Unit(_Model):
+    unit: Annotated[str, Field(min_length=1, max_length=40)]
+    dimension: Code
+    factor: Annotated[Decimal, BeforeValidator(_decimal), Field(gt=0, allow_inf_nan=False)] = Field(
+        description="how many of the dimension's base unit one of this unit is"
+    )
+    aliases: tuple[Annotated[str, Field(min_length=1, max_length=40)], ...] = ()
+    label: str | None = Field(default=None, max_length=40, description="printed after numbers; default: unit")
+
+    @property
+    def display(self) -> str:
+        return self.unit if self.label is None else self.label
+
+
+class UnitTable(_Model):
+    units: tuple[Unit, ...] = Field(min_length=1)
+    _lookup: "_UnitLookup" = PrivateAttr()
+
+    def model_post_init(self, __context: Any) -> None:
+        by_key: dict[str, Unit] = {}
+        for unit in self.units:
+            for text in (unit.unit, *unit.aliases):
+                key = normalise_unit(text)
+                other = by_key.get(key)
+                if other is not None and other is not unit:
+                    raise ValueError(f"unit text {text!r} names both {other.unit!r} and {unit.unit!r}")
+                by_key[key] = unit
+        exact = {text: unit for unit in self.units for text in (unit.unit, *unit.aliases)}
+        self._lookup = _UnitLookup(by_key, exact, {unit.unit: unit for unit in self.units})
+
+    def by_name(self, name: str) -> Unit | None:
+        """The unit whose canonical spelling is ``name`` (aliases not accepted)."""
+        return self.__pydantic_private__["_lookup"].canonical.get(name)  # type: ignore[index]
+
+    def resolve(self, text: str) -> Unit | None:
+        """The unit a lab's text names, or None when it is not in the table (never guessed)."""
+        return self.__pydantic_private__["_lookup"].resolve(text)  # type: ignore[index]
+
+    @staticmethod
+    def factor(source: Unit, target: Unit) -> Decimal | None:
+        """Multiply a value in ``source`` by this to express it in ``target``; None if not convertible."""
+        if source is target:
+            return ONE
+        if source.dimension != target.dimension:
+            return None
+        if source.factor == target.factor:
+            return ONE
+        return source.factor / target.factor
+
+
+ONE = Decimal(1)
+"""The factor ``UnitTable.factor`` returns (this very object) when no conversion is needed."""
+
+
+class _UnitLookup:
+    # Plain object: pydantic's private-attribute access costs microseconds per call,
+    # and the fold resolves a unit for every test item.
+    __slots__ = ("by_key", "exact", "canonical")
+
+    def __init__(self, by_key: dict[str, Unit], exact: dict[str, Unit], canonical: dict[str, Unit]) -> None:
+        self.by_key = by_key  # normalised spelling -> unit
+        self.exact = exact  # spelling as written in units.yaml -> unit (skips NFKC for the usual case)
+        self.canonical = canonical
+
+    def resolve(self, text: str) -> Unit | None:
+        unit = self.exact.get(text)
+        return unit if unit is not None else self.by_key.get(normalise_unit(text))
+
+
+# --------------------------------------------------------------------------- catalogue
+
+
+class CatalogueIndex:
+    """Plain-dict lookups over a catalogue, built once at load.
+
+    Hot paths (the event fold) take ``catalogue.index`` once per sample and use
+    these dicts directly; pydantic private attributes are too slow per item.
+    """
+
+    __slots__ = ("items", "item_units", "group_members", "units")
+
+    def __init__(self, items: dict[tuple[str, str], CatalogueItem], item_units: dict[tuple[str, str], Unit],
+                 group_members: dict[tuple[str, str], tuple[CatalogueItem, ...]], units: _UnitLookup) -> None:
+        self.items = items
+        self.item_units = item_units
+        self.group_members = group_members
+        self.units = units
+
+
+class Catalogue(_Model):
+    """Every category's standards plus the units table, with lookups built once."""
+
+    categories: dict[str, CategoryStandards]
+    units: UnitTable
+    digest: str = Field(default="", description="sha256 of the data files; record it next to derived state")
+
+    _index: CatalogueIndex = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _keys_match(self) -> "Catalogue":
+        for key, standards in self.categories.items():
+            if key != standards.category:
+                raise ValueError(f"category key {key!r} holds standards for {standards.category!r}")
+        return self
+
+    def model_post_init(self, __context: Any) -> None:
+        items: dict[tuple[str, str], CatalogueItem] = {}
+        item_units: dict[tuple[str, str], Unit] = {}
+        members: dict[tuple[str, str], tuple[CatalogueItem, ...]] = {}
+        for category, standards in self.categories.items():
+            for item in standards.items:
+                unit = self.units.by_name(item.unit)
+                if unit is None:
+                    raise ValueError(
+                        f"{category}.{item.code}: unit {item.unit!r} is not a unit of {UNITS_FILE} "
+                        "(use the canonical spelling, not an alias)"
+                    )
+                items[(category, item.code)] = item
+                item_units[(category, item.code)] = unit
+            for group in standards.sum_of_ratios:
+                members[(category, group.group)] = tuple(
+                    item for item in standards.items if item.function_group == group.group
+                )
+        self._index = CatalogueIndex(items, item_units, members, self.units.__pydantic_private__["_lookup"])  # type: ignore[index]
+
+    @property
+    def index(self) -> CatalogueIndex:
+        return self.__pydantic_private__["_index"]  # type: ignore[index]
+
+    def standards_for(self, category: str) -> CategoryStandards | None:
+        return self.categories.get(category)
+
+    def item(self, category: str, code: str) -> CatalogueItem | None:
+        return self.index.items.get((category, code))
+
+    def item_unit(self, category: str, code: str) -> Unit | None:
+        return self.index.item_units.get((category, code))
+
+    def group_members(self, category: str, group: str) -> tuple[CatalogueItem, ...]:
+        return self.index.group_members.get((category, group), ())
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a repeated mapping key instead of keeping the last one."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+class CatalogueError(ValueError):
+    """A data file is missing, unreadable or invalid; the message names the file."""
+
+
+def _read(entry: Traversable) -> tuple[bytes, Any]:
+    raw = entry.read_bytes()
+    try:
+        return raw, yaml.load(raw, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise CatalogueError(f"{entry.name}: {exc}") from exc
+
+
+def _load(root: Traversable) -> Catalogue:
+    entries = sorted((e for e in root.iterdir() if e.name.endswith(".yaml")), key=lambda e: e.name)
+    units_entry = next((e for e in entries if e.name == UNITS_FILE), None)
+    if units_entry is None:
+        raise CatalogueError(f"{root}: no {UNITS_FILE}")
+    digest = hashlib.sha256()
+    categories: dict[str, Any] = {}
+    units_doc: Any = None
+    for entry in entries:
+        raw, doc = _read(entry)
+        digest.update(entry.name.encode() + b"\0" + raw + b"\0")
+        if entry is units_entry:
+            units_doc = doc
+            continue
+        if not isinstance(doc, dict) or "category" not in doc:
+            raise CatalogueError(f"{entry.name}: expected a mapping with a 'category' key")
+        try:
+            standards = CategoryStandards.model_validate(doc)
+        except ValueError as exc:
+            raise CatalogueError(f"{entry.name}: {exc}") from exc
+        if standards.category in categories:
+            raise CatalogueError(f"{entry.name}: category {standards.category!r} is defined twice")
+        categories[standards.category] = standards
+    try:
+        units = UnitTable.model_validate(units_doc)
+    except ValueError as exc:
+        raise CatalogueError(f"{UNITS_FILE}: {exc}") from exc
+    try:
+        return Catalogue(categories=categories, units=units, digest=digest.hexdigest())
+    except ValueError as exc:
+        raise CatalogueError(str(exc)) from exc
+
+
+@functools.lru_cache(maxsize=1)
+def _default_catalogue() -> Catalogue:
+    return _load(resources.files("schemas").joinpath("standards"))
+
+
+def load_catalogue(path: str | None = None) -> Catalogue:
+    """Load and validate the catalogue in directory ``path`` (default: the packaged data, cached)."""
+    if path is None:
+        return _default_catalogue()
+    root = Path(path)
+    if not root.is_dir():
+        raise CatalogueError(f"{path}: not a directory")
+    return _load(root)

@@ -1,0 +1,83 @@
+"""Read events of any supported schema version as the current version.
+
+Version 1 (the pilot lab feed) differed in two ways:
+- ``source`` was a string ``"kind:id"`` (e.g. ``"lab:CMA-0451"``);
+- a test item carried one ``value`` instead of the list ``values``.
+Upcasters are pure dict -> dict steps, one per version, applied in order, so the
+log keeps the bytes the producer sent and every reader sees the current shape.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import json
+
+from pydantic import ValidationError
+
+from schemas.events import SCHEMA_VERSION, event_adapter, Envelope
+
+
+class UnsupportedVersion(ValueError):
+    pass
+
+
+def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    doc = dict(doc)
+    source = doc.get("source")
+    if isinstance(source, str) and ":" in source:
+        kind, _, ident = source.partition(":")
+        doc["source"] = {"kind": kind, "id": ident}
+    payload = doc.get("payload")
+    if doc.get("event_type") == "sampling.result" and isinstance(payload, dict):
+        items = payload.get("items")
+        if isinstance(items, list):
+            new_items = []
+            for item in items:
+                if isinstance(item, dict) and "value" in item and "values" not in item:
+                    item = dict(item)
+                    item["values"] = [item.pop("value")]
+                new_items.append(item)
+            doc["payload"] = {**payload, "items": new_items}
+    doc["schema_version"] = 2
+    return doc
+
+
+UPCASTERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _v1_to_v2}
+
+
+def upcast(doc: Any) -> Any:
+    """Bring one event document to the current version; leaves non-dicts to the validator."""
+    if not isinstance(doc, dict):
+        return doc
+    version = doc.get("schema_version", SCHEMA_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        return doc  # the validator names the field
+    if version > SCHEMA_VERSION or (version < SCHEMA_VERSION and version not in UPCASTERS):
+        raise UnsupportedVersion(f"schema_version {version} is not supported (current {SCHEMA_VERSION})")
+    while version < SCHEMA_VERSION:
+        doc = UPCASTERS[version](doc)
+        version = doc["schema_version"]
+    return doc
+
+
+def parse_event(doc: Any) -> Envelope:
+    """Validate one decoded JSON document (any supported version)."""
+    return event_adapter.validate_python(upcast(doc))
+
+
+def load_json(raw: bytes | str) -> Any:
+    """json.loads, minus the NaN/Infinity tokens Python accepts but JSON does not have."""
+    return json.loads(raw, parse_constant=_reject_constant)
+
+
+def parse_event_json(raw: bytes | str) -> Envelope:
+    return parse_event(load_json(raw))
+
+
+def _reject_constant(name: str) -> Any:
+    # json.loads accepts NaN/Infinity by default; they are not JSON and never a
+    # valid measurement.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+__all__ = ["upcast", "parse_event", "parse_event_json", "load_json", "UnsupportedVersion", "ValidationError"]

@@ -1,0 +1,301 @@
+"""The standards catalogue: the data agrees with shared/domain.md and loads safely."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import schemas.standards as standards
+from schemas.events import TestItem
+from schemas.standards import Catalogue, CatalogueError, UnitTable, load_catalogue
+
+DATA = Path(standards.__file__).parent / "standards"
+SWITCH_2760 = dt.date(2025, 2, 8)
+
+
+@pytest.fixture(scope="module")
+def cat() -> Catalogue:
+    return load_catalogue()
+
+
+def all_items(cat: Catalogue):
+    for category, block in cat.categories.items():
+        for item in block.items:
+            yield category, item
+
+
+def test_loads_both_categories(cat: Catalogue) -> None:
+    assert set(cat.categories) == {"packaged_water", "pastry"}
+    assert len(cat.digest) == 64
+
+
+def test_default_catalogue_is_cached() -> None:
+    assert load_catalogue() is load_catalogue()
+
+
+def test_explicit_path_loads_fresh_and_has_same_digest(cat: Catalogue) -> None:
+    other = load_catalogue(str(DATA))
+    assert other is not cat
+    assert other.digest == cat.digest
+
+
+def test_every_item_has_a_rule(cat: Catalogue) -> None:
+    for _, item in all_items(cat):
+        assert len(item.rules) >= 1, item.code
+
+
+def test_codes_are_valid_test_item_codes(cat: Catalogue) -> None:
+    # Validate through the event contract itself, so the two patterns cannot drift apart.
+    for _, item in all_items(cat):
+        TestItem.model_validate({"item_code": item.code, "values": [1], "unit": item.unit})
+
+
+def test_editions_of_one_item_do_not_overlap(cat: Catalogue) -> None:
+    lo, hi = dt.date.min, dt.date.max
+    for category, item in all_items(cat):
+        spans = sorted((r.applies_from or lo, r.applies_to or hi) for r in item.rules)
+        for (_, end), (start, _) in zip(spans, spans[1:]):
+            assert end <= start, f"{category}.{item.code}"
+
+
+def test_every_day_has_a_rule_for_every_item(cat: Catalogue) -> None:
+    # The catalogue has no gaps between editions: a gap would make judgements undetermined.
+    for day in (dt.date(2010, 1, 1), SWITCH_2760 - dt.timedelta(days=1), SWITCH_2760, dt.date(2030, 1, 1)):
+        for category, item in all_items(cat):
+            assert item.rule_on(day) is not None, (category, item.code, day)
+
+
+# The items domain.md marks "check", as (category, code, edition).
+UNVERIFIED = {
+    ("packaged_water", "volatile_phenols", "2014"),
+    ("packaged_water", "coliforms", "2014"),
+    ("pastry", "coliforms", "2015"),
+    ("pastry", "moulds", "2015"),
+    ("pastry", "propionic_acid", "2024"),  # "check for 2024": the 2014 value is verified
+    ("pastry", "saccharin_sodium", "2014"),
+    ("pastry", "saccharin_sodium", "2024"),
+    ("pastry", "cyclamate", "2014"),
+    ("pastry", "cyclamate", "2024"),
+    ("pastry", "acesulfame_k", "2014"),
+    ("pastry", "acesulfame_k", "2024"),
+    ("pastry", "lead", "2022"),
+}
+
+
+def test_check_items_are_unverified_and_only_those(cat: Catalogue) -> None:
+    found = {(c, item.code, r.edition) for c, item in all_items(cat) for r in item.rules if not r.verified}
+    assert found == UNVERIFIED
+
+
+def test_unverified_rules_say_why(cat: Catalogue) -> None:
+    for category, item in all_items(cat):
+        for rule in item.rules:
+            if not rule.verified:
+                assert rule.note.strip(), f"{category}.{item.code} {rule.edition}"
+
+
+# domain.md, table by table: (category, code, kind, limits, unit)
+DOMAIN_LIMITS = [
+    ("packaged_water", "free_chlorine", "maximum", {"max": 0.05}, "mg/L"),
+    ("packaged_water", "carbon_tetrachloride", "maximum", {"max": 0.002}, "mg/L"),
+    ("packaged_water", "chloroform", "maximum", {"max": 0.02}, "mg/L"),
+    ("packaged_water", "oxygen_consumption", "maximum", {"max": 2.0}, "mg/L"),
+    ("packaged_water", "bromate", "maximum", {"max": 0.01}, "mg/L"),
+    ("packaged_water", "volatile_phenols", "maximum", {"max": 0.002}, "mg/L"),
+    ("packaged_water", "cyanide", "maximum", {"max": 0.05}, "mg/L"),
+    ("packaged_water", "anionic_detergents", "maximum", {"max": 0.3}, "mg/L"),
+    ("packaged_water", "coliforms", "plan", {"n": 5, "c": 0, "m": 0, "M": None}, "CFU/100mL"),
+    ("packaged_water", "pseudomonas_aeruginosa", "plan", {"n": 5, "c": 0, "m": 0, "M": None}, "CFU/250mL"),
+    ("packaged_water", "lead", "maximum", {"max": 0.01}, "mg/L"),
+    ("packaged_water", "total_arsenic", "maximum", {"max": 0.01}, "mg/L"),
+    ("packaged_water", "conductivity", "maximum", {"max": 10}, "µS/cm"),
+    ("packaged_water", "ph", "range", {"min": 5.0, "max": 7.0}, "pH"),
+    ("pastry", "acid_value", "maximum", {"max": 5}, "mg/g"),
+    ("pastry", "peroxide_value", "maximum", {"max": 0.25}, "g/100g"),
+    ("pastry", "aerobic_plate_count", "plan", {"n": 5, "c": 2, "m": 10_000, "M": 100_000}, "CFU/g"),
+    ("pastry", "coliforms", "plan", {"n": 5, "c": 2, "m": 10, "M": 100}, "CFU/g"),
+    ("pastry", "moulds", "maximum", {"max": 150}, "CFU/g"),
+    ("pastry", "sorbic_acid", "maximum", {"max": 1.0}, "g/kg"),
+    ("pastry", "propionic_acid", "maximum", {"max": 2.5}, "g/kg"),
+    ("pastry", "benzoic_acid", "not_permitted", {}, "g/kg"),
+    ("pastry", "saccharin_sodium", "not_permitted", {}, "g/kg"),
+    ("pastry", "cyclamate", "maximum", {"max": 1.6}, "g/kg"),
+    ("pastry", "acesulfame_k", "maximum", {"max": 0.3}, "g/kg"),
+    ("pastry", "aluminium", "maximum", {"max": 100}, "mg/kg"),
+    ("pastry", "lead", "maximum", {"max": 0.5}, "mg/kg"),
+]
+
+
+@pytest.mark.parametrize("category,code,kind,limits,unit", DOMAIN_LIMITS, ids=lambda v: v if isinstance(v, str) else None)
+def test_limits_match_domain(cat: Catalogue, category: str, code: str, kind: str, limits: dict, unit: str) -> None:
+    item = cat.item(category, code)
+    assert item is not None
+    assert item.unit == unit
+    for rule in item.rules:  # every edition carries the same limit, unless the test says otherwise
+        assert rule.kind == kind
+        for name, value in limits.items():
+            assert getattr(rule, name) == value, (code, rule.edition, name)
+
+
+def test_dehydroacetic_acid_changes_edition_on_2025_02_08(cat: Catalogue) -> None:
+    item = cat.item("pastry", "dehydroacetic_acid")
+    before, after = item.rule_on(SWITCH_2760 - dt.timedelta(days=1)), item.rule_on(SWITCH_2760)
+    assert (before.standard, before.kind, before.max) == ("GB 2760-2014", "maximum", 0.5)
+    assert (after.standard, after.kind) == ("GB 2760-2024", "not_permitted")
+
+
+def test_water_does_not_judge_plate_count_or_moulds(cat: Catalogue) -> None:
+    assert cat.item("packaged_water", "aerobic_plate_count") is None
+    assert cat.item("packaged_water", "moulds") is None
+    assert "dropped" in (DATA / "packaged_water.yaml").read_text(encoding="utf-8")
+
+
+def test_water_additives_are_not_permitted(cat: Catalogue) -> None:
+    codes = {"benzoic_acid", "sorbic_acid", "dehydroacetic_acid", "saccharin_sodium", "cyclamate", "acesulfame_k"}
+    for code in codes:
+        item = cat.item("packaged_water", code)
+        assert item.item_class == "additive_not_permitted"
+        assert {r.kind for r in item.rules} == {"not_permitted"}
+
+
+def test_pseudomonas_is_the_pathogen(cat: Catalogue) -> None:
+    assert cat.item("packaged_water", "pseudomonas_aeruginosa").item_class == "pathogen"
+    for category, code in [("packaged_water", "coliforms"), ("pastry", "aerobic_plate_count"), ("pastry", "moulds")]:
+        assert cat.item(category, code).item_class == "indicator_microbe"
+
+
+def test_sum_of_ratios_groups(cat: Catalogue) -> None:
+    assert {g.group for g in cat.categories["pastry"].sum_of_ratios} == {"preservative", "sweetener"}
+    preservatives = {i.code for i in cat.group_members("pastry", "preservative")}
+    assert {"sorbic_acid", "propionic_acid", "dehydroacetic_acid", "benzoic_acid"} <= preservatives
+    assert {i.code for i in cat.group_members("pastry", "sweetener")} == {"saccharin_sodium", "cyclamate", "acesulfame_k"}
+
+
+def test_limit_text_keeps_the_data_spelling(cat: Catalogue) -> None:
+    assert cat.item("packaged_water", "oxygen_consumption").rules[0].limit_text == "≤2.0"
+    assert cat.item("packaged_water", "ph").rules[0].limit_text == "5.0–7.0"
+    assert cat.item("packaged_water", "pseudomonas_aeruginosa").rules[0].limit_text == "n=5,c=0,m=0"
+    assert cat.item("pastry", "aerobic_plate_count").rules[0].limit_text == "n=5,c=2,m=10000,M=100000"
+
+
+# --------------------------------------------------------------------------- units
+
+
+def test_item_units_are_canonical_units(cat: Catalogue) -> None:
+    for category, item in all_items(cat):
+        assert cat.units.by_name(item.unit) is not None, (category, item.code)
+
+
+@pytest.mark.parametrize(
+    "source,target,factor",
+    [
+        ("µg/L", "mg/L", Decimal("0.001")),
+        ("ug/L", "mg/L", Decimal("0.001")),
+        ("mg/L", "µg/L", Decimal("1000")),
+        ("mg/kg", "g/kg", Decimal("0.001")),
+        ("g/kg", "mg/kg", Decimal("1000")),
+        ("mg/l", "mg/L", Decimal("1")),
+        ("uS/cm", "µS/cm", Decimal("1")),
+        ("mS/cm", "µS/cm", Decimal("1000")),
+    ],
+)
+def test_exact_conversions(cat: Catalogue, source: str, target: str, factor: Decimal) -> None:
+    u = cat.units
+    assert UnitTable.factor(u.resolve(source), u.resolve(target)) == factor
+
+
+@pytest.mark.parametrize(
+    "source,target",
+    [("CFU/100mL", "CFU/250mL"), ("CFU/g", "CFU/mL"), ("mg/kg", "mg/L"), ("MPN/100mL", "CFU/100mL"), ("mg/g", "g/kg")],
+)
+def test_no_conversion_between_dimensions(cat: Catalogue, source: str, target: str) -> None:
+    u = cat.units
+    assert UnitTable.factor(u.resolve(source), u.resolve(target)) is None
+
+
+def test_unit_spelling_variants(cat: Catalogue) -> None:
+    u = cat.units
+    micro = u.resolve("µS/cm")
+    assert u.resolve("μS/cm") is micro  # Greek mu vs micro sign
+    assert u.resolve(" CFU/250 mL ") is u.resolve("CFU/250mL")
+    assert u.resolve("mg／L") is u.resolve("mg/L")  # full-width slash
+    assert u.resolve("无量纲") is u.resolve("pH")
+
+
+@pytest.mark.parametrize("text", ["ppm", "MG/L", "CFU/25g", "mg/100g", ""])
+def test_unknown_units_are_not_guessed(cat: Catalogue, text: str) -> None:
+    assert cat.units.resolve(text) is None
+
+
+# --------------------------------------------------------------------------- bad data is refused
+
+
+@pytest.fixture()
+def data_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "standards"
+    shutil.copytree(DATA, target)
+    return target
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_overlapping_editions_are_refused(data_copy: Path) -> None:
+    edit(data_copy / "pastry.yaml",
+         "applies_from: 2025-02-08, applies_to: null,\n         kind: not_permitted, verified: true,\n         note: \"no longer",
+         "applies_from: 2025-01-01, applies_to: null,\n         kind: not_permitted, verified: true,\n         note: \"no longer")
+    with pytest.raises(CatalogueError, match="overlap"):
+        load_catalogue(str(data_copy))
+
+
+def test_duplicate_yaml_keys_are_refused(data_copy: Path) -> None:
+    edit(data_copy / "pastry.yaml", "kind: maximum, max: 5,", "kind: maximum, max: 5, max: 6,")
+    with pytest.raises(CatalogueError, match="duplicate key"):
+        load_catalogue(str(data_copy))
+
+
+def test_duplicate_item_codes_are_refused(data_copy: Path) -> None:
+    edit(data_copy / "pastry.yaml", "- code: peroxide_value", "- code: acid_value")
+    with pytest.raises(CatalogueError, match="appears twice"):
+        load_catalogue(str(data_copy))
+
+
+def test_exponent_written_as_text_is_refused(data_copy: Path) -> None:
+    edit(data_copy / "pastry.yaml", "m: 10000, M: 100000", "m: 1e4, M: 100000")
+    with pytest.raises(CatalogueError):
+        load_catalogue(str(data_copy))
+
+
+def test_item_unit_must_be_a_canonical_unit(data_copy: Path) -> None:
+    edit(data_copy / "pastry.yaml", "unit: mg/kg\n    # from", "unit: ppm\n    # from")
+    with pytest.raises(CatalogueError, match="ppm"):
+        load_catalogue(str(data_copy))
+
+
+def test_rule_fields_must_fit_the_kind(data_copy: Path) -> None:
+    edit(data_copy / "pastry.yaml", "kind: maximum, max: 5,", "kind: plan, max: 5,")
+    with pytest.raises(CatalogueError):
+        load_catalogue(str(data_copy))
+
+
+def test_ambiguous_unit_alias_is_refused(data_copy: Path) -> None:
+    edit(data_copy / "units.yaml", "aliases: [mg/Kg, mg/KG]", "aliases: [mg/Kg, mg/KG, mg/L]")
+    with pytest.raises(CatalogueError, match="names both"):
+        load_catalogue(str(data_copy))
+
+
+def test_missing_units_file_is_refused(data_copy: Path) -> None:
+    (data_copy / "units.yaml").unlink()
+    with pytest.raises(CatalogueError, match="units.yaml"):
+        load_catalogue(str(data_copy))
+
+
+def test_edited_data_changes_the_digest(cat: Catalogue, data_copy: Path) -> None:
+    edit(data_copy / "pastry.yaml", "kind: maximum, max: 5,", "kind: maximum, max: 6,")
+    assert load_catalogue(str(data_copy)).digest != cat.digest

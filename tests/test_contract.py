@@ -1,0 +1,105 @@
+"""The event contract: golden payloads, versions, JSON Schema export, precise errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ingest.validate import decode_body
+from processors.credit_file import CountyState
+from processors.step import step
+from schemas.events import EVENT_TYPES, SamplingResultEvent
+from schemas.upcast import UnsupportedVersion, parse_event
+from tests.conftest import EXAMPLES, ROOT, all_goldens, golden
+
+
+def test_there_is_one_golden_payload_per_event_type():
+    names = {p.name.removesuffix(".json") for p in EXAMPLES.glob("*.json")}
+    assert names == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
+def test_every_golden_payload_validates_and_runs_through_step(event_type, rules):
+    state = CountyState()
+    # the registration first, so every payload meets a known enterprise
+    for doc in [golden("enterprise.registered"), golden(event_type)]:
+        event = parse_event(doc)
+        assert type(event) is EVENT_TYPES[doc["event_type"]]
+        state, effects = step(state, event, rules)
+    assert str(parse_event(golden(event_type)).event_id) in state.seen_event_ids
+
+
+def test_version_1_is_upcast_to_the_current_shape():
+    v1 = json.loads((EXAMPLES / "v1" / "sampling.result.json").read_text(encoding="utf-8"))
+    assert v1["schema_version"] == 1 and isinstance(v1["source"], str)
+    event = parse_event(v1)
+    assert isinstance(event, SamplingResultEvent)
+    assert event.schema_version == 2
+    assert event.source.kind == "lab" and event.source.id == "CMA-330100-0451"
+    assert event.payload.items[0].values == [0.01]
+    assert event.payload.items[1].values == ["ND"]
+
+
+def test_future_versions_are_refused_with_the_field_named():
+    doc = golden("complaint.received")
+    doc["schema_version"] = 9
+    with pytest.raises(UnsupportedVersion):
+        parse_event(doc)
+    _, rejected = decode_body(json.dumps(doc).encode())
+    assert rejected[0].errors[0]["field"] == "schema_version"
+
+
+@pytest.mark.parametrize(
+    "mutate, field, kind",
+    [
+        (lambda d: d["payload"]["items"][0]["values"].__setitem__(1, "59"), "payload.items[0].values[1]", "int_type"),
+        (lambda d: d.__setitem__("occurred_at", "2026-03-12T15:20:00"), "occurred_at", "value_error"),
+        (lambda d: d.__setitem__("occurred_at", 1767225600), "occurred_at", "value_error"),
+        (lambda d: d["payload"].__setitem__("lab_name", "x"), "payload.lab_name", "extra_forbidden"),
+        (lambda d: d["payload"].pop("sample_no"), "payload.sample_no", "missing"),
+        (lambda d: d["payload"]["items"][1].__setitem__("detection_limit", -1), "payload.items[1].detection_limit", "greater_than_equal"),
+        (lambda d: d["payload"]["items"][0].__setitem__("item_code", "铜绿"), "payload.items[0].item_code", "string_pattern_mismatch"),
+        (lambda d: d["payload"].__setitem__("retest", "yes"), "payload.retest", "bool_type"),
+        (lambda d: d.__setitem__("event_id", "not-a-uuid"), "event_id", "uuid_parsing"),
+        (lambda d: d.__setitem__("enterprise_id", "a b"), "enterprise_id", "string_pattern_mismatch"),
+        (lambda d: d["payload"]["items"].append(dict(d["payload"]["items"][0])), "payload.items", "value_error"),
+    ],
+)
+def test_errors_name_the_field_and_the_reason(mutate, field, kind):
+    doc = golden("sampling.result")
+    mutate(doc)
+    events, rejected = decode_body(json.dumps(doc, ensure_ascii=False).encode())
+    assert not events
+    found = {(e["field"], e["type"]) for e in rejected[0].errors}
+    assert (field, kind) in found, found
+    assert all(e["reason_zh"] for e in rejected[0].errors)
+
+
+def test_non_finite_numbers_are_refused():
+    raw = json.dumps(golden("sampling.result")).replace("0.01]", "1e999]").encode()
+    _, rejected = decode_body(raw)
+    assert ("payload.items[1].values[0]", "finite_number") in {(e["field"], e["type"]) for e in rejected[0].errors}
+    _, rejected = decode_body(json.dumps(golden("sampling.result")).replace("0.01]", "NaN]").encode())
+    assert rejected[0].errors[0]["type"] == "json_invalid"
+
+
+def test_chinese_verdicts_and_not_detected_are_normalised():
+    doc = golden("sampling.result")
+    doc["payload"]["items"][2]["values"] = ["未检出"]
+    event = parse_event(doc)
+    assert event.payload.items[2].values == ["ND"]
+    assert event.payload.items[0].lab_verdict == "fail" and event.payload.items[1].lab_verdict == "pass"
+
+
+def test_schema_export_writes_a_schema_per_type(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "qrisk", "schema", "export", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    files = {p.name for p in tmp_path.glob("*.schema.json")}
+    assert files == {f"{t}.schema.json" for t in EVENT_TYPES} | {"event.schema.json"}
+    sampling = json.loads((tmp_path / "sampling.result.schema.json").read_text(encoding="utf-8"))
+    assert "payload" in sampling["required"]
+    assert sampling["additionalProperties"] is False
+    whole = json.loads((tmp_path / "event.schema.json").read_text(encoding="utf-8"))
+    assert set(whole["discriminator"]["mapping"]) == set(EVENT_TYPES)

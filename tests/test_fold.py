@@ -1,0 +1,133 @@
+"""The credit-file fold on hand-made scenarios."""
+from __future__ import annotations
+
+import copy
+import uuid
+
+from processors.credit_file import CountyState
+from processors.step import replay, step
+from schemas.upcast import parse_event
+from tests.conftest import all_goldens, golden
+
+_n = 0
+
+
+def ev(event_type: str, at: str, enterprise_id: str = "E-330110-001", **payload):
+    global _n
+    _n += 1
+    doc = golden(event_type)
+    doc["event_id"] = str(uuid.UUID(int=_n, version=4))
+    doc["occurred_at"] = at
+    doc["enterprise_id"] = enterprise_id
+    doc["payload"].update(payload)
+    return parse_event(doc)
+
+
+def test_goldens_build_the_expected_file(rules):
+    state, effects = replay([parse_event(d) for d in all_goldens()], rules)
+    f = state.files["E-330110-001"]
+    assert f.counts.samples == 1 and f.counts.samples_failed == 1
+    assert f.pass_rate == 0.0
+    assert f.counts.complaints_verified == 1
+    assert f.counts.rectifications_open == 0
+    kinds = [e.kind for e in effects]
+    assert "sampling.failed" in kinds and "complaint.verified" in kinds and "rectification.verified" in kinds
+    failed = next(e for e in effects if e.kind == "sampling.failed")
+    assert failed.data["failed_items"] == ["pseudomonas_aeruginosa"]
+    assert "铜绿假单胞菌" in failed.data["messages_zh"][0]
+
+
+def test_a_redelivered_event_has_no_second_effect(rules):
+    state = CountyState()
+    reg = parse_event(golden("enterprise.registered"))
+    sample = parse_event(golden("sampling.result"))
+    for e in (reg, sample):
+        state, _ = step(state, e, rules)
+    state, effects = step(state, sample, rules)
+    assert effects == []
+    assert state.files["E-330110-001"].counts.samples == 1
+
+
+def test_rectification_is_overdue_by_event_time_not_wall_clock(rules):
+    state = CountyState()
+    events = [
+        parse_event(golden("enterprise.registered")),
+        ev("rectification.ordered", "2026-03-25T11:00:00+08:00", rectification_id="R1", deadline="2026-04-24"),
+        # the deadline day itself, late evening local time, is not yet overdue
+        ev("complaint.received", "2026-04-24T23:30:00+08:00", complaint_id="C1"),
+    ]
+    state, effects = replay(events, rules)
+    assert not state.files["E-330110-001"].rectifications[0].overdue
+    # 00:30 local on the 25th is 16:30 UTC on the 24th: overdue by local date
+    state, effects = step(state, ev("complaint.received", "2026-04-24T16:30:00+00:00", complaint_id="C2"), rules)
+    overdue = [e for e in effects if e.kind == "rectification.overdue"]
+    assert len(overdue) == 1 and overdue[0].data["days_overdue"] == 1
+    assert state.files["E-330110-001"].counts.rectifications_overdue == 1
+    # marked once only
+    state, effects = step(state, ev("complaint.received", "2026-05-30T10:00:00+08:00", complaint_id="C3"), rules)
+    assert not [e for e in effects if e.kind == "rectification.overdue"]
+
+
+def test_clock_tick_marks_overdue_rectifications_of_every_enterprise(rules):
+    events = [
+        parse_event(golden("enterprise.registered")),
+        ev("enterprise.registered", "2026-01-05T09:00:00+08:00", enterprise_id="E-2"),
+        ev("rectification.ordered", "2026-03-25T11:00:00+08:00", rectification_id="R1", deadline="2026-04-24"),
+        ev("rectification.ordered", "2026-03-25T11:00:00+08:00", enterprise_id="E-2", rectification_id="R2", deadline="2026-04-30"),
+    ]
+    state, _ = replay(events, rules)
+    tick = ev("clock.tick", "2026-05-01T00:00:00+08:00", enterprise_id="*")
+    state, effects = step(state, tick, rules)
+    assert sorted(e.enterprise_id for e in effects if e.kind == "rectification.overdue") == ["E-2", "E-330110-001"]
+
+
+def test_late_completion_is_still_recorded_as_overdue(rules):
+    events = [
+        parse_event(golden("enterprise.registered")),
+        ev("rectification.ordered", "2026-03-25T11:00:00+08:00", rectification_id="R1", deadline="2026-04-24"),
+        ev("rectification.completed", "2026-05-02T09:00:00+08:00", rectification_id="R1"),
+    ]
+    state, effects = replay(events, rules)
+    r = state.files["E-330110-001"].rectifications[0]
+    assert r.overdue and r.status == "completed"
+    assert [e.kind for e in effects].count("rectification.overdue") == 1
+
+
+def test_complaint_cluster_needs_k_verified_within_the_window(rules):
+    base = [parse_event(golden("enterprise.registered"))]
+    quiet = base + [
+        ev("complaint.received", f"2026-0{m}-10T10:00:00+08:00", complaint_id=f"C{m}", verified=True) for m in (3, 5, 7)
+    ]
+    _, effects = replay(quiet, rules)
+    assert not [e for e in effects if e.kind == "complaint.cluster"]
+    cluster = base + [
+        ev("complaint.received", f"2026-03-{d:02d}T10:00:00+08:00", complaint_id=f"K{d}", verified=d != 5) for d in (1, 5, 9, 20)
+    ]
+    _, effects = replay(cluster, rules)
+    found = [e for e in effects if e.kind == "complaint.cluster"]
+    assert len(found) == 1 and found[0].data["complaint_ids"] == ["K1", "K9", "K20"]
+
+
+def test_sample_before_registration_is_judged_once_the_category_is_known(rules):
+    sample = parse_event(golden("sampling.result"))
+    state, effects = step(CountyState(), sample, rules)
+    f = state.files["E-330110-001"]
+    assert f.samples[0].judgement is None and f.counts.samples_undetermined == 1
+    assert [e.kind for e in effects] == ["sampling.awaiting_registration"]
+    state, effects = step(state, parse_event(golden("enterprise.registered")), rules)
+    assert f.samples[0].judgement.verdict == "fail" and f.samples[0].pending is None
+    assert f.counts.samples_undetermined == 0 and f.counts.samples_failed == 1
+    assert "sampling.failed" in [e.kind for e in effects]
+
+
+def test_rejected_verification_keeps_the_rectification_open(rules):
+    events = [
+        parse_event(golden("enterprise.registered")),
+        ev("rectification.ordered", "2026-03-25T11:00:00+08:00", rectification_id="R1", deadline="2026-04-24"),
+        ev("rectification.completed", "2026-04-10T09:00:00+08:00", rectification_id="R1"),
+        ev("rectification.verified", "2026-04-12T09:00:00+08:00", rectification_id="R1", accepted=False, note="消毒记录仍不全"),
+    ]
+    state, effects = replay(events, rules)
+    f = state.files["E-330110-001"]
+    assert f.rectifications[0].status == "rejected" and f.counts.rectifications_open == 1
+    assert "rectification.rejected" in [e.kind for e in effects]

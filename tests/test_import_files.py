@@ -1,0 +1,58 @@
+"""`qrisk import`: JSONL and CSV files, bad lines dead-lettered with their position."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+from qrisk.runtime import default_rules, open_embedded
+from tests.conftest import ROOT, all_goldens
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qrisk", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def test_jsonl_import_keeps_bad_lines_in_dead_letters(tmp_path):
+    path = tmp_path / "events.jsonl"
+    lines = [json.dumps(d, ensure_ascii=False) for d in all_goldens()]
+    lines.insert(3, '{"event_type": "sampling.result", "broken": ')
+    bad = dict(all_goldens()[3], event_id="0b9e2f1c-6a43-4c55-9a0e-000000000001")
+    bad["payload"] = dict(bad["payload"], channel="fax")
+    lines.append(json.dumps(bad, ensure_ascii=False))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = run("import", str(path), "--data-dir", str(tmp_path / "data"))
+    assert out.returncode == 1  # something was rejected: say so in the exit code
+    assert json.loads(out.stdout) == {"file": str(path), "accepted": 10, "duplicates": 0, "rejected": 2}
+    assert "events.jsonl:4" in out.stderr and "payload.channel" in out.stderr
+    again = run("import", str(path), "--data-dir", str(tmp_path / "data"))
+    assert json.loads(again.stdout)["duplicates"] == 10
+    pipeline = open_embedded(tmp_path / "data", default_rules())
+    try:
+        letters = pipeline.store.query("SELECT position, raw, reason FROM dead_letters ORDER BY position")
+    finally:
+        pipeline.store.close()
+    assert {l["position"] for l in letters} == {"events.jsonl:4", "events.jsonl:12"}
+    assert any(l["raw"] == '{"event_type": "sampling.result", "broken": ' for l in letters)
+
+
+def test_csv_import(tmp_path):
+    path = tmp_path / "events.csv"
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["event_id", "event_type", "schema_version", "enterprise_id", "occurred_at", "source_kind", "source_id", "source_name", "payload"])
+        for d in all_goldens():
+            w.writerow([d["event_id"], d["event_type"], d["schema_version"], d["enterprise_id"], d["occurred_at"], d["source"]["kind"], d["source"]["id"], d["source"].get("name", ""), json.dumps(d["payload"], ensure_ascii=False)])
+    out = run("import", str(path), "--data-dir", str(tmp_path / "data"))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["accepted"] == 10
+    file = json.loads(run("credit-file", "E-330110-001", "--data-dir", str(tmp_path / "data")).stdout)
+    assert file["counts"]["samples_failed"] == 1
+
+
+def test_unknown_file_type_is_a_clear_error(tmp_path):
+    path = tmp_path / "events.xml"
+    path.write_text("<x/>")
+    out = run("import", str(path), "--data-dir", str(tmp_path / "data"))
+    assert out.returncode == 2 and "unknown file type" in out.stderr

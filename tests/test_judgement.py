@@ -1,0 +1,514 @@
+"""Judgement against the catalogue: worked examples at every boundary."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import pytest
+
+import schemas.standards as standards
+from processors.judgement import ItemJudgement, SampleJudgement, judge_sample
+from schemas.events import SamplingResult
+from schemas.standards import load_catalogue
+
+CAT = load_catalogue()
+
+
+def item(code: str, values: list[Any], unit: str, **extra: Any) -> dict[str, Any]:
+    return {"item_code": code, "values": values, "unit": unit, **extra}
+
+
+def sample(*items: dict[str, Any], production_date: str | None = "2024-06-01",
+           sampled_on: str = "2024-07-01") -> SamplingResult:
+    doc: dict[str, Any] = {
+        "sample_no": "DBJ24330000000001",
+        "task_source": "县市场监督管理局",
+        "lab": "某检测中心",
+        "product": "饮用纯净水",
+        "sampled_on": sampled_on,
+        "items": list(items),
+    }
+    if production_date is not None:
+        doc["production_date"] = production_date
+    return SamplingResult.model_validate(doc)
+
+
+def judge(category: str, *items: dict[str, Any], **kw: Any) -> SampleJudgement:
+    return judge_sample(sample(*items, **kw), category, CAT)
+
+
+def one(category: str, code: str, values: list[Any], unit: str, **extra: Any) -> ItemJudgement:
+    kw = {k: extra.pop(k) for k in ("production_date", "sampled_on") if k in extra}
+    result = judge(category, item(code, values, unit, **extra), **kw)
+    assert len(result.items) == 1
+    return result.items[0]
+
+
+def water(code: str, values: list[Any], unit: str, **extra: Any) -> ItemJudgement:
+    return one("packaged_water", code, values, unit, **extra)
+
+
+def pastry(code: str, values: list[Any], unit: str, **extra: Any) -> ItemJudgement:
+    return one("pastry", code, values, unit, **extra)
+
+
+def assert_verdict(j: ItemJudgement, verdict: str, reason: str) -> None:
+    assert (j.verdict, j.reason) == (verdict, reason), j.message_en
+
+
+# --------------------------------------------------------------------------- maximum
+
+
+def test_maximum_equal_passes() -> None:
+    j = water("free_chlorine", [0.05], "mg/L")
+    assert_verdict(j, "pass", "within_limit")
+    assert j.ratio == 1.0
+    assert j.limit_text == "≤0.05 mg/L"
+    assert (j.standard, j.edition, j.kind, j.verified) == ("GB 19298-2014", "2014", "maximum", True)
+    assert j.item_name == "余氯（游离氯）" and j.item_class == "chemical"
+
+
+def test_maximum_above_fails() -> None:
+    j = water("free_chlorine", [0.051], "mg/L")
+    assert_verdict(j, "fail", "over_maximum")
+    assert j.ratio == 1.02
+    assert "不合格" in j.message_zh and "0.051 mg/L" in j.message_zh
+
+
+def test_maximum_takes_the_largest_of_several_values() -> None:
+    j = pastry("moulds", [20, 151], "CFU/g")
+    assert_verdict(j, "fail", "over_maximum")
+    assert j.ratio == pytest.approx(151 / 150)
+    assert j.verified is False  # moulds is a "check" value in domain.md
+
+
+def test_maximum_not_detected_passes() -> None:
+    assert_verdict(water("lead", ["未检出"], "mg/L"), "pass", "not_detected")
+    j = water("lead", ["ND"], "mg/L", detection_limit=0.005)
+    assert_verdict(j, "pass", "not_detected")
+    assert j.values == ("ND",) and j.ratio is None
+
+
+def test_maximum_detection_limit_above_limit_is_undetermined() -> None:
+    j = water("lead", ["ND"], "mg/L", detection_limit=0.02)
+    assert_verdict(j, "undetermined", "detection_limit_above_limit")
+    # a number below such a detection limit is no better than ND
+    assert_verdict(water("lead", [0.005], "mg/L", detection_limit=0.02), "undetermined", "detection_limit_above_limit")
+
+
+def test_maximum_number_below_detection_limit_reads_as_nd() -> None:
+    j = water("bromate", [0.001], "mg/L", detection_limit=0.002)
+    assert_verdict(j, "pass", "below_detection_limit")
+    assert j.values == (0.001,)  # the lab's number is kept for the record
+    assert j.ratio is None
+
+
+# --------------------------------------------------------------------------- range
+
+
+@pytest.mark.parametrize("value,verdict", [(5.0, "pass"), (7.0, "pass"), (4.99, "fail"), (7.01, "fail"), (6.2, "pass")])
+def test_range_boundaries(value: float, verdict: str) -> None:
+    j = water("ph", [value], "无量纲")
+    assert j.verdict == verdict
+    assert j.reason == ("within_limit" if verdict == "pass" else "out_of_range")
+    assert j.limit_text == "5.0–7.0"
+    assert j.unit == "pH"
+
+
+def test_range_nd_without_detection_limit_is_undetermined() -> None:
+    assert_verdict(water("ph", ["ND"], "pH"), "undetermined", "detection_limit_unknown")
+
+
+def test_range_nd_below_a_positive_minimum_fails() -> None:
+    # "ND" with a detection limit at or below the minimum is certainly under the range
+    assert_verdict(water("ph", ["ND"], "pH", detection_limit=1.0), "fail", "out_of_range")
+
+
+# --------------------------------------------------------------------------- not permitted
+
+
+def test_not_permitted_detected_fails() -> None:
+    j = pastry("benzoic_acid", [0.12], "g/kg", detection_limit=0.005)
+    assert_verdict(j, "fail", "not_permitted_detected")
+    assert j.limit_text == "不得使用/不得检出"
+    assert "检出0.12 g/kg" in j.message_zh
+
+
+def test_not_permitted_nd_passes() -> None:
+    assert_verdict(pastry("benzoic_acid", ["ND"], "g/kg"), "pass", "not_detected")
+
+
+def test_not_permitted_below_detection_limit_passes() -> None:
+    assert_verdict(pastry("benzoic_acid", [0.004], "g/kg", detection_limit=0.005), "pass", "below_detection_limit")
+
+
+def test_not_permitted_at_detection_limit_is_a_detection() -> None:
+    assert_verdict(pastry("benzoic_acid", [0.005], "g/kg", detection_limit=0.005), "fail", "not_permitted_detected")
+
+
+def test_not_permitted_zero_without_detection_limit_passes() -> None:
+    assert_verdict(pastry("benzoic_acid", [0], "g/kg"), "pass", "not_detected")
+
+
+def test_not_permitted_in_water_fails_whatever_the_unit() -> None:
+    # Water's catalogue unit is mg/L; a lab reporting g/kg still found the preservative.
+    result = judge("packaged_water", item("sorbic_acid", [0.02], "g/kg"))
+    j = result.items[0]
+    assert_verdict(j, "fail", "not_permitted_detected")
+    assert (j.values, j.unit) == ((0.02,), "g/kg")
+    assert [(u.kind, u.item_code, u.text) for u in result.unknown] == [("unit_mismatch", "sorbic_acid", "g/kg")]
+
+
+# --------------------------------------------------------------------------- two-class plan
+
+
+def test_two_class_plan_pseudomonas_fails() -> None:
+    j = water("pseudomonas_aeruginosa", [45, 59, 8, 61, 10], "CFU/250mL")
+    assert_verdict(j, "fail", "plan_exceeded_c")
+    assert j.limit_text == "n=5,c=0,m=0"
+    assert j.values == (45, 59, 8, 61, 10)
+    assert j.item_class == "pathogen"
+
+
+def test_two_class_plan_message() -> None:
+    j = water("pseudomonas_aeruginosa", [0, 0, 3, 0, 1], "CFU/250mL")
+    assert j.message_zh == "铜绿假单胞菌：5个样品中2个超过m=0 CFU/250mL，计划允许c=0，判定不合格"
+
+
+@pytest.mark.parametrize("values", [[0, 0, 0, 0, 0], ["ND"] * 5, [0, "未检出", 0, "ND", 0]])
+def test_two_class_plan_all_zero_passes(values: list[Any]) -> None:
+    assert_verdict(water("pseudomonas_aeruginosa", values, "CFU/250mL"), "pass", "within_limit")
+
+
+def test_two_class_plan_single_positive_fails_with_c_0() -> None:
+    assert_verdict(water("pseudomonas_aeruginosa", [0, 0, 0, 0, 1], "CFU/250mL"), "fail", "plan_exceeded_c")
+
+
+@pytest.mark.parametrize("values", [[0, 0, 0, 0], [0, 0, 0, 0, 0, 0], [0]])
+def test_plan_needs_n_values(values: list[int]) -> None:
+    j = water("pseudomonas_aeruginosa", values, "CFU/250mL")
+    assert_verdict(j, "undetermined", "wrong_value_count")
+    assert j.agrees_with_lab is None
+
+
+def test_plan_counts_are_not_scaled_between_test_portions() -> None:
+    result = judge("packaged_water", item("pseudomonas_aeruginosa", [0, 0, 0, 0, 0], "CFU/100mL"))
+    assert_verdict(result.items[0], "undetermined", "unit_mismatch")
+    assert result.verdict == "undetermined"
+
+
+# --------------------------------------------------------------------------- three-class plan
+
+APC = "aerobic_plate_count"  # n=5, c=2, m=10^4, M=10^5 CFU/g
+
+
+def test_three_class_two_marginal_pass() -> None:
+    j = pastry(APC, [20_000, 50_000, 100, 100, "ND"], "CFU/g")
+    assert_verdict(j, "pass", "within_limit")
+    assert j.limit_text == "n=5,c=2,m=10000,M=100000"
+
+
+def test_three_class_three_marginal_fail() -> None:
+    assert_verdict(pastry(APC, [20_000, 50_000, 60_000, 100, 100], "CFU/g"), "fail", "plan_exceeded_c")
+
+
+def test_three_class_one_over_big_m_fails() -> None:
+    assert_verdict(pastry(APC, [100_001, 0, 0, 0, 0], "CFU/g"), "fail", "plan_over_M")
+
+
+def test_three_class_value_equal_to_m_does_not_exceed() -> None:
+    assert_verdict(pastry(APC, [10_000] * 5, "CFU/g"), "pass", "within_limit")
+
+
+def test_three_class_value_equal_to_big_m_is_marginal_not_over() -> None:
+    assert_verdict(pastry(APC, [100_000, 100_000, 0, 0, 0], "CFU/g"), "pass", "within_limit")
+    assert_verdict(pastry(APC, [100_000, 100_000, 100_000, 0, 0], "CFU/g"), "fail", "plan_exceeded_c")
+
+
+# --------------------------------------------------------------------------- sum of ratios
+
+
+def test_sum_of_ratios_fails_although_each_passes() -> None:
+    result = judge("pastry", item("sorbic_acid", [0.6], "g/kg"), item("propionic_acid", [1.2], "g/kg"))
+    assert [j.verdict for j in result.items] == ["pass", "pass"]
+    (check,) = result.sum_checks
+    assert check.group == "preservative"
+    assert check.verdict == "fail"
+    assert check.total == pytest.approx(1.08)
+    assert [(m.item_code, m.value, m.max, m.ratio) for m in check.members] == [
+        ("sorbic_acid", 0.6, 1.0, 0.6),
+        ("propionic_acid", 1.2, 2.5, 0.48),
+    ]
+    assert "1.08 > 1" in check.message_zh and "不合格" in check.message_zh
+    assert result.verdict == "fail"
+
+
+def test_sum_of_ratios_exactly_one_passes() -> None:
+    # 0.3/1.0 + 1.75/2.5 is 1 exactly; in binary floats it is 0.9999999999999999 or 1.0000000000000002
+    result = judge("pastry", item("sorbic_acid", [0.3], "g/kg"), item("propionic_acid", [1.75], "g/kg"))
+    (check,) = result.sum_checks
+    assert check.verdict == "pass" and check.total == 1.0
+    assert result.verdict == "pass"
+
+
+def test_sum_of_ratios_passing_mixture() -> None:
+    result = judge("pastry", item("sorbic_acid", [0.4], "g/kg"), item("propionic_acid", [1.0], "g/kg"))
+    (check,) = result.sum_checks
+    assert check.verdict == "pass" and check.total == pytest.approx(0.8)
+
+
+def test_sum_of_ratios_uses_converted_values() -> None:
+    result = judge("pastry", item("sorbic_acid", [600], "mg/kg"), item("propionic_acid", [1200], "mg/kg"))
+    assert result.sum_checks[0].verdict == "fail"
+
+
+def test_sum_of_ratios_sweeteners() -> None:
+    result = judge("pastry", item("cyclamate", [0.8], "g/kg"), item("acesulfame_k", [0.2], "g/kg"))
+    (check,) = result.sum_checks
+    assert check.group == "sweetener" and check.verdict == "fail"  # 0.5 + 0.667
+
+
+def test_sum_of_ratios_ignores_not_detected_and_single_members() -> None:
+    result = judge("pastry", item("sorbic_acid", [0.9], "g/kg"), item("propionic_acid", ["ND"], "g/kg"))
+    assert result.sum_checks == ()
+    assert result.verdict == "pass"
+
+
+def test_not_permitted_additive_fails_on_its_own_not_in_the_sum() -> None:
+    result = judge("pastry", item("sorbic_acid", [0.9], "g/kg"), item("benzoic_acid", [0.1], "g/kg"))
+    assert result.sum_checks == ()
+    assert result.verdict == "fail"
+    assert [j.reason for j in result.items] == ["within_limit", "not_permitted_detected"]
+
+
+def test_dehydroacetic_acid_joins_the_sum_only_while_permitted() -> None:
+    items = (item("sorbic_acid", [0.5], "g/kg"), item("dehydroacetic_acid", [0.3], "g/kg"))
+    before = judge("pastry", *items, production_date="2025-02-07")
+    assert before.sum_checks[0].verdict == "fail"  # 0.5/1.0 + 0.3/0.5 = 1.1
+    after = judge("pastry", *items, production_date="2025-02-08")
+    assert after.sum_checks == ()
+    assert after.items[1].reason == "not_permitted_detected"
+
+
+def test_sum_of_ratios_with_an_undetermined_member() -> None:
+    pending = item("propionic_acid", [1.0], "ppm")
+    under = judge("pastry", item("sorbic_acid", [0.3], "g/kg"), item("cyclamate", [0.1], "g/kg"), pending)
+    # one detected preservative + one undetermined one: the sum cannot be known
+    check = next(c for c in under.sum_checks if c.group == "preservative")
+    assert check.verdict == "undetermined" and check.pending == ("propionic_acid",)
+    over = judge("pastry", item("sorbic_acid", [0.7], "g/kg"), item("dehydroacetic_acid", [0.3], "g/kg"),
+                 pending, production_date="2025-01-01")
+    check = next(c for c in over.sum_checks if c.group == "preservative")
+    assert check.verdict == "fail"  # already 1.3 without the unknown member
+    assert over.verdict == "fail"
+
+
+# --------------------------------------------------------------------------- editions
+
+
+def test_dehydroacetic_acid_before_2024_edition_passes() -> None:
+    j = pastry("dehydroacetic_acid", [0.3], "g/kg", production_date="2025-02-07")
+    assert_verdict(j, "pass", "within_limit")
+    assert (j.standard, j.edition, j.kind, j.limit_text) == ("GB 2760-2014", "2014", "maximum", "≤0.5 g/kg")
+
+
+def test_dehydroacetic_acid_from_2024_edition_fails() -> None:
+    j = pastry("dehydroacetic_acid", [0.3], "g/kg", production_date="2025-02-08")
+    assert_verdict(j, "fail", "not_permitted_detected")
+    assert (j.standard, j.edition, j.kind) == ("GB 2760-2024", "2024", "not_permitted")
+
+
+def test_production_date_selects_the_edition_not_the_sampling_date() -> None:
+    result = judge("pastry", item("dehydroacetic_acid", [0.3], "g/kg"),
+                   production_date="2025-02-01", sampled_on="2025-03-01")
+    assert result.edition_basis == "production_date"
+    assert result.basis_date == dt.date(2025, 2, 1)
+    assert result.items[0].edition == "2014"
+
+
+def test_sampling_date_selects_the_edition_when_production_date_missing() -> None:
+    early = judge("pastry", item("dehydroacetic_acid", [0.3], "g/kg"), production_date=None, sampled_on="2025-02-07")
+    assert early.edition_basis == "sampled_on" and early.basis_date == dt.date(2025, 2, 7)
+    assert early.verdict == "pass" and early.items[0].edition == "2014"
+    late = judge("pastry", item("dehydroacetic_acid", [0.3], "g/kg"), production_date=None, sampled_on="2025-02-08")
+    assert late.edition_basis == "sampled_on"
+    assert late.verdict == "fail" and late.items[0].edition == "2024"
+
+
+def test_basis_note_says_when_the_sampling_date_chose_the_edition() -> None:
+    assert judge("pastry", item("sorbic_acid", [0.1], "g/kg")).basis_note_zh is None
+    result = judge("pastry", item("sorbic_acid", [0.1], "g/kg"), production_date=None, sampled_on="2025-02-07")
+    assert result.basis_note_zh == "未提供生产日期，按抽样日期2025-02-07选择标准版本"
+    assert result.basis_note_en
+
+
+def test_unverified_limit_is_said_in_the_message() -> None:
+    j = pastry("moulds", [10], "CFU/g")
+    assert j.verified is False and "尚待核实" in j.message_zh and "not yet verified" in j.message_en
+    j = pastry("sorbic_acid", [0.1], "g/kg")
+    assert j.verified is True and "核实" not in j.message_zh
+    # propionic acid is verified under GB 2760-2014 only
+    check = judge("pastry", item("sorbic_acid", [0.6], "g/kg"), item("propionic_acid", [1.2], "g/kg"),
+                  production_date="2025-03-01").sum_checks[0]
+    assert "尚待核实" in check.message_zh
+
+
+def test_no_rule_in_force_is_undetermined(tmp_path: Path) -> None:
+    data = tmp_path / "standards"
+    shutil.copytree(Path(standards.__file__).parent / "standards", data)
+    path = data / "packaged_water.yaml"
+    text = path.read_text(encoding="utf-8")
+    old = "- {standard: GB 19298-2014, edition: \"2014\", applies_from: null, applies_to: null,\n         kind: maximum, max: 0.05,"
+    assert old in text
+    path.write_text(text.replace(old, old.replace("applies_from: null", "applies_from: 2015-05-24")), encoding="utf-8")
+    catalogue = load_catalogue(str(data))
+    result = judge_sample(sample(item("free_chlorine", [0.01], "mg/L"), production_date="2015-01-01"),
+                          "packaged_water", catalogue)
+    assert_verdict(result.items[0], "undetermined", "no_rule_in_force")
+    assert result.catalogue_digest == catalogue.digest != CAT.digest
+
+
+# --------------------------------------------------------------------------- units
+
+
+@pytest.mark.parametrize("unit", ["µg/L", "μg/L", "ug/L", "ug/l", "µg / L"])
+def test_micrograms_per_litre_convert_exactly(unit: str) -> None:
+    j = water("free_chlorine", [50], unit)
+    assert_verdict(j, "pass", "within_limit")  # 50 µg/L == 0.05 mg/L: equal passes
+    assert (j.values, j.unit) == ((0.05,), "mg/L")
+    assert_verdict(water("free_chlorine", [51], unit), "fail", "over_maximum")
+
+
+def test_detection_limit_converts_with_the_values() -> None:
+    j = water("lead", ["ND"], "µg/L", detection_limit=20)
+    assert j.detection_limit == 0.02
+    assert_verdict(j, "undetermined", "detection_limit_above_limit")
+    assert_verdict(water("lead", ["ND"], "µg/L", detection_limit=5), "pass", "not_detected")
+
+
+def test_milligrams_per_kilogram_convert_to_grams_per_kilogram() -> None:
+    j = pastry("sorbic_acid", [1000], "mg/kg")
+    assert_verdict(j, "pass", "within_limit")
+    assert (j.values, j.unit, j.ratio) == ((1.0,), "g/kg", 1.0)
+    assert_verdict(pastry("sorbic_acid", [1001], "mg/kg"), "fail", "over_maximum")
+
+
+def test_grams_per_kilogram_convert_to_milligrams_per_kilogram() -> None:
+    j = pastry("aluminium", [0.1], "g/kg")
+    assert_verdict(j, "pass", "within_limit")
+    assert j.values == (100.0,)
+    assert_verdict(pastry("aluminium", [0.1001], "g/kg"), "fail", "over_maximum")
+
+
+def test_unknown_unit_is_reported_not_guessed() -> None:
+    result = judge("pastry", item("aluminium", [80], "ppm"))
+    j = result.items[0]
+    assert_verdict(j, "undetermined", "unknown_unit")
+    assert (j.values, j.unit, j.limit_text) == ((80,), "ppm", "≤100 mg/kg")
+    assert [(u.kind, u.item_code, u.text) for u in result.unknown] == [("unit", "aluminium", "ppm")]
+    assert result.verdict == "undetermined"
+
+
+def test_unconvertible_unit_is_a_mismatch() -> None:
+    result = judge("packaged_water", item("lead", [0.001], "mg/kg"))
+    assert_verdict(result.items[0], "undetermined", "unit_mismatch")
+    assert [(u.kind, u.text) for u in result.unknown] == [("unit_mismatch", "mg/kg")]
+
+
+# --------------------------------------------------------------------------- unknown items and categories
+
+
+def test_unknown_item_is_reported() -> None:
+    # Total plate count is not judged for water since GB 19298-2014.
+    result = judge("packaged_water", item("aerobic_plate_count", [10], "CFU/mL", item_name="菌落总数"),
+                   item("free_chlorine", ["ND"], "mg/L"))
+    j = result.items[0]
+    assert_verdict(j, "undetermined", "unknown_item")
+    assert (j.item_name, j.item_class, j.standard, j.kind) == ("菌落总数", None, None, None)
+    assert [(u.kind, u.item_code) for u in result.unknown] == [("item", "aerobic_plate_count")]
+    assert result.verdict == "undetermined"  # the rest passes, but not every item was judged
+
+
+def test_unknown_category_judges_nothing() -> None:
+    result = judge("other", item("lead", [0.001], "mg/kg"))
+    assert_verdict(result.items[0], "undetermined", "unknown_category")
+    assert [(u.kind, u.text) for u in result.unknown] == [("category", "other")]
+
+
+def test_fail_outweighs_undetermined() -> None:
+    result = judge("packaged_water", item("mystery_item", [1], "mg/L"),
+                   item("pseudomonas_aeruginosa", [0, 0, 0, 0, 2], "CFU/250mL"))
+    assert result.verdict == "fail"
+
+
+def test_negative_value_is_undetermined() -> None:
+    assert_verdict(water("bromate", [-0.001], "mg/L"), "undetermined", "negative_value")
+
+
+# --------------------------------------------------------------------------- the lab's verdict
+
+
+def test_lab_disagreement_is_flagged() -> None:
+    result = judge(
+        "packaged_water",
+        item("pseudomonas_aeruginosa", [0, 0, 3, 0, 1], "CFU/250mL", lab_verdict="合格"),
+        item("free_chlorine", [0.01], "mg/L", lab_verdict="合格"),
+        item("bromate", [0.005], "mg/L"),
+        item("lead", ["ND"], "mg/L", detection_limit=0.02, lab_verdict="pass"),
+    )
+    agrees = {j.item_code: (j.lab_verdict, j.agrees_with_lab) for j in result.items}
+    assert agrees == {
+        "pseudomonas_aeruginosa": ("pass", False),
+        "free_chlorine": ("pass", True),
+        "bromate": (None, None),  # no lab verdict
+        "lead": ("pass", None),  # qrisk undetermined
+    }
+    assert result.disagreements == ("pseudomonas_aeruginosa",)
+
+
+def test_lab_fail_on_a_pass_is_a_disagreement_too() -> None:
+    # e.g. a lab still applying GB 2760-2024 to a product made before 2025-02-08
+    result = judge("pastry", item("dehydroacetic_acid", [0.3], "g/kg", lab_verdict="不合格",
+                                  standard_ref="GB 2760-2024"), production_date="2025-01-20")
+    j = result.items[0]
+    assert (j.verdict, j.agrees_with_lab, j.lab_standard, j.standard) == ("pass", False, "GB 2760-2024", "GB 2760-2014")
+    assert result.disagreements == ("dehydroacetic_acid",)
+
+
+# --------------------------------------------------------------------------- results as state
+
+
+def full_sample() -> SamplingResult:
+    return sample(
+        item("sorbic_acid", [0.6], "g/kg", lab_verdict="合格"),
+        item("propionic_acid", [1200], "mg/kg"),
+        item(APC, [20_000, "ND", 0, 5, 100_000], "CFU/g"),
+        item("aluminium", ["ND"], "mg/kg", detection_limit=5.0),
+        item("natamycin", [0.01], "g/kg"),
+    )
+
+
+def test_judgement_is_json_round_trippable_and_frozen() -> None:
+    result = judge_sample(full_sample(), "pastry", CAT)
+    again = SampleJudgement.model_validate_json(result.model_dump_json())
+    assert again == result
+    with pytest.raises(pydantic.ValidationError):
+        result.items[0].verdict = "pass"  # type: ignore[misc]
+
+
+def test_judgement_is_deterministic() -> None:
+    a = judge_sample(full_sample(), "pastry", CAT).model_dump_json()
+    b = judge_sample(full_sample(), "pastry", load_catalogue(str(Path(standards.__file__).parent / "standards")))
+    assert a == b.model_dump_json()
+
+
+def test_every_message_is_bilingual_and_non_empty() -> None:
+    result = judge_sample(full_sample(), "pastry", CAT)
+    for j in result.items:
+        assert j.message_zh and j.message_en
+        assert j.message_zh != j.message_en
+    for check in result.sum_checks:
+        assert check.message_zh and check.message_en
