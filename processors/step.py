@@ -175,7 +175,7 @@ def _judge(file: CreditFile, record: SampleRecord, payload: SamplingResult, even
     if judgement.disagreements:
         effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
     if judgement.unknown:
-        effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=list(judgement.unknown), **base))
+        effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
 
 
 def _judge_pending(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:

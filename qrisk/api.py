@@ -46,6 +46,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     @app.on_event("shutdown")
     def _close() -> None:  # pragma: no cover - exercised by process exit
         committer.close()
+        pipeline.close()
 
     @app.post(
         "/v1/events",

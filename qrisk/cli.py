@@ -121,7 +121,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for start in range(0, len(events), 500):
             pipeline.submit(events[start:start + 500])
         summary = summarise(pipeline.state, events, effects, generator.period)
-        pipeline.store.close()
+        pipeline.close()
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -187,7 +187,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     finally:
-        pipeline.store.close()
+        pipeline.close()
     print(json.dumps({"file": str(args.file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}, ensure_ascii=False))
     return 0 if rejected == 0 else 1
 
@@ -255,7 +255,7 @@ def cmd_credit_file(args: argparse.Namespace) -> int:
     try:
         file = pipeline.credit_file(args.enterprise_id)
     finally:
-        pipeline.store.close()
+        pipeline.close()
     if file is None:
         raise UserError(f"未找到企业 {args.enterprise_id} / no such enterprise in {args.data_dir}")
     print(json.dumps(file, ensure_ascii=False, indent=2))

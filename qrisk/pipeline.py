@@ -52,7 +52,7 @@ def _split_ms(moment: dt.datetime) -> tuple[dt.datetime, int]:
 
 
 class Pipeline:
-    def __init__(self, store: Store, rules: Rules, clock: Clock = utc_now):
+    def __init__(self, store: Store, rules: Rules, clock: Clock = utc_now, snapshot_every: dt.timedelta = dt.timedelta(seconds=5)):
         self.store = store
         self.rules = rules
         self.clock = clock
@@ -60,6 +60,11 @@ class Pipeline:
         self.seq = 0
         self.lock = threading.RLock()  # the fold and readers of state take turns
         self.listeners: list[Callable[[list[Effect]], None]] = []  # told of effects of new events, not of replays
+        # credit-file snapshots are the costliest derived rows (the whole file as JSON):
+        # written at most every `snapshot_every`, on close, and all of them after recovery
+        self.snapshot_every = snapshot_every
+        self._dirty: dict[str, int] = {}
+        self._snapshot_at: dt.datetime | None = None
         migrate(store, clock())
 
     # ------------------------------------------------------------------ recovery
@@ -91,6 +96,10 @@ class Pipeline:
             replayed += len(rows)
             if progress:
                 progress(len(rows))
+        if replayed:
+            with self.lock:
+                self._dirty = {eid: self.seq for eid in self.state.files}
+            self.write_snapshots()
         return replayed
 
     def _checkpoint(self) -> int:
@@ -177,8 +186,9 @@ class Pipeline:
     # ------------------------------------------------------------------ derived tables
 
     def _write_derived(self, derived: Sequence[tuple[int, Envelope, list[Effect]]]) -> None:
-        items, judgements, effect_rows, touched, letters = [], [], [], {}, []
+        items, judgements, effect_rows, letters = [], [], [], []
         with self.lock:
+            touched = self._dirty
             for seq, event, effects in derived:
                 for idx, eff in enumerate(effects):
                     effect_rows.append({
@@ -196,18 +206,31 @@ class Pipeline:
                     touched[eff.enterprise_id] = seq
                 if event.enterprise_id != "*":
                     touched[event.enterprise_id] = seq
-            files = [
-                {"enterprise_id": eid, "seq": seq, "body": json.dumps(self.state.files[eid].view(), ensure_ascii=False)}
-                for eid, seq in touched.items() if eid in self.state.files
-            ]
         last = derived[-1][0]
         self.store.insert("sampling_items", items)
         self.store.insert("judgements", judgements)
         self.store.insert("effects", effect_rows)
-        self.store.insert("credit_files", files)
         if letters:
             self.dead_letter(letters)
         self.store.insert("checkpoints", [{"name": "derived", "seq": last}])
+        now = self.clock()
+        if self._snapshot_at is None or now - self._snapshot_at >= self.snapshot_every:
+            self.write_snapshots()
+
+    def write_snapshots(self) -> None:
+        """Write the credit files changed since the last snapshot."""
+        with self.lock:
+            dirty, self._dirty = self._dirty, {}
+            rows = [
+                {"enterprise_id": eid, "seq": seq, "body": json.dumps(self.state.files[eid].view(), ensure_ascii=False)}
+                for eid, seq in dirty.items() if eid in self.state.files
+            ]
+            self._snapshot_at = self.clock()
+        self.store.insert("credit_files", rows)
+
+    def close(self) -> None:
+        self.write_snapshots()
+        self.store.close()
 
     # ------------------------------------------------------------------ reads
 
@@ -239,7 +262,7 @@ def _sample_rows(file: CreditFile, sample_event_id: str) -> tuple[list[dict[str,
         "event_id": record.event_id, "enterprise_id": file.enterprise_id, "category": category,
         "sample_no": record.sample_no, "product": record.product, "verdict": j.verdict,
         "failed_items": [i.item_code for i in j.items if i.verdict == "fail"] + [f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"],
-        "disagreements": list(j.disagreements), "unknown": [str(u) for u in j.unknown],
+        "disagreements": list(j.disagreements), "unknown": [u.item_code or u.text or u.kind for u in j.unknown],
         "sampled_on": record.sampled_on, "occurred_at": _split_ms(record.occurred_at)[0],
     }
     return rows, judgement
