@@ -1,0 +1,451 @@
+"""Incremental fluctuation monitor for one measured item of one producer.
+
+A ``FluctuationMonitor`` is folded over the results of one item (say, one
+enterprise's bromate results) in event-time order.  It collects a baseline of
+``baseline`` kept values (phase I), freezes the limits (centre = mean,
+σ = MR̄/d2), then checks each new value (phase II) with
+
+* the individuals chart and the configured run rules (default {1, 2, 4}),
+* an EWMA (λ = 0.2, L = 3, time-varying limits),
+* a tabular CUSUM (k = 0.5, h = 5, both sides, restarted after it signals so a
+  sustained shift re-alarms every few points rather than on every point),
+* and, when the item has a legal maximum, the capability check: one-sided
+  Cpk of the EWMA mean below ``cpk_min``, or the EWMA at ``ewma_fraction`` of
+  the limit.  These two describe a state, not an event, so they fire on
+  entry into the condition only, and re-arm once the EWMA has fallen back
+  ``spec_rearm`` EWMA-σ below the trigger (3 by default): without that
+  hysteresis an EWMA hovering at the threshold re-alarms every few points.
+
+The state is plain data (``to_dict``/``from_dict``, JSON-safe, floats round-
+trip exactly), so snapshot + tail equals a full replay.  ``update`` is pure
+Python on floats: no numpy and no allocation on the quiet path.
+
+Baseline choices: values flagged ``exclude=True`` (a known cause, such as a
+lab error or a recall batch) are kept out of the estimate and break moving
+ranges; with ``revise_baseline`` the baseline is re-estimated without points
+beyond its own 3σ limits (as the textbook revision does once causes are
+found), because one contaminated lot in 20 would otherwise widen the limits
+enough to hide the next.  Run rules start afresh in phase II: the baseline is
+assumed in control once revised.  If σ comes out 0 (identical results, e.g.
+all "not detected" reported as 0) and no ``min_sigma`` floor is set, only a
+departure from that constant value (rule 1) and the spec checks run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from .capability import SpecLimitCheck, cpk_upper
+from .charts import estimate_individuals
+from .constants import d2 as _d2
+from .constants import d3 as _d3
+from .rules import DEFAULT_RULES, RunRuleTracker, parse_rules
+from .signals import SpcSignal
+
+STATE_VERSION = 1
+_D2_2 = _d2(2)
+_MR_UCL_FACTOR = _D2_2 + 3.0 * _d3(2)   # D4 · d2(2): MR UCL in units of σ
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorConfig:
+    baseline: int = 20
+    rules: tuple[int, ...] = DEFAULT_RULES
+    ewma_lambda: float = 0.2
+    ewma_L: float = 3.0
+    ewma_steady_state: bool = False
+    cusum_k: float = 0.5
+    cusum_h: float = 5.0
+    cusum_reset: bool = True
+    usl: float | None = None
+    cpk_min: float = 1.0
+    ewma_fraction: float = 0.8
+    spec_rearm: float = 3.0
+    target: float | None = None
+    sigma: float | None = None
+    min_sigma: float = 0.0
+    revise_baseline: bool = True
+    mr_chart: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rules", parse_rules(self.rules))
+        known = self.target is not None and self.sigma is not None
+        if self.baseline < (0 if known else 2):
+            raise ValueError("baseline must be >= 2 points unless both target and sigma "
+                             f"are given (got {self.baseline})")
+        if not 0.0 < self.ewma_lambda <= 1.0:
+            raise ValueError(f"ewma_lambda must be in (0, 1], got {self.ewma_lambda}")
+        if self.ewma_L <= 0 or self.cusum_h <= 0 or self.cusum_k < 0:
+            raise ValueError("ewma_L and cusum_h must be positive, cusum_k non-negative")
+        if self.sigma is not None and not self.sigma > 0:
+            raise ValueError(f"sigma must be positive, got {self.sigma}")
+        if self.spec_rearm < 0:
+            raise ValueError(f"spec_rearm must be >= 0, got {self.spec_rearm}")
+        if self.min_sigma < 0:
+            raise ValueError(f"min_sigma must be >= 0, got {self.min_sigma}")
+        if self.usl is not None:
+            SpecLimitCheck(self.usl, self.cpk_min, self.ewma_fraction)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["rules"] = list(self.rules)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "MonitorConfig":
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown monitor settings: {', '.join(sorted(unknown))}")
+        kw = dict(d)
+        if "rules" in kw:
+            kw["rules"] = tuple(kw["rules"]) if not isinstance(kw["rules"], str) else kw["rules"]
+        return cls(**kw)
+
+
+class FluctuationMonitor:
+    """Phase I then phase II SPC on one stream of measured values; see the module doc."""
+
+    __slots__ = ("config", "count", "phase", "_baseline", "_kept", "center", "sigma",
+                 "_tracker", "_m", "ewma", "cusum_upper", "cusum_lower", "_n_upper",
+                 "_n_lower", "_last", "_cpk_active", "_near_active",
+                 # derived from the frozen limits, rebuilt on load
+                 "_lcl", "_ucl", "_hw_inf", "_q2", "_m_steady", "_kp", "_km", "_H",
+                 "_spec", "_lam", "_lam1", "_cpk_den", "_mr_ucl",
+                 "_cpk_on", "_cpk_off", "_near_on", "_near_off")
+
+    def __init__(self, config: MonitorConfig | None = None, **settings: Any) -> None:
+        if config is None:
+            config = MonitorConfig(**settings)
+        elif settings:
+            raise TypeError("give either a MonitorConfig or keyword settings, not both")
+        self.config = config
+        self.count = 0
+        self._reset_phase_one()
+        if config.baseline == 0:
+            self._freeze()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _reset_phase_one(self) -> None:
+        self.phase = "I"
+        self._baseline: list[float | None] = []
+        self._kept = 0
+        self.center: float | None = None
+        self.sigma: float | None = None
+        self._tracker = RunRuleTracker(self.config.rules)
+        self._m = 0
+        self.ewma: float | None = None
+        self.cusum_upper = 0.0
+        self.cusum_lower = 0.0
+        self._n_upper = 0
+        self._n_lower = 0
+        self._last: float | None = None
+        self._cpk_active = False
+        self._near_active = False
+        self._spec = None
+
+    def restart(self) -> list[SpcSignal]:
+        """Start a new baseline (after a rectification changed the process).
+
+        Point numbering continues; with known limits (baseline 0) the monitor
+        re-enters phase II at once and returns any capability signal."""
+        self._reset_phase_one()
+        if self.config.baseline == 0:
+            return self._freeze()
+        return []
+
+    def _estimable(self) -> bool:
+        # σ comes from moving ranges of adjacent kept values: exclusions can
+        # leave none, and then the baseline simply keeps collecting.
+        if self.config.target is not None and self.config.sigma is not None:
+            return True
+        vals = self._baseline
+        return any(a is not None and b is not None for a, b in zip(vals, vals[1:]))
+
+    def _estimate(self) -> tuple[float, float]:
+        cfg = self.config
+        vals = self._baseline
+        if cfg.target is not None and cfg.sigma is not None:
+            return cfg.target, cfg.sigma
+        used = [v is not None for v in vals]
+        xs = [0.0 if v is None else v for v in vals]
+        center, sigma = estimate_individuals(xs, used)
+        if cfg.revise_baseline:
+            for _ in range(10):
+                band = 3.0 * max(sigma, cfg.min_sigma)
+                drop = [i for i, (x, u) in enumerate(zip(xs, used))
+                        if u and abs(x - center) > band]
+                if not drop:
+                    break
+                trial = list(used)
+                for i in drop:
+                    trial[i] = False
+                try:
+                    c2, s2 = estimate_individuals(xs, trial)
+                except ValueError:
+                    break   # too little left: keep the unrevised estimate
+                used, center, sigma = trial, c2, s2
+        if cfg.target is not None:
+            center = cfg.target
+        if cfg.sigma is not None:
+            sigma = cfg.sigma
+        return center, sigma
+
+    def _freeze(self) -> list[SpcSignal]:
+        center, sigma = self._estimate()
+        sigma = max(sigma, self.config.min_sigma)
+        self.center, self.sigma = center, sigma
+        self.phase = "II"
+        self._baseline = []
+        self.ewma = center
+        self._derive()
+        out: list[SpcSignal] = []
+        # A monitor born with known limits has no baseline point to attach a
+        # signal to: leave the flags clear so the first value raises it.
+        if self._spec is not None and sigma > 0 and self.count > 0:
+            cpk = cpk_upper(center, sigma, self._spec.usl)
+            if cpk < self._spec.cpk_min:
+                self._cpk_active = True
+                out.append(self._spec.cpk_signal(cpk, center, sigma, self.count, "spec"))
+            if center >= self._near_on:
+                self._near_active = True
+                out.append(self._spec.ewma_signal(center, self.count, "spec"))
+        return out
+
+    def _derive(self) -> None:
+        cfg = self.config
+        c, s = self.center, self.sigma
+        self._lcl, self._ucl = c - 3.0 * s, c + 3.0 * s
+        lam = cfg.ewma_lambda
+        self._lam, self._lam1 = lam, 1.0 - lam
+        self._hw_inf = cfg.ewma_L * s * math.sqrt(lam / (2.0 - lam))
+        self._q2 = (1.0 - lam) ** 2
+        # Past this many points (1-λ)^{2m} is below double precision: the
+        # time-varying limit equals the steady one and pow() can be skipped.
+        self._m_steady = (0 if cfg.ewma_steady_state or self._q2 == 0.0
+                          else int(math.ceil(-37.0 / math.log10(self._q2))) + 1)
+        K = cfg.cusum_k * s
+        self._kp, self._km, self._H = c + K, c - K, cfg.cusum_h * s
+        self._mr_ucl = _MR_UCL_FACTOR * s
+        if cfg.usl is not None:
+            self._spec = SpecLimitCheck(cfg.usl, cfg.cpk_min, cfg.ewma_fraction)
+            self._cpk_den = 3.0 * s
+            margin = cfg.spec_rearm * self._hw_inf / cfg.ewma_L
+            # Cpk(EWMA) < cpk_min  <=>  EWMA > USL − 3σ·cpk_min (σ > 0): compare
+            # the EWMA directly, no division on the quiet path.
+            self._cpk_on = cfg.usl - 3.0 * s * cfg.cpk_min
+            self._cpk_off = self._cpk_on - margin
+            self._near_on = self._spec.ewma_threshold
+            self._near_off = self._near_on - margin
+        else:
+            self._spec = None
+            self._cpk_den = 0.0
+            self._cpk_on = self._cpk_off = self._near_on = self._near_off = math.inf
+
+    # ------------------------------------------------------------ the fold step
+
+    def update(self, value: float, *, exclude: bool = False) -> list[SpcSignal]:
+        """Feed the next value; return the signals it raises (usually none).
+
+        ``exclude`` marks a value with a known cause: it counts as a point
+        (indexes stay aligned with the stream) but is kept out of the
+        baseline, and in phase II out of every chart.
+        """
+        x = float(value)
+        if x != x or x in (math.inf, -math.inf):
+            raise ValueError(f"measured value must be finite, got {value!r}")
+        self.count += 1
+        if self.phase == "I":
+            if exclude:
+                self._baseline.append(None)
+                return []
+            self._baseline.append(x)
+            self._kept += 1
+            if self._kept >= self.config.baseline and self._estimable():
+                return self._freeze()
+            return []
+        if exclude:
+            self._last = None   # a moving range must not span the excluded point
+            return []
+
+        idx = self.count
+        c = self.center
+        s = self.sigma
+        out: list[SpcSignal] = []
+
+        if s > 0.0:
+            hits = self._tracker.push((x - c) / s, x)
+            if hits:
+                for rule, side, trend in hits:
+                    out.append(SpcSignal.make(f"rule{rule}", "i", idx, x, center=c,
+                                              lcl=self._lcl, ucl=self._ucl,
+                                              side=side, trend=trend))
+            if self.config.mr_chart:
+                last = self._last
+                if last is not None:
+                    mr = x - last if x > last else last - x
+                    if mr > self._mr_ucl:
+                        out.append(SpcSignal.make("rule1", "mr", idx, mr, center=_D2_2 * s,
+                                                  lcl=0.0, ucl=self._mr_ucl, side="upper"))
+                self._last = x
+
+            m = self._m + 1
+            self._m = m
+            e = self._lam * x + self._lam1 * self.ewma
+            self.ewma = e
+            if m < self._m_steady:
+                hw = self._hw_inf * math.sqrt(1.0 - self._q2 ** m)
+            else:
+                hw = self._hw_inf
+            if e > c + hw or e < c - hw:
+                out.append(SpcSignal.make("ewma", "ewma", idx, e, center=c, lcl=c - hw,
+                                          ucl=c + hw, side="upper" if e > c else "lower"))
+
+            cp = x - self._kp + self.cusum_upper
+            cm = self._km - x + self.cusum_lower
+            if cp > 0.0:
+                self._n_upper += 1
+            else:
+                cp = 0.0
+                self._n_upper = 0
+            if cm > 0.0:
+                self._n_lower += 1
+            else:
+                cm = 0.0
+                self._n_lower = 0
+            self.cusum_upper = cp
+            self.cusum_lower = cm
+            H = self._H
+            if cp > H or cm > H:
+                self._cusum_signal(out, idx, cp, cm, H)
+
+            if self._spec is not None:
+                if self._cpk_active:
+                    if e < self._cpk_off:
+                        self._cpk_active = False
+                elif e > self._cpk_on:
+                    self._cpk_active = True
+                    out.append(self._spec.cpk_signal(
+                        (self.config.usl - e) / self._cpk_den, e, s, idx, "spec"))
+                if self._near_active:
+                    if e < self._near_off:
+                        self._near_active = False
+                elif e >= self._near_on:
+                    self._near_active = True
+                    out.append(self._spec.ewma_signal(e, idx, "spec"))
+        else:
+            # σ = 0: only a departure from the constant baseline value means anything.
+            if x != c:
+                out.append(SpcSignal.make("rule1", "i", idx, x, center=c, lcl=c, ucl=c,
+                                          side="upper" if x > c else "lower"))
+            m = self._m + 1
+            self._m = m
+            e = self._lam * x + self._lam1 * self.ewma
+            self.ewma = e
+            if self._spec is not None:
+                if self._near_active:
+                    if e < self._near_off:
+                        self._near_active = False
+                elif e >= self._near_on:
+                    self._near_active = True
+                    out.append(self._spec.ewma_signal(e, idx, "spec"))
+        return out
+
+    def _cusum_signal(self, out: list[SpcSignal], idx: int, cp: float, cm: float,
+                      H: float) -> None:
+        K = self.config.cusum_k * self.sigma
+        if cp > H:
+            out.append(SpcSignal.make(
+                "cusum_upper", "cusum", idx, cp, center=0.0, lcl=-H, ucl=H, side="upper",
+                detail={"run_length": self._n_upper,
+                        "mean_estimate": self.center + K + cp / self._n_upper}))
+        if cm > H:
+            out.append(SpcSignal.make(
+                "cusum_lower", "cusum", idx, -cm, center=0.0, lcl=-H, ucl=H, side="lower",
+                detail={"run_length": self._n_lower,
+                        "mean_estimate": self.center - K - cm / self._n_lower}))
+        if self.config.cusum_reset:
+            self.cusum_upper = self.cusum_lower = 0.0
+            self._n_upper = self._n_lower = 0
+
+    def update_many(self, values: Iterable[float]) -> list[SpcSignal]:
+        out: list[SpcSignal] = []
+        for v in values:
+            out.extend(self.update(v))
+        return out
+
+    # ------------------------------------------------------------ views
+
+    @property
+    def limits(self) -> dict[str, Any] | None:
+        """Frozen limits for display (None during the baseline)."""
+        if self.phase != "II":
+            return None
+        d = {"center": self.center, "sigma": self.sigma, "lcl": self._lcl, "ucl": self._ucl,
+             "ewma_lcl": self.center - self._hw_inf, "ewma_ucl": self.center + self._hw_inf,
+             "cusum_h": self._H}
+        if self.config.usl is not None:
+            d["usl"] = self.config.usl
+            d["cpk"] = cpk_upper(self.center, self.sigma, self.config.usl)
+        return d
+
+    @property
+    def baseline_remaining(self) -> int:
+        return 0 if self.phase == "II" else max(1, self.config.baseline - self._kept)
+
+    # ------------------------------------------------------------ persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "config": self.config.to_dict(),
+            "count": self.count,
+            "phase": self.phase,
+            "baseline": list(self._baseline),
+            "kept": self._kept,
+            "center": self.center,
+            "sigma": self.sigma,
+            "rules": self._tracker.to_dict(),
+            "m": self._m,
+            "ewma": self.ewma,
+            "cusum_upper": self.cusum_upper,
+            "cusum_lower": self.cusum_lower,
+            "n_upper": self._n_upper,
+            "n_lower": self._n_lower,
+            "last": self._last,
+            "cpk_active": self._cpk_active,
+            "near_active": self._near_active,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "FluctuationMonitor":
+        if d.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported monitor state version {d.get('version')!r}")
+        self = cls.__new__(cls)
+        self.config = MonitorConfig.from_dict(d["config"])
+        self.count = int(d["count"])
+        self._reset_phase_one()
+        self.phase = d["phase"]
+        self._baseline = [None if v is None else float(v) for v in d["baseline"]]
+        self._kept = int(d["kept"])
+        self._tracker = RunRuleTracker.from_dict(d["rules"])
+        self._m = int(d["m"])
+        self.cusum_upper = float(d["cusum_upper"])
+        self.cusum_lower = float(d["cusum_lower"])
+        self._n_upper = int(d["n_upper"])
+        self._n_lower = int(d["n_lower"])
+        self._last = None if d["last"] is None else float(d["last"])
+        self._cpk_active = bool(d["cpk_active"])
+        self._near_active = bool(d["near_active"])
+        if self.phase == "II":
+            self.center = float(d["center"])
+            self.sigma = float(d["sigma"])
+            self.ewma = float(d["ewma"])
+            self._derive()
+        elif self.phase != "I":
+            raise ValueError(f"bad monitor phase {self.phase!r}")
+        return self
