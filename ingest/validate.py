@@ -27,6 +27,7 @@ _REASON_ZH = {
     "int_type": "应为整数",
     "bool_type": "应为 true 或 false",
     "finite_number": "应为有限数字（不接受 NaN 或无穷大）",
+    "measured_value": "应为数字（不加引号）或 \"ND\"/\"未检出\"",
     "literal_error": "取值不在允许范围内",
     "union_tag_invalid": "未知的事件类型",
     "union_tag_not_found": "缺少事件类型 event_type",
@@ -73,25 +74,37 @@ def _path(loc: tuple[Any, ...], event_type: Any) -> str:
             out += f"[{part}]"
         else:
             part = str(part)
-            if part.startswith("function-") or part in ("str", "float", "int", "literal['ND']", "union[int,float]"):
-                continue  # validator plumbing, not a field
+            if "[" in part or part in ("str", "float", "int", "bool"):
+                continue  # union branches and validator plumbing, not field names
             out += ("." if out else "") + part
     return out
 
 
+_MEASURED_BRANCHES = {"int_type", "float_type", "literal_error", "finite_number"}
+
+
 def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
     event_type = doc.get("event_type") if isinstance(doc, dict) else None
-    errors, seen = [], set()
+    by_field: dict[str, list[dict[str, Any]]] = {}
     for err in exc.errors(include_url=False):
-        field_path = _path(err["loc"], event_type)
-        if err["type"].startswith("union_tag"):
-            field_path = "event_type"
-        key = (field_path, err["type"])
-        if key in seen:
-            continue  # a union reports one failure per branch; one line is enough
-        seen.add(key)
-        msg = err["msg"]
-        errors.append({"field": field_path, "type": err["type"], "reason": msg, "reason_zh": _REASON_ZH.get(err["type"], msg)})
+        field_path = "event_type" if err["type"].startswith("union_tag") else _path(err["loc"], event_type)
+        by_field.setdefault(field_path, []).append(err)
+    errors = []
+    for field_path, errs in by_field.items():
+        types = {e["type"] for e in errs}
+        if len(errs) > 1 and types <= _MEASURED_BRANCHES:
+            # a measured value is a union (number | "ND"): one failure per branch says
+            # less than one line that names what is accepted
+            finite = "finite_number" in types
+            errors.append(_error(field_path, "finite_number" if finite else "measured_value",
+                                 "must be a finite number" if finite else 'must be a number (not quoted) or "ND" / "未检出"'))
+            continue
+        seen = set()
+        for e in errs:
+            if e["type"] in seen:
+                continue
+            seen.add(e["type"])
+            errors.append({"field": field_path, "type": e["type"], "reason": e["msg"], "reason_zh": _REASON_ZH.get(e["type"], e["msg"])})
     return errors
 
 
@@ -121,7 +134,12 @@ def decode_body(raw: bytes, max_batch: int = MAX_BATCH) -> tuple[list[Envelope],
         return [], [Rejection(None, raw, [_error("", "batch_too_large", f"a batch holds at most {max_batch} events, got {len(docs)}")])]
     events, rejections = [], []
     for i, item in enumerate(docs):
-        single = json.dumps(item, ensure_ascii=False).encode("utf-8") if isinstance(doc, list) else raw
-        result = validate_document(item, i if isinstance(doc, list) else None, single)
-        (rejections if isinstance(result, Rejection) else events).append(result)
+        result = validate_document(item, i if isinstance(doc, list) else None, raw)
+        if isinstance(result, Rejection):
+            if isinstance(doc, list):
+                # keep the bad element itself, not the whole batch; serialised only when rejected
+                result.raw = json.dumps(item, ensure_ascii=False).encode("utf-8")
+            rejections.append(result)
+        else:
+            events.append(result)
     return events, rejections

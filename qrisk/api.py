@@ -38,6 +38,7 @@ class Metrics:
 
 def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_batch: int = 1000) -> FastAPI:
     app = FastAPI(title="qrisk", version="0.1.0", description="食品质量风险监测 — event-sourced quality-risk monitoring")
+    pipeline.start_background_sink()
     committer = GroupCommitter(pipeline)
     metrics = Metrics()
     app.state.pipeline = pipeline
@@ -124,7 +125,12 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     @app.get("/healthz", summary="Liveness and readiness")
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", "events": pipeline.seq, "enterprises": len(pipeline.state.files)}
+        return {
+            "status": "ok",
+            "events": pipeline.seq,
+            "enterprises": len(pipeline.state.files),
+            "derived_lag": pipeline.seq - pipeline.derived_seq,  # events folded but not yet in the derived tables
+        }
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
     def prometheus() -> str:
@@ -132,6 +138,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             "qrisk_log_seq": pipeline.seq,
             "qrisk_enterprises": len(pipeline.state.files),
             "qrisk_group_commits_total": committer.batches,
+            "qrisk_derived_lag_events": pipeline.seq - pipeline.derived_seq,
         })
 
     _add_event_schema(app)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import queue
+import sys
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
@@ -65,6 +68,8 @@ class Pipeline:
         self.snapshot_every = snapshot_every
         self._dirty: dict[str, int] = {}
         self._snapshot_at: dt.datetime | None = None
+        self._sink: _DerivedSink | None = None
+        self.derived_seq = 0
         migrate(store, clock())
 
     # ------------------------------------------------------------------ recovery
@@ -72,6 +77,7 @@ class Pipeline:
     def recover(self, progress: Callable[[int], None] | None = None, batch: int = 5000) -> int:
         """Rebuild the state by replaying the log; re-derive what the last run may not have written."""
         checkpoint = self._checkpoint()
+        self.derived_seq = checkpoint
         replayed = 0
         last = 0
         while True:
@@ -186,36 +192,58 @@ class Pipeline:
     # ------------------------------------------------------------------ derived tables
 
     def _write_derived(self, derived: Sequence[tuple[int, Envelope, list[Effect]]]) -> None:
-        items, judgements, effect_rows, letters = [], [], [], []
+        batch = self._derive(derived)
+        if self._sink is not None:
+            self._sink.put(batch)
+        else:
+            self._store_derived([batch])
+
+    def _derive(self, derived: Sequence[tuple[int, Envelope, list[Effect]]]) -> "DerivedRows":
+        """Rows for the derived tables, built while the state is at these events."""
+        rows = DerivedRows(last_seq=derived[-1][0])
         with self.lock:
             touched = self._dirty
             for seq, event, effects in derived:
                 for idx, eff in enumerate(effects):
-                    effect_rows.append({
+                    rows.effects.append({
                         "seq": seq, "idx": idx, "kind": eff.kind, "enterprise_id": eff.enterprise_id,
                         "event_id": eff.event_id, "occurred_at": _split_ms(eff.occurred_at)[0],
                         "data": json.dumps(eff.data, ensure_ascii=False, sort_keys=True),
                     })
                     if eff.kind == "processing.failed":
-                        letters.append(DeadLetter("processing", f"seq {seq}", event.model_dump_json(exclude_unset=True).encode(), eff.data["reason"], dead_letter_id=f"processing-{eff.event_id}"))
+                        rows.letters.append(DeadLetter("processing", f"seq {seq}", event.model_dump_json(exclude_unset=True).encode(), eff.data["reason"], dead_letter_id=f"processing-{eff.event_id}"))
                     if eff.kind == "sampling.judged":
-                        file = self.state.files[eff.enterprise_id]
-                        items_, judgement = _sample_rows(file, eff.data["sample_event_id"])
-                        items.extend(items_)
-                        judgements.append(judgement)
+                        items, judgement = _sample_rows(self.state.files[eff.enterprise_id], eff.data["sample_event_id"])
+                        rows.items.extend(items)
+                        rows.judgements.append(judgement)
                     touched[eff.enterprise_id] = seq
                 if event.enterprise_id != "*":
                     touched[event.enterprise_id] = seq
-        last = derived[-1][0]
-        self.store.insert("sampling_items", items)
-        self.store.insert("judgements", judgements)
-        self.store.insert("effects", effect_rows)
+        return rows
+
+    def _store_derived(self, batches: Sequence["DerivedRows"]) -> None:
+        self.store.insert("sampling_items", [r for b in batches for r in b.items])
+        self.store.insert("judgements", [r for b in batches for r in b.judgements])
+        self.store.insert("effects", [r for b in batches for r in b.effects])
+        letters = [dl for b in batches for dl in b.letters]
         if letters:
             self.dead_letter(letters)
+        last = max(b.last_seq for b in batches)
+        # the checkpoint goes last: a crash before it re-derives these rows at start-up
         self.store.insert("checkpoints", [{"name": "derived", "seq": last}])
+        self.derived_seq = max(self.derived_seq, last)
         now = self.clock()
         if self._snapshot_at is None or now - self._snapshot_at >= self.snapshot_every:
             self.write_snapshots()
+
+    def start_background_sink(self) -> None:
+        """Write derived rows from a thread of their own, so an answer waits only for the log and the fold."""
+        if self._sink is None:
+            self._sink = _DerivedSink(self)
+
+    def wait_derived(self, timeout: float = 60.0) -> bool:
+        """True once every folded event's derived rows are written."""
+        return self._sink.drain(timeout) if self._sink is not None else True
 
     def write_snapshots(self) -> None:
         """Write the credit files changed since the last snapshot."""
@@ -229,6 +257,9 @@ class Pipeline:
         self.store.insert("credit_files", rows)
 
     def close(self) -> None:
+        if self._sink is not None:
+            self._sink.stop()
+            self._sink = None
         self.write_snapshots()
         self.store.close()
 
@@ -238,6 +269,74 @@ class Pipeline:
         with self.lock:
             file = self.state.files.get(enterprise_id)
             return None if file is None else file.view()
+
+
+@dataclass
+class DerivedRows:
+    last_seq: int
+    items: list[dict[str, Any]] = field(default_factory=list)
+    judgements: list[dict[str, Any]] = field(default_factory=list)
+    effects: list[dict[str, Any]] = field(default_factory=list)
+    letters: list[DeadLetter] = field(default_factory=list)
+
+
+class _DerivedSink:
+    """One thread that writes derived rows, coalescing whatever queued up meanwhile.
+
+    A failed write is retried with backoff and nothing is dropped: the rows stay
+    queued, and the checkpoint does not move, so a crash meanwhile re-derives them
+    from the log at start-up.
+    """
+
+    def __init__(self, pipeline: "Pipeline"):
+        self.pipeline = pipeline
+        self.queue: "queue.Queue[DerivedRows | None]" = queue.Queue()
+        self.idle = threading.Event()
+        self.idle.set()
+        self.failures = 0
+        self.thread = threading.Thread(target=self._run, name="qrisk-derived-sink", daemon=True)
+        self.thread.start()
+
+    def put(self, rows: DerivedRows) -> None:
+        self.idle.clear()
+        self.queue.put(rows)
+
+    def drain(self, timeout: float) -> bool:
+        return self.idle.wait(timeout)
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=60)
+
+    def _run(self) -> None:
+        pending: list[DerivedRows] = []
+        stopping = False
+        while not (stopping and not pending):
+            if not pending:
+                first = self.queue.get()
+                if first is None:
+                    return
+                pending.append(first)
+            while True:
+                try:
+                    more = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stopping = True
+                    break
+                pending.append(more)
+            try:
+                self.pipeline._store_derived(pending)
+                pending = []
+                self.failures = 0
+                if self.queue.empty():
+                    self.idle.set()
+            except Exception as exc:  # noqa: BLE001 - keep the rows, try again
+                self.failures += 1
+                delay = min(30.0, 0.1 * 2 ** min(self.failures, 9))
+                print(f"qrisk: derived rows not written ({type(exc).__name__}: {exc}); retrying in {delay:.1f}s", file=sys.stderr)
+                time.sleep(delay)
 
 
 def _sample_rows(file: CreditFile, sample_event_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:

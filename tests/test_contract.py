@@ -54,7 +54,7 @@ def test_future_versions_are_refused_with_the_field_named():
 @pytest.mark.parametrize(
     "mutate, field, kind",
     [
-        (lambda d: d["payload"]["items"][0]["values"].__setitem__(1, "59"), "payload.items[0].values[1]", "int_type"),
+        (lambda d: d["payload"]["items"][0]["values"].__setitem__(1, "59"), "payload.items[0].values[1]", "measured_value"),
         (lambda d: d.__setitem__("occurred_at", "2026-03-12T15:20:00"), "occurred_at", "value_error"),
         (lambda d: d.__setitem__("occurred_at", 1767225600), "occurred_at", "value_error"),
         (lambda d: d["payload"].__setitem__("lab_name", "x"), "payload.lab_name", "extra_forbidden"),
