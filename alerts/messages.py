@@ -6,6 +6,7 @@ from processors.step import Effect
 _KIND_ZH = {
     "sampling.failed": "抽检不合格",
     "judgement.disagrees_with_lab": "判定与检验机构结论不一致",
+    "fluctuation.signal": "质量波动",
     "complaint.cluster": "投诉聚集",
     "inspection.nonconforming": "现场检查发现问题",
     "rectification.overdue": "整改逾期",
@@ -15,6 +16,7 @@ _KIND_ZH = {
 _KIND_EN = {
     "sampling.failed": "unqualified sampling result",
     "judgement.disagrees_with_lab": "qrisk's judgement differs from the lab's",
+    "fluctuation.signal": "quality fluctuation",
     "complaint.cluster": "cluster of verified complaints",
     "inspection.nonconforming": "inspection findings",
     "rectification.overdue": "rectification overdue",
@@ -37,6 +39,9 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
     if k == "sampling.failed":
         detail = "；".join(d.get("messages_zh") or []) or "、".join(d.get("failed_items", []))
         return f"{who}：{d.get('product', '')}（抽样编号 {d.get('sample_no', '')}，{d.get('sampled_on', '')}）抽检不合格。{detail}"
+    if k == "fluctuation.signal":
+        where = f"（抽样编号 {d['sample_no']}，{d.get('sampled_on', '')}）" if d.get("sample_no") else ""
+        return f"{who}：{d.get('text_zh', '')}{where}。"
     if k == "judgement.disagrees_with_lab":
         return f"{who}：抽样编号 {d.get('sample_no', '')} 的项目 {'、'.join(d.get('items', []))} 系统判定与检验机构结论不一致，请核对。"
     if k == "complaint.cluster":

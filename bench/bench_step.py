@@ -14,7 +14,7 @@ from processors.credit_file import CountyState
 from processors.judgement import _MEMO
 from processors.step import step
 from qrisk.demo import CountyGenerator
-from qrisk.runtime import default_rules
+from qrisk.runtime import default_rules, tune_gc
 
 
 def main() -> None:
@@ -23,10 +23,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     rules = default_rules()
+    tune_gc(freeze=False)  # as the runtime runs the fold
     events = []
-    for k in range(args.repeat):  # several demo years, distinct seeds, so state grows realistically
-        events += CountyGenerator(seed=args.seed + k).generate()
-    # distinct seeds give distinct ids; enterprises repeat, so files accumulate history
+    for k in range(args.repeat):  # several demo counties (distinct seeds and enterprise ids)
+        events += CountyGenerator(seed=args.seed + k, county=f"C{k}-").generate()
     by_type: dict[str, int] = {}
     for e in events:
         by_type[e.event_type] = by_type.get(e.event_type, 0) + 1

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from processors.fluctuation import CategoryRates, FluctuationState, point_dict
 from processors.judgement import SampleJudgement
 from schemas.events import EnterpriseProfile, Finding, SamplingResult
 
@@ -100,6 +101,7 @@ class CreditFile(_Record):
     inspections: list[InspectionRecord] = Field(default_factory=list)
     rectifications: list[RectificationRecord] = Field(default_factory=list)
     counts: Counts = Field(default_factory=Counts)
+    fluctuation: FluctuationState = Field(default_factory=FluctuationState)
 
     @property
     def pass_rate(self) -> float | None:
@@ -114,8 +116,17 @@ class CreditFile(_Record):
 
     def view(self) -> dict:
         """The file as the API shows it: the fold plus derived figures."""
-        doc = self.model_dump(mode="json")
+        doc = self.model_dump(mode="json", exclude={"fluctuation"})
         doc["pass_rate"] = self.pass_rate
+        doc["series"] = [
+            {
+                "product": s.product, "item_code": s.item_code, "item_name": s.item_name, "unit": s.unit, "usl": s.usl,
+                "phase": s.monitor.phase, "points": s.monitor.count, "limits": s.monitor.limits,
+                "ewma": s.monitor.ewma if s.monitor.phase == "II" else None, "signals": s.signals,
+                "last": point_dict(s.recent[-1]) if s.recent else None,
+            }
+            for s in sorted(self.fluctuation.series.values(), key=lambda s: s.key)
+        ]
         return doc
 
 
@@ -125,6 +136,7 @@ class CountyState(_Record):
     files: dict[str, CreditFile] = Field(default_factory=dict)
     seen_event_ids: set[str] = Field(default_factory=set)
     clock: dt.datetime | None = Field(default=None, description="latest clock.tick applied")
+    categories: dict[str, CategoryRates] = Field(default_factory=dict, description="county-level pass-rate charts per category")
     applied: int = 0
 
     def snapshot(self) -> bytes:

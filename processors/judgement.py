@@ -485,7 +485,7 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
         members: list[SumOfRatiosMember] = []
         pending: list[str] = []
         unverified = False
-        total = Fraction(0)
+        total: float | Fraction = 0.0
         for item in index.group_members.get((category, group.group), ()):
             found = judged.get(item.code)
             if found is None:
@@ -500,15 +500,18 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
                 continue
             if peak is None or peak == 0:
                 continue
-            exact = Fraction(Decimal(repr(peak))) / Fraction(Decimal(repr(rule.max)))
-            total += exact
+            ratio = peak / rule.max
+            total += ratio
             unverified = unverified or not rule.verified
             members.append(SumOfRatiosMember(
-                item_code=item.code, item_name=item.name_zh, value=peak, max=rule.max, ratio=float(exact),
+                item_code=item.code, item_name=item.name_zh, value=peak, max=rule.max, ratio=ratio,
             ))
         # One detected member is already judged by its own limit; the rule is about mixtures.
         if len(members) + len(pending) < 2:
             continue
+        if abs(total - 1) < 1e-9:
+            # at the boundary float rounding could decide: redo it exactly from the decimals the lab wrote
+            total = sum((Fraction(Decimal(repr(m.value))) / Fraction(Decimal(repr(m.max))) for m in members), Fraction(0))
         terms = " + ".join(f"{m.item_name} {_num(m.value)}/{m.max!r}" for m in members)
         terms_en = " + ".join(f"{m.item_code} {_num(m.value)}/{m.max!r}" for m in members)
         shown = f"{float(total):.2f}"
@@ -534,6 +537,28 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
     return checks
 
 
+def _sum_checks_memo(category: str, catalogue: Catalogue, index: CatalogueIndex, basis: dt.date,
+                     judged: dict[str, tuple[ItemJudgement, float | None]]) -> tuple[SumOfRatiosCheck, ...]:
+    # The exact (Fraction) arithmetic is the costly part of a judgement; its inputs are
+    # few: which group members were judged how, at which peak, under which rule.
+    members = _GROUP_MEMBERS.get((catalogue.digest, category))
+    if members is None:
+        standards = catalogue.standards_for(category)
+        groups = standards.sum_of_ratios if standards is not None else ()
+        members = _GROUP_MEMBERS[(catalogue.digest, category)] = tuple(
+            item for g in groups for item in index.group_members.get((category, g.group), ()))
+    if not members:
+        return ()
+    key = (category, tuple(
+        (item.code, judged[item.code][0].verdict, repr(judged[item.code][1]), id(item.rule_on(basis)))
+        for item in members if item.code in judged))
+    memo = _MEMO.setdefault(catalogue.digest, {})
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = tuple(_sum_checks(category, catalogue, index, basis, judged))
+    return hit
+
+
 # --------------------------------------------------------------------------- sample
 
 # Item judgements are a pure function of the item, the category and the rule in
@@ -541,6 +566,7 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
 # they are memoised per catalogue.  Bounded; a miss only costs the computation.
 _MEMO: dict[str, dict[tuple, tuple]] = {}
 _MEMO_LIMIT = 200_000
+_GROUP_MEMBERS: dict[tuple[str, str], tuple[CatalogueItem, ...]] = {}
 
 
 def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) -> SampleJudgement:
@@ -588,7 +614,7 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
             unknown.extend(hit[1])
 
     items = tuple(j for j, _ in judged.values())
-    sums = tuple(_sum_checks(category, catalogue, index, basis, judged))
+    sums = _sum_checks_memo(category, catalogue, index, basis, judged)
     if any(j.verdict == "fail" for j in items) or any(s.verdict == "fail" for s in sums):
         verdict: ItemVerdict = "fail"
     elif all(j.verdict == "pass" for j in items) and all(s.verdict == "pass" for s in sums):

@@ -22,6 +22,7 @@ from processors.credit_file import (
     RectificationRecord,
     SampleRecord,
 )
+from processors.fluctuation import on_complaint, on_sample_judged
 from processors.judgement import judge_sample
 from schemas.events import (
     ClockTick,
@@ -55,6 +56,7 @@ class Effect(BaseModel):
 
 WARNING_KINDS = frozenset({
     "sampling.failed",
+    "fluctuation.signal",
     "judgement.disagrees_with_lab",
     "complaint.cluster",
     "inspection.nonconforming",
@@ -94,7 +96,7 @@ def step(state: CountyState, event: Envelope, rules: Rules) -> tuple[CountyState
     file.events += 1
     if file.last_event_at is None or event.occurred_at > file.last_event_at:
         file.last_event_at = event.occurred_at
-    _HANDLERS[type(event)](file, event, rules, effects)
+    _HANDLERS[type(event)](state, file, event, rules, effects)
     _mark_overdue(file, event, rules, effects)
     return state, effects
 
@@ -113,19 +115,20 @@ def replay(events: Iterable[Envelope], rules: Rules, state: CountyState | None =
 
 
 def _effect(kind: str, event: Envelope, enterprise_id: str, **data: Any) -> Effect:
-    return Effect(kind=kind, enterprise_id=enterprise_id, event_id=str(event.event_id), occurred_at=event.occurred_at, data=data)
+    # fields come from a validated event: model_construct skips validating them again
+    return Effect.model_construct(kind=kind, enterprise_id=enterprise_id, event_id=str(event.event_id), occurred_at=event.occurred_at, data=data)
 
 
-def _registered(file: CreditFile, event: EnterpriseRegistered, rules: Rules, effects: list[Effect]) -> None:
+def _registered(state: CountyState, file: CreditFile, event: EnterpriseRegistered, rules: Rules, effects: list[Effect]) -> None:
     kind = "enterprise.registered" if file.profile is None else "enterprise.profile_changed"
     file.profile = event.payload
     if file.registered_at is None:
         file.registered_at = event.occurred_at
     effects.append(_effect(kind, event, file.enterprise_id, name=event.payload.name, category=event.payload.category))
-    _judge_pending(file, event, rules, effects)
+    _judge_pending(state, file, event, rules, effects)
 
 
-def _updated(file: CreditFile, event: EnterpriseUpdated, rules: Rules, effects: list[Effect]) -> None:
+def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rules: Rules, effects: list[Effect]) -> None:
     # null means "not given": a stored event re-read from the log has every key
     changes = {k: v for k, v in event.payload.model_dump(exclude_unset=True).items() if v is not None}
     if file.profile is None:
@@ -136,7 +139,7 @@ def _updated(file: CreditFile, event: EnterpriseUpdated, rules: Rules, effects: 
     effects.append(_effect("enterprise.profile_changed", event, file.enterprise_id, changes=changes))
 
 
-def _sampling(file: CreditFile, event: SamplingResultEvent, rules: Rules, effects: list[Effect]) -> None:
+def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     record = SampleRecord(
         event_id=str(event.event_id), sample_no=p.sample_no, product=p.product, batch=p.batch,
@@ -151,10 +154,10 @@ def _sampling(file: CreditFile, event: SamplingResultEvent, rules: Rules, effect
         file.counts.samples_undetermined += 1
         effects.append(_effect("sampling.awaiting_registration", event, file.enterprise_id, sample_no=p.sample_no))
         return
-    _judge(file, record, p, event, rules, effects)
+    _judge(state, file, record, p, event, rules, effects)
 
 
-def _judge(file: CreditFile, record: SampleRecord, payload: SamplingResult, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: SamplingResult, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
     judgement = judge_sample(payload, file.profile.category, rules.catalogue)
     record.judgement = judgement
     counts = file.counts
@@ -176,28 +179,32 @@ def _judge(file: CreditFile, record: SampleRecord, payload: SamplingResult, even
         effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
     if judgement.unknown:
         effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
+    for signal in on_sample_judged(file, record, state.categories, rules):
+        effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
 
 
-def _judge_pending(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+def _judge_pending(state: CountyState, file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
     for record in file.samples:
         if record.pending is not None:
             payload, record.pending = record.pending, None
             file.counts.samples_undetermined -= 1
-            _judge(file, record, payload, event, rules, effects)
+            _judge(state, file, record, payload, event, rules, effects)
 
 
-def _complaint_received(file: CreditFile, event: ComplaintReceivedEvent, rules: Rules, effects: list[Effect]) -> None:
+def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintReceivedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     file.complaints.append(ComplaintRecord(
         complaint_id=p.complaint_id, event_id=str(event.event_id), received_at=event.occurred_at,
         channel=p.channel, category=p.category, text=p.text, product=p.product, verified=p.verified,
     ))
     file.counts.complaints += 1
+    for signal in on_complaint(file, event.occurred_at, rules):
+        effects.append(_effect("fluctuation.signal", event, file.enterprise_id, complaint_id=p.complaint_id, **signal))
     if p.verified:
         _complaint_verified(file, file.complaints[-1], event, rules, effects)
 
 
-def _complaint_resolved(file: CreditFile, event: ComplaintResolvedEvent, rules: Rules, effects: list[Effect]) -> None:
+def _complaint_resolved(state: CountyState, file: CreditFile, event: ComplaintResolvedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     record = file.complaint(p.complaint_id)
     if record is None:
@@ -226,7 +233,7 @@ def _complaint_verified(file: CreditFile, record: ComplaintRecord, event: Envelo
         ))
 
 
-def _inspection(file: CreditFile, event: InspectionCompletedEvent, rules: Rules, effects: list[Effect]) -> None:
+def _inspection(state: CountyState, file: CreditFile, event: InspectionCompletedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     file.inspections.append(InspectionRecord(
         inspection_id=p.inspection_id, event_id=str(event.event_id), occurred_at=event.occurred_at,
@@ -240,7 +247,7 @@ def _inspection(file: CreditFile, event: InspectionCompletedEvent, rules: Rules,
         effects.append(_effect("inspection.nonconforming", event, file.enterprise_id, inspection_id=p.inspection_id, result=p.result, serious_findings=serious))
 
 
-def _rectification_ordered(file: CreditFile, event: RectificationOrderedEvent, rules: Rules, effects: list[Effect]) -> None:
+def _rectification_ordered(state: CountyState, file: CreditFile, event: RectificationOrderedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     if file.rectification(p.rectification_id) is not None:
         effects.append(_effect("rectification.duplicate_order", event, file.enterprise_id, rectification_id=p.rectification_id))
@@ -250,7 +257,7 @@ def _rectification_ordered(file: CreditFile, event: RectificationOrderedEvent, r
     effects.append(_effect("rectification.ordered", event, file.enterprise_id, rectification_id=p.rectification_id, deadline=p.deadline.isoformat()))
 
 
-def _rectification_completed(file: CreditFile, event: RectificationCompletedEvent, rules: Rules, effects: list[Effect]) -> None:
+def _rectification_completed(state: CountyState, file: CreditFile, event: RectificationCompletedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     record = file.rectification(p.rectification_id)
     if record is None:
@@ -265,7 +272,7 @@ def _rectification_completed(file: CreditFile, event: RectificationCompletedEven
         effects.append(_effect("rectification.completed", event, file.enterprise_id, rectification_id=p.rectification_id))
 
 
-def _rectification_verified(file: CreditFile, event: RectificationVerifiedEvent, rules: Rules, effects: list[Effect]) -> None:
+def _rectification_verified(state: CountyState, file: CreditFile, event: RectificationVerifiedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     record = file.rectification(p.rectification_id)
     if record is None:

@@ -5,8 +5,9 @@ sampling, complaints, inspections and rectifications drawn from the real items
 and limits of the catalogue, with four problems planted for the pipeline to
 find:
 
-- 清泉水厂 (W03) drifts: oxygen consumption creeps towards its limit and, from
-  September, 铜绿假单胞菌 (P. aeruginosa) shows up in the five-unit plan;
+- 清泉水厂 (W03), sampled twice a month, drifts: from June oxygen consumption
+  climbs towards its limit and, from September, 铜绿假单胞菌 (P. aeruginosa)
+  shows up in the five-unit plan — the fluctuation charts speak first;
 - 香满园糕点 (P05) raises its sorbic and propionic acid doses each month until
   the GB 2760 sum of ratios passes 1 although each stays under its own limit;
 - 山泉源水业 (W07) receives a cluster of verified complaints in May;
@@ -61,8 +62,9 @@ class Enterprise:
 
 
 class CountyGenerator:
-    def __init__(self, seed: int = 2025, start: dt.date = dt.date(2025, 1, 1), months: int = 12):
+    def __init__(self, seed: int = 2025, start: dt.date = dt.date(2025, 1, 1), months: int = 12, county: str = ""):
         self.rng = random.Random(seed)
+        self.county = county  # prefixes enterprise ids, so several counties can share one log (benchmarks)
         self.start = start
         self.months = months
         self.events: list[tuple[dt.datetime, int, dict[str, Any]]] = []
@@ -101,9 +103,9 @@ class CountyGenerator:
     def generate(self) -> list[Envelope]:
         rng = self.rng
         for i, name in enumerate(WATER_NAMES, 1):
-            self.enterprises.append(Enterprise(f"W{i:02d}", name, "packaged_water", rng.choice(TOWNS), rng.choice(["micro", "small", "small", "medium"]), rng.choice(["B", "C"])))
+            self.enterprises.append(Enterprise(f"{self.county}W{i:02d}", name, "packaged_water", rng.choice(TOWNS), rng.choice(["micro", "small", "small", "medium"]), rng.choice(["B", "C"])))
         for i, name in enumerate(PASTRY_NAMES, 1):
-            self.enterprises.append(Enterprise(f"P{i:02d}", name, "pastry", rng.choice(TOWNS), rng.choice(["micro", "small", "small", "medium"]), rng.choice(["B", "C"])))
+            self.enterprises.append(Enterprise(f"{self.county}P{i:02d}", name, "pastry", rng.choice(TOWNS), rng.choice(["micro", "small", "small", "medium"]), rng.choice(["B", "C"])))
         registered = dt.datetime.combine(self.start - dt.timedelta(days=20), dt.time(9, 0), CST)
         for n, e in enumerate(self.enterprises):
             prefix = "SC106" if e.category == "packaged_water" else "SC124"
@@ -149,40 +151,51 @@ class CountyGenerator:
 
     def _water_year(self, e: Enterprise) -> None:
         rng = self.rng
-        drifting = e.enterprise_id == "W03"
+        drifting = e.enterprise_id == f"{self.county}W03"
         for m in range(self.months):
             if not drifting and rng.random() < 0.25:
                 continue  # not every plant is sampled every month
-            day = self._month_day(m)
-            production = day - dt.timedelta(days=rng.randint(1, 10))
-            oxygen = round(min(1.95, 0.7 + 0.1 * m + rng.gauss(0, 0.05)) if drifting else max(0.2, rng.gauss(0.8, 0.15)), 2)
-            if drifting and m >= 8:
-                pa = [rng.choice([0, 0, 2, 8, 45, 59, 61]) for _ in range(5)]
-                if max(pa) == 0:
-                    pa[rng.randrange(5)] = rng.randint(1, 20)
-            else:
-                pa = [0, 0, 0, 0, 0] if rng.random() > 0.01 else [0, 0, 3, 0, 0]
-            coliform = [0] * 5
-            chlorine = round(max(0.0, rng.gauss(0.015, 0.008)), 3)
-            bromate = "ND" if rng.random() < 0.7 else round(rng.uniform(0.002, 0.006), 4)
-            items = [
-                self._item("free_chlorine", "余氯(游离氯)", [chlorine if chlorine >= 0.005 else "ND"], "mg/L", "合格", 0.005),
-                self._item("bromate", "溴酸盐", [bromate], "mg/L", "合格", 0.002),
-                self._item("oxygen_consumption", "耗氧量(以O₂计)", [oxygen], "mg/L", "合格"),
-                self._item("chloroform", "三氯甲烷", [round(rng.uniform(0.001, 0.008), 4)], "mg/L", "合格"),
-                self._item("conductivity", "电导率", [round(rng.uniform(1.5, 6.0), 1)], "µS/cm", "合格"),
-                self._item("ph", "pH", [round(rng.uniform(5.6, 6.8), 1)], "pH", "合格"),
-                self._item("lead", "铅(以Pb计)", ["ND"], "mg/L", "合格", 0.001),
-                self._item("coliforms", "大肠菌群", coliform, "CFU/100mL", "合格"),
-                self._item("pseudomonas_aeruginosa", "铜绿假单胞菌", pa, "CFU/250mL", "不合格" if max(pa) > 0 else "合格"),
-            ]
-            sample_no = self._sample(e, day, "饮用纯净水", "18.9L/桶", items, production)
-            if max(pa) > 0:
-                self._rectify_after_failure(e, day, sample_no, "铜绿假单胞菌不合格：清洗消毒水处理及灌装系统，排查滤芯与管路，整改后送检", complete=not drifting or m < 11)
+            # W03 serves the most people and is sampled twice a month (重点监管)
+            days = [self._month_day(m, 1, 14), self._month_day(m, 15, 28)] if drifting else [self._month_day(m)]
+            for day in days:
+                self._water_sample(e, m, day, drifting)
+
+    def _water_sample(self, e: Enterprise, m: int, day: dt.date, drifting: bool) -> None:
+        rng = self.rng
+        production = day - dt.timedelta(days=rng.randint(1, 10))
+        if drifting:
+            # the process drifts from June: oxygen consumption climbs towards its 2.0 mg/L limit
+            # months before 铜绿假单胞菌 breaks through in September
+            oxygen = round(min(1.95, 0.8 + max(0, m - 4) * 0.15 + rng.gauss(0, 0.05)), 2)
+        else:
+            oxygen = round(max(0.2, rng.gauss(0.8, 0.15)), 2)
+        if drifting and m >= 8:
+            pa = [rng.choice([0, 0, 2, 8, 45, 59, 61]) for _ in range(5)]
+            if max(pa) == 0:
+                pa[rng.randrange(5)] = rng.randint(1, 20)
+        else:
+            pa = [0, 0, 0, 0, 0] if rng.random() > 0.01 else [0, 0, 3, 0, 0]
+        coliform = [0] * 5
+        chlorine = round(max(0.0, rng.gauss(0.015, 0.008)), 3)
+        bromate = "ND" if rng.random() < 0.7 else round(rng.uniform(0.002, 0.006), 4)
+        items = [
+            self._item("free_chlorine", "余氯(游离氯)", [chlorine if chlorine >= 0.005 else "ND"], "mg/L", "合格", 0.005),
+            self._item("bromate", "溴酸盐", [bromate], "mg/L", "合格", 0.002),
+            self._item("oxygen_consumption", "耗氧量(以O₂计)", [oxygen], "mg/L", "合格"),
+            self._item("chloroform", "三氯甲烷", [round(rng.uniform(0.001, 0.008), 4)], "mg/L", "合格"),
+            self._item("conductivity", "电导率", [round(rng.uniform(1.5, 6.0), 1)], "µS/cm", "合格"),
+            self._item("ph", "pH", [round(rng.uniform(5.6, 6.8), 1)], "pH", "合格"),
+            self._item("lead", "铅(以Pb计)", ["ND"], "mg/L", "合格", 0.001),
+            self._item("coliforms", "大肠菌群", coliform, "CFU/100mL", "合格"),
+            self._item("pseudomonas_aeruginosa", "铜绿假单胞菌", pa, "CFU/250mL", "不合格" if max(pa) > 0 else "合格"),
+        ]
+        sample_no = self._sample(e, day, "饮用纯净水", "18.9L/桶", items, production)
+        if max(pa) > 0:
+            self._rectify_after_failure(e, day, sample_no, "铜绿假单胞菌不合格：清洗消毒水处理及灌装系统，排查滤芯与管路，整改后送检", complete=not drifting or m < 11)
 
     def _pastry_year(self, e: Enterprise) -> None:
         rng = self.rng
-        creeping = e.enterprise_id == "P05"
+        creeping = e.enterprise_id == f"{self.county}P05"
         uses_dha = rng.random() < 0.3
         for m in range(self.months):
             if rng.random() < 0.35 and not creeping:
@@ -234,14 +247,14 @@ class CountyGenerator:
     def _inspections(self, e: Enterprise) -> None:
         rng = self.rng
         months = sorted(rng.sample(range(self.months), rng.randint(1, 3)))
-        if e.enterprise_id == "P09" and 5 not in months:
+        if e.enterprise_id == f"{self.county}P09" and 5 not in months:
             months = sorted(set(months) | {5})
         for m in months:
             day = self._month_day(m)
             inspector = rng.choice(INSPECTORS)
             src = {"kind": "inspector", "id": inspector[0], "name": inspector[1]}
             iid = f"JC-{e.enterprise_id}-{day:%m%d}"
-            if e.enterprise_id == "P09" and m == 5:
+            if e.enterprise_id == f"{self.county}P09" and m == 5:
                 findings = [
                     {"code": "3.4", "description": "原料库房未离地离墙存放，部分面粉超过保质期", "severity": "major"},
                     {"code": "6.2", "description": "添加剂使用无称量记录", "severity": "major"},
@@ -251,9 +264,9 @@ class CountyGenerator:
                 findings = [{"code": rng.choice(["2.1", "4.3", "5.1", "7.2"]), "description": rng.choice(["从业人员健康证明未及时更新", "出厂检验记录不完整", "清洁消毒记录缺页"]), "severity": "minor"}] if rng.random() < 0.4 else []
                 result = "基本符合" if findings else "符合"
             self._emit("inspection.completed", e.enterprise_id, self._at(day), src, {"inspection_id": iid, "inspector": inspector[1], "kind": "routine", "findings": findings, "result": result})
-            if e.enterprise_id == "P09" and m == 5:
+            if e.enterprise_id == f"{self.county}P09" and m == 5:
                 self._emit("rectification.ordered", e.enterprise_id, self._at(day, 17), src, {
-                    "rectification_id": f"ZG-P09-{day:%m%d}", "what": "清理过期原料，建立添加剂称量与使用台账", "deadline": (day + dt.timedelta(days=30)).isoformat(), "cause": f"检查 {iid}",
+                    "rectification_id": f"ZG-{e.enterprise_id}-{day:%m%d}", "what": "清理过期原料，建立添加剂称量与使用台账", "deadline": (day + dt.timedelta(days=30)).isoformat(), "cause": f"检查 {iid}",
                 })
 
     def _complaints(self, e: Enterprise) -> None:
@@ -268,7 +281,7 @@ class CountyGenerator:
         for _ in range(n):
             day = self._month_day(rng.randrange(self.months))
             self._complaint(e, day, rng.choice(list(texts)), texts, verified=rng.random() < 0.2)
-        if e.enterprise_id == "W07":
+        if e.enterprise_id == f"{self.county}W07":
             for offset in (2, 6, 11, 17):
                 self._complaint(e, dt.date(self.start.year, 5, offset), rng.choice(["taste_odour", "foreign_matter"]), texts, verified=True)
 

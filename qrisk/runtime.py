@@ -17,18 +17,23 @@ def default_rules(policy_file: Path | None = None) -> Rules:
     return Rules(catalogue=load_catalogue(), policy=load_policy(policy_file))
 
 
-def tune_gc() -> None:
-    """The fold keeps a large, long-lived object graph (every credit file): the default
-    collector thresholds rescan it thousands of times per second under load.  Freeze
-    what recovery built and collect young objects less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+GC_THRESHOLDS = (100_000, 50, 100)
+
+
+def tune_gc(freeze: bool = True) -> None:
+    """The fold keeps a large, long-lived object graph (every credit file): with the
+    default thresholds the collector rescans it thousands of times per second under
+    load.  Collect young objects less often, and freeze what recovery built."""
+    gc.set_threshold(*GC_THRESHOLDS)
+    if freeze:
+        gc.collect()
+        gc.freeze()
 
 
 def open_embedded(data_dir: Path, rules: Rules, clock: Clock = utc_now, progress: Callable[[int], None] | None = None) -> Pipeline:
     store = ChdbStore(data_dir)
     pipeline = Pipeline(store, rules, clock)
+    tune_gc(freeze=False)
     pipeline.recover(progress)
     tune_gc()
     return pipeline

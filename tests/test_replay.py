@@ -7,8 +7,11 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import pytest
+
 from processors.credit_file import CountyState
-from processors.step import replay
+from processors.step import Rules, replay
+from schemas.policy import Policy
 from schemas.upcast import parse_event
 from tests.conftest import golden
 
@@ -59,6 +62,12 @@ def logs(draw):
     for _ in range(draw(st.integers(0, 5))):
         docs.insert(draw(st.integers(0, len(docs))), docs[draw(st.integers(0, len(docs) - 1))])
     return [parse_event(d) for d in docs]
+
+
+@pytest.fixture(scope="module")
+def rules(rules):
+    # a two-point SPC baseline, so short generated logs reach the monitors' phase II
+    return Rules(rules.catalogue, Policy.model_validate({"spc": {"baseline": 2}}))
 
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

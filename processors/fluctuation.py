@@ -1,0 +1,299 @@
+"""Fluctuation detection (质量波动) inside the fold: which charts exist, what feeds them,
+and the cause analysis attached to every signal.
+
+Charts, all updated incrementally by ``step()`` and part of the replayable state:
+
+- one ``FluctuationMonitor`` per (enterprise, product, item) over measured values
+  (individuals chart + run rules, EWMA, CUSUM, and the early-warning checks
+  against the legal maximum);
+- a p chart per enterprise: its failures per period against the reference
+  failure rate (provincial or national), limits for the period's n; it signals
+  from the second failure in a period (the first is a failure warning already);
+- a p chart per category for the county, against the same reference;
+- a c chart per enterprise: complaints per month against the expected rate.
+
+Sampling plans (microbial counts, n values per sample) feed the monitor with the
+largest of the n values: the plan judges the worst unit, and counts of 0 are too
+lumpy to chart as means.  "ND" is charted as 0.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Annotated, Any, TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+
+from processors.spc import FluctuationMonitor, MonitorConfig
+from processors.spc.signals import SpcSignal
+
+if TYPE_CHECKING:  # pragma: no cover
+    from processors.credit_file import CreditFile, SampleRecord
+    from schemas.policy import SpcPolicy
+    from processors.step import Rules
+    from schemas.events import Envelope
+
+
+def _load_monitor(value: Any) -> FluctuationMonitor:
+    return value if isinstance(value, FluctuationMonitor) else FluctuationMonitor.from_dict(value)
+
+
+MonitorState = Annotated[
+    FluctuationMonitor,
+    PlainValidator(_load_monitor),
+    PlainSerializer(lambda m: m.to_dict(), return_type=dict),
+]
+
+
+class _State(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+# A charted point: (index, sampled_on ISO date, value, sample_no, event_id, lab, batch, rules
+# that fired).  A tuple, not a model: one is made for every measured item of every sample.
+SeriesPoint = tuple[int, str, float, str, str, str, "str | None", tuple[str, ...]]
+POINT_FIELDS = ("index", "sampled_on", "value", "sample_no", "event_id", "lab", "batch", "rules")
+
+
+class Series(_State):
+    """One measured item of one product of one enterprise."""
+
+    key: str
+    product: str
+    item_code: str
+    item_name: str
+    unit: str
+    usl: float | None = Field(default=None, description="the legal maximum, in the catalogue unit")
+    monitor: MonitorState
+    recent: list[SeriesPoint] = Field(default_factory=list)
+    signals: int = 0
+
+
+class PeriodCount(_State):
+    n: int = 0
+    failed: int = 0
+    signalled: bool = False
+
+
+class FluctuationState(_State):
+    """Per enterprise: its item series, its pass-rate and complaint charts."""
+
+    series: dict[str, Series] = Field(default_factory=dict)
+    failing_items: dict[str, int] = Field(default_factory=dict, description="failures per item: the enterprise's Pareto")
+    pass_rate: dict[str, PeriodCount] = Field(default_factory=dict)
+    complaints: dict[str, PeriodCount] = Field(default_factory=dict)
+
+
+class CategoryRates(_State):
+    """County level, per category: the pass-rate chart and the Pareto of failing items."""
+
+    periods: dict[str, PeriodCount] = Field(default_factory=dict)
+    failing_items: dict[str, int] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def period_of(day: dt.date, kind: str) -> str:
+    return f"{day.year}-{day.month:02d}" if kind == "month" else f"{day.year}Q{(day.month - 1) // 3 + 1}"
+
+
+def p_limits(p0: float, n: int, L: float = 3.0) -> tuple[float, float]:
+    half = L * math.sqrt(p0 * (1 - p0) / n)
+    return max(0.0, p0 - half), min(1.0, p0 + half)
+
+
+def c_limits(c0: float, L: float = 3.0) -> tuple[float, float]:
+    half = L * math.sqrt(c0)
+    return max(0.0, c0 - half), c0 + half
+
+
+def _charted_value(values: tuple[Any, ...] | list[Any]) -> float | None:
+    numbers = [0.0 if v == "ND" else float(v) for v in values]
+    return max(numbers) if numbers else None
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> list[dict[str, Any]]:
+    """Feed one judged sample to its charts; returns signal descriptions (effect data)."""
+    policy = rules.policy.spc
+    judgement = record.judgement
+    category = file.profile.category
+    sampled_on = record.sampled_on.isoformat()
+    out: list[dict[str, Any]] = []
+    fs = file.fluctuation
+    rates = county.setdefault(category, CategoryRates())
+    if judgement.verdict == "fail":
+        # the Paretos count this sample before any signal quotes them
+        codes = [i.item_code for i in judgement.items if i.verdict == "fail"]
+        codes += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
+        for code in codes:
+            rates.failing_items[code] = rates.failing_items.get(code, 0) + 1
+            fs.failing_items[code] = fs.failing_items.get(code, 0) + 1
+
+    for item in judgement.items:
+        if item.verdict == "undetermined" or item.kind in (None, "not_permitted"):
+            continue  # nothing measurable to chart, or any detection is already a failure
+        value = _charted_value(item.values)
+        if value is None:
+            continue
+        key = f"{record.product}|{item.item_code}"
+        series = fs.series.get(key)
+        if series is None:
+            usl = _legal_maximum(rules, category, item.item_code, judgement.basis_date)
+            series = fs.series[key] = Series(
+                key=key, product=record.product, item_code=item.item_code, item_name=item.item_name or item.item_code,
+                unit=item.unit or "", usl=usl, monitor=FluctuationMonitor(_monitor_config(policy, usl)),
+            )
+        signals = series.monitor.update(value)
+        if signals and item.kind == "maximum":
+            # under a legal maximum, less is better: a drop (chlorine turning ND) is no hazard
+            signals = [sg for sg in signals if sg.side != "lower" and sg.rule != "cusum_lower"]
+        recent = series.recent
+        previous = recent[-1] if recent else None
+        point = (series.monitor.count, sampled_on, value, record.sample_no, record.event_id, record.lab, record.batch,
+                 tuple(sg.rule for sg in signals))
+        recent.append(point)
+        if len(recent) > policy.series_window:
+            del recent[0]
+        if signals:
+            series.signals += len(signals)
+            out.append(_series_signal(file, series, signals, point, previous, county, category, rules))
+
+    # pass rate of this enterprise and of its category, per period, against the reference
+    if judgement.verdict in ("pass", "fail"):
+        period = period_of(record.sampled_on, policy.pass_rate_period)
+        failed = judgement.verdict == "fail"
+        for scope, counts in (("enterprise", fs.pass_rate), ("category", rates.periods)):
+            pc = counts.setdefault(period, PeriodCount())
+            pc.n += 1
+            pc.failed += failed
+            lcl, ucl = p_limits(policy.reference_failure_rate, pc.n)
+            # one failure is already a sampling.failed warning; the chart speaks when
+            # failures recur beyond what the reference rate explains
+            if failed and not pc.signalled and pc.failed >= 2 and pc.failed / pc.n > ucl:
+                pc.signalled = True
+                out.append({
+                    "chart": "p", "rule": "rule1", "scope": scope, "category": category, "period": period,
+                    "value": pc.failed / pc.n, "n": pc.n, "failed": pc.failed, "center": policy.reference_failure_rate,
+                    "lcl": lcl, "ucl": ucl,
+                    "text_zh": (f"{period} 抽检不合格率 {pc.failed}/{pc.n} 超出参考不合格率 {policy.reference_failure_rate:.2%} 的控制上限 {ucl:.1%}"
+                                if scope == "enterprise" else
+                                f"本县{_CATEGORY_ZH.get(category, category)}类 {period} 抽检不合格率 {pc.failed}/{pc.n} 超出参考不合格率 {policy.reference_failure_rate:.2%} 的控制上限 {ucl:.1%}"),
+                    "text_en": f"{period}: failure rate {pc.failed}/{pc.n} above the upper limit {ucl:.1%} for the reference rate {policy.reference_failure_rate:.2%} ({scope})",
+                    "evidence": {
+                        "pareto_enterprise": _sorted_counts(fs.failing_items),
+                        "pareto_category": _sorted_counts(rates.failing_items),
+                        "nearby": nearby_events(file, record.occurred_at, policy.evidence_days),
+                    },
+                })
+    return out
+
+
+_CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
+
+
+_CONFIGS: dict[tuple[int, float | None], tuple["SpcPolicy", MonitorConfig]] = {}
+
+
+def _monitor_config(policy: "SpcPolicy", usl: float | None) -> MonitorConfig:
+    """One frozen config per (policy, legal maximum): building it is most of a new series' cost."""
+    key = (id(policy), usl)
+    hit = _CONFIGS.get(key)
+    if hit is None or hit[0] is not policy:
+        hit = _CONFIGS[key] = (policy, MonitorConfig(
+            baseline=policy.baseline, rules=tuple(policy.rules.get("i", [1])), ewma_lambda=policy.ewma_lambda,
+            ewma_L=policy.ewma_L, cusum_k=policy.cusum_k, cusum_h=policy.cusum_h, usl=usl,
+            cpk_min=policy.cpk_min, ewma_fraction=policy.ewma_fraction,
+        ))
+    return hit[1]
+
+
+def _legal_maximum(rules: "Rules", category: str, item_code: str, basis: dt.date) -> float | None:
+    item = rules.catalogue.item(category, item_code)
+    if item is None:
+        return None
+    rule = item.rule_on(basis)
+    # a range (pH 5.0-7.0) sits mid-band by design: "near the maximum" means nothing there
+    if rule is None or rule.kind != "maximum":
+        return None
+    return rule.max
+
+
+def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal], point: SeriesPoint, previous: SeriesPoint | None,
+                   county: dict[str, CategoryRates], category: str, rules: "Rules") -> dict[str, Any]:
+    """One effect per series point, with every rule that fired on it and the evidence once."""
+    policy = rules.policy.spc
+    occurred = next((s.occurred_at for s in reversed(file.samples) if s.event_id == point[4]), None)
+    changes = []
+    if previous is not None and previous[5] != point[5]:
+        changes.append({"what": "lab", "from": previous[5], "to": point[5], "text_zh": f"检验机构由“{previous[5]}”变为“{point[5]}”"})
+    first = signals[0]
+    return {
+        "chart": first.chart, "rule": first.rule, "scope": "series", "series": series.key,
+        "product": series.product, "item_code": series.item_code, "item_name": series.item_name, "unit": series.unit,
+        "usl": series.usl, "index": first.index, "value": point[2], "center": first.center,
+        "lcl": first.lcl, "ucl": first.ucl, "side": first.side,
+        "signals": [sg.to_dict() for sg in signals],
+        "text_zh": f"{series.product}·{series.item_name}：" + "；".join(sg.text_zh for sg in signals),
+        "text_en": f"{series.product} / {series.item_code}: " + "; ".join(sg.text_en for sg in signals),
+        "evidence": {
+            "limits": series.monitor.limits or {},
+            "points": [point_dict(p) for p in series.recent],
+            "pareto_enterprise": _sorted_counts(file.fluctuation.failing_items),
+            "pareto_category": _sorted_counts(county.get(category, CategoryRates()).failing_items),
+            "nearby": nearby_events(file, occurred, policy.evidence_days) if occurred else [],
+            "changes": changes,
+        },
+    }
+
+
+def point_dict(p: SeriesPoint) -> dict[str, Any]:
+    out = dict(zip(POINT_FIELDS, p))
+    out["rules"] = list(p[7])
+    return out
+
+
+def _sorted_counts(counts: dict[str, int]) -> list[dict[str, Any]]:
+    return [{"item_code": k, "count": v} for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def nearby_events(file: "CreditFile", moment: dt.datetime, days: int) -> list[dict[str, Any]]:
+    """Complaints, inspections with findings and rectifications within ``days`` of ``moment``."""
+    lo, hi = moment - dt.timedelta(days=days), moment + dt.timedelta(days=days)
+    found: list[dict[str, Any]] = []
+    for c in file.complaints:
+        if lo <= c.received_at <= hi:
+            found.append({"kind": "complaint", "at": c.received_at.isoformat(), "id": c.complaint_id, "verified": c.verified, "text": c.text})
+    for i in file.inspections:
+        if lo <= i.occurred_at <= hi and (i.findings or i.result != "符合"):
+            found.append({"kind": "inspection", "at": i.occurred_at.isoformat(), "id": i.inspection_id, "result": i.result,
+                          "findings": [f"{f.code} {f.description}（{f.severity}）" for f in i.findings]})
+    for r in file.rectifications:
+        if lo <= r.ordered_at <= hi:
+            found.append({"kind": "rectification", "at": r.ordered_at.isoformat(), "id": r.rectification_id, "status": r.status, "what": r.what})
+    return sorted(found, key=lambda e: (e["at"], e["kind"], e["id"]))
+
+
+# --------------------------------------------------------------------------- complaints
+
+
+def on_complaint(file: "CreditFile", received_at: dt.datetime, rules: "Rules") -> list[dict[str, Any]]:
+    """c chart: complaints this month against the expected rate per producer."""
+    policy = rules.policy.spc
+    month = period_of(rules.local_date(received_at), "month")
+    pc = file.fluctuation.complaints.setdefault(month, PeriodCount())
+    pc.n += 1
+    lcl, ucl = c_limits(policy.complaints_per_month)
+    if pc.n > ucl and not pc.signalled:
+        pc.signalled = True
+        return [{
+            "chart": "c", "rule": "rule1", "scope": "enterprise", "period": month, "value": pc.n,
+            "center": policy.complaints_per_month, "lcl": lcl, "ucl": ucl,
+            "text_zh": f"{month} 投诉 {pc.n} 件，超出控制上限 {ucl:.1f} 件（预期每月 {policy.complaints_per_month} 件）",
+            "text_en": f"{month}: {pc.n} complaints, above the upper limit {ucl:.1f} (expected {policy.complaints_per_month} a month)",
+            "evidence": {"nearby": nearby_events(file, received_at, policy.evidence_days), "pareto_enterprise": _sorted_counts(file.fluctuation.failing_items)},
+        }]
+    return []

@@ -1,0 +1,136 @@
+"""Fluctuation detection inside the fold: which signals, and the evidence with each."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from processors.credit_file import CountyState
+from processors.step import Rules, replay, step
+from schemas.policy import Policy
+from schemas.upcast import parse_event
+from tests.conftest import golden
+
+_n = 0
+
+
+def _id() -> str:
+    global _n
+    _n += 1
+    return str(uuid.UUID(int=10_000 + _n, version=4))
+
+
+def water_sample(day: dt.date, oxygen: float, pa=(0, 0, 0, 0, 0), chlorine: float = 0.01, lab: str = "县食品检验检测中心"):
+    doc = golden("sampling.result")
+    doc["event_id"] = _id()
+    doc["occurred_at"] = f"{day.isoformat()}T10:00:00+08:00"
+    p = doc["payload"]
+    p["sample_no"] = f"S{_n}"
+    p["sampled_on"] = p["production_date"] = day.isoformat()
+    p["lab"] = lab
+    p["items"] = [
+        {"item_code": "oxygen_consumption", "values": [oxygen], "unit": "mg/L"},
+        {"item_code": "free_chlorine", "values": [chlorine], "unit": "mg/L"},
+        {"item_code": "pseudomonas_aeruginosa", "values": list(pa), "unit": "CFU/250mL"},
+    ]
+    return parse_event(doc)
+
+
+def complaint(day: dt.date):
+    doc = golden("complaint.received")
+    doc["event_id"] = _id()
+    doc["occurred_at"] = f"{day.isoformat()}T10:00:00+08:00"
+    doc["payload"]["complaint_id"] = f"C{_n}"
+    return parse_event(doc)
+
+
+def signals(effects, **match):
+    return [e for e in effects if e.kind == "fluctuation.signal" and all(e.data.get(k) == v for k, v in match.items())]
+
+
+BASELINE = [0.80, 0.85, 0.78, 0.82, 0.79, 0.83, 0.81, 0.80]
+
+
+def drifting_log(rising=(1.0, 1.3, 1.6)):
+    days = [dt.date(2025, 1, 5) + dt.timedelta(days=14 * i) for i in range(len(BASELINE) + len(rising))]
+    events = [parse_event(golden("enterprise.registered"))]
+    events += [water_sample(d, v) for d, v in zip(days, list(BASELINE) + list(rising))]
+    return events
+
+
+def test_a_drift_towards_the_legal_maximum_signals_before_any_failure(rules):
+    state, effects = replay(drifting_log(), rules)
+    found = signals(effects, item_code="oxygen_consumption")
+    assert found, "no signal on a rising series"
+    first = found[0]
+    assert first.data["index"] == 9 and first.data["rule"] == "rule1" and first.data["chart"] == "i"
+    assert not [e for e in effects if e.kind == "sampling.failed"]  # 早发现: nothing has failed yet
+    assert first.data["usl"] == 2.0 and "耗氧量" in first.data["text_zh"]
+    evidence = first.data["evidence"]
+    assert [p["value"] for p in evidence["points"]] == BASELINE + [1.0]
+    assert evidence["limits"]["ucl"] < 1.0 < evidence["limits"]["usl"]
+
+
+def test_quiet_series_gives_no_signal(rules):
+    _, effects = replay(drifting_log(rising=(0.82, 0.79, 0.81)), rules)
+    assert not signals(effects)
+
+
+def test_a_drop_under_a_legal_maximum_is_not_a_hazard(rules):
+    _, effects = replay(drifting_log(rising=(0.3, 0.2, 0.1)), rules)
+    assert not signals(effects, item_code="oxygen_consumption")
+
+
+def test_evidence_lists_nearby_events_and_lab_change(rules):
+    events = drifting_log(rising=())
+    events.append(complaint(dt.date(2025, 4, 20)))
+    events.append(water_sample(dt.date(2025, 5, 1), 1.4, lab="另一检测公司"))
+    _, effects = replay(events, rules)
+    sig = signals(effects, item_code="oxygen_consumption")[0]
+    assert [n["kind"] for n in sig.data["evidence"]["nearby"]] == ["complaint"]
+    assert sig.data["evidence"]["changes"][0]["what"] == "lab"
+
+
+def test_recurring_failures_signal_on_the_enterprise_p_chart(rules):
+    events = [parse_event(golden("enterprise.registered"))]
+    events += [water_sample(dt.date(2025, 1, 10), 0.8, pa=(0, 3, 0, 0, 0))]
+    _, effects = replay(events, rules)
+    assert not signals(effects, chart="p")  # one failure is a failure warning, not yet a chart signal
+    events += [water_sample(dt.date(2025, 2, 10), 0.8, pa=(0, 0, 9, 0, 0))]
+    _, effects = replay(events, rules)
+    p = signals(effects, chart="p", scope="enterprise")
+    assert len(p) == 1 and p[0].data["period"] == "2025Q1" and p[0].data["failed"] == 2
+    assert p[0].data["evidence"]["pareto_enterprise"] == [{"item_code": "pseudomonas_aeruginosa", "count": 2}]
+    assert signals(effects, chart="p", scope="category")
+
+
+def test_complaints_above_the_expected_rate_signal_on_the_c_chart(rules):
+    events = [parse_event(golden("enterprise.registered")), complaint(dt.date(2025, 3, 2))]
+    _, effects = replay(events, rules)
+    assert not signals(effects, chart="c")
+    _, effects = replay(events + [complaint(dt.date(2025, 3, 20))], rules)
+    c = signals(effects, chart="c")
+    assert len(c) == 1 and c[0].data["period"] == "2025-03"
+
+
+def test_rules_come_from_the_policy(rules):
+    only_ewma = Rules(rules.catalogue, Policy.model_validate({"spc": {"rules": {"i": [4], "p": [1], "c": [1]}}}))
+    _, effects = replay(drifting_log(rising=(1.0,)), only_ewma)
+    assert not signals(effects, rule="rule1")
+
+
+def test_credit_file_view_summarises_series(rules):
+    state, _ = replay(drifting_log(), rules)
+    view = state.files["E-330110-001"].view()
+    oxygen = next(s for s in view["series"] if s["item_code"] == "oxygen_consumption")
+    assert oxygen["phase"] == "II" and oxygen["signals"] >= 1 and oxygen["limits"]["usl"] == 2.0
+    assert "fluctuation" not in view
+
+
+def test_monitors_survive_a_snapshot(rules):
+    events = drifting_log()
+    full, _ = replay(events, rules)
+    head, _ = replay(events[:6], rules)
+    resumed, _ = replay(events[6:], rules, state=CountyState.restore(head.snapshot()))
+    assert resumed.snapshot() == full.snapshot()
