@@ -1,6 +1,7 @@
 """`qrisk demo`: a realistic county with planted problems, deterministic by seed."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -44,6 +45,15 @@ def test_planted_problems_are_found(summary):
     assert ("complaint.cluster", "W07") in warnings
     assert ("rectification.overdue", "P09") in warnings
     assert all(w["message_zh"] for w in summary["warnings"])
+
+
+def test_the_drifting_plant_is_flagged_before_it_fails(summary):
+    """早发现: W03's charts speak months before its first 铜绿假单胞菌 failure."""
+    w03 = [f for f in summary["fluctuations"] if f["enterprise_id"] == "W03" and f["chart"] not in ("p", "c")]
+    first_failure = min(f["sampled_on"] for f in summary["failures"]["samples"] if f["enterprise_id"] == "W03")
+    oxygen = next(f for f in w03 if f["series"].endswith("|oxygen_consumption"))
+    assert oxygen["first_signal"] < first_failure
+    assert (dt.date.fromisoformat(first_failure) - dt.date.fromisoformat(oxygen["first_signal"])).days > 30
 
 
 def test_text_summary_is_chinese():
