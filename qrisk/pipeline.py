@@ -82,7 +82,8 @@ class Pipeline:
         last = 0
         while True:
             rows = self.store.query(
-                "SELECT seq, body FROM event_log WHERE seq > %(after)s ORDER BY seq LIMIT %(limit)s",
+                # FINAL: a retried insert may show twice until the ReplacingMergeTree merges it
+                "SELECT seq, body FROM event_log FINAL WHERE seq > %(after)s ORDER BY seq LIMIT %(limit)s",
                 {"after": last, "limit": batch},
             )
             if not rows:

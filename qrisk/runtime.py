@@ -10,7 +10,7 @@ from schemas.standards import load_catalogue
 
 from qrisk.pipeline import Clock, Pipeline, utc_now
 from qrisk.settings import load_policy
-from qrisk.store import ChdbStore
+from qrisk.store import open_store
 
 
 def default_rules(policy_file: Path | None = None) -> Rules:
@@ -30,8 +30,13 @@ def tune_gc(freeze: bool = True) -> None:
         gc.freeze()
 
 
-def open_embedded(data_dir: Path, rules: Rules, clock: Clock = utc_now, progress: Callable[[int], None] | None = None) -> Pipeline:
-    store = ChdbStore(data_dir)
+def open_embedded(data_dir: Path, rules: Rules, clock: Clock = utc_now, progress: Callable[[int], None] | None = None,
+                  clickhouse_url: str | None = None) -> Pipeline:
+    """The pipeline on chdb in ``data_dir``, or on a ClickHouse server when a URL is given.
+
+    On a server only one pipeline may write a database: it hands out ``seq`` itself
+    (chdb's directory lock enforces the same for a data directory)."""
+    store = open_store(clickhouse_url or data_dir)
     pipeline = Pipeline(store, rules, clock)
     tune_gc(freeze=False)
     pipeline.recover(progress)

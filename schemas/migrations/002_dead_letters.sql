@@ -1,4 +1,5 @@
 -- Every rejected input, with what was received and why, so nothing is lost.
+-- Keyed by dead_letter_id alone: the same letter written again (a retry, a replay) collapses.
 CREATE TABLE IF NOT EXISTS dead_letters (
     dead_letter_id String,
     received_at DateTime,
@@ -9,4 +10,4 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     raw_encoding String,
     reason String,
     errors String
-) ENGINE = ReplacingMergeTree ORDER BY (received_at, dead_letter_id)
+) ENGINE = ReplacingMergeTree ORDER BY dead_letter_id

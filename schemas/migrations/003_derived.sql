@@ -1,4 +1,12 @@
 -- Derived tables: rebuilt from the log at will; ReplacingMergeTree keys make a re-write harmless.
+-- Every key column is fixed by the event it came from, so a duplicate lands in the same
+-- partition and sort position as the original.  Read with FINAL (or argMax) to count once.
+--
+-- sampling_items: one row per test item and value; ordered for per-enterprise, per-item series.
+-- judgements: one row per sample; per-enterprise timeline by sampling date.
+-- effects: every effect of every event, in log order.
+-- credit_files: credit-file snapshots, one row per (enterprise, seq): the newest is max(seq).
+-- checkpoints: how far the derived tables are written (ReplacingMergeTree(seq): the highest wins).
 CREATE TABLE IF NOT EXISTS sampling_items (
     event_id String,
     enterprise_id String,
@@ -21,7 +29,8 @@ CREATE TABLE IF NOT EXISTS sampling_items (
     sampled_on Date,
     production_date Nullable(Date),
     occurred_at DateTime
-) ENGINE = ReplacingMergeTree ORDER BY (enterprise_id, item_code, sampled_on, event_id, value_index);
+) ENGINE = ReplacingMergeTree
+ORDER BY (enterprise_id, item_code, sampled_on, event_id, value_index);
 
 CREATE TABLE IF NOT EXISTS judgements (
     event_id String,
@@ -35,7 +44,7 @@ CREATE TABLE IF NOT EXISTS judgements (
     unknown Array(String),
     sampled_on Date,
     occurred_at DateTime
-) ENGINE = ReplacingMergeTree ORDER BY (enterprise_id, event_id);
+) ENGINE = ReplacingMergeTree ORDER BY (enterprise_id, sampled_on, event_id);
 
 CREATE TABLE IF NOT EXISTS effects (
     seq UInt64,
@@ -51,7 +60,7 @@ CREATE TABLE IF NOT EXISTS credit_files (
     enterprise_id String,
     seq UInt64,
     body String
-) ENGINE = ReplacingMergeTree(seq) ORDER BY enterprise_id;
+) ENGINE = ReplacingMergeTree ORDER BY (enterprise_id, seq);
 
 CREATE TABLE IF NOT EXISTS checkpoints (
     name String,
