@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -48,27 +49,54 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, bytes, Any]]:
                 yield position, raw, load_json(raw)
             except (ValueError, UnicodeDecodeError) as exc:
                 yield position, raw, LineError(f"line is not valid JSON: {exc}")
+            except RecursionError:
+                yield position, raw, LineError("line is not valid JSON: nested too deeply")
 
 
 def _read_csv(path: Path) -> Iterator[tuple[str, bytes, Any]]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+    # surrogateescape: a line that is not UTF-8 becomes one bad record (kept byte for byte), not an abort
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         reader = csv.DictReader(fh)
-        missing = [c for c in ("event_id", "event_type", "enterprise_id", "occurred_at", "source_kind", "source_id", "payload") if c not in (reader.fieldnames or [])]
+        try:
+            fieldnames = reader.fieldnames or []
+        except csv.Error as exc:
+            fieldnames, unreadable = [], f" (header unreadable: {exc})"
+        else:
+            unreadable = ""
+        missing = [c for c in ("event_id", "event_type", "enterprise_id", "occurred_at", "source_kind", "source_id", "payload") if c not in fieldnames]
         if missing:
-            raise ValueError(f"{path}: CSV lacks column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMNS)}")
-        for row in reader:
+            raise ValueError(f"{path}: CSV lacks column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMNS)}{unreadable}")
+        last_error_at = -1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # e.g. a field over the csv module's size limit
+                position = f"{path.name}:{reader.line_num}"
+                if reader.line_num == last_error_at:
+                    return  # the reader cannot move on
+                last_error_at = reader.line_num
+                yield position, b"", LineError(f"CSV record unreadable: {exc}")
+                continue
             position = f"{path.name}:{reader.line_num}"
             raw = _row_bytes(row)
+            if any(_SURROGATE.search(v) for v in row.values() if isinstance(v, str)):
+                yield position, raw, LineError("record is not valid UTF-8")
+                continue
             try:
                 yield position, raw, _row_document(row)
             except ValueError as exc:
                 yield position, raw, LineError(str(exc))
 
 
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 def _row_bytes(row: dict[str, Any]) -> bytes:
     buf = io.StringIO()
     csv.writer(buf).writerow([row.get(c, "") for c in CSV_COLUMNS])
-    return buf.getvalue().rstrip("\r\n").encode("utf-8")
+    return buf.getvalue().rstrip("\r\n").encode("utf-8", "surrogateescape")
 
 
 def _row_document(row: dict[str, Any]) -> dict[str, Any]:

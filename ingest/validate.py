@@ -49,6 +49,9 @@ _REASON_ZH = {
     "json_invalid": "不是合法的 JSON",
     "batch_too_large": "批量过大",
     "unsupported_version": "不支持的 schema_version",
+    "string_unicode": "文本含有无效的 Unicode 字符（如单独的代理项 \\ud800）",
+    "recursion_loop": "嵌套过深",
+    "forbidden": "该密钥无权提交此事件",
 }
 
 
@@ -112,9 +115,20 @@ def _error(field: str, type_: str, reason: str) -> dict[str, Any]:
     return {"field": field, "type": type_, "reason": reason, "reason_zh": _REASON_ZH.get(type_, reason)}
 
 
+def element_bytes(item: Any) -> bytes:
+    """One element of a batch as bytes for dead letters: UTF-8 JSON, or ASCII-escaped JSON
+    when it holds text UTF-8 cannot carry (a lone surrogate such as "\\ud800" sent as an escape)."""
+    try:
+        return json.dumps(item, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(item).encode("ascii")
+
+
 def validate_document(doc: Any, index: int | None, raw: bytes) -> Envelope | Rejection:
     try:
         return parse_event(doc)
+    except RecursionError:
+        return Rejection(index, raw, [_error("", "recursion_loop", "document nested too deeply")])
     except UnsupportedVersion as exc:
         return Rejection(index, raw, [_error("schema_version", "unsupported_version", str(exc))])
     except ValidationError as exc:
@@ -127,6 +141,8 @@ def decode_body(raw: bytes, max_batch: int = MAX_BATCH) -> tuple[list[Envelope],
         doc = load_json(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         return [], [Rejection(None, raw, [_error("", "json_invalid", f"body is not valid JSON: {exc}")])]
+    except RecursionError:
+        return [], [Rejection(None, raw, [_error("", "json_invalid", "body is not valid JSON: nested too deeply")])]
     if isinstance(doc, dict) and set(doc) == {"events"}:
         doc = doc["events"]
     docs = doc if isinstance(doc, list) else [doc]
@@ -138,7 +154,7 @@ def decode_body(raw: bytes, max_batch: int = MAX_BATCH) -> tuple[list[Envelope],
         if isinstance(result, Rejection):
             if isinstance(doc, list):
                 # keep the bad element itself, not the whole batch; serialised only when rejected
-                result.raw = json.dumps(item, ensure_ascii=False).encode("utf-8")
+                result.raw = element_bytes(item)
             rejections.append(result)
         else:
             events.append(result)

@@ -1,16 +1,30 @@
-"""The HTTP API of the embedded runtime (FastAPI)."""
+"""The HTTP API of the embedded runtime (FastAPI).
+
+Every route declares the roles that may call it (``Access.allow``; shown in the OpenAPI
+description as ``x-qrisk-roles``).  Only ``PUBLIC_ROUTES`` answer without a key:
+liveness for orchestrators and the API description.  A missing, malformed, unknown,
+expired or revoked key gets 401; a valid key whose role the route does not allow gets
+403 (and an ``access.denied`` audit row).  Who posted what is written to ``audit_log``
+before the answer.
+"""
 from __future__ import annotations
 
 import asyncio
+import collections
+import json
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable, Literal
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ingest.validate import decode_body
+from ingest.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
+from ingest.validate import decode_body, element_bytes
 from schemas.events import EVENT_TYPES
+from schemas.upcast import load_json
+from qrisk.auth import POSTING_ROLES, ApiKey, AuditLog, AuthError, KeyStore, event_refusal
 from qrisk.committer import GroupCommitter
 from qrisk.pipeline import DeadLetter, Pipeline
 
@@ -20,6 +34,21 @@ _BATCH_SCHEMA = {
         {"type": "array", "items": {"$ref": "#/components/schemas/Event"}, "maxItems": 1000},
     ]
 }
+
+PUBLIC_ROUTES = frozenset({"/healthz", "/v1/event-types", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+"""Routes that answer without a key: liveness (orchestrators probe it without credentials),
+the event types and the API description (both public contract, no data)."""
+
+READERS = ("admin", "supervisor")
+POSTERS = POSTING_ROLES
+
+_bearer = HTTPBearer(auto_error=False, scheme_name="apiKey",
+                     description="qrisk API key (`qrisk keys create`): `Authorization: Bearer qrisk_<id>_<secret>`")
+_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no key, or a malformed, unknown, expired or revoked key"},
+    403: {"description": "the key's role may not do this"},
+}
+Format = Literal["json", "csv", "xlsx"]
 
 
 class Metrics:
@@ -36,45 +65,134 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_batch: int = 1000) -> FastAPI:
+class Access:
+    """Route guards: ``allow(*roles)`` is a dependency that yields the caller's key."""
+
+    def __init__(self, keys: KeyStore, audit: AuditLog, metrics: Metrics):
+        self.keys = keys
+        self.audit = audit
+        self.metrics = metrics
+
+    def allow(self, *roles: str) -> Callable[..., Any]:
+        async def guard(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(_bearer)) -> ApiKey:
+            if credentials is None:
+                self.metrics.inc("qrisk_auth_failures_total", reason="missing")
+                raise HTTPException(status_code=401, detail="需要 API 密钥 / an API key is required: Authorization: Bearer <key>",
+                                    headers={"WWW-Authenticate": "Bearer"})
+            try:
+                key = self.keys.authenticate(credentials.credentials)
+            except AuthError as exc:
+                self.metrics.inc("qrisk_auth_failures_total", reason=exc.reason)
+                raise HTTPException(status_code=401, detail=f"API 密钥无效 / {exc.detail}",
+                                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}) from None
+            if key.role not in roles:
+                self.metrics.inc("qrisk_auth_failures_total", reason="role")
+                await asyncio.wrap_future(self.audit.record(
+                    "access.denied", "denied", key, {"method": request.method, "path": request.url.path, "allowed": list(roles)}))
+                raise HTTPException(status_code=403, detail=(
+                    f"角色 {key.role} 无权访问 {request.method} {request.url.path} / role {key.role} may not call this; "
+                    f"allowed: {', '.join(roles)}"))
+            params = request.query_params
+            if len(params.multi_items()) != len(params):
+                # parameter pollution: which of two values a layer uses should never be a question
+                repeated = sorted({k for k, _ in params.multi_items() if len(params.getlist(k)) > 1})
+                raise HTTPException(status_code=422, detail=f"参数重复 / query parameter(s) given more than once: {', '.join(repeated)}")
+            return key
+
+        guard.roles = roles  # type: ignore[attr-defined]  # read by the route-table test
+        return guard
+
+
+def _declared(guard: Callable[..., Any], **openapi_extra: Any) -> dict[str, Any]:
+    """Route keyword arguments that show the roles in the API description."""
+    return {"openapi_extra": {"x-qrisk-roles": list(guard.roles), **openapi_extra}}  # type: ignore[attr-defined]
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], fmt: str, name: str) -> Response:
+    if fmt == "csv":
+        return Response(to_csv(rows, columns), media_type=CSV_MEDIA_TYPE,
+                        headers={"content-disposition": f'attachment; filename="{name}.csv"'})
+    return Response(to_xlsx(rows, columns, sheet=name), media_type=XLSX_MEDIA_TYPE,
+                    headers={"content-disposition": f'attachment; filename="{name}.xlsx"'})
+
+
+def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_batch: int = 1000, *, keys: KeyStore) -> FastAPI:
+    """The API over a pipeline; ``keys`` is required: there is no anonymous mode."""
     app = FastAPI(title="qrisk", version="0.1.0", description="食品质量风险监测 — event-sourced quality-risk monitoring")
     pipeline.start_background_sink()
     committer = GroupCommitter(pipeline)
     metrics = Metrics()
+    audit = AuditLog(pipeline.store, pipeline.clock)
+    access = Access(keys, audit, metrics)
+    synced: set[str] = set()
+    audit.sync_key_history(keys, synced)  # key changes made while the server was down
     app.state.pipeline = pipeline
     app.state.committer = committer
+    app.state.keys = keys
+    app.state.audit = audit
+
+    posters = access.allow(*POSTERS)
+    readers = access.allow(*READERS)
+    admins = access.allow("admin")
+    monitors = access.allow("admin", "monitor")
 
     @app.on_event("shutdown")
     def _close() -> None:  # pragma: no cover - exercised by process exit
         committer.close()
+        audit.close()
         pipeline.close()
+
+    async def dead_letter(letters: list[DeadLetter]) -> list[str]:
+        return await asyncio.get_running_loop().run_in_executor(None, pipeline.dead_letter, letters)
 
     @app.post(
         "/v1/events",
         summary="Post one event or a batch (JSON array)",
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _BATCH_SCHEMA}}}},
-        responses={200: {"description": "all events durable (accepted or duplicate)"}, 413: {"description": "body too large"}, 422: {"description": "rejected; nothing of the batch was written; each bad event kept in dead letters"}},
+        **_declared(posters, requestBody={"required": True, "content": {"application/json": {"schema": _BATCH_SCHEMA}}}),
+        responses={200: {"description": "all events durable (accepted or duplicate)"}, **_AUTH_RESPONSES,
+                   413: {"description": "body too large"},
+                   422: {"description": "rejected; nothing of the batch was written; each bad event kept in dead letters"}},
     )
-    async def post_events(request: Request) -> JSONResponse:
+    async def post_events(request: Request, key: ApiKey = Security(posters)) -> JSONResponse:
         raw = await _read_limited(request, max_body_bytes)
         request_id = str(uuid.uuid4())
+        where = f"request {request_id}"
         events, rejections = decode_body(raw, max_batch)
         if rejections:
             letters = [
-                DeadLetter("http", f"request {request_id}" + (f" index {r.index}" if r.index is not None else ""), r.raw, r.reason, r.errors)
+                DeadLetter("http", where + (f" index {r.index}" if r.index is not None else "") + f" key {key.key_id}", r.raw, r.reason, r.errors)
                 for r in rejections
             ]
-            ids = await asyncio.get_running_loop().run_in_executor(None, pipeline.dead_letter, letters)
+            ids = await dead_letter(letters)
             metrics.inc("qrisk_events_rejected_total", len(rejections), channel="http")
             errors = []
             for r, dl_id in zip(rejections, ids):
                 for e in r.errors:
                     errors.append({"index": r.index, **e, "dead_letter_id": dl_id})
+            await asyncio.wrap_future(audit.record("events.posted", "rejected", key, {"request_id": request_id, "rejected": len(rejections), "dead_letter_ids": ids[:50]}))
             return JSONResponse(status_code=422, content={
                 "detail": f"{len(rejections)} 个事件未通过校验，本批次未写入；请按 errors 修正后重发（重发同一 event_id 是安全的）",
                 "detail_en": f"{len(rejections)} event(s) failed validation; nothing of this request was written",
                 "request_id": request_id,
                 "errors": errors,
+            })
+        refused = [(i, err) for i, event in enumerate(events) if (err := event_refusal(key, event)) is not None]
+        if refused:
+            # the events are valid but this key may not send them: nothing written, each kept in dead letters
+            elements = _elements(raw)
+            letters = [
+                DeadLetter("http", f"{where} index {i} key {key.key_id}" if elements is not None else f"{where} key {key.key_id}",
+                           element_bytes(elements[i]) if elements is not None else raw, f"forbidden: {err['reason']}", [err])
+                for i, err in refused
+            ]
+            ids = await dead_letter(letters)
+            metrics.inc("qrisk_events_forbidden_total", len(refused), channel="http", role=key.role)
+            await asyncio.wrap_future(audit.record("events.posted", "forbidden", key, {"request_id": request_id, "forbidden": len(refused), "dead_letter_ids": ids[:50]}))
+            return JSONResponse(status_code=403, content={
+                "detail": f"{len(refused)} 个事件超出该密钥的权限，本批次未写入",
+                "detail_en": f"{len(refused)} event(s) are not this key's to send ({key.label}); nothing of this request was written",
+                "request_id": request_id,
+                "errors": [{"index": i if elements is not None else None, **err, "dead_letter_id": dl_id} for (i, err), dl_id in zip(refused, ids)],
             })
         started = time.perf_counter()
         outcomes = await asyncio.wrap_future(committer.submit(events))
@@ -82,16 +200,23 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         accepted = sum(1 for o in outcomes if o.status == "accepted")
         metrics.inc("qrisk_events_accepted_total", accepted, channel="http")
         metrics.inc("qrisk_events_duplicate_total", len(outcomes) - accepted, channel="http")
+        seqs = [o.seq for o in outcomes if o.seq is not None]
+        await asyncio.wrap_future(audit.record("events.posted", "ok", key, {
+            "request_id": request_id, "accepted": accepted, "duplicates": len(outcomes) - accepted,
+            "types": dict(collections.Counter(e.event_type for e in events)),
+            "first_seq": min(seqs) if seqs else None, "last_seq": max(seqs) if seqs else None,
+        }))
         return JSONResponse(content={
             "accepted": accepted,
             "duplicates": len(outcomes) - accepted,
             "events": [{"event_id": o.event_id, "status": o.status, "seq": o.seq} for o in outcomes],
         })
 
-    @app.get("/v1/enterprises", summary="Every enterprise with its headline figures")
-    def list_enterprises() -> list[dict[str, Any]]:
+    @app.get("/v1/enterprises", summary="Every enterprise with its headline figures (supervisors: their towns)",
+             responses=_AUTH_RESPONSES, **_declared(readers))
+    def list_enterprises(format: Format = "json", key: ApiKey = Security(readers)) -> Any:
         with pipeline.lock:
-            return [
+            rows = [
                 {
                     "enterprise_id": f.enterprise_id,
                     "name": f.profile.name if f.profile else None,
@@ -101,29 +226,78 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     "pass_rate": f.pass_rate,
                 }
                 for f in sorted(pipeline.state.files.values(), key=lambda f: f.enterprise_id)
+                if key.sees_town(f.profile.town if f.profile else None)
             ]
+        if format == "json":
+            return rows
+        flat = [{**{k: v for k, v in r.items() if k != "counts"}, **r["counts"]} for r in rows]
+        columns = ["enterprise_id", "name", "category", "town", "pass_rate", *(list(rows[0]["counts"]) if rows else [])]
+        return _table(flat, columns, format, "enterprises")
 
-    @app.get("/v1/enterprises/{enterprise_id}", summary="The credit file (诚信档案) of one enterprise")
-    def get_enterprise(enterprise_id: str) -> dict[str, Any]:
+    @app.get("/v1/enterprises/{enterprise_id}", summary="The credit file (诚信档案) of one enterprise",
+             responses={**_AUTH_RESPONSES, 404: {"description": "no such enterprise"}}, **_declared(readers))
+    def get_enterprise(enterprise_id: str, key: ApiKey = Security(readers)) -> dict[str, Any]:
         file = pipeline.credit_file(enterprise_id)
         if file is None:
             raise HTTPException(status_code=404, detail=f"未找到企业 {enterprise_id} / no such enterprise")
+        town = (file.get("profile") or {}).get("town")
+        if not key.sees_town(town):
+            raise HTTPException(status_code=403, detail=f"该密钥仅限 {', '.join(key.towns)} / this key is limited to towns {', '.join(key.towns)}")
         return file
 
-    @app.get("/v1/dead-letters", summary="Most recent rejected inputs with their reasons")
-    def dead_letters(limit: int = 100) -> list[dict[str, Any]]:
+    @app.get("/v1/dead-letters", summary="Most recent rejected inputs with their reasons",
+             responses=_AUTH_RESPONSES, **_declared(readers))
+    def dead_letters(limit: int = 100, format: Format = "json", key: ApiKey = Security(readers)) -> Any:
+        if key.towns:
+            # a rejected input need not name a (valid) enterprise, so it cannot be attributed to a town
+            raise HTTPException(status_code=403, detail="仅限部分乡镇的密钥不能查看死信 / dead letters are not for town-limited keys")
         limit = max(1, min(limit, 1000))
-        return pipeline.store.query(
+        rows = pipeline.store.query(
             "SELECT dead_letter_id, received_at, channel, position, reason, errors, raw, raw_encoding "
-            "FROM dead_letters ORDER BY received_at DESC, received_ms DESC LIMIT %(limit)s",
+            "FROM dead_letters FINAL ORDER BY received_at DESC, received_ms DESC LIMIT %(limit)s",
             {"limit": limit},
         )
+        if format == "json":
+            return rows
+        return _table(rows, ["dead_letter_id", "received_at", "channel", "position", "reason", "errors", "raw", "raw_encoding"], format, "dead_letters")
 
-    @app.get("/v1/event-types", summary="Event types this service accepts")
+    @app.get("/v1/dead-letters/{dead_letter_id}", summary="One rejected input (the id a 422/403 answer names)",
+             responses={**_AUTH_RESPONSES, 404: {"description": "no such dead letter"}}, **_declared(readers))
+    def dead_letter_by_id(dead_letter_id: str, key: ApiKey = Security(readers)) -> dict[str, Any]:
+        if key.towns:
+            raise HTTPException(status_code=403, detail="仅限部分乡镇的密钥不能查看死信 / dead letters are not for town-limited keys")
+        rows = pipeline.store.query(
+            "SELECT dead_letter_id, received_at, channel, position, reason, errors, raw, raw_encoding "
+            "FROM dead_letters FINAL WHERE dead_letter_id = %(id)s ORDER BY received_at DESC, received_ms DESC LIMIT 1",
+            {"id": dead_letter_id},
+        )
+        if not rows:
+            raise HTTPException(status_code=404, detail=f"未找到死信 {dead_letter_id} / no such dead letter")
+        return rows[0]
+
+    @app.get("/v1/audit", summary="Who did what: posts, refusals, key changes (newest first)",
+             responses=_AUTH_RESPONSES, **_declared(admins))
+    async def audit_trail(limit: int = 100, action: str | None = None, format: Format = "json", key: ApiKey = Security(admins)) -> Any:
+        pending = audit.sync_key_history(keys, synced)
+        for future in pending:
+            await asyncio.wrap_future(future)
+        limit = max(1, min(limit, 1000))
+        sql = ("SELECT recorded_at, recorded_ms, audit_id, key_id, key_name, role, actor, action, outcome, detail FROM audit_log FINAL"
+               + (" WHERE action = %(action)s" if action is not None else "")
+               + " ORDER BY recorded_at DESC, recorded_ms DESC, audit_id LIMIT %(limit)s")
+        params: dict[str, Any] = {"limit": limit}
+        if action is not None:
+            params["action"] = action
+        rows = await asyncio.get_running_loop().run_in_executor(None, pipeline.store.query, sql, params)
+        if format == "json":
+            return [{**r, "detail": json.loads(r["detail"] or "{}")} for r in rows]
+        return _table(rows, ["recorded_at", "recorded_ms", "audit_id", "key_id", "key_name", "role", "actor", "action", "outcome", "detail"], format, "audit")
+
+    @app.get("/v1/event-types", summary="Event types this service accepts (public)")
     def event_types() -> list[str]:
         return sorted(EVENT_TYPES)
 
-    @app.get("/healthz", summary="Liveness and readiness")
+    @app.get("/healthz", summary="Liveness and readiness (public)")
     def healthz() -> dict[str, Any]:
         return {
             "status": "ok",
@@ -132,8 +306,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             "derived_lag": pipeline.seq - pipeline.derived_seq,  # events folded but not yet in the derived tables
         }
 
-    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
-    def prometheus() -> str:
+    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics",
+             responses=_AUTH_RESPONSES, **_declared(monitors))
+    def prometheus(key: ApiKey = Security(monitors)) -> str:
         return metrics.render({
             "qrisk_log_seq": pipeline.seq,
             "qrisk_enterprises": len(pipeline.state.files),
@@ -143,6 +318,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     _add_event_schema(app)
     return app
+
+
+def _elements(raw: bytes) -> list[Any] | None:
+    """The elements of a batch body (to keep each refused event's own bytes); None for a single event."""
+    doc = load_json(raw)
+    if isinstance(doc, dict) and set(doc) == {"events"}:
+        doc = doc["events"]
+    return doc if isinstance(doc, list) else None
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

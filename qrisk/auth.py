@@ -1,0 +1,413 @@
+"""Who may do what: API keys, roles, per-event authorisation, and the audit trail.
+
+Keys
+----
+A key is ``qrisk_<key id>_<secret>``: the id (12 hex digits) finds the record, the
+secret is 32 random bytes (``secrets.token_urlsafe``).  Only ``sha256(key)`` is kept.
+A slow, salted hash (scrypt, PBKDF2) protects *low-entropy* secrets such as passwords
+from offline guessing; a 256-bit random token cannot be guessed however fast the hash
+is, so one SHA-256 is enough and keeps the check per request at microseconds (scrypt
+would cost tens of milliseconds on every request).  The comparison is constant-time.
+
+The records live in a small JSON file (default ``<data dir>/keys.json``, mode 0600,
+written atomically under a lock) rather than in ClickHouse: chdb admits one process per
+data directory, so ``qrisk keys create`` must work while ``qrisk run`` holds the
+directory.  The server re-reads the file when its mtime/size/inode change, so a
+revocation takes effect on the next request.  The file also keeps the history of key
+changes (created, revoked, with who did it); the server copies that history into the
+``audit_log`` table.
+
+Roles
+-----
+``ROLES`` below: which routes a role may call is declared on each route (``qrisk.api``);
+which events a role may post, and as whom, is ``event_refusal``.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+import queue
+import re
+import secrets
+import sys
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+if TYPE_CHECKING:  # the CLI imports this module for every command: keep it light
+    from schemas.events import Envelope
+
+UTC = dt.timezone.utc
+KEY_PREFIX = "qrisk_"
+_TOKEN = re.compile(r"^qrisk_([0-9a-f]{12})_([A-Za-z0-9_\-]{43})$")
+_NAME = re.compile(r"^[\w.@\-]{1,64}$")
+
+ROLES: dict[str, str] = {
+    "admin": "keys, audit, metrics, every read; may post any event (imports, back-fill)",
+    "supervisor": "reads credit files and dead letters; optionally limited to towns",
+    "bureau": "the bureau's registry: enterprise.* as source kind bureau",
+    "lab": "a lab system: sampling.result only, as its own lab (source kind lab, id bound to the key)",
+    "complaint": "the complaint channel: complaint.* as source kind complaint_channel",
+    "inspector": "inspectors: inspection.*, rectification.*, complaint.resolved as source kind inspector",
+    "monitor": "Prometheus: /metrics only",
+}
+
+POSTING_ROLES = ("admin", "bureau", "lab", "complaint", "inspector")
+
+
+@cache
+def posting_rules() -> dict[str, tuple[frozenset[str], str | None]]:
+    """role -> (the event types it may post, the source.kind those events must carry)."""
+    from schemas.events import EVENT_TYPES
+
+    return {
+        "lab": (frozenset(t for t in EVENT_TYPES if t.startswith("sampling.")), "lab"),
+        "complaint": (frozenset(t for t in EVENT_TYPES if t.startswith("complaint.")), "complaint_channel"),
+        "inspector": (frozenset(t for t in EVENT_TYPES if t.startswith(("inspection.", "rectification.")) or t == "complaint.resolved"), "inspector"),
+        "bureau": (frozenset(t for t in EVENT_TYPES if t.startswith("enterprise.")), "bureau"),
+        "admin": (frozenset(EVENT_TYPES), None),
+    }
+
+
+BINDABLE_ROLES = ("lab", "complaint", "inspector", "bureau")  # may be bound to one source.id
+DEFAULT_DAYS = 365
+
+
+class AuthError(Exception):
+    """401: no usable key."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason = reason  # missing | malformed | unknown | revoked | expired
+        self.detail = detail
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _parse(text: str | None) -> dt.datetime | None:
+    return None if text is None else dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def hash_key(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class ApiKey:
+    key_id: str
+    name: str
+    role: str
+    hash: str
+    created_at: str
+    expires_at: str
+    source_id: str | None = None  # the source.id this key posts as (lab id, channel id, inspector id)
+    towns: list[str] = field(default_factory=list)  # supervisors: limited to these towns (empty: all)
+    revoked_at: str | None = None
+    created_by: str = ""
+
+    def status(self, now: dt.datetime) -> str:
+        if self.revoked_at:
+            return "revoked"
+        if _parse(self.expires_at) <= now:  # type: ignore[operator]
+            return "expired"
+        return "active"
+
+    def public(self, now: dt.datetime | None = None) -> dict[str, Any]:
+        """Everything but the hash."""
+        out = {k: v for k, v in asdict(self).items() if k != "hash"}
+        out["status"] = self.status(now or utc_now())
+        return out
+
+    @property
+    def label(self) -> str:
+        bound = f", bound to {self.source_id}" if self.source_id else ""
+        return f"key {self.name!r} ({self.role}{bound})"
+
+    def sees_town(self, town: str | None) -> bool:
+        return not self.towns or (town is not None and town in self.towns)
+
+
+def event_refusal(key: ApiKey, event: "Envelope") -> dict[str, Any] | None:
+    """None if this key may post this event; else an error naming the field and the reason."""
+    allowed = posting_rules().get(key.role)
+    if allowed is None:
+        return _refuse("", f"{key.label} may not post events", f"角色 {key.role} 不能提交事件")
+    types, kind = allowed
+    if event.event_type not in types:
+        return _refuse("event_type", f"{key.label} may not post {event.event_type}; it may post {', '.join(sorted(types))}",
+                       f"该密钥（{key.role}）无权提交 {event.event_type}，仅可提交 {', '.join(sorted(types))}")
+    if kind is not None and event.source.kind != kind:
+        return _refuse("source.kind", f"{key.label} posts as source kind {kind!r}, not {event.source.kind!r}",
+                       f"该密钥只能以来源类型 {kind} 提交，而不是 {event.source.kind}")
+    if key.source_id is not None and event.source.id != key.source_id:
+        return _refuse("source.id", f"{key.label} posts only as source id {key.source_id!r}, not {event.source.id!r}",
+                       f"该密钥只能以来源 {key.source_id} 的身份提交，而不是 {event.source.id}")
+    return None
+
+
+def _refuse(field_path: str, reason: str, reason_zh: str) -> dict[str, Any]:
+    return {"field": field_path, "type": "forbidden", "reason": reason, "reason_zh": reason_zh}
+
+
+# --------------------------------------------------------------------------- the key file
+
+
+class KeyStore:
+    """The key file: records (hashes only) and the history of changes."""
+
+    def __init__(self, path: str | os.PathLike[str], clock: Callable[[], dt.datetime] = utc_now):
+        self.path = Path(path)
+        self.clock = clock
+        self._stamp: tuple[int, int, int] | None = None
+        self._keys: dict[str, ApiKey] = {}
+        self._history: list[dict[str, Any]] = []
+        self._read_lock = threading.Lock()
+
+    # ---- reading (cached by stat: a change by `qrisk keys` is seen on the next request)
+
+    def _refresh(self) -> None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            with self._read_lock:
+                self._stamp, self._keys, self._history = None, {}, []
+            return
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if stamp == self._stamp:
+            return
+        with self._read_lock:
+            doc = self._read()
+            self._keys = {k.key_id: k for k in doc[0]}
+            self._history = doc[1]
+            self._stamp = stamp
+
+    def _read(self) -> tuple[list[ApiKey], list[dict[str, Any]]]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return [], []
+        return [ApiKey(**k) for k in data.get("keys", [])], list(data.get("history", []))
+
+    def keys(self) -> list[ApiKey]:
+        self._refresh()
+        return sorted(self._keys.values(), key=lambda k: (k.created_at, k.key_id))
+
+    def history(self) -> list[dict[str, Any]]:
+        self._refresh()
+        return list(self._history)
+
+    def is_empty(self) -> bool:
+        return not self.keys()
+
+    def authenticate(self, token: str) -> ApiKey:
+        m = _TOKEN.match(token)
+        if not m:
+            raise AuthError("malformed", "API key is malformed (expected qrisk_<id>_<secret>)")
+        self._refresh()
+        key = self._keys.get(m.group(1))
+        # compare even when the id is unknown, so timing says nothing about which ids exist
+        expected = key.hash if key else "0" * 64
+        if not hmac.compare_digest(expected, hash_key(token)) or key is None:
+            raise AuthError("unknown", "API key is not valid")
+        status = key.status(self.clock())
+        if status != "active":
+            raise AuthError(status, f"API key {key.key_id} is {status}")
+        return key
+
+    # ---- writing (atomic replace under an exclusive lock, 0600)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[tuple[list[ApiKey], list[dict[str, Any]]]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            keys, history = self._read()
+            yield keys, history
+            self._write(keys, history)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def _write(self, keys: list[ApiKey], history: list[dict[str, Any]]) -> None:
+        doc = {"version": 1, "keys": [asdict(k) for k in keys], "history": history}
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, ensure_ascii=False, indent=1)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def create(self, role: str, name: str, *, source_id: str | None = None, towns: Sequence[str] = (),
+               days: int = DEFAULT_DAYS, actor: str = "") -> tuple[ApiKey, str]:
+        """A new key; the token is returned once and never stored."""
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+        if not _NAME.match(name):
+            raise ValueError("name: 1–64 letters, digits, _ . @ -")
+        if role == "lab" and not source_id:
+            raise ValueError("a lab key must be bound to its lab: --lab LAB_ID (the source.id its results carry)")
+        if source_id is not None and role not in BINDABLE_ROLES:
+            raise ValueError(f"only {', '.join(BINDABLE_ROLES)} keys are bound to a source id")
+        if source_id is not None and not (0 < len(source_id) <= 200):
+            raise ValueError("source id: 1–200 characters")
+        towns = [t.strip() for t in towns if t.strip()]
+        if towns and role != "supervisor":
+            raise ValueError("only supervisor keys are limited to towns")
+        if not 1 <= days <= 3660:
+            raise ValueError("days: 1–3660")
+        now = self.clock()
+        with self._locked() as (keys, history):
+            if any(k.name == name and k.status(now) == "active" for k in keys):
+                raise ValueError(f"an active key named {name!r} exists; revoke it first or choose another name")
+            key_id = secrets.token_hex(6)
+            token = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+            key = ApiKey(key_id=key_id, name=name, role=role, hash=hash_key(token), created_at=_iso(now),
+                         expires_at=_iso(now + dt.timedelta(days=days)), source_id=source_id, towns=towns, created_by=actor)
+            keys.append(key)
+            history.append(_history_entry(now, "key.created", key, actor, {"expires_at": key.expires_at, "source_id": source_id, "towns": towns}))
+        return key, token
+
+    def revoke(self, key_id_or_name: str, actor: str = "") -> ApiKey:
+        now = self.clock()
+        with self._locked() as (keys, history):
+            matches = [k for k in keys if k.key_id == key_id_or_name] or [k for k in keys if k.name == key_id_or_name and not k.revoked_at]
+            if not matches:
+                raise ValueError(f"no key with id or name {key_id_or_name!r}")
+            if len(matches) > 1:
+                raise ValueError(f"{len(matches)} keys are named {key_id_or_name!r}; revoke by id")
+            key = matches[0]
+            if key.revoked_at:
+                raise ValueError(f"key {key.key_id} was revoked at {key.revoked_at}")
+            key.revoked_at = _iso(now)
+            history.append(_history_entry(now, "key.revoked", key, actor, {}))
+        return key
+
+
+def _history_entry(now: dt.datetime, action: str, key: ApiKey, actor: str, detail: dict[str, Any]) -> dict[str, Any]:
+    return {"audit_id": str(uuid.uuid4()), "at": _iso(now), "action": action, "key_id": key.key_id,
+            "key_name": key.name, "role": key.role, "actor": actor, "detail": detail}
+
+
+def cli_actor() -> str:
+    try:
+        import getpass
+
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name is not a reason to refuse
+        user = str(os.getuid())
+    return f"cli:{user}@{os.uname().nodename}"
+
+
+# --------------------------------------------------------------------------- audit
+
+
+class AuditLog:
+    """Audit rows into ``audit_log``, grouped: one INSERT for everything queued meanwhile.
+
+    ``record()`` returns a future that completes when the row is stored; the API awaits
+    it before answering, so an answered request has its audit row.  A failed write is
+    retried with backoff and nothing is dropped (like the derived-rows sink).
+    """
+
+    def __init__(self, store: Any, clock: Callable[[], dt.datetime] = utc_now):
+        self.store = store
+        self.clock = clock
+        self._queue: "queue.Queue[tuple[dict[str, Any], Future] | None]" = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="qrisk-audit", daemon=True)
+        self._thread.start()
+
+    def record(self, action: str, outcome: str, key: ApiKey | None = None, detail: dict[str, Any] | None = None,
+               *, actor: str = "", at: dt.datetime | None = None, audit_id: str | None = None) -> Future:
+        moment = (at or self.clock()).astimezone(UTC)
+        row = {
+            "audit_id": audit_id or str(uuid.uuid4()),
+            "recorded_at": moment.replace(microsecond=0), "recorded_ms": moment.microsecond // 1000,
+            "key_id": key.key_id if key else "", "key_name": key.name if key else "", "role": key.role if key else "",
+            "actor": actor or (f"key:{key.key_id}" if key else ""),
+            "action": action, "outcome": outcome,
+            "detail": json.dumps(detail or {}, ensure_ascii=False, sort_keys=True),
+        }
+        future: Future = Future()
+        self._queue.put((row, future))
+        return future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        failures = 0
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            jobs = [job]
+            stop = False
+            while True:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                jobs.append(more)
+            while True:
+                try:
+                    self.store.insert("audit_log", [row for row, _ in jobs])
+                    break
+                except Exception as exc:  # noqa: BLE001 - keep the rows, try again
+                    failures += 1
+                    delay = min(30.0, 0.1 * 2 ** min(failures, 9))
+                    print(f"qrisk: audit rows not written ({type(exc).__name__}: {exc}); retrying in {delay:.1f}s", file=sys.stderr)
+                    time.sleep(delay)
+            failures = 0
+            for _, future in jobs:
+                future.set_result(None)
+            if stop:
+                return
+
+    def sync_key_history(self, keys: KeyStore, done: set[str]) -> list[Future]:
+        """Copy key-file history not yet copied (by audit id) into the table.
+
+        Re-copying after a restart is harmless: the table is a ReplacingMergeTree keyed by
+        (time, audit id) and read with FINAL.
+        """
+        futures = []
+        for entry in keys.history():
+            if entry["audit_id"] in done:
+                continue
+            done.add(entry["audit_id"])
+            fake = ApiKey(key_id=entry["key_id"], name=entry["key_name"], role=entry["role"], hash="", created_at="", expires_at="")
+            futures.append(self.record(entry["action"], "ok", fake, entry.get("detail") or {}, actor=entry.get("actor") or "",
+                                       at=_parse(entry["at"]), audit_id=entry["audit_id"]))
+        return futures
