@@ -11,7 +11,26 @@ _KIND_ZH = {
     "inspection.nonconforming": "现场检查发现问题",
     "rectification.overdue": "整改逾期",
     "rectification.rejected": "整改复查未通过",
+    "warning.raised": "预警",
+    "risk.graded": "风险等级评定",
 }
+
+RULE_ZH = {
+    "sampling.unqualified": "抽检不合格",
+    "fluctuation.signal": "质量波动",
+    "risk.grade_worsened": "风险等级上升",
+    "complaint.cluster": "投诉聚集",
+    "rectification.overdue": "整改逾期",
+    "data.missing": "应有数据缺失",
+    "inspection.nonconforming": "现场检查发现问题",
+    "rectification.rejected": "整改复查未通过",
+    "judgement.disagrees": "判定与检验机构结论不一致",
+}
+"""Early-warning rules (``processors.warnings``) by id; the policy file may retitle them per bureau."""
+
+SEVERITY_ZH = {"critical": "紧急", "high": "高", "medium": "中", "low": "低"}
+RASFF_ZH = {"alert": "预警通报（须处置）", "information_follow_up": "信息通报（跟进）", "information_attention": "信息通报（关注）"}
+GRADE_ZH = {"A": "A级（低风险）", "B": "B级（较低风险）", "C": "C级（较高风险）", "D": "D级（高风险）"}
 
 _KIND_EN = {
     "sampling.failed": "unqualified sampling result",
@@ -21,11 +40,20 @@ _KIND_EN = {
     "inspection.nonconforming": "inspection findings",
     "rectification.overdue": "rectification overdue",
     "rectification.rejected": "rectification rejected at verification",
+    "warning.raised": "early warning",
+    "risk.graded": "risk grade evaluated",
 }
 
 
 def title_zh(kind: str) -> str:
     return _KIND_ZH.get(kind, kind)
+
+
+def effect_title_zh(effect: Effect) -> str:
+    """The title a supervisor sees: for a warning, its rule's title."""
+    if effect.kind == "warning.raised":
+        return effect.data.get("title_zh") or RULE_ZH.get(effect.data.get("rule", ""), title_zh(effect.kind))
+    return title_zh(effect.kind)
 
 
 def title_en(kind: str) -> str:
@@ -36,6 +64,17 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
     who = name or effect.enterprise_id
     d = effect.data
     k = effect.kind
+    if k == "warning.raised":
+        # the decision's own text, from the policy template (it names the enterprise already)
+        return d.get("message_zh") or f"{who}：{d.get('title_zh', title_zh(k))}"
+    if k == "risk.graded":
+        grade, previous = d.get("grade"), d.get("previous")
+        if previous is None:
+            return f"{who}：风险等级评定为 {GRADE_ZH.get(grade, grade)}，风险分 {d.get('score')}。"
+        if grade == previous:
+            return f"{who}：风险分变为 {d.get('score')}，等级仍为 {GRADE_ZH.get(grade, grade)}。"
+        verb = "升为" if grade > previous else "降为"
+        return f"{who}：风险等级由 {previous} 级{verb} {GRADE_ZH.get(grade, grade)}，风险分 {d.get('score')}。"
     if k == "sampling.failed":
         detail = "；".join(d.get("messages_zh") or []) or "、".join(d.get("failed_items", []))
         return f"{who}：{d.get('product', '')}（抽样编号 {d.get('sample_no', '')}，{d.get('sampled_on', '')}）抽检不合格。{detail}"

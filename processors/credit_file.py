@@ -12,8 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processors.fluctuation import CategoryRates, FluctuationState, point_dict
+from processors.fluctuation import CategoryRates, FluctuationState, finite_limits, point_dict
 from processors.judgement import SampleJudgement
+from processors.risk import RiskState, as_of, graded_data
+from processors.warnings import AlertDecision
 from schemas.events import EnterpriseProfile, Finding, SamplingResult
 
 
@@ -64,6 +66,7 @@ RectificationStatus = Literal["open", "completed", "verified", "rejected"]
 
 class RectificationRecord(_Record):
     rectification_id: str
+    event_id: str | None = Field(default=None, description="the order's event")
     what: str
     cause: str = ""
     ordered_at: dt.datetime
@@ -102,6 +105,8 @@ class CreditFile(_Record):
     rectifications: list[RectificationRecord] = Field(default_factory=list)
     counts: Counts = Field(default_factory=Counts)
     fluctuation: FluctuationState = Field(default_factory=FluctuationState)
+    risk: RiskState = Field(default_factory=RiskState, description="risk grade (风险分级), its history and inputs")
+    warnings: list[AlertDecision] = Field(default_factory=list, description="recent early warnings (bounded by risk.warnings_kept)")
 
     @property
     def pass_rate(self) -> float | None:
@@ -114,14 +119,24 @@ class CreditFile(_Record):
     def rectification(self, rectification_id: str) -> RectificationRecord | None:
         return next((r for r in reversed(self.rectifications) if r.rectification_id == rectification_id), None)
 
+    def sample_by_event(self, event_id: str) -> SampleRecord | None:
+        return next((s for s in reversed(self.samples) if s.event_id == event_id), None)
+
     def view(self) -> dict:
         """The file as the API shows it: the fold plus derived figures."""
-        doc = self.model_dump(mode="json", exclude={"fluctuation"})
+        doc = self.model_dump(mode="json", exclude={"fluctuation", "risk"})
         doc["pass_rate"] = self.pass_rate
+        rs = self.risk
+        doc["risk"] = {
+            "grade": rs.grade, "score": rs.score, "as_of": (as_of(self) or rs.tick_at).isoformat() if rs.grade else None,
+            "next_inspection_due": rs.next_inspection_due.isoformat() if rs.next_inspection_due else None,
+            "current": graded_data(rs.current) if rs.current else None,
+            "history": [{k: v for k, v in graded_data(h).items() if k != "contributions"} for h in rs.history],
+        }
         doc["series"] = [
             {
                 "product": s.product, "item_code": s.item_code, "item_name": s.item_name, "unit": s.unit, "usl": s.usl,
-                "phase": s.monitor.phase, "points": s.monitor.count, "limits": s.monitor.limits,
+                "phase": s.monitor.phase, "points": s.monitor.count, "limits": finite_limits(s.monitor.limits),
                 "ewma": s.monitor.ewma if s.monitor.phase == "II" else None, "signals": s.signals,
                 "last": point_dict(s.recent[-1]) if s.recent else None,
             }

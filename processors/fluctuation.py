@@ -240,7 +240,7 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
         "text_zh": f"{series.product}·{series.item_name}：" + "；".join(sg.text_zh for sg in signals),
         "text_en": f"{series.product} / {series.item_code}: " + "; ".join(sg.text_en for sg in signals),
         "evidence": {
-            "limits": series.monitor.limits or {},
+            "limits": finite_limits(series.monitor.limits) or {},
             "points": [point_dict(p) for p in series.recent],
             "pareto_enterprise": _sorted_counts(file.fluctuation.failing_items),
             "pareto_category": _sorted_counts(county.get(category, CategoryRates()).failing_items),
@@ -248,6 +248,13 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
             "changes": changes,
         },
     }
+
+
+def finite_limits(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    # Cpk is infinite when σ is 0 (all results equal): JSON has no infinity, and "no limit" is what it means
+    if values is None:
+        return None
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
 
 
 def point_dict(p: SeriesPoint) -> dict[str, Any]:

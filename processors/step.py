@@ -24,6 +24,8 @@ from processors.credit_file import (
 )
 from processors.fluctuation import on_complaint, on_sample_judged
 from processors.judgement import judge_sample
+from processors.risk import check_missing, evaluate, graded_data, observe
+from processors.warnings import ALERT_KIND, ALERTING_KINDS, decide, decision_data
 from schemas.events import (
     ClockTick,
     ComplaintReceivedEvent,
@@ -65,6 +67,11 @@ WARNING_KINDS = frozenset({
 })
 """Effects a supervisor must see; the alerts stage turns them into alerts."""
 
+GRADE_KIND = "risk.graded"
+"""The score or the grade changed: data is the new ``GradeEntry`` (as JSON) plus ``grade_changed``.
+(A new entry whose score and grade are unchanged — only the evidence grew — is kept in the
+credit file's grade history without an effect.)"""
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -87,7 +94,9 @@ def step(state: CountyState, event: Envelope, rules: Rules) -> tuple[CountyState
         if state.clock is None or event.occurred_at > state.clock:
             state.clock = event.occurred_at
         for file in state.files.values():
+            start = len(effects)
             _mark_overdue(file, event, rules, effects)
+            _assess(file, event, rules, effects, start)
         return state, effects
 
     file = state.files.get(event.enterprise_id)
@@ -98,6 +107,7 @@ def step(state: CountyState, event: Envelope, rules: Rules) -> tuple[CountyState
         file.last_event_at = event.occurred_at
     _HANDLERS[type(event)](state, file, event, rules, effects)
     _mark_overdue(file, event, rules, effects)
+    _assess(file, event, rules, effects, 0)
     return state, effects
 
 
@@ -111,11 +121,43 @@ def replay(events: Iterable[Envelope], rules: Rules, state: CountyState | None =
     return state, effects
 
 
+# --------------------------------------------------------------------------- grading and warnings
+
+
+def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect], start: int) -> None:
+    """After an event (or a tick) reached a file: risk inputs, re-grade, missing data, alert decisions."""
+    new = effects[start:] if start else effects  # (an effect appended below is no rule's input: harmless to see)
+    alerting = False
+    for e in new:
+        if e.kind in ALERTING_KINDS:
+            alerting = True
+            break
+    changed = observe(file, event, new, rules)
+    graded = evaluate(file, event, rules, changed)
+    if graded is not None and (graded.grade != graded.previous or len(file.risk.history) < 2 or graded.score != file.risk.history[-2].score):
+        effects.append(_effect_data(GRADE_KIND, event, file.enterprise_id, graded_data(graded)))
+    missing = check_missing(file, rules)
+    if graded is None and not missing and not alerting:
+        return
+    decisions = decide(file, event, new, graded, missing, rules)
+    if decisions:
+        file.warnings.extend(decisions)
+        keep = rules.policy.risk.warnings_kept
+        if len(file.warnings) > keep:
+            del file.warnings[: len(file.warnings) - keep]
+        for d in decisions:
+            effects.append(_effect_data(ALERT_KIND, event, file.enterprise_id, decision_data(d)))
+
+
 # --------------------------------------------------------------------------- handlers
 
 
 def _effect(kind: str, event: Envelope, enterprise_id: str, **data: Any) -> Effect:
     # fields come from a validated event: model_construct skips validating them again
+    return Effect.model_construct(kind=kind, enterprise_id=enterprise_id, event_id=str(event.event_id), occurred_at=event.occurred_at, data=data)
+
+
+def _effect_data(kind: str, event: Envelope, enterprise_id: str, data: dict[str, Any]) -> Effect:
     return Effect.model_construct(kind=kind, enterprise_id=enterprise_id, event_id=str(event.event_id), occurred_at=event.occurred_at, data=data)
 
 
@@ -252,7 +294,7 @@ def _rectification_ordered(state: CountyState, file: CreditFile, event: Rectific
     if file.rectification(p.rectification_id) is not None:
         effects.append(_effect("rectification.duplicate_order", event, file.enterprise_id, rectification_id=p.rectification_id))
         return
-    file.rectifications.append(RectificationRecord(rectification_id=p.rectification_id, what=p.what, cause=p.cause, ordered_at=event.occurred_at, deadline=p.deadline))
+    file.rectifications.append(RectificationRecord(rectification_id=p.rectification_id, event_id=str(event.event_id), what=p.what, cause=p.cause, ordered_at=event.occurred_at, deadline=p.deadline))
     file.counts.rectifications_open += 1
     effects.append(_effect("rectification.ordered", event, file.enterprise_id, rectification_id=p.rectification_id, deadline=p.deadline.isoformat()))
 

@@ -44,6 +44,17 @@ def find_cjk_font() -> str | None:
     for name in sorted(installed):
         if "CJK" in name or "WenQuanYi" in name or "Han Sans" in name:
             return name
+    # matplotlib caches its font list; a CJK font installed after that cache was made
+    # (scripts/test.sh installs one) is found on disk and added once
+    try:
+        for path in font_manager.findSystemFonts():
+            if any(tag in path.lower() for tag in ("wqy", "notosanscjk", "notoserifcjk", "sourcehansans", "uming", "ukai", "droidsansfallback")):
+                font_manager.fontManager.addfont(path)
+                name = font_manager.FontProperties(fname=path).get_name()
+                if name:
+                    return name
+    except Exception:   # a font that cannot be read must not stop a report
+        return None
     return None
 
 
@@ -140,3 +151,24 @@ def render_chart_png(result: dict[str, Any], path: str | Path, title: str,
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, format="png")
     return path
+
+
+def render_series_png(series: Any, path: str | Path, enterprise: str) -> Path:
+    """The chart behind a fluctuation signal: one series of a credit file (``processors.fluctuation.Series``)
+    with its frozen limits, the legal maximum and the signalling points, titled in Chinese."""
+    from processors.fluctuation import POINT_FIELDS, finite_limits
+
+    limits = finite_limits(series.monitor.limits) or {}
+    points = []
+    for raw in series.recent:
+        p = dict(zip(POINT_FIELDS, raw))
+        points.append({
+            "index": p["index"], "value": p["value"], "center": limits.get("center"), "ucl": limits.get("ucl"),
+            "lcl": limits.get("lcl"), "phase": "II" if limits and p["index"] > series.monitor.count - len(series.recent) else None,
+            "signals": [{"rule": r} for r in p["rules"]],
+        })
+    first = dict(zip(POINT_FIELDS, series.recent[0]))["sampled_on"] if series.recent else ""
+    last = dict(zip(POINT_FIELDS, series.recent[-1]))["sampled_on"] if series.recent else ""
+    title = f"{enterprise} {series.product}·{series.item_name}（{series.unit}）单值控制图 {first}~{last}"
+    result = {"chart": "i", "center": limits.get("center"), "ucl": limits.get("ucl"), "lcl": limits.get("lcl"), "points": points}
+    return render_chart_png(result, path, title, spec_limit=series.usl)

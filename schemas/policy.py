@@ -6,9 +6,10 @@ default.
 """
 from __future__ import annotations
 
-from typing import Literal
+import string
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -42,7 +43,282 @@ class SpcPolicy(_Strict):
     evidence_days: int = Field(default=45, ge=1, description="events this close to a signal are listed with it")
 
 
+# --------------------------------------------------------------------------- risk grading
+
+Grade = Literal["A", "B", "C", "D"]
+GRADES: tuple[Grade, ...] = ("A", "B", "C", "D")
+"""Best to worst (风险等级 A 低 … D 高)."""
+
+ItemClassName = Literal["pathogen", "indicator_microbe", "additive_not_permitted", "additive", "contaminant", "chemical", "quality_index"]
+
+
+class PopulationBand(_Strict):
+    min: int = Field(ge=0, description="population served at least this many …")
+    points: float = Field(ge=0, description="… scores this")
+
+
+class StaticFactors(_Strict):
+    """静态风险因素: what the enterprise is, not what it did."""
+
+    max: float = Field(default=40, ge=0, description="static factors together score at most this")
+    category: dict[Literal["packaged_water", "pastry", "other"], float] = Field(
+        default_factory=lambda: {"packaged_water": 20.0, "pastry": 16.0, "other": 12.0},
+        description="food category (食品类别); a category not listed scores 0")
+    scale: dict[Literal["micro", "small", "medium", "large"], float] = Field(
+        default_factory=lambda: {"micro": 4.0, "small": 6.0, "medium": 8.0, "large": 10.0}, description="production scale (生产规模)")
+    population_served: list[PopulationBand] = Field(
+        default_factory=lambda: [PopulationBand(min=50_000, points=10), PopulationBand(min=20_000, points=7),
+                                 PopulationBand(min=5_000, points=4), PopulationBand(min=0, points=2)],
+        description="the first band (largest minimum first) the population reaches")
+    population_unknown: float = Field(default=2, ge=0, description="population served not registered")
+
+    @model_validator(mode="after")
+    def _bands_descending(self) -> "StaticFactors":
+        mins = [b.min for b in self.population_served]
+        if mins != sorted(mins, reverse=True) or len(set(mins)) != len(mins):
+            raise ValueError("population_served bands must be listed with strictly decreasing min")
+        return self
+
+
+class CappedPoints(_Strict):
+    points: float = Field(ge=0, description="per occurrence within the window")
+    cap: float = Field(ge=0, description="this factor scores at most this")
+
+
+class SignalPoints(CappedPoints):
+    points: float = Field(default=2, ge=0)
+    cap: float = Field(default=8, ge=0)
+
+
+class ComplaintPoints(CappedPoints):
+    points: float = Field(default=3, ge=0)
+    cap: float = Field(default=12, ge=0)
+
+
+class OverduePoints(CappedPoints):
+    points: float = Field(default=6, ge=0)
+    cap: float = Field(default=18, ge=0)
+
+
+class SamplingFailurePoints(_Strict):
+    by_class: dict[ItemClassName, float] = Field(
+        default_factory=lambda: {"pathogen": 15.0, "additive_not_permitted": 15.0, "contaminant": 12.0, "indicator_microbe": 8.0,
+                                 "additive": 8.0, "chemical": 6.0, "quality_index": 4.0},
+        description="an unqualified sample scores the weight of its worst failed item's class")
+    default: float = Field(default=8, ge=0, description="a failed item whose class is unknown")
+    cap: float = Field(default=40, ge=0)
+
+
+class InspectionPoints(_Strict):
+    result: dict[Literal["符合", "基本符合", "不符合"], float] = Field(default_factory=lambda: {"符合": 0.0, "基本符合": 2.0, "不符合": 8.0})
+    finding: dict[Literal["minor", "major", "critical"], float] = Field(default_factory=lambda: {"minor": 0.0, "major": 2.0, "critical": 5.0})
+    cap: float = Field(default=16, ge=0)
+
+
+class DynamicFactors(_Strict):
+    """动态风险因素: what happened within the window (by event time)."""
+
+    max: float = Field(default=40, ge=0)
+    window_days: int = Field(default=365, ge=1, description="events older than this (before the as-of time) no longer count")
+    sampling_failed: SamplingFailurePoints = SamplingFailurePoints()
+    fluctuation_signal: SignalPoints = SignalPoints()
+    complaint_verified: ComplaintPoints = ComplaintPoints()
+    inspection: InspectionPoints = InspectionPoints()
+    rectification_overdue: OverduePoints = OverduePoints()
+
+
+class CreditFactors(_Strict):
+    """信用状况: the long memory (all time, not only the window)."""
+
+    max: float = Field(default=20, ge=0)
+    campaign_tier: dict[Literal["A", "B", "C", "D", "unrated"], float] = Field(
+        default_factory=lambda: {"A": 0.0, "B": 4.0, "C": 8.0, "D": 12.0, "unrated": 6.0}, description="提档升级 tier at survey")
+    rectification_rejected: float = Field(default=4, ge=0, description="each rectification rejected at verification (整改复查未通过)")
+    rectification_overdue: float = Field(default=2, ge=0, description="each rectification ever past its deadline")
+    serious_dishonesty: list[str] = Field(default_factory=list, description="enterprise ids on the serious-dishonesty list (严重失信): straight to D")
+
+
+class RiskPolicy(_Strict):
+    """Risk grading (风险分级): score = static + dynamic + credit (0-100, higher is riskier)."""
+
+    enabled: bool = True
+    bands: dict[Grade, float] = Field(
+        default_factory=lambda: {"A": 0.0, "B": 30.0, "C": 45.0, "D": 60.0},
+        description="lowest score of each grade (2016 trial: A 0-30, B 30-45, C 45-60, D > 60)")
+    max_worsen: int = Field(default=1, ge=1, le=3, description="grades a single evaluation may move towards D")
+    max_improve: int = Field(default=1, ge=1, le=3, description="grades a single evaluation may move towards A")
+    hold_days: int = Field(default=0, ge=0, description="after a move, the grade stays at least this many days (0: every evaluation may move it)")
+    static: StaticFactors = StaticFactors()
+    dynamic: DynamicFactors = DynamicFactors()
+    credit: CreditFactors = CreditFactors()
+    inspections_per_year: dict[Grade, float] = Field(
+        default_factory=lambda: {"A": 0.5, "B": 1.0, "C": 2.0, "D": 3.0},
+        description="minimum inspection frequency by grade (2022 draft: A once in 2 years, B ≥ 1, C ≥ 2, D ≥ 3 a year)")
+    sampling_interval_days: dict[Grade, int] = Field(
+        default_factory=lambda: {"A": 365, "B": 180, "C": 120, "D": 90},
+        description="longest gap between supervision samples by grade before the missing-data warning")
+    history_max: int = Field(default=50, ge=1, le=1000, description="grade history entries kept in the credit file")
+    warnings_kept: int = Field(default=100, ge=1, le=10_000, description="recent warnings kept in the credit file")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "RiskPolicy":
+        for name in ("bands", "inspections_per_year", "sampling_interval_days"):
+            missing = [g for g in GRADES if g not in getattr(self, name)]
+            if missing:
+                raise ValueError(f"risk.{name} lacks grade(s) {', '.join(missing)}")
+        lows = [self.bands[g] for g in GRADES]
+        if lows[0] != 0 or any(b <= a for a, b in zip(lows, lows[1:])):
+            raise ValueError("risk.bands: A must start at 0 and B < C < D must increase strictly")
+        if any(v <= 0 for v in self.inspections_per_year.values()) or any(v <= 0 for v in self.sampling_interval_days.values()):
+            raise ValueError("risk.inspections_per_year and risk.sampling_interval_days must be positive")
+        return self
+
+    def band(self, score: float) -> Grade:
+        grade: Grade = "A"
+        for g in GRADES:
+            if score >= self.bands[g]:
+                grade = g
+        return grade
+
+    def inspection_interval_days(self, grade: Grade) -> int:
+        return max(1, round(365 / self.inspections_per_year[grade]))
+
+
+# --------------------------------------------------------------------------- early-warning rules
+
+Severity = Literal["critical", "high", "medium", "low"]
+SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low")
+RasffClass = Literal["alert", "information_follow_up", "information_attention"]
+
+
+class WarningRule(_Strict):
+    """One early-warning rule: on or off, how severe, and its texts.  Templates use
+    ``{name}`` placeholders; the fields each rule offers are listed in the default policy."""
+
+    FIELDS: ClassVar[frozenset[str]] = frozenset()
+    COMMON: ClassVar[frozenset[str]] = frozenset({"name", "enterprise_id", "date"})
+
+    enabled: bool = True
+    severity: Severity = "medium"
+    title_zh: str = Field(min_length=1, max_length=100)
+    template_zh: str = Field(min_length=1, max_length=1000)
+    template_en: str = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _known_placeholders(self) -> "WarningRule":
+        allowed = self.FIELDS | self.COMMON
+        for which in ("template_zh", "template_en"):
+            try:
+                names = {f for _, f, _, _ in string.Formatter().parse(getattr(self, which)) if f is not None}
+            except ValueError as exc:
+                raise ValueError(f"{which}: {exc}") from exc
+            bad = sorted(n for n in names if n not in allowed)
+            if bad:
+                raise ValueError(f"{which}: unknown placeholder(s) {', '.join('{' + n + '}' for n in bad)}; "
+                                 f"available: {', '.join(sorted(allowed))}")
+        return self
+
+
+class SamplingUnqualifiedRule(WarningRule):
+    severity: Severity = "high"
+    title_zh: str = "抽检不合格"
+    template_zh: str = "{name}：{product}（抽样编号 {sample_no}，抽样日期 {sampled_on}）抽检不合格，不合格项目：{items}。{detail}"
+    template_en: str = "{name}: {product} (sample {sample_no}, sampled {sampled_on}) is unqualified: {items}."
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"product", "sample_no", "sampled_on", "items", "detail", "item_class"})
+    severity_by_class: dict[ItemClassName, Severity] = Field(default_factory=lambda: {
+        "pathogen": "critical", "additive_not_permitted": "critical", "contaminant": "high", "indicator_microbe": "high",
+        "additive": "high", "chemical": "medium", "quality_index": "medium"})
+
+
+class FluctuationRule(WarningRule):
+    severity: Severity = "medium"
+    title_zh: str = "质量波动"
+    template_zh: str = "{name}：{text}{where}。请分析原因，必要时加抽或现场检查。"
+    template_en: str = "{name}: quality fluctuation ({chart} chart) {series}."
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"text", "where", "chart", "series"})
+    severity_near_limit: Severity = Field(default="high", description="a signal against the legal maximum (Cpk, EWMA near the limit)")
+
+
+class GradeWorsenedRule(WarningRule):
+    severity: Severity = "medium"
+    title_zh: str = "风险等级上升"
+    template_zh: str = "{name}：风险等级由 {from_grade} 级升为 {to_grade} 级（风险分 {score}）。主要原因：{reasons}"
+    template_en: str = "{name}: risk grade worsened from {from_grade} to {to_grade} (score {score})."
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"from_grade", "to_grade", "score", "reasons"})
+    severity_by_grade: dict[Grade, Severity] = Field(default_factory=lambda: {"B": "low", "C": "medium", "D": "high"})
+
+
+class ComplaintClusterRule(WarningRule):
+    severity: Severity = "high"
+    title_zh: str = "投诉聚集"
+    template_zh: str = "{name}：自 {first_day} 起 {window_days} 天内经核实的投诉达 {count} 件（阈值 {k} 件），请关注。"
+    template_en: str = "{name}: {count} verified complaints within {window_days} days from {first_day} (threshold {k})."
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"count", "k", "window_days", "first_day"})
+
+
+class RectificationOverdueRule(WarningRule):
+    severity: Severity = "high"
+    title_zh: str = "整改逾期"
+    template_zh: str = "{name}：整改 {rectification_id}（{what}）已超过期限 {deadline}，逾期 {days_overdue} 天。"
+    template_en: str = "{name}: rectification {rectification_id} is {days_overdue} days past its deadline {deadline}."
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"rectification_id", "what", "deadline", "days_overdue"})
+
+
+class DataMissingRule(WarningRule):
+    severity: Severity = "medium"
+    title_zh: str = "应有数据缺失"
+    template_zh: str = "{name}：按 {grade} 级要求每 {interval_days} 天至少一次{what_zh}，最近一次为 {last}，应于 {due} 前完成，至今没有记录。"
+    template_en: str = "{name}: no {what_en} since {last}; grade {grade} requires one every {interval_days} days (due {due})."
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"what_zh", "what_en", "last", "interval_days", "grade", "due"})
+
+
+class InspectionNonconformingRule(WarningRule):
+    severity: Severity = "medium"
+    title_zh: str = "现场检查发现问题"
+    template_zh: str = "{name}：现场检查 {inspection_id} 结论为“{result}”。{findings}"
+    template_en: str = "{name}: inspection {inspection_id} found the enterprise {result}."
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"inspection_id", "result", "findings"})
+    severity_nonconforming: Severity = Field(default="high", description="result 不符合 (else: major/critical findings only)")
+
+
+class RectificationRejectedRule(WarningRule):
+    severity: Severity = "medium"
+    title_zh: str = "整改复查未通过"
+    template_zh: str = "{name}：整改 {rectification_id} 复查未通过。{note}"
+    template_en: str = "{name}: rectification {rectification_id} was rejected at verification."
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"rectification_id", "note"})
+
+
+class DisagreementRule(WarningRule):
+    severity: Severity = "low"
+    title_zh: str = "判定与检验机构结论不一致"
+    template_zh: str = "{name}：抽样编号 {sample_no} 的项目 {items} 系统判定与检验机构结论不一致，请核对。"
+    template_en: str = "{name}: sample {sample_no}: qrisk's judgement of {items} differs from the lab's."
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "items"})
+
+
+class WarningsPolicy(_Strict):
+    """早期预警 rules.  A rule turns what the fold found into an alert decision with a
+    dedup key and evidence; delivering it (routing, grouping, silences) is the alerts stage's job."""
+
+    rasff_class: dict[Severity, RasffClass] = Field(
+        default_factory=lambda: {"critical": "alert", "high": "alert", "medium": "information_follow_up", "low": "information_attention"})
+    respond_within_hours: dict[Severity, int | None] = Field(
+        default_factory=lambda: {"critical": 24, "high": 48, "medium": 168, "low": None}, description="RASFF: alerts need action within 24-48 h")
+    sampling_unqualified: SamplingUnqualifiedRule = SamplingUnqualifiedRule()
+    fluctuation: FluctuationRule = FluctuationRule()
+    grade_worsened: GradeWorsenedRule = GradeWorsenedRule()
+    complaint_cluster: ComplaintClusterRule = ComplaintClusterRule()
+    rectification_overdue: RectificationOverdueRule = RectificationOverdueRule()
+    data_missing: DataMissingRule = DataMissingRule()
+    inspection_nonconforming: InspectionNonconformingRule = InspectionNonconformingRule()
+    rectification_rejected: RectificationRejectedRule = RectificationRejectedRule()
+    judgement_disagrees: DisagreementRule = DisagreementRule()
+
+
 class Policy(_Strict):
     utc_offset_hours: int = Field(default=8, ge=-12, le=14, description="the bureau's local time: deadlines are local dates")
     complaint_cluster: ComplaintClusterPolicy = ComplaintClusterPolicy()
     spc: SpcPolicy = SpcPolicy()
+    risk: RiskPolicy = RiskPolicy()
+    warnings: WarningsPolicy = WarningsPolicy()

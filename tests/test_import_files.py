@@ -47,8 +47,9 @@ def test_csv_import(tmp_path):
     out = run("import", str(path), "--data-dir", str(tmp_path / "data"))
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["accepted"] == 10
-    file = json.loads(run("credit-file", "E-330110-001", "--data-dir", str(tmp_path / "data")).stdout)
-    assert file["counts"]["samples_failed"] == 1
+    report = run("credit-file", "E-330110-001", "--data-dir", str(tmp_path / "data"))
+    assert report.returncode == 0, report.stderr
+    assert "铜绿假单胞菌" in report.stdout and "不合格" in report.stdout
 
 
 def test_unknown_file_type_is_a_clear_error(tmp_path):

@@ -1,0 +1,496 @@
+"""Foreign CSV files → qrisk events, by a column mapping written in YAML.
+
+A bureau has years of history in other systems (inspection records, sampling
+announcements, the complaint hotline).  A mapping file says which event type a row
+becomes, where each field comes from, how values are transformed, and how the
+event id is derived — deterministically (uuid5 of a key), so importing the same
+file twice adds nothing the second time.
+
+Example (see ``ingest/mappings/`` for complete ones)::
+
+    name: county-inspections            # also the id namespace: keep it once you have imported
+    event_type: inspection.completed
+    source: {kind: importer, id: legacy-inspection-system, name: 原监督检查系统}
+    timezone: "+08:00"
+    event_id: {key: [检查编号]}
+    fields:
+      enterprise_id: {column: 企业编号}
+      occurred_at: {column: 检查日期, type: datetime, format: ["%Y-%m-%d", "%Y/%m/%d"], time: "10:00"}
+      payload.inspection_id: {column: 检查编号}
+      payload.result: {column: 检查结论, map: {合格: 符合, 基本合格: 基本符合, 不合格: 不符合}}
+      payload.findings: {column: 发现问题, type: findings, required: false, default: []}
+
+A field takes its value from ``column`` (a name, or a list: the first non-empty cell),
+``const`` or ``template`` (``"{抽样编号}-{序号}"``); then ``map`` / ``map_file`` (exact
+text → value; ``unmapped: reject | keep``), then ``type``: ``str``, ``int``, ``float``,
+``number``, ``bool`` (是/否, 属实/不属实, true/false, 1/0, …), ``date`` and ``datetime``
+(``format``: strptime formats, tried in order; a date-only format takes ``time``; the
+mapping's ``timezone`` unless the text has one), ``values`` ("45;59;8;61;10 CFU/250mL" →
+[45, 59, 8, 61, 10]; 未检出/ND → "ND"), ``unit_suffix`` (the unit after such values),
+``findings`` ("3.4 原料未离地存放（一般）；6.2 无称量记录（严重）" → findings with code,
+description, severity), ``list`` (split on ``split``).  An empty cell takes ``default``;
+without one a ``required`` field rejects the row.
+
+Sampling announcements list one row per failed item: ``group_by: [抽样编号]`` merges the
+rows of one sample into one event, ``items:`` maps each row to a test item.  Rows of a
+group must agree on every other field.
+
+A row (or group) that does not map is yielded as a ``MappingError`` with the reason and
+its raw bytes, for dead letters.  Pure apart from reading the files it is given.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import string
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from schemas.events import EVENT_TYPES, SCHEMA_VERSION
+
+IMPORT_NAMESPACE = uuid.UUID("8a1d4b52-6c0e-5f3a-b7e9-3d2c1f0a9e84")
+"""uuid5 namespace of imported event ids (with the mapping's namespace and the key inside the name)."""
+
+KINDS = {"inspections": "inspection.completed", "sampling": "sampling.result", "complaints": "complaint.received"}
+"""``qrisk import KIND FILE --mapping MAP``: the event type each kind expects."""
+
+FieldType = Literal["str", "int", "float", "number", "bool", "date", "datetime", "values", "unit_suffix", "findings", "list"]
+Scalar = Union[str, int, float, bool, None]
+
+_TRUE = {"是", "属实", "true", "True", "TRUE", "yes", "y", "Y", "1", "已核实", "核实"}
+_FALSE = {"否", "不属实", "false", "False", "FALSE", "no", "n", "N", "0", "未核实", "不实"}
+_ND = {"ND", "nd", "未检出", "<LOD", "N.D.", "n.d."}
+_SEVERITY = {"轻微": "minor", "一般": "minor", "minor": "minor", "主要": "major", "较重": "major", "major": "major",
+             "严重": "critical", "critical": "critical", "关键": "critical"}
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_FINDING = re.compile(r"^\s*(?P<code>[0-9A-Za-z][0-9A-Za-z.\-]*)\s*(?P<text>.*?)\s*(?:[（(](?P<sev>[^()（）]+)[)）])?\s*$")
+
+
+class MappingError(ValueError):
+    """A row that does not map: the reason names the column and the value."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldSpec(_Strict):
+    column: str | list[str] | None = None
+    const: Any = None
+    template: str | None = None
+    type: FieldType = "str"
+    format: str | list[str] | None = Field(default=None, description="strptime formats for date / datetime")
+    time: str = Field(default="00:00", pattern=r"^\d{1,2}:\d{2}(:\d{2})?$", description="time of day when the format has none")
+    map: dict[str, Any] | None = None
+    map_file: str | None = Field(default=None, description="CSV (from,to) beside the mapping file")
+    unmapped: Literal["reject", "keep"] = "reject"
+    default: Any = None
+    required: bool = True
+    split: str = Field(default=r"[;；,，、/\s]+", description="regex between the parts of values / list")
+    severity: Literal["minor", "major", "critical"] = Field(default="minor", description="findings: when the text names none")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "FieldSpec":
+        given = [k for k in ("column", "const", "template") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of column, const, template (got {', '.join(given) or 'none'})")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        if self.column is not None:
+            return [self.column] if isinstance(self.column, str) else list(self.column)
+        if self.template is not None:
+            return [f for _, f, _, _ in string.Formatter().parse(self.template) if f]
+        return []
+
+
+class EventIdSpec(_Strict):
+    key: list[str] = Field(min_length=1, description="columns whose values identify the record in the foreign system")
+    namespace: str | None = Field(default=None, description="default: the mapping's name")
+
+
+class Mapping(_Strict):
+    name: str = Field(min_length=1, max_length=100)
+    description: str = ""
+    event_type: Literal["inspection.completed", "sampling.result", "complaint.received", "complaint.resolved",
+                        "rectification.ordered", "rectification.completed", "rectification.verified",
+                        "enterprise.registered"]
+    encoding: str = "utf-8-sig"
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    timezone: str = Field(default="+08:00", pattern=r"^[+-]\d{2}:\d{2}$")
+    source: dict[str, str] = Field(default_factory=lambda: {"kind": "importer", "id": "qrisk-import"})
+    event_id: EventIdSpec
+    group_by: list[str] | None = Field(default=None, description="rows with equal values here form one event (items from each row)")
+    fields: dict[str, FieldSpec]
+    items: dict[str, FieldSpec] | None = Field(default=None, description="per row: one test item of payload.items")
+    base_dir: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _targets(self) -> "Mapping":
+        for target in ("enterprise_id", "occurred_at"):
+            if target not in self.fields:
+                raise ValueError(f"fields must map {target}")
+        bad = [t for t in self.fields if t not in ("enterprise_id", "occurred_at") and not t.startswith("payload.")]
+        if bad:
+            raise ValueError(f"field targets are enterprise_id, occurred_at or payload.<field>; not {', '.join(bad)}")
+        if self.items is not None and self.event_type != "sampling.result":
+            raise ValueError("items: only for event_type sampling.result")
+        if self.group_by and self.items is None:
+            raise ValueError("group_by needs items: (one test item per row)")
+        return self
+
+    @property
+    def tz(self) -> dt.timezone:
+        sign = -1 if self.timezone[0] == "-" else 1
+        hours, minutes = int(self.timezone[1:3]), int(self.timezone[4:6])
+        return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
+
+    def missing_columns(self, header: list[str]) -> list[str]:
+        """Columns the file lacks; of a list of alternatives, one is enough."""
+        have = set(header)
+        missing = [c for c in list(self.event_id.key) + list(self.group_by or []) if c not in have]
+        for spec in list(self.fields.values()) + list((self.items or {}).values()):
+            cols = spec.columns
+            if spec.template is not None:
+                missing += [c for c in cols if c not in have]
+            elif cols and not any(c in have for c in cols):
+                missing.append(" / ".join(cols))
+        return sorted(set(missing))
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise MappingError(f"{path}: cannot read the mapping: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise MappingError(f"{path}: a mapping file is a YAML mapping (name, event_type, event_id, fields …)")
+    try:
+        mapping = Mapping.model_validate({**doc, "base_dir": path.parent})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise MappingError(f"{path}: {problems}") from exc
+    for spec in list(mapping.fields.values()) + list((mapping.items or {}).values()):
+        if spec.map_file:
+            _map_file(mapping, spec.map_file)  # fail now, not on row 1
+    return mapping
+
+
+_MAP_FILES: dict[Path, dict[str, str]] = {}
+
+
+def _map_file(mapping: Mapping, name: str) -> dict[str, str]:
+    path = (mapping.base_dir or Path(".")) / name
+    hit = _MAP_FILES.get(path)
+    if hit is None:
+        try:
+            with open(path, encoding="utf-8-sig", newline="") as fh:
+                rows = list(csv.reader(fh))
+        except OSError as exc:
+            raise MappingError(f"map_file {path}: {exc}") from exc
+        hit = {r[0].strip(): r[1].strip() for r in rows[1:] if len(r) >= 2 and r[0].strip()}
+        _MAP_FILES[path] = hit
+    return hit
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def _number(text: str, where: str) -> int | float:
+    text = text.strip().replace("，", ".") if text.count("，") == 1 and "." not in text else text.strip()
+    if not _NUMBER.fullmatch(text):
+        raise MappingError(f"{where}: '{text}' is not a number")
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise MappingError(f"{where}: '{text}' is not a finite number")
+    return int(value) if re.fullmatch(r"[-+]?\d+", text) else value
+
+
+def _split_values(text: str, spec: FieldSpec, where: str) -> tuple[list[int | float | str], str]:
+    """'45;59;8;61;10 CFU/250mL' → ([45, 59, 8, 61, 10], 'CFU/250mL')."""
+    text = text.strip()
+    if text in _ND:
+        return ["ND"], ""
+    values: list[int | float | str] = []
+    rest = text
+    while rest:
+        m = re.match(r"\s*(未检出|ND|N\.D\.|nd|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)", rest)
+        if not m:
+            break
+        token = m.group(1)
+        values.append("ND" if token in _ND else _number(token, where))
+        rest = rest[m.end():]
+        sep = re.match(spec.split, rest)
+        if sep and sep.end() > 0 and re.match(r"(未检出|ND|N\.D\.|nd|[-+]?[\d.])", rest[sep.end():]):
+            rest = rest[sep.end():]
+        else:
+            break
+    if not values:
+        raise MappingError(f"{where}: '{text}' holds no result values (numbers, or 未检出/ND)")
+    return values, rest.strip()
+
+
+_DEFAULT_FORMATS = ["%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y年%m月%d日", "%Y.%m.%d", "%Y%m%d"]
+
+
+def _parse_datetime(text: str, spec: FieldSpec, mapping: Mapping, where: str) -> str:
+    """ISO text, or the first of ``format`` (default: common Chinese spellings) that fits."""
+    formats = [spec.format] if isinstance(spec.format, str) else (spec.format or _DEFAULT_FORMATS)
+    text = text.strip()
+    value: dt.datetime | None = None
+    date_only = False
+    try:
+        value = dt.datetime.fromisoformat(text)
+        date_only = ":" not in text and "T" not in text  # 2025-03-02 or 20250302: a day, no time
+    except ValueError:
+        for fmt in formats:
+            try:
+                value = dt.datetime.strptime(text, fmt)
+            except ValueError:
+                continue
+            date_only = not any(d in fmt for d in ("%H", "%I", "%M", "%S"))
+            break
+    if value is None:
+        raise MappingError(f"{where}: '{text}' is neither ISO 8601 nor any of the formats {', '.join(formats)}")
+    if spec.type == "date":
+        return value.date().isoformat()
+    if date_only:
+        parts = [int(p) for p in spec.time.split(":")]
+        value = value.replace(hour=parts[0], minute=parts[1], second=parts[2] if len(parts) > 2 else 0)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=mapping.tz)
+    return value.isoformat()
+
+
+def _findings(text: str, spec: FieldSpec, where: str) -> list[dict[str, str]]:
+    out = []
+    for part in re.split(r"[;；\n]+", text):
+        if not part.strip():
+            continue
+        m = _FINDING.match(part)
+        if not m or not m.group("text"):
+            raise MappingError(f"{where}: finding '{part.strip()}' is not 'CLAUSE DESCRIPTION（SEVERITY）'")
+        sev_text = (m.group("sev") or "").strip()
+        severity = _SEVERITY.get(sev_text)
+        text_ = m.group("text").strip()
+        if sev_text and severity is None:
+            text_ = f"{text_}（{sev_text}）"  # a remark in brackets, not a severity
+        out.append({"code": m.group("code"), "description": text_, "severity": severity or spec.severity})
+    return out
+
+
+def convert(value: Any, spec: FieldSpec, mapping: Mapping, where: str) -> Any:
+    """One cell (already mapped) to the field's type."""
+    if not isinstance(value, str):
+        return value  # const or a mapped value given in YAML with its type
+    t = spec.type
+    text = value.strip()
+    if t == "str":
+        return text
+    if t in ("int", "float", "number"):
+        n = _number(text, where)
+        if t == "int":
+            if isinstance(n, float) and not n.is_integer():
+                raise MappingError(f"{where}: '{text}' is not a whole number")
+            return int(n)
+        return float(n) if t == "float" else n
+    if t == "bool":
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise MappingError(f"{where}: '{text}' is not yes/no (是/否, 属实/不属实, true/false, 1/0)")
+    if t in ("date", "datetime"):
+        return _parse_datetime(text, spec, mapping, where)
+    if t == "values":
+        return _split_values(text, spec, where)[0]
+    if t == "unit_suffix":
+        unit = _split_values(text, spec, where)[1]
+        if not unit:
+            raise MappingError(f"{where}: '{text}' names no unit after the values")
+        return unit
+    if t == "findings":
+        return _findings(text, spec, where)
+    if t == "list":
+        return [p for p in re.split(spec.split, text) if p]
+    raise MappingError(f"{where}: unknown type {t}")  # pragma: no cover - the model restricts it
+
+
+def field_value(row: dict[str, str], target: str, spec: FieldSpec, mapping: Mapping) -> tuple[bool, Any]:
+    """(present, value) of one field for one row; raises MappingError with the reason."""
+    if spec.const is not None:
+        return True, spec.const
+    if spec.template is not None:
+        missing = [c for c in spec.columns if _empty(row.get(c))]
+        if missing:
+            if spec.default is not None:
+                return True, spec.default
+            if not spec.required:
+                return False, None
+            raise MappingError(f"{target}: column(s) {', '.join(missing)} empty (template {spec.template})")
+        raw = spec.template.format_map({c: row.get(c, "").strip() for c in spec.columns})
+        column = spec.template
+    else:
+        column = next((c for c in spec.columns if not _empty(row.get(c))), spec.columns[0])
+        raw = row.get(column)
+        if _empty(raw):
+            if spec.default is not None:
+                return True, spec.default
+            if not spec.required:
+                return False, None
+            raise MappingError(f"{target}: column {'/'.join(spec.columns)} is empty")
+        raw = raw.strip()
+    where = f"{target} (column {column}, value '{raw}')"
+    if spec.map is not None or spec.map_file is not None:
+        table = dict(_map_file(mapping, spec.map_file)) if spec.map_file else {}
+        table.update(spec.map or {})
+        if raw in table:
+            return True, convert(table[raw], spec, mapping, where)
+        if spec.unmapped == "reject":
+            known = "、".join(list(table)[:8]) + (" …" if len(table) > 8 else "")
+            raise MappingError(f"{target}: '{raw}' (column {column}) is not in the mapping's table ({known}); add it to map / map_file")
+    return True, convert(raw, spec, mapping, where)
+
+
+def _set(doc: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    for p in parts[:-1]:
+        doc = doc.setdefault(p, {})
+    doc[parts[-1]] = value
+
+
+def event_id(mapping: Mapping, row: dict[str, str]) -> str:
+    values = [row.get(c, "").strip() for c in mapping.event_id.key]
+    if any(v == "" for v in values):
+        raise MappingError(f"event id: key column(s) {', '.join(c for c, v in zip(mapping.event_id.key, values) if not v)} empty")
+    namespace = mapping.event_id.namespace or mapping.name
+    return str(uuid.uuid5(IMPORT_NAMESPACE, "\x1f".join([namespace, mapping.event_type, *values])))
+
+
+def map_row(row: dict[str, str], mapping: Mapping) -> dict[str, Any]:
+    """One row → one event document (envelope + payload), or MappingError."""
+    doc: dict[str, Any] = {
+        "event_id": event_id(mapping, row), "event_type": mapping.event_type, "schema_version": SCHEMA_VERSION,
+        "source": dict(mapping.source), "payload": {},
+    }
+    for target, spec in mapping.fields.items():
+        present, value = field_value(row, target, spec, mapping)
+        if present:
+            _set(doc, target, value)
+    if mapping.items is not None:
+        doc["payload"]["items"] = [map_item(row, mapping)]
+    return doc
+
+
+def map_item(row: dict[str, str], mapping: Mapping) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    for target, spec in (mapping.items or {}).items():
+        present, value = field_value(row, f"items.{target}", spec, mapping)
+        if present:
+            item[target] = value
+    return item
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _row_bytes(header: list[str], row: dict[str, str], delimiter: str) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delimiter).writerow([row.get(c, "") for c in header])
+    return buf.getvalue().rstrip("\r\n").encode("utf-8")
+
+
+def read_mapped(path: str | Path, mapping: Mapping) -> Iterator[tuple[str, bytes, Any]]:
+    """Yield ``(position, raw_bytes, document | MappingError)`` per row (or per group of rows)."""
+    path = Path(path)
+    try:
+        fh = open(path, encoding=mapping.encoding, newline="")
+    except OSError as exc:
+        raise MappingError(f"{path}: {exc}") from exc
+    with fh:
+        try:
+            reader = csv.DictReader(fh, delimiter=mapping.delimiter)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+        except UnicodeDecodeError as exc:
+            raise MappingError(f"{path}: not {mapping.encoding} text ({exc.reason}); set encoding: in the mapping (e.g. gb18030)") from exc
+        reader.fieldnames = header
+        missing = mapping.missing_columns(header)
+        if missing:
+            raise MappingError(f"{path}: the mapping {mapping.name} needs column(s) {', '.join(missing)}; the file has {', '.join(header)}")
+        rows: list[tuple[int, dict[str, str]]] = []
+        try:
+            for row in reader:
+                clean = {k: (v if v is not None else "") for k, v in row.items() if k is not None}
+                if not any(v.strip() for v in clean.values()):
+                    continue
+                if mapping.group_by:
+                    rows.append((reader.line_num, clean))
+                else:
+                    yield _one(path, reader.line_num, header, clean, mapping)
+        except UnicodeDecodeError as exc:
+            raise MappingError(f"{path}: not {mapping.encoding} text ({exc.reason}); set encoding: in the mapping (e.g. gb18030)") from exc
+    if mapping.group_by:
+        yield from _groups(path, header, rows, mapping)
+
+
+def _one(path: Path, line: int, header: list[str], row: dict[str, str], mapping: Mapping) -> tuple[str, bytes, Any]:
+    position = f"{path.name}:{line}"
+    raw = _row_bytes(header, row, mapping.delimiter)
+    try:
+        return position, raw, map_row(row, mapping)
+    except MappingError as exc:
+        return position, raw, exc
+
+
+def _groups(path: Path, header: list[str], rows: list[tuple[int, dict[str, str]]], mapping: Mapping) -> Iterator[tuple[str, bytes, Any]]:
+    groups: dict[tuple[str, ...], list[tuple[int, dict[str, str]]]] = {}
+    for line, row in rows:
+        groups.setdefault(tuple(row.get(c, "").strip() for c in mapping.group_by or []), []).append((line, row))
+    for key, members in groups.items():
+        lines = [line for line, _ in members]
+        position = f"{path.name}:{','.join(str(n) for n in lines)}"
+        raw = b"\n".join(_row_bytes(header, row, mapping.delimiter) for _, row in members)
+        try:
+            if any(k == "" for k in key):
+                raise MappingError(f"group_by column(s) {', '.join(mapping.group_by or [])} empty")
+            first = map_row(members[0][1], mapping)
+            for line, row in members[1:]:
+                other = map_row(row, mapping)
+                for target in mapping.fields:
+                    a, b = _get(first, target), _get(other, target)
+                    if a != b:
+                        raise MappingError(f"rows {lines[0]} and {line} of {'/'.join(key)} disagree on {target} ('{a}' vs '{b}')")
+                first["payload"]["items"].extend(other["payload"]["items"])
+            yield position, raw, first
+        except MappingError as exc:
+            yield position, raw, exc
+
+
+def _get(doc: dict[str, Any], dotted: str) -> Any:
+    for p in dotted.split("."):
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(p)
+    return doc
+
+
+def event_type_for(kind: str) -> str:
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise MappingError(f"unknown kind {kind!r}: use {', '.join(KINDS)}") from None
+
+
+assert set(KINDS.values()) <= set(EVENT_TYPES)

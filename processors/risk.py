@@ -1,0 +1,560 @@
+"""Risk grading (风险分级) inside the fold, and inspection planning.
+
+Score (0-100, higher is riskier) = static + dynamic + credit, each capped:
+
+- static (≤ 40): food category, production scale, population served;
+- dynamic (≤ 40): what happened within ``risk.dynamic.window_days`` before the
+  as-of time — unqualified samples weighted by the class of the worst failed
+  item (pathogen and non-permitted additive weigh most), fluctuation signals,
+  verified complaints, inspection results and findings, overdue rectifications;
+  each factor has its own cap;
+- credit (≤ 20): the long memory — campaign tier, rectifications ever rejected
+  or overdue; an enterprise on the serious-dishonesty list goes straight to D.
+
+The score selects a band (``risk.bands``); the grade moves towards the band by
+at most ``max_worsen`` / ``max_improve`` grades per evaluation.  An evaluation
+happens after every event of the enterprise and on every ``clock.tick``.
+
+Pure and incremental: the dynamic inputs are kept as a time-sorted list of
+``(at, factor, points, event_id, ref)`` pruned from the front as the as-of time
+moves on, so an evaluation costs a pass over the window's few entries, not over
+the history.  The as-of time is the latest event time the file has seen (or the
+latest tick): a grade never rests on an event later than its ``as_of``.
+"""
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.policy import GRADES, Grade, RiskPolicy
+
+if TYPE_CHECKING:  # pragma: no cover
+    from processors.credit_file import CountyState, CreditFile
+    from processors.step import Effect, Rules
+    from schemas.events import Envelope
+
+Entry = tuple[dt.datetime, str, float, str, str]
+"""A dated risk input: (event time, factor, points, event id, reference such as a sample no.)."""
+
+DYNAMIC_FACTORS = ("sampling_failed", "fluctuation_signal", "complaint_verified", "inspection", "rectification_overdue")
+CREDIT_FACTORS = ("rectification_rejected", "rectification_overdue")
+
+FACTOR_ZH = {
+    "static.category": "食品类别",
+    "static.scale": "生产规模",
+    "static.population": "供应人群",
+    "dynamic.sampling_failed": "抽检不合格",
+    "dynamic.fluctuation_signal": "质量波动信号",
+    "dynamic.complaint_verified": "经核实投诉",
+    "dynamic.inspection": "现场检查问题",
+    "dynamic.rectification_overdue": "整改逾期",
+    "credit.campaign_tier": "提档升级分档",
+    "credit.rectification_rejected": "整改复查未通过（累计）",
+    "credit.rectification_overdue": "整改逾期（累计）",
+    "credit.serious_dishonesty": "列入严重失信名单",
+}
+FACTOR_EN = {
+    "static.category": "food category",
+    "static.scale": "production scale",
+    "static.population": "population served",
+    "dynamic.sampling_failed": "unqualified samples",
+    "dynamic.fluctuation_signal": "fluctuation signals",
+    "dynamic.complaint_verified": "verified complaints",
+    "dynamic.inspection": "inspection findings",
+    "dynamic.rectification_overdue": "overdue rectifications",
+    "credit.campaign_tier": "campaign tier",
+    "credit.rectification_rejected": "rectifications rejected (all time)",
+    "credit.rectification_overdue": "rectifications overdue (all time)",
+    "credit.serious_dishonesty": "serious-dishonesty list",
+}
+_UNIT_ZH = {
+    "sampling_failed": "批次", "fluctuation_signal": "次", "complaint_verified": "件", "inspection": "次",
+    "rectification_overdue": "项", "rectification_rejected": "项",
+}
+CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
+SCALE_ZH = {"micro": "微型", "small": "小型", "medium": "中型", "large": "大型"}
+_INDEX = {g: i for i, g in enumerate(GRADES)}
+_NEVER = dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class Contribution:
+    """One term of the score, with the events behind it.
+
+    A plain dataclass (pydantic serialises and restores it inside ``GradeEntry``):
+    made on every score change, so it must be cheap to build.
+    """
+
+    factor: str  # static.category, dynamic.sampling_failed, credit.campaign_tier …
+    label_zh: str
+    points: float  # what the term adds, after its cap
+    raw: float  # before the cap
+    count: int = 0
+    detail_zh: str = ""
+    event_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GradeEntry:
+    """One evaluation that changed the score or the grade (a dataclass for the same reason as ``Contribution``)."""
+
+    as_of: dt.datetime
+    cause_event_id: str
+    score: float
+    static: float
+    dynamic: float
+    credit: float
+    band: Grade  # the grade the score alone gives
+    grade: Grade
+    previous: Grade | None = None
+    held: bool = False  # the grade lags its band: max_worsen / max_improve / hold_days
+    override: str | None = None  # serious_dishonesty: straight to D
+    next_inspection_due: dt.date | None = None
+    contributions: list[Contribution] = field(default_factory=list)
+
+
+class RiskState(_Model):
+    """Per credit file: the grade now, its history, and the inputs it is computed from."""
+
+    grade: Grade | None = None
+    score: float | None = None
+    tick_at: dt.datetime | None = Field(default=None, description="latest clock.tick that reached this file; as of = max(this, last event)")
+    moved_at: dt.datetime | None = Field(default=None, description="when the grade last changed")
+    next_inspection_due: dt.date | None = None
+    history: list[GradeEntry] = Field(default_factory=list, description="bounded by risk.history_max; the last is the current grade")
+    entries: list[Entry] = Field(default_factory=list, description="dynamic inputs within the window, by time")
+    credit_entries: list[Entry] = Field(default_factory=list, description="credit record, all time")
+    profile_event_id: str | None = None
+    last_sampled_on: dt.date | None = None
+    last_sample_event_id: str | None = None
+    last_inspected_at: dt.datetime | None = None
+    last_inspection_event_id: str | None = None
+    missing: dict[str, str] = Field(default_factory=dict, description="data.missing raised: what -> the last-data date it was raised for")
+    check_missing_at: dt.datetime | None = Field(default=None, description="no expected data can be missing before this moment (None: check)")
+
+    @property
+    def current(self) -> GradeEntry | None:
+        return self.history[-1] if self.history else None
+
+
+def as_of(file: "CreditFile") -> dt.datetime | None:
+    """The file's own clock: its latest event time, or a later clock.tick."""
+    last, tick = file.last_event_at, file.risk.tick_at
+    if tick is None or (last is not None and last >= tick):
+        return last
+    return tick
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _add(entries: list[Entry], entry: Entry) -> None:
+    if not entries or entries[-1] <= entry:
+        entries.append(entry)
+    else:
+        bisect.insort(entries, entry)
+
+
+SCORE_INPUTS = 1
+"""``observe`` flag: something the score is computed from changed."""
+INSPECTED = 2
+"""``observe`` flag: an inspection happened (the next one is due from it)."""
+
+
+def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rules: "Rules") -> int:
+    """Record what this event (and the effects it produced) adds to the risk inputs.
+
+    Returns flags (``SCORE_INPUTS``, ``INSPECTED``) that let ``evaluate`` skip what cannot have changed.
+    """
+    rs = file.risk
+    changed = 0
+    et = event.event_type
+    if et == "sampling.result":
+        day = event.payload.sampled_on
+        if rs.last_sampled_on is None or day >= rs.last_sampled_on:
+            # the handler has just filed the sample, with its id as text
+            rs.last_sampled_on, rs.last_sample_event_id = day, file.samples[-1].event_id
+    elif et == "inspection.completed":
+        eid = str(event.event_id)
+        p = event.payload
+        if rs.last_inspected_at is None or event.occurred_at >= rs.last_inspected_at:
+            rs.last_inspected_at, rs.last_inspection_event_id = event.occurred_at, eid
+        ip = rules.policy.risk.dynamic.inspection
+        points = ip.result.get(p.result, 0.0) + sum(ip.finding.get(f.severity, 0.0) for f in p.findings)
+        changed = INSPECTED
+        if points > 0:
+            _add(rs.entries, (event.occurred_at, "inspection", float(points), eid, p.inspection_id))
+            changed |= SCORE_INPUTS
+    elif et in ("enterprise.registered", "enterprise.updated"):
+        if file.profile is not None:
+            rs.profile_event_id = str(event.event_id)
+        changed |= SCORE_INPUTS
+    elif et == "complaint.resolved" and not event.payload.verified:
+        cid = event.payload.complaint_id
+        kept = [e for e in rs.entries if not (e[1] == "complaint_verified" and e[4] == cid)]
+        if len(kept) != len(rs.entries):
+            rs.entries[:] = kept
+            changed |= SCORE_INPUTS
+    if not effects:
+        return changed
+    pol = rules.policy.risk
+    dyn = pol.dynamic
+    for eff in effects:
+        k = eff.kind
+        if k == "sampling.failed":
+            record = file.sample_by_event(eff.data["sample_event_id"])
+            if record is None or record.judgement is None:
+                continue
+            j = record.judgement
+            classes = [i.item_class for i in j.items if i.verdict == "fail"]
+            classes += ["additive" for c in j.sum_checks if c.verdict == "fail"]
+            by_class = dyn.sampling_failed.by_class
+            points = max((by_class.get(c, dyn.sampling_failed.default) if c else dyn.sampling_failed.default) for c in classes) if classes else dyn.sampling_failed.default
+            _add(rs.entries, (record.occurred_at, "sampling_failed", float(points), record.event_id, record.sample_no))
+            changed |= SCORE_INPUTS
+        elif k == "fluctuation.signal":
+            d = eff.data
+            if d.get("scope") == "category":
+                continue  # the county's chart: not this enterprise's record
+            ref = d.get("series") or f"{d.get('chart')}:{d.get('period', '')}"
+            _add(rs.entries, (eff.occurred_at, "fluctuation_signal", float(dyn.fluctuation_signal.points), eff.event_id, ref))
+            changed |= SCORE_INPUTS
+        elif k == "complaint.verified":
+            _add(rs.entries, (eff.occurred_at, "complaint_verified", float(dyn.complaint_verified.points), eff.event_id, eff.data["complaint_id"]))
+            changed |= SCORE_INPUTS
+        elif k == "rectification.overdue":
+            rid = eff.data["rectification_id"]
+            _add(rs.entries, (eff.occurred_at, "rectification_overdue", float(dyn.rectification_overdue.points), eff.event_id, rid))
+            _add(rs.credit_entries, (eff.occurred_at, "rectification_overdue", float(pol.credit.rectification_overdue), eff.event_id, rid))
+            changed |= SCORE_INPUTS
+        elif k == "rectification.rejected":
+            _add(rs.credit_entries, (eff.occurred_at, "rectification_rejected", float(pol.credit.rectification_rejected), eff.event_id, eff.data["rectification_id"]))
+            changed |= SCORE_INPUTS
+    return changed
+
+
+# --------------------------------------------------------------------------- the score
+
+
+def _static_terms(profile: Any, pol: RiskPolicy) -> tuple[float, float, float]:
+    s = pol.static
+    category = s.category.get(profile.category, 0.0)
+    scale = s.scale.get(profile.scale, 0.0)
+    pop = profile.population_served
+    if pop is None:
+        population = s.population_unknown
+    else:
+        population = next((b.points for b in s.population_served if pop >= b.min), 0.0)
+    return category, scale, population
+
+
+def _caps(pol: RiskPolicy) -> dict[str, float]:
+    d = pol.dynamic
+    return {
+        "sampling_failed": d.sampling_failed.cap, "fluctuation_signal": d.fluctuation_signal.cap,
+        "complaint_verified": d.complaint_verified.cap, "inspection": d.inspection.cap,
+        "rectification_overdue": d.rectification_overdue.cap,
+    }
+
+
+_CAPS: dict[int, tuple[RiskPolicy, dict[str, float]]] = {}
+_WINDOWS: dict[int, tuple[RiskPolicy, dt.timedelta]] = {}
+
+
+def _window(pol: RiskPolicy) -> dt.timedelta:
+    hit = _WINDOWS.get(id(pol))
+    if hit is None or hit[0] is not pol:
+        hit = _WINDOWS[id(pol)] = (pol, dt.timedelta(days=pol.dynamic.window_days))
+    return hit[1]
+
+
+def _caps_of(pol: RiskPolicy) -> dict[str, float]:
+    hit = _CAPS.get(id(pol))
+    if hit is None or hit[0] is not pol:
+        hit = _CAPS[id(pol)] = (pol, _caps(pol))
+    return hit[1]
+
+
+def _score(file: "CreditFile", pol: RiskPolicy) -> tuple[float, float, float, float]:
+    """(score, static, dynamic, credit), numbers only: the per-event fast path."""
+    static = min(pol.static.max, sum(_static_terms(file.profile, pol)))
+    raw: dict[str, float] = {}
+    for entry in file.risk.entries:
+        raw[entry[1]] = raw.get(entry[1], 0.0) + entry[2]
+    caps = _caps_of(pol)
+    dynamic = min(pol.dynamic.max, sum(min(raw[f], caps[f]) for f in DYNAMIC_FACTORS if f in raw))
+    credit_raw = pol.credit.campaign_tier.get(file.profile.campaign_tier, 0.0)
+    credit_raw += sum(e[2] for e in file.risk.credit_entries)
+    credit = min(pol.credit.max, credit_raw)
+    static, dynamic, credit = round(static, 2), round(dynamic, 2), round(credit, 2)
+    return round(static + dynamic + credit, 2), static, dynamic, credit
+
+
+def explain(file: "CreditFile", pol: RiskPolicy) -> list[Contribution]:
+    """Every term of the score with the events behind it (the slow path: only when something changed).
+
+    Terms sum to the score before the group caps (static.max, dynamic.max, credit.max);
+    a group over its cap gets a last ``*.cap`` term with negative points, so the
+    contributions always add up to the score.
+    """
+    rs = file.risk
+    profile = file.profile
+    out: list[Contribution] = []
+    category, scale, population = _static_terms(profile, pol)
+    pid = [rs.profile_event_id] if rs.profile_event_id else []
+    pop_text = "未登记" if profile.population_served is None else f"{profile.population_served} 人"
+    out += [
+        Contribution(factor="static.category", label_zh=FACTOR_ZH["static.category"], points=category, raw=category,
+                     detail_zh=CATEGORY_ZH.get(profile.category, profile.category), event_ids=pid),
+        Contribution(factor="static.scale", label_zh=FACTOR_ZH["static.scale"], points=scale, raw=scale,
+                     detail_zh=SCALE_ZH.get(profile.scale, profile.scale), event_ids=pid),
+        Contribution(factor="static.population", label_zh=FACTOR_ZH["static.population"], points=population, raw=population,
+                     detail_zh=pop_text, event_ids=pid),
+    ]
+    _group_cap(out, "static", category + scale + population, pol.static.max)
+    caps = _caps_of(pol)
+    groups: dict[str, list[Entry]] = {}
+    for entry in rs.entries:
+        groups.setdefault(entry[1], []).append(entry)
+    dyn_total = 0.0
+    for factor in DYNAMIC_FACTORS:
+        entries = groups.get(factor)
+        if not entries:
+            continue
+        raw = sum(e[2] for e in entries)
+        points = min(raw, caps[factor])
+        dyn_total += points
+        refs = _refs(entries)
+        detail = f"近 {pol.dynamic.window_days} 天 {len(entries)} {_UNIT_ZH.get(factor, '次')}（{refs}）"
+        if points < raw:
+            detail += f"，按上限 {caps[factor]:g} 分计"
+        out.append(Contribution(factor=f"dynamic.{factor}", label_zh=FACTOR_ZH[f"dynamic.{factor}"], points=points, raw=raw,
+                                count=len(entries), detail_zh=detail, event_ids=[e[3] for e in entries]))
+    _group_cap(out, "dynamic", dyn_total, pol.dynamic.max)
+    tier = profile.campaign_tier
+    tier_points = pol.credit.campaign_tier.get(tier, 0.0)
+    out.append(Contribution(factor="credit.campaign_tier", label_zh=FACTOR_ZH["credit.campaign_tier"], points=tier_points, raw=tier_points,
+                            detail_zh="未分档" if tier == "unrated" else f"{tier} 档", event_ids=pid))
+    credit_total = tier_points
+    cgroups: dict[str, list[Entry]] = {}
+    for entry in rs.credit_entries:
+        cgroups.setdefault(entry[1], []).append(entry)
+    for factor in CREDIT_FACTORS:
+        entries = cgroups.get(factor)
+        if not entries:
+            continue
+        raw = sum(e[2] for e in entries)
+        credit_total += raw
+        refs = _refs(entries)
+        out.append(Contribution(factor=f"credit.{factor}", label_zh=FACTOR_ZH[f"credit.{factor}"], points=raw, raw=raw, count=len(entries),
+                                detail_zh=f"累计 {len(entries)} {_UNIT_ZH.get(factor, '项')}（{refs}）", event_ids=[e[3] for e in entries]))
+    _group_cap(out, "credit", credit_total, pol.credit.max)
+    if file.enterprise_id in pol.credit.serious_dishonesty:
+        out.append(Contribution(factor="credit.serious_dishonesty", label_zh=FACTOR_ZH["credit.serious_dishonesty"], points=0.0, raw=0.0,
+                                detail_zh="直接定为 D 级"))
+    return out
+
+
+def _refs(entries: list[Entry], shown: int = 5) -> str:
+    refs = list(dict.fromkeys(e[4] for e in entries))
+    text = "、".join(refs[:shown])
+    return text + (f" 等 {len(refs)} 项" if len(refs) > shown else "")
+
+
+def _group_cap(out: list[Contribution], group: str, total: float, cap: float) -> None:
+    if total > cap:
+        out.append(Contribution(factor=f"{group}.cap", label_zh={"static": "静态因素上限", "dynamic": "动态因素上限", "credit": "信用因素上限"}[group],
+                                points=round(cap - total, 2), raw=round(cap - total, 2), detail_zh=f"合计 {total:g} 分，按上限 {cap:g} 分计"))
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def local_date(moment: dt.datetime, rules: "Rules") -> dt.date:
+    return (moment + dt.timedelta(hours=rules.policy.utc_offset_hours)).date()
+
+
+def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules") -> dt.date | None:
+    """The last inspection (or, never inspected, the registration) plus the grade's interval."""
+    base = file.risk.last_inspected_at or file.registered_at
+    if base is None:
+        return None
+    return local_date(base, rules) + dt.timedelta(days=rules.policy.risk.inspection_interval_days(grade))
+
+
+def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int = SCORE_INPUTS) -> GradeEntry | None:
+    """Re-grade after ``cause``; returns the new history entry when the score, the grade or the
+    evidence behind them changed.
+
+    Without ``SCORE_INPUTS`` in ``changed`` (``observe`` saw nothing that moves the
+    score) it takes the fast path: the window is pruned (which may change the score),
+    an inspection moves the due date, and a grade held back by the step limit still
+    moves on; nothing else is recomputed.
+    """
+    pol = rules.policy.risk
+    if file.profile is None or not pol.enabled:
+        return None
+    rs = file.risk
+    if cause.enterprise_id == "*" and (rs.tick_at is None or cause.occurred_at > rs.tick_at):
+        rs.tick_at = cause.occurred_at
+    now = as_of(file)
+    entries = rs.entries
+    if entries:
+        cutoff = now - _window(pol)
+        if entries[0][0] < cutoff:
+            del entries[:bisect.bisect_left(entries, (cutoff,))]
+            changed |= SCORE_INPUTS
+    if not changed & SCORE_INPUTS and rs.grade is not None and rs.history and not rs.history[-1].held:
+        if changed & INSPECTED:
+            rs.next_inspection_due = next_inspection_due(file, rs.grade, rules)
+        return None
+    score, static, dynamic, credit = _score(file, pol)
+    override = "serious_dishonesty" if pol.credit.serious_dishonesty and file.enterprise_id in pol.credit.serious_dishonesty else None
+    band = "D" if override else pol.band(score)
+    previous = rs.grade
+    grade = band
+    if previous is not None and override is None and band != previous:
+        pi, bi = _INDEX[previous], _INDEX[band]
+        gi = min(bi, pi + pol.max_worsen) if bi > pi else max(bi, pi - pol.max_improve)
+        if pol.hold_days and rs.moved_at is not None and now < rs.moved_at + dt.timedelta(days=pol.hold_days):
+            gi = pi
+        grade = GRADES[gi]
+    due = rs.next_inspection_due
+    if grade != previous or changed & INSPECTED or due is None:
+        due = next_inspection_due(file, grade, rules)
+        if due != rs.next_inspection_due:
+            rs.next_inspection_due = due
+    if score == rs.score and grade == previous and not changed & SCORE_INPUTS:
+        return None  # only the due date moved, or a held grade stayed held
+    # a new entry also when only the evidence changed (a further failure under a saturated cap):
+    # the current entry must name every event behind the grade
+    entry = GradeEntry(
+        as_of=now, cause_event_id=str(cause.event_id), score=score, static=static, dynamic=dynamic, credit=credit,
+        band=band, grade=grade, previous=previous, held=grade != band, override=override, next_inspection_due=due,
+        contributions=explain(file, pol),
+    )
+    rs.history.append(entry)
+    if len(rs.history) > pol.history_max:
+        del rs.history[: len(rs.history) - pol.history_max]
+    if grade != previous:
+        rs.moved_at = now
+        rs.check_missing_at = None  # intervals follow the grade
+    rs.grade, rs.score = grade, score
+    return entry
+
+
+def graded_data(entry: GradeEntry) -> dict[str, Any]:
+    """A ``risk.graded`` effect's data: the entry as JSON (built by hand: this runs on every score change)."""
+    return {
+        "as_of": _iso(entry.as_of), "cause_event_id": entry.cause_event_id, "score": entry.score, "static": entry.static,
+        "dynamic": entry.dynamic, "credit": entry.credit, "band": entry.band, "grade": entry.grade, "previous": entry.previous,
+        "grade_changed": entry.grade != entry.previous, "held": entry.held, "override": entry.override,
+        "next_inspection_due": entry.next_inspection_due.isoformat() if entry.next_inspection_due else None,
+        "contributions": [{"factor": c.factor, "label_zh": c.label_zh, "points": c.points, "raw": c.raw, "count": c.count,
+                           "detail_zh": c.detail_zh, "event_ids": list(c.event_ids)} for c in entry.contributions],
+    }
+
+
+def _iso(moment: dt.datetime) -> str:
+    """As pydantic writes an aware UTC datetime in JSON mode."""
+    text = moment.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
+    """Expected data that did not come: no sample / no inspection within the interval the grade requires.
+
+    Raised once per gap (keyed by the date of the last data), by the as-of time.
+    """
+    rs = file.risk
+    if rs.grade is None or file.profile is None or file.registered_at is None:
+        return []
+    now = as_of(file)
+    if rs.check_missing_at is not None and now < rs.check_missing_at:
+        return []  # new data only moves due dates later: this bound stays valid until the grade changes
+    pol = rules.policy.risk
+    today = local_date(now, rules)
+    registered = local_date(file.registered_at, rules)
+    out: list[dict[str, Any]] = []
+    interval = pol.sampling_interval_days[rs.grade]
+    base = rs.last_sampled_on or registered
+    due = base + dt.timedelta(days=interval)
+    if today > due and rs.missing.get("sampling") != base.isoformat():
+        rs.missing["sampling"] = base.isoformat()
+        out.append({"what": "sampling", "last": rs.last_sampled_on.isoformat() if rs.last_sampled_on else None, "base": base.isoformat(),
+                    "interval_days": interval, "due": due.isoformat(), "grade": rs.grade, "days_late": (today - due).days,
+                    "last_event_id": rs.last_sample_event_id})
+    due = rs.next_inspection_due
+    if due is not None and today > due:
+        base = local_date(rs.last_inspected_at, rules) if rs.last_inspected_at else registered
+        if rs.missing.get("inspection") != base.isoformat():
+            rs.missing["inspection"] = base.isoformat()
+            out.append({"what": "inspection", "last": local_date(rs.last_inspected_at, rules).isoformat() if rs.last_inspected_at else None,
+                        "base": base.isoformat(), "interval_days": pol.inspection_interval_days(rs.grade), "due": due.isoformat(),
+                        "grade": rs.grade, "days_late": (today - due).days, "last_event_id": rs.last_inspection_event_id})
+    # nothing new can be missing before the local day after the earliest due date still ahead
+    # until new data or a new grade (which reset it), nothing new can be missing before
+    # the local day after the earliest due date still ahead
+    dues = ((rs.last_sampled_on or registered) + dt.timedelta(days=interval), rs.next_inspection_due)
+    ahead = [d for d in dues if d is not None and d >= today]
+    if ahead:
+        first = min(ahead) + dt.timedelta(days=1)
+        rs.check_missing_at = dt.datetime(first.year, first.month, first.day, tzinfo=dt.timezone.utc) - dt.timedelta(hours=rules.policy.utc_offset_hours)
+    else:
+        rs.check_missing_at = _NEVER
+    return out
+
+
+# --------------------------------------------------------------------------- ranking
+
+
+def reasons_zh(entry: GradeEntry | None, limit: int = 5) -> list[str]:
+    """The terms that made the score, largest first, as sentences."""
+    if entry is None:
+        return []
+    terms = [c for c in entry.contributions if c.points > 0 or c.factor == "credit.serious_dishonesty"]
+    # what the enterprise did (dynamic), then its record (credit), then what it is (static)
+    order = {"dynamic": 0, "credit": 1, "static": 2}
+    terms.sort(key=lambda c: (c.factor != "credit.serious_dishonesty", order.get(c.factor.split(".")[0], 3), -c.points, c.factor))
+    out = []
+    if entry.held:
+        out.append(f"分值 {entry.score:g} 对应 {entry.band} 级；每次评定最多变动规定级数，暂定 {entry.grade} 级")
+    for c in terms[:limit]:
+        if c.factor == "credit.serious_dishonesty":
+            out.append(f"{c.label_zh}：{c.detail_zh}")
+        else:
+            out.append(f"{c.label_zh} +{c.points:g}（{c.detail_zh}）")
+    return out
+
+
+def rank(state: "CountyState", as_of: dt.datetime | dt.date) -> list[dict[str, Any]]:
+    """Every enterprise, riskiest first: grade (D first), then score, then id.
+
+    ``[{"enterprise_id", "score", "grade", "next_due", "reasons"}]``; an enterprise
+    whose inspection is past due as of ``as_of`` says so first in its reasons.  The
+    state must be folded from events up to ``as_of`` (see ``qrisk.backtest.state_as_of``).
+    """
+    day = as_of if not isinstance(as_of, dt.datetime) else as_of.date()
+    rows = []
+    for eid, file in state.files.items():
+        rs = file.risk
+        if rs.grade is None:
+            rows.append({"enterprise_id": eid, "score": None, "grade": None, "next_due": None,
+                         "reasons": ["未登记企业信息（缺少食品类别），无法分级"]})
+            continue
+        reasons = reasons_zh(rs.current)
+        due = rs.next_inspection_due
+        if due is not None and due < day:
+            reasons.insert(0, f"现场检查已逾期：应于 {due.isoformat()} 前检查（{rs.grade} 级）")
+        rows.append({"enterprise_id": eid, "score": rs.score, "grade": rs.grade,
+                     "next_due": due.isoformat() if due else None, "reasons": reasons})
+    rows.sort(key=lambda r: (r["grade"] is None, -_INDEX.get(r["grade"], -1), -(r["score"] or 0.0), r["enterprise_id"]))
+    return rows

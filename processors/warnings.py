@@ -1,0 +1,307 @@
+"""Early-warning rules (早期预警): what the fold found → alert decisions.
+
+Each rule is policy data (``warnings.*`` in the policy file): on or off, a
+severity (critical / high / medium / low, mapped to a RASFF-like class and a
+response time), a Chinese title and message template and an English one.  A
+decision carries a dedup key — the same problem keeps the same key, so the
+alerts stage groups repeats into one alert — and its evidence: the event ids and
+the numbers.  Delivering it (routing, grouping, silences, escalation) is the
+alerts stage's job; the fold emits decisions as ``warning.raised`` effects.
+
+Rules:
+
+========================  ==========================================================
+sampling.unqualified      an unqualified sample; severity by the worst failed item's class
+fluctuation.signal        a control-chart signal (higher when against the legal maximum)
+risk.grade_worsened       the risk grade moved towards D
+complaint.cluster         k verified complaints within the window
+rectification.overdue     a rectification past its deadline (by event time)
+data.missing              no sample / no inspection within the interval the grade requires
+inspection.nonconforming  an inspection found the enterprise 不符合 or made major findings
+rectification.rejected    a rectification rejected at verification
+judgement.disagrees       qrisk's judgement differs from the lab's
+========================  ==========================================================
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from processors.risk import reasons_zh
+from schemas.policy import SEVERITIES, RasffClass, Severity, WarningRule
+
+if TYPE_CHECKING:  # pragma: no cover
+    from processors.credit_file import CreditFile
+    from processors.risk import GradeEntry
+    from processors.step import Effect, Rules
+    from schemas.events import Envelope
+
+ALERT_KIND = "warning.raised"
+"""The effect kind that carries an ``AlertDecision`` (as JSON) in its data."""
+
+RULES = (
+    "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
+    "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees",
+)
+
+_SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # critical 0 … low 3
+_CLASS_ZH = {
+    "pathogen": "致病菌", "indicator_microbe": "微生物指标", "additive_not_permitted": "非法添加/不得使用的添加剂",
+    "additive": "食品添加剂超限", "contaminant": "污染物", "chemical": "理化指标", "quality_index": "品质指标",
+}
+_NEAR_LIMIT = frozenset({"cpk_low", "ewma_near_limit"})
+
+
+class AlertDecision(BaseModel):
+    """A rule fired: what, how severe, the dedup key, the texts and the evidence."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rule: str
+    severity: Severity
+    rasff_class: RasffClass
+    respond_within_hours: int | None = None
+    dedup_key: str = Field(description="the same problem keeps the same key: the alerts stage groups by it")
+    enterprise_id: str
+    title_zh: str
+    message_zh: str
+    message_en: str
+    evidence: dict[str, Any] = Field(default_factory=dict, description="event ids and the numbers the rule used")
+    occurred_at: dt.datetime = Field(description="event time of the event that raised it")
+    event_id: str = Field(description="the event that raised it")
+
+
+def decision_data(d: AlertDecision) -> dict[str, Any]:
+    """A ``warning.raised`` effect's data: the decision as JSON (the same as ``model_dump(mode="json")``, built by hand)."""
+    text = d.occurred_at.isoformat()
+    return {
+        "rule": d.rule, "severity": d.severity, "rasff_class": d.rasff_class, "respond_within_hours": d.respond_within_hours,
+        "dedup_key": d.dedup_key, "enterprise_id": d.enterprise_id, "title_zh": d.title_zh, "message_zh": d.message_zh,
+        "message_en": d.message_en, "evidence": d.evidence, "occurred_at": text[:-6] + "Z" if text.endswith("+00:00") else text,
+        "event_id": d.event_id,
+    }
+
+
+class _Fill(dict):
+    def __missing__(self, key: str) -> str:  # a template naming a field a rule lacks prints nothing, never fails
+        return ""
+
+
+def _render(template: str, fields: dict[str, Any]) -> str:
+    return template.format_map(_Fill(fields))
+
+
+def _decision(rule_id: str, rule: WarningRule, severity: Severity, file: "CreditFile", at: dt.datetime, event_id: str,
+              dedup_key: str, fields: dict[str, Any], evidence: dict[str, Any], rules: "Rules") -> AlertDecision:
+    wp = rules.policy.warnings
+    name = file.profile.name if file.profile is not None else file.enterprise_id
+    local = (at + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat()
+    fill = {"name": name, "enterprise_id": file.enterprise_id, "date": local, **fields}
+    # trusted fields from the fold: construct without validating again (the bench keeps the fold at ≥ 10k events/s)
+    return AlertDecision.model_construct(
+        rule=rule_id, severity=severity, rasff_class=wp.rasff_class.get(severity, "information_attention"),
+        respond_within_hours=wp.respond_within_hours.get(severity), dedup_key=dedup_key, enterprise_id=file.enterprise_id,
+        title_zh=rule.title_zh, message_zh=_render(rule.template_zh, fill), message_en=_render(rule.template_en, fill),
+        evidence=evidence, occurred_at=at, event_id=event_id,
+    )
+
+
+def decide(file: "CreditFile", event: "Envelope", effects: list["Effect"], graded: "GradeEntry | None",
+           missing: list[dict[str, Any]], rules: "Rules") -> list[AlertDecision]:
+    """The alert decisions for what one event did to one credit file."""
+    out: list[AlertDecision] = []
+    for eff in effects:
+        handler = _ON_EFFECT.get(eff.kind)
+        if handler is not None:
+            decision = handler(file, eff, rules)
+            if decision is not None:
+                out.append(decision)
+    if graded is not None and graded.previous is not None and graded.grade > graded.previous:  # "A" < "B" < … < "D"
+        d = _grade_worsened(file, event, graded, rules)
+        if d is not None:
+            out.append(d)
+    for gap in missing:
+        d = _data_missing(file, event, gap, rules)
+        if d is not None:
+            out.append(d)
+    return out
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    rule = rules.policy.warnings.sampling_unqualified
+    if not rule.enabled:
+        return None
+    d = eff.data
+    record = file.sample_by_event(d["sample_event_id"])
+    failed: list[dict[str, Any]] = []
+    classes: list[str] = []
+    if record is not None and record.judgement is not None:
+        for i in record.judgement.items:
+            if i.verdict == "fail":
+                classes.append(i.item_class or "")
+                failed.append({"item_code": i.item_code, "item_name": i.item_name, "item_class": i.item_class,
+                               "values": list(i.values), "unit": i.unit, "limit": i.limit_text, "reason": i.reason,
+                               "standard": i.standard})
+        for c in record.judgement.sum_checks:
+            if c.verdict == "fail":
+                classes.append("additive")
+                failed.append({"item_code": f"sum_of_ratios:{c.group}", "item_name": f"{c.group_name}比例之和", "item_class": "additive",
+                               "total": c.total, "members": [{"item_code": m.item_code, "value": m.value, "max": m.max, "ratio": m.ratio} for m in c.members]})
+    # the worst failed item decides; an item of unknown class takes the rule's own severity
+    worst = min(classes, key=lambda c: _SEVERITY_RANK[rule.severity_by_class.get(c, rule.severity)], default="")
+    severity = rule.severity_by_class.get(worst, rule.severity) if classes else rule.severity
+    names = [f.get("item_name") or f["item_code"] for f in failed]
+    fields = {
+        "product": d.get("product", ""), "sample_no": d.get("sample_no", ""), "sampled_on": d.get("sampled_on", ""),
+        "items": "、".join(names) or "、".join(d.get("failed_items", [])), "detail": "；".join(d.get("messages_zh") or []),
+        "item_class": _CLASS_ZH.get(worst, worst),
+    }
+    evidence = {"event_ids": [d["sample_event_id"]], "sample_no": d.get("sample_no"), "sampled_on": d.get("sampled_on"),
+                "product": d.get("product"), "failed_items": d.get("failed_items", []), "item_class": worst or None, "failed": failed}
+    return _decision("sampling.unqualified", rule, severity, file, eff.occurred_at, eff.event_id,
+                     f"{file.enterprise_id}:sampling.failed:{d.get('sample_no', '')}", fields, evidence, rules)
+
+
+def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    rule = rules.policy.warnings.fluctuation
+    if not rule.enabled:
+        return None
+    d = eff.data
+    fired = {s.get("rule") for s in d.get("signals", [])} | {d.get("rule")}
+    severity = rule.severity_near_limit if fired & _NEAR_LIMIT else rule.severity
+    chart, scope = d.get("chart", ""), d.get("scope", "")
+    if scope == "series":
+        key = f"{file.enterprise_id}:fluctuation:{d.get('series')}"
+    elif scope == "category":
+        key = f"county:{d.get('category')}:fluctuation:{chart}:{d.get('period')}"
+    else:
+        key = f"{file.enterprise_id}:fluctuation:{chart}:{d.get('period')}"
+    where = f"（抽样编号 {d['sample_no']}，{d.get('sampled_on', '')}）" if d.get("sample_no") else ""
+    fields = {"text": d.get("text_zh", ""), "where": where, "chart": chart, "series": d.get("series") or d.get("period") or ""}
+    evidence: dict[str, Any] = {"event_ids": [eff.event_id], "chart": chart, "scope": scope, "rules": sorted(r for r in fired if r),
+                                "value": d.get("value"), "center": d.get("center"), "lcl": d.get("lcl"), "ucl": d.get("ucl")}
+    for k in ("series", "period", "sample_no", "item_code", "usl", "n", "failed"):
+        if d.get(k) is not None:
+            evidence[k] = d[k]
+    # the chart itself (points, limits, Pareto, nearby events) is in the fluctuation.signal effect of the same event
+    return _decision("fluctuation.signal", rule, severity, file, eff.occurred_at, eff.event_id, key, fields, evidence, rules)
+
+
+def _cluster(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    rule = rules.policy.warnings.complaint_cluster
+    if not rule.enabled:
+        return None
+    d = eff.data
+    ids = d.get("complaint_ids", [])
+    records = [c for c in (file.complaint(cid) for cid in ids) if c is not None]
+    first = min((c.received_at for c in records), default=eff.occurred_at)
+    first_day = (first + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat()
+    fields = {"count": len(ids), "k": d.get("k"), "window_days": d.get("window_days"), "first_day": first_day}
+    evidence = {"event_ids": [c.event_id for c in records] + ([eff.event_id] if eff.event_id not in {c.event_id for c in records} else []),
+                "complaint_ids": ids, "count": len(ids), "k": d.get("k"), "window_days": d.get("window_days"), "first_day": first_day}
+    return _decision("complaint.cluster", rule, rule.severity, file, eff.occurred_at, eff.event_id,
+                     f"{file.enterprise_id}:complaint.cluster:{first_day}", fields, evidence, rules)
+
+
+def _overdue(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    rule = rules.policy.warnings.rectification_overdue
+    if not rule.enabled:
+        return None
+    d = eff.data
+    rid = d.get("rectification_id", "")
+    record = file.rectification(rid)
+    ids = [record.event_id] if record is not None and record.event_id else []
+    fields = {"rectification_id": rid, "what": d.get("what", ""), "deadline": d.get("deadline", ""), "days_overdue": d.get("days_overdue", "")}
+    evidence = {"event_ids": ids + [eff.event_id], "rectification_id": rid, "deadline": d.get("deadline"), "days_overdue": d.get("days_overdue")}
+    return _decision("rectification.overdue", rule, rule.severity, file, eff.occurred_at, eff.event_id,
+                     f"{file.enterprise_id}:rectification.overdue:{rid}", fields, evidence, rules)
+
+
+def _inspection(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    rule = rules.policy.warnings.inspection_nonconforming
+    if not rule.enabled:
+        return None
+    d = eff.data
+    iid = d.get("inspection_id", "")
+    record = next((i for i in reversed(file.inspections) if i.inspection_id == iid), None)
+    findings = [f for f in (record.findings if record else []) if f.severity in ("major", "critical")]
+    text = "；".join(f"{f.code} {f.description}（{'严重' if f.severity == 'critical' else '主要'}）" for f in findings)
+    severity = rule.severity_nonconforming if d.get("result") == "不符合" else rule.severity
+    fields = {"inspection_id": iid, "result": d.get("result", ""), "findings": f"问题：{text}" if text else ""}
+    evidence = {"event_ids": [eff.event_id], "inspection_id": iid, "result": d.get("result"), "serious_findings": d.get("serious_findings", [])}
+    return _decision("inspection.nonconforming", rule, severity, file, eff.occurred_at, eff.event_id,
+                     f"{file.enterprise_id}:inspection:{iid}", fields, evidence, rules)
+
+
+def _rejected(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    rule = rules.policy.warnings.rectification_rejected
+    if not rule.enabled:
+        return None
+    d = eff.data
+    rid = d.get("rectification_id", "")
+    fields = {"rectification_id": rid, "note": d.get("note") or ""}
+    evidence = {"event_ids": [eff.event_id], "rectification_id": rid, "note": d.get("note")}
+    return _decision("rectification.rejected", rule, rule.severity, file, eff.occurred_at, eff.event_id,
+                     f"{file.enterprise_id}:rectification.rejected:{rid}", fields, evidence, rules)
+
+
+def _disagrees(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    rule = rules.policy.warnings.judgement_disagrees
+    if not rule.enabled:
+        return None
+    d = eff.data
+    fields = {"sample_no": d.get("sample_no", ""), "items": "、".join(d.get("items", []))}
+    evidence = {"event_ids": [d.get("sample_event_id", eff.event_id)], "sample_no": d.get("sample_no"), "items": d.get("items", [])}
+    return _decision("judgement.disagrees", rule, rule.severity, file, eff.occurred_at, eff.event_id,
+                     f"{file.enterprise_id}:judgement.disagrees:{d.get('sample_no', '')}", fields, evidence, rules)
+
+
+def _grade_worsened(file: "CreditFile", event: "Envelope", graded: "GradeEntry", rules: "Rules") -> AlertDecision | None:
+    rule = rules.policy.warnings.grade_worsened
+    if not rule.enabled:
+        return None
+    severity = rule.severity_by_grade.get(graded.grade, rule.severity)
+    reasons = reasons_zh(graded, limit=3)
+    fields = {"from_grade": graded.previous, "to_grade": graded.grade, "score": f"{graded.score:g}", "reasons": "；".join(reasons)}
+    ids: list[str] = []
+    for c in graded.contributions:
+        if c.factor.startswith(("dynamic.", "credit.")) and c.points > 0:
+            ids += [i for i in c.event_ids if i not in ids]
+    evidence = {"event_ids": ids, "cause_event_id": graded.cause_event_id, "from": graded.previous, "to": graded.grade,
+                "score": graded.score, "band": graded.band, "static": graded.static, "dynamic": graded.dynamic, "credit": graded.credit,
+                "contributions": [{"factor": c.factor, "points": c.points, "event_ids": c.event_ids} for c in graded.contributions if c.points]}
+    return _decision("risk.grade_worsened", rule, severity, file, event.occurred_at, str(event.event_id),
+                     f"{file.enterprise_id}:grade.worsened:{graded.grade}", fields, evidence, rules)
+
+
+def _data_missing(file: "CreditFile", event: "Envelope", gap: dict[str, Any], rules: "Rules") -> AlertDecision | None:
+    rule = rules.policy.warnings.data_missing
+    if not rule.enabled:
+        return None
+    what = gap["what"]
+    fields = {
+        "what_zh": "监督抽检" if what == "sampling" else "现场检查", "what_en": "supervision sample" if what == "sampling" else "inspection",
+        "last": gap["last"] or "无记录（自登记起）", "interval_days": gap["interval_days"], "grade": gap["grade"], "due": gap["due"],
+    }
+    evidence = {"event_ids": [gap["last_event_id"]] if gap.get("last_event_id") else [], **{k: v for k, v in gap.items() if k != "last_event_id"}}
+    return _decision("data.missing", rule, rule.severity, file, event.occurred_at, str(event.event_id),
+                     f"{file.enterprise_id}:data.missing:{what}:{gap['base']}", fields, evidence, rules)
+
+
+_ON_EFFECT = {
+    "sampling.failed": _sampling,
+    "fluctuation.signal": _fluctuation,
+    "complaint.cluster": _cluster,
+    "rectification.overdue": _overdue,
+    "inspection.nonconforming": _inspection,
+    "rectification.rejected": _rejected,
+    "judgement.disagrees_with_lab": _disagrees,
+}
+
+ALERTING_KINDS = frozenset(_ON_EFFECT)
+"""Effect kinds some rule turns into an alert decision."""

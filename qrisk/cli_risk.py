@@ -1,0 +1,378 @@
+"""``qrisk risk``, ``qrisk backtest``, ``qrisk import-mapped``, ``qrisk credit-report``.
+
+    qrisk risk [--as-of DATE] [--json] [--top N] (--events FILE.jsonl | --data-dir DIR) [--policy FILE]
+    qrisk backtest --from DATE --to DATE [--json] [--top-k 5,10] [--step-days 30] [--horizon-days 90] (--events … | --data-dir …)
+    qrisk import-mapped KIND FILE.csv --mapping MAP.yaml [--data-dir DIR | --events-out FILE.jsonl] [--batch N]
+    qrisk credit-report ID [--format text|json|xlsx] [--out FILE] [--as-of DATE] (--events … | --data-dir …)
+
+Events come from a JSONL file (``qrisk demo --events-out``, an export) or from a data
+directory's event log (chdb: one process per directory — stop ``qrisk run`` first, or export).
+``--as-of DATE`` folds only events that occurred on or before the end of that local day.
+Usage and input errors print a message and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A usage or input problem; the message is shown as is."""
+
+
+def register(subparsers: Any) -> None:
+    from qrisk.settings import Settings
+
+    settings = Settings()
+
+    def source(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--events", type=Path, default=None, metavar="FILE.jsonl", help="read events from this JSONL file")
+        p.add_argument("--data-dir", type=Path, default=None, help=f"read the event log of this data directory (default {settings.data_dir} when --events is not given)")
+        p.add_argument("--policy", type=Path, default=settings.policy_file, help="policy YAML (default: the built-in policy)")
+
+    risk = subparsers.add_parser("risk", help="风险排名：每家企业的风险等级、下次检查期限与原因 / risk ranking as of a date")
+    source(risk)
+    risk.add_argument("--as-of", type=_date, default=None, metavar="DATE", help="YYYY-MM-DD, local day (default: the day of the latest event)")
+    risk.add_argument("--json", action="store_true", help='print [{"enterprise_id", "score", "grade", "next_due", "reasons"}]')
+    risk.add_argument("--top", type=int, default=None, metavar="N", help="only the N riskiest")
+    risk.set_defaults(func=cmd_risk)
+
+    bt = subparsers.add_parser("backtest", help="回测：预警提前量、按风险顺序检查的效果、前k名准确率 / backtest grades and warnings on history")
+    source(bt)
+    bt.add_argument("--from", dest="start", type=_date, required=True, metavar="DATE")
+    bt.add_argument("--to", dest="end", type=_date, required=True, metavar="DATE")
+    bt.add_argument("--json", action="store_true")
+    bt.add_argument("--top-k", type=_ks, default=(5, 10), metavar="K,K", help="sizes of the top of the ranking to score (default 5,10)")
+    bt.add_argument("--step-days", type=int, default=30, help="days between evaluation points (default 30)")
+    bt.add_argument("--horizon-days", type=int, default=90, help="a failure within this many days counts (default 90)")
+    bt.set_defaults(func=cmd_backtest)
+
+    cr = subparsers.add_parser("credit-file", help="诚信档案（文本 / JSON / Excel）/ one enterprise's credit file, readable")
+    cr.add_argument("enterprise_id")
+    source(cr)
+    cr.add_argument("--format", choices=["text", "json", "xlsx"], default="text")
+    cr.add_argument("--out", type=Path, default=None, help="write to this file (required for xlsx; default stdout)")
+    cr.add_argument("--as-of", type=_date, default=None, metavar="DATE", help="the file as it stood at the end of this local day")
+    cr.add_argument("--charts", type=Path, default=None, metavar="DIR",
+                    help="also draw the control chart (PNG) of every series that signalled into DIR")
+    cr.set_defaults(func=cmd_credit_report)
+
+
+# --------------------------------------------------------------------------- argument types
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+
+
+def _ks(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a list of numbers like 5,10") from None
+    if not ks or any(k < 1 for k in ks):
+        raise argparse.ArgumentTypeError("every k must be at least 1")
+    return ks
+
+
+def _guard(func):
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except CliError as exc:
+            print(f"qrisk: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    run.__name__ = func.__name__
+    run.__doc__ = func.__doc__
+    return run
+
+
+# --------------------------------------------------------------------------- reading events
+
+
+def _rules(args: argparse.Namespace):
+    from qrisk.runtime import default_rules
+
+    try:
+        return default_rules(getattr(args, "policy", None))
+    except Exception as exc:  # noqa: BLE001 - a bad policy file is a usage error
+        raise CliError(f"policy: {exc}") from exc
+
+
+def load_events(args: argparse.Namespace, rules: Any) -> list:
+    """The events, in log order, from ``--events FILE.jsonl`` or ``--data-dir DIR``."""
+    if args.events is not None and args.data_dir is not None:
+        raise CliError("give --events or --data-dir, not both")
+    if args.events is not None:
+        return _events_from_file(args.events)
+    from qrisk.settings import Settings
+
+    return _events_from_store(args.data_dir or Settings().data_dir, rules)
+
+
+def _events_from_file(path: Path) -> list:
+    from ingest.files import LineError, read_events
+    from schemas.upcast import parse_event
+
+    if not path.exists():
+        raise CliError(f"{path}: no such file")
+    events, bad = [], 0
+    try:
+        for position, _raw, doc in read_events(path):
+            if isinstance(doc, LineError):
+                bad += 1
+                print(f"qrisk: {position}: {doc} (skipped)", file=sys.stderr)
+                continue
+            try:
+                events.append(parse_event(doc))
+            except Exception as exc:  # noqa: BLE001 - a bad line is reported, not fatal
+                bad += 1
+                print(f"qrisk: {position}: not a valid event ({str(exc).splitlines()[0]}) (skipped)", file=sys.stderr)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    if bad:
+        print(f"qrisk: {bad} line(s) of {path} skipped", file=sys.stderr)
+    return events
+
+
+def _events_from_store(data_dir: Path, rules: Any) -> list:
+    from qrisk.runtime import open_embedded
+    from schemas.upcast import parse_event
+
+    if not Path(data_dir).exists():
+        raise CliError(f"{data_dir}: no such data directory")
+    try:
+        pipeline = open_embedded(Path(data_dir), rules)
+    except Exception as exc:  # noqa: BLE001 - most often the directory lock of a running `qrisk run`
+        raise CliError(f"cannot open {data_dir} ({type(exc).__name__}: {exc}); if `qrisk run` holds it, stop it or use --events") from exc
+    try:
+        rows = pipeline.store.query("SELECT body FROM event_log ORDER BY seq", {})
+        return [parse_event(json.loads(r["body"])) for r in rows]
+    finally:
+        pipeline.close()
+
+
+def _latest_day(events: list, rules: Any) -> dt.date:
+    if not events:
+        raise CliError("no events")
+    latest = max(e.occurred_at for e in events)
+    return (latest + dt.timedelta(hours=rules.policy.utc_offset_hours)).date()
+
+
+def _write(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- risk
+
+
+@_guard
+def cmd_risk(args: argparse.Namespace) -> int:
+    """``qrisk risk --as-of DATE [--json]``: every enterprise, riskiest first, from events on or before DATE."""
+    from qrisk.backtest import risk_ranking
+
+    rules = _rules(args)
+    events = load_events(args, rules)
+    day = args.as_of or _latest_day(events, rules)
+    rows = risk_ranking(events, day, rules)
+    if args.top is not None:
+        rows = rows[: max(0, args.top)]
+    if args.json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        return 0
+    names = _names(events)
+    lines = [f"风险排名（截至 {day.isoformat()}，{len(rows)} 家企业）", f"{'序号':>4}  {'企业':<20}{'等级':^6}{'风险分':>7}  {'下次检查期限':<12}  主要原因"]
+    for i, r in enumerate(rows, 1):
+        who = f"{r['enterprise_id']} {names.get(r['enterprise_id'], '')}"
+        score = "—" if r["score"] is None else f"{r['score']:g}"
+        lines.append(f"{i:>4}  {who:<20}{r['grade'] or '—':^6}{score:>7}  {r['next_due'] or '—':<12}  {'；'.join(r['reasons'][:3])}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def _names(events: list) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for e in events:
+        if e.event_type == "enterprise.registered" or (e.event_type == "enterprise.updated" and getattr(e.payload, "name", None)):
+            names[e.enterprise_id] = e.payload.name
+    return names
+
+
+# --------------------------------------------------------------------------- backtest
+
+
+@_guard
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """``qrisk backtest --from DATE --to DATE [--json]``."""
+    from qrisk.backtest import render_text, run_backtest
+
+    rules = _rules(args)
+    events = load_events(args, rules)
+    try:
+        report = run_backtest(events, rules, args.start, args.end, top_k=args.top_k, step_days=args.step_days, horizon_days=args.horizon_days)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    if args.json:
+        sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(render_text(report))
+    return 0
+
+
+# --------------------------------------------------------------------------- import through a mapping
+
+
+def iter_mapped(kind: str, file: Path, mapping_path: Path) -> Iterator[tuple[str, bytes, Any]]:
+    """``(position, raw_bytes, document | MappingError)`` for ``qrisk import KIND FILE --mapping MAP``.
+
+    Raises ``CliError`` when the mapping or the file cannot be used at all (a missing column,
+    a kind that does not match the mapping's event type).  Feed the documents to the same
+    validate-and-submit loop as JSONL lines; a ``MappingError`` goes to dead letters with
+    ``str(error)`` as the reason.
+    """
+    from ingest.mapping import MappingError, event_type_for, load_mapping, read_mapped
+
+    try:
+        mapping = load_mapping(mapping_path)
+        expected = event_type_for(kind)
+        if mapping.event_type != expected:
+            raise MappingError(f"{mapping_path} maps to {mapping.event_type}, but {kind} are {expected}")
+        if not file.exists():
+            raise MappingError(f"{file}: no such file")
+        rows = read_mapped(file, mapping)
+        first = next(rows, None)  # a file-level problem (columns, encoding) raises here, before anything is opened
+    except MappingError as exc:
+        raise CliError(str(exc)) from exc
+
+    def chain() -> Iterator[tuple[str, bytes, Any]]:
+        if first is None:
+            return
+        yield first
+        try:
+            yield from rows
+        except MappingError as exc:  # an encoding error further down the file
+            raise CliError(str(exc)) from exc
+
+    return chain()
+
+
+@_guard
+def cmd_import_mapped(args: argparse.Namespace) -> int:
+    """``qrisk import KIND FILE.csv --mapping MAP.yaml`` (called by ``qrisk import``): rows that
+    map become events; the rest go to dead letters."""
+    from ingest.mapping import MappingError
+    from ingest.validate import Rejection, validate_document
+
+    docs = iter_mapped(args.kind, args.file, args.mapping)
+    accepted = duplicates = rejected = 0
+    if args.events_out is not None:
+        args.events_out.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.events_out, "w", encoding="utf-8") as out:
+            for position, _raw, doc in docs:
+                result = None if isinstance(doc, MappingError) else validate_document(doc, None, _raw)
+                if result is None or isinstance(result, Rejection):
+                    rejected += 1
+                    print(f"{position}: {doc if result is None else result.reason}", file=sys.stderr)
+                    continue
+                out.write(result.model_dump_json(exclude_unset=True) + "\n")
+                accepted += 1
+        print(json.dumps({"file": str(args.file), "mapped": accepted, "rejected": rejected, "events_out": str(args.events_out)}, ensure_ascii=False))
+        return 0 if rejected == 0 else 1
+
+    from qrisk.pipeline import DeadLetter
+    from qrisk.runtime import open_embedded
+
+    rules = _rules(args)
+    try:
+        pipeline = open_embedded(args.data_dir, rules)
+    except Exception as exc:  # noqa: BLE001 - most often the directory lock of a running `qrisk run`
+        raise CliError(f"cannot open {args.data_dir} ({type(exc).__name__}: {exc})") from exc
+    batch: list = []
+    letters: list = []
+
+    def flush() -> None:
+        nonlocal accepted, duplicates
+        if batch:
+            outcomes = pipeline.submit(batch)
+            accepted += sum(1 for o in outcomes if o.status == "accepted")
+            duplicates += sum(1 for o in outcomes if o.status == "duplicate")
+            batch.clear()
+        if letters:
+            pipeline.dead_letter(letters)
+            letters.clear()
+
+    try:
+        for position, raw, doc in docs:
+            if isinstance(doc, MappingError):
+                letters.append(DeadLetter("import", position, raw, str(doc), [{"field": "", "type": "mapping", "reason": str(doc)}]))
+                rejected += 1
+                print(f"{position}: {doc}", file=sys.stderr)
+            else:
+                result = validate_document(doc, None, raw)
+                if isinstance(result, Rejection):
+                    letters.append(DeadLetter("import", position, raw, result.reason, result.errors))
+                    rejected += 1
+                    print(f"{position}: {result.reason}", file=sys.stderr)
+                else:
+                    batch.append(result)
+            if len(batch) >= args.batch:
+                flush()
+        flush()
+    finally:
+        pipeline.close()
+    print(json.dumps({"file": str(args.file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}, ensure_ascii=False))
+    return 0 if rejected == 0 else 1
+
+
+# --------------------------------------------------------------------------- credit report
+
+
+@_guard
+def cmd_credit_report(args: argparse.Namespace) -> int:
+    """``qrisk credit-file ID --format text|json|xlsx [--out FILE]``."""
+    from processors.credit_file import CountyState
+    from processors.step import replay
+    from qrisk.backtest import state_as_of
+    from qrisk.credit_report import build_report, render_text, write_xlsx
+
+    if args.format == "xlsx" and args.out is None:
+        raise CliError("--format xlsx needs --out FILE.xlsx")
+    rules = _rules(args)
+    events = load_events(args, rules)
+    if args.as_of is not None:
+        state = state_as_of(events, args.as_of, rules)
+    else:
+        state, _ = replay(events, rules, CountyState())
+    file = state.files.get(args.enterprise_id)
+    if file is None:
+        raise CliError(f"未找到企业 {args.enterprise_id} / no such enterprise")
+    report = build_report(file, rules)
+    if getattr(args, "charts", None) is not None:
+        from qrisk.spc_plot import render_series_png
+
+        name = file.profile.name if file.profile else file.enterprise_id
+        for series in sorted(file.fluctuation.series.values(), key=lambda s: s.key):
+            if series.signals:
+                safe = "".join(c if c.isalnum() else "_" for c in series.key)
+                print(render_series_png(series, args.charts / f"{file.enterprise_id}_{safe}.png", name), file=sys.stderr)
+    if args.format == "json":
+        _write(json.dumps(report, ensure_ascii=False, indent=2) + "\n", args.out)
+    elif args.format == "text":
+        _write(render_text(report), args.out)
+    else:
+        write_xlsx(report, args.out)
+        print(str(args.out))
+    return 0

@@ -1,0 +1,276 @@
+"""The credit file (诚信档案) as a supervisor reads it: text, JSON, and an XLSX to print.
+
+``build_report(file, rules)`` turns a ``CreditFile`` into sections with Chinese labels:
+profile, risk grade and why (every contribution and the events behind it), grade
+history, sampling results with their judgements, complaints, inspections,
+rectifications, fluctuation signals and warnings.  ``render_text`` and ``write_xlsx``
+lay the same report out; the JSON is the report itself.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from processors.credit_file import CreditFile
+from processors.risk import as_of as file_as_of
+from processors.risk import reasons_zh
+from processors.step import Rules
+
+CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
+SCALE_ZH = {"micro": "微型", "small": "小型", "medium": "中型", "large": "大型"}
+GRADE_ZH = {"A": "A级（低风险）", "B": "B级（较低风险）", "C": "C级（较高风险）", "D": "D级（高风险）"}
+VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定", None: "待判定"}
+STATUS_ZH = {"open": "整改中", "completed": "已完成待复查", "verified": "复查通过", "rejected": "复查未通过"}
+SEVERITY_ZH = {"critical": "紧急", "high": "高", "medium": "中", "low": "低"}
+FINDING_ZH = {"minor": "一般", "major": "主要", "critical": "严重"}
+CHANNEL_ZH = {"12315": "12315", "hotline": "热线", "online": "网络", "letter": "来信", "visit": "来访", "other": "其他"}
+COMPLAINT_ZH = {"foreign_matter": "异物", "spoilage": "变质", "illness": "食用后不适", "labelling": "标签标识", "taste_odour": "异味",
+                "hygiene": "卫生", "other": "其他"}
+KIND_ZH = {"routine": "日常检查", "special": "专项检查", "follow_up": "跟踪检查", "acceptance": "验收检查"}
+TIER_ZH = {"A": "A档", "B": "B档", "C": "C档", "D": "D档", "unrated": "未分档"}
+
+# per section: (key, column title) — the text and XLSX layouts follow these
+COLUMNS: dict[str, list[tuple[str, str]]] = {
+    "contributions": [("group_zh", "类别"), ("label_zh", "因素"), ("points", "得分"), ("detail_zh", "依据"), ("event_ids", "相关事件")],
+    "grade_history": [("as_of", "评定时间"), ("grade", "等级"), ("previous", "原等级"), ("score", "风险分"), ("change_zh", "变化"),
+                      ("cause_event_id", "触发事件")],
+    "samples": [("sampled_on", "抽样日期"), ("sample_no", "抽样编号"), ("product", "食品名称"), ("batch", "批号"), ("lab", "检验机构"),
+                ("verdict_zh", "判定"), ("failed_zh", "不合格项目"), ("detail_zh", "说明"), ("event_id", "事件")],
+    "complaints": [("received_at", "登记时间"), ("complaint_id", "投诉编号"), ("channel_zh", "渠道"), ("category_zh", "类别"),
+                   ("text", "内容"), ("verified_zh", "核查"), ("outcome", "处理结果")],
+    "inspections": [("occurred_at", "检查时间"), ("inspection_id", "检查编号"), ("kind_zh", "类型"), ("inspector", "检查人员"),
+                    ("result", "结论"), ("findings_zh", "发现问题")],
+    "rectifications": [("ordered_at", "责令时间"), ("rectification_id", "整改编号"), ("what", "整改内容"), ("deadline", "期限"),
+                       ("status_zh", "状态"), ("overdue_zh", "逾期"), ("completed_at", "完成时间"), ("verified_at", "复查时间")],
+    "series": [("product", "产品"), ("item_name", "检验项目"), ("points", "数据点"), ("phase", "阶段"), ("signals", "信号次数"),
+               ("last", "最近结果")],
+    "signals": [("date", "日期"), ("severity_zh", "级别"), ("message_zh", "内容")],
+    "warnings": [("date", "日期"), ("title_zh", "预警"), ("severity_zh", "级别"), ("message_zh", "内容"), ("dedup_key", "归并键")],
+}
+SECTION_ZH = {
+    "contributions": "风险分构成", "grade_history": "等级变化", "samples": "抽检记录", "complaints": "投诉举报", "inspections": "现场检查",
+    "rectifications": "整改", "series": "质量波动监测序列", "signals": "质量波动信号", "warnings": "预警",
+}
+
+
+def _local(moment: dt.datetime | None, offset: int, with_time: bool = True) -> str:
+    if moment is None:
+        return ""
+    local = moment + dt.timedelta(hours=offset)
+    return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+
+
+def build_report(file: CreditFile, rules: Rules) -> dict[str, Any]:
+    off = rules.policy.utc_offset_hours
+    p = file.profile
+    rs = file.risk
+    now = file_as_of(file)
+    name = p.name if p else file.enterprise_id
+    profile = [
+        ("企业名称", name), ("企业编号", file.enterprise_id), ("许可证编号", p.licence_no if p else ""),
+        ("地址", p.address if p else ""), ("乡镇/街道", p.town if p else ""), ("县/区", (p.region or "") if p else ""),
+        ("食品类别", CATEGORY_ZH.get(p.category, p.category) if p else "未登记"), ("生产规模", SCALE_ZH.get(p.scale, p.scale) if p else ""),
+        ("供应人群", "" if not p or p.population_served is None else f"{p.population_served} 人"),
+        ("提档升级分档", TIER_ZH.get(p.campaign_tier, p.campaign_tier) if p else ""), ("登记时间", _local(file.registered_at, off)),
+        ("抽检", f"{file.counts.samples} 批次，不合格 {file.counts.samples_failed} 批次"
+                + (f"，合格率 {100 * file.pass_rate:.1f}%" if file.pass_rate is not None else "")),
+        ("投诉", f"{file.counts.complaints} 件，经核实 {file.counts.complaints_verified} 件"),
+        ("现场检查", f"{file.counts.inspections} 次，不符合 {file.counts.inspections_nonconforming} 次"),
+        ("整改", f"未结 {file.counts.rectifications_open} 项，逾期 {file.counts.rectifications_overdue} 项"),
+    ]
+    current = rs.current
+    grade: dict[str, Any] = {
+        "grade": rs.grade, "grade_zh": GRADE_ZH.get(rs.grade or "", "未评定（缺少企业登记信息）"), "score": rs.score,
+        "as_of": _local(now, off) if now else "", "next_inspection_due": rs.next_inspection_due.isoformat() if rs.next_inspection_due else None,
+        "inspections_per_year": rules.policy.risk.inspections_per_year.get(rs.grade) if rs.grade else None,
+        "static": current.static if current else None, "dynamic": current.dynamic if current else None,
+        "credit": current.credit if current else None, "band": current.band if current else None,
+        "held": current.held if current else False, "reasons": reasons_zh(current, limit=8),
+    }
+    group_zh = {"static": "静态", "dynamic": "动态", "credit": "信用"}
+    contributions = [
+        {"factor": c.factor, "group_zh": group_zh.get(c.factor.split(".")[0], ""), "label_zh": c.label_zh, "points": c.points,
+         "detail_zh": c.detail_zh, "event_ids": list(c.event_ids)}
+        for c in (current.contributions if current else [])
+    ]
+    history = []
+    for h in reversed(rs.history):
+        if h.previous is None:
+            change = "首次评定"
+        elif h.grade != h.previous:
+            change = f"{h.previous}→{h.grade}（{'上升' if h.grade > h.previous else '下降'}）"
+        else:
+            change = "等级不变" + ("（受每次变动级数限制）" if h.held else "")
+        history.append({"as_of": _local(h.as_of, off), "grade": h.grade, "previous": h.previous or "", "score": h.score,
+                        "change_zh": change, "cause_event_id": h.cause_event_id})
+    samples = []
+    for s in sorted(file.samples, key=lambda s: (s.sampled_on, s.sample_no), reverse=True):
+        j = s.judgement
+        failed = [f"{i.item_name or i.item_code}" for i in (j.items if j else []) if i.verdict == "fail"]
+        failed += [f"{c.group_name}比例之和" for c in (j.sum_checks if j else []) if c.verdict == "fail"]
+        detail = [i.message_zh for i in (j.items if j else []) if i.verdict != "pass"]
+        detail += [c.message_zh for c in (j.sum_checks if j else []) if c.verdict == "fail"]
+        if j and j.disagreements:
+            detail.append(f"与检验机构结论不一致：{'、'.join(j.disagreements)}")
+        samples.append({"sampled_on": s.sampled_on.isoformat(), "sample_no": s.sample_no, "product": s.product, "batch": s.batch or "",
+                        "lab": s.lab, "verdict": j.verdict if j else None, "verdict_zh": VERDICT_ZH.get(j.verdict if j else None, ""),
+                        "failed_zh": "、".join(failed), "detail_zh": "；".join(detail), "event_id": s.event_id})
+    complaints = [
+        {"received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),
+         "category_zh": COMPLAINT_ZH.get(c.category, c.category), "text": c.text, "verified": c.verified,
+         "verified_zh": "属实" if c.verified else ("不属实" if c.resolved_at else "核查中"), "outcome": c.outcome or ""}
+        for c in sorted(file.complaints, key=lambda c: c.received_at, reverse=True)
+    ]
+    inspections = [
+        {"occurred_at": _local(i.occurred_at, off), "inspection_id": i.inspection_id, "kind_zh": KIND_ZH.get(i.kind, i.kind),
+         "inspector": i.inspector, "result": i.result,
+         "findings_zh": "；".join(f"{f.code} {f.description}（{FINDING_ZH.get(f.severity, f.severity)}）" for f in i.findings)}
+        for i in sorted(file.inspections, key=lambda i: i.occurred_at, reverse=True)
+    ]
+    rectifications = [
+        {"ordered_at": _local(r.ordered_at, off), "rectification_id": r.rectification_id, "what": r.what, "deadline": r.deadline.isoformat(),
+         "status": r.status, "status_zh": STATUS_ZH.get(r.status, r.status), "overdue": r.overdue, "overdue_zh": "是" if r.overdue else "否",
+         "completed_at": _local(r.completed_at, off), "verified_at": _local(r.verified_at, off)}
+        for r in sorted(file.rectifications, key=lambda r: r.ordered_at, reverse=True)
+    ]
+    series = [
+        {"product": s.product, "item_name": s.item_name, "points": s.monitor.count, "phase": "监控中" if s.monitor.phase == "II" else "建立基线",
+         "signals": s.signals, "last": "" if not s.recent else f"{s.recent[-1][1]}：{s.recent[-1][2]:g} {s.unit}"}
+        for s in sorted(file.fluctuation.series.values(), key=lambda s: s.key)
+    ]
+    warnings = [
+        {"date": _local(w.occurred_at, off, with_time=False), "rule": w.rule, "title_zh": w.title_zh, "severity": w.severity,
+         "severity_zh": SEVERITY_ZH.get(w.severity, w.severity), "message_zh": w.message_zh, "dedup_key": w.dedup_key,
+         "event_ids": list(w.evidence.get("event_ids", []))}
+        for w in reversed(file.warnings)
+    ]
+    signals = [w for w in warnings if w["rule"] == "fluctuation.signal"]
+    return {
+        "enterprise_id": file.enterprise_id, "name": name, "title_zh": f"诚信档案：{name}（{file.enterprise_id}）",
+        "as_of": _local(now, off) if now else "", "profile": [{"label": k, "value": v} for k, v in profile], "grade": grade,
+        "contributions": contributions, "grade_history": history, "samples": samples, "complaints": complaints,
+        "inspections": inspections, "rectifications": rectifications, "series": series, "signals": signals, "warnings": warnings,
+    }
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return "、".join(str(v) for v in value)
+    return str(value)
+
+
+def render_text(report: dict[str, Any]) -> str:
+    g = report["grade"]
+    lines = [report["title_zh"], f"截至 {report['as_of'] or '—'}", "", "【基本信息】"]
+    lines += [f"  {row['label']}：{row['value']}" for row in report["profile"]]
+    lines += ["", "【风险等级】"]
+    if g["grade"]:
+        lines.append(f"  {g['grade_zh']}，风险分 {_cell(g['score'])}（静态 {_cell(g['static'])} + 动态 {_cell(g['dynamic'])} + 信用 {_cell(g['credit'])}）")
+        if g["next_inspection_due"]:
+            lines.append(f"  下次现场检查应于 {g['next_inspection_due']} 前（{g['grade']} 级每年至少 {_cell(g['inspections_per_year'])} 次）")
+        lines.append("  主要原因：")
+        lines += [f"    - {r}" for r in g["reasons"]] or ["    （无）"]
+    else:
+        lines.append(f"  {g['grade_zh']}")
+    for section in ("contributions", "grade_history", "samples", "complaints", "inspections", "rectifications", "series", "warnings"):
+        rows = report[section]
+        if section == "series":
+            total = len(rows)
+            rows = [r for r in rows if r["signals"]]
+            lines += ["", f"【{SECTION_ZH[section]}】（共 {total} 个，出现信号的 {len(rows)} 个）"]
+        else:
+            lines += ["", f"【{SECTION_ZH[section]}】（{len(rows)}）"]
+        if not rows:
+            lines.append("  （无）")
+            continue
+        cols = [(k, t) for k, t in COLUMNS[section] if k not in ("event_ids", "event_id", "cause_event_id", "dedup_key")]
+        for row in rows:
+            parts = [f"{t}：{_cell(row.get(k))}" for k, t in cols if _cell(row.get(k)) != ""]
+            lines.append("  " + "；".join(parts))
+    return "\n".join(lines) + "\n"
+
+
+def write_xlsx(report: dict[str, Any], path: str | Path) -> Path:
+    """A workbook to print: a summary sheet, then one sheet per section (A4 landscape, fit to width)."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    path = Path(path)
+    wb = Workbook()
+    bold = Font(bold=True)
+    title_font = Font(bold=True, size=14)
+    head_fill = PatternFill("solid", fgColor="DDEBF7")
+    wrap = Alignment(wrap_text=True, vertical="top")
+
+    def setup(ws: Any, widths: list[int], header_row: int | None) -> None:
+        for i, w in enumerate(widths, 1):
+            ws.column_dimensions[get_column_letter(i)].width = w
+        ws.page_setup.orientation = "landscape"
+        ws.page_setup.paperSize = ws.PAPERSIZE_A4
+        ws.page_setup.fitToWidth = 1
+        ws.page_setup.fitToHeight = 0
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+        ws.oddFooter.center.text = f"{report['title_zh']}  第 &P 页，共 &N 页"
+        if header_row:
+            ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
+            ws.print_title_rows = f"{header_row}:{header_row}"
+
+    ws = wb.active
+    ws.title = "概要"
+    ws.append([report["title_zh"]])
+    ws["A1"].font = title_font
+    ws.append([f"截至 {report['as_of']}"])
+    ws.append([])
+    ws.append(["基本信息"])
+    ws.cell(row=ws.max_row, column=1).font = bold
+    for row in report["profile"]:
+        ws.append([row["label"], _cell(row["value"])])
+    g = report["grade"]
+    ws.append([])
+    ws.append(["风险等级"])
+    ws.cell(row=ws.max_row, column=1).font = bold
+    ws.append(["等级", g["grade_zh"]])
+    ws.append(["风险分", _cell(g["score"])])
+    ws.append(["构成", f"静态 {_cell(g['static'])} + 动态 {_cell(g['dynamic'])} + 信用 {_cell(g['credit'])}"])
+    ws.append(["下次检查期限", g["next_inspection_due"] or ""])
+    for i, r in enumerate(g["reasons"]):
+        ws.append(["主要原因" if i == 0 else "", r])
+    for row in ws.iter_rows(min_row=4):
+        for c in row:
+            c.alignment = wrap
+    setup(ws, [16, 90], None)
+
+    for section in ("contributions", "grade_history", "samples", "complaints", "inspections", "rectifications", "series", "warnings"):
+        sheet = wb.create_sheet(SECTION_ZH[section][:31])
+        cols = COLUMNS[section]
+        sheet.append([f"{report['title_zh']} — {SECTION_ZH[section]}"])
+        sheet["A1"].font = bold
+        sheet.append([t for _, t in cols])
+        for c in sheet[2]:
+            c.font = bold
+            c.fill = head_fill
+        for row in report[section]:
+            sheet.append([_cell(row.get(k)) if not isinstance(row.get(k), (int, float)) or isinstance(row.get(k), bool) else row.get(k)
+                          for k, _ in cols])
+        for r in sheet.iter_rows(min_row=3):
+            for c in r:
+                c.alignment = wrap
+        widths = [min(60, max(10, max((len(_cell(row.get(k))) for row in report[section]), default=0) + 2, len(t) * 2 + 2)) for k, t in cols]
+        setup(sheet, widths, 2)
+    # fixed document times: the same file gives the same workbook properties
+    stamp = dt.datetime(2000, 1, 1)
+    wb.properties.creator = "qrisk"
+    wb.properties.created = stamp
+    wb.properties.modified = stamp
+    wb.properties.title = report["title_zh"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path

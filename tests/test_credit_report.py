@@ -1,0 +1,105 @@
+"""The readable credit file: Chinese text, JSON and a printable XLSX, with the grade and why."""
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+from openpyxl import load_workbook
+
+from ingest.files import write_jsonl
+from processors.step import replay
+from qrisk import cli_risk
+from qrisk.credit_report import build_report, render_text, write_xlsx
+from qrisk.demo import CountyGenerator
+
+
+@pytest.fixture(scope="module")
+def county(rules):
+    events = CountyGenerator(seed=7).generate()
+    return events, replay(events, rules)[0]
+
+
+def test_report_sections_in_chinese(county, rules):
+    _, state = county
+    report = build_report(state.files["P09"], rules)
+    assert report["title_zh"] == "诚信档案：喜福来糕点（P09）"
+    labels = {row["label"]: row["value"] for row in report["profile"]}
+    assert labels["食品类别"] == "糕点" and labels["企业编号"] == "P09"
+    g = report["grade"]
+    assert g["grade"] in ("C", "D") and g["grade_zh"].startswith(g["grade"]) and g["reasons"]
+    assert sum(c["points"] for c in report["contributions"]) == pytest.approx(g["score"])
+    assert any(c["factor"] == "dynamic.rectification_overdue" and c["event_ids"] for c in report["contributions"])
+    [rect] = [r for r in report["rectifications"] if r["overdue"]]
+    assert rect["overdue_zh"] == "是" and rect["status_zh"] == "整改中"
+    assert any(i["result"] == "不符合" and "主要" in i["findings_zh"] for i in report["inspections"])
+    assert report["grade_history"][0]["change_zh"]  # newest first
+    assert any(w["title_zh"] == "整改逾期" for w in report["warnings"])
+    json.dumps(report, ensure_ascii=False)  # serialisable as is
+    text = render_text(report)
+    for heading in ("【基本信息】", "【风险等级】", "【风险分构成】", "【等级变化】", "【抽检记录】", "【投诉举报】", "【现场检查】", "【整改】", "【预警】"):
+        assert heading in text
+
+
+def test_failed_samples_carry_their_judgement(county, rules):
+    _, state = county
+    report = build_report(state.files["W03"], rules)
+    failed = [s for s in report["samples"] if s["verdict"] == "fail"]
+    assert failed and all(s["verdict_zh"] == "不合格" and "铜绿假单胞菌" in s["failed_zh"] and s["detail_zh"] for s in failed)
+    assert report["signals"] and all(s["rule"] == "fluctuation.signal" for s in report["signals"])
+    assert any(s["signals"] for s in report["series"])
+    p05 = build_report(state.files["P05"], rules)
+    assert any("防腐剂比例之和" in s["failed_zh"] for s in p05["samples"])
+
+
+def test_xlsx_to_print(county, rules, tmp_path):
+    _, state = county
+    path = write_xlsx(build_report(state.files["W03"], rules), tmp_path / "w03.xlsx")
+    wb = load_workbook(path)
+    assert wb.sheetnames == ["概要", "风险分构成", "等级变化", "抽检记录", "投诉举报", "现场检查", "整改", "质量波动监测序列", "预警"]
+    assert wb["概要"]["A1"].value == "诚信档案：清泉水厂（W03）"
+    samples = wb["抽检记录"]
+    assert [c.value for c in samples[2]][:3] == ["抽样日期", "抽样编号", "食品名称"]
+    assert samples.max_row > 10 and samples.page_setup.orientation == "landscape" and samples.freeze_panes == "A3"
+
+
+def test_credit_report_command(county, tmp_path, capsys):
+    events, _ = county
+    path = tmp_path / "events.jsonl"
+    write_jsonl(events, path)
+
+    def cli(*argv):
+        parser = argparse.ArgumentParser(prog="qrisk")
+        cli_risk.register(parser.add_subparsers())
+        args = parser.parse_args(argv)
+        return args.func(args)
+
+    assert cli("credit-file", "W07", "--events", str(path), "--format", "json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["enterprise_id"] == "W07" and any(w["rule"] == "complaint.cluster" for w in doc["warnings"])
+    # as of before the May cluster: no complaint warning yet
+    assert cli("credit-file", "W07", "--events", str(path), "--format", "json", "--as-of", "2025-04-30") == 0
+    early = json.loads(capsys.readouterr().out)
+    assert not any(w["rule"] == "complaint.cluster" for w in early["warnings"]) and early["as_of"].startswith("2025-04-30")
+    assert cli("credit-file", "W07", "--events", str(path)) == 0
+    assert "诚信档案：山泉源水业" in capsys.readouterr().out
+    out = tmp_path / "w07.xlsx"
+    assert cli("credit-file", "W07", "--events", str(path), "--format", "xlsx", "--out", str(out)) == 0
+    assert out.exists() and load_workbook(out)["概要"]["A1"].value.startswith("诚信档案")
+    assert cli("credit-file", "NOPE", "--events", str(path)) == 2
+    assert cli("credit-file", "W07", "--events", str(path), "--format", "xlsx") == 2
+
+
+def test_signal_charts_are_drawn_for_series_that_signalled(county, tmp_path, capsys):
+    events, _ = county
+    path = tmp_path / "events.jsonl"
+    write_jsonl(events, path)
+    parser = argparse.ArgumentParser(prog="qrisk")
+    cli_risk.register(parser.add_subparsers())
+    charts = tmp_path / "charts"
+    args = parser.parse_args(["credit-file", "W03", "--events", str(path), "--charts", str(charts)])
+    assert args.func(args) == 0
+    drawn = sorted(p.name for p in charts.glob("*.png"))
+    assert "W03_饮用纯净水_oxygen_consumption.png" in drawn  # the planted drift
+    png = (charts / "W03_饮用纯净水_oxygen_consumption.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000

@@ -1,0 +1,193 @@
+"""Foreign CSV files through column mappings: what maps, what goes to dead letters and why,
+announcement rows grouped by sample, deterministic ids (re-import adds nothing)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ingest.mapping import MappingError, load_mapping, read_mapped
+from ingest.validate import Rejection, validate_document
+from tests.conftest import ROOT
+
+MAPPINGS = ROOT / "ingest" / "mappings"
+EXAMPLES = MAPPINGS / "examples"
+
+
+def mapped(mapping: str, csv_file: Path):
+    out = []
+    for position, raw, doc in read_mapped(csv_file, load_mapping(MAPPINGS / mapping)):
+        if isinstance(doc, MappingError):
+            out.append((position, "error", str(doc)))
+            continue
+        result = validate_document(doc, None, raw)
+        out.append((position, "rejected", result.reason) if isinstance(result, Rejection) else (position, "event", result))
+    return out
+
+
+def events(rows):
+    return [r[2] for r in rows if r[1] == "event"]
+
+
+def test_inspections(tmp_path):
+    rows = mapped("inspections.yaml", EXAMPLES / "inspections.csv")
+    evs = events(rows)
+    assert [e.payload.inspection_id for e in evs] == ["JC2023-0012", "JC2023-0047", "JC2023-0051", "JC2023-0060"]
+    first, _, p09, p05 = evs
+    assert first.occurred_at.isoformat() == "2023-04-11T02:00:00+00:00"  # 10:00 local, the mapping's default time
+    assert p09.payload.result == "不符合" and p09.occurred_at.date().isoformat() == "2023-10-08"  # 2023年10月8日
+    assert [(f.code, f.severity) for f in p09.payload.findings] == [("3.4", "minor"), ("6.2", "critical")]
+    assert p09.payload.findings[1].description == "添加剂使用无称量记录"
+    assert p05.payload.result == "不符合" and p05.payload.kind == "special"  # 不合格 → 不符合, 飞行检查 → special
+    errors = {pos: reason for pos, kind, reason in rows if kind != "event"}
+    assert errors.keys() == {"inspections.csv:6", "inspections.csv:7"}
+    assert "2023-13-01" in errors["inspections.csv:6"] and "occurred_at" in errors["inspections.csv:6"]
+    assert "待定" in errors["inspections.csv:7"] and "payload.result" in errors["inspections.csv:7"]
+
+
+def test_announcement_rows_of_one_sample_become_one_event(rules):
+    rows = mapped("samr_announcement.yaml", EXAMPLES / "samr_announcement.csv")
+    evs = {e.payload.sample_no: e for e in events(rows)}
+    w03 = evs["DC23330100123456"]
+    assert w03.enterprise_id == "W03" and w03.source.kind == "importer"
+    assert [i.item_code for i in w03.payload.items] == ["pseudomonas_aeruginosa", "oxygen_consumption"]
+    assert w03.payload.items[0].values == [45, 59, 8, 61, 10] and w03.payload.items[0].unit == "CFU/250mL"
+    assert w03.payload.items[1].values == [2.6] and w03.payload.items[1].unit == "mg/L"
+    assert w03.payload.sampled_on.isoformat() == "2023-08-28" and w03.payload.announcement_no == "〔2023〕21号"
+    assert evs["DC23330100125555"].enterprise_id == "P05"
+    errors = {pos: reason for pos, kind, reason in rows if kind != "event"}
+    assert "无名食品厂" in errors["samr_announcement.csv:5"]  # not in the enterprise directory
+    assert "防腐剂混合使用" in errors["samr_announcement.csv:6"] and "items.item_code" in errors["samr_announcement.csv:6"]
+    # qrisk judges the imported items itself
+    from processors.step import replay
+    from tests.conftest import golden
+    from schemas.upcast import parse_event
+
+    reg = golden("enterprise.registered")
+    reg["enterprise_id"] = "W03"
+    state, effects = replay([parse_event(reg), w03], rules)
+    failed = next(e for e in effects if e.kind == "sampling.failed")
+    assert set(failed.data["failed_items"]) == {"pseudomonas_aeruginosa", "oxygen_consumption"}
+
+
+def test_complaints():
+    rows = mapped("complaints.yaml", EXAMPLES / "complaints.csv")
+    evs = events(rows)
+    assert [(e.enterprise_id, e.payload.channel, e.payload.category, e.payload.verified) for e in evs] == [
+        ("W07", "12315", "foreign_matter", True), ("W07", "online", "taste_odour", True),
+        ("W07", "hotline", "taste_odour", False), ("P05", "12315", "spoilage", False),
+    ]
+    assert evs[2].occurred_at.isoformat() == "2023-05-11T02:40:00+00:00"  # 2023/05/11 10:40 local
+    [(pos, kind, reason)] = [r for r in rows if r[1] != "event"]
+    assert pos == "complaints.csv:6" and "包装破损" in reason
+
+
+def test_ids_are_derived_from_the_key_so_a_reimport_is_idempotent():
+    a = [e.event_id for e in events(mapped("complaints.yaml", EXAMPLES / "complaints.csv"))]
+    b = [e.event_id for e in events(mapped("complaints.yaml", EXAMPLES / "complaints.csv"))]
+    assert a == b and len(set(a)) == len(a)
+    # another mapping name (namespace) gives other ids for the same keys
+    other = load_mapping(MAPPINGS / "complaints.yaml").model_copy(update={"name": "another-system"})
+    ids = [d["event_id"] for _, _, d in read_mapped(EXAMPLES / "complaints.csv", other) if isinstance(d, dict)]
+    assert set(ids).isdisjoint(str(i) for i in a)
+
+
+def test_values_and_units_in_one_cell(tmp_path):
+    m = tmp_path / "lab.yaml"
+    m.write_text("""
+name: lab-export
+event_type: sampling.result
+event_id: {key: [编号]}
+group_by: [编号]
+fields:
+  enterprise_id: {const: W03}
+  occurred_at: {column: 报告日期, type: datetime, format: "%Y%m%d", time: "16:00"}
+  payload.sample_no: {column: 编号}
+  payload.task_source: {const: 县局}
+  payload.lab: {const: 县检验中心}
+  payload.product: {const: 饮用纯净水}
+  payload.sampled_on: {column: 报告日期, type: date, format: "%Y%m%d"}
+  payload.retest: {column: 复检, type: bool}
+items:
+  item_code: {column: 项目, map: {铜绿: pseudomonas_aeruginosa, 溴酸盐: bromate, 耗氧量: oxygen_consumption}}
+  values: {column: 结果, type: values}
+  unit: {column: 结果, type: unit_suffix}
+  detection_limit: {column: 检出限, type: float, required: false}
+  lab_verdict: {column: 判定, map: {合格: pass, 不合格: fail}}
+""", encoding="utf-8")
+    csv_file = tmp_path / "lab.csv"
+    csv_file.write_text("编号,报告日期,复检,项目,结果,检出限,判定\n"
+                        "S1,20250302,否,铜绿,0；0；0；0；0 CFU/250mL,,合格\n"
+                        "S1,20250302,否,溴酸盐,未检出 mg/L,0.002,合格\n"
+                        "S1,20250302,否,耗氧量,0.8mg/L,,合格\n"
+                        "S2,20250303,是,耗氧量,abc,,合格\n"
+                        "S3,20250303,否,耗氧量,1.2,,合格\n", encoding="utf-8")
+    out = list(read_mapped(csv_file, load_mapping(m)))
+    s1 = out[0][2]
+    assert out[0][0] == "lab.csv:2,3,4"
+    assert s1["occurred_at"] == "2025-03-02T16:00:00+08:00" and s1["payload"]["retest"] is False
+    assert [(i["item_code"], i["values"], i["unit"]) for i in s1["payload"]["items"]] == [
+        ("pseudomonas_aeruginosa", [0, 0, 0, 0, 0], "CFU/250mL"), ("bromate", ["ND"], "mg/L"), ("oxygen_consumption", [0.8], "mg/L")]
+    assert s1["payload"]["items"][1]["detection_limit"] == 0.002
+    assert isinstance(validate_document(s1, None, b""), object) and not isinstance(validate_document(s1, None, b""), Rejection)
+    assert isinstance(out[1][2], MappingError) and "'abc' holds no result values" in str(out[1][2])
+    assert isinstance(out[2][2], MappingError) and "names no unit" in str(out[2][2])
+
+
+def test_a_bad_mapping_is_refused_with_the_reason(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nevent_type: inspection.completed\nevent_id: {key: [a]}\nfields:\n  enterprise_id: {column: a, colum: b}\n", encoding="utf-8")
+    with pytest.raises(MappingError, match="colum"):
+        load_mapping(bad)
+    bad.write_text("name: x\nevent_type: inspection.completed\nevent_id: {key: [a]}\nfields:\n  enterprise_id: {column: a}\n", encoding="utf-8")
+    with pytest.raises(MappingError, match="occurred_at"):
+        load_mapping(bad)
+    with pytest.raises(MappingError, match="needs column"):
+        list(read_mapped(EXAMPLES / "complaints.csv", load_mapping(MAPPINGS / "inspections.yaml")))
+
+
+def cli(*argv: str) -> int:
+    from qrisk.cli import main
+
+    return main(list(argv))
+
+
+def test_import_mapped_dry_run_writes_valid_events(tmp_path, capsys):
+    out = tmp_path / "mapped.jsonl"
+    code = cli("import", "sampling", str(EXAMPLES / "samr_announcement.csv"), "--mapping", str(MAPPINGS / "samr_announcement.yaml"),
+               "--events-out", str(out))
+    captured = capsys.readouterr()
+    assert code == 1  # some rows rejected
+    assert json.loads(captured.out) == {"file": str(EXAMPLES / "samr_announcement.csv"), "mapped": 2, "rejected": 2, "events_out": str(out)}
+    assert "samr_announcement.csv:5" in captured.err and "无名食品厂" in captured.err
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 2
+    # a kind that does not match the mapping is a usage error
+    assert cli("import", "complaints", str(EXAMPLES / "samr_announcement.csv"), "--mapping", str(MAPPINGS / "samr_announcement.yaml"),
+               "--events-out", str(out)) == 2
+    assert "complaint.received" in capsys.readouterr().err
+
+
+def test_import_mapped_into_a_data_directory_twice(tmp_path, capsys):
+    data = tmp_path / "data"
+    args = ("import", "inspections", str(EXAMPLES / "inspections.csv"), "--mapping", str(MAPPINGS / "inspections.yaml"), "--data-dir", str(data))
+    assert cli(*args) == 1
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert first["accepted"] == 4 and first["rejected"] == 2 and first["duplicates"] == 0
+    assert cli(*args) == 1
+    second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert second["accepted"] == 0 and second["duplicates"] == 4  # the same ids: nothing new
+    from qrisk.runtime import default_rules, open_embedded
+
+    pipeline = open_embedded(data, default_rules())
+    try:
+        letters = pipeline.store.query("SELECT position, reason FROM dead_letters ORDER BY position", {})
+        assert {r["position"] for r in letters} == {"inspections.csv:6", "inspections.csv:7"}
+        assert any("待定" in r["reason"] for r in letters)
+        assert pipeline.state.files["P09"].inspections[0].inspection_id == "JC2023-0051"
+    finally:
+        pipeline.close()
+    # `qrisk risk` reads the same log (no registrations here: listed, not graded)
+    assert cli("risk", "--data-dir", str(data), "--as-of", "2023-12-31", "--json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted(r["enterprise_id"] for r in rows) == ["P05", "P09", "W03"] and all(r["grade"] is None for r in rows)

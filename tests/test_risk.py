@@ -1,0 +1,230 @@
+"""Risk grading in the fold: hand-computed grades from the default policy, the step limit,
+the window, the as-of rule (no later event is used), and the demo's planted problems."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+import yaml
+
+from processors.credit_file import CountyState
+from processors.risk import rank
+from processors.step import Rules, replay, step
+from qrisk.backtest import end_of_day, state_as_of
+from qrisk.settings import DEFAULT_POLICY
+from schemas.policy import Policy
+from schemas.upcast import parse_event
+from tests.conftest import golden
+
+E = "E-330110-001"
+_n = 0
+
+
+def ev(event_type: str, at: str, enterprise_id: str = E, **payload):
+    global _n
+    _n += 1
+    doc = golden(event_type)
+    doc["event_id"] = str(uuid.UUID(int=0x7000_0000 + _n, version=4))
+    doc["occurred_at"] = at
+    doc["enterprise_id"] = enterprise_id
+    doc["payload"].update(payload)
+    return parse_event(doc)
+
+
+def registered(at: str = "2026-01-05T09:00:00+08:00", enterprise_id: str = E, **changes):
+    return ev("enterprise.registered", at, enterprise_id, **changes)
+
+
+def pa_sample(at: str, values=(45, 59, 8, 61, 10), sample_no: str | None = None, enterprise_id: str = E):
+    """Golden water sample: 铜绿假单胞菌 (a pathogen) decides pass or fail."""
+    doc = golden("sampling.result")
+    items = doc["payload"]["items"]
+    items[0] = {**items[0], "values": list(values), "lab_verdict": "不合格" if max(values) > 0 else "合格"}
+    day = at[:10]
+    return ev("sampling.result", at, enterprise_id, items=items, sample_no=sample_no or f"S-{_n + 1}", sampled_on=day, production_date=day)
+
+
+def grades(state, enterprise_id: str = E):
+    return [(h.grade, h.score) for h in state.files[enterprise_id].risk.history]
+
+
+def test_default_policy_file_is_the_documented_default():
+    with open(DEFAULT_POLICY, encoding="utf-8") as fh:
+        assert Policy.model_validate(yaml.safe_load(fh)) == Policy()
+
+
+def test_hand_computed_grades_with_the_default_policy(rules):
+    # 包装饮用水 20 + small 6 + 12000 served (≥ 5000) 4 = static 30; credit: tier C 8  → 38 → B (30-45)
+    state, _ = replay([registered()], rules)
+    f = state.files[E]
+    assert (f.risk.grade, f.risk.score) == ("B", 38.0)
+    terms = {c.factor: c.points for c in f.risk.current.contributions}
+    assert terms == {"static.category": 20, "static.scale": 6, "static.population": 4, "credit.campaign_tier": 8}
+    # never inspected: due one B interval (365 days) after registration
+    assert f.risk.next_inspection_due == dt.date(2027, 1, 5)
+
+    # 铜绿假单胞菌 fails: pathogen 15 → 53 → C (45-60)
+    state, effects = step(state, pa_sample("2026-03-12T15:20:00+08:00"), rules)
+    assert (f.risk.grade, f.risk.score) == ("C", 53.0)
+    graded = [e for e in effects if e.kind == "risk.graded"]
+    assert len(graded) == 1 and graded[0].data["grade"] == "C" and graded[0].data["previous"] == "B" and graded[0].data["grade_changed"]
+    sampling = next(c for c in f.risk.current.contributions if c.factor == "dynamic.sampling_failed")
+    assert sampling.points == 15 and sampling.event_ids == [f.samples[0].event_id]
+
+    # a verified complaint: +3 → 56, still C
+    state, _ = step(state, ev("complaint.received", "2026-03-20T10:00:00+08:00", complaint_id="C1", verified=True), rules)
+    assert (f.risk.grade, f.risk.score) == ("C", 56.0)
+
+    # 不符合 8 + one major finding 2 = 10 → 66 → D (> 60); the next inspection is due 122 days on (3 a year)
+    state, _ = step(state, ev("inspection.completed", "2026-03-25T10:30:00+08:00", inspection_id="I1", result="不符合",
+                              findings=[{"code": "3.2", "description": "消毒记录不全", "severity": "major"}]), rules)
+    assert (f.risk.grade, f.risk.score) == ("D", 66.0)
+    assert f.risk.next_inspection_due == dt.date(2026, 3, 25) + dt.timedelta(days=122)
+    assert grades(state) == [("B", 38.0), ("C", 53.0), ("C", 56.0), ("D", 66.0)]
+    # the explanation adds up to the score
+    for h in f.risk.history:
+        assert sum(c.points for c in h.contributions) == pytest.approx(h.score)
+
+
+def test_non_permitted_additive_weighs_like_a_pathogen_and_quality_index_least(rules):
+    p = rules.policy.risk.dynamic.sampling_failed.by_class
+    assert p["pathogen"] == p["additive_not_permitted"] == max(p.values())
+    assert p["quality_index"] == min(p.values())
+
+
+def test_a_grade_moves_at_most_one_level_per_evaluation(rules):
+    heavy = Rules(rules.catalogue, Policy.model_validate({"risk": {"dynamic": {"sampling_failed": {"by_class": {"pathogen": 40}}}}}))
+    state, _ = replay([registered(), pa_sample("2026-03-12T15:20:00+08:00")], heavy)
+    f = state.files[E]
+    # 38 + 40 = 78 is a D score, but B may only move to C in one evaluation
+    assert f.risk.score == 78.0 and f.risk.current.band == "D" and f.risk.grade == "C" and f.risk.current.held
+    state, effects = step(state, ev("complaint.received", "2026-03-13T10:00:00+08:00", complaint_id="C9"), heavy)
+    assert f.risk.grade == "D" and not f.risk.current.held
+    assert [e.data["rule"] for e in effects if e.kind == "warning.raised"] == ["risk.grade_worsened"]
+
+
+def test_hold_days_keeps_a_grade_after_a_move(rules):
+    held = Rules(rules.catalogue, Policy.model_validate({"risk": {"hold_days": 30}}))
+    events = [registered(), pa_sample("2026-03-12T15:20:00+08:00"),
+              ev("inspection.completed", "2026-03-25T10:30:00+08:00", inspection_id="I1", result="不符合",
+                 findings=[{"code": "3.2", "description": "消毒记录不全", "severity": "major"}])]
+    state, _ = replay(events, held)
+    f = state.files[E]
+    assert f.risk.score == 63.0 and f.risk.grade == "C"  # moved to C on 03-12: no second move within 30 days
+    state, _ = step(state, ev("complaint.received", "2026-04-20T10:00:00+08:00", complaint_id="C2"), held)
+    assert f.risk.grade == "D"
+
+
+def test_failures_leave_the_window_and_the_grade_improves_one_step_at_a_time(rules):
+    events = [registered("2025-01-02T09:00:00+08:00"), pa_sample("2025-01-10T10:00:00+08:00"),
+              pa_sample("2025-01-20T10:00:00+08:00"), pa_sample("2025-02-01T10:00:00+08:00")]
+    state, _ = replay(events, rules)
+    f = state.files[E]
+    assert f.risk.score == 38 + 40 and f.risk.grade == "D"  # three pathogen failures: 45, capped at 40
+    # a year and a bit later, all three are out of the 365-day window
+    state, _ = step(state, ev("clock.tick", "2026-02-05T00:00:00+08:00", enterprise_id="*"), rules)
+    assert f.risk.score == 38.0 and f.risk.current.band == "B" and f.risk.grade == "C"
+    state, _ = step(state, ev("complaint.received", "2026-02-06T10:00:00+08:00", complaint_id="C3"), rules)
+    assert f.risk.grade == "B"
+    assert not [e for e in f.risk.entries if e[1] == "sampling_failed"]
+
+
+def test_a_complaint_found_untrue_stops_counting(rules):
+    events = [registered(), ev("complaint.received", "2026-03-01T10:00:00+08:00", complaint_id="K1", verified=True)]
+    state, _ = replay(events, rules)
+    assert state.files[E].risk.score == 41.0
+    state, _ = step(state, ev("complaint.resolved", "2026-03-05T10:00:00+08:00", complaint_id="K1", verified=False), rules)
+    assert state.files[E].risk.score == 38.0
+
+
+def test_serious_dishonesty_goes_straight_to_d(rules):
+    listed = Rules(rules.catalogue, Policy.model_validate({"risk": {"credit": {"serious_dishonesty": [E]}}}))
+    state, _ = replay([registered()], listed)
+    f = state.files[E]
+    assert f.risk.grade == "D" and f.risk.current.override == "serious_dishonesty"
+    assert any(c.factor == "credit.serious_dishonesty" for c in f.risk.current.contributions)
+
+
+def test_no_grade_without_a_registration(rules):
+    state, effects = replay([pa_sample("2026-03-12T15:20:00+08:00")], rules)
+    assert state.files[E].risk.grade is None
+    assert not [e for e in effects if e.kind in ("risk.graded", "warning.raised")]
+    assert rank(state, dt.date(2026, 3, 31))[0]["grade"] is None
+
+
+def test_a_grade_never_uses_an_event_later_than_its_as_of_date(rules):
+    day = dt.date(2026, 3, 31)
+    history = [registered(), ev("enterprise.registered", "2026-01-05T09:30:00+08:00", enterprise_id="E-2"),
+               pa_sample("2026-03-12T15:20:00+08:00", values=(0, 0, 0, 0, 0))]
+    # planted: a failure and a nonconforming inspection just after the end of the day (local time), in the log before a
+    # late-arriving event from the day itself
+    future = [pa_sample("2026-04-01T00:00:01+08:00", enterprise_id="E-2"),
+              ev("inspection.completed", "2026-04-02T10:00:00+08:00", inspection_id="I9", result="不符合")]
+    late = [ev("complaint.received", "2026-03-31T23:59:00+08:00", complaint_id="K7", verified=True)]
+    with_future = state_as_of(history + future + late, day, rules)
+    without = state_as_of(history + late, day, rules)
+    assert rank(with_future, day) == rank(without, day)
+    assert with_future.snapshot() == without.snapshot()
+    cut = end_of_day(day, rules)
+    times = {str(e.event_id): e.occurred_at for e in history + future + late}
+    for f in with_future.files.values():
+        for h in f.risk.history:
+            assert h.as_of < cut
+            for c in h.contributions:
+                assert all(times[i] <= h.as_of for i in c.event_ids if i in times), c
+    # the late complaint (on the day) counts; the planted failure does not
+    rows = {r["enterprise_id"]: r for r in rank(with_future, day)}
+    assert rows[E]["score"] == 41.0 and rows["E-2"]["score"] == 38.0
+
+
+def test_rank_lists_every_enterprise_riskiest_first_with_due_dates_and_reasons(rules):
+    events = [registered(), registered(enterprise_id="E-2", campaign_tier="A", scale="micro", population_served=100),
+              pa_sample("2026-03-12T15:20:00+08:00")]
+    state = state_as_of(events, dt.date(2026, 4, 30), rules)
+    rows = rank(state, dt.date(2026, 4, 30))
+    assert [r["enterprise_id"] for r in rows] == [E, "E-2"]
+    assert set(rows[0]) == {"enterprise_id", "score", "grade", "next_due", "reasons"}
+    assert rows[0]["grade"] == "C" and rows[0]["reasons"][0].startswith("抽检不合格 +15")
+    # E-2: 20 + 4 + 2 + tier A 0 = 26 → A, due two years after registration
+    assert rows[1] == {**rows[1], "grade": "A", "score": 26.0, "next_due": "2028-01-05"}
+    # a C enterprise never inspected is due half a year after registration: overdue by the end of July
+    late = rank(state_as_of(events, dt.date(2026, 7, 31), rules), dt.date(2026, 7, 31))
+    assert late[0]["reasons"][0].startswith("现场检查已逾期")
+
+
+@pytest.fixture(scope="module")
+def demo(rules):
+    from qrisk.demo import CountyGenerator
+
+    events = CountyGenerator(seed=7).generate()
+    return events, replay(events, rules)[0]
+
+
+def test_the_demo_planted_problems_rank_worst(demo, rules):
+    events, state = demo
+    day = max(e.occurred_at for e in events).date()
+    rows = rank(state, day)
+    assert {r["enterprise_id"] for r in rows[:2]} == {"W03", "P05"}
+    assert all(r["grade"] == "D" for r in rows[:2])
+    by_id = {r["enterprise_id"]: r for r in rows}
+    assert by_id["W07"]["grade"] in ("C", "D") and by_id["P09"]["grade"] in ("C", "D")  # complaint cluster, overdue rectification
+    assert sum(1 for r in rows if r["grade"] in ("A", "B")) >= len(rows) // 2  # most of the county is fine
+    assert any("铜绿" in r or "抽检不合格" in r for r in by_id["W03"]["reasons"])
+
+
+def test_every_explanation_adds_up_and_names_only_known_events(demo, rules):
+    events, state = demo
+    ids = {str(e.event_id) for e in events}
+    for f in state.files.values():
+        assert f.risk.history, f.enterprise_id
+        for h in f.risk.history:
+            assert sum(c.points for c in h.contributions) == pytest.approx(h.score, abs=0.011)
+            assert all(i in ids for c in h.contributions for i in c.event_ids)
+
+
+def test_graded_state_survives_snapshot_and_restore(demo):
+    _, state = demo
+    restored = CountyState.restore(state.snapshot())
+    assert restored.snapshot() == state.snapshot()
+    assert restored.files["W03"].risk.current == state.files["W03"].risk.current

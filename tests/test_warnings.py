@@ -1,0 +1,166 @@
+"""Early-warning rules: each fires on its scenario and stays quiet on a clean one."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pydantic import ValidationError
+
+from processors.step import Rules, replay, step
+from processors.warnings import ALERT_KIND, RULES, AlertDecision
+from schemas.policy import Policy
+from tests.test_fluctuation import BASELINE, drifting_log, water_sample
+from tests.test_risk import E, ev, pa_sample, registered
+
+
+def decisions(effects, rule: str | None = None) -> list[AlertDecision]:
+    out = [AlertDecision.model_validate(e.data) for e in effects if e.kind == ALERT_KIND]
+    return [d for d in out if rule is None or d.rule == rule]
+
+
+def clean_year() -> list:
+    """A registered plant sampled (clean) every month and inspected twice: nothing to warn about."""
+    events = [registered("2025-01-02T09:00:00+08:00")]
+    for m in range(1, 13):
+        events.append(pa_sample(f"2025-{m:02d}-10T10:00:00+08:00", values=(0, 0, 0, 0, 0)))
+    events += [ev("inspection.completed", f"2025-{m:02d}-15T10:00:00+08:00", inspection_id=f"I{m}", result="符合", findings=[]) for m in (3, 9)]
+    events += [ev("complaint.received", "2025-06-01T10:00:00+08:00", complaint_id="Q1", verified=False)]
+    events += [ev("rectification.ordered", "2025-07-01T10:00:00+08:00", rectification_id="R1", deadline="2025-07-31"),
+               ev("rectification.completed", "2025-07-20T10:00:00+08:00", rectification_id="R1"),
+               ev("rectification.verified", "2025-07-25T10:00:00+08:00", rectification_id="R1", accepted=True)]
+    events.append(ev("clock.tick", "2026-01-01T00:00:00+08:00", enterprise_id="*"))
+    return events
+
+
+def test_a_clean_enterprise_raises_no_warning(rules):
+    state, effects = replay(clean_year(), rules)
+    assert decisions(effects) == []
+    assert state.files[E].warnings == []
+    assert state.files[E].risk.grade == "B"
+
+
+def test_unqualified_sample_severity_by_item_class(rules):
+    state, effects = replay([registered(), pa_sample("2026-03-12T15:20:00+08:00", sample_no="DC26-1")], rules)
+    [d] = decisions(effects, "sampling.unqualified")
+    assert d.severity == "critical" and d.rasff_class == "alert" and d.respond_within_hours == 24  # pathogen
+    assert d.dedup_key == f"{E}:sampling.failed:DC26-1"
+    assert d.evidence["event_ids"] == [state.files[E].samples[0].event_id] and d.evidence["item_class"] == "pathogen"
+    assert "清源桶装水厂" in d.message_zh and "铜绿假单胞菌" in d.message_zh and "抽检不合格" in d.message_zh
+    assert d.message_en.startswith("清源桶装水厂: 饮用纯净水")
+    # a quality index (conductivity) over its limit is medium
+    doc_items = [{"item_code": "conductivity", "item_name": "电导率", "values": [25.0], "unit": "µS/cm"}]
+    _, effects = replay([registered(), ev("sampling.result", "2026-03-12T15:20:00+08:00", items=doc_items, sample_no="DC26-2")], rules)
+    [d] = decisions(effects, "sampling.unqualified")
+    assert d.severity == "medium" and d.evidence["item_class"] == "quality_index"
+
+
+def test_fluctuation_signal_warns_before_failure(rules):
+    _, effects = replay(drifting_log(), rules)
+    found = decisions(effects, "fluctuation.signal")
+    assert found and all(d.dedup_key.startswith(f"{E}:fluctuation:") for d in found)
+    assert not decisions(effects, "sampling.unqualified")  # the charts spoke, nothing failed yet
+    assert all(d.evidence["event_ids"] and d.evidence["chart"] for d in found)
+    days = [dt.date(2025, 1, 5) + dt.timedelta(days=14 * i) for i in range(len(BASELINE) + 3)]
+    steady = [registered()] + [water_sample(d, v) for d, v in zip(days, BASELINE + [0.81, 0.80, 0.82])]
+    _, effects = replay(steady, rules)
+    assert not decisions(effects, "fluctuation.signal")
+
+
+def test_grade_worsening_warns_with_the_reasons(rules):
+    events = [registered(), pa_sample("2026-03-12T15:20:00+08:00")]
+    _, effects = replay(events, rules)
+    [d] = decisions(effects, "risk.grade_worsened")
+    assert d.evidence["from"] == "B" and d.evidence["to"] == "C" and d.severity == "medium"
+    assert d.dedup_key == f"{E}:grade.worsened:C"
+    assert "由 B 级升为 C 级" in d.message_zh and "抽检不合格" in d.message_zh
+    assert d.evidence["event_ids"]  # the events behind the dynamic and credit terms
+    # improving is no warning
+    state, _ = replay(events, rules)
+    _, effects = step(state, ev("clock.tick", "2027-04-01T00:00:00+08:00", enterprise_id="*"), rules)
+    assert state.files[E].risk.grade == "B" and not decisions(effects, "risk.grade_worsened")
+
+
+def test_complaint_cluster(rules):
+    spread = [registered()] + [ev("complaint.received", f"2026-0{m}-10T10:00:00+08:00", complaint_id=f"C{m}", verified=True) for m in (2, 4, 6)]
+    _, effects = replay(spread, rules)
+    assert not decisions(effects, "complaint.cluster")
+    cluster = [registered()] + [ev("complaint.received", f"2026-03-{d:02d}T10:00:00+08:00", complaint_id=f"K{d}", verified=True) for d in (1, 9, 20, 25)]
+    _, effects = replay(cluster, rules)
+    found = decisions(effects, "complaint.cluster")
+    assert len(found) == 2 and {d.dedup_key for d in found} == {f"{E}:complaint.cluster:2026-03-01"}  # one problem, grouped
+    assert found[0].severity == "high" and "30 天内经核实的投诉达 3 件" in found[0].message_zh
+    assert len(found[0].evidence["event_ids"]) == 3
+
+
+def test_rectification_past_its_deadline(rules):
+    ordered = [registered(), ev("rectification.ordered", "2026-03-25T11:00:00+08:00", rectification_id="R1", deadline="2026-04-24")]
+    on_time = ordered + [ev("rectification.completed", "2026-04-20T10:00:00+08:00", rectification_id="R1"),
+                         ev("clock.tick", "2026-05-01T00:00:00+08:00", enterprise_id="*")]
+    _, effects = replay(on_time, rules)
+    assert not decisions(effects, "rectification.overdue")
+    late = ordered + [ev("clock.tick", "2026-05-01T00:00:00+08:00", enterprise_id="*")]
+    state, effects = replay(late, rules)
+    [d] = decisions(effects, "rectification.overdue")
+    assert d.dedup_key == f"{E}:rectification.overdue:R1" and "逾期 7 天" in d.message_zh
+    assert state.files[E].rectifications[0].event_id in d.evidence["event_ids"]
+
+
+def test_expected_data_that_did_not_come(rules):
+    # B: a sample at least every 180 days, an inspection every 365 days
+    events = [registered("2025-01-02T09:00:00+08:00"), pa_sample("2025-01-20T10:00:00+08:00", values=(0, 0, 0, 0, 0)),
+              ev("clock.tick", "2025-07-15T00:00:00+08:00", enterprise_id="*")]
+    state, effects = replay(events, rules)
+    assert not decisions(effects, "data.missing")  # 176 days: not yet
+    state, effects = step(state, ev("clock.tick", "2025-07-20T00:00:00+08:00", enterprise_id="*"), rules)
+    [d] = decisions(effects, "data.missing")
+    assert d.evidence["what"] == "sampling" and d.evidence["last"] == "2025-01-20" and d.evidence["due"] == "2025-07-19"
+    assert d.dedup_key == f"{E}:data.missing:sampling:2025-01-20" and "监督抽检" in d.message_zh
+    # raised once per gap, not on every tick
+    state, effects = step(state, ev("clock.tick", "2025-08-20T00:00:00+08:00", enterprise_id="*"), rules)
+    assert not decisions(effects, "data.missing")
+    # the inspection, never done, is due a year after registration; an event of the enterprise is enough to notice
+    state, effects = step(state, ev("complaint.received", "2026-01-03T10:00:00+08:00", complaint_id="Q2"), rules)
+    # (the sampling gap since 2025-01-20 was raised already: once per gap)
+    assert [d.evidence["what"] for d in decisions(effects, "data.missing")] == ["inspection"]
+    # a new sample closes the gap: quiet again
+    state, effects = step(state, pa_sample("2026-01-10T10:00:00+08:00", values=(0, 0, 0, 0, 0)), rules)
+    assert not decisions(effects, "data.missing")
+
+
+def test_inspection_rejection_and_disagreement_rules(rules):
+    events = [registered(),
+              ev("inspection.completed", "2026-03-25T10:30:00+08:00", inspection_id="I1", result="不符合",
+                 findings=[{"code": "3.2", "description": "消毒记录不全", "severity": "major"}]),
+              ev("rectification.ordered", "2026-03-26T11:00:00+08:00", rectification_id="R1", deadline="2026-04-24"),
+              ev("rectification.completed", "2026-04-10T09:00:00+08:00", rectification_id="R1"),
+              ev("rectification.verified", "2026-04-12T09:00:00+08:00", rectification_id="R1", accepted=False, note="消毒记录仍不全")]
+    _, effects = replay(events, rules)
+    [i] = decisions(effects, "inspection.nonconforming")
+    assert i.severity == "high" and "3.2 消毒记录不全" in i.message_zh
+    [r] = decisions(effects, "rectification.rejected")
+    assert "消毒记录仍不全" in r.message_zh
+    items = [{"item_code": "pseudomonas_aeruginosa", "values": [0, 0, 0, 0, 0], "unit": "CFU/250mL", "lab_verdict": "不合格"}]
+    _, effects = replay([registered(), ev("sampling.result", "2026-03-12T15:20:00+08:00", items=items, sample_no="S-X")], rules)
+    [d] = decisions(effects, "judgement.disagrees")
+    assert d.severity == "low" and d.dedup_key == f"{E}:judgement.disagrees:S-X"
+
+
+def test_rules_are_policy_data(rules):
+    custom = Rules(rules.catalogue, Policy.model_validate({"warnings": {
+        "sampling_unqualified": {"severity_by_class": {"pathogen": "high"}, "template_zh": "【{item_class}】{name} {sample_no}"},
+        "grade_worsened": {"enabled": False},
+    }}))
+    _, effects = replay([registered(), pa_sample("2026-03-12T15:20:00+08:00", sample_no="S-1")], custom)
+    [d] = decisions(effects)
+    assert d.rule == "sampling.unqualified" and d.severity == "high" and d.message_zh == "【致病菌】清源桶装水厂 S-1"
+    with pytest.raises(ValidationError, match="unknown placeholder"):
+        Policy.model_validate({"warnings": {"fluctuation": {"template_zh": "{nmae}"}}})
+
+
+def test_decisions_are_kept_in_the_credit_file_and_bounded(rules):
+    few = Rules(rules.catalogue, Policy.model_validate({"risk": {"warnings_kept": 2}}))
+    events = [registered()] + [pa_sample(f"2026-0{m}-12T15:20:00+08:00", sample_no=f"S{m}") for m in (3, 4, 5)]
+    state, effects = replay(events, few)
+    kept = state.files[E].warnings
+    assert len(kept) == 2 and kept[-1] == decisions(effects)[-1]
+    assert set(RULES) >= {d.rule for d in decisions(effects)}
