@@ -77,8 +77,8 @@ def _path(loc: tuple[Any, ...], event_type: Any) -> str:
             out += f"[{part}]"
         else:
             part = str(part)
-            if "[" in part or part in ("str", "float", "int", "bool"):
-                continue  # union branches and validator plumbing, not field names
+            if not part.isidentifier() or part in ("str", "float", "int", "bool"):
+                continue  # union branches and validator plumbing (constrained-int, literal[...]), not field names
             out += ("." if out else "") + part
     return out
 

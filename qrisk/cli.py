@@ -78,8 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(func=cmd_demo)
 
-    imp = sub.add_parser("import", help="load events from a JSONL or CSV file")
-    imp.add_argument("file", type=Path)
+    imp = sub.add_parser("import", help="load events from a JSONL or CSV file, or another system's CSV through a mapping",
+                         usage="qrisk import [KIND] FILE [--mapping MAP.yaml] [options]")
+    imp.add_argument("paths", nargs="+", metavar="[KIND] FILE",
+                     help="FILE of qrisk events (.jsonl/.csv); or KIND (inspections, sampling, complaints) and a foreign CSV with --mapping")
+    imp.add_argument("--mapping", type=Path, default=None, metavar="MAP.yaml", help="column mapping for a foreign CSV (see ingest/mappings/)")
+    imp.add_argument("--events-out", type=Path, default=None, metavar="FILE.jsonl",
+                     help="with --mapping: write the mapped events here instead of loading them (a dry run)")
     imp.add_argument("--data-dir", type=Path, default=settings.data_dir)
     imp.add_argument("--url", default=None, help="post to a running `qrisk run` instead of opening the data directory")
     imp.add_argument("--batch", type=int, default=500)
@@ -94,17 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("directory", type=Path)
     export.set_defaults(func=cmd_schema_export)
 
-    credit = sub.add_parser("credit-file", help="print one enterprise's credit file from a data directory")
-    credit.add_argument("enterprise_id")
-    credit.add_argument("--data-dir", type=Path, default=settings.data_dir)
-    credit.set_defaults(func=cmd_credit_file)
-
     try:
         from qrisk import cli_spc
     except ImportError:  # pragma: no cover - the SPC command is optional in a partial checkout
         cli_spc = None
     if cli_spc is not None:
         cli_spc.register(sub)
+    from qrisk import cli_kafka, cli_risk
+
+    cli_risk.register(sub)  # risk, backtest, credit-file
+    cli_kafka.register(sub)  # topics, produce, worker, sink, tick
     return parser
 
 
@@ -244,6 +248,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from ingest.files import count_records, read_events
 
+    kinds = ("inspections", "sampling", "complaints")
+    if len(args.paths) == 2:
+        kind, file = args.paths
+        if kind not in kinds:
+            raise UserError(f"KIND must be one of {', '.join(kinds)}, got {kind!r}")
+        if args.mapping is None:
+            raise UserError(f"importing {kind} from another system's CSV needs --mapping MAP.yaml (see ingest/mappings/)")
+        if args.url:
+            raise UserError("--mapping loads into --data-dir; to post mapped events to a server, write them with --events-out and import that file with --url")
+        from qrisk import cli_risk
+
+        return cli_risk.cmd_import_mapped(argparse.Namespace(
+            kind=kind, file=Path(file), mapping=args.mapping, data_dir=args.data_dir, events_out=args.events_out,
+            batch=args.batch, policy=args.policy))
+    if len(args.paths) != 1:
+        raise UserError("usage: qrisk import [KIND] FILE [--mapping MAP.yaml]")
+    if args.mapping is not None:
+        raise UserError(f"--mapping needs the KIND of rows: qrisk import {{{','.join(kinds)}}} {args.paths[0]} --mapping {args.mapping}")
+    args.file = Path(args.paths[0])
     if not args.file.exists():
         raise UserError(f"{args.file}: no such file")
     total = count_records(args.file)
@@ -353,20 +376,6 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
 
     for path in export(args.directory):
         print(path)
-    return 0
-
-
-def cmd_credit_file(args: argparse.Namespace) -> int:
-    from qrisk.runtime import default_rules, open_embedded
-
-    pipeline = open_embedded(args.data_dir, default_rules(), clickhouse_url=Settings().clickhouse_url)
-    try:
-        file = pipeline.credit_file(args.enterprise_id)
-    finally:
-        pipeline.close()
-    if file is None:
-        raise UserError(f"未找到企业 {args.enterprise_id} / no such enterprise in {args.data_dir}")
-    print(json.dumps(file, ensure_ascii=False, indent=2))
     return 0
 
 

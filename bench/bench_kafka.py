@@ -1,0 +1,227 @@
+"""Distributed runtime on this machine: real broker, real ClickHouse server, a real worker and sink.
+
+    python bench/bench_kafka.py [--counties 20] [--rate 1000] [--seconds 10] [--workers 1]
+
+1. Sustained throughput: demo events (COUNTIES × ~470, no ticks) produced to an ingress topic as
+   fast as the producer goes; the clock runs from the first send until the worker has folded
+   everything and the sink has committed every row into ClickHouse.  In the same run, a bare
+   aiokafka consume loop reads the same messages, for the ratio.
+2. Latency: RATE events/s for SECONDS seconds (paced); ingest-to-effect = from the producer's send
+   to the ingress topic until the effect message is readable on the effects topic; p50/p99.
+
+Needs the broker and the ClickHouse server of scripts/services.sh (QRISK_TEST_KAFKA_BOOTSTRAP,
+QRISK_TEST_CLICKHOUSE_URL, or the defaults 127.0.0.1:19092 / clickhouse://127.0.0.1:19000).
+Targets (issue 5): ≥ 5,000 events/s end to end (stretch 10,000); p99 ≤ 200 ms at 1,000 events/s.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.kafka_service import kafka_env, settings_for  # noqa: E402
+
+
+class Lag:
+    """Consumer-group lag with long-lived clients (a fresh admin client per check would eat a core)."""
+
+    def __init__(self, bootstrap: str):
+        from kafka import KafkaAdminClient, KafkaConsumer
+
+        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+
+    def __call__(self, group: str, topics: list[str]) -> int:
+        from kafka import TopicPartition
+
+        committed = self.admin.list_group_offsets(group).get(group, {})
+        lag = 0
+        for topic in topics:
+            tps = [TopicPartition(topic, p) for p in sorted(self.consumer.partitions_for_topic(topic) or set())]
+            for tp, end in self.consumer.end_offsets(tps).items():
+                meta = committed.get(tp)
+                lag += end - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+        return lag
+
+
+def events_for(counties: int, offset: int = 0) -> list:
+    from qrisk.demo import CountyGenerator
+
+    out = []
+    for k in range(counties):
+        out += [e for e in CountyGenerator(seed=1000 + offset + k, county=f"B{offset + k}-").generate() if e.enterprise_id != "*"]
+    out.sort(key=lambda e: e.occurred_at)
+    return out
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "qrisk.cli_kafka", *args], cwd=ROOT, env={**os.environ, **env},
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+async def bare_consume(bootstrap: str, topic: str, n: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bare-{uuid.uuid4().hex[:6]}",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        seen, t0 = 0, None
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for msgs in batch.values():
+                if t0 is None:
+                    t0 = time.perf_counter()
+                for m in msgs:
+                    json.loads(m.value)  # the least any consumer does with a message
+                seen += len(msgs)
+        return n / (time.perf_counter() - t0)
+    finally:
+        await consumer.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--counties", type=int, default=20)
+    ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--workers", type=int, default=1)
+    args = ap.parse_args()
+    bootstrap = os.environ.get("QRISK_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
+    ch = os.environ.get("QRISK_TEST_CLICKHOUSE_URL", "clickhouse://127.0.0.1:19000/qrisk_test").rsplit("/", 1)[0]
+    from kafka import KafkaConsumer
+
+    from qrisk.kafka_log import new_producer
+    from qrisk.store import ClickHouseStore
+    from qrisk.topics import create_topics, delete_topics
+
+    prefix = f"bench{uuid.uuid4().hex[:6]}"
+    db = f"qb_{prefix}"
+    env = kafka_env(bootstrap, prefix, QRISK_STORE_URL=f"{ch}/{db}", QRISK_WORKER_WEB_PORT=0, QRISK_WORKER_VIEW_SECONDS=5)
+    group_lag = Lag(bootstrap)
+    settings = settings_for(env)
+    topics = settings.topics()
+    create_topics(settings)
+    tmp = Path(tempfile.mkdtemp(prefix="qrisk-bench-kafka-"))
+    procs = [start(["worker"], {**env, "QRISK_WORKER_DATA_DIR": str(tmp / f"w{i}")}, tmp / f"worker{i}.log") for i in range(args.workers)]
+    procs.append(start(["sink"], env, tmp / "sink.log"))
+    try:
+        events = events_for(args.counties)
+        values = [(e.enterprise_id.encode(), e.model_dump_json(exclude_none=True).encode()) for e in events]
+        n = len(values)
+        ingress = topics.ingress["lab"].name
+        producer = new_producer(settings, linger_ms=5)
+        # warm-up: the group is formed and the sink has its tables before the clock starts
+        warm = events_for(1, offset=500)
+        for e in warm:
+            producer.send(ingress, key=e.enterprise_id.encode(), value=e.model_dump_json(exclude_none=True).encode())
+        producer.flush()
+        sink_topics = [topics.events.name, topics.effects.name, topics.credit_files.name, topics.dead_letters.name]
+
+        def drained() -> bool:
+            return (group_lag(settings.worker_app_id, [ingress, topics.events.name]) == 0
+                    and group_lag(settings.sink_group, sink_topics) == 0)
+
+        wait(drained, 180, "the warm-up", interval=0.5)
+
+        # ---------------------------------------------------------------- 1. throughput
+        t0 = time.perf_counter()
+        for key, value in values:
+            producer.send(ingress, key=key, value=value)
+        producer.flush()
+        produced = time.perf_counter() - t0
+        wait(drained, 600, "the pipeline to drain", interval=0.1)
+        elapsed = time.perf_counter() - t0
+        store = ClickHouseStore(f"{ch}/{db}")
+        archived = store.query("SELECT uniqExact(event_id) AS n FROM events")[0]["n"]
+        store.close()
+        assert archived == n + len(warm), (archived, n + len(warm))
+        bare = asyncio.run(bare_consume(bootstrap, ingress, n + len(warm)))
+        e2e = n / elapsed
+        print(f"events: {n} ({args.counties} demo counties, {args.workers} worker process(es), 1 sink, broker + ClickHouse on this machine)")
+        print(f"producer alone: {n / produced:,.0f} events/s")
+        print(f"end to end (ingress -> worker -> log -> fold -> effects -> sink -> ClickHouse committed): {e2e:,.0f} events/s ({elapsed:.1f} s)")
+        print(f"bare aiokafka consume loop over the same messages: {bare:,.0f} messages/s; end to end is {e2e / bare:.1%} of it")
+
+        # ---------------------------------------------------------------- 2. latency at a fixed rate
+        count = int(args.rate * args.seconds)
+        paced = events_for(max(1, count // 460 + 1), offset=2000)[:count]
+        sent: dict[str, float] = {}
+        got: dict[str, float] = {}
+        stop = threading.Event()
+
+        def consume() -> None:
+            consumer = KafkaConsumer(topics.effects.name, bootstrap_servers=bootstrap, auto_offset_reset="latest",
+                                     group_id=f"lat-{uuid.uuid4().hex[:6]}", enable_auto_commit=False, fetch_max_wait_ms=5)
+            consumer.poll(timeout_ms=1000)
+            ready.set()
+            while not stop.is_set():
+                for msgs in consumer.poll(timeout_ms=100).values():
+                    now = time.perf_counter()
+                    for m in msgs:
+                        got.setdefault(json.loads(m.value)["event_id"], now)
+            consumer.close()
+
+        ready = threading.Event()
+        reader = threading.Thread(target=consume)
+        reader.start()
+        ready.wait(30)
+        time.sleep(1.0)
+        interval = 1.0 / args.rate
+        t_start = time.perf_counter()
+        for i, e in enumerate(paced):
+            due = t_start + i * interval
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            sent[str(e.event_id)] = time.perf_counter()
+            producer.send(ingress, key=e.enterprise_id.encode(), value=e.model_dump_json(exclude_none=True).encode())
+        producer.flush()
+        offered = len(paced) / (time.perf_counter() - t_start)
+        wait(drained, 120, "the paced load to drain", interval=0.2)
+        time.sleep(1.0)
+        stop.set()
+        reader.join()
+        lat = sorted((got[eid] - t) * 1000 for eid, t in sent.items() if eid in got)
+        q = statistics.quantiles(lat, n=100)
+        print(f"latency at {offered:,.0f} events/s offered for {args.seconds:.0f} s ({len(lat)} of {len(paced)} events had effects): "
+              f"p50 {q[49]:.0f} ms, p90 {q[89]:.0f} ms, p99 {q[98]:.0f} ms, max {lat[-1]:.0f} ms (ingress send -> effect readable)")
+        producer.close()
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        delete_topics(settings, [t.name for t in topics.all()])
+        admin = ClickHouseStore(f"{ch}/default", create_database=False)
+        admin.command(f"DROP DATABASE IF EXISTS {db}")
+        admin.close()
+        print(f"logs: {tmp}")
+
+
+if __name__ == "__main__":
+    main()

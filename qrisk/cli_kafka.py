@@ -1,0 +1,186 @@
+"""Commands of the distributed runtime: ``qrisk topics|produce|worker|sink|tick``.
+
+    qrisk topics create|list [--bootstrap HOST:PORT] [--partitions N] [--markdown]
+    qrisk produce FILE --source lab|complaint|inspection|bureau|import
+    qrisk worker [--web-port N] [--loglevel info]
+    qrisk sink [--store URL_OR_DIR]
+    qrisk tick [--at ISO-8601] [--every SECONDS]
+
+Every option defaults to its ``QRISK_`` setting (``qrisk.topics.KafkaSettings``):
+QRISK_KAFKA_BOOTSTRAP, QRISK_KAFKA_PARTITIONS, QRISK_KAFKA_TOPIC_PREFIX, QRISK_STORE_URL, ….
+Wired into ``qrisk`` by ``cli_kafka.register(sub)`` in ``qrisk/cli.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from qrisk.topics import INGRESS_SOURCES, KafkaSettings
+
+EXIT_USAGE = 2
+
+
+class KafkaCliError(Exception):
+    """A usage or connection problem; the message is shown as is (exit 2)."""
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers, host:port[,…] (default $QRISK_KAFKA_BOOTSTRAP)")
+    p.add_argument("--topic-prefix", default=None, help="topic name prefix (default $QRISK_KAFKA_TOPIC_PREFIX, qrisk)")
+    p.add_argument("--partitions", type=int, default=None, help="partitions of the log and its companions (default $QRISK_KAFKA_PARTITIONS, 4)")
+
+
+def settings_from(args: argparse.Namespace) -> KafkaSettings:
+    settings = KafkaSettings()
+    update: dict[str, Any] = {}
+    for arg, name in (("bootstrap", "kafka_bootstrap"), ("topic_prefix", "kafka_topic_prefix"), ("partitions", "kafka_partitions"),
+                      ("web_port", "worker_web_port"), ("store", "store_url")):
+        value = getattr(args, arg, None)
+        if value is not None:
+            update[name] = value
+    return settings.model_copy(update=update) if update else settings
+
+
+def register(subparsers: Any) -> None:
+    topics = subparsers.add_parser("topics", help="Kafka topics of the distributed runtime: create, list")
+    topics_sub = topics.add_subparsers(dest="topics_command", metavar="ACTION")
+    topics.set_defaults(func=lambda _a: topics.print_help() or EXIT_USAGE)
+    create = topics_sub.add_parser("create", help="create the declared topics (partitions, retention, compaction); check existing ones")
+    _common(create)
+    create.set_defaults(func=cmd_topics_create)
+    listing = topics_sub.add_parser("list", help="the declared topics and what the broker has")
+    _common(listing)
+    listing.add_argument("--markdown", action="store_true", help="print the declaration as a Markdown table (no broker needed)")
+    listing.set_defaults(func=cmd_topics_list)
+
+    produce = subparsers.add_parser("produce", help="send a JSONL/CSV file of events to a Kafka ingress topic")
+    produce.add_argument("file", type=Path)
+    produce.add_argument("--source", required=True, choices=INGRESS_SOURCES, help="which ingress topic (qrisk.ingress.SOURCE)")
+    _common(produce)
+    produce.set_defaults(func=cmd_produce)
+
+    worker = subparsers.add_parser("worker", help="run a Faust worker: validate ingress, fold the log, publish effects")
+    _common(worker)
+    worker.add_argument("--web-port", type=int, default=None, help="Faust's web server port (health: /; default $QRISK_WORKER_WEB_PORT, 6066; 0: off)")
+    worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+    worker.set_defaults(func=cmd_worker)
+
+    sink = subparsers.add_parser("sink", help="write the log, effects, credit files and dead letters from Kafka to ClickHouse")
+    _common(sink)
+    sink.add_argument("--store", default=None, help="clickhouse://host:9000/db or a chdb directory (default $QRISK_STORE_URL, else $QRISK_DATA_DIR)")
+    sink.add_argument("--idle-exit", type=float, default=None, help=argparse.SUPPRESS)  # tests and benchmarks: stop after this many idle seconds
+    sink.set_defaults(func=cmd_sink)
+
+    tick = subparsers.add_parser("tick", help="publish a clock.tick to every partition of the log (overdue checks)")
+    _common(tick)
+    tick.add_argument("--at", default=None, help="the tick's time, ISO-8601 with offset (default: now)")
+    tick.add_argument("--every", type=float, default=None, help="keep ticking every SECONDS (a scheduler service)")
+    tick.set_defaults(func=cmd_tick)
+
+
+def _fail(exc: BaseException) -> int:
+    print(f"qrisk: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    from qrisk.topics import TopicMismatch, create_topics
+
+    settings = settings_from(args)
+    try:
+        report = create_topics(settings)
+    except TopicMismatch as exc:
+        return _fail(exc)
+    except Exception as exc:  # noqa: BLE001 - broker unreachable and the like
+        return _fail(exc)
+    for line in report:
+        print(f"{line['topic']:40} {line['partitions']:>3} partitions  {line['retention']:>10}  {line['action']}")
+    return 0
+
+
+def cmd_topics_list(args: argparse.Namespace) -> int:
+    from qrisk.topics import describe_topics
+
+    settings = settings_from(args)
+    if args.markdown:
+        print(settings.topics().markdown())
+        return 0
+    try:
+        rows = describe_topics(settings)
+    except Exception as exc:  # noqa: BLE001
+        return _fail(exc)
+    for r in rows:
+        have = "missing" if r["partitions"] is None else f"{r['partitions']} partitions"
+        print(f"{r['topic']:40} {have:>15}  {r['retention']:>10}  {r['created_by']}")
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from qrisk.kafka_log import produce_file
+
+    if not args.file.exists():
+        return _fail(FileNotFoundError(f"{args.file}: no such file"))
+    settings = settings_from(args)
+    try:
+        summary = produce_file(args.file, args.source, settings)
+    except ValueError as exc:
+        return _fail(exc)
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0 if summary["dead_lettered"] == 0 else 1
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from qrisk.worker import run_worker
+
+    return run_worker(settings_from(args), loglevel=args.loglevel)
+
+
+def cmd_sink(args: argparse.Namespace) -> int:
+    from qrisk.sink import run_sink
+
+    settings = settings_from(args)
+    target = settings.store_url or settings.data_dir
+    return run_sink(target, settings, idle_exit_s=args.idle_exit)
+
+
+def cmd_tick(args: argparse.Namespace) -> int:
+    from qrisk.kafka_log import KafkaLog
+
+    settings = settings_from(args)
+    at = None
+    if args.at:
+        try:
+            at = dt.datetime.fromisoformat(args.at)
+        except ValueError as exc:
+            return _fail(exc)
+        if at.tzinfo is None:
+            return _fail(ValueError("--at needs a UTC offset, e.g. 2026-03-01T00:00:00+08:00"))
+    with KafkaLog(settings) as log:
+        while True:
+            out = log.tick(at)
+            print(json.dumps({"event_id": out.event_id, "partitions": len(log.log_partitions())}), flush=True)
+            if args.every is None:
+                return 0
+            at = None
+            time.sleep(args.every)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m qrisk.cli_kafka …``: the same commands before they are wired into ``qrisk``."""
+    parser = argparse.ArgumentParser(prog="qrisk")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    register(sub)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

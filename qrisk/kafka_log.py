@@ -1,0 +1,240 @@
+"""Producers for the distributed runtime: the event log and dead letters on Kafka.
+
+``KafkaLog`` is what the HTTP API uses instead of the embedded ``Pipeline`` when it runs in
+distributed mode: ``submit(events)`` publishes validated events to the log topic (key =
+enterprise_id; a clock.tick goes to every partition) and returns only after the broker
+acknowledged every one of them (kafka-python, ``acks=all``, idempotent producer), and
+``dead_letter(letters)`` keeps rejected inputs on the dead-letter topic.  ``produce_file``
+sends a JSONL/CSV file to an ingress topic for lab systems and bridges (``qrisk produce``).
+
+In this mode the API cannot tell a repeated ``event_id`` from a new one (the workers hold
+that state): every event is answered ``accepted``, and the workers apply a repeat no second
+time.
+"""
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import json
+import threading
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from schemas.events import Envelope
+
+from qrisk.pipeline import DeadLetter, Outcome
+from qrisk.topics import KafkaSettings, Topics, utc_now
+
+TICK_KEY = b"*"
+
+
+class PublishError(Exception):
+    """The broker did not acknowledge every message; nothing may be reported as accepted."""
+
+    def __init__(self, message: str, failed: list[str]):
+        super().__init__(message)
+        self.failed = failed
+
+
+@dataclasses.dataclass
+class Published(Outcome):
+    """An ``Outcome`` of the Kafka log: where the broker put the event (a tick: every partition)."""
+
+    partition: int | None = None
+    offset: int | None = None
+
+
+def event_value(event: Envelope) -> bytes:
+    """The log's bytes for one event: only what the producer set, plus received_at."""
+    return event.model_dump_json(exclude_unset=True).encode("utf-8")
+
+
+def dead_letter_value(letter: DeadLetter, now: dt.datetime) -> bytes:
+    """The dead-letter topic's JSON for one letter (raw bytes as UTF-8 text, else base64)."""
+    try:
+        raw, encoding = letter.raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        raw, encoding = base64.b64encode(letter.raw).decode("ascii"), "base64"
+    doc = {
+        "dead_letter_id": letter.dead_letter_id, "channel": letter.channel, "position": letter.position,
+        "raw": raw, "raw_encoding": encoding, "reason": letter.reason, "errors": letter.errors,
+        "received_at": now.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds"),
+    }
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+def new_producer(settings: KafkaSettings, **overrides: Any):
+    """kafka-python producer: acks=all, idempotent (ordered per partition across retries)."""
+    from kafka import KafkaProducer
+
+    config: dict[str, Any] = dict(
+        bootstrap_servers=settings.bootstrap_servers(), client_id="qrisk-producer",
+        acks="all", enable_idempotence=True, max_in_flight_requests_per_connection=5,
+        linger_ms=2, batch_size=256 * 1024, compression_type=None,
+        delivery_timeout_ms=120_000, request_timeout_ms=30_000, max_block_ms=60_000,
+        **settings.security(),
+    )
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+class KafkaLog:
+    """Publish events and dead letters; every call returns after the broker acknowledged."""
+
+    def __init__(self, settings: KafkaSettings | None = None, clock: Callable[[], dt.datetime] = utc_now,
+                 timeout_s: float = 60.0, **producer_overrides: Any):
+        self.settings = settings or KafkaSettings()
+        self.topics: Topics = self.settings.topics()
+        self.clock = clock
+        self.timeout_s = timeout_s
+        self.producer = new_producer(self.settings, **producer_overrides)
+        self._partitions: list[int] | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ the log
+
+    def log_partitions(self) -> list[int]:
+        if self._partitions is None:
+            with self._lock:
+                parts = self.producer.partitions_for(self.topics.events.name)
+                if not parts:
+                    raise PublishError(f"topic {self.topics.events.name} does not exist (run `qrisk topics create`)", [])
+                self._partitions = sorted(parts)
+        return self._partitions
+
+    def submit(self, events: Sequence[Envelope]) -> list[Published]:
+        """Publish validated events to the log; returns once all are acknowledged (or raises PublishError)."""
+        now = self.clock()
+        topic = self.topics.events.name
+        pending: list[tuple[Published, list[Any]]] = []
+        for event in events:
+            stamped = event.model_copy(update={"received_at": now})
+            value = event_value(stamped)
+            outcome = Published(str(event.event_id), "accepted")
+            if event.enterprise_id == "*":
+                # the clock reaches every credit file: one copy (same event_id) per partition
+                futures = [self.producer.send(topic, value=value, key=TICK_KEY, partition=p) for p in self.log_partitions()]
+            else:
+                futures = [self.producer.send(topic, value=value, key=event.enterprise_id.encode("utf-8"))]
+            pending.append((outcome, futures))
+        self._wait(pending, "event")
+        return [o for o, _ in pending]
+
+    def tick(self, at: dt.datetime | None = None, source_id: str = "qrisk-tick") -> Published:
+        """Publish one clock.tick (to every partition): overdue checks by the log's clock."""
+        from schemas.upcast import parse_event
+
+        at = at or self.clock()
+        event = parse_event({
+            "event_id": str(uuid.uuid4()), "event_type": "clock.tick", "schema_version": 2, "enterprise_id": "*",
+            "occurred_at": at.isoformat(), "source": {"kind": "system", "id": source_id}, "payload": {},
+        })
+        return self.submit([event])[0]
+
+    # ------------------------------------------------------------------ dead letters
+
+    def dead_letter(self, letters: Iterable[DeadLetter]) -> list[str]:
+        """Keep rejected inputs on the dead-letter topic; returns their ids once acknowledged."""
+        now = self.clock()
+        topic = self.topics.dead_letters.name
+        pending = []
+        for letter in letters:
+            fut = self.producer.send(topic, value=dead_letter_value(letter, now), key=letter.dead_letter_id.encode("utf-8"))
+            pending.append((Published(letter.dead_letter_id, "dead_lettered"), [fut]))
+        self._wait(pending, "dead letter")
+        return [o.event_id for o, _ in pending]
+
+    # ------------------------------------------------------------------ raw ingress
+
+    def send_raw(self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]] | None = None) -> Any:
+        return self.producer.send(topic, value=value, key=key, headers=headers or [])
+
+    def _wait(self, pending: list[tuple[Published, list[Any]]], what: str) -> None:
+        failed: list[str] = []
+        first_error: BaseException | None = None
+        for outcome, futures in pending:
+            for fut in futures:
+                try:
+                    meta = fut.get(timeout=self.timeout_s)
+                except Exception as exc:  # noqa: BLE001 - reported below, never swallowed
+                    failed.append(outcome.event_id)
+                    first_error = first_error or exc
+                    break
+                if outcome.partition is None:
+                    outcome.partition, outcome.offset = meta.partition, meta.offset
+        if failed:
+            raise PublishError(f"{len(failed)} {what}(s) not acknowledged by Kafka: {type(first_error).__name__}: {first_error}", failed)
+
+    def flush(self) -> None:
+        self.producer.flush(timeout=self.timeout_s)
+
+    def close(self) -> None:
+        self.producer.close(timeout=self.timeout_s)
+
+    def __enter__(self) -> "KafkaLog":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------- qrisk produce
+
+
+def produce_file(path: Path, source: str, settings: KafkaSettings | None = None, progress: Callable[[int], None] | None = None,
+                 window: int = 5000) -> dict[str, Any]:
+    """Send a JSONL/CSV file to the ingress topic of ``source``; the workers validate it.
+
+    Each record goes as received (a JSONL line byte for byte, a CSV row as its JSON document)
+    with headers ``qrisk-position`` (file:line) and ``qrisk-channel``; the key is the record's
+    enterprise_id when it can be read.  A record the reader cannot even decode (not JSON, a
+    broken CSV row) goes straight to the dead-letter topic with its position and reason.
+    Returns once the broker acknowledged everything.
+    """
+    from ingest.files import LineError, read_events
+
+    log = KafkaLog(settings)
+    topic = log.topics.ingress_for(source).name
+    sent = dead = 0
+    window_futures: list[tuple[str, Any]] = []
+    letters: list[DeadLetter] = []
+
+    def drain() -> None:
+        nonlocal sent
+        failed = []
+        for position, fut in window_futures:
+            try:
+                fut.get(timeout=log.timeout_s)
+            except Exception as exc:  # noqa: BLE001
+                failed.append(f"{position}: {type(exc).__name__}: {exc}")
+        if failed:
+            raise PublishError(f"{len(failed)} record(s) not acknowledged by Kafka, first: {failed[0]}", failed)
+        sent += len(window_futures)
+        if progress:
+            progress(len(window_futures))
+        window_futures.clear()
+
+    try:
+        for position, raw, doc in read_events(path):
+            if isinstance(doc, LineError):
+                letters.append(DeadLetter("import", position, raw, str(doc), [{"field": "", "type": "json_invalid", "reason": str(doc)}]))
+                continue
+            if path.suffix.lower() == ".csv":
+                value = json.dumps(doc, ensure_ascii=False).encode("utf-8")
+            else:
+                value = raw
+            eid = doc.get("enterprise_id") if isinstance(doc, dict) else None
+            key = eid.encode("utf-8") if isinstance(eid, str) and eid else None
+            headers = [("qrisk-position", position.encode("utf-8")), ("qrisk-channel", b"import")]
+            window_futures.append((position, log.send_raw(topic, value, key, headers)))
+            if len(window_futures) >= window:
+                drain()
+        drain()
+        if letters:
+            log.dead_letter(letters)
+            dead = len(letters)
+    finally:
+        log.close()
+    return {"file": str(path), "topic": topic, "sent": sent, "dead_lettered": dead}

@@ -1,0 +1,278 @@
+"""``qrisk sink``: the Kafka topics into ClickHouse, through the store.
+
+Consumes the event log, the effects, the credit files and the dead letters, turns each batch
+into rows and writes them with ``Store.insert``; the offsets are committed only after every
+row of the batch was written.  A crash or a failed write means the batch comes again — which
+is harmless, because every target table is a ReplacingMergeTree keyed by what a redelivery
+cannot change:
+
+| topic | table | key |
+|---|---|---|
+| events | ``events`` (archive) | enterprise_id, occurred_at, event_id (a tick's copies collapse) |
+| effects | ``stream_effects``, ``sampling_items``, ``judgements`` | enterprise_id, file_version, idx / the sample's own keys |
+| credit-files | ``credit_files`` | enterprise_id, seq = the file's version |
+| dead-letters | ``dead_letters`` | dead_letter_id |
+
+Count with ``FINAL`` or ``uniqExact``.  A store outage is retried with backoff, never skipped; a
+message that cannot become a row (not JSON, a value that does not fit its column) is written
+to ``dead_letters`` with the reason instead, and the stream goes on.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from qrisk.store import RowError, Store, is_transient
+from qrisk.topics import KafkaSettings, Topics
+
+log = logging.getLogger("qrisk.sink")
+
+UTC = dt.timezone.utc
+LOG_SEQ_SHIFT = 40
+"""``events.seq`` in distributed mode: partition << 40 | offset of the (first stored) copy in the log."""
+
+
+def _moment(text: str) -> tuple[dt.datetime, int]:
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=0), moment.microsecond // 1000
+
+
+@dataclass
+class Rows:
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    messages: int = 0
+
+    def add(self, table: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.tables.setdefault(table, []).extend(rows)
+
+    def merge(self, other: "Rows") -> None:
+        for table, rows in other.tables.items():
+            self.add(table, rows)
+        self.messages += other.messages
+
+    def count(self) -> int:
+        return sum(len(r) for r in self.tables.values())
+
+
+# the order rows are written in: a dead letter first, the archive last (it says "all done")
+TABLE_ORDER = ("dead_letters", "sampling_items", "judgements", "stream_effects", "credit_files", "events")
+
+
+class Sink:
+    def __init__(self, store: Store, settings: KafkaSettings | None = None, consumer: Any = None,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)):
+        self.settings = settings or KafkaSettings()
+        self.topics: Topics = self.settings.topics()
+        self.store = store
+        self.clock = clock
+        self.names = {
+            self.topics.events.name: self._event_rows,
+            self.topics.effects.name: self._effect_rows,
+            self.topics.credit_files.name: self._credit_file_rows,
+            self.topics.dead_letters.name: self._dead_letter_rows,
+        }
+        self.consumer = consumer or self._consumer()
+        self.stopping = threading.Event()
+        self.stats = {"batches": 0, "messages": 0, "rows": 0, "retries": 0, "bad_messages": 0, "commit_failures": 0}
+
+    def _consumer(self):
+        from kafka import KafkaConsumer
+
+        return KafkaConsumer(
+            *self.names, bootstrap_servers=self.settings.bootstrap_servers(), group_id=self.settings.sink_group,
+            client_id="qrisk-sink", enable_auto_commit=False, auto_offset_reset="earliest",
+            max_poll_records=self.settings.sink_batch, fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=8 * 1024 * 1024, session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
+            max_poll_interval_ms=600_000, **self.settings.security(),
+        )
+
+    # ------------------------------------------------------------------ rows per topic
+
+    def _event_rows(self, topic: str, partition: int, offset: int, value: bytes) -> Rows:
+        doc = json.loads(value)
+        occurred, occurred_ms = _moment(doc["occurred_at"])
+        received, received_ms = _moment(doc.get("received_at") or doc["occurred_at"])
+        source = doc.get("source") or {}
+        if isinstance(source, str):  # a version-1 string source, as the producer sent it
+            kind, _, ident = source.partition(":")
+            source = {"kind": kind, "id": ident}
+        rows = Rows()
+        rows.add("events", [{
+            "event_id": str(doc["event_id"]), "event_type": doc["event_type"], "schema_version": int(doc.get("schema_version", 2)),
+            "enterprise_id": doc["enterprise_id"], "occurred_at": occurred, "occurred_ms": occurred_ms,
+            "received_at": received, "received_ms": received_ms, "source_kind": source.get("kind", ""),
+            "source_id": source.get("id", ""), "seq": (partition << LOG_SEQ_SHIFT) | offset, "body": value.decode("utf-8"),
+        }])
+        return rows
+
+    def _effect_rows(self, topic: str, partition: int, offset: int, value: bytes) -> Rows:
+        doc = json.loads(value)
+        rows = Rows()
+        log_partition, log_offset = doc["log"]
+        rows.add("stream_effects", [{
+            "enterprise_id": doc["enterprise_id"], "file_version": doc["file_version"], "idx": e["idx"], "kind": e["kind"],
+            "event_id": e["event_id"], "event_type": doc["event_type"], "occurred_at": _moment(e["occurred_at"])[0],
+            "log_partition": log_partition, "log_offset": log_offset,
+            "data": json.dumps(e["data"], ensure_ascii=False, sort_keys=True),
+        } for e in doc["effects"]])
+        rows.add("sampling_items", doc.get("sampling_items") or [])
+        rows.add("judgements", doc.get("judgements") or [])
+        return rows
+
+    def _credit_file_rows(self, topic: str, partition: int, offset: int, value: bytes | None) -> Rows:
+        rows = Rows()
+        if value is None:
+            return rows  # a tombstone: nothing to archive
+        doc = json.loads(value)
+        rows.add("credit_files", [{"enterprise_id": doc["enterprise_id"], "seq": doc["version"],
+                                   "body": json.dumps(doc["file"], ensure_ascii=False)}])
+        return rows
+
+    def _dead_letter_rows(self, topic: str, partition: int, offset: int, value: bytes) -> Rows:
+        doc = json.loads(value)
+        at, ms = _moment(doc["received_at"])
+        rows = Rows()
+        rows.add("dead_letters", [{
+            "dead_letter_id": doc["dead_letter_id"], "received_at": at, "received_ms": ms, "channel": doc["channel"],
+            "position": doc["position"], "raw": doc["raw"], "raw_encoding": doc.get("raw_encoding", "utf-8"),
+            "reason": doc["reason"], "errors": json.dumps(doc.get("errors") or [], ensure_ascii=False),
+        }])
+        return rows
+
+    def _bad_message(self, topic: str, partition: int, offset: int, value: bytes | None, exc: BaseException) -> Rows:
+        """A message that cannot become rows: kept in dead_letters, keyed by its position (redelivery collapses)."""
+        from qrisk.kafka_log import dead_letter_value
+        from qrisk.pipeline import DeadLetter
+
+        reason = f"sink: {type(exc).__name__}: {exc}"
+        letter = DeadLetter("sink", f"{topic}/{partition}/{offset}", value or b"", reason,
+                            [{"field": "", "type": "sink_rejected", "reason": reason}], dead_letter_id=f"kafka:{topic}:{partition}:{offset}")
+        self.stats["bad_messages"] += 1
+        log.warning("sink: %s/%s/%s kept in dead_letters: %s", topic, partition, offset, reason)
+        return self._dead_letter_rows(topic, partition, offset, dead_letter_value(letter, self.clock()))
+
+    def rows_for(self, topic: str, partition: int, offset: int, value: bytes | None) -> Rows:
+        try:
+            rows = self.names[topic](topic, partition, offset, value)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            rows = self._bad_message(topic, partition, offset, value, exc)
+        rows.messages = 1
+        return rows
+
+    # ------------------------------------------------------------------ writing
+
+    def write(self, rows: Rows) -> None:
+        """Insert every table's rows; transient failures are retried until they succeed (or the sink stops)."""
+        delay = 0.2
+        for table in TABLE_ORDER:
+            batch = rows.tables.get(table)
+            if not batch:
+                continue
+            while True:
+                try:
+                    self.store.insert(table, batch)
+                    break
+                except Exception as exc:  # noqa: BLE001 - classified below
+                    if isinstance(exc, RowError) or not is_transient(exc):
+                        raise
+                    if self.stopping.is_set():
+                        raise
+                    self.stats["retries"] += 1
+                    log.warning("sink: %s not written (%s: %s); retrying in %.1fs", table, type(exc).__name__, exc, delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+
+    def process(self, records: dict[Any, list[Any]]) -> int:
+        """Write the rows of one poll's records (isolating a message whose rows a table refuses)."""
+        per_message: list[tuple[Any, Any, Rows]] = []
+        total = Rows()
+        for tp, messages in records.items():
+            for m in messages:
+                r = self.rows_for(tp.topic, tp.partition, m.offset, m.value)
+                per_message.append((tp, m, r))
+                total.merge(r)
+        try:
+            self.write(total)
+        except Exception as exc:  # noqa: BLE001
+            if not isinstance(exc, RowError) and is_transient(exc):
+                raise
+            # one message's rows do not fit: write message by message, and keep the bad ones as dead letters
+            log.warning("sink: batch refused (%s); writing message by message", exc)
+            for tp, m, r in per_message:
+                try:
+                    self.write(r)
+                except Exception as one:  # noqa: BLE001
+                    if not isinstance(one, RowError) and is_transient(one):
+                        raise
+                    self.write(self._bad_message(tp.topic, tp.partition, m.offset, m.value, one))
+        self.stats["rows"] += total.count()
+        self.stats["messages"] += total.messages
+        return total.messages
+
+    def run_once(self, timeout_ms: int = 500) -> int:
+        """Poll one batch, write it, then commit its offsets.  Returns the number of messages."""
+        from kafka.errors import CommitFailedError
+
+        records = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.settings.sink_batch)
+        if not records:
+            return 0
+        n = self.process(records)
+        try:
+            self.consumer.commit()  # the positions of what was just written
+        except CommitFailedError as exc:
+            # the group rebalanced meanwhile: the new owner gets these again; the tables collapse them
+            self.stats["commit_failures"] += 1
+            log.warning("sink: commit failed (%s); the batch will be delivered again", exc)
+        self.stats["batches"] += 1
+        return n
+
+    def run(self, idle_exit_s: float | None = None) -> None:
+        idle_since = time.monotonic()
+        heartbeat = self.settings.sink_heartbeat_file
+        while not self.stopping.is_set():
+            if heartbeat:
+                with open(heartbeat, "w") as fh:
+                    fh.write(f"{time.time():.0f}\n")
+            if self.run_once():
+                idle_since = time.monotonic()
+            elif idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
+                return
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+
+
+def run_sink(store_target: str, settings: KafkaSettings | None = None, idle_exit_s: float | None = None) -> int:
+    """``qrisk sink``: migrate the store, then consume until SIGTERM/SIGINT."""
+    from qrisk.store import migrate, open_store
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    store = open_store(store_target)
+    migrate(store)
+    sink = Sink(store, settings)
+
+    def stop(signum: int, _frame: Any) -> None:
+        sink.stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("sink: %s -> %s", ", ".join(sink.names), getattr(store, "url", store_target))
+    try:
+        sink.run(idle_exit_s)
+    finally:
+        sink.close()
+        store.close()
+        log.info("sink: stopped after %s", sink.stats)
+    return 0

@@ -1,0 +1,260 @@
+"""Distributed mode: every Kafka topic qrisk uses, declared in one place, and the Kafka settings.
+
+``qrisk topics create`` creates what is declared here (partitions, retention, compaction) and
+checks what already exists; the producers (``qrisk.kafka_log``), the Faust workers
+(``qrisk.worker``) and the sink (``qrisk.sink``) take their topic names from here.
+
+| topic | key | value | partitions | retention |
+|---|---|---|---|---|
+| ``qrisk.ingress.<source>`` (lab, complaint, inspection, bureau, import) | enterprise_id when readable | the bytes as received | P | 7 days |
+| ``qrisk.events`` — the normalised event log | enterprise_id (``*`` for a clock.tick, sent to every partition) | the validated event (JSON) | P | forever |
+| ``qrisk.dead-letters`` | dead_letter_id | original bytes + reason + source position (JSON) | 1 | 90 days |
+| ``qrisk.effects`` | enterprise_id | one event's effects on one credit file, with derived rows (JSON) | P | 7 days |
+| ``qrisk.credit-files`` | enterprise_id | the newest credit file (JSON) | P | compacted |
+| ``qrisk-worker-files-changelog`` (Faust) | ``S|p|id`` / ``E|p|id|v`` | snapshot / applied event | P | compacted |
+
+P is ``QRISK_KAFKA_PARTITIONS`` (default 4).  The log's partition count is fixed once the log
+exists: an enterprise's events and its state live on the partition its id hashes to, so
+changing the count would move enterprises away from their state (``topics create`` refuses).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from typing import Any, Iterable, Literal
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DAY_MS = 24 * 3600 * 1000
+
+INGRESS_SOURCES = ("lab", "complaint", "inspection", "bureau", "import")
+"""One ingress topic per kind of source; ``qrisk produce --source`` picks one."""
+
+
+class KafkaSettings(BaseSettings):
+    """Settings of the distributed runtime (environment, prefix ``QRISK_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="QRISK_", extra="ignore")
+
+    # where `qrisk run` puts accepted events: the embedded chdb log, or the Kafka log (qrisk.kafka_log.KafkaLog)
+    event_log: Literal["embedded", "kafka"] = "embedded"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_topic_prefix: str = "qrisk"
+    kafka_partitions: int = 4
+    kafka_replication: int = 1
+    # the Faust app id: consumer group of the workers and prefix of their changelog topics
+    worker_app_id: str = "qrisk-worker"
+    worker_batch: int = 500  # events per processing batch
+    worker_batch_seconds: float = 0.02  # … or what arrived within this time
+    worker_snapshot_every: int = 100
+    worker_view_seconds: float = 5.0  # changed credit files go to the credit-files topic at most this often  # applied events per enterprise between state snapshots
+    worker_session_timeout: float = 10.0  # seconds until a dead worker's partitions move to the others
+    worker_web_port: int = 6066  # Faust's web server (health, metrics); 0 turns it off
+    worker_data_dir: str = "var/worker"  # Faust's local data (table offsets)
+    # the sink
+    sink_group: str = "qrisk-sink"
+    sink_batch: int = 5000
+    sink_heartbeat_file: str | None = None  # touched after every poll: a health check reads its age
+    store_url: str | None = None  # clickhouse://… or a chdb directory; default: QRISK_DATA_DIR
+
+    # client security: the same names as qrisk.settings.Settings
+    kafka_security_protocol: str = "PLAINTEXT"
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    data_dir: str = ".qrisk-data"
+
+    def security(self) -> dict[str, Any]:
+        """Keyword arguments for kafka-python and aiokafka clients: TLS and SASL as configured."""
+        out: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol.endswith("SSL"):
+            out.update({k: v for k, v in {"ssl_cafile": self.kafka_ssl_cafile, "ssl_certfile": self.kafka_ssl_certfile,
+                                          "ssl_keyfile": self.kafka_ssl_keyfile}.items() if v})
+        if self.kafka_security_protocol.startswith("SASL"):
+            out["sasl_mechanism"] = self.kafka_sasl_mechanism or "PLAIN"
+            out["sasl_plain_username"] = self.kafka_sasl_username
+            out["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
+        return out
+
+    def bootstrap_servers(self) -> list[str]:
+        return [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]
+
+    def topics(self) -> "Topics":
+        return Topics(self.kafka_topic_prefix, self.kafka_partitions, self.kafka_replication, self.worker_app_id)
+
+
+@dataclasses.dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str]
+    key: str
+    value: str
+    purpose: str
+    created_by: str = "qrisk topics create"
+
+    @property
+    def retention(self) -> str:
+        if self.config.get("cleanup.policy") == "compact":
+            return "compacted"
+        ms = int(self.config.get("retention.ms", "-1"))
+        return "forever" if ms < 0 else f"{ms // DAY_MS} days"
+
+
+class Topics:
+    """The declared topics for one prefix and partition count."""
+
+    def __init__(self, prefix: str = "qrisk", partitions: int = 4, replication: int = 1, app_id: str = "qrisk-worker"):
+        if partitions < 1:
+            raise ValueError("partitions must be at least 1")
+        self.prefix = prefix
+        self.partitions = partitions
+        self.replication = replication
+        self.app_id = app_id
+        p = partitions
+        isr = str(min(2, replication))
+        self.ingress = {
+            src: TopicSpec(f"{prefix}.ingress.{src}", p, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete", "min.insync.replicas": isr},
+                           "enterprise_id when the producer could read it", "the bytes as received (JSON event, or a CSV row as JSON)",
+                           f"raw input from {src} systems; validated by the workers")
+            for src in INGRESS_SOURCES
+        }
+        self.events = TopicSpec(f"{prefix}.events", p, {"retention.ms": "-1", "cleanup.policy": "delete", "min.insync.replicas": isr},
+                                "enterprise_id (`*` for clock.tick, one copy per partition)", "the validated event as JSON (received_at set)",
+                                "the normalised event log: the truth every derived fact is folded from")
+        self.dead_letters = TopicSpec(f"{prefix}.dead-letters", 1, {"retention.ms": str(90 * DAY_MS), "cleanup.policy": "delete", "min.insync.replicas": isr},
+                                      "dead_letter_id", "JSON: raw bytes (utf-8 or base64), reason, field errors, source position",
+                                      "every input that was rejected or failed processing")
+        self.effects = TopicSpec(f"{prefix}.effects", p, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete", "min.insync.replicas": isr},
+                                 "enterprise_id", "JSON: the effects of one event on one credit file (+ sampling_items / judgements rows)",
+                                 "the fold's output: signals, grades, alert decisions, derived rows")
+        self.credit_files = TopicSpec(f"{prefix}.credit-files", p, {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000",
+                                                                    "min.insync.replicas": isr},
+                                      "enterprise_id", "JSON: {version, file} — the newest credit file",
+                                      "the newest credit file of each enterprise")
+        self.changelog = TopicSpec(f"{app_id}-files-changelog", p, {"cleanup.policy": "compact"},
+                                   "S|partition|enterprise_id (snapshot) or E|partition|enterprise_id|version (applied event)",
+                                   "snapshot: {v, pos, seen} + credit file; entry: {pos} + event",
+                                   "the workers' per-enterprise state (Faust table)", created_by="Faust (qrisk worker)")
+
+    def declared(self) -> list[TopicSpec]:
+        """What ``qrisk topics create`` creates (Faust creates its changelog itself)."""
+        return [*self.ingress.values(), self.events, self.dead_letters, self.effects, self.credit_files]
+
+    def all(self) -> list[TopicSpec]:
+        return [*self.declared(), self.changelog]
+
+    def ingress_for(self, source: str) -> TopicSpec:
+        try:
+            return self.ingress[source]
+        except KeyError:
+            raise ValueError(f"unknown source {source!r} (one of {', '.join(INGRESS_SOURCES)})") from None
+
+    def markdown(self) -> str:
+        lines = ["| topic | key | value | partitions | retention | created by |", "|---|---|---|---|---|---|"]
+        for t in self.all():
+            lines.append(f"| `{t.name}` | {t.key} | {t.value} | {t.partitions} | {t.retention} | {t.created_by} |")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- admin
+
+
+def admin_client(settings: KafkaSettings, **kw: Any):
+    from kafka import KafkaAdminClient
+
+    return KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers(), client_id="qrisk-admin", **settings.security(), **kw)
+
+
+class TopicMismatch(Exception):
+    """An existing topic disagrees with the declaration in a way that cannot be fixed in place."""
+
+
+def create_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> list[dict[str, Any]]:
+    """Create every declared topic that is missing; check the ones that exist.
+
+    Returns one line per topic: name, partitions, action (created / exists / configs updated).
+    Raises ``TopicMismatch`` when an existing topic has another partition count (the log's
+    count cannot change without moving enterprises away from their state).
+    """
+    from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+    from kafka.errors import TopicAlreadyExistsError
+
+    topics = settings.topics()
+    admin = admin_client(settings)
+    try:
+        existing = _partition_counts(admin, [t.name for t in topics.declared()])
+        report: list[dict[str, Any]] = []
+        missing = [t for t in topics.declared() if t.name not in existing]
+        if missing:
+            new = [NewTopic(t.name, t.partitions, settings.kafka_replication, topic_configs=dict(t.config)) for t in missing]
+            try:
+                admin.create_topics(new, timeout_ms=int(timeout_s * 1000))
+            except TopicAlreadyExistsError:
+                pass  # created meanwhile by another `topics create`
+        for t in topics.declared():
+            if t.name in existing:
+                if existing[t.name] != t.partitions:
+                    raise TopicMismatch(f"{t.name} has {existing[t.name]} partitions, declared {t.partitions} "
+                                        f"(QRISK_KAFKA_PARTITIONS); the partition count of an existing topic is not changed")
+                admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, t.name, configs=dict(t.config))])
+                report.append({"topic": t.name, "partitions": t.partitions, "retention": t.retention, "action": "exists, configs set"})
+            else:
+                report.append({"topic": t.name, "partitions": t.partitions, "retention": t.retention, "action": "created"})
+        _wait_for_leaders(admin, [t.name for t in topics.declared()], timeout_s)
+        return report
+    finally:
+        admin.close()
+
+
+def describe_topics(settings: KafkaSettings) -> list[dict[str, Any]]:
+    topics = settings.topics()
+    admin = admin_client(settings)
+    try:
+        existing = _partition_counts(admin, [t.name for t in topics.all()])
+    finally:
+        admin.close()
+    return [{"topic": t.name, "declared_partitions": t.partitions, "partitions": existing.get(t.name),
+             "retention": t.retention, "created_by": t.created_by, "purpose": t.purpose} for t in topics.all()]
+
+
+def delete_topics(settings: KafkaSettings, names: Iterable[str]) -> None:
+    admin = admin_client(settings)
+    try:
+        names = [n for n in names if n in set(admin.list_topics())]
+        if names:
+            admin.delete_topics(names)
+    finally:
+        admin.close()
+
+
+def _partition_counts(admin: Any, names: list[str]) -> dict[str, int]:
+    present = set(admin.list_topics())
+    wanted = [n for n in names if n in present]
+    if not wanted:
+        return {}
+    return {_name(d): len(d["partitions"]) for d in admin.describe_topics(wanted) if not d.get("error_code")}
+
+
+def _name(described: dict[str, Any]) -> str:
+    return described.get("name") or described.get("topic")  # kafka-python 3.x / 2.x
+
+
+def _wait_for_leaders(admin: Any, names: list[str], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = admin.describe_topics(names)
+        if all(not d.get("error_code") and d["partitions"] and all(p.get("leader_id", p.get("leader", -1)) >= 0 for p in d["partitions"]) for d in described):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics without a leader after {timeout_s}s: {[_name(d) for d in described]}")
+        time.sleep(0.2)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)

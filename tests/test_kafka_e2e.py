@@ -1,0 +1,203 @@
+"""End to end on the real broker and the real ClickHouse server.
+
+Events (with poison among them) are produced to an ingress topic, validated and folded by a real
+``qrisk worker`` process, and written to ClickHouse by the sink.  Counts are reconciled exactly,
+the credit files equal an embedded replay of the same events, every poison record is in the
+dead-letter topic with its reason and position, and a second pass of the sink over the same
+messages changes no count.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+
+import pytest
+
+from tests.kafka_service import (  # noqa: F401 - fixtures
+    WorkerProcess, group_lag, kafka_bootstrap, kafka_env, kafka_prefix, latest_credit_files, read_topic, settings_for, wait_for,
+)
+from tests.services import clickhouse_url, drop_database, fresh_database_url  # noqa: F401 - fixtures
+
+def _demo_events(seed: int):
+    from qrisk.demo import CountyGenerator
+
+    return CountyGenerator(seed=seed).generate()
+
+
+def county_view(view: dict) -> dict:
+    """A credit-file view without the county-scope warnings (see qrisk.worker: per-category charts are county state)."""
+    view = dict(view)
+    view["warnings"] = [w for w in view.get("warnings", []) if not w["dedup_key"].startswith("county:")]
+    return view
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, kafka_bootstrap, clickhouse_url):
+    """Topics, one worker process, the produced file, the sink into a fresh database."""
+    import uuid
+
+    from qrisk.kafka_log import KafkaLog, new_producer, produce_file
+    from qrisk.sink import Sink
+    from qrisk.store import ClickHouseStore, migrate
+    from qrisk.topics import create_topics, delete_topics
+
+    tmp = tmp_path_factory.mktemp("kafka-e2e")
+    prefix = f"e{uuid.uuid4().hex[:8]}"
+    env = kafka_env(kafka_bootstrap, prefix)
+    settings = settings_for(env)
+    topics = settings.topics()
+    create_topics(settings)
+
+    events = _demo_events(7)
+    # the clock.tick goes straight to every partition of the log once the rest is folded (as `qrisk tick`
+    # does): through a partitioned ingress topic it would overtake other enterprises' events
+    # (the embedded replay below folds them in that same order)
+    (tick,) = [e for e in events if e.event_type == "clock.tick"]
+    events = [e for e in events if e is not tick] + [tick]
+    lines = [e.model_dump_json(exclude_none=True) for e in events[:-1]]
+    at = next(i for i, e in enumerate(events) if i >= 40 and e.event_type == "sampling.result")
+    bad_doc = json.loads(lines[at])
+    bad_doc["event_id"] = str(uuid.uuid4())
+    bad_doc["payload"]["items"][0]["values"] = ["59"]
+    lines.insert(at + 1, json.dumps(bad_doc, ensure_ascii=False))  # a quoted number, on line at + 2
+    lines.insert(200, '{"event_id": "9d8e7c6b", "event_type": ')  # line 201: not JSON
+    path = tmp / "county.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    worker = WorkerProcess(env, tmp, "worker-1").start()
+    name, url = fresh_database_url(clickhouse_url, "kafka_e2e")
+    store = ClickHouseStore(url)
+    migrate(store)
+    try:
+        started = time.monotonic()
+        summary = produce_file(path, "lab", settings)
+        # a poison message written straight into the log, bypassing validation
+        producer = new_producer(settings)
+        producer.send(topics.events.name, key=b"W01", value=b"\xff\xfe not an event").get(timeout=30)
+        producer.close()
+        def folded() -> bool:
+            return group_lag(kafka_bootstrap, settings.worker_app_id, [topics.ingress["lab"].name]) == 0 \
+                and group_lag(kafka_bootstrap, settings.worker_app_id, [topics.events.name]) == 0
+
+        wait_for(folded, 90, "the worker to fold everything", on_timeout=worker.tail)
+        with KafkaLog(settings) as klog:
+            published = klog.submit([tick])
+        assert published[0].status == "accepted" and published[0].offset is not None
+        wait_for(folded, 60, "the worker to fold the tick", on_timeout=worker.tail)
+        time.sleep(2.5)  # the worker publishes changed credit files every second
+        sink = Sink(store, settings)
+        sink_topics = [topics.events.name, topics.effects.name, topics.credit_files.name, topics.dead_letters.name]
+        wait_for(lambda: sink.run_once(500) >= 0 and group_lag(kafka_bootstrap, settings.sink_group, sink_topics) == 0,
+                 60, "the sink to write everything", interval=0)
+        sink.close()
+        elapsed = time.monotonic() - started
+        yield {"env": env, "settings": settings, "topics": topics, "events": events, "summary": summary, "store": store,
+               "worker": worker, "bootstrap": kafka_bootstrap, "url": url, "elapsed": elapsed, "sink_stats": sink.stats,
+               "quoted_line": at + 2}
+    finally:
+        worker.stop()
+        store.close()
+        drop_database(clickhouse_url, name)
+        delete_topics(settings, [t.name for t in topics.all()])
+
+
+def test_counts_reconcile_exactly(run, rules):
+    from processors.step import replay
+
+    store, events, topics = run["store"], run["events"], run["topics"]
+    assert run["summary"]["sent"] == len(events) - 1 + 1 and run["summary"]["dead_lettered"] == 1
+    ticks = sum(1 for e in events if e.event_type == "clock.tick")
+    assert ticks == 1
+    # the log: every valid event once (+ the tick's copy on each partition + the poison)
+    log = read_topic(run["bootstrap"], topics.events.name)
+    assert len(log) == len(events) - ticks + ticks * 4 + 1
+    # the archive: each event exactly once
+    archived = store.query("SELECT count() AS n, uniqExact(event_id) AS u FROM events FINAL")[0]
+    assert archived == {"n": len(events), "u": len(events)}
+    by_type = {r["event_type"]: r["n"] for r in store.query("SELECT event_type, count() AS n FROM events FINAL GROUP BY event_type")}
+    assert by_type == dict(Counter(e.event_type for e in events))
+
+    # effects: the topic's distinct keys, the table's rows and an embedded replay agree
+    keys = Counter()
+    for m in read_topic(run["bootstrap"], topics.effects.name):
+        doc = json.loads(m.value)
+        for e in doc["effects"]:
+            keys[(doc["enterprise_id"], doc["file_version"], e["idx"])] += 1
+    rows = store.query("SELECT count() AS n FROM stream_effects FINAL")[0]["n"]
+    assert rows == len(keys)
+    _, expected = replay(events, rules)
+    county_scope = sum(1 for e in expected if e.kind == "fluctuation.signal" and e.data.get("scope") == "category")
+    county_warnings = sum(1 for e in expected if e.kind == "warning.raised" and e.data.get("dedup_key", "").startswith("county:"))
+    by_kind = {r["kind"]: r["n"] for r in store.query("SELECT kind, count() AS n FROM stream_effects FINAL GROUP BY kind")}
+    want = Counter(e.kind for e in expected)
+    want["fluctuation.signal"] -= county_scope
+    want["warning.raised"] -= county_warnings
+    assert by_kind == {k: v for k, v in want.items() if v}
+
+    judged = want["sampling.judged"]
+    assert store.query("SELECT count() AS n FROM judgements FINAL")[0]["n"] == judged
+    items = store.query("SELECT uniqExact(event_id) AS s, count() AS n FROM sampling_items FINAL")[0]
+    assert items["s"] == judged
+    assert items["n"] == sum(len(i.values) for e in events if e.event_type == "sampling.result" for i in e.payload.items)
+    # the three poison records, kept once each
+    assert store.query("SELECT count() AS n FROM dead_letters FINAL")[0]["n"] == 3
+
+
+def test_credit_files_equal_an_embedded_replay(run, rules):
+    from processors.step import replay
+
+    store, events = run["store"], run["events"]
+    state, _ = replay(events, rules)
+    rows = store.query("SELECT enterprise_id, argMax(body, seq) AS body, max(seq) AS version FROM credit_files FINAL GROUP BY enterprise_id")
+    stored = {r["enterprise_id"]: json.loads(r["body"]) for r in rows}
+    assert set(stored) == set(state.files)
+    for eid, file in state.files.items():
+        assert county_view(stored[eid]) == county_view(json.loads(json.dumps(file.view(), ensure_ascii=False))), eid
+    # the topic says the same as the table
+    on_topic = latest_credit_files(run["bootstrap"], run["topics"].credit_files.name)
+    assert {k: v["file"] for k, v in on_topic.items()} == stored
+    # every enterprise event applied once: the file's own event count
+    per = Counter(e.enterprise_id for e in events if e.enterprise_id != "*")
+    assert {eid: doc["events"] for eid, doc in stored.items()} == dict(per)
+
+
+def test_poison_goes_to_dead_letters_with_reason_and_position(run):
+    topics = run["topics"]
+    letters = [json.loads(m.value) for m in read_topic(run["bootstrap"], topics.dead_letters.name)]
+    by_channel = {}
+    for dl in letters:
+        by_channel.setdefault(dl["channel"], []).append(dl)
+    # not JSON: caught by `qrisk produce` itself, with file:line
+    (bad_json,) = by_channel["import"]
+    assert bad_json["position"] == "county.jsonl:201" and "not valid JSON" in bad_json["reason"]
+    assert bad_json["raw"].startswith('{"event_id": "9d8e7c6b"')
+    kafka_letters = sorted(by_channel["kafka"], key=lambda d: d["position"])
+    assert len(kafka_letters) == 2
+    # a quoted number: rejected by the worker, naming the field, with topic/partition/offset and file:line
+    quoted = next(d for d in kafka_letters if d["position"].startswith(topics.ingress["lab"].name))
+    assert f"(county.jsonl:{run['quoted_line']})" in quoted["position"]
+    assert quoted["errors"][0]["field"] == "payload.items[0].values[0]"
+    assert '"59"' in quoted["raw"]
+    # bytes that are no event at all, straight in the log: kept as base64, the stream went on
+    raw = next(d for d in kafka_letters if d["position"].startswith(topics.events.name))
+    assert raw["raw_encoding"] == "base64" and raw["reason"].startswith("not a valid event in the log")
+    assert raw["dead_letter_id"].startswith(f"kafka:{topics.events.name}:")
+
+
+def test_sink_redelivery_does_not_double_count(run):
+    """A second sink (new group: every message again) into the same database changes no count."""
+    from qrisk.sink import Sink
+
+    store, settings = run["store"], run["settings"]
+    tables = ["events", "stream_effects", "judgements", "sampling_items", "credit_files", "dead_letters"]
+    before = {t: store.query(f"SELECT count() AS n FROM {t} FINAL")[0]["n"] for t in tables}
+    again = Sink(store, settings.model_copy(update={"sink_group": settings.sink_group + "-again"}))
+    topics = run["topics"]
+    sink_topics = [topics.events.name, topics.effects.name, topics.credit_files.name, topics.dead_letters.name]
+    wait_for(lambda: again.run_once(500) >= 0 and group_lag(run["bootstrap"], settings.sink_group + "-again", sink_topics) == 0,
+             60, "the second sink", interval=0)
+    again.close()
+    assert again.stats["messages"] >= run["sink_stats"]["messages"]
+    after = {t: store.query(f"SELECT count() AS n FROM {t} FINAL")[0]["n"] for t in tables}
+    assert after == before
