@@ -406,11 +406,12 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         async for batch in stream.take_events(settings.worker_batch, within=settings.worker_batch_seconds):
             try:
                 out = BatchOutput()
-                owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topics.events.name}
                 for ev in batch:
                     m = ev.message
-                    if m.partition not in owned:
-                        continue  # revoked meanwhile: not acknowledged here, the new owner folds it
+                    # Every event of the batch is folded, even one whose partition was just
+                    # revoked: skipping it would let Faust acknowledge it unfolded when the
+                    # assignment seen here lags a rebalance.  A new owner that folds it again
+                    # produces the same effects, which ClickHouse collapses by key.
                     if m.partition not in fold.loaded:
                         n = fold.load(m.partition, ((_table_key(k), v) for k, v in list(files.items())))
                         log.info("fold: partition %s: %s credit files rebuilt from the table", m.partition, n)

@@ -164,6 +164,9 @@ admin = KafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=3000)
 try:
     admin.describe_cluster()
     admin.list_topics()
+    # a fresh broker answers metadata before its group coordinator is up (it creates
+    # __consumer_offsets on the first lookup): ready means consumer groups work too
+    admin.list_group_offsets("qrisk-readiness-probe")
 finally:
     admin.close()
 PY

@@ -214,11 +214,15 @@ def read_topic(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Any]
 def group_lag(bootstrap: str, group: str, topics: Iterable[str]) -> int:
     """Messages of ``topics`` the consumer group has not committed yet (all of a partition it never committed)."""
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    from kafka.errors import CoordinatorNotAvailableError, NotCoordinatorError
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = KafkaConsumer(bootstrap_servers=bootstrap)
     try:
-        committed = admin.list_group_offsets(group).get(group, {})
+        try:
+            committed = admin.list_group_offsets(group).get(group, {})
+        except (CoordinatorNotAvailableError, NotCoordinatorError):
+            return sys.maxsize  # the coordinator is still moving: nothing known as committed yet
         lag = 0
         for topic in topics:
             tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or set())]
