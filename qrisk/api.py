@@ -236,13 +236,20 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     @app.get("/v1/enterprises/{enterprise_id}", summary="The credit file (诚信档案) of one enterprise",
              responses={**_AUTH_RESPONSES, 404: {"description": "no such enterprise"}}, **_declared(readers))
-    def get_enterprise(enterprise_id: str, key: ApiKey = Security(readers)) -> dict[str, Any]:
+    def get_enterprise(enterprise_id: str, view: Literal["file", "report"] = "file", key: ApiKey = Security(readers)) -> dict[str, Any]:
+        """``view=file``: the credit file as folded; ``view=report``: the same, readable, in Chinese
+        (profile, grade and why, results, complaints, inspections, rectifications, signals, warnings)."""
         file = pipeline.credit_file(enterprise_id)
         if file is None:
             raise HTTPException(status_code=404, detail=f"未找到企业 {enterprise_id} / no such enterprise")
         town = (file.get("profile") or {}).get("town")
         if not key.sees_town(town):
             raise HTTPException(status_code=403, detail=f"该密钥仅限 {', '.join(key.towns)} / this key is limited to towns {', '.join(key.towns)}")
+        if view == "report":
+            from qrisk.credit_report import build_report
+
+            with pipeline.lock:
+                return build_report(pipeline.state.files[enterprise_id], pipeline.rules)
         return file
 
     @app.get("/v1/dead-letters", summary="Most recent rejected inputs with their reasons",

@@ -24,6 +24,9 @@ def test_batch_is_accepted_and_folded_into_the_credit_file(server):
     assert file["counts"]["samples_failed"] == 1  # P. aeruginosa 45;59;8;61;10 with c=0
     assert file["rectifications"][0]["status"] == "verified"
     assert file["complaints"][0]["verified"] is True
+    report = server.get("/v1/enterprises/E-330110-001?view=report").json()
+    assert report["title_zh"] == "诚信档案：清源桶装水厂（E-330110-001）"
+    assert report["grade"]["grade"] in "ABCD" and report["contributions"]
 
 
 def test_repeated_event_id_is_accepted_once(server):
