@@ -259,9 +259,13 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise UserError("--mapping loads into --data-dir; to post mapped events to a server, write them with --events-out and import that file with --url")
         from qrisk import cli_risk
 
-        return cli_risk.cmd_import_mapped(argparse.Namespace(
-            kind=kind, file=Path(file), mapping=args.mapping, data_dir=args.data_dir, events_out=args.events_out,
-            batch=args.batch, policy=args.policy))
+        if args.events_out is not None:
+            return cli_risk.cmd_import_mapped(argparse.Namespace(kind=kind, file=Path(file), mapping=args.mapping, events_out=args.events_out))
+        try:
+            records = cli_risk.iter_mapped(kind, Path(file), args.mapping)
+            return _load_records(records, Path(file), None, args)
+        except cli_risk.CliError as exc:
+            raise UserError(str(exc)) from exc
     if len(args.paths) != 1:
         raise UserError("usage: qrisk import [KIND] FILE [--mapping MAP.yaml]")
     if args.mapping is not None:
@@ -272,8 +276,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     total = count_records(args.file)
     if args.url:
         return _import_http(args, total)
+    try:
+        return _load_records(read_events(args.file), args.file, total, args)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
 
-    from ingest.files import LineError
+
+def _load_records(records, file: Path, total: int | None, args: argparse.Namespace) -> int:
+    """Validate and load ``(position, raw, document | error)`` records into the data directory, in
+    batches, with a progress bar; every record that is not an event goes to dead letters with its reason."""
     from ingest.validate import Rejection, validate_document
     from qrisk.pipeline import DeadLetter
     from qrisk.runtime import default_rules, open_embedded
@@ -298,9 +309,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             letters.clear()
 
     try:
-        for position, raw, doc in read_events(args.file):
-            if isinstance(doc, LineError):
-                letters.append(DeadLetter("import", position, raw, str(doc), [{"field": "", "type": "json_invalid", "reason": str(doc)}]))
+        for position, raw, doc in records:
+            if isinstance(doc, Exception):  # a line that is not JSON, a row the mapping cannot take
+                kind = "mapping" if type(doc).__name__ == "MappingError" else "json_invalid"
+                letters.append(DeadLetter("import", position, raw, str(doc), [{"field": "", "type": kind, "reason": str(doc)}]))
                 rejected += 1
                 print(f"{position}: {doc}", file=sys.stderr)
             else:
@@ -314,11 +326,9 @@ def cmd_import(args: argparse.Namespace) -> int:
             if len(batch) >= args.batch:
                 flush()
         flush()
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
     finally:
         pipeline.close()
-    print(json.dumps({"file": str(args.file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}, ensure_ascii=False))
+    print(json.dumps({"file": str(file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}, ensure_ascii=False))
     return 0 if rejected == 0 else 1
 
 

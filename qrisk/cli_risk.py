@@ -271,69 +271,23 @@ def iter_mapped(kind: str, file: Path, mapping_path: Path) -> Iterator[tuple[str
 
 @_guard
 def cmd_import_mapped(args: argparse.Namespace) -> int:
-    """``qrisk import KIND FILE.csv --mapping MAP.yaml`` (called by ``qrisk import``): rows that
-    map become events; the rest go to dead letters."""
+    """``qrisk import KIND FILE.csv --mapping MAP.yaml --events-out FILE.jsonl``: a dry run that
+    writes the mapped events (``qrisk import`` loads them into a data directory itself)."""
     from ingest.mapping import MappingError
     from ingest.validate import Rejection, validate_document
 
-    docs = iter_mapped(args.kind, args.file, args.mapping)
-    accepted = duplicates = rejected = 0
-    if args.events_out is not None:
-        args.events_out.parent.mkdir(parents=True, exist_ok=True)
-        with open(args.events_out, "w", encoding="utf-8") as out:
-            for position, _raw, doc in docs:
-                result = None if isinstance(doc, MappingError) else validate_document(doc, None, _raw)
-                if result is None or isinstance(result, Rejection):
-                    rejected += 1
-                    print(f"{position}: {doc if result is None else result.reason}", file=sys.stderr)
-                    continue
-                out.write(result.model_dump_json(exclude_unset=True) + "\n")
-                accepted += 1
-        print(json.dumps({"file": str(args.file), "mapped": accepted, "rejected": rejected, "events_out": str(args.events_out)}, ensure_ascii=False))
-        return 0 if rejected == 0 else 1
-
-    from qrisk.pipeline import DeadLetter
-    from qrisk.runtime import open_embedded
-
-    rules = _rules(args)
-    try:
-        pipeline = open_embedded(args.data_dir, rules)
-    except Exception as exc:  # noqa: BLE001 - most often the directory lock of a running `qrisk run`
-        raise CliError(f"cannot open {args.data_dir} ({type(exc).__name__}: {exc})") from exc
-    batch: list = []
-    letters: list = []
-
-    def flush() -> None:
-        nonlocal accepted, duplicates
-        if batch:
-            outcomes = pipeline.submit(batch)
-            accepted += sum(1 for o in outcomes if o.status == "accepted")
-            duplicates += sum(1 for o in outcomes if o.status == "duplicate")
-            batch.clear()
-        if letters:
-            pipeline.dead_letter(letters)
-            letters.clear()
-
-    try:
-        for position, raw, doc in docs:
-            if isinstance(doc, MappingError):
-                letters.append(DeadLetter("import", position, raw, str(doc), [{"field": "", "type": "mapping", "reason": str(doc)}]))
+    mapped = rejected = 0
+    args.events_out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.events_out, "w", encoding="utf-8") as out:
+        for position, raw, doc in iter_mapped(args.kind, args.file, args.mapping):
+            result = None if isinstance(doc, MappingError) else validate_document(doc, None, raw)
+            if result is None or isinstance(result, Rejection):
                 rejected += 1
-                print(f"{position}: {doc}", file=sys.stderr)
-            else:
-                result = validate_document(doc, None, raw)
-                if isinstance(result, Rejection):
-                    letters.append(DeadLetter("import", position, raw, result.reason, result.errors))
-                    rejected += 1
-                    print(f"{position}: {result.reason}", file=sys.stderr)
-                else:
-                    batch.append(result)
-            if len(batch) >= args.batch:
-                flush()
-        flush()
-    finally:
-        pipeline.close()
-    print(json.dumps({"file": str(args.file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}, ensure_ascii=False))
+                print(f"{position}: {doc if result is None else result.reason}", file=sys.stderr)
+                continue
+            out.write(result.model_dump_json(exclude_unset=True) + "\n")
+            mapped += 1
+    print(json.dumps({"file": str(args.file), "mapped": mapped, "rejected": rejected, "events_out": str(args.events_out)}, ensure_ascii=False))
     return 0 if rejected == 0 else 1
 
 
