@@ -768,9 +768,16 @@ def _acquire_lock(store: Store, owner: str, wait_s: float, ttl_s: float) -> None
             text = str(exc)
             if error_code(exc) != 57 and "already exists" not in text and "right now" not in text:
                 raise
-            age = store.query(
-                "SELECT toInt64(now()) - toInt64(metadata_modification_time) AS age FROM system.tables "
-                "WHERE database = currentDatabase() AND name = %(name)s", {"name": LOCK_TABLE})
+            try:
+                age = store.query(
+                    "SELECT toInt64(now()) - toInt64(metadata_modification_time) AS age FROM system.tables "
+                    "WHERE database = currentDatabase() AND name = %(name)s", {"name": LOCK_TABLE})
+            except StoreError as gone:
+                # 18.16 reads the table's metadata for this row and fails with UNKNOWN_TABLE when
+                # the holder drops it at that moment: released, so try to take it again
+                if error_code(gone) != 60:
+                    raise
+                continue
             if age and int(age[0]["age"]) > ttl_s:
                 # The holder died mid-migration (the statements are idempotent, so re-running is
                 # safe).  Two waiters breaking the same stale lock at once could both proceed;
