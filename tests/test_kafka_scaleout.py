@@ -13,6 +13,7 @@ from collections import Counter, defaultdict
 
 import pytest
 
+
 from tests.kafka_service import (  # noqa: F401 - fixtures
     WorkerProcess, group_lag, kafka_bootstrap, kafka_env, kafka_prefix, latest_credit_files, read_topic, settings_for, wait_for,
 )
@@ -30,11 +31,11 @@ def _members(bootstrap: str, group: str) -> int:
         admin.close()
 
 
-# A known defect, kept visible rather than hidden: on a loaded machine the survivor sometimes
-# ends one event short for a few enterprises after the takeover (seen in 2 of 3 full CI runs,
-# never in isolation).  Suspect: offsets committed by the killed worker ahead of its changelog
-# writes.  Issue 5 stays open until this passes every time; then drop the mark.
-@pytest.mark.xfail(strict=False, reason="known: an event can be lost on takeover under load (issue 5 open)")
+# A known defect, kept visible rather than hidden: about one run in five the survivor stops
+# making progress after the takeover (rebuilds the dead worker's partitions, then the group's
+# lag never reaches 0 within 120 s); earlier runs also ended a few enterprises one event short.
+# Cause not found yet.  Issue 5 stays open until this passes every time; then drop the mark.
+@pytest.mark.xfail(strict=False, reason="known: the survivor can stall after a takeover (issue 5 open)")
 def test_two_workers_one_killed_mid_stream(tmp_path, kafka_bootstrap, kafka_prefix, rules):
     from processors.step import replay
     from qrisk.demo import CountyGenerator
@@ -77,7 +78,20 @@ def test_two_workers_one_killed_mid_stream(tmp_path, kafka_bootstrap, kafka_pref
         with KafkaLog(settings) as klog:
             klog.submit(events[-1:])  # the tick, straight to every partition
         wait_for(folded, 60, "the tick", on_timeout=b.tail)
-        time.sleep(2.5)  # changed credit files are published every second
+
+        # changed credit files are published by a 1 s timer, which lags on a loaded machine:
+        # wait until every enterprise's newest view has caught up (or give up and let the
+        # assertions below say what is missing)
+        per = Counter(e.enterprise_id for e in events if e.enterprise_id != "*")
+
+        def views_caught_up() -> bool:
+            files = latest_credit_files(kafka_bootstrap, topics.credit_files.name)
+            return {eid: doc["file"]["events"] for eid, doc in files.items()} == dict(per)
+
+        try:
+            wait_for(views_caught_up, 60, "the credit-file views")
+        except AssertionError:
+            pass
         assert b.alive(), b.tail()
         survivor_log = b.tail(2000)
     finally:
@@ -92,7 +106,6 @@ def test_two_workers_one_killed_mid_stream(tmp_path, kafka_bootstrap, kafka_pref
     state, expected = replay(events, rules)
     files = latest_credit_files(kafka_bootstrap, topics.credit_files.name)
     assert set(files) == set(state.files)
-    per = Counter(e.enterprise_id for e in events if e.enterprise_id != "*")
     assert {eid: doc["file"]["events"] for eid, doc in files.items()} == dict(per)
     for eid, file in state.files.items():
         assert county_view(files[eid]["file"]) == county_view(json.loads(json.dumps(file.view(), ensure_ascii=False))), eid
