@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from processors._build import FoldState
 from processors.fluctuation import CategoryRates, FluctuationState, finite_limits, point_dict
 from processors.judgement import SampleJudgement
 from processors.risk import RiskState, as_of, graded_data
@@ -19,8 +20,8 @@ from processors.warnings import AlertDecision
 from schemas.events import EnterpriseProfile, Finding, SamplingResult
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Record(FoldState):
+    pass
 
 
 class SampleRecord(_Record):

@@ -24,6 +24,7 @@ from typing import Annotated, Any, TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
 
+from processors._build import FoldState, builder
 from processors.spc import FluctuationMonitor, MonitorConfig
 from processors.spc.signals import SpcSignal
 
@@ -45,7 +46,7 @@ MonitorState = Annotated[
 ]
 
 
-class _State(BaseModel):
+class _State(FoldState):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
 
 
@@ -124,7 +125,9 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
     sampled_on = record.sampled_on.isoformat()
     out: list[dict[str, Any]] = []
     fs = file.fluctuation
-    rates = county.setdefault(category, CategoryRates())
+    rates = county.get(category)
+    if rates is None:
+        rates = county[category] = CategoryRates()
     if judgement.verdict == "fail":
         # the Paretos count this sample before any signal quotes them
         codes = [i.item_code for i in judgement.items if i.verdict == "fail"]
@@ -133,30 +136,41 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
             rates.failing_items[code] = rates.failing_items.get(code, 0) + 1
             fs.failing_items[code] = fs.failing_items.get(code, 0) + 1
 
+    all_series = fs.series
+    product = record.product
+    sample_no, event_id, lab, batch = record.sample_no, record.event_id, record.lab, record.batch
+    window = policy.series_window
     for item in judgement.items:
-        if item.verdict == "undetermined" or item.kind in (None, "not_permitted"):
+        kind = item.kind
+        if kind is None or kind == "not_permitted" or item.verdict == "undetermined":
             continue  # nothing measurable to chart, or any detection is already a failure
-        value = _charted_value(item.values)
-        if value is None:
-            continue
-        key = f"{record.product}|{item.item_code}"
-        series = fs.series.get(key)
+        values = item.values
+        if len(values) == 1:
+            value = values[0]
+            value = 0.0 if value == "ND" else float(value)
+        else:
+            value = _charted_value(values)
+            if value is None:
+                continue
+        key = f"{product}|{item.item_code}"
+        series = all_series.get(key)
         if series is None:
             usl = _legal_maximum(rules, category, item.item_code, judgement.basis_date)
-            series = fs.series[key] = Series(
-                key=key, product=record.product, item_code=item.item_code, item_name=item.item_name or item.item_code,
-                unit=item.unit or "", usl=usl, monitor=FluctuationMonitor(_monitor_config(policy, usl)),
+            series = all_series[key] = _build_series(
+                key=key, product=product, item_code=item.item_code, item_name=item.item_name or item.item_code,
+                unit=item.unit or "", usl=usl, monitor=FluctuationMonitor(_monitor_config(policy, usl)), recent=[],
             )
-        signals = series.monitor.update(value)
-        if signals and item.kind == "maximum":
+        monitor = series.monitor
+        signals = monitor.update(value)
+        if signals and kind == "maximum":
             # under a legal maximum, less is better: a drop (chlorine turning ND) is no hazard
             signals = [sg for sg in signals if sg.side != "lower" and sg.rule != "cusum_lower"]
         recent = series.recent
         previous = recent[-1] if recent else None
-        point = (series.monitor.count, sampled_on, value, record.sample_no, record.event_id, record.lab, record.batch,
-                 tuple(sg.rule for sg in signals))
+        point = (monitor.count, sampled_on, value, sample_no, event_id, lab, batch,
+                 tuple([sg.rule for sg in signals]) if signals else ())
         recent.append(point)
-        if len(recent) > policy.series_window:
+        if len(recent) > window:
             del recent[0]
         if signals:
             series.signals += len(signals)
@@ -167,7 +181,9 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
         period = period_of(record.sampled_on, policy.pass_rate_period)
         failed = judgement.verdict == "fail"
         for scope, counts in (("enterprise", fs.pass_rate), ("category", rates.periods)):
-            pc = counts.setdefault(period, PeriodCount())
+            pc = counts.get(period)
+            if pc is None:
+                pc = counts[period] = _build_count(n=0, failed=0, signalled=False)
             pc.n += 1
             pc.failed += failed
             lcl, ucl = p_limits(policy.reference_failure_rate, pc.n)
@@ -191,6 +207,10 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
                 })
     return out
 
+
+# a new series per (product, item) and a count per period are built from the fold's own values
+_build_series = builder(Series)
+_build_count = builder(PeriodCount)
 
 _CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
 
@@ -291,7 +311,10 @@ def on_complaint(file: "CreditFile", received_at: dt.datetime, rules: "Rules") -
     """c chart: complaints this month against the expected rate per producer."""
     policy = rules.policy.spc
     month = period_of(rules.local_date(received_at), "month")
-    pc = file.fluctuation.complaints.setdefault(month, PeriodCount())
+    counts = file.fluctuation.complaints
+    pc = counts.get(month)
+    if pc is None:
+        pc = counts[month] = _build_count(n=0, failed=0, signalled=False)
     pc.n += 1
     lcl, ucl = c_limits(policy.complaints_per_month)
     if pc.n > ucl and not pc.signalled:

@@ -23,6 +23,8 @@ from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict
 
+from processors._build import builder
+
 from schemas.events import NOT_DETECTED, SamplingResult, TestItem
 from schemas.standards import ONE as _ONE
 from schemas.standards import Catalogue, CatalogueIndex, CatalogueItem, ItemClass, Rule, RuleKind, Unit, UnitTable
@@ -448,7 +450,7 @@ def _judge_item(test: TestItem, category: str, category_zh: str, index: Catalogu
         # The supervisor must see that the verdict rests on a limit nobody has confirmed.
         zh += "（注：该限值尚待核实）"
         en_msg += " (note: this limit is not yet verified)"
-    judgement = ItemJudgement(
+    judgement = _build_item_judgement(
         item_code=test.item_code,
         item_name=name,
         item_class=item.item_class,
@@ -460,9 +462,10 @@ def _judge_item(test: TestItem, category: str, category_zh: str, index: Catalogu
         edition=rule.edition,
         kind=rule.kind,
         limit_text=limit_text,
-        values=values,
+        # as validation would store them: a lab's integer 5 is the number 5.0
+        values=tuple(v if v == NOT_DETECTED else float(v) for v in values),  # type: ignore[arg-type]
         unit=unit_text,
-        detection_limit=dl,
+        detection_limit=None if dl is None else float(dl),
         ratio=outcome.ratio,
         lab_verdict=lab,
         lab_standard=test.standard_ref,
@@ -549,8 +552,10 @@ def _sum_checks_memo(category: str, catalogue: Catalogue, index: CatalogueIndex,
             item for g in groups for item in index.group_members.get((category, g.group), ()))
     if not members:
         return ()
+    timeless = index.timeless
     key = (category, tuple(
-        (item.code, judged[item.code][0].verdict, repr(judged[item.code][1]), id(item.rule_on(basis)))
+        (item.code, judged[item.code][0].verdict, repr(judged[item.code][1]),
+         id(timeless.get((category, item.code)) or item.rule_on(basis)))
         for item in members if item.code in judged))
     memo = _MEMO.setdefault(catalogue.digest, {})
     hit = memo.get(key)
@@ -600,34 +605,51 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
         memo = _MEMO.setdefault(catalogue.digest, {})
         if len(memo) > _MEMO_LIMIT:
             memo.clear()
+        items_get = index.items.get
+        timeless_get = index.timeless.get
         for test in sample.items:
-            item = index.items.get((category, test.item_code))
-            rule = item.rule_on(basis) if item is not None else None
+            code = test.item_code
+            rule = timeless_get((category, code))
+            if rule is None:
+                item = items_get((category, code))
+                rule = item.rule_on(basis) if item is not None else None
             # repr tells 0 from 0.0 and -0.0 from 0.0, so a hit is exactly what a fresh judgement would give
-            key = (category, test.item_code, test.item_name, test.unit, tuple(map(repr, test.values)),
-                   repr(test.detection_limit), test.lab_verdict, test.standard_ref, id(rule))
+            key = (category, code, test.item_name, test.unit, repr((test.values, test.detection_limit)),
+                   test.lab_verdict, test.standard_ref, id(rule))
             hit = memo.get(key)
             if hit is None:
                 found: list[UnknownEntry] = []
                 hit = memo[key] = (_judge_item(test, category, block.name_zh, index, basis, found), tuple(found))
-            judged[test.item_code] = hit[0]
-            unknown.extend(hit[1])
+            judged[code] = hit[0]
+            if hit[1]:
+                unknown.extend(hit[1])
 
     items = tuple(j for j, _ in judged.values())
     sums = _sum_checks_memo(category, catalogue, index, basis, judged)
-    if any(j.verdict == "fail" for j in items) or any(s.verdict == "fail" for s in sums):
-        verdict: ItemVerdict = "fail"
-    elif all(j.verdict == "pass" for j in items) and all(s.verdict == "pass" for s in sums):
-        verdict = "pass"
-    else:
-        verdict = "undetermined"
-    return SampleJudgement(
+    failed = undetermined = False
+    disagreements = []
+    for j in items:
+        v = j.verdict
+        if v == "fail":
+            failed = True
+        elif v != "pass":
+            undetermined = True
+        if j.agrees_with_lab is False:
+            disagreements.append(j.item_code)
+    for c in sums:
+        v = c.verdict
+        if v == "fail":
+            failed = True
+        elif v != "pass":
+            undetermined = True
+    verdict: ItemVerdict = "fail" if failed else ("undetermined" if undetermined else "pass")
+    return _build_sample_judgement(
         sample_no=sample.sample_no,
         category=category,
         verdict=verdict,
         items=items,
         sum_checks=sums,
-        disagreements=tuple(j.item_code for j in items if j.agrees_with_lab is False),
+        disagreements=tuple(disagreements),
         unknown=tuple(unknown),
         edition_basis=edition_basis,
         basis_date=basis,
@@ -635,3 +657,8 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
         basis_note_en=note_en,
         catalogue_digest=catalogue.digest,
     )
+
+
+_build_item_judgement = builder(ItemJudgement)
+# every field of a sample's judgement comes from the catalogue and the memoised item judgements
+_build_sample_judgement = builder(SampleJudgement)

@@ -30,6 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from processors._build import FoldState
+from processors.ids import event_key
+
 from schemas.policy import GRADES, Grade, RiskPolicy
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,8 +84,8 @@ _INDEX = {g: i for i, g in enumerate(GRADES)}
 _NEVER = dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Model(FoldState):
+    pass
 
 
 @dataclass
@@ -183,7 +186,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             # the handler has just filed the sample, with its id as text
             rs.last_sampled_on, rs.last_sample_event_id = day, file.samples[-1].event_id
     elif et == "inspection.completed":
-        eid = str(event.event_id)
+        eid = event_key(event)
         p = event.payload
         if rs.last_inspected_at is None or event.occurred_at >= rs.last_inspected_at:
             rs.last_inspected_at, rs.last_inspection_event_id = event.occurred_at, eid
@@ -195,7 +198,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             changed |= SCORE_INPUTS
     elif et in ("enterprise.registered", "enterprise.updated"):
         if file.profile is not None:
-            rs.profile_event_id = str(event.event_id)
+            rs.profile_event_id = event_key(event)
         changed |= SCORE_INPUTS
     elif et == "complaint.resolved" and not event.payload.verified:
         cid = event.payload.complaint_id
@@ -437,7 +440,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     # a new entry also when only the evidence changed (a further failure under a saturated cap):
     # the current entry must name every event behind the grade
     entry = GradeEntry(
-        as_of=now, cause_event_id=str(cause.event_id), score=score, static=static, dynamic=dynamic, credit=credit,
+        as_of=now, cause_event_id=event_key(cause), score=score, static=static, dynamic=dynamic, credit=credit,
         band=band, grade=grade, previous=previous, held=grade != band, override=override, next_inspection_due=due,
         contributions=explain(file, pol),
     )

@@ -14,6 +14,8 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict
 
+from processors._build import builder
+from processors.ids import event_key
 from processors.credit_file import (
     ComplaintRecord,
     CountyState,
@@ -83,7 +85,7 @@ class Rules:
 
 
 def step(state: CountyState, event: Envelope, rules: Rules) -> tuple[CountyState, list[Effect]]:
-    event_id = str(event.event_id)
+    event_id = event_key(event)
     if event_id in state.seen_event_ids:
         return state, []  # redelivery: applied once already
     state.seen_event_ids.add(event_id)
@@ -152,13 +154,17 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
 # --------------------------------------------------------------------------- handlers
 
 
+_build_effect = builder(Effect)
+_build_sample = builder(SampleRecord)
+
+
 def _effect(kind: str, event: Envelope, enterprise_id: str, **data: Any) -> Effect:
-    # fields come from a validated event: model_construct skips validating them again
-    return Effect.model_construct(kind=kind, enterprise_id=enterprise_id, event_id=str(event.event_id), occurred_at=event.occurred_at, data=data)
+    # fields come from a validated event: no need to validate them again
+    return _build_effect(kind=kind, enterprise_id=enterprise_id, event_id=event_key(event), occurred_at=event.occurred_at, data=data)
 
 
 def _effect_data(kind: str, event: Envelope, enterprise_id: str, data: dict[str, Any]) -> Effect:
-    return Effect.model_construct(kind=kind, enterprise_id=enterprise_id, event_id=str(event.event_id), occurred_at=event.occurred_at, data=data)
+    return _build_effect(kind=kind, enterprise_id=enterprise_id, event_id=event_key(event), occurred_at=event.occurred_at, data=data)
 
 
 def _registered(state: CountyState, file: CreditFile, event: EnterpriseRegistered, rules: Rules, effects: list[Effect]) -> None:
@@ -183,8 +189,8 @@ def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rul
 
 def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
-    record = SampleRecord(
-        event_id=str(event.event_id), sample_no=p.sample_no, product=p.product, batch=p.batch,
+    record = _build_sample(
+        event_id=event_key(event), sample_no=p.sample_no, product=p.product, batch=p.batch,
         production_date=p.production_date, sampled_on=p.sampled_on, occurred_at=event.occurred_at,
         lab=p.lab, task_source=p.task_source, retest=p.retest,
     )
@@ -236,7 +242,7 @@ def _judge_pending(state: CountyState, file: CreditFile, event: Envelope, rules:
 def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintReceivedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     file.complaints.append(ComplaintRecord(
-        complaint_id=p.complaint_id, event_id=str(event.event_id), received_at=event.occurred_at,
+        complaint_id=p.complaint_id, event_id=event_key(event), received_at=event.occurred_at,
         channel=p.channel, category=p.category, text=p.text, product=p.product, verified=p.verified,
     ))
     file.counts.complaints += 1
@@ -278,7 +284,7 @@ def _complaint_verified(file: CreditFile, record: ComplaintRecord, event: Envelo
 def _inspection(state: CountyState, file: CreditFile, event: InspectionCompletedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     file.inspections.append(InspectionRecord(
-        inspection_id=p.inspection_id, event_id=str(event.event_id), occurred_at=event.occurred_at,
+        inspection_id=p.inspection_id, event_id=event_key(event), occurred_at=event.occurred_at,
         inspector=p.inspector, kind=p.kind, result=p.result, findings=p.findings,
     ))
     file.counts.inspections += 1
@@ -294,7 +300,7 @@ def _rectification_ordered(state: CountyState, file: CreditFile, event: Rectific
     if file.rectification(p.rectification_id) is not None:
         effects.append(_effect("rectification.duplicate_order", event, file.enterprise_id, rectification_id=p.rectification_id))
         return
-    file.rectifications.append(RectificationRecord(rectification_id=p.rectification_id, event_id=str(event.event_id), what=p.what, cause=p.cause, ordered_at=event.occurred_at, deadline=p.deadline))
+    file.rectifications.append(RectificationRecord(rectification_id=p.rectification_id, event_id=event_key(event), what=p.what, cause=p.cause, ordered_at=event.occurred_at, deadline=p.deadline))
     file.counts.rectifications_open += 1
     effects.append(_effect("rectification.ordered", event, file.enterprise_id, rectification_id=p.rectification_id, deadline=p.deadline.isoformat()))
 

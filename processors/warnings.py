@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from processors.ids import event_key
+
 from processors.risk import reasons_zh
 from schemas.policy import SEVERITIES, RasffClass, Severity, WarningRule
 
@@ -275,7 +277,7 @@ def _grade_worsened(file: "CreditFile", event: "Envelope", graded: "GradeEntry",
     evidence = {"event_ids": ids, "cause_event_id": graded.cause_event_id, "from": graded.previous, "to": graded.grade,
                 "score": graded.score, "band": graded.band, "static": graded.static, "dynamic": graded.dynamic, "credit": graded.credit,
                 "contributions": [{"factor": c.factor, "points": c.points, "event_ids": c.event_ids} for c in graded.contributions if c.points]}
-    return _decision("risk.grade_worsened", rule, severity, file, event.occurred_at, str(event.event_id),
+    return _decision("risk.grade_worsened", rule, severity, file, event.occurred_at, event_key(event),
                      f"{file.enterprise_id}:grade.worsened:{graded.grade}", fields, evidence, rules)
 
 
@@ -289,7 +291,7 @@ def _data_missing(file: "CreditFile", event: "Envelope", gap: dict[str, Any], ru
         "last": gap["last"] or "无记录（自登记起）", "interval_days": gap["interval_days"], "grade": gap["grade"], "due": gap["due"],
     }
     evidence = {"event_ids": [gap["last_event_id"]] if gap.get("last_event_id") else [], **{k: v for k, v in gap.items() if k != "last_event_id"}}
-    return _decision("data.missing", rule, rule.severity, file, event.occurred_at, str(event.event_id),
+    return _decision("data.missing", rule, rule.severity, file, event.occurred_at, event_key(event),
                      f"{file.enterprise_id}:data.missing:{what}:{gap['base']}", fields, evidence, rules)
 
 

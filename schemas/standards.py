@@ -292,7 +292,7 @@ class CatalogueIndex:
     these dicts directly; pydantic private attributes are too slow per item.
     """
 
-    __slots__ = ("items", "item_units", "group_members", "units")
+    __slots__ = ("items", "item_units", "group_members", "units", "timeless")
 
     def __init__(self, items: dict[tuple[str, str], CatalogueItem], item_units: dict[tuple[str, str], Unit],
                  group_members: dict[tuple[str, str], tuple[CatalogueItem, ...]], units: _UnitLookup) -> None:
@@ -300,6 +300,11 @@ class CatalogueIndex:
         self.item_units = item_units
         self.group_members = group_members
         self.units = units
+        # items with one edition and no date bounds: the rule needs no date (most of the catalogue)
+        self.timeless: dict[tuple[str, str], Rule] = {
+            key: item.rules[0] for key, item in items.items()
+            if len(item.rules) == 1 and item.rules[0].applies_from is None and item.rules[0].applies_to is None
+        }
 
 
 class Catalogue(_Model):

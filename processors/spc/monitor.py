@@ -136,7 +136,9 @@ class FluctuationMonitor:
         self._kept = 0
         self.center: float | None = None
         self.sigma: float | None = None
-        self._tracker = RunRuleTracker(self.config.rules)
+        # built when the limits freeze: phase I pushes no points, and most series of a
+        # young county never leave it, so a tracker per new series would be wasted work
+        self._tracker: RunRuleTracker | None = None
         self._m = 0
         self.ewma: float | None = None
         self.cusum_upper = 0.0
@@ -196,6 +198,8 @@ class FluctuationMonitor:
         return center, sigma
 
     def _freeze(self) -> list[SpcSignal]:
+        if self._tracker is None:
+            self._tracker = RunRuleTracker(self.config.rules)
         center, sigma = self._estimate()
         sigma = max(sigma, self.config.min_sigma)
         self.center, self.sigma = center, sigma
@@ -409,7 +413,7 @@ class FluctuationMonitor:
             "kept": self._kept,
             "center": self.center,
             "sigma": self.sigma,
-            "rules": self._tracker.to_dict(),
+            "rules": (self._tracker or RunRuleTracker(self.config.rules)).to_dict(),
             "m": self._m,
             "ewma": self.ewma,
             "cusum_upper": self.cusum_upper,

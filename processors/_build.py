@@ -1,0 +1,85 @@
+"""Building state models from values the fold already trusts, without validating them again.
+
+The fold makes a few models per event (a sample record, its judgement, effects,
+chart series) from fields that come out of a validated event or out of the
+fold's own arithmetic.  Pydantic's validating constructor costs several
+microseconds each, and ``model_construct`` spends most of that on alias handling
+these models do not use; at tens of thousands of events a second that is a large
+share of the budget.  ``builder(Model)`` returns a constructor that fills
+defaults and sets the same internals ``model_construct`` sets, nothing more.
+Restoring a snapshot still goes through full validation.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any, Callable, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+M = TypeVar("M", bound=BaseModel)
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+_MISSING = object()
+
+
+def builder(cls: type[M]) -> Callable[..., M]:
+    """A keyword-only constructor for ``cls``, generated like a dataclass ``__init__``:
+    a missing or misspelt field is a ``TypeError``, defaults and factories apply."""
+    fields = cls.__pydantic_fields__
+    if any(f.alias is not None or f.validation_alias is not None for f in fields.values()):
+        raise TypeError(f"{cls.__name__}: builder() does not handle aliases")
+    if cls.__pydantic_post_init__ or cls.model_config.get("extra") == "allow":
+        raise TypeError(f"{cls.__name__}: builder() does not run post-init hooks or keep extras")
+    ns: dict[str, Any] = {"_new": _new, "_set": _set, "_cls": cls, "_MISSING": _MISSING, "_names": tuple(fields)}
+    required: list[str] = []
+    optional: list[str] = []
+    lines: list[str] = []
+    for i, (name, f) in enumerate(fields.items()):
+        mutable_default = isinstance(f.default, (dict, list, set, bytearray))
+        if f.default_factory is not None or mutable_default:
+            # pydantic copies a mutable default per instance: so does this
+            ns[f"_factory{i}"] = f.default_factory or functools.partial(copy.deepcopy, f.default)
+            optional.append(f"{name}=_MISSING")
+            lines.append(f"    if {name} is _MISSING:\n        {name} = _factory{i}()")
+        elif f.is_required():
+            required.append(name)
+        else:
+            ns[f"_default{i}"] = f.default
+            optional.append(f"{name}=_default{i}")
+    values = ", ".join(f"{name!r}: {name}" for name in fields)
+    src = "\n".join([
+        f"def build(*, {', '.join(required + optional)}):",
+        *lines,
+        "    m = _new(_cls)",
+        f"    _set(m, '__dict__', {{{values}}})",
+        "    _set(m, '__pydantic_fields_set__', set(_names))",
+        "    _set(m, '__pydantic_extra__', None)",
+        "    _set(m, '__pydantic_private__', None)",
+        "    return m",
+    ])
+    exec(src, ns)  # noqa: S102 - source built above from the model's own field names
+    build = ns["build"]
+    build.__name__ = build.__qualname__ = f"build_{cls.__name__}"
+    return build  # type: ignore[no-any-return]
+
+class FoldState(BaseModel):
+    """Base of the fold's mutable state models (credit files, charts, risk inputs).
+
+    The fold assigns a few attributes per event (counters, latest dates).  Pydantic's
+    ``__setattr__`` looks up a handler per call; these models never validate on
+    assignment, are not frozen and have no private attributes, so assignment is a
+    dict store — still refusing a name that is not a field, as ``extra="forbid"`` does.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in type(self).__pydantic_fields__:
+            raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+        # (``__pydantic_fields_set__`` is left alone: it only serves ``exclude_unset``, which
+        # no state dump uses, and keeping it costs a set insertion per assignment)
+        self.__dict__[name] = value
