@@ -18,9 +18,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
-from processors.credit_file import CountyState, CreditFile
+from pydantic import ValidationError
+
+from processors.credit_file import CountyState, CreditFile, SampleRecord
 from processors.step import Effect, Rules, step
-from schemas.events import Envelope, SamplingResultEvent
+from schemas.events import Envelope, SamplingResultEvent, event_adapter
 from schemas.upcast import parse_event
 
 from qrisk.store import Store, migrate
@@ -54,6 +56,42 @@ def _split_ms(moment: dt.datetime) -> tuple[dt.datetime, int]:
     return moment.replace(microsecond=0), moment.microsecond // 1000
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _epoch_ms(moment: dt.datetime) -> tuple[int, int]:
+    """(epoch seconds, milliseconds) of an aware datetime: what a DateTime column and its _ms
+    column hold.  Integer arithmetic (no float timestamp), and the store sends ints as they are."""
+    if moment.tzinfo is None:  # the store's convention: naive is UTC
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    delta = moment - _EPOCH
+    return delta.days * 86400 + delta.seconds, delta.microseconds // 1000
+
+
+try:  # ~5-10x faster than the json module for effect data and credit-file snapshots
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - orjson is optional; the json module gives the same values
+    _orjson = None
+
+
+def _json_text(value: Any, sort_keys: bool = False) -> str:
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(value, option=_orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
+        except TypeError:  # what orjson refuses (non-str keys, >64-bit ints): the json module decides
+            pass
+    return json.dumps(value, ensure_ascii=False, sort_keys=sort_keys)
+
+
+def _parse_logged(body: str) -> Envelope:
+    """A log body back to its event.  Bodies are written by ``_log_row`` in the current version,
+    which pydantic validates straight from JSON; anything else takes the upcasting path."""
+    try:
+        return event_adapter.validate_json(body)
+    except ValidationError:
+        return parse_event(json.loads(body))
+
+
 class Pipeline:
     def __init__(self, store: Store, rules: Rules, clock: Clock = utc_now, snapshot_every: dt.timedelta = dt.timedelta(seconds=5)):
         self.store = store
@@ -64,12 +102,15 @@ class Pipeline:
         self.lock = threading.RLock()  # the fold and readers of state take turns
         self.listeners: list[Callable[[list[Effect]], None]] = []  # told of effects of new events, not of replays
         # credit-file snapshots are the costliest derived rows (the whole file as JSON):
-        # written at most every `snapshot_every`, on close, and all of them after recovery
+        # written at most every `snapshot_every`, on close, and all of them after recovery.
+        # The first interval starts now, not at the first write: under load the cost is one
+        # view per changed file per interval, not one per event
         self.snapshot_every = snapshot_every
         self._dirty: dict[str, int] = {}
-        self._snapshot_at: dt.datetime | None = None
+        self._snapshot_at: dt.datetime | None = clock()
         self._sink: _DerivedSink | None = None
         self.derived_seq = 0
+        self._item_columns: dict[int, tuple[Any, tuple[Any, ...]]] = {}
         migrate(store, clock())
 
     # ------------------------------------------------------------------ recovery
@@ -92,7 +133,7 @@ class Pipeline:
             with self.lock:
                 for row in rows:
                     seq = int(row["seq"])
-                    event = parse_event(json.loads(row["body"]))
+                    event = _parse_logged(row["body"])
                     effects = self._fold(event)
                     if seq > checkpoint:
                         derived.append((seq, event, effects))
@@ -179,15 +220,16 @@ class Pipeline:
 
     @staticmethod
     def _log_row(seq: int, event: Envelope) -> dict[str, Any]:
-        occurred, occurred_ms = _split_ms(event.occurred_at)
-        received, received_ms = _split_ms(event.received_at)
+        occurred, occurred_ms = _epoch_ms(event.occurred_at)
+        received, received_ms = _epoch_ms(event.received_at)
         return {
             "seq": seq, "event_id": str(event.event_id), "event_type": event.event_type,
             "schema_version": event.schema_version, "enterprise_id": event.enterprise_id,
             "occurred_at": occurred, "occurred_ms": occurred_ms, "received_at": received, "received_ms": received_ms,
             "source_kind": event.source.kind, "source_id": event.source.id,
-            # only what the producer set (plus received_at): a null never masquerades as a value
-            "body": event.model_dump_json(exclude_unset=True),
+            # only what the producer set (plus received_at): a null never masquerades as a value.
+            # As UTF-8 bytes (model_dump_json without its decode): chdb takes them as they are
+            "body": type(event).__pydantic_serializer__.to_json(event, exclude_unset=True),
         }
 
     # ------------------------------------------------------------------ derived tables
@@ -200,32 +242,73 @@ class Pipeline:
             self._store_derived([batch])
 
     def _derive(self, derived: Sequence[tuple[int, Envelope, list[Effect]]]) -> "DerivedRows":
-        """Rows for the derived tables, built while the state is at these events."""
+        """Rows for the derived tables, built while the state is at these events.
+
+        Rows are tuples in the column order of ``DerivedRows``: no dict per row.  A sample's
+        test items go as one row of arrays (``sampling_items_in``), unfolded by ClickHouse.
+        """
         rows = DerivedRows(last_seq=derived[-1][0])
+        effects, samples, judgements = rows.effects, rows.samples, rows.judgements
         with self.lock:
             touched = self._dirty
-            for seq, event, effects in derived:
-                for idx, eff in enumerate(effects):
-                    rows.effects.append({
-                        "seq": seq, "idx": idx, "kind": eff.kind, "enterprise_id": eff.enterprise_id,
-                        "event_id": eff.event_id, "occurred_at": _split_ms(eff.occurred_at)[0],
-                        "data": json.dumps(eff.data, ensure_ascii=False, sort_keys=True),
-                    })
-                    if eff.kind == "processing.failed":
+            files = self.state.files
+            for seq, event, event_effects in derived:
+                for idx, eff in enumerate(event_effects):
+                    kind = eff.kind
+                    effects.append((seq, idx, kind, eff.enterprise_id, eff.event_id, _epoch_ms(eff.occurred_at)[0],
+                                    _json_text(eff.data, sort_keys=True)))
+                    if kind == "sampling.judged":
+                        file = files[eff.enterprise_id]
+                        record = _find_sample(file, eff.data["sample_event_id"])
+                        sample, judgement = self._sample_rows(file, record)
+                        if sample is not None:
+                            samples.append(sample)
+                        judgements.append(judgement)
+                    elif kind == "processing.failed":
                         rows.letters.append(DeadLetter("processing", f"seq {seq}", event.model_dump_json(exclude_unset=True).encode(), eff.data["reason"], dead_letter_id=f"processing-{eff.event_id}"))
-                    if eff.kind == "sampling.judged":
-                        items, judgement = _sample_rows(self.state.files[eff.enterprise_id], eff.data["sample_event_id"])
-                        rows.items.extend(items)
-                        rows.judgements.append(judgement)
                     touched[eff.enterprise_id] = seq
                 if event.enterprise_id != "*":
                     touched[event.enterprise_id] = seq
+                else:
+                    # a clock tick re-evaluates every file (grade as of, overdue checks) even where it
+                    # has no effect: without this their snapshots would stay older than a recovery's
+                    touched.update(dict.fromkeys(files, seq))
         return rows
 
+    def _sample_rows(self, file: CreditFile, record: SampleRecord) -> tuple[tuple[Any, ...] | None, tuple[Any, ...]]:
+        """One sampling_items_in row (None without items) and one judgements row for a judged sample."""
+        j = record.judgement
+        category = file.profile.category if file.profile else ""
+        occurred = _epoch_ms(record.occurred_at)[0]
+        items = j.items
+        sample = None
+        if items:
+            # item judgements are memoised by the fold and shared between samples, so their
+            # columns are worked out once per distinct judgement (a strong reference keeps
+            # the id from being reused while it is cached)
+            cache = self._item_columns
+            entries = []
+            for item in items:
+                hit = cache.get(id(item))
+                if hit is None or hit[0] is not item:
+                    if len(cache) >= _ITEM_CACHE_LIMIT:
+                        cache.clear()
+                    hit = cache[id(item)] = (item, _item_columns(item))
+                entries.append(hit[1])
+            sample = (record.event_id, file.enterprise_id, category, record.sample_no, record.product, record.lab,
+                      record.sampled_on, record.production_date, occurred, *map(list, zip(*entries)))
+        judgement = (
+            record.event_id, file.enterprise_id, category, record.sample_no, record.product, j.verdict,
+            [i.item_code for i in items if i.verdict == "fail"] + [f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"],
+            list(j.disagreements), [u.item_code or u.text or u.kind for u in j.unknown],
+            record.sampled_on, occurred,
+        )
+        return sample, judgement
+
     def _store_derived(self, batches: Sequence["DerivedRows"]) -> None:
-        self.store.insert("sampling_items", [r for b in batches for r in b.items])
-        self.store.insert("judgements", [r for b in batches for r in b.judgements])
-        self.store.insert("effects", [r for b in batches for r in b.effects])
+        store_rows(self.store, "sampling_items_in", SAMPLE_COLUMNS, [r for b in batches for r in b.samples])
+        store_rows(self.store, "judgements", JUDGEMENT_COLUMNS, [r for b in batches for r in b.judgements])
+        store_rows(self.store, "effects", EFFECT_COLUMNS, [r for b in batches for r in b.effects])
         letters = [dl for b in batches for dl in b.letters]
         if letters:
             self.dead_letter(letters)
@@ -251,7 +334,7 @@ class Pipeline:
         with self.lock:
             dirty, self._dirty = self._dirty, {}
             rows = [
-                {"enterprise_id": eid, "seq": seq, "body": json.dumps(self.state.files[eid].view(), ensure_ascii=False)}
+                {"enterprise_id": eid, "seq": seq, "body": _json_text(self.state.files[eid].view())}
                 for eid, seq in dirty.items() if eid in self.state.files
             ]
             self._snapshot_at = self.clock()
@@ -272,12 +355,27 @@ class Pipeline:
             return None if file is None else file.view()
 
 
+EFFECT_COLUMNS = ("seq", "idx", "kind", "enterprise_id", "event_id", "occurred_at", "data")
+JUDGEMENT_COLUMNS = ("event_id", "enterprise_id", "category", "sample_no", "product", "verdict", "failed_items",
+                     "disagreements", "unknown", "sampled_on", "occurred_at")
+SAMPLE_COLUMNS = ("event_id", "enterprise_id", "category", "sample_no", "product", "lab", "sampled_on", "production_date",
+                  "occurred_at", "item_code", "item_name", "item_class", "unit", "limit_text", "standard", "verdict",
+                  "reason", "lab_verdict", "item_values", "item_nd")
+_ITEM_CACHE_LIMIT = 100_000
+
+
+def store_rows(store: Store, table: str, names: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows given as tuples in the order of ``names`` (transposed in C, no dict per row)."""
+    if rows:
+        store.insert_columns(table, dict(zip(names, map(list, zip(*rows)))))
+
+
 @dataclass
 class DerivedRows:
     last_seq: int
-    items: list[dict[str, Any]] = field(default_factory=list)
-    judgements: list[dict[str, Any]] = field(default_factory=list)
-    effects: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[tuple[Any, ...]] = field(default_factory=list)  # SAMPLE_COLUMNS
+    judgements: list[tuple[Any, ...]] = field(default_factory=list)  # JUDGEMENT_COLUMNS
+    effects: list[tuple[Any, ...]] = field(default_factory=list)  # EFFECT_COLUMNS
     letters: list[DeadLetter] = field(default_factory=list)
 
 
@@ -340,6 +438,26 @@ class _DerivedSink:
                 time.sleep(delay)
 
 
+def _find_sample(file: CreditFile, sample_event_id: str) -> SampleRecord:
+    # the sample just folded is nearly always the newest; one judged on registration may be older
+    samples = file.samples
+    if samples and samples[-1].event_id == sample_event_id:
+        return samples[-1]
+    return next(s for s in reversed(samples) if s.event_id == sample_event_id)
+
+
+def _item_columns(item: Any) -> tuple[Any, ...]:
+    """One item judgement's values for the array columns of sampling_items_in (SAMPLE_COLUMNS[9:])."""
+    values = item.values
+    return (
+        item.item_code, item.item_name or "", item.item_class or "", item.unit or "", item.limit_text or "",
+        item.standard or "", item.verdict, item.reason, item.lab_verdict or "",
+        [None if v == "ND" else float(v) for v in values], [1 if v == "ND" else 0 for v in values],
+    )
+
+
+# Row dicts for the Kafka worker's effects topic (qrisk.worker); the embedded pipeline writes
+# the same rows through sampling_items_in (see _item_columns).
 def _sample_rows(file: CreditFile, sample_event_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     record = next(s for s in reversed(file.samples) if s.event_id == sample_event_id)
     j = record.judgement

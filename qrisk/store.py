@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import itertools
 import json
 import math
 import os
@@ -77,7 +78,7 @@ class RowError(StoreError, ValueError):
 # ClickHouse error codes that mean "the query or the data is wrong": retrying cannot help.
 PERMANENT_CODES = frozenset({
     6, 16, 20, 26, 27, 36, 38, 41, 43, 44, 46, 47, 53, 57, 60, 62, 69, 70, 72, 81, 117, 130, 131,
-    169, 184, 215, 386, 497,
+    169, 184, 190, 215, 386, 497,
 })
 # clickhouse-driver's own (non-server) codes that mean the connection failed
 _DRIVER_NETWORK_CODES = frozenset({32, 159, 209, 210})
@@ -134,6 +135,7 @@ class Store(Protocol):
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None: ...
     def insert(self, table: str, rows: Sequence[dict[str, Any]]) -> None: ...
+    def insert_columns(self, table: str, columns: dict[str, list[Any]]) -> None: ...
     def columns(self, table: str) -> list[tuple[str, str]]: ...
     def close(self) -> None: ...
 
@@ -279,13 +281,45 @@ def _fast_types(ch_type: str) -> frozenset[type]:
         return frozenset({float, int})
     if t == "Date":
         return frozenset({dt.date})
+    if t.startswith("DateTime"):
+        return frozenset({int})  # epoch seconds: what _epoch would produce anyway
     return frozenset()
+
+
+def _array_fast(ch_type: str) -> tuple[int, frozenset[type]] | None:
+    """For Array columns: (nesting depth, fast types of the innermost elements), else None."""
+    t = ch_type.strip()
+    depth = 0
+    while t.startswith("Array("):
+        t = t[6:-1].strip()
+        depth += 1
+    if depth == 0:
+        return None
+    leaf = _fast_types(t)
+    return (depth, leaf) if leaf else None
+
+
+def _already_fit(values: list[Any], fast: frozenset[type], array: tuple[int, frozenset[type]] | None) -> bool:
+    """True when every value is already what the backend takes (a few C-level passes, no per-value Python)."""
+    if array is None:
+        return set(map(type, values)) <= fast
+    depth, leaf = array
+    for _ in range(depth):
+        if not set(map(type, values)) <= _LIST_TYPES:
+            return False
+        values = list(itertools.chain.from_iterable(values))
+    return set(map(type, values)) <= leaf
+
+
+_LIST_TYPES = frozenset({list})
 
 
 def _int_range(ch_type: str) -> tuple[int, int] | None:
     t = ch_type.strip()
     if t.startswith("Nullable("):
         t = t[9:-1]
+    if t == "DateTime" or t.startswith("DateTime("):
+        return (0, 2 ** 32 - 1)  # ClickHouse DateTime is UInt32 seconds: wider would wrap
     if t not in _INT_TYPES:
         return None
     bits = int(t.lstrip("UInt"))
@@ -410,26 +444,40 @@ class _Base:
             rows = self._query(f"DESCRIBE TABLE {table}", None)
             cols = [(r["name"], r["type"]) for r in rows if (r.get("default_type") or "") not in ("MATERIALIZED", "ALIAS", "EPHEMERAL")]
             self._columns[table] = cols
-            self._writers[table] = [(_writer(t), _fast_types(t), _default(t), _int_range(t)) for _, t in cols]
+            self._writers[table] = [(_writer(t), self._fast_types(t), _default(t), _int_range(t), _array_fast(t)) for _, t in cols]
         return cols
+
+    def _fast_types(self, ch_type: str) -> frozenset[type]:
+        return _fast_types(ch_type)
 
     def prepare(self, table: str, rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
         """Rows as (column names, one list of normalised values per column); raises RowError."""
         cols = self.columns(table)
-        writers = self._writers[table]
-        known = {name for name, _ in cols}
         present: set[str] = set()
         for row in rows:
             present.update(row.keys())
-        unknown = present - known
+        self._check_known(table, present)
+        columns = {}
+        for (name, _), writer in zip(cols, self._writers[table]):
+            if name in present:
+                default = writer[2]
+                columns[name] = [row.get(name, default) for row in rows]
+        return self._prepare_columns(table, columns)
+
+    def _check_known(self, table: str, present: Iterable[str]) -> None:
+        unknown = set(present) - {name for name, _ in self.columns(table)}
         if unknown:
             raise RowError(f"{table} has no column {', '.join(sorted(unknown))}", code=16)
+
+    def _prepare_columns(self, table: str, columns: dict[str, list[Any]]) -> tuple[list[str], list[list[Any]]]:
+        cols = self.columns(table)
+        writers = self._writers[table]
         names, out = [], []
-        for (name, ch_type), (write, fast, default, bounds) in zip(cols, writers):
-            if name not in present:
+        for (name, ch_type), (write, fast, default, bounds, array) in zip(cols, writers):
+            values = columns.get(name)
+            if values is None:
                 continue  # left to the column's DEFAULT
-            values = [row.get(name, default) for row in rows]
-            if not set(map(type, values)) <= fast:  # else every value is already what the backend takes
+            if not _already_fit(values, fast, array):
                 try:
                     values = [write(v) for v in values]
                 except (TypeError, ValueError, OverflowError, AttributeError) as exc:
@@ -449,6 +497,19 @@ class _Base:
             return
         names, columns = self.prepare(table, rows)
         self._insert_columns(table, names, columns)
+
+    def insert_columns(self, table: str, columns: dict[str, list[Any]]) -> None:
+        """The same as ``insert``, given one list per column (all of one length) instead of a dict
+        per row: a writer of many rows then builds no dict per row.  A column left out takes its
+        DEFAULT; values are checked and normalised exactly as ``insert`` does."""
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            raise RowError(f"{table}: columns of different lengths {sorted(lengths)}", code=53)
+        if not columns or not lengths.pop():
+            return
+        self._check_known(table, columns)
+        names, values = self._prepare_columns(table, columns)
+        self._insert_columns(table, names, values)
 
     def ping(self) -> bool:
         try:
@@ -525,6 +586,13 @@ class ChdbStore(_Base):
 
     backend = "chdb"
     exclusive = True
+
+    def _fast_types(self, ch_type: str) -> frozenset[type]:
+        # UTF-8 bytes go to a String column as they are (Arrow checks them, ~4x cheaper than
+        # encoding a fresh non-ASCII str): an event body serialised to bytes is then not decoded
+        # here only to be encoded again.  Invalid UTF-8 fails the insert, as on a server.
+        fast = _fast_types(ch_type)
+        return fast | {bytes} if str in fast else fast
 
     def __init__(self, data_dir: str | os.PathLike[str]):
         super().__init__()
