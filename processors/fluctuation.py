@@ -185,11 +185,13 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
             if pc is None:
                 pc = counts[period] = _build_count(n=0, failed=0, signalled=False)
             pc.n += 1
-            pc.failed += failed
+            if not failed:
+                continue  # a pass only widens n: no signal can start from it
+            pc.failed += 1
             lcl, ucl = p_limits(policy.reference_failure_rate, pc.n)
             # one failure is already a sampling.failed warning; the chart speaks when
             # failures recur beyond what the reference rate explains
-            if failed and not pc.signalled and pc.failed >= 2 and pc.failed / pc.n > ucl:
+            if not pc.signalled and pc.failed >= 2 and pc.failed / pc.n > ucl:
                 pc.signalled = True
                 out.append({
                     "chart": "p", "rule": "rule1", "scope": scope, "category": category, "period": period,
