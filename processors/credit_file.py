@@ -37,6 +37,8 @@ class SampleRecord(_Record):
     retest: bool = False
     judgement: SampleJudgement | None = Field(default=None, description="None until the enterprise's category is known")
     pending: SamplingResult | None = Field(default=None, description="the lab's record, kept only while it awaits judgement")
+    superseded_by: str | None = Field(
+        default=None, description="event id of the re-test (复检) of the same sample whose conclusion is final; this verdict no longer counts")
 
 
 class ComplaintRecord(_Record):
@@ -105,6 +107,7 @@ class CreditFile(_Record):
     inspections: list[InspectionRecord] = Field(default_factory=list)
     rectifications: list[RectificationRecord] = Field(default_factory=list)
     counts: Counts = Field(default_factory=Counts)
+    retests: dict[str, str] = Field(default_factory=dict, description="sample no. -> event id of its re-test (复检)")
     fluctuation: FluctuationState = Field(default_factory=FluctuationState)
     risk: RiskState = Field(default_factory=RiskState, description="risk grade (风险分级), its history and inputs")
     warnings: list[AlertDecision] = Field(default_factory=list, description="recent early warnings (bounded by risk.warnings_kept)")
@@ -119,6 +122,10 @@ class CreditFile(_Record):
 
     def rectification(self, rectification_id: str) -> RectificationRecord | None:
         return next((r for r in reversed(self.rectifications) if r.rectification_id == rectification_id), None)
+
+    def final_samples(self) -> list[SampleRecord]:
+        """Judged samples whose verdict stands: an original replaced by its re-test is left out."""
+        return [s for s in self.samples if s.judgement is not None and s.superseded_by is None]
 
     def sample_by_event(self, event_id: str) -> SampleRecord | None:
         return next((s for s in reversed(self.samples) if s.event_id == event_id), None)

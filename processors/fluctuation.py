@@ -289,6 +289,30 @@ def _sorted_counts(counts: dict[str, int]) -> list[dict[str, Any]]:
     return [{"item_code": k, "count": v} for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> None:
+    """A failure overturned by its re-test leaves the Paretos and the failure counts of the
+    pass-rate charts (its n stays: the sample was taken).  A signal already raised stands."""
+    judgement = original.judgement
+    if judgement is None or judgement.verdict != "fail" or file.profile is None:
+        return
+    fs = file.fluctuation
+    rates = county.get(file.profile.category) or CategoryRates()
+    codes = [i.item_code for i in judgement.items if i.verdict == "fail"]
+    codes += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
+    for counts in (fs.failing_items, rates.failing_items):
+        for code in codes:
+            left = counts.get(code, 0) - 1
+            if left > 0:
+                counts[code] = left
+            else:
+                counts.pop(code, None)
+    period = period_of(original.sampled_on, rules.policy.spc.pass_rate_period)
+    for periods in (fs.pass_rate, rates.periods):
+        pc = periods.get(period)
+        if pc is not None and pc.failed > 0:
+            pc.failed -= 1
+
+
 def nearby_events(file: "CreditFile", moment: dt.datetime, days: int) -> list[dict[str, Any]]:
     """Complaints, inspections with findings and rectifications within ``days`` of ``moment``."""
     lo, hi = moment - dt.timedelta(days=days), moment + dt.timedelta(days=days)

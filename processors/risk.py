@@ -166,6 +166,14 @@ def _add(entries: list[Entry], entry: Entry) -> None:
         bisect.insort(entries, entry)
 
 
+def _drop(entries: list[Entry], factor: str, ref: str) -> bool:
+    kept = [e for e in entries if not (e[1] == factor and e[4] == ref)]
+    if len(kept) == len(entries):
+        return False
+    entries[:] = kept
+    return True
+
+
 SCORE_INPUTS = 1
 """``observe`` flag: something the score is computed from changed."""
 INSPECTED = 2
@@ -221,8 +229,13 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             classes += ["additive" for c in j.sum_checks if c.verdict == "fail"]
             by_class = dyn.sampling_failed.by_class
             points = max((by_class.get(c, dyn.sampling_failed.default) if c else dyn.sampling_failed.default) for c in classes) if classes else dyn.sampling_failed.default
+            if record.retest:  # a failed re-test confirms the failure already counted: one sample, one entry
+                _drop(rs.entries, "sampling_failed", record.sample_no)
             _add(rs.entries, (record.occurred_at, "sampling_failed", float(points), record.event_id, record.sample_no))
             changed |= SCORE_INPUTS
+        elif k == "sampling.overturned":
+            if _drop(rs.entries, "sampling_failed", eff.data["sample_no"]):
+                changed |= SCORE_INPUTS
         elif k == "fluctuation.signal":
             d = eff.data
             if d.get("scope") == "category":

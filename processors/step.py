@@ -24,7 +24,7 @@ from processors.credit_file import (
     RectificationRecord,
     SampleRecord,
 )
-from processors.fluctuation import on_complaint, on_sample_judged
+from processors.fluctuation import on_complaint, on_sample_judged, overturned
 from processors.judgement import judge_sample
 from processors.risk import check_missing, evaluate, graded_data, observe
 from processors.warnings import ALERT_KIND, ALERTING_KINDS, decide, decision_data
@@ -209,14 +209,33 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
     judgement = judge_sample(payload, file.profile.category, rules.catalogue)
     record.judgement = judgement
     counts = file.counts
-    if judgement.verdict == "pass":
-        counts.samples_passed += 1
-    elif judgement.verdict == "fail":
-        counts.samples_failed += 1
+    # A re-test (复检) tests the retained half of the same sample, and its conclusion is final:
+    # the sample is counted once, with the re-test's verdict, whichever of the two arrived first.
+    original, retest = _pair(file, record)
+    superseded = original if record is retest else None
+    if superseded is not None:
+        superseded.superseded_by = record.event_id
+        counts.samples -= 1
+        _count(counts, superseded.judgement.verdict, -1)  # type: ignore[union-attr]
+    elif retest is not None:
+        record.superseded_by = retest.event_id
+        counts.samples -= 1
     else:
-        counts.samples_undetermined += 1
+        _count(counts, judgement.verdict, 1)
+    if superseded is not None:
+        _count(counts, judgement.verdict, 1)
     base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
     effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=judgement.verdict, **base))
+    if retest is not None and record is not retest:
+        # the original arrived after its re-test: on file, but the re-test already decided
+        effects.append(_effect("sampling.superseded", event, file.enterprise_id, retest_event_id=retest.event_id, **base))
+        return
+    if superseded is not None and superseded.judgement.verdict == "fail" and judgement.verdict != "fail":  # type: ignore[union-attr]
+        effects.append(_effect(
+            "sampling.overturned", event, file.enterprise_id, original_event_id=superseded.event_id, verdict=judgement.verdict,
+            message_zh=f"抽样编号 {record.sample_no}（{record.product}）复检结论为{_VERDICT_ZH[judgement.verdict]}，原不合格结论不再计入",
+            **base))
+        overturned(file, superseded, state.categories, rules)
     if judgement.verdict == "fail":
         failed = [i.item_code for i in judgement.items if i.verdict == "fail"]
         failed += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
@@ -227,8 +246,36 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
         effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
     if judgement.unknown:
         effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
+    if superseded is not None:
+        return  # the original's results of this sample are charted already
     for signal in on_sample_judged(file, record, state.categories, rules):
         effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
+
+
+_VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "待定"}
+
+
+def _count(counts: Any, verdict: str, by: int) -> None:
+    if verdict == "pass":
+        counts.samples_passed += by
+    elif verdict == "fail":
+        counts.samples_failed += by
+    else:
+        counts.samples_undetermined += by
+
+
+def _pair(file: CreditFile, record: SampleRecord) -> tuple[SampleRecord | None, SampleRecord | None]:
+    """(original, re-test) of ``record``'s sample number among the judged samples, ``record`` included."""
+    if not record.retest:
+        first = file.retests.get(record.sample_no)  # a re-test that came first
+        other = file.sample_by_event(first) if first is not None else None
+        return (record, other) if other is not None and other.judgement is not None else (None, None)
+    file.retests[record.sample_no] = record.event_id
+    for other in reversed(file.samples):
+        if (other is not record and not other.retest and other.sample_no == record.sample_no
+                and other.judgement is not None and other.superseded_by is None):
+            return other, record
+    return None, None
 
 
 def _judge_pending(state: CountyState, file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:

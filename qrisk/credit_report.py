@@ -113,6 +113,10 @@ def build_report(file: CreditFile, rules: Rules) -> dict[str, Any]:
         detail += [c.message_zh for c in (j.sum_checks if j else []) if c.verdict == "fail"]
         if j and j.disagreements:
             detail.append(f"与检验机构结论不一致：{'、'.join(j.disagreements)}")
+        if s.retest:
+            detail.insert(0, "复检")
+        if s.superseded_by:
+            detail.insert(0, "已由复检结论取代，不计入统计")
         samples.append({"sampled_on": s.sampled_on.isoformat(), "sample_no": s.sample_no, "product": s.product, "batch": s.batch or "",
                         "lab": s.lab, "verdict": j.verdict if j else None, "verdict_zh": VERDICT_ZH.get(j.verdict if j else None, ""),
                         "failed_zh": "、".join(failed), "detail_zh": "；".join(detail), "event_id": s.event_id})

@@ -315,8 +315,8 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
     by_item: Counter[tuple[str, str]] = Counter()
     failed_samples = []
     for eid, f in sorted(state.files.items()):
-        for s in f.samples:
-            if s.judgement is None or s.judgement.verdict != "fail":
+        for s in f.final_samples():
+            if s.judgement.verdict != "fail":  # type: ignore[union-attr]
                 continue
             items = [(i.item_code, i.item_name or i.item_code) for i in s.judgement.items if i.verdict == "fail"]
             items += [(f"sum_of_ratios:{c.group}", f"{'防腐剂' if c.group == 'preservative' else c.group}比例之和") for c in s.judgement.sum_checks if c.verdict == "fail"]

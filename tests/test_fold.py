@@ -131,3 +131,66 @@ def test_rejected_verification_keeps_the_rectification_open(rules):
     f = state.files["E-330110-001"]
     assert f.rectifications[0].status == "rejected" and f.counts.rectifications_open == 1
     assert "rectification.rejected" in [e.kind for e in effects]
+
+
+# ---------------------------------------------------------------- re-test (复检)
+
+def _sample(at: str, retest: bool, passes: bool):
+    doc = copy.deepcopy(golden("sampling.result")["payload"])
+    items = doc["items"]
+    if passes:
+        items[0]["values"], items[0]["lab_verdict"] = [0, 0, 0, 0, 0], "合格"
+    return ev("sampling.result", at, retest=retest, items=items)
+
+
+def _sample_failed_entries(file):
+    return [e for e in file.risk.entries if e[1] == "sampling_failed"]
+
+
+def test_a_passing_retest_overturns_the_failure(rules):
+    reg = parse_event(golden("enterprise.registered"))
+    original, retest = _sample("2026-03-10T09:00:00+08:00", False, False), _sample("2026-03-25T09:00:00+08:00", True, True)
+    state, _ = replay([reg, original], rules)
+    f = state.files["E-330110-001"]
+    assert f.counts.samples_failed == 1 and len(_sample_failed_entries(f)) == 1
+    assert f.fluctuation.failing_items == {"pseudomonas_aeruginosa": 1}
+    series_points = {k: s.monitor.count for k, s in f.fluctuation.series.items()}
+    score_before = f.risk.score
+
+    state, effects = step(state, retest, rules)
+    f = state.files["E-330110-001"]
+    assert (f.counts.samples, f.counts.samples_passed, f.counts.samples_failed) == (1, 1, 0)
+    assert f.pass_rate == 1.0
+    assert f.samples[0].superseded_by == str(retest.event_id) and f.samples[1].superseded_by is None
+    assert [s.event_id for s in f.final_samples()] == [str(retest.event_id)]
+    overturned = [e for e in effects if e.kind == "sampling.overturned"]
+    assert len(overturned) == 1 and overturned[0].data["original_event_id"] == str(original.event_id)
+    assert "复检结论为合格" in overturned[0].data["message_zh"]
+    assert not any(e.kind == "sampling.failed" for e in effects)
+    # the failure leaves the grade's inputs and the Pareto; the retained half is not charted twice
+    assert _sample_failed_entries(f) == [] and f.risk.score < score_before
+    assert f.fluctuation.failing_items == {}
+    assert {k: s.monitor.count for k, s in f.fluctuation.series.items()} == series_points
+
+
+def test_a_failed_retest_confirms_without_counting_twice(rules):
+    reg = parse_event(golden("enterprise.registered"))
+    original, retest = _sample("2026-03-10T09:00:00+08:00", False, False), _sample("2026-03-25T09:00:00+08:00", True, False)
+    state, effects = replay([reg, original, retest], rules)
+    f = state.files["E-330110-001"]
+    assert (f.counts.samples, f.counts.samples_passed, f.counts.samples_failed) == (1, 0, 1)
+    entries = _sample_failed_entries(f)
+    assert len(entries) == 1 and entries[0][3] == str(retest.event_id)  # the final conclusion is the evidence
+    assert sum(e.kind == "sampling.failed" for e in effects) == 2  # the supervisor hears the re-test confirmed it
+
+
+def test_a_retest_that_arrives_before_its_original_still_decides(rules):
+    reg = parse_event(golden("enterprise.registered"))
+    original, retest = _sample("2026-03-10T09:00:00+08:00", False, False), _sample("2026-03-25T09:00:00+08:00", True, True)
+    state, effects = replay([reg, retest, original], rules)
+    f = state.files["E-330110-001"]
+    assert (f.counts.samples, f.counts.samples_passed, f.counts.samples_failed) == (1, 1, 0)
+    assert f.sample_by_event(str(original.event_id)).superseded_by == str(retest.event_id)
+    assert _sample_failed_entries(f) == []
+    late = [e.kind for e in effects if e.event_id == str(original.event_id)]
+    assert "sampling.superseded" in late and "sampling.failed" not in late

@@ -36,7 +36,9 @@ def event_docs(draw, n: int):
     if kind == "enterprise.registered":
         p["category"] = draw(st.sampled_from(["packaged_water", "pastry", "other"]))
     elif kind == "sampling.result":
-        p["sample_no"] = f"S{n}"
+        # a few shared sample numbers and re-tests (复检), in either order
+        p["sample_no"] = draw(st.sampled_from([f"S{n}", "S-A", "S-B"]))
+        p["retest"] = draw(st.booleans())
         for item in p["items"]:
             count = 5 if item["item_code"] == "pseudomonas_aeruginosa" else 1
             item["values"] = draw(st.lists(measured, min_size=count, max_size=count))
