@@ -80,6 +80,36 @@ def wait(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
     raise SystemExit(f"timed out waiting for {what}")
 
 
+async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], rate: float | None = None) -> list[float]:
+    """Send as fast as the producer goes (or paced at ``rate``/s); returns each message's send time.
+
+    aiokafka (C record batches): kafka-python's pure-Python CRC32C caps its producer near 2.5 k
+    messages/s here, which would measure the load generator instead of the pipeline."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+                                max_batch_size=256 * 1024)
+    await producer.start()
+    sent: list[float] = []
+    try:
+        pending = []
+        t_start = time.perf_counter()
+        for i, (key, value) in enumerate(messages):
+            if rate:
+                delay = t_start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            sent.append(time.perf_counter())
+            pending.append(await producer.send(topic, value=value, key=key))
+            if len(pending) >= 10000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return sent
+
+
 async def bare_consume(bootstrap: str, topic: str, n: int) -> float:
     from aiokafka import AIOKafkaConsumer
 
@@ -112,13 +142,12 @@ def main() -> None:
     ch = os.environ.get("QRISK_TEST_CLICKHOUSE_URL", "clickhouse://127.0.0.1:19000/qrisk_test").rsplit("/", 1)[0]
     from kafka import KafkaConsumer
 
-    from qrisk.kafka_log import new_producer
     from qrisk.store import ClickHouseStore
     from qrisk.topics import create_topics, delete_topics
 
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     db = f"qb_{prefix}"
-    env = kafka_env(bootstrap, prefix, QRISK_STORE_URL=f"{ch}/{db}", QRISK_WORKER_WEB_PORT=0, QRISK_WORKER_VIEW_SECONDS=5)
+    env = kafka_env(bootstrap, prefix, QRISK_STORE_URL=f"{ch}/{db}", QRISK_WORKER_WEB_PORT=0, QRISK_WORKER_VIEW_SECONDS=15)
     group_lag = Lag(bootstrap)
     settings = settings_for(env)
     topics = settings.topics()
@@ -131,12 +160,9 @@ def main() -> None:
         values = [(e.enterprise_id.encode(), e.model_dump_json(exclude_none=True).encode()) for e in events]
         n = len(values)
         ingress = topics.ingress["lab"].name
-        producer = new_producer(settings, linger_ms=5)
         # warm-up: the group is formed and the sink has its tables before the clock starts
         warm = events_for(1, offset=500)
-        for e in warm:
-            producer.send(ingress, key=e.enterprise_id.encode(), value=e.model_dump_json(exclude_none=True).encode())
-        producer.flush()
+        asyncio.run(produce(bootstrap, ingress, [(e.enterprise_id.encode(), e.model_dump_json(exclude_none=True).encode()) for e in warm]))
         sink_topics = [topics.events.name, topics.effects.name, topics.credit_files.name, topics.dead_letters.name]
 
         def drained() -> bool:
@@ -147,9 +173,7 @@ def main() -> None:
 
         # ---------------------------------------------------------------- 1. throughput
         t0 = time.perf_counter()
-        for key, value in values:
-            producer.send(ingress, key=key, value=value)
-        producer.flush()
+        asyncio.run(produce(bootstrap, ingress, values))
         produced = time.perf_counter() - t0
         wait(drained, 600, "the pipeline to drain", interval=0.1)
         elapsed = time.perf_counter() - t0
@@ -173,7 +197,8 @@ def main() -> None:
 
         def consume() -> None:
             consumer = KafkaConsumer(topics.effects.name, bootstrap_servers=bootstrap, auto_offset_reset="latest",
-                                     group_id=f"lat-{uuid.uuid4().hex[:6]}", enable_auto_commit=False, fetch_max_wait_ms=5)
+                                     group_id=f"lat-{uuid.uuid4().hex[:6]}", enable_auto_commit=False, fetch_max_wait_ms=5,
+                                     check_crcs=False)
             consumer.poll(timeout_ms=1000)
             ready.set()
             while not stop.is_set():
@@ -188,17 +213,11 @@ def main() -> None:
         reader.start()
         ready.wait(30)
         time.sleep(1.0)
-        interval = 1.0 / args.rate
         t_start = time.perf_counter()
-        for i, e in enumerate(paced):
-            due = t_start + i * interval
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            sent[str(e.event_id)] = time.perf_counter()
-            producer.send(ingress, key=e.enterprise_id.encode(), value=e.model_dump_json(exclude_none=True).encode())
-        producer.flush()
+        times = asyncio.run(produce(bootstrap, ingress, [(e.enterprise_id.encode(), e.model_dump_json(exclude_none=True).encode())
+                                                         for e in paced], rate=args.rate))
         offered = len(paced) / (time.perf_counter() - t_start)
+        sent = {str(e.event_id): t for e, t in zip(paced, times)}
         wait(drained, 120, "the paced load to drain", interval=0.2)
         time.sleep(1.0)
         stop.set()
@@ -207,7 +226,6 @@ def main() -> None:
         q = statistics.quantiles(lat, n=100)
         print(f"latency at {offered:,.0f} events/s offered for {args.seconds:.0f} s ({len(lat)} of {len(paced)} events had effects): "
               f"p50 {q[49]:.0f} ms, p90 {q[89]:.0f} ms, p99 {q[98]:.0f} ms, max {lat[-1]:.0f} ms (ingress send -> effect readable)")
-        producer.close()
     finally:
         for p in procs:
             p.terminate()

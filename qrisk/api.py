@@ -6,6 +6,10 @@ liveness for orchestrators and the API description.  A missing, malformed, unkno
 expired or revoked key gets 401; a valid key whose role the route does not allow gets
 403 (and an ``access.denied`` audit row).  Who posted what is written to ``audit_log``
 before the answer.
+
+The same routes serve both event logs: the embedded pipeline, or, with ``QRISK_EVENT_LOG=kafka``,
+``qrisk.kafka_api.DistributedBackend`` (writes published to Kafka and acknowledged by the broker
+before the answer; reads from the ClickHouse tables the sink writes).
 """
 from __future__ import annotations
 
@@ -119,6 +123,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str], fmt: str, name: str) 
 def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_batch: int = 1000, *, keys: KeyStore) -> FastAPI:
     """The API over a pipeline; ``keys`` is required: there is no anonymous mode."""
     app = FastAPI(title="qrisk", version="0.1.0", description="食品质量风险监测 — event-sourced quality-risk monitoring")
+    distributed = getattr(pipeline, "mode", "embedded") == "kafka"
     pipeline.start_background_sink()
     committer = GroupCommitter(pipeline)
     metrics = Metrics()
@@ -195,7 +200,20 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 "errors": [{"index": i if elements is not None else None, **err, "dead_letter_id": dl_id} for (i, err), dl_id in zip(refused, ids)],
             })
         started = time.perf_counter()
-        outcomes = await asyncio.wrap_future(committer.submit(events))
+        try:
+            outcomes = await asyncio.wrap_future(committer.submit(events))
+        except Exception as exc:  # noqa: BLE001 - only a publish failure is the client's to retry
+            from qrisk.kafka_log import PublishError
+
+            if not isinstance(exc, PublishError):
+                raise
+            metrics.inc("qrisk_publish_failures_total", len(events), channel="http")
+            await asyncio.wrap_future(audit.record("events.posted", "unavailable", key, {"request_id": request_id, "error": str(exc)[:500]}))
+            return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+                "detail": "事件日志（Kafka）未确认本批次，不能视为已接收；请稍后重发整批（重发同一 event_id 是安全的）",
+                "detail_en": f"the event log (Kafka) did not acknowledge this batch; resend it (repeating an event_id is safe): {exc}",
+                "request_id": request_id,
+            })
         metrics.inc("qrisk_commit_seconds_total", time.perf_counter() - started)
         accepted = sum(1 for o in outcomes if o.status == "accepted")
         metrics.inc("qrisk_events_accepted_total", accepted, channel="http")
@@ -215,19 +233,27 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     @app.get("/v1/enterprises", summary="Every enterprise with its headline figures (supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))
     def list_enterprises(format: Format = "json", key: ApiKey = Security(readers)) -> Any:
-        with pipeline.lock:
-            rows = [
-                {
-                    "enterprise_id": f.enterprise_id,
-                    "name": f.profile.name if f.profile else None,
-                    "category": f.profile.category if f.profile else None,
-                    "town": f.profile.town if f.profile else None,
-                    "counts": f.counts.model_dump(),
-                    "pass_rate": f.pass_rate,
-                }
-                for f in sorted(pipeline.state.files.values(), key=lambda f: f.enterprise_id)
-                if key.sees_town(f.profile.town if f.profile else None)
-            ]
+        if distributed:
+            rows = []
+            for f in pipeline.credit_files():
+                profile = f.get("profile") or {}
+                if key.sees_town(profile.get("town")):
+                    rows.append({"enterprise_id": f["enterprise_id"], "name": profile.get("name"), "category": profile.get("category"),
+                                 "town": profile.get("town"), "counts": f["counts"], "pass_rate": f.get("pass_rate")})
+        else:
+            with pipeline.lock:
+                rows = [
+                    {
+                        "enterprise_id": f.enterprise_id,
+                        "name": f.profile.name if f.profile else None,
+                        "category": f.profile.category if f.profile else None,
+                        "town": f.profile.town if f.profile else None,
+                        "counts": f.counts.model_dump(),
+                        "pass_rate": f.pass_rate,
+                    }
+                    for f in sorted(pipeline.state.files.values(), key=lambda f: f.enterprise_id)
+                    if key.sees_town(f.profile.town if f.profile else None)
+                ]
         if format == "json":
             return rows
         flat = [{**{k: v for k, v in r.items() if k != "counts"}, **r["counts"]} for r in rows]
@@ -235,17 +261,26 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         return _table(flat, columns, format, "enterprises")
 
     @app.get("/v1/enterprises/{enterprise_id}", summary="The credit file (诚信档案) of one enterprise",
-             responses={**_AUTH_RESPONSES, 404: {"description": "no such enterprise"}}, **_declared(readers))
+             responses={**_AUTH_RESPONSES, 404: {"description": "no such enterprise"},
+                        501: {"description": "view=report with QRISK_EVENT_LOG=kafka (the full file lives in the workers)"}},
+             **_declared(readers))
     def get_enterprise(enterprise_id: str, view: Literal["file", "report"] = "file", key: ApiKey = Security(readers)) -> dict[str, Any]:
         """``view=file``: the credit file as folded; ``view=report``: the same, readable, in Chinese
         (profile, grade and why, results, complaints, inspections, rectifications, signals, warnings)."""
         file = pipeline.credit_file(enterprise_id)
         if file is None:
-            raise HTTPException(status_code=404, detail=f"未找到企业 {enterprise_id} / no such enterprise")
+            later = "（或其事件尚未经 worker 与 sink 写入 ClickHouse）" if distributed else ""
+            later_en = " (or its events have not reached ClickHouse through the workers and the sink yet)" if distributed else ""
+            raise HTTPException(status_code=404, detail=f"未找到企业 {enterprise_id}{later} / no such enterprise{later_en}")
         town = (file.get("profile") or {}).get("town")
         if not key.sees_town(town):
             raise HTTPException(status_code=403, detail=f"该密钥仅限 {', '.join(key.towns)} / this key is limited to towns {', '.join(key.towns)}")
         if view == "report":
+            if distributed:
+                raise HTTPException(status_code=501, detail=(
+                    "分布式模式（QRISK_EVENT_LOG=kafka）下不提供可读报告；可用 view=file（ClickHouse 中最新的诚信档案，"
+                    "比事件日志滞后数秒）/ view=report is not served with the Kafka event log: the full credit file lives in "
+                    "the workers; view=file answers from ClickHouse (the sink's credit_files, seconds behind the log)"))
             from qrisk.credit_report import build_report
 
             with pipeline.lock:
@@ -306,6 +341,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     @app.get("/healthz", summary="Liveness and readiness (public)")
     def healthz() -> dict[str, Any]:
+        if distributed:
+            # reads trail the log by the workers' and the sink's lag, which Kafka's group offsets show
+            return {"status": "ok", "event_log": "kafka", "published": pipeline.published, "dead_lettered": pipeline.dead_lettered}
         return {
             "status": "ok",
             "events": pipeline.seq,
@@ -316,6 +354,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics",
              responses=_AUTH_RESPONSES, **_declared(monitors))
     def prometheus(key: ApiKey = Security(monitors)) -> str:
+        if distributed:
+            return metrics.render({"qrisk_published_events_total": pipeline.published, "qrisk_group_commits_total": committer.batches,
+                                   "qrisk_dead_lettered_total": pipeline.dead_lettered})
         return metrics.render({
             "qrisk_log_seq": pipeline.seq,
             "qrisk_enterprises": len(pipeline.state.files),

@@ -9,6 +9,10 @@
 Every option defaults to its ``QRISK_`` setting (``qrisk.topics.KafkaSettings``):
 QRISK_KAFKA_BOOTSTRAP, QRISK_KAFKA_PARTITIONS, QRISK_KAFKA_TOPIC_PREFIX, QRISK_STORE_URL, ….
 Wired into ``qrisk`` by ``cli_kafka.register(sub)`` in ``qrisk/cli.py``.
+
+``register`` also gives ``qrisk run`` its distributed mode: with ``QRISK_EVENT_LOG=kafka`` the
+same HTTP API publishes to the Kafka log and reads from the ClickHouse server
+(``qrisk.kafka_api``) instead of opening the embedded chdb log.
 """
 from __future__ import annotations
 
@@ -47,6 +51,19 @@ def settings_from(args: argparse.Namespace) -> KafkaSettings:
 
 
 def register(subparsers: Any) -> None:
+    run = subparsers.choices.get("run")
+    if run is not None and not getattr(run.get_default("func"), "kafka_aware", False):
+        embedded_run = run.get_default("func")
+
+        def cmd_run(args: argparse.Namespace) -> int:
+            from qrisk.settings import Settings
+
+            if Settings().event_log == "kafka":
+                return cmd_run_kafka(args)
+            return embedded_run(args)
+
+        cmd_run.kafka_aware = True  # type: ignore[attr-defined]
+        run.set_defaults(func=cmd_run)
     topics = subparsers.add_parser("topics", help="Kafka topics of the distributed runtime: create, list")
     topics_sub = topics.add_subparsers(dest="topics_command", metavar="ACTION")
     topics.set_defaults(func=lambda _a: topics.print_help() or EXIT_USAGE)
@@ -146,6 +163,45 @@ def cmd_sink(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     target = settings.store_url or settings.data_dir
     return run_sink(target, settings, idle_exit_s=args.idle_exit)
+
+
+def cmd_run_kafka(args: argparse.Namespace) -> int:
+    """``qrisk run`` with ``QRISK_EVENT_LOG=kafka``: the HTTP API over the Kafka log and the ClickHouse server."""
+    import uvicorn
+
+    from qrisk.api import create_app
+    from qrisk.auth import KeyStore
+    from qrisk.cli import UserError, _first_start
+    from qrisk.kafka_api import open_distributed
+    from qrisk.runtime import default_rules
+    from qrisk.settings import Settings
+
+    settings = Settings()
+    kafka = KafkaSettings()
+    if (args.tls_certfile is None) != (args.tls_keyfile is None):
+        raise UserError("HTTPS needs both --tls-certfile and --tls-keyfile (QRISK_TLS_CERTFILE, QRISK_TLS_KEYFILE)")
+    for path in (args.tls_certfile, args.tls_keyfile):
+        if path is not None and not path.is_file():
+            raise UserError(f"{path}: no such file")
+    target = kafka.store_url or settings.clickhouse_url
+    if not target or not target.startswith("clickhouse://"):
+        # reads come from what the sink writes; a chdb folder here would be a second, empty store
+        raise UserError("QRISK_EVENT_LOG=kafka reads from the ClickHouse server the sink writes: set QRISK_STORE_URL=clickhouse://…")
+    keys = KeyStore(args.keys_file or args.data_dir / "keys.json")
+    _first_start(keys)
+    rules = default_rules(args.policy)
+    try:
+        backend = open_distributed(kafka, target, rules)
+        backend.log.log_partitions()  # the log must exist (`qrisk topics create`): fail now, not on the first POST
+    except Exception as exc:  # noqa: BLE001 - broker or ClickHouse unreachable: say which, exit 2
+        return _fail(exc)
+    scheme = "https" if args.tls_certfile else "http"
+    print(f"qrisk: event log kafka {kafka.kafka_bootstrap} ({kafka.topics().events.name}); reads from {getattr(backend.store, 'url', target)}; "
+          f"serving on {scheme}://{args.host}:{args.port}", file=sys.stderr)
+    app = create_app(backend, settings.max_body_bytes, settings.max_batch, keys=keys)
+    tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", **tls)
+    return 0
 
 
 def cmd_tick(args: argparse.Namespace) -> int:

@@ -28,6 +28,8 @@ from qrisk.pipeline import DeadLetter, Outcome
 from qrisk.topics import KafkaSettings, Topics, utc_now
 
 TICK_KEY = b"*"
+LOG_SEQ_SHIFT = 40
+"""A log position as one number: partition << 40 | offset (``events.seq`` in ClickHouse says the same)."""
 
 
 class PublishError(Exception):
@@ -164,6 +166,7 @@ class KafkaLog:
                     break
                 if outcome.partition is None:
                     outcome.partition, outcome.offset = meta.partition, meta.offset
+                    outcome.seq = (meta.partition << LOG_SEQ_SHIFT) | meta.offset
         if failed:
             raise PublishError(f"{len(failed)} {what}(s) not acknowledged by Kafka: {type(first_error).__name__}: {first_error}", failed)
 

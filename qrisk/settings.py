@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import SecretStr
@@ -23,6 +24,9 @@ class Settings(BaseSettings):
     max_batch: int = 1000
     # a ClickHouse server instead of chdb in data_dir, e.g. clickhouse://user:pass@host:9000/qrisk
     clickhouse_url: str | None = None
+    # where `qrisk run` puts accepted events: the embedded chdb log, or the Kafka log (QRISK_KAFKA_BOOTSTRAP …;
+    # reads then come from the ClickHouse server the sink writes, QRISK_STORE_URL) — qrisk.kafka_api
+    event_log: Literal["embedded", "kafka"] = "embedded"
 
     # access control (qrisk.auth): the key file; default <data_dir>/keys.json
     keys_file: Path | None = None

@@ -29,14 +29,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from qrisk.kafka_log import LOG_SEQ_SHIFT
 from qrisk.store import RowError, Store, is_transient
 from qrisk.topics import KafkaSettings, Topics
 
 log = logging.getLogger("qrisk.sink")
 
 UTC = dt.timezone.utc
-LOG_SEQ_SHIFT = 40
-"""``events.seq`` in distributed mode: partition << 40 | offset of the (first stored) copy in the log."""
 
 
 def _moment(text: str) -> tuple[dt.datetime, int]:
@@ -94,7 +93,10 @@ class Sink:
             client_id="qrisk-sink", enable_auto_commit=False, auto_offset_reset="earliest",
             max_poll_records=self.settings.sink_batch, fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=8 * 1024 * 1024, session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
-            max_poll_interval_ms=600_000, **self.settings.security(),
+            max_poll_interval_ms=600_000,
+            # kafka-python checks CRC32C in pure Python unless the `crc32c` package is installed: two thirds
+            # of the sink's CPU went there; the broker checks every batch when it is produced, TCP the wire
+            check_crcs=False, **self.settings.security(),
         )
 
     # ------------------------------------------------------------------ rows per topic

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,8 +38,6 @@ class KafkaSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="QRISK_", extra="ignore")
 
-    # where `qrisk run` puts accepted events: the embedded chdb log, or the Kafka log (qrisk.kafka_log.KafkaLog)
-    event_log: Literal["embedded", "kafka"] = "embedded"
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic_prefix: str = "qrisk"
     kafka_partitions: int = 4
@@ -48,8 +46,12 @@ class KafkaSettings(BaseSettings):
     worker_app_id: str = "qrisk-worker"
     worker_batch: int = 500  # events per processing batch
     worker_batch_seconds: float = 0.02  # … or what arrived within this time
-    worker_snapshot_every: int = 100
-    worker_view_seconds: float = 5.0  # changed credit files go to the credit-files topic at most this often  # applied events per enterprise between state snapshots
+    worker_inflight_batches: int = 8  # folded batches waiting for the broker's acknowledgements before the fold waits
+    worker_snapshot_every: int = 100  # applied events per enterprise between state snapshots
+    # changed credit files go to the credit-files topic (and so to ClickHouse's credit_files) at most this often:
+    # a view is the whole file (~65 kB for a year of a demo enterprise), so under load every file is
+    # re-sent each interval; 5 s cost the fold a third of its time in the benchmark
+    worker_view_seconds: float = 15.0
     worker_session_timeout: float = 10.0  # seconds until a dead worker's partitions move to the others
     worker_web_port: int = 6066  # Faust's web server (health, metrics); 0 turns it off
     worker_data_dir: str = "var/worker"  # Faust's local data (table offsets)

@@ -136,3 +136,16 @@ def test_distributed_dependencies_wait_for_topics():
         deps = SERVICES[name]["depends_on"]
         assert deps["topics"]["condition"] == "service_completed_successfully"
         assert deps["kafka"]["condition"] == "service_healthy"
+
+
+def test_api_publishes_to_kafka_and_reads_clickhouse():
+    """The api service runs `qrisk run` in distributed mode: the setting exists, and it has what that mode needs."""
+    from qrisk.settings import Settings
+
+    env = _env(SERVICES["api"])
+    assert env["QRISK_EVENT_LOG"] == "kafka"
+    assert Settings(event_log=env["QRISK_EVENT_LOG"]).event_log == "kafka"
+    assert _default(env["QRISK_STORE_URL"]).startswith("clickhouse://")  # reads: what the sink writes
+    assert env["QRISK_STORE_URL"] == _env(SERVICES["sink"])["QRISK_STORE_URL"]
+    args = _parser().parse_args(SERVICES["api"]["command"])
+    assert getattr(args.func, "kafka_aware", False), "qrisk run must honour QRISK_EVENT_LOG"

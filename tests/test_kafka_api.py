@@ -1,0 +1,133 @@
+"""``qrisk run`` with ``QRISK_EVENT_LOG=kafka`` against the real broker and the real ClickHouse server.
+
+A real ``qrisk run`` process publishes ``POST /v1/events`` to the Kafka log (answered only once the
+broker acknowledged: the events are readable in the log the moment the answer arrives), sends
+rejected inputs to the dead-letter topic with their reason, keeps access control, and answers
+reads from the ClickHouse tables that a real worker and the sink fill.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import Server, all_goldens, golden
+from tests.kafka_service import (  # noqa: F401 - fixtures
+    WorkerProcess, group_lag, kafka_bootstrap, kafka_env, kafka_prefix, read_topic, settings_for, wait_for,
+)
+from tests.services import clickhouse_url, drop_database, fresh_database_url  # noqa: F401 - fixtures
+
+
+@pytest.fixture
+def kafka_api(tmp_path, monkeypatch, kafka_bootstrap, kafka_prefix, clickhouse_url):
+    from qrisk.store import ClickHouseStore, migrate
+
+    name, url = fresh_database_url(clickhouse_url, "kafka_api")
+    store = ClickHouseStore(url)
+    migrate(store)
+    env = kafka_env(kafka_bootstrap, kafka_prefix, QRISK_EVENT_LOG="kafka", QRISK_STORE_URL=url)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    srv = Server(tmp_path / "data")
+    srv.start()
+    try:
+        yield {"server": srv, "env": env, "settings": settings_for(env), "store": store, "url": url, "tmp": tmp_path}
+    finally:
+        srv.stop()
+        store.close()
+        drop_database(clickhouse_url, name)
+
+
+def test_post_publishes_to_the_log_acknowledged_before_the_answer(kafka_api, kafka_bootstrap):
+    srv, settings = kafka_api["server"], kafka_api["settings"]
+    topics = settings.topics()
+    body = all_goldens()
+    resp = srv.post("/v1/events", json=body)
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    assert answer["accepted"] == len(body) and answer["duplicates"] == 0
+    assert all(e["status"] == "accepted" and e["seq"] is not None for e in answer["events"])
+    # acknowledged means in the log now: read it back without waiting
+    log = read_topic(kafka_bootstrap, topics.events.name)
+    by_id: dict[str, list] = {}
+    for m in log:
+        by_id.setdefault(json.loads(m.value)["event_id"], []).append(m)
+    for sent, got in zip(body, answer["events"]):
+        copies = by_id[sent["event_id"]]
+        if sent["enterprise_id"] == "*":
+            assert len(copies) == settings.kafka_partitions and {m.key for m in copies} == {b"*"}  # a tick: every partition
+        else:
+            (m,) = copies
+            assert m.key == sent["enterprise_id"].encode()  # the ordering key
+            assert got["seq"] == (m.partition << 40) | m.offset
+            doc = json.loads(m.value)
+            assert doc["received_at"] and (doc["event_type"], doc["enterprise_id"]) == (sent["event_type"], sent["enterprise_id"])
+
+
+def test_rejects_go_to_the_dead_letter_topic_and_access_control_holds(kafka_api, kafka_bootstrap):
+    from qrisk.auth import KeyStore
+
+    srv, settings = kafka_api["server"], kafka_api["settings"]
+    topics = settings.topics()
+    bad = golden("sampling.result")
+    bad["payload"]["items"][0]["values"][1] = "59"
+    resp = srv.post("/v1/events", json=[golden("enterprise.registered"), bad])
+    assert resp.status_code == 422
+    errors = resp.json()["errors"]
+    assert errors[0]["field"] == "payload.items[0].values[1]"
+    letter_id = errors[0]["dead_letter_id"]
+    letters = {json.loads(m.value)["dead_letter_id"]: json.loads(m.value) for m in read_topic(kafka_bootstrap, topics.dead_letters.name)}
+    assert letters[letter_id]["channel"] == "http" and "values[1]" in json.dumps(letters[letter_id]["errors"])
+    assert '"59"' in letters[letter_id]["raw"]
+    # nothing of the refused batch reached the log
+    assert read_topic(kafka_bootstrap, topics.events.name) == []
+
+    # no key, a bad key, a role that may not post
+    assert srv.post("/v1/events", json=golden("enterprise.registered"), headers={"authorization": ""}).status_code == 401
+    assert srv.post("/v1/events", json=golden("enterprise.registered"), headers={"authorization": "Bearer qrisk_nope_nope"}).status_code == 401
+    _, monitor = KeyStore(srv.data_dir / "keys.json").create("monitor", "prometheus", actor="tests")
+    refused = srv.post("/v1/events", json=golden("enterprise.registered"), headers={"authorization": f"Bearer {monitor}"})
+    assert refused.status_code == 403
+    assert read_topic(kafka_bootstrap, topics.events.name) == []
+    assert srv.get("/v1/enterprises", headers={"authorization": f"Bearer {monitor}"}).status_code == 403
+
+
+def test_reads_come_from_clickhouse_as_the_worker_and_sink_write_it(kafka_api, kafka_bootstrap):
+    from qrisk.sink import Sink
+
+    srv, settings, store = kafka_api["server"], kafka_api["settings"], kafka_api["store"]
+    topics = settings.topics()
+    events = [e for e in all_goldens() if e["enterprise_id"] != "*"]
+    assert srv.post("/v1/events", json=events).status_code == 200
+    eid = events[0]["enterprise_id"]
+    assert srv.get(f"/v1/enterprises/{eid}").status_code == 404  # not folded yet: said so, not guessed
+    bad = golden("sampling.result")
+    bad["payload"]["items"][0]["values"][1] = "59"
+    letter_id = srv.post("/v1/events", json=bad).json()["errors"][0]["dead_letter_id"]
+
+    worker = WorkerProcess(kafka_api["env"], kafka_api["tmp"], "worker-api").start()
+    sink = Sink(store, settings)
+    try:
+        def visible() -> bool:
+            sink.run_once(200)
+            r = srv.get(f"/v1/enterprises/{eid}")
+            return r.status_code == 200 and r.json()["events"] == len(events)
+
+        wait_for(visible, 90, "the credit file in ClickHouse", interval=0.2, on_timeout=worker.tail)
+    finally:
+        sink.close()
+        worker.stop()
+    file = srv.get(f"/v1/enterprises/{eid}").json()
+    assert file["profile"]["name"] == "清源桶装水厂" and file["profile"]["campaign_tier"] == "B"
+    assert file["counts"]["samples_failed"] == 1
+    listing = srv.get("/v1/enterprises").json()
+    assert [r["enterprise_id"] for r in listing] == [eid] and listing[0]["name"] == "清源桶装水厂"
+    report = srv.get(f"/v1/enterprises/{eid}?view=report")
+    assert report.status_code == 501 and "view=file" in report.json()["detail"]
+    letter = srv.get(f"/v1/dead-letters/{letter_id}")
+    assert letter.status_code == 200 and letter.json()["channel"] == "http"
+    health = srv.get("/healthz").json()
+    assert health["event_log"] == "kafka" and health["published"] == len(events) and health["dead_lettered"] == 1
+    # who posted is audited in the ClickHouse server
+    audit = srv.get("/v1/audit?action=events.posted").json()
+    assert {a["outcome"] for a in audit} == {"ok", "rejected"}
