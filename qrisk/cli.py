@@ -124,6 +124,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from qrisk.auth import KeyStore
 
     settings = Settings()
+    if settings.event_log == "kafka":  # QRISK_EVENT_LOG=kafka: the API publishes, workers fold
+        from qrisk.cli_kafka import cmd_run_kafka
+
+        return cmd_run_kafka(args)
     if (args.tls_certfile is None) != (args.tls_keyfile is None):
         raise UserError("HTTPS needs both --tls-certfile and --tls-keyfile (QRISK_TLS_CERTFILE, QRISK_TLS_KEYFILE)")
     for path in (args.tls_certfile, args.tls_keyfile):

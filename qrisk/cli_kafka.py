@@ -51,19 +51,6 @@ def settings_from(args: argparse.Namespace) -> KafkaSettings:
 
 
 def register(subparsers: Any) -> None:
-    run = subparsers.choices.get("run")
-    if run is not None and not getattr(run.get_default("func"), "kafka_aware", False):
-        embedded_run = run.get_default("func")
-
-        def cmd_run(args: argparse.Namespace) -> int:
-            from qrisk.settings import Settings
-
-            if Settings().event_log == "kafka":
-                return cmd_run_kafka(args)
-            return embedded_run(args)
-
-        cmd_run.kafka_aware = True  # type: ignore[attr-defined]
-        run.set_defaults(func=cmd_run)
     topics = subparsers.add_parser("topics", help="Kafka topics of the distributed runtime: create, list")
     topics_sub = topics.add_subparsers(dest="topics_command", metavar="ACTION")
     topics.set_defaults(func=lambda _a: topics.print_help() or EXIT_USAGE)

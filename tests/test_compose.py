@@ -138,7 +138,7 @@ def test_distributed_dependencies_wait_for_topics():
         assert deps["kafka"]["condition"] == "service_healthy"
 
 
-def test_api_publishes_to_kafka_and_reads_clickhouse():
+def test_api_publishes_to_kafka_and_reads_clickhouse(monkeypatch):
     """The api service runs `qrisk run` in distributed mode: the setting exists, and it has what that mode needs."""
     from qrisk.settings import Settings
 
@@ -148,4 +148,8 @@ def test_api_publishes_to_kafka_and_reads_clickhouse():
     assert _default(env["QRISK_STORE_URL"]).startswith("clickhouse://")  # reads: what the sink writes
     assert env["QRISK_STORE_URL"] == _env(SERVICES["sink"])["QRISK_STORE_URL"]
     args = _parser().parse_args(SERVICES["api"]["command"])
-    assert getattr(args.func, "kafka_aware", False), "qrisk run must honour QRISK_EVENT_LOG"
+    # the command's own dispatch, with the setting from the environment (tests/test_kafka_api.py runs the real thing)
+    called = []
+    monkeypatch.setattr("qrisk.cli_kafka.cmd_run_kafka", lambda a: called.append(a) or 0)
+    monkeypatch.setenv("QRISK_EVENT_LOG", "kafka")
+    assert args.func(args) == 0 and called == [args], "qrisk run must honour QRISK_EVENT_LOG"
