@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import time
 import uuid
-from typing import Any, Callable, Literal
+from typing import Any, AsyncIterator, Callable, Literal
 
 from fastapi import FastAPI, HTTPException, Request, Security
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -122,7 +123,16 @@ def _table(rows: list[dict[str, Any]], columns: list[str], fmt: str, name: str) 
 
 def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_batch: int = 1000, *, keys: KeyStore) -> FastAPI:
     """The API over a pipeline; ``keys`` is required: there is no anonymous mode."""
-    app = FastAPI(title="qrisk", version="0.1.0", description="食品质量风险监测 — event-sourced quality-risk monitoring")
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # shutdown: what the group committer holds is written before the log closes
+        committer.close()
+        audit.close()
+        pipeline.close()
+
+    app = FastAPI(title="qrisk", version="0.1.0", description="食品质量风险监测 — event-sourced quality-risk monitoring",
+                  lifespan=lifespan)
     distributed = getattr(pipeline, "mode", "embedded") == "kafka"
     pipeline.start_background_sink()
     committer = GroupCommitter(pipeline)
@@ -140,12 +150,6 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     readers = access.allow(*READERS)
     admins = access.allow("admin")
     monitors = access.allow("admin", "monitor")
-
-    @app.on_event("shutdown")
-    def _close() -> None:  # pragma: no cover - exercised by process exit
-        committer.close()
-        audit.close()
-        pipeline.close()
 
     async def dead_letter(letters: list[DeadLetter]) -> list[str]:
         return await asyncio.get_running_loop().run_in_executor(None, pipeline.dead_letter, letters)
