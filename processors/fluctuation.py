@@ -241,7 +241,7 @@ def _legal_maximum(rules: "Rules", category: str, item_code: str, basis: dt.date
     # a range (pH 5.0-7.0) sits mid-band by design: "near the maximum" means nothing there
     if rule is None or rule.kind != "maximum":
         return None
-    return rule.max
+    return float(rule.max)  # type: ignore[arg-type]  # a catalogue limit of 10 is the number 10.0, as a validated Series holds it
 
 
 def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal], point: SeriesPoint, previous: SeriesPoint | None,
