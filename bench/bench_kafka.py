@@ -11,6 +11,7 @@
 
 Needs the broker and the ClickHouse server of scripts/services.sh (QRISK_TEST_KAFKA_BOOTSTRAP,
 QRISK_TEST_CLICKHOUSE_URL, or the defaults 127.0.0.1:19092 / clickhouse://127.0.0.1:19000).
+Also prints the CPU time (user + system) each process spent per event over the throughput run.
 Targets (issue 5): ≥ 5,000 events/s end to end (stretch 10,000); p99 ≤ 200 ms at 1,000 events/s.
 """
 from __future__ import annotations
@@ -64,6 +65,35 @@ def events_for(counties: int, offset: int = 0) -> list:
         out += [e for e in CountyGenerator(seed=1000 + offset + k, county=f"B{offset + k}-").generate() if e.enterprise_id != "*"]
     out.sort(key=lambda e: e.occurred_at)
     return out
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU time of each of these processes so far (Linux /proc): what a run cost,
+    however busy the machine was with other work meanwhile, unlike its wall time."""
+    hz = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / hz
+    return found
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(after[pid] - t for pid, t in before.items() if pid in after)
+
+
+def service_pids(name: str) -> list[int]:
+    """The pid of a service scripts/services.sh started (its pid file under var/), if any."""
+    var = Path(os.environ.get("QRISK_VAR_DIR", ROOT / "var"))
+    path = {"clickhouse": var / "clickhouse" / "clickhouse-server.pid", "kafka": var / "kafka" / "kafka.pid"}[name]
+    try:
+        return [int(path.read_text().split()[0])]
+    except (OSError, ValueError, IndexError):
+        return []
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -172,11 +202,16 @@ def main() -> None:
         wait(drained, 180, "the warm-up", interval=0.5)
 
         # ---------------------------------------------------------------- 1. throughput
+        groups = {"worker(s)": [p.pid for p in procs[:-1]], "sink": [procs[-1].pid],
+                  "ClickHouse server": service_pids("clickhouse"), "broker": service_pids("kafka")}
+        # CPU seconds, not wall time, are what stay comparable on a machine that does other work too
+        cpu0 = {k: cpu_seconds(v) for k, v in groups.items()}
         t0 = time.perf_counter()
         asyncio.run(produce(bootstrap, ingress, values))
         produced = time.perf_counter() - t0
         wait(drained, 600, "the pipeline to drain", interval=0.1)
         elapsed = time.perf_counter() - t0
+        cpu = {k: cpu_spent(cpu0[k], cpu_seconds(v)) for k, v in groups.items()}
         store = ClickHouseStore(f"{ch}/{db}")
         archived = store.query("SELECT uniqExact(event_id) AS n FROM events")[0]["n"]
         store.close()
@@ -187,6 +222,8 @@ def main() -> None:
         print(f"producer alone: {n / produced:,.0f} events/s")
         print(f"end to end (ingress -> worker -> log -> fold -> effects -> sink -> ClickHouse committed): {e2e:,.0f} events/s ({elapsed:.1f} s)")
         print(f"bare aiokafka consume loop over the same messages: {bare:,.0f} messages/s; end to end is {e2e / bare:.1%} of it")
+        print("CPU per event over the run (user + system): " + ", ".join(f"{k} {v / n * 1e6:,.0f} µs" for k, v in cpu.items())
+              + f"; together {sum(cpu.values()) / n * 1e6:,.0f} µs = {n / sum(cpu.values()):,.0f} events/s per core")
 
         # ---------------------------------------------------------------- 2. latency at a fixed rate
         count = int(args.rate * args.seconds)

@@ -9,9 +9,14 @@ cannot change:
 | topic | table | key |
 |---|---|---|
 | events | ``events`` (archive) | enterprise_id, occurred_at, event_id (a tick's copies collapse) |
-| effects | ``stream_effects``, ``sampling_items``, ``judgements`` | enterprise_id, file_version, idx / the sample's own keys |
+| effects | ``stream_effects``, ``sampling_items`` (through ``sampling_items_in``), ``judgements`` | enterprise_id, file_version, idx / the sample's own keys |
 | credit-files | ``credit_files`` | enterprise_id, seq = the file's version |
 | dead-letters | ``dead_letters`` | dead_letter_id |
+
+A sample's test items arrive as one ``sampling_items_in`` row (arrays per item), which the
+materialised view of migration 030 unfolds into ``sampling_items`` rows in the same INSERT; a
+redelivered one unfolds into the same keys.  Messages of workers before that change carry
+``sampling_items`` rows themselves and are still read (the effects topic keeps 7 days).
 
 Count with ``FINAL`` or ``uniqExact``.  A store outage is retried with backoff, never skipped; a
 message that cannot become a row (not JSON, a value that does not fit its column) is written
@@ -20,14 +25,18 @@ to ``dead_letters`` with the reason instead, and the stream goes on.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+import orjson
 
 from qrisk.kafka_log import LOG_SEQ_SHIFT
 from qrisk.store import RowError, Store, is_transient
@@ -46,32 +55,86 @@ def _moment(text: str) -> tuple[dt.datetime, int]:
     return moment.replace(microsecond=0), moment.microsecond // 1000
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _epoch_ms(text: str) -> tuple[int, int]:
+    """(epoch seconds, milliseconds) of an ISO time: what a DateTime column and its _ms column take."""
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    delta = moment - _EPOCH
+    return delta.days * 86400 + delta.seconds, delta.microseconds // 1000
+
+
+def _loads(value: bytes) -> Any:
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)  # what only the json module reads (NaN, written by workers before orjson)
+
+
+def _data_text(data: Any) -> str:
+    try:
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+    except TypeError:  # non-str keys, ints past 64 bits
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+
+EVENT_COLUMNS = ("event_id", "event_type", "schema_version", "enterprise_id", "occurred_at", "occurred_ms", "received_at",
+                 "received_ms", "source_kind", "source_id", "seq", "body")
+STREAM_EFFECT_COLUMNS = ("enterprise_id", "file_version", "idx", "kind", "event_id", "event_type", "occurred_at",
+                         "log_partition", "log_offset", "data")
+
+
 @dataclass
 class Rows:
+    """One batch's rows per table: dicts (``tables``) and/or lists in a named column order (``blocks``)."""
+
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    blocks: dict[tuple[str, tuple[str, ...]], list[Any]] = field(default_factory=dict)
     messages: int = 0
 
     def add(self, table: str, rows: list[dict[str, Any]]) -> None:
         if rows:
             self.tables.setdefault(table, []).extend(rows)
 
+    def add_rows(self, table: str, columns: tuple[str, ...], rows: list[Any]) -> None:
+        if rows:
+            self.blocks.setdefault((table, columns), []).extend(rows)
+
     def merge(self, other: "Rows") -> None:
         for table, rows in other.tables.items():
             self.add(table, rows)
+        for key, rows in other.blocks.items():
+            self.blocks.setdefault(key, []).extend(rows)
         self.messages += other.messages
 
     def count(self) -> int:
-        return sum(len(r) for r in self.tables.values())
+        return sum(len(r) for r in self.tables.values()) + sum(len(r) for r in self.blocks.values())
 
 
 # the order rows are written in: a dead letter first, the archive last (it says "all done")
-TABLE_ORDER = ("dead_letters", "sampling_items", "judgements", "stream_effects", "credit_files", "events")
+TABLE_ORDER = ("dead_letters", "sampling_items", "sampling_items_in", "judgements", "stream_effects", "credit_files", "events")
+
+
+def _fast_crc32c() -> bool:
+    try:
+        from kafka.record.util import crc32c_c
+    except ImportError:  # pragma: no cover - a kafka-python that no longer exposes it
+        return False
+    return crc32c_c is not None
 
 
 class Sink:
     def __init__(self, store: Store, settings: KafkaSettings | None = None, consumer: Any = None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)):
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC), linger_s: float | None = None):
         self.settings = settings or KafkaSettings()
+        # How long a batch waits for more messages once it has one.  Each INSERT costs the server
+        # a part per table (and later its merge) whatever its size: with a sink that kept up, batches
+        # of ~100 messages made ClickHouse the busiest process on the machine.  The effects topic,
+        # not the tables, is what the latency promise is about.
+        self.linger_s = float(os.environ.get("QRISK_SINK_LINGER_SECONDS", "0.5")) if linger_s is None else linger_s
         self.topics: Topics = self.settings.topics()
         self.store = store
         self.clock = clock
@@ -94,40 +157,47 @@ class Sink:
             max_poll_records=self.settings.sink_batch, fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=8 * 1024 * 1024, session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
             max_poll_interval_ms=600_000,
-            # kafka-python checks CRC32C in pure Python unless the `crc32c` package is installed: two thirds
-            # of the sink's CPU went there; the broker checks every batch when it is produced, TCP the wire
-            check_crcs=False, **self.settings.security(),
+            # kafka-python checks CRC32C in pure Python unless the `crc32c` package (a dependency) is
+            # importable: without it two thirds of the sink's CPU went there, so the check is off then
+            # (the broker checks every batch when it is produced, TCP the wire)
+            check_crcs=_fast_crc32c(), **self.settings.security(),
         )
 
     # ------------------------------------------------------------------ rows per topic
 
     def _event_rows(self, topic: str, partition: int, offset: int, value: bytes) -> Rows:
-        doc = json.loads(value)
-        occurred, occurred_ms = _moment(doc["occurred_at"])
-        received, received_ms = _moment(doc.get("received_at") or doc["occurred_at"])
+        doc = _loads(value)
+        occurred, occurred_ms = _epoch_ms(doc["occurred_at"])
+        received, received_ms = _epoch_ms(doc.get("received_at") or doc["occurred_at"])
         source = doc.get("source") or {}
         if isinstance(source, str):  # a version-1 string source, as the producer sent it
             kind, _, ident = source.partition(":")
             source = {"kind": kind, "id": ident}
         rows = Rows()
-        rows.add("events", [{
-            "event_id": str(doc["event_id"]), "event_type": doc["event_type"], "schema_version": int(doc.get("schema_version", 2)),
-            "enterprise_id": doc["enterprise_id"], "occurred_at": occurred, "occurred_ms": occurred_ms,
-            "received_at": received, "received_ms": received_ms, "source_kind": source.get("kind", ""),
-            "source_id": source.get("id", ""), "seq": (partition << LOG_SEQ_SHIFT) | offset, "body": value.decode("utf-8"),
-        }])
+        rows.add_rows("events", EVENT_COLUMNS, [(
+            str(doc["event_id"]), doc["event_type"], int(doc.get("schema_version", 2)), doc["enterprise_id"], occurred, occurred_ms,
+            received, received_ms, source.get("kind", ""), source.get("id", ""), (partition << LOG_SEQ_SHIFT) | offset,
+            value.decode("utf-8"),
+        )])
         return rows
 
     def _effect_rows(self, topic: str, partition: int, offset: int, value: bytes) -> Rows:
-        doc = json.loads(value)
+        doc = _loads(value)
         rows = Rows()
         log_partition, log_offset = doc["log"]
-        rows.add("stream_effects", [{
-            "enterprise_id": doc["enterprise_id"], "file_version": doc["file_version"], "idx": e["idx"], "kind": e["kind"],
-            "event_id": e["event_id"], "event_type": doc["event_type"], "occurred_at": _moment(e["occurred_at"])[0],
-            "log_partition": log_partition, "log_offset": log_offset,
-            "data": json.dumps(e["data"], ensure_ascii=False, sort_keys=True),
-        } for e in doc["effects"]])
+        eid, version, event_type = doc["enterprise_id"], doc["file_version"], doc["event_type"]
+        rows.add_rows("stream_effects", STREAM_EFFECT_COLUMNS, [(
+            eid, version, e["idx"], e["kind"], e["event_id"], event_type, _epoch_ms(e["occurred_at"])[0],
+            log_partition, log_offset, _data_text(e["data"]),
+        ) for e in doc["effects"]])
+        for table, key in (("sampling_items_in", "sampling_items_in"), ("judgements", "judgement_rows")):
+            block = doc.get(key)
+            if block:
+                columns = tuple(block["columns"])
+                if any(len(r) != len(columns) for r in block["rows"]):
+                    raise ValueError(f"{key}: a row does not have the {len(columns)} columns named")
+                rows.add_rows(table, columns, block["rows"])
+        # written by workers before sampling_items_in: one dict per row
         rows.add("sampling_items", doc.get("sampling_items") or [])
         rows.add("judgements", doc.get("judgements") or [])
         return rows
@@ -136,13 +206,13 @@ class Sink:
         rows = Rows()
         if value is None:
             return rows  # a tombstone: nothing to archive
-        doc = json.loads(value)
+        doc = _loads(value)
         rows.add("credit_files", [{"enterprise_id": doc["enterprise_id"], "seq": doc["version"],
                                    "body": json.dumps(doc["file"], ensure_ascii=False)}])
         return rows
 
     def _dead_letter_rows(self, topic: str, partition: int, offset: int, value: bytes) -> Rows:
-        doc = json.loads(value)
+        doc = _loads(value)
         at, ms = _moment(doc["received_at"])
         rows = Rows()
         rows.add("dead_letters", [{
@@ -179,21 +249,28 @@ class Sink:
         delay = 0.2
         for table in TABLE_ORDER:
             batch = rows.tables.get(table)
-            if not batch:
-                continue
-            while True:
-                try:
-                    self.store.insert(table, batch)
-                    break
-                except Exception as exc:  # noqa: BLE001 - classified below
-                    if isinstance(exc, RowError) or not is_transient(exc):
-                        raise
-                    if self.stopping.is_set():
-                        raise
-                    self.stats["retries"] += 1
-                    log.warning("sink: %s not written (%s: %s); retrying in %.1fs", table, type(exc).__name__, exc, delay)
-                    time.sleep(delay)
-                    delay = min(delay * 2, 10.0)
+            if batch:
+                delay = self._insert(table, lambda: self.store.insert(table, batch), delay)
+            for (name, columns), block in rows.blocks.items():
+                if name == table:
+                    # transposed in C (zip), no dict per row; insert_columns checks and converts as insert does
+                    values = dict(zip(columns, map(list, zip(*block))))
+                    delay = self._insert(table, lambda: self.store.insert_columns(table, values), delay)
+
+    def _insert(self, table: str, insert: Callable[[], None], delay: float) -> float:
+        while True:
+            try:
+                insert()
+                return delay
+            except Exception as exc:  # noqa: BLE001 - classified below
+                if isinstance(exc, RowError) or not is_transient(exc):
+                    raise
+                if self.stopping.is_set():
+                    raise
+                self.stats["retries"] += 1
+                log.warning("sink: %s not written (%s: %s); retrying in %.1fs", table, type(exc).__name__, exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def process(self, records: dict[Any, list[Any]]) -> int:
         """Write the rows of one poll's records (isolating a message whose rows a table refuses)."""
@@ -223,13 +300,34 @@ class Sink:
         return total.messages
 
     def run_once(self, timeout_ms: int = 500) -> int:
-        """Poll one batch, write it, then commit its offsets.  Returns the number of messages."""
+        """Poll one batch (up to ``sink_batch`` messages, or what came within ``linger_s`` of the
+        first), write it, then commit its offsets.  Returns the number of messages."""
         from kafka.errors import CommitFailedError
 
-        records = self.consumer.poll(timeout_ms=timeout_ms, max_records=self.settings.sink_batch)
+        limit = self.settings.sink_batch
+        records = self.consumer.poll(timeout_ms=timeout_ms, max_records=limit)
         if not records:
             return 0
-        n = self.process(records)
+        count = sum(map(len, records.values()))
+        deadline = time.monotonic() + self.linger_s
+        while count < limit and not self.stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            more = self.consumer.poll(timeout_ms=max(1, int(left * 1000)), max_records=limit - count)
+            for tp, messages in more.items():
+                records.setdefault(tp, []).extend(messages)
+                count += len(messages)
+        # A batch's parsed messages and rows (up to sink_batch messages) are alive together: the
+        # cyclic collector, triggered by allocations, walked them over and over (half the sink's CPU).
+        # They are freed by reference counting when the batch is done; cycles wait until then.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            n = self.process(records)
+        finally:
+            if collecting:
+                gc.enable()
         try:
             self.consumer.commit()  # the positions of what was just written
         except CommitFailedError as exc:

@@ -5,7 +5,8 @@
 -- the pipeline used to build itself.  Building ~17 rows per sample in Python cost more than the fold
 -- of the event; ClickHouse unfolds them in C++ in the same INSERT.  A crash between the two is not
 -- possible (one INSERT); an INSERT repeated after a crash collapses in sampling_items by its key.
--- Other writers (the Kafka sink) still insert sampling_items rows directly.
+-- The Kafka sink writes the same one-row-per-sample form (effect messages from before it still
+-- carry sampling_items rows, which the sink inserts directly).
 CREATE TABLE IF NOT EXISTS sampling_items_in (
     event_id String,
     enterprise_id String,

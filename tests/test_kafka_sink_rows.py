@@ -1,0 +1,139 @@
+"""The worker's effect messages and the sink's rows, without a broker (the ClickHouse server is real).
+
+An effect message carries one ``sampling_items_in`` row per sample, unfolded by the materialised
+view of migration 030; messages written by workers before that carried one ``sampling_items`` dict
+per value.  Both must give the same rows, and so must a fold that takes the event validated on
+ingress instead of parsing the log message again.
+"""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+
+import pytest
+
+from tests.services import clickhouse_url, drop_database, fresh_database_url  # noqa: F401 - fixtures
+
+TP = collections.namedtuple("TP", "topic partition")
+Message = collections.namedtuple("Message", "offset value")
+
+
+def _log_messages(counties: int = 1) -> list[tuple[bytes, object]]:
+    from qrisk.demo import CountyGenerator
+    from qrisk.kafka_log import event_value
+
+    now = dt.datetime(2026, 1, 5, 8, 30, 1, 250000, tzinfo=dt.timezone.utc)
+    events = [e for e in CountyGenerator(seed=11).generate() if e.enterprise_id != "*"]
+    stamped = [e.model_copy(update={"received_at": now}) for e in events]
+    return [(event_value(e), e) for e in stamped]
+
+
+def _fold(rules, messages, remember: bool):
+    from qrisk.worker import BatchOutput, Fold
+
+    fold = Fold(rules, "log")
+    out = BatchOutput()
+    for offset, (raw, event) in enumerate(messages):
+        if remember:
+            fold.remember(raw, event)
+        fold.apply(0, offset, raw, 1_767_600_000_000, out)
+    return fold, out
+
+
+def _old_format(fold, value: bytes) -> bytes:
+    """The same message as a worker before sampling_items_in wrote it (row dicts)."""
+    from qrisk.pipeline import _sample_rows
+
+    doc = json.loads(value)
+    items, judgements = [], []
+    for e in doc["effects"]:
+        if e["kind"] == "sampling.judged":
+            rows, judgement = _sample_rows(fold.files[doc["enterprise_id"]].file, e["data"]["sample_event_id"])
+            items += rows
+            judgements.append(judgement)
+    doc.pop("sampling_items_in", None)
+    doc.pop("judgement_rows", None)
+    doc["sampling_items"], doc["judgements"] = items, judgements
+    return json.dumps(doc, ensure_ascii=False, default=lambda v: v.isoformat()).encode()
+
+
+def test_a_remembered_event_folds_like_the_parsed_log_message(rules):
+    messages = _log_messages()
+    fold_a, parsed = _fold(rules, messages, remember=False)
+    fold_b, remembered = _fold(rules, messages, remember=True)
+    assert fold_b.validated_hits == len(messages) and fold_a.validated_hits == 0
+    assert remembered.effects == parsed.effects
+    assert remembered.writes == parsed.writes
+    assert fold_a.views() == fold_b.views()
+
+
+def test_effect_messages_are_compact_and_self_describing(rules):
+    from qrisk.pipeline import JUDGEMENT_COLUMNS, SAMPLE_COLUMNS
+
+    _, out = _fold(rules, _log_messages(), remember=True)
+    docs = [json.loads(v) for _, v in out.effects]
+    judged = [d for d in docs if any(e["kind"] == "sampling.judged" for e in d["effects"])]
+    assert judged
+    for doc in judged:
+        assert "sampling_items" not in doc
+        assert doc["sampling_items_in"]["columns"] == list(SAMPLE_COLUMNS)
+        assert doc["judgement_rows"]["columns"] == list(JUDGEMENT_COLUMNS)
+        assert len(doc["sampling_items_in"]["rows"]) == len(doc["judgement_rows"]["rows"]) == 1
+    assert all(e["occurred_at"].endswith("+00:00") for d in docs for e in d["effects"])
+
+
+def test_new_and_old_messages_give_the_same_rows(rules, clickhouse_url):  # noqa: F811 - fixture
+    from qrisk.sink import Sink
+    from qrisk.store import ClickHouseStore, migrate
+    from qrisk.topics import KafkaSettings
+
+    messages = _log_messages()
+    fold, out = _fold(rules, messages, remember=True)
+    settings = KafkaSettings()
+    topic = settings.topics().effects.name
+    new = [Message(i, v) for i, (_, v) in enumerate(out.effects)]
+    old = [Message(i, _old_format(fold, v)) for i, (_, v) in enumerate(out.effects)]
+    tables = {
+        "sampling_items": "event_id, item_code, value_index",
+        "judgements": "event_id",
+        "stream_effects": "enterprise_id, file_version, idx",
+    }
+    found = {}
+    for label, batch in (("new", new), ("old", old)):
+        name, url = fresh_database_url(clickhouse_url, f"sink_rows_{label}")
+        store = ClickHouseStore(url)
+        try:
+            migrate(store)
+            sink = Sink(store, settings, consumer=object())
+            assert sink.process({TP(topic, 0): batch}) == len(batch)
+            sink.process({TP(topic, 0): batch[: len(batch) // 2]})  # a redelivery collapses by key
+            found[label] = {t: store.query(f"SELECT * FROM {t} FINAL ORDER BY {order}") for t, order in tables.items()}
+            assert sink.stats["bad_messages"] == 0
+        finally:
+            store.close()
+            drop_database(clickhouse_url, name)
+    assert found["new"]["sampling_items"], "no sampling items written"
+    for table in tables:
+        assert found["new"][table] == found["old"][table], table
+
+
+def test_a_block_whose_rows_do_not_match_its_columns_is_a_bad_message():
+    from qrisk.sink import Sink
+    from qrisk.topics import KafkaSettings
+
+    settings = KafkaSettings()
+    sink = Sink(store=None, settings=settings, consumer=object())
+    topic = settings.topics().effects.name
+    doc = {"enterprise_id": "E1", "event_id": "x", "event_type": "sampling.result", "file_version": 1, "log": [0, 1],
+           "effects": [], "judgement_rows": {"columns": ["event_id", "enterprise_id"], "rows": [["x"]]}}
+    rows = sink.rows_for(topic, 0, 7, json.dumps(doc).encode())
+    assert sink.stats["bad_messages"] == 1
+    assert list(rows.tables) == ["dead_letters"]
+
+
+@pytest.mark.parametrize("text", ['{"a": NaN}', '{"a": 1}'])
+def test_the_sink_reads_what_json_dumps_wrote(text):
+    from qrisk.sink import _loads
+
+    assert _loads(text.encode()).keys() == {"a"}
