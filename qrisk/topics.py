@@ -133,7 +133,7 @@ class Topics:
                                       "dead_letter_id", "JSON: raw bytes (utf-8 or base64), reason, field errors, source position",
                                       "every input that was rejected or failed processing")
         self.effects = TopicSpec(f"{prefix}.effects", p, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete", "min.insync.replicas": isr},
-                                 "enterprise_id", "JSON: the effects of one event on one credit file (+ sampling_items / judgements rows)",
+                                 "enterprise_id", "JSON: the effects of one event on one credit file (+ its derived rows as column lists)",
                                  "the fold's output: signals, grades, alert decisions, derived rows")
         self.credit_files = TopicSpec(f"{prefix}.credit-files", p, {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000",
                                                                     "min.insync.replicas": isr},
