@@ -157,6 +157,10 @@ class Sink:
             max_poll_records=self.settings.sink_batch, fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=8 * 1024 * 1024, session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
             max_poll_interval_ms=600_000,
+            # a topic created after the sink joined (or not yet in its first metadata) has no
+            # partitions to assign: the group rejoins when metadata shows them, so look again
+            # every few seconds rather than kafka-python's default of five minutes
+            metadata_max_age_ms=5_000,
             # kafka-python checks CRC32C in pure Python unless the `crc32c` package (a dependency) is
             # importable: without it two thirds of the sink's CPU went there, so the check is off then
             # (the broker checks every batch when it is produced, TCP the wire)
