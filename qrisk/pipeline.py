@@ -110,7 +110,7 @@ class Pipeline:
         self._snapshot_at: dt.datetime | None = clock()
         self._sink: _DerivedSink | None = None
         self.derived_seq = 0
-        self._item_columns: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+        self._sample_rows = SampleRows()
         migrate(store, clock())
 
     # ------------------------------------------------------------------ recovery
@@ -275,36 +275,6 @@ class Pipeline:
                     touched.update(dict.fromkeys(files, seq))
         return rows
 
-    def _sample_rows(self, file: CreditFile, record: SampleRecord) -> tuple[tuple[Any, ...] | None, tuple[Any, ...]]:
-        """One sampling_items_in row (None without items) and one judgements row for a judged sample."""
-        j = record.judgement
-        category = file.profile.category if file.profile else ""
-        occurred = _epoch_ms(record.occurred_at)[0]
-        items = j.items
-        sample = None
-        if items:
-            # item judgements are memoised by the fold and shared between samples, so their
-            # columns are worked out once per distinct judgement (a strong reference keeps
-            # the id from being reused while it is cached)
-            cache = self._item_columns
-            entries = []
-            for item in items:
-                hit = cache.get(id(item))
-                if hit is None or hit[0] is not item:
-                    if len(cache) >= _ITEM_CACHE_LIMIT:
-                        cache.clear()
-                    hit = cache[id(item)] = (item, _item_columns(item))
-                entries.append(hit[1])
-            sample = (record.event_id, file.enterprise_id, category, record.sample_no, record.product, record.lab,
-                      record.sampled_on, record.production_date, occurred, *map(list, zip(*entries)))
-        judgement = (
-            record.event_id, file.enterprise_id, category, record.sample_no, record.product, j.verdict,
-            [i.item_code for i in items if i.verdict == "fail"] + [f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"],
-            list(j.disagreements), [u.item_code or u.text or u.kind for u in j.unknown],
-            record.sampled_on, occurred,
-        )
-        return sample, judgement
-
     def _store_derived(self, batches: Sequence["DerivedRows"]) -> None:
         store_rows(self.store, "sampling_items_in", SAMPLE_COLUMNS, [r for b in batches for r in b.samples])
         store_rows(self.store, "judgements", JUDGEMENT_COLUMNS, [r for b in batches for r in b.judgements])
@@ -446,6 +416,45 @@ def _find_sample(file: CreditFile, sample_event_id: str) -> SampleRecord:
     return next(s for s in reversed(samples) if s.event_id == sample_event_id)
 
 
+class SampleRows:
+    """The derived rows of a judged sample, for both runtimes (the embedded pipeline and the Kafka
+    worker write the same ``sampling_items_in`` and ``judgements`` rows).  Holds the per-item
+    column cache: item judgements are memoised by the fold and shared between samples."""
+
+    def __init__(self) -> None:
+        self._item_columns: dict[int, tuple[Any, tuple[Any, ...]]] = {}
+
+    def __call__(self, file: CreditFile, record: SampleRecord) -> tuple[tuple[Any, ...] | None, tuple[Any, ...]]:
+        """One sampling_items_in row (None without items) and one judgements row for a judged sample."""
+        j = record.judgement
+        category = file.profile.category if file.profile else ""
+        occurred = _epoch_ms(record.occurred_at)[0]
+        items = j.items
+        sample = None
+        if items:
+            # item judgements are memoised by the fold and shared between samples, so their
+            # columns are worked out once per distinct judgement (a strong reference keeps
+            # the id from being reused while it is cached)
+            cache = self._item_columns
+            entries = []
+            for item in items:
+                hit = cache.get(id(item))
+                if hit is None or hit[0] is not item:
+                    if len(cache) >= _ITEM_CACHE_LIMIT:
+                        cache.clear()
+                    hit = cache[id(item)] = (item, _item_columns(item))
+                entries.append(hit[1])
+            sample = (record.event_id, file.enterprise_id, category, record.sample_no, record.product, record.lab,
+                      record.sampled_on, record.production_date, occurred, *map(list, zip(*entries)))
+        judgement = (
+            record.event_id, file.enterprise_id, category, record.sample_no, record.product, j.verdict,
+            [i.item_code for i in items if i.verdict == "fail"] + [f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"],
+            list(j.disagreements), [u.item_code or u.text or u.kind for u in j.unknown],
+            record.sampled_on, occurred,
+        )
+        return sample, judgement
+
+
 def _item_columns(item: Any) -> tuple[Any, ...]:
     """One item judgement's values for the array columns of sampling_items_in (SAMPLE_COLUMNS[9:])."""
     values = item.values
@@ -454,33 +463,3 @@ def _item_columns(item: Any) -> tuple[Any, ...]:
         item.standard or "", item.verdict, item.reason, item.lab_verdict or "",
         [None if v == "ND" else float(v) for v in values], [1 if v == "ND" else 0 for v in values],
     )
-
-
-# Row dicts for the Kafka worker's effects topic (qrisk.worker); the embedded pipeline writes
-# the same rows through sampling_items_in (see _item_columns).
-def _sample_rows(file: CreditFile, sample_event_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    record = next(s for s in reversed(file.samples) if s.event_id == sample_event_id)
-    j = record.judgement
-    category = file.profile.category if file.profile else ""
-    rows = []
-    for item in j.items:
-        for index, value in enumerate(item.values):
-            nd = value == "ND"
-            rows.append({
-                "event_id": record.event_id, "enterprise_id": file.enterprise_id, "category": category,
-                "sample_no": record.sample_no, "product": record.product, "lab": record.lab,
-                "item_code": item.item_code, "item_name": item.item_name or "", "item_class": item.item_class or "",
-                "value_index": index, "value": None if nd else float(value), "not_detected": int(nd),
-                "unit": item.unit or "", "limit_text": item.limit_text or "", "standard": item.standard or "",
-                "verdict": item.verdict, "reason": item.reason, "lab_verdict": item.lab_verdict or "",
-                "sampled_on": record.sampled_on, "production_date": record.production_date,
-                "occurred_at": _split_ms(record.occurred_at)[0],
-            })
-    judgement = {
-        "event_id": record.event_id, "enterprise_id": file.enterprise_id, "category": category,
-        "sample_no": record.sample_no, "product": record.product, "verdict": j.verdict,
-        "failed_items": [i.item_code for i in j.items if i.verdict == "fail"] + [f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"],
-        "disagreements": list(j.disagreements), "unknown": [u.item_code or u.text or u.kind for u in j.unknown],
-        "sampled_on": record.sampled_on, "occurred_at": _split_ms(record.occurred_at)[0],
-    }
-    return rows, judgement

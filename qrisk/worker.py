@@ -62,7 +62,7 @@ from schemas.events import Envelope
 from schemas.upcast import load_json, parse_event
 
 from qrisk.kafka_log import TICK_KEY, dead_letter_value, event_value
-from qrisk.pipeline import JUDGEMENT_COLUMNS, SAMPLE_COLUMNS, DeadLetter, Pipeline, _find_sample
+from qrisk.pipeline import JUDGEMENT_COLUMNS, SAMPLE_COLUMNS, DeadLetter, SampleRows, _find_sample
 from qrisk.topics import KafkaSettings, Topics, utc_now
 
 log = logging.getLogger("qrisk.worker")
@@ -116,17 +116,6 @@ def _dumps(doc: Any) -> bytes:
         return json.dumps(doc, ensure_ascii=False, default=_json_default).encode("utf-8")
 
 
-class _SampleRows:
-    """The embedded pipeline's own row builder (``Pipeline._sample_rows``, which needs nothing of
-    a pipeline but its per-item column cache), so both runtimes write the same sampling_items_in
-    and judgements rows."""
-
-    sample_rows = Pipeline._sample_rows
-
-    def __init__(self) -> None:
-        self._item_columns: dict[int, tuple[Any, tuple[Any, ...]]] = {}
-
-
 SAMPLE_COLUMN_LIST = list(SAMPLE_COLUMNS)
 JUDGEMENT_COLUMN_LIST = list(JUDGEMENT_COLUMNS)
 
@@ -165,7 +154,7 @@ class Fold:
         self.by_partition: dict[int, set[str]] = {}
         self.loaded: set[int] = set()
         self.dirty: set[str] = set()  # credit files to publish
-        self.rows = _SampleRows()
+        self.rows = SampleRows()
         # Events this process validated on ingress, by the exact bytes it put in the log: the fold
         # takes the object instead of validating the same bytes again.  Only a byte-identical log
         # message hits, and parsing those bytes gives an equal event (what a successor replaying the
@@ -311,7 +300,7 @@ class Fold:
             data = eff.data
             if eff.kind == "sampling.judged":
                 file = fs.file
-                sample, judgement = self.rows.sample_rows(file, _find_sample(file, data["sample_event_id"]))
+                sample, judgement = self.rows(file, _find_sample(file, data["sample_event_id"]))
                 if sample is not None:
                     samples.append(sample)
                 judgements.append(judgement)

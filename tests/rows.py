@@ -103,3 +103,35 @@ def history_rows(enterprises: int = 40, years: int = 5, per_month: int = 2) -> d
                 "ucl": 1.4, "side": "above", "text_zh": "超出控制限", "text_en": "beyond the control limit", "detail": "{}",
             })
     return tables
+
+
+def reference_sample_rows(file: Any, sample_event_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """sampling_items rows one per item and value, built the plain way: the reference both runtimes'
+    sampling_items_in rows must unfold to (and the shape of effect messages written before them)."""
+    from qrisk.pipeline import _split_ms
+
+    record = next(s for s in reversed(file.samples) if s.event_id == sample_event_id)
+    j = record.judgement
+    category = file.profile.category if file.profile else ""
+    rows = []
+    for item in j.items:
+        for index, value in enumerate(item.values):
+            nd = value == "ND"
+            rows.append({
+                "event_id": record.event_id, "enterprise_id": file.enterprise_id, "category": category,
+                "sample_no": record.sample_no, "product": record.product, "lab": record.lab,
+                "item_code": item.item_code, "item_name": item.item_name or "", "item_class": item.item_class or "",
+                "value_index": index, "value": None if nd else float(value), "not_detected": int(nd),
+                "unit": item.unit or "", "limit_text": item.limit_text or "", "standard": item.standard or "",
+                "verdict": item.verdict, "reason": item.reason, "lab_verdict": item.lab_verdict or "",
+                "sampled_on": record.sampled_on, "production_date": record.production_date,
+                "occurred_at": _split_ms(record.occurred_at)[0],
+            })
+    judgement = {
+        "event_id": record.event_id, "enterprise_id": file.enterprise_id, "category": category,
+        "sample_no": record.sample_no, "product": record.product, "verdict": j.verdict,
+        "failed_items": [i.item_code for i in j.items if i.verdict == "fail"] + [f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"],
+        "disagreements": list(j.disagreements), "unknown": [u.item_code or u.text or u.kind for u in j.unknown],
+        "sampled_on": record.sampled_on, "occurred_at": _split_ms(record.occurred_at)[0],
+    }
+    return rows, judgement

@@ -43,13 +43,13 @@ def _fold(rules, messages, remember: bool):
 
 def _old_format(fold, value: bytes) -> bytes:
     """The same message as a worker before sampling_items_in wrote it (row dicts)."""
-    from qrisk.pipeline import _sample_rows
+    from tests.rows import reference_sample_rows
 
     doc = json.loads(value)
     items, judgements = [], []
     for e in doc["effects"]:
         if e["kind"] == "sampling.judged":
-            rows, judgement = _sample_rows(fold.files[doc["enterprise_id"]].file, e["data"]["sample_event_id"])
+            rows, judgement = reference_sample_rows(fold.files[doc["enterprise_id"]].file, e["data"]["sample_event_id"])
             items += rows
             judgements.append(judgement)
     doc.pop("sampling_items_in", None)

@@ -2,8 +2,8 @@
 rows again after the derived tables are lost, half written, or written twice.
 
 sampling_items reach the table through ``sampling_items_in`` (one row of arrays per sample,
-unfolded by a materialised view); the reference here is the row-per-value builder the Kafka
-worker still uses (``qrisk.pipeline._sample_rows``), on both backends.
+unfolded by a materialised view); the reference here is a plain row-per-value builder
+(``tests.rows.reference_sample_rows``), on both backends.
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 from services import clickhouse_url, store  # noqa: F401 - fixtures
 
 from qrisk.demo import CountyGenerator
-from qrisk.pipeline import Pipeline, _sample_rows
+from qrisk.pipeline import Pipeline
+from tests.rows import reference_sample_rows
 from qrisk.store import ChdbStore, migrate
 
 ORDER = {
@@ -62,7 +63,7 @@ def test_sampling_items_and_judgements_are_the_rows_the_fold_describes(store, ru
     for file in pipeline.state.files.values():
         for record in file.samples:
             if record.judgement is not None:
-                rows, judgement = _sample_rows(file, record.event_id)
+                rows, judgement = reference_sample_rows(file, record.event_id)
                 items += [as_stored(r) for r in rows]
                 judgements.append(as_stored(judgement))
     key = lambda r: (r["enterprise_id"], r["item_code"], r["sampled_on"], r["event_id"], r["value_index"])  # noqa: E731
