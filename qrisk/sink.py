@@ -146,6 +146,8 @@ class Sink:
         }
         self.consumer = consumer or self._consumer()
         self.stopping = threading.Event()
+        self._idle_since: float | None = None
+        self._rejoined_at = -1e9
         self.stats = {"batches": 0, "messages": 0, "rows": 0, "retries": 0, "bad_messages": 0, "commit_failures": 0}
 
     def _consumer(self):
@@ -303,6 +305,28 @@ class Sink:
         self.stats["messages"] += total.messages
         return total.messages
 
+    def _check_assignment(self) -> None:
+        """Rejoin the group when it left this sink with nothing although its topics have partitions.
+
+        Seen in CI on a fresh broker: kafka-python finished a join whose assignment was computed
+        before its metadata listed the topics' partitions ("No partition metadata for topic"), and
+        then waited for a metadata change that never came.  Idle for 10 s with partitions to read:
+        ask for a rejoin, at most every 30 s (a sink in a group with more members than partitions
+        is idle by design and costs one rebalance a half minute, logged)."""
+        if self.consumer.assignment() if hasattr(self.consumer, "assignment") else True:
+            self._idle_since = None
+            return
+        now = time.monotonic()
+        if self._idle_since is None:
+            self._idle_since = now
+            return
+        if now - self._idle_since < 10 or now - self._rejoined_at < 30:
+            return
+        self._rejoined_at = now  # also paces the metadata look-up below
+        if any(self.consumer.partitions_for_topic(t) for t in self.names):
+            log.info("sink: no partitions assigned although %s have some; rejoining the group", ", ".join(self.names))
+            self.consumer._coordinator.request_rejoin()
+
     def run_once(self, timeout_ms: int = 500) -> int:
         """Poll one batch (up to ``sink_batch`` messages, or what came within ``linger_s`` of the
         first), write it, then commit its offsets.  Returns the number of messages."""
@@ -311,6 +335,7 @@ class Sink:
         limit = self.settings.sink_batch
         records = self.consumer.poll(timeout_ms=timeout_ms, max_records=limit)
         if not records:
+            self._check_assignment()
             return 0
         count = sum(map(len, records.values()))
         deadline = time.monotonic() + self.linger_s

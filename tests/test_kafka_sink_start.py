@@ -43,3 +43,36 @@ def test_a_sink_started_before_its_topics_picks_them_up(kafka_bootstrap, clickho
         store.close()
         drop_database(clickhouse_url, name)
         delete_topics(settings, [t.name for t in settings.topics().all()])
+
+
+def test_an_idle_sink_with_partitions_to_read_asks_to_rejoin(monkeypatch, kafka_bootstrap):  # noqa: F811 - fixture
+    """The client-side watchdog for the race above, with the consumer as a stand-in (the race
+    itself depends on timing inside kafka-python)."""
+    from qrisk import sink as sink_module
+    from qrisk.sink import Sink
+
+    class Coordinator:
+        rejoins = 0
+
+        def request_rejoin(self) -> None:
+            Coordinator.rejoins += 1
+
+    class IdleConsumer:  # a stand-in: joined, assigned nothing, while the topics have partitions
+        _coordinator = Coordinator()
+
+        def poll(self, timeout_ms: int, max_records: int) -> dict:
+            return {}
+
+        def assignment(self) -> set:
+            return set()
+
+        def partitions_for_topic(self, topic: str) -> set:
+            return {0, 1, 2, 3}
+
+    now = [1000.0]
+    monkeypatch.setattr(sink_module.time, "monotonic", lambda: now[0])
+    sink = Sink(store=None, settings=settings_for(kafka_env(kafka_bootstrap, "tidle")), consumer=IdleConsumer())
+    for step in range(0, 70, 2):  # 70 s idle, polled every 2 s
+        now[0] = 1000.0 + step
+        assert sink.run_once(200) == 0
+    assert Coordinator.rejoins == 2  # after 10 s idle, then at most every 30 s
