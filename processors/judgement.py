@@ -472,7 +472,10 @@ def _judge_item(test: TestItem, category: str, category_zh: str, index: Catalogu
         agrees_with_lab=agrees,
         verified=rule.verified,
     )
-    return judgement, outcome.peak
+    # a float, as validation would store it: the sum-of-ratios members show it, and the memo
+    # below serves a lab's 5 and 5.0 with one judgement
+    peak = outcome.peak
+    return judgement, None if peak is None else float(peak)
 
 
 # --------------------------------------------------------------------------- sum of ratios
@@ -613,9 +616,13 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
             if rule is None:
                 item = items_get((category, code))
                 rule = item.rule_on(basis) if item is not None else None
-            # repr tells 0 from 0.0 and -0.0 from 0.0, so a hit is exactly what a fresh judgement would give
-            key = (category, code, test.item_name, test.unit, repr((test.values, test.detection_limit)),
-                   test.lab_verdict, test.standard_ref, id(rule))
+            # A judgement keeps numbers as floats, so 5 and 5.0 are judged alike and may share a
+            # key; only a zero's sign survives float(): keys holding a zero are told apart by repr
+            # (which also tells -0.0 from 0.0), so a hit is exactly what a fresh judgement gives.
+            measured = (*test.values, test.detection_limit)
+            if 0 in measured:
+                measured = repr(measured)
+            key = (category, code, test.item_name, test.unit, measured, test.lab_verdict, test.standard_ref, id(rule))
             hit = memo.get(key)
             if hit is None:
                 found: list[UnknownEntry] = []

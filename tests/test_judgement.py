@@ -512,3 +512,24 @@ def test_every_message_is_bilingual_and_non_empty() -> None:
         assert j.message_zh != j.message_en
     for check in result.sum_checks:
         assert check.message_zh and check.message_en
+
+
+@pytest.mark.parametrize("first, then", [
+    ([1], [1.0]), ([1.0], [1]),            # a lab's integer and its float
+    ([0.0], [-0.0]), ([-0.0], [0]),        # zeros of either sign
+    ([0, 0, 0, 0, 0], [0.0, -0.0, 0, 0, 0]),
+])
+def test_memoised_judgement_is_what_a_fresh_one_gives(first: list[Any], then: list[Any]) -> None:
+    """Item judgements are memoised by their inputs; numbers that compare equal but are stored
+    differently must still come back exactly as a fresh judgement would store them."""
+    from processors import judgement
+
+    def both(values: list[Any]) -> SampleJudgement:
+        return judge("pastry", item("sorbic_acid", values[:1], "g/kg"), item("propionic_acid", values[:1], "g/kg"),
+                     item("aerobic_plate_count", values + [0] * (5 - len(values)), "CFU/g"))
+
+    judgement._MEMO.clear()
+    fresh = both(then).model_dump_json()
+    judgement._MEMO.clear()
+    both(first)
+    assert both(then).model_dump_json() == fresh
