@@ -19,13 +19,13 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Context, Decimal
 from fractions import Fraction
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict
 
 from processors._build import builder
 
-from schemas.events import NOT_DETECTED, SamplingResult, TestItem
+from schemas.events import NOT_DETECTED, AsListed, SamplingResult, TestItem
 from schemas.standards import ONE as _ONE
 from schemas.standards import Catalogue, CatalogueIndex, CatalogueItem, ItemClass, Rule, RuleKind, Unit, UnitTable
 
@@ -74,7 +74,7 @@ class ItemJudgement(_Result):
     edition: str | None
     kind: RuleKind | None
     limit_text: str | None
-    values: tuple[Value, ...]
+    values: Annotated[tuple[Value, ...], AsListed]  # (the union serialiser is slow on "ND")
     unit: str
     detection_limit: float | None
     ratio: float | None
