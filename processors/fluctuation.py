@@ -141,10 +141,11 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
     sample_no, event_id, lab, batch = record.sample_no, record.event_id, record.lab, record.batch
     window = policy.series_window
     for item in judgement.items:
-        kind = item.kind
-        if kind is None or kind == "not_permitted" or item.verdict == "undetermined":
+        f = item.__dict__  # (plain dict reads: this runs for every measured item)
+        kind = f["kind"]
+        if kind is None or kind == "not_permitted" or f["verdict"] == "undetermined":
             continue  # nothing measurable to chart, or any detection is already a failure
-        values = item.values
+        values = f["values"]
         if len(values) == 1:
             value = values[0]
             value = 0.0 if value == "ND" else float(value)
@@ -152,7 +153,7 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
             value = _charted_value(values)
             if value is None:
                 continue
-        key = f"{product}|{item.item_code}"
+        key = f"{product}|{f['item_code']}"
         series = all_series.get(key)
         if series is None:
             usl = _legal_maximum(rules, category, item.item_code, judgement.basis_date)
@@ -160,12 +161,13 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
                 key=key, product=product, item_code=item.item_code, item_name=item.item_name or item.item_code,
                 unit=item.unit or "", usl=usl, monitor=FluctuationMonitor(_monitor_config(policy, usl)), recent=[],
             )
-        monitor = series.monitor
+        sd = series.__dict__
+        monitor = sd["monitor"]
         signals = monitor.update(value)
         if signals and kind == "maximum":
             # under a legal maximum, less is better: a drop (chlorine turning ND) is no hazard
             signals = [sg for sg in signals if sg.side != "lower" and sg.rule != "cusum_lower"]
-        recent = series.recent
+        recent = sd["recent"]
         previous = recent[-1] if recent else None
         point = (monitor.count, sampled_on, value, sample_no, event_id, lab, batch,
                  tuple([sg.rule for sg in signals]) if signals else ())

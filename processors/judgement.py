@@ -611,7 +611,10 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
         items_get = index.items.get
         timeless_get = index.timeless.get
         for test in sample.items:
-            code = test.item_code
+            # the fields straight from the model's dict: a pydantic attribute read costs a
+            # __getattr__ hook, and this runs for every result line
+            f = test.__dict__
+            code = f["item_code"]
             rule = timeless_get((category, code))
             if rule is None:
                 item = items_get((category, code))
@@ -619,10 +622,10 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
             # A judgement keeps numbers as floats, so 5 and 5.0 are judged alike and may share a
             # key; only a zero's sign survives float(): keys holding a zero are told apart by repr
             # (which also tells -0.0 from 0.0), so a hit is exactly what a fresh judgement gives.
-            measured = (*test.values, test.detection_limit)
+            measured = (*f["values"], f["detection_limit"])
             if 0 in measured:
                 measured = repr(measured)
-            key = (category, code, test.item_name, test.unit, measured, test.lab_verdict, test.standard_ref, id(rule))
+            key = (category, code, f["item_name"], f["unit"], measured, f["lab_verdict"], f["standard_ref"], id(rule))
             hit = memo.get(key)
             if hit is None:
                 found: list[UnknownEntry] = []
