@@ -264,6 +264,9 @@ class Pipeline:
                         if sample is not None:
                             samples.append(sample)
                         judgements.append(judgement)
+                        original = self._sample_rows.superseded(file, record)
+                        if original is not None:
+                            judgements.append(original)
                     elif kind == "processing.failed":
                         rows.letters.append(DeadLetter("processing", f"seq {seq}", event.model_dump_json(exclude_unset=True).encode(), eff.data["reason"], dead_letter_id=f"processing-{eff.event_id}"))
                     touched[eff.enterprise_id] = seq
@@ -327,7 +330,7 @@ class Pipeline:
 
 EFFECT_COLUMNS = ("seq", "idx", "kind", "enterprise_id", "event_id", "occurred_at", "data")
 JUDGEMENT_COLUMNS = ("event_id", "enterprise_id", "category", "sample_no", "product", "verdict", "failed_items",
-                     "disagreements", "unknown", "sampled_on", "occurred_at")
+                     "disagreements", "unknown", "sampled_on", "occurred_at", "superseded_by")
 SAMPLE_COLUMNS = ("event_id", "enterprise_id", "category", "sample_no", "product", "lab", "sampled_on", "production_date",
                   "occurred_at", "item_code", "item_name", "item_class", "unit", "limit_text", "standard", "verdict",
                   "reason", "lab_verdict", "item_values", "item_nd")
@@ -450,9 +453,19 @@ class SampleRows:
             record.event_id, file.enterprise_id, category, record.sample_no, record.product, j.verdict,
             [i.item_code for i in items if i.verdict == "fail"] + [f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"],
             list(j.disagreements), [u.item_code or u.text or u.kind for u in j.unknown],
-            record.sampled_on, occurred,
+            record.sampled_on, occurred, record.superseded_by or "",
         )
         return sample, judgement
+
+    def superseded(self, file: CreditFile, record: SampleRecord) -> tuple[Any, ...] | None:
+        """The judgements row of the original that the re-test ``record`` has just superseded, written
+        again with ``superseded_by`` set (the table keeps the later row); None when it supersedes none."""
+        if not record.retest:
+            return None
+        for other in reversed(file.samples):
+            if other.superseded_by == record.event_id and other.judgement is not None:
+                return self(file, other)[1]
+        return None
 
 
 def _item_columns(item: Any) -> tuple[Any, ...]:

@@ -878,13 +878,17 @@ def _release_lock(store: Store) -> None:
     store.command(f"DROP TABLE IF EXISTS {LOCK_TABLE}")
 
 
+_ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\s", re.IGNORECASE)
+_DUPLICATE_COLUMN = {15, 44}  # DUPLICATE_COLUMN (current servers, chdb); ILLEGAL_COLUMN (18.16)
+
+
 def migrate(store: Store, now: dt.datetime | None = None, *, lock_wait_s: float = 120.0, lock_ttl_s: float = 600.0) -> list[int]:
     """Apply the numbered migrations not yet recorded; returns the versions this call applied.
 
     Safe to run from several processes at once against one server: they take turns under
     a lock (the second finds everything applied and does nothing).  Every statement is
-    idempotent (IF NOT EXISTS) and the record is a ReplacingMergeTree, so a migration cut
-    short by a crash is simply applied again.  chdb needs no lock table: its directory lock
+    idempotent (IF NOT EXISTS; an ADD COLUMN whose column exists counts as done) and the record
+    is a ReplacingMergeTree, so a migration cut short by a crash is simply applied again.  chdb needs no lock table: its directory lock
     already admits one process.
     """
     now = now or dt.datetime.now(UTC)
@@ -907,7 +911,13 @@ def migrate(store: Store, now: dt.datetime | None = None, *, lock_wait_s: float 
                 if version in done:
                     continue
                 for stmt in _statements(text):
-                    store.command(stmt)
+                    try:
+                        store.command(stmt)
+                    except StoreError as exc:
+                        # ADD COLUMN has no IF NOT EXISTS on server 18.16: a column already there is
+                        # a migration cut short after its ALTER, applied again
+                        if not (_ADD_COLUMN.match(stmt) and error_code(exc) in _DUPLICATE_COLUMN):
+                            raise
                 store.insert("schema_migrations", [{"version": version, "name": name, "applied_at": now}])
                 applied.append(version)
             return applied
@@ -927,7 +937,7 @@ CREDIT_FILE_QUERIES: dict[str, str] = {
         "  SELECT max(seq) FROM credit_files WHERE enterprise_id = %(enterprise_id)s) LIMIT 1"
     ),
     "samples": (
-        "SELECT event_id, sample_no, product, category, verdict, failed_items, disagreements, sampled_on "
+        "SELECT event_id, sample_no, product, category, verdict, failed_items, disagreements, sampled_on, superseded_by "
         "FROM judgements FINAL WHERE enterprise_id = %(enterprise_id)s ORDER BY sampled_on, event_id"
     ),
     # dedup by GROUP BY on the sort key instead of FINAL: the same answer (a redelivered row
@@ -974,6 +984,6 @@ def credit_file_report(store: Store, enterprise_id: str) -> dict[str, Any] | Non
 COUNTY_MONTHLY_SQL = (
     "SELECT toStartOfMonth(sampled_on) AS month, category, uniqExact(event_id) AS samples, "
     "uniqExactIf(event_id, verdict = 'fail') AS failed, uniqExact(enterprise_id) AS enterprises "
-    "FROM judgements FINAL WHERE sampled_on >= %(since)s AND sampled_on < %(until)s "
+    "FROM judgements FINAL WHERE sampled_on >= %(since)s AND sampled_on < %(until)s AND superseded_by = '' "
     "GROUP BY month, category ORDER BY month, category"
 )

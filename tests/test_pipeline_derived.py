@@ -132,3 +132,37 @@ def test_a_background_sink_writes_every_row_once(tmp_path, rules, events):
         assert store.query(f"SELECT count() AS n FROM {table}")[0]["n"] == len(got[table])
     assert json.loads(got["credit_files"][0]["body"])
     pipeline.close()
+
+
+# ---------------------------------------------------------------- re-test (复检)
+
+
+def _retest_pair():
+    from tests.test_fold import _sample
+    from schemas.upcast import parse_event
+    from tests.test_fold import golden
+
+    reg = parse_event(golden("enterprise.registered"))
+    failed = _sample("2026-03-10T09:00:00+08:00", False, False)
+    passing_retest = _sample("2026-03-25T09:00:00+08:00", True, True)
+    return reg, failed, passing_retest
+
+
+@pytest.mark.parametrize("order", ["original first", "retest first"])
+def test_a_retested_sample_counts_once_in_the_judgements_table(store, rules, order):
+    """The county pass rate of the distributed runtime is a query over judgements: an original
+    overturned by its re-test must leave it, whichever of the two arrived first."""
+    from qrisk.store import COUNTY_MONTHLY_SQL
+
+    reg, original, retest = _retest_pair()
+    pipeline = Pipeline(store, rules, snapshot_every=dt.timedelta(days=1))
+    pipeline.submit([reg])
+    for event in ([original, retest] if order == "original first" else [retest, original]):
+        pipeline.submit([event])  # one batch each: the original's row is written before the re-test is known
+    rows = {r["event_id"]: r for r in store.query("SELECT event_id, verdict, superseded_by FROM judgements FINAL")}
+    assert rows == {
+        str(original.event_id): {"event_id": str(original.event_id), "verdict": "fail", "superseded_by": str(retest.event_id)},
+        str(retest.event_id): {"event_id": str(retest.event_id), "verdict": "pass", "superseded_by": ""},
+    }
+    months = store.query(COUNTY_MONTHLY_SQL, {"since": dt.date(2026, 1, 1), "until": dt.date(2027, 1, 1)})
+    assert [(m["samples"], m["failed"]) for m in months] == [(1, 0)]

@@ -20,6 +20,7 @@ from qrisk.store import (
     ClickHouseStore,
     MigrationLockTimeout,
     RowError,
+    StoreError,
     _statements,
     credit_file_report,
     is_transient,
@@ -60,7 +61,7 @@ EXAMPLES: dict[str, tuple[dict, dict]] = {
     "judgements": (
         {"event_id": "e-1", "enterprise_id": "E1", "category": "pastry", "sample_no": "S1", "product": "月饼", "verdict": "fail",
          "failed_items": ["sorbic_acid", "sum_of_ratios:preservative"], "disagreements": [], "unknown": ["x"],
-         "sampled_on": dt.date(2024, 3, 4), "occurred_at": "2024-03-05T01:02:03Z"},
+         "sampled_on": dt.date(2024, 3, 4), "occurred_at": "2024-03-05T01:02:03Z", "superseded_by": "e-2"},
         {"sampled_on": "2024-03-04", "occurred_at": "2024-03-05 01:02:03"},
     ),
     "effects": (
@@ -367,3 +368,18 @@ def test_a_held_lock_makes_others_wait_and_a_stale_one_is_broken(clickhouse_url)
     finally:
         s.close()
         drop_database(clickhouse_url, name)
+
+
+def test_a_migration_cut_short_after_its_add_column_is_applied_again(store, monkeypatch):
+    # server 18.16 has no ADD COLUMN IF NOT EXISTS: a column already there means that ALTER ran
+    import qrisk.store as store_module
+
+    files = store_module.migration_files()
+    again = (999, "again", "ALTER TABLE judgements ADD COLUMN superseded_by String DEFAULT '';")
+    monkeypatch.setattr(store_module, "migration_files", lambda: [*files, again])
+    assert migrate(store) == [999]
+    # any other failure of a statement still stops the migration
+    broken = (1000, "broken", "ALTER TABLE no_such_table ADD COLUMN x String;")
+    monkeypatch.setattr(store_module, "migration_files", lambda: [*files, again, broken])
+    with pytest.raises(StoreError):
+        migrate(store)
