@@ -315,6 +315,28 @@ def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, C
             pc.failed -= 1
 
 
+def reinstated(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> None:
+    """The reverse of ``overturned``: a failure that counts again (its re-test was not admitted)
+    re-enters the Paretos and the failure counts of the pass-rate charts."""
+    judgement = original.judgement
+    if judgement is None or judgement.verdict != "fail" or file.profile is None:
+        return
+    fs = file.fluctuation
+    rates = county.get(file.profile.category)
+    if rates is None:
+        rates = county[file.profile.category] = CategoryRates()
+    codes = [i.item_code for i in judgement.items if i.verdict == "fail"]
+    codes += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
+    for counts in (fs.failing_items, rates.failing_items):
+        for code in codes:
+            counts[code] = counts.get(code, 0) + 1
+    period = period_of(original.sampled_on, rules.policy.spc.pass_rate_period)
+    for periods in (fs.pass_rate, rates.periods):
+        pc = periods.get(period)
+        if pc is not None and pc.failed < pc.n:
+            pc.failed += 1
+
+
 def nearby_events(file: "CreditFile", moment: dt.datetime, days: int) -> list[dict[str, Any]]:
     """Complaints, inspections with findings and rectifications within ``days`` of ``moment``."""
     lo, hi = moment - dt.timedelta(days=days), moment + dt.timedelta(days=days)

@@ -229,8 +229,9 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             classes += ["additive" for c in j.sum_checks if c.verdict == "fail"]
             by_class = dyn.sampling_failed.by_class
             points = max((by_class.get(c, dyn.sampling_failed.default) if c else dyn.sampling_failed.default) for c in classes) if classes else dyn.sampling_failed.default
-            if record.retest:  # a failed re-test confirms the failure already counted: one sample, one entry
-                _drop(rs.entries, "sampling_failed", record.sample_no)
+            # one sample, one entry: a failed re-test confirms the failure already counted, and an
+            # original whose re-test was not admitted replaces the re-test's entry
+            _drop(rs.entries, "sampling_failed", record.sample_no)
             _add(rs.entries, (record.occurred_at, "sampling_failed", float(points), record.event_id, record.sample_no))
             changed |= SCORE_INPUTS
         elif k == "sampling.overturned":

@@ -24,7 +24,7 @@ from processors.credit_file import (
     RectificationRecord,
     SampleRecord,
 )
-from processors.fluctuation import on_complaint, on_sample_judged, overturned
+from processors.fluctuation import on_complaint, on_sample_judged, overturned, reinstated
 from processors.judgement import judge_sample
 from processors.risk import check_missing, evaluate, graded_data, observe
 from processors.warnings import ALERT_KIND, ALERTING_KINDS, decide, decision_data
@@ -212,6 +212,9 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
     # A re-test (复检) tests the retained half of the same sample, and its conclusion is final:
     # the sample is counted once, with the re-test's verdict, whichever of the two arrived first.
     original, retest = _pair(file, record)
+    if retest is not None and _inadmissible(original, rules):
+        _retest_inadmissible(state, file, record, original, retest, event, rules, effects)  # type: ignore[arg-type]
+        return
     superseded = original if record is retest else None
     if superseded is not None:
         superseded.superseded_by = record.event_id
@@ -253,6 +256,55 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
 
 
 _VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "待定"}
+
+
+def _microbial_failures(record: SampleRecord | None, rules: Rules) -> list[Any]:
+    j = record.judgement if record is not None else None
+    if j is None or j.verdict != "fail":
+        return []
+    classes = rules.policy.retest.inadmissible_item_classes
+    return [i for i in j.items if i.verdict == "fail" and i.item_class in classes]
+
+
+def _inadmissible(original: SampleRecord | None, rules: Rules) -> bool:
+    return bool(_microbial_failures(original, rules))
+
+
+def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRecord, original: SampleRecord,
+                         retest: SampleRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    """A re-test of a failure on microbiological indicators: not admitted (不予复检), the original
+    stands.  The re-test stays on file, marked as not counting, whichever of the two came first."""
+    counts = file.counts
+    judgement = record.judgement
+    assert judgement is not None
+    retest.superseded_by = original.event_id
+    counts.samples -= 1  # one sample: the original's
+    if record is retest:
+        pass  # the re-test was never counted
+    else:
+        # the re-test came first and was counted, charted and graded as the sample's result:
+        # take that back, then count the original as any sample
+        _count(counts, retest.judgement.verdict, -1)  # type: ignore[union-attr]
+        overturned(file, retest, state.categories, rules)
+        _count(counts, judgement.verdict, 1)
+    names = "、".join(i.item_name or i.item_code for i in _microbial_failures(original, rules))
+    base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
+    effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=judgement.verdict, **base))
+    effects.append(_effect(
+        "sampling.retest_inadmissible", event, file.enterprise_id, original_event_id=original.event_id,
+        retest_event_id=retest.event_id, items=[i.item_code for i in _microbial_failures(original, rules)],
+        message_zh=(f"抽样编号 {record.sample_no}（{record.product}）原检验结论为微生物指标不合格（{names}），"
+                    "依据《食品安全抽样检验管理办法》不予复检，复检结果不改变原结论"),
+        **base))
+    if record is original:
+        # the failure the early re-test hid: its warning and risk entry are raised now (the
+        # sample's values were charted with the re-test's)
+        reinstated(file, original, state.categories, rules)
+        failed = [i.item_code for i in judgement.items if i.verdict == "fail"]
+        failed += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
+        messages = [i.message_zh for i in judgement.items if i.verdict == "fail"]
+        messages += [c.message_zh for c in judgement.sum_checks if c.verdict == "fail"]
+        effects.append(_effect("sampling.failed", event, file.enterprise_id, failed_items=failed, messages_zh=messages, **base))
 
 
 def _count(counts: Any, verdict: str, by: int) -> None:

@@ -115,7 +115,9 @@ def build_report(file: CreditFile, rules: Rules) -> dict[str, Any]:
             detail.append(f"与检验机构结论不一致：{'、'.join(j.disagreements)}")
         if s.retest:
             detail.insert(0, "复检")
-        if s.superseded_by:
+        if s.superseded_by and s.retest:
+            detail.insert(0, "微生物指标不合格不予复检，本复检结果不计入统计")
+        elif s.superseded_by:
             detail.insert(0, "已由复检结论取代，不计入统计")
         samples.append({"sampled_on": s.sampled_on.isoformat(), "sample_no": s.sample_no, "product": s.product, "batch": s.batch or "",
                         "lab": s.lab, "verdict": j.verdict if j else None, "verdict_zh": VERDICT_ZH.get(j.verdict if j else None, ""),

@@ -458,12 +458,13 @@ class SampleRows:
         return sample, judgement
 
     def superseded(self, file: CreditFile, record: SampleRecord) -> tuple[Any, ...] | None:
-        """The judgements row of the original that the re-test ``record`` has just superseded, written
-        again with ``superseded_by`` set (the table keeps the later row); None when it supersedes none."""
-        if not record.retest:
-            return None
+        """The judgements row of the sample that ``record`` has just superseded (an original by its
+        re-test, or a re-test that was not admitted by its original), written again with
+        ``superseded_by`` set: the table keeps the later row.  None when it supersedes none."""
+        if record.sample_no not in file.retests:
+            return None  # no re-test of this sample on file: nothing to look for
         for other in reversed(file.samples):
-            if other.superseded_by == record.event_id and other.judgement is not None:
+            if other is not record and other.superseded_by == record.event_id and other.judgement is not None:
                 return self(file, other)[1]
         return None
 

@@ -11,6 +11,8 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.standards import ItemClass
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -19,6 +21,16 @@ class _Strict(BaseModel):
 class ComplaintClusterPolicy(_Strict):
     k: int = Field(default=3, ge=2, description="verified complaints …")
     window_days: int = Field(default=30, ge=1, description="… within this many days form a cluster")
+
+
+class RetestPolicy(_Strict):
+    """复检 (re-test of the retained half of a sample).  《食品安全抽样检验管理办法》 admits no re-test
+    when the conclusion is a failure on microbiological indicators: microbes in the retained half
+    have grown or died since, so a second count says nothing about the first."""
+
+    inadmissible_item_classes: list[ItemClass] = Field(
+        default_factory=lambda: ["pathogen", "indicator_microbe"],
+        description="a failure on an item of these classes is not re-tested: a re-test result does not change it")
 
 
 class SpcPolicy(_Strict):
@@ -319,6 +331,7 @@ class WarningsPolicy(_Strict):
 class Policy(_Strict):
     utc_offset_hours: int = Field(default=8, ge=-12, le=14, description="the bureau's local time: deadlines are local dates")
     complaint_cluster: ComplaintClusterPolicy = ComplaintClusterPolicy()
+    retest: RetestPolicy = RetestPolicy()
     spc: SpcPolicy = SpcPolicy()
     risk: RiskPolicy = RiskPolicy()
     warnings: WarningsPolicy = WarningsPolicy()

@@ -103,3 +103,20 @@ def test_signal_charts_are_drawn_for_series_that_signalled(county, tmp_path, cap
     assert "W03_饮用纯净水_oxygen_consumption.png" in drawn  # the planted drift
     png = (charts / "W03_饮用纯净水_oxygen_consumption.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+
+
+def test_retests_are_marked_with_what_they_decided(rules):
+    from schemas.upcast import parse_event
+    from tests.test_fold import _sample, golden
+
+    reg = parse_event(golden("enterprise.registered"))
+    overturned = [_sample("2026-03-10T09:00:00+08:00", False, False), _sample("2026-03-25T09:00:00+08:00", True, True)]
+    refused = [_sample("2026-04-10T09:00:00+08:00", False, False, microbial=True, sample_no="DBJ-MICROBIAL"),
+               _sample("2026-04-25T09:00:00+08:00", True, True, sample_no="DBJ-MICROBIAL")]
+    state, _ = replay([reg, *overturned, *refused], rules)
+    report = build_report(state.files["E-330110-001"], rules)
+    detail = {s["event_id"]: s["detail_zh"] for s in report["samples"]}
+    assert detail[str(overturned[0].event_id)].startswith("已由复检结论取代")
+    assert detail[str(overturned[1].event_id)].startswith("复检")
+    assert detail[str(refused[1].event_id)].startswith("微生物指标不合格不予复检")
+    assert "不予复检" not in detail[str(refused[0].event_id)]

@@ -4,6 +4,8 @@ from __future__ import annotations
 import copy
 import uuid
 
+import pytest
+
 from processors.credit_file import CountyState
 from processors.step import replay, step
 from schemas.upcast import parse_event
@@ -135,12 +137,17 @@ def test_rejected_verification_keeps_the_rectification_open(rules):
 
 # ---------------------------------------------------------------- re-test (复检)
 
-def _sample(at: str, retest: bool, passes: bool):
+def _sample(at: str, retest: bool, passes: bool, microbial: bool = False, **payload):
+    """A water sample that fails on bromate (chemical: a re-test is admitted), or with
+    ``microbial`` on 铜绿假单胞菌 (a re-test is not: 不予复检)."""
     doc = copy.deepcopy(golden("sampling.result")["payload"])
     items = doc["items"]
-    if passes:
+    assert items[0]["item_code"] == "pseudomonas_aeruginosa" and items[2]["item_code"] == "bromate"
+    if passes or not microbial:
         items[0]["values"], items[0]["lab_verdict"] = [0, 0, 0, 0, 0], "合格"
-    return ev("sampling.result", at, retest=retest, items=items)
+    if not passes and not microbial:
+        items[2]["values"], items[2]["lab_verdict"] = [0.02], "不合格"  # GB 19298: bromate ≤ 0.01 mg/L
+    return ev("sampling.result", at, retest=retest, items=items, **payload)
 
 
 def _sample_failed_entries(file):
@@ -153,7 +160,7 @@ def test_a_passing_retest_overturns_the_failure(rules):
     state, _ = replay([reg, original], rules)
     f = state.files["E-330110-001"]
     assert f.counts.samples_failed == 1 and len(_sample_failed_entries(f)) == 1
-    assert f.fluctuation.failing_items == {"pseudomonas_aeruginosa": 1}
+    assert f.fluctuation.failing_items == {"bromate": 1}
     series_points = {k: s.monitor.count for k, s in f.fluctuation.series.items()}
     score_before = f.risk.score
 
@@ -194,3 +201,60 @@ def test_a_retest_that_arrives_before_its_original_still_decides(rules):
     assert _sample_failed_entries(f) == []
     late = [e.kind for e in effects if e.event_id == str(original.event_id)]
     assert "sampling.superseded" in late and "sampling.failed" not in late
+
+
+def _sampled(f):
+    return (f.counts.samples, f.counts.samples_passed, f.counts.samples_failed)
+
+
+def test_a_retest_of_a_microbial_failure_is_not_admitted(rules):
+    """《食品安全抽样检验管理办法》: a failure on microbiological indicators is not re-tested (不予复检)."""
+    reg = parse_event(golden("enterprise.registered"))
+    original = _sample("2026-03-10T09:00:00+08:00", False, False, microbial=True)
+    retest = _sample("2026-03-25T09:00:00+08:00", True, True)
+    state, effects = replay([reg, original, retest], rules)
+    f = state.files["E-330110-001"]
+    assert _sampled(f) == (1, 0, 1) and f.pass_rate == 0.0
+    assert f.sample_by_event(str(original.event_id)).superseded_by is None
+    assert f.sample_by_event(str(retest.event_id)).superseded_by == str(original.event_id)
+    assert [s.event_id for s in f.final_samples()] == [str(original.event_id)]
+    late = {e.kind: e for e in effects if e.event_id == str(retest.event_id)}
+    assert "sampling.overturned" not in late and "sampling.failed" not in late
+    refused = late["sampling.retest_inadmissible"]
+    assert refused.data["items"] == ["pseudomonas_aeruginosa"] and refused.data["original_event_id"] == str(original.event_id)
+    assert "不予复检" in refused.data["message_zh"] and "铜绿假单胞菌" in refused.data["message_zh"]
+    entries = _sample_failed_entries(f)
+    assert len(entries) == 1 and entries[0][3] == str(original.event_id)
+    assert f.fluctuation.failing_items == {"pseudomonas_aeruginosa": 1}
+
+
+@pytest.mark.parametrize("retest_passes", [True, False])
+def test_an_early_retest_of_a_microbial_failure_gives_way_to_its_original(rules, retest_passes):
+    reg = parse_event(golden("enterprise.registered"))
+    original = _sample("2026-03-10T09:00:00+08:00", False, False, microbial=True)
+    retest = _sample("2026-03-25T09:00:00+08:00", True, retest_passes, microbial=True)
+    state, effects = replay([reg, retest, original], rules)
+    f = state.files["E-330110-001"]
+    assert _sampled(f) == (1, 0, 1)
+    assert f.sample_by_event(str(retest.event_id)).superseded_by == str(original.event_id)
+    assert [s.event_id for s in f.final_samples()] == [str(original.event_id)]
+    late = [e.kind for e in effects if e.event_id == str(original.event_id)]
+    assert "sampling.retest_inadmissible" in late and "sampling.failed" in late  # the failure the re-test hid is raised now
+    entries = _sample_failed_entries(f)
+    assert len(entries) == 1 and entries[0][3] == str(original.event_id)
+    assert f.fluctuation.failing_items == {"pseudomonas_aeruginosa": 1}
+    period = next(iter(f.fluctuation.pass_rate))
+    assert f.fluctuation.pass_rate[period].failed == 1
+
+
+def test_which_failures_admit_no_retest_is_policy(rules):
+    import dataclasses
+
+    relaxed = dataclasses.replace(rules, policy=rules.policy.model_copy(
+        update={"retest": rules.policy.retest.model_copy(update={"inadmissible_item_classes": []})}))
+    reg = parse_event(golden("enterprise.registered"))
+    original = _sample("2026-03-10T09:00:00+08:00", False, False, microbial=True)
+    retest = _sample("2026-03-25T09:00:00+08:00", True, True)
+    state, effects = replay([reg, original, retest], relaxed)
+    assert _sampled(state.files["E-330110-001"]) == (1, 1, 0)
+    assert "sampling.overturned" in [e.kind for e in effects]

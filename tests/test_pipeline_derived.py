@@ -166,3 +166,22 @@ def test_a_retested_sample_counts_once_in_the_judgements_table(store, rules, ord
     }
     months = store.query(COUNTY_MONTHLY_SQL, {"since": dt.date(2026, 1, 1), "until": dt.date(2027, 1, 1)})
     assert [(m["samples"], m["failed"]) for m in months] == [(1, 0)]
+
+
+@pytest.mark.parametrize("order", ["original first", "retest first"])
+def test_a_retest_not_admitted_leaves_the_original_counting(store, rules, order):
+    from qrisk.store import COUNTY_MONTHLY_SQL
+    from schemas.upcast import parse_event
+    from tests.test_fold import _sample, golden
+
+    reg = parse_event(golden("enterprise.registered"))
+    original = _sample("2026-03-10T09:00:00+08:00", False, False, microbial=True)  # 不予复检
+    retest = _sample("2026-03-25T09:00:00+08:00", True, True)
+    pipeline = Pipeline(store, rules, snapshot_every=dt.timedelta(days=1))
+    pipeline.submit([reg])
+    for event in ([original, retest] if order == "original first" else [retest, original]):
+        pipeline.submit([event])
+    rows = {r["event_id"]: (r["verdict"], r["superseded_by"]) for r in store.query("SELECT event_id, verdict, superseded_by FROM judgements FINAL")}
+    assert rows == {str(original.event_id): ("fail", ""), str(retest.event_id): ("pass", str(original.event_id))}
+    months = store.query(COUNTY_MONTHLY_SQL, {"since": dt.date(2026, 1, 1), "until": dt.date(2027, 1, 1)})
+    assert [(m["samples"], m["failed"]) for m in months] == [(1, 1)]
