@@ -64,6 +64,8 @@ class Enterprise:
 class CountyGenerator:
     def __init__(self, seed: int = 2025, start: dt.date = dt.date(2025, 1, 1), months: int = 12, county: str = ""):
         self.rng = random.Random(seed)
+        # re-tests draw from their own stream, so that adding them left every other planted story as it was
+        self.retest_rng = random.Random(f"{seed}/复检")
         self.county = county  # prefixes enterprise ids, so several counties can share one log (benchmarks)
         self.start = start
         self.months = months
@@ -73,8 +75,8 @@ class CountyGenerator:
 
     # ------------------------------------------------------------------ helpers
 
-    def _id(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+    def _id(self, rng: random.Random | None = None) -> str:
+        return str(uuid.UUID(int=(rng or self.rng).getrandbits(128), version=4))
 
     def _at(self, day: dt.date, hour: int | None = None) -> dt.datetime:
         hour = hour if hour is not None else self.rng.randint(8, 17)
@@ -85,10 +87,11 @@ class CountyGenerator:
         month = (self.start.month - 1 + month_index) % 12 + 1
         return dt.date(year, month, self.rng.randint(lo, hi))
 
-    def _emit(self, event_type: str, enterprise_id: str, at: dt.datetime, source: dict[str, Any], payload: dict[str, Any]) -> None:
+    def _emit(self, event_type: str, enterprise_id: str, at: dt.datetime, source: dict[str, Any], payload: dict[str, Any],
+              rng: random.Random | None = None) -> None:
         self._order += 1
         self.events.append((at, self._order, {
-            "event_id": self._id(), "event_type": event_type, "schema_version": 2,
+            "event_id": self._id(rng), "event_type": event_type, "schema_version": 2,
             "enterprise_id": enterprise_id, "occurred_at": at.isoformat(), "source": source, "payload": payload,
         }))
 
@@ -133,12 +136,31 @@ class CountyGenerator:
     def _sample(self, e: Enterprise, day: dt.date, product: str, spec: str, items: list[dict[str, Any]], production: dt.date) -> str:
         lab = LABS[0] if self.rng.random() < 0.8 else LABS[1]
         sample_no = f"DC{day:%y}3301{self.rng.randint(10**7, 10**8 - 1)}"
-        self._emit("sampling.result", e.enterprise_id, self._at(day + dt.timedelta(days=self.rng.randint(8, 18))), lab, {
+        self._last_sample = payload = {
             "sample_no": sample_no, "task_source": "示范县市场监督管理局", "lab": lab["name"], "product": product,
             "spec": spec, "brand": e.name[:2], "batch": production.strftime("%Y%m%d"), "production_date": production.isoformat(),
             "sampled_on": day.isoformat(), "sampled_business": e.name, "items": items,
-        })
+        }
+        self._emit("sampling.result", e.enterprise_id, self._at(day + dt.timedelta(days=self.rng.randint(8, 18))), lab, payload)
         return sample_no
+
+    def _retest(self, e: Enterprise, day: dt.date, remeasure: dict[str, Any]) -> None:
+        """复检 of the sample just emitted, requested by the enterprise after a chemical failure: the
+        retained half goes to the other lab, whose results differ by measurement uncertainty (so a
+        result at the limit may come out under it).  Microbiological failures admit no re-test."""
+        rng = self.retest_rng
+        first = self._last_sample
+        lab = LABS[1] if first["lab"] == LABS[0]["name"] else LABS[0]
+        items = []
+        for item in first["items"]:
+            item = dict(item)
+            if item["item_code"] in remeasure:
+                item["values"] = [round(v * (1 + rng.gauss(0, 0.04)), 2) for v in item["values"]]
+                item.pop("lab_verdict", None)
+            items.append(item)
+        back = day + dt.timedelta(days=rng.randint(30, 40))
+        at = dt.datetime(back.year, back.month, back.day, rng.randint(8, 17), rng.randint(0, 59), tzinfo=CST)
+        self._emit("sampling.result", e.enterprise_id, at, lab, {**first, "lab": lab["name"], "items": items, "retest": True}, rng=rng)
 
     @staticmethod
     def _item(code: str, name: str, values: list[Any], unit: str, verdict: str | None = None, dl: float | None = None) -> dict[str, Any]:
@@ -226,7 +248,10 @@ class CountyGenerator:
                 items.append(self._item("dehydroacetic_acid", "脱氢乙酸及其钠盐(以脱氢乙酸计)", [round(rng.uniform(0.1, 0.4), 2)], "g/kg", "合格", 0.005))
             product = rng.choice(["蛋糕", "月饼", "桃酥", "蛋黄酥", "绿豆糕"])
             sample_no = self._sample(e, day, product, "散装称重", items, production)
-            over = moulds > 150 or (isinstance(propionic, float) and sorbic / 1.0 + propionic / 2.5 > 1)
+            preservatives_over = isinstance(propionic, float) and sorbic / 1.0 + propionic / 2.5 > 1
+            over = moulds > 150 or preservatives_over
+            if preservatives_over and moulds <= 150 and self.retest_rng.random() < 0.6:
+                self._retest(e, day, {"sorbic_acid", "propionic_acid"})
             if over:
                 self._rectify_after_failure(e, day, sample_no, "产品不合格：排查原辅料与添加剂使用记录，规范投料称量，召回同批次产品", complete=True)
 
@@ -363,7 +388,9 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
         "period": {"from": period[0].isoformat(), "to": period[1].isoformat()},
         "enterprises": enterprises,
         "events": {"total": len(events), "by_type": dict(sorted(Counter(e.event_type for e in events).items()))},
-        "samples": {"total": samples, "failed": failed, "pass_rate": round((samples - failed) / samples, 4) if samples else None},
+        "samples": {"total": samples, "failed": failed, "pass_rate": round((samples - failed) / samples, 4) if samples else None,
+                    "retests": sum(1 for e in events if getattr(e.payload, "retest", False)),
+                    "overturned": sum(1 for e in effects if e.kind == "sampling.overturned")},
         "failures": {
             "by_item": [{"item_code": code, "item_name": name, "count": n} for (code, name), n in sorted(by_item.items(), key=lambda kv: (-kv[1], kv[0]))],
             "samples": failed_samples,
@@ -382,7 +409,8 @@ def render_text(summary: dict[str, Any]) -> str:
         f"期间：{summary['period']['from']} 至 {summary['period']['to']}",
         "",
         f"事件 {summary['events']['total']} 条：" + "，".join(f"{EVENT_TYPE_ZH.get(k, k)} {v}" for k, v in summary["events"]["by_type"].items()),
-        f"抽检 {summary['samples']['total']} 批次，不合格 {summary['samples']['failed']} 批次，合格率 {100 * (summary['samples']['pass_rate'] or 0):.1f}%",
+        f"抽检 {summary['samples']['total']} 批次，不合格 {summary['samples']['failed']} 批次，合格率 {100 * (summary['samples']['pass_rate'] or 0):.1f}%"
+        + (f"（复检 {summary['samples']['retests']} 批次，改判合格 {summary['samples']['overturned']} 批次）" if summary["samples"]["retests"] else ""),
         "",
         "不合格项目：",
     ]
