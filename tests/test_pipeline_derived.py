@@ -185,3 +185,26 @@ def test_a_retest_not_admitted_leaves_the_original_counting(store, rules, order)
     assert rows == {str(original.event_id): ("fail", ""), str(retest.event_id): ("pass", str(original.event_id))}
     months = store.query(COUNTY_MONTHLY_SQL, {"since": dt.date(2026, 1, 1), "until": dt.date(2027, 1, 1)})
     assert [(m["samples"], m["failed"]) for m in months] == [(1, 1)]
+
+
+def test_a_batch_leaves_no_cyclic_garbage(tmp_path, rules, events):
+    """The embedded runtime freezes what each commit leaves alive (qrisk.committer): safe only while
+    folding, deriving and writing a batch leave no reference cycles for the collector to find."""
+    import gc
+
+    store = ChdbStore(tmp_path / "chdb")
+    try:
+        pipeline = Pipeline(store, rules, snapshot_every=dt.timedelta(seconds=0))
+        gc.collect()
+        gc.disable()
+        try:
+            found = []
+            for i in range(0, len(events), 100):
+                pipeline.submit(events[i:i + 100])
+                pipeline.write_snapshots()
+                found.append(gc.collect())
+        finally:
+            gc.enable()
+        assert len(found) > 3 and found == [0] * len(found)
+    finally:
+        store.close()
