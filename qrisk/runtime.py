@@ -1,6 +1,7 @@
 """Wiring shared by the commands: open a data directory, load rules, recover."""
 from __future__ import annotations
 
+import datetime as dt
 import gc
 from pathlib import Path
 from typing import Callable
@@ -9,7 +10,7 @@ from processors.step import Rules
 from schemas.standards import load_catalogue
 
 from qrisk.pipeline import Clock, Pipeline, utc_now
-from qrisk.settings import load_policy
+from qrisk.settings import Settings, load_policy
 from qrisk.store import open_store
 
 
@@ -31,13 +32,15 @@ def tune_gc(freeze: bool = True) -> None:
 
 
 def open_embedded(data_dir: Path, rules: Rules, clock: Clock = utc_now, progress: Callable[[int], None] | None = None,
-                  clickhouse_url: str | None = None) -> Pipeline:
+                  clickhouse_url: str | None = None, snapshot_seconds: float | None = None) -> Pipeline:
     """The pipeline on chdb in ``data_dir``, or on a ClickHouse server when a URL is given.
 
     On a server only one pipeline may write a database: it hands out ``seq`` itself
     (chdb's directory lock enforces the same for a data directory)."""
     store = open_store(clickhouse_url or data_dir)
-    pipeline = Pipeline(store, rules, clock)
+    if snapshot_seconds is None:
+        snapshot_seconds = Settings().snapshot_seconds
+    pipeline = Pipeline(store, rules, clock, snapshot_every=dt.timedelta(seconds=snapshot_seconds))
     tune_gc(freeze=False)
     pipeline.recover(progress)
     tune_gc()

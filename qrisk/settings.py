@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # where `qrisk run` puts accepted events: the embedded chdb log, or the Kafka log (QRISK_KAFKA_BOOTSTRAP …;
     # reads then come from the ClickHouse server the sink writes, QRISK_STORE_URL) — qrisk.kafka_api
     event_log: Literal["embedded", "kafka"] = "embedded"
+    # credit-file snapshots (the credit_files table) are written at most this often per changed file:
+    # each is the whole file as JSON (~70 kB after a year), and the API reads files from memory anyway
+    snapshot_seconds: float = 60.0
 
     # access control (qrisk.auth): the key file; default <data_dir>/keys.json
     keys_file: Path | None = None

@@ -208,3 +208,14 @@ def test_a_batch_leaves_no_cyclic_garbage(tmp_path, rules, events):
         assert len(found) > 3 and found == [0] * len(found)
     finally:
         store.close()
+
+
+def test_the_snapshot_interval_is_a_setting(tmp_path, rules, monkeypatch):
+    from qrisk.runtime import open_embedded
+
+    monkeypatch.setenv("QRISK_SNAPSHOT_SECONDS", "7.5")
+    pipeline = open_embedded(tmp_path / "data", rules)
+    try:
+        assert pipeline.snapshot_every == dt.timedelta(seconds=7.5)
+    finally:
+        pipeline.close()
