@@ -300,10 +300,16 @@ class Fold:
             data = eff.data
             if eff.kind == "sampling.judged":
                 file = fs.file
-                sample, judgement = self.rows(file, _find_sample(file, data["sample_event_id"]))
+                record = _find_sample(file, data["sample_event_id"])
+                sample, judgement = self.rows(file, record)
                 if sample is not None:
                     samples.append(sample)
                 judgements.append(judgement)
+                # as the embedded pipeline: the sample this one supersedes (re-test) is written
+                # again with superseded_by set, after its first row (same partition, later message)
+                original = self.rows.superseded(file, record)
+                if original is not None:
+                    judgements.append(original)
             out_effects.append({"idx": idx, "kind": eff.kind, "event_id": eff.event_id, "occurred_at": eff.occurred_at, "data": data})
         doc: dict[str, Any] = {
             "enterprise_id": eid, "event_id": str(event.event_id), "event_type": event.event_type,

@@ -79,7 +79,12 @@ def test_effect_messages_are_compact_and_self_describing(rules):
         assert "sampling_items" not in doc
         assert doc["sampling_items_in"]["columns"] == list(SAMPLE_COLUMNS)
         assert doc["judgement_rows"]["columns"] == list(JUDGEMENT_COLUMNS)
-        assert len(doc["sampling_items_in"]["rows"]) == len(doc["judgement_rows"]["rows"]) == 1
+        assert len(doc["sampling_items_in"]["rows"]) == 1
+        # the sample's own row, and the row of a sample it supersedes (re-test), written again
+        first, *superseded = doc["judgement_rows"]["rows"]
+        assert first[0] == doc["event_id"] and len(superseded) <= 1
+        at = list(JUDGEMENT_COLUMNS).index("superseded_by")
+        assert all(row[0] != doc["event_id"] and row[at] for row in superseded)
     assert all(e["occurred_at"].endswith("+00:00") for d in docs for e in d["effects"])
 
 
@@ -137,3 +142,25 @@ def test_the_sink_reads_what_json_dumps_wrote(text):
     from qrisk.sink import _loads
 
     assert _loads(text.encode()).keys() == {"a"}
+
+
+def test_a_credit_file_view_is_archived_as_the_file_json_it_carries(rules):
+    from qrisk.sink import Sink
+    from qrisk.topics import KafkaSettings
+
+    fold, _ = _fold(rules, _log_messages(), remember=True)
+    settings = KafkaSettings()
+    sink = Sink(store=None, settings=settings, consumer=object())
+    topic = settings.topics().credit_files.name
+    views = fold.views()
+    assert views
+    for key, value in views:
+        doc = json.loads(value)
+        fast = sink.rows_for(topic, 0, 1, value).tables["credit_files"][0]
+        # another layout (what json.dumps writes) goes the parsing way, to the same row
+        slow = sink.rows_for(topic, 0, 1, json.dumps(doc, ensure_ascii=False).encode()).tables["credit_files"][0]
+        assert (fast["enterprise_id"], fast["seq"]) == (slow["enterprise_id"], slow["seq"]) == (key.decode(), doc["version"])
+        assert json.loads(fast["body"]) == json.loads(slow["body"]) == doc["file"]
+    odd = json.dumps({"enterprise_id": 'E,"file":{', "version": 3, "file": {"x": 1}}, separators=(",", ":")).encode()
+    row = sink.rows_for(topic, 0, 2, odd).tables["credit_files"][0]
+    assert (row["enterprise_id"], row["seq"], json.loads(row["body"])) == ('E,"file":{', 3, {"x": 1})
