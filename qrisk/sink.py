@@ -158,6 +158,10 @@ class Sink:
             client_id="qrisk-sink", enable_auto_commit=False, auto_offset_reset="earliest",
             max_poll_records=self.settings.sink_batch, fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=8 * 1024 * 1024, session_timeout_ms=10_000, heartbeat_interval_ms=1_000,
+            # The batch lingers for linger_s anyway: a fetch that waits for 1 MB (or up to 100 ms)
+            # rather than answering with the first message means fewer, fuller fetches for the
+            # broker and the sink at a steady rate, at no latency the linger did not already cost.
+            fetch_min_bytes=1024 * 1024, fetch_max_wait_ms=max(1, min(100, int(self.linger_s * 1000))),
             max_poll_interval_ms=600_000,
             # a topic created after the sink joined (or not yet in its first metadata) has no
             # partitions to assign: the group rejoins when metadata shows them, so look again
@@ -212,6 +216,21 @@ class Sink:
         rows = Rows()
         if value is None:
             return rows  # a tombstone: nothing to archive
+        # The worker writes {"enterprise_id":…,"version":…,"file":{…}} (orjson, in this order): the
+        # file's JSON is taken from the message as it is.  Parsing and re-serialising ~70 kB per
+        # view was ~15 % of the sink's CPU.  ``,"file":`` cannot occur inside the head's
+        # strings (their quotes are escaped); any other layout is parsed.
+        cut = value.find(b',"file":')
+        if value.startswith(b'{"enterprise_id":') and cut > 0 and value.endswith(b"}"):
+            try:
+                head = orjson.loads(value[:cut] + b"}")
+            except orjson.JSONDecodeError:
+                head = None
+            if isinstance(head, dict) and head.keys() == {"enterprise_id", "version"}:
+                body = value[cut + len(b',"file":'):-1].decode("utf-8")
+                if body.startswith("{"):
+                    rows.add("credit_files", [{"enterprise_id": head["enterprise_id"], "seq": head["version"], "body": body}])
+                    return rows
         doc = _loads(value)
         rows.add("credit_files", [{"enterprise_id": doc["enterprise_id"], "seq": doc["version"],
                                    "body": json.dumps(doc["file"], ensure_ascii=False)}])
