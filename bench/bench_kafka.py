@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -129,7 +128,7 @@ async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]
                 delay = t_start + i / rate - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            sent.append(time.perf_counter())
+            sent.append(time.monotonic())  # the latency reader's clock (another process: CLOCK_MONOTONIC is system-wide)
             pending.append(await producer.send(topic, value=value, key=key))
             if len(pending) >= 10000:
                 await asyncio.gather(*pending)
@@ -161,28 +160,61 @@ async def bare_consume(bootstrap: str, topic: str, n: int) -> float:
         await consumer.stop()
 
 
+async def read_effects(bootstrap: str, topic: str, partitions: str, out: str) -> None:
+    """Until SIGTERM: the first time (monotonic) each event id is readable on the effects topic, as JSON to ``out``."""
+    import signal
+
+    import orjson
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100, check_crcs=False)
+    await consumer.start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    got: dict[str, float] = {}
+    try:
+        tps = [TopicPartition(topic, p) for p in range(int(partitions))]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:
+            await consumer.position(tp)
+        print("ready", flush=True)
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=50)
+            now = time.monotonic()
+            for msgs in batch.values():
+                for m in msgs:
+                    got.setdefault(orjson.loads(m.value)["event_id"], now)
+    finally:
+        await consumer.stop()
+        Path(out).write_text(json.dumps(got))
+
+
 def main() -> None:
+    if len(sys.argv) == 6 and sys.argv[1] == "--read-effects":
+        asyncio.run(read_effects(*sys.argv[2:]))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--counties", type=int, default=20)
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--view-seconds", type=float, default=60.0, help="QRISK_WORKER_VIEW_SECONDS of the worker (its default)")
     args = ap.parse_args()
     bootstrap = os.environ.get("QRISK_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:19092")
     ch = os.environ.get("QRISK_TEST_CLICKHOUSE_URL", "clickhouse://127.0.0.1:19000/qrisk_test").rsplit("/", 1)[0]
-    from kafka import KafkaConsumer
-
     from qrisk.store import ClickHouseStore
     from qrisk.topics import create_topics, delete_topics
 
     prefix = f"bench{uuid.uuid4().hex[:6]}"
     db = f"qb_{prefix}"
-    env = kafka_env(bootstrap, prefix, QRISK_STORE_URL=f"{ch}/{db}", QRISK_WORKER_WEB_PORT=0, QRISK_WORKER_VIEW_SECONDS=15)
+    env = kafka_env(bootstrap, prefix, QRISK_STORE_URL=f"{ch}/{db}", QRISK_WORKER_WEB_PORT=0, QRISK_WORKER_VIEW_SECONDS=args.view_seconds)
     group_lag = Lag(bootstrap)
     settings = settings_for(env)
     topics = settings.topics()
     create_topics(settings)
     tmp = Path(tempfile.mkdtemp(prefix="qrisk-bench-kafka-"))
+    reader = None
     procs = [start(["worker"], {**env, "QRISK_WORKER_DATA_DIR": str(tmp / f"w{i}")}, tmp / f"worker{i}.log") for i in range(args.workers)]
     procs.append(start(["sink"], env, tmp / "sink.log"))
     try:
@@ -228,42 +260,42 @@ def main() -> None:
         # ---------------------------------------------------------------- 2. latency at a fixed rate
         count = int(args.rate * args.seconds)
         paced = events_for(max(1, count // 460 + 1), offset=2000)[:count]
-        sent: dict[str, float] = {}
-        got: dict[str, float] = {}
-        stop = threading.Event()
-
-        def consume() -> None:
-            consumer = KafkaConsumer(topics.effects.name, bootstrap_servers=bootstrap, auto_offset_reset="latest",
-                                     group_id=f"lat-{uuid.uuid4().hex[:6]}", enable_auto_commit=False, fetch_max_wait_ms=5,
-                                     check_crcs=False)
-            consumer.poll(timeout_ms=1000)
-            ready.set()
-            while not stop.is_set():
-                for msgs in consumer.poll(timeout_ms=100).values():
-                    now = time.perf_counter()
-                    for m in msgs:
-                        got.setdefault(json.loads(m.value)["event_id"], now)
-            consumer.close()
-
-        ready = threading.Event()
-        reader = threading.Thread(target=consume)
-        reader.start()
-        ready.wait(30)
-        time.sleep(1.0)
+        # The effects are read by a process of its own (aiokafka, partitions assigned, no group):
+        # a kafka-python reader in a thread of this process shared the GIL with the paced
+        # producer (delaying sends and their timestamps alike) and polled the broker every 5 ms.
+        got_path = tmp / "latency-got.json"
+        reader = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--read-effects", bootstrap, topics.effects.name,
+                                   str(topics.effects.partitions), str(got_path)], cwd=ROOT, stdout=subprocess.PIPE, start_new_session=True)
+        if reader.stdout.readline().strip() != b"ready":
+            raise SystemExit("the latency reader did not start")
+        time.sleep(0.5)
+        cpu0 = {k: cpu_seconds(v) for k, v in groups.items()}
         t_start = time.perf_counter()
         times = asyncio.run(produce(bootstrap, ingress, [(e.enterprise_id.encode(), e.model_dump_json(exclude_none=True).encode())
                                                          for e in paced], rate=args.rate))
         offered = len(paced) / (time.perf_counter() - t_start)
         sent = {str(e.event_id): t for e, t in zip(paced, times)}
+        t_start = times[0] if times else time.monotonic()
         wait(drained, 120, "the paced load to drain", interval=0.2)
         time.sleep(1.0)
-        stop.set()
-        reader.join()
+        cpu = {k: cpu_spent(cpu0[k], cpu_seconds(v)) for k, v in groups.items()}
+        reader.terminate()
+        reader.wait(30)
+        got: dict[str, float] = json.loads(got_path.read_text())
         lat = sorted((got[eid] - t) * 1000 for eid, t in sent.items() if eid in got)
         q = statistics.quantiles(lat, n=100)
         print(f"latency at {offered:,.0f} events/s offered for {args.seconds:.0f} s ({len(lat)} of {len(paced)} events had effects): "
               f"p50 {q[49]:.0f} ms, p90 {q[89]:.0f} ms, p99 {q[98]:.0f} ms, max {lat[-1]:.0f} ms (ingress send -> effect readable)")
+        print("  CPU per event at this rate (includes the credit-file views): " + ", ".join(f"{k} {v / len(paced) * 1e6:,.0f} µs" for k, v in cpu.items()))
+        # where in the run the slow ones were: a tail at the start is a warm-up, one that grows is a backlog
+        windows: dict[int, list[float]] = {}
+        for eid, t in sent.items():
+            if eid in got:
+                windows.setdefault(int(t - t_start), []).append((got[eid] - t) * 1000)
+        print(f"  paced from {time.strftime('%H:%M:%S', time.localtime(time.time() - (time.monotonic() - t_start)))}; per second sent: " + ", ".join(f"{s}s p50 {statistics.median(v):.0f}/max {max(v):.0f}" for s, v in sorted(windows.items())))
     finally:
+        if reader is not None and reader.poll() is None:
+            reader.kill()
         for p in procs:
             p.terminate()
         for p in procs:

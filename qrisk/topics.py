@@ -50,8 +50,10 @@ class KafkaSettings(BaseSettings):
     worker_snapshot_every: int = 100  # applied events per enterprise between state snapshots
     # changed credit files go to the credit-files topic (and so to ClickHouse's credit_files) at most this often:
     # a view is the whole file (~65 kB for a year of a demo enterprise), so under load every file is
-    # re-sent each interval; 5 s cost the fold a third of its time in the benchmark
-    worker_view_seconds: float = 15.0
+    # re-sent each interval; 5 s cost the fold a third of its time in the benchmark, and at 15 s the views
+    # were still ~9 kB per event at 1k events/s (more than effects and log together).  60 s, as the
+    # embedded runtime's snapshots (QRISK_SNAPSHOT_SECONDS): the credit file itself is in memory
+    worker_view_seconds: float = 60.0
     worker_session_timeout: float = 10.0  # seconds until a dead worker's partitions move to the others
     worker_web_port: int = 6066  # Faust's web server (health, metrics); 0 turns it off
     worker_data_dir: str = "var/worker"  # Faust's local data (table offsets)

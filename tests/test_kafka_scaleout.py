@@ -99,17 +99,24 @@ def test_two_workers_one_killed_mid_stream(tmp_path, kafka_bootstrap, kafka_pref
             klog.submit(events[-1:])  # the tick, straight to every partition
         wait_for(folded, 60, "the tick", on_timeout=b.tail)
 
-        # changed credit files are published by a 1 s timer, which lags on a loaded machine:
-        # wait until every enterprise's newest view has caught up (or give up and let the
-        # assertions below say what is missing)
+        # changed credit files are published by a 1 s timer, which lags
+        # on a loaded machine: wait until every enterprise's newest view has caught up — its
+        # events and the tick, which changes no event count but the grade's as-of time (or give
+        # up and let the assertions below say what is missing)
         per = Counter(e.enterprise_id for e in events if e.enterprise_id != "*")
 
         def views_caught_up() -> bool:
             files = latest_credit_files(kafka_bootstrap, topics.credit_files.name)
-            return {eid: doc["file"]["events"] for eid, doc in files.items()} == dict(per)
+            return {eid: (doc["file"]["events"], doc["version"]) for eid, doc in files.items()} == {
+                eid: (n, n + 1) for eid, n in per.items()}
+
+        def _mismatch() -> str:
+            files = latest_credit_files(kafka_bootstrap, topics.credit_files.name)
+            return "views behind (events, version, events expected): " + repr({eid: (doc["file"]["events"], doc["version"], per.get(eid)) for eid, doc in files.items()
+                                         if (doc["file"]["events"], doc["version"]) != (per.get(eid), (per.get(eid) or 0) + 1)})
 
         try:
-            wait_for(views_caught_up, 60, "the credit-file views")
+            wait_for(views_caught_up, 60, "the credit-file views", on_timeout=_mismatch)
         except AssertionError:
             pass
         assert b.alive(), b.tail()
