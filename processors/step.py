@@ -240,11 +240,7 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
             **base))
         overturned(file, superseded, state.categories, rules)
     if judgement.verdict == "fail":
-        failed = [i.item_code for i in judgement.items if i.verdict == "fail"]
-        failed += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
-        messages = [i.message_zh for i in judgement.items if i.verdict == "fail"]
-        messages += [c.message_zh for c in judgement.sum_checks if c.verdict == "fail"]
-        effects.append(_effect("sampling.failed", event, file.enterprise_id, failed_items=failed, messages_zh=messages, **base))
+        effects.append(_failed(judgement, event, file.enterprise_id, base))
     if judgement.disagreements:
         effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
     if judgement.unknown:
@@ -256,6 +252,14 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
 
 
 _VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "待定"}
+
+
+def _failed(judgement: Any, event: Envelope, enterprise_id: str, base: dict[str, Any]) -> Effect:
+    failed = [i.item_code for i in judgement.items if i.verdict == "fail"]
+    failed += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
+    messages = [i.message_zh for i in judgement.items if i.verdict == "fail"]
+    messages += [c.message_zh for c in judgement.sum_checks if c.verdict == "fail"]
+    return _effect("sampling.failed", event, enterprise_id, failed_items=failed, messages_zh=messages, **base)
 
 
 def _microbial_failures(record: SampleRecord | None, rules: Rules) -> list[Any]:
@@ -300,11 +304,7 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
         # the failure the early re-test hid: its warning and risk entry are raised now (the
         # sample's values were charted with the re-test's)
         reinstated(file, original, state.categories, rules)
-        failed = [i.item_code for i in judgement.items if i.verdict == "fail"]
-        failed += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
-        messages = [i.message_zh for i in judgement.items if i.verdict == "fail"]
-        messages += [c.message_zh for c in judgement.sum_checks if c.verdict == "fail"]
-        effects.append(_effect("sampling.failed", event, file.enterprise_id, failed_items=failed, messages_zh=messages, **base))
+        effects.append(_failed(judgement, event, file.enterprise_id, base))
 
 
 def _count(counts: Any, verdict: str, by: int) -> None:
