@@ -11,6 +11,7 @@ _KIND_ZH = {
     "inspection.nonconforming": "现场检查发现问题",
     "rectification.overdue": "整改逾期",
     "rectification.rejected": "整改复查未通过",
+    "sampling.retest_inadmissible": "复检结果不予采信",
     "warning.raised": "预警",
     "risk.graded": "风险等级评定",
 }
@@ -25,6 +26,7 @@ RULE_ZH = {
     "inspection.nonconforming": "现场检查发现问题",
     "rectification.rejected": "整改复查未通过",
     "judgement.disagrees": "判定与检验机构结论不一致",
+    "retest.inadmissible": "复检结果不予采信",
 }
 """Early-warning rules (``processors.warnings``) by id; the policy file may retitle them per bureau."""
 
@@ -40,6 +42,7 @@ _KIND_EN = {
     "inspection.nonconforming": "inspection findings",
     "rectification.overdue": "rectification overdue",
     "rectification.rejected": "rectification rejected at verification",
+    "sampling.retest_inadmissible": "re-test of a microbiological failure not admitted",
     "warning.raised": "early warning",
     "risk.graded": "risk grade evaluated",
 }
@@ -93,4 +96,6 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
         return f"{who}：整改 {d.get('rectification_id', '')}（{d.get('what', '')}）已超过期限 {d.get('deadline', '')}，逾期 {d.get('days_overdue', '?')} 天。"
     if k == "rectification.rejected":
         return f"{who}：整改 {d.get('rectification_id', '')} 复查未通过。{d.get('note', '')}"
+    if k == "sampling.retest_inadmissible":
+        return f"{who}：{d.get('message_zh', '')}"
     return f"{who}：{title_zh(k)}"

@@ -20,6 +20,7 @@ data.missing              no sample / no inspection within the interval the grad
 inspection.nonconforming  an inspection found the enterprise 不符合 or made major findings
 rectification.rejected    a rectification rejected at verification
 judgement.disagrees       qrisk's judgement differs from the lab's
+retest.inadmissible       a re-test of a microbiological failure (不予复检) arrived anyway
 ========================  ==========================================================
 """
 from __future__ import annotations
@@ -45,7 +46,7 @@ ALERT_KIND = "warning.raised"
 
 RULES = (
     "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
-    "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees",
+    "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
 )
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # critical 0 … low 3
@@ -263,6 +264,27 @@ def _disagrees(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisi
                      f"{file.enterprise_id}:judgement.disagrees:{d.get('sample_no', '')}", fields, evidence, rules)
 
 
+_VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "待定"}
+
+
+def _retest_refused(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    rule = rules.policy.warnings.retest_inadmissible
+    if not rule.enabled:
+        return None
+    d = eff.data
+    original = file.sample_by_event(d["original_event_id"])
+    retest = file.sample_by_event(d["retest_event_id"])
+    codes = d.get("items", [])
+    names = {i.item_code: i.item_name or i.item_code for i in original.judgement.items} if original and original.judgement else {}
+    verdict = retest.judgement.verdict if retest is not None and retest.judgement is not None else ""
+    fields = {"sample_no": d.get("sample_no", ""), "product": d.get("product", ""), "items": "、".join(names.get(c, c) for c in codes),
+              "retest_verdict": _VERDICT_ZH.get(verdict, verdict)}
+    evidence = {"event_ids": [d["original_event_id"], d["retest_event_id"]], "sample_no": d.get("sample_no"), "items": codes,
+                "retest_verdict": verdict or None}
+    return _decision("retest.inadmissible", rule, rule.severity, file, eff.occurred_at, eff.event_id,
+                     f"{file.enterprise_id}:retest.inadmissible:{d.get('sample_no', '')}", fields, evidence, rules)
+
+
 def _grade_worsened(file: "CreditFile", event: "Envelope", graded: "GradeEntry", rules: "Rules") -> AlertDecision | None:
     rule = rules.policy.warnings.grade_worsened
     if not rule.enabled:
@@ -303,6 +325,7 @@ _ON_EFFECT = {
     "inspection.nonconforming": _inspection,
     "rectification.rejected": _rejected,
     "judgement.disagrees_with_lab": _disagrees,
+    "sampling.retest_inadmissible": _retest_refused,
 }
 
 ALERTING_KINDS = frozenset(_ON_EFFECT)

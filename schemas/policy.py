@@ -309,6 +309,16 @@ class DisagreementRule(WarningRule):
     FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "items"})
 
 
+class RetestInadmissibleRule(WarningRule):
+    severity: Severity = "medium"
+    title_zh: str = "复检结果不予采信"
+    template_zh: str = ("{name}：抽样编号 {sample_no}（{product}）原检验结论为微生物指标不合格（{items}），依据《食品安全抽样检验管理办法》"
+                        "不予复检；收到的复检结果（{retest_verdict}）不改变原结论，请核实复检的来由。")
+    template_en: str = ("{name}: sample {sample_no} ({product}) failed on microbiological indicators ({items}), which admit no re-test; "
+                        "the re-test result ({retest_verdict}) does not change the original conclusion.")
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "product", "items", "retest_verdict"})
+
+
 class WarningsPolicy(_Strict):
     """早期预警 rules.  A rule turns what the fold found into an alert decision with a
     dedup key and evidence; delivering it (routing, grouping, silences) is the alerts stage's job."""
@@ -326,6 +336,7 @@ class WarningsPolicy(_Strict):
     inspection_nonconforming: InspectionNonconformingRule = InspectionNonconformingRule()
     rectification_rejected: RectificationRejectedRule = RectificationRejectedRule()
     judgement_disagrees: DisagreementRule = DisagreementRule()
+    retest_inadmissible: RetestInadmissibleRule = RetestInadmissibleRule()
 
 
 class Policy(_Strict):

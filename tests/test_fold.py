@@ -226,6 +226,11 @@ def test_a_retest_of_a_microbial_failure_is_not_admitted(rules):
     entries = _sample_failed_entries(f)
     assert len(entries) == 1 and entries[0][3] == str(original.event_id)
     assert f.fluctuation.failing_items == {"pseudomonas_aeruginosa": 1}
+    # the supervisor hears of it, with both events as evidence
+    warned = [e.data for e in effects if e.kind == "warning.raised" and e.data["rule"] == "retest.inadmissible"]
+    assert len(warned) == 1
+    assert warned[0]["evidence"]["event_ids"] == [str(original.event_id), str(retest.event_id)]
+    assert "不予复检" in warned[0]["message_zh"] and "铜绿假单胞菌" in warned[0]["message_zh"] and "（合格）" in warned[0]["message_zh"]
 
 
 @pytest.mark.parametrize("retest_passes", [True, False])
