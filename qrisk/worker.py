@@ -33,7 +33,9 @@ state gives the same effects under the same keys (enterprise, file version, inde
 is applied to a file only when the file's last applied log offset is before the tick.  An error
 in ``step`` becomes a ``processing.failed`` effect and a dead letter (as in the embedded runtime);
 an error that cannot be dead-lettered stops the process at once (``os._exit``) so that nothing is
-acknowledged: Faust acknowledges an event even when an agent raises.
+acknowledged: Faust acknowledges an event even when an agent raises.  After a rebalance Faust
+itself hands some messages over twice; its commit is patched to get past the repeated
+acknowledgements (``qrisk.faust_app``).
 
 County-level state (the per-category pass-rate charts of ``CountyState.categories``) cannot live
 on one partition: each step here sees an empty county, so category-scope p-chart signals are not
@@ -385,8 +387,9 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
 
 def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None, **overrides: Any):
     """The Faust app with its two agents; ``app.qrisk_fold`` is the fold (for inspection in tests)."""
-    import faust
     from faust.tables.table import Table
+
+    from qrisk.faust_app import App
 
     settings = settings or KafkaSettings()
     if rules is None:
@@ -422,7 +425,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     if credentials is not None:
         conf["broker_credentials"] = credentials
     conf.update(overrides)
-    app = faust.App(settings.worker_app_id, **conf)
+    app = App(settings.worker_app_id, **conf)
 
     class PartitionedTable(Table):
         """The key names its partition (``S|p|…``, ``E|p|…``): the changelog partition is the log's."""
