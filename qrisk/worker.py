@@ -33,9 +33,10 @@ state gives the same effects under the same keys (enterprise, file version, inde
 is applied to a file only when the file's last applied log offset is before the tick.  An error
 in ``step`` becomes a ``processing.failed`` effect and a dead letter (as in the embedded runtime);
 an error that cannot be dead-lettered stops the process at once (``os._exit``) so that nothing is
-acknowledged: Faust acknowledges an event even when an agent raises.  After a rebalance Faust
-itself hands some messages over twice; its commit is patched to get past the repeated
-acknowledgements (``qrisk.faust_app``).
+acknowledged: Faust acknowledges an event even when an agent raises.  Faust's own commit is
+patched (``qrisk.faust_app``): after a rebalance it stalled on offsets acknowledged twice, and it
+committed past a message a stream had dropped.  Both agents take each partition's messages in
+offset order without a hole (``InOrder``): past a dropped message they seek back to it.
 
 County-level state (the per-category pass-rate charts of ``CountyState.categories``) cannot live
 on one partition: each step here sees an empty county, so category-scope p-chart signals are not
@@ -389,7 +390,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     """The Faust app with its two agents; ``app.qrisk_fold`` is the fold (for inspection in tests)."""
     from faust.tables.table import Table
 
-    from qrisk.faust_app import App
+    from qrisk.faust_app import App, InOrder
 
     settings = settings or KafkaSettings()
     if rules is None:
@@ -493,10 +494,33 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     def _letters(letters: list[DeadLetter], now: dt.datetime) -> list[tuple[str, bytes | None, bytes | None, int | None]]:
         return [(dlq_name, dl.dead_letter_id.encode("utf-8"), dead_letter_value(dl, now), None) for dl in letters]
 
+    async def _in_order(order: "InOrder", batch: list) -> list:
+        """The batch without the messages ``order`` refuses (a hole before them: Faust dropped one);
+        those stay unacknowledged for good (no commit passes them) and come again after a seek."""
+        admitted = []
+        for ev in batch:
+            m = ev.message
+            if order.admit(m.tp, m.offset):
+                admitted.append(ev)
+            else:
+                m.incref()
+        for tp, offset in order.take_seeks():
+            await app.consumer.seek(tp, offset)
+        return admitted
+
+    ingress_order: list[InOrder] = []
+    log_order: list[InOrder] = []
+
+    def _order(holder: list[InOrder]) -> InOrder:
+        if not holder:  # the consumer exists once the app runs
+            holder.append(InOrder(app.consumer))
+        return holder[0]
+
     @app.agent(ingress, name="normalise")
     async def normalise_agent(stream):  # pragma: no cover - exercised against the real broker
         async for batch in stream.take_events(settings.worker_batch, within=settings.worker_batch_seconds):
             try:
+                batch = await _in_order(_order(ingress_order), batch)
                 now = utc_now()
                 sends: list[tuple[str, bytes | None, bytes | None, int | None]] = []
                 letters: list[DeadLetter] = []
@@ -575,6 +599,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     async def fold_agent(stream):  # pragma: no cover - exercised against the real broker
         async for batch in stream.take_events(settings.worker_batch, within=settings.worker_batch_seconds):
             try:
+                batch = await _in_order(_order(log_order), batch)
                 out = BatchOutput()
                 t0 = time.perf_counter()
                 for ev in batch:
@@ -628,6 +653,9 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         except asyncio.TimeoutError:  # the broker did not acknowledge: those events come again anyway
             log.warning("fold: %s folded batches not yet durable at a rebalance", inflight.qsize())
         fold.drop({tp.partition for tp in revoked if tp.topic == topics.events.name})
+        for holder in (ingress_order, log_order):
+            for order in holder:
+                order.forget(revoked)
 
     return app
 

@@ -11,7 +11,9 @@ state was gone while its offsets said done.  The worker now waits for the change
 
 Later about one run in four took a minute or more to commit what the survivor had folded in
 seconds (and one in ten timed out): after the rebalance Faust acknowledged each offset twice and
-its commit then advanced one offset a second.  qrisk.faust_app commits through repeats.
+its commit then advanced one offset a second.  And about one run in twenty a credit file lacked
+an event: a stream dropped it during the rebalance and Faust's commit passed over it.  Both are
+fixed in qrisk.faust_app.
 """
 from __future__ import annotations
 
