@@ -71,9 +71,12 @@ class Consumer(aiokafka_driver.Consumer):
         if len(acked) > 1:
             acked[:] = sorted(set(acked))
         committed = self._committed_offset[tp]
-        if acked and committed is not None and acked[0] == committed + 1 and committed in self.handed[tp]:
-            self._hold(tp, committed)
-            return None
+        if acked and committed is not None and acked[0] > committed:
+            # offsets before the first acknowledged one that reached a stream and were not acknowledged
+            missing = min((o for o in self.handed[tp] if committed <= o < acked[0]), default=None)
+            if missing is not None:
+                self._hold(tp, missing)
+                return None
         self.head_missing.pop(tp, None)
         offset = super()._new_offset(tp)
         if offset is not None:
@@ -104,44 +107,53 @@ class InOrder:
     admitted here; the agent then keeps the refused messages unacknowledged, so that no commit
     passes them, and seeks the partition back to the missing offset (``take_seeks``).  Until that
     offset comes again, the partition's other messages are refused too: they come again after it.
-    A hole never handed over (no record there) is not waited for.
+    A hole never handed over (no record there) is not waited for.  A seek can come to nothing (the
+    consumer goes on handing over what it had fetched before it, which moves its read offset past
+    the hole again), so ``due`` names the seeks to make again, for the agent's timer.
     """
 
     def __init__(self, consumer: Any, retry_after_s: float = REDELIVER_AFTER_S) -> None:
         self.consumer = consumer
         self.retry_after_s = retry_after_s
         self.last: dict[TP, int] = {}  # the last offset admitted, per partition
+        self.admitted: defaultdict[TP, set[int]] = defaultdict(set)  # (those not yet committed)
         self.awaiting: dict[TP, tuple[int, float]] = {}  # the offset sought back to, since when
         self._seeks: list[tuple[TP, int]] = []
 
     def admit(self, tp: TP, offset: int, now: float | None = None) -> bool:
         waiting = self.awaiting.get(tp)
-        if waiting is not None:
-            if offset != waiting[0]:
-                now = time.monotonic() if now is None else now
-                if now - waiting[1] >= self.retry_after_s:  # the seek did not bring it: again
-                    self.awaiting[tp] = (waiting[0], now)
-                    self._seeks.append((tp, waiting[0]))
-                return False
-            del self.awaiting[tp]
-            self.last[tp] = offset
-            return True
+        if waiting is not None and offset != waiting[0]:
+            return False
         last = self.last.get(tp)
-        if last is None:
-            committed = self.consumer._committed_offset.get(tp)
-            last = committed - 1 if committed is not None else None
-        if last is not None and offset > last + 1:
-            handed = self.consumer.handed.get(tp, ())
-            hole = min((o for o in handed if last < o < offset), default=None)
+        admitted = self.admitted[tp]
+        if waiting is None and (last is None or offset > last + 1):
+            # the first message since the assignment, or one after a jump: was anything before it
+            # handed to the stream and not admitted here?  (Not only since the committed offset:
+            # right after a rebalance messages flow before the committed offset is known.)
+            hole = min((o for o in self.consumer.handed.get(tp, ()) if o < offset and o not in admitted), default=None)
             if hole is not None:
                 self.awaiting[tp] = (hole, time.monotonic() if now is None else now)
                 self._seeks.append((tp, hole))
                 log.warning("%s/%s: offset %s reached the agent's stream but not the agent; reading the partition "
                             "again from there", tp.topic, tp.partition, hole)
                 return False
+        self.awaiting.pop(tp, None)
         if last is None or offset > last:
             self.last[tp] = offset
+        admitted.add(offset)
+        if len(admitted) > 20_000:  # what is committed is done with
+            committed = self.consumer._committed_offset.get(tp)
+            if committed is not None:
+                admitted.difference_update([o for o in admitted if o < committed])
         return True  # (an offset at or before the last admitted: a copy handed over again, taken as any redelivery)
+
+    def due(self, now: float | None = None) -> list[tuple[TP, int]]:
+        """Seeks made ``retry_after_s`` ago whose offset has not come yet: to be made again."""
+        now = time.monotonic() if now is None else now
+        again = [(tp, offset) for tp, (offset, since) in self.awaiting.items() if now - since >= self.retry_after_s]
+        for tp, offset in again:
+            self.awaiting[tp] = (offset, now)
+        return again
 
     def take_seeks(self) -> list[tuple[TP, int]]:
         seeks, self._seeks = self._seeks, []
@@ -151,6 +163,7 @@ class InOrder:
         """Partitions revoked: their order starts again from the committed offset."""
         for tp in tps:
             self.last.pop(tp, None)
+            self.admitted.pop(tp, None)
             self.awaiting.pop(tp, None)
 
 

@@ -516,6 +516,14 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
             holder.append(InOrder(app.consumer))
         return holder[0]
 
+    @app.timer(interval=1.0)
+    async def _seek_again() -> None:  # pragma: no cover - exercised against the real broker
+        for holder in (ingress_order, log_order):
+            for order in holder:
+                for tp, offset in order.due():
+                    log.warning("%s/%s: offset %s has not come again yet; seeking back to it once more", tp.topic, tp.partition, offset)
+                    await app.consumer.seek(tp, offset)
+
     @app.agent(ingress, name="normalise")
     async def normalise_agent(stream):  # pragma: no cover - exercised against the real broker
         async for batch in stream.take_events(settings.worker_batch, within=settings.worker_batch_seconds):
