@@ -81,6 +81,21 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
     return found
 
 
+def memory_mb(pid: int) -> tuple[float, float]:
+    """Resident set now and at its peak (VmRSS, VmHWM), MB: the worker freezes its heap for the
+    cyclic collector (qrisk.worker.freeze_heap), and garbage frozen by mistake would show here."""
+    found = {}
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    found[key] = int(value.split()[0]) / 1024
+    except OSError:
+        pass
+    return found.get("VmRSS", 0.0), found.get("VmHWM", 0.0)
+
+
 def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(after[pid] - t for pid, t in before.items() if pid in after)
 
@@ -256,6 +271,7 @@ def main() -> None:
         print(f"bare aiokafka consume loop over the same messages: {bare:,.0f} messages/s; end to end is {e2e / bare:.1%} of it")
         print("CPU per event over the run (user + system): " + ", ".join(f"{k} {v / n * 1e6:,.0f} µs" for k, v in cpu.items())
               + f"; together {sum(cpu.values()) / n * 1e6:,.0f} µs = {n / sum(cpu.values()):,.0f} events/s per core")
+        print("worker memory after the run: " + ", ".join("%.0f MB (peak %.0f MB)" % memory_mb(p.pid) for p in procs[:-1]))
 
         # ---------------------------------------------------------------- 2. latency at a fixed rate
         count = int(args.rate * args.seconds)
@@ -287,6 +303,7 @@ def main() -> None:
         print(f"latency at {offered:,.0f} events/s offered for {args.seconds:.0f} s ({len(lat)} of {len(paced)} events had effects): "
               f"p50 {q[49]:.0f} ms, p90 {q[89]:.0f} ms, p99 {q[98]:.0f} ms, max {lat[-1]:.0f} ms (ingress send -> effect readable)")
         print("  CPU per event at this rate (includes the credit-file views): " + ", ".join(f"{k} {v / len(paced) * 1e6:,.0f} µs" for k, v in cpu.items()))
+        print("  worker memory after it: " + ", ".join("%.0f MB (peak %.0f MB)" % memory_mb(p.pid) for p in procs[:-1]))
         # where in the run the slow ones were: a tail at the start is a warm-up, one that grows is a backlog
         windows: dict[int, list[float]] = {}
         for eid, t in sent.items():

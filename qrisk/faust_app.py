@@ -1,4 +1,5 @@
-"""The worker's Faust app: faust-streaming 0.15.3 with two fixes to how its consumer commits.
+"""The worker's Faust app: faust-streaming 0.15.3 with two fixes to how its consumer commits, one
+to the order its agents take messages in, and fetches that wait a little for data.
 
 Both showed in the kill -9 scale-out test (``tests/test_kafka_scaleout.py``), around the
 rebalance that hands the dead worker's partitions to the survivor.
@@ -24,6 +25,14 @@ that was handed to a stream and not acknowledged holds the commit back, and if i
 for ``REDELIVER_AFTER_S`` the partition is sought back to it, so it comes again (what comes after
 it again too: skipped by event id).  An offset never handed over (a record that is not there:
 deleted by retention, say) is passed over as before.
+
+**Fetches.**  Faust builds its consumer with ``fetch_max_wait_ms=1500`` and the default
+``fetch_min_bytes=1``: the broker answers a fetch as soon as one message is there, so at a steady
+1,000 events/s the worker fetched (and the broker served) about once per producer request, each
+answer a handful of messages carried across Faust's consumer thread.  Waiting for 64 kB or 10 ms
+(whichever comes first; under load the bytes are there at once) cut the worker's CPU per event at
+that rate by 10-20 % and the broker's by 5-25 %, for ~10 ms more latency per hop
+(``bench/bench_kafka.py``; ``QRISK_WORKER_FETCH_MIN_BYTES``, ``QRISK_WORKER_FETCH_MAX_WAIT_MS``).
 """
 from __future__ import annotations
 
@@ -43,7 +52,23 @@ REDELIVER_AFTER_S = 3.0
 the partition is sought back to it (our agents acknowledge in order, within about a second)."""
 
 
+class ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        app = self.app
+        # attributes AIOKafkaConsumer.start() builds its Fetcher from (aiokafka 0.8 to 0.14)
+        if hasattr(consumer, "_fetch_min_bytes") and hasattr(consumer, "_fetch_max_wait_ms"):
+            consumer._fetch_min_bytes = getattr(app, "fetch_min_bytes", consumer._fetch_min_bytes)
+            consumer._fetch_max_wait_ms = getattr(app, "fetch_max_wait_ms", consumer._fetch_max_wait_ms)
+        else:
+            log.warning("worker: this aiokafka's consumer has no fetch settings to adjust; Faust's apply")
+        return consumer
+
+
 class Consumer(aiokafka_driver.Consumer):
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # per partition of a committed topic, the offsets handed to the streams and not yet committed
@@ -173,6 +198,12 @@ class Transport(aiokafka_driver.Transport):
 
 class App(faust.App):
     """``faust.App`` whose consumer is the one above (faust-streaming is pinned: see pyproject)."""
+
+    def __init__(self, id: str, *, fetch_min_bytes: int = 1, fetch_max_wait_ms: int = 1500, **options: Any) -> None:
+        # before Faust's __init__: the transport (and so the consumer) may be built from inside it
+        self.fetch_min_bytes = fetch_min_bytes
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+        super().__init__(id, **options)
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)

@@ -54,6 +54,10 @@ class KafkaSettings(BaseSettings):
     # were still ~9 kB per event at 1k events/s (more than effects and log together).  60 s, as the
     # embedded runtime's snapshots (QRISK_SNAPSHOT_SECONDS): the credit file itself is in memory
     worker_view_seconds: float = 60.0
+    # a worker's fetches wait for this many bytes or this long, whichever comes first (qrisk.faust_app):
+    # Faust's 1 byte made the broker answer every fetch with a handful of messages
+    worker_fetch_min_bytes: int = 64 * 1024
+    worker_fetch_max_wait_ms: int = 10
     worker_session_timeout: float = 10.0  # seconds until a dead worker's partitions move to the others
     worker_web_port: int = 6066  # Faust's web server (health, metrics); 0 turns it off
     worker_data_dir: str = "var/worker"  # Faust's local data (table offsets)

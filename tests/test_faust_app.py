@@ -182,3 +182,17 @@ def test_the_commit_holds_before_several_missing_offsets_too() -> None:
                              [149, 150], handed=[147, 148, 149, 150])
     assert consumer._new_offset(tp) is None
     assert consumer.head_missing[tp][0] == 147
+
+
+def test_the_worker_fetches_wait_for_data() -> None:
+    app = create_app(KafkaSettings(kafka_bootstrap="127.0.0.1:1", worker_web_port=0, worker_fetch_min_bytes=65536,
+                                   worker_fetch_max_wait_ms=10))
+
+    async def build():
+        consumer = app.consumer._thread._create_worker_consumer(app.consumer.transport)
+        try:
+            return consumer._fetch_min_bytes, consumer._fetch_max_wait_ms
+        finally:
+            await consumer.stop()
+
+    assert app.consumer.loop.run_until_complete(build()) == (65536, 10)

@@ -1,0 +1,59 @@
+"""The worker's helpers that need no broker: the log bytes of an ingress record (stamped rather
+than re-serialised), and credit-file views published a slice at a time."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from qrisk.kafka_log import event_value
+from qrisk.worker import Fold, moment_json, stamped_value
+from schemas.events import event_adapter
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "schemas" / "examples").glob("*.json"))
+NOW = dt.datetime(2026, 11, 26, 5, 9, 17, 123456, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("layout", ["as written", "compact", "trailing newline"])
+def test_a_stamped_record_parses_to_the_stamped_event(path: Path, layout: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    raw = {"as written": text, "compact": json.dumps(json.loads(text), ensure_ascii=False, separators=(",", ":")),
+           "trailing newline": text.rstrip() + "\n\n"}[layout].encode("utf-8")
+    event = event_adapter.validate_json(raw).model_copy(update={"received_at": NOW})
+    stamped = stamped_value(raw, moment_json(NOW))
+    assert stamped is not None
+    again = event_adapter.validate_json(stamped)
+    assert again == event
+    assert again.received_at == NOW
+    # what the fold and a successor parse is what the old way (re-serialising) gave
+    assert again == event_adapter.validate_json(event_value(event))
+
+
+@pytest.mark.parametrize("raw", [b"{}", b"  {  }  ", b'{"received_at":"2026-01-01T00:00:00Z","a":1}', b"[1]", b"{", b""])
+def test_records_that_cannot_simply_be_stamped_are_left_to_the_general_way(raw: bytes) -> None:
+    assert stamped_value(raw, moment_json(NOW)) is None
+
+
+def test_views_by_slice_publish_each_changed_file_once(rules) -> None:
+    from qrisk.demo import CountyGenerator
+    from qrisk.worker import BatchOutput
+
+    events = [e for e in CountyGenerator(seed=3).generate() if e.enterprise_id != "*"][:200]
+    fold = Fold(rules, "log")
+    for offset, e in enumerate(events):
+        fold.apply(0, offset, event_value(e), None, BatchOutput())
+    changed = sorted(fold.dirty)
+    assert len(changed) > 3
+    first = fold.views(eids=changed[:2] + ["nobody"])
+    assert [k.decode() for k, _ in first] == changed[:2]
+    assert fold.dirty == set(changed[2:])
+    rest = fold.views()
+    assert [k.decode() for k, _ in rest] == changed[2:]
+    per = {eid: sum(1 for e in events if e.enterprise_id == eid) for eid in changed}
+    for key, value in first + rest:
+        doc = json.loads(value)
+        assert doc["version"] == doc["file"]["events"] == per[key.decode()]
+    assert fold.views() == []
