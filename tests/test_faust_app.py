@@ -26,8 +26,11 @@ TWICE = [208, 209, 209, 210, 210, 211, 211, 212, 212]
 def _close_loops():
     # Faust apps made here share the default event loop; close it rather than leave it to the collector
     yield
-    loop = asyncio.get_event_loop_policy().get_event_loop()
-    if not loop.is_running() and not loop.is_closed():
+    try:
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:  # asyncio.run() leaves none set
+        loop = None
+    if loop is not None and not loop.is_running() and not loop.is_closed():
         loop.close()
     asyncio.set_event_loop(asyncio.new_event_loop())
 
@@ -196,3 +199,113 @@ def test_the_worker_fetches_wait_for_data() -> None:
             await consumer.stop()
 
     assert app.consumer.loop.run_until_complete(build()) == (65536, 10)
+
+
+# ---------------------------------------------------------------- delivery without wait_first's tasks
+
+
+class _Flow:
+    """What ``deliver`` uses of the consumer: its flow-control event and mode's real ``wait_first``."""
+
+    def __init__(self) -> None:
+        from mode import Service
+
+        self.service = Service()
+        self.suspend_flow = asyncio.Event()
+        self.races = 0
+
+    async def wait_first(self, *coros, timeout=None):
+        self.races += 1
+        return await self.service.wait_first(*coros, timeout=timeout)
+
+
+def test_a_delivery_that_completes_at_once_takes_no_race() -> None:
+    from qrisk.faust_app import deliver
+
+    async def main():
+        flow, got = _Flow(), []
+
+        async def callback(message):
+            got.append(message)
+
+        tasks = len(asyncio.all_tasks())
+        await deliver(flow, callback, "m1")
+        assert got == ["m1"] and flow.races == 0 and len(asyncio.all_tasks()) == tasks
+
+    asyncio.run(main())
+
+
+def test_a_delivery_that_waits_is_raced_and_completes() -> None:
+    from qrisk.faust_app import deliver
+
+    async def main():
+        flow, queue = _Flow(), asyncio.Queue(maxsize=1)
+        queue.put_nowait("earlier")
+
+        async def callback(message):
+            await queue.put(message)  # full: waits for room
+            return message
+
+        asyncio.get_running_loop().call_later(0.05, queue.get_nowait)
+        await asyncio.wait_for(deliver(flow, callback, "m2"), 5)
+        assert flow.races == 1 and queue.get_nowait() == "m2"
+
+    asyncio.run(main())
+
+
+def test_a_delivery_still_waiting_when_flow_is_suspended_is_abandoned_as_faust_does() -> None:
+    from qrisk.faust_app import deliver
+
+    async def main():
+        flow, queue = _Flow(), asyncio.Queue(maxsize=1)
+        queue.put_nowait("earlier")
+        cancelled = []
+
+        async def callback(message):
+            try:
+                await queue.put(message)
+            except asyncio.CancelledError:
+                cancelled.append(message)
+                raise
+
+        asyncio.get_running_loop().call_later(0.05, flow.suspend_flow.set)
+        await asyncio.wait_for(deliver(flow, callback, "m3"), 5)
+        await asyncio.sleep(0)
+        assert cancelled == ["m3"] and queue.qsize() == 1 and queue.get_nowait() == "earlier"
+
+    asyncio.run(main())
+
+
+def test_with_flow_suspended_a_delivery_goes_through_faust_s_race() -> None:
+    from qrisk.faust_app import deliver
+
+    async def main():
+        flow, got = _Flow(), []
+        flow.suspend_flow.set()
+
+        async def callback(message):
+            got.append(message)
+
+        await deliver(flow, callback, "m4")
+        assert flow.races == 1
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("waits", [False, True])
+def test_an_error_in_a_delivery_reaches_the_drain_loop(waits: bool) -> None:
+    from qrisk.faust_app import deliver
+
+    async def main():
+        flow = _Flow()
+
+        async def callback(message):
+            if waits:
+                await asyncio.sleep(0.01)
+            raise RuntimeError(f"bad {message}")
+
+        with pytest.raises(RuntimeError, match="bad m5"):
+            await deliver(flow, callback, "m5")
+        assert flow.races == (1 if waits else 0)
+
+    asyncio.run(main())
