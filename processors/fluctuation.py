@@ -127,7 +127,7 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
     fs = file.fluctuation
     rates = county.get(category)
     if rates is None:
-        rates = county[category] = CategoryRates()
+        rates = county[category] = _build_rates()
     if judgement.verdict == "fail":
         # the Paretos count this sample before any signal quotes them
         codes = [i.item_code for i in judgement.items if i.verdict == "fail"]
@@ -215,6 +215,8 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
 # a new series per (product, item) and a count per period are built from the fold's own values
 _build_series = builder(Series)
 _build_count = builder(PeriodCount)
+# a Kafka worker folds each event in a county of one file: its category charts are new every time
+_build_rates = builder(CategoryRates)
 
 _CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
 
@@ -267,7 +269,7 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
             "limits": finite_limits(series.monitor.limits) or {},
             "points": [point_dict(p) for p in series.recent],
             "pareto_enterprise": _sorted_counts(file.fluctuation.failing_items),
-            "pareto_category": _sorted_counts(county.get(category, CategoryRates()).failing_items),
+            "pareto_category": _sorted_counts(county[category].failing_items if category in county else {}),
             "nearby": nearby_events(file, occurred, policy.evidence_days) if occurred else [],
             "changes": changes,
         },

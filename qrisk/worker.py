@@ -60,7 +60,9 @@ from typing import Any, Iterable
 
 import orjson
 
+from processors._build import builder
 from processors.credit_file import CountyState, CreditFile
+from processors.ids import event_key
 from processors.step import Effect, Rules, step
 from schemas.events import Envelope
 from schemas.upcast import load_json, parse_event
@@ -149,13 +151,18 @@ def _json_default(value: Any) -> Any:
 def _dumps(doc: Any) -> bytes:
     """JSON as json.dumps(ensure_ascii=False, default=_json_default) writes it, ~10x faster.
 
-    Datetimes still go through ``_json_default`` (orjson would keep a non-UTC offset and write
-    a naive one as it is); what orjson refuses (non-str keys, ints past 64 bits) goes the slow way."""
+    Datetimes are written by orjson itself: every datetime the fold holds is UTC (the envelope's
+    validators convert at the door, and the fold only adds timedeltas), and orjson writes a UTC
+    datetime as ``isoformat()`` does (``+00:00``, microseconds when not 0); a naive one is taken as
+    UTC.  Handing each to ``_json_default`` instead cost ~1.5 µs a datetime, a sixth of the worker's
+    serialising.  What orjson refuses (non-str keys, ints past 64 bits) goes the slow way."""
     try:
-        return orjson.dumps(doc, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        return orjson.dumps(doc, default=_json_default, option=orjson.OPT_NAIVE_UTC)
     except TypeError:
         return json.dumps(doc, ensure_ascii=False, default=_json_default).encode("utf-8")
 
+
+_build_county = builder(CountyState)  # one per event folded: built, not validated (its parts are the fold's own)
 
 SAMPLE_COLUMN_LIST = list(SAMPLE_COLUMNS)
 JUDGEMENT_COLUMN_LIST = list(JUDGEMENT_COLUMNS)
@@ -261,16 +268,16 @@ class Fold:
 
     def _step(self, eid: str, fs: FileState, event: Envelope) -> tuple[list[Effect], BaseException | None]:
         # the county around this one file: its own seen ids, an empty county-level chart
-        state = CountyState.model_construct(files={eid: fs.file} if fs.file is not None else {}, seen_event_ids=fs.seen,
-                                            clock=None, categories={}, applied=0)
+        state = _build_county(files={eid: fs.file} if fs.file is not None else {}, seen_event_ids=fs.seen,
+                              clock=None, categories={}, applied=0)
         try:
             state, effects = step(state, event, self.rules)
             error = None
         except Exception as exc:  # noqa: BLE001 - becomes an effect and a dead letter, as in the embedded runtime
             error = exc
-            effects = [Effect(kind="processing.failed", enterprise_id=eid, event_id=str(event.event_id), occurred_at=event.occurred_at,
+            effects = [Effect(kind="processing.failed", enterprise_id=eid, event_id=event_key(event), occurred_at=event.occurred_at,
                               data={"reason": f"processing failed: {type(exc).__name__}: {exc}", "event_type": event.event_type})]
-        fs.seen.add(str(event.event_id))
+        fs.seen.add(event_key(event))
         fs.file = state.files.get(eid) or fs.file or CreditFile(enterprise_id=eid)
         return effects, error
 
@@ -285,7 +292,7 @@ class Fold:
                 return
         else:
             self.validated_hits += 1
-        event_id = str(event.event_id)
+        event_id = event_key(event)
         if event.enterprise_id == "*":
             members = self.by_partition.get(partition, set())
             # a tick reaches the files that existed on this partition before it in the log
@@ -353,7 +360,7 @@ class Fold:
                     judgements.append(original)
             out_effects.append({"idx": idx, "kind": eff.kind, "event_id": eff.event_id, "occurred_at": eff.occurred_at, "data": data})
         doc: dict[str, Any] = {
-            "enterprise_id": eid, "event_id": str(event.event_id), "event_type": event.event_type,
+            "enterprise_id": eid, "event_id": event_key(event), "event_type": event.event_type,
             "file_version": fs.version, "log": [partition, offset], "log_ts": timestamp_ms, "effects": out_effects,
         }
         if samples:

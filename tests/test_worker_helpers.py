@@ -57,3 +57,41 @@ def test_views_by_slice_publish_each_changed_file_once(rules) -> None:
         doc = json.loads(value)
         assert doc["version"] == doc["file"]["events"] == per[key.decode()]
     assert fold.views() == []
+
+
+def test_effect_messages_and_views_write_datetimes_as_before(rules, monkeypatch) -> None:
+    """orjson writes the fold's datetimes itself now; over a whole demo county every effect
+    message and every view is byte for byte what handing each datetime to ``_json_default``
+    (UTC ``isoformat()``) wrote."""
+    import orjson
+
+    from qrisk import worker
+    from qrisk.demo import CountyGenerator
+    from qrisk.worker import BatchOutput, _json_default
+
+    docs: list = []
+    dumps = worker._dumps
+
+    def recording(doc):
+        docs.append(doc)
+        return dumps(doc)
+
+    monkeypatch.setattr(worker, "_dumps", recording)
+    fold = Fold(rules, "log")
+    out = BatchOutput()
+    for offset, e in enumerate(e for e in CountyGenerator(seed=5).generate() if e.enterprise_id != "*"):
+        fold.apply(0, offset, event_value(e), None, out)
+    fold.views()
+    assert len(docs) > 400 and any(d.get("file") for d in docs) and any("sampling_items_in" in d for d in docs)
+    for doc in docs:
+        assert dumps(doc) == orjson.dumps(doc, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
+
+
+@pytest.mark.parametrize("moment", [dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc),
+                                    dt.datetime(2026, 1, 2, 3, 4, 5, 60, tzinfo=dt.timezone.utc),
+                                    dt.datetime(2026, 1, 2, 3, 4, 5)])
+def test_a_datetime_is_written_as_utc_isoformat(moment: dt.datetime) -> None:
+    from qrisk.worker import _dumps
+
+    utc = moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+    assert json.loads(_dumps({"at": moment, "day": moment.date()})) == {"at": utc.isoformat(), "day": moment.date().isoformat()}
