@@ -187,6 +187,9 @@ async def read_effects(bootstrap: str, topic: str, partitions: str, out: str) ->
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     got: dict[str, float] = {}
+    # per event: the log message's and the effect message's timestamps (their producers' clocks,
+    # wall ms) and when it was read, for where the time went (``hops`` in main)
+    hops: dict[str, tuple[int, int, float]] = {}
     try:
         tps = [TopicPartition(topic, p) for p in range(int(partitions))]
         consumer.assign(tps)
@@ -197,12 +200,18 @@ async def read_effects(bootstrap: str, topic: str, partitions: str, out: str) ->
         while not stop.is_set():
             batch = await consumer.getmany(timeout_ms=50)
             now = time.monotonic()
+            wall = time.time() * 1000
             for msgs in batch.values():
                 for m in msgs:
-                    got.setdefault(orjson.loads(m.value)["event_id"], now)
+                    doc = orjson.loads(m.value)
+                    if doc["event_id"] not in got:
+                        got[doc["event_id"]] = now
+                        hops[doc["event_id"]] = (doc.get("log_ts") or 0, m.timestamp, wall)
     finally:
         await consumer.stop()
         Path(out).write_text(json.dumps(got))
+        Path(out).with_name("latency-hops.json").write_text(json.dumps({"wall_minus_monotonic_ms": (time.time() - time.monotonic()) * 1000,
+                                                                         "hops": hops}))
 
 
 def main() -> None:
@@ -291,6 +300,7 @@ def main() -> None:
                                                          for e in paced], rate=args.rate))
         offered = len(paced) / (time.perf_counter() - t_start)
         sent = {str(e.event_id): t for e, t in zip(paced, times)}
+        (tmp / "latency-sent.json").write_text(json.dumps(sent))  # with latency-got.json: each event's way, for a closer look
         t_start = times[0] if times else time.monotonic()
         wait(drained, 120, "the paced load to drain", interval=0.2)
         time.sleep(1.0)
@@ -309,6 +319,17 @@ def main() -> None:
         for eid, t in sent.items():
             if eid in got:
                 windows.setdefault(int(t - t_start), []).append((got[eid] - t) * 1000)
+        hop_file = json.loads((tmp / "latency-hops.json").read_text())
+        shift, hop = hop_file["wall_minus_monotonic_ms"], hop_file["hops"]
+        stages: dict[str, list[float]] = {"ingress -> log (normalise)": [], "log -> effect (fold)": [], "effect -> read": []}
+        for eid, t in sent.items():
+            if eid in hop and hop[eid][0]:
+                log_ts, effect_ts, read_ms = hop[eid]
+                stages["ingress -> log (normalise)"].append(log_ts - (t * 1000 + shift))
+                stages["log -> effect (fold)"].append(effect_ts - log_ts)
+                stages["effect -> read"].append(read_ms - effect_ts)
+        print("  by hop (producer timestamps, ms resolution): " + "; ".join(
+            f"{name} p50 {statistics.median(v):.0f}, p99 {statistics.quantiles(v, n=100)[98]:.0f} ms" for name, v in stages.items() if len(v) > 1))
         print(f"  paced from {time.strftime('%H:%M:%S', time.localtime(time.time() - (time.monotonic() - t_start)))}; per second sent: " + ", ".join(f"{s}s p50 {statistics.median(v):.0f}/max {max(v):.0f}" for s, v in sorted(windows.items())))
     finally:
         if reader is not None and reader.poll() is None:
