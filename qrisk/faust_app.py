@@ -45,6 +45,8 @@ It still gives the event loop one turn after each message.  Without that turn, t
 failed about one run in six: at a rebalance the survivor went on handing over messages it had
 fetched before its seek to the committed offsets, which moved its read offsets past the messages
 the seek brought again, so it dropped those and a taken-over ingress partition never moved on.
+Plain Faust has the same race, only narrower; the ``Watchdog`` below catches a partition stuck
+like that (or any other way) and reads it again from its committed offset.
 """
 from __future__ import annotations
 
@@ -130,13 +132,17 @@ class Consumer(aiokafka_driver.Consumer):
         # per partition of a committed topic, the offsets handed to the streams and not yet committed
         self.handed: defaultdict[TP, set[int]] = defaultdict(set)
         self.head_missing: dict[TP, tuple[int, float]] = {}  # offset held back at the head, since when
+        self.last_handed: dict[TP, float] = {}  # when a message of the partition last reached the streams
         inner = self.callback
         handed = self.handed
+        last_handed = self.last_handed
         acking = self.app.topics.acks_enabled_for  # not the changelogs: nothing commits those
+        monotonic = time.monotonic
 
         async def callback(message: Any) -> None:
             if acking(message.topic):
                 handed[message.tp].add(message.offset)
+                last_handed[message.tp] = monotonic()
             await inner(message)
 
         self.callback = callback
@@ -206,6 +212,7 @@ class Consumer(aiokafka_driver.Consumer):
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         for tp in revoked:
             self.handed.pop(tp, None)
+            self.last_handed.pop(tp, None)
             self.head_missing.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
@@ -308,6 +315,57 @@ class InOrder:
             self.last.pop(tp, None)
             self.admitted.pop(tp, None)
             self.awaiting.pop(tp, None)
+
+
+STUCK_AFTER_S = 10.0
+"""How long a partition with messages left to read may go without any reaching the agents and
+without a commit before the ``Watchdog`` reads it again from its committed offset."""
+
+
+class Watchdog:
+    """Partitions that stopped moving with messages still to read, to be read again from their
+    committed offset.
+
+    A partition is stuck when its high-water mark is past its committed offset, the committed
+    offset has not moved for ``after_s``, and no message of it reached the streams in that time.
+    The way this happens that was seen (``_drain_messages``): around a rebalance the consumer
+    hands over messages it fetched before a seek, which moves its read offset past what the seek
+    brings again, and it then drops every message of the partition as already read: no error, no
+    hole for ``InOrder`` to see (nothing was handed over), and the partition never moves again.
+    A seek to the committed offset resets the read offset.  Anything else that stops a partition
+    (a lost seek, a stream that stopped taking) is caught the same way; a seek that was not needed
+    costs only a redelivery, which the fold skips by event id.
+    """
+
+    def __init__(self, consumer: Any, after_s: float = STUCK_AFTER_S) -> None:
+        self.consumer = consumer
+        self.after_s = after_s
+        self.progress: dict[TP, tuple[Optional[int], float]] = {}  # committed offset last seen, since when
+
+    def stuck(self, tps: Any, now: float | None = None) -> list[tuple[TP, int, int]]:
+        """(partition, committed offset, high-water mark) of each of ``tps`` that is stuck; each
+        is named again only after another ``after_s``."""
+        consumer = self.consumer
+        now = time.monotonic() if now is None else now
+        out = []
+        for tp in tps:
+            committed = consumer._committed_offset.get(tp)
+            seen = self.progress.get(tp)
+            if seen is None or seen[0] != committed:
+                self.progress[tp] = (committed, now)
+                continue
+            high = consumer.highwater(tp)
+            if committed is None or high is None or high <= committed:
+                self.progress[tp] = (committed, now)  # nothing to read (or not known yet)
+                continue
+            if now - seen[1] >= self.after_s and now - consumer.last_handed.get(tp, float("-inf")) >= self.after_s:
+                out.append((tp, committed, high))
+                self.progress[tp] = (committed, now)
+        return out
+
+    def forget(self, tps: Any) -> None:
+        for tp in tps:
+            self.progress.pop(tp, None)
 
 
 class Transport(aiokafka_driver.Transport):

@@ -467,7 +467,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     """The Faust app with its two agents; ``app.qrisk_fold`` is the fold (for inspection in tests)."""
     from faust.tables.table import Table
 
-    from qrisk.faust_app import App, InOrder
+    from qrisk.faust_app import App, InOrder, Watchdog
 
     settings = settings or KafkaSettings()
     if rules is None:
@@ -602,6 +602,22 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                 for tp, offset in order.due():
                     log.warning("%s/%s: offset %s has not come again yet; seeking back to it once more", tp.topic, tp.partition, offset)
                     await app.consumer.seek(tp, offset)
+
+    agent_topics = {*(t.name for t in topics.ingress.values()), topics.events.name}
+    watchdog: list[Watchdog] = []
+
+    @app.timer(interval=2.0)
+    async def _watch_partitions() -> None:  # pragma: no cover - exercised against the real broker
+        consumer = app.consumer
+        if app.rebalancing or not consumer.flow_active:
+            return  # the assignment is changing: seeks to the committed offsets are under way
+        if not watchdog:
+            watchdog.append(Watchdog(consumer))
+        for tp, committed, high in watchdog[0].stuck(tp for tp in consumer.assignment() if tp.topic in agent_topics):
+            log.warning("%s/%s: %s messages left to read past the committed offset %s, and none reached the agents "
+                        "for %.0f s; reading the partition again from there", tp.topic, tp.partition, high - committed,
+                        committed, watchdog[0].after_s)
+            await consumer.seek(tp, committed)
 
     def _note_batch(stage: str, batch: list, t_put: float) -> None:
         """Where the time goes on the way: how long the agent waited for room among the batches in
@@ -825,6 +841,8 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         for holder in (ingress_order, log_order):
             for order in holder:
                 order.forget(revoked)
+        for dog in watchdog:
+            dog.forget(revoked)
 
     return app
 

@@ -309,3 +309,53 @@ def test_an_error_in_a_delivery_reaches_the_drain_loop(waits: bool) -> None:
         assert flow.races == (1 if waits else 0)
 
     asyncio.run(main())
+
+
+# ---------------------------------------------------------------- a partition that stopped moving
+
+
+class _Partitions:
+    """What the watchdog reads of the consumer: committed offsets, high-water marks, last hand-overs."""
+
+    def __init__(self) -> None:
+        self._committed_offset: dict = {}
+        self.high: dict = {}
+        self.last_handed: dict = {}
+
+    def highwater(self, tp):
+        return self.high.get(tp)
+
+
+def test_a_partition_with_messages_left_that_nothing_moves_is_read_again_from_its_committed_offset() -> None:
+    from qrisk.faust_app import Watchdog
+
+    tp = TP("t.ingress.lab", 0)
+    c = _Partitions()
+    c._committed_offset[tp], c.high[tp], c.last_handed[tp] = 231, 427, 100.0
+    dog = Watchdog(c, after_s=10.0)
+    assert dog.stuck([tp], now=101.0) == []  # first look
+    assert dog.stuck([tp], now=105.0) == []  # not long enough
+    assert dog.stuck([tp], now=111.5) == [(tp, 231, 427)]
+    assert dog.stuck([tp], now=112.0) == []  # named once, then again only after another wait
+    assert dog.stuck([tp], now=121.6) == [(tp, 231, 427)]
+
+
+def test_a_partition_that_commits_gets_messages_or_has_none_left_is_not_stuck() -> None:
+    from qrisk.faust_app import Watchdog
+
+    moving, fed, done, unknown = (TP("t.events", p) for p in range(4))
+    c = _Partitions()
+    for tp in (moving, fed, done, unknown):
+        c._committed_offset[tp], c.high[tp], c.last_handed[tp] = 10, 50, 0.0
+    c.high[done] = 10
+    c.high[unknown] = None
+    dog = Watchdog(c, after_s=10.0)
+    tps = [moving, fed, done, unknown]
+    assert dog.stuck(tps, now=1.0) == []
+    for t in range(2, 40):
+        c._committed_offset[moving] = 10 + t  # commits go on
+        c.last_handed[fed] = float(t)  # messages reach the agents (a long batch: no commit yet)
+        assert dog.stuck(tps, now=float(t)) == []
+    dog.forget([fed])
+    assert fed not in dog.progress
+
