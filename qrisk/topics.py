@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +58,9 @@ class KafkaSettings(BaseSettings):
     # Faust's 1 byte made the broker answer every fetch with a handful of messages
     worker_fetch_min_bytes: int = 64 * 1024
     worker_fetch_max_wait_ms: int = 10
+    # the worker's event loop: uvloop (libuv) took ~10 % off the worker's CPU per event in bench_kafka
+    # (asyncio's pure-Python loop ran for every message and timer); "asyncio" for the standard one
+    worker_loop: Literal["uvloop", "asyncio"] = "uvloop"
     worker_session_timeout: float = 10.0  # seconds until a dead worker's partitions move to the others
     worker_web_port: int = 6066  # Faust's web server (health, metrics); 0 turns it off
     worker_data_dir: str = "var/worker"  # Faust's local data (table offsets)

@@ -872,7 +872,11 @@ def _faust_credentials(settings: KafkaSettings):
 def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None, loglevel: str = "info", **overrides: Any) -> int:
     """Run the worker until SIGTERM/SIGINT (``qrisk worker``)."""
     import faust
+    import mode.loop
 
+    settings = settings or KafkaSettings()
+    if settings.worker_loop == "uvloop":
+        mode.loop.use("uvloop")  # before the app and its consumer thread make their loops
     app = create_app(settings, rules, **overrides)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
