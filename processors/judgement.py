@@ -593,6 +593,9 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
     index = catalogue.index
     unknown: list[UnknownEntry] = []
     judged: dict[str, tuple[ItemJudgement, float | None]] = {}
+    judgements: list[ItemJudgement] = []
+    failed = undetermined = False
+    disagreements: list[str] = []
 
     block = catalogue.standards_for(category)
     if block is None:
@@ -604,6 +607,14 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
                 f"{printed}：标准目录中没有“{category}”类别的标准，无法判定",
                 f"{printed}: the catalogue has no standards for category {category!r}; undetermined",
             ), None)
+        judgements = [j for j, _ in judged.values()]
+        for j in judgements:
+            if j.verdict == "fail":
+                failed = True
+            elif j.verdict != "pass":
+                undetermined = True
+            if j.agrees_with_lab is False:
+                disagreements.append(j.item_code)
     else:
         memo = _MEMO.setdefault(catalogue.digest, {})
         if len(memo) > _MEMO_LIMIT:
@@ -629,23 +640,24 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
             hit = memo.get(key)
             if hit is None:
                 found: list[UnknownEntry] = []
-                hit = memo[key] = (_judge_item(test, category, block.name_zh, index, basis, found), tuple(found))
-            judged[code] = hit[0]
-            if hit[1]:
-                unknown.extend(hit[1])
+                pair = _judge_item(test, category, block.name_zh, index, basis, found)
+                # with what the sample's verdict needs of it, read once rather than per hit
+                hit = memo[key] = (pair, tuple(found), pair[0].verdict, pair[0].agrees_with_lab is False)
+            pair, found_unknown, v, disagrees = hit
+            judged[code] = pair
+            judgements.append(pair[0])
+            if v == "fail":
+                failed = True
+            elif v != "pass":
+                undetermined = True
+            if disagrees:
+                disagreements.append(code)
+            if found_unknown:
+                unknown.extend(found_unknown)
 
-    items = tuple(j for j, _ in judged.values())
+    # (item codes are distinct in a validated sample: one judgement per code, in the sample's order)
+    items = tuple(judgements)
     sums = _sum_checks_memo(category, catalogue, index, basis, judged)
-    failed = undetermined = False
-    disagreements = []
-    for j in items:
-        v = j.verdict
-        if v == "fail":
-            failed = True
-        elif v != "pass":
-            undetermined = True
-        if j.agrees_with_lab is False:
-            disagreements.append(j.item_code)
     for c in sums:
         v = c.verdict
         if v == "fail":
