@@ -36,7 +36,9 @@ an error that cannot be dead-lettered stops the process at once (``os._exit``) s
 acknowledged: Faust acknowledges an event even when an agent raises.  Faust's own commit is
 patched (``qrisk.faust_app``): after a rebalance it stalled on offsets acknowledged twice, and it
 committed past a message a stream had dropped.  Both agents take each partition's messages in
-offset order without a hole (``InOrder``): past a dropped message they seek back to it.
+offset order without a hole (``InOrder``): past a dropped message they seek back to it.  A
+partition with messages left that neither commits nor hands anything over for 10 s is read again
+from its committed offset (``Watchdog``).
 
 County-level state (the per-category pass-rate charts of ``CountyState.categories``) cannot live
 on one partition: each step here sees an empty county, so category-scope p-chart signals are not
