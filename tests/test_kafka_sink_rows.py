@@ -36,7 +36,7 @@ def _fold(rules, messages, remember: bool):
     out = BatchOutput()
     for offset, (raw, event) in enumerate(messages):
         if remember:
-            fold.remember(raw, event)
+            fold.remember(raw, event, 0)
         fold.apply(0, offset, raw, 1_767_600_000_000, out)
     return fold, out
 

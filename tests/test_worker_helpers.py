@@ -95,3 +95,36 @@ def test_a_datetime_is_written_as_utc_isoformat(moment: dt.datetime) -> None:
 
     utc = moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
     assert json.loads(_dumps({"at": moment, "day": moment.date()})) == {"at": utc.isoformat(), "day": moment.date().isoformat()}
+
+
+def test_events_validated_ahead_count_only_for_the_partitions_this_fold_holds(rules) -> None:
+    from qrisk.demo import CountyGenerator
+    from qrisk.worker import BatchOutput, log_partition
+
+    events = [e.model_copy(update={"received_at": NOW}) for e in CountyGenerator(seed=5).generate() if e.enterprise_id != "*"][:60]
+    fold = Fold(rules, "log")
+    fold.validated_limit = 50
+    fold.load(1, [])  # this fold holds log partition 1 only
+    sent = []
+    for e in events:
+        raw = event_value(e)
+        p = log_partition(e.enterprise_id.encode(), 4)
+        fold.remember(raw, e, p)
+        sent.append((raw, p))
+    kept = sent[-50:]  # the bound pushed out the oldest ten
+    assert len(fold.validated) == 50
+    ahead = sum(1 for _, p in kept if p == 1)
+    assert 0 < ahead < 50 and fold.ahead == ahead
+    assert fold.ahead_full(50 - ahead + 1) and not fold.ahead_full(50 - ahead)
+    # taking partition 0 too counts what waits for it; giving up 1 forgets those
+    fold.load(0, [])
+    assert fold.ahead == sum(1 for _, p in kept if p in (0, 1))
+    fold.drop([1])
+    assert fold.ahead == sum(1 for _, p in kept if p == 0)
+    # folding a remembered message uses the remembered event and counts it off
+    out = BatchOutput()
+    raw0 = [raw for raw, p in kept if p == 0]
+    for offset, raw in enumerate(raw0):
+        fold.apply(0, offset, raw, None, out)
+    assert fold.validated_hits == len(raw0) and fold.ahead == 0
+    assert len(fold.validated) == 50 - len(raw0)
