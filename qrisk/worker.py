@@ -134,11 +134,20 @@ def entry_key(partition: int, enterprise_id: str, version: int) -> str:
     return f"E|{partition}|{enterprise_id}|{version:012d}"
 
 
-def log_partition(key: bytes, partitions: int) -> int:
-    """The partition the producer's default partitioner (murmur2, as Kafka's Java client) gives a key."""
-    from aiokafka.partitioner import murmur2
+_PARTITIONS: dict[tuple[bytes, int], int] = {}
 
-    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+def log_partition(key: bytes, partitions: int) -> int:
+    """The partition the producer's default partitioner (murmur2, as Kafka's Java client and
+    kafka-python) gives a key: the worker sends with it, so the API and the worker agree."""
+    hit = _PARTITIONS.get((key, partitions))
+    if hit is None:
+        from aiokafka.partitioner import murmur2  # pure Python: once per enterprise
+
+        if len(_PARTITIONS) > 100_000:
+            _PARTITIONS.clear()
+        hit = _PARTITIONS[(key, partitions)] = (murmur2(key) & 0x7FFFFFFF) % partitions
+    return hit
 
 
 def key_partition(key: str) -> int:
@@ -704,8 +713,9 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                     else:
                         value = value or event_value(event)
                         key = event.enterprise_id.encode("utf-8")
-                        fold.remember(value, event, log_partition(key, len(log_partitions)))
-                        sends.append((log_name, key, value, None))
+                        partition = log_partition(key, len(log_partitions))
+                        fold.remember(value, event, partition)
+                        sends.append((log_name, key, value, partition))
                 futures = await _send(sends + _letters(letters, now))
                 for ev in batch:
                     ev.message.incref()  # acknowledged by _ingress_durable once the log has every event of it

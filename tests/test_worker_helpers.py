@@ -128,3 +128,20 @@ def test_events_validated_ahead_count_only_for_the_partitions_this_fold_holds(ru
         fold.apply(0, offset, raw, None, out)
     assert fold.validated_hits == len(raw0) and fold.ahead == 0
     assert len(fold.validated) == 50 - len(raw0)
+
+
+@pytest.mark.parametrize("partitions", [1, 4, 7])
+def test_the_worker_partitions_the_log_as_the_api_and_faust_producers_would(partitions: int) -> None:
+    import random
+
+    from aiokafka.partitioner import DefaultPartitioner
+    from kafka.partitioner.default import murmur2 as kafka_python_murmur2
+
+    from qrisk.worker import log_partition
+
+    rng = random.Random(partitions)
+    keys = [b"E001", "龙泉山泉水厂".encode(), b"C3-E0042"] + [rng.randbytes(rng.randrange(1, 40)) for _ in range(500)]
+    every = list(range(partitions))
+    for key in keys + keys:  # the second time from the memo
+        expected = (kafka_python_murmur2(key) & 0x7FFFFFFF) % partitions  # the API's producer (kafka-python)
+        assert log_partition(key, partitions) == expected == DefaultPartitioner()(key, every, every)
