@@ -692,6 +692,8 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                     timing["normalise_ahead_wait_s"] += time.perf_counter() - t_wait
                 now = utc_now()
                 now_json = moment_json(now)
+                # the log partitions this worker folds: another worker's fold parses its own
+                folding = {tp.partition for tp in app.consumer.assignment() if tp.topic == log_name}
                 sends: list[tuple[str, bytes | None, bytes | None, int | None]] = []
                 letters: list[DeadLetter] = []
                 for ev in batch:
@@ -714,7 +716,8 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                         value = value or event_value(event)
                         key = event.enterprise_id.encode("utf-8")
                         partition = log_partition(key, len(log_partitions))
-                        fold.remember(value, event, partition)
+                        if partition in folding:
+                            fold.remember(value, event, partition)
                         sends.append((log_name, key, value, partition))
                 futures = await _send(sends + _letters(letters, now))
                 for ev in batch:
