@@ -107,8 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
         cli_spc.register(sub)
     from qrisk import cli_kafka, cli_risk
 
+    from qrisk import cli_dashboards
+
     cli_risk.register(sub)  # risk, backtest, credit-file
     cli_kafka.register(sub)  # topics, produce, worker, sink, tick
+    cli_dashboards.register(sub)  # dashboards export / check / publish
     return parser
 
 

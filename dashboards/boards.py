@@ -1,0 +1,199 @@
+"""qrisk's dashboards (zh-CN): the county at a glance, one enterprise's credit file, the intake.
+
+Each is a function returning the Grafana JSON model; ``DASHBOARDS`` names them by file.
+``qrisk dashboards export`` writes them to deploy/grafana/dashboards/ (provisioned by the
+compose file's Grafana), ``qrisk dashboards publish`` posts them to a running Grafana.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from dashboards.model import (
+    CATEGORY_ZH,
+    EFFECTS,
+    EVENT_ARCHIVE,
+    FORMAT_TIMESERIES,
+    SEVERITY_ZH,
+    dashboard,
+    data_number,
+    data_text,
+    data_text_before,
+    panel,
+    variable,
+)
+
+# samples count once, with their final verdict (a re-test replaces its original: 031 migration)
+FINAL_SAMPLES = "judgements FINAL WHERE superseded_by = ''"
+
+# the newest grade of each enterprise (risk.graded effects: data is the new grade entry)
+CURRENT_GRADES = f"""
+    SELECT enterprise_id,
+           argMax({data_text('grade')}, version * 1000 + idx) AS grade,
+           argMax({data_number('score')}, version * 1000 + idx) AS score,
+           max(occurred_at) AS graded_at
+    FROM {EFFECTS} WHERE kind = 'risk.graded' GROUP BY enterprise_id"""
+
+NAMES = f"""
+    SELECT enterprise_id, argMax({data_text('name')}, version * 1000 + idx) AS name,
+           argMax({data_text('category')}, version * 1000 + idx) AS category
+    FROM {EFFECTS} WHERE kind IN ('enterprise.registered', 'enterprise.profile_changed') AND {data_text('name')} != ''
+    GROUP BY enterprise_id"""
+
+WARNINGS = f"""
+    SELECT occurred_at, enterprise_id, event_id,
+           {SEVERITY_ZH.format(data_text_before('severity', 'title_zh'))} AS severity,
+           {data_text_before('title_zh', None)} AS title,
+           {data_text_before('message_zh', 'occurred_at')} AS message
+    FROM {EFFECTS} WHERE kind = 'warning.raised'"""
+
+# a series chart is named by product and item; the p and c charts by what they count and the period
+CHART_ZH = "transform({0}, ['p', 'c'], ['抽检不合格率', '投诉数'], {0})"
+SIGNALS = f"""
+    SELECT occurred_at, enterprise_id, event_id,
+           if({data_text('series')} != '', replaceOne({data_text('series')}, '|', ' · '),
+              concat({CHART_ZH.format(data_text('chart'))}, ' ', {data_text('period')})) AS series,
+           {data_text_before('text_zh', 'ucl')} AS text
+    FROM {EFFECTS} WHERE kind = 'fluctuation.signal'"""
+
+# GB 2760 groups whose sum of ratios is judged (the catalogue's sum_of_ratios blocks; a test keeps them equal)
+GROUPS_ZH = {"preservative": "防腐剂", "sweetener": "甜味剂"}
+
+GRADE_COLOURS = [(None, "green"), (40.0, "yellow"), (60.0, "orange"), (80.0, "red")]
+
+
+def _groups_zh(code: str) -> str:
+    return f"transform({code}, {list(GROUPS_ZH)}, {list(GROUPS_ZH.values())}, {code})"
+
+
+def county() -> dict[str, Any]:
+    panels = [
+        panel("stat", "在册企业", f"SELECT count() AS `企业数` FROM ({NAMES})", w=4, h=4,
+              description="已登记（enterprise.registered）的企业数"),
+        panel("stat", "抽检批次", f"SELECT count() AS `批次` FROM {FINAL_SAMPLES} AND $__dateFilter(sampled_on)", w=4, h=4,
+              description="时间范围内按抽样日期计的抽检批次（复检替代原检验，只计一次）"),
+        panel("stat", "不合格批次", f"SELECT countIf(verdict = 'fail') AS `不合格` FROM {FINAL_SAMPLES} AND $__dateFilter(sampled_on)",
+              w=4, h=4, thresholds=[(None, "green"), (1.0, "red")]),
+        panel("stat", "抽检合格率",
+              f"SELECT round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率` "
+              f"FROM {FINAL_SAMPLES} AND $__dateFilter(sampled_on)",
+              w=4, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")],
+              description="合格批次 / 已判定批次（待定的不计）"),
+        panel("stat", "预警", f"SELECT count() AS `预警` FROM ({WARNINGS}) WHERE $__timeFilter(occurred_at)", w=4, h=4,
+              thresholds=[(None, "green"), (1.0, "orange")], description="时间范围内的早期预警（warning.raised）"),
+        panel("stat", "整改逾期", f"SELECT count() AS `逾期` FROM {EFFECTS} WHERE kind = 'rectification.overdue' AND $__timeFilter(occurred_at)",
+              w=4, h=4, thresholds=[(None, "green"), (1.0, "red")], description="按事件时间超过整改期限仍未完成的整改"),
+        panel("timeseries", "月度抽检合格率（分类别）",
+              f"""SELECT toDateTime(toStartOfMonth(sampled_on)) AS time, {CATEGORY_ZH.format('category')} AS `类别`,
+                         round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率`
+                  FROM {FINAL_SAMPLES} AND $__dateFilter(sampled_on)
+                  GROUP BY time, category ORDER BY time, category""",
+              w=12, h=8, fmt=FORMAT_TIMESERIES, unit="percent"),
+        panel("piechart", "风险等级分布（当前）",
+              f"SELECT grade AS `等级`, count() AS `企业数` FROM ({CURRENT_GRADES}) GROUP BY grade ORDER BY grade",
+              w=6, h=8, options={"reduceOptions": {"values": True, "calcs": ["lastNotNull"]}, "pieType": "donut"}),
+        panel("barchart", "不合格项目排行",
+              f"""SELECT if(startsWith(code, 'sum_of_ratios:'), concat({_groups_zh("substring(code, 15)")}, '比例之和'),
+                            if(item_name = '', code, item_name)) AS `项目`, batches AS `不合格批次`
+                  FROM (SELECT arrayJoin(failed_items) AS code, count() AS batches FROM {FINAL_SAMPLES}
+                        AND verdict = 'fail' AND $__dateFilter(sampled_on) GROUP BY code) AS failures
+                  ANY LEFT JOIN (SELECT item_code AS code, any(item_name) AS item_name FROM sampling_items GROUP BY item_code) AS names
+                  USING code ORDER BY batches DESC, code LIMIT 15""",
+              w=6, h=8, options={"orientation": "horizontal", "xField": "项目"},
+              description="各检验项目的不合格批次（帕累托）：先查最多的原因"),
+        panel("table", "C/D 级企业",
+              f"""SELECT enterprise_id AS `企业`, name AS `名称`, {CATEGORY_ZH.format('category')} AS `类别`, grade AS `等级`,
+                         score AS `风险分`, graded_at AS `评定时间`
+                  FROM ({CURRENT_GRADES}) AS grades ANY LEFT JOIN ({NAMES}) AS names USING enterprise_id
+                  WHERE grade IN ('C', 'D') ORDER BY grade DESC, score DESC, enterprise_id""",
+              w=12, h=9, description="当前等级为 C 或 D 的企业，风险分从高到低"),
+        panel("table", "最新预警",
+              f"""SELECT occurred_at AS `时间`, enterprise_id AS `企业`, severity AS `级别`, title AS `预警`, message AS `说明`, event_id AS `事件`
+                  FROM ({WARNINGS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 200""",
+              w=12, h=9, description="每条预警都带触发它的事件编号，可在企业诚信档案中查看证据"),
+        panel("timeseries", "质量波动信号（每周）",
+              f"""SELECT toDateTime(toMonday(occurred_at)) AS time, count() AS `信号数` FROM {EFFECTS}
+                  WHERE kind = 'fluctuation.signal' AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
+              w=12, h=7, fmt=FORMAT_TIMESERIES, options={"legend": {"showLegend": False}}),
+        panel("table", "最新质量波动信号",
+              f"""SELECT occurred_at AS `时间`, enterprise_id AS `企业`, series AS `产品与项目`, text AS `信号`, event_id AS `事件`
+                  FROM ({SIGNALS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 100""",
+              w=12, h=7),
+    ]
+    return dashboard("qrisk-county", "县域食品质量风险总览", panels, time_from="now-1y",
+                     description="抽检、合格率、风险分级、早期预警和质量波动：全县一览（早发现、早预警）")
+
+
+ENTERPRISE = "'${enterprise}'"
+
+
+def enterprise() -> dict[str, Any]:
+    where = f"enterprise_id = {ENTERPRISE}"
+    panels = [
+        panel("stat", "当前风险等级", f"SELECT grade AS `等级` FROM ({CURRENT_GRADES}) WHERE {where}", w=6, h=4,
+              options={"colorMode": "background", "textMode": "value"}),
+        panel("stat", "风险分", f"SELECT score AS `风险分` FROM ({CURRENT_GRADES}) WHERE {where}", w=6, h=4, thresholds=GRADE_COLOURS),
+        panel("stat", "抽检合格率",
+              f"SELECT round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率` "
+              f"FROM {FINAL_SAMPLES} AND {where} AND $__dateFilter(sampled_on)",
+              w=6, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")]),
+        panel("stat", "预警数", f"SELECT count() AS `预警` FROM ({WARNINGS}) WHERE {where} AND $__timeFilter(occurred_at)", w=6, h=4,
+              thresholds=[(None, "green"), (1.0, "orange")]),
+        panel("timeseries", "风险分变化",
+              f"""SELECT occurred_at AS time, {data_number('score')} AS `风险分` FROM {EFFECTS}
+                  WHERE kind = 'risk.graded' AND {where} AND $__timeFilter(occurred_at) ORDER BY time, version, idx""",
+              w=12, h=8, fmt=FORMAT_TIMESERIES, thresholds=GRADE_COLOURS,
+              options={"legend": {"showLegend": False}}),
+        panel("timeseries", "检测值：${item}",
+              f"""SELECT toDateTime(sampled_on) AS time, max(value) AS `检测值` FROM sampling_items FINAL
+                  WHERE {where} AND item_code = '${{item}}' AND $__dateFilter(sampled_on)
+                  GROUP BY time ORDER BY time""",
+              w=12, h=8, fmt=FORMAT_TIMESERIES, description="每批次取 n 个样品中的最大值（与质量波动监测所用的值相同）；ND 计为 0",
+              options={"legend": {"showLegend": False}}),
+        panel("table", "抽检记录",
+              f"""SELECT sampled_on AS `抽样日期`, sample_no AS `抽样编号`, product AS `产品`,
+                         transform(verdict, ['pass', 'fail', 'undetermined'], ['合格', '不合格', '待定'], verdict) AS `结论`,
+                         arrayStringConcat(failed_items, '、') AS `不合格项目`, event_id AS `事件`
+                  FROM {FINAL_SAMPLES} AND {where} AND $__dateFilter(sampled_on) ORDER BY sampled_on DESC, event_id""",
+              w=24, h=8),
+        panel("table", "预警记录",
+              f"""SELECT occurred_at AS `时间`, severity AS `级别`, title AS `预警`, message AS `说明`, event_id AS `事件`
+                  FROM ({WARNINGS}) WHERE {where} AND $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id""",
+              w=12, h=8),
+        panel("table", "质量波动信号",
+              f"""SELECT occurred_at AS `时间`, series AS `产品与项目`, text AS `信号`, event_id AS `事件`
+                  FROM ({SIGNALS}) WHERE {where} AND $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id""",
+              w=12, h=8),
+    ]
+    variables = [
+        variable("enterprise", "企业", "SELECT DISTINCT enterprise_id FROM judgements ORDER BY enterprise_id"),
+        variable("item", "检验项目",
+                 f"SELECT DISTINCT item_code FROM sampling_items WHERE enterprise_id = {ENTERPRISE} AND value IS NOT NULL ORDER BY item_code"),
+    ]
+    return dashboard("qrisk-enterprise", "企业诚信档案", panels, variables=variables, time_from="now-2y",
+                     description="一家企业的风险等级、抽检、预警和质量波动，每一项都可追到事件")
+
+
+def intake() -> dict[str, Any]:
+    panels = [
+        panel("stat", "接收事件", f"SELECT count() AS `事件` FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at)", w=8, h=4),
+        panel("stat", "死信", "SELECT count() AS `死信` FROM dead_letters FINAL WHERE $__timeFilter(received_at)", w=8, h=4,
+              thresholds=[(None, "green"), (1.0, "red")], description="被拒收的输入：原样保存，附原因，不会丢失"),
+        panel("stat", "最近接收", f"SELECT max(received_at) AS `最近接收` FROM {EVENT_ARCHIVE}", w=8, h=4, unit="dateTimeAsLocal"),
+        panel("timeseries", "每小时接收事件（按类型）",
+              f"""SELECT toStartOfHour(received_at) AS time, event_type AS `类型`, count() AS `事件`
+                  FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at) GROUP BY time, event_type ORDER BY time, event_type""",
+              w=24, h=8, fmt=FORMAT_TIMESERIES),
+        panel("table", "最新死信",
+              """SELECT received_at AS `时间`, channel AS `渠道`, position AS `位置`, reason AS `原因`, substring(raw, 1, 300) AS `原始内容`
+                 FROM dead_letters FINAL WHERE $__timeFilter(received_at) ORDER BY received_at DESC, dead_letter_id LIMIT 200""",
+              w=24, h=10),
+    ]
+    return dashboard("qrisk-intake", "数据接入", panels, time_from="now-7d", refresh="30s",
+                     description="实验室、投诉、检查系统推送的事件和被拒收的输入（死信）")
+
+
+DASHBOARDS: dict[str, Callable[[], dict[str, Any]]] = {
+    "county.json": county,
+    "enterprise.json": enterprise,
+    "intake.json": intake,
+}

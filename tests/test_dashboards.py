@@ -1,0 +1,341 @@
+"""Grafana dashboards as code: the JSON models, the files Grafana provisions, every panel's SQL run
+against real stores, the answers compared with the fold, and publishing over HTTP.
+
+No Grafana server can run here.  The panels' SQL runs on both backends (chdb, and the real
+ClickHouse server: Debian's 18.16) with the plugin's macros and variables expanded as the plugin
+expands them; publishing goes to a fake Grafana API (a real HTTP server on loopback that speaks
+just enough of Grafana's folder and dashboard endpoints and records what it got).
+"""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+from services import clickhouse_url, store  # noqa: F401 - fixtures
+
+from dashboards.boards import DASHBOARDS, GROUPS_ZH
+from dashboards.macros import expand, variables_of
+from dashboards.publish import FOLDER_UID, export, render
+from tests.conftest import ROOT
+
+WHOLE = (dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc))
+
+
+# --------------------------------------------------------------------------- the models
+
+
+@pytest.mark.parametrize("name", sorted(DASHBOARDS))
+def test_a_model_grafana_can_load(name):
+    model = DASHBOARDS[name]()
+    provisioned = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/clickhouse.yaml").read_text())
+    datasource = {d["uid"]: d["type"] for d in provisioned["datasources"]}
+    assert model["uid"].startswith("qrisk-") and model["title"] and model["schemaVersion"] >= 36
+    ids = [p["id"] for p in model["panels"]]
+    assert len(ids) == len(set(ids))
+    titles = [p["title"] for p in model["panels"]]
+    assert len(titles) == len(set(titles)), "two panels with one title"
+    cells = set()
+    for p in model["panels"]:
+        g = p["gridPos"]
+        assert 0 <= g["x"] and g["x"] + g["w"] <= 24, p["title"]
+        area = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
+        assert not area & cells, f"{p['title']} overlaps another panel"
+        cells |= area
+        assert p["targets"], p["title"]
+        for t in p["targets"]:
+            assert datasource.get(t["datasource"]["uid"]) == t["datasource"]["type"], "not the provisioned data source"
+            assert t["rawSql"].lstrip().upper().startswith("SELECT"), p["title"]
+    defined = {v["name"] for v in model["templating"]["list"]}
+    used = set().union(*(variables_of(t["rawSql"]) for p in model["panels"] for t in p["targets"]))
+    used |= set().union(*(variables_of(v["query"]) for v in model["templating"]["list"]))
+    assert used <= defined, f"variables used but not defined: {used - defined}"
+
+
+def test_the_provisioned_files_are_the_code():
+    folder = ROOT / "deploy/grafana/dashboards"
+    assert sorted(p.name for p in folder.glob("*.json")) == sorted(DASHBOARDS)
+    for name, build in DASHBOARDS.items():
+        assert (folder / name).read_text(encoding="utf-8") == render(build()), f"run `qrisk dashboards export` ({name} is stale)"
+
+
+def test_export_writes_every_dashboard(tmp_path):
+    paths = export(tmp_path / "out")
+    assert sorted(p.name for p in paths) == sorted(DASHBOARDS)
+    for p in paths:
+        assert json.loads(p.read_text(encoding="utf-8"))["uid"] == DASHBOARDS[p.name]()["uid"]
+
+
+def test_compose_mounts_the_provisioned_folder():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    provider = yaml.safe_load((ROOT / "deploy/grafana/provisioning/dashboards/qrisk.yaml").read_text())["providers"][0]
+    mounts = dict(v.split(":")[:2] for v in compose["services"]["grafana"]["volumes"])
+    assert mounts["./deploy/grafana/dashboards"] == provider["options"]["path"]
+
+
+def test_the_additive_groups_are_the_catalogues():
+    from schemas.standards import load_catalogue
+
+    catalogue = load_catalogue()
+    groups = {}
+    for category in ("packaged_water", "pastry", "other"):
+        block = catalogue.standards_for(category)
+        for g in (block.sum_of_ratios if block is not None else ()):
+            groups[g.group] = g.name_zh
+    assert groups == GROUPS_ZH
+
+
+def test_macros_expand_as_the_plugin_does():
+    start = dt.datetime(2025, 3, 1, tzinfo=dt.timezone.utc)
+    end = dt.datetime(2025, 3, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
+    sql = "SELECT 1 WHERE $__timeFilter(occurred_at) AND $__dateFilter(d) AND e = '${enterprise}' AND t < $__toTime"
+    assert expand(sql, start, end, {"enterprise": "O'Brien"}) == (
+        "SELECT 1 WHERE occurred_at >= toDateTime(1740787200) AND occurred_at <= toDateTime(1743465599)"
+        " AND d >= toDate('2025-03-01') AND d <= toDate('2025-03-31') AND e = 'O\\'Brien' AND t < toDateTime(1743465599)")
+    with pytest.raises(ValueError, match="item"):
+        expand("SELECT '${item}'", start, end, {})
+    with pytest.raises(ValueError, match="__nope"):
+        expand("SELECT $__nope(x)", start, end, {})
+
+
+# --------------------------------------------------------------------------- every panel on real data
+
+
+@pytest.fixture
+def county(store, rules):  # noqa: F811 - fixture
+    """One county folded by the embedded pipeline (``effects``), another by the Kafka worker's fold
+    and written by the sink (``stream_effects``, ``events``), in one store, plus one dead letter."""
+    from qrisk.demo import CountyGenerator
+    from qrisk.kafka_log import event_value
+    from qrisk.pipeline import DeadLetter, Pipeline
+    from qrisk.sink import Sink
+    from qrisk.topics import KafkaSettings
+    from qrisk.worker import BatchOutput, Fold
+
+    received = dt.datetime(2026, 2, 1, 9, 0, tzinfo=dt.timezone.utc)
+    embedded = CountyGenerator(seed=11, county="A-").generate()
+    pipeline = Pipeline(store, rules, clock=lambda: received, snapshot_every=dt.timedelta(days=1))
+    for i in range(0, len(embedded), 400):
+        pipeline.submit(embedded[i:i + 400])
+    pipeline.dead_letter([DeadLetter(channel="http", position="req-1#0", raw=b'{"event_type": "sampling.result"}',
+                                     reason="payload.sample_no: 缺少必填字段")])
+    assert pipeline.wait_derived(120)
+    states = [pipeline.state]
+
+    streamed = [e.model_copy(update={"received_at": received}) for e in CountyGenerator(seed=12, county="B-").generate()
+                if e.enterprise_id != "*"]
+    fold = Fold(rules, "log")
+    out = BatchOutput()
+    raws = [event_value(e) for e in streamed]
+    for offset, raw in enumerate(raws):
+        fold.apply(0, offset, raw, int(received.timestamp() * 1000), out)
+    settings = KafkaSettings()
+    topics = settings.topics()
+    tp = collections.namedtuple("TP", "topic partition")
+    message = collections.namedtuple("Message", "offset value")
+    sink = Sink(store, settings, consumer=object())
+    sink.process({tp(topics.events.name, 0): [message(i, raw) for i, raw in enumerate(raws)],
+                  tp(topics.effects.name, 0): [message(i, v) for i, (_, v) in enumerate(out.effects)]})
+    assert sink.stats["bad_messages"] == 0
+    from processors.credit_file import CountyState
+
+    b_state = CountyState()
+    b_state.files = {eid: fs.file for eid, fs in fold.files.items()}
+    states.append(b_state)
+    yield {"store": store, "states": states, "events": embedded + streamed}
+    pipeline.close()
+
+
+def _panels(store, start=WHOLE[0], end=WHOLE[1], variables=None):  # noqa: F811 - a store, not the fixture
+    from qrisk.cli_dashboards import run_panels
+
+    results = run_panels(store, start, end, variables)
+    failed = [f"{r['dashboard']} / {r['panel']}: {r['error']}" for r in results if "error" in r]
+    assert not failed, "\n".join(failed)
+    return {(r["dashboard"], r["panel"]): r["rows"] for r in results}
+
+
+def _files(county):
+    return {eid: f for state in county["states"] for eid, f in state.files.items()}
+
+
+def test_every_panel_answers_what_the_fold_knows(county):
+    got = _panels(county["store"])
+    files = _files(county)
+    registered = [f for f in files.values() if f.profile is not None]
+    assert got[("county.json", "在册企业")] == [{"企业数": len(registered)}]
+    final = [s for f in files.values() for s in f.final_samples()]
+    assert got[("county.json", "抽检批次")] == [{"批次": len(final)}]
+    failed = [s for s in final if s.judgement.verdict == "fail"]
+    assert got[("county.json", "不合格批次")] == [{"不合格": len(failed)}] and failed
+    grades = collections.Counter(f.risk.grade for f in files.values() if f.risk.grade)
+    assert {r["等级"]: r["企业数"] for r in got[("county.json", "风险等级分布（当前）")]} == dict(grades)
+    worst = got[("county.json", "C/D 级企业")]
+    assert {r["企业"] for r in worst} == {eid for eid, f in files.items() if f.risk.grade in ("C", "D")} and worst
+    for row in worst:
+        f = files[row["企业"]]
+        assert (row["等级"], row["风险分"], row["名称"]) == (f.risk.grade, f.risk.score, f.profile.name)
+    pareto = collections.Counter(code for s in failed for code in
+                                 [i.item_code for i in s.judgement.items if i.verdict == "fail"]
+                                 + [f"sum_of_ratios:{c.group}" for c in s.judgement.sum_checks if c.verdict == "fail"])
+    assert sorted(r["不合格批次"] for r in got[("county.json", "不合格项目排行")]) == sorted(pareto.values())
+    assert any(r["项目"] == "防腐剂比例之和" for r in got[("county.json", "不合格项目排行")])  # the planted pastry maker
+    assert got[("intake.json", "接收事件")] == [{"事件": len(county["events"])}]
+    assert got[("intake.json", "死信")] == [{"死信": 1}]
+    assert got[("intake.json", "最新死信")][0]["原因"] == "payload.sample_no: 缺少必填字段"
+
+
+def test_warning_and_signal_texts_come_out_as_the_fold_wrote_them(county):
+    """The texts are read out of JSON by pattern (no JSONExtract on ClickHouse 18.16): every row
+    must equal the effect's own field, quotes and all, from both effect tables."""
+    store = county["store"]
+    got = _panels(store)
+    data = {}
+    for row in store.query("SELECT event_id, kind, data FROM effects FINAL UNION ALL SELECT event_id, kind, data FROM stream_effects FINAL"):
+        data.setdefault((row["event_id"], row["kind"]), []).append(json.loads(row["data"]))
+    warnings = got[("county.json", "最新预警")]
+    expected = sum(len(v) for k, v in data.items() if k[1] == "warning.raised")
+    assert len(warnings) == min(200, expected) and expected > 50
+    severity = {"critical": "紧急", "high": "高", "medium": "中", "low": "低"}
+    for row in warnings:
+        options = [(severity[d["severity"]], d["title_zh"], d["message_zh"]) for d in data[(row["事件"], "warning.raised")]]
+        assert (row["级别"], row["预警"], row["说明"]) in options
+    signals = got[("county.json", "最新质量波动信号")]
+    assert signals
+    for row in signals:
+        named = [(d["series"].replace("|", " · ") if "series" in d else f"{ {'p': '抽检不合格率', 'c': '投诉数'}[d['chart']]} {d['period']}",
+                  d["text_zh"]) for d in data[(row["事件"], "fluctuation.signal")]]
+        assert (row["产品与项目"], row["信号"]) in named
+    # both halves are there: the embedded county's and the streamed county's
+    assert {row["企业"][:2] for row in warnings} == {"A-", "B-"}
+
+
+def test_the_time_range_and_the_enterprise_narrow_the_panels(county):
+    files = _files(county)
+    start = dt.datetime(2025, 4, 1, tzinfo=dt.timezone.utc)
+    end = dt.datetime(2025, 6, 30, 23, 59, 59, tzinfo=dt.timezone.utc)
+    eid = max(files, key=lambda e: (files[e].risk.score or 0, e))  # the riskiest: it has warnings and failures
+    got = _panels(county["store"], start, end, {"enterprise": eid, "item": "pseudomonas_aeruginosa"})
+    final = [s for f in files.values() for s in f.final_samples() if start.date() <= s.sampled_on <= end.date()]
+    assert got[("county.json", "抽检批次")] == [{"批次": len(final)}] and final
+    mine = [s for s in files[eid].final_samples() if start.date() <= s.sampled_on <= end.date()]
+    assert [r["抽样编号"] for r in got[("enterprise.json", "抽检记录")]] == [
+        s.sample_no for s in sorted(mine, key=lambda s: (s.sampled_on, s.event_id), reverse=True)]
+    assert got[("enterprise.json", "当前风险等级")] == [{"等级": files[eid].risk.grade}]
+    assert len(files[eid].warnings) < 100  # all of them still in the file (it keeps the latest 100)
+    warned = [w for w in files[eid].warnings if start <= w.occurred_at <= end]
+    assert got[("enterprise.json", "预警数")] == [{"预警": len(warned)}] and warned
+    assert sorted(r["事件"] for r in got[("enterprise.json", "预警记录")]) == sorted(w.event_id for w in warned)
+
+
+# --------------------------------------------------------------------------- publishing
+
+
+class FakeGrafana(ThreadingHTTPServer):
+    """A fake of Grafana's HTTP API (no Grafana server can run here): folders and dashboards/db."""
+
+    def __init__(self):
+        self.requests: list[tuple[str, str, dict, dict]] = []
+        self.folders: dict[str, dict] = {}
+        self.dashboards: dict[str, dict] = {}
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FakeGrafana
+
+    def log_message(self, *args):  # quiet
+        pass
+
+    def _answer(self, code: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self.server.requests.append(("GET", self.path, dict(self.headers), {}))
+        uid = self.path.rsplit("/", 1)[-1]
+        if self.path.startswith("/api/folders/") and uid in self.server.folders:
+            return self._answer(200, self.server.folders[uid])
+        self._answer(404, {"message": "folder not found"})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        self.server.requests.append(("POST", self.path, dict(self.headers), body))
+        if self.headers.get("authorization") != "Bearer glsa_test":
+            return self._answer(401, {"message": "invalid API key"})
+        if self.path == "/api/folders":
+            self.server.folders[body["uid"]] = body
+            return self._answer(200, {"uid": body["uid"], "title": body["title"]})
+        if self.path == "/api/dashboards/db":
+            d = body["dashboard"]
+            version = self.server.dashboards.get(d["uid"], {}).get("version", 0) + 1
+            self.server.dashboards[d["uid"]] = {**body, "version": version}
+            return self._answer(200, {"status": "success", "uid": d["uid"], "version": version, "url": f"/d/{d['uid']}"})
+        self._answer(404, {"message": "not found"})
+
+
+@pytest.fixture
+def grafana():
+    srv = FakeGrafana()
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def test_publish_puts_every_dashboard_in_the_qrisk_folder(grafana, capsys):
+    from qrisk.cli import main
+
+    url = f"http://127.0.0.1:{grafana.server_address[1]}"
+    assert main(["dashboards", "publish", "--url", url, "--token", "glsa_test"]) == 0
+    assert main(["dashboards", "publish", "--url", url, "--token", "glsa_test"]) == 0  # again: replaced, not duplicated
+    assert list(grafana.folders) == [FOLDER_UID]
+    assert sorted(grafana.dashboards) == sorted(b()["uid"] for b in DASHBOARDS.values())
+    for posted in grafana.dashboards.values():
+        assert posted["folderUid"] == FOLDER_UID and posted["overwrite"] is True and posted["dashboard"]["id"] is None
+        assert posted["version"] == 2
+    out = capsys.readouterr().out
+    assert "success: qrisk-county version 2" in out
+    assert sum(1 for m, p, _, _ in grafana.requests if (m, p) == ("POST", "/api/folders")) == 1
+
+
+def test_publish_with_a_wrong_token_says_so(grafana):
+    from grafana_client.client import GrafanaUnauthorizedError
+
+    from dashboards.publish import publish
+
+    grafana.folders[FOLDER_UID] = {"uid": FOLDER_UID}
+    with pytest.raises(GrafanaUnauthorizedError):
+        publish(f"http://127.0.0.1:{grafana.server_address[1]}", token="wrong")
+    assert not grafana.dashboards
+
+
+def test_check_command_reports_every_panel(tmp_path, capsys, rules):
+    from qrisk.cli import main
+    from qrisk.demo import CountyGenerator
+    from qrisk.pipeline import Pipeline
+    from qrisk.store import ChdbStore, migrate
+
+    target = tmp_path / "store"
+    st = ChdbStore(str(target))
+    migrate(st)
+    pipeline = Pipeline(st, rules, snapshot_every=dt.timedelta(days=1))
+    pipeline.submit(CountyGenerator(seed=5, months=3).generate())
+    assert pipeline.wait_derived(60)
+    pipeline.close()
+    st.close()
+    assert main(["dashboards", "check", "--store", str(target), "--from", "2000-01-01", "--to", "2100-01-01"]) == 0
+    out = capsys.readouterr().out
+    panels = sum(len(b()["panels"]) for b in DASHBOARDS.values())
+    assert f"{panels} / {panels} 个面板查询成功" in out
+    assert "✓ county.json / 在册企业: 1 行" in out
