@@ -165,7 +165,8 @@ def enterprise() -> dict[str, Any]:
               w=12, h=8),
     ]
     variables = [
-        variable("enterprise", "企业", "SELECT DISTINCT enterprise_id FROM judgements ORDER BY enterprise_id"),
+        # the plugin takes a variable's first column as its value and the second as the text shown
+        variable("enterprise", "企业", f"SELECT enterprise_id, concat(enterprise_id, ' ', name) FROM ({NAMES}) ORDER BY enterprise_id"),
         variable("item", "检验项目",
                  f"SELECT DISTINCT item_code FROM sampling_items WHERE enterprise_id = {ENTERPRISE} AND value IS NOT NULL ORDER BY item_code"),
     ]

@@ -185,6 +185,10 @@ def test_every_panel_answers_what_the_fold_knows(county):
                                  + [f"sum_of_ratios:{c.group}" for c in s.judgement.sum_checks if c.verdict == "fail"])
     assert sorted(r["不合格批次"] for r in got[("county.json", "不合格项目排行")]) == sorted(pareto.values())
     assert any(r["项目"] == "防腐剂比例之和" for r in got[("county.json", "不合格项目排行")])  # the planted pastry maker
+    # the enterprise picker: ids as values, "id name" as the text a supervisor chooses from
+    picker = next(v for v in DASHBOARDS["enterprise.json"]()["templating"]["list"] if v["name"] == "enterprise")
+    options = [tuple(r.values()) for r in county["store"].query(expand(picker["query"], *WHOLE, {}))]
+    assert options == sorted((f.enterprise_id, f"{f.enterprise_id} {f.profile.name}") for f in registered)
     assert got[("intake.json", "接收事件")] == [{"事件": len(county["events"])}]
     assert got[("intake.json", "死信")] == [{"死信": 1}]
     assert got[("intake.json", "最新死信")][0]["原因"] == "payload.sample_no: 缺少必填字段"
