@@ -29,6 +29,7 @@ from processors.judgement import judge_sample
 from processors.risk import check_missing, evaluate, graded_data, observe
 from processors.warnings import ALERT_KIND, ALERTING_KINDS, decide, decision_data
 from schemas.events import (
+    AlertActionEvent,
     ClockTick,
     ComplaintReceivedEvent,
     ComplaintResolvedEvent,
@@ -100,6 +101,9 @@ def step(state: CountyState, event: Envelope, rules: Rules) -> tuple[CountyState
             _mark_overdue(file, event, rules, effects)
             _assess(file, event, rules, effects, start)
         return state, effects
+
+    if isinstance(event, AlertActionEvent):
+        return state, []  # a supervisor's step on an alert: the alerts stage folds it, the credit file does not change
 
     file = state.files.get(event.enterprise_id)
     if file is None:

@@ -275,6 +275,21 @@ class RectificationVerified(Model):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+AlertAction = Literal["acknowledge", "assign", "start_rectification", "verify", "close", "reopen", "comment"]
+ALERT_ID_PATTERN = r"^AL-[0-9a-f]{16}$"
+
+
+class AlertActionTaken(Model):
+    """A supervisor's step on an alert (确认、指派、整改、复查、关闭、重新打开、备注).  In the log like
+    any event, so an alert's lifecycle replays with everything else."""
+
+    alert_id: Annotated[str, Field(pattern=ALERT_ID_PATTERN)] = Field(description="预警编号, as qrisk gave it")
+    action: AlertAction
+    actor: ShortText = Field(description="who took it (the API key's name when posted through /v1/alerts)")
+    note: Annotated[str, Field(max_length=2000)] = ""
+    assignee: OptionalShortText = Field(default=None, description="action assign: who owns the alert from now on")
+
+
 class Tick(Model):
     """The runtime's clock, written to the log so that replay sees the same time."""
 
@@ -337,6 +352,11 @@ class RectificationVerifiedEvent(Envelope):
     payload: RectificationVerified
 
 
+class AlertActionEvent(Envelope):
+    event_type: Literal["alert.action"]
+    payload: AlertActionTaken
+
+
 class ClockTick(Envelope):
     """enterprise_id "*" reaches every credit file (overdue checks by event time)."""
 
@@ -356,6 +376,7 @@ Event = Annotated[
         RectificationOrderedEvent,
         RectificationCompletedEvent,
         RectificationVerifiedEvent,
+        AlertActionEvent,
         ClockTick,
     ],
     Field(discriminator="event_type"),

@@ -6,6 +6,7 @@ default.
 """
 from __future__ import annotations
 
+import datetime as dt
 import string
 from typing import ClassVar, Literal
 
@@ -339,6 +340,92 @@ class WarningsPolicy(_Strict):
     retest_inadmissible: RetestInadmissibleRule = RetestInadmissibleRule()
 
 
+# --------------------------------------------------------------------------- the alerts stage
+
+ReceiverKind = Literal["email", "webhook", "dingtalk", "wecom"]
+Category = Literal["packaged_water", "pastry", "other"]
+_NAME = r"^[A-Za-z0-9_.-]{1,64}$"
+
+
+class Receiver(_Strict):
+    """Where a supervisor is told: an e-mail address list, a webhook, or a DingTalk / WeCom group robot."""
+
+    name: str = Field(pattern=_NAME, description="referred to by routes and escalation")
+    kind: ReceiverKind
+    supervisor: str = Field(default="", max_length=100, description="who reads it (姓名/岗位), shown in the alert's routing")
+    to: list[str] = Field(default_factory=list, description="e-mail addresses (kind email)")
+    url: str | None = Field(default=None, description="webhook or robot address (kinds webhook, dingtalk, wecom)")
+
+    @model_validator(mode="after")
+    def _address(self) -> "Receiver":
+        if self.kind == "email":
+            bad = [a for a in self.to if "@" not in a or any(c.isspace() for c in a)]
+            if not self.to or bad:
+                raise ValueError(f"receiver {self.name}: an e-mail receiver needs addresses in 'to'" + (f" (not an address: {', '.join(bad)})" if bad else ""))
+        elif not self.url or not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"receiver {self.name}: a {self.kind} receiver needs an http(s) 'url'")
+        return self
+
+
+class AlertRoute(_Strict):
+    """Alerts matching every given condition (an empty list matches anything) go to these receivers.
+    Every matching route applies: a town's supervisor and the county's duty desk can both be told."""
+
+    receivers: list[str] = Field(min_length=1)
+    towns: list[str] = Field(default_factory=list, description="the enterprise's 乡镇/街道")
+    categories: list[Category] = Field(default_factory=list)
+    rules: list[str] = Field(default_factory=list, description="early-warning rule ids (processors.warnings.RULES)")
+    min_severity: Severity = Field(default="low", description="this severity or a more severe one")
+
+
+class Silence(_Strict):
+    """Known and being handled elsewhere: matching alerts are still opened and kept, but nobody is notified."""
+
+    reason: str = Field(min_length=1, max_length=500)
+    enterprise_id: str | None = None
+    rule: str | None = None
+    town: str | None = None
+    starts: dt.datetime | None = Field(default=None, description="event time; absent: from the beginning")
+    ends: dt.datetime = Field(description="event time")
+
+    @model_validator(mode="after")
+    def _narrow(self) -> "Silence":
+        if self.enterprise_id is None and self.rule is None and self.town is None:
+            raise ValueError("a silence must name an enterprise_id, a rule or a town: silencing everything hides every alert")
+        if self.starts is not None and self.starts >= self.ends:
+            raise ValueError("a silence must start before it ends")
+        return self
+
+
+class AlertsPolicy(_Strict):
+    """Grouping, routing, escalation and silences (Alertmanager's ideas, plus ownership and escalation).
+
+    Event time throughout: an alert escalates when the log's clock (its events and clock.tick)
+    passes its response deadline without an acknowledgement, so a replay escalates the same alerts."""
+
+    receivers: list[Receiver] = Field(default_factory=list)
+    routes: list[AlertRoute] = Field(default_factory=list)
+    escalate_to: list[str] = Field(default_factory=list, description="told when an alert is not acknowledged within its response time")
+    repeat_hours: int = Field(default=24, ge=1, description="a repeat of an open alert notifies its receivers again at most this often")
+    silences: list[Silence] = Field(default_factory=list)
+    event_ids_kept: int = Field(default=50, ge=1, le=10_000, description="occurrences' event ids kept on an alert as its evidence")
+
+    @model_validator(mode="after")
+    def _known(self) -> "AlertsPolicy":
+        names = [r.name for r in self.receivers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"alerts.receivers: names used twice: {', '.join(dupes)}")
+        unknown = sorted({n for route in self.routes for n in route.receivers} | set(self.escalate_to))
+        unknown = [n for n in unknown if n not in names]
+        if unknown:
+            raise ValueError(f"alerts: routes or escalate_to name unknown receivers: {', '.join(unknown)}")
+        return self
+
+    def receiver(self, name: str) -> Receiver:
+        return next(r for r in self.receivers if r.name == name)
+
+
 class Policy(_Strict):
     utc_offset_hours: int = Field(default=8, ge=-12, le=14, description="the bureau's local time: deadlines are local dates")
     complaint_cluster: ComplaintClusterPolicy = ComplaintClusterPolicy()
@@ -346,3 +433,4 @@ class Policy(_Strict):
     spc: SpcPolicy = SpcPolicy()
     risk: RiskPolicy = RiskPolicy()
     warnings: WarningsPolicy = WarningsPolicy()
+    alerts: AlertsPolicy = AlertsPolicy()
