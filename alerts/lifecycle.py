@@ -1,0 +1,372 @@
+"""The alert lifecycle: early-warning decisions and supervisors' steps folded into alerts.
+
+    open ──acknowledge──> acknowledged ──start_rectification──> rectifying ──verify──> verified ──close──> closed
+      └──────────────────────────────── close (any state) ─────────────────────────────────────────┘
+    closed / verified ──reopen──> open
+
+A pure fold, like ``processors.step``: ``AlertBook.apply(event, effects, ...)`` takes one
+logged event and the effects ``step()`` made of it, and returns what changed.  No I/O and no
+wall clock: an alert's response deadline is event time, and it escalates when the log's own
+clock (its events, ``clock.tick`` included) passes the deadline unacknowledged — so a replay
+of the log rebuilds the same alerts, escalations and notifications.
+
+Grouping: a decision whose ``dedup_key`` names an alert that is still being handled (not
+verified, not closed) is a repeat of it — counted, its event id kept as evidence, its receivers
+told again at most every ``repeat_hours`` (or at once when the severity rises).  After an
+alert is verified or closed, the same key opens a new alert.
+
+Routing: every ``alerts.routes`` entry that matches the enterprise's town and category and the
+rule and severity adds its receivers; a matching silence keeps the alert (nothing is lost) but
+notifies nobody.  Each notification is a ``Notification`` for the outbox, with a delivery id
+that the same alert step to the same receiver always gets.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import heapq
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts.messages import RASFF_ZH, SEVERITY_ZH
+from alerts.notification import REASONS_ZH, Notification
+from schemas.events import AlertActionEvent, Envelope
+from schemas.policy import SEVERITIES, AlertsPolicy, Policy, Receiver
+
+ALERT_KIND = "warning.raised"  # processors.warnings.ALERT_KIND: the effect that carries a decision
+SYSTEM = "qrisk"
+STEPS_KEPT = 200
+
+STATES = ("open", "acknowledged", "rectifying", "verified", "closed")
+STATE_ZH = {"open": "待处置", "acknowledged": "已确认", "rectifying": "整改中", "verified": "整改已复查", "closed": "已关闭"}
+ACTIVE = frozenset({"open", "acknowledged", "rectifying"})
+"""Being handled: a repeat of the problem joins the alert instead of opening a new one."""
+
+TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
+    # action: (states it may start from, the state it leads to; None: the state stays)
+    "acknowledge": (frozenset({"open"}), "acknowledged"),
+    "assign": (frozenset(ACTIVE | {"verified"}), None),
+    "start_rectification": (frozenset({"open", "acknowledged"}), "rectifying"),
+    "verify": (frozenset({"rectifying"}), "verified"),
+    "close": (frozenset({"open", "acknowledged", "rectifying", "verified"}), "closed"),
+    "reopen": (frozenset({"verified", "closed"}), "open"),
+    "comment": (frozenset(STATES), None),
+}
+ACTION_ZH = {
+    "acknowledge": "确认", "assign": "指派", "start_rectification": "责令整改", "verify": "整改复查通过", "close": "关闭",
+    "reopen": "重新打开", "comment": "备注", "opened": "生成预警", "repeated": "再次发生", "severity_raised": "级别提高",
+    "escalated": "超时未确认，升级",
+}
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # critical 0 … low 3
+
+
+class AlertActionError(ValueError):
+    """A step that this alert cannot take now; the message is for the supervisor (Chinese)."""
+
+
+class AlertStep(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int
+    at: dt.datetime
+    action: str
+    from_state: str
+    to_state: str
+    actor: str
+    note: str = ""
+    event_id: str
+
+
+class Alert(BaseModel):
+    """One problem of one enterprise, from its first warning until it is closed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alert_id: str
+    dedup_key: str
+    enterprise_id: str
+    enterprise_name: str
+    town: str | None = None
+    category: str | None = None
+    rule: str
+    severity: str
+    rasff_class: str
+    title_zh: str
+    message_zh: str
+    message_en: str
+    state: str = "open"
+    assignee: str | None = None
+    opened_at: dt.datetime
+    updated_at: dt.datetime
+    respond_by: dt.datetime | None = Field(default=None, description="event time by which a supervisor must acknowledge it")
+    acknowledged_at: dt.datetime | None = None
+    closed_at: dt.datetime | None = None
+    occurrences: int = 1
+    last_occurred_at: dt.datetime
+    event_ids: list[str] = Field(default_factory=list, description="the events that raised it, oldest first (the latest kept)")
+    evidence: dict[str, Any] = Field(default_factory=dict, description="the latest decision's evidence")
+    escalated: bool = False
+    silenced: str | None = Field(default=None, description="the silence's reason: kept, nobody notified")
+    receivers: list[str] = Field(default_factory=list)
+    notified_at: dt.datetime | None = None
+    version: int = 0
+    steps: list[AlertStep] = Field(default_factory=list)
+
+    def view(self) -> dict[str, Any]:
+        out = self.model_dump(mode="json")
+        out["state_zh"] = STATE_ZH[self.state]
+        out["severity_zh"] = SEVERITY_ZH.get(self.severity, self.severity)
+        out["rasff_class_zh"] = RASFF_ZH.get(self.rasff_class, self.rasff_class)
+        return out
+
+
+@dataclass(frozen=True)
+class Enterprise:
+    """What routing needs to know of an enterprise (from its credit file)."""
+
+    name: str
+    town: str | None = None
+    category: str | None = None
+
+
+@dataclass
+class AlertChange:
+    """One step of one alert: the alert after it, the step, and whom to tell."""
+
+    alert: Alert
+    step: AlertStep
+    notifications: list[Notification] = field(default_factory=list)
+
+
+class AlertBook(BaseModel):
+    """Every alert of a county, and the indexes the fold needs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alerts: dict[str, Alert] = Field(default_factory=dict)
+    active_by_key: dict[str, str] = Field(default_factory=dict, description="dedup key → the alert being handled")
+    serial: dict[str, int] = Field(default_factory=dict, description="dedup key → alerts opened with it so far")
+    deadlines: list[tuple[dt.datetime, str]] = Field(default_factory=list, description="a heap of (respond_by, alert_id)")
+    clock: dt.datetime | None = Field(default=None, description="the latest event time seen")
+
+    # ------------------------------------------------------------------ the fold
+
+    def apply(self, event: Envelope, effects: Iterable[Any], policy: Policy,
+              enterprise: Callable[[str], Enterprise | None]) -> list[AlertChange]:
+        """Fold one logged event and its effects.  Raises ``AlertActionError`` for a supervisor's
+        step the alert cannot take (nothing changes then)."""
+        changes: list[AlertChange] = []
+        if isinstance(event, AlertActionEvent):
+            changes.append(self._act(event, policy))
+        for eff in effects:
+            if eff.kind == ALERT_KIND:
+                change = self._decision(eff.data, eff.event_id, eff.occurred_at, policy, enterprise)
+                if change is not None:
+                    changes.append(change)
+        if self.clock is None or event.occurred_at > self.clock:
+            self.clock = event.occurred_at
+        changes += self._escalate(event, policy)
+        return changes
+
+    def check(self, alert_id: str, action: str) -> Alert:
+        """The alert, if ``action`` may be taken on it now; else ``AlertActionError`` (or ``KeyError``)."""
+        alert = self.alerts[alert_id]
+        allowed, _ = TRANSITIONS[action]
+        if alert.state not in allowed:
+            starts = "、".join(STATE_ZH[s] for s in STATES if s in allowed)
+            raise AlertActionError(f"预警 {alert_id} 当前状态为“{STATE_ZH[alert.state]}”，不能{ACTION_ZH[action]}（只能从{starts}状态{ACTION_ZH[action]}）")
+        return alert
+
+    # ------------------------------------------------------------------ decisions
+
+    def _decision(self, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy,
+                  enterprise: Callable[[str], Enterprise | None]) -> AlertChange | None:
+        ap = policy.alerts
+        key = d["dedup_key"]
+        current = self.active_by_key.get(key)
+        if current is not None:
+            return self._repeat(self.alerts[current], d, event_id, at, policy)
+        n = self.serial.get(key, 0) + 1
+        self.serial[key] = n
+        alert_id = "AL-" + hashlib.sha1(f"{key}#{n}".encode()).hexdigest()[:16]
+        info = enterprise(d["enterprise_id"]) or Enterprise(name=d["enterprise_id"])
+        hours = d.get("respond_within_hours")
+        alert = Alert(
+            alert_id=alert_id, dedup_key=key, enterprise_id=d["enterprise_id"], enterprise_name=info.name, town=info.town,
+            category=info.category, rule=d["rule"], severity=d["severity"], rasff_class=d["rasff_class"], title_zh=d["title_zh"],
+            message_zh=d["message_zh"], message_en=d["message_en"], opened_at=at, updated_at=at,
+            respond_by=at + dt.timedelta(hours=hours) if hours else None, last_occurred_at=at, event_ids=[event_id],
+            evidence=d.get("evidence") or {},
+        )
+        alert.receivers = route(alert, ap)
+        alert.silenced = silenced(alert, ap, at)
+        self.alerts[alert_id] = alert
+        self.active_by_key[key] = alert_id
+        if alert.respond_by is not None:
+            heapq.heappush(self.deadlines, (alert.respond_by, alert_id))
+        step = _step(alert, "opened", "open", SYSTEM, d["message_zh"], event_id, at)
+        return AlertChange(alert, step, self._notify(alert, step, "opened", alert.receivers, policy))
+
+    def _repeat(self, alert: Alert, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy) -> AlertChange:
+        ap = policy.alerts
+        alert.occurrences += 1
+        alert.last_occurred_at = max(alert.last_occurred_at, at)
+        if event_id not in alert.event_ids:
+            alert.event_ids.append(event_id)
+            del alert.event_ids[: max(0, len(alert.event_ids) - ap.event_ids_kept)]
+        alert.evidence = d.get("evidence") or alert.evidence
+        alert.message_zh, alert.message_en = d["message_zh"], d["message_en"]
+        reason = "repeated"
+        if _RANK.get(d["severity"], 9) < _RANK.get(alert.severity, 9):
+            reason = "severity_raised"
+            alert.severity, alert.rasff_class, alert.title_zh = d["severity"], d["rasff_class"], d["title_zh"]
+            hours = d.get("respond_within_hours")
+            if hours and alert.state == "open":
+                by = at + dt.timedelta(hours=hours)
+                if alert.respond_by is None or by < alert.respond_by:
+                    alert.respond_by = by
+                    heapq.heappush(self.deadlines, (by, alert.alert_id))
+        step = _step(alert, reason, alert.state, SYSTEM, d["message_zh"], event_id, at)
+        due = alert.notified_at is None or at - alert.notified_at >= dt.timedelta(hours=ap.repeat_hours)
+        told = self._notify(alert, step, reason, alert.receivers, policy) if reason == "severity_raised" or due else []
+        return AlertChange(alert, step, told)
+
+    # ------------------------------------------------------------------ supervisors' steps
+
+    def _act(self, event: AlertActionEvent, policy: Policy) -> AlertChange:
+        p = event.payload
+        if p.alert_id not in self.alerts:
+            raise AlertActionError(f"没有编号为 {p.alert_id} 的预警")
+        alert = self.check(p.alert_id, p.action)
+        if alert.enterprise_id != event.enterprise_id:
+            raise AlertActionError(f"预警 {p.alert_id} 属于企业 {alert.enterprise_id}，不属于 {event.enterprise_id}")
+        _, to = TRANSITIONS[p.action]
+        newer = self.active_by_key.get(alert.dedup_key)
+        if to == "open" and newer not in (None, alert.alert_id):
+            raise AlertActionError(f"预警 {p.alert_id} 的问题已有新的预警 {newer} 在处置，不能重新打开")
+        at = event.occurred_at
+        before = alert.state
+        if to is not None:
+            alert.state = to
+        if p.action == "acknowledge":
+            alert.acknowledged_at = at
+            alert.assignee = alert.assignee or p.actor
+        if p.action == "assign" or p.assignee:
+            alert.assignee = p.assignee or p.actor
+        if to == "closed":
+            alert.closed_at = at
+        if to == "open":
+            alert.closed_at = None
+        if to in ("verified", "closed"):
+            if self.active_by_key.get(alert.dedup_key) == alert.alert_id:
+                del self.active_by_key[alert.dedup_key]
+        elif to == "open":
+            self.active_by_key[alert.dedup_key] = alert.alert_id
+        note = p.note or ACTION_ZH[p.action]
+        step = _step(alert, p.action, before, p.actor, note, str(event.event_id), at)
+        return AlertChange(alert, step)
+
+    # ------------------------------------------------------------------ escalation
+
+    def _escalate(self, event: Envelope, policy: Policy) -> list[AlertChange]:
+        out: list[AlertChange] = []
+        now = self.clock
+        while self.deadlines and now is not None and self.deadlines[0][0] < now:
+            by, alert_id = heapq.heappop(self.deadlines)
+            alert = self.alerts[alert_id]
+            if alert.state != "open" or alert.escalated or alert.respond_by != by:
+                continue  # handled in time, escalated already, or a later deadline replaced this one
+            alert.escalated = True
+            hours = (now - alert.opened_at).total_seconds() / 3600
+            note = f"生成后 {hours:.0f} 小时仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
+            step = _step(alert, "escalated", alert.state, SYSTEM, note, str(event.event_id), now)
+            receivers = list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers))
+            out.append(AlertChange(alert, step, self._notify(alert, step, "escalated", receivers, policy)))
+        return out
+
+    # ------------------------------------------------------------------ notifications
+
+    def _notify(self, alert: Alert, step: AlertStep, reason: str, receivers: list[str], policy: Policy) -> list[Notification]:
+        if alert.silenced or not receivers:
+            return []
+        alert.notified_at = step.at
+        view = alert.view()
+        subject = f"【{SEVERITY_ZH.get(alert.severity, alert.severity)}·{alert.title_zh}】{alert.enterprise_name}"
+        if reason != "opened":
+            subject += f"（{REASONS_ZH[reason]}）"
+        text = render_text(alert, reason, step, policy)
+        out = []
+        for name in receivers:
+            r: Receiver = policy.alerts.receiver(name)
+            delivery_id = hashlib.sha1(f"{alert.alert_id}|{step.version}|{name}".encode()).hexdigest()[:20]
+            out.append(Notification(delivery_id=delivery_id, alert_id=alert.alert_id, enterprise_id=alert.enterprise_id,
+                                    receiver=name, channel=r.kind, reason=reason, subject_zh=subject, text_zh=text, alert=view))
+        return out
+
+
+def _step(alert: Alert, action: str, from_state: str, actor: str, note: str, event_id: str, at: dt.datetime) -> AlertStep:
+    alert.version += 1
+    alert.updated_at = max(alert.updated_at, at)
+    step = AlertStep(version=alert.version, at=at, action=action, from_state=from_state, to_state=alert.state,
+                     actor=actor, note=note, event_id=event_id)
+    alert.steps.append(step)
+    if len(alert.steps) > STEPS_KEPT:
+        del alert.steps[1 : len(alert.steps) - STEPS_KEPT + 1]  # the opening step stays; alert_events has them all
+    return step
+
+
+def route(alert: Alert, policy: AlertsPolicy) -> list[str]:
+    """Receivers of every matching route, in the order the policy names them."""
+    names: list[str] = []
+    for r in policy.routes:
+        if r.towns and alert.town not in r.towns:
+            continue
+        if r.categories and alert.category not in r.categories:
+            continue
+        if r.rules and alert.rule not in r.rules:
+            continue
+        if _RANK.get(alert.severity, 9) > _RANK[r.min_severity]:
+            continue
+        names += [n for n in r.receivers if n not in names]
+    return names
+
+
+def silenced(alert: Alert, policy: AlertsPolicy, at: dt.datetime) -> str | None:
+    for s in policy.silences:
+        if s.enterprise_id is not None and s.enterprise_id != alert.enterprise_id:
+            continue
+        if s.rule is not None and s.rule != alert.rule:
+            continue
+        if s.town is not None and s.town != alert.town:
+            continue
+        if (s.starts is not None and at < s.starts) or at >= s.ends:
+            continue
+        return s.reason
+    return None
+
+
+def _local(moment: dt.datetime, policy: Policy) -> str:
+    return (moment + dt.timedelta(hours=policy.utc_offset_hours)).strftime("%Y-%m-%d %H:%M")
+
+
+def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> str:
+    """The notification body a supervisor reads: what, where, how urgent, the evidence, what to do."""
+    where = f"{alert.enterprise_name}（{alert.enterprise_id}" + (f"，{alert.town}" if alert.town else "") + "）"
+    lines = [
+        f"{REASONS_ZH[reason]}：{alert.title_zh}",
+        f"企业：{where}",
+        f"级别：{SEVERITY_ZH.get(alert.severity, alert.severity)}，{RASFF_ZH.get(alert.rasff_class, alert.rasff_class)}"
+        + (f"，请于 {_local(alert.respond_by, policy)} 前确认处置" if alert.respond_by else ""),
+        f"情况：{alert.message_zh}",
+    ]
+    if reason == "escalated":
+        lines.append(f"升级原因：{step.note}")
+    lines += [
+        f"状态：{STATE_ZH[alert.state]}" + (f"，负责人 {alert.assignee}" if alert.assignee else ""),
+        f"发生次数：{alert.occurrences}（首次 {_local(alert.opened_at, policy)}，最近 {_local(alert.last_occurred_at, policy)}）",
+        "证据事件：" + "、".join(alert.event_ids[-10:]),
+        f"预警编号：{alert.alert_id}（确认、整改、关闭：POST /v1/alerts/{alert.alert_id}/actions）",
+    ]
+    return "\n".join(lines)

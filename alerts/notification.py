@@ -1,0 +1,33 @@
+"""What the outbox holds and a receiver sends: one notification of one alert to one receiver."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+REASONS_ZH = {
+    "opened": "新预警",
+    "repeated": "预警再次发生",
+    "severity_raised": "预警级别提高",
+    "escalated": "超时未确认，升级通报",
+}
+
+
+@dataclass(frozen=True)
+class Notification:
+    delivery_id: str  # deterministic: the same alert step to the same receiver always has this id (a receiver may dedupe on it)
+    alert_id: str
+    enterprise_id: str
+    receiver: str  # Receiver.name
+    channel: str  # Receiver.kind: email, webhook, dingtalk, wecom
+    reason: str  # a key of REASONS_ZH
+    subject_zh: str
+    text_zh: str  # plain text, several lines: what happened, what to do, the evidence
+    alert: dict[str, Any] = field(default_factory=dict)  # the alert as JSON, evidence included
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Notification":
+        return cls(**json.loads(text))

@@ -1,0 +1,240 @@
+"""The alert lifecycle as a fold: grouping, escalation by event time, routing, silences, supervisors'
+steps, and replay.  Pure: events in, alerts and notifications out (delivery: test_alert_delivery)."""
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from alerts.lifecycle import AlertActionError, AlertBook, Enterprise
+from processors.credit_file import CountyState
+from processors.step import Rules, step
+from schemas.policy import Policy
+from tests.test_risk import E, ev, pa_sample, registered
+
+TOWN = "良渚街道"  # the golden enterprise's town
+RECEIVERS = [
+    {"name": "liangzhu", "kind": "email", "supervisor": "良渚所 李所长", "to": ["li@example.gov.cn"]},
+    {"name": "desk", "kind": "webhook", "supervisor": "县局值班室", "url": "http://127.0.0.1:9/hook"},
+    {"name": "chief", "kind": "wecom", "supervisor": "分管局长", "url": "http://127.0.0.1:9/wecom"},
+    {"name": "pastry-team", "kind": "dingtalk", "url": "http://127.0.0.1:9/ding"},
+]
+
+
+def policy(**alerts) -> Policy:
+    doc = {"receivers": RECEIVERS, "routes": [
+        {"receivers": ["liangzhu"], "towns": [TOWN]},
+        {"receivers": ["desk"], "min_severity": "high"},
+        {"receivers": ["pastry-team"], "categories": ["pastry"]},
+    ], "escalate_to": ["chief"], **alerts}
+    return Policy.model_validate({"alerts": doc})
+
+
+class County:
+    """step() and the alert fold, as the embedded pipeline runs them."""
+
+    def __init__(self, rules: Rules, pol: Policy):
+        self.rules = Rules(catalogue=rules.catalogue, policy=pol)
+        self.state = CountyState()
+        self.book = AlertBook()
+        self.changes: list = []
+
+    def info(self, enterprise_id: str) -> Enterprise | None:
+        f = self.state.files.get(enterprise_id)
+        return Enterprise(f.profile.name, f.profile.town, f.profile.category) if f and f.profile else None
+
+    def feed(self, *events):
+        out = []
+        for e in events:
+            self.state, effects = step(self.state, e, self.rules)
+            out += self.book.apply(e, effects, self.rules.policy, self.info)
+        self.changes += out
+        return out
+
+
+def act(alert_id: str, action: str, at: str, actor: str = "li", **extra):
+    return ev("alert.action", at, E, alert_id=alert_id, action=action, actor=actor, note=extra.pop("note", ""), **extra)
+
+
+def failing(at: str):
+    return pa_sample(at, values=(0, 3, 0, 0, 0))
+
+
+@pytest.fixture
+def county(rules):
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00"))
+    return c
+
+
+def unqualified(changes):
+    return [c for c in changes if c.step.action == "opened" and c.alert.rule == "sampling.unqualified"]
+
+
+def test_an_unqualified_sample_opens_an_alert_routed_by_town_and_severity(county):
+    changes = county.feed(failing("2026-02-10T10:00:00+08:00"))
+    opened = unqualified(changes)
+    assert len(opened) == 1
+    alert = opened[0].alert
+    assert (alert.rule, alert.severity, alert.state, alert.town) == ("sampling.unqualified", "critical", "open", TOWN)
+    # the town's supervisor and (high or worse) the duty desk; not the pastry team; escalation only later
+    assert [n.receiver for n in opened[0].notifications] == ["liangzhu", "desk"]
+    note = opened[0].notifications[0]
+    assert note.channel == "email" and note.reason == "opened"
+    assert note.subject_zh == f"【紧急·抽检不合格】{alert.enterprise_name}"
+    assert "铜绿假单胞菌" in note.text_zh and alert.alert_id in note.text_zh and "请于 2026-02-11 10:00 前确认处置" in note.text_zh
+    assert alert.event_ids == [alert.steps[0].event_id] and alert.evidence
+    assert note.alert["alert_id"] == alert.alert_id and note.alert["state_zh"] == "待处置"
+    # the same failure also worsened the grade: a separate problem (medium), told to the town only
+    worsened = [c for c in changes if c.alert.rule == "risk.grade_worsened"]
+    assert len(worsened) == 1 and [n.receiver for n in worsened[0].notifications] == ["liangzhu"]
+
+
+def test_a_repeat_of_the_same_problem_joins_the_alert_and_notifies_at_most_every_repeat_hours(rules):
+    from tests.test_fluctuation import drifting_log
+
+    c = County(rules, policy(repeat_hours=24 * 20))
+    c.feed(*drifting_log(rising=(1.0, 1.3, 1.6, 1.7, 1.75)))
+    series = [a for a in c.book.alerts.values() if a.rule == "fluctuation.signal" and "oxygen_consumption" in a.dedup_key]
+    assert len(series) == 1, "one alert for one drifting series"
+    alert = series[0]
+    steps = [(s.action, s.at.date().isoformat()) for s in alert.steps if s.action in ("opened", "repeated", "severity_raised")]
+    assert alert.occurrences == len(steps) >= 3 and len(alert.event_ids) == alert.occurrences
+    told = [ch for ch in c.changes if ch.alert.alert_id == alert.alert_id and ch.notifications]
+    told_at = [ch.step.at for ch in told if ch.step.action != "severity_raised"]
+    # samples come every 14 days: with 20 repeat hours' days, at most every other repeat is told
+    assert all((b - a).days >= 20 for a, b in zip(told_at, told_at[1:]))
+    assert len(told) < alert.occurrences
+
+
+def test_an_unacknowledged_alert_escalates_by_event_time_and_a_replay_escalates_the_same(county, rules):
+    alert = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    assert county.feed(ev("clock.tick", "2026-02-11T09:59:00+08:00", enterprise_id="*")) == [] or not alert.escalated
+    assert not alert.escalated, "24 h for a critical alert have not passed"
+    changes = county.feed(ev("clock.tick", "2026-02-11T10:01:00+08:00", enterprise_id="*"))
+    escalated = [c for c in changes if c.step.action == "escalated" and c.alert.alert_id == alert.alert_id]
+    assert len(escalated) == 1 and alert.escalated
+    assert [n.receiver for n in escalated[0].notifications] == ["chief", "liangzhu", "desk"]
+    assert all(n.reason == "escalated" for n in escalated[0].notifications)
+    assert "仍未确认" in escalated[0].step.note
+    assert county.feed(ev("clock.tick", "2026-02-12T10:00:00+08:00", enterprise_id="*")) == [], "escalated once"
+
+
+def test_acknowledged_in_time_does_not_escalate(county):
+    alert = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    county.feed(act(alert.alert_id, "acknowledge", "2026-02-10T15:00:00+08:00"))
+    county.feed(ev("clock.tick", "2026-03-01T00:00:00+08:00", enterprise_id="*"))
+    assert not alert.escalated and alert.state == "acknowledged" and alert.assignee == "li"
+
+
+def test_the_whole_lifecycle_and_a_new_alert_after_closing(county):
+    alert = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    for action, at in (("acknowledge", "11"), ("start_rectification", "12"), ("verify", "20"), ("close", "21")):
+        county.feed(act(alert.alert_id, action, f"2026-02-{at}T09:00:00+08:00", note=f"{action} done"))
+    assert alert.state == "closed" and alert.closed_at is not None
+    assert [(s.action, s.from_state, s.to_state) for s in alert.steps] == [
+        ("opened", "open", "open"), ("acknowledge", "open", "acknowledged"), ("start_rectification", "acknowledged", "rectifying"),
+        ("verify", "rectifying", "verified"), ("close", "verified", "closed")]
+    assert [s.version for s in alert.steps] == [1, 2, 3, 4, 5] and alert.version == 5
+
+
+def test_after_an_alert_is_closed_the_same_problem_opens_a_new_one(rules):
+    from tests.test_fluctuation import drifting_log
+
+    c = County(rules, policy())
+    log = drifting_log(rising=(1.0, 1.3, 1.6, 1.7))
+    c.feed(*log[:-2])
+    first = next(a for a in c.book.alerts.values() if a.rule == "fluctuation.signal")
+    c.feed(ev("alert.action", "2025-05-20T09:00:00+08:00", first.enterprise_id, alert_id=first.alert_id, action="close", actor="li", note="原因已查明"))
+    c.feed(*log[-2:])
+    same_key = [a for a in c.book.alerts.values() if a.dedup_key == first.dedup_key]
+    assert len(same_key) == 2 and same_key[1].state == "open" and same_key[1].alert_id != first.alert_id
+    with pytest.raises(AlertActionError, match="已有新的预警"):
+        c.feed(ev("alert.action", "2025-07-01T09:00:00+08:00", first.enterprise_id, alert_id=first.alert_id, action="reopen", actor="li", note=""))
+
+
+@pytest.mark.parametrize("action, state, message", [
+    ("verify", "open", "当前状态为“待处置”，不能整改复查通过"),
+    ("acknowledge", "closed", "当前状态为“已关闭”，不能确认"),
+])
+def test_a_step_the_alert_cannot_take_is_refused_in_chinese_and_changes_nothing(county, action, state, message):
+    alert = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    if state == "closed":
+        county.feed(act(alert.alert_id, "close", "2026-02-10T11:00:00+08:00"))
+    version = alert.version
+    with pytest.raises(AlertActionError, match=message):
+        county.feed(act(alert.alert_id, action, "2026-02-10T12:00:00+08:00"))
+    assert alert.state == state and alert.version == version
+
+
+def test_an_unknown_alert_or_another_enterprise_is_refused(county):
+    with pytest.raises(AlertActionError, match="没有编号为 AL-0000000000000000 的预警"):
+        county.feed(act("AL-0000000000000000", "acknowledge", "2026-02-10T12:00:00+08:00"))
+    alert = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    other = ev("alert.action", "2026-02-10T12:00:00+08:00", "E-OTHER", alert_id=alert.alert_id, action="close", actor="x", note="")
+    with pytest.raises(AlertActionError, match="不属于 E-OTHER"):
+        county.feed(other)
+
+
+def test_a_silence_keeps_the_alert_and_tells_nobody(rules):
+    pol = policy(silences=[{"reason": "停产整顿期间", "enterprise_id": E, "ends": "2026-03-01T00:00:00Z"}])
+    c = County(rules, pol)
+    c.feed(registered("2026-01-05T09:00:00+08:00"))
+    quiet = c.feed(failing("2026-02-10T10:00:00+08:00"), ev("clock.tick", "2026-02-20T00:00:00+08:00", enterprise_id="*"))
+    assert quiet and all(ch.notifications == [] for ch in quiet)
+    assert all(a.silenced == "停产整顿期间" for a in c.book.alerts.values())
+    loud = c.feed(pa_sample("2026-03-10T10:00:00+08:00", values=(0, 0, 0, 0, 9), sample_no="S-after"))
+    assert any(ch.notifications for ch in loud), "after the silence ends, a new alert notifies"
+
+
+def test_policy_refuses_unknown_receivers_and_silences_that_match_everything():
+    with pytest.raises(ValueError, match="unknown receivers: nobody"):
+        Policy.model_validate({"alerts": {"routes": [{"receivers": ["nobody"]}]}})
+    with pytest.raises(ValueError, match="must name an enterprise_id, a rule or a town"):
+        Policy.model_validate({"alerts": {"silences": [{"reason": "x", "ends": "2026-01-01T00:00:00Z"}]}})
+    with pytest.raises(ValueError, match="needs addresses"):
+        Policy.model_validate({"alerts": {"receivers": [{"name": "a", "kind": "email", "to": []}]}})
+    with pytest.raises(ValueError, match="http"):
+        Policy.model_validate({"alerts": {"receivers": [{"name": "a", "kind": "wecom", "url": "ftp://x"}]}})
+
+
+def test_the_demo_county_folds_to_the_same_alerts_and_notifications_twice(rules):
+    from qrisk.demo import CountyGenerator
+
+    events = CountyGenerator(seed=7).generate()
+    runs = []
+    for _ in range(2):
+        c = County(rules, policy())
+        c.feed(*events)
+        runs.append((c.book.model_dump(mode="json"), [[n.to_json() for n in ch.notifications] for ch in c.changes]))
+    assert runs[0] == runs[1]
+    book = runs[0][0]
+    assert len(book["alerts"]) >= 20
+    ids = [a["alert_id"] for a in book["alerts"].values()]
+    assert len(set(ids)) == len(ids)
+    delivery_ids = [n for notes in runs[0][1] for n in notes]
+    assert len(set(delivery_ids)) == len(delivery_ids)
+
+
+def test_a_book_restored_from_json_folds_on_like_the_original(rules):
+    from qrisk.demo import CountyGenerator
+
+    events = CountyGenerator(seed=11).generate()
+    half = len(events) // 2
+    whole = County(rules, policy())
+    whole.feed(*events)
+    part = County(rules, policy())
+    part.feed(*events[:half])
+    part.book = AlertBook.model_validate_json(part.book.model_dump_json())
+    part.feed(*events[half:])
+    assert part.book.model_dump(mode="json") == whole.book.model_dump(mode="json")
+
+
+def test_alert_action_is_a_documented_event_type_that_the_credit_file_ignores(rules, county):
+    county.feed(failing("2026-02-10T10:00:00+08:00"))
+    file_before = county.state.files[E].view()
+    alert = next(a for a in county.book.alerts.values() if a.rule == "sampling.unqualified")
+    county.feed(act(alert.alert_id, "comment", "2026-02-10T12:00:00+08:00", note="已电话联系企业"))
+    assert county.state.files[E].view() == file_before
+    assert alert.steps[-1].note == "已电话联系企业" and alert.state == "open"
+    with pytest.raises(ValidationError, match="alert_id"):
+        ev("alert.action", "2026-02-10T12:00:00+08:00", E, alert_id="AL-123", action="acknowledge", actor="li")
