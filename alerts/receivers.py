@@ -1,0 +1,307 @@
+"""Receivers: send one notification to one receiver (e-mail, webhook, DingTalk / WeCom group robot).
+
+One call is one attempt.  The outbox keeps the delivery state and decides when to try again; what it
+needs from here is how the attempt went and whether another attempt could go differently
+(``SendResult.retry``).  ``send`` never raises for a delivery problem, so one broken receiver cannot
+stop the others from being told (DESIGN.md 5: nothing lost, nothing silent).
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import smtplib
+import ssl
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from alerts.notification import REASONS_ZH, Notification
+from schemas.policy import Receiver
+
+MAX_RESPONSE_BYTES = 64 * 1024
+"""A receiver's answer is read up to this size: a robot answers in a few dozen bytes, and a
+misconfigured URL pointing at some large page must not fill memory."""
+
+WECOM_MAX_BYTES = 4096  # WeCom rejects longer markdown content outright (errcode 40058)
+DINGTALK_MAX_BYTES = 15000  # what DingTalk documents for a bot's group message; a longer one is refused, not shortened
+
+# Robot error codes that mean "not now" rather than "never": system busy, and each platform's rate limit
+# (20 messages a minute per robot).  Any other non-zero errcode (bad token, keyword or IP not allowed,
+# malformed message) stays wrong however often it is retried.
+DINGTALK_RETRYABLE = frozenset({-1, 130101})
+WECOM_RETRYABLE = frozenset({-1, 45009})
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str = "127.0.0.1"
+    port: int = 25
+    sender: str = "qrisk@localhost"
+    user: str | None = None
+    password: str | None = None
+    starttls: bool = False
+    ssl: bool = False  # implicit TLS (SMTPS, usually port 465); starttls upgrades a plain connection instead
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class SendResult:
+    ok: bool
+    code: int = 0  # HTTP status, SMTP reply code, or 0 when no answer (connection refused, timeout)
+    error: str = ""  # empty when ok; else a short reason naming the receiver kind and address
+    retry: bool = True  # False for a permanent refusal: retrying cannot help, a person must change something
+
+
+def send(receiver: Receiver, note: Notification, smtp: SmtpConfig | None = None, timeout: float = 10.0) -> SendResult:
+    """Send ``note`` to ``receiver`` once.
+
+    Never raises for a delivery problem: every failure comes back as a ``SendResult``.
+    E-mail uses ``smtp`` (its own ``timeout``); the HTTP kinds use ``timeout`` in seconds, for the
+    connection, each read, and the whole answer body.
+    """
+    try:
+        if receiver.kind == "email":
+            return _send_email(receiver, note, smtp or SmtpConfig())
+        if receiver.kind == "webhook":
+            return _send_http(receiver, _webhook_payload(note), timeout, robot=None,
+                              headers={"Idempotency-Key": note.delivery_id})
+        if receiver.kind == "dingtalk":
+            return _send_http(receiver, dingtalk_payload(note), timeout, robot=DINGTALK_RETRYABLE)
+        if receiver.kind == "wecom":
+            return _send_http(receiver, wecom_payload(note), timeout, robot=WECOM_RETRYABLE)
+        return SendResult(False, error=f"receiver {receiver.name}: unknown kind {receiver.kind!r}", retry=False)
+    except Exception as exc:  # noqa: BLE001 - a bug here must not stop the outbox; it is reported, not hidden
+        return SendResult(False, error=f"{receiver.kind} receiver {receiver.name}: unexpected {type(exc).__name__}: {exc}")
+
+
+# --------------------------------------------------------------------------- message formats
+
+
+def _webhook_payload(note: Notification) -> dict[str, Any]:
+    return {
+        "delivery_id": note.delivery_id,
+        "alert_id": note.alert_id,
+        "enterprise_id": note.enterprise_id,
+        "reason": note.reason,
+        "reason_zh": REASONS_ZH.get(note.reason, note.reason),
+        "subject_zh": note.subject_zh,
+        "text_zh": note.text_zh,
+        "alert": note.alert,
+    }
+
+
+def _lines(text: str) -> list[str]:
+    return [line.rstrip() for line in text.splitlines() if line.strip()]
+
+
+def _fit(text: str, max_bytes: int, note: Notification) -> str:
+    """Cut to the platform's limit, saying so: a robot refuses an over-long message as a whole, and a
+    silently shortened one would look complete."""
+    raw = text.encode("utf-8")
+    if len(raw) <= max_bytes:
+        return text
+    tail = f"\n\n……（内容过长，已截断；完整内容见 qrisk 预警 {note.alert_id}）"
+    budget = max(0, max_bytes - len(tail.encode("utf-8")))
+    return raw[:budget].decode("utf-8", "ignore") + tail
+
+
+def dingtalk_payload(note: Notification) -> dict[str, Any]:
+    # DingTalk's markdown joins single-newline lines into one paragraph: a blank line keeps each line its own.
+    text = f"#### {note.subject_zh}\n\n" + "\n\n".join(_lines(note.text_zh))
+    return {"msgtype": "markdown", "markdown": {"title": note.subject_zh, "text": _fit(text, DINGTALK_MAX_BYTES, note)}}
+
+
+def wecom_payload(note: Notification) -> dict[str, Any]:
+    content = f"#### {note.subject_zh}\n\n" + "\n".join(_lines(note.text_zh))
+    return {"msgtype": "markdown", "markdown": {"content": _fit(content, WECOM_MAX_BYTES, note)}}
+
+
+# --------------------------------------------------------------------------- e-mail
+
+
+def _email_message(receiver: Receiver, note: Notification, sender: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["Subject"] = " ".join(note.subject_zh.split())  # a line break in a header would be refused
+    msg["From"] = sender
+    msg["To"] = ", ".join(receiver.to)
+    msg["Date"] = formatdate(localtime=True)
+    msg["Message-ID"] = f"<{note.delivery_id}@qrisk>"  # the same delivery retried keeps its id: mail systems drop the copy
+    msg["X-Qrisk-Alert-Id"] = note.alert_id
+    # base64 keeps the body 7-bit clean, so it passes relays that do not offer 8BITMIME
+    msg.set_content(note.text_zh, charset="utf-8", cte="base64")
+    return msg
+
+
+def _send_email(receiver: Receiver, note: Notification, cfg: SmtpConfig) -> SendResult:
+    where = f"email to {', '.join(receiver.to)} via {cfg.host}:{cfg.port}"
+    try:
+        msg = _email_message(receiver, note, cfg.sender)
+    except (ValueError, TypeError) as exc:
+        return SendResult(False, error=f"{where}: cannot build the message: {exc}", retry=False)
+    conn: smtplib.SMTP | None = None
+    try:
+        if cfg.ssl:
+            conn = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout, context=ssl.create_default_context())
+        else:
+            conn = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+            if cfg.starttls:
+                conn.starttls(context=ssl.create_default_context())
+        if cfg.user:
+            conn.login(cfg.user, cfg.password or "")
+        refused = conn.send_message(msg, from_addr=cfg.sender, to_addrs=list(receiver.to))
+    except smtplib.SMTPRecipientsRefused as exc:
+        return _refused(where, exc.recipients, some_accepted=False)
+    except smtplib.SMTPResponseException as exc:  # sender refused, data refused, authentication failed, bad greeting
+        code = max(exc.smtp_code, 0)
+        return SendResult(False, code=code, error=f"{where}: {code} {_text(exc.smtp_error)}", retry=not 500 <= code < 600)
+    except smtplib.SMTPNotSupportedError as exc:  # no STARTTLS / AUTH / SMTPUTF8 offered: the configuration must change
+        return SendResult(False, error=f"{where}: {exc}", retry=False)
+    except UnicodeError as exc:  # smtplib sends the user name and password as ASCII only
+        return SendResult(False, error=f"{where}: SMTP user and password must be ASCII: {exc}", retry=False)
+    except (smtplib.SMTPException, OSError) as exc:  # refused connection, timeout, dropped connection, TLS failure
+        return SendResult(False, error=f"{where}: {_describe(exc, cfg.timeout)}", retry=True)
+    finally:
+        if conn is not None:
+            _quit(conn)
+    if refused:
+        return _refused(where, refused, some_accepted=True)
+    return SendResult(True, code=250)
+
+
+def _refused(where: str, recipients: dict[str, tuple[int, bytes]], some_accepted: bool) -> SendResult:
+    """Some accepted, some refused is still a failure: a supervisor who was not told must show up.
+    A retry then mails everyone again; the unchanged Message-ID lets their mail systems drop the copy."""
+    codes = {addr: max(code, 0) for addr, (code, _) in recipients.items()}
+    temporary = [c for c in codes.values() if not 500 <= c < 600]
+    detail = "; ".join(f"{addr} {codes[addr]} {_text(msg)}" for addr, (_, msg) in sorted(recipients.items()))
+    also = " (the other recipients accepted it)" if some_accepted else ""
+    code = temporary[0] if temporary else next(iter(codes.values()), 0)
+    return SendResult(False, code=code, error=f"{where}: recipients refused: {detail}{also}", retry=bool(temporary))
+
+
+def _quit(conn: smtplib.SMTP) -> None:
+    # The message is already accepted or already lost; a failed QUIT must not change the verdict.
+    try:
+        conn.quit()
+    except (smtplib.SMTPException, OSError):
+        conn.close()
+
+
+# --------------------------------------------------------------------------- webhook and robots
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    # urllib would follow a 301/302 to a POST by sending a GET without the body, and a 2xx to that GET
+    # would count as delivered.  A moved receiver is a policy to fix, so the 3xx is reported instead.
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 - urllib's signature
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect())
+
+
+def _send_http(receiver: Receiver, payload: dict[str, Any], timeout: float, robot: frozenset[int] | None,
+               headers: dict[str, str] | None = None) -> SendResult:
+    where = f"{receiver.kind} {_redact(receiver.url or '')}"
+    try:
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        return SendResult(False, error=f"{where}: cannot encode the notification as JSON: {exc}", retry=False)
+    req = urllib.request.Request(receiver.url or "", data=data, method="POST", headers={
+        "Content-Type": "application/json; charset=utf-8", "User-Agent": "qrisk", **(headers or {})})
+    deadline = time.monotonic() + timeout
+    try:
+        with _OPENER.open(req, timeout=timeout) as resp:
+            status = resp.status
+            body = _read_capped(resp, deadline)
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+        try:
+            body = _read_capped(exc, deadline)
+        except (OSError, http.client.HTTPException):
+            body = b""
+        finally:
+            exc.close()
+        if 300 <= status < 400:
+            moved = _redact(exc.headers.get("Location", "")) if exc.headers else ""
+            return SendResult(False, code=status, retry=False,
+                              error=f"{where}: HTTP {status} redirect to {moved or '?'} not followed; put the final address in the policy")
+        return SendResult(False, code=status, error=f"{where}: HTTP {status} {exc.reason}{_snippet(body)}",
+                          retry=status in (408, 429) or status >= 500)
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, BaseException):
+            return SendResult(False, error=f"{where}: {_describe(reason, timeout)}", retry=True)
+        return SendResult(False, error=f"{where}: {reason}", retry=True)
+    except (http.client.InvalidURL, ValueError) as exc:
+        return SendResult(False, error=f"{where}: bad address: {exc}", retry=False)
+    except (OSError, http.client.HTTPException) as exc:  # timeout while reading, connection dropped mid-answer
+        return SendResult(False, error=f"{where}: {_describe(exc, timeout)}", retry=True)
+    if robot is None:
+        return SendResult(True, code=status)
+    return _robot_verdict(where, status, body, robot)
+
+
+def _robot_verdict(where: str, status: int, body: bytes, retryable: frozenset[int]) -> SendResult:
+    """A robot answers 200 even when it refuses the message; only errcode 0 means the group got it."""
+    try:
+        answer = json.loads(body.decode("utf-8"))
+        errcode = int(answer["errcode"])
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        # Possibly a gateway's page in between: the message may not have arrived, so try again.
+        return SendResult(False, code=status, error=f"{where}: HTTP {status} without a robot answer (errcode){_snippet(body)}")
+    if errcode == 0:
+        return SendResult(True, code=status)
+    errmsg = str(answer.get("errmsg", "")).strip()
+    return SendResult(False, code=status, error=f"{where}: errcode {errcode}: {errmsg}", retry=errcode in retryable)
+
+
+def _read_capped(resp: Any, deadline: float) -> bytes:
+    # The socket timeout bounds each read; the deadline bounds a server that trickles its answer.
+    chunks: list[bytes] = []
+    size = 0
+    while size < MAX_RESPONSE_BYTES:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the answer took longer than the timeout")
+        chunk = resp.read1(min(8192, MAX_RESPONSE_BYTES - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+# --------------------------------------------------------------------------- error text
+
+
+def _redact(url: str) -> str:
+    """The address without what makes it a credential: robot URLs carry their token in the query
+    (access_token=, key=), and errors end up in logs and the outbox."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
+
+
+def _describe(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g} s (timeout)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (nothing listening)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _text(value: bytes | str) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return " ".join(text.split())
+
+
+def _snippet(body: bytes, limit: int = 200) -> str:
+    text = _text(body)
+    if not text:
+        return ""
+    return ": " + (text if len(text) <= limit else text[:limit] + "…")

@@ -1,0 +1,326 @@
+"""The receivers against real servers on loopback: an SMTP server (aiosmtpd) and HTTP servers
+standing in for a webhook and the DingTalk / WeCom robots.  What they received is read back."""
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+
+from alerts.notification import REASONS_ZH, Notification
+from alerts.receivers import WECOM_MAX_BYTES, SendResult, SmtpConfig, send
+from schemas.policy import Receiver
+from tests.conftest import free_port
+
+SUBJECT = "【预警·高】清溪桶装水厂 抽检不合格"
+TEXT = ("清溪桶装水厂：饮用纯净水（抽样编号 DC24330110001，抽样日期 2024-05-06）抽检不合格，不合格项目：铜绿假单胞菌。\n"
+        "\n"
+        "请于 48 小时内核查处置，并督促企业召回同批次产品。\n"
+        "证据：GB 19298-2014 限量 0/250mL，检出 12 CFU/250mL。")
+
+
+def notification(**changes) -> Notification:
+    base = dict(delivery_id="d-7c1e0a5b9f", alert_id="AL-E-330110-001-sampling.unqualified", enterprise_id="E-330110-001",
+                receiver="county-desk", channel="email", reason="opened", subject_zh=SUBJECT, text_zh=TEXT,
+                alert={"alert_id": "AL-E-330110-001-sampling.unqualified", "severity": "high", "title_zh": "抽检不合格",
+                       "evidence": {"items": ["铜绿假单胞菌"], "event_ids": ["ev-1"]}})
+    return Notification(**{**base, **changes})
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch):
+    # A proxy from the environment would carry loopback requests away from the test servers.
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+# --------------------------------------------------------------------------- SMTP
+
+
+class Recorder:
+    def __init__(self, rcpt_reply: dict[str, str] | None = None, data_reply: str = "250 OK"):
+        self.envelopes = []
+        self.rcpt_reply = rcpt_reply or {}
+        self.data_reply = data_reply
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        reply = self.rcpt_reply.get(address)
+        if reply:
+            return reply
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.data_reply.startswith("250"):
+            self.envelopes.append(envelope)
+        return self.data_reply
+
+
+@contextmanager
+def smtp_server(handler, **kwargs):
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **kwargs)
+    controller.start()
+    try:
+        yield SmtpConfig(host="127.0.0.1", port=port, sender="qrisk@bureau.example", timeout=5)
+    finally:
+        controller.stop()
+
+
+MAIL_TO = ["zhang.wei@bureau.example", "duty-desk@bureau.example"]
+EMAIL = Receiver(name="county-desk", kind="email", supervisor="张伟（值班）", to=MAIL_TO)
+
+
+def test_email_arrives_readable_in_chinese_for_every_recipient():
+    handler = Recorder()
+    with smtp_server(handler) as cfg:
+        result = send(EMAIL, notification(), smtp=cfg)
+    assert result == SendResult(ok=True, code=250, error="", retry=True)
+    [envelope] = handler.envelopes
+    assert envelope.mail_from == "qrisk@bureau.example"
+    assert sorted(envelope.rcpt_tos) == sorted(MAIL_TO)
+    msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    assert msg["Subject"] == SUBJECT
+    assert msg.get_content_type() == "text/plain"
+    assert msg.get_content_charset() == "utf-8"
+    assert msg.get_content().replace("\r\n", "\n").strip() == TEXT
+    assert "d-7c1e0a5b9f" in msg["Message-ID"]
+    assert msg["X-Qrisk-Alert-Id"] == "AL-E-330110-001-sampling.unqualified"
+    assert msg["From"] == "qrisk@bureau.example"
+    assert [a.addr_spec for a in msg["To"].addresses] == MAIL_TO
+    assert msg["Date"]
+    envelope.content.decode("ascii")  # 7-bit clean on the wire: no relay needs 8BITMIME
+
+
+@pytest.mark.parametrize("reply, code, retry", [("550 mailbox unavailable", 550, False), ("451 try again later", 451, True)])
+def test_email_recipient_refused(reply, code, retry):
+    handler = Recorder(rcpt_reply={a: reply for a in MAIL_TO})
+    with smtp_server(handler) as cfg:
+        result = send(EMAIL, notification(), smtp=cfg)
+    assert (result.ok, result.code, result.retry) == (False, code, retry)
+    assert "zhang.wei@bureau.example" in result.error and reply.split(" ", 1)[1] in result.error
+    assert handler.envelopes == []
+
+
+def test_email_one_recipient_refused_is_not_silent():
+    handler = Recorder(rcpt_reply={"duty-desk@bureau.example": "550 mailbox unavailable"})
+    with smtp_server(handler) as cfg:
+        result = send(EMAIL, notification(), smtp=cfg)
+    assert (result.ok, result.code, result.retry) == (False, 550, False)
+    assert "duty-desk@bureau.example 550 mailbox unavailable" in result.error and "zhang.wei@bureau.example 5" not in result.error
+    [envelope] = handler.envelopes
+    assert envelope.rcpt_tos == ["zhang.wei@bureau.example"]
+
+
+@pytest.mark.parametrize("reply, code, retry", [("554 transaction failed", 554, False), ("452 insufficient storage", 452, True)])
+def test_email_data_refused(reply, code, retry):
+    with smtp_server(Recorder(data_reply=reply)) as cfg:
+        result = send(EMAIL, notification(), smtp=cfg)
+    assert (result.ok, result.code, result.retry) == (False, code, retry)
+    assert "email" in result.error
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_email_login():
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"qrisk", b"k3y-1"), handled=False)
+
+    handler = Recorder()
+    with smtp_server(handler, authenticator=authenticator, auth_required=True, auth_require_tls=False) as cfg:
+        good = send(EMAIL, notification(), smtp=SmtpConfig(**{**cfg.__dict__, "user": "qrisk", "password": "k3y-1"}))
+        bad = send(EMAIL, notification(), smtp=SmtpConfig(**{**cfg.__dict__, "user": "qrisk", "password": "wrong"}))
+        anonymous = send(EMAIL, notification(), smtp=cfg)
+        unsendable = send(EMAIL, notification(), smtp=SmtpConfig(**{**cfg.__dict__, "user": "qrisk", "password": "密钥"}))
+    assert good.ok and len(handler.envelopes) == 1
+    assert (bad.ok, bad.code, bad.retry) == (False, 535, False)
+    assert not anonymous.ok and anonymous.code == 530 and not anonymous.retry
+    assert (unsendable.ok, unsendable.retry) == (False, False) and "ASCII" in unsendable.error
+
+
+def test_email_nothing_listening():
+    port = free_port()
+    result = send(EMAIL, notification(), smtp=SmtpConfig(host="127.0.0.1", port=port, timeout=2))
+    assert (result.ok, result.code, result.retry) == (False, 0, True)
+    assert f"127.0.0.1:{port}" in result.error and "refused" in result.error
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+@dataclass
+class Seen:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+
+@dataclass
+class Http:
+    url: str
+    seen: list[Seen] = field(default_factory=list)
+
+
+@contextmanager
+def http_server(status: int = 200, body: bytes | dict = b"", delay: float = 0.0, headers: dict[str, str] | None = None):
+    seen: list[Seen] = []
+    release = threading.Event()
+    payload = json.dumps(body).encode() if isinstance(body, dict) else body
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            seen.append(Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, data))
+            if delay:
+                release.wait(delay)  # released at teardown, so a timed-out request does not hold the test up
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:
+                pass  # the client gave up (the timeout test)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield Http(f"http://127.0.0.1:{server.server_address[1]}/hooks/qrisk?token=s3cret", seen)
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def receiver(kind: str, url: str) -> Receiver:
+    return Receiver(name=f"{kind}-desk", kind=kind, url=url)
+
+
+def test_webhook_posts_the_notification_as_utf8_json():
+    note = notification(channel="webhook", reason="severity_raised")
+    with http_server(204) as srv:
+        result = send(receiver("webhook", srv.url), note)
+    assert result == SendResult(ok=True, code=204)
+    [req] = srv.seen
+    assert (req.method, req.path) == ("POST", "/hooks/qrisk?token=s3cret")
+    assert req.headers["content-type"] == "application/json; charset=utf-8"
+    assert req.headers["idempotency-key"] == "d-7c1e0a5b9f"
+    assert req.headers["user-agent"] == "qrisk"
+    assert SUBJECT.encode("utf-8") in req.body  # Chinese as UTF-8, not \\u escapes
+    assert req.json() == {
+        "delivery_id": "d-7c1e0a5b9f", "alert_id": note.alert_id, "enterprise_id": "E-330110-001",
+        "reason": "severity_raised", "reason_zh": REASONS_ZH["severity_raised"], "subject_zh": SUBJECT,
+        "text_zh": TEXT, "alert": note.alert,
+    }
+
+
+@pytest.mark.parametrize("status, retry", [(500, True), (503, True), (429, True), (408, True), (400, False), (404, False), (410, False)])
+def test_webhook_refused(status, retry):
+    with http_server(status, b'{"detail": "\xe4\xb8\x8d\xe8\xa1\x8c"}') as srv:
+        result = send(receiver("webhook", srv.url), notification())
+    assert (result.ok, result.code, result.retry) == (False, status, retry)
+    assert f"HTTP {status}" in result.error and "不行" in result.error
+    assert "webhook http://127.0.0.1:" in result.error and "s3cret" not in result.error
+
+
+def test_webhook_redirect_is_reported_not_followed():
+    with http_server(302, headers={"Location": "/elsewhere?token=other"}) as srv:
+        result = send(receiver("webhook", srv.url), notification())
+    assert (result.ok, result.code, result.retry) == (False, 302, False)
+    assert "redirect" in result.error and "/elsewhere" in result.error and "other" not in result.error
+    assert len(srv.seen) == 1  # no second request (urllib would have turned the POST into a bodiless GET)
+
+
+def test_webhook_timeout():
+    with http_server(200, delay=3.0) as srv:
+        result = send(receiver("webhook", srv.url), notification(), timeout=0.5)
+    assert (result.ok, result.code, result.retry) == (False, 0, True)
+    assert "timeout" in result.error
+
+
+def test_webhook_nothing_listening():
+    result = send(receiver("webhook", f"http://127.0.0.1:{free_port()}/hook"), notification())
+    assert (result.ok, result.code, result.retry) == (False, 0, True)
+    assert "refused" in result.error
+
+
+def test_webhook_large_answer_is_capped():
+    with http_server(200, b"x" * 5_000_000) as srv:
+        result = send(receiver("webhook", srv.url), notification())
+    assert result.ok
+
+
+# --------------------------------------------------------------------------- robots
+
+
+def test_dingtalk_markdown():
+    with http_server(200, {"errcode": 0, "errmsg": "ok"}) as srv:
+        result = send(receiver("dingtalk", srv.url), notification(channel="dingtalk"))
+    assert result == SendResult(ok=True, code=200)
+    [req] = srv.seen
+    assert req.headers["content-type"] == "application/json; charset=utf-8"
+    body = req.json()
+    assert body["msgtype"] == "markdown" and set(body) == {"msgtype", "markdown"}
+    assert body["markdown"]["title"] == SUBJECT
+    text = body["markdown"]["text"]
+    assert text.startswith(f"#### {SUBJECT}\n\n")
+    assert all(line in text for line in TEXT.splitlines())
+
+
+def test_wecom_markdown():
+    with http_server(200, {"errcode": 0, "errmsg": "ok"}) as srv:
+        result = send(receiver("wecom", srv.url), notification(channel="wecom"))
+    assert result == SendResult(ok=True, code=200)
+    body = srv.seen[0].json()
+    assert body["msgtype"] == "markdown" and list(body["markdown"]) == ["content"]
+    content = body["markdown"]["content"]
+    assert content.startswith(f"#### {SUBJECT}\n\n")
+    assert all(line in content for line in TEXT.splitlines())
+
+
+@pytest.mark.parametrize("kind, errcode, errmsg, retry", [
+    ("dingtalk", 310000, "keywords not in content", False),
+    ("dingtalk", 300001, "token is not exist", False),
+    ("dingtalk", 130101, "send too fast, exceed 20 times per minute", True),
+    ("wecom", 93000, "invalid webhook url", False),
+    ("wecom", 45009, "api freq out of limit", True),
+])
+def test_robot_errcode(kind, errcode, errmsg, retry):
+    with http_server(200, {"errcode": errcode, "errmsg": errmsg}) as srv:
+        result = send(receiver(kind, srv.url), notification(channel=kind))
+    assert (result.ok, result.code, result.retry) == (False, 200, retry)
+    assert errmsg in result.error and str(errcode) in result.error and kind in result.error
+    assert "s3cret" not in result.error  # the robot's token stays out of logs
+
+
+def test_robot_answer_that_is_not_a_robot():
+    with http_server(200, b"<html>portal</html>") as srv:
+        result = send(receiver("dingtalk", srv.url), notification())
+    assert (result.ok, result.code, result.retry) == (False, 200, True)
+    assert "errcode" in result.error
+
+
+def test_wecom_long_text_is_cut_visibly():
+    long_text = "\n".join(f"第 {i} 条证据：抽样编号 DC24330110{i:03d}，铜绿假单胞菌检出。" for i in range(300))
+    with http_server(200, {"errcode": 0, "errmsg": "ok"}) as srv:
+        result = send(receiver("wecom", srv.url), notification(text_zh=long_text))
+    assert result.ok
+    content = srv.seen[0].json()["markdown"]["content"]
+    assert len(content.encode("utf-8")) <= WECOM_MAX_BYTES
+    assert "已截断" in content and "AL-E-330110-001-sampling.unqualified" in content
