@@ -22,6 +22,7 @@ import uuid
 from typing import Any, AsyncIterator, Callable, Literal
 
 from fastapi import FastAPI, HTTPException, Request, Security
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -54,6 +55,23 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "the key's role may not do this"},
 }
 Format = Literal["json", "csv", "xlsx"]
+
+
+class AlertActionRequest(BaseModel):
+    """A supervisor's step on an alert.  The caller's key is the actor."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["acknowledge", "assign", "start_rectification", "verify", "close", "reopen", "comment"]
+    note: str = Field(default="", max_length=2000, description="说明：处置情况、整改要求、复查结论……")
+    assignee: str | None = Field(default=None, min_length=1, max_length=200, description="action assign: the new owner")
+    event_id: uuid.UUID | None = Field(default=None, description="set it to retry safely: the same id is one step")
+
+    @model_validator(mode="after")
+    def _assignee(self) -> "AlertActionRequest":
+        if self.action == "assign" and not self.assignee:
+            raise ValueError("assign needs an assignee / 指派须给出负责人 assignee")
+        return self
 
 
 class Metrics:
@@ -121,11 +139,17 @@ def _table(rows: list[dict[str, Any]], columns: list[str], fmt: str, name: str) 
                     headers={"content-disposition": f'attachment; filename="{name}.xlsx"'})
 
 
-def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_batch: int = 1000, *, keys: KeyStore) -> FastAPI:
-    """The API over a pipeline; ``keys`` is required: there is no anonymous mode."""
+def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_batch: int = 1000, *, keys: KeyStore,
+               dispatcher: Any = None) -> FastAPI:
+    """The API over a pipeline; ``keys`` is required: there is no anonymous mode.  ``dispatcher``
+    (``alerts.outbox.Dispatcher``) sends alert notifications while the app runs."""
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if dispatcher is not None:
+            dispatcher.start()
         yield
+        if dispatcher is not None:
+            dispatcher.stop()
         # shutdown: what the group committer holds is written before the log closes
         committer.close()
         audit.close()
@@ -145,11 +169,13 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     app.state.committer = committer
     app.state.keys = keys
     app.state.audit = audit
+    app.state.dispatcher = dispatcher
 
     posters = access.allow(*POSTERS)
     readers = access.allow(*READERS)
     admins = access.allow("admin")
     monitors = access.allow("admin", "monitor")
+    handlers = access.allow("admin", "supervisor")
 
     async def dead_letter(letters: list[DeadLetter]) -> list[str]:
         return await asyncio.get_running_loop().run_in_executor(None, pipeline.dead_letter, letters)
@@ -291,6 +317,94 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 return build_report(pipeline.state.files[enterprise_id], pipeline.rules)
         return file
 
+    def _alerts_here() -> None:
+        if distributed:
+            raise HTTPException(status_code=501, detail=(
+                "分布式模式（QRISK_EVENT_LOG=kafka）下暂不提供预警处置；预警决定见 ClickHouse 的 stream_effects（kind = warning.raised）"
+                " / alerts are folded by the embedded runtime only; with the Kafka log the decisions are in stream_effects"))
+
+    def _alert_for(alert_id: str, key: ApiKey) -> dict[str, Any]:
+        with pipeline.lock:
+            alert = pipeline.alerts.alerts.get(alert_id)
+            view = alert.view() if alert is not None else None
+        if view is None:
+            raise HTTPException(status_code=404, detail=f"未找到预警 {alert_id} / no such alert")
+        if not key.sees_town(view["town"]):
+            raise HTTPException(status_code=403, detail=f"该密钥仅限 {', '.join(key.towns)} / this key is limited to towns {', '.join(key.towns)}")
+        return view
+
+    @app.get("/v1/alerts", summary="Alerts, newest first (supervisors: their towns)",
+             responses={**_AUTH_RESPONSES, 501: {"description": "with QRISK_EVENT_LOG=kafka"}}, **_declared(readers))
+    def list_alerts(state: Literal["open", "acknowledged", "rectifying", "verified", "closed", "active"] | None = None,
+                    enterprise_id: str | None = None, severity: Literal["critical", "high", "medium", "low"] | None = None,
+                    limit: int = 200, format: Format = "json", key: ApiKey = Security(readers)) -> Any:
+        """``state=active``: open, acknowledged or rectifying (still being handled)."""
+        _alerts_here()
+        wanted = {"active": {"open", "acknowledged", "rectifying"}}.get(state or "", {state} if state else None)
+        with pipeline.lock:
+            chosen = [a for a in pipeline.alerts.alerts.values()
+                      if (wanted is None or a.state in wanted) and (enterprise_id is None or a.enterprise_id == enterprise_id)
+                      and (severity is None or a.severity == severity) and key.sees_town(a.town)]
+            chosen.sort(key=lambda a: (a.opened_at, a.alert_id), reverse=True)
+            rows = [{k: v for k, v in a.view().items() if k not in ("steps", "evidence")} for a in chosen[: max(1, min(limit, 5000))]]
+        if format == "json":
+            return rows
+        columns = ["alert_id", "enterprise_id", "enterprise_name", "town", "rule", "title_zh", "severity_zh", "state_zh", "assignee",
+                   "opened_at", "respond_by", "escalated", "occurrences", "message_zh", "silenced"]
+        return _table(rows, columns, format, "alerts")
+
+    @app.get("/v1/alerts/{alert_id}", summary="One alert: its evidence, every step, every delivery attempt",
+             responses={**_AUTH_RESPONSES, 404: {"description": "no such alert"}, 501: {"description": "with QRISK_EVENT_LOG=kafka"}},
+             **_declared(readers))
+    def get_alert(alert_id: str, key: ApiKey = Security(readers)) -> dict[str, Any]:
+        _alerts_here()
+        view = _alert_for(alert_id, key)
+        view["deliveries"] = pipeline.store.query(
+            "SELECT delivery_id, receiver, channel, attempt, status, at, response_code, error FROM deliveries FINAL "
+            "WHERE alert_id = %(id)s ORDER BY at, at_ms, delivery_id, attempt", {"id": alert_id})
+        view["outbox"] = pipeline.store.query(
+            "SELECT delivery_id, receiver, channel, reason, created_at FROM outbox FINAL WHERE alert_id = %(id)s "
+            "ORDER BY created_at, created_ms, delivery_id", {"id": alert_id})
+        return view
+
+    @app.post("/v1/alerts/{alert_id}/actions", summary="A supervisor's step: acknowledge, assign, start_rectification, verify, close, reopen, comment",
+              responses={**_AUTH_RESPONSES, 400: {"description": "the body is not JSON"}, 404: {"description": "no such alert"},
+                         409: {"description": "the alert cannot take this step now"},
+                         422: {"description": "a bad field"}, 501: {"description": "with QRISK_EVENT_LOG=kafka"}},
+              **_declared(handlers))
+    async def act_on_alert(alert_id: str, body: AlertActionRequest, key: ApiKey = Security(handlers)) -> dict[str, Any]:
+        """The step goes into the event log as an ``alert.action`` event (so the alert's lifecycle
+        replays with everything else) and is answered once durable.  Repeating a request with the
+        same ``event_id`` is safe: the step is taken once."""
+        from alerts.lifecycle import AlertActionError
+        from schemas.events import AlertActionEvent
+
+        _alerts_here()
+        view = _alert_for(alert_id, key)
+        event_id = body.event_id or uuid.uuid4()
+        with pipeline.lock:
+            repeated = str(event_id) in pipeline.state.seen_event_ids
+            if not repeated:
+                try:
+                    pipeline.alerts.check(alert_id, body.action)
+                except AlertActionError as exc:
+                    raise HTTPException(status_code=409, detail=str(exc)) from None
+        event = AlertActionEvent(
+            event_id=event_id, event_type="alert.action", enterprise_id=view["enterprise_id"], occurred_at=pipeline.clock(),
+            source={"kind": "bureau", "id": key.name or key.key_id},
+            payload={"alert_id": alert_id, "action": body.action, "actor": key.name or key.key_id, "note": body.note, "assignee": body.assignee},
+        )
+        outcomes = await asyncio.wrap_future(committer.submit([event]))
+        await asyncio.wrap_future(audit.record("alert.action", outcomes[0].status, key, {"alert_id": alert_id, "action": body.action, "event_id": str(event_id)}))
+        with pipeline.lock:
+            alert = pipeline.alerts.alerts[alert_id]
+            taken = any(step.event_id == str(event_id) for step in alert.steps)
+            after = alert.view()
+        if not taken:
+            # another step got in first and this one no longer fits: in the log, rejected by the fold
+            raise HTTPException(status_code=409, detail=f"预警 {alert_id} 已被其他操作改变（当前状态“{after['state_zh']}”），本次操作未生效（事件 {event_id}）")
+        return {"event_id": str(event_id), "status": outcomes[0].status, "alert": after}
+
     @app.get("/v1/dead-letters", summary="Most recent rejected inputs with their reasons",
              responses=_AUTH_RESPONSES, **_declared(readers))
     def dead_letters(limit: int = 100, format: Format = "json", key: ApiKey = Security(readers)) -> Any:
@@ -361,7 +475,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if distributed:
             return metrics.render({"qrisk_published_events_total": pipeline.published, "qrisk_group_commits_total": committer.batches,
                                    "qrisk_dead_lettered_total": pipeline.dead_lettered})
+        with pipeline.lock:
+            states = collections.Counter(a.state for a in pipeline.alerts.alerts.values())
+        gauges = {f'qrisk_alerts{{state="{s}"}}': float(n) for s, n in sorted(states.items())}
+        if dispatcher is not None:
+            gauges.update({"qrisk_alert_deliveries_sent_total": dispatcher.sent, "qrisk_alert_deliveries_retried_total": dispatcher.retried,
+                           "qrisk_alert_deliveries_failed_total": dispatcher.failed})
         return metrics.render({
+            **gauges,
             "qrisk_log_seq": pipeline.seq,
             "qrisk_enterprises": len(pipeline.state.files),
             "qrisk_group_commits_total": committer.batches,

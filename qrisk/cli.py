@@ -146,10 +146,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     if scheme == "http" and args.host not in ("127.0.0.1", "localhost", "::1"):
         print("qrisk: warning: serving plain HTTP beyond loopback; API keys cross the network in clear text "
               "(use --tls-certfile/--tls-keyfile or a TLS-terminating proxy)", file=sys.stderr)
-    app = create_app(pipeline, settings.max_body_bytes, settings.max_batch, keys=keys)
+    app = create_app(pipeline, settings.max_body_bytes, settings.max_batch, keys=keys, dispatcher=_dispatcher(pipeline, rules, settings))
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", **tls)
     return 0
+
+
+def _dispatcher(pipeline, rules, settings: Settings):
+    """The outbox sender, when the policy names receivers (without any, alerts are kept and shown, not sent)."""
+    if not rules.policy.alerts.receivers:
+        return None
+    from alerts.outbox import Dispatcher
+    from alerts.receivers import SmtpConfig
+
+    smtp = SmtpConfig(host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_sender, user=settings.smtp_user,
+                      password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+                      starttls=settings.smtp_starttls, ssl=settings.smtp_ssl)
+    names = ", ".join(f"{r.name} ({r.kind})" for r in rules.policy.alerts.receivers)
+    print(f"qrisk: alert notifications go out through the outbox to {names}", file=sys.stderr)
+    return Dispatcher(pipeline.store, rules.policy.alerts, smtp=smtp, interval=settings.outbox_interval,
+                      max_attempts=settings.outbox_max_attempts, base_delay=settings.outbox_base_delay)
 
 
 def _first_start(keys) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from pydantic import ValidationError
 
+from alerts.lifecycle import AlertActionError, AlertBook, AlertChange, Enterprise
 from processors.credit_file import CountyState, CreditFile, SampleRecord
 from processors.step import Effect, Rules, step
 from schemas.events import Envelope, SamplingResultEvent, event_adapter
@@ -111,6 +112,8 @@ class Pipeline:
         self._sink: _DerivedSink | None = None
         self.derived_seq = 0
         self._sample_rows = SampleRows()
+        # alerts are a fold of the same log (warning decisions, supervisors' alert.action events)
+        self.alerts = AlertBook()
         migrate(store, clock())
 
     # ------------------------------------------------------------------ recovery
@@ -129,14 +132,14 @@ class Pipeline:
             )
             if not rows:
                 break
-            derived: list[tuple[int, Envelope, list[Effect]]] = []
+            derived: list[Folded] = []
             with self.lock:
                 for row in rows:
                     seq = int(row["seq"])
                     event = _parse_logged(row["body"])
-                    effects = self._fold(event)
+                    effects, alert_rows = self._fold(event)
                     if seq > checkpoint:
-                        derived.append((seq, event, effects))
+                        derived.append((seq, event, effects, alert_rows))
                     last = seq
                 self.seq = last
             if derived:
@@ -180,15 +183,16 @@ class Pipeline:
             except Exception:
                 self.seq -= len(fresh)  # nothing was acknowledged; the caller sees the error
                 raise
-            derived = [(seq, event, self._fold(event)) for seq, event in fresh]
+            derived = [(seq, event, *self._fold(event)) for seq, event in fresh]
         self._write_derived(derived)
-        produced = [eff for _, _, effects in derived for eff in effects]
+        produced = [eff for _, _, effects, _ in derived for eff in effects]
         for listener in self.listeners:
             listener(produced)
         return outcomes
 
-    def _fold(self, event: Envelope) -> list[Effect]:
-        """step(), with a processing error turned into a visible effect instead of a lost event.
+    def _fold(self, event: Envelope) -> tuple[list[Effect], "AlertRows | None"]:
+        """step(), then the alerts stage, with a processing error turned into a visible effect
+        instead of a lost event.
 
         The event is already in the log; a replay meets the same error at the same
         point, so state stays deterministic, and the dead letter (keyed by event id)
@@ -196,11 +200,31 @@ class Pipeline:
         """
         try:
             self.state, effects = step(self.state, event, self.rules)
-            return effects
         except Exception as exc:  # noqa: BLE001 - any bug in the fold must not stop the log
-            reason = f"processing failed: {type(exc).__name__}: {exc}"
-            return [Effect(kind="processing.failed", enterprise_id=event.enterprise_id, event_id=str(event.event_id),
-                           occurred_at=event.occurred_at, data={"reason": reason, "event_type": event.event_type})]
+            return [self._failed(event, f"processing failed: {type(exc).__name__}: {exc}")], None
+        try:
+            changes = self.alerts.apply(event, effects, self.rules.policy, self._enterprise)
+        except AlertActionError as exc:
+            # an alert step the alert could not take (the API checks first; another writer may not):
+            # kept as an effect with the reason, the alert unchanged
+            p = event.payload  # type: ignore[attr-defined]
+            return [*effects, Effect(kind="alert.action_rejected", enterprise_id=event.enterprise_id, event_id=str(event.event_id),
+                                     occurred_at=event.occurred_at, data={"alert_id": p.alert_id, "action": p.action, "reason_zh": str(exc)})], None
+        except Exception as exc:  # noqa: BLE001 - the credit file is folded: keep its effects, report the alerts stage
+            return [*effects, self._failed(event, f"alerts stage failed: {type(exc).__name__}: {exc}")], None
+        return effects, (alert_rows(changes) if changes else None)
+
+    @staticmethod
+    def _failed(event: Envelope, reason: str) -> Effect:
+        return Effect(kind="processing.failed", enterprise_id=event.enterprise_id, event_id=str(event.event_id),
+                      occurred_at=event.occurred_at, data={"reason": reason, "event_type": event.event_type})
+
+    def _enterprise(self, enterprise_id: str) -> Enterprise | None:
+        file = self.state.files.get(enterprise_id)
+        if file is None or file.profile is None:
+            return None
+        p = file.profile
+        return Enterprise(name=p.name, town=p.town, category=p.category)
 
     def dead_letter(self, letters: Iterable[DeadLetter]) -> list[str]:
         now, ms = _split_ms(self.clock())
@@ -234,14 +258,14 @@ class Pipeline:
 
     # ------------------------------------------------------------------ derived tables
 
-    def _write_derived(self, derived: Sequence[tuple[int, Envelope, list[Effect]]]) -> None:
+    def _write_derived(self, derived: Sequence["Folded"]) -> None:
         batch = self._derive(derived)
         if self._sink is not None:
             self._sink.put(batch)
         else:
             self._store_derived([batch])
 
-    def _derive(self, derived: Sequence[tuple[int, Envelope, list[Effect]]]) -> "DerivedRows":
+    def _derive(self, derived: Sequence["Folded"]) -> "DerivedRows":
         """Rows for the derived tables, built while the state is at these events.
 
         Rows are tuples in the column order of ``DerivedRows``: no dict per row.  A sample's
@@ -252,7 +276,9 @@ class Pipeline:
         with self.lock:
             touched = self._dirty
             files = self.state.files
-            for seq, event, event_effects in derived:
+            for seq, event, event_effects, alerts in derived:
+                if alerts is not None:
+                    rows.alerts.extend(alerts)
                 for idx, eff in enumerate(event_effects):
                     kind = eff.kind
                     effects.append((seq, idx, kind, eff.enterprise_id, eff.event_id, _epoch_ms(eff.occurred_at)[0],
@@ -282,6 +308,13 @@ class Pipeline:
         store_rows(self.store, "sampling_items_in", SAMPLE_COLUMNS, [r for b in batches for r in b.samples])
         store_rows(self.store, "judgements", JUDGEMENT_COLUMNS, [r for b in batches for r in b.judgements])
         store_rows(self.store, "effects", EFFECT_COLUMNS, [r for b in batches for r in b.effects])
+        alerts = [a for b in batches for a in b.alerts]
+        if alerts:
+            # the alert and its steps first, then the outbox: a notification is stored before it is
+            # sent, and it never names an alert the tables do not have
+            store_rows(self.store, "alerts", ALERT_COLUMNS, [a.alert for a in alerts])
+            store_rows(self.store, "alert_events", ALERT_EVENT_COLUMNS, [a.step for a in alerts])
+            store_rows(self.store, "outbox", OUTBOX_COLUMNS, [n for a in alerts for n in a.outbox])
         letters = [dl for b in batches for dl in b.letters]
         if letters:
             self.dead_letter(letters)
@@ -350,6 +383,43 @@ class DerivedRows:
     judgements: list[tuple[Any, ...]] = field(default_factory=list)  # JUDGEMENT_COLUMNS
     effects: list[tuple[Any, ...]] = field(default_factory=list)  # EFFECT_COLUMNS
     letters: list[DeadLetter] = field(default_factory=list)
+    alerts: list["AlertRow"] = field(default_factory=list)
+
+
+@dataclass
+class AlertRow:
+    """One alert step as rows, built when it happened (the alert object moves on afterwards)."""
+
+    alert: tuple[Any, ...]  # ALERT_COLUMNS
+    step: tuple[Any, ...]  # ALERT_EVENT_COLUMNS
+    outbox: list[tuple[Any, ...]]  # OUTBOX_COLUMNS
+
+
+AlertRows = list[AlertRow]
+Folded = tuple[int, Envelope, list[Effect], "AlertRows | None"]
+"""(seq, event, its effects, its alert steps as rows)."""
+
+ALERT_COLUMNS = ("alert_id", "enterprise_id", "kind", "severity", "state", "title", "group_key", "assignee",
+                 "opened_at", "updated_at", "updated_ms", "version", "event_id", "evidence")
+ALERT_EVENT_COLUMNS = ("alert_id", "enterprise_id", "version", "at", "at_ms", "action", "from_state", "to_state", "actor", "note")
+OUTBOX_COLUMNS = ("delivery_id", "alert_id", "enterprise_id", "receiver", "channel", "reason", "created_at", "created_ms", "body")
+
+
+def alert_rows(changes: list[AlertChange]) -> AlertRows:
+    out = []
+    for c in changes:
+        a, s = c.alert, c.step
+        updated, updated_ms = _epoch_ms(a.updated_at)
+        at, at_ms = _epoch_ms(s.at)
+        view = a.view()
+        out.append(AlertRow(
+            alert=(a.alert_id, a.enterprise_id, a.rule, a.severity, a.state, a.title_zh, a.dedup_key, a.assignee or "",
+                   _epoch_ms(a.opened_at)[0], updated, updated_ms, a.version, s.event_id, _json_text(view, sort_keys=True)),
+            step=(a.alert_id, a.enterprise_id, s.version, at, at_ms, s.action, s.from_state, s.to_state, s.actor, s.note),
+            outbox=[(n.delivery_id, n.alert_id, n.enterprise_id, n.receiver, n.channel, n.reason, at, at_ms, n.to_json())
+                    for n in c.notifications],
+        ))
+    return out
 
 
 class _DerivedSink:

@@ -36,6 +36,18 @@ class Settings(BaseSettings):
     # the key client commands send (`qrisk import --url`)
     api_key: SecretStr | None = None
 
+    # alert notifications (alerts.outbox): the SMTP server e-mail receivers go through, and the retry schedule
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "qrisk@localhost"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    outbox_interval: float = 1.0  # seconds between looks at the outbox
+    outbox_max_attempts: int = 8
+    outbox_base_delay: float = 2.0  # seconds before the first retry; doubling up to 10 minutes
+
     # HTTPS for `qrisk run`: both set, or neither
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None

@@ -1,0 +1,165 @@
+"""The outbox dispatcher: sends what the alert fold stored, and records every attempt.
+
+The fold writes each notification to the ``outbox`` table together with the alert step that
+made it (``qrisk.pipeline``); this loop reads the ones without a final attempt, sends them
+through ``alerts.receivers`` and writes one ``deliveries`` row per attempt:
+
+- ``sent``: the receiver took it; never sent again.
+- ``retry``: it may work later (connection refused, timeout, 5xx, 429); tried again after
+  ``base_delay · 2^(attempt-1)`` seconds, at most ``max_delay``.
+- ``failed``: permanently refused (4xx, a wrong robot token, 550), the receiver no longer in
+  the policy, or ``max_attempts`` reached.  Kept, with the error, for a supervisor to see.
+
+A restart resumes from the tables: attempts already made count, and an id with a final row is
+skipped, so a crash between sending and recording sends at most once more.  The store is any
+object with ``query(sql, params)`` and ``insert(table, rows)`` (``qrisk.store.Store``); the
+clock is injected (attempt times are wall time: they say when the receiver was called).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
+
+from alerts.notification import Notification
+from schemas.policy import AlertsPolicy
+
+Clock = Callable[[], dt.datetime]
+
+
+class _Store(Protocol):
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
+    def insert(self, table: str, rows: list[dict[str, Any]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Attempt:
+    delivery_id: str
+    attempt: int
+    status: str  # sent | retry | failed
+    code: int
+    error: str
+
+
+_PENDING = (
+    "SELECT delivery_id, any(body) AS body FROM outbox "
+    "WHERE delivery_id NOT IN (SELECT delivery_id FROM deliveries WHERE status IN ('sent', 'failed')) "
+    "GROUP BY delivery_id ORDER BY min(created_at), min(created_ms), delivery_id LIMIT %(limit)s"
+)
+_TRIED = (
+    "SELECT delivery_id, max(attempt) AS attempts, max(at) AS last FROM deliveries "
+    "WHERE status = 'retry' GROUP BY delivery_id"
+)
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Dispatcher:
+    def __init__(self, store: _Store, policy: AlertsPolicy, *, smtp: Any = None, clock: Clock = _utc_now,
+                 send: Callable[..., Any] | None = None, max_attempts: int = 8, base_delay: float = 2.0,
+                 max_delay: float = 600.0, interval: float = 1.0, timeout: float = 10.0, batch: int = 200):
+        if send is None:
+            from alerts.receivers import send as send_to_receiver
+
+            send = send_to_receiver
+        self.store, self.policy, self.smtp, self.clock, self.send = store, policy, smtp, clock, send
+        self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
+        self.interval, self.timeout, self.batch = interval, timeout, batch
+        self.tried: dict[str, tuple[int, dt.datetime]] | None = None  # id → (attempts, when the next may start)
+        self.sent = self.retried = self.failed = 0
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ one pass
+
+    def run_once(self) -> list[Attempt]:
+        """Send every notification that is due; returns the attempts made."""
+        if self.tried is None:
+            self.tried = {}
+            for r in self.store.query(_TRIED):
+                last = _aware(r["last"])
+                self.tried[r["delivery_id"]] = (int(r["attempts"]), last + self._delay(int(r["attempts"])))
+        now = self.clock()
+        attempts = []
+        for row in self.store.query(_PENDING, {"limit": self.batch}):
+            did = row["delivery_id"]
+            made, due = self.tried.get(did, (0, now))
+            if due > now:
+                continue
+            attempts.append(self._deliver(Notification.from_json(row["body"]), made + 1))
+        return attempts
+
+    def _deliver(self, note: Notification, attempt: int) -> Attempt:
+        receiver = next((r for r in self.policy.receivers if r.name == note.receiver), None)
+        if receiver is None:
+            result = Attempt(note.delivery_id, attempt, "failed", 0, f"接收方 {note.receiver} 已不在策略文件中 / receiver no longer configured")
+        else:
+            try:
+                r = self.send(receiver, note, self.smtp, timeout=self.timeout)
+                ok, code, error, retry = r.ok, r.code, r.error, r.retry
+            except Exception as exc:  # noqa: BLE001 - a receiver bug is recorded like a refusal, never lost
+                ok, code, error, retry = False, 0, f"{type(exc).__name__}: {exc}", True
+            status = "sent" if ok else ("retry" if retry and attempt < self.max_attempts else "failed")
+            if status == "failed" and retry:
+                error = f"{error}（已尝试 {attempt} 次，放弃 / gave up after {attempt} attempts）"
+            result = Attempt(note.delivery_id, attempt, status, code, error)
+        at = self.clock()
+        self.store.insert("deliveries", [{
+            "delivery_id": note.delivery_id, "alert_id": note.alert_id, "enterprise_id": note.enterprise_id,
+            "receiver": note.receiver, "channel": note.channel, "attempt": attempt, "status": result.status,
+            "at": at.replace(microsecond=0), "at_ms": at.microsecond // 1000, "response_code": result.code, "error": result.error[:2000],
+        }])
+        assert self.tried is not None
+        if result.status == "retry":
+            self.retried += 1
+            self.tried[note.delivery_id] = (attempt, at + self._delay(attempt))
+        else:
+            self.tried.pop(note.delivery_id, None)
+            if result.status == "sent":
+                self.sent += 1
+            else:
+                self.failed += 1
+                print(f"qrisk: alert {note.alert_id} not delivered to {note.receiver}: {result.error}", file=sys.stderr)
+        return result
+
+    def _delay(self, attempts: int) -> dt.timedelta:
+        return dt.timedelta(seconds=min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1)))
+
+    # ------------------------------------------------------------------ the loop
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="qrisk-outbox", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """New notifications were stored: look now rather than at the next interval."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception as exc:  # noqa: BLE001 - the store may be down: the outbox keeps everything, try later
+                print(f"qrisk: outbox pass failed ({type(exc).__name__}: {exc}); retrying", file=sys.stderr)
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def pending(self) -> int:
+        return len(self.store.query(_PENDING, {"limit": 100_000}))
+
+
+def _aware(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.fromisoformat(str(value)).replace(tzinfo=dt.timezone.utc)

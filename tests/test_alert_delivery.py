@@ -1,0 +1,236 @@
+"""Alerts end to end: a real `qrisk run` with a routing policy, a real SMTP server (aiosmtpd) and a
+real HTTP receiver that is down at first.  Events go in over HTTP; the e-mail and the webhook call
+are read back; supervisors act through the API; a kill -9 loses nothing and sends nothing twice."""
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+
+from alerts.outbox import Dispatcher
+from alerts.receivers import SmtpConfig
+from qrisk.auth import KeyStore
+from qrisk.store import open_store
+from schemas.policy import AlertsPolicy
+from tests.conftest import Server, golden
+from tests.test_alert_receivers import Recorder, smtp_server
+
+TOWN = "良渚街道"
+E = "E-330110-001"
+
+
+class Hook:
+    """A webhook receiver that answers 503 to its first ``down`` calls, then 200."""
+
+    def __init__(self, down: int = 0):
+        self.calls: list[dict] = []
+        self.down = down
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                hook.calls.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": json.loads(body)})
+                status = 503 if len(hook.calls) <= hook.down else 200
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/qrisk"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def wait_for(what, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = what()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def event(event_type: str, at: str, **payload) -> dict:
+    doc = golden(event_type)
+    doc["event_id"] = str(uuid.uuid4())
+    doc["occurred_at"] = at
+    doc["payload"].update(payload)
+    return doc
+
+
+def failing_sample(at: str, sample_no: str) -> dict:
+    doc = event("sampling.result", at, sample_no=sample_no, sampled_on=at[:10], production_date=at[:10])
+    items = doc["payload"]["items"]
+    items[0] = {**items[0], "values": [0, 3, 0, 0, 0], "lab_verdict": "不合格"}
+    return doc
+
+
+@pytest.fixture
+def county(tmp_path, monkeypatch):
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)  # loopback receivers must not be reached through a proxy
+    mail = Recorder()
+    hook = Hook(down=2)
+    with smtp_server(mail) as smtp:
+        policy = {"alerts": {
+            "receivers": [{"name": "liangzhu", "kind": "email", "supervisor": "良渚所 李所长", "to": ["li@bureau.example"]},
+                          {"name": "desk", "kind": "webhook", "supervisor": "县局值班室", "url": hook.url}],
+            "routes": [{"receivers": ["liangzhu"], "towns": [TOWN]}, {"receivers": ["desk"], "min_severity": "high"}],
+        }}
+        path = tmp_path / "policy.yaml"
+        path.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
+        monkeypatch.setenv("QRISK_SMTP_PORT", str(smtp.port))
+        monkeypatch.setenv("QRISK_SMTP_SENDER", "qrisk@bureau.example")
+        monkeypatch.setenv("QRISK_OUTBOX_INTERVAL", "0.1")
+        monkeypatch.setenv("QRISK_OUTBOX_BASE_DELAY", "0.2")
+        data = tmp_path / "data"
+        keys = KeyStore(data / "keys.json")
+        srv = Server(data, args=("--policy", str(path)))
+        _, supervisor = keys.create("supervisor", "li", towns=[TOWN], actor="tests")
+        _, elsewhere = keys.create("supervisor", "wang", towns=["瓶窑镇"], actor="tests")
+        _, lab = keys.create("lab", "lab-1", source_id="lab-001", actor="tests")
+        srv.start()
+        srv.keys = {"li": supervisor, "wang": elsewhere, "lab": lab}  # type: ignore[attr-defined]
+        try:
+            yield srv, mail, hook
+        finally:
+            srv.stop()
+            hook.close()
+
+
+def as_key(srv, name):
+    return {"authorization": f"Bearer {srv.keys[name]}"}
+
+
+def test_a_failure_reaches_the_town_supervisor_by_mail_and_the_desk_by_webhook_despite_an_outage(county):
+    srv, mail, hook = county
+    r = srv.post("/v1/events", json=[event("enterprise.registered", "2026-01-05T09:00:00+08:00"),
+                                     failing_sample("2026-02-10T10:00:00+08:00", "DC-0001")])
+    assert r.status_code == 200, r.text
+    alerts = wait_for(lambda: [a for a in srv.get("/v1/alerts", headers=as_key(srv, "li")).json() if a["rule"] == "sampling.unqualified"])
+    alert = alerts[0]
+    assert alert["state"] == "open" and alert["town"] == TOWN and alert["receivers"] == ["liangzhu", "desk"]
+
+    # e-mail: the town supervisor, in Chinese, with the alert's id
+    def mails():
+        msgs = [(e.rcpt_tos, email.message_from_bytes(e.content, policy=email.policy.default)) for e in mail.envelopes]
+        return [m for to, m in msgs if m["X-Qrisk-Alert-Id"] == alert["alert_id"] and to == ["li@bureau.example"]]
+
+    mine = wait_for(mails)
+    assert len(mine) == 1
+    assert mine[0]["Subject"] == "【紧急·抽检不合格】清源桶装水厂"
+    body = mine[0].get_content()
+    assert "铜绿假单胞菌" in body and "DC-0001" in body and alert["alert_id"] in body
+
+    # webhook: down twice (503), then taken; the same delivery id every time
+    calls = wait_for(lambda: [c for c in hook.calls if c["body"]["alert_id"] == alert["alert_id"]] if len(hook.calls) >= 3 else None)
+    assert len(calls) == 3 and len({c["headers"]["idempotency-key"] for c in calls}) == 1
+    assert calls[-1]["body"]["alert"]["severity"] == "critical" and calls[-1]["body"]["reason"] == "opened"
+
+    detail = wait_for(lambda: (d := srv.get(f"/v1/alerts/{alert['alert_id']}").json()) and
+                      any(x["status"] == "sent" and x["channel"] == "webhook" for x in d["deliveries"]) and d)
+    webhook = [(x["attempt"], x["status"], x["response_code"]) for x in detail["deliveries"] if x["channel"] == "webhook"]
+    assert webhook == [(1, "retry", 503), (2, "retry", 503), (3, "sent", 200)]
+    assert [(x["attempt"], x["status"]) for x in detail["deliveries"] if x["channel"] == "email"] == [(1, "sent")]
+    assert {o["receiver"] for o in detail["outbox"]} == {"liangzhu", "desk"}
+    metrics = srv.get("/metrics").text
+    assert 'qrisk_alerts{state="open"}' in metrics and "qrisk_alert_deliveries_retried_total 2" in metrics
+
+
+def test_supervisors_act_on_their_towns_alerts_and_a_restart_keeps_state_and_sends_nothing_twice(county):
+    srv, mail, hook = county
+    srv.post("/v1/events", json=[event("enterprise.registered", "2026-01-05T09:00:00+08:00"),
+                                 failing_sample("2026-02-10T10:00:00+08:00", "DC-0002")]).raise_for_status()
+    alert = wait_for(lambda: [a for a in srv.get("/v1/alerts?state=open").json() if a["rule"] == "sampling.unqualified"])[0]
+    aid = alert["alert_id"]
+    url = f"/v1/alerts/{aid}/actions"
+
+    assert srv.post(url, json={"action": "acknowledge"}, headers=as_key(srv, "lab")).status_code == 403
+    refused = srv.post(url, json={"action": "acknowledge"}, headers=as_key(srv, "wang"))
+    assert refused.status_code == 403 and "瓶窑镇" in refused.json()["detail"]
+    assert srv.get("/v1/alerts", headers=as_key(srv, "wang")).json() == [], "another town's supervisor sees none of them"
+    wrong = srv.post(url, json={"action": "verify"}, headers=as_key(srv, "li"))
+    assert wrong.status_code == 409 and "当前状态为“待处置”，不能整改复查通过" in wrong.json()["detail"]
+    bad = srv.post(url, json={"action": "assign"}, headers=as_key(srv, "li"))
+    assert bad.status_code == 422 and "assignee" in bad.text
+    assert srv.post("/v1/alerts/AL-0000000000000000/actions", json={"action": "close"}).status_code == 404
+
+    step_id = str(uuid.uuid4())
+    ok = srv.post(url, json={"action": "acknowledge", "note": "已电话联系企业，明日到厂", "event_id": step_id}, headers=as_key(srv, "li"))
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["status"] == "accepted" and ok.json()["alert"]["state"] == "acknowledged" and ok.json()["alert"]["assignee"] == "li"
+    again = srv.post(url, json={"action": "acknowledge", "note": "已电话联系企业，明日到厂", "event_id": step_id}, headers=as_key(srv, "li"))
+    assert again.status_code == 200 and again.json()["status"] == "duplicate", "a retried request is one step"
+    steps = srv.get(f"/v1/alerts/{aid}").json()["steps"]
+    assert [(s["action"], s["actor"]) for s in steps] == [("opened", "qrisk"), ("acknowledge", "li")]
+    assert steps[1]["note"] == "已电话联系企业，明日到厂"
+
+    wait_for(lambda: len(hook.calls) >= 3 and len(mail.envelopes) >= 2)
+    sent = (len(hook.calls), len(mail.envelopes))
+    srv.kill9()
+    srv.start()
+    after = srv.get(f"/v1/alerts/{aid}").json()
+    assert after["state"] == "acknowledged" and [s["action"] for s in after["steps"]] == ["opened", "acknowledge"]
+    time.sleep(1.5)  # ~15 outbox passes
+    assert (len(hook.calls), len(mail.envelopes)) == sent, "nothing sent twice after a restart"
+    audit = srv.get("/v1/audit?action=alert.action").json()
+    assert [a["outcome"] for a in audit] == ["duplicate", "accepted"] and audit[1]["key_name"] == "li"
+
+
+def test_a_receiver_that_refuses_for_good_is_recorded_as_failed_not_retried_forever(tmp_path):
+    """The dispatcher alone, on chdb: a 4xx is final, a receiver gone from the policy is final, and
+    both stay visible with their reasons."""
+    from alerts.notification import Notification
+    from qrisk.store import migrate
+
+    store = open_store(tmp_path / "d")
+    migrate(store)
+    gone = Hook(down=0)
+
+    class Refusing(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(410)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        policy = AlertsPolicy.model_validate({"receivers": [{"name": "old-hook", "kind": "webhook", "url": f"http://127.0.0.1:{server.server_address[1]}/x"}]})
+        rows = []
+        for i, receiver in enumerate(("old-hook", "removed")):
+            note = Notification(delivery_id=f"d{i}", alert_id="AL-0123456789abcdef", enterprise_id=E, receiver=receiver, channel="webhook",
+                                reason="opened", subject_zh="主题", text_zh="正文")
+            rows.append({"delivery_id": note.delivery_id, "alert_id": note.alert_id, "enterprise_id": E, "receiver": receiver,
+                         "channel": "webhook", "reason": "opened", "created_at": 1_770_000_000 + i, "created_ms": 0, "body": note.to_json()})
+        store.insert("outbox", rows)
+        d = Dispatcher(store, policy, smtp=SmtpConfig(), base_delay=0.01)
+        first = d.run_once()
+        assert sorted((a.delivery_id, a.status, a.code) for a in first) == [("d0", "failed", 410), ("d1", "failed", 0)]
+        assert "已不在策略文件中" in next(a.error for a in first if a.delivery_id == "d1")
+        assert d.run_once() == [] and d.pending() == 0
+        kept = store.query("SELECT delivery_id, status, error FROM deliveries ORDER BY delivery_id")
+        assert [(k["delivery_id"], k["status"]) for k in kept] == [("d0", "failed"), ("d1", "failed")] and kept[0]["error"]
+    finally:
+        server.shutdown()
+        server.server_close()
+        gone.close()
