@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors._build import FoldState
+from processors.campaign import CampaignRecord
 from processors.fluctuation import CategoryRates, FluctuationState, finite_limits, point_dict
 from processors.judgement import SampleJudgement
 from processors.risk import RiskState, as_of, graded_data
@@ -111,6 +112,7 @@ class CreditFile(_Record):
     fluctuation: FluctuationState = Field(default_factory=FluctuationState)
     risk: RiskState = Field(default_factory=RiskState, description="risk grade (风险分级), its history and inputs")
     warnings: list[AlertDecision] = Field(default_factory=list, description="recent early warnings (bounded by risk.warnings_kept)")
+    campaign: CampaignRecord = Field(default_factory=CampaignRecord, description="the upgrade campaign (提档升级): stages, training, tests")
 
     @property
     def pass_rate(self) -> float | None:

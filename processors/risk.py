@@ -204,7 +204,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
         if points > 0:
             _add(rs.entries, (event.occurred_at, "inspection", float(points), eid, p.inspection_id))
             changed |= SCORE_INPUTS
-    elif et in ("enterprise.registered", "enterprise.updated"):
+    elif et in ("enterprise.registered", "enterprise.updated", "campaign.assessment"):  # (an assessment sets the campaign tier)
         if file.profile is not None:
             rs.profile_event_id = event_key(event)
         changed |= SCORE_INPUTS

@@ -25,11 +25,16 @@ from processors.credit_file import (
     SampleRecord,
 )
 from processors.fluctuation import on_complaint, on_sample_judged, overturned, reinstated
+from processors.campaign import on_campaign_event
 from processors.judgement import judge_sample
 from processors.risk import check_missing, evaluate, graded_data, observe
 from processors.warnings import ALERT_KIND, ALERTING_KINDS, decide, decision_data
 from schemas.events import (
     AlertActionEvent,
+    CampaignActivityEvent,
+    CampaignAssessmentEvent,
+    CampaignCommitmentEvent,
+    CampaignTrainingEvent,
     ClockTick,
     ComplaintReceivedEvent,
     ComplaintResolvedEvent,
@@ -464,6 +469,11 @@ def _mark_one_overdue(file: CreditFile, record: RectificationRecord, event: Enve
         ))
 
 
+def _campaign(state: CountyState, file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    for kind, data in on_campaign_event(file, event, rules):
+        effects.append(_effect_data(kind, event, file.enterprise_id, data))
+
+
 _HANDLERS = {
     EnterpriseRegistered: _registered,
     EnterpriseUpdated: _updated,
@@ -474,4 +484,8 @@ _HANDLERS = {
     RectificationOrderedEvent: _rectification_ordered,
     RectificationCompletedEvent: _rectification_completed,
     RectificationVerifiedEvent: _rectification_verified,
+    CampaignCommitmentEvent: _campaign,
+    CampaignAssessmentEvent: _campaign,
+    CampaignTrainingEvent: _campaign,
+    CampaignActivityEvent: _campaign,
 }

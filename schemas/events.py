@@ -275,6 +275,90 @@ class RectificationVerified(Model):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+# --------------------------------------------------------------------------- the upgrade campaign (提档升级)
+
+CampaignDimension = Literal["staff", "control", "stability", "technology", "brand"]
+"""What tiering looks at: staff quality, food-safety control capability, product-quality stability,
+technology level, brand influence."""
+
+Count = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
+
+
+class CampaignCommitment(Model):
+    """承诺书: the enterprise signed the campaign's commitment letter (宣传发动)."""
+
+    signed_on: IsoDate
+    signatory: ShortText = Field(description="签字人（法定代表人或负责人）")
+    document_no: OptionalShortText = Field(default=None, description="承诺书编号")
+
+
+class CampaignAssessment(Model):
+    """调查分档 (kind tiering) or 检查验收 (kind acceptance): the tier the bureau assigns, with the
+    scores behind it.  The tier becomes the enterprise's campaign tier (and the risk grade's credit term)."""
+
+    kind: Literal["tiering", "acceptance"]
+    assessed_on: IsoDate
+    tier: Literal["A", "B", "C", "D"]
+    scores: dict[CampaignDimension, Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]] = Field(
+        default_factory=dict, description="0–100 per dimension")
+    passed: StrictBool | None = Field(default=None, description="acceptance: 验收通过")
+    assessor: ShortText
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+    @model_validator(mode="after")
+    def _acceptance_passed(self) -> "CampaignAssessment":
+        if self.kind == "acceptance" and self.passed is None:
+            raise ValueError("an acceptance (检查验收) must say passed: true or false")
+        return self
+
+
+class CampaignTraining(Model):
+    """Staff training, the online food-safety exam and key-post certificates, as of a date
+    (the latest report replaces earlier ones)."""
+
+    as_of: IsoDate
+    staff_total: Count
+    staff_trained: Count
+    exam_takers: Count = 0
+    exam_first_pass: Count = Field(default=0, description="passed at the first attempt")
+    key_posts: Count = Field(default=0, description="posts that require a certificate (持证上岗)")
+    key_posts_certified: Count = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CampaignTraining":
+        for part, whole in (("staff_trained", "staff_total"), ("exam_first_pass", "exam_takers"), ("key_posts_certified", "key_posts")):
+            if getattr(self, part) > getattr(self, whole):
+                raise ValueError(f"{part} ({getattr(self, part)}) cannot exceed {whole} ({getattr(self, whole)})")
+        return self
+
+
+class CampaignActivity(Model):
+    """What happened on the way: a visit (观摩), expert assistance (帮扶指导), a self-inspection
+    (自查), a comparison test against an accredited lab (比对试验)."""
+
+    kind: Literal["visit", "expert_assistance", "self_inspection", "comparison_test"]
+    on: IsoDate
+    note: Annotated[str, Field(max_length=2000)] = ""
+    findings: Count | None = Field(default=None, description="self_inspection: problems found")
+    rectified: Count | None = Field(default=None, description="self_inspection: of those, put right")
+    lab: OptionalShortText = Field(default=None, description="comparison_test: the accredited lab")
+    item_code: OptionalShortText = Field(default=None, description="comparison_test: the item compared, e.g. oxygen_consumption")
+    enterprise_value: FiniteFloat | None = None
+    lab_value: FiniteFloat | None = None
+    enterprise_uncertainty: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(default=None, description="expanded uncertainty U (k=2)")
+    lab_uncertainty: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "CampaignActivity":
+        if self.kind == "comparison_test":
+            missing = [f for f in ("lab", "item_code", "enterprise_value", "lab_value") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"a comparison_test needs {', '.join(missing)}")
+        if self.rectified is not None and self.findings is not None and self.rectified > self.findings:
+            raise ValueError(f"rectified ({self.rectified}) cannot exceed findings ({self.findings})")
+        return self
+
+
 AlertAction = Literal["acknowledge", "assign", "start_rectification", "verify", "close", "reopen", "comment"]
 ALERT_ID_PATTERN = r"^AL-[0-9a-f]{16}$"
 
@@ -352,6 +436,26 @@ class RectificationVerifiedEvent(Envelope):
     payload: RectificationVerified
 
 
+class CampaignCommitmentEvent(Envelope):
+    event_type: Literal["campaign.commitment"]
+    payload: CampaignCommitment
+
+
+class CampaignAssessmentEvent(Envelope):
+    event_type: Literal["campaign.assessment"]
+    payload: CampaignAssessment
+
+
+class CampaignTrainingEvent(Envelope):
+    event_type: Literal["campaign.training"]
+    payload: CampaignTraining
+
+
+class CampaignActivityEvent(Envelope):
+    event_type: Literal["campaign.activity"]
+    payload: CampaignActivity
+
+
 class AlertActionEvent(Envelope):
     event_type: Literal["alert.action"]
     payload: AlertActionTaken
@@ -376,6 +480,10 @@ Event = Annotated[
         RectificationOrderedEvent,
         RectificationCompletedEvent,
         RectificationVerifiedEvent,
+        CampaignCommitmentEvent,
+        CampaignAssessmentEvent,
+        CampaignTrainingEvent,
+        CampaignActivityEvent,
         AlertActionEvent,
         ClockTick,
     ],

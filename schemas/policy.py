@@ -426,6 +426,17 @@ class AlertsPolicy(_Strict):
         return next(r for r in self.receivers if r.name == name)
 
 
+class CampaignPolicy(_Strict):
+    """The upgrade campaign's KPI targets (提档升级), and how a comparison test is judged."""
+
+    training_rate: float = Field(default=0.90, gt=0, le=1, description="staff trained / staff, at least")
+    exam_first_pass_rate: float = Field(default=0.80, gt=0, le=1, description="online exam passed at the first attempt / takers, at least")
+    key_posts_certified_rate: float = Field(default=1.0, gt=0, le=1, description="key posts certified (持证上岗) / key posts, at least")
+    provincial_pass_rate: float = Field(default=0.9704, gt=0, lt=1, description="the provincial sampling pass rate an enterprise must exceed (national 2024: 97.04 %)")
+    starts_on: dt.date | None = Field(default=None, description="the campaign's start: the sampling pass rate counts samples from this day (absent: all)")
+    comparison_max_deviation: float = Field(default=0.10, gt=0, lt=1, description="a comparison test without uncertainties: relative deviation from the lab allowed")
+
+
 class Policy(_Strict):
     utc_offset_hours: int = Field(default=8, ge=-12, le=14, description="the bureau's local time: deadlines are local dates")
     complaint_cluster: ComplaintClusterPolicy = ComplaintClusterPolicy()
@@ -434,3 +445,4 @@ class Policy(_Strict):
     risk: RiskPolicy = RiskPolicy()
     warnings: WarningsPolicy = WarningsPolicy()
     alerts: AlertsPolicy = AlertsPolicy()
+    campaign: CampaignPolicy = CampaignPolicy()

@@ -1,0 +1,296 @@
+"""The upgrade campaign (提档升级) in the credit file: stages, the "three ones", KPIs, progress.
+
+Stages, each reached on the first event that fulfils it (its local date is kept):
+
+==================  ==============================================================================
+mobilisation        宣传发动: the commitment letter (承诺书) signed
+tiering             调查分档: a tiering assessment (its tier becomes the enterprise's campaign tier)
+training            培训观摩: a training report with staff trained, or a visit
+assistance          帮扶指导: expert assistance
+self_improvement    自我提升, the "three ones": full-staff training and exam (training rate at target,
+                    exam taken), one self-inspection, one satisfactory comparison test
+acceptance          检查验收: an acceptance assessment that passed
+==================  ==============================================================================
+
+KPIs (targets in ``campaign:`` of the policy): staff training rate ≥ 90 %; online exam first-
+attempt pass rate ≥ 80 %; key posts certified (持证上岗) 100 %; sampling pass rate (samples from
+the campaign's start, re-tests deciding) above the provincial average.
+
+A comparison test is satisfactory when |En| ≤ 1, En = (x_enterprise − x_lab) / √(U_e² + U_lab²),
+if both expanded uncertainties are given (ISO/IEC 17043); else when the relative deviation from the
+lab's value is within ``comparison_max_deviation``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field
+
+from processors._build import FoldState
+
+if TYPE_CHECKING:  # pragma: no cover
+    from processors.credit_file import CountyState, CreditFile
+    from processors.step import Rules
+    from schemas.policy import CampaignPolicy
+
+STAGES = ("mobilisation", "tiering", "training", "assistance", "self_improvement", "acceptance")
+STAGE_ZH = {
+    "mobilisation": "宣传发动（承诺书）", "tiering": "调查分档", "training": "培训观摩", "assistance": "帮扶指导",
+    "self_improvement": "自我提升（三个一）", "acceptance": "检查验收",
+}
+KPI_ZH = {
+    "training_rate": "从业人员培训率", "exam_first_pass_rate": "食品安全在线考试一次通过率",
+    "key_posts_certified_rate": "关键岗位持证上岗率", "sampling_pass_rate": "抽检合格率",
+}
+
+
+class ComparisonTest(FoldState):
+    on: dt.date
+    lab: str
+    item_code: str
+    enterprise_value: float
+    lab_value: float
+    en: float | None = Field(default=None, description="E_n number, when both uncertainties were given")
+    deviation: float | None = Field(default=None, description="relative deviation from the lab's value")
+    satisfactory: bool
+    event_id: str
+
+
+class SelfInspection(FoldState):
+    on: dt.date
+    findings: int | None = None
+    rectified: int | None = None
+    event_id: str
+
+
+class CampaignRecord(FoldState):
+    """One enterprise's way through the campaign."""
+
+    commitment_signed_on: dt.date | None = None
+    signatory: str | None = None
+    starting_tier: str | None = Field(default=None, description="the first tiering's tier")
+    tier: str | None = Field(default=None, description="the latest assessment's tier")
+    scores: dict[str, float] = Field(default_factory=dict, description="the latest assessment's scores per dimension")
+    training: dict[str, Any] | None = Field(default=None, description="the latest training report")
+    visits: int = 0
+    assistance: int = 0
+    self_inspections: list[SelfInspection] = Field(default_factory=list)
+    comparison_tests: list[ComparisonTest] = Field(default_factory=list)
+    accepted_on: dt.date | None = None
+    acceptance_failed: int = Field(default=0, description="acceptance assessments that did not pass")
+    stages: dict[str, dt.date] = Field(default_factory=dict, description="stage -> the local date it was reached")
+    event_ids: list[str] = Field(default_factory=list, description="every campaign event, oldest first")
+
+
+# --------------------------------------------------------------------------- the fold
+
+
+def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[str, dict[str, Any]]]:
+    """Apply one campaign.* event; returns (effect kind, data) pairs."""
+    c = file.campaign
+    pol = rules.policy.campaign
+    p = event.payload
+    eid = str(event.event_id)
+    c.event_ids.append(eid)
+    et = event.event_type
+    out: list[tuple[str, dict[str, Any]]] = []
+    if et == "campaign.commitment":
+        c.commitment_signed_on, c.signatory = p.signed_on, p.signatory
+    elif et == "campaign.assessment":
+        c.tier, c.scores = p.tier, dict(p.scores)
+        if p.kind == "tiering" and c.starting_tier is None:
+            c.starting_tier = p.tier
+        if p.kind == "acceptance":
+            if p.passed:
+                c.accepted_on = c.accepted_on or p.assessed_on
+            else:
+                c.acceptance_failed += 1
+        if file.profile is not None and file.profile.campaign_tier != p.tier:
+            # the assessed tier is the enterprise's campaign tier from now on (and the risk grade's credit term)
+            file.profile = file.profile.model_copy(update={"campaign_tier": p.tier})
+        out.append(("campaign.assessed", {"kind": p.kind, "tier": p.tier, "passed": p.passed, "starting_tier": c.starting_tier}))
+    elif et == "campaign.training":
+        c.training = p.model_dump(mode="json")
+    else:  # campaign.activity
+        if p.kind == "visit":
+            c.visits += 1
+        elif p.kind == "expert_assistance":
+            c.assistance += 1
+        elif p.kind == "self_inspection":
+            c.self_inspections.append(SelfInspection(on=p.on, findings=p.findings, rectified=p.rectified, event_id=eid))
+        else:
+            test = _comparison(p, eid, pol)
+            c.comparison_tests.append(test)
+            if not test.satisfactory:
+                measure = (f"En = {test.en:.2f}" if test.en is not None else
+                           f"相对偏差 {test.deviation:.1%}" if test.deviation is not None else "实验室结果为 0")
+                out.append(("campaign.comparison_unsatisfactory", {
+                    "item_code": test.item_code, "lab": test.lab, "enterprise_value": test.enterprise_value, "lab_value": test.lab_value,
+                    "en": test.en, "deviation": test.deviation,
+                    "message_zh": f"比对试验（{test.item_code}，{test.lab}）结果不满意：企业 {test.enterprise_value:g}，实验室 {test.lab_value:g}，{measure}",
+                }))
+    today = rules.local_date(event.occurred_at)
+    for stage in STAGES:
+        if stage not in c.stages and _reached(stage, c, pol):
+            c.stages[stage] = today
+            out.append(("campaign.stage_reached", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": today.isoformat()}))
+    return out
+
+
+def _comparison(p: Any, event_id: str, pol: "CampaignPolicy") -> ComparisonTest:
+    x, ref = float(p.enterprise_value), float(p.lab_value)
+    en = deviation = None
+    if p.enterprise_uncertainty is not None and p.lab_uncertainty is not None:
+        en = (x - ref) / math.hypot(p.enterprise_uncertainty, p.lab_uncertainty)
+        ok = abs(en) <= 1.0
+    else:
+        deviation = abs(x - ref) / abs(ref) if ref != 0 else (0.0 if x == 0 else math.inf)
+        ok = deviation <= pol.comparison_max_deviation
+        if not math.isfinite(deviation):
+            deviation = None  # (JSON has no infinity) a lab value of 0 against a non-zero result: unsatisfactory
+    return ComparisonTest(on=p.on, lab=p.lab, item_code=p.item_code, enterprise_value=x, lab_value=ref, en=en,
+                          deviation=deviation, satisfactory=ok, event_id=event_id)
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return None if whole == 0 else part / whole
+
+
+def _training_done(c: CampaignRecord, pol: "CampaignPolicy") -> bool:
+    t = c.training
+    if not t:
+        return False
+    rate = _ratio(t["staff_trained"], t["staff_total"])
+    return rate is not None and rate >= pol.training_rate and t["exam_takers"] > 0
+
+
+def three_ones(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, bool]:
+    return {
+        "training_and_exam": _training_done(c, pol),
+        "self_inspection": bool(c.self_inspections),
+        "comparison_test": any(t.satisfactory for t in c.comparison_tests),
+    }
+
+
+def _reached(stage: str, c: CampaignRecord, pol: "CampaignPolicy") -> bool:
+    if stage == "mobilisation":
+        return c.commitment_signed_on is not None
+    if stage == "tiering":
+        return c.starting_tier is not None
+    if stage == "training":
+        return c.visits > 0 or bool(c.training and c.training["staff_trained"] > 0)
+    if stage == "assistance":
+        return c.assistance > 0
+    if stage == "self_improvement":
+        return all(three_ones(c, pol).values())
+    return c.accepted_on is not None
+
+
+# --------------------------------------------------------------------------- reading it
+
+
+def kpis(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, dict[str, Any]]:
+    """Each KPI: value (None when nothing to compute it from), target, met."""
+    t = file.campaign.training or {}
+    values = {
+        "training_rate": _ratio(t.get("staff_trained", 0), t.get("staff_total", 0)),
+        "exam_first_pass_rate": _ratio(t.get("exam_first_pass", 0), t.get("exam_takers", 0)),
+        "key_posts_certified_rate": _ratio(t.get("key_posts_certified", 0), t.get("key_posts", 0)),
+        "sampling_pass_rate": _campaign_pass_rate(file, pol),
+    }
+    targets = {"training_rate": pol.training_rate, "exam_first_pass_rate": pol.exam_first_pass_rate,
+               "key_posts_certified_rate": pol.key_posts_certified_rate, "sampling_pass_rate": pol.provincial_pass_rate}
+    out = {}
+    for k, v in values.items():
+        # the pass rate must be above the provincial average; the others at least their target
+        met = None if v is None else (v > targets[k] if k == "sampling_pass_rate" else v >= targets[k] - 1e-12)
+        out[k] = {"label_zh": KPI_ZH[k], "value": v, "target": targets[k], "met": met}
+    return out
+
+
+def _campaign_pass_rate(file: "CreditFile", pol: "CampaignPolicy") -> float | None:
+    verdicts = [s.judgement.verdict for s in file.final_samples()  # type: ignore[union-attr]
+                if pol.starts_on is None or s.sampled_on >= pol.starts_on]
+    judged = [v for v in verdicts if v in ("pass", "fail")]
+    return None if not judged else judged.count("pass") / len(judged)
+
+
+def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
+    """One line of the progress table (进度表)."""
+    c = file.campaign
+    stage = next((s for s in reversed(STAGES) if s in c.stages), None)
+    k = kpis(file, pol)
+    profile = file.profile
+    ones = three_ones(c, pol)
+    return {
+        "enterprise_id": file.enterprise_id,
+        "name": profile.name if profile else None,
+        "category": profile.category if profile else None,
+        "town": profile.town if profile else None,
+        "starting_tier": c.starting_tier,
+        "tier": c.tier or (profile.campaign_tier if profile else None),
+        "commitment_signed_on": c.commitment_signed_on.isoformat() if c.commitment_signed_on else None,
+        "stage": stage,
+        "stage_zh": STAGE_ZH[stage] if stage else "未启动",
+        "stages": {s: d.isoformat() for s, d in c.stages.items()},
+        "three_ones": ones,
+        "kpis": k,
+        "kpis_met": sum(1 for v in k.values() if v["met"]),
+        "kpis_known": sum(1 for v in k.values() if v["met"] is not None),
+        "comparison_tests": len(c.comparison_tests),
+        "comparison_unsatisfactory": sum(1 for t in c.comparison_tests if not t.satisfactory),
+        "accepted_on": c.accepted_on.isoformat() if c.accepted_on else None,
+        "upgraded": bool(c.starting_tier and c.tier and c.tier < c.starting_tier),
+    }
+
+
+def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str] | None = None) -> dict[str, Any]:
+    """The progress table of every registered enterprise, and the county's summary."""
+    rows = [progress_row(f, pol) for _, f in sorted(state.files.items())
+            if f.profile is not None and (not towns or f.profile.town in towns)]
+    n = len(rows)
+    reached = {s: sum(1 for r in rows if s in r["stages"]) for s in STAGES}
+    kpi_met = {}
+    for key in KPI_ZH:
+        known = [r["kpis"][key]["met"] for r in rows if r["kpis"][key]["met"] is not None]
+        kpi_met[key] = {"label_zh": KPI_ZH[key], "met": sum(known), "known": len(known)}
+    summary = {
+        "enterprises": n,
+        "stages": [{"stage": s, "stage_zh": STAGE_ZH[s], "reached": reached[s]} for s in STAGES],
+        "kpis": kpi_met,
+        "tiers_at_start": _count(r["starting_tier"] for r in rows),
+        "tiers_now": _count(r["tier"] for r in rows),
+        "upgraded": sum(1 for r in rows if r["upgraded"]),
+        "accepted": sum(1 for r in rows if r["accepted_on"]),
+    }
+    return {"summary": summary, "rows": rows}
+
+
+def _count(values: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        key = v or "unrated"
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
+
+
+TABLE_COLUMNS = [
+    "enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage_zh",
+    "training_and_exam", "self_inspection", "comparison_test", "training_rate", "exam_first_pass_rate",
+    "key_posts_certified_rate", "sampling_pass_rate", "kpis_met", "accepted_on",
+]
+"""The progress table's columns for CSV / Excel (a sheet a supervisor can print)."""
+
+
+def table_rows(progress: dict[str, Any]) -> list[dict[str, Any]]:
+    """The progress rows flattened: one cell per stage flag and KPI value."""
+    out = []
+    for r in progress["rows"]:
+        flat = {k: r[k] for k in ("enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage_zh", "accepted_on")}
+        flat.update({k: "是" if v else "否" for k, v in r["three_ones"].items()})
+        flat.update({k: (None if v["value"] is None else round(v["value"], 4)) for k, v in r["kpis"].items()})
+        flat["kpis_met"] = f"{r['kpis_met']}/{r['kpis_known']}"
+        out.append(flat)
+    return out

@@ -1,0 +1,181 @@
+"""The upgrade campaign (提档升级): stages, the "three ones", KPIs, comparison tests, the progress
+table — in the fold, in the CLI and over the API."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from pydantic import ValidationError
+
+from processors.campaign import county_progress, kpis, progress_row
+from processors.credit_file import CountyState
+from processors.step import Rules, replay
+from schemas.policy import Policy
+from tests.conftest import ROOT
+from tests.test_risk import E, ev, pa_sample, registered
+
+
+def commitment(at="2026-01-10T10:00:00+08:00"):
+    return ev("campaign.commitment", at, signed_on=at[:10])
+
+
+def tiering(tier="C", at="2026-02-01T10:00:00+08:00", kind="tiering", **extra):
+    return ev("campaign.assessment", at, kind=kind, assessed_on=at[:10], tier=tier, **extra)
+
+
+def training(staff=20, trained=18, takers=18, first_pass=15, posts=4, certified=4, at="2026-04-01T10:00:00+08:00"):
+    return ev("campaign.training", at, as_of=at[:10], staff_total=staff, staff_trained=trained, exam_takers=takers,
+              exam_first_pass=first_pass, key_posts=posts, key_posts_certified=certified)
+
+
+def activity(kind, at, **extra):
+    base = {"findings": None, "rectified": None, "lab": None, "item_code": None, "enterprise_value": None, "lab_value": None,
+            "enterprise_uncertainty": None, "lab_uncertainty": None}
+    return ev("campaign.activity", at, kind=kind, on=at[:10], **{**base, **extra})
+
+
+def comparison(at="2026-06-01T10:00:00+08:00", mine=0.86, lab=0.82, u_mine=0.08, u_lab=0.05):
+    return activity("comparison_test", at, lab="县食品检验检测中心", item_code="oxygen_consumption", enterprise_value=mine, lab_value=lab,
+                    enterprise_uncertainty=u_mine, lab_uncertainty=u_lab)
+
+
+def whole_campaign():
+    return [registered("2026-01-05T09:00:00+08:00", campaign_tier="C"), commitment(), tiering("C"),
+            activity("visit", "2026-03-01T10:00:00+08:00"), activity("expert_assistance", "2026-03-15T10:00:00+08:00"),
+            training(), activity("self_inspection", "2026-05-01T10:00:00+08:00", findings=5, rectified=5), comparison(),
+            tiering("B", "2026-11-20T10:00:00+08:00", kind="acceptance", passed=True)]
+
+
+def test_every_stage_is_reached_once_on_the_day_its_condition_first_holds(rules):
+    state, effects = replay(whole_campaign(), rules)
+    c = state.files[E].campaign
+    assert {s: d.isoformat() for s, d in c.stages.items()} == {
+        "mobilisation": "2026-01-10", "tiering": "2026-02-01", "training": "2026-03-01", "assistance": "2026-03-15",
+        "self_improvement": "2026-06-01", "acceptance": "2026-11-20"}
+    reached = [e.data["stage"] for e in effects if e.kind == "campaign.stage_reached"]
+    assert reached == ["mobilisation", "tiering", "training", "assistance", "self_improvement", "acceptance"]
+    row = progress_row(state.files[E], rules.policy.campaign)
+    assert (row["starting_tier"], row["tier"], row["stage"], row["upgraded"]) == ("C", "B", "acceptance", True)
+    assert row["three_ones"] == {"training_and_exam": True, "self_inspection": True, "comparison_test": True}
+
+
+def test_the_assessed_tier_becomes_the_campaign_tier_and_lowers_the_risk_score(rules):
+    state, _ = replay(whole_campaign()[:-1], rules)
+    before = state.files[E].risk.score
+    state, _ = replay(whole_campaign()[-1:], rules, state)
+    file = state.files[E]
+    assert file.profile.campaign_tier == "B"
+    # credit term: tier C 8 points, tier B 4 (policy risk.credit.campaign_tier)
+    assert file.risk.score == pytest.approx(before - 4)
+    tier_term = next(c for c in file.risk.current.contributions if c.factor == "credit.campaign_tier")
+    assert tier_term.points == 4 and tier_term.detail_zh == "B 档"
+
+
+def test_the_three_ones_need_the_training_rate_a_self_inspection_and_a_satisfactory_comparison(rules):
+    events = [registered("2026-01-05T09:00:00+08:00"), commitment(), training(staff=20, trained=17),  # 85 % < 90 %
+              activity("self_inspection", "2026-05-01T10:00:00+08:00", findings=3, rectified=2), comparison(mine=1.2, lab=0.8)]
+    state, effects = replay(events, rules)
+    c = state.files[E].campaign
+    assert "self_improvement" not in c.stages
+    bad = [e for e in effects if e.kind == "campaign.comparison_unsatisfactory"]
+    assert len(bad) == 1 and bad[0].data["en"] == pytest.approx(0.4 / (0.08**2 + 0.05**2) ** 0.5)
+    assert "比对试验（oxygen_consumption，县食品检验检测中心）结果不满意" in bad[0].data["message_zh"]
+    state, _ = replay([training(staff=20, trained=18, at="2026-07-01T10:00:00+08:00"), comparison(at="2026-07-02T10:00:00+08:00")], rules, state)
+    assert state.files[E].campaign.stages["self_improvement"].isoformat() == "2026-07-02"
+
+
+@pytest.mark.parametrize("mine, lab, satisfactory, deviation", [
+    (105.0, 100.0, True, 0.05), (111.0, 100.0, False, 0.11), (0.0, 0.0, True, 0.0), (3.0, 0.0, False, None)])
+def test_without_uncertainties_a_comparison_is_judged_by_relative_deviation(rules, mine, lab, satisfactory, deviation):
+    state, _ = replay([registered("2026-01-05T09:00:00+08:00"),
+                       activity("comparison_test", "2026-06-01T10:00:00+08:00", lab="省院", item_code="total_bacterial_count",
+                                enterprise_value=mine, lab_value=lab)], rules)
+    test = state.files[E].campaign.comparison_tests[0]
+    assert test.satisfactory is satisfactory and test.en is None
+    assert (test.deviation is None) if deviation is None else test.deviation == pytest.approx(deviation)
+
+
+def test_kpis_against_their_targets(rules):
+    events = [registered("2026-01-05T09:00:00+08:00"), training(staff=10, trained=9, takers=9, first_pass=7, posts=3, certified=2)]
+    events += [pa_sample(f"2026-{m:02d}-10T10:00:00+08:00", values=(0, 0, 0, 0, 0)) for m in range(2, 12)]
+    state, _ = replay(events, rules)
+    k = kpis(state.files[E], rules.policy.campaign)
+    assert k["training_rate"] == {"label_zh": "从业人员培训率", "value": 0.9, "target": 0.9, "met": True}
+    assert k["exam_first_pass_rate"]["value"] == pytest.approx(7 / 9) and k["exam_first_pass_rate"]["met"] is False
+    assert k["key_posts_certified_rate"]["met"] is False
+    assert k["sampling_pass_rate"]["value"] == 1.0 and k["sampling_pass_rate"]["met"] is True
+    # one failure in eleven: 90.9 %, below the provincial 97.04 %
+    state, _ = replay([pa_sample("2026-12-01T10:00:00+08:00", values=(0, 2, 0, 0, 0))], rules, state)
+    assert kpis(state.files[E], rules.policy.campaign)["sampling_pass_rate"]["met"] is False
+    # the campaign's start leaves earlier samples out
+    late = Rules(rules.catalogue, Policy.model_validate({"campaign": {"starts_on": "2026-12-01"}}))
+    assert kpis(state.files[E], late.policy.campaign)["sampling_pass_rate"]["value"] == 0.0
+
+
+def test_bad_campaign_fields_are_named_with_the_reason():
+    with pytest.raises(ValidationError, match="staff_trained \\(25\\) cannot exceed staff_total \\(20\\)"):
+        training(staff=20, trained=25)
+    with pytest.raises(ValidationError, match="must say passed"):
+        tiering("B", kind="acceptance")
+    with pytest.raises(ValidationError, match="comparison_test needs lab, item_code, enterprise_value, lab_value"):
+        activity("comparison_test", "2026-06-01T10:00:00+08:00")
+    with pytest.raises(ValidationError, match="tier"):
+        tiering("E")
+
+
+def test_the_demo_campaign_and_its_planted_laggards(rules):
+    from qrisk.demo import CountyGenerator
+
+    events = CountyGenerator(seed=2025).generate()
+    assert not [e for e in CountyGenerator(seed=2025, campaign=False).generate() if e.event_type.startswith("campaign.")]
+    state, _ = replay(events, rules)
+    progress = county_progress(state, rules.policy.campaign)
+    rows = {r["enterprise_id"]: r for r in progress["rows"]}
+    assert len(rows) == 32 and progress["summary"]["stages"][0]["reached"] == 32
+    assert rows["W03"]["accepted_on"] is None and rows["W03"]["comparison_unsatisfactory"] == 1
+    assert rows["P09"]["three_ones"]["self_inspection"] is False and rows["P09"]["kpis"]["training_rate"]["met"] is False
+    assert progress["summary"]["upgraded"] > 10 and progress["summary"]["accepted"] >= 20
+    towns = {r["town"] for r in progress["rows"]}
+    one = sorted(towns)[0]
+    assert {r["town"] for r in county_progress(state, rules.policy.campaign, [one])["rows"]} == {one}
+
+
+def test_the_campaign_command_prints_the_table_and_writes_a_sheet(tmp_path):
+    from openpyxl import load_workbook
+
+    events = tmp_path / "events.jsonl"
+    subprocess.run([sys.executable, "-m", "qrisk", "demo", "--seed", "7", "--events-out", str(events)], cwd=ROOT, check=True, capture_output=True)
+    sheet = tmp_path / "campaign.xlsx"
+    out = subprocess.run([sys.executable, "-m", "qrisk", "campaign", "--events", str(events), "--xlsx", str(sheet)], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("提档升级进度（32 家企业") and "W03 清泉水厂" in out.stdout
+    as_json = json.loads(subprocess.run([sys.executable, "-m", "qrisk", "campaign", "--events", str(events), "--json"], cwd=ROOT,
+                                        capture_output=True, text=True, check=True).stdout)
+    ws = load_workbook(sheet).active
+    header = [c.value for c in ws[1]]
+    assert header[:3] == ["enterprise_id", "name", "town"] and ws.max_row == 1 + len(as_json["rows"])
+
+
+def test_campaign_events_over_the_api_for_the_bureau_and_the_table_for_supervisors(server):
+    from qrisk.auth import KeyStore
+
+    keys = KeyStore(server.data_dir / "keys.json")
+    _, bureau = keys.create("bureau", "campaign-office", source_id="campaign-office", actor="tests")
+    _, lab = keys.create("lab", "lab-9", source_id="lab-001", actor="tests")
+    _, elsewhere = keys.create("supervisor", "wang", towns=["瓶窑镇"], actor="tests")
+    docs = [json.loads(e.model_dump_json(exclude_unset=True)) for e in whole_campaign()]
+    for d in docs[1:]:
+        d["source"] = {"kind": "bureau", "id": "campaign-office"}
+    assert server.post("/v1/events", json=docs[:1]).status_code == 200
+    assert server.post("/v1/events", json=docs[1:], headers={"authorization": f"Bearer {lab}"}).status_code == 403
+    r = server.post("/v1/events", json=docs[1:], headers={"authorization": f"Bearer {bureau}"})
+    assert r.status_code == 200 and r.json()["accepted"] == len(docs) - 1
+    table = server.get("/v1/campaign").json()
+    assert [(x["enterprise_id"], x["stage"], x["tier"]) for x in table["rows"]] == [(E, "acceptance", "B")]
+    assert server.get("/v1/campaign", headers={"authorization": f"Bearer {elsewhere}"}).json()["rows"] == []
+    csv = server.get("/v1/campaign?format=csv")
+    assert csv.status_code == 200 and "acceptance" not in csv.text and "检查验收" in csv.text
+    report = server.get(f"/v1/enterprises/{E}?view=report").json()
+    assert any(r["item"] == "检查验收" and r["status"] == "已完成" for r in report["campaign"])
