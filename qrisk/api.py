@@ -405,6 +405,23 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             raise HTTPException(status_code=409, detail=f"预警 {alert_id} 已被其他操作改变（当前状态“{after['state_zh']}”），本次操作未生效（事件 {event_id}）")
         return {"event_id": str(event_id), "status": outcomes[0].status, "alert": after}
 
+    @app.get("/v1/campaign", summary="The upgrade campaign's progress table (提档升级进度; supervisors: their towns)",
+             responses={**_AUTH_RESPONSES, 501: {"description": "with QRISK_EVENT_LOG=kafka (the full credit files live in the workers)"}},
+             **_declared(readers))
+    def campaign(format: Format = "json", key: ApiKey = Security(readers)) -> Any:
+        """``{"summary", "rows"}``: per enterprise its stage, the "three ones", the KPIs against their targets."""
+        from processors.campaign import TABLE_COLUMNS, county_progress, table_rows
+
+        if distributed:
+            raise HTTPException(status_code=501, detail=(
+                "分布式模式（QRISK_EVENT_LOG=kafka）下不提供提档升级进度表；可用 `qrisk campaign --events` 离线计算"
+                " / the campaign table is computed from the full credit files, which live in the workers in Kafka mode"))
+        with pipeline.lock:
+            progress = county_progress(pipeline.state, pipeline.rules.policy.campaign, list(key.towns) or None)
+        if format == "json":
+            return progress
+        return _table(table_rows(progress), TABLE_COLUMNS, format, "campaign")
+
     @app.get("/v1/dead-letters", summary="Most recent rejected inputs with their reasons",
              responses=_AUTH_RESPONSES, **_declared(readers))
     def dead_letters(limit: int = 100, format: Format = "json", key: ApiKey = Security(readers)) -> Any:

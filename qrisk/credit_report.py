@@ -46,11 +46,13 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "series": [("product", "产品"), ("item_name", "检验项目"), ("points", "数据点"), ("phase", "阶段"), ("signals", "信号次数"),
                ("last", "最近结果")],
     "signals": [("date", "日期"), ("severity_zh", "级别"), ("message_zh", "内容")],
+    "campaign": [("item", "项目"), ("status", "情况"), ("detail", "说明")],
     "warnings": [("date", "日期"), ("title_zh", "预警"), ("severity_zh", "级别"), ("message_zh", "内容"), ("dedup_key", "归并键")],
 }
 SECTION_ZH = {
     "contributions": "风险分构成", "grade_history": "等级变化", "samples": "抽检记录", "complaints": "投诉举报", "inspections": "现场检查",
     "rectifications": "整改", "series": "质量波动监测序列", "signals": "质量波动信号", "warnings": "预警",
+    "campaign": "提档升级",
 }
 
 
@@ -157,7 +159,38 @@ def build_report(file: CreditFile, rules: Rules) -> dict[str, Any]:
         "as_of": _local(now, off) if now else "", "profile": [{"label": k, "value": v} for k, v in profile], "grade": grade,
         "contributions": contributions, "grade_history": history, "samples": samples, "complaints": complaints,
         "inspections": inspections, "rectifications": rectifications, "series": series, "signals": signals, "warnings": warnings,
+        "campaign": _campaign_rows(file, rules),
     }
+
+
+def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
+    """Stages with their dates, the "three ones", the KPIs against their targets, the comparison tests."""
+    from processors.campaign import STAGE_ZH, STAGES, kpis, three_ones
+
+    c = file.campaign
+    if not c.event_ids:
+        return []
+    pol = rules.policy.campaign
+    rows = [{"item": STAGE_ZH[s], "status": "已完成" if s in c.stages else "未完成", "detail": c.stages[s].isoformat() if s in c.stages else ""}
+            for s in STAGES]
+    if c.acceptance_failed:
+        rows[-1]["detail"] = (rows[-1]["detail"] + "；" if rows[-1]["detail"] else "") + f"验收未通过 {c.acceptance_failed} 次"
+    rows.append({"item": "分档", "status": f"{c.starting_tier or '—'} → {c.tier or '—'}",
+                 "detail": "、".join(f"{k} {v:g}" for k, v in c.scores.items())})
+    ones_zh = {"training_and_exam": "三个一·全员培训考试", "self_inspection": "三个一·企业自查", "comparison_test": "三个一·比对试验"}
+    rows += [{"item": ones_zh[k], "status": "已完成" if v else "未完成", "detail": ""} for k, v in three_ones(c, pol).items()]
+    for k in kpis(file, pol).values():
+        status = "无数据" if k["met"] is None else ("达标" if k["met"] else "未达标")
+        relation = "高于" if k["label_zh"] == "抽检合格率" else "不低于"
+        detail = ("" if k["value"] is None else f"{k['value']:.1%}，") + f"目标{relation} {k['target']:.1%}"
+        rows.append({"item": k["label_zh"], "status": status, "detail": detail})
+    category = file.profile.category if file.profile else None
+    for t in c.comparison_tests:
+        item = rules.catalogue.item(category, t.item_code) if category else None
+        measure = f"En = {t.en:.2f}" if t.en is not None else (f"相对偏差 {t.deviation:.1%}" if t.deviation is not None else "")
+        rows.append({"item": f"比对试验 {item.name_zh if item else t.item_code}（{t.on.isoformat()}）", "status": "满意" if t.satisfactory else "不满意",
+                     "detail": f"企业 {t.enterprise_value:g}，{t.lab} {t.lab_value:g}，{measure}"})
+    return rows
 
 
 def _cell(value: Any) -> str:
@@ -185,7 +218,7 @@ def render_text(report: dict[str, Any]) -> str:
         lines += [f"    - {r}" for r in g["reasons"]] or ["    （无）"]
     else:
         lines.append(f"  {g['grade_zh']}")
-    for section in ("contributions", "grade_history", "samples", "complaints", "inspections", "rectifications", "series", "warnings"):
+    for section in ("contributions", "grade_history", "samples", "complaints", "inspections", "rectifications", "series", "warnings", "campaign"):
         rows = report[section]
         if section == "series":
             total = len(rows)
@@ -254,7 +287,7 @@ def write_xlsx(report: dict[str, Any], path: str | Path) -> Path:
             c.alignment = wrap
     setup(ws, [16, 90], None)
 
-    for section in ("contributions", "grade_history", "samples", "complaints", "inspections", "rectifications", "series", "warnings"):
+    for section in ("contributions", "grade_history", "samples", "complaints", "inspections", "rectifications", "series", "warnings", "campaign"):
         sheet = wb.create_sheet(SECTION_ZH[section][:31])
         cols = COLUMNS[section]
         sheet.append([f"{report['title_zh']} — {SECTION_ZH[section]}"])
