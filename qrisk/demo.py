@@ -14,6 +14,11 @@ find:
 - 喜福来糕点 (P09) fails an inspection in June and never completes the
   rectification it was ordered.
 
+The upgrade campaign (提档升级) runs through the same year for every producer: the commitment
+letter, tiering, a visit, expert help for C-tier plants, training and the exam, a self-inspection,
+a comparison test with the county lab, acceptance.  W03 fails its comparison test and its
+acceptance; P09 trains too few staff and never inspects itself.
+
 Everything is drawn from one ``random.Random(seed)``: the same seed gives the
 same events and byte-identical output.
 """
@@ -62,10 +67,14 @@ class Enterprise:
 
 
 class CountyGenerator:
-    def __init__(self, seed: int = 2025, start: dt.date = dt.date(2025, 1, 1), months: int = 12, county: str = ""):
+    def __init__(self, seed: int = 2025, start: dt.date = dt.date(2025, 1, 1), months: int = 12, county: str = "",
+                 campaign: bool = True):
         self.rng = random.Random(seed)
         # re-tests draw from their own stream, so that adding them left every other planted story as it was
         self.retest_rng = random.Random(f"{seed}/复检")
+        # so do the campaign's events (off: the county as the benchmarks have always folded it)
+        self.campaign_rng = random.Random(f"{seed}/提档升级")
+        self.campaign = campaign
         self.county = county  # prefixes enterprise ids, so several counties can share one log (benchmarks)
         self.start = start
         self.months = months
@@ -126,10 +135,83 @@ class CountyGenerator:
                 self._pastry_year(e)
             self._inspections(e)
             self._complaints(e)
+            if self.campaign:
+                self._campaign(e)
         end = self._month_day(self.months - 1, 28, 28) + dt.timedelta(days=3)
         self._emit("clock.tick", "*", dt.datetime.combine(end, dt.time(0, 0), CST), {"kind": "system", "id": "qrisk-demo"}, {})
         self.events.sort(key=lambda t: (t[0], t[1]))
         return [parse_event(doc) for _, _, doc in self.events]
+
+    # ------------------------------------------------------------------ the upgrade campaign
+
+    def _campaign(self, e: Enterprise) -> None:
+        """提档升级 over the year: commitment, tiering, training, assistance, the "three ones", acceptance.
+
+        Planted: 清泉水厂 (W03) fails its comparison test on oxygen consumption (the drift shows in
+        its own lab too late) and its acceptance; 喜福来糕点 (P09) trains too few staff and never does
+        a self-inspection; the rest mostly get through, C-tier plants with expert help, and move up a tier.
+        """
+        rng = self.campaign_rng
+        eid = e.enterprise_id
+        w03, p09 = eid == f"{self.county}W03", eid == f"{self.county}P09"
+
+        def day(m: int, lo: int = 1, hi: int = 28) -> dt.date:
+            year = self.start.year + (self.start.month - 1 + m) // 12
+            month = (self.start.month - 1 + m) % 12 + 1
+            return dt.date(year, month, rng.randint(lo, hi))
+
+        def at(d: dt.date) -> dt.datetime:
+            return dt.datetime(d.year, d.month, d.day, rng.randint(9, 17), rng.randint(0, 59), tzinfo=CST)
+
+        def emit(event_type: str, d: dt.date, payload: dict[str, Any]) -> None:
+            self._emit(event_type, eid, at(d), BUREAU, payload, rng)
+
+        if self.months < 12:
+            return  # the campaign takes a year
+        signed = day(0, 10, 28)
+        emit("campaign.commitment", signed, {"signed_on": signed.isoformat(), "signatory": f"{e.name}负责人",
+                                             "document_no": f"TDSJ-{signed.year}-{eid[-3:]}"})
+        tiered = day(1)
+        dims = ("staff", "control", "stability", "technology", "brand")
+        base = 70 if e.tier == "B" else 58
+        emit("campaign.assessment", tiered, {"kind": "tiering", "assessed_on": tiered.isoformat(), "tier": e.tier,
+                                             "scores": {k: base + rng.randint(-8, 8) for k in dims}, "assessor": "县局调查分档组"})
+        visit = day(2)
+        emit("campaign.activity", visit, {"kind": "visit", "on": visit.isoformat(), "note": "组织到标杆企业观摩生产过程控制"})
+        if e.tier == "C" or w03:
+            helped = day(3)
+            emit("campaign.activity", helped, {"kind": "expert_assistance", "on": helped.isoformat(), "note": "专家到厂指导检验室建设与出厂检验"})
+        staff = rng.randint(8, 40)
+        trained = staff - (rng.randint(4, 6) if p09 else rng.randint(0, max(0, staff // 12)))
+        takers = trained
+        first_pass = max(0, takers - rng.randint(0, max(1, takers // 4)))
+        posts = rng.randint(2, 5)
+        reported = day(5)
+        emit("campaign.training", reported, {"as_of": reported.isoformat(), "staff_total": staff, "staff_trained": trained,
+                                             "exam_takers": takers, "exam_first_pass": first_pass, "key_posts": posts,
+                                             "key_posts_certified": posts - (1 if p09 or rng.random() < 0.1 else 0)})
+        if not p09:
+            checked = day(6)
+            found = rng.randint(2, 9)
+            emit("campaign.activity", checked, {"kind": "self_inspection", "on": checked.isoformat(), "findings": found,
+                                                "rectified": found - (0 if rng.random() < 0.8 else 1), "note": "对照许可审查细则全面自查"})
+        compared = day(7)
+        if e.category == "packaged_water":
+            lab_value = round(rng.uniform(0.6, 1.0), 2)
+            mine = round(lab_value * (1.45 if w03 else 1 + rng.uniform(-0.05, 0.05)), 2)
+            test = {"item_code": "oxygen_consumption", "enterprise_value": mine, "lab_value": lab_value,
+                    "enterprise_uncertainty": 0.08, "lab_uncertainty": 0.05}
+        else:
+            lab_value = float(rng.randint(300, 900))
+            test = {"item_code": "total_bacterial_count", "enterprise_value": round(lab_value * (1 + rng.uniform(-0.08, 0.08))), "lab_value": lab_value}
+        emit("campaign.activity", compared, {"kind": "comparison_test", "on": compared.isoformat(), "lab": LABS[0]["name"], **test,
+                                             "note": "与具备资质的检验机构比对"})
+        accepted = day(11, 1, 20)
+        passed = not (w03 or p09) and rng.random() < 0.85
+        better = {"B": "A", "C": "B"}[e.tier] if passed and rng.random() < 0.7 else e.tier
+        emit("campaign.assessment", accepted, {"kind": "acceptance", "assessed_on": accepted.isoformat(), "tier": better, "passed": passed,
+                                               "scores": {k: base + (12 if passed else 0) + rng.randint(-5, 5) for k in dims},
+                                               "assessor": "县局验收组", "note": "" if passed else "未达到验收要求，限期整改后复验"})
 
     # ------------------------------------------------------------------ sampling
 
@@ -329,12 +411,16 @@ EVENT_TYPE_ZH = {
     "enterprise.registered": "企业登记", "enterprise.updated": "企业信息变更", "sampling.result": "抽检结果",
     "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "inspection.completed": "现场检查",
     "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
-    "clock.tick": "时钟",
+    "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
+    "campaign.activity": "提档升级活动", "alert.action": "预警处置", "clock.tick": "时钟",
 }
 
 
-def summarise(state: CountyState, events: list[Envelope], effects: list[Effect], period: tuple[dt.date, dt.date]) -> dict[str, Any]:
+def summarise(state: CountyState, events: list[Envelope], effects: list[Effect], period: tuple[dt.date, dt.date],
+              campaign_policy: Any = None) -> dict[str, Any]:
     from alerts.messages import message_zh, title_zh
+    from processors.campaign import county_progress
+    from schemas.policy import CampaignPolicy
 
     names = {eid: (f.profile.name if f.profile else eid) for eid, f in state.files.items()}
     by_item: Counter[tuple[str, str]] = Counter()
@@ -398,6 +484,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
         "warnings": warnings,
         "fluctuations": sorted(fluctuations.values(), key=lambda f: (f["first_signal"], f["enterprise_id"], f["series"])),
         "open_issues": {"rectifications": open_rect},
+        "campaign": county_progress(state, campaign_policy or CampaignPolicy())["summary"],
     }
 
 
@@ -434,6 +521,12 @@ def render_text(summary: dict[str, Any]) -> str:
             days = (dt.date.fromisoformat(f["first_failure"]) - dt.date.fromisoformat(f["first_signal"])).days
             lead = f"，早于首次不合格 {days} 天" if days > 0 else f"，首次不合格 {f['first_failure']}"
         lines.append(f"  {f['first_signal']} {f['name']} {f['series'].split('|')[0]}·{f['item_name']}：{f['signals']} 次信号{lead}")
+    cp = summary["campaign"]
+    lines += ["", f"提档升级：{cp['enterprises']} 家企业，验收通过 {cp['accepted']} 家，提档 {cp['upgraded']} 家"
+              f"（分档 开始 " + "、".join(f"{k} {v}" for k, v in cp["tiers_at_start"].items())
+              + " → 现在 " + "、".join(f"{k} {v}" for k, v in cp["tiers_now"].items()) + "）",
+              "  各阶段：" + "，".join(f"{s['stage_zh']} {s['reached']}" for s in cp["stages"]),
+              "  指标达标：" + "，".join(f"{k['label_zh']} {k['met']}/{k['known']}" for k in cp["kpis"].values())]
     open_rect = summary["open_issues"]["rectifications"]
     lines += ["", f"待处理整改 {len(open_rect)} 项（逾期 {sum(1 for r in open_rect if r['overdue'])} 项）："]
     for r in open_rect:
