@@ -58,6 +58,11 @@ SIGNALS = f"""
 # GB 2760 groups whose sum of ratios is judged (the catalogue's sum_of_ratios blocks; a test keeps them equal)
 GROUPS_ZH = {"preservative": "防腐剂", "sweetener": "甜味剂"}
 
+ALERT_STATE_ZH = "transform({0}, ['open', 'acknowledged', 'rectifying', 'verified', 'closed'], ['待处置', '已确认', '整改中', '整改已复查', '已关闭'], {0})"
+# the campaign's stages in their order (processors.campaign.STAGES; a test keeps them equal)
+CAMPAIGN_STAGES = ["mobilisation", "tiering", "training", "assistance", "self_improvement", "acceptance"]
+STAGE_ORDER = "transform({0}, " + str(CAMPAIGN_STAGES) + ", " + str(list(range(1, len(CAMPAIGN_STAGES) + 1))) + ", 0)"
+
 GRADE_COLOURS = [(None, "green"), (40.0, "yellow"), (60.0, "orange"), (80.0, "red")]
 
 
@@ -118,6 +123,17 @@ def county() -> dict[str, Any]:
               f"""SELECT occurred_at AS `时间`, enterprise_id AS `企业`, series AS `产品与项目`, text AS `信号`, event_id AS `事件`
                   FROM ({SIGNALS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 100""",
               w=12, h=7),
+        panel("table", "待处置预警",
+              f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`, enterprise_id AS `企业`, {SEVERITY_ZH.format('severity')} AS `级别`,
+                         title AS `预警`, {ALERT_STATE_ZH.format('state')} AS `状态`, assignee AS `负责人`, updated_at AS `最近处置`
+                  FROM alerts FINAL WHERE state IN ('open', 'acknowledged', 'rectifying') ORDER BY opened_at DESC, alert_id LIMIT 200""",
+              w=12, h=9, description="尚未复查或关闭的预警（嵌入式运行）：确认、整改、关闭见 POST /v1/alerts/{编号}/actions"),
+        panel("barchart", "提档升级：各阶段完成企业数",
+              f"""SELECT {data_text('stage_zh')} AS `阶段`, uniqExact(enterprise_id) AS `企业数`
+                  FROM {EFFECTS} WHERE kind = 'campaign.stage_reached'
+                  GROUP BY {data_text('stage')}, `阶段` ORDER BY {STAGE_ORDER.format(data_text('stage'))}""",
+              w=12, h=9, options={"orientation": "horizontal", "xField": "阶段"},
+              description="宣传发动、调查分档、培训观摩、帮扶指导、自我提升（三个一）、检查验收：完成该阶段的企业数（进度表：GET /v1/campaign）"),
     ]
     return dashboard("qrisk-county", "县域食品质量风险总览", panels, time_from="now-1y",
                      description="抽检、合格率、风险分级、早期预警和质量波动：全县一览（早发现、早预警）")

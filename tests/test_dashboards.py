@@ -90,6 +90,13 @@ def test_the_additive_groups_are_the_catalogues():
     assert groups == GROUPS_ZH
 
 
+def test_the_campaign_stages_are_in_the_folds_order():
+    from dashboards.boards import CAMPAIGN_STAGES
+    from processors.campaign import STAGES
+
+    assert tuple(CAMPAIGN_STAGES) == STAGES
+
+
 def test_macros_expand_as_the_plugin_does():
     start = dt.datetime(2025, 3, 1, tzinfo=dt.timezone.utc)
     end = dt.datetime(2025, 3, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
@@ -147,7 +154,7 @@ def county(store, rules):  # noqa: F811 - fixture
     b_state = CountyState()
     b_state.files = {eid: fs.file for eid, fs in fold.files.items()}
     states.append(b_state)
-    yield {"store": store, "states": states, "events": embedded + streamed}
+    yield {"store": store, "states": states, "events": embedded + streamed, "alerts": pipeline.alerts}
     pipeline.close()
 
 
@@ -189,6 +196,16 @@ def test_every_panel_answers_what_the_fold_knows(county):
     picker = next(v for v in DASHBOARDS["enterprise.json"]()["templating"]["list"] if v["name"] == "enterprise")
     options = [tuple(r.values()) for r in county["store"].query(expand(picker["query"], *WHOLE, {}))]
     assert options == sorted((f.enterprise_id, f"{f.enterprise_id} {f.profile.name}") for f in registered)
+    # the campaign, from both effect tables, and the alerts still being handled (the embedded fold's)
+    from processors.campaign import STAGE_ZH, STAGES
+
+    stages = collections.Counter(s for f in files.values() for s in f.campaign.stages)
+    assert [(r["阶段"], r["企业数"]) for r in got[("county.json", "提档升级：各阶段完成企业数")]] == [
+        (STAGE_ZH[s], stages[s]) for s in STAGES if stages[s]]
+    active = {a.alert_id: a for a in county["alerts"].alerts.values() if a.state in ("open", "acknowledged", "rectifying")}
+    rows = got[("county.json", "待处置预警")]
+    assert {r["预警编号"] for r in rows} == set(active) and rows
+    assert all((r["企业"], r["预警"], r["状态"]) == (active[r["预警编号"]].enterprise_id, active[r["预警编号"]].title_zh, "待处置") for r in rows)
     assert got[("intake.json", "接收事件")] == [{"事件": len(county["events"])}]
     assert got[("intake.json", "死信")] == [{"死信": 1}]
     assert got[("intake.json", "最新死信")][0]["原因"] == "payload.sample_no: 缺少必填字段"
