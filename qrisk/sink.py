@@ -115,7 +115,9 @@ class Rows:
 
 
 # the order rows are written in: a dead letter first, the archive last (it says "all done")
-TABLE_ORDER = ("dead_letters", "sampling_items", "sampling_items_in", "judgements", "stream_effects", "credit_files", "events")
+# (the outbox after the alert steps that made its notifications: one is never sent for an alert not stored)
+TABLE_ORDER = ("dead_letters", "sampling_items", "sampling_items_in", "judgements", "stream_effects", "alerts", "alert_events", "outbox",
+               "credit_files", "events")
 
 
 def _fast_crc32c() -> bool:
@@ -206,6 +208,14 @@ class Sink:
                 columns = tuple(block["columns"])
                 if any(len(r) != len(columns) for r in block["rows"]):
                     raise ValueError(f"{key}: a row does not have the {len(columns)} columns named")
+                rows.add_rows(table, columns, block["rows"])
+        for table, block in (doc.get("alert_rows") or {}).items():
+            if table not in ("alerts", "alert_events", "outbox"):
+                raise ValueError(f"alert_rows: no table {table!r}")
+            columns = tuple(block["columns"])
+            if any(len(r) != len(columns) for r in block["rows"]):
+                raise ValueError(f"alert_rows.{table}: a row does not have the {len(columns)} columns named")
+            if block["rows"]:
                 rows.add_rows(table, columns, block["rows"])
         # written by workers before sampling_items_in: one dict per row
         rows.add("sampling_items", doc.get("sampling_items") or [])

@@ -62,6 +62,7 @@ from typing import Any, Iterable
 
 import orjson
 
+from alerts.lifecycle import AlertActionError, AlertBook, AlertChange, Enterprise
 from processors._build import builder
 from processors.credit_file import CountyState, CreditFile
 from processors.ids import event_key
@@ -70,7 +71,17 @@ from schemas.events import Envelope
 from schemas.upcast import load_json, parse_event
 
 from qrisk.kafka_log import TICK_KEY, dead_letter_value, event_value
-from qrisk.pipeline import JUDGEMENT_COLUMNS, SAMPLE_COLUMNS, DeadLetter, SampleRows, _find_sample
+from qrisk.pipeline import (
+    ALERT_COLUMNS,
+    ALERT_EVENT_COLUMNS,
+    JUDGEMENT_COLUMNS,
+    OUTBOX_COLUMNS,
+    SAMPLE_COLUMNS,
+    DeadLetter,
+    SampleRows,
+    _find_sample,
+    alert_rows,
+)
 from qrisk.topics import KafkaSettings, Topics, utc_now
 
 log = logging.getLogger("qrisk.worker")
@@ -199,6 +210,7 @@ class FileState:
     pos: int = -1  # log offset of the last event applied
     snap_version: int = 0
     prev_snap_version: int = 0
+    alerts: AlertBook = field(default_factory=AlertBook)  # this enterprise's alerts (alerts.lifecycle), folded with its file
 
 
 @dataclass
@@ -289,12 +301,14 @@ class Fold:
                 fs.seen = set(head["seen"])
                 fs.version = fs.snap_version = fs.prev_snap_version = head["v"]
                 fs.pos = head["pos"]
+                if head.get("alerts"):  # (a snapshot written before alerts were folded here has none)
+                    fs.alerts = AlertBook.model_validate(head["alerts"])
             for version, value in sorted(entries.get(eid, [])):
                 if version <= fs.version:
                     continue  # covered by the snapshot (its tombstone is on its way)
                 head, body = _split(value)
                 event = parse_event(load_json(body))
-                self._step(eid, fs, event)
+                self._step(eid, fs, event)  # (its effects and alert rows went out when it was first folded)
                 fs.version, fs.pos = version, head["pos"]
             self.files[eid] = fs
             members.add(eid)
@@ -305,7 +319,7 @@ class Fold:
 
     # ------------------------------------------------------------------ events
 
-    def _step(self, eid: str, fs: FileState, event: Envelope) -> tuple[list[Effect], BaseException | None]:
+    def _step(self, eid: str, fs: FileState, event: Envelope) -> tuple[list[Effect], BaseException | None, list[AlertChange]]:
         # the county around this one file: its own seen ids, an empty county-level chart
         state = _build_county(files={eid: fs.file} if fs.file is not None else {}, seen_event_ids=fs.seen,
                               clock=None, categories={}, applied=0)
@@ -318,7 +332,25 @@ class Fold:
                               data={"reason": f"processing failed: {type(exc).__name__}: {exc}", "event_type": event.event_type})]
         fs.seen.add(event_key(event))
         fs.file = state.files.get(eid) or fs.file or CreditFile(enterprise_id=eid)
-        return effects, error
+        changes: list[AlertChange] = []
+        if error is None:
+            # the alerts stage, as the embedded pipeline runs it: this enterprise's alerts, by its events
+            try:
+                changes = fs.alerts.apply(event, effects, self.rules.policy, lambda _: self._enterprise(fs))
+            except AlertActionError as exc:
+                p = event.payload  # type: ignore[attr-defined]
+                effects = [*effects, Effect(kind="alert.action_rejected", enterprise_id=eid, event_id=event_key(event),
+                                            occurred_at=event.occurred_at, data={"alert_id": p.alert_id, "action": p.action, "reason_zh": str(exc)})]
+            except Exception as exc:  # noqa: BLE001 - the file is folded: keep its effects, report the alerts stage
+                error = exc
+                effects = [*effects, Effect(kind="processing.failed", enterprise_id=eid, event_id=event_key(event), occurred_at=event.occurred_at,
+                                            data={"reason": f"alerts stage failed: {type(exc).__name__}: {exc}", "event_type": event.event_type})]
+        return effects, error, changes
+
+    @staticmethod
+    def _enterprise(fs: FileState) -> Enterprise | None:
+        p = fs.file.profile if fs.file is not None else None
+        return None if p is None else Enterprise(name=p.name, town=p.town, category=p.category)
 
     def apply(self, partition: int, offset: int, raw: bytes, timestamp_ms: int | None, out: BatchOutput) -> None:
         """One message of the log at (partition, offset)."""
@@ -349,7 +381,7 @@ class Fold:
             if event_id in fs.seen:
                 out.duplicates += 1
                 continue
-            effects, error = self._step(eid, fs, event)
+            effects, error, changes = self._step(eid, fs, event)
             fs.version += 1
             fs.pos = offset
             out.applied += 1
@@ -357,18 +389,19 @@ class Fold:
             if error is not None:
                 position = f"{self.log_topic}/{partition}/{offset}"
                 suffix = "" if event.enterprise_id != "*" else f"-{eid}"
-                out.letters.append(DeadLetter("processing", position, raw, effects[0].data["reason"],
-                                              [{"field": "", "type": "processing_failed", "reason": effects[0].data["reason"],
+                reason = next(e.data["reason"] for e in effects if e.kind == "processing.failed")
+                out.letters.append(DeadLetter("processing", position, raw, reason,
+                                              [{"field": "", "type": "processing_failed", "reason": reason,
                                                 "traceback": traceback.format_exception_only(type(error), error)[-1].strip()}],
                                               dead_letter_id=f"processing-{event_id}{suffix}"))
-            if effects:
-                out.effects.append((eid.encode("utf-8"), self._effect_message(eid, fs, event, effects, partition, offset, timestamp_ms)))
+            if effects or changes:
+                out.effects.append((eid.encode("utf-8"), self._effect_message(eid, fs, event, effects, partition, offset, timestamp_ms, changes)))
             out.writes.append((entry_key(partition, eid, fs.version), b'{"pos": %d}\n' % offset + raw))
             if fs.version - fs.snap_version >= self.snapshot_every:
                 out.writes.extend(self._snapshot(eid, fs))
 
     def _snapshot(self, eid: str, fs: FileState) -> list[tuple[str, bytes | None]]:
-        head = orjson.dumps({"v": fs.version, "pos": fs.pos, "seen": sorted(fs.seen)})
+        head = orjson.dumps({"v": fs.version, "pos": fs.pos, "seen": sorted(fs.seen), "alerts": fs.alerts.model_dump(mode="json")})
         writes: list[tuple[str, bytes | None]] = [(snapshot_key(fs.partition, eid), head + b"\n" + fs.file.model_dump_json().encode())]
         # entries the previous snapshot covers go now; those of this one after the next
         writes += [(entry_key(fs.partition, eid, v), None) for v in range(fs.prev_snap_version + 1, fs.snap_version + 1)]
@@ -376,7 +409,7 @@ class Fold:
         return writes
 
     def _effect_message(self, eid: str, fs: FileState, event: Envelope, effects: list[Effect], partition: int, offset: int,
-                        timestamp_ms: int | None) -> bytes:
+                        timestamp_ms: int | None, changes: list[AlertChange] | None = None) -> bytes:
         """One event's effects on one file, with its derived rows in the embedded pipeline's form:
         one ``sampling_items_in`` row per sample (item-level arrays, unfolded into
         ``sampling_items`` by ClickHouse's materialised view) and one ``judgements`` row, each as a
@@ -409,6 +442,15 @@ class Fold:
             doc["sampling_items_in"] = {"columns": SAMPLE_COLUMN_LIST, "rows": samples}
         if judgements:
             doc["judgement_rows"] = {"columns": JUDGEMENT_COLUMN_LIST, "rows": judgements}
+        if changes:
+            # alert steps and their notifications, as rows for the alerts, alert_events and outbox tables:
+            # the sink writes the outbox after the alert, and `qrisk alerts dispatch` sends from it
+            steps = alert_rows(changes)
+            doc["alert_rows"] = {
+                "alerts": {"columns": list(ALERT_COLUMNS), "rows": [r.alert for r in steps]},
+                "alert_events": {"columns": list(ALERT_EVENT_COLUMNS), "rows": [r.step for r in steps]},
+                "outbox": {"columns": list(OUTBOX_COLUMNS), "rows": [n for r in steps for n in r.outbox]},
+            }
         return _dumps(doc)
 
     def views(self, limit: int | None = None, eids: Iterable[str] | None = None) -> list[tuple[bytes, bytes]]:
@@ -514,8 +556,9 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     settings = settings or KafkaSettings()
     if rules is None:
         from qrisk.runtime import default_rules
+        from qrisk.settings import Settings
 
-        rules = default_rules()
+        rules = default_rules(Settings().policy_file)  # QRISK_POLICY_FILE, as `qrisk run` reads it
     topics: Topics = settings.topics()
     conf: dict[str, Any] = dict(
         broker=[f"kafka://{s}" for s in settings.bootstrap_servers()],
