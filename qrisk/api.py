@@ -317,36 +317,36 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 return build_report(pipeline.state.files[enterprise_id], pipeline.rules)
         return file
 
-    def _alerts_here() -> None:
-        if distributed:
-            raise HTTPException(status_code=501, detail=(
-                "分布式模式（QRISK_EVENT_LOG=kafka）下暂不提供预警处置；预警决定见 ClickHouse 的 stream_effects（kind = warning.raised）"
-                " / alerts are folded by the embedded runtime only; with the Kafka log the decisions are in stream_effects"))
+    def _alert_views(alert_id: str | None = None) -> list[dict[str, Any]]:
+        if distributed:  # as the workers folded them, through the sink (seconds behind the log)
+            return pipeline.alert_views(alert_id)
+        with pipeline.lock:
+            if alert_id is not None:
+                alert = pipeline.alerts.alerts.get(alert_id)
+                return [alert.view()] if alert is not None else []
+            return [a.view() for a in pipeline.alerts.alerts.values()]
 
     def _alert_for(alert_id: str, key: ApiKey) -> dict[str, Any]:
-        with pipeline.lock:
-            alert = pipeline.alerts.alerts.get(alert_id)
-            view = alert.view() if alert is not None else None
+        views = _alert_views(alert_id)
+        view = views[0] if views else None
         if view is None:
             raise HTTPException(status_code=404, detail=f"未找到预警 {alert_id} / no such alert")
         if not key.sees_town(view["town"]):
             raise HTTPException(status_code=403, detail=f"该密钥仅限 {', '.join(key.towns)} / this key is limited to towns {', '.join(key.towns)}")
         return view
 
-    @app.get("/v1/alerts", summary="Alerts, newest first (supervisors: their towns)",
-             responses={**_AUTH_RESPONSES, 501: {"description": "with QRISK_EVENT_LOG=kafka"}}, **_declared(readers))
+    @app.get("/v1/alerts", summary="Alerts, newest first (supervisors: their towns)", responses=_AUTH_RESPONSES, **_declared(readers))
     def list_alerts(state: Literal["open", "acknowledged", "rectifying", "verified", "closed", "active"] | None = None,
                     enterprise_id: str | None = None, severity: Literal["critical", "high", "medium", "low"] | None = None,
                     limit: int = 200, format: Format = "json", key: ApiKey = Security(readers)) -> Any:
         """``state=active``: open, acknowledged or rectifying (still being handled)."""
-        _alerts_here()
         wanted = {"active": {"open", "acknowledged", "rectifying"}}.get(state or "", {state} if state else None)
-        with pipeline.lock:
-            chosen = [a for a in pipeline.alerts.alerts.values()
-                      if (wanted is None or a.state in wanted) and (enterprise_id is None or a.enterprise_id == enterprise_id)
-                      and (severity is None or a.severity == severity) and key.sees_town(a.town)]
-            chosen.sort(key=lambda a: (a.opened_at, a.alert_id), reverse=True)
-            rows = [{k: v for k, v in a.view().items() if k not in ("steps", "evidence")} for a in chosen[: max(1, min(limit, 5000))]]
+        chosen = [a for a in _alert_views()
+                  if (wanted is None or a["state"] in wanted) and (enterprise_id is None or a["enterprise_id"] == enterprise_id)
+                  and (severity is None or a["severity"] == severity) and key.sees_town(a["town"])]
+        # ISO text with the same offset sorts as time does
+        chosen.sort(key=lambda a: (a["opened_at"], a["alert_id"]), reverse=True)
+        rows = [{k: v for k, v in a.items() if k not in ("steps", "evidence")} for a in chosen[: max(1, min(limit, 5000))]]
         if format == "json":
             return rows
         columns = ["alert_id", "enterprise_id", "enterprise_name", "town", "rule", "title_zh", "severity_zh", "state_zh", "assignee",
@@ -354,10 +354,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         return _table(rows, columns, format, "alerts")
 
     @app.get("/v1/alerts/{alert_id}", summary="One alert: its evidence, every step, every delivery attempt",
-             responses={**_AUTH_RESPONSES, 404: {"description": "no such alert"}, 501: {"description": "with QRISK_EVENT_LOG=kafka"}},
-             **_declared(readers))
+             responses={**_AUTH_RESPONSES, 404: {"description": "no such alert"}}, **_declared(readers))
     def get_alert(alert_id: str, key: ApiKey = Security(readers)) -> dict[str, Any]:
-        _alerts_here()
         view = _alert_for(alert_id, key)
         view["deliveries"] = pipeline.store.query(
             "SELECT delivery_id, receiver, channel, attempt, status, at, response_code, error FROM deliveries FINAL "
@@ -370,25 +368,30 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     @app.post("/v1/alerts/{alert_id}/actions", summary="A supervisor's step: acknowledge, assign, start_rectification, verify, close, reopen, comment",
               responses={**_AUTH_RESPONSES, 400: {"description": "the body is not JSON"}, 404: {"description": "no such alert"},
                          409: {"description": "the alert cannot take this step now"},
-                         422: {"description": "a bad field"}, 501: {"description": "with QRISK_EVENT_LOG=kafka"}},
-              **_declared(handlers))
-    async def act_on_alert(alert_id: str, body: AlertActionRequest, key: ApiKey = Security(handlers)) -> dict[str, Any]:
+                         202: {"description": "with QRISK_EVENT_LOG=kafka: published; the worker takes the step shortly"},
+                         422: {"description": "a bad field"}}, **_declared(handlers))
+    async def act_on_alert(alert_id: str, body: AlertActionRequest, key: ApiKey = Security(handlers)) -> Any:
         """The step goes into the event log as an ``alert.action`` event (so the alert's lifecycle
         replays with everything else) and is answered once durable.  Repeating a request with the
-        same ``event_id`` is safe: the step is taken once."""
-        from alerts.lifecycle import AlertActionError
+        same ``event_id`` is safe: the step is taken once.  With the Kafka log the answer is 202
+        once the broker has the event (checked against the alert as ClickHouse last saw it)."""
+        from alerts.lifecycle import ACTION_ZH, TRANSITIONS, AlertActionError
         from schemas.events import AlertActionEvent
 
-        _alerts_here()
         view = _alert_for(alert_id, key)
         event_id = body.event_id or uuid.uuid4()
-        with pipeline.lock:
-            repeated = str(event_id) in pipeline.state.seen_event_ids
-            if not repeated:
-                try:
-                    pipeline.alerts.check(alert_id, body.action)
-                except AlertActionError as exc:
-                    raise HTTPException(status_code=409, detail=str(exc)) from None
+        if distributed:
+            allowed, _ = TRANSITIONS[body.action]
+            if view["state"] not in allowed:
+                raise HTTPException(status_code=409, detail=f"预警 {alert_id} 当前状态为“{view['state_zh']}”，不能{ACTION_ZH[body.action]}")
+        else:
+            with pipeline.lock:
+                repeated = str(event_id) in pipeline.state.seen_event_ids
+                if not repeated:
+                    try:
+                        pipeline.alerts.check(alert_id, body.action)
+                    except AlertActionError as exc:
+                        raise HTTPException(status_code=409, detail=str(exc)) from None
         event = AlertActionEvent(
             event_id=event_id, event_type="alert.action", enterprise_id=view["enterprise_id"], occurred_at=pipeline.clock(),
             source={"kind": "bureau", "id": key.name or key.key_id},
@@ -396,6 +399,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         )
         outcomes = await asyncio.wrap_future(committer.submit([event]))
         await asyncio.wrap_future(audit.record("alert.action", outcomes[0].status, key, {"alert_id": alert_id, "action": body.action, "event_id": str(event_id)}))
+        if distributed:
+            return JSONResponse(status_code=202, content={"event_id": str(event_id), "status": outcomes[0].status, "alert": view})
         with pipeline.lock:
             alert = pipeline.alerts.alerts[alert_id]
             taken = any(step.event_id == str(event_id) for step in alert.steps)

@@ -107,11 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
         cli_spc.register(sub)
     from qrisk import cli_kafka, cli_risk
 
-    from qrisk import cli_dashboards
+    from qrisk import cli_alerts, cli_dashboards
 
     cli_risk.register(sub)  # risk, backtest, credit-file
     cli_kafka.register(sub)  # topics, produce, worker, sink, tick
     cli_dashboards.register(sub)  # dashboards export / check / publish
+    cli_alerts.register(sub)  # alerts dispatch
     return parser
 
 
@@ -146,13 +147,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if scheme == "http" and args.host not in ("127.0.0.1", "localhost", "::1"):
         print("qrisk: warning: serving plain HTTP beyond loopback; API keys cross the network in clear text "
               "(use --tls-certfile/--tls-keyfile or a TLS-terminating proxy)", file=sys.stderr)
-    app = create_app(pipeline, settings.max_body_bytes, settings.max_batch, keys=keys, dispatcher=_dispatcher(pipeline, rules, settings))
+    app = create_app(pipeline, settings.max_body_bytes, settings.max_batch, keys=keys, dispatcher=_dispatcher(pipeline.store, rules, settings))
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", **tls)
     return 0
 
 
-def _dispatcher(pipeline, rules, settings: Settings):
+def _dispatcher(store, rules, settings: Settings):
     """The outbox sender, when the policy names receivers (without any, alerts are kept and shown, not sent)."""
     if not rules.policy.alerts.receivers:
         return None
@@ -164,7 +165,7 @@ def _dispatcher(pipeline, rules, settings: Settings):
                       starttls=settings.smtp_starttls, ssl=settings.smtp_ssl)
     names = ", ".join(f"{r.name} ({r.kind})" for r in rules.policy.alerts.receivers)
     print(f"qrisk: alert notifications go out through the outbox to {names}", file=sys.stderr)
-    return Dispatcher(pipeline.store, rules.policy.alerts, smtp=smtp, interval=settings.outbox_interval,
+    return Dispatcher(store, rules.policy.alerts, smtp=smtp, interval=settings.outbox_interval,
                       max_attempts=settings.outbox_max_attempts, base_delay=settings.outbox_base_delay)
 
 

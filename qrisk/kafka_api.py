@@ -10,6 +10,8 @@ just accepted is not yet visible.
 What the API process holds itself: nothing derived.  The credit files live in the workers, so
 the readable report (``view=report``) — built from the full folded file, which only the workers
 have — is not served in this mode; the API says so instead of answering from a stale copy.
+Alerts are read from the ``alerts`` table; a supervisor's step is published as an ``alert.action``
+event and answered 202: the worker takes it (or rejects it, with the reason, as an effect) shortly.
 """
 from __future__ import annotations
 
@@ -79,6 +81,14 @@ class DistributedBackend:
     def credit_files(self) -> list[dict[str, Any]]:
         rows = self.store.query(
             "SELECT enterprise_id, argMax(body, seq) AS body FROM credit_files GROUP BY enterprise_id ORDER BY enterprise_id", {})
+        return [json.loads(r["body"]) for r in rows]
+
+    def alert_views(self, alert_id: str | None = None) -> list[dict[str, Any]]:
+        """Alerts as the workers folded them (the sink's ``alerts`` rows: the newest version's view)."""
+        where = "WHERE alert_id = %(id)s " if alert_id is not None else ""
+        rows = self.store.query(
+            f"SELECT argMax(evidence, version) AS body FROM alerts {where}GROUP BY enterprise_id, alert_id",
+            {"id": alert_id} if alert_id is not None else {})
         return [json.loads(r["body"]) for r in rows]
 
     def close(self) -> None:

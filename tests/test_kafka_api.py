@@ -131,3 +131,63 @@ def test_reads_come_from_clickhouse_as_the_worker_and_sink_write_it(kafka_api, k
     # who posted is audited in the ClickHouse server
     audit = srv.get("/v1/audit?action=events.posted").json()
     assert {a["outcome"] for a in audit} == {"ok", "rejected"}
+
+
+def test_alerts_are_folded_by_the_worker_written_by_the_sink_sent_by_the_dispatcher_and_acted_on(kafka_api, tmp_path):
+    """The alerts stage in distributed mode: the worker folds the alert (with the policy of
+    QRISK_POLICY_FILE), the sink writes it with its outbox row, `qrisk alerts dispatch` delivers it
+    to a real webhook, and a supervisor's step goes through the log back to the same alert."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from qrisk.sink import Sink
+    from tests.conftest import ROOT
+    from tests.test_alert_delivery import Hook, event, failing_sample
+
+    srv, settings, store = kafka_api["server"], kafka_api["settings"], kafka_api["store"]
+    hook = Hook(down=0)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"alerts": {"receivers": [{"name": "desk", "kind": "webhook", "url": hook.url}],
+                                                 "routes": [{"receivers": ["desk"], "min_severity": "high"}]}}), encoding="utf-8")
+    env = {**kafka_api["env"], "QRISK_POLICY_FILE": str(policy)}
+    assert srv.post("/v1/events", json=[event("enterprise.registered", "2026-01-05T09:00:00+08:00"),
+                                        failing_sample("2026-02-10T10:00:00+08:00", "DC-K-1")]).status_code == 200
+    worker = WorkerProcess(env, kafka_api["tmp"], "worker-alerts").start()
+    sink = Sink(store, settings)
+    try:
+        seen: list = []
+
+        def unqualified():
+            sink.run_once(200)
+            seen[:] = [a for a in srv.get("/v1/alerts").json() if a["rule"] == "sampling.unqualified"]
+            return seen
+
+        wait_for(unqualified, 90, "the alert in ClickHouse", interval=0.2, on_timeout=worker.tail)
+        alert = seen[0]
+        assert alert["state"] == "open" and alert["receivers"] == ["desk"] and alert["town"] == "良渚街道"
+
+        out = subprocess.run([sys.executable, "-m", "qrisk", "alerts", "dispatch", "--once", "--store", kafka_api["url"], "--policy", str(policy)],
+                             cwd=ROOT, capture_output=True, text=True, env={**env, "no_proxy": "127.0.0.1"})
+        assert out.returncode == 0, out.stderr
+        calls = [c for c in hook.calls if c["body"]["alert_id"] == alert["alert_id"]]
+        assert len(calls) == 1 and calls[0]["body"]["reason"] == "opened" and "DC-K-1" in calls[0]["body"]["text_zh"]
+        assert [(d["status"], d["attempt"]) for d in srv.get(f"/v1/alerts/{alert['alert_id']}").json()["deliveries"]] == [("sent", 1)]
+
+        r = srv.post(f"/v1/alerts/{alert['alert_id']}/actions", json={"action": "acknowledge", "note": "已到厂核查"})
+        assert r.status_code == 202 and r.json()["status"] == "accepted", r.text
+        assert srv.post(f"/v1/alerts/{alert['alert_id']}/actions", json={"action": "verify"}).status_code == 409
+
+        def acknowledged():
+            sink.run_once(200)
+            seen[:] = [srv.get(f"/v1/alerts/{alert['alert_id']}").json()]
+            return seen[0]["state"] == "acknowledged"
+
+        wait_for(acknowledged, 90, "the step folded by the worker", interval=0.2, on_timeout=worker.tail)
+        done = seen[0]
+        assert [(s["action"], s["actor"], s["note"]) for s in done["steps"]][-1] == ("acknowledge", "test-admin", "已到厂核查")
+    finally:
+        sink.close()
+        worker.stop()
+        hook.close()
