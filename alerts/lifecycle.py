@@ -28,10 +28,11 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from alerts.messages import RASFF_ZH, SEVERITY_ZH
 from alerts.notification import REASONS_ZH, Notification
+from processors._build import FoldState, builder
 from schemas.events import AlertActionEvent, Envelope
 from schemas.policy import SEVERITIES, AlertsPolicy, Policy, Receiver
 
@@ -66,8 +67,7 @@ class AlertActionError(ValueError):
     """A step that this alert cannot take now; the message is for the supervisor (Chinese)."""
 
 
-class AlertStep(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AlertStep(FoldState):
 
     version: int
     at: dt.datetime
@@ -79,10 +79,8 @@ class AlertStep(BaseModel):
     event_id: str
 
 
-class Alert(BaseModel):
+class Alert(FoldState):
     """One problem of one enterprise, from its first warning until it is closed."""
-
-    model_config = ConfigDict(extra="forbid")
 
     alert_id: str
     dedup_key: str
@@ -114,8 +112,10 @@ class Alert(BaseModel):
     version: int = 0
     steps: list[AlertStep] = Field(default_factory=list)
 
-    def view(self) -> dict[str, Any]:
-        out = self.model_dump(mode="json")
+    def view(self, steps: bool = True) -> dict[str, Any]:
+        """The alert as JSON with its Chinese labels; ``steps=False`` leaves its history out (the
+        ``alert_events`` table has it, and a notification needs the alert, not how it got here)."""
+        out = self.model_dump(mode="json", exclude=None if steps else {"steps"})
         out["state_zh"] = STATE_ZH[self.state]
         out["severity_zh"] = SEVERITY_ZH.get(self.severity, self.severity)
         out["rasff_class_zh"] = RASFF_ZH.get(self.rasff_class, self.rasff_class)
@@ -140,10 +140,8 @@ class AlertChange:
     notifications: list[Notification] = field(default_factory=list)
 
 
-class AlertBook(BaseModel):
+class AlertBook(FoldState):
     """Every alert of a county, and the indexes the fold needs."""
-
-    model_config = ConfigDict(extra="forbid")
 
     alerts: dict[str, Alert] = Field(default_factory=dict)
     active_by_key: dict[str, str] = Field(default_factory=dict, description="dedup key → the alert being handled")
@@ -193,7 +191,7 @@ class AlertBook(BaseModel):
         alert_id = "AL-" + hashlib.sha1(f"{key}#{n}".encode()).hexdigest()[:16]
         info = enterprise(d["enterprise_id"]) or Enterprise(name=d["enterprise_id"])
         hours = d.get("respond_within_hours")
-        alert = Alert(
+        alert = _build_alert(
             alert_id=alert_id, dedup_key=key, enterprise_id=d["enterprise_id"], enterprise_name=info.name, town=info.town,
             category=info.category, rule=d["rule"], severity=d["severity"], rasff_class=d["rasff_class"], title_zh=d["title_zh"],
             message_zh=d["message_zh"], message_en=d["message_en"], opened_at=at, updated_at=at,
@@ -292,7 +290,7 @@ class AlertBook(BaseModel):
         if alert.silenced or not receivers:
             return []
         alert.notified_at = step.at
-        view = alert.view()
+        view = alert.view(steps=False)
         subject = f"【{SEVERITY_ZH.get(alert.severity, alert.severity)}·{alert.title_zh}】{alert.enterprise_name}"
         if reason != "opened":
             subject += f"（{REASONS_ZH[reason]}）"
@@ -306,10 +304,16 @@ class AlertBook(BaseModel):
         return out
 
 
+# alerts and steps are made from a validated decision or event and the fold's own values: built
+# without validating again (processors._build), ~15 µs less per alert step
+_build_alert = builder(Alert)
+_build_step = builder(AlertStep)
+
+
 def _step(alert: Alert, action: str, from_state: str, actor: str, note: str, event_id: str, at: dt.datetime) -> AlertStep:
     alert.version += 1
     alert.updated_at = max(alert.updated_at, at)
-    step = AlertStep(version=alert.version, at=at, action=action, from_state=from_state, to_state=alert.state,
+    step = _build_step(version=alert.version, at=at, action=action, from_state=from_state, to_state=alert.state,
                      actor=actor, note=note, event_id=event_id)
     alert.steps.append(step)
     if len(alert.steps) > STEPS_KEPT:

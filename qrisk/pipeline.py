@@ -411,7 +411,7 @@ def alert_rows(changes: list[AlertChange]) -> AlertRows:
         a, s = c.alert, c.step
         updated, updated_ms = _epoch_ms(a.updated_at)
         at, at_ms = _epoch_ms(s.at)
-        view = a.view()
+        view = a.view(steps=False)  # (its steps: the alert_events rows)
         out.append(AlertRow(
             alert=(a.alert_id, a.enterprise_id, a.rule, a.severity, a.state, a.title_zh, a.dedup_key, a.assignee or "",
                    _epoch_ms(a.opened_at)[0], updated, updated_ms, a.version, s.event_id, _json_text(view, sort_keys=True)),
