@@ -154,7 +154,8 @@ def county(store, rules):  # noqa: F811 - fixture
     b_state = CountyState()
     b_state.files = {eid: fs.file for eid, fs in fold.files.items()}
     states.append(b_state)
-    yield {"store": store, "states": states, "events": embedded + streamed, "alerts": pipeline.alerts}
+    alerts = list(pipeline.alerts.alerts.values()) + [a for fs in fold.files.values() for a in fs.alerts.alerts.values()]
+    yield {"store": store, "states": states, "events": embedded + streamed, "alerts": alerts}
     pipeline.close()
 
 
@@ -196,13 +197,13 @@ def test_every_panel_answers_what_the_fold_knows(county):
     picker = next(v for v in DASHBOARDS["enterprise.json"]()["templating"]["list"] if v["name"] == "enterprise")
     options = [tuple(r.values()) for r in county["store"].query(expand(picker["query"], *WHOLE, {}))]
     assert options == sorted((f.enterprise_id, f"{f.enterprise_id} {f.profile.name}") for f in registered)
-    # the campaign, from both effect tables, and the alerts still being handled (the embedded fold's)
+    # the campaign, from both effect tables, and the alerts still being handled (both folds')
     from processors.campaign import STAGE_ZH, STAGES
 
     stages = collections.Counter(s for f in files.values() for s in f.campaign.stages)
     assert [(r["阶段"], r["企业数"]) for r in got[("county.json", "提档升级：各阶段完成企业数")]] == [
         (STAGE_ZH[s], stages[s]) for s in STAGES if stages[s]]
-    active = {a.alert_id: a for a in county["alerts"].alerts.values() if a.state in ("open", "acknowledged", "rectifying")}
+    active = {a.alert_id: a for a in county["alerts"] if a.state in ("open", "acknowledged", "rectifying")}
     rows = got[("county.json", "待处置预警")]
     assert {r["预警编号"] for r in rows} == set(active) and rows
     assert all((r["企业"], r["预警"], r["状态"]) == (active[r["预警编号"]].enterprise_id, active[r["预警编号"]].title_zh, "待处置") for r in rows)
