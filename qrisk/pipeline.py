@@ -137,9 +137,9 @@ class Pipeline:
                 for row in rows:
                     seq = int(row["seq"])
                     event = _parse_logged(row["body"])
-                    effects, alert_rows = self._fold(event)
+                    effects, changes = self._fold(event)
                     if seq > checkpoint:
-                        derived.append((seq, event, effects, alert_rows))
+                        derived.append((seq, event, effects, changes))
                     last = seq
                 self.seq = last
             if derived:
@@ -190,7 +190,7 @@ class Pipeline:
             listener(produced)
         return outcomes
 
-    def _fold(self, event: Envelope) -> tuple[list[Effect], "AlertRows | None"]:
+    def _fold(self, event: Envelope) -> tuple[list[Effect], list[AlertChange] | None]:
         """step(), then the alerts stage, with a processing error turned into a visible effect
         instead of a lost event.
 
@@ -212,7 +212,7 @@ class Pipeline:
                                      occurred_at=event.occurred_at, data={"alert_id": p.alert_id, "action": p.action, "reason_zh": str(exc)})], None
         except Exception as exc:  # noqa: BLE001 - the credit file is folded: keep its effects, report the alerts stage
             return [*effects, self._failed(event, f"alerts stage failed: {type(exc).__name__}: {exc}")], None
-        return effects, (alert_rows(changes) if changes else None)
+        return effects, (changes or None)
 
     @staticmethod
     def _failed(event: Envelope, reason: str) -> Effect:
@@ -276,9 +276,10 @@ class Pipeline:
         with self.lock:
             touched = self._dirty
             files = self.state.files
-            for seq, event, event_effects, alerts in derived:
-                if alerts is not None:
-                    rows.alerts.extend(alerts)
+            changed: list[AlertChange] = []
+            for seq, event, event_effects, changes in derived:
+                if changes is not None:
+                    changed += changes
                 for idx, eff in enumerate(event_effects):
                     kind = eff.kind
                     effects.append((seq, idx, kind, eff.enterprise_id, eff.event_id, _epoch_ms(eff.occurred_at)[0],
@@ -302,19 +303,17 @@ class Pipeline:
                     # a clock tick re-evaluates every file (grade as of, overdue checks) even where it
                     # has no effect: without this their snapshots would stay older than a recovery's
                     touched.update(dict.fromkeys(files, seq))
+            if changed:
+                rows.alert_steps = alert_step_rows(changed)
         return rows
 
     def _store_derived(self, batches: Sequence["DerivedRows"]) -> None:
         store_rows(self.store, "sampling_items_in", SAMPLE_COLUMNS, [r for b in batches for r in b.samples])
         store_rows(self.store, "judgements", JUDGEMENT_COLUMNS, [r for b in batches for r in b.judgements])
         store_rows(self.store, "effects", EFFECT_COLUMNS, [r for b in batches for r in b.effects])
-        alerts = [a for b in batches for a in b.alerts]
-        if alerts:
-            # the alert and its steps first, then the outbox: a notification is stored before it is
-            # sent, and it never names an alert the tables do not have
-            store_rows(self.store, "alerts", ALERT_COLUMNS, [a.alert for a in alerts])
-            store_rows(self.store, "alert_events", ALERT_EVENT_COLUMNS, [a.step for a in alerts])
-            store_rows(self.store, "outbox", OUTBOX_COLUMNS, [n for a in alerts for n in a.outbox])
+        # alert steps with their notifications, fanned out to alerts, alert_events and outbox by the
+        # views of migration 041: a notification is stored (before it is sent) with the step that made it
+        store_rows(self.store, "alert_steps_in", ALERT_STEP_COLUMNS, [r for b in batches for r in b.alert_steps])
         letters = [dl for b in batches for dl in b.letters]
         if letters:
             self.dead_letter(letters)
@@ -383,12 +382,13 @@ class DerivedRows:
     judgements: list[tuple[Any, ...]] = field(default_factory=list)  # JUDGEMENT_COLUMNS
     effects: list[tuple[Any, ...]] = field(default_factory=list)  # EFFECT_COLUMNS
     letters: list[DeadLetter] = field(default_factory=list)
-    alerts: list["AlertRow"] = field(default_factory=list)
+    alert_steps: list[tuple[Any, ...]] = field(default_factory=list)  # ALERT_STEP_COLUMNS
 
 
 @dataclass
 class AlertRow:
-    """One alert step as rows, built when it happened (the alert object moves on afterwards)."""
+    """One alert step as rows, built when it happened (the alert object moves on afterwards): the
+    Kafka worker's form, one effect message per event."""
 
     alert: tuple[Any, ...]  # ALERT_COLUMNS
     step: tuple[Any, ...]  # ALERT_EVENT_COLUMNS
@@ -396,13 +396,42 @@ class AlertRow:
 
 
 AlertRows = list[AlertRow]
-Folded = tuple[int, Envelope, list[Effect], "AlertRows | None"]
-"""(seq, event, its effects, its alert steps as rows)."""
+Folded = tuple[int, Envelope, list[Effect], "list[AlertChange] | None"]
+"""(seq, event, its effects, the alert steps it made)."""
 
 ALERT_COLUMNS = ("alert_id", "enterprise_id", "kind", "severity", "state", "title", "group_key", "assignee",
                  "opened_at", "updated_at", "updated_ms", "version", "event_id", "evidence")
 ALERT_EVENT_COLUMNS = ("alert_id", "enterprise_id", "version", "at", "at_ms", "action", "from_state", "to_state", "actor", "note")
 OUTBOX_COLUMNS = ("delivery_id", "alert_id", "enterprise_id", "receiver", "channel", "reason", "created_at", "created_ms", "body")
+
+
+ALERT_STEP_COLUMNS = ALERT_COLUMNS + ("step_version", "at", "at_ms", "action", "from_state", "to_state", "actor", "note",
+                                      "delivery_id", "receiver", "channel", "reason", "body")
+
+
+def alert_step_rows(changes: list[AlertChange]) -> list[tuple[Any, ...]]:
+    """One ``alert_steps_in`` row per step.  Only the newest row of each alert carries the alert as
+    it is now (its view as JSON, its version); an earlier step's row keeps its own, lower, version
+    and no view: the alerts table shows the highest version, so those are never read — and the
+    view, the costliest part, is built once per alert and batch, not once per step."""
+    last = {id(c.alert): i for i, c in enumerate(changes)}
+    out = []
+    for i, c in enumerate(changes):
+        a, s = c.alert, c.step
+        at, at_ms = _epoch_ms(s.at)
+        if last[id(a)] == i:
+            updated, updated_ms = _epoch_ms(a.updated_at)
+            head = (a.alert_id, a.enterprise_id, a.rule, a.severity, a.state, a.title_zh, a.dedup_key, a.assignee or "",
+                    _epoch_ms(a.opened_at)[0], updated, updated_ms, a.version, a.steps[-1].event_id,
+                    _json_text(a.view(steps=False), sort_keys=True))
+        else:
+            head = (a.alert_id, a.enterprise_id, a.rule, a.severity, s.to_state, a.title_zh, a.dedup_key, a.assignee or "",
+                    _epoch_ms(a.opened_at)[0], at, at_ms, s.version, s.event_id, "")
+        notes = c.notifications
+        out.append(head + (s.version, at, at_ms, s.action, s.from_state, s.to_state, s.actor, s.note,
+                           [n.delivery_id for n in notes], [n.receiver for n in notes], [n.channel for n in notes],
+                           [n.reason for n in notes], [n.to_json() for n in notes]))
+    return out
 
 
 def alert_rows(changes: list[AlertChange]) -> AlertRows:

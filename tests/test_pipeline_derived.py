@@ -219,3 +219,36 @@ def test_the_snapshot_interval_is_a_setting(tmp_path, rules, monkeypatch):
         assert pipeline.snapshot_every == dt.timedelta(seconds=7.5)
     finally:
         pipeline.close()
+
+
+def test_alert_tables_hold_every_step_and_notification_and_each_alert_as_folded(store, rules):  # noqa: F811
+    """One INSERT per batch into alert_steps_in, fanned out by the views of migration 041: the
+    alerts table's newest row of each alert is its view, alert_events has every step, the outbox
+    every notification — and writing the same batches again changes nothing."""
+    from processors.step import Rules
+    from schemas.policy import Policy
+    from tests.test_alerts import RECEIVERS
+
+    pol = Policy.model_validate({"alerts": {"receivers": RECEIVERS, "routes": [{"receivers": ["desk"]}], "escalate_to": ["chief"]}})
+    r = Rules(catalogue=rules.catalogue, policy=pol)
+    events = CountyGenerator(seed=11).generate()
+    pipeline = fold_into(store, r, events, batch=250)
+    book = pipeline.alerts.alerts
+    rows = store.query("SELECT alert_id, version, state, evidence FROM alerts FINAL ORDER BY alert_id")
+    assert [x["alert_id"] for x in rows] == sorted(book) and len(book) > 20
+    for x in rows:
+        a = book[x["alert_id"]]
+        assert (x["version"], x["state"]) == (a.version, a.state) and json.loads(x["evidence"]) == a.view(steps=False)
+    steps = store.query("SELECT alert_id, version, action, to_state FROM alert_events FINAL ORDER BY alert_id, version")
+    assert [(x["alert_id"], x["version"], x["action"], x["to_state"]) for x in steps] == [
+        (aid, s.version, s.action, s.to_state) for aid in sorted(book) for s in book[aid].steps]
+    from tests.test_alerts import County
+
+    replayed = County(rules, pol)
+    replayed.feed(*events)
+    notes = {n.delivery_id: n for c in replayed.changes for n in c.notifications}
+    outbox = store.query("SELECT delivery_id, receiver, reason, body FROM outbox FINAL ORDER BY delivery_id")
+    assert [x["delivery_id"] for x in outbox] == sorted(notes) and notes
+    assert all((x["receiver"], x["reason"], x["body"]) == (notes[x["delivery_id"]].receiver, notes[x["delivery_id"]].reason,
+                                                           notes[x["delivery_id"]].to_json()) for x in outbox)
+    pipeline.close()
