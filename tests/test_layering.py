@@ -56,3 +56,17 @@ def test_the_checker_catches_a_violation(tmp_path):
     sample = tmp_path / "x.py"
     sample.write_text("import socket\nfrom chdb import session\nfrom processors.step import step\n")
     assert [m for _, m in imports(sample)] == ["socket", "chdb", "processors"]
+
+
+@pytest.mark.parametrize("module", ["alerts/lifecycle.py", "alerts/notification.py", "alerts/messages.py"])
+def test_the_alert_fold_is_pure_too(module):
+    """The alert lifecycle is a fold of the log like step(): no I/O, no wall clock (the outbox and the
+    receivers, beside it in alerts/, are the adapters)."""
+    path = ROOT / module
+    bad = [f"{module}:{line} imports {mod}" for line, mod in imports(path) if mod in IO_MODULES - {"alerts"}]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, (ast.Name, ast.Attribute)):
+            owner = node.value.id if isinstance(node.value, ast.Name) else node.value.attr
+            if (owner, node.attr) in WALL_CLOCK:
+                bad.append(f"{module}:{node.lineno} {owner}.{node.attr}")
+    assert not bad, "\n".join(bad)
