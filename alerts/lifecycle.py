@@ -147,7 +147,8 @@ class AlertBook(FoldState):
     active_by_key: dict[str, str] = Field(default_factory=dict, description="dedup key → the alert being handled")
     serial: dict[str, int] = Field(default_factory=dict, description="dedup key → alerts opened with it so far")
     deadlines: list[tuple[dt.datetime, str]] = Field(default_factory=list, description="a heap of (respond_by, alert_id)")
-    clock: dt.datetime | None = Field(default=None, description="the latest event time seen")
+    clock: dt.datetime | None = Field(default=None, description="the latest event time seen (never past its receipt)")
+    pruned_on: dt.date | None = None
 
     # ------------------------------------------------------------------ the fold
 
@@ -156,17 +157,37 @@ class AlertBook(FoldState):
         """Fold one logged event and its effects.  Raises ``AlertActionError`` for a supervisor's
         step the alert cannot take (nothing changes then)."""
         changes: list[AlertChange] = []
+        # An event is live when it reached qrisk soon after it happened.  A back-filled one (history
+        # imported a year later) still opens and moves alerts, but tells nobody: a bureau loading
+        # last year wants the record, not five hundred e-mails.
+        received = event.received_at or event.occurred_at
+        live = received - event.occurred_at <= dt.timedelta(hours=policy.alerts.live_within_hours)
         if isinstance(event, AlertActionEvent):
-            changes.append(self._act(event, policy))
+            changes.append(self._act(event, policy, live))
         for eff in effects:
             if eff.kind == ALERT_KIND:
-                change = self._decision(eff.data, eff.event_id, eff.occurred_at, policy, enterprise)
+                change = self._decision(eff.data, eff.event_id, eff.occurred_at, policy, enterprise, live)
                 if change is not None:
                     changes.append(change)
-        if self.clock is None or event.occurred_at > self.clock:
-            self.clock = event.occurred_at
-        changes += self._escalate(event, policy)
+        # The clock never runs ahead of when the event was received: one result stamped 2062 by
+        # mistake must not make every alert of the county overdue
+        moment = min(event.occurred_at, received)
+        if self.clock is None or moment > self.clock:
+            self.clock = moment
+        changes += self._escalate(event, policy, live)
+        self._prune(policy)
         return changes
+
+    def _prune(self, policy: Policy) -> None:
+        """Alerts verified or closed long ago leave the book (the alerts tables keep them): a worker's
+        snapshot and the embedded runtime's memory stay the size of what is being handled.  Once a
+        day of the log's clock, so the scan costs nothing per event."""
+        if self.clock is None or self.pruned_on == self.clock.date():
+            return
+        self.pruned_on = self.clock.date()
+        cutoff = self.clock - dt.timedelta(days=policy.alerts.closed_kept_days)
+        for alert_id in [k for k, a in self.alerts.items() if a.state in ("verified", "closed") and a.updated_at < cutoff]:
+            del self.alerts[alert_id]
 
     def check(self, alert_id: str, action: str) -> Alert:
         """The alert, if ``action`` may be taken on it now; else ``AlertActionError`` (or ``KeyError``)."""
@@ -180,12 +201,12 @@ class AlertBook(FoldState):
     # ------------------------------------------------------------------ decisions
 
     def _decision(self, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy,
-                  enterprise: Callable[[str], Enterprise | None]) -> AlertChange | None:
+                  enterprise: Callable[[str], Enterprise | None], live: bool) -> AlertChange | None:
         ap = policy.alerts
         key = d["dedup_key"]
         current = self.active_by_key.get(key)
         if current is not None:
-            return self._repeat(self.alerts[current], d, event_id, at, policy)
+            return self._repeat(self.alerts[current], d, event_id, at, policy, live)
         n = self.serial.get(key, 0) + 1
         self.serial[key] = n
         alert_id = "AL-" + hashlib.sha1(f"{key}#{n}".encode()).hexdigest()[:16]
@@ -205,9 +226,9 @@ class AlertBook(FoldState):
         if alert.respond_by is not None:
             heapq.heappush(self.deadlines, (alert.respond_by, alert_id))
         step = _step(alert, "opened", "open", SYSTEM, d["message_zh"], event_id, at)
-        return AlertChange(alert, step, self._notify(alert, step, "opened", alert.receivers, policy))
+        return AlertChange(alert, step, self._notify(alert, step, "opened", alert.receivers, policy, live))
 
-    def _repeat(self, alert: Alert, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy) -> AlertChange:
+    def _repeat(self, alert: Alert, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy, live: bool) -> AlertChange:
         ap = policy.alerts
         alert.occurrences += 1
         alert.last_occurred_at = max(alert.last_occurred_at, at)
@@ -220,6 +241,8 @@ class AlertBook(FoldState):
         if _RANK.get(d["severity"], 9) < _RANK.get(alert.severity, 9):
             reason = "severity_raised"
             alert.severity, alert.rasff_class, alert.title_zh = d["severity"], d["rasff_class"], d["title_zh"]
+            # routes for the higher severity (the duty desk's "high and worse") join the ones it had
+            alert.receivers = list(dict.fromkeys(alert.receivers + route(alert, ap)))
             hours = d.get("respond_within_hours")
             if hours and alert.state == "open":
                 by = at + dt.timedelta(hours=hours)
@@ -228,12 +251,12 @@ class AlertBook(FoldState):
                     heapq.heappush(self.deadlines, (by, alert.alert_id))
         step = _step(alert, reason, alert.state, SYSTEM, d["message_zh"], event_id, at)
         due = alert.notified_at is None or at - alert.notified_at >= dt.timedelta(hours=ap.repeat_hours)
-        told = self._notify(alert, step, reason, alert.receivers, policy) if reason == "severity_raised" or due else []
+        told = self._notify(alert, step, reason, alert.receivers, policy, live) if reason == "severity_raised" or due else []
         return AlertChange(alert, step, told)
 
     # ------------------------------------------------------------------ supervisors' steps
 
-    def _act(self, event: AlertActionEvent, policy: Policy) -> AlertChange:
+    def _act(self, event: AlertActionEvent, policy: Policy, live: bool) -> AlertChange:
         p = event.payload
         if p.alert_id not in self.alerts:
             raise AlertActionError(f"没有编号为 {p.alert_id} 的预警")
@@ -256,7 +279,13 @@ class AlertBook(FoldState):
         if to == "closed":
             alert.closed_at = at
         if to == "open":
-            alert.closed_at = None
+            # back to the start: a new response deadline from now, escalated again if it passes
+            alert.closed_at = alert.acknowledged_at = None
+            alert.escalated = False
+            hours = policy.warnings.respond_within_hours.get(alert.severity)  # type: ignore[call-overload]
+            alert.respond_by = at + dt.timedelta(hours=hours) if hours else None
+            if alert.respond_by is not None:
+                heapq.heappush(self.deadlines, (alert.respond_by, alert.alert_id))
         if to in ("verified", "closed"):
             if self.active_by_key.get(alert.dedup_key) == alert.alert_id:
                 del self.active_by_key[alert.dedup_key]
@@ -264,30 +293,33 @@ class AlertBook(FoldState):
             self.active_by_key[alert.dedup_key] = alert.alert_id
         note = p.note or ACTION_ZH[p.action]
         step = _step(alert, p.action, before, p.actor, note, str(event.event_id), at)
-        return AlertChange(alert, step)
+        told = self._notify(alert, step, "reopened", alert.receivers, policy, live) if to == "open" else []
+        return AlertChange(alert, step, told)
 
     # ------------------------------------------------------------------ escalation
 
-    def _escalate(self, event: Envelope, policy: Policy) -> list[AlertChange]:
+    def _escalate(self, event: Envelope, policy: Policy, live: bool) -> list[AlertChange]:
         out: list[AlertChange] = []
         now = self.clock
         while self.deadlines and now is not None and self.deadlines[0][0] < now:
             by, alert_id = heapq.heappop(self.deadlines)
-            alert = self.alerts[alert_id]
-            if alert.state != "open" or alert.escalated or alert.respond_by != by:
+            alert = self.alerts.get(alert_id)
+            if alert is None or alert.state != "open" or alert.escalated or alert.respond_by != by:
                 continue  # handled in time, escalated already, or a later deadline replaced this one
             alert.escalated = True
             hours = (now - alert.opened_at).total_seconds() / 3600
             note = f"生成后 {hours:.0f} 小时仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
             step = _step(alert, "escalated", alert.state, SYSTEM, note, str(event.event_id), now)
             receivers = list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers))
-            out.append(AlertChange(alert, step, self._notify(alert, step, "escalated", receivers, policy)))
+            out.append(AlertChange(alert, step, self._notify(alert, step, "escalated", receivers, policy, live)))
         return out
 
     # ------------------------------------------------------------------ notifications
 
-    def _notify(self, alert: Alert, step: AlertStep, reason: str, receivers: list[str], policy: Policy) -> list[Notification]:
-        if alert.silenced or not receivers:
+    def _notify(self, alert: Alert, step: AlertStep, reason: str, receivers: list[str], policy: Policy, live: bool) -> list[Notification]:
+        # a silence is asked at each notification: one that ended lets a lasting alert speak again
+        alert.silenced = silenced(alert, policy.alerts, step.at)
+        if alert.silenced or not receivers or not live:
             return []
         alert.notified_at = step.at
         view = alert.view(steps=False)
@@ -296,11 +328,14 @@ class AlertBook(FoldState):
             subject += f"（{REASONS_ZH[reason]}）"
         text = render_text(alert, reason, step, policy)
         out = []
+        known = {r.name: r for r in policy.alerts.receivers}
         for name in receivers:
-            r: Receiver = policy.alerts.receiver(name)
+            # a receiver the policy no longer has (an alert restored from before the change): the
+            # dispatcher records the notification as failed, with that reason, instead of losing it
+            r: Receiver | None = known.get(name)
             delivery_id = hashlib.sha1(f"{alert.alert_id}|{step.version}|{name}".encode()).hexdigest()[:20]
             out.append(Notification(delivery_id=delivery_id, alert_id=alert.alert_id, enterprise_id=alert.enterprise_id,
-                                    receiver=name, channel=r.kind, reason=reason, subject_zh=subject, text_zh=text, alert=view))
+                                    receiver=name, channel=r.kind if r is not None else "", reason=reason, subject_zh=subject, text_zh=text, alert=view))
         return out
 
 

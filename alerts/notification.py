@@ -10,6 +10,7 @@ REASONS_ZH = {
     "repeated": "预警再次发生",
     "severity_raised": "预警级别提高",
     "escalated": "超时未确认，升级通报",
+    "reopened": "预警重新打开",
 }
 
 

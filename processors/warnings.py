@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from processors.ids import event_key
 
 from processors.risk import reasons_zh
-from schemas.policy import SEVERITIES, RasffClass, Severity, WarningRule
+from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
 
 if TYPE_CHECKING:  # pragma: no cover
     from processors.credit_file import CreditFile
@@ -44,10 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
 ALERT_KIND = "warning.raised"
 """The effect kind that carries an ``AlertDecision`` (as JSON) in its data."""
 
-RULES = (
-    "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
-    "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
-)
+RULES = WARNING_RULES
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # critical 0 … low 3
 _CLASS_ZH = {

@@ -10,7 +10,7 @@ import datetime as dt
 import string
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from schemas.standards import ItemClass
 
@@ -199,6 +199,18 @@ class RiskPolicy(_Strict):
 
 # --------------------------------------------------------------------------- early-warning rules
 
+WARNING_RULES = (
+    "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
+    "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
+)
+"""The early-warning rules by the id an alert carries (``rule``), which routes and silences name."""
+
+
+def _known_rule(rule: str | None, where: str) -> None:
+    if rule is not None and rule not in WARNING_RULES:
+        raise ValueError(f"{where}: no early-warning rule {rule!r}; the rules are {', '.join(WARNING_RULES)}")
+
+
 Severity = Literal["critical", "high", "medium", "low"]
 SEVERITIES: tuple[Severity, ...] = ("critical", "high", "medium", "low")
 RasffClass = Literal["alert", "information_follow_up", "information_attention"]
@@ -377,6 +389,12 @@ class AlertRoute(_Strict):
     rules: list[str] = Field(default_factory=list, description="early-warning rule ids (processors.warnings.RULES)")
     min_severity: Severity = Field(default="low", description="this severity or a more severe one")
 
+    @model_validator(mode="after")
+    def _rules(self) -> "AlertRoute":
+        for rule in self.rules:
+            _known_rule(rule, "alerts.routes")
+        return self
+
 
 class Silence(_Strict):
     """Known and being handled elsewhere: matching alerts are still opened and kept, but nobody is notified."""
@@ -385,11 +403,12 @@ class Silence(_Strict):
     enterprise_id: str | None = None
     rule: str | None = None
     town: str | None = None
-    starts: dt.datetime | None = Field(default=None, description="event time; absent: from the beginning")
-    ends: dt.datetime = Field(description="event time")
+    starts: AwareDatetime | None = Field(default=None, description="event time, with its UTC offset; absent: from the beginning")
+    ends: AwareDatetime = Field(description="event time, with its UTC offset")
 
     @model_validator(mode="after")
     def _narrow(self) -> "Silence":
+        _known_rule(self.rule, "alerts.silences")
         if self.enterprise_id is None and self.rule is None and self.town is None:
             raise ValueError("a silence must name an enterprise_id, a rule or a town: silencing everything hides every alert")
         if self.starts is not None and self.starts >= self.ends:
@@ -408,7 +427,9 @@ class AlertsPolicy(_Strict):
     escalate_to: list[str] = Field(default_factory=list, description="told when an alert is not acknowledged within its response time")
     repeat_hours: int = Field(default=24, ge=1, description="a repeat of an open alert notifies its receivers again at most this often")
     silences: list[Silence] = Field(default_factory=list)
+    live_within_hours: int = Field(default=72, ge=1, description="an event received later than this after it occurred (history, a back-fill) moves alerts but notifies nobody")
     event_ids_kept: int = Field(default=50, ge=1, le=10_000, description="occurrences' event ids kept on an alert as its evidence")
+    closed_kept_days: int = Field(default=90, ge=1, description="an alert verified or closed this long ago leaves the fold's memory (the alerts tables keep it)")
 
     @model_validator(mode="after")
     def _known(self) -> "AlertsPolicy":

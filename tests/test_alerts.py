@@ -238,3 +238,115 @@ def test_alert_action_is_a_documented_event_type_that_the_credit_file_ignores(ru
     assert alert.steps[-1].note == "已电话联系企业" and alert.state == "open"
     with pytest.raises(ValidationError, match="alert_id"):
         ev("alert.action", "2026-02-10T12:00:00+08:00", E, alert_id="AL-123", action="acknowledge", actor="li")
+
+
+# --------------------------------------------------------------------------- edge cases a review found
+
+
+class _Eff:
+    """A warning.raised effect as step() makes it."""
+
+    kind = "warning.raised"
+
+    def __init__(self, key: str, severity: str, at: str, rule: str = "fluctuation.signal"):
+        import datetime as dt
+
+        self.occurred_at = dt.datetime.fromisoformat(at)
+        self.event_id = f"ev-{key}-{at}"
+        self.data = {"dedup_key": key, "enterprise_id": E, "rule": rule, "severity": severity, "title_zh": "质量波动",
+                     "rasff_class": "alert" if severity in ("critical", "high") else "information_follow_up",
+                     "respond_within_hours": {"critical": 24, "high": 48, "medium": 168}.get(severity),
+                     "message_zh": f"{severity} 信号", "message_en": "signal", "evidence": {"event_ids": [self.event_id]}}
+
+
+def _tick(at: str, received: str | None = None):
+    import datetime as dt
+
+    e = ev("clock.tick", at, enterprise_id="*")
+    return e.model_copy(update={"received_at": dt.datetime.fromisoformat(received)}) if received else e
+
+
+def _info(_eid):
+    return Enterprise("清源桶装水厂", TOWN, "packaged_water")
+
+
+def test_a_raised_severity_reaches_the_routes_of_the_higher_severity(rules):
+    book, pol = AlertBook(), policy()
+    (opened,) = book.apply(_tick("2026-03-01T10:00:00+08:00"), [_Eff("k1", "medium", "2026-03-01T10:00:00+08:00")], pol, _info)
+    assert [n.receiver for n in opened.notifications] == ["liangzhu"]
+    (raised,) = book.apply(_tick("2026-03-02T10:00:00+08:00"), [_Eff("k1", "high", "2026-03-02T10:00:00+08:00")], pol, _info)
+    assert raised.step.action == "severity_raised" and raised.alert.receivers == ["liangzhu", "desk"]
+    assert [(n.receiver, n.reason) for n in raised.notifications] == [("liangzhu", "severity_raised"), ("desk", "severity_raised")]
+
+
+def test_a_silence_that_ended_lets_a_lasting_alert_speak(rules):
+    pol = policy(silences=[{"reason": "停产整顿", "town": TOWN, "ends": "2026-03-01T03:00:00+08:00"}])
+    book = AlertBook()
+    (quiet,) = book.apply(_tick("2026-03-01T02:00:00+08:00"), [_Eff("k2", "high", "2026-03-01T02:00:00+08:00")], pol, _info)
+    assert quiet.notifications == [] and quiet.alert.silenced == "停产整顿"
+    escalated = book.apply(_tick("2026-03-04T00:00:00+08:00"), [], pol, _info)
+    assert [c.step.action for c in escalated] == ["escalated"] and escalated[0].notifications and escalated[0].alert.silenced is None
+
+
+def test_one_event_stamped_in_the_future_does_not_make_every_alert_overdue(rules):
+    book, pol = AlertBook(), policy()
+    book.apply(_tick("2026-03-01T10:00:00+08:00"), [_Eff("k3", "critical", "2026-03-01T10:00:00+08:00")], pol, _info)
+    assert book.apply(_tick("2062-03-01T10:00:00+08:00", received="2026-03-01T11:00:00+08:00"), [], pol, _info) == []
+    assert book.clock.isoformat() == "2026-03-01T11:00:00+08:00"  # when it was received, not 2062
+
+
+def test_history_loaded_later_moves_alerts_but_notifies_nobody(rules):
+    book, pol = AlertBook(), policy()
+    late = "2026-06-01T09:00:00+08:00"  # received three months after these happened
+    changes = book.apply(_tick("2026-03-01T10:00:00+08:00", received=late), [_Eff("k4", "critical", "2026-03-01T10:00:00+08:00")], pol, _info)
+    changes += book.apply(_tick("2026-03-05T10:00:00+08:00", received=late), [], pol, _info)
+    assert [c.step.action for c in changes] == ["opened", "escalated"] and all(c.notifications == [] for c in changes)
+    (live,) = book.apply(_tick("2026-06-01T10:00:00+08:00"), [_Eff("k5", "high", "2026-06-01T10:00:00+08:00")], pol, _info)
+    assert live.notifications
+
+
+def test_a_receiver_gone_from_the_policy_is_kept_visible_not_an_error(rules):
+    book = AlertBook()
+    book.apply(_tick("2026-03-01T10:00:00+08:00"), [_Eff("k6", "high", "2026-03-01T10:00:00+08:00")], policy(), _info)
+    smaller = Policy.model_validate({"alerts": {"receivers": [RECEIVERS[0]], "routes": [{"receivers": ["liangzhu"]}]}})
+    (escalated,) = book.apply(_tick("2026-03-04T10:00:00+08:00"), [], smaller, _info)
+    assert {(n.receiver, n.channel) for n in escalated.notifications} == {("liangzhu", "email"), ("desk", "")}
+
+
+def test_a_silence_needs_times_with_their_offset():
+    with pytest.raises(ValidationError, match="timezone"):
+        Policy.model_validate({"alerts": {"silences": [{"reason": "x", "town": TOWN, "ends": "2026-06-30T16:00:00"}]}})
+
+
+def test_a_reopened_alert_gets_a_new_deadline_and_escalates_again(rules):
+    book, pol = AlertBook(), policy()
+    (opened,) = book.apply(_tick("2026-03-01T10:00:00+08:00"), [_Eff("k7", "critical", "2026-03-01T10:00:00+08:00")], pol, _info)
+    aid = opened.alert.alert_id
+    for action, at in (("acknowledge", "2026-03-01T12:00:00+08:00"), ("close", "2026-03-03T12:00:00+08:00")):
+        book.apply(act(aid, action, at), [], pol, _info)
+    (reopened,) = book.apply(act(aid, "reopen", "2026-03-10T12:00:00+08:00"), [], pol, _info)
+    a = reopened.alert
+    assert (a.state, a.acknowledged_at, a.escalated, a.respond_by.isoformat()) == ("open", None, False, "2026-03-11T04:00:00+00:00")
+    assert {n.reason for n in reopened.notifications} == {"reopened"}
+    (late,) = book.apply(_tick("2026-03-11T13:00:00+08:00"), [], pol, _info)
+    assert late.step.action == "escalated" and a.escalated
+
+
+def test_routes_and_silences_name_rules_by_the_id_alerts_carry():
+    with pytest.raises(ValueError, match="no early-warning rule 'sampling_unqualified'; the rules are sampling.unqualified"):
+        Policy.model_validate({"alerts": {"receivers": RECEIVERS[:1], "routes": [{"receivers": ["liangzhu"], "rules": ["sampling_unqualified"]}]}})
+    with pytest.raises(ValueError, match="alerts.silences: no early-warning rule 'fluctuation'"):
+        Policy.model_validate({"alerts": {"silences": [{"reason": "x", "rule": "fluctuation", "ends": "2026-01-01T00:00:00Z"}]}})
+
+
+def test_alerts_closed_long_ago_leave_the_book_and_their_problem_still_gets_a_new_id(rules):
+    book, pol = AlertBook(), policy()
+    (opened,) = book.apply(_tick("2026-03-01T10:00:00+08:00"), [_Eff("k8", "high", "2026-03-01T10:00:00+08:00")], pol, _info)
+    aid = opened.alert.alert_id
+    book.apply(act(aid, "close", "2026-03-01T12:00:00+08:00"), [], pol, _info)
+    book.apply(_tick("2026-05-29T00:00:00+08:00"), [], pol, _info)
+    assert aid in book.alerts, "89 days: still kept"
+    book.apply(_tick("2026-06-01T00:00:00+08:00"), [], pol, _info)
+    assert aid not in book.alerts and book.serial["k8"] == 1
+    (again,) = book.apply(_tick("2026-06-02T10:00:00+08:00"), [_Eff("k8", "high", "2026-06-02T10:00:00+08:00")], pol, _info)
+    assert again.alert.alert_id != aid and book.serial["k8"] == 2

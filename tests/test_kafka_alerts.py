@@ -14,7 +14,7 @@ from tests.test_alert_delivery import event, failing_sample
 
 TP = collections.namedtuple("TP", "topic partition")
 Message = collections.namedtuple("Message", "offset value")
-NOW = dt.datetime(2026, 2, 1, 9, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 2, 10, 3, 0, tzinfo=dt.timezone.utc)  # an hour after the failing sample
 
 
 def policy_rules(rules) -> Rules:
@@ -23,11 +23,12 @@ def policy_rules(rules) -> Rules:
     return Rules(catalogue=rules.catalogue, policy=pol)
 
 
-def messages(docs):
+def messages(docs, received=NOW):
     from qrisk.kafka_log import event_value
     from schemas.upcast import parse_event
 
-    return [event_value(parse_event(d).model_copy(update={"received_at": NOW})) for d in docs]
+    events = [parse_event(d) for d in docs]
+    return [event_value(e.model_copy(update={"received_at": received or e.occurred_at})) for e in events]
 
 
 def fold_all(rules, raws, snapshot_every=100):
@@ -106,7 +107,7 @@ def test_alerts_survive_a_snapshot_and_a_reload_and_ticks_escalate_them(rules):
     assert again.files[eid].alerts.model_dump() == before
 
     # 25 hours later a tick reaches the partition: the critical alert, unacknowledged, escalates once
-    tick = messages([{**event("clock.tick", "2026-02-11T11:00:00+08:00"), "enterprise_id": "*", "payload": {}}])[0]
+    tick = messages([{**event("clock.tick", "2026-02-11T11:00:00+08:00"), "enterprise_id": "*", "payload": {}}], received=None)[0]
     out2 = BatchOutput()
     again.apply(0, len(raws), tick, 1_770_000_000_000, out2)
     unq = next(a for a in again.files[eid].alerts.alerts.values() if a.rule == "sampling.unqualified")
