@@ -44,9 +44,10 @@ class Attempt:
 
 
 _PENDING = (
-    "SELECT delivery_id, any(body) AS body FROM outbox "
+    "SELECT delivery_id, any(alert_id) AS alert_id, any(enterprise_id) AS enterprise_id, any(receiver) AS receiver, "
+    "any(channel) AS channel, any(body) AS body FROM outbox "
     "WHERE delivery_id NOT IN (SELECT delivery_id FROM deliveries WHERE status IN ('sent', 'failed')) "
-    "GROUP BY delivery_id ORDER BY min(created_at), min(created_ms), delivery_id LIMIT %(limit)s"
+    "GROUP BY delivery_id ORDER BY min(created_at), min(created_ms), delivery_id LIMIT %(offset)s, %(limit)s"
 )
 _TRIED = (
     "SELECT delivery_id, max(attempt) AS attempts, max(at) AS last FROM deliveries "
@@ -70,6 +71,10 @@ class Dispatcher:
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
         self.interval, self.timeout, self.batch = interval, timeout, batch
         self.tried: dict[str, tuple[int, dt.datetime]] | None = None  # id → (attempts, when the next may start)
+        # attempts made but not yet on record (the store refused the insert): written before anything
+        # else is sent, and their ids are never sent again meanwhile
+        self.unrecorded: list[dict[str, Any]] = []
+        self.final: set[str] = set()
         self.sent = self.retried = self.failed = 0
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -79,19 +84,37 @@ class Dispatcher:
 
     def run_once(self) -> list[Attempt]:
         """Send every notification that is due; returns the attempts made."""
+        if self.unrecorded:
+            self.store.insert("deliveries", self.unrecorded)  # (raises while the store still refuses: nothing is sent then)
+            self.unrecorded = []
         if self.tried is None:
             self.tried = {}
             for r in self.store.query(_TRIED):
                 last = _aware(r["last"])
                 self.tried[r["delivery_id"]] = (int(r["attempts"]), last + self._delay(int(r["attempts"])))
         now = self.clock()
-        attempts = []
-        for row in self.store.query(_PENDING, {"limit": self.batch}):
-            did = row["delivery_id"]
-            made, due = self.tried.get(did, (0, now))
-            if due > now:
-                continue
-            attempts.append(self._deliver(Notification.from_json(row["body"]), made + 1))
+        attempts: list[Attempt] = []
+        offset = 0
+        # page on past notifications still backing off (a receiver that is down), so that they do not
+        # hold back the ones for receivers that work
+        while len(attempts) < self.batch:
+            rows = self.store.query(_PENDING, {"limit": self.batch, "offset": offset})
+            for row in rows:
+                did = row["delivery_id"]
+                made, due = self.tried.get(did, (0, now))
+                if due > now or did in self.final:
+                    continue
+                try:
+                    note = Notification.from_json(row["body"])
+                except (ValueError, TypeError) as exc:  # a row this version cannot read: recorded, not retried forever
+                    note = Notification(delivery_id=did, alert_id=row["alert_id"], enterprise_id=row["enterprise_id"],
+                                        receiver=row["receiver"], channel=row["channel"], reason="", subject_zh="", text_zh="")
+                    attempts.append(self._record(note, made + 1, Attempt(did, made + 1, "failed", 0, f"无法读取通知内容 / unreadable outbox row: {exc}")))
+                    continue
+                attempts.append(self._deliver(note, made + 1))
+            if len(rows) < self.batch:
+                break
+            offset += len(rows)
         return attempts
 
     def _deliver(self, note: Notification, attempt: int) -> Attempt:
@@ -108,12 +131,22 @@ class Dispatcher:
             if status == "failed" and retry:
                 error = f"{error}（已尝试 {attempt} 次，放弃 / gave up after {attempt} attempts）"
             result = Attempt(note.delivery_id, attempt, status, code, error)
+        return self._record(note, attempt, result)
+
+    def _record(self, note: Notification, attempt: int, result: Attempt) -> Attempt:
         at = self.clock()
-        self.store.insert("deliveries", [{
+        row = {
             "delivery_id": note.delivery_id, "alert_id": note.alert_id, "enterprise_id": note.enterprise_id,
             "receiver": note.receiver, "channel": note.channel, "attempt": attempt, "status": result.status,
             "at": at.replace(microsecond=0), "at_ms": at.microsecond // 1000, "response_code": result.code, "error": result.error[:2000],
-        }])
+        }
+        if result.status != "retry":
+            self.final.add(note.delivery_id)  # sent or given up: never again, even before the record is written
+        try:
+            self.store.insert("deliveries", [row])
+        except Exception as exc:  # noqa: BLE001 - the attempt happened: keep it, write it before anything else is sent
+            self.unrecorded.append(row)
+            print(f"qrisk: delivery attempt not recorded yet ({type(exc).__name__}: {exc}); kept to write again", file=sys.stderr)
         assert self.tried is not None
         if result.status == "retry":
             self.retried += 1
@@ -156,7 +189,7 @@ class Dispatcher:
             self._wake.clear()
 
     def pending(self) -> int:
-        return len(self.store.query(_PENDING, {"limit": 100_000}))
+        return len(self.store.query(_PENDING, {"limit": 100_000, "offset": 0}))
 
 
 def _aware(value: Any) -> dt.datetime:
