@@ -17,6 +17,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import sys
 import time
 import uuid
 from typing import Any, AsyncIterator, Callable, Literal
@@ -140,14 +141,17 @@ def _table(rows: list[dict[str, Any]], columns: list[str], fmt: str, name: str) 
 
 
 def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_batch: int = 1000, *, keys: KeyStore,
-               dispatcher: Any = None) -> FastAPI:
+               dispatcher: Any = None, tick_seconds: float = 0.0) -> FastAPI:
     """The API over a pipeline; ``keys`` is required: there is no anonymous mode.  ``dispatcher``
     (``alerts.outbox.Dispatcher``) sends alert notifications while the app runs."""
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if dispatcher is not None:
             dispatcher.start()
+        ticker = asyncio.create_task(_tick_every(tick_seconds)) if tick_seconds > 0 and not distributed else None
         yield
+        if ticker is not None:
+            ticker.cancel()
         if dispatcher is not None:
             dispatcher.stop()
         # shutdown: what the group committer holds is written before the log closes
@@ -176,6 +180,21 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     admins = access.allow("admin")
     monitors = access.allow("admin", "monitor")
     handlers = access.allow("admin", "supervisor")
+
+    async def _tick_every(seconds: float) -> None:
+        """The log's clock: a clock.tick through the same durable path as any event (the Kafka
+        runtime has `qrisk tick --every` for this)."""
+        from schemas.events import ClockTick
+
+        while True:
+            await asyncio.sleep(seconds)
+            tick = ClockTick(event_id=uuid.uuid4(), event_type="clock.tick", enterprise_id="*", occurred_at=pipeline.clock(),
+                             source={"kind": "system", "id": "qrisk-ticker"})
+            try:
+                await asyncio.wrap_future(committer.submit([tick]))
+                metrics.inc("qrisk_ticks_total")
+            except Exception as exc:  # noqa: BLE001 - the next tick tries again; the log is unchanged
+                print(f"qrisk: clock.tick not written ({type(exc).__name__}: {exc})", file=sys.stderr)
 
     async def dead_letter(letters: list[DeadLetter]) -> list[str]:
         return await asyncio.get_running_loop().run_in_executor(None, pipeline.dead_letter, letters)
@@ -329,10 +348,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     def _alert_for(alert_id: str, key: ApiKey) -> dict[str, Any]:
         views = _alert_views(alert_id)
         view = views[0] if views else None
-        if view is None:
+        # another town's alert is "not found": its id (a hash of the problem) must not confirm that it exists
+        if view is None or not key.sees_town(view["town"]):
             raise HTTPException(status_code=404, detail=f"未找到预警 {alert_id} / no such alert")
-        if not key.sees_town(view["town"]):
-            raise HTTPException(status_code=403, detail=f"该密钥仅限 {', '.join(key.towns)} / this key is limited to towns {', '.join(key.towns)}")
         return view
 
     @app.get("/v1/alerts", summary="Alerts, newest first (supervisors: their towns)", responses=_AUTH_RESPONSES, **_declared(readers))
@@ -402,13 +420,15 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             payload={"alert_id": alert_id, "action": body.action, "actor": key.name or key.key_id, "note": body.note, "assignee": body.assignee},
         )
         outcomes = await asyncio.wrap_future(committer.submit([event]))
-        await asyncio.wrap_future(audit.record("alert.action", outcomes[0].status, key, {"alert_id": alert_id, "action": body.action, "event_id": str(event_id)}))
+        detail = {"alert_id": alert_id, "action": body.action, "event_id": str(event_id)}
         if distributed:
+            await asyncio.wrap_future(audit.record("alert.action", outcomes[0].status, key, detail))
             return JSONResponse(status_code=202, content={"event_id": str(event_id), "status": outcomes[0].status, "alert": view})
         with pipeline.lock:
             alert = pipeline.alerts.alerts[alert_id]
             taken = any(step.event_id == str(event_id) for step in alert.steps)
             after = alert.view()
+        await asyncio.wrap_future(audit.record("alert.action", outcomes[0].status if taken else "rejected", key, detail))
         if not taken:
             # another step got in first and this one no longer fits: in the log, rejected by the fold
             raise HTTPException(status_code=409, detail=f"预警 {alert_id} 已被其他操作改变（当前状态“{after['state_zh']}”），本次操作未生效（事件 {event_id}）")

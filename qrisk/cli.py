@@ -147,7 +147,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if scheme == "http" and args.host not in ("127.0.0.1", "localhost", "::1"):
         print("qrisk: warning: serving plain HTTP beyond loopback; API keys cross the network in clear text "
               "(use --tls-certfile/--tls-keyfile or a TLS-terminating proxy)", file=sys.stderr)
-    app = create_app(pipeline, settings.max_body_bytes, settings.max_batch, keys=keys, dispatcher=_dispatcher(pipeline.store, rules, settings))
+    app = create_app(pipeline, settings.max_body_bytes, settings.max_batch, keys=keys, dispatcher=_dispatcher(pipeline.store, rules, settings),
+                     tick_seconds=settings.tick_seconds)
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", **tls)
     return 0

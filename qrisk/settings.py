@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # credit-file snapshots (the credit_files table) are written at most this often per changed file:
     # each is the whole file as JSON (~70 kB after a year), and the API reads files from memory anyway
     snapshot_seconds: float = 60.0
+    # `qrisk run` writes a clock.tick to its log this often (0: never): overdue rectifications, missing
+    # data and unacknowledged alerts are decided by the log's clock, which moves without other events too
+    tick_seconds: float = 3600.0
 
     # access control (qrisk.auth): the key file; default <data_dir>/keys.json
     keys_file: Path | None = None

@@ -144,7 +144,7 @@ def test_alerts_are_folded_by_the_worker_written_by_the_sink_sent_by_the_dispatc
 
     from qrisk.sink import Sink
     from tests.conftest import ROOT
-    from tests.test_alert_delivery import Hook, event, failing_sample
+    from tests.test_alert_delivery import Hook, event, failing_sample, recent
 
     srv, settings, store = kafka_api["server"], kafka_api["settings"], kafka_api["store"]
     hook = Hook(down=0)
@@ -152,8 +152,7 @@ def test_alerts_are_folded_by_the_worker_written_by_the_sink_sent_by_the_dispatc
     policy.write_text(yaml.safe_dump({"alerts": {"receivers": [{"name": "desk", "kind": "webhook", "url": hook.url}],
                                                  "routes": [{"receivers": ["desk"], "min_severity": "high"}]}}), encoding="utf-8")
     env = {**kafka_api["env"], "QRISK_POLICY_FILE": str(policy)}
-    assert srv.post("/v1/events", json=[event("enterprise.registered", "2026-01-05T09:00:00+08:00"),
-                                        failing_sample("2026-02-10T10:00:00+08:00", "DC-K-1")]).status_code == 200
+    assert srv.post("/v1/events", json=[event("enterprise.registered", recent(48)), failing_sample(recent(1), "DC-K-1")]).status_code == 200
     worker = WorkerProcess(env, kafka_api["tmp"], "worker-alerts").start()
     sink = Sink(store, settings)
     try:
