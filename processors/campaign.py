@@ -71,7 +71,8 @@ class CampaignRecord(FoldState):
     commitment_signed_on: dt.date | None = None
     signatory: str | None = None
     starting_tier: str | None = Field(default=None, description="the first tiering's tier")
-    tier: str | None = Field(default=None, description="the latest assessment's tier")
+    tier: str | None = Field(default=None, description="the latest assessment's tier (a failed acceptance's excepted)")
+    tier_assessed_on: dt.date | None = None
     scores: dict[str, float] = Field(default_factory=dict, description="the latest assessment's scores per dimension")
     training: dict[str, Any] | None = Field(default=None, description="the latest training report")
     visits: int = 0
@@ -99,20 +100,22 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
     if et == "campaign.commitment":
         c.commitment_signed_on, c.signatory = p.signed_on, p.signatory
     elif et == "campaign.assessment":
-        c.tier, c.scores = p.tier, dict(p.scores)
         if p.kind == "tiering" and c.starting_tier is None:
             c.starting_tier = p.tier
         if p.kind == "acceptance":
             if p.passed:
-                c.accepted_on = c.accepted_on or p.assessed_on
+                c.accepted_on = min(c.accepted_on, p.assessed_on) if c.accepted_on else p.assessed_on
             else:
                 c.acceptance_failed += 1
-        if file.profile is not None and file.profile.campaign_tier != p.tier:
-            # the assessed tier is the enterprise's campaign tier from now on (and the risk grade's credit term)
-            file.profile = file.profile.model_copy(update={"campaign_tier": p.tier})
+        # the newest assessment decides the tier (one loaded late does not undo a later one), and a
+        # failed acceptance moves nobody up
+        if (p.kind == "tiering" or p.passed) and (c.tier_assessed_on is None or p.assessed_on >= c.tier_assessed_on):
+            c.tier, c.scores, c.tier_assessed_on = p.tier, dict(p.scores), p.assessed_on
+            apply_tier(file)
         out.append(("campaign.assessed", {"kind": p.kind, "tier": p.tier, "passed": p.passed, "starting_tier": c.starting_tier}))
     elif et == "campaign.training":
-        c.training = p.model_dump(mode="json")
+        if c.training is None or p.as_of.isoformat() >= c.training["as_of"]:  # the newest report counts
+            c.training = p.model_dump(mode="json")
     else:  # campaign.activity
         if p.kind == "visit":
             c.visits += 1
@@ -137,6 +140,14 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
             c.stages[stage] = today
             out.append(("campaign.stage_reached", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": today.isoformat()}))
     return out
+
+
+def apply_tier(file: "CreditFile") -> None:
+    """The assessed tier is the enterprise's campaign tier (and the risk grade's credit term), also
+    over a registration or an update that arrives later with the registry's older tier."""
+    tier = file.campaign.tier
+    if tier is not None and file.profile is not None and file.profile.campaign_tier != tier:
+        file.profile = file.profile.model_copy(update={"campaign_tier": tier})
 
 
 def _comparison(p: Any, event_id: str, pol: "CampaignPolicy") -> ComparisonTest:

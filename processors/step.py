@@ -25,7 +25,7 @@ from processors.credit_file import (
     SampleRecord,
 )
 from processors.fluctuation import on_complaint, on_sample_judged, overturned, reinstated
-from processors.campaign import on_campaign_event
+from processors.campaign import apply_tier, on_campaign_event
 from processors.judgement import judge_sample
 from processors.risk import check_missing, evaluate, graded_data, observe
 from processors.warnings import ALERT_KIND, ALERTING_KINDS, decide, decision_data
@@ -179,6 +179,7 @@ def _effect_data(kind: str, event: Envelope, enterprise_id: str, data: dict[str,
 def _registered(state: CountyState, file: CreditFile, event: EnterpriseRegistered, rules: Rules, effects: list[Effect]) -> None:
     kind = "enterprise.registered" if file.profile is None else "enterprise.profile_changed"
     file.profile = event.payload
+    apply_tier(file)
     if file.registered_at is None:
         file.registered_at = event.occurred_at
     effects.append(_effect(kind, event, file.enterprise_id, name=event.payload.name, category=event.payload.category))
@@ -193,6 +194,7 @@ def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rul
         effects.append(_effect("enterprise.update_before_registration", event, file.enterprise_id, changes=changes))
         return
     file.profile = file.profile.model_copy(update=changes)
+    apply_tier(file)
     effects.append(_effect("enterprise.profile_changed", event, file.enterprise_id, changes=changes))
 
 

@@ -179,3 +179,21 @@ def test_campaign_events_over_the_api_for_the_bureau_and_the_table_for_superviso
     assert csv.status_code == 200 and "acceptance" not in csv.text and "检查验收" in csv.text
     report = server.get(f"/v1/enterprises/{E}?view=report").json()
     assert any(r["item"] == "检查验收" and r["status"] == "已完成" for r in report["campaign"])
+
+
+def test_the_assessed_tier_holds_over_a_late_registration_and_a_failed_acceptance_moves_nobody(rules):
+    events = [commitment(), tiering("C"), registered("2026-02-05T09:00:00+08:00", campaign_tier="B")]
+    state, _ = replay(events, rules)
+    assert state.files[E].profile.campaign_tier == "C", "the bureau's assessment, not the registry's older tier"
+    state, _ = replay([tiering("A", "2026-11-20T10:00:00+08:00", kind="acceptance", passed=False)], rules, state)
+    c = state.files[E].campaign
+    assert (c.tier, c.acceptance_failed, c.accepted_on, state.files[E].profile.campaign_tier) == ("C", 1, None, "C")
+    # a tiering back-filled late (assessed before the one on file) does not replace it
+    state, _ = replay([tiering("D", "2026-01-20T10:00:00+08:00")], rules, state)
+    assert state.files[E].campaign.tier == "C"
+
+
+def test_an_older_training_report_loaded_late_does_not_replace_a_newer_one(rules):
+    state, _ = replay([registered("2026-01-05T09:00:00+08:00"), training(staff=20, trained=20, at="2026-06-01T10:00:00+08:00"),
+                       training(staff=20, trained=10, at="2026-04-01T10:00:00+08:00")], rules)
+    assert state.files[E].campaign.training["staff_trained"] == 20
