@@ -41,14 +41,18 @@ def test_import_rules(package):
     assert not bad, "\n".join(bad)
 
 
+def wall_clock_reads(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, (ast.Name, ast.Attribute)):
+            owner = node.value.id if isinstance(node.value, ast.Name) else node.value.attr
+            if (owner, node.attr) in WALL_CLOCK:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno} {owner}.{node.attr}")
+    return found
+
+
 def test_processors_read_no_wall_clock():
-    bad = []
-    for path in (ROOT / "processors").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, (ast.Name, ast.Attribute)):
-                owner = node.value.id if isinstance(node.value, ast.Name) else node.value.attr
-                if (owner, node.attr) in WALL_CLOCK:
-                    bad.append(f"{path.relative_to(ROOT)}:{node.lineno} {owner}.{node.attr}")
+    bad = [hit for path in (ROOT / "processors").rglob("*.py") for hit in wall_clock_reads(path)]
     assert not bad, "\n".join(bad)
 
 
@@ -64,9 +68,5 @@ def test_the_alert_fold_is_pure_too(module):
     receivers, beside it in alerts/, are the adapters)."""
     path = ROOT / module
     bad = [f"{module}:{line} imports {mod}" for line, mod in imports(path) if mod in IO_MODULES - {"alerts"}]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, (ast.Name, ast.Attribute)):
-            owner = node.value.id if isinstance(node.value, ast.Name) else node.value.attr
-            if (owner, node.attr) in WALL_CLOCK:
-                bad.append(f"{module}:{node.lineno} {owner}.{node.attr}")
+    bad += wall_clock_reads(path)
     assert not bad, "\n".join(bad)
