@@ -319,7 +319,10 @@ class AlertBook(FoldState):
     def _notify(self, alert: Alert, step: AlertStep, reason: str, receivers: list[str], policy: Policy, live: bool) -> list[Notification]:
         # a silence is asked at each notification: one that ended lets a lasting alert speak again
         alert.silenced = silenced(alert, policy.alerts, step.at)
-        if alert.silenced or not receivers or not live:
+        if alert.silenced or not receivers:
+            return []
+        if not live:
+            step.note += f"（事件在发生 {policy.alerts.live_within_hours} 小时后才收到，属历史数据，未通知 {'、'.join(receivers)}）"
             return []
         alert.notified_at = step.at
         view = alert.view(steps=False)

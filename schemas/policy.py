@@ -427,7 +427,7 @@ class AlertsPolicy(_Strict):
     escalate_to: list[str] = Field(default_factory=list, description="told when an alert is not acknowledged within its response time")
     repeat_hours: int = Field(default=24, ge=1, description="a repeat of an open alert notifies its receivers again at most this often")
     silences: list[Silence] = Field(default_factory=list)
-    live_within_hours: int = Field(default=72, ge=1, description="an event received later than this after it occurred (history, a back-fill) moves alerts but notifies nobody")
+    live_within_hours: int = Field(default=720, ge=1, description="an event received later than this after it occurred (history, a back-fill) moves alerts but notifies nobody")
     event_ids_kept: int = Field(default=50, ge=1, le=10_000, description="occurrences' event ids kept on an alert as its evidence")
     closed_kept_days: int = Field(default=90, ge=1, description="an alert verified or closed this long ago leaves the fold's memory (the alerts tables keep it)")
 

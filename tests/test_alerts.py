@@ -301,6 +301,7 @@ def test_history_loaded_later_moves_alerts_but_notifies_nobody(rules):
     changes = book.apply(_tick("2026-03-01T10:00:00+08:00", received=late), [_Eff("k4", "critical", "2026-03-01T10:00:00+08:00")], pol, _info)
     changes += book.apply(_tick("2026-03-05T10:00:00+08:00", received=late), [], pol, _info)
     assert [c.step.action for c in changes] == ["opened", "escalated"] and all(c.notifications == [] for c in changes)
+    assert all("属历史数据，未通知" in c.step.note for c in changes)
     (live,) = book.apply(_tick("2026-06-01T10:00:00+08:00"), [_Eff("k5", "high", "2026-06-01T10:00:00+08:00")], pol, _info)
     assert live.notifications
 
