@@ -367,6 +367,10 @@ class Receiver(_Strict):
     supervisor: str = Field(default="", max_length=100, description="who reads it (姓名/岗位), shown in the alert's routing")
     to: list[str] = Field(default_factory=list, description="e-mail addresses (kind email)")
     url: str | None = Field(default=None, description="webhook or robot address (kinds webhook, dingtalk, wecom)")
+    secret_env: str | None = Field(
+        default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="kind dingtalk: the environment variable holding the robot's 加签 secret (SEC…); each message is "
+                    "then signed. The secret itself stays out of the policy file, which is shared and versioned")
 
     @model_validator(mode="after")
     def _address(self) -> "Receiver":
@@ -376,6 +380,8 @@ class Receiver(_Strict):
                 raise ValueError(f"receiver {self.name}: an e-mail receiver needs addresses in 'to'" + (f" (not an address: {', '.join(bad)})" if bad else ""))
         elif not self.url or not self.url.startswith(("http://", "https://")):
             raise ValueError(f"receiver {self.name}: a {self.kind} receiver needs an http(s) 'url'")
+        if self.secret_env is not None and self.kind != "dingtalk":
+            raise ValueError(f"receiver {self.name}: 'secret_env' signs DingTalk robot messages; a {self.kind} receiver has no use for it")
         return self
 
 

@@ -324,3 +324,45 @@ def test_wecom_long_text_is_cut_visibly():
     content = srv.seen[0].json()["markdown"]["content"]
     assert len(content.encode("utf-8")) <= WECOM_MAX_BYTES
     assert "已截断" in content and "AL-E-330110-001-sampling.unqualified" in content
+
+
+def test_dingtalk_signed_robot(monkeypatch):
+    # 加签: the robot recomputes HMAC-SHA256(secret, "<timestamp>\n<secret>") and refuses a mismatch
+    import base64
+    import hashlib
+    import hmac
+    import time
+    from urllib.parse import parse_qs, urlsplit
+    secret = "SECd41d8cd98f00b204e9800998ecf8427e"
+    monkeypatch.setenv("QRISK_DING_DUTY_SECRET", secret)
+    with http_server(200, {"errcode": 0, "errmsg": "ok"}) as srv:
+        signed = Receiver(name="duty-ding", kind="dingtalk", url=srv.url, secret_env="QRISK_DING_DUTY_SECRET")
+        before = int(time.time() * 1000)
+        result = send(signed, notification(channel="dingtalk"))
+        after = int(time.time() * 1000)
+    assert result == SendResult(ok=True, code=200)
+    [req] = srv.seen
+    query = parse_qs(urlsplit(req.path).query)
+    assert query["token"] == ["s3cret"]  # the robot's own token is kept
+    timestamp = int(query["timestamp"][0])
+    assert before <= timestamp <= after
+    expected = base64.b64encode(hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()).decode()
+    assert query["sign"] == [expected]
+
+
+def test_dingtalk_signing_secret_missing(monkeypatch):
+    monkeypatch.delenv("QRISK_DING_DUTY_SECRET", raising=False)
+    with http_server(200, {"errcode": 0, "errmsg": "ok"}) as srv:
+        signed = Receiver(name="duty-ding", kind="dingtalk", url=srv.url, secret_env="QRISK_DING_DUTY_SECRET")
+        result = send(signed, notification(channel="dingtalk"))
+    assert (result.ok, result.retry) == (False, False)
+    assert "QRISK_DING_DUTY_SECRET" in result.error and "未设置" in result.error
+    assert "s3cret" not in result.error
+    assert srv.seen == []  # an unsigned message would only be refused
+
+
+def test_signing_secret_is_for_dingtalk_only():
+    with pytest.raises(ValueError, match="secret_env"):
+        Receiver(name="hook", kind="webhook", url="http://127.0.0.1:9/h", secret_env="QRISK_X")
+    with pytest.raises(ValueError, match="secret_env"):
+        Receiver(name="ding", kind="dingtalk", url="http://127.0.0.1:9/h", secret_env="not a name")
