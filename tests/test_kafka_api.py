@@ -97,7 +97,8 @@ def test_reads_come_from_clickhouse_as_the_worker_and_sink_write_it(kafka_api, k
 
     srv, settings, store = kafka_api["server"], kafka_api["settings"], kafka_api["store"]
     topics = settings.topics()
-    events = [e for e in all_goldens() if e["enterprise_id"] != "*"]
+    campaign = ("campaign.commitment", "campaign.assessment", "campaign.training", "campaign.activity")
+    events = [e for e in all_goldens() if e["enterprise_id"] != "*"] + [golden(t) for t in campaign]
     assert srv.post("/v1/events", json=events).status_code == 200
     eid = events[0]["enterprise_id"]
     assert srv.get(f"/v1/enterprises/{eid}").status_code == 404  # not folded yet: said so, not guessed
@@ -118,12 +119,30 @@ def test_reads_come_from_clickhouse_as_the_worker_and_sink_write_it(kafka_api, k
         sink.close()
         worker.stop()
     file = srv.get(f"/v1/enterprises/{eid}").json()
-    assert file["profile"]["name"] == "清源桶装水厂" and file["profile"]["campaign_tier"] == "B"
+    # the last profile update said B; the bureau's tiering (campaign.assessment) says C, and it decides
+    assert file["profile"]["name"] == "清源桶装水厂" and file["profile"]["campaign_tier"] == "C"
     assert file["counts"]["samples_failed"] == 1
     listing = srv.get("/v1/enterprises").json()
     assert [r["enterprise_id"] for r in listing] == [eid] and listing[0]["name"] == "清源桶装水厂"
     report = srv.get(f"/v1/enterprises/{eid}?view=report")
     assert report.status_code == 501 and "view=file" in report.json()["detail"]
+    # the campaign table from the sink's copies of the files equals the table of the same events folded here
+    from ingest.validate import decode_body
+    from processors.campaign import county_progress
+    from processors.credit_file import CountyState
+    from processors.step import replay
+    from qrisk.runtime import default_rules
+
+    folded, rejected = decode_body(json.dumps(events).encode())
+    assert not rejected
+    rules = default_rules()
+    state, _ = replay(folded, rules)
+    table = srv.get("/v1/campaign")
+    assert table.status_code == 200, table.text
+    assert table.json() == json.loads(json.dumps(county_progress(state, rules.policy.campaign)))
+    assert table.json()["rows"][0]["commitment_signed_on"] is not None and table.json()["summary"]["enterprises"] == 1
+    csv = srv.get("/v1/campaign?format=csv")
+    assert csv.status_code == 200 and "清源桶装水厂" in csv.text
     letter = srv.get(f"/v1/dead-letters/{letter_id}")
     assert letter.status_code == 200 and letter.json()["channel"] == "http"
     health = srv.get("/healthz").json()
