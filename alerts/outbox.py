@@ -11,15 +11,24 @@ through ``alerts.receivers`` and writes one ``deliveries`` row per attempt:
   the policy, or ``max_attempts`` reached.  Kept, with the error, for a supervisor to see.
 
 A restart resumes from the tables: attempts already made count, and an id with a final row is
-skipped, so a crash between sending and recording sends at most once more.  The store is any
+skipped, so a crash between sending and recording sends at most once more.
+
+On a server several dispatchers may run; one sends.  Each renews a lease row
+(``dispatcher_leases``); the one that started first among the live ones sends, the others stand
+by and take over when its renewals stop for ``lease_seconds``.  A dispatcher whose own renewal
+went stale (a long pause) comes back as a newcomer, and a newcomer waits one lease time before it
+may send.  A chdb directory admits one process, so there the dispatcher sends at once.  The store is any
 object with ``query(sql, params)`` and ``insert(table, rows)`` (``qrisk.store.Store``); the
 clock is injected (attempt times are wall time: they say when the receiver was called).
 """
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 import threading
+import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -54,6 +63,11 @@ _TRIED = (
     "WHERE status = 'retry' GROUP BY delivery_id"
 )
 
+_LEASE = (
+    "SELECT holder, min(started_ms) AS started, max(renewed_ms) AS renewed FROM dispatcher_leases "
+    "GROUP BY holder HAVING renewed >= %(since)s ORDER BY started, holder LIMIT 1"
+)
+
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
@@ -62,7 +76,8 @@ def _utc_now() -> dt.datetime:
 class Dispatcher:
     def __init__(self, store: _Store, policy: AlertsPolicy, *, smtp: Any = None, clock: Clock = _utc_now,
                  send: Callable[..., Any] | None = None, max_attempts: int = 8, base_delay: float = 2.0,
-                 max_delay: float = 600.0, interval: float = 1.0, timeout: float = 10.0, batch: int = 200):
+                 max_delay: float = 600.0, interval: float = 1.0, timeout: float = 10.0, batch: int = 200,
+                 lease_seconds: float = 30.0):
         if send is None:
             from alerts.receivers import send as send_to_receiver
 
@@ -79,6 +94,13 @@ class Dispatcher:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        # the lease: only where another process could dispatch from the same tables
+        self.leased = not getattr(store, "exclusive", False)
+        self.lease_ms = int(lease_seconds * 1000)
+        self.holder = ""
+        self.started_ms = self.renewed_ms = 0
+        self.sender = ""  # the dispatcher last seen sending
+        self.active = not self.leased  # this dispatcher sends (False: it stands by, or waits to see the others)
 
     # ------------------------------------------------------------------ one pass
 
@@ -92,6 +114,8 @@ class Dispatcher:
             for r in self.store.query(_TRIED):
                 last = _aware(r["last"])
                 self.tried[r["delivery_id"]] = (int(r["attempts"]), last + self._delay(int(r["attempts"])))
+        if not self._holds_lease():
+            return []
         now = self.clock()
         attempts: list[Attempt] = []
         offset = 0
@@ -104,6 +128,8 @@ class Dispatcher:
                 made, due = self.tried.get(did, (0, now))
                 if due > now or did in self.final:
                     continue
+                if not self._holds_lease():
+                    return attempts  # another dispatcher sends now (this one was paused past its lease)
                 try:
                     note = Notification.from_json(row["body"])
                 except (ValueError, TypeError) as exc:  # a row this version cannot read: recorded, not retried forever
@@ -116,6 +142,45 @@ class Dispatcher:
                 break
             offset += len(rows)
         return attempts
+
+    def _holds_lease(self, recheck: bool = False) -> bool:
+        """Renew this dispatcher's lease when a third of it has passed (or now, with ``recheck``),
+        and say whether it sends."""
+        if not self.leased:
+            return True
+        now_ms = int(self.clock().timestamp() * 1000)
+        if self.holder and not recheck and now_ms - self.renewed_ms < self.lease_ms // 3:
+            return self.active
+        if not self.holder or now_ms - self.renewed_ms >= self.lease_ms:
+            # first start, or this one's renewals stopped long enough for another to take over:
+            # a newcomer under a new name, which the others' longer-held leases outrank
+            self.holder = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+            self.started_ms = now_ms
+            self._become(False, "")
+        self.store.insert("dispatcher_leases", [{"holder": self.holder, "started_ms": self.started_ms, "renewed_ms": now_ms}])
+        self.renewed_ms = now_ms
+        first = self.store.query(_LEASE, {"since": now_ms - self.lease_ms})
+        winner = first[0]["holder"] if first else ""
+        self._become(winner == self.holder and now_ms - self.started_ms >= self.lease_ms, winner)
+        return self.active
+
+    def await_lease(self) -> bool:
+        """For a single pass (``--once``): wait out the newcomer's lease time; True if this one sends."""
+        while True:
+            waited = int(self.clock().timestamp() * 1000) - self.started_ms if self.holder else 0
+            if self._holds_lease(recheck=waited >= self.lease_ms):
+                return True
+            if waited >= self.lease_ms:
+                return False  # seen the others for a whole lease: one of them sends
+            time.sleep(min(self.lease_ms - waited, self.lease_ms // 3 + 1) / 1000)
+
+    def _become(self, active: bool, winner: str) -> None:
+        if active and not self.active:
+            print(f"qrisk: this dispatcher ({self.holder}) now sends the outbox", file=sys.stderr)
+        elif not active and winner and winner != self.holder and winner != self.sender:
+            print(f"qrisk: dispatcher {winner} sends the outbox; this one ({self.holder}) stands by", file=sys.stderr)
+        self.active = active
+        self.sender = winner
 
     def _deliver(self, note: Notification, attempt: int) -> Attempt:
         receiver = next((r for r in self.policy.receivers if r.name == note.receiver), None)

@@ -528,7 +528,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         gauges = {f'qrisk_alerts{{state="{s}"}}': float(n) for s, n in sorted(states.items())}
         if dispatcher is not None:
             gauges.update({"qrisk_alert_deliveries_sent_total": dispatcher.sent, "qrisk_alert_deliveries_retried_total": dispatcher.retried,
-                           "qrisk_alert_deliveries_failed_total": dispatcher.failed})
+                           "qrisk_alert_deliveries_failed_total": dispatcher.failed,
+                           "qrisk_alert_dispatcher_active": int(dispatcher.active)})
         return metrics.render({
             **gauges,
             "qrisk_log_seq": pipeline.seq,

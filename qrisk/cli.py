@@ -167,7 +167,8 @@ def _dispatcher(store, rules, settings: Settings):
     names = ", ".join(f"{r.name} ({r.kind})" for r in rules.policy.alerts.receivers)
     print(f"qrisk: alert notifications go out through the outbox to {names}", file=sys.stderr)
     return Dispatcher(store, rules.policy.alerts, smtp=smtp, interval=settings.outbox_interval,
-                      max_attempts=settings.outbox_max_attempts, base_delay=settings.outbox_base_delay)
+                      max_attempts=settings.outbox_max_attempts, base_delay=settings.outbox_base_delay,
+                      lease_seconds=settings.outbox_lease_seconds)
 
 
 def _first_start(keys) -> None:

@@ -48,6 +48,9 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.once:
+            if not dispatcher.await_lease():
+                print("qrisk: another dispatcher sends the outbox (dispatcher_leases): nothing to do", file=sys.stderr)
+                return 0
             made = dispatcher.run_once()
             print(f"qrisk: {sum(a.status == 'sent' for a in made)} sent, {sum(a.status == 'retry' for a in made)} to retry, "
                   f"{sum(a.status == 'failed' for a in made)} failed", file=sys.stderr)

@@ -285,6 +285,7 @@ def test_the_dispatcher_does_not_resend_while_the_store_refuses_its_records_nor_
         """The real store, whose deliveries insert fails once."""
 
         fail = 1
+        exclusive = True  # (the chdb directory it wraps: no other dispatcher, no lease)
 
         def query(self, sql, params=None):
             return store.query(sql, params)

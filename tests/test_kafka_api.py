@@ -187,10 +187,11 @@ def test_alerts_are_folded_by_the_worker_written_by_the_sink_sent_by_the_dispatc
         assert alert["state"] == "open" and alert["receivers"] == ["desk"] and alert["town"] == "良渚街道"
 
         out = subprocess.run([sys.executable, "-m", "qrisk", "alerts", "dispatch", "--once", "--store", kafka_api["url"], "--policy", str(policy)],
-                             cwd=ROOT, capture_output=True, text=True, env={**env, "no_proxy": "127.0.0.1"})
+                             cwd=ROOT, capture_output=True, text=True, env={**env, "no_proxy": "127.0.0.1", "QRISK_OUTBOX_LEASE_SECONDS": "1"})
         assert out.returncode == 0, out.stderr
         calls = [c for c in hook.calls if c["body"]["alert_id"] == alert["alert_id"]]
-        assert len(calls) == 1 and calls[0]["body"]["reason"] == "opened" and "DC-K-1" in calls[0]["body"]["text_zh"]
+        assert len(calls) == 1, out.stderr
+        assert calls[0]["body"]["reason"] == "opened" and "DC-K-1" in calls[0]["body"]["text_zh"]
         assert [(d["status"], d["attempt"]) for d in srv.get(f"/v1/alerts/{alert['alert_id']}").json()["deliveries"]] == [("sent", 1)]
 
         r = srv.post(f"/v1/alerts/{alert['alert_id']}/actions", json={"action": "acknowledge", "note": "已到厂核查"})
