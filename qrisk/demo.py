@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import unicodedata
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -502,7 +503,7 @@ def render_text(summary: dict[str, Any]) -> str:
         "不合格项目：",
     ]
     for row in summary["failures"]["by_item"]:
-        lines.append(f"  {row['item_name']:<24}{row['count']:>4} 次")
+        lines.append(f"  {_pad(row['item_name'], 24)}{row['count']:>4} 次")
     lines += ["", "风险最高的企业（按不合格批次、逾期整改、核实投诉）："]
     ranked = sorted(ents, key=lambda e: (-e["failed"], -e["rectifications_overdue"], -e["complaints_verified"], e["enterprise_id"]))[:5]
     for e in ranked:
@@ -532,3 +533,10 @@ def render_text(summary: dict[str, Any]) -> str:
     for r in open_rect:
         lines.append(f"  {r['name']} {r['rectification_id']} 期限 {r['deadline']}{'（已逾期）' if r['overdue'] else ''}：{r['what']}")
     return "\n".join(lines) + "\n"
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-justify by display columns: a Chinese character takes two in a terminal, and
+    ``str.ljust`` counts one, which put the counts of longer item names out of line."""
+    shown = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, width - shown)
