@@ -133,7 +133,8 @@ class CreditFile(_Record):
         return next((s for s in reversed(self.samples) if s.event_id == event_id), None)
 
     def view(self) -> dict:
-        """The file as the API shows it: the fold plus derived figures."""
+        """The file as the API shows it: the fold plus derived figures (``VIEW_ONLY``: the keys
+        that summarise the risk state and the charts instead of holding them)."""
         doc = self.model_dump(mode="json", exclude={"fluctuation", "risk"})
         doc["pass_rate"] = self.pass_rate
         rs = self.risk
@@ -153,6 +154,10 @@ class CreditFile(_Record):
             for s in sorted(self.fluctuation.series.values(), key=lambda s: s.key)
         ]
         return doc
+
+
+VIEW_ONLY = frozenset({"pass_rate", "risk", "series"})
+"""Keys ``CreditFile.view()`` adds or replaces; without them a view validates as a ``CreditFile``."""
 
 
 class CountyState(_Record):

@@ -311,8 +311,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         return _table(flat, columns, format, "enterprises")
 
     @app.get("/v1/enterprises/{enterprise_id}", summary="The credit file (诚信档案) of one enterprise",
-             responses={**_AUTH_RESPONSES, 404: {"description": "no such enterprise"},
-                        501: {"description": "view=report with QRISK_EVENT_LOG=kafka (the full file lives in the workers)"}},
+             responses={**_AUTH_RESPONSES, 404: {"description": "no such enterprise"}},
              **_declared(readers))
     def get_enterprise(enterprise_id: str, view: Literal["file", "report"] = "file", key: ApiKey = Security(readers)) -> dict[str, Any]:
         """``view=file``: the credit file as folded; ``view=report``: the same, readable, in Chinese
@@ -326,13 +325,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if not key.sees_town(town):
             raise HTTPException(status_code=403, detail=f"该密钥仅限 {', '.join(key.towns)} / this key is limited to towns {', '.join(key.towns)}")
         if view == "report":
-            if distributed:
-                raise HTTPException(status_code=501, detail=(
-                    "分布式模式（QRISK_EVENT_LOG=kafka）下不提供可读报告；可用 view=file（ClickHouse 中最新的诚信档案，"
-                    "比事件日志滞后数秒）/ view=report is not served with the Kafka event log: the full credit file lives in "
-                    "the workers; view=file answers from ClickHouse (the sink's credit_files, seconds behind the log)"))
-            from qrisk.credit_report import build_report
+            from qrisk.credit_report import build_report, report_from_view
 
+            if distributed:  # from the sink's copy of the file (seconds behind the log)
+                return report_from_view(file, pipeline.rules)
             with pipeline.lock:
                 return build_report(pipeline.state.files[enterprise_id], pipeline.rules)
         return file

@@ -12,7 +12,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from processors.credit_file import CreditFile
+from processors.credit_file import VIEW_ONLY, CreditFile
 from processors.risk import as_of as file_as_of
 from processors.risk import reasons_zh
 from processors.step import Rules
@@ -63,7 +63,33 @@ def _local(moment: dt.datetime | None, offset: int, with_time: bool = True) -> s
     return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
-def build_report(file: CreditFile, rules: Rules) -> dict[str, Any]:
+def report_from_view(doc: dict[str, Any], rules: Rules) -> dict[str, Any]:
+    """The same report from a credit file's view (``CreditFile.view()``), which is what the Kafka
+    sink keeps in ClickHouse: the fold's records as they are, the grade with its current reasons
+    and its history, and one summary line per chart (a chart's state stays in the workers)."""
+    from processors.risk import RiskState
+
+    file = CreditFile.model_validate({k: v for k, v in doc.items() if k not in VIEW_ONLY})
+    risk = doc.get("risk") or {}
+    history = [{k: v for k, v in h.items() if k != "grade_changed"} for h in risk.get("history") or []]
+    if history and risk.get("current"):
+        history[-1] = {k: v for k, v in risk["current"].items() if k != "grade_changed"}  # with its reasons
+    # the view's as_of is max(last event, last tick): as the tick it gives the same clock
+    file.risk = RiskState.model_validate({"grade": risk.get("grade"), "score": risk.get("score"), "tick_at": risk.get("as_of"),
+                                          "next_inspection_due": risk.get("next_inspection_due"), "history": history})
+    series = [
+        {"product": s["product"], "item_name": s["item_name"], "points": s["points"], "phase": _PHASE_ZH.get(s["phase"], s["phase"]),
+         "signals": s["signals"], "last": "" if not s.get("last") else f"{s['last']['sampled_on']}：{s['last']['value']:g} {s['unit']}"}
+        for s in doc.get("series") or []
+    ]
+    return build_report(file, rules, series=series)
+
+
+_PHASE_ZH = {"II": "监控中", "I": "建立基线"}
+
+
+def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``series``: the chart summaries when ``file`` has no charts of its own (``report_from_view``)."""
     off = rules.policy.utc_offset_hours
     p = file.profile
     rs = file.risk
@@ -142,11 +168,12 @@ def build_report(file: CreditFile, rules: Rules) -> dict[str, Any]:
          "completed_at": _local(r.completed_at, off), "verified_at": _local(r.verified_at, off)}
         for r in sorted(file.rectifications, key=lambda r: r.ordered_at, reverse=True)
     ]
-    series = [
-        {"product": s.product, "item_name": s.item_name, "points": s.monitor.count, "phase": "监控中" if s.monitor.phase == "II" else "建立基线",
-         "signals": s.signals, "last": "" if not s.recent else f"{s.recent[-1][1]}：{s.recent[-1][2]:g} {s.unit}"}
-        for s in sorted(file.fluctuation.series.values(), key=lambda s: s.key)
-    ]
+    if series is None:
+        series = [
+            {"product": s.product, "item_name": s.item_name, "points": s.monitor.count, "phase": _PHASE_ZH[s.monitor.phase],
+             "signals": s.signals, "last": "" if not s.recent else f"{s.recent[-1][1]}：{s.recent[-1][2]:g} {s.unit}"}
+            for s in sorted(file.fluctuation.series.values(), key=lambda s: s.key)
+        ]
     warnings = [
         {"date": _local(w.occurred_at, off, with_time=False), "rule": w.rule, "title_zh": w.title_zh, "severity": w.severity,
          "severity_zh": SEVERITY_ZH.get(w.severity, w.severity), "message_zh": w.message_zh, "dedup_key": w.dedup_key,

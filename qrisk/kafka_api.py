@@ -7,11 +7,10 @@ ClickHouse tables the sink writes (``credit_files``, ``dead_letters``): they tra
 the workers' and the sink's lag (seconds), which ``/healthz`` cannot see from here, and an event
 just accepted is not yet visible.
 
-What the API process holds itself: nothing derived.  The credit files live in the workers, so
-the readable report (``view=report``) — built from the full folded file, with its charts and risk
-inputs, which only the workers have — is not served in this mode; the API says so instead of
-answering from a stale copy.  The campaign table needs less (profiles, campaign records, judged
-samples): it is computed from the sink's copies of the files.
+What the API process holds itself: nothing derived.  The credit files live in the workers; the
+readable report (``view=report``) and the campaign table are computed from the sink's copies of
+the files (``CreditFile.view()``), which carry the records, the grade with its reasons and history,
+and a summary of every chart.
 Alerts are read from the ``alerts`` table; a supervisor's step is published as an ``alert.action``
 event and answered 202: the worker takes it (or rejects it, with the reason, as an effect) shortly.
 """
@@ -29,10 +28,6 @@ from qrisk.pipeline import DeadLetter
 from qrisk.topics import KafkaSettings, utc_now
 
 MODE = "kafka"
-
-
-_VIEW_ONLY = frozenset({"pass_rate", "risk", "series"})
-"""Keys ``CreditFile.view()`` adds to the fold's own fields."""
 
 
 class _NoState:
@@ -95,14 +90,14 @@ class DistributedBackend:
         A view carries the profile, the campaign record and every sample with its judgement,
         which is all ``processors.campaign`` reads; the derived parts only a view has
         (pass rate, risk summary, chart summaries) are left out, and the model checks the rest."""
-        from processors.credit_file import CreditFile
+        from processors.credit_file import VIEW_ONLY, CreditFile
 
         files = {}
         for doc in self.credit_files():
             town = (doc.get("profile") or {}).get("town")
             if towns and town not in towns:
                 continue
-            files[doc["enterprise_id"]] = CreditFile.model_validate({k: v for k, v in doc.items() if k not in _VIEW_ONLY})
+            files[doc["enterprise_id"]] = CreditFile.model_validate({k: v for k, v in doc.items() if k not in VIEW_ONLY})
         return files
 
     def alert_views(self, alert_id: str | None = None) -> list[dict[str, Any]]:

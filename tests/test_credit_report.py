@@ -122,3 +122,20 @@ def test_retests_are_marked_with_what_they_decided(rules):
     assert detail[str(overturned[1].event_id)].startswith("复检")
     assert detail[str(refused[1].event_id)].startswith("微生物指标不合格不予复检")
     assert "不予复检" not in detail[str(refused[0].event_id)]
+
+
+def test_the_report_from_a_files_view_equals_the_report_from_the_file(county, rules):
+    """With the Kafka log the API has only the sink's copy of each file (its view, as JSON): the
+    report built from it is the same, section by section, for every enterprise of the demo."""
+    from qrisk.credit_report import report_from_view
+
+    _, state = county
+    assert len(state.files) >= 30
+    for eid, file in sorted(state.files.items()):
+        view = json.loads(json.dumps(file.view(), ensure_ascii=False))
+        expected = json.loads(json.dumps(build_report(file, rules), ensure_ascii=False, default=str))
+        got = json.loads(json.dumps(report_from_view(view, rules), ensure_ascii=False, default=str))
+        for section in expected:
+            assert got[section] == expected[section], (eid, section)
+    graded = [f for f in state.files.values() if f.risk.current and f.risk.current.contributions]
+    assert graded, "the demo grades enterprises: their reasons must survive the view"
