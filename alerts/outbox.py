@@ -14,15 +14,20 @@ A restart resumes from the tables: attempts already made count, and an id with a
 skipped, so a crash between sending and recording sends at most once more.
 
 On a server several dispatchers may run; one sends.  Each renews a lease row
-(``dispatcher_leases``); the one that started first among the live ones sends, the others stand
-by and take over when its renewals stop for ``lease_seconds``.  A dispatcher whose own renewal
-went stale (a long pause) comes back as a newcomer, and a newcomer waits one lease time before it
-may send.  A chdb directory admits one process, so there the dispatcher sends at once.  The store is any
+(``dispatcher_leases``, stamped by the server's clock) before a send once a third of the lease has
+passed; the one that started first among those renewed within ``lease_seconds`` sends, the others
+stand by and take over when its renewals stop.  A dispatcher that could not renew for two thirds
+of a lease (a pause, the store down) comes back as a newcomer, and a newcomer waits one lease
+before it may send.  Sends time out within a third of a lease, so none outlives its sender's
+lease.  What remains is the crash window above: a sender that dies (or stalls) between a
+receiver's answer and its record may have that notification sent once more by the next one.
+A chdb directory admits one process, so there the dispatcher sends at once.  The store is any
 object with ``query(sql, params)`` and ``insert(table, rows)`` (``qrisk.store.Store``); the
 clock is injected (attempt times are wall time: they say when the receiver was called).
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import sys
@@ -65,8 +70,11 @@ _TRIED = (
 
 _LEASE = (
     "SELECT holder, min(started_ms) AS started, max(renewed_ms) AS renewed FROM dispatcher_leases "
-    "GROUP BY holder HAVING renewed >= %(since)s ORDER BY started, holder LIMIT 1"
+    "WHERE renewed_ms >= %(since)s GROUP BY holder ORDER BY started, holder LIMIT 1"
 )
+# Lease stamps come from the server's clock, so that dispatchers on hosts whose clocks differ (or
+# one whose clock NTP steps back) still agree on whose lease is live.  (18.16: no now64; seconds do.)
+_SERVER_MS = "SELECT toUInt64(now()) * 1000 AS ms"
 
 
 def _utc_now() -> dt.datetime:
@@ -77,7 +85,8 @@ class Dispatcher:
     def __init__(self, store: _Store, policy: AlertsPolicy, *, smtp: Any = None, clock: Clock = _utc_now,
                  send: Callable[..., Any] | None = None, max_attempts: int = 8, base_delay: float = 2.0,
                  max_delay: float = 600.0, interval: float = 1.0, timeout: float = 10.0, batch: int = 200,
-                 lease_seconds: float = 30.0):
+                 lease_seconds: float = 30.0, lease_clock: Callable[[], int] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic):
         if send is None:
             from alerts.receivers import send as send_to_receiver
 
@@ -96,11 +105,20 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         # the lease: only where another process could dispatch from the same tables
         self.leased = not getattr(store, "exclusive", False)
-        self.lease_ms = int(lease_seconds * 1000)
+        self.lease = lease_seconds
+        self.lease_clock = lease_clock  # stamps (ms); None: the server's clock, shared by every dispatcher
+        self.monotonic = monotonic  # this dispatcher's own intervals, which no clock step can reverse
         self.holder = ""
-        self.started_ms = self.renewed_ms = 0
+        self.started_ms = 0
+        self.started_at = self.renewed_at = 0.0  # monotonic: when this holder began, its last renewal
         self.sender = ""  # the dispatcher last seen sending
         self.active = not self.leased  # this dispatcher sends (False: it stands by, or waits to see the others)
+        if self.leased:
+            # a send must end well inside the holder's lease: it renews before a send once a third
+            # has passed, and the others take over only after a whole lease without renewal
+            self.timeout = min(self.timeout, lease_seconds / 3)
+            if smtp is not None and getattr(smtp, "timeout", 0) > lease_seconds / 3:
+                self.smtp = dataclasses.replace(smtp, timeout=lease_seconds / 3)
 
     # ------------------------------------------------------------------ one pass
 
@@ -109,13 +127,13 @@ class Dispatcher:
         if self.unrecorded:
             self.store.insert("deliveries", self.unrecorded)  # (raises while the store still refuses: nothing is sent then)
             self.unrecorded = []
-        if self.tried is None:
+        if not self._holds_lease():
+            return []
+        if self.tried is None:  # (again after taking over: the last sender's attempts count)
             self.tried = {}
             for r in self.store.query(_TRIED):
                 last = _aware(r["last"])
                 self.tried[r["delivery_id"]] = (int(r["attempts"]), last + self._delay(int(r["attempts"])))
-        if not self._holds_lease():
-            return []
         now = self.clock()
         attempts: list[Attempt] = []
         offset = 0
@@ -144,39 +162,44 @@ class Dispatcher:
         return attempts
 
     def _holds_lease(self, recheck: bool = False) -> bool:
-        """Renew this dispatcher's lease when a third of it has passed (or now, with ``recheck``),
-        and say whether it sends."""
+        """Renew this dispatcher's lease once a third of it has passed (or now, with ``recheck``),
+        and say whether it sends.  Raises when the store does: nothing is sent then."""
         if not self.leased:
             return True
-        now_ms = int(self.clock().timestamp() * 1000)
-        if self.holder and not recheck and now_ms - self.renewed_ms < self.lease_ms // 3:
+        mono = self.monotonic()
+        if self.holder and not recheck and mono - self.renewed_at < self.lease / 3:
             return self.active
-        if not self.holder or now_ms - self.renewed_ms >= self.lease_ms:
-            # first start, or this one's renewals stopped long enough for another to take over:
-            # a newcomer under a new name, which the others' longer-held leases outrank
+        if not self.holder or mono - self.renewed_at >= self.lease * 2 / 3:
+            # first start, or no renewal for long enough that another may be taking over (a pause,
+            # the store down): start again as a newcomer, which the live holders outrank
             self.holder = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-            self.started_ms = now_ms
+            self.started_ms = 0
+            self.started_at = mono
             self._become(False, "")
+        now_ms = self.lease_clock() if self.lease_clock is not None else int(self.store.query(_SERVER_MS)[0]["ms"])
+        if not self.started_ms:
+            self.started_ms = now_ms
         self.store.insert("dispatcher_leases", [{"holder": self.holder, "started_ms": self.started_ms, "renewed_ms": now_ms}])
-        self.renewed_ms = now_ms
-        first = self.store.query(_LEASE, {"since": now_ms - self.lease_ms})
+        self.renewed_at = mono  # (read before the stamp: errs towards renewing early)
+        first = self.store.query(_LEASE, {"since": now_ms - int(self.lease * 1000)})
         winner = first[0]["holder"] if first else ""
-        self._become(winner == self.holder and now_ms - self.started_ms >= self.lease_ms, winner)
+        self._become(winner == self.holder and self.monotonic() - self.started_at >= self.lease, winner)
         return self.active
 
     def await_lease(self) -> bool:
         """For a single pass (``--once``): wait out the newcomer's lease time; True if this one sends."""
         while True:
-            waited = int(self.clock().timestamp() * 1000) - self.started_ms if self.holder else 0
-            if self._holds_lease(recheck=waited >= self.lease_ms):
+            waited = self.monotonic() - self.started_at if self.holder else 0.0
+            if self._holds_lease(recheck=waited >= self.lease):
                 return True
-            if waited >= self.lease_ms:
+            if waited >= self.lease:
                 return False  # seen the others for a whole lease: one of them sends
-            time.sleep(min(self.lease_ms - waited, self.lease_ms // 3 + 1) / 1000)
+            time.sleep(min(self.lease - waited, self.lease / 3) + 0.001)
 
     def _become(self, active: bool, winner: str) -> None:
         if active and not self.active:
             print(f"qrisk: this dispatcher ({self.holder}) now sends the outbox", file=sys.stderr)
+            self.tried = None  # what the last sender tried is on record: read it before sending
         elif not active and winner and winner != self.holder and winner != self.sender:
             print(f"qrisk: dispatcher {winner} sends the outbox; this one ({self.holder}) stands by", file=sys.stderr)
         self.active = active

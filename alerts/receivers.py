@@ -224,10 +224,11 @@ def _dingtalk_url(receiver: Receiver) -> str | SendResult:
     url = receiver.url or ""
     if receiver.secret_env is None:
         return url
-    secret = os.environ.get(receiver.secret_env, "")
+    secret = os.environ.get(receiver.secret_env, "").strip()  # (a trailing newline from a secrets file breaks the signature)
     if not secret:
-        # permanent until someone sets it: the attempt is recorded as failed, with what to do
-        return SendResult(False, retry=False, error=(
+        # nothing sent unsigned (the robot would refuse it); retried, so that setting the
+        # variable and restarting delivers what waited, until the attempts run out
+        return SendResult(False, retry=True, error=(
             f"dingtalk {_redact(url)}: 加签密钥环境变量 {receiver.secret_env} 未设置 / "
             f"the signing secret's environment variable {receiver.secret_env} is not set"))
     timestamp = int(time.time() * 1000)  # (the adapter's clock: a signature is only valid for an hour)
@@ -268,7 +269,8 @@ def _send_http(receiver: Receiver, payload: dict[str, Any], timeout: float, robo
             return SendResult(False, error=f"{where}: {_describe(reason, timeout)}", retry=True)
         return SendResult(False, error=f"{where}: {reason}", retry=True)
     except (http.client.InvalidURL, ValueError) as exc:
-        return SendResult(False, error=f"{where}: bad address: {exc}", retry=False)
+        # (the exception quotes the whole URL, token and signature included: only its kind is kept)
+        return SendResult(False, error=f"{where}: bad address ({type(exc).__name__}); check the receiver's url in the policy", retry=False)
     except (OSError, http.client.HTTPException) as exc:  # timeout while reading, connection dropped mid-answer
         return SendResult(False, error=f"{where}: {_describe(exc, timeout)}", retry=True)
     if robot is None:

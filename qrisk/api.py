@@ -440,8 +440,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
         towns = list(key.towns) or None
         if distributed:
-            files = pipeline.campaign_files(towns)
+            files, unreadable = pipeline.campaign_files(towns)
             progress = county_progress(SimpleNamespace(files=files), pipeline.rules.policy.campaign)
+            if unreadable:
+                progress["summary"]["unreadable"] = unreadable  # not in the table: said, not dropped
         else:
             with pipeline.lock:
                 progress = county_progress(pipeline.state, pipeline.rules.policy.campaign, towns)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -166,6 +167,11 @@ def _dispatcher(store, rules, settings: Settings):
                       starttls=settings.smtp_starttls, ssl=settings.smtp_ssl)
     names = ", ".join(f"{r.name} ({r.kind})" for r in rules.policy.alerts.receivers)
     print(f"qrisk: alert notifications go out through the outbox to {names}", file=sys.stderr)
+    for r in rules.policy.alerts.receivers:
+        if r.secret_env and not os.environ.get(r.secret_env, "").strip():
+            print(f"qrisk: 接收方 {r.name} 的加签密钥环境变量 {r.secret_env} 未设置，其消息将暂缓发送并重试 / "
+                  f"receiver {r.name}: {r.secret_env} (its DingTalk signing secret) is not set; its messages wait and are retried",
+                  file=sys.stderr)
     return Dispatcher(store, rules.policy.alerts, smtp=smtp, interval=settings.outbox_interval,
                       max_attempts=settings.outbox_max_attempts, base_delay=settings.outbox_base_delay,
                       lease_seconds=settings.outbox_lease_seconds)

@@ -502,8 +502,9 @@ def render_text(summary: dict[str, Any]) -> str:
         "",
         "不合格项目：",
     ]
+    width = max([_width(row["item_name"]) + 2 for row in summary["failures"]["by_item"]] + [24])
     for row in summary["failures"]["by_item"]:
-        lines.append(f"  {_pad(row['item_name'], 24)}{row['count']:>4} 次")
+        lines.append(f"  {_pad(row['item_name'], width)}{row['count']:>4} 次")
     lines += ["", "风险最高的企业（按不合格批次、逾期整改、核实投诉）："]
     ranked = sorted(ents, key=lambda e: (-e["failed"], -e["rectifications_overdue"], -e["complaints_verified"], e["enterprise_id"]))[:5]
     for e in ranked:
@@ -535,8 +536,12 @@ def render_text(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _width(text: str) -> int:
+    """Terminal columns: a Chinese character takes two (``str.ljust`` counts one, which put the
+    counts of longer item names out of line); ambiguous ones (℃, ₂) are taken as one, as most
+    terminals outside CJK locales show them."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def _pad(text: str, width: int) -> str:
-    """Left-justify by display columns: a Chinese character takes two in a terminal, and
-    ``str.ljust`` counts one, which put the counts of longer item names out of line."""
-    shown = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-    return text + " " * max(0, width - shown)
+    return text + " " * max(0, width - _width(text))

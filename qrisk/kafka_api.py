@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 import threading
 from typing import Any, Callable, Iterable, Sequence
 
@@ -84,21 +85,26 @@ class DistributedBackend:
             "SELECT enterprise_id, argMax(body, seq) AS body FROM credit_files GROUP BY enterprise_id ORDER BY enterprise_id", {})
         return [json.loads(r["body"]) for r in rows]
 
-    def campaign_files(self, towns: list[str] | None = None) -> dict[str, Any]:
+    def campaign_files(self, towns: list[str] | None = None) -> tuple[dict[str, Any], list[str]]:
         """The credit files the campaign table reads, rebuilt from the sink's copies.
 
         A view carries the profile, the campaign record and every sample with its judgement,
         which is all ``processors.campaign`` reads; the derived parts only a view has
-        (pass rate, risk summary, chart summaries) are left out, and the model checks the rest."""
+        (pass rate, risk summary, chart summaries) are left out, and the model checks the rest.
+        Returns the files and the ids of stored copies this version cannot read."""
         from processors.credit_file import VIEW_ONLY, CreditFile
 
-        files = {}
+        files, unreadable = {}, []
         for doc in self.credit_files():
             town = (doc.get("profile") or {}).get("town")
             if towns and town not in towns:
                 continue
-            files[doc["enterprise_id"]] = CreditFile.model_validate({k: v for k, v in doc.items() if k not in VIEW_ONLY})
-        return files
+            try:
+                files[doc["enterprise_id"]] = CreditFile.model_validate({k: v for k, v in doc.items() if k not in VIEW_ONLY})
+            except ValueError as exc:  # (a copy written by another version): named in the answer, the others still shown
+                unreadable.append(doc.get("enterprise_id"))
+                print(f"qrisk: credit file {doc.get('enterprise_id')} in ClickHouse is not readable by this version: {exc}", file=sys.stderr)
+        return files, unreadable
 
     def alert_views(self, alert_id: str | None = None) -> list[dict[str, Any]]:
         """Alerts as the workers folded them (the sink's ``alerts`` rows: the newest version's view)."""

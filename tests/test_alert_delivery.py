@@ -250,6 +250,7 @@ def test_a_receiver_that_refuses_for_good_is_recorded_as_failed_not_retried_fore
         server.shutdown()
         server.server_close()
         gone.close()
+        store.close()
 
 
 def test_the_dispatcher_does_not_resend_while_the_store_refuses_its_records_nor_lets_a_dead_receiver_block_others(tmp_path):
@@ -312,6 +313,7 @@ def test_the_dispatcher_does_not_resend_while_the_store_refuses_its_records_nor_
     assert sent.count("d5") == 1 and sent.count("d0") == 1, "nothing sent twice; the dead receiver backs off"
     recorded = store.query("SELECT delivery_id, status FROM deliveries ORDER BY delivery_id, attempt")
     assert {(r["delivery_id"], r["status"]) for r in recorded} >= {("d5", "sent"), ("d6", "sent"), ("bad", "failed"), ("d0", "retry")}
+    store.close()  # (chdb holds one directory per process: the next test opens another)
 
 
 def test_the_embedded_ticker_moves_the_logs_clock_and_an_unacknowledged_alert_escalates(tmp_path, monkeypatch):

@@ -355,7 +355,7 @@ def test_dingtalk_signing_secret_missing(monkeypatch):
     with http_server(200, {"errcode": 0, "errmsg": "ok"}) as srv:
         signed = Receiver(name="duty-ding", kind="dingtalk", url=srv.url, secret_env="QRISK_DING_DUTY_SECRET")
         result = send(signed, notification(channel="dingtalk"))
-    assert (result.ok, result.retry) == (False, False)
+    assert (result.ok, result.retry) == (False, True)  # delivered once the variable is set, within the attempts
     assert "QRISK_DING_DUTY_SECRET" in result.error and "未设置" in result.error
     assert "s3cret" not in result.error
     assert srv.seen == []  # an unsigned message would only be refused
@@ -366,3 +366,10 @@ def test_signing_secret_is_for_dingtalk_only():
         Receiver(name="hook", kind="webhook", url="http://127.0.0.1:9/h", secret_env="QRISK_X")
     with pytest.raises(ValueError, match="secret_env"):
         Receiver(name="ding", kind="dingtalk", url="http://127.0.0.1:9/h", secret_env="not a name")
+
+
+def test_a_malformed_robot_address_does_not_leak_its_token():
+    bad = Receiver(name="ding", kind="dingtalk", url="http://127.0.0.1:9/robot/send?access_token=s3cret bad")
+    result = send(bad, notification(channel="dingtalk"))
+    assert (result.ok, result.retry) == (False, False)
+    assert "s3cret" not in result.error and "bad address" in result.error

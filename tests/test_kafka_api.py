@@ -155,6 +155,12 @@ def test_reads_come_from_clickhouse_as_the_worker_and_sink_write_it(kafka_api, k
     # who posted is audited in the ClickHouse server
     audit = srv.get("/v1/audit?action=events.posted").json()
     assert {a["outcome"] for a in audit} == {"ok", "rejected"}
+    # a stored copy this version cannot read is named in the campaign answer, not dropped silently
+    store.insert("credit_files", [{"enterprise_id": "E-FUTURE", "seq": 1,
+                                   "body": json.dumps({"enterprise_id": "E-FUTURE", "field_of_a_later_version": 1})}])
+    table = srv.get("/v1/campaign")
+    assert table.status_code == 200 and table.json()["summary"]["unreadable"] == ["E-FUTURE"]
+    assert [r["enterprise_id"] for r in table.json()["rows"]] == [eid]
 
 
 def test_alerts_are_folded_by_the_worker_written_by_the_sink_sent_by_the_dispatcher_and_acted_on(kafka_api, tmp_path):

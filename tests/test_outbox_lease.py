@@ -118,13 +118,15 @@ def test_a_dispatcher_paused_past_its_lease_comes_back_standing_by(clickhouse_ur
     sent: list[tuple[str, str]] = []
 
     class Result:
-        ok, code, error, retry = True, 200, "", True
+        def __init__(self, ok: bool):
+            self.ok, self.code, self.error, self.retry = ok, 200 if ok else 503, "" if ok else "busy", True
 
     def dispatcher(label: str) -> Dispatcher:
         def send(receiver, note, smtp, timeout):
             sent.append((label, note.delivery_id))
-            return Result()
-        return Dispatcher(store, policy, send=send, clock=lambda: now[0], lease_seconds=30)
+            return Result(note.delivery_id != "d100" or label != "A")  # d100: the receiver is busy for A
+        return Dispatcher(store, policy, send=send, clock=lambda: now[0], lease_seconds=30, base_delay=600,
+                          lease_clock=lambda: int(now[0].timestamp() * 1000), monotonic=lambda: now[0].timestamp())
 
     def advance(seconds: float, *running: Dispatcher) -> None:
         for _ in range(int(seconds // 5)):
@@ -140,9 +142,9 @@ def test_a_dispatcher_paused_past_its_lease_comes_back_standing_by(clickhouse_ur
         assert not a.active and not b.active  # newcomers both: neither has seen a whole lease yet
         advance(35, a, b)
         assert (a.active, b.active) == (True, False), "the first started sends"
-        store.insert("outbox", outbox_rows(0, 3))
+        store.insert("outbox", outbox_rows(0, 3) + outbox_rows(100, 1))
         advance(5, a, b)
-        assert sorted(sent) == [("A", "d000"), ("A", "d001"), ("A", "d002")]
+        assert sorted(sent) == [("A", "d000"), ("A", "d001"), ("A", "d002"), ("A", "d100")]  # d100: retry in 600 s
 
         advance(40, b)  # A paused: its renewals stop
         assert b.active
@@ -151,7 +153,12 @@ def test_a_dispatcher_paused_past_its_lease_comes_back_standing_by(clickhouse_ur
         a.run_once()  # A resumes: a newcomer now, standing by
         advance(40, a, b)
         assert (a.active, b.active) == (False, True)
-        assert sorted(sent) == [("A", "d000"), ("A", "d001"), ("A", "d002"), ("B", "d003"), ("B", "d004")]
+        assert sorted(sent) == [("A", "d000"), ("A", "d001"), ("A", "d002"), ("A", "d100"), ("B", "d003"), ("B", "d004")], \
+            "B took over with A's attempts on record: d100 still backs off"
+        advance(600, a, b)
+        assert sent[-1] == ("B", "d100")
+        attempts = store.query("SELECT attempt, status FROM deliveries WHERE delivery_id = 'd100' ORDER BY attempt")
+        assert [(r["attempt"], r["status"]) for r in attempts] == [(1, "retry"), (2, "sent")]
     finally:
         store.close()
         drop_database(clickhouse_url, name)
