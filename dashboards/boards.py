@@ -190,12 +190,24 @@ def enterprise() -> dict[str, Any]:
                      description="一家企业的风险等级、抽检、预警和质量波动，每一项都可追到事件")
 
 
+# each notification's newest attempt (deliveries: one row per attempt; alerts.outbox)
+LATEST_DELIVERIES = """
+    SELECT delivery_id, any(alert_id) AS alert_id, any(enterprise_id) AS enterprise_id, any(receiver) AS receiver,
+           any(channel) AS channel, max(attempt) AS attempts, max(at) AS last_at,
+           argMax(status, attempt) AS status, argMax(error, attempt) AS error
+    FROM deliveries FINAL WHERE $__timeFilter(at) GROUP BY delivery_id"""
+DELIVERY_ZH = "transform({0}, ['sent', 'retry', 'failed'], ['已送达', '重试中', '失败'], {0})"
+
+
 def intake() -> dict[str, Any]:
     panels = [
-        panel("stat", "接收事件", f"SELECT count() AS `事件` FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at)", w=8, h=4),
-        panel("stat", "死信", "SELECT count() AS `死信` FROM dead_letters FINAL WHERE $__timeFilter(received_at)", w=8, h=4,
+        panel("stat", "接收事件", f"SELECT count() AS `事件` FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at)", w=6, h=4),
+        panel("stat", "死信", "SELECT count() AS `死信` FROM dead_letters FINAL WHERE $__timeFilter(received_at)", w=6, h=4,
               thresholds=[(None, "green"), (1.0, "red")], description="被拒收的输入：原样保存，附原因，不会丢失"),
-        panel("stat", "最近接收", f"SELECT max(received_at) AS `最近接收` FROM {EVENT_ARCHIVE}", w=8, h=4, unit="dateTimeAsLocal"),
+        panel("stat", "最近接收", f"SELECT max(received_at) AS `最近接收` FROM {EVENT_ARCHIVE}", w=6, h=4, unit="dateTimeAsLocal"),
+        panel("stat", "预警通知发送失败", f"SELECT count() AS `失败` FROM ({LATEST_DELIVERIES}) WHERE status = 'failed'", w=6, h=4,
+              thresholds=[(None, "green"), (1.0, "red")],
+              description="最后一次尝试为失败的预警通知（接收方拒收、地址或密钥有误、重试次数用尽）：需人工处理"),
         panel("timeseries", "每小时接收事件（按类型）",
               f"""SELECT toStartOfHour(received_at) AS time, event_type AS `类型`, count() AS `事件`
                   FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at) GROUP BY time, event_type ORDER BY time, event_type""",
@@ -204,9 +216,14 @@ def intake() -> dict[str, Any]:
               """SELECT received_at AS `时间`, channel AS `渠道`, position AS `位置`, reason AS `原因`, substring(raw, 1, 300) AS `原始内容`
                  FROM dead_letters FINAL WHERE $__timeFilter(received_at) ORDER BY received_at DESC, dead_letter_id LIMIT 200""",
               w=24, h=10),
+        panel("table", "未送达的预警通知",
+              f"""SELECT last_at AS `最近尝试`, alert_id AS `预警编号`, enterprise_id AS `企业`, receiver AS `接收方`, channel AS `渠道`,
+                         attempts AS `尝试次数`, {DELIVERY_ZH.format('status')} AS `状态`, error AS `原因`
+                  FROM ({LATEST_DELIVERIES}) WHERE status != 'sent' ORDER BY last_at DESC, delivery_id LIMIT 200""",
+              w=24, h=8, description="重试中或已失败的通知，附接收方的答复；每次尝试见 GET /v1/alerts/{编号}"),
     ]
     return dashboard("qrisk-intake", "数据接入", panels, time_from="now-7d", refresh="30s",
-                     description="实验室、投诉、检查系统推送的事件和被拒收的输入（死信）")
+                     description="实验室、投诉、检查系统推送的事件、被拒收的输入（死信），以及预警通知的发送")
 
 
 DASHBOARDS: dict[str, Callable[[], dict[str, Any]]] = {

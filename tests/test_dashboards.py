@@ -212,6 +212,30 @@ def test_every_panel_answers_what_the_fold_knows(county):
     assert got[("intake.json", "最新死信")][0]["原因"] == "payload.sample_no: 缺少必填字段"
 
 
+def test_undelivered_notifications_show_with_their_last_attempt(county):
+    """The intake board's delivery panels read each notification's newest attempt: a failure and a
+    retry show with the receiver's answer; a notification sent at its second attempt does not."""
+    import datetime as dt
+
+    store = county["store"]
+    # after the demo's year, so that no other test's time range sees these rows
+    at = dt.datetime(2031, 6, 1, 8, 0)
+    start, end = dt.datetime(2031, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2032, 1, 1, tzinfo=dt.timezone.utc)
+
+    def attempt(did, n, status, error=""):
+        return {"delivery_id": did, "alert_id": f"AL-{did}", "enterprise_id": "E-1", "receiver": "desk", "channel": "webhook",
+                "attempt": n, "status": status, "at": at + dt.timedelta(minutes=n), "at_ms": 0, "response_code": 0, "error": error}
+
+    store.insert("deliveries", [attempt("x1", 1, "retry", "HTTP 503"), attempt("x1", 2, "sent"),
+                                attempt("x2", 1, "retry", "HTTP 503"), attempt("x2", 2, "failed", "HTTP 410 Gone"),
+                                attempt("x3", 1, "retry", "connection refused (nothing listening)")])
+    got = _panels(store, start, end)
+    assert got[("intake.json", "预警通知发送失败")] == [{"失败": 1}]
+    rows = got[("intake.json", "未送达的预警通知")]
+    assert [(r["预警编号"], r["状态"], r["尝试次数"], r["原因"]) for r in rows] == [
+        ("AL-x2", "失败", 2, "HTTP 410 Gone"), ("AL-x3", "重试中", 1, "connection refused (nothing listening)")]
+
+
 def test_warning_and_signal_texts_come_out_as_the_fold_wrote_them(county):
     """The texts are read out of JSON by pattern (no JSONExtract on ClickHouse 18.16): every row
     must equal the effect's own field, quotes and all, from both effect tables."""
