@@ -100,6 +100,7 @@ class Dispatcher:
         self.unrecorded: list[dict[str, Any]] = []
         self.final: set[str] = set()
         self.sent = self.retried = self.failed = 0
+        self.last_error: str | None = None  # the last pass's failure (the store down), None once a pass works
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -271,7 +272,9 @@ class Dispatcher:
         while not self._stop.is_set():
             try:
                 self.run_once()
+                self.last_error = None
             except Exception as exc:  # noqa: BLE001 - the store may be down: the outbox keeps everything, try later
+                self.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 print(f"qrisk: outbox pass failed ({type(exc).__name__}: {exc}); retrying", file=sys.stderr)
             self._wake.wait(self.interval)
             self._wake.clear()

@@ -1,11 +1,13 @@
 """``qrisk alerts dispatch``: send what the alert fold put in the outbox.
 
 ``qrisk run`` (embedded) runs the dispatcher in its own process; with the Kafka log the workers
-fold the alerts, the sink writes them to ClickHouse, and this command sends them — one instance per
-ClickHouse database (two would send each notification twice; the delivery id lets a receiver drop
-the copy, but do not count on it).
+fold the alerts, the sink writes them to ClickHouse, and this command sends them.  Several may run
+against one database: a lease (``alerts.outbox``) lets one send while the others stand by.
 
-    qrisk alerts dispatch [--store URL_OR_DIR] [--policy FILE] [--once]
+    qrisk alerts dispatch [--store URL_OR_DIR] [--policy FILE] [--once] [--metrics-port N]
+
+``--metrics-port`` serves ``/healthz`` (JSON: sending or standing by, the last pass's error) and
+``/metrics`` (Prometheus text) for the operator: counts only, no alert content, no key needed.
 """
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ def register(subparsers: Any) -> None:
     d.add_argument("--store", default=None, help="clickhouse://host:9000/db or a chdb directory (default $QRISK_STORE_URL, else $QRISK_CLICKHOUSE_URL)")
     d.add_argument("--policy", type=Path, default=None, help="policy YAML with the alerts' receivers (default $QRISK_POLICY_FILE, else the built-in policy)")
     d.add_argument("--once", action="store_true", help="one pass over the outbox, then exit (cron, tests)")
+    d.add_argument("--metrics-port", type=int, default=None,
+                   help="serve /healthz and /metrics on this port (default $QRISK_OUTBOX_METRICS_PORT; 0: off)")
+    d.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (0.0.0.0 in a container)")
     d.set_defaults(func=cmd_dispatch)
 
 
@@ -63,6 +68,9 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        port = args.metrics_port if args.metrics_port is not None else settings.outbox_metrics_port
+        if port:
+            serve_metrics(dispatcher, args.metrics_host, port)
         dispatcher.start()
         while not stopping["now"]:
             signal.pause()
@@ -70,3 +78,42 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         return 0
     finally:
         store.close()
+
+
+def serve_metrics(dispatcher: Any, host: str, port: int) -> Any:
+    """``/healthz`` and ``/metrics`` of a dispatcher, from a daemon thread (stdlib: no framework for two pages)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            d = dispatcher
+            if self.path == "/healthz":
+                body = json.dumps({
+                    "status": "ok" if d.last_error is None else "degraded", "sending": d.active, "holder": d.holder or None,
+                    "sender": d.sender or None, "sent": d.sent, "retried": d.retried, "failed": d.failed,
+                    "last_error": d.last_error}, ensure_ascii=False).encode("utf-8")
+                kind = "application/json"
+            elif self.path == "/metrics":
+                gauges = {"qrisk_alert_deliveries_sent_total": d.sent, "qrisk_alert_deliveries_retried_total": d.retried,
+                          "qrisk_alert_deliveries_failed_total": d.failed, "qrisk_alert_dispatcher_active": int(d.active),
+                          "qrisk_alert_dispatcher_pass_failing": int(d.last_error is not None)}
+                body = "".join(f"{k} {v}\n" for k, v in gauges.items()).encode("ascii")
+                kind = "text/plain; version=0.0.4"
+            else:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="qrisk-outbox-metrics", daemon=True).start()
+    print(f"qrisk: dispatcher health and metrics on http://{host}:{port}/healthz, /metrics", file=sys.stderr)
+    return server

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     outbox_interval: float = 1.0  # seconds between looks at the outbox
     outbox_max_attempts: int = 8
     outbox_base_delay: float = 2.0  # seconds before the first retry; doubling up to 10 minutes
+    outbox_metrics_port: int = 0  # `qrisk alerts dispatch`: /healthz and /metrics on this port (0: off)
     outbox_lease_seconds: float = 30.0  # several dispatchers on one server: the one sending is replaced after this long without renewal
 
     # HTTPS for `qrisk run`: both set, or neither

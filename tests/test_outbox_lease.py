@@ -13,8 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import yaml
 
+from tests.conftest import free_port
 from tests.services import clickhouse_url, drop_database, fresh_database_url  # noqa: F401 - fixtures
 from tests.test_alert_delivery import Hook, wait_for
 
@@ -48,7 +50,13 @@ def test_one_dispatcher_sends_the_other_stands_by_and_takes_over(tmp_path, click
            "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "qrisk", "alerts", "dispatch", "--store", url, "--policy", str(policy)]
     logs = [open(tmp_path / f"dispatcher{i}.log", "w+") for i in range(2)]
-    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT) for log in logs]
+    ports = [free_port(), free_port()]
+    procs = [subprocess.Popen([*cmd, "--metrics-port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+             for log, port in zip(logs, ports)]
+
+    def metrics(i: int) -> dict[str, float]:
+        text = httpx.get(f"http://127.0.0.1:{ports[i]}/metrics", timeout=5, trust_env=False).text
+        return {k: float(v) for k, v in (line.split() for line in text.splitlines())}
 
     def received() -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -68,6 +76,11 @@ def test_one_dispatcher_sends_the_other_stands_by_and_takes_over(tmp_path, click
         sender = next(i for i in range(2) if "now sends the outbox" in said(i))
         standby = 1 - sender
         assert "now sends" not in said(standby) and "stands by" in said(standby)
+        assert (metrics(sender)["qrisk_alert_dispatcher_active"], metrics(sender)["qrisk_alert_deliveries_sent_total"]) == (1, 30)
+        assert (metrics(standby)["qrisk_alert_dispatcher_active"], metrics(standby)["qrisk_alert_deliveries_sent_total"]) == (0, 0)
+        health = httpx.get(f"http://127.0.0.1:{ports[standby]}/healthz", timeout=5, trust_env=False).json()
+        assert health["status"] == "ok" and health["sending"] is False and health["sender"] == \
+            httpx.get(f"http://127.0.0.1:{ports[sender]}/healthz", timeout=5, trust_env=False).json()["holder"]
 
         # a cron pass next to the live daemons: sees them, sends nothing
         once = subprocess.run([*cmd, "--once"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
@@ -84,6 +97,7 @@ def test_one_dispatcher_sends_the_other_stands_by_and_takes_over(tmp_path, click
         assert "now sends the outbox" in said(standby)
         time.sleep(2 * LEASE)
         assert received() == {f"d{i:03d}": 1 for i in range(40)}
+        assert (metrics(standby)["qrisk_alert_dispatcher_active"], metrics(standby)["qrisk_alert_deliveries_sent_total"]) == (1, 10)
         recorded = store.query("SELECT delivery_id, count() AS n FROM deliveries WHERE status = 'sent' GROUP BY delivery_id")
         assert len(recorded) == 40 and {r["n"] for r in recorded} == {1}
     finally:
