@@ -15,6 +15,14 @@ verified, not closed) is a repeat of it — counted, its event id kept as eviden
 told again at most every ``repeat_hours`` (or at once when the severity rises).  After an
 alert is verified or closed, the same key opens a new alert.
 
+Rectification (整改) links itself: an order (``rectification.ordered``) whose ``cause`` names an
+active alert of the same enterprise — its id, or what it is about (the failing sample's number,
+the inspection, the complaints, the overdue or rejected rectification) — moves it to rectifying; the order's completion is noted on it,
+and its verification verifies it (or closes an alert that was never put under rectification,
+such as the overdue warning of that same order).  A failed verification is noted and the alert
+stays open for the next one.  These steps are the inspection system's, by its events: nobody is
+notified of them, as of any supervisor's step.
+
 Routing: every ``alerts.routes`` entry that matches the enterprise's town and category and the
 rule and severity adds its receivers; a matching silence keeps the alert (nothing is lost) but
 notifies nobody.  Each notification is a ``Notification`` for the outbox, with a delivery id
@@ -33,12 +41,20 @@ from pydantic import Field
 from alerts.messages import RASFF_ZH, SEVERITY_ZH
 from alerts.notification import REASONS_ZH, Notification
 from processors._build import FoldState, builder
-from schemas.events import AlertActionEvent, Envelope
+from schemas.events import (
+    AlertActionEvent,
+    Envelope,
+    RectificationCompletedEvent,
+    RectificationOrderedEvent,
+    RectificationVerifiedEvent,
+)
 from schemas.policy import SEVERITIES, AlertsPolicy, Policy, Receiver
 
 ALERT_KIND = "warning.raised"  # processors.warnings.ALERT_KIND: the effect that carries a decision
 SYSTEM = "qrisk"
 STEPS_KEPT = 200
+REFS_KEPT = 50
+_RECTIFICATION_EVENTS = (RectificationOrderedEvent, RectificationCompletedEvent, RectificationVerifiedEvent)
 
 STATES = ("open", "acknowledged", "rectifying", "verified", "closed")
 STATE_ZH = {"open": "待处置", "acknowledged": "已确认", "rectifying": "整改中", "verified": "整改已复查", "closed": "已关闭"}
@@ -109,6 +125,9 @@ class Alert(FoldState):
     silenced: str | None = Field(default=None, description="the silence's reason: kept, nobody notified")
     receivers: list[str] = Field(default_factory=list)
     notified_at: dt.datetime | None = None
+    refs: list[str] = Field(default_factory=list, description="what it is about (the failing sample's no., the inspection, "
+                                                            "complaint or rectification ids): a rectification order citing one is for it")
+    rectifications: list[str] = Field(default_factory=list, description="rectification ids linked to it")
     version: int = 0
     steps: list[AlertStep] = Field(default_factory=list)
 
@@ -169,6 +188,8 @@ class AlertBook(FoldState):
                 change = self._decision(eff.data, eff.event_id, eff.occurred_at, policy, enterprise, live)
                 if change is not None:
                     changes.append(change)
+        if isinstance(event, _RECTIFICATION_EVENTS):
+            changes += self._rectification(event)
         # The clock never runs ahead of when the event was received: one result stamped 2062 by
         # mistake must not make every alert of the county overdue
         moment = min(event.occurred_at, received)
@@ -219,6 +240,7 @@ class AlertBook(FoldState):
             respond_by=at + dt.timedelta(hours=hours) if hours else None, last_occurred_at=at, event_ids=[event_id],
             evidence=d.get("evidence") or {},
         )
+        _add_refs(alert, alert.evidence)
         alert.receivers = route(alert, ap)
         alert.silenced = silenced(alert, ap, at)
         self.alerts[alert_id] = alert
@@ -236,6 +258,7 @@ class AlertBook(FoldState):
             alert.event_ids.append(event_id)
             del alert.event_ids[: max(0, len(alert.event_ids) - ap.event_ids_kept)]
         alert.evidence = d.get("evidence") or alert.evidence
+        _add_refs(alert, alert.evidence)
         alert.message_zh, alert.message_en = d["message_zh"], d["message_en"]
         reason = "repeated"
         if _RANK.get(d["severity"], 9) < _RANK.get(alert.severity, 9):
@@ -296,6 +319,48 @@ class AlertBook(FoldState):
         told = self._notify(alert, step, "reopened", alert.receivers, policy, live) if to == "open" else []
         return AlertChange(alert, step, told)
 
+    # ------------------------------------------------------------------ rectification (整改), from the inspection system's events
+
+    def _rectification(self, event: Envelope) -> list[AlertChange]:
+        p = event.payload  # type: ignore[attr-defined]
+        rid = p.rectification_id
+        actor = event.source.name or event.source.id
+        eid, at = str(event.event_id), event.occurred_at
+        mine = sorted((a for a in (self.alerts[i] for i in self.active_by_key.values()) if a.enterprise_id == event.enterprise_id),
+                      key=lambda a: (a.opened_at, a.alert_id))
+        out: list[AlertChange] = []
+        for alert in mine:
+            before = alert.state
+            if isinstance(event, RectificationOrderedEvent):
+                if rid in alert.rectifications or not any(_cites(p.cause, ref) for ref in [alert.alert_id, *alert.refs]):
+                    continue
+                alert.rectifications.append(rid)
+                note = f"责令整改 {rid}（期限 {p.deadline.isoformat()}）：{p.what}"
+                if before in TRANSITIONS["start_rectification"][0]:
+                    alert.state = "rectifying"
+                    out.append(AlertChange(alert, _step(alert, "start_rectification", before, actor, note, eid, at)))
+                else:
+                    out.append(AlertChange(alert, _step(alert, "comment", before, actor, f"关联{note}", eid, at)))
+                continue
+            if rid not in alert.rectifications:
+                continue
+            if isinstance(event, RectificationCompletedEvent):
+                out.append(AlertChange(alert, _step(alert, "comment", before, actor, f"企业报告整改 {rid} 已完成：{p.evidence}"[:1000], eid, at)))
+            elif not p.accepted:
+                note = f"整改 {rid} 复查未通过（{p.verifier}）" + (f"：{p.note}" if p.note else "")
+                out.append(AlertChange(alert, _step(alert, "comment", before, actor, note, eid, at)))
+            else:
+                # verified after rectification; an alert never put under it (the order's overdue warning) is closed
+                action = "verify" if before == "rectifying" else "close"
+                alert.state = TRANSITIONS[action][1]  # type: ignore[assignment]
+                if action == "close":
+                    alert.closed_at = at
+                if self.active_by_key.get(alert.dedup_key) == alert.alert_id:
+                    del self.active_by_key[alert.dedup_key]
+                note = f"整改 {rid} 复查通过（{p.verifier}）" + (f"：{p.note}" if p.note else "")
+                out.append(AlertChange(alert, _step(alert, action, before, actor, note, eid, at)))
+        return out
+
     # ------------------------------------------------------------------ escalation
 
     def _escalate(self, event: Envelope, policy: Policy, live: bool) -> list[AlertChange]:
@@ -346,6 +411,41 @@ class AlertBook(FoldState):
 # without validating again (processors._build), ~15 µs less per alert step
 _build_alert = builder(Alert)
 _build_step = builder(AlertStep)
+
+
+# What an alert is about, by rule: a rectification order citing it is for this alert.  A fluctuation
+# signal names the sample it fired on too, but an order for that sample's failure does not answer a
+# drift of another item: such alerts link by their own id only.
+_SUBJECTS = {
+    "sampling.unqualified": "sample_no", "inspection.nonconforming": "inspection_id", "complaint.cluster": "complaint_ids",
+    "rectification.overdue": "rectification_id", "rectification.rejected": "rectification_id",
+}
+
+
+def _add_refs(alert: Alert, evidence: dict[str, Any]) -> None:
+    key = _SUBJECTS.get(alert.rule)
+    found = evidence.get(key) if key else None
+    for ref in found if isinstance(found, list) else [found]:
+        if isinstance(ref, str) and ref and ref not in alert.refs:
+            alert.refs.append(ref)
+            if key == "rectification_id" and ref not in alert.rectifications:
+                alert.rectifications.append(ref)  # an overdue or rejected rectification's alert is that rectification's
+    del alert.refs[: max(0, len(alert.refs) - REFS_KEPT)]
+
+
+def _id_char(c: str) -> bool:
+    return c.isascii() and (c.isalnum() or c in "-_")
+
+
+def _cites(text: str, ref: str) -> bool:
+    """``ref`` appears in ``text`` as a whole identifier: DC…123 is not cited by DC…1234."""
+    start = text.find(ref) if ref else -1
+    while start >= 0:
+        end = start + len(ref)
+        if (start == 0 or not _id_char(text[start - 1])) and (end == len(text) or not _id_char(text[end])):
+            return True
+        start = text.find(ref, start + 1)
+    return False
 
 
 def _step(alert: Alert, action: str, from_state: str, actor: str, note: str, event_id: str, at: dt.datetime) -> AlertStep:

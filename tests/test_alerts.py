@@ -213,6 +213,8 @@ def test_the_demo_county_folds_to_the_same_alerts_and_notifications_twice(rules)
     assert len(set(ids)) == len(ids)
     delivery_ids = [n for notes in runs[0][1] for n in notes]
     assert len(set(delivery_ids)) == len(delivery_ids)
+    # the demo's rectification orders cite their failing samples: those alerts went through rectification
+    assert any(a["rule"] == "sampling.unqualified" and a["state"] == "verified" and a["rectifications"] for a in book["alerts"].values())
 
 
 def test_a_book_restored_from_json_folds_on_like_the_original(rules):
@@ -351,3 +353,51 @@ def test_alerts_closed_long_ago_leave_the_book_and_their_problem_still_gets_a_ne
     assert aid not in book.alerts and book.serial["k8"] == 1
     (again,) = book.apply(_tick("2026-06-02T10:00:00+08:00"), [_Eff("k8", "high", "2026-06-02T10:00:00+08:00")], pol, _info)
     assert again.alert.alert_id != aid and book.serial["k8"] == 2
+
+
+# --------------------------------------------------------------------------- rectification (整改) by the inspection system's events
+
+
+def _order(rid: str, cause: str, at: str, enterprise_id: str = E):
+    return ev("rectification.ordered", at, enterprise_id, rectification_id=rid, cause=cause, deadline="2026-03-20")
+
+
+def test_a_rectification_order_citing_the_failing_sample_puts_its_alert_under_rectification_and_its_verification_verifies_it(county):
+    alert = unqualified(county.feed(pa_sample("2026-02-10T10:00:00+08:00", values=(0, 3, 0, 0, 0), sample_no="DC26330110000123")))[0].alert
+    worsened = next(a for a in county.book.alerts.values() if a.rule == "risk.grade_worsened")
+    # another sample's number with this one as its prefix does not cite it
+    assert county.feed(_order("ZG-1", "抽样编号 DC263301100001234 不合格", "2026-02-11T09:00:00+08:00")) == []
+    changes = county.feed(_order("ZG-2", "抽样编号DC26330110000123铜绿假单胞菌不合格；检查 JC2026-0317", "2026-02-12T09:00:00+08:00"))
+    assert [(c.alert.alert_id, c.step.action, c.step.to_state, c.notifications) for c in changes] == [
+        (alert.alert_id, "start_rectification", "rectifying", [])]
+    step = changes[0].step
+    assert step.actor == "insp-017" and "ZG-2" in step.note and "2026-03-20" in step.note
+    assert worsened.state == "open", "the grade's alert is another problem: the order does not cite it"
+    county.feed(ev("clock.tick", "2026-03-01T00:00:00+08:00", enterprise_id="*"))
+    assert not alert.escalated, "under rectification is a response: no escalation"
+    county.feed(ev("rectification.completed", "2026-03-10T09:00:00+08:00", rectification_id="ZG-2", evidence="消毒记录、复检报告"))
+    county.feed(ev("rectification.verified", "2026-03-12T09:00:00+08:00", rectification_id="ZG-2", accepted=False, note="记录不全"))
+    assert alert.state == "rectifying" and [s.action for s in alert.steps][-2:] == ["comment", "comment"]
+    assert "复查未通过" in alert.steps[-1].note and "记录不全" in alert.steps[-1].note
+    county.feed(ev("rectification.verified", "2026-03-18T09:00:00+08:00", rectification_id="ZG-2", accepted=True, note="复查合格"))
+    assert alert.state == "verified" and alert.steps[-1].action == "verify" and "复查通过" in alert.steps[-1].note
+    assert alert.dedup_key not in county.book.active_by_key, "a new failure opens a new alert"
+
+
+def test_the_overdue_warning_of_a_rectification_closes_when_that_rectification_is_verified(county):
+    county.feed(_order("ZG-9", "检查 JC-1", "2026-02-01T09:00:00+08:00"))
+    county.feed(ev("clock.tick", "2026-03-25T00:00:00+08:00", enterprise_id="*"))
+    overdue = next(a for a in county.book.alerts.values() if a.rule == "rectification.overdue")
+    assert overdue.state == "open" and overdue.rectifications == ["ZG-9"]
+    county.feed(ev("rectification.verified", "2026-03-28T09:00:00+08:00", rectification_id="ZG-9", accepted=True))
+    assert overdue.state == "closed" and overdue.steps[-1].action == "close" and overdue.closed_at is not None
+
+
+def test_an_order_names_an_alert_by_its_id_and_touches_no_other_enterprise(county, rules):
+    county.feed(registered("2026-01-05T09:00:00+08:00", enterprise_id="E-OTHER"))
+    alert = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    assert county.feed(_order("ZG-3", f"预警 {alert.alert_id}", "2026-02-11T09:00:00+08:00", enterprise_id="E-OTHER")) == []
+    county.feed(act(alert.alert_id, "start_rectification", "2026-02-11T10:00:00+08:00"))
+    changes = county.feed(_order("ZG-4", f"见预警 {alert.alert_id}", "2026-02-12T09:00:00+08:00"))
+    assert [(c.step.action, c.step.to_state) for c in changes] == [("comment", "rectifying")], "linked, already rectifying"
+    assert alert.rectifications == ["ZG-4"]

@@ -206,7 +206,11 @@ def test_every_panel_answers_what_the_fold_knows(county):
     active = {a.alert_id: a for a in county["alerts"] if a.state in ("open", "acknowledged", "rectifying")}
     rows = got[("county.json", "待处置预警")]
     assert {r["预警编号"] for r in rows} == set(active) and rows
-    assert all((r["企业"], r["预警"], r["状态"]) == (active[r["预警编号"]].enterprise_id, active[r["预警编号"]].title_zh, "待处置") for r in rows)
+    from alerts.lifecycle import STATE_ZH
+
+    assert all((r["企业"], r["预警"], r["状态"]) == (active[r["预警编号"]].enterprise_id, active[r["预警编号"]].title_zh,
+                                                  STATE_ZH[active[r["预警编号"]].state]) for r in rows)
+    assert {r["状态"] for r in rows} >= {"待处置", "整改中"}, "the demo's rectification orders put some under rectification"
     assert got[("intake.json", "接收事件")] == [{"事件": len(county["events"])}]
     assert got[("intake.json", "死信")] == [{"死信": 1}]
     assert got[("intake.json", "最新死信")][0]["原因"] == "payload.sample_no: 缺少必填字段"

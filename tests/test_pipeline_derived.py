@@ -231,7 +231,7 @@ def test_alert_tables_hold_every_step_and_notification_and_each_alert_as_folded(
 
     # (the demo's year is folded now: with history counted as news, its notifications go out)
     pol = Policy.model_validate({"alerts": {"receivers": RECEIVERS, "routes": [{"receivers": ["desk"]}], "escalate_to": ["chief"],
-                                            "live_within_hours": 10**6}})
+                                            "live_within_hours": 10**6, "closed_kept_days": 3650}})  # (none pruned: the table keeps them all)
     r = Rules(catalogue=rules.catalogue, policy=pol)
     events = CountyGenerator(seed=11).generate()
     pipeline = fold_into(store, r, events, batch=250)
