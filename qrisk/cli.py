@@ -263,7 +263,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         pipeline.listeners.append(effects.extend)
         for start in range(0, len(events), 500):
             pipeline.submit(events[start:start + 500])
-        summary = summarise(pipeline.state, events, effects, generator.period, pipeline.rules.policy.campaign)
+        summary = summarise(pipeline.state, events, effects, generator.period, pipeline.rules.policy.campaign, pipeline.alerts)
         pipeline.close()
     finally:
         if tmp:

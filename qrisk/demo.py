@@ -418,7 +418,8 @@ EVENT_TYPE_ZH = {
 
 
 def summarise(state: CountyState, events: list[Envelope], effects: list[Effect], period: tuple[dt.date, dt.date],
-              campaign_policy: Any = None) -> dict[str, Any]:
+              campaign_policy: Any = None, alerts: Any = None) -> dict[str, Any]:
+    """``alerts``: the pipeline's ``AlertBook``, whose alerts are counted by state."""
     from alerts.messages import message_zh, title_zh
     from processors.campaign import county_progress
     from schemas.policy import CampaignPolicy
@@ -486,7 +487,17 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
         "fluctuations": sorted(fluctuations.values(), key=lambda f: (f["first_signal"], f["enterprise_id"], f["series"])),
         "open_issues": {"rectifications": open_rect},
         "campaign": county_progress(state, campaign_policy or CampaignPolicy())["summary"],
+        "alerts": _alert_states(alerts),
     }
+
+
+def _alert_states(book: Any) -> dict[str, Any]:
+    from alerts.lifecycle import STATE_ZH, STATES
+
+    alerts = list(book.alerts.values()) if book is not None else []
+    by_state = Counter(a.state for a in alerts)
+    return {"total": len(alerts), "by_state": [{"state": s, "state_zh": STATE_ZH[s], "count": by_state[s]} for s in STATES if by_state[s]],
+            "rectified": sum(1 for a in alerts if a.rectifications and a.state == "verified")}
 
 
 def render_text(summary: dict[str, Any]) -> str:
@@ -512,6 +523,10 @@ def render_text(summary: dict[str, Any]) -> str:
         lines.append(f"  {e['enterprise_id']} {e['name']}（{CATEGORY_ZH.get(e['category'], '')}，{e['town']}）：抽检 {e['samples']} 批，不合格 {e['failed']}，合格率 {rate}，核实投诉 {e['complaints_verified']}，逾期整改 {e['rectifications_overdue']}")
     kinds = Counter(w["title_zh"] for w in summary["warnings"])
     lines += ["", f"预警 {len(summary['warnings'])} 条：" + "，".join(f"{k} {v}" for k, v in sorted(kinds.items()))]
+    al = summary.get("alerts") or {}
+    if al.get("total"):
+        lines.append(f"  归并为预警事项 {al['total']} 件：" + "，".join(f"{x['state_zh']} {x['count']}" for x in al["by_state"])
+                     + (f"（经责令整改并复查通过 {al['rectified']} 件）" if al["rectified"] else ""))
     shown = [w for w in summary["warnings"] if w["kind"] not in ("sampling.failed", "fluctuation.signal")][:8]
     for w in shown:
         lines.append(f"  [{w['title_zh']}] {w['occurred_at'][:10]} {w['message_zh']}")

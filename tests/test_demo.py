@@ -45,6 +45,11 @@ def test_planted_problems_are_found(summary):
     assert ("complaint.cluster", "W07") in warnings
     assert ("rectification.overdue", "P09") in warnings
     assert all(w["message_zh"] for w in summary["warnings"])
+    # warnings grouped into alerts; the inspection system's orders and verifications moved some to the end
+    alerts = summary["alerts"]
+    states = {x["state"]: x["count"] for x in alerts["by_state"]}
+    assert sum(states.values()) == alerts["total"] and 0 < alerts["total"] <= len(summary["warnings"])
+    assert states.get("verified", 0) >= alerts["rectified"] > 0 and states.get("open", 0) > 0
 
 
 def test_chemical_failures_are_sometimes_retested_and_microbial_ones_never(rules):
