@@ -26,6 +26,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     TypeAdapter,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -112,7 +113,10 @@ def _verdict_alias(value: Any) -> Any:
     return _VERDICT_ALIASES.get(value, value) if isinstance(value, str) else value
 
 
-LabVerdict = Annotated[Verdict, BeforeValidator(_verdict_alias)]
+# The exported schema lists every spelling the model accepts: a lab system checking its payload
+# against it must not be told that 合格 is wrong when qrisk takes it.
+LabVerdict = Annotated[Verdict, BeforeValidator(_verdict_alias),
+                       WithJsonSchema({"type": "string", "enum": ["pass", "fail", *_VERDICT_ALIASES]})]
 
 NOT_DETECTED = "ND"
 MeasuredValue = Union[StrictNumber, Literal["ND", "未检出"]]

@@ -103,3 +103,23 @@ def test_schema_export_writes_a_schema_per_type(tmp_path):
     assert sampling["additionalProperties"] is False
     whole = json.loads((tmp_path / "event.schema.json").read_text(encoding="utf-8"))
     assert set(whole["discriminator"]["mapping"]) == set(EVENT_TYPES)
+
+
+def test_every_golden_payload_validates_against_its_exported_json_schema(tmp_path):
+    """What a lab integrator checks a payload with must accept what qrisk accepts: the golden
+    examples (合格 as the lab's verdict, dates as text) against the exported schemas."""
+    import jsonschema
+
+    from schemas.export import export
+
+    export(tmp_path)
+    for event_type in sorted(EVENT_TYPES):
+        schema = json.loads((tmp_path / f"{event_type}.schema.json").read_text(encoding="utf-8"))
+        validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+        errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(golden(event_type))]
+        assert not errors, (event_type, errors)
+    # and it still refuses what qrisk refuses
+    bad = golden("sampling.result")
+    bad["payload"]["items"][0]["lab_verdict"] = "maybe"
+    schema = json.loads((tmp_path / "sampling.result.schema.json").read_text(encoding="utf-8"))
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(bad))
