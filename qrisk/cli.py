@@ -9,7 +9,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from qrisk.settings import Settings
 
@@ -188,7 +188,7 @@ def _first_start(keys) -> None:
         "qrisk: no API key was configured: created an admin key. It is shown ONCE — store it now.",
         f"qrisk:   id {key.key_id}, name first-admin, role admin, expires {key.expires_at}, file {keys.path}",
         f"qrisk:   Authorization: Bearer {token}",
-        "qrisk: create further keys with `qrisk keys create --role ROLE --name NAME` (see `qrisk keys --help`).",
+        f"qrisk: create further keys with `qrisk keys create --role ROLE --name NAME --keys-file {keys.path}` (see `qrisk keys --help`).",
     ]), file=sys.stderr, flush=True)
 
 
@@ -372,6 +372,7 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
     bar = _progress("import", total)
     accepted = duplicates = rejected = 0
     docs: list = []
+    positions: list[str] = []  # file:line of each doc, for the server's answers
 
     def flush(client: httpx.Client) -> None:
         nonlocal accepted, duplicates, rejected
@@ -386,26 +387,44 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
             # the server kept every bad (or, 403, not-this-key's) event in dead letters; resend the good ones
             bad = {e["index"] for e in resp.json()["errors"] if e["index"] is not None}
             for e in resp.json()["errors"]:
-                print(f"batch index {e['index']}: {e['field']}: {e['reason']}", file=sys.stderr)
+                where = positions[e["index"]] if e["index"] is not None else "batch"
+                print(f"{where}: {e['field']}: {e['reason']} (dead letter {e.get('dead_letter_id')})", file=sys.stderr)
             rejected += len(bad)
-            good = [d for i, d in enumerate(docs) if i not in bad]
-            docs[:] = good
-            if good:
+            keep = [i for i in range(len(docs)) if i not in bad]
+            docs[:] = [docs[i] for i in keep]
+            positions[:] = [positions[i] for i in keep]
+            if docs:
                 flush(client)
                 return
         else:
             raise UserError(f"{args.url} answered {resp.status_code}: {resp.text[:500]}")
         bar(len(docs))
         docs.clear()
+        positions.clear()
+
+    def unreadable(client: httpx.Client, position: str, raw: bytes, error: Any) -> None:
+        # sent as it is, so that the service keeps it in its dead letters with the reason: nothing is lost
+        resp = client.post("/v1/events", content=raw, headers={"content-type": "application/json"})
+        kept = (resp.json().get("errors") or [{}])[0].get("dead_letter_id") if resp.status_code == 422 else None
+        print(f"{position}: {error}" + (f" (dead letter {kept})" if kept else f" (not kept by the service: HTTP {resp.status_code})"),
+              file=sys.stderr)
 
     headers = {"authorization": f"Bearer {args.key}"} if args.key else {}
     with httpx.Client(base_url=args.url, timeout=120, headers=headers) as client:
-        for position, raw, doc in read_events(args.file):
+        lines = read_events(args.file)
+        while True:
+            try:
+                position, raw, doc = next(lines)
+            except StopIteration:
+                break
+            except ValueError as exc:  # the file itself (a CSV without the envelope's columns)
+                raise UserError(str(exc)) from exc
             if isinstance(doc, LineError):
-                print(f"{position}: {doc}", file=sys.stderr)
+                unreadable(client, position, raw, doc)
                 rejected += 1
                 continue
             docs.append(doc)
+            positions.append(position)
             if len(docs) >= args.batch:
                 flush(client)
         flush(client)

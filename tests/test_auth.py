@@ -248,6 +248,34 @@ def test_import_over_http_sends_its_key_and_keeps_what_the_key_may_not_send(srv,
     assert out.returncode == 2 and "401" in out.stderr
 
 
+def test_import_over_http_keeps_unreadable_lines_and_names_every_refusal_by_file_and_line(srv, tmp_path):
+    from tests.conftest import golden
+
+    good = golden("enterprise.registered")
+    good["event_id"] = str(uuid.uuid4())
+    bad = golden("sampling.result")
+    bad["event_id"] = str(uuid.uuid4())
+    bad["payload"]["items"][0]["values"][1] = "59"
+    events = tmp_path / "mixed.jsonl"
+    events.write_text("\n".join([json.dumps(good, ensure_ascii=False), '{"event_type": "sampling.result", oops',
+                                 json.dumps(bad, ensure_ascii=False)]) + "\n", encoding="utf-8")
+    env = {**os.environ, "QRISK_API_KEY": srv.role_keys["admin"]}
+    out = subprocess.run([sys.executable, "-m", "qrisk", "import", str(events), "--url", srv.url], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert json.loads(out.stdout)["accepted"] == 1 and json.loads(out.stdout)["rejected"] == 2, out.stderr
+    said = {line.split(":")[1]: line for line in out.stderr.splitlines() if line.startswith("mixed.jsonl:")}
+    assert set(said) == {"2", "3"} and all("dead letter" in line and "None" not in line for line in said.values()), out.stderr
+    assert "values[1]" in said["3"]
+    letters = srv.get("/v1/dead-letters", headers={"authorization": f"Bearer {srv.role_keys['admin']}"}).json()
+    assert any("oops" in (d.get("raw") or "") for d in letters), "the unreadable line is kept by the service"
+    # a CSV without the envelope's columns is a clear error, not a traceback
+    csv = tmp_path / "short.csv"
+    csv.write_text("event_id,event_type,enterprise_id,occurred_at,payload\n1,enterprise.registered,E-1,2026-01-01T00:00:00+08:00,{}\n")
+    out = subprocess.run([sys.executable, "-m", "qrisk", "import", str(csv), "--url", srv.url], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 2 and "source_kind" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_cli_refuses_bad_key_requests(tmp_path):
     out = qrisk("keys", "create", "--role", "lab", "--name", "lab-x", "--data-dir", str(tmp_path))
     assert out.returncode == 2 and "--lab" in out.stderr
