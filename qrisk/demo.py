@@ -451,9 +451,12 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
         })
     # 早发现: per series, when the charts first spoke, and when the enterprise first failed
     first_failure: dict[str, str] = {}
+    first_item_failure: dict[tuple[str, str], str] = {}
     for e in effects:
         if e.kind == "sampling.failed":
             first_failure.setdefault(e.enterprise_id, e.data["sampled_on"])
+            for code in e.data["failed_items"]:
+                first_item_failure.setdefault((e.enterprise_id, code), e.data["sampled_on"])
     fluctuations: dict[tuple[str, str], dict[str, Any]] = {}
     for e in effects:
         if e.kind != "fluctuation.signal":
@@ -464,6 +467,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             "enterprise_id": e.enterprise_id, "name": names.get(e.enterprise_id, e.enterprise_id), "chart": d["chart"],
             "series": label, "item_name": d.get("item_name"), "first_signal": d.get("sampled_on") or e.occurred_at.date().isoformat(),
             "first_text_zh": d["text_zh"], "signals": 0, "first_failure": first_failure.get(e.enterprise_id),
+            "first_item_failure": first_item_failure.get((e.enterprise_id, d["item_code"])) if d.get("item_code") else None,
         })
         entry["signals"] += 1
     samples = sum(x["samples"] for x in enterprises)
@@ -531,12 +535,16 @@ def render_text(summary: dict[str, Any]) -> str:
     for w in shown:
         lines.append(f"  [{w['title_zh']}] {w['occurred_at'][:10]} {w['message_zh']}")
     series = [f for f in summary["fluctuations"] if f["chart"] not in ("p", "c")]
-    lines += ["", f"质量波动（早发现）：{len(series)} 个检验项目序列出现失控信号，按首次信号排序："]
+    lines += ["", f"质量波动（早发现）：{len(series)} 个检验项目序列出现失控信号，按首次信号排序"
+                  + (f"（列出前 8 个）：" if len(series) > 8 else "：")]
     for f in series[:8]:
         lead = ""
-        if f["first_failure"]:
-            days = (dt.date.fromisoformat(f["first_failure"]) - dt.date.fromisoformat(f["first_signal"])).days
-            lead = f"，早于首次不合格 {days} 天" if days > 0 else f"，首次不合格 {f['first_failure']}"
+        # against this item's first failure when it failed, else the enterprise's (another item)
+        first, whose = (f["first_item_failure"], "本项目") if f["first_item_failure"] else (f["first_failure"], "该企业")
+        if first:
+            days = (dt.date.fromisoformat(first) - dt.date.fromisoformat(f["first_signal"])).days
+            lead = (f"，早于{whose}首次不合格 {days} 天" if days > 0 else
+                    f"，与{whose}首次不合格同日" if days == 0 else f"，{whose}已于 {first} 首次不合格")
         lines.append(f"  {f['first_signal']} {f['name']} {f['series'].split('|')[0]}·{f['item_name']}：{f['signals']} 次信号{lead}")
     cp = summary["campaign"]
     lines += ["", f"提档升级：{cp['enterprises']} 家企业，验收通过 {cp['accepted']} 家，提档 {cp['upgraded']} 家"
