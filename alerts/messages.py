@@ -76,8 +76,9 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
             return f"{who}：风险等级评定为 {GRADE_ZH.get(grade, grade)}，风险分 {d.get('score')}。"
         if grade == previous:
             return f"{who}：风险分变为 {d.get('score')}，等级仍为 {GRADE_ZH.get(grade, grade)}。"
-        verb = "升为" if grade > previous else "降为"
-        return f"{who}：风险等级由 {previous} 级{verb} {GRADE_ZH.get(grade, grade)}，风险分 {d.get('score')}。"
+        # "升为 C" reads as a promotion to some: say which way the risk went
+        trend = "风险上升" if grade > previous else "风险下降"
+        return f"{who}：{trend}，等级由 {previous} 级变为 {GRADE_ZH.get(grade, grade)}，风险分 {d.get('score')}。"
     if k == "sampling.failed":
         detail = "；".join(d.get("messages_zh") or []) or "、".join(d.get("failed_items", []))
         return f"{who}：{d.get('product', '')}（抽样编号 {d.get('sample_no', '')}，{d.get('sampled_on', '')}）抽检不合格。{detail}"

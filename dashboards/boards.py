@@ -46,11 +46,12 @@ WARNINGS = f"""
            {data_text_before('message_zh', 'occurred_at')} AS message
     FROM {EFFECTS} WHERE kind = 'warning.raised'"""
 
-# a series chart is named by product and item; the p and c charts by what they count and the period
+# a series chart is named by product and item (the item's name: nearby events in the evidence may
+# carry names too, hence the key that follows); the p and c charts by what they count and the period
 CHART_ZH = "transform({0}, ['p', 'c'], ['抽检不合格率', '投诉数'], {0})"
 SIGNALS = f"""
     SELECT occurred_at, enterprise_id, event_id,
-           if({data_text('series')} != '', replaceOne({data_text('series')}, '|', ' · '),
+           if({data_text('series')} != '', concat({data_text_before('product', 'rule')}, ' · ', {data_text_before('item_name', 'lcl')}),
               concat({CHART_ZH.format(data_text('chart'))}, ' ', {data_text('period')})) AS series,
            {data_text_before('text_zh', 'ucl')} AS text
     FROM {EFFECTS} WHERE kind = 'fluctuation.signal'"""

@@ -241,7 +241,11 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             d = eff.data
             if d.get("scope") == "category":
                 continue  # the county's chart: not this enterprise's record
-            ref = d.get("series") or f"{d.get('chart')}:{d.get('period', '')}"
+            # what a supervisor reads in the grade's reasons: the product and item, or the chart and period
+            if d.get("series"):
+                ref = f"{d.get('product', '')}·{d.get('item_name') or d.get('item_code', '')}"
+            else:
+                ref = f"{_CHART_ZH.get(d.get('chart'), d.get('chart'))} {d.get('period', '')}"
             _add(rs.entries, (eff.occurred_at, "fluctuation_signal", float(dyn.fluctuation_signal.points), eff.event_id, ref))
             changed |= SCORE_INPUTS
         elif k == "complaint.verified":
@@ -378,6 +382,9 @@ def explain(file: "CreditFile", pol: RiskPolicy) -> list[Contribution]:
         out.append(Contribution(factor="credit.serious_dishonesty", label_zh=FACTOR_ZH["credit.serious_dishonesty"], points=0.0, raw=0.0,
                                 detail_zh="直接定为 D 级"))
     return out
+
+
+_CHART_ZH = {"p": "抽检不合格率", "c": "投诉数"}
 
 
 def _refs(entries: list[Entry], shown: int = 5) -> str:

@@ -28,6 +28,8 @@ CHANNEL_ZH = {"12315": "12315", "hotline": "热线", "online": "网络", "letter
 COMPLAINT_ZH = {"foreign_matter": "异物", "spoilage": "变质", "illness": "食用后不适", "labelling": "标签标识", "taste_odour": "异味",
                 "hygiene": "卫生", "other": "其他"}
 KIND_ZH = {"routine": "日常检查", "special": "专项检查", "follow_up": "跟踪检查", "acceptance": "验收检查"}
+# the tiering's dimensions (schemas.events.CampaignDimension)
+DIMENSION_ZH = {"staff": "人员素质", "control": "食品安全管控能力", "stability": "产品质量稳定性", "technology": "技术水平", "brand": "品牌影响力"}
 TIER_ZH = {"A": "A档", "B": "B档", "C": "C档", "D": "D档", "unrated": "未分档"}
 
 # per section: (key, column title) — the text and XLSX layouts follow these
@@ -127,7 +129,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         if h.previous is None:
             change = "首次评定"
         elif h.grade != h.previous:
-            change = f"{h.previous}→{h.grade}（{'上升' if h.grade > h.previous else '下降'}）"
+            change = f"{h.previous}→{h.grade}（{'风险上升' if h.grade > h.previous else '风险下降'}）"
         else:
             change = "等级不变" + ("（受每次变动级数限制）" if h.held else "")
         history.append({"as_of": _local(h.as_of, off), "grade": h.grade, "previous": h.previous or "", "score": h.score,
@@ -203,7 +205,7 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     if c.acceptance_failed:
         rows[-1]["detail"] = (rows[-1]["detail"] + "；" if rows[-1]["detail"] else "") + f"验收未通过 {c.acceptance_failed} 次"
     rows.append({"item": "分档", "status": f"{c.starting_tier or '—'} → {c.tier or '—'}",
-                 "detail": "、".join(f"{k} {v:g}" for k, v in c.scores.items())})
+                 "detail": "、".join(f"{DIMENSION_ZH.get(k, k)} {v:g}" for k, v in c.scores.items())})
     ones_zh = {"training_and_exam": "三个一·全员培训考试", "self_inspection": "三个一·企业自查", "comparison_test": "三个一·比对试验"}
     rows += [{"item": ones_zh[k], "status": "已完成" if v else "未完成", "detail": ""} for k, v in three_ones(c, pol).items()]
     for k in kpis(file, pol).values():

@@ -139,3 +139,12 @@ def test_the_report_from_a_files_view_equals_the_report_from_the_file(county, ru
             assert got[section] == expected[section], (eid, section)
     graded = [f for f in state.files.values() if f.risk.current and f.risk.current.contributions]
     assert graded, "the demo grades enterprises: their reasons must survive the view"
+
+
+def test_every_tiering_dimension_has_its_chinese_name():
+    from typing import get_args
+
+    from qrisk.credit_report import DIMENSION_ZH
+    from schemas.events import CampaignDimension
+
+    assert set(DIMENSION_ZH) == set(get_args(CampaignDimension))

@@ -258,7 +258,7 @@ def test_warning_and_signal_texts_come_out_as_the_fold_wrote_them(county):
     signals = got[("county.json", "最新质量波动信号")]
     assert signals
     for row in signals:
-        named = [(d["series"].replace("|", " · ") if "series" in d else f"{ {'p': '抽检不合格率', 'c': '投诉数'}[d['chart']]} {d['period']}",
+        named = [(f"{d['product']} · {d['item_name']}" if "series" in d else f"{ {'p': '抽检不合格率', 'c': '投诉数'}[d['chart']]} {d['period']}",
                   d["text_zh"]) for d in data[(row["事件"], "fluctuation.signal")]]
         assert (row["产品与项目"], row["信号"]) in named
     # both halves are there: the embedded county's and the streamed county's
