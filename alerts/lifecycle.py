@@ -216,7 +216,8 @@ class AlertBook(FoldState):
         allowed, _ = TRANSITIONS[action]
         if alert.state not in allowed:
             starts = "、".join(STATE_ZH[s] for s in STATES if s in allowed)
-            raise AlertActionError(f"预警 {alert_id} 当前状态为“{STATE_ZH[alert.state]}”，不能{ACTION_ZH[action]}（只能从{starts}状态{ACTION_ZH[action]}）")
+            raise AlertActionError(f"预警 {alert_id} 当前状态为“{STATE_ZH[alert.state]}”，不能执行“{ACTION_ZH[action]}”"
+                                   f"（该操作仅适用于{starts}状态的预警）")
         return alert
 
     # ------------------------------------------------------------------ decisions

@@ -113,6 +113,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     grade: dict[str, Any] = {
         "grade": rs.grade, "grade_zh": GRADE_ZH.get(rs.grade or "", "未评定（缺少企业登记信息）"), "score": rs.score,
         "as_of": _local(now, off) if now else "", "next_inspection_due": rs.next_inspection_due.isoformat() if rs.next_inspection_due else None,
+        "inspection_overdue": bool(rs.next_inspection_due and now and rs.next_inspection_due < rules.local_date(now)),
         "inspections_per_year": rules.policy.risk.inspections_per_year.get(rs.grade) if rs.grade else None,
         "static": current.static if current else None, "dynamic": current.dynamic if current else None,
         "credit": current.credit if current else None, "band": current.band if current else None,
@@ -242,7 +243,8 @@ def render_text(report: dict[str, Any]) -> str:
     if g["grade"]:
         lines.append(f"  {g['grade_zh']}，风险分 {_cell(g['score'])}（静态 {_cell(g['static'])} + 动态 {_cell(g['dynamic'])} + 信用 {_cell(g['credit'])}）")
         if g["next_inspection_due"]:
-            lines.append(f"  下次现场检查应于 {g['next_inspection_due']} 前（{g['grade']} 级每年至少 {_cell(g['inspections_per_year'])} 次）")
+            lines.append(f"  下次现场检查应于 {g['next_inspection_due']} 前（{g['grade']} 级每年至少 {_cell(g['inspections_per_year'])} 次）"
+                         + ("，已逾期" if g.get("inspection_overdue") else ""))
         lines.append("  主要原因：")
         lines += [f"    - {r}" for r in g["reasons"]] or ["    （无）"]
     else:
@@ -308,7 +310,7 @@ def write_xlsx(report: dict[str, Any], path: str | Path) -> Path:
     ws.append(["等级", g["grade_zh"]])
     ws.append(["风险分", _cell(g["score"])])
     ws.append(["构成", f"静态 {_cell(g['static'])} + 动态 {_cell(g['dynamic'])} + 信用 {_cell(g['credit'])}"])
-    ws.append(["下次检查期限", g["next_inspection_due"] or ""])
+    ws.append(["下次检查期限", (g["next_inspection_due"] or "") + ("（已逾期）" if g.get("inspection_overdue") else "")])
     for i, r in enumerate(g["reasons"]):
         ws.append(["主要原因" if i == 0 else "", r])
     for row in ws.iter_rows(min_row=4):

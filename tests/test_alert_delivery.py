@@ -171,7 +171,7 @@ def test_supervisors_act_on_their_towns_alerts_and_a_restart_keeps_state_and_sen
     assert srv.get(f"/v1/alerts/{aid}", headers=as_key(srv, "wang")).status_code == 404
     assert srv.get("/v1/alerts", headers=as_key(srv, "wang")).json() == [], "another town's supervisor sees none of them"
     wrong = srv.post(url, json={"action": "verify"}, headers=as_key(srv, "li"))
-    assert wrong.status_code == 409 and "当前状态为“待处置”，不能整改复查通过" in wrong.json()["detail"]
+    assert wrong.status_code == 409 and "当前状态为“待处置”，不能执行“整改复查通过”" in wrong.json()["detail"]
     bad = srv.post(url, json={"action": "assign"}, headers=as_key(srv, "li"))
     assert bad.status_code == 422 and "assignee" in bad.text
     assert srv.post("/v1/alerts/AL-0000000000000000/actions", json={"action": "close"}).status_code == 404

@@ -153,8 +153,8 @@ def test_after_an_alert_is_closed_the_same_problem_opens_a_new_one(rules):
 
 
 @pytest.mark.parametrize("action, state, message", [
-    ("verify", "open", "当前状态为“待处置”，不能整改复查通过"),
-    ("acknowledge", "closed", "当前状态为“已关闭”，不能确认"),
+    ("verify", "open", "当前状态为“待处置”，不能执行“整改复查通过”（该操作仅适用于整改中状态的预警）"),
+    ("acknowledge", "closed", "当前状态为“已关闭”，不能执行“确认”（该操作仅适用于待处置状态的预警）"),
 ])
 def test_a_step_the_alert_cannot_take_is_refused_in_chinese_and_changes_nothing(county, action, state, message):
     alert = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert

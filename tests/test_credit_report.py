@@ -148,3 +148,21 @@ def test_every_tiering_dimension_has_its_chinese_name():
     from schemas.events import CampaignDimension
 
     assert set(DIMENSION_ZH) == set(get_args(CampaignDimension))
+
+
+def test_an_inspection_past_its_due_date_is_marked_overdue(county, rules):
+    from processors.risk import as_of as file_as_of
+
+    _, state = county
+    marked = {True: 0, False: 0}
+    for file in state.files.values():
+        report = build_report(file, rules)
+        due, now = file.risk.next_inspection_due, file_as_of(file)
+        if due is None or now is None:
+            continue
+        as_of = rules.local_date(now)
+        overdue = due < as_of
+        assert report["grade"]["inspection_overdue"] is overdue
+        assert ("，已逾期" in render_text(report)) is overdue
+        marked[overdue] += 1
+    assert marked[False], "most are within their interval"
