@@ -55,7 +55,9 @@ def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode("utf-8", "backslashreplace")
 
 
-def to_xlsx(rows: Iterable[dict[str, Any]], columns: Sequence[str], sheet: str = "qrisk") -> bytes:
+def to_xlsx(rows: Iterable[dict[str, Any]], columns: Sequence[str], sheet: str = "qrisk",
+            headers: dict[str, str] | None = None) -> bytes:
+    """``headers``: the header row's text per column (a sheet people print reads 企业名称, not name)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -74,7 +76,7 @@ def to_xlsx(rows: Iterable[dict[str, Any]], columns: Sequence[str], sheet: str =
             return c
         return WriteOnlyCell(ws, value=value)
 
-    ws.append([cell(c) for c in columns])
+    ws.append([cell((headers or {}).get(c, c)) for c in columns])
     for row in rows:
         ws.append([cell(row.get(c)) for c in columns])
     out = io.BytesIO()

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from processors._build import FoldState
+from processors.risk import CATEGORY_ZH
 
 if TYPE_CHECKING:  # pragma: no cover
     from processors.credit_file import CountyState, CreditFile
@@ -293,13 +294,23 @@ TABLE_COLUMNS = [
     "key_posts_certified_rate", "sampling_pass_rate", "kpis_met", "accepted_on",
 ]
 """The progress table's columns for CSV / Excel (a sheet a supervisor can print)."""
+TABLE_HEADERS_ZH = {
+    "enterprise_id": "企业编号", "name": "企业名称", "town": "乡镇/街道", "category": "食品类别", "starting_tier": "初始分档",
+    "tier": "当前分档", "commitment_signed_on": "承诺书签订日期", "stage_zh": "所处阶段", "training_and_exam": "培训考试达标",
+    "self_inspection": "开展自查", "comparison_test": "比对检验满意", "training_rate": "从业人员培训率",
+    "exam_first_pass_rate": "考试一次通过率", "key_posts_certified_rate": "关键岗位持证率", "sampling_pass_rate": "抽检合格率",
+    "kpis_met": "达标指标", "accepted_on": "验收通过日期",
+}
+"""Excel's header row (CSV keeps the column keys, for other systems)."""
 
 
-def table_rows(progress: dict[str, Any]) -> list[dict[str, Any]]:
-    """The progress rows flattened: one cell per stage flag and KPI value."""
+def table_rows(progress: dict[str, Any], zh: bool = False) -> list[dict[str, Any]]:
+    """The progress rows flattened: one cell per stage flag and KPI value (``zh``: categories in Chinese)."""
     out = []
     for r in progress["rows"]:
         flat = {k: r[k] for k in ("enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage_zh", "accepted_on")}
+        if zh:
+            flat["category"] = CATEGORY_ZH.get(flat["category"], flat["category"])
         flat.update({k: "是" if v else "否" for k, v in r["three_ones"].items()})
         flat.update({k: (None if v["value"] is None else round(v["value"], 4)) for k, v in r["kpis"].items()})
         flat["kpis_met"] = f"{r['kpis_met']}/{r['kpis_known']}"

@@ -436,7 +436,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     def campaign(format: Format = "json", key: ApiKey = Security(readers)) -> Any:
         """``{"summary", "rows"}``: per enterprise its stage, the "three ones", the KPIs against their targets.
         With the Kafka log, from the credit files as the sink last wrote them (seconds behind the log)."""
-        from processors.campaign import TABLE_COLUMNS, county_progress, table_rows
+        from processors.campaign import TABLE_COLUMNS, TABLE_HEADERS_ZH, county_progress, table_rows
 
         towns = list(key.towns) or None
         if distributed:
@@ -449,6 +449,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 progress = county_progress(pipeline.state, pipeline.rules.policy.campaign, towns)
         if format == "json":
             return progress
+        if format == "xlsx":  # a sheet people print: Chinese headers and categories
+            return Response(to_xlsx(table_rows(progress, zh=True), TABLE_COLUMNS, sheet="提档升级进度", headers=TABLE_HEADERS_ZH),
+                            media_type=XLSX_MEDIA_TYPE, headers={"content-disposition": 'attachment; filename="campaign.xlsx"'})
         return _table(table_rows(progress), TABLE_COLUMNS, format, "campaign")
 
     @app.get("/v1/dead-letters", summary="Most recent rejected inputs with their reasons",

@@ -155,7 +155,8 @@ def test_the_campaign_command_prints_the_table_and_writes_a_sheet(tmp_path):
                                         capture_output=True, text=True, check=True).stdout)
     ws = load_workbook(sheet).active
     header = [c.value for c in ws[1]]
-    assert header[:3] == ["enterprise_id", "name", "town"] and ws.max_row == 1 + len(as_json["rows"])
+    assert header[:4] == ["企业编号", "企业名称", "乡镇/街道", "食品类别"] and ws.max_row == 1 + len(as_json["rows"])
+    assert {row[3].value for row in ws.iter_rows(min_row=2)} <= {"包装饮用水", "糕点", "其他"}
 
 
 def test_campaign_events_over_the_api_for_the_bureau_and_the_table_for_supervisors(server):
@@ -177,6 +178,12 @@ def test_campaign_events_over_the_api_for_the_bureau_and_the_table_for_superviso
     assert server.get("/v1/campaign", headers={"authorization": f"Bearer {elsewhere}"}).json()["rows"] == []
     csv = server.get("/v1/campaign?format=csv")
     assert csv.status_code == 200 and "acceptance" not in csv.text and "检查验收" in csv.text
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(BytesIO(server.get("/v1/campaign?format=xlsx").content)).active
+    assert [c.value for c in sheet[1]][:2] == ["企业编号", "企业名称"] and sheet.title == "提档升级进度"
     report = server.get(f"/v1/enterprises/{E}?view=report").json()
     assert any(r["item"] == "检查验收" and r["status"] == "已完成" for r in report["campaign"])
 
