@@ -21,6 +21,7 @@ from dashboards.model import (
     panel,
     variable,
 )
+from schemas.events import EVENT_TYPE_ZH
 
 # samples count once, with their final verdict (a re-test replaces its original: 031 migration)
 FINAL_SAMPLES = "judgements FINAL WHERE superseded_by = ''"
@@ -191,6 +192,8 @@ def enterprise() -> dict[str, Any]:
                      description="一家企业的风险等级、抽检、预警和质量波动，每一项都可追到事件")
 
 
+EVENT_TYPE_LABEL = (f"transform(event_type, {list(EVENT_TYPE_ZH)}, {list(EVENT_TYPE_ZH.values())}, event_type)")
+
 # each notification's newest attempt (deliveries: one row per attempt; alerts.outbox)
 LATEST_DELIVERIES = """
     SELECT delivery_id, any(alert_id) AS alert_id, any(enterprise_id) AS enterprise_id, any(receiver) AS receiver,
@@ -210,7 +213,7 @@ def intake() -> dict[str, Any]:
               thresholds=[(None, "green"), (1.0, "red")],
               description="最后一次尝试为失败的预警通知（接收方拒收、地址或密钥有误、重试次数用尽）：需人工处理"),
         panel("timeseries", "每小时接收事件（按类型）",
-              f"""SELECT toStartOfHour(received_at) AS time, event_type AS `类型`, count() AS `事件`
+              f"""SELECT toStartOfHour(received_at) AS time, {EVENT_TYPE_LABEL} AS `类型`, count() AS `事件`
                   FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at) GROUP BY time, event_type ORDER BY time, event_type""",
               w=24, h=8, fmt=FORMAT_TIMESERIES),
         panel("table", "最新死信",

@@ -34,7 +34,7 @@ from typing import Any
 
 from processors.credit_file import CountyState
 from processors.step import WARNING_KINDS, Effect
-from schemas.events import Envelope
+from schemas.events import EVENT_TYPE_ZH, Envelope
 from schemas.upcast import parse_event
 
 CST = dt.timezone(dt.timedelta(hours=8))
@@ -408,13 +408,6 @@ class CountyGenerator:
 # --------------------------------------------------------------------------- summary
 
 CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
-EVENT_TYPE_ZH = {
-    "enterprise.registered": "企业登记", "enterprise.updated": "企业信息变更", "sampling.result": "抽检结果",
-    "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "inspection.completed": "现场检查",
-    "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
-    "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
-    "campaign.activity": "提档升级活动", "alert.action": "预警处置", "clock.tick": "时钟",
-}
 
 
 def summarise(state: CountyState, events: list[Envelope], effects: list[Effect], period: tuple[dt.date, dt.date],

@@ -212,6 +212,13 @@ def test_every_panel_answers_what_the_fold_knows(county):
                                                   STATE_ZH[active[r["预警编号"]].state]) for r in rows)
     assert {r["状态"] for r in rows} >= {"待处置", "整改中"}, "the demo's rectification orders put some under rectification"
     assert got[("intake.json", "接收事件")] == [{"事件": len(county["events"])}]
+    from schemas.events import EVENT_TYPE_ZH
+
+    by_type = collections.Counter(EVENT_TYPE_ZH[e.event_type] for e in county["events"])
+    hourly = collections.Counter()
+    for r in got[("intake.json", "每小时接收事件（按类型）")]:
+        hourly[r["类型"]] += r["事件"]
+    assert hourly == by_type, "event types by their Chinese names"
     assert got[("intake.json", "死信")] == [{"死信": 1}]
     assert got[("intake.json", "最新死信")][0]["原因"] == "payload.sample_no: 缺少必填字段"
 
