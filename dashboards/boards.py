@@ -21,7 +21,6 @@ from dashboards.model import (
     panel,
     variable,
 )
-from schemas.events import EVENT_TYPE_ZH
 
 # samples count once, with their final verdict (a re-test replaces its original: 031 migration)
 FINAL_SAMPLES = "judgements FINAL WHERE superseded_by = ''"
@@ -192,7 +191,15 @@ def enterprise() -> dict[str, Any]:
                      description="一家企业的风险等级、抽检、预警和质量波动，每一项都可追到事件")
 
 
-EVENT_TYPE_LABEL = (f"transform(event_type, {list(EVENT_TYPE_ZH)}, {list(EVENT_TYPE_ZH.values())}, event_type)")
+# event types by their Chinese names (schemas.events.EVENT_TYPE_ZH; a test keeps them equal)
+EVENT_TYPE_ZH = {
+    "enterprise.registered": "企业登记", "enterprise.updated": "企业信息变更", "sampling.result": "抽检结果",
+    "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "inspection.completed": "现场检查",
+    "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
+    "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
+    "campaign.activity": "提档升级活动", "alert.action": "预警处置", "clock.tick": "时钟",
+}
+EVENT_TYPE_LABEL = f"transform(event_type, {list(EVENT_TYPE_ZH)}, {list(EVENT_TYPE_ZH.values())}, event_type)"
 
 # each notification's newest attempt (deliveries: one row per attempt; alerts.outbox)
 LATEST_DELIVERIES = """

@@ -90,6 +90,13 @@ def test_the_additive_groups_are_the_catalogues():
     assert groups == GROUPS_ZH
 
 
+def test_the_event_type_labels_are_the_contracts():
+    from dashboards.boards import EVENT_TYPE_ZH
+    from schemas.events import EVENT_TYPE_ZH as CONTRACT
+
+    assert EVENT_TYPE_ZH == CONTRACT
+
+
 def test_the_campaign_stages_are_in_the_folds_order():
     from dashboards.boards import CAMPAIGN_STAGES
     from processors.campaign import STAGES
