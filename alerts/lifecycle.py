@@ -41,6 +41,7 @@ from pydantic import Field
 from alerts.messages import RASFF_ZH, SEVERITY_ZH
 from alerts.notification import REASONS_ZH, Notification
 from processors._build import FoldState, builder
+from processors.risk import CATEGORY_ZH
 from schemas.events import (
     AlertActionEvent,
     Envelope,
@@ -233,6 +234,11 @@ class AlertBook(FoldState):
         self.serial[key] = n
         alert_id = "AL-" + hashlib.sha1(f"{key}#{n}".encode()).hexdigest()[:16]
         info = enterprise(d["enterprise_id"]) or Enterprise(name=d["enterprise_id"])
+        evidence = d.get("evidence") or {}
+        if evidence.get("scope") == "category":
+            # the county's chart of a category: no town's problem, so no town's route (the county's routes take it)
+            category = evidence.get("category") or info.category
+            info = Enterprise(name=f"全县{CATEGORY_ZH.get(category, category)}企业", town=None, category=category)
         hours = d.get("respond_within_hours")
         alert = _build_alert(
             alert_id=alert_id, dedup_key=key, enterprise_id=d["enterprise_id"], enterprise_name=info.name, town=info.town,
@@ -243,6 +249,8 @@ class AlertBook(FoldState):
         )
         _add_refs(alert, alert.evidence)
         alert.receivers = route(alert, ap)
+        if not alert.receivers and evidence.get("scope") == "category":
+            alert.receivers = list(ap.escalate_to)  # a county-wide problem reaches the county's people, if no route names it
         alert.silenced = silenced(alert, ap, at)
         self.alerts[alert_id] = alert
         self.active_by_key[key] = alert_id

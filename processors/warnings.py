@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from processors.ids import event_key
 
-from processors.risk import reasons_zh
+from processors.risk import CATEGORY_ZH, reasons_zh
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,9 +94,11 @@ def _render(template: str, fields: dict[str, Any]) -> str:
 
 
 def _decision(rule_id: str, rule: WarningRule, severity: Severity, file: "CreditFile", at: dt.datetime, event_id: str,
-              dedup_key: str, fields: dict[str, Any], evidence: dict[str, Any], rules: "Rules") -> AlertDecision:
+              dedup_key: str, fields: dict[str, Any], evidence: dict[str, Any], rules: "Rules", name: str | None = None) -> AlertDecision:
+    """``name``: who the message is about, when not the enterprise (the county's chart of a category)."""
     wp = rules.policy.warnings
-    name = file.profile.name if file.profile is not None else file.enterprise_id
+    if name is None:
+        name = file.profile.name if file.profile is not None else file.enterprise_id
     local = (at + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat()
     fill = {"name": name, "enterprise_id": file.enterprise_id, "date": local, **fields}
     # trusted fields from the fold: construct without validating again (the bench keeps the fold at ≥ 10k events/s)
@@ -182,14 +184,22 @@ def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDeci
     else:
         key = f"{file.enterprise_id}:fluctuation:{chart}:{d.get('period')}"
     where = f"（抽样编号 {d['sample_no']}，{d.get('sampled_on', '')}）" if d.get("sample_no") else ""
-    fields = {"text": d.get("text_zh", ""), "where": where, "chart": chart, "series": d.get("series") or d.get("period") or ""}
+    text, name = d.get("text_zh", ""), None
+    if scope == "category":
+        # the county's pass rate for a category: about the county, not the enterprise whose sample tipped it
+        name = f"本县{CATEGORY_ZH.get(d.get('category'), d.get('category'))}类"
+        text = text.removeprefix(f"{name} ")
+        where = f"（最近一批：{file.profile.name if file.profile else file.enterprise_id}，{where[1:-1]}）" if where else ""
+    fields = {"text": text, "where": where, "chart": chart, "series": d.get("series") or d.get("period") or ""}
     evidence: dict[str, Any] = {"event_ids": [eff.event_id], "chart": chart, "scope": scope, "rules": sorted(r for r in fired if r),
                                 "value": d.get("value"), "center": d.get("center"), "lcl": d.get("lcl"), "ucl": d.get("ucl")}
     for k in ("series", "period", "sample_no", "item_code", "usl", "n", "failed"):
         if d.get(k) is not None:
             evidence[k] = d[k]
+    if scope == "category":
+        evidence["category"] = d.get("category")
     # the chart itself (points, limits, Pareto, nearby events) is in the fluctuation.signal effect of the same event
-    return _decision("fluctuation.signal", rule, severity, file, eff.occurred_at, eff.event_id, key, fields, evidence, rules)
+    return _decision("fluctuation.signal", rule, severity, file, eff.occurred_at, eff.event_id, key, fields, evidence, rules, name=name)
 
 
 def _cluster(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:

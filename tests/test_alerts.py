@@ -401,3 +401,21 @@ def test_an_order_names_an_alert_by_its_id_and_touches_no_other_enterprise(count
     changes = county.feed(_order("ZG-4", f"见预警 {alert.alert_id}", "2026-02-12T09:00:00+08:00"))
     assert [(c.step.action, c.step.to_state) for c in changes] == [("comment", "rectifying")], "linked, already rectifying"
     assert alert.rectifications == ["ZG-4"]
+
+
+def test_the_countys_pass_rate_chart_opens_a_county_alert_not_the_enterprises(rules):
+    """A category's pass-rate signal is the county's: named by the category, routed by no town
+    (the county's routes, else escalate_to), and the enterprise whose sample tipped it is the evidence."""
+    import datetime as dt
+
+    from tests.test_fluctuation import water_sample
+
+    c = County(rules, policy())
+    c.feed(registered("2025-01-05T09:00:00+08:00"), water_sample(dt.date(2025, 1, 10), 0.8, pa=(0, 3, 0, 0, 0)),
+           water_sample(dt.date(2025, 2, 10), 0.8, pa=(0, 0, 9, 0, 0)))
+    charts = {a.evidence.get("scope"): a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"}
+    county, own = charts["category"], charts["enterprise"]
+    assert (county.enterprise_name, county.town, county.receivers) == ("全县包装饮用水企业", None, ["chief"])
+    assert county.message_zh.startswith("本县包装饮用水类：2025Q1 抽检不合格率 2/2") and "最近一批：清源桶装水厂" in county.message_zh
+    assert (own.enterprise_name, own.town, own.receivers) == ("清源桶装水厂", TOWN, ["liangzhu"])
+    assert own.message_zh.startswith("清源桶装水厂：2025Q1 抽检不合格率 2/2")
