@@ -1,19 +1,29 @@
 """step() alone on demo events, one core: events per second.
 
-    python bench/bench_step.py [--seed N] [--repeat R]
+    python bench/bench_step.py [--seed N] [--repeat R] [--stages]
 
 Target (issue 2): ≥ 20,000 events/s.  Events are parsed once up front; the
 figure is the fold only (judgement included).  The demo's campaign events are left out
 (``campaign=False``): they are cheap, and with them the figure would rise without the fold
 getting faster — the benchmarks fold the same county as before they joined the demo.
+
+``--stages`` also folds the same events with the later stages switched off in turn, to show
+what each costs per event: the credit file and judgement alone (what issue 2 built), then with
+the fluctuation charts (SPC), then with risk grading and early warnings (the whole fold).
+Switched off means the bench replaces the stage's function in ``processors.step`` for the run.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import platform
+import sys
 import time
+from typing import Iterator
 
 from processors.credit_file import CountyState
 from processors.judgement import _MEMO
+import processors.step as step_module
 from processors.step import step
 from qrisk.demo import CountyGenerator
 from qrisk.runtime import default_rules, tune_gc
@@ -24,6 +34,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2025)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--stages", action="store_true", help="also the cost of each stage of the fold")
     args = ap.parse_args()
     rules = default_rules()
     tune_gc(freeze=False)  # as the runtime runs the fold
@@ -53,6 +64,45 @@ def main() -> None:
     print(f"step(): {warm:,.0f} events/s with the judgement memo warm, as in a running service after recovery")
     samples = by_type.get("sampling.result", 0)
     print(f"sampling results are {samples / len(events):.0%} of the events")
+    print(f"interpreter: {interpreter()}")
+    if args.stages:
+        stages(run)
+
+
+@contextlib.contextmanager
+def switched_off(*names: str) -> Iterator[None]:
+    """Replace stages of the fold (functions ``processors.step`` calls) by no-ops for a run."""
+    saved = {name: getattr(step_module, name) for name in names}
+    off = {"_assess": lambda *a: None, "on_sample_judged": lambda *a: []}
+    try:
+        for name in names:
+            setattr(step_module, name, off[name])
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(step_module, name, fn)
+
+
+def stages(run) -> None:
+    with switched_off("_assess", "on_sample_judged"):
+        file_only = run(cold=True)
+    with switched_off("_assess"):
+        with_spc = run(cold=True)
+    whole = run(cold=True)
+    base = 1e6 / file_only
+    spc = 1e6 / with_spc - base
+    grading = 1e6 / whole - 1e6 / with_spc
+    total = 1e6 / whole
+    print("stages, cold judgement memo, µs per event (share of the whole fold):")
+    print(f"  credit file + judgement (issue 2)       {base:6.1f} µs  ({base / total:4.0%})  alone: {file_only:,.0f} events/s")
+    print(f"  fluctuation charts (SPC)                {spc:6.1f} µs  ({spc / total:4.0%})")
+    print(f"  risk grading + early warnings           {grading:6.1f} µs  ({grading / total:4.0%})")
+    print(f"  whole fold                              {total:6.1f} µs         {whole:,.0f} events/s")
+
+
+def interpreter() -> str:
+    """Which Python folded: figures from different builds of CPython (a distribution's, pyenv's) differ."""
+    return f"{platform.python_implementation()} {platform.python_version()} at {sys.executable}"
 
 
 if __name__ == "__main__":
