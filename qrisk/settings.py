@@ -31,8 +31,9 @@ class Settings(BaseSettings):
     # each is the whole file as JSON (~70 kB after a year), and the API reads files from memory anyway
     snapshot_seconds: float = 60.0
     # `qrisk run` writes a clock.tick to its log this often (0: never): overdue rectifications, missing
-    # data and unacknowledged alerts are decided by the log's clock, which moves without other events too
-    tick_seconds: float = 3600.0
+    # data and unacknowledged alerts are decided by the log's clock, which moves without other events too;
+    # every 10 minutes an unanswered critical alert escalates within 10 minutes of its 24 h deadline
+    tick_seconds: float = 600.0
 
     # access control (qrisk.auth): the key file; default <data_dir>/keys.json
     keys_file: Path | None = None
