@@ -523,7 +523,7 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
         shown = f"{float(total):.2f}"
         if total > 1:
             verdict: ItemVerdict = "fail"
-            zh = f"{group.name_zh}合并使用：{terms} = {shown} > 1，超过GB 2760“同一功能添加剂混合使用时各自用量占其最大使用量比例之和不应超过1”的规定，判定不合格"
+            zh = f"{group.name_zh}合并使用：{terms} = {shown} > 1；GB 2760规定相同色泽着色剂、防腐剂、抗氧化剂混合使用时，各自用量占其最大使用量的比例之和不应超过1，判定不合格"
             en = f"{group.name_en} used together: {terms_en} = {shown} > 1 (GB 2760 sum-of-ratios rule); fail"
         elif pending:
             verdict = "undetermined"

@@ -168,10 +168,13 @@ def test_pseudomonas_is_the_pathogen(cat: Catalogue) -> None:
 
 
 def test_sum_of_ratios_groups(cat: Catalogue) -> None:
-    assert {g.group for g in cat.categories["pastry"].sum_of_ratios} == {"preservative", "sweetener"}
+    assert {g.group for g in cat.categories["pastry"].sum_of_ratios} == {"preservative"}
     preservatives = {i.code for i in cat.group_members("pastry", "preservative")}
     assert {"sorbic_acid", "propionic_acid", "dehydroacetic_acid", "benzoic_acid"} <= preservatives
-    assert {i.code for i in cat.group_members("pastry", "sweetener")} == {"saccharin_sodium", "cyclamate", "acesulfame_k"}
+    # sweeteners keep their function group but are no sum-of-ratios group (GB 2760: colourants,
+    # preservatives and antioxidants only)
+    assert {i.code for i in cat.categories["pastry"].items if i.function_group == "sweetener"} == {"saccharin_sodium", "cyclamate", "acesulfame_k"}
+    assert cat.group_members("pastry", "sweetener") == ()
 
 
 def test_limit_text_keeps_the_data_spelling(cat: Catalogue) -> None:
