@@ -35,6 +35,10 @@ _REASON_ZH = {
     "uuid_type": "应为 UUID",
     "datetime_parsing": "应为带时区的 ISO-8601 时间，如 2026-03-01T08:30:00+08:00",
     "datetime_from_date_parsing": "应为带时区的 ISO-8601 时间",
+    "date_from_datetime_inexact": "应为 ISO-8601 日期（如 2026-03-01），不含时间",
+    "greater_than": "数值过小",
+    "less_than": "数值过大",
+    "body_encoding": "请求体不是 UTF-8 编码（例如按 GBK 发送）；请以 UTF-8 编码发送 JSON",
     "date_parsing": "应为 ISO-8601 日期，如 2026-03-01",
     "date_from_datetime_parsing": "应为 ISO-8601 日期",
     "greater_than_equal": "数值过小",
@@ -107,12 +111,36 @@ def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
             if e["type"] in seen:
                 continue
             seen.add(e["type"])
-            errors.append({"field": field_path, "type": e["type"], "reason": e["msg"], "reason_zh": _REASON_ZH.get(e["type"], e["msg"])})
+            errors.append({"field": field_path, "type": e["type"], "reason": e["msg"], "reason_zh": _reason_zh(e)})
     return errors
 
 
-def _error(field: str, type_: str, reason: str) -> dict[str, Any]:
-    return {"field": field, "type": type_, "reason": reason, "reason_zh": _REASON_ZH.get(type_, reason)}
+def _reason_zh(err: dict[str, Any]) -> str:
+    """The Chinese reason, with the detail the English one carries (the bound, the allowed values)."""
+    kind, ctx = err["type"], err.get("ctx") or {}
+    base = _REASON_ZH.get(kind, err["msg"])
+    if kind == "value_error":
+        cause = ctx.get("error")
+        zh = getattr(cause, "zh", None)  # schemas.events.FieldError says it in Chinese itself
+        return zh if zh else f"{base}：{cause if cause is not None else err['msg']}"
+    if kind == "literal_error" and "expected" in ctx:
+        return f"{base}，应为 {ctx['expected']}"
+    if kind == "string_pattern_mismatch" and "pattern" in ctx:
+        return f"{base}（应匹配 {ctx['pattern']}）"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        bound = {"greater_than_equal": ("ge", "≥"), "less_than_equal": ("le", "≤"), "greater_than": ("gt", ">"), "less_than": ("lt", "<")}[kind]
+        if bound[0] in ctx:
+            limit = ctx[bound[0]]
+            return f"{base}（应 {bound[1]} {limit:g}）" if isinstance(limit, float) else f"{base}（应 {bound[1]} {limit}）"
+    if kind in ("string_too_short", "string_too_long", "too_short", "too_long"):
+        limit = ctx.get("min_length") if kind.endswith("short") else ctx.get("max_length")
+        if limit is not None:
+            return f"{base}（{'至少' if kind.endswith('short') else '至多'} {limit} {'个字符' if kind.startswith('string') else '项'}）"
+    return base
+
+
+def _error(field: str, type_: str, reason: str, reason_zh: str | None = None) -> dict[str, Any]:
+    return {"field": field, "type": type_, "reason": reason, "reason_zh": reason_zh or _REASON_ZH.get(type_, reason)}
 
 
 def element_bytes(item: Any) -> bytes:
@@ -171,7 +199,9 @@ def decode_body(raw: bytes, max_batch: int = MAX_BATCH) -> tuple[list[Envelope],
 def _decode_general(raw: bytes, max_batch: int) -> tuple[list[Envelope], list[Rejection]]:
     try:
         doc = load_json(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        return [], [Rejection(None, raw, [_error("", "body_encoding", f"body is not UTF-8 (byte {exc.start} cannot be decoded): send JSON as UTF-8")])]
+    except ValueError as exc:
         return [], [Rejection(None, raw, [_error("", "json_invalid", f"body is not valid JSON: {exc}")])]
     except RecursionError:
         return [], [Rejection(None, raw, [_error("", "json_invalid", "body is not valid JSON: nested too deeply")])]
@@ -179,7 +209,8 @@ def _decode_general(raw: bytes, max_batch: int) -> tuple[list[Envelope], list[Re
         doc = doc["events"]
     docs = doc if isinstance(doc, list) else [doc]
     if len(docs) > max_batch:
-        return [], [Rejection(None, raw, [_error("", "batch_too_large", f"a batch holds at most {max_batch} events, got {len(docs)}")])]
+        return [], [Rejection(None, raw, [_error("", "batch_too_large", f"a batch holds at most {max_batch} events, got {len(docs)}",
+                                                 f"批量过大：每批至多 {max_batch} 个事件，收到 {len(docs)} 个；请分批发送")])]
     events, rejections = [], []
     for i, item in enumerate(docs):
         result = validate_document(item, i if isinstance(doc, list) else None, raw)

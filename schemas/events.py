@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import uuid
 from typing import Annotated, Any, Literal, Union
 
@@ -26,6 +27,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     TypeAdapter,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -64,31 +66,57 @@ EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 LATEST = dt.datetime(2106, 1, 1, tzinfo=dt.timezone.utc)
 
 
+class FieldError(ValueError):
+    """A refusal with its reason in Chinese as well: the door (``ingest.validate``) shows both."""
+
+    def __init__(self, en: str, zh: str):
+        super().__init__(en)
+        self.zh = zh
+
+
 def _aware(value: dt.datetime) -> dt.datetime:
     if value.tzinfo is None:
-        raise ValueError("timestamp must carry a UTC offset, e.g. 2026-03-01T08:30:00+08:00")
+        raise FieldError("timestamp must carry a UTC offset, e.g. 2026-03-01T08:30:00+08:00",
+                         "时间须带时区，如 2026-03-01T08:30:00+08:00")
     try:
         value = value.astimezone(dt.timezone.utc)
     except OverflowError:  # 0001-01-01T00:00:00+01:00 and the like
         value = None  # type: ignore[assignment]
     if value is None or not EARLIEST <= value < LATEST:
-        raise ValueError("timestamp must lie between 1970-01-01 and 2105-12-31")
+        raise FieldError("timestamp must lie between 1970-01-01 and 2105-12-31", "时间须在 1970-01-01 至 2105-12-31 之间")
     return value
 
 
 def _in_range(value: dt.date) -> dt.date:
     if not EARLIEST.date() <= value < LATEST.date():
-        raise ValueError("date must lie between 1970-01-01 and 2105-12-31")
+        raise FieldError("date must lie between 1970-01-01 and 2105-12-31", "日期须在 1970-01-01 至 2105-12-31 之间")
     return value
 
 
+# JSON has no date type: ISO-8601 text only.  Pydantic alone would also read "1741132800" (epoch
+# seconds, as text) and a date given as a datetime at midnight: a lab system sending those has a
+# bug that must show at the door, not a date in 1970 choosing the standard's edition.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
 def _text_or_value(kind: type) -> Any:
+    if kind is dt.date:
+        def text_ok(text: str) -> bool:
+            return _ISO_DATE.fullmatch(text) is not None
+        en, zh = "an ISO-8601 date such as 2026-03-01", "ISO-8601 日期，如 2026-03-01"
+    else:
+        def text_ok(text: str) -> bool:
+            return _ISO_DATETIME.match(text) is not None
+        en, zh = "an ISO-8601 timestamp with its UTC offset, such as 2026-03-01T08:30:00+08:00", "带时区的 ISO-8601 时间，如 2026-03-01T08:30:00+08:00"
+
     def check(value: Any) -> Any:
-        # JSON has no date type: accept ISO-8601 text, refuse numbers so an
-        # epoch integer is not silently read as a date.
-        if isinstance(value, (str, kind)):
+        if isinstance(value, kind):
             return value
-        raise ValueError(f"must be an ISO-8601 {kind.__name__} string")
+        if isinstance(value, str) and text_ok(value.strip()):
+            return value
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        raise FieldError(f"must be {en}, got {shown}", f"应为{zh}，收到 {shown}")
     return BeforeValidator(check)
 
 
@@ -175,7 +203,7 @@ class EnterpriseUpdate(Model):
     @model_validator(mode="after")
     def _something_changes(self) -> "EnterpriseUpdate":
         if not self.model_fields_set:
-            raise ValueError("an update must change at least one field")
+            raise FieldError("an update must change at least one field", "更新事件至少须修改一个字段")
         return self
 
 
@@ -226,9 +254,20 @@ class SamplingResult(Model):
         seen: set[str] = set()
         for item in items:
             if item.item_code in seen:
-                raise ValueError(f"item_code {item.item_code!r} appears twice in one sample")
+                raise FieldError(f"item_code {item.item_code!r} appears twice in one sample", f"同一样品中检验项目 {item.item_code} 出现两次")
             seen.add(item.item_code)
         return items
+
+    @field_validator("sampled_on")
+    @classmethod
+    def _produced_before_sampled(cls, sampled_on: dt.date, info: ValidationInfo) -> dt.date:
+        # a product cannot be sampled before it was made: one of the two dates is mistyped, and
+        # the production date would choose the standard's edition
+        produced = info.data.get("production_date")
+        if produced is not None and produced > sampled_on:
+            raise FieldError(f"sampled_on {sampled_on.isoformat()} is before production_date {produced.isoformat()}: one of the two is wrong",
+                             f"抽样日期 {sampled_on.isoformat()} 早于生产日期 {produced.isoformat()}，两者必有一处有误")
+        return sampled_on
 
 
 class ComplaintReceived(Model):

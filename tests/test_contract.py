@@ -77,6 +77,55 @@ def test_errors_name_the_field_and_the_reason(mutate, field, kind):
     assert all(e["reason_zh"] for e in rejected[0].errors)
 
 
+@pytest.mark.parametrize(
+    "mutate, field, zh",
+    [
+        # epoch seconds as text, and a datetime where a date belongs: pydantic alone would read both
+        (lambda d: d["payload"].__setitem__("sampled_on", "1741132800"), "payload.sampled_on", "应为ISO-8601 日期"),
+        (lambda d: d["payload"].__setitem__("production_date", "0"), "payload.production_date", "应为ISO-8601 日期"),
+        (lambda d: d["payload"].__setitem__("sampled_on", "2026-03-05T00:00:00"), "payload.sampled_on", "应为ISO-8601 日期"),
+        (lambda d: d.__setitem__("occurred_at", "1741132800"), "occurred_at", "带时区的 ISO-8601 时间"),
+        (lambda d: d.__setitem__("occurred_at", "2026-03-12T15:20:00"), "occurred_at", "时间须带时区"),
+        # made after it was sampled: one of the two dates is mistyped
+        (lambda d: d["payload"].update(production_date="2026-04-01", sampled_on="2026-03-05"), "payload.sampled_on", "早于生产日期 2026-04-01"),
+        (lambda d: d["payload"]["items"].append(dict(d["payload"]["items"][0])), "payload.items", "出现两次"),
+    ],
+)
+def test_bad_dates_are_refused_with_the_reason_in_chinese(mutate, field, zh):
+    doc = golden("sampling.result")
+    mutate(doc)
+    events, rejected = decode_body(json.dumps(doc, ensure_ascii=False).encode())
+    assert not events
+    reasons = {e["field"]: e["reason_zh"] for e in rejected[0].errors}
+    assert field in reasons and zh in reasons[field], reasons
+
+
+def test_chinese_reasons_carry_the_detail_of_the_english_ones():
+    doc = golden("sampling.result")
+    doc["schema_version"] = 2
+    doc["payload"]["items"][1]["detection_limit"] = -1
+    doc["payload"]["items"][0]["item_code"] = "铜绿"
+    doc["source"]["kind"] = "robot"
+    _, rejected = decode_body(json.dumps(doc, ensure_ascii=False).encode())
+    reasons = {e["field"]: e["reason_zh"] for e in rejected[0].errors}
+    assert reasons["payload.items[1].detection_limit"] == "数值过小（应 ≥ 0）"
+    assert reasons["payload.items[0].item_code"].startswith("格式不符合要求（应匹配 ^[a-z]")
+    assert reasons["source.kind"].startswith("取值不在允许范围内，应为 'lab'")
+
+
+def test_a_body_not_in_utf8_is_named_as_an_encoding_problem():
+    raw = json.dumps(golden("complaint.received"), ensure_ascii=False).encode("gbk")
+    _, rejected = decode_body(raw)
+    (error,) = rejected[0].errors
+    assert error["type"] == "body_encoding" and "GBK" in error["reason_zh"] and "not UTF-8" in error["reason"]
+
+
+def test_an_oversized_batch_says_the_limit():
+    doc = golden("complaint.received")
+    _, rejected = decode_body(json.dumps([doc] * 3).encode(), max_batch=2)
+    assert rejected[0].errors[0]["reason_zh"] == "批量过大：每批至多 2 个事件，收到 3 个；请分批发送"
+
+
 def test_non_finite_numbers_are_refused():
     raw = json.dumps(golden("sampling.result")).replace("0.01]", "1e999]").encode()
     _, rejected = decode_body(raw)

@@ -139,7 +139,7 @@ def test_lone_surrogates_and_invalid_utf8_are_dead_lettered(srv):
     resp = raw_post(srv, body)
     assert rejected_field(resp) == {"payload.text"}
     resp = raw_post(srv, b'{"event_id": "\xff\xfe"}')
-    assert resp.status_code == 422 and resp.json()["errors"][0]["type"] == "json_invalid"
+    assert resp.status_code == 422 and resp.json()["errors"][0]["type"] == "body_encoding"
     letters = srv.get("/v1/dead-letters").json()
     assert any(l["raw_encoding"] == "base64" for l in letters)
     assert any("\\ud800" in l["raw"] for l in letters)
