@@ -205,6 +205,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         summary="Post one event or a batch (JSON array)",
         **_declared(posters, requestBody={"required": True, "content": {"application/json": {"schema": _BATCH_SCHEMA}}}),
         responses={200: {"description": "all events durable (accepted or duplicate)"}, **_AUTH_RESPONSES,
+                   409: {"description": "an event_id already names a different event; nothing of the batch was written; each such event kept in dead letters"},
                    413: {"description": "body too large"},
                    422: {"description": "rejected; nothing of the batch was written; each bad event kept in dead letters"}},
     )
@@ -248,6 +249,28 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 "detail_en": f"{len(refused)} event(s) are not this key's to send ({key.label}); nothing of this request was written",
                 "request_id": request_id,
                 "errors": [{"index": i if elements is not None else None, **err, "dead_letter_id": dl_id} for (i, err), dl_id in zip(refused, ids)],
+            })
+        conflicts = getattr(pipeline, "conflicts", None)  # (the Kafka log's workers drop a repeated id unseen)
+        clashes = await asyncio.get_running_loop().run_in_executor(None, conflicts, events) if conflicts is not None else []
+        if clashes:
+            # an id already names a different event: a correction must come as a new event, and the
+            # sender must learn that this one did not land (nothing of the batch is written)
+            elements = _elements(raw)
+            errors = [_conflict_error(i if elements is not None else None, str(events[i].event_id), seq) for i, seq in clashes]
+            letters = [
+                DeadLetter("http", f"{where} index {i} key {key.key_id}" if elements is not None else f"{where} key {key.key_id}",
+                           element_bytes(elements[i]) if elements is not None else raw, f"conflict: {err['reason']}", [err])
+                for (i, _), err in zip(clashes, errors)
+            ]
+            ids = await dead_letter(letters)
+            metrics.inc("qrisk_events_conflict_total", len(clashes), channel="http")
+            await asyncio.wrap_future(audit.record("events.posted", "conflict", key, {"request_id": request_id, "conflicts": len(clashes), "dead_letter_ids": ids[:50]}))
+            return JSONResponse(status_code=409, content={
+                "detail": f"{len(clashes)} 个事件的 event_id 已用于内容不同的事件，本批次未写入；事件一经接收不可修改，更正结果请以新的 event_id 发送",
+                "detail_en": f"{len(clashes)} event(s) reuse an event_id of a different event; nothing of this request was written. "
+                             "An accepted event is immutable: send a correction as a new event with a new event_id",
+                "request_id": request_id,
+                "errors": [{**err, "dead_letter_id": dl_id} for err, dl_id in zip(errors, ids)],
             })
         started = time.perf_counter()
         try:
@@ -541,6 +564,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     _add_event_schema(app)
     return app
+
+
+def _conflict_error(index: int | None, event_id: str, seq: int | None) -> dict[str, Any]:
+    where_en = f"the event logged as seq {seq}" if seq is not None else "an earlier event of this batch"
+    where_zh = f"日志序号 {seq} 的事件" if seq is not None else "本批次中前面的事件"
+    return {"index": index, "field": "event_id", "type": "event_id_conflict", "event_id": event_id, "logged_seq": seq,
+            "reason": f"event_id {event_id} already names {where_en}, with different content",
+            "reason_zh": f"event_id {event_id} 已用于{where_zh}，内容不同；更正请使用新的 event_id"}
 
 
 def _elements(raw: bytes) -> list[Any] | None:

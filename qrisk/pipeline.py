@@ -93,6 +93,11 @@ def _parse_logged(body: str) -> Envelope:
         return parse_event(json.loads(body))
 
 
+def _content(event: Envelope) -> dict[str, Any]:
+    """What the producer said: the event without the time the server received it."""
+    return event.model_dump(mode="json", exclude={"received_at"})
+
+
 class Pipeline:
     def __init__(self, store: Store, rules: Rules, clock: Clock = utc_now, snapshot_every: dt.timedelta = dt.timedelta(seconds=5)):
         self.store = store
@@ -189,6 +194,39 @@ class Pipeline:
         for listener in self.listeners:
             listener(produced)
         return outcomes
+
+    def conflicts(self, events: Sequence[Envelope]) -> list[tuple[int, int | None]]:
+        """Events whose ``event_id`` already names a different event: ``(index, seq)`` with the seq
+        of the logged one, or None when an earlier element of the same batch holds the id.
+
+        A retry repeats the same event and is no conflict (the ``received_at`` the server stamps
+        aside).  A lab that corrects a result under the old id would otherwise be told
+        "duplicate" and believe the correction landed.  Only repeated ids cost a log read.
+        """
+        first: dict[str, Envelope] = {}
+        logged_ids: list[str] = []
+        out: list[tuple[int, int | None]] = []
+        seen = self.state.seen_event_ids
+        for i, event in enumerate(events):
+            eid = str(event.event_id)
+            earlier = first.get(eid)
+            if earlier is not None:
+                if _content(earlier) != _content(event):
+                    out.append((i, None))
+                continue
+            first[eid] = event
+            if eid in seen:
+                logged_ids.append(eid)
+        if logged_ids:
+            rows = self.store.query("SELECT event_id, min(seq) AS seq, any(body) AS body FROM event_log "
+                                    "WHERE has(%(ids)s, event_id) GROUP BY event_id", {"ids": logged_ids})
+            logged = {r["event_id"]: (int(r["seq"]), r["body"]) for r in rows}
+            for i, event in enumerate(events):
+                eid = str(event.event_id)
+                hit = logged.get(eid)
+                if hit is not None and first.get(eid) is event and _content(_parse_logged(hit[1])) != _content(event):
+                    out.append((i, hit[0]))
+        return sorted(out)
 
     def _fold(self, event: Envelope) -> tuple[list[Effect], list[AlertChange] | None]:
         """step(), then the alerts stage, with a processing error turned into a visible effect

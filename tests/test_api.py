@@ -43,6 +43,37 @@ def test_repeated_event_id_is_accepted_once(server):
     assert 'qrisk_events_duplicate_total{channel="http"} 1' in metrics
 
 
+def test_an_event_id_reused_for_different_content_is_a_conflict_not_a_duplicate(server):
+    reg = golden("enterprise.registered")
+    sample = golden("sampling.result")
+    assert post(server, [reg, sample]).json()["accepted"] == 2
+    # a retry of the same event, even spelt differently (未检出 for ND, keys reordered), stays a duplicate
+    same = copy.deepcopy(sample)
+    assert same["payload"]["items"][2]["values"] == ["ND"]
+    same["payload"]["items"][2]["values"] = ["未检出"]
+    assert post(server, dict(reversed(list(same.items())))).json()["duplicates"] == 1
+    corrected = copy.deepcopy(sample)
+    corrected["payload"]["items"][1]["values"] = [0.5]
+    fresh = golden("complaint.received")
+    resp = post(server, [fresh, corrected])
+    assert resp.status_code == 409, resp.text
+    (error,) = resp.json()["errors"]
+    assert error["index"] == 1 and error["field"] == "event_id" and error["type"] == "event_id_conflict"
+    assert error["logged_seq"] == 2 and "新的 event_id" in error["reason_zh"]
+    # nothing of the batch was written, and the correction is kept where an operator finds it
+    counts = server.get("/v1/enterprises/E-330110-001").json()["counts"]
+    assert (counts["complaints"], counts["samples"]) == (0, 1)
+    letter = server.get(f"/v1/dead-letters/{error['dead_letter_id']}").json()
+    assert json.loads(letter["raw"])["payload"]["items"][1]["values"] == [0.5]
+    assert letter["reason"].startswith("conflict: ")
+    # two different events under one id within a batch: the second is the conflict
+    twin = copy.deepcopy(fresh)
+    twin["payload"]["text"] = "另一条投诉"
+    resp = post(server, [fresh, twin])
+    assert resp.status_code == 409 and resp.json()["errors"][0]["index"] == 1 and resp.json()["errors"][0]["logged_seq"] is None
+    assert 'qrisk_events_conflict_total{channel="http"} 2' in server.get("/metrics").text
+
+
 def test_bad_event_gets_422_with_field_path_and_lands_in_dead_letters(server):
     good = golden("enterprise.registered")
     bad = golden("sampling.result")
