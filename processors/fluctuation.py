@@ -14,7 +14,9 @@ Charts, all updated incrementally by ``step()`` and part of the replayable state
 
 Sampling plans (microbial counts, n values per sample) feed the monitor with the
 largest of the n values: the plan judges the worst unit, and counts of 0 are too
-lumpy to chart as means.  "ND" is charted as 0.
+lumpy to chart as means.  A plan that tolerates nothing (c=0, m=0) is not charted:
+its first count is a failure already, and a signal would count it twice.  "ND" is
+charted as 0.
 """
 from __future__ import annotations
 
@@ -145,6 +147,8 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
         kind = f["kind"]
         if kind is None or kind == "not_permitted" or f["verdict"] == "undetermined":
             continue  # nothing measurable to chart, or any detection is already a failure
+        if kind == "plan" and _zero_tolerance(rules, category, f["item_code"], judgement.basis_date):
+            continue  # n/c=0/m=0 (铜绿假单胞菌 in water): any count fails the sample, a chart would only repeat it
         values = f["values"]
         if len(values) == 1:
             value = values[0]
@@ -235,6 +239,12 @@ def _monitor_config(policy: "SpcPolicy", usl: float | None) -> MonitorConfig:
             cpk_min=policy.cpk_min, ewma_fraction=policy.ewma_fraction,
         ))
     return hit[1]
+
+
+def _zero_tolerance(rules: "Rules", category: str, item_code: str, basis: dt.date) -> bool:
+    item = rules.catalogue.item(category, item_code)
+    rule = item.rule_on(basis) if item is not None else None
+    return rule is not None and rule.c == 0 and rule.m == 0
 
 
 def _legal_maximum(rules: "Rules", category: str, item_code: str, basis: dt.date) -> float | None:

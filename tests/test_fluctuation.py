@@ -59,6 +59,19 @@ def drifting_log(rising=(1.0, 1.3, 1.6)):
     return events
 
 
+def test_a_plan_that_tolerates_nothing_is_not_charted(rules):
+    """铜绿假单胞菌 in water is n=5, c=0, m=0: its first count fails the sample, so a chart
+    signal on it would be the same failure counted again (as a fluctuation, in the risk score)."""
+    days = [dt.date(2025, 1, 5) + dt.timedelta(days=14 * i) for i in range(12)]
+    log = [parse_event(golden("enterprise.registered"))]
+    log += [water_sample(d, 0.8, pa=(0, 0, 0, 0, 0) if i < 11 else (0, 45, 0, 0, 0)) for i, d in enumerate(days)]
+    state, effects = replay(log, rules)
+    assert [e.data["failed_items"] for e in effects if e.kind == "sampling.failed"] == [["pseudomonas_aeruginosa"]]
+    assert not signals(effects, item_code="pseudomonas_aeruginosa")
+    series = state.files["E-330110-001"].fluctuation.series
+    assert {s.item_code for s in series.values()} == {"oxygen_consumption", "free_chlorine"}
+
+
 def test_a_drift_towards_the_legal_maximum_signals_before_any_failure(rules):
     state, effects = replay(drifting_log(), rules)
     found = signals(effects, item_code="oxygen_consumption")
