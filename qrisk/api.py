@@ -29,8 +29,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ingest.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
+from ingest.lint import sampling_warnings
 from ingest.validate import decode_body, element_bytes
 from schemas.events import EVENT_TYPES
+from schemas.export import catalogue_document
 from schemas.upcast import load_json
 from qrisk.auth import POSTING_ROLES, ApiKey, AuditLog, AuthError, KeyStore, event_refusal
 from qrisk.committer import GroupCommitter
@@ -43,7 +45,7 @@ _BATCH_SCHEMA = {
     ]
 }
 
-PUBLIC_ROUTES = frozenset({"/healthz", "/v1/event-types", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+PUBLIC_ROUTES = frozenset({"/healthz", "/v1/event-types", "/v1/catalogue", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 """Routes that answer without a key: liveness (orchestrators probe it without credentials),
 the event types and the API description (both public contract, no data)."""
 
@@ -297,11 +299,31 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             "types": dict(collections.Counter(e.event_type for e in events)),
             "first_seq": min(seqs) if seqs else None, "last_seq": max(seqs) if seqs else None,
         }))
+        answered = []
+        for event, o in zip(events, outcomes):
+            entry: dict[str, Any] = {"event_id": o.event_id, "status": o.status, "seq": o.seq}
+            if o.status == "accepted" and (warned := _warnings(event)):
+                entry["warnings"] = warned  # accepted as the lab's record, but qrisk cannot judge these items
+            answered.append(entry)
+        warned_total = sum(len(e.get("warnings", ())) for e in answered)
+        if warned_total:
+            metrics.inc("qrisk_events_warned_total", sum(1 for e in answered if "warnings" in e), channel="http")
         return JSONResponse(content={
             "accepted": accepted,
             "duplicates": len(outcomes) - accepted,
-            "events": [{"event_id": o.event_id, "status": o.status, "seq": o.seq} for o in outcomes],
+            **({"warnings": warned_total} if warned_total else {}),
+            "events": answered,
         })
+
+    def _warnings(event: Any) -> list[dict[str, Any]]:
+        rules = getattr(pipeline, "rules", None)
+        if rules is None:
+            return []
+        category = None
+        if not distributed:
+            file = pipeline.state.files.get(event.enterprise_id)
+            category = file.profile.category if file is not None and file.profile is not None else None
+        return sampling_warnings(event, rules.catalogue, category)
 
     @app.get("/v1/enterprises", summary="Every enterprise with its headline figures (supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))
@@ -524,6 +546,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if format == "json":
             return [{**r, "detail": json.loads(r["detail"] or "{}")} for r in rows]
         return _table(rows, ["recorded_at", "recorded_ms", "audit_id", "key_id", "key_name", "role", "actor", "action", "outcome", "detail"], format, "audit")
+
+    @app.get("/v1/catalogue", summary="Item codes, units and limits per category, as qrisk judges them (public)")
+    def catalogue() -> dict[str, Any]:
+        return catalogue_document(pipeline.rules.catalogue)
 
     @app.get("/v1/event-types", summary="Event types this service accepts (public)")
     def event_types() -> list[str]:

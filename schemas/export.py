@@ -1,4 +1,5 @@
-"""JSON Schema for lab integrators: one file per event type plus the whole union."""
+"""For lab integrators: JSON Schema, one file per event type plus the whole union, and the
+standards catalogue (item codes, units, limits) their results are judged with."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from schemas.events import EVENT_TYPES, SCHEMA_VERSION, Event
+from schemas.standards import Catalogue, load_catalogue
 
 
 def event_json_schema(ref_template: str = "#/$defs/{model}") -> dict[str, Any]:
@@ -16,7 +18,7 @@ def event_json_schema(ref_template: str = "#/$defs/{model}") -> dict[str, Any]:
     return schema
 
 
-def export(directory: str | Path) -> list[Path]:
+def export(directory: str | Path, catalogue: Catalogue | None = None) -> list[Path]:
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -33,4 +35,35 @@ def export(directory: str | Path) -> list[Path]:
         path = out / f"{event_type}.schema.json"
         path.write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         written.append(path)
+    path = out / "catalogue.json"
+    path.write_text(json.dumps(catalogue_document(catalogue or load_catalogue()), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    written.append(path)
     return written
+
+
+def catalogue_document(catalogue: Catalogue) -> dict[str, Any]:
+    """Item codes, units and limits per category, as a lab system maps its own codes to them."""
+    return {
+        "digest": catalogue.digest,
+        "categories": {
+            name: {
+                "name_zh": block.name_zh,
+                "items": [
+                    {
+                        "item_code": item.code, "name_zh": item.name_zh, "name_en": item.name_en, "item_class": item.item_class,
+                        "unit": item.unit,
+                        "rules": [
+                            {"standard": r.standard, "edition": r.edition, "kind": r.kind, "limit": r.limit_text,
+                             **r.model_dump(mode="json", include={"max", "min", "n", "c", "m", "M"}, exclude_none=True),
+                             "applies_from": r.applies_from.isoformat() if r.applies_from else None,
+                             "applies_to": r.applies_to.isoformat() if r.applies_to else None, "verified": r.verified}
+                            for r in item.rules
+                        ],
+                    }
+                    for item in block.items
+                ],
+            }
+            for name, block in sorted(catalogue.categories.items())
+        },
+        "units": [{"unit": u.unit, "aliases": list(u.aliases), "dimension": u.dimension} for u in catalogue.units.units],
+    }

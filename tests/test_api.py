@@ -74,6 +74,25 @@ def test_an_event_id_reused_for_different_content_is_a_conflict_not_a_duplicate(
     assert 'qrisk_events_conflict_total{channel="http"} 2' in server.get("/metrics").text
 
 
+def test_an_accepted_result_with_items_qrisk_cannot_judge_is_answered_with_warnings(server):
+    reg = golden("enterprise.registered")
+    sample = golden("sampling.result")
+    sample["payload"]["items"][1]["item_code"] = "free_chlorin"  # misspelt: the lab's record is kept, 待定
+    resp = post(server, [reg, sample])
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["accepted"] == 2 and body["warnings"] == 1
+    assert "warnings" not in body["events"][0]
+    (warning,) = body["events"][1]["warnings"]
+    assert (warning["field"], warning["type"]) == ("payload.items[1].item_code", "unknown_item")
+    assert "包装饮用水标准目录中没有检验项目代码 free_chlorin" in warning["reason_zh"]
+    file = server.get("/v1/enterprises/E-330110-001").json()
+    assert file["samples"][0]["judgement"]["unknown"][0]["item_code"] == "free_chlorin"
+    # the codes to map to, without a key
+    catalogue = httpx.get(server.url + "/v1/catalogue", verify=server.verify).json()
+    assert "free_chlorine" in {i["item_code"] for i in catalogue["categories"]["packaged_water"]["items"]}
+
+
 def test_bad_event_gets_422_with_field_path_and_lands_in_dead_letters(server):
     good = golden("enterprise.registered")
     bad = golden("sampling.result")

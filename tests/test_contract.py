@@ -172,3 +172,38 @@ def test_every_golden_payload_validates_against_its_exported_json_schema(tmp_pat
     bad["payload"]["items"][0]["lab_verdict"] = "maybe"
     schema = json.loads((tmp_path / "sampling.result.schema.json").read_text(encoding="utf-8"))
     assert list(jsonschema.Draft202012Validator(schema).iter_errors(bad))
+
+
+def test_the_door_warns_of_items_qrisk_cannot_judge(rules):
+    from ingest.lint import sampling_warnings
+
+    doc = golden("sampling.result")
+    items = doc["payload"]["items"]
+    items[0]["item_code"] = "pseudomonas_aeruginosaa"  # misspelt
+    items[1]["unit"] = "kg/L"  # not a unit qrisk knows
+    items[3]["unit"] = "mg/kg"  # a known unit, not one this item converts to
+    event = parse_event(doc)
+    warned = {(w["field"], w["type"]) for w in sampling_warnings(event, rules.catalogue, "packaged_water")}
+    assert warned == {("payload.items[0].item_code", "unknown_item"), ("payload.items[1].unit", "unknown_unit"),
+                      ("payload.items[3].unit", "unit_mismatch")}
+    assert sampling_warnings(parse_event(golden("sampling.result")), rules.catalogue, "packaged_water") == []
+    # a pastry item (酸价) on a water plant's sample is unknown for that plant, known in general
+    doc = golden("sampling.result")
+    doc["payload"]["items"][3] = {"item_code": "acid_value", "values": [-0.1], "unit": "mg/g"}
+    event = parse_event(doc)
+    assert {w["type"] for w in sampling_warnings(event, rules.catalogue, "packaged_water")} == {"unknown_item", "negative_value"}
+    assert {w["type"] for w in sampling_warnings(event, rules.catalogue, None)} == {"negative_value"}
+    # sorbic acid is not permitted in water: any detection fails it, in whatever unit
+    doc["payload"]["items"][3] = {"item_code": "sorbic_acid", "values": [0.1], "unit": "g/kg"}
+    assert sampling_warnings(parse_event(doc), rules.catalogue, "packaged_water") == []
+
+
+def test_schema_export_writes_the_catalogue_the_results_are_judged_with(tmp_path, rules):
+    out = subprocess.run([sys.executable, "-m", "qrisk", "schema", "export", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads((tmp_path / "catalogue.json").read_text(encoding="utf-8"))
+    assert doc["digest"] == rules.catalogue.digest
+    water = {i["item_code"]: i for i in doc["categories"]["packaged_water"]["items"]}
+    plan = water["pseudomonas_aeruginosa"]["rules"][0]
+    assert (plan["kind"], plan["n"], plan["c"], plan["m"]) == ("plan", 5, 0, 0)
+    assert any("CFU/250mL" == u["unit"] or "CFU/250mL" in u["aliases"] for u in doc["units"])

@@ -1,0 +1,58 @@
+"""What the door can tell a lab about a valid result qrisk will keep but cannot judge.
+
+A misspelt item code, a unit nobody can read or convert, a negative reading: the event is a
+fact and is accepted (the credit file shows the item as 待定 and says why), but the sender
+should learn it in the answer, not months later from a supervisor.  The catalogue decides, the
+same one the fold judges with (a lab integrator reads it at ``GET /v1/catalogue`` or in the
+``catalogue.json`` of ``qrisk schema export``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.events import NOT_DETECTED, Envelope, SamplingResultEvent
+from schemas.standards import Catalogue, UnitTable
+
+
+def sampling_warnings(event: Envelope, catalogue: Catalogue, category: str | None = None) -> list[dict[str, Any]]:
+    """Warnings for the items of a ``sampling.result`` qrisk will leave undetermined.
+
+    ``category``: the enterprise's, when known; otherwise an item counts as known when any
+    category has it (the registration may come later)."""
+    if not isinstance(event, SamplingResultEvent):
+        return []
+    categories = [category] if category in catalogue.categories else sorted(catalogue.categories)
+    out: list[dict[str, Any]] = []
+    for i, test in enumerate(event.payload.items):
+        field = f"payload.items[{i}]"
+        printed = test.item_name or test.item_code
+        having = [c for c in categories if catalogue.item(c, test.item_code) is not None]
+        if not having:
+            scope = catalogue.categories[category].name_zh if category in catalogue.categories else "任何类别的"
+            out.append(_warning(f"{field}.item_code", "unknown_item",
+                                f"the catalogue has no item {test.item_code!r} ({printed}); it will be undetermined",
+                                f"{scope}标准目录中没有检验项目代码 {test.item_code}（{printed}），该项目将判定为待定；可用代码见 GET /v1/catalogue"))
+        else:
+            unit = catalogue.units.resolve(test.unit)
+            # a not-permitted substance is judged by any detection, whatever the unit: no unit to match
+            targets = [u for c in having if (u := catalogue.item_unit(c, test.item_code)) is not None
+                       and any(r.kind != "not_permitted" for r in catalogue.item(c, test.item_code).rules)]  # type: ignore[union-attr]
+            if unit is None:
+                out.append(_warning(f"{field}.unit", "unknown_unit",
+                                    f"unit {test.unit!r} is not known; {test.item_code} will be undetermined",
+                                    f"无法识别单位“{test.unit}”，{printed}将判定为待定；可用单位见 GET /v1/catalogue"))
+            elif targets and all(UnitTable.factor(unit, t) is None for t in targets):
+                wanted = "、".join(sorted({t.unit for t in targets}))
+                out.append(_warning(f"{field}.unit", "unit_mismatch",
+                                    f"unit {test.unit!r} does not convert to {wanted}; {test.item_code} will be undetermined",
+                                    f"单位“{test.unit}”不能换算为{printed}的标准单位 {wanted}，该项目将判定为待定"))
+        negative = [j for j, v in enumerate(test.values) if v != NOT_DETECTED and v < 0]  # type: ignore[operator]
+        if negative:
+            out.append(_warning(f"{field}.values[{negative[0]}]", "negative_value",
+                                f"a negative result; {test.item_code} will be undetermined",
+                                f"检测结果为负值，{printed}将判定为待定"))
+    return out
+
+
+def _warning(field: str, kind: str, reason: str, reason_zh: str) -> dict[str, Any]:
+    return {"field": field, "type": kind, "reason": reason, "reason_zh": reason_zh}
