@@ -22,9 +22,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    from qrisk.store import StoreInUse
+
     try:
         return int(args.func(args) or 0)
-    except UserError as exc:
+    except (UserError, StoreInUse) as exc:
         print(f"qrisk: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import fcntl
 import itertools
 import json
 import math
@@ -581,6 +582,27 @@ def _literal(value: Any) -> str:
     return "'" + text.replace("'", "\\'") + "'"
 
 
+class StoreInUse(RuntimeError):
+    """The data directory is held by another process (a running ``qrisk run``)."""
+
+
+def _refuse_if_in_use(data_dir: Path) -> None:
+    # chdb would print "Cannot lock file …/status" and raise a bare BAD_ARGUMENTS: the operator
+    # must learn which directory is busy, and what to do instead
+    status = data_dir / "status"
+    if not status.exists():
+        return
+    with open(status, "rb") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the lock ClickHouse takes on its status file
+        except BlockingIOError:
+            raise StoreInUse(
+                f"数据目录 {data_dir} 正被另一个进程（如 qrisk run）使用；向运行中的服务导入请用 --url，或先停止该服务 / "
+                f"the data directory {data_dir} is in use by another process (a running qrisk run?): "
+                "import into a running service with --url, or stop it first") from None
+        fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 class ChdbStore(_Base):
     """Embedded ClickHouse (chdb) in a data directory.  One process may hold it."""
 
@@ -600,6 +622,7 @@ class ChdbStore(_Base):
 
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        _refuse_if_in_use(self.data_dir)
         self._session = session.Session(str(self.data_dir))
         # the same answers as a server configured by scripts/services.sh: UTC, integers unquoted
         self._session.query("SET session_timezone = 'UTC'")

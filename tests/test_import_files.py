@@ -57,3 +57,39 @@ def test_unknown_file_type_is_a_clear_error(tmp_path):
     path.write_text("<x/>")
     out = run("import", str(path), "--data-dir", str(tmp_path / "data"))
     assert out.returncode == 2 and "unknown file type" in out.stderr
+
+
+def test_json_documents_import_as_post_takes_them(tmp_path):
+    """A .json file is one event (the golden examples), an array, or {"events": [...]}; JSON Lines
+    under a .json name still read line by line.  A bad element is named by its index."""
+    goldens = all_goldens()
+    one = tmp_path / "registered.json"
+    one.write_text(json.dumps(goldens[0], ensure_ascii=False, indent=2), encoding="utf-8")
+    bad = dict(goldens[3], event_id="0b9e2f1c-6a43-4c55-9a0e-000000000002")
+    bad["payload"] = dict(bad["payload"], channel="fax")
+    array = tmp_path / "batch.json"
+    array.write_text(json.dumps({"events": goldens[1:5] + [bad]}, ensure_ascii=False, indent=1), encoding="utf-8")
+    lines = tmp_path / "rest.json"
+    lines.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in goldens[5:]) + "\n", encoding="utf-8")
+    data = str(tmp_path / "data")
+    out = run("import", str(one), "--data-dir", data)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["accepted"] == 1
+    out = run("import", str(array), "--data-dir", data)
+    assert json.loads(out.stdout) == {"file": str(array), "accepted": 4, "duplicates": 0, "rejected": 1}
+    assert "batch.json[4]" in out.stderr and "payload.channel" in out.stderr
+    out = run("import", str(lines), "--data-dir", data)
+    assert json.loads(out.stdout)["accepted"] == len(goldens) - 5
+
+
+def test_importing_into_a_directory_a_running_service_holds_says_so(tmp_path):
+    holder = open_embedded(tmp_path / "data", default_rules())
+    try:
+        path = tmp_path / "events.jsonl"
+        path.write_text(json.dumps(all_goldens()[0], ensure_ascii=False) + "\n", encoding="utf-8")
+        out = run("import", str(path), "--data-dir", str(tmp_path / "data"))
+    finally:
+        holder.store.close()
+    assert out.returncode == 2
+    assert "正被另一个进程（如 qrisk run）使用" in out.stderr and "--url" in out.stderr
+    assert "Traceback" not in out.stderr
