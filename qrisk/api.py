@@ -19,6 +19,7 @@ import contextlib
 import json
 import sys
 import time
+import urllib.parse
 import uuid
 from types import SimpleNamespace
 from typing import Any, AsyncIterator, Callable, Literal
@@ -215,8 +216,16 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         raw = await _read_limited(request, max_body_bytes)
         request_id = str(uuid.uuid4())
         where = f"request {request_id}"
+        # an importer posting a line it could not read (qrisk import --url) says where it came from and why
+        origin = urllib.parse.unquote(request.headers.get("x-qrisk-position", ""))[:300]
+        told = urllib.parse.unquote(request.headers.get("x-qrisk-client-reason", ""))[:1000]
+        if origin:
+            where += f" from {origin}"
         events, rejections = decode_body(raw, max_batch)
         if rejections:
+            if told:
+                for r in rejections:
+                    r.errors.insert(0, {"field": "", "type": "client_reason", "reason": told, "reason_zh": told})
             letters = [
                 DeadLetter("http", where + (f" index {r.index}" if r.index is not None else "") + f" key {key.key_id}", r.raw, r.reason, r.errors)
                 for r in rejections

@@ -327,11 +327,25 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
     bar = _progress("import", total)
     accepted = duplicates = rejected = 0
     batch: list = []
+    origins: list[tuple[str, bytes]] = []  # (file:line, bytes) of each event in the batch
     letters: list[DeadLetter] = []
 
     def flush() -> None:
-        nonlocal accepted, duplicates
+        nonlocal accepted, duplicates, rejected
         if batch:
+            clashes = dict(pipeline.conflicts(batch))
+            for i in sorted(clashes):
+                # an id the log holds for other content: kept aside, as the HTTP door answers 409
+                position, raw = origins[i]
+                seq = clashes[i]
+                reason = (f"event_id {batch[i].event_id} already names " +
+                          (f"the event logged as seq {seq}" if seq is not None else "an earlier event of this file") + ", with different content")
+                letters.append(DeadLetter("import", position, raw, f"conflict: {reason}", [{"field": "event_id", "type": "event_id_conflict", "reason": reason}]))
+                rejected += 1
+                print(f"{position}: event_id: {reason}", file=sys.stderr)
+            if clashes:
+                batch[:] = [e for i, e in enumerate(batch) if i not in clashes]
+            origins.clear()
             outcomes = pipeline.submit(batch)
             accepted += sum(1 for o in outcomes if o.status == "accepted")
             duplicates += sum(1 for o in outcomes if o.status == "duplicate")
@@ -357,6 +371,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                     print(f"{position}: {result.reason}", file=sys.stderr)
                 else:
                     batch.append(result)
+                    origins.append((position, raw))
             if len(batch) >= args.batch:
                 flush()
         flush()
@@ -367,6 +382,8 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
 
 
 def _import_http(args: argparse.Namespace, total: int) -> int:
+    import urllib.parse
+
     import httpx
 
     from ingest.files import LineError, read_events
@@ -385,8 +402,9 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
             body = resp.json()
             accepted += body["accepted"]
             duplicates += body["duplicates"]
-        elif resp.status_code in (403, 422) and "errors" in resp.json():
-            # the server kept every bad (or, 403, not-this-key's) event in dead letters; resend the good ones
+        elif resp.status_code in (403, 409, 422) and "errors" in resp.json():
+            # the server kept every bad (403: not this key's; 409: an id reused for other content) event
+            # in dead letters; resend the good ones
             bad = {e["index"] for e in resp.json()["errors"] if e["index"] is not None}
             for e in resp.json()["errors"]:
                 where = positions[e["index"]] if e["index"] is not None else "batch"
@@ -405,8 +423,11 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
         positions.clear()
 
     def unreadable(client: httpx.Client, position: str, raw: bytes, error: Any) -> None:
-        # sent as it is, so that the service keeps it in its dead letters with the reason: nothing is lost
-        resp = client.post("/v1/events", content=raw, headers={"content-type": "application/json"})
+        # sent as it is, so that the service keeps it in its dead letters, with where it came from and
+        # why it could not be read here: nothing is lost
+        resp = client.post("/v1/events", content=raw, headers={
+            "content-type": "application/json", "x-qrisk-position": urllib.parse.quote(position),
+            "x-qrisk-client-reason": urllib.parse.quote(str(error))})
         kept = (resp.json().get("errors") or [{}])[0].get("dead_letter_id") if resp.status_code == 422 else None
         print(f"{position}: {error}" + (f" (dead letter {kept})" if kept else f" (not kept by the service: HTTP {resp.status_code})"),
               file=sys.stderr)

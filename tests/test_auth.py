@@ -267,7 +267,15 @@ def test_import_over_http_keeps_unreadable_lines_and_names_every_refusal_by_file
     assert set(said) == {"2", "3"} and all("dead letter" in line and "None" not in line for line in said.values()), out.stderr
     assert "values[1]" in said["3"]
     letters = srv.get("/v1/dead-letters", headers={"authorization": f"Bearer {srv.role_keys['admin']}"}).json()
-    assert any("oops" in (d.get("raw") or "") for d in letters), "the unreadable line is kept by the service"
+    (kept,) = [d for d in letters if "oops" in (d.get("raw") or "")]  # the unreadable line is kept by the service,
+    assert "from mixed.jsonl:2" in kept["position"]  # with where it came from
+    assert kept["reason"].startswith("(body): line is not valid JSON")  # and why the importer could not read it
+    # the same line, resent with other content under its id: a conflict, set aside like a bad line
+    events.write_text(json.dumps(good, ensure_ascii=False) + "\n" + json.dumps(dict(good, occurred_at="2026-01-01T00:00:00+08:00"), ensure_ascii=False) + "\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "qrisk", "import", str(events), "--url", srv.url], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert json.loads(out.stdout) == {"file": str(events), "accepted": 0, "duplicates": 1, "rejected": 1}, out.stderr
+    assert "mixed.jsonl:2: event_id" in out.stderr and "different content" in out.stderr
     # a CSV without the envelope's columns is a clear error, not a traceback
     csv = tmp_path / "short.csv"
     csv.write_text("event_id,event_type,enterprise_id,occurred_at,payload\n1,enterprise.registered,E-1,2026-01-01T00:00:00+08:00,{}\n")

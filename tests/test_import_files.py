@@ -93,3 +93,23 @@ def test_importing_into_a_directory_a_running_service_holds_says_so(tmp_path):
     assert out.returncode == 2
     assert "正被另一个进程（如 qrisk run）使用" in out.stderr and "--url" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_an_imported_event_id_reused_for_other_content_is_set_aside(tmp_path):
+    goldens = all_goldens()
+    first = tmp_path / "first.jsonl"
+    first.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in goldens[:2]) + "\n", encoding="utf-8")
+    data = str(tmp_path / "data")
+    assert json.loads(run("import", str(first), "--data-dir", data).stdout)["accepted"] == 2
+    changed = dict(goldens[1], occurred_at="2026-01-01T00:00:00+08:00")
+    second = tmp_path / "second.jsonl"
+    second.write_text(json.dumps(goldens[0], ensure_ascii=False) + "\n" + json.dumps(changed, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = run("import", str(second), "--data-dir", data)
+    assert json.loads(out.stdout) == {"file": str(second), "accepted": 0, "duplicates": 1, "rejected": 1}
+    assert "second.jsonl:2: event_id" in out.stderr and "seq 2" in out.stderr
+    pipeline = open_embedded(tmp_path / "data", default_rules())
+    try:
+        (letter,) = pipeline.store.query("SELECT position, reason FROM dead_letters")
+    finally:
+        pipeline.store.close()
+    assert letter["position"] == "second.jsonl:2" and letter["reason"].startswith("conflict: ")
