@@ -182,6 +182,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     posters = access.allow(*POSTERS)
     readers = access.allow(*READERS)
     admins = access.allow("admin")
+    letter_readers = access.allow(*dict.fromkeys(READERS + POSTERS))
     monitors = access.allow("admin", "monitor")
     handlers = access.allow("admin", "supervisor")
 
@@ -508,35 +509,47 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                             media_type=XLSX_MEDIA_TYPE, headers={"content-disposition": 'attachment; filename="campaign.xlsx"'})
         return _table(table_rows(progress), TABLE_COLUMNS, format, "campaign")
 
-    @app.get("/v1/dead-letters", summary="Most recent rejected inputs with their reasons",
-             responses=_AUTH_RESPONSES, **_declared(readers))
-    def dead_letters(limit: int = 100, format: Format = "json", key: ApiKey = Security(readers)) -> Any:
+    def _own_letters(key: ApiKey) -> tuple[str, dict[str, Any]]:
+        """A sender's key (a lab's) sees the dead letters of its own requests: the id a 422 names
+        is of use to the integrator who must fix the input.  Readers see all."""
         if key.towns:
             # a rejected input need not name a (valid) enterprise, so it cannot be attributed to a town
             raise HTTPException(status_code=403, detail="仅限部分乡镇的密钥不能查看死信 / dead letters are not for town-limited keys")
+        if key.role in READERS:
+            return "", {}
+        return " WHERE endsWith(position, %(own)s)", {"own": f" key {key.key_id}"}
+
+    def _letter(row: dict[str, Any]) -> dict[str, Any]:
+        # errors are stored as JSON text; the answer gives them as JSON, and says the clock is UTC
+        return {**row, "errors": json.loads(row["errors"] or "[]"), "received_at": f"{row['received_at']}Z".replace(" ", "T")}
+
+    @app.get("/v1/dead-letters", summary="Most recent rejected inputs with their reasons (a sender's key: its own)",
+             responses=_AUTH_RESPONSES, **_declared(letter_readers))
+    def dead_letters(limit: int = 100, format: Format = "json", key: ApiKey = Security(letter_readers)) -> Any:
+        where, params = _own_letters(key)
         limit = max(1, min(limit, 1000))
         rows = pipeline.store.query(
             "SELECT dead_letter_id, received_at, channel, position, reason, errors, raw, raw_encoding "
-            "FROM dead_letters FINAL ORDER BY received_at DESC, received_ms DESC LIMIT %(limit)s",
-            {"limit": limit},
+            f"FROM dead_letters FINAL{where} ORDER BY received_at DESC, received_ms DESC LIMIT %(limit)s",
+            {"limit": limit, **params},
         )
         if format == "json":
-            return rows
+            return [_letter(r) for r in rows]
         return _table(rows, ["dead_letter_id", "received_at", "channel", "position", "reason", "errors", "raw", "raw_encoding"], format, "dead_letters")
 
-    @app.get("/v1/dead-letters/{dead_letter_id}", summary="One rejected input (the id a 422/403 answer names)",
-             responses={**_AUTH_RESPONSES, 404: {"description": "no such dead letter"}}, **_declared(readers))
-    def dead_letter_by_id(dead_letter_id: str, key: ApiKey = Security(readers)) -> dict[str, Any]:
-        if key.towns:
-            raise HTTPException(status_code=403, detail="仅限部分乡镇的密钥不能查看死信 / dead letters are not for town-limited keys")
+    @app.get("/v1/dead-letters/{dead_letter_id}", summary="One rejected input (the id a 409/422/403 answer names)",
+             responses={**_AUTH_RESPONSES, 404: {"description": "no such dead letter"}}, **_declared(letter_readers))
+    def dead_letter_by_id(dead_letter_id: str, key: ApiKey = Security(letter_readers)) -> dict[str, Any]:
+        where, params = _own_letters(key)
         rows = pipeline.store.query(
             "SELECT dead_letter_id, received_at, channel, position, reason, errors, raw, raw_encoding "
-            "FROM dead_letters FINAL WHERE dead_letter_id = %(id)s ORDER BY received_at DESC, received_ms DESC LIMIT 1",
-            {"id": dead_letter_id},
+            f"FROM dead_letters FINAL{where.replace('WHERE', 'WHERE dead_letter_id = %(id)s AND') or ' WHERE dead_letter_id = %(id)s'} "
+            "ORDER BY received_at DESC, received_ms DESC LIMIT 1",
+            {"id": dead_letter_id, **params},
         )
         if not rows:
             raise HTTPException(status_code=404, detail=f"未找到死信 {dead_letter_id} / no such dead letter")
-        return rows[0]
+        return _letter(rows[0])
 
     @app.get("/v1/audit", summary="Who did what: posts, refusals, key changes (newest first)",
              responses=_AUTH_RESPONSES, **_declared(admins))

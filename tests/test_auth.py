@@ -169,6 +169,16 @@ def test_invalid_events_are_still_422_for_any_poster(srv):
     bad["payload"]["items"][0]["values"][0] = "45"
     resp = _post(srv, srv.role_keys["lab"], bad)
     assert resp.status_code == 422
+    # the lab can read what it caused (the id the answer names), and only that
+    mine = resp.json()["errors"][0]["dead_letter_id"]
+    letter = httpx.get(f"{srv.url}/v1/dead-letters/{mine}", headers=bearer(srv.role_keys["lab"]), timeout=30)
+    assert letter.status_code == 200 and letter.json()["errors"][0]["field"] == "payload.items[0].values[0]"
+    assert letter.json()["received_at"].endswith("Z")
+    other = _post(srv, srv.role_keys["complaint"], {"event_type": "complaint.received"}).json()["errors"][0]["dead_letter_id"]
+    assert httpx.get(f"{srv.url}/v1/dead-letters/{other}", headers=bearer(srv.role_keys["lab"]), timeout=30).status_code == 404
+    listed = httpx.get(f"{srv.url}/v1/dead-letters", headers=bearer(srv.role_keys["lab"]), timeout=30).json()
+    assert mine in {l["dead_letter_id"] for l in listed} and other not in {l["dead_letter_id"] for l in listed}
+    assert other in {l["dead_letter_id"] for l in srv.get("/v1/dead-letters").json()}  # an admin sees all
 
 
 def test_supervisor_limited_to_towns(srv):
