@@ -21,7 +21,8 @@ the inspection, the complaints, the overdue or rejected rectification) — moves
 and its verification verifies it (or closes an alert that was never put under rectification,
 such as the overdue warning of that same order).  A failed verification is noted and the alert
 stays open for the next one.  These steps are the inspection system's, by its events: nobody is
-notified of them, as of any supervisor's step.
+notified of them, as of any supervisor's step.  Likewise a missing-data alert closes itself when the awaited
+sample or inspection arrives (a ``warning.resolved`` effect of the fold), noting which record came.
 
 Routing: every ``alerts.routes`` entry that matches the enterprise's town and category and the
 rule and severity adds its receivers; a matching silence keeps the alert (nothing is lost) but
@@ -52,6 +53,7 @@ from schemas.events import (
 from schemas.policy import SEVERITIES, AlertsPolicy, Policy, Receiver
 
 ALERT_KIND = "warning.raised"  # processors.warnings.ALERT_KIND: the effect that carries a decision
+RESOLVED_KIND = "warning.resolved"  # processors.warnings.RESOLVED_KIND: the problem went away by itself (the awaited data came)
 SYSTEM = "qrisk"
 STEPS_KEPT = 200
 REFS_KEPT = 50
@@ -189,6 +191,10 @@ class AlertBook(FoldState):
                 change = self._decision(eff.data, eff.event_id, eff.occurred_at, policy, enterprise, live)
                 if change is not None:
                     changes.append(change)
+            elif eff.kind == RESOLVED_KIND:
+                change = self._resolved(eff.data, eff.event_id, eff.occurred_at)
+                if change is not None:
+                    changes.append(change)
         if isinstance(event, _RECTIFICATION_EVENTS):
             changes += self._rectification(event)
         # The clock never runs ahead of when the event was received: one result stamped 2062 by
@@ -285,6 +291,19 @@ class AlertBook(FoldState):
         due = alert.notified_at is None or at - alert.notified_at >= dt.timedelta(hours=ap.repeat_hours)
         told = self._notify(alert, step, reason, alert.receivers, policy, live) if reason == "severity_raised" or due else []
         return AlertChange(alert, step, told)
+
+    def _resolved(self, d: dict[str, Any], event_id: str, at: dt.datetime) -> AlertChange | None:
+        """The data an alert was waiting for came: its alert closes, noting what came.  Like the
+        inspection system's steps, nobody is told; and closed, it no longer escalates."""
+        current = self.active_by_key.get(d["dedup_key"])
+        if current is None:
+            return None  # closed by a supervisor already, or never opened (the rule was off then)
+        alert = self.alerts[current]
+        before = alert.state
+        alert.state = "closed"
+        alert.closed_at = at
+        del self.active_by_key[alert.dedup_key]
+        return AlertChange(alert, _step(alert, "close", before, SYSTEM, d["note_zh"], event_id, at))
 
     # ------------------------------------------------------------------ supervisors' steps
 

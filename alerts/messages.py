@@ -13,6 +13,7 @@ _KIND_ZH = {
     "rectification.rejected": "整改复查未通过",
     "sampling.retest_inadmissible": "复检结果不予采信",
     "warning.raised": "预警",
+    "warning.resolved": "预警自动关闭",
     "risk.graded": "风险等级评定",
 }
 
@@ -44,6 +45,7 @@ _KIND_EN = {
     "rectification.rejected": "rectification rejected at verification",
     "sampling.retest_inadmissible": "re-test of a microbiological failure not admitted",
     "warning.raised": "early warning",
+    "warning.resolved": "early warning resolved",
     "risk.graded": "risk grade evaluated",
 }
 
@@ -97,6 +99,8 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
         return f"{who}：整改 {d.get('rectification_id', '')}（{d.get('what', '')}）已超过期限 {d.get('deadline', '')}，逾期 {d.get('days_overdue', '?')} 天。"
     if k == "rectification.rejected":
         return f"{who}：整改 {d.get('rectification_id', '')} 复查未通过。{d.get('note', '')}"
+    if k == "warning.resolved":
+        return f"{who}：{d.get('note_zh', '')}"
     if k == "sampling.retest_inadmissible":
         return f"{who}：{d.get('message_zh', '')}"
     return f"{who}：{title_zh(k)}"

@@ -292,9 +292,10 @@ class RectificationOverdueRule(WarningRule):
 class DataMissingRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "应有数据缺失"
-    template_zh: str = "{name}：按 {grade} 级要求每 {interval_days} 天至少一次{what_zh}，最近一次为 {last}，应于 {due} 前完成，至今没有记录。"
-    template_en: str = "{name}: no {what_en} since {last}; grade {grade} requires one every {interval_days} days (due {due})."
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"what_zh", "what_en", "last", "interval_days", "grade", "due"})
+    template_zh: str = "{name}：按 {grade} 级要求{requirement_zh}，{since_zh}，应于 {due} 前完成，截至 {date} 仍无{what_zh}记录。"
+    template_en: str = "{name}: grade {grade} requires {requirement_en}; {since_en}; it was due by {due}, and none is on record as of {date}."
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"what_zh", "what_en", "last", "interval_days", "grade", "due", "requirement_zh",
+                                                  "requirement_en", "since_zh", "since_en"})
 
 
 class InspectionNonconformingRule(WarningRule):

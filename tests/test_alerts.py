@@ -419,3 +419,30 @@ def test_the_countys_pass_rate_chart_opens_a_county_alert_not_the_enterprises(ru
     assert county.message_zh.startswith("本县包装饮用水类：2025Q1 抽检不合格率 2/2") and "最近一批：清源桶装水厂" in county.message_zh
     assert (own.enterprise_name, own.town, own.receivers) == ("清源桶装水厂", TOWN, ["liangzhu"])
     assert own.message_zh.startswith("清源桶装水厂：2025Q1 抽检不合格率 2/2")
+
+
+def test_the_awaited_sample_closes_its_missing_data_alert_silently_and_it_does_not_escalate(county):
+    # B: a sample at least every 180 days; none since registration on 2026-01-05
+    opened = county.feed(ev("clock.tick", "2026-07-10T00:00:00+08:00", enterprise_id="*"))
+    [gap] = [c for c in opened if c.alert.rule == "data.missing"]
+    alert = gap.alert
+    assert [n.receiver for n in gap.notifications] == ["liangzhu"]
+    assert "自 2026-01-05 登记以来未抽检" in alert.message_zh and "截至 2026-07-10" in alert.message_zh
+    # the sample comes as the first event past the response deadline (168 h): closing comes before escalating
+    changes = county.feed(pa_sample("2026-07-18T10:00:00+08:00", values=(0, 0, 0, 0, 0), sample_no="DC-GAP-1"))
+    closing = [c for c in changes if c.alert.alert_id == alert.alert_id]
+    assert [(c.step.action, c.step.from_state, c.step.to_state, c.notifications) for c in closing] == [("close", "open", "closed", [])]
+    assert closing[0].step.note == "已补录：监督抽检（抽样编号 DC-GAP-1，抽样日期 2026-07-18），预警自动关闭"
+    assert alert.state == "closed" and alert.closed_at is not None and not alert.escalated
+    assert alert.dedup_key not in county.book.active_by_key
+    assert county.feed(ev("clock.tick", "2026-07-25T00:00:00+08:00", enterprise_id="*")) == []
+    assert [s.action for s in alert.steps] == ["opened", "close"]
+
+
+def test_data_that_comes_after_a_supervisor_closed_the_gap_changes_nothing(county):
+    county.feed(ev("clock.tick", "2026-07-10T00:00:00+08:00", enterprise_id="*"))
+    alert = next(a for a in county.book.alerts.values() if a.rule == "data.missing")
+    county.feed(act(alert.alert_id, "close", "2026-07-11T09:00:00+08:00", note="已电话督促企业送检"))
+    changes = county.feed(pa_sample("2026-07-12T10:00:00+08:00", values=(0, 0, 0, 0, 0)))
+    assert not [c for c in changes if c.alert.alert_id == alert.alert_id]
+    assert [s.action for s in alert.steps] == ["opened", "close"]
