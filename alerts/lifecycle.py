@@ -234,11 +234,17 @@ class AlertBook(FoldState):
         ap = policy.alerts
         key = d["dedup_key"]
         current = self.active_by_key.get(key)
+        if (d.get("evidence") or {}).get("retest_of"):
+            # a re-test upholding the failure: the failure's alert (being handled or not) notes it, no new occurrence
+            latest = current or (_alert_id(key, self.serial[key]) if key in self.serial else None)
+            if latest is not None and latest in self.alerts:
+                alert = self.alerts[latest]
+                return AlertChange(alert, _step(alert, "comment", alert.state, SYSTEM, d["message_zh"], event_id, at))
         if current is not None:
             return self._repeat(self.alerts[current], d, event_id, at, policy, live)
         n = self.serial.get(key, 0) + 1
         self.serial[key] = n
-        alert_id = "AL-" + hashlib.sha1(f"{key}#{n}".encode()).hexdigest()[:16]
+        alert_id = _alert_id(key, n)
         info = enterprise(d["enterprise_id"]) or Enterprise(name=d["enterprise_id"])
         evidence = d.get("evidence") or {}
         if evidence.get("scope") == "category":
@@ -433,6 +439,11 @@ class AlertBook(FoldState):
             out.append(Notification(delivery_id=delivery_id, alert_id=alert.alert_id, enterprise_id=alert.enterprise_id,
                                     receiver=name, channel=r.kind if r is not None else "", reason=reason, subject_zh=subject, text_zh=text, alert=view))
         return out
+
+
+def _alert_id(key: str, n: int) -> str:
+    """The ``n``-th alert opened with dedup key ``key``: the same id in every replay."""
+    return "AL-" + hashlib.sha1(f"{key}#{n}".encode()).hexdigest()[:16]
 
 
 # alerts and steps are made from a validated decision or event and the fold's own values: built

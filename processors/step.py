@@ -256,7 +256,11 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
             **base))
         overturned(file, superseded, state.categories, rules)
     if judgement.verdict == "fail":
-        effects.append(_failed(judgement, event, file.enterprise_id, base))
+        failed = _failed(judgement, event, file.enterprise_id, base)
+        if superseded is not None and superseded.judgement.verdict == "fail":  # type: ignore[union-attr]
+            # the re-test upholds the failure: the same sample's conclusion made final, not a second failure
+            failed.data["confirms_event_id"] = superseded.event_id
+        effects.append(failed)
     if judgement.disagreements:
         effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
     if judgement.unknown:

@@ -98,18 +98,21 @@ def _render(template: str, fields: dict[str, Any]) -> str:
 
 
 def _decision(rule_id: str, rule: WarningRule, severity: Severity, file: "CreditFile", at: dt.datetime, event_id: str,
-              dedup_key: str, fields: dict[str, Any], evidence: dict[str, Any], rules: "Rules", name: str | None = None) -> AlertDecision:
-    """``name``: who the message is about, when not the enterprise (the county's chart of a category)."""
+              dedup_key: str, fields: dict[str, Any], evidence: dict[str, Any], rules: "Rules", name: str | None = None,
+              texts: tuple[str, str, str] | None = None) -> AlertDecision:
+    """``name``: who the message is about, when not the enterprise (the county's chart of a category);
+    ``texts``: (title, template_zh, template_en) other than the rule's own (a re-test upholding a failure)."""
     wp = rules.policy.warnings
     if name is None:
         name = file.profile.name if file.profile is not None else file.enterprise_id
     local = (at + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat()
     fill = {"name": name, "enterprise_id": file.enterprise_id, "date": local, **fields}
+    title, template_zh, template_en = texts or (rule.title_zh, rule.template_zh, rule.template_en)
     # trusted fields from the fold: built without validating them again
     return _build_decision(
         rule=rule_id, severity=severity, rasff_class=wp.rasff_class.get(severity, "information_attention"),
         respond_within_hours=wp.respond_within_hours.get(severity), dedup_key=dedup_key, enterprise_id=file.enterprise_id,
-        title_zh=rule.title_zh, message_zh=_render(rule.template_zh, fill), message_en=_render(rule.template_en, fill),
+        title_zh=title, message_zh=_render(template_zh, fill), message_en=_render(template_en, fill),
         evidence=evidence, occurred_at=at, event_id=event_id,
     )
 
@@ -169,8 +172,13 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
     }
     evidence = {"event_ids": [d["sample_event_id"]], "sample_no": d.get("sample_no"), "sampled_on": d.get("sampled_on"),
                 "product": d.get("product"), "failed_items": d.get("failed_items", []), "item_class": worst or None, "failed": failed}
+    texts = None
+    if d.get("confirms_event_id"):
+        # the same dedup key: the alerts stage notes it on the failure's alert instead of counting it again
+        evidence["retest_of"] = d["confirms_event_id"]
+        texts = (rule.retest_title_zh, rule.retest_template_zh, rule.retest_template_en)
     return _decision("sampling.unqualified", rule, severity, file, eff.occurred_at, eff.event_id,
-                     f"{file.enterprise_id}:sampling.failed:{d.get('sample_no', '')}", fields, evidence, rules)
+                     f"{file.enterprise_id}:sampling.failed:{d.get('sample_no', '')}", fields, evidence, rules, texts=texts)
 
 
 def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:

@@ -446,3 +446,29 @@ def test_data_that_comes_after_a_supervisor_closed_the_gap_changes_nothing(count
     changes = county.feed(pa_sample("2026-07-12T10:00:00+08:00", values=(0, 0, 0, 0, 0)))
     assert not [c for c in changes if c.alert.alert_id == alert.alert_id]
     assert [s.action for s in alert.steps] == ["opened", "close"]
+
+
+def test_a_retest_upholding_the_failure_is_noted_on_its_alert_not_counted_as_a_second_occurrence(county):
+    from tests.test_fold import _sample
+
+    original = _sample("2026-02-10T09:00:00+08:00", False, False, sample_no="DC-RT-1")
+    opened = unqualified(county.feed(original))
+    alert = opened[0].alert
+    changes = county.feed(_sample("2026-02-15T09:00:00+08:00", True, False, sample_no="DC-RT-1"))
+    mine = [c for c in changes if c.alert.alert_id == alert.alert_id]
+    assert [(c.step.action, c.step.actor, c.notifications) for c in mine] == [("comment", "qrisk", [])]
+    assert "抽样编号 DC-RT-1" in mine[0].step.note and "复检维持不合格结论" in mine[0].step.note
+    assert alert.occurrences == 1 and alert.event_ids == [str(original.event_id)] and alert.state == "open"
+    assert alert.title_zh == "抽检不合格" and "复检" not in alert.message_zh
+    assert len(unqualified(county.changes)) == 1
+
+
+def test_a_retest_upholding_a_failure_whose_alert_was_verified_is_noted_there_not_reopened(county):
+    from tests.test_fold import _sample
+
+    alert = unqualified(county.feed(_sample("2026-02-10T09:00:00+08:00", False, False, sample_no="DC-RT-2")))[0].alert
+    county.feed(act(alert.alert_id, "start_rectification", "2026-02-11T09:00:00+08:00"),
+                act(alert.alert_id, "verify", "2026-02-15T09:00:00+08:00"))
+    changes = county.feed(_sample("2026-02-20T09:00:00+08:00", True, False, sample_no="DC-RT-2"))
+    assert not unqualified(changes)
+    assert alert.state == "verified" and alert.steps[-1].action == "comment" and "复检维持不合格结论" in alert.steps[-1].note
