@@ -138,10 +138,20 @@ class Alert(FoldState):
         """The alert as JSON with its Chinese labels; ``steps=False`` leaves its history out (the
         ``alert_events`` table has it, and a notification needs the alert, not how it got here)."""
         out = self.model_dump(mode="json", exclude=None if steps else {"steps"})
+        if steps:
+            out["steps"] = [step_view(s) for s in out["steps"]]
         out["state_zh"] = STATE_ZH[self.state]
         out["severity_zh"] = SEVERITY_ZH.get(self.severity, self.severity)
         out["rasff_class_zh"] = RASFF_ZH.get(self.rasff_class, self.rasff_class)
         return out
+
+
+def step_view(step: dict[str, Any]) -> dict[str, Any]:
+    """A step as JSON (or an ``alert_events`` row) with its action and states in Chinese beside the codes."""
+    step["action_zh"] = ACTION_ZH.get(step["action"], step["action"])
+    step["from_state_zh"] = STATE_ZH.get(step["from_state"], step["from_state"])
+    step["to_state_zh"] = STATE_ZH.get(step["to_state"], step["to_state"])
+    return step
 
 
 @dataclass(frozen=True)
@@ -349,6 +359,10 @@ class AlertBook(FoldState):
         elif to == "open":
             self.active_by_key[alert.dedup_key] = alert.alert_id
         note = p.note or ACTION_ZH[p.action]
+        if p.action == "assign":
+            note = f"指派给 {alert.assignee}" + (f"：{p.note}" if p.note else "")
+        elif p.assignee:
+            note += f"（指派给 {p.assignee}）"
         step = _step(alert, p.action, before, p.actor, note, str(event.event_id), at)
         told = self._notify(alert, step, "reopened", alert.receivers, policy, live) if to == "open" else []
         return AlertChange(alert, step, told)

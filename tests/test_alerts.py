@@ -472,3 +472,18 @@ def test_a_retest_upholding_a_failure_whose_alert_was_verified_is_noted_there_no
     changes = county.feed(_sample("2026-02-20T09:00:00+08:00", True, False, sample_no="DC-RT-2"))
     assert not unqualified(changes)
     assert alert.state == "verified" and alert.steps[-1].action == "comment" and "复检维持不合格结论" in alert.steps[-1].note
+
+
+def test_steps_read_in_chinese_and_an_assignment_says_to_whom(county):
+    alert = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    county.feed(act(alert.alert_id, "acknowledge", "2026-02-10T11:00:00+08:00"),
+                act(alert.alert_id, "assign", "2026-02-10T12:00:00+08:00", assignee="王科员", note="明日到厂核查"),
+                act(alert.alert_id, "assign", "2026-02-10T13:00:00+08:00", assignee="张科员"),
+                act(alert.alert_id, "start_rectification", "2026-02-11T09:00:00+08:00"))
+    steps = alert.view()["steps"]
+    assert [(s["action"], s["action_zh"], s["from_state_zh"], s["to_state_zh"]) for s in steps] == [
+        ("opened", "生成预警", "待处置", "待处置"), ("acknowledge", "确认", "待处置", "已确认"),
+        ("assign", "指派", "已确认", "已确认"), ("assign", "指派", "已确认", "已确认"),
+        ("start_rectification", "责令整改", "已确认", "整改中")]
+    assert [s["note"] for s in steps[2:4]] == ["指派给 王科员：明日到厂核查", "指派给 张科员"]
+    assert "steps" not in alert.view(steps=False)
