@@ -561,7 +561,53 @@ def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> s
     lines += [
         f"状态：{STATE_ZH[alert.state]}" + (f"，负责人 {alert.assignee}" if alert.assignee else ""),
         f"发生次数：{alert.occurrences}（首次 {_local(alert.opened_at, policy)}，最近 {_local(alert.last_occurred_at, policy)}）",
-        "证据事件：" + "、".join(alert.event_ids[-10:]),
-        f"预警编号：{alert.alert_id}（确认、整改、关闭：POST /v1/alerts/{alert.alert_id}/actions）",
     ]
+    evidence = evidence_zh(alert)
+    if evidence:
+        lines.append(f"证据：{evidence}")
+    # the event ids stay in the alert's JSON (webhooks, the API); a supervisor acts in the system, not by HTTP
+    lines.append(f"预警编号：{alert.alert_id}（请在系统中确认、安排整改或关闭）")
     return "\n".join(lines)
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def evidence_zh(alert: Alert) -> str:
+    """The evidence as a supervisor can use it: sample numbers, dates, values and limits, ids of
+    inspections, complaints and rectifications (not the events' UUIDs)."""
+    e = alert.evidence
+    parts: list[str] = []
+    if alert.rule in ("sampling.unqualified", "judgement.disagrees", "retest.inadmissible", "fluctuation.signal") and e.get("sample_no"):
+        parts.append(f"抽样编号 {e['sample_no']}" + (f"（抽样日期 {e['sampled_on']}）" if e.get("sampled_on") else ""))
+    if alert.rule == "sampling.unqualified":
+        for f in (e.get("failed") or [])[:5]:
+            name = f.get("item_name") or f.get("item_code")
+            if "total" in f:
+                parts.append(f"{name} {_num(f['total'])}（应不超过 1）")
+            else:
+                unit = f" {f['unit']}" if f.get("unit") else ""
+                limit = f"，标准要求 {f['limit']}" if f.get("limit") else ""
+                parts.append(f"{name} 检测值 {'、'.join(_num(v) for v in f.get('values') or [])}{unit}{limit}")
+    elif alert.rule == "fluctuation.signal" and e.get("value") is not None and e.get("center") is not None:
+        # a control-chart point (a capability signal against the legal limit has no centre line: its message says it)
+        limits = "、".join(f"{label} {_num(e[k])}" for k, label in (("lcl", "下控制限"), ("center", "中心线"), ("ucl", "上控制限"))
+                          if e.get(k) is not None)
+        parts.append(f"本点 {_num(e['value'])}" + (f"（{limits}）" if limits else ""))
+    elif alert.rule == "complaint.cluster" and e.get("complaint_ids"):
+        parts.append(f"投诉编号 {'、'.join(e['complaint_ids'][:10])}（自 {e.get('first_day', '')} 起）")
+    elif alert.rule in ("rectification.overdue", "rectification.rejected") and e.get("rectification_id"):
+        parts.append(f"整改编号 {e['rectification_id']}" + (f"，期限 {e['deadline']}" if e.get("deadline") else ""))
+    elif alert.rule == "inspection.nonconforming" and e.get("inspection_id"):
+        findings = e.get("serious_findings") or []
+        parts.append(f"现场检查 {e['inspection_id']}，结论“{e.get('result', '')}”" + (f"，问题条款 {'、'.join(findings)}" if findings else ""))
+    elif alert.rule == "data.missing" and e.get("what"):
+        verb = "抽检" if e["what"] == "sampling" else "检查"
+        last = f"最近一次{verb} {e['last']}" if e.get("last") else f"自 {e.get('base', '')} 登记以来未{verb}"
+        parts.append(f"{last}，应于 {e.get('due', '')} 前完成")
+    elif alert.rule == "risk.grade_worsened" and e.get("to"):
+        parts.append(f"风险分 {_num(e.get('score'))}，等级由 {e.get('from')} 级变为 {e['to']} 级")
+    elif alert.rule == "judgement.disagrees" and e.get("items"):
+        parts.append(f"项目 {'、'.join(e['items'])}")
+    return "；".join(parts)

@@ -82,6 +82,11 @@ def test_an_unqualified_sample_opens_an_alert_routed_by_town_and_severity(county
     assert note.channel == "email" and note.reason == "opened"
     assert note.subject_zh == f"【紧急·抽检不合格】{alert.enterprise_name}"
     assert "铜绿假单胞菌" in note.text_zh and alert.alert_id in note.text_zh and "请于 2026-02-11 10:00 前确认处置" in note.text_zh
+    # evidence a person can use (the sample, its date, the values against the standard), not event UUIDs or an HTTP path
+    lines = note.text_zh.splitlines()
+    assert lines[-2] == "证据：抽样编号 S-2（抽样日期 2026-02-10）；铜绿假单胞菌 检测值 0、3、0、0、0 CFU/250mL，标准要求 n=5,c=0,m=0"
+    assert lines[-1] == f"预警编号：{alert.alert_id}（请在系统中确认、安排整改或关闭）"
+    assert not any(eid in note.text_zh for eid in alert.event_ids) and "POST" not in note.text_zh
     assert alert.event_ids == [alert.steps[0].event_id] and alert.evidence
     assert note.alert["alert_id"] == alert.alert_id and note.alert["state_zh"] == "待处置"
     # the same failure also worsened the grade: a separate problem (medium), told to the town only
@@ -487,3 +492,18 @@ def test_steps_read_in_chinese_and_an_assignment_says_to_whom(county):
         ("start_rectification", "责令整改", "已确认", "整改中")]
     assert [s["note"] for s in steps[2:4]] == ["指派给 王科员：明日到厂核查", "指派给 张科员"]
     assert "steps" not in alert.view(steps=False)
+
+
+def test_a_notification_names_the_evidence_of_each_kind_of_alert(rules):
+    from alerts.lifecycle import evidence_zh
+
+    c = County(rules, policy())
+    c.feed(registered("2025-01-02T09:00:00+08:00"),
+           ev("inspection.completed", "2025-03-15T10:00:00+08:00", inspection_id="JC-1", result="不符合",
+              findings=[{"code": "3.2", "description": "消毒记录不全", "severity": "major"}]),
+           ev("rectification.ordered", "2025-03-16T10:00:00+08:00", rectification_id="ZG-1", cause="检查 JC-9", deadline="2025-04-15"),
+           ev("clock.tick", "2025-07-20T00:00:00+08:00", enterprise_id="*"))
+    by_rule = {a.rule: evidence_zh(a) for a in c.book.alerts.values()}
+    assert by_rule["inspection.nonconforming"] == "现场检查 JC-1，结论“不符合”，问题条款 3.2"
+    assert by_rule["rectification.overdue"] == "整改编号 ZG-1，期限 2025-04-15"
+    assert by_rule["data.missing"] == "自 2025-01-02 登记以来未抽检，应于 2025-05-02 前完成"
