@@ -21,7 +21,8 @@ the inspection, the complaints, the overdue or rejected rectification) — moves
 and its verification verifies it (or closes an alert that was never put under rectification,
 such as the overdue warning of that same order).  A failed verification is noted and the alert
 stays open for the next one.  These steps are the inspection system's, by its events: nobody is
-notified of them, as of any supervisor's step.
+notified of them, as of any supervisor's step.  Likewise a missing-data alert closes itself when the awaited
+sample or inspection arrives (a ``warning.resolved`` effect of the fold), noting which record came.
 
 Routing: every ``alerts.routes`` entry that matches the enterprise's town and category and the
 rule and severity adds its receivers; a matching silence keeps the alert (nothing is lost) but
@@ -52,6 +53,7 @@ from schemas.events import (
 from schemas.policy import SEVERITIES, AlertsPolicy, Policy, Receiver
 
 ALERT_KIND = "warning.raised"  # processors.warnings.ALERT_KIND: the effect that carries a decision
+RESOLVED_KIND = "warning.resolved"  # processors.warnings.RESOLVED_KIND: the problem went away by itself (the awaited data came)
 SYSTEM = "qrisk"
 STEPS_KEPT = 200
 REFS_KEPT = 50
@@ -136,10 +138,20 @@ class Alert(FoldState):
         """The alert as JSON with its Chinese labels; ``steps=False`` leaves its history out (the
         ``alert_events`` table has it, and a notification needs the alert, not how it got here)."""
         out = self.model_dump(mode="json", exclude=None if steps else {"steps"})
+        if steps:
+            out["steps"] = [step_view(s) for s in out["steps"]]
         out["state_zh"] = STATE_ZH[self.state]
         out["severity_zh"] = SEVERITY_ZH.get(self.severity, self.severity)
         out["rasff_class_zh"] = RASFF_ZH.get(self.rasff_class, self.rasff_class)
         return out
+
+
+def step_view(step: dict[str, Any]) -> dict[str, Any]:
+    """A step as JSON (or an ``alert_events`` row) with its action and states in Chinese beside the codes."""
+    step["action_zh"] = ACTION_ZH.get(step["action"], step["action"])
+    step["from_state_zh"] = STATE_ZH.get(step["from_state"], step["from_state"])
+    step["to_state_zh"] = STATE_ZH.get(step["to_state"], step["to_state"])
+    return step
 
 
 @dataclass(frozen=True)
@@ -189,6 +201,10 @@ class AlertBook(FoldState):
                 change = self._decision(eff.data, eff.event_id, eff.occurred_at, policy, enterprise, live)
                 if change is not None:
                     changes.append(change)
+            elif eff.kind == RESOLVED_KIND:
+                change = self._resolved(eff.data, eff.event_id, eff.occurred_at)
+                if change is not None:
+                    changes.append(change)
         if isinstance(event, _RECTIFICATION_EVENTS):
             changes += self._rectification(event)
         # The clock never runs ahead of when the event was received: one result stamped 2062 by
@@ -228,11 +244,17 @@ class AlertBook(FoldState):
         ap = policy.alerts
         key = d["dedup_key"]
         current = self.active_by_key.get(key)
+        if (d.get("evidence") or {}).get("retest_of"):
+            # a re-test upholding the failure: the failure's alert (being handled or not) notes it, no new occurrence
+            latest = current or (_alert_id(key, self.serial[key]) if key in self.serial else None)
+            if latest is not None and latest in self.alerts:
+                alert = self.alerts[latest]
+                return AlertChange(alert, _step(alert, "comment", alert.state, SYSTEM, d["message_zh"], event_id, at))
         if current is not None:
             return self._repeat(self.alerts[current], d, event_id, at, policy, live)
         n = self.serial.get(key, 0) + 1
         self.serial[key] = n
-        alert_id = "AL-" + hashlib.sha1(f"{key}#{n}".encode()).hexdigest()[:16]
+        alert_id = _alert_id(key, n)
         info = enterprise(d["enterprise_id"]) or Enterprise(name=d["enterprise_id"])
         evidence = d.get("evidence") or {}
         if evidence.get("scope") == "category":
@@ -286,6 +308,19 @@ class AlertBook(FoldState):
         told = self._notify(alert, step, reason, alert.receivers, policy, live) if reason == "severity_raised" or due else []
         return AlertChange(alert, step, told)
 
+    def _resolved(self, d: dict[str, Any], event_id: str, at: dt.datetime) -> AlertChange | None:
+        """The data an alert was waiting for came: its alert closes, noting what came.  Like the
+        inspection system's steps, nobody is told; and closed, it no longer escalates."""
+        current = self.active_by_key.get(d["dedup_key"])
+        if current is None:
+            return None  # closed by a supervisor already, or never opened (the rule was off then)
+        alert = self.alerts[current]
+        before = alert.state
+        alert.state = "closed"
+        alert.closed_at = at
+        del self.active_by_key[alert.dedup_key]
+        return AlertChange(alert, _step(alert, "close", before, SYSTEM, d["note_zh"], event_id, at))
+
     # ------------------------------------------------------------------ supervisors' steps
 
     def _act(self, event: AlertActionEvent, policy: Policy, live: bool) -> AlertChange:
@@ -324,6 +359,10 @@ class AlertBook(FoldState):
         elif to == "open":
             self.active_by_key[alert.dedup_key] = alert.alert_id
         note = p.note or ACTION_ZH[p.action]
+        if p.action == "assign":
+            note = f"指派给 {alert.assignee}" + (f"：{p.note}" if p.note else "")
+        elif p.assignee:
+            note += f"（指派给 {p.assignee}）"
         step = _step(alert, p.action, before, p.actor, note, str(event.event_id), at)
         told = self._notify(alert, step, "reopened", alert.receivers, policy, live) if to == "open" else []
         return AlertChange(alert, step, told)
@@ -414,6 +453,11 @@ class AlertBook(FoldState):
             out.append(Notification(delivery_id=delivery_id, alert_id=alert.alert_id, enterprise_id=alert.enterprise_id,
                                     receiver=name, channel=r.kind if r is not None else "", reason=reason, subject_zh=subject, text_zh=text, alert=view))
         return out
+
+
+def _alert_id(key: str, n: int) -> str:
+    """The ``n``-th alert opened with dedup key ``key``: the same id in every replay."""
+    return "AL-" + hashlib.sha1(f"{key}#{n}".encode()).hexdigest()[:16]
 
 
 # alerts and steps are made from a validated decision or event and the fold's own values: built
@@ -517,7 +561,53 @@ def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> s
     lines += [
         f"状态：{STATE_ZH[alert.state]}" + (f"，负责人 {alert.assignee}" if alert.assignee else ""),
         f"发生次数：{alert.occurrences}（首次 {_local(alert.opened_at, policy)}，最近 {_local(alert.last_occurred_at, policy)}）",
-        "证据事件：" + "、".join(alert.event_ids[-10:]),
-        f"预警编号：{alert.alert_id}（确认、整改、关闭：POST /v1/alerts/{alert.alert_id}/actions）",
     ]
+    evidence = evidence_zh(alert)
+    if evidence:
+        lines.append(f"证据：{evidence}")
+    # the event ids stay in the alert's JSON (webhooks, the API); a supervisor acts in the system, not by HTTP
+    lines.append(f"预警编号：{alert.alert_id}（请在系统中确认、安排整改或关闭）")
     return "\n".join(lines)
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def evidence_zh(alert: Alert) -> str:
+    """The evidence as a supervisor can use it: sample numbers, dates, values and limits, ids of
+    inspections, complaints and rectifications (not the events' UUIDs)."""
+    e = alert.evidence
+    parts: list[str] = []
+    if alert.rule in ("sampling.unqualified", "judgement.disagrees", "retest.inadmissible", "fluctuation.signal") and e.get("sample_no"):
+        parts.append(f"抽样编号 {e['sample_no']}" + (f"（抽样日期 {e['sampled_on']}）" if e.get("sampled_on") else ""))
+    if alert.rule == "sampling.unqualified":
+        for f in (e.get("failed") or [])[:5]:
+            name = f.get("item_name") or f.get("item_code")
+            if "total" in f:
+                parts.append(f"{name} {_num(f['total'])}（应不超过 1）")
+            else:
+                unit = f" {f['unit']}" if f.get("unit") else ""
+                limit = f"，标准要求 {f['limit']}" if f.get("limit") else ""
+                parts.append(f"{name} 检测值 {'、'.join(_num(v) for v in f.get('values') or [])}{unit}{limit}")
+    elif alert.rule == "fluctuation.signal" and e.get("value") is not None and e.get("center") is not None:
+        # a control-chart point (a capability signal against the legal limit has no centre line: its message says it)
+        limits = "、".join(f"{label} {_num(e[k])}" for k, label in (("lcl", "下控制限"), ("center", "中心线"), ("ucl", "上控制限"))
+                          if e.get(k) is not None)
+        parts.append(f"本点 {_num(e['value'])}" + (f"（{limits}）" if limits else ""))
+    elif alert.rule == "complaint.cluster" and e.get("complaint_ids"):
+        parts.append(f"投诉编号 {'、'.join(e['complaint_ids'][:10])}（自 {e.get('first_day', '')} 起）")
+    elif alert.rule in ("rectification.overdue", "rectification.rejected") and e.get("rectification_id"):
+        parts.append(f"整改编号 {e['rectification_id']}" + (f"，期限 {e['deadline']}" if e.get("deadline") else ""))
+    elif alert.rule == "inspection.nonconforming" and e.get("inspection_id"):
+        findings = e.get("serious_findings") or []
+        parts.append(f"现场检查 {e['inspection_id']}，结论“{e.get('result', '')}”" + (f"，问题条款 {'、'.join(findings)}" if findings else ""))
+    elif alert.rule == "data.missing" and e.get("what"):
+        verb = "抽检" if e["what"] == "sampling" else "检查"
+        last = f"最近一次{verb} {e['last']}" if e.get("last") else f"自 {e.get('base', '')} 登记以来未{verb}"
+        parts.append(f"{last}，应于 {e.get('due', '')} 前完成")
+    elif alert.rule == "risk.grade_worsened" and e.get("to"):
+        parts.append(f"风险分 {_num(e.get('score'))}，等级由 {e.get('from')} 级变为 {e['to']} 级")
+    elif alert.rule == "judgement.disagrees" and e.get("items"):
+        parts.append(f"项目 {'、'.join(e['items'])}")
+    return "；".join(parts)

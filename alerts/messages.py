@@ -13,6 +13,7 @@ _KIND_ZH = {
     "rectification.rejected": "整改复查未通过",
     "sampling.retest_inadmissible": "复检结果不予采信",
     "warning.raised": "预警",
+    "warning.resolved": "预警自动关闭",
     "risk.graded": "风险等级评定",
 }
 
@@ -44,6 +45,7 @@ _KIND_EN = {
     "rectification.rejected": "rectification rejected at verification",
     "sampling.retest_inadmissible": "re-test of a microbiological failure not admitted",
     "warning.raised": "early warning",
+    "warning.resolved": "early warning resolved",
     "risk.graded": "risk grade evaluated",
 }
 
@@ -56,6 +58,8 @@ def effect_title_zh(effect: Effect) -> str:
     """The title a supervisor sees: for a warning, its rule's title."""
     if effect.kind == "warning.raised":
         return effect.data.get("title_zh") or RULE_ZH.get(effect.data.get("rule", ""), title_zh(effect.kind))
+    if effect.kind == "sampling.failed" and effect.data.get("confirms_event_id"):
+        return "复检维持不合格"  # the same sample's failure made final, not another unqualified sample
     return title_zh(effect.kind)
 
 
@@ -81,7 +85,8 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
         return f"{who}：{trend}，等级由 {previous} 级变为 {GRADE_ZH.get(grade, grade)}，风险分 {d.get('score')}。"
     if k == "sampling.failed":
         detail = "；".join(d.get("messages_zh") or []) or "、".join(d.get("failed_items", []))
-        return f"{who}：{d.get('product', '')}（抽样编号 {d.get('sample_no', '')}，{d.get('sampled_on', '')}）抽检不合格。{detail}"
+        verdict = "复检维持不合格结论" if d.get("confirms_event_id") else "抽检不合格"
+        return f"{who}：{d.get('product', '')}（抽样编号 {d.get('sample_no', '')}，{d.get('sampled_on', '')}）{verdict}。{detail}"
     if k == "fluctuation.signal":
         where = f"（抽样编号 {d['sample_no']}，{d.get('sampled_on', '')}）" if d.get("sample_no") else ""
         return f"{who}：{d.get('text_zh', '')}{where}。"
@@ -97,6 +102,8 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
         return f"{who}：整改 {d.get('rectification_id', '')}（{d.get('what', '')}）已超过期限 {d.get('deadline', '')}，逾期 {d.get('days_overdue', '?')} 天。"
     if k == "rectification.rejected":
         return f"{who}：整改 {d.get('rectification_id', '')} 复查未通过。{d.get('note', '')}"
+    if k == "warning.resolved":
+        return f"{who}：{d.get('note_zh', '')}"
     if k == "sampling.retest_inadmissible":
         return f"{who}：{d.get('message_zh', '')}"
     return f"{who}：{title_zh(k)}"

@@ -140,7 +140,7 @@ class RiskState(_Model):
     last_sample_event_id: str | None = None
     last_inspected_at: dt.datetime | None = None
     last_inspection_event_id: str | None = None
-    missing: dict[str, str] = Field(default_factory=dict, description="data.missing raised: what -> the last-data date it was raised for")
+    missing: dict[str, str] = Field(default_factory=dict, description="data.missing raised and not yet filled: what -> the last-data date it was raised for")
     check_missing_at: dt.datetime | None = Field(default=None, description="no expected data can be missing before this moment (None: check)")
 
     @property
@@ -535,6 +535,31 @@ def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
     else:
         rs.check_missing_at = _NEVER
     return out
+
+
+def filled_gaps(file: "CreditFile", event: "Envelope", rules: "Rules") -> list[dict[str, Any]]:
+    """Gaps raised by ``check_missing`` that this event's sample or inspection fills (call after ``observe``).
+
+    A gap is filled when the last data moves past the date it was raised for; it leaves
+    ``missing`` then, so it is filled once, and the alert it opened can be resolved.
+    """
+    rs = file.risk
+    if not rs.missing:
+        return []
+    et = event.event_type
+    if et == "sampling.result" and "sampling" in rs.missing and rs.last_sampled_on is not None:
+        last = rs.last_sampled_on
+        if last.isoformat() > rs.missing["sampling"] and rs.last_sample_event_id == event_key(event):
+            base = rs.missing.pop("sampling")
+            return [{"what": "sampling", "base": base, "ref": event.payload.sample_no, "on": last.isoformat(),
+                     "event_id": rs.last_sample_event_id}]
+    elif et == "inspection.completed" and "inspection" in rs.missing and rs.last_inspected_at is not None:
+        last = local_date(rs.last_inspected_at, rules)
+        if last.isoformat() > rs.missing["inspection"] and rs.last_inspection_event_id == event_key(event):
+            base = rs.missing.pop("inspection")
+            return [{"what": "inspection", "base": base, "ref": event.payload.inspection_id, "on": last.isoformat(),
+                     "event_id": rs.last_inspection_event_id}]
+    return []
 
 
 # --------------------------------------------------------------------------- ranking

@@ -27,8 +27,8 @@ from processors.credit_file import (
 from processors.fluctuation import on_complaint, on_sample_judged, overturned, reinstated
 from processors.campaign import apply_tier, on_campaign_event
 from processors.judgement import judge_sample
-from processors.risk import check_missing, evaluate, graded_data, observe
-from processors.warnings import ALERT_KIND, ALERTING_KINDS, decide, decision_data
+from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
+from processors.warnings import ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, decide, decision_data, resolved
 from schemas.events import (
     AlertActionEvent,
     CampaignActivityEvent,
@@ -144,6 +144,11 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
             alerting = True
             break
     changed = observe(file, event, new, rules)
+    if file.risk.missing:
+        for gap in filled_gaps(file, event, rules):
+            data = resolved(file, event, gap, rules)
+            if data is not None:
+                effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
     graded = evaluate(file, event, rules, changed)
     if graded is not None and (graded.grade != graded.previous or len(file.risk.history) < 2 or graded.score != file.risk.history[-2].score):
         effects.append(_effect_data(GRADE_KIND, event, file.enterprise_id, graded_data(graded)))
@@ -251,7 +256,11 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
             **base))
         overturned(file, superseded, state.categories, rules)
     if judgement.verdict == "fail":
-        effects.append(_failed(judgement, event, file.enterprise_id, base))
+        failed = _failed(judgement, event, file.enterprise_id, base)
+        if superseded is not None and superseded.judgement.verdict == "fail":  # type: ignore[union-attr]
+            # the re-test upholds the failure: the same sample's conclusion made final, not a second failure
+            failed.data["confirms_event_id"] = superseded.event_id
+        effects.append(failed)
     if judgement.disagreements:
         effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
     if judgement.unknown:

@@ -98,18 +98,21 @@ def _render(template: str, fields: dict[str, Any]) -> str:
 
 
 def _decision(rule_id: str, rule: WarningRule, severity: Severity, file: "CreditFile", at: dt.datetime, event_id: str,
-              dedup_key: str, fields: dict[str, Any], evidence: dict[str, Any], rules: "Rules", name: str | None = None) -> AlertDecision:
-    """``name``: who the message is about, when not the enterprise (the county's chart of a category)."""
+              dedup_key: str, fields: dict[str, Any], evidence: dict[str, Any], rules: "Rules", name: str | None = None,
+              texts: tuple[str, str, str] | None = None) -> AlertDecision:
+    """``name``: who the message is about, when not the enterprise (the county's chart of a category);
+    ``texts``: (title, template_zh, template_en) other than the rule's own (a re-test upholding a failure)."""
     wp = rules.policy.warnings
     if name is None:
         name = file.profile.name if file.profile is not None else file.enterprise_id
     local = (at + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat()
     fill = {"name": name, "enterprise_id": file.enterprise_id, "date": local, **fields}
+    title, template_zh, template_en = texts or (rule.title_zh, rule.template_zh, rule.template_en)
     # trusted fields from the fold: built without validating them again
     return _build_decision(
         rule=rule_id, severity=severity, rasff_class=wp.rasff_class.get(severity, "information_attention"),
         respond_within_hours=wp.respond_within_hours.get(severity), dedup_key=dedup_key, enterprise_id=file.enterprise_id,
-        title_zh=rule.title_zh, message_zh=_render(rule.template_zh, fill), message_en=_render(rule.template_en, fill),
+        title_zh=title, message_zh=_render(template_zh, fill), message_en=_render(template_en, fill),
         evidence=evidence, occurred_at=at, event_id=event_id,
     )
 
@@ -169,8 +172,13 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
     }
     evidence = {"event_ids": [d["sample_event_id"]], "sample_no": d.get("sample_no"), "sampled_on": d.get("sampled_on"),
                 "product": d.get("product"), "failed_items": d.get("failed_items", []), "item_class": worst or None, "failed": failed}
+    texts = None
+    if d.get("confirms_event_id"):
+        # the same dedup key: the alerts stage notes it on the failure's alert instead of counting it again
+        evidence["retest_of"] = d["confirms_event_id"]
+        texts = (rule.retest_title_zh, rule.retest_template_zh, rule.retest_template_en)
     return _decision("sampling.unqualified", rule, severity, file, eff.occurred_at, eff.event_id,
-                     f"{file.enterprise_id}:sampling.failed:{d.get('sample_no', '')}", fields, evidence, rules)
+                     f"{file.enterprise_id}:sampling.failed:{d.get('sample_no', '')}", fields, evidence, rules, texts=texts)
 
 
 def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
@@ -314,18 +322,71 @@ def _grade_worsened(file: "CreditFile", event: "Envelope", graded: "GradeEntry",
                      f"{file.enterprise_id}:grade.worsened:{graded.grade}", fields, evidence, rules)
 
 
+_WHAT_ZH = {"sampling": "监督抽检", "inspection": "现场检查"}
+_WHAT_EN = {"sampling": "supervision sample", "inspection": "inspection"}
+
+
+def _requirement(what: str, grade: str, interval_days: int, rules: "Rules") -> tuple[str, str]:
+    """The requirement as the policy states it: inspections per year (with the interval the due date
+    follows from), samples by their interval."""
+    if what == "sampling":
+        return f"每 {interval_days} 天至少一次监督抽检", f"one supervision sample every {interval_days} days"
+    per_year = rules.policy.risk.inspections_per_year.get(grade)  # type: ignore[call-overload]
+    if not per_year:
+        return f"每 {interval_days} 天至少一次现场检查", f"one inspection every {interval_days} days"
+    if per_year < 1 and (1 / per_year).is_integer():
+        zh, en = f"每 {1 / per_year:g} 年至少 1 次现场检查", f"at least one inspection every {1 / per_year:g} years"
+    else:
+        zh, en = f"每年至少 {per_year:g} 次现场检查", f"at least {per_year:g} inspections a year"
+    return f"{zh}（两次间隔不超过 {interval_days} 天）", f"{en} (at most {interval_days} days apart)"
+
+
 def _data_missing(file: "CreditFile", event: "Envelope", gap: dict[str, Any], rules: "Rules") -> AlertDecision | None:
     rule = rules.policy.warnings.data_missing
     if not rule.enabled:
         return None
     what = gap["what"]
+    verb = "抽检" if what == "sampling" else "检查"
+    requirement_zh, requirement_en = _requirement(what, gap["grade"], gap["interval_days"], rules)
+    if gap["last"]:
+        since_zh, since_en = f"最近一次{verb}为 {gap['last']}", f"the last was on {gap['last']}"
+    else:
+        # never since registration: the base of the gap is the registration date
+        since_zh, since_en = f"自 {gap['base']} 登记以来未{verb}", f"none since registration on {gap['base']}"
     fields = {
-        "what_zh": "监督抽检" if what == "sampling" else "现场检查", "what_en": "supervision sample" if what == "sampling" else "inspection",
-        "last": gap["last"] or "无记录（自登记起）", "interval_days": gap["interval_days"], "grade": gap["grade"], "due": gap["due"],
+        "what_zh": _WHAT_ZH[what], "what_en": _WHAT_EN[what], "last": gap["last"] or f"无（自登记以来未{verb}）",
+        "interval_days": gap["interval_days"], "grade": gap["grade"], "due": gap["due"],
+        "requirement_zh": requirement_zh, "requirement_en": requirement_en, "since_zh": since_zh, "since_en": since_en,
     }
     evidence = {"event_ids": [gap["last_event_id"]] if gap.get("last_event_id") else [], **{k: v for k, v in gap.items() if k != "last_event_id"}}
     return _decision("data.missing", rule, rule.severity, file, event.occurred_at, event_key(event),
-                     f"{file.enterprise_id}:data.missing:{what}:{gap['base']}", fields, evidence, rules)
+                     _missing_key(file.enterprise_id, what, gap["base"]), fields, evidence, rules)
+
+
+def _missing_key(enterprise_id: str, what: str, base: str) -> str:
+    return f"{enterprise_id}:data.missing:{what}:{base}"
+
+
+RESOLVED_KIND = "warning.resolved"
+"""The effect kind that tells the alerts stage a problem went away by itself (the awaited data came)."""
+
+
+def resolved(file: "CreditFile", event: "Envelope", filled: dict[str, Any], rules: "Rules") -> dict[str, Any] | None:
+    """A ``warning.resolved`` effect's data for a gap that ``filled`` (``processors.risk.filled_gaps``) closed:
+    the dedup key of the alert it opened, and a note naming the record that came."""
+    if not rules.policy.warnings.data_missing.enabled:
+        return None
+    what = filled["what"]
+    if what == "sampling":
+        record = f"监督抽检（抽样编号 {filled['ref']}，抽样日期 {filled['on']}）"
+    else:
+        record = f"现场检查 {filled['ref']}（{filled['on']}）"
+    return {
+        "rule": "data.missing", "dedup_key": _missing_key(file.enterprise_id, what, filled["base"]), "enterprise_id": file.enterprise_id,
+        "note_zh": f"已补录：{record}，预警自动关闭",
+        "note_en": f"the awaited {_WHAT_EN[what]} {filled['ref']} ({filled['on']}) is on record: closed",
+        "evidence": {"event_ids": [filled["event_id"]], **{k: v for k, v in filled.items() if k != "event_id"}},
+    }
 
 
 _ON_EFFECT = {

@@ -428,9 +428,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     def get_alert(alert_id: str, key: ApiKey = Security(readers)) -> dict[str, Any]:
         view = _alert_for(alert_id, key)
         if "steps" not in view:  # as the sink wrote it (Kafka mode): the steps are the alert_events rows
-            view["steps"] = pipeline.store.query(
+            from alerts.lifecycle import step_view
+
+            view["steps"] = [step_view(row) for row in pipeline.store.query(
                 "SELECT version, at, action, from_state, to_state, actor, note FROM alert_events FINAL "
-                "WHERE alert_id = %(id)s ORDER BY version", {"id": alert_id})
+                "WHERE alert_id = %(id)s ORDER BY version", {"id": alert_id})]
         view["deliveries"] = pipeline.store.query(
             "SELECT delivery_id, receiver, channel, attempt, status, at, response_code, error FROM deliveries FINAL "
             "WHERE alert_id = %(id)s ORDER BY at, at_ms, delivery_id, attempt", {"id": alert_id})

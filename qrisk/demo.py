@@ -413,7 +413,7 @@ CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other":
 def summarise(state: CountyState, events: list[Envelope], effects: list[Effect], period: tuple[dt.date, dt.date],
               campaign_policy: Any = None, alerts: Any = None) -> dict[str, Any]:
     """``alerts``: the pipeline's ``AlertBook``, whose alerts are counted by state."""
-    from alerts.messages import message_zh, title_zh
+    from alerts.messages import effect_title_zh, message_zh
     from processors.campaign import county_progress
     from schemas.policy import CampaignPolicy
 
@@ -429,7 +429,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             by_item.update(items)
             failed_samples.append({"enterprise_id": eid, "name": names[eid], "sample_no": s.sample_no, "product": s.product, "sampled_on": s.sampled_on.isoformat(), "items": [code for code, _ in items]})
     warnings = [
-        {"kind": e.kind, "title_zh": title_zh(e.kind), "enterprise_id": e.enterprise_id, "name": names.get(e.enterprise_id, e.enterprise_id),
+        {"kind": e.kind, "title_zh": effect_title_zh(e), "enterprise_id": e.enterprise_id, "name": names.get(e.enterprise_id, e.enterprise_id),
          "occurred_at": e.occurred_at.isoformat(), "message_zh": message_zh(e, names.get(e.enterprise_id))}
         for e in effects if e.kind in WARNING_KINDS
     ]

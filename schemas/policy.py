@@ -232,7 +232,7 @@ class WarningRule(_Strict):
     @model_validator(mode="after")
     def _known_placeholders(self) -> "WarningRule":
         allowed = self.FIELDS | self.COMMON
-        for which in ("template_zh", "template_en"):
+        for which in [f for f in type(self).model_fields if f.endswith(("template_zh", "template_en"))]:
             try:
                 names = {f for _, f, _, _ in string.Formatter().parse(getattr(self, which)) if f is not None}
             except ValueError as exc:
@@ -250,6 +250,12 @@ class SamplingUnqualifiedRule(WarningRule):
     template_zh: str = "{name}：{product}（抽样编号 {sample_no}，抽样日期 {sampled_on}）抽检不合格，不合格项目：{items}。{detail}"
     template_en: str = "{name}: {product} (sample {sample_no}, sampled {sampled_on}) is unqualified: {items}."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"product", "sample_no", "sampled_on", "items", "detail", "item_class"})
+    # a re-test (复检) of the same sample that upholds the failure: the final conclusion, not a second failure
+    retest_title_zh: str = Field(default="复检维持不合格", min_length=1, max_length=100)
+    retest_template_zh: str = Field(default="{name}：{product}（抽样编号 {sample_no}，抽样日期 {sampled_on}）复检维持不合格结论，"
+                                            "不合格项目：{items}。{detail}", min_length=1, max_length=1000)
+    retest_template_en: str = Field(default="{name}: the re-test of {product} (sample {sample_no}, sampled {sampled_on}) upholds "
+                                            "the unqualified result: {items}.", min_length=1, max_length=1000)
     severity_by_class: dict[ItemClassName, Severity] = Field(default_factory=lambda: {
         "pathogen": "critical", "additive_not_permitted": "critical", "contaminant": "high", "indicator_microbe": "high",
         "additive": "high", "chemical": "medium", "quality_index": "medium"})
@@ -292,9 +298,10 @@ class RectificationOverdueRule(WarningRule):
 class DataMissingRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "应有数据缺失"
-    template_zh: str = "{name}：按 {grade} 级要求每 {interval_days} 天至少一次{what_zh}，最近一次为 {last}，应于 {due} 前完成，至今没有记录。"
-    template_en: str = "{name}: no {what_en} since {last}; grade {grade} requires one every {interval_days} days (due {due})."
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"what_zh", "what_en", "last", "interval_days", "grade", "due"})
+    template_zh: str = "{name}：按 {grade} 级要求{requirement_zh}，{since_zh}，应于 {due} 前完成，截至 {date} 仍无{what_zh}记录。"
+    template_en: str = "{name}: grade {grade} requires {requirement_en}; {since_en}; it was due by {due}, and none is on record as of {date}."
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"what_zh", "what_en", "last", "interval_days", "grade", "due", "requirement_zh",
+                                                  "requirement_en", "since_zh", "since_en"})
 
 
 class InspectionNonconformingRule(WarningRule):

@@ -185,6 +185,7 @@ def test_supervisors_act_on_their_towns_alerts_and_a_restart_keeps_state_and_sen
     steps = srv.get(f"/v1/alerts/{aid}").json()["steps"]
     assert [(s["action"], s["actor"]) for s in steps] == [("opened", "qrisk"), ("acknowledge", "li")]
     assert steps[1]["note"] == "已电话联系企业，明日到厂"
+    assert [(s["action_zh"], s["from_state_zh"], s["to_state_zh"]) for s in steps] == [("生成预警", "待处置", "待处置"), ("确认", "待处置", "已确认")]
 
     def all_recorded():
         # every notification with its final attempt on record: a kill -9 between a receiver's answer

@@ -82,6 +82,11 @@ def test_an_unqualified_sample_opens_an_alert_routed_by_town_and_severity(county
     assert note.channel == "email" and note.reason == "opened"
     assert note.subject_zh == f"【紧急·抽检不合格】{alert.enterprise_name}"
     assert "铜绿假单胞菌" in note.text_zh and alert.alert_id in note.text_zh and "请于 2026-02-11 10:00 前确认处置" in note.text_zh
+    # evidence a person can use (the sample, its date, the values against the standard), not event UUIDs or an HTTP path
+    lines = note.text_zh.splitlines()
+    assert lines[-2] == "证据：抽样编号 S-2（抽样日期 2026-02-10）；铜绿假单胞菌 检测值 0、3、0、0、0 CFU/250mL，标准要求 n=5,c=0,m=0"
+    assert lines[-1] == f"预警编号：{alert.alert_id}（请在系统中确认、安排整改或关闭）"
+    assert not any(eid in note.text_zh for eid in alert.event_ids) and "POST" not in note.text_zh
     assert alert.event_ids == [alert.steps[0].event_id] and alert.evidence
     assert note.alert["alert_id"] == alert.alert_id and note.alert["state_zh"] == "待处置"
     # the same failure also worsened the grade: a separate problem (medium), told to the town only
@@ -419,3 +424,86 @@ def test_the_countys_pass_rate_chart_opens_a_county_alert_not_the_enterprises(ru
     assert county.message_zh.startswith("本县包装饮用水类：2025Q1 抽检不合格率 2/2") and "最近一批：清源桶装水厂" in county.message_zh
     assert (own.enterprise_name, own.town, own.receivers) == ("清源桶装水厂", TOWN, ["liangzhu"])
     assert own.message_zh.startswith("清源桶装水厂：2025Q1 抽检不合格率 2/2")
+
+
+def test_the_awaited_sample_closes_its_missing_data_alert_silently_and_it_does_not_escalate(county):
+    # B: a sample at least every 180 days; none since registration on 2026-01-05
+    opened = county.feed(ev("clock.tick", "2026-07-10T00:00:00+08:00", enterprise_id="*"))
+    [gap] = [c for c in opened if c.alert.rule == "data.missing"]
+    alert = gap.alert
+    assert [n.receiver for n in gap.notifications] == ["liangzhu"]
+    assert "自 2026-01-05 登记以来未抽检" in alert.message_zh and "截至 2026-07-10" in alert.message_zh
+    # the sample comes as the first event past the response deadline (168 h): closing comes before escalating
+    changes = county.feed(pa_sample("2026-07-18T10:00:00+08:00", values=(0, 0, 0, 0, 0), sample_no="DC-GAP-1"))
+    closing = [c for c in changes if c.alert.alert_id == alert.alert_id]
+    assert [(c.step.action, c.step.from_state, c.step.to_state, c.notifications) for c in closing] == [("close", "open", "closed", [])]
+    assert closing[0].step.note == "已补录：监督抽检（抽样编号 DC-GAP-1，抽样日期 2026-07-18），预警自动关闭"
+    assert alert.state == "closed" and alert.closed_at is not None and not alert.escalated
+    assert alert.dedup_key not in county.book.active_by_key
+    assert county.feed(ev("clock.tick", "2026-07-25T00:00:00+08:00", enterprise_id="*")) == []
+    assert [s.action for s in alert.steps] == ["opened", "close"]
+
+
+def test_data_that_comes_after_a_supervisor_closed_the_gap_changes_nothing(county):
+    county.feed(ev("clock.tick", "2026-07-10T00:00:00+08:00", enterprise_id="*"))
+    alert = next(a for a in county.book.alerts.values() if a.rule == "data.missing")
+    county.feed(act(alert.alert_id, "close", "2026-07-11T09:00:00+08:00", note="已电话督促企业送检"))
+    changes = county.feed(pa_sample("2026-07-12T10:00:00+08:00", values=(0, 0, 0, 0, 0)))
+    assert not [c for c in changes if c.alert.alert_id == alert.alert_id]
+    assert [s.action for s in alert.steps] == ["opened", "close"]
+
+
+def test_a_retest_upholding_the_failure_is_noted_on_its_alert_not_counted_as_a_second_occurrence(county):
+    from tests.test_fold import _sample
+
+    original = _sample("2026-02-10T09:00:00+08:00", False, False, sample_no="DC-RT-1")
+    opened = unqualified(county.feed(original))
+    alert = opened[0].alert
+    changes = county.feed(_sample("2026-02-15T09:00:00+08:00", True, False, sample_no="DC-RT-1"))
+    mine = [c for c in changes if c.alert.alert_id == alert.alert_id]
+    assert [(c.step.action, c.step.actor, c.notifications) for c in mine] == [("comment", "qrisk", [])]
+    assert "抽样编号 DC-RT-1" in mine[0].step.note and "复检维持不合格结论" in mine[0].step.note
+    assert alert.occurrences == 1 and alert.event_ids == [str(original.event_id)] and alert.state == "open"
+    assert alert.title_zh == "抽检不合格" and "复检" not in alert.message_zh
+    assert len(unqualified(county.changes)) == 1
+
+
+def test_a_retest_upholding_a_failure_whose_alert_was_verified_is_noted_there_not_reopened(county):
+    from tests.test_fold import _sample
+
+    alert = unqualified(county.feed(_sample("2026-02-10T09:00:00+08:00", False, False, sample_no="DC-RT-2")))[0].alert
+    county.feed(act(alert.alert_id, "start_rectification", "2026-02-11T09:00:00+08:00"),
+                act(alert.alert_id, "verify", "2026-02-15T09:00:00+08:00"))
+    changes = county.feed(_sample("2026-02-20T09:00:00+08:00", True, False, sample_no="DC-RT-2"))
+    assert not unqualified(changes)
+    assert alert.state == "verified" and alert.steps[-1].action == "comment" and "复检维持不合格结论" in alert.steps[-1].note
+
+
+def test_steps_read_in_chinese_and_an_assignment_says_to_whom(county):
+    alert = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    county.feed(act(alert.alert_id, "acknowledge", "2026-02-10T11:00:00+08:00"),
+                act(alert.alert_id, "assign", "2026-02-10T12:00:00+08:00", assignee="王科员", note="明日到厂核查"),
+                act(alert.alert_id, "assign", "2026-02-10T13:00:00+08:00", assignee="张科员"),
+                act(alert.alert_id, "start_rectification", "2026-02-11T09:00:00+08:00"))
+    steps = alert.view()["steps"]
+    assert [(s["action"], s["action_zh"], s["from_state_zh"], s["to_state_zh"]) for s in steps] == [
+        ("opened", "生成预警", "待处置", "待处置"), ("acknowledge", "确认", "待处置", "已确认"),
+        ("assign", "指派", "已确认", "已确认"), ("assign", "指派", "已确认", "已确认"),
+        ("start_rectification", "责令整改", "已确认", "整改中")]
+    assert [s["note"] for s in steps[2:4]] == ["指派给 王科员：明日到厂核查", "指派给 张科员"]
+    assert "steps" not in alert.view(steps=False)
+
+
+def test_a_notification_names_the_evidence_of_each_kind_of_alert(rules):
+    from alerts.lifecycle import evidence_zh
+
+    c = County(rules, policy())
+    c.feed(registered("2025-01-02T09:00:00+08:00"),
+           ev("inspection.completed", "2025-03-15T10:00:00+08:00", inspection_id="JC-1", result="不符合",
+              findings=[{"code": "3.2", "description": "消毒记录不全", "severity": "major"}]),
+           ev("rectification.ordered", "2025-03-16T10:00:00+08:00", rectification_id="ZG-1", cause="检查 JC-9", deadline="2025-04-15"),
+           ev("clock.tick", "2025-07-20T00:00:00+08:00", enterprise_id="*"))
+    by_rule = {a.rule: evidence_zh(a) for a in c.book.alerts.values()}
+    assert by_rule["inspection.nonconforming"] == "现场检查 JC-1，结论“不符合”，问题条款 3.2"
+    assert by_rule["rectification.overdue"] == "整改编号 ZG-1，期限 2025-04-15"
+    assert by_rule["data.missing"] == "自 2025-01-02 登记以来未抽检，应于 2025-05-02 前完成"

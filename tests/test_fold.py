@@ -189,6 +189,19 @@ def test_a_failed_retest_confirms_without_counting_twice(rules):
     entries = _sample_failed_entries(f)
     assert len(entries) == 1 and entries[0][3] == str(retest.event_id)  # the final conclusion is the evidence
     assert sum(e.kind == "sampling.failed" for e in effects) == 2  # the supervisor hears the re-test confirmed it
+    # ... as the re-test upholding the failure, not as a second failure of the same sample
+    confirmed = [e for e in effects if e.kind == "sampling.failed" and e.event_id == str(retest.event_id)]
+    assert confirmed[0].data["confirms_event_id"] == str(original.event_id)
+    warned = [e.data for e in effects if e.kind == "warning.raised" and e.data["rule"] == "sampling.unqualified"]
+    assert [w["title_zh"] for w in warned] == ["抽检不合格", "复检维持不合格"]
+    sample_no = original.payload.sample_no
+    assert f"（抽样编号 {sample_no}，抽样日期 {original.payload.sampled_on}）抽检不合格" in warned[0]["message_zh"]
+    assert f"（抽样编号 {sample_no}，抽样日期 {retest.payload.sampled_on}）复检维持不合格结论，不合格项目：溴酸盐" in warned[1]["message_zh"]
+    assert warned[1]["evidence"]["retest_of"] == str(original.event_id) and "retest_of" not in warned[0]["evidence"]
+    assert warned[0]["dedup_key"] == warned[1]["dedup_key"]
+    from alerts.messages import effect_title_zh, message_zh
+
+    assert effect_title_zh(confirmed[0]) == "复检维持不合格" and "复检维持不合格结论" in message_zh(confirmed[0])
 
 
 def test_a_retest_that_arrives_before_its_original_still_decides(rules):

@@ -217,6 +217,7 @@ def test_alerts_are_folded_by_the_worker_written_by_the_sink_sent_by_the_dispatc
         wait_for(acknowledged, 90, "the step folded by the worker", interval=0.2, on_timeout=worker.tail)
         done = seen[0]
         assert [(s["action"], s["actor"], s["note"]) for s in done["steps"]][-1] == ("acknowledge", "test-admin", "已到厂核查")
+        assert (done["steps"][-1]["action_zh"], done["steps"][-1]["from_state_zh"], done["steps"][-1]["to_state_zh"]) == ("确认", "待处置", "已确认")
     finally:
         sink.close()
         worker.stop()

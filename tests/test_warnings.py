@@ -114,17 +114,41 @@ def test_expected_data_that_did_not_come(rules):
     state, effects = step(state, ev("clock.tick", "2025-07-20T00:00:00+08:00", enterprise_id="*"), rules)
     [d] = decisions(effects, "data.missing")
     assert d.evidence["what"] == "sampling" and d.evidence["last"] == "2025-01-20" and d.evidence["due"] == "2025-07-19"
-    assert d.dedup_key == f"{E}:data.missing:sampling:2025-01-20" and "监督抽检" in d.message_zh
+    assert d.dedup_key == f"{E}:data.missing:sampling:2025-01-20"
+    # dated ("as of", not "until now": the text stays true when read later), and the requirement as the policy states it
+    assert d.message_zh == ("清源桶装水厂：按 B 级要求每 180 天至少一次监督抽检，最近一次抽检为 2025-01-20，"
+                            "应于 2025-07-19 前完成，截至 2025-07-20 仍无监督抽检记录。")
     # raised once per gap, not on every tick
     state, effects = step(state, ev("clock.tick", "2025-08-20T00:00:00+08:00", enterprise_id="*"), rules)
     assert not decisions(effects, "data.missing")
     # the inspection, never done, is due a year after registration; an event of the enterprise is enough to notice
     state, effects = step(state, ev("complaint.received", "2026-01-03T10:00:00+08:00", complaint_id="Q2"), rules)
     # (the sampling gap since 2025-01-20 was raised already: once per gap)
-    assert [d.evidence["what"] for d in decisions(effects, "data.missing")] == ["inspection"]
-    # a new sample closes the gap: quiet again
-    state, effects = step(state, pa_sample("2026-01-10T10:00:00+08:00", values=(0, 0, 0, 0, 0)), rules)
+    [d] = decisions(effects, "data.missing")
+    assert d.evidence["what"] == "inspection"
+    assert "按 B 级要求每年至少 1 次现场检查（两次间隔不超过 365 天），自 2025-01-02 登记以来未检查，" in d.message_zh
+    assert "无记录" not in d.message_zh and "至今" not in d.message_zh
+    # a new sample closes the gap: quiet again, and the gap's alert is told which record filled it
+    state, effects = step(state, pa_sample("2026-01-10T10:00:00+08:00", values=(0, 0, 0, 0, 0), sample_no="S-GAP"), rules)
     assert not decisions(effects, "data.missing")
+    [r] = [e.data for e in effects if e.kind == "warning.resolved"]
+    assert r["dedup_key"] == f"{E}:data.missing:sampling:2025-01-20"
+    assert r["note_zh"] == "已补录：监督抽检（抽样编号 S-GAP，抽样日期 2026-01-10），预警自动关闭"
+    assert state.files[E].risk.missing == {"inspection": "2025-01-02"}
+    # a second sample fills nothing more; the inspection does
+    state, effects = step(state, pa_sample("2026-01-11T10:00:00+08:00", values=(0, 0, 0, 0, 0)), rules)
+    assert not [e for e in effects if e.kind == "warning.resolved"]
+    state, effects = step(state, ev("inspection.completed", "2026-01-12T10:00:00+08:00", inspection_id="JC-1", result="符合", findings=[]), rules)
+    [r] = [e.data for e in effects if e.kind == "warning.resolved"]
+    assert r["dedup_key"] == f"{E}:data.missing:inspection:2025-01-02" and r["note_zh"] == "已补录：现场检查 JC-1（2026-01-12），预警自动关闭"
+
+
+def test_the_inspection_requirement_reads_as_the_policy_states_it(rules):
+    from processors.warnings import _requirement
+
+    assert _requirement("inspection", "D", 122, rules)[0] == "每年至少 3 次现场检查（两次间隔不超过 122 天）"
+    assert _requirement("inspection", "A", 730, rules)[0] == "每 2 年至少 1 次现场检查（两次间隔不超过 730 天）"
+    assert _requirement("sampling", "C", 120, rules)[0] == "每 120 天至少一次监督抽检"
 
 
 def test_inspection_rejection_and_disagreement_rules(rules):
