@@ -295,8 +295,8 @@ TABLE_COLUMNS = [
 ]
 """The progress table's columns for CSV / Excel (a sheet a supervisor can print)."""
 TABLE_HEADERS_ZH = {
-    "enterprise_id": "企业编号", "name": "企业名称", "town": "乡镇/街道", "category": "食品类别", "starting_tier": "初始分档",
-    "tier": "当前分档", "commitment_signed_on": "承诺书签订日期", "stage_zh": "所处阶段", "training_and_exam": "培训考试达标",
+    "enterprise_id": "企业编号", "name": "企业名称", "town": "乡镇/街道", "category": "食品类别", "starting_tier": "初始档次",
+    "tier": "当前档次", "commitment_signed_on": "承诺书签订日期", "stage_zh": "所处阶段", "training_and_exam": "培训考试达标",
     "self_inspection": "开展自查", "comparison_test": "比对检验满意", "training_rate": "从业人员培训率",
     "exam_first_pass_rate": "考试一次通过率", "key_posts_certified_rate": "关键岗位持证率", "sampling_pass_rate": "抽检合格率",
     "kpis_met": "达标指标", "accepted_on": "验收通过日期",
@@ -305,12 +305,15 @@ TABLE_HEADERS_ZH = {
 
 
 def table_rows(progress: dict[str, Any], zh: bool = False) -> list[dict[str, Any]]:
-    """The progress rows flattened: one cell per stage flag and KPI value (``zh``: categories in Chinese)."""
+    """The progress rows flattened: one cell per stage flag and KPI value (``zh``: categories and tiers in Chinese)."""
     out = []
     for r in progress["rows"]:
         flat = {k: r[k] for k in ("enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage_zh", "accepted_on")}
         if zh:
             flat["category"] = CATEGORY_ZH.get(flat["category"], flat["category"])
+            # "A档", not a bare letter a reader could take for the risk grade (A级)
+            flat["starting_tier"] = f"{flat['starting_tier']}档" if flat["starting_tier"] else "未分档"
+            flat["tier"] = f"{flat['tier']}档" if flat["tier"] else "未分档"
         flat.update({k: "是" if v else "否" for k, v in r["three_ones"].items()})
         flat.update({k: (None if v["value"] is None else round(v["value"], 4)) for k, v in r["kpis"].items()})
         flat["kpis_met"] = f"{r['kpis_met']}/{r['kpis_known']}"

@@ -104,8 +104,9 @@ def test_the_enterprises_sheet_over_http_shows_percentages(demo_server):
     assert _csv(demo_server, "/v1/enterprises?format=csv")[0]["category"] in {"packaged_water", "pastry"}
 
 
-def test_the_campaign_sheet_over_http_shows_rates_as_percentages(demo_server):
+def test_the_campaign_sheet_over_http_shows_tiers_as_tiers_and_rates_as_percentages(demo_server):
     header, rows = _sheet(demo_server, "/v1/campaign?format=xlsx")
     col = {h: i for i, h in enumerate(header)}
+    assert {r[col["当前档次"]].value for r in rows} <= {"A档", "B档", "C档", "D档", "未分档"}
     assert all(r[col["从业人员培训率"]].number_format == "0.0%" for r in rows if r[col["从业人员培训率"]].value is not None)
     assert {r["tier"] for r in _csv(demo_server, "/v1/campaign?format=csv")} <= {"A", "B", "C", "D", ""}
