@@ -204,7 +204,7 @@ class CountyGenerator:
                     "enterprise_uncertainty": 0.08, "lab_uncertainty": 0.05}
         else:
             lab_value = float(rng.randint(300, 900))
-            test = {"item_code": "total_bacterial_count", "enterprise_value": round(lab_value * (1 + rng.uniform(-0.08, 0.08))), "lab_value": lab_value}
+            test = {"item_code": "aerobic_plate_count", "enterprise_value": round(lab_value * (1 + rng.uniform(-0.08, 0.08))), "lab_value": lab_value}
         emit("campaign.activity", compared, {"kind": "comparison_test", "on": compared.isoformat(), "lab": LABS[0]["name"], **test,
                                              "note": "与具备资质的检验机构比对"})
         accepted = day(11, 1, 20)
