@@ -128,12 +128,19 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
             test = _comparison(p, eid, pol)
             c.comparison_tests.append(test)
             if not test.satisfactory:
-                measure = (f"En = {test.en:.2f}" if test.en is not None else
-                           f"相对偏差 {test.deviation:.1%}" if test.deviation is not None else "实验室结果为 0")
+                measure = (f"En = {test.en:.2f}（|En| ≤ 1 为满意）" if test.en is not None else
+                           f"相对偏差 {test.deviation:.1%}（≤ {pol.comparison_max_deviation:.0%} 为满意）" if test.deviation is not None
+                           else "实验室结果为 0")
+                category = file.profile.category if file.profile else None
+                item = rules.catalogue.item(category, test.item_code) if category else None
+                unit = rules.catalogue.item_unit(category, test.item_code) if category else None
+                # the event carries no unit: the values are read in the catalogue's unit for the item
+                u = f" {unit.display}" if unit is not None and unit.display else ""
                 out.append(("campaign.comparison_unsatisfactory", {
                     "item_code": test.item_code, "lab": test.lab, "enterprise_value": test.enterprise_value, "lab_value": test.lab_value,
                     "en": test.en, "deviation": test.deviation,
-                    "message_zh": f"比对试验（{test.item_code}，{test.lab}）结果不满意：企业 {test.enterprise_value:g}，实验室 {test.lab_value:g}，{measure}",
+                    "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果不满意："
+                                  f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{measure}",
                 }))
     today = rules.local_date(event.occurred_at)
     for stage in STAGES:
