@@ -128,12 +128,19 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
             test = _comparison(p, eid, pol)
             c.comparison_tests.append(test)
             if not test.satisfactory:
-                measure = (f"En = {test.en:.2f}" if test.en is not None else
-                           f"相对偏差 {test.deviation:.1%}" if test.deviation is not None else "实验室结果为 0")
+                measure = (f"En = {test.en:.2f}（|En| ≤ 1 为满意）" if test.en is not None else
+                           f"相对偏差 {test.deviation:.1%}（≤ {pol.comparison_max_deviation:.0%} 为满意）" if test.deviation is not None
+                           else "实验室结果为 0")
+                category = file.profile.category if file.profile else None
+                item = rules.catalogue.item(category, test.item_code) if category else None
+                unit = rules.catalogue.item_unit(category, test.item_code) if category else None
+                # the event carries no unit: the values are read in the catalogue's unit for the item
+                u = f" {unit.display}" if unit is not None and unit.display else ""
                 out.append(("campaign.comparison_unsatisfactory", {
                     "item_code": test.item_code, "lab": test.lab, "enterprise_value": test.enterprise_value, "lab_value": test.lab_value,
                     "en": test.en, "deviation": test.deviation,
-                    "message_zh": f"比对试验（{test.item_code}，{test.lab}）结果不满意：企业 {test.enterprise_value:g}，实验室 {test.lab_value:g}，{measure}",
+                    "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果不满意："
+                                  f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{measure}",
                 }))
     today = rules.local_date(event.occurred_at)
     for stage in STAGES:
@@ -295,8 +302,8 @@ TABLE_COLUMNS = [
 ]
 """The progress table's columns for CSV / Excel (a sheet a supervisor can print)."""
 TABLE_HEADERS_ZH = {
-    "enterprise_id": "企业编号", "name": "企业名称", "town": "乡镇/街道", "category": "食品类别", "starting_tier": "初始分档",
-    "tier": "当前分档", "commitment_signed_on": "承诺书签订日期", "stage_zh": "所处阶段", "training_and_exam": "培训考试达标",
+    "enterprise_id": "企业编号", "name": "企业名称", "town": "乡镇/街道", "category": "食品类别", "starting_tier": "初始档次",
+    "tier": "当前档次", "commitment_signed_on": "承诺书签订日期", "stage_zh": "所处阶段", "training_and_exam": "培训考试达标",
     "self_inspection": "开展自查", "comparison_test": "比对检验满意", "training_rate": "从业人员培训率",
     "exam_first_pass_rate": "考试一次通过率", "key_posts_certified_rate": "关键岗位持证率", "sampling_pass_rate": "抽检合格率",
     "kpis_met": "达标指标", "accepted_on": "验收通过日期",
@@ -305,12 +312,15 @@ TABLE_HEADERS_ZH = {
 
 
 def table_rows(progress: dict[str, Any], zh: bool = False) -> list[dict[str, Any]]:
-    """The progress rows flattened: one cell per stage flag and KPI value (``zh``: categories in Chinese)."""
+    """The progress rows flattened: one cell per stage flag and KPI value (``zh``: categories and tiers in Chinese)."""
     out = []
     for r in progress["rows"]:
         flat = {k: r[k] for k in ("enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage_zh", "accepted_on")}
         if zh:
             flat["category"] = CATEGORY_ZH.get(flat["category"], flat["category"])
+            # "A档", not a bare letter a reader could take for the risk grade (A级)
+            flat["starting_tier"] = f"{flat['starting_tier']}档" if flat["starting_tier"] else "未分档"
+            flat["tier"] = f"{flat['tier']}档" if flat["tier"] else "未分档"
         flat.update({k: "是" if v else "否" for k, v in r["three_ones"].items()})
         flat.update({k: (None if v["value"] is None else round(v["value"], 4)) for k, v in r["kpis"].items()})
         flat["kpis_met"] = f"{r['kpis_met']}/{r['kpis_known']}"

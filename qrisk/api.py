@@ -136,6 +136,13 @@ def _declared(guard: Callable[..., Any], **openapi_extra: Any) -> dict[str, Any]
     return {"openapi_extra": {"x-qrisk-roles": list(guard.roles), **openapi_extra}}  # type: ignore[attr-defined]
 
 
+def _sheet(rows: list[dict[str, Any]], columns: list[str], name: str, sheet: str, headers: dict[str, str],
+           number_formats: dict[str, str] | None = None) -> Response:
+    """An XLSX for people (``qrisk.sheets``): Chinese headers and values, local time."""
+    return Response(to_xlsx(rows, columns, sheet=sheet, headers=headers, number_formats=number_formats), media_type=XLSX_MEDIA_TYPE,
+                    headers={"content-disposition": f'attachment; filename="{name}.xlsx"'})
+
+
 def _table(rows: list[dict[str, Any]], columns: list[str], fmt: str, name: str) -> Response:
     if fmt == "csv":
         return Response(to_csv(rows, columns), media_type=CSV_MEDIA_TYPE,
@@ -363,6 +370,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             return rows
         flat = [{**{k: v for k, v in r.items() if k != "counts"}, **r["counts"]} for r in rows]
         columns = ["enterprise_id", "name", "category", "town", "pass_rate", *(list(rows[0]["counts"]) if rows else [])]
+        if format == "xlsx":
+            from qrisk.sheets import enterprise_sheet
+
+            people, headers, formats = enterprise_sheet(flat, columns)
+            return _sheet(people, columns, "enterprises", "企业一览", headers, formats)
         return _table(flat, columns, format, "enterprises")
 
     @app.get("/v1/enterprises/{enterprise_id}", summary="The credit file (诚信档案) of one enterprise",
@@ -419,6 +431,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         rows = [{k: v for k, v in a.items() if k not in ("steps", "evidence")} for a in chosen[: max(1, min(limit, 5000))]]
         if format == "json":
             return rows
+        if format == "xlsx":
+            from qrisk.sheets import alert_sheet
+
+            people, columns, headers = alert_sheet(rows, pipeline.rules.policy.utc_offset_hours)
+            return _sheet(people, columns, "alerts", "预警", headers)
         columns = ["alert_id", "enterprise_id", "enterprise_name", "town", "rule", "title_zh", "severity_zh", "state_zh", "assignee",
                    "opened_at", "respond_by", "escalated", "occurrences", "message_zh", "silenced"]
         return _table(rows, columns, format, "alerts")
@@ -506,9 +523,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 progress = county_progress(pipeline.state, pipeline.rules.policy.campaign, towns)
         if format == "json":
             return progress
-        if format == "xlsx":  # a sheet people print: Chinese headers and categories
-            return Response(to_xlsx(table_rows(progress, zh=True), TABLE_COLUMNS, sheet="提档升级进度", headers=TABLE_HEADERS_ZH),
-                            media_type=XLSX_MEDIA_TYPE, headers={"content-disposition": 'attachment; filename="campaign.xlsx"'})
+        if format == "xlsx":  # a sheet people print: Chinese headers and categories, rates as percentages
+            from qrisk.sheets import CAMPAIGN_FORMATS
+
+            return _sheet(table_rows(progress, zh=True), TABLE_COLUMNS, "campaign", "提档升级进度", TABLE_HEADERS_ZH, CAMPAIGN_FORMATS)
         return _table(table_rows(progress), TABLE_COLUMNS, format, "campaign")
 
     def _own_letters(key: ApiKey) -> tuple[str, dict[str, Any]]:

@@ -313,9 +313,11 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     progress = county_progress(state, rules.policy.campaign)
     if args.xlsx is not None:
         from ingest.export import to_xlsx
+        from qrisk.sheets import CAMPAIGN_FORMATS
 
         args.xlsx.parent.mkdir(parents=True, exist_ok=True)
-        args.xlsx.write_bytes(to_xlsx(table_rows(progress, zh=True), TABLE_COLUMNS, sheet="提档升级进度", headers=TABLE_HEADERS_ZH))
+        args.xlsx.write_bytes(to_xlsx(table_rows(progress, zh=True), TABLE_COLUMNS, sheet="提档升级进度", headers=TABLE_HEADERS_ZH,
+                                      number_formats=CAMPAIGN_FORMATS))
     if args.json:
         sys.stdout.write(json.dumps(progress, ensure_ascii=False, indent=2) + "\n")
         return 0

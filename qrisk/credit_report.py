@@ -14,8 +14,10 @@ from typing import Any
 
 from processors.credit_file import VIEW_ONLY, CreditFile
 from processors.risk import as_of as file_as_of
+from processors.fluctuation import point_dict
 from processors.risk import reasons_zh
 from processors.step import Rules
+from schemas.events import NOT_DETECTED
 
 CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
 SCALE_ZH = {"micro": "微型", "small": "小型", "medium": "中型", "large": "大型"}
@@ -65,6 +67,34 @@ def _local(moment: dt.datetime | None, offset: int, with_time: bool = True) -> s
     return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
+def _tier_text(tier: str | None) -> str:
+    # beside the risk grade (C级) a bare "A档" reads as a second grade on the same scale
+    if not tier:
+        return ""
+    return f"{TIER_ZH.get(tier, tier)}（提档升级评定，A档最优；不是风险等级）" if tier != "unrated" else TIER_ZH["unrated"]
+
+
+def _unit_label(rules: Rules, unit: str) -> str:
+    """How the catalogue prints a unit after a number: nothing for pH, which has no unit."""
+    known = rules.catalogue.units.resolve(unit) if unit else None
+    return known.display if known is not None else unit
+
+
+def _last_result(file: CreditFile, rules: Rules, item_code: str, unit: str, point: dict[str, Any] | None) -> str:
+    """A chart's latest point as the lab reported it.  The chart holds "ND" as 0, which would
+    read as a measured zero; the sample's judgement keeps the reported values and detection limit."""
+    if not point:
+        return ""
+    label = _unit_label(rules, unit)
+    suffix = f" {label}" if label else ""
+    sample = next((s for s in reversed(file.samples) if s.event_id == point["event_id"]), None)
+    measured = next((i for i in sample.judgement.items if i.item_code == item_code), None) if sample and sample.judgement else None
+    if measured is not None and measured.values and all(v == NOT_DETECTED for v in measured.values):
+        limit = "" if measured.detection_limit is None else f"（检出限 {measured.detection_limit:g}{suffix}）"
+        return f"{point['sampled_on']}：未检出{limit}"
+    return f"{point['sampled_on']}：{point['value']:g}{suffix}"
+
+
 def report_from_view(doc: dict[str, Any], rules: Rules) -> dict[str, Any]:
     """The same report from a credit file's view (``CreditFile.view()``), which is what the Kafka
     sink keeps in ClickHouse: the fold's records as they are, the grade with its current reasons
@@ -81,7 +111,7 @@ def report_from_view(doc: dict[str, Any], rules: Rules) -> dict[str, Any]:
                                           "next_inspection_due": risk.get("next_inspection_due"), "history": history})
     series = [
         {"product": s["product"], "item_name": s["item_name"], "points": s["points"], "phase": _PHASE_ZH.get(s["phase"], s["phase"]),
-         "signals": s["signals"], "last": "" if not s.get("last") else f"{s['last']['sampled_on']}：{s['last']['value']:g} {s['unit']}"}
+         "signals": s["signals"], "last": _last_result(file, rules, s["item_code"], s["unit"], s.get("last"))}
         for s in doc.get("series") or []
     ]
     return build_report(file, rules, series=series)
@@ -102,7 +132,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         ("地址", p.address if p else ""), ("乡镇/街道", p.town if p else ""), ("县/区", (p.region or "") if p else ""),
         ("食品类别", CATEGORY_ZH.get(p.category, p.category) if p else "未登记"), ("生产规模", SCALE_ZH.get(p.scale, p.scale) if p else ""),
         ("供应人群", "" if not p or p.population_served is None else f"{p.population_served} 人"),
-        ("提档升级分档", TIER_ZH.get(p.campaign_tier, p.campaign_tier) if p else ""), ("登记时间", _local(file.registered_at, off)),
+        ("提档升级档次", _tier_text(p.campaign_tier) if p else ""), ("登记时间", _local(file.registered_at, off)),
         ("抽检", f"{file.counts.samples} 批次，不合格 {file.counts.samples_failed} 批次"
                 + (f"，合格率 {100 * file.pass_rate:.1f}%" if file.pass_rate is not None else "")),
         ("投诉", f"{file.counts.complaints} 件，经核实 {file.counts.complaints_verified} 件"),
@@ -174,7 +204,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     if series is None:
         series = [
             {"product": s.product, "item_name": s.item_name, "points": s.monitor.count, "phase": _PHASE_ZH[s.monitor.phase],
-             "signals": s.signals, "last": "" if not s.recent else f"{s.recent[-1][1]}：{s.recent[-1][2]:g} {s.unit}"}
+             "signals": s.signals, "last": _last_result(file, rules, s.item_code, s.unit, point_dict(s.recent[-1]) if s.recent else None)}
             for s in sorted(file.fluctuation.series.values(), key=lambda s: s.key)
         ]
     warnings = [
@@ -205,7 +235,7 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
             for s in STAGES]
     if c.acceptance_failed:
         rows[-1]["detail"] = (rows[-1]["detail"] + "；" if rows[-1]["detail"] else "") + f"验收未通过 {c.acceptance_failed} 次"
-    rows.append({"item": "分档", "status": f"{c.starting_tier or '—'} → {c.tier or '—'}",
+    rows.append({"item": "提档升级档次", "status": f"{TIER_ZH.get(c.starting_tier or 'unrated')} → {TIER_ZH.get(c.tier or 'unrated')}",
                  "detail": "、".join(f"{DIMENSION_ZH.get(k, k)} {v:g}" for k, v in c.scores.items())})
     ones_zh = {"training_and_exam": "三个一·全员培训考试", "self_inspection": "三个一·企业自查", "comparison_test": "三个一·比对试验"}
     rows += [{"item": ones_zh[k], "status": "已完成" if v else "未完成", "detail": ""} for k, v in three_ones(c, pol).items()]
@@ -217,9 +247,17 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     category = file.profile.category if file.profile else None
     for t in c.comparison_tests:
         item = rules.catalogue.item(category, t.item_code) if category else None
-        measure = f"En = {t.en:.2f}" if t.en is not None else (f"相对偏差 {t.deviation:.1%}" if t.deviation is not None else "")
+        unit = rules.catalogue.item_unit(category, t.item_code) if category else None
+        # the event carries no unit: its values are read in the catalogue's unit for the item
+        suffix = f" {unit.display}" if unit is not None and unit.display else ""
+        if t.en is not None:
+            measure = f"En = {t.en:.2f}（|En| ≤ 1 为满意）"
+        elif t.deviation is not None:
+            measure = f"相对偏差 {t.deviation:.1%}（≤ {pol.comparison_max_deviation:.0%} 为满意）"
+        else:
+            measure = "实验室结果为 0，无法计算相对偏差"
         rows.append({"item": f"比对试验 {item.name_zh if item else t.item_code}（{t.on.isoformat()}）", "status": "满意" if t.satisfactory else "不满意",
-                     "detail": f"企业 {t.enterprise_value:g}，{t.lab} {t.lab_value:g}，{measure}"})
+                     "detail": f"企业 {t.enterprise_value:g}{suffix}，{t.lab} {t.lab_value:g}{suffix}，{measure}"})
     return rows
 
 

@@ -204,7 +204,7 @@ class CountyGenerator:
                     "enterprise_uncertainty": 0.08, "lab_uncertainty": 0.05}
         else:
             lab_value = float(rng.randint(300, 900))
-            test = {"item_code": "total_bacterial_count", "enterprise_value": round(lab_value * (1 + rng.uniform(-0.08, 0.08))), "lab_value": lab_value}
+            test = {"item_code": "aerobic_plate_count", "enterprise_value": round(lab_value * (1 + rng.uniform(-0.08, 0.08))), "lab_value": lab_value}
         emit("campaign.activity", compared, {"kind": "comparison_test", "on": compared.isoformat(), "lab": LABS[0]["name"], **test,
                                              "note": "与具备资质的检验机构比对"})
         accepted = day(11, 1, 20)
@@ -433,10 +433,13 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
          "occurred_at": e.occurred_at.isoformat(), "message_zh": message_zh(e, names.get(e.enterprise_id))}
         for e in effects if e.kind in WARNING_KINDS
     ]
+    from processors.risk import rank
+
     enterprises = []
     for eid, f in sorted(state.files.items()):
         enterprises.append({
             "enterprise_id": eid, "name": names[eid], "category": f.profile.category if f.profile else None,
+            "risk_grade": f.risk.grade, "risk_score": f.risk.score,
             "town": f.profile.town if f.profile else None, "samples": f.counts.samples, "failed": f.counts.samples_failed,
             "pass_rate": None if f.pass_rate is None else round(f.pass_rate, 4),
             "complaints_verified": f.counts.complaints_verified, "inspections": f.counts.inspections,
@@ -472,6 +475,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
     return {
         "period": {"from": period[0].isoformat(), "to": period[1].isoformat()},
         "enterprises": enterprises,
+        "riskiest": [r["enterprise_id"] for r in rank(state, period[1])],
         "events": {"total": len(events), "by_type": dict(sorted(Counter(e.event_type for e in events).items()))},
         "samples": {"total": samples, "failed": failed, "pass_rate": round((samples - failed) / samples, 4) if samples else None,
                     "retests": sum(1 for e in events if getattr(e.payload, "retest", False)),
@@ -513,11 +517,15 @@ def render_text(summary: dict[str, Any]) -> str:
     width = max([_width(row["item_name"]) + 2 for row in summary["failures"]["by_item"]] + [24])
     for row in summary["failures"]["by_item"]:
         lines.append(f"  {_pad(row['item_name'], width)}{row['count']:>4} 次")
-    lines += ["", "风险最高的企业（按不合格批次、逾期整改、核实投诉）："]
-    ranked = sorted(ents, key=lambda e: (-e["failed"], -e["rectifications_overdue"], -e["complaints_verified"], e["enterprise_id"]))[:5]
-    for e in ranked:
+    # "风险最高" is the risk grade to a supervisor: ranked as processors.risk.rank does (grade, then score)
+    lines += ["", "风险最高的企业（按风险等级、风险分）："]
+    by_id = {e["enterprise_id"]: e for e in ents}
+    for eid in summary["riskiest"][:5]:
+        e = by_id[eid]
         rate = "—" if e["pass_rate"] is None else f"{100 * e['pass_rate']:.0f}%"
-        lines.append(f"  {e['enterprise_id']} {e['name']}（{CATEGORY_ZH.get(e['category'], '')}，{e['town']}）：抽检 {e['samples']} 批，不合格 {e['failed']}，合格率 {rate}，核实投诉 {e['complaints_verified']}，逾期整改 {e['rectifications_overdue']}")
+        grade = f"{e['risk_grade']}级 {e['risk_score']:g} 分" if e["risk_grade"] else "未分级"
+        lines.append(f"  {e['enterprise_id']} {e['name']}（{CATEGORY_ZH.get(e['category'], '')}，{e['town']}）：{grade}；抽检 {e['samples']} 批，"
+                     f"不合格 {e['failed']}，合格率 {rate}，核实投诉 {e['complaints_verified']}，逾期整改 {e['rectifications_overdue']}")
     kinds = Counter(w["title_zh"] for w in summary["warnings"])
     lines += ["", f"预警 {len(summary['warnings'])} 条：" + "，".join(f"{k} {v}" for k, v in sorted(kinds.items()))]
     al = summary.get("alerts") or {}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 import pytest
 from openpyxl import load_workbook
@@ -166,3 +167,48 @@ def test_an_inspection_past_its_due_date_is_marked_overdue(county, rules):
         assert ("，已逾期" in render_text(report)) is overdue
         marked[overdue] += 1
     assert marked[False], "most are within their interval"
+
+
+def test_a_not_detected_latest_result_reads_as_such_not_as_zero(county, rules):
+    from qrisk.credit_report import report_from_view
+
+    _, state = county
+    nd = []
+    for file in state.files.values():
+        report = build_report(file, rules)
+        # the report lists the charts in key order
+        for s, series in zip(report["series"], sorted(file.fluctuation.series.values(), key=lambda x: x.key)):
+            sample = next(r for r in file.samples if r.event_id == series.recent[-1][4])
+            item = next(i for i in sample.judgement.items if i.item_code == series.item_code)
+            if all(v == "ND" for v in item.values):
+                nd.append((file.enterprise_id, s["last"], item.detection_limit))
+        # the Kafka path builds the same report from the sink's copy of the file
+        assert report_from_view(file.view(), rules)["series"] == report["series"]
+    assert nd, "the demo county has results the lab reported as not detected"
+    for _, last, limit in nd:
+        assert "未检出" in last and "：0 " not in last and not last.endswith("：0")
+        if limit is not None:
+            assert f"（检出限 {limit:g} " in last
+
+
+def test_ph_has_no_unit_and_the_campaign_tier_is_no_grade(county, rules):
+    _, state = county
+    report = build_report(state.files["W03"], rules)
+    [ph] = [s for s in report["series"] if s["item_name"] == "pH值"]
+    assert ph["last"] and "pH" not in ph["last"]
+    labels = {row["label"]: row["value"] for row in report["profile"]}
+    assert "提档升级分档" not in labels and labels["提档升级档次"].startswith(("A档", "B档", "C档", "D档"))
+    assert "不是风险等级" in labels["提档升级档次"]
+    [tier] = [r for r in report["campaign"] if r["item"] == "提档升级档次"]
+    assert tier["status"].endswith("档")
+
+
+def test_a_comparison_test_gives_units_and_what_satisfactory_means(county, rules):
+    _, state = county
+    rows = [r for f in state.files.values() for r in build_report(f, rules)["campaign"] if r["item"].startswith("比对试验 ")]
+    assert rows
+    for r in rows:
+        assert not re.search(r"比对试验 [a-z_]", r["item"]), f"an item the catalogue knows, by its Chinese name: {r['item']}"
+        assert re.search(r"（(\|En\| ≤ 1 |≤ \d+% )为满意）", r["detail"]), r["detail"]
+    oxygen = [r for r in rows if "耗氧量" in r["item"]]
+    assert oxygen and all(r["detail"].count(" mg/L") == 2 for r in oxygen)

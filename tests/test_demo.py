@@ -84,6 +84,26 @@ def test_the_drifting_plant_is_flagged_before_it_fails(summary):
     assert (dt.date.fromisoformat(first_failure) - dt.date.fromisoformat(oxygen["first_signal"])).days > 30
 
 
+def test_the_riskiest_enterprises_are_those_with_the_worst_risk_grade(summary):
+    """A supervisor reads "风险最高" as the risk grade: the list leads with the worst grades, then the
+    highest scores (as processors.risk.rank), not with the most failed batches."""
+    import re
+
+    text = qrisk("demo", "--seed", "7").stdout
+    block = text.split("风险最高的企业（按风险等级、风险分）：\n")[1].split("\n\n")[0].splitlines()
+    listed = [(m[1], m[2], float(m[3])) for m in (re.match(r"  (\S+) .*：([A-D])级 ([\d.]+) 分；", line) for line in block)]
+    assert len(listed) == 5
+    ents = {e["enterprise_id"]: e for e in summary["enterprises"]}
+    assert [eid for eid, _, _ in listed] == summary["riskiest"][:5]
+    assert all((ents[eid]["risk_grade"], ents[eid]["risk_score"]) == (g, sc) for eid, g, sc in listed)
+    order = [(-"ABCD".index(g), -sc) for _, g, sc in listed]
+    assert order == sorted(order)
+    # nobody left out is riskier than the last one listed
+    shown = {eid for eid, _, _ in listed}
+    assert all((-"ABCD".index(e["risk_grade"]), -e["risk_score"]) >= order[-1] for eid, e in ents.items() if eid not in shown)
+    assert "P09" in summary["riskiest"][:5], "the pastry maker with the overdue rectification: C级 without a failed batch"
+
+
 def test_text_summary_is_chinese():
     text = qrisk("demo", "--seed", "7").stdout
     assert "抽检" in text and "不合格项目" in text and "预警" in text and "待处理整改" in text

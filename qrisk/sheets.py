@@ -1,0 +1,85 @@
+"""The XLSX exports as sheets a supervisor prints: Chinese headers and values, local time.
+
+CSV stays the machine format (English column keys, codes, UTC timestamps) for other systems;
+an XLSX is opened by people, who read 包装饮用水 rather than packaged_water and 09:44 Beijing
+time rather than 01:44Z.  The campaign's table follows the same split
+(``processors.campaign.table_rows(zh=True)``, ``TABLE_HEADERS_ZH``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from alerts.messages import RULE_ZH
+from processors.risk import CATEGORY_ZH
+
+PERCENT = "0.0%"
+"""Rates stay numbers (a sheet sorts and sums them) and show as 94.3%."""
+
+
+CAMPAIGN_FORMATS = {c: PERCENT for c in ("training_rate", "exam_first_pass_rate", "key_posts_certified_rate", "sampling_pass_rate")}
+"""The progress table's KPI columns (ratios, ``processors.campaign.kpis``)."""
+
+
+def time_header(offset_hours: int) -> str:
+    if offset_hours == 8:
+        return "（北京时间）"
+    return f"（当地时间 UTC{offset_hours:+d}）"
+
+
+def local_time(value: Any, offset_hours: int) -> str:
+    """An instant as local wall time to the minute; the API's rows carry ISO text (``…Z``) or datetimes."""
+    if value is None or value == "":
+        return ""
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    if moment.tzinfo is None:  # the fold keeps UTC; a naive value is one of those
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone(dt.timedelta(hours=offset_hours))).strftime("%Y-%m-%d %H:%M")
+
+
+def yes_no(value: Any) -> str:
+    return "是" if value else "否"
+
+
+COUNT_HEADERS_ZH = {
+    "samples": "抽检批次", "samples_passed": "合格批次", "samples_failed": "不合格批次", "samples_undetermined": "无法判定批次",
+    "complaints": "投诉（件）", "complaints_verified": "核实投诉（件）", "inspections": "现场检查（次）",
+    "inspections_nonconforming": "检查不符合（次）", "rectifications_open": "未结整改（项）", "rectifications_overdue": "逾期整改（项）",
+}
+ENTERPRISE_HEADERS_ZH = {"enterprise_id": "企业编号", "name": "企业名称", "category": "食品类别", "town": "乡镇/街道",
+                         "pass_rate": "抽检合格率", **COUNT_HEADERS_ZH}
+
+
+def enterprise_sheet(flat: list[dict[str, Any]], columns: list[str]) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, str]]:
+    """The enterprise list's rows (as the CSV has them) for people: rows, headers, number formats."""
+    rows = [{**r, "category": CATEGORY_ZH.get(r.get("category"), r.get("category"))} for r in flat]
+    headers = {c: ENTERPRISE_HEADERS_ZH.get(c, c) for c in columns}
+    return rows, headers, {"pass_rate": PERCENT}
+
+
+ALERT_COLUMNS = ["alert_id", "enterprise_id", "enterprise_name", "town", "category", "rule", "severity", "state", "assignee",
+                 "opened_at", "respond_by", "escalated", "occurrences", "message", "silenced"]
+
+
+def alert_sheet(alerts: list[dict[str, Any]], offset_hours: int) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
+    """Alert views for people: rows, columns and headers.  The rule is its title (the policy's,
+    which a bureau may have retitled, else the built-in one), never its id."""
+    when = time_header(offset_hours)
+    headers = {
+        "alert_id": "预警编号", "enterprise_id": "企业编号", "enterprise_name": "企业名称", "town": "乡镇/街道", "category": "食品类别",
+        "rule": "预警类型", "severity": "级别", "state": "处置状态", "assignee": "负责人", "opened_at": f"生成时间{when}",
+        "respond_by": f"确认时限{when}", "escalated": "已超时升级", "occurrences": "发生次数", "message": "预警内容",
+        "silenced": "静默原因（不发通知）",
+    }
+    rows = []
+    for a in alerts:
+        rows.append({
+            "alert_id": a["alert_id"], "enterprise_id": a["enterprise_id"], "enterprise_name": a.get("enterprise_name"),
+            "town": a.get("town"), "category": CATEGORY_ZH.get(a.get("category"), a.get("category")),
+            "rule": a.get("title_zh") or RULE_ZH.get(a["rule"], a["rule"]),
+            "severity": a.get("severity_zh") or a.get("severity"), "state": a.get("state_zh") or a.get("state"),
+            "assignee": a.get("assignee"), "opened_at": local_time(a.get("opened_at"), offset_hours),
+            "respond_by": local_time(a.get("respond_by"), offset_hours), "escalated": yes_no(a.get("escalated")),
+            "occurrences": a.get("occurrences"), "message": a.get("message_zh"), "silenced": a.get("silenced"),
+        })
+    return rows, ALERT_COLUMNS, headers

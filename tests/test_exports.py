@@ -1,0 +1,112 @@
+"""The exports: XLSX is a sheet for people (Chinese, local time, percentages), CSV the machine format."""
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+
+import pytest
+from openpyxl import load_workbook
+
+from ingest.export import to_xlsx
+from qrisk.sheets import alert_sheet, enterprise_sheet, local_time, time_header
+from tests.conftest import ROOT, Server
+
+VIEW = {
+    "alert_id": "AL-1", "enterprise_id": "W03", "enterprise_name": "清泉水厂", "town": "南湖街道", "category": "packaged_water",
+    "rule": "sampling.unqualified", "title_zh": "抽检不合格", "severity": "critical", "severity_zh": "紧急", "state": "open",
+    "state_zh": "待处置", "assignee": None, "opened_at": "2026-01-07T01:44:00Z", "respond_by": "2026-01-07T16:30:00Z",
+    "escalated": True, "occurrences": 2, "message_zh": "清泉水厂：抽检不合格", "silenced": None,
+}
+
+
+def test_an_alert_row_reads_in_chinese_and_beijing_time():
+    rows, columns, headers = alert_sheet([VIEW], 8)
+    row = rows[0]
+    assert (row["category"], row["rule"], row["severity"], row["state"], row["escalated"]) == ("包装饮用水", "抽检不合格", "紧急", "待处置", "是")
+    # 16:30Z is past midnight in Beijing: the local date moves too
+    assert (row["opened_at"], row["respond_by"]) == ("2026-01-07 09:44", "2026-01-08 00:30")
+    assert headers["opened_at"] == "生成时间（北京时间）" and all(not h.isascii() for h in headers.values())
+    assert not any(isinstance(v, str) and v in ("sampling.unqualified", "critical", "open", "true", "packaged_water") for v in row.values())
+
+
+def test_a_retitled_rule_keeps_its_title_and_an_unknown_one_falls_back():
+    rows, _, _ = alert_sheet([{**VIEW, "title_zh": ""}, {**VIEW, "title_zh": "本局标题"}], 8)
+    assert [r["rule"] for r in rows] == ["抽检不合格", "本局标题"]
+
+
+def test_local_time_takes_text_or_datetimes_and_other_offsets_say_so():
+    import datetime as dt
+
+    assert local_time(dt.datetime(2026, 1, 7, 1, 44, tzinfo=dt.timezone.utc), 8) == "2026-01-07 09:44"
+    assert local_time("2026-01-07T09:44:00+08:00", 8) == "2026-01-07 09:44"
+    assert local_time(None, 8) == ""
+    assert time_header(8) == "（北京时间）" and time_header(6) == "（当地时间 UTC+6）"
+
+
+def test_pass_rates_are_percent_numbers_and_categories_chinese():
+    flat = [{"enterprise_id": "P03", "name": "好味道糕点", "category": "pastry", "town": "东溪镇", "pass_rate": 0.943, "samples": 10},
+            {"enterprise_id": "X01", "name": "新厂", "category": "other", "town": "东溪镇", "pass_rate": None, "samples": 0}]
+    columns = ["enterprise_id", "name", "category", "town", "pass_rate", "samples"]
+    rows, headers, formats = enterprise_sheet(flat, columns)
+    ws = load_workbook(io.BytesIO(to_xlsx(rows, columns, headers=headers, number_formats=formats))).active
+    assert [c.value for c in ws[1]] == ["企业编号", "企业名称", "食品类别", "乡镇/街道", "抽检合格率", "抽检批次"]
+    assert [c.value for c in ws[2]][2:5] == ["糕点", "东溪镇", 0.943] and ws["E2"].number_format == "0.0%"
+    assert ws["C3"].value == "其他" and ws["E3"].value is None
+    assert ws["F2"].number_format == "General", "only the named columns are formatted"
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("exports") / "data"
+    subprocess.run([sys.executable, "-m", "qrisk", "demo", "--seed", "7", "--data-dir", str(data)], cwd=ROOT, check=True, capture_output=True)
+    srv = Server(data)
+    yield srv.start()
+    srv.stop()
+
+
+def _sheet(srv, path):
+    resp = srv.get(path)
+    assert resp.status_code == 200 and resp.content[:2] == b"PK"
+    ws = load_workbook(io.BytesIO(resp.content)).active
+    return [c.value for c in ws[1]], [list(r) for r in ws.iter_rows(min_row=2)]
+
+
+def _csv(srv, path):
+    resp = srv.get(path)
+    assert resp.status_code == 200
+    return list(csv.DictReader(io.StringIO(resp.content.decode("utf-8-sig"))))
+
+
+def test_the_alerts_sheet_over_http_is_for_people_and_the_csv_for_machines(demo_server):
+    header, rows = _sheet(demo_server, "/v1/alerts?format=xlsx")
+    assert "生成时间（北京时间）" in header and "预警类型" in header and "rule" not in header
+    col = {h: i for i, h in enumerate(header)}
+    assert rows and {r[col["食品类别"]].value for r in rows} <= {"包装饮用水", "糕点", "其他"}
+    assert {r[col["已超时升级"]].value for r in rows} <= {"是", "否"}
+    assert {r[col["处置状态"]].value for r in rows} <= {"待处置", "已确认", "整改中", "整改已复查", "已关闭"}
+    assert all("." not in r[col["预警类型"]].value for r in rows), "titles, not rule ids"
+    machine = _csv(demo_server, "/v1/alerts?format=csv")
+    assert machine[0]["rule"] in {"sampling.unqualified", "fluctuation.signal", "complaint.cluster", "data.missing",
+                                  "rectification.overdue", "inspection.nonconforming", "risk.grade_worsened"}
+    assert machine[0]["opened_at"].endswith("Z")
+    first = next(r for r in rows if r[col["预警编号"]].value == machine[0]["alert_id"])
+    assert first[col["生成时间（北京时间）"]].value == local_time(machine[0]["opened_at"], 8)
+
+
+def test_the_enterprises_sheet_over_http_shows_percentages(demo_server):
+    header, rows = _sheet(demo_server, "/v1/enterprises?format=xlsx")
+    assert header[:5] == ["企业编号", "企业名称", "食品类别", "乡镇/街道", "抽检合格率"] and "逾期整改（项）" in header
+    assert {r[2].value for r in rows} == {"包装饮用水", "糕点"}
+    rates = [r[4] for r in rows if r[4].value is not None]
+    assert rates and all(c.number_format == "0.0%" and 0 <= c.value <= 1 for c in rates)
+    assert _csv(demo_server, "/v1/enterprises?format=csv")[0]["category"] in {"packaged_water", "pastry"}
+
+
+def test_the_campaign_sheet_over_http_shows_tiers_as_tiers_and_rates_as_percentages(demo_server):
+    header, rows = _sheet(demo_server, "/v1/campaign?format=xlsx")
+    col = {h: i for i, h in enumerate(header)}
+    assert {r[col["当前档次"]].value for r in rows} <= {"A档", "B档", "C档", "D档", "未分档"}
+    assert all(r[col["从业人员培训率"]].number_format == "0.0%" for r in rows if r[col["从业人员培训率"]].value is not None)
+    assert {r["tier"] for r in _csv(demo_server, "/v1/campaign?format=csv")} <= {"A", "B", "C", "D", ""}
