@@ -57,7 +57,7 @@ SIGNALS = f"""
     FROM {EFFECTS} WHERE kind = 'fluctuation.signal'"""
 
 # GB 2760 groups whose sum of ratios is judged (the catalogue's sum_of_ratios blocks; a test keeps them equal)
-GROUPS_ZH = {"preservative": "防腐剂", "sweetener": "甜味剂"}
+GROUPS_ZH = {"preservative": "防腐剂"}
 
 ALERT_STATE_ZH = "transform({0}, ['open', 'acknowledged', 'rectifying', 'verified', 'closed'], ['待处置', '已确认', '整改中', '整改已复查', '已关闭'], {0})"
 # the campaign's stages in their order (processors.campaign.STAGES; a test keeps them equal)
