@@ -95,6 +95,12 @@ def _read_csv(path: Path) -> Iterator[tuple[str, bytes, Any]]:
         missing = [c for c in ("event_id", "event_type", "enterprise_id", "occurred_at", "source_kind", "source_id", "payload") if c not in fieldnames]
         if missing:
             raise ValueError(f"{path}: CSV lacks column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMNS)}{unreadable}")
+        # as in the events themselves, an unknown field is refused: a misspelt column would
+        # otherwise be dropped silently from every row
+        extra = [c for c in fieldnames if c not in CSV_COLUMNS]
+        if extra:
+            raise ValueError(f"{path}: CSV has unknown column(s) {', '.join(repr(c) for c in extra)}; the columns are {', '.join(CSV_COLUMNS)} "
+                             f"(payload fields go inside the JSON payload column)")
         last_error_at = -1
         while True:
             try:

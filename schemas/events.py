@@ -167,9 +167,11 @@ AsListed = PlainSerializer(_as_listed, return_type=Any)
 class Source(Model):
     """Who sent the event: a lab system, the complaint channel, an inspector, an importer."""
 
-    kind: Literal["lab", "complaint_channel", "inspector", "bureau", "importer", "system"]
-    id: ShortText
-    name: OptionalShortText = None
+    kind: Literal["lab", "complaint_channel", "inspector", "bureau", "importer", "system"] = Field(
+        description="lab: a testing laboratory's system; complaint_channel: 12315 and the like; inspector; bureau; "
+                    "importer: a bulk load; system: qrisk itself")
+    id: ShortText = Field(description="the sender's own id; a lab's API key requires its CMA number here, e.g. CMA-330100-0451")
+    name: OptionalShortText = Field(default=None, description="the sender's name as people know it, e.g. 县食品检验检测中心")
 
 
 # --------------------------------------------------------------------------- payloads

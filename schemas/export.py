@@ -11,6 +11,8 @@ from pydantic import TypeAdapter
 from schemas.events import EVENT_TYPES, SCHEMA_VERSION, Event
 from schemas.standards import Catalogue, load_catalogue
 
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+
 
 def event_json_schema(ref_template: str = "#/$defs/{model}") -> dict[str, Any]:
     schema = TypeAdapter(Event).json_schema(ref_template=ref_template, mode="validation")
@@ -32,6 +34,9 @@ def export(directory: str | Path, catalogue: Catalogue | None = None) -> list[Pa
         schema = model.model_json_schema(mode="validation")
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"qrisk/{event_type}/v{SCHEMA_VERSION}"
+        example = EXAMPLES / f"{event_type}.json"
+        if example.exists():  # the golden payload the contract tests validate: what a valid event looks like
+            schema["examples"] = [json.loads(example.read_text(encoding="utf-8"))]
         path = out / f"{event_type}.schema.json"
         path.write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         written.append(path)

@@ -150,6 +150,8 @@ def test_schema_export_writes_a_schema_per_type(tmp_path):
     sampling = json.loads((tmp_path / "sampling.result.schema.json").read_text(encoding="utf-8"))
     assert "payload" in sampling["required"]
     assert sampling["additionalProperties"] is False
+    assert sampling["examples"] == [golden("sampling.result")]  # what a valid event looks like, in the schema itself
+    assert "CMA" in sampling["$defs"]["Source"]["properties"]["id"]["description"]
     whole = json.loads((tmp_path / "event.schema.json").read_text(encoding="utf-8"))
     assert set(whole["discriminator"]["mapping"]) == set(EVENT_TYPES)
 

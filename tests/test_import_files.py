@@ -52,6 +52,17 @@ def test_csv_import(tmp_path):
     assert "铜绿假单胞菌" in report.stdout and "不合格" in report.stdout
 
 
+def test_an_unknown_csv_column_is_refused_not_dropped(tmp_path):
+    path = tmp_path / "events.csv"
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["event_id", "event_type", "schema_version", "enterprise_id", "occurred_at", "source_kind", "source_id", "source_name", "payload", "remark"])
+        d = all_goldens()[0]
+        w.writerow([d["event_id"], d["event_type"], d["schema_version"], d["enterprise_id"], d["occurred_at"], d["source"]["kind"], d["source"]["id"], "", json.dumps(d["payload"], ensure_ascii=False), "x"])
+    out = run("import", str(path), "--data-dir", str(tmp_path / "data"))
+    assert out.returncode == 2 and "unknown column(s) 'remark'" in out.stderr and "Traceback" not in out.stderr
+
+
 def test_unknown_file_type_is_a_clear_error(tmp_path):
     path = tmp_path / "events.xml"
     path.write_text("<x/>")
