@@ -111,11 +111,11 @@ def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
             if e["type"] in seen:
                 continue
             seen.add(e["type"])
-            errors.append({"field": field_path, "type": e["type"], "reason": e["msg"], "reason_zh": _reason_zh(e)})
+            errors.append({"field": field_path, "type": e["type"], "reason": e["msg"], "reason_zh": reason_zh(e)})
     return errors
 
 
-def _reason_zh(err: dict[str, Any]) -> str:
+def reason_zh(err: dict[str, Any]) -> str:
     """The Chinese reason, with the detail the English one carries (the bound, the allowed values)."""
     kind, ctx = err["type"], err.get("ctx") or {}
     base = _REASON_ZH.get(kind, err["msg"])

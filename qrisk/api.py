@@ -25,13 +25,14 @@ from types import SimpleNamespace
 from typing import Any, AsyncIterator, Callable, Literal
 
 from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ingest.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
 from ingest.lint import sampling_warnings
-from ingest.validate import decode_body, element_bytes
+from ingest.validate import decode_body, element_bytes, reason_zh
 from schemas.events import EVENT_TYPES
 from schemas.export import catalogue_document
 from schemas.upcast import load_json
@@ -173,6 +174,19 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     app = FastAPI(title="qrisk", version="0.1.0", description="食品质量风险监测 — event-sourced quality-risk monitoring",
                   lifespan=lifespan)
     distributed = getattr(pipeline, "mode", "embedded") == "kafka"
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # a bad query parameter or action body answers as a bad event does: the field, the reason
+        # in English and in Chinese (FastAPI's own answer is English only)
+        errors = [{"field": ".".join(str(p) for p in e.get("loc", ())), "type": e["type"], "reason": e["msg"],
+                   "reason_zh": reason_zh(e)} for e in exc.errors()]
+        return JSONResponse(status_code=422, content={
+            "detail": "请求无效：" + "；".join(f"{e['field']}：{e['reason_zh']}" for e in errors),
+            "detail_en": "invalid request: " + "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
+            "errors": errors,
+        })
+
     pipeline.start_background_sink()
     committer = GroupCommitter(pipeline)
     metrics = Metrics()
@@ -384,13 +398,13 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         """``view=file``: the credit file as folded; ``view=report``: the same, readable, in Chinese
         (profile, grade and why, results, complaints, inspections, rectifications, signals, warnings)."""
         file = pipeline.credit_file(enterprise_id)
-        if file is None:
-            later = "（或其事件尚未经 worker 与 sink 写入 ClickHouse）" if distributed else ""
-            later_en = " (or its events have not reached ClickHouse through the workers and the sink yet)" if distributed else ""
-            raise HTTPException(status_code=404, detail=f"未找到企业 {enterprise_id}{later} / no such enterprise{later_en}")
-        town = (file.get("profile") or {}).get("town")
-        if not key.sees_town(town):
-            raise HTTPException(status_code=403, detail=f"该密钥仅限 {', '.join(key.towns)} / this key is limited to towns {', '.join(key.towns)}")
+        # another town's enterprise answers as a missing one, as alerts do: a town-limited key
+        # learns nothing of what lies outside its towns, not even that it exists
+        if file is None or not key.sees_town((file.get("profile") or {}).get("town")):
+            later = "（或其事件尚未经 worker 与 sink 写入 ClickHouse）" if distributed and file is None else ""
+            later_en = " (or its events have not reached ClickHouse through the workers and the sink yet)" if distributed and file is None else ""
+            scope = f"（该密钥仅限 {', '.join(key.towns)}）" if key.towns else ""
+            raise HTTPException(status_code=404, detail=f"未找到企业 {enterprise_id}{later}{scope} / no such enterprise{later_en}")
         if view == "report":
             from qrisk.credit_report import build_report, report_from_view
 

@@ -193,7 +193,9 @@ def test_supervisor_limited_to_towns(srv):
     seen = httpx.get(srv.url + "/v1/enterprises", headers=bearer(token), timeout=30).json()
     assert {e["enterprise_id"] for e in seen} == {"E-330110-001"}
     resp = httpx.get(srv.url + "/v1/enterprises/E-330110-777", headers=bearer(token), timeout=30)
-    assert resp.status_code == 403
+    assert resp.status_code == 404  # as if it did not exist: the key learns nothing outside its towns
+    missing = httpx.get(srv.url + "/v1/enterprises/E-330110-999", headers=bearer(token), timeout=30).json()["detail"]
+    assert resp.json()["detail"] == missing.replace("E-330110-999", "E-330110-777")
     assert httpx.get(srv.url + "/v1/dead-letters", headers=bearer(token), timeout=30).status_code == 403
     # an unrestricted supervisor sees both
     everyone = httpx.get(srv.url + "/v1/enterprises", headers=bearer(srv.role_keys["supervisor"]), timeout=30).json()

@@ -219,4 +219,7 @@ def test_dead_letters_export_over_http_is_neutralised(srv):
     assert all(c.data_type != "f" for row in book.active.iter_rows() for c in row)
     ents = srv.get("/v1/enterprises", params={"format": "xlsx"})
     assert ents.status_code == 200
-    assert srv.get("/v1/enterprises", params={"format": "pdf"}).status_code == 422
+    bad = srv.get("/v1/enterprises", params={"format": "pdf"})
+    assert bad.status_code == 422
+    (error,) = bad.json()["errors"]  # the parameter and the reason, in Chinese too
+    assert error["field"] == "query.format" and error["reason_zh"].startswith("取值不在允许范围内，应为 'json'")
