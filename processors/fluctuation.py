@@ -101,6 +101,15 @@ def period_of(day: dt.date, kind: str) -> str:
     return f"{day.year}-{day.month:02d}" if kind == "month" else f"{day.year}Q{(day.month - 1) // 3 + 1}"
 
 
+def period_zh(period: str) -> str:
+    """2025Q3 → 2025年第3季度, 2025-07 → 2025年7月: a period as a supervisor writes it."""
+    if "Q" in period:
+        year, quarter = period.split("Q")
+        return f"{year}年第{quarter}季度"
+    year, month = period.split("-")
+    return f"{year}年{int(month)}月"
+
+
 def p_limits(p0: float, n: int, L: float = 3.0) -> tuple[float, float]:
     half = L * math.sqrt(p0 * (1 - p0) / n)
     return max(0.0, p0 - half), min(1.0, p0 + half)
@@ -203,9 +212,9 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
                     "chart": "p", "rule": "rule1", "scope": scope, "category": category, "period": period,
                     "value": pc.failed / pc.n, "n": pc.n, "failed": pc.failed, "center": policy.reference_failure_rate,
                     "lcl": lcl, "ucl": ucl,
-                    "text_zh": (f"{period} 抽检不合格率 {pc.failed}/{pc.n} 超出参考不合格率 {policy.reference_failure_rate:.2%} 的控制上限 {ucl:.1%}"
+                    "text_zh": (f"{period_zh(period)}抽检 {pc.n} 批、不合格 {pc.failed} 批（{pc.failed / pc.n:.0%}），高于参考不合格率 {policy.reference_failure_rate:.2%} 下的控制上限 {ucl:.1%}，不合格不是偶然"
                                 if scope == "enterprise" else
-                                f"本县{_CATEGORY_ZH.get(category, category)}类 {period} 抽检不合格率 {pc.failed}/{pc.n} 超出参考不合格率 {policy.reference_failure_rate:.2%} 的控制上限 {ucl:.1%}"),
+                                f"本县{_CATEGORY_ZH.get(category, category)}类 {period_zh(period)}抽检 {pc.n} 批、不合格 {pc.failed} 批（{pc.failed / pc.n:.0%}），高于参考不合格率 {policy.reference_failure_rate:.2%} 下的控制上限 {ucl:.1%}"),
                     "text_en": f"{period}: failure rate {pc.failed}/{pc.n} above the upper limit {ucl:.1%} for the reference rate {policy.reference_failure_rate:.2%} ({scope})",
                     "evidence": {
                         "pareto_enterprise": _sorted_counts(fs.failing_items),
@@ -273,7 +282,8 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
         "usl": series.usl, "index": first.index, "value": point[2], "center": first.center,
         "lcl": first.lcl, "ucl": first.ucl, "side": first.side,
         "signals": [sg.to_dict() for sg in signals],
-        "text_zh": f"{series.product}·{series.item_name}：" + "；".join(sg.text_zh for sg in signals),
+        "text_zh": f"{series.product}·{series.item_name}：{plain_zh(signals, series)}"
+                   + "（判异依据：" + "；".join(sg.text_zh for sg in signals) + "）",
         "text_en": f"{series.product} / {series.item_code}: " + "; ".join(sg.text_en for sg in signals),
         "evidence": {
             "limits": finite_limits(series.monitor.limits) or {},
@@ -284,6 +294,52 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
             "changes": changes,
         },
     }
+
+
+def _num(x: float | None) -> str:
+    return "—" if x is None else f"{x:.4g}"
+
+
+def plain_zh(signals: list[SpcSignal], series: Series) -> str:
+    """What the signals of one point mean, in words a supervisor acts on, with the numbers behind
+    them (the control-chart rules they rest on are quoted after, for the analyst)."""
+    u = series.unit
+    phrases: list[str] = []
+    against_past = False
+    for sg in signals:
+        high = sg.side != "lower"
+        hi_lo = "高" if high else "低"
+        d = sg.detail or {}
+        if sg.rule == "cpk_low":
+            text = (f"近期均值 {_num(d.get('mean'))}{u} 已接近标准限值 {_num(d.get('usl'))}{u}，生产过程难以稳定达标"
+                    f"（过程能力指数 Cpk {d.get('cpk', 0.0):.2f}，应不低于 {d.get('cpk_min', 0.0):g}）")
+        elif sg.rule == "ewma_near_limit":
+            text = f"近几批的加权平均值 {_num(d.get('ewma'))}{u} 已达标准限值 {_num(d.get('usl'))}{u} 的 {d.get('fraction', 0.0):.0%}"
+        elif sg.rule == "rule1" and sg.chart == "mr":
+            text = f"与上一批相差 {_num(sg.value)}{u}，超出正常的批间波动（{_num(sg.ucl)}{u}）"
+        elif sg.rule == "rule1":
+            text = f"本批 {_num(sg.value)}{u} 明显{hi_lo}于以往水平（正常波动{'上' if high else '下'}限 {_num(sg.ucl if high else sg.lcl)}{u}）"
+            against_past = True
+        elif sg.rule == "ewma":
+            text = f"近几批的加权平均值 {_num(sg.value)}{u}，持续偏{hi_lo}"
+            against_past = True
+        elif sg.rule.startswith("cusum"):
+            text = f"结果累积偏{hi_lo}，估计均值已{'升' if high else '降'}至约 {_num(d.get('mean_estimate'))}{u}"
+            against_past = True
+        elif sg.rule == "rule5":
+            text = f"连续 6 批持续{'下降' if '下降' in sg.text_zh else '上升'}"
+        elif sg.rule == "rule6":
+            text = "连续 14 批忽高忽低交替，提示两种来源（班次、原料、检验机构）混在一起"
+        elif sg.rule == "rule7":
+            text = "连续 15 批异常集中在均值附近，提示数据来源或检验方法有变"
+        else:  # the run rules 2, 3, 4, 8: several recent points on one side
+            text = f"近几批多次偏{hi_lo}"
+            against_past = True
+        if text not in phrases:
+            phrases.append(text)
+    limit = f"，标准限值 {_num(series.usl)}{u}" if series.usl is not None else ""
+    past = f"（以往均值 {_num(series.monitor.center)}{u}{limit}）" if against_past and series.monitor.center is not None else ""
+    return "；".join(phrases) + past
 
 
 def finite_limits(values: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -423,9 +423,9 @@ def test_the_countys_pass_rate_chart_opens_a_county_alert_not_the_enterprises(ru
     charts = {a.evidence.get("scope"): a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"}
     county, own = charts["category"], charts["enterprise"]
     assert (county.enterprise_name, county.town, county.receivers) == ("全县包装饮用水企业", None, ["chief"])
-    assert county.message_zh.startswith("本县包装饮用水类：2025Q1 抽检不合格率 2/2") and "最近一批：清源桶装水厂" in county.message_zh
+    assert county.message_zh.startswith("本县包装饮用水类：2025年第1季度抽检 2 批、不合格 2 批（100%）") and "最近一批：清源桶装水厂" in county.message_zh
     assert (own.enterprise_name, own.town, own.receivers) == ("清源桶装水厂", TOWN, ["liangzhu"])
-    assert own.message_zh.startswith("清源桶装水厂：2025Q1 抽检不合格率 2/2")
+    assert own.message_zh.startswith("清源桶装水厂：2025年第1季度抽检 2 批、不合格 2 批（100%）")
 
 
 def test_the_awaited_sample_closes_its_missing_data_alert_silently_and_it_does_not_escalate(county):
