@@ -5,13 +5,14 @@ Each error names the field as a path a lab integrator can follow
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from schemas.events import Envelope, Event, event_adapter
+from schemas.events import Envelope, Event, SamplingResultEvent, event_adapter
 from schemas.upcast import UnsupportedVersion, load_json, parse_event
 
 MAX_BATCH = 1000
@@ -56,6 +57,7 @@ _REASON_ZH = {
     "string_unicode": "文本含有无效的 Unicode 字符（如单独的代理项 \\ud800）",
     "recursion_loop": "嵌套过深",
     "forbidden": "该密钥无权提交此事件",
+    "in_the_future": "时间晚于接收时间",
 }
 
 
@@ -222,3 +224,38 @@ def _decode_general(raw: bytes, max_batch: int) -> tuple[list[Envelope], list[Re
         else:
             events.append(result)
     return events, rejections
+
+
+FUTURE_TOLERANCE = dt.timedelta(hours=1)
+"""How far past the server's clock an event time may lie: clocks drift, events do not come from the future."""
+
+
+def from_the_future(events: list[Envelope], raw: bytes, now: dt.datetime, local_offset_hours: float = 8.0) -> list[Rejection]:
+    """Valid events whose times lie after they were received.
+
+    The fold's clock is event time: one sample dated 2062 by a typo would move an enterprise's
+    clock decades on and mark every rectification overdue.  A time eight hours ahead is the
+    usual integration bug, a Beijing time sent with ``Z``; the reason says so.
+    """
+    out: list[Rejection] = []
+    elements: list[Any] | None = None
+    latest_day = (now + dt.timedelta(hours=local_offset_hours)).date() + dt.timedelta(days=1)
+    for i, event in enumerate(events):
+        errors = []
+        if event.occurred_at > now + FUTURE_TOLERANCE:
+            shown, received = event.occurred_at.isoformat().replace("+00:00", "Z"), now.isoformat(timespec="seconds").replace("+00:00", "Z")
+            errors.append(_error("occurred_at", "in_the_future",
+                                 f"occurred_at {shown} is after the event was received ({received}); was a local time sent as UTC (Z) or without its offset?",
+                                 f"发生时间 {shown} 晚于接收时间 {received}，事件不能来自未来；是否把北京时间标成了 UTC（Z）或漏写了 +08:00？"))
+        if isinstance(event, SamplingResultEvent) and event.payload.sampled_on > latest_day:
+            day = event.payload.sampled_on.isoformat()
+            errors.append(_error("payload.sampled_on", "in_the_future", f"sampled_on {day} lies in the future",
+                                 f"抽样日期 {day} 晚于今天，请核对"))
+        if errors:
+            if elements is None:
+                doc = load_json(raw)
+                doc = doc["events"] if isinstance(doc, dict) and set(doc) == {"events"} else doc
+                elements = doc if isinstance(doc, list) else []
+            # a batch: the index and the element's own bytes; one event: the body
+            out.append(Rejection(i, element_bytes(elements[i]), errors) if elements else Rejection(None, raw, errors))
+    return out

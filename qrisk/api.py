@@ -32,7 +32,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ingest.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
 from ingest.lint import sampling_warnings
-from ingest.validate import decode_body, element_bytes, reason_zh
+from ingest.validate import decode_body, element_bytes, from_the_future, reason_zh
 from schemas.events import EVENT_TYPES
 from schemas.export import catalogue_document
 from schemas.upcast import load_json
@@ -244,6 +244,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if origin:
             where += f" from {origin}"
         events, rejections = decode_body(raw, max_batch)
+        if not rejections:
+            rejections = from_the_future(events, raw, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)
         if rejections:
             if told:
                 for r in rejections:

@@ -160,3 +160,24 @@ def test_body_too_large_is_refused(server):
     huge = b"[" + b" " * (9 * 1024 * 1024) + b"]"
     resp = server.post("/v1/events", content=huge, headers={"content-type": "application/json"}, timeout=60)
     assert resp.status_code == 413
+
+
+def test_an_event_from_the_future_is_refused_with_a_hint_at_the_time_zone(server):
+    """A typo year, or a Beijing time sent as UTC, would move the fold's clock ahead of the world:
+    every rectification overdue, every inspection missing."""
+    import datetime as dt
+
+    ahead = golden("complaint.received")
+    ahead["occurred_at"] = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    resp = post(server, [golden("enterprise.registered"), ahead])
+    assert resp.status_code == 422
+    (error,) = resp.json()["errors"]
+    assert (error["index"], error["field"], error["type"]) == (1, "occurred_at", "in_the_future")
+    assert "+08:00" in error["reason_zh"]
+    assert server.get("/v1/enterprises/E-330110-001").status_code == 404  # nothing of the batch written
+    sample = golden("sampling.result")
+    sample["payload"]["sampled_on"] = "2062-03-05"
+    sample["payload"].pop("production_date", None)
+    resp = post(server, sample)
+    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "payload.sampled_on"
+    assert json.loads(server.get(f"/v1/dead-letters/{resp.json()['errors'][0]['dead_letter_id']}").json()["raw"])["payload"]["sampled_on"] == "2062-03-05"
