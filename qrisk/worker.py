@@ -63,6 +63,7 @@ from typing import Any, Iterable
 import orjson
 
 from alerts.lifecycle import AlertActionError, AlertBook, AlertChange, Enterprise
+from ingest.validate import from_the_future
 from processors._build import builder
 from processors.credit_file import CountyState, CreditFile
 from processors.ids import event_key
@@ -751,6 +752,10 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                     else:
                         headers = {k: v for k, v in (m.headers or [])} if not isinstance(m.headers, dict) else dict(m.headers)
                         event, letter = normalise(m.topic, m.partition, m.offset, raw, headers, now)
+                    if letter is None and (late := from_the_future([event], raw, now, rules.policy.utc_offset_hours)):
+                        # as the HTTP door refuses it: an event dated after it arrived would run the fold's clock ahead
+                        letter = DeadLetter("kafka", f"{m.topic}/{m.partition}/{m.offset}", raw, late[0].reason, late[0].errors,
+                                            dead_letter_id=f"kafka:{m.topic}:{m.partition}:{m.offset}")
                     if letter is not None:
                         letters.append(letter)
                     elif event.enterprise_id == "*":

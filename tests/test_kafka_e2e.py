@@ -62,6 +62,10 @@ def run(tmp_path_factory, kafka_bootstrap, clickhouse_url):
     bad_doc["payload"]["items"][0]["values"] = ["59"]
     lines.insert(at + 1, json.dumps(bad_doc, ensure_ascii=False))  # a quoted number, on line at + 2
     lines.insert(200, '{"event_id": "9d8e7c6b", "event_type": ')  # line 201: not JSON
+    future = json.loads(lines[10])
+    future["event_id"] = str(uuid.uuid4())
+    future["occurred_at"] = "2062-01-01T00:00:00Z"  # a typo year: it would run the fold's clock decades ahead
+    lines.insert(300, json.dumps(future, ensure_ascii=False))  # line 301
     path = tmp / "county.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -117,7 +121,7 @@ def test_counts_reconcile_exactly(run, rules):
     from processors.step import replay
 
     store, events, topics = run["store"], run["events"], run["topics"]
-    assert run["summary"]["sent"] == len(events) - 1 + 1 and run["summary"]["dead_lettered"] == 1
+    assert run["summary"]["sent"] == len(events) - 1 + 1 + 1 and run["summary"]["dead_lettered"] == 1
     ticks = sum(1 for e in events if e.event_type == "clock.tick")
     assert ticks == 1
     # the log: every valid event once (+ the tick's copy on each partition + the poison)
@@ -157,8 +161,8 @@ def test_counts_reconcile_exactly(run, rules):
     items = store.query("SELECT uniqExact(event_id) AS s, count() AS n FROM sampling_items FINAL")[0]
     assert items["s"] == judged
     assert items["n"] == sum(len(i.values) for e in events if e.event_type == "sampling.result" for i in e.payload.items)
-    # the three poison records, kept once each
-    assert store.query("SELECT count() AS n FROM dead_letters FINAL")[0]["n"] == 3
+    # the four poison records, kept once each
+    assert store.query("SELECT count() AS n FROM dead_letters FINAL")[0]["n"] == 4
 
 
 def test_credit_files_equal_an_embedded_replay(run, rules):
@@ -190,7 +194,11 @@ def test_poison_goes_to_dead_letters_with_reason_and_position(run):
     assert bad_json["position"] == "county.jsonl:201" and "not valid JSON" in bad_json["reason"]
     assert bad_json["raw"].startswith('{"event_id": "9d8e7c6b"')
     kafka_letters = sorted(by_channel["kafka"], key=lambda d: d["position"])
-    assert len(kafka_letters) == 2
+    assert len(kafka_letters) == 3
+    # an event from the future: refused by the worker as the HTTP door refuses it
+    (future,) = [d for d in kafka_letters if d["errors"][0]["type"] == "in_the_future"]
+    assert future["errors"][0]["field"] == "occurred_at" and "2062" in future["raw"]
+    kafka_letters.remove(future)
     # a quoted number: rejected by the worker, naming the field, with topic/partition/offset and file:line
     quoted = next(d for d in kafka_letters if d["position"].startswith(topics.ingress["lab"].name))
     assert f"(county.jsonl:{run['quoted_line']})" in quoted["position"]
