@@ -69,7 +69,7 @@ class Series(_State):
     usl: float | None = Field(default=None, description="the legal maximum, in the catalogue unit")
     monitor: MonitorState
     recent: list[SeriesPoint] = Field(default_factory=list)
-    signals: int = 0
+    signals: int = Field(default=0, description="batches whose point raised a signal (one however many rules fired)")
 
 
 class PeriodCount(_State):
@@ -188,7 +188,7 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
         if len(recent) > window:
             del recent[0]
         if signals:
-            series.signals += len(signals)
+            series.signals += 1  # batches with a signal, as the warnings and the risk score count them (not rules fired)
             out.append(_series_signal(file, series, signals, point, previous, county, category, rules))
 
     # pass rate of this enterprise and of its category, per period, against the reference

@@ -47,7 +47,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                     ("result", "结论"), ("findings_zh", "发现问题")],
     "rectifications": [("ordered_at", "责令时间"), ("rectification_id", "整改编号"), ("what", "整改内容"), ("deadline", "期限"),
                        ("status_zh", "状态"), ("overdue_zh", "逾期"), ("completed_at", "完成时间"), ("verified_at", "复查时间")],
-    "series": [("product", "产品"), ("item_name", "检验项目"), ("points", "数据点"), ("phase", "阶段"), ("signals", "信号次数"),
+    "series": [("product", "产品"), ("item_name", "检验项目"), ("points", "数据点"), ("phase", "阶段"), ("signals", "出现信号的批次"),
                ("last", "最近结果")],
     "signals": [("date", "日期"), ("severity_zh", "级别"), ("message_zh", "内容")],
     "campaign": [("item", "项目"), ("status", "情况"), ("detail", "说明")],

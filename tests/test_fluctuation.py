@@ -147,3 +147,12 @@ def test_monitors_survive_a_snapshot(rules):
     head, _ = replay(events[:6], rules)
     resumed, _ = replay(events[6:], rules, state=CountyState.restore(head.snapshot()))
     assert resumed.snapshot() == full.snapshot()
+
+
+def test_a_series_counts_the_batches_that_signalled_not_the_rules(rules):
+    # the credit file, the warnings and the demo summary must agree on "how many signals"
+    state, effects = replay(drifting_log(rising=(1.0, 1.3, 1.6, 1.8, 1.9)), rules)
+    found = signals(effects, item_code="oxygen_consumption")
+    assert sum(len(e.data["signals"]) for e in found) > len(found)  # several rules fired on some points
+    (series,) = [s for s in state.files["E-330110-001"].fluctuation.series.values() if s.item_code == "oxygen_consumption"]
+    assert series.signals == len(found)
