@@ -273,7 +273,7 @@ class FluctuationRule(WarningRule):
 class GradeWorsenedRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "风险等级上升"
-    template_zh: str = "{name}：风险等级由 {from_grade} 级升为 {to_grade} 级（风险分 {score}）。主要原因：{reasons}"
+    template_zh: str = "{name}：风险上升，风险等级由 {from_grade} 级变为 {to_grade} 级（风险分 {score}）。主要原因：{reasons}"
     template_en: str = "{name}: risk grade worsened from {from_grade} to {to_grade} (score {score})."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"from_grade", "to_grade", "score", "reasons"})
     severity_by_grade: dict[Grade, Severity] = Field(default_factory=lambda: {"B": "low", "C": "medium", "D": "high"})

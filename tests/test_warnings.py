@@ -72,7 +72,7 @@ def test_grade_worsening_warns_with_the_reasons(rules):
     [d] = decisions(effects, "risk.grade_worsened")
     assert d.evidence["from"] == "B" and d.evidence["to"] == "C" and d.severity == "medium"
     assert d.dedup_key == f"{E}:grade.worsened:C"
-    assert "由 B 级升为 C 级" in d.message_zh and "抽检不合格" in d.message_zh
+    assert "风险上升，风险等级由 B 级变为 C 级" in d.message_zh and "抽检不合格" in d.message_zh
     assert d.evidence["event_ids"]  # the events behind the dynamic and credit terms
     # improving is no warning
     state, _ = replay(events, rules)
