@@ -114,6 +114,13 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
             c.tier, c.scores, c.tier_assessed_on = p.tier, dict(p.scores), p.assessed_on
             apply_tier(file)
         out.append(("campaign.assessed", {"kind": p.kind, "tier": p.tier, "passed": p.passed, "starting_tier": c.starting_tier}))
+        if p.kind == "acceptance" and p.passed:
+            # the assessors may pass an enterprise the KPIs do not (yet) bear out: the supervisor must see it
+            gaps = unmet_kpis(file, pol)
+            if gaps:
+                out.append(("campaign.accepted_with_gaps", {
+                    "kpis_unmet": [g["label_zh"] for g in gaps], "tier": p.tier,
+                    "message_zh": "检查验收通过，但" + "、".join(_gap_text(g) for g in gaps) + "未达标，请核实验收结论"}))
     elif et == "campaign.training":
         if c.training is None or p.as_of.isoformat() >= c.training["as_of"]:  # the newest report counts
             c.training = p.model_dump(mode="json")
@@ -229,6 +236,16 @@ def kpis(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, dict[str, Any]]
     return out
 
 
+def unmet_kpis(file: "CreditFile", pol: "CampaignPolicy") -> list[dict[str, Any]]:
+    """The KPIs known to miss their target (one with no data is not counted as missed)."""
+    return [k for k in kpis(file, pol).values() if k["met"] is False]
+
+
+def _gap_text(k: dict[str, Any]) -> str:
+    relation = "高于" if k["label_zh"] == KPI_ZH["sampling_pass_rate"] else "不低于"
+    return f"{k['label_zh']}（{k['value']:.1%}，目标{relation} {k['target']:.1%}）"
+
+
 def _campaign_pass_rate(file: "CreditFile", pol: "CampaignPolicy") -> float | None:
     verdicts = [s.judgement.verdict for s in file.final_samples()  # type: ignore[union-attr]
                 if pol.starts_on is None or s.sampled_on >= pol.starts_on]
@@ -261,6 +278,8 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
         "comparison_tests": len(c.comparison_tests),
         "comparison_unsatisfactory": sum(1 for t in c.comparison_tests if not t.satisfactory),
         "accepted_on": c.accepted_on.isoformat() if c.accepted_on else None,
+        # accepted, yet a KPI misses its target now: the acceptance wants a second look
+        "accepted_with_gaps": [v["label_zh"] for v in k.values() if v["met"] is False] if c.accepted_on else [],
         "upgraded": bool(c.starting_tier and c.tier and c.tier < c.starting_tier),
     }
 
@@ -283,6 +302,7 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
         "tiers_now": _count(r["tier"] for r in rows),
         "upgraded": sum(1 for r in rows if r["upgraded"]),
         "accepted": sum(1 for r in rows if r["accepted_on"]),
+        "accepted_with_gaps": sum(1 for r in rows if r["accepted_with_gaps"]),
     }
     return {"summary": summary, "rows": rows}
 

@@ -225,7 +225,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
 
 def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     """Stages with their dates, the "three ones", the KPIs against their targets, the comparison tests."""
-    from processors.campaign import STAGE_ZH, STAGES, kpis, three_ones
+    from processors.campaign import STAGE_ZH, STAGES, kpis, three_ones, unmet_kpis
 
     c = file.campaign
     if not c.event_ids:
@@ -235,6 +235,9 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
             for s in STAGES]
     if c.acceptance_failed:
         rows[-1]["detail"] = (rows[-1]["detail"] + "；" if rows[-1]["detail"] else "") + f"验收未通过 {c.acceptance_failed} 次"
+    gaps = unmet_kpis(file, pol) if c.accepted_on else []
+    if gaps:
+        rows[-1]["detail"] = (rows[-1]["detail"] + "；" if rows[-1]["detail"] else "") + f"已验收通过，但 {len(gaps)} 项指标未达标，请核实"
     rows.append({"item": "提档升级档次", "status": f"{TIER_ZH.get(c.starting_tier or 'unrated')} → {TIER_ZH.get(c.tier or 'unrated')}",
                  "detail": "、".join(f"{DIMENSION_ZH.get(k, k)} {v:g}" for k, v in c.scores.items())})
     ones_zh = {"training_and_exam": "三个一·全员培训考试", "self_inspection": "三个一·企业自查", "comparison_test": "三个一·比对试验"}

@@ -548,7 +548,8 @@ def render_text(summary: dict[str, Any]) -> str:
                     f"，与{whose}首次不合格同日" if days == 0 else f"，{whose}已于 {first} 首次不合格")
         lines.append(f"  {f['first_signal']} {f['name']} {f['series'].split('|')[0]}·{f['item_name']}：{f['signals']} 次信号{lead}")
     cp = summary["campaign"]
-    lines += ["", f"提档升级：{cp['enterprises']} 家企业，验收通过 {cp['accepted']} 家，提档 {cp['upgraded']} 家"
+    gaps = f"（其中 {cp['accepted_with_gaps']} 家仍有指标未达标，须核实）" if cp.get("accepted_with_gaps") else ""
+    lines += ["", f"提档升级：{cp['enterprises']} 家企业，验收通过 {cp['accepted']} 家{gaps}，提档 {cp['upgraded']} 家"
               f"（分档 开始 " + "、".join(f"{k} {v}" for k, v in cp["tiers_at_start"].items())
               + " → 现在 " + "、".join(f"{k} {v}" for k, v in cp["tiers_now"].items()) + "）",
               "  各阶段：" + "，".join(f"{s['stage_zh']} {s['reached']}" for s in cp["stages"]),

@@ -205,3 +205,20 @@ def test_an_older_training_report_loaded_late_does_not_replace_a_newer_one(rules
     state, _ = replay([registered("2026-01-05T09:00:00+08:00"), training(staff=20, trained=20, at="2026-06-01T10:00:00+08:00"),
                        training(staff=20, trained=10, at="2026-04-01T10:00:00+08:00")], rules)
     assert state.files[E].campaign.training["staff_trained"] == 20
+
+
+def test_an_acceptance_the_kpis_do_not_bear_out_is_flagged(rules):
+    # the whole campaign, but half the key posts certified: the assessors passed it anyway
+    events = [e for e in whole_campaign() if e.event_type != "campaign.training"]
+    events.insert(5, training(posts=4, certified=2))
+    state, effects = replay(events, rules)
+    (flag,) = [e for e in effects if e.kind == "campaign.accepted_with_gaps"]
+    assert flag.data["kpis_unmet"] == ["关键岗位持证上岗率"]
+    assert flag.data["message_zh"] == "检查验收通过，但关键岗位持证上岗率（50.0%，目标不低于 100.0%）未达标，请核实验收结论"
+    row = progress_row(state.files[E], rules.policy.campaign)
+    assert row["accepted_with_gaps"] == ["关键岗位持证上岗率"]
+    assert county_progress(state, rules.policy.campaign)["summary"]["accepted_with_gaps"] == 1
+    # the whole campaign with every KPI met raises nothing
+    state, effects = replay(whole_campaign(), rules)
+    assert not [e for e in effects if e.kind == "campaign.accepted_with_gaps"]
+    assert progress_row(state.files[E], rules.policy.campaign)["accepted_with_gaps"] == []
