@@ -286,7 +286,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 "errors": [{"index": i if elements is not None else None, **err, "dead_letter_id": dl_id} for (i, err), dl_id in zip(refused, ids)],
             })
         conflicts = getattr(pipeline, "conflicts", None)  # (the Kafka log's workers drop a repeated id unseen)
-        clashes = await asyncio.get_running_loop().run_in_executor(None, conflicts, events) if conflicts is not None else []
+        logged_seqs: dict[str, int] = {}  # a retry's answer names the seq its first delivery got
+        clashes = (await asyncio.get_running_loop().run_in_executor(None, conflicts, events, logged_seqs)
+                   if conflicts is not None else [])
         if clashes:
             # an id already names a different event: a correction must come as a new event, and the
             # sender must learn that this one did not land (nothing of the batch is written)
@@ -333,8 +335,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             "first_seq": min(seqs) if seqs else None, "last_seq": max(seqs) if seqs else None,
         }))
         answered = []
+        logged_seqs.update((o.event_id, o.seq) for o in outcomes if o.seq is not None)  # a copy within the batch: its first's seq
         for event, o in zip(events, outcomes):
-            entry: dict[str, Any] = {"event_id": o.event_id, "status": o.status, "seq": o.seq}
+            entry: dict[str, Any] = {"event_id": o.event_id, "status": o.status, "seq": o.seq if o.seq is not None else logged_seqs.get(o.event_id)}
             if o.status == "accepted" and (warned := _warnings(event)):
                 entry["warnings"] = warned  # accepted as the lab's record, but qrisk cannot judge these items
             answered.append(entry)

@@ -195,13 +195,14 @@ class Pipeline:
             listener(produced)
         return outcomes
 
-    def conflicts(self, events: Sequence[Envelope]) -> list[tuple[int, int | None]]:
+    def conflicts(self, events: Sequence[Envelope], logged_seqs: dict[str, int] | None = None) -> list[tuple[int, int | None]]:
         """Events whose ``event_id`` already names a different event: ``(index, seq)`` with the seq
         of the logged one, or None when an earlier element of the same batch holds the id.
 
         A retry repeats the same event and is no conflict (the ``received_at`` the server stamps
         aside).  A lab that corrects a result under the old id would otherwise be told
-        "duplicate" and believe the correction landed.  Only repeated ids cost a log read.
+        "duplicate" and believe the correction landed.  Only repeated ids cost a log read;
+        ``logged_seqs``, when given, receives the seq of every id the log already holds.
         """
         first: dict[str, Envelope] = {}
         logged_ids: list[str] = []
@@ -221,6 +222,8 @@ class Pipeline:
             rows = self.store.query("SELECT event_id, min(seq) AS seq, any(body) AS body FROM event_log "
                                     "WHERE has(%(ids)s, event_id) GROUP BY event_id", {"ids": logged_ids})
             logged = {r["event_id"]: (int(r["seq"]), r["body"]) for r in rows}
+            if logged_seqs is not None:
+                logged_seqs.update((eid, seq) for eid, (seq, _) in logged.items())
             for i, event in enumerate(events):
                 eid = str(event.event_id)
                 hit = logged.get(eid)

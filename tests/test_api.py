@@ -35,7 +35,8 @@ def test_repeated_event_id_is_accepted_once(server):
     assert post(server, [reg, sample]).json()["accepted"] == 2
     again = post(server, sample)
     assert again.status_code == 200
-    assert again.json() == {"accepted": 0, "duplicates": 1, "events": [{"event_id": sample["event_id"], "status": "duplicate", "seq": None}]}
+    assert again.json() == {"accepted": 0, "duplicates": 1, "events": [{"event_id": sample["event_id"], "status": "duplicate", "seq": 2}]}
+    # (seq: the one its first delivery got, so a lab that retried learns where its event stands)
     file = server.get("/v1/enterprises/E-330110-001").json()
     assert file["counts"]["samples"] == 1
     assert file["events"] == 2
