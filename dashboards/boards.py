@@ -213,7 +213,7 @@ DELIVERY_ZH = "transform({0}, ['sent', 'retry', 'failed'], ['已送达', '重试
 def intake() -> dict[str, Any]:
     panels = [
         panel("stat", "接收事件", f"SELECT count() AS `事件` FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at)", w=6, h=4),
-        panel("stat", "死信", "SELECT count() AS `死信` FROM dead_letters FINAL WHERE $__timeFilter(received_at)", w=6, h=4,
+        panel("stat", "拒收记录", "SELECT count() AS `拒收` FROM dead_letters FINAL WHERE $__timeFilter(received_at)", w=6, h=4,
               thresholds=[(None, "green"), (1.0, "red")], description="被拒收的输入：原样保存，附原因，不会丢失"),
         panel("stat", "最近接收", f"SELECT max(received_at) AS `最近接收` FROM {EVENT_ARCHIVE}", w=6, h=4, unit="dateTimeAsLocal"),
         panel("stat", "预警通知发送失败", f"SELECT count() AS `失败` FROM ({LATEST_DELIVERIES}) WHERE status = 'failed'", w=6, h=4,
@@ -223,7 +223,7 @@ def intake() -> dict[str, Any]:
               f"""SELECT toStartOfHour(received_at) AS time, {EVENT_TYPE_LABEL} AS `类型`, count() AS `事件`
                   FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at) GROUP BY time, event_type ORDER BY time, event_type""",
               w=24, h=8, fmt=FORMAT_TIMESERIES),
-        panel("table", "最新死信",
+        panel("table", "最新拒收记录",
               """SELECT received_at AS `时间`, channel AS `渠道`, position AS `位置`, reason AS `原因`, substring(raw, 1, 300) AS `原始内容`
                  FROM dead_letters FINAL WHERE $__timeFilter(received_at) ORDER BY received_at DESC, dead_letter_id LIMIT 200""",
               w=24, h=10),
@@ -234,7 +234,7 @@ def intake() -> dict[str, Any]:
               w=24, h=8, description="重试中或已失败的通知，附接收方的答复；每次尝试见 GET /v1/alerts/{编号}"),
     ]
     return dashboard("qrisk-intake", "数据接入", panels, time_from="now-7d", refresh="30s",
-                     description="实验室、投诉、检查系统推送的事件、被拒收的输入（死信），以及预警通知的发送")
+                     description="实验室、投诉、检查系统推送的事件、被拒收的输入（拒收记录，即死信），以及预警通知的发送")
 
 
 DASHBOARDS: dict[str, Callable[[], dict[str, Any]]] = {

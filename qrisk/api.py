@@ -553,7 +553,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         is of use to the integrator who must fix the input.  Readers see all."""
         if key.towns:
             # a rejected input need not name a (valid) enterprise, so it cannot be attributed to a town
-            raise HTTPException(status_code=403, detail="仅限部分乡镇的密钥不能查看死信 / dead letters are not for town-limited keys")
+            raise HTTPException(status_code=403, detail="仅限部分乡镇的密钥不能查看拒收记录 / dead letters are not for town-limited keys")
         if key.role in READERS:
             return "", {}
         return " WHERE endsWith(position, %(own)s)", {"own": f" key {key.key_id}"}
@@ -587,7 +587,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             {"id": dead_letter_id, **params},
         )
         if not rows:
-            raise HTTPException(status_code=404, detail=f"未找到死信 {dead_letter_id} / no such dead letter")
+            raise HTTPException(status_code=404, detail=f"未找到拒收记录 {dead_letter_id} / no such dead letter")
         return _letter(rows[0])
 
     @app.get("/v1/audit", summary="Who did what: posts, refusals, key changes (newest first)",

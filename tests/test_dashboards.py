@@ -226,8 +226,8 @@ def test_every_panel_answers_what_the_fold_knows(county):
     for r in got[("intake.json", "每小时接收事件（按类型）")]:
         hourly[r["类型"]] += r["事件"]
     assert hourly == by_type, "event types by their Chinese names"
-    assert got[("intake.json", "死信")] == [{"死信": 1}]
-    assert got[("intake.json", "最新死信")][0]["原因"] == "payload.sample_no: 缺少必填字段"
+    assert got[("intake.json", "拒收记录")] == [{"拒收": 1}]
+    assert got[("intake.json", "最新拒收记录")][0]["原因"] == "payload.sample_no: 缺少必填字段"
 
 
 def test_undelivered_notifications_show_with_their_last_attempt(county):
