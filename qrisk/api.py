@@ -695,6 +695,18 @@ def _add_event_schema(app: FastAPI) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(event_schema.pop("$defs", {}))
         components["Event"] = event_schema
+        if "HTTPValidationError" in components:
+            # what the handler of a bad parameter or body answers (invalid_request), not FastAPI's own shape
+            components["HTTPValidationError"] = {
+                "title": "HTTPValidationError", "type": "object", "required": ["detail", "errors"],
+                "properties": {
+                    "detail": {"type": "string", "description": "the reasons, in Chinese"},
+                    "detail_en": {"type": "string"},
+                    "errors": {"type": "array", "items": {"type": "object", "required": ["field", "type", "reason", "reason_zh"], "properties": {
+                        "field": {"type": "string", "description": "e.g. query.format"}, "type": {"type": "string"},
+                        "reason": {"type": "string"}, "reason_zh": {"type": "string"}}}},
+                },
+            }
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -223,3 +223,8 @@ def test_dead_letters_export_over_http_is_neutralised(srv):
     assert bad.status_code == 422
     (error,) = bad.json()["errors"]  # the parameter and the reason, in Chinese too
     assert error["field"] == "query.format" and error["reason_zh"].startswith("取值不在允许范围内，应为 'json'")
+    # and the API description says so
+    import jsonschema
+
+    declared = srv.get("/openapi.json").json()["components"]["schemas"]["HTTPValidationError"]
+    jsonschema.validate(bad.json(), declared)
