@@ -285,13 +285,26 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 "request_id": request_id,
                 "errors": [{"index": i if elements is not None else None, **err, "dead_letter_id": dl_id} for (i, err), dl_id in zip(refused, ids)],
             })
-        conflicts = getattr(pipeline, "conflicts", None)  # (the Kafka log's workers drop a repeated id unseen)
-        logged_seqs: dict[str, int] = {}  # a retry's answer names the seq its first delivery got
-        clashes = (await asyncio.get_running_loop().run_in_executor(None, conflicts, events, logged_seqs)
-                   if conflicts is not None else [])
+        started = time.perf_counter()
+        try:
+            outcomes = await asyncio.wrap_future(committer.submit(events))
+        except Exception as exc:  # noqa: BLE001 - only a publish failure is the client's to retry
+            from qrisk.kafka_log import PublishError
+
+            if not isinstance(exc, PublishError):
+                raise
+            metrics.inc("qrisk_publish_failures_total", len(events), channel="http")
+            await asyncio.wrap_future(audit.record("events.posted", "unavailable", key, {"request_id": request_id, "error": str(exc)[:500]}))
+            return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+                "detail": "事件日志（Kafka）未确认本批次，不能视为已接收；请稍后重发整批（重发同一 event_id 是安全的）",
+                "detail_en": f"the event log (Kafka) did not acknowledge this batch; resend it (repeating an event_id is safe): {exc}",
+                "request_id": request_id,
+            })
+        metrics.inc("qrisk_commit_seconds_total", time.perf_counter() - started)
+        clashes = [(i, o.seq) for i, o in enumerate(outcomes) if o.status == "conflict"]
         if clashes:
             # an id already names a different event: a correction must come as a new event, and the
-            # sender must learn that this one did not land (nothing of the batch is written)
+            # sender must learn that this one did not land (nothing of the request was written)
             elements = _elements(raw)
             errors = [_conflict_error(i if elements is not None else None, str(events[i].event_id), seq) for i, seq in clashes]
             letters = [
@@ -309,22 +322,6 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 "request_id": request_id,
                 "errors": [{**err, "dead_letter_id": dl_id} for err, dl_id in zip(errors, ids)],
             })
-        started = time.perf_counter()
-        try:
-            outcomes = await asyncio.wrap_future(committer.submit(events))
-        except Exception as exc:  # noqa: BLE001 - only a publish failure is the client's to retry
-            from qrisk.kafka_log import PublishError
-
-            if not isinstance(exc, PublishError):
-                raise
-            metrics.inc("qrisk_publish_failures_total", len(events), channel="http")
-            await asyncio.wrap_future(audit.record("events.posted", "unavailable", key, {"request_id": request_id, "error": str(exc)[:500]}))
-            return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
-                "detail": "事件日志（Kafka）未确认本批次，不能视为已接收；请稍后重发整批（重发同一 event_id 是安全的）",
-                "detail_en": f"the event log (Kafka) did not acknowledge this batch; resend it (repeating an event_id is safe): {exc}",
-                "request_id": request_id,
-            })
-        metrics.inc("qrisk_commit_seconds_total", time.perf_counter() - started)
         accepted = sum(1 for o in outcomes if o.status == "accepted")
         metrics.inc("qrisk_events_accepted_total", accepted, channel="http")
         metrics.inc("qrisk_events_duplicate_total", len(outcomes) - accepted, channel="http")
@@ -335,9 +332,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             "first_seq": min(seqs) if seqs else None, "last_seq": max(seqs) if seqs else None,
         }))
         answered = []
-        logged_seqs.update((o.event_id, o.seq) for o in outcomes if o.seq is not None)  # a copy within the batch: its first's seq
         for event, o in zip(events, outcomes):
-            entry: dict[str, Any] = {"event_id": o.event_id, "status": o.status, "seq": o.seq if o.seq is not None else logged_seqs.get(o.event_id)}
+            entry: dict[str, Any] = {"event_id": o.event_id, "status": o.status, "seq": o.seq}
             if o.status == "accepted" and (warned := _warnings(event)):
                 entry["warnings"] = warned  # accepted as the lab's record, but qrisk cannot judge these items
             answered.append(entry)

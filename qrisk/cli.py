@@ -333,23 +333,21 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
     def flush() -> None:
         nonlocal accepted, duplicates, rejected
         if batch:
-            clashes = dict(pipeline.conflicts(batch))
-            for i in sorted(clashes):
-                # an id the log holds for other content: kept aside, as the HTTP door answers 409
-                position, raw = origins[i]
-                seq = clashes[i]
-                reason = (f"event_id {batch[i].event_id} already names " +
-                          (f"the event logged as seq {seq}" if seq is not None else "an earlier event of this file") + ", with different content")
+            # each line its own request: an id reused for other content sets that line aside only
+            outcomes = pipeline.submit(batch, [1] * len(batch))
+            for o, (position, raw) in zip(outcomes, origins):
+                if o.status != "conflict":
+                    continue
+                # kept aside with its file:line, as the HTTP door answers 409
+                reason = (f"event_id {o.event_id} already names " +
+                          (f"the event logged as seq {o.seq}" if o.seq is not None else "an earlier event of this file") + ", with different content")
                 letters.append(DeadLetter("import", position, raw, f"conflict: {reason}", [{"field": "event_id", "type": "event_id_conflict", "reason": reason}]))
                 rejected += 1
                 print(f"{position}: event_id: {reason}", file=sys.stderr)
-            if clashes:
-                batch[:] = [e for i, e in enumerate(batch) if i not in clashes]
             origins.clear()
-            outcomes = pipeline.submit(batch)
             accepted += sum(1 for o in outcomes if o.status == "accepted")
             duplicates += sum(1 for o in outcomes if o.status == "duplicate")
-            bar(len(batch))
+            bar(sum(1 for o in outcomes if o.status != "conflict"))  # (a conflict counts with its dead letter)
             batch.clear()
         if letters:
             pipeline.dead_letter(letters)

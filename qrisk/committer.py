@@ -60,7 +60,8 @@ class GroupCommitter:
     def _commit(self, jobs: list[tuple[Sequence[Envelope], Future]]) -> None:
         events = [e for batch, _ in jobs for e in batch]
         try:
-            outcomes = self.pipeline.submit(events)
+            # each request is all or nothing: the pipeline is told where one ends and the next begins
+            outcomes = self.pipeline.submit(events, [len(batch) for batch, _ in jobs])
         except BaseException as exc:  # every waiting request learns of the failure
             for _, future in jobs:
                 future.set_exception(exc)

@@ -38,7 +38,7 @@ def utc_now() -> dt.datetime:
 @dataclass
 class Outcome:
     event_id: str
-    status: str  # accepted | duplicate
+    status: str  # accepted | duplicate | conflict | withheld (another event of its request is a conflict)
     seq: int | None = None
 
 
@@ -164,23 +164,43 @@ class Pipeline:
 
     # ------------------------------------------------------------------ writes
 
-    def submit(self, events: Sequence[Envelope]) -> list[Outcome]:
-        """Append new events durably, fold them, write derived rows.  Repeated event_ids are no-ops."""
+    def submit(self, events: Sequence[Envelope], requests: Sequence[int] | None = None) -> list[Outcome]:
+        """Append new events durably, fold them, write derived rows.
+
+        A repeated ``event_id`` is a no-op (``duplicate``, with the seq its first delivery got) when
+        it repeats the same event, and a ``conflict`` when it names a different one: a lab that
+        corrects a result under the old id must not be told its correction landed.  ``requests``
+        are the sizes of the requests ``events`` joins (group commit): a request with a conflict
+        is written not at all (its other events are ``withheld``), as a request with a bad event is
+        refused whole; the others go on.  Checked under the lock, so two requests racing with one
+        id cannot both pass.
+        """
         with self.lock:
+            sizes = list(requests) if requests is not None else [len(events)]
+            clashes, logged = self._repeats(events)
             outcomes: list[Outcome] = []
             fresh: list[tuple[int, Envelope]] = []
             batch_ids: set[str] = set()
             now = self.clock()
-            for event in events:
-                eid = str(event.event_id)
-                if eid in self.state.seen_event_ids or eid in batch_ids:
-                    outcomes.append(Outcome(eid, "duplicate"))
+            start = 0
+            for size in sizes:
+                part = range(start, start + size)
+                start += size
+                if clashes and any(i in clashes for i in part):
+                    outcomes += [Outcome(str(events[i].event_id), "conflict", clashes[i]) if i in clashes
+                                 else Outcome(str(events[i].event_id), "withheld") for i in part]
                     continue
-                batch_ids.add(eid)
-                self.seq += 1
-                stamped = event.model_copy(update={"received_at": now})
-                fresh.append((self.seq, stamped))
-                outcomes.append(Outcome(eid, "accepted", self.seq))
+                for i in part:
+                    event = events[i]
+                    eid = str(event.event_id)
+                    if eid in self.state.seen_event_ids or eid in batch_ids:
+                        outcomes.append(Outcome(eid, "duplicate", logged.get(eid)))
+                        continue
+                    batch_ids.add(eid)
+                    self.seq += 1
+                    logged[eid] = self.seq  # a later copy in this batch: a duplicate of this one
+                    fresh.append((self.seq, event.model_copy(update={"received_at": now})))
+                    outcomes.append(Outcome(eid, "accepted", self.seq))
             if not fresh:
                 return outcomes
             try:
@@ -195,41 +215,35 @@ class Pipeline:
             listener(produced)
         return outcomes
 
-    def conflicts(self, events: Sequence[Envelope], logged_seqs: dict[str, int] | None = None) -> list[tuple[int, int | None]]:
-        """Events whose ``event_id`` already names a different event: ``(index, seq)`` with the seq
-        of the logged one, or None when an earlier element of the same batch holds the id.
-
+    def _repeats(self, events: Sequence[Envelope]) -> tuple[dict[int, int | None], dict[str, int]]:
+        """Which events reuse an id for other content: index -> the seq of the logged one (None: an
+        earlier event of this batch has the id); and the seq of every repeated id already logged.
         A retry repeats the same event and is no conflict (the ``received_at`` the server stamps
-        aside).  A lab that corrects a result under the old id would otherwise be told
-        "duplicate" and believe the correction landed.  Only repeated ids cost a log read;
-        ``logged_seqs``, when given, receives the seq of every id the log already holds.
-        """
+        aside).  Only repeated ids cost a log read."""
         first: dict[str, Envelope] = {}
         logged_ids: list[str] = []
-        out: list[tuple[int, int | None]] = []
+        clashes: dict[int, int | None] = {}
         seen = self.state.seen_event_ids
         for i, event in enumerate(events):
             eid = str(event.event_id)
             earlier = first.get(eid)
             if earlier is not None:
                 if _content(earlier) != _content(event):
-                    out.append((i, None))
+                    clashes[i] = None
                 continue
             first[eid] = event
             if eid in seen:
                 logged_ids.append(eid)
-        if logged_ids:
-            rows = self.store.query("SELECT event_id, min(seq) AS seq, any(body) AS body FROM event_log "
-                                    "WHERE has(%(ids)s, event_id) GROUP BY event_id", {"ids": logged_ids})
-            logged = {r["event_id"]: (int(r["seq"]), r["body"]) for r in rows}
-            if logged_seqs is not None:
-                logged_seqs.update((eid, seq) for eid, (seq, _) in logged.items())
-            for i, event in enumerate(events):
-                eid = str(event.event_id)
-                hit = logged.get(eid)
-                if hit is not None and first.get(eid) is event and _content(_parse_logged(hit[1])) != _content(event):
-                    out.append((i, hit[0]))
-        return sorted(out)
+        if not logged_ids:
+            return clashes, {}
+        rows = self.store.query("SELECT event_id, min(seq) AS seq, any(body) AS body FROM event_log "
+                                "WHERE has(%(ids)s, event_id) GROUP BY event_id", {"ids": logged_ids})
+        logged = {r["event_id"]: (int(r["seq"]), r["body"]) for r in rows}
+        for i, event in enumerate(events):
+            hit = logged.get(str(event.event_id))
+            if hit is not None and i not in clashes and _content(_parse_logged(hit[1])) != _content(event):
+                clashes[i] = hit[0]
+        return clashes, {eid: seq for eid, (seq, _) in logged.items()}
 
     def _fold(self, event: Envelope) -> tuple[list[Effect], list[AlertChange] | None]:
         """step(), then the alerts stage, with a processing error turned into a visible effect

@@ -182,3 +182,26 @@ def test_an_event_from_the_future_is_refused_with_a_hint_at_the_time_zone(server
     resp = post(server, sample)
     assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "payload.sampled_on"
     assert json.loads(server.get(f"/v1/dead-letters/{resp.json()['errors'][0]['dead_letter_id']}").json()["raw"])["payload"]["sampled_on"] == "2062-03-05"
+
+
+def test_a_conflict_is_decided_under_the_commit_lock_per_request(tmp_path):
+    """Two requests racing with one id and different content, joined in one group commit: the
+    first wins, the second is a conflict, and a request holding a conflict is written not at all."""
+    from qrisk.runtime import default_rules, open_embedded
+    from schemas.upcast import parse_event
+
+    pipeline = open_embedded(tmp_path / "data", default_rules())
+    try:
+        reg, complaint = golden("enterprise.registered"), golden("complaint.received")
+        other = copy.deepcopy(complaint)
+        other["payload"]["text"] = "另一条投诉"
+        events = [parse_event(d) for d in (reg, complaint, other)]
+        outcomes = pipeline.submit(events, [2, 1])
+        assert [(o.status, o.seq) for o in outcomes] == [("accepted", 1), ("accepted", 2), ("conflict", None)]
+        # later: a request repeating the registration (a duplicate) beside a conflicting complaint
+        fresh = golden("complaint.resolved")
+        outcomes = pipeline.submit([parse_event(reg), parse_event(other), parse_event(fresh)], [2, 1])
+        assert [(o.status, o.seq) for o in outcomes] == [("withheld", None), ("conflict", 2), ("accepted", 3)]
+        assert pipeline.seq == 3 and len(pipeline.state.seen_event_ids) == 3
+    finally:
+        pipeline.close()
