@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from schemas.events import Envelope, Event, SamplingResultEvent, event_adapter
+from schemas.events import DOOR, Envelope, Event, SamplingResultEvent, event_adapter
 from schemas.upcast import UnsupportedVersion, load_json, parse_event
 
 MAX_BATCH = 1000
@@ -154,9 +154,10 @@ def element_bytes(item: Any) -> bytes:
         return json.dumps(item).encode("ascii")
 
 
-def validate_document(doc: Any, index: int | None, raw: bytes) -> Envelope | Rejection:
+def validate_document(doc: Any, index: int | None, raw: bytes, context: dict[str, Any] | None = DOOR) -> Envelope | Rejection:
+    """``context``: ``DOOR`` for input arriving (the default), None to re-read what a log already holds."""
     try:
-        return parse_event(doc)
+        return parse_event(doc, context)
     except RecursionError:
         return Rejection(index, raw, [_error("", "recursion_loop", "document nested too deeply")])
     except UnsupportedVersion as exc:
@@ -181,10 +182,10 @@ def _decode_valid(raw: bytes, max_batch: int) -> list[Envelope] | None:
     head = raw[:64].lstrip()
     try:
         if head.startswith(b"["):
-            events = _batch_adapter.validate_json(raw)
+            events = _batch_adapter.validate_json(raw, context=DOOR)
             return events if len(events) <= max_batch else None
         if head.startswith(b"{"):
-            return [event_adapter.validate_json(raw)]
+            return [event_adapter.validate_json(raw, context=DOOR)]
     except Exception:  # noqa: BLE001 - whatever the error, the general path decides and words it
         pass
     return None

@@ -68,7 +68,7 @@ from processors._build import builder
 from processors.credit_file import CountyState, CreditFile
 from processors.ids import event_key
 from processors.step import Effect, Rules, step
-from schemas.events import Envelope
+from schemas.events import DOOR, Envelope
 from schemas.upcast import load_json, parse_event
 
 from qrisk.kafka_log import TICK_KEY, dead_letter_value, event_value
@@ -472,7 +472,7 @@ class Fold:
 # --------------------------------------------------------------------------- ingress, without Faust
 
 
-def _parse_current(raw: bytes) -> Envelope | None:
+def _parse_current(raw: bytes, context: dict[str, Any] | None = None) -> Envelope | None:
     """A valid current-version event straight from the bytes (pydantic parses JSON in one pass), else None.
 
     Only the verdict "valid" is taken from here: anything else goes the general way, which words
@@ -483,7 +483,7 @@ def _parse_current(raw: bytes) -> Envelope | None:
     if b"NaN" in raw or b"Infinity" in raw:
         return None
     try:
-        event = event_adapter.validate_json(raw)
+        event = event_adapter.validate_json(raw, context=context)
     except Exception:  # noqa: BLE001 - the general path decides
         return None
     return event if event.schema_version == SCHEMA_VERSION else None
@@ -521,8 +521,12 @@ def stamped_value(raw: bytes, received_at: bytes) -> bytes | None:
 
 def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict[str, bytes], now: dt.datetime | None
               ) -> tuple[Envelope | None, DeadLetter | None]:
-    """One record: the validated event (received_at set to ``now`` when given), or its dead letter."""
-    fast = _parse_current(raw)
+    """One record: the validated event (received_at set to ``now`` when given), or its dead letter.
+
+    With ``now`` the record is arriving (the ingress topics: the door's checks apply); without, it
+    is re-read from the log, as it was accepted."""
+    context = DOOR if now is not None else None
+    fast = _parse_current(raw, context)
     if fast is not None:
         return (fast if now is None else fast.model_copy(update={"received_at": now})), None
     from ingest.validate import Rejection, _error, validate_document
@@ -539,7 +543,7 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
     except RecursionError:
         err = _error("", "json_invalid", "record is not valid JSON: nested too deeply")
         return None, DeadLetter("kafka", position, raw, err["reason"], [err], dead_letter_id=letter_id)
-    result = validate_document(doc, None, raw)
+    result = validate_document(doc, None, raw, context)
     if isinstance(result, Rejection):
         return None, DeadLetter("kafka", position, raw, result.reason, result.errors, dead_letter_id=letter_id)
     return (result if now is None else result.model_copy(update={"received_at": now})), None
@@ -744,7 +748,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                     m = ev.message
                     raw = m.value or b""
                     value = None
-                    event = _parse_current(raw)
+                    event = _parse_current(raw, DOOR)  # the ingress: arriving events
                     if event is not None:
                         letter = None
                         event = event.model_copy(update={"received_at": now})

@@ -60,9 +60,9 @@ def upcast(doc: Any) -> Any:
     return doc
 
 
-def parse_event(doc: Any) -> Envelope:
-    """Validate one decoded JSON document (any supported version)."""
-    return event_adapter.validate_python(upcast(doc))
+def parse_event(doc: Any, context: dict[str, Any] | None = None) -> Envelope:
+    """Validate one decoded JSON document (any supported version); ``context=DOOR`` at a way in."""
+    return event_adapter.validate_python(upcast(doc), context=context)
 
 
 def load_json(raw: bytes | str) -> Any:

@@ -209,3 +209,27 @@ def test_schema_export_writes_the_catalogue_the_results_are_judged_with(tmp_path
     plan = water["pseudomonas_aeruginosa"]["rules"][0]
     assert (plan["kind"], plan["n"], plan["c"], plan["m"]) == ("plan", 5, 0, 0)
     assert any("CFU/250mL" == u["unit"] or "CFU/250mL" in u["aliases"] for u in doc["units"])
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda p: p.update(production_date="2026-04-01", sampled_on="2026-03-05"),
+    lambda p: p.update(sampled_on="2026-03-05T00:00:00"),
+    lambda p: p.update(sampled_on="1741132800"),
+])
+def test_a_check_added_at_the_door_does_not_refuse_what_a_log_already_holds(mutate):
+    """Refused when they arrive now; but logs written before the check hold such events, and a
+    replay must re-read them as they were accepted, or recovery would lose them (or stop)."""
+    import datetime as dt
+
+    from qrisk.pipeline import _parse_logged
+    from qrisk.worker import normalise
+
+    doc = golden("sampling.result")
+    mutate(doc["payload"])
+    raw = json.dumps(doc, ensure_ascii=False).encode()
+    assert decode_body(raw)[1], "the door refuses it"
+    arriving, letter = normalise("ingress", 0, 7, raw, {}, dt.datetime(2026, 11, 26, tzinfo=dt.timezone.utc))
+    assert arriving is None and letter is not None, "so does the Kafka ingress"
+    assert _parse_logged(raw.decode()).event_id == parse_event(doc).event_id  # the embedded log re-reads it
+    logged, letter = normalise("log", 0, 7, raw, {}, None)  # and so does a worker re-reading the Kafka log
+    assert letter is None and str(logged.event_id) == doc["event_id"]
