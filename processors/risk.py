@@ -551,12 +551,14 @@ def filled_gaps(file: "CreditFile", event: "Envelope", rules: "Rules") -> list[d
         last = rs.last_sampled_on
         if last.isoformat() > rs.missing["sampling"] and rs.last_sample_event_id == event_key(event):
             base = rs.missing.pop("sampling")
+            rs.check_missing_at = None  # the next gap is due from this sample: the bound (perhaps "never") no longer holds
             return [{"what": "sampling", "base": base, "ref": event.payload.sample_no, "on": last.isoformat(),
                      "event_id": rs.last_sample_event_id}]
     elif et == "inspection.completed" and "inspection" in rs.missing and rs.last_inspected_at is not None:
         last = local_date(rs.last_inspected_at, rules)
         if last.isoformat() > rs.missing["inspection"] and rs.last_inspection_event_id == event_key(event):
             base = rs.missing.pop("inspection")
+            rs.check_missing_at = None
             return [{"what": "inspection", "base": base, "ref": event.payload.inspection_id, "on": last.isoformat(),
                      "event_id": rs.last_inspection_event_id}]
     return []

@@ -188,3 +188,17 @@ def test_decisions_are_kept_in_the_credit_file_and_bounded(rules):
     kept = state.files[E].warnings
     assert len(kept) == 2 and kept[-1] == decisions(effects)[-1]
     assert set(RULES) >= {d.rule for d in decisions(effects)}
+
+
+def test_a_gap_is_raised_again_after_the_data_that_filled_the_last_one(rules):
+    # no sample and no inspection for a year: both gaps raised, nothing due ahead any more
+    events = [registered("2025-01-02T09:00:00+08:00"), pa_sample("2025-01-20T10:00:00+08:00", values=(0, 0, 0, 0, 0)),
+              ev("clock.tick", "2026-02-01T00:00:00+08:00", enterprise_id="*")]
+    state, effects = replay(events, rules)
+    assert {d.dedup_key.split(":")[2] for d in decisions(effects, "data.missing")} == {"sampling", "inspection"}
+    # both filled: the alerts close (warning.resolved), and the watch must go on from the new data
+    state, _ = step(state, pa_sample("2026-02-10T10:00:00+08:00", values=(0, 0, 0, 0, 0), sample_no="S2"), rules)
+    state, _ = step(state, ev("inspection.completed", "2026-02-12T10:00:00+08:00", inspection_id="JC-1", result="符合", findings=[]), rules)
+    assert state.files[E].risk.missing == {}
+    state, effects = step(state, ev("clock.tick", "2028-03-01T00:00:00+08:00", enterprise_id="*"), rules)
+    assert {d.dedup_key.split(":")[2] for d in decisions(effects, "data.missing")} == {"sampling", "inspection"}
