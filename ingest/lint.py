@@ -34,14 +34,16 @@ def sampling_warnings(event: Envelope, catalogue: Catalogue, category: str | Non
                                 f"{scope}标准目录中没有检验项目代码 {test.item_code}（{printed}），该项目将判定为待定；可用代码见 GET /v1/catalogue"))
         else:
             unit = catalogue.units.resolve(test.unit)
-            # a not-permitted substance is judged by any detection, whatever the unit: no unit to match
+            # a not-permitted substance is judged by any detection, whatever the unit: no unit to read or match
             targets = [u for c in having if (u := catalogue.item_unit(c, test.item_code)) is not None
                        and any(r.kind != "not_permitted" for r in catalogue.item(c, test.item_code).rules)]  # type: ignore[union-attr]
-            if unit is None:
+            if not targets:
+                pass
+            elif unit is None:
                 out.append(_warning(f"{field}.unit", "unknown_unit",
                                     f"unit {test.unit!r} is not known; {test.item_code} will be undetermined",
                                     f"无法识别单位“{test.unit}”，{printed}将判定为待定；可用单位见 GET /v1/catalogue"))
-            elif targets and all(UnitTable.factor(unit, t) is None for t in targets):
+            elif all(UnitTable.factor(unit, t) is None for t in targets):
                 wanted = "、".join(sorted({t.unit for t in targets}))
                 out.append(_warning(f"{field}.unit", "unit_mismatch",
                                     f"unit {test.unit!r} does not convert to {wanted}; {test.item_code} will be undetermined",

@@ -319,7 +319,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def _load_records(records, file: Path, total: int | None, args: argparse.Namespace) -> int:
     """Validate and load ``(position, raw, document | error)`` records into the data directory, in
     batches, with a progress bar; every record that is not an event goes to dead letters with its reason."""
-    from ingest.validate import Rejection, validate_document
+    from ingest.validate import Rejection, from_the_future, validate_document
     from qrisk.pipeline import DeadLetter
     from qrisk.runtime import default_rules, open_embedded
 
@@ -363,6 +363,10 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                 print(f"{position}: {doc}", file=sys.stderr)
             else:
                 result = validate_document(doc, None, raw)
+                if not isinstance(result, Rejection):
+                    # as at the HTTP door: a history may be old, not from the future
+                    late = from_the_future([result], raw, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)
+                    result = late[0] if late else result
                 if isinstance(result, Rejection):
                     letters.append(DeadLetter("import", position, raw, result.reason, result.errors))
                     rejected += 1

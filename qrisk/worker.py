@@ -758,7 +758,9 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                         event, letter = normalise(m.topic, m.partition, m.offset, raw, headers, now)
                     if letter is None and (late := from_the_future([event], raw, now, rules.policy.utc_offset_hours)):
                         # as the HTTP door refuses it: an event dated after it arrived would run the fold's clock ahead
-                        letter = DeadLetter("kafka", f"{m.topic}/{m.partition}/{m.offset}", raw, late[0].reason, late[0].errors,
+                        origin = dict(m.headers or []).get("qrisk-position")
+                        where = f"{m.topic}/{m.partition}/{m.offset}" + (f" ({origin.decode('utf-8', 'replace')})" if origin else "")
+                        letter = DeadLetter("kafka", where, raw, late[0].reason, late[0].errors,
                                             dead_letter_id=f"kafka:{m.topic}:{m.partition}:{m.offset}")
                     if letter is not None:
                         letters.append(letter)

@@ -198,6 +198,8 @@ def test_the_door_warns_of_items_qrisk_cannot_judge(rules):
     # sorbic acid is not permitted in water: any detection fails it, in whatever unit
     doc["payload"]["items"][3] = {"item_code": "sorbic_acid", "values": [0.1], "unit": "g/kg"}
     assert sampling_warnings(parse_event(doc), rules.catalogue, "packaged_water") == []
+    doc["payload"]["items"][3]["unit"] = "克每千克"  # not even a unit qrisk reads: still judged, by detection
+    assert sampling_warnings(parse_event(doc), rules.catalogue, "packaged_water") == []
 
 
 def test_schema_export_writes_the_catalogue_the_results_are_judged_with(tmp_path, rules):

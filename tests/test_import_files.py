@@ -124,3 +124,11 @@ def test_an_imported_event_id_reused_for_other_content_is_set_aside(tmp_path):
     finally:
         pipeline.store.close()
     assert letter["position"] == "second.jsonl:2" and letter["reason"].startswith("conflict: ")
+
+
+def test_an_imported_event_from_the_future_is_set_aside_as_at_the_door(tmp_path):
+    ahead = dict(all_goldens()[0], occurred_at="2062-01-01T00:00:00+08:00")
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(ahead, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = run("import", str(path), "--data-dir", str(tmp_path / "data"))
+    assert json.loads(out.stdout)["rejected"] == 1 and "events.jsonl:1: occurred_at: occurred_at 2061-12-31T16:00:00Z is after" in out.stderr

@@ -198,6 +198,7 @@ def test_poison_goes_to_dead_letters_with_reason_and_position(run):
     # an event from the future: refused by the worker as the HTTP door refuses it
     (future,) = [d for d in kafka_letters if d["errors"][0]["type"] == "in_the_future"]
     assert future["errors"][0]["field"] == "occurred_at" and "2062" in future["raw"]
+    assert future["position"].endswith("(county.jsonl:301)")
     kafka_letters.remove(future)
     # a quoted number: rejected by the worker, naming the field, with topic/partition/offset and file:line
     quoted = next(d for d in kafka_letters if d["position"].startswith(topics.ingress["lab"].name))
