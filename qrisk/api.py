@@ -488,6 +488,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
         view = _alert_for(alert_id, key)
         event_id = body.event_id or uuid.uuid4()
+        occurred_at = pipeline.clock()
         if distributed:
             allowed, _ = TRANSITIONS[body.action]
             if view["state"] not in allowed:
@@ -495,18 +496,28 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         else:
             with pipeline.lock:
                 repeated = str(event_id) in pipeline.state.seen_event_ids
-                if not repeated:
+                if repeated:
+                    # a retry: the same step at the time it was first taken (the server stamps the time),
+                    # so that it is a duplicate, and a different step under the id a conflict
+                    alert = pipeline.alerts.alerts.get(alert_id)
+                    first = next((st for st in alert.steps if st.event_id == str(event_id)), None) if alert is not None else None
+                    occurred_at = first.at if first is not None else occurred_at
+                else:
                     try:
                         pipeline.alerts.check(alert_id, body.action)
                     except AlertActionError as exc:
                         raise HTTPException(status_code=409, detail=str(exc)) from None
         event = AlertActionEvent(
-            event_id=event_id, event_type="alert.action", enterprise_id=view["enterprise_id"], occurred_at=pipeline.clock(),
+            event_id=event_id, event_type="alert.action", enterprise_id=view["enterprise_id"], occurred_at=occurred_at,
             source={"kind": "bureau", "id": key.name or key.key_id},
             payload={"alert_id": alert_id, "action": body.action, "actor": key.name or key.key_id, "note": body.note, "assignee": body.assignee},
         )
         outcomes = await asyncio.wrap_future(committer.submit([event]))
         detail = {"alert_id": alert_id, "action": body.action, "event_id": str(event_id)}
+        if outcomes[0].status == "conflict":
+            await asyncio.wrap_future(audit.record("alert.action", "conflict", key, detail))
+            raise HTTPException(status_code=409, detail=f"event_id {event_id} 已用于另一操作，本次操作未生效；新的操作请使用新的 event_id / "
+                                                         f"event_id {event_id} already names another step; send a new step with a new event_id")
         if distributed:
             await asyncio.wrap_future(audit.record("alert.action", outcomes[0].status, key, detail))
             return JSONResponse(status_code=202, content={"event_id": str(event_id), "status": outcomes[0].status, "alert": view})

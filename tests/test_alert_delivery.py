@@ -182,6 +182,8 @@ def test_supervisors_act_on_their_towns_alerts_and_a_restart_keeps_state_and_sen
     assert ok.json()["status"] == "accepted" and ok.json()["alert"]["state"] == "acknowledged" and ok.json()["alert"]["assignee"] == "li"
     again = srv.post(url, json={"action": "acknowledge", "note": "已电话联系企业，明日到厂", "event_id": step_id}, headers=as_key(srv, "li"))
     assert again.status_code == 200 and again.json()["status"] == "duplicate", "a retried request is one step"
+    other = srv.post(url, json={"action": "comment", "note": "另一操作", "event_id": step_id}, headers=as_key(srv, "li"))
+    assert other.status_code == 409 and "已用于另一操作" in other.json()["detail"], "another step under a used id is refused"
     steps = srv.get(f"/v1/alerts/{aid}").json()["steps"]
     assert [(s["action"], s["actor"]) for s in steps] == [("opened", "qrisk"), ("acknowledge", "li")]
     assert steps[1]["note"] == "已电话联系企业，明日到厂"
@@ -206,7 +208,7 @@ def test_supervisors_act_on_their_towns_alerts_and_a_restart_keeps_state_and_sen
     time.sleep(1.5)  # ~15 outbox passes
     assert (len(hook.calls), len(mail.envelopes)) == sent, "nothing sent twice after a restart"
     audit = srv.get("/v1/audit?action=alert.action").json()
-    assert [a["outcome"] for a in audit] == ["duplicate", "accepted"] and audit[1]["key_name"] == "li"
+    assert [a["outcome"] for a in audit] == ["conflict", "duplicate", "accepted"] and audit[2]["key_name"] == "li"
 
 
 def test_a_receiver_that_refuses_for_good_is_recorded_as_failed_not_retried_forever(tmp_path):
