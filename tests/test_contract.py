@@ -68,13 +68,19 @@ def test_future_versions_are_refused_with_the_field_named():
     ],
 )
 def test_errors_name_the_field_and_the_reason(mutate, field, kind):
+    errors = _errors_of(mutate)
+    found = {(e["field"], e["type"]) for e in errors}
+    assert (field, kind) in found, found
+    assert all(e["reason_zh"] for e in errors)
+
+
+def _errors_of(mutate) -> list[dict]:
+    """The errors the door gives for the golden sampling result changed by ``mutate``."""
     doc = golden("sampling.result")
     mutate(doc)
     events, rejected = decode_body(json.dumps(doc, ensure_ascii=False).encode())
     assert not events
-    found = {(e["field"], e["type"]) for e in rejected[0].errors}
-    assert (field, kind) in found, found
-    assert all(e["reason_zh"] for e in rejected[0].errors)
+    return rejected[0].errors
 
 
 @pytest.mark.parametrize(
@@ -92,11 +98,7 @@ def test_errors_name_the_field_and_the_reason(mutate, field, kind):
     ],
 )
 def test_bad_dates_are_refused_with_the_reason_in_chinese(mutate, field, zh):
-    doc = golden("sampling.result")
-    mutate(doc)
-    events, rejected = decode_body(json.dumps(doc, ensure_ascii=False).encode())
-    assert not events
-    reasons = {e["field"]: e["reason_zh"] for e in rejected[0].errors}
+    reasons = {e["field"]: e["reason_zh"] for e in _errors_of(mutate)}
     assert field in reasons and zh in reasons[field], reasons
 
 
