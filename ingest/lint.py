@@ -10,15 +10,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.events import NOT_DETECTED, Envelope, SamplingResultEvent
+from schemas.events import NOT_DETECTED, CampaignActivityEvent, Envelope, SamplingResultEvent
 from schemas.standards import Catalogue, UnitTable
 
 
-def sampling_warnings(event: Envelope, catalogue: Catalogue, category: str | None = None) -> list[dict[str, Any]]:
-    """Warnings for the items of a ``sampling.result`` qrisk will leave undetermined.
+def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None = None) -> list[dict[str, Any]]:
+    """Warnings for the items of a ``sampling.result`` qrisk will leave undetermined (and a comparison test on an unknown item).
 
     ``category``: the enterprise's, when known; otherwise an item counts as known when any
-    category has it (the registration may come later)."""
+    category has it (the registration may come later).  A campaign comparison test names an item
+    too: the credit file reads its values in that item's unit."""
+    if isinstance(event, CampaignActivityEvent) and event.payload.kind == "comparison_test" and event.payload.item_code:
+        code = event.payload.item_code
+        categories = [category] if category in catalogue.categories else sorted(catalogue.categories)
+        if any(catalogue.item(c, code) is not None for c in categories):
+            return []
+        return [_warning("payload.item_code", "unknown_item", f"the catalogue has no item {code!r}: the comparison is kept without its item's name and unit",
+                         f"标准目录中没有检验项目代码 {code}，比对试验照录，但无法给出项目名称和单位；可用代码见 GET /v1/catalogue")]
     if not isinstance(event, SamplingResultEvent):
         return []
     categories = [category] if category in catalogue.categories else sorted(catalogue.categories)

@@ -31,7 +31,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ingest.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
-from ingest.lint import sampling_warnings
+from ingest.lint import event_warnings
 from ingest.validate import decode_body, element_bytes, from_the_future, reason_zh
 from schemas.events import EVENT_TYPES
 from schemas.export import catalogue_document
@@ -355,7 +355,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if not distributed:
             file = pipeline.state.files.get(event.enterprise_id)
             category = file.profile.category if file is not None and file.profile is not None else None
-        return sampling_warnings(event, rules.catalogue, category)
+        return event_warnings(event, rules.catalogue, category)
 
     @app.get("/v1/enterprises", summary="Every enterprise with its headline figures (supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))

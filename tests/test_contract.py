@@ -179,7 +179,7 @@ def test_every_golden_payload_validates_against_its_exported_json_schema(tmp_pat
 
 
 def test_the_door_warns_of_items_qrisk_cannot_judge(rules):
-    from ingest.lint import sampling_warnings
+    from ingest.lint import event_warnings
 
     doc = golden("sampling.result")
     items = doc["payload"]["items"]
@@ -187,21 +187,21 @@ def test_the_door_warns_of_items_qrisk_cannot_judge(rules):
     items[1]["unit"] = "kg/L"  # not a unit qrisk knows
     items[3]["unit"] = "mg/kg"  # a known unit, not one this item converts to
     event = parse_event(doc)
-    warned = {(w["field"], w["type"]) for w in sampling_warnings(event, rules.catalogue, "packaged_water")}
+    warned = {(w["field"], w["type"]) for w in event_warnings(event, rules.catalogue, "packaged_water")}
     assert warned == {("payload.items[0].item_code", "unknown_item"), ("payload.items[1].unit", "unknown_unit"),
                       ("payload.items[3].unit", "unit_mismatch")}
-    assert sampling_warnings(parse_event(golden("sampling.result")), rules.catalogue, "packaged_water") == []
+    assert event_warnings(parse_event(golden("sampling.result")), rules.catalogue, "packaged_water") == []
     # a pastry item (酸价) on a water plant's sample is unknown for that plant, known in general
     doc = golden("sampling.result")
     doc["payload"]["items"][3] = {"item_code": "acid_value", "values": [-0.1], "unit": "mg/g"}
     event = parse_event(doc)
-    assert {w["type"] for w in sampling_warnings(event, rules.catalogue, "packaged_water")} == {"unknown_item", "negative_value"}
-    assert {w["type"] for w in sampling_warnings(event, rules.catalogue, None)} == {"negative_value"}
+    assert {w["type"] for w in event_warnings(event, rules.catalogue, "packaged_water")} == {"unknown_item", "negative_value"}
+    assert {w["type"] for w in event_warnings(event, rules.catalogue, None)} == {"negative_value"}
     # sorbic acid is not permitted in water: any detection fails it, in whatever unit
     doc["payload"]["items"][3] = {"item_code": "sorbic_acid", "values": [0.1], "unit": "g/kg"}
-    assert sampling_warnings(parse_event(doc), rules.catalogue, "packaged_water") == []
+    assert event_warnings(parse_event(doc), rules.catalogue, "packaged_water") == []
     doc["payload"]["items"][3]["unit"] = "克每千克"  # not even a unit qrisk reads: still judged, by detection
-    assert sampling_warnings(parse_event(doc), rules.catalogue, "packaged_water") == []
+    assert event_warnings(parse_event(doc), rules.catalogue, "packaged_water") == []
 
 
 def test_schema_export_writes_the_catalogue_the_results_are_judged_with(tmp_path, rules):
@@ -237,3 +237,14 @@ def test_a_check_added_at_the_door_does_not_refuse_what_a_log_already_holds(muta
     assert _parse_logged(raw.decode()).event_id == parse_event(doc).event_id  # the embedded log re-reads it
     logged, letter = normalise("log", 0, 7, raw, {}, None)  # and so does a worker re-reading the Kafka log
     assert letter is None and str(logged.event_id) == doc["event_id"]
+
+
+def test_the_door_warns_of_a_comparison_test_on_an_item_the_catalogue_lacks(rules):
+    from ingest.lint import event_warnings
+
+    doc = golden("campaign.activity")
+    assert doc["payload"]["kind"] == "comparison_test"
+    assert event_warnings(parse_event(doc), rules.catalogue, "packaged_water") == []
+    doc["payload"]["item_code"] = "total_bacterial_count"  # what the demo once sent: the catalogue says aerobic_plate_count
+    (warning,) = event_warnings(parse_event(doc), rules.catalogue, None)
+    assert (warning["field"], warning["type"]) == ("payload.item_code", "unknown_item")
