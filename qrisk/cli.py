@@ -11,13 +11,19 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-from qrisk.settings import Settings
+from qrisk.settings import PolicyError, Settings
 
 EXIT_USAGE = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    from pydantic import ValidationError
+
+    try:
+        parser = build_parser()
+    except ValidationError as exc:  # a QRISK_* variable that does not parse: every command reads them
+        print(f"qrisk: {_settings_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -29,10 +35,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UserError, StoreInUse) as exc:
         print(f"qrisk: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except PolicyError as exc:
+        print(f"qrisk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationError as exc:
+        print(f"qrisk: {_settings_error(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # a path the operator gave: no such file, a file where a directory belongs, no permission
+        if exc.filename is None:
+            raise
+        print(f"qrisk: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("qrisk: interrupted", file=sys.stderr)
+        return 130
+
+
+def _settings_error(exc: Any) -> str:
+    """A settings ValidationError as the operator set it: QRISK_PORT: not an integer ('abc')."""
+    parts = []
+    for e in exc.errors():
+        where = "_".join(str(p) for p in e.get("loc", ()))
+        name = f"QRISK_{where.upper()}" if exc.title == "Settings" else where or exc.title
+        parts.append(f"{name}: {e.get('msg')} ({e.get('input')!r})")
+    return "invalid setting: " + "; ".join(parts)
 
 
 class UserError(Exception):
     """A mistake in how the command was called: message to stderr, exit 2."""
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < port < 65536:
+        # the kernel would take the number modulo 65536 and the service answer on another port
+        raise argparse.ArgumentTypeError(f"a port is 1–65535, got {port}")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="serve the HTTP API with the embedded pipeline (no servers needed)")
-    run.add_argument("--host", default=settings.host)
-    run.add_argument("--port", type=int, default=settings.port)
+    run.add_argument("--host", default=settings.host, help="address to listen on (default %(default)s: this machine only; 0.0.0.0 for every interface)")
+    run.add_argument("--port", type=_port, default=settings.port, help="HTTP port (default %(default)s)")
     run.add_argument("--data-dir", type=Path, default=settings.data_dir, help="chdb data directory (default %(default)s)")
     run.add_argument("--policy", type=Path, default=settings.policy_file, help="policy YAML (default: the built-in policy)")
     run.add_argument("--keys-file", type=Path, default=settings.keys_file, help="API key file (default: DATA_DIR/keys.json)")
@@ -75,8 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
             action.add_argument("key", help="key id or name")
 
     demo = sub.add_parser("demo", help="build a realistic county, run it through the pipeline, print a summary")
-    demo.add_argument("--seed", type=int, default=2025)
-    demo.add_argument("--data-dir", type=Path, default=None, help="keep the data here for a later `qrisk run` (default: a temporary directory)")
+    demo.add_argument("--seed", type=int, default=2025, help="the same seed gives the same county, byte for byte (default %(default)s)")
+    demo.add_argument("--data-dir", type=Path, default=None, help="keep the data here for a later `qrisk run`: a new or empty directory (default: a temporary one)")
     demo.add_argument("--events-out", type=Path, default=None, help="also write the generated events as JSONL")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(func=cmd_demo)
@@ -129,6 +170,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from qrisk.runtime import default_rules, open_embedded
 
     from qrisk.auth import KeyStore
+    from qrisk.settings import DEFAULT_POLICY
+    from qrisk.store import redact
 
     settings = Settings()
     if settings.event_log == "kafka":  # QRISK_EVENT_LOG=kafka: the API publishes, workers fold
@@ -140,13 +183,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     for path in (args.tls_certfile, args.tls_keyfile):
         if path is not None and not path.is_file():
             raise UserError(f"{path}: no such file")
+    # what can fail is checked before a first key is made and the log replayed (minutes, for years of it)
+    if args.tls_certfile:
+        _check_tls(args.tls_certfile, args.tls_keyfile)
+    _check_port_free(args.host, args.port)
+    rules = default_rules(args.policy)
     keys = KeyStore(args.keys_file or args.data_dir / "keys.json")
     _first_start(keys)
-    rules = default_rules(args.policy)
-    print(f"qrisk: opening {args.data_dir} and replaying the event log …", file=sys.stderr)
-    pipeline = open_embedded(args.data_dir, rules, progress=_progress("replay", None), clickhouse_url=settings.clickhouse_url)
+    store = f"ClickHouse {redact(settings.clickhouse_url)}" if settings.clickhouse_url else f"chdb in {args.data_dir}"
+    # the fold replays the whole log under this policy: another policy than last time re-decides history
+    print(f"qrisk: policy {args.policy or 'built-in'} (sha256 {_digest(args.policy or DEFAULT_POLICY)}); "
+          f"opening {store} and replaying the event log …", file=sys.stderr)
+    progress = _progress("replay", None)
+    pipeline = open_embedded(args.data_dir, rules, progress=progress, clickhouse_url=settings.clickhouse_url)
+    progress.close()
     scheme = "https" if args.tls_certfile else "http"
-    print(f"qrisk: {pipeline.seq} events, {len(pipeline.state.files)} enterprises; serving on {scheme}://{args.host}:{args.port}", file=sys.stderr)
+    print(f"qrisk: {pipeline.seq} events, {len(pipeline.state.files)} enterprises; starting {scheme}://{args.host}:{args.port}", file=sys.stderr)
     if scheme == "http" and args.host not in ("127.0.0.1", "localhost", "::1"):
         print("qrisk: warning: serving plain HTTP beyond loopback; API keys cross the network in clear text "
               "(use --tls-certfile/--tls-keyfile or a TLS-terminating proxy)", file=sys.stderr)
@@ -155,6 +207,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", **tls)
     return 0
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def _check_port_free(host: str, port: int) -> None:
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UserError(f"--host {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closing socket is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise UserError(f"cannot listen on {host}:{port}: {exc.strerror} (another `qrisk run`? choose --port / QRISK_PORT)") from None
+
+
+def _check_tls(certfile: Path, keyfile: Path) -> None:
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(certfile), str(keyfile))
+    except ssl.SSLError as exc:
+        raise UserError(f"--tls-certfile {certfile} with --tls-keyfile {keyfile} do not load as a certificate and its private key "
+                        f"(both PEM): {exc.reason or exc}") from None
 
 
 def _dispatcher(store, rules, settings: Settings):
@@ -248,6 +332,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from qrisk.demo import CountyGenerator, render_text, summarise
     from qrisk.runtime import default_rules, open_embedded
 
+    if args.data_dir is not None and args.data_dir.exists() and (not args.data_dir.is_dir() or any(args.data_dir.iterdir())):
+        # a second demo would be folded into the first: two counties' figures under one summary
+        raise UserError(f"--data-dir {args.data_dir} is not empty: give a new or empty directory (the demo builds a county from nothing)")
     generator = CountyGenerator(seed=args.seed)
     events = generator.generate()
     if args.events_out:
@@ -378,6 +465,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                 flush()
         flush()
     finally:
+        bar.close()
         pipeline.close()
     print(json.dumps({"file": str(file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}, ensure_ascii=False))
     return 0 if rejected == 0 else 1
@@ -434,25 +522,35 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
         print(f"{position}: {error}" + (f" (dead letter {kept})" if kept else f" (not kept by the service: HTTP {resp.status_code})"),
               file=sys.stderr)
 
+    if not args.url.startswith(("http://", "https://")):
+        raise UserError(f"--url {args.url}: give the scheme too, e.g. http://{args.url}")
     headers = {"authorization": f"Bearer {args.key}"} if args.key else {}
-    with httpx.Client(base_url=args.url, timeout=120, headers=headers) as client:
-        lines = read_events(args.file)
-        while True:
-            try:
-                position, raw, doc = next(lines)
-            except StopIteration:
-                break
-            except ValueError as exc:  # the file itself (a CSV without the envelope's columns)
-                raise UserError(str(exc)) from exc
-            if isinstance(doc, LineError):
-                unreadable(client, position, raw, doc)
-                rejected += 1
-                continue
-            docs.append(doc)
-            positions.append(position)
-            if len(docs) >= args.batch:
-                flush(client)
-        flush(client)
+    try:
+        with httpx.Client(base_url=args.url, timeout=120, headers=headers) as client:
+            lines = read_events(args.file)
+            while True:
+                try:
+                    position, raw, doc = next(lines)
+                except StopIteration:
+                    break
+                except ValueError as exc:  # the file itself (a CSV without the envelope's columns)
+                    raise UserError(str(exc)) from exc
+                if isinstance(doc, LineError):
+                    unreadable(client, position, raw, doc)
+                    rejected += 1
+                    continue
+                docs.append(doc)
+                positions.append(position)
+                if len(docs) >= args.batch:
+                    flush(client)
+            flush(client)
+    except httpx.TransportError as exc:
+        bar.close()
+        # what got in stays in: event ids make a second run of the same file add only the rest
+        raise UserError(f"{args.url}: {type(exc).__name__}: {exc or 'no answer'}; before that: {accepted} accepted, "
+                        f"{duplicates} duplicates, {rejected} rejected — run the same import again when the service is back "
+                        f"(events already in are answered as duplicates)") from None
+    bar.close()
     print(json.dumps({"file": str(args.file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}, ensure_ascii=False))
     return 0 if rejected == 0 else 1
 
@@ -465,11 +563,48 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(what: str, total: int | None):
-    from tqdm import tqdm
+class _Progress:
+    """Progress of a long replay or import: a bar on a terminal; in a log (systemd, docker, nohup),
+    where a bar prints nothing, a plain line every ``every`` seconds and one at the end."""
 
-    bar = tqdm(total=total, desc=what, unit="ev", file=sys.stderr, disable=None, leave=False)
-    return bar.update
+    def __init__(self, what: str, total: int | None, every: float = 10.0, terminal: bool | None = None):
+        import time
+
+        self.what, self.total, self.every, self.done, self.lines = what, total, every, 0, 0
+        self._clock = time.monotonic
+        self.started = self.last = self._clock()
+        self.bar = None
+        if sys.stderr.isatty() if terminal is None else terminal:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=what, unit="ev", file=sys.stderr, leave=False)
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        now = self._clock()
+        if now - self.last >= self.every:
+            self.last = now
+            self._line(now)
+
+    def _line(self, now: float, end: str = "") -> None:
+        of = f" of {self.total:,}" if self.total else ""
+        rate = self.done / max(now - self.started, 1e-9)
+        print(f"qrisk: {self.what}: {self.done:,}{of} events{end} ({rate:,.0f}/s)", file=sys.stderr, flush=True)
+        self.lines += 1
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()  # (before the summary line: it must not share the bar's line)
+            self.bar = None
+        elif self.lines:  # a long run said how far it got: say it ended
+            self._line(self._clock(), ", done")
+
+
+def _progress(what: str, total: int | None) -> _Progress:
+    return _Progress(what, total)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -47,10 +47,21 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     store = open_store(target)
     migrate(store)
     dispatcher = _dispatcher(store, rules, settings)
+    port = args.metrics_port if args.metrics_port is not None else settings.outbox_metrics_port
     if dispatcher is None:
-        print("qrisk: the policy names no alert receivers (alerts.receivers): nothing to send", file=sys.stderr)
-        store.close()
-        return 2
+        print("qrisk: the policy names no alert receivers (alerts.receivers): nothing to send; notifications wait in "
+              "the outbox until a policy with receivers is given (--policy / QRISK_POLICY_FILE) and this restarts", file=sys.stderr)
+        if args.once:
+            store.close()
+            return 2
+        # a service (compose, systemd) that exited here would be restarted forever: it stays up, idle, and says so
+        try:
+            if port:
+                serve_metrics(None, args.metrics_host, port)
+            _wait_for_stop()
+            return 0
+        finally:
+            store.close()
     try:
         if args.once:
             if not dispatcher.await_lease():
@@ -68,7 +79,6 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        port = args.metrics_port if args.metrics_port is not None else settings.outbox_metrics_port
         if port:
             serve_metrics(dispatcher, args.metrics_host, port)
         dispatcher.start()
@@ -80,8 +90,21 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         store.close()
 
 
+def _wait_for_stop() -> None:
+    stopping = {"now": False}
+
+    def stop(signum: int, _frame: Any) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping["now"]:
+        signal.pause()
+
+
 def serve_metrics(dispatcher: Any, host: str, port: int) -> Any:
-    """``/healthz`` and ``/metrics`` of a dispatcher, from a daemon thread (stdlib: no framework for two pages)."""
+    """``/healthz`` and ``/metrics`` of a dispatcher, from a daemon thread (stdlib: no framework for two pages).
+    ``dispatcher`` None: the policy names no receivers, and the health page says so."""
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -89,7 +112,12 @@ def serve_metrics(dispatcher: Any, host: str, port: int) -> Any:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
             d = dispatcher
-            if self.path == "/healthz":
+            if d is None and self.path in ("/healthz", "/metrics"):
+                idle = self.path == "/healthz"
+                body = (json.dumps({"status": "idle", "reason": "the policy names no alert receivers", "sending": False}).encode("utf-8")
+                        if idle else b"qrisk_alert_dispatcher_active 0\nqrisk_alert_dispatcher_receivers 0\n")
+                kind = "application/json" if idle else "text/plain; version=0.0.4"
+            elif self.path == "/healthz":
                 body = json.dumps({
                     "status": "ok" if d.last_error is None else "degraded", "sending": d.active, "holder": d.holder or None,
                     "sender": d.sender or None, "sent": d.sent, "retried": d.retried, "failed": d.failed,

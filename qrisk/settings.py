@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.policy import Policy
@@ -59,7 +59,20 @@ class Settings(BaseSettings):
     tls_keyfile: Path | None = None
 
 
+class PolicyError(ValueError):
+    """A policy file that is not a policy: which file, where in it, and why."""
+
+
 def load_policy(path: Path | None = None) -> Policy:
     path = path or DEFAULT_POLICY
     with open(path, encoding="utf-8") as fh:
-        return Policy.model_validate(yaml.safe_load(fh) or {})
+        try:
+            doc = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as exc:
+            raise PolicyError(f"policy {path}: not YAML: {exc}") from exc
+    try:
+        return Policy.model_validate(doc)
+    except ValidationError as exc:
+        shown = [f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()[:5]]
+        more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+        raise PolicyError(f"policy {path}: " + "; ".join(shown) + more) from exc

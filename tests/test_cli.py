@@ -1,0 +1,135 @@
+"""What an operator meets at the command line: a one-line reason for a wrong setting, path or port,
+checked before anything is written or replayed; progress that reaches a log file; a service that
+stays up when it has nothing to do."""
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import free_port
+
+from qrisk.cli import _Progress, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_setting_that_does_not_parse_is_named(monkeypatch, capsys):
+    monkeypatch.setenv("QRISK_PORT", "abc")
+    assert main(["schema", "export", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert "QRISK_PORT" in err and "'abc'" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "99999", "http"])
+def test_a_port_out_of_range_is_refused(port, capsys):
+    # 99999 would have been taken modulo 65536 by the kernel: the service on another port than it says
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "--port", port])
+    assert stop.value.code == 2
+    assert "--port" in capsys.readouterr().err
+
+
+def test_a_busy_port_is_refused_before_a_key_is_made_or_the_log_replayed(tmp_path, capsys):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        assert main(["run", "--port", str(port), "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{port}" in err and "in use" in err
+    assert not (tmp_path / "data").exists()  # no first-admin key, no store opened
+
+
+def test_a_bad_policy_file_is_named_with_the_reason(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert main(["run", "--policy", str(tmp_path / "missing.yaml"), "--data-dir", str(data), "--port", str(free_port())]) == 2
+    assert f"{tmp_path / 'missing.yaml'}: No such file or directory" in capsys.readouterr().err
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("risk:\n  nonsense: 7\n", encoding="utf-8")
+    assert main(["run", "--policy", str(policy), "--data-dir", str(data), "--port", str(free_port())]) == 2
+    assert "risk.nonsense" in capsys.readouterr().err
+    policy.write_text("risk: [\n", encoding="utf-8")
+    assert main(["run", "--policy", str(policy), "--data-dir", str(data), "--port", str(free_port())]) == 2
+    assert "not YAML" in capsys.readouterr().err
+    assert not data.exists()
+
+
+def test_a_certificate_given_as_its_key_is_refused_before_the_replay(tmp_path, capsys):
+    cert = tmp_path / "tls.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(tmp_path / "tls.key"), "-out", str(cert)], check=True, capture_output=True)
+    code = main(["run", "--tls-certfile", str(cert), "--tls-keyfile", str(cert), "--data-dir", str(tmp_path / "data"),
+                 "--port", str(free_port())])
+    assert code == 2
+    assert "private key" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_demo_does_not_fold_a_second_county_into_kept_data(tmp_path, capsys):
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "something").write_text("x")
+    assert main(["demo", "--data-dir", str(kept)]) == 2
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_import_to_a_service_that_is_not_there_says_so_with_what_got_in(tmp_path, capsys):
+    events = tmp_path / "e.jsonl"
+    events.write_text("{}\n", encoding="utf-8")
+    port = free_port()
+    assert main(["import", str(events), "--url", f"localhost:{port}"]) == 2
+    assert "scheme" in capsys.readouterr().err
+    assert main(["import", str(events), "--url", f"http://127.0.0.1:{port}"]) == 2
+    err = capsys.readouterr().err
+    assert "ConnectError" in err and "0 accepted" in err and "Traceback" not in err
+
+
+def test_progress_in_a_log_is_plain_lines(capsys):
+    progress = _Progress("replay", 1000, every=0.0, terminal=False)
+    progress(400)
+    progress(600)
+    progress.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("qrisk: replay: 400 of 1,000 events (")
+    assert lines[1].startswith("qrisk: replay: 1,000 of 1,000 events (")
+    assert lines[-1].startswith("qrisk: replay: 1,000 of 1,000 events, done (")
+
+
+def test_a_quiet_run_in_a_log_prints_no_progress(capsys):
+    progress = _Progress("import", None, every=3600.0, terminal=False)
+    progress(10)
+    progress.close()
+    assert capsys.readouterr().err == ""
+
+
+def test_the_dispatcher_without_receivers_stays_up_idle(tmp_path):
+    """Under compose (restart: unless-stopped) a dispatcher that exited for want of receivers would
+    be started again for ever; it waits, says why on its health page, and stops on SIGTERM."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "qrisk", "alerts", "dispatch", "--store", str(tmp_path / "store"),
+                             "--metrics-port", str(port)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    health = json.loads(resp.read())
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read()
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert health["status"] == "idle" and "receivers" in health["reason"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert "no alert receivers" in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
