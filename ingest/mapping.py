@@ -21,15 +21,22 @@ Example (see ``ingest/mappings/`` for complete ones)::
       payload.findings: {column: 发现问题, type: findings, required: false, default: []}
 
 A field takes its value from ``column`` (a name, or a list: the first non-empty cell),
-``const`` or ``template`` (``"{抽样编号}-{序号}"``); then ``map`` / ``map_file`` (exact
+``const`` or ``template`` (``"{抽样编号}-{序号}"``; a list: the first whose columns are all
+filled); then ``map`` / ``map_file`` (exact
 text → value; ``unmapped: reject | keep``), then ``type``: ``str``, ``int``, ``float``,
 ``number``, ``bool`` (是/否, 属实/不属实, true/false, 1/0, …), ``date`` and ``datetime``
 (``format``: strptime formats, tried in order; a date-only format takes ``time``; the
 mapping's ``timezone`` unless the text has one), ``values`` ("45;59;8;61;10 CFU/250mL" →
 [45, 59, 8, 61, 10]; 未检出/ND → "ND"), ``unit_suffix`` (the unit after such values),
 ``findings`` ("3.4 原料未离地存放（一般）；6.2 无称量记录（严重）" → findings with code,
-description, severity), ``list`` (split on ``split``).  An empty cell takes ``default``;
-without one a ``required`` field rejects the row.
+description, severity), ``list`` (split on ``split``).  An empty cell (or values that name no
+unit, for ``unit_suffix``) takes ``otherwise`` (another field spec), else ``default``; without
+either a ``required`` field rejects the row.  ``fallback_note`` is added to payload.remarks when
+the value came from a column after the first of ``column`` (a stand-in the record must admit).
+
+Announcements print the failed item as one cell, 不合格项目‖检验结果‖标准值: the mapping's
+``split: {不合格项目‖检验结果‖标准值: [不合格项目, 检验结果, 标准值]}`` reads such a column (its
+header and cells spelt with ‖, ∥, || or ｜｜) as the columns it stands for.
 
 Sampling announcements list one row per failed item: ``group_by: [抽样编号]`` merges the
 rows of one sample into one event, ``items:`` maps each row to a test item.  Rows of a
@@ -83,7 +90,7 @@ class _Strict(BaseModel):
 class FieldSpec(_Strict):
     column: str | list[str] | None = None
     const: Any = None
-    template: str | None = None
+    template: str | list[str] | None = Field(default=None, description="a list: the first whose columns are all filled")
     type: FieldType = "str"
     format: str | list[str] | None = Field(default=None, description="strptime formats for date / datetime")
     time: str = Field(default="00:00", pattern=r"^\d{1,2}:\d{2}(:\d{2})?$", description="time of day when the format has none")
@@ -94,6 +101,9 @@ class FieldSpec(_Strict):
     required: bool = True
     split: str = Field(default=r"[;；,，、/\s]+", description="regex between the parts of values / list")
     severity: Literal["minor", "major", "critical"] = Field(default="minor", description="findings: when the text names none")
+    otherwise: "FieldSpec | None" = Field(default=None, description="when the cell is empty or a unit_suffix finds no unit: this field instead")
+    fallback_note: str | None = Field(default=None, max_length=200,
+                                      description="added to payload.remarks when the value came from a column after the first of column")
 
     @model_validator(mode="after")
     def _one_source(self) -> "FieldSpec":
@@ -106,9 +116,18 @@ class FieldSpec(_Strict):
     def columns(self) -> list[str]:
         if self.column is not None:
             return [self.column] if isinstance(self.column, str) else list(self.column)
-        if self.template is not None:
-            return [f for _, f, _, _ in string.Formatter().parse(self.template) if f]
-        return []
+        return list(dict.fromkeys(c for t in self.templates for c in _template_columns(t)))
+
+    @property
+    def templates(self) -> list[str]:
+        return [] if self.template is None else [self.template] if isinstance(self.template, str) else list(self.template)
+
+
+def _template_columns(template: str) -> list[str]:
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+
+
+FieldSpec.model_rebuild()
 
 
 class EventIdSpec(_Strict):
@@ -130,6 +149,9 @@ class Mapping(_Strict):
     group_by: list[str] | None = Field(default=None, description="rows with equal values here form one event (items from each row)")
     fields: dict[str, FieldSpec]
     items: dict[str, FieldSpec] | None = Field(default=None, description="per row: one test item of payload.items")
+    split: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="a column whose cells join several values with ‖ (or ∥, ||, ｜｜) → the columns they stand for")
     base_dir: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -153,16 +175,40 @@ class Mapping(_Strict):
         return dt.timezone(sign * dt.timedelta(hours=hours, minutes=minutes))
 
     def missing_columns(self, header: list[str]) -> list[str]:
-        """Columns the file lacks; of a list of alternatives, one is enough."""
+        """Columns the file lacks; of a list of alternatives (or templates), one is enough; a
+        combined column of ``split`` stands for its parts."""
         have = set(header)
+        for combined in self.combined_columns(header).values():
+            have.update(self.split[combined])
         missing = [c for c in list(self.event_id.key) + list(self.group_by or []) if c not in have]
-        for spec in list(self.fields.values()) + list((self.items or {}).values()):
-            cols = spec.columns
+        for spec in _specs(self):
             if spec.template is not None:
-                missing += [c for c in cols if c not in have]
-            elif cols and not any(c in have for c in cols):
-                missing.append(" / ".join(cols))
+                if not any(all(c in have for c in _template_columns(t)) for t in spec.templates):
+                    missing += [c for c in _template_columns(spec.templates[0]) if c not in have]
+            elif spec.columns and not any(c in have for c in spec.columns):
+                missing.append(" / ".join(spec.columns))
         return sorted(set(missing))
+
+    def combined_columns(self, header: list[str]) -> dict[str, str]:
+        """The file's columns that ``split`` names (whatever separator the file spells), → its key."""
+        wanted = {_joined(k): k for k in self.split}
+        return {h: wanted[_joined(h)] for h in header if _joined(h) in wanted}
+
+
+_SEPARATOR = re.compile(r"\s*(?:‖|∥|\|\||｜｜)\s*")
+"""Between the parts of a combined announcement cell: 不合格项目‖检验结果‖标准值 (‖, ∥, || or ｜｜)."""
+
+
+def _joined(name: str) -> str:
+    return _SEPARATOR.sub("‖", name.strip())
+
+
+def _specs(mapping: Mapping) -> Iterator[FieldSpec]:
+    """Every field spec of the mapping, its ``otherwise`` fallbacks included."""
+    for spec in list(mapping.fields.values()) + list((mapping.items or {}).values()):
+        while spec is not None:
+            yield spec
+            spec = spec.otherwise
 
 
 def load_mapping(path: str | Path) -> Mapping:
@@ -178,7 +224,7 @@ def load_mapping(path: str | Path) -> Mapping:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise MappingError(f"{path}: {problems}") from exc
-    for spec in list(mapping.fields.values()) + list((mapping.items or {}).values()):
+    for spec in _specs(mapping):
         if spec.map_file:
             _map_file(mapping, spec.map_file)  # fail now, not on row 1
     return mapping
@@ -319,7 +365,7 @@ def convert(value: Any, spec: FieldSpec, mapping: Mapping, where: str) -> Any:
     if t == "unit_suffix":
         unit = _split_values(text, spec, where)[1]
         if not unit:
-            raise MappingError(f"{where}: '{text}' names no unit after the values")
+            raise _Absent(f"{where}: '{text}' names no unit after the values")
         return unit
     if t == "findings":
         return _findings(text, spec, where)
@@ -328,40 +374,60 @@ def convert(value: Any, spec: FieldSpec, mapping: Mapping, where: str) -> Any:
     raise MappingError(f"{where}: unknown type {t}")  # pragma: no cover - the model restricts it
 
 
+class _Absent(MappingError):
+    """The field has no value in this row: an empty cell, or values that name no unit."""
+
+
 def field_value(row: dict[str, str], target: str, spec: FieldSpec, mapping: Mapping) -> tuple[bool, Any]:
     """(present, value) of one field for one row; raises MappingError with the reason."""
+    present, value, _ = _field(row, target, spec, mapping)
+    return present, value
+
+
+def _field(row: dict[str, str], target: str, spec: FieldSpec, mapping: Mapping) -> tuple[bool, Any, str | None]:
+    """(present, value, the column or template it came from); ``otherwise``, then ``default``,
+    then ``required`` decide what an absent value becomes."""
+    try:
+        return _cell(row, target, spec, mapping)
+    except _Absent as absent:
+        if spec.otherwise is not None:
+            try:
+                return _field(row, target, spec.otherwise, mapping)
+            except MappingError as other:
+                raise MappingError(f"{absent}; and otherwise {other}") from None
+        if spec.default is not None:
+            return True, spec.default, None
+        if not spec.required:
+            return False, None, None
+        raise
+
+
+def _cell(row: dict[str, str], target: str, spec: FieldSpec, mapping: Mapping) -> tuple[bool, Any, str | None]:
     if spec.const is not None:
-        return True, spec.const
+        return True, spec.const, None
     if spec.template is not None:
-        missing = [c for c in spec.columns if _empty(row.get(c))]
-        if missing:
-            if spec.default is not None:
-                return True, spec.default
-            if not spec.required:
-                return False, None
-            raise MappingError(f"{target}: column(s) {', '.join(missing)} empty (template {spec.template})")
-        raw = spec.template.format_map({c: row.get(c, "").strip() for c in spec.columns})
-        column = spec.template
+        filled = [t for t in spec.templates if not any(_empty(row.get(c)) for c in _template_columns(t))]
+        if not filled:
+            missing = [c for c in spec.columns if _empty(row.get(c))]
+            raise _Absent(f"{target}: column(s) {', '.join(missing)} empty (template {' / '.join(spec.templates)})")
+        column = filled[0]
+        raw = column.format_map({c: row.get(c, "").strip() for c in _template_columns(column)})
     else:
         column = next((c for c in spec.columns if not _empty(row.get(c))), spec.columns[0])
         raw = row.get(column)
         if _empty(raw):
-            if spec.default is not None:
-                return True, spec.default
-            if not spec.required:
-                return False, None
-            raise MappingError(f"{target}: column {'/'.join(spec.columns)} is empty")
+            raise _Absent(f"{target}: column {'/'.join(spec.columns)} is empty")
         raw = raw.strip()
     where = f"{target} (column {column}, value '{raw}')"
     if spec.map is not None or spec.map_file is not None:
         table = dict(_map_file(mapping, spec.map_file)) if spec.map_file else {}
         table.update(spec.map or {})
         if raw in table:
-            return True, convert(table[raw], spec, mapping, where)
+            return True, convert(table[raw], spec, mapping, where), column
         if spec.unmapped == "reject":
             known = "、".join(list(table)[:8]) + (" …" if len(table) > 8 else "")
             raise MappingError(f"{target}: '{raw}' (column {column}) is not in the mapping's table ({known}); add it to map / map_file")
-    return True, convert(raw, spec, mapping, where)
+    return True, convert(raw, spec, mapping, where), column
 
 
 def _set(doc: dict[str, Any], dotted: str, value: Any) -> None:
@@ -381,17 +447,42 @@ def event_id(mapping: Mapping, row: dict[str, str]) -> str:
 
 def map_row(row: dict[str, str], mapping: Mapping) -> dict[str, Any]:
     """One row → one event document (envelope + payload), or MappingError."""
+    row = split_cells(row, mapping)
     doc: dict[str, Any] = {
         "event_id": event_id(mapping, row), "event_type": mapping.event_type, "schema_version": SCHEMA_VERSION,
         "source": dict(mapping.source), "payload": {},
     }
+    notes: list[str] = []
     for target, spec in mapping.fields.items():
-        present, value = field_value(row, target, spec, mapping)
+        present, value, column = _field(row, target, spec, mapping)
         if present:
             _set(doc, target, value)
+        if spec.fallback_note and column is not None and column != spec.columns[0]:
+            notes.append(spec.fallback_note)
+    if notes:
+        remarks = doc["payload"].get("remarks")
+        doc["payload"]["remarks"] = "；".join(([remarks] if remarks else []) + notes)
     if mapping.items is not None:
         doc["payload"]["items"] = [map_item(row, mapping)]
     return doc
+
+
+def split_cells(row: dict[str, str], mapping: Mapping) -> dict[str, str]:
+    """The row with each combined cell of ``mapping.split`` (不合格项目‖检验结果‖标准值) also read as
+    the columns it stands for; a column the file has itself, filled, is kept as it is."""
+    combined = mapping.combined_columns(list(row))
+    if not combined:
+        return row
+    row = dict(row)
+    for column, key in combined.items():
+        names, cell = mapping.split[key], (row.get(column) or "").strip()
+        parts = _SEPARATOR.split(cell) if cell else [""] * len(names)
+        if len(parts) != len(names):
+            raise MappingError(f"column {column}: '{cell}' has {len(parts)} part(s); expected {len(names)} ({'‖'.join(names)})")
+        for name, part in zip(names, parts):
+            if _empty(row.get(name)):
+                row[name] = part
+    return row
 
 
 def map_item(row: dict[str, str], mapping: Mapping) -> dict[str, Any]:

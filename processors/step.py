@@ -9,6 +9,7 @@ old state must snapshot it first.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -228,8 +229,9 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
     # A re-test (复检) tests the retained half of the same sample, and its conclusion is final:
     # the sample is counted once, with the re-test's verdict, whichever of the two arrived first.
     original, retest = _pair(file, record)
-    if retest is not None and _inadmissible(original, rules):
-        _retest_inadmissible(state, file, record, original, retest, event, rules, effects)  # type: ignore[arg-type]
+    why = _inadmissible(original, retest, rules) if original is not None and retest is not None else None
+    if why is not None:
+        _retest_inadmissible(state, file, record, original, retest, why, event, rules, effects)  # type: ignore[arg-type]
         return
     superseded = original if record is retest else None
     if superseded is not None:
@@ -290,14 +292,37 @@ def _microbial_failures(record: SampleRecord | None, rules: Rules) -> list[Any]:
     return [i for i in j.items if i.verdict == "fail" and i.item_class in classes]
 
 
-def _inadmissible(original: SampleRecord | None, rules: Rules) -> bool:
-    return bool(_microbial_failures(original, rules))
+def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) -> tuple[str, str] | None:
+    """Why the re-test (复检) of ``original`` is not admitted — (reason code, the reason in Chinese) —
+    or None when it is.  Admitted means: requested after an unqualified result that admits one, done
+    by another lab than the first, and back within the policy's window."""
+    microbial = _microbial_failures(original, rules)
+    if microbial:
+        names = "、".join(i.item_name or i.item_code for i in microbial)
+        return "microbial", f"原检验结论为微生物指标不合格（{names}），依据《食品安全抽样检验管理办法》不予复检"
+    j = original.judgement
+    if j is not None and j.verdict == "pass" and not any(i.lab_verdict == "fail" for i in j.items):
+        # neither qrisk nor the lab found the original unqualified: there was nothing to re-test
+        return "original_passed", "原检验结论为合格；复检只能在对不合格检验结论有异议时申请"
+    if _lab_key(original.lab) == _lab_key(retest.lab):
+        return "same_lab", f"复检仍由原检验机构（{original.lab}）承担；依据《食品安全法》第八十八条，复检应由另一家复检机构进行"
+    window = rules.policy.retest.result_within_days
+    gap = (retest.occurred_at - original.occurred_at).days
+    if window is not None and gap > window:
+        # an announcement's date can come after its re-test: only a re-test too long after counts
+        return "late", (f"复检结果在原检验结论后 {gap} 天才收到，超出复检申请（收到检验结论之日起7个工作日内）"
+                        f"和复检所需的时限（按 {window} 个自然日近似）")
+    return None
+
+
+def _lab_key(lab: str) -> str:
+    return unicodedata.normalize("NFKC", "".join(lab.split()))
 
 
 def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRecord, original: SampleRecord,
-                         retest: SampleRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
-    """A re-test of a failure on microbiological indicators: not admitted (不予复检), the original
-    stands.  The re-test stays on file, marked as not counting, whichever of the two came first."""
+                         retest: SampleRecord, why: tuple[str, str], event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    """A re-test that is not admitted (``why``, from ``_inadmissible``): the original stands.  The
+    re-test stays on file, marked as not counting, whichever of the two came first."""
     counts = file.counts
     judgement = record.judgement
     assert judgement is not None
@@ -311,20 +336,26 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
         _count(counts, retest.judgement.verdict, -1)  # type: ignore[union-attr]
         overturned(file, retest, state.categories, rules)
         _count(counts, judgement.verdict, 1)
-    names = "、".join(i.item_name or i.item_code for i in _microbial_failures(original, rules))
+    reason, reason_zh = why
     base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
     effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=judgement.verdict, **base))
     effects.append(_effect(
         "sampling.retest_inadmissible", event, file.enterprise_id, original_event_id=original.event_id,
         retest_event_id=retest.event_id, items=[i.item_code for i in _microbial_failures(original, rules)],
-        message_zh=(f"抽样编号 {record.sample_no}（{record.product}）原检验结论为微生物指标不合格（{names}），"
-                    "依据《食品安全抽样检验管理办法》不予复检，复检结果不改变原结论"),
+        reason=reason, reason_zh=reason_zh,
+        message_zh=f"抽样编号 {record.sample_no}（{record.product}）{reason_zh}，复检结果不改变原结论",
         **base))
-    if record is original:
+    if record is original and judgement.verdict == "fail":
         # the failure the early re-test hid: its warning and risk entry are raised now (the
         # sample's values were charted with the re-test's)
         reinstated(file, original, state.categories, rules)
         effects.append(_failed(judgement, event, file.enterprise_id, base))
+    elif record is original and retest.judgement.verdict == "fail":  # type: ignore[union-attr]
+        # the early re-test's failure, graded as the sample's, was never the sample's conclusion
+        effects.append(_effect(
+            "sampling.overturned", event, file.enterprise_id, original_event_id=retest.event_id, verdict=judgement.verdict,
+            message_zh=f"抽样编号 {record.sample_no}（{record.product}）复检结果不予采信，其不合格结论不再计入；原检验结论为{_VERDICT_ZH[judgement.verdict]}",
+            **base))
 
 
 def _count(counts: Any, verdict: str, by: int) -> None:

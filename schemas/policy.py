@@ -32,6 +32,12 @@ class RetestPolicy(_Strict):
     inadmissible_item_classes: list[ItemClass] = Field(
         default_factory=lambda: ["pathogen", "indicator_microbe"],
         description="a failure on an item of these classes is not re-tested: a re-test result does not change it")
+    result_within_days: int | None = Field(
+        default=45, ge=1,
+        description="calendar days from the original result to the re-test's result, beyond which the re-test is not admitted. "
+                    "An approximation: the request is due within 7 working days of receiving the result (食品安全法 第八十八条) "
+                    "and the re-test lab reports within 10 working days of receiving the retained sample; working days need the "
+                    "holiday calendar (a Spring Festival or National Day week adds 7-9 days), so the window is generous. None: no check")
 
 
 class SpcPolicy(_Strict):

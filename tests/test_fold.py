@@ -147,7 +147,12 @@ def _sample(at: str, retest: bool, passes: bool, microbial: bool = False, **payl
         items[0]["values"], items[0]["lab_verdict"] = [0, 0, 0, 0, 0], "合格"
     if not passes and not microbial:
         items[2]["values"], items[2]["lab_verdict"] = [0.02], "不合格"  # GB 19298: bromate ≤ 0.01 mg/L
+    if retest:
+        payload.setdefault("lab", RETEST_LAB)  # 食品安全法 第八十八条: another lab than the first
     return ev("sampling.result", at, retest=retest, items=items, **payload)
+
+
+RETEST_LAB = "市食品药品检验研究院"
 
 
 def _sample_failed_entries(file):
@@ -236,6 +241,7 @@ def test_a_retest_of_a_microbial_failure_is_not_admitted(rules):
     refused = late["sampling.retest_inadmissible"]
     assert refused.data["items"] == ["pseudomonas_aeruginosa"] and refused.data["original_event_id"] == str(original.event_id)
     assert "不予复检" in refused.data["message_zh"] and "铜绿假单胞菌" in refused.data["message_zh"]
+    assert refused.data["reason"] == "microbial" and refused.data["reason_zh"] in refused.data["message_zh"]
     entries = _sample_failed_entries(f)
     assert len(entries) == 1 and entries[0][3] == str(original.event_id)
     assert f.fluctuation.failing_items == {"pseudomonas_aeruginosa": 1}
@@ -263,6 +269,76 @@ def test_an_early_retest_of_a_microbial_failure_gives_way_to_its_original(rules,
     assert f.fluctuation.failing_items == {"pseudomonas_aeruginosa": 1}
     period = next(iter(f.fluctuation.pass_rate))
     assert f.fluctuation.pass_rate[period].failed == 1
+
+
+def _refused(effects, retest):
+    [refused] = [e for e in effects if e.kind == "sampling.retest_inadmissible" and e.data["retest_event_id"] == str(retest.event_id)]
+    return refused.data
+
+
+@pytest.mark.parametrize("order", ["original first", "retest first"])
+def test_a_retest_of_a_passing_sample_is_not_admitted(rules, order):
+    """A 复检 is asked for against an unqualified conclusion: a "re-test" of a sample that passed
+    cannot turn it into a failure.  It stays on file, visible, not counted."""
+    reg = parse_event(golden("enterprise.registered"))
+    original = _sample("2026-03-10T09:00:00+08:00", False, True)
+    retest = _sample("2026-03-20T09:00:00+08:00", True, False)  # fails bromate
+    state, effects = replay([reg, original, retest] if order == "original first" else [reg, retest, original], rules)
+    f = state.files["E-330110-001"]
+    assert _sampled(f) == (1, 1, 0) and f.pass_rate == 1.0
+    assert f.sample_by_event(str(retest.event_id)).superseded_by == str(original.event_id)
+    assert [s.event_id for s in f.final_samples()] == [str(original.event_id)]
+    assert _sample_failed_entries(f) == [] and f.fluctuation.failing_items == {}
+    refused = _refused(effects, retest)
+    assert refused["reason"] == "original_passed" and "原检验结论为合格" in refused["reason_zh"]
+    assert refused["reason_zh"] in refused["message_zh"] and refused["items"] == []
+    if order == "original first":
+        assert not any(e.kind == "sampling.failed" for e in effects)
+    else:
+        # the early re-test's failure was graded as the sample's: taken back when the original comes
+        late = [e.kind for e in effects if e.event_id == str(original.event_id)]
+        assert "sampling.overturned" in late and "sampling.failed" not in late
+
+
+@pytest.mark.parametrize("order", ["original first", "retest first"])
+def test_a_retest_by_the_first_lab_is_not_admitted(rules, order):
+    """食品安全法 第八十八条: the re-test is done by another (复检) lab than the one that found the failure."""
+    reg = parse_event(golden("enterprise.registered"))
+    original = _sample("2026-03-10T09:00:00+08:00", False, False)
+    retest = _sample("2026-03-20T09:00:00+08:00", True, True, lab=f" {original.payload.lab} ")
+    state, effects = replay([reg, original, retest] if order == "original first" else [reg, retest, original], rules)
+    f = state.files["E-330110-001"]
+    assert _sampled(f) == (1, 0, 1)
+    assert [s.event_id for s in f.final_samples()] == [str(original.event_id)]
+    entries = _sample_failed_entries(f)
+    assert len(entries) == 1 and entries[0][3] == str(original.event_id)
+    refused = _refused(effects, retest)
+    assert refused["reason"] == "same_lab" and original.payload.lab in refused["reason_zh"] and "第八十八条" in refused["reason_zh"]
+    assert "sampling.overturned" not in [e.kind for e in effects]
+
+
+def test_a_retest_long_after_the_result_is_not_admitted(rules):
+    """The request is due within 7 working days of the result and the re-test lab reports within 10:
+    a re-test eight months later (the domain audit's case) does not overturn the failure.  The window
+    is policy, in calendar days (an approximation: working days need the holiday calendar)."""
+    import dataclasses
+
+    reg = parse_event(golden("enterprise.registered"))
+    original = _sample("2026-02-10T09:00:00+08:00", False, False)
+    late = _sample("2026-10-10T09:00:00+08:00", True, True)
+    state, effects = replay([reg, original, late], rules)
+    assert _sampled(state.files["E-330110-001"]) == (1, 0, 1)
+    refused = _refused(effects, late)
+    assert refused["reason"] == "late" and "242 天" in refused["reason_zh"]
+    # within the window (a golden week in between) it is admitted; and the check can be turned off
+    in_time = _sample("2026-03-20T09:00:00+08:00", True, True)
+    state, _ = replay([reg, original, in_time], rules)
+    assert _sampled(state.files["E-330110-001"]) == (1, 1, 0)
+    assert rules.policy.retest.result_within_days == 45
+    lenient = dataclasses.replace(rules, policy=rules.policy.model_copy(
+        update={"retest": rules.policy.retest.model_copy(update={"result_within_days": None})}))
+    state, _ = replay([reg, original, late], lenient)
+    assert _sampled(state.files["E-330110-001"]) == (1, 1, 0)
 
 
 def test_which_failures_admit_no_retest_is_policy(rules):
