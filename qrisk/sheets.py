@@ -47,6 +47,7 @@ COUNT_HEADERS_ZH = {
     "inspections_nonconforming": "检查不符合（次）", "rectifications_open": "未结整改（项）", "rectifications_overdue": "逾期整改（项）",
 }
 ENTERPRISE_HEADERS_ZH = {"enterprise_id": "企业编号", "name": "企业名称", "category": "食品类别", "town": "乡镇/街道",
+                         "grade": "风险等级", "score": "风险分值", "next_inspection_due": "下次现场检查截止日",
                          "pass_rate": "抽检合格率", **COUNT_HEADERS_ZH}
 
 

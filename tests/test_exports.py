@@ -91,17 +91,25 @@ def test_the_alerts_sheet_over_http_is_for_people_and_the_csv_for_machines(demo_
     assert machine[0]["rule"] in {"sampling.unqualified", "fluctuation.signal", "complaint.cluster", "data.missing",
                                   "rectification.overdue", "inspection.nonconforming", "risk.grade_worsened"}
     assert machine[0]["opened_at"].endswith("Z")
+    # codes for machines next to the labels for people
+    assert machine[0]["severity"] in {"critical", "high", "medium", "low"} and machine[0]["severity_zh"]
+    assert machine[0]["state"] in {"open", "acknowledged", "rectifying", "verified", "closed"} and machine[0]["state_zh"]
     first = next(r for r in rows if r[col["预警编号"]].value == machine[0]["alert_id"])
     assert first[col["生成时间（北京时间）"]].value == local_time(machine[0]["opened_at"], 8)
 
 
 def test_the_enterprises_sheet_over_http_shows_percentages(demo_server):
     header, rows = _sheet(demo_server, "/v1/enterprises?format=xlsx")
-    assert header[:5] == ["企业编号", "企业名称", "食品类别", "乡镇/街道", "抽检合格率"] and "逾期整改（项）" in header
+    assert header[:8] == ["企业编号", "企业名称", "食品类别", "乡镇/街道", "风险等级", "风险分值", "下次现场检查截止日", "抽检合格率"]
+    assert "逾期整改（项）" in header
     assert {r[2].value for r in rows} == {"包装饮用水", "糕点"}
-    rates = [r[4] for r in rows if r[4].value is not None]
+    rates = [r[7] for r in rows if r[7].value is not None]
     assert rates and all(c.number_format == "0.0%" and 0 <= c.value <= 1 for c in rates)
-    assert _csv(demo_server, "/v1/enterprises?format=csv")[0]["category"] in {"packaged_water", "pastry"}
+    assert {r[4].value for r in rows} <= {"A", "B", "C", "D"} and len({r[4].value for r in rows}) > 1
+    machine = _csv(demo_server, "/v1/enterprises?format=csv")
+    assert machine[0]["category"] in {"packaged_water", "pastry"}
+    assert all(len(r["pass_rate"].partition(".")[2]) <= 4 for r in machine), "rounded for a spreadsheet, not 0.9594594594594594"
+    assert {r["grade"] for r in machine} == {r[4].value for r in rows}
 
 
 def test_the_campaign_sheet_over_http_shows_tiers_as_tiers_and_rates_as_percentages(demo_server):
