@@ -157,7 +157,8 @@ class RiskPolicy(_Strict):
     enabled: bool = True
     bands: dict[Grade, float] = Field(
         default_factory=lambda: {"A": 0.0, "B": 30.0, "C": 45.0, "D": 60.0},
-        description="lowest score of each grade (2016 trial: A 0-30, B 30-45, C 45-60, D > 60)")
+        description="where each grade starts: a score above a grade's bound (A: from 0) and up to the next grade's bound "
+                    "inclusive is that grade (2016 trial 第十六条: A 0-30 含, B 30-45 含, C 45-60 含, D > 60)")
     max_worsen: int = Field(default=1, ge=1, le=3, description="grades a single evaluation may move towards D")
     max_improve: int = Field(default=1, ge=1, le=3, description="grades a single evaluation may move towards A")
     hold_days: int = Field(default=0, ge=0, description="after a move, the grade stays at least this many days (0: every evaluation may move it)")
@@ -187,9 +188,11 @@ class RiskPolicy(_Strict):
         return self
 
     def band(self, score: float) -> Grade:
+        """The grade a score alone gives.  Each band's upper edge is inclusive (2016 trial 第十六条:
+        0–30（含）A, 30–45（含）B, 45–60（含）C, 60 分以上 D): exactly 30 is A, exactly 60 is C."""
         grade: Grade = "A"
-        for g in GRADES:
-            if score >= self.bands[g]:
+        for g in GRADES[1:]:
+            if score > self.bands[g]:
                 grade = g
         return grade
 
