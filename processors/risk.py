@@ -5,7 +5,8 @@ Score (0-100, higher is riskier) = static + dynamic + credit, each capped:
 - static (≤ 40): food category, production scale, population served;
 - dynamic (≤ 40): what happened within ``risk.dynamic.window_days`` before the
   as-of time — unqualified samples weighted by the class of the worst failed
-  item (pathogen and non-permitted additive weigh most), fluctuation signals,
+  item (pathogen and non-permitted additive weigh most; an additive's class follows
+  the rule in force, see ``failed_class``), fluctuation signals,
   verified complaints, inspection results and findings, overdue rectifications;
   each factor has its own cap;
 - credit (≤ 20): the long memory — campaign tier, rectifications ever rejected
@@ -225,7 +226,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             if record is None or record.judgement is None:
                 continue
             j = record.judgement
-            classes = [i.item_class for i in j.items if i.verdict == "fail"]
+            classes = [failed_class(i) for i in j.items if i.verdict == "fail"]
             classes += ["additive" for c in j.sum_checks if c.verdict == "fail"]
             by_class = dyn.sampling_failed.by_class
             points = max((by_class.get(c, dyn.sampling_failed.default) if c else dyn.sampling_failed.default) for c in classes) if classes else dyn.sampling_failed.default
@@ -260,6 +261,24 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             _add(rs.credit_entries, (eff.occurred_at, "rectification_rejected", float(pol.credit.rectification_rejected), eff.event_id, eff.data["rectification_id"]))
             changed |= SCORE_INPUTS
     return changed
+
+
+_ADDITIVE_CLASSES = frozenset({"additive", "additive_not_permitted"})
+
+
+def failed_class(item: Any) -> str | None:
+    """The class a failed item (a judgement's ``ItemJudgement``) is weighed and graded by.
+
+    For a food additive the rule in force decides, not the catalogue's fixed class: the
+    same substance may be permitted with a limit under one GB 2760 edition and not
+    permitted under the next (脱氢乙酸 in pastries from GB 2760-2024), so a failure under a
+    ``not_permitted`` rule is ``additive_not_permitted`` and one under a limit is ``additive``.
+    Other items keep the catalogue's class.
+    """
+    cls = item.item_class
+    if cls in _ADDITIVE_CLASSES and item.kind is not None:
+        return "additive_not_permitted" if item.kind == "not_permitted" else "additive"
+    return cls
 
 
 # --------------------------------------------------------------------------- the score

@@ -12,6 +12,7 @@ Rules:
 
 ========================  ==========================================================
 sampling.unqualified      an unqualified sample; severity by the worst failed item's class
+                          (an additive's class by the rule in force: not permitted or over a limit)
 fluctuation.signal        a control-chart signal (higher when against the legal maximum)
 risk.grade_worsened       the risk grade moved towards D
 complaint.cluster         k verified complaints within the window
@@ -33,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from processors._build import builder
 from processors.ids import event_key
 
-from processors.risk import CATEGORY_ZH, reasons_zh
+from processors.risk import CATEGORY_ZH, failed_class, reasons_zh
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -152,8 +153,9 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
     if record is not None and record.judgement is not None:
         for i in record.judgement.items:
             if i.verdict == "fail":
-                classes.append(i.item_class or "")
-                failed.append({"item_code": i.item_code, "item_name": i.item_name, "item_class": i.item_class,
+                cls = failed_class(i)  # an additive by the rule in force: not permitted weighs as such
+                classes.append(cls or "")
+                failed.append({"item_code": i.item_code, "item_name": i.item_name, "item_class": cls,
                                "values": list(i.values), "unit": i.unit, "limit": i.limit_text, "reason": i.reason,
                                "standard": i.standard})
         for c in record.judgement.sum_checks:

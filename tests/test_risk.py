@@ -107,6 +107,30 @@ def test_non_permitted_additive_weighs_like_a_pathogen_and_quality_index_least(r
     assert p["quality_index"] == min(p.values())
 
 
+def pastry_sample(at: str, made_on: str, code: str, value: float, sample_no: str):
+    return ev("sampling.result", at, E, items=[{"item_code": code, "values": [value], "unit": "g/kg"}], sample_no=sample_no,
+              sampled_on=at[:10], production_date=made_on, product="蛋糕")
+
+
+def sampling_points(state) -> float:
+    return next(c.points for c in state.files[E].risk.current.contributions if c.factor == "dynamic.sampling_failed")
+
+
+def test_an_additive_weighs_by_the_rule_in_force_not_by_its_catalogue_class(rules):
+    # 脱氢乙酸 is catalogued as an additive; GB 2760-2024 no longer permits it in pastries (from 2025-02-08):
+    # a pastry made in 2026 containing it weighs like 苯甲酸 (never permitted in pastries), 15 points
+    made_2026 = pastry_sample("2026-03-12T10:00:00+08:00", "2026-03-01", "dehydroacetic_acid", 0.2, "S-DHA")
+    benzoic = pastry_sample("2026-03-12T10:00:00+08:00", "2026-03-01", "benzoic_acid", 0.2, "S-BA")
+    dha_state, _ = replay([registered(category="pastry"), made_2026], rules)
+    ba_state, _ = replay([registered(category="pastry"), benzoic], rules)
+    assert sampling_points(dha_state) == sampling_points(ba_state) == 15
+    assert dha_state.files[E].risk.score == ba_state.files[E].risk.score
+    # made under GB 2760-2014 (limit 0.5 g/kg) and over it: exceeding a limit, an additive's 8 points
+    made_2024 = pastry_sample("2024-11-12T10:00:00+08:00", "2024-11-01", "dehydroacetic_acid", 0.8, "S-DHA14")
+    state, _ = replay([registered("2024-01-05T09:00:00+08:00", category="pastry"), made_2024], rules)
+    assert sampling_points(state) == 8
+
+
 def test_a_grade_moves_at_most_one_level_per_evaluation(rules):
     heavy = Rules(rules.catalogue, Policy.model_validate({"risk": {"dynamic": {"sampling_failed": {"by_class": {"pathogen": 40}}}}}))
     state, _ = replay([registered(), pa_sample("2026-03-12T15:20:00+08:00")], heavy)

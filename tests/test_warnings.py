@@ -54,6 +54,17 @@ def test_unqualified_sample_severity_by_item_class(rules):
     assert d.severity == "medium" and d.evidence["item_class"] == "quality_index"
 
 
+def test_a_non_permitted_additive_is_critical_whatever_its_catalogue_class(rules):
+    # 脱氢乙酸 (catalogue class: additive) in a pastry made in 2026, not permitted under GB 2760-2024: as 苯甲酸
+    from tests.test_risk import pastry_sample
+
+    for code in ("dehydroacetic_acid", "benzoic_acid"):
+        _, effects = replay([registered(category="pastry"), pastry_sample("2026-03-12T10:00:00+08:00", "2026-03-01", code, 0.2, "S9")], rules)
+        [d] = decisions(effects, "sampling.unqualified")
+        assert d.severity == "critical", code
+        assert d.evidence["item_class"] == "additive_not_permitted" and d.evidence["failed"][0]["item_class"] == "additive_not_permitted"
+
+
 def test_fluctuation_signal_warns_before_failure(rules):
     _, effects = replay(drifting_log(), rules)
     found = decisions(effects, "fluctuation.signal")
