@@ -64,6 +64,12 @@ def test_a_non_permitted_additive_is_critical_whatever_its_catalogue_class(rules
         assert d.severity == "critical", code
         assert d.evidence["item_class"] == "additive_not_permitted" and d.evidence["failed"][0]["item_class"] == "additive_not_permitted"
 
+    # the legal term: 超范围使用食品添加剂 (食品安全法 第一百二十四条), not 非法添加 (non-food substances, 第一百二十三条)
+    custom = Rules(rules.catalogue, Policy.model_validate({"warnings": {"sampling_unqualified": {"template_zh": "【{item_class}】{sample_no}"}}}))
+    _, effects = replay([registered(category="pastry"), pastry_sample("2026-03-12T10:00:00+08:00", "2026-03-01", "benzoic_acid", 0.2, "S9")], custom)
+    [d] = decisions(effects, "sampling.unqualified")
+    assert d.message_zh == "【超范围使用食品添加剂（不得使用）】S9" and "非法添加" not in d.message_zh
+
 
 def test_fluctuation_signal_warns_before_failure(rules):
     _, effects = replay(drifting_log(), rules)
