@@ -425,12 +425,28 @@ def local_date(moment: dt.datetime, rules: "Rules") -> dt.date:
     return (moment + dt.timedelta(hours=rules.policy.utc_offset_hours)).date()
 
 
-def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules") -> dt.date | None:
-    """The last inspection (or, never inspected, the registration) plus the grade's interval."""
+def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules", moved_at: dt.datetime | None = None) -> dt.date | None:
+    """The last inspection (or, never inspected, the registration) plus the grade's interval, but no
+    sooner than ``risk.regrade_grace_days`` after the grade changed (``moved_at``, by default the
+    file's last move): a grade that shortens the interval never makes an inspection due in the past."""
     base = file.risk.last_inspected_at or file.registered_at
     if base is None:
         return None
-    return local_date(base, rules) + dt.timedelta(days=rules.policy.risk.inspection_interval_days(grade))
+    pol = rules.policy.risk
+    due = local_date(base, rules) + dt.timedelta(days=pol.inspection_interval_days(grade))
+    moved_at = moved_at or file.risk.moved_at
+    if moved_at is not None:
+        due = max(due, local_date(moved_at, rules) + dt.timedelta(days=pol.regrade_grace_days))
+    return due
+
+
+def due_from_regrade(file: "CreditFile", rules: "Rules") -> bool:
+    """The next inspection is due by the grace after the grade changed, not by the interval after the last."""
+    rs = file.risk
+    base = rs.last_inspected_at or file.registered_at
+    if rs.grade is None or rs.moved_at is None or base is None or rs.next_inspection_due is None:
+        return False
+    return rs.next_inspection_due > local_date(base, rules) + dt.timedelta(days=rules.policy.risk.inspection_interval_days(rs.grade))
 
 
 def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int = SCORE_INPUTS) -> GradeEntry | None:
@@ -472,7 +488,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
         grade = GRADES[gi]
     due = rs.next_inspection_due
     if grade != previous or changed & INSPECTED or due is None:
-        due = next_inspection_due(file, grade, rules)
+        due = next_inspection_due(file, grade, rules, moved_at=now if grade != previous else None)
         if due != rs.next_inspection_due:
             rs.next_inspection_due = due
     if score == rs.score and grade == previous and not changed & SCORE_INPUTS:
@@ -540,9 +556,12 @@ def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
         base = local_date(rs.last_inspected_at, rules) if rs.last_inspected_at else registered
         if rs.missing.get("inspection") != base.isoformat():
             rs.missing["inspection"] = base.isoformat()
-            out.append({"what": "inspection", "last": local_date(rs.last_inspected_at, rules).isoformat() if rs.last_inspected_at else None,
-                        "base": base.isoformat(), "interval_days": pol.inspection_interval_days(rs.grade), "due": due.isoformat(),
-                        "grade": rs.grade, "days_late": (today - due).days, "last_event_id": rs.last_inspection_event_id})
+            gap = {"what": "inspection", "last": local_date(rs.last_inspected_at, rules).isoformat() if rs.last_inspected_at else None,
+                   "base": base.isoformat(), "interval_days": pol.inspection_interval_days(rs.grade), "due": due.isoformat(),
+                   "grade": rs.grade, "days_late": (today - due).days, "last_event_id": rs.last_inspection_event_id}
+            if due_from_regrade(file, rules):  # due by the grace after the grade changed, not by the interval
+                gap["regraded_on"], gap["grace_days"] = local_date(rs.moved_at, rules).isoformat(), pol.regrade_grace_days  # type: ignore[arg-type]
+            out.append(gap)
     # nothing new can be missing before the local day after the earliest due date still ahead
     # until new data or a new grade (which reset it), nothing new can be missing before
     # the local day after the earliest due date still ahead

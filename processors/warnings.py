@@ -357,6 +357,10 @@ def _data_missing(file: "CreditFile", event: "Envelope", gap: dict[str, Any], ru
     else:
         # never since registration: the base of the gap is the registration date
         since_zh, since_en = f"自 {gap['base']} 登记以来未{verb}", f"none since registration on {gap['base']}"
+    if gap.get("regraded_on"):
+        # the due date is the grace after the grade changed: the interval alone had already run out
+        since_zh += f"，{gap['regraded_on']} 风险等级调整为 {gap['grade']} 级后给予 {gap['grace_days']} 天检查期限"
+        since_en += f"; the grade became {gap['grade']} on {gap['regraded_on']}, with {gap['grace_days']} days to inspect"
     fields = {
         "what_zh": _WHAT_ZH[what], "what_en": _WHAT_EN[what], "last": gap["last"] or f"无（自登记以来未{verb}）",
         "interval_days": gap["interval_days"], "grade": gap["grade"], "due": gap["due"],

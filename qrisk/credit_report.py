@@ -120,6 +120,18 @@ def report_from_view(doc: dict[str, Any], rules: Rules) -> dict[str, Any]:
 _PHASE_ZH = {"II": "监控中", "I": "建立基线"}
 
 
+def _due_by_regrade(rs: Any, rules: Rules) -> str | None:
+    """The local date the grade last changed, when the next inspection is due by the grace after that
+    change (``risk.regrade_grace_days``) rather than by the grade's interval after the last inspection.
+    Read from the grade history, which the view keeps too."""
+    due = rs.next_inspection_due
+    move = next((h for h in reversed(rs.history) if h.previous is not None and h.grade != h.previous), None)
+    if due is None or move is None:
+        return None
+    on = rules.local_date(move.as_of)
+    return on.isoformat() if due == on + dt.timedelta(days=rules.policy.risk.regrade_grace_days) else None
+
+
 def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """``series``: the chart summaries when ``file`` has no charts of its own (``report_from_view``)."""
     off = rules.policy.utc_offset_hours
@@ -145,6 +157,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         "as_of": _local(now, off) if now else "", "next_inspection_due": rs.next_inspection_due.isoformat() if rs.next_inspection_due else None,
         "inspection_overdue": bool(rs.next_inspection_due and now and rs.next_inspection_due < rules.local_date(now)),
         "inspections_per_year": rules.policy.risk.inspections_per_year.get(rs.grade) if rs.grade else None,
+        "regraded_on": _due_by_regrade(rs, rules), "regrade_grace_days": rules.policy.risk.regrade_grace_days,
         "static": current.static if current else None, "dynamic": current.dynamic if current else None,
         "credit": current.credit if current else None, "band": current.band if current else None,
         "held": current.held if current else False, "reasons": reasons_zh(current, limit=8),
@@ -284,7 +297,8 @@ def render_text(report: dict[str, Any]) -> str:
     if g["grade"]:
         lines.append(f"  {g['grade_zh']}，风险分 {_cell(g['score'])}（静态 {_cell(g['static'])} + 动态 {_cell(g['dynamic'])} + 信用 {_cell(g['credit'])}）")
         if g["next_inspection_due"]:
-            lines.append(f"  下次现场检查应于 {g['next_inspection_due']} 前（{g['grade']} 级每年至少 {_cell(g['inspections_per_year'])} 次）"
+            grace = f"；{g['regraded_on']} 等级调整后给予 {g['regrade_grace_days']} 天" if g.get("regraded_on") else ""
+            lines.append(f"  下次现场检查应于 {g['next_inspection_due']} 前（{g['grade']} 级每年至少 {_cell(g['inspections_per_year'])} 次{grace}）"
                          + ("，已逾期" if g.get("inspection_overdue") else ""))
         lines.append("  主要原因：")
         lines += [f"    - {r}" for r in g["reasons"]] or ["    （无）"]

@@ -168,6 +168,10 @@ class RiskPolicy(_Strict):
     inspections_per_year: dict[Grade, float] = Field(
         default_factory=lambda: {"A": 0.5, "B": 1.0, "C": 2.0, "D": 3.0},
         description="minimum inspection frequency by grade (2022 draft: A once in 2 years, B ≥ 1, C ≥ 2, D ≥ 3 a year)")
+    regrade_grace_days: int = Field(
+        default=30, ge=0,
+        description="after the grade changes, the next inspection is due no sooner than this many days later: a grade that "
+                    "shortens the interval does not make an inspection overdue on (or before) the day it changes")
     sampling_interval_days: dict[Grade, int] = Field(
         default_factory=lambda: {"A": 365, "B": 180, "C": 120, "D": 90},
         description="longest gap between supervision samples by grade before the missing-data warning")

@@ -160,6 +160,27 @@ def test_expected_data_that_did_not_come(rules):
     assert r["dedup_key"] == f"{E}:data.missing:inspection:2025-01-02" and r["note_zh"] == "已补录：现场检查 JC-1（2026-01-12），预警自动关闭"
 
 
+def test_a_worse_grade_gives_time_to_inspect_instead_of_a_back_dated_overdue(rules):
+    # B, inspected 2025-04-15 (B: next within 365 days); a pathogen failure on 2025-10-31 makes it C (182 days):
+    # last + 182 = 2025-10-14 is already past, so the inspection is due 30 days (regrade_grace_days) after the change
+    events = [registered("2025-01-02T09:00:00+08:00"),
+              ev("inspection.completed", "2025-04-15T10:00:00+08:00", inspection_id="I1", result="符合", findings=[]),
+              pa_sample("2025-10-31T10:00:00+08:00")]
+    state, effects = replay(events, rules)
+    f = state.files[E]
+    assert f.risk.grade == "C" and f.risk.next_inspection_due == dt.date(2025, 11, 30)
+    assert not [d for d in decisions(effects, "data.missing") if d.evidence["what"] == "inspection"]
+    state, effects = step(state, ev("clock.tick", "2025-11-30T12:00:00+08:00", enterprise_id="*"), rules)
+    assert not [d for d in decisions(effects, "data.missing") if d.evidence["what"] == "inspection"]
+    state, effects = step(state, ev("clock.tick", "2025-12-01T12:00:00+08:00", enterprise_id="*"), rules)
+    [d] = [d for d in decisions(effects, "data.missing") if d.evidence["what"] == "inspection"]
+    assert d.evidence["due"] == "2025-11-30" and d.evidence["regraded_on"] == "2025-10-31" and d.evidence["grace_days"] == 30
+    assert "最近一次检查为 2025-04-15，2025-10-31 风险等级调整为 C 级后给予 30 天检查期限，应于 2025-11-30 前完成" in d.message_zh
+    # an inspection after the change: the grade's interval runs from it again
+    state, _ = step(state, ev("inspection.completed", "2025-12-05T10:00:00+08:00", inspection_id="I2", result="符合", findings=[]), rules)
+    assert f.risk.next_inspection_due == dt.date(2025, 12, 5) + dt.timedelta(days=182)
+
+
 def test_the_inspection_requirement_reads_as_the_policy_states_it(rules):
     from processors.warnings import _requirement
 
