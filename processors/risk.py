@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+from fractions import Fraction
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -438,6 +439,17 @@ def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules", moved_
     if moved_at is not None:
         due = max(due, local_date(moved_at, rules) + dt.timedelta(days=pol.regrade_grace_days))
     return due
+
+
+def inspection_frequency(per_year: float) -> tuple[str, str]:
+    """A minimum inspection frequency as people say it: 每年至少 2 次, and a fractional rate over
+    whole years, never 每年至少 0.5 次: 0.5 → 每 2 年至少 1 次, 0.4 → 每 5 年至少 2 次, 1.5 → 每 2 年至少 3 次."""
+    rate = Fraction(per_year).limit_denominator(12)
+    times, years = rate.numerator, rate.denominator
+    noun = "inspection" if times == 1 else "inspections"
+    if years == 1:
+        return f"每年至少 {times} 次", f"at least {times} {noun} a year"
+    return f"每 {years} 年至少 {times} 次", f"at least {times} {noun} every {years} years"
 
 
 def due_from_regrade(file: "CreditFile", rules: "Rules") -> bool:

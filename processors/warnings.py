@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from processors._build import builder
 from processors.ids import event_key
 
-from processors.risk import CATEGORY_ZH, failed_class, reasons_zh
+from processors.risk import CATEGORY_ZH, failed_class, inspection_frequency, reasons_zh
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -332,17 +332,16 @@ _WHAT_EN = {"sampling": "supervision sample", "inspection": "inspection"}
 
 def _requirement(what: str, grade: str, interval_days: int, rules: "Rules") -> tuple[str, str]:
     """The requirement as the policy states it: inspections per year (with the interval the due date
-    follows from), samples by their interval."""
+    follows from), samples by their interval.  These are the bureau's own risk-grading policy
+    (risk.inspections_per_year, risk.sampling_interval_days), not a regulation's text: the
+    template names them as 本县风险分级监管要求 and the interval as how the bureau applies it."""
     if what == "sampling":
         return f"每 {interval_days} 天至少一次监督抽检", f"one supervision sample every {interval_days} days"
     per_year = rules.policy.risk.inspections_per_year.get(grade)  # type: ignore[call-overload]
     if not per_year:
         return f"每 {interval_days} 天至少一次现场检查", f"one inspection every {interval_days} days"
-    if per_year < 1 and (1 / per_year).is_integer():
-        zh, en = f"每 {1 / per_year:g} 年至少 1 次现场检查", f"at least one inspection every {1 / per_year:g} years"
-    else:
-        zh, en = f"每年至少 {per_year:g} 次现场检查", f"at least {per_year:g} inspections a year"
-    return f"{zh}（两次间隔不超过 {interval_days} 天）", f"{en} (at most {interval_days} days apart)"
+    zh, en = inspection_frequency(per_year)
+    return f"{zh}现场检查（本局按两次间隔不超过 {interval_days} 天掌握）", f"{en} (applied as at most {interval_days} days apart)"
 
 
 def _data_missing(file: "CreditFile", event: "Envelope", gap: dict[str, Any], rules: "Rules") -> AlertDecision | None:

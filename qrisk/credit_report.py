@@ -15,7 +15,7 @@ from typing import Any
 from processors.credit_file import VIEW_ONLY, CreditFile
 from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict
-from processors.risk import reasons_zh
+from processors.risk import inspection_frequency, reasons_zh
 from processors.step import Rules
 from schemas.events import NOT_DETECTED
 
@@ -298,7 +298,8 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append(f"  {g['grade_zh']}，风险分 {_cell(g['score'])}（静态 {_cell(g['static'])} + 动态 {_cell(g['dynamic'])} + 信用 {_cell(g['credit'])}）")
         if g["next_inspection_due"]:
             grace = f"；{g['regraded_on']} 等级调整后给予 {g['regrade_grace_days']} 天" if g.get("regraded_on") else ""
-            lines.append(f"  下次现场检查应于 {g['next_inspection_due']} 前（{g['grade']} 级每年至少 {_cell(g['inspections_per_year'])} 次{grace}）"
+            rate = inspection_frequency(g["inspections_per_year"])[0] if g["inspections_per_year"] else ""
+            lines.append(f"  下次现场检查应于 {g['next_inspection_due']} 前（按本县风险分级监管要求，{g['grade']} 级{rate}{grace}）"
                          + ("，已逾期" if g.get("inspection_overdue") else ""))
         lines.append("  主要原因：")
         lines += [f"    - {r}" for r in g["reasons"]] or ["    （无）"]

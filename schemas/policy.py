@@ -305,8 +305,8 @@ class RectificationOverdueRule(WarningRule):
 class DataMissingRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "应有数据缺失"
-    template_zh: str = "{name}：按 {grade} 级要求{requirement_zh}，{since_zh}，应于 {due} 前完成，截至 {date} 仍无{what_zh}记录。"
-    template_en: str = "{name}: grade {grade} requires {requirement_en}; {since_en}; it was due by {due}, and none is on record as of {date}."
+    template_zh: str = "{name}：按本县风险分级监管要求，{grade} 级企业{requirement_zh}，{since_zh}，应于 {due} 前完成，截至 {date} 仍无{what_zh}记录。"
+    template_en: str = "{name}: the county's risk-grading supervision policy calls for {requirement_en} at grade {grade}; {since_en}; it was due by {due}, and none is on record as of {date}."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"what_zh", "what_en", "last", "interval_days", "grade", "due", "requirement_zh",
                                                   "requirement_en", "since_zh", "since_en"})
 

@@ -133,7 +133,7 @@ def test_expected_data_that_did_not_come(rules):
     assert d.evidence["what"] == "sampling" and d.evidence["last"] == "2025-01-20" and d.evidence["due"] == "2025-07-19"
     assert d.dedup_key == f"{E}:data.missing:sampling:2025-01-20"
     # dated ("as of", not "until now": the text stays true when read later), and the requirement as the policy states it
-    assert d.message_zh == ("清源桶装水厂：按 B 级要求每 180 天至少一次监督抽检，最近一次抽检为 2025-01-20，"
+    assert d.message_zh == ("清源桶装水厂：按本县风险分级监管要求，B 级企业每 180 天至少一次监督抽检，最近一次抽检为 2025-01-20，"
                             "应于 2025-07-19 前完成，截至 2025-07-20 仍无监督抽检记录。")
     # raised once per gap, not on every tick
     state, effects = step(state, ev("clock.tick", "2025-08-20T00:00:00+08:00", enterprise_id="*"), rules)
@@ -143,7 +143,7 @@ def test_expected_data_that_did_not_come(rules):
     # (the sampling gap since 2025-01-20 was raised already: once per gap)
     [d] = decisions(effects, "data.missing")
     assert d.evidence["what"] == "inspection"
-    assert "按 B 级要求每年至少 1 次现场检查（两次间隔不超过 365 天），自 2025-01-02 登记以来未检查，" in d.message_zh
+    assert "按本县风险分级监管要求，B 级企业每年至少 1 次现场检查（本局按两次间隔不超过 365 天掌握），自 2025-01-02 登记以来未检查，" in d.message_zh
     assert "无记录" not in d.message_zh and "至今" not in d.message_zh
     # a new sample closes the gap: quiet again, and the gap's alert is told which record filled it
     state, effects = step(state, pa_sample("2026-01-10T10:00:00+08:00", values=(0, 0, 0, 0, 0), sample_no="S-GAP"), rules)
@@ -184,8 +184,12 @@ def test_a_worse_grade_gives_time_to_inspect_instead_of_a_back_dated_overdue(rul
 def test_the_inspection_requirement_reads_as_the_policy_states_it(rules):
     from processors.warnings import _requirement
 
-    assert _requirement("inspection", "D", 122, rules)[0] == "每年至少 3 次现场检查（两次间隔不超过 122 天）"
-    assert _requirement("inspection", "A", 730, rules)[0] == "每 2 年至少 1 次现场检查（两次间隔不超过 730 天）"
+    assert _requirement("inspection", "D", 122, rules)[0] == "每年至少 3 次现场检查（本局按两次间隔不超过 122 天掌握）"
+    assert _requirement("inspection", "A", 730, rules)[0] == "每 2 年至少 1 次现场检查（本局按两次间隔不超过 730 天掌握）"
+    assert _requirement("inspection", "A", 730, rules)[1] == "at least 1 inspection every 2 years (applied as at most 730 days apart)"
+    # any fractional rate over whole years
+    from processors.risk import inspection_frequency
+    assert [inspection_frequency(r)[0] for r in (0.5, 0.4, 1.5, 2)] == ["每 2 年至少 1 次", "每 5 年至少 2 次", "每 2 年至少 3 次", "每年至少 2 次"]
     assert _requirement("sampling", "C", 120, rules)[0] == "每 120 天至少一次监督抽检"
 
 
