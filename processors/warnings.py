@@ -16,6 +16,7 @@ sampling.unqualified      an unqualified sample; severity by the worst failed it
 fluctuation.signal        a control-chart signal (higher when against the legal maximum)
 risk.grade_worsened       the risk grade moved towards D
 complaint.cluster         k verified complaints within the window
+complaint.illness         one verified complaint of illness after eating (食用后不适)
 rectification.overdue     a rectification past its deadline (by event time)
 data.missing              no sample / no inspection within the interval the grade requires
 inspection.nonconforming  an inspection found the enterprise 不符合 or made major findings
@@ -234,6 +235,33 @@ def _cluster(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
                      f"{file.enterprise_id}:complaint.cluster:{first_day}", fields, evidence, rules)
 
 
+CHANNEL_ZH = {"12315": "12315", "hotline": "热线", "online": "网络", "letter": "来信", "visit": "来访", "other": "其他"}
+COMPLAINT_ZH = {"foreign_matter": "异物", "spoilage": "变质", "illness": "食用后不适", "labelling": "标签标识", "taste_odour": "异味",
+                "hygiene": "卫生", "other": "其他"}
+
+
+def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    """A verified complaint of a category the rule names (illness after eating): alerts on its own."""
+    rule = rules.policy.warnings.complaint_illness
+    if not rule.enabled or eff.data.get("category") not in rule.categories:
+        return None
+    cid = eff.data.get("complaint_id", "")
+    record = file.complaint(cid)
+    if record is None:
+        return None
+    text = " ".join(record.text.split())
+    excerpt = text if len(text) <= rule.excerpt_chars else text[: rule.excerpt_chars] + "…"
+    received_on = (record.received_at + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat()
+    fields = {"complaint_id": cid, "channel": record.channel, "channel_zh": CHANNEL_ZH.get(record.channel, record.channel),
+              "received_on": received_on, "product": record.product or "该企业产品", "category": record.category,
+              "category_zh": COMPLAINT_ZH.get(record.category, record.category), "excerpt": excerpt}
+    ids = [record.event_id] + ([eff.event_id] if eff.event_id != record.event_id else [])
+    evidence = {"event_ids": ids, "complaint_id": cid, "channel": record.channel, "category": record.category,
+                "received_on": received_on, "product": record.product, "excerpt": excerpt}
+    return _decision("complaint.illness", rule, rule.severity, file, eff.occurred_at, eff.event_id,
+                     f"{file.enterprise_id}:complaint.illness:{cid}", fields, evidence, rules)
+
+
 def _overdue(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
     rule = rules.policy.warnings.rectification_overdue
     if not rule.enabled:
@@ -400,6 +428,7 @@ _ON_EFFECT = {
     "sampling.failed": _sampling,
     "fluctuation.signal": _fluctuation,
     "complaint.cluster": _cluster,
+    "complaint.verified": _illness,
     "rectification.overdue": _overdue,
     "inspection.nonconforming": _inspection,
     "rectification.rejected": _rejected,

@@ -17,6 +17,7 @@ from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict
 from processors.risk import inspection_frequency, reasons_zh
 from processors.step import Rules
+from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH
 from schemas.events import NOT_DETECTED
 
 CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
@@ -26,9 +27,6 @@ VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判�
 STATUS_ZH = {"open": "整改中", "completed": "已完成待复查", "verified": "复查通过", "rejected": "复查未通过"}
 SEVERITY_ZH = {"critical": "紧急", "high": "高", "medium": "中", "low": "低"}
 FINDING_ZH = {"minor": "一般", "major": "主要", "critical": "严重"}
-CHANNEL_ZH = {"12315": "12315", "hotline": "热线", "online": "网络", "letter": "来信", "visit": "来访", "other": "其他"}
-COMPLAINT_ZH = {"foreign_matter": "异物", "spoilage": "变质", "illness": "食用后不适", "labelling": "标签标识", "taste_odour": "异味",
-                "hygiene": "卫生", "other": "其他"}
 KIND_ZH = {"routine": "日常检查", "special": "专项检查", "follow_up": "跟踪检查", "acceptance": "验收检查"}
 # the tiering's dimensions (schemas.events.CampaignDimension)
 DIMENSION_ZH = {"staff": "人员素质", "control": "食品安全管控能力", "stability": "产品质量稳定性", "technology": "技术水平", "brand": "品牌影响力"}

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import string
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from schemas.events import ComplaintReceived
 from schemas.standards import ItemClass
 
 
@@ -209,6 +210,7 @@ class RiskPolicy(_Strict):
 WARNING_RULES = (
     "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
     "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
+    "complaint.illness",
 )
 """The early-warning rules by the id an alert carries (``rule``), which routes and silences name."""
 
@@ -294,6 +296,32 @@ class ComplaintClusterRule(WarningRule):
     FIELDS: ClassVar[frozenset[str]] = frozenset({"count", "k", "window_days", "first_day"})
 
 
+COMPLAINT_CATEGORIES: tuple[str, ...] = get_args(ComplaintReceived.model_fields["category"].annotation)
+
+
+class ComplaintIllnessRule(WarningRule):
+    """A verified complaint of illness after eating (食用后不适): one is enough, not only a cluster."""
+
+    severity: Severity = "high"
+    title_zh: str = "食用后不适投诉"
+    template_zh: str = ("{name}：{received_on} 通过{channel_zh}渠道收到投诉（编号 {complaint_id}），反映食用{product}后身体不适，"
+                        "经核实属实。投诉内容：“{excerpt}”。请立即核查同批次产品并采取控制措施。")
+    template_en: str = ("{name}: a verified complaint {complaint_id} received on {received_on} via {channel} reports illness after "
+                        "eating {product}: \"{excerpt}\".")
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"complaint_id", "channel", "channel_zh", "received_on", "product", "category",
+                                                  "category_zh", "excerpt"})
+    categories: list[str] = Field(default_factory=lambda: ["illness"], min_length=1,
+                                  description="complaint categories (schemas.events ComplaintReceived.category) that alert on their own once verified")
+    excerpt_chars: int = Field(default=80, ge=10, le=1000, description="the complaint's text is quoted up to this many characters")
+
+    @model_validator(mode="after")
+    def _known_categories(self) -> "ComplaintIllnessRule":
+        bad = [c for c in self.categories if c not in COMPLAINT_CATEGORIES]
+        if bad:
+            raise ValueError(f"complaint_illness.categories: unknown {', '.join(bad)}; the categories are {', '.join(COMPLAINT_CATEGORIES)}")
+        return self
+
+
 class RectificationOverdueRule(WarningRule):
     severity: Severity = "high"
     title_zh: str = "整改逾期"
@@ -358,6 +386,7 @@ class WarningsPolicy(_Strict):
     fluctuation: FluctuationRule = FluctuationRule()
     grade_worsened: GradeWorsenedRule = GradeWorsenedRule()
     complaint_cluster: ComplaintClusterRule = ComplaintClusterRule()
+    complaint_illness: ComplaintIllnessRule = ComplaintIllnessRule()
     rectification_overdue: RectificationOverdueRule = RectificationOverdueRule()
     data_missing: DataMissingRule = DataMissingRule()
     inspection_nonconforming: InspectionNonconformingRule = InspectionNonconformingRule()

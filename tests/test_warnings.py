@@ -109,6 +109,50 @@ def test_complaint_cluster(rules):
     assert len(found[0].evidence["event_ids"]) == 3
 
 
+def illness(at: str, cid: str, verified: bool, **changes):
+    payload = {"complaint_id": cid, "channel": "hotline", "category": "illness", "verified": verified, "product": "饮用纯净水",
+               "text": "孩子喝了这桶水以后上吐下泻，去医院看了急诊，医生说是急性胃肠炎。", **changes}
+    return ev("complaint.received", at, **payload)
+
+
+def test_one_verified_illness_complaint_alerts_on_its_own(rules):
+    # received unverified: nothing yet; verified on investigation: a high alert at once, not only in a cluster of 3
+    state, effects = replay([registered(), illness("2026-03-20T11:02:00+08:00", "TS1", verified=False)], rules)
+    assert not decisions(effects, "complaint.illness")
+    state, effects = step(state, ev("complaint.resolved", "2026-03-22T16:00:00+08:00", complaint_id="TS1", verified=True, outcome="属实"), rules)
+    [d] = decisions(effects, "complaint.illness")
+    assert not decisions(effects, "complaint.cluster")
+    assert d.severity == "high" and d.rasff_class == "alert" and d.title_zh == "食用后不适投诉"
+    assert d.dedup_key == f"{E}:complaint.illness:TS1"
+    assert d.message_zh == ("清源桶装水厂：2026-03-20 通过热线渠道收到投诉（编号 TS1），反映食用饮用纯净水后身体不适，经核实属实。"
+                            "投诉内容：“孩子喝了这桶水以后上吐下泻，去医院看了急诊，医生说是急性胃肠炎。”。请立即核查同批次产品并采取控制措施。")
+    assert d.evidence["event_ids"][0] == state.files[E].complaints[0].event_id and d.evidence["channel"] == "hotline"
+    # found untrue, then true again: the same problem, the same key
+    state, _ = step(state, ev("complaint.resolved", "2026-03-23T10:00:00+08:00", complaint_id="TS1", verified=False), rules)
+    state, effects = step(state, ev("complaint.resolved", "2026-03-24T10:00:00+08:00", complaint_id="TS1", verified=True), rules)
+    assert [x.dedup_key for x in decisions(effects, "complaint.illness")] == [f"{E}:complaint.illness:TS1"]
+    # received verified: at once; a long text is quoted in part; another category does not alert on its own
+    long_text = "饮用后腹痛" * 40
+    _, effects = replay([registered(), illness("2026-03-20T11:02:00+08:00", "TS2", verified=True, text=long_text),
+                         ev("complaint.received", "2026-03-21T10:00:00+08:00", complaint_id="TS3", verified=True)], rules)
+    [d] = decisions(effects, "complaint.illness")
+    assert d.evidence["complaint_id"] == "TS2" and d.evidence["excerpt"] == long_text[:80] + "…"
+
+
+def test_the_illness_complaint_rule_is_policy_data(rules):
+    custom = Rules(rules.catalogue, Policy.model_validate({"warnings": {"complaint_illness": {
+        "severity": "critical", "categories": ["illness", "spoilage"], "template_zh": "{name} {complaint_id} {channel_zh} {category_zh}"}}}))
+    _, effects = replay([registered(), ev("complaint.received", "2026-03-20T11:02:00+08:00", complaint_id="TS4", category="spoilage",
+                                          channel="12315", verified=True)], custom)
+    [d] = decisions(effects, "complaint.illness")
+    assert d.severity == "critical" and d.message_zh == "清源桶装水厂 TS4 12315 变质"
+    off = Rules(rules.catalogue, Policy.model_validate({"warnings": {"complaint_illness": {"enabled": False}}}))
+    _, effects = replay([registered(), illness("2026-03-20T11:02:00+08:00", "TS5", verified=True)], off)
+    assert not decisions(effects, "complaint.illness")
+    with pytest.raises(ValidationError, match="unknown"):
+        Policy.model_validate({"warnings": {"complaint_illness": {"categories": ["food_poisoning"]}}})
+
+
 def test_rectification_past_its_deadline(rules):
     ordered = [registered(), ev("rectification.ordered", "2026-03-25T11:00:00+08:00", rectification_id="R1", deadline="2026-04-24")]
     on_time = ordered + [ev("rectification.completed", "2026-04-20T10:00:00+08:00", rectification_id="R1"),
