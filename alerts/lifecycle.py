@@ -471,6 +471,7 @@ _build_step = builder(AlertStep)
 # drift of another item: such alerts link by their own id only.
 _SUBJECTS = {
     "sampling.unqualified": "sample_no", "inspection.nonconforming": "inspection_id", "complaint.cluster": "complaint_ids",
+    "complaint.illness": "complaint_id",
     "rectification.overdue": "rectification_id", "rectification.rejected": "rectification_id",
 }
 
@@ -597,6 +598,8 @@ def evidence_zh(alert: Alert) -> str:
         parts.append(f"本点 {_num(e['value'])}" + (f"（{limits}）" if limits else ""))
     elif alert.rule == "complaint.cluster" and e.get("complaint_ids"):
         parts.append(f"投诉编号 {'、'.join(e['complaint_ids'][:10])}（自 {e.get('first_day', '')} 起）")
+    elif alert.rule == "complaint.illness" and e.get("complaint_id"):
+        parts.append(f"投诉编号 {e['complaint_id']}（{e.get('received_on', '')} 收到）")
     elif alert.rule in ("rectification.overdue", "rectification.rejected") and e.get("rectification_id"):
         parts.append(f"整改编号 {e['rectification_id']}" + (f"，期限 {e['deadline']}" if e.get("deadline") else ""))
     elif alert.rule == "inspection.nonconforming" and e.get("inspection_id"):

@@ -22,6 +22,7 @@ RULE_ZH = {
     "fluctuation.signal": "质量波动",
     "risk.grade_worsened": "风险等级上升",
     "complaint.cluster": "投诉聚集",
+    "complaint.illness": "食用后不适投诉",
     "rectification.overdue": "整改逾期",
     "data.missing": "应有数据缺失",
     "inspection.nonconforming": "现场检查发现问题",

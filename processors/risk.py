@@ -5,7 +5,8 @@ Score (0-100, higher is riskier) = static + dynamic + credit, each capped:
 - static (≤ 40): food category, production scale, population served;
 - dynamic (≤ 40): what happened within ``risk.dynamic.window_days`` before the
   as-of time — unqualified samples weighted by the class of the worst failed
-  item (pathogen and non-permitted additive weigh most), fluctuation signals,
+  item (pathogen and non-permitted additive weigh most; an additive's class follows
+  the rule in force, see ``failed_class``), fluctuation signals,
   verified complaints, inspection results and findings, overdue rectifications;
   each factor has its own cap;
 - credit (≤ 20): the long memory — campaign tier, rectifications ever rejected
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+from fractions import Fraction
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -225,7 +227,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             if record is None or record.judgement is None:
                 continue
             j = record.judgement
-            classes = [i.item_class for i in j.items if i.verdict == "fail"]
+            classes = [failed_class(i) for i in j.items if i.verdict == "fail"]
             classes += ["additive" for c in j.sum_checks if c.verdict == "fail"]
             by_class = dyn.sampling_failed.by_class
             points = max((by_class.get(c, dyn.sampling_failed.default) if c else dyn.sampling_failed.default) for c in classes) if classes else dyn.sampling_failed.default
@@ -260,6 +262,24 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             _add(rs.credit_entries, (eff.occurred_at, "rectification_rejected", float(pol.credit.rectification_rejected), eff.event_id, eff.data["rectification_id"]))
             changed |= SCORE_INPUTS
     return changed
+
+
+_ADDITIVE_CLASSES = frozenset({"additive", "additive_not_permitted"})
+
+
+def failed_class(item: Any) -> str | None:
+    """The class a failed item (a judgement's ``ItemJudgement``) is weighed and graded by.
+
+    For a food additive the rule in force decides, not the catalogue's fixed class: the
+    same substance may be permitted with a limit under one GB 2760 edition and not
+    permitted under the next (脱氢乙酸 in pastries from GB 2760-2024), so a failure under a
+    ``not_permitted`` rule is ``additive_not_permitted`` and one under a limit is ``additive``.
+    Other items keep the catalogue's class.
+    """
+    cls = item.item_class
+    if cls in _ADDITIVE_CLASSES and item.kind is not None:
+        return "additive_not_permitted" if item.kind == "not_permitted" else "additive"
+    return cls
 
 
 # --------------------------------------------------------------------------- the score
@@ -406,12 +426,39 @@ def local_date(moment: dt.datetime, rules: "Rules") -> dt.date:
     return (moment + dt.timedelta(hours=rules.policy.utc_offset_hours)).date()
 
 
-def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules") -> dt.date | None:
-    """The last inspection (or, never inspected, the registration) plus the grade's interval."""
+def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules", moved_at: dt.datetime | None = None) -> dt.date | None:
+    """The last inspection (or, never inspected, the registration) plus the grade's interval, but no
+    sooner than ``risk.regrade_grace_days`` after the grade changed (``moved_at``, by default the
+    file's last move): a grade that shortens the interval never makes an inspection due in the past."""
     base = file.risk.last_inspected_at or file.registered_at
     if base is None:
         return None
-    return local_date(base, rules) + dt.timedelta(days=rules.policy.risk.inspection_interval_days(grade))
+    pol = rules.policy.risk
+    due = local_date(base, rules) + dt.timedelta(days=pol.inspection_interval_days(grade))
+    moved_at = moved_at or file.risk.moved_at
+    if moved_at is not None:
+        due = max(due, local_date(moved_at, rules) + dt.timedelta(days=pol.regrade_grace_days))
+    return due
+
+
+def inspection_frequency(per_year: float) -> tuple[str, str]:
+    """A minimum inspection frequency as people say it: 每年至少 2 次, and a fractional rate over
+    whole years, never 每年至少 0.5 次: 0.5 → 每 2 年至少 1 次, 0.4 → 每 5 年至少 2 次, 1.5 → 每 2 年至少 3 次."""
+    rate = Fraction(per_year).limit_denominator(12)
+    times, years = rate.numerator, rate.denominator
+    noun = "inspection" if times == 1 else "inspections"
+    if years == 1:
+        return f"每年至少 {times} 次", f"at least {times} {noun} a year"
+    return f"每 {years} 年至少 {times} 次", f"at least {times} {noun} every {years} years"
+
+
+def due_from_regrade(file: "CreditFile", rules: "Rules") -> bool:
+    """The next inspection is due by the grace after the grade changed, not by the interval after the last."""
+    rs = file.risk
+    base = rs.last_inspected_at or file.registered_at
+    if rs.grade is None or rs.moved_at is None or base is None or rs.next_inspection_due is None:
+        return False
+    return rs.next_inspection_due > local_date(base, rules) + dt.timedelta(days=rules.policy.risk.inspection_interval_days(rs.grade))
 
 
 def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int = SCORE_INPUTS) -> GradeEntry | None:
@@ -453,7 +500,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
         grade = GRADES[gi]
     due = rs.next_inspection_due
     if grade != previous or changed & INSPECTED or due is None:
-        due = next_inspection_due(file, grade, rules)
+        due = next_inspection_due(file, grade, rules, moved_at=now if grade != previous else None)
         if due != rs.next_inspection_due:
             rs.next_inspection_due = due
     if score == rs.score and grade == previous and not changed & SCORE_INPUTS:
@@ -521,9 +568,12 @@ def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
         base = local_date(rs.last_inspected_at, rules) if rs.last_inspected_at else registered
         if rs.missing.get("inspection") != base.isoformat():
             rs.missing["inspection"] = base.isoformat()
-            out.append({"what": "inspection", "last": local_date(rs.last_inspected_at, rules).isoformat() if rs.last_inspected_at else None,
-                        "base": base.isoformat(), "interval_days": pol.inspection_interval_days(rs.grade), "due": due.isoformat(),
-                        "grade": rs.grade, "days_late": (today - due).days, "last_event_id": rs.last_inspection_event_id})
+            gap = {"what": "inspection", "last": local_date(rs.last_inspected_at, rules).isoformat() if rs.last_inspected_at else None,
+                   "base": base.isoformat(), "interval_days": pol.inspection_interval_days(rs.grade), "due": due.isoformat(),
+                   "grade": rs.grade, "days_late": (today - due).days, "last_event_id": rs.last_inspection_event_id}
+            if due_from_regrade(file, rules):  # due by the grace after the grade changed, not by the interval
+                gap["regraded_on"], gap["grace_days"] = local_date(rs.moved_at, rules).isoformat(), pol.regrade_grace_days  # type: ignore[arg-type]
+            out.append(gap)
     # nothing new can be missing before the local day after the earliest due date still ahead
     # until new data or a new grade (which reset it), nothing new can be missing before
     # the local day after the earliest due date still ahead

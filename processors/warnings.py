@@ -12,9 +12,11 @@ Rules:
 
 ========================  ==========================================================
 sampling.unqualified      an unqualified sample; severity by the worst failed item's class
+                          (an additive's class by the rule in force: not permitted or over a limit)
 fluctuation.signal        a control-chart signal (higher when against the legal maximum)
 risk.grade_worsened       the risk grade moved towards D
 complaint.cluster         k verified complaints within the window
+complaint.illness         one verified complaint of illness after eating (食用后不适)
 rectification.overdue     a rectification past its deadline (by event time)
 data.missing              no sample / no inspection within the interval the grade requires
 inspection.nonconforming  an inspection found the enterprise 不符合 or made major findings
@@ -33,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from processors._build import builder
 from processors.ids import event_key
 
-from processors.risk import CATEGORY_ZH, reasons_zh
+from processors.risk import CATEGORY_ZH, failed_class, inspection_frequency, reasons_zh
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,8 +50,10 @@ ALERT_KIND = "warning.raised"
 RULES = WARNING_RULES
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # critical 0 … low 3
+# 食品安全法: a permitted additive used where GB 2760 does not allow it is 超范围使用食品添加剂 (第一百二十四条);
+# 非法添加 is adding a non-food substance (第一百二十三条), which a GB 2760 additive is not
 _CLASS_ZH = {
-    "pathogen": "致病菌", "indicator_microbe": "微生物指标", "additive_not_permitted": "非法添加/不得使用的添加剂",
+    "pathogen": "致病菌", "indicator_microbe": "微生物指标", "additive_not_permitted": "超范围使用食品添加剂（不得使用）",
     "additive": "食品添加剂超限", "contaminant": "污染物", "chemical": "理化指标", "quality_index": "品质指标",
 }
 _NEAR_LIMIT = frozenset({"cpk_low", "ewma_near_limit"})
@@ -152,8 +156,9 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
     if record is not None and record.judgement is not None:
         for i in record.judgement.items:
             if i.verdict == "fail":
-                classes.append(i.item_class or "")
-                failed.append({"item_code": i.item_code, "item_name": i.item_name, "item_class": i.item_class,
+                cls = failed_class(i)  # an additive by the rule in force: not permitted weighs as such
+                classes.append(cls or "")
+                failed.append({"item_code": i.item_code, "item_name": i.item_name, "item_class": cls,
                                "values": list(i.values), "unit": i.unit, "limit": i.limit_text, "reason": i.reason,
                                "standard": i.standard})
         for c in record.judgement.sum_checks:
@@ -228,6 +233,33 @@ def _cluster(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
                 "complaint_ids": ids, "count": len(ids), "k": d.get("k"), "window_days": d.get("window_days"), "first_day": first_day}
     return _decision("complaint.cluster", rule, rule.severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:complaint.cluster:{first_day}", fields, evidence, rules)
+
+
+CHANNEL_ZH = {"12315": "12315", "hotline": "热线", "online": "网络", "letter": "来信", "visit": "来访", "other": "其他"}
+COMPLAINT_ZH = {"foreign_matter": "异物", "spoilage": "变质", "illness": "食用后不适", "labelling": "标签标识", "taste_odour": "异味",
+                "hygiene": "卫生", "other": "其他"}
+
+
+def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    """A verified complaint of a category the rule names (illness after eating): alerts on its own."""
+    rule = rules.policy.warnings.complaint_illness
+    if not rule.enabled or eff.data.get("category") not in rule.categories:
+        return None
+    cid = eff.data.get("complaint_id", "")
+    record = file.complaint(cid)
+    if record is None:
+        return None
+    text = " ".join(record.text.split())
+    excerpt = text if len(text) <= rule.excerpt_chars else text[: rule.excerpt_chars] + "…"
+    received_on = (record.received_at + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat()
+    fields = {"complaint_id": cid, "channel": record.channel, "channel_zh": CHANNEL_ZH.get(record.channel, record.channel),
+              "received_on": received_on, "product": record.product or "该企业产品", "category": record.category,
+              "category_zh": COMPLAINT_ZH.get(record.category, record.category), "excerpt": excerpt}
+    ids = [record.event_id] + ([eff.event_id] if eff.event_id != record.event_id else [])
+    evidence = {"event_ids": ids, "complaint_id": cid, "channel": record.channel, "category": record.category,
+                "received_on": received_on, "product": record.product, "excerpt": excerpt}
+    return _decision("complaint.illness", rule, rule.severity, file, eff.occurred_at, eff.event_id,
+                     f"{file.enterprise_id}:complaint.illness:{cid}", fields, evidence, rules)
 
 
 def _overdue(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
@@ -328,17 +360,16 @@ _WHAT_EN = {"sampling": "supervision sample", "inspection": "inspection"}
 
 def _requirement(what: str, grade: str, interval_days: int, rules: "Rules") -> tuple[str, str]:
     """The requirement as the policy states it: inspections per year (with the interval the due date
-    follows from), samples by their interval."""
+    follows from), samples by their interval.  These are the bureau's own risk-grading policy
+    (risk.inspections_per_year, risk.sampling_interval_days), not a regulation's text: the
+    template names them as 本县风险分级监管要求 and the interval as how the bureau applies it."""
     if what == "sampling":
         return f"每 {interval_days} 天至少一次监督抽检", f"one supervision sample every {interval_days} days"
     per_year = rules.policy.risk.inspections_per_year.get(grade)  # type: ignore[call-overload]
     if not per_year:
         return f"每 {interval_days} 天至少一次现场检查", f"one inspection every {interval_days} days"
-    if per_year < 1 and (1 / per_year).is_integer():
-        zh, en = f"每 {1 / per_year:g} 年至少 1 次现场检查", f"at least one inspection every {1 / per_year:g} years"
-    else:
-        zh, en = f"每年至少 {per_year:g} 次现场检查", f"at least {per_year:g} inspections a year"
-    return f"{zh}（两次间隔不超过 {interval_days} 天）", f"{en} (at most {interval_days} days apart)"
+    zh, en = inspection_frequency(per_year)
+    return f"{zh}现场检查（本局按两次间隔不超过 {interval_days} 天掌握）", f"{en} (applied as at most {interval_days} days apart)"
 
 
 def _data_missing(file: "CreditFile", event: "Envelope", gap: dict[str, Any], rules: "Rules") -> AlertDecision | None:
@@ -353,6 +384,10 @@ def _data_missing(file: "CreditFile", event: "Envelope", gap: dict[str, Any], ru
     else:
         # never since registration: the base of the gap is the registration date
         since_zh, since_en = f"自 {gap['base']} 登记以来未{verb}", f"none since registration on {gap['base']}"
+    if gap.get("regraded_on"):
+        # the due date is the grace after the grade changed: the interval alone had already run out
+        since_zh += f"，{gap['regraded_on']} 风险等级调整为 {gap['grade']} 级后给予 {gap['grace_days']} 天检查期限"
+        since_en += f"; the grade became {gap['grade']} on {gap['regraded_on']}, with {gap['grace_days']} days to inspect"
     fields = {
         "what_zh": _WHAT_ZH[what], "what_en": _WHAT_EN[what], "last": gap["last"] or f"无（自登记以来未{verb}）",
         "interval_days": gap["interval_days"], "grade": gap["grade"], "due": gap["due"],
@@ -393,6 +428,7 @@ _ON_EFFECT = {
     "sampling.failed": _sampling,
     "fluctuation.signal": _fluctuation,
     "complaint.cluster": _cluster,
+    "complaint.verified": _illness,
     "rectification.overdue": _overdue,
     "inspection.nonconforming": _inspection,
     "rectification.rejected": _rejected,

@@ -257,7 +257,7 @@ _RULE_ZH = {
     "sampling.unqualified": "抽检不合格", "fluctuation.signal": "质量波动", "risk.grade_worsened": "风险等级上升",
     "complaint.cluster": "投诉聚集", "rectification.overdue": "整改逾期", "data.missing": "应有数据缺失",
     "inspection.nonconforming": "现场检查发现问题", "rectification.rejected": "整改复查未通过", "judgement.disagrees": "判定与检验机构结论不一致",
-    "retest.inadmissible": "复检结果不予采信",
+    "retest.inadmissible": "复检结果不予采信", "complaint.illness": "食用后不适投诉",
 }
 
 

@@ -15,8 +15,9 @@ from typing import Any
 from processors.credit_file import VIEW_ONLY, CreditFile
 from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict
-from processors.risk import reasons_zh
+from processors.risk import inspection_frequency, reasons_zh
 from processors.step import Rules
+from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH
 from schemas.events import NOT_DETECTED
 
 CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
@@ -26,9 +27,6 @@ VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判�
 STATUS_ZH = {"open": "整改中", "completed": "已完成待复查", "verified": "复查通过", "rejected": "复查未通过"}
 SEVERITY_ZH = {"critical": "紧急", "high": "高", "medium": "中", "low": "低"}
 FINDING_ZH = {"minor": "一般", "major": "主要", "critical": "严重"}
-CHANNEL_ZH = {"12315": "12315", "hotline": "热线", "online": "网络", "letter": "来信", "visit": "来访", "other": "其他"}
-COMPLAINT_ZH = {"foreign_matter": "异物", "spoilage": "变质", "illness": "食用后不适", "labelling": "标签标识", "taste_odour": "异味",
-                "hygiene": "卫生", "other": "其他"}
 KIND_ZH = {"routine": "日常检查", "special": "专项检查", "follow_up": "跟踪检查", "acceptance": "验收检查"}
 # the tiering's dimensions (schemas.events.CampaignDimension)
 DIMENSION_ZH = {"staff": "人员素质", "control": "食品安全管控能力", "stability": "产品质量稳定性", "technology": "技术水平", "brand": "品牌影响力"}
@@ -120,6 +118,18 @@ def report_from_view(doc: dict[str, Any], rules: Rules) -> dict[str, Any]:
 _PHASE_ZH = {"II": "监控中", "I": "建立基线"}
 
 
+def _due_by_regrade(rs: Any, rules: Rules) -> str | None:
+    """The local date the grade last changed, when the next inspection is due by the grace after that
+    change (``risk.regrade_grace_days``) rather than by the grade's interval after the last inspection.
+    Read from the grade history, which the view keeps too."""
+    due = rs.next_inspection_due
+    move = next((h for h in reversed(rs.history) if h.previous is not None and h.grade != h.previous), None)
+    if due is None or move is None:
+        return None
+    on = rules.local_date(move.as_of)
+    return on.isoformat() if due == on + dt.timedelta(days=rules.policy.risk.regrade_grace_days) else None
+
+
 def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """``series``: the chart summaries when ``file`` has no charts of its own (``report_from_view``)."""
     off = rules.policy.utc_offset_hours
@@ -145,6 +155,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         "as_of": _local(now, off) if now else "", "next_inspection_due": rs.next_inspection_due.isoformat() if rs.next_inspection_due else None,
         "inspection_overdue": bool(rs.next_inspection_due and now and rs.next_inspection_due < rules.local_date(now)),
         "inspections_per_year": rules.policy.risk.inspections_per_year.get(rs.grade) if rs.grade else None,
+        "regraded_on": _due_by_regrade(rs, rules), "regrade_grace_days": rules.policy.risk.regrade_grace_days,
         "static": current.static if current else None, "dynamic": current.dynamic if current else None,
         "credit": current.credit if current else None, "band": current.band if current else None,
         "held": current.held if current else False, "reasons": reasons_zh(current, limit=8),
@@ -284,7 +295,9 @@ def render_text(report: dict[str, Any]) -> str:
     if g["grade"]:
         lines.append(f"  {g['grade_zh']}，风险分 {_cell(g['score'])}（静态 {_cell(g['static'])} + 动态 {_cell(g['dynamic'])} + 信用 {_cell(g['credit'])}）")
         if g["next_inspection_due"]:
-            lines.append(f"  下次现场检查应于 {g['next_inspection_due']} 前（{g['grade']} 级每年至少 {_cell(g['inspections_per_year'])} 次）"
+            grace = f"；{g['regraded_on']} 等级调整后给予 {g['regrade_grace_days']} 天" if g.get("regraded_on") else ""
+            rate = inspection_frequency(g["inspections_per_year"])[0] if g["inspections_per_year"] else ""
+            lines.append(f"  下次现场检查应于 {g['next_inspection_due']} 前（按本县风险分级监管要求，{g['grade']} 级{rate}{grace}）"
                          + ("，已逾期" if g.get("inspection_overdue") else ""))
         lines.append("  主要原因：")
         lines += [f"    - {r}" for r in g["reasons"]] or ["    （无）"]

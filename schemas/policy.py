@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import string
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from schemas.events import ComplaintReceived
 from schemas.standards import ItemClass
 
 
@@ -163,7 +164,8 @@ class RiskPolicy(_Strict):
     enabled: bool = True
     bands: dict[Grade, float] = Field(
         default_factory=lambda: {"A": 0.0, "B": 30.0, "C": 45.0, "D": 60.0},
-        description="lowest score of each grade (2016 trial: A 0-30, B 30-45, C 45-60, D > 60)")
+        description="where each grade starts: a score above a grade's bound (A: from 0) and up to the next grade's bound "
+                    "inclusive is that grade (2016 trial 第十六条: A 0-30 含, B 30-45 含, C 45-60 含, D > 60)")
     max_worsen: int = Field(default=1, ge=1, le=3, description="grades a single evaluation may move towards D")
     max_improve: int = Field(default=1, ge=1, le=3, description="grades a single evaluation may move towards A")
     hold_days: int = Field(default=0, ge=0, description="after a move, the grade stays at least this many days (0: every evaluation may move it)")
@@ -173,6 +175,10 @@ class RiskPolicy(_Strict):
     inspections_per_year: dict[Grade, float] = Field(
         default_factory=lambda: {"A": 0.5, "B": 1.0, "C": 2.0, "D": 3.0},
         description="minimum inspection frequency by grade (2022 draft: A once in 2 years, B ≥ 1, C ≥ 2, D ≥ 3 a year)")
+    regrade_grace_days: int = Field(
+        default=30, ge=0,
+        description="after the grade changes, the next inspection is due no sooner than this many days later: a grade that "
+                    "shortens the interval does not make an inspection overdue on (or before) the day it changes")
     sampling_interval_days: dict[Grade, int] = Field(
         default_factory=lambda: {"A": 365, "B": 180, "C": 120, "D": 90},
         description="longest gap between supervision samples by grade before the missing-data warning")
@@ -193,9 +199,11 @@ class RiskPolicy(_Strict):
         return self
 
     def band(self, score: float) -> Grade:
+        """The grade a score alone gives.  Each band's upper edge is inclusive (2016 trial 第十六条:
+        0–30（含）A, 30–45（含）B, 45–60（含）C, 60 分以上 D): exactly 30 is A, exactly 60 is C."""
         grade: Grade = "A"
-        for g in GRADES:
-            if score >= self.bands[g]:
+        for g in GRADES[1:]:
+            if score > self.bands[g]:
                 grade = g
         return grade
 
@@ -208,6 +216,7 @@ class RiskPolicy(_Strict):
 WARNING_RULES = (
     "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
     "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
+    "complaint.illness",
 )
 """The early-warning rules by the id an alert carries (``rule``), which routes and silences name."""
 
@@ -293,6 +302,32 @@ class ComplaintClusterRule(WarningRule):
     FIELDS: ClassVar[frozenset[str]] = frozenset({"count", "k", "window_days", "first_day"})
 
 
+COMPLAINT_CATEGORIES: tuple[str, ...] = get_args(ComplaintReceived.model_fields["category"].annotation)
+
+
+class ComplaintIllnessRule(WarningRule):
+    """A verified complaint of illness after eating (食用后不适): one is enough, not only a cluster."""
+
+    severity: Severity = "high"
+    title_zh: str = "食用后不适投诉"
+    template_zh: str = ("{name}：{received_on} 通过{channel_zh}渠道收到投诉（编号 {complaint_id}），反映食用{product}后身体不适，"
+                        "经核实属实。投诉内容：“{excerpt}”。请立即核查同批次产品并采取控制措施。")
+    template_en: str = ("{name}: a verified complaint {complaint_id} received on {received_on} via {channel} reports illness after "
+                        "eating {product}: \"{excerpt}\".")
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"complaint_id", "channel", "channel_zh", "received_on", "product", "category",
+                                                  "category_zh", "excerpt"})
+    categories: list[str] = Field(default_factory=lambda: ["illness"], min_length=1,
+                                  description="complaint categories (schemas.events ComplaintReceived.category) that alert on their own once verified")
+    excerpt_chars: int = Field(default=80, ge=10, le=1000, description="the complaint's text is quoted up to this many characters")
+
+    @model_validator(mode="after")
+    def _known_categories(self) -> "ComplaintIllnessRule":
+        bad = [c for c in self.categories if c not in COMPLAINT_CATEGORIES]
+        if bad:
+            raise ValueError(f"complaint_illness.categories: unknown {', '.join(bad)}; the categories are {', '.join(COMPLAINT_CATEGORIES)}")
+        return self
+
+
 class RectificationOverdueRule(WarningRule):
     severity: Severity = "high"
     title_zh: str = "整改逾期"
@@ -304,8 +339,8 @@ class RectificationOverdueRule(WarningRule):
 class DataMissingRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "应有数据缺失"
-    template_zh: str = "{name}：按 {grade} 级要求{requirement_zh}，{since_zh}，应于 {due} 前完成，截至 {date} 仍无{what_zh}记录。"
-    template_en: str = "{name}: grade {grade} requires {requirement_en}; {since_en}; it was due by {due}, and none is on record as of {date}."
+    template_zh: str = "{name}：按本县风险分级监管要求，{grade} 级企业{requirement_zh}，{since_zh}，应于 {due} 前完成，截至 {date} 仍无{what_zh}记录。"
+    template_en: str = "{name}: the county's risk-grading supervision policy calls for {requirement_en} at grade {grade}; {since_en}; it was due by {due}, and none is on record as of {date}."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"what_zh", "what_en", "last", "interval_days", "grade", "due", "requirement_zh",
                                                   "requirement_en", "since_zh", "since_en"})
 
@@ -357,6 +392,7 @@ class WarningsPolicy(_Strict):
     fluctuation: FluctuationRule = FluctuationRule()
     grade_worsened: GradeWorsenedRule = GradeWorsenedRule()
     complaint_cluster: ComplaintClusterRule = ComplaintClusterRule()
+    complaint_illness: ComplaintIllnessRule = ComplaintIllnessRule()
     rectification_overdue: RectificationOverdueRule = RectificationOverdueRule()
     data_missing: DataMissingRule = DataMissingRule()
     inspection_nonconforming: InspectionNonconformingRule = InspectionNonconformingRule()

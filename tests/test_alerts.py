@@ -509,3 +509,29 @@ def test_a_notification_names_the_evidence_of_each_kind_of_alert(rules):
     assert by_rule["inspection.nonconforming"] == "现场检查 JC-1，结论“不符合”，问题条款 3.2"
     assert by_rule["rectification.overdue"] == "整改编号 ZG-1，期限 2025-04-15"
     assert by_rule["data.missing"] == "自 2025-01-02 登记以来未抽检，应于 2025-05-02 前完成"
+
+
+def test_an_illness_complaint_alert_reads_in_chinese_and_names_its_complaint(rules):
+    from alerts.lifecycle import evidence_zh
+    from alerts.messages import RULE_ZH, effect_title_zh, message_zh
+    from schemas.policy import WARNING_RULES
+    from tests.test_warnings import illness
+
+    assert set(RULE_ZH) == set(WARNING_RULES)  # every rule has its Chinese name
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00"))
+    changes = c.feed(illness("2026-03-20T11:02:00+08:00", "TS1", verified=True))
+    [opened] = [x for x in changes if x.step.action == "opened" and x.alert.rule == "complaint.illness"]
+    alert = opened.alert
+    assert alert.severity == "high" and "TS1" in alert.refs
+    assert evidence_zh(alert) == "投诉编号 TS1（2026-03-20 收到）"
+    # the duty desk (high or worse) is told too
+    assert [n.receiver for n in opened.notifications] == ["liangzhu", "desk"]
+    note = opened.notifications[0]
+    assert note.subject_zh == f"【高·食用后不适投诉】{alert.enterprise_name}" and "上吐下泻" in note.text_zh
+    # the effect as the message helpers render it
+    _, effects = step(CountyState(), registered("2026-01-05T09:00:00+08:00"), c.rules)
+    state, effects = step(_, illness("2026-03-20T11:02:00+08:00", "TS1", verified=True), c.rules)
+    [eff] = [e for e in effects if e.kind == "warning.raised" and e.data["rule"] == "complaint.illness"]
+    assert effect_title_zh(eff) == "食用后不适投诉" and RULE_ZH["complaint.illness"] == "食用后不适投诉"
+    assert message_zh(eff).startswith("清源桶装水厂：2026-03-20 通过热线渠道收到投诉（编号 TS1）")

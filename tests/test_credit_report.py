@@ -169,6 +169,29 @@ def test_an_inspection_past_its_due_date_is_marked_overdue(county, rules):
     assert marked[False], "most are within their interval"
 
 
+def test_an_inspection_due_by_the_grace_after_a_regrade_says_so(rules):
+    from tests.test_risk import E, ev, pa_sample, registered
+
+    # B inspected 2025-04-15; C from 2025-10-31: due 30 days after the change, not 182 days after 04-15 (already past)
+    events = [registered("2025-01-02T09:00:00+08:00"),
+              ev("inspection.completed", "2025-04-15T10:00:00+08:00", inspection_id="I1", result="符合", findings=[]),
+              pa_sample("2025-10-31T10:00:00+08:00")]
+    state, _ = replay(events, rules)
+    report = build_report(state.files[E], rules)
+    g = report["grade"]
+    assert g["next_inspection_due"] == "2025-11-30" and not g["inspection_overdue"] and g["regraded_on"] == "2025-10-31"
+    assert "下次现场检查应于 2025-11-30 前（按本县风险分级监管要求，C 级每年至少 2 次；2025-10-31 等级调整后给予 30 天）" in render_text(report)
+
+
+def test_a_fractional_inspection_rate_reads_in_whole_years(rules):
+    # A: 0.5 a year is 每 2 年至少 1 次, never 每年至少 0.5 次; and it is the county's policy, not a regulation
+    from tests.test_risk import E, registered
+
+    state, _ = replay([registered(category="pastry", population_served=None, campaign_tier="unrated")], rules)
+    text = render_text(build_report(state.files[E], rules))
+    assert "（按本县风险分级监管要求，A 级每 2 年至少 1 次）" in text and "0.5 次" not in text
+
+
 def test_a_not_detected_latest_result_reads_as_such_not_as_zero(county, rules):
     from qrisk.credit_report import report_from_view
 

@@ -87,10 +87,48 @@ def test_hand_computed_grades_with_the_default_policy(rules):
         assert sum(c.points for c in h.contributions) == pytest.approx(h.score)
 
 
+@pytest.mark.parametrize("score, grade", [(0, "A"), (29.99, "A"), (30, "A"), (30.01, "B"), (45, "B"), (45.5, "C"),
+                                          (60, "C"), (60.01, "D"), (100, "D")])
+def test_band_upper_edges_are_inclusive(score, grade):
+    # 食品生产经营风险分级管理办法（试行）第十六条: 0-30（含）A, 30-45（含）B, 45-60（含）C, 60 分以上 D
+    assert Policy().risk.band(score) == grade
+
+
+def test_a_clean_new_small_pastry_maker_scoring_exactly_30_is_a(rules):
+    # 糕点 16 + small 6 + population not registered 2 + credit unrated 6 = 30: A (0-30 含), not B
+    state, _ = replay([registered(category="pastry", population_served=None, campaign_tier="unrated")], rules)
+    f = state.files[E]
+    assert (f.risk.score, f.risk.grade, f.risk.current.band) == (30.0, "A", "A")
+
+
 def test_non_permitted_additive_weighs_like_a_pathogen_and_quality_index_least(rules):
     p = rules.policy.risk.dynamic.sampling_failed.by_class
     assert p["pathogen"] == p["additive_not_permitted"] == max(p.values())
     assert p["quality_index"] == min(p.values())
+
+
+def pastry_sample(at: str, made_on: str, code: str, value: float, sample_no: str):
+    return ev("sampling.result", at, E, items=[{"item_code": code, "values": [value], "unit": "g/kg"}], sample_no=sample_no,
+              sampled_on=at[:10], production_date=made_on, product="蛋糕")
+
+
+def sampling_points(state) -> float:
+    return next(c.points for c in state.files[E].risk.current.contributions if c.factor == "dynamic.sampling_failed")
+
+
+def test_an_additive_weighs_by_the_rule_in_force_not_by_its_catalogue_class(rules):
+    # 脱氢乙酸 is catalogued as an additive; GB 2760-2024 no longer permits it in pastries (from 2025-02-08):
+    # a pastry made in 2026 containing it weighs like 苯甲酸 (never permitted in pastries), 15 points
+    made_2026 = pastry_sample("2026-03-12T10:00:00+08:00", "2026-03-01", "dehydroacetic_acid", 0.2, "S-DHA")
+    benzoic = pastry_sample("2026-03-12T10:00:00+08:00", "2026-03-01", "benzoic_acid", 0.2, "S-BA")
+    dha_state, _ = replay([registered(category="pastry"), made_2026], rules)
+    ba_state, _ = replay([registered(category="pastry"), benzoic], rules)
+    assert sampling_points(dha_state) == sampling_points(ba_state) == 15
+    assert dha_state.files[E].risk.score == ba_state.files[E].risk.score
+    # made under GB 2760-2014 (limit 0.5 g/kg) and over it: exceeding a limit, an additive's 8 points
+    made_2024 = pastry_sample("2024-11-12T10:00:00+08:00", "2024-11-01", "dehydroacetic_acid", 0.8, "S-DHA14")
+    state, _ = replay([registered("2024-01-05T09:00:00+08:00", category="pastry"), made_2024], rules)
+    assert sampling_points(state) == 8
 
 
 def test_a_grade_moves_at_most_one_level_per_evaluation(rules):
@@ -206,7 +244,8 @@ def test_the_demo_planted_problems_rank_worst(demo, rules):
     day = max(e.occurred_at for e in events).date()
     rows = rank(state, day)
     assert {r["enterprise_id"] for r in rows[:2]} == {"W03", "P05"}
-    assert all(r["grade"] == "D" for r in rows[:2])
+    # W03 is D; P05 ends on exactly 60, the top of C (第十六条: 45-60 含 is C, D only above 60)
+    assert rows[0]["enterprise_id"] == "W03" and rows[0]["grade"] == "D" and rows[1]["grade"] in ("C", "D")
     by_id = {r["enterprise_id"]: r for r in rows}
     assert by_id["W07"]["grade"] in ("C", "D") and by_id["P09"]["grade"] in ("C", "D")  # complaint cluster, overdue rectification
     assert sum(1 for r in rows if r["grade"] in ("A", "B")) >= len(rows) // 2  # most of the county is fine

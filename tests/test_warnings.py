@@ -54,6 +54,23 @@ def test_unqualified_sample_severity_by_item_class(rules):
     assert d.severity == "medium" and d.evidence["item_class"] == "quality_index"
 
 
+def test_a_non_permitted_additive_is_critical_whatever_its_catalogue_class(rules):
+    # 脱氢乙酸 (catalogue class: additive) in a pastry made in 2026, not permitted under GB 2760-2024: as 苯甲酸
+    from tests.test_risk import pastry_sample
+
+    for code in ("dehydroacetic_acid", "benzoic_acid"):
+        _, effects = replay([registered(category="pastry"), pastry_sample("2026-03-12T10:00:00+08:00", "2026-03-01", code, 0.2, "S9")], rules)
+        [d] = decisions(effects, "sampling.unqualified")
+        assert d.severity == "critical", code
+        assert d.evidence["item_class"] == "additive_not_permitted" and d.evidence["failed"][0]["item_class"] == "additive_not_permitted"
+
+    # the legal term: 超范围使用食品添加剂 (食品安全法 第一百二十四条), not 非法添加 (non-food substances, 第一百二十三条)
+    custom = Rules(rules.catalogue, Policy.model_validate({"warnings": {"sampling_unqualified": {"template_zh": "【{item_class}】{sample_no}"}}}))
+    _, effects = replay([registered(category="pastry"), pastry_sample("2026-03-12T10:00:00+08:00", "2026-03-01", "benzoic_acid", 0.2, "S9")], custom)
+    [d] = decisions(effects, "sampling.unqualified")
+    assert d.message_zh == "【超范围使用食品添加剂（不得使用）】S9" and "非法添加" not in d.message_zh
+
+
 def test_fluctuation_signal_warns_before_failure(rules):
     _, effects = replay(drifting_log(), rules)
     found = decisions(effects, "fluctuation.signal")
@@ -92,6 +109,50 @@ def test_complaint_cluster(rules):
     assert len(found[0].evidence["event_ids"]) == 3
 
 
+def illness(at: str, cid: str, verified: bool, **changes):
+    payload = {"complaint_id": cid, "channel": "hotline", "category": "illness", "verified": verified, "product": "饮用纯净水",
+               "text": "孩子喝了这桶水以后上吐下泻，去医院看了急诊，医生说是急性胃肠炎。", **changes}
+    return ev("complaint.received", at, **payload)
+
+
+def test_one_verified_illness_complaint_alerts_on_its_own(rules):
+    # received unverified: nothing yet; verified on investigation: a high alert at once, not only in a cluster of 3
+    state, effects = replay([registered(), illness("2026-03-20T11:02:00+08:00", "TS1", verified=False)], rules)
+    assert not decisions(effects, "complaint.illness")
+    state, effects = step(state, ev("complaint.resolved", "2026-03-22T16:00:00+08:00", complaint_id="TS1", verified=True, outcome="属实"), rules)
+    [d] = decisions(effects, "complaint.illness")
+    assert not decisions(effects, "complaint.cluster")
+    assert d.severity == "high" and d.rasff_class == "alert" and d.title_zh == "食用后不适投诉"
+    assert d.dedup_key == f"{E}:complaint.illness:TS1"
+    assert d.message_zh == ("清源桶装水厂：2026-03-20 通过热线渠道收到投诉（编号 TS1），反映食用饮用纯净水后身体不适，经核实属实。"
+                            "投诉内容：“孩子喝了这桶水以后上吐下泻，去医院看了急诊，医生说是急性胃肠炎。”。请立即核查同批次产品并采取控制措施。")
+    assert d.evidence["event_ids"][0] == state.files[E].complaints[0].event_id and d.evidence["channel"] == "hotline"
+    # found untrue, then true again: the same problem, the same key
+    state, _ = step(state, ev("complaint.resolved", "2026-03-23T10:00:00+08:00", complaint_id="TS1", verified=False), rules)
+    state, effects = step(state, ev("complaint.resolved", "2026-03-24T10:00:00+08:00", complaint_id="TS1", verified=True), rules)
+    assert [x.dedup_key for x in decisions(effects, "complaint.illness")] == [f"{E}:complaint.illness:TS1"]
+    # received verified: at once; a long text is quoted in part; another category does not alert on its own
+    long_text = "饮用后腹痛" * 40
+    _, effects = replay([registered(), illness("2026-03-20T11:02:00+08:00", "TS2", verified=True, text=long_text),
+                         ev("complaint.received", "2026-03-21T10:00:00+08:00", complaint_id="TS3", verified=True)], rules)
+    [d] = decisions(effects, "complaint.illness")
+    assert d.evidence["complaint_id"] == "TS2" and d.evidence["excerpt"] == long_text[:80] + "…"
+
+
+def test_the_illness_complaint_rule_is_policy_data(rules):
+    custom = Rules(rules.catalogue, Policy.model_validate({"warnings": {"complaint_illness": {
+        "severity": "critical", "categories": ["illness", "spoilage"], "template_zh": "{name} {complaint_id} {channel_zh} {category_zh}"}}}))
+    _, effects = replay([registered(), ev("complaint.received", "2026-03-20T11:02:00+08:00", complaint_id="TS4", category="spoilage",
+                                          channel="12315", verified=True)], custom)
+    [d] = decisions(effects, "complaint.illness")
+    assert d.severity == "critical" and d.message_zh == "清源桶装水厂 TS4 12315 变质"
+    off = Rules(rules.catalogue, Policy.model_validate({"warnings": {"complaint_illness": {"enabled": False}}}))
+    _, effects = replay([registered(), illness("2026-03-20T11:02:00+08:00", "TS5", verified=True)], off)
+    assert not decisions(effects, "complaint.illness")
+    with pytest.raises(ValidationError, match="unknown"):
+        Policy.model_validate({"warnings": {"complaint_illness": {"categories": ["food_poisoning"]}}})
+
+
 def test_rectification_past_its_deadline(rules):
     ordered = [registered(), ev("rectification.ordered", "2026-03-25T11:00:00+08:00", rectification_id="R1", deadline="2026-04-24")]
     on_time = ordered + [ev("rectification.completed", "2026-04-20T10:00:00+08:00", rectification_id="R1"),
@@ -116,7 +177,7 @@ def test_expected_data_that_did_not_come(rules):
     assert d.evidence["what"] == "sampling" and d.evidence["last"] == "2025-01-20" and d.evidence["due"] == "2025-07-19"
     assert d.dedup_key == f"{E}:data.missing:sampling:2025-01-20"
     # dated ("as of", not "until now": the text stays true when read later), and the requirement as the policy states it
-    assert d.message_zh == ("清源桶装水厂：按 B 级要求每 180 天至少一次监督抽检，最近一次抽检为 2025-01-20，"
+    assert d.message_zh == ("清源桶装水厂：按本县风险分级监管要求，B 级企业每 180 天至少一次监督抽检，最近一次抽检为 2025-01-20，"
                             "应于 2025-07-19 前完成，截至 2025-07-20 仍无监督抽检记录。")
     # raised once per gap, not on every tick
     state, effects = step(state, ev("clock.tick", "2025-08-20T00:00:00+08:00", enterprise_id="*"), rules)
@@ -126,7 +187,7 @@ def test_expected_data_that_did_not_come(rules):
     # (the sampling gap since 2025-01-20 was raised already: once per gap)
     [d] = decisions(effects, "data.missing")
     assert d.evidence["what"] == "inspection"
-    assert "按 B 级要求每年至少 1 次现场检查（两次间隔不超过 365 天），自 2025-01-02 登记以来未检查，" in d.message_zh
+    assert "按本县风险分级监管要求，B 级企业每年至少 1 次现场检查（本局按两次间隔不超过 365 天掌握），自 2025-01-02 登记以来未检查，" in d.message_zh
     assert "无记录" not in d.message_zh and "至今" not in d.message_zh
     # a new sample closes the gap: quiet again, and the gap's alert is told which record filled it
     state, effects = step(state, pa_sample("2026-01-10T10:00:00+08:00", values=(0, 0, 0, 0, 0), sample_no="S-GAP"), rules)
@@ -143,11 +204,36 @@ def test_expected_data_that_did_not_come(rules):
     assert r["dedup_key"] == f"{E}:data.missing:inspection:2025-01-02" and r["note_zh"] == "已补录：现场检查 JC-1（2026-01-12），预警自动关闭"
 
 
+def test_a_worse_grade_gives_time_to_inspect_instead_of_a_back_dated_overdue(rules):
+    # B, inspected 2025-04-15 (B: next within 365 days); a pathogen failure on 2025-10-31 makes it C (182 days):
+    # last + 182 = 2025-10-14 is already past, so the inspection is due 30 days (regrade_grace_days) after the change
+    events = [registered("2025-01-02T09:00:00+08:00"),
+              ev("inspection.completed", "2025-04-15T10:00:00+08:00", inspection_id="I1", result="符合", findings=[]),
+              pa_sample("2025-10-31T10:00:00+08:00")]
+    state, effects = replay(events, rules)
+    f = state.files[E]
+    assert f.risk.grade == "C" and f.risk.next_inspection_due == dt.date(2025, 11, 30)
+    assert not [d for d in decisions(effects, "data.missing") if d.evidence["what"] == "inspection"]
+    state, effects = step(state, ev("clock.tick", "2025-11-30T12:00:00+08:00", enterprise_id="*"), rules)
+    assert not [d for d in decisions(effects, "data.missing") if d.evidence["what"] == "inspection"]
+    state, effects = step(state, ev("clock.tick", "2025-12-01T12:00:00+08:00", enterprise_id="*"), rules)
+    [d] = [d for d in decisions(effects, "data.missing") if d.evidence["what"] == "inspection"]
+    assert d.evidence["due"] == "2025-11-30" and d.evidence["regraded_on"] == "2025-10-31" and d.evidence["grace_days"] == 30
+    assert "最近一次检查为 2025-04-15，2025-10-31 风险等级调整为 C 级后给予 30 天检查期限，应于 2025-11-30 前完成" in d.message_zh
+    # an inspection after the change: the grade's interval runs from it again
+    state, _ = step(state, ev("inspection.completed", "2025-12-05T10:00:00+08:00", inspection_id="I2", result="符合", findings=[]), rules)
+    assert f.risk.next_inspection_due == dt.date(2025, 12, 5) + dt.timedelta(days=182)
+
+
 def test_the_inspection_requirement_reads_as_the_policy_states_it(rules):
     from processors.warnings import _requirement
 
-    assert _requirement("inspection", "D", 122, rules)[0] == "每年至少 3 次现场检查（两次间隔不超过 122 天）"
-    assert _requirement("inspection", "A", 730, rules)[0] == "每 2 年至少 1 次现场检查（两次间隔不超过 730 天）"
+    assert _requirement("inspection", "D", 122, rules)[0] == "每年至少 3 次现场检查（本局按两次间隔不超过 122 天掌握）"
+    assert _requirement("inspection", "A", 730, rules)[0] == "每 2 年至少 1 次现场检查（本局按两次间隔不超过 730 天掌握）"
+    assert _requirement("inspection", "A", 730, rules)[1] == "at least 1 inspection every 2 years (applied as at most 730 days apart)"
+    # any fractional rate over whole years
+    from processors.risk import inspection_frequency
+    assert [inspection_frequency(r)[0] for r in (0.5, 0.4, 1.5, 2)] == ["每 2 年至少 1 次", "每 5 年至少 2 次", "每 2 年至少 3 次", "每年至少 2 次"]
     assert _requirement("sampling", "C", 120, rules)[0] == "每 120 天至少一次监督抽检"
 
 
