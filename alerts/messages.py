@@ -44,7 +44,7 @@ _KIND_EN = {
     "inspection.nonconforming": "inspection findings",
     "rectification.overdue": "rectification overdue",
     "rectification.rejected": "rectification rejected at verification",
-    "sampling.retest_inadmissible": "re-test of a microbiological failure not admitted",
+    "sampling.retest_inadmissible": "re-test not admitted",
     "warning.raised": "early warning",
     "warning.resolved": "early warning resolved",
     "risk.graded": "risk grade evaluated",

@@ -318,6 +318,14 @@ def _disagrees(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisi
 _VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "待定"}
 
 
+_RETEST_REASON_EN = {
+    "microbial": "failed on microbiological indicators ({items}), which admit no re-test",
+    "original_passed": "passed: a re-test is requested against an unqualified result only",
+    "same_lab": "was re-tested by the lab that tested it first; the Food Safety Law (art. 88) requires another lab",
+    "late": "was re-tested too long after its result, beyond the policy's re-test window",
+}
+
+
 def _retest_refused(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
     rule = rules.policy.warnings.retest_inadmissible
     if not rule.enabled:
@@ -328,10 +336,15 @@ def _retest_refused(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertD
     codes = d.get("items", [])
     names = {i.item_code: i.item_name or i.item_code for i in original.judgement.items} if original and original.judgement else {}
     verdict = retest.judgement.verdict if retest is not None and retest.judgement is not None else ""
-    fields = {"sample_no": d.get("sample_no", ""), "product": d.get("product", ""), "items": "、".join(names.get(c, c) for c in codes),
-              "retest_verdict": _VERDICT_ZH.get(verdict, verdict)}
+    items = "、".join(names.get(c, c) for c in codes)
+    # (an effect folded before re-tests had other reasons than a microbial failure carries no reason)
+    reason = d.get("reason", "microbial")
+    reason_zh = d.get("reason_zh") or f"原检验结论为微生物指标不合格（{items}），依据《食品安全抽样检验管理办法》不予复检"
+    fields = {"sample_no": d.get("sample_no", ""), "product": d.get("product", ""), "items": items,
+              "retest_verdict": _VERDICT_ZH.get(verdict, verdict), "reason_zh": reason_zh,
+              "reason_en": _RETEST_REASON_EN.get(reason, reason).format(items=items)}
     evidence = {"event_ids": [d["original_event_id"], d["retest_event_id"]], "sample_no": d.get("sample_no"), "items": codes,
-                "retest_verdict": verdict or None}
+                "retest_verdict": verdict or None, "reason": reason}
     return _decision("retest.inadmissible", rule, rule.severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:retest.inadmissible:{d.get('sample_no', '')}", fields, evidence, rules)
 

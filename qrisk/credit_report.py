@@ -188,7 +188,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         if s.retest:
             detail.insert(0, "复检")
         if s.superseded_by and s.retest:
-            detail.insert(0, "微生物指标不合格不予复检，本复检结果不计入统计")
+            detail.insert(0, "复检不予采信（原因见预警），本复检结果不计入统计")
         elif s.superseded_by:
             detail.insert(0, "已由复检结论取代，不计入统计")
         samples.append({"sampled_on": s.sampled_on.isoformat(), "sample_no": s.sample_no, "product": s.product, "batch": s.batch or "",

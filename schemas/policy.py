@@ -373,11 +373,10 @@ class DisagreementRule(WarningRule):
 class RetestInadmissibleRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "复检结果不予采信"
-    template_zh: str = ("{name}：抽样编号 {sample_no}（{product}）原检验结论为微生物指标不合格（{items}），依据《食品安全抽样检验管理办法》"
-                        "不予复检；收到的复检结果（{retest_verdict}）不改变原结论，请核实复检的来由。")
-    template_en: str = ("{name}: sample {sample_no} ({product}) failed on microbiological indicators ({items}), which admit no re-test; "
+    template_zh: str = "{name}：抽样编号 {sample_no}（{product}）{reason_zh}；收到的复检结果（{retest_verdict}）不改变原结论，请核实复检的来由。"
+    template_en: str = ("{name}: sample {sample_no} ({product}) {reason_en}; "
                         "the re-test result ({retest_verdict}) does not change the original conclusion.")
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "product", "items", "retest_verdict"})
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "product", "items", "retest_verdict", "reason_zh", "reason_en"})
 
 
 class WarningsPolicy(_Strict):

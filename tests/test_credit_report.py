@@ -121,7 +121,7 @@ def test_retests_are_marked_with_what_they_decided(rules):
     detail = {s["event_id"]: s["detail_zh"] for s in report["samples"]}
     assert detail[str(overturned[0].event_id)].startswith("已由复检结论取代")
     assert detail[str(overturned[1].event_id)].startswith("复检")
-    assert detail[str(refused[1].event_id)].startswith("微生物指标不合格不予复检")
+    assert detail[str(refused[1].event_id)].startswith("复检不予采信")
     assert "不予复检" not in detail[str(refused[0].event_id)]
 
 

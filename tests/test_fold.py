@@ -292,6 +292,11 @@ def test_a_retest_of_a_passing_sample_is_not_admitted(rules, order):
     refused = _refused(effects, retest)
     assert refused["reason"] == "original_passed" and "原检验结论为合格" in refused["reason_zh"]
     assert refused["reason_zh"] in refused["message_zh"] and refused["items"] == []
+    # the supervisor's warning gives this reason, not the microbial one
+    [warned] = [e.data for e in effects if e.kind == "warning.raised" and e.data["rule"] == "retest.inadmissible"]
+    assert "原检验结论为合格" in warned["message_zh"] and "微生物" not in warned["message_zh"]
+    assert "passed: a re-test is requested against an unqualified result only" in warned["message_en"]
+    assert warned["evidence"]["reason"] == "original_passed"
     if order == "original first":
         assert not any(e.kind == "sampling.failed" for e in effects)
     else:
