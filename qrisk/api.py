@@ -290,7 +290,16 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             outcomes = await asyncio.wrap_future(committer.submit(events))
         except Exception as exc:  # noqa: BLE001 - only a publish failure is the client's to retry
             from qrisk.kafka_log import PublishError
+            from qrisk.store import StoreError
 
+            if isinstance(exc, StoreError):
+                # the log insert failed (the server down, this writer's lease lapsed): nothing was acknowledged
+                metrics.inc("qrisk_log_write_failures_total", len(events))
+                return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+                    "detail": "事件日志未能写入，本批次未被接收；请稍后重发整批（重发同一 event_id 是安全的）",
+                    "detail_en": f"the event log could not be written; nothing of this batch was accepted; resend it (repeating an event_id is safe): {exc}"[:1000],
+                    "request_id": request_id,
+                })
             if not isinstance(exc, PublishError):
                 raise
             metrics.inc("qrisk_publish_failures_total", len(events), channel="http")

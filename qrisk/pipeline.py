@@ -106,6 +106,7 @@ class Pipeline:
         self.state = CountyState()
         self.seq = 0
         self.lock = threading.RLock()  # the fold and readers of state take turns
+        self.writer_lease: Any = None  # on a server: qrisk.writer_lease.WriterLease, checked before each log write
         self.listeners: list[Callable[[list[Effect]], None]] = []  # told of effects of new events, not of replays
         # credit-file snapshots are the costliest derived rows (the whole file as JSON):
         # written at most every `snapshot_every`, on close, and all of them after recovery.
@@ -204,6 +205,8 @@ class Pipeline:
             if not fresh:
                 return outcomes
             try:
+                if self.writer_lease is not None:
+                    self.writer_lease.check()
                 self.store.insert("event_log", [self._log_row(seq, e) for seq, e in fresh])
             except Exception:
                 self.seq -= len(fresh)  # nothing was acknowledged; the caller sees the error
@@ -405,6 +408,8 @@ class Pipeline:
             self._sink.stop()
             self._sink = None
         self.write_snapshots()
+        if self.writer_lease is not None:
+            self.writer_lease.release()
         self.store.close()
 
     # ------------------------------------------------------------------ reads

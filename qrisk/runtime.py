@@ -11,7 +11,8 @@ from schemas.standards import load_catalogue
 
 from qrisk.pipeline import Clock, Pipeline, utc_now
 from qrisk.settings import Settings, load_policy
-from qrisk.store import open_store
+from qrisk.store import open_store, redact
+from qrisk.writer_lease import WriterLease
 
 
 def default_rules(policy_file: Path | None = None) -> Rules:
@@ -37,10 +38,19 @@ def open_embedded(data_dir: Path, rules: Rules, clock: Clock = utc_now, progress
 
     On a server only one pipeline may write a database: it hands out ``seq`` itself
     (chdb's directory lock enforces the same for a data directory)."""
+    settings = Settings()
     store = open_store(clickhouse_url or data_dir)
     if snapshot_seconds is None:
-        snapshot_seconds = Settings().snapshot_seconds
+        snapshot_seconds = settings.snapshot_seconds
     pipeline = Pipeline(store, rules, clock, snapshot_every=dt.timedelta(seconds=snapshot_seconds))
+    if not getattr(store, "exclusive", False):
+        lease = WriterLease(store, settings.writer_lease_seconds)
+        try:
+            lease.acquire(f"ClickHouse database {redact(clickhouse_url)}" if clickhouse_url else "this database")
+        except BaseException:
+            store.close()
+            raise
+        pipeline.writer_lease = lease
     tune_gc(freeze=False)
     pipeline.recover(progress)
     tune_gc()

@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     max_batch: int = 1000
     # a ClickHouse server instead of chdb in data_dir, e.g. clickhouse://user:pass@host:9000/qrisk
     clickhouse_url: str | None = None
+    # on a server, one process writes the event log (qrisk.writer_lease): it renews its lease every third
+    # of this; a second writer refuses to start, and takes over a silent one after this long
+    writer_lease_seconds: float = 30.0
     # where `qrisk run` puts accepted events: the embedded chdb log, or the Kafka log (QRISK_KAFKA_BOOTSTRAP …;
     # reads then come from the ClickHouse server the sink writes, QRISK_STORE_URL) — qrisk.kafka_api
     event_log: Literal["embedded", "kafka"] = "embedded"
