@@ -38,7 +38,7 @@ from schemas.export import catalogue_document
 from schemas.upcast import load_json
 from qrisk.auth import POSTING_ROLES, ApiKey, AuditLog, AuthError, KeyStore, event_refusal
 from qrisk.committer import GroupCommitter
-from qrisk.pipeline import DeadLetter, Pipeline
+from qrisk.pipeline import DeadLetter, Pipeline, conflict_error
 
 _BATCH_SCHEMA = {
     "oneOf": [
@@ -681,11 +681,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
 
 def _conflict_error(index: int | None, event_id: str, seq: int | None) -> dict[str, Any]:
-    where_en = f"the event logged as seq {seq}" if seq is not None else "an earlier event of this batch"
-    where_zh = f"日志序号 {seq} 的事件" if seq is not None else "本批次中前面的事件"
-    return {"index": index, "field": "event_id", "type": "event_id_conflict", "event_id": event_id, "logged_seq": seq,
-            "reason": f"event_id {event_id} already names {where_en}, with different content",
-            "reason_zh": f"event_id {event_id} 已用于{where_zh}，内容不同；更正请使用新的 event_id"}
+    if seq is not None:
+        error = conflict_error(event_id, f"the event logged as seq {seq}", f"日志序号 {seq} 的事件")
+    else:
+        error = conflict_error(event_id, "an earlier event of this batch", "本批次中前面的事件")
+    return {"index": index, **error, "logged_seq": seq}
 
 
 def _elements(raw: bytes) -> list[Any] | None:

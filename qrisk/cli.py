@@ -407,7 +407,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
     """Validate and load ``(position, raw, document | error)`` records into the data directory, in
     batches, with a progress bar; every record that is not an event goes to dead letters with its reason."""
     from ingest.validate import Rejection, from_the_future, validate_document
-    from qrisk.pipeline import DeadLetter
+    from qrisk.pipeline import DeadLetter, conflict_error
     from qrisk.runtime import default_rules, open_embedded
 
     pipeline = open_embedded(args.data_dir, default_rules(args.policy), clickhouse_url=Settings().clickhouse_url)
@@ -426,11 +426,13 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                 if o.status != "conflict":
                     continue
                 # kept aside with its file:line, as the HTTP door answers 409
-                reason = (f"event_id {o.event_id} already names " +
-                          (f"the event logged as seq {o.seq}" if o.seq is not None else "an earlier event of this file") + ", with different content")
-                letters.append(DeadLetter("import", position, raw, f"conflict: {reason}", [{"field": "event_id", "type": "event_id_conflict", "reason": reason}]))
+                if o.seq is not None:
+                    error = conflict_error(o.event_id, f"the event logged as seq {o.seq}", f"日志序号 {o.seq} 的事件")
+                else:
+                    error = conflict_error(o.event_id, "an earlier event of this file", "本文件中前面的事件")
+                letters.append(DeadLetter("import", position, raw, f"conflict: {error['reason']}", [error]))
                 rejected += 1
-                print(f"{position}: event_id: {reason}", file=sys.stderr)
+                print(f"{position}: event_id: {error['reason']}", file=sys.stderr)
             origins.clear()
             accepted += sum(1 for o in outcomes if o.status == "accepted")
             duplicates += sum(1 for o in outcomes if o.status == "duplicate")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import queue
 import sys
@@ -75,13 +76,17 @@ except ImportError:  # pragma: no cover - orjson is optional; the json module gi
     _orjson = None
 
 
-def _json_text(value: Any, sort_keys: bool = False) -> str:
+def _json_bytes(value: Any, sort_keys: bool = False) -> bytes:
     if _orjson is not None:
         try:
-            return _orjson.dumps(value, option=_orjson.OPT_SORT_KEYS if sort_keys else 0).decode()
+            return _orjson.dumps(value, option=_orjson.OPT_SORT_KEYS if sort_keys else 0)
         except TypeError:  # what orjson refuses (non-str keys, >64-bit ints): the json module decides
             pass
-    return json.dumps(value, ensure_ascii=False, sort_keys=sort_keys)
+    return json.dumps(value, ensure_ascii=False, sort_keys=sort_keys).encode("utf-8")
+
+
+def _json_text(value: Any, sort_keys: bool = False) -> str:
+    return _json_bytes(value, sort_keys).decode("utf-8")
 
 
 def _parse_logged(body: str) -> Envelope:
@@ -93,9 +98,32 @@ def _parse_logged(body: str) -> Envelope:
         return parse_event(json.loads(body))
 
 
-def _content(event: Envelope) -> dict[str, Any]:
-    """What the producer said: the event without the time the server received it."""
-    return event.model_dump(mode="json", exclude={"received_at"})
+_STAMPED = frozenset({"received_at"})
+
+
+def content_digest(event: Envelope) -> str:
+    """What makes two deliveries under one ``event_id`` the same event, for both runtimes: what the
+    producer said (not the ``received_at`` the server stamps) as the model reads it, so that a retry
+    spelt differently (keys reordered, 未检出 for ND) is the same event and a correction is not.  A
+    number compares as written (45 and 45.0 differ), as the logged bodies would.
+
+    A digest, not the content, because a Kafka worker keeps one for every event it has folded, in
+    its snapshots too: 16 bytes of BLAKE2b over canonical JSON (keys sorted, fields at their default
+    left out, so that a later version adding a field with a default gives the events folded before
+    it the digests they had).  Whatever else changes what goes in here changes stored digests, and
+    a retry of an event folded before would be taken for a conflict."""
+    content = event.model_dump(mode="json", exclude=_STAMPED, exclude_defaults=True)
+    # (orjson's bytes, as every worker has it; only an embedded process without it, which compares
+    # digests it makes itself, would take the json module's)
+    return hashlib.blake2b(_json_bytes(content, sort_keys=True), digest_size=16).hexdigest()
+
+
+def conflict_error(event_id: str, where_en: str, where_zh: str) -> dict[str, Any]:
+    """The error of an event whose id already names another event (``where``): the 409 answer's,
+    and the dead letter's wherever a conflict is found (the HTTP door, an import, a Kafka worker)."""
+    return {"field": "event_id", "type": "event_id_conflict", "event_id": event_id,
+            "reason": f"event_id {event_id} already names {where_en}, with different content",
+            "reason_zh": f"event_id {event_id} 已用于{where_zh}，内容不同；更正请使用新的 event_id"}
 
 
 class Pipeline:
@@ -231,7 +259,7 @@ class Pipeline:
             eid = str(event.event_id)
             earlier = first.get(eid)
             if earlier is not None:
-                if _content(earlier) != _content(event):
+                if content_digest(earlier) != content_digest(event):
                     clashes[i] = None
                 continue
             first[eid] = event
@@ -244,7 +272,7 @@ class Pipeline:
         logged = {r["event_id"]: (int(r["seq"]), r["body"]) for r in rows}
         for i, event in enumerate(events):
             hit = logged.get(str(event.event_id))
-            if hit is not None and i not in clashes and _content(_parse_logged(hit[1])) != _content(event):
+            if hit is not None and i not in clashes and content_digest(_parse_logged(hit[1])) != content_digest(event):
                 clashes[i] = hit[0]
         return clashes, {eid: seq for eid, (seq, _) in logged.items()}
 

@@ -14,7 +14,7 @@ Two agents, both calling the same code as the embedded runtime:
 
 State: one ``CreditFile`` per enterprise, in a changelog-backed Faust table, event-sourced — the
 table holds, per enterprise, a snapshot (``S|p|id``: version, last log offset, the event ids
-applied, the file) every ``QRISK_WORKER_SNAPSHOT_EVERY`` events and the events applied since
+applied with their content digests, the file) every ``QRISK_WORKER_SNAPSHOT_EVERY`` events and the events applied since
 (``E|p|id|version``).  A worker that takes over a partition rebuilds each file from its snapshot
 and tail (snapshot + tail = replay), so a changelog write costs one event, not the whole file.
 
@@ -30,7 +30,10 @@ Ordering and delivery, per batch of log messages (at least once, effectively onc
 
 Redelivery is harmless: an event id already in a file is skipped, the same event on the same
 state gives the same effects under the same keys (enterprise, file version, index), and a tick
-is applied to a file only when the file's last applied log offset is before the tick.  An error
+is applied to a file only when the file's last applied log offset is before the tick.  A file
+keeps a digest of each event's content with its id, so an id that comes again with other content
+(a correction under the old id) is not skipped silently: it is a conflict, kept in dead letters
+with an ``event.id_conflict`` effect, and not folded (``Fold._conflict``).  An error
 in ``step`` becomes a ``processing.failed`` effect and a dead letter (as in the embedded runtime);
 an error that cannot be dead-lettered stops the process at once (``os._exit``) so that nothing is
 acknowledged: Faust acknowledges an event even when an agent raises.  Faust's own commit is
@@ -82,6 +85,8 @@ from qrisk.pipeline import (
     SampleRows,
     _find_sample,
     alert_rows,
+    conflict_error,
+    content_digest,
 )
 from qrisk.topics import KafkaSettings, Topics, utc_now
 
@@ -193,6 +198,11 @@ def _dumps(doc: Any) -> bytes:
         return json.dumps(doc, ensure_ascii=False, default=_json_default).encode("utf-8")
 
 
+CONFLICT_KIND = "event.id_conflict"
+"""The effect of an event whose id was already folded for other content (``Fold._conflict``)."""
+CONFLICT_IDX = 1 << 31
+"""Effect indexes from here on are conflicts' (an event's own effects count from 0)."""
+
 _build_county = builder(CountyState)  # one per event folded: built, not validated (its parts are the fold's own)
 
 SAMPLE_COLUMN_LIST = list(SAMPLE_COLUMNS)
@@ -206,7 +216,10 @@ JUDGEMENT_COLUMN_LIST = list(JUDGEMENT_COLUMNS)
 class FileState:
     partition: int
     file: CreditFile | None = None
-    seen: set[str] = field(default_factory=set)
+    # every event id folded into this file, with its content digest (``content_digest``): a repeat
+    # with the same content is a retry, with other content a conflict.  None: folded before the
+    # digests were kept (an older snapshot), so a repeat of it can only be taken for a retry
+    seen: dict[str, str | None] = field(default_factory=dict)
     version: int = 0  # events applied to this file (ticks included)
     pos: int = -1  # log offset of the last event applied
     snap_version: int = 0
@@ -221,6 +234,7 @@ class BatchOutput:
     writes: list[tuple[str, bytes | None]] = field(default_factory=list)  # table writes; None deletes
     applied: int = 0
     duplicates: int = 0
+    conflicts: int = 0
 
 
 class Fold:
@@ -299,7 +313,11 @@ class Fold:
             if eid in snaps:
                 head, body = _split(snaps[eid])
                 fs.file = CreditFile.model_validate_json(body)
-                fs.seen = set(head["seen"])
+                seen = head["seen"]
+                # a snapshot written before digests were kept lists the ids alone: nothing to
+                # compare a repeat of those with, so it stays a duplicate, as it was then.  (An
+                # older worker reads the ids of the newer form too: set() of a dict is its keys.)
+                fs.seen = dict.fromkeys(seen) if isinstance(seen, list) else seen
                 fs.version = fs.snap_version = fs.prev_snap_version = head["v"]
                 fs.pos = head["pos"]
                 if head.get("alerts"):  # (a snapshot written before alerts were folded here has none)
@@ -309,7 +327,7 @@ class Fold:
                     continue  # covered by the snapshot (its tombstone is on its way)
                 head, body = _split(value)
                 event = parse_event(load_json(body))
-                self._step(eid, fs, event)  # (its effects and alert rows went out when it was first folded)
+                self._step(eid, fs, event, content_digest(event))  # (its effects and alert rows went out when it was first folded)
                 fs.version, fs.pos = version, head["pos"]
             self.files[eid] = fs
             members.add(eid)
@@ -320,9 +338,11 @@ class Fold:
 
     # ------------------------------------------------------------------ events
 
-    def _step(self, eid: str, fs: FileState, event: Envelope) -> tuple[list[Effect], BaseException | None, list[AlertChange]]:
-        # the county around this one file: its own seen ids, an empty county-level chart
-        state = _build_county(files={eid: fs.file} if fs.file is not None else {}, seen_event_ids=fs.seen,
+    def _step(self, eid: str, fs: FileState, event: Envelope, digest: str
+              ) -> tuple[list[Effect], BaseException | None, list[AlertChange]]:
+        # the county around this one file, with an empty county-level chart; and nothing seen,
+        # because repeats are told apart before this, by id and content (``apply``)
+        state = _build_county(files={eid: fs.file} if fs.file is not None else {}, seen_event_ids=set(),
                               clock=None, categories={}, applied=0)
         try:
             state, effects = step(state, event, self.rules)
@@ -331,7 +351,7 @@ class Fold:
             error = exc
             effects = [Effect(kind="processing.failed", enterprise_id=eid, event_id=event_key(event), occurred_at=event.occurred_at,
                               data={"reason": f"processing failed: {type(exc).__name__}: {exc}", "event_type": event.event_type})]
-        fs.seen.add(event_key(event))
+        fs.seen[event_key(event)] = digest
         fs.file = state.files.get(eid) or fs.file or CreditFile(enterprise_id=eid)
         changes: list[AlertChange] = []
         if error is None:
@@ -374,15 +394,23 @@ class Fold:
             targets = [eid for eid in sorted(members) if self.files[eid].pos < offset]
         else:
             targets = [event.enterprise_id]
+        digest = None  # once per message (a tick reaches many files), and only when a file needs it
         for eid in targets:
             fs = self.files.get(eid)
             if fs is None:
                 fs = self.files[eid] = FileState(partition)
                 self.by_partition.setdefault(partition, set()).add(eid)
             if event_id in fs.seen:
-                out.duplicates += 1
+                folded = fs.seen[event_id]
+                if folded is not None:
+                    digest = digest or content_digest(event)
+                if folded is None or folded == digest:
+                    out.duplicates += 1  # a retry, or a redelivery
+                else:
+                    self._conflict(eid, fs, event, raw, partition, offset, timestamp_ms, out)
                 continue
-            effects, error, changes = self._step(eid, fs, event)
+            digest = digest or content_digest(event)
+            effects, error, changes = self._step(eid, fs, event, digest)
             fs.version += 1
             fs.pos = offset
             out.applied += 1
@@ -401,8 +429,33 @@ class Fold:
             if fs.version - fs.snap_version >= self.snapshot_every:
                 out.writes.extend(self._snapshot(eid, fs))
 
+    def _conflict(self, eid: str, fs: FileState, event: Envelope, raw: bytes, partition: int, offset: int,
+                  timestamp_ms: int | None, out: BatchOutput) -> None:
+        """An event id already folded into this file, now with other content: a lab's correction sent
+        under the old id, say.  Not folded (an accepted event is immutable, as the embedded pipeline
+        answers 409), and not dropped: a dead letter with the event as it came and an effect, where
+        supervisors and operators look.  The alerts stage does not see it, as it never sees an event
+        the embedded pipeline refused: it is a matter of the sender's data, not a food-safety warning."""
+        event_id = event_key(event)
+        suffix = "" if event.enterprise_id != "*" else f":{eid}"
+        letter_id = f"kafka:{self.log_topic}:{partition}:{offset}{suffix}"  # a redelivery collapses onto it
+        error = conflict_error(event_id, "an earlier event in the log", "日志中已有的事件")
+        out.letters.append(DeadLetter("kafka", f"{self.log_topic}/{partition}/{offset}", raw, f"conflict: {error['reason']}", [error],
+                                      dead_letter_id=letter_id))
+        effect = Effect(kind=CONFLICT_KIND, enterprise_id=eid, event_id=event_id, occurred_at=event.occurred_at,
+                        data={"event_type": event.event_type, "reason": error["reason"], "reason_zh": error["reason_zh"],
+                              "dead_letter_id": letter_id})
+        # It changes no state, so it has no file version of its own: it goes beside the version it
+        # met, at an index past any event's effects taken from its log offset, so that neither a
+        # second conflict at that version nor this one's redelivery replaces another effect row
+        idx = CONFLICT_IDX | (offset & (CONFLICT_IDX - 1))
+        out.effects.append((eid.encode("utf-8"), self._effect_message(eid, fs, event, [effect], partition, offset, timestamp_ms,
+                                                                      first_idx=idx)))
+        out.conflicts += 1
+
     def _snapshot(self, eid: str, fs: FileState) -> list[tuple[str, bytes | None]]:
-        head = orjson.dumps({"v": fs.version, "pos": fs.pos, "seen": sorted(fs.seen), "alerts": fs.alerts.model_dump(mode="json")})
+        seen = {k: fs.seen[k] for k in sorted(fs.seen)}
+        head = orjson.dumps({"v": fs.version, "pos": fs.pos, "seen": seen, "alerts": fs.alerts.model_dump(mode="json")})
         writes: list[tuple[str, bytes | None]] = [(snapshot_key(fs.partition, eid), head + b"\n" + fs.file.model_dump_json().encode())]
         # entries the previous snapshot covers go now; those of this one after the next
         writes += [(entry_key(fs.partition, eid, v), None) for v in range(fs.prev_snap_version + 1, fs.snap_version + 1)]
@@ -410,7 +463,7 @@ class Fold:
         return writes
 
     def _effect_message(self, eid: str, fs: FileState, event: Envelope, effects: list[Effect], partition: int, offset: int,
-                        timestamp_ms: int | None, changes: list[AlertChange] | None = None) -> bytes:
+                        timestamp_ms: int | None, changes: list[AlertChange] | None = None, first_idx: int = 0) -> bytes:
         """One event's effects on one file, with its derived rows in the embedded pipeline's form:
         one ``sampling_items_in`` row per sample (item-level arrays, unfolded into
         ``sampling_items`` by ClickHouse's materialised view) and one ``judgements`` row, each as a
@@ -434,7 +487,7 @@ class Fold:
                 original = self.rows.superseded(file, record)
                 if original is not None:
                     judgements.append(original)
-            out_effects.append({"idx": idx, "kind": eff.kind, "event_id": eff.event_id, "occurred_at": eff.occurred_at, "data": data})
+            out_effects.append({"idx": first_idx + idx, "kind": eff.kind, "event_id": eff.event_id, "occurred_at": eff.occurred_at, "data": data})
         doc: dict[str, Any] = {
             "enterprise_id": eid, "event_id": event_key(event), "event_type": event.event_type,
             "file_version": fs.version, "log": [partition, offset], "log_ts": timestamp_ms, "effects": out_effects,
@@ -612,7 +665,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     fold = Fold(rules, topics.events.name, settings.worker_snapshot_every)
     app.qrisk_fold = fold  # type: ignore[attr-defined]
     app.qrisk_files = files  # type: ignore[attr-defined]
-    app.qrisk_stats = {"applied": 0, "duplicates": 0, "dead_letters": 0, "normalised": 0, "batches": 0}  # type: ignore[attr-defined]
+    app.qrisk_stats = {"applied": 0, "duplicates": 0, "conflicts": 0, "dead_letters": 0, "normalised": 0, "batches": 0}  # type: ignore[attr-defined]
     stats = app.qrisk_stats  # type: ignore[attr-defined]
     # where the fold's time goes since the last views timer (logged there): fold, waiting for effects, for the state
     timing: collections.Counter = collections.Counter()
@@ -866,6 +919,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                 timing["batches"] += 1
                 stats["applied"] += out.applied
                 stats["duplicates"] += out.duplicates
+                stats["conflicts"] += out.conflicts
                 stats["dead_letters"] += len(out.letters)
                 stats["batches"] += 1
             except BaseException as exc:  # noqa: BLE001 - incl. cancellation: never let Faust acknowledge this batch

@@ -3,8 +3,9 @@
 Events (with poison among them) are produced to an ingress topic, validated and folded by a real
 ``qrisk worker`` process, and written to ClickHouse by the sink.  Counts are reconciled exactly,
 the credit files equal an embedded replay of the same events, every poison record is in the
-dead-letter topic with its reason and position, and a second pass of the sink over the same
-messages changes no count.
+dead-letter topic with its reason and position, a correction sent under a used event_id is kept
+there as a conflict (and a retry is not), and a second pass of the sink over the same messages
+changes no count.
 """
 from __future__ import annotations
 
@@ -66,6 +67,13 @@ def run(tmp_path_factory, kafka_bootstrap, clickhouse_url):
     future["event_id"] = str(uuid.uuid4())
     future["occurred_at"] = "2062-01-01T00:00:00Z"  # a typo year: it would run the fold's clock decades ahead
     lines.insert(300, json.dumps(future, ensure_ascii=False))  # line 301
+    # a sample sent again: once as a retry (its keys in another order), once corrected under its old id
+    sample = json.loads(events[at].model_dump_json(exclude_none=True))
+    lines.append(json.dumps(dict(reversed(list(sample.items()))), ensure_ascii=False))
+    corrected = json.loads(events[at].model_dump_json(exclude_none=True))
+    corrected["payload"]["items"][0]["values"] = [123.0] * len(sample["payload"]["items"][0]["values"])
+    assert corrected != sample
+    lines.append(json.dumps(corrected, ensure_ascii=False))
     path = tmp / "county.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -109,7 +117,7 @@ def run(tmp_path_factory, kafka_bootstrap, clickhouse_url):
         elapsed = time.monotonic() - started
         yield {"env": env, "settings": settings, "topics": topics, "events": events, "summary": summary, "store": store,
                "worker": worker, "bootstrap": kafka_bootstrap, "url": url, "elapsed": elapsed, "sink_stats": sink.stats,
-               "quoted_line": at + 2}
+               "quoted_line": at + 2, "corrected": corrected}
     finally:
         worker.stop()
         store.close()
@@ -121,12 +129,12 @@ def test_counts_reconcile_exactly(run, rules):
     from processors.step import replay
 
     store, events, topics = run["store"], run["events"], run["topics"]
-    assert run["summary"]["sent"] == len(events) - 1 + 1 + 1 and run["summary"]["dead_lettered"] == 1
+    assert run["summary"]["sent"] == len(events) - 1 + 1 + 1 + 2 and run["summary"]["dead_lettered"] == 1
     ticks = sum(1 for e in events if e.event_type == "clock.tick")
     assert ticks == 1
-    # the log: every valid event once (+ the tick's copy on each partition + the poison)
+    # the log: every valid event once (+ the tick's copy on each partition + the poison + the retry and the correction)
     log = read_topic(run["bootstrap"], topics.events.name)
-    assert len(log) == len(events) - ticks + ticks * 4 + 1
+    assert len(log) == len(events) - ticks + ticks * 4 + 1 + 2
     # the archive: each event exactly once
     archived = store.query("SELECT count() AS n, uniqExact(event_id) AS u FROM events FINAL")[0]
     assert archived == {"n": len(events), "u": len(events)}
@@ -148,6 +156,7 @@ def test_counts_reconcile_exactly(run, rules):
     want = Counter(e.kind for e in expected)
     want["fluctuation.signal"] -= county_scope
     want["warning.raised"] -= county_warnings
+    want["event.id_conflict"] = 1  # the correction under a used id (not folded: see below)
     assert by_kind == {k: v for k, v in want.items() if v}
 
     judged = want["sampling.judged"]
@@ -161,8 +170,8 @@ def test_counts_reconcile_exactly(run, rules):
     items = store.query("SELECT uniqExact(event_id) AS s, count() AS n FROM sampling_items FINAL")[0]
     assert items["s"] == judged
     assert items["n"] == sum(len(i.values) for e in events if e.event_type == "sampling.result" for i in e.payload.items)
-    # the four poison records, kept once each
-    assert store.query("SELECT count() AS n FROM dead_letters FINAL")[0]["n"] == 4
+    # the four poison records and the conflict, kept once each
+    assert store.query("SELECT count() AS n FROM dead_letters FINAL")[0]["n"] == 5
 
 
 def test_credit_files_equal_an_embedded_replay(run, rules):
@@ -193,7 +202,7 @@ def test_poison_goes_to_dead_letters_with_reason_and_position(run):
     (bad_json,) = by_channel["import"]
     assert bad_json["position"] == "county.jsonl:201" and "not valid JSON" in bad_json["reason"]
     assert bad_json["raw"].startswith('{"event_id": "9d8e7c6b"')
-    kafka_letters = sorted(by_channel["kafka"], key=lambda d: d["position"])
+    kafka_letters = sorted((d for d in by_channel["kafka"] if d["errors"][0]["type"] != "event_id_conflict"), key=lambda d: d["position"])
     assert len(kafka_letters) == 3
     # an event from the future: refused by the worker as the HTTP door refuses it
     (future,) = [d for d in kafka_letters if d["errors"][0]["type"] == "in_the_future"]
@@ -209,6 +218,25 @@ def test_poison_goes_to_dead_letters_with_reason_and_position(run):
     raw = next(d for d in kafka_letters if d["position"].startswith(topics.events.name))
     assert raw["raw_encoding"] == "base64" and raw["reason"].startswith("not a valid event in the log")
     assert raw["dead_letter_id"].startswith(f"kafka:{topics.events.name}:")
+
+
+def test_a_correction_under_a_used_event_id_is_a_conflict_kept_not_folded(run):
+    """The embedded pipeline answers 409; here the producer was told nothing, so the worker keeps
+    the correction where people look (dead letters, effects) and folds nothing of it: the credit
+    files above equal a replay without it.  The retry before it was a duplicate and left no trace."""
+    topics, store, corrected = run["topics"], run["store"], run["corrected"]
+    event_id = corrected["event_id"]
+    letters = [json.loads(m.value) for m in read_topic(run["bootstrap"], topics.dead_letters.name)]
+    (letter,) = [d for d in letters if d["errors"][0]["type"] == "event_id_conflict"]
+    assert letter["errors"][0]["event_id"] == event_id and letter["position"].startswith(f"{topics.events.name}/")
+    assert letter["reason"] == f"conflict: event_id {event_id} already names an earlier event in the log, with different content"
+    assert "更正请使用新的 event_id" in letter["errors"][0]["reason_zh"]
+    assert json.loads(letter["raw"])["payload"]["items"][0]["values"] == corrected["payload"]["items"][0]["values"]
+    stored = store.query("SELECT reason FROM dead_letters FINAL WHERE dead_letter_id = %(id)s", {"id": letter["dead_letter_id"]})
+    assert [r["reason"] for r in stored] == [letter["reason"]]
+    rows = store.query("SELECT enterprise_id, event_id, data FROM stream_effects FINAL WHERE kind = 'event.id_conflict'")
+    assert [(r["enterprise_id"], r["event_id"]) for r in rows] == [(corrected["enterprise_id"], event_id)]
+    assert json.loads(rows[0]["data"])["dead_letter_id"] == letter["dead_letter_id"]
 
 
 def test_sink_redelivery_does_not_double_count(run):

@@ -145,3 +145,164 @@ def test_the_worker_partitions_the_log_as_the_api_and_faust_producers_would(part
     for key in keys + keys:  # the second time from the memo
         expected = (kafka_python_murmur2(key) & 0x7FFFFFFF) % partitions  # the API's producer (kafka-python)
         assert log_partition(key, partitions) == expected == DefaultPartitioner()(key, every, every)
+
+
+# --------------------------------------------------------------------------- an event id used again
+
+
+def _logged(doc: dict, received: dt.datetime) -> bytes:
+    """A log message as the ingress writes it: the record with the time it arrived."""
+    return json.dumps({**doc, "received_at": received.isoformat()}, ensure_ascii=False).encode("utf-8")
+
+
+def _respelt(doc: dict) -> dict:
+    """The same sample as a retry may spell it: keys in another order, 未检出 for ND."""
+    import copy
+
+    same = copy.deepcopy(doc)
+    assert same["payload"]["items"][2]["values"] == ["ND"]
+    same["payload"]["items"][2]["values"] = ["未检出"]
+    return dict(reversed(list(same.items())))
+
+
+def _corrected(doc: dict) -> dict:
+    """A lab's correction sent under the old event id."""
+    import copy
+
+    fixed = copy.deepcopy(doc)
+    fixed["payload"]["items"][0]["values"] = [0, 0, 0, 0, 0]
+    return fixed
+
+
+def _fold_registered_sample(rules, snapshot_every: int = 100):
+    from qrisk.worker import BatchOutput
+    from tests.conftest import golden
+
+    fold = Fold(rules, "log", snapshot_every=snapshot_every)
+    out = BatchOutput()
+    reg, sample = golden("enterprise.registered"), golden("sampling.result")
+    fold.apply(0, 0, _logged(reg, NOW), None, out)
+    fold.apply(0, 1, _logged(sample, NOW), None, out)
+    assert out.applied == 2 and not out.letters
+    return fold, out, sample
+
+
+def test_a_retry_is_a_duplicate_and_a_correction_under_a_used_id_a_conflict(rules) -> None:
+    """The embedded pipeline answers 409 to a correction under a used event_id; the Kafka worker
+    cannot answer, but must not drop it silently: a dead letter and an effect, nothing folded."""
+    from qrisk.worker import CONFLICT_IDX, BatchOutput
+
+    fold, _, sample = _fold_registered_sample(rules)
+    eid, event_id = sample["enterprise_id"], sample["event_id"]
+    fs = fold.files[eid]
+    before = (fs.version, fs.pos, fs.file.model_dump_json(), dict(fs.seen), fs.alerts.model_dump_json())
+    assert fs.seen[event_id] is not None  # a digest, kept with the id
+
+    retry = BatchOutput()
+    fold.apply(0, 2, _logged(_respelt(sample), NOW + dt.timedelta(minutes=5)), None, retry)
+    assert (retry.duplicates, retry.conflicts, retry.applied) == (1, 0, 0)
+    assert retry.effects == [] and retry.letters == [] and retry.writes == []
+
+    out = BatchOutput()
+    raw = _logged(_corrected(sample), NOW + dt.timedelta(hours=1))
+    fold.apply(0, 3, raw, 1_700_000_000_000, out)
+    assert (out.duplicates, out.conflicts, out.applied) == (0, 1, 0)
+    assert out.writes == []  # the state is not touched: nothing for the changelog
+    assert (fs.version, fs.pos, fs.file.model_dump_json(), dict(fs.seen), fs.alerts.model_dump_json()) == before
+    (letter,) = out.letters
+    assert letter.channel == "kafka" and letter.position == "log/0/3" and letter.raw == raw
+    assert letter.dead_letter_id == "kafka:log:0:3"
+    (error,) = letter.errors
+    assert error["type"] == "event_id_conflict" and error["field"] == "event_id" and error["event_id"] == event_id
+    # worded as the HTTP door's 409
+    assert letter.reason == f"conflict: event_id {event_id} already names an earlier event in the log, with different content"
+    assert error["reason_zh"] == f"event_id {event_id} 已用于日志中已有的事件，内容不同；更正请使用新的 event_id"
+    (key, value), = out.effects
+    message = json.loads(value)
+    assert key == eid.encode() and message["file_version"] == fs.version and message["log"] == [0, 3]
+    (effect,) = message["effects"]
+    assert effect["kind"] == "event.id_conflict" and effect["event_id"] == event_id
+    assert effect["data"] == {"event_type": "sampling.result", "reason": error["reason"], "reason_zh": error["reason_zh"],
+                              "dead_letter_id": letter.dead_letter_id}
+    # beside the last folded event's effects, never in their place; a redelivery lands on the same keys
+    assert effect["idx"] == CONFLICT_IDX | 3
+    again = BatchOutput()
+    fold.apply(0, 3, raw, 1_700_000_000_000, again)
+    assert again.effects == out.effects and [dl.dead_letter_id for dl in again.letters] == [letter.dead_letter_id]
+    # and the file goes on: the correction sent as a new event is folded
+    fresh = BatchOutput()
+    fold.apply(0, 4, _logged({**_corrected(sample), "event_id": "5b0c6e1a-93d2-4f7e-b8a4-2c1d0e9f8a76"}, NOW), None, fresh)
+    assert fresh.applied == 1 and fs.version == before[0] + 1
+
+
+def test_a_digest_is_the_same_for_an_event_however_it_reached_the_fold() -> None:
+    """Validated on ingress (the door's checks) or parsed from the log bytes, stamped or
+    re-serialised, at whatever time it arrived: one digest."""
+    from qrisk.pipeline import content_digest
+    from schemas.events import DOOR
+
+    for path in EXAMPLES:
+        raw = path.read_bytes()
+        at_door = event_adapter.validate_json(raw, context=DOOR).model_copy(update={"received_at": NOW})
+        from_log = event_adapter.validate_json(stamped_value(raw, moment_json(NOW + dt.timedelta(days=1))))
+        rewritten = event_adapter.validate_json(event_value(at_door))
+        assert content_digest(at_door) == content_digest(from_log) == content_digest(rewritten), path.stem
+    # a retry spelt differently is the same event; a number counts as written, as the log keeps it
+    from tests.conftest import golden
+
+    sample = golden("sampling.result")
+    assert content_digest(event_adapter.validate_python(_respelt(sample))) == content_digest(event_adapter.validate_python(sample))
+    sample["payload"]["items"][0]["values"][0] = 45.0
+    assert content_digest(event_adapter.validate_python(sample)) != content_digest(event_adapter.validate_python(golden("sampling.result")))
+
+
+def _table(writes, table: dict | None = None) -> dict:
+    """The worker's table after these writes (None deletes), as a successor reads it."""
+    table = {} if table is None else table
+    for key, value in writes:
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+    return table
+
+
+def test_a_snapshot_keeps_the_digests_and_one_without_them_still_loads(rules) -> None:
+    from qrisk.worker import BatchOutput, snapshot_key
+    from tests.conftest import golden
+
+    fold, out, sample = _fold_registered_sample(rules, snapshot_every=2)
+    eid, event_id = sample["enterprise_id"], sample["event_id"]
+    table = _table(out.writes)
+    assert snapshot_key(0, eid) in table  # two events: a snapshot
+    # one more event after the snapshot, in the tail
+    complaint = golden("complaint.received")
+    tail = BatchOutput()
+    fold.apply(0, 2, _logged(complaint, NOW), None, tail)
+    _table(tail.writes, table)
+
+    successor = Fold(rules, "log")
+    successor.load(0, table.items())
+    assert successor.files[eid].seen == fold.files[eid].seen and None not in successor.files[eid].seen.values()
+    out = BatchOutput()
+    successor.apply(0, 3, _logged(_corrected(sample), NOW), None, out)
+    successor.apply(0, 4, _logged(_respelt(sample), NOW), None, out)
+    assert (out.conflicts, out.duplicates, out.applied) == (1, 1, 0)
+
+    # a snapshot as workers wrote it before the digests: the ids alone
+    head, _, body = table[snapshot_key(0, eid)].partition(b"\n")
+    doc = json.loads(head)
+    doc["seen"] = sorted(doc["seen"])
+    old = {**table, snapshot_key(0, eid): json.dumps(doc).encode() + b"\n" + body}
+    upgraded = Fold(rules, "log")
+    upgraded.load(0, old.items())
+    fs = upgraded.files[eid]
+    assert fs.version == fold.files[eid].version and fs.file.model_dump_json() == fold.files[eid].file.model_dump_json()
+    assert fs.seen[event_id] is None  # nothing to compare a repeat with …
+    assert fs.seen[complaint["event_id"]] is not None  # … but the tail, folded again here, has its digests
+    out = BatchOutput()
+    upgraded.apply(0, 3, _logged(_corrected(sample), NOW), None, out)
+    assert (out.conflicts, out.duplicates) == (0, 1)  # so a repeat of a snapshot's id is a duplicate, as it was
+    changed = {**complaint, "payload": {**complaint["payload"], "text": "另一条投诉"}}
+    upgraded.apply(0, 4, _logged(changed, NOW), None, out)
+    assert out.conflicts == 1
