@@ -99,23 +99,38 @@ def _parse_logged(body: str) -> Envelope:
 
 
 _STAMPED = frozenset({"received_at"})
+# an alert step's time is the server's too (the API stamps it when the supervisor acts): a retried
+# POST …/actions under the same event_id is the same step, whenever the retry came
+_STAMPED_STEP = frozenset({"received_at", "occurred_at"})
 
 
 def content_digest(event: Envelope) -> str:
     """What makes two deliveries under one ``event_id`` the same event, for both runtimes: what the
     producer said (not the ``received_at`` the server stamps) as the model reads it, so that a retry
-    spelt differently (keys reordered, 未检出 for ND) is the same event and a correction is not.  A
-    number compares as written (45 and 45.0 differ), as the logged bodies would.
+    spelt differently (keys reordered, 未检出 for ND, 45 as 45.0) is the same event and a correction is not.
 
     A digest, not the content, because a Kafka worker keeps one for every event it has folded, in
     its snapshots too: 16 bytes of BLAKE2b over canonical JSON (keys sorted, fields at their default
     left out, so that a later version adding a field with a default gives the events folded before
     it the digests they had).  Whatever else changes what goes in here changes stored digests, and
     a retry of an event folded before would be taken for a conflict."""
-    content = event.model_dump(mode="json", exclude=_STAMPED, exclude_defaults=True)
+    stamped = _STAMPED_STEP if event.event_type == "alert.action" else _STAMPED
+    content = _numbers_alike(event.model_dump(mode="json", exclude=stamped, exclude_defaults=True))
     # (orjson's bytes, as every worker has it; only an embedded process without it, which compares
     # digests it makes itself, would take the json module's)
     return hashlib.blake2b(_json_bytes(content, sort_keys=True), digest_size=16).hexdigest()
+
+
+def _numbers_alike(value: Any) -> Any:
+    """45 and 45.0 are one reading: a lab whose retry goes through another JSON library must not be
+    told its retry is a correction.  (bool is an int in Python, and stays a bool.)"""
+    if isinstance(value, dict):
+        return {k: _numbers_alike(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers_alike(v) for v in value]
+    if type(value) is int:
+        return float(value)
+    return value
 
 
 def conflict_error(event_id: str, where_en: str, where_zh: str) -> dict[str, Any]:

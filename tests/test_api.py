@@ -53,6 +53,11 @@ def test_an_event_id_reused_for_different_content_is_a_conflict_not_a_duplicate(
     assert same["payload"]["items"][2]["values"] == ["ND"]
     same["payload"]["items"][2]["values"] = ["未检出"]
     assert post(server, dict(reversed(list(same.items())))).json()["duplicates"] == 1
+    # …and with its whole numbers written as floats, as another JSON library may send them
+    floats = copy.deepcopy(sample)
+    assert floats["payload"]["items"][0]["values"] == [45, 59, 8, 61, 10]
+    floats["payload"]["items"][0]["values"] = [45.0, 59.0, 8.0, 61.0, 10.0]
+    assert post(server, floats).json()["duplicates"] == 1
     corrected = copy.deepcopy(sample)
     corrected["payload"]["items"][1]["values"] = [0.5]
     fresh = golden("complaint.received")
