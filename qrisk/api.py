@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from alerts.lifecycle import STATES as ALERT_STATES
 from ingest.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
 from ingest.lint import event_warnings
 from ingest.validate import decode_body, element_bytes, from_the_future, reason_zh
@@ -80,17 +81,56 @@ class AlertActionRequest(BaseModel):
         return self
 
 
+# Prometheus wants a HELP and a TYPE per metric; a name missing here is exposed as untyped
+METRIC_HELP: dict[str, tuple[str, str]] = {
+    "qrisk_events_accepted_total": ("counter", "Events accepted into the log (new)."),
+    "qrisk_events_duplicate_total": ("counter", "Events answered as duplicates of logged ones (retries)."),
+    "qrisk_events_rejected_total": ("counter", "Events refused as invalid (kept as dead letters)."),
+    "qrisk_events_conflict_total": ("counter", "Events whose event_id already names other content (409, dead letters)."),
+    "qrisk_events_forbidden_total": ("counter", "Events refused because the key may not post them."),
+    "qrisk_events_warned_total": ("counter", "Accepted events answered with warnings (unknown item, unit …)."),
+    "qrisk_auth_failures_total": ("counter", "Requests refused for a missing, unknown, expired or revoked key."),
+    "qrisk_commit_seconds_total": ("counter", "Seconds spent in group commits (log write and fold)."),
+    "qrisk_log_write_failures_total": ("counter", "Events of batches the event log could not take (503)."),
+    "qrisk_publish_failures_total": ("counter", "Events of batches Kafka did not acknowledge (503)."),
+    "qrisk_ticks_total": ("counter", "clock.tick events written to the log."),
+    "qrisk_published_events_total": ("counter", "Events published to the Kafka log."),
+    "qrisk_dead_lettered_total": ("counter", "Dead letters written."),
+    "qrisk_group_commits_total": ("counter", "Group commits (log writes)."),
+    "qrisk_alerts": ("gauge", "Alerts by state."),
+    "qrisk_alert_deliveries_sent_total": ("counter", "Alert notifications sent."),
+    "qrisk_alert_deliveries_retried_total": ("counter", "Alert notification attempts to retry."),
+    "qrisk_alert_deliveries_failed_total": ("counter", "Alert notifications given up."),
+    "qrisk_alert_dispatcher_active": ("gauge", "1 when this process's dispatcher sends the outbox."),
+    "qrisk_log_seq": ("gauge", "The highest seq in the event log."),
+    "qrisk_enterprises": ("gauge", "Enterprises with a credit file."),
+    "qrisk_derived_lag_events": ("gauge", "Events folded but not yet in the derived tables."),
+    "qrisk_derived_write_failures": ("gauge", "Consecutive failed writes of derived rows (0: writing)."),
+}
+# counters a dashboard or an alert rule reads from the first scrape, before anything happened
+_ZERO_AT_START = ("qrisk_events_accepted_total", "qrisk_events_duplicate_total", "qrisk_events_rejected_total",
+                  "qrisk_events_conflict_total", "qrisk_auth_failures_total", "qrisk_log_write_failures_total")
+
+
 class Metrics:
     def __init__(self) -> None:
-        self.counters: dict[str, float] = {}
+        self.counters: dict[str, float] = {name: 0.0 for name in _ZERO_AT_START}
 
     def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
         key = name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}" if labels else "")
         self.counters[key] = self.counters.get(key, 0.0) + value
 
     def render(self, gauges: dict[str, float]) -> str:
-        lines = [f"{k} {v:g}" for k, v in sorted(self.counters.items())]
-        lines += [f"{k} {v:g}" for k, v in sorted(gauges.items())]
+        samples = sorted([*self.counters.items(), *gauges.items()], key=lambda kv: (kv[0].partition("{")[0], kv[0]))
+        lines: list[str] = []
+        named = ""
+        for key, value in samples:
+            name = key.partition("{")[0]
+            if name != named:
+                named = name
+                kind, text = METRIC_HELP.get(name, ("untyped", name))
+                lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+            lines.append(f"{key} {value:g}")
         return "\n".join(lines) + "\n"
 
 
@@ -648,11 +688,20 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if distributed:
             # reads trail the log by the workers' and the sink's lag, which Kafka's group offsets show
             return {"status": "ok", "event_log": "kafka", "published": pipeline.published, "dead_lettered": pipeline.dead_lettered}
+        # alive either way (200): "degraded" says what an operator should look at — derived rows not
+        # being written (dashboards fall behind), the dispatcher's last pass failing
+        problems = {}
+        sink = pipeline._sink
+        if sink is not None and sink.failures:
+            problems["derived_rows"] = f"{sink.failures} failed writes in a row: {sink.last_error}"
+        if dispatcher is not None and dispatcher.last_error is not None:
+            problems["alert_dispatcher"] = dispatcher.last_error
         return {
-            "status": "ok",
+            "status": "degraded" if problems else "ok",
             "events": pipeline.seq,
             "enterprises": len(pipeline.state.files),
             "derived_lag": pipeline.seq - pipeline.derived_seq,  # events folded but not yet in the derived tables
+            **({"problems": problems} if problems else {}),
         }
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics",
@@ -663,7 +712,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                    "qrisk_dead_lettered_total": pipeline.dead_lettered})
         with pipeline.lock:
             states = collections.Counter(a.state for a in pipeline.alerts.alerts.values())
-        gauges = {f'qrisk_alerts{{state="{s}"}}': float(n) for s, n in sorted(states.items())}
+        # every state, 0 included: a series that vanishes when its count drops to 0 reads as "no data"
+        gauges = {f'qrisk_alerts{{state="{s}"}}': float(states.get(s, 0)) for s in sorted({*ALERT_STATES, *states})}
+        gauges["qrisk_derived_write_failures"] = float(pipeline._sink.failures if pipeline._sink is not None else 0)
         if dispatcher is not None:
             gauges.update({"qrisk_alert_deliveries_sent_total": dispatcher.sent, "qrisk_alert_deliveries_retried_total": dispatcher.retried,
                            "qrisk_alert_deliveries_failed_total": dispatcher.failed,

@@ -568,6 +568,7 @@ class _DerivedSink:
         self.idle = threading.Event()
         self.idle.set()
         self.failures = 0
+        self.last_error: str | None = None  # (for /healthz)
         self.thread = threading.Thread(target=self._run, name="qrisk-derived-sink", daemon=True)
         self.thread.start()
 
@@ -608,6 +609,7 @@ class _DerivedSink:
                     self.idle.set()
             except Exception as exc:  # noqa: BLE001 - keep the rows, try again
                 self.failures += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"[:300]
                 delay = min(30.0, 0.1 * 2 ** min(self.failures, 9))
                 print(f"qrisk: derived rows not written ({type(exc).__name__}: {exc}); retrying in {delay:.1f}s", file=sys.stderr)
                 time.sleep(delay)
