@@ -6,7 +6,8 @@ time, so that judging a sample is a handful of dict look-ups.
 
 Layout of the data directory: ``units.yaml`` (units and exact conversions) and
 one file per category (``packaged_water.yaml``, ``pastry.yaml``, ...).  Rule
-semantics are documented at the top of ``packaged_water.yaml``.
+semantics and the other fields of an item are documented at the top of
+``packaged_water.yaml``.
 """
 from __future__ import annotations
 
@@ -138,6 +139,23 @@ class Rule(_Model):
 # --------------------------------------------------------------------------- items
 
 
+class ProductScope(_Model):
+    """The products of a category an item's limits apply to, recognised by their name.
+
+    GB 17323's conductivity and pH are quality indices of purified water (饮用纯净水) only;
+    a mineral or spring water in the same category is not judged on them.  GB 19298 asks
+    the label to name the water's type, so a fragment of the product name decides.
+    """
+
+    products: tuple[Annotated[str, Field(min_length=1, max_length=40)], ...] = Field(
+        min_length=1, description="name fragments: the item applies when the sample's product name contains one of them")
+    name_zh: Text = Field(description="the products as a supervisor names them, e.g. 饮用纯净水")
+    name_en: Text
+
+    def covers(self, product: str) -> bool:
+        return any(fragment in product for fragment in self.products)
+
+
 class CatalogueItem(_Model):
     code: Code
     name_zh: Text
@@ -145,6 +163,7 @@ class CatalogueItem(_Model):
     item_class: ItemClass
     unit: Annotated[str, Field(min_length=1, max_length=40)] = Field(description="canonical unit, a unit of units.yaml")
     function_group: Code | None = Field(default=None, description="e.g. preservative, sweetener (sum-of-ratios)")
+    scope: ProductScope | None = Field(default=None, description="products the limits apply to; null = every product of the category")
     rules: tuple[Rule, ...] = Field(min_length=1)
 
     @field_validator("rules")
@@ -292,7 +311,7 @@ class CatalogueIndex:
     these dicts directly; pydantic private attributes are too slow per item.
     """
 
-    __slots__ = ("items", "item_units", "group_members", "units", "timeless")
+    __slots__ = ("items", "item_units", "group_members", "units", "timeless", "scoped")
 
     def __init__(self, items: dict[tuple[str, str], CatalogueItem], item_units: dict[tuple[str, str], Unit],
                  group_members: dict[tuple[str, str], tuple[CatalogueItem, ...]], units: _UnitLookup) -> None:
@@ -300,11 +319,20 @@ class CatalogueIndex:
         self.item_units = item_units
         self.group_members = group_members
         self.units = units
-        # items with one edition and no date bounds: the rule needs no date (most of the catalogue)
+        # items with one edition, no date bounds and no product scope: the rule needs neither
+        # a date nor the product's name (most of the catalogue)
         self.timeless: dict[tuple[str, str], Rule] = {
-            key: item.rules[0] for key, item in items.items()
-            if len(item.rules) == 1 and item.rules[0].applies_from is None and item.rules[0].applies_to is None
+            key: rule for key, item in items.items() if item.scope is None and (rule := self._undated(item)) is not None
         }
+        # items scoped to some products: their name fragments, and the rule when it needs no date
+        self.scoped: dict[tuple[str, str], tuple[tuple[str, ...], Rule | None]] = {
+            key: (item.scope.products, self._undated(item)) for key, item in items.items() if item.scope is not None
+        }
+
+    @staticmethod
+    def _undated(item: CatalogueItem) -> Rule | None:
+        rule = item.rules[0]
+        return rule if len(item.rules) == 1 and rule.applies_from is None and rule.applies_to is None else None
 
 
 class Catalogue(_Model):

@@ -302,3 +302,27 @@ def test_missing_units_file_is_refused(data_copy: Path) -> None:
 def test_edited_data_changes_the_digest(cat: Catalogue, data_copy: Path) -> None:
     edit(data_copy / "pastry.yaml", "kind: maximum, max: 5,", "kind: maximum, max: 6,")
     assert load_catalogue(str(data_copy)).digest != cat.digest
+
+
+def test_purified_water_indices_are_scoped_to_purified_water(cat: Catalogue) -> None:
+    """domain.md: conductivity and pH are GB 17323 indices of purified water; cyanide is for
+    distilled purified water.  Other items apply to every packaged water."""
+    scoped = {item.code for _, item in all_items(cat) if item.scope is not None}
+    assert scoped == {"conductivity", "ph", "cyanide"}
+    ph = cat.item("packaged_water", "ph")
+    assert ph.scope.covers("饮用纯净水") and ph.scope.covers("饮用蒸馏水")
+    assert not ph.scope.covers("饮用天然矿泉水") and not ph.scope.covers("饮用天然泉水")
+    # a scoped item needs the product's name: it is never served from the date-free shortcut
+    assert ("packaged_water", "ph") not in cat.index.timeless and ("packaged_water", "ph") in cat.index.scoped
+
+
+def test_a_scope_names_at_least_one_product(tmp_path: Path) -> None:
+    data = tmp_path / "standards"
+    shutil.copytree(DATA, data)
+    path = data / "packaged_water.yaml"
+    text = path.read_text(encoding="utf-8")
+    old = "{products: [纯净水, 蒸馏水], name_zh: 饮用纯净水,"
+    assert old in text
+    path.write_text(text.replace(old, "{products: [], name_zh: 饮用纯净水,"), encoding="utf-8")
+    with pytest.raises(CatalogueError, match="products"):
+        load_catalogue(str(data))

@@ -22,12 +22,12 @@ def item(code: str, values: list[Any], unit: str, **extra: Any) -> dict[str, Any
 
 
 def sample(*items: dict[str, Any], production_date: str | None = "2024-06-01",
-           sampled_on: str = "2025-06-01") -> SamplingResult:
+           sampled_on: str = "2025-06-01", product: str = "饮用纯净水") -> SamplingResult:
     doc: dict[str, Any] = {
         "sample_no": "DBJ24330000000001",
         "task_source": "县市场监督管理局",
         "lab": "某检测中心",
-        "product": "饮用纯净水",
+        "product": product,
         "sampled_on": sampled_on,
         "items": list(items),
     }
@@ -345,6 +345,63 @@ def test_basis_note_says_when_the_sampling_date_chose_the_edition() -> None:
     result = judge("pastry", item("sorbic_acid", [0.1], "g/kg"), production_date=None, sampled_on="2025-02-07")
     assert result.basis_note_zh == "未提供生产日期，按抽样日期2025-02-07选择标准版本"
     assert result.basis_note_en
+
+
+# --------------------------------------------------------------------------- product scope
+
+
+def test_purified_water_limits_do_not_judge_a_mineral_water() -> None:
+    """GB 17323's conductivity and pH are for purified water: a mineral water at pH 7.6 and
+    350 µS/cm that the lab passed is not a failure (it was judged 不合格 before the scope)."""
+    result = judge("packaged_water", item("ph", [7.6], "pH", lab_verdict="合格"),
+                   item("conductivity", [350], "µS/cm", lab_verdict="合格"), product="饮用天然矿泉水")
+    assert result.verdict == "pass" and result.disagreements == ()
+    for j in result.items:
+        assert_verdict(j, "not_applicable", "out_of_scope")
+        assert (j.kind, j.standard, j.limit_text, j.agrees_with_lab) == (None, None, None, None)
+        assert "仅适用于饮用纯净水" in j.message_zh and "饮用天然矿泉水" in j.message_zh
+        assert "GB 17323" in j.message_zh and j.message_en
+    assert result.items[0].values == (7.6,) and result.items[1].values == (350.0,)
+
+
+@pytest.mark.parametrize("product", ["饮用纯净水", "桶装饮用纯净水", "饮用蒸馏水"])
+def test_purified_water_is_still_judged_on_them(product: str) -> None:
+    result = judge("packaged_water", item("ph", [7.6], "pH"), item("conductivity", [350], "µS/cm"), product=product)
+    assert result.verdict == "fail"
+    assert [j.reason for j in result.items] == ["out_of_range", "over_maximum"]
+
+
+def test_an_out_of_scope_item_neither_fails_nor_clouds_the_sample() -> None:
+    spring = judge("packaged_water", item("ph", [7.6], "pH"), item("pseudomonas_aeruginosa", [0, 3, 0, 0, 0], "CFU/250mL"),
+                   product="饮用天然泉水")
+    assert spring.verdict == "fail" and [j.verdict for j in spring.items] == ["not_applicable", "fail"]
+    clean = judge("packaged_water", item("ph", [7.6], "pH"), item("free_chlorine", ["ND"], "mg/L"), product="饮用天然泉水")
+    assert clean.verdict == "pass"
+
+
+def test_cyanide_is_for_purified_water_only() -> None:
+    assert judge("packaged_water", item("cyanide", [0.06], "mg/L"), product="饮用蒸馏水").verdict == "fail"
+    spring = judge("packaged_water", item("cyanide", [0.06], "mg/L"), product="饮用天然泉水")
+    assert spring.verdict == "pass" and spring.items[0].verdict == "not_applicable"
+
+
+def test_a_lab_failing_an_out_of_scope_item_is_a_disagreement() -> None:
+    result = judge("packaged_water", item("conductivity", [350], "µS/cm", lab_verdict="不合格"), product="饮用天然矿泉水")
+    assert result.verdict == "pass" and result.disagreements == ("conductivity",)
+    j = result.items[0]
+    assert j.verdict == "not_applicable" and j.agrees_with_lab is False and "请核实产品类别" in j.message_zh
+
+
+def test_the_memo_tells_products_in_and_out_of_scope_apart() -> None:
+    """Same item, same values, same rule: only the product differs, and it decides."""
+    from processors import judgement
+
+    judgement._MEMO.clear()
+    ph = item("ph", [7.6], "pH")
+    assert judge("packaged_water", ph, product="饮用天然矿泉水").verdict == "pass"
+    assert judge("packaged_water", ph, product="饮用纯净水").verdict == "fail"
+    other = judge("packaged_water", ph, product="饮用山泉水")
+    assert other.verdict == "pass" and "饮用山泉水" in other.items[0].message_zh
 
 
 def test_unverified_limit_is_said_in_the_message() -> None:
