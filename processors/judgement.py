@@ -603,7 +603,7 @@ def _sum_checks_memo(category: str, catalogue: Catalogue, index: CatalogueIndex,
     timeless = index.timeless
     key = (category, tuple(
         (item.code, judged[item.code][0].verdict, repr(judged[item.code][1]),
-         id(timeless.get((category, item.code)) or item.rule_on(basis)))
+         id(timeless.get((category, item.code)) or index.rule_on(category, item.code, basis)))
         for item in members if item.code in judged))
     memo = _MEMO.setdefault(catalogue.digest, {})
     hit = memo.get(key)
@@ -674,7 +674,8 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
         memo = _MEMO.setdefault(catalogue.digest, {})
         if len(memo) > _MEMO_LIMIT:
             memo.clear()
-        items_get = index.items.get
+        catalogued = index.items
+        dated_get = index.dated.get
         timeless_get = index.timeless.get
         scoped_get = index.scoped.get
         covers_get = _COVERS.get
@@ -705,9 +706,10 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
                 elif not inside:
                     decides = product
                 else:
-                    item = items_get(ck)
-                    rule = item.rule_on(basis) if item is not None else None
-                    decides = id(rule) if rule is not None else (basis if item is not None else None)
+                    rule = dated_get((category, code, basis))
+                    if rule is None:
+                        rule = index.rule_on(category, code, basis)
+                    decides = id(rule) if rule is not None else (basis if ck in catalogued else None)
             # A judgement keeps numbers as floats, so 5 and 5.0 are judged alike and may share a
             # key; only a zero's sign survives float(): keys holding a zero are told apart by repr
             # (which also tells -0.0 from 0.0), so a hit is exactly what a fresh judgement gives.

@@ -311,7 +311,7 @@ class CatalogueIndex:
     these dicts directly; pydantic private attributes are too slow per item.
     """
 
-    __slots__ = ("items", "item_units", "group_members", "units", "timeless", "scoped")
+    __slots__ = ("items", "item_units", "group_members", "units", "timeless", "scoped", "dated")
 
     def __init__(self, items: dict[tuple[str, str], CatalogueItem], item_units: dict[tuple[str, str], Unit],
                  group_members: dict[tuple[str, str], tuple[CatalogueItem, ...]], units: _UnitLookup) -> None:
@@ -328,6 +328,23 @@ class CatalogueIndex:
         self.scoped: dict[tuple[str, str], tuple[tuple[str, ...], Rule | None]] = {
             key: (item.scope.products, self._undated(item)) for key, item in items.items() if item.scope is not None
         }
+
+        # (category, code, day) -> the rule in force: filled as judgements ask (a county's
+        # production dates are few), so that a dated item costs one look-up, not a scan
+        self.dated: dict[tuple[str, str, dt.date], Rule | None] = {}
+
+    def rule_on(self, category: str, code: str, day: dt.date) -> Rule | None:
+        """``CatalogueItem.rule_on`` through the ``dated`` memo (None also for an unknown item)."""
+        key = (category, code, day)
+        try:
+            return self.dated[key]
+        except KeyError:
+            pass
+        if len(self.dated) > 100_000:
+            self.dated.clear()
+        item = self.items.get((category, code))
+        rule = self.dated[key] = None if item is None else item.rule_on(day)
+        return rule
 
     @staticmethod
     def _undated(item: CatalogueItem) -> Rule | None:
