@@ -82,6 +82,10 @@ UNVERIFIED = {
     ("pastry", "acesulfame_k", "2014"),
     ("pastry", "acesulfame_k", "2024"),
     ("pastry", "lead", "2022"),
+    # GB 2762-2017, before 2023-06-30: not checked against that edition's text
+    ("packaged_water", "lead", "2017"),
+    ("packaged_water", "total_arsenic", "2017"),
+    ("pastry", "lead", "2017"),
 }
 
 
@@ -145,6 +149,18 @@ def test_dehydroacetic_acid_changes_edition_on_2025_02_08(cat: Catalogue) -> Non
     before, after = item.rule_on(SWITCH_2760 - dt.timedelta(days=1)), item.rule_on(SWITCH_2760)
     assert (before.standard, before.kind, before.max) == ("GB 2760-2014", "maximum", 0.5)
     assert (after.standard, after.kind) == ("GB 2760-2024", "not_permitted")
+
+
+@pytest.mark.parametrize("category,code", [("packaged_water", "lead"), ("packaged_water", "total_arsenic"), ("pastry", "lead")])
+def test_gb_2762_changes_edition_on_2023_06_30(cat: Catalogue, category: str, code: str) -> None:
+    """GB 2762-2022 took effect on 2023-06-30: a product made before is judged by GB 2762-2017
+    (same limit, not checked against that text here, so unverified)."""
+    item = cat.item(category, code)
+    switch = dt.date(2023, 6, 30)
+    before, after = item.rule_on(switch - dt.timedelta(days=1)), item.rule_on(switch)
+    assert (before.standard, before.verified) == ("GB 2762-2017", False) and "not checked" in before.note
+    assert after.standard == "GB 2762-2022"
+    assert before.max == after.max
 
 
 def test_water_does_not_judge_plate_count_or_moulds(cat: Catalogue) -> None:

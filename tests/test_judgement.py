@@ -404,6 +404,14 @@ def test_the_memo_tells_products_in_and_out_of_scope_apart() -> None:
     assert other.verdict == "pass" and "饮用山泉水" in other.items[0].message_zh
 
 
+def test_lead_made_before_2023_06_30_is_judged_by_gb_2762_2017() -> None:
+    old = pastry("lead", [0.6], "mg/kg", production_date="2019-01-01", sampled_on="2019-02-01")
+    assert old.verdict == "fail" and (old.standard, old.edition) == ("GB 2762-2017", "2017")
+    assert "GB 2762-2017" in old.message_zh and "尚待核实" in old.message_zh
+    new = water("lead", [0.005], "mg/L", production_date="2023-06-30", sampled_on="2023-07-10")
+    assert new.verdict == "pass" and new.standard == "GB 2762-2022" and new.verified is True
+
+
 def test_unverified_limit_is_said_in_the_message() -> None:
     j = pastry("moulds", [10], "CFU/g")
     assert j.verified is False and "尚待核实" in j.message_zh and "not yet verified" in j.message_en
