@@ -55,6 +55,7 @@ Reason = Literal[
     "unit_mismatch",  # a known unit that does not convert to the catalogue unit
     "wrong_value_count",  # a plan needs exactly n results
     "no_rule_in_force",  # no catalogued edition covers the basis date
+    "edition_uncertain",  # no production date, and the editions the product may fall under disagree
     "negative_value",
     # not_applicable
     "out_of_scope",  # the item's limits are for other products of the category (CatalogueItem.scope)
@@ -623,6 +624,62 @@ _MEMO_LIMIT = 200_000
 _GROUP_MEMBERS: dict[tuple[str, str], tuple[CatalogueItem, ...]] = {}
 
 
+_VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定", "not_applicable": "不适用"}
+
+
+def _made_zh(rule: Rule) -> str:
+    start, end = rule.applies_from, rule.applies_to
+    if start and end:
+        return f"{start.isoformat()}至{end.isoformat()}前生产"
+    if start:
+        return f"{start.isoformat()}起生产"
+    return f"{end.isoformat()}前生产" if end else "各生产日期"
+
+
+def _made_en(rule: Rule) -> str:
+    start, end = rule.applies_from, rule.applies_to
+    if start and end:
+        return f"made {start.isoformat()} to before {end.isoformat()}"
+    if start:
+        return f"made from {start.isoformat()}"
+    return f"made before {end.isoformat()}" if end else "any production date"
+
+
+def _weigh_editions(pair: tuple[ItemJudgement, float | None], rule: Rule, span: tuple[Rule, ...], test: TestItem,
+                    category: str, category_zh: str, index: CatalogueIndex, basis: dt.date,
+                    product: str) -> tuple[ItemJudgement, float | None]:
+    """No production date: the sampling date chose ``rule``, but the product may have been made
+    under any edition of ``span`` (the category's look-back).  When their verdicts differ the
+    item is undetermined and the message asks to verify the production date."""
+    first = basis - index.lookback[category]
+    verdicts: list[tuple[Rule, str]] = []
+    for other in span:
+        if other is rule:
+            verdicts.append((other, pair[0].verdict))
+        else:
+            # judged as if made on a day of the look-back under that edition
+            day = max(other.applies_from or first, first)
+            verdicts.append((other, _judge_item(test, category, category_zh, index, day, [], product)[0].verdict))
+    if len({v for _, v in verdicts}) == 1:
+        return pair
+    judgement = pair[0]
+    days = index.lookback[category].days
+    zh = (f"{judgement.item_name}：未提供生产日期，抽样日期{basis.isoformat()}前{days}天内生产的产品可能适用不同版本标准，判定结果不一："
+          + "；".join(f"按{r.standard}（{_made_zh(r)}）判定{_VERDICT_ZH[v]}" for r, v in verdicts)
+          + "。无法判定，请核实生产日期")
+    en = (f"{index.items[(category, test.item_code)].name_en}: no production date; a product sampled on {basis.isoformat()} may have been made up to "
+          f"{days} days earlier, under editions with different verdicts: "
+          + "; ".join(f"{r.standard} ({_made_en(r)}): {v}" for r, v in verdicts)
+          + ". Undetermined: verify the production date")
+    if any(not r.verified for r, _ in verdicts):
+        zh += "（注：部分限值尚待核实）"
+        en += " (note: some limits are not yet verified)"
+    return judgement.model_copy(update={
+        "verdict": "undetermined", "reason": "edition_uncertain", "message_zh": zh, "message_en": en,
+        "agrees_with_lab": None,
+    }), pair[1]
+
+
 def _covers(fragments: tuple[str, ...], product: str) -> bool:
     """Whether a product name falls in an item's scope (``ProductScope.covers``), memoised in
     ``_COVERS``: a county's product names are few and every water sample asks."""
@@ -680,6 +737,7 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
         scoped_get = index.scoped.get
         covers_get = _COVERS.get
         product = sample.product
+        undated = edition_basis == "sampled_on"
         for test in sample.items:
             # the fields straight from the model's dict: a pydantic attribute read costs a
             # __getattr__ hook, and this runs for every result line
@@ -710,6 +768,10 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
                     if rule is None:
                         rule = index.rule_on(category, code, basis)
                     decides = id(rule) if rule is not None else (basis if ck in catalogued else None)
+                    if undated and rule is not None and len(index.rules_before(category, code, basis)) > 1:
+                        # the product may be older than the sampling date's edition: the verdict
+                        # weighs the editions of the look-back too, and its message quotes the date
+                        decides = (decides, basis)
             # A judgement keeps numbers as floats, so 5 and 5.0 are judged alike and may share a
             # key; only a zero's sign survives float(): keys holding a zero are told apart by repr
             # (which also tells -0.0 from 0.0), so a hit is exactly what a fresh judgement gives.
@@ -721,6 +783,10 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
             if hit is None:
                 found: list[UnknownEntry] = []
                 pair = _judge_item(test, category, block.name_zh, index, basis, found, product)
+                if undated and rule is not None:
+                    span = index.rules_before(category, code, basis)
+                    if len(span) > 1:
+                        pair = _weigh_editions(pair, rule, span, test, category, block.name_zh, index, basis, product)
                 # with what the sample's verdict needs of it, read once rather than per hit
                 hit = memo[key] = (pair, tuple(found), pair[0].verdict, pair[0].agrees_with_lab is False)
             pair, found_unknown, v, disagrees = hit

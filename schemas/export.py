@@ -53,6 +53,7 @@ def catalogue_document(catalogue: Catalogue) -> dict[str, Any]:
         "categories": {
             name: {
                 "name_zh": block.name_zh,
+                "edition_lookback_days": block.edition_lookback_days,
                 "items": [
                     {
                         "item_code": item.code, "name_zh": item.name_zh, "name_en": item.name_en, "item_class": item.item_class,

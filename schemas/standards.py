@@ -184,6 +184,13 @@ class CatalogueItem(_Model):
                 return rule
         return None
 
+    def rules_between(self, first: dt.date, last: dt.date) -> tuple[Rule, ...]:
+        """The rules in force on some day from ``first`` to ``last`` (both inclusive), oldest first."""
+        found = [r for r in self.rules
+                 if (r.applies_from is None or r.applies_from <= last) and (r.applies_to is None or r.applies_to > first)]
+        found.sort(key=lambda r: r.applies_from or dt.date.min)
+        return tuple(found)
+
 
 class SumOfRatiosGroup(_Model):
     group: Code = Field(description="the function_group whose members are summed")
@@ -197,6 +204,10 @@ class CategoryStandards(_Model):
     name_en: Text
     items: tuple[CatalogueItem, ...] = Field(min_length=1)
     sum_of_ratios: tuple[SumOfRatiosGroup, ...] = ()
+    edition_lookback_days: StrictInt = Field(
+        default=365, ge=0, le=3650,
+        description="no production date given: how long before the sampling date the product may have been made; "
+                    "an item whose verdict differs between the editions in force over that span is undetermined")
 
     @model_validator(mode="after")
     def _codes_unique(self) -> "CategoryStandards":
@@ -311,11 +322,13 @@ class CatalogueIndex:
     these dicts directly; pydantic private attributes are too slow per item.
     """
 
-    __slots__ = ("items", "item_units", "group_members", "units", "timeless", "scoped", "dated")
+    __slots__ = ("items", "item_units", "group_members", "units", "timeless", "scoped", "dated", "lookback", "spans")
 
     def __init__(self, items: dict[tuple[str, str], CatalogueItem], item_units: dict[tuple[str, str], Unit],
-                 group_members: dict[tuple[str, str], tuple[CatalogueItem, ...]], units: _UnitLookup) -> None:
+                 group_members: dict[tuple[str, str], tuple[CatalogueItem, ...]], units: _UnitLookup,
+                 lookback: dict[str, dt.timedelta]) -> None:
         self.items = items
+        self.lookback = lookback  # category -> its edition_lookback_days
         self.item_units = item_units
         self.group_members = group_members
         self.units = units
@@ -332,6 +345,19 @@ class CatalogueIndex:
         # (category, code, day) -> the rule in force: filled as judgements ask (a county's
         # production dates are few), so that a dated item costs one look-up, not a scan
         self.dated: dict[tuple[str, str, dt.date], Rule | None] = {}
+        self.spans: dict[tuple[str, str, dt.date], tuple[Rule, ...]] = {}  # rules_before, likewise
+
+    def rules_before(self, category: str, code: str, day: dt.date) -> tuple[Rule, ...]:
+        """The rules in force over the category's look-back up to ``day`` (a product sampled on
+        ``day`` without a production date may have been made then), oldest first; memoised."""
+        key = (category, code, day)
+        found = self.spans.get(key)
+        if found is None:
+            if len(self.spans) > 100_000:
+                self.spans.clear()
+            item = self.items.get((category, code))
+            found = self.spans[key] = () if item is None else item.rules_between(day - self.lookback[category], day)
+        return found
 
     def rule_on(self, category: str, code: str, day: dt.date) -> Rule | None:
         """``CatalogueItem.rule_on`` through the ``dated`` memo (None also for an unknown item)."""
@@ -386,7 +412,9 @@ class Catalogue(_Model):
                 members[(category, group.group)] = tuple(
                     item for item in standards.items if item.function_group == group.group
                 )
-        self._index = CatalogueIndex(items, item_units, members, self.units.__pydantic_private__["_lookup"])  # type: ignore[index]
+        lookback = {category: dt.timedelta(days=standards.edition_lookback_days)
+                    for category, standards in self.categories.items()}
+        self._index = CatalogueIndex(items, item_units, members, self.units.__pydantic_private__["_lookup"], lookback)  # type: ignore[index]
 
     @property
     def index(self) -> CatalogueIndex:

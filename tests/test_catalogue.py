@@ -342,3 +342,12 @@ def test_a_scope_names_at_least_one_product(tmp_path: Path) -> None:
     path.write_text(text.replace(old, "{products: [], name_zh: 饮用纯净水,"), encoding="utf-8")
     with pytest.raises(CatalogueError, match="products"):
         load_catalogue(str(data))
+
+
+def test_the_edition_look_back_defaults_to_a_year(cat: Catalogue) -> None:
+    assert {c: b.edition_lookback_days for c, b in cat.categories.items()} == {"packaged_water": 365, "pastry": 365}
+    assert cat.index.lookback["pastry"] == dt.timedelta(days=365)
+    item = cat.item("pastry", "dehydroacetic_acid")
+    assert [r.edition for r in item.rules_between(dt.date(2024, 3, 1), dt.date(2025, 3, 1))] == ["2014", "2024"]
+    assert [r.edition for r in item.rules_between(SWITCH_2760, dt.date(2026, 1, 1))] == ["2024"]
+    assert [r.edition for r in cat.index.rules_before("pastry", "dehydroacetic_acid", SWITCH_2760)] == ["2014", "2024"]

@@ -335,9 +335,72 @@ def test_sampling_date_selects_the_edition_when_production_date_missing() -> Non
     early = judge("pastry", item("dehydroacetic_acid", [0.3], "g/kg"), production_date=None, sampled_on="2025-02-07")
     assert early.edition_basis == "sampled_on" and early.basis_date == dt.date(2025, 2, 7)
     assert early.verdict == "pass" and early.items[0].edition == "2014"
-    late = judge("pastry", item("dehydroacetic_acid", [0.3], "g/kg"), production_date=None, sampled_on="2025-02-08")
+    # sampled more than the look-back (365 days) after the switch: only GB 2760-2024 can apply
+    late = judge("pastry", item("dehydroacetic_acid", [0.3], "g/kg"), production_date=None, sampled_on="2026-02-09")
     assert late.edition_basis == "sampled_on"
     assert late.verdict == "fail" and late.items[0].edition == "2024"
+
+
+@pytest.mark.parametrize("sampled_on", ["2025-02-08", "2025-03-01", "2026-02-07"])
+def test_no_production_date_and_editions_that_disagree_is_undetermined(sampled_on: str) -> None:
+    """Sampled on 2025-03-01 without a production date, a pastry may have been made before
+    GB 2760-2024 took effect (2025-02-08): 0.1 g/kg dehydroacetic acid passes under 2014 and
+    fails under 2024, so the sampling date alone cannot decide (it used to say 不合格)."""
+    result = judge("pastry", item("dehydroacetic_acid", [0.1], "g/kg", lab_verdict="不合格"),
+                   production_date=None, sampled_on=sampled_on)
+    assert result.verdict == "undetermined" and result.disagreements == ()
+    j = result.items[0]
+    assert_verdict(j, "undetermined", "edition_uncertain")
+    assert j.edition == "2024" and j.agrees_with_lab is None  # the sampling date's edition, as before
+    assert "核实生产日期" in j.message_zh and f"抽样日期{sampled_on}前365天" in j.message_zh
+    assert "按GB 2760-2014（2025-02-08前生产）判定合格" in j.message_zh
+    assert "按GB 2760-2024（2025-02-08起生产）判定不合格" in j.message_zh
+    assert "verify the production date" in j.message_en
+
+
+def test_the_memo_tells_a_doubtful_edition_from_a_known_one() -> None:
+    from processors import judgement
+
+    judgement._MEMO.clear()
+    dha = item("dehydroacetic_acid", [0.1], "g/kg")
+    assert judge("pastry", dha, production_date=None, sampled_on="2025-03-01").verdict == "undetermined"
+    assert judge("pastry", dha, production_date="2025-03-01", sampled_on="2025-03-01").verdict == "fail"
+    assert judge("pastry", dha, production_date=None, sampled_on="2026-06-01").verdict == "fail"
+    other_day = judge("pastry", dha, production_date=None, sampled_on="2025-03-02")
+    assert "抽样日期2025-03-02" in other_day.items[0].message_zh
+
+
+def test_no_production_date_and_editions_that_agree_is_judged() -> None:
+    nd = judge("pastry", item("dehydroacetic_acid", ["ND"], "g/kg"), production_date=None, sampled_on="2025-03-01")
+    assert nd.verdict == "pass" and nd.items[0].reason == "not_detected"
+    over = judge("pastry", item("dehydroacetic_acid", [0.6], "g/kg"), production_date=None, sampled_on="2025-03-01")
+    assert over.verdict == "fail" and over.items[0].edition == "2024"  # fails under either edition
+    lead = judge("pastry", item("lead", [0.6], "mg/kg"), production_date=None, sampled_on="2023-07-01")
+    assert lead.verdict == "fail" and lead.items[0].standard == "GB 2762-2022"
+
+
+def test_an_undetermined_edition_leaves_the_sum_of_ratios_pending() -> None:
+    result = judge("pastry", item("propionic_acid", [1.2], "g/kg"), item("sorbic_acid", [0.6], "g/kg"),
+                   item("dehydroacetic_acid", [0.1], "g/kg"), production_date=None, sampled_on="2025-03-01")
+    assert [j.verdict for j in result.items] == ["pass", "pass", "undetermined"]
+    [check] = result.sum_checks
+    assert check.verdict == "fail"  # 0.6/1.0 + 1.2/2.5 > 1 under both editions already
+
+
+def test_the_look_back_is_catalogue_data(tmp_path: Path) -> None:
+    data = tmp_path / "standards"
+    shutil.copytree(Path(standards.__file__).parent / "standards", data)
+    path = data / "pastry.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "edition_lookback_days: 365\n" in text
+    path.write_text(text.replace("edition_lookback_days: 365\n", "edition_lookback_days: 10\n"), encoding="utf-8")
+    catalogue = load_catalogue(str(data))
+    doubt = judge_sample(sample(item("dehydroacetic_acid", [0.1], "g/kg"), production_date=None, sampled_on="2025-02-17"),
+                         "pastry", catalogue)
+    assert doubt.verdict == "undetermined" and "前10天" in doubt.items[0].message_zh
+    after = judge_sample(sample(item("dehydroacetic_acid", [0.1], "g/kg"), production_date=None, sampled_on="2025-02-19"),
+                         "pastry", catalogue)
+    assert after.verdict == "fail"  # made within 10 days of 2025-02-19: under GB 2760-2024 only
 
 
 def test_basis_note_says_when_the_sampling_date_chose_the_edition() -> None:
