@@ -86,6 +86,11 @@ UNVERIFIED = {
     ("packaged_water", "lead", "2017"),
     ("packaged_water", "total_arsenic", "2017"),
     ("pastry", "lead", "2017"),
+    # added from the brief, not checked against GB 29921-2021 / GB 2760 here
+    ("pastry", "salmonella", "2021"),
+    ("pastry", "staphylococcus_aureus", "2021"),
+    ("pastry", "natamycin", "2014"),
+    ("pastry", "natamycin", "2024"),
 }
 
 
@@ -130,6 +135,9 @@ DOMAIN_LIMITS = [
     ("pastry", "acesulfame_k", "maximum", {"max": 0.3}, "g/kg"),
     ("pastry", "aluminium", "maximum", {"max": 100}, "mg/kg"),
     ("pastry", "lead", "maximum", {"max": 0.5}, "mg/kg"),
+    ("pastry", "salmonella", "plan", {"n": 5, "c": 0, "m": 0, "M": None}, "/25g"),
+    ("pastry", "staphylococcus_aureus", "plan", {"n": 5, "c": 1, "m": 100, "M": 1000}, "CFU/g"),
+    ("pastry", "natamycin", "maximum", {"max": 10}, "mg/kg"),
 ]
 
 
@@ -351,3 +359,23 @@ def test_the_edition_look_back_defaults_to_a_year(cat: Catalogue) -> None:
     assert [r.edition for r in item.rules_between(dt.date(2024, 3, 1), dt.date(2025, 3, 1))] == ["2014", "2024"]
     assert [r.edition for r in item.rules_between(SWITCH_2760, dt.date(2026, 1, 1))] == ["2024"]
     assert [r.edition for r in cat.index.rules_before("pastry", "dehydroacetic_acid", SWITCH_2760)] == ["2014", "2024"]
+
+
+def test_every_mapped_item_name_names_a_catalogued_item(cat: Catalogue) -> None:
+    """ingest/mappings/items_zh.csv turns a SAMR announcement's 不合格项目 into an item code:
+    a code the catalogue lacks would import as an item nobody can judge."""
+    import csv
+
+    codes = {item.code for _, item in all_items(cat)}
+    path = Path(__file__).resolve().parent.parent / "ingest" / "mappings" / "items_zh.csv"
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    names = [r[0] for r in rows]
+    assert len(names) == len(set(names)), "a name mapped twice"
+    # (a sum of ratios the lab reports on its own maps to a code of its own, which the catalogue
+    # does not judge: qrisk computes the sum from the members)
+    assert {r[1] for r in rows if not r[1].endswith("_ratio_sum")} <= codes
+    for name in ("沙门氏菌", "金黄色葡萄球菌", "纳他霉素", "苯甲酸", "甜蜜素", "安赛蜜（乙酰磺胺酸钾）"):
+        assert name in names
+    # every catalogued item can be named by its own Chinese name
+    assert {item.name_zh for _, item in all_items(cat)} <= set(names)

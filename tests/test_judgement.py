@@ -475,6 +475,34 @@ def test_lead_made_before_2023_06_30_is_judged_by_gb_2762_2017() -> None:
     assert new.verdict == "pass" and new.standard == "GB 2762-2022" and new.verified is True
 
 
+def test_salmonella_in_a_pastry_fails_on_one_positive_portion() -> None:
+    assert_verdict(pastry("salmonella", ["ND"] * 5, "/25g"), "pass", "within_limit")
+    j = pastry("salmonella", ["ND", 1, "ND", "ND", "ND"], "/25g")
+    assert_verdict(j, "fail", "plan_exceeded_c")
+    assert j.item_class == "pathogen" and j.standard == "GB 29921-2021" and "尚待核实" in j.message_zh
+
+
+def test_staphylococcus_aureus_three_class_plan() -> None:
+    assert_verdict(pastry("staphylococcus_aureus", [150, 20, "ND", 10, 0], "CFU/g"), "pass", "within_limit")
+    assert_verdict(pastry("staphylococcus_aureus", [150, 200, 0, 0, 0], "CFU/g"), "fail", "plan_exceeded_c")
+    assert_verdict(pastry("staphylococcus_aureus", [1100, 0, 0, 0, 0], "CFU/g"), "fail", "plan_over_M")
+
+
+def test_natamycin_residue_on_a_pastry() -> None:
+    assert_verdict(pastry("natamycin", [5], "mg/kg"), "pass", "within_limit")
+    assert_verdict(pastry("natamycin", [0.012], "g/kg"), "fail", "over_maximum")
+    # a surface residue limit, not a use level: not summed with the preservatives
+    result = judge("pastry", item("natamycin", [8], "mg/kg"), item("sorbic_acid", [0.6], "g/kg"),
+                   item("propionic_acid", [0.9], "g/kg"))
+    assert result.verdict == "pass" and [m.item_code for m in result.sum_checks[0].members] == ["sorbic_acid", "propionic_acid"]
+
+
+@pytest.mark.parametrize("code", ["benzoic_acid", "sorbic_acid", "dehydroacetic_acid", "saccharin_sodium", "cyclamate", "acesulfame_k"])
+def test_any_preservative_or_sweetener_found_in_water_fails(code: str) -> None:
+    assert_verdict(water(code, [0.02], "g/kg"), "fail", "not_permitted_detected")
+    assert_verdict(water(code, ["ND"], "mg/L"), "pass", "not_detected")
+
+
 def test_unverified_limit_is_said_in_the_message() -> None:
     j = pastry("moulds", [10], "CFU/g")
     assert j.verified is False and "尚待核实" in j.message_zh and "not yet verified" in j.message_en
