@@ -288,7 +288,7 @@ def _judge_not_permitted(name: str, en: str, rule: Rule, values: tuple[Value, ..
         peak: float = max(detected)  # type: ignore[type-var, assignment]
         return _Outcome(
             "fail", "not_permitted_detected",
-            f"{name}：检出{_num(peak)}{u}，{rule.standard}规定不得使用（不得检出），判定不合格",
+            f"{name}：检出{_num(peak)}{u}，{rule.standard}规定不得使用，判定不合格",
             f"{en}: detected {_num(peak)}{u}; not permitted by {rule.standard}; fail",
             None, peak,
         )

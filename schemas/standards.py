@@ -133,7 +133,9 @@ class Rule(_Model):
         if self.kind == "plan":
             text = f"n={self.n},c={self.c},m={_fmt(self.m)}"  # type: ignore[arg-type]
             return text if self.M is None else f"{text},M={_fmt(self.M)}"
-        return "不得使用/不得检出"
+        # not_permitted is for additives (CatalogueItem checks): GB 2760 says 不得使用; 不得检出
+        # is the wording for pathogens and contaminants
+        return "不得使用"
 
 
 # --------------------------------------------------------------------------- items
@@ -165,6 +167,13 @@ class CatalogueItem(_Model):
     function_group: Code | None = Field(default=None, description="e.g. preservative, sweetener (sum-of-ratios)")
     scope: ProductScope | None = Field(default=None, description="products the limits apply to; null = every product of the category")
     rules: tuple[Rule, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _not_permitted_is_for_additives(self) -> "CatalogueItem":
+        if self.item_class not in ("additive", "additive_not_permitted") and any(r.kind == "not_permitted" for r in self.rules):
+            raise ValueError(f"{self.code}: kind not_permitted is for additives (不得使用); "
+                             "a pathogen or contaminant that must not be detected is a plan or maximum with 0")
+        return self
 
     @field_validator("rules")
     @classmethod

@@ -379,3 +379,15 @@ def test_every_mapped_item_name_names_a_catalogued_item(cat: Catalogue) -> None:
         assert name in names
     # every catalogued item can be named by its own Chinese name
     assert {item.name_zh for _, item in all_items(cat)} <= set(names)
+
+
+def test_not_permitted_is_for_additives_only(tmp_path: Path) -> None:
+    data = tmp_path / "standards"
+    shutil.copytree(DATA, data)
+    path = data / "packaged_water.yaml"
+    text = path.read_text(encoding="utf-8")
+    old = "kind: maximum, max: 0.002, verified: true, note: \"\"}"
+    assert old in text  # carbon tetrachloride, a chemical
+    path.write_text(text.replace(old, "kind: not_permitted, verified: true, note: \"\"}", 1), encoding="utf-8")
+    with pytest.raises(CatalogueError, match="not_permitted is for additives"):
+        load_catalogue(str(data))

@@ -133,7 +133,8 @@ def test_range_nd_below_a_positive_minimum_fails() -> None:
 def test_not_permitted_detected_fails() -> None:
     j = pastry("benzoic_acid", [0.12], "g/kg", detection_limit=0.005)
     assert_verdict(j, "fail", "not_permitted_detected")
-    assert j.limit_text == "不得使用/不得检出"
+    assert j.limit_text == "不得使用"  # GB 2760's word for an additive; 不得检出 is for pathogens and contaminants
+    assert "不得检出" not in j.message_zh and "不得使用" in j.message_zh
     assert "检出0.12 g/kg" in j.message_zh
 
 
