@@ -627,22 +627,16 @@ _GROUP_MEMBERS: dict[tuple[str, str], tuple[CatalogueItem, ...]] = {}
 _VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定", "not_applicable": "不适用"}
 
 
-def _made_zh(rule: Rule) -> str:
-    start, end = rule.applies_from, rule.applies_to
-    if start and end:
-        return f"{start.isoformat()}至{end.isoformat()}前生产"
-    if start:
-        return f"{start.isoformat()}起生产"
-    return f"{end.isoformat()}前生产" if end else "各生产日期"
+# how a message says the production dates an edition covers: (from-to, from, to, open)
+_MADE = {"zh": ("{0}至{1}前生产", "{0}起生产", "{1}前生产", "各生产日期"),
+         "en": ("made {0} to before {1}", "made from {0}", "made before {1}", "any production date")}
 
 
-def _made_en(rule: Rule) -> str:
+def _made(rule: Rule, lang: str) -> str:
     start, end = rule.applies_from, rule.applies_to
-    if start and end:
-        return f"made {start.isoformat()} to before {end.isoformat()}"
-    if start:
-        return f"made from {start.isoformat()}"
-    return f"made before {end.isoformat()}" if end else "any production date"
+    both, since, until, always = _MADE[lang]
+    text = both if start and end else since if start else until if end else always
+    return text.format(start and start.isoformat(), end and end.isoformat())
 
 
 def _weigh_editions(pair: tuple[ItemJudgement, float | None], rule: Rule, span: tuple[Rule, ...], test: TestItem,
@@ -665,11 +659,11 @@ def _weigh_editions(pair: tuple[ItemJudgement, float | None], rule: Rule, span: 
     judgement = pair[0]
     days = index.lookback[category].days
     zh = (f"{judgement.item_name}：未提供生产日期，抽样日期{basis.isoformat()}前{days}天内生产的产品可能适用不同版本标准，判定结果不一："
-          + "；".join(f"按{r.standard}（{_made_zh(r)}）判定{_VERDICT_ZH[v]}" for r, v in verdicts)
+          + "；".join(f"按{r.standard}（{_made(r, 'zh')}）判定{_VERDICT_ZH[v]}" for r, v in verdicts)
           + "。无法判定，请核实生产日期")
     en = (f"{index.items[(category, test.item_code)].name_en}: no production date; a product sampled on {basis.isoformat()} may have been made up to "
           f"{days} days earlier, under editions with different verdicts: "
-          + "; ".join(f"{r.standard} ({_made_en(r)}): {v}" for r, v in verdicts)
+          + "; ".join(f"{r.standard} ({_made(r, 'en')}): {v}" for r, v in verdicts)
           + ". Undetermined: verify the production date")
     if any(not r.verified for r, _ in verdicts):
         zh += "（注：部分限值尚待核实）"
