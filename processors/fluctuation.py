@@ -155,7 +155,7 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
         f = item.__dict__  # (plain dict reads: this runs for every measured item)
         kind = f["kind"]
         if kind is None or kind == "not_permitted" or f["verdict"] == "undetermined":
-            continue  # nothing measurable to chart, or any detection is already a failure
+            continue  # nothing measurable to chart (no kind: unknown, or not applicable to the product), or any detection is already a failure
         if kind == "plan" and _zero_tolerance(rules, category, f["item_code"], judgement.basis_date):
             continue  # n/c=0/m=0 (铜绿假单胞菌 in water): any count fails the sample, a chart would only repeat it
         values = f["values"]

@@ -29,7 +29,12 @@ from schemas.events import NOT_DETECTED, AsListed, SamplingResult, TestItem
 from schemas.standards import ONE as _ONE
 from schemas.standards import Catalogue, CatalogueIndex, CatalogueItem, ItemClass, Rule, RuleKind, Unit, UnitTable
 
-ItemVerdict = Literal["pass", "fail", "undetermined"]
+Verdict = Literal["pass", "fail", "undetermined"]
+"""A sample's verdict, a sum-of-ratios check's, and what a judged item comes to."""
+ItemVerdict = Literal["pass", "fail", "undetermined", "not_applicable"]
+"""An item's verdict: "not_applicable" when the item's limits are for other products of the
+category (conductivity and pH of GB 17323 are for purified water only).  Such an item is
+shown, with its values, but neither fails the sample nor leaves it undetermined."""
 Reason = Literal[
     # pass
     "within_limit",  # numbers within the limit / the plan accepted
@@ -50,7 +55,10 @@ Reason = Literal[
     "unit_mismatch",  # a known unit that does not convert to the catalogue unit
     "wrong_value_count",  # a plan needs exactly n results
     "no_rule_in_force",  # no catalogued edition covers the basis date
+    "edition_uncertain",  # no production date, and the editions the product may fall under disagree
     "negative_value",
+    # not_applicable
+    "out_of_scope",  # the item's limits are for other products of the category (CatalogueItem.scope)
 ]
 EditionBasis = Literal["production_date", "sampled_on"]
 Value = Union[float, Literal["ND"]]
@@ -98,7 +106,7 @@ class SumOfRatiosCheck(_Result):
     members: tuple[SumOfRatiosMember, ...]
     pending: tuple[str, ...]  # members whose own result is undetermined, so the sum is incomplete
     total: float
-    verdict: ItemVerdict
+    verdict: Verdict
     message_zh: str
     message_en: str
 
@@ -112,7 +120,7 @@ class UnknownEntry(_Result):
 class SampleJudgement(_Result):
     sample_no: str
     category: str
-    verdict: ItemVerdict
+    verdict: Verdict
     items: tuple[ItemJudgement, ...]
     sum_checks: tuple[SumOfRatiosCheck, ...]
     disagreements: tuple[str, ...]
@@ -149,7 +157,7 @@ class _Outcome:
 
     __slots__ = ("verdict", "reason", "zh", "en", "ratio", "peak")
 
-    def __init__(self, verdict: ItemVerdict, reason: Reason, zh: str, en: str,
+    def __init__(self, verdict: Verdict, reason: Reason, zh: str, en: str,
                  ratio: float | None = None, peak: float | None = None) -> None:
         self.verdict = verdict
         self.reason = reason
@@ -280,7 +288,7 @@ def _judge_not_permitted(name: str, en: str, rule: Rule, values: tuple[Value, ..
         peak: float = max(detected)  # type: ignore[type-var, assignment]
         return _Outcome(
             "fail", "not_permitted_detected",
-            f"{name}：检出{_num(peak)}{u}，{rule.standard}规定不得使用（不得检出），判定不合格",
+            f"{name}：检出{_num(peak)}{u}，{rule.standard}规定不得使用，判定不合格",
             f"{en}: detected {_num(peak)}{u}; not permitted by {rule.standard}; fail",
             None, peak,
         )
@@ -330,7 +338,7 @@ def _judge_plan(name: str, en: str, rule: Rule, values: tuple[Value, ...], dl: f
             f"{en}: {above} of {n} results exceed {big_txt}; fail",
         )
     marginal = sum(1 for v in counts if v > m)  # type: ignore[operator]
-    verdict: ItemVerdict = "fail" if marginal > c else "pass"  # type: ignore[operator]
+    verdict: Verdict = "fail" if marginal > c else "pass"  # type: ignore[operator]
     zh_word, en_word = ("不合格", "fail") if verdict == "fail" else ("合格", "pass")
     return _Outcome(
         verdict, "plan_exceeded_c" if verdict == "fail" else "within_limit",
@@ -373,8 +381,44 @@ def _undetermined(test: TestItem, item: CatalogueItem | None, rule: Rule | None,
     )
 
 
+def _not_applicable(test: TestItem, item: CatalogueItem, product: str) -> ItemJudgement:
+    """An item whose limits are for other products of the category: shown, not judged."""
+    scope = item.scope
+    assert scope is not None
+    standards = "、".join(dict.fromkeys(r.standard for r in item.rules))
+    zh = f"{item.name_zh}：本项目限值仅适用于{scope.name_zh}（{standards}），本产品（{product}）不按此判定"
+    en = f"{item.name_en}: the {standards} limit applies to {scope.name_en} only; {product!r} is not judged on it"
+    lab = test.lab_verdict
+    if lab == "fail":
+        # the lab judged the product by a limit that is not its own, or the product is a purified
+        # water under another name: either way the supervisor must look
+        zh += "；检验机构判定不合格，请核实产品类别与判定依据"
+        en += "; the lab judged it a failure: check the product's type and the lab's basis"
+    return ItemJudgement(
+        item_code=test.item_code,
+        item_name=item.name_zh,
+        item_class=item.item_class,
+        verdict="not_applicable",
+        reason="out_of_scope",
+        message_zh=zh,
+        message_en=en,
+        standard=None,
+        edition=None,
+        kind=None,  # no rule applied (the charts skip it, as they skip every item without a kind)
+        limit_text=None,
+        values=tuple(v if v == NOT_DETECTED else float(v) for v in test.values),  # type: ignore[arg-type]
+        unit=test.unit,
+        detection_limit=test.detection_limit,
+        ratio=None,
+        lab_verdict=lab,
+        lab_standard=test.standard_ref,
+        agrees_with_lab=False if lab == "fail" else None,
+        verified=None,
+    )
+
+
 def _judge_item(test: TestItem, category: str, category_zh: str, index: CatalogueIndex, basis: dt.date,
-                unknown: list[UnknownEntry]) -> tuple[ItemJudgement, float | None]:
+                unknown: list[UnknownEntry], product: str) -> tuple[ItemJudgement, float | None]:
     key = (category, test.item_code)
     item = index.items.get(key)
     if item is None:
@@ -385,6 +429,8 @@ def _judge_item(test: TestItem, category: str, category_zh: str, index: Catalogu
             f"{printed}：{category_zh}标准目录中没有此检验项目（{test.item_code}），无法判定",
             f"{printed}: the {category} catalogue has no item {test.item_code!r}; undetermined",
         ), None
+    if item.scope is not None and not item.scope.covers(product):
+        return _not_applicable(test, item, product), None
     name, en = item.name_zh, item.name_en
     rule = item.rule_on(basis)
     if rule is None:
@@ -522,7 +568,7 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
         terms_en = " + ".join(f"{m.item_code} {_num(m.value)}/{m.max!r}" for m in members)
         shown = f"{float(total):.2f}"
         if total > 1:
-            verdict: ItemVerdict = "fail"
+            verdict: Verdict = "fail"
             zh = f"{group.name_zh}合并使用：{terms} = {shown} > 1；GB 2760规定相同色泽着色剂、防腐剂、抗氧化剂混合使用时，各自用量占其最大使用量的比例之和不应超过1，判定不合格"
             en = f"{group.name_en} used together: {terms_en} = {shown} > 1 (GB 2760 sum-of-ratios rule); fail"
         elif pending:
@@ -558,7 +604,7 @@ def _sum_checks_memo(category: str, catalogue: Catalogue, index: CatalogueIndex,
     timeless = index.timeless
     key = (category, tuple(
         (item.code, judged[item.code][0].verdict, repr(judged[item.code][1]),
-         id(timeless.get((category, item.code)) or item.rule_on(basis)))
+         id(timeless.get((category, item.code)) or index.rule_on(category, item.code, basis)))
         for item in members if item.code in judged))
     memo = _MEMO.setdefault(catalogue.digest, {})
     hit = memo.get(key)
@@ -573,8 +619,68 @@ def _sum_checks_memo(category: str, catalogue: Catalogue, index: CatalogueIndex,
 # force, and lab results repeat a lot (ND, all-zero plans, the same readings), so
 # they are memoised per catalogue.  Bounded; a miss only costs the computation.
 _MEMO: dict[str, dict[tuple, tuple]] = {}
+_COVERS: dict[tuple[tuple[str, ...], str], bool] = {}
 _MEMO_LIMIT = 200_000
 _GROUP_MEMBERS: dict[tuple[str, str], tuple[CatalogueItem, ...]] = {}
+
+
+_VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定", "not_applicable": "不适用"}
+
+
+# how a message says the production dates an edition covers: (from-to, from, to, open)
+_MADE = {"zh": ("{0}至{1}前生产", "{0}起生产", "{1}前生产", "各生产日期"),
+         "en": ("made {0} to before {1}", "made from {0}", "made before {1}", "any production date")}
+
+
+def _made(rule: Rule, lang: str) -> str:
+    start, end = rule.applies_from, rule.applies_to
+    both, since, until, always = _MADE[lang]
+    text = both if start and end else since if start else until if end else always
+    return text.format(start and start.isoformat(), end and end.isoformat())
+
+
+def _weigh_editions(pair: tuple[ItemJudgement, float | None], rule: Rule, span: tuple[Rule, ...], test: TestItem,
+                    category: str, category_zh: str, index: CatalogueIndex, basis: dt.date,
+                    product: str) -> tuple[ItemJudgement, float | None]:
+    """No production date: the sampling date chose ``rule``, but the product may have been made
+    under any edition of ``span`` (the category's look-back).  When their verdicts differ the
+    item is undetermined and the message asks to verify the production date."""
+    first = basis - index.lookback[category]
+    verdicts: list[tuple[Rule, str]] = []
+    for other in span:
+        if other is rule:
+            verdicts.append((other, pair[0].verdict))
+        else:
+            # judged as if made on a day of the look-back under that edition
+            day = max(other.applies_from or first, first)
+            verdicts.append((other, _judge_item(test, category, category_zh, index, day, [], product)[0].verdict))
+    if len({v for _, v in verdicts}) == 1:
+        return pair
+    judgement = pair[0]
+    days = index.lookback[category].days
+    zh = (f"{judgement.item_name}：未提供生产日期，抽样日期{basis.isoformat()}前{days}天内生产的产品可能适用不同版本标准，判定结果不一："
+          + "；".join(f"按{r.standard}（{_made(r, 'zh')}）判定{_VERDICT_ZH[v]}" for r, v in verdicts)
+          + "。无法判定，请核实生产日期")
+    en = (f"{index.items[(category, test.item_code)].name_en}: no production date; a product sampled on {basis.isoformat()} may have been made up to "
+          f"{days} days earlier, under editions with different verdicts: "
+          + "; ".join(f"{r.standard} ({_made(r, 'en')}): {v}" for r, v in verdicts)
+          + ". Undetermined: verify the production date")
+    if any(not r.verified for r, _ in verdicts):
+        zh += "（注：部分限值尚待核实）"
+        en += " (note: some limits are not yet verified)"
+    return judgement.model_copy(update={
+        "verdict": "undetermined", "reason": "edition_uncertain", "message_zh": zh, "message_en": en,
+        "agrees_with_lab": None,
+    }), pair[1]
+
+
+def _covers(fragments: tuple[str, ...], product: str) -> bool:
+    """Whether a product name falls in an item's scope (``ProductScope.covers``), memoised in
+    ``_COVERS``: a county's product names are few and every water sample asks."""
+    if len(_COVERS) > _MEMO_LIMIT:
+        _COVERS.clear()
+    hit = _COVERS[(fragments, product)] = any(fragment in product for fragment in fragments)
+    return hit
 
 
 def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) -> SampleJudgement:
@@ -611,7 +717,7 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
         for j in judgements:
             if j.verdict == "fail":
                 failed = True
-            elif j.verdict != "pass":
+            elif j.verdict == "undetermined":
                 undetermined = True
             if j.agrees_with_lab is False:
                 disagreements.append(j.item_code)
@@ -619,28 +725,62 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
         memo = _MEMO.setdefault(catalogue.digest, {})
         if len(memo) > _MEMO_LIMIT:
             memo.clear()
-        items_get = index.items.get
+        catalogued = index.items
+        dated_get = index.dated.get
         timeless_get = index.timeless.get
+        scoped_get = index.scoped.get
+        covers_get = _COVERS.get
+        product = sample.product
+        undated = edition_basis == "sampled_on"
         for test in sample.items:
             # the fields straight from the model's dict: a pydantic attribute read costs a
             # __getattr__ hook, and this runs for every result line
             f = test.__dict__
             code = f["item_code"]
-            rule = timeless_get((category, code))
-            if rule is None:
-                item = items_get((category, code))
-                rule = item.rule_on(basis) if item is not None else None
+            # what the judgement depends on besides the result line: the rule in force; for an
+            # item scoped to other products, the product's name (the judgement quotes it); with
+            # no rule in force, the date (quoted likewise)
+            ck = (category, code)
+            rule = timeless_get(ck)
+            if rule is not None:
+                decides: object = id(rule)
+            else:
+                scoped = scoped_get(ck)
+                if scoped is not None:
+                    inside = covers_get((scoped[0], product))
+                    if inside is None:
+                        inside = _covers(scoped[0], product)
+                    rule = scoped[1] if inside else None
+                else:
+                    inside = True
+                if rule is not None:
+                    decides = id(rule)
+                elif not inside:
+                    decides = product
+                else:
+                    rule = dated_get((category, code, basis))
+                    if rule is None:
+                        rule = index.rule_on(category, code, basis)
+                    decides = id(rule) if rule is not None else (basis if ck in catalogued else None)
+                    if undated and rule is not None and len(index.rules_before(category, code, basis)) > 1:
+                        # the product may be older than the sampling date's edition: the verdict
+                        # weighs the editions of the look-back too, and its message quotes the date
+                        decides = (decides, basis)
             # A judgement keeps numbers as floats, so 5 and 5.0 are judged alike and may share a
             # key; only a zero's sign survives float(): keys holding a zero are told apart by repr
             # (which also tells -0.0 from 0.0), so a hit is exactly what a fresh judgement gives.
             measured = (*f["values"], f["detection_limit"])
             if 0 in measured:
                 measured = repr(measured)
-            key = (category, code, f["item_name"], f["unit"], measured, f["lab_verdict"], f["standard_ref"], id(rule))
+            key = (category, code, f["item_name"], f["unit"], measured, f["lab_verdict"], f["standard_ref"], decides)
             hit = memo.get(key)
             if hit is None:
                 found: list[UnknownEntry] = []
-                pair = _judge_item(test, category, block.name_zh, index, basis, found)
+                pair = _judge_item(test, category, block.name_zh, index, basis, found, product)
+                if undated and rule is not None:
+                    span = index.rules_before(category, code, basis)
+                    if len(span) > 1:
+                        pair = _weigh_editions(pair, rule, span, test, category, block.name_zh, index, basis, product)
                 # with what the sample's verdict needs of it, read once rather than per hit
                 hit = memo[key] = (pair, tuple(found), pair[0].verdict, pair[0].agrees_with_lab is False)
             pair, found_unknown, v, disagrees = hit
@@ -648,7 +788,7 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
             judgements.append(pair[0])
             if v == "fail":
                 failed = True
-            elif v != "pass":
+            elif v == "undetermined":
                 undetermined = True
             if disagrees:
                 disagreements.append(code)
@@ -662,9 +802,9 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
         v = c.verdict
         if v == "fail":
             failed = True
-        elif v != "pass":
+        elif v == "undetermined":
             undetermined = True
-    verdict: ItemVerdict = "fail" if failed else ("undetermined" if undetermined else "pass")
+    verdict: Verdict = "fail" if failed else ("undetermined" if undetermined else "pass")
     return _build_sample_judgement(
         sample_no=sample.sample_no,
         category=category,

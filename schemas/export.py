@@ -53,10 +53,13 @@ def catalogue_document(catalogue: Catalogue) -> dict[str, Any]:
         "categories": {
             name: {
                 "name_zh": block.name_zh,
+                "edition_lookback_days": block.edition_lookback_days,
                 "items": [
                     {
                         "item_code": item.code, "name_zh": item.name_zh, "name_en": item.name_en, "item_class": item.item_class,
                         "unit": item.unit,
+                        # products the limits apply to (name fragments of 食品名称); null = every product
+                        "scope": None if item.scope is None else item.scope.model_dump(mode="json"),
                         "rules": [
                             {"standard": r.standard, "edition": r.edition, "kind": r.kind, "limit": r.limit_text,
                              **r.model_dump(mode="json", include={"max", "min", "n", "c", "m", "M"}, exclude_none=True),

@@ -6,7 +6,8 @@ time, so that judging a sample is a handful of dict look-ups.
 
 Layout of the data directory: ``units.yaml`` (units and exact conversions) and
 one file per category (``packaged_water.yaml``, ``pastry.yaml``, ...).  Rule
-semantics are documented at the top of ``packaged_water.yaml``.
+semantics and the other fields of an item are documented at the top of
+``packaged_water.yaml``.
 """
 from __future__ import annotations
 
@@ -132,10 +133,29 @@ class Rule(_Model):
         if self.kind == "plan":
             text = f"n={self.n},c={self.c},m={_fmt(self.m)}"  # type: ignore[arg-type]
             return text if self.M is None else f"{text},M={_fmt(self.M)}"
-        return "不得使用/不得检出"
+        # not_permitted is for additives (CatalogueItem checks): GB 2760 says 不得使用; 不得检出
+        # is the wording for pathogens and contaminants
+        return "不得使用"
 
 
 # --------------------------------------------------------------------------- items
+
+
+class ProductScope(_Model):
+    """The products of a category an item's limits apply to, recognised by their name.
+
+    GB 17323's conductivity and pH are quality indices of purified water (饮用纯净水) only;
+    a mineral or spring water in the same category is not judged on them.  GB 19298 asks
+    the label to name the water's type, so a fragment of the product name decides.
+    """
+
+    products: tuple[Annotated[str, Field(min_length=1, max_length=40)], ...] = Field(
+        min_length=1, description="name fragments: the item applies when the sample's product name contains one of them")
+    name_zh: Text = Field(description="the products as a supervisor names them, e.g. 饮用纯净水")
+    name_en: Text
+
+    def covers(self, product: str) -> bool:
+        return any(fragment in product for fragment in self.products)
 
 
 class CatalogueItem(_Model):
@@ -145,7 +165,15 @@ class CatalogueItem(_Model):
     item_class: ItemClass
     unit: Annotated[str, Field(min_length=1, max_length=40)] = Field(description="canonical unit, a unit of units.yaml")
     function_group: Code | None = Field(default=None, description="e.g. preservative, sweetener (sum-of-ratios)")
+    scope: ProductScope | None = Field(default=None, description="products the limits apply to; null = every product of the category")
     rules: tuple[Rule, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _not_permitted_is_for_additives(self) -> "CatalogueItem":
+        if self.item_class not in ("additive", "additive_not_permitted") and any(r.kind == "not_permitted" for r in self.rules):
+            raise ValueError(f"{self.code}: kind not_permitted is for additives (不得使用); "
+                             "a pathogen or contaminant that must not be detected is a plan or maximum with 0")
+        return self
 
     @field_validator("rules")
     @classmethod
@@ -165,6 +193,13 @@ class CatalogueItem(_Model):
                 return rule
         return None
 
+    def rules_between(self, first: dt.date, last: dt.date) -> tuple[Rule, ...]:
+        """The rules in force on some day from ``first`` to ``last`` (both inclusive), oldest first."""
+        found = [r for r in self.rules
+                 if (r.applies_from is None or r.applies_from <= last) and (r.applies_to is None or r.applies_to > first)]
+        found.sort(key=lambda r: r.applies_from or dt.date.min)
+        return tuple(found)
+
 
 class SumOfRatiosGroup(_Model):
     group: Code = Field(description="the function_group whose members are summed")
@@ -178,6 +213,10 @@ class CategoryStandards(_Model):
     name_en: Text
     items: tuple[CatalogueItem, ...] = Field(min_length=1)
     sum_of_ratios: tuple[SumOfRatiosGroup, ...] = ()
+    edition_lookback_days: StrictInt = Field(
+        default=365, ge=0, le=3650,
+        description="no production date given: how long before the sampling date the product may have been made; "
+                    "an item whose verdict differs between the editions in force over that span is undetermined")
 
     @model_validator(mode="after")
     def _codes_unique(self) -> "CategoryStandards":
@@ -292,19 +331,60 @@ class CatalogueIndex:
     these dicts directly; pydantic private attributes are too slow per item.
     """
 
-    __slots__ = ("items", "item_units", "group_members", "units", "timeless")
+    __slots__ = ("items", "item_units", "group_members", "units", "timeless", "scoped", "dated", "lookback", "spans")
 
     def __init__(self, items: dict[tuple[str, str], CatalogueItem], item_units: dict[tuple[str, str], Unit],
-                 group_members: dict[tuple[str, str], tuple[CatalogueItem, ...]], units: _UnitLookup) -> None:
+                 group_members: dict[tuple[str, str], tuple[CatalogueItem, ...]], units: _UnitLookup,
+                 lookback: dict[str, dt.timedelta]) -> None:
         self.items = items
+        self.lookback = lookback  # category -> its edition_lookback_days
         self.item_units = item_units
         self.group_members = group_members
         self.units = units
-        # items with one edition and no date bounds: the rule needs no date (most of the catalogue)
+        # items with one edition, no date bounds and no product scope: the rule needs neither
+        # a date nor the product's name (most of the catalogue)
         self.timeless: dict[tuple[str, str], Rule] = {
-            key: item.rules[0] for key, item in items.items()
-            if len(item.rules) == 1 and item.rules[0].applies_from is None and item.rules[0].applies_to is None
+            key: rule for key, item in items.items() if item.scope is None and (rule := self._undated(item)) is not None
         }
+        # items scoped to some products: their name fragments, and the rule when it needs no date
+        self.scoped: dict[tuple[str, str], tuple[tuple[str, ...], Rule | None]] = {
+            key: (item.scope.products, self._undated(item)) for key, item in items.items() if item.scope is not None
+        }
+
+        # (category, code, day) -> the rule in force: filled as judgements ask (a county's
+        # production dates are few), so that a dated item costs one look-up, not a scan
+        self.dated: dict[tuple[str, str, dt.date], Rule | None] = {}
+        self.spans: dict[tuple[str, str, dt.date], tuple[Rule, ...]] = {}  # rules_before, likewise
+
+    def rules_before(self, category: str, code: str, day: dt.date) -> tuple[Rule, ...]:
+        """The rules in force over the category's look-back up to ``day`` (a product sampled on
+        ``day`` without a production date may have been made then), oldest first; memoised."""
+        key = (category, code, day)
+        found = self.spans.get(key)
+        if found is None:
+            if len(self.spans) > 100_000:
+                self.spans.clear()
+            item = self.items.get((category, code))
+            found = self.spans[key] = () if item is None else item.rules_between(day - self.lookback[category], day)
+        return found
+
+    def rule_on(self, category: str, code: str, day: dt.date) -> Rule | None:
+        """``CatalogueItem.rule_on`` through the ``dated`` memo (None also for an unknown item)."""
+        key = (category, code, day)
+        try:
+            return self.dated[key]
+        except KeyError:
+            pass
+        if len(self.dated) > 100_000:
+            self.dated.clear()
+        item = self.items.get((category, code))
+        rule = self.dated[key] = None if item is None else item.rule_on(day)
+        return rule
+
+    @staticmethod
+    def _undated(item: CatalogueItem) -> Rule | None:
+        rule = item.rules[0]
+        return rule if len(item.rules) == 1 and rule.applies_from is None and rule.applies_to is None else None
 
 
 class Catalogue(_Model):
@@ -341,7 +421,9 @@ class Catalogue(_Model):
                 members[(category, group.group)] = tuple(
                     item for item in standards.items if item.function_group == group.group
                 )
-        self._index = CatalogueIndex(items, item_units, members, self.units.__pydantic_private__["_lookup"])  # type: ignore[index]
+        lookback = {category: dt.timedelta(days=standards.edition_lookback_days)
+                    for category, standards in self.categories.items()}
+        self._index = CatalogueIndex(items, item_units, members, self.units.__pydantic_private__["_lookup"], lookback)  # type: ignore[index]
 
     @property
     def index(self) -> CatalogueIndex:

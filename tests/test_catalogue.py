@@ -82,6 +82,15 @@ UNVERIFIED = {
     ("pastry", "acesulfame_k", "2014"),
     ("pastry", "acesulfame_k", "2024"),
     ("pastry", "lead", "2022"),
+    # GB 2762-2017, before 2023-06-30: not checked against that edition's text
+    ("packaged_water", "lead", "2017"),
+    ("packaged_water", "total_arsenic", "2017"),
+    ("pastry", "lead", "2017"),
+    # added from the brief, not checked against GB 29921-2021 / GB 2760 here
+    ("pastry", "salmonella", "2021"),
+    ("pastry", "staphylococcus_aureus", "2021"),
+    ("pastry", "natamycin", "2014"),
+    ("pastry", "natamycin", "2024"),
 }
 
 
@@ -126,6 +135,9 @@ DOMAIN_LIMITS = [
     ("pastry", "acesulfame_k", "maximum", {"max": 0.3}, "g/kg"),
     ("pastry", "aluminium", "maximum", {"max": 100}, "mg/kg"),
     ("pastry", "lead", "maximum", {"max": 0.5}, "mg/kg"),
+    ("pastry", "salmonella", "plan", {"n": 5, "c": 0, "m": 0, "M": None}, "/25g"),
+    ("pastry", "staphylococcus_aureus", "plan", {"n": 5, "c": 1, "m": 100, "M": 1000}, "CFU/g"),
+    ("pastry", "natamycin", "maximum", {"max": 10}, "mg/kg"),
 ]
 
 
@@ -145,6 +157,18 @@ def test_dehydroacetic_acid_changes_edition_on_2025_02_08(cat: Catalogue) -> Non
     before, after = item.rule_on(SWITCH_2760 - dt.timedelta(days=1)), item.rule_on(SWITCH_2760)
     assert (before.standard, before.kind, before.max) == ("GB 2760-2014", "maximum", 0.5)
     assert (after.standard, after.kind) == ("GB 2760-2024", "not_permitted")
+
+
+@pytest.mark.parametrize("category,code", [("packaged_water", "lead"), ("packaged_water", "total_arsenic"), ("pastry", "lead")])
+def test_gb_2762_changes_edition_on_2023_06_30(cat: Catalogue, category: str, code: str) -> None:
+    """GB 2762-2022 took effect on 2023-06-30: a product made before is judged by GB 2762-2017
+    (same limit, not checked against that text here, so unverified)."""
+    item = cat.item(category, code)
+    switch = dt.date(2023, 6, 30)
+    before, after = item.rule_on(switch - dt.timedelta(days=1)), item.rule_on(switch)
+    assert (before.standard, before.verified) == ("GB 2762-2017", False) and "not checked" in before.note
+    assert after.standard == "GB 2762-2022"
+    assert before.max == after.max
 
 
 def test_water_does_not_judge_plate_count_or_moulds(cat: Catalogue) -> None:
@@ -302,3 +326,58 @@ def test_missing_units_file_is_refused(data_copy: Path) -> None:
 def test_edited_data_changes_the_digest(cat: Catalogue, data_copy: Path) -> None:
     edit(data_copy / "pastry.yaml", "kind: maximum, max: 5,", "kind: maximum, max: 6,")
     assert load_catalogue(str(data_copy)).digest != cat.digest
+
+
+def test_purified_water_indices_are_scoped_to_purified_water(cat: Catalogue) -> None:
+    """domain.md: conductivity and pH are GB 17323 indices of purified water; cyanide is for
+    distilled purified water.  Other items apply to every packaged water."""
+    scoped = {item.code for _, item in all_items(cat) if item.scope is not None}
+    assert scoped == {"conductivity", "ph", "cyanide"}
+    ph = cat.item("packaged_water", "ph")
+    assert ph.scope.covers("饮用纯净水") and ph.scope.covers("饮用蒸馏水")
+    assert not ph.scope.covers("饮用天然矿泉水") and not ph.scope.covers("饮用天然泉水")
+    # a scoped item needs the product's name: it is never served from the date-free shortcut
+    assert ("packaged_water", "ph") not in cat.index.timeless and ("packaged_water", "ph") in cat.index.scoped
+
+
+def test_a_scope_names_at_least_one_product(data_copy: Path) -> None:
+    edit(data_copy / "packaged_water.yaml", "{products: [纯净水, 蒸馏水], name_zh: 饮用纯净水,", "{products: [], name_zh: 饮用纯净水,")
+    with pytest.raises(CatalogueError, match="products"):
+        load_catalogue(str(data_copy))
+
+
+def test_the_edition_look_back_defaults_to_a_year(cat: Catalogue) -> None:
+    assert {c: b.edition_lookback_days for c, b in cat.categories.items()} == {"packaged_water": 365, "pastry": 365}
+    assert cat.index.lookback["pastry"] == dt.timedelta(days=365)
+    item = cat.item("pastry", "dehydroacetic_acid")
+    assert [r.edition for r in item.rules_between(dt.date(2024, 3, 1), dt.date(2025, 3, 1))] == ["2014", "2024"]
+    assert [r.edition for r in item.rules_between(SWITCH_2760, dt.date(2026, 1, 1))] == ["2024"]
+    assert [r.edition for r in cat.index.rules_before("pastry", "dehydroacetic_acid", SWITCH_2760)] == ["2014", "2024"]
+
+
+def test_every_mapped_item_name_names_a_catalogued_item(cat: Catalogue) -> None:
+    """ingest/mappings/items_zh.csv turns a SAMR announcement's 不合格项目 into an item code:
+    a code the catalogue lacks would import as an item nobody can judge."""
+    import csv
+
+    codes = {item.code for _, item in all_items(cat)}
+    path = Path(__file__).resolve().parent.parent / "ingest" / "mappings" / "items_zh.csv"
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    names = [r[0] for r in rows]
+    assert len(names) == len(set(names)), "a name mapped twice"
+    # (a sum of ratios the lab reports on its own maps to a code of its own, which the catalogue
+    # does not judge: qrisk computes the sum from the members)
+    assert {r[1] for r in rows if not r[1].endswith("_ratio_sum")} <= codes
+    for name in ("沙门氏菌", "金黄色葡萄球菌", "纳他霉素", "苯甲酸", "甜蜜素", "安赛蜜（乙酰磺胺酸钾）"):
+        assert name in names
+    # every catalogued item can be named by its own Chinese name
+    assert {item.name_zh for _, item in all_items(cat)} <= set(names)
+
+
+def test_not_permitted_is_for_additives_only(data_copy: Path) -> None:
+    # the first such rule is carbon tetrachloride's, a chemical
+    edit(data_copy / "packaged_water.yaml", "kind: maximum, max: 0.002, verified: true, note: \"\"}",
+         "kind: not_permitted, verified: true, note: \"\"}")
+    with pytest.raises(CatalogueError, match="not_permitted is for additives"):
+        load_catalogue(str(data_copy))

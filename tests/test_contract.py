@@ -213,6 +213,8 @@ def test_schema_export_writes_the_catalogue_the_results_are_judged_with(tmp_path
     plan = water["pseudomonas_aeruginosa"]["rules"][0]
     assert (plan["kind"], plan["n"], plan["c"], plan["m"]) == ("plan", 5, 0, 0)
     assert any("CFU/250mL" == u["unit"] or "CFU/250mL" in u["aliases"] for u in doc["units"])
+    # a lab learns which products an item is judged for
+    assert water["ph"]["scope"]["products"] == ["纯净水", "蒸馏水"] and water["lead"]["scope"] is None
 
 
 @pytest.mark.parametrize("mutate", [

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import re
 
@@ -235,3 +236,24 @@ def test_a_comparison_test_gives_units_and_what_satisfactory_means(county, rules
         assert re.search(r"（(\|En\| ≤ 1 |≤ \d+% )为满意）", r["detail"]), r["detail"]
     oxygen = [r for r in rows if "耗氧量" in r["item"]]
     assert oxygen and all(r["detail"].count(" mg/L") == 2 for r in oxygen)
+
+
+def test_an_item_not_applicable_to_the_product_is_explained_only_when_the_lab_failed_it(rules):
+    """A spring water's pH is not judged on GB 17323: that is no finding for the file, unless
+    the lab failed the product on it (then the supervisor must check the product's type)."""
+    from schemas.upcast import parse_event
+    from tests.test_fluctuation import water_sample
+    from tests.conftest import golden
+
+    reg = parse_event(golden("enterprise.registered"))
+    quiet = water_sample(dt.date(2025, 3, 1), 0.8, product="饮用天然泉水", ph=7.6)
+    doc = golden("sampling.result")
+    doc["event_id"] = "00000000-0000-4000-8000-00000000a1a1"
+    doc["payload"].update(product="饮用天然泉水", sample_no="DBJ-SPRING-2", sampled_on="2025-04-01", production_date="2025-03-20",
+                          items=[{"item_code": "ph", "values": [7.6], "unit": "pH", "lab_verdict": "不合格"}])
+    failed_by_lab = parse_event(doc)
+    state, _ = replay([reg, quiet, failed_by_lab], rules)
+    detail = {s["event_id"]: (s["verdict"], s["detail_zh"]) for s in build_report(state.files["E-330110-001"], rules)["samples"]}
+    assert detail[str(quiet.event_id)] == ("pass", "")
+    verdict, text = detail[doc["event_id"]]
+    assert verdict == "pass" and "仅适用于饮用纯净水" in text and "与检验机构结论不一致：ph" in text

@@ -21,7 +21,8 @@ def _id() -> str:
     return str(uuid.UUID(int=10_000 + _n, version=4))
 
 
-def water_sample(day: dt.date, oxygen: float, pa=(0, 0, 0, 0, 0), chlorine: float = 0.01, lab: str = "县食品检验检测中心"):
+def water_sample(day: dt.date, oxygen: float, pa=(0, 0, 0, 0, 0), chlorine: float = 0.01, lab: str = "县食品检验检测中心",
+                 product: str | None = None, ph: float | None = None):
     doc = golden("sampling.result")
     doc["event_id"] = _id()
     doc["occurred_at"] = f"{day.isoformat()}T10:00:00+08:00"
@@ -34,6 +35,10 @@ def water_sample(day: dt.date, oxygen: float, pa=(0, 0, 0, 0, 0), chlorine: floa
         {"item_code": "free_chlorine", "values": [chlorine], "unit": "mg/L"},
         {"item_code": "pseudomonas_aeruginosa", "values": list(pa), "unit": "CFU/250mL"},
     ]
+    if ph is not None:
+        p["items"].append({"item_code": "ph", "values": [ph], "unit": "pH"})
+    if product is not None:
+        p["product"] = product
     return parse_event(doc)
 
 
@@ -70,6 +75,19 @@ def test_a_plan_that_tolerates_nothing_is_not_charted(rules):
     assert not signals(effects, item_code="pseudomonas_aeruginosa")
     series = state.files["E-330110-001"].fluctuation.series
     assert {s.item_code for s in series.values()} == {"oxygen_consumption", "free_chlorine"}
+
+
+def test_an_item_not_applicable_to_the_product_is_not_charted(rules):
+    """A spring water's pH is outside GB 17323's 5.0–7.0 by nature and is not judged on it;
+    a chart against that range would raise alarms on a limit that is not the product's."""
+    days = [dt.date(2025, 1, 5) + dt.timedelta(days=14 * i) for i in range(12)]
+    log = [parse_event(golden("enterprise.registered"))]
+    log += [water_sample(d, 0.8, product="饮用天然泉水", ph=7.2 if i < 10 else 8.4) for i, d in enumerate(days)]
+    state, effects = replay(log, rules)
+    assert not [e for e in effects if e.kind == "sampling.failed"]
+    assert not signals(effects, item_code="ph")
+    series = state.files["E-330110-001"].fluctuation.series
+    assert "ph" not in {s.item_code for s in series.values()}
 
 
 def test_a_drift_towards_the_legal_maximum_signals_before_any_failure(rules):

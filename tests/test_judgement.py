@@ -22,12 +22,12 @@ def item(code: str, values: list[Any], unit: str, **extra: Any) -> dict[str, Any
 
 
 def sample(*items: dict[str, Any], production_date: str | None = "2024-06-01",
-           sampled_on: str = "2025-06-01") -> SamplingResult:
+           sampled_on: str = "2025-06-01", product: str = "饮用纯净水") -> SamplingResult:
     doc: dict[str, Any] = {
         "sample_no": "DBJ24330000000001",
         "task_source": "县市场监督管理局",
         "lab": "某检测中心",
-        "product": "饮用纯净水",
+        "product": product,
         "sampled_on": sampled_on,
         "items": list(items),
     }
@@ -133,7 +133,8 @@ def test_range_nd_below_a_positive_minimum_fails() -> None:
 def test_not_permitted_detected_fails() -> None:
     j = pastry("benzoic_acid", [0.12], "g/kg", detection_limit=0.005)
     assert_verdict(j, "fail", "not_permitted_detected")
-    assert j.limit_text == "不得使用/不得检出"
+    assert j.limit_text == "不得使用"  # GB 2760's word for an additive; 不得检出 is for pathogens and contaminants
+    assert "不得检出" not in j.message_zh and "不得使用" in j.message_zh
     assert "检出0.12 g/kg" in j.message_zh
 
 
@@ -335,9 +336,72 @@ def test_sampling_date_selects_the_edition_when_production_date_missing() -> Non
     early = judge("pastry", item("dehydroacetic_acid", [0.3], "g/kg"), production_date=None, sampled_on="2025-02-07")
     assert early.edition_basis == "sampled_on" and early.basis_date == dt.date(2025, 2, 7)
     assert early.verdict == "pass" and early.items[0].edition == "2014"
-    late = judge("pastry", item("dehydroacetic_acid", [0.3], "g/kg"), production_date=None, sampled_on="2025-02-08")
+    # sampled more than the look-back (365 days) after the switch: only GB 2760-2024 can apply
+    late = judge("pastry", item("dehydroacetic_acid", [0.3], "g/kg"), production_date=None, sampled_on="2026-02-09")
     assert late.edition_basis == "sampled_on"
     assert late.verdict == "fail" and late.items[0].edition == "2024"
+
+
+@pytest.mark.parametrize("sampled_on", ["2025-02-08", "2025-03-01", "2026-02-07"])
+def test_no_production_date_and_editions_that_disagree_is_undetermined(sampled_on: str) -> None:
+    """Sampled on 2025-03-01 without a production date, a pastry may have been made before
+    GB 2760-2024 took effect (2025-02-08): 0.1 g/kg dehydroacetic acid passes under 2014 and
+    fails under 2024, so the sampling date alone cannot decide (it used to say 不合格)."""
+    result = judge("pastry", item("dehydroacetic_acid", [0.1], "g/kg", lab_verdict="不合格"),
+                   production_date=None, sampled_on=sampled_on)
+    assert result.verdict == "undetermined" and result.disagreements == ()
+    j = result.items[0]
+    assert_verdict(j, "undetermined", "edition_uncertain")
+    assert j.edition == "2024" and j.agrees_with_lab is None  # the sampling date's edition, as before
+    assert "核实生产日期" in j.message_zh and f"抽样日期{sampled_on}前365天" in j.message_zh
+    assert "按GB 2760-2014（2025-02-08前生产）判定合格" in j.message_zh
+    assert "按GB 2760-2024（2025-02-08起生产）判定不合格" in j.message_zh
+    assert "verify the production date" in j.message_en
+
+
+def test_the_memo_tells_a_doubtful_edition_from_a_known_one() -> None:
+    from processors import judgement
+
+    judgement._MEMO.clear()
+    dha = item("dehydroacetic_acid", [0.1], "g/kg")
+    assert judge("pastry", dha, production_date=None, sampled_on="2025-03-01").verdict == "undetermined"
+    assert judge("pastry", dha, production_date="2025-03-01", sampled_on="2025-03-01").verdict == "fail"
+    assert judge("pastry", dha, production_date=None, sampled_on="2026-06-01").verdict == "fail"
+    other_day = judge("pastry", dha, production_date=None, sampled_on="2025-03-02")
+    assert "抽样日期2025-03-02" in other_day.items[0].message_zh
+
+
+def test_no_production_date_and_editions_that_agree_is_judged() -> None:
+    nd = judge("pastry", item("dehydroacetic_acid", ["ND"], "g/kg"), production_date=None, sampled_on="2025-03-01")
+    assert nd.verdict == "pass" and nd.items[0].reason == "not_detected"
+    over = judge("pastry", item("dehydroacetic_acid", [0.6], "g/kg"), production_date=None, sampled_on="2025-03-01")
+    assert over.verdict == "fail" and over.items[0].edition == "2024"  # fails under either edition
+    lead = judge("pastry", item("lead", [0.6], "mg/kg"), production_date=None, sampled_on="2023-07-01")
+    assert lead.verdict == "fail" and lead.items[0].standard == "GB 2762-2022"
+
+
+def test_an_undetermined_edition_leaves_the_sum_of_ratios_pending() -> None:
+    result = judge("pastry", item("propionic_acid", [1.2], "g/kg"), item("sorbic_acid", [0.6], "g/kg"),
+                   item("dehydroacetic_acid", [0.1], "g/kg"), production_date=None, sampled_on="2025-03-01")
+    assert [j.verdict for j in result.items] == ["pass", "pass", "undetermined"]
+    [check] = result.sum_checks
+    assert check.verdict == "fail"  # 0.6/1.0 + 1.2/2.5 > 1 under both editions already
+
+
+def test_the_look_back_is_catalogue_data(tmp_path: Path) -> None:
+    data = tmp_path / "standards"
+    shutil.copytree(Path(standards.__file__).parent / "standards", data)
+    path = data / "pastry.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert "edition_lookback_days: 365\n" in text
+    path.write_text(text.replace("edition_lookback_days: 365\n", "edition_lookback_days: 10\n"), encoding="utf-8")
+    catalogue = load_catalogue(str(data))
+    doubt = judge_sample(sample(item("dehydroacetic_acid", [0.1], "g/kg"), production_date=None, sampled_on="2025-02-17"),
+                         "pastry", catalogue)
+    assert doubt.verdict == "undetermined" and "前10天" in doubt.items[0].message_zh
+    after = judge_sample(sample(item("dehydroacetic_acid", [0.1], "g/kg"), production_date=None, sampled_on="2025-02-19"),
+                         "pastry", catalogue)
+    assert after.verdict == "fail"  # made within 10 days of 2025-02-19: under GB 2760-2024 only
 
 
 def test_basis_note_says_when_the_sampling_date_chose_the_edition() -> None:
@@ -345,6 +409,99 @@ def test_basis_note_says_when_the_sampling_date_chose_the_edition() -> None:
     result = judge("pastry", item("sorbic_acid", [0.1], "g/kg"), production_date=None, sampled_on="2025-02-07")
     assert result.basis_note_zh == "未提供生产日期，按抽样日期2025-02-07选择标准版本"
     assert result.basis_note_en
+
+
+# --------------------------------------------------------------------------- product scope
+
+
+def test_purified_water_limits_do_not_judge_a_mineral_water() -> None:
+    """GB 17323's conductivity and pH are for purified water: a mineral water at pH 7.6 and
+    350 µS/cm that the lab passed is not a failure (it was judged 不合格 before the scope)."""
+    result = judge("packaged_water", item("ph", [7.6], "pH", lab_verdict="合格"),
+                   item("conductivity", [350], "µS/cm", lab_verdict="合格"), product="饮用天然矿泉水")
+    assert result.verdict == "pass" and result.disagreements == ()
+    for j in result.items:
+        assert_verdict(j, "not_applicable", "out_of_scope")
+        assert (j.kind, j.standard, j.limit_text, j.agrees_with_lab) == (None, None, None, None)
+        assert "仅适用于饮用纯净水" in j.message_zh and "饮用天然矿泉水" in j.message_zh
+        assert "GB 17323" in j.message_zh and j.message_en
+    assert result.items[0].values == (7.6,) and result.items[1].values == (350.0,)
+
+
+@pytest.mark.parametrize("product", ["饮用纯净水", "桶装饮用纯净水", "饮用蒸馏水"])
+def test_purified_water_is_still_judged_on_them(product: str) -> None:
+    result = judge("packaged_water", item("ph", [7.6], "pH"), item("conductivity", [350], "µS/cm"), product=product)
+    assert result.verdict == "fail"
+    assert [j.reason for j in result.items] == ["out_of_range", "over_maximum"]
+
+
+def test_an_out_of_scope_item_neither_fails_nor_clouds_the_sample() -> None:
+    spring = judge("packaged_water", item("ph", [7.6], "pH"), item("pseudomonas_aeruginosa", [0, 3, 0, 0, 0], "CFU/250mL"),
+                   product="饮用天然泉水")
+    assert spring.verdict == "fail" and [j.verdict for j in spring.items] == ["not_applicable", "fail"]
+    clean = judge("packaged_water", item("ph", [7.6], "pH"), item("free_chlorine", ["ND"], "mg/L"), product="饮用天然泉水")
+    assert clean.verdict == "pass"
+
+
+def test_cyanide_is_for_purified_water_only() -> None:
+    assert judge("packaged_water", item("cyanide", [0.06], "mg/L"), product="饮用蒸馏水").verdict == "fail"
+    spring = judge("packaged_water", item("cyanide", [0.06], "mg/L"), product="饮用天然泉水")
+    assert spring.verdict == "pass" and spring.items[0].verdict == "not_applicable"
+
+
+def test_a_lab_failing_an_out_of_scope_item_is_a_disagreement() -> None:
+    result = judge("packaged_water", item("conductivity", [350], "µS/cm", lab_verdict="不合格"), product="饮用天然矿泉水")
+    assert result.verdict == "pass" and result.disagreements == ("conductivity",)
+    j = result.items[0]
+    assert j.verdict == "not_applicable" and j.agrees_with_lab is False and "请核实产品类别" in j.message_zh
+
+
+def test_the_memo_tells_products_in_and_out_of_scope_apart() -> None:
+    """Same item, same values, same rule: only the product differs, and it decides."""
+    from processors import judgement
+
+    judgement._MEMO.clear()
+    ph = item("ph", [7.6], "pH")
+    assert judge("packaged_water", ph, product="饮用天然矿泉水").verdict == "pass"
+    assert judge("packaged_water", ph, product="饮用纯净水").verdict == "fail"
+    other = judge("packaged_water", ph, product="饮用山泉水")
+    assert other.verdict == "pass" and "饮用山泉水" in other.items[0].message_zh
+
+
+def test_lead_made_before_2023_06_30_is_judged_by_gb_2762_2017() -> None:
+    old = pastry("lead", [0.6], "mg/kg", production_date="2019-01-01", sampled_on="2019-02-01")
+    assert old.verdict == "fail" and (old.standard, old.edition) == ("GB 2762-2017", "2017")
+    assert "GB 2762-2017" in old.message_zh and "尚待核实" in old.message_zh
+    new = water("lead", [0.005], "mg/L", production_date="2023-06-30", sampled_on="2023-07-10")
+    assert new.verdict == "pass" and new.standard == "GB 2762-2022" and new.verified is True
+
+
+def test_salmonella_in_a_pastry_fails_on_one_positive_portion() -> None:
+    assert_verdict(pastry("salmonella", ["ND"] * 5, "/25g"), "pass", "within_limit")
+    j = pastry("salmonella", ["ND", 1, "ND", "ND", "ND"], "/25g")
+    assert_verdict(j, "fail", "plan_exceeded_c")
+    assert j.item_class == "pathogen" and j.standard == "GB 29921-2021" and "尚待核实" in j.message_zh
+
+
+def test_staphylococcus_aureus_three_class_plan() -> None:
+    assert_verdict(pastry("staphylococcus_aureus", [150, 20, "ND", 10, 0], "CFU/g"), "pass", "within_limit")
+    assert_verdict(pastry("staphylococcus_aureus", [150, 200, 0, 0, 0], "CFU/g"), "fail", "plan_exceeded_c")
+    assert_verdict(pastry("staphylococcus_aureus", [1100, 0, 0, 0, 0], "CFU/g"), "fail", "plan_over_M")
+
+
+def test_natamycin_residue_on_a_pastry() -> None:
+    assert_verdict(pastry("natamycin", [5], "mg/kg"), "pass", "within_limit")
+    assert_verdict(pastry("natamycin", [0.012], "g/kg"), "fail", "over_maximum")
+    # a surface residue limit, not a use level: not summed with the preservatives
+    result = judge("pastry", item("natamycin", [8], "mg/kg"), item("sorbic_acid", [0.6], "g/kg"),
+                   item("propionic_acid", [0.9], "g/kg"))
+    assert result.verdict == "pass" and [m.item_code for m in result.sum_checks[0].members] == ["sorbic_acid", "propionic_acid"]
+
+
+@pytest.mark.parametrize("code", ["benzoic_acid", "sorbic_acid", "dehydroacetic_acid", "saccharin_sodium", "cyclamate", "acesulfame_k"])
+def test_any_preservative_or_sweetener_found_in_water_fails(code: str) -> None:
+    assert_verdict(water(code, [0.02], "g/kg"), "fail", "not_permitted_detected")
+    assert_verdict(water(code, ["ND"], "mg/L"), "pass", "not_detected")
 
 
 def test_unverified_limit_is_said_in_the_message() -> None:
