@@ -692,3 +692,18 @@ def test_memoised_judgement_is_what_a_fresh_one_gives(first: list[Any], then: li
     judgement._MEMO.clear()
     both(first)
     assert both(then).model_dump_json() == fresh
+
+
+def test_a_sum_of_ratios_the_lab_reports_is_judged_against_one():
+    """SAMR announcements publish the sum itself (防腐剂混合使用时…比例之和 1.35), without the members."""
+    over = pastry("preservative_ratio_sum", [1.35], "无量纲")
+    assert over.verdict == "fail" and over.kind == "maximum" and over.ratio == 1.35
+    assert pastry("preservative_ratio_sum", [0.8], "无量纲").verdict == "pass"
+    assert pastry("preservative_ratio_sum", [1.0], "/").verdict == "pass"  # "not exceed 1": 1 itself passes
+    # not a member of the preservatives' own sum: reported next to sorbic acid, it is not counted twice
+    j = judge("pastry", item("preservative_ratio_sum", [0.9], "无量纲"), item("sorbic_acid", [0.5], "g/kg"))
+    assert j.verdict == "pass" and all(m.item_code != "preservative_ratio_sum" for c in j.sum_checks for m in c.members)
+
+
+def test_a_ph_printed_as_dimensionless_is_still_a_ph():
+    assert water("ph", [6.2], "无量纲").verdict == "pass" and water("ph", [4.2], "无量纲").verdict == "fail"
