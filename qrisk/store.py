@@ -929,6 +929,14 @@ def migrate(store: Store, now: dt.datetime | None = None, *, lock_wait_s: float 
             _acquire_lock(store, owner, lock_wait_s, lock_ttl_s)
         try:
             done = {int(r["version"]) for r in store.query("SELECT DISTINCT version FROM schema_migrations")}
+            known = {v for v, _, _ in migration_files()}
+            newer = sorted(done - known)
+            if newer:
+                # tables this code does not know may have changed under it (a renamed table, a new key):
+                # writing to them would be a guess
+                raise StoreError(f"this database was migrated by a newer qrisk (migrations {', '.join(map(str, newer))} are "
+                                 f"unknown to this version, which knows up to {max(known)}): run the newer qrisk, "
+                                 "or restore the backup taken before the upgrade")
             applied = []
             for version, name, text in migration_files():
                 if version in done:

@@ -131,6 +131,13 @@ def test_migrate_applies_every_file_once(store):
     assert Counter(r["version"] for r in rows) == Counter(v for v, _, _ in migration_files())
 
 
+def test_a_database_migrated_by_a_newer_qrisk_is_refused(store):
+    newest = max(v for v, _, _ in migration_files())
+    store.insert("schema_migrations", [{"version": newest + 1, "name": "from_the_future", "applied_at": dt.datetime(2030, 1, 1, tzinfo=UTC)}])
+    with pytest.raises(StoreError, match=f"newer qrisk \\(migrations {newest + 1} are unknown"):
+        migrate(store)
+
+
 def test_credit_files_keep_only_the_newest_snapshot_per_file(store):
     """Migration 043 on a table of the old layout (a row per snapshot ever written), twice as a
     crash would re-run it; afterwards merges keep one row per enterprise, the highest seq."""
