@@ -79,6 +79,7 @@ def _port(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     settings = Settings()
     parser = argparse.ArgumentParser(prog="qrisk", description="食品质量风险监测 — event-sourced quality-risk monitoring for food-safety supervisors")
+    parser.add_argument("--version", action="version", version=f"qrisk {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="serve the HTTP API with the embedded pipeline (no servers needed)")
@@ -192,11 +193,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     _first_start(keys)
     store = f"ClickHouse {redact(settings.clickhouse_url)}" if settings.clickhouse_url else f"chdb in {args.data_dir}"
     # the fold replays the whole log under this policy: another policy than last time re-decides history
-    print(f"qrisk: policy {args.policy or 'built-in'} (sha256 {_digest(args.policy or DEFAULT_POLICY)}); "
+    print(f"qrisk {_version()}: policy {args.policy or 'built-in'} (sha256 {_digest(args.policy or DEFAULT_POLICY)}); "
           f"opening {store} and replaying the event log …", file=sys.stderr)
     progress = _progress("replay", None)
     pipeline = open_embedded(args.data_dir, rules, progress=progress, clickhouse_url=settings.clickhouse_url)
     progress.close()
+    _say_recovered(pipeline)
     scheme = "https" if args.tls_certfile else "http"
     print(f"qrisk: {pipeline.seq} events, {len(pipeline.state.files)} enterprises; starting {scheme}://{args.host}:{args.port}", file=sys.stderr)
     if scheme == "http" and args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -207,6 +209,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", **tls)
     return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("qrisk")
+    except PackageNotFoundError:  # a checkout run without `pip install`
+        return "(not installed)"
+
+
+def _say_recovered(pipeline: Any) -> None:
+    if pipeline.migrations_applied:
+        print(f"qrisk: applied migrations {', '.join(f'{v:03d}' for v in pipeline.migrations_applied)}", file=sys.stderr)
+    r = pipeline.recovery
+    if r.get("replayed"):
+        print(f"qrisk: replayed {r['replayed']:,} events in {r['seconds']:.1f} s", file=sys.stderr)
+    if r.get("rederived"):
+        first, last = r["rederived"]
+        print(f"qrisk: the derived tables were behind the log (the last run stopped before writing them): "
+              f"re-derived seq {first}–{last}", file=sys.stderr)
 
 
 def _digest(path: Path) -> str:

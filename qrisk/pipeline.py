@@ -163,12 +163,15 @@ class Pipeline:
         self._sample_rows = SampleRows()
         # alerts are a fold of the same log (warning decisions, supervisors' alert.action events)
         self.alerts = AlertBook()
-        migrate(store, clock())
+        self.migrations_applied = migrate(store, clock())  # (the start-up line names them)
+        self.recovery: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ recovery
 
     def recover(self, progress: Callable[[int], None] | None = None, batch: int = 5000) -> int:
-        """Rebuild the state by replaying the log; re-derive what the last run may not have written."""
+        """Rebuild the state by replaying the log; re-derive what the last run may not have written.
+        ``self.recovery`` says what was done, for the start-up log."""
+        started = time.monotonic()
         checkpoint = self._checkpoint()
         self.derived_seq = checkpoint
         replayed = 0
@@ -200,6 +203,9 @@ class Pipeline:
             with self.lock:
                 self._dirty = {eid: self.seq for eid in self.state.files}
             self.write_snapshots()
+        # derived rows behind the log: the last run stopped (kill -9, a crash) before writing them
+        behind = (checkpoint + 1, self.seq) if self.seq > checkpoint else None
+        self.recovery = {"replayed": replayed, "seconds": time.monotonic() - started, "rederived": behind}
         return replayed
 
     def _checkpoint(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import time
 
 from qrisk.demo import CountyGenerator
@@ -30,6 +31,11 @@ def test_kill_9_with_derived_rows_pending_rebuilds_them_exactly(tmp_path):
             assert time.monotonic() < deadline, health
             time.sleep(0.05)
         assert health["events"] == len(docs)
+        # the log says what the start did; re-derived rows (when the kill came before they were
+        # written) are named by their seq range
+        log = srv.log_path.read_text(encoding="utf-8", errors="replace")
+        assert f"qrisk: replayed {len(docs):,} events in " in log
+        assert "re-derived seq" not in log or re.search(r"re-derived seq \d+–\d+", log)
     finally:
         srv.stop()
     store = ChdbStore(tmp_path / "data")

@@ -133,3 +133,11 @@ def test_the_dispatcher_without_receivers_stays_up_idle(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_the_version_is_printed(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"qrisk {version('qrisk')}"
