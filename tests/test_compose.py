@@ -74,9 +74,11 @@ def test_ports_and_addresses_agree():
     command = api["command"]
     port = command[command.index("--port") + 1]
     assert env["QRISK_PORT"] == port
-    assert f"{port}:{port}" in api["ports"]
+    assert f"127.0.0.1:{port}:{port}" in api["ports"]  # plain HTTP with keys: loopback unless a proxy terminates TLS
     assert f"localhost:{port}/healthz" in " ".join(api["healthcheck"]["test"])
     worker = _env(SERVICES["worker"])
+    # replicas do not share Faust's local data directory
+    assert SERVICES["worker"]["deploy"]["replicas"] > 1 and not SERVICES["worker"].get("volumes")
     assert f"localhost:{worker['QRISK_WORKER_WEB_PORT']}/" in " ".join(SERVICES["worker"]["healthcheck"]["test"])
     kafka = _env(SERVICES["kafka"])
     advertised = kafka["KAFKA_ADVERTISED_LISTENERS"].split("//", 1)[1]
