@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
                              ("list", cmd_keys_list, "list keys (never the secrets)"),
                              ("revoke", cmd_keys_revoke, "revoke a key by id or name")):
         action = keys_sub.add_parser(name, help=text)
-        action.add_argument("--data-dir", type=Path, default=settings.data_dir)
+        action.add_argument("--data-dir", type=Path, default=settings.data_dir, help="the service's data directory (default %(default)s)")
         action.add_argument("--keys-file", type=Path, default=settings.keys_file, help="default: DATA_DIR/keys.json")
         action.set_defaults(func=func)
         if name == "create":
@@ -130,16 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--mapping", type=Path, default=None, metavar="MAP.yaml", help="column mapping for a foreign CSV (see ingest/mappings/)")
     imp.add_argument("--events-out", type=Path, default=None, metavar="FILE.jsonl",
                      help="with --mapping: write the mapped events here instead of loading them (a dry run)")
-    imp.add_argument("--data-dir", type=Path, default=settings.data_dir)
-    imp.add_argument("--url", default=None, help="post to a running `qrisk run` instead of opening the data directory")
-    imp.add_argument("--batch", type=int, default=500)
-    imp.add_argument("--policy", type=Path, default=settings.policy_file)
+    imp.add_argument("--data-dir", type=Path, default=settings.data_dir, help="load into this data directory (default %(default)s; not while `qrisk run` holds it: use --url)")
+    imp.add_argument("--url", default=None, help="post to a running `qrisk run` instead of opening the data directory, e.g. http://127.0.0.1:8080")
+    imp.add_argument("--batch", type=int, default=500, help="events per request or log write (default %(default)s)")
+    imp.add_argument("--policy", type=Path, default=settings.policy_file, help="policy YAML for a direct load (default: the built-in policy)")
     imp.add_argument("--key", default=settings.api_key.get_secret_value() if settings.api_key else None,
-                     help="API key for --url (default: $QRISK_API_KEY)")
+                     help="API key for --url (default: $QRISK_API_KEY, which keeps it out of `ps`)")
     imp.set_defaults(func=cmd_import)
 
     schema = sub.add_parser("schema", help="the event contract")
     schema_sub = schema.add_subparsers(dest="schema_command", metavar="ACTION")
+    schema.set_defaults(func=lambda _args: schema.print_help() or EXIT_USAGE)
     export = schema_sub.add_parser("export", help="write JSON Schema files for lab integrators")
     export.add_argument("directory", type=Path)
     export.set_defaults(func=cmd_schema_export)
@@ -328,6 +329,10 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     from qrisk.auth import utc_now
 
     now = utc_now()
+    path = args.keys_file or args.data_dir / "keys.json"
+    if not Path(path).exists():
+        # an empty table would read as "no keys" when the path is only mistyped
+        raise UserError(f"no key file at {path} (is --data-dir / --keys-file right?)")
     keys = [k.public(now) for k in _keystore(args).keys()]
     if args.json:
         print(json.dumps(keys, ensure_ascii=False, indent=2))

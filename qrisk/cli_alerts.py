@@ -20,7 +20,8 @@ from typing import Any
 
 def register(subparsers: Any) -> None:
     alerts = subparsers.add_parser("alerts", help="预警通知发送（发件箱）/ the alert outbox")
-    sub = alerts.add_subparsers(dest="alerts_command", required=True)
+    sub = alerts.add_subparsers(dest="alerts_command", metavar="ACTION")
+    alerts.set_defaults(func=lambda _args: alerts.print_help() or 2)
     d = sub.add_parser("dispatch", help="send the outbox's notifications and record every attempt (until SIGTERM)")
     d.add_argument("--store", default=None, help="clickhouse://host:9000/db or a chdb directory (default $QRISK_STORE_URL, else $QRISK_CLICKHOUSE_URL)")
     d.add_argument("--policy", type=Path, default=None, help="policy YAML with the alerts' receivers (default $QRISK_POLICY_FILE, else the built-in policy)")

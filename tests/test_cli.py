@@ -141,3 +141,14 @@ def test_the_version_is_printed(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--version"])
     assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"qrisk {version('qrisk')}"
+
+
+def test_keys_list_names_a_missing_key_file(tmp_path, capsys):
+    assert main(["keys", "list", "--data-dir", str(tmp_path / "typo")]) == 2
+    assert "no key file at" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("group", ["alerts", "schema", "keys", "topics"])
+def test_a_command_group_without_its_action_shows_its_own_help(group, capsys):
+    assert main([group]) == 2
+    assert capsys.readouterr().out.startswith(f"usage: qrisk {group} ")
