@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -240,6 +241,7 @@ def test_cli_keys_work_while_the_server_holds_the_data_dir(srv):
     assert {("lab", "ok"), ("lab", "forbidden"), ("lab", "rejected"), ("inspector", "ok")} <= {(a["role"], a["outcome"]) for a in posts}
     assert all(a["key_id"] and a["detail"]["request_id"] for a in posts)
     assert any(a["action"] == "access.denied" and a["role"] == "monitor" for a in trail)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", a["recorded_at"]) for a in trail), trail[0]["recorded_at"]
 
 
 def test_import_over_http_sends_its_key_and_keeps_what_the_key_may_not_send(srv, tmp_path):
