@@ -208,8 +208,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     app = create_app(pipeline, settings.max_body_bytes, settings.max_batch, keys=keys, dispatcher=_dispatcher(pipeline.store, rules, settings),
                      tick_seconds=settings.tick_seconds)
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", **tls)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(), **tls)
     return 0
+
+
+def server_log_config() -> dict[str, Any]:
+    """uvicorn's logging with a UTC timestamp on every line, the access log on stderr with the
+    rest (one stream for a service manager to collect), and health probes left out of it."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for name, fmt in (("default", "%(asctime)s %(levelprefix)s %(message)s"),
+                      ("access", '%(asctime)s %(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s')):
+        config["formatters"][name]["fmt"] = fmt
+        config["formatters"][name]["datefmt"] = "%Y-%m-%dT%H:%M:%SZ"
+    config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+    config["filters"] = {"no_probes": {"()": "qrisk.cli._NoHealthProbes"}}
+    config["handlers"]["access"]["filters"] = ["no_probes"]
+    import logging
+    import time
+
+    logging.Formatter.converter = time.gmtime  # (the datefmt says Z)
+    return config
+
+
+class _NoHealthProbes:
+    """Compose and Kubernetes probe /healthz every few seconds: those lines would bury the log."""
+
+    def filter(self, record: Any) -> bool:
+        args = getattr(record, "args", None)
+        return not (isinstance(args, tuple) and len(args) >= 3 and str(args[2]).startswith("/healthz"))
 
 
 def _version() -> str:

@@ -158,7 +158,7 @@ def cmd_run_kafka(args: argparse.Namespace) -> int:
 
     from qrisk.api import create_app
     from qrisk.auth import KeyStore
-    from qrisk.cli import UserError, _first_start
+    from qrisk.cli import UserError, _first_start, server_log_config
     from qrisk.kafka_api import open_distributed
     from qrisk.runtime import default_rules
     from qrisk.settings import Settings
@@ -187,7 +187,7 @@ def cmd_run_kafka(args: argparse.Namespace) -> int:
           f"serving on {scheme}://{args.host}:{args.port}", file=sys.stderr)
     app = create_app(backend, settings.max_body_bytes, settings.max_batch, keys=keys)
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", **tls)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(), **tls)
     return 0
 
 
