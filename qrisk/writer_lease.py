@@ -33,6 +33,26 @@ _SERVER_MS = "SELECT toUInt64(now()) * 1000 AS ms"
 _HELD_HERE: set[str] = set()  # holders of leases this process holds now
 
 
+def process_started(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, /proc/PID/stat field 22), or None when
+    there is no such process.  Where /proc is missing, "0" for a live process: its id alone decides."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return "0"
+    # the command name (field 2) is in parentheses and may hold spaces: count from the last ")"
+    return stat.rpartition(b")")[2].split()[19].decode()
+
+
 class LeaseLapsed(StoreError):
     """This writer could not renew its lease for so long that another may have taken over."""
 
@@ -41,7 +61,9 @@ class WriterLease:
     def __init__(self, store: Any, seconds: float = 30.0, monotonic: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
         self.store, self.seconds, self.monotonic, self.sleep = store, seconds, monotonic, sleep
-        self.holder = f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # the process's start time next to its id: a pid is soon reused (some kernels hand out the
+        # lowest free one at once), and a row must not pass for a live writer because of that
+        self.holder = f"{os.uname().nodename}:{os.getpid()}:{process_started(os.getpid()) or 0}:{uuid.uuid4().hex[:8]}"
         self.started_ms = 0
         self.renewed_at = 0.0
         self.last_error: str | None = None
@@ -71,7 +93,7 @@ class WriterLease:
         self.started_ms = now
         self._stamp(now)
         # someone else who started in the same instant: the earlier start (then the lower name) writes
-        first = self._live(now)
+        first = [r for r in self._live(now) if not self._gone_from_this_host(r["holder"]) or r["holder"] == self.holder]
         if first and first[0]["holder"] != self.holder:
             self.release()
             raise self._in_use(first[0], now, describe)
@@ -87,20 +109,19 @@ class WriterLease:
 
     def _gone_from_this_host(self, holder: str) -> bool:
         node, _, rest = holder.partition(":")
-        pid_text = rest.partition(":")[0]
+        pid_text, _, rest = rest.partition(":")
+        started = rest.partition(":")[0]
         if node != os.uname().nodename or not pid_text.isdigit():
             return False
         pid = int(pid_text)
+        now = process_started(pid)
+        if now is None:
+            return True  # no such process
+        if started.isdigit() and started != "0" and now != started:
+            return True  # the id now names another process (or thread)
         if pid == os.getpid():
-            # this process: a lease it holds now, or one left by an earlier process that had the same
-            # id (a container restarted, its server again pid 1)
+            # this very process: a lease it holds now is live; one it no longer holds is gone
             return holder not in _HELD_HERE
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
         return False
 
     # ------------------------------------------------------------------ keeping it

@@ -60,9 +60,13 @@ def test_a_second_writer_is_refused_and_the_first_keeps_writing(database, tmp_pa
 def test_a_lease_left_by_a_process_of_this_host_that_is_gone_does_not_block(database):
     store = ClickHouseStore(database)
     migrate(store)
-    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", "import os; from qrisk.writer_lease import process_started as s; print(f'{os.getpid()}:{s(os.getpid())}')"],
+                          capture_output=True, text=True, check=True)
     dead = f"{os.uname().nodename}:{done.stdout.strip()}:killed9"  # as `kill -9` leaves it: live-looking, never released
-    store.insert("writer_leases", [{"holder": dead, "started_ms": _now_ms(store), "renewed_ms": _now_ms(store), "released": 0}])
+    # a live process whose id an old row names, but which started at another time: the id was reused
+    reused = f"{os.uname().nodename}:{os.getppid()}:1:reused"
+    now = _now_ms(store)
+    store.insert("writer_leases", [{"holder": h, "started_ms": now, "renewed_ms": now, "released": 0} for h in (dead, reused)])
     lease = WriterLease(store, seconds=30.0, sleep=lambda s: pytest.fail(f"waited {s} s for a writer that is gone"))
     lease.acquire()
     lease.release()
