@@ -12,7 +12,7 @@ from typing import ClassVar, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from schemas.events import ComplaintReceived
+from schemas.events import ComplaintReceived, PenaltyKind
 from schemas.standards import ItemClass
 
 
@@ -135,6 +135,18 @@ class InspectionPoints(_Strict):
     cap: float = Field(default=16, ge=0)
 
 
+class EnforcementPoints(_Strict):
+    by_penalty: dict[PenaltyKind, float] = Field(
+        default_factory=lambda: {"warning": 4.0, "fine": 6.0, "confiscation": 6.0, "other": 4.0, "suspension": 12.0, "licence_revoked": 20.0},
+        description="a 行政处罚决定 scores the weight of its heaviest penalty (a kind not listed scores 0)")
+    cap: float = Field(default=20, ge=0)
+
+
+class InterviewPoints(CappedPoints):
+    points: float = Field(default=4, ge=0)
+    cap: float = Field(default=8, ge=0)
+
+
 class DynamicFactors(_Strict):
     """动态风险因素: what happened within the window (by event time)."""
 
@@ -145,6 +157,8 @@ class DynamicFactors(_Strict):
     complaint_verified: ComplaintPoints = ComplaintPoints()
     inspection: InspectionPoints = InspectionPoints()
     rectification_overdue: OverduePoints = OverduePoints()
+    enforcement: EnforcementPoints = EnforcementPoints()
+    interview: InterviewPoints = InterviewPoints()
 
 
 class CreditFactors(_Strict):
@@ -155,7 +169,9 @@ class CreditFactors(_Strict):
         default_factory=lambda: {"A": 0.0, "B": 4.0, "C": 8.0, "D": 12.0, "unrated": 6.0}, description="提档升级 tier at survey")
     rectification_rejected: float = Field(default=4, ge=0, description="each rectification rejected at verification (整改复查未通过)")
     rectification_overdue: float = Field(default=2, ge=0, description="each rectification ever past its deadline")
-    serious_dishonesty: list[str] = Field(default_factory=list, description="enterprise ids on the serious-dishonesty list (严重失信): straight to D")
+    serious_dishonesty: list[str] = Field(
+        default_factory=list, description="enterprise ids on the serious-dishonesty list (严重失信): straight to D; so does an "
+                                          "enforcement.decided event with serious_dishonesty true")
 
 
 class RiskPolicy(_Strict):
