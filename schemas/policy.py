@@ -232,7 +232,7 @@ class RiskPolicy(_Strict):
 WARNING_RULES = (
     "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
     "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
-    "complaint.illness",
+    "complaint.illness", "enforcement.decided",
 )
 """The early-warning rules by the id an alert carries (``rule``), which routes and silences name."""
 
@@ -395,6 +395,22 @@ class RetestInadmissibleRule(WarningRule):
     FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "product", "items", "retest_verdict", "reason_zh", "reason_en"})
 
 
+class EnforcementDecidedRule(WarningRule):
+    """A 行政处罚决定 on an enterprise: the supervisor in charge of it is told (severity by the heaviest penalty)."""
+
+    severity: Severity = "medium"
+    title_zh: str = "行政处罚决定"
+    template_zh: str = "{name}：{decided_on} 作出行政处罚决定（{decision_no}）。违法行为：{violation}；处罚：{penalties}。{listing}"
+    template_en: str = "{name}: enforcement decision {decision_no} of {decided_on}: {penalties_en}.{listing_en}"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"decision_no", "decided_on", "authority", "violation", "legal_basis", "penalties",
+                                                  "penalties_en", "listing", "listing_en"})
+    severity_by_penalty: dict[PenaltyKind, Severity] = Field(default_factory=lambda: {
+        "warning": "low", "fine": "medium", "confiscation": "medium", "other": "medium", "suspension": "high", "licence_revoked": "critical"},
+        description="the most severe of the decision's penalties decides; a kind not listed takes the rule's severity")
+    severity_serious_dishonesty: Severity = Field(default="critical", description="the decision lists the enterprise as 严重违法失信")
+    excerpt_chars: int = Field(default=120, ge=10, le=4000, description="the violation is quoted up to this many characters")
+
+
 class WarningsPolicy(_Strict):
     """早期预警 rules.  A rule turns what the fold found into an alert decision with a
     dedup key and evidence; delivering it (routing, grouping, silences) is the alerts stage's job."""
@@ -414,6 +430,7 @@ class WarningsPolicy(_Strict):
     rectification_rejected: RectificationRejectedRule = RectificationRejectedRule()
     judgement_disagrees: DisagreementRule = DisagreementRule()
     retest_inadmissible: RetestInadmissibleRule = RetestInadmissibleRule()
+    enforcement_decided: EnforcementDecidedRule = EnforcementDecidedRule()
 
 
 # --------------------------------------------------------------------------- the alerts stage
