@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from processors.step import Effect
+from schemas.events import PENALTY_ZH
 
 _KIND_ZH = {
     "sampling.failed": "抽检不合格",
@@ -12,6 +13,7 @@ _KIND_ZH = {
     "rectification.overdue": "整改逾期",
     "rectification.rejected": "整改复查未通过",
     "sampling.retest_inadmissible": "复检结果不予采信",
+    "enforcement.decided": "行政处罚决定",
     "warning.raised": "预警",
     "warning.resolved": "预警自动关闭",
     "risk.graded": "风险等级评定",
@@ -29,6 +31,7 @@ RULE_ZH = {
     "rectification.rejected": "整改复查未通过",
     "judgement.disagrees": "判定与检验机构结论不一致",
     "retest.inadmissible": "复检结果不予采信",
+    "enforcement.decided": "行政处罚决定",
 }
 """Early-warning rules (``processors.warnings``) by id; the policy file may retitle them per bureau."""
 
@@ -45,6 +48,7 @@ _KIND_EN = {
     "rectification.overdue": "rectification overdue",
     "rectification.rejected": "rectification rejected at verification",
     "sampling.retest_inadmissible": "re-test not admitted",
+    "enforcement.decided": "enforcement decision",
     "warning.raised": "early warning",
     "warning.resolved": "early warning resolved",
     "risk.graded": "risk grade evaluated",
@@ -107,4 +111,9 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
         return f"{who}：{d.get('note_zh', '')}"
     if k == "sampling.retest_inadmissible":
         return f"{who}：{d.get('message_zh', '')}"
+    if k == "enforcement.decided":
+        penalties = "、".join(PENALTY_ZH.get(x, x) for x in dict.fromkeys(d.get("penalties", [])))
+        fined = f"（罚款 {d['fined_yuan']:g} 元）" if d.get("fined_yuan") else ""
+        listed = "，列入严重违法失信名单" if d.get("serious_dishonesty") else ""
+        return f"{who}：{d.get('decided_on', '')} 作出行政处罚决定（{d.get('decision_no', '')}），处罚：{penalties}{fined}{listed}。"
     return f"{who}：{title_zh(k)}"

@@ -18,7 +18,7 @@ from processors.fluctuation import CategoryRates, FluctuationState, finite_limit
 from processors.judgement import SampleJudgement
 from processors.risk import RiskState, as_of, graded_data
 from processors.warnings import AlertDecision
-from schemas.events import EnterpriseProfile, Finding, SamplingResult
+from schemas.events import EnterpriseProfile, Finding, Penalty, SamplingResult
 
 
 class _Record(FoldState):
@@ -84,6 +84,42 @@ class RectificationRecord(_Record):
     overdue: bool = Field(default=False, description="past its deadline (by event time) before it was completed")
 
 
+class EnforcementRecord(_Record):
+    """行政处罚决定 on file."""
+
+    decision_no: str
+    event_id: str
+    occurred_at: dt.datetime
+    decided_on: dt.date
+    authority: str | None = None
+    violation: str
+    legal_basis: str
+    penalties: list[Penalty] = Field(default_factory=list)
+    serious_dishonesty: bool = False
+    sample_nos: list[str] = Field(default_factory=list)
+    inspection_ids: list[str] = Field(default_factory=list)
+
+    @property
+    def fined_yuan(self) -> float:
+        return sum(p.amount_yuan or 0.0 for p in self.penalties if p.kind == "fine")
+
+
+class InterviewRecord(_Record):
+    """约谈 on file."""
+
+    interview_id: str
+    event_id: str
+    occurred_at: dt.datetime
+    held_on: dt.date
+    held_by: str
+    officials: list[str] = Field(default_factory=list)
+    interviewee: str | None = None
+    reason: str
+    related_event_ids: list[str] = Field(default_factory=list)
+    commitments: str = ""
+    follow_up_by: dt.date | None = None
+
+
 class Counts(_Record):
     samples: int = 0
     samples_passed: int = 0
@@ -95,6 +131,8 @@ class Counts(_Record):
     inspections_nonconforming: int = 0
     rectifications_open: int = 0
     rectifications_overdue: int = 0
+    enforcements: int = 0
+    interviews: int = 0
 
 
 class CreditFile(_Record):
@@ -107,6 +145,12 @@ class CreditFile(_Record):
     complaints: list[ComplaintRecord] = Field(default_factory=list)
     inspections: list[InspectionRecord] = Field(default_factory=list)
     rectifications: list[RectificationRecord] = Field(default_factory=list)
+    enforcements: list[EnforcementRecord] = Field(default_factory=list, description="行政处罚决定")
+    interviews: list[InterviewRecord] = Field(default_factory=list, description="约谈")
+    serious_dishonesty: str | None = Field(
+        default=None, description="decision no. of the 行政处罚决定 that listed the enterprise as 严重违法失信: its risk grade is D")
+    licence_revoked: str | None = Field(
+        default=None, description="decision no. of the 行政处罚决定 that revoked its licence (吊销许可证): it may no longer produce")
     counts: Counts = Field(default_factory=Counts)
     retests: dict[str, str] = Field(default_factory=dict, description="sample no. -> event id of its re-test (复检)")
     fluctuation: FluctuationState = Field(default_factory=FluctuationState)
@@ -124,6 +168,9 @@ class CreditFile(_Record):
 
     def rectification(self, rectification_id: str) -> RectificationRecord | None:
         return next((r for r in reversed(self.rectifications) if r.rectification_id == rectification_id), None)
+
+    def enforcement(self, decision_no: str) -> EnforcementRecord | None:
+        return next((r for r in reversed(self.enforcements) if r.decision_no == decision_no), None)
 
     def final_samples(self) -> list[SampleRecord]:
         """Judged samples whose verdict stands: an original replaced by its re-test is left out."""

@@ -7,10 +7,12 @@ Score (0-100, higher is riskier) = static + dynamic + credit, each capped:
   as-of time — unqualified samples weighted by the class of the worst failed
   item (pathogen and non-permitted additive weigh most; an additive's class follows
   the rule in force, see ``failed_class``), fluctuation signals,
-  verified complaints, inspection results and findings, overdue rectifications;
+  verified complaints, inspection results and findings, overdue rectifications,
+  enforcement decisions (行政处罚, by the heaviest penalty) and interviews (约谈);
   each factor has its own cap;
 - credit (≤ 20): the long memory — campaign tier, rectifications ever rejected
-  or overdue; an enterprise on the serious-dishonesty list goes straight to D.
+  or overdue; an enterprise on the serious-dishonesty list (the policy's, or listed
+  by an enforcement decision) goes straight to D.
 
 The score selects a band (``risk.bands``); the grade moves towards the band by
 at most ``max_worsen`` / ``max_improve`` grades per evaluation.  An evaluation
@@ -35,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from processors._build import FoldState
 from processors.ids import event_key
 
+from schemas.events import PENALTY_ZH
 from schemas.policy import GRADES, Grade, RiskPolicy
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,7 +48,8 @@ if TYPE_CHECKING:  # pragma: no cover
 Entry = tuple[dt.datetime, str, float, str, str]
 """A dated risk input: (event time, factor, points, event id, reference such as a sample no.)."""
 
-DYNAMIC_FACTORS = ("sampling_failed", "fluctuation_signal", "complaint_verified", "inspection", "rectification_overdue")
+DYNAMIC_FACTORS = ("sampling_failed", "fluctuation_signal", "complaint_verified", "inspection", "rectification_overdue", "enforcement",
+                   "interview")
 CREDIT_FACTORS = ("rectification_rejected", "rectification_overdue")
 
 FACTOR_ZH = {
@@ -57,6 +61,8 @@ FACTOR_ZH = {
     "dynamic.complaint_verified": "经核实投诉",
     "dynamic.inspection": "现场检查问题",
     "dynamic.rectification_overdue": "整改逾期",
+    "dynamic.enforcement": "行政处罚",
+    "dynamic.interview": "约谈",
     "credit.campaign_tier": "提档升级分档",
     "credit.rectification_rejected": "整改复查未通过（累计）",
     "credit.rectification_overdue": "整改逾期（累计）",
@@ -71,6 +77,8 @@ FACTOR_EN = {
     "dynamic.complaint_verified": "verified complaints",
     "dynamic.inspection": "inspection findings",
     "dynamic.rectification_overdue": "overdue rectifications",
+    "dynamic.enforcement": "enforcement decisions",
+    "dynamic.interview": "regulatory interviews",
     "credit.campaign_tier": "campaign tier",
     "credit.rectification_rejected": "rectifications rejected (all time)",
     "credit.rectification_overdue": "rectifications overdue (all time)",
@@ -78,7 +86,7 @@ FACTOR_EN = {
 }
 _UNIT_ZH = {
     "sampling_failed": "批次", "fluctuation_signal": "次", "complaint_verified": "件", "inspection": "次",
-    "rectification_overdue": "项", "rectification_rejected": "项",
+    "rectification_overdue": "项", "rectification_rejected": "项", "enforcement": "件", "interview": "次",
 }
 CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
 SCALE_ZH = {"micro": "微型", "small": "小型", "medium": "中型", "large": "大型"}
@@ -258,11 +266,26 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             _add(rs.entries, (eff.occurred_at, "rectification_overdue", float(dyn.rectification_overdue.points), eff.event_id, rid))
             _add(rs.credit_entries, (eff.occurred_at, "rectification_overdue", float(pol.credit.rectification_overdue), eff.event_id, rid))
             changed |= SCORE_INPUTS
+        elif k == "enforcement.decided":
+            # the heaviest penalty decides; the reference says which, so the grade's reasons explain the points
+            by_penalty = dyn.enforcement.by_penalty
+            kinds = eff.data["penalties"]
+            heaviest = max(kinds, key=lambda kind: (by_penalty.get(kind, 0.0), _PENALTY_RANK.get(kind, 0)))
+            points = by_penalty.get(heaviest, 0.0)
+            ref = f"{eff.data['decision_no']}·{PENALTY_ZH.get(heaviest, heaviest)} {points:g} 分"
+            _add(rs.entries, (eff.occurred_at, "enforcement", float(points), eff.event_id, ref))
+            changed |= SCORE_INPUTS  # (also a listing as 严重违法失信, which overrides the score)
+        elif k == "interview.held":
+            _add(rs.entries, (eff.occurred_at, "interview", float(dyn.interview.points), eff.event_id, eff.data["interview_id"]))
+            changed |= SCORE_INPUTS
         elif k == "rectification.rejected":
             _add(rs.credit_entries, (eff.occurred_at, "rectification_rejected", float(pol.credit.rectification_rejected), eff.event_id, eff.data["rectification_id"]))
             changed |= SCORE_INPUTS
     return changed
 
+
+_PENALTY_RANK = {"other": 0, "warning": 1, "confiscation": 2, "fine": 3, "suspension": 4, "licence_revoked": 5}
+"""Which penalty names a decision when two weigh the same in the policy: the heavier in law."""
 
 _ADDITIVE_CLASSES = frozenset({"additive", "additive_not_permitted"})
 
@@ -302,7 +325,7 @@ def _caps(pol: RiskPolicy) -> dict[str, float]:
     return {
         "sampling_failed": d.sampling_failed.cap, "fluctuation_signal": d.fluctuation_signal.cap,
         "complaint_verified": d.complaint_verified.cap, "inspection": d.inspection.cap,
-        "rectification_overdue": d.rectification_overdue.cap,
+        "rectification_overdue": d.rectification_overdue.cap, "enforcement": d.enforcement.cap, "interview": d.interview.cap,
     }
 
 
@@ -398,7 +421,12 @@ def explain(file: "CreditFile", pol: RiskPolicy) -> list[Contribution]:
         out.append(Contribution(factor=f"credit.{factor}", label_zh=FACTOR_ZH[f"credit.{factor}"], points=raw, raw=raw, count=len(entries),
                                 detail_zh=f"累计 {len(entries)} {_UNIT_ZH.get(factor, '项')}（{refs}）", event_ids=[e[3] for e in entries]))
     _group_cap(out, "credit", credit_total, pol.credit.max)
-    if file.enterprise_id in pol.credit.serious_dishonesty:
+    if file.serious_dishonesty is not None:
+        record = file.enforcement(file.serious_dishonesty)
+        out.append(Contribution(factor="credit.serious_dishonesty", label_zh=FACTOR_ZH["credit.serious_dishonesty"], points=0.0, raw=0.0,
+                                detail_zh=f"行政处罚决定书 {file.serious_dishonesty}，直接定为 D 级",
+                                event_ids=[record.event_id] if record is not None else []))
+    elif file.enterprise_id in pol.credit.serious_dishonesty:
         out.append(Contribution(factor="credit.serious_dishonesty", label_zh=FACTOR_ZH["credit.serious_dishonesty"], points=0.0, raw=0.0,
                                 detail_zh="直接定为 D 级"))
     return out
@@ -488,7 +516,8 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
             rs.next_inspection_due = next_inspection_due(file, rs.grade, rules)
         return None
     score, static, dynamic, credit = _score(file, pol)
-    override = "serious_dishonesty" if pol.credit.serious_dishonesty and file.enterprise_id in pol.credit.serious_dishonesty else None
+    listed = file.serious_dishonesty is not None or (pol.credit.serious_dishonesty and file.enterprise_id in pol.credit.serious_dishonesty)
+    override = "serious_dishonesty" if listed else None
     band = "D" if override else pol.band(score)
     previous = rs.grade
     grade = band

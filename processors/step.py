@@ -21,7 +21,9 @@ from processors.credit_file import (
     ComplaintRecord,
     CountyState,
     CreditFile,
+    EnforcementRecord,
     InspectionRecord,
+    InterviewRecord,
     RectificationRecord,
     SampleRecord,
 )
@@ -41,8 +43,10 @@ from schemas.events import (
     ComplaintResolvedEvent,
     EnterpriseRegistered,
     EnterpriseUpdated,
+    EnforcementDecidedEvent,
     Envelope,
     InspectionCompletedEvent,
+    InterviewHeldEvent,
     RectificationCompletedEvent,
     RectificationOrderedEvent,
     RectificationVerifiedEvent,
@@ -73,6 +77,7 @@ WARNING_KINDS = frozenset({
     "inspection.nonconforming",
     "rectification.overdue",
     "rectification.rejected",
+    "enforcement.decided",
 })
 """Effects a supervisor must see; the alerts stage turns them into alerts."""
 
@@ -511,6 +516,39 @@ def _mark_one_overdue(file: CreditFile, record: RectificationRecord, event: Enve
         ))
 
 
+def _enforcement(state: CountyState, file: CreditFile, event: EnforcementDecidedEvent, rules: Rules, effects: list[Effect]) -> None:
+    p = event.payload
+    if file.enforcement(p.decision_no) is not None:
+        effects.append(_effect("enforcement.duplicate_decision", event, file.enterprise_id, decision_no=p.decision_no))
+        return
+    record = EnforcementRecord(
+        decision_no=p.decision_no, event_id=event_key(event), occurred_at=event.occurred_at, decided_on=p.decided_on,
+        authority=p.authority, violation=p.violation, legal_basis=p.legal_basis, penalties=p.penalties,
+        serious_dishonesty=p.serious_dishonesty, sample_nos=p.sample_nos, inspection_ids=p.inspection_ids,
+    )
+    file.enforcements.append(record)
+    file.counts.enforcements += 1
+    kinds = [x.kind for x in p.penalties]
+    if p.serious_dishonesty and file.serious_dishonesty is None:
+        file.serious_dishonesty = p.decision_no
+    if "licence_revoked" in kinds and file.licence_revoked is None:
+        file.licence_revoked = p.decision_no
+    effects.append(_effect("enforcement.decided", event, file.enterprise_id, decision_no=p.decision_no, decided_on=p.decided_on.isoformat(),
+                           penalties=kinds, fined_yuan=record.fined_yuan, serious_dishonesty=p.serious_dishonesty))
+
+
+def _interview(state: CountyState, file: CreditFile, event: InterviewHeldEvent, rules: Rules, effects: list[Effect]) -> None:
+    p = event.payload
+    file.interviews.append(InterviewRecord(
+        interview_id=p.interview_id, event_id=event_key(event), occurred_at=event.occurred_at, held_on=p.held_on, held_by=p.held_by,
+        officials=p.officials, interviewee=p.interviewee, reason=p.reason, related_event_ids=[str(i) for i in p.related_event_ids],
+        commitments=p.commitments, follow_up_by=p.follow_up_by,
+    ))
+    file.counts.interviews += 1
+    effects.append(_effect("interview.held", event, file.enterprise_id, interview_id=p.interview_id, held_on=p.held_on.isoformat(),
+                           follow_up_by=p.follow_up_by.isoformat() if p.follow_up_by else None))
+
+
 def _campaign(state: CountyState, file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
     for kind, data in on_campaign_event(file, event, rules):
         effects.append(_effect_data(kind, event, file.enterprise_id, data))
@@ -526,6 +564,8 @@ _HANDLERS = {
     RectificationOrderedEvent: _rectification_ordered,
     RectificationCompletedEvent: _rectification_completed,
     RectificationVerifiedEvent: _rectification_verified,
+    EnforcementDecidedEvent: _enforcement,
+    InterviewHeldEvent: _interview,
     CampaignCommitmentEvent: _campaign,
     CampaignAssessmentEvent: _campaign,
     CampaignTrainingEvent: _campaign,

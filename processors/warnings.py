@@ -23,6 +23,7 @@ inspection.nonconforming  an inspection found the enterprise 不符合 or made m
 rectification.rejected    a rectification rejected at verification
 judgement.disagrees       qrisk's judgement differs from the lab's
 retest.inadmissible       a re-test of a microbiological failure (不予复检) arrived anyway
+enforcement.decided       a 行政处罚决定; severity by the heaviest penalty, or a listing as 严重违法失信
 ========================  ==========================================================
 """
 from __future__ import annotations
@@ -36,6 +37,7 @@ from processors._build import builder
 from processors.ids import event_key
 
 from processors.risk import CATEGORY_ZH, failed_class, inspection_frequency, reasons_zh
+from schemas.events import PENALTY_ZH
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -249,8 +251,7 @@ def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
     record = file.complaint(cid)
     if record is None:
         return None
-    text = " ".join(record.text.split())
-    excerpt = text if len(text) <= rule.excerpt_chars else text[: rule.excerpt_chars] + "…"
+    excerpt = _excerpt(record.text, rule.excerpt_chars)
     received_on = (record.received_at + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat()
     fields = {"complaint_id": cid, "channel": record.channel, "channel_zh": CHANNEL_ZH.get(record.channel, record.channel),
               "received_on": received_on, "product": record.product or "该企业产品", "category": record.category,
@@ -260,6 +261,52 @@ def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
                 "received_on": received_on, "product": record.product, "excerpt": excerpt}
     return _decision("complaint.illness", rule, rule.severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:complaint.illness:{cid}", fields, evidence, rules)
+
+
+def _excerpt(text: str, chars: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= chars else text[:chars] + "…"
+
+
+def _yuan(amount: float) -> str:
+    return f"{amount:.2f}".rstrip("0").rstrip(".")
+
+
+PENALTY_EN = {"warning": "warning", "fine": "fine", "confiscation": "confiscation", "suspension": "suspension of production",
+              "licence_revoked": "licence revoked", "other": "other penalty"}
+
+
+def penalties_text(penalties: list[Any]) -> tuple[str, str]:
+    """A decision's penalties as a supervisor reads them: 警告；罚款 50000 元；没收 3780 元（没收违法生产经营的…）."""
+    zh, en = [], []
+    for p in penalties:
+        money = f" {_yuan(p.amount_yuan)} 元" if p.amount_yuan is not None else ""
+        zh.append(PENALTY_ZH.get(p.kind, p.kind) + money + (f"（{p.note}）" if p.note else ""))
+        en.append(PENALTY_EN.get(p.kind, p.kind) + (f" of {_yuan(p.amount_yuan)} yuan" if p.amount_yuan is not None else ""))
+    return "；".join(zh), "; ".join(en)
+
+
+def _enforcement(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    rule = rules.policy.warnings.enforcement_decided
+    if not rule.enabled:
+        return None
+    record = file.enforcement(eff.data["decision_no"])
+    if record is None:
+        return None
+    kinds = [p.kind for p in record.penalties]
+    severity = min((rule.severity_by_penalty.get(k, rule.severity) for k in kinds), key=_SEVERITY_RANK.__getitem__, default=rule.severity)
+    if record.serious_dishonesty:
+        severity = min(severity, rule.severity_serious_dishonesty, key=_SEVERITY_RANK.__getitem__)
+    zh, en = penalties_text(record.penalties)
+    fields = {"decision_no": record.decision_no, "decided_on": record.decided_on.isoformat(), "authority": record.authority or "",
+              "violation": _excerpt(record.violation, rule.excerpt_chars).rstrip("。；;. "), "legal_basis": record.legal_basis, "penalties": zh, "penalties_en": en,
+              "listing": "列入严重违法失信名单，风险等级直接定为 D 级。" if record.serious_dishonesty else "",
+              "listing_en": " Listed as seriously dishonest (严重违法失信): risk grade D." if record.serious_dishonesty else ""}
+    evidence = {"event_ids": [record.event_id], "decision_no": record.decision_no, "decided_on": record.decided_on.isoformat(),
+                "penalties": [p.model_dump(mode="json", exclude_none=True) for p in record.penalties],
+                "serious_dishonesty": record.serious_dishonesty, "sample_nos": record.sample_nos, "inspection_ids": record.inspection_ids}
+    return _decision("enforcement.decided", rule, severity, file, eff.occurred_at, eff.event_id,
+                     f"{file.enterprise_id}:enforcement.decided:{record.decision_no}", fields, evidence, rules)
 
 
 def _overdue(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
@@ -447,6 +494,7 @@ _ON_EFFECT = {
     "rectification.rejected": _rejected,
     "judgement.disagrees_with_lab": _disagrees,
     "sampling.retest_inadmissible": _retest_refused,
+    "enforcement.decided": _enforcement,
 }
 
 ALERTING_KINDS = frozenset(_ON_EFFECT)

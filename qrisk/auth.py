@@ -55,7 +55,7 @@ _NAME = re.compile(r"^[\w.@\-]{1,64}$")
 ROLES: dict[str, str] = {
     "admin": "keys, audit, metrics, every read; may post any event (imports, back-fill)",
     "supervisor": "reads credit files and dead letters; optionally limited to towns",
-    "bureau": "the bureau's registry and campaign office: enterprise.*, campaign.* as source kind bureau",
+    "bureau": "the bureau's registry, campaign office and enforcement: enterprise.*, campaign.*, enforcement.*, interview.* as source kind bureau",
     "lab": "a lab system: sampling.result only, as its own lab (source kind lab, id bound to the key)",
     "complaint": "the complaint channel: complaint.* as source kind complaint_channel",
     "inspector": "inspectors: inspection.*, rectification.*, complaint.resolved as source kind inspector",
@@ -74,7 +74,7 @@ def posting_rules() -> dict[str, tuple[frozenset[str], str | None]]:
         "lab": (frozenset(t for t in EVENT_TYPES if t.startswith("sampling.")), "lab"),
         "complaint": (frozenset(t for t in EVENT_TYPES if t.startswith("complaint.")), "complaint_channel"),
         "inspector": (frozenset(t for t in EVENT_TYPES if t.startswith(("inspection.", "rectification.")) or t == "complaint.resolved"), "inspector"),
-        "bureau": (frozenset(t for t in EVENT_TYPES if t.startswith(("enterprise.", "campaign."))), "bureau"),
+        "bureau": (frozenset(t for t in EVENT_TYPES if t.startswith(("enterprise.", "campaign.", "enforcement.", "interview."))), "bureau"),
         "admin": (frozenset(EVENT_TYPES), None),
     }
 

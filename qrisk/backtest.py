@@ -31,6 +31,7 @@ import statistics
 import uuid
 from typing import Any, Iterable, Sequence
 
+from alerts.messages import RULE_ZH
 from processors.credit_file import CountyState
 from processors.risk import rank
 from processors.step import Rules, step
@@ -253,12 +254,6 @@ def _top_k(points: list[dt.date], rankings: dict[dt.date, list[dict[str, Any]]],
 
 # --------------------------------------------------------------------------- text
 
-_RULE_ZH = {
-    "sampling.unqualified": "抽检不合格", "fluctuation.signal": "质量波动", "risk.grade_worsened": "风险等级上升",
-    "complaint.cluster": "投诉聚集", "rectification.overdue": "整改逾期", "data.missing": "应有数据缺失",
-    "inspection.nonconforming": "现场检查发现问题", "rectification.rejected": "整改复查未通过", "judgement.disagrees": "判定与检验机构结论不一致",
-    "retest.inadmissible": "复检结果不予采信", "complaint.illness": "食用后不适投诉",
-}
 
 
 def _pct(x: float | None) -> str:
@@ -273,7 +268,7 @@ def render_text(report: dict[str, Any]) -> str:
     ]
     for r in report["warnings"]["by_rule"]:
         lead = "—" if r["median_lead_days"] is None else f"中位 {r['median_lead_days']} 天，平均 {r['mean_lead_days']} 天"
-        lines.append(f"  {_RULE_ZH.get(r['rule'], r['rule'])}：{r['count']} 条（{r['distinct_problems']} 个问题），"
+        lines.append(f"  {RULE_ZH.get(r['rule'], r['rule'])}：{r['count']} 条（{r['distinct_problems']} 个问题），"
                      f"其后出现不合格 {r['followed_by_failure']} 条（{_pct(r['share_followed'])}），提前量 {lead}")
     f = report["failures"]
     lines.append(f"  回测期内抽检不合格 {f['total']} 批次，其中 {f['with_prior_warning']} 批次此前 {report['params']['horizon_days']} 天内已有预警"

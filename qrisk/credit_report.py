@@ -3,7 +3,7 @@
 ``build_report(file, rules)`` turns a ``CreditFile`` into sections with Chinese labels:
 profile, risk grade and why (every contribution and the events behind it), grade
 history, sampling results with their judgements, complaints, inspections,
-rectifications, fluctuation signals and warnings.  ``render_text`` and ``write_xlsx``
+rectifications, enforcement decisions (行政处罚), interviews (约谈), fluctuation signals and warnings.  ``render_text`` and ``write_xlsx``
 lay the same report out; the JSON is the report itself.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict
 from processors.risk import inspection_frequency, reasons_zh
 from processors.step import Rules
-from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH
+from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, penalties_text
 from schemas.events import NOT_DETECTED
 
 CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
@@ -45,15 +45,23 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                     ("result", "结论"), ("findings_zh", "发现问题")],
     "rectifications": [("ordered_at", "责令时间"), ("rectification_id", "整改编号"), ("what", "整改内容"), ("deadline", "期限"),
                        ("status_zh", "状态"), ("overdue_zh", "逾期"), ("completed_at", "完成时间"), ("verified_at", "复查时间")],
+    "enforcements": [("decided_on", "决定日期"), ("decision_no", "决定书文号"), ("violation", "违法行为"), ("legal_basis", "法律依据"),
+                     ("penalties_zh", "处罚内容"), ("serious_dishonesty_zh", "列入严重违法失信名单"), ("related_zh", "相关抽检/检查"),
+                     ("event_id", "事件")],
+    "interviews": [("held_on", "约谈日期"), ("interview_id", "约谈编号"), ("held_by", "约谈单位"), ("officials", "约谈人"),
+                   ("interviewee", "被约谈人"), ("reason", "约谈事由"), ("commitments", "企业承诺"), ("follow_up_by", "跟踪期限")],
     "series": [("product", "产品"), ("item_name", "检验项目"), ("points", "数据点"), ("phase", "阶段"), ("signals", "出现信号的批次"),
                ("last", "最近结果")],
     "signals": [("date", "日期"), ("severity_zh", "级别"), ("message_zh", "内容")],
     "campaign": [("item", "项目"), ("status", "情况"), ("detail", "说明")],
     "warnings": [("date", "日期"), ("title_zh", "预警"), ("severity_zh", "级别"), ("message_zh", "内容"), ("dedup_key", "归并键")],
 }
+SECTIONS = ("contributions", "grade_history", "samples", "complaints", "inspections", "rectifications", "enforcements", "interviews",
+            "series", "warnings", "campaign")
+"""The report's tables in the order the text and the workbook lay them out."""
 SECTION_ZH = {
     "contributions": "风险分构成", "grade_history": "等级变化", "samples": "抽检记录", "complaints": "投诉举报", "inspections": "现场检查",
-    "rectifications": "整改", "series": "质量波动监测序列", "signals": "质量波动信号", "warnings": "预警",
+    "rectifications": "整改", "enforcements": "行政处罚记录", "interviews": "约谈记录", "series": "质量波动监测序列", "signals": "质量波动信号", "warnings": "预警",
     "campaign": "提档升级",
 }
 
@@ -70,6 +78,15 @@ def _tier_text(tier: str | None) -> str:
     if not tier:
         return ""
     return f"{TIER_ZH.get(tier, tier)}（提档升级评定，A档最优；不是风险等级）" if tier != "unrated" else TIER_ZH["unrated"]
+
+
+def _licence(file: CreditFile) -> str:
+    """The licence number, and that it was revoked (吊销许可证): the enterprise may no longer produce."""
+    licence = file.profile.licence_no if file.profile else ""
+    record = file.enforcement(file.licence_revoked) if file.licence_revoked else None
+    if record is None:
+        return licence
+    return f"{licence}（已于 {record.decided_on.isoformat()} 被吊销，{record.decision_no}）"
 
 
 def _unit_label(rules: Rules, unit: str) -> str:
@@ -138,7 +155,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     now = file_as_of(file)
     name = p.name if p else file.enterprise_id
     profile = [
-        ("企业名称", name), ("企业编号", file.enterprise_id), ("许可证编号", p.licence_no if p else ""),
+        ("企业名称", name), ("企业编号", file.enterprise_id), ("许可证编号", _licence(file)),
         ("地址", p.address if p else ""), ("乡镇/街道", p.town if p else ""), ("县/区", (p.region or "") if p else ""),
         ("食品类别", CATEGORY_ZH.get(p.category, p.category) if p else "未登记"), ("生产规模", SCALE_ZH.get(p.scale, p.scale) if p else ""),
         ("供应人群", "" if not p or p.population_served is None else f"{p.population_served} 人"),
@@ -148,6 +165,9 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         ("投诉", f"{file.counts.complaints} 件，经核实 {file.counts.complaints_verified} 件"),
         ("现场检查", f"{file.counts.inspections} 次，不符合 {file.counts.inspections_nonconforming} 次"),
         ("整改", f"未结 {file.counts.rectifications_open} 项，逾期 {file.counts.rectifications_overdue} 项"),
+        ("行政处罚", f"{file.counts.enforcements} 件" + (f"，罚款合计 {sum(r.fined_yuan for r in file.enforcements):g} 元" if file.enforcements else "")
+                     + (f"；已列入严重违法失信名单（{file.serious_dishonesty}）" if file.serious_dishonesty else "")),
+        ("约谈", f"{file.counts.interviews} 次"),
     ]
     current = rs.current
     grade: dict[str, Any] = {
@@ -215,6 +235,19 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
          "completed_at": _local(r.completed_at, off), "verified_at": _local(r.verified_at, off)}
         for r in sorted(file.rectifications, key=lambda r: r.ordered_at, reverse=True)
     ]
+    enforcements = [
+        {"decided_on": r.decided_on.isoformat(), "decision_no": r.decision_no, "violation": r.violation, "legal_basis": r.legal_basis,
+         "penalties_zh": penalties_text(r.penalties)[0], "serious_dishonesty": r.serious_dishonesty,
+         "serious_dishonesty_zh": "是" if r.serious_dishonesty else "否",
+         "related_zh": "、".join([*(f"抽样编号 {n}" for n in r.sample_nos), *(f"检查 {i}" for i in r.inspection_ids)]), "event_id": r.event_id}
+        for r in sorted(file.enforcements, key=lambda r: r.decided_on, reverse=True)
+    ]
+    interviews = [
+        {"held_on": i.held_on.isoformat(), "interview_id": i.interview_id, "held_by": i.held_by, "officials": "、".join(i.officials),
+         "interviewee": i.interviewee or "", "reason": i.reason, "commitments": i.commitments,
+         "follow_up_by": i.follow_up_by.isoformat() if i.follow_up_by else ""}
+        for i in sorted(file.interviews, key=lambda i: i.held_on, reverse=True)
+    ]
     if series is None:
         series = [
             {"product": s.product, "item_name": s.item_name, "points": s.monitor.count, "phase": _PHASE_ZH[s.monitor.phase],
@@ -232,7 +265,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         "enterprise_id": file.enterprise_id, "name": name, "title_zh": f"诚信档案：{name}（{file.enterprise_id}）",
         "as_of": _local(now, off) if now else "", "profile": [{"label": k, "value": v} for k, v in profile], "grade": grade,
         "contributions": contributions, "grade_history": history, "samples": samples, "complaints": complaints,
-        "inspections": inspections, "rectifications": rectifications, "series": series, "signals": signals, "warnings": warnings,
+        "inspections": inspections, "rectifications": rectifications, "enforcements": enforcements, "interviews": interviews, "series": series, "signals": signals, "warnings": warnings,
         "campaign": _campaign_rows(file, rules),
     }
 
@@ -306,7 +339,7 @@ def render_text(report: dict[str, Any]) -> str:
         lines += [f"    - {r}" for r in g["reasons"]] or ["    （无）"]
     else:
         lines.append(f"  {g['grade_zh']}")
-    for section in ("contributions", "grade_history", "samples", "complaints", "inspections", "rectifications", "series", "warnings", "campaign"):
+    for section in SECTIONS:
         rows = report[section]
         if section == "series":
             total = len(rows)
@@ -375,7 +408,7 @@ def write_xlsx(report: dict[str, Any], path: str | Path) -> Path:
             c.alignment = wrap
     setup(ws, [16, 90], None)
 
-    for section in ("contributions", "grade_history", "samples", "complaints", "inspections", "rectifications", "series", "warnings", "campaign"):
+    for section in SECTIONS:
         sheet = wb.create_sheet(SECTION_ZH[section][:31])
         cols = COLUMNS[section]
         sheet.append([f"{report['title_zh']} — {SECTION_ZH[section]}"])

@@ -12,7 +12,10 @@ find:
   the GB 2760 sum of ratios passes 1 although each stays under its own limit;
 - 山泉源水业 (W07) receives a cluster of verified complaints in May;
 - 喜福来糕点 (P09) fails an inspection in June and never completes the
-  rectification it was ordered.
+  rectification it was ordered; the bureau calls its legal representative in (约谈)
+  after the deadline;
+- 香满园糕点 (P05), once its preservatives fail, gets a 行政处罚决定 (confiscation
+  and a fine for 超限量使用食品添加剂).
 
 The upgrade campaign (提档升级) runs through the same year for every producer: the commitment
 letter, tiering, a visit, expert help for C-tier plants, training and the exam, a self-inspection,
@@ -75,6 +78,8 @@ class CountyGenerator:
         self.retest_rng = random.Random(f"{seed}/复检")
         # so do the campaign's events (off: the county as the benchmarks have always folded it)
         self.campaign_rng = random.Random(f"{seed}/提档升级")
+        # and the bureau's enforcement decision and interview
+        self.enforcement_rng = random.Random(f"{seed}/执法")
         self.campaign = campaign
         self.county = county  # prefixes enterprise ids, so several counties can share one log (benchmarks)
         self.start = start
@@ -139,6 +144,7 @@ class CountyGenerator:
             if self.campaign:
                 self._campaign(e)
         end = self._month_day(self.months - 1, 28, 28) + dt.timedelta(days=3)
+        self._enforcement(end)
         self._emit("clock.tick", "*", dt.datetime.combine(end, dt.time(0, 0), CST), {"kind": "system", "id": "qrisk-demo"}, {})
         self.events.sort(key=lambda t: (t[0], t[1]))
         return [parse_event(doc) for _, _, doc in self.events]
@@ -213,6 +219,58 @@ class CountyGenerator:
         emit("campaign.assessment", accepted, {"kind": "acceptance", "assessed_on": accepted.isoformat(), "tier": better, "passed": passed,
                                                "scores": {k: base + (12 if passed else 0) + rng.randint(-5, 5) for k in dims},
                                                "assessor": "县局验收组", "note": "" if passed else "未达到验收要求，限期整改后复验"})
+
+    # ------------------------------------------------------------------ enforcement (行政处罚) and interviews (约谈)
+
+    def _enforcement(self, end: dt.date) -> None:
+        """The bureau acts on two planted stories, from what the year's events already hold (each only
+        when it falls before ``end``): P05's first unqualified sample brings a 行政处罚决定, P09's overdue
+        rectification a 责任约谈 (食品安全法 第一百一十四条)."""
+        rng = self.enforcement_rng
+
+        def at(d: dt.date) -> dt.datetime:
+            return dt.datetime(d.year, d.month, d.day, rng.randint(9, 17), rng.randint(0, 59), tzinfo=CST)
+
+        docs = [doc for _, _, doc in self.events]
+        p05, p09 = f"{self.county}P05", f"{self.county}P09"
+        samples = [doc["payload"] for doc in docs if doc["enterprise_id"] == p05 and doc["event_type"] == "sampling.result"]
+        # a failure its re-test (复检) overturned is no case
+        overturned = {p["sample_no"] for p in samples if p.get("retest") and not _preservatives_over(p)}
+        failed = sorted((p for p in samples if not p.get("retest") and p["sample_no"] not in overturned and _preservatives_over(p)),
+                        key=lambda p: p["sampled_on"])
+        if failed:
+            first = failed[0]
+            decided = dt.date.fromisoformat(first["sampled_on"]) + dt.timedelta(days=rng.randint(40, 55))
+            if decided <= end:
+                self._emit("enforcement.decided", p05, at(decided), BUREAU, {
+                    "decision_no": f"示范县市监处罚〔{decided.year}〕{rng.randint(20, 60)}号", "decided_on": decided.isoformat(),
+                    "authority": "示范县市场监督管理局",
+                    "violation": f"生产的{first['product']}（批号 {first['batch']}）经监督抽检（抽样编号 {first['sample_no']}），"
+                                 "山梨酸及其钾盐与丙酸及其钠盐、钙盐同时使用，其用量与最大使用量的比例之和大于 1，属超限量使用食品添加剂",
+                    "legal_basis": "违反《中华人民共和国食品安全法》第三十四条第（四）项，依据第一百二十四条第一款第（三）项",
+                    "penalties": [
+                        {"kind": "confiscation", "amount_yuan": float(rng.randint(800, 3000)), "note": "没收违法所得"},
+                        {"kind": "confiscation", "note": f"没收违法生产经营的{first['product']} {rng.randint(20, 80)} 千克"},
+                        {"kind": "fine", "amount_yuan": 50000.0},
+                    ],
+                    "sample_nos": [first["sample_no"]],
+                }, rng)
+        order = next((doc for doc in docs if doc["enterprise_id"] == p09 and doc["event_type"] == "rectification.ordered"
+                      and doc["payload"]["cause"].startswith("检查")), None)
+        if order is not None:
+            o = order["payload"]
+            held = dt.date.fromisoformat(o["deadline"]) + dt.timedelta(days=rng.randint(10, 20))
+            if held <= end:
+                inspection = o["cause"].removeprefix("检查 ")
+                found = next(doc for doc in docs if doc["event_type"] == "inspection.completed" and doc["payload"]["inspection_id"] == inspection)
+                self._emit("interview.held", p09, at(held), BUREAU, {
+                    "interview_id": f"YT-{held:%Y}-{rng.randint(1, 30):03d}", "held_on": held.isoformat(), "held_by": "示范县市场监督管理局",
+                    "officials": ["分管副局长", found["payload"]["inspector"]], "interviewee": "法定代表人",
+                    "reason": f"现场检查 {inspection} 结论为不符合，责令整改 {o['rectification_id']}（{o['what']}）逾期未完成，食品安全隐患未及时消除",
+                    "related_event_ids": [found["event_id"], order["event_id"]],
+                    "commitments": "10 日内清理全部过期原料，建立添加剂称量与使用台账，完成后报县局复查；法定代表人每周检查一次执行情况",
+                    "follow_up_by": (held + dt.timedelta(days=15)).isoformat(),
+                }, rng)
 
     # ------------------------------------------------------------------ sampling
 
@@ -405,6 +463,13 @@ class CountyGenerator:
         })
 
 
+def _preservatives_over(sample: dict[str, Any]) -> bool:
+    """GB 2760's sum of ratios for the two preservatives the demo's pastries use (sorbic ≤ 1.0, propionic ≤ 2.5 g/kg)."""
+    values = {i["item_code"]: i["values"][0] for i in sample["items"]}
+    sorbic, propionic = values.get("sorbic_acid"), values.get("propionic_acid")
+    return isinstance(sorbic, float) and isinstance(propionic, float) and sorbic / 1.0 + propionic / 2.5 > 1
+
+
 # --------------------------------------------------------------------------- summary
 
 CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
@@ -472,6 +537,16 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
         {"enterprise_id": eid, "name": names[eid], "rectification_id": r.rectification_id, "what": r.what, "deadline": r.deadline.isoformat(), "status": r.status, "overdue": r.overdue}
         for eid, f in sorted(state.files.items()) for r in f.rectifications if r.status != "verified"
     ]
+    from processors.warnings import penalties_text
+
+    enforcement = {
+        "decisions": [{"enterprise_id": eid, "name": names[eid], "decision_no": r.decision_no, "decided_on": r.decided_on.isoformat(),
+                       "penalties_zh": penalties_text(r.penalties)[0], "serious_dishonesty": r.serious_dishonesty}
+                      for eid, f in sorted(state.files.items()) for r in f.enforcements],
+        "interviews": [{"enterprise_id": eid, "name": names[eid], "interview_id": i.interview_id, "held_on": i.held_on.isoformat(),
+                        "reason": i.reason, "follow_up_by": i.follow_up_by.isoformat() if i.follow_up_by else None}
+                       for eid, f in sorted(state.files.items()) for i in f.interviews],
+    }
     return {
         "period": {"from": period[0].isoformat(), "to": period[1].isoformat()},
         "enterprises": enterprises,
@@ -487,6 +562,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
         "warnings": warnings,
         "fluctuations": sorted(fluctuations.values(), key=lambda f: (f["first_signal"], f["enterprise_id"], f["series"])),
         "open_issues": {"rectifications": open_rect},
+        "enforcement": enforcement,
         "campaign": county_progress(state, campaign_policy or CampaignPolicy())["summary"],
         "alerts": _alert_states(alerts),
     }
@@ -547,6 +623,14 @@ def render_text(summary: dict[str, Any]) -> str:
             lead = (f"，早于{whose}首次不合格 {days} 天" if days > 0 else
                     f"，与{whose}首次不合格同日" if days == 0 else f"，{whose}已于 {first} 首次不合格")
         lines.append(f"  {f['first_signal']} {f['name']} {f['series'].split('|')[0]}·{f['item_name']}：{f['signals']} 次信号{lead}")
+    en = summary["enforcement"]
+    lines += ["", f"行政处罚 {len(en['decisions'])} 件，约谈 {len(en['interviews'])} 次："]
+    for d in en["decisions"]:
+        listed = "；列入严重违法失信名单" if d["serious_dishonesty"] else ""
+        lines.append(f"  {d['decided_on']} {d['name']} 行政处罚决定 {d['decision_no']}：{d['penalties_zh']}{listed}")
+    for i in en["interviews"]:
+        follow = f"，跟踪期限 {i['follow_up_by']}" if i["follow_up_by"] else ""
+        lines.append(f"  {i['held_on']} {i['name']} 约谈 {i['interview_id']}{follow}：{i['reason']}")
     cp = summary["campaign"]
     gaps = f"（其中 {cp['accepted_with_gaps']} 家仍有指标未达标，须核实）" if cp.get("accepted_with_gaps") else ""
     lines += ["", f"提档升级：{cp['enterprises']} 家企业，验收通过 {cp['accepted']} 家{gaps}，提档 {cp['upgraded']} 家"

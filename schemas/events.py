@@ -325,6 +325,77 @@ class RectificationVerified(Model):
     note: Annotated[str, Field(max_length=2000)] = ""
 
 
+# --------------------------------------------------------------------------- enforcement (行政处罚) and interviews (约谈)
+
+PenaltyKind = Literal["warning", "fine", "confiscation", "suspension", "licence_revoked", "other"]
+"""警告, 罚款, 没收 (违法所得 / 违法生产经营的食品、工具、设备、原料), 责令停产停业, 吊销许可证, 其他."""
+
+PENALTY_ZH = {"warning": "警告", "fine": "罚款", "confiscation": "没收", "suspension": "责令停产停业", "licence_revoked": "吊销许可证",
+              "other": "其他处罚"}
+
+_PENALTY_WITHOUT_AMOUNT = ("warning", "suspension", "licence_revoked")
+Yuan = Annotated[float, Field(gt=0, le=10**10, allow_inf_nan=False, strict=True)]
+
+
+class Penalty(Model):
+    """One penalty of a decision (处罚内容)."""
+
+    kind: PenaltyKind
+    amount_yuan: Yuan | None = Field(default=None, validate_default=True,
+                                     description="fine: the amount in yuan (required); confiscation: the value confiscated, if stated")
+    note: OptionalShortText = Field(default=None, description="what exactly, e.g. 没收违法生产经营的桶装水 120 桶, 责令停产停业 15 日")
+
+    @field_validator("amount_yuan")
+    @classmethod
+    def _amount(cls, amount: float | None, info: ValidationInfo) -> float | None:
+        kind = info.data.get("kind")  # (absent when the kind itself was refused)
+        if kind == "fine" and amount is None:
+            raise FieldError("a fine needs amount_yuan, the amount in yuan", "罚款须注明金额 amount_yuan（元）")
+        if kind in _PENALTY_WITHOUT_AMOUNT and amount is not None:
+            raise FieldError(f"a penalty of kind {kind} carries no amount_yuan", f"处罚种类 {kind} 不应注明金额 amount_yuan")
+        return amount
+
+
+class EnforcementDecided(Model):
+    """行政处罚决定: the bureau decided a penalty against the enterprise (决定书)."""
+
+    decision_no: ShortText = Field(description="行政处罚决定书文号, e.g. 某市监处罚〔2025〕12号")
+    decided_on: IsoDate = Field(description="决定日期")
+    authority: OptionalShortText = Field(default=None, description="作出决定的机关, e.g. 示范县市场监督管理局")
+    violation: Annotated[str, Field(min_length=1, max_length=4000)] = Field(description="违法行为（违法事实）")
+    legal_basis: Annotated[str, Field(min_length=1, max_length=1000)] = Field(
+        description="the provisions cited (违反的条款与处罚依据), e.g. 《中华人民共和国食品安全法》第一百二十四条第一款第（三）项")
+    penalties: list[Penalty] = Field(min_length=1, max_length=20, description="处罚内容")
+    serious_dishonesty: StrictBool = Field(
+        default=False, description="a 严重违法 case: the enterprise is listed as 严重违法失信 (serious dishonesty); its risk grade goes to D")
+    sample_nos: list[ShortText] = Field(default_factory=list, max_length=50, description="抽样编号 of the samples the case rests on")
+    inspection_ids: list[ShortText] = Field(default_factory=list, max_length=50, description="检查编号 of the inspections the case rests on")
+
+
+class InterviewHeld(Model):
+    """约谈 (责任约谈, 食品安全法 第一百一十四条): the bureau called in the enterprise's legal representative or
+    principal over a risk it did not remove; the enterprise committed to measures."""
+
+    interview_id: ShortText = Field(description="约谈记录编号")
+    held_on: IsoDate = Field(description="约谈日期")
+    held_by: ShortText = Field(description="约谈单位, e.g. 示范县市场监督管理局")
+    officials: list[ShortText] = Field(default_factory=list, max_length=20, description="约谈人")
+    interviewee: OptionalShortText = Field(default=None, description="被约谈人及职务, e.g. 法定代表人 张某")
+    reason: Annotated[str, Field(min_length=1, max_length=4000)] = Field(description="约谈事由")
+    related_event_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50, description="events the reason rests on")
+    commitments: Annotated[str, Field(max_length=4000)] = Field(default="", description="what the enterprise committed to (整改承诺)")
+    follow_up_by: IsoDate | None = Field(default=None, description="跟踪检查期限: the commitments are checked by then")
+
+    @field_validator("follow_up_by")
+    @classmethod
+    def _after_held(cls, follow_up_by: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        held = info.data.get("held_on")
+        if follow_up_by is not None and held is not None and follow_up_by < held:
+            raise FieldError(f"follow_up_by {follow_up_by.isoformat()} is before held_on {held.isoformat()}",
+                             f"跟踪期限 {follow_up_by.isoformat()} 早于约谈日期 {held.isoformat()}")
+        return follow_up_by
+
+
 # --------------------------------------------------------------------------- the upgrade campaign (提档升级)
 
 CampaignDimension = Literal["staff", "control", "stability", "technology", "brand"]
@@ -486,6 +557,16 @@ class RectificationVerifiedEvent(Envelope):
     payload: RectificationVerified
 
 
+class EnforcementDecidedEvent(Envelope):
+    event_type: Literal["enforcement.decided"]
+    payload: EnforcementDecided
+
+
+class InterviewHeldEvent(Envelope):
+    event_type: Literal["interview.held"]
+    payload: InterviewHeld
+
+
 class CampaignCommitmentEvent(Envelope):
     event_type: Literal["campaign.commitment"]
     payload: CampaignCommitment
@@ -530,6 +611,8 @@ Event = Annotated[
         RectificationOrderedEvent,
         RectificationCompletedEvent,
         RectificationVerifiedEvent,
+        EnforcementDecidedEvent,
+        InterviewHeldEvent,
         CampaignCommitmentEvent,
         CampaignAssessmentEvent,
         CampaignTrainingEvent,
@@ -553,6 +636,6 @@ EVENT_TYPE_ZH = {
     "enterprise.registered": "企业登记", "enterprise.updated": "企业信息变更", "sampling.result": "抽检结果",
     "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "inspection.completed": "现场检查",
     "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
-    "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
+    "enforcement.decided": "行政处罚", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
     "campaign.activity": "提档升级活动", "alert.action": "预警处置", "clock.tick": "时钟",
 }

@@ -12,7 +12,7 @@ from typing import ClassVar, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from schemas.events import ComplaintReceived
+from schemas.events import ComplaintReceived, PenaltyKind
 from schemas.standards import ItemClass
 
 
@@ -135,6 +135,18 @@ class InspectionPoints(_Strict):
     cap: float = Field(default=16, ge=0)
 
 
+class EnforcementPoints(_Strict):
+    by_penalty: dict[PenaltyKind, float] = Field(
+        default_factory=lambda: {"warning": 4.0, "fine": 6.0, "confiscation": 6.0, "other": 4.0, "suspension": 12.0, "licence_revoked": 20.0},
+        description="a 行政处罚决定 scores the weight of its heaviest penalty (a kind not listed scores 0)")
+    cap: float = Field(default=20, ge=0)
+
+
+class InterviewPoints(CappedPoints):
+    points: float = Field(default=4, ge=0)
+    cap: float = Field(default=8, ge=0)
+
+
 class DynamicFactors(_Strict):
     """动态风险因素: what happened within the window (by event time)."""
 
@@ -145,6 +157,8 @@ class DynamicFactors(_Strict):
     complaint_verified: ComplaintPoints = ComplaintPoints()
     inspection: InspectionPoints = InspectionPoints()
     rectification_overdue: OverduePoints = OverduePoints()
+    enforcement: EnforcementPoints = EnforcementPoints()
+    interview: InterviewPoints = InterviewPoints()
 
 
 class CreditFactors(_Strict):
@@ -155,7 +169,9 @@ class CreditFactors(_Strict):
         default_factory=lambda: {"A": 0.0, "B": 4.0, "C": 8.0, "D": 12.0, "unrated": 6.0}, description="提档升级 tier at survey")
     rectification_rejected: float = Field(default=4, ge=0, description="each rectification rejected at verification (整改复查未通过)")
     rectification_overdue: float = Field(default=2, ge=0, description="each rectification ever past its deadline")
-    serious_dishonesty: list[str] = Field(default_factory=list, description="enterprise ids on the serious-dishonesty list (严重失信): straight to D")
+    serious_dishonesty: list[str] = Field(
+        default_factory=list, description="enterprise ids on the serious-dishonesty list (严重失信): straight to D; so does an "
+                                          "enforcement.decided event with serious_dishonesty true")
 
 
 class RiskPolicy(_Strict):
@@ -216,7 +232,7 @@ class RiskPolicy(_Strict):
 WARNING_RULES = (
     "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
     "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
-    "complaint.illness",
+    "complaint.illness", "enforcement.decided",
 )
 """The early-warning rules by the id an alert carries (``rule``), which routes and silences name."""
 
@@ -379,6 +395,22 @@ class RetestInadmissibleRule(WarningRule):
     FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "product", "items", "retest_verdict", "reason_zh", "reason_en"})
 
 
+class EnforcementDecidedRule(WarningRule):
+    """A 行政处罚决定 on an enterprise: the supervisor in charge of it is told (severity by the heaviest penalty)."""
+
+    severity: Severity = "medium"
+    title_zh: str = "行政处罚决定"
+    template_zh: str = "{name}：{decided_on} 作出行政处罚决定（{decision_no}）。违法行为：{violation}；处罚：{penalties}。{listing}"
+    template_en: str = "{name}: enforcement decision {decision_no} of {decided_on}: {penalties_en}.{listing_en}"
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"decision_no", "decided_on", "authority", "violation", "legal_basis", "penalties",
+                                                  "penalties_en", "listing", "listing_en"})
+    severity_by_penalty: dict[PenaltyKind, Severity] = Field(default_factory=lambda: {
+        "warning": "low", "fine": "medium", "confiscation": "medium", "other": "medium", "suspension": "high", "licence_revoked": "critical"},
+        description="the most severe of the decision's penalties decides; a kind not listed takes the rule's severity")
+    severity_serious_dishonesty: Severity = Field(default="critical", description="the decision lists the enterprise as 严重违法失信")
+    excerpt_chars: int = Field(default=120, ge=10, le=4000, description="the violation is quoted up to this many characters")
+
+
 class WarningsPolicy(_Strict):
     """早期预警 rules.  A rule turns what the fold found into an alert decision with a
     dedup key and evidence; delivering it (routing, grouping, silences) is the alerts stage's job."""
@@ -398,6 +430,7 @@ class WarningsPolicy(_Strict):
     rectification_rejected: RectificationRejectedRule = RectificationRejectedRule()
     judgement_disagrees: DisagreementRule = DisagreementRule()
     retest_inadmissible: RetestInadmissibleRule = RetestInadmissibleRule()
+    enforcement_decided: EnforcementDecidedRule = EnforcementDecidedRule()
 
 
 # --------------------------------------------------------------------------- the alerts stage

@@ -58,7 +58,7 @@ def test_xlsx_to_print(county, rules, tmp_path):
     _, state = county
     path = write_xlsx(build_report(state.files["W03"], rules), tmp_path / "w03.xlsx")
     wb = load_workbook(path)
-    assert wb.sheetnames == ["概要", "风险分构成", "等级变化", "抽检记录", "投诉举报", "现场检查", "整改", "质量波动监测序列", "预警", "提档升级"]
+    assert wb.sheetnames == ["概要", "风险分构成", "等级变化", "抽检记录", "投诉举报", "现场检查", "整改", "行政处罚记录", "约谈记录", "质量波动监测序列", "预警", "提档升级"]
     campaign = [[c.value for c in row] for row in wb["提档升级"].iter_rows(min_row=3)]
     assert ["检查验收", "未完成", "验收未通过 1 次"] in campaign  # W03 failed its acceptance
     assert wb["概要"]["A1"].value == "诚信档案：清泉水厂（W03）"

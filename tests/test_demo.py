@@ -107,6 +107,7 @@ def test_the_riskiest_enterprises_are_those_with_the_worst_risk_grade(summary):
 def test_text_summary_is_chinese():
     text = qrisk("demo", "--seed", "7").stdout
     assert "抽检" in text and "不合格项目" in text and "预警" in text and "待处理整改" in text
+    assert "行政处罚 1 件，约谈 1 次：" in text and "香满园糕点 行政处罚决定" in text and "喜福来糕点 约谈" in text
 
 
 def test_events_out_can_be_imported_and_served(tmp_path):

@@ -1,0 +1,335 @@
+"""Enforcement decisions (行政处罚决定) and interviews (约谈): the contract, the credit file, the risk
+grade (points, and the listing as 严重违法失信 that goes straight to D), the warning, the report."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import pytest
+
+from ingest.validate import decode_body
+from processors.credit_file import CountyState
+from processors.step import Rules, replay, step
+from qrisk.credit_report import build_report, render_text
+from schemas.events import EnforcementDecidedEvent, InterviewHeldEvent
+from schemas.policy import Policy
+from schemas.upcast import parse_event
+from tests.conftest import Server, golden
+
+E = "E-330110-001"
+_n = 0
+
+
+def ev(event_type: str, at: str | None = None, **payload):
+    global _n
+    _n += 1
+    doc = golden(event_type)
+    doc["event_id"] = str(uuid.UUID(int=0x9000_0000 + _n, version=4))
+    if at is not None:
+        doc["occurred_at"] = at
+    doc["payload"].update(payload)
+    return parse_event(doc)
+
+
+def folded(*events, rules):
+    state, effects = replay([ev("enterprise.registered"), *events], rules)
+    return state.files[E], effects
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+def test_the_golden_payloads_parse_as_their_types():
+    decision, interview = parse_event(golden("enforcement.decided")), parse_event(golden("interview.held"))
+    assert isinstance(decision, EnforcementDecidedEvent) and isinstance(interview, InterviewHeldEvent)
+    assert [p.kind for p in decision.payload.penalties] == ["warning", "confiscation", "fine"]
+    assert decision.payload.penalties[2].amount_yuan == 50000 and decision.payload.decision_no == "示范县市监处罚〔2026〕12号"
+    assert str(interview.payload.related_event_ids[0]) == golden("inspection.completed")["event_id"]
+
+
+def _errors(mutate, event_type: str = "enforcement.decided") -> dict[str, dict]:
+    doc = golden(event_type)
+    mutate(doc["payload"])
+    events, rejected = decode_body(json.dumps(doc, ensure_ascii=False).encode())
+    assert not events
+    return {e["field"]: e for e in rejected[0].errors}
+
+
+@pytest.mark.parametrize("mutate, field, kind, en, zh", [
+    (lambda p: p["penalties"][2].__setitem__("amount_yuan", -50000), "payload.penalties[2].amount_yuan", "greater_than",
+     "greater than 0", "数值过小（应 > 0）"),
+    (lambda p: p["penalties"][0].__setitem__("kind", "caution"), "payload.penalties[0].kind", "literal_error",
+     "'licence_revoked'", "取值不在允许范围内，应为 'warning'"),
+    (lambda p: p["penalties"][2].pop("amount_yuan"), "payload.penalties[2].amount_yuan", "value_error",
+     "a fine needs amount_yuan", "罚款须注明金额"),
+    (lambda p: p["penalties"][0].__setitem__("amount_yuan", 200), "payload.penalties[0].amount_yuan", "value_error",
+     "carries no amount_yuan", "不应注明金额"),
+    (lambda p: p["penalties"][2].__setitem__("amount_yuan", "50000"), "payload.penalties[2].amount_yuan", "float_type",
+     "number", "应为数字"),
+    (lambda p: p.__setitem__("penalties", []), "payload.penalties", "too_short", "at least 1", "条目过少"),
+    (lambda p: p.__setitem__("decided_on", "1747526400"), "payload.decided_on", "value_error", "ISO-8601 date", "应为ISO-8601 日期"),
+    (lambda p: p.__setitem__("decided_on", "2026-05-18T00:00:00"), "payload.decided_on", "value_error", "ISO-8601 date", "应为ISO-8601 日期"),
+    (lambda p: p.pop("legal_basis"), "payload.legal_basis", "missing", "required", "缺少必填字段"),
+])
+def test_a_bad_decision_is_refused_at_the_door_naming_the_field(mutate, field, kind, en, zh):
+    errors = _errors(mutate)
+    assert field in errors, errors
+    e = errors[field]
+    assert e["type"] == kind and en in e["reason"] and zh in e["reason_zh"], e
+
+
+@pytest.mark.parametrize("mutate, field, zh", [
+    (lambda p: p.__setitem__("follow_up_by", "2026-04-01"), "payload.follow_up_by", "早于约谈日期 2026-04-08"),
+    (lambda p: p.__setitem__("held_on", "08/04/2026"), "payload.held_on", "应为ISO-8601 日期"),
+    (lambda p: p["related_event_ids"].append("not-a-uuid"), "payload.related_event_ids[1]", "应为 UUID"),
+    (lambda p: p.__setitem__("reason", ""), "payload.reason", "文本过短"),
+])
+def test_a_bad_interview_is_refused_at_the_door_naming_the_field(mutate, field, zh):
+    errors = _errors(mutate, "interview.held")
+    assert field in errors and zh in errors[field]["reason_zh"], errors
+
+
+def test_the_exported_schema_lists_the_penalty_kinds(tmp_path):
+    from schemas.export import export
+
+    export(tmp_path)
+    schema = json.loads((tmp_path / "enforcement.decided.schema.json").read_text(encoding="utf-8"))
+    assert schema["$defs"]["Penalty"]["properties"]["kind"]["enum"] == ["warning", "fine", "confiscation", "suspension", "licence_revoked", "other"]
+    assert schema["examples"] == [golden("enforcement.decided")]
+
+
+# --------------------------------------------------------------------------- the credit file
+
+
+def test_the_credit_file_keeps_decisions_and_interviews_with_counts(rules):
+    f, effects = folded(ev("interview.held"), ev("enforcement.decided"), rules=rules)
+    assert (f.counts.enforcements, f.counts.interviews) == (1, 1)
+    [decision] = f.enforcements
+    assert decision.decision_no == "示范县市监处罚〔2026〕12号" and decision.fined_yuan == 50000 and decision.sample_nos == ["DC26330110000123"]
+    [interview] = f.interviews
+    assert interview.held_by == "示范县市场监督管理局" and interview.follow_up_by.isoformat() == "2026-05-08"
+    assert f.serious_dishonesty is None and f.licence_revoked is None
+    kinds = [e.kind for e in effects]
+    assert "enforcement.decided" in kinds and "interview.held" in kinds
+    # the same decision number again is kept out and said so
+    f, effects = folded(ev("enforcement.decided"), ev("enforcement.decided"), rules=rules)
+    assert f.counts.enforcements == 1 and any(e.kind == "enforcement.duplicate_decision" for e in effects)
+
+
+def test_a_revoked_licence_is_on_file_and_in_the_report(rules):
+    f, _ = folded(ev("enforcement.decided", penalties=[{"kind": "licence_revoked"}, {"kind": "fine", "amount_yuan": 100000}]), rules=rules)
+    assert f.licence_revoked == "示范县市监处罚〔2026〕12号"
+    profile = {row["label"]: row["value"] for row in build_report(f, rules)["profile"]}
+    assert profile["许可证编号"].endswith("（已于 2026-05-18 被吊销，示范县市监处罚〔2026〕12号）")
+
+
+def test_a_snapshot_restores_the_records(rules):
+    state, _ = replay([ev("enterprise.registered"), ev("interview.held"), ev("enforcement.decided", serious_dishonesty=True)], rules)
+    again = CountyState.restore(state.snapshot())
+    assert again.snapshot() == state.snapshot()
+    assert again.files[E].enforcements[0].penalties[2].amount_yuan == 50000 and again.files[E].serious_dishonesty
+
+
+# --------------------------------------------------------------------------- risk
+
+
+def test_points_by_the_heaviest_penalty_and_per_interview(rules):
+    # registered: static 30 + credit 8 = 38 (B).  An interview +4; a decision whose heaviest penalty is a fine +6
+    f, _ = folded(ev("interview.held"), rules=rules)
+    assert f.risk.score == 42
+    f, _ = folded(ev("interview.held"), ev("enforcement.decided"), rules=rules)
+    assert (f.risk.score, f.risk.grade) == (48, "C")
+    terms = {c.factor: c for c in f.risk.current.contributions}
+    assert terms["dynamic.enforcement"].points == 6 and terms["dynamic.enforcement"].label_zh == "行政处罚"
+    assert "示范县市监处罚〔2026〕12号·罚款 6 分" in terms["dynamic.enforcement"].detail_zh
+    assert terms["dynamic.interview"].points == 4 and "YT2026-007" in terms["dynamic.interview"].detail_zh
+    assert terms["dynamic.enforcement"].event_ids == [f.enforcements[0].event_id]
+    # a suspension weighs more, a revocation most
+    f, _ = folded(ev("enforcement.decided", penalties=[{"kind": "suspension", "note": "责令停产停业 15 日"}]), rules=rules)
+    assert f.risk.score == 38 + 12
+    f, _ = folded(ev("enforcement.decided", penalties=[{"kind": "licence_revoked"}]), rules=rules)
+    assert f.risk.score == 38 + 20
+
+
+def test_enforcement_points_are_capped_and_leave_the_window(rules):
+    events = [ev("enforcement.decided", f"2026-0{m}-10T10:00:00+08:00", decision_no=f"D{m}", decided_on=f"2026-0{m}-10",
+                 penalties=[{"kind": "suspension"}]) for m in (2, 3)]
+    f, _ = folded(*events, rules=rules)
+    term = next(c for c in f.risk.current.contributions if c.factor == "dynamic.enforcement")
+    assert (term.raw, term.points) == (24, 20) and "按上限 20 分计" in term.detail_zh
+    # a year and more later only a tick's clock: both decisions left the 365-day window
+    state, _ = replay([ev("enterprise.registered"), *events, ev("clock.tick", "2027-03-15T00:00:00+08:00")], rules)
+    assert not [c for c in state.files[E].risk.current.contributions if c.factor == "dynamic.enforcement"]
+
+
+def test_a_listing_as_serious_dishonesty_goes_straight_to_d(rules):
+    f, effects = folded(ev("enforcement.decided", serious_dishonesty=True), rules=rules)
+    assert f.serious_dishonesty == "示范县市监处罚〔2026〕12号"
+    current = f.risk.current
+    assert (f.risk.grade, current.override, current.previous) == ("D", "serious_dishonesty", "B")
+    assert rules.policy.risk.band(current.score) == "B"  # the score alone says B; and B to D is not one level at a time
+    [listed] = [c for c in current.contributions if c.factor == "credit.serious_dishonesty"]
+    assert listed.event_ids == [f.enforcements[0].event_id] and "示范县市监处罚〔2026〕12号" in listed.detail_zh
+    from processors.risk import reasons_zh
+
+    assert reasons_zh(current)[0].startswith("列入严重失信名单：行政处罚决定书 示范县市监处罚〔2026〕12号")
+    # it stays D when the decision's points have left the window
+    state, _ = replay([ev("enterprise.registered"), ev("enforcement.decided", serious_dishonesty=True),
+                       ev("clock.tick", "2027-09-01T00:00:00+08:00")], rules)
+    assert state.files[E].risk.grade == "D"
+
+
+def test_the_policy_sets_the_points(rules):
+    policy = Policy.model_validate({"risk": {"dynamic": {"enforcement": {"by_penalty": {"fine": 9}, "cap": 30},
+                                                          "interview": {"points": 1, "cap": 1}}}})
+    f, _ = folded(ev("interview.held"), ev("enforcement.decided"), rules=Rules(rules.catalogue, policy))
+    terms = {c.factor: c.points for c in f.risk.current.contributions}
+    # penalties the policy does not weigh score 0: the fine decides
+    assert terms["dynamic.enforcement"] == 9 and terms["dynamic.interview"] == 1
+
+
+# --------------------------------------------------------------------------- the warning
+
+
+def _warnings(effects, rule="enforcement.decided"):
+    return [e.data for e in effects if e.kind == "warning.raised" and e.data["rule"] == rule]
+
+
+def test_a_decision_tells_the_supervisor_with_number_date_violation_and_penalties(rules):
+    _, effects = folded(ev("enforcement.decided"), rules=rules)
+    [w] = _warnings(effects)
+    assert w["severity"] == "medium" and w["title_zh"] == "行政处罚决定"
+    assert w["dedup_key"] == f"{E}:enforcement.decided:示范县市监处罚〔2026〕12号"
+    msg = w["message_zh"]
+    assert "2026-05-18 作出行政处罚决定（示范县市监处罚〔2026〕12号）" in msg
+    assert "违法行为：生产的饮用纯净水" in msg and "货值金额 3780 元；" in msg  # (its own full stop dropped)
+    assert "处罚：警告；没收 3780 元（没收违法生产经营的饮用纯净水 210 桶）；罚款 50000 元。" in msg
+    assert "warning; confiscation of 3780 yuan; fine of 50000 yuan" in w["message_en"]
+    assert w["evidence"]["event_ids"] and w["evidence"]["sample_nos"] == ["DC26330110000123"]
+
+
+@pytest.mark.parametrize("penalties, serious, severity", [
+    ([{"kind": "warning"}], False, "low"),
+    ([{"kind": "warning"}, {"kind": "suspension"}], False, "high"),
+    ([{"kind": "licence_revoked"}], False, "critical"),
+    ([{"kind": "warning"}], True, "critical"),
+])
+def test_severity_by_the_heaviest_penalty_or_the_listing(rules, penalties, serious, severity):
+    _, effects = folded(ev("enforcement.decided", penalties=penalties, serious_dishonesty=serious), rules=rules)
+    [w] = _warnings(effects)
+    assert w["severity"] == severity
+    assert ("列入严重违法失信名单" in w["message_zh"]) is serious
+
+
+def test_the_rule_can_be_turned_off(rules):
+    policy = Policy.model_validate({"warnings": {"enforcement_decided": {"enabled": False}}})
+    _, effects = folded(ev("enforcement.decided"), rules=Rules(rules.catalogue, policy))
+    assert not _warnings(effects)
+
+
+def test_the_alerts_stage_opens_an_alert_routed_to_the_supervisor_in_charge(rules):
+    from alerts.lifecycle import AlertBook, Enterprise, evidence_zh
+    from alerts.messages import RULE_ZH
+
+    policy = Policy.model_validate({"alerts": {
+        "receivers": [{"name": "town", "kind": "webhook", "supervisor": "良渚所", "url": "http://127.0.0.1:9/hook"}],
+        "routes": [{"receivers": ["town"], "rules": ["enforcement.decided"]}]}})
+    r = Rules(rules.catalogue, policy)
+    state, book, changes = CountyState(), AlertBook(), []
+    for event in (ev("enterprise.registered"), ev("enforcement.decided", penalties=[{"kind": "suspension"}])):
+        state, effects = step(state, event, r)
+        changes += book.apply(event, effects, policy, lambda eid: Enterprise("清源桶装水厂", "良渚街道", "packaged_water"))
+    [alert] = [a for a in book.alerts.values() if a.rule == "enforcement.decided"]
+    assert alert.severity == "high" and alert.receivers == ["town"] and RULE_ZH[alert.rule] == "行政处罚决定"
+    assert evidence_zh(alert) == "行政处罚决定书 示范县市监处罚〔2026〕12号（2026-05-18）"
+    assert any(n.receiver == "town" for c in changes for n in c.notifications)
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def test_the_report_has_a_section_for_each(rules):
+    f, _ = folded(ev("interview.held"), ev("enforcement.decided"), rules=rules)
+    report = build_report(f, rules)
+    [d] = report["enforcements"]
+    assert d["decision_no"] == "示范县市监处罚〔2026〕12号" and d["serious_dishonesty_zh"] == "否"
+    assert d["penalties_zh"] == "警告；没收 3780 元（没收违法生产经营的饮用纯净水 210 桶）；罚款 50000 元"
+    assert d["related_zh"] == "抽样编号 DC26330110000123、检查 JC2026-0317" and "第一百二十四条" in d["legal_basis"]
+    [i] = report["interviews"]
+    assert i["officials"] == "刘副局长、王建国" and i["follow_up_by"] == "2026-05-08" and "消毒" in i["commitments"]
+    profile = {row["label"]: row["value"] for row in report["profile"]}
+    assert profile["行政处罚"] == "1 件，罚款合计 50000 元" and profile["约谈"] == "1 次"
+    text = render_text(report)
+    assert "【行政处罚记录】（1）" in text and "【约谈记录】（1）" in text
+    assert text.index("【整改】") < text.index("【行政处罚记录】") < text.index("【约谈记录】") < text.index("【质量波动监测序列】")
+    assert "决定书文号：示范县市监处罚〔2026〕12号" in text and "约谈单位：示范县市场监督管理局" in text
+
+
+def test_the_report_from_the_view_is_the_same(rules):
+    from qrisk.credit_report import report_from_view
+
+    f, _ = folded(ev("interview.held"), ev("enforcement.decided", serious_dishonesty=True), rules=rules)
+    a, b = build_report(f, rules), report_from_view(json.loads(json.dumps(f.view())), rules)
+    assert a["enforcements"] == b["enforcements"] and a["interviews"] == b["interviews"] and a["profile"] == b["profile"]
+
+
+# --------------------------------------------------------------------------- the demo
+
+
+def test_the_demo_plants_a_decision_and_an_interview(rules):
+    from qrisk.demo import CountyGenerator, summarise
+
+    gen = CountyGenerator(seed=7)
+    events = gen.generate()
+    planted = [(e.event_type, e.enterprise_id) for e in events if e.event_type in ("enforcement.decided", "interview.held")]
+    assert planted == [("interview.held", "P09"), ("enforcement.decided", "P05")]
+    state, effects = replay(events, rules)
+    p05, p09 = state.files["P05"], state.files["P09"]
+    [decision] = p05.enforcements
+    # for the preservative creep's first failure that stood
+    failed = {s.sample_no for s in p05.final_samples() if s.judgement.verdict == "fail"}
+    assert decision.sample_nos[0] in failed and "第一百二十四条第一款第（三）项" in decision.legal_basis
+    [interview] = p09.interviews
+    overdue = next(r for r in p09.rectifications if r.overdue)
+    assert interview.held_on > overdue.deadline and overdue.rectification_id in interview.reason
+    summary = summarise(state, events, effects, gen.period)
+    assert [d["enterprise_id"] for d in summary["enforcement"]["decisions"]] == ["P05"]
+    assert [i["enterprise_id"] for i in summary["enforcement"]["interviews"]] == ["P09"]
+
+
+# --------------------------------------------------------------------------- the API (embedded runtime, no Kafka)
+
+
+def test_the_bureau_posts_them_and_a_bad_fine_is_422(tmp_path):
+    from qrisk.auth import KeyStore
+
+    server = Server(tmp_path / "data")
+    store = KeyStore(server.data_dir / "keys.json")
+    _, bureau = store.create("bureau", "enforcement-office")
+    _, inspector = store.create("inspector", "insp")
+    server.start()
+    try:
+        def post(token, body):
+            return httpx.post(server.url + "/v1/events", json=body, headers={"authorization": f"Bearer {token}"}, timeout=30)
+
+        assert post(bureau, golden("enterprise.registered")).status_code == 200
+        assert post(bureau, [golden("interview.held"), golden("enforcement.decided")]).status_code == 200
+        refused = golden("interview.held")
+        refused["source"] = {"kind": "inspector", "id": "insp-017"}
+        assert post(inspector, refused).status_code == 403
+        bad = golden("enforcement.decided")
+        bad["event_id"] = str(uuid.uuid4())
+        bad["payload"]["penalties"][2]["amount_yuan"] = -1
+        bad["payload"]["penalties"][0]["kind"] = "scolding"
+        resp = post(bureau, bad)
+        assert resp.status_code == 422
+        errors = {e["field"]: e for e in resp.json()["errors"]}
+        assert errors["payload.penalties[2].amount_yuan"]["reason_zh"] == "数值过小（应 > 0）"
+        assert "greater than 0" in errors["payload.penalties[2].amount_yuan"]["reason"]
+        assert errors["payload.penalties[0].kind"]["reason_zh"].startswith("取值不在允许范围内")
+        file = server.get(f"/v1/enterprises/{E}").json()
+        assert file["counts"]["enforcements"] == 1 and file["counts"]["interviews"] == 1
+        assert file["enforcements"][0]["decision_no"] == "示范县市监处罚〔2026〕12号"
+    finally:
+        server.stop()
