@@ -495,8 +495,11 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
 
     Without ``SCORE_INPUTS`` in ``changed`` (``observe`` saw nothing that moves the
     score) it takes the fast path: the window is pruned (which may change the score),
-    an inspection moves the due date, and a grade held back by the step limit still
-    moves on; nothing else is recomputed.
+    an inspection moves the due date, and a grade held back from improving by the step
+    limit moves on; nothing else is recomputed.  A grade held back from *worsening* moves
+    on only at the enterprise's next event, not at a clock tick that brings nothing new
+    about it: with ticks every few minutes "at most one level per evaluation" would
+    otherwise be no limit at all.
     """
     pol = rules.policy.risk
     if file.profile is None or not pol.enabled:
@@ -511,7 +514,8 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
         if entries[0][0] < cutoff:
             del entries[:bisect.bisect_left(entries, (cutoff,))]
             changed |= SCORE_INPUTS
-    if not changed & SCORE_INPUTS and rs.grade is not None and rs.history and not rs.history[-1].held:
+    if not changed & SCORE_INPUTS and rs.grade is not None and rs.history and (
+            not rs.history[-1].held or (cause.enterprise_id == "*" and _INDEX[rs.history[-1].band] > _INDEX[rs.grade])):
         if changed & INSPECTED:
             rs.next_inspection_due = next_inspection_due(file, rs.grade, rules)
         return None

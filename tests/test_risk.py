@@ -137,6 +137,12 @@ def test_a_grade_moves_at_most_one_level_per_evaluation(rules):
     f = state.files[E]
     # 38 + 40 = 78 is a D score, but B may only move to C in one evaluation
     assert f.risk.score == 78.0 and f.risk.current.band == "D" and f.risk.grade == "C" and f.risk.current.held
+    # the log's clock ticks every few minutes: a tick brings nothing new about the enterprise, so
+    # the grade stays held (else the step limit would be undone ten minutes later)
+    for day in ("2026-03-12T15:30:00+08:00", "2026-03-12T16:00:00+08:00", "2026-03-13T00:00:00+08:00"):
+        state, effects = step(state, ev("clock.tick", day, enterprise_id="*"), heavy)
+        assert f.risk.grade == "C" and not [e for e in effects if e.kind == "risk.graded"]
+    # the enterprise's next event is the next evaluation: it moves on
     state, effects = step(state, ev("complaint.received", "2026-03-13T10:00:00+08:00", complaint_id="C9"), heavy)
     assert f.risk.grade == "D" and not f.risk.current.held
     assert [e.data["rule"] for e in effects if e.kind == "warning.raised"] == ["risk.grade_worsened"]
