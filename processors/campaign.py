@@ -13,8 +13,12 @@ acceptance          检查验收: an acceptance assessment that passed
 ==================  ==============================================================================
 
 KPIs (targets in ``campaign:`` of the policy): staff training rate ≥ 90 %; online exam first-
-attempt pass rate ≥ 80 %; key posts certified (持证上岗) 100 %; sampling pass rate (samples from
-the campaign's start, re-tests deciding) above the provincial average.
+attempt pass rate ≥ 80 %; key posts certified (持证上岗) 100 %; the *provincial* sampling pass rate
+(省级抽检: samples whose 任务来源 matches ``provincial_task_sources``, from the campaign's start,
+re-tests deciding) above the provincial average (``provincial_pass_rate``, by default 1 − the
+category's reference failure rate).  An enterprise without provincial samples has no value for it
+(无省级抽检数据), not a pass; the rate over all its samples (county and national tasks too) is kept
+beside it for the table.
 
 A comparison test is satisfactory when |En| ≤ 1, En = (x_enterprise − x_lab) / √(U_e² + U_lab²),
 if both expanded uncertainties are given (ISO/IEC 17043); else when the relative deviation from the
@@ -224,15 +228,18 @@ def kpis(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, dict[str, Any]]
         "training_rate": _ratio(t.get("staff_trained", 0), t.get("staff_total", 0)),
         "exam_first_pass_rate": _ratio(t.get("exam_first_pass", 0), t.get("exam_takers", 0)),
         "key_posts_certified_rate": _ratio(t.get("key_posts_certified", 0), t.get("key_posts", 0)),
-        "sampling_pass_rate": _campaign_pass_rate(file, pol),
     }
+    sampling = _campaign_sampling(file, pol)
+    values["sampling_pass_rate"] = sampling.pop("value")
+    category = file.profile.category if file.profile else None
     targets = {"training_rate": pol.training_rate, "exam_first_pass_rate": pol.exam_first_pass_rate,
-               "key_posts_certified_rate": pol.key_posts_certified_rate, "sampling_pass_rate": pol.provincial_pass_rate}
+               "key_posts_certified_rate": pol.key_posts_certified_rate, "sampling_pass_rate": pol.provincial_average(category)}
     out = {}
     for k, v in values.items():
         # the pass rate must be above the provincial average; the others at least their target
         met = None if v is None else (v > targets[k] if k == "sampling_pass_rate" else v >= targets[k] - 1e-12)
         out[k] = {"label_zh": KPI_ZH[k], "value": v, "target": targets[k], "met": met}
+    out["sampling_pass_rate"].update(sampling)
     return out
 
 
@@ -242,15 +249,24 @@ def unmet_kpis(file: "CreditFile", pol: "CampaignPolicy") -> list[dict[str, Any]
 
 
 def _gap_text(k: dict[str, Any]) -> str:
-    relation = "高于" if k["label_zh"] == KPI_ZH["sampling_pass_rate"] else "不低于"
-    return f"{k['label_zh']}（{k['value']:.1%}，目标{relation} {k['target']:.1%}）"
+    if "basis_zh" in k:  # the sampling pass rate: above the provincial average, over the provincial samples
+        return f"{k['label_zh']}（{k['basis_zh']}，{k['value']:.1%}，目标高于 {k['target']:.1%}）"
+    return f"{k['label_zh']}（{k['value']:.1%}，目标不低于 {k['target']:.1%}）"
 
 
-def _campaign_pass_rate(file: "CreditFile", pol: "CampaignPolicy") -> float | None:
-    verdicts = [s.judgement.verdict for s in file.final_samples()  # type: ignore[union-attr]
-                if pol.starts_on is None or s.sampled_on >= pol.starts_on]
-    judged = [v for v in verdicts if v in ("pass", "fail")]
-    return None if not judged else judged.count("pass") / len(judged)
+def _campaign_sampling(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
+    """The provincial samples' pass rate (the KPI's value), which samples it counted, and the rate
+    over every sample (county and national tasks too) for the table."""
+    judged = [(s.judgement.verdict == "pass", pol.is_provincial(s.task_source)) for s in file.final_samples()
+              if (pol.starts_on is None or s.sampled_on >= pol.starts_on)
+              and s.judgement is not None and s.judgement.verdict in ("pass", "fail")]
+    provincial = [ok for ok, prov in judged if prov]
+    n, passed = len(provincial), sum(provincial)
+    return {
+        "value": _ratio(passed, n), "samples": n, "passed": passed,
+        "basis_zh": f"省级抽检 {n} 批（合格 {passed} 批）" if n else "无省级抽检数据",
+        "all_samples": len(judged), "all_value": _ratio(sum(ok for ok, _ in judged), len(judged)),
+    }
 
 
 def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
@@ -294,6 +310,8 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
     for key in KPI_ZH:
         known = [r["kpis"][key]["met"] for r in rows if r["kpis"][key]["met"] is not None]
         kpi_met[key] = {"label_zh": KPI_ZH[key], "met": sum(known), "known": len(known)}
+    no_provincial = n - kpi_met["sampling_pass_rate"]["known"]
+    kpi_met["sampling_pass_rate"]["basis_zh"] = "仅计省级抽检" + (f"，{no_provincial} 家无省级抽检数据" if no_provincial else "")
     summary = {
         "enterprises": n,
         "stages": [{"stage": s, "stage_zh": STAGE_ZH[s], "reached": reached[s]} for s in STAGES],
@@ -318,14 +336,15 @@ def _count(values: Any) -> dict[str, int]:
 TABLE_COLUMNS = [
     "enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage_zh",
     "training_and_exam", "self_inspection", "comparison_test", "training_rate", "exam_first_pass_rate",
-    "key_posts_certified_rate", "sampling_pass_rate", "kpis_met", "accepted_on",
+    "key_posts_certified_rate", "sampling_pass_rate", "provincial_samples", "sampling_pass_rate_all", "kpis_met", "accepted_on",
 ]
 """The progress table's columns for CSV / Excel (a sheet a supervisor can print)."""
 TABLE_HEADERS_ZH = {
     "enterprise_id": "企业编号", "name": "企业名称", "town": "乡镇/街道", "category": "食品类别", "starting_tier": "初始档次",
     "tier": "当前档次", "commitment_signed_on": "承诺书签订日期", "stage_zh": "所处阶段", "training_and_exam": "培训考试达标",
     "self_inspection": "开展自查", "comparison_test": "比对检验满意", "training_rate": "从业人员培训率",
-    "exam_first_pass_rate": "考试一次通过率", "key_posts_certified_rate": "关键岗位持证率", "sampling_pass_rate": "抽检合格率",
+    "exam_first_pass_rate": "考试一次通过率", "key_posts_certified_rate": "关键岗位持证率", "sampling_pass_rate": "省级抽检合格率",
+    "provincial_samples": "省级抽检批次", "sampling_pass_rate_all": "全部抽检合格率",
     "kpis_met": "达标指标", "accepted_on": "验收通过日期",
 }
 """Excel's header row (CSV keeps the column keys, for other systems)."""
@@ -343,6 +362,11 @@ def table_rows(progress: dict[str, Any], zh: bool = False) -> list[dict[str, Any
             flat["tier"] = f"{flat['tier']}档" if flat["tier"] else "未分档"
         flat.update({k: "是" if v else "否" for k, v in r["three_ones"].items()})
         flat.update({k: (None if v["value"] is None else round(v["value"], 4)) for k, v in r["kpis"].items()})
+        sampling = r["kpis"]["sampling_pass_rate"]
+        flat["provincial_samples"] = sampling["samples"]
+        flat["sampling_pass_rate_all"] = None if sampling["all_value"] is None else round(sampling["all_value"], 4)
+        if zh and sampling["value"] is None and sampling["all_samples"]:
+            flat["sampling_pass_rate"] = sampling["basis_zh"]  # 无省级抽检数据: not a pass, and not a blank either
         flat["kpis_met"] = f"{r['kpis_met']}/{r['kpis_known']}"
         out.append(flat)
     return out

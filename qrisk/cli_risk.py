@@ -325,7 +325,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     lines = [f"提档升级进度（{sm['enterprises']} 家企业；已提档 {sm['upgraded']} 家，验收通过 {sm['accepted']} 家）",
              "阶段：" + "；".join(f"{s['stage_zh']} {s['reached']}" for s in sm["stages"]),
              "指标达标：" + "；".join(f"{k['label_zh']} {k['met']}/{k['known']}" for k in sm["kpis"].values()),
-             f"{'企业':<22}{'分档':^8}{'阶段':<14}{'三个一':^8}{'培训率':>8}{'一次通过率':>10}{'持证率':>8}{'抽检合格率':>10}"]
+             f"{'企业':<22}{'分档':^8}{'阶段':<14}{'三个一':^8}{'培训率':>8}{'一次通过率':>10}{'持证率':>8}{'省级抽检合格率':>10}"]
 
     def pct(v):
         return "—" if v is None else f"{v:.0%}"

@@ -46,6 +46,7 @@ LABS = [
     {"kind": "lab", "id": "CMA-330100-0451", "name": "县食品检验检测中心"},
     {"kind": "lab", "id": "CMA-330000-0127", "name": "省食品药品检验研究院"},
 ]
+TASK_SOURCES = ["示范县市场监督管理局", "省市场监督管理局"]
 INSPECTORS = [("insp-011", "王建国"), ("insp-017", "李文静"), ("insp-023", "陈志强"), ("insp-031", "赵晓燕")]
 TOWNS = ["城关镇", "东溪镇", "西岭乡", "南湖街道", "北山镇", "临江镇"]
 
@@ -277,8 +278,11 @@ class CountyGenerator:
     def _sample(self, e: Enterprise, day: dt.date, product: str, spec: str, items: list[dict[str, Any]], production: dt.date) -> str:
         lab = LABS[0] if self.rng.random() < 0.8 else LABS[1]
         sample_no = f"DC{day:%y}3301{self.rng.randint(10**7, 10**8 - 1)}"
+        # the county's own sampling goes to the county lab; the provincial bureau's (省级抽检, the
+        # campaign's KPI) to the provincial institute
+        task_source = TASK_SOURCES[0] if lab is LABS[0] else TASK_SOURCES[1]
         self._last_sample = payload = {
-            "sample_no": sample_no, "task_source": "示范县市场监督管理局", "lab": lab["name"], "product": product,
+            "sample_no": sample_no, "task_source": task_source, "lab": lab["name"], "product": product,
             "spec": spec, "brand": e.name[:2], "batch": production.strftime("%Y%m%d"), "production_date": production.isoformat(),
             "sampled_on": day.isoformat(), "sampled_business": e.name, "items": items,
         }
@@ -637,7 +641,8 @@ def render_text(summary: dict[str, Any]) -> str:
               f"（分档 开始 " + "、".join(f"{k} {v}" for k, v in cp["tiers_at_start"].items())
               + " → 现在 " + "、".join(f"{k} {v}" for k, v in cp["tiers_now"].items()) + "）",
               "  各阶段：" + "，".join(f"{s['stage_zh']} {s['reached']}" for s in cp["stages"]),
-              "  指标达标：" + "，".join(f"{k['label_zh']} {k['met']}/{k['known']}" for k in cp["kpis"].values())]
+              "  指标达标：" + "，".join(f"{k['label_zh']} {k['met']}/{k['known']}" + (f"（{k['basis_zh']}）" if k.get("basis_zh") else "")
+                                     for k in cp["kpis"].values())]
     open_rect = summary["open_issues"]["rectifications"]
     lines += ["", f"待处理整改 {len(open_rect)} 项（逾期 {sum(1 for r in open_rect if r['overdue'])} 项）："]
     for r in open_rect:

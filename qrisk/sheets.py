@@ -17,7 +17,8 @@ PERCENT = "0.0%"
 """Rates stay numbers (a sheet sorts and sums them) and show as 94.3%."""
 
 
-CAMPAIGN_FORMATS = {c: PERCENT for c in ("training_rate", "exam_first_pass_rate", "key_posts_certified_rate", "sampling_pass_rate")}
+CAMPAIGN_FORMATS = {c: PERCENT for c in ("training_rate", "exam_first_pass_rate", "key_posts_certified_rate", "sampling_pass_rate",
+                                           "sampling_pass_rate_all")}
 """The progress table's KPI columns (ratios, ``processors.campaign.kpis``)."""
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import string
-from typing import ClassVar, Literal, get_args
+from typing import Annotated, ClassVar, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from schemas.events import ComplaintReceived, PenaltyKind
 from schemas.standards import ItemClass
@@ -540,9 +540,28 @@ class CampaignPolicy(_Strict):
     training_rate: float = Field(default=0.90, gt=0, le=1, description="staff trained / staff, at least")
     exam_first_pass_rate: float = Field(default=0.80, gt=0, le=1, description="online exam passed at the first attempt / takers, at least")
     key_posts_certified_rate: float = Field(default=1.0, gt=0, le=1, description="key posts certified (持证上岗) / key posts, at least")
-    provincial_pass_rate: float = Field(default=0.9704, gt=0, lt=1, description="the provincial sampling pass rate an enterprise must exceed (national 2024: 97.04 %)")
+    provincial_pass_rate: float | None = Field(
+        default=None, gt=0, lt=1,
+        description="the provincial average an enterprise's provincial sampling pass rate must exceed; null: 1 − "
+                    "spc.reference_failure_rate of the enterprise's category (the same reference as the pass-rate charts)")
+    provincial_task_sources: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["省"], min_length=1,
+        description="任务来源 fragments that make a sample provincial supervision sampling (省级抽检): the KPI counts only these")
     starts_on: dt.date | None = Field(default=None, description="the campaign's start: the sampling pass rate counts samples from this day (absent: all)")
     comparison_max_deviation: float = Field(default=0.10, gt=0, lt=1, description="a comparison test without uncertainties: relative deviation from the lab allowed")
+
+    _reference_failure_rate: float = PrivateAttr(default=SpcPolicy.model_fields["reference_failure_rate"].default)
+
+    def is_provincial(self, task_source: str) -> bool:
+        """A sample of provincial supervision sampling, by its 任务来源."""
+        return any(fragment in task_source for fragment in self.provincial_task_sources)
+
+    def provincial_average(self, category: str | None) -> float:
+        """The pass rate an enterprise's provincial samples must exceed: the policy's, else 1 − the
+        reference failure rate (``spc.reference_failure_rate``, which ``Policy`` hands down)."""
+        if self.provincial_pass_rate is not None:
+            return self.provincial_pass_rate
+        return 1.0 - self._reference_failure_rate
 
 
 class Policy(_Strict):
@@ -554,3 +573,9 @@ class Policy(_Strict):
     warnings: WarningsPolicy = WarningsPolicy()
     alerts: AlertsPolicy = AlertsPolicy()
     campaign: CampaignPolicy = CampaignPolicy()
+
+    @model_validator(mode="after")
+    def _campaign_reference(self) -> "Policy":
+        # the campaign's provincial average defaults to the pass-rate charts' reference
+        self.campaign._reference_failure_rate = self.spc.reference_failure_rate
+        return self

@@ -98,21 +98,51 @@ def test_without_uncertainties_a_comparison_is_judged_by_relative_deviation(rule
     assert (test.deviation is None) if deviation is None else test.deviation == pytest.approx(deviation)
 
 
+def provincial(sample, source="省市场监督管理局"):
+    """The same sample, from the provincial bureau's sampling task (省级抽检)."""
+    return sample.model_copy(update={"payload": sample.payload.model_copy(update={"task_source": source})})
+
+
 def test_kpis_against_their_targets(rules):
     events = [registered("2026-01-05T09:00:00+08:00"), training(staff=10, trained=9, takers=9, first_pass=7, posts=3, certified=2)]
-    events += [pa_sample(f"2026-{m:02d}-10T10:00:00+08:00", values=(0, 0, 0, 0, 0)) for m in range(2, 12)]
+    events += [provincial(pa_sample(f"2026-{m:02d}-10T10:00:00+08:00", values=(0, 0, 0, 0, 0))) for m in range(2, 12)]
     state, _ = replay(events, rules)
     k = kpis(state.files[E], rules.policy.campaign)
     assert k["training_rate"] == {"label_zh": "从业人员培训率", "value": 0.9, "target": 0.9, "met": True}
     assert k["exam_first_pass_rate"]["value"] == pytest.approx(7 / 9) and k["exam_first_pass_rate"]["met"] is False
     assert k["key_posts_certified_rate"]["met"] is False
     assert k["sampling_pass_rate"]["value"] == 1.0 and k["sampling_pass_rate"]["met"] is True
-    # one failure in eleven: 90.9 %, below the provincial 97.04 %
-    state, _ = replay([pa_sample("2026-12-01T10:00:00+08:00", values=(0, 2, 0, 0, 0))], rules, state)
+    # one failure in eleven: 90.9 %, below the provincial average (1 − the 2.96 % reference failure rate)
+    state, _ = replay([provincial(pa_sample("2026-12-01T10:00:00+08:00", values=(0, 2, 0, 0, 0)))], rules, state)
     assert kpis(state.files[E], rules.policy.campaign)["sampling_pass_rate"]["met"] is False
     # the campaign's start leaves earlier samples out
     late = Rules(rules.catalogue, Policy.model_validate({"campaign": {"starts_on": "2026-12-01"}}))
     assert kpis(state.files[E], late.policy.campaign)["sampling_pass_rate"]["value"] == 0.0
+
+
+def test_the_sampling_kpi_counts_provincial_samples_only(rules):
+    # the county's own sampling (县市场监督管理局) and a national task: the KPI has no provincial data
+    events = [registered("2026-01-05T09:00:00+08:00"), pa_sample("2026-02-10T10:00:00+08:00", values=(0, 0, 0, 0, 0)),
+              pa_sample("2026-03-10T10:00:00+08:00", values=(0, 3, 0, 0, 0)),
+              provincial(pa_sample("2026-04-10T10:00:00+08:00", values=(0, 0, 0, 0, 0)), "国家市场监督管理总局")]
+    state, _ = replay(events, rules)
+    k = kpis(state.files[E], rules.policy.campaign)["sampling_pass_rate"]
+    assert (k["value"], k["met"], k["samples"], k["basis_zh"]) == (None, None, 0, "无省级抽检数据")
+    assert k["all_samples"] == 3 and k["all_value"] == pytest.approx(2 / 3)
+    row = progress_row(state.files[E], rules.policy.campaign)
+    assert row["kpis"]["sampling_pass_rate"]["met"] is None and row["kpis_met"] == row["kpis_known"] == 0
+    # two provincial samples, both passed: the county's failure does not count against the KPI
+    state, _ = replay([provincial(pa_sample(f"2026-{m:02d}-10T10:00:00+08:00", values=(0, 0, 0, 0, 0))) for m in (5, 6)], rules, state)
+    k = kpis(state.files[E], rules.policy.campaign)["sampling_pass_rate"]
+    assert (k["value"], k["met"], k["samples"], k["basis_zh"]) == (1.0, True, 2, "省级抽检 2 批（合格 2 批）")
+    assert k["target"] == pytest.approx(1 - 0.0296) and k["all_samples"] == 5
+    summary = county_progress(state, rules.policy.campaign)["summary"]["kpis"]["sampling_pass_rate"]
+    assert summary == {"label_zh": "抽检合格率", "met": 1, "known": 1, "basis_zh": "仅计省级抽检"}
+    # the fragments and the average are policy data
+    own = Policy.model_validate({"campaign": {"provincial_task_sources": ["国家"], "provincial_pass_rate": 0.99}})
+    k = kpis(state.files[E], own.campaign)["sampling_pass_rate"]
+    assert (k["samples"], k["target"], k["met"]) == (1, 0.99, True)
+    assert Policy.model_validate({"spc": {"reference_failure_rate": 0.05}}).campaign.provincial_average("pastry") == pytest.approx(0.95)
 
 
 def test_bad_campaign_fields_are_named_with_the_reason():
