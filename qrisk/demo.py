@@ -18,7 +18,8 @@ find:
   and a fine for 超限量使用食品添加剂).
 
 The upgrade campaign (提档升级) runs through the same year for every producer: the commitment
-letter, tiering, a visit, expert help for C-tier plants, training and the exam, a self-inspection,
+letter, tiering, a visit, expert help for C-tier plants, training and the exam (with a make-up
+session where staff were missed: the "three ones" ask for the whole staff), a self-inspection,
 a comparison test with the county lab, acceptance.  W03 fails its comparison test and its
 acceptance; P09 trains too few staff and never inspects itself.
 
@@ -81,6 +82,7 @@ class CountyGenerator:
         self.campaign_rng = random.Random(f"{seed}/提档升级")
         # and the bureau's enforcement decision and interview
         self.enforcement_rng = random.Random(f"{seed}/执法")
+        self.makeup_rng = random.Random(f"{seed}/补训")  # (the make-up trainings came later)
         self.campaign = campaign
         self.county = county  # prefixes enterprise ids, so several counties can share one log (benchmarks)
         self.start = start
@@ -195,9 +197,12 @@ class CountyGenerator:
         first_pass = max(0, takers - rng.randint(0, max(1, takers // 4)))
         posts = rng.randint(2, 5)
         reported = day(5)
+        certified = posts - (1 if p09 or rng.random() < 0.1 else 0)
         emit("campaign.training", reported, {"as_of": reported.isoformat(), "staff_total": staff, "staff_trained": trained,
                                              "exam_takers": takers, "exam_first_pass": first_pass, "key_posts": posts,
-                                             "key_posts_certified": posts - (1 if p09 or rng.random() < 0.1 else 0)})
+                                             "key_posts_certified": certified})
+        if min(trained, takers) < staff and not p09:
+            self._make_up_training(e, reported, staff, takers, first_pass, posts, certified)
         if not p09:
             checked = day(6)
             found = rng.randint(2, 9)
@@ -220,6 +225,19 @@ class CountyGenerator:
         emit("campaign.assessment", accepted, {"kind": "acceptance", "assessed_on": accepted.isoformat(), "tier": better, "passed": passed,
                                                "scores": {k: base + (12 if passed else 0) + rng.randint(-5, 5) for k in dims},
                                                "assessor": "县局验收组", "note": "" if passed else "未达到验收要求，限期整改后复验"})
+
+    def _make_up_training(self, e: Enterprise, reported: dt.date, staff: int, takers: int, first_pass: int, posts: int,
+                          certified: int) -> None:
+        """补训补考: the staff missed at the first training are trained and examined a few weeks later,
+        so that the "three ones" (全员培训考试, the whole staff) are met; P09 never does it.  From a
+        stream of its own, so that the campaign's other draws are as they were."""
+        rng = self.makeup_rng
+        later = reported + dt.timedelta(days=rng.randint(20, 40))
+        at = dt.datetime(later.year, later.month, later.day, rng.randint(9, 17), rng.randint(0, 59), tzinfo=CST)
+        missed = staff - takers
+        self._emit("campaign.training", e.enterprise_id, at, BUREAU, {
+            "as_of": later.isoformat(), "staff_total": staff, "staff_trained": staff, "exam_takers": staff,
+            "exam_first_pass": first_pass + rng.randint(max(0, missed - 1), missed), "key_posts": posts, "key_posts_certified": certified}, rng)
 
     # ------------------------------------------------------------------ enforcement (行政处罚) and interviews (约谈)
 

@@ -538,6 +538,9 @@ class CampaignPolicy(_Strict):
     """The upgrade campaign's KPI targets (提档升级), and how a comparison test is judged."""
 
     training_rate: float = Field(default=0.90, gt=0, le=1, description="staff trained / staff, at least")
+    full_staff_rate: float = Field(
+        default=1.0, gt=0, le=1,
+        description="the \"three ones\" (自我提升): staff trained and staff examined / staff, each at least (全员培训考试)")
     exam_first_pass_rate: float = Field(default=0.80, gt=0, le=1, description="online exam passed at the first attempt / takers, at least")
     key_posts_certified_rate: float = Field(default=1.0, gt=0, le=1, description="key posts certified (持证上岗) / key posts, at least")
     provincial_pass_rate: float | None = Field(

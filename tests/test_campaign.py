@@ -44,7 +44,7 @@ def comparison(at="2026-06-01T10:00:00+08:00", mine=0.86, lab=0.82, u_mine=0.08,
 def whole_campaign():
     return [registered("2026-01-05T09:00:00+08:00", campaign_tier="C"), commitment(), tiering("C"),
             activity("visit", "2026-03-01T10:00:00+08:00"), activity("expert_assistance", "2026-03-15T10:00:00+08:00"),
-            training(), activity("self_inspection", "2026-05-01T10:00:00+08:00", findings=5, rectified=5), comparison(),
+            training(trained=20, takers=20, first_pass=17), activity("self_inspection", "2026-05-01T10:00:00+08:00", findings=5, rectified=5), comparison(),
             tiering("B", "2026-11-20T10:00:00+08:00", kind="acceptance", passed=True)]
 
 
@@ -83,7 +83,18 @@ def test_the_three_ones_need_the_training_rate_a_self_inspection_and_a_satisfact
     assert len(bad) == 1 and bad[0].data["en"] == pytest.approx(0.4 / (0.08**2 + 0.05**2) ** 0.5)
     assert bad[0].data["message_zh"].startswith("比对试验（耗氧量（以O₂计），县食品检验检测中心）结果不满意：企业 1.2 mg/L，实验室 0.8 mg/L，En = ")
     assert bad[0].data["message_zh"].endswith("（|En| ≤ 1 为满意）")
+    # 18 of 20 meets the 90 % training-rate KPI, but the three ones ask for the whole staff (全员培训考试)
     state, _ = replay([training(staff=20, trained=18, at="2026-07-01T10:00:00+08:00"), comparison(at="2026-07-02T10:00:00+08:00")], rules, state)
+    assert kpis(state.files[E], rules.policy.campaign)["training_rate"]["met"] is True
+    assert "self_improvement" not in state.files[E].campaign.stages
+    # everyone trained, but two missed the exam
+    state, _ = replay([training(staff=20, trained=20, takers=18, at="2026-07-03T10:00:00+08:00")], rules, state)
+    assert "self_improvement" not in state.files[E].campaign.stages
+    state, _ = replay([training(staff=20, trained=20, takers=20, at="2026-07-05T10:00:00+08:00")], rules, state)
+    assert state.files[E].campaign.stages["self_improvement"].isoformat() == "2026-07-05"
+    # the share is policy data
+    lenient = Rules(rules.catalogue, Policy.model_validate({"campaign": {"full_staff_rate": 0.9}}))
+    state, _ = replay(events[:-1] + [training(staff=20, trained=18, at="2026-07-01T10:00:00+08:00"), comparison(at="2026-07-02T10:00:00+08:00")], lenient)
     assert state.files[E].campaign.stages["self_improvement"].isoformat() == "2026-07-02"
 
 
