@@ -23,7 +23,10 @@ category's reference failure rate).  An enterprise without provincial samples ha
 beside it for the table.
 
 A comparison test is satisfactory when |En| ≤ 1, En = (x_enterprise − x_lab) / √(U_e² + U_lab²),
-if both expanded uncertainties are given (ISO/IEC 17043); else when the relative deviation from the
+if both expanded uncertainties are given (ISO/IEC 17043); else, for a colony count (an item whose
+catalogue unit is a count: its dimension is one of ``COUNT_DIMENSIONS``, CFU/… or MPN/…), when
+|log10(x_enterprise) − log10(x_lab)| is within ``comparison_max_log10_difference`` (counts scatter
+by orders of magnitude, not by a share of the value); else when the relative deviation from the
 lab's value is within ``comparison_max_deviation``.
 """
 from __future__ import annotations
@@ -53,6 +56,10 @@ KPI_ZH = {
 }
 
 
+COUNT_DIMENSIONS = ("cfu_", "mpn_")
+"""Prefixes of the unit dimensions (``schemas/standards/units.yaml``) that are microbial counts."""
+
+
 class ComparisonTest(FoldState):
     on: dt.date
     lab: str
@@ -61,6 +68,8 @@ class ComparisonTest(FoldState):
     lab_value: float
     en: float | None = Field(default=None, description="E_n number, when both uncertainties were given")
     deviation: float | None = Field(default=None, description="relative deviation from the lab's value")
+    log10_difference: float | None = Field(default=None, description="|log10 difference| from the lab's value, for a colony count")
+    measure_zh: str | None = Field(default=None, description="how it was judged, in words (En, log10 difference or relative deviation)")
     satisfactory: bool
     event_id: str
 
@@ -138,22 +147,19 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
         elif p.kind == "self_inspection":
             c.self_inspections.append(SelfInspection(on=p.on, findings=p.findings, rectified=p.rectified, event_id=eid))
         else:
-            test = _comparison(p, eid, pol)
+            category = file.profile.category if file.profile else None
+            # the event carries no unit: the values are read in the catalogue's unit for the item
+            unit = rules.catalogue.item_unit(category, p.item_code) if category else None
+            test = _comparison(p, eid, pol, unit is not None and unit.dimension.startswith(COUNT_DIMENSIONS))
             c.comparison_tests.append(test)
             if not test.satisfactory:
-                measure = (f"En = {test.en:.2f}（|En| ≤ 1 为满意）" if test.en is not None else
-                           f"相对偏差 {test.deviation:.1%}（≤ {pol.comparison_max_deviation:.0%} 为满意）" if test.deviation is not None
-                           else "实验室结果为 0")
-                category = file.profile.category if file.profile else None
                 item = rules.catalogue.item(category, test.item_code) if category else None
-                unit = rules.catalogue.item_unit(category, test.item_code) if category else None
-                # the event carries no unit: the values are read in the catalogue's unit for the item
                 u = f" {unit.display}" if unit is not None and unit.display else ""
                 out.append(("campaign.comparison_unsatisfactory", {
                     "item_code": test.item_code, "lab": test.lab, "enterprise_value": test.enterprise_value, "lab_value": test.lab_value,
-                    "en": test.en, "deviation": test.deviation,
+                    "en": test.en, "deviation": test.deviation, "log10_difference": test.log10_difference,
                     "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果不满意："
-                                  f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{measure}",
+                                  f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{test.measure_zh}",
                 }))
     today = rules.local_date(event.occurred_at)
     for stage in STAGES:
@@ -171,19 +177,33 @@ def apply_tier(file: "CreditFile") -> None:
         file.profile = file.profile.model_copy(update={"campaign_tier": tier})
 
 
-def _comparison(p: Any, event_id: str, pol: "CampaignPolicy") -> ComparisonTest:
+def _comparison(p: Any, event_id: str, pol: "CampaignPolicy", count: bool) -> ComparisonTest:
+    """``count``: the item is a colony count (CFU/…, MPN/…), compared on the log10 scale."""
     x, ref = float(p.enterprise_value), float(p.lab_value)
-    en = deviation = None
+    en = deviation = log_diff = None
     if p.enterprise_uncertainty is not None and p.lab_uncertainty is not None:
         en = (x - ref) / math.hypot(p.enterprise_uncertainty, p.lab_uncertainty)
         ok = abs(en) <= 1.0
+        measure = f"En = {en:.2f}（|En| ≤ 1 为满意）"
+    elif count:
+        limit = pol.comparison_max_log10_difference
+        if x > 0 and ref > 0:
+            log_diff = abs(math.log10(x) - math.log10(ref))
+            ok = log_diff <= limit + 1e-12
+            measure = f"对数差 |lg企业 − lg实验室| = {log_diff:.2f}（≤ {limit:g} 为满意）"
+        else:  # a count of 0 has no logarithm: both none is agreement, one none is not
+            ok = x == ref
+            measure = "双方均未检出" if ok else "一方未检出、另一方检出，无法按对数比较"
     else:
         deviation = abs(x - ref) / abs(ref) if ref != 0 else (0.0 if x == 0 else math.inf)
         ok = deviation <= pol.comparison_max_deviation
         if not math.isfinite(deviation):
             deviation = None  # (JSON has no infinity) a lab value of 0 against a non-zero result: unsatisfactory
+            measure = "实验室结果为 0，无法计算相对偏差"
+        else:
+            measure = f"相对偏差 {deviation:.1%}（≤ {pol.comparison_max_deviation:.0%} 为满意）"
     return ComparisonTest(on=p.on, lab=p.lab, item_code=p.item_code, enterprise_value=x, lab_value=ref, en=en,
-                          deviation=deviation, satisfactory=ok, event_id=event_id)
+                          deviation=deviation, log10_difference=log_diff, measure_zh=measure, satisfactory=ok, event_id=event_id)
 
 
 def _ratio(part: int, whole: int) -> float | None:

@@ -552,6 +552,10 @@ class CampaignPolicy(_Strict):
         description="任务来源 fragments that make a sample provincial supervision sampling (省级抽检): the KPI counts only these")
     starts_on: dt.date | None = Field(default=None, description="the campaign's start: the sampling pass rate counts samples from this day (absent: all)")
     comparison_max_deviation: float = Field(default=0.10, gt=0, lt=1, description="a comparison test without uncertainties: relative deviation from the lab allowed")
+    comparison_max_log10_difference: float = Field(
+        default=0.5, gt=0, le=3,
+        description="a comparison test of a colony count (CFU/…, MPN/…) without uncertainties: |log10 difference| from the "
+                    "lab's value allowed (0.5 = 2 × 0.25 log10, the σpt of food-microbiology proficiency tests; a bureau choice)")
 
     _reference_failure_rate: float = PrivateAttr(default=SpcPolicy.model_fields["reference_failure_rate"].default)
 

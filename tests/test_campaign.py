@@ -114,6 +114,34 @@ def provincial(sample, source="省市场监督管理局"):
     return sample.model_copy(update={"payload": sample.payload.model_copy(update={"task_source": source})})
 
 
+@pytest.mark.parametrize("category, code, mine, lab, satisfactory, log_diff", [
+    ("pastry", "aerobic_plate_count", 550.0, 488.0, True, 0.052),     # 12.7 %: a relative deviation would fail it
+    ("pastry", "aerobic_plate_count", 1500.0, 488.0, True, 0.488),
+    ("pastry", "aerobic_plate_count", 1600.0, 488.0, False, 0.516),
+    ("pastry", "moulds", 0.0, 0.0, True, None), ("pastry", "moulds", 0.0, 20.0, False, None),
+    ("packaged_water", "pseudomonas_aeruginosa", 12.0, 10.0, True, 0.079),  # CFU/250mL: a count too
+    ("packaged_water", "oxygen_consumption", 0.92, 0.82, False, None),      # mg/L: relative deviation, 12.2 %
+])
+def test_a_colony_count_is_compared_on_the_log10_scale(rules, category, code, mine, lab, satisfactory, log_diff):
+    state, effects = replay([registered("2026-01-05T09:00:00+08:00", category=category, population_served=None),
+                             activity("comparison_test", "2026-06-01T10:00:00+08:00", lab="县食品检验检测中心", item_code=code,
+                                      enterprise_value=mine, lab_value=lab)], rules)
+    test = state.files[E].campaign.comparison_tests[0]
+    assert test.satisfactory is satisfactory
+    assert test.log10_difference == (None if log_diff is None else pytest.approx(log_diff, abs=1e-3))
+    if code == "oxygen_consumption":
+        assert test.deviation == pytest.approx(0.10 / 0.82)
+    if code == "aerobic_plate_count" and not satisfactory:
+        (bad,) = [e for e in effects if e.kind == "campaign.comparison_unsatisfactory"]
+        assert bad.data["message_zh"].endswith("企业 1600 CFU/g，实验室 488 CFU/g，对数差 |lg企业 − lg实验室| = 0.52（≤ 0.5 为满意）")
+    # the threshold is policy data
+    strict = Rules(rules.catalogue, Policy.model_validate({"campaign": {"comparison_max_log10_difference": 0.03}}))
+    state, _ = replay([registered("2026-01-05T09:00:00+08:00", category="pastry", population_served=None),
+                       activity("comparison_test", "2026-06-01T10:00:00+08:00", lab="县食品检验检测中心", item_code="aerobic_plate_count",
+                                enterprise_value=550.0, lab_value=488.0)], strict)
+    assert state.files[E].campaign.comparison_tests[0].satisfactory is False
+
+
 def test_kpis_against_their_targets(rules):
     events = [registered("2026-01-05T09:00:00+08:00"), training(staff=10, trained=9, takers=9, first_pass=7, posts=3, certified=2)]
     events += [provincial(pa_sample(f"2026-{m:02d}-10T10:00:00+08:00", values=(0, 0, 0, 0, 0))) for m in range(2, 12)]

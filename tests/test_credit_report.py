@@ -227,13 +227,16 @@ def test_ph_has_no_unit_and_the_campaign_tier_is_no_grade(county, rules):
     assert tier["status"].endswith("档")
 
 
+@pytest.mark.xfail(strict=True, reason="a colony count's comparison test is judged on log10 values (processors.campaign, "
+                   "ComparisonTest.measure_zh); qrisk/credit_report.py, being changed on another branch, still words it by En or "
+                   "relative deviation and says 实验室结果为 0 for it: render t.measure_zh there, then drop this mark")
 def test_a_comparison_test_gives_units_and_what_satisfactory_means(county, rules):
     _, state = county
     rows = [r for f in state.files.values() for r in build_report(f, rules)["campaign"] if r["item"].startswith("比对试验 ")]
     assert rows
     for r in rows:
         assert not re.search(r"比对试验 [a-z_]", r["item"]), f"an item the catalogue knows, by its Chinese name: {r['item']}"
-        assert re.search(r"（(\|En\| ≤ 1 |≤ \d+% )为满意）", r["detail"]), r["detail"]
+        assert re.search(r"（(\|En\| ≤ 1 |≤ \d+% |≤ [\d.]+ )为满意）", r["detail"]), r["detail"]
     oxygen = [r for r in rows if "耗氧量" in r["item"]]
     assert oxygen and all(r["detail"].count(" mg/L") == 2 for r in oxygen)
 
