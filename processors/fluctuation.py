@@ -6,8 +6,8 @@ Charts, all updated incrementally by ``step()`` and part of the replayable state
 - one ``FluctuationMonitor`` per (enterprise, product, item) over measured values
   (individuals chart + run rules, EWMA, CUSUM, and the early-warning checks
   against the legal maximum);
-- a p chart per enterprise: its failures per period against the reference
-  failure rate (provincial or national), limits for the period's n; it signals
+- a p chart per enterprise: its failures per period against its category's reference
+  failure rate (``spc.reference_failure_rate``), limits for the period's n; it signals
   from the second failure in a period (the first is a failure warning already);
 - a p chart per category for the county, against the same reference;
 - a c chart per enterprise: complaints per month against the expected rate.
@@ -203,19 +203,20 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
             if not failed:
                 continue  # a pass only widens n: no signal can start from it
             pc.failed += 1
-            lcl, ucl = p_limits(policy.reference_failure_rate, pc.n)
+            reference = policy.reference_failure(category)
+            lcl, ucl = p_limits(reference, pc.n)
             # one failure is already a sampling.failed warning; the chart speaks when
             # failures recur beyond what the reference rate explains
             if not pc.signalled and pc.failed >= 2 and pc.failed / pc.n > ucl:
                 pc.signalled = True
                 out.append({
                     "chart": "p", "rule": "rule1", "scope": scope, "category": category, "period": period,
-                    "value": pc.failed / pc.n, "n": pc.n, "failed": pc.failed, "center": policy.reference_failure_rate,
+                    "value": pc.failed / pc.n, "n": pc.n, "failed": pc.failed, "center": reference,
                     "lcl": lcl, "ucl": ucl,
-                    "text_zh": (f"{period_zh(period)}抽检 {pc.n} 批、不合格 {pc.failed} 批（{pc.failed / pc.n:.0%}），高于参考不合格率 {policy.reference_failure_rate:.2%} 下的控制上限 {ucl:.1%}，不合格不是偶然"
+                    "text_zh": (f"{period_zh(period)}抽检 {pc.n} 批、不合格 {pc.failed} 批（{pc.failed / pc.n:.0%}），高于参考不合格率 {reference:.2%} 下的控制上限 {ucl:.1%}，不合格不是偶然"
                                 if scope == "enterprise" else
-                                f"本县{_CATEGORY_ZH.get(category, category)}类 {period_zh(period)}抽检 {pc.n} 批、不合格 {pc.failed} 批（{pc.failed / pc.n:.0%}），高于参考不合格率 {policy.reference_failure_rate:.2%} 下的控制上限 {ucl:.1%}"),
-                    "text_en": f"{period}: failure rate {pc.failed}/{pc.n} above the upper limit {ucl:.1%} for the reference rate {policy.reference_failure_rate:.2%} ({scope})",
+                                f"本县{_CATEGORY_ZH.get(category, category)}类 {period_zh(period)}抽检 {pc.n} 批、不合格 {pc.failed} 批（{pc.failed / pc.n:.0%}），高于参考不合格率 {reference:.2%} 下的控制上限 {ucl:.1%}"),
+                    "text_en": f"{period}: failure rate {pc.failed}/{pc.n} above the upper limit {ucl:.1%} for the reference rate {reference:.2%} ({scope})",
                     "evidence": {
                         "pareto_enterprise": _sorted_counts(fs.failing_items),
                         "pareto_category": _sorted_counts(rates.failing_items),

@@ -10,7 +10,7 @@ import datetime as dt
 import string
 from typing import Annotated, ClassVar, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from schemas.events import ComplaintReceived, PenaltyKind
 from schemas.standards import ItemClass
@@ -41,6 +41,11 @@ class RetestPolicy(_Strict):
                     "holiday calendar (a Spring Festival or National Day week adds 7-9 days), so the window is generous. None: no check")
 
 
+REFERENCE_FAILURE_RATE = {"packaged_water": 0.019, "pastry": 0.020, "other": 0.0296}
+"""Supervisory sampling failure rates: beverages ~1.9 % and pastries ~2.0 % (SAMR, 2019 H2), the
+national overall 2.96 % (2024) for the rest."""
+
+
 class SpcPolicy(_Strict):
     """Fluctuation detection (质量波动).  Supervision samples are sparse (about one a
     month per producer), so the baseline is shorter than the textbook's 20-25."""
@@ -56,11 +61,28 @@ class SpcPolicy(_Strict):
     cusum_h: float = Field(default=5.0, gt=0)
     cpk_min: float = Field(default=1.0, ge=0, description="早发现: capability against the legal maximum below this")
     ewma_fraction: float = Field(default=0.8, gt=0, le=1, description="早发现: the EWMA reaches this fraction of the legal maximum")
-    reference_failure_rate: float = Field(default=0.0296, gt=0, lt=1, description="provincial / national sampling failure rate the pass-rate charts compare with (2024 national: 2.96 %)")
+    reference_failure_rate: dict[Literal["packaged_water", "pastry", "other"], Annotated[float, Field(gt=0, lt=1)]] = Field(
+        default_factory=lambda: dict(REFERENCE_FAILURE_RATE),
+        description="sampling failure rate per food category the pass-rate charts (and the campaign's provincial average) compare "
+                    "with; other: any category not listed.  A single number (older policy files) is every category's")
     pass_rate_period: Literal["month", "quarter"] = "quarter"
     complaints_per_month: float = Field(default=0.3, gt=0, description="expected complaints per producer per month (c chart centre)")
     series_window: int = Field(default=30, ge=5, le=500, description="recent points kept per series as evidence")
     evidence_days: int = Field(default=45, ge=1, description="events this close to a signal are listed with it")
+
+    @field_validator("reference_failure_rate", mode="before")
+    @classmethod
+    def _one_rate_for_all(cls, value: object) -> object:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return {"packaged_water": value, "pastry": value, "other": value}
+        if isinstance(value, dict) and "other" not in value:
+            return {**value, "other": REFERENCE_FAILURE_RATE["other"]}
+        return value
+
+    def reference_failure(self, category: str | None) -> float:
+        """The reference failure rate of a food category (``other`` for one not listed)."""
+        rates = self.reference_failure_rate
+        return rates.get(category, rates["other"]) if category is not None else rates["other"]  # type: ignore[call-overload]
 
 
 # --------------------------------------------------------------------------- risk grading
@@ -557,7 +579,7 @@ class CampaignPolicy(_Strict):
         description="a comparison test of a colony count (CFU/…, MPN/…) without uncertainties: |log10 difference| from the "
                     "lab's value allowed (0.5 = 2 × 0.25 log10, the σpt of food-microbiology proficiency tests; a bureau choice)")
 
-    _reference_failure_rate: float = PrivateAttr(default=SpcPolicy.model_fields["reference_failure_rate"].default)
+    _reference: SpcPolicy = PrivateAttr(default_factory=SpcPolicy)
 
     def is_provincial(self, task_source: str) -> bool:
         """A sample of provincial supervision sampling, by its 任务来源."""
@@ -565,10 +587,10 @@ class CampaignPolicy(_Strict):
 
     def provincial_average(self, category: str | None) -> float:
         """The pass rate an enterprise's provincial samples must exceed: the policy's, else 1 − the
-        reference failure rate (``spc.reference_failure_rate``, which ``Policy`` hands down)."""
+        category's reference failure rate (``spc.reference_failure_rate``, which ``Policy`` hands down)."""
         if self.provincial_pass_rate is not None:
             return self.provincial_pass_rate
-        return 1.0 - self._reference_failure_rate
+        return 1.0 - self._reference.reference_failure(category)
 
 
 class Policy(_Strict):
@@ -584,5 +606,5 @@ class Policy(_Strict):
     @model_validator(mode="after")
     def _campaign_reference(self) -> "Policy":
         # the campaign's provincial average defaults to the pass-rate charts' reference
-        self.campaign._reference_failure_rate = self.spc.reference_failure_rate
+        self.campaign._reference = self.spc
         return self

@@ -151,7 +151,7 @@ def test_kpis_against_their_targets(rules):
     assert k["exam_first_pass_rate"]["value"] == pytest.approx(7 / 9) and k["exam_first_pass_rate"]["met"] is False
     assert k["key_posts_certified_rate"]["met"] is False
     assert k["sampling_pass_rate"]["value"] == 1.0 and k["sampling_pass_rate"]["met"] is True
-    # one failure in eleven: 90.9 %, below the provincial average (1 − the 2.96 % reference failure rate)
+    # one failure in eleven: 90.9 %, below the provincial average (1 − the category's reference failure rate)
     state, _ = replay([provincial(pa_sample("2026-12-01T10:00:00+08:00", values=(0, 2, 0, 0, 0)))], rules, state)
     assert kpis(state.files[E], rules.policy.campaign)["sampling_pass_rate"]["met"] is False
     # the campaign's start leaves earlier samples out
@@ -174,7 +174,7 @@ def test_the_sampling_kpi_counts_provincial_samples_only(rules):
     state, _ = replay([provincial(pa_sample(f"2026-{m:02d}-10T10:00:00+08:00", values=(0, 0, 0, 0, 0))) for m in (5, 6)], rules, state)
     k = kpis(state.files[E], rules.policy.campaign)["sampling_pass_rate"]
     assert (k["value"], k["met"], k["samples"], k["basis_zh"]) == (1.0, True, 2, "省级抽检 2 批（合格 2 批）")
-    assert k["target"] == pytest.approx(1 - 0.0296) and k["all_samples"] == 5
+    assert k["target"] == pytest.approx(1 - 0.019) and k["all_samples"] == 5  # packaged water: beverages ~1.9 % fail
     summary = county_progress(state, rules.policy.campaign)["summary"]["kpis"]["sampling_pass_rate"]
     assert summary == {"label_zh": "抽检合格率", "met": 1, "known": 1, "basis_zh": "仅计省级抽检"}
     # the fragments and the average are policy data

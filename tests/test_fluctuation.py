@@ -136,6 +136,27 @@ def test_recurring_failures_signal_on_the_enterprise_p_chart(rules):
     assert signals(effects, chart="p", scope="category")
 
 
+def test_the_reference_failure_rate_is_the_category_s(rules):
+    events = [parse_event(golden("enterprise.registered"))]
+    events += [water_sample(dt.date(2025, 1, 10), 0.8, pa=(0, 3, 0, 0, 0)), water_sample(dt.date(2025, 2, 10), 0.8, pa=(0, 0, 9, 0, 0))]
+    _, effects = replay(events, rules)
+    (p,) = signals(effects, chart="p", scope="enterprise")
+    # packaged water is a beverage: ~1.9 % (domain.md, SAMR 2019 H2), not the national overall 2.96 %
+    assert p.data["center"] == 0.019 and "参考不合格率 1.90%" in p.data["text_zh"]
+    policy = Policy()
+    assert [policy.spc.reference_failure(c) for c in ("packaged_water", "pastry", "other", "spirits", None)] == [0.019, 0.020, 0.0296, 0.0296, 0.0296]
+    assert policy.campaign.provincial_average("pastry") == pytest.approx(0.98)
+    # an older policy file's single number is every category's; a mapping without other keeps the national figure
+    old = Policy.model_validate({"spc": {"reference_failure_rate": 0.0296}})
+    assert old.spc.reference_failure_rate == {"packaged_water": 0.0296, "pastry": 0.0296, "other": 0.0296}
+    assert Policy.model_validate({"spc": {"reference_failure_rate": {"pastry": 0.03}}}).spc.reference_failure("spirits") == 0.0296
+    with pytest.raises(ValueError):
+        Policy.model_validate({"spc": {"reference_failure_rate": {"beverages": 0.02}}})
+    _, effects = replay(events, Rules(rules.catalogue, old))
+    (p,) = signals(effects, chart="p", scope="enterprise")
+    assert p.data["center"] == 0.0296
+
+
 def test_complaints_above_the_expected_rate_signal_on_the_c_chart(rules):
     events = [parse_event(golden("enterprise.registered")), complaint(dt.date(2025, 3, 2))]
     _, effects = replay(events, rules)
