@@ -15,8 +15,15 @@ Charts, all updated incrementally by ``step()`` and part of the replayable state
 Sampling plans (microbial counts, n values per sample) feed the monitor with the
 largest of the n values: the plan judges the worst unit, and counts of 0 are too
 lumpy to chart as means.  A plan that tolerates nothing (c=0, m=0) is not charted:
-its first count is a failure already, and a signal would count it twice.  "ND" is
-charted as 0.
+its first count is a failure already, and a signal would count it twice.
+
+Not detected ("ND", or a number below the method's detection limit, which the judgement reads
+as ND) is charted at half the detection limit the lab gave: the usual substitution for
+left-censored data in environmental statistics (US EPA, Guidance for Data Quality Assessment
+QA/G-9, for a small share of non-detects).  Charted as 0 it pulled the means of mostly-ND
+series (溴酸盐) below the detection limit, a number without meaning.  An ND without a
+detection limit cannot be placed and is not charted.  The plain-language texts say when a
+series holds substituted points (未检出按检出限的一半计).
 """
 from __future__ import annotations
 
@@ -70,6 +77,7 @@ class Series(_State):
     monitor: MonitorState
     recent: list[SeriesPoint] = Field(default_factory=list)
     signals: int = Field(default=0, description="batches whose point raised a signal (one however many rules fired)")
+    nd_points: int = Field(default=0, description="points charted for a result not detected, at half the detection limit")
 
 
 class PeriodCount(_State):
@@ -120,9 +128,14 @@ def c_limits(c0: float, L: float = 3.0) -> tuple[float, float]:
     return max(0.0, c0 - half), c0 + half
 
 
-def _charted_value(values: tuple[Any, ...] | list[Any]) -> float | None:
-    numbers = [0.0 if v == "ND" else float(v) for v in values]
-    return max(numbers) if numbers else None
+def _charted_value(values: tuple[Any, ...] | list[Any], dl: float | None) -> tuple[float | None, bool]:
+    """The largest of a plan's n values, and whether it is a non-detect charted at half the
+    detection limit; (None, False) when nothing can be charted (every value ND, no limit given)."""
+    numbers = [v for v in values if v != "ND" and (dl is None or v >= dl)]
+    if numbers:
+        return max(numbers), False  # a detection is above any non-detect
+    # every unit not detected: half the limit, or (no limit given) no place on the chart
+    return (None, False) if dl is None or not values else (dl / 2, True)
 
 
 # --------------------------------------------------------------------------- sampling
@@ -161,9 +174,13 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
         values = f["values"]
         if len(values) == 1:
             value = values[0]
-            value = 0.0 if value == "ND" else float(value)
+            nd = value == "ND" or (f["detection_limit"] is not None and value < f["detection_limit"])
+            if nd:
+                if f["detection_limit"] is None:
+                    continue  # not detected, below a limit nobody gave: no place on the chart
+                value = f["detection_limit"] / 2
         else:
-            value = _charted_value(values)
+            value, nd = _charted_value(values, f["detection_limit"])
             if value is None:
                 continue
         key = f"{product}|{f['item_code']}"
@@ -175,6 +192,8 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
                 unit=item.unit or "", usl=usl, monitor=FluctuationMonitor(_monitor_config(policy, usl)), recent=[],
             )
         sd = series.__dict__
+        if nd:
+            sd["nd_points"] += 1
         monitor = sd["monitor"]
         signals = monitor.update(value)
         if signals and kind == "maximum":
@@ -339,7 +358,8 @@ def plain_zh(signals: list[SpcSignal], series: Series) -> str:
         if text not in phrases:
             phrases.append(text)
     limit = f"，标准限值 {_num(series.usl)}{u}" if series.usl is not None else ""
-    past = f"（以往均值 {_num(series.monitor.center)}{u}{limit}）" if against_past and series.monitor.center is not None else ""
+    nd = "；未检出按检出限的一半计" if series.nd_points else ""
+    past = f"（以往均值 {_num(series.monitor.center)}{u}{limit}{nd}）" if against_past and series.monitor.center is not None else ""
     return "；".join(phrases) + past
 
 

@@ -157,6 +157,33 @@ def test_the_reference_failure_rate_is_the_category_s(rules):
     assert p.data["center"] == 0.0296
 
 
+def _with_items(event, *items):
+    doc = event.model_dump(mode="json")
+    doc["payload"]["items"] += list(items)
+    return parse_event(doc)
+
+
+def test_not_detected_is_charted_at_half_the_detection_limit_and_the_text_says_so(rules):
+    bromate = ["ND", "ND", "ND", 0.003, "ND", "ND", 0.004, "ND", 0.009]
+    days = [dt.date(2025, 1, 5) + dt.timedelta(days=14 * i) for i in range(len(bromate))]
+    events = [parse_event(golden("enterprise.registered"))]
+    events += [_with_items(water_sample(d, 0.8), {"item_code": "bromate", "values": [b], "unit": "mg/L", "detection_limit": 0.002},
+                           {"item_code": "lead", "values": ["ND"], "unit": "mg/L"},  # no detection limit: cannot be charted
+                           {"item_code": "chloroform", "values": [0.001], "unit": "mg/L", "detection_limit": 0.002})  # below it: ND
+               for d, b in zip(days, bromate)]
+    state, effects = replay(events, rules)
+    series = state.files["E-330110-001"].fluctuation.series
+    b = series["饮用纯净水|bromate"]
+    assert b.nd_points == 6 and b.monitor.center == pytest.approx((6 * 0.001 + 0.003 + 0.004) / 8)  # not 0.000875
+    assert "饮用纯净水|lead" not in series
+    assert [p[2] for p in series["饮用纯净水|chloroform"].recent] == [0.001] * 9 and series["饮用纯净水|chloroform"].nd_points == 9
+    (sig,) = signals(effects, item_code="bromate")
+    assert "以往均值 0.001625mg/L，标准限值 0.01mg/L；未检出按检出限的一半计）" in sig.data["text_zh"]
+    # a series with no non-detect says nothing of the kind
+    _, effects = replay(drifting_log(), rules)
+    assert all("未检出" not in e.data["text_zh"] for e in signals(effects))
+
+
 def test_complaints_above_the_expected_rate_signal_on_the_c_chart(rules):
     events = [parse_event(golden("enterprise.registered")), complaint(dt.date(2025, 3, 2))]
     _, effects = replay(events, rules)
