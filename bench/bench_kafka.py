@@ -61,7 +61,7 @@ def events_for(counties: int, offset: int = 0) -> list:
 
     out = []
     for k in range(counties):
-        out += [e for e in CountyGenerator(seed=1000 + offset + k, county=f"B{offset + k}-", campaign=False).generate() if e.enterprise_id != "*"]
+        out += [e for e in CountyGenerator(seed=1000 + offset + k, county=f"B{offset + k}-", campaign=False, daily_ticks=False).generate() if e.enterprise_id != "*"]
     out.sort(key=lambda e: e.occurred_at)
     return out
 

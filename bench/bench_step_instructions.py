@@ -62,7 +62,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     from qrisk.demo import CountyGenerator
 
-    events = [e for k in range(args.counties) for e in CountyGenerator(seed=2025 + k, county=f"C{k}-", campaign=False).generate()]
+    events = [e for k in range(args.counties) for e in CountyGenerator(seed=2025 + k, county=f"C{k}-", campaign=False, daily_ticks=False).generate()]
     work = Path(tempfile.mkdtemp(prefix="qrisk-callgrind-"))
     try:
         (work / "events.pkl").write_bytes(pickle.dumps(events))

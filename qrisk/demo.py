@@ -23,6 +23,9 @@ session where staff were missed: the "three ones" ask for the whole staff), a se
 a comparison test with the county lab, acceptance.  W03 fails its comparison test and its
 acceptance; P09 trains too few staff and never inspects itself.
 
+The log's clock ticks every local midnight (``daily_ticks``), as ``qrisk run`` ticks, so a
+rectification past its deadline (整改逾期) is raised the day after it, not at the year's end.
+
 Everything is drawn from one ``random.Random(seed)``: the same seed gives the
 same events and byte-identical output.
 """
@@ -47,6 +50,8 @@ LABS = [
     {"kind": "lab", "id": "CMA-330100-0451", "name": "县食品检验检测中心"},
     {"kind": "lab", "id": "CMA-330000-0127", "name": "省食品药品检验研究院"},
 ]
+TICK_NAMESPACE = uuid.UUID("6f1d3c52-8a7e-4e0b-9a55-2f1c0d7e9b31")
+"""The daily ticks' ids: uuid5 of seed, county and date."""
 TASK_SOURCES = ["示范县市场监督管理局", "省市场监督管理局"]
 INSPECTORS = [("insp-011", "王建国"), ("insp-017", "李文静"), ("insp-023", "陈志强"), ("insp-031", "赵晓燕")]
 TOWNS = ["城关镇", "东溪镇", "西岭乡", "南湖街道", "北山镇", "临江镇"]
@@ -74,7 +79,7 @@ class Enterprise:
 
 class CountyGenerator:
     def __init__(self, seed: int = 2025, start: dt.date = dt.date(2025, 1, 1), months: int = 12, county: str = "",
-                 campaign: bool = True):
+                 campaign: bool = True, daily_ticks: bool = True):
         self.rng = random.Random(seed)
         # re-tests draw from their own stream, so that adding them left every other planted story as it was
         self.retest_rng = random.Random(f"{seed}/复检")
@@ -84,6 +89,10 @@ class CountyGenerator:
         self.enforcement_rng = random.Random(f"{seed}/执法")
         self.makeup_rng = random.Random(f"{seed}/补训")  # (the make-up trainings came later)
         self.campaign = campaign
+        # a clock.tick every local midnight, as `qrisk run` ticks (every tick_seconds), so that what is
+        # due is raised on the day (off: one tick at the end, the county the benchmarks have always folded)
+        self.daily_ticks = daily_ticks
+        self.seed = seed
         self.county = county  # prefixes enterprise ids, so several counties can share one log (benchmarks)
         self.start = start
         self.months = months
@@ -106,10 +115,10 @@ class CountyGenerator:
         return dt.date(year, month, self.rng.randint(lo, hi))
 
     def _emit(self, event_type: str, enterprise_id: str, at: dt.datetime, source: dict[str, Any], payload: dict[str, Any],
-              rng: random.Random | None = None) -> None:
+              rng: random.Random | None = None, event_id: str | None = None) -> None:
         self._order += 1
         self.events.append((at, self._order, {
-            "event_id": self._id(rng), "event_type": event_type, "schema_version": 2,
+            "event_id": event_id or self._id(rng), "event_type": event_type, "schema_version": 2,
             "enterprise_id": enterprise_id, "occurred_at": at.isoformat(), "source": source, "payload": payload,
         }))
 
@@ -148,6 +157,13 @@ class CountyGenerator:
                 self._campaign(e)
         end = self._month_day(self.months - 1, 28, 28) + dt.timedelta(days=3)
         self._enforcement(end)
+        if self.daily_ticks:
+            # ids from the date (no draw from the random streams, so every other event is as it was)
+            day = self.start + dt.timedelta(days=1)
+            while day < end:
+                self._emit("clock.tick", "*", dt.datetime.combine(day, dt.time(0, 0), CST), {"kind": "system", "id": "qrisk-demo"}, {},
+                           event_id=str(uuid.uuid5(TICK_NAMESPACE, f"{self.seed}/{self.county}/{day.isoformat()}")))
+                day += dt.timedelta(days=1)
         self._emit("clock.tick", "*", dt.datetime.combine(end, dt.time(0, 0), CST), {"kind": "system", "id": "qrisk-demo"}, {})
         self.events.sort(key=lambda t: (t[0], t[1]))
         return [parse_event(doc) for _, _, doc in self.events]
@@ -632,7 +648,8 @@ def render_text(summary: dict[str, Any]) -> str:
                      + (f"（经责令整改并复查通过 {al['rectified']} 件）" if al["rectified"] else ""))
     shown = [w for w in summary["warnings"] if w["kind"] not in ("sampling.failed", "fluctuation.signal")][:8]
     for w in shown:
-        lines.append(f"  [{w['title_zh']}] {w['occurred_at'][:10]} {w['message_zh']}")
+        # the local date (a midnight tick is the previous day in UTC)
+        lines.append(f"  [{w['title_zh']}] {dt.datetime.fromisoformat(w['occurred_at']).astimezone(CST):%Y-%m-%d} {w['message_zh']}")
     series = [f for f in summary["fluctuations"] if f["chart"] not in ("p", "c")]
     lines += ["", f"质量波动（早发现）：{len(series)} 个检验项目序列出现失控信号，按首次信号排序"
                   + (f"（列出前 8 个）：" if len(series) > 8 else "：")]

@@ -75,6 +75,24 @@ def test_chemical_failures_are_sometimes_retested_and_microbial_ones_never(rules
     assert retests >= 6 and 0 < overturned < retests  # at the limit a re-test may come out under it; most confirm
 
 
+def test_the_clock_ticks_daily_so_an_overdue_rectification_is_raised_the_day_after_its_deadline(rules):
+    from processors.step import replay
+    from qrisk.demo import CST, CountyGenerator
+
+    events = CountyGenerator(seed=2025).generate()
+    ticks = [e.occurred_at.astimezone(CST) for e in events if e.event_type == "clock.tick"]
+    assert len(ticks) == len({t.date() for t in ticks}) >= 360 and all(t.time() == dt.time(0, 0) for t in ticks)
+    assert [e.event_id for e in events] == [e.event_id for e in CountyGenerator(seed=2025).generate()]  # still one seed, one log
+    _, effects = replay(events, rules)
+    (overdue,) = [e for e in effects if e.kind == "rectification.overdue" and e.enterprise_id == "P09"]
+    assert overdue.occurred_at.astimezone(CST).date() == dt.date.fromisoformat(overdue.data["deadline"]) + dt.timedelta(days=1)
+    assert overdue.data["days_overdue"] == 1
+    # the benchmarks' county: one tick at the end, every other event as it is with the daily ticks
+    quiet = CountyGenerator(seed=2025, daily_ticks=False).generate()
+    assert sum(e.event_type == "clock.tick" for e in quiet) == 1
+    assert [e for e in quiet if e.event_type != "clock.tick"] == [e for e in events if e.event_type != "clock.tick"]
+
+
 def test_the_drifting_plant_is_flagged_before_it_fails(summary):
     """早发现: W03's charts speak months before its first 铜绿假单胞菌 failure."""
     w03 = [f for f in summary["fluctuations"] if f["enterprise_id"] == "W03" and f["chart"] not in ("p", "c")]
