@@ -8,6 +8,8 @@ figure is the fold only (judgement included).  The demo's campaign events are le
 getting faster — the benchmarks fold the same county as before they joined the demo.  So are the
 demo's daily clock ticks (``daily_ticks=False``: one tick at the end, as before the demo ticked
 daily): 364 ticks a county would be a third of the events, each re-grading every enterprise.
+The pastry coliform counts are now reported as a plate count is (ND below 10 CFU/g, with the
+detection limit), and non-detects are charted at half the limit: the same events otherwise.
 
 ``--stages`` also folds the same events with the later stages switched off in turn, to show
 what each costs per event: the credit file and judgement alone (what issue 2 built), then with

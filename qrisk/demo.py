@@ -416,7 +416,9 @@ class CountyGenerator:
                 self._item("acid_value", "酸价(以脂肪计)(KOH)", [round(rng.uniform(0.5, 3.0), 1)], "mg/g", "合格"),
                 self._item("peroxide_value", "过氧化值(以脂肪计)", [round(rng.uniform(0.02, 0.15), 3)], "g/100g", "合格"),
                 self._item("aerobic_plate_count", "菌落总数", apc, "CFU/g", "合格"),
-                self._item("coliforms", "大肠菌群", [rng.choice([0, 0, 0, 5]) for _ in range(5)], "CFU/g", "合格"),
+                # plate counts (GB 4789.3): the lowest dilution is 1:10, so one colony is 10 CFU/g and fewer is
+                # reported as below the limit of 10 (未检出), never as 5 CFU/g
+                self._item("coliforms", "大肠菌群", [rng.choice(["ND", "ND", "ND", 10]) for _ in range(5)], "CFU/g", "合格", 10),
                 self._item("moulds", "霉菌", [moulds], "CFU/g", "合格" if moulds <= 150 else "不合格"),
                 self._item("sorbic_acid", "山梨酸及其钾盐(以山梨酸计)", [sorbic], "g/kg", "合格", 0.005),
                 self._item("propionic_acid", "丙酸及其钠盐、钙盐(以丙酸计)", [propionic], "g/kg", "合格", 0.01),

@@ -93,6 +93,17 @@ def test_the_clock_ticks_daily_so_an_overdue_rectification_is_raised_the_day_aft
     assert [e for e in quiet if e.event_type != "clock.tick"] == [e for e in events if e.event_type != "clock.tick"]
 
 
+def test_pastry_coliforms_are_reported_as_a_plate_count_is():
+    """One colony on the 1:10 plate is 10 CFU/g: fewer is reported below the limit of 10 (ND), never 5 CFU/g."""
+    from qrisk.demo import CountyGenerator
+
+    items = [i for e in CountyGenerator(seed=2025).generate() if e.event_type == "sampling.result"
+             for i in e.payload.items if i.item_code == "coliforms" and i.unit == "CFU/g"]
+    assert items and all(i.detection_limit == 10 for i in items)
+    values = [v for i in items for v in i.values]
+    assert "ND" in values and 10 in values and all(v == "ND" or v >= 10 for v in values)
+
+
 def test_the_drifting_plant_is_flagged_before_it_fails(summary):
     """早发现: W03's charts speak months before its first 铜绿假单胞菌 failure."""
     w03 = [f for f in summary["fluctuations"] if f["enterprise_id"] == "W03" and f["chart"] not in ("p", "c")]
