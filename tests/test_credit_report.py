@@ -228,7 +228,7 @@ def test_ph_has_no_unit_and_the_campaign_tier_is_no_grade(county, rules):
 
 
 @pytest.mark.xfail(strict=True, reason="a colony count's comparison test is judged on log10 values (processors.campaign, "
-                   "ComparisonTest.measure_zh); qrisk/credit_report.py, being changed on another branch, still words it by En or "
+                   "ComparisonTest.measure_zh); qrisk/credit_report.py (not this branch's to change) still words it by En or "
                    "relative deviation and says 实验室结果为 0 for it: render t.measure_zh there, then drop this mark")
 def test_a_comparison_test_gives_units_and_what_satisfactory_means(county, rules):
     _, state = county
