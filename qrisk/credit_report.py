@@ -290,9 +290,14 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     ones_zh = {"training_and_exam": "三个一·全员培训考试", "self_inspection": "三个一·企业自查", "comparison_test": "三个一·比对试验"}
     rows += [{"item": ones_zh[k], "status": "已完成" if v else "未完成", "detail": ""} for k, v in three_ones(c, pol).items()]
     for k in kpis(file, pol).values():
-        status = "无数据" if k["met"] is None else ("达标" if k["met"] else "未达标")
+        basis = k.get("basis_zh")  # (the sampling KPI says which samples it counted: provincial ones only)
+        if k["met"] is None:
+            status = basis if basis and basis.startswith("无") else "无数据"
+        else:
+            status = "达标" if k["met"] else "未达标"
         relation = "高于" if k["label_zh"] == "抽检合格率" else "不低于"
-        detail = ("" if k["value"] is None else f"{k['value']:.1%}，") + f"目标{relation} {k['target']:.1%}"
+        detail = ("" if k["value"] is None else f"{k['value']:.1%}，") + f"目标{relation} {k['target']:.1%}" + (
+            f"（{basis}）" if basis and k["met"] is not None else "")
         rows.append({"item": k["label_zh"], "status": status, "detail": detail})
     category = file.profile.category if file.profile else None
     for t in c.comparison_tests:
@@ -300,7 +305,9 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
         unit = rules.catalogue.item_unit(category, t.item_code) if category else None
         # the event carries no unit: its values are read in the catalogue's unit for the item
         suffix = f" {unit.display}" if unit is not None and unit.display else ""
-        if t.en is not None:
+        if t.measure_zh:  # as the fold judged it (En, log10 difference of colony counts, relative deviation)
+            measure = t.measure_zh
+        elif t.en is not None:
             measure = f"En = {t.en:.2f}（|En| ≤ 1 为满意）"
         elif t.deviation is not None:
             measure = f"相对偏差 {t.deviation:.1%}（≤ {pol.comparison_max_deviation:.0%} 为满意）"
