@@ -70,7 +70,7 @@ def test_two_workers_one_killed_mid_stream(tmp_path, kafka_bootstrap, kafka_pref
     topics = settings.topics()
     events = []
     for k in range(3):
-        events += CountyGenerator(seed=11 + k, county=f"C{k}-").generate()
+        events += CountyGenerator(seed=11 + k, county=f"C{k}-", daily_ticks=False).generate()  # one tick, at the end
     ticks = [e for e in events if e.event_type == "clock.tick"]
     events = sorted((e for e in events if e.event_type != "clock.tick"), key=lambda e: e.occurred_at) + ticks[:1]
     half = len(events) // 2
