@@ -508,6 +508,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     if cause.enterprise_id == "*" and (rs.tick_at is None or cause.occurred_at > rs.tick_at):
         rs.tick_at = cause.occurred_at
     now = as_of(file)
+    news = changed & SCORE_INPUTS  # (before pruning: an entry leaving the window is no new cause)
     entries = rs.entries
     if entries:
         cutoff = now - _window(pol)
@@ -528,6 +529,8 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     if previous is not None and override is None and band != previous:
         pi, bi = _INDEX[previous], _INDEX[band]
         gi = min(bi, pi + pol.max_worsen) if bi > pi else max(bi, pi - pol.max_improve)
+        if bi > pi and cause.enterprise_id == "*" and not news:
+            gi = pi  # held back from worsening: a tick (even one that prunes the window) is no new cause
         if pol.hold_days and rs.moved_at is not None and now < rs.moved_at + dt.timedelta(days=pol.hold_days):
             gi = pi
         grade = GRADES[gi]

@@ -107,9 +107,21 @@ METRIC_HELP: dict[str, tuple[str, str]] = {
     "qrisk_derived_lag_events": ("gauge", "Events folded but not yet in the derived tables."),
     "qrisk_derived_write_failures": ("gauge", "Consecutive failed writes of derived rows (0: writing)."),
 }
-# counters a dashboard or an alert rule reads from the first scrape, before anything happened
-_ZERO_AT_START = ("qrisk_events_accepted_total", "qrisk_events_duplicate_total", "qrisk_events_rejected_total",
-                  "qrisk_events_conflict_total", "qrisk_auth_failures_total", "qrisk_log_write_failures_total")
+# counters a dashboard or an alert rule reads from the first scrape, before anything happened, with
+# the labels they are counted under (a series first seen at its first increment hides that increment
+# from increase())
+_ZERO_AT_START = (
+    *(f'{name}{{channel="http"}}' for name in ("qrisk_events_accepted_total", "qrisk_events_duplicate_total",
+                                               "qrisk_events_rejected_total", "qrisk_events_conflict_total")),
+    *(f'qrisk_auth_failures_total{{reason="{r}"}}' for r in ("malformed", "missing", "role", "unknown", "revoked", "expired")),
+    "qrisk_log_write_failures_total",
+)
+
+
+def _sample_value(value: float) -> str:
+    # whole numbers in full (a log position of 12,345,678 is not 1.23457e+07), others exactly
+    v = float(value)
+    return str(int(v)) if v.is_integer() and abs(v) < 2 ** 53 else repr(v)
 
 
 class Metrics:
@@ -130,7 +142,7 @@ class Metrics:
                 named = name
                 kind, text = METRIC_HELP.get(name, ("untyped", name))
                 lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-            lines.append(f"{key} {value:g}")
+            lines.append(f"{key} {_sample_value(value)}")
         return "\n".join(lines) + "\n"
 
 
@@ -336,8 +348,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 # the log insert failed (the server down, this writer's lease lapsed): nothing was acknowledged
                 metrics.inc("qrisk_log_write_failures_total", len(events))
                 return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
-                    "detail": "事件日志未能写入，本批次未被接收；请稍后重发整批（重发同一 event_id 是安全的）",
-                    "detail_en": f"the event log could not be written; nothing of this batch was accepted; resend it (repeating an event_id is safe): {exc}"[:1000],
+                    "detail": "事件日志未确认写入，本批次不能视为已接收；请稍后重发整批（重发同一 event_id 是安全的）",
+                    "detail_en": f"the event log did not confirm the write; this batch is not accepted; resend it (repeating an event_id is safe): {exc}"[:1000],
                     "request_id": request_id,
                 })
             if not isinstance(exc, PublishError):
@@ -698,6 +710,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             problems["derived_rows"] = f"{sink.failures} failed writes in a row: {sink.last_error}"
         if dispatcher is not None and dispatcher.last_error is not None:
             problems["alert_dispatcher"] = dispatcher.last_error
+        lease = getattr(pipeline, "writer_lease", None)
+        if lease is not None and lease.lapsed:
+            problems["writer_lease"] = f"{lease.lapsed}: no more events are written; restart qrisk"
         return {
             "status": "degraded" if problems else "ok",
             "events": pipeline.seq,

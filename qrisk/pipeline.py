@@ -258,7 +258,15 @@ class Pipeline:
                     self.writer_lease.check()
                 self.store.insert("event_log", [self._log_row(seq, e) for seq, e in fresh])
             except Exception:
-                self.seq -= len(fresh)  # nothing was acknowledged; the caller sees the error
+                # Nothing is acknowledged, but the insert may have landed (a timeout after the server wrote
+                # it): numbers the log holds are never handed out again, or a retry would replace what
+                # landed.  The log says how far it got; unreadable, the numbers stay unused (a gap in seq
+                # is harmless, and a copy that landed is a repeat the fold skips by its id).
+                try:
+                    rows = self.store.query("SELECT max(seq) AS seq FROM event_log", {})
+                    self.seq = max(self.seq - len(fresh), int(rows[0]["seq"] or 0))
+                except Exception:  # noqa: BLE001 - the store is down: keep the gap
+                    pass
                 raise
             derived = [(seq, event, *self._fold(event)) for seq, event in fresh]
         self._write_derived(derived)

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.policy import Policy
@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     clickhouse_url: str | None = None
     # on a server, one process writes the event log (qrisk.writer_lease): it renews its lease every third
     # of this; a second writer refuses to start, and takes over a silent one after this long
-    writer_lease_seconds: float = 30.0
+    writer_lease_seconds: float = Field(default=30.0, ge=3.0)
     # where `qrisk run` puts accepted events: the embedded chdb log, or the Kafka log (QRISK_KAFKA_BOOTSTRAP …;
     # reads then come from the ClickHouse server the sink writes, QRISK_STORE_URL) — qrisk.kafka_api
     event_log: Literal["embedded", "kafka"] = "embedded"

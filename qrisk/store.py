@@ -905,6 +905,25 @@ _ADD_COLUMN = re.compile(r"\s*ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\s", re.IGNORECA
 _DUPLICATE_COLUMN = {15, 44}  # DUPLICATE_COLUMN (current servers, chdb); ILLEGAL_COLUMN (18.16)
 
 
+_RENAME = re.compile(r"\s*RENAME\s+TABLE\s", re.IGNORECASE)
+_RENAME_DONE = {57, 60}  # TABLE_ALREADY_EXISTS (the target), UNKNOWN_TABLE (the source)
+
+
+def apply_statement(store: Store, stmt: str) -> None:
+    """One migration statement, such that a migration cut short by a crash can run again whole."""
+    try:
+        store.command(stmt)
+    except StoreError as exc:
+        # ADD COLUMN has no IF NOT EXISTS on server 18.16: a column already there is a migration cut
+        # short after its ALTER, applied again; RENAME has no IF EXISTS either: a source already gone
+        # or a target already there is a rename done before the crash
+        if _ADD_COLUMN.match(stmt) and error_code(exc) in _DUPLICATE_COLUMN:
+            return
+        if _RENAME.match(stmt) and (error_code(exc) in _RENAME_DONE or "already exists" in str(exc) or "doesn't exist" in str(exc)):
+            return
+        raise
+
+
 def migrate(store: Store, now: dt.datetime | None = None, *, lock_wait_s: float = 120.0, lock_ttl_s: float = 600.0) -> list[int]:
     """Apply the numbered migrations not yet recorded; returns the versions this call applied.
 
@@ -942,13 +961,7 @@ def migrate(store: Store, now: dt.datetime | None = None, *, lock_wait_s: float 
                 if version in done:
                     continue
                 for stmt in _statements(text):
-                    try:
-                        store.command(stmt)
-                    except StoreError as exc:
-                        # ADD COLUMN has no IF NOT EXISTS on server 18.16: a column already there is
-                        # a migration cut short after its ALTER, applied again
-                        if not (_ADD_COLUMN.match(stmt) and error_code(exc) in _DUPLICATE_COLUMN):
-                            raise
+                    apply_statement(store, stmt)
                 store.insert("schema_migrations", [{"version": version, "name": name, "applied_at": now}])
                 applied.append(version)
             return applied

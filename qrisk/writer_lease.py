@@ -8,10 +8,10 @@ that out for a data directory; on a server this lease does.
 
 A writer stamps a row in ``writer_leases`` (with the server's clock, which every host shares) every
 third of the lease.  One that starts while another's row is live refuses; a row not renewed for a
-whole lease belongs to a writer that is gone (or cut off: it stops writing itself, see ``check``).
+whole lease belongs to a writer that is gone (or cut off: it stops writing for good, see ``check``).
 A row left by a process of this host that no longer runs is taken as gone at once, so a restart
 after ``kill -9`` does not wait.  ClickHouse has no compare-and-set: two writers starting in the
-same instant both insert, both read both rows, and the later (by start stamp, then name) steps back.
+same instant both insert, and whichever reads the other's row steps back (both, if both do).
 """
 from __future__ import annotations
 
@@ -31,6 +31,13 @@ _SERVER_MS = "SELECT toUInt64(now()) * 1000 AS ms"
 
 
 _HELD_HERE: set[str] = set()  # holders of leases this process holds now
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        return "-"
 
 
 def process_started(pid: int) -> str | None:
@@ -63,10 +70,16 @@ class WriterLease:
         self.store, self.seconds, self.monotonic, self.sleep = store, seconds, monotonic, sleep
         # the process's start time next to its id: a pid is soon reused (some kernels hand out the
         # lowest free one at once), and a row must not pass for a live writer because of that
-        self.holder = f"{os.uname().nodename}:{os.getpid()}:{process_started(os.getpid()) or 0}:{uuid.uuid4().hex[:8]}"
+        # and the pid namespace: containers sharing a host name (network_mode: host) number their
+        # processes apart, and one must not take another's live lease for a gone process of its own
+        self.holder = (f"{os.uname().nodename}:{os.getpid()}:{process_started(os.getpid()) or 0}:{_pid_namespace()}:"
+                       f"{uuid.uuid4().hex[:8]}")
         self.started_ms = 0
         self.renewed_at = 0.0
         self.last_error: str | None = None
+        # set for good once renewals failed long enough for another writer to take over: coming back
+        # would make two writers; only a restart (a new acquire) may write again
+        self.lapsed: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -92,11 +105,13 @@ class WriterLease:
             self.sleep(left)
         self.started_ms = now
         self._stamp(now)
-        # someone else who started in the same instant: the earlier start (then the lower name) writes
-        first = [r for r in self._live(now) if not self._gone_from_this_host(r["holder"]) or r["holder"] == self.holder]
-        if first and first[0]["holder"] != self.holder:
+        # Another writer that stamped meanwhile: both step back (no tie-break by a clock read to the
+        # second, which two simultaneous starters could each win).  One that stamps after this read
+        # finds this row and steps back itself.
+        rivals = [r for r in self._live(now) if r["holder"] != self.holder and not self._gone_from_this_host(r["holder"])]
+        if rivals:
             self.release()
-            raise self._in_use(first[0], now, describe)
+            raise self._in_use(rivals[0], now, describe)
         _HELD_HERE.add(self.holder)
         self._thread = threading.Thread(target=self._renew_forever, name="qrisk-writer-lease", daemon=True)
         self._thread.start()
@@ -108,11 +123,10 @@ class WriterLease:
             "(`qrisk import FILE --url http://HOST:PORT`), or stop it first.")
 
     def _gone_from_this_host(self, holder: str) -> bool:
-        node, _, rest = holder.partition(":")
-        pid_text, _, rest = rest.partition(":")
-        started = rest.partition(":")[0]
-        if node != os.uname().nodename or not pid_text.isdigit():
-            return False
+        parts = holder.split(":")
+        if len(parts) < 5 or parts[0] != os.uname().nodename or parts[3] != _pid_namespace() or not parts[1].isdigit():
+            return False  # another host, or processes this one cannot see: only its silence tells
+        pid_text, started = parts[1], parts[2]
         pid = int(pid_text)
         now = process_started(pid)
         if now is None:
@@ -128,13 +142,22 @@ class WriterLease:
 
     def check(self) -> None:
         """Before a write: refuse once renewals have failed for two thirds of the lease, before another
-        writer may take over (it waits a whole lease).  No query: a clock read."""
-        if self.started_ms and self.monotonic() - self.renewed_at >= self.seconds * 2 / 3:
-            raise LeaseLapsed(f"the writer lease on this database was not renewed for {self.monotonic() - self.renewed_at:.0f} s "
-                              f"({self.last_error or 'no answer'}); not writing, so that a writer taking over cannot collide")
+        writer may take over (it waits a whole lease) — and from then on.  No query: a clock read."""
+        self._lapse_if_late()
+        if self.lapsed:
+            raise LeaseLapsed(f"{self.lapsed}; not writing, as another writer may have taken over: restart qrisk to write again")
+
+    def _lapse_if_late(self) -> bool:
+        if self.started_ms and not self.lapsed and self.monotonic() - self.renewed_at >= self.seconds * 2 / 3:
+            self.lapsed = (f"the writer lease on this database was not renewed for {self.monotonic() - self.renewed_at:.0f} s "
+                           f"({self.last_error or 'no answer'})")
+        return self.lapsed is not None
 
     def _renew_forever(self) -> None:
         while not self._stop.wait(self.seconds / 3):
+            if self._lapse_if_late():
+                print(f"qrisk: {self.lapsed}: this process writes no more events; restart it", flush=True)
+                return  # too late to renew: another writer may hold the database by now
             try:
                 self._stamp(self._server_ms())
                 self.last_error = None

@@ -26,7 +26,8 @@ def test_metrics_are_described_and_health_says_when_derived_rows_stop(tmp_path, 
                 named.add(line.split()[2])
             elif line and not line.startswith("#"):
                 assert re.match(r"[a-z_]+", line).group(0) in named, line
-        assert "\nqrisk_events_rejected_total 0\n" in text and "# TYPE qrisk_events_accepted_total counter" in text
+        assert '\nqrisk_events_rejected_total{channel="http"} 0\n' in text and "# TYPE qrisk_events_accepted_total counter" in text
+        assert 'qrisk_auth_failures_total{reason="expired"} 0' in text
         assert all(f'qrisk_alerts{{state="{s}"}} 0' in text for s in ("open", "acknowledged", "rectifying", "verified", "closed"))
         assert server.get("/healthz").json()["status"] == "ok"
 

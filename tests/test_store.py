@@ -22,6 +22,7 @@ from qrisk.store import (
     RowError,
     StoreError,
     _statements,
+    apply_statement,
     credit_file_report,
     is_transient,
     migrate,
@@ -139,20 +140,27 @@ def test_a_database_migrated_by_a_newer_qrisk_is_refused(store):
 
 
 def test_credit_files_keep_only_the_newest_snapshot_per_file(store):
-    """Migration 043 on a table of the old layout (a row per snapshot ever written), twice as a
-    crash would re-run it; afterwards merges keep one row per enterprise, the highest seq."""
+    """Migration 043 on a table of the old layout (a row per snapshot ever written), cut short after
+    each of its statements and run again whole, as migrate() does after a crash; afterwards merges
+    keep one row per enterprise, the highest seq."""
     old = [{"enterprise_id": f"E{k}", "seq": seq, "body": json.dumps({"v": seq})} for k in range(3) for seq in (5 + k, 20 + k, 9)]
-    store.command("DROP TABLE credit_files")
-    store.command("CREATE TABLE credit_files (enterprise_id String, seq UInt64, body String) "
-                  "ENGINE = ReplacingMergeTree ORDER BY (enterprise_id, seq)")
-    store.insert("credit_files", old)
     (_, _, text), = [m for m in migration_files() if m[0] == 43]
-    for _ in range(2):
-        for stmt in _statements(text):
-            store.command(stmt)
+    statements = list(_statements(text))
     newest = {f"E{k}": 20 + k for k in range(3)}
-    rows = store.query("SELECT enterprise_id, seq, body FROM credit_files FINAL ORDER BY enterprise_id")
-    assert [(r["enterprise_id"], r["seq"], json.loads(r["body"])["v"]) for r in rows] == [(e, s, s) for e, s in newest.items()]
+    for cut in range(len(statements) + 1):
+        for table in ("credit_files", "credit_files_before_043", "credit_files_latest"):
+            store.command(f"DROP TABLE IF EXISTS {table}")
+        store.command("CREATE TABLE credit_files (enterprise_id String, seq UInt64, body String) "
+                      "ENGINE = ReplacingMergeTree ORDER BY (enterprise_id, seq)")
+        store.insert("credit_files", old)
+        for stmt in statements[:cut]:  # the run a crash cut short …
+            apply_statement(store, stmt)
+        for stmt in statements:  # … and the next start's
+            apply_statement(store, stmt)
+        rows = store.query("SELECT enterprise_id, seq, body FROM credit_files FINAL ORDER BY enterprise_id")
+        assert [(r["enterprise_id"], r["seq"], json.loads(r["body"])["v"]) for r in rows] == [(e, s, s) for e, s in newest.items()], cut
+        tables = {r["name"] for r in store.query("SELECT name FROM system.tables WHERE database = currentDatabase()")}
+        assert not tables & {"credit_files_before_043", "credit_files_latest"}, (cut, tables)
     # later snapshots, one of them older than what is kept (a late writer): a merge keeps the highest
     store.insert("credit_files", [{"enterprise_id": "E0", "seq": 30, "body": "{}"}, {"enterprise_id": "E1", "seq": 2, "body": "{}"}])
     store.command("OPTIMIZE TABLE credit_files FINAL")

@@ -13,7 +13,7 @@ import pytest
 
 from qrisk.runtime import default_rules, open_embedded
 from qrisk.store import ClickHouseStore, StoreError, StoreInUse, migrate
-from qrisk.writer_lease import LeaseLapsed, WriterLease
+from qrisk.writer_lease import LeaseLapsed, WriterLease, _pid_namespace
 from schemas.upcast import parse_event
 from tests.conftest import golden
 from tests.services import clickhouse_url, drop_database, fresh_database_url  # noqa: F401 - fixtures
@@ -62,9 +62,10 @@ def test_a_lease_left_by_a_process_of_this_host_that_is_gone_does_not_block(data
     migrate(store)
     done = subprocess.run([sys.executable, "-c", "import os; from qrisk.writer_lease import process_started as s; print(f'{os.getpid()}:{s(os.getpid())}')"],
                           capture_output=True, text=True, check=True)
-    dead = f"{os.uname().nodename}:{done.stdout.strip()}:killed9"  # as `kill -9` leaves it: live-looking, never released
+    ns = _pid_namespace()
+    dead = f"{os.uname().nodename}:{done.stdout.strip()}:{ns}:killed9"  # as `kill -9` leaves it: live-looking, never released
     # a live process whose id an old row names, but which started at another time: the id was reused
-    reused = f"{os.uname().nodename}:{os.getppid()}:1:reused"
+    reused = f"{os.uname().nodename}:{os.getppid()}:1:{ns}:reused"
     now = _now_ms(store)
     store.insert("writer_leases", [{"holder": h, "started_ms": now, "renewed_ms": now, "released": 0} for h in (dead, reused)])
     lease = WriterLease(store, seconds=30.0, sleep=lambda s: pytest.fail(f"waited {s} s for a writer that is gone"))
@@ -105,3 +106,62 @@ def test_a_writer_that_cannot_renew_stops_writing_before_another_may_take_over(d
         assert pipeline.store.query("SELECT count() AS n FROM event_log")[0]["n"] == before
     finally:
         pipeline.close()
+
+
+def test_a_process_in_another_pid_namespace_is_not_taken_for_gone(database):
+    """Containers sharing a host name (network_mode: host) cannot see each other's processes: a live
+    writer there must not look like a gone process here."""
+    store = ClickHouseStore(database)
+    migrate(store)
+    now = _now_ms(store)
+    elsewhere = f"{os.uname().nodename}:{999_999}:12345:4026599999:other-container"
+    store.insert("writer_leases", [{"holder": elsewhere, "started_ms": now, "renewed_ms": now, "released": 0}])
+    with pytest.raises(StoreInUse, match="other-container"):
+        WriterLease(store, seconds=30.0, sleep=lambda s: pytest.fail("a live writer is not waited for")).acquire()
+    store.close()
+
+
+def test_two_writers_starting_together_do_not_both_write(database):
+    """B stamps after A looked for live writers but before A reads again: A must see B and step back."""
+    store = ClickHouseStore(database)
+    migrate(store)
+    a = WriterLease(store, seconds=30.0)
+    real_live = a._live
+    looks = []
+
+    def live(now):
+        looks.append(now)
+        if len(looks) == 1:  # A's first look, before B stamped
+            return []
+        return real_live(now)
+
+    a._live = live
+    now = _now_ms(store)
+    store.insert("writer_leases", [{"holder": "host-b:77:1:1:bbbb", "started_ms": now, "renewed_ms": now, "released": 0}])
+    with pytest.raises(StoreInUse, match="host-b"):
+        a.acquire()
+    assert a.started_ms == 0 and not a._thread  # stepped back, its row released
+    holders = {r["holder"] for r in real_live(_now_ms(store))}
+    assert holders == {"host-b:77:1:1:bbbb"}
+    store.close()
+
+
+def test_a_lapsed_lease_stays_lapsed_when_the_store_comes_back(database):
+    """Renewals failed long enough for another writer to take over: when the store answers again the
+    old writer must not write (two writers would number events alike)."""
+    store = ClickHouseStore(database)
+    migrate(store)
+    clock = {"t": 1000.0}
+    lease = WriterLease(store, seconds=30.0, monotonic=lambda: clock["t"])
+    lease.acquire()
+    try:
+        lease.check()
+        clock["t"] += 20.0  # two thirds of the lease without a renewal (the store was down)
+        with pytest.raises(LeaseLapsed):
+            lease.check()
+        lease._stamp(_now_ms(store))  # the store is back and a renewal gets through
+        with pytest.raises(LeaseLapsed, match="restart"):
+            lease.check()
+    finally:
+        lease.release()
+        store.close()

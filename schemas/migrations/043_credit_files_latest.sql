@@ -5,20 +5,24 @@
 -- ORDER BY enterprise_id lets merges keep the highest seq; readers already take max(seq), which
 -- stays right before a merge.
 --
--- The table is rebuilt under a new name and renamed back.  Each statement may be run again after
--- a crash at any point: the old-layout table is recreated (empty) if a cut-short run had dropped
--- it, the copy collapses by seq, and the rename comes last.
+-- The old table is renamed away first: a writer (a Kafka sink) inserting meanwhile fails and retries
+-- into the new table instead of writing into one about to be dropped.  Every statement may run again
+-- after a crash at any point: a RENAME whose source is gone or whose target exists counts as done
+-- (qrisk.store.migrate), the old-layout table is recreated empty if a cut-short run had dropped it,
+-- the copy collapses by seq, and a leftover new table is dropped last.
 CREATE TABLE IF NOT EXISTS credit_files_latest (
     enterprise_id String,
     seq UInt64,
     body String
 ) ENGINE = ReplacingMergeTree(seq) ORDER BY enterprise_id;
-CREATE TABLE IF NOT EXISTS credit_files (
+RENAME TABLE credit_files TO credit_files_before_043;
+CREATE TABLE IF NOT EXISTS credit_files_before_043 (
     enterprise_id String,
     seq UInt64,
     body String
 ) ENGINE = ReplacingMergeTree ORDER BY (enterprise_id, seq);
 INSERT INTO credit_files_latest
-    SELECT enterprise_id, max(seq), argMax(body, seq) FROM credit_files GROUP BY enterprise_id;
-DROP TABLE IF EXISTS credit_files;
+    SELECT enterprise_id, max(seq), argMax(body, seq) FROM credit_files_before_043 GROUP BY enterprise_id;
 RENAME TABLE credit_files_latest TO credit_files;
+DROP TABLE IF EXISTS credit_files_before_043;
+DROP TABLE IF EXISTS credit_files_latest;
