@@ -37,7 +37,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from alerts.messages import RASFF_ZH, SEVERITY_ZH
 from alerts.notification import REASONS_ZH, Notification
@@ -177,10 +177,41 @@ class AlertBook(FoldState):
 
     alerts: dict[str, Alert] = Field(default_factory=dict)
     active_by_key: dict[str, str] = Field(default_factory=dict, description="dedup key → the alert being handled")
+    # The same alerts by enterprise: a rectification event looks for its enterprise's, and a county
+    # of a thousand enterprises has thousands being handled.  Derived from ``active_by_key`` (not
+    # written out; rebuilt when a book is read back), kept in step by ``_activate``/``_deactivate``.
+    active_by_enterprise: dict[str, dict[str, None]] = Field(default_factory=dict, exclude=True, repr=False)
     serial: dict[str, int] = Field(default_factory=dict, description="dedup key → alerts opened with it so far")
     deadlines: list[tuple[dt.datetime, str]] = Field(default_factory=list, description="a heap of (respond_by, alert_id)")
     clock: dt.datetime | None = Field(default=None, description="the latest event time seen (never past its receipt)")
     pruned_on: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _index_active(self) -> "AlertBook":
+        index: dict[str, dict[str, None]] = {}
+        for alert_id in self.active_by_key.values():
+            index.setdefault(self.alerts[alert_id].enterprise_id, {})[alert_id] = None
+        self.active_by_enterprise = index
+        return self
+
+    def _activate(self, alert: Alert) -> None:
+        """``alert`` is the one being handled for its dedup key (replacing any other)."""
+        self._deactivate(alert.dedup_key)
+        self.active_by_key[alert.dedup_key] = alert.alert_id
+        self.active_by_enterprise.setdefault(alert.enterprise_id, {})[alert.alert_id] = None
+
+    def _deactivate(self, key: str, alert_id: str | None = None) -> None:
+        """Nothing is handled for ``key`` any more (if ``alert_id`` is given: only if it was that alert)."""
+        current = self.active_by_key.get(key)
+        if current is None or (alert_id is not None and current != alert_id):
+            return
+        del self.active_by_key[key]
+        enterprise_id = self.alerts[current].enterprise_id
+        mine = self.active_by_enterprise.get(enterprise_id)
+        if mine is not None:
+            mine.pop(current, None)
+            if not mine:
+                del self.active_by_enterprise[enterprise_id]
 
     # ------------------------------------------------------------------ the fold
 
@@ -275,7 +306,7 @@ class AlertBook(FoldState):
             alert.receivers = list(ap.escalate_to)  # a county-wide problem reaches the county's people, if no route names it
         alert.silenced = silenced(alert, ap, at)
         self.alerts[alert_id] = alert
-        self.active_by_key[key] = alert_id
+        self._activate(alert)
         if alert.respond_by is not None:
             heapq.heappush(self.deadlines, (alert.respond_by, alert_id))
         step = _step(alert, "opened", "open", SYSTEM, d["message_zh"], event_id, at)
@@ -318,7 +349,7 @@ class AlertBook(FoldState):
         before = alert.state
         alert.state = "closed"
         alert.closed_at = at
-        del self.active_by_key[alert.dedup_key]
+        self._deactivate(alert.dedup_key)
         return AlertChange(alert, _step(alert, "close", before, SYSTEM, d["note_zh"], event_id, at))
 
     # ------------------------------------------------------------------ supervisors' steps
@@ -354,10 +385,9 @@ class AlertBook(FoldState):
             if alert.respond_by is not None:
                 heapq.heappush(self.deadlines, (alert.respond_by, alert.alert_id))
         if to in ("verified", "closed"):
-            if self.active_by_key.get(alert.dedup_key) == alert.alert_id:
-                del self.active_by_key[alert.dedup_key]
+            self._deactivate(alert.dedup_key, alert.alert_id)
         elif to == "open":
-            self.active_by_key[alert.dedup_key] = alert.alert_id
+            self._activate(alert)
         note = p.note or ACTION_ZH[p.action]
         if p.action == "assign":
             note = f"指派给 {alert.assignee}" + (f"：{p.note}" if p.note else "")
@@ -374,7 +404,7 @@ class AlertBook(FoldState):
         rid = p.rectification_id
         actor = event.source.name or event.source.id
         eid, at = str(event.event_id), event.occurred_at
-        mine = sorted((a for a in (self.alerts[i] for i in self.active_by_key.values()) if a.enterprise_id == event.enterprise_id),
+        mine = sorted((self.alerts[i] for i in self.active_by_enterprise.get(event.enterprise_id, ())),
                       key=lambda a: (a.opened_at, a.alert_id))
         out: list[AlertChange] = []
         for alert in mine:
@@ -403,8 +433,7 @@ class AlertBook(FoldState):
                 alert.state = TRANSITIONS[action][1]  # type: ignore[assignment]
                 if action == "close":
                     alert.closed_at = at
-                if self.active_by_key.get(alert.dedup_key) == alert.alert_id:
-                    del self.active_by_key[alert.dedup_key]
+                self._deactivate(alert.dedup_key, alert.alert_id)
                 note = f"整改 {rid} 复查通过（{p.verifier}）" + (f"：{p.note}" if p.note else "")
                 out.append(AlertChange(alert, _step(alert, action, before, actor, note, eid, at)))
         return out

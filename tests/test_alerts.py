@@ -238,6 +238,36 @@ def test_a_book_restored_from_json_folds_on_like_the_original(rules):
     assert part.book.model_dump(mode="json") == whole.book.model_dump(mode="json")
 
 
+def test_the_alerts_by_enterprise_index_stays_what_active_by_key_says_through_every_step(rules):
+    """Rectification events find their enterprise's alerts through ``active_by_enterprise``; kept in
+    step by hand, so it is checked against a rebuild after every event of a demo county in which
+    supervisors also close and reopen alerts."""
+    from qrisk.demo import CountyGenerator
+
+    def rebuilt(book: AlertBook) -> dict[str, set[str]]:
+        index: dict[str, set[str]] = {}
+        for alert_id in book.active_by_key.values():
+            index.setdefault(book.alerts[alert_id].enterprise_id, set()).add(alert_id)
+        return index
+
+    c = County(rules, policy())
+    steps = 0
+    for i, e in enumerate(CountyGenerator(seed=5).generate()):
+        c.feed(e)
+        if i % 7 == 0 and c.book.active_by_key:
+            alert = c.book.alerts[sorted(c.book.active_by_key.values())[0]]
+            at = max(alert.updated_at, e.occurred_at).isoformat()
+            c.feed(ev("alert.action", at, alert.enterprise_id, alert_id=alert.alert_id, action="close", actor="li", note="已处置"))
+            if i % 14 == 0:
+                c.feed(ev("alert.action", at, alert.enterprise_id, alert_id=alert.alert_id, action="reopen", actor="li", note="复发"))
+            steps += 1
+        assert {k: set(v) for k, v in c.book.active_by_enterprise.items()} == rebuilt(c.book)
+    assert steps > 20 and c.book.active_by_enterprise
+    # not written out, and rebuilt when the book is read back
+    assert "active_by_enterprise" not in c.book.model_dump()
+    assert AlertBook.model_validate_json(c.book.model_dump_json()).active_by_enterprise == c.book.active_by_enterprise
+
+
 def test_alert_action_is_a_documented_event_type_that_the_credit_file_ignores(rules, county):
     county.feed(failing("2026-02-10T10:00:00+08:00"))
     file_before = county.state.files[E].view()
@@ -442,6 +472,7 @@ def test_the_awaited_sample_closes_its_missing_data_alert_silently_and_it_does_n
     assert closing[0].step.note == "已补录：监督抽检（抽样编号 DC-GAP-1，抽样日期 2026-07-18），预警自动关闭"
     assert alert.state == "closed" and alert.closed_at is not None and not alert.escalated
     assert alert.dedup_key not in county.book.active_by_key
+    assert alert.alert_id not in county.book.active_by_enterprise.get(E, {})
     assert county.feed(ev("clock.tick", "2026-07-25T00:00:00+08:00", enterprise_id="*")) == []
     assert [s.action for s in alert.steps] == ["opened", "close"]
 
