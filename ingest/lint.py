@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.events import NOT_DETECTED, CampaignActivityEvent, Envelope, SamplingResultEvent
+from schemas.events import CampaignActivityEvent, Envelope, SamplingResultEvent
 from schemas.standards import Catalogue, UnitTable
 
 
@@ -29,39 +29,71 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
                          f"标准目录中没有检验项目代码 {code}，比对试验照录，但无法给出项目名称和单位；可用代码见 GET /v1/catalogue")]
     if not isinstance(event, SamplingResultEvent):
         return []
-    categories = [category] if category in catalogue.categories else sorted(catalogue.categories)
     out: list[dict[str, Any]] = []
     for i, test in enumerate(event.payload.items):
+        problem = _item_problem(catalogue, category, test.item_code, test.unit)
         field = f"payload.items[{i}]"
         printed = test.item_name or test.item_code
-        having = [c for c in categories if catalogue.item(c, test.item_code) is not None]
-        if not having:
+        if problem is None:
+            pass
+        elif problem[0] == "unknown_item":
             scope = catalogue.categories[category].name_zh if category in catalogue.categories else "任何类别的"
             out.append(_warning(f"{field}.item_code", "unknown_item",
                                 f"the catalogue has no item {test.item_code!r} ({printed}); it will be undetermined",
                                 f"{scope}标准目录中没有检验项目代码 {test.item_code}（{printed}），该项目将判定为待定；可用代码见 GET /v1/catalogue"))
+        elif problem[0] == "unknown_unit":
+            out.append(_warning(f"{field}.unit", "unknown_unit",
+                                f"unit {test.unit!r} is not known; {test.item_code} will be undetermined",
+                                f"无法识别单位“{test.unit}”，{printed}将判定为待定；可用单位见 GET /v1/catalogue"))
         else:
-            unit = catalogue.units.resolve(test.unit)
-            # a not-permitted substance is judged by any detection, whatever the unit: no unit to read or match
-            targets = [u for c in having if (u := catalogue.item_unit(c, test.item_code)) is not None
-                       and any(r.kind != "not_permitted" for r in catalogue.item(c, test.item_code).rules)]  # type: ignore[union-attr]
-            if not targets:
-                pass
-            elif unit is None:
-                out.append(_warning(f"{field}.unit", "unknown_unit",
-                                    f"unit {test.unit!r} is not known; {test.item_code} will be undetermined",
-                                    f"无法识别单位“{test.unit}”，{printed}将判定为待定；可用单位见 GET /v1/catalogue"))
-            elif all(UnitTable.factor(unit, t) is None for t in targets):
-                wanted = "、".join(sorted({t.unit for t in targets}))
-                out.append(_warning(f"{field}.unit", "unit_mismatch",
-                                    f"unit {test.unit!r} does not convert to {wanted}; {test.item_code} will be undetermined",
-                                    f"单位“{test.unit}”不能换算为{printed}的标准单位 {wanted}，该项目将判定为待定"))
-        negative = [j for j, v in enumerate(test.values) if v != NOT_DETECTED and v < 0]  # type: ignore[operator]
-        if negative:
-            out.append(_warning(f"{field}.values[{negative[0]}]", "negative_value",
-                                f"a negative result; {test.item_code} will be undetermined",
-                                f"检测结果为负值，{printed}将判定为待定"))
+            wanted = problem[1]
+            out.append(_warning(f"{field}.unit", "unit_mismatch",
+                                f"unit {test.unit!r} does not convert to {wanted}; {test.item_code} will be undetermined",
+                                f"单位“{test.unit}”不能换算为{printed}的标准单位 {wanted}，该项目将判定为待定"))
+        for negative, value in enumerate(test.values):
+            if value.__class__ is not str and value < 0:  # (a string is "ND")
+                break
+        else:
+            continue
+        out.append(_warning(f"{field}.values[{negative}]", "negative_value",
+                            f"a negative result; {test.item_code} will be undetermined",
+                            f"检测结果为负值，{printed}将判定为待定"))
     return out
+
+
+# What a catalogue says of an (enterprise category, item code, unit) does not change while it is
+# loaded: the answer to every accepted batch asks it for each result line, and a lab sends the
+# same few dozen lines again and again.  Keyed by the catalogue's id, checked by identity.
+_PROBLEMS: dict[tuple[int, str | None, str, str], tuple[Catalogue, tuple[str, ...] | None]] = {}
+_PROBLEMS_LIMIT = 100_000
+
+
+def _item_problem(catalogue: Catalogue, category: str | None, code: str, unit_text: str) -> tuple[str, ...] | None:
+    """None, ("unknown_item",), ("unknown_unit",) or ("unit_mismatch", the units it should convert to)."""
+    key = (id(catalogue), category, code, unit_text)
+    hit = _PROBLEMS.get(key)
+    if hit is not None and hit[0] is catalogue:
+        return hit[1]
+    if len(_PROBLEMS) > _PROBLEMS_LIMIT:
+        _PROBLEMS.clear()
+    categories = [category] if category in catalogue.categories else sorted(catalogue.categories)
+    having = [c for c in categories if catalogue.item(c, code) is not None]
+    problem: tuple[str, ...] | None = None
+    if not having:
+        problem = ("unknown_item",)
+    else:
+        unit = catalogue.units.resolve(unit_text)
+        # a not-permitted substance is judged by any detection, whatever the unit: no unit to read or match
+        targets = [u for c in having if (u := catalogue.item_unit(c, code)) is not None
+                   and any(r.kind != "not_permitted" for r in catalogue.item(c, code).rules)]  # type: ignore[union-attr]
+        if not targets:
+            pass
+        elif unit is None:
+            problem = ("unknown_unit",)
+        elif all(UnitTable.factor(unit, t) is None for t in targets):
+            problem = ("unit_mismatch", "、".join(sorted({t.unit for t in targets})))
+    _PROBLEMS[key] = (catalogue, problem)
+    return problem
 
 
 def _warning(field: str, kind: str, reason: str, reason_zh: str) -> dict[str, Any]:

@@ -197,6 +197,8 @@ def test_the_door_warns_of_items_qrisk_cannot_judge(rules):
     event = parse_event(doc)
     assert {w["type"] for w in event_warnings(event, rules.catalogue, "packaged_water")} == {"unknown_item", "negative_value"}
     assert {w["type"] for w in event_warnings(event, rules.catalogue, None)} == {"negative_value"}
+    doc["payload"]["items"][3]["values"] = [0.2, "ND", -0.1]  # the field names the negative one
+    assert [w["field"] for w in event_warnings(parse_event(doc), rules.catalogue, None)] == ["payload.items[3].values[2]"]
     # sorbic acid is not permitted in water: any detection fails it, in whatever unit
     doc["payload"]["items"][3] = {"item_code": "sorbic_acid", "values": [0.1], "unit": "g/kg"}
     assert event_warnings(parse_event(doc), rules.catalogue, "packaged_water") == []
