@@ -584,6 +584,8 @@ def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
     rs = file.risk
     if rs.grade is None or file.profile is None or file.registered_at is None:
         return []
+    if file.licence_revoked is not None:
+        return []  # no licence, no lawful production: routine sampling and inspection are no longer due
     now = as_of(file)
     if rs.check_missing_at is not None and now < rs.check_missing_at:
         return []  # new data only moves due dates later: this bound stays valid until the grade changes
@@ -633,6 +635,12 @@ def filled_gaps(file: "CreditFile", event: "Envelope", rules: "Rules") -> list[d
     if not rs.missing:
         return []
     et = event.event_type
+    if et == "enforcement.decided" and file.licence_revoked == event.payload.decision_no:
+        # the decision that revoked the licence: nothing routine is awaited any more, every gap closes with it
+        gaps = [{"what": what, "base": base, "ref": event.payload.decision_no, "on": event.payload.decided_on.isoformat(),
+                 "event_id": event_key(event), "licence_revoked": True} for what, base in sorted(rs.missing.items())]
+        rs.missing.clear()
+        return gaps
     if et == "sampling.result" and "sampling" in rs.missing and rs.last_sampled_on is not None:
         last = rs.last_sampled_on
         if last.isoformat() > rs.missing["sampling"] and rs.last_sample_event_id == event_key(event):

@@ -472,14 +472,21 @@ def resolved(file: "CreditFile", event: "Envelope", filled: dict[str, Any], rule
     if not rules.policy.warnings.data_missing.enabled:
         return None
     what = filled["what"]
-    if what == "sampling":
-        record = f"监督抽检（抽样编号 {filled['ref']}，抽样日期 {filled['on']}）"
+    if filled.get("licence_revoked"):
+        note_zh = (f"行政处罚决定书 {filled['ref']}（{filled['on']}）已吊销许可证，企业不得再生产，"
+                   f"不再要求例行{_WHAT_ZH[what]}，预警自动关闭；如发现仍在生产，按无证生产查处")
+        note_en = f"licence revoked by decision {filled['ref']} ({filled['on']}): no routine {_WHAT_EN[what]} is due any more; closed"
     else:
-        record = f"现场检查 {filled['ref']}（{filled['on']}）"
+        if what == "sampling":
+            record = f"监督抽检（抽样编号 {filled['ref']}，抽样日期 {filled['on']}）"
+        else:
+            record = f"现场检查 {filled['ref']}（{filled['on']}）"
+        note_zh = f"已补录：{record}，预警自动关闭"
+        note_en = f"the awaited {_WHAT_EN[what]} {filled['ref']} ({filled['on']}) is on record: closed"
     return {
         "rule": "data.missing", "dedup_key": _missing_key(file.enterprise_id, what, filled["base"]), "enterprise_id": file.enterprise_id,
-        "note_zh": f"已补录：{record}，预警自动关闭",
-        "note_en": f"the awaited {_WHAT_EN[what]} {filled['ref']} ({filled['on']}) is on record: closed",
+        "note_zh": note_zh,
+        "note_en": note_en,
         "evidence": {"event_ids": [filled["event_id"]], **{k: v for k, v in filled.items() if k != "event_id"}},
     }
 

@@ -124,6 +124,44 @@ def test_a_revoked_licence_is_on_file_and_in_the_report(rules):
     assert profile["许可证编号"].endswith("（已于 2026-05-18 被吊销，示范县市监处罚〔2026〕12号）")
 
 
+def _tick(at: str):
+    from schemas.events import ClockTick
+    return ClockTick.model_validate({"event_id": str(uuid.uuid4()), "event_type": "clock.tick", "enterprise_id": "*", "occurred_at": at,
+                                     "source": {"kind": "system", "id": "clock"}, "payload": {}})
+
+
+@pytest.mark.parametrize("penalties, closes", [([{"kind": "licence_revoked"}], True), ([{"kind": "suspension"}], False)])
+def test_a_revoked_licence_closes_the_missing_data_alerts_and_no_more_are_raised(rules, penalties, closes):
+    """吊销许可证: the enterprise may no longer produce, so routine samples and inspections are no longer
+    awaited; a suspension (责令停产停业) ends, and they are."""
+    from alerts.lifecycle import AlertBook, Enterprise
+
+    state, book, changes = CountyState(), AlertBook(), []
+
+    def feed(event):
+        nonlocal state
+        state, effects = step(state, event, rules)
+        changes.extend(book.apply(event, effects, rules.policy, lambda eid: Enterprise("清源桶装水厂", "良渚街道", "packaged_water")))
+        return effects
+
+    feed(ev("enterprise.registered"))
+    feed(_tick("2027-01-20T00:00:00+08:00"))  # nothing sampled or inspected since registration on 2026-01-05
+    gaps = [a for a in book.alerts.values() if a.rule == "data.missing"]
+    assert {a.evidence["what"] for a in gaps} >= {"sampling"} and all(a.state == "open" for a in gaps)
+    feed(ev("enforcement.decided", "2027-02-01T15:00:00+08:00", decided_on="2027-02-01", penalties=penalties))
+    if closes:
+        assert all(a.state == "closed" for a in gaps)
+        note = gaps[0].steps[-1].note
+        assert note.startswith("行政处罚决定书 示范县市监处罚〔2026〕12号（2027-02-01）已吊销许可证") and "按无证生产查处" in note
+        assert not state.files[E].risk.missing
+    else:
+        assert all(a.state == "open" for a in gaps)
+    feed(_tick("2028-06-01T00:00:00+08:00"))  # more than a year on: nothing new is awaited from a revoked licence
+    known = {a.alert_id for a in gaps}  # (closed long ago, they may have left the book by now)
+    assert not [a for a in book.alerts.values() if a.rule == "data.missing" and a.alert_id not in known]
+    assert bool(state.files[E].risk.missing) is not closes
+
+
 def test_a_snapshot_restores_the_records(rules):
     state, _ = replay([ev("enterprise.registered"), ev("interview.held"), ev("enforcement.decided", serious_dishonesty=True)], rules)
     again = CountyState.restore(state.snapshot())
