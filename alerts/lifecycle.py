@@ -502,7 +502,7 @@ _SUBJECTS = {
     "sampling.unqualified": "sample_no", "inspection.nonconforming": "inspection_id", "complaint.cluster": "complaint_ids",
     "complaint.illness": "complaint_id",
     "rectification.overdue": "rectification_id", "rectification.rejected": "rectification_id",
-    "enforcement.decided": "decision_no",
+    "enforcement.decided": "decision_no", "interview.follow_up_overdue": "interview_id",
 }
 
 
@@ -643,6 +643,8 @@ def evidence_zh(alert: Alert) -> str:
         parts.append(f"风险分 {_num(e.get('score'))}，等级由 {e.get('from')} 级变为 {e['to']} 级")
     elif alert.rule == "enforcement.decided" and e.get("decision_no"):
         parts.append(f"行政处罚决定书 {e['decision_no']}（{e.get('decided_on', '')}）" + ("，列入严重违法失信名单" if e.get("serious_dishonesty") else ""))
+    elif alert.rule == "interview.follow_up_overdue" and e.get("interview_id"):
+        parts.append(f"约谈 {e['interview_id']}（{e.get('held_on', '')}），跟踪检查期限 {e.get('follow_up_by', '')}")
     elif alert.rule == "judgement.disagrees" and e.get("items"):
         parts.append(f"项目 {'、'.join(e['items'])}")
     return "；".join(parts)

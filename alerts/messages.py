@@ -14,6 +14,7 @@ _KIND_ZH = {
     "rectification.rejected": "整改复查未通过",
     "sampling.retest_inadmissible": "复检结果不予采信",
     "enforcement.decided": "行政处罚决定",
+    "interview.follow_up_overdue": "约谈跟踪检查逾期",
     "warning.raised": "预警",
     "warning.resolved": "预警自动关闭",
     "risk.graded": "风险等级评定",
@@ -32,6 +33,7 @@ RULE_ZH = {
     "judgement.disagrees": "判定与检验机构结论不一致",
     "retest.inadmissible": "复检结果不予采信",
     "enforcement.decided": "行政处罚决定",
+    "interview.follow_up_overdue": "约谈跟踪检查逾期",
 }
 """Early-warning rules (``processors.warnings``) by id; the policy file may retitle them per bureau."""
 
@@ -49,6 +51,7 @@ _KIND_EN = {
     "rectification.rejected": "rectification rejected at verification",
     "sampling.retest_inadmissible": "re-test not admitted",
     "enforcement.decided": "enforcement decision",
+    "interview.follow_up_overdue": "interview follow-up overdue",
     "warning.raised": "early warning",
     "warning.resolved": "early warning resolved",
     "risk.graded": "risk grade evaluated",
@@ -105,6 +108,8 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
         return f"{who}：现场检查 {d.get('inspection_id', '')} 结论为“{d.get('result', '')}”{extra}。"
     if k == "rectification.overdue":
         return f"{who}：整改 {d.get('rectification_id', '')}（{d.get('what', '')}）已超过期限 {d.get('deadline', '')}，逾期 {d.get('days_overdue', '?')} 天。"
+    if k == "interview.follow_up_overdue":
+        return f"{who}：约谈 {d.get('interview_id', '')}（{d.get('held_on', '')}）要求于 {d.get('follow_up_by', '')} 前跟踪检查，仍无现场检查记录，逾期 {d.get('days_overdue', '?')} 天。"
     if k == "rectification.rejected":
         return f"{who}：整改 {d.get('rectification_id', '')} 复查未通过。{d.get('note', '')}"
     if k == "warning.resolved":

@@ -118,6 +118,8 @@ class InterviewRecord(_Record):
     related_event_ids: list[str] = Field(default_factory=list)
     commitments: str = ""
     follow_up_by: dt.date | None = None
+    follow_up_inspection_id: str | None = Field(default=None, description="the first inspection on or after the interview day: the follow-up")
+    follow_up_overdue: bool = Field(default=False, description="the follow-up date passed with no inspection (it may have come later)")
 
 
 class Counts(_Record):

@@ -31,7 +31,7 @@ from processors.fluctuation import on_complaint, on_sample_judged, overturned, r
 from processors.campaign import apply_tier, on_campaign_event
 from processors.judgement import judge_sample
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
-from processors.warnings import ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, decide, decision_data, resolved
+from processors.warnings import ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, decide, decision_data, follow_up_resolved, resolved
 from schemas.events import (
     AlertActionEvent,
     CampaignActivityEvent,
@@ -78,6 +78,7 @@ WARNING_KINDS = frozenset({
     "rectification.overdue",
     "rectification.rejected",
     "enforcement.decided",
+    "interview.follow_up_overdue",
 })
 """Effects a supervisor must see; the alerts stage turns them into alerts."""
 
@@ -448,6 +449,23 @@ def _inspection(state: CountyState, file: CreditFile, event: InspectionCompleted
         file.counts.inspections_nonconforming += 1
     if p.result == "不符合" or serious:
         effects.append(_effect("inspection.nonconforming", event, file.enterprise_id, inspection_id=p.inspection_id, result=p.result, serious_findings=serious))
+    day = rules.local_date(event.occurred_at)
+    for interview in file.interviews:
+        if interview.follow_up_by is not None and interview.follow_up_inspection_id is None and interview.held_on <= day:
+            _followed_up(file, interview, p.inspection_id, day, event, rules, effects)
+
+
+def _followed_up(file: CreditFile, interview: InterviewRecord, inspection_id: str, day: dt.date, event: Envelope, rules: Rules,
+                 effects: list[Effect]) -> None:
+    """An inspection on or after an interview's day checks its commitments; one that comes after the
+    follow-up date closes the alert the missing follow-up opened."""
+    interview.follow_up_inspection_id = inspection_id
+    effects.append(_effect("interview.followed_up", event, file.enterprise_id, interview_id=interview.interview_id,
+                           inspection_id=inspection_id, on=day.isoformat(), late=interview.follow_up_overdue))
+    if interview.follow_up_overdue:
+        data = follow_up_resolved(file, interview, inspection_id, day, event_key(event), rules)
+        if data is not None:
+            effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
 
 
 def _rectification_ordered(state: CountyState, file: CreditFile, event: RectificationOrderedEvent, rules: Rules, effects: list[Effect]) -> None:
@@ -500,6 +518,16 @@ def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list
     for record in file.rectifications:
         if record.status in ("open", "rejected") and not record.overdue:
             _mark_one_overdue(file, record, event, rules, effects)
+    for interview in file.interviews:
+        if interview.follow_up_by is not None and interview.follow_up_inspection_id is None and not interview.follow_up_overdue:
+            today = rules.local_date(event.occurred_at)
+            if today > interview.follow_up_by:
+                interview.follow_up_overdue = True
+                effects.append(_effect(
+                    "interview.follow_up_overdue", event, file.enterprise_id, interview_id=interview.interview_id,
+                    held_on=interview.held_on.isoformat(), follow_up_by=interview.follow_up_by.isoformat(),
+                    days_overdue=(today - interview.follow_up_by).days,
+                ))
 
 
 def _mark_one_overdue(file: CreditFile, record: RectificationRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
@@ -547,6 +575,12 @@ def _interview(state: CountyState, file: CreditFile, event: InterviewHeldEvent, 
     file.counts.interviews += 1
     effects.append(_effect("interview.held", event, file.enterprise_id, interview_id=p.interview_id, held_on=p.held_on.isoformat(),
                            follow_up_by=p.follow_up_by.isoformat() if p.follow_up_by else None))
+    if p.follow_up_by is not None:
+        # the record may reach qrisk after the inspection that followed it up
+        after = [i for i in file.inspections if rules.local_date(i.occurred_at) >= p.held_on]
+        if after:
+            first = min(after, key=lambda i: i.occurred_at)
+            _followed_up(file, file.interviews[-1], first.inspection_id, rules.local_date(first.occurred_at), event, rules, effects)
 
 
 def _campaign(state: CountyState, file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:

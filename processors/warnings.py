@@ -24,6 +24,7 @@ rectification.rejected    a rectification rejected at verification
 judgement.disagrees       qrisk's judgement differs from the lab's
 retest.inadmissible       a re-test of a microbiological failure (不予复检) arrived anyway
 enforcement.decided       a 行政处罚决定; severity by the heaviest penalty, or a listing as 严重违法失信
+interview.follow_up_overdue  an interview's follow-up date (跟踪检查期限) passed with no inspection since the interview
 ========================  ==========================================================
 """
 from __future__ import annotations
@@ -491,6 +492,43 @@ def resolved(file: "CreditFile", event: "Envelope", filled: dict[str, Any], rule
     }
 
 
+def _follow_up(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    rule = rules.policy.warnings.interview_follow_up
+    if not rule.enabled:
+        return None
+    d = eff.data
+    iid = d.get("interview_id", "")
+    record = next((r for r in reversed(file.interviews) if r.interview_id == iid), None)
+    reason = record.reason if record is not None else ""
+    if len(reason) > rule.excerpt_chars:
+        reason = reason[: rule.excerpt_chars] + "…"
+    fields = {"interview_id": iid, "held_on": d.get("held_on", ""), "held_by": record.held_by if record is not None else "",
+              "reason": reason, "commitments": record.commitments if record is not None else "",
+              "follow_up_by": d.get("follow_up_by", ""), "days_overdue": d.get("days_overdue", "")}
+    ids = [record.event_id] if record is not None else []
+    evidence = {"event_ids": ids + [eff.event_id], "interview_id": iid, "held_on": d.get("held_on"), "follow_up_by": d.get("follow_up_by"),
+                "days_overdue": d.get("days_overdue")}
+    return _decision("interview.follow_up_overdue", rule, rule.severity, file, eff.occurred_at, eff.event_id,
+                     _follow_up_key(file.enterprise_id, iid), fields, evidence, rules)
+
+
+def _follow_up_key(enterprise_id: str, interview_id: str) -> str:
+    return f"{enterprise_id}:interview.follow_up:{interview_id}"
+
+
+def follow_up_resolved(file: "CreditFile", interview: Any, inspection_id: str, day: dt.date, event_id: str, rules: "Rules") -> dict[str, Any] | None:
+    """A ``warning.resolved`` effect's data: the inspection that followed an interview up came, after its date."""
+    if not rules.policy.warnings.interview_follow_up.enabled:
+        return None
+    return {
+        "rule": "interview.follow_up_overdue", "dedup_key": _follow_up_key(file.enterprise_id, interview.interview_id),
+        "enterprise_id": file.enterprise_id,
+        "note_zh": f"已跟踪检查：现场检查 {inspection_id}（{day.isoformat()}）已对约谈 {interview.interview_id} 的整改承诺进行跟踪，预警自动关闭",
+        "note_en": f"interview {interview.interview_id} followed up by inspection {inspection_id} ({day.isoformat()}): closed",
+        "evidence": {"event_ids": [event_id], "interview_id": interview.interview_id, "inspection_id": inspection_id, "on": day.isoformat()},
+    }
+
+
 _ON_EFFECT = {
     "sampling.failed": _sampling,
     "fluctuation.signal": _fluctuation,
@@ -502,6 +540,7 @@ _ON_EFFECT = {
     "judgement.disagrees_with_lab": _disagrees,
     "sampling.retest_inadmissible": _retest_refused,
     "enforcement.decided": _enforcement,
+    "interview.follow_up_overdue": _follow_up,
 }
 
 ALERTING_KINDS = frozenset(_ON_EFFECT)

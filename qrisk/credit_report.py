@@ -49,7 +49,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                      ("penalties_zh", "处罚内容"), ("serious_dishonesty_zh", "列入严重违法失信名单"), ("related_zh", "相关抽检/检查"),
                      ("event_id", "事件")],
     "interviews": [("held_on", "约谈日期"), ("interview_id", "约谈编号"), ("held_by", "约谈单位"), ("officials", "约谈人"),
-                   ("interviewee", "被约谈人"), ("reason", "约谈事由"), ("commitments", "企业承诺"), ("follow_up_by", "跟踪期限")],
+                   ("interviewee", "被约谈人"), ("reason", "约谈事由"), ("commitments", "企业承诺"), ("follow_up_by", "跟踪期限"),
+                   ("follow_up_zh", "跟踪检查")],
     "series": [("product", "产品"), ("item_name", "检验项目"), ("points", "数据点"), ("phase", "阶段"), ("signals", "出现信号的批次"),
                ("last", "最近结果")],
     "signals": [("date", "日期"), ("severity_zh", "级别"), ("message_zh", "内容")],
@@ -145,6 +146,15 @@ def _due_by_regrade(rs: Any, rules: Rules) -> str | None:
         return None
     on = rules.local_date(move.as_of)
     return on.isoformat() if due == on + dt.timedelta(days=rules.policy.risk.regrade_grace_days) else None
+
+
+def _follow_up_zh(interview: Any) -> str:
+    """Whether the interview's commitments were checked by an inspection, and in time."""
+    if interview.follow_up_by is None:
+        return ""
+    if interview.follow_up_inspection_id is not None:
+        return f"已跟踪（现场检查 {interview.follow_up_inspection_id}" + ("，逾期后）" if interview.follow_up_overdue else "）")
+    return "逾期未跟踪检查" if interview.follow_up_overdue else "待跟踪检查"
 
 
 def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -245,7 +255,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     interviews = [
         {"held_on": i.held_on.isoformat(), "interview_id": i.interview_id, "held_by": i.held_by, "officials": "、".join(i.officials),
          "interviewee": i.interviewee or "", "reason": i.reason, "commitments": i.commitments,
-         "follow_up_by": i.follow_up_by.isoformat() if i.follow_up_by else ""}
+         "follow_up_by": i.follow_up_by.isoformat() if i.follow_up_by else "", "follow_up_zh": _follow_up_zh(i)}
         for i in sorted(file.interviews, key=lambda i: i.held_on, reverse=True)
     ]
     if series is None:

@@ -254,7 +254,7 @@ class RiskPolicy(_Strict):
 WARNING_RULES = (
     "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
     "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
-    "complaint.illness", "enforcement.decided",
+    "complaint.illness", "enforcement.decided", "interview.follow_up_overdue",
 )
 """The early-warning rules by the id an alert carries (``rule``), which routes and silences name."""
 
@@ -417,6 +417,20 @@ class RetestInadmissibleRule(WarningRule):
     FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "product", "items", "retest_verdict", "reason_zh", "reason_en"})
 
 
+class InterviewFollowUpRule(WarningRule):
+    """An interview (约谈) set a date by which the enterprise's commitments are checked (跟踪检查期限),
+    and no inspection of it came between the interview and that date."""
+
+    severity: Severity = "medium"
+    title_zh: str = "约谈跟踪检查逾期"
+    template_zh: str = ("{name}：{held_on} 约谈（{interview_id}）要求于 {follow_up_by} 前跟踪检查整改承诺落实情况，"
+                        "截至 {date} 仍无现场检查记录，已逾期 {days_overdue} 天。约谈事由：{reason}")
+    template_en: str = ("{name}: interview {interview_id} of {held_on} was to be followed up by an inspection by {follow_up_by}; "
+                        "none is on record as of {date} ({days_overdue} days late).")
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"interview_id", "held_on", "held_by", "reason", "commitments", "follow_up_by", "days_overdue"})
+    excerpt_chars: int = Field(default=120, ge=10, le=4000, description="the reason is quoted up to this many characters")
+
+
 class EnforcementDecidedRule(WarningRule):
     """A 行政处罚决定 on an enterprise: the supervisor in charge of it is told (severity by the heaviest penalty)."""
 
@@ -453,6 +467,7 @@ class WarningsPolicy(_Strict):
     judgement_disagrees: DisagreementRule = DisagreementRule()
     retest_inadmissible: RetestInadmissibleRule = RetestInadmissibleRule()
     enforcement_decided: EnforcementDecidedRule = EnforcementDecidedRule()
+    interview_follow_up: InterviewFollowUpRule = InterviewFollowUpRule()
 
 
 # --------------------------------------------------------------------------- the alerts stage

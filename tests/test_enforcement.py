@@ -371,3 +371,80 @@ def test_the_bureau_posts_them_and_a_bad_fine_is_422(tmp_path):
         assert file["enforcements"][0]["decision_no"] == "示范县市监处罚〔2026〕12号"
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------- an interview's follow-up (跟踪检查)
+
+def _county(rules):
+    """step() and the alerts stage, as the embedded pipeline runs them: (feed, state, book)."""
+    from alerts.lifecycle import AlertBook, Enterprise
+
+    box = {"state": CountyState(), "book": AlertBook()}
+
+    def feed(*events):
+        out = []
+        for event in events:
+            box["state"], effects = step(box["state"], event, rules)
+            box["book"].apply(event, effects, rules.policy, lambda eid: Enterprise("清源桶装水厂", "良渚街道", "packaged_water"))
+            out += effects
+        return out
+    return feed, box
+
+
+def _inspected(at: str, inspection_id: str):
+    return ev("inspection.completed", at, inspection_id=inspection_id, result="符合", findings=[])
+
+
+def _follow_up_alerts(box):
+    return [a for a in box["book"].alerts.values() if a.rule == "interview.follow_up_overdue"]
+
+
+def test_no_inspection_by_the_interviews_follow_up_date_opens_an_alert_and_the_late_inspection_closes_it(rules):
+    feed, box = _county(rules)
+    feed(ev("enterprise.registered"), _inspected("2026-04-01T10:00:00+08:00", "JC-BEFORE"))  # before the interview: no follow-up
+    feed(ev("interview.held"))  # 2026-04-08, follow-up by 2026-05-08
+    feed(_tick("2026-05-08T23:00:00+08:00"))
+    assert not _follow_up_alerts(box)  # the last day is still in time
+    effects = feed(_tick("2026-05-10T00:00:00+08:00"))
+    [overdue] = [e for e in effects if e.kind == "interview.follow_up_overdue"]
+    assert overdue.data["days_overdue"] == 2
+    [alert] = _follow_up_alerts(box)
+    assert alert.state == "open" and alert.title_zh == "约谈跟踪检查逾期" and alert.severity == "medium"
+    assert alert.message_zh.startswith("清源桶装水厂：2026-04-08 约谈（YT2026-007）要求于 2026-05-08 前跟踪检查整改承诺落实情况，"
+                                       "截至 2026-05-10 仍无现场检查记录，已逾期 2 天。约谈事由：监督抽检铜绿假单胞菌不合格")
+    assert box["state"].files[E].interviews[0].event_id in alert.evidence["event_ids"]  # the interview is the evidence
+    feed(_tick("2026-05-20T00:00:00+08:00"))
+    assert len(_follow_up_alerts(box)) == 1  # raised once
+    effects = feed(_inspected("2026-05-21T10:00:00+08:00", "JC-FOLLOW"))
+    assert [e.data["inspection_id"] for e in effects if e.kind == "interview.followed_up"] == ["JC-FOLLOW"]
+    assert alert.state == "closed" and alert.steps[-1].note.startswith("已跟踪检查：现场检查 JC-FOLLOW（2026-05-21）已对约谈 YT2026-007")
+    [record] = box["state"].files[E].interviews
+    assert record.follow_up_inspection_id == "JC-FOLLOW" and record.follow_up_overdue
+    rows = build_report(box["state"].files[E], rules)["interviews"]
+    assert rows[0]["follow_up_zh"] == "已跟踪（现场检查 JC-FOLLOW，逾期后）"
+
+
+def test_an_inspection_in_time_is_the_follow_up_even_when_its_record_came_first(rules):
+    for order in ("interview first", "inspection first"):
+        feed, box = _county(rules)
+        feed(ev("enterprise.registered"))
+        pair = [ev("interview.held"), _inspected("2026-04-20T10:00:00+08:00", "JC-0420")]
+        feed(*(pair if order == "interview first" else pair[::-1]))
+        feed(_tick("2026-06-01T00:00:00+08:00"))
+        assert not _follow_up_alerts(box), order
+        [record] = box["state"].files[E].interviews
+        assert record.follow_up_inspection_id == "JC-0420" and not record.follow_up_overdue, order
+        assert build_report(box["state"].files[E], rules)["interviews"][0]["follow_up_zh"] == "已跟踪（现场检查 JC-0420）"
+
+
+def test_the_follow_up_rule_can_be_turned_off_and_an_interview_without_a_date_awaits_nothing(rules):
+    off = Rules(rules.catalogue, Policy.model_validate({"warnings": {"interview_follow_up": {"enabled": False}}}))
+    feed, box = _county(off)
+    feed(ev("enterprise.registered"), ev("interview.held"), _tick("2026-06-01T00:00:00+08:00"))
+    assert not _follow_up_alerts(box)
+    effects = feed(_inspected("2026-06-02T10:00:00+08:00", "JC-LATE"))
+    assert not [e for e in effects if e.kind == "warning.resolved"]  # nothing to close
+    assert build_report(box["state"].files[E], rules)["interviews"][0]["follow_up_zh"] == "已跟踪（现场检查 JC-LATE，逾期后）"
+    feed, box = _county(rules)
+    feed(ev("enterprise.registered"), ev("interview.held", follow_up_by=None), _tick("2027-06-01T00:00:00+08:00"))
+    assert not _follow_up_alerts(box) and box["state"].files[E].interviews[0].follow_up_inspection_id is None
