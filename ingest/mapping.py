@@ -29,7 +29,8 @@ text → value; ``unmapped: reject | keep``), then ``type``: ``str``, ``int``, `
 mapping's ``timezone`` unless the text has one), ``values`` ("45;59;8;61;10 CFU/250mL" →
 [45, 59, 8, 61, 10]; 未检出/ND → "ND"), ``unit_suffix`` (the unit after such values),
 ``findings`` ("3.4 原料未离地存放（一般）；6.2 无称量记录（严重）" → findings with code,
-description, severity), ``list`` (split on ``split``).  An empty cell (or values that name no
+description, severity), ``penalties`` ("警告；没收违法所得3,780元；罚款5万元" → penalties with kind,
+amount in yuan and the text as note; 吊销 → licence revoked, 停产停业 → suspension), ``list`` (split on ``split``).  An empty cell (or values that name no
 unit, for ``unit_suffix``) takes ``otherwise`` (another field spec), else ``default``; without
 either a ``required`` field rejects the row.  ``fallback_note`` is added to payload.remarks when
 the value came from a column after the first of ``column`` (a stand-in the record must admit).
@@ -53,6 +54,7 @@ import io
 import re
 import string
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator, Literal, Union
 
@@ -64,10 +66,11 @@ from schemas.events import EVENT_TYPES, SCHEMA_VERSION
 IMPORT_NAMESPACE = uuid.UUID("8a1d4b52-6c0e-5f3a-b7e9-3d2c1f0a9e84")
 """uuid5 namespace of imported event ids (with the mapping's namespace and the key inside the name)."""
 
-KINDS = {"inspections": "inspection.completed", "sampling": "sampling.result", "complaints": "complaint.received"}
+KINDS = {"inspections": "inspection.completed", "sampling": "sampling.result", "complaints": "complaint.received",
+         "enforcement": "enforcement.decided", "interviews": "interview.held"}
 """``qrisk import KIND FILE --mapping MAP``: the event type each kind expects."""
 
-FieldType = Literal["str", "int", "float", "number", "bool", "date", "datetime", "values", "unit_suffix", "findings", "list"]
+FieldType = Literal["str", "int", "float", "number", "bool", "date", "datetime", "values", "unit_suffix", "findings", "penalties", "list"]
 Scalar = Union[str, int, float, bool, None]
 
 _TRUE = {"是", "属实", "true", "True", "TRUE", "yes", "y", "Y", "1", "已核实", "核实"}
@@ -140,7 +143,7 @@ class Mapping(_Strict):
     description: str = ""
     event_type: Literal["inspection.completed", "sampling.result", "complaint.received", "complaint.resolved",
                         "rectification.ordered", "rectification.completed", "rectification.verified",
-                        "enterprise.registered"]
+                        "enterprise.registered", "enforcement.decided", "interview.held"]
     encoding: str = "utf-8-sig"
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     timezone: str = Field(default="+08:00", pattern=r"^[+-]\d{2}:\d{2}$")
@@ -337,6 +340,40 @@ def _findings(text: str, spec: FieldSpec, where: str) -> list[dict[str, str]]:
     return out
 
 
+# 处罚内容 as a decision or its public notice (行政处罚信息公示) writes it: "警告；没收违法所得3,780元；罚款5万元"
+_PENALTY_WORDS = (("吊销", "licence_revoked"), ("停产停业", "suspension"), ("罚款", "fine"), ("没收", "confiscation"), ("警告", "warning"))
+_PENALTY_SPLIT = re.compile(r"[;；\n]+|[，,、]\s*(?:并处|并)?\s*(?=警告|罚款|没收|责令|吊销)|并处")
+_YUAN = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<wan>万)?\s*元")
+_BARE = {"警告", "罚款", "没收", "责令停产停业", "吊销许可证"}
+
+
+def _penalties(text: str, where: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for part in _PENALTY_SPLIT.split(text):
+        part = re.sub(r"(?<=\d)[,，](?=\d{3})", "", part.strip(" \t。.，,"))  # 3,780 元
+        if not part:
+            continue
+        kind = next((k for word, k in _PENALTY_WORDS if word in part), "other")
+        amounts = _YUAN.findall(part)
+        if len(amounts) > 1:
+            raise MappingError(f"{where}: penalty '{part}' names {len(amounts)} amounts: give each penalty its own part (separate them with ；)")
+        amount = None
+        if amounts:
+            n, wan = amounts[0]
+            amount = float(Decimal(n) * (10_000 if wan else 1))
+        if kind == "fine" and amount is None:
+            raise MappingError(f"{where}: fine '{part}' names no amount in digits (e.g. 罚款50000元, 罚款5万元)")
+        entry: dict[str, Any] = {"kind": kind}
+        if amount is not None and kind not in ("warning", "suspension", "licence_revoked"):
+            entry["amount_yuan"] = amount
+        if part not in _BARE:
+            entry["note"] = part
+        out.append(entry)
+    if not out:
+        raise _Absent(f"{where}: no penalty in '{text}'")
+    return out
+
+
 def convert(value: Any, spec: FieldSpec, mapping: Mapping, where: str) -> Any:
     """One cell (already mapped) to the field's type."""
     if not isinstance(value, str):
@@ -369,6 +406,8 @@ def convert(value: Any, spec: FieldSpec, mapping: Mapping, where: str) -> Any:
         return unit
     if t == "findings":
         return _findings(text, spec, where)
+    if t == "penalties":
+        return _penalties(text, where)
     if t == "list":
         return [p for p in re.split(spec.split, text) if p]
     raise MappingError(f"{where}: unknown type {t}")  # pragma: no cover - the model restricts it

@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     imp = sub.add_parser("import", help="load events from a JSONL or CSV file, or another system's CSV through a mapping",
                          usage="qrisk import [KIND] FILE [--mapping MAP.yaml] [options]")
     imp.add_argument("paths", nargs="+", metavar="[KIND] FILE",
-                     help="FILE of qrisk events (.jsonl/.csv); or KIND (inspections, sampling, complaints) and a foreign CSV with --mapping")
+                     help="FILE of qrisk events (.jsonl/.csv); or KIND (inspections, sampling, complaints, enforcement, interviews) and a foreign CSV with --mapping")
     imp.add_argument("--mapping", type=Path, default=None, metavar="MAP.yaml", help="column mapping for a foreign CSV (see ingest/mappings/)")
     imp.add_argument("--events-out", type=Path, default=None, metavar="FILE.jsonl",
                      help="with --mapping: write the mapped events here instead of loading them (a dry run)")
@@ -427,7 +427,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from ingest.files import count_records, read_events
 
-    kinds = ("inspections", "sampling", "complaints")
+    from ingest.mapping import KINDS as kinds
     if len(args.paths) == 2:
         kind, file = args.paths
         if kind not in kinds:

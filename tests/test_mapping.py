@@ -156,6 +156,48 @@ def test_complaints():
     assert pos == "complaints.csv:6" and "包装破损" in reason
 
 
+def test_enforcement_decisions_with_their_penalties_in_one_cell():
+    rows = mapped("enforcement.yaml", EXAMPLES / "enforcement.csv")
+    evs = events(rows)
+    assert [(e.enterprise_id, e.payload.decision_no) for e in evs] == [
+        ("W03", "示范县市监处罚〔2023〕8号"), ("P05", "示范县市监处罚〔2023〕15号"), ("W07", "示范县市监处罚〔2023〕21号")]
+    w03, p05, w07 = evs
+    # "警告；没收违法所得1,260元；罚款5万元": the thousands separator read, 万 counted
+    assert [(p.kind, p.amount_yuan, p.note) for p in w03.payload.penalties] == [
+        ("warning", None, None), ("confiscation", 1260.0, "没收违法所得1260元"), ("fine", 50000.0, "罚款5万元")]
+    assert w03.occurred_at.isoformat() == "2023-06-20T07:00:00+00:00" and w03.payload.inspection_ids == ["JC2023-0047"]
+    # commas only split before a penalty; 并处 joins; 责令停产停业 is a suspension and keeps its term
+    assert [(p.kind, p.amount_yuan, p.note) for p in p05.payload.penalties] == [
+        ("confiscation", None, "没收违法生产的糕点320个"), ("fine", 20000.0, "罚款20000元"), ("suspension", None, "责令停产停业10日")]
+    assert p05.payload.serious_dishonesty and p05.payload.sample_nos == ["DC23330110000733", "DC23330110000734"]
+    assert p05.payload.decided_on.isoformat() == "2023-09-02"  # 2023年9月2日
+    assert [p.kind for p in w07.payload.penalties] == ["licence_revoked"]
+    [(pos, kind, reason)] = [r for r in rows if r[1] != "event"]
+    assert pos == "enforcement.csv:5" and "处罚内容" in reason and "names no amount in digits" in reason  # 伍仟元 is not read
+
+
+@pytest.mark.parametrize("cell, reason", [
+    ("罚款", "names no amount"),
+    ("罚款5000元、没收违法所得1200元罚款3000元", "names 2 amounts"),
+])
+def test_a_penalty_cell_that_cannot_be_read_is_refused_with_the_reason(cell, reason):
+    from ingest.mapping import FieldSpec, convert
+
+    mapping = load_mapping(MAPPINGS / "enforcement.yaml")
+    with pytest.raises(MappingError, match=reason):
+        convert(cell, FieldSpec(column="处罚内容", type="penalties"), mapping, "payload.penalties")
+
+
+def test_interviews_with_their_follow_up_dates():
+    rows = mapped("interviews.yaml", EXAMPLES / "interviews.csv")
+    evs = events(rows)
+    assert [(e.enterprise_id, e.payload.interview_id, e.payload.held_on.isoformat(), e.payload.follow_up_by and e.payload.follow_up_by.isoformat())
+            for e in evs] == [("W03", "YT2023-003", "2023-05-10", "2023-06-10"), ("P05", "YT2023-009", "2023-08-15", None)]
+    assert evs[0].payload.officials == ["刘副局长", "王建国"] and evs[1].payload.commitments == ""
+    [(pos, kind, reason)] = [r for r in rows if r[1] != "event"]
+    assert pos == "interviews.csv:4" and "2023-08-40" in reason
+
+
 def test_ids_are_derived_from_the_key_so_a_reimport_is_idempotent():
     a = [e.event_id for e in events(mapped("complaints.yaml", EXAMPLES / "complaints.csv"))]
     b = [e.event_id for e in events(mapped("complaints.yaml", EXAMPLES / "complaints.csv"))]
@@ -239,6 +281,10 @@ def test_import_mapped_dry_run_writes_valid_events(tmp_path, capsys):
     assert cli("import", "complaints", str(EXAMPLES / "samr_announcement.csv"), "--mapping", str(MAPPINGS / "samr_announcement.yaml"),
                "--events-out", str(out)) == 2
     assert "complaint.received" in capsys.readouterr().err
+    # the bureau's own records: enforcement decisions and interviews
+    for kind, mapping, n in (("enforcement", "enforcement.yaml", 3), ("interviews", "interviews.yaml", 2)):
+        assert cli("import", kind, str(EXAMPLES / f"{kind}.csv"), "--mapping", str(MAPPINGS / mapping), "--events-out", str(out)) == 1
+        assert json.loads(capsys.readouterr().out)["mapped"] == n
 
 
 def test_import_mapped_into_a_data_directory_twice(tmp_path, capsys):
