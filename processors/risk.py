@@ -362,7 +362,7 @@ def _score(file: "CreditFile", pol: RiskPolicy) -> tuple[float, float, float, fl
     return round(static + dynamic + credit, 2), static, dynamic, credit
 
 
-def explain(file: "CreditFile", pol: RiskPolicy) -> list[Contribution]:
+def explain(file: "CreditFile", pol: RiskPolicy, by_decision: bool | None = None) -> list[Contribution]:
     """Every term of the score with the events behind it (the slow path: only when something changed).
 
     Terms sum to the score before the group caps (static.max, dynamic.max, credit.max);
@@ -421,10 +421,13 @@ def explain(file: "CreditFile", pol: RiskPolicy) -> list[Contribution]:
         out.append(Contribution(factor=f"credit.{factor}", label_zh=FACTOR_ZH[f"credit.{factor}"], points=raw, raw=raw, count=len(entries),
                                 detail_zh=f"累计 {len(entries)} {_UNIT_ZH.get(factor, '项')}（{refs}）", event_ids=[e[3] for e in entries]))
     _group_cap(out, "credit", credit_total, pol.credit.max)
-    if file.serious_dishonesty is not None:
-        record = file.enforcement(file.serious_dishonesty)
+    if by_decision is None:  # (``by_decision``: whether that listing still holds at the grade's as-of day)
+        by_decision = file.serious_dishonesty is not None
+    if by_decision:
+        record = file.enforcement(file.serious_dishonesty)  # type: ignore[arg-type]
+        ends = listing_ends(file, pol)
         out.append(Contribution(factor="credit.serious_dishonesty", label_zh=FACTOR_ZH["credit.serious_dishonesty"], points=0.0, raw=0.0,
-                                detail_zh=f"行政处罚决定书 {file.serious_dishonesty}，直接定为 D 级",
+                                detail_zh=f"行政处罚决定书 {file.serious_dishonesty}，直接定为 D 级" + (f"（列入至 {ends.isoformat()}）" if ends else ""),
                                 event_ids=[record.event_id] if record is not None else []))
     elif file.enterprise_id in pol.credit.serious_dishonesty:
         out.append(Contribution(factor="credit.serious_dishonesty", label_zh=FACTOR_ZH["credit.serious_dishonesty"], points=0.0, raw=0.0,
@@ -489,6 +492,25 @@ def due_from_regrade(file: "CreditFile", rules: "Rules") -> bool:
     return rs.next_inspection_due > local_date(base, rules) + dt.timedelta(days=rules.policy.risk.inspection_interval_days(rs.grade))
 
 
+def listing_ends(file: "CreditFile", pol: RiskPolicy) -> dt.date | None:
+    """The day the enterprise's listing as 严重违法失信 by a decision ends (None: not listed by one)."""
+    if file.serious_dishonesty is None:
+        return None
+    record = file.enforcement(file.serious_dishonesty)
+    if record is None:
+        return None
+    day, years = record.decided_on, pol.credit.serious_dishonesty_years
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # listed on 29 February
+        return dt.date(day.year + years, 3, 1)
+
+
+def listed_by_decision(file: "CreditFile", today: dt.date, pol: RiskPolicy) -> bool:
+    ends = listing_ends(file, pol)
+    return ends is not None and today < ends
+
+
 def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int = SCORE_INPUTS) -> GradeEntry | None:
     """Re-grade after ``cause``; returns the new history entry when the score, the grade or the
     evidence behind them changed.
@@ -515,13 +537,16 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
         if entries[0][0] < cutoff:
             del entries[:bisect.bisect_left(entries, (cutoff,))]
             changed |= SCORE_INPUTS
+    by_decision = file.serious_dishonesty is not None and listed_by_decision(file, local_date(now, rules), pol)
+    if file.serious_dishonesty is not None and not by_decision and rs.history and rs.history[-1].override == "serious_dishonesty":
+        changed |= SCORE_INPUTS  # the listing ended (three years on): the score decides again
     if not changed & SCORE_INPUTS and rs.grade is not None and rs.history and (
             not rs.history[-1].held or (cause.enterprise_id == "*" and _INDEX[rs.history[-1].band] > _INDEX[rs.grade])):
         if changed & INSPECTED:
             rs.next_inspection_due = next_inspection_due(file, rs.grade, rules)
         return None
     score, static, dynamic, credit = _score(file, pol)
-    listed = file.serious_dishonesty is not None or (pol.credit.serious_dishonesty and file.enterprise_id in pol.credit.serious_dishonesty)
+    listed = by_decision or bool(pol.credit.serious_dishonesty and file.enterprise_id in pol.credit.serious_dishonesty)
     override = "serious_dishonesty" if listed else None
     band = "D" if override else pol.band(score)
     previous = rs.grade
@@ -546,7 +571,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     entry = GradeEntry(
         as_of=now, cause_event_id=event_key(cause), score=score, static=static, dynamic=dynamic, credit=credit,
         band=band, grade=grade, previous=previous, held=grade != band, override=override, next_inspection_due=due,
-        contributions=explain(file, pol),
+        contributions=explain(file, pol, by_decision),
     )
     rs.history.append(entry)
     if len(rs.history) > pol.history_max:

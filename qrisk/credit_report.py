@@ -15,7 +15,7 @@ from typing import Any
 from processors.credit_file import VIEW_ONLY, CreditFile
 from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict
-from processors.risk import inspection_frequency, reasons_zh
+from processors.risk import inspection_frequency, listing_ends, reasons_zh
 from processors.step import Rules
 from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, penalties_text
 from schemas.events import NOT_DETECTED
@@ -157,6 +157,17 @@ def _follow_up_zh(interview: Any) -> str:
     return "逾期未跟踪检查" if interview.follow_up_overdue else "待跟踪检查"
 
 
+def _listing_text(file: CreditFile, rules: Rules, now: dt.datetime | None) -> str:
+    """The listing as 严重违法失信 by a decision: until when, or that it ended."""
+    ends = listing_ends(file, rules.policy.risk)
+    if ends is None:
+        return ""
+    today = (now + dt.timedelta(hours=rules.policy.utc_offset_hours)).date() if now else None
+    if today is not None and today >= ends:
+        return f"；曾列入严重违法失信名单（{file.serious_dishonesty}），已于 {ends.isoformat()} 期满移出"
+    return f"；已列入严重违法失信名单（{file.serious_dishonesty}，至 {ends.isoformat()}）"
+
+
 def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """``series``: the chart summaries when ``file`` has no charts of its own (``report_from_view``)."""
     off = rules.policy.utc_offset_hours
@@ -176,7 +187,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         ("现场检查", f"{file.counts.inspections} 次，不符合 {file.counts.inspections_nonconforming} 次"),
         ("整改", f"未结 {file.counts.rectifications_open} 项，逾期 {file.counts.rectifications_overdue} 项"),
         ("行政处罚", f"{file.counts.enforcements} 件" + (f"，罚款合计 {sum(r.fined_yuan for r in file.enforcements):g} 元" if file.enforcements else "")
-                     + (f"；已列入严重违法失信名单（{file.serious_dishonesty}）" if file.serious_dishonesty else "")),
+                     + _listing_text(file, rules, now)),
         ("约谈", f"{file.counts.interviews} 次"),
     ]
     current = rs.current

@@ -194,6 +194,9 @@ class CreditFactors(_Strict):
     serious_dishonesty: list[str] = Field(
         default_factory=list, description="enterprise ids on the serious-dishonesty list (严重失信): straight to D; so does an "
                                           "enforcement.decided event with serious_dishonesty true")
+    serious_dishonesty_years: int = Field(
+        default=3, ge=1, le=50, description="a listing by an enforcement decision ends this many years after the decision "
+                                            "(严重违法失信名单: removed once listed for three years); an id listed here stays until taken out")
 
 
 class RiskPolicy(_Strict):

@@ -218,6 +218,32 @@ def test_a_listing_as_serious_dishonesty_goes_straight_to_d(rules):
     assert state.files[E].risk.grade == "D"
 
 
+def test_a_listing_by_decision_ends_three_years_on_and_the_score_decides_again(rules):
+    decided = ev("enforcement.decided", serious_dishonesty=True)  # decided on 2026-05-18
+    events = [ev("enterprise.registered"), decided, ev("clock.tick", "2029-05-17T12:00:00+08:00")]
+    state, _ = replay(events, rules)
+    f = state.files[E]
+    assert f.risk.grade == "D"  # the last day of the third year: still listed
+    listed = [c for c in f.risk.current.contributions if c.factor == "credit.serious_dishonesty"]
+    assert listed and listed[0].detail_zh.endswith("直接定为 D 级（列入至 2029-05-18）")
+    profile = {row["label"]: row["value"] for row in build_report(f, rules)["profile"]}
+    assert profile["行政处罚"].endswith("；已列入严重违法失信名单（示范县市监处罚〔2026〕12号，至 2029-05-18）")
+    # three years on, a clock tick re-grades by the score (one level at a time) and the report says the listing ended
+    state, effects = replay([ev("clock.tick", "2029-05-18T00:30:00+08:00")], rules, state)
+    f = state.files[E]
+    current = f.risk.current
+    assert current.override is None and f.risk.grade == "C" and current.previous == "D"
+    assert not [c for c in current.contributions if c.factor == "credit.serious_dishonesty"]
+    assert any(e.kind == "risk.graded" and e.data["grade_changed"] for e in effects)
+    profile = {row["label"]: row["value"] for row in build_report(f, rules)["profile"]}
+    assert profile["行政处罚"].endswith("；曾列入严重违法失信名单（示范县市监处罚〔2026〕12号），已于 2029-05-18 期满移出")
+    # the policy sets the term; an id the policy lists stays D regardless
+    longer = Rules(rules.catalogue, Policy.model_validate({"risk": {"credit": {"serious_dishonesty_years": 5}}}))
+    assert replay([*events, ev("clock.tick", "2029-06-01T00:00:00+08:00")], longer)[0].files[E].risk.grade == "D"
+    listed_by_policy = Rules(rules.catalogue, Policy.model_validate({"risk": {"credit": {"serious_dishonesty": [E]}}}))
+    assert replay([*events, ev("clock.tick", "2029-06-01T00:00:00+08:00")], listed_by_policy)[0].files[E].risk.grade == "D"
+
+
 def test_the_policy_sets_the_points(rules):
     policy = Policy.model_validate({"risk": {"dynamic": {"enforcement": {"by_penalty": {"fine": 9}, "cap": 30},
                                                           "interview": {"points": 1, "cap": 1}}}})
