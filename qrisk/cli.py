@@ -5,6 +5,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -553,9 +554,24 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
             accepted += body["accepted"]
             duplicates += body["duplicates"]
         elif resp.status_code in (403, 409, 422) and "errors" in resp.json():
+            errors = resp.json()["errors"]
+            if all(e.get("index") is None for e in errors):
+                # about the request as a whole: a batch over the server's limit is sent again in batches it
+                # takes (it kept this one as a dead letter); anything else would come back the same: stop
+                limit = next((int(m.group(1)) for e in errors if e.get("type") == "batch_too_large"
+                              and (m := re.search(r"at most (\d+)", e.get("reason", ""))) is not None), None)
+                if limit is None or limit < 1:
+                    raise UserError(f"{args.url} refused the batch: " + "; ".join(f"{e.get('reason_zh') or e.get('reason')}" for e in errors))
+                print(f"the service takes at most {limit} events a request: sending batches of {limit}", file=sys.stderr)
+                args.batch = limit
+                pending, where = docs[:], positions[:]
+                for start in range(0, len(pending), limit):
+                    docs[:], positions[:] = pending[start:start + limit], where[start:start + limit]
+                    flush(client)
+                return
             # the server kept every bad (403: not this key's; 409: an id reused for other content) event
             # in dead letters; resend the good ones
-            bad = {e["index"] for e in resp.json()["errors"] if e["index"] is not None}
+            bad = {e["index"] for e in errors if e["index"] is not None}
             for e in resp.json()["errors"]:
                 where = positions[e["index"]] if e["index"] is not None else "batch"
                 print(f"{where}: {e['field']}: {e['reason']} (dead letter {e.get('dead_letter_id')})", file=sys.stderr)

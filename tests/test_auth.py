@@ -262,6 +262,27 @@ def test_import_over_http_sends_its_key_and_keeps_what_the_key_may_not_send(srv,
     assert out.returncode == 2 and "401" in out.stderr
 
 
+def test_import_over_http_with_batches_over_the_services_limit_sends_them_in_batches_it_takes(srv, tmp_path):
+    from tests.conftest import golden
+
+    admin = {"authorization": f"Bearer {srv.role_keys['admin']}"}
+    before = len(srv.get("/v1/dead-letters", headers=admin).json())
+    docs = []
+    for i in range(1100):  # the service takes at most 1,000 a request
+        d = golden("enterprise.registered")
+        d["event_id"], d["enterprise_id"] = str(uuid.uuid4()), f"E-BATCH-{i:04d}"
+        docs.append(d)
+    events = tmp_path / "many.jsonl"
+    events.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs) + "\n", encoding="utf-8")
+    env = {**os.environ, "QRISK_API_KEY": srv.role_keys["admin"]}
+    out = subprocess.run([sys.executable, "-m", "qrisk", "import", str(events), "--url", srv.url, "--batch", "5000"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0 and json.loads(out.stdout) == {"file": str(events), "accepted": 1100, "duplicates": 0, "rejected": 0}, out.stderr
+    assert "at most 1000 events a request" in out.stderr and "Traceback" not in out.stderr
+    # the one oversized request is kept (nothing the service is sent is lost), once: no loop of refusals
+    assert len(srv.get("/v1/dead-letters", headers=admin).json()) == before + 1
+
+
 def test_import_over_http_keeps_unreadable_lines_and_names_every_refusal_by_file_and_line(srv, tmp_path):
     from tests.conftest import golden
 
