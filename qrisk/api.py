@@ -752,7 +752,8 @@ def _conflict_error(index: int | None, event_id: str, seq: int | None) -> dict[s
     if seq is not None:
         error = conflict_error(event_id, f"the event logged as seq {seq}", f"日志序号 {seq} 的事件")
     else:
-        error = conflict_error(event_id, "an earlier event of this batch", "本批次中前面的事件")
+        error = conflict_error(event_id, "another event received with it (earlier in this batch, or in a request that arrived at the same moment)",
+                               "同时收到的另一事件（本批次中前面的事件，或同一时刻到达的其他请求中的事件）")
     return {"index": index, **error, "logged_seq": seq}
 
 

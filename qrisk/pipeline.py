@@ -227,7 +227,7 @@ class Pipeline:
         """
         with self.lock:
             sizes = list(requests) if requests is not None else [len(events)]
-            clashes, logged = self._repeats(events)
+            clashes, logged = self._repeats(events, sizes)
             outcomes: list[Outcome] = []
             fresh: list[tuple[int, Envelope]] = []
             batch_ids: set[str] = set()
@@ -275,34 +275,57 @@ class Pipeline:
             listener(produced)
         return outcomes
 
-    def _repeats(self, events: Sequence[Envelope]) -> tuple[dict[int, int | None], dict[str, int]]:
-        """Which events reuse an id for other content: index -> the seq of the logged one (None: an
-        earlier event of this batch has the id); and the seq of every repeated id already logged.
+    def _repeats(self, events: Sequence[Envelope], sizes: Sequence[int]) -> tuple[dict[int, int | None], dict[str, int]]:
+        """Which events reuse an id for other content: index -> the seq of the logged one (None: another
+        event received with it has the id); and the seq of every repeated id already logged.
+
         A retry repeats the same event and is no conflict (the ``received_at`` the server stamps
-        aside).  Only repeated ids cost a log read."""
-        first: dict[str, Envelope] = {}
-        logged_ids: list[str] = []
-        clashes: dict[int, int | None] = {}
+        aside).  A copy is compared with the logged event when there is one — never with another copy
+        that arrived with it, which may itself be the wrong one — else with the first copy in a request
+        that goes ahead (``sizes``: the requests these events join, in the order they arrived): a request
+        that conflicts is written not at all, so its copies decide nothing.  Only repeated ids cost a
+        digest, and only logged ones a log read.
+        """
         seen = self.state.seen_event_ids
-        for i, event in enumerate(events):
-            eid = str(event.event_id)
-            earlier = first.get(eid)
-            if earlier is not None:
-                if content_digest(earlier) != content_digest(event):
-                    clashes[i] = None
-                continue
-            first[eid] = event
-            if eid in seen:
-                logged_ids.append(eid)
-        if not logged_ids:
-            return clashes, {}
-        rows = self.store.query("SELECT event_id, min(seq) AS seq, any(body) AS body FROM event_log "
-                                "WHERE has(%(ids)s, event_id) GROUP BY event_id", {"ids": logged_ids})
-        logged = {r["event_id"]: (int(r["seq"]), r["body"]) for r in rows}
-        for i, event in enumerate(events):
-            hit = logged.get(str(event.event_id))
-            if hit is not None and i not in clashes and content_digest(_parse_logged(hit[1])) != content_digest(event):
-                clashes[i] = hit[0]
+        ids = [str(event.event_id) for event in events]
+        counts: dict[str, int] = {}
+        for eid in ids:
+            counts[eid] = counts.get(eid, 0) + 1
+        logged_ids = [eid for eid in counts if eid in seen]
+        logged: dict[str, tuple[int, Any]] = {}
+        if logged_ids:
+            rows = self.store.query("SELECT event_id, min(seq) AS seq, any(body) AS body FROM event_log "
+                                    "WHERE has(%(ids)s, event_id) GROUP BY event_id", {"ids": logged_ids})
+            logged = {r["event_id"]: (int(r["seq"]), content_digest(_parse_logged(r["body"]))) for r in rows}
+        watched = [i for i, eid in enumerate(ids) if counts[eid] > 1 or eid in logged]
+        if not watched:
+            return {}, {}
+        digests = {i: content_digest(events[i]) for i in watched}
+        clashes: dict[int, int | None] = {}
+        ahead: dict[str, str] = {}  # id -> digest of its copy in a request that goes ahead
+        start = 0
+        for size in sizes:  # in the order the requests arrived: the first that goes ahead decides
+            mine: dict[str, str] = {}
+            found: dict[int, int | None] = {}
+            for i in range(start, start + size):
+                if i not in digests:
+                    continue
+                eid, digest = ids[i], digests[i]
+                hit = logged.get(eid)
+                if hit is not None:
+                    if digest != hit[1]:
+                        found[i] = hit[0]
+                    continue
+                reference = ahead.get(eid) or mine.get(eid)
+                if reference is None:
+                    mine[eid] = digest
+                elif reference != digest:
+                    found[i] = None
+            start += size
+            if found:
+                clashes.update(found)
+            else:
+                ahead.update(mine)
         return clashes, {eid: seq for eid, (seq, _) in logged.items()}
 
     def _fold(self, event: Envelope) -> tuple[list[Effect], list[AlertChange] | None]:

@@ -208,5 +208,16 @@ def test_a_conflict_is_decided_under_the_commit_lock_per_request(tmp_path):
         outcomes = pipeline.submit([parse_event(reg), parse_event(other), parse_event(fresh)], [2, 1])
         assert [(o.status, o.seq) for o in outcomes] == [("withheld", None), ("conflict", 2), ("accepted", 3)]
         assert pipeline.seq == 3 and len(pipeline.state.seen_event_ids) == 3
+        # a retry identical to what the log holds is a duplicate, whatever copy of its id arrived first
+        # beside it (here the wrong one, in another request of the same commit)
+        outcomes = pipeline.submit([parse_event(other), parse_event(complaint), parse_event(other)], [1, 1, 1])
+        assert [(o.status, o.seq) for o in outcomes] == [("conflict", 2), ("duplicate", 2), ("conflict", 2)]
+        # not logged yet: the first copy of the requests that go ahead decides; a request that falls out
+        # for another conflict decides nothing
+        a, b = golden("interview.held"), golden("interview.held")
+        b["payload"]["reason"] = "另一事由"
+        outcomes = pipeline.submit([parse_event(other), parse_event(b), parse_event(a), parse_event(a)], [2, 1, 1])
+        assert [o.status for o in outcomes] == ["conflict", "withheld", "accepted", "duplicate"]
+        assert pipeline.state.files[a["enterprise_id"]].interviews[0].reason == a["payload"]["reason"]
     finally:
         pipeline.close()
