@@ -490,11 +490,21 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     def _alert_views(alert_id: str | None = None) -> list[dict[str, Any]]:
         if distributed:  # as the workers folded them, through the sink (seconds behind the log)
             return pipeline.alert_views(alert_id)
+        from qrisk.pipeline import stored_alert_views
+
         with pipeline.lock:
             if alert_id is not None:
                 alert = pipeline.alerts.alerts.get(alert_id)
-                return [alert.view()] if alert is not None else []
-            return [a.view() for a in pipeline.alerts.alerts.values()]
+                if alert is not None:
+                    return [alert.view()]
+            else:
+                live = {a.alert_id: a.view() for a in pipeline.alerts.alerts.values()}
+        # alerts verified or closed long ago leave the fold's book (alerts.closed_kept_days); the
+        # alerts table keeps them, and a supervisor still finds them
+        stored = stored_alert_views(pipeline.store, alert_id)
+        if alert_id is not None:
+            return stored
+        return [*live.values(), *(v for v in stored if v["alert_id"] not in live)]
 
     def _alert_for(alert_id: str, key: ApiKey) -> dict[str, Any]:
         views = _alert_views(alert_id)

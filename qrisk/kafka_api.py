@@ -109,11 +109,9 @@ class DistributedBackend:
 
     def alert_views(self, alert_id: str | None = None) -> list[dict[str, Any]]:
         """Alerts as the workers folded them (the sink's ``alerts`` rows: the newest version's view)."""
-        where = "WHERE alert_id = %(id)s " if alert_id is not None else ""
-        rows = self.store.query(
-            f"SELECT argMax(evidence, version) AS body FROM alerts {where}GROUP BY enterprise_id, alert_id",
-            {"id": alert_id} if alert_id is not None else {})
-        return [json.loads(r["body"]) for r in rows]
+        from qrisk.pipeline import stored_alert_views
+
+        return stored_alert_views(self.store, alert_id)
 
     def close(self) -> None:
         try:

@@ -549,6 +549,14 @@ ALERT_STEP_COLUMNS = ALERT_COLUMNS + ("step_version", "at", "at_ms", "action", "
                                       "delivery_id", "receiver", "channel", "reason", "body")
 
 
+def stored_alert_views(store: Store, alert_id: str | None = None) -> list[dict[str, Any]]:
+    """Alerts as the ``alerts`` table holds them (each one's newest version's view, without its steps)."""
+    where = "WHERE alert_id = %(id)s " if alert_id is not None else ""
+    rows = store.query(f"SELECT argMax(evidence, version) AS body FROM alerts {where}GROUP BY enterprise_id, alert_id",
+                       {"id": alert_id} if alert_id is not None else {})
+    return [json.loads(r["body"]) for r in rows if r["body"]]
+
+
 def alert_step_rows(changes: list[AlertChange]) -> list[tuple[Any, ...]]:
     """One ``alert_steps_in`` row per step.  Only the newest row of each alert carries the alert as
     it is now (its view as JSON, its version); an earlier step's row keeps its own, lower, version

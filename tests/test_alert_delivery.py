@@ -346,3 +346,30 @@ def test_the_embedded_ticker_moves_the_logs_clock_and_an_unacknowledged_alert_es
     finally:
         srv.stop()
         hook.close()
+
+
+def test_an_alert_closed_long_ago_is_still_found_after_it_left_the_folds_memory(tmp_path):
+    """The fold keeps alerts verified or closed within alerts.closed_kept_days (90); older ones live on
+    in the alerts tables, and the API reads them there: a supervisor looking back finds every alert."""
+    srv = Server(tmp_path / "data").start()
+    try:
+        admin = srv.headers
+        srv.post("/v1/events", json=[event("enterprise.registered", recent(24 * 300)),
+                                     failing_sample(recent(24 * 299), "DC-OLD-1")]).raise_for_status()
+        [alert] = wait_for(lambda: [a for a in srv.get("/v1/alerts").json() if a["rule"] == "sampling.unqualified"])
+        aid = alert["alert_id"]
+        close = {"event_id": str(uuid.uuid4()), "event_type": "alert.action", "schema_version": 2, "enterprise_id": alert["enterprise_id"],
+                 "occurred_at": recent(24 * 200), "source": {"kind": "bureau", "id": "county-msb"},
+                 "payload": {"alert_id": aid, "action": "close", "actor": "li", "note": "已处置"}}
+        srv.post("/v1/events", json=close).raise_for_status()
+        tick = {"event_id": str(uuid.uuid4()), "event_type": "clock.tick", "schema_version": 2, "enterprise_id": "*",
+                "occurred_at": recent(1), "source": {"kind": "system", "id": "clock"}, "payload": {}}
+        srv.post("/v1/events", json=tick).raise_for_status()  # the log's clock: 200 days after the close
+        wait_for(lambda: srv.get("/healthz").json()["derived_lag"] == 0)
+        listed = [a for a in srv.get("/v1/alerts?state=closed", headers=admin).json() if a["alert_id"] == aid]
+        assert listed and listed[0]["state"] == "closed"
+        detail = srv.get(f"/v1/alerts/{aid}", headers=admin).json()
+        assert detail["state"] == "closed" and [s["action"] for s in detail["steps"]] == ["opened", "close"]
+        assert srv.get(f"/v1/enterprises/{alert['enterprise_id']}", headers=admin).status_code == 200
+    finally:
+        srv.stop()
