@@ -395,8 +395,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         answered = []
         for event, o in zip(events, outcomes):
             entry: dict[str, Any] = {"event_id": o.event_id, "status": o.status, "seq": o.seq}
-            if o.status == "accepted" and (warned := _warnings(event)):
-                entry["warnings"] = warned  # accepted as the lab's record, but qrisk cannot judge these items
+            # accepted as the lab's record, but qrisk cannot judge these items; a retry hears it again (its
+            # first answer may be the one that was lost)
+            if o.status in ("accepted", "duplicate") and (warned := _warnings(event)):
+                entry["warnings"] = warned
             answered.append(entry)
         warned_total = sum(len(e.get("warnings", ())) for e in answered)
         if warned_total:
@@ -413,10 +415,16 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if rules is None:
             return []
         category = None
+        unregistered: list[dict[str, Any]] = []
         if not distributed:
             file = pipeline.state.files.get(event.enterprise_id)
             category = file.profile.category if file is not None and file.profile is not None else None
-        return event_warnings(event, rules.catalogue, category)
+            if category is None and event.event_type == "sampling.result":
+                # the category chooses the standard: the sample waits, judged when the enterprise is registered
+                unregistered = [{"field": "enterprise_id", "type": "enterprise_unregistered",
+                                 "reason": f"enterprise {event.enterprise_id!r} is not registered: the sample is kept and judged once it is",
+                                 "reason_zh": f"企业 {event.enterprise_id} 尚未登记：样品结果已接收，待企业登记（确定食品类别）后判定"}]
+        return unregistered + event_warnings(event, rules.catalogue, category)
 
     @app.get("/v1/enterprises", summary="Every enterprise with its headline figures (supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))
@@ -653,13 +661,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     @app.get("/v1/dead-letters", summary="Most recent rejected inputs with their reasons (a sender's key: its own)",
              responses=_AUTH_RESPONSES, **_declared(letter_readers))
-    def dead_letters(limit: int = 100, format: Format = "json", key: ApiKey = Security(letter_readers)) -> Any:
+    def dead_letters(limit: int = 100, offset: int = 0, format: Format = "json", key: ApiKey = Security(letter_readers)) -> Any:
+        """Newest first, ``limit`` (at most 1,000) from ``offset``: page back with ``offset`` to reach older ones."""
         where, params = _own_letters(key)
-        limit = max(1, min(limit, 1000))
+        limit, offset = max(1, min(limit, 1000)), max(0, offset)
         rows = pipeline.store.query(
             "SELECT dead_letter_id, received_at, channel, position, reason, errors, raw, raw_encoding "
-            f"FROM dead_letters FINAL{where} ORDER BY received_at DESC, received_ms DESC LIMIT %(limit)s",
-            {"limit": limit, **params},
+            f"FROM dead_letters FINAL{where} ORDER BY received_at DESC, received_ms DESC, dead_letter_id LIMIT %(limit)s OFFSET %(offset)s",
+            {"limit": limit, "offset": offset, **params},
         )
         if format == "json":
             return [_letter(r) for r in rows]

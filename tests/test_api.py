@@ -221,3 +221,26 @@ def test_a_conflict_is_decided_under_the_commit_lock_per_request(tmp_path):
         assert pipeline.state.files[a["enterprise_id"]].interviews[0].reason == a["payload"]["reason"]
     finally:
         pipeline.close()
+
+
+def test_a_sample_of_an_unregistered_enterprise_is_kept_with_a_warning_and_a_retry_hears_it_again(server):
+    sample = golden("sampling.result")
+    sample["event_id"], sample["enterprise_id"] = str(uuid.uuid4()), "E-NOT-YET-REGISTERED"
+    first = post(server, sample).json()["events"][0]
+    assert first["status"] == "accepted"
+    [warning] = first["warnings"]
+    assert warning["field"] == "enterprise_id" and warning["type"] == "enterprise_unregistered"
+    assert "尚未登记" in warning["reason_zh"] and "E-NOT-YET-REGISTERED" in warning["reason_zh"]
+    again = post(server, sample).json()["events"][0]  # the lab lost the first answer and retries
+    assert again["status"] == "duplicate" and again["warnings"] == first["warnings"]
+
+
+def test_dead_letters_page_back_with_offset(server):
+    for n in range(3):
+        bad = golden("complaint.received")
+        bad["event_id"], bad["payload"]["channel"] = str(uuid.uuid4()), f"pigeon-{n}"
+        assert post(server, bad).status_code == 422
+    newest = server.get("/v1/dead-letters?limit=2").json()
+    older = server.get("/v1/dead-letters?limit=2&offset=2").json()
+    assert len(newest) == 2 and older and not {d["dead_letter_id"] for d in newest} & {d["dead_letter_id"] for d in older}
+    assert [d["dead_letter_id"] for d in server.get("/v1/dead-letters?limit=4").json()] == [d["dead_letter_id"] for d in newest + older][:4]
