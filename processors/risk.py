@@ -686,20 +686,27 @@ def filled_gaps(file: "CreditFile", event: "Envelope", rules: "Rules") -> list[d
 # --------------------------------------------------------------------------- ranking
 
 
-def reasons_zh(entry: GradeEntry | None, limit: int = 5) -> list[str]:
-    """The terms that made the score, largest first, as sentences."""
+def reasons_zh(entry: GradeEntry | None, limit: int = 5, before: GradeEntry | None = None) -> list[str]:
+    """The terms that made the score, largest first, as sentences; with ``before`` (the previous
+    evaluation), the terms that grew since come first and say by how much: why the grade moved."""
     if entry is None:
         return []
     terms = [c for c in entry.contributions if c.points > 0 or c.factor == "credit.serious_dishonesty"]
-    # what the enterprise did (dynamic), then its record (credit), then what it is (static)
+    grown: dict[str, float] = {}
+    if before is not None:
+        was = {c.factor: c.points for c in before.contributions}
+        grown = {c.factor: c.points - was.get(c.factor, 0.0) for c in terms if c.points > was.get(c.factor, 0.0)}
+    # what changed, then what the enterprise did (dynamic), then its record (credit), then what it is (static)
     order = {"dynamic": 0, "credit": 1, "static": 2}
-    terms.sort(key=lambda c: (c.factor != "credit.serious_dishonesty", order.get(c.factor.split(".")[0], 3), -c.points, c.factor))
+    terms.sort(key=lambda c: (c.factor != "credit.serious_dishonesty", c.factor not in grown, order.get(c.factor.split(".")[0], 3), -c.points, c.factor))
     out = []
     if entry.held:
         out.append(f"分值 {entry.score:g} 对应 {entry.band} 级；每次评定最多变动规定级数，暂定 {entry.grade} 级")
     for c in terms[:limit]:
         if c.factor == "credit.serious_dishonesty":
             out.append(f"{c.label_zh}：{c.detail_zh}")
+        elif c.factor in grown:
+            out.append(f"{c.label_zh} +{c.points:g}（{c.detail_zh}；较上次评定 +{grown[c.factor]:g}）")
         else:
             out.append(f"{c.label_zh} +{c.points:g}（{c.detail_zh}）")
     return out

@@ -277,12 +277,27 @@ PENALTY_EN = {"warning": "warning", "fine": "fine", "confiscation": "confiscatio
               "licence_revoked": "licence revoked", "other": "other penalty"}
 
 
+def _states(note: str, amount: float) -> bool:
+    """Whether a penalty's note already gives its amount (3,780 元 / 3780元 / 5万元)."""
+    digits = note.replace(",", "").replace("，", "").replace(" ", "")
+    return f"{_yuan(amount)}元" in digits or f"{amount / 10_000:g}万" in digits
+
+
 def penalties_text(penalties: list[Any]) -> tuple[str, str]:
     """A decision's penalties as a supervisor reads them: 警告；罚款 50000 元；没收 3780 元（没收违法生产经营的…）."""
     zh, en = [], []
     for p in penalties:
         money = f" {_yuan(p.amount_yuan)} 元" if p.amount_yuan is not None else ""
-        zh.append(PENALTY_ZH.get(p.kind, p.kind) + money + (f"（{p.note}）" if p.note else ""))
+        label = PENALTY_ZH.get(p.kind, p.kind)
+        if p.note and p.note.startswith(label[:2]):
+            # the note says it as the decision does (没收违法所得, 没收违法生产经营的桶装水 210 桶, 罚款5万元): read
+            # it so, with the amount unless it states it: after a short note, in brackets after a description
+            if not money or _states(p.note, p.amount_yuan):
+                zh.append(p.note)
+            else:
+                zh.append(p.note + money if len(p.note) <= 8 else f"{p.note}（{money.strip()}）")
+        else:
+            zh.append(label + money + (f"（{p.note}）" if p.note else ""))
         en.append(PENALTY_EN.get(p.kind, p.kind) + (f" of {_yuan(p.amount_yuan)} yuan" if p.amount_yuan is not None else ""))
     return "；".join(zh), "; ".join(en)
 
@@ -402,7 +417,9 @@ def _grade_worsened(file: "CreditFile", event: "Envelope", graded: "GradeEntry",
     if not rule.enabled:
         return None
     severity = rule.severity_by_grade.get(graded.grade, rule.severity)
-    reasons = reasons_zh(graded, limit=3)
+    history = file.risk.history
+    before = history[-2] if len(history) >= 2 and history[-1] is graded else None
+    reasons = reasons_zh(graded, limit=3, before=before)
     fields = {"from_grade": graded.previous, "to_grade": graded.grade, "score": f"{graded.score:g}", "reasons": "；".join(reasons)}
     ids: list[str] = []
     for c in graded.contributions:

@@ -268,9 +268,19 @@ def test_a_decision_tells_the_supervisor_with_number_date_violation_and_penaltie
     msg = w["message_zh"]
     assert "2026-05-18 作出行政处罚决定（示范县市监处罚〔2026〕12号）" in msg
     assert "违法行为：生产的饮用纯净水" in msg and "货值金额 3780 元；" in msg  # (its own full stop dropped)
-    assert "处罚：警告；没收 3780 元（没收违法生产经营的饮用纯净水 210 桶）；罚款 50000 元。" in msg
+    assert "处罚：警告；没收违法生产经营的饮用纯净水 210 桶（3780 元）；罚款 50000 元。" in msg
     assert "warning; confiscation of 3780 yuan; fine of 50000 yuan" in w["message_en"]
     assert w["evidence"]["event_ids"] and w["evidence"]["sample_nos"] == ["DC26330110000123"]
+
+
+def test_penalties_read_as_a_decision_words_them():
+    from processors.warnings import penalties_text
+    from schemas.events import Penalty
+
+    zh, _ = penalties_text([Penalty(kind="warning"), Penalty(kind="confiscation", amount_yuan=2539, note="没收违法所得"),
+                            Penalty(kind="confiscation", note="没收违法生产经营的月饼 48 千克"), Penalty(kind="fine", amount_yuan=50000, note="罚款5万元"),
+                            Penalty(kind="fine", amount_yuan=20000), Penalty(kind="suspension", note="责令停产停业10日")])
+    assert zh == "警告；没收违法所得 2539 元；没收违法生产经营的月饼 48 千克；罚款5万元；罚款 20000 元；责令停产停业10日"
 
 
 @pytest.mark.parametrize("penalties, serious, severity", [
@@ -318,7 +328,7 @@ def test_the_report_has_a_section_for_each(rules):
     report = build_report(f, rules)
     [d] = report["enforcements"]
     assert d["decision_no"] == "示范县市监处罚〔2026〕12号" and d["serious_dishonesty_zh"] == "否"
-    assert d["penalties_zh"] == "警告；没收 3780 元（没收违法生产经营的饮用纯净水 210 桶）；罚款 50000 元"
+    assert d["penalties_zh"] == "警告；没收违法生产经营的饮用纯净水 210 桶（3780 元）；罚款 50000 元"
     assert d["related_zh"] == "抽样编号 DC26330110000123、检查 JC2026-0317" and "第一百二十四条" in d["legal_basis"]
     [i] = report["interviews"]
     assert i["officials"] == "刘副局长、王建国" and i["follow_up_by"] == "2026-05-08" and "消毒" in i["commitments"]

@@ -90,6 +90,9 @@ def test_grade_worsening_warns_with_the_reasons(rules):
     assert d.evidence["from"] == "B" and d.evidence["to"] == "C" and d.severity == "medium"
     assert d.dedup_key == f"{E}:grade.worsened:C"
     assert "风险上升，风险等级由 B 级变为 C 级" in d.message_zh and "抽检不合格" in d.message_zh
+    # what moved it comes first, saying by how much since the last evaluation; what it always was comes after
+    reasons = d.message_zh.split("主要原因：")[1] if "主要原因：" in d.message_zh else d.message_zh
+    assert reasons.index("抽检不合格") < reasons.index("较上次评定 +15") < reasons.index("提档升级分档") < reasons.index("食品类别")
     assert d.evidence["event_ids"]  # the events behind the dynamic and credit terms
     # improving is no warning
     state, _ = replay(events, rules)
