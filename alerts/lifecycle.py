@@ -461,7 +461,11 @@ class AlertBook(FoldState):
     def _notify(self, alert: Alert, step: AlertStep, reason: str, receivers: list[str], policy: Policy, live: bool) -> list[Notification]:
         # a silence is asked at each notification: one that ended lets a lasting alert speak again
         alert.silenced = silenced(alert, policy.alerts, step.at)
-        if alert.silenced or not receivers:
+        if alert.silenced:
+            return []
+        if not receivers:
+            if reason == "escalated":
+                step.note += "（未配置升级接收人 alerts.escalate_to，亦无路由接收人：无人收到通知）"
             return []
         if not live:
             step.note += f"（事件在发生 {policy.alerts.live_within_hours} 小时后才收到，属历史数据，未通知 {'、'.join(receivers)}）"

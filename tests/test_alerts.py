@@ -126,6 +126,15 @@ def test_an_unacknowledged_alert_escalates_by_event_time_and_a_replay_escalates_
     assert county.feed(ev("clock.tick", "2026-02-12T10:00:00+08:00", enterprise_id="*")) == [], "escalated once"
 
 
+def test_an_escalation_nobody_can_receive_says_so(rules):
+    c = County(rules, Policy())  # no receivers, no routes, no escalate_to: the bureau has configured none yet
+    c.feed(registered("2026-01-05T09:00:00+08:00"))
+    alert = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    [step] = [ch.step for ch in c.feed(ev("clock.tick", "2026-02-12T10:00:00+08:00", enterprise_id="*"))
+              if ch.step.action == "escalated" and ch.alert.alert_id == alert.alert_id]
+    assert "升级通报" in step.note and step.note.endswith("无人收到通知）")
+
+
 def test_acknowledged_in_time_does_not_escalate(county):
     alert = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
     county.feed(act(alert.alert_id, "acknowledge", "2026-02-10T15:00:00+08:00"))
