@@ -179,7 +179,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         ("企业名称", name), ("企业编号", file.enterprise_id), ("许可证编号", _licence(file)),
         ("地址", p.address if p else ""), ("乡镇/街道", p.town if p else ""), ("县/区", (p.region or "") if p else ""),
         ("食品类别", CATEGORY_ZH.get(p.category, p.category) if p else "未登记"), ("生产规模", SCALE_ZH.get(p.scale, p.scale) if p else ""),
-        ("供应人群", "" if not p or p.population_served is None else f"{p.population_served} 人"),
+        ("供应人群", "" if not p else "未登记" if p.population_served is None else f"{p.population_served} 人"),
         ("提档升级档次", _tier_text(p.campaign_tier) if p else ""), ("登记时间", _local(file.registered_at, off)),
         ("抽检", f"{file.counts.samples} 批次，不合格 {file.counts.samples_failed} 批次"
                 + (f"，合格率 {100 * file.pass_rate:.1f}%" if file.pass_rate is not None else "")),
