@@ -126,7 +126,7 @@ def reason_zh(err: dict[str, Any]) -> str:
         zh = getattr(cause, "zh", None)  # schemas.events.FieldError says it in Chinese itself
         return zh if zh else f"{base}：{cause if cause is not None else err['msg']}"
     if kind == "literal_error" and "expected" in ctx:
-        return f"{base}，应为 {ctx['expected']}"
+        return f"{base}，应为 {_listed_zh(ctx['expected'])}"
     if kind == "string_pattern_mismatch" and "pattern" in ctx:
         return f"{base}（应匹配 {ctx['pattern']}）"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
@@ -139,6 +139,14 @@ def reason_zh(err: dict[str, Any]) -> str:
         if limit is not None:
             return f"{base}（{'至少' if kind.endswith('short') else '至多'} {limit} {'个字符' if kind.startswith('string') else '项'}）"
     return base
+
+
+def _listed_zh(expected: str) -> str:
+    """pydantic's "'a', 'b' or 'c'" as Chinese lists it: 'a'、'b' 或 'c' (the values are the codes to send, quoted)."""
+    head, sep, last = expected.rpartition(" or ")
+    if not sep:
+        return expected
+    return "、".join(head.split(", ")) + f" 或 {last}"
 
 
 def _error(field: str, type_: str, reason: str, reason_zh: str | None = None) -> dict[str, Any]:

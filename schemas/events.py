@@ -143,7 +143,15 @@ _VERDICT_ALIASES = {"合格": "pass", "不合格": "fail", "PASS": "pass", "FAIL
 
 
 def _verdict_alias(value: Any) -> Any:
-    return _VERDICT_ALIASES.get(value, value) if isinstance(value, str) else value
+    # a lab system pads its table cells ("合格 "): the verdict is the word, not the spaces
+    verdict = _VERDICT_ALIASES.get(value.strip(), value.strip()) if isinstance(value, str) else value
+    if verdict not in ("pass", "fail"):
+        # pydantic's literal_error would name pass and fail only, and a lab that sent 合格 would not
+        # learn that 合格 is what it may send
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        raise FieldError(f"must be pass or fail (合格/不合格, PASS/FAIL and Pass/Fail are read as such), got {shown}",
+                         f"应为 pass/fail 或 合格/不合格（也接受 PASS/FAIL、Pass/Fail），收到 {shown}")
+    return verdict
 
 
 # The exported schema lists every spelling the model accepts: a lab system checking its payload

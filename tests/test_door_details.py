@@ -1,0 +1,66 @@
+"""Details of what the HTTP door (POST /v1/events → ``decode_body``) answers a lab integrator.
+
+From a lab integrator's review: each reason must be the sentence itself, say what is accepted,
+in English and in a Chinese that reads naturally; checks added here apply at the door only, so
+that what a log already holds re-reads as it was.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from ingest.validate import decode_body
+from qrisk.demo import CountyGenerator
+from schemas.upcast import parse_event
+from tests.conftest import all_goldens, golden
+
+
+def _body(doc) -> bytes:
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+def _errors(doc) -> dict[str, dict]:
+    """The door's errors for one refused event, by field."""
+    events, rejected = decode_body(_body(doc))
+    assert not events, "accepted"
+    (rejection,) = rejected
+    return {e["field"]: e for e in rejection.errors}
+
+
+def _sample(**payload) -> dict:
+    doc = golden("sampling.result")
+    doc["payload"].update(payload)
+    return doc
+
+
+# --------------------------------------------------------------------------- 1. verdicts
+
+
+@pytest.mark.parametrize("spelling, verdict", [("合格 ", "pass"), (" 不合格", "fail"), ("\t合格\n", "pass"), (" PASS ", "pass"), ("fail ", "fail")])
+def test_a_verdict_with_spaces_around_it_is_read(spelling, verdict):
+    doc = golden("sampling.result")
+    doc["payload"]["items"][1]["lab_verdict"] = spelling
+    events, rejected = decode_body(_body(doc))
+    assert rejected == [] and events[0].payload.items[1].lab_verdict == verdict
+
+
+def test_a_refused_verdict_says_what_is_accepted_in_both_languages():
+    doc = golden("sampling.result")
+    doc["payload"]["items"][0]["lab_verdict"] = "maybe"
+    error = _errors(doc)["payload.items[0].lab_verdict"]
+    assert "pass" in error["reason"] and "合格" in error["reason"] and "'maybe'" in error["reason"]
+    assert "应为 pass/fail 或 合格/不合格" in error["reason_zh"]
+    assert " or " not in error["reason_zh"]
+
+
+def test_a_value_outside_a_list_is_refused_in_natural_chinese():
+    doc = golden("sampling.result")
+    doc["source"]["kind"] = "robot"
+    error = _errors(doc)["source.kind"]
+    assert error["type"] == "literal_error"
+    assert error["reason_zh"] == "取值不在允许范围内，应为 'lab'、'complaint_channel'、'inspector'、'bureau'、'importer' 或 'system'"
+    doc = golden("complaint.resolved")
+    doc["schema_version"] = "2"
+    assert _errors(doc)["schema_version"]["reason_zh"] == "取值不在允许范围内，应为 2"
