@@ -113,8 +113,15 @@ def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
             if e["type"] in seen:
                 continue
             seen.add(e["type"])
-            errors.append({"field": field_path, "type": e["type"], "reason": e["msg"], "reason_zh": reason_zh(e)})
+            errors.append({"field": field_path, "type": e["type"], "reason": reason_en(e), "reason_zh": reason_zh(e)})
     return errors
+
+
+def reason_en(err: dict[str, Any]) -> str:
+    """The English reason: pydantic's message, without the "Value error, " it puts before what a validator said."""
+    if err["type"] == "value_error":
+        return err["msg"].removeprefix("Value error, ")
+    return err["msg"]
 
 
 def reason_zh(err: dict[str, Any]) -> str:

@@ -64,3 +64,19 @@ def test_a_value_outside_a_list_is_refused_in_natural_chinese():
     doc = golden("complaint.resolved")
     doc["schema_version"] = "2"
     assert _errors(doc)["schema_version"]["reason_zh"] == "取值不在允许范围内，应为 2"
+
+
+# --------------------------------------------------------------------------- 2. the reason is the sentence itself
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda d: d["payload"]["items"].append(dict(d["payload"]["items"][0])), "payload.items"),
+    (lambda d: d["payload"].__setitem__("sampled_on", "1741132800"), "payload.sampled_on"),
+    (lambda d: d.__setitem__("occurred_at", "2026-03-12T15:20:00"), "occurred_at"),
+])
+def test_english_reasons_carry_no_pydantic_prefix(mutate, field):
+    doc = golden("sampling.result")
+    mutate(doc)
+    error = _errors(doc)[field]
+    assert error["type"] == "value_error"
+    assert not error["reason"].startswith("Value error") and error["reason"][0].islower(), error["reason"]
