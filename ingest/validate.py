@@ -148,6 +148,29 @@ def reason_zh(err: dict[str, Any]) -> str:
     return base
 
 
+# what json.JSONDecodeError says (Python's decoder has these few messages), as a lab integrator reads it
+_JSON_PROBLEM_ZH = {
+    "Expecting value": "此处缺少值（或多了逗号）",
+    "Expecting property name enclosed in double quotes": "此处应为双引号括起的字段名（或多了逗号）",
+    "Expecting ':' delimiter": "此处应为冒号 :",
+    "Expecting ',' delimiter": "此处应为逗号 ,",
+    "Unterminated string starting at": "此处开始的字符串缺少结尾的双引号",
+    "Invalid control character at": "字符串中有未转义的控制字符（如换行、制表符）",
+    "Invalid \\escape": "无效的转义序列",
+    "Invalid \\uXXXX escape": "无效的 \\uXXXX 转义",
+    "Extra data": "JSON 已结束，其后还有多余内容",
+}
+
+
+def json_invalid_zh(exc: ValueError) -> str:
+    """The Chinese reason for a body json.loads refused, with the line and column the English one gives."""
+    if isinstance(exc, json.JSONDecodeError):
+        what = _JSON_PROBLEM_ZH.get(exc.msg, "有误")
+        return f"不是合法的 JSON：第 {exc.lineno} 行第 {exc.colno} 列（字符位置 {exc.pos}）：{what}"
+    token = str(exc).removesuffix(" is not valid JSON")  # NaN, Infinity, -Infinity (schemas.upcast.load_json)
+    return f"不是合法的 JSON：{token} 不是 JSON 的取值（数值须为有限数字）"
+
+
 def _listed_zh(expected: str) -> str:
     """pydantic's "'a', 'b' or 'c'" as Chinese lists it: 'a'、'b' 或 'c' (the values are the codes to send, quoted)."""
     head, sep, last = expected.rpartition(" or ")
@@ -220,7 +243,7 @@ def _decode_general(raw: bytes, max_batch: int) -> tuple[list[Envelope], list[Re
     except UnicodeDecodeError as exc:
         return [], [Rejection(None, raw, [_error("", "body_encoding", f"body is not UTF-8 (byte {exc.start} cannot be decoded): send JSON as UTF-8")])]
     except ValueError as exc:
-        return [], [Rejection(None, raw, [_error("", "json_invalid", f"body is not valid JSON: {exc}")])]
+        return [], [Rejection(None, raw, [_error("", "json_invalid", f"body is not valid JSON: {exc}", json_invalid_zh(exc))])]
     except RecursionError:
         return [], [Rejection(None, raw, [_error("", "json_invalid", "body is not valid JSON: nested too deeply")])]
     if isinstance(doc, dict) and set(doc) == {"events"}:

@@ -80,3 +80,19 @@ def test_english_reasons_carry_no_pydantic_prefix(mutate, field):
     error = _errors(doc)[field]
     assert error["type"] == "value_error"
     assert not error["reason"].startswith("Value error") and error["reason"][0].islower(), error["reason"]
+
+
+# --------------------------------------------------------------------------- 3. where the JSON breaks, in Chinese too
+
+
+def test_invalid_json_says_where_in_chinese_too():
+    raw = b'{\n  "event_id": "x",\n  "event_type": "sampling.result",,\n}'
+    _, rejected = decode_body(raw)
+    (error,) = rejected[0].errors
+    assert error["type"] == "json_invalid"
+    assert "line 3 column 35" in error["reason"]
+    assert "第 3 行第 35 列" in error["reason_zh"] and "不是合法的 JSON" in error["reason_zh"]
+    # the tokens Python reads but JSON has not: no position to give, the reason names the token
+    _, rejected = decode_body(_body(golden("sampling.result")).replace(b"0.01]", b"NaN]"))
+    (error,) = rejected[0].errors
+    assert error["type"] == "json_invalid" and "NaN" in error["reason_zh"]
