@@ -97,6 +97,9 @@ def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
     by_field: dict[str, list[dict[str, Any]]] = {}
     for err in exc.errors(include_url=False):
         field_path = "event_type" if err["type"].startswith("union_tag") else _path(err["loc"], event_type)
+        blamed = getattr((err.get("ctx") or {}).get("error"), "field", None)
+        if blamed:  # a check across fields names the one to correct (schemas.events.FieldError)
+            field_path = f"{field_path}.{blamed}" if field_path else blamed
         by_field.setdefault(field_path, []).append(err)
     errors = []
     for field_path, errs in by_field.items():

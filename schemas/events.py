@@ -67,11 +67,15 @@ LATEST = dt.datetime(2106, 1, 1, tzinfo=dt.timezone.utc)
 
 
 class FieldError(ValueError):
-    """A refusal with its reason in Chinese as well: the door (``ingest.validate``) shows both."""
+    """A refusal with its reason in Chinese as well: the door (``ingest.validate``) shows both.
 
-    def __init__(self, en: str, zh: str):
+    ``field``: for a check across fields, raised by the model holding them, the path (from that
+    model) of the field the lab should correct, e.g. ``payload.sampled_on``: the door names it."""
+
+    def __init__(self, en: str, zh: str, field: str | None = None):
         super().__init__(en)
         self.zh = zh
+        self.field = field
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -97,6 +101,10 @@ DOOR = {"door": True}
 """Validation context of the ways in (HTTP, files, the Kafka ingress): checks added to the contract
 after events were first accepted apply there only.  An event already in a log was valid when it
 came and must re-read as it was, or a replay would lose it (``parse_event`` without context)."""
+
+LOCAL_UTC_OFFSET_HOURS = 8
+"""Beijing time, the policy's ``utc_offset_hours`` default: the offset of the local day a door check
+compares a date with, unless the validation context says ``utc_offset_hours``."""
 
 # JSON has no date type: ISO-8601 text only (at the door).  Pydantic alone would also read
 # "1741132800" (epoch seconds, as text) and a date given as a datetime at midnight: a lab system
@@ -533,6 +541,23 @@ class EnterpriseUpdated(Envelope):
 class SamplingResultEvent(Envelope):
     event_type: Literal["sampling.result"]
     payload: SamplingResult
+
+    @model_validator(mode="after")
+    def _reported_after_sampled(self, info: ValidationInfo) -> "SamplingResultEvent":
+        # a result cannot be reported before its sample was taken: the sampling date or the report
+        # time is mistyped, and the sampling date places the sample in the credit file's history.
+        # Dates are local (a lab writes the Beijing date), so the report's day is occurred_at's local one.
+        if not (info.context and info.context.get("door")):
+            return self
+        offset = info.context.get("utc_offset_hours", LOCAL_UTC_OFFSET_HOURS)
+        reported = (self.occurred_at + dt.timedelta(hours=offset)).date()
+        sampled = self.payload.sampled_on
+        if sampled > reported:
+            raise FieldError(f"sampled_on {sampled.isoformat()} is after the result was reported (occurred_at, local date {reported.isoformat()}): "
+                             "one of the two is wrong",
+                             f"抽样日期 {sampled.isoformat()} 晚于结果报告时间 {reported.isoformat()}（occurred_at 的当地日期），两者必有一处有误",
+                             field="payload.sampled_on")
+        return self
 
 
 class ComplaintReceivedEvent(Envelope):

@@ -116,3 +116,42 @@ def test_a_warning_names_the_item_in_chinese_when_the_lab_did_not(rules):
     assert "总大肠菌群将判定为待定" in event_warnings(parse_event(doc), rules.catalogue, None)[0]["reason_zh"]
     doc["payload"]["items"][3] = {"item_code": "no_such_item", "values": [-1], "unit": "mg/L"}
     assert {w["reason_zh"] for w in event_warnings(parse_event(doc), rules.catalogue, None)} >= {"检测结果为负值，no_such_item将判定为待定"}
+
+
+# --------------------------------------------------------------------------- 5. a result reported before its sample was taken
+
+
+def test_a_result_reported_before_its_sampling_date_is_refused_at_the_door():
+    doc = _sample(sampled_on="2026-04-05")  # occurred_at 2026-03-12T15:20:00+08:00
+    error = _errors(doc)["payload.sampled_on"]
+    assert "2026-04-05" in error["reason"] and "2026-03-12" in error["reason"]
+    assert "抽样日期 2026-04-05 晚于结果报告时间 2026-03-12" in error["reason_zh"]
+    # a log holding such an event re-reads it as it was
+    assert parse_event(doc).payload.sampled_on == dt.date(2026, 4, 5)
+
+
+@pytest.mark.parametrize("occurred_at, refused", [
+    ("2026-03-04T17:00:00Z", False),  # 2026-03-05 01:00 in Beijing: the day it was sampled
+    ("2026-03-04T15:59:59Z", True),  # 2026-03-04 23:59:59 in Beijing: the day before
+    ("2026-03-05T00:30:00+08:00", False),
+    ("2026-03-04T23:30:00+08:00", True),
+    ("2026-03-04T20:00:00-05:00", False),  # 2026-03-05 09:00 in Beijing
+])
+def test_the_report_day_is_the_local_one(occurred_at, refused):
+    doc = _sample(sampled_on="2026-03-05", production_date="2026-03-01")
+    doc["occurred_at"] = occurred_at
+    events, rejected = decode_body(_body(doc))
+    assert bool(rejected) == refused, rejected and rejected[0].errors
+    if refused:
+        (error,) = rejected[0].errors
+        assert error["field"] == "payload.sampled_on" and "2026-03-04" in error["reason_zh"]
+
+
+def test_every_demo_event_and_golden_example_passes_the_door():
+    docs = [json.loads(e.model_dump_json(exclude_unset=True)) for e in CountyGenerator(seed=7).generate()]
+    events, rejected = decode_body(_body(docs), max_batch=len(docs))
+    assert rejected == [] and len(events) == len(docs)
+    for doc in docs:  # the general path too: beside a bad element, each is valid
+        assert [r.index for r in decode_body(_body([doc, {}]))[1]] == [1]
+    events, rejected = decode_body(_body(all_goldens()))
+    assert rejected == []
