@@ -242,6 +242,17 @@ class TestItem(Model):
     detection_limit: FiniteFloat | None = Field(default=None, ge=0, description="方法检出限, same unit")
     lab_verdict: LabVerdict | None = Field(default=None, description="结果判定 by the lab: pass/fail (合格/不合格)")
 
+    @field_validator("detection_limit")
+    @classmethod
+    def _a_limit_detects_something(cls, limit: float | None, info: ValidationInfo) -> float | None:
+        # a method detects down to some positive amount: 0 is a blank cell read as a number, and an
+        # "ND" charted at half the detection limit (processors.fluctuation) would be drawn at 0.  At
+        # the door only (ge=0 was the contract when logs were written; they must re-read as they were).
+        if limit == 0 and info.context and info.context.get("door"):
+            raise FieldError("a method's detection limit must be greater than 0 (leave detection_limit out when it is not known)",
+                             "方法检出限须大于 0（未知时请省略 detection_limit）")
+        return limit
+
     @field_validator("values")
     @classmethod
     def _one_spelling_of_not_detected(cls, values: list[Any]) -> list[Any]:

@@ -155,3 +155,16 @@ def test_every_demo_event_and_golden_example_passes_the_door():
         assert [r.index for r in decode_body(_body([doc, {}]))[1]] == [1]
     events, rejected = decode_body(_body(all_goldens()))
     assert rejected == []
+
+
+# --------------------------------------------------------------------------- 6. a detection limit of 0
+
+
+def test_a_detection_limit_of_zero_is_refused_at_the_door():
+    doc = golden("sampling.result")
+    doc["payload"]["items"][1]["detection_limit"] = 0
+    error = _errors(doc)["payload.items[1].detection_limit"]
+    assert "greater than 0" in error["reason"] and "方法检出限须大于 0" in error["reason_zh"]
+    doc["payload"]["items"][1]["detection_limit"] = 0.0
+    assert "payload.items[1].detection_limit" in _errors(doc)
+    assert parse_event(doc).payload.items[1].detection_limit == 0  # a log holding one re-reads it
