@@ -168,3 +168,34 @@ def test_a_detection_limit_of_zero_is_refused_at_the_door():
     doc["payload"]["items"][1]["detection_limit"] = 0.0
     assert "payload.items[1].detection_limit" in _errors(doc)
     assert parse_event(doc).payload.items[1].detection_limit == 0  # a log holding one re-reads it
+
+
+# --------------------------------------------------------------------------- 7. the {"events": [...]} form
+
+
+def test_events_must_be_a_list():
+    _, rejected = decode_body(_body({"events": golden("complaint.received")}))
+    (rejection,) = rejected
+    (error,) = rejection.errors
+    assert error["field"] == "events" and "list of events" in error["reason"] and "数组" in error["reason_zh"]
+    assert rejection.index is None
+
+
+def test_keys_beside_events_are_named():
+    _, rejected = decode_body(_body({"events": [golden("complaint.received")], "foo": 1, "batch_id": "x"}))
+    (rejection,) = rejected
+    fields = {e["field"]: e for e in rejection.errors}
+    assert set(fields) == {"foo", "batch_id"}
+    assert "beside events" in fields["foo"]["reason"] and "events" in fields["foo"]["reason_zh"]
+    assert all(e["type"] == "extra_forbidden" for e in rejection.errors)
+
+
+def test_the_other_body_forms_still_work():
+    one = golden("complaint.received")
+    assert len(decode_body(_body(one))[0]) == 1
+    assert len(decode_body(_body([one, golden("complaint.resolved")]))[0]) == 2
+    assert len(decode_body(_body({"events": [one, golden("complaint.resolved")]}))[0]) == 2
+    assert decode_body(_body({"events": []})) == ([], [])
+    # an event with a stray "events" key is an event, and the key is named as not belonging to it
+    (rejection,) = decode_body(_body({**one, "events": []}))[1]
+    assert [(e["field"], e["type"]) for e in rejection.errors] == [("events", "extra_forbidden")]
