@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from schemas.events import DOOR, Envelope, Event, SamplingResultEvent, event_adapter
+from schemas.events import (DATE_FORM_EN, DATE_FORM_ZH, DATETIME_FORM_EN, DATETIME_FORM_ZH, DOOR, Envelope, Event,
+                            SamplingResultEvent, event_adapter)
 from schemas.upcast import UnsupportedVersion, load_json, parse_event
 
 MAX_BATCH = 1000
@@ -34,14 +35,14 @@ _REASON_ZH = {
     "union_tag_not_found": "缺少事件类型 event_type",
     "uuid_parsing": "应为 UUID",
     "uuid_type": "应为 UUID",
-    "datetime_parsing": "应为带时区的 ISO-8601 时间，如 2026-03-01T08:30:00+08:00",
-    "datetime_from_date_parsing": "应为带时区的 ISO-8601 时间",
-    "date_from_datetime_inexact": "应为 ISO-8601 日期（如 2026-03-01），不含时间",
+    "datetime_parsing": DATETIME_FORM_ZH,
+    "datetime_from_date_parsing": DATETIME_FORM_ZH,
+    "date_from_datetime_inexact": "应为 YYYY-MM-DD 格式的日期（如 2026-03-01），不含时间",
     "greater_than": "数值过小",
     "less_than": "数值过大",
     "body_encoding": "请求体不是 UTF-8 编码（例如按 GBK 发送）；请以 UTF-8 编码发送 JSON",
-    "date_parsing": "应为 ISO-8601 日期，如 2026-03-01",
-    "date_from_datetime_parsing": "应为 ISO-8601 日期",
+    "date_parsing": DATE_FORM_ZH,
+    "date_from_datetime_parsing": DATE_FORM_ZH,
     "greater_than_equal": "数值过小",
     "less_than_equal": "数值过大",
     "too_short": "条目过少",
@@ -120,10 +121,21 @@ def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
     return errors
 
 
+# text that looks like a date or timestamp but is none ("2026-02-30"): pydantic's message says
+# "a valid date or datetime", though the door reads one form only; the reason shows that form
+_DATE_FORMS_EN = {"date_parsing": DATE_FORM_EN, "date_from_datetime_parsing": DATE_FORM_EN,
+                  "datetime_parsing": DATETIME_FORM_EN, "datetime_from_date_parsing": DATETIME_FORM_EN}
+_DATE_DETAIL_ZH = {"day value is outside expected range": "该月没有这一天", "month value is outside expected range of 1-12": "月份应为 01–12",
+                   "input is too short": "位数不足（月、日须为两位）"}
+
+
 def reason_en(err: dict[str, Any]) -> str:
     """The English reason: pydantic's message, without the "Value error, " it puts before what a validator said."""
     if err["type"] == "value_error":
         return err["msg"].removeprefix("Value error, ")
+    if err["type"] in _DATE_FORMS_EN:
+        detail = (err.get("ctx") or {}).get("error")
+        return _DATE_FORMS_EN[err["type"]] + (f": {detail}" if detail else "")
     return err["msg"]
 
 
@@ -135,6 +147,8 @@ def reason_zh(err: dict[str, Any]) -> str:
         cause = ctx.get("error")
         zh = getattr(cause, "zh", None)  # schemas.events.FieldError says it in Chinese itself
         return zh if zh else f"{base}：{cause if cause is not None else err['msg']}"
+    if kind in _DATE_FORMS_EN and ctx.get("error") in _DATE_DETAIL_ZH:
+        return f"{base}：{_DATE_DETAIL_ZH[ctx['error']]}"
     if kind == "literal_error" and "expected" in ctx:
         return f"{base}，应为 {_listed_zh(ctx['expected'])}"
     if kind == "string_pattern_mismatch" and "pattern" in ctx:

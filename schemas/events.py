@@ -113,15 +113,22 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 
+DATE_FORM_EN = "must be an ISO-8601 date in extended form YYYY-MM-DD, such as 2026-03-01"
+DATE_FORM_ZH = "应为 YYYY-MM-DD 格式的日期，如 2026-03-01"
+DATETIME_FORM_EN = "must be an ISO-8601 timestamp with its UTC offset, YYYY-MM-DDThh:mm:ss±hh:mm, such as 2026-03-01T08:30:00+08:00"
+DATETIME_FORM_ZH = "应为带时区的 ISO-8601 时间 YYYY-MM-DDThh:mm:ss±hh:mm，如 2026-03-01T08:30:00+08:00"
+
+
 def _text_or_value(kind: type) -> Any:
     if kind is dt.date:
         def text_ok(text: str) -> bool:
             return _ISO_DATE.fullmatch(text) is not None
-        en, zh = "an ISO-8601 date such as 2026-03-01", "ISO-8601 日期，如 2026-03-01"
+        # "20260305" is ISO-8601 too (the basic form): the reason shows the form qrisk reads
+        en, zh = DATE_FORM_EN, DATE_FORM_ZH
     else:
         def text_ok(text: str) -> bool:
             return _ISO_DATETIME.match(text) is not None
-        en, zh = "an ISO-8601 timestamp with its UTC offset, such as 2026-03-01T08:30:00+08:00", "带时区的 ISO-8601 时间，如 2026-03-01T08:30:00+08:00"
+        en, zh = DATETIME_FORM_EN, DATETIME_FORM_ZH
 
     def check(value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, kind):
@@ -129,7 +136,7 @@ def _text_or_value(kind: type) -> Any:
         if isinstance(value, str) and (text_ok(value.strip()) or not (info.context and info.context.get("door"))):
             return value.strip()
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
-        raise FieldError(f"must be {en}, got {shown}", f"应为{zh}，收到 {shown}")
+        raise FieldError(f"{en}, got {shown}", f"{zh}，收到 {shown}")
     return BeforeValidator(check)
 
 

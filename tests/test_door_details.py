@@ -199,3 +199,26 @@ def test_the_other_body_forms_still_work():
     # an event with a stray "events" key is an event, and the key is named as not belonging to it
     (rejection,) = decode_body(_body({**one, "events": []}))[1]
     assert [(e["field"], e["type"]) for e in rejection.errors] == [("events", "extra_forbidden")]
+
+
+# --------------------------------------------------------------------------- 8. dates in the form expected
+
+
+def test_a_date_in_basic_form_is_told_the_extended_form():
+    error = _errors(_sample(sampled_on="20260305"))["payload.sampled_on"]
+    assert error["reason"] == "must be an ISO-8601 date in extended form YYYY-MM-DD, such as 2026-03-01, got '20260305'"
+    assert error["reason_zh"] == "应为 YYYY-MM-DD 格式的日期，如 2026-03-01，收到 '20260305'"
+
+
+def test_a_timestamp_in_another_form_is_told_the_expected_form():
+    doc = golden("sampling.result")
+    doc["occurred_at"] = "20260312T152000+0800"
+    error = _errors(doc)["occurred_at"]
+    assert "YYYY-MM-DDThh:mm:ss±hh:mm" in error["reason"] and "2026-03-01T08:30:00+08:00" in error["reason"]
+    assert "YYYY-MM-DDThh:mm:ss±hh:mm" in error["reason_zh"] and "带时区的 ISO-8601 时间" in error["reason_zh"]
+
+
+def test_a_date_that_is_no_date_shows_the_form_and_says_why():
+    error = _errors(_sample(sampled_on="2026-02-30"))["payload.sampled_on"]
+    assert error["reason"].startswith("must be an ISO-8601 date in extended form YYYY-MM-DD") and "day value" in error["reason"]
+    assert error["reason_zh"] == "应为 YYYY-MM-DD 格式的日期，如 2026-03-01：该月没有这一天"
