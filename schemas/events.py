@@ -164,7 +164,7 @@ def _verdict_alias(value: Any) -> Any:
         # pydantic's literal_error would name pass and fail only, and a lab that sent 合格 would not
         # learn that 合格 is what it may send
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
-        raise FieldError(f"must be pass or fail (合格/不合格, PASS/FAIL and Pass/Fail are read as such), got {shown}",
+        raise FieldError(f"must be pass or fail (or 合格/不合格, PASS/FAIL, Pass/Fail), got {shown}",
                          f"应为 pass/fail 或 合格/不合格（也接受 PASS/FAIL、Pass/Fail），收到 {shown}")
     return verdict
 
