@@ -222,3 +222,25 @@ def test_a_date_that_is_no_date_shows_the_form_and_says_why():
     error = _errors(_sample(sampled_on="2026-02-30"))["payload.sampled_on"]
     assert error["reason"].startswith("must be an ISO-8601 date in extended form YYYY-MM-DD") and "day value" in error["reason"]
     assert error["reason_zh"] == "应为 YYYY-MM-DD 格式的日期，如 2026-03-01：该月没有这一天"
+
+
+# --------------------------------------------------------------------------- 5 and 6 at every door, and not in the logs
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda d: d["payload"].update(sampled_on="2026-04-05"),
+    lambda d: d["payload"]["items"][1].update(detection_limit=0),
+])
+def test_the_new_door_checks_hold_at_the_kafka_ingress_and_not_for_logs(mutate):
+    from qrisk.pipeline import _parse_logged
+    from qrisk.worker import normalise
+
+    doc = golden("sampling.result")
+    mutate(doc)
+    raw = _body(doc)
+    assert decode_body(raw)[1], "the HTTP door refuses it"
+    arriving, letter = normalise("ingress", 0, 7, raw, {}, dt.datetime(2026, 4, 6, tzinfo=dt.timezone.utc))
+    assert arriving is None and letter is not None, "so does the Kafka ingress"
+    assert str(_parse_logged(raw.decode()).event_id) == doc["event_id"]  # the embedded log re-reads it
+    logged, letter = normalise("log", 0, 7, raw, {}, None)  # and so does a worker re-reading the Kafka log
+    assert letter is None and str(logged.event_id) == doc["event_id"]
