@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.events import CampaignActivityEvent, Envelope, SamplingResultEvent
+from schemas.events import CampaignActivityEvent, Envelope, SamplingResultEvent, TestItem
 from schemas.standards import Catalogue, UnitTable
 
 
@@ -33,20 +33,21 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
     for i, test in enumerate(event.payload.items):
         problem = _item_problem(catalogue, category, test.item_code, test.unit)
         field = f"payload.items[{i}]"
-        printed = test.item_name or test.item_code
         if problem is None:
             pass
         elif problem[0] == "unknown_item":
+            printed = _printed(catalogue, category, test)  # another category may know it (酸价 on a water plant's sample)
             scope = catalogue.categories[category].name_zh if category in catalogue.categories else "任何类别的"
             out.append(_warning(f"{field}.item_code", "unknown_item",
                                 f"the catalogue has no item {test.item_code!r} ({printed}); it will be undetermined",
                                 f"{scope}标准目录中没有检验项目代码 {test.item_code}（{printed}），该项目将判定为待定；可用代码见 GET /v1/catalogue"))
         elif problem[0] == "unknown_unit":
+            printed = _printed(catalogue, category, test)
             out.append(_warning(f"{field}.unit", "unknown_unit",
                                 f"unit {test.unit!r} is not known; {test.item_code} will be undetermined",
                                 f"无法识别单位“{test.unit}”，{printed}将判定为待定；可用单位见 GET /v1/catalogue"))
         else:
-            wanted = problem[1]
+            wanted, printed = problem[1], _printed(catalogue, category, test)
             out.append(_warning(f"{field}.unit", "unit_mismatch",
                                 f"unit {test.unit!r} does not convert to {wanted}; {test.item_code} will be undetermined",
                                 f"单位“{test.unit}”不能换算为{printed}的标准单位 {wanted}，该项目将判定为待定"))
@@ -57,8 +58,21 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
             continue
         out.append(_warning(f"{field}.values[{negative}]", "negative_value",
                             f"a negative result; {test.item_code} will be undetermined",
-                            f"检测结果为负值，{printed}将判定为待定"))
+                            f"检测结果为负值，{_printed(catalogue, category, test)}将判定为待定"))
     return out
+
+
+def _printed(catalogue: Catalogue, category: str | None, test: TestItem) -> str:
+    """The item as a Chinese sentence names it: as the lab printed it (item_name), else as the catalogue
+    calls it (the enterprise's category's name first, else any category's); the code only when neither knows it."""
+    if test.item_name:
+        return test.item_name
+    categories = [category] if category in catalogue.categories else []
+    for c in categories + sorted(catalogue.categories):
+        item = catalogue.item(c, test.item_code)
+        if item is not None:
+            return item.name_zh
+    return test.item_code
 
 
 # What a catalogue says of an (enterprise category, item code, unit) does not change while it is

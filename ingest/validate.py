@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from schemas.events import DOOR, Envelope, Event, SamplingResultEvent, event_adapter
+from schemas.events import (DATE_FORM_EN, DATE_FORM_ZH, DATETIME_FORM_EN, DATETIME_FORM_ZH, DOOR, Envelope, Event,
+                            SamplingResultEvent, event_adapter)
 from schemas.upcast import UnsupportedVersion, load_json, parse_event
 
 MAX_BATCH = 1000
@@ -34,14 +35,14 @@ _REASON_ZH = {
     "union_tag_not_found": "缺少事件类型 event_type",
     "uuid_parsing": "应为 UUID",
     "uuid_type": "应为 UUID",
-    "datetime_parsing": "应为带时区的 ISO-8601 时间，如 2026-03-01T08:30:00+08:00",
-    "datetime_from_date_parsing": "应为带时区的 ISO-8601 时间",
-    "date_from_datetime_inexact": "应为 ISO-8601 日期（如 2026-03-01），不含时间",
+    "datetime_parsing": DATETIME_FORM_ZH,
+    "datetime_from_date_parsing": DATETIME_FORM_ZH,
+    "date_from_datetime_inexact": "应为 YYYY-MM-DD 格式的日期（如 2026-03-01），不含时间",
     "greater_than": "数值过小",
     "less_than": "数值过大",
     "body_encoding": "请求体不是 UTF-8 编码（例如按 GBK 发送）；请以 UTF-8 编码发送 JSON",
-    "date_parsing": "应为 ISO-8601 日期，如 2026-03-01",
-    "date_from_datetime_parsing": "应为 ISO-8601 日期",
+    "date_parsing": DATE_FORM_ZH,
+    "date_from_datetime_parsing": DATE_FORM_ZH,
     "greater_than_equal": "数值过小",
     "less_than_equal": "数值过大",
     "too_short": "条目过少",
@@ -97,6 +98,9 @@ def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
     by_field: dict[str, list[dict[str, Any]]] = {}
     for err in exc.errors(include_url=False):
         field_path = "event_type" if err["type"].startswith("union_tag") else _path(err["loc"], event_type)
+        blamed = getattr((err.get("ctx") or {}).get("error"), "field", None)
+        if blamed:  # a check across fields names the one to correct (schemas.events.FieldError)
+            field_path = f"{field_path}.{blamed}" if field_path else blamed
         by_field.setdefault(field_path, []).append(err)
     errors = []
     for field_path, errs in by_field.items():
@@ -113,8 +117,26 @@ def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
             if e["type"] in seen:
                 continue
             seen.add(e["type"])
-            errors.append({"field": field_path, "type": e["type"], "reason": e["msg"], "reason_zh": reason_zh(e)})
+            errors.append({"field": field_path, "type": e["type"], "reason": reason_en(e), "reason_zh": reason_zh(e)})
     return errors
+
+
+# text that looks like a date or timestamp but is none ("2026-02-30"): pydantic's message says
+# "a valid date or datetime", though the door reads one form only; the reason shows that form
+_DATE_FORMS_EN = {"date_parsing": DATE_FORM_EN, "date_from_datetime_parsing": DATE_FORM_EN,
+                  "datetime_parsing": DATETIME_FORM_EN, "datetime_from_date_parsing": DATETIME_FORM_EN}
+_DATE_DETAIL_ZH = {"day value is outside expected range": "该月没有这一天", "month value is outside expected range of 1-12": "月份应为 01–12",
+                   "input is too short": "位数不足（月、日须为两位）"}
+
+
+def reason_en(err: dict[str, Any]) -> str:
+    """The English reason: pydantic's message, without the "Value error, " it puts before what a validator said."""
+    if err["type"] == "value_error":
+        return err["msg"].removeprefix("Value error, ")
+    if err["type"] in _DATE_FORMS_EN:
+        detail = (err.get("ctx") or {}).get("error")
+        return _DATE_FORMS_EN[err["type"]] + (f": {detail}" if detail else "")
+    return err["msg"]
 
 
 def reason_zh(err: dict[str, Any]) -> str:
@@ -125,8 +147,10 @@ def reason_zh(err: dict[str, Any]) -> str:
         cause = ctx.get("error")
         zh = getattr(cause, "zh", None)  # schemas.events.FieldError says it in Chinese itself
         return zh if zh else f"{base}：{cause if cause is not None else err['msg']}"
+    if kind in _DATE_FORMS_EN and ctx.get("error") in _DATE_DETAIL_ZH:
+        return f"{base}：{_DATE_DETAIL_ZH[ctx['error']]}"
     if kind == "literal_error" and "expected" in ctx:
-        return f"{base}，应为 {ctx['expected']}"
+        return f"{base}，应为 {_listed_zh(ctx['expected'])}"
     if kind == "string_pattern_mismatch" and "pattern" in ctx:
         return f"{base}（应匹配 {ctx['pattern']}）"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
@@ -139,6 +163,37 @@ def reason_zh(err: dict[str, Any]) -> str:
         if limit is not None:
             return f"{base}（{'至少' if kind.endswith('short') else '至多'} {limit} {'个字符' if kind.startswith('string') else '项'}）"
     return base
+
+
+# what json.JSONDecodeError says (Python's decoder has these few messages), as a lab integrator reads it
+_JSON_PROBLEM_ZH = {
+    "Expecting value": "此处缺少值（或多了逗号）",
+    "Expecting property name enclosed in double quotes": "此处应为双引号括起的字段名（或多了逗号）",
+    "Expecting ':' delimiter": "此处应为冒号 :",
+    "Expecting ',' delimiter": "此处应为逗号 ,",
+    "Unterminated string starting at": "此处开始的字符串缺少结尾的双引号",
+    "Invalid control character at": "字符串中有未转义的控制字符（如换行、制表符）",
+    "Invalid \\escape": "无效的转义序列",
+    "Invalid \\uXXXX escape": "无效的 \\uXXXX 转义",
+    "Extra data": "JSON 已结束，其后还有多余内容",
+}
+
+
+def json_invalid_zh(exc: ValueError) -> str:
+    """The Chinese reason for a body json.loads refused, with the line and column the English one gives."""
+    if isinstance(exc, json.JSONDecodeError):
+        what = _JSON_PROBLEM_ZH.get(exc.msg, "有误")
+        return f"不是合法的 JSON：第 {exc.lineno} 行第 {exc.colno} 列（字符位置 {exc.pos}）：{what}"
+    token = str(exc).removesuffix(" is not valid JSON")  # NaN, Infinity, -Infinity (schemas.upcast.load_json)
+    return f"不是合法的 JSON：{token} 不是 JSON 的取值（数值须为有限数字）"
+
+
+def _listed_zh(expected: str) -> str:
+    """pydantic's "'a', 'b' or 'c'" as Chinese lists it: 'a'、'b' 或 'c' (the values are the codes to send, quoted)."""
+    head, sep, last = expected.rpartition(" or ")
+    if not sep:
+        return expected
+    return "、".join(head.split(", ")) + f" 或 {last}"
 
 
 def _error(field: str, type_: str, reason: str, reason_zh: str | None = None) -> dict[str, Any]:
@@ -205,10 +260,19 @@ def _decode_general(raw: bytes, max_batch: int) -> tuple[list[Envelope], list[Re
     except UnicodeDecodeError as exc:
         return [], [Rejection(None, raw, [_error("", "body_encoding", f"body is not UTF-8 (byte {exc.start} cannot be decoded): send JSON as UTF-8")])]
     except ValueError as exc:
-        return [], [Rejection(None, raw, [_error("", "json_invalid", f"body is not valid JSON: {exc}")])]
+        return [], [Rejection(None, raw, [_error("", "json_invalid", f"body is not valid JSON: {exc}", json_invalid_zh(exc))])]
     except RecursionError:
         return [], [Rejection(None, raw, [_error("", "json_invalid", "body is not valid JSON: nested too deeply")])]
-    if isinstance(doc, dict) and set(doc) == {"events"}:
+    if isinstance(doc, dict) and "events" in doc and "event_type" not in doc:
+        # the batch form {"events": [...]}: anything else in it is a mistake to name, not an event
+        # missing its event_type (an event with a stray "events" is an event: pydantic names the key)
+        errors = [_error(str(key), "extra_forbidden", f"unknown key beside events: a batch is {{\"events\": [...]}} and nothing else",
+                         f"不允许的字段：批量请求体只能含 events，如 {{\"events\": [...]}}") for key in doc if key != "events"]
+        if not isinstance(doc["events"], list):
+            errors.append(_error("events", "list_type", "must be a list of events: {\"events\": [...]}",
+                                 "应为事件数组，如 {\"events\": [...]}"))
+        if errors:
+            return [], [Rejection(None, raw, errors)]
         doc = doc["events"]
     docs = doc if isinstance(doc, list) else [doc]
     if len(docs) > max_batch:

@@ -67,11 +67,15 @@ LATEST = dt.datetime(2106, 1, 1, tzinfo=dt.timezone.utc)
 
 
 class FieldError(ValueError):
-    """A refusal with its reason in Chinese as well: the door (``ingest.validate``) shows both."""
+    """A refusal with its reason in Chinese as well: the door (``ingest.validate``) shows both.
 
-    def __init__(self, en: str, zh: str):
+    ``field``: for a check across fields, raised by the model holding them, the path (from that
+    model) of the field the lab should correct, e.g. ``payload.sampled_on``: the door names it."""
+
+    def __init__(self, en: str, zh: str, field: str | None = None):
         super().__init__(en)
         self.zh = zh
+        self.field = field
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
@@ -98,6 +102,10 @@ DOOR = {"door": True}
 after events were first accepted apply there only.  An event already in a log was valid when it
 came and must re-read as it was, or a replay would lose it (``parse_event`` without context)."""
 
+LOCAL_UTC_OFFSET_HOURS = 8
+"""Beijing time, the policy's ``utc_offset_hours`` default: the offset of the local day a door check
+compares a date with, unless the validation context says ``utc_offset_hours``."""
+
 # JSON has no date type: ISO-8601 text only (at the door).  Pydantic alone would also read
 # "1741132800" (epoch seconds, as text) and a date given as a datetime at midnight: a lab system
 # sending those has a bug that must show at the door, not a date in 1970 choosing the edition.
@@ -105,15 +113,22 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 
 
+DATE_FORM_EN = "must be an ISO-8601 date in extended form YYYY-MM-DD, such as 2026-03-01"
+DATE_FORM_ZH = "应为 YYYY-MM-DD 格式的日期，如 2026-03-01"
+DATETIME_FORM_EN = "must be an ISO-8601 timestamp with its UTC offset, YYYY-MM-DDThh:mm:ss±hh:mm, such as 2026-03-01T08:30:00+08:00"
+DATETIME_FORM_ZH = "应为带时区的 ISO-8601 时间 YYYY-MM-DDThh:mm:ss±hh:mm，如 2026-03-01T08:30:00+08:00"
+
+
 def _text_or_value(kind: type) -> Any:
     if kind is dt.date:
         def text_ok(text: str) -> bool:
             return _ISO_DATE.fullmatch(text) is not None
-        en, zh = "an ISO-8601 date such as 2026-03-01", "ISO-8601 日期，如 2026-03-01"
+        # "20260305" is ISO-8601 too (the basic form): the reason shows the form qrisk reads
+        en, zh = DATE_FORM_EN, DATE_FORM_ZH
     else:
         def text_ok(text: str) -> bool:
             return _ISO_DATETIME.match(text) is not None
-        en, zh = "an ISO-8601 timestamp with its UTC offset, such as 2026-03-01T08:30:00+08:00", "带时区的 ISO-8601 时间，如 2026-03-01T08:30:00+08:00"
+        en, zh = DATETIME_FORM_EN, DATETIME_FORM_ZH
 
     def check(value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, kind):
@@ -121,7 +136,7 @@ def _text_or_value(kind: type) -> Any:
         if isinstance(value, str) and (text_ok(value.strip()) or not (info.context and info.context.get("door"))):
             return value.strip()
         shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
-        raise FieldError(f"must be {en}, got {shown}", f"应为{zh}，收到 {shown}")
+        raise FieldError(f"{en}, got {shown}", f"{zh}，收到 {shown}")
     return BeforeValidator(check)
 
 
@@ -143,7 +158,15 @@ _VERDICT_ALIASES = {"合格": "pass", "不合格": "fail", "PASS": "pass", "FAIL
 
 
 def _verdict_alias(value: Any) -> Any:
-    return _VERDICT_ALIASES.get(value, value) if isinstance(value, str) else value
+    # a lab system pads its table cells ("合格 "): the verdict is the word, not the spaces
+    verdict = _VERDICT_ALIASES.get(value.strip(), value.strip()) if isinstance(value, str) else value
+    if verdict not in ("pass", "fail"):
+        # pydantic's literal_error would name pass and fail only, and a lab that sent 合格 would not
+        # learn that 合格 is what it may send
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        raise FieldError(f"must be pass or fail (or 合格/不合格, PASS/FAIL, Pass/Fail), got {shown}",
+                         f"应为 pass/fail 或 合格/不合格（也接受 PASS/FAIL、Pass/Fail），收到 {shown}")
+    return verdict
 
 
 # The exported schema lists every spelling the model accepts: a lab system checking its payload
@@ -225,6 +248,17 @@ class TestItem(Model):
     standard_ref: OptionalShortText = Field(default=None, description="判定依据, e.g. GB 19298-2014")
     detection_limit: FiniteFloat | None = Field(default=None, ge=0, description="方法检出限, same unit")
     lab_verdict: LabVerdict | None = Field(default=None, description="结果判定 by the lab: pass/fail (合格/不合格)")
+
+    @field_validator("detection_limit")
+    @classmethod
+    def _a_limit_detects_something(cls, limit: float | None, info: ValidationInfo) -> float | None:
+        # a method detects down to some positive amount: 0 is a blank cell read as a number, and an
+        # "ND" charted at half the detection limit (processors.fluctuation) would be drawn at 0.  At
+        # the door only (ge=0 was the contract when logs were written; they must re-read as they were).
+        if limit == 0 and info.context and info.context.get("door"):
+            raise FieldError("a method's detection limit must be greater than 0 (leave detection_limit out when it is not known)",
+                             "方法检出限须大于 0（未知时请省略 detection_limit）")
+        return limit
 
     @field_validator("values")
     @classmethod
@@ -525,6 +559,23 @@ class EnterpriseUpdated(Envelope):
 class SamplingResultEvent(Envelope):
     event_type: Literal["sampling.result"]
     payload: SamplingResult
+
+    @model_validator(mode="after")
+    def _reported_after_sampled(self, info: ValidationInfo) -> "SamplingResultEvent":
+        # a result cannot be reported before its sample was taken: the sampling date or the report
+        # time is mistyped, and the sampling date places the sample in the credit file's history.
+        # Dates are local (a lab writes the Beijing date), so the report's day is occurred_at's local one.
+        if not (info.context and info.context.get("door")):
+            return self
+        offset = info.context.get("utc_offset_hours", LOCAL_UTC_OFFSET_HOURS)
+        reported = (self.occurred_at + dt.timedelta(hours=offset)).date()
+        sampled = self.payload.sampled_on
+        if sampled > reported:
+            raise FieldError(f"sampled_on {sampled.isoformat()} is after the result was reported (occurred_at, local date {reported.isoformat()}): "
+                             "one of the two is wrong",
+                             f"抽样日期 {sampled.isoformat()} 晚于结果报告时间 {reported.isoformat()}（occurred_at 的当地日期），两者必有一处有误",
+                             field="payload.sampled_on")
+        return self
 
 
 class ComplaintReceivedEvent(Envelope):
