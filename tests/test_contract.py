@@ -87,9 +87,9 @@ def _errors_of(mutate) -> list[dict]:
     "mutate, field, zh",
     [
         # epoch seconds as text, and a datetime where a date belongs: pydantic alone would read both
-        (lambda d: d["payload"].__setitem__("sampled_on", "1741132800"), "payload.sampled_on", "应为ISO-8601 日期"),
-        (lambda d: d["payload"].__setitem__("production_date", "0"), "payload.production_date", "应为ISO-8601 日期"),
-        (lambda d: d["payload"].__setitem__("sampled_on", "2026-03-05T00:00:00"), "payload.sampled_on", "应为ISO-8601 日期"),
+        (lambda d: d["payload"].__setitem__("sampled_on", "1741132800"), "payload.sampled_on", "应为 YYYY-MM-DD 格式的日期"),
+        (lambda d: d["payload"].__setitem__("production_date", "0"), "payload.production_date", "应为 YYYY-MM-DD 格式的日期"),
+        (lambda d: d["payload"].__setitem__("sampled_on", "2026-03-05T00:00:00"), "payload.sampled_on", "应为 YYYY-MM-DD 格式的日期"),
         (lambda d: d.__setitem__("occurred_at", "1741132800"), "occurred_at", "带时区的 ISO-8601 时间"),
         (lambda d: d.__setitem__("occurred_at", "2026-03-12T15:20:00"), "occurred_at", "时间须带时区"),
         # made after it was sampled: one of the two dates is mistyped

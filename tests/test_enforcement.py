@@ -68,8 +68,8 @@ def _errors(mutate, event_type: str = "enforcement.decided") -> dict[str, dict]:
     (lambda p: p["penalties"][2].__setitem__("amount_yuan", "50000"), "payload.penalties[2].amount_yuan", "float_type",
      "number", "应为数字"),
     (lambda p: p.__setitem__("penalties", []), "payload.penalties", "too_short", "at least 1", "条目过少"),
-    (lambda p: p.__setitem__("decided_on", "1747526400"), "payload.decided_on", "value_error", "ISO-8601 date", "应为ISO-8601 日期"),
-    (lambda p: p.__setitem__("decided_on", "2026-05-18T00:00:00"), "payload.decided_on", "value_error", "ISO-8601 date", "应为ISO-8601 日期"),
+    (lambda p: p.__setitem__("decided_on", "1747526400"), "payload.decided_on", "value_error", "ISO-8601 date", "应为 YYYY-MM-DD 格式的日期"),
+    (lambda p: p.__setitem__("decided_on", "2026-05-18T00:00:00"), "payload.decided_on", "value_error", "ISO-8601 date", "应为 YYYY-MM-DD 格式的日期"),
     (lambda p: p.pop("legal_basis"), "payload.legal_basis", "missing", "required", "缺少必填字段"),
 ])
 def test_a_bad_decision_is_refused_at_the_door_naming_the_field(mutate, field, kind, en, zh):
@@ -81,7 +81,7 @@ def test_a_bad_decision_is_refused_at_the_door_naming_the_field(mutate, field, k
 
 @pytest.mark.parametrize("mutate, field, zh", [
     (lambda p: p.__setitem__("follow_up_by", "2026-04-01"), "payload.follow_up_by", "早于约谈日期 2026-04-08"),
-    (lambda p: p.__setitem__("held_on", "08/04/2026"), "payload.held_on", "应为ISO-8601 日期"),
+    (lambda p: p.__setitem__("held_on", "08/04/2026"), "payload.held_on", "应为 YYYY-MM-DD 格式的日期"),
     (lambda p: p["related_event_ids"].append("not-a-uuid"), "payload.related_event_ids[1]", "应为 UUID"),
     (lambda p: p.__setitem__("reason", ""), "payload.reason", "文本过短"),
 ])
