@@ -33,7 +33,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from alerts.lifecycle import STATES as ALERT_STATES
 from ingest.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
 from ingest.lint import event_warnings
-from ingest.validate import decode_body, element_bytes, from_the_future, reason_zh
+from ingest.validate import decode_body, element_bytes, from_the_future, reason_en, reason_zh
 from schemas.events import EVENT_TYPES
 from schemas.export import catalogue_document
 from schemas.upcast import load_json
@@ -231,7 +231,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # a bad query parameter or action body answers as a bad event does: the field, the reason
         # in English and in Chinese (FastAPI's own answer is English only)
-        errors = [{"field": ".".join(str(p) for p in e.get("loc", ())), "type": e["type"], "reason": e["msg"],
+        errors = [{"field": ".".join(str(p) for p in e.get("loc", ())), "type": e["type"], "reason": reason_en(e),
                    "reason_zh": reason_zh(e)} for e in exc.errors()]
         return JSONResponse(status_code=422, content={
             "detail": "请求无效：" + "；".join(f"{e['field']}：{e['reason_zh']}" for e in errors),

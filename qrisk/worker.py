@@ -66,7 +66,7 @@ from typing import Any, Iterable
 import orjson
 
 from alerts.lifecycle import AlertActionError, AlertBook, AlertChange, Enterprise
-from ingest.validate import from_the_future
+from ingest.validate import from_the_future, json_invalid_zh
 from processors._build import builder
 from processors.credit_file import CountyState, CreditFile
 from processors.ids import event_key
@@ -590,8 +590,11 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
     letter_id = f"kafka:{topic}:{partition}:{offset}"
     try:
         doc = load_json(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         err = _error("", "json_invalid", f"record is not valid JSON: {exc}")
+        return None, DeadLetter("kafka", position, raw, err["reason"], [err], dead_letter_id=letter_id)
+    except ValueError as exc:
+        err = _error("", "json_invalid", f"record is not valid JSON: {exc}", json_invalid_zh(exc))
         return None, DeadLetter("kafka", position, raw, err["reason"], [err], dead_letter_id=letter_id)
     except RecursionError:
         err = _error("", "json_invalid", "record is not valid JSON: nested too deeply")
