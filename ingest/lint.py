@@ -51,6 +51,12 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
             out.append(_warning(f"{field}.unit", "unit_mismatch",
                                 f"unit {test.unit!r} does not convert to {wanted}; {test.item_code} will be undetermined",
                                 f"单位“{test.unit}”不能换算为{printed}的标准单位 {wanted}，该项目将判定为待定"))
+        if category is not None and problem is None:
+            n = _plan_size(catalogue, category, test.item_code, len(test.values), event.payload.production_date or event.payload.sampled_on)
+            if n is not None:
+                out.append(_warning(f"{field}.values", "wrong_value_count",
+                                    f"the sampling plan needs n={n} results, got {len(test.values)}; {test.item_code} will be undetermined",
+                                    f"{_printed(catalogue, category, test)}的采样方案要求 n={n} 个检测结果，收到 {len(test.values)} 个，该项目将判定为待定"))
         for negative, value in enumerate(test.values):
             if value.__class__ is not str and value < 0:  # (a string is "ND")
                 break
@@ -60,6 +66,25 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
                             f"a negative result; {test.item_code} will be undetermined",
                             f"检测结果为负值，{_printed(catalogue, category, test)}将判定为待定"))
     return out
+
+
+_PLAN_SIZES: dict[tuple[int, str, str], tuple[Catalogue, frozenset[int]]] = {}
+
+
+def _plan_size(catalogue: Catalogue, category: str, code: str, got: int, basis: Any) -> int | None:
+    """The n of the item's sampling plan in force when ``got`` results are not n; else None.  Most
+    items have no plan, or get their n: asked from a memo of every edition's n first."""
+    key = (id(catalogue), category, code)
+    hit = _PLAN_SIZES.get(key)
+    if hit is None or hit[0] is not catalogue:
+        item = catalogue.item(category, code)
+        sizes = frozenset(r.n for r in item.rules if r.kind == "plan" and r.n is not None) if item is not None else frozenset()
+        hit = _PLAN_SIZES[key] = (catalogue, sizes)
+    if not hit[1] or hit[1] == {got}:
+        return None
+    item = catalogue.item(category, code)
+    rule = item.rule_on(basis) if item is not None else None
+    return rule.n if rule is not None and rule.kind == "plan" and rule.n is not None and rule.n != got else None
 
 
 def _printed(catalogue: Catalogue, category: str | None, test: TestItem) -> str:

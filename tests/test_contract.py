@@ -191,6 +191,12 @@ def test_the_door_warns_of_items_qrisk_cannot_judge(rules):
     assert warned == {("payload.items[0].item_code", "unknown_item"), ("payload.items[1].unit", "unknown_unit"),
                       ("payload.items[3].unit", "unit_mismatch")}
     assert event_warnings(parse_event(golden("sampling.result")), rules.catalogue, "packaged_water") == []
+    # one value where the plan (n=5, c=0, m=0) needs five: undetermined, and said so at once
+    doc = golden("sampling.result")
+    doc["payload"]["items"][0]["values"] = [0]
+    [short] = event_warnings(parse_event(doc), rules.catalogue, "packaged_water")
+    assert (short["field"], short["type"]) == ("payload.items[0].values", "wrong_value_count") and "n=5" in short["reason_zh"]
+    assert event_warnings(parse_event(doc), rules.catalogue, None) == []  # no category yet: no plan to count against
     # a pastry item (酸价) on a water plant's sample is unknown for that plant, known in general
     doc = golden("sampling.result")
     doc["payload"]["items"][3] = {"item_code": "acid_value", "values": [-0.1], "unit": "mg/g"}
