@@ -357,7 +357,7 @@ class GradeWorsenedRule(WarningRule):
 class ComplaintClusterRule(WarningRule):
     severity: Severity = "high"
     title_zh: str = "投诉聚集"
-    template_zh: str = "{name}：自 {first_day} 起 {window_days} 天内经核实的投诉达 {count} 件（阈值 {k} 件），请关注。"
+    template_zh: str = "{name}：自 {first_day} 起 {window_days} 天内经核实的投诉达 {count} 件（阈值 {k} 件），请立即组织核查处置。"
     template_en: str = "{name}: {count} verified complaints within {window_days} days from {first_day} (threshold {k})."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"count", "k", "window_days", "first_day"})
 

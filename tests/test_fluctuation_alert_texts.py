@@ -1,9 +1,13 @@
-"""What a supervisor reads of the fluctuation alerts: the evidence in the message's own units."""
+"""What a supervisor reads of the fluctuation and complaint-cluster alerts: the evidence in the
+message's own units, and an instruction that matches the severity."""
 from __future__ import annotations
 
 from alerts.lifecycle import evidence_zh
+from processors.step import replay
+from schemas.policy import ComplaintClusterRule, Policy
 from tests.test_alerts import County, failing, policy
 from tests.test_risk import E, ev, registered
+from tests.test_warnings import decisions
 
 
 def test_the_p_chart_evidence_is_in_per_cent_as_its_message(rules):
@@ -28,3 +32,14 @@ def test_the_c_chart_evidence_counts_complaints(rules):
     (alert,) = [a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"]
     assert "超出控制上限 1.9 件（预期每月 0.3 件）" in alert.message_zh
     assert evidence_zh(alert) == "本月投诉 2 件（预期每月 0.3 件、上控制限 1.9 件）"
+
+
+def test_a_complaint_cluster_asks_for_what_its_severity_means(rules):
+    """High (预警通报, to be handled within 48 h): not "请关注"."""
+    rule = ComplaintClusterRule()
+    assert rule.severity == "high" and rule.template_zh.endswith("请立即组织核查处置。") and "请关注" not in rule.template_zh
+    cluster = [registered()] + [ev("complaint.received", f"2026-03-{d:02d}T10:00:00+08:00", complaint_id=f"K{d}", verified=True) for d in (1, 9, 20)]
+    _, effects = replay(cluster, rules)
+    (d,) = decisions(effects, "complaint.cluster")
+    assert d.severity == "high" and d.message_zh.endswith("（阈值 3 件），请立即组织核查处置。")
+    assert Policy().warnings.complaint_cluster == rule
