@@ -468,6 +468,17 @@ def plain_en(sg: SpcSignal, series: Series) -> str:
     return sg.text_en
 
 
+def series_heading_zh(total: int, signalled: int, pass_rate_periods: list[str]) -> str:
+    """The heading of a credit file's chart summaries: its measured series and, when the enterprise's
+    own pass-rate chart (p chart) signalled, in which periods; a file whose only signal is on that
+    chart must not read "出现信号的 0 个".  ``pass_rate_periods``: "2025Q4" or "2025-11" keys."""
+    text = f"共 {total} 个，出现信号的 {signalled} 个"
+    if pass_rate_periods:
+        periods = "、".join(period_zh(p) for p in sorted(set(pass_rate_periods)))
+        text += f"；抽检不合格率控制图（p 图）出现信号 {len(set(pass_rate_periods))} 次：{periods}"
+    return text
+
+
 def finite_limits(values: dict[str, Any] | None) -> dict[str, Any] | None:
     # Cpk is infinite when σ is 0 (all results equal): JSON has no infinity, and "no limit" is what it means;
     # a measured result is never negative, so neither is a lower limit shown

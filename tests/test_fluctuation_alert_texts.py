@@ -43,3 +43,15 @@ def test_a_complaint_cluster_asks_for_what_its_severity_means(rules):
     (d,) = decisions(effects, "complaint.cluster")
     assert d.severity == "high" and d.message_zh.endswith("（阈值 3 件），请立即组织核查处置。")
     assert Policy().warnings.complaint_cluster == rule
+
+
+def test_the_credit_file_heading_of_its_charts_counts_pass_rate_signals(rules):
+    """"【质量波动监测序列】（共 42 个，出现信号的 0 个）" under reasons naming a pass-rate signal."""
+    from processors.fluctuation import series_heading_zh
+
+    state, _ = replay([registered(), failing("2026-02-10T10:00:00+08:00"), failing("2026-03-10T10:00:00+08:00")], rules)
+    fs = state.files[E].fluctuation
+    periods = [p for p, pc in fs.pass_rate.items() if pc.signalled]
+    assert periods == ["2026Q1"]
+    assert series_heading_zh(len(fs.series), 0, periods) == f"共 {len(fs.series)} 个，出现信号的 0 个；抽检不合格率控制图（p 图）出现信号 1 次：2026年第1季度"
+    assert series_heading_zh(42, 0, []) == "共 42 个，出现信号的 0 个"
