@@ -609,6 +609,26 @@ def _num(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def _chart_point_zh(e: dict[str, Any]) -> str:
+    """A control-chart point with its limits, in the units of the message: a failure rate (p chart) in
+    per cent as the message gives it (15%, 参考 1.90%, 上限 11.1%), complaints (c chart) in 件."""
+    chart = e.get("chart")
+    if chart == "p":
+        count = f"（抽检 {e['n']} 批、不合格 {e['failed']} 批）" if e.get("n") is not None and e.get("failed") is not None else ""
+        limits = [f"中心线（参考不合格率）{e['center']:.2%}"]
+        if e.get("lcl"):  # a lower limit of 0 says nothing of a failure rate
+            limits.insert(0, f"下控制限 {e['lcl']:.1%}")
+        if e.get("ucl") is not None:
+            limits.append(f"上控制限 {e['ucl']:.1%}")
+        return f"不合格率 {e['value']:.0%}{count}，" + "、".join(limits)
+    if chart == "c":
+        limits = "、".join(f"{label} {e[k]:.1f} 件" for k, label in (("center", "预期每月"), ("ucl", "上控制限")) if e.get(k) is not None)
+        return f"本月投诉 {_num(e['value'])} 件" + (f"（{limits}）" if limits else "")
+    limits = "、".join(f"{label} {_num(e[k])}" for k, label in (("lcl", "下控制限"), ("center", "中心线"), ("ucl", "上控制限"))
+                      if e.get(k) is not None)
+    return f"本点 {_num(e['value'])}" + (f"（{limits}）" if limits else "")
+
+
 def evidence_zh(alert: Alert) -> str:
     """The evidence as a supervisor can use it: sample numbers, dates, values and limits, ids of
     inspections, complaints and rectifications (not the events' UUIDs)."""
@@ -627,9 +647,7 @@ def evidence_zh(alert: Alert) -> str:
                 parts.append(f"{name} 检测值 {'、'.join(_num(v) for v in f.get('values') or [])}{unit}{limit}")
     elif alert.rule == "fluctuation.signal" and e.get("value") is not None and e.get("center") is not None:
         # a control-chart point (a capability signal against the legal limit has no centre line: its message says it)
-        limits = "、".join(f"{label} {_num(e[k])}" for k, label in (("lcl", "下控制限"), ("center", "中心线"), ("ucl", "上控制限"))
-                          if e.get(k) is not None)
-        parts.append(f"本点 {_num(e['value'])}" + (f"（{limits}）" if limits else ""))
+        parts.append(_chart_point_zh(e))
     elif alert.rule == "complaint.cluster" and e.get("complaint_ids"):
         parts.append(f"投诉编号 {'、'.join(e['complaint_ids'][:10])}（自 {e.get('first_day', '')} 起）")
     elif alert.rule == "complaint.illness" and e.get("complaint_id"):

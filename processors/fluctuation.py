@@ -24,6 +24,21 @@ QA/G-9, for a small share of non-detects).  Charted as 0 it pulled the means of 
 series (溴酸盐) below the detection limit, a number without meaning.  An ND without a
 detection limit cannot be placed and is not charted.  The plain-language texts say when a
 series holds substituted points (未检出按检出限的一半计).
+
+Substitution is for a small share of non-detects.  A baseline mostly not detected (more than
+``spc.nd_share_max``, half by default: 溴酸盐 in most water plants) is a point mass at half the
+detection limit with a few detections: its moving ranges are mostly 0, its σ comes from the
+detections alone, and its "upper control limit" lies at or below the detection limit, so that
+every detection crossed it ("明显高于以往水平").  Such a series is not charted against control
+limits: it keeps the check of its EWMA against the legal maximum, and (``spc.nd_detection_note``)
+notes a result detected after at least ``spc.baseline`` results in a row not detected, as
+information (以往连续 N 批均未检出，本批检出), with the data flag ``note``.  In any other series a
+control-chart signal whose upper limit lies below the method's detection limit is dropped: a
+limit the method cannot see is no limit.
+
+Capability (Cpk) is judged only on ``spc.cpk_min_points`` in-control results (see
+``processors.spc.monitor``), and its text says which mean and how many results it rests on.
+Measured results are never negative: lower limits are shown as 0 at the least.
 """
 from __future__ import annotations
 
@@ -78,6 +93,10 @@ class Series(_State):
     recent: list[SeriesPoint] = Field(default_factory=list)
     signals: int = Field(default=0, description="batches whose point raised a signal (one however many rules fired)")
     nd_points: int = Field(default=0, description="points charted for a result not detected, at half the detection limit")
+    baseline_nd: int = Field(default=0, description="of them, points in the baseline (phase I)")
+    censored: bool = Field(default=False, description="the baseline was mostly not detected (spc.nd_share_max): no control limits")
+    nd_run: int = Field(default=0, description="results not detected in a row, up to the last point")
+    detection_limit: float | None = Field(default=None, description="the method's detection limit, as the last result gave it")
 
 
 class PeriodCount(_State):
@@ -172,15 +191,16 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
         if kind == "plan" and _zero_tolerance(rules, category, f["item_code"], judgement.basis_date):
             continue  # n/c=0/m=0 (铜绿假单胞菌 in water): any count fails the sample, a chart would only repeat it
         values = f["values"]
+        dl = f["detection_limit"]
         if len(values) == 1:
             value = values[0]
-            nd = value == "ND" or (f["detection_limit"] is not None and value < f["detection_limit"])
+            nd = value == "ND" or (dl is not None and value < dl)
             if nd:
-                if f["detection_limit"] is None:
+                if dl is None:
                     continue  # not detected, below a limit nobody gave: no place on the chart
-                value = f["detection_limit"] / 2
+                value = dl / 2
         else:
-            value, nd = _charted_value(values, f["detection_limit"])
+            value, nd = _charted_value(values, dl)
             if value is None:
                 continue
         key = f"{product}|{f['item_code']}"
@@ -192,13 +212,37 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
                 unit=item.unit or "", usl=usl, monitor=FluctuationMonitor(_monitor_config(policy, usl)), recent=[],
             )
         sd = series.__dict__
+        if dl is not None:
+            sd["detection_limit"] = dl
+        monitor = sd["monitor"]
+        baseline = monitor.phase == "I"
         if nd:
             sd["nd_points"] += 1
-        monitor = sd["monitor"]
+            if baseline:
+                sd["baseline_nd"] += 1
         signals = monitor.update(value)
-        if signals and kind == "maximum":
-            # under a legal maximum, less is better: a drop (chlorine turning ND) is no hazard
-            signals = [sg for sg in signals if sg.side != "lower" and sg.rule != "cusum_lower"]
+        if baseline and monitor.phase == "II":
+            # the limits froze on this point: a baseline mostly not detected defines none that mean anything
+            sd["censored"] = sd["baseline_nd"] > policy.nd_share_max * monitor.count
+        if signals:
+            if kind == "maximum":
+                # under a legal maximum, less is better: a drop (chlorine turning ND) is no hazard
+                signals = [sg for sg in signals if sg.side != "lower" and sg.rule != "cusum_lower"]
+            signals = _measurable(signals, monitor, sd["censored"], sd["detection_limit"])
+        if sd["censored"] and not nd and monitor.phase == "II":
+            # what is left to say of a series mostly not detected: a result close to the legal
+            # maximum (a failure alerts on its own), or else a detection after a run of non-detects
+            usl = sd["usl"]
+            if usl is not None and value > usl:
+                pass  # a failure: its own warning says it
+            elif usl is not None and value >= policy.ewma_fraction * usl:
+                signals.append(SpcSignal.make(
+                    "result_near_limit", "spec", monitor.count, value, ucl=usl, side="upper",
+                    detail={"fraction": value / usl, "threshold": policy.ewma_fraction, "usl": usl}))
+            elif sd["nd_run"] >= policy.baseline and policy.nd_detection_note:
+                signals.insert(0, SpcSignal.make("nd_detected", "i", monitor.count, value, side="upper",
+                                                 detail={"run": sd["nd_run"], "detection_limit": sd["detection_limit"]}))
+        sd["nd_run"] = sd["nd_run"] + 1 if nd else 0
         recent = sd["recent"]
         previous = recent[-1] if recent else None
         point = (monitor.count, sampled_on, value, sample_no, event_id, lab, batch,
@@ -245,6 +289,23 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
     return out
 
 
+_CHART_RULES = frozenset({"i", "ewma", "cusum"})  # limits in the unit of the results (not mr, not spec)
+
+
+def _measurable(signals: list[SpcSignal], monitor: FluctuationMonitor, censored: bool, dl: float | None) -> list[SpcSignal]:
+    """The signals that rest on limits the data can support: none from the control charts of a
+    series mostly not detected, none crossing an upper limit below the detection limit."""
+    if censored:
+        # its EWMA against the legal maximum still means something; its σ, Cpk and limits do not
+        return [sg for sg in signals if sg.rule == "ewma_near_limit"]
+    if dl is None:
+        return signals
+    ucl = monitor.center + 3.0 * monitor.sigma  # type: ignore[operator]
+    return [sg for sg in signals
+            if sg.chart not in _CHART_RULES or sg.side == "lower"
+            or (ucl >= dl and (sg.chart != "ewma" or sg.ucl is None or sg.ucl >= dl))]
+
+
 # a new series per (product, item) and a count per period are built from the fold's own values
 _build_series = builder(Series)
 _build_count = builder(PeriodCount)
@@ -265,7 +326,7 @@ def _monitor_config(policy: "SpcPolicy", usl: float | None) -> MonitorConfig:
         hit = _CONFIGS[key] = (policy, MonitorConfig(
             baseline=policy.baseline, rules=tuple(policy.rules.get("i", [1])), ewma_lambda=policy.ewma_lambda,
             ewma_L=policy.ewma_L, cusum_k=policy.cusum_k, cusum_h=policy.cusum_h, usl=usl,
-            cpk_min=policy.cpk_min, ewma_fraction=policy.ewma_fraction,
+            cpk_min=policy.cpk_min, cpk_min_points=policy.cpk_min_points, ewma_fraction=policy.ewma_fraction,
         ))
     return hit[1]
 
@@ -296,15 +357,21 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
     if previous is not None and previous[5] != point[5]:
         changes.append({"what": "lab", "from": previous[5], "to": point[5], "text_zh": f"检验机构由“{previous[5]}”变为“{point[5]}”"})
     first = signals[0]
-    return {
+    dicts = [sg.to_dict() for sg in signals]
+    for d in dicts:
+        if d["lcl"] is not None and d["chart"] in _CHART_RULES:
+            d["lcl"] = _nonneg(d["lcl"])
+    note = all(sg.rule == "nd_detected" for sg in signals)
+    basis = [sg.text_zh for sg in signals if sg.rule != "nd_detected"]
+    out = {
         "chart": first.chart, "rule": first.rule, "scope": "series", "series": series.key,
         "product": series.product, "item_code": series.item_code, "item_name": series.item_name, "unit": series.unit,
         "usl": series.usl, "index": first.index, "value": point[2], "center": first.center,
-        "lcl": first.lcl, "ucl": first.ucl, "side": first.side,
-        "signals": [sg.to_dict() for sg in signals],
+        "lcl": _nonneg(first.lcl), "ucl": first.ucl, "side": first.side,
+        "signals": dicts,
         "text_zh": f"{series.product}·{series.item_name}：{plain_zh(signals, series)}"
-                   + "（判异依据：" + "；".join(sg.text_zh for sg in signals) + "）",
-        "text_en": f"{series.product} / {series.item_code}: " + "; ".join(sg.text_en for sg in signals),
+                   + ("（判异依据：" + "；".join(basis) + "）" if basis else ""),
+        "text_en": f"{series.product} / {series.item_code}: " + "; ".join(plain_en(sg, series) for sg in signals),
         "evidence": {
             "limits": finite_limits(series.monitor.limits) or {},
             "points": [point_dict(p) for p in series.recent],
@@ -314,6 +381,14 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
             "changes": changes,
         },
     }
+    if note:
+        out["note"] = True  # information (a detection after non-detects), not a control-chart signal
+    return out
+
+
+def _nonneg(x: float | None) -> float | None:
+    """A measured result is never negative: a lower limit below 0 is 0."""
+    return x if x is None or x >= 0.0 else 0.0
 
 
 def _num(x: float | None) -> str:
@@ -331,10 +406,22 @@ def plain_zh(signals: list[SpcSignal], series: Series) -> str:
         hi_lo = "高" if high else "低"
         d = sg.detail or {}
         if sg.rule == "cpk_low":
-            text = (f"近期均值 {_num(d.get('mean'))}{u} 已接近标准限值 {_num(d.get('usl'))}{u}，生产过程难以稳定达标"
-                    f"（过程能力指数 Cpk {d.get('cpk', 0.0):.2f}，应不低于 {d.get('cpk_min', 0.0):g}）")
+            n = d.get("points")
+            past = f"以往 {n} 批" if n else "以往"
+            mean = (f"近几批的加权平均值 {_num(d.get('mean'))}{u} 与{past}结果的标准差 {_num(d.get('sigma'))}{u}"
+                    if d.get("basis") == "ewma" else
+                    f"{past}结果的均值 {_num(d.get('mean'))}{u} 与标准差 {_num(d.get('sigma'))}{u}")
+            text = (f"波动较大：按{mean} 估算，过程能力指数 Cpk={d.get('cpk', 0.0):.2f}，低于 {d.get('cpk_min', 0.0):g}，"
+                    f"存在超出标准限值 {_num(d.get('usl'))}{u} 的风险")
+        elif sg.rule == "nd_detected":
+            limit = f"，标准限值 {_num(series.usl)}{u}" if series.usl is not None else ""
+            text = (f"以往连续 {d.get('run')} 批均未检出（检出限 {_num(d.get('detection_limit'))}{u}），"
+                    f"本批检出 {_num(sg.value)}{u}{limit}；仅作提示，请留意后续批次")
         elif sg.rule == "ewma_near_limit":
             text = f"近几批的加权平均值 {_num(d.get('ewma'))}{u} 已达标准限值 {_num(d.get('usl'))}{u} 的 {d.get('fraction', 0.0):.0%}"
+        elif sg.rule == "result_near_limit":
+            text = (f"本批 {_num(sg.value)}{u} 已达标准限值 {_num(d.get('usl'))}{u} 的 {d.get('fraction', 0.0):.0%}，尚未超标"
+                    f"（以往多数批次未检出，检出限 {_num(series.detection_limit)}{u}）")
         elif sg.rule == "rule1" and sg.chart == "mr":
             text = f"与上一批相差 {_num(sg.value)}{u}，超出正常的批间波动（{_num(sg.ucl)}{u}）"
         elif sg.rule == "rule1":
@@ -363,11 +450,45 @@ def plain_zh(signals: list[SpcSignal], series: Series) -> str:
     return "；".join(phrases) + past
 
 
+def plain_en(sg: SpcSignal, series: Series) -> str:
+    """The English beside: the numbers where the rule's own text has none."""
+    d = sg.detail or {}
+    u = f" {series.unit}" if series.unit else ""
+    if sg.rule == "cpk_low":
+        mean = "EWMA of recent results" if d.get("basis") == "ewma" else "mean"
+        n = f" of the last {d['points']} results" if d.get("points") else ""
+        return (f"spread too wide: Cpk {d.get('cpk', 0.0):.2f} < {d.get('cpk_min', 0.0):g} from the {mean} {_num(d.get('mean'))}{u} "
+                f"and the standard deviation {_num(d.get('sigma'))}{u}{n}; risk of exceeding the limit {_num(d.get('usl'))}{u}")
+    if sg.rule == "result_near_limit":
+        return (f"the result {_num(sg.value)}{u} is {d.get('fraction', 0.0):.0%} of the limit {_num(d.get('usl'))}{u}, "
+                f"in a series mostly not detected")
+    if sg.rule == "nd_detected":
+        return (f"detected at {_num(sg.value)}{u} after {d.get('run')} results in a row not detected "
+                f"(detection limit {_num(d.get('detection_limit'))}{u}); for information")
+    return sg.text_en
+
+
+def series_heading_zh(total: int, signalled: int, pass_rate_periods: list[str]) -> str:
+    """The heading of a credit file's chart summaries: its measured series and, when the enterprise's
+    own pass-rate chart (p chart) signalled, in which periods; a file whose only signal is on that
+    chart must not read "出现信号的 0 个".  ``pass_rate_periods``: "2025Q4" or "2025-11" keys."""
+    text = f"共 {total} 个，出现信号的 {signalled} 个"
+    if pass_rate_periods:
+        periods = "、".join(period_zh(p) for p in sorted(set(pass_rate_periods)))
+        text += f"；抽检不合格率控制图（p 图）出现信号 {len(set(pass_rate_periods))} 次：{periods}"
+    return text
+
+
 def finite_limits(values: dict[str, Any] | None) -> dict[str, Any] | None:
-    # Cpk is infinite when σ is 0 (all results equal): JSON has no infinity, and "no limit" is what it means
+    # Cpk is infinite when σ is 0 (all results equal): JSON has no infinity, and "no limit" is what it means;
+    # a measured result is never negative, so neither is a lower limit shown
     if values is None:
         return None
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
+    out = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in values.items()}
+    for k in ("lcl", "ewma_lcl"):
+        if k in out:
+            out[k] = _nonneg(out[k])
+    return out
 
 
 def point_dict(p: SeriesPoint) -> dict[str, Any]:

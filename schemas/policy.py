@@ -60,7 +60,22 @@ class SpcPolicy(_Strict):
     cusum_k: float = Field(default=0.5, ge=0)
     cusum_h: float = Field(default=5.0, gt=0)
     cpk_min: float = Field(default=1.0, ge=0, description="早发现: capability against the legal maximum below this")
-    ewma_fraction: float = Field(default=0.8, gt=0, le=1, description="早发现: the EWMA reaches this fraction of the legal maximum")
+    cpk_min_points: int = Field(
+        default=25, ge=2,
+        description="capability (Cpk) is judged only on at least this many in-control results: the baseline's, then "
+                    "later results no chart flagged.  Cpk from 8 results has a standard error near 0.4 (Bissell); "
+                    "a phase I study asks for 20-25 (Montgomery)")
+    nd_share_max: float = Field(
+        default=0.5, ge=0, le=1,
+        description="a baseline with a larger share of results not detected is not charted against control limits: "
+                    "half the detection limit stands for too many of its points (US EPA QA/G-9: substitution for a "
+                    "small share of non-detects only), and its σ comes from a few detections among ties")
+    nd_detection_note: bool = Field(
+        default=True,
+        description="such a series notes a result detected after at least `baseline` results in a row not detected "
+                    "(以往连续 N 批均未检出，本批检出), as information, not as 'above the past level'")
+    ewma_fraction: float = Field(default=0.8, gt=0, le=1, description="早发现: the EWMA reaches this fraction of the legal maximum "
+                                                                       "(in a series mostly not detected, also a single result)")
     reference_failure_rate: dict[Literal["packaged_water", "pastry", "other"], Annotated[float, Field(gt=0, lt=1)]] = Field(
         default_factory=lambda: dict(REFERENCE_FAILURE_RATE),
         description="sampling failure rate per food category the pass-rate charts (and the campaign's provincial average) compare "
@@ -323,7 +338,11 @@ class FluctuationRule(WarningRule):
     template_zh: str = "{name}：{text}{where}。请分析原因，必要时加抽或现场检查。"
     template_en: str = "{name}: quality fluctuation ({chart} chart) {series}."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"text", "where", "chart", "series"})
-    severity_near_limit: Severity = Field(default="high", description="a signal against the legal maximum (Cpk, EWMA near the limit)")
+    severity_near_limit: Severity = Field(
+        default="medium",
+        description="a signal against the legal maximum (Cpk below the minimum, the EWMA at a fraction of the limit): a "
+                    "forecast while every result still passes, so below a failure's severity (a failure of the same "
+                    "item alerts on its own)")
 
 
 class GradeWorsenedRule(WarningRule):
@@ -338,7 +357,7 @@ class GradeWorsenedRule(WarningRule):
 class ComplaintClusterRule(WarningRule):
     severity: Severity = "high"
     title_zh: str = "投诉聚集"
-    template_zh: str = "{name}：自 {first_day} 起 {window_days} 天内经核实的投诉达 {count} 件（阈值 {k} 件），请关注。"
+    template_zh: str = "{name}：自 {first_day} 起 {window_days} 天内经核实的投诉达 {count} 件（阈值 {k} 件），请立即组织核查处置。"
     template_en: str = "{name}: {count} verified complaints within {window_days} days from {first_day} (threshold {k})."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"count", "k", "window_days", "first_day"})
 

@@ -133,16 +133,62 @@ def test_cpk_function_and_stateless_check():
         SpecLimitCheck(10.0, ewma_fraction=1.5)
 
 
-def test_zero_sigma_baseline_only_watches_departures():
+def test_zero_sigma_baseline_defines_no_limits():
+    """A baseline with no spread defines no control limits: a departure from the constant is
+    "beyond 3σ" of nothing, so no chart signal; the check against the legal maximum still runs."""
     mon = FluctuationMonitor(baseline=5, usl=0.05)
     feed(mon, [0.0] * 5)
     assert mon.sigma == 0.0
     assert feed(mon, [0.0] * 3) == []
-    sigs = mon.update(0.01)
-    assert [s.rule for s in sigs] == ["rule1"]
+    assert mon.update(0.01) == []
+    assert mon.limits["cpk"] is None  # no capability judgement without spread
+    near = feed(mon, [0.05] * 12)
+    assert [s.rule for s in near] == ["ewma_near_limit"]
     floored = FluctuationMonitor(baseline=5, min_sigma=0.01)
     feed(floored, [0.0] * 5)
     assert floored.sigma == 0.01
+
+
+def test_the_revision_keeps_the_spread_of_a_mostly_not_detected_baseline():
+    """溴酸盐 not detected (charted at half the detection limit, 0.001) in 6 of 8 results, detected
+    at 0.0022 and 0.0046 in two: the moving ranges are mostly 0, so 0.0046 lies beyond 3σ; dropping
+    it left σ = 0 and a centre line at 0.001171 "mg/L" every later detection crossed.  The
+    detections are the process's own variation: the revision stops before it removes all spread."""
+    mon = FluctuationMonitor(baseline=8, usl=0.01)
+    feed(mon, [0.0022, 0.0046] + [0.001] * 6)
+    assert mon.sigma > 0
+    assert mon.center == pytest.approx((0.0022 + 0.0046 + 6 * 0.001) / 8)
+    # a real outlier among values with spread is still revised away
+    vals = gauss_series(20)
+    revised = FluctuationMonitor()
+    feed(revised, vals[:10] + [vals[10] + 40.0] + vals[11:])
+    assert revised.sigma < 2.0
+
+
+def test_capability_is_judged_only_on_enough_points():
+    """Cpk from 8 results (standard error ~0.4) is no judgement: with cpk_min_points 20 the
+    baseline's alternating values raise nothing at freeze; Cpk is judged once 20 in-control
+    points stand behind σ, and then says which mean and how many points."""
+    alternating = [1.5, 5.8, 1.6, 5.9, 1.5, 6.0, 1.7, 5.8]
+    early = FluctuationMonitor(baseline=8, usl=10.0)
+    sigs = feed(early, alternating)
+    (cpk,) = [s for s in sigs if s.rule == "cpk_low"]
+    assert cpk.detail["points"] == 8 and cpk.detail["basis"] == "baseline"
+    assert cpk.detail["mean"] == pytest.approx(sum(alternating) / 8)
+
+    mon = FluctuationMonitor(baseline=8, usl=10.0, cpk_min_points=20)
+    assert feed(mon, alternating) == []
+    assert mon.limits["cpk"] is None and mon.limits["cpk_points"] == 8
+    # the same process goes on: judged at the 20th in-control point
+    later = feed(mon, alternating + alternating[:6])
+    (sig,) = [s for s in later if s.rule == "cpk_low"]
+    assert sig.index == 20 and sig.detail["points"] == 20 and sig.detail["basis"] == "ewma"
+    mrs = [abs(b - a) for a, b in zip(alternating * 3, (alternating * 3)[1:20])]
+    assert sig.detail["sigma"] == pytest.approx(sum(mrs) / len(mrs) / d2(2))
+    assert sig.detail["cpk"] == pytest.approx((10.0 - sig.detail["mean"]) / (3 * sig.detail["sigma"])) and sig.detail["cpk"] < 1.0
+    # known σ (target and sigma given) needs no points
+    known = FluctuationMonitor(target=5.0, sigma=2.0, baseline=0, usl=10.0, cpk_min_points=20, rules=())
+    assert [s.rule for s in feed(known, [5.0] * 3)] == ["cpk_low"]
 
 
 def test_excluded_values_in_phase_two_are_skipped():
@@ -209,6 +255,7 @@ config_st = st.builds(
     cusum_reset=st.booleans(),
     ewma_steady_state=st.booleans(),
     revise_baseline=st.booleans(),
+    cpk_min_points=st.sampled_from([0, 5, 20]),
 )
 
 

@@ -60,10 +60,18 @@ class SpecLimitCheck:
         return out
 
     def cpk_signal(self, cpk: float, mean: float, sigma: float, index: int,
-                   chart: str = "spec") -> SpcSignal:
+                   chart: str = "spec", *, points: int | None = None,
+                   basis: str | None = None) -> SpcSignal:
+        """``points``: how many results σ was estimated from (None: σ was given);
+        ``basis``: which mean, "baseline" (the baseline's mean) or "ewma" (the
+        EWMA of the recent results)."""
+        detail = {"cpk": cpk, "cpk_min": self.cpk_min, "mean": mean, "sigma": sigma, "usl": self.usl}
+        if points is not None:
+            detail["points"] = points
+        if basis is not None:
+            detail["basis"] = basis
         return SpcSignal.make("cpk_low", chart, index, cpk, ucl=self.usl, side="upper",
-                              detail={"cpk": cpk, "cpk_min": self.cpk_min,
-                                      "mean": mean, "sigma": sigma, "usl": self.usl})
+                              detail=detail)
 
     def ewma_signal(self, ewma: float, index: int, chart: str = "spec") -> SpcSignal:
         return SpcSignal.make("ewma_near_limit", chart, index, ewma, ucl=self.usl,

@@ -16,6 +16,15 @@ enterprise's bromate results) in event-time order.  It collects a baseline of
   ``spec_rearm`` EWMA-σ below the trigger (3 by default): without that
   hysteresis an EWMA hovering at the threshold re-alarms every few points.
 
+Capability needs more data than control limits: a Cpk from 8 results has a
+standard error near 0.4 (Bissell's approximation), so it says nothing.  With
+``cpk_min_points`` above the baseline, the monitor goes on collecting after
+the limits froze: the baseline's points and then each phase II point that
+raised no chart signal, until ``cpk_min_points`` stand behind it; σ for Cpk
+is the moving-range estimate over those (frozen from then on, as the control
+limits are), and only then is Cpk judged.  The control limits themselves
+stay those of the baseline, as phase II requires.
+
 The state is plain data (``to_dict``/``from_dict``, JSON-safe, floats round-
 trip exactly), so snapshot + tail equals a full replay.  ``update`` is pure
 Python on floats: no numpy and no allocation on the quiet path.
@@ -25,10 +34,16 @@ lab error or a recall batch) are kept out of the estimate and break moving
 ranges; with ``revise_baseline`` the baseline is re-estimated without points
 beyond its own 3σ limits (as the textbook revision does once causes are
 found), because one contaminated lot in 20 would otherwise widen the limits
-enough to hide the next.  Run rules start afresh in phase II: the baseline is
-assumed in control once revised.  If σ comes out 0 (identical results, e.g.
-all "not detected" reported as 0) and no ``min_sigma`` floor is set, only a
-departure from that constant value (rule 1) and the spec checks run.
+enough to hide the next.  A revision never removes all the spread: when
+dropping the points beyond 3σ would leave σ = 0 (a series of identical
+values with a few different ones, typically "not detected" substituted by one
+number with a few detections), those points are the process's own variation,
+not causes, and the estimate before that step stands.  Run rules start afresh
+in phase II: the baseline is assumed in control once revised.  If σ still
+comes out 0 (every baseline result identical) and no ``min_sigma`` floor is
+set, the baseline defines no control limits: no chart signal is raised (a
+departure from a constant is not "beyond 3σ" of anything), and only the check
+of the EWMA against the legal maximum runs.
 """
 
 from __future__ import annotations
@@ -62,6 +77,7 @@ class MonitorConfig:
     cusum_reset: bool = True
     usl: float | None = None
     cpk_min: float = 1.0
+    cpk_min_points: int = 0
     ewma_fraction: float = 0.8
     spec_rearm: float = 3.0
     target: float | None = None
@@ -86,6 +102,8 @@ class MonitorConfig:
             raise ValueError(f"spec_rearm must be >= 0, got {self.spec_rearm}")
         if self.min_sigma < 0:
             raise ValueError(f"min_sigma must be >= 0, got {self.min_sigma}")
+        if self.cpk_min_points < 0:
+            raise ValueError(f"cpk_min_points must be >= 0, got {self.cpk_min_points}")
         if self.usl is not None:
             SpecLimitCheck(self.usl, self.cpk_min, self.ewma_fraction)
 
@@ -112,10 +130,12 @@ class FluctuationMonitor:
     __slots__ = ("config", "count", "phase", "_baseline", "_kept", "center", "sigma",
                  "_tracker", "_m", "ewma", "cusum_upper", "cusum_lower", "_n_upper",
                  "_n_lower", "_last", "_cpk_active", "_near_active",
+                 # capability: points behind the frozen σ, then the in-control history
+                 "_n_est", "_cap_n", "_cap_mr", "_cap_mr_n", "_cap_last",
                  # derived from the frozen limits, rebuilt on load
                  "_lcl", "_ucl", "_hw_inf", "_q2", "_m_steady", "_kp", "_km", "_H",
                  "_spec", "_lam", "_lam1", "_cpk_den", "_mr_ucl",
-                 "_cpk_on", "_cpk_off", "_near_on", "_near_off")
+                 "_cpk_on", "_cpk_off", "_near_on", "_near_off", "_cap_min", "_cap_sigma")
 
     def __init__(self, config: MonitorConfig | None = None, **settings: Any) -> None:
         if config is None:
@@ -149,6 +169,11 @@ class FluctuationMonitor:
         self._cpk_active = False
         self._near_active = False
         self._spec = None
+        self._n_est: int | None = None
+        self._cap_n = 0
+        self._cap_mr = 0.0
+        self._cap_mr_n = 0
+        self._cap_last: float | None = None
 
     def restart(self) -> list[SpcSignal]:
         """Start a new baseline (after a rectification changed the process).
@@ -168,17 +193,20 @@ class FluctuationMonitor:
         vals = self._baseline
         return any(a is not None and b is not None for a, b in zip(vals, vals[1:]))
 
-    def _estimate(self) -> tuple[float, float]:
+    def _estimate(self) -> tuple[float, float, list[bool] | None]:
+        """(centre, σ, the baseline points the estimate rests on; None when both are given)."""
         cfg = self.config
         vals = self._baseline
         if cfg.target is not None and cfg.sigma is not None:
-            return cfg.target, cfg.sigma
+            return cfg.target, cfg.sigma, None
         used = [v is not None for v in vals]
         xs = [0.0 if v is None else v for v in vals]
         center, sigma = estimate_individuals(xs, used)
         if cfg.revise_baseline:
             for _ in range(10):
                 band = 3.0 * max(sigma, cfg.min_sigma)
+                if band <= 0.0:
+                    break   # no spread: nothing lies "beyond" it
                 drop = [i for i, (x, u) in enumerate(zip(xs, used))
                         if u and abs(x - center) > band]
                 if not drop:
@@ -190,20 +218,34 @@ class FluctuationMonitor:
                     c2, s2 = estimate_individuals(xs, trial)
                 except ValueError:
                     break   # too little left: keep the unrevised estimate
+                if s2 <= 0.0 < sigma:
+                    # what was dropped was all the spread there is: the process's own
+                    # variation (mostly "not detected" at one substituted value, a few
+                    # detections), not causes to remove; keep the estimate with spread
+                    break
                 used, center, sigma = trial, c2, s2
         if cfg.target is not None:
             center = cfg.target
         if cfg.sigma is not None:
             sigma = cfg.sigma
-        return center, sigma
+        return center, sigma, used
 
     def _freeze(self) -> list[SpcSignal]:
         if self._tracker is None:
             self._tracker = RunRuleTracker(self.config.rules)
-        center, sigma = self._estimate()
+        center, sigma, used = self._estimate()
         sigma = max(sigma, self.config.min_sigma)
         self.center, self.sigma = center, sigma
         self.phase = "II"
+        if used is not None and self.config.sigma is None:
+            # the in-control history capability is judged on starts with the baseline's points
+            vals = self._baseline
+            self._n_est = self._cap_n = sum(used)
+            for i in range(1, len(vals)):
+                if used[i] and used[i - 1]:
+                    self._cap_mr += abs(vals[i] - vals[i - 1])  # type: ignore[operator]
+                    self._cap_mr_n += 1
+            self._cap_last = vals[-1] if used and used[-1] else None
         self._baseline = []
         self.ewma = center
         self._derive()
@@ -211,10 +253,11 @@ class FluctuationMonitor:
         # A monitor born with known limits has no baseline point to attach a
         # signal to: leave the flags clear so the first value raises it.
         if self._spec is not None and sigma > 0 and self.count > 0:
-            cpk = cpk_upper(center, sigma, self._spec.usl)
-            if cpk < self._spec.cpk_min:
+            cpk = cpk_upper(center, self._cap_sigma, self._spec.usl)
+            if self._cap_ready() and cpk < self._spec.cpk_min:
                 self._cpk_active = True
-                out.append(self._spec.cpk_signal(cpk, center, sigma, self.count, "spec"))
+                out.append(self._spec.cpk_signal(cpk, center, self._cap_sigma, self.count, "spec",
+                                                 points=self._n_est, basis="baseline"))
             if center >= self._near_on:
                 self._near_active = True
                 out.append(self._spec.ewma_signal(center, self.count, "spec"))
@@ -235,20 +278,54 @@ class FluctuationMonitor:
         K = cfg.cusum_k * s
         self._kp, self._km, self._H = c + K, c - K, cfg.cusum_h * s
         self._mr_ucl = _MR_UCL_FACTOR * s
+        # known σ needs no points; otherwise capability waits for cpk_min_points
+        self._cap_min = 0 if self._n_est is None else cfg.cpk_min_points
         if cfg.usl is not None:
             self._spec = SpecLimitCheck(cfg.usl, cfg.cpk_min, cfg.ewma_fraction)
-            self._cpk_den = 3.0 * s
             margin = cfg.spec_rearm * self._hw_inf / cfg.ewma_L
-            # Cpk(EWMA) < cpk_min  <=>  EWMA > USL − 3σ·cpk_min (σ > 0): compare
-            # the EWMA directly, no division on the quiet path.
-            self._cpk_on = cfg.usl - 3.0 * s * cfg.cpk_min
-            self._cpk_off = self._cpk_on - margin
             self._near_on = self._spec.ewma_threshold
             self._near_off = self._near_on - margin
+            self._capability(margin)
         else:
             self._spec = None
             self._cpk_den = 0.0
+            self._cap_sigma = s
             self._cpk_on = self._cpk_off = self._near_on = self._near_off = math.inf
+
+    def _cap_ready(self) -> bool:
+        """Enough in-control points behind σ for a capability judgement (known σ: always)."""
+        return self._cap_n >= self._cap_min
+
+    def _capability(self, margin: float | None = None) -> None:
+        """σ for Cpk from the points collected for it, and the EWMA level where Cpk < cpk_min."""
+        cfg = self.config
+        if self._n_est is None or self._cap_mr_n == 0:
+            s = self.sigma
+        else:
+            s = max(self._cap_mr / self._cap_mr_n / _D2_2, cfg.min_sigma)
+        self._cap_sigma = s
+        self._cpk_den = 3.0 * s
+        if margin is None:
+            margin = self._cpk_on - self._cpk_off
+        # Cpk(EWMA) < cpk_min  <=>  EWMA > USL − 3σ·cpk_min (σ > 0): compare
+        # the EWMA directly, no division on the quiet path.
+        self._cpk_on = cfg.usl - 3.0 * s * cfg.cpk_min  # type: ignore[operator]
+        self._cpk_off = self._cpk_on - margin
+
+    def _collect(self, x: float, quiet: bool) -> None:
+        """Phase II, before capability is judged: a point no chart flagged joins the points σ
+        for Cpk is estimated from (a flagged one breaks the moving ranges)."""
+        if not quiet:
+            self._cap_last = None
+            return
+        last = self._cap_last
+        if last is not None:
+            self._cap_mr += x - last if x > last else last - x
+            self._cap_mr_n += 1
+        self._cap_n += 1
+        self._cap_last = x
+        if self._cap_n >= self._cap_min:
+            self._capability()
 
     # ------------------------------------------------------------ the fold step
 
@@ -328,13 +405,16 @@ class FluctuationMonitor:
                 self._cusum_signal(out, idx, cp, cm, H)
 
             if self._spec is not None:
+                if self._cap_n < self._cap_min:
+                    self._collect(x, not out)
                 if self._cpk_active:
                     if e < self._cpk_off:
                         self._cpk_active = False
-                elif e > self._cpk_on:
+                elif e > self._cpk_on and self._cap_n >= self._cap_min:
                     self._cpk_active = True
                     out.append(self._spec.cpk_signal(
-                        (self.config.usl - e) / self._cpk_den, e, s, idx, "spec"))
+                        (self.config.usl - e) / self._cpk_den, e, self._cap_sigma, idx, "spec",
+                        points=self._cap_n if self._n_est is not None else None, basis="ewma"))
                 if self._near_active:
                     if e < self._near_off:
                         self._near_active = False
@@ -342,10 +422,8 @@ class FluctuationMonitor:
                     self._near_active = True
                     out.append(self._spec.ewma_signal(e, idx, "spec"))
         else:
-            # σ = 0: only a departure from the constant baseline value means anything.
-            if x != c:
-                out.append(SpcSignal.make("rule1", "i", idx, x, center=c, lcl=c, ucl=c,
-                                          side="upper" if x > c else "lower"))
+            # σ = 0: the baseline defines no control limits, so no chart signal; the
+            # EWMA is still followed for the check against the legal maximum.
             m = self._m + 1
             self._m = m
             e = self._lam * x + self._lam1 * self.ewma
@@ -394,7 +472,10 @@ class FluctuationMonitor:
              "cusum_h": self._H}
         if self.config.usl is not None:
             d["usl"] = self.config.usl
-            d["cpk"] = cpk_upper(self.center, self.sigma, self.config.usl)
+            # no capability judgement on too few points (None, as JSON shows "no value")
+            d["cpk"] = (cpk_upper(self.center, self._cap_sigma, self.config.usl)
+                        if self._cap_ready() and self.sigma > 0 else None)
+            d["cpk_points"] = None if self._n_est is None else self._cap_n
         return d
 
     @property
@@ -423,6 +504,8 @@ class FluctuationMonitor:
             "last": self._last,
             "cpk_active": self._cpk_active,
             "near_active": self._near_active,
+            "capability": (None if self._n_est is None else
+                           [self._n_est, self._cap_n, self._cap_mr, self._cap_mr_n, self._cap_last]),
         }
 
     @classmethod
@@ -445,6 +528,11 @@ class FluctuationMonitor:
         self._last = None if d["last"] is None else float(d["last"])
         self._cpk_active = bool(d["cpk_active"])
         self._near_active = bool(d["near_active"])
+        cap = d.get("capability")
+        if cap is not None:
+            self._n_est, self._cap_n, self._cap_mr_n = int(cap[0]), int(cap[1]), int(cap[3])
+            self._cap_mr = float(cap[2])
+            self._cap_last = None if cap[4] is None else float(cap[4])
         if self.phase == "II":
             self.center = float(d["center"])
             self.sigma = float(d["sigma"])

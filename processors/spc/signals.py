@@ -46,6 +46,11 @@ _TEXT = {
     "cusum_lower": ("CUSUM下侧累积和C-超过决策区间H", "lower CUSUM C- exceeds the decision interval H"),
     "cpk_low": ("过程能力指数Cpk低于阈值", "process capability Cpk below the threshold"),
     "ewma_near_limit": ("EWMA已达标准限值的预警比例", "EWMA reached the warning fraction of the legal limit"),
+    # not a control-chart rule: a series mostly "not detected" has no meaningful limits, and a
+    # detection after a run of non-detects is reported as information
+    "nd_detected": ("连续未检出后检出", "detected after a run of results not detected"),
+    # the yardstick left to such a series: one result against the legal maximum
+    "result_near_limit": ("单批结果已达标准限值的预警比例", "a result reached the warning fraction of the legal limit"),
 }
 
 # Every rule id a signal can carry (for policy validation and silences).

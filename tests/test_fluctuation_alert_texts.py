@@ -1,0 +1,57 @@
+"""What a supervisor reads of the fluctuation and complaint-cluster alerts: the evidence in the
+message's own units, and an instruction that matches the severity."""
+from __future__ import annotations
+
+from alerts.lifecycle import evidence_zh
+from processors.step import replay
+from schemas.policy import ComplaintClusterRule, Policy
+from tests.test_alerts import County, failing, policy
+from tests.test_risk import E, ev, registered
+from tests.test_warnings import decisions
+
+
+def test_the_p_chart_evidence_is_in_per_cent_as_its_message(rules):
+    """"本点 0.15（…中心线 0.019、上控制限 0.1106）" beside a message in 15 % and 11.1 %."""
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00"), failing("2026-02-10T10:00:00+08:00"), failing("2026-03-10T10:00:00+08:00"))
+    alerts = [a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"]
+    mine = next(a for a in alerts if a.dedup_key == f"{E}:fluctuation:p:2026Q1")
+    assert "抽检 2 批、不合格 2 批（100%），高于参考不合格率 1.90% 下的控制上限 30.9%" in mine.message_zh
+    assert evidence_zh(mine) == "抽样编号 S-3；不合格率 100%（抽检 2 批、不合格 2 批），中心线（参考不合格率）1.90%、上控制限 30.9%"
+    county = next(a for a in alerts if a.dedup_key.startswith("county:packaged_water:fluctuation:p:"))
+    assert "；不合格率 100%（抽检 2 批、不合格 2 批），中心线（参考不合格率）1.90%" in evidence_zh(county)
+    for alert in (mine, county):
+        assert "0.019" not in evidence_zh(alert) and "本点" not in evidence_zh(alert)
+
+
+def test_the_c_chart_evidence_counts_complaints(rules):
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00"),
+           ev("complaint.received", "2026-03-02T10:00:00+08:00", complaint_id="K1"),
+           ev("complaint.received", "2026-03-20T10:00:00+08:00", complaint_id="K2"))
+    (alert,) = [a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"]
+    assert "超出控制上限 1.9 件（预期每月 0.3 件）" in alert.message_zh
+    assert evidence_zh(alert) == "本月投诉 2 件（预期每月 0.3 件、上控制限 1.9 件）"
+
+
+def test_a_complaint_cluster_asks_for_what_its_severity_means(rules):
+    """High (预警通报, to be handled within 48 h): not "请关注"."""
+    rule = ComplaintClusterRule()
+    assert rule.severity == "high" and rule.template_zh.endswith("请立即组织核查处置。") and "请关注" not in rule.template_zh
+    cluster = [registered()] + [ev("complaint.received", f"2026-03-{d:02d}T10:00:00+08:00", complaint_id=f"K{d}", verified=True) for d in (1, 9, 20)]
+    _, effects = replay(cluster, rules)
+    (d,) = decisions(effects, "complaint.cluster")
+    assert d.severity == "high" and d.message_zh.endswith("（阈值 3 件），请立即组织核查处置。")
+    assert Policy().warnings.complaint_cluster == rule
+
+
+def test_the_credit_file_heading_of_its_charts_counts_pass_rate_signals(rules):
+    """"【质量波动监测序列】（共 42 个，出现信号的 0 个）" under reasons naming a pass-rate signal."""
+    from processors.fluctuation import series_heading_zh
+
+    state, _ = replay([registered(), failing("2026-02-10T10:00:00+08:00"), failing("2026-03-10T10:00:00+08:00")], rules)
+    fs = state.files[E].fluctuation
+    periods = [p for p, pc in fs.pass_rate.items() if pc.signalled]
+    assert periods == ["2026Q1"]
+    assert series_heading_zh(len(fs.series), 0, periods) == f"共 {len(fs.series)} 个，出现信号的 0 个；抽检不合格率控制图（p 图）出现信号 1 次：2026年第1季度"
+    assert series_heading_zh(42, 0, []) == "共 42 个，出现信号的 0 个"
