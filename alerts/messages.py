@@ -101,7 +101,7 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
     if k == "judgement.disagrees_with_lab":
         return f"{who}：抽样编号 {d.get('sample_no', '')} 的项目 {'、'.join(d.get('items', []))} 系统判定与检验机构结论不一致，请核对。"
     if k == "complaint.cluster":
-        return f"{who}：{d.get('window_days')} 天内经核实的投诉达 {len(d.get('complaint_ids', []))} 件（阈值 {d.get('k')} 件），请关注。"
+        return f"{who}：{d.get('window_days')} 天内经核实的投诉达 {len(d.get('complaint_ids', []))} 件（阈值 {d.get('k')} 件），请立即组织核查处置。"
     if k == "inspection.nonconforming":
         serious = d.get("serious_findings") or []
         extra = f"，严重/主要问题条款 {'、'.join(serious)}" if serious else ""

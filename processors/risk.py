@@ -249,8 +249,8 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
                 changed |= SCORE_INPUTS
         elif k == "fluctuation.signal":
             d = eff.data
-            if d.get("scope") == "category":
-                continue  # the county's chart: not this enterprise's record
+            if d.get("scope") == "category" or d.get("note"):
+                continue  # the county's chart: not this enterprise's record; a note (a detection after non-detects): no signal
             # what a supervisor reads in the grade's reasons: the product and item, or the chart and period
             if d.get("series"):
                 ref = f"{d.get('product', '')}·{d.get('item_name') or d.get('item_code', '')}"

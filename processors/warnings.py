@@ -59,7 +59,7 @@ _CLASS_ZH = {
     "pathogen": "致病菌", "indicator_microbe": "微生物指标", "additive_not_permitted": "超范围使用食品添加剂（不得使用）",
     "additive": "食品添加剂超限", "contaminant": "污染物", "chemical": "理化指标", "quality_index": "品质指标",
 }
-_NEAR_LIMIT = frozenset({"cpk_low", "ewma_near_limit"})
+_NEAR_LIMIT = frozenset({"cpk_low", "ewma_near_limit", "result_near_limit"})
 
 
 class AlertDecision(BaseModel):
@@ -196,6 +196,8 @@ def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDeci
     d = eff.data
     fired = {s.get("rule") for s in d.get("signals", [])} | {d.get("rule")}
     severity = rule.severity_near_limit if fired & _NEAR_LIMIT else rule.severity
+    if d.get("note"):
+        severity = "low"  # a detection after a run of non-detects, below any limit: worth a look, no more
     chart, scope = d.get("chart", ""), d.get("scope", "")
     if scope == "series":
         key = f"{file.enterprise_id}:fluctuation:{d.get('series')}"

@@ -14,7 +14,7 @@ from typing import Any
 
 from processors.credit_file import VIEW_ONLY, CreditFile
 from processors.risk import as_of as file_as_of
-from processors.fluctuation import point_dict
+from processors.fluctuation import point_dict, series_heading_zh
 from processors.risk import inspection_frequency, listing_ends, reasons_zh
 from processors.step import Rules
 from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, penalties_text
@@ -372,7 +372,9 @@ def render_text(report: dict[str, Any]) -> str:
         if section == "series":
             total = len(rows)
             rows = [r for r in rows if r["signals"]]
-            lines += ["", f"【{SECTION_ZH[section]}】（共 {total} 个，出现信号的 {len(rows)} 个）"]
+            periods = [w["dedup_key"].rsplit(":", 1)[1] for w in report["signals"]
+                       if w.get("dedup_key", "").startswith(f"{report['enterprise_id']}:fluctuation:p:")]
+            lines += ["", f"【{SECTION_ZH[section]}】（{series_heading_zh(total, len(rows), periods)}）"]
         else:
             lines += ["", f"【{SECTION_ZH[section]}】（{len(rows)}）"]
         if not rows:

@@ -268,3 +268,13 @@ def test_the_sampling_kpi_says_which_samples_it_counted(county, rules):
     rows = [r for f in state.files.values() for r in build_report(f, rules)["campaign"] if r["item"] == "抽检合格率"]
     assert rows and {r["status"] for r in rows} <= {"达标", "未达标", "无省级抽检数据"}
     assert all("省级抽检" in r["detail"] for r in rows if r["status"] != "无省级抽检数据")
+
+
+def test_the_chart_heading_counts_the_pass_rate_charts_signals_too(county, rules):
+    _, state = county
+    signalled = [f for f in state.files.values()
+                 if any(w.dedup_key.startswith(f"{f.enterprise_id}:fluctuation:p:") for w in f.warnings)]
+    assert signalled, "the demo county has an enterprise whose own pass-rate chart signalled"
+    for f in signalled:
+        heading = next(line for line in render_text(build_report(f, rules)).splitlines() if line.startswith("【质量波动监测序列】"))
+        assert "抽检不合格率控制图（p 图）出现信号" in heading, heading
