@@ -17,7 +17,7 @@ exact fractions so that a sum of exactly 1 passes.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 from typing import Annotated, Literal, Union
 
@@ -141,6 +141,28 @@ def _num(value: float) -> str:
     return repr(value)
 
 
+_FIGURES = Context(prec=60)
+
+
+def _figure(value: float | Decimal | Fraction, limit: float = 1, places: int = 2) -> str:
+    """``value`` with ``places`` decimals, or as many more as it takes for the figure not to read
+    as ``limit`` itself when the value is not the limit: a sum of ratios of 1.004 against 1 is
+    "1.004" and 0.996 is "0.996" (both were "1.00", a failure and a pass that looked alike);
+    exactly 1 stays "1.00".  Rounding half to even (GB/T 8170), on the exact decimal."""
+    if isinstance(value, Fraction):
+        exact = _FIGURES.divide(Decimal(value.numerator), Decimal(value.denominator))
+    elif isinstance(value, Decimal):
+        exact = value
+    else:
+        exact = Decimal(repr(value))
+    bound = Decimal(repr(limit))
+    for p in range(places, 40):
+        shown = exact.quantize(Decimal(1).scaleb(-p), rounding=ROUND_HALF_EVEN, context=_FIGURES)
+        if shown != bound or exact == bound:
+            return str(shown)
+    return str(exact)
+
+
 def _vals(values: tuple[Value, ...] | list[Value]) -> str:
     return ";".join(v if v == NOT_DETECTED else _num(v) for v in values)  # type: ignore[arg-type]
 
@@ -200,11 +222,12 @@ def _judge_maximum(name: str, en: str, rule: Rule, values: tuple[Value, ...], dl
     lim = f"{rule.standard} 限值≤{rule.max!r}{u}"
     lim_en = f"{rule.standard} limit ≤{rule.max!r}{u}"
     if peak is not None and peak > limit:  # type: ignore[operator]
-        times = f"（为限值的{ratio:.2f}倍）" if ratio is not None else ""
+        # the multiple from the exact decimals, with the digits that tell it from 1
+        times = _figure(_DECIMAL.divide(Decimal(repr(peak)), Decimal(repr(limit)))) if limit else None
         return _Outcome(
             "fail", "over_maximum",
-            f"{name}：检测值{_num(peak)}{u}超过{lim}{times}，判定不合格",
-            f"{en}: {_num(peak)}{u} exceeds the {lim_en}; fail",
+            f"{name}：检测值{_num(peak)}{u}超过{lim}{f'（为限值的{times}倍）' if times else ''}，判定不合格",
+            f"{en}: {_num(peak)}{u} exceeds the {lim_en}{f' ({times} times the limit)' if times else ''}; fail",
             ratio, peak,
         )
     if nd and dl is not None and dl > limit:  # type: ignore[operator]
@@ -566,7 +589,7 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
             total = sum((Fraction(Decimal(repr(m.value))) / Fraction(Decimal(repr(m.max))) for m in members), Fraction(0))
         terms = " + ".join(f"{m.item_name} {_num(m.value)}/{m.max!r}" for m in members)
         terms_en = " + ".join(f"{m.item_code} {_num(m.value)}/{m.max!r}" for m in members)
-        shown = f"{float(total):.2f}"
+        shown = _figure(total)
         if total > 1:
             verdict: Verdict = "fail"
             zh = f"{group.name_zh}合并使用：{terms} = {shown} > 1；GB 2760规定相同色泽着色剂、防腐剂、抗氧化剂混合使用时，各自用量占其最大使用量的比例之和不应超过1，判定不合格"

@@ -707,3 +707,32 @@ def test_a_sum_of_ratios_the_lab_reports_is_judged_against_one():
 
 def test_a_ph_printed_as_dimensionless_is_still_a_ph():
     assert water("ph", [6.2], "无量纲").verdict == "pass" and water("ph", [4.2], "无量纲").verdict == "fail"
+
+
+# --------------------------------------------------------------------------- figures that agree with the verdict
+
+
+@pytest.mark.parametrize("propionic,shown,verdict", [(1.26, "1.004 > 1", "fail"), (1.24, "0.996 ≤ 1", "pass")])
+def test_a_sum_of_ratios_near_one_shows_the_digits_that_decide(propionic: float, shown: str, verdict: str) -> None:
+    """0.5/1.0 + 1.26/2.5 = 1.004 fails and 0.5/1.0 + 1.24/2.5 = 0.996 passes: both printed
+    "1.00" once, so a supervisor saw a failure at the limit and a pass at the limit."""
+    (check,) = judge("pastry", item("sorbic_acid", [0.5], "g/kg"), item("propionic_acid", [propionic], "g/kg")).sum_checks
+    assert check.verdict == verdict
+    assert shown in check.message_zh and shown in check.message_en
+    assert "1.00 " not in check.message_zh and "1.00 " not in check.message_en
+
+
+def test_a_sum_of_exactly_one_still_reads_as_one() -> None:
+    (check,) = judge("pastry", item("sorbic_acid", [0.3], "g/kg"), item("propionic_acid", [1.75], "g/kg")).sum_checks
+    assert check.verdict == "pass" and "= 1.00 ≤ 1" in check.message_zh
+
+
+def test_a_value_just_over_the_maximum_shows_how_many_times_the_limit_it_is() -> None:
+    j = pastry("sorbic_acid", [1.004], "g/kg")
+    assert j.verdict == "fail"
+    assert "为限值的1.004倍" in j.message_zh and "1.004 times the limit" in j.message_en
+    far = pastry("sorbic_acid", [1.5], "g/kg")
+    assert "为限值的1.50倍" in far.message_zh and "1.50 times the limit" in far.message_en
+    # the smallest excess a float can carry is still not printed as 1.00
+    tiny = water("free_chlorine", [0.05000000000000001], "mg/L")
+    assert tiny.verdict == "fail" and "为限值的1.00倍" not in tiny.message_zh
