@@ -95,20 +95,25 @@ class ItemJudgement(_Result):
 class SumOfRatiosMember(_Result):
     item_code: str
     item_name: str
-    value: float
+    value: float  # in the member's catalogue unit, as is max
     max: float
     ratio: float
+    unit: str = ""  # (default: judgements stored before the unit was kept)
 
 
 class SumOfRatiosCheck(_Result):
     group: str
-    group_name: str
+    group_name: str  # the function, e.g. 防腐剂
     members: tuple[SumOfRatiosMember, ...]
     pending: tuple[str, ...]  # members whose own result is undetermined, so the sum is incomplete
     total: float
     verdict: Verdict
     message_zh: str
     message_en: str
+    # the check as SAMR names the failed item (防腐剂混合使用时各自用量占其最大使用量的比例之和), and the
+    # edition(s) of GB 2760 its members were judged by (defaults: judgements stored before these were kept)
+    item_name: str = ""
+    standard: str | None = None
 
 
 class UnknownEntry(_Result):
@@ -559,6 +564,7 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
     for group in standards.sum_of_ratios:
         members: list[SumOfRatiosMember] = []
         pending: list[str] = []
+        editions: list[str] = []  # the standards the members were judged by, in member order
         unverified = False
         total: float | Fraction = 0.0
         for item in index.group_members.get((category, group.group), ()):
@@ -572,14 +578,17 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
                 continue
             if judgement.verdict == "undetermined":
                 pending.append(item.code)
+                editions.append(rule.standard)
                 continue
             if peak is None or peak == 0:
                 continue
             ratio = peak / rule.max
             total += ratio
             unverified = unverified or not rule.verified
+            editions.append(rule.standard)
             members.append(SumOfRatiosMember(
                 item_code=item.code, item_name=item.name_zh, value=peak, max=rule.max, ratio=ratio,
+                unit=index.item_units[(category, item.code)].display,
             ))
         # One detected member is already judged by its own limit; the rule is about mixtures.
         if len(members) + len(pending) < 2:
@@ -587,27 +596,34 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
         if abs(total - 1) < 1e-9:
             # at the boundary float rounding could decide: redo it exactly from the decimals the lab wrote
             total = sum((Fraction(Decimal(repr(m.value))) / Fraction(Decimal(repr(m.max))) for m in members), Fraction(0))
-        terms = " + ".join(f"{m.item_name} {_num(m.value)}/{m.max!r}" for m in members)
-        terms_en = " + ".join(f"{m.item_code} {_num(m.value)}/{m.max!r}" for m in members)
+        standard = "、".join(dict.fromkeys(editions))
+        names_zh = {item.code: item.name_zh for item in index.group_members.get((category, group.group), ())}
+        names_en = {item.code: item.name_en for item in index.group_members.get((category, group.group), ())}
+        # each member as value / maximum, both in the member's unit: 山梨酸… 0.6 g/kg / 1.0 g/kg
+        terms = " + ".join(f"{m.item_name} {_num(m.value)}{_suffix(m.unit)} / {m.max!r}{_suffix(m.unit)}" for m in members)
+        terms_en = " + ".join(f"{names_en[m.item_code]} {_num(m.value)}{_suffix(m.unit)} / {m.max!r}{_suffix(m.unit)}" for m in members)
         shown = _figure(total)
+        name_zh, name_en = group.item_zh, group.item_en
+        rule_zh = f"{standard}规定相同色泽着色剂、防腐剂、抗氧化剂混合使用时，各自用量占其最大使用量的比例之和不应超过1"
         if total > 1:
             verdict: Verdict = "fail"
-            zh = f"{group.name_zh}合并使用：{terms} = {shown} > 1；GB 2760规定相同色泽着色剂、防腐剂、抗氧化剂混合使用时，各自用量占其最大使用量的比例之和不应超过1，判定不合格"
-            en = f"{group.name_en} used together: {terms_en} = {shown} > 1 (GB 2760 sum-of-ratios rule); fail"
+            zh = f"{name_zh}：{terms} = {shown} > 1；{rule_zh}，判定不合格"
+            en = f"{name_en}: {terms_en} = {shown} > 1 ({standard} sum-of-ratios rule: at most 1); fail"
         elif pending:
             verdict = "undetermined"
-            zh = f"{group.name_zh}合并使用：已知部分比例之和{shown}，但{'、'.join(pending)}结果无法判定，比例之和待定"
-            en = f"{group.name_en} used together: known ratios sum to {shown}, but {', '.join(pending)} undetermined; undetermined"
+            zh = f"{name_zh}：已知部分比例之和{shown}，但{'、'.join(names_zh[c] for c in pending)}结果无法判定，比例之和待定（{rule_zh}）"
+            en = (f"{name_en}: known ratios sum to {shown}, but {', '.join(pending)} undetermined "
+                  f"({standard} sum-of-ratios rule: at most 1); undetermined")
         else:
             verdict = "pass"
-            zh = f"{group.name_zh}合并使用：{terms} = {shown} ≤ 1，符合GB 2760比例之和规定，判定合格"
-            en = f"{group.name_en} used together: {terms_en} = {shown} ≤ 1 (GB 2760 sum-of-ratios rule); pass"
+            zh = f"{name_zh}：{terms} = {shown} ≤ 1，符合{standard}比例之和规定，判定合格"
+            en = f"{name_en}: {terms_en} = {shown} ≤ 1 ({standard} sum-of-ratios rule: at most 1); pass"
         if unverified:
             zh += "（注：部分限值尚待核实）"
             en += " (note: some limits are not yet verified)"
         checks.append(SumOfRatiosCheck(
             group=group.group, group_name=group.name_zh, members=tuple(members), pending=tuple(pending),
-            total=float(total), verdict=verdict, message_zh=zh, message_en=en,
+            total=float(total), verdict=verdict, message_zh=zh, message_en=en, item_name=name_zh, standard=standard or None,
         ))
     return checks
 

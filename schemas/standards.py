@@ -203,8 +203,20 @@ class CatalogueItem(_Model):
 
 class SumOfRatiosGroup(_Model):
     group: Code = Field(description="the function_group whose members are summed")
-    name_zh: Text
+    name_zh: Text = Field(description="the function, e.g. 防腐剂")
     name_en: Text
+    item_name_zh: Text | None = Field(
+        default=None, description="the check as SAMR announcements name the failed item, e.g. 防腐剂混合使用时各自用量占其最大使用量的比例之和; "
+                                  "default: composed from name_zh")
+    item_name_en: Text | None = None
+
+    @property
+    def item_zh(self) -> str:
+        return self.item_name_zh or f"{self.name_zh}混合使用时各自用量占其最大使用量的比例之和"
+
+    @property
+    def item_en(self) -> str:
+        return self.item_name_en or f"{self.name_en} used together, sum of each one's use over its maximum"
 
 
 class CategoryStandards(_Model):

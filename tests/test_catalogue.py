@@ -200,6 +200,9 @@ def test_sum_of_ratios_groups(cat: Catalogue) -> None:
     # preservatives and antioxidants only)
     assert {i.code for i in cat.categories["pastry"].items if i.function_group == "sweetener"} == {"saccharin_sodium", "cyclamate", "acesulfame_k"}
     assert cat.group_members("pastry", "sweetener") == ()
+    # the check is named as SAMR names the failed item, the name of the sum a lab reports itself
+    (group,) = cat.categories["pastry"].sum_of_ratios
+    assert group.item_zh == cat.item("pastry", "preservative_ratio_sum").name_zh
 
 
 def test_limit_text_keeps_the_data_spelling(cat: Catalogue) -> None:

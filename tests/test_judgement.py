@@ -736,3 +736,34 @@ def test_a_value_just_over_the_maximum_shows_how_many_times_the_limit_it_is() ->
     # the smallest excess a float can carry is still not printed as 1.00
     tiny = water("free_chlorine", [0.05000000000000001], "mg/L")
     assert tiny.verdict == "fail" and "为限值的1.00倍" not in tiny.message_zh
+
+
+# --------------------------------------------------------------------------- the sum of ratios says what it summed
+
+
+@pytest.mark.parametrize("made,edition", [("2024-06-01", "GB 2760-2014"), ("2025-03-01", "GB 2760-2024")])
+def test_the_sum_of_ratios_cites_the_edition_its_members_were_judged_by(made: str, edition: str) -> None:
+    result = judge("pastry", item("sorbic_acid", [0.6], "g/kg"), item("propionic_acid", [1.2], "g/kg"), production_date=made)
+    (check,) = result.sum_checks
+    assert {j.standard for j in result.items} == {edition}
+    assert check.standard == edition
+    assert f"{edition}规定" in check.message_zh and edition in check.message_en
+    assert "GB 2760规定" not in check.message_zh
+
+
+def test_the_sum_of_ratios_shows_each_value_and_maximum_with_its_unit() -> None:
+    (check,) = judge("pastry", item("sorbic_acid", [600], "mg/kg"), item("propionic_acid", [1.2], "g/kg")).sum_checks
+    assert "山梨酸及其钾盐（以山梨酸计） 0.6 g/kg / 1.0 g/kg" in check.message_zh
+    assert "丙酸及其钠盐、钙盐（以丙酸计） 1.2 g/kg / 2.5 g/kg" in check.message_zh
+    assert "0.6 g/kg / 1.0 g/kg" in check.message_en and "1.2 g/kg / 2.5 g/kg" in check.message_en
+    assert [m.unit for m in check.members] == ["g/kg", "g/kg"]
+
+
+def test_the_sum_of_ratios_is_named_as_samr_names_it() -> None:
+    """SAMR announcements name the failed item 防腐剂混合使用时各自用量占其最大使用量的比例之和: the
+    catalogue holds that wording (the item a lab's own reported sum maps to), and the check uses it."""
+    (check,) = judge("pastry", item("sorbic_acid", [0.6], "g/kg"), item("propionic_acid", [1.2], "g/kg")).sum_checks
+    samr = CAT.item("pastry", "preservative_ratio_sum").name_zh
+    assert check.item_name == samr == "防腐剂混合使用时各自用量占其最大使用量的比例之和"
+    assert check.message_zh.startswith(samr + "：")
+    assert check.group_name == "防腐剂"  # unchanged: consumers still compose their own labels from it
