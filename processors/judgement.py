@@ -27,14 +27,18 @@ from processors._build import builder
 
 from schemas.events import NOT_DETECTED, AsListed, SamplingResult, TestItem
 from schemas.standards import ONE as _ONE
-from schemas.standards import Catalogue, CatalogueIndex, CatalogueItem, ItemClass, Rule, RuleKind, Unit, UnitTable
+from schemas.standards import Catalogue, CatalogueIndex, CatalogueItem, ExcludedProducts, ItemClass, Rule, RuleKind, Unit, UnitTable
+from schemas.standards import covers as _scope_covers
 
 Verdict = Literal["pass", "fail", "undetermined"]
 """A sample's verdict, a sum-of-ratios check's, and what a judged item comes to."""
 ItemVerdict = Literal["pass", "fail", "undetermined", "not_applicable"]
 """An item's verdict: "not_applicable" when the item's limits are for other products of the
 category (conductivity and pH of GB 17323 are for purified water only).  Such an item is
-shown, with its values, but neither fails the sample nor leaves it undetermined."""
+shown, with its values, but neither fails the sample nor leaves it undetermined, with one
+exception: a product that falls under a standard the catalogue does not hold (a natural
+mineral water, GB 8537) is not judged on the item either, but its sample is undetermined
+(reason "uncatalogued_standard"; the standard is listed in ``SampleJudgement.unknown``)."""
 Reason = Literal[
     # pass
     "within_limit",  # numbers within the limit / the plan accepted
@@ -59,6 +63,7 @@ Reason = Literal[
     "negative_value",
     # not_applicable
     "out_of_scope",  # the item's limits are for other products of the category (CatalogueItem.scope)
+    "uncatalogued_standard",  # the product falls under a standard the catalogue lacks (scope excludes): sample undetermined
 ]
 EditionBasis = Literal["production_date", "sampled_on"]
 Value = Union[float, Literal["ND"]]
@@ -117,7 +122,7 @@ class SumOfRatiosCheck(_Result):
 
 
 class UnknownEntry(_Result):
-    kind: Literal["category", "item", "unit", "unit_mismatch"]
+    kind: Literal["category", "item", "unit", "unit_mismatch", "standard"]  # standard: the product's own, not catalogued
     item_code: str | None
     text: str
 
@@ -445,6 +450,46 @@ def _not_applicable(test: TestItem, item: CatalogueItem, product: str) -> ItemJu
     )
 
 
+def _uncatalogued(test: TestItem, item: CatalogueItem, excluded: ExcludedProducts, product: str,
+                  unknown: list[UnknownEntry]) -> ItemJudgement:
+    """A product of the category under a standard of its own the catalogue does not hold (a natural
+    mineral water, GB 8537): not judged by the item's standard, and reported as unknown, so that
+    the sample is undetermined rather than passed on the items nobody could judge."""
+    unknown.append(UnknownEntry(kind="standard", item_code=test.item_code, text=excluded.standard))
+    standards = "、".join(dict.fromkeys(r.standard for r in item.rules))
+    zh = (f"{item.name_zh}：{excluded.name_zh}适用 {excluded.standard}（本目录未收录），不按 {standards} 判定；"
+          f"本产品（{product}）此项目无法判定")
+    en = (f"{item.name_en}: {excluded.name_en} falls under {excluded.standard}, which the catalogue does not hold; "
+          f"{product!r} is not judged by {standards} on it; undetermined")
+    lab = test.lab_verdict
+    if lab == "fail":
+        # the lab may well be right by the product's own standard: not a disagreement, but the supervisor must see it
+        basis = test.standard_ref or "未注明"
+        zh += f"；检验机构判定不合格（判定依据：{basis}），请按 {excluded.standard} 核实"
+        en += f"; the lab judged it a failure (basis: {test.standard_ref or 'not given'}): check it against {excluded.standard}"
+    return ItemJudgement(
+        item_code=test.item_code,
+        item_name=item.name_zh,
+        item_class=item.item_class,
+        verdict="not_applicable",
+        reason="uncatalogued_standard",
+        message_zh=zh,
+        message_en=en,
+        standard=None,
+        edition=None,
+        kind=None,  # no rule applied: the charts skip it
+        limit_text=None,
+        values=tuple(v if v == NOT_DETECTED else float(v) for v in test.values),  # type: ignore[arg-type]
+        unit=test.unit,
+        detection_limit=test.detection_limit,
+        ratio=None,
+        lab_verdict=lab,
+        lab_standard=test.standard_ref,
+        agrees_with_lab=None,
+        verified=None,
+    )
+
+
 def _judge_item(test: TestItem, category: str, category_zh: str, index: CatalogueIndex, basis: dt.date,
                 unknown: list[UnknownEntry], product: str) -> tuple[ItemJudgement, float | None]:
     key = (category, test.item_code)
@@ -457,8 +502,13 @@ def _judge_item(test: TestItem, category: str, category_zh: str, index: Catalogu
             f"{printed}：{category_zh}标准目录中没有此检验项目（{test.item_code}），无法判定",
             f"{printed}: the {category} catalogue has no item {test.item_code!r}; undetermined",
         ), None
-    if item.scope is not None and not item.scope.covers(product):
-        return _not_applicable(test, item, product), None
+    scope = item.scope
+    if scope is not None:
+        excluded = scope.excluded_by(product)
+        if excluded is not None:
+            return _uncatalogued(test, item, excluded, product, unknown), None
+        if not scope.covers(product):
+            return _not_applicable(test, item, product), None
     name, en = item.name_zh, item.name_en
     rule = item.rule_on(basis)
     if rule is None:
@@ -658,7 +708,7 @@ def _sum_checks_memo(category: str, catalogue: Catalogue, index: CatalogueIndex,
 # force, and lab results repeat a lot (ND, all-zero plans, the same readings), so
 # they are memoised per catalogue.  Bounded; a miss only costs the computation.
 _MEMO: dict[str, dict[tuple, tuple]] = {}
-_COVERS: dict[tuple[tuple[str, ...], str], bool] = {}
+_COVERS: dict[tuple[tuple[tuple[str, ...], tuple[str, ...]], str], bool] = {}
 _MEMO_LIMIT = 200_000
 _GROUP_MEMBERS: dict[tuple[str, str], tuple[CatalogueItem, ...]] = {}
 
@@ -713,12 +763,12 @@ def _weigh_editions(pair: tuple[ItemJudgement, float | None], rule: Rule, span: 
     }), pair[1]
 
 
-def _covers(fragments: tuple[str, ...], product: str) -> bool:
-    """Whether a product name falls in an item's scope (``ProductScope.covers``), memoised in
-    ``_COVERS``: a county's product names are few and every water sample asks."""
+def _covers(scope: tuple[tuple[str, ...], tuple[str, ...]], product: str) -> bool:
+    """Whether a product name falls in an item's scope (``ProductScope.covers``, by its ``key``),
+    memoised in ``_COVERS``: a county's product names are few and every water sample asks."""
     if len(_COVERS) > _MEMO_LIMIT:
         _COVERS.clear()
-    hit = _COVERS[(fragments, product)] = any(fragment in product for fragment in fragments)
+    hit = _COVERS[(scope, product)] = _scope_covers(scope, product)
     return hit
 
 
@@ -820,8 +870,12 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
                     span = index.rules_before(category, code, basis)
                     if len(span) > 1:
                         pair = _weigh_editions(pair, rule, span, test, category, block.name_zh, index, basis, product)
-                # with what the sample's verdict needs of it, read once rather than per hit
-                hit = memo[key] = (pair, tuple(found), pair[0].verdict, pair[0].agrees_with_lab is False)
+                # with what the sample's verdict needs of it, read once rather than per hit: an item not
+                # applicable for want of the product's own standard leaves the sample undetermined
+                v = pair[0].verdict
+                if v == "not_applicable" and found:
+                    v = "undetermined"
+                hit = memo[key] = (pair, tuple(found), v, pair[0].agrees_with_lab is False)
             pair, found_unknown, v, disagrees = hit
             judged[code] = pair
             judgements.append(pair[0])

@@ -141,21 +141,66 @@ class Rule(_Model):
 # --------------------------------------------------------------------------- items
 
 
+Fragment = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class ExcludedProducts(_Model):
+    """Products of the category that fall under a standard of their own, which the catalogue does
+    not hold: GB 19298-2014 (包装饮用水) does not cover natural mineral water (饮用天然矿泉水), which
+    GB 8537-2018 governs.  Such a product is not judged on the item ("not_applicable"), and its
+    sample cannot be 合格 by it either: the sample is undetermined unless something else fails."""
+
+    products: tuple[Fragment, ...] = Field(min_length=1, description="name fragments, e.g. 矿泉水")
+    name_zh: Text = Field(description="the products as a supervisor names them, e.g. 饮用天然矿泉水")
+    name_en: Text
+    standard: Text = Field(description="the standard they fall under instead, not in the catalogue, e.g. GB 8537-2018")
+
+    def covers(self, product: str) -> bool:
+        return any(fragment in product for fragment in self.products)
+
+
 class ProductScope(_Model):
     """The products of a category an item's limits apply to, recognised by their name.
 
     GB 17323's conductivity and pH are quality indices of purified water (饮用纯净水) only;
     a mineral or spring water in the same category is not judged on them.  GB 19298 asks
     the label to name the water's type, so a fragment of the product name decides.
+    ``products`` lists the products the item applies to (none listed: every product of the
+    category); ``excludes`` the products that fall under another, uncatalogued standard, and
+    an exclusion wins over ``products``.
     """
 
-    products: tuple[Annotated[str, Field(min_length=1, max_length=40)], ...] = Field(
-        min_length=1, description="name fragments: the item applies when the sample's product name contains one of them")
+    products: tuple[Fragment, ...] = Field(
+        default=(), description="name fragments: the item applies when the sample's product name contains one of them; "
+                                "empty = every product of the category not excluded")
+    excludes: tuple[ExcludedProducts, ...] = Field(
+        default=(), description="products under a standard the catalogue does not hold (not judged; the sample is undetermined)")
     name_zh: Text = Field(description="the products as a supervisor names them, e.g. 饮用纯净水")
     name_en: Text
 
+    @model_validator(mode="after")
+    def _names_something(self) -> "ProductScope":
+        if not self.products and not self.excludes:
+            raise ValueError("a scope names at least one of products (name fragments it applies to) or excludes")
+        return self
+
+    @functools.cached_property
+    def key(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """What decides whether a product is in scope: the included and the excluded fragments."""
+        return self.products, tuple(f for excluded in self.excludes for f in excluded.products)
+
+    def excluded_by(self, product: str) -> ExcludedProducts | None:
+        """The exclusion ``product`` falls under, if any."""
+        return next((excluded for excluded in self.excludes if excluded.covers(product)), None)
+
     def covers(self, product: str) -> bool:
-        return any(fragment in product for fragment in self.products)
+        return covers(self.key, product)
+
+
+def covers(key: tuple[tuple[str, ...], tuple[str, ...]], product: str) -> bool:
+    """Whether ``product`` is in the scope whose ``ProductScope.key`` is ``key``."""
+    included, excluded = key
+    return (not included or any(f in product for f in included)) and not any(f in product for f in excluded)
 
 
 class CatalogueItem(_Model):
@@ -358,9 +403,10 @@ class CatalogueIndex:
         self.timeless: dict[tuple[str, str], Rule] = {
             key: rule for key, item in items.items() if item.scope is None and (rule := self._undated(item)) is not None
         }
-        # items scoped to some products: their name fragments, and the rule when it needs no date
-        self.scoped: dict[tuple[str, str], tuple[tuple[str, ...], Rule | None]] = {
-            key: (item.scope.products, self._undated(item)) for key, item in items.items() if item.scope is not None
+        # items scoped to some products: what decides the scope (ProductScope.key), and the rule
+        # when it needs no date
+        self.scoped: dict[tuple[str, str], tuple[tuple[tuple[str, ...], tuple[str, ...]], Rule | None]] = {
+            key: (item.scope.key, self._undated(item)) for key, item in items.items() if item.scope is not None
         }
 
         # (category, code, day) -> the rule in force: filled as judgements ask (a county's

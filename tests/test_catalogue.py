@@ -335,14 +335,41 @@ def test_edited_data_changes_the_digest(cat: Catalogue, data_copy: Path) -> None
 
 def test_purified_water_indices_are_scoped_to_purified_water(cat: Catalogue) -> None:
     """domain.md: conductivity and pH are GB 17323 indices of purified water; cyanide is for
-    distilled purified water.  Other items apply to every packaged water."""
-    scoped = {item.code for _, item in all_items(cat) if item.scope is not None}
-    assert scoped == {"conductivity", "ph", "cyanide"}
+    distilled purified water.  Other items apply to every packaged water but natural mineral water."""
+    scoped = {item.code: item.scope for _, item in all_items(cat) if item.scope is not None and item.scope.products}
+    assert set(scoped) == {"conductivity", "ph", "cyanide"}
+    assert all(set(s.products) == {"纯净水", "蒸馏水"} for s in scoped.values())
     ph = cat.item("packaged_water", "ph")
     assert ph.scope.covers("饮用纯净水") and ph.scope.covers("饮用蒸馏水")
     assert not ph.scope.covers("饮用天然矿泉水") and not ph.scope.covers("饮用天然泉水")
     # a scoped item needs the product's name: it is never served from the date-free shortcut
     assert ("packaged_water", "ph") not in cat.index.timeless and ("packaged_water", "ph") in cat.index.scoped
+
+
+def test_natural_mineral_water_is_excluded_from_every_gb_19298_item(cat: Catalogue) -> None:
+    """GB 19298-2014 does not cover 饮用天然矿泉水 (GB 8537-2018, not catalogued); GB 2762 and GB 2760
+    do, and GB 17323's indices are out of a mineral water's scope already."""
+    water = cat.categories["packaged_water"].items
+    excluded = {i.code for i in water if i.scope is not None and i.scope.excludes}
+    assert excluded == {i.code for i in water if any(r.standard == "GB 19298-2014" for r in i.rules)}
+    assert {"bromate", "free_chlorine", "coliforms", "pseudomonas_aeruginosa", "cyanide"} <= excluded
+    for code in excluded:
+        scope = cat.item("packaged_water", code).scope
+        (mineral,) = scope.excludes
+        assert (mineral.products, mineral.name_zh, mineral.standard) == (("矿泉水",), "饮用天然矿泉水", "GB 8537-2018")
+        assert scope.excluded_by("饮用天然矿泉水") is mineral and not scope.covers("饮用天然矿泉水")
+        assert scope.excluded_by("饮用矿物质水") is None
+        assert ("packaged_water", code) in cat.index.scoped and ("packaged_water", code) not in cat.index.timeless
+    bromate = cat.item("packaged_water", "bromate").scope
+    assert bromate.covers("饮用纯净水") and bromate.covers("饮用天然泉水") and bromate.covers("饮用矿物质水")
+    for code in ("lead", "total_arsenic", "sorbic_acid", "benzoic_acid"):
+        assert cat.item("packaged_water", code).scope is None, code
+
+
+def test_an_exclusion_names_the_standard_the_products_fall_under(data_copy: Path) -> None:
+    edit(data_copy / "packaged_water.yaml", ", standard: GB 8537-2018}", "}")
+    with pytest.raises(CatalogueError, match="standard"):
+        load_catalogue(str(data_copy))
 
 
 def test_a_scope_names_at_least_one_product(data_copy: Path) -> None:

@@ -41,7 +41,7 @@ def judge(category: str, *items: dict[str, Any], **kw: Any) -> SampleJudgement:
 
 
 def one(category: str, code: str, values: list[Any], unit: str, **extra: Any) -> ItemJudgement:
-    kw = {k: extra.pop(k) for k in ("production_date", "sampled_on") if k in extra}
+    kw = {k: extra.pop(k) for k in ("production_date", "sampled_on", "product") if k in extra}
     result = judge(category, item(code, values, unit, **extra), **kw)
     assert len(result.items) == 1
     return result.items[0]
@@ -767,3 +767,82 @@ def test_the_sum_of_ratios_is_named_as_samr_names_it() -> None:
     assert check.item_name == samr == "防腐剂混合使用时各自用量占其最大使用量的比例之和"
     assert check.message_zh.startswith(samr + "：")
     assert check.group_name == "防腐剂"  # unchanged: consumers still compose their own labels from it
+
+
+# --------------------------------------------------------------------------- natural mineral water (GB 8537, not catalogued)
+
+MINERAL = "饮用天然矿泉水"
+
+
+def test_a_natural_mineral_water_is_not_judged_by_gb_19298() -> None:
+    """GB 19298-2014 does not cover natural mineral water (GB 8537-2018, not in the catalogue):
+    bromate 0.012 mg/L was judged 不合格 against GB 19298's 0.01."""
+    j = water("bromate", [0.012], "mg/L", product=MINERAL)
+    assert_verdict(j, "not_applicable", "uncatalogued_standard")
+    assert "饮用天然矿泉水适用 GB 8537-2018（本目录未收录），不按 GB 19298-2014 判定" in j.message_zh
+    assert "GB 8537-2018" in j.message_en and "GB 19298-2014" in j.message_en
+    assert (j.kind, j.standard, j.limit_text, j.agrees_with_lab) == (None, None, None, None)
+    assert j.values == (0.012,) and j.unit == "mg/L"
+
+
+def test_a_mineral_water_judged_only_by_gb_19298_items_is_undetermined_not_passed() -> None:
+    """Every item not applicable: the sample is not 合格 by default.  It is undetermined, as for an
+    item the catalogue lacks, and the standard it lacks is reported."""
+    result = judge("packaged_water", item("bromate", [0.003], "mg/L"), item("free_chlorine", ["ND"], "mg/L"),
+                   item("coliforms", [0, 0, 0, 0, 0], "CFU/100mL"), product=MINERAL)
+    assert [j.verdict for j in result.items] == ["not_applicable"] * 3
+    assert result.verdict == "undetermined"
+    assert [(u.kind, u.item_code, u.text) for u in result.unknown] == [
+        ("standard", "bromate", "GB 8537-2018"), ("standard", "free_chlorine", "GB 8537-2018"), ("standard", "coliforms", "GB 8537-2018")]
+    assert result.disagreements == ()
+
+
+def test_a_mineral_water_still_fails_on_what_its_own_standards_forbid() -> None:
+    """GB 2762 (contaminants of 包装饮用水) and GB 2760 (cat. 14.01, which holds natural mineral water)
+    cover it: lead over 0.01 mg/L or a preservative found still fails it."""
+    result = judge("packaged_water", item("bromate", [0.012], "mg/L"), item("lead", [0.02], "mg/L"),
+                   item("sorbic_acid", [3], "mg/L"), product=MINERAL)
+    assert [(j.verdict, j.standard) for j in result.items] == [
+        ("not_applicable", None), ("fail", "GB 2762-2022"), ("fail", "GB 2760-2014")]
+    assert result.verdict == "fail"
+    clean = judge("packaged_water", item("bromate", [0.012], "mg/L"), item("lead", ["ND"], "mg/L"), product=MINERAL)
+    assert clean.verdict == "undetermined"  # lead passes, bromate is for GB 8537 to judge
+
+
+@pytest.mark.parametrize("product", ["饮用纯净水", "饮用天然泉水", "饮用矿物质水", "桶装饮用水"])
+def test_other_packaged_waters_are_still_judged_by_gb_19298(product: str) -> None:
+    """饮用矿物质水 (water with minerals added) is 其他饮用水 of GB 19298, not a mineral water."""
+    j = water("bromate", [0.012], "mg/L", product=product)
+    assert_verdict(j, "fail", "over_maximum")
+    assert j.standard == "GB 19298-2014"
+
+
+def test_a_mineral_waters_cyanide_is_for_gb_8537_and_its_ph_for_no_one() -> None:
+    """Cyanide is limited for mineral water by GB 8537 (not catalogued): undetermined sample.  pH and
+    conductivity are GB 17323 indices of purified water and limit no mineral water: out of scope,
+    and a sample of only those is still not undetermined on their account."""
+    cyanide = judge("packaged_water", item("cyanide", [0.002], "mg/L"), product=MINERAL)
+    assert cyanide.items[0].reason == "uncatalogued_standard" and cyanide.verdict == "undetermined"
+    ph = judge("packaged_water", item("ph", [7.6], "pH"), product=MINERAL)
+    assert ph.items[0].reason == "out_of_scope" and ph.verdict == "pass" and ph.unknown == ()
+
+
+def test_a_lab_failing_a_mineral_water_by_its_own_standard_is_no_disagreement() -> None:
+    result = judge("packaged_water", item("bromate", [0.012], "mg/L", lab_verdict="不合格", standard_ref="GB 8537-2018"),
+                   product=MINERAL)
+    j = result.items[0]
+    assert j.lab_verdict == "fail" and j.agrees_with_lab is None and result.disagreements == ()
+    assert "检验机构判定不合格" in j.message_zh and "GB 8537-2018" in j.message_zh
+    assert result.verdict == "undetermined"
+
+
+def test_the_memo_tells_a_mineral_water_from_another_water() -> None:
+    from processors import judgement
+
+    judgement._MEMO.clear()
+    bromate = item("bromate", [0.012], "mg/L")
+    assert judge("packaged_water", bromate, product="饮用纯净水").verdict == "fail"
+    assert judge("packaged_water", bromate, product=MINERAL).verdict == "undetermined"
+    assert judge("packaged_water", bromate, product="饮用纯净水").verdict == "fail"
+    other = judge("packaged_water", bromate, product="某某牌天然矿泉水")
+    assert other.verdict == "undetermined" and "某某牌天然矿泉水" in other.items[0].message_zh
