@@ -62,6 +62,7 @@ Reason = Literal[
     "edition_uncertain",  # no production date, and the editions the product may fall under disagree
     "negative_value",
     # not_applicable
+    "no_longer_limited",  # the edition in force no longer limits the item (rule kind no_longer_limited)
     "out_of_scope",  # the item's limits are for other products of the category (CatalogueItem.scope)
     "uncatalogued_standard",  # the product falls under a standard the catalogue lacks (scope excludes): sample undetermined
 ]
@@ -490,6 +491,38 @@ def _uncatalogued(test: TestItem, item: CatalogueItem, excluded: ExcludedProduct
     )
 
 
+def _no_longer_limited(test: TestItem, item: CatalogueItem, rule: Rule) -> ItemJudgement:
+    """An item the edition in force no longer limits (GB 19298-2014 dropped total plate count and
+    moulds/yeasts): shown with its values, not judged, in whatever unit the lab printed it."""
+    zh = f"{item.name_zh}：{rule.standard} 已不再规定该项目，不作判定"
+    en = f"{item.name_en}: {rule.standard} no longer limits this item; not judged"
+    lab = test.lab_verdict
+    if lab == "fail":
+        zh += "；检验机构判定不合格，请核实其判定依据"
+        en += "; the lab judged it a failure: check the lab's basis"
+    return ItemJudgement(
+        item_code=test.item_code,
+        item_name=item.name_zh,
+        item_class=item.item_class,
+        verdict="not_applicable",
+        reason="no_longer_limited",
+        message_zh=zh,
+        message_en=en,
+        standard=rule.standard,  # the standard that no longer limits it
+        edition=rule.edition,
+        kind=None,  # nothing measured against a limit: the charts skip it
+        limit_text=None,
+        values=tuple(v if v == NOT_DETECTED else float(v) for v in test.values),  # type: ignore[arg-type]
+        unit=test.unit,
+        detection_limit=test.detection_limit,
+        ratio=None,
+        lab_verdict=lab,
+        lab_standard=test.standard_ref,
+        agrees_with_lab=False if lab == "fail" else None,
+        verified=rule.verified,
+    )
+
+
 def _judge_item(test: TestItem, category: str, category_zh: str, index: CatalogueIndex, basis: dt.date,
                 unknown: list[UnknownEntry], product: str) -> tuple[ItemJudgement, float | None]:
     key = (category, test.item_code)
@@ -517,6 +550,8 @@ def _judge_item(test: TestItem, category: str, category_zh: str, index: Catalogu
             f"{name}：目录中没有适用于{basis.isoformat()}的标准版本，无法判定",
             f"{en}: no catalogued edition applies on {basis.isoformat()}; undetermined",
         ), None
+    if rule.kind == "no_longer_limited":
+        return _no_longer_limited(test, item, rule), None
 
     target: Unit = index.item_units[key]
     source = index.units.resolve(test.unit)

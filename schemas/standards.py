@@ -53,7 +53,9 @@ ItemClass = Literal[
     "chemical",
     "quality_index",
 ]
-RuleKind = Literal["maximum", "range", "not_permitted", "plan"]
+RuleKind = Literal["maximum", "range", "not_permitted", "plan", "no_longer_limited"]
+"""``no_longer_limited``: the edition in force does not limit the item any more (GB 19298-2014 dropped
+total plate count, moulds and yeasts): labs still report it, and it is shown as not judged."""
 
 # Strict on purpose: PyYAML reads "1e5" as text, and a silently coerced string
 # limit is exactly the kind of mistake a data file must not hide.
@@ -99,8 +101,10 @@ class Rule(_Model):
             "range": {"min", "max"},
             "not_permitted": set(),
             "plan": {"n", "c", "m", "M"},
+            "no_longer_limited": set(),
         }[self.kind]
-        required = {"maximum": {"max"}, "range": {"min", "max"}, "not_permitted": set(), "plan": {"n", "c", "m"}}[self.kind]
+        required = {"maximum": {"max"}, "range": {"min", "max"}, "not_permitted": set(), "plan": {"n", "c", "m"},
+                    "no_longer_limited": set()}[self.kind]
         if given - allowed:
             raise ValueError(f"kind {self.kind!r} takes no {sorted(given - allowed)}")
         if required - given:
@@ -133,6 +137,8 @@ class Rule(_Model):
         if self.kind == "plan":
             text = f"n={self.n},c={self.c},m={_fmt(self.m)}"  # type: ignore[arg-type]
             return text if self.M is None else f"{text},M={_fmt(self.M)}"
+        if self.kind == "no_longer_limited":
+            return "不作判定（标准已不再规定）"
         # not_permitted is for additives (CatalogueItem checks): GB 2760 says 不得使用; 不得检出
         # is the wording for pathogens and contaminants
         return "不得使用"

@@ -173,9 +173,22 @@ def test_gb_2762_changes_edition_on_2023_06_30(cat: Catalogue, category: str, co
 
 
 def test_water_does_not_judge_plate_count_or_moulds(cat: Catalogue) -> None:
-    assert cat.item("packaged_water", "aerobic_plate_count") is None
-    assert cat.item("packaged_water", "moulds") is None
-    assert "dropped" in (DATA / "packaged_water.yaml").read_text(encoding="utf-8")
+    """domain.md: dropped from GB 19298-2014, do not judge water on them.  The catalogue knows the
+    items (so a lab reporting them is not told "unknown item") and says the standard no longer limits them."""
+    for code, name in (("aerobic_plate_count", "菌落总数"), ("moulds", "霉菌"), ("yeasts", "酵母")):
+        item = cat.item("packaged_water", code)
+        assert item is not None and item.name_zh == name and item.item_class == "indicator_microbe"
+        assert [(r.standard, r.kind, r.verified) for r in item.rules] == [("GB 19298-2014", "no_longer_limited", True)]
+        assert item.rules[0].limit_text == "不作判定（标准已不再规定）"
+        assert "dropped" in item.rules[0].note
+    # pastries still are judged on them
+    assert {r.kind for r in cat.item("pastry", "moulds").rules} == {"maximum"}
+
+
+def test_no_longer_limited_takes_no_limit(data_copy: Path) -> None:
+    edit(data_copy / "packaged_water.yaml", "kind: no_longer_limited,", "kind: no_longer_limited, max: 100,")
+    with pytest.raises(CatalogueError, match="takes no"):
+        load_catalogue(str(data_copy))
 
 
 def test_water_additives_are_not_permitted(cat: Catalogue) -> None:
@@ -403,8 +416,10 @@ def test_every_mapped_item_name_names_a_catalogued_item(cat: Catalogue) -> None:
     assert {r[1] for r in rows if not r[1].endswith("_ratio_sum")} <= codes
     for name in ("沙门氏菌", "金黄色葡萄球菌", "纳他霉素", "苯甲酸", "甜蜜素", "安赛蜜（乙酰磺胺酸钾）"):
         assert name in names
-    # every catalogued item can be named by its own Chinese name
-    assert {item.name_zh for _, item in all_items(cat)} <= set(names)
+    # every catalogued item can be named by its own Chinese name (but one no standard limits any more:
+    # it is never a 不合格项目 of an announcement)
+    judged = {item.name_zh for _, item in all_items(cat) if any(r.kind != "no_longer_limited" for r in item.rules)}
+    assert judged <= set(names)
 
 
 def test_not_permitted_is_for_additives_only(data_copy: Path) -> None:

@@ -581,13 +581,13 @@ def test_unconvertible_unit_is_a_mismatch() -> None:
 
 
 def test_unknown_item_is_reported() -> None:
-    # Total plate count is not judged for water since GB 19298-2014.
-    result = judge("packaged_water", item("aerobic_plate_count", [10], "CFU/mL", item_name="菌落总数"),
+    # nitrate is limited for some waters by other standards; this catalogue has no such item
+    result = judge("packaged_water", item("nitrate", [10], "mg/L", item_name="硝酸盐"),
                    item("free_chlorine", ["ND"], "mg/L"))
     j = result.items[0]
     assert_verdict(j, "undetermined", "unknown_item")
-    assert (j.item_name, j.item_class, j.standard, j.kind) == ("菌落总数", None, None, None)
-    assert [(u.kind, u.item_code) for u in result.unknown] == [("item", "aerobic_plate_count")]
+    assert (j.item_name, j.item_class, j.standard, j.kind) == ("硝酸盐", None, None, None)
+    assert [(u.kind, u.item_code) for u in result.unknown] == [("item", "nitrate")]
     assert result.verdict == "undetermined"  # the rest passes, but not every item was judged
 
 
@@ -846,3 +846,52 @@ def test_the_memo_tells_a_mineral_water_from_another_water() -> None:
     assert judge("packaged_water", bromate, product="饮用纯净水").verdict == "fail"
     other = judge("packaged_water", bromate, product="某某牌天然矿泉水")
     assert other.verdict == "undetermined" and "某某牌天然矿泉水" in other.items[0].message_zh
+
+
+# --------------------------------------------------------------------------- items a standard no longer limits
+
+
+@pytest.mark.parametrize("code,name,shown", [("aerobic_plate_count", "菌落总数", "菌落总数"), ("moulds", "霉菌", "霉菌"),
+                                             ("yeasts", "酵母", "酵母")])
+def test_water_is_not_judged_on_what_gb_19298_2014_dropped(code: str, name: str, shown: str) -> None:
+    """domain.md: total plate count and moulds/yeasts were dropped from the 2014 edition.  A lab that
+    still reports them left the whole sample undetermined (unknown_item); now the item is shown as
+    not judged, and the sample is judged on its other items."""
+    result = judge("packaged_water", item(code, [10], "CFU/mL", item_name=name), item("free_chlorine", ["ND"], "mg/L"))
+    j = result.items[0]
+    assert_verdict(j, "not_applicable", "no_longer_limited")
+    assert j.message_zh == f"{shown}：GB 19298-2014 已不再规定该项目，不作判定"
+    assert "GB 19298-2014" in j.message_en and "no longer limits" in j.message_en
+    assert (j.standard, j.kind, j.limit_text, j.agrees_with_lab) == ("GB 19298-2014", None, None, None)
+    assert j.values == (10.0,) and j.unit == "CFU/mL"
+    assert result.unknown == () and result.verdict == "pass"
+    failing = judge("packaged_water", item(code, [10], "CFU/mL"), item("free_chlorine", [0.2], "mg/L"))
+    assert failing.verdict == "fail" and failing.items[0].verdict == "not_applicable"
+
+
+def test_an_item_no_longer_limited_is_not_judged_in_any_unit() -> None:
+    j = water("aerobic_plate_count", [3, 5], "CFU/100mL")
+    assert_verdict(j, "not_applicable", "no_longer_limited")
+    assert judge("packaged_water", item("aerobic_plate_count", [3], "个/mL")).unknown == ()
+
+
+def test_a_lab_failing_water_on_a_dropped_item_is_a_disagreement() -> None:
+    result = judge("packaged_water", item("aerobic_plate_count", [120], "CFU/mL", lab_verdict="不合格"))
+    j = result.items[0]
+    assert j.agrees_with_lab is False and result.disagreements == ("aerobic_plate_count",)
+    assert "检验机构判定不合格" in j.message_zh and result.verdict == "pass"
+
+
+def test_pastry_is_still_judged_on_plate_count_and_moulds() -> None:
+    assert_verdict(pastry("moulds", [151], "CFU/g"), "fail", "over_maximum")
+    assert pastry("aerobic_plate_count", [10, 10, 10, 10, 200000], "CFU/g").verdict == "fail"
+
+
+def test_the_door_does_not_call_a_dropped_item_unknown() -> None:
+    from ingest.lint import event_warnings
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+
+    doc = golden("sampling.result")
+    doc["payload"]["items"].append({"item_code": "aerobic_plate_count", "item_name": "菌落总数", "values": [12], "unit": "CFU/mL"})
+    assert event_warnings(parse_event(doc), CAT, "packaged_water") == []
