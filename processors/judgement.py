@@ -556,6 +556,14 @@ def _judge_item(test: TestItem, category: str, category_zh: str, index: Catalogu
     target: Unit = index.item_units[key]
     source = index.units.resolve(test.unit)
     factor = UnitTable.factor(source, target) if source is not None else None
+    if factor is None and source is not None:
+        # a unit the standard itself reports the item in (大肠菌群 MPN/100mL besides CFU/100mL): the
+        # same numbers, judged and shown in that unit
+        for other in index.alternative_units.get(key, ()):
+            factor = UnitTable.factor(source, other)
+            if factor is not None:
+                target = other
+                break
     if factor is None:
         kind = "unit" if source is None else "unit_mismatch"
         unknown.append(UnknownEntry(kind=kind, item_code=test.item_code, text=test.unit))

@@ -215,6 +215,10 @@ class CatalogueItem(_Model):
     name_en: Text
     item_class: ItemClass
     unit: Annotated[str, Field(min_length=1, max_length=40)] = Field(description="canonical unit, a unit of units.yaml")
+    alternative_units: tuple[Annotated[str, Field(min_length=1, max_length=40)], ...] = Field(
+        default=(), description="other canonical units the standard itself reports the item in (GB 19298-2014 表3: 大肠菌群 "
+                                "MPN/100mL, CFU/100mL by membrane filtration); a result in one is judged against the same "
+                                "numbers, in that unit.  Not a conversion: the units table keeps them apart for every other item")
     function_group: Code | None = Field(default=None, description="e.g. preservative, sweetener (sum-of-ratios)")
     scope: ProductScope | None = Field(default=None, description="products the limits apply to; null = every product of the category")
     rules: tuple[Rule, ...] = Field(min_length=1)
@@ -394,12 +398,16 @@ class CatalogueIndex:
     these dicts directly; pydantic private attributes are too slow per item.
     """
 
-    __slots__ = ("items", "item_units", "group_members", "units", "timeless", "scoped", "dated", "lookback", "spans")
+    __slots__ = ("items", "item_units", "alternative_units", "group_members", "units", "timeless", "scoped", "dated", "lookback",
+                 "spans")
 
     def __init__(self, items: dict[tuple[str, str], CatalogueItem], item_units: dict[tuple[str, str], Unit],
                  group_members: dict[tuple[str, str], tuple[CatalogueItem, ...]], units: _UnitLookup,
-                 lookback: dict[str, dt.timedelta]) -> None:
+                 lookback: dict[str, dt.timedelta],
+                 alternative_units: dict[tuple[str, str], tuple[Unit, ...]] | None = None) -> None:
         self.items = items
+        # (category, code) -> the other units the standard reports the item in (CatalogueItem.alternative_units)
+        self.alternative_units = alternative_units or {}
         self.lookback = lookback  # category -> its edition_lookback_days
         self.item_units = item_units
         self.group_members = group_members
@@ -470,6 +478,7 @@ class Catalogue(_Model):
     def model_post_init(self, __context: Any) -> None:
         items: dict[tuple[str, str], CatalogueItem] = {}
         item_units: dict[tuple[str, str], Unit] = {}
+        alternatives: dict[tuple[str, str], tuple[Unit, ...]] = {}
         members: dict[tuple[str, str], tuple[CatalogueItem, ...]] = {}
         for category, standards in self.categories.items():
             for item in standards.items:
@@ -481,13 +490,25 @@ class Catalogue(_Model):
                     )
                 items[(category, item.code)] = item
                 item_units[(category, item.code)] = unit
+                others = []
+                for name in item.alternative_units:
+                    other = self.units.by_name(name)
+                    if other is None:
+                        raise ValueError(f"{category}.{item.code}: alternative unit {name!r} is not a unit of {UNITS_FILE} "
+                                         "(use the canonical spelling, not an alias)")
+                    if UnitTable.factor(other, unit) is not None:
+                        raise ValueError(f"{category}.{item.code}: alternative unit {name!r} converts to {item.unit!r} already")
+                    others.append(other)
+                if others:
+                    alternatives[(category, item.code)] = tuple(others)
             for group in standards.sum_of_ratios:
                 members[(category, group.group)] = tuple(
                     item for item in standards.items if item.function_group == group.group
                 )
         lookback = {category: dt.timedelta(days=standards.edition_lookback_days)
                     for category, standards in self.categories.items()}
-        self._index = CatalogueIndex(items, item_units, members, self.units.__pydantic_private__["_lookup"], lookback)  # type: ignore[index]
+        self._index = CatalogueIndex(items, item_units, members, self.units.__pydantic_private__["_lookup"], lookback,  # type: ignore[index]
+                                     alternatives)
 
     @property
     def index(self) -> CatalogueIndex:
@@ -501,6 +522,12 @@ class Catalogue(_Model):
 
     def item_unit(self, category: str, code: str) -> Unit | None:
         return self.index.item_units.get((category, code))
+
+    def accepted_units(self, category: str, code: str) -> tuple[Unit, ...]:
+        """The units a result of the item is judged in: its own, then its alternative units (a unit
+        converting to one of these is accepted too).  Empty for an unknown item."""
+        unit = self.index.item_units.get((category, code))
+        return () if unit is None else (unit, *self.index.alternative_units.get((category, code), ()))
 
     def group_members(self, category: str, group: str) -> tuple[CatalogueItem, ...]:
         return self.index.group_members.get((category, group), ())

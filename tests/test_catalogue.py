@@ -428,3 +428,21 @@ def test_not_permitted_is_for_additives_only(data_copy: Path) -> None:
          "kind: not_permitted, verified: true, note: \"\"}")
     with pytest.raises(CatalogueError, match="not_permitted is for additives"):
         load_catalogue(str(data_copy))
+
+
+def test_water_coliforms_accept_the_units_gb_19298_reports_them_in(cat: Catalogue) -> None:
+    item = cat.item("packaged_water", "coliforms")
+    assert item.alternative_units == ("MPN/100mL",)
+    assert [u.unit for u in cat.accepted_units("packaged_water", "coliforms")] == ["CFU/100mL", "MPN/100mL"]
+    assert "表3" in item.rules[0].note and "membrane-filter" in item.rules[0].note
+    assert cat.accepted_units("pastry", "coliforms") == (cat.units.by_name("CFU/g"),)
+    assert cat.accepted_units("packaged_water", "no_such_item") == ()
+    # only that item: no other takes a unit besides its own
+    assert {(c, i.code) for c, i in all_items(cat) if i.alternative_units} == {("packaged_water", "coliforms")}
+
+
+@pytest.mark.parametrize("units,match", [("[mpn/100mL]", "canonical"), ("[CFU/100mL]", "converts"), ("[furlong]", "not a unit")])
+def test_an_alternative_unit_must_be_a_distinct_canonical_unit(data_copy: Path, units: str, match: str) -> None:
+    edit(data_copy / "packaged_water.yaml", "alternative_units: [MPN/100mL]", f"alternative_units: {units}")
+    with pytest.raises(CatalogueError, match=match):
+        load_catalogue(str(data_copy))

@@ -895,3 +895,35 @@ def test_the_door_does_not_call_a_dropped_item_unknown() -> None:
     doc = golden("sampling.result")
     doc["payload"]["items"].append({"item_code": "aerobic_plate_count", "item_name": "菌落总数", "values": [12], "unit": "CFU/mL"})
     assert event_warnings(parse_event(doc), CAT, "packaged_water") == []
+
+
+# --------------------------------------------------------------------------- units an item accepts besides its own
+
+
+@pytest.mark.parametrize("unit", ["MPN/100mL", "mpn/100mL", "CFU/100mL"])
+def test_water_coliforms_in_mpn_are_judged_as_the_standard_reports_them(unit: str) -> None:
+    """GB 19298-2014 表3 gives 大肠菌群 n=5, c=0, m=0 in MPN/100mL, CFU/100mL by the membrane-filter
+    method (its footnote): both report the item; any positive count fails either way."""
+    clean = water("coliforms", [0, "ND", 0, 0, 0], unit)
+    assert_verdict(clean, "pass", "within_limit")
+    dirty = judge("packaged_water", item("coliforms", [0, 0, 2, 0, 0], unit))
+    assert_verdict(dirty.items[0], "fail", "plan_exceeded_c")
+    assert dirty.verdict == "fail" and dirty.unknown == ()
+    canonical = "MPN/100mL" if unit.lower().startswith("mpn") else "CFU/100mL"
+    assert dirty.items[0].unit == canonical and f"m=0 {canonical}" in dirty.items[0].message_zh
+
+
+@pytest.mark.parametrize("unit", ["CFU/mL", "MPN/g", "CFU/250mL"])
+def test_water_coliforms_in_another_unit_are_still_a_mismatch(unit: str) -> None:
+    result = judge("packaged_water", item("coliforms", [0, 0, 0, 0, 0], unit))
+    assert_verdict(result.items[0], "undetermined", "unit_mismatch")
+    assert [(u.kind, u.text) for u in result.unknown] == [("unit_mismatch", unit)]
+
+
+def test_an_accepted_unit_is_the_items_not_a_conversion() -> None:
+    """MPN and CFU are different methods: the unit table still converts neither into the other, and
+    an item without the footnote (pastry coliforms, CFU/g) does not take MPN."""
+    units = CAT.units
+    assert units.factor(units.resolve("MPN/100mL"), units.resolve("CFU/100mL")) is None
+    assert pastry("coliforms", [0, 0, 0, 0, 0], "MPN/g").reason == "unit_mismatch"
+    assert water("pseudomonas_aeruginosa", [0, 0, 0, 0, 0], "MPN/100mL").reason == "unit_mismatch"
