@@ -28,7 +28,6 @@ from processors._build import builder
 from schemas.events import NOT_DETECTED, AsListed, SamplingResult, TestItem
 from schemas.standards import ONE as _ONE
 from schemas.standards import Catalogue, CatalogueIndex, CatalogueItem, ExcludedProducts, ItemClass, Rule, RuleKind, Unit, UnitTable
-from schemas.standards import covers as _scope_covers
 
 Verdict = Literal["pass", "fail", "undetermined"]
 """A sample's verdict, a sum-of-ratios check's, and what a judged item comes to."""
@@ -751,7 +750,6 @@ def _sum_checks_memo(category: str, catalogue: Catalogue, index: CatalogueIndex,
 # force, and lab results repeat a lot (ND, all-zero plans, the same readings), so
 # they are memoised per catalogue.  Bounded; a miss only costs the computation.
 _MEMO: dict[str, dict[tuple, tuple]] = {}
-_COVERS: dict[tuple[tuple[tuple[str, ...], tuple[str, ...]], str], bool] = {}
 _MEMO_LIMIT = 200_000
 _GROUP_MEMBERS: dict[tuple[str, str], tuple[CatalogueItem, ...]] = {}
 
@@ -806,15 +804,6 @@ def _weigh_editions(pair: tuple[ItemJudgement, float | None], rule: Rule, span: 
     }), pair[1]
 
 
-def _covers(scope: tuple[tuple[str, ...], tuple[str, ...]], product: str) -> bool:
-    """Whether a product name falls in an item's scope (``ProductScope.covers``, by its ``key``),
-    memoised in ``_COVERS``: a county's product names are few and every water sample asks."""
-    if len(_COVERS) > _MEMO_LIMIT:
-        _COVERS.clear()
-    hit = _COVERS[(scope, product)] = _scope_covers(scope, product)
-    return hit
-
-
 def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) -> SampleJudgement:
     """Judge every test item of ``sample`` for an enterprise of ``category``.
 
@@ -859,9 +848,8 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
             memo.clear()
         catalogued = index.items
         dated_get = index.dated.get
-        timeless_get = index.timeless.get
-        scoped_get = index.scoped.get
-        covers_get = _COVERS.get
+        # item code -> the rule needing no date for this product, or False: out of the item's scope
+        fast_get = index.rules_for(category, sample.product).get
         product = sample.product
         undated = edition_basis == "sampled_on"
         for test in sample.items:
@@ -872,32 +860,21 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
             # what the judgement depends on besides the result line: the rule in force; for an
             # item scoped to other products, the product's name (the judgement quotes it); with
             # no rule in force, the date (quoted likewise)
-            ck = (category, code)
-            rule = timeless_get(ck)
-            if rule is not None:
-                decides: object = id(rule)
+            rule = fast_get(code)
+            if rule is False:
+                rule = None
+                decides: object = product
+            elif rule is not None:
+                decides = id(rule)
             else:
-                scoped = scoped_get(ck)
-                if scoped is not None:
-                    inside = covers_get((scoped[0], product))
-                    if inside is None:
-                        inside = _covers(scoped[0], product)
-                    rule = scoped[1] if inside else None
-                else:
-                    inside = True
-                if rule is not None:
-                    decides = id(rule)
-                elif not inside:
-                    decides = product
-                else:
-                    rule = dated_get((category, code, basis))
-                    if rule is None:
-                        rule = index.rule_on(category, code, basis)
-                    decides = id(rule) if rule is not None else (basis if ck in catalogued else None)
-                    if undated and rule is not None and len(index.rules_before(category, code, basis)) > 1:
-                        # the product may be older than the sampling date's edition: the verdict
-                        # weighs the editions of the look-back too, and its message quotes the date
-                        decides = (decides, basis)
+                rule = dated_get((category, code, basis))
+                if rule is None:
+                    rule = index.rule_on(category, code, basis)
+                decides = id(rule) if rule is not None else (basis if (category, code) in catalogued else None)
+                if undated and rule is not None and len(index.rules_before(category, code, basis)) > 1:
+                    # the product may be older than the sampling date's edition: the verdict
+                    # weighs the editions of the look-back too, and its message quotes the date
+                    decides = (decides, basis)
             # A judgement keeps numbers as floats, so 5 and 5.0 are judged alike and may share a
             # key; only a zero's sign survives float(): keys holding a zero are told apart by repr
             # (which also tells -0.0 from 0.0), so a hit is exactly what a fresh judgement gives.

@@ -398,8 +398,8 @@ class CatalogueIndex:
     these dicts directly; pydantic private attributes are too slow per item.
     """
 
-    __slots__ = ("items", "item_units", "alternative_units", "group_members", "units", "timeless", "scoped", "dated", "lookback",
-                 "spans")
+    __slots__ = ("items", "item_units", "alternative_units", "group_members", "units", "timeless", "scoped", "scope_keys",
+                 "covers", "by_product", "dated", "lookback", "spans")
 
     def __init__(self, items: dict[tuple[str, str], CatalogueItem], item_units: dict[tuple[str, str], Unit],
                  group_members: dict[tuple[str, str], tuple[CatalogueItem, ...]], units: _UnitLookup,
@@ -417,16 +417,54 @@ class CatalogueIndex:
         self.timeless: dict[tuple[str, str], Rule] = {
             key: rule for key, item in items.items() if item.scope is None and (rule := self._undated(item)) is not None
         }
-        # items scoped to some products: what decides the scope (ProductScope.key), and the rule
-        # when it needs no date
-        self.scoped: dict[tuple[str, str], tuple[tuple[tuple[str, ...], tuple[str, ...]], Rule | None]] = {
-            key: (item.scope.key, self._undated(item)) for key, item in items.items() if item.scope is not None
+        # items scoped to some products: the number of their scope (items with equal scopes share
+        # one: every GB 19298 item excludes mineral water alike) and the rule when it needs no date
+        numbers: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
+        self.scoped: dict[tuple[str, str], tuple[int, Rule | None]] = {
+            key: (numbers.setdefault(item.scope.key, len(numbers)), self._undated(item))
+            for key, item in items.items() if item.scope is not None
         }
+        self.scope_keys = tuple(numbers)  # scope number -> ProductScope.key
+        # (scope number, product name) -> whether the product is in that scope: filled as samples ask
+        # (a county's product names are few, and every water sample asks)
+        self.covers: dict[tuple[int, str], bool] = {}
+        self.by_product: dict[tuple[str, str], dict[str, Rule | bool]] = {}  # rules_for, memoised
 
         # (category, code, day) -> the rule in force: filled as judgements ask (a county's
         # production dates are few), so that a dated item costs one look-up, not a scan
         self.dated: dict[tuple[str, str, dt.date], Rule | None] = {}
         self.spans: dict[tuple[str, str, dt.date], tuple[Rule, ...]] = {}  # rules_before, likewise
+
+    def in_scope(self, number: int, product: str) -> bool:
+        """Whether ``product`` is in the scope numbered ``number`` (see ``scoped``); memoised."""
+        key = (number, product)
+        hit = self.covers.get(key)
+        if hit is None:
+            if len(self.covers) > 100_000:
+                self.covers.clear()
+            hit = self.covers[key] = covers(self.scope_keys[number], product)
+        return hit
+
+    def rules_for(self, category: str, product: str) -> dict[str, Rule | bool]:
+        """For a sample of ``product`` in ``category``: item code -> the rule that needs no date (one
+        undated edition, and in scope for the product), or False for an item whose scope the product
+        is outside of.  Items absent need the date (or are unknown).  Memoised per (category, product):
+        the hot path then costs one look-up by item code."""
+        key = (category, product)
+        found = self.by_product.get(key)
+        if found is None:
+            if len(self.by_product) > 10_000:
+                self.by_product.clear()
+            found = {code: rule for (c, code), rule in self.timeless.items() if c == category}
+            for (c, code), (number, rule) in self.scoped.items():
+                if c != category:
+                    continue
+                if not self.in_scope(number, product):
+                    found[code] = False
+                elif rule is not None:
+                    found[code] = rule
+            self.by_product[key] = found
+        return found
 
     def rules_before(self, category: str, code: str, day: dt.date) -> tuple[Rule, ...]:
         """The rules in force over the category's look-back up to ``day`` (a product sampled on

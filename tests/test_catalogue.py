@@ -451,3 +451,29 @@ def test_an_alternative_unit_must_be_a_distinct_canonical_unit(data_copy: Path, 
     edit(data_copy / "packaged_water.yaml", "alternative_units: [MPN/100mL]", f"alternative_units: {units}")
     with pytest.raises(CatalogueError, match=match):
         load_catalogue(str(data_copy))
+
+
+def test_the_exported_catalogue_tells_a_lab_what_is_not_judged(cat: Catalogue) -> None:
+    import json
+
+    from schemas.export import catalogue_document
+
+    doc = json.loads(json.dumps(catalogue_document(cat), ensure_ascii=False))
+    water = {i["item_code"]: i for i in doc["categories"]["packaged_water"]["items"]}
+    assert water["bromate"]["scope"]["excludes"][0]["standard"] == "GB 8537-2018"
+    assert water["bromate"]["scope"]["products"] == []
+    assert water["aerobic_plate_count"]["rules"][0]["kind"] == "no_longer_limited"
+    assert water["aerobic_plate_count"]["rules"][0]["limit"] == "不作判定（标准已不再规定）"
+
+
+def test_the_rules_a_product_needs_no_date_for(cat: Catalogue) -> None:
+    """The judgement's shortcut: per (category, product), each item's date-free rule, or False when
+    the product is outside the item's scope; items with several editions are left to the date."""
+    pure = cat.index.rules_for("packaged_water", "饮用纯净水")
+    mineral = cat.index.rules_for("packaged_water", "饮用天然矿泉水")
+    bromate = cat.item("packaged_water", "bromate").rules[0]
+    assert pure["bromate"] is bromate and pure["ph"] is cat.item("packaged_water", "ph").rules[0]
+    assert mineral["bromate"] is False and mineral["ph"] is False and mineral["cyanide"] is False
+    assert "lead" not in pure and "lead" not in mineral  # GB 2762-2017 / -2022: by date
+    assert cat.index.rules_for("packaged_water", "饮用纯净水") is pure
+    assert "sorbic_acid" not in cat.index.rules_for("pastry", "蛋糕") and "acid_value" in cat.index.rules_for("pastry", "蛋糕")
