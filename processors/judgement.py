@@ -17,7 +17,7 @@ exact fractions so that a sum of exactly 1 passes.
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
 from typing import Annotated, Literal, Union
 
@@ -27,14 +27,17 @@ from processors._build import builder
 
 from schemas.events import NOT_DETECTED, AsListed, SamplingResult, TestItem
 from schemas.standards import ONE as _ONE
-from schemas.standards import Catalogue, CatalogueIndex, CatalogueItem, ItemClass, Rule, RuleKind, Unit, UnitTable
+from schemas.standards import Catalogue, CatalogueIndex, CatalogueItem, ExcludedProducts, ItemClass, Rule, RuleKind, Unit, UnitTable
 
 Verdict = Literal["pass", "fail", "undetermined"]
 """A sample's verdict, a sum-of-ratios check's, and what a judged item comes to."""
 ItemVerdict = Literal["pass", "fail", "undetermined", "not_applicable"]
 """An item's verdict: "not_applicable" when the item's limits are for other products of the
 category (conductivity and pH of GB 17323 are for purified water only).  Such an item is
-shown, with its values, but neither fails the sample nor leaves it undetermined."""
+shown, with its values, but neither fails the sample nor leaves it undetermined, with one
+exception: a product that falls under a standard the catalogue does not hold (a natural
+mineral water, GB 8537) is not judged on the item either, but its sample is undetermined
+(reason "uncatalogued_standard"; the standard is listed in ``SampleJudgement.unknown``)."""
 Reason = Literal[
     # pass
     "within_limit",  # numbers within the limit / the plan accepted
@@ -58,7 +61,9 @@ Reason = Literal[
     "edition_uncertain",  # no production date, and the editions the product may fall under disagree
     "negative_value",
     # not_applicable
+    "no_longer_limited",  # the edition in force no longer limits the item (rule kind no_longer_limited)
     "out_of_scope",  # the item's limits are for other products of the category (CatalogueItem.scope)
+    "uncatalogued_standard",  # the product falls under a standard the catalogue lacks (scope excludes): sample undetermined
 ]
 EditionBasis = Literal["production_date", "sampled_on"]
 Value = Union[float, Literal["ND"]]
@@ -95,24 +100,29 @@ class ItemJudgement(_Result):
 class SumOfRatiosMember(_Result):
     item_code: str
     item_name: str
-    value: float
+    value: float  # in the member's catalogue unit, as is max
     max: float
     ratio: float
+    unit: str = ""  # (default: judgements stored before the unit was kept)
 
 
 class SumOfRatiosCheck(_Result):
     group: str
-    group_name: str
+    group_name: str  # the function, e.g. 防腐剂
     members: tuple[SumOfRatiosMember, ...]
     pending: tuple[str, ...]  # members whose own result is undetermined, so the sum is incomplete
     total: float
     verdict: Verdict
     message_zh: str
     message_en: str
+    # the check as SAMR names the failed item (防腐剂混合使用时各自用量占其最大使用量的比例之和), and the
+    # edition(s) of GB 2760 its members were judged by (defaults: judgements stored before these were kept)
+    item_name: str = ""
+    standard: str | None = None
 
 
 class UnknownEntry(_Result):
-    kind: Literal["category", "item", "unit", "unit_mismatch"]
+    kind: Literal["category", "item", "unit", "unit_mismatch", "standard"]  # standard: the product's own, not catalogued
     item_code: str | None
     text: str
 
@@ -139,6 +149,28 @@ def _num(value: float) -> str:
     if value == int(value) and abs(value) < 1e15:
         return str(int(value))
     return repr(value)
+
+
+_FIGURES = Context(prec=60)
+
+
+def _figure(value: float | Decimal | Fraction, limit: float = 1, places: int = 2) -> str:
+    """``value`` with ``places`` decimals, or as many more as it takes for the figure not to read
+    as ``limit`` itself when the value is not the limit: a sum of ratios of 1.004 against 1 is
+    "1.004" and 0.996 is "0.996" (both were "1.00", a failure and a pass that looked alike);
+    exactly 1 stays "1.00".  Rounding half to even (GB/T 8170), on the exact decimal."""
+    if isinstance(value, Fraction):
+        exact = _FIGURES.divide(Decimal(value.numerator), Decimal(value.denominator))
+    elif isinstance(value, Decimal):
+        exact = value
+    else:
+        exact = Decimal(repr(value))
+    bound = Decimal(repr(limit))
+    for p in range(places, 40):
+        shown = exact.quantize(Decimal(1).scaleb(-p), rounding=ROUND_HALF_EVEN, context=_FIGURES)
+        if shown != bound or exact == bound:
+            return str(shown)
+    return str(exact)
 
 
 def _vals(values: tuple[Value, ...] | list[Value]) -> str:
@@ -200,11 +232,12 @@ def _judge_maximum(name: str, en: str, rule: Rule, values: tuple[Value, ...], dl
     lim = f"{rule.standard} 限值≤{rule.max!r}{u}"
     lim_en = f"{rule.standard} limit ≤{rule.max!r}{u}"
     if peak is not None and peak > limit:  # type: ignore[operator]
-        times = f"（为限值的{ratio:.2f}倍）" if ratio is not None else ""
+        # the multiple from the exact decimals, with the digits that tell it from 1
+        times = _figure(_DECIMAL.divide(Decimal(repr(peak)), Decimal(repr(limit)))) if limit else None
         return _Outcome(
             "fail", "over_maximum",
-            f"{name}：检测值{_num(peak)}{u}超过{lim}{times}，判定不合格",
-            f"{en}: {_num(peak)}{u} exceeds the {lim_en}; fail",
+            f"{name}：检测值{_num(peak)}{u}超过{lim}{f'（为限值的{times}倍）' if times else ''}，判定不合格",
+            f"{en}: {_num(peak)}{u} exceeds the {lim_en}{f' ({times} times the limit)' if times else ''}; fail",
             ratio, peak,
         )
     if nd and dl is not None and dl > limit:  # type: ignore[operator]
@@ -417,6 +450,78 @@ def _not_applicable(test: TestItem, item: CatalogueItem, product: str) -> ItemJu
     )
 
 
+def _uncatalogued(test: TestItem, item: CatalogueItem, excluded: ExcludedProducts, product: str,
+                  unknown: list[UnknownEntry]) -> ItemJudgement:
+    """A product of the category under a standard of its own the catalogue does not hold (a natural
+    mineral water, GB 8537): not judged by the item's standard, and reported as unknown, so that
+    the sample is undetermined rather than passed on the items nobody could judge."""
+    unknown.append(UnknownEntry(kind="standard", item_code=test.item_code, text=excluded.standard))
+    standards = "、".join(dict.fromkeys(r.standard for r in item.rules))
+    zh = (f"{item.name_zh}：{excluded.name_zh}适用 {excluded.standard}（本目录未收录），不按 {standards} 判定；"
+          f"本产品（{product}）此项目无法判定")
+    en = (f"{item.name_en}: {excluded.name_en} falls under {excluded.standard}, which the catalogue does not hold; "
+          f"{product!r} is not judged by {standards} on it; undetermined")
+    lab = test.lab_verdict
+    if lab == "fail":
+        # the lab may well be right by the product's own standard: not a disagreement, but the supervisor must see it
+        basis = test.standard_ref or "未注明"
+        zh += f"；检验机构判定不合格（判定依据：{basis}），请按 {excluded.standard} 核实"
+        en += f"; the lab judged it a failure (basis: {test.standard_ref or 'not given'}): check it against {excluded.standard}"
+    return ItemJudgement(
+        item_code=test.item_code,
+        item_name=item.name_zh,
+        item_class=item.item_class,
+        verdict="not_applicable",
+        reason="uncatalogued_standard",
+        message_zh=zh,
+        message_en=en,
+        standard=None,
+        edition=None,
+        kind=None,  # no rule applied: the charts skip it
+        limit_text=None,
+        values=tuple(v if v == NOT_DETECTED else float(v) for v in test.values),  # type: ignore[arg-type]
+        unit=test.unit,
+        detection_limit=test.detection_limit,
+        ratio=None,
+        lab_verdict=lab,
+        lab_standard=test.standard_ref,
+        agrees_with_lab=None,
+        verified=None,
+    )
+
+
+def _no_longer_limited(test: TestItem, item: CatalogueItem, rule: Rule) -> ItemJudgement:
+    """An item the edition in force no longer limits (GB 19298-2014 dropped total plate count and
+    moulds/yeasts): shown with its values, not judged, in whatever unit the lab printed it."""
+    zh = f"{item.name_zh}：{rule.standard} 已不再规定该项目，不作判定"
+    en = f"{item.name_en}: {rule.standard} no longer limits this item; not judged"
+    lab = test.lab_verdict
+    if lab == "fail":
+        zh += "；检验机构判定不合格，请核实其判定依据"
+        en += "; the lab judged it a failure: check the lab's basis"
+    return ItemJudgement(
+        item_code=test.item_code,
+        item_name=item.name_zh,
+        item_class=item.item_class,
+        verdict="not_applicable",
+        reason="no_longer_limited",
+        message_zh=zh,
+        message_en=en,
+        standard=rule.standard,  # the standard that no longer limits it
+        edition=rule.edition,
+        kind=None,  # nothing measured against a limit: the charts skip it
+        limit_text=None,
+        values=tuple(v if v == NOT_DETECTED else float(v) for v in test.values),  # type: ignore[arg-type]
+        unit=test.unit,
+        detection_limit=test.detection_limit,
+        ratio=None,
+        lab_verdict=lab,
+        lab_standard=test.standard_ref,
+        agrees_with_lab=False if lab == "fail" else None,
+        verified=rule.verified,
+    )
+
+
 def _judge_item(test: TestItem, category: str, category_zh: str, index: CatalogueIndex, basis: dt.date,
                 unknown: list[UnknownEntry], product: str) -> tuple[ItemJudgement, float | None]:
     key = (category, test.item_code)
@@ -429,8 +534,13 @@ def _judge_item(test: TestItem, category: str, category_zh: str, index: Catalogu
             f"{printed}：{category_zh}标准目录中没有此检验项目（{test.item_code}），无法判定",
             f"{printed}: the {category} catalogue has no item {test.item_code!r}; undetermined",
         ), None
-    if item.scope is not None and not item.scope.covers(product):
-        return _not_applicable(test, item, product), None
+    scope = item.scope
+    if scope is not None:
+        excluded = scope.excluded_by(product)
+        if excluded is not None:
+            return _uncatalogued(test, item, excluded, product, unknown), None
+        if not scope.covers(product):
+            return _not_applicable(test, item, product), None
     name, en = item.name_zh, item.name_en
     rule = item.rule_on(basis)
     if rule is None:
@@ -439,10 +549,20 @@ def _judge_item(test: TestItem, category: str, category_zh: str, index: Catalogu
             f"{name}：目录中没有适用于{basis.isoformat()}的标准版本，无法判定",
             f"{en}: no catalogued edition applies on {basis.isoformat()}; undetermined",
         ), None
+    if rule.kind == "no_longer_limited":
+        return _no_longer_limited(test, item, rule), None
 
     target: Unit = index.item_units[key]
     source = index.units.resolve(test.unit)
     factor = UnitTable.factor(source, target) if source is not None else None
+    if factor is None and source is not None:
+        # a unit the standard itself reports the item in (大肠菌群 MPN/100mL besides CFU/100mL): the
+        # same numbers, judged and shown in that unit
+        for other in index.alternative_units.get(key, ()):
+            factor = UnitTable.factor(source, other)
+            if factor is not None:
+                target = other
+                break
     if factor is None:
         kind = "unit" if source is None else "unit_mismatch"
         unknown.append(UnknownEntry(kind=kind, item_code=test.item_code, text=test.unit))
@@ -536,6 +656,7 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
     for group in standards.sum_of_ratios:
         members: list[SumOfRatiosMember] = []
         pending: list[str] = []
+        editions: list[str] = []  # the standards the members were judged by, in member order
         unverified = False
         total: float | Fraction = 0.0
         for item in index.group_members.get((category, group.group), ()):
@@ -549,14 +670,17 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
                 continue
             if judgement.verdict == "undetermined":
                 pending.append(item.code)
+                editions.append(rule.standard)
                 continue
             if peak is None or peak == 0:
                 continue
             ratio = peak / rule.max
             total += ratio
             unverified = unverified or not rule.verified
+            editions.append(rule.standard)
             members.append(SumOfRatiosMember(
                 item_code=item.code, item_name=item.name_zh, value=peak, max=rule.max, ratio=ratio,
+                unit=index.item_units[(category, item.code)].display,
             ))
         # One detected member is already judged by its own limit; the rule is about mixtures.
         if len(members) + len(pending) < 2:
@@ -564,27 +688,34 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
         if abs(total - 1) < 1e-9:
             # at the boundary float rounding could decide: redo it exactly from the decimals the lab wrote
             total = sum((Fraction(Decimal(repr(m.value))) / Fraction(Decimal(repr(m.max))) for m in members), Fraction(0))
-        terms = " + ".join(f"{m.item_name} {_num(m.value)}/{m.max!r}" for m in members)
-        terms_en = " + ".join(f"{m.item_code} {_num(m.value)}/{m.max!r}" for m in members)
-        shown = f"{float(total):.2f}"
+        standard = "、".join(dict.fromkeys(editions))
+        names_zh = {item.code: item.name_zh for item in index.group_members.get((category, group.group), ())}
+        names_en = {item.code: item.name_en for item in index.group_members.get((category, group.group), ())}
+        # each member as value / maximum, both in the member's unit: 山梨酸… 0.6 g/kg / 1.0 g/kg
+        terms = " + ".join(f"{m.item_name} {_num(m.value)}{_suffix(m.unit)} / {m.max!r}{_suffix(m.unit)}" for m in members)
+        terms_en = " + ".join(f"{names_en[m.item_code]} {_num(m.value)}{_suffix(m.unit)} / {m.max!r}{_suffix(m.unit)}" for m in members)
+        shown = _figure(total)
+        name_zh, name_en = group.item_zh, group.item_en
+        rule_zh = f"{standard}规定相同色泽着色剂、防腐剂、抗氧化剂混合使用时，各自用量占其最大使用量的比例之和不应超过1"
         if total > 1:
             verdict: Verdict = "fail"
-            zh = f"{group.name_zh}合并使用：{terms} = {shown} > 1；GB 2760规定相同色泽着色剂、防腐剂、抗氧化剂混合使用时，各自用量占其最大使用量的比例之和不应超过1，判定不合格"
-            en = f"{group.name_en} used together: {terms_en} = {shown} > 1 (GB 2760 sum-of-ratios rule); fail"
+            zh = f"{name_zh}：{terms} = {shown} > 1；{rule_zh}，判定不合格"
+            en = f"{name_en}: {terms_en} = {shown} > 1 ({standard} sum-of-ratios rule: at most 1); fail"
         elif pending:
             verdict = "undetermined"
-            zh = f"{group.name_zh}合并使用：已知部分比例之和{shown}，但{'、'.join(pending)}结果无法判定，比例之和待定"
-            en = f"{group.name_en} used together: known ratios sum to {shown}, but {', '.join(pending)} undetermined; undetermined"
+            zh = f"{name_zh}：已知部分比例之和{shown}，但{'、'.join(names_zh[c] for c in pending)}结果无法判定，比例之和待定（{rule_zh}）"
+            en = (f"{name_en}: known ratios sum to {shown}, but {', '.join(pending)} undetermined "
+                  f"({standard} sum-of-ratios rule: at most 1); undetermined")
         else:
             verdict = "pass"
-            zh = f"{group.name_zh}合并使用：{terms} = {shown} ≤ 1，符合GB 2760比例之和规定，判定合格"
-            en = f"{group.name_en} used together: {terms_en} = {shown} ≤ 1 (GB 2760 sum-of-ratios rule); pass"
+            zh = f"{name_zh}：{terms} = {shown} ≤ 1，符合{standard}比例之和规定，判定合格"
+            en = f"{name_en}: {terms_en} = {shown} ≤ 1 ({standard} sum-of-ratios rule: at most 1); pass"
         if unverified:
             zh += "（注：部分限值尚待核实）"
             en += " (note: some limits are not yet verified)"
         checks.append(SumOfRatiosCheck(
             group=group.group, group_name=group.name_zh, members=tuple(members), pending=tuple(pending),
-            total=float(total), verdict=verdict, message_zh=zh, message_en=en,
+            total=float(total), verdict=verdict, message_zh=zh, message_en=en, item_name=name_zh, standard=standard or None,
         ))
     return checks
 
@@ -619,7 +750,6 @@ def _sum_checks_memo(category: str, catalogue: Catalogue, index: CatalogueIndex,
 # force, and lab results repeat a lot (ND, all-zero plans, the same readings), so
 # they are memoised per catalogue.  Bounded; a miss only costs the computation.
 _MEMO: dict[str, dict[tuple, tuple]] = {}
-_COVERS: dict[tuple[tuple[str, ...], str], bool] = {}
 _MEMO_LIMIT = 200_000
 _GROUP_MEMBERS: dict[tuple[str, str], tuple[CatalogueItem, ...]] = {}
 
@@ -674,15 +804,6 @@ def _weigh_editions(pair: tuple[ItemJudgement, float | None], rule: Rule, span: 
     }), pair[1]
 
 
-def _covers(fragments: tuple[str, ...], product: str) -> bool:
-    """Whether a product name falls in an item's scope (``ProductScope.covers``), memoised in
-    ``_COVERS``: a county's product names are few and every water sample asks."""
-    if len(_COVERS) > _MEMO_LIMIT:
-        _COVERS.clear()
-    hit = _COVERS[(fragments, product)] = any(fragment in product for fragment in fragments)
-    return hit
-
-
 def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) -> SampleJudgement:
     """Judge every test item of ``sample`` for an enterprise of ``category``.
 
@@ -727,9 +848,8 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
             memo.clear()
         catalogued = index.items
         dated_get = index.dated.get
-        timeless_get = index.timeless.get
-        scoped_get = index.scoped.get
-        covers_get = _COVERS.get
+        # item code -> the rule needing no date for this product, or False: out of the item's scope
+        fast_get = index.rules_for(category, sample.product).get
         product = sample.product
         undated = edition_basis == "sampled_on"
         for test in sample.items:
@@ -740,32 +860,21 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
             # what the judgement depends on besides the result line: the rule in force; for an
             # item scoped to other products, the product's name (the judgement quotes it); with
             # no rule in force, the date (quoted likewise)
-            ck = (category, code)
-            rule = timeless_get(ck)
-            if rule is not None:
-                decides: object = id(rule)
+            rule = fast_get(code)
+            if rule is False:
+                rule = None
+                decides: object = product
+            elif rule is not None:
+                decides = id(rule)
             else:
-                scoped = scoped_get(ck)
-                if scoped is not None:
-                    inside = covers_get((scoped[0], product))
-                    if inside is None:
-                        inside = _covers(scoped[0], product)
-                    rule = scoped[1] if inside else None
-                else:
-                    inside = True
-                if rule is not None:
-                    decides = id(rule)
-                elif not inside:
-                    decides = product
-                else:
-                    rule = dated_get((category, code, basis))
-                    if rule is None:
-                        rule = index.rule_on(category, code, basis)
-                    decides = id(rule) if rule is not None else (basis if ck in catalogued else None)
-                    if undated and rule is not None and len(index.rules_before(category, code, basis)) > 1:
-                        # the product may be older than the sampling date's edition: the verdict
-                        # weighs the editions of the look-back too, and its message quotes the date
-                        decides = (decides, basis)
+                rule = dated_get((category, code, basis))
+                if rule is None:
+                    rule = index.rule_on(category, code, basis)
+                decides = id(rule) if rule is not None else (basis if (category, code) in catalogued else None)
+                if undated and rule is not None and len(index.rules_before(category, code, basis)) > 1:
+                    # the product may be older than the sampling date's edition: the verdict
+                    # weighs the editions of the look-back too, and its message quotes the date
+                    decides = (decides, basis)
             # A judgement keeps numbers as floats, so 5 and 5.0 are judged alike and may share a
             # key; only a zero's sign survives float(): keys holding a zero are told apart by repr
             # (which also tells -0.0 from 0.0), so a hit is exactly what a fresh judgement gives.
@@ -781,8 +890,12 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
                     span = index.rules_before(category, code, basis)
                     if len(span) > 1:
                         pair = _weigh_editions(pair, rule, span, test, category, block.name_zh, index, basis, product)
-                # with what the sample's verdict needs of it, read once rather than per hit
-                hit = memo[key] = (pair, tuple(found), pair[0].verdict, pair[0].agrees_with_lab is False)
+                # with what the sample's verdict needs of it, read once rather than per hit: an item not
+                # applicable for want of the product's own standard leaves the sample undetermined
+                v = pair[0].verdict
+                if v == "not_applicable" and found:
+                    v = "undetermined"
+                hit = memo[key] = (pair, tuple(found), v, pair[0].agrees_with_lab is False)
             pair, found_unknown, v, disagrees = hit
             judged[code] = pair
             judgements.append(pair[0])

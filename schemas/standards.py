@@ -53,7 +53,9 @@ ItemClass = Literal[
     "chemical",
     "quality_index",
 ]
-RuleKind = Literal["maximum", "range", "not_permitted", "plan"]
+RuleKind = Literal["maximum", "range", "not_permitted", "plan", "no_longer_limited"]
+"""``no_longer_limited``: the edition in force does not limit the item any more (GB 19298-2014 dropped
+total plate count, moulds and yeasts): labs still report it, and it is shown as not judged."""
 
 # Strict on purpose: PyYAML reads "1e5" as text, and a silently coerced string
 # limit is exactly the kind of mistake a data file must not hide.
@@ -99,8 +101,10 @@ class Rule(_Model):
             "range": {"min", "max"},
             "not_permitted": set(),
             "plan": {"n", "c", "m", "M"},
+            "no_longer_limited": set(),
         }[self.kind]
-        required = {"maximum": {"max"}, "range": {"min", "max"}, "not_permitted": set(), "plan": {"n", "c", "m"}}[self.kind]
+        required = {"maximum": {"max"}, "range": {"min", "max"}, "not_permitted": set(), "plan": {"n", "c", "m"},
+                    "no_longer_limited": set()}[self.kind]
         if given - allowed:
             raise ValueError(f"kind {self.kind!r} takes no {sorted(given - allowed)}")
         if required - given:
@@ -133,6 +137,8 @@ class Rule(_Model):
         if self.kind == "plan":
             text = f"n={self.n},c={self.c},m={_fmt(self.m)}"  # type: ignore[arg-type]
             return text if self.M is None else f"{text},M={_fmt(self.M)}"
+        if self.kind == "no_longer_limited":
+            return "不作判定（标准已不再规定）"
         # not_permitted is for additives (CatalogueItem checks): GB 2760 says 不得使用; 不得检出
         # is the wording for pathogens and contaminants
         return "不得使用"
@@ -141,21 +147,66 @@ class Rule(_Model):
 # --------------------------------------------------------------------------- items
 
 
+Fragment = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class ExcludedProducts(_Model):
+    """Products of the category that fall under a standard of their own, which the catalogue does
+    not hold: GB 19298-2014 (包装饮用水) does not cover natural mineral water (饮用天然矿泉水), which
+    GB 8537-2018 governs.  Such a product is not judged on the item ("not_applicable"), and its
+    sample cannot be 合格 by it either: the sample is undetermined unless something else fails."""
+
+    products: tuple[Fragment, ...] = Field(min_length=1, description="name fragments, e.g. 矿泉水")
+    name_zh: Text = Field(description="the products as a supervisor names them, e.g. 饮用天然矿泉水")
+    name_en: Text
+    standard: Text = Field(description="the standard they fall under instead, not in the catalogue, e.g. GB 8537-2018")
+
+    def covers(self, product: str) -> bool:
+        return any(fragment in product for fragment in self.products)
+
+
 class ProductScope(_Model):
     """The products of a category an item's limits apply to, recognised by their name.
 
     GB 17323's conductivity and pH are quality indices of purified water (饮用纯净水) only;
     a mineral or spring water in the same category is not judged on them.  GB 19298 asks
     the label to name the water's type, so a fragment of the product name decides.
+    ``products`` lists the products the item applies to (none listed: every product of the
+    category); ``excludes`` the products that fall under another, uncatalogued standard, and
+    an exclusion wins over ``products``.
     """
 
-    products: tuple[Annotated[str, Field(min_length=1, max_length=40)], ...] = Field(
-        min_length=1, description="name fragments: the item applies when the sample's product name contains one of them")
+    products: tuple[Fragment, ...] = Field(
+        default=(), description="name fragments: the item applies when the sample's product name contains one of them; "
+                                "empty = every product of the category not excluded")
+    excludes: tuple[ExcludedProducts, ...] = Field(
+        default=(), description="products under a standard the catalogue does not hold (not judged; the sample is undetermined)")
     name_zh: Text = Field(description="the products as a supervisor names them, e.g. 饮用纯净水")
     name_en: Text
 
+    @model_validator(mode="after")
+    def _names_something(self) -> "ProductScope":
+        if not self.products and not self.excludes:
+            raise ValueError("a scope names at least one of products (name fragments it applies to) or excludes")
+        return self
+
+    @functools.cached_property
+    def key(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """What decides whether a product is in scope: the included and the excluded fragments."""
+        return self.products, tuple(f for excluded in self.excludes for f in excluded.products)
+
+    def excluded_by(self, product: str) -> ExcludedProducts | None:
+        """The exclusion ``product`` falls under, if any."""
+        return next((excluded for excluded in self.excludes if excluded.covers(product)), None)
+
     def covers(self, product: str) -> bool:
-        return any(fragment in product for fragment in self.products)
+        return covers(self.key, product)
+
+
+def covers(key: tuple[tuple[str, ...], tuple[str, ...]], product: str) -> bool:
+    """Whether ``product`` is in the scope whose ``ProductScope.key`` is ``key``."""
+    included, excluded = key
+    return (not included or any(f in product for f in included)) and not any(f in product for f in excluded)
 
 
 class CatalogueItem(_Model):
@@ -164,6 +215,10 @@ class CatalogueItem(_Model):
     name_en: Text
     item_class: ItemClass
     unit: Annotated[str, Field(min_length=1, max_length=40)] = Field(description="canonical unit, a unit of units.yaml")
+    alternative_units: tuple[Annotated[str, Field(min_length=1, max_length=40)], ...] = Field(
+        default=(), description="other canonical units the standard itself reports the item in (GB 19298-2014 表3: 大肠菌群 "
+                                "MPN/100mL, CFU/100mL by membrane filtration); a result in one is judged against the same "
+                                "numbers, in that unit.  Not a conversion: the units table keeps them apart for every other item")
     function_group: Code | None = Field(default=None, description="e.g. preservative, sweetener (sum-of-ratios)")
     scope: ProductScope | None = Field(default=None, description="products the limits apply to; null = every product of the category")
     rules: tuple[Rule, ...] = Field(min_length=1)
@@ -203,8 +258,20 @@ class CatalogueItem(_Model):
 
 class SumOfRatiosGroup(_Model):
     group: Code = Field(description="the function_group whose members are summed")
-    name_zh: Text
+    name_zh: Text = Field(description="the function, e.g. 防腐剂")
     name_en: Text
+    item_name_zh: Text | None = Field(
+        default=None, description="the check as SAMR announcements name the failed item, e.g. 防腐剂混合使用时各自用量占其最大使用量的比例之和; "
+                                  "default: composed from name_zh")
+    item_name_en: Text | None = None
+
+    @property
+    def item_zh(self) -> str:
+        return self.item_name_zh or f"{self.name_zh}混合使用时各自用量占其最大使用量的比例之和"
+
+    @property
+    def item_en(self) -> str:
+        return self.item_name_en or f"{self.name_en} used together, sum of each one's use over its maximum"
 
 
 class CategoryStandards(_Model):
@@ -331,12 +398,16 @@ class CatalogueIndex:
     these dicts directly; pydantic private attributes are too slow per item.
     """
 
-    __slots__ = ("items", "item_units", "group_members", "units", "timeless", "scoped", "dated", "lookback", "spans")
+    __slots__ = ("items", "item_units", "alternative_units", "group_members", "units", "timeless", "scoped", "scope_keys",
+                 "covers", "by_product", "dated", "lookback", "spans")
 
     def __init__(self, items: dict[tuple[str, str], CatalogueItem], item_units: dict[tuple[str, str], Unit],
                  group_members: dict[tuple[str, str], tuple[CatalogueItem, ...]], units: _UnitLookup,
-                 lookback: dict[str, dt.timedelta]) -> None:
+                 lookback: dict[str, dt.timedelta],
+                 alternative_units: dict[tuple[str, str], tuple[Unit, ...]] | None = None) -> None:
         self.items = items
+        # (category, code) -> the other units the standard reports the item in (CatalogueItem.alternative_units)
+        self.alternative_units = alternative_units or {}
         self.lookback = lookback  # category -> its edition_lookback_days
         self.item_units = item_units
         self.group_members = group_members
@@ -346,15 +417,54 @@ class CatalogueIndex:
         self.timeless: dict[tuple[str, str], Rule] = {
             key: rule for key, item in items.items() if item.scope is None and (rule := self._undated(item)) is not None
         }
-        # items scoped to some products: their name fragments, and the rule when it needs no date
-        self.scoped: dict[tuple[str, str], tuple[tuple[str, ...], Rule | None]] = {
-            key: (item.scope.products, self._undated(item)) for key, item in items.items() if item.scope is not None
+        # items scoped to some products: the number of their scope (items with equal scopes share
+        # one: every GB 19298 item excludes mineral water alike) and the rule when it needs no date
+        numbers: dict[tuple[tuple[str, ...], tuple[str, ...]], int] = {}
+        self.scoped: dict[tuple[str, str], tuple[int, Rule | None]] = {
+            key: (numbers.setdefault(item.scope.key, len(numbers)), self._undated(item))
+            for key, item in items.items() if item.scope is not None
         }
+        self.scope_keys = tuple(numbers)  # scope number -> ProductScope.key
+        # (scope number, product name) -> whether the product is in that scope: filled as samples ask
+        # (a county's product names are few, and every water sample asks)
+        self.covers: dict[tuple[int, str], bool] = {}
+        self.by_product: dict[tuple[str, str], dict[str, Rule | bool]] = {}  # rules_for, memoised
 
         # (category, code, day) -> the rule in force: filled as judgements ask (a county's
         # production dates are few), so that a dated item costs one look-up, not a scan
         self.dated: dict[tuple[str, str, dt.date], Rule | None] = {}
         self.spans: dict[tuple[str, str, dt.date], tuple[Rule, ...]] = {}  # rules_before, likewise
+
+    def in_scope(self, number: int, product: str) -> bool:
+        """Whether ``product`` is in the scope numbered ``number`` (see ``scoped``); memoised."""
+        key = (number, product)
+        hit = self.covers.get(key)
+        if hit is None:
+            if len(self.covers) > 100_000:
+                self.covers.clear()
+            hit = self.covers[key] = covers(self.scope_keys[number], product)
+        return hit
+
+    def rules_for(self, category: str, product: str) -> dict[str, Rule | bool]:
+        """For a sample of ``product`` in ``category``: item code -> the rule that needs no date (one
+        undated edition, and in scope for the product), or False for an item whose scope the product
+        is outside of.  Items absent need the date (or are unknown).  Memoised per (category, product):
+        the hot path then costs one look-up by item code."""
+        key = (category, product)
+        found = self.by_product.get(key)
+        if found is None:
+            if len(self.by_product) > 10_000:
+                self.by_product.clear()
+            found = {code: rule for (c, code), rule in self.timeless.items() if c == category}
+            for (c, code), (number, rule) in self.scoped.items():
+                if c != category:
+                    continue
+                if not self.in_scope(number, product):
+                    found[code] = False
+                elif rule is not None:
+                    found[code] = rule
+            self.by_product[key] = found
+        return found
 
     def rules_before(self, category: str, code: str, day: dt.date) -> tuple[Rule, ...]:
         """The rules in force over the category's look-back up to ``day`` (a product sampled on
@@ -406,6 +516,7 @@ class Catalogue(_Model):
     def model_post_init(self, __context: Any) -> None:
         items: dict[tuple[str, str], CatalogueItem] = {}
         item_units: dict[tuple[str, str], Unit] = {}
+        alternatives: dict[tuple[str, str], tuple[Unit, ...]] = {}
         members: dict[tuple[str, str], tuple[CatalogueItem, ...]] = {}
         for category, standards in self.categories.items():
             for item in standards.items:
@@ -417,13 +528,25 @@ class Catalogue(_Model):
                     )
                 items[(category, item.code)] = item
                 item_units[(category, item.code)] = unit
+                others = []
+                for name in item.alternative_units:
+                    other = self.units.by_name(name)
+                    if other is None:
+                        raise ValueError(f"{category}.{item.code}: alternative unit {name!r} is not a unit of {UNITS_FILE} "
+                                         "(use the canonical spelling, not an alias)")
+                    if UnitTable.factor(other, unit) is not None:
+                        raise ValueError(f"{category}.{item.code}: alternative unit {name!r} converts to {item.unit!r} already")
+                    others.append(other)
+                if others:
+                    alternatives[(category, item.code)] = tuple(others)
             for group in standards.sum_of_ratios:
                 members[(category, group.group)] = tuple(
                     item for item in standards.items if item.function_group == group.group
                 )
         lookback = {category: dt.timedelta(days=standards.edition_lookback_days)
                     for category, standards in self.categories.items()}
-        self._index = CatalogueIndex(items, item_units, members, self.units.__pydantic_private__["_lookup"], lookback)  # type: ignore[index]
+        self._index = CatalogueIndex(items, item_units, members, self.units.__pydantic_private__["_lookup"], lookback,  # type: ignore[index]
+                                     alternatives)
 
     @property
     def index(self) -> CatalogueIndex:
@@ -437,6 +560,12 @@ class Catalogue(_Model):
 
     def item_unit(self, category: str, code: str) -> Unit | None:
         return self.index.item_units.get((category, code))
+
+    def accepted_units(self, category: str, code: str) -> tuple[Unit, ...]:
+        """The units a result of the item is judged in: its own, then its alternative units (a unit
+        converting to one of these is accepted too).  Empty for an unknown item."""
+        unit = self.index.item_units.get((category, code))
+        return () if unit is None else (unit, *self.index.alternative_units.get((category, code), ()))
 
     def group_members(self, category: str, group: str) -> tuple[CatalogueItem, ...]:
         return self.index.group_members.get((category, group), ())

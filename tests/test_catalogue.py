@@ -74,7 +74,6 @@ UNVERIFIED = {
     ("packaged_water", "volatile_phenols", "2014"),
     ("packaged_water", "coliforms", "2014"),
     ("pastry", "coliforms", "2015"),
-    ("pastry", "moulds", "2015"),
     ("pastry", "propionic_acid", "2024"),  # "check for 2024": the 2014 value is verified
     ("pastry", "saccharin_sodium", "2014"),
     ("pastry", "saccharin_sodium", "2024"),
@@ -98,6 +97,12 @@ UNVERIFIED = {
 def test_check_items_are_unverified_and_only_those(cat: Catalogue) -> None:
     found = {(c, item.code, r.edition) for c, item in all_items(cat) for r in item.rules if not r.verified}
     assert found == UNVERIFIED
+
+
+def test_pastry_moulds_limit_is_confirmed_and_says_where(cat: Catalogue) -> None:
+    (rule,) = cat.item("pastry", "moulds").rules
+    assert (rule.standard, rule.max, rule.verified) == ("GB 7099-2015", 150, True)
+    assert "confirmed" in rule.note and "陕西省市场监督管理局" in rule.note
 
 
 def test_unverified_rules_say_why(cat: Catalogue) -> None:
@@ -173,9 +178,22 @@ def test_gb_2762_changes_edition_on_2023_06_30(cat: Catalogue, category: str, co
 
 
 def test_water_does_not_judge_plate_count_or_moulds(cat: Catalogue) -> None:
-    assert cat.item("packaged_water", "aerobic_plate_count") is None
-    assert cat.item("packaged_water", "moulds") is None
-    assert "dropped" in (DATA / "packaged_water.yaml").read_text(encoding="utf-8")
+    """domain.md: dropped from GB 19298-2014, do not judge water on them.  The catalogue knows the
+    items (so a lab reporting them is not told "unknown item") and says the standard no longer limits them."""
+    for code, name in (("aerobic_plate_count", "菌落总数"), ("moulds", "霉菌"), ("yeasts", "酵母")):
+        item = cat.item("packaged_water", code)
+        assert item is not None and item.name_zh == name and item.item_class == "indicator_microbe"
+        assert [(r.standard, r.kind, r.verified) for r in item.rules] == [("GB 19298-2014", "no_longer_limited", True)]
+        assert item.rules[0].limit_text == "不作判定（标准已不再规定）"
+        assert "dropped" in item.rules[0].note
+    # pastries still are judged on them
+    assert {r.kind for r in cat.item("pastry", "moulds").rules} == {"maximum"}
+
+
+def test_no_longer_limited_takes_no_limit(data_copy: Path) -> None:
+    edit(data_copy / "packaged_water.yaml", "kind: no_longer_limited,", "kind: no_longer_limited, max: 100,")
+    with pytest.raises(CatalogueError, match="takes no"):
+        load_catalogue(str(data_copy))
 
 
 def test_water_additives_are_not_permitted(cat: Catalogue) -> None:
@@ -200,6 +218,9 @@ def test_sum_of_ratios_groups(cat: Catalogue) -> None:
     # preservatives and antioxidants only)
     assert {i.code for i in cat.categories["pastry"].items if i.function_group == "sweetener"} == {"saccharin_sodium", "cyclamate", "acesulfame_k"}
     assert cat.group_members("pastry", "sweetener") == ()
+    # the check is named as SAMR names the failed item, the name of the sum a lab reports itself
+    (group,) = cat.categories["pastry"].sum_of_ratios
+    assert group.item_zh == cat.item("pastry", "preservative_ratio_sum").name_zh
 
 
 def test_limit_text_keeps_the_data_spelling(cat: Catalogue) -> None:
@@ -332,14 +353,41 @@ def test_edited_data_changes_the_digest(cat: Catalogue, data_copy: Path) -> None
 
 def test_purified_water_indices_are_scoped_to_purified_water(cat: Catalogue) -> None:
     """domain.md: conductivity and pH are GB 17323 indices of purified water; cyanide is for
-    distilled purified water.  Other items apply to every packaged water."""
-    scoped = {item.code for _, item in all_items(cat) if item.scope is not None}
-    assert scoped == {"conductivity", "ph", "cyanide"}
+    distilled purified water.  Other items apply to every packaged water but natural mineral water."""
+    scoped = {item.code: item.scope for _, item in all_items(cat) if item.scope is not None and item.scope.products}
+    assert set(scoped) == {"conductivity", "ph", "cyanide"}
+    assert all(set(s.products) == {"纯净水", "蒸馏水"} for s in scoped.values())
     ph = cat.item("packaged_water", "ph")
     assert ph.scope.covers("饮用纯净水") and ph.scope.covers("饮用蒸馏水")
     assert not ph.scope.covers("饮用天然矿泉水") and not ph.scope.covers("饮用天然泉水")
     # a scoped item needs the product's name: it is never served from the date-free shortcut
     assert ("packaged_water", "ph") not in cat.index.timeless and ("packaged_water", "ph") in cat.index.scoped
+
+
+def test_natural_mineral_water_is_excluded_from_every_gb_19298_item(cat: Catalogue) -> None:
+    """GB 19298-2014 does not cover 饮用天然矿泉水 (GB 8537-2018, not catalogued); GB 2762 and GB 2760
+    do, and GB 17323's indices are out of a mineral water's scope already."""
+    water = cat.categories["packaged_water"].items
+    excluded = {i.code for i in water if i.scope is not None and i.scope.excludes}
+    assert excluded == {i.code for i in water if any(r.standard == "GB 19298-2014" for r in i.rules)}
+    assert {"bromate", "free_chlorine", "coliforms", "pseudomonas_aeruginosa", "cyanide"} <= excluded
+    for code in excluded:
+        scope = cat.item("packaged_water", code).scope
+        (mineral,) = scope.excludes
+        assert (mineral.products, mineral.name_zh, mineral.standard) == (("矿泉水",), "饮用天然矿泉水", "GB 8537-2018")
+        assert scope.excluded_by("饮用天然矿泉水") is mineral and not scope.covers("饮用天然矿泉水")
+        assert scope.excluded_by("饮用矿物质水") is None
+        assert ("packaged_water", code) in cat.index.scoped and ("packaged_water", code) not in cat.index.timeless
+    bromate = cat.item("packaged_water", "bromate").scope
+    assert bromate.covers("饮用纯净水") and bromate.covers("饮用天然泉水") and bromate.covers("饮用矿物质水")
+    for code in ("lead", "total_arsenic", "sorbic_acid", "benzoic_acid"):
+        assert cat.item("packaged_water", code).scope is None, code
+
+
+def test_an_exclusion_names_the_standard_the_products_fall_under(data_copy: Path) -> None:
+    edit(data_copy / "packaged_water.yaml", ", standard: GB 8537-2018}", "}")
+    with pytest.raises(CatalogueError, match="standard"):
+        load_catalogue(str(data_copy))
 
 
 def test_a_scope_names_at_least_one_product(data_copy: Path) -> None:
@@ -373,8 +421,10 @@ def test_every_mapped_item_name_names_a_catalogued_item(cat: Catalogue) -> None:
     assert {r[1] for r in rows if not r[1].endswith("_ratio_sum")} <= codes
     for name in ("沙门氏菌", "金黄色葡萄球菌", "纳他霉素", "苯甲酸", "甜蜜素", "安赛蜜（乙酰磺胺酸钾）"):
         assert name in names
-    # every catalogued item can be named by its own Chinese name
-    assert {item.name_zh for _, item in all_items(cat)} <= set(names)
+    # every catalogued item can be named by its own Chinese name (but one no standard limits any more:
+    # it is never a 不合格项目 of an announcement)
+    judged = {item.name_zh for _, item in all_items(cat) if any(r.kind != "no_longer_limited" for r in item.rules)}
+    assert judged <= set(names)
 
 
 def test_not_permitted_is_for_additives_only(data_copy: Path) -> None:
@@ -383,3 +433,47 @@ def test_not_permitted_is_for_additives_only(data_copy: Path) -> None:
          "kind: not_permitted, verified: true, note: \"\"}")
     with pytest.raises(CatalogueError, match="not_permitted is for additives"):
         load_catalogue(str(data_copy))
+
+
+def test_water_coliforms_accept_the_units_gb_19298_reports_them_in(cat: Catalogue) -> None:
+    item = cat.item("packaged_water", "coliforms")
+    assert item.alternative_units == ("MPN/100mL",)
+    assert [u.unit for u in cat.accepted_units("packaged_water", "coliforms")] == ["CFU/100mL", "MPN/100mL"]
+    assert "表3" in item.rules[0].note and "membrane-filter" in item.rules[0].note
+    assert cat.accepted_units("pastry", "coliforms") == (cat.units.by_name("CFU/g"),)
+    assert cat.accepted_units("packaged_water", "no_such_item") == ()
+    # only that item: no other takes a unit besides its own
+    assert {(c, i.code) for c, i in all_items(cat) if i.alternative_units} == {("packaged_water", "coliforms")}
+
+
+@pytest.mark.parametrize("units,match", [("[mpn/100mL]", "canonical"), ("[CFU/100mL]", "converts"), ("[furlong]", "not a unit")])
+def test_an_alternative_unit_must_be_a_distinct_canonical_unit(data_copy: Path, units: str, match: str) -> None:
+    edit(data_copy / "packaged_water.yaml", "alternative_units: [MPN/100mL]", f"alternative_units: {units}")
+    with pytest.raises(CatalogueError, match=match):
+        load_catalogue(str(data_copy))
+
+
+def test_the_exported_catalogue_tells_a_lab_what_is_not_judged(cat: Catalogue) -> None:
+    import json
+
+    from schemas.export import catalogue_document
+
+    doc = json.loads(json.dumps(catalogue_document(cat), ensure_ascii=False))
+    water = {i["item_code"]: i for i in doc["categories"]["packaged_water"]["items"]}
+    assert water["bromate"]["scope"]["excludes"][0]["standard"] == "GB 8537-2018"
+    assert water["bromate"]["scope"]["products"] == []
+    assert water["aerobic_plate_count"]["rules"][0]["kind"] == "no_longer_limited"
+    assert water["aerobic_plate_count"]["rules"][0]["limit"] == "不作判定（标准已不再规定）"
+
+
+def test_the_rules_a_product_needs_no_date_for(cat: Catalogue) -> None:
+    """The judgement's shortcut: per (category, product), each item's date-free rule, or False when
+    the product is outside the item's scope; items with several editions are left to the date."""
+    pure = cat.index.rules_for("packaged_water", "饮用纯净水")
+    mineral = cat.index.rules_for("packaged_water", "饮用天然矿泉水")
+    bromate = cat.item("packaged_water", "bromate").rules[0]
+    assert pure["bromate"] is bromate and pure["ph"] is cat.item("packaged_water", "ph").rules[0]
+    assert mineral["bromate"] is False and mineral["ph"] is False and mineral["cyanide"] is False
+    assert "lead" not in pure and "lead" not in mineral  # GB 2762-2017 / -2022: by date
+    assert cat.index.rules_for("packaged_water", "饮用纯净水") is pure
+    assert "sorbic_acid" not in cat.index.rules_for("pastry", "蛋糕") and "acid_value" in cat.index.rules_for("pastry", "蛋糕")

@@ -41,7 +41,7 @@ def judge(category: str, *items: dict[str, Any], **kw: Any) -> SampleJudgement:
 
 
 def one(category: str, code: str, values: list[Any], unit: str, **extra: Any) -> ItemJudgement:
-    kw = {k: extra.pop(k) for k in ("production_date", "sampled_on") if k in extra}
+    kw = {k: extra.pop(k) for k in ("production_date", "sampled_on", "product") if k in extra}
     result = judge(category, item(code, values, unit, **extra), **kw)
     assert len(result.items) == 1
     return result.items[0]
@@ -82,7 +82,7 @@ def test_maximum_takes_the_largest_of_several_values() -> None:
     j = pastry("moulds", [20, 151], "CFU/g")
     assert_verdict(j, "fail", "over_maximum")
     assert j.ratio == pytest.approx(151 / 150)
-    assert j.verified is False  # moulds is a "check" value in domain.md
+    assert j.verified is True and "尚待核实" not in j.message_zh  # confirmed since domain.md marked it "check"
 
 
 def test_maximum_not_detected_passes() -> None:
@@ -505,7 +505,7 @@ def test_any_preservative_or_sweetener_found_in_water_fails(code: str) -> None:
 
 
 def test_unverified_limit_is_said_in_the_message() -> None:
-    j = pastry("moulds", [10], "CFU/g")
+    j = pastry("coliforms", [0, 0, 0, 0, 0], "CFU/g")
     assert j.verified is False and "尚待核实" in j.message_zh and "not yet verified" in j.message_en
     j = pastry("sorbic_acid", [0.1], "g/kg")
     assert j.verified is True and "核实" not in j.message_zh
@@ -581,13 +581,13 @@ def test_unconvertible_unit_is_a_mismatch() -> None:
 
 
 def test_unknown_item_is_reported() -> None:
-    # Total plate count is not judged for water since GB 19298-2014.
-    result = judge("packaged_water", item("aerobic_plate_count", [10], "CFU/mL", item_name="菌落总数"),
+    # nitrate is limited for some waters by other standards; this catalogue has no such item
+    result = judge("packaged_water", item("nitrate", [10], "mg/L", item_name="硝酸盐"),
                    item("free_chlorine", ["ND"], "mg/L"))
     j = result.items[0]
     assert_verdict(j, "undetermined", "unknown_item")
-    assert (j.item_name, j.item_class, j.standard, j.kind) == ("菌落总数", None, None, None)
-    assert [(u.kind, u.item_code) for u in result.unknown] == [("item", "aerobic_plate_count")]
+    assert (j.item_name, j.item_class, j.standard, j.kind) == ("硝酸盐", None, None, None)
+    assert [(u.kind, u.item_code) for u in result.unknown] == [("item", "nitrate")]
     assert result.verdict == "undetermined"  # the rest passes, but not every item was judged
 
 
@@ -707,3 +707,223 @@ def test_a_sum_of_ratios_the_lab_reports_is_judged_against_one():
 
 def test_a_ph_printed_as_dimensionless_is_still_a_ph():
     assert water("ph", [6.2], "无量纲").verdict == "pass" and water("ph", [4.2], "无量纲").verdict == "fail"
+
+
+# --------------------------------------------------------------------------- figures that agree with the verdict
+
+
+@pytest.mark.parametrize("propionic,shown,verdict", [(1.26, "1.004 > 1", "fail"), (1.24, "0.996 ≤ 1", "pass")])
+def test_a_sum_of_ratios_near_one_shows_the_digits_that_decide(propionic: float, shown: str, verdict: str) -> None:
+    """0.5/1.0 + 1.26/2.5 = 1.004 fails and 0.5/1.0 + 1.24/2.5 = 0.996 passes: both printed
+    "1.00" once, so a supervisor saw a failure at the limit and a pass at the limit."""
+    (check,) = judge("pastry", item("sorbic_acid", [0.5], "g/kg"), item("propionic_acid", [propionic], "g/kg")).sum_checks
+    assert check.verdict == verdict
+    assert shown in check.message_zh and shown in check.message_en
+    assert "1.00 " not in check.message_zh and "1.00 " not in check.message_en
+
+
+def test_a_sum_of_exactly_one_still_reads_as_one() -> None:
+    (check,) = judge("pastry", item("sorbic_acid", [0.3], "g/kg"), item("propionic_acid", [1.75], "g/kg")).sum_checks
+    assert check.verdict == "pass" and "= 1.00 ≤ 1" in check.message_zh
+
+
+def test_a_value_just_over_the_maximum_shows_how_many_times_the_limit_it_is() -> None:
+    j = pastry("sorbic_acid", [1.004], "g/kg")
+    assert j.verdict == "fail"
+    assert "为限值的1.004倍" in j.message_zh and "1.004 times the limit" in j.message_en
+    far = pastry("sorbic_acid", [1.5], "g/kg")
+    assert "为限值的1.50倍" in far.message_zh and "1.50 times the limit" in far.message_en
+    # the smallest excess a float can carry is still not printed as 1.00
+    tiny = water("free_chlorine", [0.05000000000000001], "mg/L")
+    assert tiny.verdict == "fail" and "为限值的1.00倍" not in tiny.message_zh
+
+
+# --------------------------------------------------------------------------- the sum of ratios says what it summed
+
+
+@pytest.mark.parametrize("made,edition", [("2024-06-01", "GB 2760-2014"), ("2025-03-01", "GB 2760-2024")])
+def test_the_sum_of_ratios_cites_the_edition_its_members_were_judged_by(made: str, edition: str) -> None:
+    result = judge("pastry", item("sorbic_acid", [0.6], "g/kg"), item("propionic_acid", [1.2], "g/kg"), production_date=made)
+    (check,) = result.sum_checks
+    assert {j.standard for j in result.items} == {edition}
+    assert check.standard == edition
+    assert f"{edition}规定" in check.message_zh and edition in check.message_en
+    assert "GB 2760规定" not in check.message_zh
+
+
+def test_the_sum_of_ratios_shows_each_value_and_maximum_with_its_unit() -> None:
+    (check,) = judge("pastry", item("sorbic_acid", [600], "mg/kg"), item("propionic_acid", [1.2], "g/kg")).sum_checks
+    assert "山梨酸及其钾盐（以山梨酸计） 0.6 g/kg / 1.0 g/kg" in check.message_zh
+    assert "丙酸及其钠盐、钙盐（以丙酸计） 1.2 g/kg / 2.5 g/kg" in check.message_zh
+    assert "0.6 g/kg / 1.0 g/kg" in check.message_en and "1.2 g/kg / 2.5 g/kg" in check.message_en
+    assert [m.unit for m in check.members] == ["g/kg", "g/kg"]
+
+
+def test_the_sum_of_ratios_is_named_as_samr_names_it() -> None:
+    """SAMR announcements name the failed item 防腐剂混合使用时各自用量占其最大使用量的比例之和: the
+    catalogue holds that wording (the item a lab's own reported sum maps to), and the check uses it."""
+    (check,) = judge("pastry", item("sorbic_acid", [0.6], "g/kg"), item("propionic_acid", [1.2], "g/kg")).sum_checks
+    samr = CAT.item("pastry", "preservative_ratio_sum").name_zh
+    assert check.item_name == samr == "防腐剂混合使用时各自用量占其最大使用量的比例之和"
+    assert check.message_zh.startswith(samr + "：")
+    assert check.group_name == "防腐剂"  # unchanged: consumers still compose their own labels from it
+
+
+# --------------------------------------------------------------------------- natural mineral water (GB 8537, not catalogued)
+
+MINERAL = "饮用天然矿泉水"
+
+
+def test_a_natural_mineral_water_is_not_judged_by_gb_19298() -> None:
+    """GB 19298-2014 does not cover natural mineral water (GB 8537-2018, not in the catalogue):
+    bromate 0.012 mg/L was judged 不合格 against GB 19298's 0.01."""
+    j = water("bromate", [0.012], "mg/L", product=MINERAL)
+    assert_verdict(j, "not_applicable", "uncatalogued_standard")
+    assert "饮用天然矿泉水适用 GB 8537-2018（本目录未收录），不按 GB 19298-2014 判定" in j.message_zh
+    assert "GB 8537-2018" in j.message_en and "GB 19298-2014" in j.message_en
+    assert (j.kind, j.standard, j.limit_text, j.agrees_with_lab) == (None, None, None, None)
+    assert j.values == (0.012,) and j.unit == "mg/L"
+
+
+def test_a_mineral_water_judged_only_by_gb_19298_items_is_undetermined_not_passed() -> None:
+    """Every item not applicable: the sample is not 合格 by default.  It is undetermined, as for an
+    item the catalogue lacks, and the standard it lacks is reported."""
+    result = judge("packaged_water", item("bromate", [0.003], "mg/L"), item("free_chlorine", ["ND"], "mg/L"),
+                   item("coliforms", [0, 0, 0, 0, 0], "CFU/100mL"), product=MINERAL)
+    assert [j.verdict for j in result.items] == ["not_applicable"] * 3
+    assert result.verdict == "undetermined"
+    assert [(u.kind, u.item_code, u.text) for u in result.unknown] == [
+        ("standard", "bromate", "GB 8537-2018"), ("standard", "free_chlorine", "GB 8537-2018"), ("standard", "coliforms", "GB 8537-2018")]
+    assert result.disagreements == ()
+
+
+def test_a_mineral_water_still_fails_on_what_its_own_standards_forbid() -> None:
+    """GB 2762 (contaminants of 包装饮用水) and GB 2760 (cat. 14.01, which holds natural mineral water)
+    cover it: lead over 0.01 mg/L or a preservative found still fails it."""
+    result = judge("packaged_water", item("bromate", [0.012], "mg/L"), item("lead", [0.02], "mg/L"),
+                   item("sorbic_acid", [3], "mg/L"), product=MINERAL)
+    assert [(j.verdict, j.standard) for j in result.items] == [
+        ("not_applicable", None), ("fail", "GB 2762-2022"), ("fail", "GB 2760-2014")]
+    assert result.verdict == "fail"
+    clean = judge("packaged_water", item("bromate", [0.012], "mg/L"), item("lead", ["ND"], "mg/L"), product=MINERAL)
+    assert clean.verdict == "undetermined"  # lead passes, bromate is for GB 8537 to judge
+
+
+@pytest.mark.parametrize("product", ["饮用纯净水", "饮用天然泉水", "饮用矿物质水", "桶装饮用水"])
+def test_other_packaged_waters_are_still_judged_by_gb_19298(product: str) -> None:
+    """饮用矿物质水 (water with minerals added) is 其他饮用水 of GB 19298, not a mineral water."""
+    j = water("bromate", [0.012], "mg/L", product=product)
+    assert_verdict(j, "fail", "over_maximum")
+    assert j.standard == "GB 19298-2014"
+
+
+def test_a_mineral_waters_cyanide_is_for_gb_8537_and_its_ph_for_no_one() -> None:
+    """Cyanide is limited for mineral water by GB 8537 (not catalogued): undetermined sample.  pH and
+    conductivity are GB 17323 indices of purified water and limit no mineral water: out of scope,
+    and a sample of only those is still not undetermined on their account."""
+    cyanide = judge("packaged_water", item("cyanide", [0.002], "mg/L"), product=MINERAL)
+    assert cyanide.items[0].reason == "uncatalogued_standard" and cyanide.verdict == "undetermined"
+    ph = judge("packaged_water", item("ph", [7.6], "pH"), product=MINERAL)
+    assert ph.items[0].reason == "out_of_scope" and ph.verdict == "pass" and ph.unknown == ()
+
+
+def test_a_lab_failing_a_mineral_water_by_its_own_standard_is_no_disagreement() -> None:
+    result = judge("packaged_water", item("bromate", [0.012], "mg/L", lab_verdict="不合格", standard_ref="GB 8537-2018"),
+                   product=MINERAL)
+    j = result.items[0]
+    assert j.lab_verdict == "fail" and j.agrees_with_lab is None and result.disagreements == ()
+    assert "检验机构判定不合格" in j.message_zh and "GB 8537-2018" in j.message_zh
+    assert result.verdict == "undetermined"
+
+
+def test_the_memo_tells_a_mineral_water_from_another_water() -> None:
+    from processors import judgement
+
+    judgement._MEMO.clear()
+    bromate = item("bromate", [0.012], "mg/L")
+    assert judge("packaged_water", bromate, product="饮用纯净水").verdict == "fail"
+    assert judge("packaged_water", bromate, product=MINERAL).verdict == "undetermined"
+    assert judge("packaged_water", bromate, product="饮用纯净水").verdict == "fail"
+    other = judge("packaged_water", bromate, product="某某牌天然矿泉水")
+    assert other.verdict == "undetermined" and "某某牌天然矿泉水" in other.items[0].message_zh
+
+
+# --------------------------------------------------------------------------- items a standard no longer limits
+
+
+@pytest.mark.parametrize("code,name,shown", [("aerobic_plate_count", "菌落总数", "菌落总数"), ("moulds", "霉菌", "霉菌"),
+                                             ("yeasts", "酵母", "酵母")])
+def test_water_is_not_judged_on_what_gb_19298_2014_dropped(code: str, name: str, shown: str) -> None:
+    """domain.md: total plate count and moulds/yeasts were dropped from the 2014 edition.  A lab that
+    still reports them left the whole sample undetermined (unknown_item); now the item is shown as
+    not judged, and the sample is judged on its other items."""
+    result = judge("packaged_water", item(code, [10], "CFU/mL", item_name=name), item("free_chlorine", ["ND"], "mg/L"))
+    j = result.items[0]
+    assert_verdict(j, "not_applicable", "no_longer_limited")
+    assert j.message_zh == f"{shown}：GB 19298-2014 已不再规定该项目，不作判定"
+    assert "GB 19298-2014" in j.message_en and "no longer limits" in j.message_en
+    assert (j.standard, j.kind, j.limit_text, j.agrees_with_lab) == ("GB 19298-2014", None, None, None)
+    assert j.values == (10.0,) and j.unit == "CFU/mL"
+    assert result.unknown == () and result.verdict == "pass"
+    failing = judge("packaged_water", item(code, [10], "CFU/mL"), item("free_chlorine", [0.2], "mg/L"))
+    assert failing.verdict == "fail" and failing.items[0].verdict == "not_applicable"
+
+
+def test_an_item_no_longer_limited_is_not_judged_in_any_unit() -> None:
+    j = water("aerobic_plate_count", [3, 5], "CFU/100mL")
+    assert_verdict(j, "not_applicable", "no_longer_limited")
+    assert judge("packaged_water", item("aerobic_plate_count", [3], "个/mL")).unknown == ()
+
+
+def test_a_lab_failing_water_on_a_dropped_item_is_a_disagreement() -> None:
+    result = judge("packaged_water", item("aerobic_plate_count", [120], "CFU/mL", lab_verdict="不合格"))
+    j = result.items[0]
+    assert j.agrees_with_lab is False and result.disagreements == ("aerobic_plate_count",)
+    assert "检验机构判定不合格" in j.message_zh and result.verdict == "pass"
+
+
+def test_pastry_is_still_judged_on_plate_count_and_moulds() -> None:
+    assert_verdict(pastry("moulds", [151], "CFU/g"), "fail", "over_maximum")
+    assert pastry("aerobic_plate_count", [10, 10, 10, 10, 200000], "CFU/g").verdict == "fail"
+
+
+def test_the_door_does_not_call_a_dropped_item_unknown() -> None:
+    from ingest.lint import event_warnings
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+
+    doc = golden("sampling.result")
+    doc["payload"]["items"].append({"item_code": "aerobic_plate_count", "item_name": "菌落总数", "values": [12], "unit": "CFU/mL"})
+    assert event_warnings(parse_event(doc), CAT, "packaged_water") == []
+
+
+# --------------------------------------------------------------------------- units an item accepts besides its own
+
+
+@pytest.mark.parametrize("unit", ["MPN/100mL", "mpn/100mL", "CFU/100mL"])
+def test_water_coliforms_in_mpn_are_judged_as_the_standard_reports_them(unit: str) -> None:
+    """GB 19298-2014 表3 gives 大肠菌群 n=5, c=0, m=0 in MPN/100mL, CFU/100mL by the membrane-filter
+    method (its footnote): both report the item; any positive count fails either way."""
+    clean = water("coliforms", [0, "ND", 0, 0, 0], unit)
+    assert_verdict(clean, "pass", "within_limit")
+    dirty = judge("packaged_water", item("coliforms", [0, 0, 2, 0, 0], unit))
+    assert_verdict(dirty.items[0], "fail", "plan_exceeded_c")
+    assert dirty.verdict == "fail" and dirty.unknown == ()
+    canonical = "MPN/100mL" if unit.lower().startswith("mpn") else "CFU/100mL"
+    assert dirty.items[0].unit == canonical and f"m=0 {canonical}" in dirty.items[0].message_zh
+
+
+@pytest.mark.parametrize("unit", ["CFU/mL", "MPN/g", "CFU/250mL"])
+def test_water_coliforms_in_another_unit_are_still_a_mismatch(unit: str) -> None:
+    result = judge("packaged_water", item("coliforms", [0, 0, 0, 0, 0], unit))
+    assert_verdict(result.items[0], "undetermined", "unit_mismatch")
+    assert [(u.kind, u.text) for u in result.unknown] == [("unit_mismatch", unit)]
+
+
+def test_an_accepted_unit_is_the_items_not_a_conversion() -> None:
+    """MPN and CFU are different methods: the unit table still converts neither into the other, and
+    an item without the footnote (pastry coliforms, CFU/g) does not take MPN."""
+    units = CAT.units
+    assert units.factor(units.resolve("MPN/100mL"), units.resolve("CFU/100mL")) is None
+    assert pastry("coliforms", [0, 0, 0, 0, 0], "MPN/g").reason == "unit_mismatch"
+    assert water("pseudomonas_aeruginosa", [0, 0, 0, 0, 0], "MPN/100mL").reason == "unit_mismatch"
