@@ -122,9 +122,10 @@ def _item_problem(catalogue: Catalogue, category: str | None, code: str, unit_te
         problem = ("unknown_item",)
     else:
         unit = catalogue.units.resolve(unit_text)
-        # a not-permitted substance is judged by any detection, whatever the unit: no unit to read or match
-        targets = [u for c in having if (u := catalogue.item_unit(c, code)) is not None
-                   and any(r.kind != "not_permitted" for r in catalogue.item(c, code).rules)]  # type: ignore[union-attr]
+        # a not-permitted substance is judged by any detection, whatever the unit, and an item the standard no
+        # longer limits is not judged at all: no unit to read or match
+        targets = [u for c in having if any(r.kind not in ("not_permitted", "no_longer_limited") for r in catalogue.item(c, code).rules)  # type: ignore[union-attr]
+                   for u in catalogue.accepted_units(c, code)]
         if not targets:
             pass
         elif unit is None:

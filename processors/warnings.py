@@ -167,7 +167,7 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
         for c in record.judgement.sum_checks:
             if c.verdict == "fail":
                 classes.append("additive")
-                failed.append({"item_code": f"sum_of_ratios:{c.group}", "item_name": f"{c.group_name}比例之和", "item_class": "additive",
+                failed.append({"item_code": f"sum_of_ratios:{c.group}", "item_name": c.item_name or f"{c.group_name}比例之和", "item_class": "additive",
                                "total": c.total, "members": [{"item_code": m.item_code, "value": m.value, "max": m.max, "ratio": m.ratio} for m in c.members]})
     # the worst failed item decides; an item of unknown class takes the rule's own severity
     worst = min(classes, key=lambda c: _SEVERITY_RANK[rule.severity_by_class.get(c, rule.severity)], default="")

@@ -221,11 +221,13 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     for s in sorted(file.samples, key=lambda s: (s.sampled_on, s.sample_no), reverse=True):
         j = s.judgement
         failed = [f"{i.item_name or i.item_code}" for i in (j.items if j else []) if i.verdict == "fail"]
-        failed += [f"{c.group_name}比例之和" for c in (j.sum_checks if j else []) if c.verdict == "fail"]
+        failed += [c.item_name or f"{c.group_name}比例之和" for c in (j.sum_checks if j else []) if c.verdict == "fail"]
         # what was wrong or left open; an item not applicable to the product only when the lab
         # failed it (its message asks to check the product's type)
         detail = [i.message_zh for i in (j.items if j else [])
                   if i.verdict in ("fail", "undetermined") or (i.verdict == "not_applicable" and i.lab_verdict == "fail")]
+        # a product under a standard the catalogue lacks (natural mineral water): why the sample is undetermined, once
+        detail += [i.message_zh for i in (j.items if j else []) if i.reason == "uncatalogued_standard" and i.lab_verdict != "fail"][:1]
         detail += [c.message_zh for c in (j.sum_checks if j else []) if c.verdict == "fail"]
         if j and j.disagreements:
             detail.append(f"与检验机构结论不一致：{'、'.join(j.disagreements)}")

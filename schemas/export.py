@@ -58,6 +58,8 @@ def catalogue_document(catalogue: Catalogue) -> dict[str, Any]:
                     {
                         "item_code": item.code, "name_zh": item.name_zh, "name_en": item.name_en, "item_class": item.item_class,
                         "unit": item.unit,
+                        # other units the standard itself reports the item in (water coliforms: MPN/100mL beside CFU/100mL)
+                        "alternative_units": list(item.alternative_units),
                         # products the limits apply to (name fragments of 食品名称); null = every product
                         "scope": None if item.scope is None else item.scope.model_dump(mode="json"),
                         "rules": [

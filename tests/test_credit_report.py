@@ -51,7 +51,7 @@ def test_failed_samples_carry_their_judgement(county, rules):
     assert report["signals"] and all(s["rule"] == "fluctuation.signal" for s in report["signals"])
     assert any(s["signals"] for s in report["series"])
     p05 = build_report(state.files["P05"], rules)
-    assert any("防腐剂比例之和" in s["failed_zh"] for s in p05["samples"])
+    assert any("防腐剂混合使用时各自用量占其最大使用量的比例之和" in s["failed_zh"] for s in p05["samples"])  # SAMR's wording
 
 
 def test_xlsx_to_print(county, rules, tmp_path):
