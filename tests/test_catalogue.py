@@ -335,7 +335,7 @@ def test_rule_fields_must_fit_the_kind(data_copy: Path) -> None:
 
 
 def test_ambiguous_unit_alias_is_refused(data_copy: Path) -> None:
-    edit(data_copy / "units.yaml", "aliases: [mg/Kg, mg/KG]", "aliases: [mg/Kg, mg/KG, mg/L]")
+    edit(data_copy / "units.yaml", "aliases: [mg/Kg, mg/KG, 毫克/千克", "aliases: [mg/Kg, mg/KG, mg/L, 毫克/千克")
     with pytest.raises(CatalogueError, match="names both"):
         load_catalogue(str(data_copy))
 
@@ -477,3 +477,11 @@ def test_the_rules_a_product_needs_no_date_for(cat: Catalogue) -> None:
     assert "lead" not in pure and "lead" not in mineral  # GB 2762-2017 / -2022: by date
     assert cat.index.rules_for("packaged_water", "饮用纯净水") is pure
     assert "sorbic_acid" not in cat.index.rules_for("pastry", "蛋糕") and "acid_value" in cat.index.rules_for("pastry", "蛋糕")
+
+
+def test_units_written_in_chinese_are_read(cat: Catalogue) -> None:
+    # a Chinese LIMS prints 毫克/升, not mg/L: the same unit, never a guess at another
+    for text, unit in (("毫克/升", "mg/L"), ("微克/升", "µg/L"), ("克/千克", "g/kg"), ("毫克/千克", "mg/kg"),
+                       ("CFU/毫升", "CFU/mL"), ("微西门子/厘米", "µS/cm"), ("毫克 / 升", "mg/L")):
+        resolved = cat.units.resolve(text)
+        assert resolved is not None and resolved.unit == unit, text
