@@ -24,7 +24,10 @@ a comparison test with the county lab, acceptance.  W03 fails its comparison tes
 acceptance; P09 trains too few staff and never inspects itself.
 
 The log's clock ticks every local midnight (``daily_ticks``), as ``qrisk run`` ticks, so a
-rectification past its deadline (整改逾期) is raised the day after it, not at the year's end.
+rectification past its deadline (整改逾期) is raised the day after it, not at the year's end; the
+ticks run through the day of the last event (follow-ups go on into the next year), and a closing
+tick at the end of that day (the only one with ``daily_ticks=False``) leaves every grade and
+overdue mark as of the end of the period the events span.
 
 Everything is drawn from one ``random.Random(seed)``: the same seed gives the
 same events and byte-identical output.
@@ -52,6 +55,8 @@ LABS = [
 ]
 TICK_NAMESPACE = uuid.UUID("6f1d3c52-8a7e-4e0b-9a55-2f1c0d7e9b31")
 """The daily ticks' ids: uuid5 of seed, county and date."""
+CLOSING_TIME = dt.time(23, 59, 59)
+"""The closing tick's local time on the last event's day: its end, as ``qrisk.backtest.as_of_tick`` ticks."""
 TASK_SOURCES = ["示范县市场监督管理局", "省市场监督管理局"]
 INSPECTORS = [("insp-011", "王建国"), ("insp-017", "李文静"), ("insp-023", "陈志强"), ("insp-031", "赵晓燕")]
 TOWNS = ["城关镇", "东溪镇", "西岭乡", "南湖街道", "北山镇", "临江镇"]
@@ -155,18 +160,28 @@ class CountyGenerator:
             self._complaints(e)
             if self.campaign:
                 self._campaign(e)
-        end = self._month_day(self.months - 1, 28, 28) + dt.timedelta(days=3)
-        self._enforcement(end)
+        # the bureau acts on what it learned within the sampled months (its decisions come before this day)
+        self._enforcement(self._month_day(self.months - 1, 28, 28) + dt.timedelta(days=3))
+        # follow-ups (re-tests, rectifications, late lab reports) run past the sampled months: the
+        # clock runs until the end of the day of the last of them, so that what is overdue by then is
+        # raised and every grade is as of the end of the period the events span
+        last_day = self.last_day
         if self.daily_ticks:
             # ids from the date (no draw from the random streams, so every other event is as it was)
             day = self.start + dt.timedelta(days=1)
-            while day < end:
+            while day <= last_day:
                 self._emit("clock.tick", "*", dt.datetime.combine(day, dt.time(0, 0), CST), {"kind": "system", "id": "qrisk-demo"}, {},
                            event_id=str(uuid.uuid5(TICK_NAMESPACE, f"{self.seed}/{self.county}/{day.isoformat()}")))
                 day += dt.timedelta(days=1)
-        self._emit("clock.tick", "*", dt.datetime.combine(end, dt.time(0, 0), CST), {"kind": "system", "id": "qrisk-demo"}, {})
+        # the closing tick, after the last event: the end of its day (as `qrisk risk --as-of` ticks)
+        self._emit("clock.tick", "*", dt.datetime.combine(last_day, CLOSING_TIME, CST), {"kind": "system", "id": "qrisk-demo"}, {})
         self.events.sort(key=lambda t: (t[0], t[1]))
         return [parse_event(doc) for _, _, doc in self.events]
+
+    @property
+    def last_day(self) -> dt.date:
+        """The local day of the last event generated (clock ticks aside)."""
+        return max(at for at, _, doc in self.events if doc["event_type"] != "clock.tick").astimezone(CST).date()
 
     # ------------------------------------------------------------------ the upgrade campaign
 
@@ -517,7 +532,10 @@ CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other":
 
 def summarise(state: CountyState, events: list[Envelope], effects: list[Effect], period: tuple[dt.date, dt.date],
               campaign_policy: Any = None, alerts: Any = None) -> dict[str, Any]:
-    """``alerts``: the pipeline's ``AlertBook``, whose alerts are counted by state."""
+    """``period``: the months sampled (``CountyGenerator.period``); the summary's period is the span
+    of the events themselves (registrations before, follow-ups after), and its grades and overdue
+    marks are the state's, as of the last clock tick (the end of the last event's day).
+    ``alerts``: the pipeline's ``AlertBook``, whose alerts are counted by state and by rule."""
     from alerts.messages import effect_title_zh, message_zh
     from processors.campaign import county_progress
     from schemas.policy import CampaignPolicy
@@ -579,6 +597,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
     ]
     from processors.warnings import penalties_text
 
+    span = _span(events)
     enforcement = {
         "decisions": [{"enterprise_id": eid, "name": names[eid], "decision_no": r.decision_no, "decided_on": r.decided_on.isoformat(),
                        "penalties_zh": penalties_text(r.penalties)[0], "serious_dishonesty": r.serious_dishonesty}
@@ -588,9 +607,10 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
                        for eid, f in sorted(state.files.items()) for i in f.interviews],
     }
     return {
-        "period": {"from": period[0].isoformat(), "to": period[1].isoformat()},
+        "period": {"from": span[0].isoformat(), "to": span[1].isoformat()},
+        "sampling_period": {"from": period[0].isoformat(), "to": period[1].isoformat()},
         "enterprises": enterprises,
-        "riskiest": [r["enterprise_id"] for r in rank(state, period[1])],
+        "riskiest": [r["enterprise_id"] for r in rank(state, span[1])],
         "events": {"total": len(events), "by_type": dict(sorted(Counter(e.event_type for e in events).items()))},
         "samples": {"total": samples, "failed": failed, "pass_rate": round((samples - failed) / samples, 4) if samples else None,
                     "retests": sum(1 for e in events if getattr(e.payload, "retest", False)),
@@ -608,6 +628,12 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
     }
 
 
+def _span(events: list[Envelope]) -> tuple[dt.date, dt.date]:
+    """The local days of the first and the last event (clock ticks aside: they only mark time)."""
+    moments = [e.occurred_at for e in events if e.event_type != "clock.tick"] or [e.occurred_at for e in events]
+    return min(moments).astimezone(CST).date(), max(moments).astimezone(CST).date()
+
+
 def _alert_states(book: Any) -> dict[str, Any]:
     from alerts.lifecycle import STATE_ZH, STATES
 
@@ -622,7 +648,9 @@ def render_text(summary: dict[str, Any]) -> str:
     by_cat = Counter(CATEGORY_ZH.get(e["category"], "未登记") for e in ents)
     lines = [
         f"qrisk 演示：示范县 {len(ents)} 家食品生产企业（" + "、".join(f"{k} {v} 家" for k, v in sorted(by_cat.items())) + "）",
-        f"期间：{summary['period']['from']} 至 {summary['period']['to']}",
+        f"期间：{summary['period']['from']} 至 {summary['period']['to']}（首末记录日期；抽样日期 {summary['sampling_period']['from']} 至 "
+        f"{summary['sampling_period']['to']}）",
+        f"风险等级、整改逾期截至 {summary['period']['to']} 日终",
         "",
         f"事件 {summary['events']['total']} 条：" + "，".join(f"{EVENT_TYPE_ZH.get(k, k)} {v}" for k, v in summary["events"]["by_type"].items()),
         f"抽检 {summary['samples']['total']} 批次，不合格 {summary['samples']['failed']} 批次，合格率 {100 * (summary['samples']['pass_rate'] or 0):.1f}%"
