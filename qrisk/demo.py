@@ -43,7 +43,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from processors.credit_file import CountyState
-from processors.step import WARNING_KINDS, Effect
+from alerts.messages import RULE_ZH
+from processors.step import Effect
+from processors.warnings import ALERT_KIND
 from schemas.events import EVENT_TYPE_ZH, Envelope
 from schemas.upcast import parse_event
 
@@ -536,7 +538,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
     of the events themselves (registrations before, follow-ups after), and its grades and overdue
     marks are the state's, as of the last clock tick (the end of the last event's day).
     ``alerts``: the pipeline's ``AlertBook``, whose alerts are counted by state and by rule."""
-    from alerts.messages import effect_title_zh, message_zh
+    from alerts.messages import message_zh
     from processors.campaign import county_progress
     from schemas.policy import CampaignPolicy
 
@@ -551,11 +553,21 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             items += [(f"sum_of_ratios:{c.group}", f"{'防腐剂' if c.group == 'preservative' else c.group}比例之和") for c in s.judgement.sum_checks if c.verdict == "fail"]
             by_item.update(items)
             failed_samples.append({"enterprise_id": eid, "name": names[eid], "sample_no": s.sample_no, "product": s.product, "sampled_on": s.sampled_on.isoformat(), "items": [code for code, _ in items]})
+    # the early warnings are the rules' decisions (warning.raised), the very ones the alerts are made of:
+    # counting the fold's findings instead left out the grade and missing-data rules, which make alerts too
+    raised = [e for e in effects if e.kind == ALERT_KIND]
     warnings = [
-        {"kind": e.kind, "title_zh": effect_title_zh(e), "enterprise_id": e.enterprise_id, "name": names.get(e.enterprise_id, e.enterprise_id),
-         "occurred_at": e.occurred_at.isoformat(), "message_zh": message_zh(e, names.get(e.enterprise_id))}
-        for e in effects if e.kind in WARNING_KINDS
+        {"rule": e.data["rule"], "title_zh": e.data.get("title_zh") or RULE_ZH.get(e.data["rule"], e.data["rule"]), "severity": e.data["severity"],
+         "enterprise_id": e.enterprise_id, "name": names.get(e.enterprise_id, e.enterprise_id), "occurred_at": e.occurred_at.isoformat(),
+         "message_zh": message_zh(e, names.get(e.enterprise_id)), "dedup_key": e.data["dedup_key"]}
+        for e in raised
     ]
+    titles = _rule_titles(warnings)
+    warning_rules = []
+    for rule, n in sorted(Counter(w["rule"] for w in warnings).items(), key=lambda kv: (-kv[1], kv[0])):
+        # a decision may carry a title of its own (a re-test upholding a failure: 复检维持不合格)
+        variants = Counter(w["title_zh"] for w in warnings if w["rule"] == rule and w["title_zh"] != titles[rule])
+        warning_rules.append({"rule": rule, "title_zh": titles[rule], "count": n, "variants": dict(sorted(variants.items()))})
     from processors.risk import rank
 
     enterprises = []
@@ -620,11 +632,12 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             "samples": failed_samples,
         },
         "warnings": warnings,
+        "warning_rules": warning_rules,
         "fluctuations": sorted(fluctuations.values(), key=lambda f: (f["first_signal"], f["enterprise_id"], f["series"])),
         "open_issues": {"rectifications": open_rect},
         "enforcement": enforcement,
         "campaign": county_progress(state, campaign_policy or CampaignPolicy())["summary"],
-        "alerts": _alert_states(alerts),
+        "alerts": _alert_states(alerts, titles),
     }
 
 
@@ -634,12 +647,26 @@ def _span(events: list[Envelope]) -> tuple[dt.date, dt.date]:
     return min(moments).astimezone(CST).date(), max(moments).astimezone(CST).date()
 
 
-def _alert_states(book: Any) -> dict[str, Any]:
+def _rule_titles(warnings: list[dict[str, Any]]) -> dict[str, str]:
+    """Each rule's title as its decisions carry it (the policy may retitle a rule): the most common
+    one, the built-in title first on a tie."""
+    out = {}
+    for rule in {w["rule"] for w in warnings}:
+        seen = Counter(w["title_zh"] for w in warnings if w["rule"] == rule)
+        out[rule] = min(seen, key=lambda t: (-seen[t], t != RULE_ZH.get(rule), t))
+    return out
+
+
+def _alert_states(book: Any, titles: dict[str, str] | None = None) -> dict[str, Any]:
+    """The alerts by state, and by rule: the warnings of one problem (one dedup key) grouped into one alert."""
     from alerts.lifecycle import STATE_ZH, STATES
 
     alerts = list(book.alerts.values()) if book is not None else []
     by_state = Counter(a.state for a in alerts)
+    by_rule = Counter(a.rule for a in alerts)
     return {"total": len(alerts), "by_state": [{"state": s, "state_zh": STATE_ZH[s], "count": by_state[s]} for s in STATES if by_state[s]],
+            "by_rule": [{"rule": r, "title_zh": (titles or {}).get(r) or RULE_ZH.get(r, r), "count": n}
+                        for r, n in sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0]))],
             "rectified": sum(1 for a in alerts if a.rectifications and a.state == "verified")}
 
 
@@ -670,16 +697,22 @@ def render_text(summary: dict[str, Any]) -> str:
         grade = f"{e['risk_grade']}级 {e['risk_score']:g} 分" if e["risk_grade"] else "未分级"
         lines.append(f"  {e['enterprise_id']} {e['name']}（{CATEGORY_ZH.get(e['category'], '')}，{e['town']}）：{grade}；抽检 {e['samples']} 批，"
                      f"不合格 {e['failed']}，合格率 {rate}，核实投诉 {e['complaints_verified']}，逾期整改 {e['rectifications_overdue']}")
-    kinds = Counter(w["title_zh"] for w in summary["warnings"])
-    lines += ["", f"预警 {len(summary['warnings'])} 条：" + "，".join(f"{k} {v}" for k, v in sorted(kinds.items()))]
+    # counted as the alerts are made: every rule's decisions, under the title its alerts carry
+    lines += ["", f"预警 {len(summary['warnings'])} 条（按预警规则）：" + "，".join(
+        f"{r['title_zh']} {r['count']}" + ("（含" + "、".join(f"{t} {n}" for t, n in r["variants"].items()) + "）" if r["variants"] else "")
+        for r in summary["warning_rules"])]
     al = summary.get("alerts") or {}
     if al.get("total"):
-        lines.append(f"  归并为预警事项 {al['total']} 件：" + "，".join(f"{x['state_zh']} {x['count']}" for x in al["by_state"])
+        lines.append(f"  同一问题的预警归并为预警事项 {al['total']} 件：" + "，".join(f"{x['title_zh']} {x['count']}" for x in al["by_rule"])
+                     + "；处置状态：" + "，".join(f"{x['state_zh']} {x['count']}" for x in al["by_state"])
                      + (f"（经责令整改并复查通过 {al['rectified']} 件）" if al["rectified"] else ""))
-    shown = [w for w in summary["warnings"] if w["kind"] not in ("sampling.failed", "fluctuation.signal")][:8]
-    for w in shown:
+    # the rarer rules, one by one (unqualified samples, signals and grade changes are listed elsewhere or counted above)
+    notable = [w for w in summary["warnings"] if w["rule"] not in ("sampling.unqualified", "fluctuation.signal", "risk.grade_worsened")]
+    if notable:
+        lines.append(f"  其他规则的预警 {len(notable)} 条" + ("，列出前 8 条：" if len(notable) > 8 else "："))
+    for w in notable[:8]:
         # the local date (a midnight tick is the previous day in UTC)
-        lines.append(f"  [{w['title_zh']}] {dt.datetime.fromisoformat(w['occurred_at']).astimezone(CST):%Y-%m-%d} {w['message_zh']}")
+        lines.append(f"    [{w['title_zh']}] {dt.datetime.fromisoformat(w['occurred_at']).astimezone(CST):%Y-%m-%d} {w['message_zh']}")
     series = [f for f in summary["fluctuations"] if f["chart"] not in ("p", "c")]
     lines += ["", f"质量波动（早发现）：{len(series)} 个检验项目序列出现失控信号，按首次信号排序"
                   + (f"（列出前 8 个）：" if len(series) > 8 else "：")]

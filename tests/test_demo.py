@@ -41,7 +41,7 @@ def test_planted_problems_are_found(summary):
     failed = {(f["enterprise_id"], item) for f in summary["failures"]["samples"] for item in f["items"]}
     assert ("W03", "pseudomonas_aeruginosa") in failed
     assert ("P05", "sum_of_ratios:preservative") in failed
-    warnings = {(w["kind"], w["enterprise_id"]) for w in summary["warnings"]}
+    warnings = {(w["rule"], w["enterprise_id"]) for w in summary["warnings"]}
     assert ("complaint.cluster", "W07") in warnings
     assert ("rectification.overdue", "P09") in warnings
     assert all(w["message_zh"] for w in summary["warnings"])

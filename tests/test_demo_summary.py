@@ -82,3 +82,53 @@ def test_overdue_marks_and_grades_are_as_of_the_end_of_the_period(summary, text,
     # the grades the summary shows are `qrisk risk --as-of <the period's end>`
     ranked = {r["enterprise_id"]: (r["grade"], r["score"]) for r in risk_ranking(events, end, rules)}
     assert {e["enterprise_id"]: (e["risk_grade"], e["risk_score"]) for e in summary["enterprises"]} == ranked
+
+
+# --------------------------------------------------------------------------- early warnings and the alerts they make
+
+
+def _counts(line: str) -> dict[str, int]:
+    """"质量波动 44，抽检不合格 18（含复检维持不合格 2），…" -> {title: count} (the parenthesised part is inside a count)."""
+    line = re.sub(r"（[^）]*）", "", line)
+    return {m[1]: int(m[2]) for m in re.finditer(r"([^，：；\s]+) (\d+)", line)}
+
+
+def test_early_warnings_are_the_decisions_the_alerts_are_made_of(summary, county):
+    from alerts.messages import RULE_ZH
+
+    _, _, effects = county
+    raised = [e for e in effects if e.kind == "warning.raised"]
+    assert len(summary["warnings"]) == len(raised)
+    assert [(w["rule"], w["enterprise_id"], w["dedup_key"]) for w in summary["warnings"]] == [
+        (e.data["rule"], e.enterprise_id, e.data["dedup_key"]) for e in raised]
+    by_rule = {r["rule"]: r for r in summary["warning_rules"]}
+    assert sum(r["count"] for r in by_rule.values()) == len(raised)
+    # the grade and missing-data warnings are counted too (they were left out, yet made alerts)
+    assert by_rule["risk.grade_worsened"]["count"] >= 5 and by_rule["data.missing"]["count"] >= 3
+    # by the titles the alerts carry (the default policy's: the built-in ones)
+    assert all(r["title_zh"] == RULE_ZH[r["rule"]] for r in by_rule.values())
+    assert by_rule["sampling.unqualified"]["variants"] == {"复检维持不合格": 2}
+
+
+def test_the_alerts_are_the_warnings_grouped_rule_by_rule(summary):
+    alerts = summary["alerts"]
+    warned = {r["rule"]: r["count"] for r in summary["warning_rules"]}
+    grouped = {r["rule"]: r["count"] for r in alerts["by_rule"]}
+    assert sum(grouped.values()) == alerts["total"] == sum(x["count"] for x in alerts["by_state"])
+    assert set(grouped) <= set(warned) and all(0 < grouped[r] <= warned[r] for r in grouped)
+
+
+def test_the_text_counts_add_up(summary, text):
+    head = next(line for line in text.splitlines() if line.startswith("预警 "))
+    total = int(re.match(r"预警 (\d+) 条", head)[1])
+    assert total == len(summary["warnings"])
+    per_rule = _counts(head.split("：", 1)[1])
+    assert sum(per_rule.values()) == total
+    assert per_rule["风险等级上升"] == next(r["count"] for r in summary["warning_rules"] if r["rule"] == "risk.grade_worsened")
+    assert per_rule["应有数据缺失"] == next(r["count"] for r in summary["warning_rules"] if r["rule"] == "data.missing")
+    grouped = next(line for line in text.splitlines() if "归并为预警事项" in line)
+    n = int(re.search(r"归并为预警事项 (\d+) 件", grouped)[1])
+    assert n == summary["alerts"]["total"]
+    by_rule, by_state = grouped.split("：", 1)[1].split("；处置状态：")
+    assert sum(_counts(by_rule).values()) == n and sum(_counts(by_state).values()) == n
+    assert all(_counts(by_rule)[t] <= per_rule[t] for t in _counts(by_rule))
