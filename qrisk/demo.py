@@ -550,7 +550,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             if s.judgement.verdict != "fail":  # type: ignore[union-attr]
                 continue
             items = [(i.item_code, i.item_name or i.item_code) for i in s.judgement.items if i.verdict == "fail"]
-            items += [(f"sum_of_ratios:{c.group}", f"{'防腐剂' if c.group == 'preservative' else c.group}比例之和") for c in s.judgement.sum_checks if c.verdict == "fail"]
+            items += [(f"sum_of_ratios:{c.group}", _sum_name(c.group)) for c in s.judgement.sum_checks if c.verdict == "fail"]
             by_item.update(items)
             failed_samples.append({"enterprise_id": eid, "name": names[eid], "sample_no": s.sample_no, "product": s.product, "sampled_on": s.sampled_on.isoformat(), "items": [code for code, _ in items]})
     # the early warnings are the rules' decisions (warning.raised), the very ones the alerts are made of:
@@ -580,25 +580,36 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             "complaints_verified": f.counts.complaints_verified, "inspections": f.counts.inspections,
             "rectifications_open": f.counts.rectifications_open, "rectifications_overdue": f.counts.rectifications_overdue,
         })
-    # 早发现: per series, when the charts first spoke, and when the enterprise first failed
-    first_failure: dict[str, str] = {}
+    # 早发现: per series, when the charts first spoke, when that same item first failed (on its own, or
+    # as a member of a failed sum of ratios), and when the enterprise first failed on anything; the
+    # failures are the final ones (a re-test's verdict replaces the first lab's)
+    first_failure: dict[str, tuple[str, list[str]]] = {}
     first_item_failure: dict[tuple[str, str], str] = {}
-    for e in effects:
-        if e.kind == "sampling.failed":
-            first_failure.setdefault(e.enterprise_id, e.data["sampled_on"])
-            for code in e.data["failed_items"]:
-                first_item_failure.setdefault((e.enterprise_id, code), e.data["sampled_on"])
+    for eid, f in sorted(state.files.items()):
+        for s in sorted((s for s in f.final_samples() if s.judgement.verdict == "fail"), key=lambda s: s.sampled_on):  # type: ignore[union-attr]
+            day = s.sampled_on.isoformat()
+            items = [i for i in s.judgement.items if i.verdict == "fail"]  # type: ignore[union-attr]
+            sums = [c for c in s.judgement.sum_checks if c.verdict == "fail"]  # type: ignore[union-attr]
+            first_failure.setdefault(eid, (day, [i.item_name or i.item_code for i in items] + [_sum_name(c.group) for c in sums]))
+            for code in [i.item_code for i in items] + [m.item_code for c in sums for m in c.members]:
+                first_item_failure.setdefault((eid, code), day)
     fluctuations: dict[tuple[str, str], dict[str, Any]] = {}
     for e in effects:
         if e.kind != "fluctuation.signal":
             continue
         d = e.data
         label = d.get("series") or f"{d['chart']}:{d.get('scope', '')}"
+        first_signal = d.get("sampled_on") or e.occurred_at.date().isoformat()
+        same = first_item_failure.get((e.enterprise_id, d["item_code"])) if d.get("item_code") else None
         entry = fluctuations.setdefault((e.enterprise_id, label), {
             "enterprise_id": e.enterprise_id, "name": names.get(e.enterprise_id, e.enterprise_id), "chart": d["chart"],
-            "series": label, "item_name": d.get("item_name"), "first_signal": d.get("sampled_on") or e.occurred_at.date().isoformat(),
-            "first_text_zh": d["text_zh"], "signals": 0, "first_failure": first_failure.get(e.enterprise_id),
-            "first_item_failure": first_item_failure.get((e.enterprise_id, d["item_code"])) if d.get("item_code") else None,
+            "series": label, "item_name": d.get("item_name"), "first_signal": first_signal,
+            "first_text_zh": d["text_zh"], "signals": 0,
+            "first_failure": first_failure.get(e.enterprise_id, (None, []))[0],
+            "first_failure_items": first_failure.get(e.enterprise_id, (None, []))[1],
+            "first_item_failure": same,
+            # a lead time is claimed only against the same item's failure
+            "lead_days": (dt.date.fromisoformat(same) - dt.date.fromisoformat(first_signal)).days if same else None,
         })
         entry["signals"] += 1
     samples = sum(x["samples"] for x in enterprises)
@@ -717,14 +728,7 @@ def render_text(summary: dict[str, Any]) -> str:
     lines += ["", f"质量波动（早发现）：{len(series)} 个检验项目序列出现失控信号，按首次信号排序"
                   + (f"（列出前 8 个）：" if len(series) > 8 else "：")]
     for f in series[:8]:
-        lead = ""
-        # against this item's first failure when it failed, else the enterprise's (another item)
-        first, whose = (f["first_item_failure"], "本项目") if f["first_item_failure"] else (f["first_failure"], "该企业")
-        if first:
-            days = (dt.date.fromisoformat(first) - dt.date.fromisoformat(f["first_signal"])).days
-            lead = (f"，早于{whose}首次不合格 {days} 天" if days > 0 else
-                    f"，与{whose}首次不合格同日" if days == 0 else f"，{whose}已于 {first} 首次不合格")
-        lines.append(f"  {f['first_signal']} {f['name']} {f['series'].split('|')[0]}·{f['item_name']}：{f['signals']} 次信号{lead}")
+        lines.append(f"  {f['first_signal']} {f['name']} {f['series'].split('|')[0]}·{f['item_name']}：{f['signals']} 次信号{_lead_zh(f)}")
     en = summary["enforcement"]
     lines += ["", f"行政处罚 {len(en['decisions'])} 件，约谈 {len(en['interviews'])} 次："]
     for d in en["decisions"]:
@@ -746,6 +750,26 @@ def render_text(summary: dict[str, Any]) -> str:
     for r in open_rect:
         lines.append(f"  {r['name']} {r['rectification_id']} 期限 {r['deadline']}{'（已逾期）' if r['overdue'] else ''}：{r['what']}")
     return "\n".join(lines) + "\n"
+
+
+def _sum_name(group: str) -> str:
+    return f"{'防腐剂' if group == 'preservative' else group}比例之和"
+
+
+def _lead_zh(f: dict[str, Any]) -> str:
+    """How the first signal stands to the failures: a lead time only against the same item's first
+    failure; another item's failure is named as such, never passed off as what the chart foresaw."""
+    if f["first_item_failure"]:
+        days, first = f["lead_days"], f["first_item_failure"]
+        return (f"，早于本项目首次不合格 {days} 天" if days > 0 else "，与本项目首次不合格同日" if days == 0
+                else f"，本项目已于 {first} 首次不合格")
+    if not f["first_failure"]:
+        return ""
+    other = "、".join(f["first_failure_items"])
+    days = (dt.date.fromisoformat(f["first_failure"]) - dt.date.fromisoformat(f["first_signal"])).days
+    if days > 0:
+        return f"；本项目未出现不合格，早于该企业首次不合格（{other}，非同一项目）{days} 天"
+    return f"；本项目未出现不合格（该企业已于 {f['first_failure']} 首次不合格：{other}，非同一项目）"
 
 
 def _width(text: str) -> int:

@@ -132,3 +132,41 @@ def test_the_text_counts_add_up(summary, text):
     by_rule, by_state = grouped.split("：", 1)[1].split("；处置状态：")
     assert sum(_counts(by_rule).values()) == n and sum(_counts(by_state).values()) == n
     assert all(_counts(by_rule)[t] <= per_rule[t] for t in _counts(by_rule))
+
+
+# --------------------------------------------------------------------------- early detection: the same item, or said to be another
+
+
+def _signal_lines(text):
+    block = text.split("质量波动（早发现）：")[1].split("\n\n")[0].splitlines()[1:]
+    return {m[1]: line for line in block if (m := re.match(r"  \S+ (\S+ \S+)：", line))}
+
+
+def test_a_lead_time_is_claimed_only_against_the_same_items_failure(summary, text):
+    w03 = {f["series"]: f for f in summary["fluctuations"] if f["enterprise_id"] == "W03"}
+    bromate = w03["饮用纯净水|bromate"]
+    # W03 failed on 铜绿假单胞菌, never on bromate: no lead time for bromate
+    assert bromate["first_item_failure"] is None and bromate["lead_days"] is None
+    assert bromate["first_failure"] == "2025-09-13" and bromate["first_failure_items"] == ["铜绿假单胞菌"]
+    line = _signal_lines(text)["清泉水厂 饮用纯净水·溴酸盐"]
+    assert "早于该企业首次不合格 " not in line
+    assert line.endswith("：3 次信号；本项目未出现不合格，早于该企业首次不合格（铜绿假单胞菌，非同一项目）118 天")
+    assert not re.search(r"早于(该企业|本项目)首次不合格 \d+ 天", text), "every lead time names whose failure it is"
+
+
+def test_a_signal_on_the_item_that_then_fails_claims_its_lead_time(rules):
+    """Same-item: a chart on 铜绿假单胞菌 itself is not what the demo plants, so the claim is checked on a
+    summary of a hand-made log: the oxygen chart signals, then oxygen consumption fails."""
+    from processors.step import replay
+    from qrisk.demo import render_text, summarise
+    from tests.test_fluctuation import drifting_log
+
+    events = drifting_log(rising=(1.0, 1.3, 1.6, 1.8, 2.3))  # every 14 days; the last is over the 2.0 mg/L limit
+    state, effects = replay(events, rules)
+    s = summarise(state, events, effects, (dt.date(2025, 1, 1), dt.date(2025, 12, 31)))
+    E = "E-330110-001"
+    oxygen = next(f for f in s["fluctuations"] if f["enterprise_id"] == E and f["series"].endswith("|oxygen_consumption"))
+    assert oxygen["first_item_failure"] and oxygen["first_item_failure"] == oxygen["first_failure"]
+    days = (dt.date.fromisoformat(oxygen["first_item_failure"]) - dt.date.fromisoformat(oxygen["first_signal"])).days
+    assert days > 0 and oxygen["lead_days"] == days
+    assert f"早于本项目首次不合格 {days} 天" in render_text(s)
