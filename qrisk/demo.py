@@ -647,9 +647,17 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
         "fluctuations": sorted(fluctuations.values(), key=lambda f: (f["first_signal"], f["enterprise_id"], f["series"])),
         "open_issues": {"rectifications": open_rect},
         "enforcement": enforcement,
-        "campaign": county_progress(state, campaign_policy or CampaignPolicy())["summary"],
+        "campaign": _campaign(county_progress(state, campaign_policy or CampaignPolicy())),
         "alerts": _alert_states(alerts, titles),
     }
+
+
+def _campaign(progress: dict[str, Any]) -> dict[str, Any]:
+    """The county's summary, and the accepted enterprises the KPIs or their record give pause (须核实)."""
+    return {**progress["summary"], "accepted_with_gaps_rows": [
+        {"enterprise_id": r["enterprise_id"], "name": r["name"], "gaps": r["accepted_with_gaps"], "gaps_zh": r["acceptance_gaps_zh"],
+         "checks": [c["code"] for c in r["acceptance_checks"]]}
+        for r in progress["rows"] if r["accepted_with_gaps"]]}
 
 
 def _span(events: list[Envelope]) -> tuple[dt.date, dt.date]:
@@ -738,10 +746,13 @@ def render_text(summary: dict[str, Any]) -> str:
         follow = f"，跟踪期限 {i['follow_up_by']}" if i["follow_up_by"] else ""
         lines.append(f"  {i['held_on']} {i['name']} 约谈 {i['interview_id']}{follow}：{i['reason']}")
     cp = summary["campaign"]
-    gaps = f"（其中 {cp['accepted_with_gaps']} 家仍有指标未达标，须核实）" if cp.get("accepted_with_gaps") else ""
+    gaps = f"（其中 {cp['accepted_with_gaps']} 家须核实）" if cp.get("accepted_with_gaps") else ""
     lines += ["", f"提档升级：{cp['enterprises']} 家企业，验收通过 {cp['accepted']} 家{gaps}，提档 {cp['upgraded']} 家"
               f"（分档 开始 " + "、".join(f"{k} {v}" for k, v in cp["tiers_at_start"].items())
               + " → 现在 " + "、".join(f"{k} {v}" for k, v in cp["tiers_now"].items()) + "）",
+              *([f"  验收通过但须核实的事项：" + "，".join(f"{k} {v} 家" for k, v in cp["accepted_with_gaps_by"].items())] if cp.get("accepted_with_gaps_by") else []),
+              # beyond a KPI short of its target: penalties, failures, the risk grade, complaints up to the acceptance
+              *[f"    {r['enterprise_id']} {r['name']}：{'、'.join(r['gaps'])}" for r in cp.get("accepted_with_gaps_rows", []) if r["checks"]],
               "  各阶段：" + "，".join(f"{s['stage_zh']} {s['reached']}" for s in cp["stages"]),
               "  指标达标：" + "，".join(f"{k['label_zh']} {k['met']}/{k['known']}" + (f"（{k['basis_zh']}）" if k.get("basis_zh") else "")
                                      for k in cp["kpis"].values())]

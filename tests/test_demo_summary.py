@@ -170,3 +170,15 @@ def test_a_signal_on_the_item_that_then_fails_claims_its_lead_time(rules):
     days = (dt.date.fromisoformat(oxygen["first_item_failure"]) - dt.date.fromisoformat(oxygen["first_signal"])).days
     assert days > 0 and oxygen["lead_days"] == days
     assert f"早于本项目首次不合格 {days} 天" in render_text(s)
+
+
+# --------------------------------------------------------------------------- the campaign's acceptances to check
+
+
+def test_the_summary_names_the_acceptances_to_check(summary, text):
+    cp = summary["campaign"]
+    rows = {r["enterprise_id"]: r for r in cp["accepted_with_gaps_rows"]}
+    assert cp["accepted_with_gaps"] == len(rows) and {"enforcement", "overall_pass_rate"} <= set(rows["P05"]["checks"])
+    assert set(rows["W07"]["checks"]) == {"risk_grade", "complaints_verified"}
+    assert f"（其中 {len(rows)} 家须核实）" in text
+    assert "    P05 香满园糕点：行政处罚、全部抽检合格率、风险等级" in text and "    W07 山泉源水业：风险等级、经核实投诉" in text
