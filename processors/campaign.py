@@ -456,19 +456,23 @@ def _count(values: Any) -> dict[str, int]:
 
 
 TABLE_COLUMNS = [
-    "enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage_zh",
+    "enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage", "stage_zh",
     "training_and_exam", "self_inspection", "comparison_test", "training_rate", "exam_first_pass_rate",
-    "key_posts_certified_rate", "sampling_pass_rate", "provincial_samples", "sampling_pass_rate_all", "kpis_met", "accepted_on",
-    "acceptance_gaps_zh",
+    "key_posts_certified_rate", "sampling_pass_rate", "provincial_samples", "sampling_pass_rate_all", "kpis_met", "kpis_known",
+    "accepted_on", "acceptance_gaps_zh",
 ]
-"""The progress table's columns for CSV / Excel (a sheet a supervisor can print)."""
+"""The progress table's columns for CSV, the machine format: codes (``stage``: ``acceptance``) beside
+their labels (``stage_zh``), ``true``/``false``, rates as fractions, counts as numbers."""
+SHEET_COLUMNS = [c for c in TABLE_COLUMNS if c != "stage"]
+"""The progress table's columns for Excel (a sheet a supervisor prints: the stage's label, not its code)."""
 TABLE_HEADERS_ZH = {
     "enterprise_id": "企业编号", "name": "企业名称", "town": "乡镇/街道", "category": "食品类别", "starting_tier": "初始档次",
     "tier": "当前档次", "commitment_signed_on": "承诺书签订日期", "stage_zh": "所处阶段", "training_and_exam": "培训考试达标",
     "self_inspection": "开展自查", "comparison_test": "比对检验满意", "training_rate": "从业人员培训率",
     "exam_first_pass_rate": "考试一次通过率", "key_posts_certified_rate": "关键岗位持证率", "sampling_pass_rate": "省级抽检合格率",
     "provincial_samples": "省级抽检批次", "sampling_pass_rate_all": "全部抽检合格率",
-    "kpis_met": "达标指标", "accepted_on": "验收通过日期", "acceptance_gaps_zh": "验收通过但须核实",
+    "kpis_met": "达标指标（项）", "kpis_known": "可评价指标（项）", "accepted_on": "验收通过日期", "acceptance_gaps_zh": "验收通过但须核实",
+    "stage": "所处阶段",
 }
 """Excel's header row (CSV keeps the column keys, for other systems)."""
 
@@ -477,20 +481,23 @@ def table_rows(progress: dict[str, Any], zh: bool = False) -> list[dict[str, Any
     """The progress rows flattened: one cell per stage flag and KPI value (``zh``: categories and tiers in Chinese)."""
     out = []
     for r in progress["rows"]:
-        flat = {k: r[k] for k in ("enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage_zh", "accepted_on",
-                                  "acceptance_gaps_zh")}
+        flat = {k: r[k] for k in ("enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage",
+                                  "stage_zh", "accepted_on", "acceptance_gaps_zh", "kpis_met", "kpis_known")}
         if zh:
             flat["category"] = CATEGORY_ZH.get(flat["category"], flat["category"])
             # "A档", not a bare letter a reader could take for the risk grade (A级)
             flat["starting_tier"] = f"{flat['starting_tier']}档" if flat["starting_tier"] else "未分档"
             flat["tier"] = f"{flat['tier']}档" if flat["tier"] else "未分档"
-        flat.update({k: "是" if v else "否" for k, v in r["three_ones"].items()})
+        if zh:
+            # (a sheet laid out with TABLE_COLUMNS has the stage twice, never its code: SHEET_COLUMNS leaves it out)
+            flat["stage"] = flat["stage_zh"]
+        # 是/否 for people; booleans for machines (true/false in the CSV)
+        flat.update({k: ("是" if v else "否") if zh else bool(v) for k, v in r["three_ones"].items()})
         flat.update({k: (None if v["value"] is None else round(v["value"], 4)) for k, v in r["kpis"].items()})
         sampling = r["kpis"]["sampling_pass_rate"]
         flat["provincial_samples"] = sampling["samples"]
         flat["sampling_pass_rate_all"] = None if sampling["all_value"] is None else round(sampling["all_value"], 4)
         if zh and sampling["value"] is None and sampling["all_samples"]:
             flat["sampling_pass_rate"] = sampling["basis_zh"]  # 无省级抽检数据: not a pass, and not a blank either
-        flat["kpis_met"] = f"{r['kpis_met']}/{r['kpis_known']}"
         out.append(flat)
     return out

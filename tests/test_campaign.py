@@ -251,7 +251,8 @@ def test_campaign_events_over_the_api_for_the_bureau_and_the_table_for_superviso
 
     csv = server.get("/v1/campaign?format=csv")
     (row,) = list(csvlib.DictReader(csv.text.lstrip("\ufeff").splitlines()))
-    assert csv.status_code == 200 and row["stage_zh"] == "检查验收" and row["acceptance_gaps_zh"] == ""
+    assert csv.status_code == 200 and (row["stage"], row["stage_zh"]) == ("acceptance", "检查验收") and row["acceptance_gaps_zh"] == ""
+    assert (row["training_and_exam"], row["kpis_met"], row["kpis_known"]) == ("true", "3", "3")
     from io import BytesIO
 
     from openpyxl import load_workbook
