@@ -702,20 +702,20 @@ def render_text(summary: dict[str, Any]) -> str:
         f"抽检 {summary['samples']['total']} 批次，不合格 {summary['samples']['failed']} 批次，合格率 {100 * (summary['samples']['pass_rate'] or 0):.1f}%"
         + (f"（复检 {summary['samples']['retests']} 批次，改判合格 {summary['samples']['overturned']} 批次）" if summary["samples"]["retests"] else ""),
         "",
-        "不合格项目：",
+        "不合格项目（不合格批次）：",
     ]
     width = max([_width(row["item_name"]) + 2 for row in summary["failures"]["by_item"]] + [24])
     for row in summary["failures"]["by_item"]:
-        lines.append(f"  {_pad(row['item_name'], width)}{row['count']:>4} 次")
+        lines.append(f"  {_pad(row['item_name'], width)}{row['count']:>4} 批")
     # "风险最高" is the risk grade to a supervisor: ranked as processors.risk.rank does (grade, then score)
     lines += ["", "风险最高的企业（按风险等级、风险分）："]
     by_id = {e["enterprise_id"]: e for e in ents}
     for eid in summary["riskiest"][:5]:
         e = by_id[eid]
-        rate = "—" if e["pass_rate"] is None else f"{100 * e['pass_rate']:.0f}%"
+        rate = "—" if e["pass_rate"] is None else f"{100 * e['pass_rate']:.1f}%"  # one decimal, as the credit file
         grade = f"{e['risk_grade']}级 {e['risk_score']:g} 分" if e["risk_grade"] else "未分级"
         lines.append(f"  {e['enterprise_id']} {e['name']}（{CATEGORY_ZH.get(e['category'], '')}，{e['town']}）：{grade}；抽检 {e['samples']} 批，"
-                     f"不合格 {e['failed']}，合格率 {rate}，核实投诉 {e['complaints_verified']}，逾期整改 {e['rectifications_overdue']}")
+                     f"不合格 {e['failed']} 批，合格率 {rate}，核实投诉 {e['complaints_verified']} 件，逾期整改 {e['rectifications_overdue']} 项")
     # counted as the alerts are made: every rule's decisions, under the title its alerts carry
     lines += ["", f"预警 {len(summary['warnings'])} 条（按预警规则）：" + "，".join(
         f"{r['title_zh']} {r['count']}" + ("（含" + "、".join(f"{t} {n}" for t, n in r["variants"].items()) + "）" if r["variants"] else "")
@@ -736,7 +736,7 @@ def render_text(summary: dict[str, Any]) -> str:
     lines += ["", f"质量波动（早发现）：{len(series)} 个检验项目序列出现失控信号，按首次信号排序"
                   + (f"（列出前 8 个）：" if len(series) > 8 else "：")]
     for f in series[:8]:
-        lines.append(f"  {f['first_signal']} {f['name']} {f['series'].split('|')[0]}·{f['item_name']}：{f['signals']} 次信号{_lead_zh(f)}")
+        lines.append(f"  {f['first_signal']} {f['name']} {f['series'].split('|')[0]}·{f['item_name']}：{f['signals']} 批次出现信号{_lead_zh(f)}")
     en = summary["enforcement"]
     lines += ["", f"行政处罚 {len(en['decisions'])} 件，约谈 {len(en['interviews'])} 次："]
     for d in en["decisions"]:
@@ -748,19 +748,23 @@ def render_text(summary: dict[str, Any]) -> str:
     cp = summary["campaign"]
     gaps = f"（其中 {cp['accepted_with_gaps']} 家须核实）" if cp.get("accepted_with_gaps") else ""
     lines += ["", f"提档升级：{cp['enterprises']} 家企业，验收通过 {cp['accepted']} 家{gaps}，提档 {cp['upgraded']} 家"
-              f"（分档 开始 " + "、".join(f"{k} {v}" for k, v in cp["tiers_at_start"].items())
-              + " → 现在 " + "、".join(f"{k} {v}" for k, v in cp["tiers_now"].items()) + "）",
+              f"（初始 {_tiers(cp['tiers_at_start'])} → 现 {_tiers(cp['tiers_now'])}）",
               *([f"  验收通过但须核实的事项：" + "，".join(f"{k} {v} 家" for k, v in cp["accepted_with_gaps_by"].items())] if cp.get("accepted_with_gaps_by") else []),
               # beyond a KPI short of its target: penalties, failures, the risk grade, complaints up to the acceptance
               *[f"    {r['enterprise_id']} {r['name']}：{'、'.join(r['gaps'])}" for r in cp.get("accepted_with_gaps_rows", []) if r["checks"]],
-              "  各阶段：" + "，".join(f"{s['stage_zh']} {s['reached']}" for s in cp["stages"]),
-              "  指标达标：" + "，".join(f"{k['label_zh']} {k['met']}/{k['known']}" + (f"（{k['basis_zh']}）" if k.get("basis_zh") else "")
+              "  各阶段：" + "，".join(f"{s['stage_zh']} {s['reached']} 家" for s in cp["stages"]),
+              "  指标达标：" + "，".join(f"{k['label_zh']} {k['met']}/{k['known']} 家" + (f"（{k['basis_zh']}）" if k.get("basis_zh") else "")
                                      for k in cp["kpis"].values())]
     open_rect = summary["open_issues"]["rectifications"]
     lines += ["", f"待处理整改 {len(open_rect)} 项（逾期 {sum(1 for r in open_rect if r['overdue'])} 项）："]
     for r in open_rect:
         lines.append(f"  {r['name']} {r['rectification_id']} 期限 {r['deadline']}{'（已逾期）' if r['overdue'] else ''}：{r['what']}")
     return "\n".join(lines) + "\n"
+
+
+def _tiers(counts: dict[str, int]) -> str:
+    """"B档16家、C档16家": a tier with what it counts (a bare "B 16" reads as a grade or a score)."""
+    return "、".join(f"{'未分档' if k == 'unrated' else k + '档'}{v}家" for k, v in counts.items())
 
 
 def _sum_name(group: str) -> str:

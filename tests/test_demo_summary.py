@@ -150,7 +150,7 @@ def test_a_lead_time_is_claimed_only_against_the_same_items_failure(summary, tex
     assert bromate["first_failure"] == "2025-09-13" and bromate["first_failure_items"] == ["铜绿假单胞菌"]
     line = _signal_lines(text)["清泉水厂 饮用纯净水·溴酸盐"]
     assert "早于该企业首次不合格 " not in line
-    assert line.endswith("：3 次信号；本项目未出现不合格，早于该企业首次不合格（铜绿假单胞菌，非同一项目）118 天")
+    assert line.endswith("：3 批次出现信号；本项目未出现不合格，早于该企业首次不合格（铜绿假单胞菌，非同一项目）118 天")
     assert not re.search(r"早于(该企业|本项目)首次不合格 \d+ 天", text), "every lead time names whose failure it is"
 
 
@@ -182,3 +182,46 @@ def test_the_summary_names_the_acceptances_to_check(summary, text):
     assert set(rows["W07"]["checks"]) == {"risk_grade", "complaints_verified"}
     assert f"（其中 {len(rows)} 家须核实）" in text
     assert "    P05 香满园糕点：行政处罚、全部抽检合格率、风险等级" in text and "    W07 山泉源水业：风险等级、经核实投诉" in text
+
+
+# --------------------------------------------------------------------------- wording: every count says what it counts
+
+
+def test_tiers_read_as_tiers_before_and_now(summary, text):
+    cp = summary["campaign"]
+    start = "、".join(f"{k}档{v}家" for k, v in cp["tiers_at_start"].items())
+    now = "、".join(f"{k}档{v}家" for k, v in cp["tiers_now"].items())
+    assert f"（初始 {start} → 现 {now}）" in text and "初始 B档16家、C档16家 → 现 A档7家" in text
+    assert "分档 开始" not in text and "→ 现在" not in text
+
+
+def test_pass_rates_have_one_decimal_as_in_the_credit_file(summary, text):
+    block = text.split("风险最高的企业（按风险等级、风险分）：\n")[1].split("\n\n")[0].splitlines()
+    w03 = next(line for line in block if line.startswith("  W03 "))
+    rate = next(e["pass_rate"] for e in summary["enterprises"] if e["enterprise_id"] == "W03")
+    assert f"合格率 {100 * rate:.1f}%" in w03 and re.search(r"合格率 \d+\.\d%", w03)
+    assert not re.search(r"合格率 \d+%", text)
+
+
+def test_each_count_names_its_unit(text):
+    block = text.split("风险最高的企业（按风险等级、风险分）：\n")[1].split("\n\n")[0].splitlines()
+    assert all(re.search(r"抽检 \d+ 批，不合格 \d+ 批，合格率 [\d.]+%，核实投诉 \d+ 件，逾期整改 \d+ 项$", line) for line in block), block
+    failures = text.split("不合格项目（不合格批次）：\n")[1].split("\n\n")[0].splitlines()
+    assert failures and all(re.search(r"\d+ 批$", line) for line in failures)
+    signals = text.split("质量波动（早发现）：")[1].split("\n\n")[0].splitlines()[1:]
+    assert signals and all(re.search(r"：\d+ 批次出现信号", line) for line in signals)
+    stages = next(line for line in text.splitlines() if line.startswith("  各阶段："))
+    assert all(re.search(r" \d+ 家$", part) for part in stages.split("：", 1)[1].split("，"))
+    kpis = next(line for line in text.splitlines() if line.startswith("  指标达标："))
+    assert all(re.search(r" \d+/\d+ 家", part) for part in re.sub(r"（[^）]*）", "", kpis.split("：", 1)[1]).split("，"))
+
+
+@pytest.mark.xfail(strict=True, reason="needs processors/risk.py (not this branch's to edit): _refs() ends a list of references with "
+                                       "'等 N 项' whatever it lists; it should name its unit (等，共 8 批 / 6 个监测序列 / 5 件); "
+                                       "remove this marker when it does")
+def test_a_reason_counts_samples_in_batches_not_items(county, rules):
+    from processors.risk import rank
+
+    _, state, _ = county
+    reasons = [r for row in rank(state, dt.date(2026, 2, 8)) for r in row["reasons"]]
+    assert not [r for r in reasons if re.search(r"批次（[^）]*等 \d+ 项", r)]
