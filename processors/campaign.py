@@ -22,6 +22,20 @@ category's reference failure rate).  An enterprise without provincial samples ha
 (无省级抽检数据), not a pass; the rate over all its samples (county and national tasks too) is kept
 beside it for the table.
 
+An acceptance (检查验收) the assessors passed is flagged for a second look (须核实,
+``campaign.accepted_with_gaps``) when a KPI misses its target, and also when, over the campaign
+(from ``starts_on``, else the enterprise's first campaign event) up to the acceptance day:
+
+- a 行政处罚决定 was decided;
+- the pass rate over all its samples (county and national tasks too, re-tests deciding) is not above
+  the sampling KPI's target (the provincial average): an enterprise without provincial samples has no
+  KPI value, and its failures would otherwise go unseen;
+- its risk grade on the acceptance day was one of ``ACCEPTANCE_RISK_GRADES`` (C, D);
+- at least ``ACCEPTANCE_VERIFIED_COMPLAINTS`` complaints were verified (经核实).
+
+Each finding names its figure and the events it rests on; they are kept on the campaign record
+(``acceptance_checks``) as found on the acceptance day, since the grade then is history later.
+
 A comparison test is satisfactory when |En| ≤ 1, En = (x_enterprise − x_lab) / √(U_e² + U_lab²),
 if both expanded uncertainties are given (ISO/IEC 17043); else, for a colony count (an item whose
 catalogue unit is a count: its dimension is one of ``COUNT_DIMENSIONS``, CFU/… or MPN/…), when
@@ -38,7 +52,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from processors._build import FoldState
-from processors.risk import CATEGORY_ZH
+from processors.risk import CATEGORY_ZH, reasons_zh
+from processors.warnings import penalties_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from processors.credit_file import CountyState, CreditFile
@@ -55,6 +70,15 @@ KPI_ZH = {
     "key_posts_certified_rate": "关键岗位持证上岗率", "sampling_pass_rate": "抽检合格率",
 }
 
+
+ACCEPTANCE_RISK_GRADES = ("C", "D")
+"""Risk grades on the acceptance day that make a passed acceptance one to check (a module constant:
+the policy has no knob for it yet; ``campaign.acceptance_risk_grades`` would be its name)."""
+ACCEPTANCE_VERIFIED_COMPLAINTS = 1
+"""Verified complaints during the campaign, at least, that make a passed acceptance one to check
+(``campaign.acceptance_verified_complaints`` were it a policy knob)."""
+CHECK_ZH = {"enforcement": "行政处罚", "overall_pass_rate": "全部抽检合格率", "risk_grade": "风险等级", "complaints_verified": "经核实投诉"}
+"""What a passed acceptance is checked against besides the KPIs, in the order they are listed."""
 
 COUNT_DIMENSIONS = ("cfu_", "mpn_")
 """Prefixes of the unit dimensions (``schemas/standards/units.yaml``) that are microbial counts."""
@@ -81,6 +105,17 @@ class SelfInspection(FoldState):
     event_id: str
 
 
+class AcceptanceCheck(FoldState):
+    """Something a passed acceptance must be checked against (须核实): the figure and its events."""
+
+    code: str = Field(description="enforcement | overall_pass_rate | risk_grade | complaints_verified")
+    label_zh: str
+    text_zh: str = Field(description="the figure, in words, with what it rests on")
+    value: float | None = Field(default=None, description="the figure: decisions, pass rate, risk score or complaints")
+    target: float | None = Field(default=None, description="the pass rate it had to be above")
+    event_ids: list[str] = Field(default_factory=list, description="the events it rests on")
+
+
 class CampaignRecord(FoldState):
     """One enterprise's way through the campaign."""
 
@@ -95,8 +130,12 @@ class CampaignRecord(FoldState):
     assistance: int = 0
     self_inspections: list[SelfInspection] = Field(default_factory=list)
     comparison_tests: list[ComparisonTest] = Field(default_factory=list)
+    started_on: dt.date | None = Field(default=None, description="local date of its first campaign event")
     accepted_on: dt.date | None = None
     acceptance_failed: int = Field(default=0, description="acceptance assessments that did not pass")
+    acceptance_checked_on: dt.date | None = Field(default=None, description="the passed acceptance the checks were made for")
+    acceptance_checks: list[AcceptanceCheck] = Field(
+        default_factory=list, description="what that acceptance must be checked against besides the KPIs (须核实), as found on its day")
     stages: dict[str, dt.date] = Field(default_factory=dict, description="stage -> the local date it was reached")
     event_ids: list[str] = Field(default_factory=list, description="every campaign event, oldest first")
 
@@ -113,6 +152,9 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
     c.event_ids.append(eid)
     et = event.event_type
     out: list[tuple[str, dict[str, Any]]] = []
+    today = rules.local_date(event.occurred_at)
+    if c.started_on is None or today < c.started_on:
+        c.started_on = today
     if et == "campaign.commitment":
         c.commitment_signed_on, c.signatory = p.signed_on, p.signatory
     elif et == "campaign.assessment":
@@ -130,12 +172,17 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
             apply_tier(file)
         out.append(("campaign.assessed", {"kind": p.kind, "tier": p.tier, "passed": p.passed, "starting_tier": c.starting_tier}))
         if p.kind == "acceptance" and p.passed:
-            # the assessors may pass an enterprise the KPIs do not (yet) bear out: the supervisor must see it
+            # the assessors may pass an enterprise the KPIs, or its record over the campaign, do not
+            # bear out: the supervisor must see it
+            checks = acceptance_checks(file, p.assessed_on, pol, rules)
+            if c.acceptance_checked_on is None or p.assessed_on >= c.acceptance_checked_on:  # the newest acceptance's
+                c.acceptance_checked_on, c.acceptance_checks = p.assessed_on, checks
             gaps = unmet_kpis(file, pol)
-            if gaps:
+            if gaps or checks:
+                found = (["、".join(_gap_text(g) for g in gaps) + "未达标"] if gaps else []) + [x.text_zh for x in checks]
                 out.append(("campaign.accepted_with_gaps", {
-                    "kpis_unmet": [g["label_zh"] for g in gaps], "tier": p.tier,
-                    "message_zh": "检查验收通过，但" + "、".join(_gap_text(g) for g in gaps) + "未达标，请核实验收结论"}))
+                    "kpis_unmet": [g["label_zh"] for g in gaps], "checks": [x.model_dump(mode="json") for x in checks], "tier": p.tier,
+                    "message_zh": "检查验收通过，但" + "；".join(found) + "，请核实验收结论"}))
     elif et == "campaign.training":
         if c.training is None or p.as_of.isoformat() >= c.training["as_of"]:  # the newest report counts
             c.training = p.model_dump(mode="json")
@@ -161,7 +208,6 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
                     "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果不满意："
                                   f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{test.measure_zh}",
                 }))
-    today = rules.local_date(event.occurred_at)
     for stage in STAGES:
         if stage not in c.stages and _reached(stage, c, pol):
             c.stages[stage] = today
@@ -272,6 +318,45 @@ def unmet_kpis(file: "CreditFile", pol: "CampaignPolicy") -> list[dict[str, Any]
     return [k for k in kpis(file, pol).values() if k["met"] is False]
 
 
+def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", rules: "Rules") -> list[AcceptanceCheck]:
+    """What a passed acceptance on ``day`` must be checked against besides the KPIs (see the module's
+    doc): penalties, the pass rate over all samples, the risk grade that day, verified complaints —
+    over the campaign (from ``starts_on``, else the enterprise's first campaign event) up to ``day``."""
+    c = file.campaign
+    start = pol.starts_on or c.started_on or day
+    out: list[AcceptanceCheck] = []
+
+    def add(code: str, text: str, event_ids: list[str], value: float | None = None, target: float | None = None) -> None:
+        out.append(AcceptanceCheck(code=code, label_zh=CHECK_ZH[code], text_zh=text, value=value, target=target, event_ids=event_ids))
+
+    decisions = [r for r in file.enforcements if start <= r.decided_on <= day]
+    if decisions:
+        add("enforcement", f"验收前受行政处罚 {len(decisions)} 件：" + "；".join(
+            f"{r.decision_no}（{r.decided_on.isoformat()}，{penalties_text(r.penalties)[0] or '处罚内容未载明'}）" for r in decisions),
+            [r.event_id for r in decisions], float(len(decisions)))
+    judged = sorted((s for s in file.final_samples() if start <= s.sampled_on <= day and s.judgement is not None
+                     and s.judgement.verdict in ("pass", "fail")), key=lambda s: (s.sampled_on, s.sample_no))
+    target = kpis(file, pol)["sampling_pass_rate"]["target"]
+    if judged:
+        failed = [s for s in judged if s.judgement.verdict == "fail"]  # type: ignore[union-attr]
+        rate = 1 - len(failed) / len(judged)
+        if not rate > target:  # as the KPI: above the provincial average
+            which = "：" + "、".join(s.sample_no for s in failed) if failed else ""
+            add("overall_pass_rate", f"全部抽检合格率 {rate:.1%}（{len(judged)} 批，不合格 {len(failed)} 批{which}），"
+                f"未高于目标 {target:.1%}（省级抽检合格率指标的目标）", [s.event_id for s in failed], rate, target)
+    entry = next((h for h in reversed(file.risk.history) if rules.local_date(h.as_of) <= day), None)
+    if entry is not None and entry.grade in ACCEPTANCE_RISK_GRADES:
+        why = "；".join(reasons_zh(entry, limit=2))
+        add("risk_grade", f"验收时风险等级 {entry.grade}级（风险分 {entry.score:g}，{rules.local_date(entry.as_of).isoformat()} 评定"
+            + (f"；{why}" if why else "") + "）", [entry.cause_event_id], entry.score)
+    complaints = [x for x in file.complaints if x.verified and start <= rules.local_date(x.received_at) <= day]
+    if len(complaints) >= ACCEPTANCE_VERIFIED_COMPLAINTS:
+        add("complaints_verified", f"验收前经核实投诉 {len(complaints)} 件：" + "、".join(
+            f"{x.complaint_id}（{rules.local_date(x.received_at).isoformat()}）" for x in complaints),
+            [x.event_id for x in complaints], float(len(complaints)))
+    return out
+
+
 def _gap_text(k: dict[str, Any]) -> str:
     if "basis_zh" in k:  # the sampling pass rate: above the provincial average, over the provincial samples
         return f"{k['label_zh']}（{k['basis_zh']}，{k['value']:.1%}，目标高于 {k['target']:.1%}）"
@@ -318,8 +403,12 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
         "comparison_tests": len(c.comparison_tests),
         "comparison_unsatisfactory": sum(1 for t in c.comparison_tests if not t.satisfactory),
         "accepted_on": c.accepted_on.isoformat() if c.accepted_on else None,
-        # accepted, yet a KPI misses its target now: the acceptance wants a second look
-        "accepted_with_gaps": [v["label_zh"] for v in k.values() if v["met"] is False] if c.accepted_on else [],
+        # accepted, yet a KPI misses its target now, or the record up to the acceptance gives pause: a second look
+        "accepted_with_gaps": ([v["label_zh"] for v in k.values() if v["met"] is False] + [x.label_zh for x in c.acceptance_checks]
+                               if c.accepted_on else []),
+        "acceptance_checks": [x.model_dump(mode="json") for x in c.acceptance_checks] if c.accepted_on else [],
+        "acceptance_gaps_zh": "；".join([_gap_text(v) + "未达标" for v in k.values() if v["met"] is False]
+                                       + [x.text_zh for x in c.acceptance_checks]) if c.accepted_on else "",
         "upgraded": bool(c.starting_tier and c.tier and c.tier < c.starting_tier),
     }
 
@@ -345,8 +434,17 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
         "upgraded": sum(1 for r in rows if r["upgraded"]),
         "accepted": sum(1 for r in rows if r["accepted_on"]),
         "accepted_with_gaps": sum(1 for r in rows if r["accepted_with_gaps"]),
+        # per KPI or check: how many accepted enterprises it makes one to check
+        "accepted_with_gaps_by": dict(sorted(_tally(label for r in rows for label in r["accepted_with_gaps"]).items(), key=lambda kv: (-kv[1], kv[0]))),
     }
     return {"summary": summary, "rows": rows}
+
+
+def _tally(values: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
 
 
 def _count(values: Any) -> dict[str, int]:
@@ -358,18 +456,23 @@ def _count(values: Any) -> dict[str, int]:
 
 
 TABLE_COLUMNS = [
-    "enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage_zh",
+    "enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage", "stage_zh",
     "training_and_exam", "self_inspection", "comparison_test", "training_rate", "exam_first_pass_rate",
-    "key_posts_certified_rate", "sampling_pass_rate", "provincial_samples", "sampling_pass_rate_all", "kpis_met", "accepted_on",
+    "key_posts_certified_rate", "sampling_pass_rate", "provincial_samples", "sampling_pass_rate_all", "kpis_met", "kpis_known",
+    "accepted_on", "acceptance_gaps_zh",
 ]
-"""The progress table's columns for CSV / Excel (a sheet a supervisor can print)."""
+"""The progress table's columns for CSV, the machine format: codes (``stage``: ``acceptance``) beside
+their labels (``stage_zh``), ``true``/``false``, rates as fractions, counts as numbers."""
+SHEET_COLUMNS = [c for c in TABLE_COLUMNS if c != "stage"]
+"""The progress table's columns for Excel (a sheet a supervisor prints: the stage's label, not its code)."""
 TABLE_HEADERS_ZH = {
     "enterprise_id": "企业编号", "name": "企业名称", "town": "乡镇/街道", "category": "食品类别", "starting_tier": "初始档次",
     "tier": "当前档次", "commitment_signed_on": "承诺书签订日期", "stage_zh": "所处阶段", "training_and_exam": "培训考试达标",
     "self_inspection": "开展自查", "comparison_test": "比对检验满意", "training_rate": "从业人员培训率",
     "exam_first_pass_rate": "考试一次通过率", "key_posts_certified_rate": "关键岗位持证率", "sampling_pass_rate": "省级抽检合格率",
     "provincial_samples": "省级抽检批次", "sampling_pass_rate_all": "全部抽检合格率",
-    "kpis_met": "达标指标", "accepted_on": "验收通过日期",
+    "kpis_met": "达标指标（项）", "kpis_known": "可评价指标（项）", "accepted_on": "验收通过日期", "acceptance_gaps_zh": "验收通过但须核实",
+    "stage": "所处阶段",
 }
 """Excel's header row (CSV keeps the column keys, for other systems)."""
 
@@ -378,19 +481,23 @@ def table_rows(progress: dict[str, Any], zh: bool = False) -> list[dict[str, Any
     """The progress rows flattened: one cell per stage flag and KPI value (``zh``: categories and tiers in Chinese)."""
     out = []
     for r in progress["rows"]:
-        flat = {k: r[k] for k in ("enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage_zh", "accepted_on")}
+        flat = {k: r[k] for k in ("enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage",
+                                  "stage_zh", "accepted_on", "acceptance_gaps_zh", "kpis_met", "kpis_known")}
         if zh:
             flat["category"] = CATEGORY_ZH.get(flat["category"], flat["category"])
             # "A档", not a bare letter a reader could take for the risk grade (A级)
             flat["starting_tier"] = f"{flat['starting_tier']}档" if flat["starting_tier"] else "未分档"
             flat["tier"] = f"{flat['tier']}档" if flat["tier"] else "未分档"
-        flat.update({k: "是" if v else "否" for k, v in r["three_ones"].items()})
+        if zh:
+            # (a sheet laid out with TABLE_COLUMNS has the stage twice, never its code: SHEET_COLUMNS leaves it out)
+            flat["stage"] = flat["stage_zh"]
+        # 是/否 for people; booleans for machines (true/false in the CSV)
+        flat.update({k: ("是" if v else "否") if zh else bool(v) for k, v in r["three_ones"].items()})
         flat.update({k: (None if v["value"] is None else round(v["value"], 4)) for k, v in r["kpis"].items()})
         sampling = r["kpis"]["sampling_pass_rate"]
         flat["provincial_samples"] = sampling["samples"]
         flat["sampling_pass_rate_all"] = None if sampling["all_value"] is None else round(sampling["all_value"], 4)
         if zh and sampling["value"] is None and sampling["all_samples"]:
             flat["sampling_pass_rate"] = sampling["basis_zh"]  # 无省级抽检数据: not a pass, and not a blank either
-        flat["kpis_met"] = f"{r['kpis_met']}/{r['kpis_known']}"
         out.append(flat)
     return out

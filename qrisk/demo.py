@@ -24,7 +24,10 @@ a comparison test with the county lab, acceptance.  W03 fails its comparison tes
 acceptance; P09 trains too few staff and never inspects itself.
 
 The log's clock ticks every local midnight (``daily_ticks``), as ``qrisk run`` ticks, so a
-rectification past its deadline (整改逾期) is raised the day after it, not at the year's end.
+rectification past its deadline (整改逾期) is raised the day after it, not at the year's end; the
+ticks run through the day of the last event (follow-ups go on into the next year), and a closing
+tick at the end of that day (the only one with ``daily_ticks=False``) leaves every grade and
+overdue mark as of the end of the period the events span.
 
 Everything is drawn from one ``random.Random(seed)``: the same seed gives the
 same events and byte-identical output.
@@ -40,7 +43,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from processors.credit_file import CountyState
-from processors.step import WARNING_KINDS, Effect
+from alerts.messages import RULE_ZH
+from processors.step import Effect
+from processors.warnings import ALERT_KIND
 from schemas.events import EVENT_TYPE_ZH, Envelope
 from schemas.upcast import parse_event
 
@@ -52,6 +57,8 @@ LABS = [
 ]
 TICK_NAMESPACE = uuid.UUID("6f1d3c52-8a7e-4e0b-9a55-2f1c0d7e9b31")
 """The daily ticks' ids: uuid5 of seed, county and date."""
+CLOSING_TIME = dt.time(23, 59, 59)
+"""The closing tick's local time on the last event's day: its end, as ``qrisk.backtest.as_of_tick`` ticks."""
 TASK_SOURCES = ["示范县市场监督管理局", "省市场监督管理局"]
 INSPECTORS = [("insp-011", "王建国"), ("insp-017", "李文静"), ("insp-023", "陈志强"), ("insp-031", "赵晓燕")]
 TOWNS = ["城关镇", "东溪镇", "西岭乡", "南湖街道", "北山镇", "临江镇"]
@@ -155,18 +162,28 @@ class CountyGenerator:
             self._complaints(e)
             if self.campaign:
                 self._campaign(e)
-        end = self._month_day(self.months - 1, 28, 28) + dt.timedelta(days=3)
-        self._enforcement(end)
+        # the bureau acts on what it learned within the sampled months (its decisions come before this day)
+        self._enforcement(self._month_day(self.months - 1, 28, 28) + dt.timedelta(days=3))
+        # follow-ups (re-tests, rectifications, late lab reports) run past the sampled months: the
+        # clock runs until the end of the day of the last of them, so that what is overdue by then is
+        # raised and every grade is as of the end of the period the events span
+        last_day = self.last_day
         if self.daily_ticks:
             # ids from the date (no draw from the random streams, so every other event is as it was)
             day = self.start + dt.timedelta(days=1)
-            while day < end:
+            while day <= last_day:
                 self._emit("clock.tick", "*", dt.datetime.combine(day, dt.time(0, 0), CST), {"kind": "system", "id": "qrisk-demo"}, {},
                            event_id=str(uuid.uuid5(TICK_NAMESPACE, f"{self.seed}/{self.county}/{day.isoformat()}")))
                 day += dt.timedelta(days=1)
-        self._emit("clock.tick", "*", dt.datetime.combine(end, dt.time(0, 0), CST), {"kind": "system", "id": "qrisk-demo"}, {})
+        # the closing tick, after the last event: the end of its day (as `qrisk risk --as-of` ticks)
+        self._emit("clock.tick", "*", dt.datetime.combine(last_day, CLOSING_TIME, CST), {"kind": "system", "id": "qrisk-demo"}, {})
         self.events.sort(key=lambda t: (t[0], t[1]))
         return [parse_event(doc) for _, _, doc in self.events]
+
+    @property
+    def last_day(self) -> dt.date:
+        """The local day of the last event generated (clock ticks aside)."""
+        return max(at for at, _, doc in self.events if doc["event_type"] != "clock.tick").astimezone(CST).date()
 
     # ------------------------------------------------------------------ the upgrade campaign
 
@@ -517,8 +534,11 @@ CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other":
 
 def summarise(state: CountyState, events: list[Envelope], effects: list[Effect], period: tuple[dt.date, dt.date],
               campaign_policy: Any = None, alerts: Any = None) -> dict[str, Any]:
-    """``alerts``: the pipeline's ``AlertBook``, whose alerts are counted by state."""
-    from alerts.messages import effect_title_zh, message_zh
+    """``period``: the months sampled (``CountyGenerator.period``); the summary's period is the span
+    of the events themselves (registrations before, follow-ups after), and its grades and overdue
+    marks are the state's, as of the last clock tick (the end of the last event's day).
+    ``alerts``: the pipeline's ``AlertBook``, whose alerts are counted by state and by rule."""
+    from alerts.messages import message_zh
     from processors.campaign import county_progress
     from schemas.policy import CampaignPolicy
 
@@ -530,14 +550,24 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             if s.judgement.verdict != "fail":  # type: ignore[union-attr]
                 continue
             items = [(i.item_code, i.item_name or i.item_code) for i in s.judgement.items if i.verdict == "fail"]
-            items += [(f"sum_of_ratios:{c.group}", f"{'防腐剂' if c.group == 'preservative' else c.group}比例之和") for c in s.judgement.sum_checks if c.verdict == "fail"]
+            items += [(f"sum_of_ratios:{c.group}", _sum_name(c.group)) for c in s.judgement.sum_checks if c.verdict == "fail"]
             by_item.update(items)
             failed_samples.append({"enterprise_id": eid, "name": names[eid], "sample_no": s.sample_no, "product": s.product, "sampled_on": s.sampled_on.isoformat(), "items": [code for code, _ in items]})
+    # the early warnings are the rules' decisions (warning.raised), the very ones the alerts are made of:
+    # counting the fold's findings instead left out the grade and missing-data rules, which make alerts too
+    raised = [e for e in effects if e.kind == ALERT_KIND]
     warnings = [
-        {"kind": e.kind, "title_zh": effect_title_zh(e), "enterprise_id": e.enterprise_id, "name": names.get(e.enterprise_id, e.enterprise_id),
-         "occurred_at": e.occurred_at.isoformat(), "message_zh": message_zh(e, names.get(e.enterprise_id))}
-        for e in effects if e.kind in WARNING_KINDS
+        {"rule": e.data["rule"], "title_zh": e.data.get("title_zh") or RULE_ZH.get(e.data["rule"], e.data["rule"]), "severity": e.data["severity"],
+         "enterprise_id": e.enterprise_id, "name": names.get(e.enterprise_id, e.enterprise_id), "occurred_at": e.occurred_at.isoformat(),
+         "message_zh": message_zh(e, names.get(e.enterprise_id)), "dedup_key": e.data["dedup_key"]}
+        for e in raised
     ]
+    titles = _rule_titles(warnings)
+    warning_rules = []
+    for rule, n in sorted(Counter(w["rule"] for w in warnings).items(), key=lambda kv: (-kv[1], kv[0])):
+        # a decision may carry a title of its own (a re-test upholding a failure: 复检维持不合格)
+        variants = Counter(w["title_zh"] for w in warnings if w["rule"] == rule and w["title_zh"] != titles[rule])
+        warning_rules.append({"rule": rule, "title_zh": titles[rule], "count": n, "variants": dict(sorted(variants.items()))})
     from processors.risk import rank
 
     enterprises = []
@@ -550,25 +580,36 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             "complaints_verified": f.counts.complaints_verified, "inspections": f.counts.inspections,
             "rectifications_open": f.counts.rectifications_open, "rectifications_overdue": f.counts.rectifications_overdue,
         })
-    # 早发现: per series, when the charts first spoke, and when the enterprise first failed
-    first_failure: dict[str, str] = {}
+    # 早发现: per series, when the charts first spoke, when that same item first failed (on its own, or
+    # as a member of a failed sum of ratios), and when the enterprise first failed on anything; the
+    # failures are the final ones (a re-test's verdict replaces the first lab's)
+    first_failure: dict[str, tuple[str, list[str]]] = {}
     first_item_failure: dict[tuple[str, str], str] = {}
-    for e in effects:
-        if e.kind == "sampling.failed":
-            first_failure.setdefault(e.enterprise_id, e.data["sampled_on"])
-            for code in e.data["failed_items"]:
-                first_item_failure.setdefault((e.enterprise_id, code), e.data["sampled_on"])
+    for eid, f in sorted(state.files.items()):
+        for s in sorted((s for s in f.final_samples() if s.judgement.verdict == "fail"), key=lambda s: s.sampled_on):  # type: ignore[union-attr]
+            day = s.sampled_on.isoformat()
+            items = [i for i in s.judgement.items if i.verdict == "fail"]  # type: ignore[union-attr]
+            sums = [c for c in s.judgement.sum_checks if c.verdict == "fail"]  # type: ignore[union-attr]
+            first_failure.setdefault(eid, (day, [i.item_name or i.item_code for i in items] + [_sum_name(c.group) for c in sums]))
+            for code in [i.item_code for i in items] + [m.item_code for c in sums for m in c.members]:
+                first_item_failure.setdefault((eid, code), day)
     fluctuations: dict[tuple[str, str], dict[str, Any]] = {}
     for e in effects:
         if e.kind != "fluctuation.signal":
             continue
         d = e.data
         label = d.get("series") or f"{d['chart']}:{d.get('scope', '')}"
+        first_signal = d.get("sampled_on") or e.occurred_at.date().isoformat()
+        same = first_item_failure.get((e.enterprise_id, d["item_code"])) if d.get("item_code") else None
         entry = fluctuations.setdefault((e.enterprise_id, label), {
             "enterprise_id": e.enterprise_id, "name": names.get(e.enterprise_id, e.enterprise_id), "chart": d["chart"],
-            "series": label, "item_name": d.get("item_name"), "first_signal": d.get("sampled_on") or e.occurred_at.date().isoformat(),
-            "first_text_zh": d["text_zh"], "signals": 0, "first_failure": first_failure.get(e.enterprise_id),
-            "first_item_failure": first_item_failure.get((e.enterprise_id, d["item_code"])) if d.get("item_code") else None,
+            "series": label, "item_name": d.get("item_name"), "first_signal": first_signal,
+            "first_text_zh": d["text_zh"], "signals": 0,
+            "first_failure": first_failure.get(e.enterprise_id, (None, []))[0],
+            "first_failure_items": first_failure.get(e.enterprise_id, (None, []))[1],
+            "first_item_failure": same,
+            # a lead time is claimed only against the same item's failure
+            "lead_days": (dt.date.fromisoformat(same) - dt.date.fromisoformat(first_signal)).days if same else None,
         })
         entry["signals"] += 1
     samples = sum(x["samples"] for x in enterprises)
@@ -579,6 +620,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
     ]
     from processors.warnings import penalties_text
 
+    span = _span(events)
     enforcement = {
         "decisions": [{"enterprise_id": eid, "name": names[eid], "decision_no": r.decision_no, "decided_on": r.decided_on.isoformat(),
                        "penalties_zh": penalties_text(r.penalties)[0], "serious_dishonesty": r.serious_dishonesty}
@@ -588,9 +630,10 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
                        for eid, f in sorted(state.files.items()) for i in f.interviews],
     }
     return {
-        "period": {"from": period[0].isoformat(), "to": period[1].isoformat()},
+        "period": {"from": span[0].isoformat(), "to": span[1].isoformat()},
+        "sampling_period": {"from": period[0].isoformat(), "to": period[1].isoformat()},
         "enterprises": enterprises,
-        "riskiest": [r["enterprise_id"] for r in rank(state, period[1])],
+        "riskiest": [r["enterprise_id"] for r in rank(state, span[1])],
         "events": {"total": len(events), "by_type": dict(sorted(Counter(e.event_type for e in events).items()))},
         "samples": {"total": samples, "failed": failed, "pass_rate": round((samples - failed) / samples, 4) if samples else None,
                     "retests": sum(1 for e in events if getattr(e.payload, "retest", False)),
@@ -600,20 +643,49 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             "samples": failed_samples,
         },
         "warnings": warnings,
+        "warning_rules": warning_rules,
         "fluctuations": sorted(fluctuations.values(), key=lambda f: (f["first_signal"], f["enterprise_id"], f["series"])),
         "open_issues": {"rectifications": open_rect},
         "enforcement": enforcement,
-        "campaign": county_progress(state, campaign_policy or CampaignPolicy())["summary"],
-        "alerts": _alert_states(alerts),
+        "campaign": _campaign(county_progress(state, campaign_policy or CampaignPolicy())),
+        "alerts": _alert_states(alerts, titles),
     }
 
 
-def _alert_states(book: Any) -> dict[str, Any]:
+def _campaign(progress: dict[str, Any]) -> dict[str, Any]:
+    """The county's summary, and the accepted enterprises the KPIs or their record give pause (须核实)."""
+    return {**progress["summary"], "accepted_with_gaps_rows": [
+        {"enterprise_id": r["enterprise_id"], "name": r["name"], "gaps": r["accepted_with_gaps"], "gaps_zh": r["acceptance_gaps_zh"],
+         "checks": [c["code"] for c in r["acceptance_checks"]]}
+        for r in progress["rows"] if r["accepted_with_gaps"]]}
+
+
+def _span(events: list[Envelope]) -> tuple[dt.date, dt.date]:
+    """The local days of the first and the last event (clock ticks aside: they only mark time)."""
+    moments = [e.occurred_at for e in events if e.event_type != "clock.tick"] or [e.occurred_at for e in events]
+    return min(moments).astimezone(CST).date(), max(moments).astimezone(CST).date()
+
+
+def _rule_titles(warnings: list[dict[str, Any]]) -> dict[str, str]:
+    """Each rule's title as its decisions carry it (the policy may retitle a rule): the most common
+    one, the built-in title first on a tie."""
+    out = {}
+    for rule in {w["rule"] for w in warnings}:
+        seen = Counter(w["title_zh"] for w in warnings if w["rule"] == rule)
+        out[rule] = min(seen, key=lambda t: (-seen[t], t != RULE_ZH.get(rule), t))
+    return out
+
+
+def _alert_states(book: Any, titles: dict[str, str] | None = None) -> dict[str, Any]:
+    """The alerts by state, and by rule: the warnings of one problem (one dedup key) grouped into one alert."""
     from alerts.lifecycle import STATE_ZH, STATES
 
     alerts = list(book.alerts.values()) if book is not None else []
     by_state = Counter(a.state for a in alerts)
+    by_rule = Counter(a.rule for a in alerts)
     return {"total": len(alerts), "by_state": [{"state": s, "state_zh": STATE_ZH[s], "count": by_state[s]} for s in STATES if by_state[s]],
+            "by_rule": [{"rule": r, "title_zh": (titles or {}).get(r) or RULE_ZH.get(r, r), "count": n}
+                        for r, n in sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0]))],
             "rectified": sum(1 for a in alerts if a.rectifications and a.state == "verified")}
 
 
@@ -622,48 +694,49 @@ def render_text(summary: dict[str, Any]) -> str:
     by_cat = Counter(CATEGORY_ZH.get(e["category"], "未登记") for e in ents)
     lines = [
         f"qrisk 演示：示范县 {len(ents)} 家食品生产企业（" + "、".join(f"{k} {v} 家" for k, v in sorted(by_cat.items())) + "）",
-        f"期间：{summary['period']['from']} 至 {summary['period']['to']}",
+        f"期间：{summary['period']['from']} 至 {summary['period']['to']}（首末记录日期；抽样日期 {summary['sampling_period']['from']} 至 "
+        f"{summary['sampling_period']['to']}）",
+        f"风险等级、整改逾期截至 {summary['period']['to']} 日终",
         "",
         f"事件 {summary['events']['total']} 条：" + "，".join(f"{EVENT_TYPE_ZH.get(k, k)} {v}" for k, v in summary["events"]["by_type"].items()),
         f"抽检 {summary['samples']['total']} 批次，不合格 {summary['samples']['failed']} 批次，合格率 {100 * (summary['samples']['pass_rate'] or 0):.1f}%"
         + (f"（复检 {summary['samples']['retests']} 批次，改判合格 {summary['samples']['overturned']} 批次）" if summary["samples"]["retests"] else ""),
         "",
-        "不合格项目：",
+        "不合格项目（不合格批次）：",
     ]
     width = max([_width(row["item_name"]) + 2 for row in summary["failures"]["by_item"]] + [24])
     for row in summary["failures"]["by_item"]:
-        lines.append(f"  {_pad(row['item_name'], width)}{row['count']:>4} 次")
+        lines.append(f"  {_pad(row['item_name'], width)}{row['count']:>4} 批")
     # "风险最高" is the risk grade to a supervisor: ranked as processors.risk.rank does (grade, then score)
     lines += ["", "风险最高的企业（按风险等级、风险分）："]
     by_id = {e["enterprise_id"]: e for e in ents}
     for eid in summary["riskiest"][:5]:
         e = by_id[eid]
-        rate = "—" if e["pass_rate"] is None else f"{100 * e['pass_rate']:.0f}%"
+        rate = "—" if e["pass_rate"] is None else f"{100 * e['pass_rate']:.1f}%"  # one decimal, as the credit file
         grade = f"{e['risk_grade']}级 {e['risk_score']:g} 分" if e["risk_grade"] else "未分级"
         lines.append(f"  {e['enterprise_id']} {e['name']}（{CATEGORY_ZH.get(e['category'], '')}，{e['town']}）：{grade}；抽检 {e['samples']} 批，"
-                     f"不合格 {e['failed']}，合格率 {rate}，核实投诉 {e['complaints_verified']}，逾期整改 {e['rectifications_overdue']}")
-    kinds = Counter(w["title_zh"] for w in summary["warnings"])
-    lines += ["", f"预警 {len(summary['warnings'])} 条：" + "，".join(f"{k} {v}" for k, v in sorted(kinds.items()))]
+                     f"不合格 {e['failed']} 批，合格率 {rate}，核实投诉 {e['complaints_verified']} 件，逾期整改 {e['rectifications_overdue']} 项")
+    # counted as the alerts are made: every rule's decisions, under the title its alerts carry
+    lines += ["", f"预警 {len(summary['warnings'])} 条（按预警规则）：" + "，".join(
+        f"{r['title_zh']} {r['count']}" + ("（含" + "、".join(f"{t} {n}" for t, n in r["variants"].items()) + "）" if r["variants"] else "")
+        for r in summary["warning_rules"])]
     al = summary.get("alerts") or {}
     if al.get("total"):
-        lines.append(f"  归并为预警事项 {al['total']} 件：" + "，".join(f"{x['state_zh']} {x['count']}" for x in al["by_state"])
+        lines.append(f"  同一问题的预警归并为预警事项 {al['total']} 件：" + "，".join(f"{x['title_zh']} {x['count']}" for x in al["by_rule"])
+                     + "；处置状态：" + "，".join(f"{x['state_zh']} {x['count']}" for x in al["by_state"])
                      + (f"（经责令整改并复查通过 {al['rectified']} 件）" if al["rectified"] else ""))
-    shown = [w for w in summary["warnings"] if w["kind"] not in ("sampling.failed", "fluctuation.signal")][:8]
-    for w in shown:
+    # the rarer rules, one by one (unqualified samples, signals and grade changes are listed elsewhere or counted above)
+    notable = [w for w in summary["warnings"] if w["rule"] not in ("sampling.unqualified", "fluctuation.signal", "risk.grade_worsened")]
+    if notable:
+        lines.append(f"  其他规则的预警 {len(notable)} 条" + ("，列出前 8 条：" if len(notable) > 8 else "："))
+    for w in notable[:8]:
         # the local date (a midnight tick is the previous day in UTC)
-        lines.append(f"  [{w['title_zh']}] {dt.datetime.fromisoformat(w['occurred_at']).astimezone(CST):%Y-%m-%d} {w['message_zh']}")
+        lines.append(f"    [{w['title_zh']}] {dt.datetime.fromisoformat(w['occurred_at']).astimezone(CST):%Y-%m-%d} {w['message_zh']}")
     series = [f for f in summary["fluctuations"] if f["chart"] not in ("p", "c")]
     lines += ["", f"质量波动（早发现）：{len(series)} 个检验项目序列出现失控信号，按首次信号排序"
                   + (f"（列出前 8 个）：" if len(series) > 8 else "：")]
     for f in series[:8]:
-        lead = ""
-        # against this item's first failure when it failed, else the enterprise's (another item)
-        first, whose = (f["first_item_failure"], "本项目") if f["first_item_failure"] else (f["first_failure"], "该企业")
-        if first:
-            days = (dt.date.fromisoformat(first) - dt.date.fromisoformat(f["first_signal"])).days
-            lead = (f"，早于{whose}首次不合格 {days} 天" if days > 0 else
-                    f"，与{whose}首次不合格同日" if days == 0 else f"，{whose}已于 {first} 首次不合格")
-        lines.append(f"  {f['first_signal']} {f['name']} {f['series'].split('|')[0]}·{f['item_name']}：{f['signals']} 次信号{lead}")
+        lines.append(f"  {f['first_signal']} {f['name']} {f['series'].split('|')[0]}·{f['item_name']}：{f['signals']} 批次出现信号{_lead_zh(f)}")
     en = summary["enforcement"]
     lines += ["", f"行政处罚 {len(en['decisions'])} 件，约谈 {len(en['interviews'])} 次："]
     for d in en["decisions"]:
@@ -673,18 +746,45 @@ def render_text(summary: dict[str, Any]) -> str:
         follow = f"，跟踪期限 {i['follow_up_by']}" if i["follow_up_by"] else ""
         lines.append(f"  {i['held_on']} {i['name']} 约谈 {i['interview_id']}{follow}：{i['reason']}")
     cp = summary["campaign"]
-    gaps = f"（其中 {cp['accepted_with_gaps']} 家仍有指标未达标，须核实）" if cp.get("accepted_with_gaps") else ""
+    gaps = f"（其中 {cp['accepted_with_gaps']} 家须核实）" if cp.get("accepted_with_gaps") else ""
     lines += ["", f"提档升级：{cp['enterprises']} 家企业，验收通过 {cp['accepted']} 家{gaps}，提档 {cp['upgraded']} 家"
-              f"（分档 开始 " + "、".join(f"{k} {v}" for k, v in cp["tiers_at_start"].items())
-              + " → 现在 " + "、".join(f"{k} {v}" for k, v in cp["tiers_now"].items()) + "）",
-              "  各阶段：" + "，".join(f"{s['stage_zh']} {s['reached']}" for s in cp["stages"]),
-              "  指标达标：" + "，".join(f"{k['label_zh']} {k['met']}/{k['known']}" + (f"（{k['basis_zh']}）" if k.get("basis_zh") else "")
+              f"（初始 {_tiers(cp['tiers_at_start'])} → 现 {_tiers(cp['tiers_now'])}）",
+              *([f"  验收通过但须核实的事项：" + "，".join(f"{k} {v} 家" for k, v in cp["accepted_with_gaps_by"].items())] if cp.get("accepted_with_gaps_by") else []),
+              # beyond a KPI short of its target: penalties, failures, the risk grade, complaints up to the acceptance
+              *[f"    {r['enterprise_id']} {r['name']}：{'、'.join(r['gaps'])}" for r in cp.get("accepted_with_gaps_rows", []) if r["checks"]],
+              "  各阶段：" + "，".join(f"{s['stage_zh']} {s['reached']} 家" for s in cp["stages"]),
+              "  指标达标：" + "，".join(f"{k['label_zh']} {k['met']}/{k['known']} 家" + (f"（{k['basis_zh']}）" if k.get("basis_zh") else "")
                                      for k in cp["kpis"].values())]
     open_rect = summary["open_issues"]["rectifications"]
     lines += ["", f"待处理整改 {len(open_rect)} 项（逾期 {sum(1 for r in open_rect if r['overdue'])} 项）："]
     for r in open_rect:
         lines.append(f"  {r['name']} {r['rectification_id']} 期限 {r['deadline']}{'（已逾期）' if r['overdue'] else ''}：{r['what']}")
     return "\n".join(lines) + "\n"
+
+
+def _tiers(counts: dict[str, int]) -> str:
+    """"B档16家、C档16家": a tier with what it counts (a bare "B 16" reads as a grade or a score)."""
+    return "、".join(f"{'未分档' if k == 'unrated' else k + '档'}{v}家" for k, v in counts.items())
+
+
+def _sum_name(group: str) -> str:
+    return f"{'防腐剂' if group == 'preservative' else group}比例之和"
+
+
+def _lead_zh(f: dict[str, Any]) -> str:
+    """How the first signal stands to the failures: a lead time only against the same item's first
+    failure; another item's failure is named as such, never passed off as what the chart foresaw."""
+    if f["first_item_failure"]:
+        days, first = f["lead_days"], f["first_item_failure"]
+        return (f"，早于本项目首次不合格 {days} 天" if days > 0 else "，与本项目首次不合格同日" if days == 0
+                else f"，本项目已于 {first} 首次不合格")
+    if not f["first_failure"]:
+        return ""
+    other = "、".join(f["first_failure_items"])
+    days = (dt.date.fromisoformat(f["first_failure"]) - dt.date.fromisoformat(f["first_signal"])).days
+    if days > 0:
+        return f"；本项目未出现不合格，早于该企业首次不合格（{other}，非同一项目）{days} 天"
+    return f"；本项目未出现不合格（该企业已于 {f['first_failure']} 首次不合格：{other}，非同一项目）"
 
 
 def _width(text: str) -> int:

@@ -2,8 +2,9 @@
 
 CSV stays the machine format (English column keys, codes, UTC timestamps) for other systems;
 an XLSX is opened by people, who read 包装饮用水 rather than packaged_water and 09:44 Beijing
-time rather than 01:44Z.  The campaign's table follows the same split
-(``processors.campaign.table_rows(zh=True)``, ``TABLE_HEADERS_ZH``).
+time rather than 01:44Z.  The campaign's table follows the same split (``campaign_sheet``;
+``processors.campaign.table_rows``, ``TABLE_COLUMNS`` for the CSV).  Figures stay numbers in both
+(a sheet sums and sorts them); a code sits beside its label in the CSV (``stage``, ``stage_zh``).
 """
 from __future__ import annotations
 
@@ -46,7 +47,9 @@ COUNT_HEADERS_ZH = {
     "samples": "抽检批次", "samples_passed": "合格批次", "samples_failed": "不合格批次", "samples_undetermined": "无法判定批次",
     "complaints": "投诉（件）", "complaints_verified": "核实投诉（件）", "inspections": "现场检查（次）",
     "inspections_nonconforming": "检查不符合（次）", "rectifications_open": "未结整改（项）", "rectifications_overdue": "逾期整改（项）",
+    "enforcements": "行政处罚（件）", "interviews": "约谈（次）",
 }
+"""Every count of a credit file (``processors.credit_file.Counts``), with what it counts."""
 ENTERPRISE_HEADERS_ZH = {"enterprise_id": "企业编号", "name": "企业名称", "category": "食品类别", "town": "乡镇/街道",
                          "grade": "风险等级", "score": "风险分值", "next_inspection_due": "下次现场检查截止日",
                          "pass_rate": "抽检合格率", **COUNT_HEADERS_ZH}
@@ -54,9 +57,34 @@ ENTERPRISE_HEADERS_ZH = {"enterprise_id": "企业编号", "name": "企业名称"
 
 def enterprise_sheet(flat: list[dict[str, Any]], columns: list[str]) -> tuple[list[dict[str, Any]], dict[str, str], dict[str, str]]:
     """The enterprise list's rows (as the CSV has them) for people: rows, headers, number formats."""
-    rows = [{**r, "category": CATEGORY_ZH.get(r.get("category"), r.get("category"))} for r in flat]
+    figures = {"score", "pass_rate", *COUNT_HEADERS_ZH}
+    rows = [{**r, **{k: _number(r[k]) for k in figures if k in r}, "category": CATEGORY_ZH.get(r.get("category"), r.get("category"))}
+            for r in flat]
     headers = {c: ENTERPRISE_HEADERS_ZH.get(c, c) for c in columns}
     return rows, headers, {"pass_rate": PERCENT}
+
+
+def _number(value: Any) -> Any:
+    """A figure as a number a sheet sums (an int when whole: 66 reads better than 66.0), whatever
+    form it came in (a copy read back from JSON or text may carry "66")."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def campaign_sheet(progress: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], dict[str, str], dict[str, str]]:
+    """The campaign's progress table for people: rows, columns, headers, number formats.  The CSV
+    (``TABLE_COLUMNS``) has the stage's code beside its label; the sheet the label only."""
+    from processors.campaign import SHEET_COLUMNS, TABLE_HEADERS_ZH, table_rows
+
+    return table_rows(progress, zh=True), SHEET_COLUMNS, dict(TABLE_HEADERS_ZH), CAMPAIGN_FORMATS
 
 
 ALERT_COLUMNS = ["alert_id", "enterprise_id", "enterprise_name", "town", "category", "rule", "severity", "state", "assignee",

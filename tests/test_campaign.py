@@ -2,6 +2,7 @@
 table — in the fold, in the CLI and over the API."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from processors.campaign import county_progress, kpis, progress_row
+from processors.campaign import TABLE_COLUMNS, TABLE_HEADERS_ZH, county_progress, kpis, progress_row, table_rows
 from processors.credit_file import CountyState
 from processors.step import Rules, replay
 from schemas.policy import Policy
@@ -246,8 +247,12 @@ def test_campaign_events_over_the_api_for_the_bureau_and_the_table_for_superviso
     table = server.get("/v1/campaign").json()
     assert [(x["enterprise_id"], x["stage"], x["tier"]) for x in table["rows"]] == [(E, "acceptance", "B")]
     assert server.get("/v1/campaign", headers={"authorization": f"Bearer {elsewhere}"}).json()["rows"] == []
+    import csv as csvlib
+
     csv = server.get("/v1/campaign?format=csv")
-    assert csv.status_code == 200 and "acceptance" not in csv.text and "检查验收" in csv.text
+    (row,) = list(csvlib.DictReader(csv.text.lstrip("\ufeff").splitlines()))
+    assert csv.status_code == 200 and (row["stage"], row["stage_zh"]) == ("acceptance", "检查验收") and row["acceptance_gaps_zh"] == ""
+    assert (row["training_and_exam"], row["kpis_met"], row["kpis_known"]) == ("true", "3", "3")
     from io import BytesIO
 
     from openpyxl import load_workbook
@@ -291,3 +296,100 @@ def test_an_acceptance_the_kpis_do_not_bear_out_is_flagged(rules):
     state, effects = replay(whole_campaign(), rules)
     assert not [e for e in effects if e.kind == "campaign.accepted_with_gaps"]
     assert progress_row(state.files[E], rules.policy.campaign)["accepted_with_gaps"] == []
+
+
+# --------------------------------------------------------------------------- what an acceptance must be checked against (须核实)
+
+
+def enforcement(at="2026-09-10T15:00:00+08:00", no="示范县市监处罚〔2026〕31号"):
+    return ev("enforcement.decided", at, decision_no=no, decided_on=at[:10])
+
+
+def verified_complaint(n, day="2026-05-0"):
+    at = f"{day}{n}T10:00:00+08:00"
+    return [ev("complaint.received", at, complaint_id=f"TS-{n}"),
+            ev("complaint.resolved", at.replace("T10", "T16"), complaint_id=f"TS-{n}", verified=True, outcome="属实")]
+
+
+def _checks(effects):
+    (flag,) = [e for e in effects if e.kind == "campaign.accepted_with_gaps"]
+    return flag, {c["code"]: c for c in flag.data["checks"]}
+
+
+def test_an_acceptance_after_a_penalty_in_the_campaign_is_to_be_checked(rules):
+    events = whole_campaign()
+    penalty = enforcement()
+    state, effects = replay(events[:-1] + [penalty, events[-1]], rules)
+    flag, checks = _checks(effects)
+    assert list(checks) == ["enforcement"] and flag.data["kpis_unmet"] == []
+    c = checks["enforcement"]
+    assert c["label_zh"] == "行政处罚" and c["event_ids"] == [str(penalty.event_id)]
+    assert c["text_zh"] == "验收前受行政处罚 1 件：示范县市监处罚〔2026〕31号（2026-09-10，警告；没收 3780 元（没收违法生产经营的饮用纯净水 210 桶）；罚款 50000 元）"
+    assert flag.data["message_zh"] == f"检查验收通过，但{c['text_zh']}，请核实验收结论"
+    row = progress_row(state.files[E], rules.policy.campaign)
+    assert row["accepted_with_gaps"] == ["行政处罚"] and row["acceptance_checks"][0]["code"] == "enforcement"
+    assert county_progress(state, rules.policy.campaign)["summary"]["accepted_with_gaps"] == 1
+    # a decision before the campaign (the first campaign event) is no gap of it; nor one after the acceptance
+    state, effects = replay([enforcement("2026-01-06T15:00:00+08:00")] + events + [enforcement("2026-12-01T15:00:00+08:00", "X")], rules)
+    assert not [e for e in effects if e.kind == "campaign.accepted_with_gaps"]
+    assert progress_row(state.files[E], rules.policy.campaign)["accepted_with_gaps"] == []
+
+
+def test_an_overall_pass_rate_below_the_target_is_to_be_checked_without_provincial_samples(rules):
+    """P05 of the demo: no provincial sample (the KPI is neither met nor missed), a third of its samples failed."""
+    events = whole_campaign()
+    samples = [pa_sample("2026-06-10T10:00:00+08:00", values=(0, 0, 0, 0, 0)), pa_sample("2026-07-10T10:00:00+08:00", values=(0, 0, 0, 0, 0)),
+               pa_sample("2026-08-10T10:00:00+08:00", values=(0, 3, 0, 0, 0), sample_no="DC-FAIL")]
+    state, effects = replay(events[:-1] + samples + [events[-1]], rules)
+    flag, checks = _checks(effects)
+    # (a pathogen failure also takes the grade to C: both are said)
+    assert list(checks) == ["overall_pass_rate", "risk_grade"] and "抽检不合格 +15" in checks["risk_grade"]["text_zh"]
+    c = checks["overall_pass_rate"]
+    assert c["label_zh"] == "全部抽检合格率" and c["event_ids"] == [str(samples[-1].event_id)]
+    assert c["text_zh"] == "全部抽检合格率 66.7%（3 批，不合格 1 批：DC-FAIL），未高于目标 98.1%（省级抽检合格率指标的目标）"
+    k = kpis(state.files[E], rules.policy.campaign)["sampling_pass_rate"]
+    assert k["met"] is None and c["target"] == k["target"]
+    # the KPI's own target when the bureau sets one
+    own = Rules(rules.catalogue, Policy.model_validate({"campaign": {"provincial_pass_rate": 0.5}}))
+    _, effects = replay(events[:-1] + samples + [events[-1]], own)
+    assert list(_checks(effects)[1]) == ["risk_grade"]
+
+
+def test_verified_complaints_and_a_risk_grade_of_c_at_acceptance_are_to_be_checked(rules):
+    """W07 of the demo: a cluster of verified complaints in the campaign, risk grade C when accepted."""
+    events = whole_campaign()
+    complaints = [e for n in (2, 6, 9) for e in verified_complaint(n)]
+    state, effects = replay(events[:-1] + complaints + [events[-1]], rules)
+    flag, checks = _checks(effects)
+    assert list(checks) == ["risk_grade", "complaints_verified"]
+    grade, complaint = checks["risk_grade"], checks["complaints_verified"]
+    # the grade as it stood on the acceptance day (the last evaluation before it)
+    entry = [h for h in state.files[E].risk.history if h.as_of.date() < dt.date(2026, 11, 20)][-1]
+    assert grade["text_zh"].startswith(f"验收时风险等级 C级（风险分 {entry.score:g}，{(entry.as_of + dt.timedelta(hours=8)).date()} 评定；")
+    assert entry.grade == "C" and "经核实投诉 +9" in grade["text_zh"] and grade["event_ids"] == [entry.cause_event_id]
+    assert complaint["text_zh"] == "验收前经核实投诉 3 件：TS-2（2026-05-02）、TS-6（2026-05-06）、TS-9（2026-05-09）"
+    assert complaint["event_ids"] == [str(e.event_id) for e in complaints[::2]]
+    assert progress_row(state.files[E], rules.policy.campaign)["accepted_with_gaps"] == ["风险等级", "经核实投诉"]
+    # an unverified complaint is none, and B is no gap
+    state, effects = replay(events[:-1] + [ev("complaint.received", "2026-05-02T10:00:00+08:00", complaint_id="TS-x")] + [events[-1]], rules)
+    assert not [e for e in effects if e.kind == "campaign.accepted_with_gaps"]
+
+
+def test_the_demos_penalised_and_complained_of_plants_are_accepted_with_gaps(rules):
+    from qrisk.demo import CountyGenerator
+
+    state, effects = replay(CountyGenerator(seed=7).generate(), rules)
+    rows = {r["enterprise_id"]: r for r in county_progress(state, rules.policy.campaign)["rows"]}
+    p05 = {c["code"]: c for c in rows["P05"]["acceptance_checks"]}
+    assert rows["P05"]["accepted_on"] and {"enforcement", "overall_pass_rate"} <= set(p05)
+    assert "示范县市监处罚〔2025〕55号（2025-11-14" in p05["enforcement"]["text_zh"]
+    assert p05["overall_pass_rate"]["value"] < 0.8
+    w07 = {c["code"]: c for c in rows["W07"]["acceptance_checks"]}
+    assert rows["W07"]["accepted_on"] and set(w07) == {"risk_grade", "complaints_verified"}
+    assert w07["risk_grade"]["text_zh"].startswith("验收时风险等级 C级") and "验收前经核实投诉 4 件" in w07["complaints_verified"]["text_zh"]
+    flags = {e.enterprise_id: e for e in effects if e.kind == "campaign.accepted_with_gaps"}
+    assert {c["code"] for c in flags["P05"].data["checks"]} == set(p05) and "请核实验收结论" in flags["W07"].data["message_zh"]
+    # the progress table (CSV and sheet) says it in a column of its own
+    table = {r["enterprise_id"]: r for r in table_rows(county_progress(state, rules.policy.campaign))}
+    assert "示范县市监处罚〔2025〕55号" in table["P05"]["acceptance_gaps_zh"] and table["W03"]["acceptance_gaps_zh"] == ""
+    assert TABLE_HEADERS_ZH["acceptance_gaps_zh"] == "验收通过但须核实" and "acceptance_gaps_zh" in TABLE_COLUMNS

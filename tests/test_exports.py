@@ -9,7 +9,7 @@ import sys
 import pytest
 from openpyxl import load_workbook
 
-from ingest.export import to_xlsx
+from ingest.export import to_csv, to_xlsx
 from qrisk.sheets import alert_sheet, enterprise_sheet, local_time, time_header
 from tests.conftest import ROOT, Server
 
@@ -117,4 +117,82 @@ def test_the_campaign_sheet_over_http_shows_tiers_as_tiers_and_rates_as_percenta
     col = {h: i for i, h in enumerate(header)}
     assert {r[col["当前档次"]].value for r in rows} <= {"A档", "B档", "C档", "D档", "未分档"}
     assert all(r[col["从业人员培训率"]].number_format == "0.0%" for r in rows if r[col["从业人员培训率"]].value is not None)
-    assert {r["tier"] for r in _csv(demo_server, "/v1/campaign?format=csv")} <= {"A", "B", "C", "D", ""}
+    assert not {c.value for r in rows for c in r} & {"acceptance", "self_improvement", "true", "false"}, "labels, not codes"
+    machine = _csv(demo_server, "/v1/campaign?format=csv")
+    assert {r["tier"] for r in machine} <= {"A", "B", "C", "D", ""}
+    assert {r["stage"] for r in machine} <= {"mobilisation", "tiering", "training", "assistance", "self_improvement", "acceptance"}
+    assert {r["comparison_test"] for r in machine} <= {"true", "false"}
+
+
+_CREDIT_REPORT = "needs qrisk/credit_report.py (not this branch's to edit), write_xlsx: {}; remove this marker when it does"
+
+
+@pytest.fixture(scope="module")
+def p05_workbook(tmp_path_factory):
+    where = tmp_path_factory.mktemp("credit")
+    events, out = where / "events.jsonl", where / "p05.xlsx"
+    subprocess.run([sys.executable, "-m", "qrisk", "demo", "--seed", "7", "--events-out", str(events)], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "qrisk", "credit-file", "P05", "--events", str(events), "--format", "xlsx", "--out", str(out)],
+                   cwd=ROOT, check=True, capture_output=True)
+    return load_workbook(out)
+
+
+@pytest.mark.xfail(strict=True, reason=_CREDIT_REPORT.format("the 概要 sheet writes 风险分 as _cell(g['score']), text; write g['score']"))
+def test_the_credit_files_score_is_a_number(p05_workbook):
+    ws = p05_workbook["概要"]
+    (score,) = [row[1] for row in ws.iter_rows() if row[0].value == "风险分"]
+    assert score.data_type == "n"
+
+
+@pytest.mark.xfail(strict=True, reason=_CREDIT_REPORT.format("COLUMNS['warnings'] heads the dedup key 归并键 with no word of what it "
+                                                             "is; e.g. 归并键（系统内部：同一问题的预警归并为一件）"))
+def test_the_credit_files_warnings_say_what_the_dedup_key_is(p05_workbook):
+    ws = p05_workbook["预警"]
+    header = [c.value for c in ws[2]]
+    assert header[-1].startswith("归并键（") and "同一问题" in header[-1]
+
+
+# --------------------------------------------------------------------------- every header read, every figure a number
+
+
+def test_every_count_of_the_enterprise_list_has_a_chinese_header():
+    from processors.credit_file import Counts
+
+    flat = [{"enterprise_id": "P05", "name": "香满园糕点", "category": "pastry", "town": "北山镇", "grade": "D", "score": 66.0,
+             "next_inspection_due": "2026-02-14", "pass_rate": 0.667, **Counts(enforcements=1).model_dump()}]
+    columns = ["enterprise_id", "name", "category", "town", "grade", "score", "next_inspection_due", "pass_rate", *Counts.model_fields]
+    rows, headers, formats = enterprise_sheet(flat, columns)
+    assert all(not h.isascii() for h in headers.values()), [h for h in headers.values() if h.isascii()]
+    assert (headers["enforcements"], headers["interviews"]) == ("行政处罚（件）", "约谈（次）")
+    ws = load_workbook(io.BytesIO(to_xlsx(rows, columns, headers=headers, number_formats=formats))).active
+    # figures are numbers a sheet can sum, not text
+    figures = [c for name, c in zip(columns, ws[2]) if name not in ("enterprise_id", "name", "category", "town", "grade", "next_inspection_due")]
+    assert len(figures) == 14 and all(c.data_type == "n" for c in figures)
+    # even from a copy that carries them as text (a view read back from JSON, a CSV import)
+    rows, _, _ = enterprise_sheet([{**flat[0], "score": "66", "samples": "12"}], columns)
+    assert (rows[0]["score"], rows[0]["samples"]) == (66, 12)
+
+
+def test_the_campaign_csv_has_codes_beside_labels_and_the_sheet_labels_only(rules):
+    from processors.campaign import STAGES, TABLE_COLUMNS, county_progress, table_rows
+    from processors.step import replay
+    from qrisk.demo import CountyGenerator
+    from qrisk.sheets import campaign_sheet
+
+    state, _ = replay(CountyGenerator(seed=7).generate(), rules)
+    progress = county_progress(state, rules.policy.campaign)
+    machine = list(csv.DictReader(io.StringIO(to_csv(table_rows(progress), TABLE_COLUMNS).decode("utf-8-sig"))))
+    for r in machine:
+        # codes for machines next to the labels for people, as the alerts' CSV (state, state_zh)
+        assert r["stage"] in STAGES and r["stage_zh"] and not r["stage_zh"].isascii()
+        assert {r["training_and_exam"], r["self_inspection"], r["comparison_test"]} <= {"true", "false"}
+        assert r["kpis_met"].isdigit() and r["kpis_known"].isdigit() and int(r["kpis_met"]) <= int(r["kpis_known"])
+        assert r["category"] in ("packaged_water", "pastry") and r["tier"] in ("A", "B", "C", "D")
+    rows, columns, headers, formats = campaign_sheet(progress)
+    assert "stage" not in columns and all(not headers[c].isascii() for c in columns)
+    ws = load_workbook(io.BytesIO(to_xlsx(rows, columns, headers=headers, number_formats=formats))).active
+    col = {c.value: i for i, c in enumerate(ws[1])}
+    body = list(ws.iter_rows(min_row=2))
+    assert {r[col["所处阶段"]].value for r in body} <= {"宣传发动（承诺书）", "调查分档", "培训观摩", "帮扶指导", "自我提升（三个一）", "检查验收"}
+    assert all(r[col["达标指标（项）"]].data_type == "n" and r[col["可评价指标（项）"]].data_type == "n" for r in body)
+    assert {r[col["培训考试达标"]].value for r in body} <= {"是", "否"}

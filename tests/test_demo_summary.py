@@ -1,0 +1,227 @@
+"""`qrisk demo`'s summary reads true: its period, its counts and its claims (a supervisor's review)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+import pytest
+
+from tests.test_demo import qrisk
+
+
+@pytest.fixture(scope="module")
+def summary():
+    return json.loads(qrisk("demo", "--seed", "7", "--json").stdout)
+
+
+@pytest.fixture(scope="module")
+def text():
+    return qrisk("demo", "--seed", "7").stdout
+
+
+@pytest.fixture(scope="module")
+def county(rules):
+    from processors.step import replay
+    from qrisk.demo import CountyGenerator
+
+    events = CountyGenerator(seed=7).generate()
+    state, effects = replay(events, rules)
+    return events, state, effects
+
+
+# --------------------------------------------------------------------------- the period and the clock
+
+
+def _local_days(events):
+    from qrisk.demo import CST
+
+    days = [e.occurred_at.astimezone(CST).date() for e in events if e.event_type != "clock.tick"]
+    return min(days), max(days)
+
+
+def test_the_period_shown_is_the_span_of_the_events(summary, text, county):
+    events, _, _ = county
+    first, last = _local_days(events)
+    assert last > dt.date(2025, 12, 31), "follow-ups run into the next year"
+    assert summary["period"] == {"from": first.isoformat(), "to": last.isoformat()}
+    assert f"期间：{first.isoformat()} 至 {last.isoformat()}" in text
+    # the sampled months are still said, as what they are
+    assert summary["sampling_period"] == {"from": "2025-01-01", "to": "2025-12-31"}
+
+
+@pytest.mark.parametrize("daily", [True, False])
+def test_the_clock_runs_to_the_end_of_the_last_events_day(daily):
+    from qrisk.demo import CST, CountyGenerator
+
+    events = CountyGenerator(seed=7, daily_ticks=daily).generate()
+    _, last = _local_days(events)
+    ticks = [e.occurred_at.astimezone(CST) for e in events if e.event_type == "clock.tick"]
+    closing = ticks[-1]
+    assert events[-1].event_type == "clock.tick" and closing == events[-1].occurred_at.astimezone(CST)
+    assert (closing.date(), closing.time()) == (last, dt.time(23, 59, 59))
+    if daily:
+        midnights = ticks[:-1]
+        assert all(t.time() == dt.time(0, 0) for t in midnights)
+        assert midnights[-1].date() == last and len({t.date() for t in midnights}) == len(midnights)
+        assert [t.date() for t in midnights] == [midnights[0].date() + dt.timedelta(days=i) for i in range(len(midnights))]
+    else:
+        assert len(ticks) == 1
+
+
+def test_overdue_marks_and_grades_are_as_of_the_end_of_the_period(summary, text, county, rules):
+    from qrisk.backtest import risk_ranking
+
+    events, _, _ = county
+    end = dt.date.fromisoformat(summary["period"]["to"])
+    rect = {r["rectification_id"]: r for r in summary["open_issues"]["rectifications"]}
+    # deadline 2026-02-05, before the period's end: overdue, in the summary as in the credit file
+    assert rect["ZG-W03-0106"]["deadline"] < end.isoformat() and rect["ZG-W03-0106"]["overdue"] is True
+    assert "ZG-W03-0106 期限 2026-02-05（已逾期）" in text
+    assert rect["ZG-W03-0119"]["deadline"] > end.isoformat() and rect["ZG-W03-0119"]["overdue"] is False
+    # the grades the summary shows are `qrisk risk --as-of <the period's end>`
+    ranked = {r["enterprise_id"]: (r["grade"], r["score"]) for r in risk_ranking(events, end, rules)}
+    assert {e["enterprise_id"]: (e["risk_grade"], e["risk_score"]) for e in summary["enterprises"]} == ranked
+
+
+# --------------------------------------------------------------------------- early warnings and the alerts they make
+
+
+def _counts(line: str) -> dict[str, int]:
+    """"质量波动 44，抽检不合格 18（含复检维持不合格 2），…" -> {title: count} (the parenthesised part is inside a count)."""
+    line = re.sub(r"（[^）]*）", "", line)
+    return {m[1]: int(m[2]) for m in re.finditer(r"([^，：；\s]+) (\d+)", line)}
+
+
+def test_early_warnings_are_the_decisions_the_alerts_are_made_of(summary, county):
+    from alerts.messages import RULE_ZH
+
+    _, _, effects = county
+    raised = [e for e in effects if e.kind == "warning.raised"]
+    assert len(summary["warnings"]) == len(raised)
+    assert [(w["rule"], w["enterprise_id"], w["dedup_key"]) for w in summary["warnings"]] == [
+        (e.data["rule"], e.enterprise_id, e.data["dedup_key"]) for e in raised]
+    by_rule = {r["rule"]: r for r in summary["warning_rules"]}
+    assert sum(r["count"] for r in by_rule.values()) == len(raised)
+    # the grade and missing-data warnings are counted too (they were left out, yet made alerts)
+    assert by_rule["risk.grade_worsened"]["count"] >= 5 and by_rule["data.missing"]["count"] >= 3
+    # by the titles the alerts carry (the default policy's: the built-in ones)
+    assert all(r["title_zh"] == RULE_ZH[r["rule"]] for r in by_rule.values())
+    assert by_rule["sampling.unqualified"]["variants"] == {"复检维持不合格": 2}
+
+
+def test_the_alerts_are_the_warnings_grouped_rule_by_rule(summary):
+    alerts = summary["alerts"]
+    warned = {r["rule"]: r["count"] for r in summary["warning_rules"]}
+    grouped = {r["rule"]: r["count"] for r in alerts["by_rule"]}
+    assert sum(grouped.values()) == alerts["total"] == sum(x["count"] for x in alerts["by_state"])
+    assert set(grouped) <= set(warned) and all(0 < grouped[r] <= warned[r] for r in grouped)
+
+
+def test_the_text_counts_add_up(summary, text):
+    head = next(line for line in text.splitlines() if line.startswith("预警 "))
+    total = int(re.match(r"预警 (\d+) 条", head)[1])
+    assert total == len(summary["warnings"])
+    per_rule = _counts(head.split("：", 1)[1])
+    assert sum(per_rule.values()) == total
+    assert per_rule["风险等级上升"] == next(r["count"] for r in summary["warning_rules"] if r["rule"] == "risk.grade_worsened")
+    assert per_rule["应有数据缺失"] == next(r["count"] for r in summary["warning_rules"] if r["rule"] == "data.missing")
+    grouped = next(line for line in text.splitlines() if "归并为预警事项" in line)
+    n = int(re.search(r"归并为预警事项 (\d+) 件", grouped)[1])
+    assert n == summary["alerts"]["total"]
+    by_rule, by_state = grouped.split("：", 1)[1].split("；处置状态：")
+    assert sum(_counts(by_rule).values()) == n and sum(_counts(by_state).values()) == n
+    assert all(_counts(by_rule)[t] <= per_rule[t] for t in _counts(by_rule))
+
+
+# --------------------------------------------------------------------------- early detection: the same item, or said to be another
+
+
+def _signal_lines(text):
+    block = text.split("质量波动（早发现）：")[1].split("\n\n")[0].splitlines()[1:]
+    return {m[1]: line for line in block if (m := re.match(r"  \S+ (\S+ \S+)：", line))}
+
+
+def test_a_lead_time_is_claimed_only_against_the_same_items_failure(summary, text):
+    w03 = {f["series"]: f for f in summary["fluctuations"] if f["enterprise_id"] == "W03"}
+    bromate = w03["饮用纯净水|bromate"]
+    # W03 failed on 铜绿假单胞菌, never on bromate: no lead time for bromate
+    assert bromate["first_item_failure"] is None and bromate["lead_days"] is None
+    assert bromate["first_failure"] == "2025-09-13" and bromate["first_failure_items"] == ["铜绿假单胞菌"]
+    line = _signal_lines(text)["清泉水厂 饮用纯净水·溴酸盐"]
+    assert "早于该企业首次不合格 " not in line
+    assert line.endswith("：3 批次出现信号；本项目未出现不合格，早于该企业首次不合格（铜绿假单胞菌，非同一项目）118 天")
+    assert not re.search(r"早于(该企业|本项目)首次不合格 \d+ 天", text), "every lead time names whose failure it is"
+
+
+def test_a_signal_on_the_item_that_then_fails_claims_its_lead_time(rules):
+    """Same-item: a chart on 铜绿假单胞菌 itself is not what the demo plants, so the claim is checked on a
+    summary of a hand-made log: the oxygen chart signals, then oxygen consumption fails."""
+    from processors.step import replay
+    from qrisk.demo import render_text, summarise
+    from tests.test_fluctuation import drifting_log
+
+    events = drifting_log(rising=(1.0, 1.3, 1.6, 1.8, 2.3))  # every 14 days; the last is over the 2.0 mg/L limit
+    state, effects = replay(events, rules)
+    s = summarise(state, events, effects, (dt.date(2025, 1, 1), dt.date(2025, 12, 31)))
+    E = "E-330110-001"
+    oxygen = next(f for f in s["fluctuations"] if f["enterprise_id"] == E and f["series"].endswith("|oxygen_consumption"))
+    assert oxygen["first_item_failure"] and oxygen["first_item_failure"] == oxygen["first_failure"]
+    days = (dt.date.fromisoformat(oxygen["first_item_failure"]) - dt.date.fromisoformat(oxygen["first_signal"])).days
+    assert days > 0 and oxygen["lead_days"] == days
+    assert f"早于本项目首次不合格 {days} 天" in render_text(s)
+
+
+# --------------------------------------------------------------------------- the campaign's acceptances to check
+
+
+def test_the_summary_names_the_acceptances_to_check(summary, text):
+    cp = summary["campaign"]
+    rows = {r["enterprise_id"]: r for r in cp["accepted_with_gaps_rows"]}
+    assert cp["accepted_with_gaps"] == len(rows) and {"enforcement", "overall_pass_rate"} <= set(rows["P05"]["checks"])
+    assert set(rows["W07"]["checks"]) == {"risk_grade", "complaints_verified"}
+    assert f"（其中 {len(rows)} 家须核实）" in text
+    assert "    P05 香满园糕点：行政处罚、全部抽检合格率、风险等级" in text and "    W07 山泉源水业：风险等级、经核实投诉" in text
+
+
+# --------------------------------------------------------------------------- wording: every count says what it counts
+
+
+def test_tiers_read_as_tiers_before_and_now(summary, text):
+    cp = summary["campaign"]
+    start = "、".join(f"{k}档{v}家" for k, v in cp["tiers_at_start"].items())
+    now = "、".join(f"{k}档{v}家" for k, v in cp["tiers_now"].items())
+    assert f"（初始 {start} → 现 {now}）" in text and "初始 B档16家、C档16家 → 现 A档7家" in text
+    assert "分档 开始" not in text and "→ 现在" not in text
+
+
+def test_pass_rates_have_one_decimal_as_in_the_credit_file(summary, text):
+    block = text.split("风险最高的企业（按风险等级、风险分）：\n")[1].split("\n\n")[0].splitlines()
+    w03 = next(line for line in block if line.startswith("  W03 "))
+    rate = next(e["pass_rate"] for e in summary["enterprises"] if e["enterprise_id"] == "W03")
+    assert f"合格率 {100 * rate:.1f}%" in w03 and re.search(r"合格率 \d+\.\d%", w03)
+    assert not re.search(r"合格率 \d+%", text)
+
+
+def test_each_count_names_its_unit(text):
+    block = text.split("风险最高的企业（按风险等级、风险分）：\n")[1].split("\n\n")[0].splitlines()
+    assert all(re.search(r"抽检 \d+ 批，不合格 \d+ 批，合格率 [\d.]+%，核实投诉 \d+ 件，逾期整改 \d+ 项$", line) for line in block), block
+    failures = text.split("不合格项目（不合格批次）：\n")[1].split("\n\n")[0].splitlines()
+    assert failures and all(re.search(r"\d+ 批$", line) for line in failures)
+    signals = text.split("质量波动（早发现）：")[1].split("\n\n")[0].splitlines()[1:]
+    assert signals and all(re.search(r"：\d+ 批次出现信号", line) for line in signals)
+    stages = next(line for line in text.splitlines() if line.startswith("  各阶段："))
+    assert all(re.search(r" \d+ 家$", part) for part in stages.split("：", 1)[1].split("，"))
+    kpis = next(line for line in text.splitlines() if line.startswith("  指标达标："))
+    assert all(re.search(r" \d+/\d+ 家", part) for part in re.sub(r"（[^）]*）", "", kpis.split("：", 1)[1]).split("，"))
+
+
+@pytest.mark.xfail(strict=True, reason="needs processors/risk.py (not this branch's to edit): _refs() ends a list of references with "
+                                       "'等 N 项' whatever it lists; it should name its unit (等，共 8 批 / 6 个监测序列 / 5 件); "
+                                       "remove this marker when it does")
+def test_a_reason_counts_samples_in_batches_not_items(county, rules):
+    from processors.risk import rank
+
+    _, state, _ = county
+    reasons = [r for row in rank(state, dt.date(2026, 2, 8)) for r in row["reasons"]]
+    assert not [r for r in reasons if re.search(r"批次（[^）]*等 \d+ 项", r)]
