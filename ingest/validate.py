@@ -266,8 +266,8 @@ def _decode_general(raw: bytes, max_batch: int) -> tuple[list[Envelope], list[Re
     if isinstance(doc, dict) and "events" in doc and "event_type" not in doc:
         # the batch form {"events": [...]}: anything else in it is a mistake to name, not an event
         # missing its event_type (an event with a stray "events" is an event: pydantic names the key)
-        errors = [_error(str(key), "extra_forbidden", f"unknown key beside events: a batch is {{\"events\": [...]}} and nothing else",
-                         f"不允许的字段：批量请求体只能含 events，如 {{\"events\": [...]}}") for key in doc if key != "events"]
+        errors = [_error(str(key), "extra_forbidden", "unknown key beside events: a batch is {\"events\": [...]} and nothing else",
+                         "不允许的字段：批量请求体只能含 events，如 {\"events\": [...]}") for key in doc if key != "events"]
         if not isinstance(doc["events"], list):
             errors.append(_error("events", "list_type", "must be a list of events: {\"events\": [...]}",
                                  "应为事件数组，如 {\"events\": [...]}"))

@@ -438,10 +438,15 @@ def explain(file: "CreditFile", pol: RiskPolicy, by_decision: bool | None = None
 _CHART_ZH = {"p": "抽检不合格率", "c": "投诉数"}
 
 
+# what a factor's references are, counted: sample numbers in 批, series in 个监测序列, …
+_REF_UNIT_ZH = {"sampling_failed": "批", "fluctuation_signal": "个监测序列/图", "complaint_verified": "件", "inspection": "次",
+                "rectification_overdue": "项", "rectification_rejected": "项", "enforcement": "件", "interview": "次"}
+
+
 def _refs(entries: list[Entry], shown: int = 5) -> str:
     refs = list(dict.fromkeys(e[4] for e in entries))
     text = "、".join(refs[:shown])
-    return text + (f" 等 {len(refs)} 项" if len(refs) > shown else "")
+    return text + (f" 等，共 {len(refs)} {_REF_UNIT_ZH.get(entries[0][1], '项')}" if len(refs) > shown else "")
 
 
 def _group_cap(out: list[Contribution], group: str, total: float, cap: float) -> None:

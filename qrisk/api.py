@@ -626,7 +626,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     def campaign(format: Format = "json", key: ApiKey = Security(readers)) -> Any:
         """``{"summary", "rows"}``: per enterprise its stage, the "three ones", the KPIs against their targets.
         With the Kafka log, from the credit files as the sink last wrote them (seconds behind the log)."""
-        from processors.campaign import TABLE_COLUMNS, TABLE_HEADERS_ZH, county_progress, table_rows
+        from processors.campaign import TABLE_COLUMNS, county_progress, table_rows
 
         towns = list(key.towns) or None
         if distributed:
@@ -640,9 +640,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if format == "json":
             return progress
         if format == "xlsx":  # a sheet people print: Chinese headers and categories, rates as percentages
-            from qrisk.sheets import CAMPAIGN_FORMATS
+            from qrisk.sheets import campaign_sheet
 
-            return _sheet(table_rows(progress, zh=True), TABLE_COLUMNS, "campaign", "提档升级进度", TABLE_HEADERS_ZH, CAMPAIGN_FORMATS)
+            rows, columns, headers, formats = campaign_sheet(progress)
+            return _sheet(rows, columns, "campaign", "提档升级进度", headers, formats)
         return _table(table_rows(progress), TABLE_COLUMNS, format, "campaign")
 
     def _own_letters(key: ApiKey) -> tuple[str, dict[str, Any]]:

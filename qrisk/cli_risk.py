@@ -303,7 +303,7 @@ def cmd_import_mapped(args: argparse.Namespace) -> int:
 @_guard
 def cmd_campaign(args: argparse.Namespace) -> int:
     """``qrisk campaign [--json] [--xlsx FILE]``: where every enterprise stands in the campaign."""
-    from processors.campaign import TABLE_COLUMNS, TABLE_HEADERS_ZH, county_progress, table_rows
+    from processors.campaign import county_progress
     from processors.credit_file import CountyState
     from processors.step import replay
 
@@ -313,11 +313,11 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     progress = county_progress(state, rules.policy.campaign)
     if args.xlsx is not None:
         from ingest.export import to_xlsx
-        from qrisk.sheets import CAMPAIGN_FORMATS
+        from qrisk.sheets import campaign_sheet
 
+        rows, columns, headers, formats = campaign_sheet(progress)
         args.xlsx.parent.mkdir(parents=True, exist_ok=True)
-        args.xlsx.write_bytes(to_xlsx(table_rows(progress, zh=True), TABLE_COLUMNS, sheet="提档升级进度", headers=TABLE_HEADERS_ZH,
-                                      number_formats=CAMPAIGN_FORMATS))
+        args.xlsx.write_bytes(to_xlsx(rows, columns, sheet="提档升级进度", headers=headers, number_formats=formats))
     if args.json:
         sys.stdout.write(json.dumps(progress, ensure_ascii=False, indent=2) + "\n")
         return 0

@@ -55,7 +55,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                ("last", "最近结果")],
     "signals": [("date", "日期"), ("severity_zh", "级别"), ("message_zh", "内容")],
     "campaign": [("item", "项目"), ("status", "情况"), ("detail", "说明")],
-    "warnings": [("date", "日期"), ("title_zh", "预警"), ("severity_zh", "级别"), ("message_zh", "内容"), ("dedup_key", "归并键")],
+    "warnings": [("date", "日期"), ("title_zh", "预警"), ("severity_zh", "级别"), ("message_zh", "内容"), ("dedup_key", "归并键（系统内部：同一问题的预警归并为一件）")],
 }
 SECTIONS = ("contributions", "grade_history", "samples", "complaints", "inspections", "rectifications", "enforcements", "interviews",
             "series", "warnings", "campaign")
@@ -308,6 +308,8 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     gaps = unmet_kpis(file, pol) if c.accepted_on else []
     if gaps:
         rows[-1]["detail"] = (rows[-1]["detail"] + "；" if rows[-1]["detail"] else "") + f"已验收通过，但 {len(gaps)} 项指标未达标，请核实"
+    # what the acceptance must be checked against besides the KPIs (a penalty, a low pass rate, grade C/D, complaints)
+    rows += [{"item": f"验收须核实·{check.label_zh}", "status": "须核实", "detail": check.text_zh} for check in c.acceptance_checks]
     rows.append({"item": "提档升级档次", "status": f"{TIER_ZH.get(c.starting_tier or 'unrated')} → {TIER_ZH.get(c.tier or 'unrated')}",
                  "detail": "、".join(f"{DIMENSION_ZH.get(k, k)} {v:g}" for k, v in c.scores.items())})
     ones_zh = {"training_and_exam": "三个一·全员培训考试", "self_inspection": "三个一·企业自查", "comparison_test": "三个一·比对试验"}
@@ -430,7 +432,7 @@ def write_xlsx(report: dict[str, Any], path: str | Path) -> Path:
     ws.append(["风险等级"])
     ws.cell(row=ws.max_row, column=1).font = bold
     ws.append(["等级", g["grade_zh"]])
-    ws.append(["风险分", _cell(g["score"])])
+    ws.append(["风险分", g["score"]])  # a number, to sum and sort
     ws.append(["构成", f"静态 {_cell(g['static'])} + 动态 {_cell(g['dynamic'])} + 信用 {_cell(g['credit'])}"])
     ws.append(["下次检查期限", (g["next_inspection_due"] or "") + ("（已逾期）" if g.get("inspection_overdue") else "")])
     for i, r in enumerate(g["reasons"]):

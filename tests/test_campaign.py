@@ -324,7 +324,7 @@ def test_an_acceptance_after_a_penalty_in_the_campaign_is_to_be_checked(rules):
     assert list(checks) == ["enforcement"] and flag.data["kpis_unmet"] == []
     c = checks["enforcement"]
     assert c["label_zh"] == "行政处罚" and c["event_ids"] == [str(penalty.event_id)]
-    assert c["text_zh"] == "验收前受行政处罚 1 件：示范县市监处罚〔2026〕31号（2026-09-10，警告；没收 3780 元（没收违法生产经营的饮用纯净水 210 桶）；罚款 50000 元）"
+    assert c["text_zh"] == "验收前受行政处罚 1 件：示范县市监处罚〔2026〕31号（2026-09-10，警告；没收违法生产经营的饮用纯净水 210 桶（3780 元）；罚款 50000 元）"
     assert flag.data["message_zh"] == f"检查验收通过，但{c['text_zh']}，请核实验收结论"
     row = progress_row(state.files[E], rules.policy.campaign)
     assert row["accepted_with_gaps"] == ["行政处罚"] and row["acceptance_checks"][0]["code"] == "enforcement"

@@ -278,3 +278,11 @@ def test_the_chart_heading_counts_the_pass_rate_charts_signals_too(county, rules
     for f in signalled:
         heading = next(line for line in render_text(build_report(f, rules)).splitlines() if line.startswith("【质量波动监测序列】"))
         assert "抽检不合格率控制图（p 图）出现信号" in heading, heading
+
+
+def test_a_passed_acceptance_shows_what_it_must_be_checked_against(county, rules):
+    _, state = county
+    rows = build_report(state.files["P05"], rules)["campaign"]
+    checks = [r for r in rows if r["item"].startswith("验收须核实·")]
+    assert checks and all(r["status"] == "须核实" and r["detail"] for r in checks)
+    assert any("行政处罚" in r["item"] for r in checks)  # the penalty of 2025-11-14, before its acceptance

@@ -124,9 +124,6 @@ def test_the_campaign_sheet_over_http_shows_tiers_as_tiers_and_rates_as_percenta
     assert {r["comparison_test"] for r in machine} <= {"true", "false"}
 
 
-_CREDIT_REPORT = "needs qrisk/credit_report.py (not this branch's to edit), write_xlsx: {}; remove this marker when it does"
-
-
 @pytest.fixture(scope="module")
 def p05_workbook(tmp_path_factory):
     where = tmp_path_factory.mktemp("credit")
@@ -137,15 +134,12 @@ def p05_workbook(tmp_path_factory):
     return load_workbook(out)
 
 
-@pytest.mark.xfail(strict=True, reason=_CREDIT_REPORT.format("the 概要 sheet writes 风险分 as _cell(g['score']), text; write g['score']"))
 def test_the_credit_files_score_is_a_number(p05_workbook):
     ws = p05_workbook["概要"]
     (score,) = [row[1] for row in ws.iter_rows() if row[0].value == "风险分"]
     assert score.data_type == "n"
 
 
-@pytest.mark.xfail(strict=True, reason=_CREDIT_REPORT.format("COLUMNS['warnings'] heads the dedup key 归并键 with no word of what it "
-                                                             "is; e.g. 归并键（系统内部：同一问题的预警归并为一件）"))
 def test_the_credit_files_warnings_say_what_the_dedup_key_is(p05_workbook):
     ws = p05_workbook["预警"]
     header = [c.value for c in ws[2]]
