@@ -54,6 +54,7 @@ _REASON_ZH = {
     "value_error": "取值无效",
     "json_invalid": "不是合法的 JSON",
     "batch_too_large": "批量过大",
+    "batch_empty": "批量为空",
     "unsupported_version": "不支持的 schema_version",
     "string_unicode": "文本含有无效的 Unicode 字符（如单独的代理项 \\ud800）",
     "recursion_loop": "嵌套过深",
@@ -238,7 +239,7 @@ def _decode_valid(raw: bytes, max_batch: int) -> list[Envelope] | None:
     try:
         if head.startswith(b"["):
             events = _batch_adapter.validate_json(raw, context=DOOR)
-            return events if len(events) <= max_batch else None
+            return events if 0 < len(events) <= max_batch else None
         if head.startswith(b"{"):
             return [event_adapter.validate_json(raw, context=DOOR)]
     except Exception:  # noqa: BLE001 - whatever the error, the general path decides and words it
@@ -275,6 +276,10 @@ def _decode_general(raw: bytes, max_batch: int) -> tuple[list[Envelope], list[Re
             return [], [Rejection(None, raw, errors)]
         doc = doc["events"]
     docs = doc if isinstance(doc, list) else [doc]
+    if not docs:
+        # a sender whose batch came out empty has a bug to learn of, not a 200 that says nothing was wrong
+        return [], [Rejection(None, raw, [_error("", "batch_empty", f"an empty batch: send 1 to {max_batch} events",
+                                                 f"批量为空：每批应含 1 至 {max_batch} 个事件")])]
     if len(docs) > max_batch:
         return [], [Rejection(None, raw, [_error("", "batch_too_large", f"a batch holds at most {max_batch} events, got {len(docs)}",
                                                  f"批量过大：每批至多 {max_batch} 个事件，收到 {len(docs)} 个；请分批发送")])]

@@ -195,7 +195,7 @@ def test_the_other_body_forms_still_work():
     assert len(decode_body(_body(one))[0]) == 1
     assert len(decode_body(_body([one, golden("complaint.resolved")]))[0]) == 2
     assert len(decode_body(_body({"events": [one, golden("complaint.resolved")]}))[0]) == 2
-    assert decode_body(_body({"events": []})) == ([], [])
+    assert decode_body(_body({"events": []}))[1][0].errors[0]["type"] == "batch_empty"  # (an empty batch is refused)
     # an event with a stray "events" key is an event, and the key is named as not belonging to it
     (rejection,) = decode_body(_body({**one, "events": []}))[1]
     assert [(e["field"], e["type"]) for e in rejection.errors] == [("events", "extra_forbidden")]
@@ -244,3 +244,9 @@ def test_the_new_door_checks_hold_at_the_kafka_ingress_and_not_for_logs(mutate):
     assert str(_parse_logged(raw.decode()).event_id) == doc["event_id"]  # the embedded log re-reads it
     logged, letter = normalise("log", 0, 7, raw, {}, None)  # and so does a worker re-reading the Kafka log
     assert letter is None and str(logged.event_id) == doc["event_id"]
+
+
+@pytest.mark.parametrize("body", [b"[]", b"  [ ]  ", b'{"events": []}'])
+def test_an_empty_batch_is_refused_not_answered_200(body):
+    events, rejections = decode_body(body)
+    assert events == [] and [(e["type"], e["reason_zh"]) for r in rejections for e in r.errors] == [("batch_empty", "批量为空：每批应含 1 至 1000 个事件")]
