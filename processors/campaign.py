@@ -30,8 +30,8 @@ An acceptance (检查验收) the assessors passed is flagged for a second look (
 - the pass rate over all its samples (county and national tasks too, re-tests deciding) is not above
   the sampling KPI's target (the provincial average): an enterprise without provincial samples has no
   KPI value, and its failures would otherwise go unseen;
-- its risk grade on the acceptance day was one of ``ACCEPTANCE_RISK_GRADES`` (C, D);
-- at least ``ACCEPTANCE_VERIFIED_COMPLAINTS`` complaints were verified (经核实).
+- its risk grade on the acceptance day was one of ``campaign.acceptance_risk_grades`` (C, D);
+- at least ``campaign.acceptance_verified_complaints`` complaints were verified (经核实).
 
 Each finding names its figure and the events it rests on; they are kept on the campaign record
 (``acceptance_checks``) as found on the acceptance day, since the grade then is history later.
@@ -71,12 +71,6 @@ KPI_ZH = {
 }
 
 
-ACCEPTANCE_RISK_GRADES = ("C", "D")
-"""Risk grades on the acceptance day that make a passed acceptance one to check (a module constant:
-the policy has no knob for it yet; ``campaign.acceptance_risk_grades`` would be its name)."""
-ACCEPTANCE_VERIFIED_COMPLAINTS = 1
-"""Verified complaints during the campaign, at least, that make a passed acceptance one to check
-(``campaign.acceptance_verified_complaints`` were it a policy knob)."""
 CHECK_ZH = {"enforcement": "行政处罚", "overall_pass_rate": "全部抽检合格率", "risk_grade": "风险等级", "complaints_verified": "经核实投诉"}
 """What a passed acceptance is checked against besides the KPIs, in the order they are listed."""
 
@@ -345,12 +339,12 @@ def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", r
             add("overall_pass_rate", f"全部抽检合格率 {rate:.1%}（{len(judged)} 批，不合格 {len(failed)} 批{which}），"
                 f"未高于目标 {target:.1%}（省级抽检合格率指标的目标）", [s.event_id for s in failed], rate, target)
     entry = next((h for h in reversed(file.risk.history) if rules.local_date(h.as_of) <= day), None)
-    if entry is not None and entry.grade in ACCEPTANCE_RISK_GRADES:
+    if entry is not None and entry.grade in pol.acceptance_risk_grades:
         why = "；".join(reasons_zh(entry, limit=2))
         add("risk_grade", f"验收时风险等级 {entry.grade}级（风险分 {entry.score:g}，{rules.local_date(entry.as_of).isoformat()} 评定"
             + (f"；{why}" if why else "") + "）", [entry.cause_event_id], entry.score)
     complaints = [x for x in file.complaints if x.verified and start <= rules.local_date(x.received_at) <= day]
-    if len(complaints) >= ACCEPTANCE_VERIFIED_COMPLAINTS:
+    if len(complaints) >= pol.acceptance_verified_complaints:
         add("complaints_verified", f"验收前经核实投诉 {len(complaints)} 件：" + "、".join(
             f"{x.complaint_id}（{rules.local_date(x.received_at).isoformat()}）" for x in complaints),
             [x.event_id for x in complaints], float(len(complaints)))

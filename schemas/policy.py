@@ -615,6 +615,10 @@ class CampaignPolicy(_Strict):
         default=0.5, gt=0, le=3,
         description="a comparison test of a colony count (CFU/…, MPN/…) without uncertainties: |log10 difference| from the "
                     "lab's value allowed (0.5 = 2 × 0.25 log10, the σpt of food-microbiology proficiency tests; a bureau choice)")
+    acceptance_risk_grades: list[Literal["A", "B", "C", "D"]] = Field(
+        default_factory=lambda: ["C", "D"], description="risk grades on the acceptance day that make a passed acceptance one to check (须核实)")
+    acceptance_verified_complaints: int = Field(
+        default=1, ge=1, le=1000, description="verified complaints during the campaign, at least, that make a passed acceptance one to check")
 
     _reference: SpcPolicy = PrivateAttr(default_factory=SpcPolicy)
 

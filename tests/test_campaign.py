@@ -373,6 +373,10 @@ def test_verified_complaints_and_a_risk_grade_of_c_at_acceptance_are_to_be_check
     # an unverified complaint is none, and B is no gap
     state, effects = replay(events[:-1] + [ev("complaint.received", "2026-05-02T10:00:00+08:00", complaint_id="TS-x")] + [events[-1]], rules)
     assert not [e for e in effects if e.kind == "campaign.accepted_with_gaps"]
+    # the bureau sets both thresholds: only D, and four verified complaints, leave this acceptance unflagged
+    stricter = Rules(rules.catalogue, Policy.model_validate({"campaign": {"acceptance_risk_grades": ["D"], "acceptance_verified_complaints": 4}}))
+    _, effects = replay(events[:-1] + complaints + [events[-1]], stricter)
+    assert not [e for e in effects if e.kind == "campaign.accepted_with_gaps"]
 
 
 def test_the_demos_penalised_and_complained_of_plants_are_accepted_with_gaps(rules):
