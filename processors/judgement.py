@@ -166,6 +166,8 @@ def _figure(value: float | Decimal | Fraction, limit: float = 1, places: int = 2
     else:
         exact = Decimal(repr(value))
     bound = Decimal(repr(limit))
+    if not exact.is_finite() or exact.adjusted() > 30:
+        return format(exact, ".6g")  # a figure far beyond any limit (a unit or typing error): no decimals decide anything
     for p in range(places, 40):
         shown = exact.quantize(Decimal(1).scaleb(-p), rounding=ROUND_HALF_EVEN, context=_FIGURES)
         if shown != bound or exact == bound:

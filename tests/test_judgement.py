@@ -927,3 +927,11 @@ def test_an_accepted_unit_is_the_items_not_a_conversion() -> None:
     assert units.factor(units.resolve("MPN/100mL"), units.resolve("CFU/100mL")) is None
     assert pastry("coliforms", [0, 0, 0, 0, 0], "MPN/g").reason == "unit_mismatch"
     assert water("pseudomonas_aeruginosa", [0, 0, 0, 0, 0], "MPN/100mL").reason == "unit_mismatch"
+
+
+def test_an_absurd_value_is_judged_not_a_crash() -> None:
+    # 1e60 mg/L (a unit or typing error) passes the door as a finite number; its ratio to the limit
+    # once made the exact-decimal formatting raise, and the sample never raised its warning
+    j = water("bromate", [1e60], "mg/L")
+    assert j.verdict == "fail" and "倍" in j.message_zh
+    assert pastry("sorbic_acid", [1e58], "g/kg").verdict == "fail"
