@@ -30,6 +30,7 @@ interview.follow_up_overdue  an interview's follow-up date (跟踪检查期限) 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -279,10 +280,13 @@ PENALTY_EN = {"warning": "warning", "fine": "fine", "confiscation": "confiscatio
               "licence_revoked": "licence revoked", "other": "other penalty"}
 
 
-def _states(note: str, amount: float) -> bool:
-    """Whether a penalty's note already gives its amount (3,780 元 / 3780元 / 5万元)."""
+_NOTE_YUAN = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)(万)?元")
+
+
+def _note_amounts(note: str) -> list[float]:
+    """The amounts in yuan a penalty's note states (3,780 元 / 3780元 / 5万元 / 1.5万元)."""
     digits = note.replace(",", "").replace("，", "").replace(" ", "")
-    return f"{_yuan(amount)}元" in digits or f"{amount / 10_000:g}万" in digits
+    return [float(n) * (10_000 if wan else 1) for n, wan in _NOTE_YUAN.findall(digits)]
 
 
 def penalties_text(penalties: list[Any]) -> tuple[str, str]:
@@ -294,8 +298,11 @@ def penalties_text(penalties: list[Any]) -> tuple[str, str]:
         if p.note and p.note.startswith(label[:2]):
             # the note says it as the decision does (没收违法所得, 没收违法生产经营的桶装水 210 桶, 罚款5万元): read
             # it so, with the amount unless it states it: after a short note, in brackets after a description
-            if not money or _states(p.note, p.amount_yuan):
+            stated = _note_amounts(p.note) if money else []
+            if not money or any(abs(x - p.amount_yuan) < 0.005 for x in stated):
                 zh.append(p.note)
+            elif stated:  # the note and the recorded amount disagree: a supervisor must see both
+                zh.append(f"{p.note}（记录金额 {_yuan(p.amount_yuan)} 元）")
             else:
                 zh.append(p.note + money if len(p.note) <= 8 else f"{p.note}（{money.strip()}）")
         else:

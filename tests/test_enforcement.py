@@ -281,6 +281,10 @@ def test_penalties_read_as_a_decision_words_them():
                             Penalty(kind="confiscation", note="没收违法生产经营的月饼 48 千克"), Penalty(kind="fine", amount_yuan=50000, note="罚款5万元"),
                             Penalty(kind="fine", amount_yuan=20000), Penalty(kind="suspension", note="责令停产停业10日")])
     assert zh == "警告；没收违法所得 2539 元；没收违法生产经营的月饼 48 千克；罚款5万元；罚款 20000 元；责令停产停业10日"
+    # a note whose amount differs from the recorded one shows both ("5万" is not in "15万", "780元" not in "3780元")
+    zh, _ = penalties_text([Penalty(kind="fine", amount_yuan=50000, note="罚款15万元"),
+                            Penalty(kind="confiscation", amount_yuan=780, note="没收违法所得3780元")])
+    assert zh == "罚款15万元（记录金额 50000 元）；没收违法所得3780元（记录金额 780 元）"
 
 
 @pytest.mark.parametrize("penalties, serious, severity", [
