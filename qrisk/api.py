@@ -592,6 +592,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     alert = pipeline.alerts.alerts.get(alert_id)
                     first = next((st for st in alert.steps if st.event_id == str(event_id)), None) if alert is not None else None
                     occurred_at = first.at if first is not None else occurred_at
+                elif alert_id not in pipeline.alerts.alerts:
+                    # closed long ago, it left the fold's memory (alerts.closed_kept_days): on record, not to be acted on
+                    raise HTTPException(status_code=409, detail=f"预警 {alert_id} 已于 {view.get('closed_at') or view.get('updated_at')} 结束并归档"
+                                        f"（超过 {pipeline.rules.policy.alerts.closed_kept_days} 天），不能再操作；如问题复现，系统将生成新的预警")
                 else:
                     try:
                         pipeline.alerts.check(alert_id, body.action)
