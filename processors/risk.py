@@ -362,7 +362,7 @@ def _score(file: "CreditFile", pol: RiskPolicy) -> tuple[float, float, float, fl
     return round(static + dynamic + credit, 2), static, dynamic, credit
 
 
-def explain(file: "CreditFile", pol: RiskPolicy, by_decision: bool | None = None) -> list[Contribution]:
+def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | None | bool = True) -> list[Contribution]:
     """Every term of the score with the events behind it (the slow path: only when something changed).
 
     Terms sum to the score before the group caps (static.max, dynamic.max, credit.max);
@@ -421,14 +421,16 @@ def explain(file: "CreditFile", pol: RiskPolicy, by_decision: bool | None = None
         out.append(Contribution(factor=f"credit.{factor}", label_zh=FACTOR_ZH[f"credit.{factor}"], points=raw, raw=raw, count=len(entries),
                                 detail_zh=f"累计 {len(entries)} {_UNIT_ZH.get(factor, '项')}（{refs}）", event_ids=[e[3] for e in entries]))
     _group_cap(out, "credit", credit_total, pol.credit.max)
-    if by_decision is None:  # (``by_decision``: whether that listing still holds at the grade's as-of day)
-        by_decision = file.serious_dishonesty is not None
-    if by_decision:
-        record = file.enforcement(file.serious_dishonesty)  # type: ignore[arg-type]
-        ends = listing_ends(file, pol)
+    # ``listing``: the decision whose listing holds at the grade's as-of day and its end (evaluate's); True,
+    # the default for a caller without a day: the latest listing decision, if any
+    if listing is True:
+        record = file.enforcement(file.serious_dishonesty) if file.serious_dishonesty is not None else None
+        listing = (record, listing_ends(file, pol)) if record is not None else None
+    if listing:
+        record, ends = listing  # type: ignore[misc]
         out.append(Contribution(factor="credit.serious_dishonesty", label_zh=FACTOR_ZH["credit.serious_dishonesty"], points=0.0, raw=0.0,
-                                detail_zh=f"行政处罚决定书 {file.serious_dishonesty}，直接定为 D 级" + (f"（列入至 {ends.isoformat()}）" if ends else ""),
-                                event_ids=[record.event_id] if record is not None else []))
+                                detail_zh=f"行政处罚决定书 {record.decision_no}，直接定为 D 级" + (f"（列入至 {ends.isoformat()}）" if ends else ""),
+                                event_ids=[record.event_id]))
     elif file.enterprise_id in pol.credit.serious_dishonesty:
         out.append(Contribution(factor="credit.serious_dishonesty", label_zh=FACTOR_ZH["credit.serious_dishonesty"], points=0.0, raw=0.0,
                                 detail_zh="直接定为 D 级"))
@@ -497,23 +499,39 @@ def due_from_regrade(file: "CreditFile", rules: "Rules") -> bool:
     return rs.next_inspection_due > local_date(base, rules) + dt.timedelta(days=rules.policy.risk.inspection_interval_days(rs.grade))
 
 
-def listing_ends(file: "CreditFile", pol: RiskPolicy) -> dt.date | None:
-    """The day the enterprise's listing as 严重违法失信 by a decision ends (None: not listed by one)."""
-    if file.serious_dishonesty is None:
-        return None
-    record = file.enforcement(file.serious_dishonesty)
-    if record is None:
-        return None
-    day, years = record.decided_on, pol.credit.serious_dishonesty_years
+def _term_ends(day: dt.date, years: int) -> dt.date:
     try:
         return day.replace(year=day.year + years)
     except ValueError:  # listed on 29 February
         return dt.date(day.year + years, 3, 1)
 
 
+def listing_ends(file: "CreditFile", pol: RiskPolicy) -> dt.date | None:
+    """The day the enterprise's listings as 严重违法失信 by decisions end: the latest term's end (each
+    decision that lists it runs its own term from its date); None when no decision lists it."""
+    if file.serious_dishonesty is None:
+        return None
+    years = pol.credit.serious_dishonesty_years
+    ends = [_term_ends(r.decided_on, years) for r in file.enforcements if r.serious_dishonesty]
+    return max(ends) if ends else None
+
+
+def listing_in_force(file: "CreditFile", today: dt.date, pol: RiskPolicy) -> tuple[Any, dt.date] | None:
+    """The decision whose listing holds on ``today`` (the one that runs longest), with its end; else None."""
+    if file.serious_dishonesty is None:
+        return None
+    years = pol.credit.serious_dishonesty_years
+    best: tuple[Any, dt.date] | None = None
+    for r in file.enforcements:
+        if r.serious_dishonesty and r.decided_on <= today:
+            ends = _term_ends(r.decided_on, years)
+            if today < ends and (best is None or ends > best[1]):
+                best = (r, ends)
+    return best
+
+
 def listed_by_decision(file: "CreditFile", today: dt.date, pol: RiskPolicy) -> bool:
-    ends = listing_ends(file, pol)
-    return ends is not None and today < ends
+    return listing_in_force(file, today, pol) is not None
 
 
 def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int = SCORE_INPUTS) -> GradeEntry | None:
@@ -542,7 +560,8 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
         if entries[0][0] < cutoff:
             del entries[:bisect.bisect_left(entries, (cutoff,))]
             changed |= SCORE_INPUTS
-    by_decision = file.serious_dishonesty is not None and listed_by_decision(file, local_date(now, rules), pol)
+    in_force = listing_in_force(file, local_date(now, rules), pol) if file.serious_dishonesty is not None else None
+    by_decision = in_force is not None
     if file.serious_dishonesty is not None and not by_decision and rs.history and rs.history[-1].override == "serious_dishonesty":
         changed |= SCORE_INPUTS  # the listing ended (three years on): the score decides again
     if not changed & SCORE_INPUTS and rs.grade is not None and rs.history and (
@@ -576,7 +595,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     entry = GradeEntry(
         as_of=now, cause_event_id=event_key(cause), score=score, static=static, dynamic=dynamic, credit=credit,
         band=band, grade=grade, previous=previous, held=grade != band, override=override, next_inspection_due=due,
-        contributions=explain(file, pol, by_decision),
+        contributions=explain(file, pol, in_force),
     )
     rs.history.append(entry)
     if len(rs.history) > pol.history_max:

@@ -557,8 +557,11 @@ def _enforcement(state: CountyState, file: CreditFile, event: EnforcementDecided
     file.enforcements.append(record)
     file.counts.enforcements += 1
     kinds = [x.kind for x in p.penalties]
-    if p.serious_dishonesty and file.serious_dishonesty is None:
-        file.serious_dishonesty = p.decision_no
+    if p.serious_dishonesty:
+        # the latest listing decision (by its date) is the one the file names; each listing runs its own term
+        current = file.enforcement(file.serious_dishonesty) if file.serious_dishonesty is not None else None
+        if current is None or p.decided_on >= current.decided_on:
+            file.serious_dishonesty = p.decision_no
     if "licence_revoked" in kinds and file.licence_revoked is None:
         file.licence_revoked = p.decision_no
     effects.append(_effect("enforcement.decided", event, file.enterprise_id, decision_no=p.decision_no, decided_on=p.decided_on.isoformat(),

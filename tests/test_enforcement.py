@@ -244,6 +244,25 @@ def test_a_listing_by_decision_ends_three_years_on_and_the_score_decides_again(r
     assert replay([*events, ev("clock.tick", "2029-06-01T00:00:00+08:00")], listed_by_policy)[0].files[E].risk.grade == "D"
 
 
+def test_every_listing_runs_its_own_term_whatever_order_the_decisions_come_in(rules):
+    first = ev("enforcement.decided", serious_dishonesty=True)  # 2026-05-18: listed to 2029-05-18
+    again = ev("enforcement.decided", "2029-09-01T15:00:00+08:00", decision_no="示范县市监处罚〔2029〕3号", decided_on="2029-09-01",
+               serious_dishonesty=True)  # listed again after the first term: to 2032-09-01
+    later = ev("clock.tick", "2029-10-01T00:00:00+08:00")
+    for order in ([first, again], [again, first]):  # a back-filled older decision must not end the newer listing
+        state, _ = replay([ev("enterprise.registered"), *order, later], rules)
+        f = state.files[E]
+        assert f.risk.grade == "D" and f.risk.current.override == "serious_dishonesty", order
+        assert f.serious_dishonesty == "示范县市监处罚〔2029〕3号"
+        [listed] = [c for c in f.risk.current.contributions if c.factor == "credit.serious_dishonesty"]
+        assert "示范县市监处罚〔2029〕3号" in listed.detail_zh and listed.detail_zh.endswith("（列入至 2032-09-01）")
+    # listed again during the first term: the listing runs to the later end
+    during = ev("enforcement.decided", "2028-01-10T15:00:00+08:00", decision_no="示范县市监处罚〔2028〕1号", decided_on="2028-01-10",
+                serious_dishonesty=True)
+    state, _ = replay([ev("enterprise.registered"), first, during, ev("clock.tick", "2030-06-01T00:00:00+08:00")], rules)
+    assert state.files[E].risk.grade == "D"
+
+
 def test_the_policy_sets_the_points(rules):
     policy = Policy.model_validate({"risk": {"dynamic": {"enforcement": {"by_penalty": {"fine": 9}, "cap": 30},
                                                           "interview": {"points": 1, "cap": 1}}}})
