@@ -118,8 +118,10 @@ class InterviewRecord(_Record):
     related_event_ids: list[str] = Field(default_factory=list)
     commitments: str = ""
     follow_up_by: dt.date | None = None
-    follow_up_inspection_id: str | None = Field(default=None, description="the first inspection on or after the interview day: the follow-up")
-    follow_up_overdue: bool = Field(default=False, description="the follow-up date passed with no inspection (it may have come later)")
+    follow_up_inspection_id: str | None = Field(default=None, description="the earliest inspection on or after the interview day: the follow-up")
+    follow_up_on: dt.date | None = Field(default=None, description="that inspection's (local) day")
+    follow_up_overdue: bool = Field(default=False, description="by the dates: the follow-up came after its date, or has not come and the date passed")
+    follow_up_alerted: bool = Field(default=False, description="the alert for a missing follow-up was raised (the inspection closes it)")
 
 
 class Counts(_Record):

@@ -451,18 +451,22 @@ def _inspection(state: CountyState, file: CreditFile, event: InspectionCompleted
         effects.append(_effect("inspection.nonconforming", event, file.enterprise_id, inspection_id=p.inspection_id, result=p.result, serious_findings=serious))
     day = rules.local_date(event.occurred_at)
     for interview in file.interviews:
-        if interview.follow_up_by is not None and interview.follow_up_inspection_id is None and interview.held_on <= day:
+        # the earliest inspection on or after the interview's day is its follow-up, in whatever order they arrive
+        if interview.follow_up_by is not None and interview.held_on <= day and (interview.follow_up_on is None or day < interview.follow_up_on):
             _followed_up(file, interview, p.inspection_id, day, event, rules, effects)
 
 
 def _followed_up(file: CreditFile, interview: InterviewRecord, inspection_id: str, day: dt.date, event: Envelope, rules: Rules,
                  effects: list[Effect]) -> None:
-    """An inspection on or after an interview's day checks its commitments; one that comes after the
-    follow-up date closes the alert the missing follow-up opened."""
-    interview.follow_up_inspection_id = inspection_id
+    """An inspection on or after an interview's day checks its commitments.  Whether it was late is
+    read from the dates, not from when a clock tick noticed; the alert a missing follow-up opened
+    closes with the first one that comes."""
+    first = interview.follow_up_inspection_id is None
+    interview.follow_up_inspection_id, interview.follow_up_on = inspection_id, day
+    interview.follow_up_overdue = day > interview.follow_up_by  # type: ignore[operator]
     effects.append(_effect("interview.followed_up", event, file.enterprise_id, interview_id=interview.interview_id,
                            inspection_id=inspection_id, on=day.isoformat(), late=interview.follow_up_overdue))
-    if interview.follow_up_overdue:
+    if first and interview.follow_up_alerted:
         data = follow_up_resolved(file, interview, inspection_id, day, event_key(event), rules)
         if data is not None:
             effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
@@ -519,10 +523,10 @@ def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list
         if record.status in ("open", "rejected") and not record.overdue:
             _mark_one_overdue(file, record, event, rules, effects)
     for interview in file.interviews:
-        if interview.follow_up_by is not None and interview.follow_up_inspection_id is None and not interview.follow_up_overdue:
+        if interview.follow_up_by is not None and interview.follow_up_inspection_id is None and not interview.follow_up_alerted:
             today = rules.local_date(event.occurred_at)
             if today > interview.follow_up_by:
-                interview.follow_up_overdue = True
+                interview.follow_up_overdue = interview.follow_up_alerted = True
                 effects.append(_effect(
                     "interview.follow_up_overdue", event, file.enterprise_id, interview_id=interview.interview_id,
                     held_on=interview.held_on.isoformat(), follow_up_by=interview.follow_up_by.isoformat(),

@@ -507,3 +507,22 @@ def test_the_follow_up_rule_can_be_turned_off_and_an_interview_without_a_date_aw
     feed, box = _county(rules)
     feed(ev("enterprise.registered"), ev("interview.held", follow_up_by=None), _tick("2027-06-01T00:00:00+08:00"))
     assert not _follow_up_alerts(box) and box["state"].files[E].interviews[0].follow_up_inspection_id is None
+
+
+def test_whether_a_follow_up_was_late_is_read_from_the_dates_in_any_order(rules):
+    late = _inspected("2026-05-21T10:00:00+08:00", "JC-LATE")  # the follow-up date was 2026-05-08
+    orders = {"interview, tick, inspection": [ev("interview.held"), _tick("2026-05-10T00:00:00+08:00"), late],
+              "inspection, interview": [late, ev("interview.held")],
+              "interview, inspection": [ev("interview.held"), late]}
+    for name, events in orders.items():
+        feed, box = _county(rules)
+        feed(ev("enterprise.registered"), *events)
+        [record] = box["state"].files[E].interviews
+        assert (record.follow_up_inspection_id, record.follow_up_on.isoformat(), record.follow_up_overdue) == ("JC-LATE", "2026-05-21", True), name
+        assert build_report(box["state"].files[E], rules)["interviews"][0]["follow_up_zh"] == "已跟踪（现场检查 JC-LATE，逾期后）", name
+        assert all(a.state == "closed" for a in _follow_up_alerts(box)), name  # an alert, if a tick raised one, closed
+    # the earliest inspection is the follow-up, even when it is folded second
+    feed, box = _county(rules)
+    feed(ev("enterprise.registered"), ev("interview.held"), late, _inspected("2026-05-01T10:00:00+08:00", "JC-0501"))
+    [record] = box["state"].files[E].interviews
+    assert (record.follow_up_inspection_id, record.follow_up_overdue) == ("JC-0501", False)
