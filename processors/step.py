@@ -190,12 +190,20 @@ def _effect_data(kind: str, event: Envelope, enterprise_id: str, data: dict[str,
 
 def _registered(state: CountyState, file: CreditFile, event: EnterpriseRegistered, rules: Rules, effects: list[Effect]) -> None:
     kind = "enterprise.registered" if file.profile is None else "enterprise.profile_changed"
+    _relicensed(file, event.payload.licence_no)
     file.profile = event.payload
     apply_tier(file)
     if file.registered_at is None:
         file.registered_at = event.occurred_at
     effects.append(_effect(kind, event, file.enterprise_id, name=event.payload.name, category=event.payload.category))
     _judge_pending(state, file, event, rules, effects)
+
+
+def _relicensed(file: CreditFile, licence_no: str) -> None:
+    """A new licence number after a revocation is a new licence: routine supervision is due again
+    (the revocation stays on file, in its decision)."""
+    if file.licence_revoked is not None and file.profile is not None and licence_no != file.profile.licence_no:
+        file.licence_revoked = None
 
 
 def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rules: Rules, effects: list[Effect]) -> None:
@@ -205,6 +213,8 @@ def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rul
         # an update cannot build a whole profile; keep it visible instead of dropping it
         effects.append(_effect("enterprise.update_before_registration", event, file.enterprise_id, changes=changes))
         return
+    if "licence_no" in changes:
+        _relicensed(file, changes["licence_no"])
     file.profile = file.profile.model_copy(update=changes)
     apply_tier(file)
     effects.append(_effect("enterprise.profile_changed", event, file.enterprise_id, changes=changes))

@@ -160,6 +160,11 @@ def test_a_revoked_licence_closes_the_missing_data_alerts_and_no_more_are_raised
     known = {a.alert_id for a in gaps}  # (closed long ago, they may have left the book by now)
     assert not [a for a in book.alerts.values() if a.rule == "data.missing" and a.alert_id not in known]
     assert bool(state.files[E].risk.missing) is not closes
+    if closes:  # licensed again (a new licence number): routine supervision is awaited again
+        feed(ev("enterprise.updated", "2028-07-01T09:00:00+08:00", licence_no="SC10633010200099"))
+        assert state.files[E].licence_revoked is None
+        feed(_tick("2029-08-01T00:00:00+08:00"))
+        assert [a for a in book.alerts.values() if a.rule == "data.missing" and a.alert_id not in known]
 
 
 def test_a_snapshot_restores_the_records(rules):
