@@ -251,7 +251,8 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
         if len(recent) > window:
             del recent[0]
         if signals:
-            series.signals += 1  # batches with a signal, as the warnings and the risk score count them (not rules fired)
+            if any(sg.rule != "nd_detected" for sg in signals):
+                series.signals += 1  # batches with a signal, as the warnings and the risk score count them (not a note, not rules fired)
             out.append(_series_signal(file, series, signals, point, previous, county, category, rules))
 
     # pass rate of this enterprise and of its category, per period, against the reference
