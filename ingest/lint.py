@@ -30,6 +30,15 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
     if not isinstance(event, SamplingResultEvent):
         return []
     out: list[dict[str, Any]] = []
+    product = event.payload.product
+    excluded = _excluded(catalogue, category, product) if category is not None else None
+    if excluded is not None:
+        out.append(_warning("payload.product", "uncatalogued_standard",
+                            f"{product} falls under {excluded.standard}, which the catalogue does not hold: the items it does not "
+                            f"share with the catalogued standards will be not applicable and the sample undetermined",
+                            f"{excluded.name_zh}适用 {excluded.standard}（标准目录未收录）：目录中按其他标准（如 GB 19298-2014）规定的项目不予判定，"
+                            f"样品结论将为待定"))
+    in_scope = catalogue.index.rules_for(category, product) if category is not None else {}
     for i, test in enumerate(event.payload.items):
         problem = _item_problem(catalogue, category, test.item_code, test.unit)
         field = f"payload.items[{i}]"
@@ -51,7 +60,7 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
             out.append(_warning(f"{field}.unit", "unit_mismatch",
                                 f"unit {test.unit!r} does not convert to {wanted}; {test.item_code} will be undetermined",
                                 f"单位“{test.unit}”不能换算为{printed}的标准单位 {wanted}，该项目将判定为待定"))
-        if category is not None and problem is None:
+        if category is not None and problem is None and in_scope.get(test.item_code) is not False:
             n = _plan_size(catalogue, category, test.item_code, len(test.values), event.payload.production_date or event.payload.sampled_on)
             if n is not None:
                 out.append(_warning(f"{field}.values", "wrong_value_count",
@@ -66,6 +75,26 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
                             f"a negative result; {test.item_code} will be undetermined",
                             f"检测结果为负值，{_printed(catalogue, category, test)}将判定为待定"))
     return out
+
+
+_EXCLUSIONS: dict[tuple[int, str, str], tuple[Catalogue, Any]] = {}
+
+
+def _excluded(catalogue: Catalogue, category: str, product: str) -> Any:
+    """The exclusion (a standard the catalogue lacks, e.g. GB 8537-2018 for 矿泉水) the product falls
+    under for some item of its category, if any; memoised per (catalogue, category, product)."""
+    key = (id(catalogue), category, product)
+    hit = _EXCLUSIONS.get(key)
+    if hit is None or hit[0] is not catalogue:
+        if len(_EXCLUSIONS) > _PROBLEMS_LIMIT:
+            _EXCLUSIONS.clear()
+        block = catalogue.categories.get(category)
+        found = None
+        for item in (block.items if block is not None else ()):
+            if item.scope is not None and (found := item.scope.excluded_by(product)) is not None:
+                break
+        hit = _EXCLUSIONS[key] = (catalogue, found)
+    return hit[1]
 
 
 _PLAN_SIZES: dict[tuple[int, str, str], tuple[Catalogue, frozenset[int]]] = {}

@@ -197,6 +197,10 @@ def test_the_door_warns_of_items_qrisk_cannot_judge(rules):
     [short] = event_warnings(parse_event(doc), rules.catalogue, "packaged_water")
     assert (short["field"], short["type"]) == ("payload.items[0].values", "wrong_value_count") and "n=5" in short["reason_zh"]
     assert event_warnings(parse_event(doc), rules.catalogue, None) == []  # no category yet: no plan to count against
+    # a natural mineral water: said once, at the product; its GB 19298 plan items are not counted (they are not judged)
+    doc["payload"]["product"] = "饮用天然矿泉水"
+    [mineral] = event_warnings(parse_event(doc), rules.catalogue, "packaged_water")
+    assert (mineral["field"], mineral["type"]) == ("payload.product", "uncatalogued_standard") and "GB 8537-2018" in mineral["reason_zh"]
     # a pastry item (酸价) on a water plant's sample is unknown for that plant, known in general
     doc = golden("sampling.result")
     doc["payload"]["items"][3] = {"item_code": "acid_value", "values": [-0.1], "unit": "mg/g"}
