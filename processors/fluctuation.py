@@ -568,6 +568,21 @@ def nearby_events(file: "CreditFile", moment: dt.datetime, days: int) -> list[di
 # --------------------------------------------------------------------------- complaints
 
 
+def complaints_unfounded(file: "CreditFile", received_at: dt.datetime, rules: "Rules") -> dict[str, Any] | None:
+    """When the complaint chart signalled for a month and every complaint of that month has since been
+    found unfounded (核查不属实): the signal's data, withdrawn — it rested on nothing.  Else None."""
+    month = period_of(rules.local_date(received_at), "month")
+    pc = file.fluctuation.complaints.get(month)
+    if pc is None or not pc.signalled:
+        return None
+    those = [c for c in file.complaints if period_of(rules.local_date(c.received_at), "month") == month]
+    if not those or any(c.resolved_at is None or c.verified for c in those):
+        return None
+    return {"chart": "c", "scope": "enterprise", "period": month, "complaint_ids": [c.complaint_id for c in those],
+            "text_zh": f"{period_zh(month)}投诉 {len(those)} 件经核查均不属实，该月投诉数信号不再计入风险分",
+            "text_en": f"{month}: all {len(those)} complaints were found unfounded; the complaint chart's signal no longer counts"}
+
+
 def on_complaint(file: "CreditFile", received_at: dt.datetime, rules: "Rules") -> list[dict[str, Any]]:
     """c chart: complaints this month against the expected rate per producer."""
     policy = rules.policy.spc

@@ -244,6 +244,9 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             _drop(rs.entries, "sampling_failed", record.sample_no)
             _add(rs.entries, (record.occurred_at, "sampling_failed", float(points), record.event_id, record.sample_no))
             changed |= SCORE_INPUTS
+        elif k == "fluctuation.signal_withdrawn":
+            if _drop(rs.entries, "fluctuation_signal", f"{_CHART_ZH.get(eff.data.get('chart'), eff.data.get('chart'))} {eff.data.get('period', '')}"):
+                changed |= SCORE_INPUTS
         elif k == "sampling.overturned":
             if _drop(rs.entries, "sampling_failed", eff.data["sample_no"]):
                 changed |= SCORE_INPUTS

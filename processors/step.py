@@ -27,7 +27,7 @@ from processors.credit_file import (
     RectificationRecord,
     SampleRecord,
 )
-from processors.fluctuation import on_complaint, on_sample_judged, overturned, reinstated
+from processors.fluctuation import complaints_unfounded, on_complaint, on_sample_judged, overturned, reinstated
 from processors.campaign import apply_tier, on_campaign_event
 from processors.judgement import judge_sample
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
@@ -432,6 +432,10 @@ def _complaint_resolved(state: CountyState, file: CreditFile, event: ComplaintRe
     elif not p.verified and record.verified:
         record.verified = False
         file.counts.complaints_verified -= 1
+    if not p.verified:
+        withdrawn = complaints_unfounded(file, record.received_at, rules)
+        if withdrawn is not None:
+            effects.append(_effect_data("fluctuation.signal_withdrawn", event, file.enterprise_id, withdrawn))
 
 
 def _complaint_verified(file: CreditFile, record: ComplaintRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:

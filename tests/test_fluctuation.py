@@ -225,3 +225,29 @@ def test_a_series_counts_the_batches_that_signalled_not_the_rules(rules):
     assert sum(len(e.data["signals"]) for e in found) > len(found)  # several rules fired on some points
     (series,) = [s for s in state.files["E-330110-001"].fluctuation.series.values() if s.item_code == "oxygen_consumption"]
     assert series.signals == len(found)
+
+
+def test_a_complaint_chart_signal_whose_complaints_were_all_unfounded_no_longer_counts_in_the_risk(rules):
+    """Two complaints in a month signal on the complaint chart (+2 risk points); found 不属实, both, the
+    signal rested on nothing and leaves the score — the alert it raised stays on record."""
+    from processors.step import replay as fold
+    from tests.test_risk import E, ev, registered
+
+    def month(resolutions):
+        events = [registered(), ev("complaint.received", "2026-03-02T10:00:00+08:00", complaint_id="K1"),
+                  ev("complaint.received", "2026-03-09T10:00:00+08:00", complaint_id="K2")]
+        events += [ev("complaint.resolved", f"2026-03-2{i}T10:00:00+08:00", complaint_id=cid, verified=verified, outcome="核查")
+                   for i, (cid, verified) in enumerate(resolutions)]
+        state, effects = fold(events, rules)
+        signal = [c for c in state.files[E].risk.current.contributions if c.factor == "dynamic.fluctuation_signal"]
+        return signal, [e for e in effects if e.kind == "fluctuation.signal_withdrawn"]
+
+    signal, withdrawn = month([])
+    assert signal and not withdrawn  # not yet investigated: the signal counts
+    signal, withdrawn = month([("K1", False)])
+    assert signal and not withdrawn  # one left to investigate
+    signal, [w] = month([("K1", False), ("K2", False)])
+    assert not signal and w.data["period"] == "2026-03" and w.data["complaint_ids"] == ["K1", "K2"]
+    assert w.data["text_zh"] == "2026年3月投诉 2 件经核查均不属实，该月投诉数信号不再计入风险分"
+    signal, withdrawn = month([("K1", False), ("K2", True)])
+    assert signal and not withdrawn  # one was substantiated
