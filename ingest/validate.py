@@ -225,7 +225,7 @@ def validate_document(doc: Any, index: int | None, raw: bytes, context: dict[str
 _batch_adapter: TypeAdapter[list[Any]] = TypeAdapter(list[Event])
 
 
-def _decode_valid(raw: bytes, max_batch: int) -> list[Envelope] | None:
+def _decode_valid(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) -> list[Envelope] | None:
     """The events of a body in which every event is valid and current, straight from the bytes; else None.
 
     pydantic validates JSON in one pass without building the Python document first (about
@@ -238,24 +238,26 @@ def _decode_valid(raw: bytes, max_batch: int) -> list[Envelope] | None:
     head = raw[:64].lstrip()
     try:
         if head.startswith(b"["):
-            events = _batch_adapter.validate_json(raw, context=DOOR)
+            events = _batch_adapter.validate_json(raw, context=context)
             return events if 0 < len(events) <= max_batch else None
         if head.startswith(b"{"):
-            return [event_adapter.validate_json(raw, context=DOOR)]
+            return [event_adapter.validate_json(raw, context=context)]
     except Exception:  # noqa: BLE001 - whatever the error, the general path decides and words it
         pass
     return None
 
 
-def decode_body(raw: bytes, max_batch: int = MAX_BATCH) -> tuple[list[Envelope], list[Rejection]]:
-    """One event (a JSON object) or a batch (a JSON array, or {"events": [...]})."""
-    fast = _decode_valid(raw, max_batch)
+def decode_body(raw: bytes, max_batch: int = MAX_BATCH, context: dict[str, Any] = DOOR) -> tuple[list[Envelope], list[Rejection]]:
+    """One event (a JSON object) or a batch (a JSON array, or {"events": [...]}).
+
+    ``context``: the door's validation context (``schemas.events.door`` of the policy's local time)."""
+    fast = _decode_valid(raw, max_batch, context)
     if fast is not None:
         return fast, []
-    return _decode_general(raw, max_batch)
+    return _decode_general(raw, max_batch, context)
 
 
-def _decode_general(raw: bytes, max_batch: int) -> tuple[list[Envelope], list[Rejection]]:
+def _decode_general(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) -> tuple[list[Envelope], list[Rejection]]:
     try:
         doc = load_json(raw)
     except UnicodeDecodeError as exc:
@@ -285,7 +287,7 @@ def _decode_general(raw: bytes, max_batch: int) -> tuple[list[Envelope], list[Re
                                                  f"批量过大：每批至多 {max_batch} 个事件，收到 {len(docs)} 个；请分批发送")])]
     events, rejections = [], []
     for i, item in enumerate(docs):
-        result = validate_document(item, i if isinstance(doc, list) else None, raw)
+        result = validate_document(item, i if isinstance(doc, list) else None, raw, context)
         if isinstance(result, Rejection):
             if isinstance(doc, list):
                 # keep the bad element itself, not the whole batch; serialised only when rejected

@@ -34,7 +34,7 @@ from alerts.lifecycle import STATES as ALERT_STATES
 from ingest.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
 from ingest.lint import event_warnings
 from ingest.validate import decode_body, element_bytes, from_the_future, reason_en, reason_zh
-from schemas.events import EVENT_TYPES
+from schemas.events import EVENT_TYPES, door
 from schemas.export import catalogue_document
 from schemas.upcast import load_json
 from qrisk.auth import POSTING_ROLES, ApiKey, AuditLog, AuthError, KeyStore, event_refusal
@@ -295,7 +295,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         told = urllib.parse.unquote(request.headers.get("x-qrisk-client-reason", ""))[:1000]
         if origin:
             where += f" from {origin}"
-        events, rejections = decode_body(raw, max_batch)
+        events, rejections = decode_body(raw, max_batch, door(pipeline.rules.policy.utc_offset_hours))
         if not rejections:
             rejections = from_the_future(events, raw, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)
         if rejections:

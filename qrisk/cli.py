@@ -467,6 +467,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
     batches, with a progress bar; every record that is not an event goes to dead letters with its reason."""
     from ingest.validate import Rejection, from_the_future, validate_document
     from qrisk.pipeline import DeadLetter, conflict_error
+    from schemas.events import door
     from qrisk.runtime import default_rules, open_embedded
 
     pipeline = open_embedded(args.data_dir, default_rules(args.policy), clickhouse_url=Settings().clickhouse_url)
@@ -510,7 +511,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                 rejected += 1
                 print(f"{position}: {doc}", file=sys.stderr)
             else:
-                result = validate_document(doc, None, raw)
+                result = validate_document(doc, None, raw, door(pipeline.rules.policy.utc_offset_hours))
                 if not isinstance(result, Rejection):
                     # as at the HTTP door: a history may be old, not from the future
                     late = from_the_future([result], raw, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)

@@ -281,12 +281,16 @@ def cmd_import_mapped(args: argparse.Namespace) -> int:
     writes the mapped events (``qrisk import`` loads them into a data directory itself)."""
     from ingest.mapping import MappingError
     from ingest.validate import Rejection, validate_document
+    from qrisk.settings import Settings
+    from schemas.events import door
 
+    # the door's date checks in the bureau's local time, as `qrisk import` would apply them
+    context = door(_rules(argparse.Namespace(policy=Settings().policy_file)).policy.utc_offset_hours)
     mapped = rejected = 0
     args.events_out.parent.mkdir(parents=True, exist_ok=True)
     with open(args.events_out, "w", encoding="utf-8") as out:
         for position, raw, doc in iter_mapped(args.kind, args.file, args.mapping):
-            result = None if isinstance(doc, MappingError) else validate_document(doc, None, raw)
+            result = None if isinstance(doc, MappingError) else validate_document(doc, None, raw, context)
             if result is None or isinstance(result, Rejection):
                 rejected += 1
                 print(f"{position}: {doc if result is None else result.reason}", file=sys.stderr)

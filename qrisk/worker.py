@@ -71,7 +71,7 @@ from processors._build import builder
 from processors.credit_file import CountyState, CreditFile
 from processors.ids import event_key
 from processors.step import Effect, Rules, step
-from schemas.events import DOOR, Envelope
+from schemas.events import DOOR, Envelope, door
 from schemas.upcast import load_json, parse_event
 
 from qrisk.kafka_log import TICK_KEY, dead_letter_value, event_value
@@ -572,13 +572,14 @@ def stamped_value(raw: bytes, received_at: bytes) -> bytes | None:
     return head + b',"received_at":' + received_at + b"}"
 
 
-def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict[str, bytes], now: dt.datetime | None
-              ) -> tuple[Envelope | None, DeadLetter | None]:
+def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict[str, bytes], now: dt.datetime | None,
+              door_context: dict[str, Any] = DOOR) -> tuple[Envelope | None, DeadLetter | None]:
     """One record: the validated event (received_at set to ``now`` when given), or its dead letter.
 
-    With ``now`` the record is arriving (the ingress topics: the door's checks apply); without, it
-    is re-read from the log, as it was accepted."""
-    context = DOOR if now is not None else None
+    With ``now`` the record is arriving (the ingress topics: the door's checks apply, in
+    ``door_context``: ``schemas.events.door`` of the policy's local time); without, it is
+    re-read from the log, as it was accepted."""
+    context = door_context if now is not None else None
     fast = _parse_current(raw, context)
     if fast is not None:
         return (fast if now is None else fast.model_copy(update={"received_at": now})), None
@@ -620,6 +621,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         from qrisk.settings import Settings
 
         rules = default_rules(Settings().policy_file)  # QRISK_POLICY_FILE, as `qrisk run` reads it
+    door_context = door(rules.policy.utc_offset_hours)
     topics: Topics = settings.topics()
     conf: dict[str, Any] = dict(
         broker=[f"kafka://{s}" for s in settings.bootstrap_servers()],
@@ -804,14 +806,14 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                     m = ev.message
                     raw = m.value or b""
                     value = None
-                    event = _parse_current(raw, DOOR)  # the ingress: arriving events
+                    event = _parse_current(raw, door_context)  # the ingress: arriving events
                     if event is not None:
                         letter = None
                         event = event.model_copy(update={"received_at": now})
                         value = stamped_value(raw, now_json)
                     else:
                         headers = {k: v for k, v in (m.headers or [])} if not isinstance(m.headers, dict) else dict(m.headers)
-                        event, letter = normalise(m.topic, m.partition, m.offset, raw, headers, now)
+                        event, letter = normalise(m.topic, m.partition, m.offset, raw, headers, now, door_context)
                     if letter is None and (late := from_the_future([event], raw, now, rules.policy.utc_offset_hours)):
                         # as the HTTP door refuses it: an event dated after it arrived would run the fold's clock ahead
                         origin = dict(m.headers or []).get("qrisk-position")

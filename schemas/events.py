@@ -106,6 +106,19 @@ LOCAL_UTC_OFFSET_HOURS = 8
 """Beijing time, the policy's ``utc_offset_hours`` default: the offset of the local day a door check
 compares a date with, unless the validation context says ``utc_offset_hours``."""
 
+_DOORS: dict[float, dict[str, Any]] = {}
+
+
+def door(utc_offset_hours: float) -> dict[str, Any]:
+    """The validation context of a way in of a bureau whose local time is ``utc_offset_hours``
+    (the policy's): a lab writes local dates, so the door's date checks compare local days."""
+    if utc_offset_hours == LOCAL_UTC_OFFSET_HOURS:
+        return DOOR
+    context = _DOORS.get(utc_offset_hours)
+    if context is None:
+        context = _DOORS[utc_offset_hours] = {"door": True, "utc_offset_hours": utc_offset_hours}
+    return context
+
 # JSON has no date type: ISO-8601 text only (at the door).  Pydantic alone would also read
 # "1741132800" (epoch seconds, as text) and a date given as a datetime at midnight: a lab system
 # sending those has a bug that must show at the door, not a date in 1970 choosing the edition.

@@ -244,3 +244,22 @@ def test_dead_letters_page_back_with_offset(server):
     older = server.get("/v1/dead-letters?limit=2&offset=2").json()
     assert len(newest) == 2 and older and not {d["dead_letter_id"] for d in newest} & {d["dead_letter_id"] for d in older}
     assert [d["dead_letter_id"] for d in server.get("/v1/dead-letters?limit=4").json()] == [d["dead_letter_id"] for d in newest + older][:4]
+
+
+def test_the_door_compares_dates_in_the_policys_local_time(tmp_path):
+    # a bureau on UTC (utc_offset_hours 0): a result reported at 17:00 UTC on 03-04 was reported
+    # on its 03-04, before a sample the lab dates 03-05; in Beijing time the same report is on 03-05
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("utc_offset_hours: 0\n", encoding="utf-8")
+    doc = golden("sampling.result")
+    doc["payload"].update(sampled_on="2026-03-05", production_date="2026-03-01")
+    doc["occurred_at"] = "2026-03-04T17:00:00Z"
+    srv = Server(tmp_path / "data", args=("--policy", str(policy))).start()
+    try:
+        r = post(srv, doc)
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["field"] == "payload.sampled_on", r.text
+        doc["occurred_at"] = "2026-03-05T00:30:00Z"  # its 03-05: accepted
+        assert post(srv, doc).status_code == 200
+    finally:
+        srv.stop()

@@ -13,6 +13,8 @@ import pytest
 
 from ingest.validate import decode_body
 from qrisk.demo import CountyGenerator
+from qrisk.worker import normalise
+from schemas.events import door
 from schemas.upcast import parse_event
 from tests.conftest import all_goldens, golden
 
@@ -145,6 +147,24 @@ def test_the_report_day_is_the_local_one(occurred_at, refused):
     if refused:
         (error,) = rejected[0].errors
         assert error["field"] == "payload.sampled_on" and "2026-03-04" in error["reason_zh"]
+
+
+@pytest.mark.parametrize("offset, refused", [(8, False), (0, True), (-5, True), (9, False)])
+def test_the_local_day_is_the_bureaus_own(offset, refused):
+    # 2026-03-04 17:00 UTC is 03-05 in Beijing (or Tokyo), still 03-04 in London or New York:
+    # a bureau whose policy says utc_offset_hours 0 compares the lab's date with its own day
+    doc = _sample(sampled_on="2026-03-05", production_date="2026-03-01")
+    doc["occurred_at"] = "2026-03-04T17:00:00Z"
+    events, rejected = decode_body(_body(doc), context=door(offset))
+    assert bool(rejected) == refused, rejected and rejected[0].errors
+    if refused:
+        assert "2026-03-04" in rejected[0].errors[0]["reason_zh"]
+    # the Kafka ingress takes the same context, and the log re-reads the event without it
+    event, letter = normalise("qrisk-ingress", 0, 7, _body(doc), {}, dt.datetime(2026, 3, 5, tzinfo=dt.timezone.utc), door(offset))
+    assert (letter is not None) == refused and (event is None) == refused
+    if refused:
+        assert letter.errors[0]["field"] == "payload.sampled_on"
+    assert normalise("qrisk-log", 0, 7, _body(doc), {}, None, door(offset))[0] is not None
 
 
 def test_every_demo_event_and_golden_example_passes_the_door():
