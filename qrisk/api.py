@@ -495,9 +495,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 return build_report(pipeline.state.files[enterprise_id], pipeline.rules)
         return file
 
-    def _alert_views(alert_id: str | None = None) -> list[dict[str, Any]]:
+    def _alert_views(alert_id: str | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """``filters`` (``states``, ``enterprise_id``, ``severity``) narrow what is read from the
+        alerts table; the caller still filters what it gets (the fold's book is read whole)."""
         if distributed:  # as the workers folded them, through the sink (seconds behind the log)
-            return pipeline.alert_views(alert_id)
+            return pipeline.alert_views(alert_id, **filters)
         from qrisk.pipeline import stored_alert_views
 
         with pipeline.lock:
@@ -509,7 +511,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 live = {a.alert_id: a.view() for a in pipeline.alerts.alerts.values()}
         # alerts verified or closed long ago leave the fold's book (alerts.closed_kept_days); the
         # alerts table keeps them, and a supervisor still finds them
-        stored = stored_alert_views(pipeline.store, alert_id)
+        stored = stored_alert_views(pipeline.store, alert_id, **filters)
         if alert_id is not None:
             return stored
         return [*live.values(), *(v for v in stored if v["alert_id"] not in live)]
@@ -528,7 +530,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     limit: int = 200, format: Format = "json", key: ApiKey = Security(readers)) -> Any:
         """``state=active``: open, acknowledged or rectifying (still being handled)."""
         wanted = {"active": {"open", "acknowledged", "rectifying"}}.get(state or "", {state} if state else None)
-        chosen = [a for a in _alert_views()
+        chosen = [a for a in _alert_views(states=wanted, enterprise_id=enterprise_id, severity=severity)
                   if (wanted is None or a["state"] in wanted) and (enterprise_id is None or a["enterprise_id"] == enterprise_id)
                   and (severity is None or a["severity"] == severity) and key.sees_town(a["town"])]
         # ISO text with the same offset sorts as time does

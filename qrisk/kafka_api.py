@@ -107,11 +107,11 @@ class DistributedBackend:
                 print(f"qrisk: credit file {doc.get('enterprise_id')} in ClickHouse is not readable by this version: {exc}", file=sys.stderr)
         return files, unreadable
 
-    def alert_views(self, alert_id: str | None = None) -> list[dict[str, Any]]:
+    def alert_views(self, alert_id: str | None = None, **filters: Any) -> list[dict[str, Any]]:
         """Alerts as the workers folded them (the sink's ``alerts`` rows: the newest version's view)."""
         from qrisk.pipeline import stored_alert_views
 
-        return stored_alert_views(self.store, alert_id)
+        return stored_alert_views(self.store, alert_id, **filters)
 
     def close(self) -> None:
         try:

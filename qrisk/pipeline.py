@@ -549,11 +549,30 @@ ALERT_STEP_COLUMNS = ALERT_COLUMNS + ("step_version", "at", "at_ms", "action", "
                                       "delivery_id", "receiver", "channel", "reason", "body")
 
 
-def stored_alert_views(store: Store, alert_id: str | None = None) -> list[dict[str, Any]]:
-    """Alerts as the ``alerts`` table holds them (each one's newest version's view, without its steps)."""
-    where = "WHERE alert_id = %(id)s " if alert_id is not None else ""
-    rows = store.query(f"SELECT argMax(evidence, version) AS body FROM alerts {where}GROUP BY enterprise_id, alert_id",
-                       {"id": alert_id} if alert_id is not None else {})
+def stored_alert_views(store: Store, alert_id: str | None = None, *, states: Iterable[str] | None = None,
+                       enterprise_id: str | None = None, severity: str | None = None) -> list[dict[str, Any]]:
+    """Alerts as the ``alerts`` table holds them (each one's newest version's view, without its steps).
+
+    The filters are the newest version's, applied in the database: a listing of the alerts
+    being handled reads none of the years of closed ones."""
+    where, having, params = [], [], {}
+    if alert_id is not None:
+        where.append("alert_id = %(id)s")
+        params["id"] = alert_id
+    if enterprise_id is not None:
+        where.append("enterprise_id = %(enterprise)s")
+        params["enterprise"] = enterprise_id
+    if states is not None:
+        names = [f"s{i}" for i, _ in enumerate(sorted(states))]
+        params.update(zip(names, sorted(states)))
+        having.append(f"argMax(state, version) IN ({', '.join(f'%({n})s' for n in names)})" if names else "0")
+    if severity is not None:
+        having.append("argMax(severity, version) = %(severity)s")
+        params["severity"] = severity
+    rows = store.query("SELECT argMax(evidence, version) AS body FROM alerts "
+                       + (f"WHERE {' AND '.join(where)} " if where else "")
+                       + "GROUP BY enterprise_id, alert_id"
+                       + (f" HAVING {' AND '.join(having)}" if having else ""), params)
     return [json.loads(r["body"]) for r in rows if r["body"]]
 
 

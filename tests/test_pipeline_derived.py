@@ -253,4 +253,21 @@ def test_alert_tables_hold_every_step_and_notification_and_each_alert_as_folded(
     assert [x["delivery_id"] for x in outbox] == sorted(notes) and notes
     assert all((x["receiver"], x["reason"], x["body"]) == (notes[x["delivery_id"]].receiver, notes[x["delivery_id"]].reason,
                                                            notes[x["delivery_id"]].to_json()) for x in outbox)
+    # GET /v1/alerts filters in the database: the same alerts as filtering every view
+    from qrisk.pipeline import stored_alert_views
+
+    every = stored_alert_views(store)
+    assert sorted(v["alert_id"] for v in every) == sorted(book)
+    first = book[sorted(book)[0]]
+    sizes = set()
+    for filters in ({"states": {"open", "acknowledged", "rectifying"}}, {"states": {"verified", "closed"}}, {"states": set()},
+                    {"enterprise_id": first.enterprise_id}, {"severity": first.severity, "states": {first.state}},
+                    {"severity": "low"}, {"enterprise_id": first.enterprise_id, "states": {"closed"}}):
+        expected = sorted(v["alert_id"] for v in every
+                          if ("states" not in filters or v["state"] in filters["states"])
+                          and filters.get("enterprise_id", v["enterprise_id"]) == v["enterprise_id"]
+                          and filters.get("severity", v["severity"]) == v["severity"])
+        assert sorted(v["alert_id"] for v in stored_alert_views(store, **filters)) == expected, filters
+        sizes.add(len(expected))
+    assert 0 in sizes and len(sizes) > 3  # the filters tell alerts apart
     pipeline.close()
