@@ -550,7 +550,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             if s.judgement.verdict != "fail":  # type: ignore[union-attr]
                 continue
             items = [(i.item_code, i.item_name or i.item_code) for i in s.judgement.items if i.verdict == "fail"]
-            items += [(f"sum_of_ratios:{c.group}", _sum_name(c.group)) for c in s.judgement.sum_checks if c.verdict == "fail"]
+            items += [(f"sum_of_ratios:{c.group}", _sum_name(c)) for c in s.judgement.sum_checks if c.verdict == "fail"]
             by_item.update(items)
             failed_samples.append({"enterprise_id": eid, "name": names[eid], "sample_no": s.sample_no, "product": s.product, "sampled_on": s.sampled_on.isoformat(), "items": [code for code, _ in items]})
     # the early warnings are the rules' decisions (warning.raised), the very ones the alerts are made of:
@@ -591,7 +591,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             day = s.sampled_on.isoformat()
             items = [i for i in s.judgement.items if i.verdict == "fail"]  # type: ignore[union-attr]
             sums = [c for c in s.judgement.sum_checks if c.verdict == "fail"]  # type: ignore[union-attr]
-            first_failure.setdefault(eid, (day, [i.item_name or i.item_code for i in items] + [_sum_name(c.group) for c in sums]))
+            first_failure.setdefault(eid, (day, [i.item_name or i.item_code for i in items] + [_sum_name(c) for c in sums]))
             for code in [i.item_code for i in items] + [m.item_code for c in sums for m in c.members]:
                 first_item_failure.setdefault((eid, code), day)
     fluctuations: dict[tuple[str, str], dict[str, Any]] = {}
@@ -775,8 +775,10 @@ def _tiers(counts: dict[str, int]) -> str:
     return "、".join(f"{'未分档' if k == 'unrated' else k + '档'}{v}家" for k, v in counts.items())
 
 
-def _sum_name(group: str) -> str:
-    return f"{'防腐剂' if group == 'preservative' else group}比例之和"
+def _sum_name(check: Any) -> str:
+    """The failed item as SAMR names it, which the catalogue gives each group, as the credit file and
+    the alerts print it; a judgement stored before the name was kept falls back on the group's function."""
+    return check.item_name or f"{check.group_name}比例之和"
 
 
 def _lead_zh(f: dict[str, Any]) -> str:

@@ -236,6 +236,24 @@ def test_no_undetermined_batches_no_word_of_them(summary, text):
     assert s["pass_rate"] == round(s["passed"] / (s["passed"] + s["failed"]), 4)
 
 
+def test_the_sum_of_ratios_item_is_named_as_the_catalogue_names_its_group(summary, text, rules):
+    """SAMR's item name, as the credit file and the alerts print it, for any group (not 防腐剂 hard-coded)."""
+    from qrisk.demo import _sum_name
+
+    named = next(g.item_name_zh for g in rules.catalogue.categories["pastry"].sum_of_ratios if g.group == "preservative")
+    assert named == "防腐剂混合使用时各自用量占其最大使用量的比例之和"
+    by_item = {r["item_code"]: r["item_name"] for r in summary["failures"]["by_item"]}
+    assert by_item["sum_of_ratios:preservative"] == named
+    assert f"  {named} " in text and "防腐剂比例之和" not in text
+
+    class Check:  # another group's check, and one judged before the name was kept
+        def __init__(self, item_name, group_name):
+            self.item_name, self.group_name, self.group = item_name, group_name, "antioxidant"
+
+    assert _sum_name(Check("抗氧化剂混合使用时各自用量占其最大使用量的比例之和", "抗氧化剂")) == "抗氧化剂混合使用时各自用量占其最大使用量的比例之和"
+    assert _sum_name(Check("", "抗氧化剂")) == "抗氧化剂比例之和"
+
+
 def test_each_count_names_its_unit(text):
     block = text.split("风险最高的企业（按风险等级、风险分）：\n")[1].split("\n\n")[0].splitlines()
     assert all(re.search(r"抽检 \d+ 批，不合格 \d+ 批，(无法判定 \d+ 批，)?合格率 [\d.]+%，核实投诉 \d+ 件，逾期整改 \d+ 项$", line) for line in block), block
