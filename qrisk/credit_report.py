@@ -65,6 +65,12 @@ SECTION_ZH = {
     "rectifications": "整改", "enforcements": "行政处罚记录", "interviews": "约谈记录", "series": "质量波动监测序列", "signals": "质量波动信号", "warnings": "预警",
     "campaign": "提档升级",
 }
+# what a heading's count counts: a bare "（10）" under the risk score read as a score; the grade history
+# counts evaluations, most of which leave the grade as it was, not changes
+COUNT_ZH = {
+    "contributions": "{n} 项", "grade_history": "评定 {n} 次", "samples": "{n} 条", "complaints": "{n} 件", "inspections": "{n} 次",
+    "rectifications": "{n} 项", "enforcements": "{n} 件", "interviews": "{n} 次", "warnings": "{n} 条", "campaign": "{n} 项",
+}
 
 
 def _local(moment: dt.datetime | None, offset: int, with_time: bool = True) -> str:
@@ -380,7 +386,7 @@ def render_text(report: dict[str, Any]) -> str:
                        if w.get("dedup_key", "").startswith(f"{report['enterprise_id']}:fluctuation:p:")]
             lines += ["", f"【{SECTION_ZH[section]}】（{series_heading_zh(total, len(rows), periods)}）"]
         else:
-            lines += ["", f"【{SECTION_ZH[section]}】（{len(rows)}）"]
+            lines += ["", f"【{SECTION_ZH[section]}】（{COUNT_ZH[section].format(n=len(rows))}）"]
         if not rows:
             lines.append("  （无）")
             continue

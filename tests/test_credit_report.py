@@ -43,6 +43,17 @@ def test_report_sections_in_chinese(county, rules):
         assert heading in text
 
 
+def test_a_headings_count_says_what_it_counts(county, rules):
+    """A bare "【风险分构成】（10）" under "风险分 81" reads as a score: every count in a heading has its unit."""
+    _, state = county
+    report = build_report(state.files["W03"], rules)
+    text = render_text(report)
+    assert f"【风险分构成】（{len(report['contributions'])} 项）" in text
+    assert f"【等级变化】（评定 {len(report['grade_history'])} 次）" in text
+    assert f"【抽检记录】（{len(report['samples'])} 条）" in text and f"【预警】（{len(report['warnings'])} 条）" in text
+    assert not re.search(r"】（\d+）", text)
+
+
 def test_failed_samples_carry_their_judgement(county, rules):
     _, state = county
     report = build_report(state.files["W03"], rules)
