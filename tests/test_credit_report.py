@@ -297,3 +297,19 @@ def test_a_passed_acceptance_shows_what_it_must_be_checked_against(county, rules
     checks = [r for r in rows if r["item"].startswith("验收须核实·")]
     assert checks and all(r["status"] == "须核实" and r["detail"] for r in checks)
     assert any("行政处罚" in r["item"] for r in checks)  # the penalty of 2025-11-14, before its acceptance
+
+
+def test_the_sampling_line_says_the_undetermined_batches_its_pass_rate_leaves_out(rules):
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+    from tests.test_fluctuation import water_sample
+
+    days = [dt.date(2025, 3, 1) + dt.timedelta(days=30 * i) for i in range(4)]
+    log = [parse_event(golden("enterprise.registered"))] + [water_sample(d, 0.8) for d in days[:2]]
+    log.append(water_sample(days[2], 0.8, pa=(0, 45, 0, 0, 0)))
+    doc = water_sample(days[3], 0.8).model_dump(mode="json")
+    doc["payload"]["items"][1]["unit"] = "MG/L"  # not a unit the catalogue reads: undetermined
+    log.append(parse_event(doc))
+    (f,) = replay(log, rules)[0].files.values()
+    labels = {row["label"]: row["value"] for row in build_report(f, rules)["profile"]}
+    assert labels["抽检"] == "4 批次，不合格 1 批次，无法判定 1 批次，合格率 66.7%"
