@@ -289,7 +289,7 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
         effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
 
 
-_VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "待定"}
+_VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定"}
 
 
 def _failed(judgement: Any, event: Envelope, enterprise_id: str, base: dict[str, Any]) -> Effect:

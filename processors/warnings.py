@@ -387,7 +387,7 @@ def _disagrees(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisi
                      f"{file.enterprise_id}:judgement.disagrees:{d.get('sample_no', '')}", fields, evidence, rules)
 
 
-_VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "待定"}
+_VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定"}
 
 
 _RETEST_REASON_EN = {

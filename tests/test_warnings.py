@@ -291,3 +291,36 @@ def test_a_gap_is_raised_again_after_the_data_that_filled_the_last_one(rules):
     assert state.files[E].risk.missing == {}
     state, effects = step(state, ev("clock.tick", "2028-03-01T00:00:00+08:00", enterprise_id="*"), rules)
     assert {d.dedup_key.split(":")[2] for d in decisions(effects, "data.missing")} == {"sampling", "inspection"}
+
+
+def _undetermined_retest(microbial: bool):
+    """An original that failed (bromate, or with ``microbial`` 铜绿假单胞菌) and a re-test whose
+    bromate result is in a unit the catalogue does not read: the re-test is undetermined."""
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+    from tests.test_fold import _sample
+
+    doc = _sample("2026-03-25T09:00:00+08:00", True, True).model_dump(mode="json")
+    for item in doc["payload"]["items"]:
+        if item["item_code"] == "bromate":
+            item["unit"] = "MG/L"
+    return [parse_event(golden("enterprise.registered")), _sample("2026-03-10T09:00:00+08:00", False, False, microbial=microbial),
+            parse_event(doc)]
+
+
+@pytest.mark.parametrize("microbial", [False, True])
+def test_an_undetermined_re_test_is_named_as_the_credit_file_names_it(rules, microbial):
+    """One term for the verdict a supervisor reads: 无法判定 (the credit file's), never 待定 beside it."""
+    from qrisk.credit_report import VERDICT_ZH
+
+    state, effects = replay(_undetermined_retest(microbial), rules)
+    assert [s.judgement.verdict for s in state.files[E].samples][-1] == "undetermined"
+    if microbial:  # 不予复检: the warning names what the re-test said
+        (d,) = decisions(effects, "retest.inadmissible")
+        text = d.message_zh
+        assert "收到的复检结果（无法判定）" in text and d.evidence["retest_verdict"] == "undetermined"
+    else:
+        (e,) = [e for e in effects if e.kind == "sampling.overturned"]
+        text = e.data["message_zh"]
+        assert "复检结论为无法判定" in text
+    assert VERDICT_ZH["undetermined"] in text and "待定" not in text
