@@ -324,3 +324,20 @@ def test_an_undetermined_re_test_is_named_as_the_credit_file_names_it(rules, mic
         text = e.data["message_zh"]
         assert "复检结论为无法判定" in text
     assert VERDICT_ZH["undetermined"] in text and "待定" not in text
+
+
+def test_a_late_re_test_names_every_step_its_window_allows_for(rules):
+    """The window covers the request, the bureau's acceptance, the choice of the re-test lab, the
+    backup sample's transfer and the re-test itself: the refusal says so, not only ask + test."""
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+    from tests.test_fold import _sample
+
+    window = rules.policy.retest.result_within_days
+    late = dt.date(2026, 3, 10) + dt.timedelta(days=window + 5)
+    log = [parse_event(golden("enterprise.registered")), _sample("2026-03-10T09:00:00+08:00", False, False),
+           _sample(f"{late.isoformat()}T09:00:00+08:00", True, True)]
+    _, effects = replay(log, rules)
+    (d,) = decisions(effects, "retest.inadmissible")
+    assert d.evidence["reason"] == "late"
+    assert "受理、确定复检机构、移交备份样品和复检检验所需的时限" in d.message_zh and f"按 {window} 个自然日近似" in d.message_zh
