@@ -47,6 +47,13 @@ def test_unqualified_sample_severity_by_item_class(rules):
     assert d.evidence["event_ids"] == [state.files[E].samples[0].event_id] and d.evidence["item_class"] == "pathogen"
     assert "清源桶装水厂" in d.message_zh and "铜绿假单胞菌" in d.message_zh and "抽检不合格" in d.message_zh
     assert d.message_en.startswith("清源桶装水厂: 饮用纯净水")
+    # 铜绿假单胞菌 is a conditional pathogen (GB 19298's 微生物限量, not GB 29921): its class reads as such,
+    # while it weighs as a pathogen and admits no re-test
+    labelled = Rules(rules.catalogue, Policy.model_validate({"warnings": {"sampling_unqualified": {"template_zh": "【{item_class}】{items}"}}}))
+    _, effects = replay([registered(), pa_sample("2026-03-12T15:20:00+08:00", sample_no="DC26-1")], labelled)
+    [d] = decisions(effects, "sampling.unqualified")
+    assert d.message_zh == "【致病菌（含条件致病菌）】铜绿假单胞菌" and d.severity == "critical"
+    assert "pathogen" in rules.policy.retest.inadmissible_item_classes
     # a quality index (conductivity) over its limit is medium
     doc_items = [{"item_code": "conductivity", "item_name": "电导率", "values": [25.0], "unit": "µS/cm"}]
     _, effects = replay([registered(), ev("sampling.result", "2026-03-12T15:20:00+08:00", items=doc_items, sample_no="DC26-2")], rules)
@@ -265,7 +272,7 @@ def test_rules_are_policy_data(rules):
     }}))
     _, effects = replay([registered(), pa_sample("2026-03-12T15:20:00+08:00", sample_no="S-1")], custom)
     [d] = decisions(effects)
-    assert d.rule == "sampling.unqualified" and d.severity == "high" and d.message_zh == "【致病菌】清源桶装水厂 S-1"
+    assert d.rule == "sampling.unqualified" and d.severity == "high" and d.message_zh == "【致病菌（含条件致病菌）】清源桶装水厂 S-1"
     with pytest.raises(ValidationError, match="unknown placeholder"):
         Policy.model_validate({"warnings": {"fluctuation": {"template_zh": "{nmae}"}}})
 
