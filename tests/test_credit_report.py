@@ -304,7 +304,7 @@ def test_the_sampling_line_says_the_undetermined_batches_its_pass_rate_leaves_ou
     from tests.conftest import golden
     from tests.test_fluctuation import water_sample
 
-    days = [dt.date(2025, 3, 1) + dt.timedelta(days=30 * i) for i in range(4)]
+    days = [dt.date(2026, 1, 10) + dt.timedelta(days=30 * i) for i in range(4)]
     log = [parse_event(golden("enterprise.registered"))] + [water_sample(d, 0.8) for d in days[:2]]
     log.append(water_sample(days[2], 0.8, pa=(0, 45, 0, 0, 0)))
     doc = water_sample(days[3], 0.8).model_dump(mode="json")

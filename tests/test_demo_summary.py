@@ -212,14 +212,14 @@ def test_the_county_pass_rate_leaves_undetermined_samples_out_as_the_credit_file
     from tests.conftest import golden
     from tests.test_fluctuation import water_sample
 
-    days = [dt.date(2025, 3, 1) + dt.timedelta(days=30 * i) for i in range(5)]
+    days = [dt.date(2026, 1, 10) + dt.timedelta(days=30 * i) for i in range(5)]
     log = [parse_event(golden("enterprise.registered"))] + [water_sample(d, 0.8) for d in days[:3]]
     log.append(water_sample(days[3], 0.8, pa=(0, 45, 0, 0, 0)))
     doc = water_sample(days[4], 0.8).model_dump(mode="json")
     doc["payload"]["items"][1]["unit"] = "MG/L"
     log.append(parse_event(doc))
     state, effects = replay(log, rules)
-    s = summarise(state, log, effects, (dt.date(2025, 1, 1), dt.date(2025, 12, 31)))
+    s = summarise(state, log, effects, (days[0], days[-1]))
     assert {k: s["samples"][k] for k in ("total", "passed", "failed", "undetermined", "pass_rate")} == {
         "total": 5, "passed": 3, "failed": 1, "undetermined": 1, "pass_rate": 0.75}
     (e,) = s["enterprises"]
