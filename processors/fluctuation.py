@@ -142,6 +142,21 @@ def p_limits(p0: float, n: int, L: float = 3.0) -> tuple[float, float]:
     return max(0.0, p0 - half), min(1.0, p0 + half)
 
 
+def binomial_at_least(k: int, n: int, p: float) -> float:
+    """P(X ≥ k) for X ~ Binomial(n, p): the chance of at least k failures in n batches at the
+    reference rate.  With a handful of batches the p chart's normal limits mean little; this is
+    what the count itself says."""
+    return min(1.0, sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(max(k, 0), n + 1)))
+
+
+def chance_zh(p: float) -> str:
+    """A probability in per cent as a supervisor reads it: two significant figures, no exponent."""
+    pct = 100 * p
+    if pct < 0.01:
+        return "不足 0.01%"
+    return f"{pct:.0f}%" if pct >= 10 else f"{pct:.2g}%"
+
+
 def c_limits(c0: float, L: float = 3.0) -> tuple[float, float]:
     half = L * math.sqrt(c0)
     return max(0.0, c0 - half), c0 + half
@@ -273,14 +288,20 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
             # failures recur beyond what the reference rate explains
             if not pc.signalled and pc.failed >= 2 and pc.failed / pc.n > ucl:
                 pc.signalled = True
+                # the chance is the evidence: 2 of 2 is unlikely at the reference rate, yet no proof
+                # that the failures share a cause, so the text suggests and does not conclude
+                chance = binomial_at_least(pc.failed, pc.n, reference)
+                seen = (f"抽检 {pc.n} 批、不合格 {pc.failed} 批（{pc.failed / pc.n:.0%}），明显高于参考不合格率 {reference:.2%}（控制上限 {ucl:.1%}）："
+                        f"按此参考不合格率，{pc.n} 批中不合格 {pc.failed} 批及以上的概率约为 {chance_zh(chance)}")
                 out.append({
                     "chart": "p", "rule": "rule1", "scope": scope, "category": category, "period": period,
                     "value": pc.failed / pc.n, "n": pc.n, "failed": pc.failed, "center": reference,
-                    "lcl": lcl, "ucl": ucl,
-                    "text_zh": (f"{period_zh(period)}抽检 {pc.n} 批、不合格 {pc.failed} 批（{pc.failed / pc.n:.0%}），高于参考不合格率 {reference:.2%} 下的控制上限 {ucl:.1%}，不合格不是偶然"
+                    "lcl": lcl, "ucl": ucl, "p_at_least": chance,
+                    "text_zh": (f"{period_zh(period)}{seen}，提示可能存在系统性问题"
                                 if scope == "enterprise" else
-                                f"本县{_CATEGORY_ZH.get(category, category)}类 {period_zh(period)}抽检 {pc.n} 批、不合格 {pc.failed} 批（{pc.failed / pc.n:.0%}），高于参考不合格率 {reference:.2%} 下的控制上限 {ucl:.1%}"),
-                    "text_en": f"{period}: failure rate {pc.failed}/{pc.n} above the upper limit {ucl:.1%} for the reference rate {reference:.2%} ({scope})",
+                                f"本县{_CATEGORY_ZH.get(category, category)}类 {period_zh(period)}{seen}"),
+                    "text_en": (f"{period}: failure rate {pc.failed}/{pc.n} above the upper limit {ucl:.1%} for the reference rate {reference:.2%} ({scope}); "
+                                f"P(at least {pc.failed} of {pc.n} at the reference rate) = {chance:.2g}"),
                     "evidence": {
                         "pareto_enterprise": _sorted_counts(fs.failing_items),
                         "pareto_category": _sorted_counts(rates.failing_items),

@@ -66,7 +66,7 @@ FACTOR_ZH = {
     "credit.campaign_tier": "提档升级分档",
     "credit.rectification_rejected": "整改复查未通过（累计）",
     "credit.rectification_overdue": "整改逾期（累计）",
-    "credit.serious_dishonesty": "列入严重失信名单",
+    "credit.serious_dishonesty": "列入严重违法失信名单",
 }
 FACTOR_EN = {
     "static.category": "food category",

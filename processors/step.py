@@ -289,7 +289,7 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
         effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
 
 
-_VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "待定"}
+_VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定"}
 
 
 def _failed(judgement: Any, event: Envelope, enterprise_id: str, base: dict[str, Any]) -> Effect:
@@ -326,8 +326,8 @@ def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) ->
     gap = (retest.occurred_at - original.occurred_at).days
     if window is not None and gap > window:
         # an announcement's date can come after its re-test: only a re-test too long after counts
-        return "late", (f"复检结果在原检验结论后 {gap} 天才收到，超出复检申请（收到检验结论之日起7个工作日内）"
-                        f"和复检所需的时限（按 {window} 个自然日近似）")
+        return "late", (f"复检结果在原检验结论后 {gap} 天才收到，超出复检申请（收到检验结论之日起7个工作日内）、"
+                        f"受理、确定复检机构、移交备份样品和复检检验所需的时限（按 {window} 个自然日近似）")
     return None
 
 

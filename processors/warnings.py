@@ -55,9 +55,12 @@ RULES = WARNING_RULES
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}  # critical 0 … low 3
 # 食品安全法: a permitted additive used where GB 2760 does not allow it is 超范围使用食品添加剂 (第一百二十四条);
-# 非法添加 is adding a non-food substance (第一百二十三条), which a GB 2760 additive is not
+# 非法添加 is adding a non-food substance (第一百二十三条), which a GB 2760 additive is not.
+# The pathogen class holds GB 29921's pathogens and also water's 铜绿假单胞菌, a conditional pathogen
+# (条件致病菌) among GB 19298's 微生物限量, which GB 29921 does not cover: it weighs as a pathogen, but
+# to call it a 致病菌 outright is wrong
 _CLASS_ZH = {
-    "pathogen": "致病菌", "indicator_microbe": "微生物指标", "additive_not_permitted": "超范围使用食品添加剂（不得使用）",
+    "pathogen": "致病菌（含条件致病菌）", "indicator_microbe": "微生物指标", "additive_not_permitted": "超范围使用食品添加剂（不得使用）",
     "additive": "食品添加剂超限", "contaminant": "污染物", "chemical": "理化指标", "quality_index": "品质指标",
 }
 _NEAR_LIMIT = frozenset({"cpk_low", "ewma_near_limit", "result_near_limit"})
@@ -216,7 +219,7 @@ def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDeci
     fields = {"text": text, "where": where, "chart": chart, "series": d.get("series") or d.get("period") or ""}
     evidence: dict[str, Any] = {"event_ids": [eff.event_id], "chart": chart, "scope": scope, "rules": sorted(r for r in fired if r),
                                 "value": d.get("value"), "center": d.get("center"), "lcl": d.get("lcl"), "ucl": d.get("ucl")}
-    for k in ("series", "period", "sample_no", "item_code", "usl", "n", "failed"):
+    for k in ("series", "period", "sample_no", "item_code", "usl", "n", "failed", "p_at_least"):
         if d.get(k) is not None:
             evidence[k] = d[k]
     if scope == "category":
@@ -387,7 +390,7 @@ def _disagrees(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisi
                      f"{file.enterprise_id}:judgement.disagrees:{d.get('sample_no', '')}", fields, evidence, rules)
 
 
-_VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "待定"}
+_VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定"}
 
 
 _RETEST_REASON_EN = {

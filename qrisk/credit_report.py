@@ -65,6 +65,12 @@ SECTION_ZH = {
     "rectifications": "整改", "enforcements": "行政处罚记录", "interviews": "约谈记录", "series": "质量波动监测序列", "signals": "质量波动信号", "warnings": "预警",
     "campaign": "提档升级",
 }
+# what a heading's count counts: a bare "（10）" under the risk score read as a score; the grade history
+# counts evaluations, most of which leave the grade as it was, not changes
+COUNT_ZH = {
+    "contributions": "{n} 项", "grade_history": "评定 {n} 次", "samples": "{n} 条", "complaints": "{n} 件", "inspections": "{n} 次",
+    "rectifications": "{n} 项", "enforcements": "{n} 件", "interviews": "{n} 次", "warnings": "{n} 条", "campaign": "{n} 项",
+}
 
 
 def _local(moment: dt.datetime | None, offset: int, with_time: bool = True) -> str:
@@ -181,7 +187,9 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         ("食品类别", CATEGORY_ZH.get(p.category, p.category) if p else "未登记"), ("生产规模", SCALE_ZH.get(p.scale, p.scale) if p else ""),
         ("供应人群", "" if not p else "未登记" if p.population_served is None else f"{p.population_served} 人"),
         ("提档升级档次", _tier_text(p.campaign_tier) if p else ""), ("登记时间", _local(file.registered_at, off)),
+        # the rate leaves the undetermined batches out: they are said, or the counts do not add up to it
         ("抽检", f"{file.counts.samples} 批次，不合格 {file.counts.samples_failed} 批次"
+                + (f"，无法判定 {file.counts.samples_undetermined} 批次" if file.counts.samples_undetermined else "")
                 + (f"，合格率 {100 * file.pass_rate:.1f}%" if file.pass_rate is not None else "")),
         ("投诉", f"{file.counts.complaints} 件，经核实 {file.counts.complaints_verified} 件"),
         ("现场检查", f"{file.counts.inspections} 次，不符合 {file.counts.inspections_nonconforming} 次"),
@@ -380,7 +388,7 @@ def render_text(report: dict[str, Any]) -> str:
                        if w.get("dedup_key", "").startswith(f"{report['enterprise_id']}:fluctuation:p:")]
             lines += ["", f"【{SECTION_ZH[section]}】（{series_heading_zh(total, len(rows), periods)}）"]
         else:
-            lines += ["", f"【{SECTION_ZH[section]}】（{len(rows)}）"]
+            lines += ["", f"【{SECTION_ZH[section]}】（{COUNT_ZH[section].format(n=len(rows))}）"]
         if not rows:
             lines.append("  （无）")
             continue

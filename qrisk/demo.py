@@ -550,7 +550,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             if s.judgement.verdict != "fail":  # type: ignore[union-attr]
                 continue
             items = [(i.item_code, i.item_name or i.item_code) for i in s.judgement.items if i.verdict == "fail"]
-            items += [(f"sum_of_ratios:{c.group}", _sum_name(c.group)) for c in s.judgement.sum_checks if c.verdict == "fail"]
+            items += [(f"sum_of_ratios:{c.group}", _sum_name(c)) for c in s.judgement.sum_checks if c.verdict == "fail"]
             by_item.update(items)
             failed_samples.append({"enterprise_id": eid, "name": names[eid], "sample_no": s.sample_no, "product": s.product, "sampled_on": s.sampled_on.isoformat(), "items": [code for code, _ in items]})
     # the early warnings are the rules' decisions (warning.raised), the very ones the alerts are made of:
@@ -575,7 +575,8 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
         enterprises.append({
             "enterprise_id": eid, "name": names[eid], "category": f.profile.category if f.profile else None,
             "risk_grade": f.risk.grade, "risk_score": f.risk.score,
-            "town": f.profile.town if f.profile else None, "samples": f.counts.samples, "failed": f.counts.samples_failed,
+            "town": f.profile.town if f.profile else None, "samples": f.counts.samples, "passed": f.counts.samples_passed,
+            "failed": f.counts.samples_failed, "undetermined": f.counts.samples_undetermined,
             "pass_rate": None if f.pass_rate is None else round(f.pass_rate, 4),
             "complaints_verified": f.counts.complaints_verified, "inspections": f.counts.inspections,
             "rectifications_open": f.counts.rectifications_open, "rectifications_overdue": f.counts.rectifications_overdue,
@@ -590,7 +591,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             day = s.sampled_on.isoformat()
             items = [i for i in s.judgement.items if i.verdict == "fail"]  # type: ignore[union-attr]
             sums = [c for c in s.judgement.sum_checks if c.verdict == "fail"]  # type: ignore[union-attr]
-            first_failure.setdefault(eid, (day, [i.item_name or i.item_code for i in items] + [_sum_name(c.group) for c in sums]))
+            first_failure.setdefault(eid, (day, [i.item_name or i.item_code for i in items] + [_sum_name(c) for c in sums]))
             for code in [i.item_code for i in items] + [m.item_code for c in sums for m in c.members]:
                 first_item_failure.setdefault((eid, code), day)
     fluctuations: dict[tuple[str, str], dict[str, Any]] = {}
@@ -613,7 +614,9 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
         })
         entry["signals"] += 1
     samples = sum(x["samples"] for x in enterprises)
+    passed = sum(x["passed"] for x in enterprises)
     failed = sum(x["failed"] for x in enterprises)
+    undetermined = sum(x["undetermined"] for x in enterprises)
     open_rect = [
         {"enterprise_id": eid, "name": names[eid], "rectification_id": r.rectification_id, "what": r.what, "deadline": r.deadline.isoformat(), "status": r.status, "overdue": r.overdue}
         for eid, f in sorted(state.files.items()) for r in f.rectifications if r.status != "verified"
@@ -635,7 +638,9 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
         "enterprises": enterprises,
         "riskiest": [r["enterprise_id"] for r in rank(state, span[1])],
         "events": {"total": len(events), "by_type": dict(sorted(Counter(e.event_type for e in events).items()))},
-        "samples": {"total": samples, "failed": failed, "pass_rate": round((samples - failed) / samples, 4) if samples else None,
+        # the rate over the judged samples, as each credit file's: an undetermined sample is no 合格
+        "samples": {"total": samples, "passed": passed, "failed": failed, "undetermined": undetermined,
+                    "pass_rate": round(passed / (passed + failed), 4) if passed + failed else None,
                     "retests": sum(1 for e in events if getattr(e.payload, "retest", False)),
                     "overturned": sum(1 for e in effects if e.kind == "sampling.overturned")},
         "failures": {
@@ -699,7 +704,9 @@ def render_text(summary: dict[str, Any]) -> str:
         f"风险等级、整改逾期截至 {summary['period']['to']} 日终",
         "",
         f"事件 {summary['events']['total']} 条：" + "，".join(f"{EVENT_TYPE_ZH.get(k, k)} {v}" for k, v in summary["events"]["by_type"].items()),
-        f"抽检 {summary['samples']['total']} 批次，不合格 {summary['samples']['failed']} 批次，合格率 {100 * (summary['samples']['pass_rate'] or 0):.1f}%"
+        f"抽检 {summary['samples']['total']} 批次，不合格 {summary['samples']['failed']} 批次"
+        + (f"，无法判定 {summary['samples']['undetermined']} 批次" if summary["samples"]["undetermined"] else "")
+        + ("，合格率 —" if summary["samples"]["pass_rate"] is None else f"，合格率 {100 * summary['samples']['pass_rate']:.1f}%")
         + (f"（复检 {summary['samples']['retests']} 批次，改判合格 {summary['samples']['overturned']} 批次）" if summary["samples"]["retests"] else ""),
         "",
         "不合格项目（不合格批次）：",
@@ -714,8 +721,9 @@ def render_text(summary: dict[str, Any]) -> str:
         e = by_id[eid]
         rate = "—" if e["pass_rate"] is None else f"{100 * e['pass_rate']:.1f}%"  # one decimal, as the credit file
         grade = f"{e['risk_grade']}级 {e['risk_score']:g} 分" if e["risk_grade"] else "未分级"
+        undetermined = f"无法判定 {e['undetermined']} 批，" if e["undetermined"] else ""
         lines.append(f"  {e['enterprise_id']} {e['name']}（{CATEGORY_ZH.get(e['category'], '')}，{e['town']}）：{grade}；抽检 {e['samples']} 批，"
-                     f"不合格 {e['failed']} 批，合格率 {rate}，核实投诉 {e['complaints_verified']} 件，逾期整改 {e['rectifications_overdue']} 项")
+                     f"不合格 {e['failed']} 批，{undetermined}合格率 {rate}，核实投诉 {e['complaints_verified']} 件，逾期整改 {e['rectifications_overdue']} 项")
     # counted as the alerts are made: every rule's decisions, under the title its alerts carry
     lines += ["", f"预警 {len(summary['warnings'])} 条（按预警规则）：" + "，".join(
         f"{r['title_zh']} {r['count']}" + ("（含" + "、".join(f"{t} {n}" for t, n in r["variants"].items()) + "）" if r["variants"] else "")
@@ -767,8 +775,10 @@ def _tiers(counts: dict[str, int]) -> str:
     return "、".join(f"{'未分档' if k == 'unrated' else k + '档'}{v}家" for k, v in counts.items())
 
 
-def _sum_name(group: str) -> str:
-    return f"{'防腐剂' if group == 'preservative' else group}比例之和"
+def _sum_name(check: Any) -> str:
+    """The failed item as SAMR names it, which the catalogue gives each group, as the credit file and
+    the alerts print it; a judgement stored before the name was kept falls back on the group's function."""
+    return check.item_name or f"{check.group_name}比例之和"
 
 
 def _lead_zh(f: dict[str, Any]) -> str:

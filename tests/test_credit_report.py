@@ -43,6 +43,17 @@ def test_report_sections_in_chinese(county, rules):
         assert heading in text
 
 
+def test_a_headings_count_says_what_it_counts(county, rules):
+    """A bare "【风险分构成】（10）" under "风险分 81" reads as a score: every count in a heading has its unit."""
+    _, state = county
+    report = build_report(state.files["W03"], rules)
+    text = render_text(report)
+    assert f"【风险分构成】（{len(report['contributions'])} 项）" in text
+    assert f"【等级变化】（评定 {len(report['grade_history'])} 次）" in text
+    assert f"【抽检记录】（{len(report['samples'])} 条）" in text and f"【预警】（{len(report['warnings'])} 条）" in text
+    assert not re.search(r"】（\d+）", text)
+
+
 def test_failed_samples_carry_their_judgement(county, rules):
     _, state = county
     report = build_report(state.files["W03"], rules)
@@ -286,3 +297,19 @@ def test_a_passed_acceptance_shows_what_it_must_be_checked_against(county, rules
     checks = [r for r in rows if r["item"].startswith("验收须核实·")]
     assert checks and all(r["status"] == "须核实" and r["detail"] for r in checks)
     assert any("行政处罚" in r["item"] for r in checks)  # the penalty of 2025-11-14, before its acceptance
+
+
+def test_the_sampling_line_says_the_undetermined_batches_its_pass_rate_leaves_out(rules):
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+    from tests.test_fluctuation import water_sample
+
+    days = [dt.date(2026, 1, 10) + dt.timedelta(days=30 * i) for i in range(4)]
+    log = [parse_event(golden("enterprise.registered"))] + [water_sample(d, 0.8) for d in days[:2]]
+    log.append(water_sample(days[2], 0.8, pa=(0, 45, 0, 0, 0)))
+    doc = water_sample(days[3], 0.8).model_dump(mode="json")
+    doc["payload"]["items"][1]["unit"] = "MG/L"  # not a unit the catalogue reads: undetermined
+    log.append(parse_event(doc))
+    (f,) = replay(log, rules)[0].files.values()
+    labels = {row["label"]: row["value"] for row in build_report(f, rules)["profile"]}
+    assert labels["抽检"] == "4 批次，不合格 1 批次，无法判定 1 批次，合格率 66.7%"

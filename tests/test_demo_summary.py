@@ -203,9 +203,60 @@ def test_pass_rates_have_one_decimal_as_in_the_credit_file(summary, text):
     assert not re.search(r"合格率 \d+%", text)
 
 
+def test_the_county_pass_rate_leaves_undetermined_samples_out_as_the_credit_file_does(rules):
+    """An undetermined sample (here a unit the catalogue does not read) is no 合格: the county's rate is
+    passed / (passed + failed), as each enterprise's, and the undetermined batches are said beside the counts."""
+    from processors.step import replay
+    from qrisk.demo import render_text, summarise
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+    from tests.test_fluctuation import water_sample
+
+    days = [dt.date(2026, 1, 10) + dt.timedelta(days=30 * i) for i in range(5)]
+    log = [parse_event(golden("enterprise.registered"))] + [water_sample(d, 0.8) for d in days[:3]]
+    log.append(water_sample(days[3], 0.8, pa=(0, 45, 0, 0, 0)))
+    doc = water_sample(days[4], 0.8).model_dump(mode="json")
+    doc["payload"]["items"][1]["unit"] = "MG/L"
+    log.append(parse_event(doc))
+    state, effects = replay(log, rules)
+    s = summarise(state, log, effects, (days[0], days[-1]))
+    assert {k: s["samples"][k] for k in ("total", "passed", "failed", "undetermined", "pass_rate")} == {
+        "total": 5, "passed": 3, "failed": 1, "undetermined": 1, "pass_rate": 0.75}
+    (e,) = s["enterprises"]
+    assert e["pass_rate"] == s["samples"]["pass_rate"] and e["undetermined"] == 1
+    text = render_text(s)
+    assert "抽检 5 批次，不合格 1 批次，无法判定 1 批次，合格率 75.0%" in text
+    assert "抽检 5 批，不合格 1 批，无法判定 1 批，合格率 75.0%" in text
+
+
+def test_no_undetermined_batches_no_word_of_them(summary, text):
+    assert summary["samples"]["undetermined"] == 0
+    assert "无法判定" not in text.split("不合格项目")[0]
+    s = summary["samples"]
+    assert s["pass_rate"] == round(s["passed"] / (s["passed"] + s["failed"]), 4)
+
+
+def test_the_sum_of_ratios_item_is_named_as_the_catalogue_names_its_group(summary, text, rules):
+    """SAMR's item name, as the credit file and the alerts print it, for any group (not 防腐剂 hard-coded)."""
+    from qrisk.demo import _sum_name
+
+    named = next(g.item_name_zh for g in rules.catalogue.categories["pastry"].sum_of_ratios if g.group == "preservative")
+    assert named == "防腐剂混合使用时各自用量占其最大使用量的比例之和"
+    by_item = {r["item_code"]: r["item_name"] for r in summary["failures"]["by_item"]}
+    assert by_item["sum_of_ratios:preservative"] == named
+    assert f"  {named} " in text and "防腐剂比例之和" not in text
+
+    class Check:  # another group's check, and one judged before the name was kept
+        def __init__(self, item_name, group_name):
+            self.item_name, self.group_name, self.group = item_name, group_name, "antioxidant"
+
+    assert _sum_name(Check("抗氧化剂混合使用时各自用量占其最大使用量的比例之和", "抗氧化剂")) == "抗氧化剂混合使用时各自用量占其最大使用量的比例之和"
+    assert _sum_name(Check("", "抗氧化剂")) == "抗氧化剂比例之和"
+
+
 def test_each_count_names_its_unit(text):
     block = text.split("风险最高的企业（按风险等级、风险分）：\n")[1].split("\n\n")[0].splitlines()
-    assert all(re.search(r"抽检 \d+ 批，不合格 \d+ 批，合格率 [\d.]+%，核实投诉 \d+ 件，逾期整改 \d+ 项$", line) for line in block), block
+    assert all(re.search(r"抽检 \d+ 批，不合格 \d+ 批，(无法判定 \d+ 批，)?合格率 [\d.]+%，核实投诉 \d+ 件，逾期整改 \d+ 项$", line) for line in block), block
     failures = text.split("不合格项目（不合格批次）：\n")[1].split("\n\n")[0].splitlines()
     assert failures and all(re.search(r"\d+ 批$", line) for line in failures)
     signals = text.split("质量波动（早发现）：")[1].split("\n\n")[0].splitlines()[1:]

@@ -136,6 +136,19 @@ def test_recurring_failures_signal_on_the_enterprise_p_chart(rules):
     assert signals(effects, chart="p", scope="category")
 
 
+def test_the_chance_of_so_many_failures_is_the_binomial_tail():
+    from math import comb
+
+    from processors.fluctuation import binomial_at_least, chance_zh
+
+    assert binomial_at_least(2, 2, 0.019) == pytest.approx(0.019 ** 2)
+    assert binomial_at_least(2, 6, 0.019) == pytest.approx(1 - 0.981 ** 6 - 6 * 0.019 * 0.981 ** 5)
+    assert binomial_at_least(3, 20, 0.019) == pytest.approx(sum(comb(20, i) * 0.019 ** i * 0.981 ** (20 - i) for i in range(3, 21)))
+    assert binomial_at_least(0, 5, 0.3) == pytest.approx(1.0)
+    # per cent, two significant figures, never an exponent a supervisor cannot read
+    assert [chance_zh(p) for p in (0.019 ** 2, 0.0051, 0.035, 0.5, 1e-9)] == ["0.036%", "0.51%", "3.5%", "50%", "不足 0.01%"]
+
+
 def test_the_reference_failure_rate_is_the_category_s(rules):
     events = [parse_event(golden("enterprise.registered"))]
     events += [water_sample(dt.date(2025, 1, 10), 0.8, pa=(0, 3, 0, 0, 0)), water_sample(dt.date(2025, 2, 10), 0.8, pa=(0, 0, 9, 0, 0))]

@@ -18,7 +18,7 @@ def test_the_p_chart_evidence_is_in_per_cent_as_its_message(rules):
     c.feed(registered("2026-01-05T09:00:00+08:00"), failing("2026-02-10T10:00:00+08:00"), failing("2026-03-10T10:00:00+08:00"))
     alerts = [a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"]
     mine = next(a for a in alerts if a.dedup_key == f"{E}:fluctuation:p:2026Q1")
-    assert "抽检 2 批、不合格 2 批（100%），高于参考不合格率 1.90% 下的控制上限 30.9%" in mine.message_zh
+    assert "抽检 2 批、不合格 2 批（100%），明显高于参考不合格率 1.90%（控制上限 30.9%）" in mine.message_zh
     assert re.fullmatch(r"抽样编号 S-\d+；不合格率 100%（抽检 2 批、不合格 2 批），中心线（参考不合格率）1\.90%、上控制限 30\.9%", evidence_zh(mine))
     county = next(a for a in alerts if a.dedup_key.startswith("county:packaged_water:fluctuation:p:"))
     assert "；不合格率 100%（抽检 2 批、不合格 2 批），中心线（参考不合格率）1.90%" in evidence_zh(county)
@@ -57,3 +57,21 @@ def test_the_credit_file_heading_of_its_charts_counts_pass_rate_signals(rules):
     assert periods == ["2026Q1"]
     assert series_heading_zh(len(fs.series), 0, periods) == f"共 {len(fs.series)} 个，出现信号的 0 个；抽检不合格率控制图（p 图）出现信号 1 次：2026年第1季度"
     assert series_heading_zh(42, 0, []) == "共 42 个，出现信号的 0 个"
+
+
+def test_two_failures_of_two_suggest_a_systematic_problem_with_the_chance_that_says_so(rules):
+    """2 of 2 batches over a 1.9 % reference: the p chart's normal limit (30.9 %) means little at n = 2,
+    so the text quotes the chance of so many failures, P(X ≥ 2 | 2, 0.019) = 0.019² = 0.036 %, and
+    suggests (可能) a systematic problem rather than ruling out chance."""
+    _, effects = replay([registered("2026-01-05T09:00:00+08:00"), failing("2026-02-10T10:00:00+08:00"),
+                         failing("2026-03-10T10:00:00+08:00")], rules)
+    (d,) = [d for d in decisions(effects, "fluctuation.signal") if d.evidence.get("scope") == "enterprise"]
+    assert "按此参考不合格率，2 批中不合格 2 批及以上的概率约为 0.036%，提示可能存在系统性问题" in d.message_zh
+    assert "不是偶然" not in d.message_zh
+    assert abs(d.evidence["p_at_least"] - 0.019 ** 2) < 1e-15
+    (p,) = [e for e in effects if e.kind == "fluctuation.signal" and e.data.get("scope") == "enterprise"]
+    assert p.data["p_at_least"] == d.evidence["p_at_least"] and "P(at least 2 of 2 at the reference rate) = 0.00036" in p.data["text_en"]
+    # the county's chart quotes its chance too, and leaves the cause to the enterprises' own charts
+    (county,) = [d for d in decisions(effects, "fluctuation.signal") if d.evidence.get("scope") == "category"]
+    assert "的概率约为" in county.message_zh and "系统性问题" not in county.message_zh
+

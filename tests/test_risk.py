@@ -188,6 +188,10 @@ def test_serious_dishonesty_goes_straight_to_d(rules):
     f = state.files[E]
     assert f.risk.grade == "D" and f.risk.current.override == "serious_dishonesty"
     assert any(c.factor == "credit.serious_dishonesty" for c in f.risk.current.contributions)
+    # by SAMR's name for the list (市场监督管理严重违法失信名单), as the decisions and the README say it
+    from processors.risk import reasons_zh
+
+    assert reasons_zh(f.risk.current)[0] == "列入严重违法失信名单：直接定为 D 级"
 
 
 def test_no_grade_without_a_registration(rules):

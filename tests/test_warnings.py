@@ -47,6 +47,13 @@ def test_unqualified_sample_severity_by_item_class(rules):
     assert d.evidence["event_ids"] == [state.files[E].samples[0].event_id] and d.evidence["item_class"] == "pathogen"
     assert "清源桶装水厂" in d.message_zh and "铜绿假单胞菌" in d.message_zh and "抽检不合格" in d.message_zh
     assert d.message_en.startswith("清源桶装水厂: 饮用纯净水")
+    # 铜绿假单胞菌 is a conditional pathogen (GB 19298's 微生物限量, not GB 29921): its class reads as such,
+    # while it weighs as a pathogen and admits no re-test
+    labelled = Rules(rules.catalogue, Policy.model_validate({"warnings": {"sampling_unqualified": {"template_zh": "【{item_class}】{items}"}}}))
+    _, effects = replay([registered(), pa_sample("2026-03-12T15:20:00+08:00", sample_no="DC26-1")], labelled)
+    [d] = decisions(effects, "sampling.unqualified")
+    assert d.message_zh == "【致病菌（含条件致病菌）】铜绿假单胞菌" and d.severity == "critical"
+    assert "pathogen" in rules.policy.retest.inadmissible_item_classes
     # a quality index (conductivity) over its limit is medium
     doc_items = [{"item_code": "conductivity", "item_name": "电导率", "values": [25.0], "unit": "µS/cm"}]
     _, effects = replay([registered(), ev("sampling.result", "2026-03-12T15:20:00+08:00", items=doc_items, sample_no="DC26-2")], rules)
@@ -265,7 +272,7 @@ def test_rules_are_policy_data(rules):
     }}))
     _, effects = replay([registered(), pa_sample("2026-03-12T15:20:00+08:00", sample_no="S-1")], custom)
     [d] = decisions(effects)
-    assert d.rule == "sampling.unqualified" and d.severity == "high" and d.message_zh == "【致病菌】清源桶装水厂 S-1"
+    assert d.rule == "sampling.unqualified" and d.severity == "high" and d.message_zh == "【致病菌（含条件致病菌）】清源桶装水厂 S-1"
     with pytest.raises(ValidationError, match="unknown placeholder"):
         Policy.model_validate({"warnings": {"fluctuation": {"template_zh": "{nmae}"}}})
 
@@ -291,3 +298,53 @@ def test_a_gap_is_raised_again_after_the_data_that_filled_the_last_one(rules):
     assert state.files[E].risk.missing == {}
     state, effects = step(state, ev("clock.tick", "2028-03-01T00:00:00+08:00", enterprise_id="*"), rules)
     assert {d.dedup_key.split(":")[2] for d in decisions(effects, "data.missing")} == {"sampling", "inspection"}
+
+
+def _undetermined_retest(microbial: bool):
+    """An original that failed (bromate, or with ``microbial`` 铜绿假单胞菌) and a re-test whose
+    bromate result is in a unit the catalogue does not read: the re-test is undetermined."""
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+    from tests.test_fold import _sample
+
+    doc = _sample("2026-03-25T09:00:00+08:00", True, True).model_dump(mode="json")
+    for item in doc["payload"]["items"]:
+        if item["item_code"] == "bromate":
+            item["unit"] = "MG/L"
+    return [parse_event(golden("enterprise.registered")), _sample("2026-03-10T09:00:00+08:00", False, False, microbial=microbial),
+            parse_event(doc)]
+
+
+@pytest.mark.parametrize("microbial", [False, True])
+def test_an_undetermined_re_test_is_named_as_the_credit_file_names_it(rules, microbial):
+    """One term for the verdict a supervisor reads: 无法判定 (the credit file's), never 待定 beside it."""
+    from qrisk.credit_report import VERDICT_ZH
+
+    state, effects = replay(_undetermined_retest(microbial), rules)
+    assert [s.judgement.verdict for s in state.files[E].samples][-1] == "undetermined"
+    if microbial:  # 不予复检: the warning names what the re-test said
+        (d,) = decisions(effects, "retest.inadmissible")
+        text = d.message_zh
+        assert "收到的复检结果（无法判定）" in text and d.evidence["retest_verdict"] == "undetermined"
+    else:
+        (e,) = [e for e in effects if e.kind == "sampling.overturned"]
+        text = e.data["message_zh"]
+        assert "复检结论为无法判定" in text
+    assert VERDICT_ZH["undetermined"] in text and "待定" not in text
+
+
+def test_a_late_re_test_names_every_step_its_window_allows_for(rules):
+    """The window covers the request, the bureau's acceptance, the choice of the re-test lab, the
+    backup sample's transfer and the re-test itself: the refusal says so, not only ask + test."""
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+    from tests.test_fold import _sample
+
+    window = rules.policy.retest.result_within_days
+    late = dt.date(2026, 3, 10) + dt.timedelta(days=window + 5)
+    log = [parse_event(golden("enterprise.registered")), _sample("2026-03-10T09:00:00+08:00", False, False),
+           _sample(f"{late.isoformat()}T09:00:00+08:00", True, True)]
+    _, effects = replay(log, rules)
+    (d,) = decisions(effects, "retest.inadmissible")
+    assert d.evidence["reason"] == "late"
+    assert "受理、确定复检机构、移交备份样品和复检检验所需的时限" in d.message_zh and f"按 {window} 个自然日近似" in d.message_zh
