@@ -58,6 +58,8 @@ SIGNALS = f"""
 
 # GB 2760 groups whose sum of ratios is judged (the catalogue's sum_of_ratios blocks; a test keeps them equal)
 GROUPS_ZH = {"preservative": "防腐剂"}
+# SAMR's item name of each group's sum, as the credit file and alerts print it
+SUM_ITEMS_ZH = {"preservative": "防腐剂混合使用时各自用量占其最大使用量的比例之和"}
 
 ALERT_STATE_ZH = "transform({0}, ['open', 'acknowledged', 'rectifying', 'verified', 'closed'], ['待处置', '已确认', '整改中', '整改已复查', '已关闭'], {0})"
 # the campaign's stages in their order (processors.campaign.STAGES; a test keeps them equal)
@@ -65,6 +67,10 @@ CAMPAIGN_STAGES = ["mobilisation", "tiering", "training", "assistance", "self_im
 STAGE_ORDER = "transform({0}, " + str(CAMPAIGN_STAGES) + ", " + str(list(range(1, len(CAMPAIGN_STAGES) + 1))) + ", 0)"
 
 GRADE_COLOURS = [(None, "green"), (40.0, "yellow"), (60.0, "orange"), (80.0, "red")]
+
+
+def _sum_items_zh(code: str) -> str:
+    return f"transform({code}, {list(SUM_ITEMS_ZH)}, {list(SUM_ITEMS_ZH.values())}, concat({_groups_zh(code)}, '比例之和'))"
 
 
 def _groups_zh(code: str) -> str:
@@ -83,7 +89,7 @@ def county() -> dict[str, Any]:
               f"SELECT round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率` "
               f"FROM {FINAL_SAMPLES} AND $__dateFilter(sampled_on)",
               w=4, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")],
-              description="合格批次 / 已判定批次（待定的不计）"),
+              description="合格批次 / 已判定批次（无法判定的不计）"),
         panel("stat", "预警", f"SELECT count() AS `预警` FROM ({WARNINGS}) WHERE $__timeFilter(occurred_at)", w=4, h=4,
               thresholds=[(None, "green"), (1.0, "orange")], description="时间范围内的早期预警（warning.raised）"),
         panel("stat", "整改逾期", f"SELECT count() AS `逾期` FROM {EFFECTS} WHERE kind = 'rectification.overdue' AND $__timeFilter(occurred_at)",
@@ -98,7 +104,7 @@ def county() -> dict[str, Any]:
               f"SELECT grade AS `等级`, count() AS `企业数` FROM ({CURRENT_GRADES}) GROUP BY grade ORDER BY grade",
               w=6, h=8, options={"reduceOptions": {"values": True, "calcs": ["lastNotNull"]}, "pieType": "donut"}),
         panel("barchart", "不合格项目排行",
-              f"""SELECT if(startsWith(code, 'sum_of_ratios:'), concat({_groups_zh("substring(code, 15)")}, '比例之和'),
+              f"""SELECT if(startsWith(code, 'sum_of_ratios:'), {_sum_items_zh("substring(code, 15)")},
                             if(item_name = '', code, item_name)) AS `项目`, batches AS `不合格批次`
                   FROM (SELECT arrayJoin(failed_items) AS code, count() AS batches FROM {FINAL_SAMPLES}
                         AND verdict = 'fail' AND $__dateFilter(sampled_on) GROUP BY code) AS failures
@@ -168,7 +174,7 @@ def enterprise() -> dict[str, Any]:
               options={"legend": {"showLegend": False}}),
         panel("table", "抽检记录",
               f"""SELECT sampled_on AS `抽样日期`, sample_no AS `抽样编号`, product AS `产品`,
-                         transform(verdict, ['pass', 'fail', 'undetermined'], ['合格', '不合格', '待定'], verdict) AS `结论`,
+                         transform(verdict, ['pass', 'fail', 'undetermined'], ['合格', '不合格', '无法判定'], verdict) AS `结论`,
                          arrayStringConcat(failed_items, '、') AS `不合格项目`, event_id AS `事件`
                   FROM {FINAL_SAMPLES} AND {where} AND $__dateFilter(sampled_on) ORDER BY sampled_on DESC, event_id""",
               w=24, h=8),

@@ -1,7 +1,7 @@
 """What the door can tell a lab about a valid result qrisk will keep but cannot judge.
 
 A misspelt item code, a unit nobody can read or convert, a negative reading: the event is a
-fact and is accepted (the credit file shows the item as 待定 and says why), but the sender
+fact and is accepted (the credit file shows the item as 无法判定 and says why), but the sender
 should learn it in the answer, not months later from a supervisor.  The catalogue decides, the
 same one the fold judges with (a lab integrator reads it at ``GET /v1/catalogue`` or in the
 ``catalogue.json`` of ``qrisk schema export``).
@@ -37,7 +37,7 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
                             f"{product} falls under {excluded.standard}, which the catalogue does not hold: the items it does not "
                             f"share with the catalogued standards will be not applicable and the sample undetermined",
                             f"{excluded.name_zh}适用 {excluded.standard}（标准目录未收录）：目录中按其他标准（如 GB 19298-2014）规定的项目不予判定，"
-                            f"样品结论将为待定"))
+                            f"样品结论将为无法判定"))
     in_scope = catalogue.index.rules_for(category, product) if category is not None else {}
     for i, test in enumerate(event.payload.items):
         problem = _item_problem(catalogue, category, test.item_code, test.unit)
@@ -49,23 +49,23 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
             scope = catalogue.categories[category].name_zh if category in catalogue.categories else "任何类别的"
             out.append(_warning(f"{field}.item_code", "unknown_item",
                                 f"the catalogue has no item {test.item_code!r} ({printed}); it will be undetermined",
-                                f"{scope}标准目录中没有检验项目代码 {test.item_code}（{printed}），该项目将判定为待定；可用代码见 GET /v1/catalogue"))
+                                f"{scope}标准目录中没有检验项目代码 {test.item_code}（{printed}），该项目将无法判定；可用代码见 GET /v1/catalogue"))
         elif problem[0] == "unknown_unit":
             printed = _printed(catalogue, category, test)
             out.append(_warning(f"{field}.unit", "unknown_unit",
                                 f"unit {test.unit!r} is not known; {test.item_code} will be undetermined",
-                                f"无法识别单位“{test.unit}”，{printed}将判定为待定；可用单位见 GET /v1/catalogue"))
+                                f"无法识别单位“{test.unit}”，{printed}将无法判定；可用单位见 GET /v1/catalogue"))
         else:
             wanted, printed = problem[1], _printed(catalogue, category, test)
             out.append(_warning(f"{field}.unit", "unit_mismatch",
                                 f"unit {test.unit!r} does not convert to {wanted}; {test.item_code} will be undetermined",
-                                f"单位“{test.unit}”不能换算为{printed}的标准单位 {wanted}，该项目将判定为待定"))
+                                f"单位“{test.unit}”不能换算为{printed}的标准单位 {wanted}，该项目将无法判定"))
         if category is not None and problem is None and in_scope.get(test.item_code) is not False:
             n = _plan_size(catalogue, category, test.item_code, len(test.values), event.payload.production_date or event.payload.sampled_on)
             if n is not None:
                 out.append(_warning(f"{field}.values", "wrong_value_count",
                                     f"the sampling plan needs n={n} results, got {len(test.values)}; {test.item_code} will be undetermined",
-                                    f"{_printed(catalogue, category, test)}的采样方案要求 n={n} 个检测结果，收到 {len(test.values)} 个，该项目将判定为待定"))
+                                    f"{_printed(catalogue, category, test)}的采样方案要求 n={n} 个检测结果，收到 {len(test.values)} 个，该项目将无法判定"))
         for negative, value in enumerate(test.values):
             if value.__class__ is not str and value < 0:  # (a string is "ND")
                 break
@@ -73,7 +73,7 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
             continue
         out.append(_warning(f"{field}.values[{negative}]", "negative_value",
                             f"a negative result; {test.item_code} will be undetermined",
-                            f"检测结果为负值，{_printed(catalogue, category, test)}将判定为待定"))
+                            f"检测结果为负值，{_printed(catalogue, category, test)}将无法判定"))
     return out
 
 

@@ -36,9 +36,10 @@ class RetestPolicy(_Strict):
     result_within_days: int | None = Field(
         default=45, ge=1,
         description="calendar days from the original result to the re-test's result, beyond which the re-test is not admitted. "
-                    "An approximation: the request is due within 7 working days of receiving the result (食品安全法 第八十八条) "
-                    "and the re-test lab reports within 10 working days of receiving the retained sample; working days need the "
-                    "holiday calendar (a Spring Festival or National Day week adds 7-9 days), so the window is generous. None: no check")
+                    "An approximation of working days (食品安全法 第八十八条 and the sampling rules): 7 to ask, the bureau's acceptance "
+                    "(about 5, to check), 5 to choose the re-test lab (10 when extended), the transfer of the backup sample (to check) "
+                    "and 10 for the re-test: about 30 working days, some 42 calendar days without a holiday (a Spring Festival or "
+                    "National Day week adds 7-9), so check a re-test refused as late, or raise the window. None: no check")
 
 
 REFERENCE_FAILURE_RATE = {"packaged_water": 0.019, "pastry": 0.020, "other": 0.0296}
@@ -207,7 +208,7 @@ class CreditFactors(_Strict):
     rectification_rejected: float = Field(default=4, ge=0, description="each rectification rejected at verification (整改复查未通过)")
     rectification_overdue: float = Field(default=2, ge=0, description="each rectification ever past its deadline")
     serious_dishonesty: list[str] = Field(
-        default_factory=list, description="enterprise ids on the serious-dishonesty list (严重失信): straight to D; so does an "
+        default_factory=list, description="enterprise ids on the serious-dishonesty list (严重违法失信名单): straight to D; so does an "
                                           "enforcement.decided event with serious_dishonesty true")
     serious_dishonesty_years: int = Field(
         default=3, ge=1, le=50, description="a listing by an enforcement decision ends this many years after the decision "
@@ -221,7 +222,7 @@ class RiskPolicy(_Strict):
     bands: dict[Grade, float] = Field(
         default_factory=lambda: {"A": 0.0, "B": 30.0, "C": 45.0, "D": 60.0},
         description="where each grade starts: a score above a grade's bound (A: from 0) and up to the next grade's bound "
-                    "inclusive is that grade (2016 trial 第十六条: A 0-30 含, B 30-45 含, C 45-60 含, D > 60)")
+                    "inclusive is that grade (2016 trial, unconfirmed: A 0-30 含, B 30-45 含, C 45-60 含, D > 60)")
     max_worsen: int = Field(default=1, ge=1, le=3, description="grades a single evaluation may move towards D")
     max_improve: int = Field(default=1, ge=1, le=3, description="grades a single evaluation may move towards A")
     hold_days: int = Field(default=0, ge=0, description="after a move, the grade stays at least this many days (0: every evaluation may move it)")
@@ -255,7 +256,7 @@ class RiskPolicy(_Strict):
         return self
 
     def band(self, score: float) -> Grade:
-        """The grade a score alone gives.  Each band's upper edge is inclusive (2016 trial 第十六条:
+        """The grade a score alone gives.  Each band's upper edge is inclusive (2016 trial, unconfirmed:
         0–30（含）A, 30–45（含）B, 45–60（含）C, 60 分以上 D): exactly 30 is A, exactly 60 is C."""
         grade: Grade = "A"
         for g in GRADES[1:]:

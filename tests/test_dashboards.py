@@ -19,7 +19,7 @@ import pytest
 import yaml
 from services import clickhouse_url, store  # noqa: F401 - fixtures
 
-from dashboards.boards import DASHBOARDS, GROUPS_ZH
+from dashboards.boards import DASHBOARDS, GROUPS_ZH, SUM_ITEMS_ZH
 from dashboards.macros import expand, variables_of
 from dashboards.publish import FOLDER_UID, export, render
 from tests.conftest import ROOT
@@ -82,12 +82,13 @@ def test_the_additive_groups_are_the_catalogues():
     from schemas.standards import load_catalogue
 
     catalogue = load_catalogue()
-    groups = {}
+    groups, items = {}, {}
     for category in ("packaged_water", "pastry", "other"):
         block = catalogue.standards_for(category)
         for g in (block.sum_of_ratios if block is not None else ()):
             groups[g.group] = g.name_zh
-    assert groups == GROUPS_ZH
+            items[g.group] = g.item_name_zh
+    assert groups == GROUPS_ZH and items == SUM_ITEMS_ZH
 
 
 def test_the_event_type_labels_are_the_contracts():
@@ -199,7 +200,7 @@ def test_every_panel_answers_what_the_fold_knows(county):
                                  [i.item_code for i in s.judgement.items if i.verdict == "fail"]
                                  + [f"sum_of_ratios:{c.group}" for c in s.judgement.sum_checks if c.verdict == "fail"])
     assert sorted(r["不合格批次"] for r in got[("county.json", "不合格项目排行")]) == sorted(pareto.values())
-    assert any(r["项目"] == "防腐剂比例之和" for r in got[("county.json", "不合格项目排行")])  # the planted pastry maker
+    assert any(r["项目"] == SUM_ITEMS_ZH["preservative"] for r in got[("county.json", "不合格项目排行")])  # the planted pastry maker
     # the enterprise picker: ids as values, "id name" as the text a supervisor chooses from
     picker = next(v for v in DASHBOARDS["enterprise.json"]()["templating"]["list"] if v["name"] == "enterprise")
     options = [tuple(r.values()) for r in county["store"].query(expand(picker["query"], *WHOLE, {}))]

@@ -112,12 +112,12 @@ def test_a_warning_names_the_item_in_chinese_when_the_lab_did_not(rules):
     assert warning["type"] == "unit_mismatch" and "大肠菌群的标准单位" in warning["reason_zh"], warning
     doc["payload"]["items"][3] = {"item_code": "coliforms", "values": [-1], "unit": "CFU/100mL"}
     (warning,) = event_warnings(parse_event(doc), rules.catalogue, None)  # category unknown: any category's name
-    assert warning["type"] == "negative_value" and "大肠菌群将判定为待定" in warning["reason_zh"], warning
+    assert warning["type"] == "negative_value" and "大肠菌群将无法判定" in warning["reason_zh"], warning
     # the lab's own name comes first, the code when nobody knows the item
     doc["payload"]["items"][3] = {"item_code": "coliforms", "item_name": "总大肠菌群", "values": [-1], "unit": "CFU/100mL"}
-    assert "总大肠菌群将判定为待定" in event_warnings(parse_event(doc), rules.catalogue, None)[0]["reason_zh"]
+    assert "总大肠菌群将无法判定" in event_warnings(parse_event(doc), rules.catalogue, None)[0]["reason_zh"]
     doc["payload"]["items"][3] = {"item_code": "no_such_item", "values": [-1], "unit": "mg/L"}
-    assert {w["reason_zh"] for w in event_warnings(parse_event(doc), rules.catalogue, None)} >= {"检测结果为负值，no_such_item将判定为待定"}
+    assert {w["reason_zh"] for w in event_warnings(parse_event(doc), rules.catalogue, None)} >= {"检测结果为负值，no_such_item将无法判定"}
 
 
 # --------------------------------------------------------------------------- 5. a result reported before its sample was taken

@@ -216,7 +216,7 @@ def test_a_listing_as_serious_dishonesty_goes_straight_to_d(rules):
     assert listed.event_ids == [f.enforcements[0].event_id] and "示范县市监处罚〔2026〕12号" in listed.detail_zh
     from processors.risk import reasons_zh
 
-    assert reasons_zh(current)[0].startswith("列入严重失信名单：行政处罚决定书 示范县市监处罚〔2026〕12号")
+    assert reasons_zh(current)[0].startswith("列入严重违法失信名单：行政处罚决定书 示范县市监处罚〔2026〕12号")
     # it stays D when the decision's points have left the window
     state, _ = replay([ev("enterprise.registered"), ev("enforcement.decided", serious_dishonesty=True),
                        ev("clock.tick", "2027-09-01T00:00:00+08:00")], rules)
@@ -363,7 +363,7 @@ def test_the_report_has_a_section_for_each(rules):
     profile = {row["label"]: row["value"] for row in report["profile"]}
     assert profile["行政处罚"] == "1 件，罚款合计 50000 元" and profile["约谈"] == "1 次"
     text = render_text(report)
-    assert "【行政处罚记录】（1）" in text and "【约谈记录】（1）" in text
+    assert "【行政处罚记录】（1 件）" in text and "【约谈记录】（1 次）" in text
     assert text.index("【整改】") < text.index("【行政处罚记录】") < text.index("【约谈记录】") < text.index("【质量波动监测序列】")
     assert "决定书文号：示范县市监处罚〔2026〕12号" in text and "约谈单位：示范县市场监督管理局" in text
 
