@@ -472,7 +472,14 @@ class Sink:
 def run_sink(store_target: str, settings: KafkaSettings | None = None, idle_exit_s: float | None = None) -> int:
     """``qrisk sink``: migrate the store, then consume until SIGTERM/SIGINT."""
     from qrisk.store import migrate, open_store
+    from qrisk.topics import TopicMismatch, check_partitions
 
+    settings = settings or KafkaSettings()
+    try:
+        check_partitions(settings)
+    except TopicMismatch as exc:
+        print(f"qrisk sink: {exc}", file=sys.stderr, flush=True)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("kafka").setLevel(logging.WARNING)
     store = open_store(store_target)

@@ -230,6 +230,27 @@ def create_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> list[dict
         admin.close()
 
 
+def check_partitions(settings: KafkaSettings) -> None:
+    """Raise ``TopicMismatch`` (one line, Chinese and English) when the log or the workers'
+    changelog has another partition count than ``QRISK_KAFKA_PARTITIONS``.
+
+    The API and ``qrisk tick`` send by the topic's real count, the workers by the setting: with the
+    two apart one enterprise's events land on two partitions, its state splits in two files and its
+    order is gone, silently.  Worker, sink and API call this before they start."""
+    topics = settings.topics()
+    admin = admin_client(settings)
+    try:
+        counts = _partition_counts(admin, [topics.events.name, topics.changelog.name])
+    finally:
+        admin.close()
+    for name, count in counts.items():
+        if count != settings.kafka_partitions:
+            raise TopicMismatch(
+                f"{name} 有 {count} 个分区，而 QRISK_KAFKA_PARTITIONS={settings.kafka_partitions}：同一企业的事件会落到不同分区，拒绝启动"
+                f" / {name} has {count} partitions but QRISK_KAFKA_PARTITIONS={settings.kafka_partitions}: one enterprise's "
+                f"events would land on two partitions; refusing to start (set QRISK_KAFKA_PARTITIONS={count})")
+
+
 def ensure_message_limit(settings: KafkaSettings, spec: TopicSpec) -> str | None:
     """Set ``max.message.bytes`` of an existing topic to the declared one when it is lower (Faust
     creates its changelog with the declared configs, but one created before keeps the broker's

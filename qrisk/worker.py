@@ -1093,8 +1093,13 @@ def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None
     import mode.loop
 
     settings = settings or KafkaSettings()
-    from qrisk.topics import ensure_message_limit
+    from qrisk.topics import TopicMismatch, check_partitions, ensure_message_limit
 
+    try:
+        check_partitions(settings)
+    except TopicMismatch as exc:
+        print(f"qrisk worker: {exc}", file=sys.stderr, flush=True)
+        return 2
     # a changelog Faust created before the limit was declared has the broker's 1 MB
     ensure_message_limit(settings, settings.topics().changelog)
     if settings.worker_loop == "uvloop":
