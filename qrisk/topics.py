@@ -157,7 +157,7 @@ class Topics:
         self.changelog = TopicSpec(f"{app_id}-files-changelog", p, {"cleanup.policy": "compact",
                                                                      "max.message.bytes": str(STATE_MESSAGE_MAX_BYTES)},
                                    "S|partition|enterprise_id (snapshot) or E|partition|enterprise_id|version (applied event)",
-                                   "snapshot: {v, pos, seen} + credit file; entry: {pos} + event",
+                                   "snapshot: {v, pos, seen, ticks, alerts} + credit file; entry: {pos} + event",
                                    "the workers' per-enterprise state (Faust table)", created_by="Faust (qrisk worker)")
 
     def declared(self) -> list[TopicSpec]:
