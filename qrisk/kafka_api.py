@@ -123,7 +123,12 @@ class DistributedBackend:
 def open_distributed(settings: KafkaSettings, store_target: str, rules: Any) -> DistributedBackend:
     """The backend of ``qrisk run`` with ``QRISK_EVENT_LOG=kafka``: the store migrated, the producer connected."""
     from qrisk.store import migrate, open_store
+    from qrisk.topics import TopicMismatch, check_partitions
 
+    try:
+        check_partitions(settings)
+    except TopicMismatch as exc:
+        raise SystemExit(f"qrisk run: {exc}") from None  # one line, before anything is served
     store = open_store(store_target)
     migrate(store)
     return DistributedBackend(settings, store, rules)

@@ -21,6 +21,13 @@ redelivered one unfolds into the same keys.  Messages of workers before that cha
 Count with ``FINAL`` or ``uniqExact``.  A store outage is retried with backoff, never skipped; a
 message that cannot become a row (not JSON, a value that does not fit its column) is written
 to ``dead_letters`` with the reason instead, and the stream goes on.
+
+A database that is not what the migrations made (a table, database, column or grant missing:
+``qrisk.store.SCHEMA_CODES``) is no message's fault: the sink stops there, says so in its log
+(``unhealthy: …``), lets its heartbeat age, and retries the same rows until the database is fixed;
+nothing is dead-lettered or committed meanwhile.  A message is checked against every table it
+writes before any of its rows is sent, so a bad one is set aside whole; one that a table still
+refuses after another table took its rows is retried, never committed half written.
 """
 from __future__ import annotations
 
@@ -39,7 +46,7 @@ from typing import Any, Callable
 import orjson
 
 from qrisk.kafka_log import LOG_SEQ_SHIFT
-from qrisk.store import RowError, Store, is_transient
+from qrisk.store import RowError, Store, is_transient, schema_error, short_reason
 from qrisk.topics import KafkaSettings, Topics
 
 log = logging.getLogger("qrisk.sink")
@@ -120,6 +127,10 @@ TABLE_ORDER = ("dead_letters", "sampling_items", "sampling_items_in", "judgement
                "credit_files", "events")
 
 
+class Unwritten(Exception):
+    """The sink stopped while rows it must not skip were still unwritten: nothing may be committed."""
+
+
 def _fast_crc32c() -> bool:
     try:
         from kafka.record.util import crc32c_c
@@ -150,7 +161,9 @@ class Sink:
         self.stopping = threading.Event()
         self._idle_since: float | None = None
         self._rejoined_at = -1e9
-        self.stats = {"batches": 0, "messages": 0, "rows": 0, "retries": 0, "bad_messages": 0, "commit_failures": 0}
+        self.stats = {"batches": 0, "messages": 0, "rows": 0, "retries": 0, "bad_messages": 0, "commit_failures": 0,
+                      "schema_errors": 0}
+        self.unhealthy: str | None = None  # why the sink is stuck retrying (a schema error, a half-written message)
 
     def _consumer(self):
         from kafka import KafkaConsumer
@@ -262,7 +275,7 @@ class Sink:
         from qrisk.kafka_log import dead_letter_value
         from qrisk.pipeline import DeadLetter
 
-        reason = f"sink: {type(exc).__name__}: {exc}"
+        reason = f"sink: {type(exc).__name__}: {short_reason(exc)}"
         letter = DeadLetter("sink", f"{topic}/{partition}/{offset}", value or b"", reason,
                             [{"field": "", "type": "sink_rejected", "reason": reason}], dead_letter_id=f"kafka:{topic}:{partition}:{offset}")
         self.stats["bad_messages"] += 1
@@ -279,31 +292,65 @@ class Sink:
 
     # ------------------------------------------------------------------ writing
 
-    def write(self, rows: Rows) -> None:
-        """Insert every table's rows; transient failures are retried until they succeed (or the sink stops)."""
-        delay = 0.2
+    @staticmethod
+    def _parts(rows: Rows) -> list[tuple[str, bool, Any]]:
+        """(table, columnar?, rows) in TABLE_ORDER."""
+        parts: list[tuple[str, bool, Any]] = []
         for table in TABLE_ORDER:
             batch = rows.tables.get(table)
             if batch:
-                delay = self._insert(table, lambda: self.store.insert(table, batch), delay)
+                parts.append((table, False, batch))
             for (name, columns), block in rows.blocks.items():
                 if name == table:
                     # transposed in C (zip), no dict per row; insert_columns checks and converts as insert does
-                    values = dict(zip(columns, map(list, zip(*block))))
-                    delay = self._insert(table, lambda: self.store.insert_columns(table, values), delay)
+                    parts.append((table, True, dict(zip(columns, map(list, zip(*block))))))
+        return parts
 
-    def _insert(self, table: str, insert: Callable[[], None], delay: float) -> float:
+    def write(self, rows: Rows, whole: bool = False) -> None:
+        """Insert every table's rows; transient failures and schema errors are retried until they
+        succeed (or the sink stops).  Every table's rows are checked and converted before any is
+        sent, so a RowError leaves nothing written.  ``whole``: the rows of one message, so once
+        one table has taken its rows any failure is retried too: a dead letter would leave it half written."""
+        delay = 0.2
+        prepared: list[tuple[str, list[str], list[list[Any]]]] = []
+        for table, columnar, values in self._parts(rows):
+            def prepare(table: str = table, columnar: bool = columnar, values: Any = values) -> None:
+                names, cols = (self.store.prepare_columns(table, values) if columnar else self.store.prepare(table, values))
+                prepared.append((table, names, cols))
+            delay = self._insert(table, prepare, delay)
+        written = False
+        for table, names, cols in prepared:
+            delay = self._insert(table, lambda: self.store.insert_prepared(table, names, cols), delay, stuck=whole and written)
+            written = True
+
+    def _insert(self, table: str, insert: Callable[[], Any], delay: float, stuck: bool = False) -> float:
         while True:
             try:
                 insert()
+                if self.unhealthy is not None:
+                    log.warning("sink: %s written; healthy again after: %s", table, self.unhealthy)
+                    self.unhealthy = None
                 return delay
             except Exception as exc:  # noqa: BLE001 - classified below
-                if isinstance(exc, RowError) or not is_transient(exc):
+                schema = schema_error(exc, table)
+                if not (schema or stuck) and (isinstance(exc, RowError) or not is_transient(exc)):
                     raise
                 if self.stopping.is_set():
-                    raise
+                    raise Unwritten(f"{table}: {short_reason(exc)}") from exc
                 self.stats["retries"] += 1
-                log.warning("sink: %s not written (%s: %s); retrying in %.1fs", table, type(exc).__name__, exc, delay)
+                if schema or stuck:
+                    self.stats["schema_errors"] += schema
+                    self.unhealthy = f"{table}: {type(exc).__name__}: {short_reason(exc)}"
+                    forget = getattr(self.store, "forget_columns", None)
+                    if forget is not None:
+                        forget()  # the table may be fixed by the next try: read its columns again
+                    why = ("the database is not what the migrations made (a table, database, column or grant missing) / "
+                           "数据库与迁移不符（缺少表、库、列或权限）") if schema else \
+                          "a message already partly written here / 消息已部分写入"
+                    log.error("sink: unhealthy, not writing %s: %s; %s. Nothing is dead-lettered or committed; "
+                              "retrying in %.1fs", table, self.unhealthy, why, delay)
+                else:
+                    log.warning("sink: %s not written (%s: %s); retrying in %.1fs", table, type(exc).__name__, short_reason(exc), delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
@@ -318,14 +365,20 @@ class Sink:
                 total.merge(r)
         try:
             self.write(total)
+        except Unwritten:
+            raise
         except Exception as exc:  # noqa: BLE001
             if not isinstance(exc, RowError) and is_transient(exc):
                 raise
             # one message's rows do not fit: write message by message, and keep the bad ones as dead letters
-            log.warning("sink: batch refused (%s); writing message by message", exc)
+            log.warning("sink: batch refused (%s); writing message by message", short_reason(exc))
             for tp, m, r in per_message:
                 try:
-                    self.write(r)
+                    # a message is set aside before any of its rows is written, and once one table
+                    # has its rows the others are waited for
+                    self.write(r, whole=True)
+                except Unwritten:
+                    raise
                 except Exception as one:  # noqa: BLE001
                     if not isinstance(one, RowError) and is_transient(one):
                         raise
@@ -402,7 +455,12 @@ class Sink:
             if heartbeat:
                 with open(heartbeat, "w") as fh:
                     fh.write(f"{time.time():.0f}\n")
-            if self.run_once():
+            try:
+                wrote = self.run_once()
+            except Unwritten as exc:  # stopped while waiting for the database: the batch comes again
+                log.warning("sink: stopped with a batch unwritten and uncommitted (%s)", exc)
+                return
+            if wrote:
                 idle_since = time.monotonic()
             elif idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
                 return
@@ -414,7 +472,14 @@ class Sink:
 def run_sink(store_target: str, settings: KafkaSettings | None = None, idle_exit_s: float | None = None) -> int:
     """``qrisk sink``: migrate the store, then consume until SIGTERM/SIGINT."""
     from qrisk.store import migrate, open_store
+    from qrisk.topics import TopicMismatch, check_partitions
 
+    settings = settings or KafkaSettings()
+    try:
+        check_partitions(settings)
+    except TopicMismatch as exc:
+        print(f"qrisk sink: {exc}", file=sys.stderr, flush=True)
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("kafka").setLevel(logging.WARNING)
     store = open_store(store_target)

@@ -85,6 +85,15 @@ PERMANENT_CODES = frozenset({
 _DRIVER_NETWORK_CODES = frozenset({32, 159, 209, 210})
 
 
+# Codes that mean the database is not what the migrations made (a table, a database or a grant
+# missing, a column gone): an operator's mistake or a schema skew, never the data's fault.  A writer
+# stops and retries (the sink reports itself unhealthy) rather than setting its input aside as bad.
+# 60 UNKNOWN_TABLE, 81 UNKNOWN_DATABASE, 497 ACCESS_DENIED, 516 AUTHENTICATION_FAILED; 16
+# NO_SUCH_COLUMN_IN_TABLE only when it names a column a migration created (``schema_error``).
+SCHEMA_CODES = frozenset({60, 81, 497, 516})
+_NO_SUCH_COLUMN = 16
+
+
 def error_code(exc: BaseException) -> int | None:
     code = getattr(exc, "code", None)
     if isinstance(code, int):
@@ -124,6 +133,54 @@ def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, StoreError) and exc.__cause__ is not None:
         return _classify(exc.__cause__)
     return _classify(exc)
+
+
+def schema_error(exc: BaseException, table: str) -> bool:
+    """True when ``exc``, met writing ``table``, says the database lacks something the migrations
+    create (see SCHEMA_CODES).  A "no such column" is one only when the column is one of the
+    table's in the migrations: a message naming a column no migration made is the message's fault."""
+    code = error_code(exc)
+    if code in SCHEMA_CODES:
+        return True
+    if code != _NO_SUCH_COLUMN:
+        return False
+    named = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", str(exc)))
+    return bool(named & migration_columns().get(table, frozenset()))
+
+
+_MIGRATION_COLUMNS: dict[str, frozenset[str]] | None = None
+_CREATE = re.compile(r"^\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\s*\((.*)\)\s*ENGINE", re.IGNORECASE | re.DOTALL)
+_COLUMN_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+[A-Z]", re.MULTILINE)
+_ADDED = re.compile(r"^\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", re.IGNORECASE)
+_RENAMED = re.compile(r"^\s*RENAME\s+TABLE\s+(\w+)\s+TO\s+(\w+)\s*$", re.IGNORECASE)
+
+
+def migration_columns() -> dict[str, frozenset[str]]:
+    """The columns the migrations give each table (CREATE TABLE, ADD COLUMN, followed through RENAME)."""
+    global _MIGRATION_COLUMNS
+    if _MIGRATION_COLUMNS is None:
+        tables: dict[str, set[str]] = {}
+        for _, _, text in migration_files():
+            for stmt in _statements(text):
+                if m := _CREATE.match(stmt):
+                    tables.setdefault(m.group(1), set()).update(_COLUMN_LINE.findall(m.group(2)))
+                elif m := _ADDED.match(stmt):
+                    tables.setdefault(m.group(1), set()).add(m.group(2))
+                elif m := _RENAMED.match(stmt):
+                    tables.setdefault(m.group(2), set()).update(tables.get(m.group(1), set()))
+        _MIGRATION_COLUMNS = {t: frozenset(c) for t, c in tables.items()}
+    return _MIGRATION_COLUMNS
+
+
+def short_reason(exc: BaseException, limit: int = 300) -> str:
+    """An error's message without the server's stack trace (15 lines of addresses from a server), on
+    one line: what a dead letter or a log line keeps."""
+    text = str(exc)
+    cut = text.find("Stack trace")
+    if cut >= 0:
+        text = text[:cut]
+    line = " ".join(text.split()).rstrip(". ")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 # --------------------------------------------------------------------------- the interface
@@ -437,6 +494,11 @@ class _Base:
             self._writers.clear()
         self._command(sql, params or None)
 
+    def forget_columns(self) -> None:
+        """Read the tables' columns again at the next insert (after a schema error: the table may have been fixed)."""
+        self._columns.clear()
+        self._writers.clear()
+
     def columns(self, table: str) -> list[tuple[str, str]]:
         """(name, type) of the columns an INSERT may set, in table order; cached until the next DDL."""
         _check_table(table)
@@ -464,6 +526,16 @@ class _Base:
                 default = writer[2]
                 columns[name] = [row.get(name, default) for row in rows]
         return self._prepare_columns(table, columns)
+
+    def prepare_columns(self, table: str, columns: dict[str, list[Any]]) -> tuple[list[str], list[list[Any]]]:
+        """What ``insert_columns`` sends, checked and converted (RowError), for ``insert_prepared``:
+        a writer of several tables can check all before it sends any."""
+        self._check_known(table, columns)
+        return self._prepare_columns(table, columns)
+
+    def insert_prepared(self, table: str, names: list[str], columns: list[list[Any]]) -> None:
+        if names and columns and columns[0]:
+            self._insert_columns(table, names, columns)
 
     def _check_known(self, table: str, present: Iterable[str]) -> None:
         unknown = set(present) - {name for name, _ in self.columns(table)}

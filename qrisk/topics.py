@@ -29,6 +29,12 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DAY_MS = 24 * 3600 * 1000
 
+STATE_MESSAGE_MAX_BYTES = 9 * 1024 * 1024
+"""The largest changelog message (a worker's snapshot, ``qrisk.worker.SNAPSHOT_MAX_BYTES``, with its
+key and record batch): the workers' producer ``max_request_size`` and the changelog's
+``max.message.bytes``.  Left to the defaults (1,000,000 and the broker's 1 MB) a snapshot that grew
+past them stopped the worker, every partition it held, at each start again."""
+
 INGRESS_SOURCES = ("lab", "complaint", "inspection", "bureau", "import")
 """One ingress topic per kind of source; ``qrisk produce --source`` picks one."""
 
@@ -148,9 +154,10 @@ class Topics:
                                                                     "min.insync.replicas": isr},
                                       "enterprise_id", "JSON: {version, file} — the newest credit file",
                                       "the newest credit file of each enterprise")
-        self.changelog = TopicSpec(f"{app_id}-files-changelog", p, {"cleanup.policy": "compact"},
+        self.changelog = TopicSpec(f"{app_id}-files-changelog", p, {"cleanup.policy": "compact",
+                                                                     "max.message.bytes": str(STATE_MESSAGE_MAX_BYTES)},
                                    "S|partition|enterprise_id (snapshot) or E|partition|enterprise_id|version (applied event)",
-                                   "snapshot: {v, pos, seen} + credit file; entry: {pos} + event",
+                                   "snapshot: {v, pos, seen, ticks, alerts} + credit file; entry: {pos} + event",
                                    "the workers' per-enterprise state (Faust table)", created_by="Faust (qrisk worker)")
 
     def declared(self) -> list[TopicSpec]:
@@ -221,6 +228,58 @@ def create_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> list[dict
         return report
     finally:
         admin.close()
+
+
+def check_partitions(settings: KafkaSettings) -> None:
+    """Raise ``TopicMismatch`` (one line, Chinese and English) when the log or the workers'
+    changelog has another partition count than ``QRISK_KAFKA_PARTITIONS``.
+
+    The API and ``qrisk tick`` send by the topic's real count, the workers by the setting: with the
+    two apart one enterprise's events land on two partitions, its state splits in two files and its
+    order is gone, silently.  Worker, sink and API call this before they start."""
+    topics = settings.topics()
+    admin = admin_client(settings)
+    try:
+        counts = _partition_counts(admin, [topics.events.name, topics.changelog.name])
+    finally:
+        admin.close()
+    for name, count in counts.items():
+        if count != settings.kafka_partitions:
+            raise TopicMismatch(
+                f"{name} 有 {count} 个分区，而 QRISK_KAFKA_PARTITIONS={settings.kafka_partitions}：同一企业的事件会落到不同分区，拒绝启动"
+                f" / {name} has {count} partitions but QRISK_KAFKA_PARTITIONS={settings.kafka_partitions}: one enterprise's "
+                f"events would land on two partitions; refusing to start (set QRISK_KAFKA_PARTITIONS={count})")
+
+
+def ensure_message_limit(settings: KafkaSettings, spec: TopicSpec) -> str | None:
+    """Set ``max.message.bytes`` of an existing topic to the declared one when it is lower (Faust
+    creates its changelog with the declared configs, but one created before keeps the broker's
+    default).  Returns what was done, None when the topic does not exist yet."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    wanted = int(spec.config["max.message.bytes"])
+    admin = admin_client(settings)
+    try:
+        if spec.name not in set(admin.list_topics()):
+            return None
+        current = topic_config(admin, spec.name, "max.message.bytes")
+        if current is not None and int(current) >= wanted:
+            return f"{spec.name}: max.message.bytes {current}"
+        # incremental (kafka-python 3 on brokers >= 2.3): the topic's other configs stay as they are
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, configs={"max.message.bytes": str(wanted)})])
+        return f"{spec.name}: max.message.bytes {current} -> {wanted}"
+    finally:
+        admin.close()
+
+
+def topic_config(admin: Any, name: str, key: str) -> str | None:
+    """A topic's own setting of ``key``; None when it has none (the broker's default applies).
+    (kafka-python 3 answers {"topic": {name: {key: {"value": …}}}} with the topic's own configs.)"""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    answer = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+    entry = (answer.get("topic", {}).get(name) or {}).get(key) if isinstance(answer, dict) else None
+    return entry.get("value") if isinstance(entry, dict) else None
 
 
 def describe_topics(settings: KafkaSettings) -> list[dict[str, Any]]:

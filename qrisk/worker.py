@@ -88,7 +88,7 @@ from qrisk.pipeline import (
     conflict_error,
     content_digest,
 )
-from qrisk.topics import KafkaSettings, Topics, utc_now
+from qrisk.topics import STATE_MESSAGE_MAX_BYTES, KafkaSettings, Topics, utc_now
 
 log = logging.getLogger("qrisk.worker")
 
@@ -102,6 +102,14 @@ GC_FULL_SECONDS = 600.0
 """How often the frozen heap is walked once more (one pause of a few hundred ms), for cycles made garbage after freezing."""
 GC_THRESHOLDS = (20_000, 20, 50)
 """Allocations between young collections, …: fewer, larger passes than the default (700, 10, 10)."""
+
+TICK_IDS_KEPT = 16
+"""Clock ticks whose ids a file keeps (with digests), newest last: see ``FileState.ticks``."""
+
+SNAPSHOT_MAX_BYTES = 8 * 1024 * 1024
+"""The largest snapshot the fold writes.  A year of a busy demo enterprise is ~70 kB of file and
+~10 kB of ``seen``; this leaves room for decades, and a file past it is reported, not sent (``Fold._snapshot``)."""
+assert SNAPSHOT_MAX_BYTES + 64 * 1024 <= STATE_MESSAGE_MAX_BYTES  # a snapshot's key and record batch fit around it
 
 EXIT_UNSAFE = 70
 """Exit status when a batch could not be made durable: the process stops before acknowledging."""
@@ -218,12 +226,22 @@ class FileState:
     file: CreditFile | None = None
     # every event id folded into this file, with its content digest (``content_digest``): a repeat
     # with the same content is a retry, with other content a conflict.  None: folded before the
-    # digests were kept (an older snapshot), so a repeat of it can only be taken for a retry
+    # digests were kept (an older snapshot), so a repeat of it can only be taken for a retry.
+    # Clock ticks are not here (``ticks``).  The rest is kept for good: it grows with the file's
+    # own events (~74 bytes each, less than their records in the file), and an id dropped from it
+    # would turn a late resend (a lab importing last year's export again) into a second application
     seen: dict[str, str | None] = field(default_factory=dict)
+    # the last TICK_IDS_KEPT clock ticks folded here, with digests.  A tick reaches every file of its
+    # partition: kept in ``seen`` they were 74 bytes per tick in every snapshot, and after ~13.5 k
+    # ticks (94 days at one per 10 minutes) no snapshot fit in a message and the worker stopped for
+    # good.  A redelivered tick needs no id (a tick is applied only past the file's ``pos``); these
+    # catch a tick published again (`qrisk tick` or the API retrying), which comes within minutes
+    ticks: dict[str, str] = field(default_factory=dict)
     version: int = 0  # events applied to this file (ticks included)
     pos: int = -1  # log offset of the last event applied
     snap_version: int = 0
     prev_snap_version: int = 0
+    snap_refused: int = 0  # the version whose snapshot was too large (SNAPSHOT_MAX_BYTES): next try snapshot_every later
     alerts: AlertBook = field(default_factory=AlertBook)  # this enterprise's alerts (alerts.lifecycle), folded with its file
 
 
@@ -244,6 +262,8 @@ class Fold:
         self.rules = rules
         self.log_topic = log_topic
         self.snapshot_every = max(1, snapshot_every)
+        self.snapshot_max_bytes = SNAPSHOT_MAX_BYTES
+        self.oversized = 0  # snapshots not written for their size (SNAPSHOT_MAX_BYTES)
         self.files: dict[str, FileState] = {}
         self.by_partition: dict[int, set[str]] = {}
         self.loaded: set[int] = set()
@@ -293,8 +313,13 @@ class Fold:
             self.loaded.discard(p)
         self._count_ahead()
 
-    def load(self, partition: int, items: Iterable[tuple[str, bytes]]) -> int:
-        """Rebuild the files of one partition from its table contents (snapshot + tail)."""
+    def load(self, partition: int, items: Iterable[tuple[str, bytes]], out: BatchOutput | None = None) -> int:
+        """Rebuild the files of one partition from its table contents (snapshot + tail).
+
+        Entries a snapshot covers are deleted (tombstones in ``out.writes``): a snapshot deletes
+        only those of the snapshot before it, which a reloaded file no longer knows, so after each
+        restart or rebalance up to ``snapshot_every`` events per file stayed in the changelog
+        (and in every successor's memory) for good."""
         self.drop([partition])
         snaps: dict[str, bytes] = {}
         entries: dict[str, list[tuple[int, bytes]]] = {}
@@ -318,13 +343,16 @@ class Fold:
                 # compare a repeat of those with, so it stays a duplicate, as it was then.  (An
                 # older worker reads the ids of the newer form too: set() of a dict is its keys.)
                 fs.seen = dict.fromkeys(seen) if isinstance(seen, list) else seen
+                fs.ticks = head.get("ticks") or {}
                 fs.version = fs.snap_version = fs.prev_snap_version = head["v"]
                 fs.pos = head["pos"]
                 if head.get("alerts"):  # (a snapshot written before alerts were folded here has none)
                     fs.alerts = AlertBook.model_validate(head["alerts"])
             for version, value in sorted(entries.get(eid, [])):
                 if version <= fs.version:
-                    continue  # covered by the snapshot (its tombstone is on its way)
+                    if out is not None:
+                        out.writes.append((entry_key(partition, eid, version), None))
+                    continue  # covered by the snapshot
                 head, body = _split(value)
                 event = parse_event(load_json(body))
                 self._step(eid, fs, event, content_digest(event))  # (its effects and alert rows went out when it was first folded)
@@ -351,7 +379,13 @@ class Fold:
             error = exc
             effects = [Effect(kind="processing.failed", enterprise_id=eid, event_id=event_key(event), occurred_at=event.occurred_at,
                               data={"reason": f"processing failed: {type(exc).__name__}: {exc}", "event_type": event.event_type})]
-        fs.seen[event_key(event)] = digest
+        if event.enterprise_id == "*":
+            ticks = fs.ticks
+            ticks[event_key(event)] = digest
+            if len(ticks) > TICK_IDS_KEPT:
+                del ticks[next(iter(ticks))]  # the oldest: a tick's retry comes within minutes
+        else:
+            fs.seen[event_key(event)] = digest
         fs.file = state.files.get(eid) or fs.file or CreditFile(enterprise_id=eid)
         changes: list[AlertChange] = []
         if error is None:
@@ -388,7 +422,8 @@ class Fold:
                 out.letters.append(letter)
                 return
         event_id = event_key(event)
-        if event.enterprise_id == "*":
+        tick = event.enterprise_id == "*"
+        if tick:
             members = self.by_partition.get(partition, set())
             # a tick reaches the files that existed on this partition before it in the log
             targets = [eid for eid in sorted(members) if self.files[eid].pos < offset]
@@ -400,8 +435,9 @@ class Fold:
             if fs is None:
                 fs = self.files[eid] = FileState(partition)
                 self.by_partition.setdefault(partition, set()).add(eid)
-            if event_id in fs.seen:
-                folded = fs.seen[event_id]
+            known = fs.ticks if tick else fs.seen
+            if event_id in known:
+                folded = known[event_id]
                 if folded is not None:
                     digest = digest or content_digest(event)
                 if folded is None or folded == digest:
@@ -426,7 +462,7 @@ class Fold:
             if effects or changes:
                 out.effects.append((eid.encode("utf-8"), self._effect_message(eid, fs, event, effects, partition, offset, timestamp_ms, changes)))
             out.writes.append((entry_key(partition, eid, fs.version), b'{"pos": %d}\n' % offset + raw))
-            if fs.version - fs.snap_version >= self.snapshot_every:
+            if fs.version - max(fs.snap_version, fs.snap_refused) >= self.snapshot_every:
                 out.writes.extend(self._snapshot(eid, fs))
 
     def _conflict(self, eid: str, fs: FileState, event: Envelope, raw: bytes, partition: int, offset: int,
@@ -455,8 +491,19 @@ class Fold:
 
     def _snapshot(self, eid: str, fs: FileState) -> list[tuple[str, bytes | None]]:
         seen = {k: fs.seen[k] for k in sorted(fs.seen)}
-        head = orjson.dumps({"v": fs.version, "pos": fs.pos, "seen": seen, "alerts": fs.alerts.model_dump(mode="json")})
-        writes: list[tuple[str, bytes | None]] = [(snapshot_key(fs.partition, eid), head + b"\n" + fs.file.model_dump_json().encode())]
+        head = orjson.dumps({"v": fs.version, "pos": fs.pos, "seen": seen, "ticks": fs.ticks, "alerts": fs.alerts.model_dump(mode="json")})
+        value = head + b"\n" + fs.file.model_dump_json().encode()
+        if len(value) > self.snapshot_max_bytes:
+            # Not sent: the broker would refuse it and the worker stop on every partition it
+            # holds.  Nothing is lost without it: the entries since the last snapshot stay in the
+            # changelog (none is deleted) and a successor folds them again, only more slowly.
+            fs.snap_refused = fs.version
+            self.oversized += 1
+            log.error("fold: the snapshot of %s (file version %s) is %s bytes, more than the %s a snapshot may have; "
+                      "not written, its changelog entries are kept instead (recovery of this file folds them all) / "
+                      "%s 的快照超过上限，未写入，保留其变更日志条目", eid, fs.version, len(value), self.snapshot_max_bytes, eid)
+            return []
+        writes: list[tuple[str, bytes | None]] = [(snapshot_key(fs.partition, eid), value)]
         # entries the previous snapshot covers go now; those of this one after the next
         writes += [(entry_key(fs.partition, eid, v), None) for v in range(fs.prev_snap_version + 1, fs.snap_version + 1)]
         fs.prev_snap_version, fs.snap_version = fs.snap_version, fs.version
@@ -642,6 +689,9 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         # an effect message with its sampling rows is ~9 kB: with the default 16 kB batches nearly every
         # message became its own produce request
         producer_max_batch_size=512 * 1024,
+        # deliberate, not Faust's 1,000,000 default: a snapshot may be up to SNAPSHOT_MAX_BYTES
+        # (the changelog's max.message.bytes is set to the same, ``ensure_message_limit``)
+        producer_max_request_size=STATE_MESSAGE_MAX_BYTES,
         web_enabled=settings.worker_web_port > 0,
         web_port=settings.worker_web_port or 6066,
         web_bind="0.0.0.0",
@@ -663,7 +713,8 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
 
     # keys and values are bytes both ways (raw): what recovery reads back is what was written
     files = app.tables.add(PartitionedTable(app, name="files", beacon=app.tables.beacon, partitions=settings.kafka_partitions,
-                                            key_type=bytes, value_type=bytes, help="credit files: snapshots + applied events"))
+                                            key_type=bytes, value_type=bytes, help="credit files: snapshots + applied events",
+                                            extra_topic_configs=dict(topics.changelog.config)))
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     ingress = app.topic(*[t.name for t in topics.ingress.values()], **raw)
     log_topic = app.topic(topics.events.name, **raw)
@@ -906,7 +957,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                     # assignment seen here lags a rebalance.  A new owner that folds it again
                     # produces the same effects, which ClickHouse collapses by key.
                     if m.partition not in fold.loaded:
-                        n = fold.load(m.partition, ((_table_key(k), v) for k, v in list(files.data.items())))
+                        n = fold.load(m.partition, ((_table_key(k), v) for k, v in list(files.data.items())), out)
                         log.info("fold: partition %s: %s credit files rebuilt from the table", m.partition, n)
                     fold.apply(m.partition, m.offset, m.value or b"", int(m.timestamp * 1000) if m.timestamp else None, out)
                 t1 = time.perf_counter()
@@ -1042,6 +1093,15 @@ def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None
     import mode.loop
 
     settings = settings or KafkaSettings()
+    from qrisk.topics import TopicMismatch, check_partitions, ensure_message_limit
+
+    try:
+        check_partitions(settings)
+    except TopicMismatch as exc:
+        print(f"qrisk worker: {exc}", file=sys.stderr, flush=True)
+        return 2
+    # a changelog Faust created before the limit was declared has the broker's 1 MB
+    ensure_message_limit(settings, settings.topics().changelog)
     if settings.worker_loop == "uvloop":
         mode.loop.use("uvloop")  # before the app and its consumer thread make their loops
     app = create_app(settings, rules, **overrides)

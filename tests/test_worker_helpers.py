@@ -319,3 +319,104 @@ def test_a_snapshot_keeps_the_digests_and_one_without_them_still_loads(rules) ->
     changed = {**complaint, "payload": {**complaint["payload"], "text": "另一条投诉"}}
     upgraded.apply(0, 4, _logged(changed, NOW), None, out)
     assert out.conflicts == 1
+
+
+# --------------------------------------------------------------------------- clock ticks and the snapshot's size
+
+
+def _tick(i: int) -> bytes:
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    at = (start + dt.timedelta(minutes=10 * i)).isoformat()
+    return json.dumps({"event_id": f"00000000-0000-4000-8000-{i:012d}", "event_type": "clock.tick", "schema_version": 2,
+                       "enterprise_id": "*", "occurred_at": at, "received_at": at,
+                       "source": {"kind": "system", "id": "qrisk-tick"}, "payload": {}}).encode()
+
+
+def test_fifteen_thousand_ticks_leave_the_snapshot_small(rules) -> None:
+    """~104 days of `qrisk tick --every 600`: each tick's id went into every file's ``seen``, 74
+    bytes a tick in every snapshot, until a snapshot passed 1 MB (the producer's limit) and the
+    worker stopped for good.  Ticks are guarded by the log offset; only the last few ids stay."""
+    from qrisk.worker import TICK_IDS_KEPT, BatchOutput, snapshot_key
+    from tests.conftest import golden
+
+    fold = Fold(rules, "log", snapshot_every=100)
+    out = BatchOutput()
+    fold.apply(0, 0, _logged(golden("enterprise.registered"), NOW), None, out)
+    eid = golden("enterprise.registered")["enterprise_id"]
+    table = _table(out.writes)
+    sizes = []
+    for i in range(1, 15_001):
+        out = BatchOutput()
+        fold.apply(0, i, _tick(i), None, out)
+        assert out.applied == 1, i
+        _table(out.writes, table)
+        if i % 1000 == 0:
+            sizes.append(len(table[snapshot_key(0, eid)]))
+    fs = fold.files[eid]
+    assert fs.version == 15_001 and len(fs.ticks) == TICK_IDS_KEPT and len(fs.seen) == 1
+    assert max(sizes) < 20_000, sizes  # was 1,038,719 bytes at 14 k ticks
+    assert max(sizes) - min(sizes) < 2_000, sizes  # and it does not grow with the ticks
+    # a tick published again (its id, new offset) is still a duplicate; a redelivered one (old offset) reaches no file
+    again = BatchOutput()
+    fold.apply(0, 15_001, _tick(15_000), None, again)
+    fold.apply(0, 14_999, _tick(14_999), None, again)
+    assert (again.applied, again.duplicates) == (0, 1) and fs.version == 15_001
+    # the successor's file is the same, ticks and all
+    successor = Fold(rules, "log")
+    successor.load(0, table.items())
+    assert successor.files[eid].ticks == fs.ticks and successor.files[eid].version == fs.version
+    assert successor.files[eid].file.model_dump_json() == fs.file.model_dump_json()
+
+
+def test_a_snapshot_too_large_is_not_written_and_its_entries_stay(rules, caplog) -> None:
+    """A snapshot past the limit would be refused by the broker and stop the worker: it is
+    reported (naming the enterprise) and left out; the tail keeps the state, nothing is lost."""
+    from qrisk.worker import BatchOutput, entry_key, snapshot_key
+    from tests.conftest import golden
+
+    fold = Fold(rules, "log", snapshot_every=2)
+    fold.snapshot_max_bytes = 500  # a registered file alone is larger
+    out = BatchOutput()
+    reg, sample = golden("enterprise.registered"), golden("sampling.result")
+    eid = reg["enterprise_id"]
+    fold.apply(0, 0, _logged(reg, NOW), None, out)
+    with caplog.at_level("ERROR", logger="qrisk.worker"):
+        fold.apply(0, 1, _logged(sample, NOW), None, out)
+    table = _table(out.writes)
+    assert snapshot_key(0, eid) not in table and {entry_key(0, eid, 1), entry_key(0, eid, 2)} <= set(table)
+    assert fold.oversized == 1 and eid in caplog.text and "500" in caplog.text
+    # next try snapshot_every later, not at every event
+    out = BatchOutput()
+    fold.apply(0, 2, _logged(golden("complaint.received"), NOW), None, out)
+    assert fold.oversized == 1
+    _table(out.writes, table)
+    successor = Fold(rules, "log")
+    successor.load(0, table.items())
+    assert successor.files[eid].file.model_dump_json() == fold.files[eid].file.model_dump_json()
+    assert successor.files[eid].seen == fold.files[eid].seen
+
+
+def test_a_reload_deletes_the_entries_its_snapshot_covers(rules) -> None:
+    """A snapshot deletes the entries of the snapshot before it; a file rebuilt from a snapshot
+    did not know those, so they stayed in the changelog for good.  The load deletes them."""
+    from qrisk.worker import BatchOutput, entry_key, snapshot_key
+    from tests.conftest import golden
+
+    fold, out, sample = _fold_registered_sample(rules, snapshot_every=2)  # versions 1, 2: snapshot at 2
+    eid = sample["enterprise_id"]
+    table = _table(out.writes)
+    assert snapshot_key(0, eid) in table and {entry_key(0, eid, 1), entry_key(0, eid, 2)} <= set(table)
+    tail = BatchOutput()
+    fold.apply(0, 2, _logged(golden("complaint.received"), NOW), None, tail)
+    _table(tail.writes, table)
+    successor = Fold(rules, "log", snapshot_every=2)
+    loaded = BatchOutput()
+    successor.load(0, table.items(), loaded)
+    assert sorted(loaded.writes) == [(entry_key(0, eid, 1), None), (entry_key(0, eid, 2), None)]
+    _table(loaded.writes, table)
+    assert {k for k in table if k.startswith("E|")} == {entry_key(0, eid, 3)}
+    # and a second reload finds nothing more to delete, and the same file
+    third = Fold(rules, "log")
+    again = BatchOutput()
+    third.load(0, table.items(), again)
+    assert again.writes == [] and third.files[eid].file.model_dump_json() == fold.files[eid].file.model_dump_json()

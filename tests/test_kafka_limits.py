@@ -1,0 +1,66 @@
+"""On the real broker: the changelog takes a snapshot as large as the worker may write.
+
+Faust's producer limit (1,000,000) and the broker's ``message.max.bytes`` (1 MB) were reached by
+accident: a snapshot past them stopped the worker for good.  The limits are declared now
+(``qrisk.topics.STATE_MESSAGE_MAX_BYTES``), and a changelog created before gets them at start.
+"""
+from __future__ import annotations
+
+import uuid
+
+from tests.kafka_service import kafka_bootstrap, kafka_env, settings_for  # noqa: F401 - fixtures
+
+
+def test_an_existing_changelog_gets_the_declared_limit_and_keeps_its_compaction(kafka_bootstrap):
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import NewTopic
+    from kafka.errors import MessageSizeTooLargeError
+
+    from qrisk.topics import STATE_MESSAGE_MAX_BYTES, admin_client, delete_topics, ensure_message_limit, topic_config
+    from qrisk.worker import SNAPSHOT_MAX_BYTES
+
+    settings = settings_for(kafka_env(kafka_bootstrap, f"l{uuid.uuid4().hex[:8]}"))
+    spec = settings.topics().changelog
+    assert ensure_message_limit(settings, spec) is None  # not there yet: Faust creates it with the declared configs
+    admin = admin_client(settings)
+    try:
+        # as Faust created it before the limit was declared
+        admin.create_topics([NewTopic(spec.name, 1, 1, topic_configs={"cleanup.policy": "compact"})])
+        snapshot = b"S" * SNAPSHOT_MAX_BYTES
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, max_request_size=STATE_MESSAGE_MAX_BYTES, acks="all")
+        try:
+            try:
+                producer.send(spec.name, key=b"S|0|E-1", value=snapshot, partition=0).get(timeout=30)
+                raise AssertionError("the broker took a message past its default limit")
+            except MessageSizeTooLargeError:
+                pass  # what stopped the worker
+            assert "->" in ensure_message_limit(settings, spec)
+            assert topic_config(admin, spec.name, "max.message.bytes") == str(STATE_MESSAGE_MAX_BYTES)
+            assert topic_config(admin, spec.name, "cleanup.policy") == "compact"
+            assert "->" not in ensure_message_limit(settings, spec)  # once is enough
+        finally:
+            producer.close()
+        # (a new producer: kafka-python's takes a refused batch as fatal for itself)
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, max_request_size=STATE_MESSAGE_MAX_BYTES, acks="all")
+        try:
+            producer.send(spec.name, key=b"S|0|E-1", value=snapshot, partition=0).get(timeout=30)
+        finally:
+            producer.close()
+        # and a consumer with default fetch sizes reads it back (the broker hands over a larger first batch)
+        consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+        try:
+            tp = TopicPartition(spec.name, 0)
+            consumer.assign([tp])
+            consumer.seek_to_beginning(tp)
+            got = []
+            for _ in range(40):
+                for msgs in consumer.poll(timeout_ms=500).values():
+                    got.extend(msgs)
+                if got:
+                    break
+            assert [len(m.value) for m in got] == [SNAPSHOT_MAX_BYTES]
+        finally:
+            consumer.close()
+    finally:
+        admin.close()
+        delete_topics(settings, [spec.name])
