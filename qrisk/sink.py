@@ -164,6 +164,9 @@ class Sink:
         self.stats = {"batches": 0, "messages": 0, "rows": 0, "retries": 0, "bad_messages": 0, "commit_failures": 0,
                       "schema_errors": 0}
         self.unhealthy: str | None = None  # why the sink is stuck retrying (a schema error, a half-written message)
+        self.lag: dict[tuple[str, int], int] = {}  # messages behind the log end, per assigned partition
+        self.last_batch_at: float | None = None  # monotonic time of the last batch written
+        self._lag_at = -1e9
 
     def _consumer(self):
         from kafka import KafkaConsumer
@@ -446,6 +449,7 @@ class Sink:
             self.stats["commit_failures"] += 1
             log.warning("sink: commit failed (%s); the batch will be delivered again", exc)
         self.stats["batches"] += 1
+        self.last_batch_at = time.monotonic()
         return n
 
     def run(self, idle_exit_s: float | None = None) -> None:
@@ -464,6 +468,48 @@ class Sink:
                 idle_since = time.monotonic()
             elif idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
                 return
+            if time.monotonic() - self._lag_at >= 5:
+                self._lag_at = time.monotonic()
+                self.measure_lag()
+
+    def measure_lag(self) -> None:
+        """Messages behind the end of each assigned partition: the end as the last fetch saw it,
+        the position as the consumer holds it (no request unless a position is unknown).  Read in
+        the polling thread: the consumer is not thread-safe; the pages read the result."""
+        lag: dict[tuple[str, int], int] = {}
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is None:
+                continue  # nothing fetched from it yet
+            try:
+                position = self.consumer.position(tp, timeout_ms=1000)
+            except Exception:  # noqa: BLE001 - a position still unknown is no lag to report yet
+                continue
+            if position is not None:
+                lag[(tp.topic, tp.partition)] = max(0, high - position)
+        self.lag = lag
+
+    def health(self) -> dict[str, Any]:
+        """The /healthz page: "degraded" with the reason while a table refuses its rows."""
+        age = None if self.last_batch_at is None else round(time.monotonic() - self.last_batch_at, 1)
+        return {"status": "degraded" if self.unhealthy else "ok", "problem": self.unhealthy,
+                "lag": sum(self.lag.values()), "last_batch_seconds_ago": age, **self.stats}
+
+    def metrics(self) -> bytes:
+        from qrisk.pages import prometheus_text
+
+        s = self.stats
+        return prometheus_text([
+            ("qrisk_sink_batches_total", "counter", "batches written and committed", s["batches"]),
+            ("qrisk_sink_messages_total", "counter", "messages written", s["messages"]),
+            ("qrisk_sink_rows_total", "counter", "rows inserted", s["rows"]),
+            ("qrisk_sink_retries_total", "counter", "inserts retried (the database refused or did not answer)", s["retries"]),
+            ("qrisk_sink_schema_errors_total", "counter", "inserts refused because the database is not what the migrations made", s["schema_errors"]),
+            ("qrisk_sink_bad_messages_total", "counter", "messages kept in dead_letters instead of written", s["bad_messages"]),
+            ("qrisk_sink_commit_failures_total", "counter", "offset commits refused (a rebalance: the batch comes again)", s["commit_failures"]),
+            ("qrisk_sink_unhealthy", "gauge", "1 while a table refuses its rows and nothing is committed", int(self.unhealthy is not None)),
+        ], [("qrisk_sink_lag_messages", "gauge", "messages behind the end of each assigned partition",
+             [({"topic": t, "partition": str(p)}, n) for (t, p), n in sorted(self.lag.items())])])
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)
@@ -492,9 +538,16 @@ def run_sink(store_target: str, settings: KafkaSettings | None = None, idle_exit
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("sink: %s -> %s", ", ".join(sink.names), getattr(store, "url", store_target))
+    pages = None
+    if settings.sink_metrics_port:
+        from qrisk.pages import serve_pages
+
+        pages = serve_pages(settings.sink_metrics_host, settings.sink_metrics_port, sink.health, sink.metrics, "sink")
     try:
         sink.run(idle_exit_s)
     finally:
+        if pages is not None:
+            pages.shutdown()
         sink.close()
         store.close()
         log.info("sink: stopped after %s", sink.stats)

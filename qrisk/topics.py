@@ -74,6 +74,8 @@ class KafkaSettings(BaseSettings):
     sink_group: str = "qrisk-sink"
     sink_batch: int = 5000
     sink_heartbeat_file: str | None = None  # touched after every poll: a health check reads its age
+    sink_metrics_port: int = 0  # the sink's /healthz and /metrics (its lag, retries, bad messages) on this port; 0: off
+    sink_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container
     store_url: str | None = None  # clickhouse://… or a chdb directory; default: QRISK_DATA_DIR
 
     # client security: the same names as qrisk.settings.Settings
