@@ -1062,7 +1062,33 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         for dog in watchdog:
             dog.forget(revoked)
 
+    @app.page("/qrisk/metrics/")
+    async def qrisk_metrics(web, request):  # pragma: no cover - served by Faust's web server, tested against the real broker
+        return web.text(worker_metrics(stats, app.monitor).decode("ascii"), content_type="text/plain; version=0.0.4")
+
     return app
+
+
+def worker_metrics(stats: dict[str, int], monitor: Any) -> bytes:
+    """The worker's counts and, per partition it reads, how far its committed offset is behind the
+    end the last fetch saw (Faust's monitor keeps both), as Prometheus text."""
+    from qrisk.pages import prometheus_text
+
+    lag = []
+    for tp, end in sorted(monitor.tp_end_offsets.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
+        committed = monitor.tp_committed_offsets.get(tp)
+        if committed is None:
+            continue  # nothing committed by this worker yet: no lag it can vouch for
+        # both are the next offset (to read, to be written), as Kafka counts them
+        lag.append(({"topic": tp.topic, "partition": str(tp.partition)}, max(0, end - committed)))
+    return prometheus_text([
+        ("qrisk_worker_events_applied_total", "counter", "events folded into credit files", stats["applied"]),
+        ("qrisk_worker_duplicates_total", "counter", "events already folded (a retry or a redelivery): no second effect", stats["duplicates"]),
+        ("qrisk_worker_conflicts_total", "counter", "an event id folded before, sent again with other content: dead-lettered", stats["conflicts"]),
+        ("qrisk_worker_dead_letters_total", "counter", "messages kept in the dead letters instead of folded", stats["dead_letters"]),
+        ("qrisk_worker_normalised_total", "counter", "ingress messages validated and written to the log", stats["normalised"]),
+        ("qrisk_worker_batches_total", "counter", "batches folded", stats["batches"]),
+    ], [("qrisk_worker_lag_messages", "gauge", "messages not yet committed behind the end of each partition the worker reads", lag)])
 
 
 def _faust_credentials(settings: KafkaSettings):

@@ -149,8 +149,9 @@ def kafka_prefix(kafka_bootstrap):
 class WorkerProcess:
     """``qrisk worker`` as a real process (its own Faust data dir), logging to a file."""
 
-    def __init__(self, env: dict[str, str], workdir: Path, name: str):
-        self.env = {**os.environ, **env, "QRISK_WORKER_DATA_DIR": str(workdir / name), "QRISK_WORKER_WEB_PORT": "0",
+    def __init__(self, env: dict[str, str], workdir: Path, name: str, web_port: int = 0):
+        self.web_port = web_port
+        self.env = {**os.environ, **env, "QRISK_WORKER_DATA_DIR": str(workdir / name), "QRISK_WORKER_WEB_PORT": str(web_port),
                     "PYTHONUNBUFFERED": "1"}
         self.log_path = workdir / f"{name}.log"
         self.proc: subprocess.Popen | None = None

@@ -79,7 +79,9 @@ def run(tmp_path_factory, kafka_bootstrap, clickhouse_url):
     path = tmp / "county.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    worker = WorkerProcess(env, tmp, "worker-1").start()
+    from tests.conftest import free_port
+
+    worker = WorkerProcess(env, tmp, "worker-1", web_port=free_port()).start()
     name, url = fresh_database_url(clickhouse_url, "kafka_e2e")
     store = ClickHouseStore(url)
     migrate(store)
@@ -125,6 +127,32 @@ def run(tmp_path_factory, kafka_bootstrap, clickhouse_url):
         store.close()
         drop_database(clickhouse_url, name)
         delete_topics(settings, [t.name for t in topics.all()])
+
+
+def test_the_worker_reports_its_counts_and_lag(run):
+    """Faust's web server carries the worker's own page: what it folded, and how far behind it is."""
+    import re
+
+    import httpx
+
+    worker, topics, events = run["worker"], run["topics"], run["events"]
+    url = f"http://127.0.0.1:{worker.web_port}/qrisk/metrics/"
+
+    def values() -> dict[str, float]:
+        text = httpx.get(url, timeout=10).text
+        assert "# HELP qrisk_worker_events_applied_total" in text
+        return {m[1]: float(m[2]) for m in re.finditer(r"^(qrisk_worker_\w+(?:\{[^}]*\})?) (\S+)$", text, re.M)}
+
+    def caught_up() -> bool:
+        got = values()
+        lags = {k: v for k, v in got.items() if k.startswith("qrisk_worker_lag_messages{") and f'topic="{topics.events.name}"' in k}
+        return len(lags) == 4 and not any(lags.values())
+
+    wait_for(caught_up, 30, "the worker's page to show no lag on the log's four partitions", on_timeout=lambda: str(values()))
+    got = values()
+    assert got["qrisk_worker_events_applied_total"] >= len(events) - 1
+    assert got["qrisk_worker_conflicts_total"] == 1 and got["qrisk_worker_duplicates_total"] >= 1
+    assert got["qrisk_worker_dead_letters_total"] >= 3  # the quoted number, the future, the poison (the line that is not JSON never left the producer)
 
 
 def test_counts_reconcile_exactly(run, rules):
