@@ -82,7 +82,7 @@ def test_maximum_takes_the_largest_of_several_values() -> None:
     j = pastry("moulds", [20, 151], "CFU/g")
     assert_verdict(j, "fail", "over_maximum")
     assert j.ratio == pytest.approx(151 / 150)
-    assert j.verified is True and "尚待核实" not in j.message_zh  # confirmed since domain.md marked it "check"
+    assert j.verified is False and "尚待核实" in j.message_zh  # domain.md marks it "check"
 
 
 def test_maximum_not_detected_passes() -> None:
