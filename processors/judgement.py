@@ -573,7 +573,7 @@ def _judge_item(test: TestItem, category: str, category_zh: str, index: Catalogu
             if source is None:
                 return _undetermined(
                     test, item, rule, "unknown_unit",
-                    f"{name}：无法识别结果单位“{test.unit}”，无法与{rule.standard}限值（{target.unit}）比较，判定待定",
+                    f"{name}：无法识别结果单位“{test.unit}”，无法与{rule.standard}限值（{target.unit}）比较，无法判定",
                     f"{en}: unit {test.unit!r} is not known; cannot compare with the {rule.standard} limit in {target.unit}; undetermined",
                     limit_text=limit_text,
                 ), None
@@ -705,7 +705,7 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
             en = f"{name_en}: {terms_en} = {shown} > 1 ({standard} sum-of-ratios rule: at most 1); fail"
         elif pending:
             verdict = "undetermined"
-            zh = f"{name_zh}：已知部分比例之和{shown}，但{'、'.join(names_zh[c] for c in pending)}结果无法判定，比例之和待定（{rule_zh}）"
+            zh = f"{name_zh}：已知部分比例之和{shown}，但{'、'.join(names_zh[c] for c in pending)}结果无法判定，故比例之和无法判定（{rule_zh}）"
             en = (f"{name_en}: known ratios sum to {shown}, but {', '.join(pending)} undetermined "
                   f"({standard} sum-of-ratios rule: at most 1); undetermined")
         else:

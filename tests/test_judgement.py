@@ -571,6 +571,15 @@ def test_unknown_unit_is_reported_not_guessed() -> None:
     assert result.verdict == "undetermined"
 
 
+def test_the_undetermined_verdict_has_one_chinese_name() -> None:
+    """无法判定, never 待定: the credit file and the alerts say 无法判定 for the same verdict."""
+    unit = judge("pastry", item("aluminium", [80], "ppm")).items[0]
+    assert unit.message_zh.endswith("无法与GB 2760-2014限值（mg/kg）比较，无法判定") and "待定" not in unit.message_zh
+    pending = judge("pastry", item("sorbic_acid", [0.3], "g/kg"), item("propionic_acid", [1.0], "ppm")).sum_checks[0]
+    assert pending.verdict == "undetermined" and "待定" not in pending.message_zh
+    assert "丙酸及其钠盐、钙盐（以丙酸计）结果无法判定，故比例之和无法判定" in pending.message_zh
+
+
 def test_unconvertible_unit_is_a_mismatch() -> None:
     result = judge("packaged_water", item("lead", [0.001], "mg/kg"))
     assert_verdict(result.items[0], "undetermined", "unit_mismatch")
