@@ -179,6 +179,19 @@ def _vals(values: tuple[Value, ...] | list[Value]) -> str:
     return ";".join(v if v == NOT_DETECTED else _num(v) for v in values)  # type: ignore[arg-type]
 
 
+def _results_zh(values: tuple[Value, ...], u: str) -> str:
+    """A plan's n results as the lab reported them, a non-detect written 未检出."""
+    if all(v == NOT_DETECTED for v in values):
+        return "均未检出"
+    return ";".join("未检出" if v == NOT_DETECTED else _num(v) for v in values) + u  # type: ignore[arg-type]
+
+
+def _results_en(values: tuple[Value, ...], u: str) -> str:
+    if all(v == NOT_DETECTED for v in values):
+        return "all ND"
+    return _vals(values) + u
+
+
 def _suffix(label: str) -> str:
     return f" {label}" if label else ""
 
@@ -350,35 +363,34 @@ def _judge_plan(name: str, en: str, rule: Rule, values: tuple[Value, ...], dl: f
         )
     # A non-detect, or a count below the detection limit, is a count of 0.
     counts = [0.0 if v == NOT_DETECTED or (dl is not None and v < dl) else v for v in values]  # type: ignore[operator]
-    m_txt = f"m={m!r}{u}"
+    # the results themselves and the standard's plan, as an announcement prints 检验结果 and 标准值:
+    # the supervisor reading the failure sees its evidence, not only a count
+    shown = f"检验结果 {_results_zh(values, u)}，标准值 {rule.limit_text}{u}（{rule.standard}）"
+    shown_en = f"results {_results_en(values, u)}; {rule.standard} plan {rule.limit_text}{u}"
     if big_m is None:
         over = sum(1 for v in counts if v > m)  # type: ignore[operator]
-        if over > c:  # type: ignore[operator]
-            return _Outcome(
-                "fail", "plan_exceeded_c",
-                f"{name}：{n}个样品中{over}个超过{m_txt}，计划允许c={c}，判定不合格",
-                f"{en}: {over} of {n} results exceed {m_txt}; the plan allows c={c}; fail",
-            )
+        verdict: Verdict = "fail" if over > c else "pass"  # type: ignore[operator]
+        zh_word, en_word = ("不合格", "fail") if verdict == "fail" else ("合格", "pass")
         return _Outcome(
-            "pass", "within_limit",
-            f"{name}：{n}个样品中{over}个超过{m_txt}，计划允许c={c}，判定合格",
-            f"{en}: {over} of {n} results exceed {m_txt}; the plan allows c={c}; pass",
+            verdict, "plan_exceeded_c" if verdict == "fail" else "within_limit",
+            f"{name}：{shown}，{n}个样品中{over}个超过m，判定{zh_word}",
+            f"{en}: {shown_en}: {over} of {n} exceed m (c={c}); {en_word}",
         )
-    big_txt = f"M={big_m!r}{u}"
     above = sum(1 for v in counts if v > big_m)
     if above:
         return _Outcome(
             "fail", "plan_over_M",
-            f"{name}：{n}个样品中{above}个超过{big_txt}，判定不合格",
-            f"{en}: {above} of {n} results exceed {big_txt}; fail",
+            f"{name}：{shown}，{n}个样品中{above}个超过M，判定不合格",
+            f"{en}: {shown_en}: {above} of {n} exceed M; fail",
         )
     marginal = sum(1 for v in counts if v > m)  # type: ignore[operator]
-    verdict: Verdict = "fail" if marginal > c else "pass"  # type: ignore[operator]
+    verdict = "fail" if marginal > c else "pass"  # type: ignore[operator]
     zh_word, en_word = ("不合格", "fail") if verdict == "fail" else ("合格", "pass")
+    more = f"，多于c={c}个" if verdict == "fail" else ""
     return _Outcome(
         verdict, "plan_exceeded_c" if verdict == "fail" else "within_limit",
-        f"{name}：{n}个样品中{marginal}个介于m={m!r}与{big_txt}之间，计划允许c={c}，无超过M的结果，判定{zh_word}",
-        f"{en}: {marginal} of {n} results between m={m!r} and {big_txt}; the plan allows c={c}; none above M; {en_word}",
+        f"{name}：{shown}，{n}个样品中{marginal}个介于m与M之间{more}，无超过M的结果，判定{zh_word}",
+        f"{en}: {shown_en}: {marginal} of {n} between m and M (c={c}), none above M; {en_word}",
     )
 
 

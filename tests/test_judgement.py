@@ -174,9 +174,24 @@ def test_two_class_plan_pseudomonas_fails() -> None:
     assert j.item_class == "pathogen"
 
 
-def test_two_class_plan_message() -> None:
-    j = water("pseudomonas_aeruginosa", [0, 0, 3, 0, 1], "CFU/250mL")
-    assert j.message_zh == "铜绿假单胞菌：5个样品中2个超过m=0 CFU/250mL，计划允许c=0，判定不合格"
+def test_two_class_plan_message_shows_the_results_and_the_standard_value() -> None:
+    """The 抽检不合格 alert quotes this message: it carries the evidence (检验结果) and the plan
+    (标准值), as an announcement does, not only how many results were over."""
+    j = water("pseudomonas_aeruginosa", [45, 59, 8, 61, 10], "CFU/250mL")
+    assert j.message_zh == ("铜绿假单胞菌：检验结果 45;59;8;61;10 CFU/250mL，标准值 n=5,c=0,m=0 CFU/250mL（GB 19298-2014），"
+                            "5个样品中5个超过m，判定不合格")
+    assert j.message_en == ("Pseudomonas aeruginosa: results 45;59;8;61;10 CFU/250mL; GB 19298-2014 plan n=5,c=0,m=0 CFU/250mL: "
+                            "5 of 5 exceed m (c=0); fail")
+
+
+def test_a_plans_non_detects_are_written_as_such() -> None:
+    some = water("pseudomonas_aeruginosa", ["ND", 0, 3, "ND", 1], "CFU/250mL")
+    assert some.message_zh.startswith("铜绿假单胞菌：检验结果 未检出;0;3;未检出;1 CFU/250mL，标准值 n=5,c=0,m=0 CFU/250mL")
+    assert "5个样品中2个超过m，判定不合格" in some.message_zh
+    assert "results ND;0;3;ND;1 CFU/250mL" in some.message_en
+    none = water("pseudomonas_aeruginosa", ["ND"] * 5, "CFU/250mL")
+    assert none.message_zh == "铜绿假单胞菌：检验结果 均未检出，标准值 n=5,c=0,m=0 CFU/250mL（GB 19298-2014），5个样品中0个超过m，判定合格"
+    assert "results all ND;" in none.message_en
 
 
 @pytest.mark.parametrize("values", [[0, 0, 0, 0, 0], ["ND"] * 5, [0, "未检出", 0, "ND", 0]])
@@ -213,11 +228,17 @@ def test_three_class_two_marginal_pass() -> None:
 
 
 def test_three_class_three_marginal_fail() -> None:
-    assert_verdict(pastry(APC, [20_000, 50_000, 60_000, 100, 100], "CFU/g"), "fail", "plan_exceeded_c")
+    j = pastry(APC, [20_000, 50_000, 60_000, 100, 100], "CFU/g")
+    assert_verdict(j, "fail", "plan_exceeded_c")
+    assert j.message_zh == ("菌落总数：检验结果 20000;50000;60000;100;100 CFU/g，标准值 n=5,c=2,m=10000,M=100000 CFU/g（GB 7099-2015），"
+                            "5个样品中3个介于m与M之间，多于c=2个，无超过M的结果，判定不合格")
 
 
 def test_three_class_one_over_big_m_fails() -> None:
-    assert_verdict(pastry(APC, [100_001, 0, 0, 0, 0], "CFU/g"), "fail", "plan_over_M")
+    j = pastry(APC, [100_001, 0, 0, 0, 0], "CFU/g")
+    assert_verdict(j, "fail", "plan_over_M")
+    assert j.message_zh == ("菌落总数：检验结果 100001;0;0;0;0 CFU/g，标准值 n=5,c=2,m=10000,M=100000 CFU/g（GB 7099-2015），"
+                            "5个样品中1个超过M，判定不合格")
 
 
 def test_three_class_value_equal_to_m_does_not_exceed() -> None:
