@@ -66,6 +66,11 @@ Reason = Literal[
     "uncatalogued_standard",  # the product falls under a standard the catalogue lacks (scope excludes): sample undetermined
 ]
 EditionBasis = Literal["production_date", "sampled_on"]
+SampleReason = Literal[
+    "no_applicable_item",  # no item was judged against a limit (all out of scope / no longer limited): undetermined
+    "edition_uncertain",  # no production date, and the whole sample's verdict differs between the editions it may fall under
+    "editions_agree",  # no production date, and every edition it may fall under gives the sample the same verdict
+]
 Value = Union[float, Literal["ND"]]
 
 _DECIMAL = Context(prec=34)  # private context: a caller changing the global one cannot change a verdict
@@ -140,6 +145,12 @@ class SampleJudgement(_Result):
     basis_note_zh: str | None  # set when the sampling date had to choose the edition
     basis_note_en: str | None
     catalogue_digest: str
+    # Why the sample's verdict is what no single item or sum says (None: it is read off them).  A
+    # sample with nothing judged is not 合格: 合格 means judged against its standard and conforming.
+    # (defaults: judgements stored before these were kept)
+    verdict_reason: SampleReason | None = None
+    verdict_note_zh: str | None = None
+    verdict_note_en: str | None = None
 
 
 # --------------------------------------------------------------------------- formatting
@@ -835,7 +846,7 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
     unknown: list[UnknownEntry] = []
     judged: dict[str, tuple[ItemJudgement, float | None]] = {}
     judgements: list[ItemJudgement] = []
-    failed = undetermined = False
+    failed = undetermined = decided = False  # decided: some item was judged pass or fail against a limit
     disagreements: list[str] = []
 
     block = catalogue.standards_for(category)
@@ -917,6 +928,8 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
                 failed = True
             elif v == "undetermined":
                 undetermined = True
+            elif v == "pass":
+                decided = True
             if disagrees:
                 disagreements.append(code)
             if found_unknown:
@@ -932,6 +945,11 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
         elif v == "undetermined":
             undetermined = True
     verdict: Verdict = "fail" if failed else ("undetermined" if undetermined else "pass")
+    reason: SampleReason | None = None
+    reason_zh = reason_en = None
+    if verdict == "pass" and not decided:
+        verdict, reason = "undetermined", "no_applicable_item"
+        reason_zh, reason_en = _nothing_judged(items, sample.product)
     return _build_sample_judgement(
         sample_no=sample.sample_no,
         category=category,
@@ -945,7 +963,18 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
         basis_note_zh=note_zh,
         basis_note_en=note_en,
         catalogue_digest=catalogue.digest,
+        verdict_reason=reason,
+        verdict_note_zh=reason_zh,
+        verdict_note_en=reason_en,
     )
+
+
+def _nothing_judged(items: tuple[ItemJudgement, ...], product: str) -> tuple[str, str]:
+    names = "、".join(j.item_name for j in items)
+    return (f"无适用判定项目：本样品的检验项目（{names}）均不适用于本产品（{product}）的判定或现行标准已不再规定，"
+            f"无法判定样品是否合格",
+            f"no applicable item: none of the sample's items ({names}) applies to {product!r} or is still limited "
+            f"by the standard in force; the sample is undetermined")
 
 
 _build_item_judgement = builder(ItemJudgement)
