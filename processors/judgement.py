@@ -191,17 +191,15 @@ def _vals(values: tuple[Value, ...] | list[Value]) -> str:
     return ";".join(v if v == NOT_DETECTED else _num(v) for v in values)  # type: ignore[arg-type]
 
 
-def _results_zh(values: tuple[Value, ...], u: str) -> str:
-    """A plan's n results as the lab reported them, a non-detect written 未检出."""
+def _results(values: tuple[Value, ...], u: str) -> tuple[str, str]:
+    """A plan's n results as the lab reported them, with unit: a non-detect is 未检出 / ND."""
+    if NOT_DETECTED not in values:
+        shown = f"{';'.join([_num(v) for v in values])}{u}"  # type: ignore[arg-type]
+        return shown, shown
     if all(v == NOT_DETECTED for v in values):
-        return "均未检出"
-    return ";".join("未检出" if v == NOT_DETECTED else _num(v) for v in values) + u  # type: ignore[arg-type]
-
-
-def _results_en(values: tuple[Value, ...], u: str) -> str:
-    if all(v == NOT_DETECTED for v in values):
-        return "all ND"
-    return _vals(values) + u
+        return "均未检出", "all ND"
+    return (";".join(["未检出" if v == NOT_DETECTED else _num(v) for v in values]) + u,  # type: ignore[arg-type]
+            _vals(values) + u)
 
 
 def _suffix(label: str) -> str:
@@ -377,8 +375,10 @@ def _judge_plan(name: str, en: str, rule: Rule, values: tuple[Value, ...], dl: f
     counts = [0.0 if v == NOT_DETECTED or (dl is not None and v < dl) else v for v in values]  # type: ignore[operator]
     # the results themselves and the standard's plan, as an announcement prints 检验结果 and 标准值:
     # the supervisor reading the failure sees its evidence, not only a count
-    shown = f"检验结果 {_results_zh(values, u)}，标准值 {rule.limit_text}{u}（{rule.standard}）"
-    shown_en = f"results {_results_en(values, u)}; {rule.standard} plan {rule.limit_text}{u}"
+    results_zh, results_en = _results(values, u)
+    limit = rule.limit_text
+    shown = f"检验结果 {results_zh}，标准值 {limit}{u}（{rule.standard}）"
+    shown_en = f"results {results_en}; {rule.standard} plan {limit}{u}"
     if big_m is None:
         over = sum(1 for v in counts if v > m)  # type: ignore[operator]
         verdict: Verdict = "fail" if over > c else "pass"  # type: ignore[operator]
@@ -863,7 +863,7 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
         disagreements = tuple(j.item_code for j in judgements if j.agrees_with_lab is False)
         verdict: Verdict = "undetermined"  # every item is
     else:
-        lines = _judge_lines(sample, category, catalogue, block, basis, edition_basis == "sampled_on")
+        lines = _judge_lines(sample, category, catalogue, index, block, basis, edition_basis == "sampled_on")
         judgements, judged, unknown, failed, undetermined, decided, disagreeing, doubtful = lines
         if doubtful:
             # the look-back spans more than one edition of some item: only now is the sample judged more than once
@@ -917,12 +917,11 @@ def _sample_verdict(failed: bool, undetermined: bool, decided: bool,
     return "pass", False
 
 
-def _judge_lines(sample: SamplingResult, category: str, catalogue: Catalogue, block: CategoryStandards,
-                 basis: dt.date, undated: bool) -> tuple:
+def _judge_lines(sample: SamplingResult, category: str, catalogue: Catalogue, index: CatalogueIndex,
+                 block: CategoryStandards, basis: dt.date, undated: bool) -> tuple:
     """Each result line judged by the rule in force on ``basis``, through the memo.  ``undated``: the
     sampling date is the basis, and an item whose look-back spans editions is weighed across them
     (``_weigh_editions``); the codes of such items are returned last: the sample is then judged per edition."""
-    index = catalogue.index
     unknown: list[UnknownEntry] = []
     judged: dict[str, tuple[ItemJudgement, float | None]] = {}
     judgements: list[ItemJudgement] = []
@@ -1056,7 +1055,7 @@ def _editions(sample: SamplingResult, category: str, catalogue: Catalogue, block
             made_zh = zh_both.format(start.isoformat(), end.isoformat())  # type: ignore[union-attr]
             made_en = en_both.format(start.isoformat(), end.isoformat())  # type: ignore[union-attr]
         judgements, judged, _, failed, undetermined, decided, _, _ = _judge_lines(
-            sample, category, catalogue, block, day, False)
+            sample, category, catalogue, index, block, day, False)
         sums = _sum_checks_memo(category, catalogue, index, day, judged)
         verdict, nothing = _sample_verdict(failed, undetermined, decided, sums)
         editions.append(_Edition(f"{standards}（{made_zh}）", f"{standards} ({made_en})", judgements, sums, verdict, nothing))
