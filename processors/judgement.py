@@ -27,7 +27,8 @@ from processors._build import builder
 
 from schemas.events import NOT_DETECTED, AsListed, SamplingResult, TestItem
 from schemas.standards import ONE as _ONE
-from schemas.standards import Catalogue, CatalogueIndex, CatalogueItem, ExcludedProducts, ItemClass, Rule, RuleKind, Unit, UnitTable
+from schemas.standards import (Catalogue, CatalogueIndex, CatalogueItem, CategoryStandards, ExcludedProducts, ItemClass, Rule,
+                              RuleKind, Unit, UnitTable)
 
 Verdict = Literal["pass", "fail", "undetermined"]
 """A sample's verdict, a sum-of-ratios check's, and what a judged item comes to."""
@@ -66,6 +67,11 @@ Reason = Literal[
     "uncatalogued_standard",  # the product falls under a standard the catalogue lacks (scope excludes): sample undetermined
 ]
 EditionBasis = Literal["production_date", "sampled_on"]
+SampleReason = Literal[
+    "no_applicable_item",  # no item was judged against a limit (all out of scope / no longer limited): undetermined
+    "edition_uncertain",  # no production date, and the whole sample's verdict differs between the editions it may fall under
+    "editions_agree",  # no production date, and every edition it may fall under gives the sample the same verdict
+]
 Value = Union[float, Literal["ND"]]
 
 _DECIMAL = Context(prec=34)  # private context: a caller changing the global one cannot change a verdict
@@ -140,6 +146,12 @@ class SampleJudgement(_Result):
     basis_note_zh: str | None  # set when the sampling date had to choose the edition
     basis_note_en: str | None
     catalogue_digest: str
+    # Why the sample's verdict is what no single item or sum says (None: it is read off them).  A
+    # sample with nothing judged is not 合格: 合格 means judged against its standard and conforming.
+    # (defaults: judgements stored before these were kept)
+    verdict_reason: SampleReason | None = None
+    verdict_note_zh: str | None = None
+    verdict_note_en: str | None = None
 
 
 # --------------------------------------------------------------------------- formatting
@@ -177,6 +189,17 @@ def _figure(value: float | Decimal | Fraction, limit: float = 1, places: int = 2
 
 def _vals(values: tuple[Value, ...] | list[Value]) -> str:
     return ";".join(v if v == NOT_DETECTED else _num(v) for v in values)  # type: ignore[arg-type]
+
+
+def _results(values: tuple[Value, ...], u: str) -> tuple[str, str]:
+    """A plan's n results as the lab reported them, with unit: a non-detect is 未检出 / ND."""
+    if NOT_DETECTED not in values:
+        shown = f"{';'.join([_num(v) for v in values])}{u}"  # type: ignore[arg-type]
+        return shown, shown
+    if all(v == NOT_DETECTED for v in values):
+        return "均未检出", "all ND"
+    return (";".join(["未检出" if v == NOT_DETECTED else _num(v) for v in values]) + u,  # type: ignore[arg-type]
+            _vals(values) + u)
 
 
 def _suffix(label: str) -> str:
@@ -350,35 +373,36 @@ def _judge_plan(name: str, en: str, rule: Rule, values: tuple[Value, ...], dl: f
         )
     # A non-detect, or a count below the detection limit, is a count of 0.
     counts = [0.0 if v == NOT_DETECTED or (dl is not None and v < dl) else v for v in values]  # type: ignore[operator]
-    m_txt = f"m={m!r}{u}"
+    # the results themselves and the standard's plan, as an announcement prints 检验结果 and 标准值:
+    # the supervisor reading the failure sees its evidence, not only a count
+    results_zh, results_en = _results(values, u)
+    limit = rule.limit_text
+    shown = f"检验结果 {results_zh}，标准值 {limit}{u}（{rule.standard}）"
+    shown_en = f"results {results_en}; {rule.standard} plan {limit}{u}"
     if big_m is None:
         over = sum(1 for v in counts if v > m)  # type: ignore[operator]
-        if over > c:  # type: ignore[operator]
-            return _Outcome(
-                "fail", "plan_exceeded_c",
-                f"{name}：{n}个样品中{over}个超过{m_txt}，计划允许c={c}，判定不合格",
-                f"{en}: {over} of {n} results exceed {m_txt}; the plan allows c={c}; fail",
-            )
+        verdict: Verdict = "fail" if over > c else "pass"  # type: ignore[operator]
+        zh_word, en_word = ("不合格", "fail") if verdict == "fail" else ("合格", "pass")
         return _Outcome(
-            "pass", "within_limit",
-            f"{name}：{n}个样品中{over}个超过{m_txt}，计划允许c={c}，判定合格",
-            f"{en}: {over} of {n} results exceed {m_txt}; the plan allows c={c}; pass",
+            verdict, "plan_exceeded_c" if verdict == "fail" else "within_limit",
+            f"{name}：{shown}，{n}个样品中{over}个超过m，判定{zh_word}",
+            f"{en}: {shown_en}: {over} of {n} exceed m (c={c}); {en_word}",
         )
-    big_txt = f"M={big_m!r}{u}"
     above = sum(1 for v in counts if v > big_m)
     if above:
         return _Outcome(
             "fail", "plan_over_M",
-            f"{name}：{n}个样品中{above}个超过{big_txt}，判定不合格",
-            f"{en}: {above} of {n} results exceed {big_txt}; fail",
+            f"{name}：{shown}，{n}个样品中{above}个超过M，判定不合格",
+            f"{en}: {shown_en}: {above} of {n} exceed M; fail",
         )
     marginal = sum(1 for v in counts if v > m)  # type: ignore[operator]
-    verdict: Verdict = "fail" if marginal > c else "pass"  # type: ignore[operator]
+    verdict = "fail" if marginal > c else "pass"  # type: ignore[operator]
     zh_word, en_word = ("不合格", "fail") if verdict == "fail" else ("合格", "pass")
+    more = f"，多于c={c}个" if verdict == "fail" else ""
     return _Outcome(
         verdict, "plan_exceeded_c" if verdict == "fail" else "within_limit",
-        f"{name}：{n}个样品中{marginal}个介于m={m!r}与{big_txt}之间，计划允许c={c}，无超过M的结果，判定{zh_word}",
-        f"{en}: {marginal} of {n} results between m={m!r} and {big_txt}; the plan allows c={c}; none above M; {en_word}",
+        f"{name}：{shown}，{n}个样品中{marginal}个介于m与M之间{more}，无超过M的结果，判定{zh_word}",
+        f"{en}: {shown_en}: {marginal} of {n} between m and M (c={c}), none above M; {en_word}",
     )
 
 
@@ -573,7 +597,7 @@ def _judge_item(test: TestItem, category: str, category_zh: str, index: Catalogu
             if source is None:
                 return _undetermined(
                     test, item, rule, "unknown_unit",
-                    f"{name}：无法识别结果单位“{test.unit}”，无法与{rule.standard}限值（{target.unit}）比较，判定待定",
+                    f"{name}：无法识别结果单位“{test.unit}”，无法与{rule.standard}限值（{target.unit}）比较，无法判定",
                     f"{en}: unit {test.unit!r} is not known; cannot compare with the {rule.standard} limit in {target.unit}; undetermined",
                     limit_text=limit_text,
                 ), None
@@ -705,7 +729,7 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
             en = f"{name_en}: {terms_en} = {shown} > 1 ({standard} sum-of-ratios rule: at most 1); fail"
         elif pending:
             verdict = "undetermined"
-            zh = f"{name_zh}：已知部分比例之和{shown}，但{'、'.join(names_zh[c] for c in pending)}结果无法判定，比例之和待定（{rule_zh}）"
+            zh = f"{name_zh}：已知部分比例之和{shown}，但{'、'.join(names_zh[c] for c in pending)}结果无法判定，故比例之和无法判定（{rule_zh}）"
             en = (f"{name_en}: known ratios sum to {shown}, but {', '.join(pending)} undetermined "
                   f"({standard} sum-of-ratios rule: at most 1); undetermined")
         else:
@@ -756,7 +780,8 @@ _MEMO_LIMIT = 200_000
 _GROUP_MEMBERS: dict[tuple[str, str], tuple[CatalogueItem, ...]] = {}
 
 
-_VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定", "not_applicable": "不适用"}
+# a verdict as the predicate of "按某版本…": never "判定无法判定"
+_SAID_ZH = {"pass": "判定合格", "fail": "判定不合格", "undetermined": "无法判定", "not_applicable": "不作判定"}
 
 
 # how a message says the production dates an edition covers: (from-to, from, to, open)
@@ -791,7 +816,7 @@ def _weigh_editions(pair: tuple[ItemJudgement, float | None], rule: Rule, span: 
     judgement = pair[0]
     days = index.lookback[category].days
     zh = (f"{judgement.item_name}：未提供生产日期，抽样日期{basis.isoformat()}前{days}天内生产的产品可能适用不同版本标准，判定结果不一："
-          + "；".join(f"按{r.standard}（{_made(r, 'zh')}）判定{_VERDICT_ZH[v]}" for r, v in verdicts)
+          + "；".join(f"按{r.standard}（{_made(r, 'zh')}）{_SAID_ZH[v]}" for r, v in verdicts)
           + "。无法判定，请核实生产日期")
     en = (f"{index.items[(category, test.item_code)].name_en}: no production date; a product sampled on {basis.isoformat()} may have been made up to "
           f"{days} days earlier, under editions with different verdicts: "
@@ -810,7 +835,9 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
     """Judge every test item of ``sample`` for an enterprise of ``category``.
 
     The edition is chosen by production date; when the lab gave none, by the
-    sampling date, and ``edition_basis`` says so.
+    sampling date, and ``edition_basis`` says so.  Then, if the product may have been
+    made under an older edition (within the category's look-back), the whole sample is
+    judged under each edition too, and its verdict is the one they share, or undetermined.
     """
     note_zh = note_en = None
     if sample.production_date is not None:
@@ -820,120 +847,339 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
         note_zh = f"未提供生产日期，按抽样日期{basis.isoformat()}选择标准版本"
         note_en = f"no production date given; the sampling date {basis.isoformat()} chose the standard editions"
     index = catalogue.index
-    unknown: list[UnknownEntry] = []
-    judged: dict[str, tuple[ItemJudgement, float | None]] = {}
-    judgements: list[ItemJudgement] = []
-    failed = undetermined = False
-    disagreements: list[str] = []
+    reason: SampleReason | None = None
+    reason_zh = reason_en = None
 
     block = catalogue.standards_for(category)
     if block is None:
-        unknown.append(UnknownEntry(kind="category", item_code=None, text=category))
-        for test in sample.items:
-            printed = test.item_name or test.item_code
-            judged[test.item_code] = (_undetermined(
-                test, None, None, "unknown_category",
-                f"{printed}：标准目录中没有“{category}”类别的标准，无法判定",
-                f"{printed}: the catalogue has no standards for category {category!r}; undetermined",
-            ), None)
-        judgements = [j for j, _ in judged.values()]
-        for j in judgements:
-            if j.verdict == "fail":
-                failed = True
-            elif j.verdict == "undetermined":
-                undetermined = True
-            if j.agrees_with_lab is False:
-                disagreements.append(j.item_code)
+        unknown = [UnknownEntry(kind="category", item_code=None, text=category)]
+        judgements = [_undetermined(
+            test, None, None, "unknown_category",
+            f"{(test.item_name or test.item_code)}：标准目录中没有“{category}”类别的标准，无法判定",
+            f"{(test.item_name or test.item_code)}: the catalogue has no standards for category {category!r}; undetermined",
+        ) for test in sample.items]
+        items = tuple(judgements)
+        sums: tuple[SumOfRatiosCheck, ...] = ()
+        disagreements = tuple(j.item_code for j in judgements if j.agrees_with_lab is False)
+        verdict: Verdict = "undetermined"  # every item is
     else:
-        memo = _MEMO.setdefault(catalogue.digest, {})
-        if len(memo) > _MEMO_LIMIT:
-            memo.clear()
-        catalogued = index.items
-        dated_get = index.dated.get
-        # item code -> the rule needing no date for this product, or False: out of the item's scope
-        fast_get = index.rules_for(category, sample.product).get
-        product = sample.product
-        undated = edition_basis == "sampled_on"
-        for test in sample.items:
-            # the fields straight from the model's dict: a pydantic attribute read costs a
-            # __getattr__ hook, and this runs for every result line
-            f = test.__dict__
-            code = f["item_code"]
-            # what the judgement depends on besides the result line: the rule in force; for an
-            # item scoped to other products, the product's name (the judgement quotes it); with
-            # no rule in force, the date (quoted likewise)
-            rule = fast_get(code)
-            if rule is False:
-                rule = None
-                decides: object = product
-            elif rule is not None:
-                decides = id(rule)
-            else:
-                rule = dated_get((category, code, basis))
-                if rule is None:
-                    rule = index.rule_on(category, code, basis)
-                decides = id(rule) if rule is not None else (basis if (category, code) in catalogued else None)
-                if undated and rule is not None and len(index.rules_before(category, code, basis)) > 1:
-                    # the product may be older than the sampling date's edition: the verdict
-                    # weighs the editions of the look-back too, and its message quotes the date
-                    decides = (decides, basis)
-            # A judgement keeps numbers as floats, so 5 and 5.0 are judged alike and may share a
-            # key; only a zero's sign survives float(): keys holding a zero are told apart by repr
-            # (which also tells -0.0 from 0.0), so a hit is exactly what a fresh judgement gives.
-            measured = (*f["values"], f["detection_limit"])
-            if 0 in measured:
-                measured = repr(measured)
-            key = (category, code, f["item_name"], f["unit"], measured, f["lab_verdict"], f["standard_ref"], decides)
-            hit = memo.get(key)
-            if hit is None:
-                found: list[UnknownEntry] = []
-                pair = _judge_item(test, category, block.name_zh, index, basis, found, product)
-                if undated and rule is not None:
-                    span = index.rules_before(category, code, basis)
-                    if len(span) > 1:
-                        pair = _weigh_editions(pair, rule, span, test, category, block.name_zh, index, basis, product)
-                # with what the sample's verdict needs of it, read once rather than per hit: an item not
-                # applicable for want of the product's own standard leaves the sample undetermined
-                v = pair[0].verdict
-                if v == "not_applicable" and found:
-                    v = "undetermined"
-                hit = memo[key] = (pair, tuple(found), v, pair[0].agrees_with_lab is False)
-            pair, found_unknown, v, disagrees = hit
-            judged[code] = pair
-            judgements.append(pair[0])
-            if v == "fail":
-                failed = True
-            elif v == "undetermined":
-                undetermined = True
-            if disagrees:
-                disagreements.append(code)
-            if found_unknown:
-                unknown.extend(found_unknown)
-
-    # (item codes are distinct in a validated sample: one judgement per code, in the sample's order)
-    items = tuple(judgements)
-    sums = _sum_checks_memo(category, catalogue, index, basis, judged)
-    for c in sums:
-        v = c.verdict
-        if v == "fail":
-            failed = True
-        elif v == "undetermined":
-            undetermined = True
-    verdict: Verdict = "fail" if failed else ("undetermined" if undetermined else "pass")
+        lines = _judge_lines(sample, category, catalogue, index, block, basis, edition_basis == "sampled_on")
+        judgements, judged, unknown, failed, undetermined, decided, disagreeing, doubtful = lines
+        if doubtful:
+            # the look-back spans more than one edition of some item: only now is the sample judged more than once
+            items, sums, verdict, reason, reason_zh, reason_en = _across_editions(
+                sample, category, catalogue, block, basis, doubtful, judgements)
+            disagreements = tuple(j.item_code for j in items if j.agrees_with_lab is False)
+        else:
+            # (item codes are distinct in a validated sample: one judgement per code, in the sample's order)
+            items = tuple(judgements)
+            disagreements = tuple(disagreeing)
+            sums = _sum_checks_memo(category, catalogue, index, basis, judged)
+            verdict, no_item = _sample_verdict(failed, undetermined, decided, sums)
+            if no_item:
+                reason = "no_applicable_item"
+                reason_zh, reason_en = _nothing_judged(items, sample.product)
     return _build_sample_judgement(
         sample_no=sample.sample_no,
         category=category,
         verdict=verdict,
         items=items,
         sum_checks=sums,
-        disagreements=tuple(disagreements),
+        disagreements=disagreements,
         unknown=tuple(unknown),
         edition_basis=edition_basis,
         basis_date=basis,
         basis_note_zh=note_zh,
         basis_note_en=note_en,
         catalogue_digest=catalogue.digest,
+        verdict_reason=reason,
+        verdict_note_zh=reason_zh,
+        verdict_note_en=reason_en,
     )
+
+
+def _sample_verdict(failed: bool, undetermined: bool, decided: bool,
+                    sums: tuple[SumOfRatiosCheck, ...]) -> tuple[Verdict, bool]:
+    """The sample's verdict from its items' and sums', and whether it is undetermined only because
+    nothing was judged (合格 means judged and conforming, not "nothing found")."""
+    for c in sums:
+        v = c.verdict
+        if v == "fail":
+            failed = True
+        elif v == "undetermined":
+            undetermined = True
+    if failed:
+        return "fail", False
+    if undetermined:
+        return "undetermined", False
+    if not decided:
+        return "undetermined", True
+    return "pass", False
+
+
+def _judge_lines(sample: SamplingResult, category: str, catalogue: Catalogue, index: CatalogueIndex,
+                 block: CategoryStandards, basis: dt.date, undated: bool) -> tuple:
+    """Each result line judged by the rule in force on ``basis``, through the memo.  ``undated``: the
+    sampling date is the basis, and an item whose look-back spans editions is weighed across them
+    (``_weigh_editions``); the codes of such items are returned last: the sample is then judged per edition."""
+    unknown: list[UnknownEntry] = []
+    judged: dict[str, tuple[ItemJudgement, float | None]] = {}
+    judgements: list[ItemJudgement] = []
+    failed = undetermined = decided = False  # decided: some item was judged pass or fail against a limit
+    disagreements: list[str] = []
+    doubtful: list[str] = []
+    memo = _MEMO.setdefault(catalogue.digest, {})
+    if len(memo) > _MEMO_LIMIT:
+        memo.clear()
+    catalogued = index.items
+    dated_get = index.dated.get
+    # item code -> the rule needing no date for this product, or False: out of the item's scope
+    fast_get = index.rules_for(category, sample.product).get
+    product = sample.product
+    for test in sample.items:
+        # the fields straight from the model's dict: a pydantic attribute read costs a
+        # __getattr__ hook, and this runs for every result line
+        f = test.__dict__
+        code = f["item_code"]
+        # what the judgement depends on besides the result line: the rule in force; for an
+        # item scoped to other products, the product's name (the judgement quotes it); with
+        # no rule in force, the date (quoted likewise)
+        rule = fast_get(code)
+        if rule is False:
+            rule = None
+            decides: object = product
+        elif rule is not None:
+            decides = id(rule)
+        else:
+            rule = dated_get((category, code, basis))
+            if rule is None:
+                rule = index.rule_on(category, code, basis)
+            decides = id(rule) if rule is not None else (basis if (category, code) in catalogued else None)
+            if undated and rule is not None and len(index.rules_before(category, code, basis)) > 1:
+                # the product may be older than the sampling date's edition: the verdict
+                # weighs the editions of the look-back too, and its message quotes the date
+                decides = (decides, basis)
+                doubtful.append(code)
+        # A judgement keeps numbers as floats, so 5 and 5.0 are judged alike and may share a
+        # key; only a zero's sign survives float(): keys holding a zero are told apart by repr
+        # (which also tells -0.0 from 0.0), so a hit is exactly what a fresh judgement gives.
+        measured = (*f["values"], f["detection_limit"])
+        if 0 in measured:
+            measured = repr(measured)
+        key = (category, code, f["item_name"], f["unit"], measured, f["lab_verdict"], f["standard_ref"], decides)
+        hit = memo.get(key)
+        if hit is None:
+            found: list[UnknownEntry] = []
+            pair = _judge_item(test, category, block.name_zh, index, basis, found, product)
+            if undated and rule is not None:
+                span = index.rules_before(category, code, basis)
+                if len(span) > 1:
+                    pair = _weigh_editions(pair, rule, span, test, category, block.name_zh, index, basis, product)
+            # with what the sample's verdict needs of it, read once rather than per hit: an item not
+            # applicable for want of the product's own standard leaves the sample undetermined
+            v = pair[0].verdict
+            if v == "not_applicable" and found:
+                v = "undetermined"
+            hit = memo[key] = (pair, tuple(found), v, pair[0].agrees_with_lab is False)
+        pair, found_unknown, v, disagrees = hit
+        judged[code] = pair
+        judgements.append(pair[0])
+        if v == "fail":
+            failed = True
+        elif v == "undetermined":
+            undetermined = True
+        elif v == "pass":
+            decided = True
+        if disagrees:
+            disagreements.append(code)
+        if found_unknown:
+            unknown.extend(found_unknown)
+    return judgements, judged, unknown, failed, undetermined, decided, disagreements, doubtful
+
+
+def _nothing_judged(items: tuple[ItemJudgement, ...], product: str) -> tuple[str, str]:
+    names = "、".join(j.item_name for j in items)
+    return (f"无适用判定项目：本样品的检验项目（{names}）均不适用于本产品（{product}）的判定或现行标准已不再规定，"
+            f"无法判定样品是否合格",
+            f"no applicable item: none of the sample's items ({names}) applies to {product!r} or is still limited "
+            f"by the standard in force; the sample is undetermined")
+
+
+# --------------------------------------------------------------------------- no production date, editions apart
+
+
+class _Edition:
+    """The whole sample judged as if made in one span of the look-back, in which every item has one
+    rule; ``label_zh``/``label_en`` name the editions that set the span apart and its production dates."""
+
+    __slots__ = ("label_zh", "label_en", "items", "sums", "verdict", "nothing_judged")
+
+    def __init__(self, label_zh: str, label_en: str, items: list[ItemJudgement],
+                 sums: tuple[SumOfRatiosCheck, ...], verdict: Verdict, nothing_judged: bool) -> None:
+        self.label_zh = label_zh
+        self.label_en = label_en
+        self.items = items
+        self.sums = sums
+        self.verdict = verdict
+        self.nothing_judged = nothing_judged
+
+    def failures(self, lang: str) -> list[str]:
+        if lang == "zh":
+            return [j.message_zh for j in self.items if j.verdict == "fail"] + [c.message_zh for c in self.sums if c.verdict == "fail"]
+        return [j.message_en for j in self.items if j.verdict == "fail"] + [c.message_en for c in self.sums if c.verdict == "fail"]
+
+
+def _editions(sample: SamplingResult, category: str, catalogue: Catalogue, block: CategoryStandards,
+              basis: dt.date, doubtful: list[str]) -> list[_Edition]:
+    """The look-back split where some item of the sample changes edition, oldest span first, the
+    whole sample judged in each: items and sums of ratios alike, as a dated sample would be."""
+    index = catalogue.index
+    first = basis - index.lookback[category]
+    spans = {code: index.rules_before(category, code, basis) for code in doubtful}
+    starts = sorted({first} | {r.applies_from for span in spans.values() for r in span
+                               if r.applies_from is not None and r.applies_from > first})
+    zh_both, zh_since, zh_until, _ = _MADE["zh"]
+    en_both, en_since, en_until, _ = _MADE["en"]
+    editions: list[_Edition] = []
+    for i, start in enumerate(starts):
+        last = i == len(starts) - 1
+        end = None if last else starts[i + 1]
+        # the last span holds the sampling date: judged on it, it is the sampling date's judgement
+        day = basis if last else start
+        standards = "、".join(dict.fromkeys(index.rule_on(category, code, day).standard for code in doubtful))  # type: ignore[union-attr]
+        if i == 0:
+            made_zh, made_en = zh_until.format(None, end.isoformat()), en_until.format(None, end.isoformat())  # type: ignore[union-attr]
+        elif last:
+            made_zh, made_en = zh_since.format(start.isoformat()), en_since.format(start.isoformat())
+        else:
+            made_zh = zh_both.format(start.isoformat(), end.isoformat())  # type: ignore[union-attr]
+            made_en = en_both.format(start.isoformat(), end.isoformat())  # type: ignore[union-attr]
+        judgements, judged, _, failed, undetermined, decided, _, _ = _judge_lines(
+            sample, category, catalogue, index, block, day, False)
+        sums = _sum_checks_memo(category, catalogue, index, day, judged)
+        verdict, nothing = _sample_verdict(failed, undetermined, decided, sums)
+        editions.append(_Edition(f"{standards}（{made_zh}）", f"{standards} ({made_en})", judgements, sums, verdict, nothing))
+    return editions
+
+
+def _across_editions(sample: SamplingResult, category: str, catalogue: Catalogue, block: CategoryStandards,
+                     basis: dt.date, doubtful: list[str], weighed: list[ItemJudgement]) -> tuple:
+    """No production date, and the look-back spans editions: 不合格 if the sample fails under every
+    edition, 合格 if it passes under every one, otherwise undetermined (核实生产日期).  Items show
+    their own verdict when the editions agree on it and are edition_uncertain when not (``weighed``);
+    sums of ratios likewise.  A sample that fails under every edition, each for its own reason
+    (脱氢乙酸: not permitted from GB 2760-2024, part of a sum over 1 under 2014), names its failure
+    under the sampling date's edition and says why it fails under the others."""
+    index = catalogue.index
+    days = index.lookback[category].days
+    editions = _editions(sample, category, catalogue, block, basis, doubtful)
+    verdicts = {e.verdict for e in editions}
+    verdict: Verdict = editions[0].verdict if len(verdicts) == 1 else "undetermined"
+    items = list(weighed)
+    sums = _weigh_sums(category, index, block, editions, basis, days, verdict)
+    if verdict == "fail" and not any(j.verdict == "fail" for j in items) and not any(c.verdict == "fail" for c in sums):
+        _name_the_failure(category, index, block, editions, basis, days, items, sums)
+    doubt_zh = f"未提供生产日期，抽样日期{basis.isoformat()}前{days}天内生产的产品可能适用不同版本标准，已按各版本分别判定整个样品："
+    doubt_en = (f"no production date; a product sampled on {basis.isoformat()} may have been made up to {days} days "
+                f"earlier, so the whole sample was judged under each edition: ")
+    each_zh = "；".join(f"按{e.label_zh}{_SAID_ZH[e.verdict]}" for e in editions)
+    each_en = "; ".join(f"{e.label_en}: {e.verdict}" for e in editions)
+    if len(verdicts) > 1:
+        return (tuple(items), tuple(sums), verdict, "edition_uncertain",
+                f"{doubt_zh}{each_zh}。判定结果不一，无法判定，请核实生产日期",
+                f"{doubt_en}{each_en}. The verdicts differ: undetermined, verify the production date")
+    if all(e.nothing_judged for e in editions):
+        return (tuple(items), tuple(sums), verdict, "no_applicable_item", *_nothing_judged(tuple(items), sample.product))
+    return (tuple(items), tuple(sums), verdict, "editions_agree",
+            f"{doubt_zh}{each_zh}。按任一版本均{_SAID_ZH[verdict]}",
+            f"{doubt_en}{each_en}. The same verdict under every edition: {verdict}")
+
+
+def _weigh_sums(category: str, index: CatalogueIndex, block: CategoryStandards, editions: list[_Edition], basis: dt.date,
+                days: int, verdict: Verdict) -> list[SumOfRatiosCheck]:
+    """Each sum of ratios as the sampling date's edition gives it when every edition agrees on its
+    verdict (no sum to check counts as within the rule), else undetermined with each edition's sum."""
+    checks: list[SumOfRatiosCheck] = []
+    for group in block.sum_of_ratios:
+        per = [next((c for c in e.sums if c.group == group.group), None) for e in editions]
+        seen = {"pass" if c is None else c.verdict for c in per}
+        base = per[-1]
+        if len(seen) == 1:
+            if base is not None:
+                checks.append(base)
+            continue
+        shown = base or next(c for c in per if c is not None)
+        codes = {item.code for item in index.group_members.get((category, group.group), ())}
+        zh_parts, en_parts = [], []
+        for e, c in zip(editions, per):
+            if c is not None:
+                # the check's own message without its name: the terms, the sum and the verdict
+                zh_parts.append(f"按{e.label_zh}，{c.message_zh.split('：', 1)[1]}")
+                en_parts.append(f"{e.label_en}: {c.message_en.split(': ', 1)[1]}")
+                continue
+            banned = [j for j in e.items if j.kind == "not_permitted" and j.verdict == "fail" and j.item_code in codes]
+            if banned:
+                names = "、".join(j.item_name for j in banned)
+                zh_parts.append(f"按{e.label_zh}，{names}不得使用（单独判定），不计入比例之和，可计入的{group.name_zh}不足两种，不计算比例之和")
+                en_parts.append(f"{e.label_en}: {', '.join(index.items[(category, j.item_code)].name_en for j in banned)} "
+                                f"not permitted (judged on its own), "
+                                f"not summed; fewer than two {group.name_en} to sum")
+            else:
+                zh_parts.append(f"按{e.label_zh}，可计入的{group.name_zh}不足两种，不计算比例之和")
+                en_parts.append(f"{e.label_en}: fewer than two {group.name_en} to sum")
+        if verdict == "fail":
+            tail_zh, tail_en = "。本项目无法判定，但按任一版本本样品均不合格", ". This check is undetermined; the sample fails under every edition"
+        else:
+            tail_zh, tail_en = "。无法判定，请核实生产日期", ". Undetermined: verify the production date"
+        checks.append(SumOfRatiosCheck(
+            group=group.group, group_name=group.name_zh, members=shown.members, pending=shown.pending, total=shown.total,
+            verdict="undetermined",
+            message_zh=(f"{group.item_zh}：未提供生产日期，抽样日期{basis.isoformat()}前{days}天内生产的产品可能适用不同版本标准，"
+                        f"判定结果不一：{'；'.join(zh_parts)}{tail_zh}"),
+            message_en=(f"{group.item_en}: no production date; a product sampled on {basis.isoformat()} may have been made up to "
+                        f"{days} days earlier, under editions with different verdicts: {'; '.join(en_parts)}{tail_en}"),
+            item_name=group.item_zh,
+            standard="、".join(dict.fromkeys(s for c in per if c is not None and c.standard for s in c.standard.split("、"))) or None,
+        ))
+    return checks
+
+
+def _name_the_failure(category: str, index: CatalogueIndex, block: CategoryStandards, editions: list[_Edition], basis: dt.date, days: int,
+                      items: list[ItemJudgement], sums: list[SumOfRatiosCheck]) -> None:
+    """Every edition fails the sample, but on no one item or sum that fails under all of them: the
+    failures of the sampling date's edition are named (an alert lists what failed), and the first
+    of them says why the sample fails under each edition."""
+    base = editions[-1]
+    why_zh = "".join(f"按{e.label_zh}：{'；'.join(e.failures('zh'))}。" for e in editions)[:-1]
+    why_en = " ".join(f"{e.label_en}: {'; '.join(e.failures('en'))}." for e in editions)
+    lead_zh = f"未提供生产日期，抽样日期{basis.isoformat()}前{days}天内生产的产品可能适用不同版本标准，按任一版本均判定不合格。"
+    lead_en = (f"no production date; a product sampled on {basis.isoformat()} may have been made up to {days} days earlier, "
+               f"under different editions, and fails under every one. ")
+    also_zh = "（未提供生产日期；按其他可能适用的版本本样品亦不合格）"
+    also_en = " (no production date; the sample fails under the other editions it may fall under too)"
+    groups_en = {g.group: g.item_en for g in block.sum_of_ratios}
+    told = False
+    for k, j in enumerate(base.items):
+        if j.verdict != "fail":
+            continue
+        if told:
+            items[k] = j.model_copy(update={"message_zh": j.message_zh + also_zh, "message_en": j.message_en + also_en})
+            continue
+        name_en = index.items[(category, j.item_code)].name_en
+        items[k] = j.model_copy(update={"message_zh": f"{j.item_name}：{lead_zh}{why_zh}",
+                                        "message_en": f"{name_en}: {lead_en}{why_en}"})
+        told = True
+    for c in base.sums:
+        if c.verdict != "fail":
+            continue
+        k = next((i for i, s in enumerate(sums) if s.group == c.group), len(sums))
+        if told:
+            c = c.model_copy(update={"message_zh": c.message_zh + also_zh, "message_en": c.message_en + also_en})
+        else:
+            c = c.model_copy(update={"message_zh": f"{c.item_name}：{lead_zh}{why_zh}",
+                                     "message_en": f"{groups_en[c.group]}: {lead_en}{why_en}"})
+            told = True
+        sums[k:k + 1] = [c]
 
 
 _build_item_judgement = builder(ItemJudgement)

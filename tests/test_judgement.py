@@ -82,7 +82,7 @@ def test_maximum_takes_the_largest_of_several_values() -> None:
     j = pastry("moulds", [20, 151], "CFU/g")
     assert_verdict(j, "fail", "over_maximum")
     assert j.ratio == pytest.approx(151 / 150)
-    assert j.verified is True and "尚待核实" not in j.message_zh  # confirmed since domain.md marked it "check"
+    assert j.verified is False and "尚待核实" in j.message_zh  # domain.md marks it "check"
 
 
 def test_maximum_not_detected_passes() -> None:
@@ -174,9 +174,24 @@ def test_two_class_plan_pseudomonas_fails() -> None:
     assert j.item_class == "pathogen"
 
 
-def test_two_class_plan_message() -> None:
-    j = water("pseudomonas_aeruginosa", [0, 0, 3, 0, 1], "CFU/250mL")
-    assert j.message_zh == "铜绿假单胞菌：5个样品中2个超过m=0 CFU/250mL，计划允许c=0，判定不合格"
+def test_two_class_plan_message_shows_the_results_and_the_standard_value() -> None:
+    """The 抽检不合格 alert quotes this message: it carries the evidence (检验结果) and the plan
+    (标准值), as an announcement does, not only how many results were over."""
+    j = water("pseudomonas_aeruginosa", [45, 59, 8, 61, 10], "CFU/250mL")
+    assert j.message_zh == ("铜绿假单胞菌：检验结果 45;59;8;61;10 CFU/250mL，标准值 n=5,c=0,m=0 CFU/250mL（GB 19298-2014），"
+                            "5个样品中5个超过m，判定不合格")
+    assert j.message_en == ("Pseudomonas aeruginosa: results 45;59;8;61;10 CFU/250mL; GB 19298-2014 plan n=5,c=0,m=0 CFU/250mL: "
+                            "5 of 5 exceed m (c=0); fail")
+
+
+def test_a_plans_non_detects_are_written_as_such() -> None:
+    some = water("pseudomonas_aeruginosa", ["ND", 0, 3, "ND", 1], "CFU/250mL")
+    assert some.message_zh.startswith("铜绿假单胞菌：检验结果 未检出;0;3;未检出;1 CFU/250mL，标准值 n=5,c=0,m=0 CFU/250mL")
+    assert "5个样品中2个超过m，判定不合格" in some.message_zh
+    assert "results ND;0;3;ND;1 CFU/250mL" in some.message_en
+    none = water("pseudomonas_aeruginosa", ["ND"] * 5, "CFU/250mL")
+    assert none.message_zh == "铜绿假单胞菌：检验结果 均未检出，标准值 n=5,c=0,m=0 CFU/250mL（GB 19298-2014），5个样品中0个超过m，判定合格"
+    assert "results all ND;" in none.message_en
 
 
 @pytest.mark.parametrize("values", [[0, 0, 0, 0, 0], ["ND"] * 5, [0, "未检出", 0, "ND", 0]])
@@ -213,11 +228,17 @@ def test_three_class_two_marginal_pass() -> None:
 
 
 def test_three_class_three_marginal_fail() -> None:
-    assert_verdict(pastry(APC, [20_000, 50_000, 60_000, 100, 100], "CFU/g"), "fail", "plan_exceeded_c")
+    j = pastry(APC, [20_000, 50_000, 60_000, 100, 100], "CFU/g")
+    assert_verdict(j, "fail", "plan_exceeded_c")
+    assert j.message_zh == ("菌落总数：检验结果 20000;50000;60000;100;100 CFU/g，标准值 n=5,c=2,m=10000,M=100000 CFU/g（GB 7099-2015），"
+                            "5个样品中3个介于m与M之间，多于c=2个，无超过M的结果，判定不合格")
 
 
 def test_three_class_one_over_big_m_fails() -> None:
-    assert_verdict(pastry(APC, [100_001, 0, 0, 0, 0], "CFU/g"), "fail", "plan_over_M")
+    j = pastry(APC, [100_001, 0, 0, 0, 0], "CFU/g")
+    assert_verdict(j, "fail", "plan_over_M")
+    assert j.message_zh == ("菌落总数：检验结果 100001;0;0;0;0 CFU/g，标准值 n=5,c=2,m=10000,M=100000 CFU/g（GB 7099-2015），"
+                            "5个样品中1个超过M，判定不合格")
 
 
 def test_three_class_value_equal_to_m_does_not_exceed() -> None:
@@ -419,7 +440,8 @@ def test_purified_water_limits_do_not_judge_a_mineral_water() -> None:
     350 µS/cm that the lab passed is not a failure (it was judged 不合格 before the scope)."""
     result = judge("packaged_water", item("ph", [7.6], "pH", lab_verdict="合格"),
                    item("conductivity", [350], "µS/cm", lab_verdict="合格"), product="饮用天然矿泉水")
-    assert result.verdict == "pass" and result.disagreements == ()
+    # nothing else was tested: no failure, but no 合格 either (see test_a_sample_with_nothing_judged_is_not_passed)
+    assert (result.verdict, result.verdict_reason) == ("undetermined", "no_applicable_item") and result.disagreements == ()
     for j in result.items:
         assert_verdict(j, "not_applicable", "out_of_scope")
         assert (j.kind, j.standard, j.limit_text, j.agrees_with_lab) == (None, None, None, None)
@@ -443,15 +465,36 @@ def test_an_out_of_scope_item_neither_fails_nor_clouds_the_sample() -> None:
     assert clean.verdict == "pass"
 
 
+def test_a_sample_with_nothing_judged_is_not_passed() -> None:
+    """合格 means judged against the product's standard and found conforming.  A spring water tested
+    for pH only (a purified water's index, GB 17323) was 合格 though nothing was judged, and the lab
+    had failed it; a purified water with only 菌落总数 (dropped from GB 19298-2014) likewise.  Each
+    inflated the pass rate the campaign compares with the provincial average."""
+    spring = judge("packaged_water", item("ph", [7.6], "pH", lab_verdict="不合格"), product="饮用天然泉水")
+    assert [(j.verdict, j.reason) for j in spring.items] == [("not_applicable", "out_of_scope")]
+    assert (spring.verdict, spring.verdict_reason) == ("undetermined", "no_applicable_item")
+    assert spring.verdict_note_zh == ("无适用判定项目：本样品的检验项目（pH值）均不适用于本产品（饮用天然泉水）的判定或现行标准已不再规定，"
+                                      "无法判定样品是否合格")
+    assert spring.verdict_note_en and spring.verdict_note_en.startswith("no applicable item")
+    assert spring.unknown == ()  # nothing unknown: the catalogue knows the item, and it does not apply
+    purified = judge("packaged_water", item("aerobic_plate_count", [500], "CFU/mL"))
+    assert [(j.verdict, j.reason) for j in purified.items] == [("not_applicable", "no_longer_limited")]
+    assert (purified.verdict, purified.verdict_reason) == ("undetermined", "no_applicable_item")
+    assert "菌落总数" in purified.verdict_note_zh  # type: ignore[operator]
+    # one item judged is enough for a verdict; the others are shown, not judged
+    judged = judge("packaged_water", item("aerobic_plate_count", [500], "CFU/mL"), item("free_chlorine", [0.01], "mg/L"))
+    assert (judged.verdict, judged.verdict_reason, judged.verdict_note_zh) == ("pass", None, None)
+
+
 def test_cyanide_is_for_purified_water_only() -> None:
     assert judge("packaged_water", item("cyanide", [0.06], "mg/L"), product="饮用蒸馏水").verdict == "fail"
-    spring = judge("packaged_water", item("cyanide", [0.06], "mg/L"), product="饮用天然泉水")
+    spring = judge("packaged_water", item("cyanide", [0.06], "mg/L"), item("free_chlorine", ["ND"], "mg/L"), product="饮用天然泉水")
     assert spring.verdict == "pass" and spring.items[0].verdict == "not_applicable"
 
 
 def test_a_lab_failing_an_out_of_scope_item_is_a_disagreement() -> None:
     result = judge("packaged_water", item("conductivity", [350], "µS/cm", lab_verdict="不合格"), product="饮用天然矿泉水")
-    assert result.verdict == "pass" and result.disagreements == ("conductivity",)
+    assert result.verdict == "undetermined" and result.disagreements == ("conductivity",)
     j = result.items[0]
     assert j.verdict == "not_applicable" and j.agrees_with_lab is False and "请核实产品类别" in j.message_zh
 
@@ -462,10 +505,10 @@ def test_the_memo_tells_products_in_and_out_of_scope_apart() -> None:
 
     judgement._MEMO.clear()
     ph = item("ph", [7.6], "pH")
-    assert judge("packaged_water", ph, product="饮用天然矿泉水").verdict == "pass"
+    assert judge("packaged_water", ph, product="饮用天然矿泉水").items[0].verdict == "not_applicable"
     assert judge("packaged_water", ph, product="饮用纯净水").verdict == "fail"
     other = judge("packaged_water", ph, product="饮用山泉水")
-    assert other.verdict == "pass" and "饮用山泉水" in other.items[0].message_zh
+    assert other.items[0].verdict == "not_applicable" and "饮用山泉水" in other.items[0].message_zh
 
 
 def test_lead_made_before_2023_06_30_is_judged_by_gb_2762_2017() -> None:
@@ -569,6 +612,15 @@ def test_unknown_unit_is_reported_not_guessed() -> None:
     assert (j.values, j.unit, j.limit_text) == ((80,), "ppm", "≤100 mg/kg")
     assert [(u.kind, u.item_code, u.text) for u in result.unknown] == [("unit", "aluminium", "ppm")]
     assert result.verdict == "undetermined"
+
+
+def test_the_undetermined_verdict_has_one_chinese_name() -> None:
+    """无法判定, never 待定: the credit file and the alerts say 无法判定 for the same verdict."""
+    unit = judge("pastry", item("aluminium", [80], "ppm")).items[0]
+    assert unit.message_zh.endswith("无法与GB 2760-2014限值（mg/kg）比较，无法判定") and "待定" not in unit.message_zh
+    pending = judge("pastry", item("sorbic_acid", [0.3], "g/kg"), item("propionic_acid", [1.0], "ppm")).sum_checks[0]
+    assert pending.verdict == "undetermined" and "待定" not in pending.message_zh
+    assert "丙酸及其钠盐、钙盐（以丙酸计）结果无法判定，故比例之和无法判定" in pending.message_zh
 
 
 def test_unconvertible_unit_is_a_mismatch() -> None:
@@ -820,11 +872,12 @@ def test_other_packaged_waters_are_still_judged_by_gb_19298(product: str) -> Non
 def test_a_mineral_waters_cyanide_is_for_gb_8537_and_its_ph_for_no_one() -> None:
     """Cyanide is limited for mineral water by GB 8537 (not catalogued): undetermined sample.  pH and
     conductivity are GB 17323 indices of purified water and limit no mineral water: out of scope,
-    and a sample of only those is still not undetermined on their account."""
+    so a sample of only those is undetermined for want of an applicable item, not for a missing standard."""
     cyanide = judge("packaged_water", item("cyanide", [0.002], "mg/L"), product=MINERAL)
     assert cyanide.items[0].reason == "uncatalogued_standard" and cyanide.verdict == "undetermined"
     ph = judge("packaged_water", item("ph", [7.6], "pH"), product=MINERAL)
-    assert ph.items[0].reason == "out_of_scope" and ph.verdict == "pass" and ph.unknown == ()
+    assert ph.items[0].reason == "out_of_scope" and ph.unknown == ()
+    assert (ph.verdict, ph.verdict_reason) == ("undetermined", "no_applicable_item")
 
 
 def test_a_lab_failing_a_mineral_water_by_its_own_standard_is_no_disagreement() -> None:
@@ -879,7 +932,7 @@ def test_a_lab_failing_water_on_a_dropped_item_is_a_disagreement() -> None:
     result = judge("packaged_water", item("aerobic_plate_count", [120], "CFU/mL", lab_verdict="不合格"))
     j = result.items[0]
     assert j.agrees_with_lab is False and result.disagreements == ("aerobic_plate_count",)
-    assert "检验机构判定不合格" in j.message_zh and result.verdict == "pass"
+    assert "检验机构判定不合格" in j.message_zh and result.verdict == "undetermined"
 
 
 def test_pastry_is_still_judged_on_plate_count_and_moulds() -> None:
