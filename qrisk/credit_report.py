@@ -234,6 +234,8 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         # failed it (its message asks to check the product's type)
         detail = [i.message_zh for i in (j.items if j else [])
                   if i.verdict in ("fail", "undetermined") or (i.verdict == "not_applicable" and i.lab_verdict == "fail")]
+        if j and j.verdict_reason in ("no_applicable_item", "edition_uncertain") and j.verdict_note_zh:
+            detail.append(j.verdict_note_zh)  # why the sample as a whole is 无法判定 (or how each edition judged it)
         # a product under a standard the catalogue lacks (natural mineral water): why the sample is undetermined, once
         detail += [i.message_zh for i in (j.items if j else []) if i.reason == "uncatalogued_standard" and i.lab_verdict != "fail"][:1]
         detail += [c.message_zh for c in (j.sum_checks if j else []) if c.verdict == "fail"]
