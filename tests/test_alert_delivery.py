@@ -9,6 +9,7 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -199,14 +200,40 @@ def test_supervisors_act_on_their_towns_alerts_and_a_restart_keeps_state_and_sen
                 return False
         return True
 
+    def mail_alert_ids():
+        return [email.message_from_bytes(e.content, policy=email.policy.default)["X-Qrisk-Alert-Id"] for e in mail.envelopes]
+
+    def sent_by_alert():
+        return Counter(c["body"]["alert_id"] for c in hook.calls), Counter(mail_alert_ids())
+
     wait_for(all_recorded)
-    sent = (len(hook.calls), len(mail.envelopes))
+    before = sent_by_alert()
     srv.kill9()
     srv.start()
     after = srv.get(f"/v1/alerts/{aid}").json()
     assert after["state"] == "acknowledged" and [s["action"] for s in after["steps"]] == ["opened", "acknowledge"]
-    time.sleep(1.5)  # ~15 outbox passes
-    assert (len(hook.calls), len(mail.envelopes)) == sent, "nothing sent twice after a restart"
+    # the restarted dispatcher is alive: a failure at another plant of the town opens a new alert, which
+    # goes out by mail and webhook; once it has, the earlier deliveries had every chance to go out again
+    other = "E-330110-002"
+    plant = event("enterprise.registered", recent(48), licence_no="SC10633011000099", name="清泉桶装水厂")
+    plant["enterprise_id"] = other
+    sample = failing_sample(recent(1), "DC-0003")
+    sample["enterprise_id"] = other
+    srv.post("/v1/events", json=[plant, sample]).raise_for_status()
+    fresh = wait_for(lambda: [a for a in srv.get("/v1/alerts?state=open").json()
+                              if a["enterprise_id"] == other and a["rule"] == "sampling.unqualified"])[0]["alert_id"]
+    wait_for(lambda: fresh in mail_alert_ids() and any(c["body"]["alert_id"] == fresh for c in hook.calls))
+
+    def fresh_recorded():
+        d = srv.get(f"/v1/alerts/{fresh}").json()
+        done = {x["delivery_id"] for x in d["deliveries"] if x["status"] in ("sent", "failed")}
+        return d["outbox"] and not {o["delivery_id"] for o in d["outbox"]} - done
+
+    wait_for(fresh_recorded)  # its deliveries on record: the dispatcher has made its passes since the restart
+    hooks, mails = sent_by_alert()
+    assert (hooks[fresh], mails[fresh]) == (1, 1), "the new alert: one webhook call, one e-mail"
+    assert {a: hooks[a] for a in before[0]} == before[0], "no webhook call sent twice after a restart"
+    assert {a: mails[a] for a in before[1]} == before[1], "no e-mail sent twice after a restart"
     audit = srv.get("/v1/audit?action=alert.action").json()
     assert [a["outcome"] for a in audit] == ["conflict", "duplicate", "accepted"] and audit[2]["key_name"] == "li"
 

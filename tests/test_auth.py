@@ -101,6 +101,65 @@ def test_every_route_refuses_a_missing_key_and_a_wrong_role(srv):
     assert checked >= 6
 
 
+def _stored(srv) -> tuple[list[str], list[dict], int]:
+    """What the server holds, read as admin: dead-letter ids, audit rows, events in the log."""
+    letters = srv.get("/v1/dead-letters", params={"limit": 1000})
+    audit = srv.get("/v1/audit", params={"limit": 1000})
+    assert letters.status_code == audit.status_code == 200
+    return [l["dead_letter_id"] for l in letters.json()], audit.json(), httpx.get(srv.url + "/healthz", timeout=30).json()["events"]
+
+
+def test_a_refused_post_stores_nothing(srv):
+    """README: a 401, or a 403 on the route itself, is answered before the body is read and stores
+    nothing, so unknown callers cannot fill the dead letters.  Each body would be stored if read:
+    a valid new event (into the log) and a bad one (into the dead letters)."""
+    from qrisk.api import POSTERS
+
+    valid = golden("complaint.received")
+    valid["event_id"] = str(uuid.uuid4())
+    valid["payload"]["complaint_id"] = "C-REFUSED"
+    bad = {**golden("complaint.received"), "event_id": str(uuid.uuid4()), "unknown_field": 1}
+    wrong_roles = [r for r in ROLES if r not in POSTERS]
+    assert wrong_roles, "every role may post: nothing to refuse on the route"
+    before_letters, before_audit, before_events = _stored(srv)
+
+    for body in (valid, bad, [valid, bad]):
+        for headers in ({}, {"authorization": "Bearer qrisk_000000000000_" + "A" * 43}, {"authorization": "Bearer not-a-key"}):
+            resp = httpx.post(srv.url + "/v1/events", json=body, headers=headers, timeout=30)
+            assert resp.status_code == 401, resp.text
+    letters, audit, events = _stored(srv)
+    assert (letters, events) == (before_letters, before_events)
+    assert audit == before_audit  # an unknown caller is not even an audit row
+
+    for role in wrong_roles:
+        for body in (valid, bad):
+            resp = _post(srv, srv.role_keys[role], body)
+            assert resp.status_code == 403 and "errors" not in resp.json(), (role, resp.text)
+    letters, audit, events = _stored(srv)
+    assert (letters, events) == (before_letters, before_events)
+    # a known key calling a route it may not: recorded as access.denied, never as a post
+    new = [a for a in audit if a["audit_id"] not in {b["audit_id"] for b in before_audit}]
+    assert sorted((a["action"], a["outcome"], a["role"]) for a in new) == sorted(
+        ("access.denied", "denied", role) for role in wrong_roles for _ in (valid, bad))
+    assert all(a["detail"]["path"] == "/v1/events" for a in new)
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_huge_body_with_a_bad_key_is_refused_as_401_unread(srv, declared):
+    # over the 8 MiB body limit: read, it would be a 413; refused by the key first, it is a 401
+    huge = b"[" + b"0," * (4_500_000) + b"0]"
+    assert len(huge) > 8 * 1024 * 1024
+    content = huge if declared else iter([huge[i:i + 65536] for i in range(0, len(huge), 65536)])
+    before = _stored(srv)
+    try:
+        resp = httpx.post(srv.url + "/v1/events", content=content, timeout=60,
+                          headers={"content-type": "application/json", "authorization": "Bearer qrisk_000000000000_" + "A" * 43})
+    except httpx.TransportError as exc:  # the server may answer and close before the client finishes sending
+        pytest.fail(f"no answer to a huge unauthorised body: {exc!r}")
+    assert resp.status_code == 401, resp.text[:300]
+    assert _stored(srv) == before
+
+
 @pytest.mark.parametrize("header", [
     "Bearer qrisk_000000000000_" + "A" * 43,  # well-formed, unknown
     "Bearer not-a-key",

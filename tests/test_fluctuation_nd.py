@@ -86,3 +86,16 @@ def test_replay_of_a_mostly_not_detected_series_survives_a_snapshot(rules):
     assert resumed.snapshot() == full.snapshot()
     assert [e.data["rule"] for e in signals(full_effects)] == [e.data["rule"] for e in signals(tail_effects)] == [
         "nd_detected", "nd_detected", "result_near_limit"]
+
+
+def test_a_result_exactly_at_the_legal_maximum_is_near_the_limit_not_a_failure(rules):
+    """0.01 mg/L is the legal maximum itself: a pass (test_judgement.py: equal to the maximum passes),
+    so no failure warning says it; the near-limit note must, at 100 % of the limit."""
+    _, effects = replay(bromate_log(["ND", "ND", "ND", 0.003, "ND", "ND", 0.004, "ND", 0.01]), rules)
+    assert not [e for e in effects if e.kind == "sampling.failed"]
+    (sig,) = signals(effects, item_code="bromate")
+    assert sig.data["rule"] == "result_near_limit" and "note" not in sig.data
+    assert sig.data["value"] == 0.01 == sig.data["usl"]
+    (detail,) = [s["detail"] for s in sig.data["signals"] if s["rule"] == "result_near_limit"]
+    assert detail["fraction"] == 1.0
+    assert "已达标准限值 0.01mg/L 的 100%，尚未超标" in sig.data["text_zh"]

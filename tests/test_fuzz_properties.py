@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ingest.files import CSV_COLUMNS, LineError, read_events
-from ingest.validate import Rejection, decode_body, validate_document
+from ingest.validate import Rejection, _path, decode_body, validate_document
 from schemas.events import Envelope
 from schemas.upcast import parse_event_json
 from tests.conftest import all_goldens
@@ -47,10 +47,19 @@ def _paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
     return out
 
 
+ANY_KEY = st.text(min_size=1, max_size=12)
+# Keys an error can name: ingest/validate.py _path drops a key that is no Python identifier, or is
+# one of str/float/int/bool (pydantic's union-branch names), so an unknown "my-key" or "2nd" is
+# reported under its parent, at the top level with no field at all (see the xfail test below).
+NAMEABLE_KEY = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,11}", fullmatch=True).filter(lambda k: k not in ("str", "float", "int", "bool"))
+
+
 @st.composite
-def mutated_events(draw) -> Any:
-    """A golden example with a few leaves replaced, removed or added: near-valid, the interesting region."""
+def mutated_events_with_paths(draw, keys: st.SearchStrategy[str] = ANY_KEY) -> tuple[Any, list[tuple]]:
+    """A golden example with a few leaves replaced, removed or added: near-valid, the interesting
+    region.  With it, the path of each change (an added key: its own path)."""
     doc = copy.deepcopy(draw(st.sampled_from(GOLDENS)))
+    changed: list[tuple] = []
     for _ in range(draw(st.integers(min_value=0, max_value=3))):
         paths = [p for p in _paths(doc) if p]
         if not paths:
@@ -62,13 +71,23 @@ def mutated_events(draw) -> Any:
         action = draw(st.sampled_from(["replace", "delete", "add"]))
         if action == "replace":
             parent[path[-1]] = draw(json_values)
+            changed.append(path)
         elif action == "delete":
             del parent[path[-1]]
+            # from a list: the elements after it move up one place (an earlier change's index with them)
+            changed.append(path[:-1] if isinstance(parent, list) else path)
         elif isinstance(parent, dict):
-            parent[draw(st.text(min_size=1, max_size=12))] = draw(json_values)
+            key = draw(keys)
+            parent[key] = draw(json_values)
+            changed.append(path[:-1] + (key,))
         else:
             parent.append(draw(json_values))
-    return doc
+            changed.append(path[:-1] + (len(parent) - 1,))
+    return doc, changed
+
+
+def mutated_events() -> st.SearchStrategy[Any]:
+    return mutated_events_with_paths().map(lambda pair: pair[0])
 
 
 def _check(result: Envelope | Rejection, doc: Any) -> None:
@@ -89,10 +108,55 @@ def _check(result: Envelope | Rejection, doc: Any) -> None:
                     assert abs(value) <= 2**53 or isinstance(value, float)
 
 
+# A check across fields names the one to correct (schemas.events.FieldError(field=…)): the door
+# blames sampled_on for a result reported (occurred_at) before the sample was taken.
+BLAMED_FOR = {"occurred_at": {"payload.sampled_on"}}
+
+
+def _related(field: str, changed: str) -> bool:
+    """``field`` is the changed path, a prefix of it (the object that holds it), under it (a
+    replaced object's own fields), or the field a check across fields blames for it."""
+    def under(a: str, b: str) -> bool:
+        return a == b or a.startswith(b + ".") or a.startswith(b + "[")
+    return under(changed, field) or under(field, changed) or field in BLAMED_FOR.get(changed, ())
+
+
+def _a_value_quoted() -> tuple[dict, list[tuple]]:
+    doc = copy.deepcopy(next(g for g in GOLDENS if g["event_type"] == "sampling.result"))
+    doc["payload"]["items"][0]["values"][1] = "59"  # a number in quotes
+    return doc, [("payload", "items", 0, "values", 1)]
+
+
+def _reported_too_early() -> tuple[dict, list[tuple]]:
+    doc = copy.deepcopy(next(g for g in GOLDENS if g["event_type"] == "sampling.result"))
+    doc["occurred_at"] = "2026-03-01T08:30:00+08:00"  # before sampled_on 2026-03-05
+    return doc, [("occurred_at",)]
+
+
 @FUZZ
-@given(mutated_events())
-def test_near_valid_events_validate_or_are_rejected_with_field_paths(doc):
-    _check(validate_document(doc, None, b""), doc)
+@given(mutated_events_with_paths(NAMEABLE_KEY))
+@example(_reported_too_early())
+@example(_a_value_quoted())
+def test_near_valid_events_validate_or_are_rejected_with_field_paths(mutation):
+    doc, changed = mutation
+    result = validate_document(doc, None, b"")
+    _check(result, doc)
+    if isinstance(result, Rejection) and isinstance(doc, dict):
+        # the standard for an event: an error naming the field, and a field that was changed
+        shown = [_path(p, None) for p in changed]
+        for e in result.errors:
+            assert e["field"], f"an error naming no field: {e}"
+            assert any(_related(e["field"], c) for c in shown), (e, shown)
+
+
+@pytest.mark.xfail(strict=True, reason="bug: ingest/validate.py _path drops a key that is no Python identifier "
+                                       "(or is str/float/int/bool), so an unknown top-level key gets field ''")
+@pytest.mark.parametrize("key", ["my-key", "2nd", "int", "sample no"])
+def test_an_unknown_key_that_is_no_identifier_is_named(key):
+    doc = {**copy.deepcopy(GOLDENS[0]), key: 1}
+    result = validate_document(doc, None, b"")
+    assert isinstance(result, Rejection)
+    assert [(e["field"], e["type"]) for e in result.errors] == [(key, "extra_forbidden")]
 
 
 @FUZZ

@@ -160,6 +160,43 @@ def test_hold_days_keeps_a_grade_after_a_move(rules):
     assert f.risk.grade == "D"
 
 
+def test_hold_days_ends_exactly_hold_days_after_the_move(rules):
+    # "after a move, the grade stays at least this many days" (schemas/policy.py risk.hold_days):
+    # held while now < moved_at + hold_days, free again at that instant
+    held = Rules(rules.catalogue, Policy.model_validate({"risk": {"hold_days": 30}}))
+    moved = "2026-03-12T15:20:00+08:00"
+    events = [registered(), pa_sample(moved),
+              ev("inspection.completed", "2026-03-25T10:30:00+08:00", inspection_id="I1", result="不符合",
+                 findings=[{"code": "3.2", "description": "消毒记录不全", "severity": "major"}])]
+    state, _ = replay(events, held)
+    f = state.files[E]
+    assert f.risk.moved_at == dt.datetime.fromisoformat(moved)
+    assert (f.risk.grade, f.risk.current.band) == ("C", "D")
+    # one second before the 30 days are up: still held
+    state, effects = step(state, ev("complaint.received", "2026-04-11T15:19:59+08:00", complaint_id="C2"), held)
+    assert (f.risk.grade, f.risk.current.band) == ("C", "D") and f.risk.current.held
+    # exactly 30 days after the move: the grade may move
+    state, effects = step(state, ev("complaint.received", "2026-04-11T15:20:00+08:00", complaint_id="C3"), held)
+    assert f.risk.grade == "D" and not f.risk.current.held
+    assert f.risk.moved_at == dt.datetime.fromisoformat("2026-04-11T15:20:00+08:00")
+
+
+def test_static_factors_are_capped_at_static_max(rules):
+    # a bureau weighting packaged water 30: 30 + large 10 + 12000 served 4 = 44 > static.max 40
+    heavy = Rules(rules.catalogue, Policy.model_validate({"risk": {"static": {"category": {"packaged_water": 30}}}}))
+    state, _ = replay([registered(scale="large")], heavy)
+    f = state.files[E]
+    h = f.risk.current
+    assert h.static == 40.0
+    assert h.score == 48.0  # 40 + credit tier C 8
+    terms = {c.factor: c.points for c in h.contributions}
+    assert terms == {"static.category": 30, "static.scale": 10, "static.population": 4, "static.cap": -4,
+                     "credit.campaign_tier": 8}
+    cap = next(c for c in h.contributions if c.factor == "static.cap")
+    assert cap.label_zh == "静态因素上限" and cap.detail_zh == "合计 44 分，按上限 40 分计"
+    assert sum(c.points for c in h.contributions) == pytest.approx(h.score)
+
+
 def test_failures_leave_the_window_and_the_grade_improves_one_step_at_a_time(rules):
     events = [registered("2025-01-02T09:00:00+08:00"), pa_sample("2025-01-10T10:00:00+08:00"),
               pa_sample("2025-01-20T10:00:00+08:00"), pa_sample("2025-02-01T10:00:00+08:00")]
