@@ -74,20 +74,31 @@ class Rejection:
         return "; ".join(f"{e['field'] or '(body)'}: {e['reason']}" for e in self.errors)
 
 
-def _path(loc: tuple[Any, ...], event_type: Any) -> str:
+def _path(loc: tuple[Any, ...], event_type: Any, doc: Any = None) -> str:
+    """The field an error is about, as a sender writes it: ``payload.items[0].values[1]``.
+
+    ``doc``: the document sent.  A part of the location that is a key of the object sent at that
+    point is the sender's own, whatever it looks like ("sample-no", "int"); other parts that are
+    no identifier are pydantic's union branches and validator plumbing, not field names."""
     parts = list(loc)
     # pydantic puts the discriminator value first for tagged unions
     if parts and isinstance(event_type, str) and parts[0] == event_type:
         parts = parts[1:]
     out = ""
+    node = doc
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
+            node = node[part] if isinstance(node, list) and -len(node) <= part < len(node) else None
+            continue
+        part = str(part)
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif not part.isidentifier() or part in ("str", "float", "int", "bool"):
+            continue  # union branches and validator plumbing (constrained-int, literal[...]), not field names
         else:
-            part = str(part)
-            if not part.isidentifier() or part in ("str", "float", "int", "bool"):
-                continue  # union branches and validator plumbing (constrained-int, literal[...]), not field names
-            out += ("." if out else "") + part
+            node = None  # a field the sender left out (missing), or one of ours
+        out += ("." if out else "") + part
     return out
 
 
@@ -98,7 +109,7 @@ def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
     event_type = doc.get("event_type") if isinstance(doc, dict) else None
     by_field: dict[str, list[dict[str, Any]]] = {}
     for err in exc.errors(include_url=False):
-        field_path = "event_type" if err["type"].startswith("union_tag") else _path(err["loc"], event_type)
+        field_path = "event_type" if err["type"].startswith("union_tag") else _path(err["loc"], event_type, doc)
         blamed = getattr((err.get("ctx") or {}).get("error"), "field", None)
         if blamed:  # a check across fields names the one to correct (schemas.events.FieldError)
             field_path = f"{field_path}.{blamed}" if field_path else blamed

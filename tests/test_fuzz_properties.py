@@ -22,7 +22,7 @@ from ingest.files import CSV_COLUMNS, LineError, read_events
 from ingest.validate import Rejection, _path, decode_body, validate_document
 from schemas.events import Envelope
 from schemas.upcast import parse_event_json
-from tests.conftest import all_goldens
+from tests.conftest import all_goldens, golden
 
 GOLDENS = all_goldens()
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -149,8 +149,6 @@ def test_near_valid_events_validate_or_are_rejected_with_field_paths(mutation):
             assert any(_related(e["field"], c) for c in shown), (e, shown)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ingest/validate.py _path drops a key that is no Python identifier "
-                                       "(or is str/float/int/bool), so an unknown top-level key gets field ''")
 @pytest.mark.parametrize("key", ["my-key", "2nd", "int", "sample no"])
 def test_an_unknown_key_that_is_no_identifier_is_named(key):
     doc = {**copy.deepcopy(GOLDENS[0]), key: 1}
@@ -251,3 +249,12 @@ def test_unknown_file_type_is_the_documented_error(tmp_path):
     path.write_text("<x/>")
     with pytest.raises(ValueError, match="unknown file type"):
         list(read_events(path))
+
+
+@pytest.mark.parametrize("key", ["sample-no", "str", "2nd"])
+def test_an_unknown_nested_key_is_named_with_its_path(key):
+    doc = copy.deepcopy(golden("sampling.result"))
+    doc["payload"]["items"][1][key] = 1
+    result = validate_document(doc, None, b"")
+    assert isinstance(result, Rejection)
+    assert [(e["field"], e["type"]) for e in result.errors] == [(f"payload.items[1].{key}", "extra_forbidden")]
