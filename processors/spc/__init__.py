@@ -1,6 +1,6 @@
 """Statistical process control: the fluctuation (质量波动) detectors.
 
-Pure code: stdlib and numpy only, no I/O, no clock.  Batch charts live in
+Pure code: the standard library only (tests/test_layering.py keeps it so), no I/O, no clock.  Batch charts live in
 ``charts``, run rules in ``rules``, the legal-limit checks in ``capability``
 and the incremental per-item monitor folded over events in ``monitor``.
 """
