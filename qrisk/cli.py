@@ -29,11 +29,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    from qrisk.store import StoreInUse
+    from qrisk.runtime import DataDirError
+    from qrisk.settings import unknown_variables
+    from qrisk.store import StoreInUse, StoreTargetError
 
+    import logging
+
+    # clickhouse-driver logs every refused connection with a traceback before raising it; the
+    # commands say it once, naming the setting (and the sink's log says it is unhealthy)
+    logging.getLogger("clickhouse_driver.connection").setLevel(logging.ERROR)
+    stamped = _stamp_stderr() if _is_service(args.func) else None
     try:
+        for line in unknown_variables(dict(os.environ)):
+            print(f"qrisk: {line}", file=sys.stderr)
         return int(args.func(args) or 0)
-    except (UserError, StoreInUse) as exc:
+    except (UserError, StoreInUse, StoreTargetError, DataDirError) as exc:
         print(f"qrisk: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except PolicyError as exc:
@@ -50,16 +60,69 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qrisk: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if stamped is not None:
+            sys.stderr = stamped.raw
 
 
 def _settings_error(exc: Any) -> str:
-    """A settings ValidationError as the operator set it: QRISK_PORT: not an integer ('abc')."""
-    parts = []
-    for e in exc.errors():
-        where = "_".join(str(p) for p in e.get("loc", ()))
-        name = f"QRISK_{where.upper()}" if exc.title == "Settings" else where or exc.title
-        parts.append(f"{name}: {e.get('msg')} ({e.get('input')!r})")
-    return "invalid setting: " + "; ".join(parts)
+    """A settings ValidationError as the operator set it: 设置 QRISK_PORT 的值无效 / invalid setting: QRISK_PORT: …"""
+    from qrisk.settings import settings_error
+
+    return settings_error(exc)
+
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # the server's log lines (server_log_config): UTC
+
+
+class _StampedStream:
+    """stderr with the server's UTC timestamp in front of each line qrisk writes, so that a service's
+    log (nohup, a file, journald without its own stamps) says when the disk filled up.  Lines that
+    already start with a date (uvicorn's, the sink's logging) are left as they are."""
+
+    _DATED = re.compile(r"\d{4}-\d\d-\d\d[T ]")
+
+    def __init__(self, raw: Any):
+        import threading
+
+        self.raw = raw
+        self._at_start = True
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        import time
+
+        with self._lock:
+            out = []
+            for piece in text.splitlines(keepends=True):
+                if self._at_start and piece.strip() and not self._DATED.match(piece):
+                    out.append(time.strftime(TIME_FORMAT, time.gmtime()) + " ")
+                out.append(piece)
+                self._at_start = piece.endswith("\n")
+            return self.raw.write("".join(out))
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def isatty(self) -> bool:
+        return self.raw.isatty()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+# the commands that run as services and write a log: their own lines get the server's timestamps
+_SERVICES = {("qrisk.cli", "cmd_run"), ("qrisk.cli_alerts", "cmd_dispatch"), ("qrisk.cli_kafka", "cmd_sink"),
+             ("qrisk.cli_kafka", "cmd_tick")}
+
+
+def _is_service(func: Any) -> bool:
+    return (getattr(func, "__module__", None), getattr(func, "__name__", None)) in _SERVICES
+
+
+def _stamp_stderr() -> _StampedStream:
+    sys.stderr = _StampedStream(sys.stderr)
+    return sys.stderr
 
 
 class UserError(Exception):
@@ -170,11 +233,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from qrisk.api import create_app
-    from qrisk.runtime import default_rules, open_embedded
+    from qrisk.runtime import check_data_dir, default_rules, open_embedded
 
     from qrisk.auth import KeyStore
     from qrisk.settings import DEFAULT_POLICY
-    from qrisk.store import redact
+    from qrisk.store import StoreError, redact
 
     settings = Settings()
     if settings.event_log == "kafka":  # QRISK_EVENT_LOG=kafka: the API publishes, workers fold
@@ -191,6 +254,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _check_tls(args.tls_certfile, args.tls_keyfile)
     _check_port_free(args.host, args.port)
     rules = default_rules(args.policy)
+    if not settings.clickhouse_url:  # before a first key is written into it
+        check_data_dir(args.data_dir)
     keys = KeyStore(args.keys_file or args.data_dir / "keys.json")
     _first_start(keys)
     store = f"ClickHouse {redact(settings.clickhouse_url)}" if settings.clickhouse_url else f"chdb in {args.data_dir}"
@@ -198,7 +263,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"qrisk {_version()}: policy {args.policy or 'built-in'} (sha256 {_digest(args.policy or DEFAULT_POLICY)}); "
           f"opening {store} and replaying the event log …", file=sys.stderr)
     progress = _progress("replay", None)
-    pipeline = open_embedded(args.data_dir, rules, progress=progress, clickhouse_url=settings.clickhouse_url)
+    try:
+        pipeline = open_embedded(args.data_dir, rules, progress=progress, clickhouse_url=settings.clickhouse_url)
+    except StoreError as exc:
+        progress.close()
+        raise UserError(_store_failure(exc, settings.clickhouse_url, args.data_dir)) from None
     progress.close()
     _say_recovered(pipeline)
     scheme = "https" if args.tls_certfile else "http"
@@ -211,6 +280,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(), **tls)
     return 0
+
+
+def _store_failure(exc: Exception, clickhouse_url: str | None, data_dir: Path) -> str:
+    """One line for a store that cannot be opened: which setting names it, and the server's first line."""
+    from qrisk.store import redact
+
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:400]
+    if clickhouse_url:
+        url = redact(clickhouse_url)
+        reason = reason.removeprefix(url + ": ")
+        return (f"无法打开 ClickHouse {url}（QRISK_CLICKHOUSE_URL）：{reason} / "
+                f"cannot open ClickHouse {url} (QRISK_CLICKHOUSE_URL): {reason}")
+    return f"无法打开数据目录 {data_dir}：{reason} / cannot open data directory {data_dir}: {reason}"
 
 
 def server_log_config() -> dict[str, Any]:
@@ -654,7 +736,8 @@ class _Progress:
         if sys.stderr.isatty() if terminal is None else terminal:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=what, unit="ev", file=sys.stderr, leave=False)
+            # (past the timestamps: a bar redraws its line with \r, a stamp would only break it)
+            self.bar = tqdm(total=total, desc=what, unit="ev", file=getattr(sys.stderr, "raw", sys.stderr), leave=False)
 
     def __call__(self, n: int) -> None:
         self.done += n
