@@ -170,8 +170,22 @@ def settings_error(exc: Any) -> str:
         name = f"QRISK_{where.upper()}" if "Settings" in exc.title else where or exc.title
         names.append(name)
         msg = str(e.get("msg", "")).removeprefix("Value error, ")
-        parts.append(f"{name}: {msg} ({e.get('input')!r})")
+        parts.append(f"{name}: {msg} ({_shown(name, e.get('input'))!r})")
     return f"设置 {'、'.join(names)} 的值无效 / invalid setting: " + "; ".join(parts)
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A refused value as the error line may show it: never a password, a URL without its password."""
+    if any(word in name for word in ("PASSWORD", "SECRET", "TOKEN", "API_KEY")):
+        return "***"
+    if isinstance(value, str) and "://" in value:
+        from qrisk.store import redact
+
+        try:
+            return redact(value)
+        except ValueError:
+            return "***"
+    return value
 
 
 class PolicyError(ValueError):
