@@ -258,3 +258,33 @@ def test_shutdown_says_what_it_waits_for_and_stops_waiting(tmp_path, capsys):
         assert again.recovery.get("rederived") == (1, 5)
     finally:
         again.close()
+
+
+# ---------------------------------------------------------------- dashboards
+
+
+def test_publish_to_an_unreachable_grafana_is_one_line(capsys):
+    port = closed_port()
+    assert main(["dashboards", "publish", "--url", f"http://127.0.0.1:{port}", "--token", "x"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert line.startswith("qrisk: 无法发布到 Grafana") and f"http://127.0.0.1:{port}" in line and "Connection refused" in line
+
+
+def test_publish_without_url_says_qrisk(monkeypatch, capsys):
+    monkeypatch.delenv("QRISK_GRAFANA_URL", raising=False)
+    assert main(["dashboards", "publish"]) == 2
+    assert one_line(capsys.readouterr().err).startswith("qrisk: ")
+
+
+def test_check_on_a_missing_directory_creates_nothing(tmp_path, capsys):
+    missing = tmp_path / "typo-dir"
+    assert main(["dashboards", "check", "--store", str(missing)]) == 2
+    assert "no such data directory" in one_line(capsys.readouterr().err)
+    assert not missing.exists()
+
+
+def test_export_prints_absolute_paths(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["dashboards", "export", "out"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed and all(Path(p).is_absolute() and Path(p).is_file() and Path(p).parent == tmp_path / "out" for p in printed)
