@@ -666,7 +666,8 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
                 flush(client)
                 return
         else:
-            raise UserError(f"{args.url} answered {resp.status_code}: {resp.text[:500]}")
+            raise UserError(_import_stopped(args.url, f"answered {resp.status_code}: {resp.text[:500]}", f"应答 {resp.status_code}",
+                                            accepted, duplicates, rejected, again=resp.status_code >= 500))
         bar(len(docs))
         docs.clear()
         positions.clear()
@@ -706,12 +707,25 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
     except httpx.TransportError as exc:
         bar.close()
         # what got in stays in: event ids make a second run of the same file add only the rest
-        raise UserError(f"{args.url}: {type(exc).__name__}: {exc or 'no answer'}; before that: {accepted} accepted, "
-                        f"{duplicates} duplicates, {rejected} rejected — run the same import again when the service is back "
-                        f"(events already in are answered as duplicates)") from None
+        raise UserError(_import_stopped(args.url, f"{type(exc).__name__}: {exc or 'no answer'}", "连接中断",
+                                        accepted, duplicates, rejected, again=True)) from None
+    except UserError:
+        bar.close()
+        raise
     bar.close()
     print(json.dumps({"file": str(args.file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}, ensure_ascii=False))
     return 0 if rejected == 0 else 1
+
+
+def _import_stopped(url: str, what: str, what_zh: str, accepted: int, duplicates: int, rejected: int, again: bool) -> str:
+    """Why an import over HTTP stopped, and how far it got: what got in stays in, and event ids make a
+    second run of the same file add only the rest."""
+    zh = f"导入中止：{url} {what_zh}；此前已接受 {accepted} 个，重复 {duplicates} 个，拒绝 {rejected} 个"
+    en = f"{url}: {what}; before that: {accepted} accepted, {duplicates} duplicates, {rejected} rejected"
+    if again:
+        zh += "；服务恢复后再次运行同一导入即可（已导入的事件按重复应答）"
+        en += " — run the same import again when the service is back (events already in are answered as duplicates)"
+    return f"{zh} / {en}"
 
 
 def cmd_schema_export(args: argparse.Namespace) -> int:

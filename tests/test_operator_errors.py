@@ -288,3 +288,49 @@ def test_export_prints_absolute_paths(tmp_path, monkeypatch, capsys):
     assert main(["dashboards", "export", "out"]) == 0
     printed = capsys.readouterr().out.split()
     assert printed and all(Path(p).is_absolute() and Path(p).is_file() and Path(p).parent == tmp_path / "out" for p in printed)
+
+
+# ---------------------------------------------------------------- imports over HTTP
+
+
+def test_an_import_ending_on_a_503_says_how_far_it_got(tmp_path, capsys):
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    calls = []
+
+    class Service(BaseHTTPRequestHandler):  # the first batch in, then the disk is full
+        def do_POST(self):  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            calls.append(len(body))
+            if len(calls) == 1:
+                answer, status = {"accepted": len(body), "duplicates": 0, "results": []}, 200
+            else:
+                answer, status = {"detail": "事件日志未确认写入", "detail_en": "not enough space"}, 503
+            data = json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Service)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        from qrisk.demo import CountyGenerator
+
+        events = CountyGenerator(seed=5, months=6).generate()[:7]
+        path = tmp_path / "ev.jsonl"
+        path.write_text("".join(e.model_dump_json() + "\n" for e in events), encoding="utf-8")
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert main(["import", str(path), "--url", url, "--batch", "4", "--key", "k"]) == 2
+    finally:
+        server.shutdown()
+    line = one_line(capsys.readouterr().err)
+    assert calls == [4, 3]
+    assert f"{url}: answered 503" in line and "before that: 4 accepted, 0 duplicates, 0 rejected" in line
+    assert "run the same import again" in line and "此前已接受 4 个" in line
