@@ -334,3 +334,31 @@ def test_an_import_ending_on_a_503_says_how_far_it_got(tmp_path, capsys):
     assert calls == [4, 3]
     assert f"{url}: answered 503" in line and "before that: 4 accepted, 0 duplicates, 0 rejected" in line
     assert "run the same import again" in line and "此前已接受 4 个" in line
+
+
+# ---------------------------------------------------------------- alerts dispatch
+
+
+def test_dispatch_on_a_directory_qrisk_run_holds_says_run_sends_already(tmp_path, capsys):
+    import fcntl
+
+    from qrisk.runtime import default_rules, open_embedded
+
+    data = tmp_path / "svc"
+    open_embedded(data, default_rules()).close()
+    with open(data / "status", "ab") as held:  # the lock chdb (and so `qrisk run`) holds on its status file
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        assert main(["alerts", "dispatch", "--once", "--store", str(data)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "already sends its alerts itself" in line and "已自行发送预警通知" in line and "--url" not in line
+
+
+def test_dispatch_defaults_to_the_data_directory_as_the_readme_says(tmp_path, monkeypatch, capsys):
+    for name in ("QRISK_STORE_URL", "QRISK_CLICKHOUSE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("QRISK_DATA_DIR", str(tmp_path / "typo"))
+    assert main(["alerts", "dispatch", "--once"]) == 2
+    assert f"{tmp_path / 'typo'}: no such data directory" in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "typo").exists()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "| `QRISK_STORE_URL` | `QRISK_DATA_DIR` |" in readme
