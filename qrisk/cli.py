@@ -453,8 +453,19 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     print(f"{'id':12}  {'name':24}  {'role':10}  {'status':8}  {'expires':20}  binding")
     for k in keys:
         binding = k["source_id"] or (("towns " + ",".join(k["towns"])) if k["towns"] else "")
-        print(f"{k['key_id']:12}  {k['name']:24}  {k['role']:10}  {k['status']:8}  {k['expires_at']:20}  {binding}")
+        print(f"{k['key_id']:12}  {_pad(k['name'], 24)}  {k['role']:10}  {k['status']:8}  {k['expires_at']:20}  {binding}")
     return 0
+
+
+def _width(text: str) -> int:
+    """Columns a terminal gives ``text``: a Chinese character takes two (East Asian Wide / Fullwidth)."""
+    import unicodedata
+
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(width - _width(text), 0)
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:

@@ -362,3 +362,62 @@ def test_dispatch_defaults_to_the_data_directory_as_the_readme_says(tmp_path, mo
     assert not (tmp_path / "typo").exists()
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "| `QRISK_STORE_URL` | `QRISK_DATA_DIR` |" in readme
+
+
+# ---------------------------------------------------------------- log lines
+
+
+def test_service_lines_carry_the_servers_timestamp(capsys):
+    import re
+
+    from qrisk.cli import TIME_FORMAT, server_log_config
+
+    assert server_log_config()["formatters"]["default"]["datefmt"] == TIME_FORMAT
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        assert main(["run", "--port", str(held.getsockname()[1]), "--data-dir", "unused"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ qrisk: ", line), line
+    assert type(sys.stderr).__name__ != "_StampedStream", "stderr is given back"
+
+
+def test_the_stamp_goes_once_at_each_line_start_and_not_on_dated_lines():
+    import io
+
+    from qrisk.cli import _StampedStream
+
+    raw = io.StringIO()
+    out = _StampedStream(raw)
+    print("qrisk: one", "part", file=out)
+    out.write("two\nthree ")
+    out.write("continued\n")
+    out.write("2026-11-26T19:48:52Z INFO:     uvicorn's own\n")
+    lines = raw.getvalue().splitlines()
+    assert [line[21:] for line in lines[:3]] == ["qrisk: one part", "two", "three continued"]
+    assert lines[3] == "2026-11-26T19:48:52Z INFO:     uvicorn's own"
+
+
+# ---------------------------------------------------------------- small texts
+
+
+def test_keys_list_columns_line_up_with_chinese_names(tmp_path, capsys):
+    from qrisk.cli import _width
+
+    for name in ("良渚", "ops", "余杭区市场监管局"):
+        assert main(["keys", "create", "--role", "supervisor", "--name", name, "--data-dir", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["keys", "list", "--data-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    role_columns = {_width(line[:line.index(" supervisor" if "supervisor" in line else " role")]) for line in lines}
+    assert len(role_columns) == 1, lines
+
+
+def test_a_bad_policy_is_named_once(tmp_path, capsys):
+    policy = tmp_path / "pol_bad.yaml"
+    policy.write_text("risk:\n  nonsense: 7\n", encoding="utf-8")
+    events = tmp_path / "ev.jsonl"
+    events.write_text("", encoding="utf-8")
+    assert main(["risk", "--events", str(events), "--policy", str(policy)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "policy: policy" not in line and f"策略文件 {policy} 有误" in line and "risk.nonsense" in line, line
