@@ -245,10 +245,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         return cmd_run_kafka(args)
     if (args.tls_certfile is None) != (args.tls_keyfile is None):
-        raise UserError("HTTPS needs both --tls-certfile and --tls-keyfile (QRISK_TLS_CERTFILE, QRISK_TLS_KEYFILE)")
+        raise UserError("HTTPS 需要同时给出证书和私钥 / HTTPS needs both --tls-certfile and --tls-keyfile (QRISK_TLS_CERTFILE, QRISK_TLS_KEYFILE)")
     for path in (args.tls_certfile, args.tls_keyfile):
         if path is not None and not path.is_file():
-            raise UserError(f"{path}: no such file")
+            raise UserError(f"TLS 文件 {path} 不存在 / {path}: no such file")
     # what can fail is checked before a first key is made and the log replayed (minutes, for years of it)
     if args.tls_certfile:
         _check_tls(args.tls_certfile, args.tls_keyfile)
@@ -260,7 +260,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     _first_start(keys)
     store = f"ClickHouse {redact(settings.clickhouse_url)}" if settings.clickhouse_url else f"chdb in {args.data_dir}"
     # the fold replays the whole log under this policy: another policy than last time re-decides history
-    print(f"qrisk {_version()}: policy {args.policy or 'built-in'} (sha256 {_digest(args.policy or DEFAULT_POLICY)}); "
+    policy = f"{args.policy or 'built-in'} (sha256 {_digest(args.policy or DEFAULT_POLICY)})"
+    print(f"qrisk {_version()}: 策略 {policy}；打开{store}并重放事件日志 … / policy {policy}; "
           f"opening {store} and replaying the event log …", file=sys.stderr)
     progress = _progress("replay", None)
     try:
@@ -271,9 +272,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     progress.close()
     _say_recovered(pipeline)
     scheme = "https" if args.tls_certfile else "http"
-    print(f"qrisk: {pipeline.seq} events, {len(pipeline.state.files)} enterprises; starting {scheme}://{args.host}:{args.port}", file=sys.stderr)
+    print(f"qrisk: {pipeline.seq} 个事件，{len(pipeline.state.files)} 家企业；在 {scheme}://{args.host}:{args.port} 启动服务 / "
+          f"{pipeline.seq} events, {len(pipeline.state.files)} enterprises; starting {scheme}://{args.host}:{args.port}", file=sys.stderr)
     if scheme == "http" and args.host not in ("127.0.0.1", "localhost", "::1"):
-        print("qrisk: warning: serving plain HTTP beyond loopback; API keys cross the network in clear text "
+        print("qrisk: 警告：在本机以外以明文 HTTP 提供服务，API 密钥将以明文经过网络（请用 --tls-certfile/--tls-keyfile 或 TLS 反向代理） / "
+              "warning: serving plain HTTP beyond loopback; API keys cross the network in clear text "
               "(use --tls-certfile/--tls-keyfile or a TLS-terminating proxy)", file=sys.stderr)
     app = create_app(pipeline, settings.max_body_bytes, settings.max_batch, keys=keys, dispatcher=_dispatcher(pipeline.store, rules, settings),
                      tick_seconds=settings.tick_seconds)
@@ -336,14 +339,15 @@ def _version() -> str:
 
 def _say_recovered(pipeline: Any) -> None:
     if pipeline.migrations_applied:
-        print(f"qrisk: applied migrations {', '.join(f'{v:03d}' for v in pipeline.migrations_applied)}", file=sys.stderr)
+        applied = ", ".join(f"{v:03d}" for v in pipeline.migrations_applied)
+        print(f"qrisk: 已应用数据库迁移 {applied} / applied migrations {applied}", file=sys.stderr)
     r = pipeline.recovery
     if r.get("replayed"):
         print(f"qrisk: replayed {r['replayed']:,} events in {r['seconds']:.1f} s", file=sys.stderr)
     if r.get("rederived"):
         first, last = r["rederived"]
-        print(f"qrisk: the derived tables were behind the log (the last run stopped before writing them): "
-              f"re-derived seq {first}–{last}", file=sys.stderr)
+        print(f"qrisk: 派生表落后于日志（上次运行在写入前停止），已重新派生 seq {first}–{last} / the derived tables were behind "
+              f"the log (the last run stopped before writing them): re-derived seq {first}–{last}", file=sys.stderr)
 
 
 def _digest(path: Path) -> str:
@@ -358,14 +362,15 @@ def _check_port_free(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise UserError(f"--host {host}: {exc.strerror}") from None
+        raise UserError(f"无法解析监听地址 --host {host}（QRISK_HOST）：{exc.strerror} / --host {host} (QRISK_HOST): {exc.strerror}") from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closing socket is no obstacle
         try:
             probe.bind(address)
         except OSError as exc:
-            raise UserError(f"cannot listen on {host}:{port}: {exc.strerror} (another `qrisk run`? choose --port / QRISK_PORT)") from None
+            raise UserError(f"无法在 {host}:{port} 上监听（{exc.strerror}；另一个 qrisk run？请用 --port / QRISK_PORT 换一个端口） / "
+                            f"cannot listen on {host}:{port}: {exc.strerror} (another `qrisk run`? choose --port / QRISK_PORT)") from None
 
 
 def _check_tls(certfile: Path, keyfile: Path) -> None:
@@ -374,7 +379,8 @@ def _check_tls(certfile: Path, keyfile: Path) -> None:
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(certfile), str(keyfile))
     except ssl.SSLError as exc:
-        raise UserError(f"--tls-certfile {certfile} with --tls-keyfile {keyfile} do not load as a certificate and its private key "
+        raise UserError(f"证书 {certfile} 与私钥 {keyfile} 无法作为一对加载（均应为 PEM）：{exc.reason or exc} / "
+                        f"--tls-certfile {certfile} with --tls-keyfile {keyfile} do not load as a certificate and its private key "
                         f"(both PEM): {exc.reason or exc}") from None
 
 
@@ -389,7 +395,7 @@ def _dispatcher(store, rules, settings: Settings):
                       password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
                       starttls=settings.smtp_starttls, ssl=settings.smtp_ssl)
     names = ", ".join(f"{r.name} ({r.kind})" for r in rules.policy.alerts.receivers)
-    print(f"qrisk: alert notifications go out through the outbox to {names}", file=sys.stderr)
+    print(f"qrisk: 预警通知经发件箱发送给 {names} / alert notifications go out through the outbox to {names}", file=sys.stderr)
     for r in rules.policy.alerts.receivers:
         if r.secret_env and not os.environ.get(r.secret_env, "").strip():
             print(f"qrisk: 接收方 {r.name} 的加签密钥环境变量 {r.secret_env} 未设置，其消息将暂缓发送并重试 / "
@@ -408,7 +414,8 @@ def _first_start(keys) -> None:
 
     key, token = keys.create("admin", "first-admin", actor=f"first start ({cli_actor()})")
     print("\n".join([
-        "qrisk: no API key was configured: created an admin key. It is shown ONCE — store it now.",
+        "qrisk: 尚未配置任何 API 密钥：已创建管理员密钥，仅显示这一次，请立即保存 / no API key was configured: created an admin key. "
+        "It is shown ONCE — store it now.",
         f"qrisk:   id {key.key_id}, name first-admin, role admin, expires {key.expires_at}, file {keys.path}",
         f"qrisk:   Authorization: Bearer {token}",
         f"qrisk: create further keys with `qrisk keys create --role ROLE --name NAME --keys-file {keys.path}` (see `qrisk keys --help`).",
