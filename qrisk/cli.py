@@ -209,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("directory", type=Path)
     export.set_defaults(func=cmd_schema_export)
 
+    sql = sub.add_parser("sql", help="run one SQL statement on a data directory with the service stopped (retention: ALTER TABLE … DELETE)",
+                         description="Runs one statement on the chdb data directory (stop `qrisk run` first: one process holds it). "
+                                     "Queries print one JSON object a row; ALTER TABLE … DELETE waits until the rows are gone. "
+                                     "On a ClickHouse server use clickhouse-client instead.")
+    sql.add_argument("statement", help="e.g. \"ALTER TABLE dead_letters DELETE WHERE received_at < now() - INTERVAL 1 YEAR\"")
+    sql.add_argument("--data-dir", type=Path, default=settings.data_dir, help="the stopped service's data directory (default %(default)s)")
+    sql.set_defaults(func=cmd_sql)
+
     try:
         from qrisk import cli_spc
     except ImportError:  # pragma: no cover - the SPC command is optional in a partial checkout
@@ -237,7 +245,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from qrisk.auth import KeyStore
     from qrisk.settings import DEFAULT_POLICY
-    from qrisk.store import StoreError, redact
+    from qrisk.store import StoreError, StoreInUse, redact
 
     settings = Settings()
     if settings.event_log == "kafka":  # QRISK_EVENT_LOG=kafka: the API publishes, workers fold
@@ -269,6 +277,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except StoreError as exc:
         progress.close()
         raise UserError(_store_failure(exc, settings.clickhouse_url, args.data_dir)) from None
+    except StoreInUse:
+        progress.close()
+        raise UserError(f"数据目录 {args.data_dir} 正被另一个进程使用（另一个 qrisk run？）/ the data directory {args.data_dir} "
+                        "is in use by another process (another `qrisk run`?): stop it, or give this one another --data-dir") from None
     progress.close()
     _say_recovered(pipeline)
     scheme = "https" if args.tls_certfile else "http"
@@ -744,6 +756,38 @@ def _import_stopped(url: str, what: str, what_zh: str, accepted: int, duplicates
         zh += "；服务恢复后再次运行同一导入即可（已导入的事件按重复应答）"
         en += " — run the same import again when the service is back (events already in are answered as duplicates)"
     return f"{zh} / {en}"
+
+
+_QUERIES = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """``qrisk sql``: the README's retention advice (``ALTER TABLE … DELETE``) for an embedded data
+    directory, which no clickhouse-client can open."""
+    from qrisk.runtime import open_target
+    from qrisk.store import StoreError, StoreInUse
+
+    try:
+        store = open_target(args.data_dir, create=False)
+    except StoreInUse:
+        raise UserError(f"数据目录 {args.data_dir} 正被 qrisk run 使用：先停止服务 / {args.data_dir} is held by `qrisk run`: "
+                        "stop the service first (one process holds a data directory)") from None
+    try:
+        if _QUERIES.match(args.statement):
+            for row in store.query(args.statement):
+                print(json.dumps(row, ensure_ascii=False, default=str))
+        else:
+            # a mutation runs in the background: without this the process would exit before it finished
+            store.command("SET mutations_sync = 2")
+            store.command(args.statement)
+            head = " ".join(args.statement.split()[:3])
+            print(f"qrisk: 已执行 {head} … / done: {head} …", file=sys.stderr)
+    except StoreError as exc:
+        reason = (str(exc).strip().splitlines() or ["?"])[0][:500]
+        raise UserError(f"SQL 执行失败 / the statement failed: {reason}") from None
+    finally:
+        store.close()
+    return 0
 
 
 def cmd_schema_export(args: argparse.Namespace) -> int:

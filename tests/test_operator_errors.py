@@ -421,3 +421,39 @@ def test_a_bad_policy_is_named_once(tmp_path, capsys):
     assert main(["risk", "--events", str(events), "--policy", str(policy)]) == 2
     line = one_line(capsys.readouterr().err)
     assert "policy: policy" not in line and f"策略文件 {policy} 有误" in line and "risk.nonsense" in line, line
+
+
+# ---------------------------------------------------------------- retention on a stopped data directory
+
+
+def test_qrisk_sql_prunes_a_stopped_data_directory(tmp_path, capsys):
+    """The README's retention snippet, as written there."""
+    import json
+    import re
+
+    from qrisk.demo import CountyGenerator
+    from qrisk.runtime import default_rules, open_embedded
+
+    data = tmp_path / "data"
+    pipeline = open_embedded(data, default_rules())
+    pipeline.submit(CountyGenerator(seed=7, months=6).generate()[:200])
+    pipeline.close()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r'qrisk sql --data-dir ./data "(ALTER TABLE effects DELETE WHERE [^"]+)"', readme).group(1)
+    cut = "2025-06-01 00:00:00"
+    statement = snippet.replace("now() - INTERVAL 1 YEAR", f"toDateTime('{cut}')")
+    count = f"SELECT count() AS n, countIf(occurred_at < toDateTime('{cut}')) AS old FROM effects"
+
+    assert main(["sql", "--data-dir", str(data), count]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert before["old"] > 0
+    assert main(["sql", "--data-dir", str(data), statement]) == 0
+    capsys.readouterr()
+    assert main(["sql", "--data-dir", str(data), count]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert after == {"n": before["n"] - before["old"], "old": 0}  # gone when the command returned
+
+    assert main(["sql", "--data-dir", str(data), "SELEC 1"]) == 2
+    assert "the statement failed" in one_line(capsys.readouterr().err)
+    assert main(["sql", "--data-dir", str(tmp_path / "typo"), "SELECT 1"]) == 2
+    assert "no such data directory" in one_line(capsys.readouterr().err) and not (tmp_path / "typo").exists()
