@@ -267,9 +267,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     keys = KeyStore(args.keys_file or args.data_dir / "keys.json")
     _first_start(keys)
     store = f"ClickHouse {redact(settings.clickhouse_url)}" if settings.clickhouse_url else f"chdb in {args.data_dir}"
+    store_zh = f" ClickHouse {redact(settings.clickhouse_url)} " if settings.clickhouse_url else f"数据目录 {args.data_dir} 中的 chdb "
     # the fold replays the whole log under this policy: another policy than last time re-decides history
     policy = f"{args.policy or 'built-in'} (sha256 {_digest(args.policy or DEFAULT_POLICY)})"
-    print(f"qrisk {_version()}: 策略 {policy}；打开{store}并重放事件日志 … / policy {policy}; "
+    print(f"qrisk {_version()}: 策略 {policy}；打开{store_zh}并重放事件日志 … / policy {policy}; "
           f"opening {store} and replaying the event log …", file=sys.stderr)
     progress = _progress("replay", None)
     try:
