@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -224,6 +225,14 @@ def cmd_sink(args: argparse.Namespace) -> int:
     from qrisk.store import check_target
 
     settings = settings_from(args)
+    linger = os.environ.get("QRISK_SINK_LINGER_SECONDS", "0.5")  # (read by qrisk.sink itself, not a KafkaSettings field)
+    try:
+        ok = float(linger) >= 0
+    except ValueError:
+        ok = False
+    if not ok:
+        return _fail(KafkaCliError(f"设置 QRISK_SINK_LINGER_SECONDS 的值无效 / invalid setting: QRISK_SINK_LINGER_SECONDS: "
+                                   f"must be a number of seconds, not negative ({linger!r})"))
     target = settings.store_url or settings.data_dir
     directory = check_target(target)  # a mistyped URL is refused before anything else
     try:

@@ -67,11 +67,12 @@ def test_zero_ticks_still_means_never(monkeypatch):
 @pytest.mark.parametrize("name, value", [
     ("QRISK_KAFKA_PARTITIONS", "0"), ("QRISK_WORKER_BATCH", "0"), ("QRISK_SINK_BATCH", "-1"),
     ("QRISK_WORKER_SESSION_TIMEOUT", "0"), ("QRISK_WORKER_WEB_PORT", "70000"), ("QRISK_STORE_URL", "mysql://x"),
+    ("QRISK_SINK_LINGER_SECONDS", "-1"),
 ])
 def test_kafka_settings_out_of_bounds_are_refused(name, value, monkeypatch, capsys, tmp_path):
     monkeypatch.setenv(name, value)
     monkeypatch.chdir(tmp_path)
-    assert main(["tick", "--bootstrap", f"127.0.0.1:{closed_port()}"]) == 2
+    assert main(["sink", "--bootstrap", f"127.0.0.1:{closed_port()}"]) == 2
     line = one_line(capsys.readouterr().err)
     assert f"invalid setting: {name}" in line, line
     assert not any(tmp_path.iterdir())
