@@ -29,11 +29,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    from qrisk.store import StoreInUse
+    from qrisk.runtime import DataDirError
+    from qrisk.settings import unknown_variables
+    from qrisk.store import StoreInUse, StoreTargetError
 
+    import logging
+
+    # clickhouse-driver logs every refused connection with a traceback before raising it; the
+    # commands say it once, naming the setting (and the sink's log says it is unhealthy)
+    logging.getLogger("clickhouse_driver.connection").setLevel(logging.ERROR)
+    stamped = _stamp_stderr() if _is_service(args.func) else None
     try:
+        for line in unknown_variables(dict(os.environ)):
+            print(f"qrisk: {line}", file=sys.stderr)
         return int(args.func(args) or 0)
-    except (UserError, StoreInUse) as exc:
+    except (UserError, StoreInUse, StoreTargetError, DataDirError) as exc:
         print(f"qrisk: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except PolicyError as exc:
@@ -50,16 +60,69 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qrisk: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if stamped is not None:
+            sys.stderr = stamped.raw
 
 
 def _settings_error(exc: Any) -> str:
-    """A settings ValidationError as the operator set it: QRISK_PORT: not an integer ('abc')."""
-    parts = []
-    for e in exc.errors():
-        where = "_".join(str(p) for p in e.get("loc", ()))
-        name = f"QRISK_{where.upper()}" if exc.title == "Settings" else where or exc.title
-        parts.append(f"{name}: {e.get('msg')} ({e.get('input')!r})")
-    return "invalid setting: " + "; ".join(parts)
+    """A settings ValidationError as the operator set it: 设置 QRISK_PORT 的值无效 / invalid setting: QRISK_PORT: …"""
+    from qrisk.settings import settings_error
+
+    return settings_error(exc)
+
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # the server's log lines (server_log_config): UTC
+
+
+class _StampedStream:
+    """stderr with the server's UTC timestamp in front of each line qrisk writes, so that a service's
+    log (nohup, a file, journald without its own stamps) says when the disk filled up.  Lines that
+    already start with a date (uvicorn's, the sink's logging) are left as they are."""
+
+    _DATED = re.compile(r"\d{4}-\d\d-\d\d[T ]")
+
+    def __init__(self, raw: Any):
+        import threading
+
+        self.raw = raw
+        self._at_start = True
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        import time
+
+        with self._lock:
+            out = []
+            for piece in text.splitlines(keepends=True):
+                if self._at_start and piece.strip() and not self._DATED.match(piece):
+                    out.append(time.strftime(TIME_FORMAT, time.gmtime()) + " ")
+                out.append(piece)
+                self._at_start = piece.endswith("\n")
+            return self.raw.write("".join(out))
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+    def isatty(self) -> bool:
+        return self.raw.isatty()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+# the commands that run as services and write a log: their own lines get the server's timestamps
+_SERVICES = {("qrisk.cli", "cmd_run"), ("qrisk.cli_alerts", "cmd_dispatch"), ("qrisk.cli_kafka", "cmd_sink"),
+             ("qrisk.cli_kafka", "cmd_tick")}
+
+
+def _is_service(func: Any) -> bool:
+    return (getattr(func, "__module__", None), getattr(func, "__name__", None)) in _SERVICES
+
+
+def _stamp_stderr() -> _StampedStream:
+    sys.stderr = _StampedStream(sys.stderr)
+    return sys.stderr
 
 
 class UserError(Exception):
@@ -146,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("directory", type=Path)
     export.set_defaults(func=cmd_schema_export)
 
+    sql = sub.add_parser("sql", help="run one SQL statement on a data directory with the service stopped (retention: ALTER TABLE … DELETE)",
+                         description="Runs one statement on the chdb data directory (stop `qrisk run` first: one process holds it). "
+                                     "Queries print one JSON object a row; ALTER TABLE … DELETE waits until the rows are gone. "
+                                     "On a ClickHouse server use clickhouse-client instead.")
+    sql.add_argument("statement", help="e.g. \"ALTER TABLE dead_letters DELETE WHERE received_at < now() - INTERVAL 1 YEAR\"")
+    sql.add_argument("--data-dir", type=Path, default=settings.data_dir, help="the stopped service's data directory (default %(default)s)")
+    sql.set_defaults(func=cmd_sql)
+
     try:
         from qrisk import cli_spc
     except ImportError:  # pragma: no cover - the SPC command is optional in a partial checkout
@@ -170,11 +241,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from qrisk.api import create_app
-    from qrisk.runtime import default_rules, open_embedded
+    from qrisk.runtime import check_data_dir, default_rules, open_embedded
 
     from qrisk.auth import KeyStore
     from qrisk.settings import DEFAULT_POLICY
-    from qrisk.store import redact
+    from qrisk.store import StoreError, StoreInUse, redact
 
     settings = Settings()
     if settings.event_log == "kafka":  # QRISK_EVENT_LOG=kafka: the API publishes, workers fold
@@ -182,35 +253,62 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         return cmd_run_kafka(args)
     if (args.tls_certfile is None) != (args.tls_keyfile is None):
-        raise UserError("HTTPS needs both --tls-certfile and --tls-keyfile (QRISK_TLS_CERTFILE, QRISK_TLS_KEYFILE)")
+        raise UserError("HTTPS 需要同时给出证书和私钥 / HTTPS needs both --tls-certfile and --tls-keyfile (QRISK_TLS_CERTFILE, QRISK_TLS_KEYFILE)")
     for path in (args.tls_certfile, args.tls_keyfile):
         if path is not None and not path.is_file():
-            raise UserError(f"{path}: no such file")
+            raise UserError(f"TLS 文件 {path} 不存在 / {path}: no such file")
     # what can fail is checked before a first key is made and the log replayed (minutes, for years of it)
     if args.tls_certfile:
         _check_tls(args.tls_certfile, args.tls_keyfile)
     _check_port_free(args.host, args.port)
     rules = default_rules(args.policy)
+    if not settings.clickhouse_url:  # before a first key is written into it
+        check_data_dir(args.data_dir)
     keys = KeyStore(args.keys_file or args.data_dir / "keys.json")
     _first_start(keys)
     store = f"ClickHouse {redact(settings.clickhouse_url)}" if settings.clickhouse_url else f"chdb in {args.data_dir}"
+    store_zh = f" ClickHouse {redact(settings.clickhouse_url)} " if settings.clickhouse_url else f"数据目录 {args.data_dir} 中的 chdb "
     # the fold replays the whole log under this policy: another policy than last time re-decides history
-    print(f"qrisk {_version()}: policy {args.policy or 'built-in'} (sha256 {_digest(args.policy or DEFAULT_POLICY)}); "
+    policy = f"{args.policy or 'built-in'} (sha256 {_digest(args.policy or DEFAULT_POLICY)})"
+    print(f"qrisk {_version()}: 策略 {policy}；打开{store_zh}并重放事件日志 … / policy {policy}; "
           f"opening {store} and replaying the event log …", file=sys.stderr)
     progress = _progress("replay", None)
-    pipeline = open_embedded(args.data_dir, rules, progress=progress, clickhouse_url=settings.clickhouse_url)
+    try:
+        pipeline = open_embedded(args.data_dir, rules, progress=progress, clickhouse_url=settings.clickhouse_url)
+    except StoreError as exc:
+        progress.close()
+        raise UserError(_store_failure(exc, settings.clickhouse_url, args.data_dir)) from None
+    except StoreInUse:
+        progress.close()
+        raise UserError(f"数据目录 {args.data_dir} 正被另一个进程使用（另一个 qrisk run？）/ the data directory {args.data_dir} "
+                        "is in use by another process (another `qrisk run`?): stop it, or give this one another --data-dir") from None
     progress.close()
     _say_recovered(pipeline)
     scheme = "https" if args.tls_certfile else "http"
-    print(f"qrisk: {pipeline.seq} events, {len(pipeline.state.files)} enterprises; starting {scheme}://{args.host}:{args.port}", file=sys.stderr)
+    print(f"qrisk: {pipeline.seq} 个事件，{len(pipeline.state.files)} 家企业；在 {scheme}://{args.host}:{args.port} 启动服务 / "
+          f"{pipeline.seq} events, {len(pipeline.state.files)} enterprises; starting {scheme}://{args.host}:{args.port}", file=sys.stderr)
     if scheme == "http" and args.host not in ("127.0.0.1", "localhost", "::1"):
-        print("qrisk: warning: serving plain HTTP beyond loopback; API keys cross the network in clear text "
+        print("qrisk: 警告：在本机以外以明文 HTTP 提供服务，API 密钥将以明文经过网络（请用 --tls-certfile/--tls-keyfile 或 TLS 反向代理） / "
+              "warning: serving plain HTTP beyond loopback; API keys cross the network in clear text "
               "(use --tls-certfile/--tls-keyfile or a TLS-terminating proxy)", file=sys.stderr)
     app = create_app(pipeline, settings.max_body_bytes, settings.max_batch, keys=keys, dispatcher=_dispatcher(pipeline.store, rules, settings),
                      tick_seconds=settings.tick_seconds)
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(), **tls)
     return 0
+
+
+def _store_failure(exc: Exception, clickhouse_url: str | None, data_dir: Path) -> str:
+    """One line for a store that cannot be opened: which setting names it, and the server's first line."""
+    from qrisk.store import redact
+
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:400]
+    if clickhouse_url:
+        url = redact(clickhouse_url)
+        reason = reason.removeprefix(url + ": ")
+        return (f"无法打开 ClickHouse {url}（QRISK_CLICKHOUSE_URL）：{reason} / "
+                f"cannot open ClickHouse {url} (QRISK_CLICKHOUSE_URL): {reason}")
+    return f"无法打开数据目录 {data_dir}：{reason} / cannot open data directory {data_dir}: {reason}"
 
 
 def server_log_config() -> dict[str, Any]:
@@ -254,14 +352,15 @@ def _version() -> str:
 
 def _say_recovered(pipeline: Any) -> None:
     if pipeline.migrations_applied:
-        print(f"qrisk: applied migrations {', '.join(f'{v:03d}' for v in pipeline.migrations_applied)}", file=sys.stderr)
+        applied = ", ".join(f"{v:03d}" for v in pipeline.migrations_applied)
+        print(f"qrisk: 已应用数据库迁移 {applied} / applied migrations {applied}", file=sys.stderr)
     r = pipeline.recovery
     if r.get("replayed"):
         print(f"qrisk: replayed {r['replayed']:,} events in {r['seconds']:.1f} s", file=sys.stderr)
     if r.get("rederived"):
         first, last = r["rederived"]
-        print(f"qrisk: the derived tables were behind the log (the last run stopped before writing them): "
-              f"re-derived seq {first}–{last}", file=sys.stderr)
+        print(f"qrisk: 派生表落后于日志（上次运行在写入前停止），已重新派生 seq {first}–{last} / the derived tables were behind "
+              f"the log (the last run stopped before writing them): re-derived seq {first}–{last}", file=sys.stderr)
 
 
 def _digest(path: Path) -> str:
@@ -276,14 +375,15 @@ def _check_port_free(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        raise UserError(f"--host {host}: {exc.strerror}") from None
+        raise UserError(f"无法解析监听地址 --host {host}（QRISK_HOST）：{exc.strerror} / --host {host} (QRISK_HOST): {exc.strerror}") from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closing socket is no obstacle
         try:
             probe.bind(address)
         except OSError as exc:
-            raise UserError(f"cannot listen on {host}:{port}: {exc.strerror} (another `qrisk run`? choose --port / QRISK_PORT)") from None
+            raise UserError(f"无法在 {host}:{port} 上监听（{exc.strerror}；另一个 qrisk run？请用 --port / QRISK_PORT 换一个端口） / "
+                            f"cannot listen on {host}:{port}: {exc.strerror} (another `qrisk run`? choose --port / QRISK_PORT)") from None
 
 
 def _check_tls(certfile: Path, keyfile: Path) -> None:
@@ -292,7 +392,8 @@ def _check_tls(certfile: Path, keyfile: Path) -> None:
     try:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(str(certfile), str(keyfile))
     except ssl.SSLError as exc:
-        raise UserError(f"--tls-certfile {certfile} with --tls-keyfile {keyfile} do not load as a certificate and its private key "
+        raise UserError(f"证书 {certfile} 与私钥 {keyfile} 无法作为一对加载（均应为 PEM）：{exc.reason or exc} / "
+                        f"--tls-certfile {certfile} with --tls-keyfile {keyfile} do not load as a certificate and its private key "
                         f"(both PEM): {exc.reason or exc}") from None
 
 
@@ -307,7 +408,7 @@ def _dispatcher(store, rules, settings: Settings):
                       password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
                       starttls=settings.smtp_starttls, ssl=settings.smtp_ssl)
     names = ", ".join(f"{r.name} ({r.kind})" for r in rules.policy.alerts.receivers)
-    print(f"qrisk: alert notifications go out through the outbox to {names}", file=sys.stderr)
+    print(f"qrisk: 预警通知经发件箱发送给 {names} / alert notifications go out through the outbox to {names}", file=sys.stderr)
     for r in rules.policy.alerts.receivers:
         if r.secret_env and not os.environ.get(r.secret_env, "").strip():
             print(f"qrisk: 接收方 {r.name} 的加签密钥环境变量 {r.secret_env} 未设置，其消息将暂缓发送并重试 / "
@@ -326,7 +427,8 @@ def _first_start(keys) -> None:
 
     key, token = keys.create("admin", "first-admin", actor=f"first start ({cli_actor()})")
     print("\n".join([
-        "qrisk: no API key was configured: created an admin key. It is shown ONCE — store it now.",
+        "qrisk: 尚未配置任何 API 密钥：已创建管理员密钥，仅显示这一次，请立即保存 / no API key was configured: created an admin key. "
+        "It is shown ONCE — store it now.",
         f"qrisk:   id {key.key_id}, name first-admin, role admin, expires {key.expires_at}, file {keys.path}",
         f"qrisk:   Authorization: Bearer {token}",
         f"qrisk: create further keys with `qrisk keys create --role ROLE --name NAME --keys-file {keys.path}` (see `qrisk keys --help`).",
@@ -371,8 +473,19 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     print(f"{'id':12}  {'name':24}  {'role':10}  {'status':8}  {'expires':20}  binding")
     for k in keys:
         binding = k["source_id"] or (("towns " + ",".join(k["towns"])) if k["towns"] else "")
-        print(f"{k['key_id']:12}  {k['name']:24}  {k['role']:10}  {k['status']:8}  {k['expires_at']:20}  {binding}")
+        print(f"{k['key_id']:12}  {_pad(k['name'], 24)}  {k['role']:10}  {k['status']:8}  {k['expires_at']:20}  {binding}")
     return 0
+
+
+def _width(text: str) -> int:
+    """Columns a terminal gives ``text``: a Chinese character takes two (East Asian Wide / Fullwidth)."""
+    import unicodedata
+
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(width - _width(text), 0)
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
@@ -584,7 +697,8 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
                 flush(client)
                 return
         else:
-            raise UserError(f"{args.url} answered {resp.status_code}: {resp.text[:500]}")
+            raise UserError(_import_stopped(args.url, f"answered {resp.status_code}: {resp.text[:500]}", f"应答 {resp.status_code}",
+                                            accepted, duplicates, rejected, again=resp.status_code >= 500))
         bar(len(docs))
         docs.clear()
         positions.clear()
@@ -624,12 +738,57 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
     except httpx.TransportError as exc:
         bar.close()
         # what got in stays in: event ids make a second run of the same file add only the rest
-        raise UserError(f"{args.url}: {type(exc).__name__}: {exc or 'no answer'}; before that: {accepted} accepted, "
-                        f"{duplicates} duplicates, {rejected} rejected — run the same import again when the service is back "
-                        f"(events already in are answered as duplicates)") from None
+        raise UserError(_import_stopped(args.url, f"{type(exc).__name__}: {exc or 'no answer'}", "连接中断",
+                                        accepted, duplicates, rejected, again=True)) from None
+    except UserError:
+        bar.close()
+        raise
     bar.close()
     print(json.dumps({"file": str(args.file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}, ensure_ascii=False))
     return 0 if rejected == 0 else 1
+
+
+def _import_stopped(url: str, what: str, what_zh: str, accepted: int, duplicates: int, rejected: int, again: bool) -> str:
+    """Why an import over HTTP stopped, and how far it got: what got in stays in, and event ids make a
+    second run of the same file add only the rest."""
+    zh = f"导入中止：{url} {what_zh}；此前已接受 {accepted} 个，重复 {duplicates} 个，拒绝 {rejected} 个"
+    en = f"{url}: {what}; before that: {accepted} accepted, {duplicates} duplicates, {rejected} rejected"
+    if again:
+        zh += "；服务恢复后再次运行同一导入即可（已导入的事件按重复应答）"
+        en += " — run the same import again when the service is back (events already in are answered as duplicates)"
+    return f"{zh} / {en}"
+
+
+_QUERIES = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """``qrisk sql``: the README's retention advice (``ALTER TABLE … DELETE``) for an embedded data
+    directory, which no clickhouse-client can open."""
+    from qrisk.runtime import open_target
+    from qrisk.store import StoreError, StoreInUse
+
+    try:
+        store = open_target(args.data_dir, create=False)
+    except StoreInUse:
+        raise UserError(f"数据目录 {args.data_dir} 正被 qrisk run 使用：先停止服务 / {args.data_dir} is held by `qrisk run`: "
+                        "stop the service first (one process holds a data directory)") from None
+    try:
+        if _QUERIES.match(args.statement):
+            for row in store.query(args.statement):
+                print(json.dumps(row, ensure_ascii=False, default=str))
+        else:
+            # a mutation runs in the background: without this the process would exit before it finished
+            store.command("SET mutations_sync = 2")
+            store.command(args.statement)
+            head = " ".join(args.statement.split()[:3])
+            print(f"qrisk: 已执行 {head} … / done: {head} …", file=sys.stderr)
+    except StoreError as exc:
+        reason = (str(exc).strip().splitlines() or ["?"])[0][:500]
+        raise UserError(f"SQL 执行失败 / the statement failed: {reason}") from None
+    finally:
+        store.close()
+    return 0
 
 
 def cmd_schema_export(args: argparse.Namespace) -> int:
@@ -654,7 +813,8 @@ class _Progress:
         if sys.stderr.isatty() if terminal is None else terminal:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=what, unit="ev", file=sys.stderr, leave=False)
+            # (past the timestamps: a bar redraws its line with \r, a stamp would only break it)
+            self.bar = tqdm(total=total, desc=what, unit="ev", file=getattr(sys.stderr, "raw", sys.stderr), leave=False)
 
     def __call__(self, n: int) -> None:
         self.done += n

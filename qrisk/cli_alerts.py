@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
     sub = alerts.add_subparsers(dest="alerts_command", metavar="ACTION")
     alerts.set_defaults(func=lambda _args: alerts.print_help() or 2)
     d = sub.add_parser("dispatch", help="send the outbox's notifications and record every attempt (until SIGTERM)")
-    d.add_argument("--store", default=None, help="clickhouse://host:9000/db or a chdb directory (default $QRISK_STORE_URL, else $QRISK_CLICKHOUSE_URL)")
+    d.add_argument("--store", default=None,
+                   help="clickhouse://host:9000/db or a chdb directory (default $QRISK_STORE_URL, else $QRISK_CLICKHOUSE_URL, else $QRISK_DATA_DIR)")
     d.add_argument("--policy", type=Path, default=None, help="policy YAML with the alerts' receivers (default $QRISK_POLICY_FILE, else the built-in policy)")
     d.add_argument("--once", action="store_true", help="one pass over the outbox, then exit (cron, tests)")
     d.add_argument("--metrics-port", type=int, default=None,
@@ -36,16 +37,21 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     from qrisk.cli import _dispatcher
     from qrisk.runtime import default_rules
     from qrisk.settings import Settings
-    from qrisk.store import migrate, open_store
-    from qrisk.topics import KafkaSettings
+    from qrisk.runtime import open_target
+    from qrisk.settings import checked_kafka_settings
+    from qrisk.store import StoreInUse, migrate
 
     settings = Settings()
-    target = args.store or KafkaSettings().store_url or settings.clickhouse_url
-    if not target:
-        print("qrisk: give --store (or QRISK_STORE_URL): the ClickHouse database the sink writes", file=sys.stderr)
-        return 2
+    # as the README's table says: QRISK_STORE_URL, whose default is the data directory
+    target = args.store or checked_kafka_settings().store_url or settings.clickhouse_url or str(settings.data_dir)
     rules = default_rules(args.policy or settings.policy_file)
-    store = open_store(target)
+    try:
+        store = open_target(target, create=False)  # (a typo must not become an empty store with nothing to send)
+    except StoreInUse:
+        print(f"qrisk: 数据目录 {target} 正由 qrisk run 使用，它已自行发送预警通知（嵌入式运行时自带发送器），无需 alerts dispatch / "
+              f"{target} is held by `qrisk run`, which already sends its alerts itself (the embedded runtime dispatches on chdb); "
+              "`qrisk alerts dispatch` is for the ClickHouse database of the Kafka mode, or a stopped data directory", file=sys.stderr)
+        return 2
     migrate(store)
     dispatcher = _dispatcher(store, rules, settings)
     port = args.metrics_port if args.metrics_port is not None else settings.outbox_metrics_port

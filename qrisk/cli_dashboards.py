@@ -28,7 +28,9 @@ def register(subparsers: Any) -> None:
     dash.set_defaults(func=lambda _args: dash.print_help() or EXIT_USAGE)
 
     export = dash_sub.add_parser("export", help="write the dashboards' JSON models (Grafana file provisioning)")
-    export.add_argument("directory", type=Path, nargs="?", default=Path("deploy/grafana/dashboards"))
+    export.add_argument("directory", type=Path, nargs="?", default=Path("deploy/grafana/dashboards"),
+                        help="(default %(default)s, relative to the working directory: run it from the repository's root "
+                             "for docker compose's Grafana to load them)")
     export.set_defaults(func=cmd_export)
 
     check = dash_sub.add_parser("check", help="run every panel's SQL against a store and show what each panel gets")
@@ -59,7 +61,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from dashboards.publish import export
 
     for path in export(args.directory):
-        print(path)
+        print(path.resolve())  # (absolute: the default is relative, and the compose Grafana reads the repository's)
     return 0
 
 
@@ -90,7 +92,7 @@ def run_panels(store: Any, start: dt.datetime, end: dt.datetime, variables: dict
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from qrisk.store import open_store
+    from qrisk.runtime import open_target
 
     variables = {}
     for item in args.var:
@@ -103,7 +105,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     start_day = args.start or end_day.replace(year=end_day.year - 5)
     start = dt.datetime(start_day.year, start_day.month, start_day.day, tzinfo=dt.timezone.utc)
     end = dt.datetime(end_day.year, end_day.month, end_day.day, 23, 59, 59, tzinfo=dt.timezone.utc)
-    store = open_store(args.store)
+    # a typo must not leave an empty chdb directory behind and then fail on every panel
+    store = open_target(args.store, create=False)
     try:
         results = run_panels(store, start, end, variables)
     finally:
@@ -126,8 +129,36 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from dashboards.publish import publish
 
     if not args.url:
-        print("publish: --url (or QRISK_GRAFANA_URL) is required", file=sys.stderr)
+        print("qrisk: 请给出 Grafana 地址 / dashboards publish: --url (or QRISK_GRAFANA_URL) is required", file=sys.stderr)
         return EXIT_USAGE
-    for answer in publish(args.url, token=args.token, user=args.user, password=args.password):
+    try:
+        answers = publish(args.url, token=args.token, user=args.user, password=args.password)
+    except Exception as exc:  # noqa: BLE001 - Grafana away, refused, or answering an error: one line, not urllib3's page
+        print(f"qrisk: 无法发布到 Grafana {args.url}：{_cause(exc)} / cannot publish to Grafana at {args.url}: {_cause(exc)}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    for answer in answers:
         print(f"{answer.get('status', '?')}: {answer.get('uid')} version {answer.get('version')} {answer.get('url', '')}")
     return 0
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost reason of a requests/urllib3 failure ("Connection refused"), or Grafana's answer."""
+    status = getattr(exc, "status_code", None)
+    if status is not None:  # grafana_client's GrafanaClientError: Grafana answered
+        return f"HTTP {status}: {getattr(exc, 'message', None) or exc}"[:300]
+    inner: BaseException = exc
+    seen = set()
+    while True:
+        nxt = inner.__cause__ or inner.__context__ or (inner.args[0] if inner.args and isinstance(inner.args[0], BaseException) else None)
+        reason = getattr(inner, "reason", None)
+        if isinstance(reason, BaseException):
+            nxt = reason
+        if nxt is None or id(nxt) in seen:
+            break
+        seen.add(id(nxt))
+        inner = nxt
+    text = getattr(inner, "strerror", None) or str(inner)
+    if "] " in text and text.startswith("<"):  # urllib3's "<…Connection object at 0x…>: Failed to establish … [Errno 111] Connection refused"
+        text = text.rsplit("] ", 1)[1]
+    return f"{type(inner).__name__}: {text}"[:300]

@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from qrisk.topics import INGRESS_SOURCES, KafkaSettings
+from qrisk.topics import INGRESS_SOURCES, KafkaSettings, TopicMismatch
 
 EXIT_USAGE = 2
 
@@ -40,14 +41,64 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from(args: argparse.Namespace) -> KafkaSettings:
-    settings = KafkaSettings()
+    """The Kafka settings with the command's options over them, every number checked (a bad one is
+    a ValidationError that ``qrisk`` prints as ``invalid setting: QRISK_…``)."""
+    from qrisk.settings import checked_kafka_settings
+
     update: dict[str, Any] = {}
     for arg, name in (("bootstrap", "kafka_bootstrap"), ("topic_prefix", "kafka_topic_prefix"), ("partitions", "kafka_partitions"),
                       ("web_port", "worker_web_port"), ("store", "store_url")):
         value = getattr(args, arg, None)
         if value is not None:
             update[name] = value
-    return settings.model_copy(update=update) if update else settings
+    return checked_kafka_settings(**update)
+
+
+PROBE_TIMEOUT = 3.0
+
+
+def _named(args: argparse.Namespace) -> str:
+    return "--bootstrap" if getattr(args, "bootstrap", None) else "QRISK_KAFKA_BOOTSTRAP"
+
+
+def unreachable(settings: KafkaSettings, cause: Any, name: str = "QRISK_KAFKA_BOOTSTRAP") -> str:
+    """One line, Chinese and English: which brokers, by which setting, and why not."""
+    where = settings.kafka_bootstrap
+    return (f"无法连接 Kafka {where}（{name}）：{cause} / cannot reach Kafka at {where} ({name}): {cause}; "
+            f"is the broker up, and is {name} right?")
+
+
+def reach(settings: KafkaSettings, name: str = "QRISK_KAFKA_BOOTSTRAP") -> None:
+    """Fail in seconds, naming the setting, when no bootstrap server takes a TCP connection: the Kafka
+    clients wait 30 s and then raise a page of traceback that names neither."""
+    import socket
+
+    causes = []
+    servers = settings.bootstrap_servers() or [""]
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        host = host.strip("[]")
+        try:
+            with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT):
+                return
+        except ValueError:
+            causes.append(f"{server!r} is not host:port")
+        except OSError as exc:
+            why = exc.strerror or type(exc).__name__
+            causes.append(why if len(servers) == 1 else f"{server}: {why}")
+    raise KafkaCliError(unreachable(settings, "; ".join(causes), name))
+
+
+def _kafka_failure(exc: BaseException, settings: KafkaSettings, name: str = "QRISK_KAFKA_BOOTSTRAP") -> int:
+    """A Kafka client's error (no broker answering the protocol, a timeout) as one line naming the setting."""
+    print(f"qrisk: {unreachable(settings, f'{type(exc).__name__}: {exc}', name)}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _kafka_errors() -> tuple[type[BaseException], ...]:
+    from kafka.errors import KafkaError
+
+    return (KafkaError,)
 
 
 def register(subparsers: Any) -> None:
@@ -88,8 +139,11 @@ def register(subparsers: Any) -> None:
 
 
 def _fail(exc: BaseException) -> int:
-    print(f"qrisk: {type(exc).__name__}: {exc}", file=sys.stderr)
+    # (our own one-line errors are shown as they are; a library's with its type, which says what failed)
+    shown = str(exc) if isinstance(exc, (KafkaCliError, TopicMismatch)) else f"{type(exc).__name__}: {exc}"
+    print(f"qrisk: {shown}", file=sys.stderr)
     return EXIT_USAGE
+
 
 
 def cmd_topics_create(args: argparse.Namespace) -> int:
@@ -97,9 +151,12 @@ def cmd_topics_create(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     try:
+        reach(settings, _named(args))
         report = create_topics(settings)
-    except TopicMismatch as exc:
+    except (TopicMismatch, KafkaCliError) as exc:
         return _fail(exc)
+    except _kafka_errors() as exc:
+        return _kafka_failure(exc, settings, _named(args))
     except Exception as exc:  # noqa: BLE001 - broker unreachable and the like
         return _fail(exc)
     for line in report:
@@ -115,7 +172,12 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
         print(settings.topics().markdown())
         return 0
     try:
+        reach(settings, _named(args))
         rows = describe_topics(settings)
+    except KafkaCliError as exc:
+        return _fail(exc)
+    except _kafka_errors() as exc:
+        return _kafka_failure(exc, settings, _named(args))
     except Exception as exc:  # noqa: BLE001
         return _fail(exc)
     for r in rows:
@@ -131,7 +193,12 @@ def cmd_produce(args: argparse.Namespace) -> int:
         return _fail(FileNotFoundError(f"{args.file}: no such file"))
     settings = settings_from(args)
     try:
+        reach(settings, _named(args))
         summary = produce_file(args.file, args.source, settings)
+    except KafkaCliError as exc:
+        return _fail(exc)
+    except _kafka_errors() as exc:
+        return _kafka_failure(exc, settings, _named(args))
     except ValueError as exc:
         return _fail(exc)
     print(json.dumps(summary, ensure_ascii=False))
@@ -141,15 +208,43 @@ def cmd_produce(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from qrisk.worker import run_worker
 
-    return run_worker(settings_from(args), loglevel=args.loglevel)
+    settings = settings_from(args)
+    try:
+        reach(settings, _named(args))
+        return run_worker(settings, loglevel=args.loglevel)
+    except KafkaCliError as exc:
+        return _fail(exc)
+    except _kafka_errors() as exc:
+        return _kafka_failure(exc, settings, _named(args))
 
 
 def cmd_sink(args: argparse.Namespace) -> int:
     from qrisk.sink import run_sink
 
+    from qrisk.runtime import check_data_dir
+    from qrisk.store import check_target
+
     settings = settings_from(args)
+    linger = os.environ.get("QRISK_SINK_LINGER_SECONDS", "0.5")  # (read by qrisk.sink itself, not a KafkaSettings field)
+    try:
+        ok = float(linger) >= 0
+    except ValueError:
+        ok = False
+    if not ok:
+        return _fail(KafkaCliError(f"设置 QRISK_SINK_LINGER_SECONDS 的值无效 / invalid setting: QRISK_SINK_LINGER_SECONDS: "
+                                   f"must be a number of seconds, not negative ({linger!r})"))
     target = settings.store_url or settings.data_dir
-    return run_sink(target, settings, idle_exit_s=args.idle_exit)
+    directory = check_target(target)  # a mistyped URL is refused before anything else
+    try:
+        # the broker first: a sink that cannot read has nothing to write, and must not make an empty store
+        reach(settings, _named(args))
+        if directory is not None:
+            check_data_dir(directory)
+        return run_sink(target, settings, idle_exit_s=args.idle_exit)
+    except KafkaCliError as exc:
+        return _fail(exc)
+    except _kafka_errors() as exc:
+        return _kafka_failure(exc, settings, _named(args))
 
 
 def cmd_run_kafka(args: argparse.Namespace) -> int:
@@ -163,24 +258,39 @@ def cmd_run_kafka(args: argparse.Namespace) -> int:
     from qrisk.runtime import default_rules
     from qrisk.settings import Settings
 
+    from qrisk.settings import checked_kafka_settings
+    from qrisk.store import StoreError, redact
+
     settings = Settings()
-    kafka = KafkaSettings()
+    kafka = checked_kafka_settings()
     if (args.tls_certfile is None) != (args.tls_keyfile is None):
         raise UserError("HTTPS needs both --tls-certfile and --tls-keyfile (QRISK_TLS_CERTFILE, QRISK_TLS_KEYFILE)")
     for path in (args.tls_certfile, args.tls_keyfile):
         if path is not None and not path.is_file():
             raise UserError(f"{path}: no such file")
     target = kafka.store_url or settings.clickhouse_url
-    if not target or not target.startswith("clickhouse://"):
+    if not target or not target.startswith(("clickhouse://", "clickhouses://")):
         # reads come from what the sink writes; a chdb folder here would be a second, empty store
-        raise UserError("QRISK_EVENT_LOG=kafka reads from the ClickHouse server the sink writes: set QRISK_STORE_URL=clickhouse://…")
+        raise UserError("QRISK_EVENT_LOG=kafka 从 sink 写入的 ClickHouse 服务器读取：请设置 QRISK_STORE_URL=clickhouse://… / "
+                        "QRISK_EVENT_LOG=kafka reads from the ClickHouse server the sink writes: set QRISK_STORE_URL=clickhouse://…")
     keys = KeyStore(args.keys_file or args.data_dir / "keys.json")
     _first_start(keys)
     rules = default_rules(args.policy)
     try:
+        reach(kafka)
         backend = open_distributed(kafka, target, rules)
         backend.log.log_partitions()  # the log must exist (`qrisk topics create`): fail now, not on the first POST
-    except Exception as exc:  # noqa: BLE001 - broker or ClickHouse unreachable: say which, exit 2
+    except KafkaCliError as exc:
+        return _fail(exc)
+    except _kafka_errors() as exc:
+        return _kafka_failure(exc, kafka)
+    except StoreError as exc:
+        url = redact(target)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].removeprefix(url + ": ")
+        print(f"qrisk: 无法打开 ClickHouse {url}（QRISK_STORE_URL）：{reason} / cannot open ClickHouse {url} (QRISK_STORE_URL): {reason}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - anything else unreachable: say what, exit 2
         return _fail(exc)
     scheme = "https" if args.tls_certfile else "http"
     print(f"qrisk: event log kafka {kafka.kafka_bootstrap} ({kafka.topics().events.name}); reads from {getattr(backend.store, 'url', target)}; "
@@ -203,14 +313,22 @@ def cmd_tick(args: argparse.Namespace) -> int:
             return _fail(exc)
         if at.tzinfo is None:
             return _fail(ValueError("--at needs a UTC offset, e.g. 2026-03-01T00:00:00+08:00"))
-    with KafkaLog(settings) as log:
-        while True:
-            out = log.tick(at)
-            print(json.dumps({"event_id": out.event_id, "partitions": len(log.log_partitions())}), flush=True)
-            if args.every is None:
-                return 0
-            at = None
-            time.sleep(args.every)
+    if args.every is not None and not args.every > 0:
+        return _fail(ValueError(f"--every 必须大于 0 / --every must be more than 0 seconds, got {args.every}"))
+    try:
+        reach(settings, _named(args))
+        with KafkaLog(settings) as log:
+            while True:
+                out = log.tick(at)
+                print(json.dumps({"event_id": out.event_id, "partitions": len(log.log_partitions())}), flush=True)
+                if args.every is None:
+                    return 0
+                at = None
+                time.sleep(args.every)
+    except KafkaCliError as exc:
+        return _fail(exc)
+    except _kafka_errors() as exc:
+        return _kafka_failure(exc, settings, _named(args))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,7 +111,10 @@ def _rules(args: argparse.Namespace):
     try:
         return default_rules(getattr(args, "policy", None))
     except Exception as exc:  # noqa: BLE001 - a bad policy file is a usage error
-        raise CliError(f"policy: {exc}") from exc
+        from qrisk.settings import PolicyError
+
+        # (a PolicyError names the policy file itself: "policy: policy x.yaml: …" said it twice)
+        raise CliError(str(exc) if isinstance(exc, PolicyError) else f"策略文件有误 / policy: {exc}") from exc
 
 
 def load_events(args: argparse.Namespace, rules: Any) -> list:
@@ -154,12 +157,21 @@ def _events_from_store(data_dir: Path, rules: Any) -> list:
     from qrisk.runtime import open_embedded
     from schemas.upcast import parse_event
 
+    from qrisk.runtime import DataDirError, check_data_dir
+    from qrisk.store import StoreInUse
+
     if not Path(data_dir).exists():
         raise CliError(f"{data_dir}: no such data directory")
     try:
+        check_data_dir(data_dir, create=False)  # chdb writes even to read: a read-only directory is not a lock
         pipeline = open_embedded(Path(data_dir), rules)
-    except Exception as exc:  # noqa: BLE001 - most often the directory lock of a running `qrisk run`
-        raise CliError(f"cannot open {data_dir} ({type(exc).__name__}: {exc}); if `qrisk run` holds it, stop it or use --events") from exc
+    except DataDirError as exc:
+        raise CliError(str(exc)) from None
+    except StoreInUse:
+        raise CliError(f"数据目录 {data_dir} 正被运行中的 qrisk run 使用：先停止它，或用 --events 读取导出的事件 / "
+                       f"{data_dir} is held by a running `qrisk run`: stop it, or use --events with the events as JSONL") from None
+    except Exception as exc:  # noqa: BLE001 - a store that cannot be opened: one line
+        raise CliError(f"无法打开数据目录 {data_dir} / cannot open {data_dir}: {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
     try:
         rows = pipeline.store.query("SELECT body FROM event_log ORDER BY seq", {})
         return [parse_event(json.loads(r["body"])) for r in rows]

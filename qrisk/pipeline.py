@@ -60,6 +60,12 @@ def _split_ms(moment: dt.datetime) -> tuple[dt.datetime, int]:
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
+SHUTDOWN_WAIT_SECONDS = 60.0
+"""How long ``close()`` (SIGTERM) waits for derived rows that cannot be written (a full disk, a
+server away).  Nothing is lost by stopping sooner: the log has the events, and the next start
+re-derives whatever the checkpoint does not cover; waiting longer only delays a service manager's
+restart, which would then kill -9 anyway."""
+
 
 def _epoch_ms(moment: dt.datetime) -> tuple[int, int]:
     """(epoch seconds, milliseconds) of an aware datetime: what a DateTime column and its _ms
@@ -483,11 +489,30 @@ class Pipeline:
             self._snapshot_at = self.clock()
         self.store.insert("credit_files", rows)
 
-    def close(self) -> None:
+    def close(self, wait: float = SHUTDOWN_WAIT_SECONDS) -> None:
+        snapshots = True
         if self._sink is not None:
-            self._sink.stop()
+            sink = self._sink
+            if sink.failures or not sink.drain(2.0):
+                behind = max(self.seq - self.derived_seq, 0)
+                why_zh = f"（写入失败：{sink.last_error}）" if sink.last_error else ""
+                why = f"; writing them fails: {sink.last_error}" if sink.last_error else ""
+                print(f"qrisk: 正在等待写入 {behind} 个事件的派生数据，最多 {wait:.0f} 秒{why_zh}；kill -9 是安全的：下次启动时会从日志重新派生 / "
+                      f"waiting to write the derived rows of {behind} events, at most {wait:.0f} s{why}; kill -9 is safe: "
+                      f"they are re-derived from the log at start", file=sys.stderr, flush=True)
+            if not sink.stop(wait):
+                behind = max(self.seq - self.derived_seq, 0)
+                print(f"qrisk: 等待 {wait:.0f} 秒后仍未写入 {behind} 个事件的派生数据，停止等待；下次启动时会从日志重新派生 / "
+                      f"gave up after {wait:.0f} s: the derived rows of {behind} events are not written; the next start "
+                      f"re-derives them from the log", file=sys.stderr, flush=True)
+                snapshots = False  # (they would meet the same failure; the next start's replay writes every file)
             self._sink = None
-        self.write_snapshots()
+        if snapshots:
+            try:
+                self.write_snapshots()
+            except Exception as exc:  # noqa: BLE001 - at shutdown: say it, the next start writes them
+                print(f"qrisk: 信用档案快照未写入（{type(exc).__name__}）；下次启动重放后会写入 / credit-file snapshots not written "
+                      f"({type(exc).__name__}: {str(exc)[:200]}); the next start writes them after its replay", file=sys.stderr, flush=True)
         if self.writer_lease is not None:
             self.writer_lease.release()
         self.store.close()
@@ -643,9 +668,11 @@ class _DerivedSink:
     def drain(self, timeout: float) -> bool:
         return self.idle.wait(timeout)
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = SHUTDOWN_WAIT_SECONDS) -> bool:
+        """True when every queued row was written within ``timeout``."""
         self.queue.put(None)
-        self.thread.join(timeout=60)
+        self.thread.join(timeout=timeout)
+        return not self.thread.is_alive()
 
     def _run(self) -> None:
         pending: list[DerivedRows] = []

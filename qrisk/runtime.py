@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+import os
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -11,8 +13,59 @@ from schemas.standards import load_catalogue
 
 from qrisk.pipeline import Clock, Pipeline, utc_now
 from qrisk.settings import Settings, load_policy
-from qrisk.store import open_store, redact
+from qrisk.store import check_target, open_store, redact
 from qrisk.writer_lease import WriterLease
+
+
+class DataDirError(RuntimeError):
+    """A data directory chdb cannot use: not a directory, cannot be made, not writable (one line, Chinese and English)."""
+
+
+_CHDB_ENTRIES = ("status", "store", "metadata", "data", "tmp")
+
+
+def check_data_dir(data_dir: str | os.PathLike[str], create: bool = True) -> Path:
+    """Make sure chdb can write ``data_dir`` before it opens it: chdb itself answers a read-only
+    directory with a page of C++ and Python traceback (``Cannot open file …/status``), and the
+    commands that read a store took that for the lock of a running ``qrisk run``.
+
+    Writability is tried, not asked: ``os.access`` says yes to root on a read-only file system's
+    neighbours and knows nothing of ACLs; creating a file is what chdb will do.  ``create=False``
+    refuses a directory that does not exist (a reader must not make an empty store of a typo)."""
+    path = Path(data_dir)
+    if path.exists() and not path.is_dir():
+        raise DataDirError(f"数据目录 {path} 不是目录 / data directory {path} is not a directory")
+    if not path.exists():
+        if not create:
+            raise DataDirError(f"数据目录 {path} 不存在 / {path}: no such data directory")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataDirError(f"无法创建数据目录 {path}（{exc.strerror}）/ cannot create data directory {path}: {exc.strerror}") from None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".qrisk-write-check-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+        # what chdb writes besides new files: its lock file and its folders (made by another user?)
+        for name in _CHDB_ENTRIES:
+            entry = path / name
+            if entry.exists() and not os.access(entry, os.W_OK):
+                raise PermissionError(13, "Permission denied", str(entry))
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename and Path(exc.filename).name in _CHDB_ENTRIES else ""
+        raise DataDirError(f"数据目录 {path} 不可写（{exc.strerror}{where}）：请检查权限、属主或是否只读挂载 / "
+                           f"data directory {path} is not writable: {exc.strerror}{where} "
+                           "(check its permissions and owner, and whether its file system is mounted read-only)") from None
+    return path
+
+
+def open_target(target: str | os.PathLike[str], create: bool = True):
+    """``open_store`` with the checks an operator's mistake needs: a URL of another scheme is refused,
+    a chdb directory must be writable (and, with ``create=False``, exist)."""
+    directory = check_target(target)
+    if directory is not None:
+        check_data_dir(directory, create=create)
+    return open_store(target)
 
 
 def default_rules(policy_file: Path | None = None) -> Rules:
@@ -39,7 +92,7 @@ def open_embedded(data_dir: Path, rules: Rules, clock: Clock = utc_now, progress
     On a server only one pipeline may write a database: it hands out ``seq`` itself
     (chdb's directory lock enforces the same for a data directory)."""
     settings = Settings()
-    store = open_store(clickhouse_url or data_dir)
+    store = open_target(clickhouse_url or data_dir)
     if snapshot_seconds is None:
         snapshot_seconds = settings.snapshot_seconds
     pipeline = Pipeline(store, rules, clock, snapshot_every=dt.timedelta(seconds=snapshot_seconds))

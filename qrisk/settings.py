@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.policy import Policy
@@ -18,10 +18,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path(".qrisk-data")
     host: str = "127.0.0.1"
-    port: int = 8080
+    # (the kernel takes a port modulo 65536: 70000 would have served on 4464)
+    port: int = Field(default=8080, ge=1, le=65535)
     policy_file: Path | None = None
-    max_body_bytes: int = 8 * 1024 * 1024
-    max_batch: int = 1000
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    max_batch: int = Field(default=1000, ge=1)
     # a ClickHouse server instead of chdb in data_dir, e.g. clickhouse://user:pass@host:9000/qrisk
     clickhouse_url: str | None = None
     # on a server, one process writes the event log (qrisk.writer_lease): it renews its lease every third
@@ -32,7 +33,8 @@ class Settings(BaseSettings):
     event_log: Literal["embedded", "kafka"] = "embedded"
     # credit-file snapshots (the credit_files table) are written at most this often per changed file:
     # each is the whole file as JSON (~70 kB after a year), and the API reads files from memory anyway
-    snapshot_seconds: float = 60.0
+    # (0: after every write of derived rows)
+    snapshot_seconds: float = Field(default=60.0, ge=0)
     # `qrisk run` writes a clock.tick to its log this often (0: never): overdue rectifications, missing
     # data and unacknowledged alerts are decided by the log's clock, which moves without other events too;
     # every 10 minutes an unanswered critical alert escalates within 10 minutes of its 24 h deadline
@@ -45,21 +47,145 @@ class Settings(BaseSettings):
 
     # alert notifications (alerts.outbox): the SMTP server e-mail receivers go through, and the retry schedule
     smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
+    smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_sender: str = "qrisk@localhost"
     smtp_user: str | None = None
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     smtp_ssl: bool = False
-    outbox_interval: float = 1.0  # seconds between looks at the outbox
-    outbox_max_attempts: int = 8
-    outbox_base_delay: float = 2.0  # seconds before the first retry; doubling up to 10 minutes
-    outbox_metrics_port: int = 0  # `qrisk alerts dispatch`: /healthz and /metrics on this port (0: off)
-    outbox_lease_seconds: float = 30.0  # several dispatchers on one server: the one sending is replaced after this long without renewal
+    # seconds between looks at the outbox; each look is a query, and 0 kept a core busy doing nothing
+    outbox_interval: float = Field(default=1.0, ge=0.05)
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_base_delay: float = Field(default=2.0, ge=0)  # seconds before the first retry; doubling up to 10 minutes
+    outbox_metrics_port: int = Field(default=0, ge=0, le=65535)  # `qrisk alerts dispatch`: /healthz and /metrics on this port (0: off)
+    # several dispatchers on one server: the one sending is replaced after this long without renewal
+    outbox_lease_seconds: float = Field(default=30.0, gt=0)
 
     # HTTPS for `qrisk run`: both set, or neither
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _a_server_url(cls, value: str | None) -> str | None:
+        # anything else used to become a chdb directory named after the URL (./mysql:/x), and the
+        # accepted events went there
+        if value is not None and value.strip() and not value.startswith(("clickhouse://", "clickhouses://")):
+            raise ValueError("must start with clickhouse:// or clickhouses:// (a ClickHouse server; leave it unset for chdb "
+                             "in the data directory)")
+        return value or None
+
+    @field_validator("tick_seconds")
+    @classmethod
+    def _tick(cls, value: float) -> float:
+        # every tick is an event the log keeps for good: a tiny interval would fill it with ticks
+        if value != 0 and not value >= 0.5:
+            raise ValueError("must be 0 (no ticks) or at least 0.5 seconds")
+        return value
+
+
+def checked_kafka_settings(**overrides: Any) -> Any:
+    """``qrisk.topics.KafkaSettings`` with every number held to what makes sense: a worker batch of 0
+    or a negative session timeout would start and then misbehave far from the setting that caused it.
+    ``overrides`` (command-line options) are checked the same way."""
+    return _checked_kafka_class()(**overrides)
+
+
+_CHECKED_KAFKA: Any = None
+
+
+def _checked_kafka_class() -> Any:
+    global _CHECKED_KAFKA
+    if _CHECKED_KAFKA is None:
+        from qrisk.topics import KafkaSettings
+
+        class KafkaSettingsChecked(KafkaSettings):
+            kafka_partitions: int = Field(default=4, ge=1)
+            kafka_replication: int = Field(default=1, ge=1)
+            worker_batch: int = Field(default=500, ge=1)
+            worker_batch_seconds: float = Field(default=0.02, gt=0)
+            worker_inflight_batches: int = Field(default=8, ge=1)
+            worker_snapshot_every: int = Field(default=100, ge=1)
+            worker_view_seconds: float = Field(default=60.0, gt=0)
+            worker_fetch_min_bytes: int = Field(default=64 * 1024, ge=1)
+            worker_fetch_max_wait_ms: int = Field(default=10, ge=0)
+            worker_session_timeout: float = Field(default=10.0, gt=0)
+            worker_web_port: int = Field(default=6066, ge=0, le=65535)
+            sink_batch: int = Field(default=5000, ge=1)
+
+            @field_validator("store_url")
+            @classmethod
+            def _store_target(cls, value: str | None) -> str | None:
+                if value:
+                    from qrisk.store import check_target
+
+                    check_target(value)
+                return value or None
+
+        _CHECKED_KAFKA = KafkaSettingsChecked
+    return _CHECKED_KAFKA
+
+
+# QRISK_ variables that are not settings but are read elsewhere: by the sink and `qrisk dashboards`
+# straight from the environment, by docker-compose.yml, and by scripts/services.sh and the tests
+OTHER_VARIABLES = frozenset({
+    "QRISK_SINK_LINGER_SECONDS", "QRISK_GRAFANA_URL", "QRISK_GRAFANA_TOKEN", "QRISK_GRAFANA_USER", "QRISK_GRAFANA_PASSWORD",
+    "QRISK_CLICKHOUSE_PASSWORD", "QRISK_KAFKA_VERSION", "QRISK_KAFKA_HEAP", "QRISK_KAFKA_PORT", "QRISK_KAFKA_CONTROLLER_PORT",
+    "QRISK_KAFKA_LIBS", "QRISK_KAFKA_START_TIMEOUT", "QRISK_CH_TCP_PORT", "QRISK_CH_HTTP_PORT", "QRISK_CH_START_TIMEOUT",
+    "QRISK_VAR_DIR",
+})
+
+
+def known_variables() -> set[str]:
+    from qrisk.topics import KafkaSettings
+
+    return {f"QRISK_{n.upper()}" for cls in (Settings, KafkaSettings) for n in cls.model_fields} | OTHER_VARIABLES
+
+
+def unknown_variables(environ: dict[str, str]) -> list[str]:
+    """One warning per QRISK_ variable nothing reads (a misspelt setting is otherwise silently ignored),
+    with the closest setting's name when one is close."""
+    import difflib
+
+    known = known_variables()
+    out = []
+    for name in sorted(environ):
+        if not name.startswith("QRISK_") or name in known or name.startswith("QRISK_TEST_"):
+            continue
+        if name.endswith("_SECRET"):  # a policy receiver's secret_env (DingTalk signing): read by the receivers
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        hint_zh = f"（是否想写 {close[0]}？）" if close else ""
+        hint_en = f" (did you mean {close[0]}?)" if close else ""
+        out.append(f"警告：没有这个设置，环境变量 {name} 被忽略{hint_zh} / warning: {name} is not a setting and is ignored{hint_en}")
+    return out
+
+
+def settings_error(exc: Any) -> str:
+    """A settings ValidationError as the operator set it, Chinese first:
+    ``设置 QRISK_PORT 的值无效 / invalid setting: QRISK_PORT: Input should be … ('abc')``."""
+    names, parts = [], []
+    for e in exc.errors():
+        where = "_".join(str(p) for p in e.get("loc", ()))
+        name = f"QRISK_{where.upper()}" if "Settings" in exc.title else where or exc.title
+        names.append(name)
+        msg = str(e.get("msg", "")).removeprefix("Value error, ")
+        parts.append(f"{name}: {msg} ({_shown(name, e.get('input'))!r})")
+    return f"设置 {'、'.join(names)} 的值无效 / invalid setting: " + "; ".join(parts)
+
+
+def _shown(name: str, value: Any) -> Any:
+    """A refused value as the error line may show it: never a password, a URL without its password."""
+    if any(word in name for word in ("PASSWORD", "SECRET", "TOKEN", "API_KEY")):
+        return "***"
+    if isinstance(value, str) and "://" in value:
+        from qrisk.store import redact
+
+        try:
+            return redact(value)
+        except ValueError:
+            return "***"
+    return value
 
 
 class PolicyError(ValueError):
@@ -72,10 +198,10 @@ def load_policy(path: Path | None = None) -> Policy:
         try:
             doc = yaml.safe_load(fh) or {}
         except yaml.YAMLError as exc:
-            raise PolicyError(f"policy {path}: not YAML: {exc}") from exc
+            raise PolicyError(f"策略文件 {path} 不是有效的 YAML / policy {path}: not YAML: {exc}") from exc
     try:
         return Policy.model_validate(doc)
     except ValidationError as exc:
         shown = [f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()[:5]]
         more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
-        raise PolicyError(f"policy {path}: " + "; ".join(shown) + more) from exc
+        raise PolicyError(f"策略文件 {path} 有误 / policy {path}: " + "; ".join(shown) + more) from exc

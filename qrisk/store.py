@@ -198,16 +198,40 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def open_store(target: str | os.PathLike[str]) -> "ChdbStore | ClickHouseStore":
-    """``clickhouse://…`` / ``clickhouses://…`` → a server; ``chdb:///path``, ``chdb:path`` or a plain path → chdb."""
+class StoreTargetError(ValueError):
+    """A store target that is neither a ClickHouse URL nor a chdb directory (one line, Chinese and English)."""
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def check_target(target: str | os.PathLike[str]) -> str | None:
+    """The chdb directory ``target`` names, None for a server URL; ``StoreTargetError`` for a URL of
+    another scheme (``mysql://…``, ``http://…``), which would otherwise become a chdb directory named
+    after the URL, quietly receiving the data."""
     text = os.fspath(target)
     if text.startswith(("clickhouse://", "clickhouses://")):
-        return ClickHouseStore(text)
+        return None
     if text.startswith("chdb://"):
-        text = text[len("chdb://"):]
-    elif text.startswith("chdb:"):
-        text = text[len("chdb:"):]
-    return ChdbStore(text)
+        return text[len("chdb://"):]
+    if text.startswith("chdb:"):
+        return text[len("chdb:"):]
+    m = _SCHEME.match(text)
+    if m:
+        raise StoreTargetError(
+            f"不支持的存储地址 {redact(text)}：应为 clickhouse://、clickhouses:// 或 chdb 数据目录 / "
+            f"unsupported store {redact(text)}: give clickhouse://host:9000/db, clickhouses://… or a chdb directory "
+            f"(scheme {m.group(1)}:// is not one)")
+    return text
+
+
+def open_store(target: str | os.PathLike[str]) -> "ChdbStore | ClickHouseStore":
+    """``clickhouse://…`` / ``clickhouses://…`` → a server; ``chdb:///path``, ``chdb:path`` or a plain path → chdb;
+    any other ``scheme://`` is refused (``StoreTargetError``)."""
+    directory = check_target(target)
+    if directory is None:
+        return ClickHouseStore(os.fspath(target))
+    return ChdbStore(directory)
 
 
 # --------------------------------------------------------------------------- value conversion

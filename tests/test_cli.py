@@ -112,6 +112,9 @@ def test_a_quiet_run_in_a_log_prints_no_progress(capsys):
 def test_the_dispatcher_without_receivers_stays_up_idle(tmp_path):
     """Under compose (restart: unless-stopped) a dispatcher that exited for want of receivers would
     be started again for ever; it waits, says why on its health page, and stops on SIGTERM."""
+    from qrisk.store import open_store
+
+    open_store(tmp_path / "store").close()  # (a chdb directory that does not exist is refused: nothing could ever be sent from it)
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "qrisk", "alerts", "dispatch", "--store", str(tmp_path / "store"),
                              "--metrics-port", str(port)], cwd=ROOT, stderr=subprocess.PIPE, text=True)

@@ -126,11 +126,44 @@ def test_volumes_and_provisioning():
     ds = yaml.safe_load((prov / "datasources" / "clickhouse.yaml").read_text())["datasources"][0]
     ch = {k: _default(v) for k, v in _env(SERVICES["clickhouse"]).items()}
     assert ds["jsonData"]["host"] == "clickhouse" and ds["jsonData"]["defaultDatabase"] == ch["CLICKHOUSE_DB"]
-    assert ds["jsonData"]["username"] == ch["CLICKHOUSE_USER"]
-    assert ds["secureJsonData"]["password"].lstrip("$") in _env(SERVICES["grafana"])
+    # Grafana reads as the read-only user the ClickHouse container declares, with the password both are given
+    assert ds["jsonData"]["username"] != ch["CLICKHOUSE_USER"]
+    users = _clickhouse_users()
+    reader = users.find(f"users/{ds['jsonData']['username']}")
+    assert reader is not None, "the data source's user is declared in a users.d file the clickhouse service mounts"
+    profile = users.find(f"profiles/{reader.findtext('profile')}")
+    assert profile.findtext("readonly") in ("1", "2"), "Grafana's ClickHouse user is read-only"
+    assert [d.text for d in reader.findall("allow_databases/database")] == [ch["CLICKHOUSE_DB"]]
+    variable = reader.find("password").get("from_env")
+    assert variable in ch, "its password comes from the clickhouse container's environment"
+    assert ds["secureJsonData"]["password"].lstrip("$") == variable and variable in _env(SERVICES["grafana"])
+    assert _env(SERVICES["grafana"])[variable] == _env(SERVICES["clickhouse"])[variable]
     assert "grafana-clickhouse-datasource" in _env(SERVICES["grafana"])["GF_INSTALL_PLUGINS"]
     dash = yaml.safe_load((prov / "dashboards" / "qrisk.yaml").read_text())["providers"][0]
     assert any(v.endswith(":" + dash["options"]["path"] + ":ro") for v in SERVICES["grafana"]["volumes"])
+
+
+def _clickhouse_users():
+    import xml.etree.ElementTree as ET
+
+    mounted = [v.split(":")[0] for v in SERVICES["clickhouse"]["volumes"] if ":/etc/clickhouse-server/users.d/" in v]
+    assert mounted, "the clickhouse service mounts a users.d file"
+    root = ET.Element("clickhouse")
+    for source in mounted:
+        for child in ET.parse(ROOT / source).getroot():
+            root.append(child)
+    return root
+
+
+def test_grafana_is_loopback_only_and_has_no_default_password():
+    grafana = SERVICES["grafana"]
+    assert all(str(p).startswith("127.0.0.1:") for p in grafana["ports"]), grafana["ports"]
+    password = _env(grafana)["GF_SECURITY_ADMIN_PASSWORD"]
+    # ${VAR:?message}: compose refuses to start while it is unset; no known password to guess
+    assert re.fullmatch(r"\$\{GRAFANA_ADMIN_PASSWORD:\?[^}]+\}", password), password
+    for name, svc in SERVICES.items():  # nothing else published beyond this machine either
+        for port in svc.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name}: {port}"
 
 
 def test_distributed_dependencies_wait_for_topics():
