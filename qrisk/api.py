@@ -733,12 +733,13 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         problems = {}
         sink = pipeline._sink
         if sink is not None and sink.failures:
-            problems["derived_rows"] = f"{sink.failures} failed writes in a row: {sink.last_error}"
+            problems["derived_rows"] = (f"派生表连续 {sink.failures} 次写入失败，看板数据滞后（事件日志不受影响，写入会自动重试） / "
+                                        f"{sink.failures} failed writes in a row: {sink.last_error}")
         if dispatcher is not None and dispatcher.last_error is not None:
-            problems["alert_dispatcher"] = dispatcher.last_error
+            problems["alert_dispatcher"] = f"预警通知发送失败，将自动重试 / {dispatcher.last_error}"
         lease = getattr(pipeline, "writer_lease", None)
         if lease is not None and lease.lapsed:
-            problems["writer_lease"] = f"{lease.lapsed}: no more events are written; restart qrisk"
+            problems["writer_lease"] = f"写入租约已失效，不再写入事件，请重启 qrisk / {lease.lapsed}: no more events are written; restart qrisk"
         return {
             "status": "degraded" if problems else "ok",
             "events": pipeline.seq,

@@ -42,6 +42,7 @@ def test_metrics_are_described_and_health_says_when_derived_rows_stop(tmp_path, 
             assert time.monotonic() < deadline, health
             time.sleep(0.2)
         assert health["status"] == "degraded" and "judgements" in health["problems"]["derived_rows"]
+        assert health["problems"]["derived_rows"].startswith("派生表连续")  # an operator reading Chinese first
         assert health["derived_lag"] > 0
         assert re.search(r"\nqrisk_derived_write_failures [1-9]", server.get("/metrics").text)
     finally:
