@@ -70,3 +70,11 @@ def test_three_class_plan_count_at_detection_limit_is_counted() -> None:
     # APC: n=5, c=2, m=10^4, M=10^5 CFU/g
     j = pastry(APC, [100_001, 0, 0, 0, 0], "CFU/g", detection_limit=100_001)
     assert_verdict(j, "fail", "plan_over_M")
+
+
+def test_a_full_gb_19298_table_2_report_is_judged_not_left_undetermined():
+    # gross α / β close the table: a lab reporting them no longer makes the sample undetermined
+    assert_verdict(water("gross_alpha", [0.5], "Bq/L"), "pass", "within_limit")
+    assert_verdict(water("gross_alpha", [0.6], "Bq/L"), "fail", "over_maximum")
+    assert_verdict(water("gross_beta", [1.0], "Bq/L"), "pass", "within_limit")
+    assert_verdict(water("gross_beta", [1.2], "贝可/升"), "fail", "over_maximum")
