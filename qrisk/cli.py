@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import re
@@ -579,7 +578,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
     """Validate and load ``(position, raw, document | error)`` records into the data directory, in
     batches, with a progress bar; every record that is not an event goes to dead letters with its reason."""
     from ingest.validate import Rejection, from_the_future, validate_document
-    from qrisk.pipeline import DeadLetter, conflict_error
+    from qrisk.pipeline import DeadLetter, conflict_error, imported_letter
     from schemas.events import door
     from qrisk.runtime import default_rules, open_embedded
 
@@ -603,7 +602,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                     error = conflict_error(o.event_id, f"the event logged as seq {o.seq}", f"日志序号 {o.seq} 的事件")
                 else:
                     error = conflict_error(o.event_id, "an earlier event of this file", "本文件中前面的事件")
-                letters.append(DeadLetter("import", position, raw, f"conflict: {error['reason']}", [error]))
+                letters.append(imported_letter(position, raw, f"conflict: {error['reason']}", [error]))
                 rejected += 1
                 print(f"{position}: event_id: {error['reason']}", file=sys.stderr)
             origins.clear()
@@ -620,7 +619,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
         for position, raw, doc in records:
             if isinstance(doc, Exception):  # a line that is not JSON, a row the mapping cannot take
                 kind = "mapping" if type(doc).__name__ == "MappingError" else "json_invalid"
-                letters.append(DeadLetter("import", position, raw, str(doc), [{"field": "", "type": kind, "reason": str(doc)}]))
+                letters.append(imported_letter(position, raw, str(doc), [{"field": "", "type": kind, "reason": str(doc)}]))
                 rejected += 1
                 print(f"{position}: {doc}", file=sys.stderr)
             else:
@@ -630,7 +629,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                     late = from_the_future([result], raw, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)
                     result = late[0] if late else result
                 if isinstance(result, Rejection):
-                    letters.append(DeadLetter("import", position, raw, result.reason, result.errors))
+                    letters.append(imported_letter(position, raw, result.reason, result.errors))
                     rejected += 1
                     print(f"{position}: {result.reason}", file=sys.stderr)
                 else:

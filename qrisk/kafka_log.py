@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from schemas.events import Envelope
 
-from qrisk.pipeline import DeadLetter, Outcome
+from qrisk.pipeline import DeadLetter, Outcome, imported_letter
 from qrisk.topics import KafkaSettings, Topics, utc_now
 
 TICK_KEY = b"*"
@@ -222,7 +222,7 @@ def produce_file(path: Path, source: str, settings: KafkaSettings | None = None,
     try:
         for position, raw, doc in read_events(path):
             if isinstance(doc, LineError):
-                letters.append(DeadLetter("import", position, raw, str(doc), [{"field": "", "type": "json_invalid", "reason": str(doc)}]))
+                letters.append(imported_letter(position, raw, str(doc), [{"field": "", "type": "json_invalid", "reason": str(doc)}]))
                 continue
             if path.suffix.lower() == ".csv":
                 value = json.dumps(doc, ensure_ascii=False).encode("utf-8")

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from alerts.lifecycle import AlertActionError, AlertBook, AlertChange, Enterprise
 from processors.credit_file import CountyState, CreditFile, SampleRecord
 from processors.step import Effect, Rules, step
-from schemas.events import Envelope, SamplingResultEvent, event_adapter
+from schemas.events import Envelope, event_adapter
 from schemas.upcast import parse_event
 
 from qrisk.store import Store, migrate
@@ -51,6 +51,13 @@ class DeadLetter:
     reason: str
     errors: list[dict[str, Any]] = field(default_factory=list)
     dead_letter_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+def imported_letter(position: str, raw: bytes, reason: str, errors: list[dict[str, Any]]) -> DeadLetter:
+    """A dead letter of a file being imported, named by where it is and what it holds: importing the
+    same file again (after fixing other lines) rewrites the same letter instead of adding a copy."""
+    name = uuid.uuid5(uuid.NAMESPACE_URL, f"qrisk-import:{position}:{hashlib.sha256(raw).hexdigest()}")
+    return DeadLetter("import", position, raw, reason, errors, dead_letter_id=str(name))
 
 
 def _split_ms(moment: dt.datetime) -> tuple[dt.datetime, int]:
