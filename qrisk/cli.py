@@ -355,7 +355,8 @@ def _say_recovered(pipeline: Any) -> None:
         print(f"qrisk: 已应用数据库迁移 {applied} / applied migrations {applied}", file=sys.stderr)
     r = pipeline.recovery
     if r.get("replayed"):
-        print(f"qrisk: replayed {r['replayed']:,} events in {r['seconds']:.1f} s", file=sys.stderr)
+        print(f"qrisk: 已重放 {r['replayed']:,} 个事件，用时 {r['seconds']:.1f} 秒 / replayed {r['replayed']:,} events in {r['seconds']:.1f} s",
+              file=sys.stderr)
     if r.get("rederived"):
         first, last = r["rederived"]
         print(f"qrisk: 派生表落后于日志（上次运行在写入前停止），已重新派生 seq {first}–{last} / the derived tables were behind "

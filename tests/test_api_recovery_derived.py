@@ -34,7 +34,7 @@ def test_kill_9_with_derived_rows_pending_rebuilds_them_exactly(tmp_path):
         # the log says what the start did; re-derived rows (when the kill came before they were
         # written) are named by their seq range
         log = srv.log_path.read_text(encoding="utf-8", errors="replace")
-        assert f"qrisk: replayed {len(docs):,} events in " in log
+        assert f"qrisk: 已重放 {len(docs):,} 个事件" in log and f"/ replayed {len(docs):,} events in " in log
         assert "re-derived seq" not in log or re.search(r"re-derived seq \d+–\d+", log)
     finally:
         srv.stop()
