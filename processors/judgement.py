@@ -1046,7 +1046,10 @@ def _editions(sample: SamplingResult, category: str, catalogue: Catalogue, block
         end = None if last else starts[i + 1]
         # the last span holds the sampling date: judged on it, it is the sampling date's judgement
         day = basis if last else start
-        standards = "、".join(dict.fromkeys(index.rule_on(category, code, day).standard for code in doubtful))  # type: ignore[union-attr]
+        # an item may have no edition on some day of the look-back (its first starts within it, or
+        # its editions leave a gap): that span is judged without it, and named by the others
+        in_force = [rule for rule in (index.rule_on(category, code, day) for code in doubtful) if rule is not None]
+        standards = "、".join(dict.fromkeys(rule.standard for rule in in_force)) or "（无适用标准）"
         if i == 0:
             made_zh, made_en = zh_until.format(None, end.isoformat()), en_until.format(None, end.isoformat())  # type: ignore[union-attr]
         elif last:
@@ -1058,7 +1061,8 @@ def _editions(sample: SamplingResult, category: str, catalogue: Catalogue, block
             sample, category, catalogue, index, block, day, False)
         sums = _sum_checks_memo(category, catalogue, index, day, judged)
         verdict, nothing = _sample_verdict(failed, undetermined, decided, sums)
-        editions.append(_Edition(f"{standards}（{made_zh}）", f"{standards} ({made_en})", judgements, sums, verdict, nothing))
+        standards_en = standards if in_force else "(no standard in force)"
+        editions.append(_Edition(f"{standards}（{made_zh}）", f"{standards_en} ({made_en})", judgements, sums, verdict, nothing))
     return editions
 
 

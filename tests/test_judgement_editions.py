@@ -181,3 +181,23 @@ def test_the_memo_gives_what_a_fresh_judgement_gives() -> None:
 def test_a_judgement_per_edition_round_trips() -> None:
     j = mooncake(item("dehydroacetic_acid", [0.3], "g/kg"), item("sorbic_acid", [0.8], "g/kg"))
     assert SampleJudgement.model_validate_json(j.model_dump_json()) == j
+
+
+def test_an_item_whose_first_edition_starts_within_the_look_back_is_judged(tmp_path) -> None:
+    """A catalogue item may have no edition on some day of the look-back (its first edition starts
+    within it): the undated sample is still judged, never an exception that would dead-letter it."""
+    data = tmp_path / "standards"
+    shutil.copytree(Path(standards.__file__).parent / "standards", data)
+    path = data / "pastry.yaml"
+    text = path.read_text(encoding="utf-8")
+    old = "      - {standard: GB 2760-2014, edition: \"2014\", applies_from: null, applies_to: 2025-02-08,\n         kind: maximum, max: 10,"
+    assert text.count(old) == 1
+    path.write_text(text.replace(old, old.replace("applies_from: null", "applies_from: 2024-09-01")), encoding="utf-8")
+    catalogue = load_catalogue(str(data))
+    for value, under_both in ((5, "判定合格"), (50, "判定不合格")):
+        j = mooncake(item("natamycin", [value], "mg/kg"), catalogue=catalogue)
+        # made before 2024-09-01 the catalogue knows no limit: the sample cannot be judged without its date
+        assert (j.verdict, j.verdict_reason) == ("undetermined", "edition_uncertain")
+        assert "按（无适用标准）（2024-09-01前生产）无法判定" in j.verdict_note_zh
+        assert f"按GB 2760-2014（2024-09-01至2025-02-08前生产）{under_both}" in j.verdict_note_zh
+        assert "(no standard in force)" in j.verdict_note_en
