@@ -12,16 +12,23 @@ Metric = tuple[str, str, str, float]
 """(name, type, help, value): one Prometheus sample without labels."""
 
 
+def _number(value: float) -> str:
+    """Exact: a counter past a million written as 1.23457e+06 would move in steps of a hundred."""
+    if isinstance(value, bool) or float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))
+
+
 def prometheus_text(metrics: list[Metric], labelled: list[tuple[str, str, str, list[tuple[dict[str, str], float]]]] = ()) -> bytes:
     """The exposition format, with HELP and TYPE for every metric (an operator reads what each means)."""
     lines: list[str] = []
     for name, kind, help_text, value in metrics:
-        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value:g}"]
+        lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {_number(value)}"]
     for name, kind, help_text, samples in labelled:
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
         for labels, value in samples:
             text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-            lines.append(f"{name}{{{text}}} {value:g}")
+            lines.append(f"{name}{{{text}}} {_number(value)}")
     return ("\n".join(lines) + "\n").encode("ascii")
 
 

@@ -95,3 +95,11 @@ def test_a_sink_stuck_on_a_table_says_degraded():
     health = sink.health()
     assert health["status"] == "degraded" and "stream_effects" in health["problem"]
     assert b"qrisk_sink_unhealthy 1" in sink.metrics()
+
+
+def test_metrics_are_written_exactly():
+    from qrisk.pages import prometheus_text
+
+    text = prometheus_text([("a_total", "counter", "a", 12345678), ("b", "gauge", "b", 0.25)],
+                           [("c", "gauge", "c", [({"p": "0"}, 10**12 + 1)])]).decode()
+    assert "a_total 12345678\n" in text and "b 0.25\n" in text and 'c{p="0"} 1000000000001\n' in text
