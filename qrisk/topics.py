@@ -253,10 +253,21 @@ def check_partitions(settings: KafkaSettings) -> None:
                 f"events would land on two partitions; refusing to start (set QRISK_KAFKA_PARTITIONS={count})")
 
 
+class LimitRefused(Exception):
+    """The broker did not raise a topic's ``max.message.bytes`` (no AlterConfigs permission, a
+    policy): ``limit`` is the topic's own setting as it stays (None: the broker's default)."""
+
+    def __init__(self, message: str, limit: int | None):
+        super().__init__(message)
+        self.limit = limit
+
+
 def ensure_message_limit(settings: KafkaSettings, spec: TopicSpec) -> str | None:
     """Set ``max.message.bytes`` of an existing topic to the declared one when it is lower (Faust
     creates its changelog with the declared configs, but one created before keeps the broker's
-    default).  Returns what was done, None when the topic does not exist yet."""
+    default).  Returns what was done, None when the topic does not exist yet; raises
+    ``LimitRefused`` when the broker's answer or the topic read back says it was not done
+    (kafka-python returns a refusal in its answer instead of raising it)."""
     from kafka.admin import ConfigResource, ConfigResourceType
 
     wanted = int(spec.config["max.message.bytes"])
@@ -268,7 +279,14 @@ def ensure_message_limit(settings: KafkaSettings, spec: TopicSpec) -> str | None
         if current is not None and int(current) >= wanted:
             return f"{spec.name}: max.message.bytes {current}"
         # incremental (kafka-python 3 on brokers >= 2.3): the topic's other configs stay as they are
-        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, configs={"max.message.bytes": str(wanted)})])
+        answer = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, configs={"max.message.bytes": str(wanted)})])
+        now = topic_config(admin, spec.name, "max.message.bytes")
+        if now is None or int(now) < wanted:
+            raise LimitRefused(
+                f"Kafka 未接受将主题 {spec.name} 的 max.message.bytes 调整为 {wanted}（当前 {now or '代理默认值'}；{answer}）；"
+                f"请授予 AlterConfigs 权限或手工设置 / the broker did not raise {spec.name}'s max.message.bytes to {wanted} "
+                f"(it is {now or 'the broker default'}; answer {answer}): grant AlterConfigs or set it by hand",
+                int(now) if now is not None else None)
         return f"{spec.name}: max.message.bytes {current} -> {wanted}"
     finally:
         admin.close()

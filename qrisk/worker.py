@@ -656,8 +656,10 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
 # --------------------------------------------------------------------------- the Faust app
 
 
-def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None, **overrides: Any):
-    """The Faust app with its two agents; ``app.qrisk_fold`` is the fold (for inspection in tests)."""
+def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None, snapshot_max_bytes: int | None = None,
+               **overrides: Any):
+    """The Faust app with its two agents; ``app.qrisk_fold`` is the fold (for inspection in tests).
+    ``snapshot_max_bytes``: lower than ``SNAPSHOT_MAX_BYTES`` when the changelog takes less."""
     from faust.tables.table import Table
 
     from qrisk.faust_app import App, InOrder, Watchdog
@@ -719,6 +721,8 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     ingress = app.topic(*[t.name for t in topics.ingress.values()], **raw)
     log_topic = app.topic(topics.events.name, **raw)
     fold = Fold(rules, topics.events.name, settings.worker_snapshot_every)
+    if snapshot_max_bytes is not None:
+        fold.snapshot_max_bytes = min(fold.snapshot_max_bytes, snapshot_max_bytes)
     app.qrisk_fold = fold  # type: ignore[attr-defined]
     app.qrisk_files = files  # type: ignore[attr-defined]
     app.qrisk_stats = {"applied": 0, "duplicates": 0, "conflicts": 0, "dead_letters": 0, "normalised": 0, "batches": 0}  # type: ignore[attr-defined]
@@ -1119,7 +1123,7 @@ def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None
     import mode.loop
 
     settings = settings or KafkaSettings()
-    from qrisk.topics import TopicMismatch, check_partitions, ensure_message_limit
+    from qrisk.topics import LimitRefused, TopicMismatch, check_partitions, ensure_message_limit
 
     try:
         check_partitions(settings)
@@ -1127,10 +1131,18 @@ def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None
         print(f"qrisk worker: {exc}", file=sys.stderr, flush=True)
         return 2
     # a changelog Faust created before the limit was declared has the broker's 1 MB
-    ensure_message_limit(settings, settings.topics().changelog)
+    snapshot_max_bytes = None
+    try:
+        ensure_message_limit(settings, settings.topics().changelog)
+    except LimitRefused as exc:
+        # go on with snapshots that fit the topic as it is: a larger one is skipped and logged
+        # (its entries stay in the changelog), where one sent anyway would stop the worker
+        snapshot_max_bytes = max(64 * 1024, (exc.limit or 1_000_000) - 64 * 1024)
+        print(f"qrisk worker: {exc}; 快照上限降为 {snapshot_max_bytes} 字节 / snapshots limited to {snapshot_max_bytes} bytes",
+              file=sys.stderr, flush=True)
     if settings.worker_loop == "uvloop":
         mode.loop.use("uvloop")  # before the app and its consumer thread make their loops
-    app = create_app(settings, rules, **overrides)
+    app = create_app(settings, rules, snapshot_max_bytes=snapshot_max_bytes, **overrides)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0

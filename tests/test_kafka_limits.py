@@ -64,3 +64,36 @@ def test_an_existing_changelog_gets_the_declared_limit_and_keeps_its_compaction(
     finally:
         admin.close()
         delete_topics(settings, [spec.name])
+
+
+def test_a_refused_limit_is_said_not_ignored(monkeypatch):
+    """kafka-python returns a refusal of AlterConfigs in its answer instead of raising it; the
+    topic read back is what counts.  (A stand-in admin: a broker refusing AlterConfigs needs an
+    authorizer and SASL, which the test broker does not run.)"""
+    import dataclasses
+
+    import pytest
+
+    from qrisk import topics as topics_module
+    from qrisk.topics import KafkaSettings, LimitRefused, ensure_message_limit
+
+    class RefusingAdmin:  # a stand-in for a broker without AlterConfigs permission
+        def list_topics(self):
+            return ["q.changelog"]
+
+        def describe_configs(self, resources):
+            return {"topic": {"q.changelog": {"max.message.bytes": {"value": "1048588"}}}}
+
+        def alter_configs(self, resources):
+            return {"topic": {"q.changelog": "TopicAuthorizationFailedError"}}
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(topics_module, "admin_client", lambda settings: RefusingAdmin())
+    spec = dataclasses.replace(KafkaSettings().topics().changelog, name="q.changelog")
+    with pytest.raises(LimitRefused) as refused:
+        ensure_message_limit(KafkaSettings(), spec)
+    assert refused.value.limit == 1048588
+    assert "q.changelog" in str(refused.value) and "TopicAuthorizationFailedError" in str(refused.value)
+    assert "AlterConfigs" in str(refused.value) and "max.message.bytes" in str(refused.value)
