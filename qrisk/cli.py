@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("clickhouse_driver.connection").setLevel(logging.ERROR)
     stamped = _stamp_stderr() if _is_service(args.func) else None
     try:
-        for line in unknown_variables(dict(os.environ)):
+        for line in unknown_variables(dict(os.environ), getattr(args, "policy", None) or os.environ.get("QRISK_POLICY_FILE")):
             print(f"qrisk: {line}", file=sys.stderr)
         return int(args.func(args) or 0)
     except (UserError, StoreInUse, StoreTargetError, DataDirError) as exc:

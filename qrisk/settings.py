@@ -112,6 +112,7 @@ def _checked_kafka_class() -> Any:
             worker_session_timeout: float = Field(default=10.0, gt=0)
             worker_web_port: int = Field(default=6066, ge=0, le=65535)
             sink_batch: int = Field(default=5000, ge=1)
+            sink_metrics_port: int = Field(default=0, ge=0, le=65535)
 
             @field_validator("store_url")
             @classmethod
@@ -142,12 +143,30 @@ def known_variables() -> set[str]:
     return {f"QRISK_{n.upper()}" for cls in (Settings, KafkaSettings) for n in cls.model_fields} | OTHER_VARIABLES
 
 
-def unknown_variables(environ: dict[str, str]) -> list[str]:
+def policy_secret_names(path: Any) -> set[str]:
+    """The variables a policy file's receivers read their secrets from (``secret_env``): they are
+    the operator's, whatever their names.  Nothing when the file is missing or does not parse (the
+    policy's own check says why, later)."""
+    if not path:
+        return set()
+    try:
+        import yaml
+
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh) or {}
+        receivers = (doc.get("alerts") or {}).get("receivers") or []
+        return {r["secret_env"] for r in receivers if isinstance(r, dict) and isinstance(r.get("secret_env"), str)}
+    except Exception:  # noqa: BLE001 - a warning's helper must not stop a start the policy check will judge
+        return set()
+
+
+def unknown_variables(environ: dict[str, str], policy_file: Any = None) -> list[str]:
     """One warning per QRISK_ variable nothing reads (a misspelt setting is otherwise silently ignored),
-    with the closest setting's name when one is close."""
+    with the closest setting's name when one is close.  ``policy_file``: its receivers' ``secret_env``
+    variables are read too."""
     import difflib
 
-    known = known_variables()
+    known = known_variables() | policy_secret_names(policy_file)
     out = []
     for name in sorted(environ):
         if not name.startswith("QRISK_") or name in known or name.startswith("QRISK_TEST_"):

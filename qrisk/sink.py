@@ -539,11 +539,17 @@ def run_sink(store_target: str, settings: KafkaSettings | None = None, idle_exit
     signal.signal(signal.SIGINT, stop)
     log.info("sink: %s -> %s", ", ".join(sink.names), getattr(store, "url", store_target))
     pages = None
-    if settings.sink_metrics_port:
-        from qrisk.pages import serve_pages
-
-        pages = serve_pages(settings.sink_metrics_host, settings.sink_metrics_port, sink.health, sink.metrics, "sink")
     try:
+        if settings.sink_metrics_port:
+            from qrisk.pages import serve_pages
+
+            try:
+                pages = serve_pages(settings.sink_metrics_host, settings.sink_metrics_port, sink.health, sink.metrics, "sink")
+            except OSError as exc:  # the port in use, an address not of this host: before anything is read
+                print(f"qrisk sink: 无法在 {settings.sink_metrics_host}:{settings.sink_metrics_port} 提供健康与指标页面（QRISK_SINK_METRICS_PORT） / "
+                      f"cannot serve health and metrics on {settings.sink_metrics_host}:{settings.sink_metrics_port} "
+                      f"(QRISK_SINK_METRICS_PORT): {exc.strerror or exc}", file=sys.stderr, flush=True)
+                return 2
         sink.run(idle_exit_s)
     finally:
         if pages is not None:

@@ -449,3 +449,17 @@ def test_qrisk_sql_prunes_a_stopped_data_directory(tmp_path, capsys):
     assert "the statement failed" in one_line(capsys.readouterr().err)
     assert main(["sql", "--data-dir", str(tmp_path / "typo"), "SELECT 1"]) == 2
     assert "no such data directory" in one_line(capsys.readouterr().err) and not (tmp_path / "typo").exists()
+
+
+def test_a_policy_receivers_secret_variable_is_not_warned_about(monkeypatch, capsys, tmp_path):
+    # secret_env may be any name: the policy file says which variables its receivers read
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("alerts:\n  receivers:\n    - {name: duty, kind: dingtalk, url: 'https://oapi.dingtalk.com/robot/send?access_token=x',"
+                      " secret_env: QRISK_DUTY_SIGNING}\n", encoding="utf-8")
+    monkeypatch.setenv("QRISK_DUTY_SIGNING", "SEC…")
+    monkeypatch.setenv("QRISK_DUTY_SIGNIN", "SEC…")  # a typo of it is still a mistake
+    monkeypatch.setenv("QRISK_POLICY_FILE", str(policy))
+    assert main(["keys", "list", "--data-dir", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "QRISK_DUTY_SIGNING is not" not in err
+    assert "QRISK_DUTY_SIGNIN is not a setting and is ignored (did you mean QRISK_DUTY_SIGNING?)" in err
