@@ -69,6 +69,13 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
+FOLD_VERSION = 13
+"""What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
+differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
+messages with their results).  A Kafka worker writes it into every snapshot and says so when it
+loads one folded by another version, whose files carry on with that version's results until the
+workers fold the log again (README, "Upgrades")."""
+
 WARNING_KINDS = frozenset({
     "sampling.failed",
     "fluctuation.signal",

@@ -70,7 +70,7 @@ from ingest.validate import from_the_future, json_invalid_zh
 from processors._build import builder
 from processors.credit_file import CountyState, CreditFile
 from processors.ids import event_key
-from processors.step import Effect, Rules, step
+from processors.step import FOLD_VERSION, Effect, Rules, step
 from schemas.events import DOOR, Envelope, door
 from schemas.upcast import load_json, parse_event
 
@@ -264,6 +264,7 @@ class Fold:
         self.snapshot_every = max(1, snapshot_every)
         self.snapshot_max_bytes = SNAPSHOT_MAX_BYTES
         self.oversized = 0  # snapshots not written for their size (SNAPSHOT_MAX_BYTES)
+        self.stale_snapshots = 0  # files loaded from a snapshot another FOLD_VERSION wrote
         self.files: dict[str, FileState] = {}
         self.by_partition: dict[int, set[str]] = {}
         self.loaded: set[int] = set()
@@ -333,6 +334,7 @@ class Fold:
                 eid, _, version = key[len(prefix_e):].rpartition("|")
                 entries.setdefault(eid, []).append((int(version), value))
         members = self.by_partition.setdefault(partition, set())
+        stale: dict[int, int] = {}  # files whose snapshot another fold version wrote, by that version
         for eid in sorted(set(snaps) | set(entries)):
             fs = FileState(partition)
             if eid in snaps:
@@ -346,6 +348,9 @@ class Fold:
                 fs.ticks = head.get("ticks") or {}
                 fs.version = fs.snap_version = fs.prev_snap_version = head["v"]
                 fs.pos = head["pos"]
+                folded_by = head.get("fold", 0)  # (0: written before snapshots said)
+                if folded_by != FOLD_VERSION:
+                    stale[folded_by] = stale.get(folded_by, 0) + 1
                 if head.get("alerts"):  # (a snapshot written before alerts were folded here has none)
                     fs.alerts = AlertBook.model_validate(head["alerts"])
             for version, value in sorted(entries.get(eid, [])):
@@ -362,6 +367,14 @@ class Fold:
             self.dirty.add(eid)
         self.loaded.add(partition)
         self._count_ahead()
+        if stale:
+            n = sum(stale.values())
+            self.stale_snapshots += n
+            versions = ", ".join(str(v or "unknown") for v in sorted(stale))
+            log.warning("fold: partition %s: %s 个诚信档案的快照由其他版本的处理逻辑（%s）生成，当前为 %s；这些企业沿用旧结果，"
+                        "直至按 README“Upgrades”重新折叠日志 / %s credit files were snapshotted by fold version %s, this is %s: "
+                        "they carry on with its results until the log is folded again (README, \"Upgrades\")",
+                        partition, n, versions, FOLD_VERSION, n, versions, FOLD_VERSION)
         return len(members)
 
     # ------------------------------------------------------------------ events
@@ -491,7 +504,8 @@ class Fold:
 
     def _snapshot(self, eid: str, fs: FileState) -> list[tuple[str, bytes | None]]:
         seen = {k: fs.seen[k] for k in sorted(fs.seen)}
-        head = orjson.dumps({"v": fs.version, "pos": fs.pos, "seen": seen, "ticks": fs.ticks, "alerts": fs.alerts.model_dump(mode="json")})
+        head = orjson.dumps({"v": fs.version, "pos": fs.pos, "seen": seen, "ticks": fs.ticks, "alerts": fs.alerts.model_dump(mode="json"),
+                             "fold": FOLD_VERSION})
         value = head + b"\n" + fs.file.model_dump_json().encode()
         if len(value) > self.snapshot_max_bytes:
             # Not sent: the broker would refuse it and the worker stop on every partition it
@@ -1068,12 +1082,12 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
 
     @app.page("/qrisk/metrics/")
     async def qrisk_metrics(web, request):  # pragma: no cover - served by Faust's web server, tested against the real broker
-        return web.text(worker_metrics(stats, app.monitor).decode("ascii"), content_type="text/plain; version=0.0.4")
+        return web.text(worker_metrics(stats, app.monitor, fold.stale_snapshots).decode("ascii"), content_type="text/plain; version=0.0.4")
 
     return app
 
 
-def worker_metrics(stats: dict[str, int], monitor: Any) -> bytes:
+def worker_metrics(stats: dict[str, int], monitor: Any, stale_snapshots: int = 0) -> bytes:
     """The worker's counts and, per partition it reads, how far its committed offset is behind the
     end the last fetch saw (Faust's monitor keeps both), as Prometheus text."""
     from qrisk.pages import prometheus_text
@@ -1092,6 +1106,8 @@ def worker_metrics(stats: dict[str, int], monitor: Any) -> bytes:
         ("qrisk_worker_dead_letters_total", "counter", "messages kept in the dead letters instead of folded", stats["dead_letters"]),
         ("qrisk_worker_normalised_total", "counter", "ingress messages validated and written to the log", stats["normalised"]),
         ("qrisk_worker_batches_total", "counter", "batches folded", stats["batches"]),
+        ("qrisk_worker_stale_snapshots", "gauge", f"credit files loaded from a snapshot another fold version wrote (this is {FOLD_VERSION}): "
+                                                  "they keep its results until the log is folded again", stale_snapshots),
     ], [("qrisk_worker_lag_messages", "gauge", "messages not yet committed behind the end of each partition the worker reads", lag)])
 
 

@@ -420,3 +420,43 @@ def test_a_reload_deletes_the_entries_its_snapshot_covers(rules) -> None:
     again = BatchOutput()
     third.load(0, table.items(), again)
     assert again.writes == [] and third.files[eid].file.model_dump_json() == fold.files[eid].file.model_dump_json()
+
+
+def test_a_snapshot_of_another_fold_version_is_said_when_loaded(rules, caplog) -> None:
+    """Snapshots name the fold version that wrote them; a worker loading one of another version (an
+    upgrade that changed what the fold keeps) says so, in the log and its metrics: those files carry
+    on with the old results until the log is folded again (README, "Upgrades")."""
+    import logging
+
+    import orjson
+
+    from processors.step import FOLD_VERSION
+    from qrisk.worker import snapshot_key
+
+    fold, out, sample = _fold_registered_sample(rules, snapshot_every=2)
+    eid = sample["enterprise_id"]
+    table = _table(out.writes)
+    head, _, body = table[snapshot_key(0, eid)].partition(b"\n")
+    assert orjson.loads(head)["fold"] == FOLD_VERSION
+    with caplog.at_level(logging.WARNING, logger="qrisk.worker"):
+        same = Fold(rules, "log")
+        same.load(0, table.items())
+    assert same.stale_snapshots == 0 and "fold version" not in caplog.text
+    # as a worker before this round wrote it: no version in its head
+    old = orjson.loads(head)
+    del old["fold"]
+    table[snapshot_key(0, eid)] = orjson.dumps(old) + b"\n" + body
+    with caplog.at_level(logging.WARNING, logger="qrisk.worker"):
+        successor = Fold(rules, "log")
+        successor.load(0, table.items())
+    assert successor.stale_snapshots == 1
+    assert f"1 credit files were snapshotted by fold version unknown, this is {FOLD_VERSION}" in caplog.text
+    assert successor.files[eid].file.model_dump_json() == fold.files[eid].file.model_dump_json()  # loaded all the same
+    from qrisk.worker import worker_metrics
+
+    class Monitor:
+        tp_end_offsets: dict = {}
+        tp_committed_offsets: dict = {}
+
+    stats = dict.fromkeys(("applied", "duplicates", "conflicts", "dead_letters", "normalised", "batches"), 0)
+    assert b"qrisk_worker_stale_snapshots 1\n" in worker_metrics(stats, Monitor(), successor.stale_snapshots)
