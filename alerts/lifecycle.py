@@ -635,7 +635,10 @@ def evidence_zh(alert: Alert) -> str:
     e = alert.evidence
     parts: list[str] = []
     if alert.rule in ("sampling.unqualified", "judgement.disagrees", "retest.inadmissible", "fluctuation.signal") and e.get("sample_no"):
-        parts.append(f"抽样编号 {e['sample_no']}" + (f"（抽样日期 {e['sampled_on']}）" if e.get("sampled_on") else ""))
+        # the batch and its dates name what to seal or recall: beside the sample they identify the product on the market
+        about = [f"{label} {e[k]}" for k, label in (("sampled_on", "抽样日期"), ("batch", "批号"), ("production_date", "生产日期"),
+                                                   ("brand", "商标"), ("spec", "规格型号")) if e.get(k)]
+        parts.append(f"抽样编号 {e['sample_no']}" + (f"（{'，'.join(about)}）" if about else ""))
     if alert.rule == "sampling.unqualified":
         for f in (e.get("failed") or [])[:5]:
             name = f.get("item_name") or f.get("item_code")

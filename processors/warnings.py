@@ -123,7 +123,7 @@ def _decision(rule_id: str, rule: WarningRule, severity: Severity, file: "Credit
     return _build_decision(
         rule=rule_id, severity=severity, rasff_class=wp.rasff_class.get(severity, "information_attention"),
         respond_within_hours=wp.respond_within_hours.get(severity), dedup_key=dedup_key, enterprise_id=file.enterprise_id,
-        title_zh=title, message_zh=_render(template_zh, fill), message_en=_render(template_en, fill),
+        title_zh=title, message_zh=_render(template_zh, fill), message_en=_render(template_en, fill).rstrip(),
         evidence=evidence, occurred_at=at, event_id=event_id,
     )
 
@@ -177,13 +177,23 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
     worst = min(classes, key=lambda c: _SEVERITY_RANK[rule.severity_by_class.get(c, rule.severity)], default="")
     severity = rule.severity_by_class.get(worst, rule.severity) if classes else rule.severity
     names = [f.get("item_name") or f["item_code"] for f in failed]
+    lot = _lot(record)
+    # a failure on items that admit no re-test (微生物指标) leaves the enterprise no re-test to ask for:
+    # the next step must not offer one
+    no_retest = [f.get("item_name") or f["item_code"] for f in failed if f.get("item_class") in rules.policy.retest.inadmissible_item_classes]
     fields = {
         "product": d.get("product", ""), "sample_no": d.get("sample_no", ""), "sampled_on": d.get("sampled_on", ""),
-        "items": "、".join(names) or "、".join(d.get("failed_items", [])), "detail": "；".join(d.get("messages_zh") or []),
-        "item_class": _CLASS_ZH.get(worst, worst),
+        "items": "、".join(names) or "、".join(d.get("failed_items", [])), "detail": _sentence("；".join(d.get("messages_zh") or [])),
+        "item_class": _CLASS_ZH.get(worst, worst), **{k: lot.get(k, "") for k in _LOT_ZH},
+        "lot_zh": f"涉及批次：{'，'.join(f'{_LOT_ZH[k]} {v}' for k, v in lot.items())}。" if lot else "",
+        "lot_en": f"Lot: {', '.join(f'{_LOT_EN[k]} {v}' for k, v in lot.items())}. " if lot else "",
+        "retest_zh": (f"不合格项目“{'、'.join(no_retest)}”为微生物指标，依法不予复检" if no_retest else
+                      "企业对检验结论有异议的，可自收到检验结论之日起 7 个工作日内申请复检，复检期间不停止采取上述控制措施"),
+        "retest_en": (f"{', '.join(no_retest)}: microbiological, no re-test admitted" if no_retest else
+                      "the enterprise may ask for a re-test within 7 working days of receiving the result"),
     }
     evidence = {"event_ids": [d["sample_event_id"]], "sample_no": d.get("sample_no"), "sampled_on": d.get("sampled_on"),
-                "product": d.get("product"), "failed_items": d.get("failed_items", []), "item_class": worst or None, "failed": failed}
+                "product": d.get("product"), **lot, "failed_items": d.get("failed_items", []), "item_class": worst or None, "failed": failed}
     texts = None
     if d.get("confirms_event_id"):
         # the same dedup key: the alerts stage notes it on the failure's alert instead of counting it again
@@ -191,6 +201,28 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
         texts = (rule.retest_title_zh, rule.retest_template_zh, rule.retest_template_en)
     return _decision("sampling.unqualified", rule, severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:sampling.failed:{d.get('sample_no', '')}", fields, evidence, rules, texts=texts)
+
+
+# What identifies the product on the market: the batch is what a supervisor seals, takes off the shelves or
+# recalls (控制措施), so it comes first.  As the lab's record names them (抽检公告: 生产日期/批号, 商标, 规格型号).
+_LOT_ZH = {"batch": "批号", "production_date": "生产日期", "brand": "商标", "spec": "规格型号"}
+_LOT_EN = {"batch": "batch", "production_date": "made", "brand": "brand", "spec": "spec"}
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending as a sentence, so that what a template puts after it (the next step) reads apart."""
+    return text if not text or text.endswith(("。", "！", "？")) else text + "。"
+
+
+def _lot(record: Any) -> dict[str, str]:
+    """The sample's batch, production date, brand and spec, those the record has.  (brand and spec are
+    read when the credit file keeps them: ``SampleRecord`` holds batch and production date.)"""
+    out: dict[str, str] = {}
+    for key in _LOT_ZH:
+        value = getattr(record, key, None) if record is not None else None
+        if value:
+            out[key] = value.isoformat() if isinstance(value, dt.date) else str(value)
+    return out
 
 
 def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:

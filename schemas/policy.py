@@ -319,15 +319,23 @@ class WarningRule(_Strict):
 class SamplingUnqualifiedRule(WarningRule):
     severity: Severity = "high"
     title_zh: str = "抽检不合格"
-    template_zh: str = "{name}：{product}（抽样编号 {sample_no}，抽样日期 {sampled_on}）抽检不合格，不合格项目：{items}。{detail}"
-    template_en: str = "{name}: {product} (sample {sample_no}, sampled {sampled_on}) is unqualified: {items}."
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"product", "sample_no", "sampled_on", "items", "detail", "item_class"})
+    # the next step follows 《食品安全抽样检验管理办法》: the bureau starts 核查处置 on an unqualified result, the enterprise
+    # seals, stops and recalls the product and finds the cause; it may ask for a re-test within 7 working days of
+    # receiving the result, except for a microbiological failure ({retest_zh} says which)
+    template_zh: str = ("{name}：{product}（抽样编号 {sample_no}，抽样日期 {sampled_on}）抽检不合格，不合格项目：{items}。{lot_zh}{detail}"
+                        "下一步：请依法启动核查处置，督促企业立即封存并暂停生产经营该批次不合格食品，下架、召回已上市销售的产品，"
+                        "查明原因并整改，按时报告处理情况；{retest_zh}。")
+    template_en: str = ("{name}: {product} (sample {sample_no}, sampled {sampled_on}) is unqualified: {items}. {lot_en}"
+                        "Next: start the follow-up (核查处置): the enterprise seals, withdraws and recalls the batch and rectifies; {retest_en}.")
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"product", "sample_no", "sampled_on", "items", "detail", "item_class", "batch",
+                                                  "production_date", "brand", "spec", "lot_zh", "lot_en", "retest_zh", "retest_en"})
     # a re-test (复检) of the same sample that upholds the failure: the final conclusion, not a second failure
     retest_title_zh: str = Field(default="复检维持不合格", min_length=1, max_length=100)
     retest_template_zh: str = Field(default="{name}：{product}（抽样编号 {sample_no}，抽样日期 {sampled_on}）复检维持不合格结论，"
-                                            "不合格项目：{items}。{detail}", min_length=1, max_length=1000)
+                                            "不合格项目：{items}。{lot_zh}{detail}复检结论为最终结论。下一步：请依法核查处置，督促企业落实封存、下架、召回"
+                                            "和整改，涉嫌违法的依法立案调查。", min_length=1, max_length=1000)
     retest_template_en: str = Field(default="{name}: the re-test of {product} (sample {sample_no}, sampled {sampled_on}) upholds "
-                                            "the unqualified result: {items}.", min_length=1, max_length=1000)
+                                            "the unqualified result, which is final: {items}. {lot_en}", min_length=1, max_length=1000)
     severity_by_class: dict[ItemClassName, Severity] = Field(default_factory=lambda: {
         "pathogen": "critical", "additive_not_permitted": "critical", "contaminant": "high", "indicator_microbe": "high",
         "additive": "high", "chemical": "medium", "quality_index": "medium"})

@@ -86,7 +86,7 @@ def test_an_unqualified_sample_opens_an_alert_routed_by_town_and_severity(county
     assert "铜绿假单胞菌" in note.text_zh and alert.alert_id in note.text_zh and "请于 2026-02-11 10:00 前确认处置" in note.text_zh
     # evidence a person can use (the sample, its date, the values against the standard), not event UUIDs or an HTTP path
     lines = note.text_zh.splitlines()
-    assert re.fullmatch(r"证据：抽样编号 S-\d+（抽样日期 2026-02-10）；铜绿假单胞菌 检测值 0、3、0、0、0 CFU/250mL，标准要求 n=5,c=0,m=0", lines[-2]), lines[-2]
+    assert re.fullmatch(r"证据：抽样编号 S-\d+（抽样日期 2026-02-10，批号 20260301，生产日期 2026-02-10）；铜绿假单胞菌 检测值 0、3、0、0、0 CFU/250mL，标准要求 n=5,c=0,m=0", lines[-2]), lines[-2]
     assert lines[-1] == f"预警编号：{alert.alert_id}（请在系统中确认、安排整改或关闭）"
     assert not any(eid in note.text_zh for eid in alert.event_ids) and "POST" not in note.text_zh
     assert alert.event_ids == [alert.steps[0].event_id] and alert.evidence
@@ -506,7 +506,7 @@ def test_a_retest_upholding_the_failure_is_noted_on_its_alert_not_counted_as_a_s
     assert [(c.step.action, c.step.actor, c.notifications) for c in mine] == [("comment", "qrisk", [])]
     assert "抽样编号 DC-RT-1" in mine[0].step.note and "复检维持不合格结论" in mine[0].step.note
     assert alert.occurrences == 1 and alert.event_ids == [str(original.event_id)] and alert.state == "open"
-    assert alert.title_zh == "抽检不合格" and "复检" not in alert.message_zh
+    assert alert.title_zh == "抽检不合格" and "复检维持" not in alert.message_zh
     assert len(unqualified(county.changes)) == 1
 
 
