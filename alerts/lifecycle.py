@@ -22,7 +22,9 @@ and its verification verifies it (or closes an alert that was never put under re
 such as the overdue warning of that same order).  A failed verification is noted and the alert
 stays open for the next one.  These steps are the inspection system's, by its events: nobody is
 notified of them, as of any supervisor's step.  Likewise a missing-data alert closes itself when the awaited
-sample or inspection arrives (a ``warning.resolved`` effect of the fold), noting which record came.
+sample or inspection arrives (a ``warning.resolved`` effect of the fold), noting which record came;
+and a complaint-chart alert closes itself when the fold withdraws its signal (``fluctuation.signal_withdrawn``:
+every complaint of that month was found unfounded), so it does not escalate on nothing.
 
 Routing: every ``alerts.routes`` entry that matches the enterprise's town and category and the
 rule and severity adds its receivers; a matching silence keeps the alert (nothing is lost) but
@@ -43,6 +45,7 @@ from alerts.messages import RASFF_ZH, SEVERITY_ZH
 from alerts.notification import REASONS_ZH, Notification
 from processors._build import FoldState, builder
 from processors.risk import CATEGORY_ZH
+from processors.warnings import WITHDRAWN_KIND, withdrawn_resolved
 from schemas.events import (
     AlertActionEvent,
     Envelope,
@@ -234,6 +237,13 @@ class AlertBook(FoldState):
                     changes.append(change)
             elif eff.kind == RESOLVED_KIND:
                 change = self._resolved(eff.data, eff.event_id, eff.occurred_at)
+                if change is not None:
+                    changes.append(change)
+            elif eff.kind == WITHDRAWN_KIND:
+                # a complaint-chart signal whose complaints were all found unfounded: its alert rested on
+                # nothing, so it closes (and does not escalate) as a problem that went away by itself
+                data = withdrawn_resolved(eff.enterprise_id, eff.data, eff.event_id, policy)
+                change = self._resolved(data, eff.event_id, eff.occurred_at) if data is not None else None
                 if change is not None:
                     changes.append(change)
         if isinstance(event, _RECTIFICATION_EVENTS):

@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from processors._build import builder
 from processors.ids import event_key
 
+from processors.fluctuation import period_zh
 from processors.risk import CATEGORY_ZH, failed_class, inspection_frequency, reasons_zh
 from schemas.events import PENALTY_ZH
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from processors.risk import GradeEntry
     from processors.step import Effect, Rules
     from schemas.events import Envelope
+    from schemas.policy import Policy
 
 ALERT_KIND = "warning.raised"
 """The effect kind that carries an ``AlertDecision`` (as JSON) in its data."""
@@ -235,12 +237,7 @@ def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDeci
     if d.get("note"):
         severity = "low"  # a detection after a run of non-detects, below any limit: worth a look, no more
     chart, scope = d.get("chart", ""), d.get("scope", "")
-    if scope == "series":
-        key = f"{file.enterprise_id}:fluctuation:{d.get('series')}"
-    elif scope == "category":
-        key = f"county:{d.get('category')}:fluctuation:{chart}:{d.get('period')}"
-    else:
-        key = f"{file.enterprise_id}:fluctuation:{chart}:{d.get('period')}"
+    key = _fluctuation_key(file.enterprise_id, d)
     where = f"（抽样编号 {d['sample_no']}，{d.get('sampled_on', '')}）" if d.get("sample_no") else ""
     text, name = d.get("text_zh", ""), None
     if scope == "category":
@@ -258,6 +255,40 @@ def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDeci
         evidence["category"] = d.get("category")
     # the chart itself (points, limits, Pareto, nearby events) is in the fluctuation.signal effect of the same event
     return _decision("fluctuation.signal", rule, severity, file, eff.occurred_at, eff.event_id, key, fields, evidence, rules, name=name)
+
+
+def _fluctuation_key(enterprise_id: str, d: dict[str, Any]) -> str:
+    """A chart signal's dedup key: the series, or the chart and its period (the county's, for a category)."""
+    chart, scope = d.get("chart", ""), d.get("scope", "")
+    if scope == "series":
+        return f"{enterprise_id}:fluctuation:{d.get('series')}"
+    if scope == "category":
+        return f"county:{d.get('category')}:fluctuation:{chart}:{d.get('period')}"
+    return f"{enterprise_id}:fluctuation:{chart}:{d.get('period')}"
+
+
+WITHDRAWN_KIND = "fluctuation.signal_withdrawn"
+"""The fold withdrew a chart signal: every complaint of the month the complaint chart signalled on was found unfounded."""
+
+
+def withdrawn_resolved(enterprise_id: str, d: dict[str, Any], event_id: str, policy: "Policy") -> dict[str, Any] | None:
+    """A ``warning.resolved`` effect's data for a withdrawn signal (``processors.fluctuation.complaints_unfounded``):
+    the dedup key of the alert the signal opened, and a note saying why it closes.  The signal rested on
+    nothing, so its alert must neither stay open nor escalate.  The alerts stage calls this on the
+    ``fluctuation.signal_withdrawn`` effect itself, so the embedded runtime and the Kafka workers (which
+    hand the alerts stage every effect of ``step()``) close it alike; should the fold one day emit the
+    ``warning.resolved`` itself, the second resolution of the same key finds nothing open and changes nothing."""
+    if not policy.warnings.fluctuation.enabled:
+        return None
+    ids = [c for c in d.get("complaint_ids") or [] if c]
+    month = period_zh(d["period"]) if d.get("period") else "该月"
+    listed = f"（投诉编号 {'、'.join(ids[:10])}{'等' if len(ids) > 10 else ''}）" if ids else ""
+    return {
+        "rule": "fluctuation.signal", "dedup_key": _fluctuation_key(enterprise_id, d), "enterprise_id": enterprise_id,
+        "note_zh": f"经核查投诉均不属实，信号撤销：{month}投诉 {len(ids)} 件{listed}均不属实，该月投诉数信号不再计入风险分，预警自动关闭",
+        "note_en": f"all {len(ids)} complaints of {d.get('period', 'the month')} were found unfounded: the complaint chart's signal is withdrawn; closed",
+        "evidence": {"event_ids": [event_id], "chart": d.get("chart"), "period": d.get("period"), "complaint_ids": ids},
+    }
 
 
 def _cluster(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
