@@ -585,6 +585,11 @@ class AlertsPolicy(_Strict):
     live_within_hours: int = Field(default=720, ge=1, description="an event received later than this after it occurred (history, a back-fill) moves alerts but notifies nobody")
     event_ids_kept: int = Field(default=50, ge=1, le=10_000, description="occurrences' event ids kept on an alert as its evidence")
     closed_kept_days: int = Field(default=90, ge=1, description="an alert verified or closed this long ago leaves the fold's memory (the alerts tables keep it)")
+    close_note_min_severity: Severity | None = Field(
+        default="high",
+        description="closing an alert of this severity or a more severe one needs a note (why: 处置结果、核查结论): a 紧急/高 "
+                    "alert closed with no reason leaves no record of how it was handled.  Checked when the step is asked for "
+                    "(alerts.lifecycle.AlertBook.check); a step already in the log is kept, marked 未填写关闭理由.  null: never")
 
     @model_validator(mode="after")
     def _known(self) -> "AlertsPolicy":

@@ -66,3 +66,58 @@ def test_a_kafka_workers_fold_closes_the_withdrawn_signals_alert_as_the_embedded
     embedded = {a.alert_id: (a.state, a.escalated, [s.action for s in a.steps]) for a in c.book.alerts.values()}
     assert worker == embedded
     assert any(v == ("closed", False, ["opened", "close"]) for v in worker.values())
+
+
+# --------------------------------------------------------------------------- closing needs a reason
+
+
+@pytest.fixture
+def county(rules):
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00"))
+    return c
+
+
+def test_closing_a_critical_alert_without_a_reason_is_refused_at_the_door_in_chinese(county):
+    from alerts.lifecycle import AlertNoteRequired
+
+    alert = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    assert alert.severity == "critical"
+    pol = county.rules.policy.alerts
+    for blank in ("", "   ", None):
+        with pytest.raises(AlertNoteRequired, match=f"关闭紧急级预警 {alert.alert_id} 须填写关闭理由"):
+            county.book.check(alert.alert_id, "close", blank, pol)
+    assert isinstance(AlertNoteRequired("x"), AlertActionError)  # a caller that knows only AlertActionError still refuses it
+    assert county.book.check(alert.alert_id, "close", "企业已召回该批次产品，复查合格", pol) is alert
+    assert county.book.check(alert.alert_id, "acknowledge", "", pol) is alert  # only closing needs one
+    assert county.book.check(alert.alert_id, "close") is alert  # no note given to check: the state alone
+
+
+def test_a_medium_alert_closes_without_a_reason_and_the_floor_is_policy(county, rules):
+    county.feed(ev("clock.tick", "2026-07-10T00:00:00+08:00", enterprise_id="*"))
+    gap = next(a for a in county.book.alerts.values() if a.rule == "data.missing")
+    assert gap.severity == "medium" and county.book.check(gap.alert_id, "close", "", county.rules.policy.alerts) is gap
+    from alerts.lifecycle import AlertNoteRequired
+
+    strict = policy(close_note_min_severity="low").alerts
+    with pytest.raises(AlertNoteRequired, match="关闭中级预警"):
+        county.book.check(gap.alert_id, "close", "", strict)
+    assert policy(close_note_min_severity=None).alerts.close_note_min_severity is None
+
+
+def test_a_close_without_a_reason_already_in_the_log_is_kept_and_marked(county):
+    alert = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    [change] = county.feed(act(alert.alert_id, "close", "2026-02-11T09:00:00+08:00"))
+    assert alert.state == "closed" and change.step.note == "关闭（未填写关闭理由）"
+
+
+def test_a_reopened_alert_tells_who_reopened_it_and_why(county):
+    alert = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    county.feed(act(alert.alert_id, "close", "2026-02-11T09:00:00+08:00", note="企业已召回"))
+    [change] = county.feed(act(alert.alert_id, "reopen", "2026-02-12T09:30:00+08:00", actor="王科长", note="回访发现仍在销售该批次"))
+    [note] = [n for n in change.notifications if n.receiver == "liangzhu"]
+    assert note.reason == "reopened" and note.subject_zh.endswith("（预警重新打开）")
+    assert "重新打开：王科长（2026-02-12 09:30），说明：回访发现仍在销售该批次" in note.text_zh.splitlines()
+    county.feed(act(alert.alert_id, "close", "2026-02-13T09:00:00+08:00", note="已下架"))
+    [change] = county.feed(act(alert.alert_id, "reopen", "2026-02-14T09:30:00+08:00", actor="王科长"))
+    assert "重新打开：王科长（2026-02-14 09:30），未填写说明" in change.notifications[0].text_zh.splitlines()
