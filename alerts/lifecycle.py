@@ -26,6 +26,12 @@ sample or inspection arrives (a ``warning.resolved`` effect of the fold), noting
 and a complaint-chart alert closes itself when the fold withdraws its signal (``fluctuation.signal_withdrawn``:
 every complaint of that month was found unfounded), so it does not escalate on nothing.
 
+A county alert (the county's pass-rate chart of a category signalled) is about the category, not
+an enterprise: it is named 本县…类（县级预警）, routed by no town (the category's routes, else
+``escalate_to``), and its notice names the enterprise whose sample tipped it as the trigger.  It is
+kept under that enterprise's id all the same: a supervisor's step on it is an event of that
+enterprise, which reaches the book (in the Kafka mode, the worker) holding the alert.
+
 Routing: every ``alerts.routes`` entry that matches the enterprise's town and category and the
 rule and severity adds its receivers; a matching silence keeps the alert (nothing is lost) but
 notifies nobody.  Each notification is a ``Notification`` for the outbox, with a delivery id
@@ -326,7 +332,7 @@ class AlertBook(FoldState):
         if evidence.get("scope") == "category":
             # the county's chart of a category: no town's problem, so no town's route (the county's routes take it)
             category = evidence.get("category") or info.category
-            info = Enterprise(name=f"全县{CATEGORY_ZH.get(category, category)}企业", town=None, category=category)
+            info = Enterprise(name=county_name(category), town=None, category=category)
         hours = d.get("respond_within_hours")
         alert = _build_alert(
             alert_id=alert_id, dedup_key=key, enterprise_id=d["enterprise_id"], enterprise_name=info.name, town=info.town,
@@ -620,12 +626,33 @@ def _local(moment: dt.datetime, policy: Policy) -> str:
     return (moment + dt.timedelta(hours=policy.utc_offset_hours)).strftime("%Y-%m-%d %H:%M")
 
 
+def county_name(category: str | None) -> str:
+    """Whom a county alert is about: a category across the county, not an enterprise."""
+    return f"本县{CATEGORY_ZH.get(category, category or '')}类（县级预警）"
+
+
+def is_county(alert: Alert) -> bool:
+    """The county's chart of a category signalled: the alert is kept under the enterprise whose sample
+    tipped it (its ``enterprise_id``: that enterprise's events carry the alert's steps, and in the
+    Kafka mode its worker holds the alert), but it is about the county."""
+    return alert.evidence.get("scope") == "category"
+
+
+def _subject_lines(alert: Alert) -> list[str]:
+    if is_county(alert):
+        t = alert.evidence.get("triggered_by") or {}
+        who = t.get("name") or alert.enterprise_id
+        where = f"{who}（{t.get('enterprise_id') or alert.enterprise_id}" + (f"，{t['town']}" if t.get("town") else "") + "）"
+        return [f"范围：{alert.enterprise_name}：全县该类产品的抽检情况，不是单个企业的问题",
+                f"触发：由 {where}的抽检触发（该企业的抽检是证据，不是本预警的对象）"]
+    return [f"企业：{alert.enterprise_name}（{alert.enterprise_id}" + (f"，{alert.town}" if alert.town else "") + "）"]
+
+
 def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> str:
     """The notification body a supervisor reads: what, where, how urgent, the evidence, what to do."""
-    where = f"{alert.enterprise_name}（{alert.enterprise_id}" + (f"，{alert.town}" if alert.town else "") + "）"
     lines = [
         f"{REASONS_ZH[reason]}：{alert.title_zh}",
-        f"企业：{where}",
+        *_subject_lines(alert),
         f"级别：{SEVERITY_ZH.get(alert.severity, alert.severity)}，{RASFF_ZH.get(alert.rasff_class, alert.rasff_class)}"
         + (f"，请于 {_local(alert.respond_by, policy)} 前确认处置" if alert.respond_by else ""),
         f"情况：{alert.message_zh}",

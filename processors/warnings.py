@@ -244,7 +244,9 @@ def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDeci
         # the county's pass rate for a category: about the county, not the enterprise whose sample tipped it
         name = f"本县{CATEGORY_ZH.get(d.get('category'), d.get('category'))}类"
         text = text.removeprefix(f"{name} ")
-        where = f"（最近一批：{file.profile.name if file.profile else file.enterprise_id}，{where[1:-1]}）" if where else ""
+        # the enterprise is the evidence (whose sample tipped the chart), not the subject: said as such
+        tipped = file.profile.name if file.profile else file.enterprise_id
+        where = f"（由 {tipped}（{file.enterprise_id}）的抽检触发：{where[1:-1]}）" if where else ""
     fields = {"text": text, "where": where, "chart": chart, "series": d.get("series") or d.get("period") or ""}
     evidence: dict[str, Any] = {"event_ids": [eff.event_id], "chart": chart, "scope": scope, "rules": sorted(r for r in fired if r),
                                 "value": d.get("value"), "center": d.get("center"), "lcl": d.get("lcl"), "ucl": d.get("ucl")}
@@ -253,6 +255,10 @@ def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDeci
             evidence[k] = d[k]
     if scope == "category":
         evidence["category"] = d.get("category")
+        # who tipped it: the alerts stage names it as the trigger, and the alert stays in that enterprise's book
+        # (its events carry the alert's steps to the worker holding it), while the text is about the county
+        evidence["triggered_by"] = {"enterprise_id": file.enterprise_id, "name": file.profile.name if file.profile else file.enterprise_id,
+                                    "town": file.profile.town if file.profile else None}
     # the chart itself (points, limits, Pareto, nearby events) is in the fluctuation.signal effect of the same event
     return _decision("fluctuation.signal", rule, severity, file, eff.occurred_at, eff.event_id, key, fields, evidence, rules, name=name)
 

@@ -288,7 +288,10 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
             for s in sorted(file.fluctuation.series.values(), key=lambda s: s.key)
         ]
     warnings = [
-        {"date": _local(w.occurred_at, off, with_time=False), "rule": w.rule, "title_zh": w.title_zh, "severity": w.severity,
+        # a county alert (a category's chart) kept here because this enterprise's sample tipped it: said so, lest
+        # it read as this enterprise's own problem
+        {"date": _local(w.occurred_at, off, with_time=False), "rule": w.rule,
+         "title_zh": w.title_zh + ("（县级预警，由本企业抽检触发）" if w.dedup_key.startswith("county:") else ""), "severity": w.severity,
          "severity_zh": SEVERITY_ZH.get(w.severity, w.severity), "message_zh": w.message_zh, "dedup_key": w.dedup_key,
          "event_ids": list(w.evidence.get("event_ids", []))}
         for w in reversed(file.warnings)

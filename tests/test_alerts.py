@@ -461,8 +461,18 @@ def test_the_countys_pass_rate_chart_opens_a_county_alert_not_the_enterprises(ru
            water_sample(dt.date(2025, 2, 10), 0.8, pa=(0, 0, 9, 0, 0)))
     charts = {a.evidence.get("scope"): a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"}
     county, own = charts["category"], charts["enterprise"]
-    assert (county.enterprise_name, county.town, county.receivers) == ("全县包装饮用水企业", None, ["chief"])
-    assert county.message_zh.startswith("本县包装饮用水类：2025年第1季度抽检 2 批、不合格 2 批（100%）") and "最近一批：清源桶装水厂" in county.message_zh
+    assert (county.enterprise_name, county.town, county.receivers) == ("本县包装饮用水类（县级预警）", None, ["chief"])
+    assert county.message_zh.startswith("本县包装饮用水类：2025年第1季度抽检 2 批、不合格 2 批（100%）")
+    assert f"（由 清源桶装水厂（{E}）的抽检触发：抽样编号" in county.message_zh
+    # kept under the enterprise whose sample tipped it (its events carry the alert's steps), but the
+    # notice reads as the county's: the enterprise is the trigger, not the subject
+    assert county.enterprise_id == E and county.evidence["triggered_by"] == {"enterprise_id": E, "name": "清源桶装水厂", "town": TOWN}
+    [told] = [ch.notifications[0] for ch in c.changes if ch.alert is county and ch.step.action == "opened"]
+    assert told.subject_zh == "【中·质量波动】本县包装饮用水类（县级预警）"
+    lines = told.text_zh.splitlines()
+    assert lines[1] == "范围：本县包装饮用水类（县级预警）：全县该类产品的抽检情况，不是单个企业的问题"
+    assert lines[2] == f"触发：由 清源桶装水厂（{E}，{TOWN}）的抽检触发（该企业的抽检是证据，不是本预警的对象）"
+    assert not any(line.startswith("企业：") for line in lines)
     assert (own.enterprise_name, own.town, own.receivers) == ("清源桶装水厂", TOWN, ["liangzhu"])
     assert own.message_zh.startswith("清源桶装水厂：2025年第1季度抽检 2 批、不合格 2 批（100%）")
 
