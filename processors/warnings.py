@@ -39,7 +39,7 @@ from processors._build import builder
 from processors.ids import event_key
 
 from processors.fluctuation import period_zh
-from processors.risk import CATEGORY_ZH, failed_class, inspection_frequency, reasons_zh
+from processors.risk import CATEGORY_ZH, failed_class, inspection_frequency
 from schemas.events import PENALTY_ZH
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
 
@@ -500,9 +500,14 @@ def _grade_worsened(file: "CreditFile", event: "Envelope", graded: "GradeEntry",
     severity = rule.severity_by_grade.get(graded.grade, rule.severity)
     history = file.risk.history
     before = history[-2] if len(history) >= 2 and history[-1] is graded else None
-    reasons = reasons_zh(graded, limit=3, before=before)
+    reasons = rise_reasons_zh(graded, before)
     fields = {"from_grade": graded.previous, "to_grade": graded.grade, "score": f"{graded.score:g}", "reasons": "；".join(reasons)}
+    # the events that moved it (new in a term since the last evaluation) first; then the rest behind the dynamic and credit terms
+    was_ids = {i for c in (before.contributions if before else []) for i in c.event_ids}
     ids: list[str] = []
+    for c in graded.contributions:
+        if c.factor.startswith(("dynamic.", "credit.")) and c.points > 0:
+            ids += [i for i in c.event_ids if i not in ids and i not in was_ids]
     for c in graded.contributions:
         if c.factor.startswith(("dynamic.", "credit.")) and c.points > 0:
             ids += [i for i in c.event_ids if i not in ids]
@@ -511,6 +516,61 @@ def _grade_worsened(file: "CreditFile", event: "Envelope", graded: "GradeEntry",
                 "contributions": [{"factor": c.factor, "points": c.points, "event_ids": c.event_ids} for c in graded.contributions if c.points]}
     return _decision("risk.grade_worsened", rule, severity, file, event.occurred_at, event_key(event),
                      f"{file.enterprise_id}:grade.worsened:{graded.grade}", fields, evidence, rules)
+
+
+_GROUPS = ("dynamic", "credit", "static")  # what the enterprise did, its record, what it is
+_LISTING = "credit.serious_dishonesty"
+
+
+def _term_zh(c: Any, grown: float | None = None) -> str:
+    if c.factor == _LISTING:
+        return f"{c.label_zh}：{c.detail_zh}"
+    return f"{c.label_zh} {c.points:+g}（{c.detail_zh}" + (f"；较上次评定 {grown:+g}" if grown else "") + "）"
+
+
+def score_reasons_zh(entry: "GradeEntry | None") -> list[str]:
+    """Every term that makes the score, as sentences, group by group (dynamic, credit, static), largest
+    first, each group's cap line (动态因素上限 −20) after its terms: the points listed add up to the
+    score, so a supervisor checking the sum finds it.  (``processors.risk.reasons_zh`` leaves the caps
+    out and stops at a limit: its lines can add up to more than the score.)"""
+    if entry is None:
+        return []
+    out = [_term_zh(c) for c in entry.contributions if c.factor == _LISTING]
+    if entry.held:
+        out.append(f"分值 {entry.score:g} 对应 {entry.band} 级；每次评定最多变动规定级数，暂定 {entry.grade} 级")
+    for group in _GROUPS:
+        terms = sorted((c for c in entry.contributions if c.factor.startswith(group + ".") and c.factor != f"{group}.cap" and c.points > 0),
+                       key=lambda c: (-c.points, c.factor))
+        out += [_term_zh(c) for c in terms]
+        out += [_term_zh(c) for c in entry.contributions if c.factor == f"{group}.cap"]
+    return out
+
+
+def rise_reasons_zh(entry: "GradeEntry", before: "GradeEntry | None", limit: int = 4) -> list[str]:
+    """Why the score rose: the terms that grew since the last evaluation (what changed, not what the
+    enterprise always was: its food category is no reason for a rise), a cap that took part of the rise
+    back, and the score before and after.  Without the previous evaluation, the whole score."""
+    if before is None:
+        return score_reasons_zh(entry)
+    was = {c.factor: c.points for c in before.contributions}
+    out = [_term_zh(c) for c in entry.contributions if c.factor == _LISTING and _LISTING not in was]
+    grown = sorted((c for c in entry.contributions if not c.factor.endswith(".cap") and c.factor != _LISTING
+                    and c.points > was.get(c.factor, 0.0)), key=lambda c: (was.get(c.factor, 0.0) - c.points, c.factor))
+    shown = grown[:limit]
+    out += [_term_zh(c, c.points - was.get(c.factor, 0.0)) for c in shown]
+    rest = grown[limit:]
+    if rest:
+        out.append(f"其余 {len(rest)} 项合计 {sum(c.points - was.get(c.factor, 0.0) for c in rest):+g}")
+    groups = {c.factor.split(".")[0] for c in grown}
+    # a cap that grew (more negative) or holds a group that grew: part of the rise did not count
+    out += [_term_zh(c, c.points - was.get(c.factor, 0.0) or None) for c in entry.contributions
+            if c.factor.endswith(".cap") and (c.factor.split(".")[0] in groups or c.points < was.get(c.factor, 0.0))]
+    if not grown and before.held:
+        out.append(f"上次评定受每次变动级数限制暂定 {before.grade} 级，本次按分值 {entry.score:g}（对应 {entry.band} 级）调整")
+    elif not grown and not out:
+        out += score_reasons_zh(entry)[:limit]
+    out.append(f"风险分 {before.score:g} → {entry.score:g}（静态 {entry.static:g} + 动态 {entry.dynamic:g} + 信用 {entry.credit:g}）")
+    return out
 
 
 _WHAT_ZH = {"sampling": "监督抽检", "inspection": "现场检查"}

@@ -15,9 +15,9 @@ from typing import Any
 from processors.credit_file import VIEW_ONLY, CreditFile
 from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict, series_heading_zh
-from processors.risk import inspection_frequency, listing_ends, reasons_zh
+from processors.risk import inspection_frequency, listing_ends
 from processors.step import Rules
-from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, penalties_text
+from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, penalties_text, score_reasons_zh
 from schemas.events import NOT_DETECTED
 
 CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
@@ -207,7 +207,9 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         "regraded_on": _due_by_regrade(rs, rules), "regrade_grace_days": rules.policy.risk.regrade_grace_days,
         "static": current.static if current else None, "dynamic": current.dynamic if current else None,
         "credit": current.credit if current else None, "band": current.band if current else None,
-        "held": current.held if current else False, "reasons": reasons_zh(current, limit=8),
+        "held": current.held if current else False,
+        # every term with its group's cap: the reasons add up to the score printed beside them
+        "reasons": score_reasons_zh(current),
     }
     group_zh = {"static": "静态", "dynamic": "动态", "credit": "信用"}
     contributions = [
