@@ -343,14 +343,22 @@ class AlertBook(FoldState):
         )
         _add_refs(alert, alert.evidence)
         alert.receivers = route(alert, ap)
+        note = d["message_zh"]
         if not alert.receivers and evidence.get("scope") == "category":
             alert.receivers = list(ap.escalate_to)  # a county-wide problem reaches the county's people, if no route names it
+        elif not alert.receivers and (ap.unrouted_to or ap.routed_towns()) and alert.town not in ap.routed_towns():
+            # a town the routes leave out (routes name towns, not this one): told to the county's fallback now, not
+            # first at escalation (168 h for a medium alert).  A town the routes name but not at this severity is the
+            # bureau's choice and stays so; so is a county whose routes name no town at all
+            alert.receivers = list(ap.unrouted_to or ap.escalate_to)
+            if alert.receivers:
+                note += f"（预警路由未覆盖{alert.town or '未登记乡镇/街道'}，已通知 {'、'.join(alert.receivers)}）"
         alert.silenced = silenced(alert, ap, at)
         self.alerts[alert_id] = alert
         self._activate(alert)
         if alert.respond_by is not None:
             heapq.heappush(self.deadlines, (alert.respond_by, alert_id))
-        step = _step(alert, "opened", "open", SYSTEM, d["message_zh"], event_id, at)
+        step = _step(alert, "opened", "open", SYSTEM, note, event_id, at)
         return AlertChange(alert, step, self._notify(alert, step, "opened", alert.receivers, policy, live))
 
     def _repeat(self, alert: Alert, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy, live: bool) -> AlertChange:

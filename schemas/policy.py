@@ -580,6 +580,10 @@ class AlertsPolicy(_Strict):
     receivers: list[Receiver] = Field(default_factory=list)
     routes: list[AlertRoute] = Field(default_factory=list)
     escalate_to: list[str] = Field(default_factory=list, description="told when an alert is not acknowledged within its response time")
+    unrouted_to: list[str] = Field(
+        default_factory=list,
+        description="told of an alert of a town that no route names (towns), when no other route takes it: a town left out "
+                    "of the routes is not silent until escalation.  Empty: escalate_to takes such alerts")
     repeat_hours: int = Field(default=24, ge=1, description="a repeat of an open alert notifies its receivers again at most this often")
     silences: list[Silence] = Field(default_factory=list)
     live_within_hours: int = Field(default=720, ge=1, description="an event received later than this after it occurred (history, a back-fill) moves alerts but notifies nobody")
@@ -597,11 +601,33 @@ class AlertsPolicy(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"alerts.receivers: names used twice: {', '.join(dupes)}")
-        unknown = sorted({n for route in self.routes for n in route.receivers} | set(self.escalate_to))
+        unknown = sorted({n for route in self.routes for n in route.receivers} | set(self.escalate_to) | set(self.unrouted_to))
         unknown = [n for n in unknown if n not in names]
         if unknown:
-            raise ValueError(f"alerts: routes or escalate_to name unknown receivers: {', '.join(unknown)}")
+            raise ValueError(f"alerts: routes, escalate_to or unrouted_to name unknown receivers: {', '.join(unknown)}")
         return self
+
+    def routed_towns(self) -> set[str]:
+        """The towns some route names."""
+        return {t for r in self.routes for t in r.towns}
+
+    def unrouted_towns(self, towns: "list[str | None] | set[str | None]") -> list[str]:
+        """Of the enterprises' ``towns``, those no route names, said as a start-up warning (Chinese) would
+        list them; their alerts go to ``unrouted_to`` (or ``escalate_to``).  Empty when no route names a
+        town at all (a county routing by severity or category only) — nothing is left out then."""
+        named = self.routed_towns()
+        if not named:
+            return []
+        return sorted({t or "（未登记乡镇）" for t in towns if t not in named})
+
+    def unrouted_warning(self, towns: "list[str | None] | set[str | None]") -> str | None:
+        """The start-up warning for enterprises' towns no route names, or None."""
+        missing = self.unrouted_towns(towns)
+        if not missing:
+            return None
+        to = self.unrouted_to or self.escalate_to
+        fallback = f"改为通知 {'、'.join(to)}（alerts.{'unrouted_to' if self.unrouted_to else 'escalate_to'}）" if to else "无人接收（请配置 alerts.unrouted_to 或 escalate_to）"
+        return f"预警路由未覆盖以下乡镇/街道：{'、'.join(missing)}；这些企业的预警{fallback}。请在 alerts.routes 中为其指定接收人"
 
     def receiver(self, name: str) -> Receiver:
         return next(r for r in self.receivers if r.name == name)

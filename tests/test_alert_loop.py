@@ -121,3 +121,41 @@ def test_a_reopened_alert_tells_who_reopened_it_and_why(county):
     county.feed(act(alert.alert_id, "close", "2026-02-13T09:00:00+08:00", note="已下架"))
     [change] = county.feed(act(alert.alert_id, "reopen", "2026-02-14T09:30:00+08:00", actor="王科长"))
     assert "重新打开：王科长（2026-02-14 09:30），未填写说明" in change.notifications[0].text_zh.splitlines()
+
+
+# --------------------------------------------------------------------------- a town no route names
+
+
+def test_a_town_no_route_names_is_told_to_the_fallback_at_once_not_at_escalation(rules):
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00", town="瓶窑镇"))
+    opened = c.feed(ev("clock.tick", "2026-07-10T00:00:00+08:00", enterprise_id="*"))
+    [gap] = [ch for ch in opened if ch.alert.rule == "data.missing"]
+    assert gap.alert.severity == "medium" and gap.alert.receivers == ["chief"]  # escalate_to, as county alerts
+    assert [n.receiver for n in gap.notifications] == ["chief"]
+    assert gap.step.note.endswith("（预警路由未覆盖瓶窑镇，已通知 chief）")
+    # a policy default receiver for such towns, when the bureau names one
+    c = County(rules, policy(unrouted_to=["desk"]))
+    c.feed(registered("2026-01-05T09:00:00+08:00", town="瓶窑镇"))
+    [gap] = [ch for ch in c.feed(ev("clock.tick", "2026-07-10T00:00:00+08:00", enterprise_id="*")) if ch.alert.rule == "data.missing"]
+    assert gap.alert.receivers == ["desk"]
+
+
+def test_a_routed_town_below_its_routes_severity_stays_as_the_bureau_chose(rules):
+    pol = policy(routes=[{"receivers": ["liangzhu"], "towns": ["良渚街道"], "min_severity": "high"}])
+    c = County(rules, pol)
+    c.feed(registered("2026-01-05T09:00:00+08:00"))
+    [gap] = [ch for ch in c.feed(ev("clock.tick", "2026-07-10T00:00:00+08:00", enterprise_id="*")) if ch.alert.rule == "data.missing"]
+    assert gap.alert.receivers == [] and "路由未覆盖" not in gap.step.note
+
+
+def test_the_policy_says_which_enterprises_towns_no_route_names():
+    alerts = policy().alerts
+    assert alerts.unrouted_towns(["良渚街道", "瓶窑镇", None, "瓶窑镇"]) == ["瓶窑镇", "（未登记乡镇）"]
+    assert alerts.unrouted_warning(["良渚街道"]) is None
+    assert alerts.unrouted_warning(["瓶窑镇"]) == ("预警路由未覆盖以下乡镇/街道：瓶窑镇；这些企业的预警改为通知 chief（alerts.escalate_to）。"
+                                                 "请在 alerts.routes 中为其指定接收人")
+    bare = policy(routes=[], escalate_to=[]).alerts
+    assert bare.unrouted_towns(["瓶窑镇"]) == []  # no route names a town: nothing is left out by town
+    with pytest.raises(Exception, match="unknown receivers: nobody"):
+        policy(unrouted_to=["nobody"])
