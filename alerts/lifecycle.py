@@ -502,8 +502,11 @@ class AlertBook(FoldState):
             if alert is None or alert.state != "open" or alert.escalated or alert.respond_by != by:
                 continue  # handled in time, escalated already, or a later deadline replaced this one
             alert.escalated = True
-            hours = (now - alert.opened_at).total_seconds() / 3600
-            note = f"生成后 {hours:.0f} 小时仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
+            note = f"生成后 {_elapsed_zh(now - alert.opened_at)}仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
+            if alert.notified_at is None:
+                # escalating what nobody was told reads as negligence; say it never reached anyone
+                why = "已静默" if alert.silenced else "无路由接收人" if not alert.receivers else "属历史数据"
+                note += f"；此前未曾通知任何人（{why}）"
             step = _step(alert, "escalated", alert.state, SYSTEM, note, str(event.event_id), now)
             receivers = list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers))
             out.append(AlertChange(alert, step, self._notify(alert, step, "escalated", receivers, policy, live)))
@@ -525,7 +528,7 @@ class AlertBook(FoldState):
             return []
         alert.notified_at = step.at
         view = alert.view(steps=False)
-        subject = f"【{SEVERITY_ZH.get(alert.severity, alert.severity)}·{alert.title_zh}】{alert.enterprise_name}"
+        subject = f"【{SEVERITY_ZH.get(alert.severity, alert.severity)}·{_title(alert)}】{alert.enterprise_name}"
         if reason != "opened":
             subject += f"（{REASONS_ZH[reason]}）"
         text = render_text(alert, reason, step, policy)
@@ -539,6 +542,24 @@ class AlertBook(FoldState):
             out.append(Notification(delivery_id=delivery_id, alert_id=alert.alert_id, enterprise_id=alert.enterprise_id,
                                     receiver=name, channel=r.kind if r is not None else "", reason=reason, subject_zh=subject, text_zh=text, alert=view))
         return out
+
+
+_WHAT_ZH = {"sampling": "监督抽检", "inspection": "现场检查"}
+
+
+def _title(alert: Alert) -> str:
+    """The alert's title as a subject line gives it: a missing sample and a missing inspection of one
+    enterprise are two alerts, and two notices under one subject read as a repeat."""
+    what = _WHAT_ZH.get(alert.evidence.get("what", "")) if alert.rule == "data.missing" else None
+    return f"{alert.title_zh}（{what}）" if what else alert.title_zh
+
+
+def _elapsed_zh(span: dt.timedelta) -> str:
+    """How long, as a supervisor says it: hours within two days, then days (295 天, not 7085 小时)."""
+    hours = span.total_seconds() / 3600
+    if hours < 48:
+        return f"{hours:.0f} 小时"
+    return f"{hours / 24:.0f} 天"
 
 
 def _alert_id(key: str, n: int) -> str:
@@ -659,7 +680,7 @@ def _subject_lines(alert: Alert) -> list[str]:
 def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> str:
     """The notification body a supervisor reads: what, where, how urgent, the evidence, what to do."""
     lines = [
-        f"{REASONS_ZH[reason]}：{alert.title_zh}",
+        f"{REASONS_ZH[reason]}：{_title(alert)}",
         *_subject_lines(alert),
         f"级别：{SEVERITY_ZH.get(alert.severity, alert.severity)}，{RASFF_ZH.get(alert.rasff_class, alert.rasff_class)}"
         + (f"，请于 {_local(alert.respond_by, policy)} 前确认处置" if alert.respond_by else ""),

@@ -442,7 +442,7 @@ def _rejected(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
         return None
     d = eff.data
     rid = d.get("rectification_id", "")
-    fields = {"rectification_id": rid, "note": d.get("note") or ""}
+    fields = {"rectification_id": rid, "note": _sentence(d.get("note") or "")}
     evidence = {"event_ids": [eff.event_id], "rectification_id": rid, "note": d.get("note")}
     return _decision("rectification.rejected", rule, rule.severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:rectification.rejected:{rid}", fields, evidence, rules)

@@ -400,7 +400,7 @@ class ComplaintIllnessRule(WarningRule):
 class RectificationOverdueRule(WarningRule):
     severity: Severity = "high"
     title_zh: str = "整改逾期"
-    template_zh: str = "{name}：整改 {rectification_id}（{what}）已超过期限 {deadline}，逾期 {days_overdue} 天。"
+    template_zh: str = "{name}：整改 {rectification_id}（{what}）已超过期限 {deadline}，逾期 {days_overdue} 天。下一步：请核实整改进展，督促企业限期完成；拒不整改或整改不到位的，依法约谈企业负责人，涉嫌违法的依法立案调查。"
     template_en: str = "{name}: rectification {rectification_id} is {days_overdue} days past its deadline {deadline}."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"rectification_id", "what", "deadline", "days_overdue"})
 
@@ -426,7 +426,7 @@ class InspectionNonconformingRule(WarningRule):
 class RectificationRejectedRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "整改复查未通过"
-    template_zh: str = "{name}：整改 {rectification_id} 复查未通过。{note}"
+    template_zh: str = "{name}：整改 {rectification_id} 复查未通过。{note}下一步：请责令企业针对未通过的问题限期重新整改并再次复查；仍不到位的，依法约谈企业负责人，涉嫌违法的依法立案调查。"
     template_en: str = "{name}: rectification {rectification_id} was rejected at verification."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"rectification_id", "note"})
 

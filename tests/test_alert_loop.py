@@ -159,3 +159,50 @@ def test_the_policy_says_which_enterprises_towns_no_route_names():
     assert bare.unrouted_towns(["瓶窑镇"]) == []  # no route names a town: nothing is left out by town
     with pytest.raises(Exception, match="unknown receivers: nobody"):
         policy(unrouted_to=["nobody"])
+
+
+# --------------------------------------------------------------------------- smaller: subjects, escalations, next steps
+
+
+def test_two_missing_data_alerts_of_one_enterprise_say_which_data(county):
+    county.feed(ev("clock.tick", "2027-03-10T00:00:00+08:00", enterprise_id="*"))
+    gaps = {a.evidence["what"]: a for a in county.book.alerts.values() if a.rule == "data.missing"}
+    assert set(gaps) == {"sampling", "inspection"}
+    told = {what: next(ch.notifications[0] for ch in county.changes if ch.alert is a and ch.notifications) for what, a in gaps.items()}
+    assert told["sampling"].subject_zh == "【中·应有数据缺失（监督抽检）】清源桶装水厂"
+    assert told["inspection"].subject_zh == "【中·应有数据缺失（现场检查）】清源桶装水厂"
+    assert told["inspection"].text_zh.splitlines()[0] == "新预警：应有数据缺失（现场检查）"
+
+
+def test_a_long_unacknowledged_alert_escalates_in_days_and_says_when_nobody_was_told(rules):
+    from tests.test_alerts import policy as pol
+
+    c = County(rules, pol(routes=[], escalate_to=["chief"]))  # no route: nobody told at opening
+    c.feed(registered("2026-01-05T09:00:00+08:00"))
+    alert = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    assert alert.receivers == [] and alert.notified_at is None
+    [step] = [ch.step for ch in c.feed(ev("clock.tick", "2026-04-01T10:00:00+08:00", enterprise_id="*"))
+              if ch.step.action == "escalated" and ch.alert is alert]
+    assert step.note.startswith("生成后 50 天仍未确认（应于 2026-02-11 10:00 前确认），升级通报")
+    assert "此前未曾通知任何人（无路由接收人）" in step.note
+    c = County(rules, pol())
+    c.feed(registered("2026-01-05T09:00:00+08:00"))
+    alert = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    [step] = [ch.step for ch in c.feed(ev("clock.tick", "2026-02-11T11:00:00+08:00", enterprise_id="*"))
+              if ch.step.action == "escalated" and ch.alert is alert]
+    assert step.note.startswith("生成后 25 小时仍未确认") and "未曾通知" not in step.note
+
+
+def test_overdue_and_rejected_rectifications_say_what_to_do_next(rules):
+    from processors.step import replay
+    from tests.test_warnings import decisions
+
+    log = [registered("2026-01-05T09:00:00+08:00"),
+           ev("rectification.ordered", "2026-02-01T10:00:00+08:00", rectification_id="ZG-1", deadline="2026-02-20"),
+           ev("rectification.completed", "2026-02-25T10:00:00+08:00", rectification_id="ZG-1"),
+           ev("rectification.verified", "2026-02-27T10:00:00+08:00", rectification_id="ZG-1", accepted=False, note="消毒记录仍不全")]
+    _, effects = replay(log, rules)
+    [overdue] = decisions(effects, "rectification.overdue")
+    assert "下一步：请核实整改进展，督促企业限期完成" in overdue.message_zh and "约谈" in overdue.message_zh
+    [rejected] = decisions(effects, "rectification.rejected")
+    assert "复查未通过。消毒记录仍不全。下一步：请责令企业针对未通过的问题限期重新整改并再次复查" in rejected.message_zh
