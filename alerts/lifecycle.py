@@ -22,7 +22,15 @@ and its verification verifies it (or closes an alert that was never put under re
 such as the overdue warning of that same order).  A failed verification is noted and the alert
 stays open for the next one.  These steps are the inspection system's, by its events: nobody is
 notified of them, as of any supervisor's step.  Likewise a missing-data alert closes itself when the awaited
-sample or inspection arrives (a ``warning.resolved`` effect of the fold), noting which record came.
+sample or inspection arrives (a ``warning.resolved`` effect of the fold), noting which record came;
+and a complaint-chart alert closes itself when the fold withdraws its signal (``fluctuation.signal_withdrawn``:
+every complaint of that month was found unfounded), so it does not escalate on nothing.
+
+A county alert (the county's pass-rate chart of a category signalled) is about the category, not
+an enterprise: it is named 本县…类（县级预警）, routed by no town (the category's routes, else
+``escalate_to``), and its notice names the enterprise whose sample tipped it as the trigger.  It is
+kept under that enterprise's id all the same: a supervisor's step on it is an event of that
+enterprise, which reaches the book (in the Kafka mode, the worker) holding the alert.
 
 Routing: every ``alerts.routes`` entry that matches the enterprise's town and category and the
 rule and severity adds its receivers; a matching silence keeps the alert (nothing is lost) but
@@ -43,6 +51,7 @@ from alerts.messages import RASFF_ZH, SEVERITY_ZH
 from alerts.notification import REASONS_ZH, Notification
 from processors._build import FoldState, builder
 from processors.risk import CATEGORY_ZH
+from processors.warnings import WITHDRAWN_KIND, withdrawn_resolved
 from schemas.events import (
     AlertActionEvent,
     Envelope,
@@ -84,6 +93,24 @@ _RANK = {s: i for i, s in enumerate(SEVERITIES)}  # critical 0 … low 3
 
 class AlertActionError(ValueError):
     """A step that this alert cannot take now; the message is for the supervisor (Chinese)."""
+
+
+class AlertNoteRequired(AlertActionError):
+    """A step that needs a note (a reason) and came without one: a bad request (422), not a conflict."""
+
+
+NO_CLOSE_REASON = "（未填写关闭理由）"
+
+
+def note_missing(alert: "Alert", action: str, note: str | None, policy: AlertsPolicy) -> str | None:
+    """Why ``action`` may not be taken on ``alert`` with ``note`` (Chinese), or None.  Closing a 紧急/高
+    alert (``alerts.close_note_min_severity``) needs a reason: how it was handled is what a later
+    review, and the enterprise's credit file, rely on."""
+    floor = policy.close_note_min_severity
+    if action != "close" or floor is None or (note or "").strip() or _RANK.get(alert.severity, 9) > _RANK[floor]:
+        return None
+    return (f"关闭{SEVERITY_ZH.get(alert.severity, alert.severity)}级预警 {alert.alert_id} 须填写关闭理由（note），"
+            f"例如处置结果、核查结论或整改复查情况")
 
 
 class AlertStep(FoldState):
@@ -236,6 +263,13 @@ class AlertBook(FoldState):
                 change = self._resolved(eff.data, eff.event_id, eff.occurred_at)
                 if change is not None:
                     changes.append(change)
+            elif eff.kind == WITHDRAWN_KIND:
+                # a complaint-chart signal whose complaints were all found unfounded: its alert rested on
+                # nothing, so it closes (and does not escalate) as a problem that went away by itself
+                data = withdrawn_resolved(eff.enterprise_id, eff.data, eff.event_id, policy)
+                change = self._resolved(data, eff.event_id, eff.occurred_at) if data is not None else None
+                if change is not None:
+                    changes.append(change)
         if isinstance(event, _RECTIFICATION_EVENTS):
             changes += self._rectification(event)
         # The clock never runs ahead of when the event was received: one result stamped 2062 by
@@ -258,14 +292,21 @@ class AlertBook(FoldState):
         for alert_id in [k for k, a in self.alerts.items() if a.state in ("verified", "closed") and a.updated_at < cutoff]:
             del self.alerts[alert_id]
 
-    def check(self, alert_id: str, action: str) -> Alert:
-        """The alert, if ``action`` may be taken on it now; else ``AlertActionError`` (or ``KeyError``)."""
+    def check(self, alert_id: str, action: str, note: str | None = None, policy: AlertsPolicy | None = None) -> Alert:
+        """The alert, if ``action`` may be taken on it now; else ``AlertActionError`` (or ``KeyError``).
+        Given the step's ``note`` and the ``policy``, also ``AlertNoteRequired`` when the step needs a
+        reason it lacks (``note_missing``).  That is asked at the door, not in the fold: a step already
+        in the log replays as it was taken."""
         alert = self.alerts[alert_id]
         allowed, _ = TRANSITIONS[action]
         if alert.state not in allowed:
             starts = "、".join(STATE_ZH[s] for s in STATES if s in allowed)
             raise AlertActionError(f"预警 {alert_id} 当前状态为“{STATE_ZH[alert.state]}”，不能执行“{ACTION_ZH[action]}”"
                                    f"（该操作仅适用于{starts}状态的预警）")
+        if policy is not None:
+            why = note_missing(alert, action, note, policy)
+            if why is not None:
+                raise AlertNoteRequired(why)
         return alert
 
     # ------------------------------------------------------------------ decisions
@@ -291,7 +332,7 @@ class AlertBook(FoldState):
         if evidence.get("scope") == "category":
             # the county's chart of a category: no town's problem, so no town's route (the county's routes take it)
             category = evidence.get("category") or info.category
-            info = Enterprise(name=f"全县{CATEGORY_ZH.get(category, category)}企业", town=None, category=category)
+            info = Enterprise(name=county_name(category), town=None, category=category)
         hours = d.get("respond_within_hours")
         alert = _build_alert(
             alert_id=alert_id, dedup_key=key, enterprise_id=d["enterprise_id"], enterprise_name=info.name, town=info.town,
@@ -302,14 +343,22 @@ class AlertBook(FoldState):
         )
         _add_refs(alert, alert.evidence)
         alert.receivers = route(alert, ap)
+        note = d["message_zh"]
         if not alert.receivers and evidence.get("scope") == "category":
             alert.receivers = list(ap.escalate_to)  # a county-wide problem reaches the county's people, if no route names it
+        elif not alert.receivers and (ap.unrouted_to or ap.routed_towns()) and alert.town not in ap.routed_towns():
+            # a town the routes leave out (routes name towns, not this one): told to the county's fallback now, not
+            # first at escalation (168 h for a medium alert).  A town the routes name but not at this severity is the
+            # bureau's choice and stays so; so is a county whose routes name no town at all
+            alert.receivers = list(ap.unrouted_to or ap.escalate_to)
+            if alert.receivers:
+                note += f"（预警路由未覆盖{alert.town or '未登记乡镇/街道'}，已通知 {'、'.join(alert.receivers)}）"
         alert.silenced = silenced(alert, ap, at)
         self.alerts[alert_id] = alert
         self._activate(alert)
         if alert.respond_by is not None:
             heapq.heappush(self.deadlines, (alert.respond_by, alert_id))
-        step = _step(alert, "opened", "open", SYSTEM, d["message_zh"], event_id, at)
+        step = _step(alert, "opened", "open", SYSTEM, note, event_id, at)
         return AlertChange(alert, step, self._notify(alert, step, "opened", alert.receivers, policy, live))
 
     def _repeat(self, alert: Alert, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy, live: bool) -> AlertChange:
@@ -389,6 +438,10 @@ class AlertBook(FoldState):
         elif to == "open":
             self._activate(alert)
         note = p.note or ACTION_ZH[p.action]
+        if note_missing(alert, p.action, p.note, policy.alerts) is not None:
+            # in the log already (a client that skipped the check, a log from before the rule): kept, since
+            # the log is the truth, but the missing reason shows wherever the step is read
+            note += NO_CLOSE_REASON
         if p.action == "assign":
             note = f"指派给 {alert.assignee}" + (f"：{p.note}" if p.note else "")
         elif p.assignee:
@@ -449,8 +502,11 @@ class AlertBook(FoldState):
             if alert is None or alert.state != "open" or alert.escalated or alert.respond_by != by:
                 continue  # handled in time, escalated already, or a later deadline replaced this one
             alert.escalated = True
-            hours = (now - alert.opened_at).total_seconds() / 3600
-            note = f"生成后 {hours:.0f} 小时仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
+            note = f"生成后 {_elapsed_zh(now - alert.opened_at)}仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
+            if alert.notified_at is None:
+                # escalating what nobody was told reads as negligence; say it never reached anyone
+                why = "已静默" if alert.silenced else "无路由接收人" if not alert.receivers else "属历史数据"
+                note += f"；此前未曾通知任何人（{why}）"
             step = _step(alert, "escalated", alert.state, SYSTEM, note, str(event.event_id), now)
             receivers = list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers))
             out.append(AlertChange(alert, step, self._notify(alert, step, "escalated", receivers, policy, live)))
@@ -472,7 +528,7 @@ class AlertBook(FoldState):
             return []
         alert.notified_at = step.at
         view = alert.view(steps=False)
-        subject = f"【{SEVERITY_ZH.get(alert.severity, alert.severity)}·{alert.title_zh}】{alert.enterprise_name}"
+        subject = f"【{SEVERITY_ZH.get(alert.severity, alert.severity)}·{_title(alert)}】{alert.enterprise_name}"
         if reason != "opened":
             subject += f"（{REASONS_ZH[reason]}）"
         text = render_text(alert, reason, step, policy)
@@ -486,6 +542,24 @@ class AlertBook(FoldState):
             out.append(Notification(delivery_id=delivery_id, alert_id=alert.alert_id, enterprise_id=alert.enterprise_id,
                                     receiver=name, channel=r.kind if r is not None else "", reason=reason, subject_zh=subject, text_zh=text, alert=view))
         return out
+
+
+_WHAT_ZH = {"sampling": "监督抽检", "inspection": "现场检查"}
+
+
+def _title(alert: Alert) -> str:
+    """The alert's title as a subject line gives it: a missing sample and a missing inspection of one
+    enterprise are two alerts, and two notices under one subject read as a repeat."""
+    what = _WHAT_ZH.get(alert.evidence.get("what", "")) if alert.rule == "data.missing" else None
+    return f"{alert.title_zh}（{what}）" if what else alert.title_zh
+
+
+def _elapsed_zh(span: dt.timedelta) -> str:
+    """How long, as a supervisor says it: hours within two days, then days (295 天, not 7085 小时)."""
+    hours = span.total_seconds() / 3600
+    if hours < 48:
+        return f"{hours:.0f} 小时"
+    return f"{hours / 24:.0f} 天"
 
 
 def _alert_id(key: str, n: int) -> str:
@@ -581,18 +655,42 @@ def _local(moment: dt.datetime, policy: Policy) -> str:
     return (moment + dt.timedelta(hours=policy.utc_offset_hours)).strftime("%Y-%m-%d %H:%M")
 
 
+def county_name(category: str | None) -> str:
+    """Whom a county alert is about: a category across the county, not an enterprise."""
+    return f"本县{CATEGORY_ZH.get(category, category or '')}类（县级预警）"
+
+
+def is_county(alert: Alert) -> bool:
+    """The county's chart of a category signalled: the alert is kept under the enterprise whose sample
+    tipped it (its ``enterprise_id``: that enterprise's events carry the alert's steps, and in the
+    Kafka mode its worker holds the alert), but it is about the county."""
+    return alert.evidence.get("scope") == "category"
+
+
+def _subject_lines(alert: Alert) -> list[str]:
+    if is_county(alert):
+        t = alert.evidence.get("triggered_by") or {}
+        who = t.get("name") or alert.enterprise_id
+        where = f"{who}（{t.get('enterprise_id') or alert.enterprise_id}" + (f"，{t['town']}" if t.get("town") else "") + "）"
+        return [f"范围：{alert.enterprise_name}：全县该类产品的抽检情况，不是单个企业的问题",
+                f"触发：由 {where}的抽检触发（该企业的抽检是证据，不是本预警的对象）"]
+    return [f"企业：{alert.enterprise_name}（{alert.enterprise_id}" + (f"，{alert.town}" if alert.town else "") + "）"]
+
+
 def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> str:
     """The notification body a supervisor reads: what, where, how urgent, the evidence, what to do."""
-    where = f"{alert.enterprise_name}（{alert.enterprise_id}" + (f"，{alert.town}" if alert.town else "") + "）"
     lines = [
-        f"{REASONS_ZH[reason]}：{alert.title_zh}",
-        f"企业：{where}",
+        f"{REASONS_ZH[reason]}：{_title(alert)}",
+        *_subject_lines(alert),
         f"级别：{SEVERITY_ZH.get(alert.severity, alert.severity)}，{RASFF_ZH.get(alert.rasff_class, alert.rasff_class)}"
         + (f"，请于 {_local(alert.respond_by, policy)} 前确认处置" if alert.respond_by else ""),
         f"情况：{alert.message_zh}",
     ]
     if reason == "escalated":
         lines.append(f"升级原因：{step.note}")
+    elif reason == "reopened":
+        # who reopened it and why: the receivers must know whom to ask and what is to be done again
+        lines.append(f"重新打开：{step.actor}（{_local(step.at, policy)}）" + (f"，说明：{step.note}" if step.note != ACTION_ZH["reopen"] else "，未填写说明"))
     lines += [
         f"状态：{STATE_ZH[alert.state]}" + (f"，负责人 {alert.assignee}" if alert.assignee else ""),
         f"发生次数：{alert.occurrences}（首次 {_local(alert.opened_at, policy)}，最近 {_local(alert.last_occurred_at, policy)}）",
@@ -635,7 +733,10 @@ def evidence_zh(alert: Alert) -> str:
     e = alert.evidence
     parts: list[str] = []
     if alert.rule in ("sampling.unqualified", "judgement.disagrees", "retest.inadmissible", "fluctuation.signal") and e.get("sample_no"):
-        parts.append(f"抽样编号 {e['sample_no']}" + (f"（抽样日期 {e['sampled_on']}）" if e.get("sampled_on") else ""))
+        # the batch and its dates name what to seal or recall: beside the sample they identify the product on the market
+        about = [f"{label} {e[k]}" for k, label in (("sampled_on", "抽样日期"), ("batch", "批号"), ("production_date", "生产日期"),
+                                                   ("brand", "商标"), ("spec", "规格型号")) if e.get(k)]
+        parts.append(f"抽样编号 {e['sample_no']}" + (f"（{'，'.join(about)}）" if about else ""))
     if alert.rule == "sampling.unqualified":
         for f in (e.get("failed") or [])[:5]:
             name = f.get("item_name") or f.get("item_code")

@@ -38,7 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from processors._build import builder
 from processors.ids import event_key
 
-from processors.risk import CATEGORY_ZH, failed_class, inspection_frequency, reasons_zh
+from processors.fluctuation import period_zh
+from processors.risk import CATEGORY_ZH, failed_class, inspection_frequency
 from schemas.events import PENALTY_ZH
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
 
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from processors.risk import GradeEntry
     from processors.step import Effect, Rules
     from schemas.events import Envelope
+    from schemas.policy import Policy
 
 ALERT_KIND = "warning.raised"
 """The effect kind that carries an ``AlertDecision`` (as JSON) in its data."""
@@ -123,7 +125,7 @@ def _decision(rule_id: str, rule: WarningRule, severity: Severity, file: "Credit
     return _build_decision(
         rule=rule_id, severity=severity, rasff_class=wp.rasff_class.get(severity, "information_attention"),
         respond_within_hours=wp.respond_within_hours.get(severity), dedup_key=dedup_key, enterprise_id=file.enterprise_id,
-        title_zh=title, message_zh=_render(template_zh, fill), message_en=_render(template_en, fill),
+        title_zh=title, message_zh=_render(template_zh, fill), message_en=_render(template_en, fill).rstrip(),
         evidence=evidence, occurred_at=at, event_id=event_id,
     )
 
@@ -177,13 +179,23 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
     worst = min(classes, key=lambda c: _SEVERITY_RANK[rule.severity_by_class.get(c, rule.severity)], default="")
     severity = rule.severity_by_class.get(worst, rule.severity) if classes else rule.severity
     names = [f.get("item_name") or f["item_code"] for f in failed]
+    lot = _lot(record)
+    # a failure on items that admit no re-test (微生物指标) leaves the enterprise no re-test to ask for:
+    # the next step must not offer one
+    no_retest = [f.get("item_name") or f["item_code"] for f in failed if f.get("item_class") in rules.policy.retest.inadmissible_item_classes]
     fields = {
         "product": d.get("product", ""), "sample_no": d.get("sample_no", ""), "sampled_on": d.get("sampled_on", ""),
-        "items": "、".join(names) or "、".join(d.get("failed_items", [])), "detail": "；".join(d.get("messages_zh") or []),
-        "item_class": _CLASS_ZH.get(worst, worst),
+        "items": "、".join(names) or "、".join(d.get("failed_items", [])), "detail": _sentence("；".join(d.get("messages_zh") or [])),
+        "item_class": _CLASS_ZH.get(worst, worst), **{k: lot.get(k, "") for k in _LOT_ZH},
+        "lot_zh": f"涉及批次：{'，'.join(f'{_LOT_ZH[k]} {v}' for k, v in lot.items())}。" if lot else "",
+        "lot_en": f"Lot: {', '.join(f'{_LOT_EN[k]} {v}' for k, v in lot.items())}. " if lot else "",
+        "retest_zh": (f"不合格项目“{'、'.join(no_retest)}”为微生物指标，依法不予复检" if no_retest else
+                      "企业对检验结论有异议的，可自收到检验结论之日起 7 个工作日内申请复检，复检期间不停止采取上述控制措施"),
+        "retest_en": (f"{', '.join(no_retest)}: microbiological, no re-test admitted" if no_retest else
+                      "the enterprise may ask for a re-test within 7 working days of receiving the result"),
     }
     evidence = {"event_ids": [d["sample_event_id"]], "sample_no": d.get("sample_no"), "sampled_on": d.get("sampled_on"),
-                "product": d.get("product"), "failed_items": d.get("failed_items", []), "item_class": worst or None, "failed": failed}
+                "product": d.get("product"), **lot, "failed_items": d.get("failed_items", []), "item_class": worst or None, "failed": failed}
     texts = None
     if d.get("confirms_event_id"):
         # the same dedup key: the alerts stage notes it on the failure's alert instead of counting it again
@@ -191,6 +203,28 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
         texts = (rule.retest_title_zh, rule.retest_template_zh, rule.retest_template_en)
     return _decision("sampling.unqualified", rule, severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:sampling.failed:{d.get('sample_no', '')}", fields, evidence, rules, texts=texts)
+
+
+# What identifies the product on the market: the batch is what a supervisor seals, takes off the shelves or
+# recalls (控制措施), so it comes first.  As the lab's record names them (抽检公告: 生产日期/批号, 商标, 规格型号).
+_LOT_ZH = {"batch": "批号", "production_date": "生产日期", "brand": "商标", "spec": "规格型号"}
+_LOT_EN = {"batch": "batch", "production_date": "made", "brand": "brand", "spec": "spec"}
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending as a sentence, so that what a template puts after it (the next step) reads apart."""
+    return text if not text or text.endswith(("。", "！", "？")) else text + "。"
+
+
+def _lot(record: Any) -> dict[str, str]:
+    """The sample's batch, production date, brand and spec, those the record has.  (brand and spec are
+    read when the credit file keeps them: ``SampleRecord`` holds batch and production date.)"""
+    out: dict[str, str] = {}
+    for key in _LOT_ZH:
+        value = getattr(record, key, None) if record is not None else None
+        if value:
+            out[key] = value.isoformat() if isinstance(value, dt.date) else str(value)
+    return out
 
 
 def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
@@ -203,19 +237,16 @@ def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDeci
     if d.get("note"):
         severity = "low"  # a detection after a run of non-detects, below any limit: worth a look, no more
     chart, scope = d.get("chart", ""), d.get("scope", "")
-    if scope == "series":
-        key = f"{file.enterprise_id}:fluctuation:{d.get('series')}"
-    elif scope == "category":
-        key = f"county:{d.get('category')}:fluctuation:{chart}:{d.get('period')}"
-    else:
-        key = f"{file.enterprise_id}:fluctuation:{chart}:{d.get('period')}"
+    key = _fluctuation_key(file.enterprise_id, d)
     where = f"（抽样编号 {d['sample_no']}，{d.get('sampled_on', '')}）" if d.get("sample_no") else ""
     text, name = d.get("text_zh", ""), None
     if scope == "category":
         # the county's pass rate for a category: about the county, not the enterprise whose sample tipped it
         name = f"本县{CATEGORY_ZH.get(d.get('category'), d.get('category'))}类"
         text = text.removeprefix(f"{name} ")
-        where = f"（最近一批：{file.profile.name if file.profile else file.enterprise_id}，{where[1:-1]}）" if where else ""
+        # the enterprise is the evidence (whose sample tipped the chart), not the subject: said as such
+        tipped = file.profile.name if file.profile else file.enterprise_id
+        where = f"（由 {tipped}（{file.enterprise_id}）的抽检触发：{where[1:-1]}）" if where else ""
     fields = {"text": text, "where": where, "chart": chart, "series": d.get("series") or d.get("period") or ""}
     evidence: dict[str, Any] = {"event_ids": [eff.event_id], "chart": chart, "scope": scope, "rules": sorted(r for r in fired if r),
                                 "value": d.get("value"), "center": d.get("center"), "lcl": d.get("lcl"), "ucl": d.get("ucl")}
@@ -224,8 +255,46 @@ def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDeci
             evidence[k] = d[k]
     if scope == "category":
         evidence["category"] = d.get("category")
+        # who tipped it: the alerts stage names it as the trigger, and the alert stays in that enterprise's book
+        # (its events carry the alert's steps to the worker holding it), while the text is about the county
+        evidence["triggered_by"] = {"enterprise_id": file.enterprise_id, "name": file.profile.name if file.profile else file.enterprise_id,
+                                    "town": file.profile.town if file.profile else None}
     # the chart itself (points, limits, Pareto, nearby events) is in the fluctuation.signal effect of the same event
     return _decision("fluctuation.signal", rule, severity, file, eff.occurred_at, eff.event_id, key, fields, evidence, rules, name=name)
+
+
+def _fluctuation_key(enterprise_id: str, d: dict[str, Any]) -> str:
+    """A chart signal's dedup key: the series, or the chart and its period (the county's, for a category)."""
+    chart, scope = d.get("chart", ""), d.get("scope", "")
+    if scope == "series":
+        return f"{enterprise_id}:fluctuation:{d.get('series')}"
+    if scope == "category":
+        return f"county:{d.get('category')}:fluctuation:{chart}:{d.get('period')}"
+    return f"{enterprise_id}:fluctuation:{chart}:{d.get('period')}"
+
+
+WITHDRAWN_KIND = "fluctuation.signal_withdrawn"
+"""The fold withdrew a chart signal: every complaint of the month the complaint chart signalled on was found unfounded."""
+
+
+def withdrawn_resolved(enterprise_id: str, d: dict[str, Any], event_id: str, policy: "Policy") -> dict[str, Any] | None:
+    """A ``warning.resolved`` effect's data for a withdrawn signal (``processors.fluctuation.complaints_unfounded``):
+    the dedup key of the alert the signal opened, and a note saying why it closes.  The signal rested on
+    nothing, so its alert must neither stay open nor escalate.  The alerts stage calls this on the
+    ``fluctuation.signal_withdrawn`` effect itself, so the embedded runtime and the Kafka workers (which
+    hand the alerts stage every effect of ``step()``) close it alike; should the fold one day emit the
+    ``warning.resolved`` itself, the second resolution of the same key finds nothing open and changes nothing."""
+    if not policy.warnings.fluctuation.enabled:
+        return None
+    ids = [c for c in d.get("complaint_ids") or [] if c]
+    month = period_zh(d["period"]) if d.get("period") else "该月"
+    listed = f"（投诉编号 {'、'.join(ids[:10])}{'等' if len(ids) > 10 else ''}）" if ids else ""
+    return {
+        "rule": "fluctuation.signal", "dedup_key": _fluctuation_key(enterprise_id, d), "enterprise_id": enterprise_id,
+        "note_zh": f"经核查投诉均不属实，信号撤销：{month}投诉 {len(ids)} 件{listed}均不属实，该月投诉数信号不再计入风险分，预警自动关闭",
+        "note_en": f"all {len(ids)} complaints of {d.get('period', 'the month')} were found unfounded: the complaint chart's signal is withdrawn; closed",
+        "evidence": {"event_ids": [event_id], "chart": d.get("chart"), "period": d.get("period"), "complaint_ids": ids},
+    }
 
 
 def _cluster(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
@@ -373,7 +442,7 @@ def _rejected(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
         return None
     d = eff.data
     rid = d.get("rectification_id", "")
-    fields = {"rectification_id": rid, "note": d.get("note") or ""}
+    fields = {"rectification_id": rid, "note": _sentence(d.get("note") or "")}
     evidence = {"event_ids": [eff.event_id], "rectification_id": rid, "note": d.get("note")}
     return _decision("rectification.rejected", rule, rule.severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:rectification.rejected:{rid}", fields, evidence, rules)
@@ -431,9 +500,14 @@ def _grade_worsened(file: "CreditFile", event: "Envelope", graded: "GradeEntry",
     severity = rule.severity_by_grade.get(graded.grade, rule.severity)
     history = file.risk.history
     before = history[-2] if len(history) >= 2 and history[-1] is graded else None
-    reasons = reasons_zh(graded, limit=3, before=before)
+    reasons = rise_reasons_zh(graded, before)
     fields = {"from_grade": graded.previous, "to_grade": graded.grade, "score": f"{graded.score:g}", "reasons": "；".join(reasons)}
+    # the events that moved it (new in a term since the last evaluation) first; then the rest behind the dynamic and credit terms
+    was_ids = {i for c in (before.contributions if before else []) for i in c.event_ids}
     ids: list[str] = []
+    for c in graded.contributions:
+        if c.factor.startswith(("dynamic.", "credit.")) and c.points > 0:
+            ids += [i for i in c.event_ids if i not in ids and i not in was_ids]
     for c in graded.contributions:
         if c.factor.startswith(("dynamic.", "credit.")) and c.points > 0:
             ids += [i for i in c.event_ids if i not in ids]
@@ -442,6 +516,61 @@ def _grade_worsened(file: "CreditFile", event: "Envelope", graded: "GradeEntry",
                 "contributions": [{"factor": c.factor, "points": c.points, "event_ids": c.event_ids} for c in graded.contributions if c.points]}
     return _decision("risk.grade_worsened", rule, severity, file, event.occurred_at, event_key(event),
                      f"{file.enterprise_id}:grade.worsened:{graded.grade}", fields, evidence, rules)
+
+
+_GROUPS = ("dynamic", "credit", "static")  # what the enterprise did, its record, what it is
+_LISTING = "credit.serious_dishonesty"
+
+
+def _term_zh(c: Any, grown: float | None = None) -> str:
+    if c.factor == _LISTING:
+        return f"{c.label_zh}：{c.detail_zh}"
+    return f"{c.label_zh} {c.points:+g}（{c.detail_zh}" + (f"；较上次评定 {grown:+g}" if grown else "") + "）"
+
+
+def score_reasons_zh(entry: "GradeEntry | None") -> list[str]:
+    """Every term that makes the score, as sentences, group by group (dynamic, credit, static), largest
+    first, each group's cap line (动态因素上限 −20) after its terms: the points listed add up to the
+    score, so a supervisor checking the sum finds it.  (``processors.risk.reasons_zh`` leaves the caps
+    out and stops at a limit: its lines can add up to more than the score.)"""
+    if entry is None:
+        return []
+    out = [_term_zh(c) for c in entry.contributions if c.factor == _LISTING]
+    if entry.held:
+        out.append(f"分值 {entry.score:g} 对应 {entry.band} 级；每次评定最多变动规定级数，暂定 {entry.grade} 级")
+    for group in _GROUPS:
+        terms = sorted((c for c in entry.contributions if c.factor.startswith(group + ".") and c.factor != f"{group}.cap" and c.points > 0),
+                       key=lambda c: (-c.points, c.factor))
+        out += [_term_zh(c) for c in terms]
+        out += [_term_zh(c) for c in entry.contributions if c.factor == f"{group}.cap"]
+    return out
+
+
+def rise_reasons_zh(entry: "GradeEntry", before: "GradeEntry | None", limit: int = 4) -> list[str]:
+    """Why the score rose: the terms that grew since the last evaluation (what changed, not what the
+    enterprise always was: its food category is no reason for a rise), a cap that took part of the rise
+    back, and the score before and after.  Without the previous evaluation, the whole score."""
+    if before is None:
+        return score_reasons_zh(entry)
+    was = {c.factor: c.points for c in before.contributions}
+    out = [_term_zh(c) for c in entry.contributions if c.factor == _LISTING and _LISTING not in was]
+    grown = sorted((c for c in entry.contributions if not c.factor.endswith(".cap") and c.factor != _LISTING
+                    and c.points > was.get(c.factor, 0.0)), key=lambda c: (was.get(c.factor, 0.0) - c.points, c.factor))
+    shown = grown[:limit]
+    out += [_term_zh(c, c.points - was.get(c.factor, 0.0)) for c in shown]
+    rest = grown[limit:]
+    if rest:
+        out.append(f"其余 {len(rest)} 项合计 {sum(c.points - was.get(c.factor, 0.0) for c in rest):+g}")
+    groups = {c.factor.split(".")[0] for c in grown}
+    # a cap that grew (more negative) or holds a group that grew: part of the rise did not count
+    out += [_term_zh(c, c.points - was.get(c.factor, 0.0) or None) for c in entry.contributions
+            if c.factor.endswith(".cap") and (c.factor.split(".")[0] in groups or c.points < was.get(c.factor, 0.0))]
+    if not grown and before.held:
+        out.append(f"上次评定受每次变动级数限制暂定 {before.grade} 级，本次按分值 {entry.score:g}（对应 {entry.band} 级）调整")
+    elif not grown and not out:
+        out += score_reasons_zh(entry)[:limit]
+    out.append(f"风险分 {before.score:g} → {entry.score:g}（静态 {entry.static:g} + 动态 {entry.dynamic:g} + 信用 {entry.credit:g}）")
+    return out
 
 
 _WHAT_ZH = {"sampling": "监督抽检", "inspection": "现场检查"}

@@ -15,9 +15,9 @@ from typing import Any
 from processors.credit_file import VIEW_ONLY, CreditFile
 from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict, series_heading_zh
-from processors.risk import inspection_frequency, listing_ends, reasons_zh
+from processors.risk import inspection_frequency, listing_ends
 from processors.step import Rules
-from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, penalties_text
+from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, penalties_text, score_reasons_zh
 from schemas.events import NOT_DETECTED
 
 CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
@@ -207,7 +207,9 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         "regraded_on": _due_by_regrade(rs, rules), "regrade_grace_days": rules.policy.risk.regrade_grace_days,
         "static": current.static if current else None, "dynamic": current.dynamic if current else None,
         "credit": current.credit if current else None, "band": current.band if current else None,
-        "held": current.held if current else False, "reasons": reasons_zh(current, limit=8),
+        "held": current.held if current else False,
+        # every term with its group's cap: the reasons add up to the score printed beside them
+        "reasons": score_reasons_zh(current),
     }
     group_zh = {"static": "静态", "dynamic": "动态", "credit": "信用"}
     contributions = [
@@ -288,7 +290,10 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
             for s in sorted(file.fluctuation.series.values(), key=lambda s: s.key)
         ]
     warnings = [
-        {"date": _local(w.occurred_at, off, with_time=False), "rule": w.rule, "title_zh": w.title_zh, "severity": w.severity,
+        # a county alert (a category's chart) kept here because this enterprise's sample tipped it: said so, lest
+        # it read as this enterprise's own problem
+        {"date": _local(w.occurred_at, off, with_time=False), "rule": w.rule,
+         "title_zh": w.title_zh + ("（县级预警，由本企业抽检触发）" if w.dedup_key.startswith("county:") else ""), "severity": w.severity,
          "severity_zh": SEVERITY_ZH.get(w.severity, w.severity), "message_zh": w.message_zh, "dedup_key": w.dedup_key,
          "event_ids": list(w.evidence.get("event_ids", []))}
         for w in reversed(file.warnings)

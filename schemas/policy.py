@@ -319,15 +319,23 @@ class WarningRule(_Strict):
 class SamplingUnqualifiedRule(WarningRule):
     severity: Severity = "high"
     title_zh: str = "抽检不合格"
-    template_zh: str = "{name}：{product}（抽样编号 {sample_no}，抽样日期 {sampled_on}）抽检不合格，不合格项目：{items}。{detail}"
-    template_en: str = "{name}: {product} (sample {sample_no}, sampled {sampled_on}) is unqualified: {items}."
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"product", "sample_no", "sampled_on", "items", "detail", "item_class"})
+    # the next step follows 《食品安全抽样检验管理办法》: the bureau starts 核查处置 on an unqualified result, the enterprise
+    # seals, stops and recalls the product and finds the cause; it may ask for a re-test within 7 working days of
+    # receiving the result, except for a microbiological failure ({retest_zh} says which)
+    template_zh: str = ("{name}：{product}（抽样编号 {sample_no}，抽样日期 {sampled_on}）抽检不合格，不合格项目：{items}。{lot_zh}{detail}"
+                        "下一步：请依法启动核查处置，督促企业立即封存并暂停生产经营该批次不合格食品，下架、召回已上市销售的产品，"
+                        "查明原因并整改，按时报告处理情况；{retest_zh}。")
+    template_en: str = ("{name}: {product} (sample {sample_no}, sampled {sampled_on}) is unqualified: {items}. {lot_en}"
+                        "Next: start the follow-up (核查处置): the enterprise seals, withdraws and recalls the batch and rectifies; {retest_en}.")
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"product", "sample_no", "sampled_on", "items", "detail", "item_class", "batch",
+                                                  "production_date", "brand", "spec", "lot_zh", "lot_en", "retest_zh", "retest_en"})
     # a re-test (复检) of the same sample that upholds the failure: the final conclusion, not a second failure
     retest_title_zh: str = Field(default="复检维持不合格", min_length=1, max_length=100)
     retest_template_zh: str = Field(default="{name}：{product}（抽样编号 {sample_no}，抽样日期 {sampled_on}）复检维持不合格结论，"
-                                            "不合格项目：{items}。{detail}", min_length=1, max_length=1000)
+                                            "不合格项目：{items}。{lot_zh}{detail}复检结论为最终结论。下一步：请依法核查处置，督促企业落实封存、下架、召回"
+                                            "和整改，涉嫌违法的依法立案调查。", min_length=1, max_length=1000)
     retest_template_en: str = Field(default="{name}: the re-test of {product} (sample {sample_no}, sampled {sampled_on}) upholds "
-                                            "the unqualified result: {items}.", min_length=1, max_length=1000)
+                                            "the unqualified result, which is final: {items}. {lot_en}", min_length=1, max_length=1000)
     severity_by_class: dict[ItemClassName, Severity] = Field(default_factory=lambda: {
         "pathogen": "critical", "additive_not_permitted": "critical", "contaminant": "high", "indicator_microbe": "high",
         "additive": "high", "chemical": "medium", "quality_index": "medium"})
@@ -392,7 +400,7 @@ class ComplaintIllnessRule(WarningRule):
 class RectificationOverdueRule(WarningRule):
     severity: Severity = "high"
     title_zh: str = "整改逾期"
-    template_zh: str = "{name}：整改 {rectification_id}（{what}）已超过期限 {deadline}，逾期 {days_overdue} 天。"
+    template_zh: str = "{name}：整改 {rectification_id}（{what}）已超过期限 {deadline}，逾期 {days_overdue} 天。下一步：请核实整改进展，督促企业限期完成；拒不整改或整改不到位的，依法约谈企业负责人，涉嫌违法的依法立案调查。"
     template_en: str = "{name}: rectification {rectification_id} is {days_overdue} days past its deadline {deadline}."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"rectification_id", "what", "deadline", "days_overdue"})
 
@@ -418,7 +426,7 @@ class InspectionNonconformingRule(WarningRule):
 class RectificationRejectedRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "整改复查未通过"
-    template_zh: str = "{name}：整改 {rectification_id} 复查未通过。{note}"
+    template_zh: str = "{name}：整改 {rectification_id} 复查未通过。{note}下一步：请责令企业针对未通过的问题限期重新整改并再次复查；仍不到位的，依法约谈企业负责人，涉嫌违法的依法立案调查。"
     template_en: str = "{name}: rectification {rectification_id} was rejected at verification."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"rectification_id", "note"})
 
@@ -572,11 +580,20 @@ class AlertsPolicy(_Strict):
     receivers: list[Receiver] = Field(default_factory=list)
     routes: list[AlertRoute] = Field(default_factory=list)
     escalate_to: list[str] = Field(default_factory=list, description="told when an alert is not acknowledged within its response time")
+    unrouted_to: list[str] = Field(
+        default_factory=list,
+        description="told of an alert of a town that no route names (towns), when no other route takes it: a town left out "
+                    "of the routes is not silent until escalation.  Empty: escalate_to takes such alerts")
     repeat_hours: int = Field(default=24, ge=1, description="a repeat of an open alert notifies its receivers again at most this often")
     silences: list[Silence] = Field(default_factory=list)
     live_within_hours: int = Field(default=720, ge=1, description="an event received later than this after it occurred (history, a back-fill) moves alerts but notifies nobody")
     event_ids_kept: int = Field(default=50, ge=1, le=10_000, description="occurrences' event ids kept on an alert as its evidence")
     closed_kept_days: int = Field(default=90, ge=1, description="an alert verified or closed this long ago leaves the fold's memory (the alerts tables keep it)")
+    close_note_min_severity: Severity | None = Field(
+        default="high",
+        description="closing an alert of this severity or a more severe one needs a note (why: 处置结果、核查结论): a 紧急/高 "
+                    "alert closed with no reason leaves no record of how it was handled.  Checked when the step is asked for "
+                    "(alerts.lifecycle.AlertBook.check); a step already in the log is kept, marked 未填写关闭理由.  null: never")
 
     @model_validator(mode="after")
     def _known(self) -> "AlertsPolicy":
@@ -584,11 +601,33 @@ class AlertsPolicy(_Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"alerts.receivers: names used twice: {', '.join(dupes)}")
-        unknown = sorted({n for route in self.routes for n in route.receivers} | set(self.escalate_to))
+        unknown = sorted({n for route in self.routes for n in route.receivers} | set(self.escalate_to) | set(self.unrouted_to))
         unknown = [n for n in unknown if n not in names]
         if unknown:
-            raise ValueError(f"alerts: routes or escalate_to name unknown receivers: {', '.join(unknown)}")
+            raise ValueError(f"alerts: routes, escalate_to or unrouted_to name unknown receivers: {', '.join(unknown)}")
         return self
+
+    def routed_towns(self) -> set[str]:
+        """The towns some route names."""
+        return {t for r in self.routes for t in r.towns}
+
+    def unrouted_towns(self, towns: "list[str | None] | set[str | None]") -> list[str]:
+        """Of the enterprises' ``towns``, those no route names, said as a start-up warning (Chinese) would
+        list them; their alerts go to ``unrouted_to`` (or ``escalate_to``).  Empty when no route names a
+        town at all (a county routing by severity or category only) — nothing is left out then."""
+        named = self.routed_towns()
+        if not named:
+            return []
+        return sorted({t or "（未登记乡镇）" for t in towns if t not in named})
+
+    def unrouted_warning(self, towns: "list[str | None] | set[str | None]") -> str | None:
+        """The start-up warning for enterprises' towns no route names, or None."""
+        missing = self.unrouted_towns(towns)
+        if not missing:
+            return None
+        to = self.unrouted_to or self.escalate_to
+        fallback = f"改为通知 {'、'.join(to)}（alerts.{'unrouted_to' if self.unrouted_to else 'escalate_to'}）" if to else "无人接收（请配置 alerts.unrouted_to 或 escalate_to）"
+        return f"预警路由未覆盖以下乡镇/街道：{'、'.join(missing)}；这些企业的预警{fallback}。请在 alerts.routes 中为其指定接收人"
 
     def receiver(self, name: str) -> Receiver:
         return next(r for r in self.receivers if r.name == name)

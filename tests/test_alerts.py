@@ -86,7 +86,7 @@ def test_an_unqualified_sample_opens_an_alert_routed_by_town_and_severity(county
     assert "铜绿假单胞菌" in note.text_zh and alert.alert_id in note.text_zh and "请于 2026-02-11 10:00 前确认处置" in note.text_zh
     # evidence a person can use (the sample, its date, the values against the standard), not event UUIDs or an HTTP path
     lines = note.text_zh.splitlines()
-    assert re.fullmatch(r"证据：抽样编号 S-\d+（抽样日期 2026-02-10）；铜绿假单胞菌 检测值 0、3、0、0、0 CFU/250mL，标准要求 n=5,c=0,m=0", lines[-2]), lines[-2]
+    assert re.fullmatch(r"证据：抽样编号 S-\d+（抽样日期 2026-02-10，批号 20260301，生产日期 2026-02-10）；铜绿假单胞菌 检测值 0、3、0、0、0 CFU/250mL，标准要求 n=5,c=0,m=0", lines[-2]), lines[-2]
     assert lines[-1] == f"预警编号：{alert.alert_id}（请在系统中确认、安排整改或关闭）"
     assert not any(eid in note.text_zh for eid in alert.event_ids) and "POST" not in note.text_zh
     assert alert.event_ids == [alert.steps[0].event_id] and alert.evidence
@@ -461,8 +461,18 @@ def test_the_countys_pass_rate_chart_opens_a_county_alert_not_the_enterprises(ru
            water_sample(dt.date(2025, 2, 10), 0.8, pa=(0, 0, 9, 0, 0)))
     charts = {a.evidence.get("scope"): a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"}
     county, own = charts["category"], charts["enterprise"]
-    assert (county.enterprise_name, county.town, county.receivers) == ("全县包装饮用水企业", None, ["chief"])
-    assert county.message_zh.startswith("本县包装饮用水类：2025年第1季度抽检 2 批、不合格 2 批（100%）") and "最近一批：清源桶装水厂" in county.message_zh
+    assert (county.enterprise_name, county.town, county.receivers) == ("本县包装饮用水类（县级预警）", None, ["chief"])
+    assert county.message_zh.startswith("本县包装饮用水类：2025年第1季度抽检 2 批、不合格 2 批（100%）")
+    assert f"（由 清源桶装水厂（{E}）的抽检触发：抽样编号" in county.message_zh
+    # kept under the enterprise whose sample tipped it (its events carry the alert's steps), but the
+    # notice reads as the county's: the enterprise is the trigger, not the subject
+    assert county.enterprise_id == E and county.evidence["triggered_by"] == {"enterprise_id": E, "name": "清源桶装水厂", "town": TOWN}
+    [told] = [ch.notifications[0] for ch in c.changes if ch.alert is county and ch.step.action == "opened"]
+    assert told.subject_zh == "【中·质量波动】本县包装饮用水类（县级预警）"
+    lines = told.text_zh.splitlines()
+    assert lines[1] == "范围：本县包装饮用水类（县级预警）：全县该类产品的抽检情况，不是单个企业的问题"
+    assert lines[2] == f"触发：由 清源桶装水厂（{E}，{TOWN}）的抽检触发（该企业的抽检是证据，不是本预警的对象）"
+    assert not any(line.startswith("企业：") for line in lines)
     assert (own.enterprise_name, own.town, own.receivers) == ("清源桶装水厂", TOWN, ["liangzhu"])
     assert own.message_zh.startswith("清源桶装水厂：2025年第1季度抽检 2 批、不合格 2 批（100%）")
 
@@ -506,7 +516,7 @@ def test_a_retest_upholding_the_failure_is_noted_on_its_alert_not_counted_as_a_s
     assert [(c.step.action, c.step.actor, c.notifications) for c in mine] == [("comment", "qrisk", [])]
     assert "抽样编号 DC-RT-1" in mine[0].step.note and "复检维持不合格结论" in mine[0].step.note
     assert alert.occurrences == 1 and alert.event_ids == [str(original.event_id)] and alert.state == "open"
-    assert alert.title_zh == "抽检不合格" and "复检" not in alert.message_zh
+    assert alert.title_zh == "抽检不合格" and "复检维持" not in alert.message_zh
     assert len(unqualified(county.changes)) == 1
 
 

@@ -313,3 +313,27 @@ def test_the_sampling_line_says_the_undetermined_batches_its_pass_rate_leaves_ou
     (f,) = replay(log, rules)[0].files.values()
     labels = {row["label"]: row["value"] for row in build_report(f, rules)["profile"]}
     assert labels["抽检"] == "4 批次，不合格 1 批次，无法判定 1 批次，合格率 66.7%"
+
+
+def test_a_county_alert_tipped_by_the_enterprise_reads_as_the_countys(rules):
+    from tests.test_fluctuation import water_sample
+    from tests.test_risk import E, registered
+
+    state, _ = replay([registered("2025-01-05T09:00:00+08:00"), water_sample(dt.date(2025, 1, 10), 0.8, pa=(0, 3, 0, 0, 0)),
+                       water_sample(dt.date(2025, 2, 10), 0.8, pa=(0, 0, 9, 0, 0))], rules)
+    report = build_report(state.files[E], rules)
+    county = [w for w in report["warnings"] if w["dedup_key"].startswith("county:")]
+    own = [w for w in report["warnings"] if w["rule"] == "fluctuation.signal" and not w["dedup_key"].startswith("county:")]
+    assert county and all(w["title_zh"] == "质量波动（县级预警，由本企业抽检触发）" for w in county)
+    assert own and all(w["title_zh"] == "质量波动" for w in own)
+
+
+def test_the_reasons_add_up_to_the_score_with_the_cap_that_holds_them(county, rules):
+    """W03: D with a dynamic cap: the reasons name it, and their points add up to the score printed."""
+    _, state = county
+    report = build_report(state.files["W03"], rules)
+    g = report["grade"]
+    points = [float(re.search(r" ([+-]\d+(?:\.\d+)?)（", r).group(1)) for r in g["reasons"]]
+    assert sum(points) == pytest.approx(g["score"])
+    assert any(r.startswith("动态因素上限 -") for r in g["reasons"])
+    assert "动态因素上限" in render_text(report).split("主要原因：")[1].split("【")[0]

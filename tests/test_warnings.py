@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from pydantic import ValidationError
@@ -97,9 +98,13 @@ def test_grade_worsening_warns_with_the_reasons(rules):
     assert d.evidence["from"] == "B" and d.evidence["to"] == "C" and d.severity == "medium"
     assert d.dedup_key == f"{E}:grade.worsened:C"
     assert "风险上升，风险等级由 B 级变为 C 级" in d.message_zh and "抽检不合格" in d.message_zh
-    # what moved it comes first, saying by how much since the last evaluation; what it always was comes after
-    reasons = d.message_zh.split("主要原因：")[1] if "主要原因：" in d.message_zh else d.message_zh
-    assert reasons.index("抽检不合格") < reasons.index("较上次评定 +15") < reasons.index("提档升级分档") < reasons.index("食品类别")
+    # what moved it, saying by how much since the last evaluation, and the score before and after; what the
+    # enterprise always was (its food category, its campaign tier) is no reason for a rise
+    reasons = d.message_zh.split("主要原因：")[1]
+    assert reasons.startswith("抽检不合格 +15（") and "较上次评定 +15" in reasons
+    assert reasons.endswith(f"风险分 {d.evidence['score'] - 15:g} → {d.evidence['score']:g}（静态 {d.evidence['static']:g} + "
+                            f"动态 {d.evidence['dynamic']:g} + 信用 {d.evidence['credit']:g}）")
+    assert "食品类别" not in reasons and "提档升级分档" not in reasons
     assert d.evidence["event_ids"]  # the events behind the dynamic and credit terms
     # improving is no warning
     state, _ = replay(events, rules)
@@ -348,3 +353,55 @@ def test_a_late_re_test_names_every_step_its_window_allows_for(rules):
     (d,) = decisions(effects, "retest.inadmissible")
     assert d.evidence["reason"] == "late"
     assert "受理、确定复检机构、移交备份样品和复检检验所需的时限" in d.message_zh and f"按 {window} 个自然日近似" in d.message_zh
+
+
+def test_a_failed_sample_names_its_batch_and_the_next_step_the_rules_require(rules):
+    """The batch is what a supervisor seals or recalls: the notice names it (and the production date),
+    says what to do next (核查处置, control measures) and whether the enterprise may still ask for a re-test."""
+    from tests.test_fold import _sample
+
+    # bromate (chemical): a re-test may be asked for within 7 working days
+    _, effects = replay([registered(), _sample("2026-03-10T09:00:00+08:00", False, False, sample_no="DC-B1")], rules)
+    [d] = decisions(effects, "sampling.unqualified")
+    assert "（抽样编号 DC-B1，抽样日期 2026-03-05）抽检不合格，不合格项目：溴酸盐。涉及批次：批号 20260301，生产日期 2026-03-01。" in d.message_zh
+    assert (d.evidence["batch"], d.evidence["production_date"]) == ("20260301", "2026-03-01")
+    assert "判定不合格。下一步：请依法启动核查处置" in d.message_zh and "召回" in d.message_zh and "封存" in d.message_zh
+    assert "可自收到检验结论之日起 7 个工作日内申请复检" in d.message_zh and "不予复检" not in d.message_zh
+    assert "Lot: batch 20260301, made 2026-03-01." in d.message_en
+    # 铜绿假单胞菌 (microbiological): no re-test is offered
+    _, effects = replay([registered(), pa_sample("2026-03-12T15:20:00+08:00", sample_no="DC-B2")], rules)
+    [d] = decisions(effects, "sampling.unqualified")
+    assert "不合格项目“铜绿假单胞菌”为微生物指标，依法不予复检" in d.message_zh and "申请复检" not in d.message_zh
+    # a sample without batch or production date says nothing of them (no empty "批号 ，")
+    _, effects = replay([registered(), _sample("2026-03-10T09:00:00+08:00", False, False, sample_no="DC-B3", batch=None,
+                                                 production_date=None)], rules)
+    [d] = decisions(effects, "sampling.unqualified")
+    assert "不合格项目：溴酸盐。溴酸盐" in d.message_zh and "批号" not in d.message_zh and "涉及批次" not in d.message_zh
+    assert "batch" not in d.evidence and "production_date" not in d.evidence
+
+
+def test_brand_and_spec_are_named_when_the_sample_record_keeps_them():
+    from processors.warnings import _lot
+
+    class Kept:  # a SampleRecord that keeps the lab's 商标 and 规格型号 too
+        batch, production_date, brand, spec = "B7", dt.date(2026, 3, 1), "清源", "18.9L/桶"
+
+    assert _lot(Kept()) == {"batch": "B7", "production_date": "2026-03-01", "brand": "清源", "spec": "18.9L/桶"}
+    assert _lot(None) == {}
+
+
+def test_a_rise_partly_taken_back_by_a_cap_says_so_and_its_reasons_add_up(rules):
+    """A cap that holds the dynamic terms (dynamic.max) is a line of its own: the points listed add up."""
+    from processors.warnings import score_reasons_zh
+
+    capped = Rules(rules.catalogue, Policy.model_validate({"risk": {"dynamic": {"max": 10}}}))
+    state, effects = replay([registered(), pa_sample("2026-03-12T15:20:00+08:00")], capped)
+    [d] = decisions(effects, "risk.grade_worsened")
+    reasons = d.message_zh.split("主要原因：")[1]
+    assert reasons.startswith("抽检不合格 +15（") and "较上次评定 +15）；动态因素上限 -5（合计 15 分，按上限 10 分计；较上次评定 -5）；风险分 " in reasons
+    assert "动态 10 + " in reasons.rsplit("；", 1)[1]
+    # the credit file's reasons: every term, each group's cap after it, adding up to the score
+    lines = score_reasons_zh(state.files[E].risk.current)
+    points = [float(re.search(r" ([+-]\d+(?:\.\d+)?)（", line).group(1)) for line in lines]
+    assert sum(points) == pytest.approx(state.files[E].risk.score)
+    assert lines.index("动态因素上限 -5（合计 15 分，按上限 10 分计）") == 1
