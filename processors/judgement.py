@@ -683,7 +683,7 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
         members: list[SumOfRatiosMember] = []
         pending: list[str] = []
         editions: list[str] = []  # the standards the members were judged by, in member order
-        unverified = False
+        unverified: list[str] = []  # members whose limit the catalogue marks unverified, by name
         total: float | Fraction = 0.0
         for item in index.group_members.get((category, group.group), ()):
             found = judged.get(item.code)
@@ -702,7 +702,8 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
                 continue
             ratio = peak / rule.max
             total += ratio
-            unverified = unverified or not rule.verified
+            if not rule.verified:
+                unverified.append(item.name_zh)
             editions.append(rule.standard)
             members.append(SumOfRatiosMember(
                 item_code=item.code, item_name=item.name_zh, value=peak, max=rule.max, ratio=ratio,
@@ -737,7 +738,8 @@ def _sum_checks(category: str, catalogue: Catalogue, index: CatalogueIndex, basi
             zh = f"{name_zh}：{terms} = {shown} ≤ 1，符合{standard}比例之和规定，判定合格"
             en = f"{name_en}: {terms_en} = {shown} ≤ 1 ({standard} sum-of-ratios rule: at most 1); pass"
         if unverified:
-            zh += "（注：部分限值尚待核实）"
+            # a supervisor must know which limit to check before acting on the sum
+            zh += f"（注：{'、'.join(unverified)}的限值尚待核实）"
             en += " (note: some limits are not yet verified)"
         checks.append(SumOfRatiosCheck(
             group=group.group, group_name=group.name_zh, members=tuple(members), pending=tuple(pending),
@@ -822,8 +824,9 @@ def _weigh_editions(pair: tuple[ItemJudgement, float | None], rule: Rule, span: 
           f"{days} days earlier, under editions with different verdicts: "
           + "; ".join(f"{r.standard} ({_made(r, 'en')}): {v}" for r, v in verdicts)
           + ". Undetermined: verify the production date")
-    if any(not r.verified for r, _ in verdicts):
-        zh += "（注：部分限值尚待核实）"
+    unverified = list(dict.fromkeys(r.standard for r, _ in verdicts if not r.verified))
+    if unverified:
+        zh += f"（注：{'、'.join(unverified)}中的该项限值尚待核实）"
         en += " (note: some limits are not yet verified)"
     return judgement.model_copy(update={
         "verdict": "undetermined", "reason": "edition_uncertain", "message_zh": zh, "message_en": en,

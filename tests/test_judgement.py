@@ -555,7 +555,10 @@ def test_unverified_limit_is_said_in_the_message() -> None:
     # propionic acid is verified under GB 2760-2014 only
     check = judge("pastry", item("sorbic_acid", [0.6], "g/kg"), item("propionic_acid", [1.2], "g/kg"),
                   production_date="2025-03-01").sum_checks[0]
-    assert "尚待核实" in check.message_zh
+    # the note names the limit to check, not "some limits"
+    names = {m.item_code: m.item_name for m in check.members}
+    assert f"（注：{names['propionic_acid']}的限值尚待核实）" in check.message_zh
+    assert names["sorbic_acid"] not in check.message_zh.split("（注：")[-1]
 
 
 def test_no_rule_in_force_is_undetermined(tmp_path: Path) -> None:
