@@ -357,10 +357,20 @@ def _say_recovered(pipeline: Any) -> None:
     if r.get("replayed"):
         print(f"qrisk: 已重放 {r['replayed']:,} 个事件，用时 {r['seconds']:.1f} 秒 / replayed {r['replayed']:,} events in {r['seconds']:.1f} s",
               file=sys.stderr)
+    unrouted = _unrouted_warning(pipeline)
+    if unrouted:
+        print(f"qrisk: 警告：{unrouted} / warning: some enterprises' towns have no alert route (see alerts.routes)", file=sys.stderr)
     if r.get("rederived"):
         first, last = r["rederived"]
         print(f"qrisk: 派生表落后于日志（上次运行在写入前停止），已重新派生 seq {first}–{last} / the derived tables were behind "
               f"the log (the last run stopped before writing them): re-derived seq {first}–{last}", file=sys.stderr)
+
+
+def _unrouted_warning(pipeline: Any) -> str | None:
+    """The towns of the enterprises on file that no alert route names (their alerts go to the fallback):
+    said at start, where the bureau sees its routing leave a town out before the first alert does."""
+    towns = {f.profile.town for f in pipeline.state.files.values() if f.profile is not None}
+    return pipeline.rules.policy.alerts.unrouted_warning(towns) if towns else None
 
 
 def _digest(path: Path) -> str:

@@ -161,6 +161,22 @@ def test_the_policy_says_which_enterprises_towns_no_route_names():
         policy(unrouted_to=["nobody"])
 
 
+def test_qrisk_run_says_at_start_which_towns_no_route_names(rules, capsys):
+    from types import SimpleNamespace
+
+    from qrisk.cli import _say_recovered
+
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00", town="瓶窑镇"))
+    # the county the start-up replay rebuilt, as `qrisk run` reports it
+    _say_recovered(SimpleNamespace(migrations_applied=[], recovery={}, state=c.state, rules=c.rules))
+    assert "预警路由未覆盖以下乡镇/街道：瓶窑镇" in capsys.readouterr().err
+    routed = County(rules, policy())
+    routed.feed(registered("2026-01-05T09:00:00+08:00"))
+    _say_recovered(SimpleNamespace(migrations_applied=[], recovery={}, state=routed.state, rules=routed.rules))
+    assert "路由未覆盖" not in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- smaller: subjects, escalations, next steps
 
 
