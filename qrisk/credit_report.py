@@ -44,7 +44,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "inspections": [("occurred_at", "检查时间"), ("inspection_id", "检查编号"), ("kind_zh", "类型"), ("inspector", "检查人员"),
                     ("result", "结论"), ("findings_zh", "发现问题")],
     "rectifications": [("ordered_at", "责令时间"), ("rectification_id", "整改编号"), ("what", "整改内容"), ("deadline", "期限"),
-                       ("status_zh", "状态"), ("overdue_zh", "逾期"), ("completed_at", "完成时间"), ("verified_at", "复查时间")],
+                       ("cause", "起因"), ("status_zh", "状态"), ("overdue_zh", "逾期"), ("completed_at", "完成时间"), ("evidence", "整改材料"),
+                       ("verified_at", "复查时间"), ("verifier", "复查人"), ("note", "复查意见")],
     "enforcements": [("decided_on", "决定日期"), ("decision_no", "决定书文号"), ("violation", "违法行为"), ("legal_basis", "法律依据"),
                      ("penalties_zh", "处罚内容"), ("serious_dishonesty_zh", "列入严重违法失信名单"), ("related_zh", "相关抽检/检查"),
                      ("event_id", "事件")],
@@ -55,7 +56,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                ("last", "最近结果")],
     "signals": [("date", "日期"), ("severity_zh", "级别"), ("message_zh", "内容")],
     "campaign": [("item", "项目"), ("status", "情况"), ("detail", "说明")],
-    "warnings": [("date", "日期"), ("title_zh", "预警"), ("severity_zh", "级别"), ("message_zh", "内容"), ("dedup_key", "归并键（系统内部：同一问题的预警归并为一件）")],
+    "warnings": [("date", "日期"), ("title_zh", "预警"), ("severity_zh", "级别"), ("message_zh", "内容")],
 }
 SECTIONS = ("contributions", "grade_history", "samples", "complaints", "inspections", "rectifications", "enforcements", "interviews",
             "series", "warnings", "campaign")
@@ -267,7 +268,10 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     rectifications = [
         {"ordered_at": _local(r.ordered_at, off), "rectification_id": r.rectification_id, "what": r.what, "deadline": r.deadline.isoformat(),
          "status": r.status, "status_zh": STATUS_ZH.get(r.status, r.status), "overdue": r.overdue, "overdue_zh": "是" if r.overdue else "否",
-         "completed_at": _local(r.completed_at, off), "verified_at": _local(r.verified_at, off)}
+         "completed_at": _local(r.completed_at, off), "verified_at": _local(r.verified_at, off),
+         # what the order was for, what the enterprise handed in, who checked it and what they said: the
+         # loop from a failure to its verified rectification, readable without the event log
+         "cause": r.cause, "evidence": r.evidence or "", "verifier": r.verifier or "", "note": r.note or ""}
         for r in sorted(file.rectifications, key=lambda r: r.ordered_at, reverse=True)
     ]
     enforcements = [

@@ -76,6 +76,17 @@ def test_xlsx_to_print(county, rules, tmp_path):
     samples = wb["抽检记录"]
     assert [c.value for c in samples[2]][:3] == ["抽样日期", "抽样编号", "食品名称"]
     assert samples.max_row > 10 and samples.page_setup.orientation == "landscape" and samples.freeze_panes == "A3"
+    # the alerts sheet is for a supervisor: no internal merge keys
+    assert not any("归并键" in str(c.value) for c in wb["预警"][2])
+    # a rectification row tells its loop: why it was ordered, what was handed in, who checked it and what they said
+    head = [c.value for c in wb["整改"][2]]
+    assert {"起因", "整改材料", "复查人", "复查意见"} <= set(head)
+    verified = [r for r in state.files["W03"].rectifications if r.verifier]
+    assert verified, "the demo verifies some of W03's rectifications"
+    rows = [dict(zip(head, (c.value for c in row))) for row in wb["整改"].iter_rows(min_row=3)]
+    r = verified[0]
+    [row] = [x for x in rows if x["整改编号"] == r.rectification_id]
+    assert row["复查人"] == r.verifier and row["起因"] == r.cause and (row["整改材料"] or "") == (r.evidence or "")
 
 
 def test_credit_report_command(county, tmp_path, capsys):
