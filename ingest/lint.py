@@ -8,18 +8,27 @@ same one the fold judges with (a lab integrator reads it at ``GET /v1/catalogue`
 """
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from schemas.events import CampaignActivityEvent, Envelope, SamplingResultEvent, TestItem
 from schemas.standards import Catalogue, UnitTable
 
 
-def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None = None) -> list[dict[str, Any]]:
+def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None = None,
+                   on_file: Sequence[Any] | None = None) -> list[dict[str, Any]]:
     """Warnings for the items of a ``sampling.result`` qrisk will leave undetermined (and a comparison test on an unknown item).
 
     ``category``: the enterprise's, when known; otherwise an item counts as known when any
     category has it (the registration may come later).  A campaign comparison test names an item
-    too: the credit file reads its values in that item's unit."""
+    too: the credit file reads its values in that item's unit.
+
+    ``on_file``: the enterprise's sample records as its credit file holds them (``CreditFile.samples``,
+    or the ``samples`` of its view: objects or mappings with ``event_id``, ``sample_no``, ``retest``,
+    ``lab`` and, once folded, ``superseded_by``, ``superseded_as``, ``corrects``), this event's own
+    record included when it is folded already.  A result whose sample number is on file then hears
+    how the fold took it: a correction, a repeat, another lab's result or a late earlier report."""
     if isinstance(event, CampaignActivityEvent) and event.payload.kind == "comparison_test" and event.payload.item_code:
         code = event.payload.item_code
         categories = [category] if category in catalogue.categories else sorted(catalogue.categories)
@@ -30,6 +39,10 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
     if not isinstance(event, SamplingResultEvent):
         return []
     out: list[dict[str, Any]] = []
+    if on_file:
+        resent = _sample_no_on_file(event, on_file)
+        if resent is not None:
+            out.append(resent)
     product = event.payload.product
     excluded = _excluded(catalogue, category, product) if category is not None else None
     if excluded is not None:
@@ -75,6 +88,76 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
                             f"a negative result; {test.item_code} will be undetermined",
                             f"检测结果为负值，{_printed(catalogue, category, test)}将无法判定"))
     return out
+
+
+# (processors.credit_file.RESENT: ingest does not import the fold) reports replaced by a later report of themselves
+_RESENT = frozenset({"corrected", "repeated", "outdated", "other_lab"})
+
+
+def _lab_key(lab: str) -> str:
+    # as the fold compares labs (processors.step._lab_key): spacing and full-width forms aside
+    return unicodedata.normalize("NFKC", "".join(lab.split()))
+
+
+def _field(record: Any, name: str) -> Any:
+    return record.get(name) if isinstance(record, Mapping) else getattr(record, name, None)
+
+
+def _sample_no_on_file(event: SamplingResultEvent, on_file: Sequence[Any]) -> dict[str, Any] | None:
+    """The warning for a result whose sample number (and kind: original or re-test) is on file for the
+    enterprise under another event id: how the fold takes it (``processors.step``, "resends and
+    corrections"), from this event's own record when it is folded, else as it will."""
+    p = event.payload
+    me = str(event.event_id)
+    mine = None
+    others = []
+    for record in on_file:
+        if _field(record, "sample_no") != p.sample_no or bool(_field(record, "retest")) != p.retest:
+            continue
+        if str(_field(record, "event_id")) == me:
+            mine = record
+        else:
+            others.append(record)
+    if not others:
+        return None
+    outcome = _field(mine, "superseded_as") if mine is not None else None
+    if outcome == "corrected":
+        named = _field(mine, "superseded_by")  # a later report has replaced this one since (a retry answered late)
+    elif mine is not None and not _field(mine, "corrects") and outcome not in _RESENT:
+        return None  # the sample's first report (retried): the others came after it and were answered then
+    else:
+        named = (_field(mine, "corrects") or _field(mine, "superseded_by")) if mine is not None else None
+    current = [r for r in others if _field(r, "superseded_as") not in _RESENT]
+    on = next((r for r in others if str(_field(r, "event_id")) == named), None) or (current or others)[-1]
+    eid, lab = _field(on, "event_id"), _field(on, "lab")
+    if mine is None:
+        # not folded yet (a Kafka worker folds it after the answer): as it will be taken, as far as the door can tell
+        outcome = "other_lab" if _lab_key(str(lab)) != _lab_key(p.lab) else None
+    what, what_en = ("复检结果", "re-test result") if p.retest else ("结果", "result")
+    head = f"该企业已有抽样编号 {p.sample_no} 的{what}（事件 {eid}，{lab}）："
+    head_en = f"enterprise {event.enterprise_id} already has a {what_en} for sample no. {p.sample_no} (event {eid}, {lab}): "
+    check = "如为另一样品，请核对抽样编号后以新的 event_id 报送"
+    retest = "" if p.retest else "如为复检，请标注 retest: true；"
+    if outcome == "repeated":
+        zh, en = "本次内容相同，按重复报送处理，不重复计数", "this one says the same: taken as a repeat, not counted again"
+    elif outcome == "other_lab":
+        zh = f"本次来自另一检验机构（{p.lab}）{'' if p.retest else '且未标注复检'}，一家检验机构不能更正另一家的报告，不计入统计、待核实；{retest}{check}"
+        en = f"this one comes from another lab ({p.lab}){'' if p.retest else ' without the re-test flag'}: not taken as a correction, not counted"
+    elif outcome == "outdated":
+        zh, en = "其报告时间晚于本次，本次按较早的报告存档，不计入统计", "its report is dated after this one: this earlier report is kept on file, not counted"
+    elif outcome == "corrected":
+        head = f"抽样编号 {p.sample_no} 的本次{what}已由后来的报告（事件 {eid}，{lab}）更正取代："
+        head_en = f"this {what_en} for sample no. {p.sample_no} has been replaced by a later report (event {eid}, {lab}): "
+        zh, en = "以更正后的报告为准，本次不计入统计", "the corrected report counts, this one does not"
+    else:
+        if mine is not None and _field(mine, "corrects"):
+            zh, en = f"本次按更正处理，取代原结果；{retest}{check}", "this one is taken as a correction and replaces it"
+        else:  # not folded yet: a correction, or a repeat when it says the same
+            zh = f"本次按更正处理，取代原结果（内容相同则按重复报送、不重复计数；来自另一检验机构则不计入、待核实）；{retest}{check}"
+            en = ("this one will be taken as a correction replacing it (as a repeat, not counted again, when it says the same; "
+                  "not counted when it comes from another lab)")
+        en += "; a re-test must be sent with retest: true" if not p.retest else ""
+    return _warning("payload.sample_no", "sample_no_on_file", head_en + en, head + zh)
 
 
 _EXCLUSIONS: dict[tuple[int, str, str], tuple[Catalogue, Any]] = {}

@@ -25,6 +25,32 @@ class _Record(FoldState):
     pass
 
 
+SupersededAs = Literal["retest", "retest_inadmissible", "corrected", "repeated", "outdated", "other_lab"]
+"""Why a sampling report on file does not count:
+
+- ``retest``: an original replaced by its admitted re-test (复检), whose conclusion is final;
+- ``retest_inadmissible``: a re-test that was not admitted: the original stands;
+- ``corrected``: the lab sent a corrected report of the same sample (a new event id, same 抽样编号);
+- ``repeated``: the same report sent again under a new event id (a lab system's new send attempt);
+- ``outdated``: a report dated before the one on file that arrived after it: the later report stands;
+- ``other_lab``: another lab's result under the same 抽样编号 without the re-test flag: not taken as a
+  correction (one lab cannot correct another's report), kept for the supervisor to sort out.
+
+The last four are resends (``RESENT``): such a report is never the sample's current report again."""
+
+RESENT = frozenset({"corrected", "repeated", "outdated", "other_lab"})
+
+SUPERSEDED_ZH = {
+    "retest": "已由复检结论取代，不计入统计",
+    "retest_inadmissible": "复检不予采信（原因见预警），本复检结果不计入统计",
+    "corrected": "已由更正后的报告（事件 {event_id}）取代，不计入统计",
+    "repeated": "重复报送，与已收到的报告（事件 {event_id}）内容相同，不重复计入",
+    "outdated": "报告时间早于已收到的报告（事件 {event_id}）而晚到，以该报告为准，不计入统计",
+    "other_lab": "其他检验机构以同一抽样编号报送且未标注复检，不作为更正、不计入统计，请核实（现有报告：事件 {event_id}）",
+}
+"""``SampleRecord.superseded_zh``: the credit file's line for a report that does not count."""
+
+
 class SampleRecord(_Record):
     event_id: str
     sample_no: str
@@ -39,7 +65,19 @@ class SampleRecord(_Record):
     judgement: SampleJudgement | None = Field(default=None, description="None until the enterprise's category is known")
     pending: SamplingResult | None = Field(default=None, description="the lab's record, kept only while it awaits judgement")
     superseded_by: str | None = Field(
-        default=None, description="event id of the re-test (复检) of the same sample whose conclusion is final; this verdict no longer counts")
+        default=None, description="event id of the report whose verdict counts instead of this one (its re-test, the original that "
+                                  "refused it, the corrected report, or the report this one repeats); follow it to reach the sample's verdict")
+    superseded_as: SupersededAs | None = Field(
+        default=None, description="why this report no longer counts (None with superseded_by set: a file folded before the reason was "
+                                  "kept, a re-test when `retest`, else an original replaced by its re-test)")
+    corrects: str | None = Field(default=None, description="event id of the earlier report of the same sample that this one corrected")
+
+    def superseded_zh(self) -> str | None:
+        """Why the report does not count, as the credit file tells a supervisor; None when it counts."""
+        if self.superseded_by is None:
+            return None
+        why = self.superseded_as or ("retest_inadmissible" if self.retest else "retest")
+        return SUPERSEDED_ZH[why].format(event_id=self.superseded_by)
 
 
 class ComplaintRecord(_Record):
@@ -156,7 +194,7 @@ class CreditFile(_Record):
     licence_revoked: str | None = Field(
         default=None, description="decision no. of the 行政处罚决定 that revoked its licence (吊销许可证): it may no longer produce")
     counts: Counts = Field(default_factory=Counts)
-    retests: dict[str, str] = Field(default_factory=dict, description="sample no. -> event id of its re-test (复检)")
+    retests: dict[str, str] = Field(default_factory=dict, description="sample no. -> event id of its re-test (复检), the corrected one when the re-test was corrected")
     fluctuation: FluctuationState = Field(default_factory=FluctuationState)
     risk: RiskState = Field(default_factory=RiskState, description="risk grade (风险分级), its history and inputs")
     warnings: list[AlertDecision] = Field(default_factory=list, description="recent early warnings (bounded by risk.warnings_kept)")

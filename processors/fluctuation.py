@@ -188,11 +188,7 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
         rates = county[category] = _build_rates()
     if judgement.verdict == "fail":
         # the Paretos count this sample before any signal quotes them
-        codes = [i.item_code for i in judgement.items if i.verdict == "fail"]
-        codes += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
-        for code in codes:
-            rates.failing_items[code] = rates.failing_items.get(code, 0) + 1
-            fs.failing_items[code] = fs.failing_items.get(code, 0) + 1
+        _pareto_add(fs, rates, judgement)
 
     all_series = fs.series
     product = record.product
@@ -272,42 +268,73 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
 
     # pass rate of this enterprise and of its category, per period, against the reference
     if judgement.verdict in ("pass", "fail"):
-        period = period_of(record.sampled_on, policy.pass_rate_period)
-        failed = judgement.verdict == "fail"
-        for scope, counts in (("enterprise", fs.pass_rate), ("category", rates.periods)):
-            pc = counts.get(period)
-            if pc is None:
-                pc = counts[period] = _build_count(n=0, failed=0, signalled=False)
-            pc.n += 1
-            if not failed:
-                continue  # a pass only widens n: no signal can start from it
-            pc.failed += 1
-            reference = policy.reference_failure(category)
-            lcl, ucl = p_limits(reference, pc.n)
-            # one failure is already a sampling.failed warning; the chart speaks when
-            # failures recur beyond what the reference rate explains
-            if not pc.signalled and pc.failed >= 2 and pc.failed / pc.n > ucl:
-                pc.signalled = True
-                # the chance is the evidence: 2 of 2 is unlikely at the reference rate, yet no proof
-                # that the failures share a cause, so the text suggests and does not conclude
-                chance = binomial_at_least(pc.failed, pc.n, reference)
-                seen = (f"抽检 {pc.n} 批、不合格 {pc.failed} 批（{pc.failed / pc.n:.0%}），明显高于参考不合格率 {reference:.2%}（控制上限 {ucl:.1%}）："
-                        f"按此参考不合格率，{pc.n} 批中不合格 {pc.failed} 批及以上的概率约为 {chance_zh(chance)}")
-                out.append({
-                    "chart": "p", "rule": "rule1", "scope": scope, "category": category, "period": period,
-                    "value": pc.failed / pc.n, "n": pc.n, "failed": pc.failed, "center": reference,
-                    "lcl": lcl, "ucl": ucl, "p_at_least": chance,
-                    "text_zh": (f"{period_zh(period)}{seen}，提示可能存在系统性问题"
-                                if scope == "enterprise" else
-                                f"本县{_CATEGORY_ZH.get(category, category)}类 {period_zh(period)}{seen}"),
-                    "text_en": (f"{period}: failure rate {pc.failed}/{pc.n} above the upper limit {ucl:.1%} for the reference rate {reference:.2%} ({scope}); "
-                                f"P(at least {pc.failed} of {pc.n} at the reference rate) = {chance:.2g}"),
-                    "evidence": {
-                        "pareto_enterprise": _sorted_counts(fs.failing_items),
-                        "pareto_category": _sorted_counts(rates.failing_items),
-                        "nearby": nearby_events(file, record.occurred_at, policy.evidence_days),
-                    },
-                })
+        out += _pass_rate_add(file, rates, record, judgement, category, policy)
+    return out
+
+
+def _failed_codes(judgement: Any) -> list[str]:
+    codes = [i.item_code for i in judgement.items if i.verdict == "fail"]
+    codes += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
+    return codes
+
+
+def _pareto_add(fs: FluctuationState, rates: CategoryRates, judgement: Any) -> None:
+    for code in _failed_codes(judgement):
+        rates.failing_items[code] = rates.failing_items.get(code, 0) + 1
+        fs.failing_items[code] = fs.failing_items.get(code, 0) + 1
+
+
+def _pareto_remove(counts: dict[str, int], codes: list[str]) -> None:
+    for code in codes:
+        left = counts.get(code, 0) - 1
+        if left > 0:
+            counts[code] = left
+        else:
+            counts.pop(code, None)
+
+
+def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleRecord", judgement: Any, category: str,
+                   policy: "SpcPolicy") -> list[dict[str, Any]]:
+    """One judged (pass or fail) sample into the pass-rate charts of the enterprise and its category:
+    the p-chart signals it raises."""
+    out: list[dict[str, Any]] = []
+    fs = file.fluctuation
+    period = period_of(record.sampled_on, policy.pass_rate_period)
+    failed = judgement.verdict == "fail"
+    for scope, counts in (("enterprise", fs.pass_rate), ("category", rates.periods)):
+        pc = counts.get(period)
+        if pc is None:
+            pc = counts[period] = _build_count(n=0, failed=0, signalled=False)
+        pc.n += 1
+        if not failed:
+            continue  # a pass only widens n: no signal can start from it
+        pc.failed += 1
+        reference = policy.reference_failure(category)
+        lcl, ucl = p_limits(reference, pc.n)
+        # one failure is already a sampling.failed warning; the chart speaks when
+        # failures recur beyond what the reference rate explains
+        if not pc.signalled and pc.failed >= 2 and pc.failed / pc.n > ucl:
+            pc.signalled = True
+            # the chance is the evidence: 2 of 2 is unlikely at the reference rate, yet no proof
+            # that the failures share a cause, so the text suggests and does not conclude
+            chance = binomial_at_least(pc.failed, pc.n, reference)
+            seen = (f"抽检 {pc.n} 批、不合格 {pc.failed} 批（{pc.failed / pc.n:.0%}），明显高于参考不合格率 {reference:.2%}（控制上限 {ucl:.1%}）："
+                    f"按此参考不合格率，{pc.n} 批中不合格 {pc.failed} 批及以上的概率约为 {chance_zh(chance)}")
+            out.append({
+                "chart": "p", "rule": "rule1", "scope": scope, "category": category, "period": period,
+                "value": pc.failed / pc.n, "n": pc.n, "failed": pc.failed, "center": reference,
+                "lcl": lcl, "ucl": ucl, "p_at_least": chance,
+                "text_zh": (f"{period_zh(period)}{seen}，提示可能存在系统性问题"
+                            if scope == "enterprise" else
+                            f"本县{_CATEGORY_ZH.get(category, category)}类 {period_zh(period)}{seen}"),
+                "text_en": (f"{period}: failure rate {pc.failed}/{pc.n} above the upper limit {ucl:.1%} for the reference rate {reference:.2%} ({scope}); "
+                            f"P(at least {pc.failed} of {pc.n} at the reference rate) = {chance:.2g}"),
+                "evidence": {
+                    "pareto_enterprise": _sorted_counts(fs.failing_items),
+                    "pareto_category": _sorted_counts(rates.failing_items),
+                    "nearby": nearby_events(file, record.occurred_at, policy.evidence_days),
+                },
+            })
     return out
 
 
@@ -531,15 +558,9 @@ def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, C
         return
     fs = file.fluctuation
     rates = county.get(file.profile.category) or CategoryRates()
-    codes = [i.item_code for i in judgement.items if i.verdict == "fail"]
-    codes += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
+    codes = _failed_codes(judgement)
     for counts in (fs.failing_items, rates.failing_items):
-        for code in codes:
-            left = counts.get(code, 0) - 1
-            if left > 0:
-                counts[code] = left
-            else:
-                counts.pop(code, None)
+        _pareto_remove(counts, codes)
     period = period_of(original.sampled_on, rules.policy.spc.pass_rate_period)
     for periods in (fs.pass_rate, rates.periods):
         pc = periods.get(period)
@@ -567,6 +588,53 @@ def reinstated(file: "CreditFile", original: "SampleRecord", county: dict[str, C
         pc = periods.get(period)
         if pc is not None and pc.failed < pc.n:
             pc.failed += 1
+
+
+def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord", county: dict[str, CategoryRates],
+              rules: "Rules") -> list[dict[str, Any]]:
+    """A sample's report replaced by its correction (the same sample, a new report of it): the
+    Paretos and the pass-rate charts of the enterprise and of its category count the sample by
+    ``after`` instead of ``before`` — in n for the period of its sampling date when it is judged
+    pass or fail, in the failures and the failing items when it failed — so they follow the latest
+    report as the counts do.  A signal already raised stands, as after a re-test; a failure the
+    correction adds is checked like any failure, and its p-chart signals are returned as
+    ``on_sample_judged`` returns them.
+
+    The item series are not touched: they keep the values of the report first charted.  The
+    monitors are incremental (a point cannot be taken back from an EWMA, a CUSUM or a frozen
+    baseline), and the re-test path leaves the original's point charted in the same way."""
+    if file.profile is None:
+        return []
+    policy = rules.policy.spc
+    fs = file.fluctuation
+    old = before.judgement
+    if old is not None and old.verdict in ("pass", "fail"):
+        rates = county.get(old.category)
+        period = period_of(before.sampled_on, policy.pass_rate_period)
+        codes = _failed_codes(old) if old.verdict == "fail" else []
+        _pareto_remove(fs.failing_items, codes)
+        charts = [fs.pass_rate]
+        if rates is not None:  # (a Kafka worker's county holds the file's categories afresh: nothing to take back there)
+            _pareto_remove(rates.failing_items, codes)
+            charts.append(rates.periods)
+        for periods in charts:
+            pc = periods.get(period)
+            if pc is None:
+                continue
+            if pc.n > 0:
+                pc.n -= 1
+            if codes and pc.failed > 0:
+                pc.failed -= 1
+    new = after.judgement
+    if new is None or new.verdict not in ("pass", "fail"):
+        return []  # undetermined: not in the pass-rate charts
+    category = file.profile.category
+    rates = county.get(category)
+    if rates is None:
+        rates = county[category] = _build_rates()
+    if new.verdict == "fail":
+        _pareto_add(fs, rates, new)
+    return _pass_rate_add(file, rates, after, new, category, policy)
 
 
 def nearby_events(file: "CreditFile", moment: dt.datetime, days: int) -> list[dict[str, Any]]:

@@ -200,9 +200,11 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
     et = event.event_type
     if et == "sampling.result":
         day = event.payload.sampled_on
-        if rs.last_sampled_on is None or day >= rs.last_sampled_on:
-            # the handler has just filed the sample, with its id as text
-            rs.last_sampled_on, rs.last_sample_event_id = day, file.samples[-1].event_id
+        record = file.samples[-1]  # the handler has just filed the sample, with its id as text
+        if record.superseded_as in _FILED_ASIDE:
+            pass  # a sample on file already, sent again (or another lab's under its number): no new sampling
+        elif rs.last_sampled_on is None or day >= rs.last_sampled_on:
+            rs.last_sampled_on, rs.last_sample_event_id = day, record.event_id
     elif et == "inspection.completed":
         eid = event_key(event)
         p = event.payload
@@ -234,16 +236,21 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             record = file.sample_by_event(eff.data["sample_event_id"])
             if record is None or record.judgement is None:
                 continue
-            j = record.judgement
-            classes = [failed_class(i) for i in j.items if i.verdict == "fail"]
-            classes += ["additive" for c in j.sum_checks if c.verdict == "fail"]
-            by_class = dyn.sampling_failed.by_class
-            points = max((by_class.get(c, dyn.sampling_failed.default) if c else dyn.sampling_failed.default) for c in classes) if classes else dyn.sampling_failed.default
             # one sample, one entry: a failed re-test confirms the failure already counted, and an
             # original whose re-test was not admitted replaces the re-test's entry
-            _drop(rs.entries, "sampling_failed", record.sample_no)
-            _add(rs.entries, (record.occurred_at, "sampling_failed", float(points), record.event_id, record.sample_no))
+            _failed_entry(rs.entries, record, dyn)
             changed |= SCORE_INPUTS
+        elif k == "sampling.corrected":
+            d = eff.data
+            if d.get("counts") and d.get("verdict") == "fail":
+                # a failure corrected into another failure raises nothing new: its entry now rests on the
+                # corrected report (its failed items' class may weigh otherwise)
+                record = file.sample_by_event(d["sample_event_id"])
+                if record is not None and record.judgement is not None:
+                    _failed_entry(rs.entries, record, dyn)
+                    changed |= SCORE_INPUTS
+            if rs.last_sample_event_id == d["corrects_event_id"]:
+                _last_sampled(file)  # the latest sample was corrected (its sampling date perhaps with it)
         elif k == "fluctuation.signal_withdrawn":
             if _drop(rs.entries, "fluctuation_signal", f"{_CHART_ZH.get(eff.data.get('chart'), eff.data.get('chart'))} {eff.data.get('period', '')}"):
                 changed |= SCORE_INPUTS
@@ -285,6 +292,34 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             _add(rs.credit_entries, (eff.occurred_at, "rectification_rejected", float(pol.credit.rectification_rejected), eff.event_id, eff.data["rectification_id"]))
             changed |= SCORE_INPUTS
     return changed
+
+
+_FILED_ASIDE = frozenset({"repeated", "outdated", "other_lab"})
+"""Reports filed without counting as a sample of their own (``processors.credit_file.SupersededAs``)."""
+
+
+def _failed_entry(entries: list[Entry], record: Any, dyn: Any) -> None:
+    """The sample's one ``sampling_failed`` entry, weighed by its worst failed item's class, from ``record``."""
+    j = record.judgement
+    classes = [failed_class(i) for i in j.items if i.verdict == "fail"]
+    classes += ["additive" for c in j.sum_checks if c.verdict == "fail"]
+    by_class = dyn.sampling_failed.by_class
+    points = max((by_class.get(c, dyn.sampling_failed.default) if c else dyn.sampling_failed.default) for c in classes) if classes else dyn.sampling_failed.default
+    _drop(entries, "sampling_failed", record.sample_no)
+    _add(entries, (record.occurred_at, "sampling_failed", float(points), record.event_id, record.sample_no))
+
+
+def _last_sampled(file: "CreditFile") -> None:
+    """The latest sampling date on file and its report, again from the samples (as ``observe`` keeps them
+    one by one: the later filed wins a tie); reports filed aside or corrected do not count."""
+    rs = file.risk
+    last, eid = None, None
+    for s in file.samples:
+        if s.superseded_as in _FILED_ASIDE or s.superseded_as == "corrected":
+            continue
+        if last is None or s.sampled_on >= last:
+            last, eid = s.sampled_on, s.event_id
+    rs.last_sampled_on, rs.last_sample_event_id = last, eid
 
 
 _PENALTY_RANK = {"other": 0, "warning": 1, "confiscation": 2, "fine": 3, "suspension": 4, "licence_revoked": 5}

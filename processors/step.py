@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from processors._build import builder
 from processors.ids import event_key
 from processors.credit_file import (
+    RESENT,
     ComplaintRecord,
     CountyState,
     CreditFile,
@@ -27,7 +28,7 @@ from processors.credit_file import (
     RectificationRecord,
     SampleRecord,
 )
-from processors.fluctuation import complaints_unfounded, on_complaint, on_sample_judged, overturned, reinstated
+from processors.fluctuation import complaints_unfounded, on_complaint, on_sample_judged, overturned, recounted, reinstated
 from processors.campaign import apply_tier, on_campaign_event
 from processors.judgement import judge_sample
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
@@ -234,7 +235,12 @@ def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, 
         production_date=p.production_date, sampled_on=p.sampled_on, occurred_at=event.occurred_at,
         lab=p.lab, task_source=p.task_source, retest=p.retest,
     )
+    on_file = _report_on_file(file, p.sample_no, p.retest)
     file.samples.append(record)
+    if on_file is not None:
+        # the sample is on file already: this is its report again (a new send attempt), or a correction
+        _resent(state, file, record, on_file, p, event, rules, effects)
+        return
     file.counts.samples += 1
     if file.profile is None:
         # the category selects the standard: wait for registration rather than guess
@@ -258,11 +264,11 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
         return
     superseded = original if record is retest else None
     if superseded is not None:
-        superseded.superseded_by = record.event_id
+        superseded.superseded_by, superseded.superseded_as = record.event_id, "retest"
         counts.samples -= 1
         _count(counts, superseded.judgement.verdict, -1)  # type: ignore[union-attr]
     elif retest is not None:
-        record.superseded_by = retest.event_id
+        record.superseded_by, record.superseded_as = retest.event_id, "retest"
         counts.samples -= 1
     else:
         _count(counts, judgement.verdict, 1)
@@ -349,7 +355,7 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
     counts = file.counts
     judgement = record.judgement
     assert judgement is not None
-    retest.superseded_by = original.event_id
+    retest.superseded_by, retest.superseded_as = original.event_id, "retest_inadmissible"
     counts.samples -= 1  # one sample: the original's
     if record is retest:
         pass  # the re-test was never counted
@@ -410,6 +416,233 @@ def _judge_pending(state: CountyState, file: CreditFile, event: Envelope, rules:
             payload, record.pending = record.pending, None
             file.counts.samples_undetermined -= 1
             _judge(state, file, record, payload, event, rules, effects)
+
+
+# --------------------------------------------------------------------------- resends and corrections
+#
+# A lab may send a sample's report again under a new event id: many lab systems make a new UUID per
+# send attempt, and a corrected report must come as a new event (an accepted event is immutable; the
+# API's 409 tells labs so).  Counted as another sample it made one sample two (two samples, two
+# failures, a p-chart "systematic" signal of 2 of 2) while the risk grade, by sample number, saw one.
+# The report on file for the same enterprise, sample number (抽样编号) and kind (original, or re-test)
+# is the sample's current report; a new report of it is
+#
+# - the same report repeated, when it says the same as qrisk keeps and judges it (product, batch,
+#   dates, lab, task source, every test line as judged): filed as ``repeated``, nothing counted,
+#   judged, charted or alerted again (``sampling.repeated_report`` names both events);
+# - another lab's result, when the lab differs: one lab cannot correct another's report, and a
+#   re-test (复检) is admitted by its own rules (another lab, in time, no microbial failure), which a
+#   result without the flag must not get round.  Filed as ``other_lab``, not counted, and said
+#   (``sampling.sample_no_conflict``: send it as a re-test, or under the right number);
+# - an earlier report that arrived late, when its event time is before the current report's: the
+#   later report stands (``outdated``, ``sampling.report_outdated``).  Event time decides, not
+#   arrival: a stuck send attempt of the first report delivered after its correction must not undo
+#   it.  At equal event times the log's order decides: the later logged is the latest report;
+# - otherwise a correction (``sampling.corrected``; the old report stays on file, ``corrected``).
+#   It takes the old report's place in whatever role that had:
+#   * counting (a sample without re-test, an original whose re-test was not admitted, an admitted
+#     re-test): the counts, the pass rate, the Paretos, the pass-rate (p) charts and the risk entry
+#     follow the correction.  A failure it clears is ``sampling.overturned``, as after a passing
+#     re-test; a failure it brings is ``sampling.failed`` once (for a re-test, as upholding the
+#     original's failure); a failure it keeps is not raised again (``sampling.corrected`` carries it);
+#   * not counting (an original replaced by its re-test, a re-test not admitted): filed in the same
+#     role; nothing counted changes.  Whether a re-test is admitted is decided when it meets its
+#     original; a correction of either does not reopen it (the re-test was asked for and done on the
+#     reports then on file), and ``sampling.corrected`` says that the re-test still decides.
+#
+# The item control charts keep the values charted for the sample's first report: the monitors are
+# incremental (a point cannot be taken back from an EWMA, a CUSUM or a frozen baseline), as after a
+# re-test, whose values are not charted either; a signal already raised stands.
+
+_NEVER_CHARTED = frozenset({"repeated", "outdated", "other_lab"})
+
+
+def _report_on_file(file: CreditFile, sample_no: str, retest: bool) -> SampleRecord | None:
+    """The current report of ``sample_no`` on file: the latest original (or, with ``retest``, re-test)
+    not replaced by a later report of itself; None for a sample not yet on file."""
+    for other in reversed(file.samples):
+        if other.sample_no == sample_no and other.retest == retest and other.superseded_as not in RESENT:
+            return other
+    return None
+
+
+def _resent(state: CountyState, file: CreditFile, record: SampleRecord, on_file: SampleRecord, payload: SamplingResult,
+            event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    """A report of a sample whose report (``on_file``) is on file: repeated, another lab's, late, or a correction."""
+    judgement = judge_sample(payload, file.profile.category, rules.catalogue) if file.profile is not None else None
+    base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
+    head = f"抽样编号 {record.sample_no}（{record.product}）"
+    what = "复检结果" if record.retest else "检验结果"
+    if _same_report(on_file, record, payload, judgement):
+        record.superseded_by, record.superseded_as, record.judgement = on_file.event_id, "repeated", judgement
+        effects.append(_effect(
+            "sampling.repeated_report", event, file.enterprise_id, repeats_event_id=on_file.event_id, retest=record.retest,
+            message_zh=f"{head}{what}重复报送：与已收到的报告（事件 {on_file.event_id}）内容相同，不重复计数", **base))
+        return
+    if _lab_key(on_file.lab) != _lab_key(record.lab):
+        record.superseded_by, record.superseded_as, record.judgement = on_file.event_id, "other_lab", judgement
+        unflagged = "" if record.retest else "且未标注复检"
+        ask = "" if record.retest else "如为复检，请标注复检（retest: true）后重新报送；"
+        effects.append(_effect(
+            "sampling.sample_no_conflict", event, file.enterprise_id, on_file_event_id=on_file.event_id, lab=record.lab,
+            on_file_lab=on_file.lab, retest=record.retest,
+            message_zh=(f"{head}已有{on_file.lab}的{what}（事件 {on_file.event_id}），本次{what}来自{record.lab}{unflagged}：一家检验机构不能更正另一家的报告，"
+                        f"本次结果存档、不计入统计，请核实；{ask}如抽样编号有误，请更正后以新的 event_id 报送"),
+            **base))
+        return
+    if record.occurred_at < on_file.occurred_at:
+        record.superseded_by, record.superseded_as, record.judgement = on_file.event_id, "outdated", judgement
+        effects.append(_effect(
+            "sampling.report_outdated", event, file.enterprise_id, current_event_id=on_file.event_id, retest=record.retest,
+            message_zh=(f"{head}收到一份报告时间早于已收到报告（事件 {on_file.event_id}）的{what}，晚于它到达："
+                        f"以报告时间在后的报告为准，本次报告存档、不计入统计"),
+            **base))
+        return
+    _corrected(state, file, record, on_file, payload, judgement, event, rules, effects)
+
+
+def _same_report(on_file: SampleRecord, record: SampleRecord, payload: SamplingResult, judgement: Any) -> bool:
+    """Whether a resend says what the report on file says, as qrisk keeps and judges it.  Judged, the
+    test lines compare as judged (a value sent in g/L is the same result as in mg/L); while both
+    await the enterprise's registration, as sent.  What qrisk neither keeps nor judges (spec, brand,
+    announcement no., method, remarks) does not make a report another."""
+    if (on_file.product != record.product or on_file.batch != record.batch or on_file.production_date != record.production_date
+            or on_file.sampled_on != record.sampled_on or on_file.task_source != record.task_source or _lab_key(on_file.lab) != _lab_key(record.lab)):
+        return False
+    if on_file.pending is not None:
+        return _lines(on_file.pending) == _lines(payload)
+    return judgement is not None and on_file.judgement == judgement
+
+
+def _lines(payload: SamplingResult) -> list[tuple[Any, ...]]:
+    return [(t.item_code, tuple(t.values), t.unit, t.detection_limit, t.lab_verdict, t.standard_ref) for t in payload.items]
+
+
+def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev: SampleRecord, payload: SamplingResult,
+               judgement: Any, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    """``record`` corrects ``prev``, the sample's current report: it takes its place (see above)."""
+    old_by, old_as = prev.superseded_by, prev.superseded_as
+    prev.superseded_by, prev.superseded_as = record.event_id, "corrected"
+    record.corrects = prev.event_id
+    base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
+    head = f"抽样编号 {record.sample_no}（{record.product}）"
+    what = "复检结果" if record.retest else "检验结果"
+    changes = _changes(prev, record, judgement)
+    detail = "".join(f"；{c['text_zh']}" for c in changes)
+    corrected = dict(corrects_event_id=prev.event_id, retest=record.retest, changes=changes, **base)
+    if judgement is None:
+        # the enterprise is not registered, so the old report awaits it too (registration judges every
+        # waiting report): the correction waits in its place
+        prev.pending, record.pending = None, payload
+        effects.append(_effect("sampling.corrected", event, file.enterprise_id, previous_verdict=None, verdict=None, counts=old_by is None,
+                               message_zh=f"{head}{what}已更正{detail}；待企业登记（确定食品类别）后按更正后的报告判定", **corrected))
+        return
+    record.judgement = judgement
+    was, now = prev.judgement.verdict, judgement.verdict
+    verdict_zh = f"结论由{_VERDICT_ZH[was]}改为{_VERDICT_ZH[now]}" if was != now else f"结论仍为{_VERDICT_ZH[now]}"
+    if record.retest:
+        file.retests[record.sample_no] = record.event_id  # the re-test an original arriving later pairs with
+    if old_by is not None:
+        # not counting: filed in the role of the report it corrects, pointing at the report that counts now
+        role = old_as or ("retest_inadmissible" if prev.retest else "retest")
+        if role == "retest":
+            current: str | None = file.retests.get(record.sample_no, old_by)
+            note = "该样品以复检结论为准，更正不改变计数"
+        else:
+            original = _report_on_file(file, record.sample_no, False)
+            current = original.event_id if original is not None else old_by
+            note = "该复检此前不予采信，更正不重新决定是否采信，原检验结论不变"
+        record.superseded_by, record.superseded_as = current, role  # type: ignore[assignment]
+        effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=now, corrects_event_id=prev.event_id, **base))
+        effects.append(_effect("sampling.corrected", event, file.enterprise_id, previous_verdict=was, verdict=now, counts=False,
+                               message_zh=f"{head}{what}已更正：{verdict_zh}{detail}；{note}", **corrected))
+        return
+    _count(file.counts, was, -1)
+    _count(file.counts, now, 1)
+    first = _first_charted(file, record.sample_no)
+    if record.retest and first is not None and not first.retest:
+        # an admitted re-test of an original charted first: the charts hold the original's failure
+        # while the re-test fails (a passing re-test overturned it), so the correction moves only that
+        if was == "fail" and now != "fail":
+            overturned(file, first, state.categories, rules)
+        elif now == "fail" and was != "fail":
+            reinstated(file, first, state.categories, rules)
+        signals: list[dict[str, Any]] = []
+    else:
+        signals = recounted(file, prev, record, state.categories, rules)
+    effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=now, corrects_event_id=prev.event_id, **base))
+    effects.append(_effect("sampling.corrected", event, file.enterprise_id, previous_verdict=was, verdict=now, counts=True,
+                           message_zh=f"{head}{what}已更正：{verdict_zh}{detail}", **corrected))
+    if was == "fail" and now != "fail":
+        effects.append(_effect(
+            "sampling.overturned", event, file.enterprise_id, original_event_id=prev.event_id, verdict=now, corrected=True,
+            message_zh=f"{head}{what}已更正，结论为{_VERDICT_ZH[now]}，原不合格结论不再计入", **base))
+    elif now == "fail" and was != "fail":
+        failed = _failed(judgement, event, file.enterprise_id, base)
+        original = _report_on_file(file, record.sample_no, False) if record.retest else None
+        if original is not None and original.judgement is not None and original.judgement.verdict == "fail":
+            # the corrected re-test upholds the original's failure: the failure's alert notes it, no second failure
+            failed.data["confirms_event_id"] = original.event_id
+        effects.append(failed)
+    if judgement.disagreements and judgement.disagreements != prev.judgement.disagreements:
+        effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
+    if judgement.unknown:
+        effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
+    for signal in signals:
+        effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
+
+
+def _first_charted(file: CreditFile, sample_no: str) -> SampleRecord | None:
+    """The sample's report that was charted: the first judged one (later ones pair with it, replace it or
+    are filed aside, never charted again)."""
+    for s in file.samples:
+        if s.sample_no == sample_no and s.judgement is not None and s.superseded_as not in _NEVER_CHARTED:
+            return s
+    return None
+
+
+_FIELDS_ZH = (("product", "食品名称"), ("batch", "批号"), ("production_date", "生产日期"), ("sampled_on", "抽样日期"),
+              ("task_source", "任务来源"), ("lab", "检验机构"))
+
+
+def _changes(prev: SampleRecord, record: SampleRecord, judgement: Any) -> list[dict[str, Any]]:
+    """What a correction changed, field by field and test line by test line (as judged: in the
+    catalogue's unit), each with its Chinese phrase."""
+    out: list[dict[str, Any]] = []
+    for name, zh in _FIELDS_ZH:
+        a, b = getattr(prev, name), getattr(record, name)
+        if a != b:
+            a_text, b_text = _text(a), _text(b)
+            out.append({"field": name, "from": a_text, "to": b_text, "text_zh": f"{zh}由“{a_text}”改为“{b_text}”"})
+    old = {i.item_code: i for i in prev.judgement.items} if prev.judgement is not None else {}
+    new = {i.item_code: i for i in judgement.items} if judgement is not None else {}
+    for code, i in new.items():
+        o = old.get(code)
+        if o is None:
+            out.append({"item_code": code, "from": None, "to": _shown(i), "text_zh": f"增加检验项目{i.item_name}：{_shown(i)}"})
+        elif (o.values, o.unit, o.detection_limit) != (i.values, i.unit, i.detection_limit):
+            out.append({"item_code": code, "from": _shown(o), "to": _shown(i), "text_zh": f"{i.item_name}由 {_shown(o)} 改为 {_shown(i)}"})
+        elif o.lab_verdict != i.lab_verdict:
+            a_text, b_text = _LAB_ZH.get(o.lab_verdict, "未判定"), _LAB_ZH.get(i.lab_verdict, "未判定")
+            out.append({"item_code": code, "from": a_text, "to": b_text, "text_zh": f"{i.item_name}的检验机构判定由{a_text}改为{b_text}"})
+    for code, o in old.items():
+        if code not in new:
+            out.append({"item_code": code, "from": _shown(o), "to": None, "text_zh": f"删去检验项目{o.item_name}"})
+    return out
+
+
+_LAB_ZH = {"pass": "合格", "fail": "不合格"}
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def _shown(item: Any) -> str:
+    if all(v == "ND" for v in item.values):
+        return "未检出"
+    values = ";".join("未检出" if v == "ND" else f"{v:g}" for v in item.values)
+    return f"{values} {item.unit}".strip()
 
 
 def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintReceivedEvent, rules: Rules, effects: list[Effect]) -> None:

@@ -1,0 +1,528 @@
+"""A sample's report sent again under a new event id: a repeat, a correction, another lab's result,
+or an earlier report arriving late — one sample on file, counted once, by its latest report."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from alerts.lifecycle import AlertBook, Enterprise
+from ingest.lint import event_warnings
+from processors.credit_file import CountyState
+from processors.fluctuation import period_of
+from processors.step import Rules, replay, step
+from schemas.policy import Policy
+from schemas.upcast import parse_event
+from tests.conftest import golden
+
+E = "E-330110-001"
+RETEST_LAB = "市食品药品检验研究院"
+_n = 0
+
+
+def _id() -> str:
+    global _n
+    _n += 1
+    return str(uuid.UUID(int=10_000 + _n, version=4))
+
+
+def sample(at: str, passes: bool = True, retest: bool = False, microbial: bool = False, bromate: float = 0.02, **payload):
+    """The golden water sample: passing, or failing on bromate (a re-test is admitted) or with
+    ``microbial`` on 铜绿假单胞菌 (不予复检)."""
+    doc = golden("sampling.result")
+    doc["event_id"], doc["occurred_at"] = _id(), at
+    items = copy.deepcopy(doc["payload"]["items"])
+    assert items[0]["item_code"] == "pseudomonas_aeruginosa" and items[2]["item_code"] == "bromate"
+    if passes or not microbial:
+        items[0]["values"], items[0]["lab_verdict"] = [0, 0, 0, 0, 0], "合格"
+    if not passes and not microbial:
+        items[2]["values"], items[2]["lab_verdict"] = [bromate], "不合格"  # GB 19298: bromate ≤ 0.01 mg/L
+    if retest:
+        payload.setdefault("lab", RETEST_LAB)
+    doc["payload"].update(items=items, retest=retest, **payload)
+    return parse_event(doc)
+
+
+def resend(event, at: str | None = None):
+    """The same report under a new event id (a lab system's new send attempt)."""
+    doc = event.model_dump(mode="json", exclude_unset=True)
+    doc["event_id"] = _id()
+    if at is not None:
+        doc["occurred_at"] = at
+    return parse_event(doc)
+
+
+REG = parse_event(golden("enterprise.registered"))
+
+
+def fold(rules, *events):
+    state, effects = replay([REG, *events], rules)
+    return state, state.files[E], effects
+
+
+def sampled(f):
+    return (f.counts.samples, f.counts.samples_passed, f.counts.samples_failed)
+
+
+def of(effects, event, kind=None):
+    return [e for e in effects if e.event_id == str(event.event_id) and (kind is None or e.kind == kind)]
+
+
+def failed_entries(f):
+    return [e for e in f.risk.entries if e[1] == "sampling_failed"]
+
+
+def p_chart(f):
+    return {k: (pc.n, pc.failed) for k, pc in f.fluctuation.pass_rate.items()}
+
+
+def unqualified(effects):
+    return [e.data for e in effects if e.kind == "warning.raised" and e.data["rule"] == "sampling.unqualified"]
+
+
+# --------------------------------------------------------------------------- a repeated report
+
+
+def test_an_identical_resend_is_one_sample_said_as_a_repeat(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    again = resend(first, at="2026-03-12T15:25:00+08:00")
+    state, f, effects = fold(rules, first, again)
+    assert sampled(f) == (1, 0, 1) and f.pass_rate == 0.0
+    assert p_chart(f) == {"2026Q1": (1, 1)} and f.fluctuation.failing_items == {"bromate": 1}
+    assert len(failed_entries(f)) == 1
+    # nothing of the repeat is counted, judged, charted or alerted ...
+    assert [e.kind for e in of(effects, again)] == ["sampling.repeated_report"]
+    assert not any(e.kind == "fluctuation.signal" and e.data.get("chart") == "p" for e in effects)
+    assert len(unqualified(effects)) == 1
+    assert all(s.monitor.count == 1 for s in f.fluctuation.series.values())
+    # ... and it is said, with both events, and kept on file marked
+    (said,) = of(effects, again)
+    assert said.data["repeats_event_id"] == str(first.event_id) and said.data["sample_event_id"] == str(again.event_id)
+    assert "重复报送" in said.data["message_zh"] and str(first.event_id) in said.data["message_zh"]
+    record = f.sample_by_event(str(again.event_id))
+    assert (record.superseded_by, record.superseded_as) == (str(first.event_id), "repeated")
+    assert [s.event_id for s in f.final_samples()] == [str(first.event_id)]
+    assert "重复报送" in record.superseded_zh()
+
+
+def test_a_repeat_does_not_raise_the_failure_alert_again(rules):
+    """The reviewers' case: the failure alert's occurrences went to 2 and the p chart said 系统性问题."""
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    book, state = AlertBook(), CountyState()
+
+    def info(eid):
+        p = state.files[eid].profile
+        return Enterprise(p.name, p.town, p.category)
+
+    for e in (REG, first, resend(first), resend(first)):
+        state, effects = step(state, e, rules)
+        book.apply(e, effects, rules.policy, info)
+    (alert,) = [a for a in book.alerts.values() if a.rule == "sampling.unqualified"]
+    assert alert.occurrences == 1
+    assert not [a for a in book.alerts.values() if a.rule == "fluctuation.signal"]
+
+
+def test_a_unit_written_otherwise_is_the_same_report(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    doc = resend(first).model_dump(mode="json", exclude_unset=True)
+    doc["payload"]["items"][2].update(values=[0.00002], unit="g/L", detection_limit=0.000005)  # 0.02 mg/L, its limit 0.005 mg/L
+    doc["payload"]["remarks"] = "第二次发送"  # not kept by qrisk: no other report
+    again = parse_event(doc)
+    state, f, effects = fold(rules, first, again)
+    assert [e.kind for e in of(effects, again)] == ["sampling.repeated_report"]
+    assert sampled(f) == (1, 0, 1)
+
+
+# --------------------------------------------------------------------------- corrections
+
+
+def test_a_failure_corrected_to_a_pass_is_overturned(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    state, f, _ = fold(rules, first)
+    score = f.risk.score
+    fixed = sample("2026-03-14T10:00:00+08:00", passes=True)
+    state, effects = step(state, fixed, rules)
+    f = state.files[E]
+    assert sampled(f) == (1, 1, 0) and f.pass_rate == 1.0
+    assert p_chart(f) == {"2026Q1": (1, 0)} and f.fluctuation.failing_items == {}
+    assert failed_entries(f) == [] and f.risk.score < score
+    kinds = [e.kind for e in effects]
+    assert "sampling.failed" not in kinds and "warning.raised" not in kinds
+    (corrected,) = of(effects, fixed, "sampling.corrected")
+    d = corrected.data
+    assert (d["corrects_event_id"], d["previous_verdict"], d["verdict"], d["counts"]) == (str(first.event_id), "fail", "pass", True)
+    assert d["message_zh"].startswith(f"抽样编号 {first.payload.sample_no}（饮用纯净水）检验结果已更正：结论由不合格改为合格")
+    assert "溴酸盐由 0.02 mg/L 改为 未检出" in d["message_zh"]
+    assert d["changes"] == [{"item_code": "bromate", "from": "0.02 mg/L", "to": "未检出", "text_zh": "溴酸盐由 0.02 mg/L 改为 未检出"}]
+    (overturned,) = of(effects, fixed, "sampling.overturned")
+    assert overturned.data["original_event_id"] == str(first.event_id) and "原不合格结论不再计入" in overturned.data["message_zh"]
+    old, new = f.sample_by_event(str(first.event_id)), f.sample_by_event(str(fixed.event_id))
+    assert (old.superseded_by, old.superseded_as, new.corrects) == (str(fixed.event_id), "corrected", str(first.event_id))
+    assert [s.event_id for s in f.final_samples()] == [str(fixed.event_id)]
+    assert "更正" in old.superseded_zh()
+    # the judgements row of the correction names what it corrected (the derived tables rewrite that row)
+    (judged,) = of(effects, fixed, "sampling.judged")
+    assert judged.data["corrects_event_id"] == str(first.event_id)
+
+
+def test_a_pass_corrected_to_a_failure_counts_and_alerts_once(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=True)
+    fixed = sample("2026-03-14T10:00:00+08:00", passes=False)
+    state, f, effects = fold(rules, first, fixed)
+    assert sampled(f) == (1, 0, 1) and f.pass_rate == 0.0
+    assert p_chart(f) == {"2026Q1": (1, 1)} and f.fluctuation.failing_items == {"bromate": 1}
+    (entry,) = failed_entries(f)
+    assert entry[3] == str(fixed.event_id)
+    assert len(of(effects, fixed, "sampling.failed")) == 1
+    (warned,) = unqualified(effects)
+    assert warned["event_id"] == str(fixed.event_id) and "溴酸盐" in warned["message_zh"]
+    assert not any(e.kind == "fluctuation.signal" and e.data.get("chart") == "p" for e in effects)
+
+
+def test_a_failure_corrected_into_another_failure_is_not_raised_again(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=False, bromate=0.02)
+    fixed = sample("2026-03-14T10:00:00+08:00", passes=False, bromate=0.03)
+    state, f, effects = fold(rules, first, fixed)
+    assert sampled(f) == (1, 0, 1) and p_chart(f) == {"2026Q1": (1, 1)} and f.fluctuation.failing_items == {"bromate": 1}
+    assert [e.kind for e in of(effects, fixed) if e.kind.startswith("sampling.")] == ["sampling.judged", "sampling.corrected"]
+    assert len(unqualified(effects)) == 1
+    (entry,) = failed_entries(f)
+    assert entry[3] == str(fixed.event_id)  # the grade's evidence is the corrected report
+    (d,) = [e.data for e in of(effects, fixed, "sampling.corrected")]
+    assert "结论仍为不合格" in d["message_zh"] and "溴酸盐由 0.02 mg/L 改为 0.03 mg/L" in d["message_zh"]
+
+
+def test_a_correction_that_adds_a_second_failure_in_the_period_may_signal(rules):
+    """The correction counts as any report: two real failures in a quarter are the p chart's business."""
+    other = sample("2026-03-02T09:00:00+08:00", passes=False, sample_no="DC26330110000100")
+    first = sample("2026-03-12T15:20:00+08:00", passes=True)
+    fixed = sample("2026-03-14T10:00:00+08:00", passes=False)
+    state, f, effects = fold(rules, other, first, fixed)
+    assert sampled(f) == (2, 0, 2) and p_chart(f) == {"2026Q1": (2, 2)}
+    signals = [e.data for e in of(effects, fixed, "fluctuation.signal") if e.data.get("chart") == "p"]
+    assert [s["scope"] for s in signals] == ["enterprise", "category"]
+
+
+def test_a_correction_changes_the_sampling_date_and_the_period(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=False, sampled_on="2026-03-30")
+    fixed = sample("2026-04-14T10:00:00+08:00", passes=False, sampled_on="2026-04-02")
+    state, f, effects = fold(rules, first, fixed)
+    assert sampled(f) == (1, 0, 1) and p_chart(f) == {"2026Q1": (0, 0), "2026Q2": (1, 1)}
+    assert f.risk.last_sampled_on == dt.date(2026, 4, 2) and f.risk.last_sample_event_id == str(fixed.event_id)
+    (d,) = [e.data for e in of(effects, fixed, "sampling.corrected")]
+    assert "抽样日期由“2026-03-30”改为“2026-04-02”" in d["message_zh"]
+
+
+def test_a_correction_of_a_correction_follows_the_latest(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    second = sample("2026-03-13T10:00:00+08:00", passes=True)
+    third = sample("2026-03-14T10:00:00+08:00", passes=False, bromate=0.05)
+    state, f, effects = fold(rules, first, second, third)
+    assert sampled(f) == (1, 0, 1) and p_chart(f) == {"2026Q1": (1, 1)} and f.fluctuation.failing_items == {"bromate": 1}
+    assert [s.event_id for s in f.final_samples()] == [str(third.event_id)]
+    assert f.sample_by_event(str(second.event_id)).superseded_by == str(third.event_id)
+    assert of(effects, third, "sampling.corrected")[0].data["corrects_event_id"] == str(second.event_id)
+    (entry,) = failed_entries(f)
+    assert entry[3] == str(third.event_id)
+
+
+# --------------------------------------------------------------------------- another lab, a late report
+
+
+def test_another_labs_result_under_the_number_is_no_correction(rules):
+    """A lab cannot correct another's report, and a re-test without the flag must not get round the
+    re-test rules (here: a microbial failure, 不予复检)."""
+    first = sample("2026-03-12T15:20:00+08:00", passes=False, microbial=True)
+    other = sample("2026-03-20T10:00:00+08:00", passes=True, lab=RETEST_LAB)
+    state, f, effects = fold(rules, first, other)
+    assert sampled(f) == (1, 0, 1) and len(failed_entries(f)) == 1
+    assert [e.kind for e in of(effects, other)] == ["sampling.sample_no_conflict"]
+    (d,) = [e.data for e in of(effects, other)]
+    assert (d["on_file_event_id"], d["lab"], d["on_file_lab"]) == (str(first.event_id), RETEST_LAB, first.payload.lab)
+    assert "未标注复检" in d["message_zh"] and "retest: true" in d["message_zh"] and "不计入统计" in d["message_zh"]
+    record = f.sample_by_event(str(other.event_id))
+    assert (record.superseded_by, record.superseded_as) == (str(first.event_id), "other_lab")
+    assert record.judgement is not None and record.judgement.verdict == "pass"  # on file, for the supervisor to read
+
+
+@pytest.mark.parametrize("order", ["in order", "the correction first"])
+def test_event_time_decides_which_report_is_the_latest(rules, order):
+    """A stuck send attempt of the first report delivered after its correction does not undo it."""
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    fixed = sample("2026-03-14T10:00:00+08:00", passes=True)
+    state, f, effects = fold(rules, *([first, fixed] if order == "in order" else [fixed, first]))
+    assert sampled(f) == (1, 1, 0) and failed_entries(f) == [] and f.fluctuation.failing_items == {}
+    assert [s.event_id for s in f.final_samples()] == [str(fixed.event_id)]
+    if order == "the correction first":
+        assert [e.kind for e in of(effects, first)] == ["sampling.report_outdated"]
+        assert f.sample_by_event(str(first.event_id)).superseded_as == "outdated"
+        assert not unqualified(effects)
+        assert p_chart(f) == {"2026Q1": (1, 0)}
+
+
+def test_a_resend_before_registration_waits_once(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    fixed = sample("2026-03-14T10:00:00+08:00", passes=True)
+    state, effects = replay([first, resend(first), fixed], rules)
+    f = state.files[E]
+    assert (f.counts.samples, f.counts.samples_undetermined) == (1, 1)
+    assert [s.pending is not None for s in f.samples] == [False, False, True]
+    assert [e.kind for e in effects if e.kind.startswith("sampling.")] == [
+        "sampling.awaiting_registration", "sampling.repeated_report", "sampling.corrected"]
+    state, effects = step(state, REG, rules)
+    f = state.files[E]
+    assert sampled(f) == (1, 1, 0) and f.counts.samples_undetermined == 0
+    assert [s.event_id for s in f.final_samples()] == [str(fixed.event_id)]
+    assert not any(e.kind == "sampling.failed" for e in effects)
+
+
+# --------------------------------------------------------------------------- with re-tests (复检)
+
+
+def test_a_correction_of_an_original_its_retest_decided_changes_no_count(rules):
+    original = sample("2026-03-10T09:00:00+08:00", passes=False)
+    retest = sample("2026-03-25T09:00:00+08:00", passes=True, retest=True)
+    fixed = sample("2026-03-26T09:00:00+08:00", passes=False, bromate=0.04)
+    state, f, effects = fold(rules, original, retest, fixed)
+    assert sampled(f) == (1, 1, 0) and failed_entries(f) == [] and f.fluctuation.failing_items == {}
+    assert [s.event_id for s in f.final_samples()] == [str(retest.event_id)]
+    record = f.sample_by_event(str(fixed.event_id))
+    assert (record.superseded_by, record.superseded_as, record.corrects) == (str(retest.event_id), "retest", str(original.event_id))
+    assert [e.kind for e in of(effects, fixed) if e.kind.startswith("sampling.")] == ["sampling.judged", "sampling.corrected"]
+    (d,) = [e.data for e in of(effects, fixed, "sampling.corrected")]
+    assert d["counts"] is False and "以复检结论为准" in d["message_zh"]
+
+
+def test_a_retest_corrected_to_a_failure_upholds_the_original(rules):
+    original = sample("2026-03-10T09:00:00+08:00", passes=False)
+    retest = sample("2026-03-25T09:00:00+08:00", passes=True, retest=True)
+    fixed = sample("2026-03-27T09:00:00+08:00", passes=False, retest=True)
+    state, f, effects = fold(rules, original, retest, fixed)
+    assert sampled(f) == (1, 0, 1) and f.fluctuation.failing_items == {"bromate": 1} and p_chart(f) == {"2026Q1": (1, 1)}
+    assert [s.event_id for s in f.final_samples()] == [str(fixed.event_id)]
+    assert f.retests[original.payload.sample_no] == str(fixed.event_id)
+    (failed,) = of(effects, fixed, "sampling.failed")
+    assert failed.data["confirms_event_id"] == str(original.event_id)  # the failure's alert notes it: no second occurrence
+    (entry,) = failed_entries(f)
+    assert entry[3] == str(fixed.event_id)
+    (d,) = [e.data for e in of(effects, fixed, "sampling.corrected")]
+    assert d["message_zh"].startswith(f"抽样编号 {original.payload.sample_no}（饮用纯净水）复检结果已更正：结论由合格改为不合格")
+
+
+def test_a_retest_corrected_to_a_pass_overturns_the_failure(rules):
+    original = sample("2026-03-10T09:00:00+08:00", passes=False)
+    retest = sample("2026-03-25T09:00:00+08:00", passes=False, retest=True)
+    fixed = sample("2026-03-27T09:00:00+08:00", passes=True, retest=True)
+    state, f, effects = fold(rules, original, retest, fixed)
+    assert sampled(f) == (1, 1, 0) and f.fluctuation.failing_items == {} and p_chart(f) == {"2026Q1": (1, 0)}
+    assert failed_entries(f) == []
+    assert of(effects, fixed, "sampling.overturned")[0].data["original_event_id"] == str(retest.event_id)
+
+
+def test_an_early_retest_corrected_then_its_original(rules):
+    """The re-test came first and was charted as the sample; its correction moves the charts; the
+    original then pairs with the corrected re-test."""
+    retest = sample("2026-03-25T09:00:00+08:00", passes=True, retest=True)
+    fixed = sample("2026-03-26T09:00:00+08:00", passes=False, retest=True)
+    original = sample("2026-03-10T09:00:00+08:00", passes=False)
+    state, f, effects = fold(rules, retest, fixed, original)
+    assert sampled(f) == (1, 0, 1) and f.fluctuation.failing_items == {"bromate": 1} and p_chart(f) == {"2026Q1": (1, 1)}
+    assert f.sample_by_event(str(original.event_id)).superseded_by == str(fixed.event_id)
+    assert [s.event_id for s in f.final_samples()] == [str(fixed.event_id)]
+    assert "sampling.superseded" in [e.kind for e in of(effects, original)]
+
+
+def test_a_correction_of_a_retest_not_admitted_does_not_reopen_it(rules):
+    original = sample("2026-03-10T09:00:00+08:00", passes=False, microbial=True)
+    retest = sample("2026-03-25T09:00:00+08:00", passes=True, retest=True)
+    fixed = sample("2026-03-26T09:00:00+08:00", passes=True, retest=True, batch="20260302")
+    state, f, effects = fold(rules, original, retest, fixed)
+    assert sampled(f) == (1, 0, 1) and len(failed_entries(f)) == 1
+    record = f.sample_by_event(str(fixed.event_id))
+    assert (record.superseded_by, record.superseded_as) == (str(original.event_id), "retest_inadmissible")
+    assert [e.kind for e in of(effects, fixed) if e.kind.startswith("sampling.")] == ["sampling.judged", "sampling.corrected"]
+    (d,) = [e.data for e in of(effects, fixed, "sampling.corrected")]
+    assert d["counts"] is False and "不予采信" in d["message_zh"] and "批号由“20260301”改为“20260302”" in d["message_zh"]
+    assert len([w for w in effects if w.kind == "warning.raised" and w.data["rule"] == "retest.inadmissible"]) == 1
+
+
+def test_an_original_corrected_after_its_retest_was_refused(rules):
+    """A re-test by the first lab is refused (第八十八条): the original stands, and its own lab may correct it."""
+    original = sample("2026-03-10T09:00:00+08:00", passes=False)
+    retest = sample("2026-03-20T09:00:00+08:00", passes=True, retest=True, lab=original.payload.lab)
+    fixed = sample("2026-03-21T09:00:00+08:00", passes=True)
+    state, f, effects = fold(rules, original, retest, fixed)
+    assert sampled(f) == (1, 1, 0) and failed_entries(f) == [] and f.fluctuation.failing_items == {}
+    assert [s.event_id for s in f.final_samples()] == [str(fixed.event_id)]
+    assert f.sample_by_event(str(retest.event_id)).superseded_as == "retest_inadmissible"
+    assert "sampling.overturned" in [e.kind for e in of(effects, fixed)]
+
+
+def test_a_retest_sent_twice_is_one_retest(rules):
+    original = sample("2026-03-10T09:00:00+08:00", passes=False)
+    retest = sample("2026-03-25T09:00:00+08:00", passes=True, retest=True)
+    again = resend(retest)
+    state, f, effects = fold(rules, original, retest, again)
+    assert sampled(f) == (1, 1, 0)
+    assert [e.kind for e in of(effects, again)] == ["sampling.repeated_report"]
+    assert "复检结果重复报送" in of(effects, again)[0].data["message_zh"]
+    assert f.retests[original.payload.sample_no] == str(retest.event_id)
+
+
+def test_the_retest_path_names_why_a_report_does_not_count(rules):
+    original = sample("2026-03-10T09:00:00+08:00", passes=False)
+    retest = sample("2026-03-25T09:00:00+08:00", passes=True, retest=True)
+    state, f, _ = fold(rules, original, retest)
+    o = f.sample_by_event(str(original.event_id))
+    assert o.superseded_as == "retest" and o.superseded_zh() == "已由复检结论取代，不计入统计"
+    # a file folded before the reason was kept reads as before
+    o.superseded_as = None
+    assert o.superseded_zh() == "已由复检结论取代，不计入统计"
+
+
+def test_a_snapshot_written_before_these_fields_restores(rules):
+    import json
+
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    state, _, _ = fold(rules, first)
+    doc = json.loads(state.snapshot())
+    for s in doc["files"][E]["samples"]:
+        del s["superseded_as"], s["corrects"]
+    restored = CountyState.restore(json.dumps(doc).encode())
+    state, effects = step(restored, resend(first), rules)
+    assert [e.kind for e in effects if e.kind.startswith("sampling.")] == ["sampling.repeated_report"]
+
+
+# --------------------------------------------------------------------------- the door's warning
+
+
+def _warned(event, on_file):
+    return [w for w in event_warnings(event, rules_catalogue(), "packaged_water", on_file=on_file) if w["type"] == "sample_no_on_file"]
+
+
+def rules_catalogue():
+    from schemas.standards import load_catalogue
+
+    return load_catalogue()
+
+
+def test_the_answer_says_a_sample_number_is_on_file(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    fixed = sample("2026-03-14T10:00:00+08:00", passes=True)
+    again = resend(fixed)
+    other = sample("2026-03-15T10:00:00+08:00", passes=True, lab=RETEST_LAB)
+    state, f, _ = fold(rules, first, fixed)
+    view = f.view()["samples"]  # a credit_files copy, as the Kafka mode's API reads it
+    # the first report of a sample: nothing to say (its own record is on file once folded)
+    assert _warned(first, f.samples[:1]) == []
+    # folded (the embedded runtime answers after the fold): how it was taken
+    (w,) = _warned(fixed, f.samples)
+    assert w["field"] == "payload.sample_no"
+    assert w["reason_zh"].startswith(f"该企业已有抽样编号 {first.payload.sample_no} 的结果（事件 {first.event_id}，{first.payload.lab}）：本次按更正处理")
+    assert "retest: true" in w["reason_zh"] and "correction" in w["reason"]
+    state, _ = step(state, again, rules)
+    (w,) = _warned(again, state.files[E].samples)
+    assert "按重复报送处理" in w["reason_zh"] and f"事件 {fixed.event_id}" in w["reason_zh"]
+    state, _ = step(state, other, rules)
+    (w,) = _warned(other, state.files[E].samples)
+    assert "另一检验机构" in w["reason_zh"] and "不计入统计" in w["reason_zh"]
+    # not folded yet (a Kafka worker folds after the answer), from the file's view: as it will be taken
+    (w,) = _warned(again, view)
+    assert "按更正处理" in w["reason_zh"] and "内容相同则按重复报送" in w["reason_zh"] and f"事件 {fixed.event_id}" in w["reason_zh"]
+    (w,) = _warned(other, view)
+    assert "另一检验机构" in w["reason_zh"]
+    # the first report retried (its answer lost): said when a correction replaced it since, else nothing
+    (w,) = _warned(first, state.files[E].samples)
+    assert w["reason_zh"].startswith(f"抽样编号 {first.payload.sample_no} 的本次结果已由后来的报告（事件 {fixed.event_id}")
+    _, alone, _ = fold(rules, first, resend(first))
+    assert _warned(first, alone.samples) == []
+    # a re-test of a sample on file is what a re-test is: no warning
+    assert _warned(sample("2026-03-25T09:00:00+08:00", passes=True, retest=True), f.samples) == []
+
+
+# --------------------------------------------------------------------------- replay
+
+
+BASE = dt.datetime(2026, 3, 1, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+LABS = ["县食品检验检测中心", RETEST_LAB]
+
+
+@st.composite
+def resends(draw):
+    """Logs of one enterprise's reports of a few sample numbers: originals and re-tests, repeats,
+    corrections, another lab's, out of order, some before the registration."""
+    docs = []
+    registered_at = draw(st.integers(0, 12))
+    size = draw(st.integers(1, 12))
+    for i in range(size):
+        doc = golden("sampling.result")
+        doc["event_id"] = str(uuid.UUID(int=draw(st.integers(1, 2**40)), version=4))
+        doc["occurred_at"] = (BASE + dt.timedelta(days=draw(st.integers(0, 60)))).isoformat()
+        p = doc["payload"]
+        p["sample_no"] = draw(st.sampled_from(["S-A", "S-B"]))
+        p["retest"] = draw(st.booleans())
+        p["lab"] = draw(st.sampled_from(LABS))
+        p["batch"] = draw(st.sampled_from(["b1", "b2"]))
+        p["items"][0]["values"] = draw(st.sampled_from([[0, 0, 0, 0, 0], [45, 59, 8, 61, 10]]))
+        p["items"][2]["values"] = draw(st.sampled_from([["ND"], [0.005], [0.02]]))
+        # the lab's verdicts agree with qrisk's (a re-test admitted on the lab's word alone, of a sample
+        # qrisk passed, is another matter: its failure is counted but not charted, as before)
+        p["items"][0]["lab_verdict"] = "合格" if p["items"][0]["values"] == [0, 0, 0, 0, 0] else "不合格"
+        p["items"][2]["lab_verdict"] = "不合格" if p["items"][2]["values"] == [0.02] else "合格"
+        docs.append(doc)
+        if draw(st.booleans()):
+            again = copy.deepcopy(doc)
+            again["event_id"] = str(uuid.UUID(int=draw(st.integers(1, 2**40)), version=4))
+            docs.append(again)  # the same report, a new send attempt
+    docs.insert(min(registered_at, len(docs)), golden("enterprise.registered"))
+    return [parse_event(d) for d in docs]
+
+
+PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module")
+def short_rules(rules):
+    return Rules(rules.catalogue, Policy.model_validate({"spc": {"baseline": 2}}))
+
+
+@PROPS
+@given(resends(), st.data())
+def test_resends_replay_deterministically_and_count_each_sample_once(short_rules, log, data):
+    first, effects1 = replay(log, short_rules)
+    second, effects2 = replay(log, short_rules)
+    assert first.snapshot() == second.snapshot() and effects1 == effects2
+    cut = data.draw(st.integers(0, len(log)))
+    head, _ = replay(log[:cut], short_rules)
+    resumed, _ = replay(log[cut:], short_rules, state=CountyState.restore(head.snapshot()))
+    assert resumed.snapshot() == first.snapshot()
+
+    f = first.files[E]
+    c = f.counts
+    numbers = {s.sample_no for s in f.samples}
+    final = f.final_samples()
+    # one sample per sample number, counted by the report that stands
+    assert c.samples == len(numbers) == len(final)
+    assert sorted(s.sample_no for s in final) == sorted(numbers)
+    verdicts = [s.judgement.verdict for s in final]
+    assert (c.samples_passed, c.samples_failed, c.samples_undetermined) == (
+        verdicts.count("pass"), verdicts.count("fail"), verdicts.count("undetermined"))
+    # every report that does not count names one that is on file
+    ids = {s.event_id for s in f.samples}
+    assert all(s.superseded_by in ids for s in f.samples if s.superseded_by is not None)
+    # the pass-rate charts and the Pareto follow the reports that stand, per period
+    judged = [s for s in final if s.judgement.verdict in ("pass", "fail")]
+    periods = {period_of(s.sampled_on, "quarter") for s in judged}
+    assert {k: (pc.n, pc.failed) for k, pc in f.fluctuation.pass_rate.items() if pc.n or pc.failed} == {
+        k: (sum(1 for s in judged if period_of(s.sampled_on, "quarter") == k),
+            sum(1 for s in judged if period_of(s.sampled_on, "quarter") == k and s.judgement.verdict == "fail")) for k in periods}
+    assert all(v > 0 for v in f.fluctuation.failing_items.values())
+    assert bool(f.fluctuation.failing_items) == any(s.judgement.verdict == "fail" for s in final)
+    # the grade has one entry per failed sample at most
+    entries = [e[4] for e in f.risk.entries if e[1] == "sampling_failed"]
+    assert len(entries) == len(set(entries))
+    assert set(entries) <= {s.sample_no for s in final if s.judgement.verdict == "fail"}
