@@ -32,7 +32,8 @@ from processors.fluctuation import complaints_unfounded, on_complaint, on_sample
 from processors.campaign import apply_tier, on_campaign_event
 from processors.judgement import judge_sample
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
-from processors.warnings import ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, decide, decision_data, follow_up_resolved, resolved
+from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, decide, decision_data, follow_up_resolved,
+                                 overturned_resolved, resolved)
 from schemas.events import (
     AlertActionEvent,
     CampaignActivityEvent,
@@ -70,7 +71,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 13
+FOLD_VERSION = 14
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results).  A Kafka worker writes it into every snapshot and says so when it
@@ -154,11 +155,17 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
     """After an event (or a tick) reached a file: risk inputs, re-grade, missing data, alert decisions."""
     new = effects[start:] if start else effects  # (an effect appended below is no rule's input: harmless to see)
     alerting = False
+    overturns: list[Effect] = []
     for e in new:
         if e.kind in ALERTING_KINDS:
             alerting = True
-            break
+        elif e.kind == "sampling.overturned":
+            overturns.append(e)
     changed = observe(file, event, new, rules)
+    for e in overturns:  # the failure no longer stands: its alert closes
+        data = overturned_resolved(file, e, rules)
+        if data is not None:
+            effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
     if file.risk.missing:
         for gap in filled_gaps(file, event, rules):
             data = resolved(file, event, gap, rules)

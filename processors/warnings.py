@@ -202,7 +202,30 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
         evidence["retest_of"] = d["confirms_event_id"]
         texts = (rule.retest_title_zh, rule.retest_template_zh, rule.retest_template_en)
     return _decision("sampling.unqualified", rule, severity, file, eff.occurred_at, eff.event_id,
-                     f"{file.enterprise_id}:sampling.failed:{d.get('sample_no', '')}", fields, evidence, rules, texts=texts)
+                     _sampling_key(file.enterprise_id, d.get("sample_no", "")), fields, evidence, rules, texts=texts)
+
+
+def _sampling_key(enterprise_id: str, sample_no: str) -> str:
+    return f"{enterprise_id}:sampling.failed:{sample_no}"
+
+
+def overturned_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> dict[str, Any] | None:
+    """A ``warning.resolved`` effect's data for a failure that no longer stands (``sampling.overturned``: an
+    admitted re-test found the sample conforming, or the lab corrected its report): the failure's alert
+    closes, quoting why.  Left open, it would escalate a conclusion the law no longer holds, and a later
+    failure of the same sample would read as its second occurrence."""
+    if not rules.policy.warnings.sampling_unqualified.enabled:
+        return None
+    d = eff.data
+    why = d.get("message_zh") or f"抽样编号 {d.get('sample_no', '')} 原不合格结论不再计入"
+    return {
+        "rule": "sampling.unqualified", "dedup_key": _sampling_key(file.enterprise_id, d.get("sample_no", "")),
+        "enterprise_id": file.enterprise_id,
+        "note_zh": f"{why}，预警自动关闭；已采取的控制措施是否解除，请依据复检或更正后的检验结论决定",
+        "note_en": f"sample {d.get('sample_no', '')}: the failure no longer stands ({'corrected report' if d.get('corrected') else 'admitted re-test'}): closed",
+        "evidence": {"event_ids": [eff.event_id, *([d["original_event_id"]] if d.get("original_event_id") else [])],
+                     "sample_no": d.get("sample_no"), "verdict": d.get("verdict"), "corrected": bool(d.get("corrected"))},
+    }
 
 
 # What identifies the product on the market: the batch is what a supervisor seals, takes off the shelves or

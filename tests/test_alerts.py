@@ -520,6 +520,25 @@ def test_a_retest_upholding_the_failure_is_noted_on_its_alert_not_counted_as_a_s
     assert len(unqualified(county.changes)) == 1
 
 
+@pytest.mark.parametrize("how", ["retest", "correction"])
+def test_a_failure_that_no_longer_stands_closes_its_alert_saying_why(county, how):
+    from tests.test_fold import _sample
+
+    opened = unqualified(county.feed(_sample("2026-02-10T09:00:00+08:00", False, False, sample_no="DC-OT-1")))
+    alert = opened[0].alert
+    # an admitted re-test (another lab) finds the sample conforming, or the lab corrects its own report
+    later = (_sample("2026-02-15T09:00:00+08:00", True, True, sample_no="DC-OT-1") if how == "retest"
+             else _sample("2026-02-11T09:00:00+08:00", False, True, sample_no="DC-OT-1"))
+    mine = [c for c in county.feed(later) if c.alert.alert_id == alert.alert_id]
+    assert alert.state == "closed" and [c.step.actor for c in mine] == ["qrisk"]
+    note = mine[-1].step.note
+    assert "抽样编号 DC-OT-1" in note and note.endswith("预警自动关闭；已采取的控制措施是否解除，请依据复检或更正后的检验结论决定")
+    assert ("复检" if how == "retest" else "更正") in note
+    # closed, it does not escalate; a new failure of another sample opens its own alert
+    county.feed(ev("clock.tick", "2026-03-30T00:00:00+08:00", enterprise_id="*"))
+    assert alert.state == "closed" and not any(s.action == "escalated" for s in alert.steps)
+
+
 def test_a_retest_upholding_a_failure_whose_alert_was_verified_is_noted_there_not_reopened(county):
     from tests.test_fold import _sample
 
