@@ -761,8 +761,12 @@ class SampleRows:
 
     def superseded(self, file: CreditFile, record: SampleRecord) -> tuple[Any, ...] | None:
         """The judgements row of the sample that ``record`` has just superseded (an original by its
-        re-test, or a re-test that was not admitted by its original), written again with
+        re-test, a re-test that was not admitted by its original, or a report by its correction), written again with
         ``superseded_by`` set: the table keeps the later row.  None when it supersedes none."""
+        if record.corrects is not None:
+            # a corrected report: the row of the report it replaced, which no longer counts
+            other = file.sample_by_event(record.corrects)
+            return self(file, other)[1] if other is not None and other.judgement is not None else None
         if record.sample_no not in file.retests:
             return None  # no re-test of this sample on file: nothing to look for
         for other in reversed(file.samples):

@@ -168,6 +168,25 @@ def test_a_retested_sample_counts_once_in_the_judgements_table(store, rules, ord
     assert [(m["samples"], m["failed"]) for m in months] == [(1, 0)]
 
 
+def test_a_corrected_report_counts_once_in_the_judgements_table(store, rules):
+    """A lab's correction (same sample_no, a new event id) replaces its report in the county pass rate too."""
+    from qrisk.store import COUNTY_MONTHLY_SQL
+    from schemas.upcast import parse_event
+    from tests.test_fold import _sample, golden
+
+    reg = parse_event(golden("enterprise.registered"))
+    report = _sample("2026-03-10T09:00:00+08:00", False, False, sample_no="DC-CORR-1")
+    correction = _sample("2026-03-11T09:00:00+08:00", False, True, sample_no="DC-CORR-1")
+    pipeline = Pipeline(store, rules, snapshot_every=dt.timedelta(days=1))
+    pipeline.submit([reg])
+    pipeline.submit([report])
+    pipeline.submit([correction])  # another batch: the report's row is written before its correction is known
+    rows = {r["event_id"]: (r["verdict"], r["superseded_by"]) for r in store.query("SELECT event_id, verdict, superseded_by FROM judgements FINAL")}
+    assert rows == {str(report.event_id): ("fail", str(correction.event_id)), str(correction.event_id): ("pass", "")}
+    months = store.query(COUNTY_MONTHLY_SQL, {"since": dt.date(2026, 1, 1), "until": dt.date(2027, 1, 1)})
+    assert [(m["samples"], m["failed"]) for m in months] == [(1, 0)]
+
+
 @pytest.mark.parametrize("order", ["original first", "retest first"])
 def test_a_retest_not_admitted_leaves_the_original_counting(store, rules, order):
     from qrisk.store import COUNTY_MONTHLY_SQL
