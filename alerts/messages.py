@@ -14,6 +14,11 @@ _KIND_ZH = {
     "rectification.overdue": "整改逾期",
     "rectification.rejected": "整改复查未通过",
     "sampling.retest_inadmissible": "复检结果不予采信",
+    "sampling.overturned": "原不合格结论不再计入",
+    "sampling.corrected": "抽检结果更正",
+    "sampling.repeated_report": "抽检结果重复报送",
+    "sampling.sample_no_conflict": "抽样编号冲突（其他检验机构）",
+    "sampling.report_outdated": "较早的报告晚到",
     "enforcement.decided": "行政处罚决定",
     "interview.follow_up_overdue": "约谈跟踪检查逾期",
     "warning.raised": "预警",
@@ -52,12 +57,22 @@ _KIND_EN = {
     "rectification.overdue": "rectification overdue",
     "rectification.rejected": "rectification rejected at verification",
     "sampling.retest_inadmissible": "re-test not admitted",
+    "sampling.overturned": "failure no longer stands",
+    "sampling.corrected": "sampling report corrected",
+    "sampling.repeated_report": "sampling report sent again",
+    "sampling.sample_no_conflict": "sample number reused by another lab",
+    "sampling.report_outdated": "an earlier report arrived late",
     "enforcement.decided": "enforcement decision",
     "interview.follow_up_overdue": "interview follow-up overdue",
     "warning.raised": "early warning",
     "warning.resolved": "early warning resolved",
     "risk.graded": "risk grade evaluated",
 }
+
+
+# effects whose data carry their own Chinese sentence (the fold wrote it with the numbers it had)
+_SAYS_ITSELF = frozenset({"sampling.retest_inadmissible", "sampling.overturned", "sampling.corrected", "sampling.repeated_report",
+                          "sampling.sample_no_conflict", "sampling.report_outdated"})
 
 
 def title_zh(kind: str) -> str:
@@ -116,7 +131,7 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
         return f"{who}：整改 {d.get('rectification_id', '')} 复查未通过。{d.get('note', '')}"
     if k == "warning.resolved":
         return f"{who}：{d.get('note_zh', '')}"
-    if k == "sampling.retest_inadmissible":
+    if k in _SAYS_ITSELF:
         return f"{who}：{d.get('message_zh', '')}"
     if k == "enforcement.decided":
         penalties = "、".join(PENALTY_ZH.get(x, x) for x in dict.fromkeys(d.get("penalties", [])))

@@ -246,10 +246,8 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
             detail.append(f"与检验机构结论不一致：{'、'.join(j.disagreements)}")
         if s.retest:
             detail.insert(0, "复检")
-        if s.superseded_by and s.retest:
-            detail.insert(0, "复检不予采信（原因见预警），本复检结果不计入统计")
-        elif s.superseded_by:
-            detail.insert(0, "已由复检结论取代，不计入统计")
+        if s.superseded_by:
+            detail.insert(0, s.superseded_zh())  # why this report does not count: a re-test, a correction, a repeat…
         samples.append({"sampled_on": s.sampled_on.isoformat(), "sample_no": s.sample_no, "product": s.product, "batch": s.batch or "",
                         "lab": s.lab, "verdict": j.verdict if j else None, "verdict_zh": VERDICT_ZH.get(j.verdict if j else None, ""),
                         "failed_zh": "、".join(failed), "detail_zh": "；".join(detail), "event_id": s.event_id})

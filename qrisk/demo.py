@@ -642,7 +642,8 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
         "samples": {"total": samples, "passed": passed, "failed": failed, "undetermined": undetermined,
                     "pass_rate": round(passed / (passed + failed), 4) if passed + failed else None,
                     "retests": sum(1 for e in events if getattr(e.payload, "retest", False)),
-                    "overturned": sum(1 for e in effects if e.kind == "sampling.overturned")},
+                    # 改判合格 by a re-test; a lab correcting its own report is no overturn
+                    "overturned": sum(1 for e in effects if e.kind == "sampling.overturned" and not e.data.get("corrected"))},
         "failures": {
             "by_item": [{"item_code": code, "item_name": name, "count": n} for (code, name), n in sorted(by_item.items(), key=lambda kv: (-kv[1], kv[0]))],
             "samples": failed_samples,

@@ -526,3 +526,18 @@ def test_resends_replay_deterministically_and_count_each_sample_once(short_rules
     entries = [e[4] for e in f.risk.entries if e[1] == "sampling_failed"]
     assert len(entries) == len(set(entries))
     assert set(entries) <= {s.sample_no for s in final if s.judgement.verdict == "fail"}
+
+
+def test_a_corrections_effect_reads_in_chinese_where_effects_are_listed(rules):
+    from alerts.messages import message_zh, title_zh
+    from tests.test_fold import _sample, golden
+    from schemas.upcast import parse_event
+    from processors.step import replay
+
+    reg = parse_event(golden("enterprise.registered"))
+    report = _sample("2026-03-10T09:00:00+08:00", False, False, sample_no="DC-MSG-1")
+    correction = _sample("2026-03-11T09:00:00+08:00", False, True, sample_no="DC-MSG-1")
+    _, effects = replay([reg, report, correction], rules)
+    [corrected] = [e for e in effects if e.kind == "sampling.corrected"]
+    assert title_zh("sampling.corrected") == "抽检结果更正"
+    assert message_zh(corrected, "某水厂") == f"某水厂：{corrected.data['message_zh']}" and "更正" in corrected.data["message_zh"]
