@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,9 +122,10 @@ def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
         if len(errs) > 1 and types <= _MEASURED_BRANCHES:
             # a measured value is a union (number | "ND"): one failure per branch says
             # less than one line that names what is accepted
-            finite = "finite_number" in types
-            errors.append(_error(field_path, "finite_number" if finite else "measured_value",
-                                 "must be a finite number" if finite else 'must be a number (not quoted) or "ND" / "未检出"'))
+            if "finite_number" in types:
+                errors.append(_error(field_path, "finite_number", "must be a finite number"))
+            else:
+                errors.append(_error(field_path, "measured_value", 'must be a number (not quoted) or "ND" / "未检出"'))
             continue
         seen = set()
         for e in errs:
@@ -141,10 +144,20 @@ _DATE_DETAIL_ZH = {"day value is outside expected range": "该月没有这一天
                    "input is too short": "位数不足（月、日须为两位）"}
 
 
+def shown(value: Any) -> str:
+    """A value as a reason quotes it: repr, so that spaces, a full-width letter or an invisible
+    character (\u200b) show, cut at 40 characters (as schemas.events quotes a verdict)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
 def reason_en(err: dict[str, Any]) -> str:
     """The English reason: pydantic's message, without the "Value error, " it puts before what a validator said."""
     if err["type"] == "value_error":
         return err["msg"].removeprefix("Value error, ")
+    if err["type"] == "literal_error" and "input" in err:
+        # the allowed values alone leave the sender comparing them with a value they cannot see
+        return f"{err['msg']}, got {shown(err['input'])}"
     if err["type"] in _DATE_FORMS_EN:
         detail = (err.get("ctx") or {}).get("error")
         return _DATE_FORMS_EN[err["type"]] + (f": {detail}" if detail else "")
@@ -162,7 +175,15 @@ def reason_zh(err: dict[str, Any]) -> str:
     if kind in _DATE_FORMS_EN and ctx.get("error") in _DATE_DETAIL_ZH:
         return f"{base}：{_DATE_DETAIL_ZH[ctx['error']]}"
     if kind == "literal_error" and "expected" in ctx:
-        return f"{base}，应为 {_listed_zh(ctx['expected'])}"
+        zh = f"{base}，应为 {_listed_zh(ctx['expected'])}"
+        twin = _lookalike(err.get("input"), ctx["expected"])
+        if twin is not None:
+            # what was sent reads as an allowed value: only quoting it shows the difference
+            zh += f"；收到 {shown(err['input'])}，与 '{twin}' 只差大小写、全角/半角或不可见字符"
+        return zh
+    if kind == "union_tag_invalid" and "tag" in ctx:
+        tags = "、".join(f"'{tag}'" for tag in _QUOTED.findall(ctx.get("expected_tags", "")))
+        return f"{base} {shown(ctx['tag'])}" + (f"，应为 {tags} 之一" if tags else "")
     if kind == "string_pattern_mismatch" and "pattern" in ctx:
         return f"{base}（应匹配 {ctx['pattern']}）"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
@@ -200,6 +221,22 @@ def json_invalid_zh(exc: ValueError) -> str:
     return f"不是合法的 JSON：{token} 不是 JSON 的取值（数值须为有限数字）"
 
 
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _folded(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKC", text).casefold() if not c.isspace() and unicodedata.category(c) != "Cf")
+
+
+def _lookalike(received: Any, expected: str) -> str | None:
+    """The allowed value (of pydantic's "'a', 'b' or 'c'") ``received`` differs from only in case, width
+    or invisible characters, if any."""
+    if not isinstance(received, str):
+        return None
+    folded = _folded(received)
+    return next((v for v in _QUOTED.findall(expected) if _folded(v) == folded), None)
+
+
 def _listed_zh(expected: str) -> str:
     """pydantic's "'a', 'b' or 'c'" as Chinese lists it: 'a'、'b' 或 'c' (the values are the codes to send, quoted)."""
     head, sep, last = expected.rpartition(" or ")
@@ -223,6 +260,11 @@ def element_bytes(item: Any) -> bytes:
 
 def validate_document(doc: Any, index: int | None, raw: bytes, context: dict[str, Any] | None = DOOR) -> Envelope | Rejection:
     """``context``: ``DOOR`` for input arriving (the default), None to re-read what a log already holds."""
+    event_type = doc.get("event_type") if isinstance(doc, dict) else None
+    if isinstance(event_type, str) and event_type != event_type.strip():
+        # a padded cell ("sampling.result "), as every enumerated field takes it (schemas.events.Stripped);
+        # here, because pydantic picks the event's model by this tag before any validator of it runs
+        doc = {**doc, "event_type": event_type.strip()}
     try:
         return parse_event(doc, context)
     except RecursionError:
