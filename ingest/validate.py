@@ -125,7 +125,9 @@ def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
             if "finite_number" in types:
                 errors.append(_error(field_path, "finite_number", "must be a finite number"))
             else:
-                errors.append(_error(field_path, "measured_value", 'must be a number (not quoted) or "ND" / "未检出"'))
+                # the number branches saw the value as sent (the "ND" branch strips it first)
+                sent = next((e["input"] for e in errs if e["type"] != "literal_error"), errs[0].get("input"))
+                errors.append(_error(field_path, "measured_value", *measured_value_reasons(sent)))
             continue
         seen = set()
         for e in errs:
@@ -235,6 +237,38 @@ def _lookalike(received: Any, expected: str) -> str | None:
         return None
     folded = _folded(received)
     return next((v for v in _QUOTED.findall(expected) if _folded(v) == folded), None)
+
+
+# "<0.01", "＜ 0.01 mg/L", "小于0.01": a result below the method's detection limit, written as a lab's
+# report prints it; the reason's example then carries that limit.
+_BELOW_LIMIT = re.compile(r"\s*(?:[<≤]=?|小于|低于)\s*(?P<limit>[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)?\s*(?P<unit>\S.*)?")
+_NUMBER_AND_UNIT = re.compile(r"\s*(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>\S.*)?")
+_ND_HINT_EN = ('a result below the detection limit is sent as "ND", with the method\'s limit in the item\'s detection_limit, '
+               'e.g. "values": ["ND"], "detection_limit": {limit}')
+_ND_HINT_ZH = '低于检出限的结果请写 "ND"，并把方法检出限写在该项目的 detection_limit 中，如 "values": ["ND"], "detection_limit": {limit}'
+
+
+def measured_value_reasons(sent: Any) -> tuple[str, str]:
+    """(English, Chinese) reasons for a result value that is neither a number nor "ND": what was
+    received, and how to write it.  Labs print "<0.01", "nd" or "0.005mg/L" in their reports; each
+    has one right spelling here, and "ND" with detection_limit is the one they most often need."""
+    en, zh = f'must be a number (not quoted) or "ND" / "未检出", got {shown(sent)}', f'应为数字（不加引号）或 "ND"/"未检出"，收到 {shown(sent)}'
+    limit = "0.005"
+    if isinstance(sent, str):
+        text = unicodedata.normalize("NFKC", sent).strip()
+        below = _BELOW_LIMIT.fullmatch(text)
+        number = _NUMBER_AND_UNIT.fullmatch(text)
+        if below is not None and (below.group("limit") or below.group("unit")):
+            limit = below.group("limit") or limit
+        elif number is not None and number.group("unit"):
+            return (f'{en}: the number goes in values and its unit in unit ({number.group("number")}, "unit": "{number.group("unit")}"); '
+                    + _ND_HINT_EN.format(limit=limit),
+                    f'{zh}：数值写在 values 中，单位写在 unit 中（{number.group("number")}，"unit": "{number.group("unit")}"）；'
+                    + _ND_HINT_ZH.format(limit=limit))
+        elif number is not None:
+            return (f"{en}: send the number without quotes ({number.group('number')}); " + _ND_HINT_EN.format(limit=limit),
+                    f"{zh}：数字不要加引号（{number.group('number')}）；" + _ND_HINT_ZH.format(limit=limit))
+    return f"{en}; " + _ND_HINT_EN.format(limit=limit), f"{zh}；" + _ND_HINT_ZH.format(limit=limit)
 
 
 def _listed_zh(expected: str) -> str:

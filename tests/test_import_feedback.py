@@ -120,3 +120,30 @@ def test_a_refused_enumerated_value_is_quoted_so_an_invisible_difference_shows()
     doc["event_type"] = "complaint.recieved"
     (error,) = validate_document(doc, None, b"").errors
     assert error["reason_zh"].startswith("未知的事件类型 'complaint.recieved'，应为 'enterprise.registered'、")
+
+
+# --------------------------------------------------------------------------- a result below the detection limit
+
+
+@pytest.mark.parametrize("sent, limit, also", [
+    ("<0.01", "0.01", None),
+    ("＜ 0.002 mg/L", "0.002", None),
+    ("nd", "0.005", None),
+    ("n.d.", "0.005", None),
+    ("0.005mg/L", "0.005", ('(0.005, "unit": "mg/L")', '（0.005，"unit": "mg/L"）')),
+    ("59", "0.005", ("without quotes (59)", "数字不要加引号（59）")),
+    (True, "0.005", None),
+])
+def test_a_value_that_is_no_number_says_how_to_write_a_result_below_the_detection_limit(sent, limit, also):
+    from ingest.validate import validate_document
+    from tests.conftest import golden
+
+    doc = golden("sampling.result")
+    doc["payload"]["items"][1]["values"] = [sent]
+    (error,) = validate_document(doc, None, b"").errors
+    assert (error["field"], error["type"]) == ("payload.items[1].values[0]", "measured_value")
+    assert f"got {sent!r}" in error["reason"] and f"收到 {sent!r}" in error["reason_zh"]
+    assert f'"values": ["ND"], "detection_limit": {limit}' in error["reason"]
+    assert f'低于检出限的结果请写 "ND"，并把方法检出限写在该项目的 detection_limit 中，如 "values": ["ND"], "detection_limit": {limit}' in error["reason_zh"]
+    if also:
+        assert also[0] in error["reason"] and also[1] in error["reason_zh"]
