@@ -337,6 +337,8 @@ def _split_values(text: str, spec: FieldSpec, where: "str | _Where") -> tuple[li
         values.append("ND" if token in _ND else _number(token, where))
         rest = rest[m.end():]
         sep = re.match(spec.split, rest)
+        if _PORTION_UNIT.fullmatch(rest):
+            break  # "未检出/25g": the test portion the result is per, not a separator and a value 25
         if sep and sep.end() > 0 and re.match(r"(未检出|ND|N\.D\.|nd|[-+]?[\d.])", rest[sep.end():]):
             rest = rest[sep.end():]
         else:
@@ -348,6 +350,10 @@ def _split_values(text: str, spec: FieldSpec, where: "str | _Where") -> tuple[li
         raise _where(where).error(f"'{text}': '{rest.strip()}' after the values is neither a value nor a unit",
                                   f"“{text}”中数值之后的“{rest.strip()}”既不是数值也不是单位")
     return values, rest.strip()
+
+
+# a unit per test portion, as pathogens are reported (沙门氏菌 "未检出/25g", "0/25g"; units.yaml /25g)
+_PORTION_UNIT = re.compile(r"\s*/\s*\d+(?:\.\d+)?\s*(?:g|kg|ml|l|克|千克|毫升|升)\s*", re.IGNORECASE)
 
 
 _DEFAULT_FORMATS = ["%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y年%m月%d日", "%Y.%m.%d", "%Y%m%d"]

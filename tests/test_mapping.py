@@ -340,10 +340,19 @@ def test_every_unit_spelling_of_the_catalogue_still_resolves_after_the_cell_is_n
     units = load_catalogue().units
     for unit in units.units:
         for spelling in (unit.unit, *unit.aliases):
-            if spelling[:1] in "/-—":
-                continue  # ("/25g", and 无量纲 printed "-": the default split reads these as separators between values)
+            if spelling in ("/", "-", "—"):
+                continue  # (无量纲 as some labs print it: the default split reads these as separators between values)
             item = map_item({"不合格项目": "耗氧量", "检验结果": f"1.5 {spelling}"}, mapping)
             assert item["values"] == [1.5] and units.resolve(item["unit"]) is unit, (spelling, item["unit"])
+
+
+@pytest.mark.parametrize("cell, values", [("未检出/25g", ["ND"]), ("0/25g", [0]), ("0/0/0/0/0 /25克", [0, 0, 0, 0, 0])])
+def test_a_result_per_test_portion_keeps_its_portion_as_the_unit(cell, values):
+    """沙门氏菌 "未检出/25g" read as the values ND and 25 in the unit "g" before."""
+    from ingest.mapping import map_item
+
+    item = map_item({"不合格项目": "沙门氏菌", "检验结果": cell}, load_mapping(MAPPINGS / "samr_announcement.yaml"))
+    assert (item["item_code"], item["values"], item["unit"].replace("克", "g")) == ("salmonella", values, "/25g")
 
 
 def test_a_cell_with_more_after_its_values_than_a_unit_is_refused_not_cut():
