@@ -214,10 +214,14 @@ _JSON_PROBLEM_ZH = {
 }
 
 
-def json_invalid_zh(exc: ValueError) -> str:
-    """The Chinese reason for a body json.loads refused, with the line and column the English one gives."""
+def json_invalid_zh(exc: ValueError, one_line: bool = False) -> str:
+    """The Chinese reason for a body json.loads refused, with the line and column the English one gives.
+
+    ``one_line``: the text was one line of a file, which its file:line names; the column is enough."""
     if isinstance(exc, json.JSONDecodeError):
         what = _JSON_PROBLEM_ZH.get(exc.msg, "有误")
+        if one_line:
+            return f"不是合法的 JSON：第 {exc.colno} 列：{what}"
         return f"不是合法的 JSON：第 {exc.lineno} 行第 {exc.colno} 列（字符位置 {exc.pos}）：{what}"
     token = str(exc).removesuffix(" is not valid JSON")  # NaN, Infinity, -Infinity (schemas.upcast.load_json)
     return f"不是合法的 JSON：{token} 不是 JSON 的取值（数值须为有限数字）"

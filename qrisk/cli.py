@@ -545,11 +545,13 @@ def cmd_import(args: argparse.Namespace) -> int:
     if len(args.paths) == 2:
         kind, file = args.paths
         if kind not in kinds:
-            raise UserError(f"KIND must be one of {', '.join(kinds)}, got {kind!r}")
+            raise UserError(f"KIND 应为 {'、'.join(kinds)} 之一，收到 {kind!r} / KIND must be one of {', '.join(kinds)}, got {kind!r}")
         if args.mapping is None:
-            raise UserError(f"importing {kind} from another system's CSV needs --mapping MAP.yaml (see ingest/mappings/)")
+            raise UserError(f"从其他系统的 CSV 导入 {kind} 需要 --mapping MAP.yaml（见 ingest/mappings/） / "
+                            f"importing {kind} from another system's CSV needs --mapping MAP.yaml (see ingest/mappings/)")
         if args.url:
-            raise UserError("--mapping loads into --data-dir; to post mapped events to a server, write them with --events-out and import that file with --url")
+            raise UserError("--mapping 只导入 --data-dir；要发往服务，请先用 --events-out 写出映射后的事件，再以 --url 导入该文件 / "
+                            "--mapping loads into --data-dir; to post mapped events to a server, write them with --events-out and import that file with --url")
         from qrisk import cli_risk
 
         if args.events_out is not None:
@@ -560,12 +562,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         except cli_risk.CliError as exc:
             raise UserError(str(exc)) from exc
     if len(args.paths) != 1:
-        raise UserError("usage: qrisk import [KIND] FILE [--mapping MAP.yaml]")
+        raise UserError("用法 / usage: qrisk import [KIND] FILE [--mapping MAP.yaml]")
     if args.mapping is not None:
-        raise UserError(f"--mapping needs the KIND of rows: qrisk import {{{','.join(kinds)}}} {args.paths[0]} --mapping {args.mapping}")
+        raise UserError(f"--mapping 需要给出行的种类 KIND / --mapping needs the KIND of rows: "
+                        f"qrisk import {{{','.join(kinds)}}} {args.paths[0]} --mapping {args.mapping}")
     args.file = Path(args.paths[0])
     if not args.file.exists():
-        raise UserError(f"{args.file}: no such file")
+        raise UserError(f"{args.file}：文件不存在 / {args.file}: no such file")
     total = count_records(args.file)
     if args.url:
         return _import_http(args, total)
@@ -573,6 +576,20 @@ def cmd_import(args: argparse.Namespace) -> int:
         return _load_records(read_events(args.file), args.file, total, args)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+
+
+def _said(errors: list[dict[str, Any]]) -> str:
+    """Reasons as the importer prints them: the field, then Chinese first, then English."""
+    parts = []
+    for e in errors:
+        zh, en = e.get("reason_zh") or e.get("reason", ""), e.get("reason", "")
+        parts.append((f"{e['field']}: " if e.get("field") else "") + (zh if zh == en or not en else f"{zh} / {en}"))
+    return "；".join(parts)
+
+
+def _rejected(position: str, errors: list[dict[str, Any]], dead_letter: str | None = None) -> None:
+    kept = f" (死信 / dead letter {dead_letter})" if dead_letter else ""
+    print(f"{position}: {_said(errors)}{kept}", file=sys.stderr)
 
 
 def _load_records(records, file: Path, total: int | None, args: argparse.Namespace) -> int:
@@ -605,7 +622,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                     error = conflict_error(o.event_id, "an earlier event of this file", "本文件中前面的事件")
                 letters.append(imported_letter(position, raw, f"conflict: {error['reason']}", [error]))
                 rejected += 1
-                print(f"{position}: event_id: {error['reason']}", file=sys.stderr)
+                _rejected(position, [error])
             origins.clear()
             accepted += sum(1 for o in outcomes if o.status == "accepted")
             duplicates += sum(1 for o in outcomes if o.status == "duplicate")
@@ -619,10 +636,12 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
     try:
         for position, raw, doc in records:
             if isinstance(doc, Exception):  # a line that is not JSON, a row the mapping cannot take
-                kind = "mapping" if type(doc).__name__ == "MappingError" else "json_invalid"
-                letters.append(imported_letter(position, raw, str(doc), [{"field": "", "type": kind, "reason": str(doc)}]))
+                # ingest.files.LineError and ingest.mapping.MappingError say which field and why, in both languages
+                errors = [doc.error()] if callable(getattr(doc, "error", None)) else [
+                    {"field": "", "type": "json_invalid", "reason": str(doc), "reason_zh": str(doc)}]
+                letters.append(imported_letter(position, raw, Rejection(None, raw, errors).reason, errors))
                 rejected += 1
-                print(f"{position}: {doc}", file=sys.stderr)
+                _rejected(position, errors)
             else:
                 result = validate_document(doc, None, raw, door(pipeline.rules.policy.utc_offset_hours))
                 if not isinstance(result, Rejection):
@@ -632,7 +651,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                 if isinstance(result, Rejection):
                     letters.append(imported_letter(position, raw, result.reason, result.errors))
                     rejected += 1
-                    print(f"{position}: {result.reason}", file=sys.stderr)
+                    _rejected(position, result.errors)
                 else:
                     batch.append(result)
                     origins.append((position, raw))
@@ -675,8 +694,9 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
                 limit = next((int(m.group(1)) for e in errors if e.get("type") == "batch_too_large"
                               and (m := re.search(r"at most (\d+)", e.get("reason", ""))) is not None), None)
                 if limit is None or limit < 1:
-                    raise UserError(f"{args.url} refused the batch: " + "; ".join(f"{e.get('reason_zh') or e.get('reason')}" for e in errors))
-                print(f"the service takes at most {limit} events a request: sending batches of {limit}", file=sys.stderr)
+                    raise UserError(f"{args.url} 拒绝了本批次 / {args.url} refused the batch: " + _said(errors))
+                print(f"qrisk: 服务每个请求至多接受 {limit} 个事件，改为每批 {limit} 个发送 / "
+                      f"the service takes at most {limit} events a request: sending batches of {limit}", file=sys.stderr)
                 args.batch = limit
                 pending, where = docs[:], positions[:]
                 for start in range(0, len(pending), limit):
@@ -686,9 +706,9 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
             # the server kept every bad (403: not this key's; 409: an id reused for other content) event
             # in dead letters; resend the good ones
             bad = {e["index"] for e in errors if e["index"] is not None}
-            for e in resp.json()["errors"]:
+            for e in errors:
                 where = positions[e["index"]] if e["index"] is not None else "batch"
-                print(f"{where}: {e['field']}: {e['reason']} (dead letter {e.get('dead_letter_id')})", file=sys.stderr)
+                _rejected(where, [e], e.get("dead_letter_id"))
             rejected += len(bad)
             keep = [i for i in range(len(docs)) if i not in bad]
             docs[:] = [docs[i] for i in keep]
@@ -705,16 +725,22 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
 
     def unreadable(client: httpx.Client, position: str, raw: bytes, error: Any) -> None:
         # sent as it is, so that the service keeps it in its dead letters, with where it came from and
-        # why it could not be read here: nothing is lost
+        # why it could not be read here: nothing is lost.  The service takes one reason header and shows it
+        # as both reason and reason_zh: both languages go in it, English first as the reason field reads
+        told = f"{error.en} / {error.zh}" if isinstance(error, LineError) else str(error)
         resp = client.post("/v1/events", content=raw, headers={
             "content-type": "application/json", "x-qrisk-position": urllib.parse.quote(position),
-            "x-qrisk-client-reason": urllib.parse.quote(str(error))})
+            "x-qrisk-client-reason": urllib.parse.quote(told)})
         kept = (resp.json().get("errors") or [{}])[0].get("dead_letter_id") if resp.status_code == 422 else None
-        print(f"{position}: {error}" + (f" (dead letter {kept})" if kept else f" (not kept by the service: HTTP {resp.status_code})"),
-              file=sys.stderr)
+        errors = [error.error()] if callable(getattr(error, "error", None)) else [{"field": "", "reason": str(error)}]
+        if kept:
+            _rejected(position, errors, kept)
+        else:
+            print(f"{position}: {_said(errors)}（服务未保存：HTTP {resp.status_code} / not kept by the service: HTTP {resp.status_code}）",
+                  file=sys.stderr)
 
     if not args.url.startswith(("http://", "https://")):
-        raise UserError(f"--url {args.url}: give the scheme too, e.g. http://{args.url}")
+        raise UserError(f"--url {args.url}：请带上协议，如 http://{args.url} / --url {args.url}: give the scheme too, e.g. http://{args.url}")
     headers = {"authorization": f"Bearer {args.key}"} if args.key else {}
     try:
         with httpx.Client(base_url=args.url, timeout=120, headers=headers) as client:

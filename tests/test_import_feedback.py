@@ -147,3 +147,80 @@ def test_a_value_that_is_no_number_says_how_to_write_a_result_below_the_detectio
     assert f'低于检出限的结果请写 "ND"，并把方法检出限写在该项目的 detection_limit 中，如 "values": ["ND"], "detection_limit": {limit}' in error["reason_zh"]
     if also:
         assert also[0] in error["reason"] and also[1] in error["reason_zh"]
+
+
+# --------------------------------------------------------------------------- `qrisk import`: warnings, and reasons in both languages
+
+
+def _qrisk(*args: str, env: dict | None = None):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    return subprocess.run([sys.executable, "-m", "qrisk", *args], cwd=ROOT, capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    from tests.conftest import Server
+
+    server = Server(tmp_path_factory.mktemp("feedback") / "data").start()
+    yield server
+    server.stop()
+
+
+def test_unreadable_lines_say_why_in_chinese_first_and_keep_it_in_dead_letters(tmp_path):
+    import csv
+    import json
+
+    from qrisk.runtime import default_rules, open_embedded
+    from tests.conftest import golden
+
+    jsonl = tmp_path / "bad.jsonl"
+    jsonl.write_bytes(b'{"event_type": "sampling.result", oops\n' + json.dumps({"企业": "清源"}, ensure_ascii=False).encode("gbk") + b"\n")
+    out = _qrisk("import", str(jsonl), "--data-dir", str(tmp_path / "data"))
+    assert out.returncode == 1
+    assert "bad.jsonl:1: 该行不是合法的 JSON：第 35 列：此处应为双引号括起的字段名（或多了逗号） / line is not valid JSON" in out.stderr
+    assert "bad.jsonl:2: 该行不是 UTF-8 编码（例如按 GBK 保存），按 GBK/GB18030 可以读出" in out.stderr and "iconv -f GB18030" in out.stderr
+    d = golden("enterprise.registered")
+    columns = ["event_id", "event_type", "schema_version", "enterprise_id", "occurred_at", "source_kind", "source_id", "source_name", "payload"]
+    row = [d["event_id"], d["event_type"], "二", d["enterprise_id"], d["occurred_at"], d["source"]["kind"], d["source"]["id"], "", json.dumps(d["payload"], ensure_ascii=False)]
+    table = tmp_path / "bad.csv"
+    with open(table, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        writer.writerow(row)
+        writer.writerow(row[:2] + ["2"] + row[3:8] + ["{broken"])
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes(table.read_bytes().decode("utf-8").replace("二", "2").encode("gbk"))
+    out = _qrisk("import", str(table), "--data-dir", str(tmp_path / "data"))
+    assert "bad.csv:2: schema_version: schema_version 列应为整数（如 2），收到 '二' / column schema_version must be an integer" in out.stderr
+    assert "bad.csv:3: payload: payload 列不是合法的 JSON" in out.stderr
+    out = _qrisk("import", str(gbk), "--data-dir", str(tmp_path / "data"))
+    assert "gbk.csv:2: payload: 该记录（列 payload）不是 UTF-8 编码（例如按 GBK 保存）" in out.stderr
+    pipeline = open_embedded(tmp_path / "data", default_rules())
+    try:
+        letters = {r["position"]: json.loads(r["errors"]) for r in pipeline.store.query("SELECT position, errors FROM dead_letters FINAL")}
+    finally:
+        pipeline.close()
+    assert [(e["field"], e["type"]) for e in letters["bad.csv:2"]] == [("schema_version", "int_type")]
+    assert [(e["field"], e["type"]) for e in letters["bad.csv:3"]] == [("payload", "json_invalid")]
+    assert [(e["field"], e["type"]) for e in letters["gbk.csv:2"]] == [("payload", "body_encoding")]
+    assert [e["type"] for e in letters["bad.jsonl:2"]] == ["body_encoding"]
+    assert all(e["reason_zh"] and e["reason_zh"] != e["reason"] for errors in letters.values() for e in errors)
+
+
+def test_a_line_the_importer_cannot_read_reaches_the_service_with_its_reason_in_both_languages(service, tmp_path):
+    import json
+
+    path = tmp_path / "oops.jsonl"
+    path.write_text('{"event_type": "sampling.result", oops\n', encoding="utf-8")
+    out = _qrisk("import", str(path), "--url", service.url, env={"QRISK_API_KEY": service.key})
+    assert out.returncode == 1 and "oops.jsonl:1: 该行不是合法的 JSON" in out.stderr and "dead letter" in out.stderr
+    letters = service.get("/v1/dead-letters").json()
+    (kept,) = [d for d in letters if "from oops.jsonl:1" in d["position"]]
+    told = next(e for e in (kept["errors"] if isinstance(kept["errors"], list) else json.loads(kept["errors"])) if e["type"] == "client_reason")
+    assert "该行不是合法的 JSON" in told["reason_zh"] and "line is not valid JSON" in told["reason_zh"]
