@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--data-dir", type=Path, default=settings.data_dir, help="load into this data directory (default %(default)s; not while `qrisk run` holds it: use --url)")
     imp.add_argument("--url", default=None, help="post to a running `qrisk run` instead of opening the data directory, e.g. http://127.0.0.1:8080")
     imp.add_argument("--batch", type=int, default=500, help="events per request or log write (default %(default)s)")
+    imp.add_argument("--warnings-out", type=Path, default=None, metavar="FILE.jsonl",
+                     help="write every warning (accepted events qrisk cannot fully judge: unknown unit, unregistered enterprise …) "
+                          "here, one JSON object a line, instead of listing them in the summary")
     imp.add_argument("--policy", type=Path, default=settings.policy_file, help="policy YAML for a direct load (default: the built-in policy)")
     imp.add_argument("--key", default=settings.api_key.get_secret_value() if settings.api_key else None,
                      help="API key for --url (default: $QRISK_API_KEY, which keeps it out of `ps`)")
@@ -555,6 +558,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         from qrisk import cli_risk
 
         if args.events_out is not None:
+            if args.warnings_out is not None:
+                # warnings are the catalogue's and the credit files' word on events loaded, which a dry run does not load
+                raise UserError("--warnings-out 用于导入（--data-dir）；--events-out 只写出映射后的事件，可在导入该文件时给出 --warnings-out / "
+                                "--warnings-out goes with a load (--data-dir); --events-out only writes the mapped events: "
+                                "give --warnings-out when importing that file")
             return cli_risk.cmd_import_mapped(argparse.Namespace(kind=kind, file=Path(file), mapping=args.mapping, events_out=args.events_out))
         try:
             records = cli_risk.iter_mapped(kind, Path(file), args.mapping)
@@ -578,18 +586,92 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
 
 
+WARNINGS_SHOWN = 20
+"""Warnings an import prints on stderr, the first ones; the JSON summary (or --warnings-out) has them all."""
+
+
 def _said(errors: list[dict[str, Any]]) -> str:
     """Reasons as the importer prints them: the field, then Chinese first, then English."""
     parts = []
     for e in errors:
         zh, en = e.get("reason_zh") or e.get("reason", ""), e.get("reason", "")
-        parts.append((f"{e['field']}: " if e.get("field") else "") + (zh if zh == en or not en else f"{zh} / {en}"))
+        named = e.get("field") and not zh.startswith(e["field"])  # (a mapping's reason begins with its field already)
+        parts.append((f"{e['field']}: " if named else "") + (zh if zh == en or not en else f"{zh} / {en}"))
     return "；".join(parts)
 
 
-def _rejected(position: str, errors: list[dict[str, Any]], dead_letter: str | None = None) -> None:
-    kept = f" (死信 / dead letter {dead_letter})" if dead_letter else ""
-    print(f"{position}: {_said(errors)}{kept}", file=sys.stderr)
+class _ImportReport:
+    """What an import tells the operator beyond its counts, by file:line: each record set aside and
+    why, and each warning about an event it accepted but qrisk cannot fully judge (as POST /v1/events
+    answers them: an unknown unit, an unregistered enterprise …).  Warnings are no errors: the exit
+    code stays 0 for them; the summary counts them by code and lists them all (or --warnings-out does)."""
+
+    def __init__(self, warnings_out: Path | None):
+        self.count: dict[str, int] = {}
+        self.details: list[dict[str, Any]] = []
+        self.warnings_out = warnings_out
+        self._out = None
+        if warnings_out is not None:
+            warnings_out.parent.mkdir(parents=True, exist_ok=True)
+            self._out = open(warnings_out, "w", encoding="utf-8")  # written as they come: a long import holds none in memory
+
+    def rejected(self, position: str, errors: list[dict[str, Any]], dead_letter: str | None = None) -> None:
+        kept = f" (死信 / dead letter {dead_letter})" if dead_letter else ""
+        print(f"{position}: {_said(errors)}{kept}", file=sys.stderr)
+
+    def warned(self, position: str, event_id: Any, warnings: list[dict[str, Any]]) -> None:
+        for w in warnings:
+            shown = sum(self.count.values())
+            self.count[w["type"]] = self.count.get(w["type"], 0) + 1
+            entry = {"position": position, "event_id": str(event_id), "field": w.get("field", ""), "type": w["type"],
+                     "reason": w.get("reason", ""), "reason_zh": w.get("reason_zh", "")}
+            if self._out is not None:
+                self._out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            else:
+                self.details.append(entry)
+            if shown < WARNINGS_SHOWN:
+                print(f"{position}: 警告 / warning {w['type']}: {_said([w])}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def summary(self, base: dict[str, Any]) -> dict[str, Any]:
+        self.close()
+        total = sum(self.count.values())
+        if total:
+            by_type = "、".join(f"{k} {n}" for k, n in sorted(self.count.items()))
+            where_zh, where_en = ((f"全部见 {self.warnings_out}", f"all of them are in {self.warnings_out}") if self.warnings_out
+                                  else ("全部见 JSON 摘要的 warning_details", "all of them are in the JSON summary's warning_details"))
+            more_zh, more_en = (f"（仅显示前 {WARNINGS_SHOWN} 条）", f" (the first {WARNINGS_SHOWN} shown)") if total > WARNINGS_SHOWN else ("", "")
+            print(f"qrisk: {total} 条警告{more_zh}：{by_type}；这些事件已接收，警告所指的项目将无法判定（或待企业登记后判定），{where_zh} / "
+                  f"{total} warning(s){more_en}: {by_type.replace('、', ', ')}; the events are accepted, the items the warnings name "
+                  f"left undetermined (or judged once the enterprise is registered); {where_en}", file=sys.stderr)
+        if not total and self.warnings_out is None:
+            return base  # (the summary's keys of old, for scripts that compare it whole)
+        out: dict[str, Any] = {**base, "warnings": total, "warnings_by_type": dict(sorted(self.count.items()))}
+        if self.warnings_out is not None:
+            out["warnings_out"] = str(self.warnings_out)
+        else:
+            out["warning_details"] = self.details
+        return out
+
+
+def _event_warnings(pipeline: Any, event: Any) -> list[dict[str, Any]]:
+    """The warnings POST /v1/events answers for an event accepted into an embedded pipeline (qrisk.api
+    words them the same: tests/test_import_feedback.py compares the two ways in)."""
+    from ingest.lint import event_warnings
+
+    file = pipeline.state.files.get(event.enterprise_id)
+    category = file.profile.category if file is not None and file.profile is not None else None
+    unregistered: list[dict[str, Any]] = []
+    if category is None and event.event_type == "sampling.result":
+        # the category chooses the standard: the sample waits, judged when the enterprise is registered
+        unregistered = [{"field": "enterprise_id", "type": "enterprise_unregistered",
+                         "reason": f"enterprise {event.enterprise_id!r} is not registered: the sample is kept and judged once it is",
+                         "reason_zh": f"企业 {event.enterprise_id} 尚未登记：样品结果已接收，待企业登记（确定食品类别）后判定"}]
+    return unregistered + event_warnings(event, pipeline.rules.catalogue, category)
 
 
 def _load_records(records, file: Path, total: int | None, args: argparse.Namespace) -> int:
@@ -602,6 +684,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
 
     pipeline = open_embedded(args.data_dir, default_rules(args.policy), clickhouse_url=Settings().clickhouse_url)
     bar = _progress("import", total)
+    report = _ImportReport(getattr(args, "warnings_out", None))
     accepted = duplicates = rejected = 0
     batch: list = []
     origins: list[tuple[str, bytes]] = []  # (file:line, bytes) of each event in the batch
@@ -612,8 +695,11 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
         if batch:
             # each line its own request: an id reused for other content sets that line aside only
             outcomes = pipeline.submit(batch, [1] * len(batch))
-            for o, (position, raw) in zip(outcomes, origins):
+            for o, event, (position, raw) in zip(outcomes, batch, origins):
                 if o.status != "conflict":
+                    # as the HTTP door answers, after the batch is in (a registration earlier in it counts),
+                    # for a duplicate too: its first import may be the run whose output was lost
+                    report.warned(position, o.event_id, _event_warnings(pipeline, event))
                     continue
                 # kept aside with its file:line, as the HTTP door answers 409
                 if o.seq is not None:
@@ -622,7 +708,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                     error = conflict_error(o.event_id, "an earlier event of this file", "本文件中前面的事件")
                 letters.append(imported_letter(position, raw, f"conflict: {error['reason']}", [error]))
                 rejected += 1
-                _rejected(position, [error])
+                report.rejected(position, [error])
             origins.clear()
             accepted += sum(1 for o in outcomes if o.status == "accepted")
             duplicates += sum(1 for o in outcomes if o.status == "duplicate")
@@ -641,7 +727,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                     {"field": "", "type": "json_invalid", "reason": str(doc), "reason_zh": str(doc)}]
                 letters.append(imported_letter(position, raw, Rejection(None, raw, errors).reason, errors))
                 rejected += 1
-                _rejected(position, errors)
+                report.rejected(position, errors)
             else:
                 result = validate_document(doc, None, raw, door(pipeline.rules.policy.utc_offset_hours))
                 if not isinstance(result, Rejection):
@@ -651,7 +737,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                 if isinstance(result, Rejection):
                     letters.append(imported_letter(position, raw, result.reason, result.errors))
                     rejected += 1
-                    _rejected(position, result.errors)
+                    report.rejected(position, result.errors)
                 else:
                     batch.append(result)
                     origins.append((position, raw))
@@ -661,7 +747,8 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
     finally:
         bar.close()
         pipeline.close()
-    print(json.dumps({"file": str(file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}, ensure_ascii=False))
+        report.close()
+    print(json.dumps(report.summary({"file": str(file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}), ensure_ascii=False))
     return 0 if rejected == 0 else 1
 
 
@@ -673,6 +760,7 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
     from ingest.files import LineError, read_events
 
     bar = _progress("import", total)
+    report = _ImportReport(getattr(args, "warnings_out", None))
     accepted = duplicates = rejected = 0
     docs: list = []
     positions: list[str] = []  # file:line of each doc, for the server's answers
@@ -686,6 +774,10 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
             body = resp.json()
             accepted += body["accepted"]
             duplicates += body["duplicates"]
+            # the answer's entries follow the batch's order; an accepted event the service cannot fully judge carries warnings
+            for position, entry in zip(positions, body.get("events") or []):
+                if isinstance(entry, dict) and entry.get("warnings"):
+                    report.warned(position, entry.get("event_id"), entry["warnings"])
         elif resp.status_code in (403, 409, 422) and "errors" in resp.json():
             errors = resp.json()["errors"]
             if all(e.get("index") is None for e in errors):
@@ -708,7 +800,7 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
             bad = {e["index"] for e in errors if e["index"] is not None}
             for e in errors:
                 where = positions[e["index"]] if e["index"] is not None else "batch"
-                _rejected(where, [e], e.get("dead_letter_id"))
+                report.rejected(where, [e], e.get("dead_letter_id"))
             rejected += len(bad)
             keep = [i for i in range(len(docs)) if i not in bad]
             docs[:] = [docs[i] for i in keep]
@@ -734,7 +826,7 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
         kept = (resp.json().get("errors") or [{}])[0].get("dead_letter_id") if resp.status_code == 422 else None
         errors = [error.error()] if callable(getattr(error, "error", None)) else [{"field": "", "reason": str(error)}]
         if kept:
-            _rejected(position, errors, kept)
+            report.rejected(position, errors, kept)
         else:
             print(f"{position}: {_said(errors)}（服务未保存：HTTP {resp.status_code} / not kept by the service: HTTP {resp.status_code}）",
                   file=sys.stderr)
@@ -763,14 +855,17 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
             flush(client)
     except httpx.TransportError as exc:
         bar.close()
+        report.close()
         # what got in stays in: event ids make a second run of the same file add only the rest
         raise UserError(_import_stopped(args.url, f"{type(exc).__name__}: {exc or 'no answer'}", "连接中断",
                                         accepted, duplicates, rejected, again=True)) from None
     except UserError:
         bar.close()
+        report.close()
         raise
     bar.close()
-    print(json.dumps({"file": str(args.file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}, ensure_ascii=False))
+    print(json.dumps(report.summary({"file": str(args.file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}),
+                     ensure_ascii=False))
     return 0 if rejected == 0 else 1
 
 

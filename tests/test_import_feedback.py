@@ -163,6 +163,84 @@ def _qrisk(*args: str, env: dict | None = None):
                           env={**os.environ, **(env or {})})
 
 
+def _warned_file(path, salt: str = ""):
+    """A registration and three valid results: MG/L (a unit now), ppm (no unit qrisk reads), an enterprise nobody registered."""
+    import json
+    import uuid
+
+    from tests.conftest import golden
+
+    docs = [golden("enterprise.registered")]
+    for i, (unit, enterprise) in enumerate([("MG/L", "E-330110-001"), ("ppm", "E-330110-001"), ("mg/L", "E-NEW-001")]):
+        doc = golden("sampling.result")
+        doc["event_id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"qrisk-test-warned-{salt}-{i}"))
+        doc["enterprise_id"], doc["payload"]["sample_no"] = enterprise, f"DC-WARN-{salt}-{i}"
+        doc["payload"]["items"][1]["unit"] = unit
+        docs.append(doc)
+    path.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs) + "\n", encoding="utf-8")
+    return path
+
+
+WARNED = [("warned.jsonl:3", "payload.items[1].unit", "unknown_unit"), ("warned.jsonl:4", "enterprise_id", "enterprise_unregistered")]
+
+
+def test_an_import_into_a_data_directory_reports_the_warnings_the_http_door_answers(tmp_path):
+    import json
+
+    path = _warned_file(tmp_path / "warned.jsonl")
+    out = _qrisk("import", str(path), "--data-dir", str(tmp_path / "data"))
+    assert out.returncode == 0, out.stderr  # warnings are no errors
+    summary = json.loads(out.stdout)
+    assert {k: summary[k] for k in ("accepted", "rejected", "warnings", "warnings_by_type")} == {
+        "accepted": 4, "rejected": 0, "warnings": 2, "warnings_by_type": {"enterprise_unregistered": 1, "unknown_unit": 1}}
+    assert [(w["position"], w["field"], w["type"]) for w in summary["warning_details"]] == WARNED
+    assert all(w["reason_zh"] and w["reason"] and w["event_id"] for w in summary["warning_details"])
+    # on stderr by file:line, the Chinese reason first
+    assert "warned.jsonl:3: 警告 / warning unknown_unit: payload.items[1].unit: 无法识别单位“ppm”" in out.stderr
+    assert "warned.jsonl:4: 警告 / warning enterprise_unregistered: enterprise_id: 企业 E-NEW-001 尚未登记" in out.stderr
+    assert "2 条警告" in out.stderr and "2 warning(s)" in out.stderr
+    # a second import answers duplicates, and the same warnings (the first run's output may be the one lost)
+    again = json.loads(_qrisk("import", str(path), "--data-dir", str(tmp_path / "data"), "--warnings-out", str(tmp_path / "w.jsonl")).stdout)
+    assert again["duplicates"] == 4 and again["warnings"] == 2 and again["warnings_out"] == str(tmp_path / "w.jsonl")
+    assert "warning_details" not in again
+    written = [json.loads(line) for line in (tmp_path / "w.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert written == summary["warning_details"]
+
+
+def test_an_import_without_warnings_keeps_its_summary(tmp_path):
+    import json
+
+    from tests.conftest import golden
+
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(golden("enterprise.registered"), ensure_ascii=False) + "\n", encoding="utf-8")
+    out = _qrisk("import", str(path), "--data-dir", str(tmp_path / "data"))
+    assert json.loads(out.stdout) == {"file": str(path), "accepted": 1, "duplicates": 0, "rejected": 0}
+    assert "警告" not in out.stderr
+
+
+def test_many_warnings_show_the_first_on_stderr_and_all_in_the_summary(tmp_path, monkeypatch, capsys):
+    import json
+    import uuid
+
+    from qrisk import cli
+    from tests.conftest import golden
+
+    docs = []
+    for i in range(cli.WARNINGS_SHOWN + 5):
+        doc = golden("sampling.result")
+        doc["event_id"], doc["enterprise_id"] = str(uuid.uuid4()), f"E-NEW-{i:03d}"
+        docs.append(doc)
+    path = tmp_path / "many.jsonl"
+    path.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs) + "\n", encoding="utf-8")
+    assert cli.main(["import", str(path), "--data-dir", str(tmp_path / "data")]) == 0
+    out = capsys.readouterr()
+    summary = json.loads(out.out)
+    assert summary["warnings"] == len(docs) == len(summary["warning_details"])
+    assert sum(1 for line in out.err.splitlines() if ": 警告 / warning " in line) == cli.WARNINGS_SHOWN
+    assert f"（仅显示前 {cli.WARNINGS_SHOWN} 条）" in out.err and "warning_details" in out.err
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     from tests.conftest import Server
@@ -170,6 +248,20 @@ def service(tmp_path_factory):
     server = Server(tmp_path_factory.mktemp("feedback") / "data").start()
     yield server
     server.stop()
+
+
+def test_an_import_over_http_reports_the_warnings_as_a_direct_import_does(service, tmp_path):
+    """The same file, the same warnings, whichever way it goes in (qrisk.api and qrisk.cli word them)."""
+    import json
+
+    path = _warned_file(tmp_path / "warned.jsonl", salt="http")
+    over_http = _qrisk("import", str(path), "--url", service.url, env={"QRISK_API_KEY": service.key})
+    assert over_http.returncode == 0, over_http.stderr
+    sent = json.loads(over_http.stdout)
+    assert [(w["position"], w["field"], w["type"]) for w in sent["warning_details"]] == WARNED
+    assert "warned.jsonl:3: 警告 / warning unknown_unit: payload.items[1].unit: 无法识别单位“ppm”" in over_http.stderr
+    direct = json.loads(_qrisk("import", str(path), "--data-dir", str(tmp_path / "data")).stdout)
+    assert direct["warning_details"] == sent["warning_details"]
 
 
 def test_unreadable_lines_say_why_in_chinese_first_and_keep_it_in_dead_letters(tmp_path):
@@ -197,8 +289,8 @@ def test_unreadable_lines_say_why_in_chinese_first_and_keep_it_in_dead_letters(t
     gbk = tmp_path / "gbk.csv"
     gbk.write_bytes(table.read_bytes().decode("utf-8").replace("二", "2").encode("gbk"))
     out = _qrisk("import", str(table), "--data-dir", str(tmp_path / "data"))
-    assert "bad.csv:2: schema_version: schema_version 列应为整数（如 2），收到 '二' / column schema_version must be an integer" in out.stderr
-    assert "bad.csv:3: payload: payload 列不是合法的 JSON" in out.stderr
+    assert "bad.csv:2: schema_version 列应为整数（如 2），收到 '二' / column schema_version must be an integer" in out.stderr
+    assert "bad.csv:3: payload 列不是合法的 JSON" in out.stderr
     out = _qrisk("import", str(gbk), "--data-dir", str(tmp_path / "data"))
     assert "gbk.csv:2: payload: 该记录（列 payload）不是 UTF-8 编码（例如按 GBK 保存）" in out.stderr
     pipeline = open_embedded(tmp_path / "data", default_rules())

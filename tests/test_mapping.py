@@ -381,3 +381,15 @@ def test_a_row_that_does_not_map_says_why_in_chinese_first_and_names_field_and_c
     assert str(result).startswith("payload.result：列“检查结论”的值“待定”不在映射的对照表中") and " / payload.result: '待定'" in str(result)
     assert "“2023-13-01”既不是 ISO 8601 日期时间" in date.zh and "'2023-13-01' is neither ISO 8601" in date.en
     assert date.error() == {"field": "occurred_at", "column": "检查日期", "type": "mapping", "reason": date.en, "reason_zh": date.zh}
+
+
+def test_a_mapped_import_reports_its_warnings_and_its_refusals_in_chinese_first(tmp_path, capsys):
+    args = ("import", "sampling", str(EXAMPLES / "samr_announcement.csv"), "--mapping", str(MAPPINGS / "samr_announcement.yaml"),
+            "--data-dir", str(tmp_path / "data"))
+    assert cli(*args) == 1  # a row refused; the warnings alone would leave the exit code 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["warnings_by_type"] == {"enterprise_unregistered": 3}  # nobody registered W03, P05, P09 yet
+    assert [w["position"] for w in summary["warning_details"]] == ["samr_announcement.csv:2,3", "samr_announcement.csv:4", "samr_announcement.csv:6"]
+    assert "samr_announcement.csv:5: enterprise_id：列“标称生产企业名称”的值“无名食品厂”不在映射的对照表中" in captured.err
+    assert " / enterprise_id: '无名食品厂' (column 标称生产企业名称)" in captured.err
