@@ -2,7 +2,9 @@
 ``POST /v1/events`` takes) and CSV (envelope columns + a JSON payload column).
 
 Readers yield ``(position, raw_bytes, document_or_error)`` so that a bad line is
-reported with its line number and kept byte for byte in dead letters.
+reported with its line number and kept byte for byte in dead letters.  An error (``LineError``)
+says why in Chinese and English and names the field (the CSV column) it is about; a file that
+cannot be read at all raises ValueError, its message in Chinese and English.
 """
 from __future__ import annotations
 
@@ -13,13 +15,33 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from ingest.validate import element_bytes, load_json
+from ingest.validate import element_bytes, json_invalid_zh, load_json
 
 CSV_COLUMNS = ["event_id", "event_type", "schema_version", "enterprise_id", "occurred_at", "source_kind", "source_id", "source_name", "payload"]
 
 
 class LineError(ValueError):
-    pass
+    """A record that is no event document: ``en``, ``zh`` say why, ``field`` names the field (the CSV
+    column) when one is to blame, ``type`` is the error code a dead letter lists (as the HTTP door's:
+    json_invalid, body_encoding …).  ``str()`` is both reasons, Chinese first."""
+
+    def __init__(self, en: str, zh: str, field: str = "", type: str = "json_invalid"):
+        super().__init__(f"{zh} / {en}")
+        self.en, self.zh, self.field, self.type = en, zh, field, type
+
+    def error(self) -> dict[str, Any]:
+        return {"field": self.field, "type": self.type, "reason": self.en, "reason_zh": self.zh}
+
+
+def _not_utf8(what_en: str, what_zh: str, raw: bytes, field: str = "") -> LineError:
+    """Bytes that are not UTF-8: the HTTP door's hint (a GBK export), and the way out when they read as GB18030."""
+    en, zh = f"{what_en} is not valid UTF-8", f"{what_zh}不是 UTF-8 编码（例如按 GBK 保存）"
+    try:
+        raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return LineError(f"{en}: save the file as UTF-8", f"{zh}；请以 UTF-8 编码保存文件", field, "body_encoding")
+    return LineError(f"{en}; it reads as GBK/GB18030: convert the file to UTF-8 first (e.g. iconv -f GB18030 -t UTF-8)",
+                     f"{zh}，按 GBK/GB18030 可以读出：请先把文件转换为 UTF-8（如 iconv -f GB18030 -t UTF-8）再导入", field, "body_encoding")
 
 
 def read_events(path: str | Path) -> Iterator[tuple[str, bytes, Any]]:
@@ -32,7 +54,7 @@ def read_events(path: str | Path) -> Iterator[tuple[str, bytes, Any]]:
     elif suffix == ".csv":
         yield from _read_csv(path)
     else:
-        raise ValueError(f"{path}: unknown file type {suffix!r} (use .jsonl, .json or .csv)")
+        raise ValueError(f"{path}：无法识别的文件类型 {suffix!r}（应为 .jsonl、.json 或 .csv） / {path}: unknown file type {suffix!r} (use .jsonl, .json or .csv)")
 
 
 def count_records(path: str | Path) -> int:
@@ -54,10 +76,12 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, bytes, Any]]:
             position = f"{path.name}:{lineno}"
             try:
                 yield position, raw, load_json(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
-                yield position, raw, LineError(f"line is not valid JSON: {exc}")
+            except UnicodeDecodeError:
+                yield position, raw, _not_utf8("line", "该行", raw)
+            except ValueError as exc:
+                yield position, raw, LineError(f"line is not valid JSON: {exc}", "该行" + json_invalid_zh(exc, one_line=True))
             except RecursionError:
-                yield position, raw, LineError("line is not valid JSON: nested too deeply")
+                yield position, raw, LineError("line is not valid JSON: nested too deeply", "该行不是合法的 JSON：嵌套过深", type="recursion_loop")
 
 
 def _json_document(path: Path) -> Any:
@@ -94,12 +118,15 @@ def _read_csv(path: Path) -> Iterator[tuple[str, bytes, Any]]:
             unreadable = ""
         missing = [c for c in ("event_id", "event_type", "enterprise_id", "occurred_at", "source_kind", "source_id", "payload") if c not in fieldnames]
         if missing:
-            raise ValueError(f"{path}: CSV lacks column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMNS)}{unreadable}")
+            unreadable_zh = f"（表头无法读取：{unreadable[len(' (header unreadable: '):-1]}）" if unreadable else ""
+            raise ValueError(f"{path}：CSV 缺少列 {'、'.join(missing)}；应有的列为 {'、'.join(CSV_COLUMNS)}{unreadable_zh} / "
+                             f"{path}: CSV lacks column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMNS)}{unreadable}")
         # as in the events themselves, an unknown field is refused: a misspelt column would
         # otherwise be dropped silently from every row
         extra = [c for c in fieldnames if c not in CSV_COLUMNS]
         if extra:
-            raise ValueError(f"{path}: CSV has unknown column(s) {', '.join(repr(c) for c in extra)}; the columns are {', '.join(CSV_COLUMNS)} "
+            raise ValueError(f"{path}：CSV 含未知列 {'、'.join(repr(c) for c in extra)}；列应为 {'、'.join(CSV_COLUMNS)}（payload 的字段写在 JSON 格式的 payload 列中） / "
+                             f"{path}: CSV has unknown column(s) {', '.join(repr(c) for c in extra)}; the columns are {', '.join(CSV_COLUMNS)} "
                              f"(payload fields go inside the JSON payload column)")
         last_error_at = -1
         while True:
@@ -112,25 +139,36 @@ def _read_csv(path: Path) -> Iterator[tuple[str, bytes, Any]]:
                 if reader.line_num == last_error_at:
                     return  # the reader cannot move on
                 last_error_at = reader.line_num
-                yield position, b"", LineError(f"CSV record unreadable: {exc}")
+                yield position, b"", LineError(f"CSV record unreadable: {exc}", f"CSV 记录无法读取：{exc}", type="csv_invalid")
                 continue
             position = f"{path.name}:{reader.line_num}"
             raw = _row_bytes(row)
-            if any(_SURROGATE.search(v) for v in row.values() if isinstance(v, str)):
-                yield position, raw, LineError("record is not valid UTF-8")
+            if row.get(None):
+                # cells past the header's (an unquoted comma in the payload?): csv.DictReader puts them aside,
+                # and the record without them would read as something else
+                yield position, raw, LineError(f"record has {len(row[None])} cell(s) more than the header's {len(fieldnames)} columns (a comma in a cell that is not quoted?)",
+                                               f"该记录比表头的 {len(fieldnames)} 列多 {len(row[None])} 个单元格（某个单元格中的逗号没有加引号？）",
+                                               type="csv_invalid")
+                continue
+            bad = [c for c in CSV_COLUMNS if _SURROGATE.search(row.get(c) or "")]
+            if bad:
+                # the row's undecodable bytes as they were (surrogateescape), so the GB18030 test reads the real text
+                yield position, raw, _not_utf8(f"record (column {', '.join(bad)})", f"该记录（列 {'、'.join(bad)}）", raw, _FIELDS.get(bad[0], bad[0]))
                 continue
             try:
                 yield position, raw, _row_document(row)
-            except ValueError as exc:
-                yield position, raw, LineError(str(exc))
+            except LineError as exc:
+                yield position, raw, exc
 
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
+_FIELDS = {"source_kind": "source.kind", "source_id": "source.id", "source_name": "source.name"}
+"""The event field a CSV column fills, where the two names differ."""
 
 
 def _row_bytes(row: dict[str, Any]) -> bytes:
     buf = io.StringIO()
-    csv.writer(buf).writerow([row.get(c, "") for c in CSV_COLUMNS])
+    csv.writer(buf).writerow([row.get(c, "") for c in CSV_COLUMNS] + list(row.get(None) or ()))  # (cells past the header kept too)
     return buf.getvalue().rstrip("\r\n").encode("utf-8", "surrogateescape")
 
 
@@ -138,10 +176,14 @@ def _row_document(row: dict[str, Any]) -> dict[str, Any]:
     try:
         payload = load_json((row.get("payload") or "{}").encode("utf-8"))
     except ValueError as exc:
-        raise ValueError(f"column payload is not valid JSON: {exc}") from exc
-    version = row.get("schema_version") or "2"
-    if not version.isdigit():
-        raise ValueError(f"column schema_version must be an integer, got {version!r}")
+        raise LineError(f"column payload is not valid JSON: {exc}", "payload 列" + json_invalid_zh(exc, one_line=True), "payload") from exc
+    except RecursionError:
+        raise LineError("column payload is not valid JSON: nested too deeply", "payload 列不是合法的 JSON：嵌套过深", "payload", "recursion_loop") from None
+    version = (row.get("schema_version") or "2").strip()
+    if not (version.isascii() and version.isdigit()):
+        # (isdigit alone takes "２" and "²", which int() refuses or reads otherwise)
+        raise LineError(f"column schema_version must be an integer, got {version!r}", f"schema_version 列应为整数（如 2），收到 {version!r}",
+                        "schema_version", "int_type")
     source: dict[str, Any] = {"kind": row.get("source_kind"), "id": row.get("source_id")}
     if row.get("source_name"):
         source["name"] = row["source_name"]

@@ -43,8 +43,10 @@ Sampling announcements list one row per failed item: ``group_by: [抽样编号]`
 rows of one sample into one event, ``items:`` maps each row to a test item.  Rows of a
 group must agree on every other field.
 
-A row (or group) that does not map is yielded as a ``MappingError`` with the reason and
-its raw bytes, for dead letters.  Pure apart from reading the files it is given.
+A row (or group) that does not map is yielded as a ``MappingError`` with the reason (in Chinese
+and English, naming the field and the column) and its raw bytes, for dead letters.  Cells read as
+numbers, dates, yes/no, result values and units are NFKC-normalised first: a report typed with
+full-width characters (２．６ mg/L) reads as it looks.  Pure apart from reading the files it is given.
 """
 from __future__ import annotations
 
@@ -53,7 +55,9 @@ import datetime as dt
 import io
 import re
 import string
+import unicodedata
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator, Literal, Union
@@ -83,7 +87,55 @@ _FINDING = re.compile(r"^\s*(?P<code>[0-9A-Za-z][0-9A-Za-z.\-]*)\s*(?P<text>.*?)
 
 
 class MappingError(ValueError):
-    """A row that does not map: the reason names the column and the value."""
+    """A row that does not map: the reason names the column and the value.
+
+    ``en``, ``zh``: the reason in English and in Chinese; ``str()`` gives both, Chinese first, as
+    qrisk's command-line messages do.  ``field``: the mapping's target (``payload.result``,
+    ``items.unit``) and ``column``: the file's column, when the reason is about one."""
+
+    def __init__(self, en: str, zh: str | None = None, field: str | None = None, column: str | None = None):
+        self.en, self.zh = en, zh if zh is not None else en
+        self.field, self.column = field, column
+        super().__init__(en if self.zh == en else f"{self.zh} / {en}")
+
+    def error(self) -> dict[str, Any]:
+        """As a dead letter's (and an HTTP 422's) errors list the reasons."""
+        out: dict[str, Any] = {"field": self.field or "", "type": "mapping", "reason": self.en, "reason_zh": self.zh}
+        if self.column is not None:
+            out["column"] = self.column
+        return out
+
+
+@dataclass(frozen=True)
+class _Where:
+    """The field, column and cell a reason is about."""
+
+    target: str
+    column: str | None = None
+    value: str | None = None
+
+    @property
+    def en(self) -> str:
+        return f"{self.target} (column {self.column}, value '{self.value}')" if self.column is not None else self.target
+
+    @property
+    def zh(self) -> str:
+        return f"{self.target}（列“{self.column}”，值“{self.value}”）" if self.column is not None else self.target
+
+    def error(self, en: str, zh: str, absent: bool = False) -> MappingError:
+        kind = _Absent if absent else MappingError
+        return kind(f"{self.en}: {en}", f"{self.zh}：{zh}", self.target, self.column)
+
+
+def _where(where: "str | _Where") -> _Where:
+    return where if isinstance(where, _Where) else _Where(where)
+
+
+def _nfkc(text: str) -> str:
+    # full-width digits and points (２．６), ｍｇ／Ｌ, ＮＤ: what a report typed in a Chinese input method
+    # holds.  \d matches ２ but not ．, so without this "２．６ mg/L" read as 2 in the unit "．６ mg/L".
+    # Units stay resolvable: the catalogue matches a unit after NFKC too (µ and μ alike).
+    return unicodedata.normalize("NFKC", text)
 
 
 class _Strict(BaseModel):
@@ -219,14 +271,15 @@ def load_mapping(path: str | Path) -> Mapping:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise MappingError(f"{path}: cannot read the mapping: {exc}") from exc
+        raise MappingError(f"{path}: cannot read the mapping: {exc}", f"无法读取映射文件 {path}：{exc}") from exc
     if not isinstance(doc, dict):
-        raise MappingError(f"{path}: a mapping file is a YAML mapping (name, event_type, event_id, fields …)")
+        raise MappingError(f"{path}: a mapping file is a YAML mapping (name, event_type, event_id, fields …)",
+                           f"映射文件 {path} 应为 YAML 映射（name、event_type、event_id、fields …）")
     try:
         mapping = Mapping.model_validate({**doc, "base_dir": path.parent})
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise MappingError(f"{path}: {problems}") from exc
+        raise MappingError(f"{path}: {problems}", f"映射文件 {path} 有误：{problems}") from exc
     for spec in _specs(mapping):
         if spec.map_file:
             _map_file(mapping, spec.map_file)  # fail now, not on row 1
@@ -244,7 +297,7 @@ def _map_file(mapping: Mapping, name: str) -> dict[str, str]:
             with open(path, encoding="utf-8-sig", newline="") as fh:
                 rows = list(csv.reader(fh))
         except OSError as exc:
-            raise MappingError(f"map_file {path}: {exc}") from exc
+            raise MappingError(f"map_file {path}: {exc}", f"无法读取对照表 map_file {path}：{exc.strerror or exc}") from exc
         hit = {r[0].strip(): r[1].strip() for r in rows[1:] if len(r) >= 2 and r[0].strip()}
         _MAP_FILES[path] = hit
     return hit
@@ -257,19 +310,21 @@ def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 
 
-def _number(text: str, where: str) -> int | float:
-    text = text.strip().replace("，", ".") if text.count("，") == 1 and "." not in text else text.strip()
+def _number(text: str, where: "str | _Where") -> int | float:
+    # one full-width comma and no point is a decimal comma (2，6); NFKC would make it a plain one
+    text = text.strip().replace("，", ".") if text.count("，") == 1 and "." not in text and "．" not in text else text.strip()
+    text = _nfkc(text).strip()
     if not _NUMBER.fullmatch(text):
-        raise MappingError(f"{where}: '{text}' is not a number")
+        raise _where(where).error(f"'{text}' is not a number", f"“{text}”不是数字")
     value = float(text)
     if value != value or value in (float("inf"), float("-inf")):
-        raise MappingError(f"{where}: '{text}' is not a finite number")
+        raise _where(where).error(f"'{text}' is not a finite number", f"“{text}”不是有限数字")
     return int(value) if re.fullmatch(r"[-+]?\d+", text) else value
 
 
-def _split_values(text: str, spec: FieldSpec, where: str) -> tuple[list[int | float | str], str]:
+def _split_values(text: str, spec: FieldSpec, where: "str | _Where") -> tuple[list[int | float | str], str]:
     """'45;59;8;61;10 CFU/250mL' → ([45, 59, 8, 61, 10], 'CFU/250mL')."""
-    text = text.strip()
+    text = _nfkc(text).strip()
     if text in _ND:
         return ["ND"], ""
     values: list[int | float | str] = []
@@ -282,22 +337,32 @@ def _split_values(text: str, spec: FieldSpec, where: str) -> tuple[list[int | fl
         values.append("ND" if token in _ND else _number(token, where))
         rest = rest[m.end():]
         sep = re.match(spec.split, rest)
+        if _PORTION_UNIT.fullmatch(rest):
+            break  # "未检出/25g": the test portion the result is per, not a separator and a value 25
         if sep and sep.end() > 0 and re.match(r"(未检出|ND|N\.D\.|nd|[-+]?[\d.])", rest[sep.end():]):
             rest = rest[sep.end():]
         else:
             break
     if not values:
-        raise MappingError(f"{where}: '{text}' holds no result values (numbers, or 未检出/ND)")
+        raise _where(where).error(f"'{text}' holds no result values (numbers, or 未检出/ND)", f"“{text}”中没有检测结果（数字，或 未检出/ND）")
+    if rest.strip()[:1].isdigit() or rest.strip()[:1] in (".", ","):
+        # "2.6.1 mg/L", "2,,6": what follows the values is no unit; taking it for one would keep a wrong value
+        raise _where(where).error(f"'{text}': '{rest.strip()}' after the values is neither a value nor a unit",
+                                  f"“{text}”中数值之后的“{rest.strip()}”既不是数值也不是单位")
     return values, rest.strip()
+
+
+# a unit per test portion, as pathogens are reported (沙门氏菌 "未检出/25g", "0/25g"; units.yaml /25g)
+_PORTION_UNIT = re.compile(r"\s*/\s*\d+(?:\.\d+)?\s*(?:g|kg|ml|l|克|千克|毫升|升)\s*", re.IGNORECASE)
 
 
 _DEFAULT_FORMATS = ["%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y年%m月%d日", "%Y.%m.%d", "%Y%m%d"]
 
 
-def _parse_datetime(text: str, spec: FieldSpec, mapping: Mapping, where: str) -> str:
+def _parse_datetime(text: str, spec: FieldSpec, mapping: Mapping, where: "str | _Where") -> str:
     """ISO text, or the first of ``format`` (default: common Chinese spellings) that fits."""
     formats = [spec.format] if isinstance(spec.format, str) else (spec.format or _DEFAULT_FORMATS)
-    text = text.strip()
+    text = _nfkc(text).strip()
     value: dt.datetime | None = None
     date_only = False
     try:
@@ -312,7 +377,8 @@ def _parse_datetime(text: str, spec: FieldSpec, mapping: Mapping, where: str) ->
             date_only = not any(d in fmt for d in ("%H", "%I", "%M", "%S"))
             break
     if value is None:
-        raise MappingError(f"{where}: '{text}' is neither ISO 8601 nor any of the formats {', '.join(formats)}")
+        raise _where(where).error(f"'{text}' is neither ISO 8601 nor any of the formats {', '.join(formats)}",
+                                  f"“{text}”既不是 ISO 8601 日期时间，也不符合映射给出的任何格式（{'、'.join(formats)}）")
     if spec.type == "date":
         return value.date().isoformat()
     if date_only:
@@ -323,14 +389,15 @@ def _parse_datetime(text: str, spec: FieldSpec, mapping: Mapping, where: str) ->
     return value.isoformat()
 
 
-def _findings(text: str, spec: FieldSpec, where: str) -> list[dict[str, str]]:
+def _findings(text: str, spec: FieldSpec, where: "str | _Where") -> list[dict[str, str]]:
     out = []
     for part in re.split(r"[;；\n]+", text):
         if not part.strip():
             continue
         m = _FINDING.match(part)
         if not m or not m.group("text"):
-            raise MappingError(f"{where}: finding '{part.strip()}' is not 'CLAUSE DESCRIPTION（SEVERITY）'")
+            raise _where(where).error(f"finding '{part.strip()}' is not 'CLAUSE DESCRIPTION（SEVERITY）'",
+                                      f"问题“{part.strip()}”不是“条款号 描述（严重程度）”的形式，如“3.4 原料未离地存放（一般）”")
         sev_text = (m.group("sev") or "").strip()
         severity = _SEVERITY.get(sev_text)
         text_ = m.group("text").strip()
@@ -347,22 +414,25 @@ _YUAN = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<wan>万)?\s*元")
 _BARE = {"警告", "罚款", "没收", "责令停产停业", "吊销许可证"}
 
 
-def _penalties(text: str, where: str) -> list[dict[str, Any]]:
+def _penalties(text: str, where: "str | _Where") -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for part in _PENALTY_SPLIT.split(text):
         part = re.sub(r"(?<=\d)[,，](?=\d{3})", "", part.strip(" \t。.，,"))  # 3,780 元
         if not part:
             continue
         kind = next((k for word, k in _PENALTY_WORDS if word in part), "other")
-        amounts = _YUAN.findall(part)
+        # amounts read after NFKC (罚款５．５万元 is 55,000 yuan, not 5万); the note keeps the text as written
+        amounts = _YUAN.findall(re.sub(r"(?<=\d),(?=\d{3})", "", _nfkc(part)))
         if len(amounts) > 1:
-            raise MappingError(f"{where}: penalty '{part}' names {len(amounts)} amounts: give each penalty its own part (separate them with ；)")
+            raise _where(where).error(f"penalty '{part}' names {len(amounts)} amounts: give each penalty its own part (separate them with ；)",
+                                      f"处罚“{part}”含 {len(amounts)} 个金额：每项处罚单列一项（用“；”分隔）")
         amount = None
         if amounts:
             n, wan = amounts[0]
             amount = float(Decimal(n) * (10_000 if wan else 1))
         if kind == "fine" and amount is None:
-            raise MappingError(f"{where}: fine '{part}' names no amount in digits (e.g. 罚款50000元, 罚款5万元)")
+            raise _where(where).error(f"fine '{part}' names no amount in digits (e.g. 罚款50000元, 罚款5万元)",
+                                      f"罚款“{part}”没有用数字写明金额（如 罚款50000元、罚款5万元）")
         entry: dict[str, Any] = {"kind": kind}
         if amount is not None and kind not in ("warning", "suspension", "licence_revoked"):
             entry["amount_yuan"] = amount
@@ -370,12 +440,12 @@ def _penalties(text: str, where: str) -> list[dict[str, Any]]:
             entry["note"] = part
         out.append(entry)
     if not out:
-        raise _Absent(f"{where}: no penalty in '{text}'")
+        raise _where(where).error(f"no penalty in '{text}'", f"“{text}”中没有处罚内容", absent=True)
     return out
 
 
-def convert(value: Any, spec: FieldSpec, mapping: Mapping, where: str) -> Any:
-    """One cell (already mapped) to the field's type."""
+def convert(value: Any, spec: FieldSpec, mapping: Mapping, where: "str | _Where") -> Any:
+    """One cell (already mapped) to the field's type.  ``where``: the field (and column, cell) reasons name."""
     if not isinstance(value, str):
         return value  # const or a mapped value given in YAML with its type
     t = spec.type
@@ -386,15 +456,17 @@ def convert(value: Any, spec: FieldSpec, mapping: Mapping, where: str) -> Any:
         n = _number(text, where)
         if t == "int":
             if isinstance(n, float) and not n.is_integer():
-                raise MappingError(f"{where}: '{text}' is not a whole number")
+                raise _where(where).error(f"'{text}' is not a whole number", f"“{text}”不是整数")
             return int(n)
         return float(n) if t == "float" else n
     if t == "bool":
-        if text in _TRUE:
+        flag = _nfkc(text).strip()
+        if flag in _TRUE:
             return True
-        if text in _FALSE:
+        if flag in _FALSE:
             return False
-        raise MappingError(f"{where}: '{text}' is not yes/no (是/否, 属实/不属实, true/false, 1/0)")
+        raise _where(where).error(f"'{text}' is not yes/no (是/否, 属实/不属实, true/false, 1/0)",
+                                  f"“{text}”不是是/否（可写 是/否、属实/不属实、true/false、1/0）")
     if t in ("date", "datetime"):
         return _parse_datetime(text, spec, mapping, where)
     if t == "values":
@@ -402,7 +474,7 @@ def convert(value: Any, spec: FieldSpec, mapping: Mapping, where: str) -> Any:
     if t == "unit_suffix":
         unit = _split_values(text, spec, where)[1]
         if not unit:
-            raise _Absent(f"{where}: '{text}' names no unit after the values")
+            raise _where(where).error(f"'{text}' names no unit after the values", f"“{text}”在数值之后没有写单位", absent=True)
         return unit
     if t == "findings":
         return _findings(text, spec, where)
@@ -410,7 +482,7 @@ def convert(value: Any, spec: FieldSpec, mapping: Mapping, where: str) -> Any:
         return _penalties(text, where)
     if t == "list":
         return [p for p in re.split(spec.split, text) if p]
-    raise MappingError(f"{where}: unknown type {t}")  # pragma: no cover - the model restricts it
+    raise _where(where).error(f"unknown type {t}", f"未知的类型 {t}")  # pragma: no cover - the model restricts it
 
 
 class _Absent(MappingError):
@@ -433,7 +505,8 @@ def _field(row: dict[str, str], target: str, spec: FieldSpec, mapping: Mapping) 
             try:
                 return _field(row, target, spec.otherwise, mapping)
             except MappingError as other:
-                raise MappingError(f"{absent}; and otherwise {other}") from None
+                raise MappingError(f"{absent.en}; and otherwise {other.en}", f"{absent.zh}；改用 otherwise 时：{other.zh}",
+                                   other.field or absent.field, other.column or absent.column) from None
         if spec.default is not None:
             return True, spec.default, None
         if not spec.required:
@@ -448,16 +521,17 @@ def _cell(row: dict[str, str], target: str, spec: FieldSpec, mapping: Mapping) -
         filled = [t for t in spec.templates if not any(_empty(row.get(c)) for c in _template_columns(t))]
         if not filled:
             missing = [c for c in spec.columns if _empty(row.get(c))]
-            raise _Absent(f"{target}: column(s) {', '.join(missing)} empty (template {' / '.join(spec.templates)})")
+            raise _Absent(f"{target}: column(s) {', '.join(missing)} empty (template {' / '.join(spec.templates)})",
+                          f"{target}：列 {'、'.join(missing)} 为空（模板 {' / '.join(spec.templates)}）", target, missing[0] if missing else None)
         column = filled[0]
         raw = column.format_map({c: row.get(c, "").strip() for c in _template_columns(column)})
     else:
         column = next((c for c in spec.columns if not _empty(row.get(c))), spec.columns[0])
         raw = row.get(column)
         if _empty(raw):
-            raise _Absent(f"{target}: column {'/'.join(spec.columns)} is empty")
+            raise _Absent(f"{target}: column {'/'.join(spec.columns)} is empty", f"{target}：列“{'/'.join(spec.columns)}”为空", target, spec.columns[0])
         raw = raw.strip()
-    where = f"{target} (column {column}, value '{raw}')"
+    where = _Where(target, column, raw)
     if spec.map is not None or spec.map_file is not None:
         table = dict(_map_file(mapping, spec.map_file)) if spec.map_file else {}
         table.update(spec.map or {})
@@ -465,7 +539,8 @@ def _cell(row: dict[str, str], target: str, spec: FieldSpec, mapping: Mapping) -
             return True, convert(table[raw], spec, mapping, where), column
         if spec.unmapped == "reject":
             known = "、".join(list(table)[:8]) + (" …" if len(table) > 8 else "")
-            raise MappingError(f"{target}: '{raw}' (column {column}) is not in the mapping's table ({known}); add it to map / map_file")
+            raise MappingError(f"{target}: '{raw}' (column {column}) is not in the mapping's table ({known}); add it to map / map_file",
+                               f"{target}：列“{column}”的值“{raw}”不在映射的对照表中（{known}）；请在 map / map_file 中补充", target, column)
     return True, convert(raw, spec, mapping, where), column
 
 
@@ -479,7 +554,8 @@ def _set(doc: dict[str, Any], dotted: str, value: Any) -> None:
 def event_id(mapping: Mapping, row: dict[str, str]) -> str:
     values = [row.get(c, "").strip() for c in mapping.event_id.key]
     if any(v == "" for v in values):
-        raise MappingError(f"event id: key column(s) {', '.join(c for c, v in zip(mapping.event_id.key, values) if not v)} empty")
+        empty = [c for c, v in zip(mapping.event_id.key, values) if not v]
+        raise MappingError(f"event id: key column(s) {', '.join(empty)} empty", f"事件编号：键列 {'、'.join(empty)} 为空", "event_id", empty[0])
     namespace = mapping.event_id.namespace or mapping.name
     return str(uuid.uuid5(IMPORT_NAMESPACE, "\x1f".join([namespace, mapping.event_type, *values])))
 
@@ -517,7 +593,8 @@ def split_cells(row: dict[str, str], mapping: Mapping) -> dict[str, str]:
         names, cell = mapping.split[key], (row.get(column) or "").strip()
         parts = _SEPARATOR.split(cell) if cell else [""] * len(names)
         if len(parts) != len(names):
-            raise MappingError(f"column {column}: '{cell}' has {len(parts)} part(s); expected {len(names)} ({'‖'.join(names)})")
+            raise MappingError(f"column {column}: '{cell}' has {len(parts)} part(s); expected {len(names)} ({'‖'.join(names)})",
+                               f"列“{column}”的值“{cell}”有 {len(parts)} 部分，应为 {len(names)} 部分（{'‖'.join(names)}）", None, column)
         for name, part in zip(names, parts):
             if _empty(row.get(name)):
                 row[name] = part
@@ -548,17 +625,18 @@ def read_mapped(path: str | Path, mapping: Mapping) -> Iterator[tuple[str, bytes
     try:
         fh = open(path, encoding=mapping.encoding, newline="")
     except OSError as exc:
-        raise MappingError(f"{path}: {exc}") from exc
+        raise MappingError(f"{path}: {exc.strerror or exc}", f"无法打开 {path}：{exc.strerror or exc}") from exc
     with fh:
         try:
             reader = csv.DictReader(fh, delimiter=mapping.delimiter)
             header = [h.strip() for h in (reader.fieldnames or [])]
         except UnicodeDecodeError as exc:
-            raise MappingError(f"{path}: not {mapping.encoding} text ({exc.reason}); set encoding: in the mapping (e.g. gb18030)") from exc
+            raise _not_encoded(path, mapping, exc) from exc
         reader.fieldnames = header
         missing = mapping.missing_columns(header)
         if missing:
-            raise MappingError(f"{path}: the mapping {mapping.name} needs column(s) {', '.join(missing)}; the file has {', '.join(header)}")
+            raise MappingError(f"{path}: the mapping {mapping.name} needs column(s) {', '.join(missing)}; the file has {', '.join(header)}",
+                               f"{path}：映射 {mapping.name} 需要列 {'、'.join(missing)}；文件中的列为 {'、'.join(header)}")
         rows: list[tuple[int, dict[str, str]]] = []
         try:
             for row in reader:
@@ -570,9 +648,14 @@ def read_mapped(path: str | Path, mapping: Mapping) -> Iterator[tuple[str, bytes
                 else:
                     yield _one(path, reader.line_num, header, clean, mapping)
         except UnicodeDecodeError as exc:
-            raise MappingError(f"{path}: not {mapping.encoding} text ({exc.reason}); set encoding: in the mapping (e.g. gb18030)") from exc
+            raise _not_encoded(path, mapping, exc) from exc
     if mapping.group_by:
         yield from _groups(path, header, rows, mapping)
+
+
+def _not_encoded(path: Path, mapping: Mapping, exc: UnicodeDecodeError) -> MappingError:
+    return MappingError(f"{path}: not {mapping.encoding} text ({exc.reason}); set encoding: in the mapping (e.g. gb18030)",
+                        f"{path} 不是 {mapping.encoding} 编码的文本（如按 GBK 保存）；请在映射中设置 encoding（如 gb18030）")
 
 
 def _one(path: Path, line: int, header: list[str], row: dict[str, str], mapping: Mapping) -> tuple[str, bytes, Any]:
@@ -594,14 +677,16 @@ def _groups(path: Path, header: list[str], rows: list[tuple[int, dict[str, str]]
         raw = b"\n".join(_row_bytes(header, row, mapping.delimiter) for _, row in members)
         try:
             if any(k == "" for k in key):
-                raise MappingError(f"group_by column(s) {', '.join(mapping.group_by or [])} empty")
+                raise MappingError(f"group_by column(s) {', '.join(mapping.group_by or [])} empty",
+                                   f"分组列 {'、'.join(mapping.group_by or [])} 为空", None, (mapping.group_by or [None])[0])
             first = map_row(members[0][1], mapping)
             for line, row in members[1:]:
                 other = map_row(row, mapping)
                 for target in mapping.fields:
                     a, b = _get(first, target), _get(other, target)
                     if a != b:
-                        raise MappingError(f"rows {lines[0]} and {line} of {'/'.join(key)} disagree on {target} ('{a}' vs '{b}')")
+                        raise MappingError(f"rows {lines[0]} and {line} of {'/'.join(key)} disagree on {target} ('{a}' vs '{b}')",
+                                           f"{'/'.join(key)} 的第 {lines[0]} 行与第 {line} 行的 {target} 不一致（“{a}”与“{b}”）", target)
                 first["payload"]["items"].extend(other["payload"]["items"])
             yield position, raw, first
         except MappingError as exc:
@@ -620,7 +705,7 @@ def event_type_for(kind: str) -> str:
     try:
         return KINDS[kind]
     except KeyError:
-        raise MappingError(f"unknown kind {kind!r}: use {', '.join(KINDS)}") from None
+        raise MappingError(f"unknown kind {kind!r}: use {', '.join(KINDS)}", f"未知的导入种类 {kind!r}：应为 {'、'.join(KINDS)}") from None
 
 
 assert set(KINDS.values()) <= set(EVENT_TYPES)

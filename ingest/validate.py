@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,9 +122,12 @@ def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
         if len(errs) > 1 and types <= _MEASURED_BRANCHES:
             # a measured value is a union (number | "ND"): one failure per branch says
             # less than one line that names what is accepted
-            finite = "finite_number" in types
-            errors.append(_error(field_path, "finite_number" if finite else "measured_value",
-                                 "must be a finite number" if finite else 'must be a number (not quoted) or "ND" / "未检出"'))
+            if "finite_number" in types:
+                errors.append(_error(field_path, "finite_number", "must be a finite number"))
+            else:
+                # the number branches saw the value as sent (the "ND" branch strips it first)
+                sent = next((e["input"] for e in errs if e["type"] != "literal_error"), errs[0].get("input"))
+                errors.append(_error(field_path, "measured_value", *measured_value_reasons(sent)))
             continue
         seen = set()
         for e in errs:
@@ -141,10 +146,20 @@ _DATE_DETAIL_ZH = {"day value is outside expected range": "该月没有这一天
                    "input is too short": "位数不足（月、日须为两位）"}
 
 
+def shown(value: Any) -> str:
+    """A value as a reason quotes it: repr, so that spaces, a full-width letter or an invisible
+    character (\u200b) show, cut at 40 characters (as schemas.events quotes a verdict)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
 def reason_en(err: dict[str, Any]) -> str:
     """The English reason: pydantic's message, without the "Value error, " it puts before what a validator said."""
     if err["type"] == "value_error":
         return err["msg"].removeprefix("Value error, ")
+    if err["type"] == "literal_error" and "input" in err:
+        # the allowed values alone leave the sender comparing them with a value they cannot see
+        return f"{err['msg']}, got {shown(err['input'])}"
     if err["type"] in _DATE_FORMS_EN:
         detail = (err.get("ctx") or {}).get("error")
         return _DATE_FORMS_EN[err["type"]] + (f": {detail}" if detail else "")
@@ -162,7 +177,15 @@ def reason_zh(err: dict[str, Any]) -> str:
     if kind in _DATE_FORMS_EN and ctx.get("error") in _DATE_DETAIL_ZH:
         return f"{base}：{_DATE_DETAIL_ZH[ctx['error']]}"
     if kind == "literal_error" and "expected" in ctx:
-        return f"{base}，应为 {_listed_zh(ctx['expected'])}"
+        zh = f"{base}，应为 {_listed_zh(ctx['expected'])}"
+        twin = _lookalike(err.get("input"), ctx["expected"])
+        if twin is not None:
+            # what was sent reads as an allowed value: only quoting it shows the difference
+            zh += f"；收到 {shown(err['input'])}，与 '{twin}' 只差大小写、全角/半角或不可见字符"
+        return zh
+    if kind == "union_tag_invalid" and "tag" in ctx:
+        tags = "、".join(f"'{tag}'" for tag in _QUOTED.findall(ctx.get("expected_tags", "")))
+        return f"{base} {shown(ctx['tag'])}" + (f"，应为 {tags} 之一" if tags else "")
     if kind == "string_pattern_mismatch" and "pattern" in ctx:
         return f"{base}（应匹配 {ctx['pattern']}）"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
@@ -191,13 +214,65 @@ _JSON_PROBLEM_ZH = {
 }
 
 
-def json_invalid_zh(exc: ValueError) -> str:
-    """The Chinese reason for a body json.loads refused, with the line and column the English one gives."""
+def json_invalid_zh(exc: ValueError, one_line: bool = False) -> str:
+    """The Chinese reason for a body json.loads refused, with the line and column the English one gives.
+
+    ``one_line``: the text was one line of a file, which its file:line names; the column is enough."""
     if isinstance(exc, json.JSONDecodeError):
         what = _JSON_PROBLEM_ZH.get(exc.msg, "有误")
+        if one_line:
+            return f"不是合法的 JSON：第 {exc.colno} 列：{what}"
         return f"不是合法的 JSON：第 {exc.lineno} 行第 {exc.colno} 列（字符位置 {exc.pos}）：{what}"
     token = str(exc).removesuffix(" is not valid JSON")  # NaN, Infinity, -Infinity (schemas.upcast.load_json)
     return f"不是合法的 JSON：{token} 不是 JSON 的取值（数值须为有限数字）"
+
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _folded(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKC", text).casefold() if not c.isspace() and unicodedata.category(c) != "Cf")
+
+
+def _lookalike(received: Any, expected: str) -> str | None:
+    """The allowed value (of pydantic's "'a', 'b' or 'c'") ``received`` differs from only in case, width
+    or invisible characters, if any."""
+    if not isinstance(received, str):
+        return None
+    folded = _folded(received)
+    return next((v for v in _QUOTED.findall(expected) if _folded(v) == folded), None)
+
+
+# "<0.01", "＜ 0.01 mg/L", "小于0.01": a result below the method's detection limit, written as a lab's
+# report prints it; the reason's example then carries that limit.
+_BELOW_LIMIT = re.compile(r"\s*(?:[<≤]=?|小于|低于)\s*(?P<limit>[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)?\s*(?P<unit>\S.*)?")
+_NUMBER_AND_UNIT = re.compile(r"\s*(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>\S.*)?")
+_ND_HINT_EN = ('a result below the detection limit is sent as "ND", with the method\'s limit in the item\'s detection_limit, '
+               'e.g. "values": ["ND"], "detection_limit": {limit}')
+_ND_HINT_ZH = '低于检出限的结果请写 "ND"，并把方法检出限写在该项目的 detection_limit 中，如 "values": ["ND"], "detection_limit": {limit}'
+
+
+def measured_value_reasons(sent: Any) -> tuple[str, str]:
+    """(English, Chinese) reasons for a result value that is neither a number nor "ND": what was
+    received, and how to write it.  Labs print "<0.01", "nd" or "0.005mg/L" in their reports; each
+    has one right spelling here, and "ND" with detection_limit is the one they most often need."""
+    en, zh = f'must be a number (not quoted) or "ND" / "未检出", got {shown(sent)}', f'应为数字（不加引号）或 "ND"/"未检出"，收到 {shown(sent)}'
+    limit = "0.005"
+    if isinstance(sent, str):
+        text = unicodedata.normalize("NFKC", sent).strip()
+        below = _BELOW_LIMIT.fullmatch(text)
+        number = _NUMBER_AND_UNIT.fullmatch(text)
+        if below is not None and (below.group("limit") or below.group("unit")):
+            limit = below.group("limit") or limit
+        elif number is not None and number.group("unit"):
+            return (f'{en}: the number goes in values and its unit in unit ({number.group("number")}, "unit": "{number.group("unit")}"); '
+                    + _ND_HINT_EN.format(limit=limit),
+                    f'{zh}：数值写在 values 中，单位写在 unit 中（{number.group("number")}，"unit": "{number.group("unit")}"）；'
+                    + _ND_HINT_ZH.format(limit=limit))
+        elif number is not None:
+            return (f"{en}: send the number without quotes ({number.group('number')}); " + _ND_HINT_EN.format(limit=limit),
+                    f"{zh}：数字不要加引号（{number.group('number')}）；" + _ND_HINT_ZH.format(limit=limit))
+    return f"{en}; " + _ND_HINT_EN.format(limit=limit), f"{zh}；" + _ND_HINT_ZH.format(limit=limit)
 
 
 def _listed_zh(expected: str) -> str:
@@ -223,6 +298,11 @@ def element_bytes(item: Any) -> bytes:
 
 def validate_document(doc: Any, index: int | None, raw: bytes, context: dict[str, Any] | None = DOOR) -> Envelope | Rejection:
     """``context``: ``DOOR`` for input arriving (the default), None to re-read what a log already holds."""
+    event_type = doc.get("event_type") if isinstance(doc, dict) else None
+    if isinstance(event_type, str) and event_type != event_type.strip():
+        # a padded cell ("sampling.result "), as every enumerated field takes it (schemas.events.Stripped);
+        # here, because pydantic picks the event's model by this tag before any validator of it runs
+        doc = {**doc, "event_type": event_type.strip()}
     try:
         return parse_event(doc, context)
     except RecursionError:

@@ -196,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--data-dir", type=Path, default=settings.data_dir, help="load into this data directory (default %(default)s; not while `qrisk run` holds it: use --url)")
     imp.add_argument("--url", default=None, help="post to a running `qrisk run` instead of opening the data directory, e.g. http://127.0.0.1:8080")
     imp.add_argument("--batch", type=int, default=500, help="events per request or log write (default %(default)s)")
+    imp.add_argument("--warnings-out", type=Path, default=None, metavar="FILE.jsonl",
+                     help="write every warning (accepted events qrisk cannot fully judge: unknown unit, unregistered enterprise …) "
+                          "here, one JSON object a line, instead of listing them in the summary")
     imp.add_argument("--policy", type=Path, default=settings.policy_file, help="policy YAML for a direct load (default: the built-in policy)")
     imp.add_argument("--key", default=settings.api_key.get_secret_value() if settings.api_key else None,
                      help="API key for --url (default: $QRISK_API_KEY, which keeps it out of `ps`)")
@@ -555,14 +558,21 @@ def cmd_import(args: argparse.Namespace) -> int:
     if len(args.paths) == 2:
         kind, file = args.paths
         if kind not in kinds:
-            raise UserError(f"KIND must be one of {', '.join(kinds)}, got {kind!r}")
+            raise UserError(f"KIND 应为 {'、'.join(kinds)} 之一，收到 {kind!r} / KIND must be one of {', '.join(kinds)}, got {kind!r}")
         if args.mapping is None:
-            raise UserError(f"importing {kind} from another system's CSV needs --mapping MAP.yaml (see ingest/mappings/)")
+            raise UserError(f"从其他系统的 CSV 导入 {kind} 需要 --mapping MAP.yaml（见 ingest/mappings/） / "
+                            f"importing {kind} from another system's CSV needs --mapping MAP.yaml (see ingest/mappings/)")
         if args.url:
-            raise UserError("--mapping loads into --data-dir; to post mapped events to a server, write them with --events-out and import that file with --url")
+            raise UserError("--mapping 只导入 --data-dir；要发往服务，请先用 --events-out 写出映射后的事件，再以 --url 导入该文件 / "
+                            "--mapping loads into --data-dir; to post mapped events to a server, write them with --events-out and import that file with --url")
         from qrisk import cli_risk
 
         if args.events_out is not None:
+            if args.warnings_out is not None:
+                # warnings are the catalogue's and the credit files' word on events loaded, which a dry run does not load
+                raise UserError("--warnings-out 用于导入（--data-dir）；--events-out 只写出映射后的事件，可在导入该文件时给出 --warnings-out / "
+                                "--warnings-out goes with a load (--data-dir); --events-out only writes the mapped events: "
+                                "give --warnings-out when importing that file")
             return cli_risk.cmd_import_mapped(argparse.Namespace(kind=kind, file=Path(file), mapping=args.mapping, events_out=args.events_out))
         try:
             records = cli_risk.iter_mapped(kind, Path(file), args.mapping)
@@ -570,12 +580,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         except cli_risk.CliError as exc:
             raise UserError(str(exc)) from exc
     if len(args.paths) != 1:
-        raise UserError("usage: qrisk import [KIND] FILE [--mapping MAP.yaml]")
+        raise UserError("用法 / usage: qrisk import [KIND] FILE [--mapping MAP.yaml]")
     if args.mapping is not None:
-        raise UserError(f"--mapping needs the KIND of rows: qrisk import {{{','.join(kinds)}}} {args.paths[0]} --mapping {args.mapping}")
+        raise UserError(f"--mapping 需要给出行的种类 KIND / --mapping needs the KIND of rows: "
+                        f"qrisk import {{{','.join(kinds)}}} {args.paths[0]} --mapping {args.mapping}")
     args.file = Path(args.paths[0])
     if not args.file.exists():
-        raise UserError(f"{args.file}: no such file")
+        raise UserError(f"{args.file}：文件不存在 / {args.file}: no such file")
     total = count_records(args.file)
     if args.url:
         return _import_http(args, total)
@@ -583,6 +594,94 @@ def cmd_import(args: argparse.Namespace) -> int:
         return _load_records(read_events(args.file), args.file, total, args)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+
+
+WARNINGS_SHOWN = 20
+"""Warnings an import prints on stderr, the first ones; the JSON summary (or --warnings-out) has them all."""
+
+
+def _said(errors: list[dict[str, Any]]) -> str:
+    """Reasons as the importer prints them: the field, then Chinese first, then English."""
+    parts = []
+    for e in errors:
+        zh, en = e.get("reason_zh") or e.get("reason", ""), e.get("reason", "")
+        named = e.get("field") and not zh.startswith(e["field"])  # (a mapping's reason begins with its field already)
+        parts.append((f"{e['field']}: " if named else "") + (zh if zh == en or not en else f"{zh} / {en}"))
+    return "；".join(parts)
+
+
+class _ImportReport:
+    """What an import tells the operator beyond its counts, by file:line: each record set aside and
+    why, and each warning about an event it accepted but qrisk cannot fully judge (as POST /v1/events
+    answers them: an unknown unit, an unregistered enterprise …).  Warnings are no errors: the exit
+    code stays 0 for them; the summary counts them by code and lists them all (or --warnings-out does)."""
+
+    def __init__(self, warnings_out: Path | None):
+        self.count: dict[str, int] = {}
+        self.details: list[dict[str, Any]] = []
+        self.warnings_out = warnings_out
+        self._out = None
+        if warnings_out is not None:
+            warnings_out.parent.mkdir(parents=True, exist_ok=True)
+            self._out = open(warnings_out, "w", encoding="utf-8")  # written as they come: a long import holds none in memory
+
+    def rejected(self, position: str, errors: list[dict[str, Any]], dead_letter: str | None = None) -> None:
+        kept = f" (死信 / dead letter {dead_letter})" if dead_letter else ""
+        print(f"{position}: {_said(errors)}{kept}", file=sys.stderr)
+
+    def warned(self, position: str, event_id: Any, warnings: list[dict[str, Any]]) -> None:
+        for w in warnings:
+            shown = sum(self.count.values())
+            self.count[w["type"]] = self.count.get(w["type"], 0) + 1
+            entry = {"position": position, "event_id": str(event_id), "field": w.get("field", ""), "type": w["type"],
+                     "reason": w.get("reason", ""), "reason_zh": w.get("reason_zh", "")}
+            if self._out is not None:
+                self._out.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            else:
+                self.details.append(entry)
+            if shown < WARNINGS_SHOWN:
+                print(f"{position}: 警告 / warning {w['type']}: {_said([w])}", file=sys.stderr)
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+
+    def summary(self, base: dict[str, Any]) -> dict[str, Any]:
+        self.close()
+        total = sum(self.count.values())
+        if total:
+            by_type = "、".join(f"{k} {n}" for k, n in sorted(self.count.items()))
+            where_zh, where_en = ((f"全部见 {self.warnings_out}", f"all of them are in {self.warnings_out}") if self.warnings_out
+                                  else ("全部见 JSON 摘要的 warning_details", "all of them are in the JSON summary's warning_details"))
+            more_zh, more_en = (f"（仅显示前 {WARNINGS_SHOWN} 条）", f" (the first {WARNINGS_SHOWN} shown)") if total > WARNINGS_SHOWN else ("", "")
+            print(f"qrisk: {total} 条警告{more_zh}：{by_type}；这些事件已接收，警告所指的项目将无法判定（或待企业登记后判定），{where_zh} / "
+                  f"{total} warning(s){more_en}: {by_type.replace('、', ', ')}; the events are accepted, the items the warnings name "
+                  f"left undetermined (or judged once the enterprise is registered); {where_en}", file=sys.stderr)
+        if not total and self.warnings_out is None:
+            return base  # (the summary's keys of old, for scripts that compare it whole)
+        out: dict[str, Any] = {**base, "warnings": total, "warnings_by_type": dict(sorted(self.count.items()))}
+        if self.warnings_out is not None:
+            out["warnings_out"] = str(self.warnings_out)
+        else:
+            out["warning_details"] = self.details
+        return out
+
+
+def _event_warnings(pipeline: Any, event: Any) -> list[dict[str, Any]]:
+    """The warnings POST /v1/events answers for an event accepted into an embedded pipeline (qrisk.api
+    words them the same: tests/test_import_feedback.py compares the two ways in)."""
+    from ingest.lint import event_warnings
+
+    file = pipeline.state.files.get(event.enterprise_id)
+    category = file.profile.category if file is not None and file.profile is not None else None
+    unregistered: list[dict[str, Any]] = []
+    if category is None and event.event_type == "sampling.result":
+        # the category chooses the standard: the sample waits, judged when the enterprise is registered
+        unregistered = [{"field": "enterprise_id", "type": "enterprise_unregistered",
+                         "reason": f"enterprise {event.enterprise_id!r} is not registered: the sample is kept and judged once it is",
+                         "reason_zh": f"企业 {event.enterprise_id} 尚未登记：样品结果已接收，待企业登记（确定食品类别）后判定"}]
+    return unregistered + event_warnings(event, pipeline.rules.catalogue, category)
 
 
 def _load_records(records, file: Path, total: int | None, args: argparse.Namespace) -> int:
@@ -595,6 +694,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
 
     pipeline = open_embedded(args.data_dir, default_rules(args.policy), clickhouse_url=Settings().clickhouse_url)
     bar = _progress("import", total)
+    report = _ImportReport(getattr(args, "warnings_out", None))
     accepted = duplicates = rejected = 0
     batch: list = []
     origins: list[tuple[str, bytes]] = []  # (file:line, bytes) of each event in the batch
@@ -605,8 +705,11 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
         if batch:
             # each line its own request: an id reused for other content sets that line aside only
             outcomes = pipeline.submit(batch, [1] * len(batch))
-            for o, (position, raw) in zip(outcomes, origins):
+            for o, event, (position, raw) in zip(outcomes, batch, origins):
                 if o.status != "conflict":
+                    # as the HTTP door answers, after the batch is in (a registration earlier in it counts),
+                    # for a duplicate too: its first import may be the run whose output was lost
+                    report.warned(position, o.event_id, _event_warnings(pipeline, event))
                     continue
                 # kept aside with its file:line, as the HTTP door answers 409
                 if o.seq is not None:
@@ -615,7 +718,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                     error = conflict_error(o.event_id, "an earlier event of this file", "本文件中前面的事件")
                 letters.append(imported_letter(position, raw, f"conflict: {error['reason']}", [error]))
                 rejected += 1
-                print(f"{position}: event_id: {error['reason']}", file=sys.stderr)
+                report.rejected(position, [error])
             origins.clear()
             accepted += sum(1 for o in outcomes if o.status == "accepted")
             duplicates += sum(1 for o in outcomes if o.status == "duplicate")
@@ -629,10 +732,12 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
     try:
         for position, raw, doc in records:
             if isinstance(doc, Exception):  # a line that is not JSON, a row the mapping cannot take
-                kind = "mapping" if type(doc).__name__ == "MappingError" else "json_invalid"
-                letters.append(imported_letter(position, raw, str(doc), [{"field": "", "type": kind, "reason": str(doc)}]))
+                # ingest.files.LineError and ingest.mapping.MappingError say which field and why, in both languages
+                errors = [doc.error()] if callable(getattr(doc, "error", None)) else [
+                    {"field": "", "type": "json_invalid", "reason": str(doc), "reason_zh": str(doc)}]
+                letters.append(imported_letter(position, raw, Rejection(None, raw, errors).reason, errors))
                 rejected += 1
-                print(f"{position}: {doc}", file=sys.stderr)
+                report.rejected(position, errors)
             else:
                 result = validate_document(doc, None, raw, door(pipeline.rules.policy.utc_offset_hours))
                 if not isinstance(result, Rejection):
@@ -642,7 +747,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                 if isinstance(result, Rejection):
                     letters.append(imported_letter(position, raw, result.reason, result.errors))
                     rejected += 1
-                    print(f"{position}: {result.reason}", file=sys.stderr)
+                    report.rejected(position, result.errors)
                 else:
                     batch.append(result)
                     origins.append((position, raw))
@@ -652,7 +757,8 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
     finally:
         bar.close()
         pipeline.close()
-    print(json.dumps({"file": str(file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}, ensure_ascii=False))
+        report.close()
+    print(json.dumps(report.summary({"file": str(file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}), ensure_ascii=False))
     return 0 if rejected == 0 else 1
 
 
@@ -664,6 +770,7 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
     from ingest.files import LineError, read_events
 
     bar = _progress("import", total)
+    report = _ImportReport(getattr(args, "warnings_out", None))
     accepted = duplicates = rejected = 0
     docs: list = []
     positions: list[str] = []  # file:line of each doc, for the server's answers
@@ -677,6 +784,10 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
             body = resp.json()
             accepted += body["accepted"]
             duplicates += body["duplicates"]
+            # the answer's entries follow the batch's order; an accepted event the service cannot fully judge carries warnings
+            for position, entry in zip(positions, body.get("events") or []):
+                if isinstance(entry, dict) and entry.get("warnings"):
+                    report.warned(position, entry.get("event_id"), entry["warnings"])
         elif resp.status_code in (403, 409, 422) and "errors" in resp.json():
             errors = resp.json()["errors"]
             if all(e.get("index") is None for e in errors):
@@ -685,8 +796,9 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
                 limit = next((int(m.group(1)) for e in errors if e.get("type") == "batch_too_large"
                               and (m := re.search(r"at most (\d+)", e.get("reason", ""))) is not None), None)
                 if limit is None or limit < 1:
-                    raise UserError(f"{args.url} refused the batch: " + "; ".join(f"{e.get('reason_zh') or e.get('reason')}" for e in errors))
-                print(f"the service takes at most {limit} events a request: sending batches of {limit}", file=sys.stderr)
+                    raise UserError(f"{args.url} 拒绝了本批次 / {args.url} refused the batch: " + _said(errors))
+                print(f"qrisk: 服务每个请求至多接受 {limit} 个事件，改为每批 {limit} 个发送 / "
+                      f"the service takes at most {limit} events a request: sending batches of {limit}", file=sys.stderr)
                 args.batch = limit
                 pending, where = docs[:], positions[:]
                 for start in range(0, len(pending), limit):
@@ -696,9 +808,9 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
             # the server kept every bad (403: not this key's; 409: an id reused for other content) event
             # in dead letters; resend the good ones
             bad = {e["index"] for e in errors if e["index"] is not None}
-            for e in resp.json()["errors"]:
+            for e in errors:
                 where = positions[e["index"]] if e["index"] is not None else "batch"
-                print(f"{where}: {e['field']}: {e['reason']} (dead letter {e.get('dead_letter_id')})", file=sys.stderr)
+                report.rejected(where, [e], e.get("dead_letter_id"))
             rejected += len(bad)
             keep = [i for i in range(len(docs)) if i not in bad]
             docs[:] = [docs[i] for i in keep]
@@ -715,16 +827,22 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
 
     def unreadable(client: httpx.Client, position: str, raw: bytes, error: Any) -> None:
         # sent as it is, so that the service keeps it in its dead letters, with where it came from and
-        # why it could not be read here: nothing is lost
+        # why it could not be read here: nothing is lost.  The service takes one reason header and shows it
+        # as both reason and reason_zh: both languages go in it, English first as the reason field reads
+        told = f"{error.en} / {error.zh}" if isinstance(error, LineError) else str(error)
         resp = client.post("/v1/events", content=raw, headers={
             "content-type": "application/json", "x-qrisk-position": urllib.parse.quote(position),
-            "x-qrisk-client-reason": urllib.parse.quote(str(error))})
+            "x-qrisk-client-reason": urllib.parse.quote(told)})
         kept = (resp.json().get("errors") or [{}])[0].get("dead_letter_id") if resp.status_code == 422 else None
-        print(f"{position}: {error}" + (f" (dead letter {kept})" if kept else f" (not kept by the service: HTTP {resp.status_code})"),
-              file=sys.stderr)
+        errors = [error.error()] if callable(getattr(error, "error", None)) else [{"field": "", "reason": str(error)}]
+        if kept:
+            report.rejected(position, errors, kept)
+        else:
+            print(f"{position}: {_said(errors)}（服务未保存：HTTP {resp.status_code} / not kept by the service: HTTP {resp.status_code}）",
+                  file=sys.stderr)
 
     if not args.url.startswith(("http://", "https://")):
-        raise UserError(f"--url {args.url}: give the scheme too, e.g. http://{args.url}")
+        raise UserError(f"--url {args.url}：请带上协议，如 http://{args.url} / --url {args.url}: give the scheme too, e.g. http://{args.url}")
     headers = {"authorization": f"Bearer {args.key}"} if args.key else {}
     try:
         with httpx.Client(base_url=args.url, timeout=120, headers=headers) as client:
@@ -747,14 +865,17 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
             flush(client)
     except httpx.TransportError as exc:
         bar.close()
+        report.close()
         # what got in stays in: event ids make a second run of the same file add only the rest
         raise UserError(_import_stopped(args.url, f"{type(exc).__name__}: {exc or 'no answer'}", "连接中断",
                                         accepted, duplicates, rejected, again=True)) from None
     except UserError:
         bar.close()
+        report.close()
         raise
     bar.close()
-    print(json.dumps({"file": str(args.file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}, ensure_ascii=False))
+    print(json.dumps(report.summary({"file": str(args.file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}),
+                     ensure_ascii=False))
     return 0 if rejected == 0 else 1
 
 

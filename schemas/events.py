@@ -158,6 +158,18 @@ IsoDate = Annotated[dt.date, _text_or_value(dt.date), AfterValidator(_in_range)]
 
 # --------------------------------------------------------------------------- enums
 
+
+def _stripped(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+# A lab system pads its table cells ("基本符合 ", " 12315"): str_strip_whitespace strips free text,
+# _verdict_alias a lab's verdict, and this an enumerated value, whose spaces are no part of the
+# word.  On each field rather than on the aliases below: those are also the policy's dict keys and
+# get_args() sources.  Without it the refusal listed the allowed values, one of which looked exactly
+# like what was sent.
+Stripped = BeforeValidator(_stripped)
+
 Category = Literal["packaged_water", "pastry", "other"]
 """包装饮用水 / 糕点 / 其他."""
 
@@ -188,7 +200,7 @@ LabVerdict = Annotated[Verdict, BeforeValidator(_verdict_alias),
                        WithJsonSchema({"type": "string", "enum": ["pass", "fail", *_VERDICT_ALIASES]})]
 
 NOT_DETECTED = "ND"
-MeasuredValue = Union[StrictNumber, Literal["ND", "未检出"]]
+MeasuredValue = Union[StrictNumber, Annotated[Literal["ND", "未检出"], Stripped]]
 
 
 def _as_listed(values: Any) -> Any:
@@ -208,7 +220,7 @@ AsListed = PlainSerializer(_as_listed, return_type=Any)
 class Source(Model):
     """Who sent the event: a lab system, the complaint channel, an inspector, an importer."""
 
-    kind: Literal["lab", "complaint_channel", "inspector", "bureau", "importer", "system"] = Field(
+    kind: Annotated[Literal["lab", "complaint_channel", "inspector", "bureau", "importer", "system"], Stripped] = Field(
         description="lab: a testing laboratory's system; complaint_channel: 12315 and the like; inspector; bureau; "
                     "importer: a bulk load; system: qrisk itself")
     id: ShortText = Field(description="the sender's own id; a lab's API key requires its CMA number here, e.g. CMA-330100-0451")
@@ -224,10 +236,10 @@ class EnterpriseProfile(Model):
     address: ShortText
     town: ShortText = Field(description="乡镇/街道")
     region: OptionalShortText = Field(default=None, description="县/区")
-    category: Category
-    scale: Scale
+    category: Annotated[Category, Stripped]
+    scale: Annotated[Scale, Stripped]
     population_served: StrictInt | None = Field(default=None, ge=0, le=100_000_000)
-    campaign_tier: CampaignTier = "unrated"
+    campaign_tier: Annotated[CampaignTier, Stripped] = "unrated"
 
 
 class EnterpriseUpdate(Model):
@@ -238,10 +250,10 @@ class EnterpriseUpdate(Model):
     address: OptionalShortText = None
     town: OptionalShortText = None
     region: OptionalShortText = None
-    category: Category | None = None
-    scale: Scale | None = None
+    category: Annotated[Category, Stripped] | None = None
+    scale: Annotated[Scale, Stripped] | None = None
     population_served: StrictInt | None = Field(default=None, ge=0, le=100_000_000)
-    campaign_tier: CampaignTier | None = None
+    campaign_tier: Annotated[CampaignTier, Stripped] | None = None
 
     @model_validator(mode="after")
     def _something_changes(self) -> "EnterpriseUpdate":
@@ -326,8 +338,8 @@ class SamplingResult(Model):
 
 class ComplaintReceived(Model):
     complaint_id: ShortText
-    channel: Literal["12315", "hotline", "online", "letter", "visit", "other"]
-    category: Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"]
+    channel: Annotated[Literal["12315", "hotline", "online", "letter", "visit", "other"], Stripped]
+    category: Annotated[Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"], Stripped]
     text: LongText
     product: OptionalShortText = None
     verified: StrictBool = False
@@ -342,15 +354,15 @@ class ComplaintResolved(Model):
 class Finding(Model):
     code: Annotated[str, Field(min_length=1, max_length=40)] = Field(description="checklist clause, e.g. 4.2.1")
     description: LongText
-    severity: Literal["minor", "major", "critical"]
+    severity: Annotated[Literal["minor", "major", "critical"], Stripped]
 
 
 class InspectionCompleted(Model):
     inspection_id: ShortText
     inspector: ShortText
-    kind: Literal["routine", "special", "follow_up", "acceptance"] = "routine"
+    kind: Annotated[Literal["routine", "special", "follow_up", "acceptance"], Stripped] = "routine"
     findings: list[Finding] = Field(default_factory=list, max_length=200)
-    result: Literal["符合", "基本符合", "不符合"]
+    result: Annotated[Literal["符合", "基本符合", "不符合"], Stripped]
 
 
 class RectificationOrdered(Model):
@@ -387,7 +399,7 @@ Yuan = Annotated[float, Field(gt=0, le=10**10, allow_inf_nan=False, strict=True)
 class Penalty(Model):
     """One penalty of a decision (处罚内容)."""
 
-    kind: PenaltyKind
+    kind: Annotated[PenaltyKind, Stripped]
     amount_yuan: Yuan | None = Field(default=None, validate_default=True,
                                      description="fine: the amount in yuan (required); confiscation: the value confiscated, if stated")
     note: OptionalShortText = Field(default=None, description="what exactly, e.g. 没收违法生产经营的桶装水 120 桶, 责令停产停业 15 日")
@@ -464,10 +476,10 @@ class CampaignAssessment(Model):
     """调查分档 (kind tiering) or 检查验收 (kind acceptance): the tier the bureau assigns, with the
     scores behind it.  The tier becomes the enterprise's campaign tier (and the risk grade's credit term)."""
 
-    kind: Literal["tiering", "acceptance"]
+    kind: Annotated[Literal["tiering", "acceptance"], Stripped]
     assessed_on: IsoDate
-    tier: Literal["A", "B", "C", "D"]
-    scores: dict[CampaignDimension, Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]] = Field(
+    tier: Annotated[Literal["A", "B", "C", "D"], Stripped]
+    scores: dict[Annotated[CampaignDimension, Stripped], Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]] = Field(
         default_factory=dict, description="0–100 per dimension")
     passed: StrictBool | None = Field(default=None, description="acceptance: 验收通过")
     assessor: ShortText
@@ -504,7 +516,7 @@ class CampaignActivity(Model):
     """What happened on the way: a visit (观摩), expert assistance (帮扶指导), a self-inspection
     (自查), a comparison test against an accredited lab (比对试验)."""
 
-    kind: Literal["visit", "expert_assistance", "self_inspection", "comparison_test"]
+    kind: Annotated[Literal["visit", "expert_assistance", "self_inspection", "comparison_test"], Stripped]
     on: IsoDate
     note: Annotated[str, Field(max_length=2000)] = ""
     findings: Count | None = Field(default=None, description="self_inspection: problems found")
@@ -536,7 +548,7 @@ class AlertActionTaken(Model):
     any event, so an alert's lifecycle replays with everything else."""
 
     alert_id: Annotated[str, Field(pattern=ALERT_ID_PATTERN)] = Field(description="预警编号, as qrisk gave it")
-    action: AlertAction
+    action: Annotated[AlertAction, Stripped]
     actor: ShortText = Field(description="who took it (the API key's name when posted through /v1/alerts)")
     note: Annotated[str, Field(max_length=2000)] = ""
     assignee: OptionalShortText = Field(default=None, description="action assign: who owns the alert from now on")
@@ -660,7 +672,7 @@ class ClockTick(Envelope):
     """enterprise_id "*" reaches every credit file (overdue checks by event time)."""
 
     event_type: Literal["clock.tick"]
-    enterprise_id: Literal["*"]  # type: ignore[assignment]
+    enterprise_id: Annotated[Literal["*"], Stripped]  # type: ignore[assignment]
     payload: Tick = Field(default_factory=Tick)
 
 

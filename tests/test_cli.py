@@ -155,3 +155,13 @@ def test_keys_list_names_a_missing_key_file(tmp_path, capsys):
 def test_a_command_group_without_its_action_shows_its_own_help(group, capsys):
     assert main([group]) == 2
     assert capsys.readouterr().out.startswith(f"usage: qrisk {group} ")
+
+
+def test_warnings_out_with_a_mapped_dry_run_is_refused_not_ignored(tmp_path, capsys):
+    from tests.conftest import ROOT
+
+    mappings = ROOT / "ingest" / "mappings"
+    assert main(["import", "sampling", str(mappings / "examples" / "samr_announcement.csv"), "--mapping", str(mappings / "samr_announcement.yaml"),
+                 "--events-out", str(tmp_path / "mapped.jsonl"), "--warnings-out", str(tmp_path / "w.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "--warnings-out 用于导入" in err and "--warnings-out goes with a load" in err and not (tmp_path / "mapped.jsonl").exists()

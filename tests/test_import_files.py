@@ -132,4 +132,7 @@ def test_an_imported_event_from_the_future_is_set_aside_as_at_the_door(tmp_path)
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(ahead, ensure_ascii=False) + "\n", encoding="utf-8")
     out = run("import", str(path), "--data-dir", str(tmp_path / "data"))
-    assert json.loads(out.stdout)["rejected"] == 1 and "events.jsonl:1: occurred_at: occurred_at 2061-12-31T16:00:00Z is after" in out.stderr
+    assert json.loads(out.stdout)["rejected"] == 1
+    # Chinese first, then English, after the field
+    assert "events.jsonl:1: occurred_at: 发生时间 2061-12-31T16:00:00Z 晚于接收时间" in out.stderr
+    assert " / occurred_at 2061-12-31T16:00:00Z is after" in out.stderr

@@ -310,3 +310,86 @@ def test_import_mapped_into_a_data_directory_twice(tmp_path, capsys):
     assert cli("risk", "--data-dir", str(data), "--as-of", "2023-12-31", "--json") == 0
     rows = json.loads(capsys.readouterr().out)
     assert sorted(r["enterprise_id"] for r in rows) == ["P05", "P09", "W03"] and all(r["grade"] is None for r in rows)
+
+
+# --------------------------------------------------------------------------- full-width text, and reasons in Chinese and English
+
+
+@pytest.mark.parametrize("cell, values, unit", [
+    ("２．６ mg/L", [2.6], "mg/L"),  # \d took ２ and left "．６ mg/L" as the unit
+    ("２．６ｍｇ／Ｌ", [2.6], "mg/L"),
+    ("４５；５９；８；６１；１０ ＣＦＵ／２５０ｍＬ", [45, 59, 8, 61, 10], "CFU/250mL"),
+    ("ＮＤ mg/L", ["ND"], "mg/L"),
+    ("未检出 µg/L", ["ND"], "μg/L"),  # NFKC: the micro sign is the Greek mu, which the catalogue reads alike
+])
+def test_a_result_typed_in_full_width_characters_reads_as_it_looks(cell, values, unit):
+    from ingest.mapping import map_item
+    from schemas.standards import load_catalogue
+
+    item = map_item({"不合格项目": "耗氧量", "检验结果": cell}, load_mapping(MAPPINGS / "samr_announcement.yaml"))
+    assert (item["values"], item["unit"]) == (values, unit)
+    assert load_catalogue().units.resolve(item["unit"]) is not None
+
+
+def test_every_unit_spelling_of_the_catalogue_still_resolves_after_the_cell_is_normalised():
+    """Cells are NFKC-normalised before values and units are read (µ becomes μ, ｍ becomes m …)."""
+    from ingest.mapping import map_item
+    from schemas.standards import load_catalogue
+
+    mapping = load_mapping(MAPPINGS / "samr_announcement.yaml")
+    units = load_catalogue().units
+    for unit in units.units:
+        for spelling in (unit.unit, *unit.aliases):
+            if spelling in ("/", "-", "—"):
+                continue  # (无量纲 as some labs print it: the default split reads these as separators between values)
+            item = map_item({"不合格项目": "耗氧量", "检验结果": f"1.5 {spelling}"}, mapping)
+            assert item["values"] == [1.5] and units.resolve(item["unit"]) is unit, (spelling, item["unit"])
+
+
+@pytest.mark.parametrize("cell, values", [("未检出/25g", ["ND"]), ("0/25g", [0]), ("0/0/0/0/0 /25克", [0, 0, 0, 0, 0])])
+def test_a_result_per_test_portion_keeps_its_portion_as_the_unit(cell, values):
+    """沙门氏菌 "未检出/25g" read as the values ND and 25 in the unit "g" before."""
+    from ingest.mapping import map_item
+
+    item = map_item({"不合格项目": "沙门氏菌", "检验结果": cell}, load_mapping(MAPPINGS / "samr_announcement.yaml"))
+    assert (item["item_code"], item["values"], item["unit"].replace("克", "g")) == ("salmonella", values, "/25g")
+
+
+def test_a_cell_with_more_after_its_values_than_a_unit_is_refused_not_cut():
+    from ingest.mapping import map_item
+
+    with pytest.raises(MappingError) as caught:
+        map_item({"不合格项目": "耗氧量", "检验结果": "2.6.1 mg/L"}, load_mapping(MAPPINGS / "samr_announcement.yaml"))
+    error = caught.value.error()
+    assert (error["field"], error["column"], error["type"]) == ("items.values", "检验结果", "mapping")
+    assert "“.1 mg/L”既不是数值也不是单位" in error["reason_zh"] and "'.1 mg/L' after the values" in error["reason"]
+
+
+def test_a_full_width_amount_is_read_whole():
+    from ingest.mapping import FieldSpec, convert
+
+    mapping = load_mapping(MAPPINGS / "enforcement.yaml")
+    [fine] = convert("罚款５．５万元", FieldSpec(column="处罚内容", type="penalties"), mapping, "payload.penalties")
+    assert (fine["kind"], fine["amount_yuan"], fine["note"]) == ("fine", 55000.0, "罚款５．５万元")
+
+
+def test_a_row_that_does_not_map_says_why_in_chinese_first_and_names_field_and_column():
+    rows = list(read_mapped(EXAMPLES / "inspections.csv", load_mapping(MAPPINGS / "inspections.yaml")))
+    errors = {position: doc for position, _, doc in rows if isinstance(doc, MappingError)}
+    date, result = errors["inspections.csv:6"], errors["inspections.csv:7"]
+    assert (date.field, date.column) == ("occurred_at", "检查日期") and (result.field, result.column) == ("payload.result", "检查结论")
+    assert str(result).startswith("payload.result：列“检查结论”的值“待定”不在映射的对照表中") and " / payload.result: '待定'" in str(result)
+    assert "“2023-13-01”既不是 ISO 8601 日期时间" in date.zh and "'2023-13-01' is neither ISO 8601" in date.en
+    assert date.error() == {"field": "occurred_at", "column": "检查日期", "type": "mapping", "reason": date.en, "reason_zh": date.zh}
+
+
+def test_a_mapped_import_reports_its_warnings_and_its_refusals_in_chinese_first(tmp_path, capsys):
+    args = ("import", "sampling", str(EXAMPLES / "samr_announcement.csv"), "--mapping", str(MAPPINGS / "samr_announcement.yaml"),
+            "--data-dir", str(tmp_path / "data"))
+    assert cli(*args) == 1  # a row refused; the warnings alone would leave the exit code 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["warnings_by_type"] == {"enterprise_unregistered": 3}  # nobody registered W03, P05, P09 yet
+    assert [w["position"] for w in summary["warning_details"]] == ["samr_announcement.csv:2,3", "samr_announcement.csv:4", "samr_announcement.csv:6"]
+    assert "samr_announcement.csv:5: enterprise_id：列“标称生产企业名称”的值“无名食品厂”不在映射的对照表中" in captured.err
+    assert " / enterprise_id: '无名食品厂' (column 标称生产企业名称)" in captured.err
