@@ -177,11 +177,12 @@ def reason_zh(err: dict[str, Any]) -> str:
     if kind in _DATE_FORMS_EN and ctx.get("error") in _DATE_DETAIL_ZH:
         return f"{base}：{_DATE_DETAIL_ZH[ctx['error']]}"
     if kind == "literal_error" and "expected" in ctx:
-        zh = f"{base}，应为 {_listed_zh(ctx['expected'])}"
+        # what arrived is quoted always: a lab system's log rarely shows the field as it went out
+        zh = f"{base}，应为 {_listed_zh(ctx['expected'])}；收到 {shown(err.get('input'))}"
         twin = _lookalike(err.get("input"), ctx["expected"])
         if twin is not None:
-            # what was sent reads as an allowed value: only quoting it shows the difference
-            zh += f"；收到 {shown(err['input'])}，与 '{twin}' 只差大小写、全角/半角或不可见字符"
+            # what was sent reads as an allowed value: say where the difference lies
+            zh += f"，与 '{twin}' 只差大小写、全角/半角或不可见字符"
         return zh
     if kind == "union_tag_invalid" and "tag" in ctx:
         tags = "、".join(f"'{tag}'" for tag in _QUOTED.findall(ctx.get("expected_tags", "")))

@@ -319,7 +319,7 @@ def test_the_sampling_line_says_the_undetermined_batches_its_pass_rate_leaves_ou
     log = [parse_event(golden("enterprise.registered"))] + [water_sample(d, 0.8) for d in days[:2]]
     log.append(water_sample(days[2], 0.8, pa=(0, 45, 0, 0, 0)))
     doc = water_sample(days[3], 0.8).model_dump(mode="json")
-    doc["payload"]["items"][1]["unit"] = "MG/L"  # not a unit the catalogue reads: undetermined
+    doc["payload"]["items"][1]["unit"] = "mg/dL"  # not a unit the catalogue reads: undetermined
     log.append(parse_event(doc))
     (f,) = replay(log, rules)[0].files.values()
     labels = {row["label"]: row["value"] for row in build_report(f, rules)["profile"]}

@@ -216,7 +216,7 @@ def test_the_county_pass_rate_leaves_undetermined_samples_out_as_the_credit_file
     log = [parse_event(golden("enterprise.registered"))] + [water_sample(d, 0.8) for d in days[:3]]
     log.append(water_sample(days[3], 0.8, pa=(0, 45, 0, 0, 0)))
     doc = water_sample(days[4], 0.8).model_dump(mode="json")
-    doc["payload"]["items"][1]["unit"] = "MG/L"
+    doc["payload"]["items"][1]["unit"] = "mg/dL"
     log.append(parse_event(doc))
     state, effects = replay(log, rules)
     s = summarise(state, log, effects, (days[0], days[-1]))

@@ -62,10 +62,10 @@ def test_a_value_outside_a_list_is_refused_in_natural_chinese():
     doc["source"]["kind"] = "robot"
     error = _errors(doc)["source.kind"]
     assert error["type"] == "literal_error"
-    assert error["reason_zh"] == "取值不在允许范围内，应为 'lab'、'complaint_channel'、'inspector'、'bureau'、'importer' 或 'system'"
+    assert error["reason_zh"] == "取值不在允许范围内，应为 'lab'、'complaint_channel'、'inspector'、'bureau'、'importer' 或 'system'；收到 'robot'"
     doc = golden("complaint.resolved")
     doc["schema_version"] = "2"
-    assert _errors(doc)["schema_version"]["reason_zh"] == "取值不在允许范围内，应为 2"
+    assert _errors(doc)["schema_version"]["reason_zh"] == "取值不在允许范围内，应为 2；收到 '2'"
 
 
 # --------------------------------------------------------------------------- 2. the reason is the sentence itself

@@ -315,7 +315,7 @@ def _undetermined_retest(microbial: bool):
     doc = _sample("2026-03-25T09:00:00+08:00", True, True).model_dump(mode="json")
     for item in doc["payload"]["items"]:
         if item["item_code"] == "bromate":
-            item["unit"] = "MG/L"
+            item["unit"] = "mg/dL"
     return [parse_event(golden("enterprise.registered")), _sample("2026-03-10T09:00:00+08:00", False, False, microbial=microbial),
             parse_event(doc)]
 
