@@ -113,9 +113,9 @@ def test_a_refused_enumerated_value_is_quoted_so_an_invisible_difference_shows()
     assert error["reason"].endswith(r"got '基本符合\u200b'")
     assert r"收到 '基本符合\u200b'，与 '基本符合' 只差" in error["reason_zh"]
     doc = golden("inspection.completed")
-    doc["payload"]["result"] = "合格"  # another word: the Chinese lists what is allowed, the English quotes it
+    doc["payload"]["result"] = "合格"  # another word: both languages list what is allowed and quote what came
     (error,) = validate_document(doc, None, b"").errors
-    assert error["reason"].endswith("got '合格'") and error["reason_zh"] == "取值不在允许范围内，应为 '符合'、'基本符合' 或 '不符合'"
+    assert error["reason"].endswith("got '合格'") and error["reason_zh"] == "取值不在允许范围内，应为 '符合'、'基本符合' 或 '不符合'；收到 '合格'"
     doc = golden("complaint.received")
     doc["event_type"] = "complaint.recieved"
     (error,) = validate_document(doc, None, b"").errors
