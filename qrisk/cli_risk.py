@@ -267,9 +267,10 @@ def iter_mapped(kind: str, file: Path, mapping_path: Path) -> Iterator[tuple[str
         mapping = load_mapping(mapping_path)
         expected = event_type_for(kind)
         if mapping.event_type != expected:
-            raise MappingError(f"{mapping_path} maps to {mapping.event_type}, but {kind} are {expected}")
+            raise MappingError(f"{mapping_path} maps to {mapping.event_type}, but {kind} are {expected}",
+                               f"映射文件 {mapping_path} 映射为 {mapping.event_type}，而 {kind} 应为 {expected}")
         if not file.exists():
-            raise MappingError(f"{file}: no such file")
+            raise MappingError(f"{file}: no such file", f"{file}：文件不存在")
         rows = read_mapped(file, mapping)
         first = next(rows, None)  # a file-level problem (columns, encoding) raises here, before anything is opened
     except MappingError as exc:
@@ -305,7 +306,10 @@ def cmd_import_mapped(args: argparse.Namespace) -> int:
             result = None if isinstance(doc, MappingError) else validate_document(doc, None, raw, context)
             if result is None or isinstance(result, Rejection):
                 rejected += 1
-                print(f"{position}: {doc if result is None else result.reason}", file=sys.stderr)
+                from qrisk.cli import _said  # (qrisk.cli imports this module: imported here, when both are loaded)
+
+                # Chinese first, as `qrisk import` prints a refusal
+                print(f"{position}: {doc if result is None else _said(result.errors)}", file=sys.stderr)
                 continue
             out.write(result.model_dump_json(exclude_unset=True) + "\n")
             mapped += 1

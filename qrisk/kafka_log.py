@@ -222,7 +222,8 @@ def produce_file(path: Path, source: str, settings: KafkaSettings | None = None,
     try:
         for position, raw, doc in read_events(path):
             if isinstance(doc, LineError):
-                letters.append(imported_letter(position, raw, str(doc), [{"field": "", "type": "json_invalid", "reason": str(doc)}]))
+                # as `qrisk import` keeps it: the field, its error code, the reason in both languages
+                letters.append(imported_letter(position, raw, f"{doc.field or '(body)'}: {doc.en}", [doc.error()]))
                 continue
             if path.suffix.lower() == ".csv":
                 value = json.dumps(doc, ensure_ascii=False).encode("utf-8")

@@ -280,7 +280,11 @@ def test_import_mapped_dry_run_writes_valid_events(tmp_path, capsys):
     # a kind that does not match the mapping is a usage error
     assert cli("import", "complaints", str(EXAMPLES / "samr_announcement.csv"), "--mapping", str(MAPPINGS / "samr_announcement.yaml"),
                "--events-out", str(out)) == 2
-    assert "complaint.received" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "complaint.received" in err and err.index("映射文件") < err.index("maps to")  # Chinese first
+    assert cli("import", "sampling", str(tmp_path / "absent.csv"), "--mapping", str(MAPPINGS / "samr_announcement.yaml"),
+               "--events-out", str(out)) == 2
+    assert "absent.csv：文件不存在" in capsys.readouterr().err
     # the bureau's own records: enforcement decisions and interviews
     for kind, mapping, n in (("enforcement", "enforcement.yaml", 3), ("interviews", "interviews.yaml", 2)):
         assert cli("import", kind, str(EXAMPLES / f"{kind}.csv"), "--mapping", str(MAPPINGS / mapping), "--events-out", str(out)) == 1
