@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
+from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from pydantic import SecretStr
@@ -69,7 +70,8 @@ class KafkaSettings(BaseSettings):
     worker_loop: Literal["uvloop", "asyncio"] = "uvloop"
     worker_session_timeout: float = 10.0  # seconds until a dead worker's partitions move to the others
     worker_web_port: int = 6066  # Faust's web server (health, metrics); 0 turns it off
-    worker_data_dir: str = "var/worker"  # Faust's local data (table offsets)
+    # Faust's local data (table offsets); unset: `worker` in QRISK_DATA_DIR (``worker_dir``), made at start
+    worker_data_dir: str | None = None
     # the sink
     sink_group: str = "qrisk-sink"
     sink_batch: int = 5000
@@ -99,6 +101,12 @@ class KafkaSettings(BaseSettings):
             out["sasl_plain_username"] = self.kafka_sasl_username
             out["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
         return out
+
+    def worker_dir(self) -> Path:
+        """The worker's data directory, absolute: QRISK_WORKER_DATA_DIR, else ``worker`` in QRISK_DATA_DIR.
+        (The old default, ``var/worker`` relative to the working directory, stopped a worker started
+        anywhere but the repository's root with FileNotFoundError: Faust does not make parents.)"""
+        return Path(self.worker_data_dir or Path(self.data_dir) / "worker").expanduser().absolute()
 
     def bootstrap_servers(self) -> list[str]:
         return [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]

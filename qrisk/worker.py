@@ -689,7 +689,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     conf: dict[str, Any] = dict(
         broker=[f"kafka://{s}" for s in settings.bootstrap_servers()],
         store="memory://",
-        datadir=settings.worker_data_dir,
+        datadir=str(settings.worker_dir()),  # (made by run_worker, which says so in one line when it cannot)
         topic_partitions=settings.kafka_partitions,
         topic_replication_factor=settings.kafka_replication,
         topic_disable_leader=True,
@@ -1133,6 +1133,29 @@ def _faust_credentials(settings: KafkaSettings):
     return faust.SASLCredentials(username=settings.kafka_sasl_username, password=password, ssl_context=context)
 
 
+class DataDirError(Exception):
+    """The worker's data directory cannot be made or written (one line, Chinese and English)."""
+
+
+def prepare_data_dir(settings: KafkaSettings) -> str:
+    """Make the worker's data directory (``KafkaSettings.worker_dir``) with its parents and check
+    that it takes files, before Faust starts: Faust makes only the last level, and a directory it
+    cannot use surfaced as a traceback from deep inside its start-up."""
+    import tempfile
+
+    path = settings.worker_dir()
+    named = "QRISK_WORKER_DATA_DIR" if settings.worker_data_dir else "QRISK_DATA_DIR/worker"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise DataDirError(f"无法使用 worker 数据目录 {path}（{named}）：{why} / cannot use the worker's data directory "
+                           f"{path} ({named}): {why}") from None
+    return str(path)
+
+
 def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None, loglevel: str = "info", **overrides: Any) -> int:
     """Run the worker until SIGTERM/SIGINT (``qrisk worker``)."""
     import faust
@@ -1156,6 +1179,11 @@ def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None
         snapshot_max_bytes = max(64 * 1024, (exc.limit or 1_000_000) - 64 * 1024)
         print(f"qrisk worker: {exc}; 快照上限降为 {snapshot_max_bytes} 字节 / snapshots limited to {snapshot_max_bytes} bytes",
               file=sys.stderr, flush=True)
+    try:
+        prepare_data_dir(settings)
+    except DataDirError as exc:
+        print(f"qrisk worker: {exc}", file=sys.stderr, flush=True)
+        return 2
     if settings.worker_loop == "uvloop":
         mode.loop.use("uvloop")  # before the app and its consumer thread make their loops
     app = create_app(settings, rules, snapshot_max_bytes=snapshot_max_bytes, **overrides)
