@@ -91,13 +91,15 @@ def run(tmp_path_factory, kafka_bootstrap, clickhouse_url):
     migrate(store)
     try:
         started = time.monotonic()
-        summary = produce_file(path, "lab", settings)
+        # the whole county (registrations, inspections, complaints …): the import topic, which admits what an
+        # admin key may post; a lab's topic takes lab results only (tests/test_ingress_sources.py)
+        summary = produce_file(path, "import", settings)
         # a poison message written straight into the log, bypassing validation
         producer = new_producer(settings)
         producer.send(topics.events.name, key=b"W01", value=b"\xff\xfe not an event").get(timeout=30)
         producer.close()
         def folded() -> bool:
-            return group_lag(kafka_bootstrap, settings.worker_app_id, [topics.ingress["lab"].name]) == 0 \
+            return group_lag(kafka_bootstrap, settings.worker_app_id, [topics.ingress["import"].name]) == 0 \
                 and group_lag(kafka_bootstrap, settings.worker_app_id, [topics.events.name]) == 0
 
         wait_for(folded, 90, "the worker to fold everything", on_timeout=worker.tail)
@@ -244,7 +246,7 @@ def test_poison_goes_to_dead_letters_with_reason_and_position(run):
     assert future["position"].endswith("(county.jsonl:301)")
     kafka_letters.remove(future)
     # a quoted number: rejected by the worker, naming the field, with topic/partition/offset and file:line
-    quoted = next(d for d in kafka_letters if d["position"].startswith(topics.ingress["lab"].name))
+    quoted = next(d for d in kafka_letters if d["position"].startswith(topics.ingress["import"].name))
     assert f"(county.jsonl:{run['quoted_line']})" in quoted["position"]
     assert quoted["errors"][0]["field"] == "payload.items[0].values[0]"
     assert '"59"' in quoted["raw"]
