@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime as dt
 import json
+import re
 import sys
 import time
 import urllib.parse
@@ -62,6 +64,54 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "the key's role may not do this"},
 }
 Format = Literal["json", "csv", "xlsx"]
+
+
+# --------------------------------------------------------------------------- timestamps
+
+UTC = dt.timezone.utc
+_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
+
+
+def utc_text(value: Any, ms: int | None = None) -> str | None:
+    """An instant as every answer of the API writes it: ISO 8601 in UTC, to the millisecond, with
+    its zone — ``2026-11-26T21:25:17.077Z``.  The audit trail was written so; the alert's delivery
+    attempts came as the store's ``2026-11-26 21:25:17`` (no zone) and the folded views as pydantic
+    writes them (``….077398Z`` beside ``…16Z``), which a client parsing one format could not read.
+
+    ``value``: the store's DateTime text (UTC, ``ms`` from its ``_ms`` column), a datetime (naive:
+    UTC, the store's convention) or ISO text with a zone.  Milliseconds, because the store keeps
+    no more: the same alert read from the fold and from ClickHouse gives the same text."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    elif isinstance(value, dt.datetime):
+        moment = value
+    else:
+        raise TypeError(f"not an instant: {type(value).__name__}")
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    millis = moment.microsecond // 1000 if ms is None else int(ms)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+
+
+def zoned(doc: Any) -> Any:
+    """``doc`` with every instant in it (ISO text with a zone) written as ``utc_text`` does: a copy,
+    never the fold's own objects.  Dates, local times in a report's text and other strings stay."""
+    if isinstance(doc, dict):
+        return {k: zoned(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [zoned(v) for v in doc]
+    if isinstance(doc, str) and len(doc) >= 20 and doc[4:5] == "-" and _INSTANT.fullmatch(doc):
+        return utc_text(doc)
+    return doc
+
+
+class ZonedJSONResponse(JSONResponse):
+    """The API's JSON answers: every instant in them as ``utc_text`` writes it (``zoned``), whichever
+    route built them — one place, so that a new route cannot bring back a second format."""
+
+    def render(self, content: Any) -> bytes:
+        return super().render(zoned(content))
 
 
 class AlertActionRequest(BaseModel):
@@ -224,7 +274,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         pipeline.close()
 
     app = FastAPI(title="qrisk", version="0.1.0", description="食品质量风险监测 — event-sourced quality-risk monitoring",
-                  lifespan=lifespan)
+                  lifespan=lifespan, default_response_class=ZonedJSONResponse)
     distributed = getattr(pipeline, "mode", "embedded") == "kafka"
 
     @app.exception_handler(RequestValidationError)
@@ -533,9 +583,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         chosen = [a for a in _alert_views(states=wanted, enterprise_id=enterprise_id, severity=severity)
                   if (wanted is None or a["state"] in wanted) and (enterprise_id is None or a["enterprise_id"] == enterprise_id)
                   and (severity is None or a["severity"] == severity) and key.sees_town(a["town"])]
-        # ISO text with the same offset sorts as time does
-        chosen.sort(key=lambda a: (a["opened_at"], a["alert_id"]), reverse=True)
-        rows = [{k: v for k, v in a.items() if k not in ("steps", "evidence")} for a in chosen[: max(1, min(limit, 5000))]]
+        # ISO text sorts as time does only when written alike (utc_text): "…42Z" sorted after "…42.5Z"
+        chosen.sort(key=lambda a: (utc_text(a["opened_at"]), a["alert_id"]), reverse=True)
+        # (zoned here, not only in the JSON answer: the CSV and the sheet carry the same times)
+        rows = [zoned({k: v for k, v in a.items() if k not in ("steps", "evidence")}) for a in chosen[: max(1, min(limit, 5000))]]
         if format == "json":
             return rows
         if format == "xlsx":
@@ -554,15 +605,16 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if "steps" not in view:  # as the sink wrote it (Kafka mode): the steps are the alert_events rows
             from alerts.lifecycle import step_view
 
-            view["steps"] = [step_view(row) for row in pipeline.store.query(
-                "SELECT version, at, action, from_state, to_state, actor, note FROM alert_events FINAL "
+            view["steps"] = [step_view(_at(row, "at", "at_ms")) for row in pipeline.store.query(
+                "SELECT version, at, at_ms, action, from_state, to_state, actor, note FROM alert_events FINAL "
                 "WHERE alert_id = %(id)s ORDER BY version", {"id": alert_id})]
-        view["deliveries"] = pipeline.store.query(
-            "SELECT delivery_id, receiver, channel, attempt, status, at, response_code, error FROM deliveries FINAL "
-            "WHERE alert_id = %(id)s ORDER BY at, at_ms, delivery_id, attempt", {"id": alert_id})
-        view["outbox"] = pipeline.store.query(
-            "SELECT delivery_id, receiver, channel, reason, created_at FROM outbox FINAL WHERE alert_id = %(id)s "
-            "ORDER BY created_at, created_ms, delivery_id", {"id": alert_id})
+        # the store's DateTime and its _ms column, as one instant with its zone (utc_text)
+        view["deliveries"] = [_at(row, "at", "at_ms") for row in pipeline.store.query(
+            "SELECT delivery_id, receiver, channel, attempt, status, at, at_ms, response_code, error FROM deliveries FINAL "
+            "WHERE alert_id = %(id)s ORDER BY at, at_ms, delivery_id, attempt", {"id": alert_id})]
+        view["outbox"] = [_at(row, "created_at", "created_ms") for row in pipeline.store.query(
+            "SELECT delivery_id, receiver, channel, reason, created_at, created_ms FROM outbox FINAL WHERE alert_id = %(id)s "
+            "ORDER BY created_at, created_ms, delivery_id", {"id": alert_id})]
         return view
 
     @app.post("/v1/alerts/{alert_id}/actions", summary="A supervisor's step: acknowledge, assign, start_rectification, verify, close, reopen, comment",
@@ -616,7 +668,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                                          f"event_id {event_id} already names another step; send a new step with a new event_id")
         if distributed:
             await asyncio.wrap_future(audit.record("alert.action", outcomes[0].status, key, detail))
-            return JSONResponse(status_code=202, content={"event_id": str(event_id), "status": outcomes[0].status, "alert": view})
+            return ZonedJSONResponse(status_code=202, content={"event_id": str(event_id), "status": outcomes[0].status, "alert": view})
         with pipeline.lock:
             alert = pipeline.alerts.alerts[alert_id]
             taken = any(step.event_id == str(event_id) for step in alert.steps)
@@ -663,8 +715,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         return " WHERE endsWith(position, %(own)s)", {"own": f" key {key.key_id}"}
 
     def _letter(row: dict[str, Any]) -> dict[str, Any]:
-        # errors are stored as JSON text; the answer gives them as JSON, and says the clock is UTC
-        return {**row, "errors": json.loads(row["errors"] or "[]"), "received_at": f"{row['received_at']}Z".replace(" ", "T")}
+        # errors are stored as JSON text; the answer gives them as JSON, and the time as every answer does (utc_text)
+        out = {**row, "errors": json.loads(row["errors"] or "[]"), "received_at": utc_text(row["received_at"], row["received_ms"])}
+        out.pop("received_ms", None)
+        return out
 
     @app.get("/v1/dead-letters", summary="Most recent rejected inputs with their reasons (a sender's key: its own)",
              responses=_AUTH_RESPONSES, **_declared(letter_readers))
@@ -673,12 +727,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         where, params = _own_letters(key)
         limit, offset = max(1, min(limit, 1000)), max(0, offset)
         rows = pipeline.store.query(
-            "SELECT dead_letter_id, received_at, channel, position, reason, errors, raw, raw_encoding "
+            "SELECT dead_letter_id, received_at, received_ms, channel, position, reason, errors, raw, raw_encoding "
             f"FROM dead_letters FINAL{where} ORDER BY received_at DESC, received_ms DESC, dead_letter_id LIMIT %(limit)s OFFSET %(offset)s",
             {"limit": limit, "offset": offset, **params},
         )
+        rows = [_letter(r) for r in rows]
         if format == "json":
-            return [_letter(r) for r in rows]
+            return rows
+        rows = [{**r, "errors": json.dumps(r["errors"], ensure_ascii=False)} for r in rows]  # a cell holds text: JSON, as stored
         return _table(rows, ["dead_letter_id", "received_at", "channel", "position", "reason", "errors", "raw", "raw_encoding"], format, "dead_letters")
 
     @app.get("/v1/dead-letters/{dead_letter_id}", summary="One rejected input (the id a 409/422/403 answer names)",
@@ -686,7 +742,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     def dead_letter_by_id(dead_letter_id: str, key: ApiKey = Security(letter_readers)) -> dict[str, Any]:
         where, params = _own_letters(key)
         rows = pipeline.store.query(
-            "SELECT dead_letter_id, received_at, channel, position, reason, errors, raw, raw_encoding "
+            "SELECT dead_letter_id, received_at, received_ms, channel, position, reason, errors, raw, raw_encoding "
             f"FROM dead_letters FINAL{where.replace('WHERE', 'WHERE dead_letter_id = %(id)s AND') or ' WHERE dead_letter_id = %(id)s'} "
             "ORDER BY received_at DESC, received_ms DESC LIMIT 1",
             {"id": dead_letter_id, **params},
@@ -710,7 +766,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             params["action"] = action
         rows = await asyncio.get_running_loop().run_in_executor(None, pipeline.store.query, sql, params)
         # stored in UTC: said so, to the millisecond, as the other timestamps the API gives
-        rows = [{**r, "recorded_at": f"{r['recorded_at']}.{int(r['recorded_ms']):03d}Z".replace(" ", "T")} for r in rows]
+        rows = [{**r, "recorded_at": utc_text(r["recorded_at"], r["recorded_ms"])} for r in rows]
         if format == "json":
             return [{**r, "detail": json.loads(r["detail"] or "{}")} for r in rows]
         return _table(rows, ["recorded_at", "recorded_ms", "audit_id", "key_id", "key_name", "role", "actor", "action", "outcome", "detail"], format, "audit")
@@ -773,6 +829,13 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     _add_event_schema(app)
     return app
+
+
+def _at(row: dict[str, Any], column: str, ms_column: str) -> dict[str, Any]:
+    """A stored row with its DateTime and milliseconds as one instant (``utc_text``), the _ms column dropped."""
+    out = {k: v for k, v in row.items() if k != ms_column}
+    out[column] = utc_text(row[column], row[ms_column])
+    return out
 
 
 def _conflict_error(index: int | None, event_id: str, seq: int | None) -> dict[str, Any]:

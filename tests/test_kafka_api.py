@@ -203,7 +203,12 @@ def test_alerts_are_folded_by_the_worker_written_by_the_sink_sent_by_the_dispatc
         calls = [c for c in hook.calls if c["body"]["alert_id"] == alert["alert_id"]]
         assert len(calls) == 1, out.stderr
         assert calls[0]["body"]["reason"] == "opened" and "DC-K-1" in calls[0]["body"]["text_zh"]
-        assert [(d["status"], d["attempt"]) for d in srv.get(f"/v1/alerts/{alert['alert_id']}").json()["deliveries"]] == [("sent", 1)]
+        detail = srv.get(f"/v1/alerts/{alert['alert_id']}").json()
+        assert [(d["status"], d["attempt"]) for d in detail["deliveries"]] == [("sent", 1)]
+        # every time with its zone, to the millisecond: these came as "2026-11-26 21:25:17" (the store's text)
+        from tests.test_api_lookup import assert_times_canonical
+
+        assert detail["outbox"] and assert_times_canonical(detail) >= 4
 
         r = srv.post(f"/v1/alerts/{alert['alert_id']}/actions", json={"action": "acknowledge", "note": "已到厂核查"})
         assert r.status_code == 202 and r.json()["status"] == "accepted", r.text
@@ -218,6 +223,7 @@ def test_alerts_are_folded_by_the_worker_written_by_the_sink_sent_by_the_dispatc
         done = seen[0]
         assert [(s["action"], s["actor"], s["note"]) for s in done["steps"]][-1] == ("acknowledge", "test-admin", "已到厂核查")
         assert (done["steps"][-1]["action_zh"], done["steps"][-1]["from_state_zh"], done["steps"][-1]["to_state_zh"]) == ("确认", "待处置", "已确认")
+        assert assert_times_canonical(done) >= 4 and assert_times_canonical(srv.get("/v1/alerts").json())  # (steps from alert_events)
     finally:
         sink.close()
         worker.stop()
