@@ -16,17 +16,20 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import datetime as dt
 import json
+import re
 import sys
 import time
 import urllib.parse
 import uuid
 from types import SimpleNamespace
-from typing import Any, AsyncIterator, Callable, Literal
+from typing import Annotated, Any, AsyncIterator, Callable, Literal
 
-from fastapi import FastAPI, HTTPException, Request, Security
+from fastapi import FastAPI, HTTPException, Query, Request, Security
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -34,10 +37,10 @@ from alerts.lifecycle import STATES as ALERT_STATES
 from ingest.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
 from ingest.lint import event_warnings
 from ingest.validate import decode_body, element_bytes, from_the_future, reason_en, reason_zh
-from schemas.events import EVENT_TYPES, door
+from schemas.events import EVENT_TYPES, FieldError, door
 from schemas.export import catalogue_document
 from schemas.upcast import load_json
-from qrisk.auth import POSTING_ROLES, ApiKey, AuditLog, AuthError, KeyStore, event_refusal
+from qrisk.auth import POSTING_ROLES, ApiKey, AuditLog, AuthError, KeyStore, event_refusal, posted_as
 from qrisk.committer import GroupCommitter
 from qrisk.pipeline import DeadLetter, Pipeline, conflict_error
 
@@ -62,6 +65,204 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "the key's role may not do this"},
 }
 Format = Literal["json", "csv", "xlsx"]
+
+
+# --------------------------------------------------------------------------- timestamps
+
+UTC = dt.timezone.utc
+_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)")
+
+
+def utc_text(value: Any, ms: int | None = None) -> str | None:
+    """An instant as every answer of the API writes it: ISO 8601 in UTC, to the millisecond, with
+    its zone — ``2026-11-26T21:25:17.077Z``.  The audit trail was written so; the alert's delivery
+    attempts came as the store's ``2026-11-26 21:25:17`` (no zone) and the folded views as pydantic
+    writes them (``….077398Z`` beside ``…16Z``), which a client parsing one format could not read.
+
+    ``value``: the store's DateTime text (UTC, ``ms`` from its ``_ms`` column), a datetime (naive:
+    UTC, the store's convention) or ISO text with a zone.  Milliseconds, because the store keeps
+    no more: the same alert read from the fold and from ClickHouse gives the same text."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    elif isinstance(value, dt.datetime):
+        moment = value
+    else:
+        raise TypeError(f"not an instant: {type(value).__name__}")
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    millis = moment.microsecond // 1000 if ms is None else int(ms)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{millis:03d}Z"
+
+
+def zoned(doc: Any) -> Any:
+    """``doc`` with every instant in it (ISO text with a zone) written as ``utc_text`` does: a copy,
+    never the fold's own objects.  Dates, local times in a report's text and other strings stay."""
+    if isinstance(doc, dict):
+        return {k: zoned(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [zoned(v) for v in doc]
+    if isinstance(doc, str) and len(doc) >= 20 and doc[4:5] == "-" and _INSTANT.fullmatch(doc):
+        return utc_text(doc)
+    return doc
+
+
+class ZonedJSONResponse(JSONResponse):
+    """The API's JSON answers: every instant in them as ``utc_text`` writes it (``zoned``), whichever
+    route built them — one place, so that a new route cannot bring back a second format."""
+
+    def render(self, content: Any) -> bytes:
+        return super().render(zoned(content))
+
+
+# --------------------------------------------------------------------------- query parameters
+
+Channel = Literal["http", "import", "kafka", "processing", "sink"]
+"""Where a dead letter came from (``DeadLetter.channel``)."""
+
+
+def _with_zone(moment: dt.datetime) -> dt.datetime:
+    # (pydantic's AwareDatetime says why in English only)
+    if moment.tzinfo is None:
+        raise FieldError("needs its time zone (Z, +08:00): without one the instant is not known",
+                         "须带时区（如 Z 或 +08:00）：不带时区无法确定是哪一时刻")
+    return moment
+
+
+ZonedTime = Annotated[dt.datetime, AfterValidator(_with_zone)]
+"""An instant a client gives in a query (``since``): ISO 8601 with its zone."""
+
+
+def _epoch_ms(moment: dt.datetime) -> int:
+    return (moment - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(milliseconds=1)  # exact: no float
+
+
+class UnknownParameters(Exception):
+    """Query parameters the route does not take: refused (422), not ignored — a filter a route does
+    not have (``/v1/dead-letters?event_id=…``) answered the unfiltered list, as if it had matched."""
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        super().__init__("; ".join(e["reason"] for e in errors))
+        self.errors = errors
+
+
+_ROUTE_PARAMETERS: dict[int, tuple[str, ...]] = {}
+
+
+def _route_parameters(route: Any) -> tuple[str, ...]:
+    """The query parameters a route declares (its handler's and its dependencies')."""
+    names = _ROUTE_PARAMETERS.get(id(route))
+    if names is None:
+        found: list[str] = []
+
+        def walk(dependant: Any) -> None:  # (the handler's own first, in the order declared)
+            found.extend(p.alias for p in dependant.query_params if p.alias not in found)
+            for sub in dependant.dependencies:
+                walk(sub)
+
+        walk(route.dependant)
+        names = _ROUTE_PARAMETERS[id(route)] = tuple(found)
+    return names
+
+
+def _place_pattern(place: str) -> str:
+    """A dead letter's ``position`` that names ``place`` (re2, ClickHouse's ``match``): the whole of
+    it, a file:line or topic/partition/offset within it, or a file name before its ``:line`` —
+    never a longer line number (``orders.csv:1`` is not ``orders.csv:12``).  Positions look like
+    ``orders.csv:12``, ``qrisk.ingress.lab/0/17 (orders.csv:12)``, ``request <id> from orders.csv:12 index 3 key <id>``."""
+    quoted = re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", place)  # ASCII punctuation escaped: a literal in re2
+    return rf"(^|[ (/]){quoted}($|[ ):])"
+
+
+def _same_event_id(value: Any, wanted: str) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return uuid.UUID(value) == uuid.UUID(wanted)  # any spelling of the same UUID (upper case, no dashes)
+    except ValueError:
+        return value.strip() == wanted.strip()
+
+
+def _spellings(event_id: str) -> list[str]:
+    """How an event id may be written in the bytes a sender sent: as asked, and, for a UUID, with
+    and without dashes (case is ignored by the search)."""
+    text = event_id.strip()
+    try:
+        value = uuid.UUID(text)
+    except ValueError:
+        return [text]
+    return list(dict.fromkeys([text, str(value), value.hex]))
+
+
+def _letter_names_event(row: dict[str, Any], wanted: str) -> bool:
+    """Whether a dead letter found by the id's text in its raw bytes is that event: its event_id
+    (or an element's, for a batch kept whole) — not another event that merely cites the id.  Bytes
+    that are no JSON cannot say more than that they hold the id, and are kept."""
+    if row.get("raw_encoding") != "utf-8":
+        return False  # base64: the id's text in it is a coincidence
+    try:
+        doc = json.loads(row["raw"])
+    except ValueError:
+        return True
+    if isinstance(doc, dict) and isinstance(doc.get("events"), list):
+        doc = doc["events"]
+    return any(isinstance(d, dict) and _same_event_id(d.get("event_id"), wanted) for d in (doc if isinstance(doc, list) else [doc]))
+
+
+class LoggedEvent(BaseModel):
+    seq: int = Field(description="its place in the log (Kafka: partition << 40 | offset, as events.seq and the POST answer's seq)")
+    event_type: str
+    enterprise_id: str
+    occurred_at: str = Field(description="the event's own time, UTC")
+    received_at: str = Field(description="when qrisk accepted it, UTC")
+    source_kind: str
+    source_id: str
+
+
+class LetterSummary(BaseModel):
+    dead_letter_id: str = Field(description="GET /v1/dead-letters/{dead_letter_id} gives the raw bytes and every error")
+    received_at: str
+    channel: str
+    position: str
+    reason: str
+
+
+class EventFate(BaseModel):
+    """What became of an event: for the integrator whose answer to POST /v1/events was lost."""
+
+    event_id: str
+    status: Literal["logged", "dead_lettered"] = Field(
+        description="logged: in the event log (resending it is a harmless duplicate); dead_lettered: not in the log, "
+                    "refused — fix it and send it again")
+    logged: LoggedEvent | None = None
+    dead_letters: list[LetterSummary] = Field(
+        default_factory=list, description="refused copies of it, newest first (a logged event may have some too: a "
+                                          "correction under its id, a copy from a key that may not send it)")
+
+
+_FATE_EXAMPLES = {
+    "logged": {"summary": "in the log", "value": {
+        "event_id": "7c1b2a9e-0d4f-4c55-9a3e-2f6d8b1c0e11", "status": "logged",
+        "logged": {"seq": 1042, "event_type": "sampling.result", "enterprise_id": "E-330110-001",
+                   "occurred_at": "2026-03-12T07:20:00.000Z", "received_at": "2026-03-12T07:20:03.512Z",
+                   "source_kind": "lab", "source_id": "CMA-330100-0451"},
+        "dead_letters": []}},
+    "dead_lettered": {"summary": "refused, kept in dead letters", "value": {
+        "event_id": "7c1b2a9e-0d4f-4c55-9a3e-2f6d8b1c0e11", "status": "dead_lettered", "logged": None,
+        "dead_letters": [{"dead_letter_id": "5b0e3f0c-9a51-4f6e-8d1e-3c2b7a9d4e10", "received_at": "2026-03-12T07:20:03.512Z",
+                          "channel": "http", "position": "request 0f5e2d4c-1b3a-4e5f-8a7b-9c0d1e2f3a4b index 1 key 3fa2c1d0e9b8",
+                          "reason": 'payload.items[0].values[1]: must be a number (not quoted) or "ND" / "未检出"'}]}},
+}
+PLACE_DESCRIPTION = ("dead letters whose position names this place: a file:line of `qrisk import` / `qrisk produce` "
+                     "(`orders.csv:12`), a file (`orders.csv`: all its lines), a topic/partition/offset (`qrisk.ingress.lab/0/17`)")
+# (module level: the handlers' annotations are read here, from __future__ annotations)
+_LETTERS_EXAMPLE = [{
+    "dead_letter_id": "5b0e3f0c-9a51-4f6e-8d1e-3c2b7a9d4e10", "received_at": "2026-03-12T07:20:03.512Z", "channel": "http",
+    "position": "request 0f5e2d4c-1b3a-4e5f-8a7b-9c0d1e2f3a4b index 1 key 3fa2c1d0e9b8",
+    "reason": 'payload.items[0].values[1]: must be a number (not quoted) or "ND" / "未检出"',
+    "errors": [{"field": "payload.items[0].values[1]", "type": "measured_value", "reason": 'must be a number (not quoted) or "ND" / "未检出"',
+                "reason_zh": '应为数字（不加引号）或 "ND"/"未检出"'}],
+    "raw": '{"event_id": "7c1b2a9e-0d4f-4c55-9a3e-2f6d8b1c0e11", …, "values": [45, "59", 8, 61, 10], …}', "raw_encoding": "utf-8"}]
 
 
 class AlertActionRequest(BaseModel):
@@ -178,6 +379,18 @@ class Access:
                 # parameter pollution: which of two values a layer uses should never be a question
                 repeated = sorted({k for k, _ in params.multi_items() if len(params.getlist(k)) > 1})
                 raise HTTPException(status_code=422, detail=f"参数重复 / query parameter(s) given more than once: {', '.join(repeated)}")
+            route = request.scope.get("route")
+            if params and route is not None:
+                known = _route_parameters(route)
+                unknown = [name for name in params if name not in known]
+                if unknown:
+                    takes_en = ", ".join(known) or "none"
+                    takes_zh = "、".join(known) or "无"
+                    raise UnknownParameters([
+                        {"field": f"query.{name}", "type": "extra_forbidden",
+                         "reason": f"unknown query parameter {name!r}: {request.method} {route.path} takes {takes_en}",
+                         "reason_zh": f"未知的查询参数 {name}：{request.method} {route.path} 可用的参数为 {takes_zh}"}
+                        for name in unknown])
             return key
 
         guard.roles = roles  # type: ignore[attr-defined]  # read by the route-table test
@@ -224,7 +437,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         pipeline.close()
 
     app = FastAPI(title="qrisk", version="0.1.0", description="食品质量风险监测 — event-sourced quality-risk monitoring",
-                  lifespan=lifespan)
+                  lifespan=lifespan, default_response_class=ZonedJSONResponse)
     distributed = getattr(pipeline, "mode", "embedded") == "kafka"
 
     @app.exception_handler(RequestValidationError)
@@ -237,6 +450,15 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             "detail": "请求无效：" + "；".join(f"{e['field']}：{e['reason_zh']}" for e in errors),
             "detail_en": "invalid request: " + "; ".join(f"{e['field']}: {e['reason']}" for e in errors),
             "errors": errors,
+        })
+
+    @app.exception_handler(UnknownParameters)
+    async def unknown_parameters(request: Request, exc: UnknownParameters) -> JSONResponse:
+        # the shape of any other bad parameter's answer (invalid_request)
+        return JSONResponse(status_code=422, content={
+            "detail": "请求无效：" + "；".join(e["reason_zh"] for e in exc.errors),
+            "detail_en": "invalid request: " + "; ".join(e["reason"] for e in exc.errors),
+            "errors": exc.errors,
         })
 
     pipeline.start_background_sink()
@@ -533,9 +755,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         chosen = [a for a in _alert_views(states=wanted, enterprise_id=enterprise_id, severity=severity)
                   if (wanted is None or a["state"] in wanted) and (enterprise_id is None or a["enterprise_id"] == enterprise_id)
                   and (severity is None or a["severity"] == severity) and key.sees_town(a["town"])]
-        # ISO text with the same offset sorts as time does
-        chosen.sort(key=lambda a: (a["opened_at"], a["alert_id"]), reverse=True)
-        rows = [{k: v for k, v in a.items() if k not in ("steps", "evidence")} for a in chosen[: max(1, min(limit, 5000))]]
+        # ISO text sorts as time does only when written alike (utc_text): "…42Z" sorted after "…42.5Z"
+        chosen.sort(key=lambda a: (utc_text(a["opened_at"]), a["alert_id"]), reverse=True)
+        # (zoned here, not only in the JSON answer: the CSV and the sheet carry the same times)
+        rows = [zoned({k: v for k, v in a.items() if k not in ("steps", "evidence")}) for a in chosen[: max(1, min(limit, 5000))]]
         if format == "json":
             return rows
         if format == "xlsx":
@@ -554,15 +777,16 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if "steps" not in view:  # as the sink wrote it (Kafka mode): the steps are the alert_events rows
             from alerts.lifecycle import step_view
 
-            view["steps"] = [step_view(row) for row in pipeline.store.query(
-                "SELECT version, at, action, from_state, to_state, actor, note FROM alert_events FINAL "
+            view["steps"] = [step_view(_at(row, "at", "at_ms")) for row in pipeline.store.query(
+                "SELECT version, at, at_ms, action, from_state, to_state, actor, note FROM alert_events FINAL "
                 "WHERE alert_id = %(id)s ORDER BY version", {"id": alert_id})]
-        view["deliveries"] = pipeline.store.query(
-            "SELECT delivery_id, receiver, channel, attempt, status, at, response_code, error FROM deliveries FINAL "
-            "WHERE alert_id = %(id)s ORDER BY at, at_ms, delivery_id, attempt", {"id": alert_id})
-        view["outbox"] = pipeline.store.query(
-            "SELECT delivery_id, receiver, channel, reason, created_at FROM outbox FINAL WHERE alert_id = %(id)s "
-            "ORDER BY created_at, created_ms, delivery_id", {"id": alert_id})
+        # the store's DateTime and its _ms column, as one instant with its zone (utc_text)
+        view["deliveries"] = [_at(row, "at", "at_ms") for row in pipeline.store.query(
+            "SELECT delivery_id, receiver, channel, attempt, status, at, at_ms, response_code, error FROM deliveries FINAL "
+            "WHERE alert_id = %(id)s ORDER BY at, at_ms, delivery_id, attempt", {"id": alert_id})]
+        view["outbox"] = [_at(row, "created_at", "created_ms") for row in pipeline.store.query(
+            "SELECT delivery_id, receiver, channel, reason, created_at, created_ms FROM outbox FINAL WHERE alert_id = %(id)s "
+            "ORDER BY created_at, created_ms, delivery_id", {"id": alert_id})]
         return view
 
     @app.post("/v1/alerts/{alert_id}/actions", summary="A supervisor's step: acknowledge, assign, start_rectification, verify, close, reopen, comment",
@@ -616,7 +840,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                                          f"event_id {event_id} already names another step; send a new step with a new event_id")
         if distributed:
             await asyncio.wrap_future(audit.record("alert.action", outcomes[0].status, key, detail))
-            return JSONResponse(status_code=202, content={"event_id": str(event_id), "status": outcomes[0].status, "alert": view})
+            return ZonedJSONResponse(status_code=202, content={"event_id": str(event_id), "status": outcomes[0].status, "alert": view})
         with pipeline.lock:
             alert = pipeline.alerts.alerts[alert_id]
             taken = any(step.event_id == str(event_id) for step in alert.steps)
@@ -652,48 +876,176 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             return _sheet(rows, columns, "campaign", "提档升级进度", headers, formats)
         return _table(table_rows(progress), TABLE_COLUMNS, format, "campaign")
 
-    def _own_letters(key: ApiKey) -> tuple[str, dict[str, Any]]:
+    def _own_letters(key: ApiKey) -> tuple[list[str], dict[str, Any]]:
         """A sender's key (a lab's) sees the dead letters of its own requests: the id a 422 names
         is of use to the integrator who must fix the input.  Readers see all."""
         if key.towns:
             # a rejected input need not name a (valid) enterprise, so it cannot be attributed to a town
             raise HTTPException(status_code=403, detail="仅限部分乡镇的密钥不能查看拒收记录 / dead letters are not for town-limited keys")
         if key.role in READERS:
-            return "", {}
-        return " WHERE endsWith(position, %(own)s)", {"own": f" key {key.key_id}"}
+            return [], {}
+        return ["endsWith(position, %(own)s)"], {"own": f" key {key.key_id}"}
 
     def _letter(row: dict[str, Any]) -> dict[str, Any]:
-        # errors are stored as JSON text; the answer gives them as JSON, and says the clock is UTC
-        return {**row, "errors": json.loads(row["errors"] or "[]"), "received_at": f"{row['received_at']}Z".replace(" ", "T")}
+        # errors are stored as JSON text; the answer gives them as JSON, and the time as every answer does (utc_text)
+        out = {**row, "errors": json.loads(row["errors"] or "[]"), "received_at": utc_text(row["received_at"], row["received_ms"])}
+        out.pop("received_ms", None)
+        return out
+
+    LETTER_COLUMNS = ["dead_letter_id", "received_at", "channel", "position", "reason", "errors", "raw", "raw_encoding"]
+    EVENT_MATCHES_MAX = 10_000  # dead letters holding one event id's text: a handful in practice; the bound keeps a bad case cheap
+
+    def _find_letters(key: ApiKey, *, event_id: str | None = None, request_id: str | None = None, position: str | None = None,
+                      channel: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
+                      limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """Dead letters this key may read, newest first, narrowed by what the rows hold: the event id
+        in the raw bytes (confirmed against the document's own event_id), the HTTP request id and the
+        place (file:line, topic/partition/offset) in ``position``, the channel, the time received."""
+        where, params = _own_letters(key)
+        if request_id is not None:
+            # an HTTP letter's position: "request <id>[ from <file:line>][ index <i>] key <key id>"
+            where.append("(position = %(request)s OR startsWith(position, %(request_more)s))")
+            params.update(request=f"request {request_id}", request_more=f"request {request_id} ")
+        if position is not None:
+            where.append("match(position, %(place)s)")
+            params["place"] = _place_pattern(position)
+        if channel is not None:
+            where.append("channel = %(channel)s")
+            params["channel"] = channel
+        # received_at is whole seconds, received_ms the rest: compared as milliseconds since the epoch
+        if since is not None:
+            where.append("toUInt64(received_at) * 1000 + received_ms >= %(since)s")
+            params["since"] = _epoch_ms(since)
+        if until is not None:
+            where.append("toUInt64(received_at) * 1000 + received_ms < %(until)s")
+            params["until"] = _epoch_ms(until)
+        if event_id is not None:
+            # no column holds it: the raw bytes do, as the sender spelt it (upper case, without dashes …); a
+            # match is confirmed below, so paging happens after that
+            spellings = _spellings(event_id)
+            where.append("(" + " OR ".join(f"positionCaseInsensitive(raw, %(event_id{i})s) > 0" for i in range(len(spellings))) + ")")
+            params.update({f"event_id{i}": text for i, text in enumerate(spellings)}, limit=EVENT_MATCHES_MAX, offset=0)
+        else:
+            params.update(limit=limit, offset=offset)
+        rows = pipeline.store.query(
+            "SELECT dead_letter_id, received_at, received_ms, channel, position, reason, errors, raw, raw_encoding FROM dead_letters FINAL"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + " ORDER BY received_at DESC, received_ms DESC, dead_letter_id LIMIT %(limit)s OFFSET %(offset)s", params)
+        if event_id is not None:
+            rows = [r for r in rows if _letter_names_event(r, event_id)][offset:offset + limit]
+        return [_letter(r) for r in rows]
 
     @app.get("/v1/dead-letters", summary="Most recent rejected inputs with their reasons (a sender's key: its own)",
-             responses=_AUTH_RESPONSES, **_declared(letter_readers))
-    def dead_letters(limit: int = 100, offset: int = 0, format: Format = "json", key: ApiKey = Security(letter_readers)) -> Any:
-        """Newest first, ``limit`` (at most 1,000) from ``offset``: page back with ``offset`` to reach older ones."""
-        where, params = _own_letters(key)
-        limit, offset = max(1, min(limit, 1000)), max(0, offset)
-        rows = pipeline.store.query(
-            "SELECT dead_letter_id, received_at, channel, position, reason, errors, raw, raw_encoding "
-            f"FROM dead_letters FINAL{where} ORDER BY received_at DESC, received_ms DESC, dead_letter_id LIMIT %(limit)s OFFSET %(offset)s",
-            {"limit": limit, "offset": offset, **params},
-        )
+             responses={**_AUTH_RESPONSES, 200: {"content": {"application/json": {"example": _LETTERS_EXAMPLE}}},
+                        422: {"description": "a bad value, or a query parameter this route does not take (named in errors[].field)"}},
+             **_declared(letter_readers))
+    def dead_letters(
+        limit: Annotated[int, Query(description="at most 1,000")] = 100,
+        offset: Annotated[int, Query(description="page back: skip this many of the newest")] = 0,
+        format: Format = "json",
+        event_id: Annotated[str | None, Query(min_length=1, max_length=200, description=(
+            "the refused copies of this event (its event_id; any spelling of the UUID); JSON kept as base64 is not searched"),
+            openapi_examples={"an event": {"value": "7c1b2a9e-0d4f-4c55-9a3e-2f6d8b1c0e11"}})] = None,
+        request_id: Annotated[str | None, Query(min_length=1, max_length=200, description=(
+            "what one POST /v1/events refused (the request_id its 422/403/409 answer named)"),
+            openapi_examples={"a request": {"value": "0f5e2d4c-1b3a-4e5f-8a7b-9c0d1e2f3a4b"}})] = None,
+        position: Annotated[str | None, Query(min_length=1, max_length=500, description=PLACE_DESCRIPTION,
+                                              openapi_examples={"a line of a file": {"value": "orders.csv:12"}})] = None,
+        channel: Annotated[Channel | None, Query(description="where it came in: http, import (a file), kafka (an ingress or log "
+                                                             "message), processing (the fold failed), sink")] = None,
+        since: Annotated[ZonedTime | None, Query(description="received at or after this instant (ISO 8601 with its zone)",
+                                                     openapi_examples={"UTC": {"value": "2026-03-12T00:00:00Z"},
+                                                                       "Beijing time": {"value": "2026-03-12T08:00:00+08:00"}})] = None,
+        until: Annotated[ZonedTime | None, Query(description="received before this instant (ISO 8601 with its zone)")] = None,
+        key: ApiKey = Security(letter_readers),
+    ) -> Any:
+        """Newest first, ``limit`` (at most 1,000) from ``offset``: page back with ``offset`` to reach older ones.
+        The filters combine (all must hold); a query parameter this route does not take is refused (422), never ignored."""
+        rows = _find_letters(key, event_id=event_id, request_id=request_id, position=position, channel=channel, since=since,
+                             until=until, limit=max(1, min(limit, 1000)), offset=max(0, offset))
         if format == "json":
-            return [_letter(r) for r in rows]
-        return _table(rows, ["dead_letter_id", "received_at", "channel", "position", "reason", "errors", "raw", "raw_encoding"], format, "dead_letters")
+            return rows
+        rows = [{**r, "errors": json.dumps(r["errors"], ensure_ascii=False)} for r in rows]  # a cell holds text: JSON, as stored
+        return _table(rows, LETTER_COLUMNS, format, "dead_letters")
 
     @app.get("/v1/dead-letters/{dead_letter_id}", summary="One rejected input (the id a 409/422/403 answer names)",
              responses={**_AUTH_RESPONSES, 404: {"description": "no such dead letter"}}, **_declared(letter_readers))
     def dead_letter_by_id(dead_letter_id: str, key: ApiKey = Security(letter_readers)) -> dict[str, Any]:
         where, params = _own_letters(key)
         rows = pipeline.store.query(
-            "SELECT dead_letter_id, received_at, channel, position, reason, errors, raw, raw_encoding "
-            f"FROM dead_letters FINAL{where.replace('WHERE', 'WHERE dead_letter_id = %(id)s AND') or ' WHERE dead_letter_id = %(id)s'} "
+            "SELECT dead_letter_id, received_at, received_ms, channel, position, reason, errors, raw, raw_encoding "
+            f"FROM dead_letters FINAL WHERE {' AND '.join(['dead_letter_id = %(id)s', *where])} "
             "ORDER BY received_at DESC, received_ms DESC LIMIT 1",
             {"id": dead_letter_id, **params},
         )
         if not rows:
             raise HTTPException(status_code=404, detail=f"未找到拒收记录 {dead_letter_id} / no such dead letter")
         return _letter(rows[0])
+
+    def _town_of(enterprise_id: str) -> str | None:
+        if distributed:
+            file = pipeline.credit_file(enterprise_id)
+            return (file.get("profile") or {}).get("town") if file else None
+        with pipeline.lock:
+            file = pipeline.state.files.get(enterprise_id)
+            return file.profile.town if file is not None and file.profile is not None else None
+
+    def _logged(event_id: str) -> dict[str, Any] | None:
+        """The event's row in the log (embedded: ``event_log``; Kafka: the ``events`` archive the sink
+        writes, its first copy); None when it is not there."""
+        if distributed:
+            table = "events"
+        else:
+            with pipeline.lock:
+                if event_id not in pipeline.state.seen_event_ids:
+                    return None  # (every logged event is folded: no need to read the log)
+            table = "event_log"
+        rows = pipeline.store.query(
+            "SELECT seq, event_type, enterprise_id, occurred_at, occurred_ms, received_at, received_ms, source_kind, source_id "
+            f"FROM {table} FINAL WHERE event_id = %(id)s ORDER BY seq LIMIT 1", {"id": event_id})
+        if not rows:
+            return None
+        r = rows[0]
+        return {"seq": int(r["seq"]), "event_type": r["event_type"], "enterprise_id": r["enterprise_id"],
+                "occurred_at": utc_text(r["occurred_at"], r["occurred_ms"]), "received_at": utc_text(r["received_at"], r["received_ms"]),
+                "source_kind": r["source_kind"], "source_id": r["source_id"]}
+
+    def _sees_logged(key: ApiKey, logged: dict[str, Any]) -> bool:
+        if key.role in READERS:
+            return not key.towns or key.sees_town(_town_of(logged["enterprise_id"]))
+        # a sender sees what it could have sent itself: a lab its own results, not another lab's
+        return posted_as(key, logged["event_type"], logged["source_kind"], logged["source_id"])
+
+    @app.get("/v1/events/{event_id}", summary="What became of one event: logged (seq, received_at) or dead-lettered (with the ids)",
+             response_model=EventFate,
+             responses={**_AUTH_RESPONSES,
+                        200: {"content": {"application/json": {"examples": _FATE_EXAMPLES}}},
+                        404: {"description": "neither in the log nor in the dead letters this key may read: it never arrived, or "
+                                             "was not written (a request refused whole) — send it again (repeating an event_id is safe)"}},
+             **_declared(letter_readers))
+    def event_fate(event_id: Annotated[str, PathParam(min_length=1, max_length=200, description="the event_id it was sent with")],
+                   key: ApiKey = Security(letter_readers)) -> EventFate:
+        """For the integrator whose answer to ``POST /v1/events`` was lost: ``logged`` with its ``seq`` and
+        ``received_at`` (a resend is a harmless duplicate), or ``dead_lettered`` with the ids of the refused
+        copies (``GET /v1/dead-letters/{id}`` says why).  A sender's key (a lab's) sees its own events and
+        the dead letters of its own requests only; a town-limited supervisor the events of its towns.
+        With the Kafka log this reads ClickHouse: an event published seconds ago may not be there yet."""
+        try:
+            canonical = str(uuid.UUID(event_id))
+        except ValueError:
+            canonical = None  # no event is logged under it; a refused input may still carry it
+        logged = _logged(canonical) if canonical is not None else None
+        if logged is not None and not _sees_logged(key, logged):
+            logged = None  # as if it were not there: a key learns nothing of others' events
+        letters = [] if key.towns else _find_letters(key, event_id=event_id, limit=100)
+        if logged is None and not letters:
+            later = ("（或尚未经 worker 与 sink 写入 ClickHouse）" if distributed else "")
+            later_en = " (or not yet through the workers and the sink into ClickHouse)" if distributed else ""
+            raise HTTPException(status_code=404, detail=f"未找到事件 {event_id}{later}：既不在事件日志中，也不在该密钥可见的拒收记录中，"
+                                                        f"请重新发送（重发同一 event_id 是安全的） / no such event{later_en}: "
+                                                        "neither logged nor dead-lettered as far as this key may see; send it again")
+        return EventFate(event_id=canonical or event_id, status="logged" if logged is not None else "dead_lettered", logged=logged,
+                         dead_letters=[{k: r[k] for k in LetterSummary.model_fields} for r in letters])
 
     @app.get("/v1/audit", summary="Who did what: posts, refusals, key changes (newest first)",
              responses=_AUTH_RESPONSES, **_declared(admins))
@@ -710,7 +1062,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             params["action"] = action
         rows = await asyncio.get_running_loop().run_in_executor(None, pipeline.store.query, sql, params)
         # stored in UTC: said so, to the millisecond, as the other timestamps the API gives
-        rows = [{**r, "recorded_at": f"{r['recorded_at']}.{int(r['recorded_ms']):03d}Z".replace(" ", "T")} for r in rows]
+        rows = [{**r, "recorded_at": utc_text(r["recorded_at"], r["recorded_ms"])} for r in rows]
         if format == "json":
             return [{**r, "detail": json.loads(r["detail"] or "{}")} for r in rows]
         return _table(rows, ["recorded_at", "recorded_ms", "audit_id", "key_id", "key_name", "role", "actor", "action", "outcome", "detail"], format, "audit")
@@ -773,6 +1125,13 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     _add_event_schema(app)
     return app
+
+
+def _at(row: dict[str, Any], column: str, ms_column: str) -> dict[str, Any]:
+    """A stored row with its DateTime and milliseconds as one instant (``utc_text``), the _ms column dropped."""
+    out = {k: v for k, v in row.items() if k != ms_column}
+    out[column] = utc_text(row[column], row[ms_column])
+    return out
 
 
 def _conflict_error(index: int | None, event_id: str, seq: int | None) -> dict[str, Any]:

@@ -161,6 +161,17 @@ def event_refusal(key: ApiKey, event: "Envelope") -> dict[str, Any] | None:
     return None
 
 
+def posted_as(key: ApiKey, event_type: str, source_kind: str, source_id: str) -> bool:
+    """Whether a logged event with this envelope is one this key could have posted (its role's
+    types, as its source kind and, when bound, as its source id): what a sender key may look up
+    (``GET /v1/events/{id}``).  A lab sees its own results, never another lab's."""
+    allowed = posting_rules().get(key.role)
+    if allowed is None:
+        return False
+    types, kind = allowed
+    return event_type in types and (kind is None or source_kind == kind) and (key.source_id is None or source_id == key.source_id)
+
+
 def _refuse(field_path: str, reason: str, reason_zh: str) -> dict[str, Any]:
     return {"field": field_path, "type": "forbidden", "reason": reason, "reason_zh": reason_zh}
 

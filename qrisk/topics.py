@@ -6,7 +6,7 @@ checks what already exists; the producers (``qrisk.kafka_log``), the Faust worke
 
 | topic | key | value | partitions | retention |
 |---|---|---|---|---|
-| ``qrisk.ingress.<source>`` (lab, complaint, inspection, bureau, import) | enterprise_id when readable | the bytes as received | P | 7 days |
+| ``qrisk.ingress.<source>`` (lab, complaint, inspection, bureau, import) | enterprise_id when readable | the bytes as received; each topic admits what its HTTP role may post (``INGRESS_ROLES``) | P | 7 days |
 | ``qrisk.events`` — the normalised event log | enterprise_id (``*`` for a clock.tick, sent to every partition) | the validated event (JSON) | P | forever |
 | ``qrisk.dead-letters`` | dead_letter_id | original bytes + reason + source position (JSON) | 1 | 90 days |
 | ``qrisk.effects`` | enterprise_id | one event's effects on one credit file, with derived rows (JSON) | P | 7 days |
@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
+from pathlib import Path
 from typing import Any, Iterable, Literal
 
 from pydantic import SecretStr
@@ -37,6 +38,46 @@ past them stopped the worker, every partition it held, at each start again."""
 
 INGRESS_SOURCES = ("lab", "complaint", "inspection", "bureau", "import")
 """One ingress topic per kind of source; ``qrisk produce --source`` picks one."""
+
+INGRESS_ROLES: dict[str, str] = {"lab": "lab", "complaint": "complaint", "inspection": "inspector", "bureau": "bureau", "import": "admin"}
+"""The HTTP role (``qrisk.auth.ROLES``) each ingress topic stands for.  A topic admits the event
+types and the ``source.kind`` that role may post over HTTP (``qrisk.auth.posting_rules``, read from
+there so that the two cannot drift apart); the workers dead-letter anything else
+(``IngressAdmission.refusal``).  Without this, a message on ``qrisk.ingress.lab`` could register an
+enterprise or speak as the bureau, which no lab key may do.
+
+What a topic cannot check is *which* lab (channel, inspector) sent a message: Kafka hands the
+consumer no authenticated sender, only the topic.  So ``source.id`` is taken as written, and the
+topic's writers are trusted for it, as a key bound to no source id is over HTTP: grant write
+access to an ingress topic (Kafka ACLs) only to a system that may speak for every source of its
+kind (the bureau's lab gateway), and ``qrisk.ingress.import`` — which admits what an admin key may
+post — only to the bureau's own importers.  A lab that must be held to its own CMA number posts
+over HTTP with a key bound to it (``qrisk keys create --role lab --lab …``)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class IngressAdmission:
+    """What one ingress topic admits: the event types and the ``source.kind`` of its HTTP role."""
+
+    topic: str
+    source: str  # lab, complaint, … (the topic's suffix)
+    role: str
+    event_types: frozenset[str]
+    source_kind: str | None  # None: any kind (the import topic, as an admin key)
+
+    def refusal(self, event: Any) -> dict[str, Any] | None:
+        """None when the topic admits ``event``; else the error, naming the field, the topic and why
+        (``type: forbidden``, as an HTTP key's refusal), in English and Chinese."""
+        if event.event_type not in self.event_types:
+            allowed = ", ".join(sorted(self.event_types))
+            return {"field": "event_type", "type": "forbidden", "topic": self.topic,
+                    "reason": f"topic {self.topic} admits only {allowed} (what a {self.role} key may post), not {event.event_type}",
+                    "reason_zh": f"主题 {self.topic} 只接收 {allowed}（与 {self.role} 角色密钥可提交的相同），不接收 {event.event_type}"}
+        if self.source_kind is not None and event.source.kind != self.source_kind:
+            return {"field": "source.kind", "type": "forbidden", "topic": self.topic,
+                    "reason": f"topic {self.topic} admits only source kind {self.source_kind!r}, not {event.source.kind!r}",
+                    "reason_zh": f"主题 {self.topic} 只接收来源类型 {self.source_kind} 的事件，而不是 {event.source.kind}"}
+        return None
 
 
 class KafkaSettings(BaseSettings):
@@ -69,7 +110,8 @@ class KafkaSettings(BaseSettings):
     worker_loop: Literal["uvloop", "asyncio"] = "uvloop"
     worker_session_timeout: float = 10.0  # seconds until a dead worker's partitions move to the others
     worker_web_port: int = 6066  # Faust's web server (health, metrics); 0 turns it off
-    worker_data_dir: str = "var/worker"  # Faust's local data (table offsets)
+    # Faust's local data (table offsets); unset: `worker` in QRISK_DATA_DIR (``worker_dir``), made at start
+    worker_data_dir: str | None = None
     # the sink
     sink_group: str = "qrisk-sink"
     sink_batch: int = 5000
@@ -99,6 +141,12 @@ class KafkaSettings(BaseSettings):
             out["sasl_plain_username"] = self.kafka_sasl_username
             out["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value() if self.kafka_sasl_password else None
         return out
+
+    def worker_dir(self) -> Path:
+        """The worker's data directory, absolute: QRISK_WORKER_DATA_DIR, else ``worker`` in QRISK_DATA_DIR.
+        (The old default, ``var/worker`` relative to the working directory, stopped a worker started
+        anywhere but the repository's root with FileNotFoundError: Faust does not make parents.)"""
+        return Path(self.worker_data_dir or Path(self.data_dir) / "worker").expanduser().absolute()
 
     def bootstrap_servers(self) -> list[str]:
         return [s.strip() for s in self.kafka_bootstrap.split(",") if s.strip()]
@@ -140,9 +188,11 @@ class Topics:
         self.ingress = {
             src: TopicSpec(f"{prefix}.ingress.{src}", p, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete", "min.insync.replicas": isr},
                            "enterprise_id when the producer could read it", "the bytes as received (JSON event, or a CSV row as JSON)",
-                           f"raw input from {src} systems; validated by the workers")
+                           f"raw input from {src} systems; validated by the workers, admitted as the HTTP role "
+                           f"{INGRESS_ROLES[src]} (event types and source.kind)")
             for src in INGRESS_SOURCES
         }
+        self._admissions: dict[str, IngressAdmission] | None = None
         self.events = TopicSpec(f"{prefix}.events", p, {"retention.ms": "-1", "cleanup.policy": "delete", "min.insync.replicas": isr},
                                 "enterprise_id (`*` for clock.tick, one copy per partition)", "the validated event as JSON (received_at set)",
                                 "the normalised event log: the truth every derived fact is folded from")
@@ -174,6 +224,18 @@ class Topics:
             return self.ingress[source]
         except KeyError:
             raise ValueError(f"unknown source {source!r} (one of {', '.join(INGRESS_SOURCES)})") from None
+
+    def admissions(self) -> dict[str, IngressAdmission]:
+        """Each ingress topic's admission, by topic name (built on first use: it reads the event types)."""
+        if self._admissions is None:
+            from qrisk.auth import posting_rules
+
+            rules = posting_rules()
+            self._admissions = {
+                spec.name: IngressAdmission(spec.name, src, INGRESS_ROLES[src], *rules[INGRESS_ROLES[src]])
+                for src, spec in self.ingress.items()
+            }
+        return self._admissions
 
     def markdown(self) -> str:
         lines = ["| topic | key | value | partitions | retention | created by |", "|---|---|---|---|---|---|"]

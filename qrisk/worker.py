@@ -3,7 +3,9 @@
 Two agents, both calling the same code as the embedded runtime:
 
 * ``normalise`` reads the ingress topics, validates each record (``ingest.validate``: the same
-  precise errors as the HTTP API), stamps ``received_at`` and publishes the event to the log
+  precise errors as the HTTP API), checks that its topic admits it (the event types and the
+  ``source.kind`` of the topic's HTTP role, ``qrisk.topics.INGRESS_ROLES``: a lab's topic carries
+  lab results only), stamps ``received_at`` and publishes the event to the log
   (key = enterprise_id; a clock.tick to every partition) — or the record, its reason and its
   position (topic/partition/offset and the producer's file:line) to the dead-letter topic.
 * ``fold`` reads the log and calls ``processors.step.step()`` for each event on the credit file of
@@ -633,6 +635,33 @@ def stamped_value(raw: bytes, received_at: bytes) -> bytes | None:
     return head + b',"received_at":' + received_at + b"}"
 
 
+def ingress_position(topic: str, partition: int, offset: int, headers: Any) -> str:
+    """Where an ingress record is: ``topic/partition/offset``, with the producer's file:line (header
+    ``qrisk-position``, set by ``qrisk produce``) when it gave one."""
+    if headers and not isinstance(headers, dict):
+        headers = dict(headers)
+    origin = (headers or {}).get("qrisk-position")
+    where = f"{topic}/{partition}/{offset}"
+    return f"{where} ({origin.decode('utf-8', 'replace')})" if origin else where
+
+
+def admit(admissions: dict[str, Any], topic: str, partition: int, offset: int, raw: bytes, headers: Any,
+          event: Envelope) -> DeadLetter | None:
+    """None when ``topic`` admits this valid event; else its dead letter (``forbidden: …``, the
+    error naming ``event_type`` or ``source.kind`` and the topic).  ``admissions``:
+    ``Topics.admissions()``; a topic not in it (none of the ingress topics) admits nothing."""
+    admission = admissions.get(topic)
+    if admission is None:
+        error = {"field": "", "type": "forbidden", "topic": topic, "reason": f"{topic} is not an ingress topic",
+                 "reason_zh": f"{topic} 不是接收主题"}
+    else:
+        error = admission.refusal(event)
+        if error is None:
+            return None
+    return DeadLetter("kafka", ingress_position(topic, partition, offset, headers), raw, f"forbidden: {error['reason']}", [error],
+                      dead_letter_id=f"kafka:{topic}:{partition}:{offset}")
+
+
 def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict[str, bytes], now: dt.datetime | None,
               door_context: dict[str, Any] = DOOR) -> tuple[Envelope | None, DeadLetter | None]:
     """One record: the validated event (received_at set to ``now`` when given), or its dead letter.
@@ -646,9 +675,7 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
         return (fast if now is None else fast.model_copy(update={"received_at": now})), None
     from ingest.validate import Rejection, _error, validate_document
 
-    where = f"{topic}/{partition}/{offset}"
-    origin = headers.get("qrisk-position")
-    position = f"{where} ({origin.decode('utf-8', 'replace')})" if origin else where
+    position = ingress_position(topic, partition, offset, headers)
     letter_id = f"kafka:{topic}:{partition}:{offset}"
     try:
         doc = load_json(raw)
@@ -689,7 +716,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     conf: dict[str, Any] = dict(
         broker=[f"kafka://{s}" for s in settings.bootstrap_servers()],
         store="memory://",
-        datadir=settings.worker_data_dir,
+        datadir=str(settings.worker_dir()),  # (made by run_worker, which says so in one line when it cannot)
         topic_partitions=settings.kafka_partitions,
         topic_replication_factor=settings.kafka_replication,
         topic_disable_leader=True,
@@ -733,6 +760,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                                             extra_topic_configs=dict(topics.changelog.config)))
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     ingress = app.topic(*[t.name for t in topics.ingress.values()], **raw)
+    admissions = topics.admissions()  # what each ingress topic admits (qrisk.topics.INGRESS_ROLES)
     log_topic = app.topic(topics.events.name, **raw)
     fold = Fold(rules, topics.events.name, settings.worker_snapshot_every)
     if snapshot_max_bytes is not None:
@@ -885,10 +913,11 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                         event, letter = normalise(m.topic, m.partition, m.offset, raw, headers, now, door_context)
                     if letter is None and (late := from_the_future([event], raw, now, rules.policy.utc_offset_hours)):
                         # as the HTTP door refuses it: an event dated after it arrived would run the fold's clock ahead
-                        origin = dict(m.headers or []).get("qrisk-position")
-                        where = f"{m.topic}/{m.partition}/{m.offset}" + (f" ({origin.decode('utf-8', 'replace')})" if origin else "")
-                        letter = DeadLetter("kafka", where, raw, late[0].reason, late[0].errors,
-                                            dead_letter_id=f"kafka:{m.topic}:{m.partition}:{m.offset}")
+                        letter = DeadLetter("kafka", ingress_position(m.topic, m.partition, m.offset, m.headers), raw, late[0].reason,
+                                            late[0].errors, dead_letter_id=f"kafka:{m.topic}:{m.partition}:{m.offset}")
+                    if letter is None:
+                        # valid, but is it this topic's to send?  (as an HTTP key's role: checked after validation)
+                        letter = admit(admissions, m.topic, m.partition, m.offset, raw, m.headers, event)
                     if letter is not None:
                         letters.append(letter)
                     elif event.enterprise_id == "*":
@@ -1133,6 +1162,29 @@ def _faust_credentials(settings: KafkaSettings):
     return faust.SASLCredentials(username=settings.kafka_sasl_username, password=password, ssl_context=context)
 
 
+class DataDirError(Exception):
+    """The worker's data directory cannot be made or written (one line, Chinese and English)."""
+
+
+def prepare_data_dir(settings: KafkaSettings) -> str:
+    """Make the worker's data directory (``KafkaSettings.worker_dir``) with its parents and check
+    that it takes files, before Faust starts: Faust makes only the last level, and a directory it
+    cannot use surfaced as a traceback from deep inside its start-up."""
+    import tempfile
+
+    path = settings.worker_dir()
+    named = "QRISK_WORKER_DATA_DIR" if settings.worker_data_dir else "QRISK_DATA_DIR/worker"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise DataDirError(f"无法使用 worker 数据目录 {path}（{named}）：{why} / cannot use the worker's data directory "
+                           f"{path} ({named}): {why}") from None
+    return str(path)
+
+
 def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None, loglevel: str = "info", **overrides: Any) -> int:
     """Run the worker until SIGTERM/SIGINT (``qrisk worker``)."""
     import faust
@@ -1156,6 +1208,11 @@ def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None
         snapshot_max_bytes = max(64 * 1024, (exc.limit or 1_000_000) - 64 * 1024)
         print(f"qrisk worker: {exc}; 快照上限降为 {snapshot_max_bytes} 字节 / snapshots limited to {snapshot_max_bytes} bytes",
               file=sys.stderr, flush=True)
+    try:
+        prepare_data_dir(settings)
+    except DataDirError as exc:
+        print(f"qrisk worker: {exc}", file=sys.stderr, flush=True)
+        return 2
     if settings.worker_loop == "uvloop":
         mode.loop.use("uvloop")  # before the app and its consumer thread make their loops
     app = create_app(settings, rules, snapshot_max_bytes=snapshot_max_bytes, **overrides)

@@ -99,9 +99,12 @@ def test_reads_come_from_clickhouse_as_the_worker_and_sink_write_it(kafka_api, k
     topics = settings.topics()
     campaign = ("campaign.commitment", "campaign.assessment", "campaign.training", "campaign.activity")
     events = [e for e in all_goldens() if e["enterprise_id"] != "*"] + [golden(t) for t in campaign]
-    assert srv.post("/v1/events", json=events).status_code == 200
+    posted = srv.post("/v1/events", json=events)
+    assert posted.status_code == 200
     eid = events[0]["enterprise_id"]
     assert srv.get(f"/v1/enterprises/{eid}").status_code == 404  # not folded yet: said so, not guessed
+    missing = srv.get(f"/v1/events/{events[2]['event_id']}")  # nor is the event in ClickHouse's archive yet
+    assert missing.status_code == 404 and "尚未经 worker 与 sink 写入 ClickHouse" in missing.json()["detail"]
     bad = golden("sampling.result")
     bad["payload"]["items"][0]["values"][1] = "59"
     letter_id = srv.post("/v1/events", json=bad).json()["errors"][0]["dead_letter_id"]
@@ -150,6 +153,14 @@ def test_reads_come_from_clickhouse_as_the_worker_and_sink_write_it(kafka_api, k
     assert csv.status_code == 200 and "清源桶装水厂" in csv.text
     letter = srv.get(f"/v1/dead-letters/{letter_id}")
     assert letter.status_code == 200 and letter.json()["channel"] == "http"
+    # what became of an event: logged with the seq the POST answered (partition << 40 | offset), or dead-lettered
+    fate = srv.get(f"/v1/events/{events[2]['event_id']}").json()
+    assert fate["status"] == "logged" and fate["logged"]["seq"] == posted.json()["events"][2]["seq"]
+    assert fate["logged"]["received_at"].endswith("Z") and fate["logged"]["event_type"] == events[2]["event_type"]
+    # (the refused copy carries the golden sample's id, which was logged: both are said)
+    fate = srv.get(f"/v1/events/{bad['event_id']}").json()
+    assert fate["status"] == "logged" and [d["dead_letter_id"] for d in fate["dead_letters"]] == [letter_id]
+    assert [d["dead_letter_id"] for d in srv.get("/v1/dead-letters", params={"event_id": bad["event_id"]}).json()] == [letter_id]
     health = srv.get("/healthz").json()
     assert health["event_log"] == "kafka" and health["published"] == len(events) and health["dead_lettered"] == 1
     # who posted is audited in the ClickHouse server
@@ -203,7 +214,12 @@ def test_alerts_are_folded_by_the_worker_written_by_the_sink_sent_by_the_dispatc
         calls = [c for c in hook.calls if c["body"]["alert_id"] == alert["alert_id"]]
         assert len(calls) == 1, out.stderr
         assert calls[0]["body"]["reason"] == "opened" and "DC-K-1" in calls[0]["body"]["text_zh"]
-        assert [(d["status"], d["attempt"]) for d in srv.get(f"/v1/alerts/{alert['alert_id']}").json()["deliveries"]] == [("sent", 1)]
+        detail = srv.get(f"/v1/alerts/{alert['alert_id']}").json()
+        assert [(d["status"], d["attempt"]) for d in detail["deliveries"]] == [("sent", 1)]
+        # every time with its zone, to the millisecond: these came as "2026-11-26 21:25:17" (the store's text)
+        from tests.test_api_lookup import assert_times_canonical
+
+        assert detail["outbox"] and assert_times_canonical(detail) >= 4
 
         r = srv.post(f"/v1/alerts/{alert['alert_id']}/actions", json={"action": "acknowledge", "note": "已到厂核查"})
         assert r.status_code == 202 and r.json()["status"] == "accepted", r.text
@@ -218,6 +234,7 @@ def test_alerts_are_folded_by_the_worker_written_by_the_sink_sent_by_the_dispatc
         done = seen[0]
         assert [(s["action"], s["actor"], s["note"]) for s in done["steps"]][-1] == ("acknowledge", "test-admin", "已到厂核查")
         assert (done["steps"][-1]["action_zh"], done["steps"][-1]["from_state_zh"], done["steps"][-1]["to_state_zh"]) == ("确认", "待处置", "已确认")
+        assert assert_times_canonical(done) >= 4 and assert_times_canonical(srv.get("/v1/alerts").json())  # (steps from alert_events)
     finally:
         sink.close()
         worker.stop()

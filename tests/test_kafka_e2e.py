@@ -10,6 +10,9 @@ changes no count.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -18,6 +21,7 @@ import pytest
 from tests.kafka_service import (  # noqa: F401 - fixtures
     WorkerProcess, group_lag, kafka_bootstrap, kafka_env, kafka_prefix, latest_credit_files, read_topic, settings_for, wait_for,
 )
+from tests.conftest import ROOT
 from tests.services import clickhouse_url, drop_database, fresh_database_url  # noqa: F401 - fixtures
 
 def _demo_events(seed: int):
@@ -87,13 +91,15 @@ def run(tmp_path_factory, kafka_bootstrap, clickhouse_url):
     migrate(store)
     try:
         started = time.monotonic()
-        summary = produce_file(path, "lab", settings)
+        # the whole county (registrations, inspections, complaints …): the import topic, which admits what an
+        # admin key may post; a lab's topic takes lab results only (tests/test_ingress_sources.py)
+        summary = produce_file(path, "import", settings)
         # a poison message written straight into the log, bypassing validation
         producer = new_producer(settings)
         producer.send(topics.events.name, key=b"W01", value=b"\xff\xfe not an event").get(timeout=30)
         producer.close()
         def folded() -> bool:
-            return group_lag(kafka_bootstrap, settings.worker_app_id, [topics.ingress["lab"].name]) == 0 \
+            return group_lag(kafka_bootstrap, settings.worker_app_id, [topics.ingress["import"].name]) == 0 \
                 and group_lag(kafka_bootstrap, settings.worker_app_id, [topics.events.name]) == 0
 
         wait_for(folded, 90, "the worker to fold everything", on_timeout=worker.tail)
@@ -240,7 +246,7 @@ def test_poison_goes_to_dead_letters_with_reason_and_position(run):
     assert future["position"].endswith("(county.jsonl:301)")
     kafka_letters.remove(future)
     # a quoted number: rejected by the worker, naming the field, with topic/partition/offset and file:line
-    quoted = next(d for d in kafka_letters if d["position"].startswith(topics.ingress["lab"].name))
+    quoted = next(d for d in kafka_letters if d["position"].startswith(topics.ingress["import"].name))
     assert f"(county.jsonl:{run['quoted_line']})" in quoted["position"]
     assert quoted["errors"][0]["field"] == "payload.items[0].values[0]"
     assert '"59"' in quoted["raw"]
@@ -285,3 +291,35 @@ def test_sink_redelivery_does_not_double_count(run):
     assert again.stats["messages"] >= run["sink_stats"]["messages"]
     after = {t: store.query(f"SELECT count() AS n FROM {t} FINAL")[0]["n"] for t in tables}
     assert after == before
+
+
+# --------------------------------------------------------------------------- the worker's data directory
+# (it defaulted to var/worker, relative to the working directory, and Faust makes no parents: a worker
+# started anywhere but the repository's root stopped with FileNotFoundError: 'var/worker'.  The real
+# worker started elsewhere is in tests/test_ingress_sources.py.)
+
+
+def test_a_worker_data_directory_that_cannot_be_made_is_one_line(tmp_path, kafka_bootstrap, kafka_prefix):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QRISK_")}
+    env.update(kafka_env(kafka_bootstrap, kafka_prefix, QRISK_WORKER_DATA_DIR=blocker / "worker", QRISK_WORKER_WEB_PORT=0))
+    done = subprocess.run([sys.executable, "-m", "qrisk.cli_kafka", "worker"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={**env, "PYTHONPATH": str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")})
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert lines[0].startswith(f"qrisk worker: 无法使用 worker 数据目录 {blocker / 'worker'}（QRISK_WORKER_DATA_DIR）")
+    assert f"/ cannot use the worker's data directory {blocker / 'worker'} (QRISK_WORKER_DATA_DIR): Not a directory" in lines[0]
+
+
+@pytest.mark.parametrize("configured", [None, "rel/worker"])
+def test_the_worker_directory_follows_the_settings_from_any_directory(tmp_path, monkeypatch, configured):
+    from qrisk.topics import KafkaSettings
+    from qrisk.worker import prepare_data_dir
+
+    monkeypatch.chdir(tmp_path)
+    settings = KafkaSettings(data_dir="data", worker_data_dir=configured)
+    made = prepare_data_dir(settings)
+    want = tmp_path / (configured or "data/worker")
+    assert made == str(want) and want.is_dir()
