@@ -245,7 +245,7 @@ def main() -> None:
         events = events_for(args.counties)
         values = [(e.enterprise_id.encode(), e.model_dump_json(exclude_none=True).encode()) for e in events]
         n = len(values)
-        ingress = topics.ingress["lab"].name
+        ingress = topics.ingress["import"].name  # the whole county: the topic that admits every event type
         # warm-up: the group is formed and the sink has its tables before the clock starts
         warm = events_for(1, offset=500)
         asyncio.run(produce(bootstrap, ingress, [(e.enterprise_id.encode(), e.model_dump_json(exclude_none=True).encode()) for e in warm]))

@@ -35,6 +35,7 @@ _REASON_ZH = {
     "literal_error": "取值不在允许范围内",
     "union_tag_invalid": "未知的事件类型",
     "union_tag_not_found": "缺少事件类型 event_type",
+    "timezone_aware": "应带时区偏移（如 2026-03-05T09:30:00+08:00 或 …Z）",
     "uuid_parsing": "应为 UUID",
     "uuid_type": "应为 UUID",
     "datetime_parsing": DATETIME_FORM_ZH,

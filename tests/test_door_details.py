@@ -270,3 +270,18 @@ def test_the_new_door_checks_hold_at_the_kafka_ingress_and_not_for_logs(mutate):
 def test_an_empty_batch_is_refused_not_answered_200(body):
     events, rejections = decode_body(body)
     assert events == [] and [(e["type"], e["reason_zh"]) for r in rejections for e in r.errors] == [("batch_empty", "批量为空：每批应含 1 至 1000 个事件")]
+
+
+def test_a_time_without_its_offset_is_refused_in_chinese_too():
+    """pydantic's timezone_aware (an AwareDatetime field) had only its English message."""
+    from pydantic import AwareDatetime, BaseModel, ValidationError
+
+    from ingest.validate import reason_zh
+
+    class Stamped(BaseModel):
+        at: AwareDatetime
+
+    with pytest.raises(ValidationError) as caught:
+        Stamped(at="2026-03-05T09:30:00")
+    [err] = caught.value.errors()
+    assert err["type"] == "timezone_aware" and reason_zh(err).startswith("应带时区偏移")

@@ -83,11 +83,11 @@ def test_two_workers_one_killed_mid_stream(tmp_path, kafka_bootstrap, kafka_pref
     try:
         wait_for(lambda: _members(kafka_bootstrap, settings.worker_app_id) == 2, 60, "both workers in the group",
                  on_timeout=lambda: a.tail() + "\n----\n" + b.tail())
-        produce_file(first, "lab", settings)
+        produce_file(first, "import", settings)  # a whole county: every event type
         wait_for(lambda: "credit files rebuilt" in a.tail(400) and "credit files rebuilt" in b.tail(400), 60,
                  "both workers folding", on_timeout=lambda: a.tail() + "\n----\n" + b.tail())
         # the second half streams in while worker A dies
-        producer = threading.Thread(target=produce_file, args=(second, "lab", settings))
+        producer = threading.Thread(target=produce_file, args=(second, "import", settings))
         producer.start()
         time.sleep(0.3)
         a.kill()
@@ -95,10 +95,10 @@ def test_two_workers_one_killed_mid_stream(tmp_path, kafka_bootstrap, kafka_pref
         assert not producer.is_alive()
 
         def folded() -> bool:
-            return group_lag(kafka_bootstrap, settings.worker_app_id, [topics.ingress["lab"].name, topics.events.name]) == 0
+            return group_lag(kafka_bootstrap, settings.worker_app_id, [topics.ingress["import"].name, topics.events.name]) == 0
 
         def where() -> str:
-            return _offsets(kafka_bootstrap, settings.worker_app_id, [topics.ingress["lab"].name, topics.events.name]) + "\n" + b.tail(200)
+            return _offsets(kafka_bootstrap, settings.worker_app_id, [topics.ingress["import"].name, topics.events.name]) + "\n" + b.tail(200)
 
         wait_for(folded, 120, "the survivor to fold everything", on_timeout=where)
         with KafkaLog(settings) as klog:
