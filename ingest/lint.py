@@ -16,6 +16,26 @@ from schemas.events import CampaignActivityEvent, Envelope, SamplingResultEvent,
 from schemas.standards import Catalogue, UnitTable
 
 
+def unregistered_warning(enterprise_id: str) -> dict[str, Any]:
+    """A sample of an enterprise nobody registered yet: kept, and judged once it is."""
+    return {"field": "enterprise_id", "type": "enterprise_unregistered",
+            "reason": f"enterprise {enterprise_id!r} is not registered: the sample is kept and judged once it is",
+            "reason_zh": f"企业 {enterprise_id} 尚未登记：样品结果已接收，待企业登记（确定食品类别）后判定"}
+
+
+def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None) -> list[dict[str, Any]]:
+    """What ``POST /v1/events`` and ``qrisk import`` answer for an event the embedded pipeline accepted,
+    given the enterprise's credit file as the fold left it (None: no file yet).  One function for both
+    ways in, so that a lab reads the same warning however it sent the result."""
+    profile = file.profile if file is not None else None
+    category = profile.category if profile is not None else None
+    sampling = isinstance(event, SamplingResultEvent)
+    # the category chooses the standard: the sample waits, judged when the enterprise is registered
+    unregistered = [unregistered_warning(event.enterprise_id)] if category is None and sampling else []
+    on_file = list(file.samples) if file is not None and sampling else None
+    return unregistered + event_warnings(event, catalogue, category, on_file=on_file)
+
+
 def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None = None,
                    on_file: Sequence[Any] | None = None) -> list[dict[str, Any]]:
     """Warnings for the items of a ``sampling.result`` qrisk will leave undetermined (and a comparison test on an unknown item).

@@ -35,7 +35,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from alerts.lifecycle import STATES as ALERT_STATES
 from ingest.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
-from ingest.lint import event_warnings
+from ingest.lint import accepted_warnings, event_warnings
 from ingest.validate import decode_body, element_bytes, from_the_future, reason_en, reason_zh
 from schemas.events import EVENT_TYPES, FieldError, door
 from schemas.export import catalogue_document
@@ -636,17 +636,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         rules = getattr(pipeline, "rules", None)
         if rules is None:
             return []
-        category = None
-        unregistered: list[dict[str, Any]] = []
-        if not distributed:
-            file = pipeline.state.files.get(event.enterprise_id)
-            category = file.profile.category if file is not None and file.profile is not None else None
-            if category is None and event.event_type == "sampling.result":
-                # the category chooses the standard: the sample waits, judged when the enterprise is registered
-                unregistered = [{"field": "enterprise_id", "type": "enterprise_unregistered",
-                                 "reason": f"enterprise {event.enterprise_id!r} is not registered: the sample is kept and judged once it is",
-                                 "reason_zh": f"企业 {event.enterprise_id} 尚未登记：样品结果已接收，待企业登记（确定食品类别）后判定"}]
-        return unregistered + event_warnings(event, rules.catalogue, category)
+        if distributed:
+            return event_warnings(event, rules.catalogue, None)  # no fold here to ask
+        # read without the lock, which would hold the event loop behind the next batch's fold: the
+        # file is this event's, folded already, and a later event only adds to it
+        return accepted_warnings(event, rules.catalogue, pipeline.state.files.get(event.enterprise_id))
 
     @app.get("/v1/enterprises", summary="Every enterprise with its headline figures (supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))
@@ -793,13 +787,15 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
               responses={**_AUTH_RESPONSES, 400: {"description": "the body is not JSON"}, 404: {"description": "no such alert"},
                          409: {"description": "the alert cannot take this step now"},
                          202: {"description": "with QRISK_EVENT_LOG=kafka: published; the worker takes the step shortly"},
-                         422: {"description": "a bad field"}}, **_declared(handlers))
+                         422: {"description": "a bad field, or closing a 紧急/高 alert (alerts.close_note_min_severity) without a note"}}, **_declared(handlers))
     async def act_on_alert(alert_id: str, body: AlertActionRequest, key: ApiKey = Security(handlers)) -> Any:
         """The step goes into the event log as an ``alert.action`` event (so the alert's lifecycle
         replays with everything else) and is answered once durable.  Repeating a request with the
         same ``event_id`` is safe: the step is taken once.  With the Kafka log the answer is 202
         once the broker has the event (checked against the alert as ClickHouse last saw it)."""
-        from alerts.lifecycle import ACTION_ZH, TRANSITIONS, AlertActionError
+        from types import SimpleNamespace
+
+        from alerts.lifecycle import ACTION_ZH, TRANSITIONS, AlertActionError, AlertNoteRequired, note_missing
         from schemas.events import AlertActionEvent
 
         view = _alert_for(alert_id, key)
@@ -809,6 +805,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             allowed, _ = TRANSITIONS[body.action]
             if view["state"] not in allowed:
                 raise HTTPException(status_code=409, detail=f"预警 {alert_id} 当前状态为“{view['state_zh']}”，不能{ACTION_ZH[body.action]}")
+            # a step that needs a reason is refused before it reaches the log, as in embedded mode
+            why = note_missing(SimpleNamespace(alert_id=alert_id, severity=view["severity"]), body.action, body.note,
+                               pipeline.rules.policy.alerts)  # type: ignore[arg-type]
+            if why is not None:
+                raise HTTPException(status_code=422, detail=why)
         else:
             with pipeline.lock:
                 repeated = str(event_id) in pipeline.state.seen_event_ids
@@ -824,7 +825,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                         f"（超过 {pipeline.rules.policy.alerts.closed_kept_days} 天），不能再操作；如问题复现，系统将生成新的预警")
                 else:
                     try:
-                        pipeline.alerts.check(alert_id, body.action)
+                        pipeline.alerts.check(alert_id, body.action, body.note, pipeline.rules.policy.alerts)
+                    except AlertNoteRequired as exc:  # a request that lacks what it needs, not a conflict with the alert's state
+                        raise HTTPException(status_code=422, detail=str(exc)) from None
                     except AlertActionError as exc:
                         raise HTTPException(status_code=409, detail=str(exc)) from None
         event = AlertActionEvent(

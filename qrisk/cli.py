@@ -669,19 +669,11 @@ class _ImportReport:
 
 
 def _event_warnings(pipeline: Any, event: Any) -> list[dict[str, Any]]:
-    """The warnings POST /v1/events answers for an event accepted into an embedded pipeline (qrisk.api
-    words them the same: tests/test_import_feedback.py compares the two ways in)."""
-    from ingest.lint import event_warnings
+    """The warnings POST /v1/events answers for an event accepted into an embedded pipeline (the same
+    function words them: tests/test_import_feedback.py compares the two ways in)."""
+    from ingest.lint import accepted_warnings
 
-    file = pipeline.state.files.get(event.enterprise_id)
-    category = file.profile.category if file is not None and file.profile is not None else None
-    unregistered: list[dict[str, Any]] = []
-    if category is None and event.event_type == "sampling.result":
-        # the category chooses the standard: the sample waits, judged when the enterprise is registered
-        unregistered = [{"field": "enterprise_id", "type": "enterprise_unregistered",
-                         "reason": f"enterprise {event.enterprise_id!r} is not registered: the sample is kept and judged once it is",
-                         "reason_zh": f"企业 {event.enterprise_id} 尚未登记：样品结果已接收，待企业登记（确定食品类别）后判定"}]
-    return unregistered + event_warnings(event, pipeline.rules.catalogue, category)
+    return accepted_warnings(event, pipeline.rules.catalogue, pipeline.state.files.get(event.enterprise_id))
 
 
 def _load_records(records, file: Path, total: int | None, args: argparse.Namespace) -> int:

@@ -175,6 +175,8 @@ def test_supervisors_act_on_their_towns_alerts_and_a_restart_keeps_state_and_sen
     assert wrong.status_code == 409 and "当前状态为“待处置”，不能执行“整改复查通过”" in wrong.json()["detail"]
     bad = srv.post(url, json={"action": "assign"}, headers=as_key(srv, "li"))
     assert bad.status_code == 422 and "assignee" in bad.text
+    unexplained = srv.post(url, json={"action": "close"}, headers=as_key(srv, "li"))
+    assert unexplained.status_code == 422 and "须填写关闭理由" in unexplained.json()["detail"], "a 紧急 alert is not closed without a reason"
     assert srv.post("/v1/alerts/AL-0000000000000000/actions", json={"action": "close"}).status_code == 404
 
     step_id = str(uuid.uuid4())

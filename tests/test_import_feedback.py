@@ -316,3 +316,23 @@ def test_a_line_the_importer_cannot_read_reaches_the_service_with_its_reason_in_
     (kept,) = [d for d in letters if "from oops.jsonl:1" in d["position"]]
     told = next(e for e in (kept["errors"] if isinstance(kept["errors"], list) else json.loads(kept["errors"])) if e["type"] == "client_reason")
     assert "该行不是合法的 JSON" in told["reason_zh"] and "line is not valid JSON" in told["reason_zh"]
+
+
+def test_a_report_sent_again_under_a_new_id_is_told_as_the_http_door_tells_it(tmp_path):
+    """A lab system that makes a new event_id per send attempt: the importer says the sample number is on
+    file and how the fold took the report (a repeat), as POST /v1/events answers it."""
+    import json
+    import uuid
+
+    from tests.conftest import golden
+
+    report = golden("sampling.result")
+    again = {**report, "event_id": str(uuid.uuid4())}
+    path = tmp_path / "resent.jsonl"
+    path.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in (golden("enterprise.registered"), report, again)) + "\n",
+                    encoding="utf-8")
+    out = _qrisk("import", str(path), "--data-dir", str(tmp_path / "data"))
+    assert out.returncode == 0, out.stderr
+    details = json.loads(out.stdout)["warning_details"]
+    assert [(w["position"], w["field"], w["type"]) for w in details] == [("resent.jsonl:3", "payload.sample_no", "sample_no_on_file")]
+    assert report["payload"]["sample_no"] in details[0]["reason_zh"]

@@ -224,6 +224,8 @@ def test_alerts_are_folded_by_the_worker_written_by_the_sink_sent_by_the_dispatc
         r = srv.post(f"/v1/alerts/{alert['alert_id']}/actions", json={"action": "acknowledge", "note": "已到厂核查"})
         assert r.status_code == 202 and r.json()["status"] == "accepted", r.text
         assert srv.post(f"/v1/alerts/{alert['alert_id']}/actions", json={"action": "verify"}).status_code == 409
+        unexplained = srv.post(f"/v1/alerts/{alert['alert_id']}/actions", json={"action": "close"})
+        assert unexplained.status_code == 422 and "须填写关闭理由" in unexplained.json()["detail"], "refused at the door, as embedded"
 
         def acknowledged():
             sink.run_once(200)
