@@ -515,6 +515,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         # an importer posting a line it could not read (qrisk import --url) says where it came from and why
         origin = urllib.parse.unquote(request.headers.get("x-qrisk-position", ""))[:300]
         told = urllib.parse.unquote(request.headers.get("x-qrisk-client-reason", ""))[:1000]
+        # its reason in Chinese beside it (an older importer sends one header: both fields take it)
+        told_zh = urllib.parse.unquote(request.headers.get("x-qrisk-client-reason-zh", ""))[:1000] or told
         if origin:
             where += f" from {origin}"
         events, rejections = decode_body(raw, max_batch, door(pipeline.rules.policy.utc_offset_hours))
@@ -523,7 +525,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if rejections:
             if told:
                 for r in rejections:
-                    r.errors.insert(0, {"field": "", "type": "client_reason", "reason": told, "reason_zh": told})
+                    r.errors.insert(0, {"field": "", "type": "client_reason", "reason": told, "reason_zh": told_zh})
             letters = [
                 DeadLetter("http", where + (f" index {r.index}" if r.index is not None else "") + f" key {key.key_id}", r.raw, r.reason, r.errors)
                 for r in rejections

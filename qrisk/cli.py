@@ -819,12 +819,11 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
 
     def unreadable(client: httpx.Client, position: str, raw: bytes, error: Any) -> None:
         # sent as it is, so that the service keeps it in its dead letters, with where it came from and
-        # why it could not be read here: nothing is lost.  The service takes one reason header and shows it
-        # as both reason and reason_zh: both languages go in it, English first as the reason field reads
-        told = f"{error.en} / {error.zh}" if isinstance(error, LineError) else str(error)
+        # why it could not be read here, in each language: nothing is lost
+        told, told_zh = (error.en, error.zh) if isinstance(error, LineError) else (str(error), str(error))
         resp = client.post("/v1/events", content=raw, headers={
             "content-type": "application/json", "x-qrisk-position": urllib.parse.quote(position),
-            "x-qrisk-client-reason": urllib.parse.quote(told)})
+            "x-qrisk-client-reason": urllib.parse.quote(told), "x-qrisk-client-reason-zh": urllib.parse.quote(told_zh)})
         kept = (resp.json().get("errors") or [{}])[0].get("dead_letter_id") if resp.status_code == 422 else None
         errors = [error.error()] if callable(getattr(error, "error", None)) else [{"field": "", "reason": str(error)}]
         if kept:
