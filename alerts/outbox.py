@@ -11,7 +11,10 @@ through ``alerts.receivers`` and writes one ``deliveries`` row per attempt:
   the policy, or ``max_attempts`` reached.  Kept, with the error, for a supervisor to see.
 
 A restart resumes from the tables: attempts already made count, and an id with a final row is
-skipped, so a crash between sending and recording sends at most once more.
+skipped, so a crash between sending and recording sends at most once more.  An attempt the store
+refuses to record (a full disk) is kept in memory and ends the pass: nothing else goes out until
+that record is written, so that a crash meanwhile re-sends that one notification, not every one the
+pass went on to send.
 
 On a server several dispatchers may run; one sends.  Each renews a lease row
 (``dispatcher_leases``, stamped by the server's clock) before a send once a third of the lease has
@@ -98,6 +101,7 @@ class Dispatcher:
         # attempts made but not yet on record (the store refused the insert): written before anything
         # else is sent, and their ids are never sent again meanwhile
         self.unrecorded: list[dict[str, Any]] = []
+        self.unrecorded_error = ""
         self.final: set[str] = set()
         self.sent = self.retried = self.failed = 0
         self.last_error: str | None = None  # the last pass's failure (the store down), None once a pass works
@@ -155,8 +159,12 @@ class Dispatcher:
                     note = Notification(delivery_id=did, alert_id=row["alert_id"], enterprise_id=row["enterprise_id"],
                                         receiver=row["receiver"], channel=row["channel"], reason="", subject_zh="", text_zh="")
                     attempts.append(self._record(note, made + 1, Attempt(did, made + 1, "failed", 0, f"无法读取通知内容 / unreadable outbox row: {exc}")))
-                    continue
-                attempts.append(self._deliver(note, made + 1))
+                else:
+                    attempts.append(self._deliver(note, made + 1))
+                if self.unrecorded:
+                    # the store refused that record: every further send would be one more notification
+                    # a crash re-sends (a full disk once re-sent 193); the next pass writes it first
+                    return attempts
             if len(rows) < self.batch:
                 break
             offset += len(rows)
@@ -235,7 +243,11 @@ class Dispatcher:
             self.store.insert("deliveries", [row])
         except Exception as exc:  # noqa: BLE001 - the attempt happened: keep it, write it before anything else is sent
             self.unrecorded.append(row)
-            print(f"qrisk: delivery attempt not recorded yet ({type(exc).__name__}: {exc}); kept to write again", file=sys.stderr)
+            reason = (str(exc).strip().splitlines() or [""])[0][:300]
+            self.unrecorded_error = f"delivery records not written ({type(exc).__name__}: {reason}); nothing is sent until they are"
+            print(f"qrisk: 通知 {note.delivery_id} 的发送记录未能写入（{type(exc).__name__}）；写入之前不再发送其他通知 / "
+                  f"delivery attempt {note.delivery_id} not recorded ({type(exc).__name__}: {reason}); "
+                  "nothing else is sent until it is written", file=sys.stderr)
         assert self.tried is not None
         if result.status == "retry":
             self.retried += 1
@@ -272,7 +284,8 @@ class Dispatcher:
         while not self._stop.is_set():
             try:
                 self.run_once()
-                self.last_error = None
+                # a pass cut short by a record the store refused is a failure too (/healthz says so)
+                self.last_error = self.unrecorded_error if self.unrecorded else None
             except Exception as exc:  # noqa: BLE001 - the store may be down: the outbox keeps everything, try later
                 self.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 print(f"qrisk: outbox pass failed ({type(exc).__name__}: {exc}); retrying", file=sys.stderr)
