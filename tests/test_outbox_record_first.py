@@ -149,3 +149,70 @@ def test_a_full_disk_stops_the_pass_at_the_first_attempt_it_cannot_record(tmp_pa
     # a kill -9 while the record is unwritten re-sends that one notification, not the whole outbox
     assert out["b_calls_before_crash"] == 1
     assert out["b_calls"] == {"b00": 2, **{f"b{i:02d}": 1 for i in range(1, 10)}}
+
+
+CRASH = textwrap.dedent('''
+    import json, os, signal, sys
+
+    from alerts.notification import Notification
+    from alerts.outbox import Dispatcher
+    from alerts.receivers import SmtpConfig
+    from qrisk.store import ChdbStore, migrate
+    from schemas.policy import AlertsPolicy
+
+    data, url, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+    store = ChdbStore(data)
+    migrate(store)
+    policy = AlertsPolicy.model_validate({"receivers": [{"name": "desk", "kind": "webhook", "url": url}]})
+    if mode == "crash":
+        rows = []
+        for i in range(3):
+            note = Notification(delivery_id=f"n{i}", alert_id="AL-0123456789abcdef", enterprise_id="E-1", receiver="desk",
+                                channel="webhook", reason="opened", subject_zh="主题", text_zh="正文")
+            rows.append({"delivery_id": note.delivery_id, "alert_id": note.alert_id, "enterprise_id": "E-1", "receiver": "desk",
+                         "channel": "webhook", "reason": "opened", "created_at": 1_770_000_000 + i, "created_ms": 0, "body": note.to_json()})
+        store.insert("outbox", rows)
+        insert = store.insert
+
+        def killed_before_the_record(table, rows):
+            if table == "deliveries":
+                os.kill(os.getpid(), signal.SIGKILL)  # kill -9 between the receiver's answer and the deliveries row
+            insert(table, rows)
+
+        store.insert = killed_before_the_record
+    d = Dispatcher(store, policy, smtp=SmtpConfig(), batch=100, timeout=5)
+    while d.run_once():
+        pass
+    print(json.dumps(store.query("SELECT delivery_id, attempt, status FROM deliveries FINAL ORDER BY delivery_id")))
+    store.close()
+''')
+
+
+def test_a_kill_9_right_after_the_receivers_answer_does_not_send_it_again(tmp_path):
+    """The window between a receiver's answer and its ``deliveries`` row is where a crash re-sends a
+    notification; under load that insert waits tens of milliseconds for chdb.  The journal takes the
+    attempt first: a process killed just before the insert leaves it there, and the next dispatcher
+    records it before it sends anything."""
+    from tests.test_alert_delivery import Hook
+
+    hook = Hook()
+    try:
+        script = tmp_path / "crash.py"
+        script.write_text(CRASH, encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        data = tmp_path / "data"
+        killed = subprocess.run([sys.executable, str(script), str(data), hook.url, "crash"], capture_output=True, text=True,
+                                env=env, timeout=120)
+        assert killed.returncode == -9, killed.stderr[-2000:]
+        assert [c["headers"]["idempotency-key"] for c in hook.calls] == ["n0"]
+        assert (data / "deliveries.journal").read_text(encoding="utf-8").count("\n") == 1
+        again = subprocess.run([sys.executable, str(script), str(data), hook.url, "resume"], capture_output=True, text=True,
+                               env=env, timeout=120)
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert "已从发送日志补记 1 条发送记录" in again.stderr and "recorded 1 delivery attempts from" in again.stderr
+        assert sorted(c["headers"]["idempotency-key"] for c in hook.calls) == ["n0", "n1", "n2"], "each sent once"
+        assert json.loads(again.stdout.strip().splitlines()[-1]) == [
+            {"delivery_id": f"n{i}", "attempt": 1, "status": "sent"} for i in range(3)]
+        assert (data / "deliveries.journal").read_bytes() == b"", "emptied once the table has its rows"
+    finally:
+        hook.close()
