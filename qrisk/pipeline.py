@@ -163,7 +163,8 @@ processing failure's letter is keyed by its event and rewritten in place), the l
 _FINAL_DELIVERIES = "SELECT DISTINCT delivery_id FROM deliveries WHERE status IN ('sent', 'failed')"
 _WAITING = (
     "SELECT delivery_id, any(alert_id) AS alert_id, any(enterprise_id) AS enterprise_id, any(receiver) AS receiver, "
-    "any(channel) AS channel FROM outbox WHERE delivery_id NOT IN (" + _FINAL_DELIVERIES + ") GROUP BY delivery_id"
+    "any(channel) AS channel, any(reason) AS reason, any(created_at) AS created_at, any(created_ms) AS created_ms, "
+    "any(body) AS body FROM outbox WHERE delivery_id NOT IN (" + _FINAL_DELIVERIES + ") GROUP BY delivery_id"
 )
 _ATTEMPTS = "SELECT delivery_id, max(attempt) AS attempts FROM deliveries GROUP BY delivery_id"
 _HISTORY = "重建派生表时由"  # (how a notification a rebuild withheld is recorded: its error begins so)
@@ -198,7 +199,7 @@ class _Rebuild:
 
     cutoff: int  # epoch seconds: a step before this is history (policy.alerts.live_within_hours before now)
     final: set[str]  # delivery ids already sent or given up
-    waiting: dict[str, dict[str, Any]]  # id -> row: waiting to be sent when the rebuild began
+    waiting: dict[str, dict[str, Any]]  # id -> outbox row (and attempts made): waiting to be sent when the rebuild began
     derived: set[str] = field(default_factory=set)  # every id the rebuild's outbox holds
     earlier: set[str] = field(default_factory=set)  # withheld by the attempt a crash cut short (counted again)
     released: int = 0  # waiting again (or new and recent): the dispatcher sends them
@@ -383,18 +384,30 @@ class Pipeline:
             waiting={r["delivery_id"]: r for r in waiting}, earlier=earlier)
 
     def _end_rebuild(self) -> dict[str, int]:
-        """Record the notifications that waited and that the rebuilt outbox no longer has; mark complete."""
+        """Settle the notifications that waited and that the rebuilt outbox no longer has; mark complete.
+
+        One for a receiver the policy still names is one the current code no longer makes (its alert
+        or its step is gone): recorded as not sent.  One for a receiver the policy does not name goes
+        back into the outbox as it was: which receivers exist is the policy's say, not the fold's, and
+        the dispatcher already settles such a notification (failed, receiver no longer configured) —
+        or, with no receivers at all (a start with the wrong --policy?), nothing is sent and it waits
+        for a policy that has them, as every notification then does."""
         rb = self._rebuild
         assert rb is not None
         gone = [r for did, r in rb.waiting.items() if did not in rb.derived and did not in rb.final]
-        if gone:
+        named = {r.name for r in self.rules.policy.alerts.receivers}
+        withdrawn = [r for r in gone if r["receiver"] in named]
+        kept = [{k: v for k, v in r.items() if k != "attempts"} for r in gone if r["receiver"] not in named]
+        if withdrawn:
             self.store.insert("deliveries", [self._not_sent(
                 r["delivery_id"], r["alert_id"], r["enterprise_id"], r["receiver"], r["channel"], int(r.get("attempts", 0)) + 1,
                 "重建派生表后，当前版本不再产生此通知，未发送 / the derived tables were rebuilt and the current code no longer "
-                "makes this notification: not sent") for r in gone])
+                "makes this notification: not sent") for r in withdrawn])
+        if kept:
+            self.store.insert("outbox", kept)
         self._rebuild = None
         self._mark("complete", [])
-        return {"released": rb.released, "withheld": rb.withheld, "withdrawn": len(gone)}
+        return {"released": rb.released + len(kept), "withheld": rb.withheld, "withdrawn": len(withdrawn), "kept": len(kept)}
 
     def _not_sent(self, delivery_id: str, alert_id: str, enterprise_id: str, receiver: str, channel: str, attempt: int,
                   why: str) -> dict[str, Any]:
