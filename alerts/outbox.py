@@ -243,6 +243,9 @@ class Dispatcher:
                     return attempts  # another dispatcher sends now (this one was paused past its lease)
                 try:
                     note = Notification.from_json(row["body"])
+                    if note.delivery_id != did:
+                        # its record would go under the body's id and this row would stay pending: sent every pass
+                        raise ValueError(f"its body is notification {note.delivery_id}'s")
                 except (ValueError, TypeError) as exc:  # a row this version cannot read: recorded, not retried forever
                     note = Notification(delivery_id=did, alert_id=row["alert_id"], enterprise_id=row["enterprise_id"],
                                         receiver=row["receiver"], channel=row["channel"], reason="", subject_zh="", text_zh="")

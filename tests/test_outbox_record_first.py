@@ -216,3 +216,31 @@ def test_a_kill_9_right_after_the_receivers_answer_does_not_send_it_again(tmp_pa
         assert (data / "deliveries.journal").read_bytes() == b"", "emptied once the table has its rows"
     finally:
         hook.close()
+
+
+def test_a_row_whose_body_names_another_notification_is_recorded_not_sent_every_pass(tmp_path):
+    """The record goes under the body's id: a row whose body is another notification's stayed pending and
+    was sent again at every pass.  (The fold never writes one; a hand-made or damaged row may.)"""
+    from alerts.notification import Notification
+    from alerts.outbox import Dispatcher
+    from alerts.receivers import SmtpConfig
+    from qrisk.store import ChdbStore, migrate
+    from schemas.policy import AlertsPolicy
+
+    store = ChdbStore(tmp_path / "d")
+    migrate(store)
+    other = Notification(delivery_id="n-other", alert_id="AL-0123456789abcdef", enterprise_id="E-1", receiver="desk",
+                         channel="webhook", reason="opened", subject_zh="主题", text_zh="正文")
+    store.insert("outbox", [{"delivery_id": "n-row", "alert_id": other.alert_id, "enterprise_id": "E-1", "receiver": "desk",
+                             "channel": "webhook", "reason": "opened", "created_at": 1_770_000_000, "created_ms": 0, "body": other.to_json()}])
+    sent = []
+
+    def send(receiver, note, smtp, timeout):
+        sent.append(note.delivery_id)
+
+    policy = AlertsPolicy.model_validate({"receivers": [{"name": "desk", "kind": "webhook", "url": "http://127.0.0.1:9/x"}]})
+    d = Dispatcher(store, policy, smtp=SmtpConfig(), send=send)
+    assert [(a.delivery_id, a.status) for a in d.run_once()] == [("n-row", "failed")]
+    assert d.run_once() == [] and sent == []
+    assert "n-other's" in store.query("SELECT error FROM deliveries WHERE delivery_id = 'n-row'")[0]["error"]
+    store.close()
