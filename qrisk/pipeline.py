@@ -235,7 +235,7 @@ class Pipeline:
 
     # ------------------------------------------------------------------ recovery
 
-    def recover(self, progress: Callable[[int], None] | None = None, batch: int = 5000, rebuild: bool = False) -> int:
+    def recover(self, progress: Callable[[int], None] | None = None, batch: int = 2000, rebuild: bool = False) -> int:
         """Rebuild the state by replaying the log; re-derive what the last run may not have written.
 
         The derived tables are rebuilt from the log instead (emptied, then written again) when they
@@ -270,7 +270,7 @@ class Pipeline:
         replayed = 0
         last = 0
         gaps: list[tuple[int, int]] = []
-        size = min(500, batch)  # a first batch soon, so that progress shows within a second or two
+        size = min(250, batch)  # small batches first, so that progress shows within a second or two
         while True:
             rows = self.store.query(
                 # FINAL: a retried insert may show twice until the ReplacingMergeTree merges it

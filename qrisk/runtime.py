@@ -132,7 +132,7 @@ class ReplayProgress:
     seems to hang is seen to be working — then every ``every`` seconds, with the total and the time
     left, and one at the end if any was printed."""
 
-    def __init__(self, what: str, what_zh: str = "重放", every: float = 10.0, first: float = 2.0, terminal: bool | None = None,
+    def __init__(self, what: str, what_zh: str = "重放", every: float = 10.0, first: float = 1.5, terminal: bool | None = None,
                  clock: Callable[[], float] = time.monotonic, stream: object = None):
         self.what, self.what_zh, self.every, self.first = what, what_zh, every, first
         self.total: int | None = None
