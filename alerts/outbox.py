@@ -11,7 +11,18 @@ through ``alerts.receivers`` and writes one ``deliveries`` row per attempt:
   the policy, or ``max_attempts`` reached.  Kept, with the error, for a supervisor to see.
 
 A restart resumes from the tables: attempts already made count, and an id with a final row is
-skipped, so a crash between sending and recording sends at most once more.
+skipped, so a crash between sending and recording sends at most once more.  An attempt the store
+refuses to record (a full disk) is kept in memory and ends the pass: nothing else goes out until
+that record is written, so that a crash meanwhile re-sends that one notification, not every one the
+pass went on to send.
+
+On chdb that window is closed further by a journal (``deliveries.journal`` in the data directory):
+the attempt is appended to it the moment the receiver answers, before the ``deliveries`` insert,
+which under load waits tens of milliseconds for the store (one chdb session serves every thread, and
+a one-row insert costs 15-40 ms); the next dispatcher writes what the journal holds into
+``deliveries`` before it sends anything.  An append survives kill -9 as the insert does (neither is
+fsynced: a power cut may lose either).  On a server there is no journal: another host's dispatcher
+may take over, and it could not read this one's.
 
 On a server several dispatchers may run; one sends.  Each renews a lease row
 (``dispatcher_leases``, stamped by the server's clock) before a send once a third of the lease has
@@ -29,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
 import sys
 import threading
@@ -81,12 +93,75 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+JOURNAL_NAME = "deliveries.journal"
+
+
+class Journal:
+    """Delivery attempts on local disk, one JSON line each, kept until the ``deliveries`` table has them.
+
+    Only what a complete line holds counts: a torn last line is an append a crash cut short, whose
+    attempt is then sent again (at least once).  Writing a line twice to the table is harmless: its
+    key (alert, delivery, attempt) collapses it."""
+
+    def __init__(self, path: os.PathLike[str] | str):
+        self.path = os.fspath(path)
+        self._fd: int | None = None
+
+    def read(self) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            return []
+        rows = []
+        for line in data.split(b"\n")[:-1]:  # (what follows the last newline is torn)
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue  # a line a crash mangled: its attempt is sent again
+        return rows
+
+    def append(self, row: dict[str, Any]) -> None:
+        """One write(2) of the whole line (O_APPEND); raises OSError (a full disk)."""
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        line = json.dumps(row, ensure_ascii=False, default=_journal_value).encode("utf-8") + b"\n"
+        if os.write(self._fd, line) != len(line):
+            raise OSError(28, "short write to the delivery journal")
+
+    def clear(self) -> None:
+        """Everything in it is in the table now."""
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.ftruncate(self._fd, 0)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _journal_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()  # (the store reads an ISO string into a DateTime column)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _default_journal(store: Any) -> Journal | None:
+    # only where this process alone dispatches from these tables (chdb's directory lock): a journal on
+    # one host is unknown to a dispatcher on another that takes over
+    data_dir = getattr(store, "data_dir", None)
+    if not getattr(store, "exclusive", False) or data_dir is None:
+        return None
+    return Journal(os.path.join(os.fspath(data_dir), JOURNAL_NAME))
+
+
 class Dispatcher:
     def __init__(self, store: _Store, policy: AlertsPolicy, *, smtp: Any = None, clock: Clock = _utc_now,
                  send: Callable[..., Any] | None = None, max_attempts: int = 8, base_delay: float = 2.0,
                  max_delay: float = 600.0, interval: float = 1.0, timeout: float = 10.0, batch: int = 200,
                  lease_seconds: float = 30.0, lease_clock: Callable[[], int] | None = None,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 monotonic: Callable[[], float] = time.monotonic, journal: Journal | None | bool = True):
         if send is None:
             from alerts.receivers import send as send_to_receiver
 
@@ -98,6 +173,10 @@ class Dispatcher:
         # attempts made but not yet on record (the store refused the insert): written before anything
         # else is sent, and their ids are never sent again meanwhile
         self.unrecorded: list[dict[str, Any]] = []
+        self.unrecorded_error = ""
+        # True: the store's own (chdb: DATA_DIR/deliveries.journal); read back before the first send
+        self.journal: Journal | None = _default_journal(store) if journal is True else (journal or None)
+        self._journal_read = self.journal is None
         self.final: set[str] = set()
         self.sent = self.retried = self.failed = 0
         self.last_error: str | None = None  # the last pass's failure (the store down), None once a pass works
@@ -125,9 +204,22 @@ class Dispatcher:
 
     def run_once(self) -> list[Attempt]:
         """Send every notification that is due; returns the attempts made."""
+        if not self._journal_read:
+            assert self.journal is not None
+            # attempts the last dispatcher journaled and died before recording: on record before
+            # the outbox is read, or they would be sent again
+            kept = self.journal.read()
+            if kept:
+                self.store.insert("deliveries", kept)  # (raises while the store refuses: nothing is sent then)
+                print(f"qrisk: 已从发送日志补记 {len(kept)} 条发送记录（上次停止前已发送，未及写入）/ recorded {len(kept)} delivery "
+                      f"attempts from {self.journal.path} (made before the last stop, not yet in deliveries)", file=sys.stderr)
+            self.journal.clear()
+            self._journal_read = True
         if self.unrecorded:
             self.store.insert("deliveries", self.unrecorded)  # (raises while the store still refuses: nothing is sent then)
             self.unrecorded = []
+            if self.journal is not None:
+                self.journal.clear()
         if not self._holds_lease():
             return []
         if self.tried is None:  # (again after taking over: the last sender's attempts count)
@@ -151,12 +243,19 @@ class Dispatcher:
                     return attempts  # another dispatcher sends now (this one was paused past its lease)
                 try:
                     note = Notification.from_json(row["body"])
+                    if note.delivery_id != did:
+                        # its record would go under the body's id and this row would stay pending: sent every pass
+                        raise ValueError(f"its body is notification {note.delivery_id}'s")
                 except (ValueError, TypeError) as exc:  # a row this version cannot read: recorded, not retried forever
                     note = Notification(delivery_id=did, alert_id=row["alert_id"], enterprise_id=row["enterprise_id"],
                                         receiver=row["receiver"], channel=row["channel"], reason="", subject_zh="", text_zh="")
                     attempts.append(self._record(note, made + 1, Attempt(did, made + 1, "failed", 0, f"无法读取通知内容 / unreadable outbox row: {exc}")))
-                    continue
-                attempts.append(self._deliver(note, made + 1))
+                else:
+                    attempts.append(self._deliver(note, made + 1))
+                if self.unrecorded:
+                    # the store refused that record: every further send would be one more notification
+                    # a crash re-sends (a full disk once re-sent 193); the next pass writes it first
+                    return attempts
             if len(rows) < self.batch:
                 break
             offset += len(rows)
@@ -231,11 +330,24 @@ class Dispatcher:
         }
         if result.status != "retry":
             self.final.add(note.delivery_id)  # sent or given up: never again, even before the record is written
+        journaled = False
+        if self.journal is not None:
+            try:
+                self.journal.append(row)  # first: a crash from here on no longer sends it again
+                journaled = True
+            except OSError:
+                pass  # (a full disk: the insert below meets it too, and the pass stops)
         try:
             self.store.insert("deliveries", [row])
+            if journaled and not self.unrecorded:
+                self.journal.clear()  # (everything it held is in the table now)
         except Exception as exc:  # noqa: BLE001 - the attempt happened: keep it, write it before anything else is sent
             self.unrecorded.append(row)
-            print(f"qrisk: delivery attempt not recorded yet ({type(exc).__name__}: {exc}); kept to write again", file=sys.stderr)
+            reason = (str(exc).strip().splitlines() or [""])[0][:300]
+            self.unrecorded_error = f"delivery records not written ({type(exc).__name__}: {reason}); nothing is sent until they are"
+            print(f"qrisk: 通知 {note.delivery_id} 的发送记录未能写入（{type(exc).__name__}）；写入之前不再发送其他通知 / "
+                  f"delivery attempt {note.delivery_id} not recorded ({type(exc).__name__}: {reason}); "
+                  "nothing else is sent until it is written", file=sys.stderr)
         assert self.tried is not None
         if result.status == "retry":
             self.retried += 1
@@ -267,15 +379,20 @@ class Dispatcher:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self.journal is not None and (self._thread is None or not self._thread.is_alive()):
+            self.journal.close()  # (reopened by the next append, should a pass still run)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self.run_once()
-                self.last_error = None
+                # a pass cut short by a record the store refused is a failure too (/healthz says so)
+                self.last_error = self.unrecorded_error if self.unrecorded else None
             except Exception as exc:  # noqa: BLE001 - the store may be down: the outbox keeps everything, try later
                 self.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                print(f"qrisk: outbox pass failed ({type(exc).__name__}: {exc}); retrying", file=sys.stderr)
+                reason = (str(exc).strip().splitlines() or [""])[0][:300]
+                print(f"qrisk: 发件箱本轮未能完成（{type(exc).__name__}），稍后重试 / outbox pass failed ({type(exc).__name__}: {reason}); "
+                      "retrying", file=sys.stderr)
             self._wake.wait(self.interval)
             self._wake.clear()
 

@@ -233,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli_kafka.register(sub)  # topics, produce, worker, sink, tick
     cli_dashboards.register(sub)  # dashboards export / check / publish
     cli_alerts.register(sub)  # alerts dispatch
+    from qrisk import cli_rebuild
+
+    cli_rebuild.register(sub)  # rebuild
     return parser
 
 
@@ -360,6 +363,29 @@ def _say_recovered(pipeline: Any) -> None:
     if r.get("replayed"):
         print(f"qrisk: 已重放 {r['replayed']:,} 个事件，用时 {r['seconds']:.1f} 秒 / replayed {r['replayed']:,} events in {r['seconds']:.1f} s",
               file=sys.stderr)
+    b = r.get("rebuilt")
+    if b:
+        print(f"qrisk: 已从事件日志重建派生表（{b['why_zh']}），用时 {b['seconds']:.1f} 秒；发送记录、死信与日志保留；发件箱中待发送通知 {b['released']} 条，"
+              f"历史通知 {b['withheld']} 条与不再产生的通知 {b['withdrawn']} 条记为未发送 / rebuilt the derived tables from the event log "
+              f"({b['why']}) in {b['seconds']:.1f} s, keeping deliveries, dead letters and the log; {b['released']} notifications "
+              f"wait in the outbox, {b['withheld']} about past steps and {b['withdrawn']} no longer made are recorded as not sent",
+              file=sys.stderr)
+    if r.get("missing"):
+        gaps = r["gaps"]
+        shown = "、".join(f"{a}–{z}" if a != z else f"{a}" for a, z in gaps[:3]) + ("…" if len(gaps) > 3 else "")
+        # just rebuilt: the tables hold what the log there is derives, whatever the gap's cause
+        then_zh, then = (("派生表已按现有日志重建", "the derived tables were just rebuilt from the log there is") if b else
+                         ("派生表可能仍有被删事件的结果，停止服务后运行 qrisk rebuild",
+                          "the derived tables may still hold what those events derived: stop the service and run `qrisk rebuild`"))
+        print(f"qrisk: 警告：事件日志有 {r['events']:,} 个事件，最大序号却是 {r['last_seq']:,}，缺 {r['missing']:,} 个序号（seq {shown}）；"
+              f"一次写入失败会留下空号（无害），否则是日志被删除了一部分：{then_zh} / warning: the event log holds {r['events']:,} events but "
+              f"its last seq is {r['last_seq']:,}: {r['missing']:,} seqs are absent (seq {shown.replace('、', ', ')}); a failed write "
+              f"leaves such a gap, harmlessly; otherwise part of the log was deleted, and {then}", file=sys.stderr)
+    if r.get("policy_changed"):
+        print("qrisk: 警告：策略与上次派生时不同：此后的事件按新策略，此前的预警、通知与派生表保持原策略的结果；要按新策略重算全部历史，"
+              "停止服务后运行 qrisk rebuild / warning: the policy is not the one the derived tables were derived under: events "
+              "from now on follow it, the alerts, notifications and rows of earlier ones stay as the old policy made them; "
+              "to derive them all again under this policy, stop the service and run `qrisk rebuild`", file=sys.stderr)
     unrouted = _unrouted_warning(pipeline)
     if unrouted:
         print(f"qrisk: 警告：{unrouted} / warning: some enterprises' towns have no alert route (see alerts.routes)", file=sys.stderr)

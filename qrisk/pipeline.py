@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from alerts.lifecycle import AlertActionError, AlertBook, AlertChange, Enterprise
 from processors.credit_file import CountyState, CreditFile, SampleRecord
-from processors.step import Effect, Rules, step
+from processors.step import FOLD_VERSION, Effect, Rules, step
 from schemas.events import Envelope, event_adapter
 from schemas.upcast import parse_event
 
@@ -154,13 +154,66 @@ def conflict_error(event_id: str, where_en: str, where_zh: str) -> dict[str, Any
             "reason_zh": f"event_id {event_id} 已用于{where_zh}，内容不同；更正请使用新的 event_id"}
 
 
+DERIVED_TABLES = ("effects", "judgements", "sampling_items", "alerts", "alert_events", "outbox", "credit_files", "checkpoints")
+"""What a rebuild empties and writes again from the log.  Not ``event_log`` (the truth), ``deliveries``
+(what receivers were sent: kept, so that nothing already sent goes out again — outbox ids are
+deterministic), ``dead_letters`` and ``audit_log`` (records of what arrived and who did what; a
+processing failure's letter is keyed by its event and rewritten in place), the leases, nor the keys."""
+
+_FINAL_DELIVERIES = "SELECT DISTINCT delivery_id FROM deliveries WHERE status IN ('sent', 'failed')"
+_WAITING = (
+    "SELECT delivery_id, any(alert_id) AS alert_id, any(enterprise_id) AS enterprise_id, any(receiver) AS receiver, "
+    "any(channel) AS channel, any(reason) AS reason, any(created_at) AS created_at, any(created_ms) AS created_ms, "
+    "any(body) AS body FROM outbox WHERE delivery_id NOT IN (" + _FINAL_DELIVERIES + ") GROUP BY delivery_id"
+)
+_ATTEMPTS = "SELECT delivery_id, max(attempt) AS attempts FROM deliveries GROUP BY delivery_id"
+_HISTORY = "重建派生表时由"  # (how a notification a rebuild withheld is recorded: its error begins so)
+
+
+class RebuildRefused(RuntimeError):
+    """A rebuild that would empty derived tables the log cannot write again (one line, Chinese and English)."""
+
+
+def policy_digest(rules: Rules) -> str:
+    """The policy as the fold reads it (validated, defaults filled in): a comment edited in the file is
+    no change, a default a new version adds is one."""
+    return hashlib.sha256(rules.policy.model_dump_json().encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Derivation:
+    """The newest ``derivations`` row: what derived the derived tables (migration 046)."""
+
+    ver: int
+    state: str  # complete | rebuilding
+    fold_version: int
+    catalogue: str
+    policy: str
+    pending: list[dict[str, Any]]
+    written_at: str
+
+
+@dataclass
+class _Rebuild:
+    """What a rebuild decides about the notifications it derives again (see ``Pipeline._rebuild_deliveries``)."""
+
+    cutoff: int  # epoch seconds: a step before this is history (policy.alerts.live_within_hours before now)
+    final: set[str]  # delivery ids already sent or given up
+    waiting: dict[str, dict[str, Any]]  # id -> outbox row (and attempts made): waiting to be sent when the rebuild began
+    derived: set[str] = field(default_factory=set)  # every id the rebuild's outbox holds
+    earlier: set[str] = field(default_factory=set)  # withheld by the attempt a crash cut short (counted again)
+    released: int = 0  # waiting again (or new and recent): the dispatcher sends them
+    withheld: int = 0  # new, about past steps: recorded as not sent
+
+
 class Pipeline:
     def __init__(self, store: Store, rules: Rules, clock: Clock = utc_now, snapshot_every: dt.timedelta = dt.timedelta(seconds=5)):
         self.store = store
         self.rules = rules
         self.clock = clock
         self.state = CountyState()
-        self.seq = 0
+        self.seq = 0  # the last seq handed out (the log's max)
+        self.events = 0  # events in the log (below seq when seqs are missing: see recover)
         self.lock = threading.RLock()  # the fold and readers of state take turns
         self.writer_lease: Any = None  # on a server: qrisk.writer_lease.WriterLease, checked before each log write
         self.listeners: list[Callable[[list[Effect]], None]] = []  # told of effects of new events, not of replays
@@ -178,29 +231,61 @@ class Pipeline:
         self.alerts = AlertBook()
         self.migrations_applied = migrate(store, clock())  # (the start-up line names them)
         self.recovery: dict[str, Any] = {}
+        self._rebuild: _Rebuild | None = None  # while a rebuild derives the tables again
 
     # ------------------------------------------------------------------ recovery
 
-    def recover(self, progress: Callable[[int], None] | None = None, batch: int = 5000) -> int:
+    def recover(self, progress: Callable[[int], None] | None = None, batch: int = 2000, rebuild: bool = False) -> int:
         """Rebuild the state by replaying the log; re-derive what the last run may not have written.
-        ``self.recovery`` says what was done, for the start-up log."""
+
+        The derived tables are rebuilt from the log instead (emptied, then written again) when they
+        cannot be trusted: another fold version or standards catalogue derived them, none is on
+        record (a version before migration 046 wrote them), a rebuild was cut short, or the
+        checkpoint is past the log's end (a copy of a running data directory); or when ``rebuild``
+        asks.  ``progress`` is called with each batch's size, and first with ``start(total)`` when
+        it has one.  ``self.recovery`` says what was done, for the start-up log."""
         started = time.monotonic()
+        extent = self.store.query("SELECT count() AS n, max(seq) AS last FROM event_log", {})
+        total, log_end = (int(extent[0]["n"] or 0), int(extent[0]["last"] or 0)) if extent else (0, 0)
         checkpoint = self._checkpoint()
+        derivation = self._derivation()
+        if rebuild and log_end == 0 and self.store.query("SELECT count() AS n FROM alerts", {})[0]["n"]:
+            # a database whose log is elsewhere (the Kafka mode's: its sink writes these tables)
+            raise RebuildRefused("事件日志为空而派生表有数据（Kafka 模式的数据库？其日志在 Kafka 中）：不予重建，否则派生表将被清空 / "
+                                 "the event log is empty but the derived tables are not (a Kafka-mode database, whose log is in "
+                                 "Kafka?): not rebuilt, which would only empty them")
+        why = ("qrisk rebuild", "asked for (qrisk rebuild)") if rebuild else self._untrusted(derivation, checkpoint, log_end)
+        if why is not None:
+            print(f"qrisk: 从事件日志重建派生表（{why[0]}）：重放 {total:,} 个事件并重新写入，保留发送记录、死信与日志 / rebuilding the derived "
+                  f"tables from the event log ({why[1]}): {total:,} events to replay and write again; deliveries, dead letters and "
+                  "the log are kept", file=sys.stderr, flush=True)
+            self._begin_rebuild(derivation)
+            checkpoint = 0
         self.derived_seq = checkpoint
+        start = getattr(progress, "start", None)
+        if start is not None:
+            start(total)
+        elif progress is not None and getattr(progress, "total", 0) is None:
+            progress.total = total  # type: ignore[attr-defined]  # (a progress without start(): the total it shows)
         replayed = 0
         last = 0
+        gaps: list[tuple[int, int]] = []
+        size = min(250, batch)  # small batches first, so that progress shows within a second or two
         while True:
             rows = self.store.query(
                 # FINAL: a retried insert may show twice until the ReplacingMergeTree merges it
                 "SELECT seq, body FROM event_log FINAL WHERE seq > %(after)s ORDER BY seq LIMIT %(limit)s",
-                {"after": last, "limit": batch},
+                {"after": last, "limit": size},
             )
             if not rows:
                 break
+            size = min(size * 2, batch)
             derived: list[Folded] = []
             with self.lock:
                 for row in rows:
                     seq = int(row["seq"])
+                    if seq > last + 1:
+                        gaps.append((last + 1, seq - 1))
                     event = _parse_logged(row["body"])
                     effects, changes = self._fold(event)
                     if seq > checkpoint:
@@ -212,18 +297,154 @@ class Pipeline:
             replayed += len(rows)
             if progress:
                 progress(len(rows))
+        self.events = replayed
         if replayed:
             with self.lock:
                 self._dirty = {eid: self.seq for eid in self.state.files}
             self.write_snapshots()
+        rebuilt = None
+        if why is not None:
+            rebuilt = {"why_zh": why[0], "why": why[1], "seconds": time.monotonic() - started, **self._end_rebuild()}
+        elif derivation is None or derivation.policy != policy_digest(self.rules):
+            self._mark("complete", [])  # (the first start of a data directory, or another policy: see below)
         # derived rows behind the log: the last run stopped (kill -9, a crash) before writing them
-        behind = (checkpoint + 1, self.seq) if self.seq > checkpoint else None
-        self.recovery = {"replayed": replayed, "seconds": time.monotonic() - started, "rederived": behind}
+        behind = (checkpoint + 1, self.seq) if self.seq > checkpoint and why is None else None
+        self.recovery = {
+            "replayed": replayed, "seconds": time.monotonic() - started, "rederived": behind, "rebuilt": rebuilt,
+            "events": replayed, "last_seq": self.seq, "gaps": gaps, "missing": sum(b - a + 1 for a, b in gaps),
+            # another policy than the one the tables were derived under: new events follow it, the rows
+            # of earlier ones stay as they were (said once; `qrisk rebuild` re-derives them all)
+            "policy_changed": why is None and derivation is not None and derivation.policy != policy_digest(self.rules),
+        }
         return replayed
 
     def _checkpoint(self) -> int:
         rows = self.store.query("SELECT max(seq) AS seq FROM checkpoints WHERE name = %(name)s", {"name": "derived"})
         return int(rows[0]["seq"]) if rows and rows[0]["seq"] is not None else 0
+
+    def _derivation(self) -> Derivation | None:
+        rows = self.store.query("SELECT ver, state, fold_version, catalogue, policy, pending, written_at FROM derivations "
+                                "WHERE name = 'derived' ORDER BY ver DESC LIMIT 1", {})
+        if not rows:
+            return None
+        r = rows[0]
+        return Derivation(int(r["ver"]), r["state"], int(r["fold_version"]), r["catalogue"], r["policy"],
+                          json.loads(r["pending"]) if r["pending"] else [], r["written_at"])
+
+    def _untrusted(self, derivation: Derivation | None, checkpoint: int, log_end: int) -> tuple[str, str] | None:
+        """Why the derived tables cannot be kept (Chinese, English), or None."""
+        if checkpoint > log_end:
+            # rows derived from events this log does not have, and a checkpoint that would let a
+            # crash skip re-deriving the seqs below it: nothing in the tables can be trusted
+            return (f"检查点 {checkpoint} 超过日志末尾 {log_end}：数据目录是运行中复制的，或日志被删除了一部分",
+                    f"the checkpoint {checkpoint} is past the log's end {log_end}: a copy taken while qrisk ran, or part of the log deleted")
+        if derivation is None:
+            if log_end == 0:
+                return None  # nothing derived yet
+            return ("派生表没有记录由哪个版本生成（由 046 号迁移之前的版本写入）",
+                    "no record of the code that derived them (written by a version before migration 046)")
+        if derivation.state != "complete":
+            return ("上次重建未完成", "the last rebuild did not finish")
+        if derivation.fold_version != FOLD_VERSION:
+            return (f"折叠版本由 {derivation.fold_version} 变为 {FOLD_VERSION}",
+                    f"fold version {derivation.fold_version} derived them, this is {FOLD_VERSION}")
+        if derivation.catalogue != self.rules.catalogue.digest:
+            return (f"标准目录已更改（{derivation.catalogue[:12]} → {self.rules.catalogue.digest[:12]}）",
+                    f"the standards catalogue changed ({derivation.catalogue[:12]} -> {self.rules.catalogue.digest[:12]})")
+        return None
+
+    def _mark(self, state: str, pending: list[dict[str, Any]]) -> None:
+        previous = self._derivation()
+        now = self.clock()
+        self.store.insert("derivations", [{
+            "name": "derived", "ver": max(previous.ver + 1 if previous else 1, int(now.timestamp() * 1000)), "state": state,
+            "fold_version": FOLD_VERSION, "catalogue": self.rules.catalogue.digest, "policy": policy_digest(self.rules),
+            "log_seq": self.seq, "written_at": now, "pending": json.dumps(pending, ensure_ascii=False) if pending else "",
+        }])
+
+    def _begin_rebuild(self, derivation: Derivation | None) -> None:
+        """Note what waits to be sent, say a rebuild is under way, empty the derived tables."""
+        earlier: set[str] = set()
+        if derivation is not None and derivation.state == "rebuilding":
+            waiting = derivation.pending  # (the outbox now holds the cut-short rebuild's rows, not the old ones)
+            earlier = {r["delivery_id"] for r in self.store.query(
+                "SELECT DISTINCT delivery_id FROM deliveries WHERE status = 'failed' AND position(error, %(why)s) = 1 "
+                "AND at >= %(since)s", {"why": _HISTORY, "since": derivation.written_at})}
+        else:
+            attempts = {r["delivery_id"]: int(r["attempts"]) for r in self.store.query(_ATTEMPTS, {})}
+            waiting = [{**r, "attempts": attempts.get(r["delivery_id"], 0)} for r in self.store.query(_WAITING, {})]
+        # on record before anything is emptied: a crash from here on is a rebuild the next start does again
+        self._mark("rebuilding", waiting)
+        for table in DERIVED_TABLES:
+            self.store.command(f"TRUNCATE TABLE {table}")
+        now = _epoch_ms(self.clock())[0]
+        self._rebuild = _Rebuild(
+            cutoff=now - 3600 * self.rules.policy.alerts.live_within_hours,
+            final={r["delivery_id"] for r in self.store.query(_FINAL_DELIVERIES, {})},
+            waiting={r["delivery_id"]: r for r in waiting}, earlier=earlier)
+
+    def _end_rebuild(self) -> dict[str, int]:
+        """Settle the notifications that waited and that the rebuilt outbox no longer has; mark complete.
+
+        One for a receiver the policy still names is one the current code no longer makes (its alert
+        or its step is gone): recorded as not sent.  One for a receiver the policy does not name goes
+        back into the outbox as it was: which receivers exist is the policy's say, not the fold's, and
+        the dispatcher already settles such a notification (failed, receiver no longer configured) —
+        or, with no receivers at all (a start with the wrong --policy?), nothing is sent and it waits
+        for a policy that has them, as every notification then does."""
+        rb = self._rebuild
+        assert rb is not None
+        gone = [r for did, r in rb.waiting.items() if did not in rb.derived and did not in rb.final]
+        named = {r.name for r in self.rules.policy.alerts.receivers}
+        withdrawn = [r for r in gone if r["receiver"] in named]
+        kept = [{k: v for k, v in r.items() if k != "attempts"} for r in gone if r["receiver"] not in named]
+        if withdrawn:
+            self.store.insert("deliveries", [self._not_sent(
+                r["delivery_id"], r["alert_id"], r["enterprise_id"], r["receiver"], r["channel"], int(r.get("attempts", 0)) + 1,
+                "重建派生表后，当前版本不再产生此通知，未发送 / the derived tables were rebuilt and the current code no longer "
+                "makes this notification: not sent") for r in withdrawn])
+        if kept:
+            self.store.insert("outbox", kept)
+        self._rebuild = None
+        self._mark("complete", [])
+        return {"released": rb.released + len(kept), "withheld": rb.withheld, "withdrawn": len(withdrawn), "kept": len(kept)}
+
+    def _not_sent(self, delivery_id: str, alert_id: str, enterprise_id: str, receiver: str, channel: str, attempt: int,
+                  why: str) -> dict[str, Any]:
+        at, at_ms = _split_ms(self.clock())
+        return {"delivery_id": delivery_id, "alert_id": alert_id, "enterprise_id": enterprise_id, "receiver": receiver,
+                "channel": channel, "attempt": attempt, "status": "failed", "at": at, "at_ms": at_ms, "response_code": 0,
+                "error": why}
+
+    def _rebuild_deliveries(self, alert_steps: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+        """The notifications a rebuild derives again, decided before their outbox rows are written (a
+        dispatcher on a server may be reading the outbox meanwhile).  One already sent or given up
+        stays so (the dispatcher skips it); one that was waiting when the rebuild began goes out as
+        it would have; one the old tables never had goes out when its step is recent (within
+        ``alerts.live_within_hours``, the rule that keeps a back-fill quiet), and is otherwise
+        recorded as not sent: a rebuild re-derives the past, it is no news to send a county's
+        supervisors again (another fold may number an alert's steps differently, which changes ids)."""
+        rb = self._rebuild
+        assert rb is not None
+        out: list[dict[str, Any]] = []
+        for row in alert_steps:
+            step = dict(zip(ALERT_STEP_COLUMNS, row))
+            for did, receiver, channel in zip(step["delivery_id"], step["receiver"], step["channel"]):
+                rb.derived.add(did)
+                if did in rb.final:
+                    rb.withheld += did in rb.earlier
+                    continue
+                if did in rb.waiting or step["at"] >= rb.cutoff:
+                    rb.released += 1
+                    continue
+                rb.final.add(did)
+                rb.withheld += 1
+                hours = self.rules.policy.alerts.live_within_hours
+                out.append(self._not_sent(
+                    did, step["alert_id"], step["enterprise_id"], receiver, channel, 1,
+                    f"{_HISTORY} {hours} 小时之前的步骤重新产生，属历史数据，未发送 / derived again by a rebuild of the derived "
+                    f"tables from a step over {hours} h old (history): not sent"))
+        return out
 
     # ------------------------------------------------------------------ writes
 
@@ -281,6 +502,7 @@ class Pipeline:
                 except Exception:  # noqa: BLE001 - the store is down: keep the gap
                     pass
                 raise
+            self.events += len(fresh)
             derived = [(seq, event, *self._fold(event)) for seq, event in fresh]
         self._write_derived(derived)
         produced = [eff for _, _, effects, _ in derived for eff in effects]
@@ -462,9 +684,14 @@ class Pipeline:
         store_rows(self.store, "sampling_items_in", SAMPLE_COLUMNS, [r for b in batches for r in b.samples])
         store_rows(self.store, "judgements", JUDGEMENT_COLUMNS, [r for b in batches for r in b.judgements])
         store_rows(self.store, "effects", EFFECT_COLUMNS, [r for b in batches for r in b.effects])
+        steps = [r for b in batches for r in b.alert_steps]
+        if self._rebuild is not None and steps:
+            unsent = self._rebuild_deliveries(steps)
+            if unsent:
+                self.store.insert("deliveries", unsent)
         # alert steps with their notifications, fanned out to alerts, alert_events and outbox by the
         # views of migration 041: a notification is stored (before it is sent) with the step that made it
-        store_rows(self.store, "alert_steps_in", ALERT_STEP_COLUMNS, [r for b in batches for r in b.alert_steps])
+        store_rows(self.store, "alert_steps_in", ALERT_STEP_COLUMNS, steps)
         letters = [dl for b in batches for dl in b.letters]
         if letters:
             self.dead_letter(letters)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import os
+import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -86,13 +88,16 @@ def tune_gc(freeze: bool = True) -> None:
 
 
 def open_embedded(data_dir: Path, rules: Rules, clock: Clock = utc_now, progress: Callable[[int], None] | None = None,
-                  clickhouse_url: str | None = None, snapshot_seconds: float | None = None) -> Pipeline:
+                  clickhouse_url: str | None = None, snapshot_seconds: float | None = None, rebuild: bool = False,
+                  create: bool = True) -> Pipeline:
     """The pipeline on chdb in ``data_dir``, or on a ClickHouse server when a URL is given.
 
     On a server only one pipeline may write a database: it hands out ``seq`` itself
-    (chdb's directory lock enforces the same for a data directory)."""
+    (chdb's directory lock enforces the same for a data directory).  ``rebuild``: write the
+    derived tables again from the log (``qrisk rebuild``; a start does it by itself when they
+    were derived by other code, see ``Pipeline.recover``)."""
     settings = Settings()
-    store = open_target(clickhouse_url or data_dir)
+    store = open_target(clickhouse_url or data_dir, create=create)
     if snapshot_seconds is None:
         snapshot_seconds = settings.snapshot_seconds
     pipeline = Pipeline(store, rules, clock, snapshot_every=dt.timedelta(seconds=snapshot_seconds))
@@ -105,6 +110,90 @@ def open_embedded(data_dir: Path, rules: Rules, clock: Clock = utc_now, progress
             raise
         pipeline.writer_lease = lease
     tune_gc(freeze=False)
-    pipeline.recover(progress)
+    try:
+        pipeline.recover(progress, rebuild=rebuild)
+    except BaseException:
+        # (a rebuild cut short is on record as one: the next start does it again)
+        try:
+            if pipeline.writer_lease is not None:
+                pipeline.writer_lease.release()
+            store.close()
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            pass
+        raise
     tune_gc()
     return pipeline
+
+
+class ReplayProgress:
+    """Progress of a replay (or a rebuild) that knows its total: ``start(total)``, then the size of
+    each batch.  On a terminal a tqdm bar (with its rate and time left); in a log (systemd, docker,
+    nohup), where a bar prints nothing, a line after ``first`` seconds — soon enough that a start which
+    seems to hang is seen to be working — then every ``every`` seconds, with the total and the time
+    left, and one at the end if any was printed."""
+
+    def __init__(self, what: str, what_zh: str = "重放", every: float = 10.0, first: float = 1.5, terminal: bool | None = None,
+                 clock: Callable[[], float] = time.monotonic, stream: object = None):
+        self.what, self.what_zh, self.every, self.first = what, what_zh, every, first
+        self.total: int | None = None
+        self.done = self.lines = 0
+        self._clock = clock
+        self._stream = stream
+        self.started = self.next_at = clock()
+        self.next_at += first
+        self.bar = None
+        self._terminal = sys.stderr.isatty() if terminal is None else terminal
+
+    @property
+    def stream(self):
+        return self._stream if self._stream is not None else sys.stderr
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.started = self._clock()
+        self.next_at = self.started + self.first
+        if self._terminal and total:
+            from tqdm import tqdm
+
+            # (past the timestamps of a service's stderr: a bar redraws its line with \r)
+            self.bar = tqdm(total=total, desc=self.what, unit="ev", file=getattr(self.stream, "raw", self.stream), leave=False)
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        now = self._clock()
+        if now >= self.next_at and not self._terminal:
+            self.next_at = now + self.every
+            self._line(now)
+
+    def _line(self, now: float, done: bool = False) -> None:
+        elapsed = max(now - self.started, 1e-9)
+        rate = self.done / elapsed
+        of, of_zh, left, left_zh = "", "", "", ""
+        if self.total:
+            of, of_zh = f" of {self.total:,}", f"/{self.total:,}"
+            if not done and rate > 0:
+                seconds = max(self.total - self.done, 0) / rate
+                left, left_zh = f", about {_duration(seconds)} left", f"，约剩 {_duration(seconds, zh=True)}"
+        end, end_zh = (", done", "，完成") if done else ("", "")
+        print(f"qrisk: {self.what_zh} {self.done:,}{of_zh} 个事件（{rate:,.0f}/秒{left_zh}）{end_zh} / "
+              f"{self.what}: {self.done:,}{of} events ({rate:,.0f}/s{left}){end}", file=self.stream, flush=True)
+        self.lines += 1
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()  # (before the summary line: it must not share the bar's line)
+            self.bar = None
+        elif self.lines:  # a long run said how far it got: say it ended
+            self._line(self._clock(), done=True)
+
+
+def _duration(seconds: float, zh: bool = False) -> str:
+    seconds = int(round(seconds))
+    if seconds < 90:
+        return f"{seconds} 秒" if zh else f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} 分钟" if zh else f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} 小时" if zh else f"{seconds / 3600:.1f} h"

@@ -37,7 +37,7 @@ CST = dt.timezone(dt.timedelta(hours=8))
 
 TABLES = {
     "schema_migrations", "event_log", "dead_letters", "sampling_items", "judgements", "effects", "credit_files",
-    "checkpoints", "events", "grade_history", "spc_signals", "alerts", "alert_events", "deliveries",
+    "checkpoints", "events", "grade_history", "spc_signals", "alerts", "alert_events", "deliveries", "derivations",
 }
 
 # One row per table, in the shapes the pipeline produces (dates as objects or strings), and
@@ -72,6 +72,11 @@ EXAMPLES: dict[str, tuple[dict, dict]] = {
     ),
     "credit_files": ({"enterprise_id": "E1", "seq": 7, "body": "{}"}, {}),
     "checkpoints": ({"name": "derived", "seq": 7}, {}),
+    "derivations": (
+        {"name": "derived", "ver": 1_795_731_217_495, "state": "complete", "fold_version": 13, "catalogue": "9" * 64, "policy": "1" * 64,
+         "log_seq": 2183, "written_at": T, "pending": '[{"delivery_id": "d1"}]'},
+        {"written_at": "2024-03-05 01:02:03"},
+    ),
     "events": (
         {"event_id": "e-1", "event_type": "sampling.result", "schema_version": 2, "enterprise_id": "E1", "occurred_at": T,
          "occurred_ms": 1, "received_at": T, "received_ms": 2, "source_kind": "lab", "source_id": "lims", "seq": 7, "body": "{}"},

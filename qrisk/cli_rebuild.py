@@ -1,0 +1,80 @@
+"""``qrisk rebuild``: write the derived tables again from the event log, with the service stopped.
+
+    qrisk rebuild [--data-dir DIR] [--policy FILE]
+
+The derived tables (effects, judgements, sampling_items, alerts, alert_events, outbox, credit_files,
+checkpoints) are emptied and written again by replaying the log under this code and this policy;
+``deliveries``, dead letters, the audit log, the keys and the log itself are kept, so a notification
+already sent is not sent again (outbox ids are deterministic).  Of the notifications the rebuild makes
+that the old tables did not, those of steps older than ``alerts.live_within_hours`` are recorded as not
+sent, and those that waited to be sent and are no longer made too (``Pipeline._rebuild_deliveries``).
+``qrisk run`` does the same by itself when its fold version or
+standards catalogue is not the one that derived the tables (``qrisk.pipeline.Pipeline.recover``);
+this command is for the other times: after another policy (which a start only warns of), after rows
+were deleted from the log, or to check that a rebuild gives the tables a clean replay gives.
+
+On chdb the data directory admits one process: the command refuses while ``qrisk run`` holds it.
+On a ClickHouse server (``QRISK_CLICKHOUSE_URL``) the writer lease refuses it while another
+process writes the log.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    from qrisk.settings import Settings
+
+    settings = Settings()
+    p = subparsers.add_parser(
+        "rebuild", help="重建派生表 / write the derived tables again from the event log (service stopped)",
+        description="Empties the derived tables and writes them again by replaying the event log under this code and "
+                    "policy, keeping deliveries, dead letters, the audit log, the keys and the log: nothing already sent "
+                    "is sent again, and new notifications of steps older than alerts.live_within_hours are recorded, not "
+                    "sent. Stop `qrisk run` first: one process holds a data directory. `qrisk run` rebuilds by itself after "
+                    "an upgrade that changes the fold or the standards catalogue.")
+    p.add_argument("--data-dir", type=Path, default=settings.data_dir, help="the stopped service's data directory (default %(default)s)")
+    p.add_argument("--policy", type=Path, default=settings.policy_file,
+                   help="the policy `qrisk run` uses (default $QRISK_POLICY_FILE, else the built-in policy)")
+    p.set_defaults(func=cmd_rebuild)
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    from qrisk.cli import UserError, _say_recovered, _store_failure
+    from qrisk.pipeline import RebuildRefused
+    from qrisk.runtime import ReplayProgress, default_rules, open_embedded
+    from qrisk.settings import Settings
+    from qrisk.store import StoreError, StoreInUse, redact
+
+    settings = Settings()
+    if settings.event_log == "kafka":
+        raise UserError("Kafka 模式（QRISK_EVENT_LOG=kafka）的派生表由 worker 折叠 Kafka 中的日志生成，qrisk rebuild 不适用（见 README「Upgrades」）/ "
+                        "in the Kafka mode (QRISK_EVENT_LOG=kafka) the workers derive the tables from the Kafka log: "
+                        "qrisk rebuild does not apply (README, \"Upgrades\")")
+    rules = default_rules(args.policy)
+    where = f"ClickHouse {redact(settings.clickhouse_url)}" if settings.clickhouse_url else str(args.data_dir)
+    progress = ReplayProgress("rebuild", "重建")
+    try:
+        pipeline = open_embedded(args.data_dir, rules, progress=progress, clickhouse_url=settings.clickhouse_url,
+                                 rebuild=True, create=False)
+    except StoreInUse as exc:
+        if settings.clickhouse_url:
+            raise UserError(str(exc)) from None  # (the writer lease names the process that writes)
+        raise UserError(f"数据目录 {args.data_dir} 正被 qrisk run 使用：先停止服务 / {args.data_dir} is held by `qrisk run`: "
+                        "stop the service first (one process holds a data directory)") from None
+    except RebuildRefused as exc:
+        raise UserError(str(exc)) from None
+    except StoreError as exc:
+        raise UserError(_store_failure(exc, settings.clickhouse_url, args.data_dir)) from None
+    finally:
+        progress.close()
+    try:
+        _say_recovered(pipeline)
+        print(f"qrisk: {where} 的派生表已重建：{pipeline.events:,} 个事件，{len(pipeline.state.files)} 家企业 / rebuilt the derived tables "
+              f"of {where}: {pipeline.events:,} events, {len(pipeline.state.files)} enterprises", file=sys.stderr)
+    finally:
+        pipeline.close()
+    return 0
