@@ -331,9 +331,12 @@ def test_the_dispatcher_does_not_resend_while_the_store_refuses_its_records_nor_
 
     d = Dispatcher(Refusing(), policy, smtp=SmtpConfig(), send=send, batch=10, base_delay=3600)
     first = d.run_once()
-    assert sorted(a.delivery_id for a in first if a.status == "sent") == ["d5"]
-    assert next(a for a in first if a.delivery_id == "bad").status == "failed"
-    assert len(d.unrecorded) == 1  # the store refused the first record: kept
+    # the store refused the first record: kept, and nothing else goes out until it is written (a kill -9
+    # now would send again only this one, not every notification sent meanwhile)
+    assert sent == ["d0"] and len(d.unrecorded) == 1 and not any(a.status == "sent" for a in first)
+    resumed = d.run_once()
+    assert d.unrecorded == [] and sorted(a.delivery_id for a in resumed if a.status == "sent") == ["d5"]
+    assert next(a for a in resumed if a.delivery_id == "bad").status == "failed"
     # a newer notification for the working receiver, behind five that back off: with two a page,
     # the dispatcher pages past them to it
     later = Notification(delivery_id="d6", alert_id="AL-0123456789abcdef", enterprise_id=E, receiver="desk", channel="webhook",
