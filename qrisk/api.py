@@ -1099,7 +1099,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             problems["writer_lease"] = f"写入租约已失效，不再写入事件，请重启 qrisk / {lease.lapsed}: no more events are written; restart qrisk"
         return {
             "status": "degraded" if problems else "ok",
-            "events": pipeline.seq,
+            # events in the log, counted; below log_seq when seqs are missing (a failed write leaves a gap)
+            "events": getattr(pipeline, "events", pipeline.seq),
+            "log_seq": pipeline.seq,
             "enterprises": len(pipeline.state.files),
             "derived_lag": pipeline.seq - pipeline.derived_seq,  # events folded but not yet in the derived tables
             **({"problems": problems} if problems else {}),

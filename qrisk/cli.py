@@ -277,7 +277,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     policy = f"{args.policy or 'built-in'} (sha256 {_digest(args.policy or DEFAULT_POLICY)})"
     print(f"qrisk {_version()}: 策略 {policy}；打开{store_zh}并重放事件日志 … / policy {policy}; "
           f"opening {store} and replaying the event log …", file=sys.stderr)
-    progress = _progress("replay", None)
+    from qrisk.runtime import ReplayProgress
+
+    progress = ReplayProgress("replay")  # "of N" and the time left, a first line within seconds
     try:
         pipeline = open_embedded(args.data_dir, rules, progress=progress, clickhouse_url=settings.clickhouse_url)
     except StoreError as exc:

@@ -140,10 +140,12 @@ def test_the_credit_files_score_is_a_number(p05_workbook):
     assert score.data_type == "n"
 
 
-def test_the_credit_files_warnings_say_what_the_dedup_key_is(p05_workbook):
+def test_the_credit_files_warnings_sheet_shows_no_internal_merge_key(p05_workbook):
+    # a supervisor's sheet: the merge key (W03:rectification.overdue:ZG-…) is the system's, not theirs
     ws = p05_workbook["预警"]
     header = [c.value for c in ws[2]]
-    assert header[-1].startswith("归并键（") and "同一问题" in header[-1]
+    assert header == ["日期", "预警", "级别", "内容"]
+    assert not any(":" in str(c.value) and str(c.value).startswith("P05:") for row in ws.iter_rows(min_row=3) for c in row)
 
 
 # --------------------------------------------------------------------------- every header read, every figure a number
