@@ -28,7 +28,7 @@ from processors.credit_file import (
     RectificationRecord,
     SampleRecord,
 )
-from processors.fluctuation import complaints_unfounded, on_complaint, on_sample_judged, overturned, recounted, reinstated
+from processors.fluctuation import complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, reinstated
 from processors.campaign import apply_tier, on_campaign_event
 from processors.judgement import judge_sample
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
@@ -71,10 +71,10 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 14
+FOLD_VERSION = 15
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
-messages with their results).  A Kafka worker writes it into every snapshot and says so when it
+messages with their results; 15: a correction's item series built again).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -575,11 +575,18 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         elif now == "fail" and was != "fail":
             reinstated(file, first, state.categories, rules)
         signals: list[dict[str, Any]] = []
+        recharted_keys: list[str] = []
     else:
         signals = recounted(file, prev, record, state.categories, rules)
+        recharted_keys, point_signals = recharted(file, prev, record, _charted_reports(file), state.categories, rules)
+        signals += point_signals
+    charts = ""
+    if recharted_keys:
+        names = "、".join(f"{s.product}·{s.item_name}" for k in recharted_keys if (s := file.fluctuation.series.get(k)) is not None)
+        charts = f"；质量波动监测序列（{names}）已按更正后的结果重新计算" if names else "；质量波动监测序列已按更正后的结果重新计算"
     effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=now, corrects_event_id=prev.event_id, **base))
     effects.append(_effect("sampling.corrected", event, file.enterprise_id, previous_verdict=was, verdict=now, counts=True,
-                           message_zh=f"{head}{what}已更正：{verdict_zh}{detail}", **corrected))
+                           recharted=recharted_keys, message_zh=f"{head}{what}已更正：{verdict_zh}{detail}{charts}", **corrected))
     if was == "fail" and now != "fail":
         effects.append(_effect(
             "sampling.overturned", event, file.enterprise_id, original_event_id=prev.event_id, verdict=now, corrected=True,
@@ -597,6 +604,24 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
     for signal in signals:
         effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
+
+
+def _charted_reports(file: CreditFile) -> list[SampleRecord]:
+    """The current report of every charted sample, in the order they were charted (the file's order:
+    reports waiting for registration are charted when it comes, before any later one): for each
+    sample its first judged report (``_first_charted``), followed through its corrections."""
+    by_id = {s.event_id: s for s in file.samples}
+    seen: set[str] = set()
+    out: list[SampleRecord] = []
+    for s in file.samples:
+        if s.judgement is None or s.superseded_as in _NEVER_CHARTED or s.sample_no in seen:
+            continue
+        seen.add(s.sample_no)
+        current = s
+        while current.superseded_as == "corrected" and current.superseded_by in by_id:
+            current = by_id[current.superseded_by]  # type: ignore[index]
+        out.append(current)
+    return out
 
 
 def _first_charted(file: CreditFile, sample_no: str) -> SampleRecord | None:

@@ -541,3 +541,60 @@ def test_a_corrections_effect_reads_in_chinese_where_effects_are_listed(rules):
     [corrected] = [e for e in effects if e.kind == "sampling.corrected"]
     assert title_zh("sampling.corrected") == "抽检结果更正"
     assert message_zh(corrected, "某水厂") == f"某水厂：{corrected.data['message_zh']}" and "更正" in corrected.data["message_zh"]
+
+
+# --------------------------------------------------------------------------- the item series follow a correction
+
+
+def _measured(i: int, conductivity: float, at: dt.datetime, sample_no: str | None = None):
+    """A passing water sample of its own number, with a conductivity result to chart."""
+    doc = golden("sampling.result")
+    doc["event_id"], doc["occurred_at"] = _id(), at.isoformat()
+    items = copy.deepcopy(doc["payload"]["items"])
+    items[0]["values"], items[0]["lab_verdict"] = [0, 0, 0, 0, 0], "合格"
+    assert items[3]["item_code"] == "conductivity"
+    items[3]["values"] = [conductivity]
+    day = (dt.date(2026, 1, 1) + dt.timedelta(days=i)).isoformat()
+    doc["payload"].update(items=items, sample_no=sample_no or f"DC2633011{i:07d}", sampled_on=day, production_date=day,
+                          batch=day.replace("-", ""))
+    return parse_event(doc)
+
+
+def _conductivity_series(rules, events):
+    state, _ = replay([REG, *events], rules)
+    s = state.files[E].fluctuation.series["饮用纯净水|conductivity"]
+    m = s.monitor
+    return (m.phase, m.count, m.center, m.sigma, m.ewma, m.cusum_upper, m.cusum_lower, s.signals, s.nd_points,
+            [p[2] for p in s.recent])
+
+
+def test_a_typo_corrected_in_the_baseline_is_charted_as_if_never_sent(rules):
+    """A lab sends 32 µS/cm for 3.2 while the chart is still learning its limits, then corrects it:
+    the series is built again, and equals the series of the log that never had the typo — its
+    limits are not widened for good by a value that was never measured."""
+    at = dt.datetime(2026, 1, 2, 9, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    values = [3.0 + 0.1 * ((7 * i) % 5) for i in range(40)]
+    clean = [_measured(i, v, at + dt.timedelta(days=i)) for i, v in enumerate(values)]
+    typo = [_measured(i, v * 10 if i == 4 else v, at + dt.timedelta(days=i)) for i, v in enumerate(values)]
+    fix = _measured(4, values[4], at + dt.timedelta(days=40), sample_no=typo[4].payload.sample_no)
+    without_fix = _conductivity_series(rules, typo)
+    assert without_fix != _conductivity_series(rules, clean)  # the typo did reach the chart
+    assert _conductivity_series(rules, [*typo, fix]) == _conductivity_series(rules, clean)
+
+    state, effects = replay([REG, *typo, fix], rules)
+    (said,) = of(effects, fix, "sampling.corrected")
+    assert said.data["recharted"] == ["饮用纯净水|conductivity"]  # the other items' points did not change
+    assert "质量波动监测序列（饮用纯净水·电导率（25℃））已按更正后的结果重新计算" in said.data["message_zh"]
+
+
+def test_a_correction_that_makes_a_point_signal_raises_it(rules):
+    """In phase II a corrected value far above the limits signals as a new result would."""
+    at = dt.datetime(2026, 1, 2, 9, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    values = [3.0 + 0.1 * ((7 * i) % 5) for i in range(30)]
+    events = [_measured(i, v, at + dt.timedelta(days=i)) for i, v in enumerate(values)]
+    fix = _measured(28, 9.5, at + dt.timedelta(days=31), sample_no=events[28].payload.sample_no)
+    state, effects = replay([REG, *events, fix], rules)
+    raised = of(effects, fix, "fluctuation.signal")
+    assert raised and raised[0].data["series"] == "饮用纯净水|conductivity" and raised[0].data["value"] == 9.5
+    point = next(p for p in state.files[E].fluctuation.series["饮用纯净水|conductivity"].recent if p[3] == fix.payload.sample_no)
+    assert point[2] == 9.5 and point[4] == str(fix.event_id)  # the chart's point is the correction's, where the sample stood
