@@ -294,7 +294,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
     return changed
 
 
-_FILED_ASIDE = frozenset({"repeated", "outdated", "other_lab"})
+_FILED_ASIDE = frozenset({"repeated", "outdated", "other_lab", "unjudged"})
 """Reports filed without counting as a sample of their own (``processors.credit_file.SupersededAs``)."""
 
 

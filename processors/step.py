@@ -342,6 +342,12 @@ def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) ->
         return "original_passed", "原检验结论为合格；复检只能在对不合格检验结论有异议时申请"
     if _lab_key(original.lab) == _lab_key(retest.lab):
         return "same_lab", f"复检仍由原检验机构（{original.lab}）承担；依据《食品安全法》第八十八条，复检应由另一家复检机构进行"
+    rj = retest.judgement
+    if j is not None and j.verdict == "fail" and rj is not None and rj.verdict == "undetermined":
+        # a re-test nobody could judge (an unknown item or unit, a detection limit above the limit) cannot
+        # overturn the unqualified conclusion: the original stands until a re-test that can be judged
+        names = _undetermined_names(rj)
+        return "undetermined", f"复检结果无法判定（{names or '见判定说明'}），不能推翻原不合格结论；请核实复检报告的项目代码、单位和检出限"
     window = rules.policy.retest.result_within_days
     gap = (retest.occurred_at - original.occurred_at).days
     if window is not None and gap > window:
@@ -349,6 +355,14 @@ def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) ->
         return "late", (f"复检结果在原检验结论后 {gap} 天才收到，超出复检申请（收到检验结论之日起7个工作日内）、"
                         f"受理、确定复检机构、移交备份样品和复检检验所需的时限（按 {window} 个自然日近似）")
     return None
+
+
+def _undetermined_names(judgement: Any) -> str:
+    """What left a judgement undetermined: its undetermined items, and codes the catalogue does not know."""
+    names = {i.item_code: i.item_name or i.item_code for i in judgement.items if i.verdict == "undetermined"}
+    for u in judgement.unknown:
+        names.setdefault(u.item_code, u.item_code)
+    return "、".join(names.values())
 
 
 def _lab_key(lab: str) -> str:
@@ -461,7 +475,7 @@ def _judge_pending(state: CountyState, file: CreditFile, event: Envelope, rules:
 # incremental (a point cannot be taken back from an EWMA, a CUSUM or a frozen baseline), as after a
 # re-test, whose values are not charted either; a signal already raised stands.
 
-_NEVER_CHARTED = frozenset({"repeated", "outdated", "other_lab"})
+_NEVER_CHARTED = frozenset({"repeated", "outdated", "other_lab", "unjudged"})
 
 
 def _report_on_file(file: CreditFile, sample_no: str, retest: bool) -> SampleRecord | None:
@@ -503,6 +517,18 @@ def _resent(state: CountyState, file: CreditFile, record: SampleRecord, on_file:
             "sampling.report_outdated", event, file.enterprise_id, current_event_id=on_file.event_id, retest=record.retest,
             message_zh=(f"{head}收到一份报告时间早于已收到报告（事件 {on_file.event_id}）的{what}，晚于它到达："
                         f"以报告时间在后的报告为准，本次报告存档、不计入统计"),
+            **base))
+        return
+    was = on_file.judgement
+    if judgement is not None and judgement.verdict == "undetermined" and was is not None and was.verdict == "fail":
+        # a result nobody could judge (an unknown item or unit, a detection limit above the limit) does not
+        # overturn an unqualified conclusion: the failure, its count, grade and alert stand
+        record.superseded_by, record.superseded_as, record.judgement = on_file.event_id, "unjudged", judgement
+        why = _undetermined_names(judgement)
+        effects.append(_effect(
+            "sampling.correction_unjudged", event, file.enterprise_id, on_file_event_id=on_file.event_id, retest=record.retest,
+            message_zh=(f"{head}收到更正的{what}，但其结果无法判定（{why or '见判定说明'}）：不能推翻原不合格结论（事件 {on_file.event_id}），"
+                        f"原结论仍有效，本次未采用、不计入统计；请核实项目代码、单位和检出限后以新的 event_id 重新报送"),
             **base))
         return
     _corrected(state, file, record, on_file, payload, judgement, event, rules, effects)

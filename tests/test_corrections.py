@@ -598,3 +598,49 @@ def test_a_correction_that_makes_a_point_signal_raises_it(rules):
     assert raised and raised[0].data["series"] == "饮用纯净水|conductivity" and raised[0].data["value"] == 9.5
     point = next(p for p in state.files[E].fluctuation.series["饮用纯净水|conductivity"].recent if p[3] == fix.payload.sample_no)
     assert point[2] == 9.5 and point[4] == str(fix.event_id)  # the chart's point is the correction's, where the sample stood
+
+
+# --------------------------------------------------------------------------- a result nobody could judge
+
+
+def _unjudgeable(event, at: str, retest: bool = False, lab: str | None = None):
+    """``event``'s report again, its bromate sent in a unit qrisk does not know: undetermined."""
+    doc = event.model_dump(mode="json", exclude_unset=True)
+    doc["event_id"], doc["occurred_at"] = _id(), at
+    doc["payload"]["items"][2]["unit"] = "mg/KGS"
+    doc["payload"]["retest"] = retest
+    if lab is not None:
+        doc["payload"]["lab"] = lab
+    return parse_event(doc)
+
+
+def test_a_correction_that_cannot_be_judged_does_not_overturn_a_failure(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    typo = _unjudgeable(first, "2026-03-13T10:00:00+08:00")
+    state, f, effects = fold(rules, first, typo)
+    assert sampled(f) == (1, 0, 1) and p_chart(f) == {"2026Q1": (1, 1)}  # the failure stands
+    record = f.sample_by_event(str(typo.event_id))
+    assert (record.superseded_as, record.superseded_by, record.judgement.verdict) == ("unjudged", str(first.event_id), "undetermined")
+    assert "未采用" in record.superseded_zh()
+    (said,) = of(effects, typo, "sampling.correction_unjudged")
+    assert "不能推翻原不合格结论" in said.data["message_zh"] and "溴酸盐" in said.data["message_zh"]
+    assert not of(effects, typo, "sampling.overturned") and not of(effects, typo, "warning.resolved")
+    assert [s.event_id for s in f.final_samples()] == [str(first.event_id)] and len(failed_entries(f)) == 1
+    # the lab sends it again in the right unit: a correction like any other
+    fixed = sample("2026-03-14T10:00:00+08:00", passes=True)
+    state, f, effects = fold(rules, first, typo, fixed)
+    assert sampled(f) == (1, 1, 0) and of(effects, fixed, "sampling.overturned")
+    assert f.sample_by_event(str(fixed.event_id)).corrects == str(first.event_id)
+
+
+def test_a_retest_that_cannot_be_judged_does_not_overturn_a_failure(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    retest = _unjudgeable(first, "2026-03-20T10:00:00+08:00", retest=True, lab=RETEST_LAB)
+    for order in ([first, retest], [retest, first]):
+        state, f, effects = fold(rules, *order)
+        assert sampled(f) == (1, 0, 1), order  # one sample, failed, whichever came first
+        assert f.sample_by_event(str(retest.event_id)).superseded_as == "retest_inadmissible"
+        refused = [e for e in effects if e.kind == "sampling.retest_inadmissible"]
+        assert refused and refused[-1].data["reason"] == "undetermined" and "复检结果无法判定（溴酸盐）" in refused[-1].data["reason_zh"]
+        alerts = [e.data for e in effects if e.kind == "warning.raised" and e.data["rule"] == "retest.inadmissible"]
+        assert alerts and "does not overturn the failure" in alerts[-1]["message_en"]
