@@ -74,6 +74,8 @@ class SampleRecord(_Record):
         default=None, description="why this report no longer counts (None with superseded_by set: a file folded before the reason was "
                                   "kept, a re-test when `retest`, else an original replaced by its re-test)")
     corrects: str | None = Field(default=None, description="event id of the earlier report of the same sample that this one corrected")
+    not_retested: tuple[str, ...] = Field(default=(), description="a re-test's judgement: the item codes it did not re-test, whose "
+                                                                  "first-test results it carries (a re-test covers only the items disputed)")
 
     def superseded_zh(self) -> str | None:
         """Why the report does not count, as the credit file tells a supervisor; None when it counts."""

@@ -609,6 +609,23 @@ def _as_charted(report: "SampleRecord") -> dict[str, tuple[Any, ...]]:
             for i in report.judgement.items}  # type: ignore[union-attr]
 
 
+def refailed(file: "CreditFile", before: "SampleRecord", after: "SampleRecord", county: dict[str, CategoryRates]) -> None:
+    """A failure upheld by its re-test on other items than first (the re-test cleared some, the ones it
+    did not re-test still fail): the Paretos of the enterprise and its category count the items that
+    failed in the conclusion, the re-test's."""
+    old, new = _failed_codes(before.judgement), _failed_codes(after.judgement)
+    if old == new or file.profile is None:
+        return
+    fs = file.fluctuation
+    _pareto_remove(fs.failing_items, old)
+    rates = county.get(file.profile.category)
+    if rates is not None:
+        _pareto_remove(rates.failing_items, old)
+    else:
+        rates = county[file.profile.category] = _build_rates()
+    _pareto_add(fs, rates, after.judgement)
+
+
 def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord", county: dict[str, CategoryRates],
               rules: "Rules") -> list[dict[str, Any]]:
     """A sample's report replaced by its correction (the same sample, a new report of it): the

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from processors._build import builder
 from processors.ids import event_key
@@ -28,7 +28,8 @@ from processors.credit_file import (
     RectificationRecord,
     SampleRecord,
 )
-from processors.fluctuation import complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, reinstated
+from processors.fluctuation import (complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, refailed,
+                                    reinstated)
 from processors.campaign import apply_tier, on_campaign_event
 from processors.judgement import judge_sample
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
@@ -54,6 +55,7 @@ from schemas.events import (
     RectificationVerifiedEvent,
     SamplingResult,
     SamplingResultEvent,
+    TestItem,
 )
 from schemas.policy import Policy
 from schemas.standards import Catalogue
@@ -270,6 +272,11 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
         _retest_inadmissible(state, file, record, original, retest, why, event, rules, effects)  # type: ignore[arg-type]
         return
     superseded = original if record is retest else None
+    if original is not None and retest is not None:
+        # a re-test covers the items the enterprise disputed: the others keep the first test's results
+        merged = _with_items_not_retested(state, file, original, retest, record is original, rules, event, effects)
+        if record is retest:
+            judgement = merged
     if superseded is not None:
         superseded.superseded_by, superseded.superseded_as = record.event_id, "retest"
         counts.samples -= 1
@@ -298,6 +305,7 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
         if superseded is not None and superseded.judgement.verdict == "fail":  # type: ignore[union-attr]
             # the re-test upholds the failure: the same sample's conclusion made final, not a second failure
             failed.data["confirms_event_id"] = superseded.event_id
+            refailed(file, superseded, record, state.categories)
         effects.append(failed)
     if judgement.disagreements:
         effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
@@ -415,6 +423,45 @@ def _count(counts: Any, verdict: str, by: int) -> None:
         counts.samples_failed += by
     else:
         counts.samples_undetermined += by
+
+
+def _as_lines(judgement: Any) -> list[TestItem]:
+    """A judgement's result lines as a lab would send them (in the catalogue's units, as judged)."""
+    return [TestItem(item_code=i.item_code, item_name=i.item_name, values=list(i.values), unit=i.unit, detection_limit=i.detection_limit,
+                     lab_verdict=i.lab_verdict, standard_ref=i.lab_standard) for i in judgement.items]
+
+
+def _with_items_not_retested(state: CountyState, file: CreditFile, original: SampleRecord, retest: SampleRecord, counted_alone: bool,
+                             rules: Rules, event: Envelope, effects: list[Effect]) -> Any:
+    """The re-test's judgement with the original's items it did not re-test (复检 covers the disputed
+    items; the rest of the first test stands, 《食品安全抽样检验管理办法》): judged together, so that a
+    sum of ratios takes the re-tested preservative with the one not re-tested.  Sets it on the re-test
+    and returns it.  ``counted_alone``: the re-test came first and was counted alone; if it now fails on
+    what it did not re-test, it is counted again and the failure raised."""
+    own, first = retest.judgement, original.judgement
+    tested = {i.item_code for i in own.items}  # type: ignore[union-attr]
+    try:
+        kept = [line for line in _as_lines(first) if line.item_code not in tested]
+        if not kept:
+            return own
+        payload = SamplingResult(sample_no=retest.sample_no, task_source=retest.task_source, lab=retest.lab, product=retest.product,
+                                 batch=retest.batch, production_date=retest.production_date, sampled_on=retest.sampled_on, retest=True,
+                                 items=[*_as_lines(own), *kept])
+    except ValidationError:
+        return own  # (lines that validated once, as judged: not expected; the re-test's own result then, never a lost event)
+    merged = judge_sample(payload, file.profile.category, rules.catalogue)  # type: ignore[union-attr]
+    retest.judgement, retest.not_retested = merged, tuple(line.item_code for line in kept)
+    if counted_alone and merged.verdict != own.verdict:  # type: ignore[union-attr]
+        # the re-test came first and was counted alone: count it with the items it did not re-test
+        _count(file.counts, own.verdict, -1)  # type: ignore[union-attr]
+        _count(file.counts, merged.verdict, 1)
+        before = retest.model_copy(update={"judgement": own, "not_retested": ()})
+        for signal in recounted(file, before, retest, state.categories, rules):
+            effects.append(_effect("fluctuation.signal", event, file.enterprise_id, sample_no=retest.sample_no, **signal))
+        if merged.verdict == "fail":
+            base = dict(sample_no=retest.sample_no, product=retest.product, sampled_on=retest.sampled_on.isoformat(), sample_event_id=retest.event_id)
+            effects.append(_failed(merged, event, file.enterprise_id, base))
+    return merged
 
 
 def _pair(file: CreditFile, record: SampleRecord) -> tuple[SampleRecord | None, SampleRecord | None]:
@@ -571,6 +618,11 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
                                message_zh=f"{head}{what}已更正{detail}；待企业登记（确定食品类别）后按更正后的报告判定", **corrected))
         return
     record.judgement = judgement
+    if record.retest and old_by is None:
+        original = _report_on_file(file, record.sample_no, False)
+        if original is not None and original.judgement is not None:
+            # the corrected re-test, like the re-test, with the first test's items it does not re-test
+            judgement = _with_items_not_retested(state, file, original, record, False, rules, event, effects)
     was, now = prev.judgement.verdict, judgement.verdict
     verdict_zh = f"结论由{_VERDICT_ZH[was]}改为{_VERDICT_ZH[now]}" if was != now else f"结论仍为{_VERDICT_ZH[now]}"
     if record.retest:

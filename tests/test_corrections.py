@@ -644,3 +644,61 @@ def test_a_retest_that_cannot_be_judged_does_not_overturn_a_failure(rules):
         assert refused and refused[-1].data["reason"] == "undetermined" and "复检结果无法判定（溴酸盐）" in refused[-1].data["reason_zh"]
         alerts = [e.data for e in effects if e.kind == "warning.raised" and e.data["rule"] == "retest.inadmissible"]
         assert alerts and "does not overturn the failure" in alerts[-1]["message_en"]
+
+
+# --------------------------------------------------------------------------- a re-test covers the items disputed
+
+
+def _pastry(at: str, lines: list[dict], retest: bool = False, lab: str = "县食品检验检测中心"):
+    doc = golden("sampling.result")
+    doc["event_id"], doc["occurred_at"], doc["enterprise_id"] = _id(), at, "P-PARTIAL"
+    doc["payload"].update(sample_no="DC26330110009999", product="蛋糕", lab=lab, retest=retest, items=lines,
+                          production_date="2026-03-01", sampled_on="2026-03-05")
+    return parse_event(doc)
+
+
+def _line(code: str, value: float, unit: str, verdict: str) -> dict:
+    return {"item_code": code, "values": [value], "unit": unit, "lab_verdict": verdict}
+
+
+@pytest.mark.parametrize("retest_first", [False, True])
+def test_a_retest_of_some_items_leaves_the_others_as_first_tested(rules, retest_first):
+    """The enterprise disputes the preservatives (sum of ratios 1.08) and the re-test clears them;
+    the aluminium nobody disputed (180 mg/kg, limit 100) still fails the sample — the re-test covers
+    only what was re-tested (《食品安全抽样检验管理办法》, 复检), whichever report arrived first."""
+    doc = golden("enterprise.registered")
+    doc.update(enterprise_id="P-PARTIAL", event_id=_id())
+    doc["payload"]["category"] = "pastry"
+    reg = parse_event(doc)
+    original = _pastry("2026-03-12T15:20:00+08:00", [
+        _line("aluminium", 180, "mg/kg", "不合格"), _line("sorbic_acid", 0.6, "g/kg", "合格"), _line("propionic_acid", 1.2, "g/kg", "合格")])
+    retest = _pastry("2026-03-25T10:00:00+08:00", [_line("sorbic_acid", 0.5, "g/kg", "合格"), _line("propionic_acid", 1.1, "g/kg", "合格")],
+                     retest=True, lab=RETEST_LAB)
+    state, effects = replay([reg, *([retest, original] if retest_first else [original, retest])], rules)
+    f = state.files["P-PARTIAL"]
+    assert original.payload.items and f.profile.category == "pastry"
+    assert sampled(f) == (1, 0, 1)  # one sample, still 不合格
+    final = f.sample_by_event(str(retest.event_id))
+    assert final.superseded_by is None and final.not_retested == ("aluminium",)
+    assert final.judgement.verdict == "fail"
+    assert [i.item_code for i in final.judgement.items if i.verdict == "fail"] == ["aluminium"]
+    assert all(c.verdict == "pass" for c in final.judgement.sum_checks)  # the re-tested preservatives: 0.5/1.0 + 1.1/2.5 = 0.94
+    assert not [e for e in effects if e.kind == "sampling.overturned"]
+    assert f.fluctuation.failing_items == {"aluminium": 1}
+    failed = [e for e in effects if e.kind == "sampling.failed"]
+    assert failed and failed[-1].data["failed_items"] == ["aluminium"]
+
+
+def test_the_credit_report_says_which_items_the_retest_did_not_cover(rules):
+    from qrisk.credit_report import build_report
+
+    doc = golden("enterprise.registered")
+    doc.update(enterprise_id="P-PARTIAL", event_id=_id())
+    doc["payload"]["category"] = "pastry"
+    original = _pastry("2026-03-12T15:20:00+08:00", [_line("aluminium", 180, "mg/kg", "不合格"), _line("sorbic_acid", 1.3, "g/kg", "不合格")])
+    retest = _pastry("2026-03-25T10:00:00+08:00", [_line("sorbic_acid", 0.9, "g/kg", "合格")], retest=True, lab=RETEST_LAB)
+    state, _ = replay([parse_event(doc), original, retest], rules)
+    rows = build_report(state.files["P-PARTIAL"], rules)["samples"]
+    row = next(r for r in rows if r["event_id"] == str(retest.event_id))
+    assert row["detail_zh"].startswith("复检；未复检项目（铝的残留量（干样品，以Al计））沿用初检结果；铝的残留量")
+    assert row["verdict_zh"] == "不合格" and "铝" in row["failed_zh"]
