@@ -666,9 +666,13 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
     effects.append(_effect("sampling.corrected", event, file.enterprise_id, previous_verdict=was, verdict=now, counts=True,
                            recharted=recharted_keys, message_zh=f"{head}{what}已更正：{verdict_zh}{detail}{charts}", **corrected))
     if was == "fail" and now != "fail":
+        cleared = [i.item_name or i.item_code for i in _microbial_failures(prev, rules)]
+        check = (f"；{'、'.join(cleared)}为微生物指标，不合格结论依法不予复检，现由检验机构更正为{_VERDICT_ZH[now]}："
+                 f"原不合格预警不自动关闭，请核实更正的依据（原始记录、更正说明）后处置") if cleared else ""
         effects.append(_effect(
             "sampling.overturned", event, file.enterprise_id, original_event_id=prev.event_id, verdict=now, corrected=True,
-            message_zh=f"{head}{what}已更正，结论为{_VERDICT_ZH[now]}，原不合格结论不再计入", **base))
+            **({"microbial_cleared": cleared} if cleared else {}),
+            message_zh=f"{head}{what}已更正，结论为{_VERDICT_ZH[now]}，原不合格结论不再计入{check}", **base))
     elif now == "fail" and was != "fail":
         failed = _failed(judgement, event, file.enterprise_id, base)
         original = _report_on_file(file, record.sample_no, False) if record.retest else None

@@ -702,3 +702,30 @@ def test_the_credit_report_says_which_items_the_retest_did_not_cover(rules):
     row = next(r for r in rows if r["event_id"] == str(retest.event_id))
     assert row["detail_zh"].startswith("复检；未复检项目（铝的残留量（干样品，以Al计））沿用初检结果；铝的残留量")
     assert row["verdict_zh"] == "不合格" and "铝" in row["failed_zh"]
+
+
+def test_a_correction_clearing_a_microbial_failure_leaves_its_alert_for_a_supervisor(rules):
+    """铜绿假单胞菌 admits no re-test: the same lab's correction to 合格 is taken (the lab amends its
+    report), but the failure's alert does not close by itself — it says what to check."""
+    first = sample("2026-03-12T15:20:00+08:00", passes=False, microbial=True)
+    clean = sample("2026-04-17T10:00:00+08:00", passes=True)
+    state, f, effects = fold(rules, first, clean)
+    assert sampled(f) == (1, 1, 0)
+    (over,) = of(effects, clean, "sampling.overturned")
+    assert over.data["microbial_cleared"] == ["铜绿假单胞菌"]
+    assert "依法不予复检" in over.data["message_zh"] and "原不合格预警不自动关闭" in over.data["message_zh"]
+    assert not [e for e in effects if e.kind == "warning.resolved"]
+    book = AlertBook()
+    info = lambda eid: Enterprise("清源桶装水厂", "良渚街道", "packaged_water")  # noqa: E731
+    s = CountyState()
+    for e in (REG, first, clean):
+        s, produced = step(s, e, rules)
+        book.apply(e, produced, rules.policy, info)
+    failure = next(a for a in book.alerts.values() if a.rule == "sampling.unqualified")
+    assert failure.state == "open"
+    # a chemical failure corrected away still closes by itself
+    bromate = sample("2026-03-12T15:20:00+08:00", passes=False)
+    fixed = sample("2026-03-13T10:00:00+08:00", passes=True)
+    _, _, effects = fold(rules, bromate, fixed)
+    assert "microbial_cleared" not in of(effects, fixed, "sampling.overturned")[0].data
+    assert [e for e in effects if e.kind == "warning.resolved"]
