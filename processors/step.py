@@ -34,7 +34,7 @@ from processors.campaign import apply_tier, on_campaign_event
 from processors.judgement import judge_sample
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, decide, decision_data, follow_up_resolved,
-                                 overturned_resolved, resolved)
+                                 overdue_withdrawn_resolved, overturned_resolved, resolved)
 from schemas.events import (
     AlertActionEvent,
     CampaignActivityEvent,
@@ -161,11 +161,11 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
     for e in new:
         if e.kind in ALERTING_KINDS:
             alerting = True
-        elif e.kind == "sampling.overturned":
+        elif e.kind in ("sampling.overturned", "rectification.overdue_withdrawn"):
             overturns.append(e)
     changed = observe(file, event, new, rules)
-    for e in overturns:  # the failure no longer stands: its alert closes
-        data = overturned_resolved(file, e, rules)
+    for e in overturns:  # the failure (or the overdue mark) no longer stands: its alert closes
+        data = overturned_resolved(file, e, rules) if e.kind == "sampling.overturned" else overdue_withdrawn_resolved(file, e, rules)
         if data is not None:
             effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
     if file.risk.missing:
@@ -858,6 +858,16 @@ def _rectification_completed(state: CountyState, file: CreditFile, event: Rectif
         return
     # a completion after the deadline is still overdue: mark it before closing
     _mark_one_overdue(file, record, event, rules, effects)
+    if record.overdue and record.status == "open" and rules.local_date(event.occurred_at) <= record.deadline:
+        # done in time, its record late: a tick (or the enterprise's later event) that came first marked it
+        # overdue by the fold's clock, but event time decides — the mark, its points and its alert go
+        record.overdue = False
+        file.counts.rectifications_overdue -= 1
+        done = rules.local_date(event.occurred_at).isoformat()
+        effects.append(_effect(
+            "rectification.overdue_withdrawn", event, file.enterprise_id, rectification_id=record.rectification_id,
+            deadline=record.deadline.isoformat(), completed_on=done,
+            message_zh=f"整改 {record.rectification_id} 于 {done} 完成，在期限 {record.deadline.isoformat()} 之内（完成记录晚于期限到达）：撤销逾期标记"))
     if record.status in ("open", "rejected"):
         record.status = "completed"
         record.completed_at = event.occurred_at

@@ -232,6 +232,24 @@ def overturned_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> di
     }
 
 
+def overdue_withdrawn_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> dict[str, Any] | None:
+    """A ``warning.resolved`` effect's data for a rectification found done in time after it was marked
+    overdue (``rectification.overdue_withdrawn``: its completion, dated before the deadline, arrived after
+    the clock had passed it): the overdue alert closes, saying so."""
+    if not rules.policy.warnings.rectification_overdue.enabled:
+        return None
+    d = eff.data
+    rid = d.get("rectification_id", "")
+    return {
+        "rule": "rectification.overdue", "dedup_key": f"{file.enterprise_id}:rectification.overdue:{rid}",
+        "enterprise_id": file.enterprise_id,
+        "note_zh": f"{d.get('message_zh', '')}，预警自动关闭",
+        "note_en": f"rectification {rid} was completed on {d.get('completed_on')}, within its deadline {d.get('deadline')} "
+                   "(its record arrived after the deadline): the overdue mark is withdrawn, closed",
+        "evidence": {"event_ids": [eff.event_id], "rectification_id": rid, "deadline": d.get("deadline"), "completed_on": d.get("completed_on")},
+    }
+
+
 # What identifies the product on the market: the batch is what a supervisor seals, takes off the shelves or
 # recalls (控制措施), so it comes first.  As the lab's record names them (抽检公告: 生产日期/批号, 商标, 规格型号).
 _LOT_ZH = {"batch": "批号", "production_date": "生产日期", "brand": "商标", "spec": "规格型号"}
