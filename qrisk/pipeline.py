@@ -154,6 +154,9 @@ def conflict_error(event_id: str, where_en: str, where_zh: str) -> dict[str, Any
             "reason_zh": f"event_id {event_id} 已用于{where_zh}，内容不同；更正请使用新的 event_id"}
 
 
+FOLD_SNAPSHOT_EVERY = dt.timedelta(hours=1)
+"""How often a running pipeline writes the fold's state (``fold_snapshots``) besides at a clean shutdown."""
+
 DERIVED_TABLES = ("effects", "judgements", "sampling_items", "alerts", "alert_events", "outbox", "credit_files", "checkpoints",
                   "fold_snapshots")
 """What a rebuild empties and writes again from the log.  Not ``event_log`` (the truth), ``deliveries``
@@ -225,6 +228,7 @@ class Pipeline:
         self.snapshot_every = snapshot_every
         self._dirty: dict[str, int] = {}
         self._snapshot_at: dt.datetime | None = clock()
+        self._fold_snapshot_at: dt.datetime = clock()
         self._sink: _DerivedSink | None = None
         self.derived_seq = 0
         self._sample_rows = SampleRows()
@@ -721,6 +725,14 @@ class Pipeline:
         now = self.clock()
         if self._snapshot_at is None or now - self._snapshot_at >= self.snapshot_every:
             self.write_snapshots()
+        if now - self._fold_snapshot_at >= FOLD_SNAPSHOT_EVERY:
+            # (also while it runs: after a kill -9 the next start folds at most about this much of the log)
+            self._fold_snapshot_at = now
+            try:
+                self.write_fold_snapshot()
+            except Exception as exc:  # noqa: BLE001 - a snapshot is a shortcut for the next start, never a reason to stop
+                print(f"qrisk: 状态快照未写入（{type(exc).__name__}）/ the fold's snapshot was not written ({type(exc).__name__}: "
+                      f"{str(exc)[:200]}); the next start folds more of the log", file=sys.stderr, flush=True)
 
     def start_background_sink(self) -> None:
         """Write derived rows from a thread of their own, so an answer waits only for the log and the fold."""

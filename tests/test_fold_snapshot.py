@@ -139,3 +139,21 @@ def test_no_snapshot_is_written_while_derived_rows_are_behind(halves, tmp_path):
     finally:
         pipeline.close()
 
+
+
+def test_a_running_pipeline_writes_one_every_hour_of_its_clock(halves, tmp_path):
+    import datetime as dt
+
+    from qrisk.pipeline import Pipeline
+
+    first, second = halves
+    now = [dt.datetime(2026, 5, 1, tzinfo=dt.timezone.utc)]
+    store = ChdbStore(tmp_path / "d")
+    pipeline = Pipeline(store, default_rules(), clock=lambda: now[0])
+    pipeline.recover()
+    _submit(pipeline, first)
+    assert store.query("SELECT count() AS n FROM fold_snapshots")[0]["n"] == 0
+    now[0] += dt.timedelta(minutes=61)
+    _submit(pipeline, second)
+    assert store.query("SELECT seq FROM fold_snapshots FINAL") == [{"seq": pipeline.seq}]
+    pipeline.close()
