@@ -18,6 +18,8 @@ _KIND_ZH = {
     "sampling.corrected": "抽检结果更正",
     "sampling.repeated_report": "抽检结果重复报送",
     "sampling.sample_no_conflict": "抽样编号冲突（其他检验机构）",
+    "sampling.correction_unjudged": "更正报告无法判定（未采用）",
+    "rectification.overdue_withdrawn": "整改逾期标记撤销（按期完成，记录晚到）",
     "sampling.report_outdated": "较早的报告晚到",
     "enforcement.decided": "行政处罚决定",
     "interview.follow_up_overdue": "约谈跟踪检查逾期",
@@ -61,6 +63,8 @@ _KIND_EN = {
     "sampling.corrected": "sampling report corrected",
     "sampling.repeated_report": "sampling report sent again",
     "sampling.sample_no_conflict": "sample number reused by another lab",
+    "sampling.correction_unjudged": "corrected report cannot be judged (not adopted)",
+    "rectification.overdue_withdrawn": "overdue mark withdrawn (completed in time, recorded late)",
     "sampling.report_outdated": "an earlier report arrived late",
     "enforcement.decided": "enforcement decision",
     "interview.follow_up_overdue": "interview follow-up overdue",
@@ -72,7 +76,8 @@ _KIND_EN = {
 
 # effects whose data carry their own Chinese sentence (the fold wrote it with the numbers it had)
 _SAYS_ITSELF = frozenset({"sampling.retest_inadmissible", "sampling.overturned", "sampling.corrected", "sampling.repeated_report",
-                          "sampling.sample_no_conflict", "sampling.report_outdated"})
+                          "sampling.sample_no_conflict", "sampling.report_outdated", "sampling.correction_unjudged",
+                          "rectification.overdue_withdrawn"})
 
 
 def title_zh(kind: str) -> str:

@@ -111,7 +111,7 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
 
 
 # (processors.credit_file.RESENT: ingest does not import the fold) reports replaced by a later report of themselves
-_RESENT = frozenset({"corrected", "repeated", "outdated", "other_lab"})
+_RESENT = frozenset({"corrected", "repeated", "outdated", "other_lab", "unjudged"})
 
 
 def _lab_key(lab: str) -> str:
@@ -163,6 +163,9 @@ def _sample_no_on_file(event: SamplingResultEvent, on_file: Sequence[Any]) -> di
     elif outcome == "other_lab":
         zh = f"本次来自另一检验机构（{p.lab}）{'' if p.retest else '且未标注复检'}，一家检验机构不能更正另一家的报告，不计入统计、待核实；{retest}{check}"
         en = f"this one comes from another lab ({p.lab}){'' if p.retest else ' without the re-test flag'}: not taken as a correction, not counted"
+    elif outcome == "unjudged":
+        zh = "本次按更正报送，但其结果无法判定，不能推翻原不合格结论：未采用、不计入统计；请核实项目代码、单位和检出限后以新的 event_id 重新报送"
+        en = "this one came as a correction, but qrisk cannot judge it: it does not overturn the failure on file and is not counted; check item codes, units and detection limits and send it again"
     elif outcome == "outdated":
         zh, en = "其报告时间晚于本次，本次按较早的报告存档，不计入统计", "its report is dated after this one: this earlier report is kept on file, not counted"
     elif outcome == "corrected":

@@ -25,7 +25,7 @@ class _Record(FoldState):
     pass
 
 
-SupersededAs = Literal["retest", "retest_inadmissible", "corrected", "repeated", "outdated", "other_lab"]
+SupersededAs = Literal["retest", "retest_inadmissible", "corrected", "repeated", "outdated", "other_lab", "unjudged"]
 """Why a sampling report on file does not count:
 
 - ``retest``: an original replaced by its admitted re-test (复检), whose conclusion is final;
@@ -34,11 +34,13 @@ SupersededAs = Literal["retest", "retest_inadmissible", "corrected", "repeated",
 - ``repeated``: the same report sent again under a new event id (a lab system's new send attempt);
 - ``outdated``: a report dated before the one on file that arrived after it: the later report stands;
 - ``other_lab``: another lab's result under the same 抽样编号 without the re-test flag: not taken as a
-  correction (one lab cannot correct another's report), kept for the supervisor to sort out.
+  correction (one lab cannot correct another's report), kept for the supervisor to sort out;
+- ``unjudged``: a correction of a failed report that qrisk cannot judge (an unknown item or unit, a
+  detection limit above the limit): a result nobody could judge does not overturn a 不合格 conclusion.
 
-The last four are resends (``RESENT``): such a report is never the sample's current report again."""
+The last five are resends (``RESENT``): such a report is never the sample's current report again."""
 
-RESENT = frozenset({"corrected", "repeated", "outdated", "other_lab"})
+RESENT = frozenset({"corrected", "repeated", "outdated", "other_lab", "unjudged"})
 
 SUPERSEDED_ZH = {
     "retest": "已由复检结论取代，不计入统计",
@@ -47,6 +49,7 @@ SUPERSEDED_ZH = {
     "repeated": "重复报送，与已收到的报告（事件 {event_id}）内容相同，不重复计入",
     "outdated": "报告时间早于已收到的报告（事件 {event_id}）而晚到，以该报告为准，不计入统计",
     "other_lab": "其他检验机构以同一抽样编号报送且未标注复检，不作为更正、不计入统计，请核实（现有报告：事件 {event_id}）",
+    "unjudged": "更正报告的结果无法判定，不能推翻原不合格结论，未采用、不计入统计，请核实后重新报送（现有报告：事件 {event_id}）",
 }
 """``SampleRecord.superseded_zh``: the credit file's line for a report that does not count."""
 
@@ -71,6 +74,8 @@ class SampleRecord(_Record):
         default=None, description="why this report no longer counts (None with superseded_by set: a file folded before the reason was "
                                   "kept, a re-test when `retest`, else an original replaced by its re-test)")
     corrects: str | None = Field(default=None, description="event id of the earlier report of the same sample that this one corrected")
+    not_retested: tuple[str, ...] = Field(default=(), description="a re-test's judgement: the item codes it did not re-test, whose "
+                                                                  "first-test results it carries (a re-test covers only the items disputed)")
 
     def superseded_zh(self) -> str | None:
         """Why the report does not count, as the credit file tells a supervisor; None when it counts."""

@@ -180,19 +180,32 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
     policy = rules.policy.spc
     judgement = record.judgement
     category = file.profile.category
-    sampled_on = record.sampled_on.isoformat()
-    out: list[dict[str, Any]] = []
-    fs = file.fluctuation
     rates = county.get(category)
     if rates is None:
         rates = county[category] = _build_rates()
     if judgement.verdict == "fail":
         # the Paretos count this sample before any signal quotes them
-        _pareto_add(fs, rates, judgement)
+        _pareto_add(file.fluctuation, rates, judgement)
+    out = _chart_items(file, record, county, rules)
+    # pass rate of this enterprise and of its category, per period, against the reference
+    if judgement.verdict in ("pass", "fail"):
+        out += _pass_rate_add(file, rates, record, judgement, category, policy)
+    return out
 
-    all_series = fs.series
-    product = record.product
-    sample_no, event_id, lab, batch = record.sample_no, record.event_id, record.lab, record.batch
+
+def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, CategoryRates] | None,
+                 rules: "Rules", only: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """The measured items of ``report`` onto their item series: the signals they raise, as effect
+    data.  ``county`` None: build the series without describing signals (a chart being built again);
+    ``only``: just these series keys."""
+    policy = rules.policy.spc
+    judgement = report.judgement
+    category = file.profile.category
+    sampled_on = report.sampled_on.isoformat()
+    out: list[dict[str, Any]] = []
+    all_series = file.fluctuation.series
+    product = report.product
+    sample_no, event_id, lab, batch = report.sample_no, report.event_id, report.lab, report.batch
     window = policy.series_window
     for item in judgement.items:
         f = item.__dict__  # (plain dict reads: this runs for every measured item)
@@ -201,6 +214,9 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
             continue  # nothing measurable to chart (no kind: unknown, or not applicable to the product), or any detection is already a failure
         if kind == "plan" and _zero_tolerance(rules, category, f["item_code"], judgement.basis_date):
             continue  # n/c=0/m=0 (铜绿假单胞菌 in water): any count fails the sample, a chart would only repeat it
+        key = f"{product}|{f['item_code']}"
+        if only is not None and key not in only:
+            continue
         values = f["values"]
         dl = f["detection_limit"]
         if len(values) == 1:
@@ -214,7 +230,6 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
             value, nd = _charted_value(values, dl)
             if value is None:
                 continue
-        key = f"{product}|{f['item_code']}"
         series = all_series.get(key)
         if series is None:
             usl = _legal_maximum(rules, category, item.item_code, judgement.basis_date)
@@ -264,11 +279,8 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
         if signals:
             if any(sg.rule != "nd_detected" for sg in signals):
                 series.signals += 1  # batches with a signal, as the warnings and the risk score count them (not a note, not rules fired)
-            out.append(_series_signal(file, series, signals, point, previous, county, category, rules))
-
-    # pass rate of this enterprise and of its category, per period, against the reference
-    if judgement.verdict in ("pass", "fail"):
-        out += _pass_rate_add(file, rates, record, judgement, category, policy)
+            if county is not None:
+                out.append(_series_signal(file, series, signals, point, previous, county, category, rules))
     return out
 
 
@@ -590,6 +602,30 @@ def reinstated(file: "CreditFile", original: "SampleRecord", county: dict[str, C
             pc.failed += 1
 
 
+def _as_charted(report: "SampleRecord") -> dict[str, tuple[Any, ...]]:
+    """What a report gives each item series (product|item): the item's values as judged and what
+    decides whether and how they are charted."""
+    return {f"{report.product}|{i.item_code}": (tuple(i.values), i.detection_limit, i.kind, i.verdict, report.judgement.basis_date)  # type: ignore[union-attr]
+            for i in report.judgement.items}  # type: ignore[union-attr]
+
+
+def refailed(file: "CreditFile", before: "SampleRecord", after: "SampleRecord", county: dict[str, CategoryRates]) -> None:
+    """A failure upheld by its re-test on other items than first (the re-test cleared some, the ones it
+    did not re-test still fail): the Paretos of the enterprise and its category count the items that
+    failed in the conclusion, the re-test's."""
+    old, new = _failed_codes(before.judgement), _failed_codes(after.judgement)
+    if old == new or file.profile is None:
+        return
+    fs = file.fluctuation
+    _pareto_remove(fs.failing_items, old)
+    rates = county.get(file.profile.category)
+    if rates is not None:
+        _pareto_remove(rates.failing_items, old)
+    else:
+        rates = county[file.profile.category] = _build_rates()
+    _pareto_add(fs, rates, after.judgement)
+
+
 def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord", county: dict[str, CategoryRates],
               rules: "Rules") -> list[dict[str, Any]]:
     """A sample's report replaced by its correction (the same sample, a new report of it): the
@@ -600,9 +636,8 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     correction adds is checked like any failure, and its p-chart signals are returned as
     ``on_sample_judged`` returns them.
 
-    The item series are not touched: they keep the values of the report first charted.  The
-    monitors are incremental (a point cannot be taken back from an EWMA, a CUSUM or a frozen
-    baseline), and the re-test path leaves the original's point charted in the same way."""
+    The item series are ``recharted``'s (a re-test, by contrast, leaves the original's point
+    charted: the original's result was the lab's, the re-test's is another test of the sample)."""
     if file.profile is None:
         return []
     policy = rules.policy.spc
@@ -635,6 +670,38 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     if new.verdict == "fail":
         _pareto_add(fs, rates, new)
     return _pass_rate_add(file, rates, after, new, category, policy)
+
+
+def recharted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord", reports: list["SampleRecord"],
+              county: dict[str, CategoryRates], rules: "Rules") -> tuple[list[str], list[dict[str, Any]]]:
+    """A correction's values in place of the report it corrects, on the item series: every series
+    either report charts (product|item) is built again from ``reports`` — the current report of each
+    charted sample, in the order they were charted, ``after`` among them where ``before`` stood.
+
+    The monitors are incremental: a point cannot be taken out of an EWMA, a CUSUM or a frozen
+    baseline, so the series starts again from its first point.  A lab's typo left in a baseline
+    would widen the limits for good and hide the drift the chart is there to see.  The signals the
+    corrected point raises are returned as ``on_sample_judged`` returns them; later points are
+    charted again silently (what they raised stands, as before the correction).  Returns the keys of
+    the series built again, and those signals."""
+    if file.profile is None or before.judgement is None or after.judgement is None:
+        return [], []
+    old, new = _as_charted(before), _as_charted(after)
+    # a series whose point the correction leaves as it was is left alone
+    keys = frozenset(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    if not keys:
+        return [], []
+    series = file.fluctuation.series
+    had = [k for k in keys if k in series]
+    for key in had:
+        del series[key]
+    out: list[dict[str, Any]] = []
+    for report in reports:
+        if report is after:
+            out = _chart_items(file, report, county, rules, keys)
+        else:
+            _chart_items(file, report, None, rules, keys)
+    return sorted(k for k in keys if k in series or k in had), out
 
 
 def nearby_events(file: "CreditFile", moment: dt.datetime, days: int) -> list[dict[str, Any]]:

@@ -254,18 +254,20 @@ def _judge_maximum(name: str, en: str, rule: Rule, values: tuple[Value, ...], dl
     numbers, nd, below = _split(values, dl)
     peak = max(numbers) if numbers else None
     ratio = _ratio(peak, limit) if peak is not None and limit else None  # type: ignore[arg-type]
-    lim = f"{rule.standard} 限值≤{rule.max!r}{u}"
-    lim_en = f"{rule.standard} limit ≤{rule.max!r}{u}"
-    if peak is not None and peak > limit:  # type: ignore[operator]
+    below_only = rule.max_exclusive  # 残留量<10: at the limit is over it
+    sign = "<" if below_only else "≤"
+    lim = f"{rule.standard} 限值{sign}{rule.max!r}{u}"
+    lim_en = f"{rule.standard} limit {sign}{rule.max!r}{u}"
+    if peak is not None and (peak >= limit if below_only else peak > limit):  # type: ignore[operator]
         # the multiple from the exact decimals, with the digits that tell it from 1
         times = _figure(_DECIMAL.divide(Decimal(repr(peak)), Decimal(repr(limit)))) if limit else None
         return _Outcome(
             "fail", "over_maximum",
-            f"{name}：检测值{_num(peak)}{u}超过{lim}{f'（为限值的{times}倍）' if times else ''}，判定不合格",
-            f"{en}: {_num(peak)}{u} exceeds the {lim_en}{f' ({times} times the limit)' if times else ''}; fail",
+            f"{name}：检测值{_num(peak)}{u}{'未低于' if below_only and peak == limit else '超过'}{lim}{f'（为限值的{times}倍）' if times and peak != limit else ''}，判定不合格",
+            f"{en}: {_num(peak)}{u} {'is not below' if below_only and peak == limit else 'exceeds'} the {lim_en}{f' ({times} times the limit)' if times and peak != limit else ''}; fail",
             ratio, peak,
         )
-    if nd and dl is not None and dl > limit:  # type: ignore[operator]
+    if nd and dl is not None and (dl >= limit if below_only else dl > limit):  # type: ignore[operator]
         return _Outcome(
             "undetermined", "detection_limit_above_limit",
             f"{name}：未检出，但方法检出限{_num(dl)}{u}高于{lim}，无法判定是否合格",
@@ -275,7 +277,7 @@ def _judge_maximum(name: str, en: str, rule: Rule, values: tuple[Value, ...], dl
     if peak is not None:
         return _Outcome(
             "pass", "within_limit",
-            f"{name}：检测值{_num(peak)}{u}，未超过{lim}，判定合格",
+            f"{name}：检测值{_num(peak)}{u}，{'低于' if below_only else '未超过'}{lim}，判定合格",
             f"{en}: {_num(peak)}{u} within the {lim_en}; pass",
             ratio, peak,
         )

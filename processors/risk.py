@@ -276,6 +276,11 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             _add(rs.entries, (eff.occurred_at, "rectification_overdue", float(dyn.rectification_overdue.points), eff.event_id, rid))
             _add(rs.credit_entries, (eff.occurred_at, "rectification_overdue", float(pol.credit.rectification_overdue), eff.event_id, rid))
             changed |= SCORE_INPUTS
+        elif k == "rectification.overdue_withdrawn":
+            # completed in time after all (its record arrived late): the overdue points go
+            rid = eff.data["rectification_id"]
+            if _drop(rs.entries, "rectification_overdue", rid) | _drop(rs.credit_entries, "rectification_overdue", rid):
+                changed |= SCORE_INPUTS
         elif k == "enforcement.decided":
             # the heaviest penalty decides; the reference says which, so the grade's reasons explain the points
             by_penalty = dyn.enforcement.by_penalty
@@ -294,7 +299,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
     return changed
 
 
-_FILED_ASIDE = frozenset({"repeated", "outdated", "other_lab"})
+_FILED_ASIDE = frozenset({"repeated", "outdated", "other_lab", "unjudged"})
 """Reports filed without counting as a sample of their own (``processors.credit_file.SupersededAs``)."""
 
 

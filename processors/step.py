@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from processors._build import builder
 from processors.ids import event_key
@@ -28,12 +28,13 @@ from processors.credit_file import (
     RectificationRecord,
     SampleRecord,
 )
-from processors.fluctuation import complaints_unfounded, on_complaint, on_sample_judged, overturned, recounted, reinstated
+from processors.fluctuation import (complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, refailed,
+                                    reinstated)
 from processors.campaign import apply_tier, on_campaign_event
 from processors.judgement import judge_sample
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, decide, decision_data, follow_up_resolved,
-                                 overturned_resolved, resolved)
+                                 overdue_withdrawn_resolved, overturned_resolved, resolved)
 from schemas.events import (
     AlertActionEvent,
     CampaignActivityEvent,
@@ -54,6 +55,7 @@ from schemas.events import (
     RectificationVerifiedEvent,
     SamplingResult,
     SamplingResultEvent,
+    TestItem,
 )
 from schemas.policy import Policy
 from schemas.standards import Catalogue
@@ -71,10 +73,10 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 14
+FOLD_VERSION = 15
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
-messages with their results).  A Kafka worker writes it into every snapshot and says so when it
+messages with their results; 15: a correction's item series built again).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -159,11 +161,11 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
     for e in new:
         if e.kind in ALERTING_KINDS:
             alerting = True
-        elif e.kind == "sampling.overturned":
+        elif e.kind in ("sampling.overturned", "rectification.overdue_withdrawn"):
             overturns.append(e)
     changed = observe(file, event, new, rules)
-    for e in overturns:  # the failure no longer stands: its alert closes
-        data = overturned_resolved(file, e, rules)
+    for e in overturns:  # the failure (or the overdue mark) no longer stands: its alert closes
+        data = overturned_resolved(file, e, rules) if e.kind == "sampling.overturned" else overdue_withdrawn_resolved(file, e, rules)
         if data is not None:
             effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
     if file.risk.missing:
@@ -270,6 +272,11 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
         _retest_inadmissible(state, file, record, original, retest, why, event, rules, effects)  # type: ignore[arg-type]
         return
     superseded = original if record is retest else None
+    if original is not None and retest is not None:
+        # a re-test covers the items the enterprise disputed: the others keep the first test's results
+        merged = _with_items_not_retested(state, file, original, retest, record is original, rules, event, effects)
+        if record is retest:
+            judgement = merged
     if superseded is not None:
         superseded.superseded_by, superseded.superseded_as = record.event_id, "retest"
         counts.samples -= 1
@@ -298,6 +305,7 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
         if superseded is not None and superseded.judgement.verdict == "fail":  # type: ignore[union-attr]
             # the re-test upholds the failure: the same sample's conclusion made final, not a second failure
             failed.data["confirms_event_id"] = superseded.event_id
+            refailed(file, superseded, record, state.categories)
         effects.append(failed)
     if judgement.disagreements:
         effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
@@ -342,6 +350,12 @@ def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) ->
         return "original_passed", "原检验结论为合格；复检只能在对不合格检验结论有异议时申请"
     if _lab_key(original.lab) == _lab_key(retest.lab):
         return "same_lab", f"复检仍由原检验机构（{original.lab}）承担；依据《食品安全法》第八十八条，复检应由另一家复检机构进行"
+    rj = retest.judgement
+    if j is not None and j.verdict == "fail" and rj is not None and rj.verdict == "undetermined":
+        # a re-test nobody could judge (an unknown item or unit, a detection limit above the limit) cannot
+        # overturn the unqualified conclusion: the original stands until a re-test that can be judged
+        names = _undetermined_names(rj)
+        return "undetermined", f"复检结果无法判定（{names or '见判定说明'}），不能推翻原不合格结论；请核实复检报告的项目代码、单位和检出限"
     window = rules.policy.retest.result_within_days
     gap = (retest.occurred_at - original.occurred_at).days
     if window is not None and gap > window:
@@ -349,6 +363,14 @@ def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) ->
         return "late", (f"复检结果在原检验结论后 {gap} 天才收到，超出复检申请（收到检验结论之日起7个工作日内）、"
                         f"受理、确定复检机构、移交备份样品和复检检验所需的时限（按 {window} 个自然日近似）")
     return None
+
+
+def _undetermined_names(judgement: Any) -> str:
+    """What left a judgement undetermined: its undetermined items, and codes the catalogue does not know."""
+    names = {i.item_code: i.item_name or i.item_code for i in judgement.items if i.verdict == "undetermined"}
+    for u in judgement.unknown:
+        names.setdefault(u.item_code, u.item_code)
+    return "、".join(names.values())
 
 
 def _lab_key(lab: str) -> str:
@@ -401,6 +423,45 @@ def _count(counts: Any, verdict: str, by: int) -> None:
         counts.samples_failed += by
     else:
         counts.samples_undetermined += by
+
+
+def _as_lines(judgement: Any) -> list[TestItem]:
+    """A judgement's result lines as a lab would send them (in the catalogue's units, as judged)."""
+    return [TestItem(item_code=i.item_code, item_name=i.item_name, values=list(i.values), unit=i.unit, detection_limit=i.detection_limit,
+                     lab_verdict=i.lab_verdict, standard_ref=i.lab_standard) for i in judgement.items]
+
+
+def _with_items_not_retested(state: CountyState, file: CreditFile, original: SampleRecord, retest: SampleRecord, counted_alone: bool,
+                             rules: Rules, event: Envelope, effects: list[Effect]) -> Any:
+    """The re-test's judgement with the original's items it did not re-test (复检 covers the disputed
+    items; the rest of the first test stands, 《食品安全抽样检验管理办法》): judged together, so that a
+    sum of ratios takes the re-tested preservative with the one not re-tested.  Sets it on the re-test
+    and returns it.  ``counted_alone``: the re-test came first and was counted alone; if it now fails on
+    what it did not re-test, it is counted again and the failure raised."""
+    own, first = retest.judgement, original.judgement
+    tested = {i.item_code for i in own.items}  # type: ignore[union-attr]
+    try:
+        kept = [line for line in _as_lines(first) if line.item_code not in tested]
+        if not kept:
+            return own
+        payload = SamplingResult(sample_no=retest.sample_no, task_source=retest.task_source, lab=retest.lab, product=retest.product,
+                                 batch=retest.batch, production_date=retest.production_date, sampled_on=retest.sampled_on, retest=True,
+                                 items=[*_as_lines(own), *kept])
+    except ValidationError:
+        return own  # (lines that validated once, as judged: not expected; the re-test's own result then, never a lost event)
+    merged = judge_sample(payload, file.profile.category, rules.catalogue)  # type: ignore[union-attr]
+    retest.judgement, retest.not_retested = merged, tuple(line.item_code for line in kept)
+    if counted_alone and merged.verdict != own.verdict:  # type: ignore[union-attr]
+        # the re-test came first and was counted alone: count it with the items it did not re-test
+        _count(file.counts, own.verdict, -1)  # type: ignore[union-attr]
+        _count(file.counts, merged.verdict, 1)
+        before = retest.model_copy(update={"judgement": own, "not_retested": ()})
+        for signal in recounted(file, before, retest, state.categories, rules):
+            effects.append(_effect("fluctuation.signal", event, file.enterprise_id, sample_no=retest.sample_no, **signal))
+        if merged.verdict == "fail":
+            base = dict(sample_no=retest.sample_no, product=retest.product, sampled_on=retest.sampled_on.isoformat(), sample_event_id=retest.event_id)
+            effects.append(_failed(merged, event, file.enterprise_id, base))
+    return merged
 
 
 def _pair(file: CreditFile, record: SampleRecord) -> tuple[SampleRecord | None, SampleRecord | None]:
@@ -461,7 +522,7 @@ def _judge_pending(state: CountyState, file: CreditFile, event: Envelope, rules:
 # incremental (a point cannot be taken back from an EWMA, a CUSUM or a frozen baseline), as after a
 # re-test, whose values are not charted either; a signal already raised stands.
 
-_NEVER_CHARTED = frozenset({"repeated", "outdated", "other_lab"})
+_NEVER_CHARTED = frozenset({"repeated", "outdated", "other_lab", "unjudged"})
 
 
 def _report_on_file(file: CreditFile, sample_no: str, retest: bool) -> SampleRecord | None:
@@ -505,6 +566,18 @@ def _resent(state: CountyState, file: CreditFile, record: SampleRecord, on_file:
                         f"以报告时间在后的报告为准，本次报告存档、不计入统计"),
             **base))
         return
+    was = on_file.judgement
+    if judgement is not None and judgement.verdict == "undetermined" and was is not None and was.verdict == "fail":
+        # a result nobody could judge (an unknown item or unit, a detection limit above the limit) does not
+        # overturn an unqualified conclusion: the failure, its count, grade and alert stand
+        record.superseded_by, record.superseded_as, record.judgement = on_file.event_id, "unjudged", judgement
+        why = _undetermined_names(judgement)
+        effects.append(_effect(
+            "sampling.correction_unjudged", event, file.enterprise_id, on_file_event_id=on_file.event_id, retest=record.retest,
+            message_zh=(f"{head}收到更正的{what}，但其结果无法判定（{why or '见判定说明'}）：不能推翻原不合格结论（事件 {on_file.event_id}），"
+                        f"原结论仍有效，本次未采用、不计入统计；请核实项目代码、单位和检出限后以新的 event_id 重新报送"),
+            **base))
+        return
     _corrected(state, file, record, on_file, payload, judgement, event, rules, effects)
 
 
@@ -545,6 +618,11 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
                                message_zh=f"{head}{what}已更正{detail}；待企业登记（确定食品类别）后按更正后的报告判定", **corrected))
         return
     record.judgement = judgement
+    if record.retest and old_by is None:
+        original = _report_on_file(file, record.sample_no, False)
+        if original is not None and original.judgement is not None:
+            # the corrected re-test, like the re-test, with the first test's items it does not re-test
+            judgement = _with_items_not_retested(state, file, original, record, False, rules, event, effects)
     was, now = prev.judgement.verdict, judgement.verdict
     verdict_zh = f"结论由{_VERDICT_ZH[was]}改为{_VERDICT_ZH[now]}" if was != now else f"结论仍为{_VERDICT_ZH[now]}"
     if record.retest:
@@ -575,15 +653,26 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         elif now == "fail" and was != "fail":
             reinstated(file, first, state.categories, rules)
         signals: list[dict[str, Any]] = []
+        recharted_keys: list[str] = []
     else:
         signals = recounted(file, prev, record, state.categories, rules)
+        recharted_keys, point_signals = recharted(file, prev, record, _charted_reports(file), state.categories, rules)
+        signals += point_signals
+    charts = ""
+    if recharted_keys:
+        names = "、".join(f"{s.product}·{s.item_name}" for k in recharted_keys if (s := file.fluctuation.series.get(k)) is not None)
+        charts = f"；质量波动监测序列（{names}）已按更正后的结果重新计算" if names else "；质量波动监测序列已按更正后的结果重新计算"
     effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=now, corrects_event_id=prev.event_id, **base))
     effects.append(_effect("sampling.corrected", event, file.enterprise_id, previous_verdict=was, verdict=now, counts=True,
-                           message_zh=f"{head}{what}已更正：{verdict_zh}{detail}", **corrected))
+                           recharted=recharted_keys, message_zh=f"{head}{what}已更正：{verdict_zh}{detail}{charts}", **corrected))
     if was == "fail" and now != "fail":
+        cleared = [i.item_name or i.item_code for i in _microbial_failures(prev, rules)]
+        check = (f"；{'、'.join(cleared)}为微生物指标，不合格结论依法不予复检，现由检验机构更正为{_VERDICT_ZH[now]}："
+                 f"原不合格预警不自动关闭，请核实更正的依据（原始记录、更正说明）后处置") if cleared else ""
         effects.append(_effect(
             "sampling.overturned", event, file.enterprise_id, original_event_id=prev.event_id, verdict=now, corrected=True,
-            message_zh=f"{head}{what}已更正，结论为{_VERDICT_ZH[now]}，原不合格结论不再计入", **base))
+            **({"microbial_cleared": cleared} if cleared else {}),
+            message_zh=f"{head}{what}已更正，结论为{_VERDICT_ZH[now]}，原不合格结论不再计入{check}", **base))
     elif now == "fail" and was != "fail":
         failed = _failed(judgement, event, file.enterprise_id, base)
         original = _report_on_file(file, record.sample_no, False) if record.retest else None
@@ -597,6 +686,24 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
     for signal in signals:
         effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
+
+
+def _charted_reports(file: CreditFile) -> list[SampleRecord]:
+    """The current report of every charted sample, in the order they were charted (the file's order:
+    reports waiting for registration are charted when it comes, before any later one): for each
+    sample its first judged report (``_first_charted``), followed through its corrections."""
+    by_id = {s.event_id: s for s in file.samples}
+    seen: set[str] = set()
+    out: list[SampleRecord] = []
+    for s in file.samples:
+        if s.judgement is None or s.superseded_as in _NEVER_CHARTED or s.sample_no in seen:
+            continue
+        seen.add(s.sample_no)
+        current = s
+        while current.superseded_as == "corrected" and current.superseded_by in by_id:
+            current = by_id[current.superseded_by]  # type: ignore[index]
+        out.append(current)
+    return out
 
 
 def _first_charted(file: CreditFile, sample_no: str) -> SampleRecord | None:
@@ -751,6 +858,16 @@ def _rectification_completed(state: CountyState, file: CreditFile, event: Rectif
         return
     # a completion after the deadline is still overdue: mark it before closing
     _mark_one_overdue(file, record, event, rules, effects)
+    if record.overdue and record.status == "open" and rules.local_date(event.occurred_at) <= record.deadline:
+        # done in time, its record late: a tick (or the enterprise's later event) that came first marked it
+        # overdue by the fold's clock, but event time decides — the mark, its points and its alert go
+        record.overdue = False
+        file.counts.rectifications_overdue -= 1
+        done = rules.local_date(event.occurred_at).isoformat()
+        effects.append(_effect(
+            "rectification.overdue_withdrawn", event, file.enterprise_id, rectification_id=record.rectification_id,
+            deadline=record.deadline.isoformat(), completed_on=done,
+            message_zh=f"整改 {record.rectification_id} 于 {done} 完成，在期限 {record.deadline.isoformat()} 之内（完成记录晚于期限到达）：撤销逾期标记"))
     if record.status in ("open", "rejected"):
         record.status = "completed"
         record.completed_at = event.occurred_at

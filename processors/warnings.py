@@ -217,6 +217,10 @@ def overturned_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> di
     if not rules.policy.warnings.sampling_unqualified.enabled:
         return None
     d = eff.data
+    if d.get("microbial_cleared"):
+        # a microbial failure admits no re-test: a correction clearing it is for a supervisor to look into,
+        # not a reason to close the failure's alert unseen (the sampling.overturned message says so)
+        return None
     why = d.get("message_zh") or f"抽样编号 {d.get('sample_no', '')} 原不合格结论不再计入"
     return {
         "rule": "sampling.unqualified", "dedup_key": _sampling_key(file.enterprise_id, d.get("sample_no", "")),
@@ -225,6 +229,24 @@ def overturned_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> di
         "note_en": f"sample {d.get('sample_no', '')}: the failure no longer stands ({'corrected report' if d.get('corrected') else 'admitted re-test'}): closed",
         "evidence": {"event_ids": [eff.event_id, *([d["original_event_id"]] if d.get("original_event_id") else [])],
                      "sample_no": d.get("sample_no"), "verdict": d.get("verdict"), "corrected": bool(d.get("corrected"))},
+    }
+
+
+def overdue_withdrawn_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> dict[str, Any] | None:
+    """A ``warning.resolved`` effect's data for a rectification found done in time after it was marked
+    overdue (``rectification.overdue_withdrawn``: its completion, dated before the deadline, arrived after
+    the clock had passed it): the overdue alert closes, saying so."""
+    if not rules.policy.warnings.rectification_overdue.enabled:
+        return None
+    d = eff.data
+    rid = d.get("rectification_id", "")
+    return {
+        "rule": "rectification.overdue", "dedup_key": f"{file.enterprise_id}:rectification.overdue:{rid}",
+        "enterprise_id": file.enterprise_id,
+        "note_zh": f"{d.get('message_zh', '')}，预警自动关闭",
+        "note_en": f"rectification {rid} was completed on {d.get('completed_on')}, within its deadline {d.get('deadline')} "
+                   "(its record arrived after the deadline): the overdue mark is withdrawn, closed",
+        "evidence": {"event_ids": [eff.event_id], "rectification_id": rid, "deadline": d.get("deadline"), "completed_on": d.get("completed_on")},
     }
 
 
@@ -490,6 +512,7 @@ _RETEST_REASON_EN = {
     "original_passed": "passed: a re-test is requested against an unqualified result only",
     "same_lab": "was re-tested by the lab that tested it first; the Food Safety Law (art. 88) requires another lab",
     "late": "was re-tested too long after its result, beyond the policy's re-test window",
+    "undetermined": "failed, and its re-test cannot be judged (an unknown item or unit, a detection limit above the limit): it does not overturn the failure",
 }
 
 

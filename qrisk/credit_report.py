@@ -245,6 +245,9 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         if j and j.disagreements:
             detail.append(f"与检验机构结论不一致：{'、'.join(j.disagreements)}")
         if s.retest:
+            if s.not_retested and j is not None:
+                names = {i.item_code: i.item_name for i in j.items}
+                detail.insert(0, f"未复检项目（{'、'.join(names.get(c, c) for c in s.not_retested)}）沿用初检结果")
             detail.insert(0, "复检")
         if s.superseded_by:
             detail.insert(0, s.superseded_zh())  # why this report does not count: a re-test, a correction, a repeat…

@@ -463,7 +463,7 @@ class CountyGenerator:
         self._emit("rectification.ordered", e.enterprise_id, self._at(ordered), src, {"rectification_id": rid, "what": what, "deadline": deadline.isoformat(), "cause": f"抽样编号 {sample_no}"})
         if complete:
             done = ordered + dt.timedelta(days=rng.randint(10, 25))
-            self._emit("rectification.completed", e.enterprise_id, self._at(done), src, {"rectification_id": rid, "evidence": "整改报告及复检报告（合格）"})
+            self._emit("rectification.completed", e.enterprise_id, self._at(done), src, {"rectification_id": rid, "evidence": "整改报告及整改后委托检验报告（合格）"})
             self._emit("rectification.verified", e.enterprise_id, self._at(done + dt.timedelta(days=rng.randint(2, 6))), src, {"rectification_id": rid, "verifier": inspector[1], "accepted": True, "note": "复查合格"})
 
     # ------------------------------------------------------------------ inspections and complaints

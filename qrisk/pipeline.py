@@ -154,7 +154,11 @@ def conflict_error(event_id: str, where_en: str, where_zh: str) -> dict[str, Any
             "reason_zh": f"event_id {event_id} 已用于{where_zh}，内容不同；更正请使用新的 event_id"}
 
 
-DERIVED_TABLES = ("effects", "judgements", "sampling_items", "alerts", "alert_events", "outbox", "credit_files", "checkpoints")
+FOLD_SNAPSHOT_EVERY = dt.timedelta(hours=1)
+"""How often a running pipeline writes the fold's state (``fold_snapshots``) besides at a clean shutdown."""
+
+DERIVED_TABLES = ("effects", "judgements", "sampling_items", "alerts", "alert_events", "outbox", "credit_files", "checkpoints",
+                  "fold_snapshots")
 """What a rebuild empties and writes again from the log.  Not ``event_log`` (the truth), ``deliveries``
 (what receivers were sent: kept, so that nothing already sent goes out again — outbox ids are
 deterministic), ``dead_letters`` and ``audit_log`` (records of what arrived and who did what; a
@@ -224,6 +228,7 @@ class Pipeline:
         self.snapshot_every = snapshot_every
         self._dirty: dict[str, int] = {}
         self._snapshot_at: dt.datetime | None = clock()
+        self._fold_snapshot_at: dt.datetime = clock()
         self._sink: _DerivedSink | None = None
         self.derived_seq = 0
         self._sample_rows = SampleRows()
@@ -262,13 +267,30 @@ class Pipeline:
             self._begin_rebuild(derivation)
             checkpoint = 0
         self.derived_seq = checkpoint
+        # a clean shutdown left the fold's state at its seq: fold only the log after it
+        snapshot = self._fold_snapshot(checkpoint, log_end) if why is None and checkpoint else None
+        restored = restored_at = 0
+        last = 0
+        if snapshot is not None:
+            try:
+                state, alerts = CountyState.restore(snapshot["state"].encode("utf-8")), AlertBook.model_validate_json(snapshot["alerts"])
+            except Exception as exc:  # noqa: BLE001 - a snapshot that does not read back is no reason not to start
+                print(f"qrisk: 状态快照无法读取（{type(exc).__name__}），改为重放全部日志 / the fold's snapshot does not read back "
+                      f"({type(exc).__name__}: {str(exc)[:200]}): replaying the whole log", file=sys.stderr, flush=True)
+            else:
+                with self.lock:
+                    self.state, self.alerts = state, alerts
+                    last = self.seq = int(snapshot["seq"])
+                restored, restored_at = int(snapshot["events"]), last
+                print(f"qrisk: 从第 {last:,} 号事件处的状态快照恢复（{restored:,} 个事件），其后 {max(total - restored, 0):,} 个事件重放 / "
+                      f"restored the fold's state at seq {last:,} ({restored:,} events) from its snapshot; "
+                      f"{max(total - restored, 0):,} events after it to replay", file=sys.stderr, flush=True)
         start = getattr(progress, "start", None)
         if start is not None:
-            start(total)
+            start(max(total - restored, 0))
         elif progress is not None and getattr(progress, "total", 0) is None:
-            progress.total = total  # type: ignore[attr-defined]  # (a progress without start(): the total it shows)
+            progress.total = max(total - restored, 0)  # type: ignore[attr-defined]  # (a progress without start(): the total it shows)
         replayed = 0
-        last = 0
         gaps: list[tuple[int, int]] = []
         size = min(250, batch)  # small batches first, so that progress shows within a second or two
         while True:
@@ -297,8 +319,8 @@ class Pipeline:
             replayed += len(rows)
             if progress:
                 progress(len(rows))
-        self.events = replayed
-        if replayed:
+        self.events = restored + replayed
+        if replayed or restored:
             with self.lock:
                 self._dirty = {eid: self.seq for eid in self.state.files}
             self.write_snapshots()
@@ -311,7 +333,8 @@ class Pipeline:
         behind = (checkpoint + 1, self.seq) if self.seq > checkpoint and why is None else None
         self.recovery = {
             "replayed": replayed, "seconds": time.monotonic() - started, "rederived": behind, "rebuilt": rebuilt,
-            "events": replayed, "last_seq": self.seq, "gaps": gaps, "missing": sum(b - a + 1 for a, b in gaps),
+            "events": restored + replayed, "last_seq": self.seq, "gaps": gaps, "missing": sum(b - a + 1 for a, b in gaps),
+            "snapshot_seq": restored_at or None,  # (gaps are those of the log after it)
             # another policy than the one the tables were derived under: new events follow it, the rows
             # of earlier ones stay as they were (said once; `qrisk rebuild` re-derives them all)
             "policy_changed": why is None and derivation is not None and derivation.policy != policy_digest(self.rules),
@@ -702,6 +725,14 @@ class Pipeline:
         now = self.clock()
         if self._snapshot_at is None or now - self._snapshot_at >= self.snapshot_every:
             self.write_snapshots()
+        if now - self._fold_snapshot_at >= FOLD_SNAPSHOT_EVERY:
+            # (also while it runs: after a kill -9 the next start folds at most about this much of the log)
+            self._fold_snapshot_at = now
+            try:
+                self.write_fold_snapshot()
+            except Exception as exc:  # noqa: BLE001 - a snapshot is a shortcut for the next start, never a reason to stop
+                print(f"qrisk: 状态快照未写入（{type(exc).__name__}）/ the fold's snapshot was not written ({type(exc).__name__}: "
+                      f"{str(exc)[:200]}); the next start folds more of the log", file=sys.stderr, flush=True)
 
     def start_background_sink(self) -> None:
         """Write derived rows from a thread of their own, so an answer waits only for the log and the fold."""
@@ -722,6 +753,38 @@ class Pipeline:
             ]
             self._snapshot_at = self.clock()
         self.store.insert("credit_files", rows)
+
+    def write_fold_snapshot(self) -> bool:
+        """The fold's state (credit files, applied ids, the alerts book) at the log's end, for the next
+        start to restore instead of replaying the whole log; older snapshots go.  Only when every
+        folded event's derived rows are written (the next start re-derives past its checkpoint, which
+        needs the fold from there): returns whether one was written."""
+        with self.lock:
+            if self.seq == 0 or self.derived_seq != self.seq or self._rebuild is not None:
+                return False
+            seq, events = self.seq, self.events
+            state, alerts = self.state.snapshot().decode("utf-8"), self.alerts.model_dump_json()
+        self.store.insert("fold_snapshots", [{
+            "seq": seq, "events": events, "fold_version": FOLD_VERSION, "catalogue": self.rules.catalogue.digest,
+            "policy": policy_digest(self.rules), "written_at": self.clock(), "state": state, "alerts": alerts,
+        }])
+        self.store.command("ALTER TABLE fold_snapshots DELETE WHERE seq < %(seq)s", {"seq": seq})
+        return True
+
+    def _fold_snapshot(self, checkpoint: int, log_end: int) -> dict[str, Any] | None:
+        """The newest fold snapshot this code may restore: the same fold version, catalogue and policy
+        folded it, and it lies within the log and at or before the derived tables' checkpoint."""
+        rows = self.store.query(
+            "SELECT seq, events, state, alerts FROM fold_snapshots FINAL WHERE fold_version = %(fold)s AND catalogue = %(catalogue)s "
+            "AND policy = %(policy)s AND seq <= %(upto)s ORDER BY seq DESC LIMIT 1",
+            {"fold": FOLD_VERSION, "catalogue": self.rules.catalogue.digest, "policy": policy_digest(self.rules),
+             "upto": min(checkpoint, log_end)})
+        if not rows:
+            return None
+        # the log up to it must be the log it was folded from: rows deleted since (a retention query run
+        # too far, a bad restore) are a whole replay's to find and report as missing seqs
+        held = self.store.query("SELECT count() AS n FROM event_log FINAL WHERE seq <= %(seq)s", {"seq": int(rows[0]["seq"])})
+        return rows[0] if held and int(held[0]["n"]) == int(rows[0]["events"]) else None
 
     def close(self, wait: float = SHUTDOWN_WAIT_SECONDS) -> None:
         snapshots = True
@@ -747,6 +810,11 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001 - at shutdown: say it, the next start writes them
                 print(f"qrisk: 信用档案快照未写入（{type(exc).__name__}）；下次启动重放后会写入 / credit-file snapshots not written "
                       f"({type(exc).__name__}: {str(exc)[:200]}); the next start writes them after its replay", file=sys.stderr, flush=True)
+            try:
+                self.write_fold_snapshot()
+            except Exception as exc:  # noqa: BLE001 - at shutdown: the next start replays the whole log instead
+                print(f"qrisk: 状态快照未写入（{type(exc).__name__}）；下次启动将重放全部日志 / the fold's snapshot was not written "
+                      f"({type(exc).__name__}: {str(exc)[:200]}); the next start replays the whole log", file=sys.stderr, flush=True)
         if self.writer_lease is not None:
             self.writer_lease.release()
         self.store.close()

@@ -65,6 +65,7 @@ def catalogue_document(catalogue: Catalogue) -> dict[str, Any]:
                         "rules": [
                             {"standard": r.standard, "edition": r.edition, "kind": r.kind, "limit": r.limit_text,
                              **r.model_dump(mode="json", include={"max", "min", "n", "c", "m", "M"}, exclude_none=True),
+                             **({"max_exclusive": True} if r.max_exclusive else {}),
                              "applies_from": r.applies_from.isoformat() if r.applies_from else None,
                              "applies_to": r.applies_to.isoformat() if r.applies_to else None, "verified": r.verified}
                             for r in item.rules

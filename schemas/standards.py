@@ -85,6 +85,7 @@ class Rule(_Model):
     applies_to: dt.date | None = Field(default=None, description="end production date (exclusive); null = open")
     kind: RuleKind
     max: Number | None = None
+    max_exclusive: StrictBool = Field(default=False, description="maximum: the value must stay below max (GB 2760 natamycin: 残留量<10 mg/kg), not at or below it")
     min: Number | None = None
     n: StrictInt | None = Field(default=None, ge=1, le=50)
     c: StrictInt | None = Field(default=None, ge=0)
@@ -109,6 +110,8 @@ class Rule(_Model):
             raise ValueError(f"kind {self.kind!r} takes no {sorted(given - allowed)}")
         if required - given:
             raise ValueError(f"kind {self.kind!r} needs {sorted(required - given)}")
+        if self.max_exclusive and self.kind != "maximum":
+            raise ValueError(f"kind {self.kind!r} takes no max_exclusive (only a maximum)")
         if self.kind == "range" and self.min > self.max:  # type: ignore[operator]
             raise ValueError("range: min must not exceed max")
         if self.kind == "plan":
@@ -131,7 +134,7 @@ class Rule(_Model):
     def limit_text(self) -> str:
         """The limit as a supervisor reads it, without unit: "≤0.05", "5.0–7.0", "n=5,c=0,m=0"."""
         if self.kind == "maximum":
-            return f"≤{_fmt(self.max)}"  # type: ignore[arg-type]
+            return f"{'<' if self.max_exclusive else '≤'}{_fmt(self.max)}"  # type: ignore[arg-type]
         if self.kind == "range":
             return f"{_fmt(self.min)}–{_fmt(self.max)}"  # type: ignore[arg-type]
         if self.kind == "plan":

@@ -421,7 +421,7 @@ def test_a_rectification_order_citing_the_failing_sample_puts_its_alert_under_re
     assert worsened.state == "open", "the grade's alert is another problem: the order does not cite it"
     county.feed(ev("clock.tick", "2026-03-01T00:00:00+08:00", enterprise_id="*"))
     assert not alert.escalated, "under rectification is a response: no escalation"
-    county.feed(ev("rectification.completed", "2026-03-10T09:00:00+08:00", rectification_id="ZG-2", evidence="消毒记录、复检报告"))
+    county.feed(ev("rectification.completed", "2026-03-10T09:00:00+08:00", rectification_id="ZG-2", evidence="消毒记录、整改后委托检验报告"))
     county.feed(ev("rectification.verified", "2026-03-12T09:00:00+08:00", rectification_id="ZG-2", accepted=False, note="记录不全"))
     assert alert.state == "rectifying" and [s.action for s in alert.steps][-2:] == ["comment", "comment"]
     assert "复查未通过" in alert.steps[-1].note and "记录不全" in alert.steps[-1].note

@@ -541,3 +541,191 @@ def test_a_corrections_effect_reads_in_chinese_where_effects_are_listed(rules):
     [corrected] = [e for e in effects if e.kind == "sampling.corrected"]
     assert title_zh("sampling.corrected") == "抽检结果更正"
     assert message_zh(corrected, "某水厂") == f"某水厂：{corrected.data['message_zh']}" and "更正" in corrected.data["message_zh"]
+
+
+# --------------------------------------------------------------------------- the item series follow a correction
+
+
+def _measured(i: int, conductivity: float, at: dt.datetime, sample_no: str | None = None):
+    """A passing water sample of its own number, with a conductivity result to chart."""
+    doc = golden("sampling.result")
+    doc["event_id"], doc["occurred_at"] = _id(), at.isoformat()
+    items = copy.deepcopy(doc["payload"]["items"])
+    items[0]["values"], items[0]["lab_verdict"] = [0, 0, 0, 0, 0], "合格"
+    assert items[3]["item_code"] == "conductivity"
+    items[3]["values"] = [conductivity]
+    day = (dt.date(2026, 1, 1) + dt.timedelta(days=i)).isoformat()
+    doc["payload"].update(items=items, sample_no=sample_no or f"DC2633011{i:07d}", sampled_on=day, production_date=day,
+                          batch=day.replace("-", ""))
+    return parse_event(doc)
+
+
+def _conductivity_series(rules, events):
+    state, _ = replay([REG, *events], rules)
+    s = state.files[E].fluctuation.series["饮用纯净水|conductivity"]
+    m = s.monitor
+    return (m.phase, m.count, m.center, m.sigma, m.ewma, m.cusum_upper, m.cusum_lower, s.signals, s.nd_points,
+            [p[2] for p in s.recent])
+
+
+def test_a_typo_corrected_in_the_baseline_is_charted_as_if_never_sent(rules):
+    """A lab sends 32 µS/cm for 3.2 while the chart is still learning its limits, then corrects it:
+    the series is built again, and equals the series of the log that never had the typo — its
+    limits are not widened for good by a value that was never measured."""
+    at = dt.datetime(2026, 1, 2, 9, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    values = [3.0 + 0.1 * ((7 * i) % 5) for i in range(40)]
+    clean = [_measured(i, v, at + dt.timedelta(days=i)) for i, v in enumerate(values)]
+    typo = [_measured(i, v * 10 if i == 4 else v, at + dt.timedelta(days=i)) for i, v in enumerate(values)]
+    fix = _measured(4, values[4], at + dt.timedelta(days=40), sample_no=typo[4].payload.sample_no)
+    without_fix = _conductivity_series(rules, typo)
+    assert without_fix != _conductivity_series(rules, clean)  # the typo did reach the chart
+    assert _conductivity_series(rules, [*typo, fix]) == _conductivity_series(rules, clean)
+
+    state, effects = replay([REG, *typo, fix], rules)
+    (said,) = of(effects, fix, "sampling.corrected")
+    assert said.data["recharted"] == ["饮用纯净水|conductivity"]  # the other items' points did not change
+    assert "质量波动监测序列（饮用纯净水·电导率（25℃））已按更正后的结果重新计算" in said.data["message_zh"]
+
+
+def test_a_correction_that_makes_a_point_signal_raises_it(rules):
+    """In phase II a corrected value far above the limits signals as a new result would."""
+    at = dt.datetime(2026, 1, 2, 9, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    values = [3.0 + 0.1 * ((7 * i) % 5) for i in range(30)]
+    events = [_measured(i, v, at + dt.timedelta(days=i)) for i, v in enumerate(values)]
+    fix = _measured(28, 9.5, at + dt.timedelta(days=31), sample_no=events[28].payload.sample_no)
+    state, effects = replay([REG, *events, fix], rules)
+    raised = of(effects, fix, "fluctuation.signal")
+    assert raised and raised[0].data["series"] == "饮用纯净水|conductivity" and raised[0].data["value"] == 9.5
+    point = next(p for p in state.files[E].fluctuation.series["饮用纯净水|conductivity"].recent if p[3] == fix.payload.sample_no)
+    assert point[2] == 9.5 and point[4] == str(fix.event_id)  # the chart's point is the correction's, where the sample stood
+
+
+# --------------------------------------------------------------------------- a result nobody could judge
+
+
+def _unjudgeable(event, at: str, retest: bool = False, lab: str | None = None):
+    """``event``'s report again, its bromate sent in a unit qrisk does not know: undetermined."""
+    doc = event.model_dump(mode="json", exclude_unset=True)
+    doc["event_id"], doc["occurred_at"] = _id(), at
+    doc["payload"]["items"][2]["unit"] = "mg/KGS"
+    doc["payload"]["retest"] = retest
+    if lab is not None:
+        doc["payload"]["lab"] = lab
+    return parse_event(doc)
+
+
+def test_a_correction_that_cannot_be_judged_does_not_overturn_a_failure(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    typo = _unjudgeable(first, "2026-03-13T10:00:00+08:00")
+    state, f, effects = fold(rules, first, typo)
+    assert sampled(f) == (1, 0, 1) and p_chart(f) == {"2026Q1": (1, 1)}  # the failure stands
+    record = f.sample_by_event(str(typo.event_id))
+    assert (record.superseded_as, record.superseded_by, record.judgement.verdict) == ("unjudged", str(first.event_id), "undetermined")
+    assert "未采用" in record.superseded_zh()
+    (said,) = of(effects, typo, "sampling.correction_unjudged")
+    assert "不能推翻原不合格结论" in said.data["message_zh"] and "溴酸盐" in said.data["message_zh"]
+    assert not of(effects, typo, "sampling.overturned") and not of(effects, typo, "warning.resolved")
+    assert [s.event_id for s in f.final_samples()] == [str(first.event_id)] and len(failed_entries(f)) == 1
+    # the lab sends it again in the right unit: a correction like any other
+    fixed = sample("2026-03-14T10:00:00+08:00", passes=True)
+    state, f, effects = fold(rules, first, typo, fixed)
+    assert sampled(f) == (1, 1, 0) and of(effects, fixed, "sampling.overturned")
+    assert f.sample_by_event(str(fixed.event_id)).corrects == str(first.event_id)
+
+
+def test_a_retest_that_cannot_be_judged_does_not_overturn_a_failure(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    retest = _unjudgeable(first, "2026-03-20T10:00:00+08:00", retest=True, lab=RETEST_LAB)
+    for order in ([first, retest], [retest, first]):
+        state, f, effects = fold(rules, *order)
+        assert sampled(f) == (1, 0, 1), order  # one sample, failed, whichever came first
+        assert f.sample_by_event(str(retest.event_id)).superseded_as == "retest_inadmissible"
+        refused = [e for e in effects if e.kind == "sampling.retest_inadmissible"]
+        assert refused and refused[-1].data["reason"] == "undetermined" and "复检结果无法判定（溴酸盐）" in refused[-1].data["reason_zh"]
+        alerts = [e.data for e in effects if e.kind == "warning.raised" and e.data["rule"] == "retest.inadmissible"]
+        assert alerts and "does not overturn the failure" in alerts[-1]["message_en"]
+
+
+# --------------------------------------------------------------------------- a re-test covers the items disputed
+
+
+def _pastry(at: str, lines: list[dict], retest: bool = False, lab: str = "县食品检验检测中心"):
+    doc = golden("sampling.result")
+    doc["event_id"], doc["occurred_at"], doc["enterprise_id"] = _id(), at, "P-PARTIAL"
+    doc["payload"].update(sample_no="DC26330110009999", product="蛋糕", lab=lab, retest=retest, items=lines,
+                          production_date="2026-03-01", sampled_on="2026-03-05")
+    return parse_event(doc)
+
+
+def _line(code: str, value: float, unit: str, verdict: str) -> dict:
+    return {"item_code": code, "values": [value], "unit": unit, "lab_verdict": verdict}
+
+
+@pytest.mark.parametrize("retest_first", [False, True])
+def test_a_retest_of_some_items_leaves_the_others_as_first_tested(rules, retest_first):
+    """The enterprise disputes the preservatives (sum of ratios 1.08) and the re-test clears them;
+    the aluminium nobody disputed (180 mg/kg, limit 100) still fails the sample — the re-test covers
+    only what was re-tested (《食品安全抽样检验管理办法》, 复检), whichever report arrived first."""
+    doc = golden("enterprise.registered")
+    doc.update(enterprise_id="P-PARTIAL", event_id=_id())
+    doc["payload"]["category"] = "pastry"
+    reg = parse_event(doc)
+    original = _pastry("2026-03-12T15:20:00+08:00", [
+        _line("aluminium", 180, "mg/kg", "不合格"), _line("sorbic_acid", 0.6, "g/kg", "合格"), _line("propionic_acid", 1.2, "g/kg", "合格")])
+    retest = _pastry("2026-03-25T10:00:00+08:00", [_line("sorbic_acid", 0.5, "g/kg", "合格"), _line("propionic_acid", 1.1, "g/kg", "合格")],
+                     retest=True, lab=RETEST_LAB)
+    state, effects = replay([reg, *([retest, original] if retest_first else [original, retest])], rules)
+    f = state.files["P-PARTIAL"]
+    assert original.payload.items and f.profile.category == "pastry"
+    assert sampled(f) == (1, 0, 1)  # one sample, still 不合格
+    final = f.sample_by_event(str(retest.event_id))
+    assert final.superseded_by is None and final.not_retested == ("aluminium",)
+    assert final.judgement.verdict == "fail"
+    assert [i.item_code for i in final.judgement.items if i.verdict == "fail"] == ["aluminium"]
+    assert all(c.verdict == "pass" for c in final.judgement.sum_checks)  # the re-tested preservatives: 0.5/1.0 + 1.1/2.5 = 0.94
+    assert not [e for e in effects if e.kind == "sampling.overturned"]
+    assert f.fluctuation.failing_items == {"aluminium": 1}
+    failed = [e for e in effects if e.kind == "sampling.failed"]
+    assert failed and failed[-1].data["failed_items"] == ["aluminium"]
+
+
+def test_the_credit_report_says_which_items_the_retest_did_not_cover(rules):
+    from qrisk.credit_report import build_report
+
+    doc = golden("enterprise.registered")
+    doc.update(enterprise_id="P-PARTIAL", event_id=_id())
+    doc["payload"]["category"] = "pastry"
+    original = _pastry("2026-03-12T15:20:00+08:00", [_line("aluminium", 180, "mg/kg", "不合格"), _line("sorbic_acid", 1.3, "g/kg", "不合格")])
+    retest = _pastry("2026-03-25T10:00:00+08:00", [_line("sorbic_acid", 0.9, "g/kg", "合格")], retest=True, lab=RETEST_LAB)
+    state, _ = replay([parse_event(doc), original, retest], rules)
+    rows = build_report(state.files["P-PARTIAL"], rules)["samples"]
+    row = next(r for r in rows if r["event_id"] == str(retest.event_id))
+    assert row["detail_zh"].startswith("复检；未复检项目（铝的残留量（干样品，以Al计））沿用初检结果；铝的残留量")
+    assert row["verdict_zh"] == "不合格" and "铝" in row["failed_zh"]
+
+
+def test_a_correction_clearing_a_microbial_failure_leaves_its_alert_for_a_supervisor(rules):
+    """铜绿假单胞菌 admits no re-test: the same lab's correction to 合格 is taken (the lab amends its
+    report), but the failure's alert does not close by itself — it says what to check."""
+    first = sample("2026-03-12T15:20:00+08:00", passes=False, microbial=True)
+    clean = sample("2026-04-17T10:00:00+08:00", passes=True)
+    state, f, effects = fold(rules, first, clean)
+    assert sampled(f) == (1, 1, 0)
+    (over,) = of(effects, clean, "sampling.overturned")
+    assert over.data["microbial_cleared"] == ["铜绿假单胞菌"]
+    assert "依法不予复检" in over.data["message_zh"] and "原不合格预警不自动关闭" in over.data["message_zh"]
+    assert not [e for e in effects if e.kind == "warning.resolved"]
+    book = AlertBook()
+    info = lambda eid: Enterprise("清源桶装水厂", "良渚街道", "packaged_water")  # noqa: E731
+    s = CountyState()
+    for e in (REG, first, clean):
+        s, produced = step(s, e, rules)
+        book.apply(e, produced, rules.policy, info)
+    failure = next(a for a in book.alerts.values() if a.rule == "sampling.unqualified")
+    assert failure.state == "open"
+    # a chemical failure corrected away still closes by itself
+    bromate = sample("2026-03-12T15:20:00+08:00", passes=False)
+    fixed = sample("2026-03-13T10:00:00+08:00", passes=True)
+    _, _, effects = fold(rules, bromate, fixed)
+    assert "microbial_cleared" not in of(effects, fixed, "sampling.overturned")[0].data
+    assert [e for e in effects if e.kind == "warning.resolved"]

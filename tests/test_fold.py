@@ -95,6 +95,37 @@ def test_late_completion_is_still_recorded_as_overdue(rules):
     assert [e.kind for e in effects].count("rectification.overdue") == 1
 
 
+def test_a_completion_in_time_whose_record_came_late_withdraws_the_overdue_mark(rules):
+    """Event time decides: a tick past the deadline marked the rectification overdue, then its
+    completion, dated before the deadline, arrived (a lab or a queue behind).  The mark goes, with its
+    points and its alert; the effect says why."""
+    from alerts.lifecycle import AlertBook, Enterprise
+
+    E = "E-330110-001"
+    events = [
+        parse_event(golden("enterprise.registered")),
+        ev("rectification.ordered", "2026-03-25T11:00:00+08:00", rectification_id="R1", deadline="2026-04-24"),
+        ev("clock.tick", "2026-04-26T00:00:00+08:00", enterprise_id="*"),
+        ev("rectification.completed", "2026-04-20T10:00:00+08:00", rectification_id="R1"),
+    ]
+    state, book = CountyState(), AlertBook()
+    effects = []
+    for e in events:
+        state, produced = step(state, e, rules)
+        book.apply(e, produced, rules.policy, lambda _: Enterprise("清源桶装水厂", "良渚街道", "packaged_water"))
+        effects += produced
+    f = state.files[E]
+    r = f.rectifications[0]
+    assert not r.overdue and r.status == "completed" and f.counts.rectifications_overdue == 0
+    assert [e.kind for e in effects].count("rectification.overdue") == 1
+    (withdrawn,) = [e for e in effects if e.kind == "rectification.overdue_withdrawn"]
+    assert withdrawn.data["completed_on"] == "2026-04-20" and "撤销逾期标记" in withdrawn.data["message_zh"]
+    assert not [x for x in f.risk.entries if x[1] == "rectification_overdue"] and not [x for x in f.risk.credit_entries if x[1] == "rectification_overdue"]
+    overdue = [a for a in book.alerts.values() if a.rule == "rectification.overdue"]
+    assert overdue and all(a.state == "closed" for a in overdue)
+    # completed after the deadline, it stays overdue (test_late_completion_is_still_recorded_as_overdue)
+
+
 def test_complaint_cluster_needs_k_verified_within_the_window(rules):
     base = [parse_event(golden("enterprise.registered"))]
     quiet = base + [

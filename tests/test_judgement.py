@@ -78,6 +78,24 @@ def test_maximum_above_fails() -> None:
     assert "不合格" in j.message_zh and "0.051 mg/L" in j.message_zh
 
 
+@pytest.mark.parametrize("value, verdict, reason", [(9.9, "pass", "within_limit"), (10, "fail", "over_maximum"), (10.2, "fail", "over_maximum")])
+def test_a_maximum_to_stay_below_fails_at_the_limit(value: float, verdict: str, reason: str) -> None:
+    """GB 2760 表A.1, 纳他霉素 on 糕点: 残留量<10 mg/kg — strictly below, so 10 itself fails."""
+    j = pastry("natamycin", [value], "mg/kg", product="蛋糕")
+    assert_verdict(j, verdict, reason)
+    assert j.limit_text == "<10 mg/kg"
+    if value == 10:
+        assert "检测值10 mg/kg未低于GB 2760-2014 限值<10 mg/kg，判定不合格" in j.message_zh and "倍" not in j.message_zh
+    if value == 9.9:
+        assert "低于GB 2760-2014 限值<10 mg/kg，判定合格" in j.message_zh
+
+
+def test_only_a_maximum_can_be_one_to_stay_below() -> None:
+    with pytest.raises(pydantic.ValidationError, match="max_exclusive"):
+        standards.Rule.model_validate({"standard": "GB 1", "edition": "1", "kind": "range", "min": 1, "max": 2,
+                                       "max_exclusive": True, "verified": False})
+
+
 def test_maximum_takes_the_largest_of_several_values() -> None:
     j = pastry("moulds", [20, 151], "CFU/g")
     assert_verdict(j, "fail", "over_maximum")
