@@ -90,9 +90,22 @@ def reach(settings: KafkaSettings, name: str = "QRISK_KAFKA_BOOTSTRAP") -> None:
 
 
 def _kafka_failure(exc: BaseException, settings: KafkaSettings, name: str = "QRISK_KAFKA_BOOTSTRAP") -> int:
-    """A Kafka client's error (no broker answering the protocol, a timeout) as one line naming the setting."""
-    print(f"qrisk: {unreachable(settings, f'{type(exc).__name__}: {exc}', name)}", file=sys.stderr)
+    """A Kafka client's error as one line: "cannot reach", naming the setting, only when no broker
+    answered (a connection failure, a timeout); any other (a message too large, a topic missing,
+    no permission) is the broker's answer, said as such: a broker that refused a record is up."""
+    if isinstance(exc, _connection_errors()):
+        print(f"qrisk: {unreachable(settings, f'{type(exc).__name__}: {exc}', name)}", file=sys.stderr)
+    else:
+        print(f"qrisk: Kafka {settings.kafka_bootstrap} 拒绝了请求：{type(exc).__name__}: {exc} / "
+              f"Kafka at {settings.kafka_bootstrap} refused: {type(exc).__name__}: {exc}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    from kafka import errors
+
+    return tuple(getattr(errors, n) for n in ("NoBrokersAvailable", "KafkaConnectionError", "KafkaTimeoutError", "NodeNotReadyError",
+                                              "RequestTimedOutError", "BrokerNotAvailableError") if hasattr(errors, n))
 
 
 def _kafka_errors() -> tuple[type[BaseException], ...]:
@@ -192,6 +205,8 @@ def cmd_produce(args: argparse.Namespace) -> int:
     if not args.file.exists():
         return _fail(FileNotFoundError(f"{args.file}: no such file"))
     settings = settings_from(args)
+    from qrisk.kafka_log import PublishError
+
     try:
         reach(settings, _named(args))
         summary = produce_file(args.file, args.source, settings)
@@ -199,7 +214,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         return _fail(exc)
     except _kafka_errors() as exc:
         return _kafka_failure(exc, settings, _named(args))
-    except ValueError as exc:
+    except (ValueError, PublishError) as exc:
         return _fail(exc)
     print(json.dumps(summary, ensure_ascii=False))
     return 0 if summary["dead_lettered"] == 0 else 1
@@ -296,6 +311,9 @@ def cmd_run_kafka(args: argparse.Namespace) -> int:
     print(f"qrisk: event log kafka {kafka.kafka_bootstrap} ({kafka.topics().events.name}); reads from {getattr(backend.store, 'url', target)}; "
           f"serving on {scheme}://{args.host}:{args.port}", file=sys.stderr)
     app = create_app(backend, settings.max_body_bytes, settings.max_batch, keys=keys)
+    from qrisk.kafka_api import answer_too_large
+
+    answer_too_large(app, backend)  # an event too large for the log: 413 and a dead letter, not a 500
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(), **tls)
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import datetime as dt
 import json
 import threading
@@ -25,7 +26,7 @@ from typing import Any, Callable, Iterable, Sequence
 from schemas.events import Envelope
 
 from qrisk.pipeline import DeadLetter, Outcome, imported_letter
-from qrisk.topics import KafkaSettings, Topics, utc_now
+from qrisk.topics import EVENT_MAX_BYTES, LETTER_MESSAGE_MAX_BYTES, KafkaSettings, Topics, tick_refusal, utc_now
 
 TICK_KEY = b"*"
 LOG_SEQ_SHIFT = 40
@@ -53,18 +54,72 @@ def event_value(event: Envelope) -> bytes:
     return event.model_dump_json(exclude_unset=True).encode("utf-8")
 
 
-def dead_letter_value(letter: DeadLetter, now: dt.datetime) -> bytes:
-    """The dead-letter topic's JSON for one letter (raw bytes as UTF-8 text, else base64)."""
+LETTER_MAX_BYTES = LETTER_MESSAGE_MAX_BYTES - 64 * 1024
+"""The largest dead letter sent whole (its key and record batch fit around it in the topic)."""
+LETTER_HEAD_BYTES = 64 * 1024
+"""What a bounded letter keeps of the refused bytes (see ``dead_letter_value``)."""
+LETTER_ERRORS_KEPT = 50
+LETTER_TEXT_KEPT = 2000
+
+
+def dead_letter_value(letter: DeadLetter, now: dt.datetime, max_bytes: int = LETTER_MAX_BYTES) -> bytes:
+    """The dead-letter topic's JSON for one letter (raw bytes as UTF-8 text, else base64).
+
+    A letter over ``max_bytes`` is kept bounded rather than lost or refused by the broker (which
+    stopped the worker at every start on the same record): the head of the raw bytes, their size
+    and sha256, the first errors, and a reason saying it was truncated."""
+    value = _letter_json(letter, letter.raw, letter.reason, letter.errors, now)
+    if len(value) <= max_bytes:
+        return value
+    return bounded_letter_value(letter, now, min(LETTER_HEAD_BYTES, max(1024, max_bytes // 8)))
+
+
+def bounded_letter_value(letter: DeadLetter, now: dt.datetime, head_bytes: int = LETTER_HEAD_BYTES) -> bytes:
+    """The letter with only the first ``head_bytes`` of its raw bytes (and its first errors, each
+    text cut short): a few hundred kB at most, whatever the letter was."""
+    size, digest = len(letter.raw), hashlib.sha256(letter.raw).hexdigest()
+    reason = _cut(letter.reason)
+    note_en = f"dead letter truncated: the raw bytes were {size} bytes (sha256 {digest}), too large to keep whole; the first {min(size, head_bytes)} are kept"
+    note_zh = f"死信已截断：原始数据 {size} 字节（sha256 {digest}）过大，无法完整保存，仅保留前 {min(size, head_bytes)} 字节"
+    errors = [{k: _cut(v) if isinstance(v, str) else v for k, v in e.items()} if isinstance(e, dict) else _cut(str(e))
+              for e in letter.errors[:LETTER_ERRORS_KEPT]]
+    errors.append({"field": "", "type": "letter_truncated", "reason": note_en, "reason_zh": note_zh, "raw_bytes": size,
+                   "raw_sha256": digest, "errors_total": len(letter.errors)})
+    return _letter_json(letter, letter.raw[:head_bytes], f"{reason} [{note_en}]", errors, now)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= LETTER_TEXT_KEPT else text[:LETTER_TEXT_KEPT] + f"… ({len(text)} characters)"
+
+
+def _letter_json(letter: DeadLetter, raw_bytes: bytes, reason: str, errors: list[Any], now: dt.datetime) -> bytes:
     try:
-        raw, encoding = letter.raw.decode("utf-8"), "utf-8"
+        raw, encoding = raw_bytes.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        raw, encoding = base64.b64encode(letter.raw).decode("ascii"), "base64"
+        raw, encoding = base64.b64encode(raw_bytes).decode("ascii"), "base64"
     doc = {
         "dead_letter_id": letter.dead_letter_id, "channel": letter.channel, "position": letter.position,
-        "raw": raw, "raw_encoding": encoding, "reason": letter.reason, "errors": letter.errors,
+        "raw": raw, "raw_encoding": encoding, "reason": reason, "errors": errors,
         "received_at": now.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds"),
     }
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
+
+
+class EventTooLarge(Exception):
+    """Events of a batch too large for the log: nothing of the batch was published.  ``refused``:
+    (index in the batch, error naming the field and the reason in English and Chinese, the event's
+    bytes as they would have gone to the log)."""
+
+    def __init__(self, refused: list[tuple[int, dict[str, Any], bytes]]):
+        super().__init__("; ".join(f"index {i}: {e['reason']}" for i, e, _ in refused))
+        self.refused = refused
+
+
+def too_large_error(size: int, limit: int = EVENT_MAX_BYTES, what: str = "event") -> dict[str, Any]:
+    return {"field": "", "type": "too_large", "size": size, "limit": limit,
+            "reason": f"the {what} is {size} bytes, more than the {limit} bytes one event may have in the log; "
+                      f"split it or shorten its texts (a batch may be larger: each event is counted alone)",
+            "reason_zh": f"该事件为 {size} 字节，超过事件日志中单个事件的上限 {limit} 字节；请拆分或缩短文本（整批可以更大：按单个事件计算）"}
 
 
 def new_producer(settings: KafkaSettings, **overrides: Any):
@@ -76,6 +131,10 @@ def new_producer(settings: KafkaSettings, **overrides: Any):
         acks="all", enable_idempotence=True, max_in_flight_requests_per_connection=5,
         linger_ms=2, batch_size=256 * 1024, compression_type=None,
         delivery_timeout_ms=120_000, request_timeout_ms=30_000, max_block_ms=60_000,
+        # what the dead-letter topic takes (a letter carries the refused bytes with its reasons);
+        # kafka-python's 1 MB default refused those letters, and events are checked against
+        # EVENT_MAX_BYTES before anything of a batch is sent
+        max_request_size=LETTER_MESSAGE_MAX_BYTES,
         **settings.security(),
     )
     config.update(overrides)
@@ -107,13 +166,19 @@ class KafkaLog:
         return self._partitions
 
     def submit(self, events: Sequence[Envelope]) -> list[Published]:
-        """Publish validated events to the log; returns once all are acknowledged (or raises PublishError)."""
+        """Publish validated events to the log; returns once all are acknowledged (or raises PublishError).
+
+        Raises ``EventTooLarge`` before sending anything when an event is too large for the log:
+        sent as it came, the batch's earlier events were published and the oversized one then
+        refused by the producer (a 500 for the API, with half the batch in the log)."""
         now = self.clock()
         topic = self.topics.events.name
+        values = [event_value(event.model_copy(update={"received_at": now})) for event in events]
+        refused = [(i, too_large_error(len(v)), v) for i, v in enumerate(values) if len(v) > EVENT_MAX_BYTES]
+        if refused:
+            raise EventTooLarge(refused)
         pending: list[tuple[Published, list[Any]]] = []
-        for event in events:
-            stamped = event.model_copy(update={"received_at": now})
-            value = event_value(stamped)
+        for event, value in zip(events, values):
             outcome = Published(str(event.event_id), "accepted")
             if event.enterprise_id == "*":
                 # the clock reaches every credit file: one copy (same event_id) per partition
@@ -138,7 +203,8 @@ class KafkaLog:
     # ------------------------------------------------------------------ dead letters
 
     def dead_letter(self, letters: Iterable[DeadLetter]) -> list[str]:
-        """Keep rejected inputs on the dead-letter topic; returns their ids once acknowledged."""
+        """Keep rejected inputs on the dead-letter topic; returns their ids once acknowledged.
+        (A letter larger than the topic takes goes bounded: ``dead_letter_value``.)"""
         now = self.clock()
         topic = self.topics.dead_letters.name
         pending = []
@@ -225,6 +291,11 @@ def produce_file(path: Path, source: str, settings: KafkaSettings | None = None,
                 # as `qrisk import` keeps it: the field, its error code, the reason in both languages
                 letters.append(imported_letter(position, raw, f"{doc.field or '(body)'}: {doc.en}", [doc.error()]))
                 continue
+            if isinstance(doc, dict) and doc.get("event_type") == "clock.tick":
+                # the workers refuse it too (qrisk.topics.tick_refusal); said here, with the line
+                error = tick_refusal(topic)
+                letters.append(imported_letter(position, raw, f"forbidden: {error['reason']}", [error]))
+                continue
             if path.suffix.lower() == ".csv":
                 value = json.dumps(doc, ensure_ascii=False).encode("utf-8")
             else:
@@ -232,6 +303,13 @@ def produce_file(path: Path, source: str, settings: KafkaSettings | None = None,
             eid = doc.get("enterprise_id") if isinstance(doc, dict) else None
             key = eid.encode("utf-8") if isinstance(eid, str) and eid else None
             headers = [("qrisk-position", position.encode("utf-8")), ("qrisk-channel", b"import")]
+            size = len(value) + len(key or b"") + sum(len(k) + len(v) for k, v in headers)
+            if size > EVENT_MAX_BYTES:
+                # checked before sending: the producer refuses it (or the broker, past its limit) and
+                # with it the whole run, and nothing after this line would be sent
+                error = too_large_error(size, what="record")
+                letters.append(imported_letter(position, raw, f"too_large: {error['reason']}", [error]))
+                continue
             window_futures.append((position, log.send_raw(topic, value, key, headers)))
             if len(window_futures) >= window:
                 drain()

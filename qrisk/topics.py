@@ -36,6 +36,29 @@ key and record batch): the workers' producer ``max_request_size`` and the change
 ``max.message.bytes``.  Left to the defaults (1,000,000 and the broker's 1 MB) a snapshot that grew
 past them stopped the worker, every partition it held, at each start again."""
 
+EVENT_MAX_BYTES = 1_000_000
+"""The largest event, in bytes, on every way into the log: an ingress record (``qrisk produce``
+checks before it sends), a log message the worker writes, an event the API publishes.  The
+ingress topics and the log take messages up to ``LOG_MESSAGE_MAX_BYTES``; the difference leaves
+room for the key, the headers, the record batch and the ``received_at`` the worker stamps on."""
+
+LOG_MESSAGE_MAX_BYTES = 1_048_588
+"""``max.message.bytes`` of the ingress topics and the log: the broker's default, declared so that
+what the producers check against is what the topics take."""
+
+LETTER_MESSAGE_MAX_BYTES = STATE_MESSAGE_MAX_BYTES
+"""``max.message.bytes`` of the dead-letter topic, and the producers' ``max_request_size``.  A
+letter carries the refused bytes (base64 for binary: 4/3 of them; JSON-escaped text: up to 6x for
+control characters) with the reason and the errors: an ingress record of up to
+``LOG_MESSAGE_MAX_BYTES`` fits with room.  Left to the broker's 1 MB, a ~900 kB binary record's
+letter (~1.2 MB) was refused and the worker stopped at every start on the same record.  A letter
+larger still (an 8 MiB HTTP body) is kept bounded (``qrisk.kafka_log.dead_letter_value``)."""
+
+VIEW_MESSAGE_MAX_BYTES = STATE_MESSAGE_MAX_BYTES
+"""``max.message.bytes`` of the credit-files topic: a view is the whole credit file (224 kB for a
+busy demo enterprise after one year), and a view past the broker's 1 MB stopped the worker at
+every views interval.  A view larger still is skipped, logged and counted (``qrisk.worker``)."""
+
 INGRESS_SOURCES = ("lab", "complaint", "inspection", "bureau", "import")
 """One ingress topic per kind of source; ``qrisk produce --source`` picks one."""
 
@@ -68,6 +91,8 @@ class IngressAdmission:
     def refusal(self, event: Any) -> dict[str, Any] | None:
         """None when the topic admits ``event``; else the error, naming the field, the topic and why
         (``type: forbidden``, as an HTTP key's refusal), in English and Chinese."""
+        if event.event_type == "clock.tick":
+            return tick_refusal(self.topic)
         if event.event_type not in self.event_types:
             allowed = ", ".join(sorted(self.event_types))
             return {"field": "event_type", "type": "forbidden", "topic": self.topic,
@@ -78,6 +103,18 @@ class IngressAdmission:
                     "reason": f"topic {self.topic} admits only source kind {self.source_kind!r}, not {event.source.kind!r}",
                     "reason_zh": f"主题 {self.topic} 只接收来源类型 {self.source_kind} 的事件，而不是 {event.source.kind}"}
         return None
+
+
+def tick_refusal(where: str) -> dict[str, Any]:
+    """The error of a clock.tick sent through an ingress topic (``where``: the topic, or the file
+    ``qrisk produce`` reads).  A tick must reach every log partition after the events sent before
+    it; through a partitioned ingress topic the worker wrote it to every log partition ahead of
+    events still queued on the other ingress partitions, and rectifications completed on time were
+    marked overdue.  ``qrisk tick`` (and the API) write ticks to the log directly."""
+    return {"field": "event_type", "type": "forbidden", "topic": where,
+            "reason": f"clock.tick is not taken through an ingress topic ({where}): it would overtake events still queued "
+                      f"on other partitions; send ticks with `qrisk tick`",
+            "reason_zh": f"clock.tick 不能经接收主题（{where}）发送：它会越过其他分区上尚在排队的事件；请用 `qrisk tick` 发送时钟事件"}
 
 
 class KafkaSettings(BaseSettings):
@@ -186,27 +223,32 @@ class Topics:
         p = partitions
         isr = str(min(2, replication))
         self.ingress = {
-            src: TopicSpec(f"{prefix}.ingress.{src}", p, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete", "min.insync.replicas": isr},
+            src: TopicSpec(f"{prefix}.ingress.{src}", p, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete", "min.insync.replicas": isr,
+                                                          "max.message.bytes": str(LOG_MESSAGE_MAX_BYTES)},
                            "enterprise_id when the producer could read it", "the bytes as received (JSON event, or a CSV row as JSON)",
                            f"raw input from {src} systems; validated by the workers, admitted as the HTTP role "
                            f"{INGRESS_ROLES[src]} (event types and source.kind)")
             for src in INGRESS_SOURCES
         }
         self._admissions: dict[str, IngressAdmission] | None = None
-        self.events = TopicSpec(f"{prefix}.events", p, {"retention.ms": "-1", "cleanup.policy": "delete", "min.insync.replicas": isr},
+        self.events = TopicSpec(f"{prefix}.events", p, {"retention.ms": "-1", "cleanup.policy": "delete", "min.insync.replicas": isr,
+                                                         "max.message.bytes": str(LOG_MESSAGE_MAX_BYTES)},
                                 "enterprise_id (`*` for clock.tick, one copy per partition)", "the validated event as JSON (received_at set)",
                                 "the normalised event log: the truth every derived fact is folded from")
-        self.dead_letters = TopicSpec(f"{prefix}.dead-letters", 1, {"retention.ms": str(90 * DAY_MS), "cleanup.policy": "delete", "min.insync.replicas": isr},
+        self.dead_letters = TopicSpec(f"{prefix}.dead-letters", 1, {"retention.ms": str(90 * DAY_MS), "cleanup.policy": "delete", "min.insync.replicas": isr,
+                                                                    "max.message.bytes": str(LETTER_MESSAGE_MAX_BYTES)},
                                       "dead_letter_id", "JSON: raw bytes (utf-8 or base64), reason, field errors, source position",
                                       "every input that was rejected or failed processing")
         self.effects = TopicSpec(f"{prefix}.effects", p, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete", "min.insync.replicas": isr},
                                  "enterprise_id", "JSON: the effects of one event on one credit file (+ its derived rows as column lists)",
                                  "the fold's output: signals, grades, alert decisions, derived rows")
         self.credit_files = TopicSpec(f"{prefix}.credit-files", p, {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000",
-                                                                    "min.insync.replicas": isr},
+                                                                    "min.insync.replicas": isr, "max.message.bytes": str(VIEW_MESSAGE_MAX_BYTES)},
                                       "enterprise_id", "JSON: {version, file} — the newest credit file",
                                       "the newest credit file of each enterprise")
-        self.changelog = TopicSpec(f"{app_id}-files-changelog", p, {"cleanup.policy": "compact",
+        # min.insync.replicas as every other topic: with acks=all and replication 3, one replica
+        # left in sync would otherwise acknowledge the state alone
+        self.changelog = TopicSpec(f"{app_id}-files-changelog", p, {"cleanup.policy": "compact", "min.insync.replicas": isr,
                                                                      "max.message.bytes": str(STATE_MESSAGE_MAX_BYTES)},
                                    "S|partition|enterprise_id (snapshot) or E|partition|enterprise_id|version (applied event)",
                                    "snapshot: {v, pos, seen, ticks, alerts} + credit file; entry: {pos} + event",

@@ -76,7 +76,7 @@ from processors.step import FOLD_VERSION, Effect, Rules, step
 from schemas.events import DOOR, Envelope, door
 from schemas.upcast import load_json, parse_event
 
-from qrisk.kafka_log import TICK_KEY, dead_letter_value, event_value
+from qrisk.kafka_log import LETTER_MAX_BYTES, TICK_KEY, bounded_letter_value, dead_letter_value, event_value, too_large_error
 from qrisk.pipeline import (
     ALERT_COLUMNS,
     ALERT_EVENT_COLUMNS,
@@ -90,7 +90,7 @@ from qrisk.pipeline import (
     conflict_error,
     content_digest,
 )
-from qrisk.topics import STATE_MESSAGE_MAX_BYTES, KafkaSettings, Topics, utc_now
+from qrisk.topics import EVENT_MAX_BYTES, STATE_MESSAGE_MAX_BYTES, VIEW_MESSAGE_MAX_BYTES, KafkaSettings, Topics, utc_now
 
 log = logging.getLogger("qrisk.worker")
 
@@ -113,8 +113,36 @@ SNAPSHOT_MAX_BYTES = 8 * 1024 * 1024
 ~10 kB of ``seen``; this leaves room for decades, and a file past it is reported, not sent (``Fold._snapshot``)."""
 assert SNAPSHOT_MAX_BYTES + 64 * 1024 <= STATE_MESSAGE_MAX_BYTES  # a snapshot's key and record batch fit around it
 
+VIEW_MAX_BYTES = VIEW_MESSAGE_MAX_BYTES - 64 * 1024
+"""The largest credit-file view published (its key and record batch fit around it in the topic):
+a larger one is skipped, logged and counted (``qrisk_worker_views_skipped_total``), never sent."""
+
+LETTER_RETRY_HEAD_BYTES = 16 * 1024
+"""What a dead letter the broker refused for its size keeps of its raw bytes when sent again."""
+
+REBALANCE_TIMEOUT_S = 20.0
+"""Faust's ``broker_rebalance_timeout``: how long the group coordinator waits for every member to
+rejoin a rebalance before it drops the slow ones."""
+REVOKE_WAIT_S = REBALANCE_TIMEOUT_S / 2
+"""How long ``on_revoked`` waits for folded batches to become durable.  It runs inside the
+rebalance, before this worker rejoins, and Faust still commits and hands over its tables after it:
+waiting 30 s against a 20 s rebalance timeout had the worker dropped from the group (its partitions
+moved and the rebalance started over) exactly when the broker was slow.  Half the timeout leaves
+the other half for Faust; what is not durable by then comes again (the fold skips it by id)."""
+assert REVOKE_WAIT_S < REBALANCE_TIMEOUT_S
+
 EXIT_UNSAFE = 70
 """Exit status when a batch could not be made durable: the process stops before acknowledging."""
+
+
+def _too_large(exc: BaseException) -> bool:
+    """Whether a producer's error says the message is too large (aiokafka's own check, wrapped by
+    Faust in ProducerSendError, or the broker's refusal)."""
+    while exc is not None:
+        if type(exc).__name__ in ("MessageSizeTooLargeError", "RecordTooLargeError", "RecordListTooLargeError"):
+            return True
+        exc = exc.__cause__
+    return False
 
 
 def _die(reason: str, code: int = EXIT_UNSAFE) -> None:
@@ -680,7 +708,9 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
     try:
         doc = load_json(raw)
     except UnicodeDecodeError as exc:
-        err = _error("", "json_invalid", f"record is not valid JSON: {exc}")
+        # as the HTTP door words it (ingest.validate.decode_body): an encoding to fix, not broken JSON
+        err = _error("", "body_encoding", f"record is not UTF-8 (byte {exc.start} cannot be decoded): send JSON as UTF-8",
+                     "记录不是 UTF-8 编码（例如按 GBK 发送）；请以 UTF-8 编码发送 JSON")
         return None, DeadLetter("kafka", position, raw, err["reason"], [err], dead_letter_id=letter_id)
     except ValueError as exc:
         err = _error("", "json_invalid", f"record is not valid JSON: {exc}", json_invalid_zh(exc))
@@ -698,9 +728,10 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
 
 
 def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None, snapshot_max_bytes: int | None = None,
-               **overrides: Any):
+               letter_max_bytes: int | None = None, view_max_bytes: int | None = None, **overrides: Any):
     """The Faust app with its two agents; ``app.qrisk_fold`` is the fold (for inspection in tests).
-    ``snapshot_max_bytes``: lower than ``SNAPSHOT_MAX_BYTES`` when the changelog takes less."""
+    ``snapshot_max_bytes``, ``letter_max_bytes``, ``view_max_bytes``: lower than the declared limits
+    when the changelog, the dead-letter or the credit-files topic takes less."""
     from faust.tables.table import Table
 
     from qrisk.faust_app import App, InOrder, Watchdog
@@ -725,7 +756,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         broker_commit_interval=1.0,
         broker_session_timeout=settings.worker_session_timeout,
         broker_heartbeat_interval=1.0,
-        broker_rebalance_timeout=20.0,
+        broker_rebalance_timeout=REBALANCE_TIMEOUT_S,
         stream_wait_empty=False,
         producer_acks=-1,
         producer_linger=0.002,
@@ -767,7 +798,10 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         fold.snapshot_max_bytes = min(fold.snapshot_max_bytes, snapshot_max_bytes)
     app.qrisk_fold = fold  # type: ignore[attr-defined]
     app.qrisk_files = files  # type: ignore[attr-defined]
-    app.qrisk_stats = {"applied": 0, "duplicates": 0, "conflicts": 0, "dead_letters": 0, "normalised": 0, "batches": 0}  # type: ignore[attr-defined]
+    app.qrisk_stats = {"applied": 0, "duplicates": 0, "conflicts": 0, "dead_letters": 0, "normalised": 0, "batches": 0,  # type: ignore[attr-defined]
+                       "letters_truncated": 0, "views_skipped": 0, "views_failed": 0}
+    letter_max = min(LETTER_MAX_BYTES, letter_max_bytes or LETTER_MAX_BYTES)
+    view_max = min(VIEW_MAX_BYTES, view_max_bytes or VIEW_MAX_BYTES)
     stats = app.qrisk_stats  # type: ignore[attr-defined]
     # where the fold's time goes since the last views timer (logged there): fold, waiting for effects, for the state
     timing: collections.Counter = collections.Counter()
@@ -815,8 +849,35 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
             sends.append((changelog_name, k, value, key_partition(key)))
         return sends
 
-    def _letters(letters: list[DeadLetter], now: dt.datetime) -> list[tuple[str, bytes | None, bytes | None, int | None]]:
-        return [(dlq_name, dl.dead_letter_id.encode("utf-8"), dead_letter_value(dl, now), None) for dl in letters]
+    async def _send_letters(letters: list[DeadLetter], now: dt.datetime) -> list[asyncio.Future]:
+        """Hand dead letters to the producer (each bounded to what the topic takes: ``dead_letter_value``);
+        the futures resolve when the broker acknowledged each.  A letter the broker refuses for its size
+        all the same (a topic whose limit could not be raised) goes again cut to its first bytes, with
+        their size and sha256: a record the worker cannot keep whole must not stop it at every start."""
+        out = []
+        for dl in letters:
+            key = dl.dead_letter_id.encode("utf-8")
+            try:
+                fut = await app.producer.send(dlq_name, key, dead_letter_value(dl, now, letter_max), None, None, None)
+            except Exception as exc:  # noqa: BLE001 - refused before sending: the bounded letter, or the error
+                if not _too_large(exc):
+                    raise
+                fut = None
+            out.append(asyncio.ensure_future(_letter_delivered(fut, dl, key, now)))
+        return out
+
+    async def _letter_delivered(fut: Any, dl: DeadLetter, key: bytes, now: dt.datetime) -> Any:
+        if fut is not None:
+            try:
+                return await fut
+            except Exception as exc:  # noqa: BLE001 - a size refusal is answered below, anything else stops the batch
+                if not _too_large(exc):
+                    raise
+        stats["letters_truncated"] += 1
+        log.error("dead letter %s (%s bytes of raw input, at %s) refused for its size; kept with its first %s bytes, their size and "
+                  "sha256 / 死信过大被拒，改为保存截断版本", dl.dead_letter_id, len(dl.raw), dl.position, LETTER_RETRY_HEAD_BYTES)
+        small = bounded_letter_value(dl, now, LETTER_RETRY_HEAD_BYTES)
+        return await (await app.producer.send(dlq_name, key, small, None, None, None))
 
     async def _in_order(order: "InOrder", batch: list) -> list:
         """The batch without the messages ``order`` refuses (a hole before them: Faust dropped one);
@@ -920,16 +981,23 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                         letter = admit(admissions, m.topic, m.partition, m.offset, raw, m.headers, event)
                     if letter is not None:
                         letters.append(letter)
-                    elif event.enterprise_id == "*":
-                        sends.extend((log_name, TICK_KEY, value or event_value(event), p) for p in log_partitions)
+                        continue
+                    value = value or event_value(event)
+                    if len(value) > EVENT_MAX_BYTES:
+                        # the log would refuse it and the worker stop at every start on it: as the API refuses it
+                        error = too_large_error(len(value))
+                        letters.append(DeadLetter("kafka", ingress_position(m.topic, m.partition, m.offset, m.headers), raw,
+                                                  f"too_large: {error['reason']}", [error],
+                                                  dead_letter_id=f"kafka:{m.topic}:{m.partition}:{m.offset}"))
+                    elif event.enterprise_id == "*":  # (no ingress topic admits a clock.tick: ``IngressAdmission``)
+                        sends.extend((log_name, TICK_KEY, value, p) for p in log_partitions)
                     else:
-                        value = value or event_value(event)
                         key = event.enterprise_id.encode("utf-8")
                         partition = log_partition(key, len(log_partitions))
                         if partition in folding:
                             fold.remember(value, event, partition)
                         sends.append((log_name, key, value, partition))
-                futures = await _send(sends + _letters(letters, now))
+                futures = await _send(sends) + await _send_letters(letters, now)
                 for ev in batch:
                     ev.message.incref()  # acknowledged by _ingress_durable once the log has every event of it
                 t_put = time.perf_counter()
@@ -1008,7 +1076,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                         log.info("fold: partition %s: %s credit files rebuilt from the table", m.partition, n)
                     fold.apply(m.partition, m.offset, m.value or b"", int(m.timestamp * 1000) if m.timestamp else None, out)
                 t1 = time.perf_counter()
-                futures = await _send([(effects_name, k, v, None) for k, v in out.effects] + _letters(out.letters, utc_now()))
+                futures = await _send([(effects_name, k, v, None) for k, v in out.effects]) + await _send_letters(out.letters, utc_now())
                 for ev in batch:
                     ev.message.incref()  # Faust's own ack after this body no longer commits it: _make_durable acks
                 t_put = time.perf_counter()
@@ -1036,9 +1104,11 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         # thousand at once is a 70 MB burst through the producer, the broker, the sink and
         # ClickHouse, which the effects queue behind.  The files changed until now go; one
         # changed again meanwhile waits for the next interval.
+        # Views are copies (the state is the changelog's): one that cannot be published is
+        # logged and counted, never a reason to stop the worker, which then stopped every interval.
         pending = sorted(fold.dirty)
         pace = min(0.5, settings.worker_view_seconds / 2 / max(1, -(-len(pending) // VIEW_SLICE)))
-        futures: list[asyncio.Future] = []
+        futures: list[tuple[str, asyncio.Future]] = []
         count = 0
         for start in range(0, len(pending), VIEW_SLICE):
             t0 = time.perf_counter()
@@ -1047,19 +1117,42 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
             timing["views_s"] += t1 - t0
             if not views:
                 continue
-            count += len(views)
-            futures += await _send([(views_name, k, v, None) for k, v in views])
+            for k, v in views:
+                eid = k.decode("utf-8")
+                if len(v) > view_max:
+                    stats["views_skipped"] += 1
+                    log.error("views: the credit file of %s is %s bytes as a view, more than the %s the credit-files topic takes; "
+                              "not published (its state and effects are unaffected) / %s 的诚信档案视图超过上限，未发布",
+                              eid, len(v), view_max, eid)
+                    continue
+                try:
+                    futures.append((eid, await app.producer.send(views_name, k, v, None, None, None)))
+                    count += 1
+                except Exception as exc:  # noqa: BLE001 - see above
+                    _view_failed(eid, exc)
             timing["views_publish_s"] += time.perf_counter() - t1
             await asyncio.sleep(pace)
         if futures:
             t1 = time.perf_counter()
-            await asyncio.gather(*futures)
+            results = await asyncio.gather(*(f for _, f in futures), return_exceptions=True)
+            for (eid, _), result in zip(futures, results):
+                if isinstance(result, BaseException):
+                    _view_failed(eid, result)
             timing["views_publish_s"] += time.perf_counter() - t1
         timing["views"] += count
         if timing["events"] or count:
             timing.update(gc_timing.take())
             log.info("fold: %s", {k: round(v, 3) for k, v in timing.items()})
             timing.clear()
+
+    def _view_failed(eid: str, exc: BaseException) -> None:
+        if _too_large(exc):
+            stats["views_skipped"] += 1
+        else:
+            stats["views_failed"] += 1
+            if eid in fold.files:
+                fold.dirty.add(eid)  # (the broker was away: the next interval tries again)
+        log.error("views: the credit file of %s was not published: %s: %s / %s 的诚信档案视图未能发布", eid, type(exc).__name__, exc, eid)
 
     # The cyclic collector, left to itself, walked the whole heap (every credit file, every
     # memoised judgement: millions of objects) in each full collection: 0.2-0.5 s with the event
@@ -1099,7 +1192,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         # what was folded before the revocation reaches the table first, so that a partition
         # assigned back to this worker is rebuilt from everything it had made durable
         try:
-            await asyncio.wait_for(inflight.join(), timeout=30.0)
+            await asyncio.wait_for(inflight.join(), timeout=REVOKE_WAIT_S)
         except asyncio.TimeoutError:  # the broker did not acknowledge: those events come again anyway
             log.warning("fold: %s folded batches not yet durable at a rebalance", inflight.qsize())
         fold.drop({tp.partition for tp in revoked if tp.topic == topics.events.name})
@@ -1109,25 +1202,61 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         for dog in watchdog:
             dog.forget(revoked)
 
+    @app.on_rebalance_complete.connect
+    async def on_rebalance_complete(app_, **kwargs) -> None:  # pragma: no cover - exercised against the real broker
+        # The files of the log partitions assigned here, rebuilt now that the table is restored, not at
+        # the partition's next message: rebuilt files are changed files, so the next views interval
+        # publishes them.  Until then a worker's successor (or one whose partitions came back) left
+        # the views its predecessor had not yet published unpublished, and the API answered 404 for
+        # those enterprises, for as long as no event came for their partition.
+        out = BatchOutput()
+        for tp in sorted(app.consumer.assignment()):
+            if tp.topic == log_name and tp.partition not in fold.loaded:
+                n = fold.load(tp.partition, ((_table_key(k), v) for k, v in list(files.data.items())), out)
+                log.info("fold: partition %s: %s credit files rebuilt from the table at assignment", tp.partition, n)
+        if out.writes:
+            # (the entries a snapshot covers, deleted: in order with the fold's own writes)
+            await inflight.put(([], [], out.writes))
+
     @app.page("/qrisk/metrics/")
     async def qrisk_metrics(web, request):  # pragma: no cover - served by Faust's web server, tested against the real broker
-        return web.text(worker_metrics(stats, app.monitor, fold.stale_snapshots).decode("ascii"), content_type="text/plain; version=0.0.4")
+        consumer = app.consumer
+        assigned = [tp for tp in consumer.assignment() if tp.topic in agent_topics]
+        ends = {tp: consumer.highwater(tp) for tp in assigned}
+        committed = {tp: consumer._committed_offset.get(tp) for tp in assigned}
+        return web.text(worker_metrics(stats, app.monitor, fold.stale_snapshots, ends, committed).decode("ascii"),
+                        content_type="text/plain; version=0.0.4")
 
     return app
 
 
-def worker_metrics(stats: dict[str, int], monitor: Any, stale_snapshots: int = 0) -> bytes:
-    """The worker's counts and, per partition it reads, how far its committed offset is behind the
-    end the last fetch saw (Faust's monitor keeps both), as Prometheus text."""
+def worker_metrics(stats: dict[str, int], monitor: Any, stale_snapshots: int = 0, ends: dict[Any, int | None] | None = None,
+                   committed: dict[Any, int | None] | None = None) -> bytes:
+    """The worker's counts and, per partition it reads, how far the group's committed offset is
+    behind the end the last fetch saw, as Prometheus text.
+
+    ``ends``, ``committed``: per assigned partition, the consumer's high-water mark and the group's
+    committed offset (read at assignment, then this worker's commits); the monitor's, which know only
+    what this process fetched and committed itself, fill in.  A partition assigned here had no line
+    until this process committed on it, so a restarted worker with a backlog showed none."""
     from qrisk.pages import prometheus_text
 
+    ends = dict(ends or {})
+    committed = dict(committed or {})
+    for tp, end in monitor.tp_end_offsets.items():
+        if ends.get(tp) is None or (end is not None and end > ends[tp]):
+            ends[tp] = end
+    for tp, offset in monitor.tp_committed_offsets.items():
+        if committed.get(tp) is None or (offset is not None and offset > committed[tp]):
+            committed[tp] = offset
     lag = []
-    for tp, end in sorted(monitor.tp_end_offsets.items(), key=lambda kv: (kv[0].topic, kv[0].partition)):
-        committed = monitor.tp_committed_offsets.get(tp)
-        if committed is None:
-            continue  # nothing committed by this worker yet: no lag it can vouch for
-        # both are the next offset (to read, to be written), as Kafka counts them
-        lag.append(({"topic": tp.topic, "partition": str(tp.partition)}, max(0, end - committed)))
+    for tp in sorted(ends, key=lambda tp: (tp.topic, tp.partition)):
+        end = ends[tp]
+        if end is None:
+            continue  # not fetched yet: its end is not known
+        # both are the next offset (to read, to be written), as Kafka counts them; a partition
+        # the group never committed on is behind by all of it
+        lag.append(({"topic": tp.topic, "partition": str(tp.partition)}, max(0, end - (committed.get(tp) or 0))))
     return prometheus_text([
         ("qrisk_worker_events_applied_total", "counter", "events folded into credit files", stats["applied"]),
         ("qrisk_worker_duplicates_total", "counter", "events already folded (a retry or a redelivery): no second effect", stats["duplicates"]),
@@ -1135,6 +1264,12 @@ def worker_metrics(stats: dict[str, int], monitor: Any, stale_snapshots: int = 0
         ("qrisk_worker_dead_letters_total", "counter", "messages kept in the dead letters instead of folded", stats["dead_letters"]),
         ("qrisk_worker_normalised_total", "counter", "ingress messages validated and written to the log", stats["normalised"]),
         ("qrisk_worker_batches_total", "counter", "batches folded", stats["batches"]),
+        ("qrisk_worker_views_skipped_total", "counter", "credit-file views too large for the credit-files topic: not published",
+         stats.get("views_skipped", 0)),
+        ("qrisk_worker_views_failed_total", "counter", "credit-file views the broker did not take (tried again the next interval)",
+         stats.get("views_failed", 0)),
+        ("qrisk_worker_letters_truncated_total", "counter", "dead letters refused for their size and kept with their first bytes",
+         stats.get("letters_truncated", 0)),
         ("qrisk_worker_stale_snapshots", "gauge", f"credit files loaded from a snapshot another fold version wrote (this is {FOLD_VERSION}): "
                                                   "they keep its results until the log is folded again", stale_snapshots),
     ], [("qrisk_worker_lag_messages", "gauge", "messages not yet committed behind the end of each partition the worker reads", lag)])
@@ -1208,6 +1343,15 @@ def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None
         snapshot_max_bytes = max(64 * 1024, (exc.limit or 1_000_000) - 64 * 1024)
         print(f"qrisk worker: {exc}; 快照上限降为 {snapshot_max_bytes} 字节 / snapshots limited to {snapshot_max_bytes} bytes",
               file=sys.stderr, flush=True)
+    # the dead-letter and credit-files topics, made before their limits were declared (`qrisk topics
+    # create` sets them too): a letter or a view that does not fit is bounded or skipped instead
+    limits: dict[str, int] = {}
+    for name, spec in (("letter_max_bytes", settings.topics().dead_letters), ("view_max_bytes", settings.topics().credit_files)):
+        try:
+            ensure_message_limit(settings, spec)
+        except LimitRefused as exc:
+            limits[name] = max(64 * 1024, (exc.limit or 1_000_000) - 64 * 1024)
+            print(f"qrisk worker: {exc}; 上限降为 {limits[name]} 字节 / limited to {limits[name]} bytes", file=sys.stderr, flush=True)
     try:
         prepare_data_dir(settings)
     except DataDirError as exc:
@@ -1215,7 +1359,7 @@ def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None
         return 2
     if settings.worker_loop == "uvloop":
         mode.loop.use("uvloop")  # before the app and its consumer thread make their loops
-    app = create_app(settings, rules, snapshot_max_bytes=snapshot_max_bytes, **overrides)
+    app = create_app(settings, rules, snapshot_max_bytes=snapshot_max_bytes, **limits, **overrides)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0
