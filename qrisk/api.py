@@ -505,7 +505,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         **_declared(posters, requestBody={"required": True, "content": {"application/json": {"schema": _BATCH_SCHEMA}}}),
         responses={200: {"description": "all events durable (accepted or duplicate)"}, **_AUTH_RESPONSES,
                    409: {"description": "an event_id already names a different event; nothing of the batch was written; each such event kept in dead letters"},
-                   413: {"description": "body too large"},
+                   413: {"description": "body too large, or (Kafka mode) one event too large for the log"},
                    422: {"description": "rejected; nothing of the batch was written; each bad event kept in dead letters"}},
     )
     async def post_events(request: Request, key: ApiKey = Security(posters)) -> JSONResponse:
@@ -561,6 +561,28 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 "request_id": request_id,
                 "errors": [{"index": i if elements is not None else None, **err, "dead_letter_id": dl_id} for (i, err), dl_id in zip(refused, ids)],
             })
+        if distributed:
+            # one event past what a log message may hold: refused whole before anything is published
+            # (the body limit is a batch's; each event is counted alone), each kept in dead letters
+            from qrisk.kafka_log import EVENT_MAX_BYTES, event_value, too_large_error
+
+            big = [(i, too_large_error(len(v))) for i, e in enumerate(events) if len(v := event_value(e)) > EVENT_MAX_BYTES]
+            if big:
+                elements = _elements(raw)
+                letters = [
+                    DeadLetter("http", f"{where} index {i} key {key.key_id}" if elements is not None else f"{where} key {key.key_id}",
+                               element_bytes(elements[i]) if elements is not None else raw, f"too_large: {err['reason']}", [err])
+                    for i, err in big
+                ]
+                ids = await dead_letter(letters)
+                metrics.inc("qrisk_events_rejected_total", len(big), channel="http")
+                await asyncio.wrap_future(audit.record("events.posted", "too_large", key, {"request_id": request_id, "too_large": len(big), "dead_letter_ids": ids[:50]}))
+                return JSONResponse(status_code=413, content={
+                    "detail": f"{len(big)} 个事件超过事件日志的单个事件上限（{EVENT_MAX_BYTES} 字节），本批次未写入；请拆分或缩短后重发",
+                    "detail_en": f"{len(big)} event(s) larger than the {EVENT_MAX_BYTES} bytes one event may have in the log; nothing of this request was written",
+                    "request_id": request_id,
+                    "errors": [{"index": i if elements is not None else None, **err, "dead_letter_id": d} for (i, err), d in zip(big, ids)],
+                })
         started = time.perf_counter()
         try:
             outcomes = await asyncio.wrap_future(committer.submit(events))
