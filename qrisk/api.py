@@ -51,7 +51,7 @@ _BATCH_SCHEMA = {
     ]
 }
 
-PUBLIC_ROUTES = frozenset({"/healthz", "/v1/event-types", "/v1/catalogue", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+PUBLIC_ROUTES = frozenset({"/healthz", "/readyz", "/v1/event-types", "/v1/catalogue", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 """Routes that answer without a key: liveness (orchestrators probe it without credentials),
 the event types and the API description (both public contract, no data)."""
 
@@ -1080,7 +1080,17 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     def event_types() -> list[str]:
         return sorted(EVENT_TYPES)
 
-    @app.get("/healthz", summary="Liveness and readiness (public)")
+    @app.get("/readyz", summary="Readiness: 200 once events are taken, 503 while starting or when no more can be written (public)",
+             responses={503: {"description": "not ready: the writer lease lapsed (while the log replays at start, the start-up responder answers 503)"}})
+    def readyz() -> Any:
+        lease = getattr(pipeline, "writer_lease", None)
+        if lease is not None and lease.lapsed:
+            # another writer may have the log now: this process must not be sent events, and a restart is due
+            return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+                "status": "not_ready", "message": f"写入租约已失效，不再写入事件，请重启 qrisk / {lease.lapsed}: no more events are written; restart qrisk"})
+        return {"status": "ready"}
+
+    @app.get("/healthz", summary="Liveness (public): 200 while the process works, \"degraded\" with what to look at")
     def healthz() -> dict[str, Any]:
         if distributed:
             # reads trail the log by the workers' and the sink's lag, which Kafka's group offsets show

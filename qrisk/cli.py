@@ -243,15 +243,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from qrisk.api import create_app
-    from qrisk.runtime import check_data_dir, default_rules, open_embedded
-
-    from qrisk.auth import KeyStore
-    from qrisk.settings import DEFAULT_POLICY
-    from qrisk.store import StoreError, StoreInUse, redact
-
     settings = Settings()
     if settings.event_log == "kafka":  # QRISK_EVENT_LOG=kafka: the API publishes, workers fold
         from qrisk.cli_kafka import cmd_run_kafka
@@ -265,7 +256,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     # what can fail is checked before a first key is made and the log replayed (minutes, for years of it)
     if args.tls_certfile:
         _check_tls(args.tls_certfile, args.tls_keyfile)
-    _check_port_free(args.host, args.port)
+    sock = _bind_port(args.host, args.port)
+    try:
+        return _serve(args, settings, sock)
+    finally:
+        sock.close()
+
+
+def _serve(args: argparse.Namespace, settings: Settings, sock: Any) -> int:
+    import uvicorn
+
+    from qrisk.api import create_app
+    from qrisk.auth import KeyStore
+    from qrisk.runtime import ReplayProgress, check_data_dir, default_rules, open_embedded
+    from qrisk.settings import DEFAULT_POLICY
+    from qrisk.starting import StartupResponder
+    from qrisk.store import StoreError, StoreInUse, redact
+
     rules = default_rules(args.policy)
     if not settings.clickhouse_url:  # before a first key is written into it
         check_data_dir(args.data_dir)
@@ -277,9 +284,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     policy = f"{args.policy or 'built-in'} (sha256 {_digest(args.policy or DEFAULT_POLICY)})"
     print(f"qrisk {_version()}: 策略 {policy}；打开{store_zh}并重放事件日志 … / policy {policy}; "
           f"opening {store} and replaying the event log …", file=sys.stderr)
-    from qrisk.runtime import ReplayProgress
-
     progress = ReplayProgress("replay")  # "of N" and the time left, a first line within seconds
+    # the port answers from here on: a probe sees the start working, a sender is told to come back
+    responder = StartupResponder(sock, progress, _ssl_context(args)).start()
     try:
         pipeline = open_embedded(args.data_dir, rules, progress=progress, clickhouse_url=settings.clickhouse_url)
     except StoreError as exc:
@@ -289,6 +296,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.close()
         raise UserError(f"数据目录 {args.data_dir} 正被另一个进程使用（另一个 qrisk run？）/ the data directory {args.data_dir} "
                         "is in use by another process (another `qrisk run`?): stop it, or give this one another --data-dir") from None
+    finally:
+        responder.stop()
     progress.close()
     _say_recovered(pipeline)
     scheme = "https" if args.tls_certfile else "http"
@@ -301,8 +310,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     app = create_app(pipeline, settings.max_body_bytes, settings.max_batch, keys=keys, dispatcher=_dispatcher(pipeline.store, rules, settings),
                      tick_seconds=settings.tick_seconds)
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(), **tls)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(), **tls)
+    uvicorn.Server(config).run(sockets=[sock])  # the socket the start-up responder answered on
     return 0
+
+
+def _ssl_context(args: argparse.Namespace) -> Any:
+    """The server side of HTTPS with the pair given (checked already), or None for plain HTTP."""
+    if not args.tls_certfile:
+        return None
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(args.tls_certfile), str(args.tls_keyfile))
+    return ctx
 
 
 def _store_failure(exc: Exception, clickhouse_url: str | None, data_dir: Path) -> str:
@@ -410,21 +431,20 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _bind_port(host: str, port: int) -> Any:
+    """The service's listening socket, bound before the log is replayed: the start-up responder
+    answers on it meanwhile, and the API takes it over (``qrisk.starting``)."""
     import socket
 
+    from qrisk.starting import bind
+
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return bind(host, port)
     except socket.gaierror as exc:
         raise UserError(f"无法解析监听地址 --host {host}（QRISK_HOST）：{exc.strerror} / --host {host} (QRISK_HOST): {exc.strerror}") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closing socket is no obstacle
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise UserError(f"无法在 {host}:{port} 上监听（{exc.strerror}；另一个 qrisk run？请用 --port / QRISK_PORT 换一个端口） / "
-                            f"cannot listen on {host}:{port}: {exc.strerror} (another `qrisk run`? choose --port / QRISK_PORT)") from None
+    except OSError as exc:
+        raise UserError(f"无法在 {host}:{port} 上监听（{exc.strerror}；另一个 qrisk run？请用 --port / QRISK_PORT 换一个端口） / "
+                        f"cannot listen on {host}:{port}: {exc.strerror} (another `qrisk run`? choose --port / QRISK_PORT)") from None
 
 
 def _check_tls(certfile: Path, keyfile: Path) -> None:
