@@ -13,6 +13,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from qrisk.runtime import ReplayProgress
 from qrisk.starting import StartupResponder, bind, starting_status
@@ -103,3 +104,23 @@ def test_qrisk_run_answers_on_its_port_while_its_store_does_not(tmp_path):
         proc.wait(timeout=30)
         log.close()
         hung.close()
+
+
+def test_with_a_certificate_the_responder_speaks_https(tmp_path):
+    import ssl
+
+    from tests.test_auth_tls import self_signed
+
+    cert, key = self_signed(tmp_path)
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(str(cert), str(key))
+    sock = bind("127.0.0.1", 0)
+    responder = StartupResponder(sock, _progress(None, 0), server_side).start()
+    try:
+        url = f"https://127.0.0.1:{sock.getsockname()[1]}/healthz"
+        assert httpx.get(url, verify=ssl.create_default_context(cafile=str(cert)), timeout=10).json()["phase"] == "opening"
+        with pytest.raises(httpx.HTTPError):  # plain HTTP gets no answer from a TLS port
+            httpx.get(url.replace("https://", "http://"), timeout=10).raise_for_status()
+    finally:
+        responder.stop()
+        sock.close()
