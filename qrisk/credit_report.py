@@ -19,6 +19,7 @@ from processors.risk import inspection_frequency, listing_ends
 from processors.step import Rules
 from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, penalties_text, score_reasons_zh
 from schemas.events import NOT_DETECTED
+from qrisk.sheets import time_header
 
 CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
 SCALE_ZH = {"micro": "微型", "small": "小型", "medium": "中型", "large": "大型"}
@@ -304,6 +305,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     return {
         "enterprise_id": file.enterprise_id, "name": name, "title_zh": f"诚信档案：{name}（{file.enterprise_id}）",
         "as_of": _local(now, off) if now else "", "profile": [{"label": k, "value": v} for k, v in profile], "grade": grade,
+        "times_zh": f"文中时间均为{time_header(off).strip('（）')}",  # the file keeps UTC; the report shows local wall time
         "contributions": contributions, "grade_history": history, "samples": samples, "complaints": complaints,
         "inspections": inspections, "rectifications": rectifications, "enforcements": enforcements, "interviews": interviews, "series": series, "signals": signals, "warnings": warnings,
         "campaign": _campaign_rows(file, rules),
@@ -374,7 +376,7 @@ def _cell(value: Any) -> str:
 
 def render_text(report: dict[str, Any]) -> str:
     g = report["grade"]
-    lines = [report["title_zh"], f"截至 {report['as_of'] or '—'}", "", "【基本信息】"]
+    lines = [report["title_zh"], f"截至 {report['as_of'] or '—'}（{report['times_zh']}）", "", "【基本信息】"]
     lines += [f"  {row['label']}：{row['value']}" for row in report["profile"]]
     lines += ["", "【风险等级】"]
     if g["grade"]:
@@ -438,7 +440,7 @@ def write_xlsx(report: dict[str, Any], path: str | Path) -> Path:
     ws.title = "概要"
     ws.append([report["title_zh"]])
     ws["A1"].font = title_font
-    ws.append([f"截至 {report['as_of']}"])
+    ws.append([f"截至 {report['as_of']}（{report['times_zh']}）"])
     ws.append([])
     ws.append(["基本信息"])
     ws.cell(row=ws.max_row, column=1).font = bold
