@@ -707,10 +707,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if view == "report":
             from qrisk.credit_report import build_report, report_from_view
 
+            alerts = _alert_views(enterprise_id=enterprise_id)  # how each warning was handled
             if distributed:  # from the sink's copy of the file (seconds behind the log)
-                return report_from_view(file, pipeline.rules)
+                return report_from_view(file, pipeline.rules, alerts=alerts)
             with pipeline.lock:
-                return build_report(pipeline.state.files[enterprise_id], pipeline.rules)
+                return build_report(pipeline.state.files[enterprise_id], pipeline.rules, alerts=alerts)
         return file
 
     def _alert_views(alert_id: str | None = None, **filters: Any) -> list[dict[str, Any]]:
