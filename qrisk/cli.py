@@ -28,6 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    from qrisk.auth import KeyFileError
     from qrisk.runtime import DataDirError
     from qrisk.settings import unknown_variables
     from qrisk.store import StoreInUse, StoreTargetError
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in unknown_variables(dict(os.environ), getattr(args, "policy", None) or os.environ.get("QRISK_POLICY_FILE")):
             print(f"qrisk: {line}", file=sys.stderr)
         return int(args.func(args) or 0)
-    except (UserError, StoreInUse, StoreTargetError, DataDirError) as exc:
+    except (UserError, StoreInUse, StoreTargetError, DataDirError, KeyFileError) as exc:
         print(f"qrisk: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except PolicyError as exc:
