@@ -1105,6 +1105,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                         f"{sink.failures} failed writes in a row: {sink.last_error}")
         if dispatcher is not None and dispatcher.last_error is not None:
             problems["alert_dispatcher"] = f"预警通知发送失败，将自动重试 / {dispatcher.last_error}"
+        failing = dispatcher.receivers_problem() if dispatcher is not None else None
+        if failing is not None:
+            # attempts that fail are retried quietly for minutes: the supervisors they are for are not being told
+            problems["alert_receivers"] = failing
+        key_problem = keys.current_problem()
+        if key_problem is not None:
+            # the keys last read stay in use: a key added (or revoked) in the damaged file is not
+            problems["keys_file"] = f"{key_problem}（沿用上次读取的密钥 / the keys last read stay in use）"
         lease = getattr(pipeline, "writer_lease", None)
         if lease is not None and lease.lapsed:
             problems["writer_lease"] = f"写入租约已失效，不再写入事件，请重启 qrisk / {lease.lapsed}: no more events are written; restart qrisk"
