@@ -733,7 +733,13 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
     from schemas.events import door
     from qrisk.runtime import default_rules, open_embedded
 
-    pipeline = open_embedded(args.data_dir, default_rules(args.policy), clickhouse_url=Settings().clickhouse_url)
+    from qrisk.store import StoreError
+
+    clickhouse_url = Settings().clickhouse_url
+    try:
+        pipeline = open_embedded(args.data_dir, default_rules(args.policy), clickhouse_url=clickhouse_url)
+    except StoreError as exc:  # (a database migrated by a newer qrisk, a server away): one line, as `qrisk run` says it
+        raise UserError(_store_failure(exc, clickhouse_url, args.data_dir)) from None
     bar = _progress("import", total)
     report = _ImportReport(getattr(args, "warnings_out", None))
     accepted = duplicates = rejected = 0
