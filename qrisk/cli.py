@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -269,25 +270,28 @@ def _serve(args: argparse.Namespace, settings: Settings, sock: Any) -> int:
 
     from qrisk.api import create_app
     from qrisk.auth import KeyStore
-    from qrisk.runtime import ReplayProgress, check_data_dir, default_rules, open_embedded
+    from qrisk.runtime import check_data_dir, default_rules, open_embedded
     from qrisk.settings import DEFAULT_POLICY
     from qrisk.starting import StartupResponder
     from qrisk.store import StoreError, StoreInUse, redact
 
     rules = default_rules(args.policy)
-    if not settings.clickhouse_url:  # before a first key is written into it
+    if not settings.clickhouse_url:
         check_data_dir(args.data_dir)
     keys = KeyStore(args.keys_file or args.data_dir / "keys.json")
-    _first_start(keys)
+    keys.load()  # a damaged file is named now (KeyFileError), not as a traceback on the first request
     store = f"ClickHouse {redact(settings.clickhouse_url)}" if settings.clickhouse_url else f"chdb in {args.data_dir}"
     store_zh = f" ClickHouse {redact(settings.clickhouse_url)} " if settings.clickhouse_url else f"数据目录 {args.data_dir} 中的 chdb "
     # the fold replays the whole log under this policy: another policy than last time re-decides history
     policy = f"{args.policy or 'built-in'} (sha256 {_digest(args.policy or DEFAULT_POLICY)})"
     print(f"qrisk {_version()}: 策略 {policy}；打开{store_zh}并重放事件日志 … / policy {policy}; "
           f"opening {store} and replaying the event log …", file=sys.stderr)
-    progress = ReplayProgress("replay")  # "of N" and the time left, a first line within seconds
+    # "of N" and the time left, a first line within seconds; and, told the log's size before the replay,
+    # it refuses a missing key file beside a log that has events (minutes of replay saved)
+    progress = _KeyCheckedReplay(keys)
     # the port answers from here on: a probe sees the start working, a sender is told to come back
     responder = StartupResponder(sock, progress, _ssl_context(args)).start()
+    previous = _say_sigterm_while_replaying(progress)
     try:
         pipeline = open_embedded(args.data_dir, rules, progress=progress, clickhouse_url=settings.clickhouse_url)
     except StoreError as exc:
@@ -299,7 +303,14 @@ def _serve(args: argparse.Namespace, settings: Settings, sock: Any) -> int:
                         "is in use by another process (another `qrisk run`?): stop it, or give this one another --data-dir") from None
     finally:
         responder.stop()
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     progress.close()
+    try:
+        # only now: a store that cannot be opened, or a log that is not empty, gets no new admin key
+        _first_start(keys, getattr(pipeline, "events", pipeline.seq))
+    except BaseException:
+        pipeline.close()
+        raise
     _say_recovered(pipeline)
     scheme = "https" if args.tls_certfile else "http"
     print(f"qrisk: {pipeline.seq} 个事件，{len(pipeline.state.files)} 家企业；在 {scheme}://{args.host}:{args.port} 启动服务 / "
@@ -314,6 +325,55 @@ def _serve(args: argparse.Namespace, settings: Settings, sock: Any) -> int:
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(), **tls)
     uvicorn.Server(config).run(sockets=[sock])  # the socket the start-up responder answered on
     return 0
+
+
+def _say_sigterm_while_replaying(progress: Any) -> Any:
+    """SIGTERM before the API serves (a deploy, a probe's patience running out) said it stopped the
+    replay, rather than leaving the log at its last progress line; the exit stays 143 as for a kill."""
+    def stop(signum: int, _frame: Any) -> None:
+        total = getattr(progress, "total", None)
+        done = f"{progress.done:,}/{total:,}" if total is not None else "0"
+        done_en = f"{progress.done:,} of {total:,}" if total is not None else "none"
+        print(f"qrisk: 收到 SIGTERM，在启动重放事件日志时停止（已重放 {done} 个事件）；下次启动将重新重放 / stopped by SIGTERM "
+              f"while replaying the event log at start ({done_en} events replayed); the next start replays it again",
+              file=sys.stderr, flush=True)
+        raise SystemExit(128 + signum)  # (unwinds: the store is closed and a writer lease released)
+
+    return signal.signal(signal.SIGTERM, stop)
+
+
+class _KeyCheckedReplay:
+    """The replay's progress (``qrisk.runtime.ReplayProgress``), which also refuses, once the log's
+    size is known and before it is replayed, to serve a log that has events without its key file."""
+
+    def __init__(self, keys: Any):
+        from qrisk.runtime import ReplayProgress
+
+        self._progress = ReplayProgress("replay")
+        self._keys = keys
+
+    def start(self, total: int) -> None:
+        if total:
+            _refuse_missing_keys(self._keys, total)
+        self._progress.start(total)
+
+    def __call__(self, n: int) -> None:
+        self._progress(n)
+
+    def __getattr__(self, name: str) -> Any:  # total, done, started, what … for the start-up responder
+        return getattr(self._progress, name)
+
+
+def _refuse_missing_keys(keys: Any, events: int) -> None:
+    if keys.path.exists():
+        return
+    # a mistyped QRISK_KEYS_FILE once got a fresh admin key (and a new directory) beside a log of
+    # 1,099 events whose own keys.json went unused: every key in use would have stopped working
+    raise UserError(f"密钥文件 {keys.path} 不存在，而事件日志已有 {events:,} 个事件：不为已有数据新建管理员密钥。请检查 --keys-file / "
+                    f"QRISK_KEYS_FILE（默认 DATA_DIR/keys.json），或用 qrisk keys create --role admin --name NAME --keys-file {keys.path} "
+                    f"创建密钥 / the key file {keys.path} does not exist, but the event log holds {events:,} events: no admin key is "
+                    f"made for existing data. Check --keys-file / QRISK_KEYS_FILE (default DATA_DIR/keys.json), or create a key with "
+                    f"`qrisk keys create --role admin --name NAME --keys-file {keys.path}`")
 
 
 def _ssl_context(args: argparse.Namespace) -> Any:
@@ -481,10 +541,19 @@ def _dispatcher(store, rules, settings: Settings):
                       lease_seconds=settings.outbox_lease_seconds)
 
 
-def _first_start(keys) -> None:
-    """No key was ever configured: create an admin key and print it once (stderr); writes are never anonymous."""
-    if not keys.is_empty():
-        return
+def _first_start(keys, events: int = 0) -> None:
+    """No key was ever configured and the log is empty (a new service): create an admin key and print
+    it once (stderr); writes are never anonymous.  Called once the store is open and the log replayed:
+    a start that fails gets no key, and a log with events gets none beside a key file gone missing."""
+    if keys.path.exists():
+        if not keys.is_empty():
+            return
+    elif events:
+        _refuse_missing_keys(keys, events)
+    if not keys.path.parent.is_dir():
+        # never made: a mistyped directory would hold the only admin key, beside no data
+        raise UserError(f"密钥文件 {keys.path} 所在的目录不存在 / the directory of the key file {keys.path} does not exist "
+                        "(--keys-file / QRISK_KEYS_FILE)")
     from qrisk.auth import cli_actor
 
     key, token = keys.create("admin", "first-admin", actor=f"first start ({cli_actor()})")
