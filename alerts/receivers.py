@@ -54,6 +54,19 @@ class SmtpConfig:
     timeout: float = 10.0
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def smtp_warning(cfg: SmtpConfig) -> str | None:
+    """The start-up warning for an SMTP login without TLS to another host: the password (AUTH PLAIN/LOGIN
+    is base64, not encryption) crosses the network in clear text, as an API key does over plain HTTP."""
+    if not cfg.user or cfg.starttls or cfg.ssl or cfg.host in LOOPBACK_HOSTS:
+        return None
+    return (f"警告：以用户 {cfg.user} 登录 SMTP 服务器 {cfg.host}:{cfg.port} 未启用 TLS，密码将以明文经过网络（请设置 QRISK_SMTP_STARTTLS=true "
+            f"或 QRISK_SMTP_SSL=true）/ warning: SMTP login as {cfg.user} to {cfg.host}:{cfg.port} without TLS: the password crosses "
+            "the network in clear text (set QRISK_SMTP_STARTTLS=true, or QRISK_SMTP_SSL=true for port 465)")
+
+
 @dataclass(frozen=True)
 class SendResult:
     ok: bool

@@ -316,6 +316,9 @@ _ZERO_AT_START = (
                                                "qrisk_events_rejected_total", "qrisk_events_conflict_total")),
     *(f'qrisk_auth_failures_total{{reason="{r}"}}' for r in ("malformed", "missing", "role", "unknown", "revoked", "expired")),
     "qrisk_log_write_failures_total",
+    "qrisk_ticks_total", "qrisk_commit_seconds_total", 'qrisk_events_warned_total{channel="http"}',
+    # (admin may post any event: never forbidden; the other roles are refused at the route)
+    *(f'qrisk_events_forbidden_total{{channel="http",role="{r}"}}' for r in ("bureau", "complaint", "inspector", "lab")),
 )
 
 

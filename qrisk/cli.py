@@ -524,13 +524,16 @@ def _dispatcher(store, rules, settings: Settings):
     if not rules.policy.alerts.receivers:
         return None
     from alerts.outbox import Dispatcher
-    from alerts.receivers import SmtpConfig
+    from alerts.receivers import SmtpConfig, smtp_warning
 
     smtp = SmtpConfig(host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_sender, user=settings.smtp_user,
                       password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
                       starttls=settings.smtp_starttls, ssl=settings.smtp_ssl)
     names = ", ".join(f"{r.name} ({r.kind})" for r in rules.policy.alerts.receivers)
     print(f"qrisk: 预警通知经发件箱发送给 {names} / alert notifications go out through the outbox to {names}", file=sys.stderr)
+    warning = smtp_warning(smtp) if any(r.kind == "email" for r in rules.policy.alerts.receivers) else None
+    if warning:
+        print(f"qrisk: {warning}", file=sys.stderr)
     for r in rules.policy.alerts.receivers:
         if r.secret_env and not os.environ.get(r.secret_env, "").strip():
             print(f"qrisk: 接收方 {r.name} 的加签密钥环境变量 {r.secret_env} 未设置，其消息将暂缓发送并重试 / "
