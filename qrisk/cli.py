@@ -307,7 +307,7 @@ def _serve(args: argparse.Namespace, settings: Settings, sock: Any) -> int:
     progress.close()
     try:
         # only now: a store that cannot be opened, or a log that is not empty, gets no new admin key
-        _first_start(keys, getattr(pipeline, "events", pipeline.seq))
+        _first_start(keys, getattr(pipeline, "events", pipeline.seq), make_dir=args.keys_file is None)
     except BaseException:
         pipeline.close()
         raise
@@ -544,7 +544,7 @@ def _dispatcher(store, rules, settings: Settings):
                       lease_seconds=settings.outbox_lease_seconds)
 
 
-def _first_start(keys, events: int = 0) -> None:
+def _first_start(keys, events: int = 0, make_dir: bool = True) -> None:
     """No key was ever configured and the log is empty (a new service): create an admin key and print
     it once (stderr); writes are never anonymous.  Called once the store is open and the log replayed:
     a start that fails gets no key, and a log with events gets none beside a key file gone missing."""
@@ -553,8 +553,9 @@ def _first_start(keys, events: int = 0) -> None:
             return
     elif events:
         _refuse_missing_keys(keys, events)
-    if not keys.path.parent.is_dir():
-        # never made: a mistyped directory would hold the only admin key, beside no data
+    if not make_dir and not keys.path.parent.is_dir():
+        # a directory given with --keys-file / QRISK_KEYS_FILE is never made: a mistyped one would hold
+        # the only admin key, beside no data (DATA_DIR/keys.json's is the data directory, qrisk's own)
         raise UserError(f"密钥文件 {keys.path} 所在的目录不存在 / the directory of the key file {keys.path} does not exist "
                         "(--keys-file / QRISK_KEYS_FILE)")
     from qrisk.auth import cli_actor

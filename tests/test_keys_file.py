@@ -163,3 +163,14 @@ def test_the_first_admin_key_comes_after_the_replay(tmp_path):
         assert opening < minted
     finally:
         server.stop()
+
+
+def test_the_first_key_goes_into_the_default_data_directory_even_on_a_server(tmp_path):
+    """(On a ClickHouse server the data directory is not made by chdb: DATA_DIR/keys.json's directory
+    is still qrisk's own to make; only one given with --keys-file must exist.)"""
+    from qrisk.cli import _first_start
+
+    keys = KeyStore(tmp_path / "data" / "keys.json")
+    _first_start(keys, 0)
+    assert len(keys.keys()) == 1
+
