@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from alerts.notification import Notification
+from alerts.receivers import redact_error
 from schemas.policy import AlertsPolicy
 
 Clock = Callable[[], dt.datetime]
@@ -58,6 +59,15 @@ Clock = Callable[[], dt.datetime]
 class _Store(Protocol):
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]: ...
     def insert(self, table: str, rows: list[dict[str, Any]]) -> None: ...
+
+
+@dataclass
+class Failing:
+    """A receiver no notification has got through to since ``since``: ``attempts`` failed attempts, the last with ``error``."""
+
+    since: dt.datetime
+    attempts: int
+    error: str
 
 
 @dataclass(frozen=True)
@@ -180,6 +190,9 @@ class Dispatcher:
         self.final: set[str] = set()
         self.sent = self.retried = self.failed = 0
         self.last_error: str | None = None  # the last pass's failure (the store down), None once a pass works
+        # receivers whose last attempt failed, until one gets through: said once on stderr when it starts
+        # and when it ends, and named by /healthz meanwhile (before, 24 retried attempts said nothing)
+        self.failing: dict[str, Failing] = {}
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -315,10 +328,14 @@ class Dispatcher:
                 ok, code, error, retry = r.ok, r.code, r.error, r.retry
             except Exception as exc:  # noqa: BLE001 - a receiver bug is recorded like a refusal, never lost
                 ok, code, error, retry = False, 0, f"{type(exc).__name__}: {exc}", True
+            # a robot's answer may quote its URL (access_token=, key=): the error goes to the deliveries
+            # table, GET /v1/alerts/{id} and the log, none of which may hold the receiver's credentials
+            error = redact_error(error, receiver)
             status = "sent" if ok else ("retry" if retry and attempt < self.max_attempts else "failed")
             if status == "failed" and retry:
                 error = f"{error}（已尝试 {attempt} 次，放弃 / gave up after {attempt} attempts）"
             result = Attempt(note.delivery_id, attempt, status, code, error)
+            self._watch(note.receiver, result, self.clock())
         return self._record(note, attempt, result)
 
     def _record(self, note: Notification, attempt: int, result: Attempt) -> Attempt:
@@ -360,6 +377,34 @@ class Dispatcher:
                 self.failed += 1
                 print(f"qrisk: alert {note.alert_id} not delivered to {note.receiver}: {result.error}", file=sys.stderr)
         return result
+
+    def _watch(self, receiver: str, result: Attempt, at: dt.datetime) -> None:
+        if result.status == "sent":
+            gone = self.failing.pop(receiver, None)
+            if gone is not None:
+                print(f"qrisk: 接收方 {receiver} 已恢复，通知重新送达（此前 {gone.attempts} 次尝试失败）/ receiver {receiver} works again: "
+                      f"a notification got through after {gone.attempts} failed attempt(s)", file=sys.stderr, flush=True)
+            return
+        failing = self.failing.get(receiver)
+        if failing is None:
+            self.failing[receiver] = Failing(at, 1, result.error)
+            then = ("将自动重试" , "retrying") if result.status == "retry" else ("已放弃该通知", "that notification is given up")
+            print(f"qrisk: 警告：预警通知未能送达接收方 {receiver}，{then[0]} / warning: receiver {receiver} is failing, {then[1]}: "
+                  f"{result.error}", file=sys.stderr, flush=True)
+        else:
+            failing.attempts += 1
+            failing.error = result.error
+
+    def receivers_problem(self) -> str | None:
+        """/healthz's line while some receiver gets no notification through, naming them; None when all do."""
+        failing = dict(self.failing)
+        if not failing:
+            return None
+        names = sorted(failing)
+        shown = "; ".join(f"{name}: {failing[name].attempts} failed attempt(s) since "
+                          f"{failing[name].since.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}, last: {failing[name].error}"
+                          for name in names)
+        return f"预警通知未能送达接收方 {'、'.join(names)}，将自动重试 / no notification gets through to {', '.join(names)}: {shown}"
 
     def _delay(self, attempts: int) -> dt.timedelta:
         return dt.timedelta(seconds=min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1)))

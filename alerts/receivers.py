@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import quote_plus, urlsplit, urlunsplit
+import re
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
 
 from alerts.notification import REASONS_ZH, Notification
 from schemas.policy import Receiver
@@ -53,6 +54,19 @@ class SmtpConfig:
     timeout: float = 10.0
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def smtp_warning(cfg: SmtpConfig) -> str | None:
+    """The start-up warning for an SMTP login without TLS to another host: the password (AUTH PLAIN/LOGIN
+    is base64, not encryption) crosses the network in clear text, as an API key does over plain HTTP."""
+    if not cfg.user or cfg.starttls or cfg.ssl or cfg.host in LOOPBACK_HOSTS:
+        return None
+    return (f"警告：以用户 {cfg.user} 登录 SMTP 服务器 {cfg.host}:{cfg.port} 未启用 TLS，密码将以明文经过网络（请设置 QRISK_SMTP_STARTTLS=true "
+            f"或 QRISK_SMTP_SSL=true）/ warning: SMTP login as {cfg.user} to {cfg.host}:{cfg.port} without TLS: the password crosses "
+            "the network in clear text (set QRISK_SMTP_STARTTLS=true, or QRISK_SMTP_SSL=true for port 465)")
+
+
 @dataclass(frozen=True)
 class SendResult:
     ok: bool
@@ -68,6 +82,13 @@ def send(receiver: Receiver, note: Notification, smtp: SmtpConfig | None = None,
     E-mail uses ``smtp`` (its own ``timeout``); the HTTP kinds use ``timeout`` in seconds, for the
     connection, each read, and the whole answer body.
     """
+    result = _send(receiver, note, smtp, timeout)
+    if result.error:
+        result = SendResult(result.ok, result.code, redact_error(result.error, receiver), result.retry)
+    return result
+
+
+def _send(receiver: Receiver, note: Notification, smtp: SmtpConfig | None, timeout: float) -> SendResult:
     try:
         if receiver.kind == "email":
             return _send_email(receiver, note, smtp or SmtpConfig())
@@ -316,6 +337,30 @@ def _redact(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
+
+
+_QUERY_VALUE = re.compile(r"([?&][^=&\s\"'<>]+=)[^&\s\"'<>]+")
+_SHORTEST_SECRET = 6  # shorter values (a timestamp's "1", "true") would blank out unrelated words
+
+
+def redact_error(text: str, receiver: Receiver | None = None) -> str:
+    """An error as it may be stored and printed: without the receiver's credentials, wherever the remote
+    answer or an exception quoted them — its URL's query values (DingTalk access_token=, WeCom key=),
+    user and password, its signing secret — and without the value of any query string in it."""
+    if not text:
+        return text
+    secrets_: set[str] = set()
+    if receiver is not None:
+        if receiver.url:
+            parts = urlsplit(receiver.url)
+            secrets_.update(v for _, v in parse_qsl(parts.query, keep_blank_values=True))
+            secrets_.update(filter(None, (parts.username, parts.password)))
+        if receiver.secret_env:
+            secrets_.add(os.environ.get(receiver.secret_env, "").strip())
+    for secret in sorted((s for s in secrets_ if len(s) >= _SHORTEST_SECRET), key=len, reverse=True):
+        for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
+            text = text.replace(form, "***")
+    return _QUERY_VALUE.sub(r"\1***", text)
 
 
 def _describe(exc: BaseException, timeout: float) -> str:

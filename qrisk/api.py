@@ -51,7 +51,7 @@ _BATCH_SCHEMA = {
     ]
 }
 
-PUBLIC_ROUTES = frozenset({"/healthz", "/v1/event-types", "/v1/catalogue", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+PUBLIC_ROUTES = frozenset({"/healthz", "/readyz", "/v1/event-types", "/v1/catalogue", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 """Routes that answer without a key: liveness (orchestrators probe it without credentials),
 the event types and the API description (both public contract, no data)."""
 
@@ -316,6 +316,9 @@ _ZERO_AT_START = (
                                                "qrisk_events_rejected_total", "qrisk_events_conflict_total")),
     *(f'qrisk_auth_failures_total{{reason="{r}"}}' for r in ("malformed", "missing", "role", "unknown", "revoked", "expired")),
     "qrisk_log_write_failures_total",
+    "qrisk_ticks_total", "qrisk_commit_seconds_total", 'qrisk_events_warned_total{channel="http"}',
+    # (admin may post any event: never forbidden; the other roles are refused at the route)
+    *(f'qrisk_events_forbidden_total{{channel="http",role="{r}"}}' for r in ("bureau", "complaint", "inspector", "lab")),
 )
 
 
@@ -729,10 +732,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if view == "report":
             from qrisk.credit_report import build_report, report_from_view
 
+            alerts = _alert_views(enterprise_id=enterprise_id)  # how each warning was handled
             if distributed:  # from the sink's copy of the file (seconds behind the log)
-                return report_from_view(file, pipeline.rules)
+                return report_from_view(file, pipeline.rules, alerts=alerts)
             with pipeline.lock:
-                return build_report(pipeline.state.files[enterprise_id], pipeline.rules)
+                return build_report(pipeline.state.files[enterprise_id], pipeline.rules, alerts=alerts)
         return file
 
     def _alert_views(alert_id: str | None = None, **filters: Any) -> list[dict[str, Any]]:
@@ -1102,7 +1106,17 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     def event_types() -> list[str]:
         return sorted(EVENT_TYPES)
 
-    @app.get("/healthz", summary="Liveness and readiness (public)")
+    @app.get("/readyz", summary="Readiness: 200 once events are taken, 503 while starting or when no more can be written (public)",
+             responses={503: {"description": "not ready: the writer lease lapsed (while the log replays at start, the start-up responder answers 503)"}})
+    def readyz() -> Any:
+        lease = getattr(pipeline, "writer_lease", None)
+        if lease is not None and lease.lapsed:
+            # another writer may have the log now: this process must not be sent events, and a restart is due
+            return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+                "status": "not_ready", "message": f"写入租约已失效，不再写入事件，请重启 qrisk / {lease.lapsed}: no more events are written; restart qrisk"})
+        return {"status": "ready"}
+
+    @app.get("/healthz", summary="Liveness (public): 200 while the process works, \"degraded\" with what to look at")
     def healthz() -> dict[str, Any]:
         if distributed:
             # reads trail the log by the workers' and the sink's lag, which Kafka's group offsets show
@@ -1116,6 +1130,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                         f"{sink.failures} failed writes in a row: {sink.last_error}")
         if dispatcher is not None and dispatcher.last_error is not None:
             problems["alert_dispatcher"] = f"预警通知发送失败，将自动重试 / {dispatcher.last_error}"
+        failing = dispatcher.receivers_problem() if dispatcher is not None else None
+        if failing is not None:
+            # attempts that fail are retried quietly for minutes: the supervisors they are for are not being told
+            problems["alert_receivers"] = failing
+        key_problem = keys.current_problem()
+        if key_problem is not None:
+            # the keys last read stay in use: a key added (or revoked) in the damaged file is not
+            problems["keys_file"] = f"{key_problem}（沿用上次读取的密钥 / the keys last read stay in use）"
         lease = getattr(pipeline, "writer_lease", None)
         if lease is not None and lease.lapsed:
             problems["writer_lease"] = f"写入租约已失效，不再写入事件，请重启 qrisk / {lease.lapsed}: no more events are written; restart qrisk"

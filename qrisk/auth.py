@@ -83,6 +83,16 @@ BINDABLE_ROLES = ("lab", "complaint", "inspector", "bureau")  # may be bound to 
 DEFAULT_DAYS = 365
 
 
+class KeyFileError(ValueError):
+    """A key file that does not parse, or holds a record qrisk cannot use: one line naming the file."""
+
+    def __init__(self, path: Path, zh: str, en: str):
+        self.path = path
+        self.zh = f"密钥文件 {path}：{zh}"
+        self.en = f"key file {path}: {en}"
+        super().__init__(f"{self.zh} / {self.en}")
+
+
 class AuthError(Exception):
     """401: no usable key."""
 
@@ -189,6 +199,9 @@ class KeyStore:
         self._keys: dict[str, ApiKey] = {}
         self._history: list[dict[str, Any]] = []
         self._read_lock = threading.Lock()
+        self._loaded = False  # a good reading was had: a damaged file later keeps it rather than locking everyone out
+        self._bad_stamp: tuple[int, int, int] | None = None
+        self.problem: str | None = None  # why the file on disk is not the one in use (it does not parse)
 
     # ---- reading (cached by stat: a change by `qrisk keys` is seen on the next request)
 
@@ -198,22 +211,81 @@ class KeyStore:
         except FileNotFoundError:
             with self._read_lock:
                 self._stamp, self._keys, self._history = None, {}, []
+                self._loaded, self._bad_stamp = True, None
+                self._parses_again()
             return
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-        if stamp == self._stamp:
+        if stamp == self._stamp or (stamp == self._bad_stamp and self._loaded):
             return
         with self._read_lock:
-            doc = self._read()
+            try:
+                doc = self._read()
+            except KeyFileError as exc:
+                if not self._loaded:
+                    raise  # (at start: nothing to keep, `qrisk run` refuses with this line)
+                # a hand edit half done, a stray comma: refusing every request (500 with a traceback
+                # each, /metrics included) would take the service down for a typo; the keys last read
+                # stay in use (a revocation in the damaged file waits), and /healthz says why
+                self._bad_stamp = stamp
+                if self.problem != str(exc):
+                    print(f"qrisk: 警告：{exc.zh}；继续使用上次读取的 {len(self._keys)} 个密钥，直到文件修好 / warning: {exc.en}; "
+                          f"keeping the {len(self._keys)} keys last read until it is fixed", file=sys.stderr, flush=True)
+                self.problem = str(exc)
+                return
             self._keys = {k.key_id: k for k in doc[0]}
             self._history = doc[1]
-            self._stamp = stamp
+            self._stamp, self._bad_stamp, self._loaded = stamp, None, True
+            self._parses_again()
+
+    def _parses_again(self) -> None:
+        if self.problem is not None:
+            self.problem = None
+            print(f"qrisk: 密钥文件 {self.path} 已可正常读取，{len(self._keys)} 个密钥 / key file {self.path} parses again: "
+                  f"{len(self._keys)} keys", file=sys.stderr, flush=True)
+
+    def load(self) -> None:
+        """Read the file now, raising ``KeyFileError`` when it is damaged (at start: the line to refuse with)."""
+        self._refresh()
+
+    def current_problem(self) -> str | None:
+        """Why the file on disk is not in use (looked at now), or None: for /healthz."""
+        try:
+            self._refresh()
+        except KeyFileError as exc:
+            return str(exc)
+        return self.problem
 
     def _read(self) -> tuple[list[ApiKey], list[dict[str, Any]]]:
+        """The file's keys and history; ``KeyFileError`` naming the file and what is wrong with it."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return [], []
-        return [ApiKey(**k) for k in data.get("keys", [])], list(data.get("history", []))
+        except json.JSONDecodeError as exc:
+            raise KeyFileError(self.path, f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）",
+                               f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        except UnicodeDecodeError as exc:
+            raise KeyFileError(self.path, f"不是 UTF-8 文本（{exc.reason}）", f"not UTF-8 text: {exc.reason}") from None
+        except OSError as exc:
+            raise KeyFileError(self.path, f"无法读取（{exc.strerror}）", f"cannot be read: {exc.strerror}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("keys", []), list) or not isinstance(data.get("history", []), list):
+            raise KeyFileError(self.path, "不是密钥文件（应为含 keys 与 history 列表的 JSON 对象）",
+                               "not a key file (a JSON object with the lists keys and history)")
+        keys = []
+        for i, record in enumerate(data.get("keys", [])):
+            try:
+                key = ApiKey(**record)
+                if not all(isinstance(v, str) for v in (key.key_id, key.name, key.role, key.hash, key.created_at, key.expires_at)):
+                    raise TypeError("key_id, name, role, hash, created_at and expires_at must be text")
+                _parse(key.expires_at)  # (checked here, not on the key's next request)
+            except (TypeError, ValueError) as exc:
+                raise KeyFileError(self.path, f"第 {i + 1} 个密钥记录无效（{exc}）", f"key record {i + 1} is not valid: {exc}") from None
+            if key.role not in ROLES:
+                # an unknown role would pass every guard's "not in roles" test only by luck: refuse the file
+                raise KeyFileError(self.path, f"密钥 {key.key_id}（{key.name}）的角色 {key.role!r} 不存在（可用：{'、'.join(ROLES)}）",
+                                   f"key {key.key_id} ({key.name}) has the role {key.role!r}, which is not one of {', '.join(ROLES)}")
+            keys.append(key)
+        return keys, list(data.get("history", []))
 
     def keys(self) -> list[ApiKey]:
         self._refresh()

@@ -31,6 +31,8 @@ import statistics
 import uuid
 from typing import Any, Iterable, Sequence
 
+from alerts.lifecycle import Alert, AlertActionError, AlertBook
+from alerts.lifecycle import Enterprise as AlertEnterprise
 from alerts.messages import RULE_ZH
 from processors.credit_file import CountyState
 from processors.risk import rank
@@ -60,12 +62,34 @@ def events_until(events: Iterable[Envelope], day: dt.date, rules: Rules) -> list
     return [e for e in events if e.occurred_at < cut]
 
 
-def state_as_of(events: Iterable[Envelope], day: dt.date, rules: Rules) -> CountyState:
-    """Fold the events on or before ``day`` (in the order given: the log's) and tick at its end."""
+def state_as_of(events: Iterable[Envelope], day: dt.date | None, rules: Rules,
+                alerts: dict[str, Alert] | None = None) -> CountyState:
+    """Fold the events on or before ``day`` (in the order given: the log's) and tick at its end;
+    ``day`` None: every event, no tick.  ``alerts``, when given, collects every alert the alerts
+    stage opened or moved meanwhile, as it last was (closed ones included, which its book prunes)."""
     state = CountyState()
-    for event in events_until(events, day, rules):
-        state, _ = step(state, event, rules)
-    state, _ = step(state, as_of_tick(day, rules), rules)
+    book = AlertBook() if alerts is not None else None
+
+    def enterprise(enterprise_id: str) -> AlertEnterprise | None:
+        file = state.files.get(enterprise_id)
+        p = file.profile if file is not None else None
+        return AlertEnterprise(name=p.name, town=p.town, category=p.category) if p is not None else None
+
+    def fold(event: Envelope) -> None:
+        nonlocal state
+        state, effects = step(state, event, rules)
+        if book is not None and alerts is not None:
+            try:
+                changes = book.apply(event, effects, rules.policy, enterprise)
+            except AlertActionError:
+                return  # refused at the door as it would have been: the log holds only steps that were taken
+            for change in changes:  # (the alert itself: it moves on in the book until pruned, then stays as it was)
+                alerts[change.alert.alert_id] = change.alert
+
+    for event in (events if day is None else events_until(events, day, rules)):
+        fold(event)
+    if day is not None:
+        fold(as_of_tick(day, rules))
     return state
 
 

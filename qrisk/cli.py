@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    from qrisk.auth import KeyFileError
     from qrisk.runtime import DataDirError
     from qrisk.settings import unknown_variables
     from qrisk.store import StoreInUse, StoreTargetError
@@ -42,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in unknown_variables(dict(os.environ), getattr(args, "policy", None) or os.environ.get("QRISK_POLICY_FILE")):
             print(f"qrisk: {line}", file=sys.stderr)
         return int(args.func(args) or 0)
-    except (UserError, StoreInUse, StoreTargetError, DataDirError) as exc:
+    except (UserError, StoreInUse, StoreTargetError, DataDirError, KeyFileError) as exc:
         print(f"qrisk: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except PolicyError as exc:
@@ -243,15 +245,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from qrisk.api import create_app
-    from qrisk.runtime import check_data_dir, default_rules, open_embedded
-
-    from qrisk.auth import KeyStore
-    from qrisk.settings import DEFAULT_POLICY
-    from qrisk.store import StoreError, StoreInUse, redact
-
     settings = Settings()
     if settings.event_log == "kafka":  # QRISK_EVENT_LOG=kafka: the API publishes, workers fold
         from qrisk.cli_kafka import cmd_run_kafka
@@ -265,21 +258,40 @@ def cmd_run(args: argparse.Namespace) -> int:
     # what can fail is checked before a first key is made and the log replayed (minutes, for years of it)
     if args.tls_certfile:
         _check_tls(args.tls_certfile, args.tls_keyfile)
-    _check_port_free(args.host, args.port)
+    sock = _bind_port(args.host, args.port)
+    try:
+        return _serve(args, settings, sock)
+    finally:
+        sock.close()
+
+
+def _serve(args: argparse.Namespace, settings: Settings, sock: Any) -> int:
+    import uvicorn
+
+    from qrisk.api import create_app
+    from qrisk.auth import KeyStore
+    from qrisk.runtime import check_data_dir, default_rules, open_embedded
+    from qrisk.settings import DEFAULT_POLICY
+    from qrisk.starting import StartupResponder
+    from qrisk.store import StoreError, StoreInUse, redact
+
     rules = default_rules(args.policy)
-    if not settings.clickhouse_url:  # before a first key is written into it
+    if not settings.clickhouse_url:
         check_data_dir(args.data_dir)
     keys = KeyStore(args.keys_file or args.data_dir / "keys.json")
-    _first_start(keys)
+    keys.load()  # a damaged file is named now (KeyFileError), not as a traceback on the first request
     store = f"ClickHouse {redact(settings.clickhouse_url)}" if settings.clickhouse_url else f"chdb in {args.data_dir}"
     store_zh = f" ClickHouse {redact(settings.clickhouse_url)} " if settings.clickhouse_url else f"数据目录 {args.data_dir} 中的 chdb "
     # the fold replays the whole log under this policy: another policy than last time re-decides history
     policy = f"{args.policy or 'built-in'} (sha256 {_digest(args.policy or DEFAULT_POLICY)})"
     print(f"qrisk {_version()}: 策略 {policy}；打开{store_zh}并重放事件日志 … / policy {policy}; "
           f"opening {store} and replaying the event log …", file=sys.stderr)
-    from qrisk.runtime import ReplayProgress
-
-    progress = ReplayProgress("replay")  # "of N" and the time left, a first line within seconds
+    # "of N" and the time left, a first line within seconds; and, told the log's size before the replay,
+    # it refuses a missing key file beside a log that has events (minutes of replay saved)
+    progress = _KeyCheckedReplay(keys)
+    # the port answers from here on: a probe sees the start working, a sender is told to come back
+    responder = StartupResponder(sock, progress, _ssl_context(args)).start()
+    previous = _say_sigterm_while_replaying(progress)
     try:
         pipeline = open_embedded(args.data_dir, rules, progress=progress, clickhouse_url=settings.clickhouse_url)
     except StoreError as exc:
@@ -289,7 +301,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.close()
         raise UserError(f"数据目录 {args.data_dir} 正被另一个进程使用（另一个 qrisk run？）/ the data directory {args.data_dir} "
                         "is in use by another process (another `qrisk run`?): stop it, or give this one another --data-dir") from None
+    finally:
+        responder.stop()
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     progress.close()
+    try:
+        # only now: a store that cannot be opened, or a log that is not empty, gets no new admin key
+        _first_start(keys, getattr(pipeline, "events", pipeline.seq), make_dir=args.keys_file is None)
+    except BaseException:
+        pipeline.close()
+        raise
     _say_recovered(pipeline)
     scheme = "https" if args.tls_certfile else "http"
     print(f"qrisk: {pipeline.seq} 个事件，{len(pipeline.state.files)} 家企业；在 {scheme}://{args.host}:{args.port} 启动服务 / "
@@ -301,8 +322,69 @@ def cmd_run(args: argparse.Namespace) -> int:
     app = create_app(pipeline, settings.max_body_bytes, settings.max_batch, keys=keys, dispatcher=_dispatcher(pipeline.store, rules, settings),
                      tick_seconds=settings.tick_seconds)
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(), **tls)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(), **tls)
+    uvicorn.Server(config).run(sockets=[sock])  # the socket the start-up responder answered on
     return 0
+
+
+def _say_sigterm_while_replaying(progress: Any) -> Any:
+    """SIGTERM before the API serves (a deploy, a probe's patience running out) said it stopped the
+    replay, rather than leaving the log at its last progress line; the exit stays 143 as for a kill."""
+    def stop(signum: int, _frame: Any) -> None:
+        total = getattr(progress, "total", None)
+        done = f"{progress.done:,}/{total:,}" if total is not None else "0"
+        done_en = f"{progress.done:,} of {total:,}" if total is not None else "none"
+        print(f"qrisk: 收到 SIGTERM，在启动重放事件日志时停止（已重放 {done} 个事件）；下次启动将重新重放 / stopped by SIGTERM "
+              f"while replaying the event log at start ({done_en} events replayed); the next start replays it again",
+              file=sys.stderr, flush=True)
+        raise SystemExit(128 + signum)  # (unwinds: the store is closed and a writer lease released)
+
+    return signal.signal(signal.SIGTERM, stop)
+
+
+class _KeyCheckedReplay:
+    """The replay's progress (``qrisk.runtime.ReplayProgress``), which also refuses, once the log's
+    size is known and before it is replayed, to serve a log that has events without its key file."""
+
+    def __init__(self, keys: Any):
+        from qrisk.runtime import ReplayProgress
+
+        self._progress = ReplayProgress("replay")
+        self._keys = keys
+
+    def start(self, total: int) -> None:
+        if total:
+            _refuse_missing_keys(self._keys, total)
+        self._progress.start(total)
+
+    def __call__(self, n: int) -> None:
+        self._progress(n)
+
+    def __getattr__(self, name: str) -> Any:  # total, done, started, what … for the start-up responder
+        return getattr(self._progress, name)
+
+
+def _refuse_missing_keys(keys: Any, events: int) -> None:
+    if keys.path.exists():
+        return
+    # a mistyped QRISK_KEYS_FILE once got a fresh admin key (and a new directory) beside a log of
+    # 1,099 events whose own keys.json went unused: every key in use would have stopped working
+    raise UserError(f"密钥文件 {keys.path} 不存在，而事件日志已有 {events:,} 个事件：不为已有数据新建管理员密钥。请检查 --keys-file / "
+                    f"QRISK_KEYS_FILE（默认 DATA_DIR/keys.json），或用 qrisk keys create --role admin --name NAME --keys-file {keys.path} "
+                    f"创建密钥 / the key file {keys.path} does not exist, but the event log holds {events:,} events: no admin key is "
+                    f"made for existing data. Check --keys-file / QRISK_KEYS_FILE (default DATA_DIR/keys.json), or create a key with "
+                    f"`qrisk keys create --role admin --name NAME --keys-file {keys.path}`")
+
+
+def _ssl_context(args: argparse.Namespace) -> Any:
+    """The server side of HTTPS with the pair given (checked already), or None for plain HTTP."""
+    if not args.tls_certfile:
+        return None
+    import ssl
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(args.tls_certfile), str(args.tls_keyfile))
+    return ctx
 
 
 def _store_failure(exc: Exception, clickhouse_url: str | None, data_dir: Path) -> str:
@@ -410,21 +492,20 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _bind_port(host: str, port: int) -> Any:
+    """The service's listening socket, bound before the log is replayed: the start-up responder
+    answers on it meanwhile, and the API takes it over (``qrisk.starting``)."""
     import socket
 
+    from qrisk.starting import bind
+
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return bind(host, port)
     except socket.gaierror as exc:
         raise UserError(f"无法解析监听地址 --host {host}（QRISK_HOST）：{exc.strerror} / --host {host} (QRISK_HOST): {exc.strerror}") from None
-    family, kind, proto, _, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closing socket is no obstacle
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise UserError(f"无法在 {host}:{port} 上监听（{exc.strerror}；另一个 qrisk run？请用 --port / QRISK_PORT 换一个端口） / "
-                            f"cannot listen on {host}:{port}: {exc.strerror} (another `qrisk run`? choose --port / QRISK_PORT)") from None
+    except OSError as exc:
+        raise UserError(f"无法在 {host}:{port} 上监听（{exc.strerror}；另一个 qrisk run？请用 --port / QRISK_PORT 换一个端口） / "
+                        f"cannot listen on {host}:{port}: {exc.strerror} (another `qrisk run`? choose --port / QRISK_PORT)") from None
 
 
 def _check_tls(certfile: Path, keyfile: Path) -> None:
@@ -443,13 +524,16 @@ def _dispatcher(store, rules, settings: Settings):
     if not rules.policy.alerts.receivers:
         return None
     from alerts.outbox import Dispatcher
-    from alerts.receivers import SmtpConfig
+    from alerts.receivers import SmtpConfig, smtp_warning
 
     smtp = SmtpConfig(host=settings.smtp_host, port=settings.smtp_port, sender=settings.smtp_sender, user=settings.smtp_user,
                       password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
                       starttls=settings.smtp_starttls, ssl=settings.smtp_ssl)
     names = ", ".join(f"{r.name} ({r.kind})" for r in rules.policy.alerts.receivers)
     print(f"qrisk: 预警通知经发件箱发送给 {names} / alert notifications go out through the outbox to {names}", file=sys.stderr)
+    warning = smtp_warning(smtp) if any(r.kind == "email" for r in rules.policy.alerts.receivers) else None
+    if warning:
+        print(f"qrisk: {warning}", file=sys.stderr)
     for r in rules.policy.alerts.receivers:
         if r.secret_env and not os.environ.get(r.secret_env, "").strip():
             print(f"qrisk: 接收方 {r.name} 的加签密钥环境变量 {r.secret_env} 未设置，其消息将暂缓发送并重试 / "
@@ -460,10 +544,20 @@ def _dispatcher(store, rules, settings: Settings):
                       lease_seconds=settings.outbox_lease_seconds)
 
 
-def _first_start(keys) -> None:
-    """No key was ever configured: create an admin key and print it once (stderr); writes are never anonymous."""
-    if not keys.is_empty():
-        return
+def _first_start(keys, events: int = 0, make_dir: bool = True) -> None:
+    """No key was ever configured and the log is empty (a new service): create an admin key and print
+    it once (stderr); writes are never anonymous.  Called once the store is open and the log replayed:
+    a start that fails gets no key, and a log with events gets none beside a key file gone missing."""
+    if keys.path.exists():
+        if not keys.is_empty():
+            return
+    elif events:
+        _refuse_missing_keys(keys, events)
+    if not make_dir and not keys.path.parent.is_dir():
+        # a directory given with --keys-file / QRISK_KEYS_FILE is never made: a mistyped one would hold
+        # the only admin key, beside no data (DATA_DIR/keys.json's is the data directory, qrisk's own)
+        raise UserError(f"密钥文件 {keys.path} 所在的目录不存在 / the directory of the key file {keys.path} does not exist "
+                        "(--keys-file / QRISK_KEYS_FILE)")
     from qrisk.auth import cli_actor
 
     key, token = keys.create("admin", "first-admin", actor=f"first start ({cli_actor()})")
@@ -712,7 +806,13 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
     from schemas.events import door
     from qrisk.runtime import default_rules, open_embedded
 
-    pipeline = open_embedded(args.data_dir, default_rules(args.policy), clickhouse_url=Settings().clickhouse_url)
+    from qrisk.store import StoreError
+
+    clickhouse_url = Settings().clickhouse_url
+    try:
+        pipeline = open_embedded(args.data_dir, default_rules(args.policy), clickhouse_url=clickhouse_url)
+    except StoreError as exc:  # (a database migrated by a newer qrisk, a server away): one line, as `qrisk run` says it
+        raise UserError(_store_failure(exc, clickhouse_url, args.data_dir)) from None
     bar = _progress("import", total)
     report = _ImportReport(getattr(args, "warnings_out", None))
     accepted = duplicates = rejected = 0

@@ -367,8 +367,6 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 @_guard
 def cmd_credit_report(args: argparse.Namespace) -> int:
     """``qrisk credit-file ID --format text|json|xlsx [--out FILE]``."""
-    from processors.credit_file import CountyState
-    from processors.step import replay
     from qrisk.backtest import state_as_of
     from qrisk.credit_report import build_report, render_text, write_xlsx
 
@@ -376,14 +374,12 @@ def cmd_credit_report(args: argparse.Namespace) -> int:
         raise CliError("--format xlsx needs --out FILE.xlsx")
     rules = _rules(args)
     events = load_events(args, rules)
-    if args.as_of is not None:
-        state = state_as_of(events, args.as_of, rules)
-    else:
-        state, _ = replay(events, rules, CountyState())
+    alerts: dict = {}  # the alerts stage folded beside: how each warning was handled
+    state = state_as_of(events, args.as_of, rules, alerts=alerts)
     file = state.files.get(args.enterprise_id)
     if file is None:
         raise CliError(f"未找到企业 {args.enterprise_id} / no such enterprise")
-    report = build_report(file, rules)
+    report = build_report(file, rules, alerts=[a.view() for a in alerts.values() if a.enterprise_id == args.enterprise_id])
     if getattr(args, "charts", None) is not None:
         from qrisk.spc_plot import render_series_png
 

@@ -19,6 +19,7 @@ from processors.risk import inspection_frequency, listing_ends
 from processors.step import Rules
 from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, penalties_text, score_reasons_zh
 from schemas.events import NOT_DETECTED
+from qrisk.sheets import time_header
 
 CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
 SCALE_ZH = {"micro": "微型", "small": "小型", "medium": "中型", "large": "大型"}
@@ -56,7 +57,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                ("last", "最近结果")],
     "signals": [("date", "日期"), ("severity_zh", "级别"), ("message_zh", "内容")],
     "campaign": [("item", "项目"), ("status", "情况"), ("detail", "说明")],
-    "warnings": [("date", "日期"), ("title_zh", "预警"), ("severity_zh", "级别"), ("message_zh", "内容")],
+    "warnings": [("date", "日期"), ("title_zh", "预警"), ("severity_zh", "级别"), ("message_zh", "内容"), ("handling_zh", "处置情况")],
 }
 SECTIONS = ("contributions", "grade_history", "samples", "complaints", "inspections", "rectifications", "enforcements", "interviews",
             "series", "warnings", "campaign")
@@ -118,7 +119,7 @@ def _last_result(file: CreditFile, rules: Rules, item_code: str, unit: str, poin
     return f"{point['sampled_on']}：{point['value']:g}{suffix}"
 
 
-def report_from_view(doc: dict[str, Any], rules: Rules) -> dict[str, Any]:
+def report_from_view(doc: dict[str, Any], rules: Rules, alerts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The same report from a credit file's view (``CreditFile.view()``), which is what the Kafka
     sink keeps in ClickHouse: the fold's records as they are, the grade with its current reasons
     and its history, and one summary line per chart (a chart's state stays in the workers)."""
@@ -137,7 +138,7 @@ def report_from_view(doc: dict[str, Any], rules: Rules) -> dict[str, Any]:
          "signals": s["signals"], "last": _last_result(file, rules, s["item_code"], s["unit"], s.get("last"))}
         for s in doc.get("series") or []
     ]
-    return build_report(file, rules, series=series)
+    return build_report(file, rules, series=series, alerts=alerts)
 
 
 _PHASE_ZH = {"II": "监控中", "I": "建立基线"}
@@ -175,7 +176,51 @@ def _listing_text(file: CreditFile, rules: Rules, now: dt.datetime | None) -> st
     return f"；已列入严重违法失信名单（{file.serious_dishonesty}，至 {ends.isoformat()}）"
 
 
-def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _instant(value: Any) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _alert_of(warning: Any, by_key: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
+    """The alert a warning opened or joined: of the alerts with its dedup key, the last one opened
+    by the warning's time (a key reopens as a new alert once the last one is closed)."""
+    found = None
+    for alert in by_key.get(warning.dedup_key, ()):
+        opened = _instant(alert.get("opened_at"))
+        if opened is not None and opened <= warning.occurred_at and (found is None or opened >= _instant(found["opened_at"])):  # type: ignore[operator]
+            found = alert
+    return found
+
+
+def handling_zh(alert: dict[str, Any] | None, offset: int, now: dt.datetime | None = None) -> str:
+    """How the alert behind a warning stands, for a reader of the credit file: its state, who has it,
+    and, once closed, when, by whom and why (the closing step's note)."""
+    if alert is None:
+        return "无预警记录（或已按保留期限清理）"
+    state = alert.get("state_zh") or alert.get("state") or ""
+    parts = [f"{state}（{alert['alert_id']}"]
+    if alert.get("assignee"):
+        parts.append(f"，负责人 {alert['assignee']}")
+    steps = alert.get("steps") or []  # (the alerts table's copy of an old alert has none: its date then)
+    last = steps[-1] if steps else None
+    if alert.get("state") in ("closed", "verified"):
+        at = _instant(last["at"] if last else alert.get("closed_at") or alert.get("updated_at"))
+        parts.append(f"，{_local(at, offset, with_time=False)}")
+        if last is not None:
+            parts.append(f" 由 {last.get('actor') or '—'}{last.get('action_zh') or ''}" + (f"：{last['note']}" if last.get("note") else ""))
+    elif alert.get("state") == "open" and alert.get("respond_by"):
+        due = _instant(alert["respond_by"])
+        parts.append(f"，应于 {_local(due, offset)} 前确认" + ("，已逾期" if now is not None and due < now else ""))  # type: ignore[operator]
+    if alert.get("escalated") and alert.get("state") not in ("closed", "verified"):
+        parts.append("，已升级上报")
+    return "".join(parts) + "）"
+
+
+def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | None = None,
+                 alerts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The readable credit file.  ``alerts``: the enterprise's alerts as the API shows them
+    (``Alert.view()``), to say how each warning was handled; None leaves that column empty."""
     """``series``: the chart summaries when ``file`` has no charts of its own (``report_from_view``)."""
     off = rules.policy.utc_offset_hours
     p = file.profile
@@ -294,19 +339,24 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
              "signals": s.signals, "last": _last_result(file, rules, s.item_code, s.unit, point_dict(s.recent[-1]) if s.recent else None)}
             for s in sorted(file.fluctuation.series.values(), key=lambda s: s.key)
         ]
+    by_key: dict[str, list[dict[str, Any]]] = {}
+    for alert in alerts or ():
+        by_key.setdefault(alert["dedup_key"], []).append(alert)
     warnings = [
         # a county alert (a category's chart) kept here because this enterprise's sample tipped it: said so, lest
         # it read as this enterprise's own problem
         {"date": _local(w.occurred_at, off, with_time=False), "rule": w.rule,
          "title_zh": w.title_zh + ("（县级预警，由本企业抽检触发）" if w.dedup_key.startswith("county:") else ""), "severity": w.severity,
          "severity_zh": SEVERITY_ZH.get(w.severity, w.severity), "message_zh": w.message_zh, "dedup_key": w.dedup_key,
-         "event_ids": list(w.evidence.get("event_ids", []))}
+         "event_ids": list(w.evidence.get("event_ids", [])),
+         "handling_zh": handling_zh(_alert_of(w, by_key), off, now) if alerts is not None else ""}
         for w in reversed(file.warnings)
     ]
     signals = [w for w in warnings if w["rule"] == "fluctuation.signal"]
     return {
         "enterprise_id": file.enterprise_id, "name": name, "title_zh": f"诚信档案：{name}（{file.enterprise_id}）",
         "as_of": _local(now, off) if now else "", "profile": [{"label": k, "value": v} for k, v in profile], "grade": grade,
+        "times_zh": f"文中时间均为{time_header(off).strip('（）')}",  # the file keeps UTC; the report shows local wall time
         "contributions": contributions, "grade_history": history, "samples": samples, "complaints": complaints,
         "inspections": inspections, "rectifications": rectifications, "enforcements": enforcements, "interviews": interviews, "series": series, "signals": signals, "warnings": warnings,
         "campaign": _campaign_rows(file, rules),
@@ -377,7 +427,7 @@ def _cell(value: Any) -> str:
 
 def render_text(report: dict[str, Any]) -> str:
     g = report["grade"]
-    lines = [report["title_zh"], f"截至 {report['as_of'] or '—'}", "", "【基本信息】"]
+    lines = [report["title_zh"], f"截至 {report['as_of'] or '—'}（{report['times_zh']}）", "", "【基本信息】"]
     lines += [f"  {row['label']}：{row['value']}" for row in report["profile"]]
     lines += ["", "【风险等级】"]
     if g["grade"]:
@@ -441,7 +491,7 @@ def write_xlsx(report: dict[str, Any], path: str | Path) -> Path:
     ws.title = "概要"
     ws.append([report["title_zh"]])
     ws["A1"].font = title_font
-    ws.append([f"截至 {report['as_of']}"])
+    ws.append([f"截至 {report['as_of']}（{report['times_zh']}）"])
     ws.append([])
     ws.append(["基本信息"])
     ws.cell(row=ws.max_row, column=1).font = bold

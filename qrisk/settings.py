@@ -213,7 +213,13 @@ class PolicyError(ValueError):
 
 def load_policy(path: Path | None = None) -> Policy:
     path = path or DEFAULT_POLICY
-    with open(path, encoding="utf-8") as fh:
+    try:
+        fh = open(path, encoding="utf-8")
+    except OSError as exc:
+        # the path alone did not say where it came from: a QRISK_POLICY_FILE set long ago, or --policy
+        raise PolicyError(f"策略文件 {path} 无法打开（{exc.strerror}；见 --policy / QRISK_POLICY_FILE）/ policy file "
+                          f"(--policy / QRISK_POLICY_FILE) {path}: {exc.strerror}") from None
+    with fh:
         try:
             doc = yaml.safe_load(fh) or {}
         except yaml.YAMLError as exc:

@@ -97,7 +97,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"qrisk run exited with {self.proc.returncode}: {self.log_path.read_text(errors='replace')}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=1, verify=self.verify).status_code == 200:
+                # (/healthz says 200 from the first second, while the log replays: ready is /readyz)
+                if httpx.get(self.url + "/readyz", timeout=1, verify=self.verify).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import uuid
 
 import httpx
@@ -27,6 +28,8 @@ def test_batch_is_accepted_and_folded_into_the_credit_file(server):
     report = server.get("/v1/enterprises/E-330110-001?view=report").json()
     assert report["title_zh"] == "诚信档案：清源桶装水厂（E-330110-001）"
     assert report["grade"]["grade"] in "ABCD" and report["contributions"]
+    # each warning says where its alert stands (the alerts stage's book, beside the file)
+    assert report["warnings"] and all(re.match(r"(待处置|已确认|整改中|整改已复查|已关闭)（AL-", w["handling_zh"]) for w in report["warnings"])
 
 
 def test_repeated_event_id_is_accepted_once(server):

@@ -348,3 +348,54 @@ def test_the_reasons_add_up_to_the_score_with_the_cap_that_holds_them(county, ru
     assert sum(points) == pytest.approx(g["score"])
     assert any(r.startswith("动态因素上限 -") for r in g["reasons"])
     assert "动态因素上限" in render_text(report).split("主要原因：")[1].split("【")[0]
+
+
+def test_each_warning_says_how_its_alert_was_handled(county, tmp_path, capsys):
+    """A supervisor reading the credit file sees, beside each warning, where its alert stands: closed
+    by whom and why, being handled, or still waiting past its deadline — from the alerts stage folded
+    over the same log (the alert.action steps are events in it)."""
+    from qrisk.backtest import state_as_of
+    from schemas.events import SCHEMA_VERSION, event_adapter
+
+    events, _ = county
+    rules = cli_risk._rules(argparse.Namespace(policy=None))
+    alerts: dict = {}
+    state_as_of(events, None, rules, alerts=alerts)
+    cluster = next(a for a in alerts.values() if a.enterprise_id == "W07" and a.rule == "complaint.cluster")
+    assert cluster.state == "open"
+    at = cluster.last_occurred_at + dt.timedelta(days=3)
+    steps = [
+        event_adapter.validate_python({
+            "event_id": f"00000000-0000-4000-8000-00000000000{i}", "event_type": "alert.action", "schema_version": SCHEMA_VERSION,
+            "enterprise_id": "W07", "occurred_at": (at + dt.timedelta(hours=i)).isoformat(), "source": {"kind": "bureau", "id": "tests"},
+            "payload": {"alert_id": cluster.alert_id, "action": action, "actor": "李文静", "note": note}})
+        for i, (action, note) in enumerate([("acknowledge", ""), ("close", "投诉经核查为个别批次包装破损，已督促企业更换供应商")], 1)
+    ]
+    path = tmp_path / "events.jsonl"
+    write_jsonl([*events, *steps], path)
+    parser = argparse.ArgumentParser(prog="qrisk")
+    cli_risk.register(parser.add_subparsers())
+    args = parser.parse_args(["credit-file", "W07", "--events", str(path), "--format", "json"])
+    assert args.func(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = [w for w in doc["warnings"] if w["dedup_key"] == cluster.dedup_key]
+    assert rows and all(w["handling_zh"].startswith(f"已关闭（{cluster.alert_id}") for w in rows)
+    assert all("李文静关闭：投诉经核查为个别批次包装破损" in w["handling_zh"] for w in rows)
+    # every warning row says something, and an alert nobody acknowledged in time says it is overdue
+    assert all(w["handling_zh"] for w in doc["warnings"])
+
+    args = parser.parse_args(["credit-file", "W07", "--events", str(path), "--format", "text"])
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert "处置情况：已关闭" in text and "文中时间均为北京时间" in text
+
+
+def test_an_alert_past_its_deadline_reads_as_overdue_and_escalated():
+    from qrisk.credit_report import handling_zh
+
+    alert = {"alert_id": "AL-1", "state": "open", "state_zh": "待处置", "respond_by": "2025-06-18T05:02:00Z", "escalated": True}
+    assert handling_zh(alert, 8, dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc)) == "待处置（AL-1，应于 2025-06-18 13:02 前确认，已逾期，已升级上报）"
+    assert handling_zh(alert, 8, dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)) == "待处置（AL-1，应于 2025-06-18 13:02 前确认，已升级上报）"
+    closed = {"alert_id": "AL-2", "state": "closed", "state_zh": "已关闭", "closed_at": "2025-06-20T02:00:00Z", "escalated": True}
+    assert handling_zh(closed, 8) == "已关闭（AL-2，2025-06-20）"  # the alerts table's copy: no steps, its date
+    assert handling_zh(None, 8).startswith("无预警记录")

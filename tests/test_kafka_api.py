@@ -138,12 +138,18 @@ def test_reads_come_from_clickhouse_as_the_worker_and_sink_write_it(kafka_api, k
     assert not rejected
     rules = default_rules()
     state, _ = replay(folded, rules)
-    # so does the readable report, built from the sink's copy of the file
+    # so does the readable report, built from the sink's copy of the file and of its alerts (the
+    # alerts table keeps each alert's view without its steps)
+    from qrisk.backtest import state_as_of
     from qrisk.credit_report import build_report
 
+    alerts: dict = {}
+    state_as_of(folded, None, rules, alerts=alerts)
+    views = [a.view(steps=False) for a in alerts.values() if a.enterprise_id == eid]
     report = srv.get(f"/v1/enterprises/{eid}?view=report")
     assert report.status_code == 200, report.text
-    assert report.json() == json.loads(json.dumps(build_report(state.files[eid], rules), ensure_ascii=False, default=str))
+    assert report.json() == json.loads(json.dumps(build_report(state.files[eid], rules, alerts=views), ensure_ascii=False, default=str))
+    assert report.json()["warnings"] and all(w["handling_zh"] for w in report.json()["warnings"])
     assert report.json()["grade"]["grade"] and report.json()["samples"][0]["verdict_zh"] == "不合格"
     table = srv.get("/v1/campaign")
     assert table.status_code == 200, table.text

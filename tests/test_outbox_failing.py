@@ -1,0 +1,144 @@
+"""A receiver that keeps failing is said at once, not after the last of its attempts: one stderr line
+when it starts failing and one when it works again, and /healthz "degraded" naming it meanwhile.
+Its errors are stored and printed without the credentials in its URL, however the remote answer
+echoes them.
+
+The store is an in-memory stand-in for the two tables the dispatcher reads; the receivers are real
+HTTP servers."""
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from alerts.notification import Notification
+from alerts.outbox import Dispatcher
+from alerts.receivers import redact_error
+from schemas.policy import AlertsPolicy, Receiver
+
+TOKEN = "d1n9t4lk5ecretAccessToken0123456789"
+
+
+class Tables:
+    exclusive = True  # (no lease: this process alone sends)
+
+    def __init__(self) -> None:
+        self.outbox: list[dict[str, Any]] = []
+        self.deliveries: list[dict[str, Any]] = []
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        if "FROM outbox" in sql:
+            final = {d["delivery_id"] for d in self.deliveries if d["status"] in ("sent", "failed")}
+            return [r for r in self.outbox if r["delivery_id"] not in final][params["offset"]:params["offset"] + params["limit"]]
+        return []  # (nothing tried before this dispatcher)
+
+    def insert(self, table: str, rows: list[dict[str, Any]]) -> None:
+        getattr(self, table).extend(rows)
+
+    def queue(self, delivery_id: str, receiver: str) -> None:
+        note = Notification(delivery_id=delivery_id, alert_id="AL-0123456789abcdef", enterprise_id="E-1", receiver=receiver,
+                            channel="webhook", reason="opened", subject_zh="主题", text_zh="正文")
+        self.outbox.append({"delivery_id": delivery_id, "alert_id": note.alert_id, "enterprise_id": "E-1", "receiver": receiver,
+                            "channel": "webhook", "body": note.to_json()})
+
+
+@pytest.fixture
+def robot():
+    """A robot that answers as the gateway before one did: 503, its body quoting the address it was called at."""
+    state = {"status": 503}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = (b'{"errcode":0}' if state["status"] == 200 else
+                    f"upstream busy for POST {self.path} (token {TOKEN})".encode())
+            self.send_response(state["status"])
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}/robot/send?access_token={TOKEN}"
+    yield state
+    server.shutdown()
+
+
+def test_a_failing_receiver_is_said_once_named_by_health_and_said_again_when_it_works(robot, capsys):
+    tables = Tables()
+    policy = AlertsPolicy.model_validate({"receivers": [{"name": "desk", "kind": "dingtalk", "url": robot["url"]}]})
+    dispatcher = Dispatcher(tables, policy, base_delay=0, max_attempts=50, journal=False)
+    for i in range(3):
+        tables.queue(f"d{i}", "desk")
+    assert dispatcher.receivers_problem() is None
+    for _ in range(4):
+        dispatcher.run_once()
+    assert dispatcher.retried == 12 and dispatcher.sent == 0
+    err = capsys.readouterr().err
+    assert err.count("receiver desk is failing") == 1
+    problem = dispatcher.receivers_problem()
+    assert problem is not None and "desk" in problem and "12 failed attempt(s)" in problem
+    # the remote answer quoted the token, in the query and on its own: stored and printed without it
+    assert TOKEN not in err and TOKEN not in problem
+    assert all(TOKEN not in d["error"] for d in tables.deliveries)
+    assert any("access_token=***" in d["error"] for d in tables.deliveries)
+
+    robot["status"] = 200
+    dispatcher.run_once()
+    assert dispatcher.sent == 3
+    assert dispatcher.receivers_problem() is None
+    assert capsys.readouterr().err.count("receiver desk works again") == 1
+
+
+def test_errors_lose_the_receivers_secrets_and_every_query_value(monkeypatch):
+    monkeypatch.setenv("QRISK_TEST_DING_SECRET", "SEC0123456789abcdef")
+    receiver = Receiver(name="ding", kind="dingtalk", url=f"https://oapi.dingtalk.com/robot/send?access_token={TOKEN}",
+                        secret_env="QRISK_TEST_DING_SECRET")
+    said = redact_error(f"errmsg: token {TOKEN} / sign of SEC0123456789abcdef refused at https://x/y?key=abc&sign=zz%2B", receiver)
+    assert TOKEN not in said and "SEC0123456789abcdef" not in said
+    assert "?key=***&sign=***" in said
+    wecom = Receiver(name="wx", kind="wecom", url="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa")
+    assert "693a91f6" not in redact_error("invalid webhook url, hint: key 693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa", wecom)
+
+
+def test_health_is_degraded_while_a_receiver_gets_nothing_through(robot, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from qrisk.api import create_app
+    from qrisk.auth import KeyStore, utc_now
+
+    class Pipeline:  # what /healthz reads of the embedded pipeline
+        store = None
+        clock = staticmethod(utc_now)
+        _sink = writer_lease = None
+        seq = derived_seq = events = 0
+
+        class state:
+            files: dict = {}
+
+        def start_background_sink(self):
+            pass
+
+    tables = Tables()
+    policy = AlertsPolicy.model_validate({"receivers": [{"name": "desk", "kind": "dingtalk", "url": robot["url"]}]})
+    dispatcher = Dispatcher(tables, policy, base_delay=0, journal=False)
+    app = create_app(Pipeline(), keys=KeyStore(tmp_path / "keys.json"), dispatcher=dispatcher)  # (no lifespan: nothing started)
+    try:
+        client = TestClient(app)
+        assert client.get("/healthz").json()["status"] == "ok"
+        tables.queue("d0", "desk")
+        dispatcher.run_once()
+        health = client.get("/healthz")
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
+        assert "desk" in health.json()["problems"]["alert_receivers"] and TOKEN not in health.text
+        robot["status"] = 200
+        dispatcher.run_once()
+        assert client.get("/healthz").json()["status"] == "ok"
+    finally:
+        app.state.committer.close()
+        app.state.audit.close()
