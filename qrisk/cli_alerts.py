@@ -125,10 +125,11 @@ def serve_metrics(dispatcher: Any, host: str, port: int) -> Any:
                         if idle else b"qrisk_alert_dispatcher_active 0\nqrisk_alert_dispatcher_receivers 0\n")
                 kind = "application/json" if idle else "text/plain; version=0.0.4"
             elif self.path == "/healthz":
+                failing = d.receivers_problem()  # (a receiver nothing gets through to: as the API's /healthz says it)
                 body = json.dumps({
-                    "status": "ok" if d.last_error is None else "degraded", "sending": d.active, "holder": d.holder or None,
+                    "status": "ok" if d.last_error is None and failing is None else "degraded", "sending": d.active, "holder": d.holder or None,
                     "sender": d.sender or None, "sent": d.sent, "retried": d.retried, "failed": d.failed,
-                    "last_error": d.last_error}, ensure_ascii=False).encode("utf-8")
+                    "last_error": d.last_error, "receivers_failing": failing}, ensure_ascii=False).encode("utf-8")
                 kind = "application/json"
             elif self.path == "/metrics":
                 gauges = {"qrisk_alert_deliveries_sent_total": d.sent, "qrisk_alert_deliveries_retried_total": d.retried,

@@ -289,7 +289,7 @@ def cmd_run_kafka(args: argparse.Namespace) -> int:
         raise UserError("QRISK_EVENT_LOG=kafka 从 sink 写入的 ClickHouse 服务器读取：请设置 QRISK_STORE_URL=clickhouse://… / "
                         "QRISK_EVENT_LOG=kafka reads from the ClickHouse server the sink writes: set QRISK_STORE_URL=clickhouse://…")
     keys = KeyStore(args.keys_file or args.data_dir / "keys.json")
-    _first_start(keys)
+    keys.load()  # a damaged file is named now, not as a traceback on the first request
     rules = default_rules(args.policy)
     try:
         reach(kafka)
@@ -307,6 +307,12 @@ def cmd_run_kafka(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - anything else unreachable: say what, exit 2
         return _fail(exc)
+    # a first key only once the backend opened, and only for an empty log (the sink's copy of it)
+    try:
+        logged = int(backend.store.query("SELECT count() AS n FROM events", {})[0]["n"] or 0)
+    except Exception:  # noqa: BLE001 - a table the sink has not made yet: nothing logged
+        logged = 0
+    _first_start(keys, logged, make_dir=args.keys_file is None)
     scheme = "https" if args.tls_certfile else "http"
     print(f"qrisk: event log kafka {kafka.kafka_bootstrap} ({kafka.topics().events.name}); reads from {getattr(backend.store, 'url', target)}; "
           f"serving on {scheme}://{args.host}:{args.port}", file=sys.stderr)

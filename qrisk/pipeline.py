@@ -790,7 +790,7 @@ class Pipeline:
         snapshots = True
         if self._sink is not None:
             sink = self._sink
-            if sink.failures or not sink.drain(2.0):
+            if (sink.failures or not sink.drain(2.0)) and max(self.seq - self.derived_seq, 0):
                 behind = max(self.seq - self.derived_seq, 0)
                 why_zh = f"（写入失败：{sink.last_error}）" if sink.last_error else ""
                 why = f"; writing them fails: {sink.last_error}" if sink.last_error else ""
