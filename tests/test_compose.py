@@ -75,7 +75,7 @@ def test_ports_and_addresses_agree():
     port = command[command.index("--port") + 1]
     assert env["QRISK_PORT"] == port
     assert f"127.0.0.1:{port}:{port}" in api["ports"]  # plain HTTP with keys: loopback unless a proxy terminates TLS
-    assert f"localhost:{port}/healthz" in " ".join(api["healthcheck"]["test"])
+    assert f"localhost:{port}/readyz" in " ".join(api["healthcheck"]["test"])  # healthy = takes events, not only alive
     worker = _env(SERVICES["worker"])
     # replicas do not share Faust's local data directory
     assert SERVICES["worker"]["deploy"]["replicas"] > 1 and not SERVICES["worker"].get("volumes")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import subprocess
 import sys
 
@@ -144,8 +145,11 @@ def test_the_credit_files_warnings_sheet_shows_no_internal_merge_key(p05_workboo
     # a supervisor's sheet: the merge key (W03:rectification.overdue:ZG-…) is the system's, not theirs
     ws = p05_workbook["预警"]
     header = [c.value for c in ws[2]]
-    assert header == ["日期", "预警", "级别", "内容"]
+    assert header == ["日期", "预警", "级别", "内容", "处置情况"]
     assert not any(":" in str(c.value) and str(c.value).startswith("P05:") for row in ws.iter_rows(min_row=3) for c in row)
+    # how each warning's alert was handled: its state and alert id, in words
+    handling = [row[4].value for row in ws.iter_rows(min_row=3) if row[0].value]
+    assert handling and all(re.match(r"(待处置|已确认|整改中|整改已复查|已关闭)（AL-", str(h)) for h in handling), handling
 
 
 # --------------------------------------------------------------------------- every header read, every figure a number
