@@ -207,8 +207,11 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
     product = report.product
     sample_no, event_id, lab, batch = report.sample_no, report.event_id, report.lab, report.batch
     window = policy.series_window
+    skip = report.not_retested  # (a re-test carries the first test's items it did not re-test: charted with the first test, if at all)
     for item in judgement.items:
         f = item.__dict__  # (plain dict reads: this runs for every measured item)
+        if skip and f["item_code"] in skip:
+            continue
         kind = f["kind"]
         if kind is None or kind == "not_permitted" or f["verdict"] == "undetermined":
             continue  # nothing measurable to chart (no kind: unknown, or not applicable to the product), or any detection is already a failure

@@ -369,8 +369,10 @@ def _undetermined_names(judgement: Any) -> str:
     """What left a judgement undetermined: its undetermined items, and codes the catalogue does not know."""
     names = {i.item_code: i.item_name or i.item_code for i in judgement.items if i.verdict == "undetermined"}
     for u in judgement.unknown:
-        names.setdefault(u.item_code, u.item_code)
-    return "、".join(names.values())
+        # (an unknown category has no item code: the catalogue has no standards for it at all)
+        key = u.item_code or f"{u.kind}:{u.text}"
+        names.setdefault(key, u.item_code or (f"“{u.text}”类别无适用标准" if u.kind == "category" else u.text) or u.kind)
+    return "、".join(n for n in names.values() if n)
 
 
 def _lab_key(lab: str) -> str:
@@ -386,13 +388,19 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
     assert judgement is not None
     retest.superseded_by, retest.superseded_as = original.event_id, "retest_inadmissible"
     counts.samples -= 1  # one sample: the original's
+    fresh: list[dict[str, Any]] = []
+    counted_fresh = False
     if record is retest:
         pass  # the re-test was never counted
     else:
         # the re-test came first and was counted, charted and graded as the sample's result:
         # take that back, then count the original as any sample
         _count(counts, retest.judgement.verdict, -1)  # type: ignore[union-attr]
-        overturned(file, retest, state.categories, rules)
+        if retest.judgement.verdict == "undetermined":  # type: ignore[union-attr]
+            # never in the pass-rate charts or Paretos: the original goes in as a first result does
+            fresh, counted_fresh = recounted(file, retest, original, state.categories, rules), True
+        else:
+            overturned(file, retest, state.categories, rules)
         _count(counts, judgement.verdict, 1)
     reason, reason_zh = why
     base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
@@ -403,10 +411,13 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
         reason=reason, reason_zh=reason_zh,
         message_zh=f"抽样编号 {record.sample_no}（{record.product}）{reason_zh}，复检结果不改变原结论",
         **base))
+    for signal in fresh:
+        effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
     if record is original and judgement.verdict == "fail":
         # the failure the early re-test hid: its warning and risk entry are raised now (the
         # sample's values were charted with the re-test's)
-        reinstated(file, original, state.categories, rules)
+        if not counted_fresh:
+            reinstated(file, original, state.categories, rules)
         effects.append(_failed(judgement, event, file.enterprise_id, base))
     elif record is original and retest.judgement.verdict == "fail":  # type: ignore[union-attr]
         # the early re-test's failure, graded as the sample's, was never the sample's conclusion
@@ -451,17 +462,30 @@ def _with_items_not_retested(state: CountyState, file: CreditFile, original: Sam
         return own  # (lines that validated once, as judged: not expected; the re-test's own result then, never a lost event)
     merged = judge_sample(payload, file.profile.category, rules.catalogue)  # type: ignore[union-attr]
     retest.judgement, retest.not_retested = merged, tuple(line.item_code for line in kept)
-    if counted_alone and merged.verdict != own.verdict:  # type: ignore[union-attr]
-        # the re-test came first and was counted alone: count it with the items it did not re-test
-        _count(file.counts, own.verdict, -1)  # type: ignore[union-attr]
-        _count(file.counts, merged.verdict, 1)
+    if counted_alone:
+        # the re-test came first and was counted alone: now it is the sample's conclusion with the items it did
+        # not re-test — its row (judgements table), counts, Paretos and p charts, and the failure it now has
+        base = dict(sample_no=retest.sample_no, product=retest.product, sampled_on=retest.sampled_on.isoformat(), sample_event_id=retest.event_id)
+        effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=merged.verdict, not_retested=list(retest.not_retested), **base))
         before = retest.model_copy(update={"judgement": own, "not_retested": ()})
-        for signal in recounted(file, before, retest, state.categories, rules):
-            effects.append(_effect("fluctuation.signal", event, file.enterprise_id, sample_no=retest.sample_no, **signal))
-        if merged.verdict == "fail":
-            base = dict(sample_no=retest.sample_no, product=retest.product, sampled_on=retest.sampled_on.isoformat(), sample_event_id=retest.event_id)
-            effects.append(_failed(merged, event, file.enterprise_id, base))
+        if merged.verdict != own.verdict:  # type: ignore[union-attr]
+            _count(file.counts, own.verdict, -1)  # type: ignore[union-attr]
+            _count(file.counts, merged.verdict, 1)
+            for signal in recounted(file, before, retest, state.categories, rules):
+                effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
+            if merged.verdict == "fail":
+                effects.append(_failed(merged, event, file.enterprise_id, base))
+        elif merged.verdict == "fail" and _failed_list(merged) != _failed_list(own):
+            # failing still, on more items: the Paretos, the risk weight and the alert name them all
+            refailed(file, before, retest, state.categories)
+            failed = _failed(merged, event, file.enterprise_id, base)
+            failed.data["confirms_event_id"] = retest.event_id
+            effects.append(failed)
     return merged
+
+
+def _failed_list(judgement: Any) -> list[str]:
+    return [i.item_code for i in judgement.items if i.verdict == "fail"] + [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
 
 
 def _pair(file: CreditFile, record: SampleRecord) -> tuple[SampleRecord | None, SampleRecord | None]:
@@ -567,7 +591,10 @@ def _resent(state: CountyState, file: CreditFile, record: SampleRecord, on_file:
             **base))
         return
     was = on_file.judgement
-    if judgement is not None and judgement.verdict == "undetermined" and was is not None and was.verdict == "fail":
+    original = _report_on_file(file, record.sample_no, False) if record.retest else None
+    failed = (was is not None and was.verdict == "fail") or (
+        original is not None and original.judgement is not None and original.judgement.verdict == "fail")
+    if judgement is not None and judgement.verdict == "undetermined" and failed:
         # a result nobody could judge (an unknown item or unit, a detection limit above the limit) does not
         # overturn an unqualified conclusion: the failure, its count, grade and alert stand
         record.superseded_by, record.superseded_as, record.judgement = on_file.event_id, "unjudged", judgement
@@ -591,7 +618,12 @@ def _same_report(on_file: SampleRecord, record: SampleRecord, payload: SamplingR
         return False
     if on_file.pending is not None:
         return _lines(on_file.pending) == _lines(payload)
-    return judgement is not None and on_file.judgement == judgement
+    if judgement is None or on_file.judgement is None:
+        return False
+    if on_file.not_retested:
+        # a re-test judged with the first test's items it did not re-test: its own lines are what a resend repeats
+        return tuple(i for i in on_file.judgement.items if i.item_code not in on_file.not_retested) == judgement.items
+    return on_file.judgement == judgement
 
 
 def _lines(payload: SamplingResult) -> list[tuple[Any, ...]]:
@@ -728,8 +760,9 @@ def _changes(prev: SampleRecord, record: SampleRecord, judgement: Any) -> list[d
         if a != b:
             a_text, b_text = _text(a), _text(b)
             out.append({"field": name, "from": a_text, "to": b_text, "text_zh": f"{zh}由“{a_text}”改为“{b_text}”"})
-    old = {i.item_code: i for i in prev.judgement.items} if prev.judgement is not None else {}
-    new = {i.item_code: i for i in judgement.items} if judgement is not None else {}
+    carried = prev.not_retested  # (a re-test's items from the first test: not its own lines, not deleted by a resend)
+    old = {i.item_code: i for i in prev.judgement.items if i.item_code not in carried} if prev.judgement is not None else {}
+    new = {i.item_code: i for i in judgement.items if i.item_code not in carried} if judgement is not None else {}
     for code, i in new.items():
         o = old.get(code)
         if o is None:
@@ -858,7 +891,7 @@ def _rectification_completed(state: CountyState, file: CreditFile, event: Rectif
         return
     # a completion after the deadline is still overdue: mark it before closing
     _mark_one_overdue(file, record, event, rules, effects)
-    if record.overdue and record.status == "open" and rules.local_date(event.occurred_at) <= record.deadline:
+    if record.overdue and record.status in ("open", "rejected") and rules.local_date(event.occurred_at) <= record.deadline:
         # done in time, its record late: a tick (or the enterprise's later event) that came first marked it
         # overdue by the fold's clock, but event time decides — the mark, its points and its alert go
         record.overdue = False

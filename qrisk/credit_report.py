@@ -183,10 +183,16 @@ def _instant(value: Any) -> dt.datetime | None:
 
 
 def _alert_of(warning: Any, by_key: dict[str, list[dict[str, Any]]]) -> dict[str, Any] | None:
-    """The alert a warning opened or joined: of the alerts with its dedup key, the last one opened
-    by the warning's time (a key reopens as a new alert once the last one is closed)."""
+    """The alert a warning opened or joined: of the alerts with its dedup key, the one whose events
+    include the warning's (a back-dated warning joins an alert opened after its time); else the last
+    one opened by the warning's time (a key reopens as a new alert once the last one is closed)."""
+    candidates = by_key.get(warning.dedup_key, ())
+    raised_by = warning.event_id
+    for alert in candidates:
+        if raised_by in (alert.get("event_ids") or ()):
+            return alert
     found = None
-    for alert in by_key.get(warning.dedup_key, ()):
+    for alert in candidates:
         opened = _instant(alert.get("opened_at"))
         if opened is not None and opened <= warning.occurred_at and (found is None or opened >= _instant(found["opened_at"])):  # type: ignore[operator]
             found = alert
@@ -219,9 +225,9 @@ def handling_zh(alert: dict[str, Any] | None, offset: int, now: dt.datetime | No
 
 def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | None = None,
                  alerts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The readable credit file.  ``alerts``: the enterprise's alerts as the API shows them
-    (``Alert.view()``), to say how each warning was handled; None leaves that column empty."""
-    """``series``: the chart summaries when ``file`` has no charts of its own (``report_from_view``)."""
+    """The readable credit file.  ``series``: the chart summaries when ``file`` has no charts of its own
+    (``report_from_view``).  ``alerts``: the enterprise's alerts as the API shows them (``Alert.view()``),
+    to say how each warning was handled; None leaves that column empty."""
     off = rules.policy.utc_offset_hours
     p = file.profile
     rs = file.risk

@@ -726,11 +726,13 @@ class Pipeline:
         if self._snapshot_at is None or now - self._snapshot_at >= self.snapshot_every:
             self.write_snapshots()
         if now - self._fold_snapshot_at >= FOLD_SNAPSHOT_EVERY:
-            # (also while it runs: after a kill -9 the next start folds at most about this much of the log)
-            self._fold_snapshot_at = now
+            # (also while it runs: after a kill -9 the next start folds at most about this much of the log;
+            # tried again at the next batch while the fold is ahead of the derived rows)
             try:
-                self.write_fold_snapshot()
+                if self.write_fold_snapshot():
+                    self._fold_snapshot_at = now
             except Exception as exc:  # noqa: BLE001 - a snapshot is a shortcut for the next start, never a reason to stop
+                self._fold_snapshot_at = now  # (said once an hour, not at every batch)
                 print(f"qrisk: 状态快照未写入（{type(exc).__name__}）/ the fold's snapshot was not written ({type(exc).__name__}: "
                       f"{str(exc)[:200]}); the next start folds more of the log", file=sys.stderr, flush=True)
 

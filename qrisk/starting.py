@@ -26,7 +26,10 @@ RETRY_AFTER_SECONDS = 5
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket of the service, bound as uvicorn binds (``SO_REUSEADDR``: a socket still
     closing from the last run is no obstacle).  ``OSError`` when another process holds the port."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    # the family as uvicorn picks it (IPv6 for an address with a colon, else IPv4): "localhost" is 127.0.0.1
+    # even where the resolver lists ::1 first, as it was before the port was bound here
+    wanted = socket.AF_INET6 if ":" in host else socket.AF_INET
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, wanted, socket.SOCK_STREAM)[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -729,3 +729,90 @@ def test_a_correction_clearing_a_microbial_failure_leaves_its_alert_for_a_superv
     _, _, effects = fold(rules, bromate, fixed)
     assert "microbial_cleared" not in of(effects, fixed, "sampling.overturned")[0].data
     assert [e for e in effects if e.kind == "warning.resolved"]
+
+
+# --------------------------------------------------------------------------- any order of arrival, the same sample
+
+
+def _pastry_reg():
+    doc = golden("enterprise.registered")
+    doc.update(enterprise_id="P-PARTIAL", event_id=_id())
+    doc["payload"]["category"] = "pastry"
+    return parse_event(doc)
+
+
+def _summary(state):
+    f = state.files["P-PARTIAL"]
+    cat = state.categories.get("pastry")
+    return (sampled(f), p_chart(f), dict(sorted(f.fluctuation.failing_items.items())),
+            {k: (pc.n, pc.failed) for k, pc in (cat.periods.items() if cat else ())},
+            sorted(e[4] for e in f.risk.entries if e[1] == "sampling_failed"))
+
+
+def test_a_retest_upholding_a_failure_on_fewer_items_counts_the_same_whichever_came_first(rules):
+    """The original fails on aluminium and sorbic acid, the re-test re-tests sorbic acid only and it
+    still fails: either order counts one failed sample, both items in the Paretos, one risk entry."""
+    original = _pastry("2026-03-12T15:20:00+08:00", [_line("aluminium", 180, "mg/kg", "不合格"), _line("sorbic_acid", 1.3, "g/kg", "不合格")])
+    retest = _pastry("2026-03-25T10:00:00+08:00", [_line("sorbic_acid", 1.2, "g/kg", "不合格")], retest=True, lab=RETEST_LAB)
+    reg = _pastry_reg()
+    results = {}
+    for name, order in {"original first": [reg, original, retest], "retest first": [reg, retest, original]}.items():
+        state, effects = replay(order, rules)
+        results[name] = _summary(state)
+        if name == "retest first":
+            # the re-test's row is written again with the items it did not re-test (the judgements table)
+            judged = [e for e in effects if e.kind == "sampling.judged" and e.data["sample_event_id"] == str(retest.event_id)]
+            assert judged[-1].data["verdict"] == "fail" and judged[-1].data["not_retested"] == ["aluminium"]
+            assert [e.data["failed_items"] for e in effects if e.kind == "sampling.failed"][-1] == ["sorbic_acid", "aluminium"]
+    assert results["original first"] == results["retest first"]
+    assert results["original first"][2] == {"aluminium": 1, "sorbic_acid": 1}
+
+
+def test_an_unjudgeable_retest_that_came_first_leaves_the_failure_in_the_pass_rate_charts(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    retest = _unjudgeable(first, "2026-03-20T10:00:00+08:00", retest=True, lab=RETEST_LAB)
+    charts = []
+    for order in ([first, retest], [retest, first]):
+        state, f, _ = fold(rules, *order)
+        charts.append((p_chart(f), dict(f.fluctuation.failing_items), {k: (pc.n, pc.failed) for k, pc in state.categories["packaged_water"].periods.items()}))
+    assert charts[0] == charts[1] == ({"2026Q1": (1, 1)}, {"bromate": 1}, {"2026Q1": (1, 1)})
+
+
+def test_an_unjudgeable_correction_of_a_passing_retest_does_not_overturn_the_original_failure(rules):
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    retest = sample("2026-03-20T10:00:00+08:00", passes=True, retest=True)
+    typo = _unjudgeable(retest, "2026-03-21T10:00:00+08:00", retest=True, lab=RETEST_LAB)
+    state, f, effects = fold(rules, first, retest, typo)
+    assert sampled(f) == (1, 1, 0)  # the admitted passing re-test still decides
+    assert f.sample_by_event(str(typo.event_id)).superseded_as == "unjudged"
+    assert of(effects, typo, "sampling.correction_unjudged")
+
+
+def test_a_merged_retest_sent_again_word_for_word_is_a_repeat(rules):
+    original = _pastry("2026-03-12T15:20:00+08:00", [_line("aluminium", 180, "mg/kg", "不合格"), _line("sorbic_acid", 1.3, "g/kg", "不合格")])
+    retest = _pastry("2026-03-25T10:00:00+08:00", [_line("sorbic_acid", 0.9, "g/kg", "合格")], retest=True, lab=RETEST_LAB)
+    again = resend(retest)
+    state, effects = replay([_pastry_reg(), original, retest, again], rules)
+    assert of(effects, again, "sampling.repeated_report") and not of(effects, again, "sampling.corrected")
+    # and a real correction of it lists what changed in its own lines only, not the items it carried
+    fixed = _pastry("2026-03-26T10:00:00+08:00", [_line("sorbic_acid", 0.8, "g/kg", "合格")], retest=True, lab=RETEST_LAB)
+    state, effects = replay([_pastry_reg(), original, retest, fixed], rules)
+    (said,) = of(effects, fixed, "sampling.corrected")
+    assert [c["item_code"] for c in said.data["changes"] if "item_code" in c] == ["sorbic_acid"]
+
+
+def test_a_correction_after_the_category_lost_its_standards_is_said_not_a_crash(rules):
+    """An enterprise moved to a category without standards ("other"): a correction or a re-test of its
+    failed sample cannot be judged — said in words, never a TypeError inside the fold."""
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    doc = golden("enterprise.updated")
+    doc.update(event_id=_id(), occurred_at="2026-03-13T10:00:00+08:00", payload={"category": "other"})
+    moved = parse_event(doc)
+    corrected = sample("2026-03-14T10:00:00+08:00", passes=False, bromate=0.03)
+    state, f, effects = fold(rules, first, moved, corrected)
+    (said,) = of(effects, corrected, "sampling.correction_unjudged")
+    assert "“other”类别无适用标准" in said.data["message_zh"]
+    retest = sample("2026-03-20T10:00:00+08:00", passes=True, retest=True)
+    state, f, effects = fold(rules, first, moved, retest)
+    refused = [e for e in effects if e.kind == "sampling.retest_inadmissible"]
+    assert refused and refused[-1].data["reason"] == "undetermined"

@@ -388,3 +388,19 @@ def test_which_failures_admit_no_retest_is_policy(rules):
     state, effects = replay([reg, original, retest], relaxed)
     assert _sampled(state.files["E-330110-001"]) == (1, 1, 0)
     assert "sampling.overturned" in [e.kind for e in effects]
+
+
+def test_a_rejected_rectification_redone_in_time_whose_record_came_late_is_not_overdue(rules):
+    E = "E-330110-001"
+    events = [
+        parse_event(golden("enterprise.registered")),
+        ev("rectification.ordered", "2026-03-25T11:00:00+08:00", rectification_id="R1", deadline="2026-04-24"),
+        ev("rectification.completed", "2026-04-05T10:00:00+08:00", rectification_id="R1"),
+        ev("rectification.verified", "2026-04-08T10:00:00+08:00", rectification_id="R1", accepted=False, verifier="王建国", note="消毒记录不全"),
+        ev("clock.tick", "2026-04-26T00:00:00+08:00", enterprise_id="*"),
+        ev("rectification.completed", "2026-04-20T10:00:00+08:00", rectification_id="R1"),
+    ]
+    state, effects = replay(events, rules)
+    f = state.files[E]
+    assert not f.rectifications[0].overdue and f.counts.rectifications_overdue == 0
+    assert [e.kind for e in effects].count("rectification.overdue_withdrawn") == 1

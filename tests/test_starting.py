@@ -124,3 +124,11 @@ def test_with_a_certificate_the_responder_speaks_https(tmp_path):
     finally:
         responder.stop()
         sock.close()
+
+
+def test_localhost_binds_ipv4_as_uvicorn_did():
+    sock = bind("localhost", 0)
+    try:
+        assert sock.family == socket.AF_INET and sock.getsockname()[0] == "127.0.0.1"
+    finally:
+        sock.close()
