@@ -164,10 +164,10 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
         elif e.kind in ("sampling.overturned", "rectification.overdue_withdrawn"):
             overturns.append(e)
     changed = observe(file, event, new, rules)
-    for e in overturns:  # the failure (or the overdue mark) no longer stands: its alert closes
-        data = overturned_resolved(file, e, rules) if e.kind == "sampling.overturned" else overdue_withdrawn_resolved(file, e, rules)
-        if data is not None:
-            effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
+    # the failure (or the overdue mark) no longer stands: its alert closes — said after this step's own
+    # decisions, which may open it (an original and its passing re-test both judged at registration)
+    closing = [data for e in overturns if (data := (overturned_resolved(file, e, rules) if e.kind == "sampling.overturned"
+                                                      else overdue_withdrawn_resolved(file, e, rules))) is not None]
     if file.risk.missing:
         for gap in filled_gaps(file, event, rules):
             data = resolved(file, event, gap, rules)
@@ -177,16 +177,17 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
     if graded is not None and (graded.grade != graded.previous or len(file.risk.history) < 2 or graded.score != file.risk.history[-2].score):
         effects.append(_effect_data(GRADE_KIND, event, file.enterprise_id, graded_data(graded)))
     missing = check_missing(file, rules)
-    if graded is None and not missing and not alerting:
-        return
-    decisions = decide(file, event, new, graded, missing, rules)
-    if decisions:
-        file.warnings.extend(decisions)
-        keep = rules.policy.risk.warnings_kept
-        if len(file.warnings) > keep:
-            del file.warnings[: len(file.warnings) - keep]
-        for d in decisions:
-            effects.append(_effect_data(ALERT_KIND, event, file.enterprise_id, decision_data(d)))
+    if graded is not None or missing or alerting:
+        decisions = decide(file, event, new, graded, missing, rules)
+        if decisions:
+            file.warnings.extend(decisions)
+            keep = rules.policy.risk.warnings_kept
+            if len(file.warnings) > keep:
+                del file.warnings[: len(file.warnings) - keep]
+            for d in decisions:
+                effects.append(_effect_data(ALERT_KIND, event, file.enterprise_id, decision_data(d)))
+    for data in closing:
+        effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
 
 
 # --------------------------------------------------------------------------- handlers

@@ -816,3 +816,17 @@ def test_a_correction_after_the_category_lost_its_standards_is_said_not_a_crash(
     state, f, effects = fold(rules, first, moved, retest)
     refused = [e for e in effects if e.kind == "sampling.retest_inadmissible"]
     assert refused and refused[-1].data["reason"] == "undetermined"
+
+
+def test_a_failure_and_its_passing_retest_judged_at_registration_leave_no_open_alert(rules):
+    """Both reports waited for the enterprise's registration and are judged in one step: the failure's
+    alert that step opens is closed by the same step's overturn (said after it), not left open."""
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    retest = sample("2026-03-20T10:00:00+08:00", passes=True, retest=True)
+    book, s = AlertBook(), CountyState()
+    info = lambda eid: Enterprise("清源桶装水厂", "良渚街道", "packaged_water")  # noqa: E731
+    for e in (first, retest, REG):
+        s, produced = step(s, e, rules)
+        book.apply(e, produced, rules.policy, info)
+    assert sampled(s.files[E]) == (1, 1, 0)
+    assert all(a.state in ("closed", "verified") for a in book.alerts.values() if a.rule == "sampling.unqualified")
