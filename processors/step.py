@@ -505,10 +505,26 @@ def _pair(file: CreditFile, record: SampleRecord) -> tuple[SampleRecord | None, 
 
 def _judge_pending(state: CountyState, file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
     for record in file.samples:
-        if record.pending is not None:
+        if record.pending is not None and record.superseded_by is None:
             payload, record.pending = record.pending, None
             file.counts.samples_undetermined -= 1
             _judge(state, file, record, payload, event, rules, effects)
+    # a report that replaced another while both waited, and judges undetermined: the one it replaced (corrected,
+    # or dated earlier and so filed as outdated) stands if it fails — as when they arrive after registration
+    for record in file.samples:
+        if record.pending is None or record.retest:
+            continue
+        payload, record.pending = record.pending, None
+        current = file.sample_by_event(record.superseded_by) if record.superseded_as in ("corrected", "outdated") else None
+        if (current is None or current.superseded_by is not None or current.judgement is None
+                or current.judgement.verdict != "undetermined"):
+            continue
+        judgement = judge_sample(payload, file.profile.category, rules.catalogue)  # type: ignore[union-attr]
+        if judgement.verdict == "fail":
+            record.superseded_by = record.superseded_as = None
+            _unjudged_came_first(state, file, record, current, judgement, event, rules, effects)
+    for record in file.samples:
+        record.pending = None  # (what is left: reports filed aside while waiting, never judged)
 
 
 # --------------------------------------------------------------------------- resends and corrections
@@ -583,8 +599,16 @@ def _resent(state: CountyState, file: CreditFile, record: SampleRecord, on_file:
                         f"本次结果存档、不计入统计，请核实；{ask}如抽样编号有误，请更正后以新的 event_id 报送"),
             **base))
         return
+    if (record.occurred_at < on_file.occurred_at and judgement is not None and judgement.verdict == "fail" and on_file.superseded_by is None
+            and on_file.judgement is not None and on_file.judgement.verdict == "undetermined" and not record.retest):
+        # the later report, which nobody could judge, came first; this earlier one fails: a result nobody could
+        # judge does not overturn a failure (as when the unjudgeable one comes second), so this one counts
+        _unjudged_came_first(state, file, record, on_file, judgement, event, rules, effects)
+        return
     if record.occurred_at < on_file.occurred_at:
         record.superseded_by, record.superseded_as, record.judgement = on_file.event_id, "outdated", judgement
+        if judgement is None:
+            record.pending = payload  # (kept while both wait for registration: see _judge_pending)
         effects.append(_effect(
             "sampling.report_outdated", event, file.enterprise_id, current_event_id=on_file.event_id, retest=record.retest,
             message_zh=(f"{head}收到一份报告时间早于已收到报告（事件 {on_file.event_id}）的{what}，晚于它到达："
@@ -607,6 +631,32 @@ def _resent(state: CountyState, file: CreditFile, record: SampleRecord, on_file:
             **base))
         return
     _corrected(state, file, record, on_file, payload, judgement, event, rules, effects)
+
+
+def _unjudged_came_first(state: CountyState, file: CreditFile, record: SampleRecord, on_file: SampleRecord, judgement: Any,
+                         event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    """``on_file``, a later-dated report qrisk cannot judge, counts; ``record``, an earlier report of the same
+    sample that fails, arrives after it.  The failure stands: ``record`` takes its place and ``on_file`` is
+    filed as ``unjudged`` — what the two give when they arrive the other way round."""
+    record.judgement = judgement
+    on_file.superseded_by, on_file.superseded_as = record.event_id, "unjudged"
+    _count(file.counts, "undetermined", -1)
+    _count(file.counts, judgement.verdict, 1)
+    base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
+    signals = recounted(file, on_file, record, state.categories, rules)
+    signals += recharted(file, on_file, record, _charted_reports(file), state.categories, rules)[1]
+    effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=judgement.verdict, **base))
+    effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict="undetermined",
+                           **{**base, "sample_event_id": on_file.event_id}))  # (its row again, superseded)
+    effects.append(_effect(
+        "sampling.correction_unjudged", event, file.enterprise_id, on_file_event_id=record.event_id, retest=False,
+        message_zh=(f"抽样编号 {record.sample_no}（{record.product}）此前收到的检验结果（事件 {on_file.event_id}）无法判定"
+                    f"（{_undetermined_names(on_file.judgement) or '见判定说明'}），现收到报告时间更早的不合格结果：无法判定的结果不能推翻不合格结论，"
+                    f"以本次不合格结果计入；请核实后以新的 event_id 重新报送"),
+        **base))
+    effects.append(_failed(judgement, event, file.enterprise_id, base))
+    for signal in signals:
+        effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
 
 
 def _same_report(on_file: SampleRecord, record: SampleRecord, payload: SamplingResult, judgement: Any) -> bool:
@@ -646,7 +696,8 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
     if judgement is None:
         # the enterprise is not registered, so the old report awaits it too (registration judges every
         # waiting report): the correction waits in its place
-        prev.pending, record.pending = None, payload
+        # (the old report's lines stay, not judged: should the correction judge undetermined, the old one's failure stands)
+        record.pending = payload
         effects.append(_effect("sampling.corrected", event, file.enterprise_id, previous_verdict=None, verdict=None, counts=old_by is None,
                                message_zh=f"{head}{what}已更正{detail}；待企业登记（确定食品类别）后按更正后的报告判定", **corrected))
         return

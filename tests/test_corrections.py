@@ -270,7 +270,8 @@ def test_a_resend_before_registration_waits_once(rules):
     state, effects = replay([first, resend(first), fixed], rules)
     f = state.files[E]
     assert (f.counts.samples, f.counts.samples_undetermined) == (1, 1)
-    assert [s.pending is not None for s in f.samples] == [False, False, True]
+    # the corrected report's lines wait too (they stand should the correction judge undetermined); a repeat's do not
+    assert [s.pending is not None for s in f.samples] == [True, False, True]
     assert [e.kind for e in effects if e.kind.startswith("sampling.")] == [
         "sampling.awaiting_registration", "sampling.repeated_report", "sampling.corrected"]
     state, effects = step(state, REG, rules)
@@ -278,6 +279,7 @@ def test_a_resend_before_registration_waits_once(rules):
     assert sampled(f) == (1, 1, 0) and f.counts.samples_undetermined == 0
     assert [s.event_id for s in f.final_samples()] == [str(fixed.event_id)]
     assert not any(e.kind == "sampling.failed" for e in effects)
+    assert all(s.pending is None for s in f.samples)  # judged or filed aside: nothing waits any more
 
 
 # --------------------------------------------------------------------------- with re-tests (复检)
@@ -830,3 +832,19 @@ def test_a_failure_and_its_passing_retest_judged_at_registration_leave_no_open_a
         book.apply(e, produced, rules.policy, info)
     assert sampled(s.files[E]) == (1, 1, 0)
     assert all(a.state in ("closed", "verified") for a in book.alerts.values() if a.rule == "sampling.unqualified")
+
+
+@pytest.mark.parametrize("order", ["reg O O'", "reg O' O", "O reg O'", "O O' reg", "O' O reg", "O' reg O"])
+def test_an_unjudgeable_later_report_never_clears_a_failure_in_any_order(rules, order):
+    """A failing report and a later-dated one qrisk cannot judge, in any order around registration:
+    the failure stands, counted, charted and alerted the same way."""
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    typo = _unjudgeable(first, "2026-03-13T10:00:00+08:00")
+    named = {"reg": REG, "O": first, "O'": typo}
+    state, effects = replay([named[n] for n in order.split()], rules)
+    f = state.files[E]
+    assert sampled(f) == (1, 0, 1) and p_chart(f) == {"2026Q1": (1, 1)} and f.fluctuation.failing_items == {"bromate": 1}
+    assert [s.event_id for s in f.final_samples()] == [str(first.event_id)]
+    assert f.sample_by_event(str(typo.event_id)).superseded_as == "unjudged"
+    assert len(failed_entries(f)) == 1 and [e for e in effects if e.kind == "sampling.correction_unjudged"]
+    assert all(s.pending is None for s in f.samples)
