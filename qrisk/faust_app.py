@@ -355,11 +355,14 @@ class Watchdog:
                 self.progress[tp] = (committed, now)
                 continue
             high = consumer.highwater(tp)
-            if committed is None or high is None or high <= committed:
+            # a partition the group never committed on reads from its start (auto_offset_reset earliest): a
+            # worker killed before its first commit hands it over so, and it can stick the same way
+            base = 0 if committed is None else committed
+            if high is None or high <= base:
                 self.progress[tp] = (committed, now)  # nothing to read (or not known yet)
                 continue
             if now - seen[1] >= self.after_s and now - consumer.last_handed.get(tp, float("-inf")) >= self.after_s:
-                out.append((tp, committed, high))
+                out.append((tp, base, high))
                 self.progress[tp] = (committed, now)
         return out
 

@@ -359,3 +359,17 @@ def test_a_partition_that_commits_gets_messages_or_has_none_left_is_not_stuck() 
     dog.forget([fed])
     assert fed not in dog.progress
 
+
+
+def test_a_partition_the_group_never_committed_on_is_read_again_from_its_start() -> None:
+    """A worker killed before its first commit leaves the partition without a committed offset; its
+    successor can stick on it as on any other, and reads it again from offset 0."""
+    from qrisk.faust_app import Watchdog
+
+    never, empty = TP("t.events", 2), TP("t.events", 3)
+    c = _Partitions()
+    c._committed_offset[never], c.high[never] = None, 231
+    c._committed_offset[empty], c.high[empty] = None, 0
+    dog = Watchdog(c, after_s=10.0)
+    assert dog.stuck([never, empty], now=1.0) == []
+    assert dog.stuck([never, empty], now=12.0) == [(never, 0, 231)]
