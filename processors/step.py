@@ -73,10 +73,11 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 15
+FOLD_VERSION = 16
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
-messages with their results; 15: a correction's item series built again).  A Kafka worker writes it into every snapshot and says so when it
+messages with their results; 15: a correction's item series built again; 16: a correction of an
+original its re-test replaced re-judges the items the re-test did not cover, and re-charts).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -717,6 +718,10 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         if role == "retest":
             current: str | None = file.retests.get(record.sample_no, old_by)
             note = "该样品以复检结论为准，更正不改变计数"
+            retest = file.sample_by_event(current) if current is not None and not record.retest else None
+            if retest is not None and retest.superseded_by is None and retest.judgement is not None:
+                record.superseded_by, record.superseded_as = current, role  # (in place before the charts follow the chain)
+                note = _original_corrected_under_retest(state, file, prev, record, retest, event, rules, effects)
         else:
             original = _report_on_file(file, record.sample_no, False)
             current = original.event_id if original is not None else old_by
@@ -770,6 +775,71 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
     for signal in signals:
         effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
+
+
+def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev: SampleRecord, record: SampleRecord,
+                                     retest: SampleRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> str:
+    """``record`` corrects ``prev``, an original its admitted re-test replaced: what follows the correction, as
+    the note of its ``sampling.corrected``.  The item charts hold the original's values when it was charted
+    first (a re-test's are not charted): they are built again with the corrected ones.  The items the
+    re-test did not re-test were judged with the original's results: the re-test's conclusion is judged
+    again with the corrected ones, and its counts, charts, risk entry and alert follow — as when the
+    correction arrives before the re-test.  Before, it kept the first results, so the order of arrival
+    decided the sample's conclusion."""
+    parts: list[str] = []
+    signals: list[dict[str, Any]] = []
+    if any(r is record for r in _charted_reports(file)):
+        keys, signals = recharted(file, prev, record, _charted_reports(file), state.categories, rules)
+        names = "、".join(f"{s.product}·{s.item_name}" for k in keys if (s := file.fluctuation.series.get(k)) is not None)
+        if names:
+            parts.append(f"质量波动监测序列（{names}）已按更正后的结果重新计算")
+    base = dict(sample_no=retest.sample_no, product=retest.product, sampled_on=retest.sampled_on.isoformat(), sample_event_id=retest.event_id)
+    before = retest.model_copy()
+    was = before.judgement.verdict  # type: ignore[union-attr]
+    if retest.not_retested:
+        carried = set(retest.not_retested)
+        own = [line for line in _as_lines(retest.judgement) if line.item_code not in carried]
+        try:
+            payload = SamplingResult(sample_no=retest.sample_no, task_source=retest.task_source, lab=retest.lab, product=retest.product,
+                                     batch=retest.batch, production_date=retest.production_date, sampled_on=retest.sampled_on, retest=True,
+                                     items=own)
+        except ValidationError:
+            payload = None  # (lines that validated once, as judged: not expected; the conclusion then stays as it was)
+        if payload is not None:
+            retest.judgement, retest.not_retested = judge_sample(payload, file.profile.category, rules.catalogue), ()  # type: ignore[union-attr]
+            merged = _with_items_not_retested(state, file, record, retest, False, rules, event, effects)
+            now = merged.verdict
+            if merged != before.judgement or retest.not_retested != before.not_retested:
+                effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=now, not_retested=list(retest.not_retested), **base))
+                first = _first_charted(file, retest.sample_no)
+                if was != now:
+                    _count(file.counts, was, -1)
+                    _count(file.counts, now, 1)
+                if first is not None and not first.retest:
+                    # the original was charted: the pass-rate charts and Paretos hold it as its re-test amended it
+                    if was == "fail" and now != "fail":
+                        overturned(file, before, state.categories, rules)
+                    elif now == "fail" and was != "fail":
+                        reinstated(file, retest, state.categories, rules)
+                    elif now == "fail":
+                        refailed(file, before, retest, state.categories)
+                else:
+                    signals += recounted(file, before, retest, state.categories, rules)
+                parts.append(f"复检未涉及的项目按更正后的检验结果与复检结果一并判定，样品结论"
+                             + (f"由{_VERDICT_ZH[was]}改为{_VERDICT_ZH[now]}" if was != now else f"仍为{_VERDICT_ZH[now]}"))
+                if now == "fail" and (was != "fail" or _failed_list(merged) != _failed_list(before.judgement)):
+                    failed = _failed(merged, event, file.enterprise_id, base)
+                    if was == "fail":
+                        failed.data["confirms_event_id"] = retest.event_id  # failing still, on other items: the alert notes it
+                    effects.append(failed)
+                elif was == "fail" and now != "fail":
+                    effects.append(_effect(
+                        "sampling.overturned", event, file.enterprise_id, original_event_id=retest.event_id, verdict=now, corrected=True,
+                        message_zh=(f"抽样编号 {retest.sample_no}（{retest.product}）检验结果更正后，复检未涉及的项目与复检结果一并判定为"
+                                    f"{_VERDICT_ZH[now]}，原不合格结论不再计入"), **base))
+    for signal in signals:
+        effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
+    return "；".join(["该样品以复检结论为准", *parts]) if parts else "该样品以复检结论为准，更正不改变计数"
 
 
 def _charted_reports(file: CreditFile) -> list[SampleRecord]:

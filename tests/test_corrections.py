@@ -848,3 +848,46 @@ def test_an_unjudgeable_later_report_never_clears_a_failure_in_any_order(rules, 
     assert f.sample_by_event(str(typo.event_id)).superseded_as == "unjudged"
     assert len(failed_entries(f)) == 1 and [e for e in effects if e.kind == "sampling.correction_unjudged"]
     assert all(s.pending is None for s in f.samples)
+
+
+def _folded_with_alerts(rules, events):
+    book, s = AlertBook(), CountyState()
+    info = lambda eid: Enterprise("好味道糕点坊", "良渚街道", "pastry")  # noqa: E731
+    for e in events:
+        s, produced = step(s, e, rules)
+        book.apply(e, produced, rules.policy, info)
+    return s, sorted(a.state for a in book.alerts.values() if a.rule == "sampling.unqualified")
+
+
+@pytest.mark.parametrize("aluminium", [(180, 80), (80, 180)], ids=["corrected to a pass", "corrected to a failure"])
+def test_a_correction_of_the_items_a_retest_did_not_cover_counts_whichever_came_first(rules, aluminium):
+    """The lab corrects the original's aluminium, which the re-test of the preservatives did not cover.
+    The sample's conclusion is the re-test's with the corrected aluminium, whether the correction came
+    before the re-test, after it, or after a re-test that came first: counted, charted, graded and
+    alerted alike.  (Before, a correction after the re-test kept the first aluminium.)"""
+    first, fixed = aluminium
+    verdict = lambda v: "不合格" if v > 100 else "合格"  # noqa: E731 - GB 2760 aluminium ≤ 100 mg/kg
+    original = _pastry("2026-03-12T15:20:00+08:00", [_line("aluminium", first, "mg/kg", verdict(first)), _line("sorbic_acid", 1.3, "g/kg", "不合格")])
+    retest = _pastry("2026-03-25T10:00:00+08:00", [_line("sorbic_acid", 0.9, "g/kg", "合格")], retest=True, lab=RETEST_LAB)
+    correction = _pastry("2026-03-20T10:00:00+08:00", [_line("aluminium", fixed, "mg/kg", verdict(fixed)), _line("sorbic_acid", 1.3, "g/kg", "不合格")])
+    named = {"O": original, "R": retest, "O'": correction}
+    results = {}
+    for order in ("O O' R", "O R O'", "R O O'"):
+        state, alerts = _folded_with_alerts(rules, [_pastry_reg(), *(named[n] for n in order.split())])
+        f = state.files["P-PARTIAL"]
+        final = f.sample_by_event(str(retest.event_id))
+        assert final.superseded_by is None and final.not_retested == ("aluminium",), order
+        assert [i.values for i in final.judgement.items if i.item_code == "aluminium"] == [(float(fixed),)], order
+        results[order] = (_summary(state), "open" in alerts)
+    failing = fixed > 100
+    assert results["O O' R"] == results["O R O'"] == results["R O O'"]
+    summary, alert_open = results["O R O'"]
+    assert summary[0] == ((1, 0, 1) if failing else (1, 1, 0))
+    assert summary[2] == ({"aluminium": 1} if failing else {})
+    assert alert_open is failing
+    # what the late correction says, and that it is judged once more, as the re-test's row
+    state, effects = replay([_pastry_reg(), original, retest, correction], rules)
+    (said,) = of(effects, correction, "sampling.corrected")
+    assert "复检未涉及的项目按更正后的检验结果与复检结果一并判定" in said.data["message_zh"]
+    rows = [e for e in effects if e.kind == "sampling.judged" and e.data["sample_event_id"] == str(retest.event_id)]
+    assert rows[-1].data["verdict"] == ("fail" if failing else "pass") and rows[-1].event_id == str(correction.event_id)
