@@ -8,7 +8,8 @@ events/s from the first request to the last answer.  An answer means the events 
 in the log and folded, and their derived rows are written.  Target (issue 2): ≥ 5,000 events/s.
 The demo's campaign events and daily clock ticks are left out, as in bench_step.py.
 
-Also printed: the server process's CPU time per event (user + system, all its threads), a
+Also printed: the server's resident and peak memory after the run (what a machine is sized
+by), the server process's CPU time per event (user + system, all its threads), a
 figure that other load on the machine disturbs much less than the rate; and with
 ``--repeat N`` every run's rate and the median.
 
@@ -48,6 +49,19 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def memory_kib(pid: int) -> dict[str, int]:
+    """Resident (VmRSS) and peak resident (VmHWM) memory of a process, in KiB (Linux /proc)."""
+    out: dict[str, int] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
 def run_once(docs: list[dict], batch: int, clients: int) -> dict[str, float]:
     # bodies serialised before the clock starts: a lab system encodes its batch on its own machine,
     # and here the clients share the server's two cores (httpx's json= took ~20 ms of CPU a batch)
@@ -71,11 +85,12 @@ def run_once(docs: list[dict], batch: int, clients: int) -> dict[str, float]:
                 time.sleep(0.01)
             elapsed = time.perf_counter() - t0
             cpu1 = cpu_seconds(server.proc.pid)
+            memory = memory_kib(server.proc.pid)
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return {"accepted": accepted, "batches": len(batches), "events": health["events"], "enterprises": health["enterprises"],
-            "answered": answered, "elapsed": elapsed,
+            "answered": answered, "elapsed": elapsed, "rss_kib": memory.get("VmRSS", 0), "peak_kib": memory.get("VmHWM", 0),
             "cpu_us": 1e6 * (cpu1 - cpu0) / accepted if cpu0 is not None and cpu1 is not None else float("nan")}
 
 
@@ -183,6 +198,10 @@ def main() -> None:
     print(f"answered (log durable + folded): {accepted / run['answered']:,.0f} events/s ({run['answered']:.2f} s)")
     print(f"embedded end to end (derived tables written): {accepted / run['elapsed']:,.0f} events/s ({run['elapsed']:.2f} s)")
     print(f"server CPU (all threads): {run['cpu_us']:.0f} µs/event")
+    if run["peak_kib"]:
+        # what a machine is sized by: the fold keeps every enterprise's credit file in memory
+        print(f"server memory after the run: {run['rss_kib'] / 1024:,.0f} MiB resident, peak {run['peak_kib'] / 1024:,.0f} MiB "
+              f"({run['enterprises']} enterprises, {run['events']} events)")
     if len(runs) > 1:
         rates = [r["accepted"] / r["elapsed"] for r in runs]
         print(f"runs: {', '.join(f'{x:,.0f}' for x in rates)} events/s end to end; median {statistics.median(rates):,.0f}")
