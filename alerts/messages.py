@@ -17,6 +17,8 @@ _KIND_ZH = {
     "sampling.overturned": "原不合格结论不再计入",
     "sampling.corrected": "抽检结果更正",
     "sampling.repeated_report": "抽检结果重复报送",
+    "complaint.repeated": "投诉重复报送（不重复计数）",
+    "complaint.unknown_resolved": "投诉办结早于受理到达（暂存）",
     "sampling.sample_no_conflict": "抽样编号冲突（其他检验机构）",
     "sampling.correction_unjudged": "更正报告无法判定（未采用）",
     "rectification.overdue_withdrawn": "整改逾期标记撤销（按期完成，记录晚到）",
@@ -62,6 +64,8 @@ _KIND_EN = {
     "sampling.overturned": "failure no longer stands",
     "sampling.corrected": "sampling report corrected",
     "sampling.repeated_report": "sampling report sent again",
+    "complaint.repeated": "complaint sent again (not counted again)",
+    "complaint.unknown_resolved": "complaint resolution before its complaint (kept)",
     "sampling.sample_no_conflict": "sample number reused by another lab",
     "sampling.correction_unjudged": "corrected report cannot be judged (not adopted)",
     "rectification.overdue_withdrawn": "overdue mark withdrawn (completed in time, recorded late)",
@@ -77,7 +81,7 @@ _KIND_EN = {
 # effects whose data carry their own Chinese sentence (the fold wrote it with the numbers it had)
 _SAYS_ITSELF = frozenset({"sampling.retest_inadmissible", "sampling.overturned", "sampling.corrected", "sampling.repeated_report",
                           "sampling.sample_no_conflict", "sampling.report_outdated", "sampling.correction_unjudged",
-                          "rectification.overdue_withdrawn"})
+                          "rectification.overdue_withdrawn", "complaint.repeated", "complaint.unknown_resolved"})
 
 
 def title_zh(kind: str) -> str:

@@ -12,7 +12,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from schemas.events import CampaignActivityEvent, Envelope, SamplingResultEvent, TestItem
+from schemas.events import (CampaignActivityEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, Envelope, SamplingResultEvent,
+                            TestItem)
 from schemas.standards import Catalogue, UnitTable
 
 
@@ -30,10 +31,85 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None) -
     profile = file.profile if file is not None else None
     category = profile.category if profile is not None else None
     sampling = isinstance(event, SamplingResultEvent)
+    if isinstance(event, (ComplaintReceivedEvent, ComplaintResolvedEvent)):
+        return _complaint_warnings(event, file)
     # the category chooses the standard: the sample waits, judged when the enterprise is registered
     unregistered = [unregistered_warning(event.enterprise_id)] if category is None and sampling else []
     on_file = list(file.samples) if file is not None and sampling else None
-    return unregistered + event_warnings(event, catalogue, category, on_file=on_file)
+    out = unregistered + event_warnings(event, catalogue, category, on_file=on_file)
+    if sampling and file is not None:
+        out += _as_folded(event, file, out)
+    return out
+
+
+# what a lab cannot fix by itself but must hear: the judgement's own sentence says why
+_UNDETERMINED_SAID = frozenset({"detection_limit_above_limit", "detection_limit_unknown", "no_rule_in_force", "edition_uncertain"})
+
+
+def _as_folded(event: SamplingResultEvent, file: Any, said: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the fold made of this result that its sender should hear: a re-test not admitted (and why), a
+    re-test whose original is not on file, items left undetermined for a reason the other warnings do not
+    give (a detection limit above the limit, no edition in force)."""
+    me = str(event.event_id)
+    mine = next((r for r in file.samples if r.event_id == me), None)
+    if mine is None:
+        return []
+    p = event.payload
+    out: list[dict[str, Any]] = []
+    if mine.superseded_as == "retest_inadmissible":
+        why = mine.refused_zh or "见预警"
+        out.append(_warning("payload.retest", "retest_inadmissible",
+                            f"the re-test of sample no. {p.sample_no} is not admitted ({why}): the original result stands",
+                            f"抽样编号 {p.sample_no} 的复检不予采信：{why}；原检验结论不变，本复检结果不计入统计"))
+    elif p.retest and not any(r.sample_no == p.sample_no and not r.retest for r in file.samples):
+        out.append(_warning("payload.retest", "retest_without_original",
+                            f"no original result of sample no. {p.sample_no} is on file: the re-test counts as the sample's result "
+                            f"until the original comes, which then decides whether the re-test is admitted",
+                            f"尚未收到抽样编号 {p.sample_no} 的原检验结果：复检结果暂作为该样品结论，收到原检验结果后再判定复检是否采信；"
+                            f"请核对抽样编号"))
+    judgement = mine.judgement
+    if judgement is not None:
+        warned = {w["field"].split(".")[1] for w in said if w["field"].startswith("payload.items[")}
+        index = {t.item_code: i for i, t in enumerate(p.items)}
+        for item in judgement.items:
+            i = index.get(item.item_code)
+            if i is None or item.verdict != "undetermined" or item.reason not in _UNDETERMINED_SAID or f"items[{i}]" in warned:
+                continue
+            out.append(_warning(f"payload.items[{i}]", item.reason, item.message_en, item.message_zh))
+    return out
+
+
+def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, file: Any) -> list[dict[str, Any]]:
+    """A complaint sent again, a resolution before (or without) its complaint, a complaint about an
+    enterprise nobody registered: kept, and the hotline hears it."""
+    p = event.payload
+    record = file.complaint(p.complaint_id) if file is not None else None
+    me = str(event.event_id)
+    if isinstance(event, ComplaintReceivedEvent):
+        out: list[dict[str, Any]] = []
+        if file is None or file.profile is None:
+            out.append(_warning("enterprise_id", "enterprise_unregistered",
+                                f"enterprise {event.enterprise_id!r} is not registered: the complaint is kept on its file; check the enterprise id",
+                                f"企业 {event.enterprise_id} 尚未登记：投诉已接收并记入该企业档案；请核对企业编号"))
+        if record is not None and record.event_id != me:
+            same = (record.channel, record.category, record.text, record.product, record.verified) == (p.channel, p.category, p.text, p.product, p.verified)
+            out.append(_warning("payload.complaint_id", "complaint_id_on_file",
+                                f"complaint {p.complaint_id} is on file (event {record.event_id}): "
+                                + ("the same complaint sent again, not counted again" if same else
+                                   "this one differs and is not counted; send the investigation's conclusion as complaint.resolved"),
+                                f"投诉编号 {p.complaint_id} 已受理（事件 {record.event_id}）："
+                                + ("本次内容相同，按重复报送处理，不重复计数" if same else
+                                   "本次内容不同，未重复计数；核查结论请以 complaint.resolved 报送，如为另一投诉请更正投诉编号")))
+        return out
+    if record is None:
+        return [_warning("payload.complaint_id", "complaint_not_on_file",
+                         f"no complaint {p.complaint_id} is on file for {event.enterprise_id}: the resolution is kept and takes effect when it comes",
+                         f"企业 {event.enterprise_id} 尚无投诉编号 {p.complaint_id} 的受理记录：办结结果已暂存，收到该投诉后生效；请核对投诉编号和企业编号")]
+    if event.occurred_at < record.received_at:
+        return [_warning("occurred_at", "resolved_before_received",
+                         f"resolved at {event.occurred_at.isoformat()}, before the complaint was received ({record.received_at.isoformat()}): check the dates",
+                         f"办结时间 {event.occurred_at.isoformat()} 早于投诉受理时间 {record.received_at.isoformat()}，请核对")]
+    return []
 
 
 def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None = None,

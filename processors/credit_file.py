@@ -76,6 +76,7 @@ class SampleRecord(_Record):
     corrects: str | None = Field(default=None, description="event id of the earlier report of the same sample that this one corrected")
     not_retested: tuple[str, ...] = Field(default=(), description="a re-test's judgement: the item codes it did not re-test, whose "
                                                                   "first-test results it carries (a re-test covers only the items disputed)")
+    refused_zh: str | None = Field(default=None, description="a re-test not admitted: why (复检不予采信的原因), as its effect and alert say")
 
     def superseded_zh(self) -> str | None:
         """Why the report does not count, as the credit file tells a supervisor; None when it counts."""
@@ -83,6 +84,15 @@ class SampleRecord(_Record):
             return None
         why = self.superseded_as or ("retest_inadmissible" if self.retest else "retest")
         return SUPERSEDED_ZH[why].format(event_id=self.superseded_by)
+
+
+class ComplaintResolution(_Record):
+    """A ``complaint.resolved`` whose complaint is not on file yet (the hotline's two messages crossed):
+    kept, and applied when the complaint arrives."""
+    event_id: str
+    resolved_at: dt.datetime
+    verified: bool
+    outcome: str = ""
 
 
 class ComplaintRecord(_Record):
@@ -199,6 +209,8 @@ class CreditFile(_Record):
     licence_revoked: str | None = Field(
         default=None, description="decision no. of the 行政处罚决定 that revoked its licence (吊销许可证): it may no longer produce")
     counts: Counts = Field(default_factory=Counts)
+    resolutions_waiting: dict[str, ComplaintResolution] = Field(
+        default_factory=dict, description="complaint id -> its resolution, received before the complaint itself")
     retests: dict[str, str] = Field(default_factory=dict, description="sample no. -> event id of its re-test (复检), the corrected one when the re-test was corrected")
     fluctuation: FluctuationState = Field(default_factory=FluctuationState)
     risk: RiskState = Field(default_factory=RiskState, description="risk grade (风险分级), its history and inputs")

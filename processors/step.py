@@ -20,6 +20,7 @@ from processors.ids import event_key
 from processors.credit_file import (
     RESENT,
     ComplaintRecord,
+    ComplaintResolution,
     CountyState,
     CreditFile,
     EnforcementRecord,
@@ -77,7 +78,8 @@ FOLD_VERSION = 16
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
-original its re-test replaced re-judges the items the re-test did not cover, and re-charts).  A Kafka worker writes it into every snapshot and says so when it
+original its re-test replaced re-judges the items the re-test did not cover, and re-charts; a complaint
+sent again is counted once; a resolution before its complaint waits for it).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -389,6 +391,7 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
     judgement = record.judgement
     assert judgement is not None
     retest.superseded_by, retest.superseded_as = original.event_id, "retest_inadmissible"
+    retest.refused_zh = why[1]  # (the lab hears it in the answer: ingest.lint)
     counts.samples -= 1  # one sample: the original's
     fresh: list[dict[str, Any]] = []
     counted_fresh = False
@@ -726,6 +729,7 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
             original = _report_on_file(file, record.sample_no, False)
             current = original.event_id if original is not None else old_by
             note = "该复检此前不予采信，更正不重新决定是否采信，原检验结论不变"
+            record.refused_zh = prev.refused_zh
         record.superseded_by, record.superseded_as = current, role  # type: ignore[assignment]
         effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=now, corrects_event_id=prev.event_id, **base))
         effects.append(_effect("sampling.corrected", event, file.enterprise_id, previous_verdict=was, verdict=now, counts=False,
@@ -916,6 +920,17 @@ def _shown(item: Any) -> str:
 
 def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintReceivedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
+    on_file = file.complaint(p.complaint_id)
+    if on_file is not None:
+        # the hotline sent it again under a new event id (a new send attempt): one complaint, counted once —
+        # counted twice, one complaint made a 投诉聚集 and raised the grade
+        same = (on_file.channel, on_file.category, on_file.text, on_file.product, on_file.verified) == (p.channel, p.category, p.text, p.product, p.verified)
+        effects.append(_effect(
+            "complaint.repeated", event, file.enterprise_id, complaint_id=p.complaint_id, repeats_event_id=on_file.event_id, same=same,
+            message_zh=(f"投诉编号 {p.complaint_id} 已受理（事件 {on_file.event_id}）："
+                        + ("本次内容相同，按重复报送处理，不重复计数" if same else
+                           "本次内容与已受理的不同，未重复计数，以已受理的为准；核查结论请以 complaint.resolved 报送，如为另一投诉请更正投诉编号"))))
+        return
     file.complaints.append(ComplaintRecord(
         complaint_id=p.complaint_id, event_id=event_key(event), received_at=event.occurred_at,
         channel=p.channel, category=p.category, text=p.text, product=p.product, verified=p.verified,
@@ -925,23 +940,36 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
         effects.append(_effect("fluctuation.signal", event, file.enterprise_id, complaint_id=p.complaint_id, **signal))
     if p.verified:
         _complaint_verified(file, file.complaints[-1], event, rules, effects)
+    waiting = file.resolutions_waiting.pop(p.complaint_id, None)
+    if waiting is not None:
+        # its resolution came first: it takes effect now, as if it had come after
+        _resolve(file, file.complaints[-1], waiting.resolved_at, waiting.verified, waiting.outcome, event, rules, effects)
 
 
 def _complaint_resolved(state: CountyState, file: CreditFile, event: ComplaintResolvedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     record = file.complaint(p.complaint_id)
     if record is None:
-        effects.append(_effect("complaint.unknown_resolved", event, file.enterprise_id, complaint_id=p.complaint_id))
+        # not lost: kept until the complaint comes (the hotline's two messages may cross)
+        file.resolutions_waiting[p.complaint_id] = ComplaintResolution(
+            event_id=event_key(event), resolved_at=event.occurred_at, verified=p.verified, outcome=p.outcome)
+        effects.append(_effect("complaint.unknown_resolved", event, file.enterprise_id, complaint_id=p.complaint_id, waiting=True,
+                               message_zh=f"投诉编号 {p.complaint_id} 尚无受理记录：办结结果已暂存，收到该投诉后生效；请核对投诉编号和企业"))
         return
-    record.resolved_at = event.occurred_at
-    record.outcome = p.outcome
-    if p.verified and not record.verified:
+    _resolve(file, record, event.occurred_at, p.verified, p.outcome, event, rules, effects)
+
+
+def _resolve(file: CreditFile, record: ComplaintRecord, resolved_at: dt.datetime, verified: bool, outcome: str, event: Envelope,
+             rules: Rules, effects: list[Effect]) -> None:
+    record.resolved_at = resolved_at
+    record.outcome = outcome
+    if verified and not record.verified:
         record.verified = True
         _complaint_verified(file, record, event, rules, effects)
-    elif not p.verified and record.verified:
+    elif not verified and record.verified:
         record.verified = False
         file.counts.complaints_verified -= 1
-    if not p.verified:
+    if not verified:
         withdrawn = complaints_unfounded(file, record.received_at, rules)
         if withdrawn is not None:
             effects.append(_effect_data("fluctuation.signal_withdrawn", event, file.enterprise_id, withdrawn))
