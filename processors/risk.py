@@ -145,7 +145,8 @@ class RiskState(_Model):
     history: list[GradeEntry] = Field(default_factory=list, description="bounded by risk.history_max; the last is the current grade")
     entries: list[Entry] = Field(default_factory=list, description="dynamic inputs within the window, by time")
     credit_entries: list[Entry] = Field(default_factory=list, description="credit record, all time")
-    profile_event_id: str | None = None
+    profile_event_id: str | None = Field(default=None, description="the registration or update the static terms rest on")
+    tier_event_id: str | None = Field(default=None, description="the event that set the campaign tier (registration, update, acceptance)")
     last_sampled_on: dt.date | None = None
     last_sample_event_id: str | None = None
     last_inspected_at: dt.datetime | None = None
@@ -218,7 +219,12 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             changed |= SCORE_INPUTS
     elif et in ("enterprise.registered", "enterprise.updated", "campaign.assessment"):  # (an assessment sets the campaign tier)
         if file.profile is not None:
-            rs.profile_event_id = event_key(event)
+            # the evidence of each term is the event that set it: an acceptance sets the tier, not the category
+            eid = event_key(event)
+            if et != "campaign.assessment":
+                rs.profile_event_id = eid
+            if et != "enterprise.updated" or getattr(event.payload, "campaign_tier", None) is not None:  # (null: not given)
+                rs.tier_event_id = eid
         changed |= SCORE_INPUTS
     elif et == "complaint.resolved" and not event.payload.verified:
         cid = event.payload.complaint_id
@@ -449,7 +455,8 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
     tier = profile.campaign_tier
     tier_points = pol.credit.campaign_tier.get(tier, 0.0)
     out.append(Contribution(factor="credit.campaign_tier", label_zh=FACTOR_ZH["credit.campaign_tier"], points=tier_points, raw=tier_points,
-                            detail_zh="未分档" if tier == "unrated" else f"{tier} 档", event_ids=pid))
+                            detail_zh="未分档" if tier == "unrated" else f"{tier} 档",
+                            event_ids=[rs.tier_event_id] if rs.tier_event_id else pid))
     credit_total = tier_points
     cgroups: dict[str, list[Entry]] = {}
     for entry in rs.credit_entries:

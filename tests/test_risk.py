@@ -329,3 +329,25 @@ def test_a_tick_that_prunes_the_window_does_not_move_a_grade_held_from_worsening
     state, _ = step(state, ev("clock.tick", "2026-01-11T00:00:00+08:00", enterprise_id="*"), weights)
     assert f.risk.score == 48.0 and f.risk.current.band == "C"  # the bromate failure left the window
     assert f.risk.grade == "B"
+
+
+def test_static_terms_cite_the_registration_and_the_tier_its_acceptance(rules):
+    """The category, scale and population rest on the registration; an acceptance (campaign.assessment)
+    sets the tier only: it is not the evidence of the static terms."""
+    from processors.risk import explain
+    from processors.step import replay
+    from qrisk.demo import CountyGenerator
+
+    events = CountyGenerator(seed=7).generate()
+    state, _ = replay(events, rules)
+    by_id = {str(e.event_id): e for e in events}
+    checked = 0
+    for f in state.files.values():
+        if f.profile is None:
+            continue
+        terms = {c.factor: c.event_ids for c in explain(f, rules.policy.risk)}
+        for factor in ("static.category", "static.scale", "static.population"):
+            assert all(by_id[i].event_type.startswith("enterprise.") for i in terms[factor]), (f.enterprise_id, factor)
+        if any(by_id[i].event_type == "campaign.assessment" for i in terms["credit.campaign_tier"]):
+            checked += 1
+    assert checked > 0  # some enterprise's tier was set by its acceptance
