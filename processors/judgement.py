@@ -874,12 +874,14 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
             # the look-back spans more than one edition of some item: only now is the sample judged more than once
             items, sums, verdict, reason, reason_zh, reason_en = _across_editions(
                 sample, category, catalogue, block, basis, doubtful, judgements)
-            disagreements = tuple(j.item_code for j in items if j.agrees_with_lab is False)
+            disagreements = tuple(j.item_code for j in items if j.agrees_with_lab is False) + _sums_disagreeing(sums, items)
         else:
             # (item codes are distinct in a validated sample: one judgement per code, in the sample's order)
             items = tuple(judgements)
             disagreements = tuple(disagreeing)
             sums = _sum_checks_memo(category, catalogue, index, basis, judged)
+            if sums:
+                disagreements += _sums_disagreeing(sums, items)
             verdict, no_item = _sample_verdict(failed, undetermined, decided, sums)
             if no_item:
                 reason = "no_applicable_item"
@@ -901,6 +903,15 @@ def judge_sample(sample: SamplingResult, category: str, catalogue: Catalogue) ->
         verdict_note_zh=reason_zh,
         verdict_note_en=reason_en,
     )
+
+
+def _sums_disagreeing(sums: tuple[SumOfRatiosCheck, ...], items: tuple[ItemJudgement, ...]) -> tuple[str, ...]:
+    """Failing sums of ratios where the lab found every member 合格: the lab's report reads 合格 where qrisk
+    fails the sample (each preservative within its own limit, the sum over 1) — the disagreement a penalty
+    resting on the sum must check with the lab (``sum_of_ratios:<group>``)."""
+    lab = {i.item_code: i.lab_verdict for i in items}
+    return tuple(f"sum_of_ratios:{c.group}" for c in sums
+                 if c.verdict == "fail" and c.members and all(lab.get(m.item_code) == "pass" for m in c.members))
 
 
 def _sample_verdict(failed: bool, undetermined: bool, decided: bool,

@@ -366,11 +366,14 @@ COMPLAINT_ZH = {"foreign_matter": "异物", "spoilage": "变质", "illness": "�
 def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
     """A verified complaint of a category the rule names (illness after eating): alerts on its own."""
     rule = rules.policy.warnings.complaint_illness
-    if not rule.enabled or eff.data.get("category") not in rule.categories:
+    if not rule.enabled:
         return None
     cid = eff.data.get("complaint_id", "")
     record = file.complaint(cid)
     if record is None:
+        return None
+    words = _illness_words(record.text, rule.keywords)
+    if eff.data.get("category") not in rule.categories and not words:
         return None
     excerpt = _excerpt(record.text, rule.excerpt_chars)
     received_on = (record.received_at + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat()
@@ -379,9 +382,25 @@ def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
               "category_zh": COMPLAINT_ZH.get(record.category, record.category), "excerpt": excerpt}
     ids = [record.event_id] + ([eff.event_id] if eff.event_id != record.event_id else [])
     evidence = {"event_ids": ids, "complaint_id": cid, "channel": record.channel, "category": record.category,
-                "received_on": received_on, "product": record.product, "excerpt": excerpt}
+                "received_on": received_on, "product": record.product, "excerpt": excerpt, **({"illness_words": words} if words else {})}
     return _decision("complaint.illness", rule, rule.severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:complaint.illness:{cid}", fields, evidence, rules)
+
+
+_NEGATIONS = ("无", "未", "没", "不")
+
+
+def _illness_words(text: str, keywords: list[str]) -> list[str]:
+    """The policy's illness words the text says, not negated (“未就医”, “无腹泻” do not count)."""
+    found = []
+    for word in keywords:
+        start = text.find(word)
+        while start >= 0:
+            if not text[:start].endswith(_NEGATIONS):
+                found.append(word)
+                break
+            start = text.find(word, start + 1)
+    return found
 
 
 def _excerpt(text: str, chars: int) -> str:
@@ -498,8 +517,15 @@ def _disagrees(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisi
     if not rule.enabled:
         return None
     d = eff.data
-    fields = {"sample_no": d.get("sample_no", ""), "items": "、".join(d.get("items", []))}
-    evidence = {"event_ids": [d.get("sample_event_id", eff.event_id)], "sample_no": d.get("sample_no"), "items": d.get("items", [])}
+    codes = d.get("items", [])
+    record = file.sample_by_event(d.get("sample_event_id", eff.event_id))
+    names: dict[str, str] = {}
+    if record is not None and record.judgement is not None:
+        # the message names the items as the report does (a code means nothing to a supervisor)
+        names = {i.item_code: i.item_name or i.item_code for i in record.judgement.items}
+        names.update({f"sum_of_ratios:{c.group}": f"{c.group_name}（{c.item_name or '比例之和'}）" for c in record.judgement.sum_checks})
+    fields = {"sample_no": d.get("sample_no", ""), "items": "、".join(names.get(c, c) for c in codes)}
+    evidence = {"event_ids": [d.get("sample_event_id", eff.event_id)], "sample_no": d.get("sample_no"), "items": codes}
     return _decision("judgement.disagrees", rule, rule.severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:judgement.disagrees:{d.get('sample_no', '')}", fields, evidence, rules)
 

@@ -149,9 +149,24 @@ def test_one_verified_illness_complaint_alerts_on_its_own(rules):
     # received verified: at once; a long text is quoted in part; another category does not alert on its own
     long_text = "饮用后腹痛" * 40
     _, effects = replay([registered(), illness("2026-03-20T11:02:00+08:00", "TS2", verified=True, text=long_text),
-                         ev("complaint.received", "2026-03-21T10:00:00+08:00", complaint_id="TS3", verified=True)], rules)
+                         ev("complaint.received", "2026-03-21T10:00:00+08:00", complaint_id="TS3", verified=True, text="桶装水有异味。")], rules)
     [d] = decisions(effects, "complaint.illness")
     assert d.evidence["complaint_id"] == "TS2" and d.evidence["excerpt"] == long_text[:80] + "…"
+
+
+def test_an_illness_told_in_the_text_alerts_whatever_the_category(rules):
+    """Callers file “饮用后腹泻” under taste_odour as often as under illness: the text decides too; a
+    negated word (“未就医”, “无腹泻”) does not."""
+    said = lambda cid, text: ev("complaint.received", "2026-03-20T11:02:00+08:00", complaint_id=cid, category="taste_odour",  # noqa: E731
+                                 verified=True, text=text)
+    _, effects = replay([registered(), said("TS6", "有异味，三人饮用后腹泻、腹部不适，已就医。")], rules)
+    [d] = decisions(effects, "complaint.illness")
+    assert d.evidence["illness_words"] == ["腹泻", "腹部不适", "就医"] and d.evidence["category"] == "taste_odour"
+    _, effects = replay([registered(), said("TS7", "有异味，饮用后无腹泻，未就医。")], rules)
+    assert not decisions(effects, "complaint.illness")
+    # the golden example: 饮用后腹部不适
+    _, effects = replay([registered(), said("TS8", "桶装水有异味，饮用后腹部不适。")], rules)
+    assert decisions(effects, "complaint.illness")
 
 
 def test_the_illness_complaint_rule_is_policy_data(rules):
@@ -404,3 +419,33 @@ def test_a_rise_partly_taken_back_by_a_cap_says_so_and_its_reasons_add_up(rules)
     points = [float(re.search(r" ([+-]\d+(?:\.\d+)?)（", line).group(1)) for line in lines]
     assert sum(points) == pytest.approx(state.files[E].risk.score)
     assert lines.index("动态因素上限 -5（合计 15 分，按上限 10 分计）") == 1
+
+
+def test_a_sum_of_ratios_failure_the_lab_reported_as_a_pass_is_a_disagreement(rules):
+    """Sorbic acid 0.6/1.0 and propionic acid 1.2/2.5 each within its limit, the lab's report 合格 on both:
+    qrisk fails the sample on their sum (1.08).  The lab's report reads 合格 where qrisk fails — what a
+    penalty resting on the sum must check with the lab — so it is a disagreement, named in Chinese."""
+    import copy
+
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+
+    reg = golden("enterprise.registered")
+    reg["payload"]["category"] = "pastry"
+    doc = golden("sampling.result")
+    doc["payload"].update(product="蛋糕", items=[
+        {"item_code": "sorbic_acid", "values": [0.6], "unit": "g/kg", "lab_verdict": "合格"},
+        {"item_code": "propionic_acid", "values": [1.2], "unit": "g/kg", "lab_verdict": "合格"}])
+    state, effects = replay([parse_event(reg), parse_event(doc)], rules)
+    judgement = state.files[E].samples[0].judgement
+    assert judgement.verdict == "fail" and [c.group for c in judgement.sum_checks if c.verdict == "fail"] == ["preservative"]
+    assert judgement.disagreements == ("sum_of_ratios:preservative",)
+    [d] = decisions(effects, "judgement.disagrees")
+    assert "防腐剂" in d.message_zh and "sum_of_ratios" not in d.message_zh and "sorbic" not in d.message_zh
+    # a lab that gave no verdict on the items has nothing to disagree with
+    agreeing = copy.deepcopy(doc)
+    agreeing["event_id"] = "5b1c2d3e-4f50-4a6b-8c7d-8e9f0a1b2c3d"
+    for item in agreeing["payload"]["items"]:
+        del item["lab_verdict"]
+    state, effects = replay([parse_event(reg), parse_event(agreeing)], rules)
+    assert state.files[E].samples[0].judgement.disagreements == () and not decisions(effects, "judgement.disagrees")
