@@ -17,6 +17,7 @@ _KIND_ZH = {
     "sampling.overturned": "原不合格结论不再计入",
     "sampling.corrected": "抽检结果更正",
     "sampling.repeated_report": "抽检结果重复报送",
+    "sampling.near_limit": "抽检结果接近限值",
     "complaint.repeated": "投诉重复报送（不重复计数）",
     "complaint.unknown_resolved": "投诉办结早于受理到达（暂存）",
     "sampling.sample_no_conflict": "抽样编号冲突（其他检验机构）",
@@ -44,6 +45,7 @@ RULE_ZH = {
     "retest.inadmissible": "复检结果不予采信",
     "enforcement.decided": "行政处罚决定",
     "interview.follow_up_overdue": "约谈跟踪检查逾期",
+    "sampling.near_limit": "抽检结果接近限值",
 }
 """Early-warning rules (``processors.warnings``) by id; the policy file may retitle them per bureau."""
 
@@ -64,6 +66,7 @@ _KIND_EN = {
     "sampling.overturned": "failure no longer stands",
     "sampling.corrected": "sampling report corrected",
     "sampling.repeated_report": "sampling report sent again",
+    "sampling.near_limit": "sampling result close to its limit",
     "complaint.repeated": "complaint sent again (not counted again)",
     "complaint.unknown_resolved": "complaint resolution before its complaint (kept)",
     "sampling.sample_no_conflict": "sample number reused by another lab",

@@ -312,6 +312,10 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
             failed.data["confirms_event_id"] = superseded.event_id
             refailed(file, superseded, record, state.categories)
         effects.append(failed)
+    elif judgement.verdict == "pass" and judgement.sum_checks:
+        near = _near_limit(judgement, rules)
+        if near:
+            effects.append(_effect("sampling.near_limit", event, file.enterprise_id, checks=near, **base))
     if judgement.disagreements:
         effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
     if judgement.unknown:
@@ -323,6 +327,14 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
 
 
 _VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定"}
+
+
+def _near_limit(judgement: Any, rules: Rules) -> list[dict[str, Any]]:
+    """The passing sums of ratios at or above the near-limit fraction (policy ``warnings.near_limit``)."""
+    fraction = rules.policy.warnings.near_limit.fraction
+    return [{"group": c.group, "group_name": c.group_name, "total": c.total,
+             "members": [{"item_code": m.item_code, "item_name": m.item_name, "ratio": m.ratio} for m in c.members]}
+            for c in judgement.sum_checks if c.verdict == "pass" and c.total >= fraction]
 
 
 def _failed(judgement: Any, event: Envelope, enterprise_id: str, base: dict[str, Any]) -> Effect:

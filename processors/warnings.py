@@ -25,6 +25,7 @@ judgement.disagrees       qrisk's judgement differs from the lab's
 retest.inadmissible       a re-test of a microbiological failure (不予复检) arrived anyway
 enforcement.decided       a 行政处罚决定; severity by the heaviest penalty, or a listing as 严重违法失信
 interview.follow_up_overdue  an interview's follow-up date (跟踪检查期限) passed with no inspection since the interview
+sampling.near_limit       a passing sample whose GB 2760 sum of ratios is close to 1 (the warning before the failure)
 ========================  ==========================================================
 """
 from __future__ import annotations
@@ -759,6 +760,23 @@ def follow_up_resolved(file: "CreditFile", interview: Any, inspection_id: str, d
     }
 
 
+def _near_limit(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    rule = rules.policy.warnings.near_limit
+    if not rule.enabled:
+        return None
+    d = eff.data
+    checks = d.get("checks", [])
+    what = "；".join(f"{c['group_name']}混合使用时各自用量占其最大使用量的比例之和为 {c['total']:.2f}（限值 1）" for c in checks)
+    what_en = "; ".join(f"the {c['group']} sum of ratios is {c['total']:.2f} (limit 1)" for c in checks)
+    fields = {"sample_no": d.get("sample_no", ""), "product": d.get("product", ""), "sampled_on": d.get("sampled_on", ""),
+              "what": what, "what_en": what_en}
+    evidence = {"event_ids": [d.get("sample_event_id", eff.event_id)], "sample_no": d.get("sample_no"), "checks": checks,
+                "fraction": rule.fraction}
+    # one alert per enterprise and group: a creep sample after sample is one problem, its repeats grouped
+    key = f"{file.enterprise_id}:sampling.near_limit:{','.join(sorted(c['group'] for c in checks))}"
+    return _decision("sampling.near_limit", rule, rule.severity, file, eff.occurred_at, eff.event_id, key, fields, evidence, rules)
+
+
 _ON_EFFECT = {
     "sampling.failed": _sampling,
     "fluctuation.signal": _fluctuation,
@@ -771,6 +789,7 @@ _ON_EFFECT = {
     "sampling.retest_inadmissible": _retest_refused,
     "enforcement.decided": _enforcement,
     "interview.follow_up_overdue": _follow_up,
+    "sampling.near_limit": _near_limit,
 }
 
 ALERTING_KINDS = frozenset(_ON_EFFECT)

@@ -273,7 +273,7 @@ class RiskPolicy(_Strict):
 WARNING_RULES = (
     "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
     "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
-    "complaint.illness", "enforcement.decided", "interview.follow_up_overdue",
+    "complaint.illness", "enforcement.decided", "interview.follow_up_overdue", "sampling.near_limit",
 )
 """The early-warning rules by the id an alert carries (``rule``), which routes and silences name."""
 
@@ -467,6 +467,21 @@ class InterviewFollowUpRule(WarningRule):
     excerpt_chars: int = Field(default=120, ge=10, le=4000, description="the reason is quoted up to this many characters")
 
 
+class NearLimitRule(WarningRule):
+    """A passing sample whose GB 2760 sum of ratios (preservatives, sweeteners … used together) is close to 1:
+    the early warning before the failure.  Each additive within its own limit, the sum has no control chart
+    of its own (it is no measured item), and a pastry maker's products are too many and too rarely sampled
+    for their item charts to leave the baseline: a creep towards 1 said nothing until it failed."""
+
+    severity: Severity = "low"
+    title_zh: str = "抽检结果接近限值"
+    template_zh: str = ("{name}：抽样编号 {sample_no}（{product}，抽样日期 {sampled_on}）判定合格，但{what}，已接近不合格。"
+                        "请关注该企业食品添加剂的使用和投料控制，必要时加密抽检。")
+    template_en: str = "{name}: sample {sample_no} ({product}, sampled {sampled_on}) passed, but {what_en}: close to failing."
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "product", "sampled_on", "what", "what_en"})
+    fraction: float = Field(default=0.8, gt=0, lt=1, description="a sum of ratios at or above this (of 1, the limit) warns")
+
+
 class EnforcementDecidedRule(WarningRule):
     """A 行政处罚决定 on an enterprise: the supervisor in charge of it is told (severity by the heaviest penalty)."""
 
@@ -504,6 +519,7 @@ class WarningsPolicy(_Strict):
     retest_inadmissible: RetestInadmissibleRule = RetestInadmissibleRule()
     enforcement_decided: EnforcementDecidedRule = EnforcementDecidedRule()
     interview_follow_up: InterviewFollowUpRule = InterviewFollowUpRule()
+    near_limit: NearLimitRule = NearLimitRule()
 
 
 # --------------------------------------------------------------------------- the alerts stage

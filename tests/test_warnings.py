@@ -449,3 +449,33 @@ def test_a_sum_of_ratios_failure_the_lab_reported_as_a_pass_is_a_disagreement(ru
         del item["lab_verdict"]
     state, effects = replay([parse_event(reg), parse_event(agreeing)], rules)
     assert state.files[E].samples[0].judgement.disagreements == () and not decisions(effects, "judgement.disagrees")
+
+
+def test_a_sum_of_ratios_creeping_towards_one_warns_before_it_fails(rules):
+    """The planted pastry problem: preservatives creeping 0.87, 0.92 … towards the GB 2760 sum of 1, each
+    additive within its own limit.  No chart holds the sum; without this the first word was the failure."""
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+
+    reg = golden("enterprise.registered")
+    reg["payload"]["category"] = "pastry"
+
+    def cake(eid: str, sorbic: float, propionic: float, day: str):
+        doc = golden("sampling.result")
+        doc["event_id"], doc["occurred_at"] = eid, f"{day}T10:00:00+08:00"
+        doc["payload"].update(product="蛋糕", sample_no=f"DC{eid[:8]}", sampled_on=day, production_date=day, items=[
+            {"item_code": "sorbic_acid", "values": [sorbic], "unit": "g/kg", "lab_verdict": "合格"},
+            {"item_code": "propionic_acid", "values": [propionic], "unit": "g/kg", "lab_verdict": "合格"}])
+        return parse_event(doc)
+
+    low = cake("11111111-1111-4111-8111-111111111111", 0.3, 0.5, "2026-02-07")     # 0.50: nothing to say
+    near = cake("22222222-2222-4222-8222-222222222222", 0.5, 0.9, "2026-03-04")    # 0.86
+    nearer = cake("33333333-3333-4333-8333-333333333333", 0.6, 0.8, "2026-04-04")  # 0.92
+    _, effects = replay([parse_event(reg), low, near, nearer], rules)
+    found = decisions(effects, "sampling.near_limit")
+    assert [d.evidence["event_ids"][0] for d in found] == [str(near.event_id), str(nearer.event_id)]
+    assert len({d.dedup_key for d in found}) == 1  # one problem: the alerts stage groups its repeats
+    assert "比例之和为 0.86（限值 1）" in found[0].message_zh and found[0].severity == "low"
+    off = Rules(rules.catalogue, Policy.model_validate({"warnings": {"near_limit": {"fraction": 0.9}}}))
+    _, effects = replay([parse_event(reg), low, near, nearer], off)
+    assert [d.evidence["event_ids"][0] for d in decisions(effects, "sampling.near_limit")] == [str(nearer.event_id)]
