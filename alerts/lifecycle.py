@@ -33,7 +33,9 @@ kept under that enterprise's id all the same: a supervisor's step on it is an ev
 enterprise, which reaches the book (in the Kafka mode, the worker) holding the alert.
 
 Routing: every ``alerts.routes`` entry that matches the enterprise's town and category and the
-rule and severity adds its receivers; a matching silence keeps the alert (nothing is lost) but
+rule and severity adds its receivers; when the routes name towns but not the enterprise's, every one of
+its alerts also goes to ``unrouted_to`` (else ``escalate_to``), beside the routes that take it by severity
+or category; a matching silence keeps the alert (nothing is lost) but
 notifies nobody.  Each notification is a ``Notification`` for the outbox, with a delivery id
 that the same alert step to the same receiver always gets.
 """
@@ -344,15 +346,21 @@ class AlertBook(FoldState):
         _add_refs(alert, alert.evidence)
         alert.receivers = route(alert, ap)
         note = d["message_zh"]
-        if not alert.receivers and evidence.get("scope") == "category":
-            alert.receivers = list(ap.escalate_to)  # a county-wide problem reaches the county's people, if no route names it
-        elif not alert.receivers and (ap.unrouted_to or ap.routed_towns()) and alert.town not in ap.routed_towns():
+        routed = ap.routed_towns()
+        if evidence.get("scope") == "category":
+            if not alert.receivers:
+                alert.receivers = list(ap.escalate_to)  # a county-wide problem reaches the county's people, if no route names it
+        elif alert.town not in routed and (routed or (ap.unrouted_to and not alert.receivers)):
             # a town the routes leave out (routes name towns, not this one): told to the county's fallback now, not
-            # first at escalation (168 h for a medium alert).  A town the routes name but not at this severity is the
-            # bureau's choice and stays so; so is a county whose routes name no town at all
-            alert.receivers = list(ap.unrouted_to or ap.escalate_to)
-            if alert.receivers:
-                note += f"（预警路由未覆盖{alert.town or '未登记乡镇/街道'}，已通知 {'、'.join(alert.receivers)}）"
+            # first at escalation (168 h for a medium alert) — for every alert, beside any route that takes it by
+            # severity or category (the duty desk's "high and worse" is no stand-in for the town's supervisor, and
+            # `qrisk run` said at start that such towns' alerts go to the fallback).  A town the routes name but not
+            # at this severity is the bureau's choice and stays so; in a county whose routes name no town at all,
+            # ``unrouted_to`` takes only what no route takes
+            fallback = list(ap.unrouted_to or ap.escalate_to)
+            alert.receivers = list(dict.fromkeys(alert.receivers + fallback))
+            if fallback:
+                note += f"（预警路由未覆盖{alert.town or '未登记乡镇/街道'}，已通知 {'、'.join(fallback)}）"
         alert.silenced = silenced(alert, ap, at)
         self.alerts[alert_id] = alert
         self._activate(alert)

@@ -141,6 +141,22 @@ def test_a_town_no_route_names_is_told_to_the_fallback_at_once_not_at_escalation
     assert gap.alert.receivers == ["desk"]
 
 
+def test_a_critical_alert_of_a_town_no_route_names_reaches_the_fallback_beside_the_duty_desk(rules):
+    """The duty desk's route (high and worse, no town) is by severity: it does not stand in for the
+    town's supervisor.  The start-up warning says such towns' alerts go to the fallback, so all do."""
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00", town="瓶窑镇"))
+    [opened] = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))
+    assert opened.alert.severity == "critical" and opened.alert.receivers == ["desk", "chief"]
+    assert [n.receiver for n in opened.notifications] == ["desk", "chief"]
+    assert opened.step.note.endswith("（预警路由未覆盖瓶窑镇，已通知 chief）")
+    # a routed town keeps its routes only: the fallback is for the towns the routes leave out
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00"))
+    [opened] = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))
+    assert opened.alert.receivers == ["liangzhu", "desk"] and "路由未覆盖" not in opened.step.note
+
+
 def test_a_routed_town_below_its_routes_severity_stays_as_the_bureau_chose(rules):
     pol = policy(routes=[{"receivers": ["liangzhu"], "towns": ["良渚街道"], "min_severity": "high"}])
     c = County(rules, pol)
