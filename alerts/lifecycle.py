@@ -175,9 +175,26 @@ class Alert(FoldState):
         return out
 
 
+def actor_zh(actor: str | None) -> str:
+    """Who took a step, as a Chinese text names them: the system's own steps (opening, repeats,
+    escalation, closing when the awaited data came) are 系统's, not "qrisk"'s."""
+    return "系统" if actor == SYSTEM else actor or "—"
+
+
+def done_by_zh(step: dict[str, Any]) -> str:
+    """Who took a step and what it was, as a sentence part: 系统自动关闭, 由系统级别提高, 由 李四关闭
+    (the credit file's 处置情况 says how an alert was closed with it)."""
+    action = step.get("action_zh") or ACTION_ZH.get(step.get("action") or "", step.get("action") or "")
+    if step.get("actor") == SYSTEM:
+        return f"系统自动{action}" if step.get("action") == "close" else f"由系统{action}"
+    return f"由 {actor_zh(step.get('actor'))}{action}"
+
+
 def step_view(step: dict[str, Any]) -> dict[str, Any]:
     """A step as JSON (or an ``alert_events`` row) with its action and states in Chinese beside the codes."""
     step["action_zh"] = ACTION_ZH.get(step["action"], step["action"])
+    if "actor" in step:
+        step["actor_zh"] = actor_zh(step["actor"])
     step["from_state_zh"] = STATE_ZH.get(step["from_state"], step["from_state"])
     step["to_state_zh"] = STATE_ZH.get(step["to_state"], step["to_state"])
     return step
@@ -698,7 +715,7 @@ def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> s
         lines.append(f"升级原因：{step.note}")
     elif reason == "reopened":
         # who reopened it and why: the receivers must know whom to ask and what is to be done again
-        lines.append(f"重新打开：{step.actor}（{_local(step.at, policy)}）" + (f"，说明：{step.note}" if step.note != ACTION_ZH["reopen"] else "，未填写说明"))
+        lines.append(f"重新打开：{actor_zh(step.actor)}（{_local(step.at, policy)}）" + (f"，说明：{step.note}" if step.note != ACTION_ZH["reopen"] else "，未填写说明"))
     lines += [
         f"状态：{STATE_ZH[alert.state]}" + (f"，负责人 {alert.assignee}" if alert.assignee else ""),
         f"发生次数：{alert.occurrences}（首次 {_local(alert.opened_at, policy)}，最近 {_local(alert.last_occurred_at, policy)}）",

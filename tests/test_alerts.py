@@ -496,6 +496,22 @@ def test_the_awaited_sample_closes_its_missing_data_alert_silently_and_it_does_n
     assert [s.action for s in alert.steps] == ["opened", "close"]
 
 
+def test_the_systems_own_steps_read_as_the_systems_in_chinese_not_by_its_program_name(county):
+    """A credit file said 已关闭（AL-…，2025-11-03 由 qrisk关闭：…）: the system's steps are 系统's."""
+    from alerts.lifecycle import done_by_zh
+
+    county.feed(ev("clock.tick", "2026-07-10T00:00:00+08:00", enterprise_id="*"))
+    [alert] = [a for a in county.book.alerts.values() if a.rule == "data.missing" and a.evidence.get("what") == "sampling"]
+    county.feed(pa_sample("2026-07-18T10:00:00+08:00", values=(0, 0, 0, 0, 0), sample_no="DC-GAP-1"))
+    opened, closed = alert.view()["steps"]
+    assert closed["actor"] == "qrisk" and closed["actor_zh"] == "系统"  # the code stays as logged; the label is Chinese
+    assert done_by_zh(closed) == "系统自动关闭" and done_by_zh(opened) == "由系统生成预警"
+    other = unqualified(county.feed(failing("2026-08-10T10:00:00+08:00")))[0].alert
+    county.feed(act(other.alert_id, "close", "2026-08-11T09:00:00+08:00", actor="王科长", note="企业已召回"))
+    last = other.view()["steps"][-1]
+    assert last["actor_zh"] == "王科长" and done_by_zh(last) == "由 王科长关闭"
+
+
 def test_data_that_comes_after_a_supervisor_closed_the_gap_changes_nothing(county):
     county.feed(ev("clock.tick", "2026-07-10T00:00:00+08:00", enterprise_id="*"))
     alert = next(a for a in county.book.alerts.values() if a.rule == "data.missing")
