@@ -702,13 +702,25 @@ def _subject_lines(alert: Alert) -> list[str]:
     return [f"企业：{alert.enterprise_name}（{alert.enterprise_id}" + (f"，{alert.town}" if alert.town else "") + "）"]
 
 
+def _respond_zh(alert: Alert, step: AlertStep, policy: Policy) -> str:
+    """What the notice asks of its reader about acknowledging.  Asked against the step's time (event
+    time, so a replay writes the same text), never the wall clock: a repeat or an escalation made after
+    the deadline says it has passed instead of asking to act before a day already gone; an alert
+    acknowledged already is not asked again."""
+    if alert.respond_by is None or alert.state != "open":
+        return ""
+    if alert.respond_by <= step.at:
+        return f"，确认处置期限 {_local(alert.respond_by, policy)} 已过，请立即确认处置"
+    return f"，请于 {_local(alert.respond_by, policy)} 前确认处置"
+
+
 def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> str:
     """The notification body a supervisor reads: what, where, how urgent, the evidence, what to do."""
     lines = [
         f"{REASONS_ZH[reason]}：{_title(alert)}",
         *_subject_lines(alert),
         f"级别：{SEVERITY_ZH.get(alert.severity, alert.severity)}，{RASFF_ZH.get(alert.rasff_class, alert.rasff_class)}"
-        + (f"，请于 {_local(alert.respond_by, policy)} 前确认处置" if alert.respond_by else ""),
+        + _respond_zh(alert, step, policy),
         f"情况：{alert.message_zh}",
     ]
     if reason == "escalated":

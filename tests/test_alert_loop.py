@@ -225,6 +225,26 @@ def test_a_long_unacknowledged_alert_escalates_in_days_and_says_when_nobody_was_
     assert step.note.startswith("生成后 25 小时仍未确认") and "未曾通知" not in step.note
 
 
+def test_a_notice_made_after_the_response_deadline_says_it_has_passed_instead_of_asking_to_act_before_it(rules):
+    """A repeat sent in 2026-11 said 请于 2025-06-27 09:59 前确认处置, an escalation 请于 <a past day> 前确认处置:
+    no notice asks for something before a time already past when it is made (the step's time)."""
+    from alerts.lifecycle import AlertBook
+    from tests.test_alerts import _Eff, _info, _tick
+
+    book, pol = AlertBook(), policy()  # (the decisions' times in UTC, as the fold has them: 10:00 in Beijing)
+    (opened,) = book.apply(_tick("2026-03-01T10:00:00+08:00"), [_Eff("k-late", "medium", "2026-03-01T02:00:00+00:00")], pol, _info)
+    assert "请于 2026-03-08 10:00 前确认处置" in opened.notifications[0].text_zh  # a fresh alert: its deadline ahead
+    repeat, escalation = book.apply(_tick("2026-03-10T10:00:00+08:00"), [_Eff("k-late", "medium", "2026-03-10T02:00:00+00:00")], pol, _info)
+    assert (repeat.step.action, escalation.step.action) == ("repeated", "escalated")
+    for change in (repeat, escalation):
+        text = change.notifications[0].text_zh
+        assert "确认处置期限 2026-03-08 10:00 已过，请立即确认处置" in text and "请于" not in text
+    # acknowledged, it is not asked to be acknowledged again (a repeat of an alert being handled)
+    book.apply(ev("alert.action", "2026-03-11T09:00:00+08:00", E, alert_id=opened.alert.alert_id, action="acknowledge", actor="li", note=""), [], pol, _info)
+    (again,) = book.apply(_tick("2026-03-12T10:00:00+08:00"), [_Eff("k-late", "medium", "2026-03-12T02:00:00+00:00")], pol, _info)
+    assert again.step.action == "repeated" and "确认处置" not in again.notifications[0].text_zh
+
+
 def test_overdue_and_rejected_rectifications_say_what_to_do_next(rules):
     from processors.step import replay
     from tests.test_warnings import decisions
