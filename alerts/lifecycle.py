@@ -528,12 +528,17 @@ class AlertBook(FoldState):
                 continue  # handled in time, escalated already, or a later deadline replaced this one
             alert.escalated = True
             note = f"生成后 {_elapsed_zh(now - alert.opened_at)}仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
-            if alert.notified_at is None:
-                # escalating what nobody was told reads as negligence; say it never reached anyone
-                why = "已静默" if alert.silenced else "无路由接收人" if not alert.receivers else "属历史数据"
-                note += f"；此前未曾通知任何人（{why}）"
-            step = _step(alert, "escalated", alert.state, SYSTEM, note, str(event.event_id), now)
             receivers = list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers))
+            # Escalating what nobody was told reads as negligence: say it never reached anyone, and why, in
+            # one sentence said once (the policy key only as the operator's hint, in brackets at the end)
+            if not receivers:
+                note += ("；此前未通知任何人：" if alert.notified_at is None else "；") + \
+                    "未配置升级接收人，也无路由接收人，无人收到通知（请在策略文件 alerts.escalate_to 中配置）"
+            elif alert.notified_at is None:
+                why = "已静默" if alert.silenced else "无路由接收人" if not alert.receivers else "属历史数据"
+                if live or why != "属历史数据":  # (history escalated as history: _notify says so, with whom it did not tell)
+                    note += f"；此前未通知任何人（{why}）"
+            step = _step(alert, "escalated", alert.state, SYSTEM, note, str(event.event_id), now)
             out.append(AlertChange(alert, step, self._notify(alert, step, "escalated", receivers, policy, live)))
         return out
 
@@ -545,9 +550,7 @@ class AlertBook(FoldState):
         if alert.silenced:
             return []
         if not receivers:
-            if reason == "escalated":
-                step.note += "（未配置升级接收人 alerts.escalate_to，亦无路由接收人：无人收到通知）"
-            return []
+            return []  # (an escalation to nobody says so itself: _escalate)
         if not live:
             step.note += f"（事件在发生 {policy.alerts.live_within_hours} 小时后才收到，属历史数据，未通知 {'、'.join(receivers)}）"
             return []

@@ -216,13 +216,13 @@ def test_a_long_unacknowledged_alert_escalates_in_days_and_says_when_nobody_was_
     [step] = [ch.step for ch in c.feed(ev("clock.tick", "2026-04-01T10:00:00+08:00", enterprise_id="*"))
               if ch.step.action == "escalated" and ch.alert is alert]
     assert step.note.startswith("生成后 50 天仍未确认（应于 2026-02-11 10:00 前确认），升级通报")
-    assert "此前未曾通知任何人（无路由接收人）" in step.note
+    assert step.note.endswith("；此前未通知任何人（无路由接收人）")
     c = County(rules, pol())
     c.feed(registered("2026-01-05T09:00:00+08:00"))
     alert = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
     [step] = [ch.step for ch in c.feed(ev("clock.tick", "2026-02-11T11:00:00+08:00", enterprise_id="*"))
               if ch.step.action == "escalated" and ch.alert is alert]
-    assert step.note.startswith("生成后 25 小时仍未确认") and "未曾通知" not in step.note
+    assert step.note.startswith("生成后 25 小时仍未确认") and "未通知" not in step.note
 
 
 def test_a_notice_made_after_the_response_deadline_says_it_has_passed_instead_of_asking_to_act_before_it(rules):
