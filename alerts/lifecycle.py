@@ -33,7 +33,9 @@ kept under that enterprise's id all the same: a supervisor's step on it is an ev
 enterprise, which reaches the book (in the Kafka mode, the worker) holding the alert.
 
 Routing: every ``alerts.routes`` entry that matches the enterprise's town and category and the
-rule and severity adds its receivers; a matching silence keeps the alert (nothing is lost) but
+rule and severity adds its receivers; when the routes name towns but not the enterprise's, every one of
+its alerts also goes to ``unrouted_to`` (else ``escalate_to``), beside the routes that take it by severity
+or category; a matching silence keeps the alert (nothing is lost) but
 notifies nobody.  Each notification is a ``Notification`` for the outbox, with a delivery id
 that the same alert step to the same receiver always gets.
 """
@@ -173,9 +175,26 @@ class Alert(FoldState):
         return out
 
 
+def actor_zh(actor: str | None) -> str:
+    """Who took a step, as a Chinese text names them: the system's own steps (opening, repeats,
+    escalation, closing when the awaited data came) are 系统's, not "qrisk"'s."""
+    return "系统" if actor == SYSTEM else actor or "—"
+
+
+def done_by_zh(step: dict[str, Any]) -> str:
+    """Who took a step and what it was, as a sentence part: 系统自动关闭, 由系统级别提高, 由 李四关闭
+    (the credit file's 处置情况 says how an alert was closed with it)."""
+    action = step.get("action_zh") or ACTION_ZH.get(step.get("action") or "", step.get("action") or "")
+    if step.get("actor") == SYSTEM:
+        return f"系统自动{action}" if step.get("action") == "close" else f"由系统{action}"
+    return f"由 {actor_zh(step.get('actor'))}{action}"
+
+
 def step_view(step: dict[str, Any]) -> dict[str, Any]:
     """A step as JSON (or an ``alert_events`` row) with its action and states in Chinese beside the codes."""
     step["action_zh"] = ACTION_ZH.get(step["action"], step["action"])
+    if "actor" in step:
+        step["actor_zh"] = actor_zh(step["actor"])
     step["from_state_zh"] = STATE_ZH.get(step["from_state"], step["from_state"])
     step["to_state_zh"] = STATE_ZH.get(step["to_state"], step["to_state"])
     return step
@@ -344,15 +363,21 @@ class AlertBook(FoldState):
         _add_refs(alert, alert.evidence)
         alert.receivers = route(alert, ap)
         note = d["message_zh"]
-        if not alert.receivers and evidence.get("scope") == "category":
-            alert.receivers = list(ap.escalate_to)  # a county-wide problem reaches the county's people, if no route names it
-        elif not alert.receivers and (ap.unrouted_to or ap.routed_towns()) and alert.town not in ap.routed_towns():
+        routed = ap.routed_towns()
+        if evidence.get("scope") == "category":
+            if not alert.receivers:
+                alert.receivers = list(ap.escalate_to)  # a county-wide problem reaches the county's people, if no route names it
+        elif alert.town not in routed and (routed or (ap.unrouted_to and not alert.receivers)):
             # a town the routes leave out (routes name towns, not this one): told to the county's fallback now, not
-            # first at escalation (168 h for a medium alert).  A town the routes name but not at this severity is the
-            # bureau's choice and stays so; so is a county whose routes name no town at all
-            alert.receivers = list(ap.unrouted_to or ap.escalate_to)
-            if alert.receivers:
-                note += f"（预警路由未覆盖{alert.town or '未登记乡镇/街道'}，已通知 {'、'.join(alert.receivers)}）"
+            # first at escalation (168 h for a medium alert) — for every alert, beside any route that takes it by
+            # severity or category (the duty desk's "high and worse" is no stand-in for the town's supervisor, and
+            # `qrisk run` said at start that such towns' alerts go to the fallback).  A town the routes name but not
+            # at this severity is the bureau's choice and stays so; in a county whose routes name no town at all,
+            # ``unrouted_to`` takes only what no route takes
+            fallback = list(ap.unrouted_to or ap.escalate_to)
+            alert.receivers = list(dict.fromkeys(alert.receivers + fallback))
+            if fallback:
+                note += f"（预警路由未覆盖{alert.town or '未登记乡镇/街道'}，已通知 {'、'.join(fallback)}）"
         alert.silenced = silenced(alert, ap, at)
         self.alerts[alert_id] = alert
         self._activate(alert)
@@ -503,12 +528,17 @@ class AlertBook(FoldState):
                 continue  # handled in time, escalated already, or a later deadline replaced this one
             alert.escalated = True
             note = f"生成后 {_elapsed_zh(now - alert.opened_at)}仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
-            if alert.notified_at is None:
-                # escalating what nobody was told reads as negligence; say it never reached anyone
-                why = "已静默" if alert.silenced else "无路由接收人" if not alert.receivers else "属历史数据"
-                note += f"；此前未曾通知任何人（{why}）"
-            step = _step(alert, "escalated", alert.state, SYSTEM, note, str(event.event_id), now)
             receivers = list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers))
+            # Escalating what nobody was told reads as negligence: say it never reached anyone, and why, in
+            # one sentence said once (the policy key only as the operator's hint, in brackets at the end)
+            if not receivers:
+                note += ("；此前未通知任何人：" if alert.notified_at is None else "；") + \
+                    "未配置升级接收人，也无路由接收人，无人收到通知（请在策略文件 alerts.escalate_to 中配置）"
+            elif alert.notified_at is None:
+                why = "已静默" if alert.silenced else "无路由接收人" if not alert.receivers else "属历史数据"
+                if live or why != "属历史数据":  # (history escalated as history: _notify says so, with whom it did not tell)
+                    note += f"；此前未通知任何人（{why}）"
+            step = _step(alert, "escalated", alert.state, SYSTEM, note, str(event.event_id), now)
             out.append(AlertChange(alert, step, self._notify(alert, step, "escalated", receivers, policy, live)))
         return out
 
@@ -520,9 +550,7 @@ class AlertBook(FoldState):
         if alert.silenced:
             return []
         if not receivers:
-            if reason == "escalated":
-                step.note += "（未配置升级接收人 alerts.escalate_to，亦无路由接收人：无人收到通知）"
-            return []
+            return []  # (an escalation to nobody says so itself: _escalate)
         if not live:
             step.note += f"（事件在发生 {policy.alerts.live_within_hours} 小时后才收到，属历史数据，未通知 {'、'.join(receivers)}）"
             return []
@@ -677,20 +705,32 @@ def _subject_lines(alert: Alert) -> list[str]:
     return [f"企业：{alert.enterprise_name}（{alert.enterprise_id}" + (f"，{alert.town}" if alert.town else "") + "）"]
 
 
+def _respond_zh(alert: Alert, step: AlertStep, policy: Policy) -> str:
+    """What the notice asks of its reader about acknowledging.  Asked against the step's time (event
+    time, so a replay writes the same text), never the wall clock: a repeat or an escalation made after
+    the deadline says it has passed instead of asking to act before a day already gone; an alert
+    acknowledged already is not asked again."""
+    if alert.respond_by is None or alert.state != "open":
+        return ""
+    if alert.respond_by <= step.at:
+        return f"，确认处置期限 {_local(alert.respond_by, policy)} 已过，请立即确认处置"
+    return f"，请于 {_local(alert.respond_by, policy)} 前确认处置"
+
+
 def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> str:
     """The notification body a supervisor reads: what, where, how urgent, the evidence, what to do."""
     lines = [
         f"{REASONS_ZH[reason]}：{_title(alert)}",
         *_subject_lines(alert),
         f"级别：{SEVERITY_ZH.get(alert.severity, alert.severity)}，{RASFF_ZH.get(alert.rasff_class, alert.rasff_class)}"
-        + (f"，请于 {_local(alert.respond_by, policy)} 前确认处置" if alert.respond_by else ""),
+        + _respond_zh(alert, step, policy),
         f"情况：{alert.message_zh}",
     ]
     if reason == "escalated":
         lines.append(f"升级原因：{step.note}")
     elif reason == "reopened":
         # who reopened it and why: the receivers must know whom to ask and what is to be done again
-        lines.append(f"重新打开：{step.actor}（{_local(step.at, policy)}）" + (f"，说明：{step.note}" if step.note != ACTION_ZH["reopen"] else "，未填写说明"))
+        lines.append(f"重新打开：{actor_zh(step.actor)}（{_local(step.at, policy)}）" + (f"，说明：{step.note}" if step.note != ACTION_ZH["reopen"] else "，未填写说明"))
     lines += [
         f"状态：{STATE_ZH[alert.state]}" + (f"，负责人 {alert.assignee}" if alert.assignee else ""),
         f"发生次数：{alert.occurrences}（首次 {_local(alert.opened_at, policy)}，最近 {_local(alert.last_occurred_at, policy)}）",

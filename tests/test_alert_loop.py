@@ -141,6 +141,22 @@ def test_a_town_no_route_names_is_told_to_the_fallback_at_once_not_at_escalation
     assert gap.alert.receivers == ["desk"]
 
 
+def test_a_critical_alert_of_a_town_no_route_names_reaches_the_fallback_beside_the_duty_desk(rules):
+    """The duty desk's route (high and worse, no town) is by severity: it does not stand in for the
+    town's supervisor.  The start-up warning says such towns' alerts go to the fallback, so all do."""
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00", town="瓶窑镇"))
+    [opened] = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))
+    assert opened.alert.severity == "critical" and opened.alert.receivers == ["desk", "chief"]
+    assert [n.receiver for n in opened.notifications] == ["desk", "chief"]
+    assert opened.step.note.endswith("（预警路由未覆盖瓶窑镇，已通知 chief）")
+    # a routed town keeps its routes only: the fallback is for the towns the routes leave out
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00"))
+    [opened] = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))
+    assert opened.alert.receivers == ["liangzhu", "desk"] and "路由未覆盖" not in opened.step.note
+
+
 def test_a_routed_town_below_its_routes_severity_stays_as_the_bureau_chose(rules):
     pol = policy(routes=[{"receivers": ["liangzhu"], "towns": ["良渚街道"], "min_severity": "high"}])
     c = County(rules, pol)
@@ -200,13 +216,33 @@ def test_a_long_unacknowledged_alert_escalates_in_days_and_says_when_nobody_was_
     [step] = [ch.step for ch in c.feed(ev("clock.tick", "2026-04-01T10:00:00+08:00", enterprise_id="*"))
               if ch.step.action == "escalated" and ch.alert is alert]
     assert step.note.startswith("生成后 50 天仍未确认（应于 2026-02-11 10:00 前确认），升级通报")
-    assert "此前未曾通知任何人（无路由接收人）" in step.note
+    assert step.note.endswith("；此前未通知任何人（无路由接收人）")
     c = County(rules, pol())
     c.feed(registered("2026-01-05T09:00:00+08:00"))
     alert = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
     [step] = [ch.step for ch in c.feed(ev("clock.tick", "2026-02-11T11:00:00+08:00", enterprise_id="*"))
               if ch.step.action == "escalated" and ch.alert is alert]
-    assert step.note.startswith("生成后 25 小时仍未确认") and "未曾通知" not in step.note
+    assert step.note.startswith("生成后 25 小时仍未确认") and "未通知" not in step.note
+
+
+def test_a_notice_made_after_the_response_deadline_says_it_has_passed_instead_of_asking_to_act_before_it(rules):
+    """A repeat sent in 2026-11 said 请于 2025-06-27 09:59 前确认处置, an escalation 请于 <a past day> 前确认处置:
+    no notice asks for something before a time already past when it is made (the step's time)."""
+    from alerts.lifecycle import AlertBook
+    from tests.test_alerts import _Eff, _info, _tick
+
+    book, pol = AlertBook(), policy()  # (the decisions' times in UTC, as the fold has them: 10:00 in Beijing)
+    (opened,) = book.apply(_tick("2026-03-01T10:00:00+08:00"), [_Eff("k-late", "medium", "2026-03-01T02:00:00+00:00")], pol, _info)
+    assert "请于 2026-03-08 10:00 前确认处置" in opened.notifications[0].text_zh  # a fresh alert: its deadline ahead
+    repeat, escalation = book.apply(_tick("2026-03-10T10:00:00+08:00"), [_Eff("k-late", "medium", "2026-03-10T02:00:00+00:00")], pol, _info)
+    assert (repeat.step.action, escalation.step.action) == ("repeated", "escalated")
+    for change in (repeat, escalation):
+        text = change.notifications[0].text_zh
+        assert "确认处置期限 2026-03-08 10:00 已过，请立即确认处置" in text and "请于" not in text
+    # acknowledged, it is not asked to be acknowledged again (a repeat of an alert being handled)
+    book.apply(ev("alert.action", "2026-03-11T09:00:00+08:00", E, alert_id=opened.alert.alert_id, action="acknowledge", actor="li", note=""), [], pol, _info)
+    (again,) = book.apply(_tick("2026-03-12T10:00:00+08:00"), [_Eff("k-late", "medium", "2026-03-12T02:00:00+00:00")], pol, _info)
+    assert again.step.action == "repeated" and "确认处置" not in again.notifications[0].text_zh
 
 
 def test_overdue_and_rejected_rectifications_say_what_to_do_next(rules):

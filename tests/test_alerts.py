@@ -132,7 +132,19 @@ def test_an_escalation_nobody_can_receive_says_so(rules):
     alert = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
     [step] = [ch.step for ch in c.feed(ev("clock.tick", "2026-02-12T10:00:00+08:00", enterprise_id="*"))
               if ch.step.action == "escalated" and ch.alert.alert_id == alert.alert_id]
-    assert "升级通报" in step.note and step.note.endswith("无人收到通知）")
+    # one sentence, said once; the policy key only as the operator's hint (it said 此前未曾通知任何人（无路由接收人）
+    # （未配置升级接收人 alerts.escalate_to，亦无路由接收人：无人收到通知）)
+    assert step.note == ("生成后 2 天仍未确认（应于 2026-02-11 10:00 前确认），升级通报；此前未通知任何人：未配置升级接收人，"
+                         "也无路由接收人，无人收到通知（请在策略文件 alerts.escalate_to 中配置）")
+    assert step.note.count("路由接收人") == 1 and step.note.count("alerts.escalate_to") == 1
+
+
+def test_an_escalation_of_history_says_it_once(rules):
+    book, pol = AlertBook(), policy()
+    late = "2026-06-01T09:00:00+08:00"
+    book.apply(_tick("2026-03-01T10:00:00+08:00", received=late), [_Eff("k-hist", "critical", "2026-03-01T02:00:00+00:00")], pol, _info)
+    (escalated,) = book.apply(_tick("2026-03-05T10:00:00+08:00", received=late), [], pol, _info)
+    assert escalated.step.note.count("属历史数据") == 1 and escalated.step.note.endswith("属历史数据，未通知 chief、liangzhu、desk）")
 
 
 def test_acknowledged_in_time_does_not_escalate(county):
@@ -494,6 +506,22 @@ def test_the_awaited_sample_closes_its_missing_data_alert_silently_and_it_does_n
     assert alert.alert_id not in county.book.active_by_enterprise.get(E, {})
     assert county.feed(ev("clock.tick", "2026-07-25T00:00:00+08:00", enterprise_id="*")) == []
     assert [s.action for s in alert.steps] == ["opened", "close"]
+
+
+def test_the_systems_own_steps_read_as_the_systems_in_chinese_not_by_its_program_name(county):
+    """A credit file said 已关闭（AL-…，2025-11-03 由 qrisk关闭：…）: the system's steps are 系统's."""
+    from alerts.lifecycle import done_by_zh
+
+    county.feed(ev("clock.tick", "2026-07-10T00:00:00+08:00", enterprise_id="*"))
+    [alert] = [a for a in county.book.alerts.values() if a.rule == "data.missing" and a.evidence.get("what") == "sampling"]
+    county.feed(pa_sample("2026-07-18T10:00:00+08:00", values=(0, 0, 0, 0, 0), sample_no="DC-GAP-1"))
+    opened, closed = alert.view()["steps"]
+    assert closed["actor"] == "qrisk" and closed["actor_zh"] == "系统"  # the code stays as logged; the label is Chinese
+    assert done_by_zh(closed) == "系统自动关闭" and done_by_zh(opened) == "由系统生成预警"
+    other = unqualified(county.feed(failing("2026-08-10T10:00:00+08:00")))[0].alert
+    county.feed(act(other.alert_id, "close", "2026-08-11T09:00:00+08:00", actor="王科长", note="企业已召回"))
+    last = other.view()["steps"][-1]
+    assert last["actor_zh"] == "王科长" and done_by_zh(last) == "由 王科长关闭"
 
 
 def test_data_that_comes_after_a_supervisor_closed_the_gap_changes_nothing(county):
