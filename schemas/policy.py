@@ -603,7 +603,7 @@ class AlertsPolicy(_Strict):
     escalate_to: list[str] = Field(default_factory=list, description="told when an alert is not acknowledged within its response time")
     unrouted_to: list[str] = Field(
         default_factory=list,
-        description="told of an alert of a town that no route names (towns), when no other route takes it: a town left out "
+        description="told of every alert of a town that no route names (towns), beside any route that takes it by severity or category: a town left out "
                     "of the routes is not silent until escalation.  Empty: escalate_to takes such alerts")
     repeat_hours: int = Field(default=24, ge=1, description="a repeat of an open alert notifies its receivers again at most this often")
     silences: list[Silence] = Field(default_factory=list)
