@@ -598,7 +598,9 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
                 first_item_failure.setdefault((eid, code), day)
     fluctuations: dict[tuple[str, str], dict[str, Any]] = {}
     for e in effects:
-        if e.kind != "fluctuation.signal":
+        # a detection after a run of non-detects (rule nd_detected alone) is a note, "仅作提示": the credit
+        # file's series do not count it as a signal (Series.signals), so neither does the summary
+        if e.kind != "fluctuation.signal" or e.data.get("note"):
             continue
         d = e.data
         label = d.get("series") or f"{d['chart']}:{d.get('scope', '')}"
