@@ -659,7 +659,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         pipeline.listeners.append(effects.extend)
         for start in range(0, len(events), 500):
             pipeline.submit(events[start:start + 500])
-        summary = summarise(pipeline.state, events, effects, generator.period, pipeline.rules.policy.campaign, pipeline.alerts)
+        # the alerts the book let go (closed over alerts.closed_kept_days before) are read from the alerts table
+        if not pipeline.wait_derived(600):
+            raise UserError("the demo's derived tables were not written within 10 minutes")
+        summary = summarise(pipeline.state, events, effects, generator.period, pipeline.rules.policy.campaign, pipeline.alerts,
+                            store=pipeline.store)
         pipeline.close()
     finally:
         if tmp:

@@ -219,8 +219,36 @@ def handling_zh(alert: dict[str, Any] | None, offset: int, now: dt.datetime | No
         due = _instant(alert["respond_by"])
         parts.append(f"，应于 {_local(due, offset)} 前确认" + ("，已逾期" if now is not None and due < now else ""))  # type: ignore[operator]
     if alert.get("escalated") and alert.get("state") not in ("closed", "verified"):
-        parts.append("，已升级上报")
+        parts.append(_escalation_zh(alert))
     return "".join(parts) + "）"
+
+
+# What alerts.lifecycle._notify appends to the escalation step's note when it sends nothing: no
+# alerts.escalate_to and no routed receiver, or a back-filled event.  (Not the "此前未曾通知任何人（…）"
+# that _escalate writes first: that is about before, and escalate_to may still have been told.)
+_NOBODY_ZH = (("无人收到通知", "未配置接收人"), ("属历史数据，未通知", "属历史数据，未发通知"))
+
+
+def _escalation_zh(alert: dict[str, Any]) -> str:
+    """"已升级上报" only when the escalation reached someone.  The built-in policy has no
+    ``alerts.escalate_to`` and no routes: every escalated alert then reads "已升级上报" while
+    ``receivers`` is empty and ``notified_at`` null — a supervisor would take it that the county was told.
+    The alert keeps no list of whom its escalation told; ``_notify`` stamps ``notified_at`` with the
+    step's time when it sends, and notes on the step why it did not: told at or after the escalation,
+    with no such note on the step, is reached."""
+    steps = alert.get("steps") or []
+    step = next((s for s in reversed(steps) if s.get("action") == "escalated"), None)
+    notified = _instant(alert.get("notified_at"))
+    note = (step or {}).get("note") or ""
+    if step is not None:
+        reached = notified is not None and notified >= _instant(step["at"]) and not any(k in note for k, _ in _NOBODY_ZH)  # type: ignore[operator]
+    else:  # the alerts table's copy without its steps: notified at all, its receivers had the escalation too
+        reached = notified is not None
+    if reached:
+        return "，已升级上报"
+    why = next((zh for k, zh in _NOBODY_ZH if k in note), None) or ("已静默" if alert.get("silenced") else "未通知任何人")
+    # an open alert already says 已逾期 beside its deadline; one being handled since says it was overdue
+    return ("，" if alert.get("state") == "open" else "，曾逾期未确认，") + f"升级无人接收（{why}）"
 
 
 def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | None = None,

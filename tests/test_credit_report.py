@@ -393,9 +393,64 @@ def test_each_warning_says_how_its_alert_was_handled(county, tmp_path, capsys):
 def test_an_alert_past_its_deadline_reads_as_overdue_and_escalated():
     from qrisk.credit_report import handling_zh
 
-    alert = {"alert_id": "AL-1", "state": "open", "state_zh": "待处置", "respond_by": "2025-06-18T05:02:00Z", "escalated": True}
+    # escalated and told (the escalation step stamps notified_at when it sends)
+    alert = {"alert_id": "AL-1", "state": "open", "state_zh": "待处置", "respond_by": "2025-06-18T05:02:00Z", "escalated": True,
+             "notified_at": "2025-06-18T06:00:00Z", "receivers": ["town"],
+             "steps": [{"action": "opened", "at": "2025-06-17T05:02:00Z", "note": ""},
+                       {"action": "escalated", "at": "2025-06-18T06:00:00Z", "note": "生成后 25 小时仍未确认（…），升级通报"}]}
     assert handling_zh(alert, 8, dt.datetime(2025, 7, 1, tzinfo=dt.timezone.utc)) == "待处置（AL-1，应于 2025-06-18 13:02 前确认，已逾期，已升级上报）"
     assert handling_zh(alert, 8, dt.datetime(2025, 6, 1, tzinfo=dt.timezone.utc)) == "待处置（AL-1，应于 2025-06-18 13:02 前确认，已升级上报）"
     closed = {"alert_id": "AL-2", "state": "closed", "state_zh": "已关闭", "closed_at": "2025-06-20T02:00:00Z", "escalated": True}
     assert handling_zh(closed, 8) == "已关闭（AL-2，2025-06-20）"  # the alerts table's copy: no steps, its date
     assert handling_zh(None, 8).startswith("无预警记录")
+
+
+def _escalated_alert(rules, pol):
+    """One unqualified sample nobody acknowledged, folded through the alert lifecycle with ``pol``
+    until it escalated: the alert's view, as the credit file gets it."""
+    from tests.test_alerts import County, failing, unqualified
+    from tests.test_risk import ev, registered
+
+    c = County(rules, pol)
+    c.feed(registered("2026-01-05T09:00:00+08:00"))
+    alert = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    c.feed(ev("clock.tick", "2026-02-12T10:00:00+08:00", enterprise_id="*"))
+    assert alert.escalated
+    return alert.view()
+
+
+def test_an_escalation_that_reached_nobody_does_not_read_as_reported(rules):
+    """The built-in policy has no escalate_to and no routes: the escalation step notes that nobody got
+    it, receivers stay [] and notified_at null — "已升级上报" would tell the reader the county knows."""
+    from qrisk.credit_report import handling_zh
+    from schemas.policy import Policy
+    from tests.test_alerts import policy
+
+    now = dt.datetime(2026, 2, 13, tzinfo=dt.timezone.utc)
+    nobody = _escalated_alert(rules, Policy())
+    assert nobody["receivers"] == [] and nobody["notified_at"] is None
+    text = handling_zh(nobody, 8, now)
+    assert "已升级上报" not in text and text.endswith("已逾期，升级无人接收（未配置接收人））"), text
+    # being rectified since, it still says the escalation went to nobody
+    rectifying = {**nobody, "state": "rectifying", "state_zh": "整改中"}
+    assert handling_zh(rectifying, 8, now) == f"整改中（{nobody['alert_id']}，曾逾期未确认，升级无人接收（未配置接收人））"
+    # nobody told at opening (no route), but escalate_to has the county's chief: that one was reported
+    chief = _escalated_alert(rules, policy(routes=[], escalate_to=["chief"]))
+    assert "此前未曾通知任何人" in chief["steps"][-1]["note"]
+    assert handling_zh(chief, 8, now).endswith("已逾期，已升级上报）")
+    # routed and escalated: reported
+    assert handling_zh(_escalated_alert(rules, policy()), 8, now).endswith("，已升级上报）")
+
+
+def test_the_demo_credit_file_says_no_escalation_reached_anyone(county, tmp_path, capsys):
+    """W03 of the demo (`qrisk credit-file W03`): the built-in policy tells nobody, so no warning reads 已升级上报."""
+    events, _ = county
+    path = tmp_path / "events.jsonl"
+    write_jsonl(events, path)
+    parser = argparse.ArgumentParser(prog="qrisk")
+    cli_risk.register(parser.add_subparsers())
+    args = parser.parse_args(["credit-file", "W03", "--events", str(path), "--format", "text"])
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert "已升级上报" not in text
+    assert "整改中（AL-23418bdddf0ac50b，曾逾期未确认，升级无人接收（未配置接收人））" in text

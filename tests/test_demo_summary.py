@@ -118,6 +118,32 @@ def test_the_alerts_are_the_warnings_grouped_rule_by_rule(summary):
     assert set(grouped) <= set(warned) and all(0 < grouped[r] <= warned[r] for r in grouped)
 
 
+def test_the_alerts_counted_are_every_alert_the_api_lists(tmp_path):
+    """The summary counted the alert book, which lets go of alerts verified or closed over
+    alerts.closed_kept_days (90) before: 44 alerts, 抽检不合格 12, beside 16 failed batches, while
+    GET /v1/alerts (the book and the alerts table) listed 51, 抽检不合格 16."""
+    from collections import Counter
+
+    from qrisk.pipeline import stored_alert_views
+    from qrisk.store import open_store
+
+    data = tmp_path / "county"
+    summary = json.loads(qrisk("demo", "--seed", "7", "--json", "--data-dir", str(data)).stdout)
+    store = open_store(str(data))
+    try:
+        listed = stored_alert_views(store)  # every alert the API lists: the book's are in the table too
+    finally:
+        store.close()
+    alerts = summary["alerts"]
+    assert alerts["total"] == len(listed) == len({a["alert_id"] for a in listed})
+    assert {r["rule"]: r["count"] for r in alerts["by_rule"]} == dict(Counter(a["rule"] for a in listed))
+    assert {r["state"]: r["count"] for r in alerts["by_state"]} == dict(Counter(a["state"] for a in listed))
+    # one alert per failed batch (a re-test upholding a failure joins its alert)
+    by_rule = {r["rule"]: r["count"] for r in alerts["by_rule"]}
+    assert by_rule["sampling.unqualified"] == summary["samples"]["failed"] == 16
+    assert alerts["rectified"] == sum(1 for a in listed if a["rectifications"] and a["state"] == "verified")
+
+
 def test_the_text_counts_add_up(summary, text):
     head = next(line for line in text.splitlines() if line.startswith("预警 "))
     total = int(re.match(r"预警 (\d+) 条", head)[1])
@@ -144,14 +170,28 @@ def _signal_lines(text):
 
 def test_a_lead_time_is_claimed_only_against_the_same_items_failure(summary, text):
     w03 = {f["series"]: f for f in summary["fluctuations"] if f["enterprise_id"] == "W03"}
-    bromate = w03["饮用纯净水|bromate"]
-    # W03 failed on 铜绿假单胞菌, never on bromate: no lead time for bromate
-    assert bromate["first_item_failure"] is None and bromate["lead_days"] is None
-    assert bromate["first_failure"] == "2025-09-13" and bromate["first_failure_items"] == ["铜绿假单胞菌"]
-    line = _signal_lines(text)["清泉水厂 饮用纯净水·溴酸盐"]
+    chloroform = w03["饮用纯净水|chloroform"]
+    # W03 failed on 铜绿假单胞菌, never on chloroform: no lead time for chloroform
+    assert chloroform["first_item_failure"] is None and chloroform["lead_days"] is None
+    assert chloroform["first_failure"] == "2025-09-13" and chloroform["first_failure_items"] == ["铜绿假单胞菌"]
+    line = _signal_lines(text)["清泉水厂 饮用纯净水·三氯甲烷"]
     assert "早于该企业首次不合格 " not in line
     assert "本项目未出现不合格" in line and "铜绿假单胞菌，非同一项目" in line
     assert not re.search(r"早于(该企业|本项目)首次不合格 \d+ 天", text), "every lead time names whose failure it is"
+
+
+def test_the_signalled_series_are_those_the_credit_files_count(summary, text, county):
+    """A detection after a run of non-detects (rule nd_detected alone: "仅作提示") is a note, not a
+    signal: W03's credit file counts 0 signalled batches of 溴酸盐, and the summary listed it under
+    "失控信号" as "1 批次出现信号".  The series listed, and their counts, are the credit files'."""
+    _, state, _ = county
+    signalled = {(eid, s.key): s.signals for eid, f in state.files.items() for s in f.fluctuation.series.values() if s.signals}
+    listed = {(f["enterprise_id"], f["series"]): f["signals"] for f in summary["fluctuations"] if f["chart"] not in ("p", "c")}
+    assert listed == signalled
+    bromate = state.files["W03"].fluctuation.series["饮用纯净水|bromate"]
+    assert bromate.signals == 0 and ("W03", bromate.key) not in listed
+    assert "清泉水厂 饮用纯净水·溴酸盐" not in text
+    assert int(re.search(r"(\d+) 个检验项目序列出现失控信号", text)[1]) == len(signalled)
 
 
 def test_a_signal_on_the_item_that_then_fails_claims_its_lead_time(rules):
