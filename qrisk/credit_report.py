@@ -12,6 +12,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from alerts.lifecycle import done_by_zh
 from processors.credit_file import VIEW_ONLY, CreditFile
 from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict, series_heading_zh
@@ -214,7 +215,7 @@ def handling_zh(alert: dict[str, Any] | None, offset: int, now: dt.datetime | No
         at = _instant(last["at"] if last else alert.get("closed_at") or alert.get("updated_at"))
         parts.append(f"，{_local(at, offset, with_time=False)}")
         if last is not None:
-            parts.append(f" 由 {last.get('actor') or '—'}{last.get('action_zh') or ''}" + (f"：{last['note']}" if last.get("note") else ""))
+            parts.append(f" {done_by_zh(last)}" + (f"：{last['note']}" if last.get("note") else ""))  # the system's own: 系统自动关闭, not 由 qrisk关闭
     elif alert.get("state") == "open" and alert.get("respond_by"):
         due = _instant(alert["respond_by"])
         parts.append(f"，应于 {_local(due, offset)} 前确认" + ("，已逾期" if now is not None and due < now else ""))  # type: ignore[operator]
@@ -224,7 +225,7 @@ def handling_zh(alert: dict[str, Any] | None, offset: int, now: dt.datetime | No
 
 
 # What alerts.lifecycle._notify appends to the escalation step's note when it sends nothing: no
-# alerts.escalate_to and no routed receiver, or a back-filled event.  (Not the "此前未曾通知任何人（…）"
+# alerts.escalate_to and no routed receiver, or a back-filled event.  (Not the "此前未通知任何人（…）"
 # that _escalate writes first: that is about before, and escalate_to may still have been told.)
 _NOBODY_ZH = (("无人收到通知", "未配置接收人"), ("属历史数据，未通知", "属历史数据，未发通知"))
 

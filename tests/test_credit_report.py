@@ -436,7 +436,7 @@ def test_an_escalation_that_reached_nobody_does_not_read_as_reported(rules):
     assert handling_zh(rectifying, 8, now) == f"整改中（{nobody['alert_id']}，曾逾期未确认，升级无人接收（未配置接收人））"
     # nobody told at opening (no route), but escalate_to has the county's chief: that one was reported
     chief = _escalated_alert(rules, policy(routes=[], escalate_to=["chief"]))
-    assert "此前未曾通知任何人" in chief["steps"][-1]["note"]
+    assert "此前未通知任何人" in chief["steps"][-1]["note"]
     assert handling_zh(chief, 8, now).endswith("已逾期，已升级上报）")
     # routed and escalated: reported
     assert handling_zh(_escalated_alert(rules, policy()), 8, now).endswith("，已升级上报）")
