@@ -293,7 +293,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             kinds = eff.data["penalties"]
             heaviest = max(kinds, key=lambda kind: (by_penalty.get(kind, 0.0), _PENALTY_RANK.get(kind, 0)))
             points = by_penalty.get(heaviest, 0.0)
-            ref = f"{eff.data['decision_no']}·{PENALTY_ZH.get(heaviest, heaviest)} {points:g} 分"
+            ref = f"{eff.data['decision_no']}（最重处罚{PENALTY_ZH.get(heaviest, heaviest)}，计 {points:g} 分）"  # (“罚款 6 分” read as a fine of 6 points)
             _add(rs.entries, (eff.occurred_at, "enforcement", float(points), eff.event_id, ref))
             changed |= SCORE_INPUTS  # (also a listing as 严重违法失信, which overrides the score)
         elif k == "interview.held":

@@ -185,7 +185,7 @@ def test_points_by_the_heaviest_penalty_and_per_interview(rules):
     assert (f.risk.score, f.risk.grade) == (48, "C")
     terms = {c.factor: c for c in f.risk.current.contributions}
     assert terms["dynamic.enforcement"].points == 6 and terms["dynamic.enforcement"].label_zh == "行政处罚"
-    assert "示范县市监处罚〔2026〕12号·罚款 6 分" in terms["dynamic.enforcement"].detail_zh
+    assert "示范县市监处罚〔2026〕12号（最重处罚罚款，计 6 分）" in terms["dynamic.enforcement"].detail_zh
     assert terms["dynamic.interview"].points == 4 and "YT2026-007" in terms["dynamic.interview"].detail_zh
     assert terms["dynamic.enforcement"].event_ids == [f.enforcements[0].event_id]
     # a suspension weighs more, a revocation most
