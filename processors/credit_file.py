@@ -63,6 +63,8 @@ class SampleRecord(_Record):
     sampled_on: dt.date
     occurred_at: dt.datetime
     lab: str
+    lab_id: str | None = Field(default=None, description="the sending lab system's own id (source.id of a lab source: the CMA number "
+                                                         "its API key is bound to), beside the lab name its report prints")
     task_source: str
     retest: bool = False
     judgement: SampleJudgement | None = Field(default=None, description="None until the enterprise's category is known")

@@ -247,7 +247,7 @@ def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, 
     record = _build_sample(
         event_id=event_key(event), sample_no=p.sample_no, product=p.product, batch=p.batch,
         production_date=p.production_date, sampled_on=p.sampled_on, occurred_at=event.occurred_at,
-        lab=p.lab, task_source=p.task_source, retest=p.retest,
+        lab=p.lab, lab_id=event.source.id if event.source.kind == "lab" else None, task_source=p.task_source, retest=p.retest,
     )
     on_file = _report_on_file(file, p.sample_no, p.retest)
     file.samples.append(record)
@@ -365,8 +365,10 @@ def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) ->
     if j is not None and j.verdict == "pass" and not any(i.lab_verdict == "fail" for i in j.items):
         # neither qrisk nor the lab found the original unqualified: there was nothing to re-test
         return "original_passed", "原检验结论为合格；复检只能在对不合格检验结论有异议时申请"
-    if _lab_key(original.lab) == _lab_key(retest.lab):
-        return "same_lab", f"复检仍由原检验机构（{original.lab}）承担；依据《食品安全法》第八十八条，复检应由另一家复检机构进行"
+    if _same_lab(original, retest):
+        sent = (f"，且由同一检验机构系统（{original.lab_id}）报送" if original.lab_id is not None and original.lab_id == retest.lab_id
+                and _lab_key(original.lab) != _lab_key(retest.lab) else "")
+        return "same_lab", f"复检仍由原检验机构（{original.lab}）承担{sent}；依据《食品安全法》第八十八条，复检应由另一家复检机构进行"
     rj = retest.judgement
     if j is not None and j.verdict == "fail" and rj is not None and rj.verdict == "undetermined":
         # a re-test nobody could judge (an unknown item or unit, a detection limit above the limit) cannot
@@ -394,6 +396,13 @@ def _undetermined_names(judgement: Any) -> str:
 
 def _lab_key(lab: str) -> str:
     return unicodedata.normalize("NFKC", "".join(lab.split()))
+
+
+def _same_lab(a: SampleRecord, b: SampleRecord) -> bool:
+    """Whether two reports come from one lab: the same name as printed, or the same lab system sending
+    them (its authenticated source id) — a lab's own key sending a 复检 that prints another lab's name
+    is still the first lab (《食品安全法》第八十八条: another lab re-tests)."""
+    return _lab_key(a.lab) == _lab_key(b.lab) or (a.lab_id is not None and a.lab_id == b.lab_id)
 
 
 def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRecord, original: SampleRecord,
@@ -605,7 +614,7 @@ def _resent(state: CountyState, file: CreditFile, record: SampleRecord, on_file:
             "sampling.repeated_report", event, file.enterprise_id, repeats_event_id=on_file.event_id, retest=record.retest,
             message_zh=f"{head}{what}重复报送：与已收到的报告（事件 {on_file.event_id}）内容相同，不重复计数", **base))
         return
-    if _lab_key(on_file.lab) != _lab_key(record.lab):
+    if not _same_lab(on_file, record):
         record.superseded_by, record.superseded_as, record.judgement = on_file.event_id, "other_lab", judgement
         unflagged = "" if record.retest else "且未标注复检"
         ask = "" if record.retest else "如为复检，请标注复检（retest: true）后重新报送；"

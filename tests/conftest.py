@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+import zlib
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,16 @@ EXAMPLES = ROOT / "schemas" / "examples"
 
 def golden(event_type: str) -> dict:
     return json.loads((EXAMPLES / f"{event_type}.json").read_text(encoding="utf-8"))
+
+
+def lab_source(lab: str) -> dict:
+    """The source of a result sent by ``lab``'s own system: the golden lab's for its name, another lab's
+    (its own CMA-like id) for any other — a lab sends its own reports, and one lab system sending a report
+    under another lab's name is still the first lab (processors.step._same_lab)."""
+    golden_doc = golden("sampling.result")
+    if lab == golden_doc["payload"]["lab"]:
+        return golden_doc["source"]
+    return {"kind": "lab", "id": f"CMA-TEST-{zlib.crc32(lab.encode('utf-8')) % 10000:04d}", "name": lab}
 
 
 def all_goldens() -> list[dict]:

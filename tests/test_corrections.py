@@ -17,7 +17,7 @@ from processors.fluctuation import period_of
 from processors.step import Rules, replay, step
 from schemas.policy import Policy
 from schemas.upcast import parse_event
-from tests.conftest import golden
+from tests.conftest import golden, lab_source
 
 E = "E-330110-001"
 RETEST_LAB = "市食品药品检验研究院"
@@ -44,6 +44,7 @@ def sample(at: str, passes: bool = True, retest: bool = False, microbial: bool =
     if retest:
         payload.setdefault("lab", RETEST_LAB)
     doc["payload"].update(items=items, retest=retest, **payload)
+    doc["source"] = lab_source(doc["payload"]["lab"])
     return parse_event(doc)
 
 
@@ -613,6 +614,7 @@ def _unjudgeable(event, at: str, retest: bool = False, lab: str | None = None):
     doc["payload"]["retest"] = retest
     if lab is not None:
         doc["payload"]["lab"] = lab
+        doc["source"] = lab_source(lab)
     return parse_event(doc)
 
 
@@ -656,6 +658,7 @@ def _pastry(at: str, lines: list[dict], retest: bool = False, lab: str = "县食
     doc["event_id"], doc["occurred_at"], doc["enterprise_id"] = _id(), at, "P-PARTIAL"
     doc["payload"].update(sample_no="DC26330110009999", product="蛋糕", lab=lab, retest=retest, items=lines,
                           production_date="2026-03-01", sampled_on="2026-03-05")
+    doc["source"] = lab_source(lab)
     return parse_event(doc)
 
 
@@ -891,3 +894,19 @@ def test_a_correction_of_the_items_a_retest_did_not_cover_counts_whichever_came_
     assert "复检未涉及的项目按更正后的检验结果与复检结果一并判定" in said.data["message_zh"]
     rows = [e for e in effects if e.kind == "sampling.judged" and e.data["sample_event_id"] == str(retest.event_id)]
     assert rows[-1].data["verdict"] == ("fail" if failing else "pass") and rows[-1].event_id == str(correction.event_id)
+
+
+def test_a_retest_the_first_labs_system_sends_under_another_labs_name_is_not_admitted(rules):
+    """《食品安全法》第八十八条: another lab re-tests.  The first lab's own system (its key, its CMA number as
+    source.id) sending a 复检 that prints another lab's name is still the first lab; before, the printed
+    name alone decided, and the re-test overturned the lab's own failure."""
+    original = sample("2026-03-10T09:00:00+08:00", passes=False)
+    doc = sample("2026-03-25T09:00:00+08:00", passes=True, retest=True).model_dump(mode="json", exclude_unset=True)
+    doc["source"] = golden("sampling.result")["source"]  # the first lab's system
+    disguised = parse_event(doc)
+    assert disguised.payload.lab == RETEST_LAB
+    state, f, effects = fold(rules, original, disguised)
+    assert sampled(f) == (1, 0, 1)
+    assert f.sample_by_event(str(disguised.event_id)).superseded_as == "retest_inadmissible"
+    (refused,) = [e for e in effects if e.kind == "sampling.retest_inadmissible"]
+    assert refused.data["reason"] == "same_lab" and "同一检验机构系统（CMA-330100-0451）报送" in refused.data["reason_zh"]

@@ -9,7 +9,7 @@ import pytest
 from processors.credit_file import CountyState
 from processors.step import replay, step
 from schemas.upcast import parse_event
-from tests.conftest import all_goldens, golden
+from tests.conftest import all_goldens, golden, lab_source
 
 _n = 0
 
@@ -22,6 +22,8 @@ def ev(event_type: str, at: str, enterprise_id: str = "E-330110-001", **payload)
     doc["occurred_at"] = at
     doc["enterprise_id"] = enterprise_id
     doc["payload"].update(payload)
+    if event_type == "sampling.result" and "lab" in payload:
+        doc["source"] = lab_source(payload["lab"])
     return parse_event(doc)
 
 

@@ -15,7 +15,7 @@ from qrisk.backtest import end_of_day, state_as_of
 from qrisk.settings import DEFAULT_POLICY
 from schemas.policy import Policy
 from schemas.upcast import parse_event
-from tests.conftest import golden
+from tests.conftest import golden, lab_source
 
 E = "E-330110-001"
 _n = 0
@@ -29,6 +29,8 @@ def ev(event_type: str, at: str, enterprise_id: str = E, **payload):
     doc["occurred_at"] = at
     doc["enterprise_id"] = enterprise_id
     doc["payload"].update(payload)
+    if event_type == "sampling.result" and "lab" in payload:
+        doc["source"] = lab_source(payload["lab"])
     return parse_event(doc)
 
 
