@@ -184,9 +184,21 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
     # a failure on items that admit no re-test (微生物指标) leaves the enterprise no re-test to ask for:
     # the next step must not offer one
     no_retest = [f.get("item_name") or f["item_code"] for f in failed if f.get("item_class") in rules.policy.retest.inadmissible_item_classes]
+    repeats = _earlier_failures(file, record, d.get("failed_items", []), rule.repeat_within_days) if not d.get("confirms_event_id") else []
+    detail = _sentence("；".join(d.get("messages_zh") or []))
+    if record is not None:
+        # who tested it and for whom: what a 核查处置 or a 行政处罚 quotes, and asks the lab about
+        detail += f"检验机构：{record.lab}（任务来源：{record.task_source}）。"
+    if repeats:
+        # 屡次不合格: the same item failing again within the window is no longer one incident
+        severity = SEVERITIES[max(_SEVERITY_RANK[severity] - 1, 0)]  # one level up (critical stays critical)
+        shown = "、".join(f"{r.sampled_on.isoformat()} 抽样编号 {r.sample_no}" for r in repeats[-3:])
+        detail += (f"该企业近 {rule.repeat_within_days} 天内同一项目第 {len(repeats) + 1} 次抽检不合格（此前：{shown}"
+                   f"{'等' if len(repeats) > 3 else ''}），属屡次不合格，此前的整改未见成效：建议约谈企业负责人、加大抽检频次，"
+                   f"涉嫌违法的依法从严查处。")
     fields = {
         "product": d.get("product", ""), "sample_no": d.get("sample_no", ""), "sampled_on": d.get("sampled_on", ""),
-        "items": "、".join(names) or "、".join(d.get("failed_items", [])), "detail": _sentence("；".join(d.get("messages_zh") or [])),
+        "items": "、".join(names) or "、".join(d.get("failed_items", [])), "detail": detail,
         "item_class": _CLASS_ZH.get(worst, worst), **{k: lot.get(k, "") for k in _LOT_ZH},
         "lot_zh": f"涉及批次：{'，'.join(f'{_LOT_ZH[k]} {v}' for k, v in lot.items())}。" if lot else "",
         "lot_en": f"Lot: {', '.join(f'{_LOT_EN[k]} {v}' for k, v in lot.items())}. " if lot else "",
@@ -196,7 +208,9 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
                       "the enterprise may ask for a re-test within 7 working days of receiving the result"),
     }
     evidence = {"event_ids": [d["sample_event_id"]], "sample_no": d.get("sample_no"), "sampled_on": d.get("sampled_on"),
-                "product": d.get("product"), **lot, "failed_items": d.get("failed_items", []), "item_class": worst or None, "failed": failed}
+                "product": d.get("product"), **lot, "failed_items": d.get("failed_items", []), "item_class": worst or None, "failed": failed,
+                **({"lab": record.lab, "task_source": record.task_source} if record is not None else {}),
+                **({"repeat_of": [r.event_id for r in repeats]} if repeats else {})}
     texts = None
     if d.get("confirms_event_id"):
         # the same dedup key: the alerts stage notes it on the failure's alert instead of counting it again
@@ -204,6 +218,25 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
         texts = (rule.retest_title_zh, rule.retest_template_zh, rule.retest_template_en)
     return _decision("sampling.unqualified", rule, severity, file, eff.occurred_at, eff.event_id,
                      _sampling_key(file.enterprise_id, d.get("sample_no", "")), fields, evidence, rules, texts=texts)
+
+
+def _earlier_failures(file: "CreditFile", record: Any, codes: list[str], days: int) -> list[Any]:
+    """The enterprise's earlier failed samples (counting ones: not replaced by a re-test or a correction)
+    sampled within ``days`` before ``record`` that failed on one of the same items, oldest first."""
+    if record is None or days <= 0 or not codes:
+        return []
+    wanted = set(codes)
+    since = record.sampled_on - dt.timedelta(days=days)
+    out = []
+    for s in file.samples:
+        j = s.judgement
+        if (s is record or s.superseded_by is not None or j is None or j.verdict != "fail" or s.sample_no == record.sample_no
+                or not since <= s.sampled_on <= record.sampled_on):
+            continue
+        failed = {i.item_code for i in j.items if i.verdict == "fail"} | {f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"}
+        if failed & wanted:
+            out.append(s)
+    return sorted(out, key=lambda s: (s.sampled_on, s.sample_no))
 
 
 def _sampling_key(enterprise_id: str, sample_no: str) -> str:

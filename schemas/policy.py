@@ -339,6 +339,9 @@ class SamplingUnqualifiedRule(WarningRule):
     severity_by_class: dict[ItemClassName, Severity] = Field(default_factory=lambda: {
         "pathogen": "critical", "additive_not_permitted": "critical", "contaminant": "high", "indicator_microbe": "high",
         "additive": "high", "chemical": "medium", "quality_index": "medium"})
+    repeat_within_days: int = Field(default=365, ge=0, le=3660, description=(
+        "a failure on an item the enterprise already failed within this many days (屡次不合格) is one level more severe and "
+        "its message names the earlier samples and asks for an interview and stricter handling; 0: off"))
 
 
 class FluctuationRule(WarningRule):

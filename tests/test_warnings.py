@@ -379,7 +379,8 @@ def test_a_failed_sample_names_its_batch_and_the_next_step_the_rules_require(rul
     [d] = decisions(effects, "sampling.unqualified")
     assert "（抽样编号 DC-B1，抽样日期 2026-03-05）抽检不合格，不合格项目：溴酸盐。涉及批次：批号 20260301，生产日期 2026-03-01。" in d.message_zh
     assert (d.evidence["batch"], d.evidence["production_date"]) == ("20260301", "2026-03-01")
-    assert "判定不合格。下一步：请依法启动核查处置" in d.message_zh and "召回" in d.message_zh and "封存" in d.message_zh
+    assert "判定不合格。检验机构：县食品检验检测中心（任务来源：县市场监督管理局）。下一步：请依法启动核查处置" in d.message_zh
+    assert "召回" in d.message_zh and "封存" in d.message_zh and d.evidence["lab"] == "县食品检验检测中心"
     assert "可自收到检验结论之日起 7 个工作日内申请复检" in d.message_zh and "不予复检" not in d.message_zh
     assert "Lot: batch 20260301, made 2026-03-01." in d.message_en
     # 铜绿假单胞菌 (microbiological): no re-test is offered
@@ -479,3 +480,27 @@ def test_a_sum_of_ratios_creeping_towards_one_warns_before_it_fails(rules):
     off = Rules(rules.catalogue, Policy.model_validate({"warnings": {"near_limit": {"fraction": 0.9}}}))
     _, effects = replay([parse_event(reg), low, near, nearer], off)
     assert [d.evidence["event_ids"][0] for d in decisions(effects, "sampling.near_limit")] == [str(nearer.event_id)]
+
+
+def test_a_failure_on_an_item_failed_before_is_said_as_repeated_and_more_severe(rules):
+    """W03 of the demo failed on 铜绿假单胞菌 eight times in a row, each rectification 复查合格: the
+    supervisor needs 屡次不合格 said, with the earlier samples, and the alert raised a level."""
+    from tests.test_fold import _sample
+
+    first = pa_sample("2026-01-12T15:20:00+08:00", sample_no="DC-R1")
+    second = pa_sample("2026-04-12T15:20:00+08:00", sample_no="DC-R2")
+    third = pa_sample("2026-07-12T15:20:00+08:00", sample_no="DC-R3")
+    _, effects = replay([registered(), first, second, third], rules)
+    found = decisions(effects, "sampling.unqualified")
+    assert [d.severity for d in found] == ["critical", "critical", "critical"]  # a pathogen: critical already
+    assert "屡次不合格" not in found[0].message_zh
+    assert "同一项目第 3 次抽检不合格（此前：2026-01-12 抽样编号 DC-R1、2026-04-12 抽样编号 DC-R2）" in found[2].message_zh
+    assert found[2].evidence["repeat_of"] == [str(first.event_id), str(second.event_id)]
+    # a chemical failure (medium) failed again is high; outside the window it is not a repeat
+    b1 = _sample("2026-01-10T09:00:00+08:00", False, False, sample_no="DC-B10", sampled_on="2026-01-05", production_date="2026-01-01")
+    b2 = _sample("2026-06-10T09:00:00+08:00", False, False, sample_no="DC-B11", sampled_on="2026-06-05", production_date="2026-06-01")
+    _, effects = replay([registered(), b1, b2], rules)
+    assert [d.severity for d in decisions(effects, "sampling.unqualified")] == ["medium", "high"]
+    short = Rules(rules.catalogue, Policy.model_validate({"warnings": {"sampling_unqualified": {"repeat_within_days": 30}}}))
+    _, effects = replay([registered(), b1, b2], short)
+    assert [d.severity for d in decisions(effects, "sampling.unqualified")] == ["medium", "medium"]
