@@ -238,6 +238,23 @@ class EventFate(BaseModel):
     dead_letters: list[LetterSummary] = Field(
         default_factory=list, description="refused copies of it, newest first (a logged event may have some too: a "
                                           "correction under its id, a copy from a key that may not send it)")
+    judged: dict[str, Any] | None = Field(
+        default=None, description="a logged sampling.result (embedded mode): what qrisk judged — verdict (pass / fail / undetermined, "
+                                  "verdict_zh), items failed, items where qrisk's verdict differs from the lab's (disagreements), "
+                                  "and, when the report does not count, why (superseded_as, superseded_zh); null until the "
+                                  "enterprise is registered")
+
+
+def sample_judged(record: Any) -> dict[str, Any] | None:
+    """What a lab reads back of its result: qrisk's verdict and whether the report counts."""
+    j = record.judgement
+    if j is None:
+        return None
+    failed = [i.item_code for i in j.items if i.verdict == "fail"] + [f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"]
+    return {"sample_no": record.sample_no, "verdict": j.verdict, "verdict_zh": {"pass": "合格", "fail": "不合格"}.get(j.verdict, "无法判定"),
+            "failed_items": failed, "disagreements": list(j.disagreements),
+            "undetermined_items": [i.item_code for i in j.items if i.verdict == "undetermined"],
+            "superseded_as": record.superseded_as, "superseded_zh": record.superseded_zh(), "not_retested": list(record.not_retested)}
 
 
 _FATE_EXAMPLES = {
@@ -1075,8 +1092,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             raise HTTPException(status_code=404, detail=f"未找到事件 {event_id}{later}：既不在事件日志中，也不在该密钥可见的拒收记录中，"
                                                         f"请重新发送（重发同一 event_id 是安全的） / no such event{later_en}: "
                                                         "neither logged nor dead-lettered as far as this key may see; send it again")
+        judged = None
+        if logged is not None and logged["event_type"] == "sampling.result" and not distributed:
+            with pipeline.lock:
+                file = pipeline.state.files.get(logged["enterprise_id"])
+                record = file.sample_by_event(canonical) if file is not None else None
+                judged = sample_judged(record) if record is not None else None
         return EventFate(event_id=canonical or event_id, status="logged" if logged is not None else "dead_lettered", logged=logged,
-                         dead_letters=[{k: r[k] for k in LetterSummary.model_fields} for r in letters])
+                         dead_letters=[{k: r[k] for k in LetterSummary.model_fields} for r in letters], judged=judged)
 
     @app.get("/v1/audit", summary="Who did what: posts, refusals, key changes (newest first)",
              responses=_AUTH_RESPONSES, **_declared(admins))

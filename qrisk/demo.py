@@ -516,7 +516,7 @@ class CountyGenerator:
         })
         inspector = self.rng.choice(INSPECTORS)
         self._emit("complaint.resolved", e.enterprise_id, self._at(day + dt.timedelta(days=self.rng.randint(2, 6))), {"kind": "inspector", "id": inspector[0], "name": inspector[1]}, {
-            "complaint_id": cid, "verified": verified, "outcome": "经核查属实，已责令企业整改。" if verified else "经核查不属实。",
+            "complaint_id": cid, "verified": verified, "outcome": "经核查属实，已要求企业自查原因并书面反馈。" if verified else "经核查不属实。",
         })
 
 

@@ -193,6 +193,26 @@ def test_a_logged_event_says_its_seq_and_when_it_was_received(srv):
     assert srv.get(f"/v1/events/{sample['event_id'].upper()}").json()["logged"]["seq"] == posted["seq"]
 
 
+def test_a_lab_reads_back_what_qrisk_judged_of_its_result(srv):
+    """The answer to a POST says accepted; the lookup says what qrisk made of it: the verdict, the items
+    it failed, where it differs from the lab's own verdict (bromate 0.02 mg/L, limit 0.01, reported 合格)."""
+    reg = fresh("enterprise.registered")
+    reg["enterprise_id"] = "E-JUDGED-1"
+    assert srv.post("/v1/events", json=reg).status_code == 200
+    sample = fresh("sampling.result")
+    sample["enterprise_id"] = "E-JUDGED-1"
+    bromate = next(i for i in sample["payload"]["items"] if i["item_code"] == "bromate")
+    bromate["values"], bromate["lab_verdict"] = [0.02], "合格"
+    assert srv.post("/v1/events", json=sample, headers=bearer(srv.role_keys["lab-own"])).status_code == 200
+    fate = srv.get(f"/v1/events/{sample['event_id']}", headers=bearer(srv.role_keys["lab-own"])).json()
+    judged = fate["judged"]
+    assert (judged["verdict"], judged["verdict_zh"]) == ("fail", "不合格")
+    assert "bromate" in judged["failed_items"] and "bromate" in judged["disagreements"]
+    assert judged["superseded_as"] is None and judged["sample_no"] == sample["payload"]["sample_no"]
+    # not a sample: nothing judged
+    assert srv.get(f"/v1/events/{reg['event_id']}").json()["judged"] is None
+
+
 def test_a_refused_event_names_its_dead_letters(srv):
     bad = bad_sample()
     letter = srv.post("/v1/events", json=bad).json()["errors"][0]["dead_letter_id"]
