@@ -621,13 +621,16 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
     passed = sum(x["passed"] for x in enterprises)
     failed = sum(x["failed"] for x in enterprises)
     undetermined = sum(x["undetermined"] for x in enterprises)
+    span = _span(events)
     open_rect = [
-        {"enterprise_id": eid, "name": names[eid], "rectification_id": r.rectification_id, "what": r.what, "deadline": r.deadline.isoformat(), "status": r.status, "overdue": r.overdue}
+        {"enterprise_id": eid, "name": names[eid], "rectification_id": r.rectification_id, "what": r.what, "deadline": r.deadline.isoformat(),
+         "status": r.status, "overdue": r.overdue,
+         # how late, as of the period's end: 已逾期 alone does not tell a week from half a year
+         "days_overdue": (span[1] - r.deadline).days if r.overdue else None}
         for eid, f in sorted(state.files.items()) for r in f.rectifications if r.status != "verified"
     ]
     from processors.warnings import penalties_text
 
-    span = _span(events)
     enforcement = {
         "decisions": [{"enterprise_id": eid, "name": names[eid], "decision_no": r.decision_no, "decided_on": r.decided_on.isoformat(),
                        "penalties_zh": penalties_text(r.penalties)[0], "serious_dishonesty": r.serious_dishonesty}
@@ -771,19 +774,23 @@ def render_text(summary: dict[str, Any]) -> str:
         follow = f"，跟踪期限 {i['follow_up_by']}" if i["follow_up_by"] else ""
         lines.append(f"  {i['held_on']} {i['name']} 约谈 {i['interview_id']}{follow}：{i['reason']}")
     cp = summary["campaign"]
+    checked = [r for r in cp.get("accepted_with_gaps_rows", []) if r["checks"]]
     gaps = f"（其中 {cp['accepted_with_gaps']} 家须核实）" if cp.get("accepted_with_gaps") else ""
     lines += ["", f"提档升级：{cp['enterprises']} 家企业，验收通过 {cp['accepted']} 家{gaps}，提档 {cp['upgraded']} 家"
               f"（初始 {_tiers(cp['tiers_at_start'])} → 现 {_tiers(cp['tiers_now'])}）",
               *([f"  验收通过但须核实的事项：" + "，".join(f"{k} {v} 家" for k, v in cp["accepted_with_gaps_by"].items())] if cp.get("accepted_with_gaps_by") else []),
               # beyond a KPI short of its target: penalties, failures, the risk grade, complaints up to the acceptance
-              *[f"    {r['enterprise_id']} {r['name']}：{'、'.join(r['gaps'])}" for r in cp.get("accepted_with_gaps_rows", []) if r["checks"]],
-              "  各阶段：" + "，".join(f"{s['stage_zh']} {s['reached']} 家" for s in cp["stages"]),
+              *([f"  其中另有处罚、不合格、风险等级或投诉等记录须核实的 {len(checked)} 家："] if checked else []),
+              *[f"    {r['enterprise_id']} {r['name']}：{'、'.join(r['gaps'])}" for r in checked],
+              # reached: the enterprises that completed the stage so far, not those at it now
+              "  各阶段累计完成：" + "，".join(f"{s['stage_zh']} {s['reached']} 家" for s in cp["stages"]),
               "  指标达标：" + "，".join(f"{k['label_zh']} {k['met']}/{k['known']} 家" + (f"（{k['basis_zh']}）" if k.get("basis_zh") else "")
                                      for k in cp["kpis"].values())]
     open_rect = summary["open_issues"]["rectifications"]
     lines += ["", f"待处理整改 {len(open_rect)} 项（逾期 {sum(1 for r in open_rect if r['overdue'])} 项）："]
     for r in open_rect:
-        lines.append(f"  {r['name']} {r['rectification_id']} 期限 {r['deadline']}{'（已逾期）' if r['overdue'] else ''}：{r['what']}")
+        late = f"（已逾期 {r['days_overdue']} 天）" if r["overdue"] and r.get("days_overdue") is not None else "（已逾期）" if r["overdue"] else ""
+        lines.append(f"  {r['name']} {r['rectification_id']} 期限 {r['deadline']}{late}：{r['what']}")
     return "\n".join(lines) + "\n"
 
 

@@ -77,7 +77,7 @@ def test_overdue_marks_and_grades_are_as_of_the_end_of_the_period(summary, text,
     rect = {r["rectification_id"]: r for r in summary["open_issues"]["rectifications"]}
     # deadline 2026-02-05, before the period's end: overdue, in the summary as in the credit file
     assert rect["ZG-W03-0106"]["deadline"] < end.isoformat() and rect["ZG-W03-0106"]["overdue"] is True
-    assert "ZG-W03-0106 期限 2026-02-05（已逾期）" in text
+    assert "ZG-W03-0106 期限 2026-02-05（已逾期 3 天）" in text
     assert rect["ZG-W03-0119"]["deadline"] > end.isoformat() and rect["ZG-W03-0119"]["overdue"] is False
     # the grades the summary shows are `qrisk risk --as-of <the period's end>`
     ranked = {r["enterprise_id"]: (r["grade"], r["score"]) for r in risk_ranking(events, end, rules)}
@@ -301,7 +301,7 @@ def test_each_count_names_its_unit(text):
     assert failures and all(re.search(r"\d+ 批$", line) for line in failures)
     signals = text.split("质量波动（早发现）：")[1].split("\n\n")[0].splitlines()[1:]
     assert signals and all(re.search(r"：\d+ 批次出现信号", line) for line in signals)
-    stages = next(line for line in text.splitlines() if line.startswith("  各阶段："))
+    stages = next(line for line in text.splitlines() if line.startswith("  各阶段累计完成："))
     assert all(re.search(r" \d+ 家$", part) for part in stages.split("：", 1)[1].split("，"))
     kpis = next(line for line in text.splitlines() if line.startswith("  指标达标："))
     assert all(re.search(r" \d+/\d+ 家", part) for part in re.sub(r"（[^）]*）", "", kpis.split("：", 1)[1]).split("，"))
