@@ -73,6 +73,22 @@ def _sum_items_zh(code: str) -> str:
     return f"transform({code}, {list(SUM_ITEMS_ZH)}, {list(SUM_ITEMS_ZH.values())}, concat({_groups_zh(code)}, '比例之和'))"
 
 
+# each sample's item names by code (sampling_items: one row per item and value), to name a judgements
+# row's failed_items; {where} narrows it to the enterprise shown
+ITEM_NAMES = """
+    SELECT event_id, groupArray(item_code) AS item_codes, groupArray(item_name) AS item_names
+    FROM (SELECT event_id, item_code, any(item_name) AS item_name FROM sampling_items FINAL WHERE {where} GROUP BY event_id, item_code)
+    GROUP BY event_id"""
+
+
+def _item_name_zh(code: str) -> str:
+    """A failed item's name for people: the sum of ratios by its SAMR name, an item by the name the
+    sample's item rows carry (``item_codes``/``item_names`` of ITEM_NAMES), else its code."""
+    at = f"indexOf(item_codes, {code})"
+    return (f"if(startsWith({code}, 'sum_of_ratios:'), {_sum_items_zh(f'substring({code}, 15)')}, "
+            f"if({at} > 0 AND item_names[{at}] != '', item_names[{at}], {code}))")
+
+
 def _groups_zh(code: str) -> str:
     return f"transform({code}, {list(GROUPS_ZH)}, {list(GROUPS_ZH.values())}, {code})"
 
@@ -166,17 +182,25 @@ def enterprise() -> dict[str, Any]:
                   WHERE kind = 'risk.graded' AND {where} AND $__timeFilter(occurred_at) ORDER BY time, version, idx""",
               w=12, h=8, fmt=FORMAT_TIMESERIES, thresholds=GRADE_COLOURS,
               options={"legend": {"showLegend": False}}),
+        # sampling_items keeps an ND as NULL and no detection limit, so a batch not detected has no point
+        # here; the control charts place it at half the limit the lab gave (processors.fluctuation)
         panel("timeseries", "检测值：${item}",
               f"""SELECT toDateTime(sampled_on) AS time, max(value) AS `检测值` FROM sampling_items FINAL
                   WHERE {where} AND item_code = '${{item}}' AND $__dateFilter(sampled_on)
                   GROUP BY time ORDER BY time""",
-              w=12, h=8, fmt=FORMAT_TIMESERIES, description="每批次取 n 个样品中的最大值（与质量波动监测所用的值相同）；ND 计为 0",
+              w=12, h=8, fmt=FORMAT_TIMESERIES,
+              description="每批次取 n 个样品中检出值的最大值（有检出时即质量波动监测所用的值）。各样品均未检出（ND）的批次为空值，"
+                          "图中不画点；质量波动监测则按检出限的一半计入，本图无检出限数据，未作此替代",
               options={"legend": {"showLegend": False}}),
+        # a judgements row names the failed items by code: their names are the sample's own item rows'
         panel("table", "抽检记录",
               f"""SELECT sampled_on AS `抽样日期`, sample_no AS `抽样编号`, product AS `产品`,
                          transform(verdict, ['pass', 'fail', 'undetermined'], ['合格', '不合格', '无法判定'], verdict) AS `结论`,
-                         arrayStringConcat(failed_items, '、') AS `不合格项目`, event_id AS `事件`
-                  FROM {FINAL_SAMPLES} AND {where} AND $__dateFilter(sampled_on) ORDER BY sampled_on DESC, event_id""",
+                         arrayStringConcat(arrayMap(c -> {_item_name_zh('c')}, failed_items), '、') AS `不合格项目`, event_id AS `事件`
+                  FROM (SELECT event_id, sampled_on, sample_no, product, verdict, failed_items FROM {FINAL_SAMPLES}
+                        AND {where} AND $__dateFilter(sampled_on)) AS samples
+                  ANY LEFT JOIN ({ITEM_NAMES.format(where=where)}) AS names USING event_id
+                  ORDER BY sampled_on DESC, event_id""",
               w=24, h=8),
         panel("table", "预警记录",
               f"""SELECT occurred_at AS `时间`, severity AS `级别`, title AS `预警`, message AS `说明`, event_id AS `事件`

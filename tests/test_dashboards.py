@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -296,6 +297,44 @@ def test_the_time_range_and_the_enterprise_narrow_the_panels(county):
     warned = [w for w in files[eid].warnings if start <= w.occurred_at <= end]
     assert got[("enterprise.json", "预警数")] == [{"预警": len(warned)}] and warned
     assert sorted(r["事件"] for r in got[("enterprise.json", "预警记录")]) == sorted(w.event_id for w in warned)
+
+
+def test_the_enterprise_board_names_failed_items_as_the_credit_file_does(county):
+    """抽检记录 showed a judgements row's codes ("moulds", "pseudomonas_aeruginosa"): the items are named
+    as the credit file names them, a sum of ratios by its SAMR name."""
+    files = _files(county)
+    failing = sorted(eid for eid, f in files.items() if any(s.judgement.verdict == "fail" for s in f.final_samples()))
+    assert len(failing) >= 2
+    for eid in failing:
+        rows = _panels(county["store"], variables={"enterprise": eid, "item": "x"})[("enterprise.json", "抽检记录")]
+        expected = {}
+        for s in files[eid].final_samples():
+            j = s.judgement
+            names = [i.item_name or i.item_code for i in j.items if i.verdict == "fail"]
+            names += [c.item_name or f"{c.group_name}比例之和" for c in j.sum_checks if c.verdict == "fail"]
+            expected[s.sample_no] = "、".join(names)
+        assert {r["抽样编号"]: r["不合格项目"] for r in rows} == expected
+        assert any(r["不合格项目"] for r in rows) and not any(re.search(r"[a-z_]{3}", r["不合格项目"]) for r in rows)
+
+
+def test_the_measured_values_panel_says_what_it_draws(county):
+    """The description said "ND 计为 0": sampling_items keeps an ND as NULL (no point), and the control
+    charts place it at half the detection limit.  The description says so, and the rows bear it out."""
+    model = DASHBOARDS["enterprise.json"]()
+    described = next(p for p in model["panels"] if p["title"] == "检测值：${item}")["description"]
+    assert "ND 计为 0" not in described and "空值" in described and "检出限的一半" in described
+    files = _files(county)
+    eid, f = next((eid, f) for eid, f in sorted(files.items())
+                  if any(i.item_code == "bromate" and all(v == "ND" for v in i.values) for s in f.samples for i in s.judgement.items))
+    rows = _panels(county["store"], variables={"enterprise": eid, "item": "bromate"})[("enterprise.json", "检测值：${item}")]
+    by_day: dict = {}
+    for s in f.samples:
+        for i in s.judgement.items:
+            if i.item_code == "bromate":
+                by_day.setdefault(s.sampled_on, []).extend(float(v) for v in i.values if v != "ND")
+    got = {dt.date.fromisoformat(str(r["time"])[:10]): r["检测值"] for r in rows}
+    assert got == {d: (max(v) if v else None) for d, v in by_day.items()}
+    assert None in got.values(), "a batch not detected has no point (not 0)"
 
 
 # --------------------------------------------------------------------------- publishing
