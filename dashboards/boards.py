@@ -49,8 +49,16 @@ WARNINGS = f"""
 # a series chart is named by product and item (the item's name: nearby events in the evidence may
 # carry names too, hence the key that follows); the p and c charts by what they count and the period
 CHART_ZH = "transform({0}, ['p', 'c'], ['抽检不合格率', '投诉数'], {0})"
+# A category's p chart is the county's (本县糕点类…): its effect is filed under the enterprise whose sample
+# tipped it, but the problem is the county's, so it is shown as such (scope "category"), with that
+# enterprise as the trigger.  A detection after a run of non-detects (nd_detected alone: data flag
+# "note", and no deeper field is a JSON true named note) is information, not a signal: the credit
+# file's series do not count it (Series.signals).
+SIGNAL_SCOPE = f"""if({data_text('scope')} = 'category',
+                       concat('全县·', {CATEGORY_ZH.format(data_text_before('category', 'center'))}, '类'), '本企业')"""
 SIGNALS = f"""
-    SELECT occurred_at, enterprise_id, event_id,
+    SELECT occurred_at, enterprise_id, event_id, {SIGNAL_SCOPE} AS scope, {data_text('scope')} = 'category' AS county_wide,
+           match(data, '"note": *true') AS note, if(note, '提示', '信号') AS signal_kind,
            if({data_text('series')} != '', concat({data_text_before('product', 'rule')}, ' · ', {data_text_before('item_name', 'lcl')}),
               concat({CHART_ZH.format(data_text('chart'))}, ' ', {data_text('period')})) AS series,
            {data_text_before('text_zh', 'ucl')} AS text
@@ -139,13 +147,16 @@ def county() -> dict[str, Any]:
                   FROM ({WARNINGS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 200""",
               w=12, h=9, description="每条预警都带触发它的事件编号，可在企业诚信档案中查看证据"),
         panel("timeseries", "质量波动信号（每周）",
-              f"""SELECT toDateTime(toMonday(occurred_at)) AS time, count() AS `信号数` FROM {EFFECTS}
-                  WHERE kind = 'fluctuation.signal' AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
-              w=12, h=7, fmt=FORMAT_TIMESERIES, options={"legend": {"showLegend": False}}),
+              f"""SELECT toDateTime(toMonday(occurred_at)) AS time, count() AS `信号数` FROM ({SIGNALS})
+                  WHERE NOT note AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
+              w=12, h=7, fmt=FORMAT_TIMESERIES, options={"legend": {"showLegend": False}},
+              description="出现失控信号的批次（未检出后检出“仅作提示”的不计，与诚信档案相同）"),
         panel("table", "最新质量波动信号",
-              f"""SELECT occurred_at AS `时间`, enterprise_id AS `企业`, series AS `产品与项目`, text AS `信号`, event_id AS `事件`
+              f"""SELECT occurred_at AS `时间`, scope AS `范围`,
+                         if(county_wide, concat('由 ', enterprise_id, ' 的抽检触发'), enterprise_id) AS `企业`,
+                         series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`, event_id AS `事件`
                   FROM ({SIGNALS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 100""",
-              w=12, h=7),
+              w=12, h=7, description="范围“全县·类别”为全县该类别的抽检不合格率，不是触发企业自身的问题；类型“提示”：以往未检出、本批检出，不计为信号"),
         panel("table", "待处置预警",
               f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`, enterprise_id AS `企业`, {SEVERITY_ZH.format('severity')} AS `级别`,
                          title AS `预警`, {ALERT_STATE_ZH.format('state')} AS `状态`, assignee AS `负责人`, updated_at AS `最近处置`
@@ -207,9 +218,9 @@ def enterprise() -> dict[str, Any]:
                   FROM ({WARNINGS}) WHERE {where} AND $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id""",
               w=12, h=8),
         panel("table", "质量波动信号",
-              f"""SELECT occurred_at AS `时间`, series AS `产品与项目`, text AS `信号`, event_id AS `事件`
+              f"""SELECT occurred_at AS `时间`, scope AS `范围`, series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`, event_id AS `事件`
                   FROM ({SIGNALS}) WHERE {where} AND $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id""",
-              w=12, h=8),
+              w=12, h=8, description="范围“全县·类别”：由本企业抽检触发的全县该类别信号，不是本企业自身的问题；类型“提示”不计为信号"),
     ]
     variables = [
         # the plugin takes a variable's first column as its value and the second as the text shown

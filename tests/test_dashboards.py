@@ -337,6 +337,34 @@ def test_the_measured_values_panel_says_what_it_draws(county):
     assert None in got.values(), "a batch not detected has no point (not 0)"
 
 
+def test_a_county_signal_is_shown_as_the_countys_and_a_note_as_a_note(county):
+    """A category's p chart (本县糕点类…) was listed under the enterprise whose sample tipped it
+    (企业: P05); a detection after non-detects (仅作提示) was counted as a signal."""
+    store = county["store"]
+    got = _panels(store)
+    data = {}
+    for row in store.query("SELECT event_id, kind, data FROM effects FINAL UNION ALL SELECT event_id, kind, data FROM stream_effects FINAL"):
+        if row["kind"] == "fluctuation.signal":
+            d = json.loads(row["data"])
+            data.setdefault((row["event_id"], d["text_zh"]), []).append(d)
+    rows = got[("county.json", "最新质量波动信号")]
+    zh = {"packaged_water": "包装饮用水", "pastry": "糕点"}
+    county_wide = notes = 0
+    for row in rows:
+        d = data[(row["事件"], row["信号"])][0]
+        if d["scope"] == "category":
+            county_wide += 1
+            assert row["范围"] == f"全县·{zh[d['category']]}类" and row["企业"].startswith("由 ") and row["企业"].endswith(" 的抽检触发")
+        else:
+            assert row["范围"] == "本企业" and not row["企业"].startswith("由 ")
+        notes += d.get("note", False)
+        assert row["类型"] == ("提示" if d.get("note") else "信号")
+    assert county_wide and notes, "the demo counties have both"
+    every = [d for ds in data.values() for d in ds]
+    weekly = sum(r["信号数"] for r in got[("county.json", "质量波动信号（每周）")])
+    assert weekly == sum(1 for d in every if not d.get("note")) < len(every)
+
+
 # --------------------------------------------------------------------------- publishing
 
 
