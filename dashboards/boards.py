@@ -89,12 +89,21 @@ ITEM_NAMES = """
     GROUP BY event_id"""
 
 
-def _item_name_zh(code: str) -> str:
+def _item_name_zh(code: str, codes: str, names: str) -> str:
     """A failed item's name for people: the sum of ratios by its SAMR name, an item by the name the
-    sample's item rows carry (``item_codes``/``item_names`` of ITEM_NAMES), else its code."""
-    at = f"indexOf(item_codes, {code})"
+    sample's item rows carry (``codes``/``names``: ``item_codes``/``item_names`` of ITEM_NAMES), else its code."""
+    at = f"indexOf({codes}, {code})"
     return (f"if(startsWith({code}, 'sum_of_ratios:'), {_sum_items_zh(f'substring({code}, 15)')}, "
-            f"if({at} > 0 AND item_names[{at}] != '', item_names[{at}], {code}))")
+            f"if({at} > 0 AND {names}[{at}] != '', {names}[{at}], {code}))")
+
+
+def _failed_items_zh(failed: str) -> str:
+    """A judgements row's failed items named (``_item_name_zh``), joined with 、.  The sample's item
+    codes and names reach the lambda as arguments (``replicate``: the row's arrays once per failed
+    item): ClickHouse 18.16 does not see a column that a lambda's body names inside a function call
+    (``c -> indexOf(item_codes, c)``: "Unknown identifier: item_codes"), joined or from a subquery."""
+    return (f"arrayStringConcat(arrayMap((c, sample_codes, sample_names) -> {_item_name_zh('c', 'sample_codes', 'sample_names')}, "
+            f"{failed}, replicate(item_codes, {failed}), replicate(item_names, {failed})), '、')")
 
 
 def _groups_zh(code: str) -> str:
@@ -207,7 +216,7 @@ def enterprise() -> dict[str, Any]:
         panel("table", "抽检记录",
               f"""SELECT sampled_on AS `抽样日期`, sample_no AS `抽样编号`, product AS `产品`,
                          transform(verdict, ['pass', 'fail', 'undetermined'], ['合格', '不合格', '无法判定'], verdict) AS `结论`,
-                         arrayStringConcat(arrayMap(c -> {_item_name_zh('c')}, failed_items), '、') AS `不合格项目`, event_id AS `事件`
+                         {_failed_items_zh('failed_items')} AS `不合格项目`, event_id AS `事件`
                   FROM (SELECT event_id, sampled_on, sample_no, product, verdict, failed_items FROM {FINAL_SAMPLES}
                         AND {where} AND $__dateFilter(sampled_on)) AS samples
                   ANY LEFT JOIN ({ITEM_NAMES.format(where=where)}) AS names USING event_id
