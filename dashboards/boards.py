@@ -49,8 +49,16 @@ WARNINGS = f"""
 # a series chart is named by product and item (the item's name: nearby events in the evidence may
 # carry names too, hence the key that follows); the p and c charts by what they count and the period
 CHART_ZH = "transform({0}, ['p', 'c'], ['抽检不合格率', '投诉数'], {0})"
+# A category's p chart is the county's (本县糕点类…): its effect is filed under the enterprise whose sample
+# tipped it, but the problem is the county's, so it is shown as such (scope "category"), with that
+# enterprise as the trigger.  A detection after a run of non-detects (nd_detected alone: data flag
+# "note", and no deeper field is a JSON true named note) is information, not a signal: the credit
+# file's series do not count it (Series.signals).
+SIGNAL_SCOPE = f"""if({data_text('scope')} = 'category',
+                       concat('全县·', {CATEGORY_ZH.format(data_text_before('category', 'center'))}, '类'), '本企业')"""
 SIGNALS = f"""
-    SELECT occurred_at, enterprise_id, event_id,
+    SELECT occurred_at, enterprise_id, event_id, {SIGNAL_SCOPE} AS scope, {data_text('scope')} = 'category' AS county_wide,
+           match(data, '"note": *true') AS note, if(note, '提示', '信号') AS signal_kind,
            if({data_text('series')} != '', concat({data_text_before('product', 'rule')}, ' · ', {data_text_before('item_name', 'lcl')}),
               concat({CHART_ZH.format(data_text('chart'))}, ' ', {data_text('period')})) AS series,
            {data_text_before('text_zh', 'ucl')} AS text
@@ -71,6 +79,31 @@ GRADE_COLOURS = [(None, "green"), (40.0, "yellow"), (60.0, "orange"), (80.0, "re
 
 def _sum_items_zh(code: str) -> str:
     return f"transform({code}, {list(SUM_ITEMS_ZH)}, {list(SUM_ITEMS_ZH.values())}, concat({_groups_zh(code)}, '比例之和'))"
+
+
+# each sample's item names by code (sampling_items: one row per item and value), to name a judgements
+# row's failed_items; {where} narrows it to the enterprise shown
+ITEM_NAMES = """
+    SELECT event_id, groupArray(item_code) AS item_codes, groupArray(item_name) AS item_names
+    FROM (SELECT event_id, item_code, any(item_name) AS item_name FROM sampling_items FINAL WHERE {where} GROUP BY event_id, item_code)
+    GROUP BY event_id"""
+
+
+def _item_name_zh(code: str, codes: str, names: str) -> str:
+    """A failed item's name for people: the sum of ratios by its SAMR name, an item by the name the
+    sample's item rows carry (``codes``/``names``: ``item_codes``/``item_names`` of ITEM_NAMES), else its code."""
+    at = f"indexOf({codes}, {code})"
+    return (f"if(startsWith({code}, 'sum_of_ratios:'), {_sum_items_zh(f'substring({code}, 15)')}, "
+            f"if({at} > 0 AND {names}[{at}] != '', {names}[{at}], {code}))")
+
+
+def _failed_items_zh(failed: str) -> str:
+    """A judgements row's failed items named (``_item_name_zh``), joined with 、.  The sample's item
+    codes and names reach the lambda as arguments (``replicate``: the row's arrays once per failed
+    item): ClickHouse 18.16 does not see a column that a lambda's body names inside a function call
+    (``c -> indexOf(item_codes, c)``: "Unknown identifier: item_codes"), joined or from a subquery."""
+    return (f"arrayStringConcat(arrayMap((c, sample_codes, sample_names) -> {_item_name_zh('c', 'sample_codes', 'sample_names')}, "
+            f"{failed}, replicate(item_codes, {failed}), replicate(item_names, {failed})), '、')")
 
 
 def _groups_zh(code: str) -> str:
@@ -123,13 +156,16 @@ def county() -> dict[str, Any]:
                   FROM ({WARNINGS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 200""",
               w=12, h=9, description="每条预警都带触发它的事件编号，可在企业诚信档案中查看证据"),
         panel("timeseries", "质量波动信号（每周）",
-              f"""SELECT toDateTime(toMonday(occurred_at)) AS time, count() AS `信号数` FROM {EFFECTS}
-                  WHERE kind = 'fluctuation.signal' AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
-              w=12, h=7, fmt=FORMAT_TIMESERIES, options={"legend": {"showLegend": False}}),
+              f"""SELECT toDateTime(toMonday(occurred_at)) AS time, count() AS `信号数` FROM ({SIGNALS})
+                  WHERE NOT note AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
+              w=12, h=7, fmt=FORMAT_TIMESERIES, options={"legend": {"showLegend": False}},
+              description="出现失控信号的批次（未检出后检出“仅作提示”的不计，与诚信档案相同）"),
         panel("table", "最新质量波动信号",
-              f"""SELECT occurred_at AS `时间`, enterprise_id AS `企业`, series AS `产品与项目`, text AS `信号`, event_id AS `事件`
+              f"""SELECT occurred_at AS `时间`, scope AS `范围`,
+                         if(county_wide, concat('由 ', enterprise_id, ' 的抽检触发'), enterprise_id) AS `企业`,
+                         series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`, event_id AS `事件`
                   FROM ({SIGNALS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 100""",
-              w=12, h=7),
+              w=12, h=7, description="范围“全县·类别”为全县该类别的抽检不合格率，不是触发企业自身的问题；类型“提示”：以往未检出、本批检出，不计为信号"),
         panel("table", "待处置预警",
               f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`, enterprise_id AS `企业`, {SEVERITY_ZH.format('severity')} AS `级别`,
                          title AS `预警`, {ALERT_STATE_ZH.format('state')} AS `状态`, assignee AS `负责人`, updated_at AS `最近处置`
@@ -166,26 +202,34 @@ def enterprise() -> dict[str, Any]:
                   WHERE kind = 'risk.graded' AND {where} AND $__timeFilter(occurred_at) ORDER BY time, version, idx""",
               w=12, h=8, fmt=FORMAT_TIMESERIES, thresholds=GRADE_COLOURS,
               options={"legend": {"showLegend": False}}),
+        # sampling_items keeps an ND as NULL and no detection limit, so a batch not detected has no point
+        # here; the control charts place it at half the limit the lab gave (processors.fluctuation)
         panel("timeseries", "检测值：${item}",
               f"""SELECT toDateTime(sampled_on) AS time, max(value) AS `检测值` FROM sampling_items FINAL
                   WHERE {where} AND item_code = '${{item}}' AND $__dateFilter(sampled_on)
                   GROUP BY time ORDER BY time""",
-              w=12, h=8, fmt=FORMAT_TIMESERIES, description="每批次取 n 个样品中的最大值（与质量波动监测所用的值相同）；ND 计为 0",
+              w=12, h=8, fmt=FORMAT_TIMESERIES,
+              description="每批次取 n 个样品中检出值的最大值（有检出时即质量波动监测所用的值）。各样品均未检出（ND）的批次为空值，"
+                          "图中不画点；质量波动监测则按检出限的一半计入，本图无检出限数据，未作此替代",
               options={"legend": {"showLegend": False}}),
+        # a judgements row names the failed items by code: their names are the sample's own item rows'
         panel("table", "抽检记录",
               f"""SELECT sampled_on AS `抽样日期`, sample_no AS `抽样编号`, product AS `产品`,
                          transform(verdict, ['pass', 'fail', 'undetermined'], ['合格', '不合格', '无法判定'], verdict) AS `结论`,
-                         arrayStringConcat(failed_items, '、') AS `不合格项目`, event_id AS `事件`
-                  FROM {FINAL_SAMPLES} AND {where} AND $__dateFilter(sampled_on) ORDER BY sampled_on DESC, event_id""",
+                         {_failed_items_zh('failed_items')} AS `不合格项目`, event_id AS `事件`
+                  FROM (SELECT event_id, sampled_on, sample_no, product, verdict, failed_items FROM {FINAL_SAMPLES}
+                        AND {where} AND $__dateFilter(sampled_on)) AS samples
+                  ANY LEFT JOIN ({ITEM_NAMES.format(where=where)}) AS names USING event_id
+                  ORDER BY sampled_on DESC, event_id""",
               w=24, h=8),
         panel("table", "预警记录",
               f"""SELECT occurred_at AS `时间`, severity AS `级别`, title AS `预警`, message AS `说明`, event_id AS `事件`
                   FROM ({WARNINGS}) WHERE {where} AND $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id""",
               w=12, h=8),
         panel("table", "质量波动信号",
-              f"""SELECT occurred_at AS `时间`, series AS `产品与项目`, text AS `信号`, event_id AS `事件`
+              f"""SELECT occurred_at AS `时间`, scope AS `范围`, series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`, event_id AS `事件`
                   FROM ({SIGNALS}) WHERE {where} AND $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id""",
-              w=12, h=8),
+              w=12, h=8, description="范围“全县·类别”：由本企业抽检触发的全县该类别信号，不是本企业自身的问题；类型“提示”不计为信号"),
     ]
     variables = [
         # the plugin takes a variable's first column as its value and the second as the text shown

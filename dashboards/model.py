@@ -3,7 +3,9 @@
 Every panel queries qrisk's ClickHouse tables through the grafana-clickhouse-datasource plugin
 (provisioned as ``qrisk-clickhouse`` by deploy/grafana/provisioning).  The SQL runs unchanged on
 ClickHouse 18.16 (Debian's package, which the tests use) and on current releases (the compose
-file's image, chdb): no ``JSONExtract*``, no window functions, no ``LowCardinality``.
+file's image, chdb): no ``JSONExtract*``, no window functions, no ``LowCardinality``, and no lambda
+whose body names a column inside a function call (``c -> indexOf(item_codes, c)``: 18.16 answers
+"Unknown identifier"; pass the column as an argument, ``replicate(item_codes, arr)``).
 """
 from __future__ import annotations
 

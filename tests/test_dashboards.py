@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -296,6 +297,72 @@ def test_the_time_range_and_the_enterprise_narrow_the_panels(county):
     warned = [w for w in files[eid].warnings if start <= w.occurred_at <= end]
     assert got[("enterprise.json", "预警数")] == [{"预警": len(warned)}] and warned
     assert sorted(r["事件"] for r in got[("enterprise.json", "预警记录")]) == sorted(w.event_id for w in warned)
+
+
+def test_the_enterprise_board_names_failed_items_as_the_credit_file_does(county):
+    """抽检记录 showed a judgements row's codes ("moulds", "pseudomonas_aeruginosa"): the items are named
+    as the credit file names them, a sum of ratios by its SAMR name."""
+    files = _files(county)
+    failing = sorted(eid for eid, f in files.items() if any(s.judgement.verdict == "fail" for s in f.final_samples()))
+    assert len(failing) >= 2
+    for eid in failing:
+        rows = _panels(county["store"], variables={"enterprise": eid, "item": "x"})[("enterprise.json", "抽检记录")]
+        expected = {}
+        for s in files[eid].final_samples():
+            j = s.judgement
+            names = [i.item_name or i.item_code for i in j.items if i.verdict == "fail"]
+            names += [c.item_name or f"{c.group_name}比例之和" for c in j.sum_checks if c.verdict == "fail"]
+            expected[s.sample_no] = "、".join(names)
+        assert {r["抽样编号"]: r["不合格项目"] for r in rows} == expected
+        assert any(r["不合格项目"] for r in rows) and not any(re.search(r"[a-z_]{3}", r["不合格项目"]) for r in rows)
+
+
+def test_the_measured_values_panel_says_what_it_draws(county):
+    """The description said "ND 计为 0": sampling_items keeps an ND as NULL (no point), and the control
+    charts place it at half the detection limit.  The description says so, and the rows bear it out."""
+    model = DASHBOARDS["enterprise.json"]()
+    described = next(p for p in model["panels"] if p["title"] == "检测值：${item}")["description"]
+    assert "ND 计为 0" not in described and "空值" in described and "检出限的一半" in described
+    files = _files(county)
+    eid, f = next((eid, f) for eid, f in sorted(files.items())
+                  if any(i.item_code == "bromate" and all(v == "ND" for v in i.values) for s in f.samples for i in s.judgement.items))
+    rows = _panels(county["store"], variables={"enterprise": eid, "item": "bromate"})[("enterprise.json", "检测值：${item}")]
+    by_day: dict = {}
+    for s in f.samples:
+        for i in s.judgement.items:
+            if i.item_code == "bromate":
+                by_day.setdefault(s.sampled_on, []).extend(float(v) for v in i.values if v != "ND")
+    got = {dt.date.fromisoformat(str(r["time"])[:10]): r["检测值"] for r in rows}
+    assert got == {d: (max(v) if v else None) for d, v in by_day.items()}
+    assert None in got.values(), "a batch not detected has no point (not 0)"
+
+
+def test_a_county_signal_is_shown_as_the_countys_and_a_note_as_a_note(county):
+    """A category's p chart (本县糕点类…) was listed under the enterprise whose sample tipped it
+    (企业: P05); a detection after non-detects (仅作提示) was counted as a signal."""
+    store = county["store"]
+    got = _panels(store)
+    data = {}
+    for row in store.query("SELECT event_id, kind, data FROM effects FINAL UNION ALL SELECT event_id, kind, data FROM stream_effects FINAL"):
+        if row["kind"] == "fluctuation.signal":
+            d = json.loads(row["data"])
+            data.setdefault((row["event_id"], d["text_zh"]), []).append(d)
+    rows = got[("county.json", "最新质量波动信号")]
+    zh = {"packaged_water": "包装饮用水", "pastry": "糕点"}
+    county_wide = notes = 0
+    for row in rows:
+        d = data[(row["事件"], row["信号"])][0]
+        if d["scope"] == "category":
+            county_wide += 1
+            assert row["范围"] == f"全县·{zh[d['category']]}类" and row["企业"].startswith("由 ") and row["企业"].endswith(" 的抽检触发")
+        else:
+            assert row["范围"] == "本企业" and not row["企业"].startswith("由 ")
+        notes += d.get("note", False)
+        assert row["类型"] == ("提示" if d.get("note") else "信号")
+    assert county_wide and notes, "the demo counties have both"
+    every = [d for ds in data.values() for d in ds]
+    weekly = sum(r["信号数"] for r in got[("county.json", "质量波动信号（每周）")])
+    assert weekly == sum(1 for d in every if not d.get("note")) < len(every)
 
 
 # --------------------------------------------------------------------------- publishing
