@@ -119,6 +119,11 @@ def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
         by_field.setdefault(field_path, []).append(err)
     errors = []
     for field_path, errs in by_field.items():
+        ours = [e for e in errs if getattr((e.get("ctx") or {}).get("error"), "zh", None)]
+        if ours:
+            # a check at the door is a union's last branch (schemas.events._door_only): the other
+            # branches' failures beside its reason (a pattern, a bound) say less than it does
+            errs = ours
         types = {e["type"] for e in errs}
         if len(errs) > 1 and types <= _MEASURED_BRANCHES:
             # a measured value is a union (number | "ND"): one failure per branch says

@@ -32,14 +32,64 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 2
 """Current envelope version.  Version 1 is upcast on read (see ``schemas.upcast``)."""
 
 ENTERPRISE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
-OptionalShortText = Annotated[str | None, Field(default=None, max_length=200)]
+
+def _at_door(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("door"))
+
+
+# Door-only checks that cost little on the common path: a union whose first branch carries the check as
+# a constraint pydantic applies natively, and whose last branch, reached only when that one fails,
+# refuses at the door and takes the value elsewhere (a log re-read, see DOOR) as it always did.  A
+# Python validator on every short text cost a sampling result with nine items some 12 µs more to
+# decode (of 40); this costs about 2 µs (the regex).  The door's reason alone is shown for the field
+# (ingest.validate.describe drops the other branches' failures beside it).
+
+
+def _door_only(first: Any, fallback: Any, schema: dict[str, Any]) -> Any:
+    """``first``, else (outside the door) ``fallback``; ``schema``: what the exported schema shows,
+    the first branch's form (a lab should send what the door accepts)."""
+    return Annotated[Union[first, fallback], Field(union_mode="left_to_right"), WithJsonSchema(schema)]
+
+
+# Control characters (C0, DEL, C1) in an identifier or a short text.  A NUL in a sample_no is a lab
+# system's fixed-width buffer or a bad escape, not part of the number: stored, it makes an identifier
+# that prints like another (a re-test would not pair with its original) and a cell that breaks the
+# CSV/XLSX exports; a tab or a line break in a name is a spreadsheet cell's, not the name's.  Free
+# text (a complaint, a note, an interview's reason) is kept exactly as sent, whatever it holds.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+ONE_LINE_RE = r"^[^\x00-\x1f\x7f-\x9f]*$"  # the constraint (pydantic's Rust regex)
+_ONE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"  # the same, as the exported schema's (ECMA-262) pattern
+_CONTROL_NAMES = {0x00: ("NUL", "空字符 NUL"), 0x09: ("a tab", "制表符"), 0x0A: ("a line feed", "换行符"), 0x0D: ("a carriage return", "回车符"),
+                  0x7F: ("DEL", "删除符 DEL")}
+
+
+def _one_line(value: str, info: ValidationInfo) -> str:
+    if _at_door(info) and (found := _CONTROL.search(value)) is not None:
+        code = ord(value[found.start()])
+        en_name, zh_name = _CONTROL_NAMES.get(code, ("a control character", "控制字符"))
+        around = repr(value[max(0, found.start() - 12):found.start() + 12])
+        raise FieldError(f"must be one line of printable text, without control characters (NUL, tab, line break …): "
+                         f"found U+{code:04X} ({en_name}) in {around}",
+                         f"应为一行可打印文本，不得含有控制字符（空字符、制表符、换行等）：{around} 中含有 U+{code:04X}（{zh_name}）")
+    return value
+
+
+def _one_line_text(max_length: int, min_length: int = 0) -> Any:
+    """Text of one line: an identifier or a short text.  No control character at the door."""
+    bounds = {"min_length": min_length, "max_length": max_length}
+    schema = {"type": "string", **({"minLength": min_length} if min_length else {}), "maxLength": max_length, "pattern": _ONE_LINE_PATTERN}
+    return _door_only(Annotated[str, Field(**bounds, pattern=ONE_LINE_RE)], Annotated[str, Field(**bounds), AfterValidator(_one_line)], schema)
+
+
+ShortText = _one_line_text(200, min_length=1)
+OptionalShortText = Annotated[_one_line_text(200) | None, Field(default=None)]
 LongText = Annotated[str, Field(max_length=4000)]
 EnterpriseId = Annotated[str, Field(pattern=ENTERPRISE_ID_PATTERN, description="统一社会信用代码 or bureau id; the Kafka key")]
 
@@ -47,13 +97,34 @@ EnterpriseId = Annotated[str, Field(pattern=ENTERPRISE_ID_PATTERN, description="
 # allow_inf_nan=False refuses NaN and ±inf, including the inf that JSON like 1e999
 # parses to.  Strict: a quoted "1.5" is text, not a number.  Integers are bounded to
 # what a float holds exactly (2**53): a 400-digit integer is valid JSON but no measurement,
-# and would otherwise pass the door and fail every later float() in the fold.
+# and would otherwise pass the door and fail every later float() in the fold.  The number branch
+# took an integer beyond 2**53 all the same, rounded (9007199254740993 became 9007199254740992.0):
+# at the door a number is now bounded by 2**53 as well (no measurement comes near 9e15); a log
+# holding such a value re-reads it as it did.
 MAX_EXACT_INT = 2**53
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
-StrictNumber = Annotated[
-    Union[Annotated[StrictInt, Field(ge=-MAX_EXACT_INT, le=MAX_EXACT_INT)], Annotated[StrictFloat, Field(allow_inf_nan=False)]],
-    Field(union_mode="left_to_right"),
-]
+
+
+def _inexact_refusal(value: float) -> "FieldError":
+    # only the float is left to show: a validator seeing the value as sent would cost every value a call
+    return FieldError(f"a number must lie within ±{MAX_EXACT_INT} (2^53): beyond it a number is not held exactly "
+                      f"(an integer that large is rounded); got a number read as {value!r}",
+                      f"数值须在 ±{MAX_EXACT_INT}（2^53）以内：超出则无法精确保存（如此大的整数会被舍入）；收到的数值读作 {value!r}")
+
+
+def _held_exactly(value: Any, info: ValidationInfo) -> Any:
+    """A number of a magnitude from 2**53 on, refused at the door; for a union's fallback branch, or a
+    number field's ``field_validator`` (after the number is read)."""
+    if type(value) is float and not -MAX_EXACT_INT < value < MAX_EXACT_INT and _at_door(info):
+        raise _inexact_refusal(value)
+    return value
+
+
+_EXACT_INT = Annotated[StrictInt, Field(ge=-MAX_EXACT_INT, le=MAX_EXACT_INT)]
+_EXACT_FLOAT = Annotated[StrictFloat, Field(allow_inf_nan=False, gt=-MAX_EXACT_INT, lt=MAX_EXACT_INT)]
+_ANY_FLOAT = Annotated[StrictFloat, Field(allow_inf_nan=False), AfterValidator(_held_exactly)]
+# (what the door refuses, for the exported schema; not a constraint: a log may hold such a number)
+_WITHIN_EXACT = {"exclusiveMinimum": -MAX_EXACT_INT, "exclusiveMaximum": MAX_EXACT_INT}
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True, json_schema_extra=_WITHIN_EXACT)]
 
 
 class Model(BaseModel):
@@ -200,7 +271,10 @@ LabVerdict = Annotated[Verdict, BeforeValidator(_verdict_alias),
                        WithJsonSchema({"type": "string", "enum": ["pass", "fail", *_VERDICT_ALIASES]})]
 
 NOT_DETECTED = "ND"
-MeasuredValue = Union[StrictNumber, Annotated[Literal["ND", "未检出"], Stripped]]
+MeasuredValue = _door_only(
+    Union[_EXACT_INT, _EXACT_FLOAT, Annotated[Literal["ND", "未检出"], Stripped]], _ANY_FLOAT,
+    {"anyOf": [{"type": "integer", "minimum": -MAX_EXACT_INT, "maximum": MAX_EXACT_INT}, {"type": "number", **_WITHIN_EXACT},
+               {"type": "string", "enum": ["ND", "未检出"]}]})
 
 
 def _as_listed(values: Any) -> Any:
@@ -268,7 +342,7 @@ class TestItem(Model):
     item_code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="catalogue code, e.g. pseudomonas_aeruginosa")]
     item_name: OptionalShortText = Field(default=None, description="检验项目 as printed, e.g. 铜绿假单胞菌")
     values: Annotated[list[MeasuredValue], AsListed] = Field(min_length=1, max_length=50, description="one value, or the n values of a sampling plan")
-    unit: Annotated[str, Field(min_length=1, max_length=40)] = Field(description="结果单位, e.g. mg/L, CFU/250mL")
+    unit: _one_line_text(40, min_length=1) = Field(description="结果单位, e.g. mg/L, CFU/250mL")
     method: OptionalShortText = Field(default=None, description="检验依据, e.g. GB 8538-2022")
     standard_ref: OptionalShortText = Field(default=None, description="判定依据, e.g. GB 19298-2014")
     detection_limit: FiniteFloat | None = Field(default=None, ge=0, description="方法检出限, same unit")
@@ -283,7 +357,7 @@ class TestItem(Model):
         if limit == 0 and info.context and info.context.get("door"):
             raise FieldError("a method's detection limit must be greater than 0 (leave detection_limit out when it is not known)",
                              "方法检出限须大于 0（未知时请省略 detection_limit）")
-        return limit
+        return _held_exactly(limit, info)
 
     @field_validator("values")
     @classmethod
@@ -336,11 +410,23 @@ class SamplingResult(Model):
         return sampled_on
 
 
+def _has_text(value: Any, info: ValidationInfo) -> Any:
+    # a complaint is what the complainant said: an empty (or all-blank: text is stripped) one is a
+    # lost field, refused as the other texts a record rests on (violation, an interview's reason:
+    # min_length 1) are, with their error.  At the door only: a log may hold one from before.
+    if value == "" and _at_door(info):
+        raise PydanticCustomError("string_too_short", "String should have at least {min_length} character", {"min_length": 1})
+    return value
+
+
+ComplaintText = Annotated[str, Field(max_length=4000, json_schema_extra={"minLength": 1}), AfterValidator(_has_text)]
+
+
 class ComplaintReceived(Model):
     complaint_id: ShortText
     channel: Annotated[Literal["12315", "hotline", "online", "letter", "visit", "other"], Stripped]
     category: Annotated[Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"], Stripped]
-    text: LongText
+    text: ComplaintText
     product: OptionalShortText = None
     verified: StrictBool = False
 
@@ -352,7 +438,7 @@ class ComplaintResolved(Model):
 
 
 class Finding(Model):
-    code: Annotated[str, Field(min_length=1, max_length=40)] = Field(description="checklist clause, e.g. 4.2.1")
+    code: _one_line_text(40, min_length=1) = Field(description="checklist clause, e.g. 4.2.1")
     description: LongText
     severity: Annotated[Literal["minor", "major", "critical"], Stripped]
 
@@ -528,6 +614,8 @@ class CampaignActivity(Model):
     enterprise_uncertainty: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(default=None, description="expanded uncertainty U (k=2)")
     lab_uncertainty: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
 
+    _values_held_exactly = field_validator("enterprise_value", "lab_value", "enterprise_uncertainty", "lab_uncertainty")(_held_exactly)
+
     @model_validator(mode="after")
     def _complete(self) -> "CampaignActivity":
         if self.kind == "comparison_test":
@@ -561,8 +649,24 @@ class Tick(Model):
 # --------------------------------------------------------------------------- envelopes
 
 
+NIL_UUID = uuid.UUID(int=0)
+
+
+def _not_nil(value: uuid.UUID, info: ValidationInfo) -> uuid.UUID:
+    # the nil UUID is what a producer sends when it never set the id (a zeroed struct, a default):
+    # as the idempotency key, every such event after the first would be a "duplicate" and dropped.
+    # At the door only: a log may hold one from before.
+    if value == NIL_UUID and _at_door(info):
+        raise FieldError("must not be the nil UUID 00000000-0000-0000-0000-000000000000: each event needs its own id (e.g. a random UUID v4)",
+                         "不能为全零 UUID 00000000-0000-0000-0000-000000000000：每个事件须有自己的编号（如随机生成的 UUID v4）")
+    return value
+
+
+EventId = Annotated[uuid.UUID, AfterValidator(_not_nil), Field(json_schema_extra={"not": {"const": str(NIL_UUID)}})]
+
+
 class Envelope(Model):
-    event_id: uuid.UUID = Field(description="producer-chosen UUID; the idempotency key")
+    event_id: EventId = Field(description="producer-chosen UUID; the idempotency key")
     event_type: str
     schema_version: Literal[2] = SCHEMA_VERSION
     enterprise_id: EnterpriseId
