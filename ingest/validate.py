@@ -252,8 +252,14 @@ def _lookalike(received: Any, expected: str) -> str | None:
 
 # "<0.01", "＜ 0.01 mg/L", "小于0.01": a result below the method's detection limit, written as a lab's
 # report prints it; the reason's example then carries that limit.
-_BELOW_LIMIT = re.compile(r"\s*(?:[<≤]=?|小于|低于)\s*(?P<limit>[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)?\s*(?P<unit>\S.*)?")
-_NUMBER_AND_UNIT = re.compile(r"\s*(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>\S.*)?")
+# (a limit may have a decimal comma, "<0,01"; a unit starts with no digit, comma or point: "0,01" is no
+# number 0 with the unit ",01")
+_BELOW_LIMIT = re.compile(r"\s*(?:[<≤]=?|小于|低于)\s*(?P<limit>[-+]?(?:\d+[.,]?\d*|\.\d+)(?:e[-+]?\d+)?)?\s*(?P<unit>\S.*)?")
+_NUMBER_AND_UNIT = re.compile(r"\s*(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>[^\d\s,.].*)?")
+# "0,01", "1,5 mg/L": a decimal comma, as a European locale's export writes it (and "，" a Chinese one's,
+# NFKC makes it ","); "12,345,678": thousands separators.  The regex above would read "0,01" as the
+# number 0 with the unit ",01".
+_COMMA_NUMBER = re.compile(r"\s*(?P<sign>[-+]?)(?P<head>\d+)(?P<rest>(?:,\d+)+)\s*(?P<unit>[^\d\s,.].*)?")
 _ND_HINT_EN = ('a result below the detection limit is sent as "ND", with the method\'s limit in the item\'s detection_limit, '
                'e.g. "values": ["ND"], "detection_limit": {limit}')
 _ND_HINT_ZH = '低于检出限的结果请写 "ND"，并把方法检出限写在该项目的 detection_limit 中，如 "values": ["ND"], "detection_limit": {limit}'
@@ -267,10 +273,13 @@ def measured_value_reasons(sent: Any) -> tuple[str, str]:
     limit = "0.005"
     if isinstance(sent, str):
         text = unicodedata.normalize("NFKC", sent).strip()
+        comma = _comma_reasons(text, en, zh)
+        if comma is not None:
+            return comma
         below = _BELOW_LIMIT.fullmatch(text)
         number = _NUMBER_AND_UNIT.fullmatch(text)
         if below is not None and (below.group("limit") or below.group("unit")):
-            limit = below.group("limit") or limit
+            limit = (below.group("limit") or limit).replace(",", ".")
         elif number is not None and number.group("unit"):
             return (f'{en}: the number goes in values and its unit in unit ({number.group("number")}, "unit": "{number.group("unit")}"); '
                     + _ND_HINT_EN.format(limit=limit),
@@ -280,6 +289,28 @@ def measured_value_reasons(sent: Any) -> tuple[str, str]:
             return (f"{en}: send the number without quotes ({number.group('number')}); " + _ND_HINT_EN.format(limit=limit),
                     f"{zh}：数字不要加引号（{number.group('number')}）；" + _ND_HINT_ZH.format(limit=limit))
     return f"{en}; " + _ND_HINT_EN.format(limit=limit), f"{zh}；" + _ND_HINT_ZH.format(limit=limit)
+
+
+def _comma_reasons(text: str, en: str, zh: str) -> tuple[str, str] | None:
+    """The reasons for a number written with a comma (see ``_COMMA_NUMBER``), else None."""
+    m = _COMMA_NUMBER.fullmatch(text)
+    if m is None:
+        return None
+    sign, head, groups, unit = m.group("sign"), m.group("head"), m.group("rest")[1:].split(","), m.group("unit")
+    unit_en = f', and its unit in unit ("unit": "{unit.strip()}")' if unit else ""
+    unit_zh = f'，单位写在 unit 中（"unit": "{unit.strip()}"）' if unit else ""
+    whole = sign + head + "".join(groups)
+    if len(groups) == 1 and not (len(groups[0]) == 3 and head != "0" and len(head) <= 3):
+        point = f"{sign}{head}.{groups[0]}"
+        return f"{en}: use a decimal point: {point}{unit_en}", f"{zh}：小数点应为“.”：{point}{unit_zh}"
+    if len(head) <= 3 and all(len(g) == 3 for g in groups):
+        if len(groups) == 1:  # "1,200": a decimal comma or a thousands separator; the lab knows which
+            point = f"{sign}{head}.{groups[0]}"
+            return (f"{en}: use a decimal point: {point}, or, if the comma separates thousands, no separator: {whole}{unit_en}",
+                    f"{zh}：小数点应为“.”：{point}；如逗号是千位分隔符，请去掉：{whole}{unit_zh}")
+        return (f"{en}: write the number without thousands separators: {whole}{unit_en}",
+                f"{zh}：数字不要加千位分隔符：{whole}{unit_zh}")
+    return None  # "1,2,3": no number; the general reason
 
 
 def _listed_zh(expected: str) -> str:

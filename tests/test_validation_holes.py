@@ -249,3 +249,39 @@ def test_the_exported_schema_refuses_what_the_door_refuses(tmp_path):
     multiline = golden("complaint.received")
     multiline["payload"]["text"] = "第一行\n第二行"
     assert not refused(multiline)
+
+
+# --------------------------------------------------------------------------- a decimal comma
+
+
+@pytest.mark.parametrize("sent, en, zh", [
+    ("0,01", "use a decimal point: 0.01", "小数点应为“.”：0.01"),
+    ("0，01", "use a decimal point: 0.01", "小数点应为“.”：0.01"),  # a full-width comma
+    ("-0,5", "use a decimal point: -0.5", "小数点应为“.”：-0.5"),
+    ("1,5 mg/L", 'use a decimal point: 1.5, and its unit in unit ("unit": "mg/L")', '小数点应为“.”：1.5，单位写在 unit 中（"unit": "mg/L"）'),
+    ("12,345,678", "write the number without thousands separators: 12345678", "数字不要加千位分隔符：12345678"),
+    # a decimal comma or a thousands separator: both readings, the lab knows which
+    ("1,200", "use a decimal point: 1.200, or, if the comma separates thousands, no separator: 1200", "小数点应为“.”：1.200；如逗号是千位分隔符，请去掉：1200"),
+])
+def test_a_number_with_a_comma_is_told_the_decimal_point(sent, en, zh):
+    error = _errors(_value(sent))["payload.items[0].values[1]"]
+    assert error["type"] == "measured_value"
+    assert error["reason"] == f'must be a number (not quoted) or "ND" / "未检出", got {sent!r}: {en}'
+    assert error["reason_zh"] == f'应为数字（不加引号）或 "ND"/"未检出"，收到 {sent!r}：{zh}'
+    assert '"unit": ",' not in error["reason"]  # not the number 0 with the unit ",01"
+
+
+@pytest.mark.parametrize("sent", ["1,2,3", "2.6.1 mg/L"])
+def test_what_follows_a_number_is_a_unit_only_when_it_could_be_one(sent):
+    error = _errors(_value(sent))["payload.items[0].values[1]"]
+    assert "the number goes in values" not in error["reason"] and "数值写在 values 中" not in error["reason_zh"]
+
+
+def test_a_detection_limit_with_a_decimal_comma_is_shown_with_a_point():
+    error = _errors(_value("<0,01"))["payload.items[0].values[1]"]
+    assert '"detection_limit": 0.01' in error["reason"] and '"detection_limit": 0.01' in error["reason_zh"]
+
+
+def test_a_number_and_its_unit_are_still_told_apart():
+    error = _errors(_value("0.005mg/L"))["payload.items[0].values[1]"]
+    assert 'the number goes in values and its unit in unit (0.005, "unit": "mg/L")' in error["reason"]
