@@ -71,6 +71,9 @@ class Rejection:
     index: int | None
     raw: bytes
     errors: list[dict[str, Any]] = field(default_factory=list)
+    whole: tuple[str, str] | None = None
+    """A refusal of the body as a whole (empty, too many events, not JSON …): what the answer's
+    ``detail`` says, (Chinese, English); None for a refused event (``rejection_detail``)."""
 
     @property
     def reason(self) -> str:
@@ -386,15 +389,33 @@ def decode_body(raw: bytes, max_batch: int = MAX_BATCH, context: dict[str, Any] 
     return _decode_general(raw, max_batch, context)
 
 
+_NOT_JSON = ("请求体不是合法的 JSON，未写入任何内容；请按 errors 修正后重发", "the body is not valid JSON; nothing was written")
+_NOT_UTF8 = ("请求体不是 UTF-8 编码，未写入任何内容；请以 UTF-8 编码发送 JSON", "the body is not UTF-8; nothing was written")
+_NOT_A_BATCH = ('请求体格式有误：批量请求体应为事件数组，或 {"events": [...]}，不含其他字段；未写入任何内容',
+                'the body is no batch: a batch is a JSON array of events, or {"events": [...]} and nothing else; nothing was written')
+
+
+def rejection_detail(rejections: list[Rejection]) -> tuple[str, str]:
+    """The ``detail`` (Chinese) and ``detail_en`` of a 422 for what ``decode_body`` and ``from_the_future``
+    refused: what is wrong with the body when it is refused as a whole (an empty batch is no "1 event
+    failed"), else how many of its events failed."""
+    whole = next((r.whole for r in rejections if r.whole is not None), None)
+    if whole is not None:
+        return whole
+    return (f"{len(rejections)} 个事件未通过校验，本批次未写入；请按 errors 修正后重发（重发同一 event_id 是安全的）",
+            f"{len(rejections)} event(s) failed validation; nothing of this request was written")
+
+
 def _decode_general(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) -> tuple[list[Envelope], list[Rejection]]:
     try:
         doc = load_json(raw)
     except UnicodeDecodeError as exc:
-        return [], [Rejection(None, raw, [_error("", "body_encoding", f"body is not UTF-8 (byte {exc.start} cannot be decoded): send JSON as UTF-8")])]
+        return [], [Rejection(None, raw, [_error("", "body_encoding", f"body is not UTF-8 (byte {exc.start} cannot be decoded): send JSON as UTF-8")],
+                              _NOT_UTF8)]
     except ValueError as exc:
-        return [], [Rejection(None, raw, [_error("", "json_invalid", f"body is not valid JSON: {exc}", json_invalid_zh(exc))])]
+        return [], [Rejection(None, raw, [_error("", "json_invalid", f"body is not valid JSON: {exc}", json_invalid_zh(exc))], _NOT_JSON)]
     except RecursionError:
-        return [], [Rejection(None, raw, [_error("", "json_invalid", "body is not valid JSON: nested too deeply")])]
+        return [], [Rejection(None, raw, [_error("", "json_invalid", "body is not valid JSON: nested too deeply")], _NOT_JSON)]
     if isinstance(doc, dict) and "events" in doc and "event_type" not in doc:
         # the batch form {"events": [...]}: anything else in it is a mistake to name, not an event
         # missing its event_type (an event with a stray "events" is an event: pydantic names the key)
@@ -404,16 +425,20 @@ def _decode_general(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) 
             errors.append(_error("events", "list_type", "must be a list of events: {\"events\": [...]}",
                                  "应为事件数组，如 {\"events\": [...]}"))
         if errors:
-            return [], [Rejection(None, raw, errors)]
+            return [], [Rejection(None, raw, errors, _NOT_A_BATCH)]
         doc = doc["events"]
     docs = doc if isinstance(doc, list) else [doc]
     if not docs:
         # a sender whose batch came out empty has a bug to learn of, not a 200 that says nothing was wrong
         return [], [Rejection(None, raw, [_error("", "batch_empty", f"an empty batch: send 1 to {max_batch} events",
-                                                 f"批量为空：每批应含 1 至 {max_batch} 个事件")])]
+                                                 f"批量为空：每批应含 1 至 {max_batch} 个事件")],
+                              (f"空批次：请求中没有事件，未写入任何内容；每批应含 1 至 {max_batch} 个事件",
+                               f"an empty batch: the request holds no event, nothing was written; send 1 to {max_batch} events"))]
     if len(docs) > max_batch:
         return [], [Rejection(None, raw, [_error("", "batch_too_large", f"a batch holds at most {max_batch} events, got {len(docs)}",
-                                                 f"批量过大：每批至多 {max_batch} 个事件，收到 {len(docs)} 个；请分批发送")])]
+                                                 f"批量过大：每批至多 {max_batch} 个事件，收到 {len(docs)} 个；请分批发送")],
+                              (f"批次超过上限 {max_batch} 个事件（收到 {len(docs)} 个），本批次未写入；请分批发送",
+                               f"the batch holds {len(docs)} events, more than the {max_batch} allowed; nothing of it was written: send it in parts"))]
     events, rejections = [], []
     for i, item in enumerate(docs):
         result = validate_document(item, i if isinstance(doc, list) else None, raw, context)

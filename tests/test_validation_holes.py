@@ -285,3 +285,53 @@ def test_a_detection_limit_with_a_decimal_comma_is_shown_with_a_point():
 def test_a_number_and_its_unit_are_still_told_apart():
     error = _errors(_value("0.005mg/L"))["payload.items[0].values[1]"]
     assert 'the number goes in values and its unit in unit (0.005, "unit": "mg/L")' in error["reason"]
+
+
+# --------------------------------------------------------------------------- a whole batch refused
+
+
+@pytest.mark.parametrize("body, zh, en", [
+    (b"[]", "空批次：请求中没有事件，未写入任何内容；每批应含 1 至 1000 个事件", "an empty batch"),
+    (b'{"events": []}', "空批次", "an empty batch"),
+    (_body([golden("clock.tick")] * 1001), "批次超过上限 1000 个事件（收到 1001 个），本批次未写入；请分批发送",
+     "the batch holds 1001 events, more than the 1000 allowed"),
+    (b"[1,", "请求体不是合法的 JSON", "not valid JSON"),
+    (b'{"events": [], "x": 1}', "请求体格式有误", "no batch"),
+])
+def test_a_batch_refused_as_a_whole_says_what_is_wrong_with_it(body, zh, en):
+    from ingest.validate import rejection_detail
+
+    events, rejected = decode_body(body)
+    detail, detail_en = rejection_detail(rejected)
+    assert events == [] and detail.startswith(zh) and en in detail_en
+    assert "个事件未通过校验" not in detail and "failed validation" not in detail_en
+
+
+def test_refused_events_are_still_counted():
+    from ingest.validate import from_the_future, rejection_detail
+
+    assert rejection_detail(decode_body(_body([golden("clock.tick"), {}, {}]))[1]) == (
+        "2 个事件未通过校验，本批次未写入；请按 errors 修正后重发（重发同一 event_id 是安全的）",
+        "2 event(s) failed validation; nothing of this request was written")
+    raw = _body([golden("complaint.received")])
+    events, _ = decode_body(raw)
+    late = from_the_future(events, raw, dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
+    assert rejection_detail(late)[0].startswith("1 个事件未通过校验")
+
+
+@pytest.mark.xfail(strict=True, reason="qrisk/api.py still words the 422's detail itself: it is to take it from "
+                                       "ingest.validate.rejection_detail (then remove this mark)")
+def test_the_http_answer_says_what_is_wrong_with_the_batch(tmp_path):
+    from tests.conftest import Server
+
+    srv = Server(tmp_path / "data").start()
+    try:
+        empty = srv.post("/v1/events", json=[])
+        assert empty.status_code == 422 and empty.json()["detail"].startswith("空批次")
+        assert empty.json()["detail_en"].startswith("an empty batch")
+        big = srv.post("/v1/events", json=[golden("clock.tick")] * 1001)
+        assert big.status_code == 422 and "超过上限 1000 个事件" in big.json()["detail"]
+        bad = srv.post("/v1/events", json=[golden("clock.tick"), {}])
+        assert bad.status_code == 422 and bad.json()["detail"].startswith("1 个事件未通过校验")
+    finally:
+        srv.stop()
