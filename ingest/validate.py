@@ -71,6 +71,9 @@ class Rejection:
     index: int | None
     raw: bytes
     errors: list[dict[str, Any]] = field(default_factory=list)
+    whole: tuple[str, str] | None = None
+    """A refusal of the body as a whole (empty, too many events, not JSON …): what the answer's
+    ``detail`` says, (Chinese, English); None for a refused event (``rejection_detail``)."""
 
     @property
     def reason(self) -> str:
@@ -119,6 +122,11 @@ def describe(exc: ValidationError, doc: Any) -> list[dict[str, Any]]:
         by_field.setdefault(field_path, []).append(err)
     errors = []
     for field_path, errs in by_field.items():
+        ours = [e for e in errs if getattr((e.get("ctx") or {}).get("error"), "zh", None)]
+        if ours:
+            # a check at the door is a union's last branch (schemas.events._door_only): the other
+            # branches' failures beside its reason (a pattern, a bound) say less than it does
+            errs = ours
         types = {e["type"] for e in errs}
         if len(errs) > 1 and types <= _MEASURED_BRANCHES:
             # a measured value is a union (number | "ND"): one failure per branch says
@@ -247,8 +255,14 @@ def _lookalike(received: Any, expected: str) -> str | None:
 
 # "<0.01", "＜ 0.01 mg/L", "小于0.01": a result below the method's detection limit, written as a lab's
 # report prints it; the reason's example then carries that limit.
-_BELOW_LIMIT = re.compile(r"\s*(?:[<≤]=?|小于|低于)\s*(?P<limit>[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)?\s*(?P<unit>\S.*)?")
-_NUMBER_AND_UNIT = re.compile(r"\s*(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>\S.*)?")
+# (a limit may have a decimal comma, "<0,01"; a unit starts with no digit, comma or point: "0,01" is no
+# number 0 with the unit ",01")
+_BELOW_LIMIT = re.compile(r"\s*(?:[<≤]=?|小于|低于)\s*(?P<limit>[-+]?(?:\d+[.,]?\d*|\.\d+)(?:e[-+]?\d+)?)?\s*(?P<unit>\S.*)?")
+_NUMBER_AND_UNIT = re.compile(r"\s*(?P<number>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>[^\d\s,.].*)?")
+# "0,01", "1,5 mg/L": a decimal comma, as a European locale's export writes it (and "，" a Chinese one's,
+# NFKC makes it ","); "12,345,678": thousands separators.  The regex above would read "0,01" as the
+# number 0 with the unit ",01".
+_COMMA_NUMBER = re.compile(r"\s*(?P<sign>[-+]?)(?P<head>\d+)(?P<rest>(?:,\d+)+)\s*(?P<unit>[^\d\s,.].*)?")
 _ND_HINT_EN = ('a result below the detection limit is sent as "ND", with the method\'s limit in the item\'s detection_limit, '
                'e.g. "values": ["ND"], "detection_limit": {limit}')
 _ND_HINT_ZH = '低于检出限的结果请写 "ND"，并把方法检出限写在该项目的 detection_limit 中，如 "values": ["ND"], "detection_limit": {limit}'
@@ -262,10 +276,13 @@ def measured_value_reasons(sent: Any) -> tuple[str, str]:
     limit = "0.005"
     if isinstance(sent, str):
         text = unicodedata.normalize("NFKC", sent).strip()
+        comma = _comma_reasons(text, en, zh)
+        if comma is not None:
+            return comma
         below = _BELOW_LIMIT.fullmatch(text)
         number = _NUMBER_AND_UNIT.fullmatch(text)
         if below is not None and (below.group("limit") or below.group("unit")):
-            limit = below.group("limit") or limit
+            limit = (below.group("limit") or limit).replace(",", ".")
         elif number is not None and number.group("unit"):
             return (f'{en}: the number goes in values and its unit in unit ({number.group("number")}, "unit": "{number.group("unit")}"); '
                     + _ND_HINT_EN.format(limit=limit),
@@ -275,6 +292,28 @@ def measured_value_reasons(sent: Any) -> tuple[str, str]:
             return (f"{en}: send the number without quotes ({number.group('number')}); " + _ND_HINT_EN.format(limit=limit),
                     f"{zh}：数字不要加引号（{number.group('number')}）；" + _ND_HINT_ZH.format(limit=limit))
     return f"{en}; " + _ND_HINT_EN.format(limit=limit), f"{zh}；" + _ND_HINT_ZH.format(limit=limit)
+
+
+def _comma_reasons(text: str, en: str, zh: str) -> tuple[str, str] | None:
+    """The reasons for a number written with a comma (see ``_COMMA_NUMBER``), else None."""
+    m = _COMMA_NUMBER.fullmatch(text)
+    if m is None:
+        return None
+    sign, head, groups, unit = m.group("sign"), m.group("head"), m.group("rest")[1:].split(","), m.group("unit")
+    unit_en = f', and its unit in unit ("unit": "{unit.strip()}")' if unit else ""
+    unit_zh = f'，单位写在 unit 中（"unit": "{unit.strip()}"）' if unit else ""
+    whole = sign + head + "".join(groups)
+    if len(groups) == 1 and not (len(groups[0]) == 3 and head != "0" and len(head) <= 3):
+        point = f"{sign}{head}.{groups[0]}"
+        return f"{en}: use a decimal point: {point}{unit_en}", f"{zh}：小数点应为“.”：{point}{unit_zh}"
+    if len(head) <= 3 and all(len(g) == 3 for g in groups):
+        if len(groups) == 1:  # "1,200": a decimal comma or a thousands separator; the lab knows which
+            point = f"{sign}{head}.{groups[0]}"
+            return (f"{en}: use a decimal point: {point}, or, if the comma separates thousands, no separator: {whole}{unit_en}",
+                    f"{zh}：小数点应为“.”：{point}；如逗号是千位分隔符，请去掉：{whole}{unit_zh}")
+        return (f"{en}: write the number without thousands separators: {whole}{unit_en}",
+                f"{zh}：数字不要加千位分隔符：{whole}{unit_zh}")
+    return None  # "1,2,3": no number; the general reason
 
 
 def _listed_zh(expected: str) -> str:
@@ -350,15 +389,33 @@ def decode_body(raw: bytes, max_batch: int = MAX_BATCH, context: dict[str, Any] 
     return _decode_general(raw, max_batch, context)
 
 
+_NOT_JSON = ("请求体不是合法的 JSON，未写入任何内容；请按 errors 修正后重发", "the body is not valid JSON; nothing was written")
+_NOT_UTF8 = ("请求体不是 UTF-8 编码，未写入任何内容；请以 UTF-8 编码发送 JSON", "the body is not UTF-8; nothing was written")
+_NOT_A_BATCH = ('请求体格式有误：批量请求体应为事件数组，或 {"events": [...]}，不含其他字段；未写入任何内容',
+                'the body is no batch: a batch is a JSON array of events, or {"events": [...]} and nothing else; nothing was written')
+
+
+def rejection_detail(rejections: list[Rejection]) -> tuple[str, str]:
+    """The ``detail`` (Chinese) and ``detail_en`` of a 422 for what ``decode_body`` and ``from_the_future``
+    refused: what is wrong with the body when it is refused as a whole (an empty batch is no "1 event
+    failed"), else how many of its events failed."""
+    whole = next((r.whole for r in rejections if r.whole is not None), None)
+    if whole is not None:
+        return whole
+    return (f"{len(rejections)} 个事件未通过校验，本批次未写入；请按 errors 修正后重发（重发同一 event_id 是安全的）",
+            f"{len(rejections)} event(s) failed validation; nothing of this request was written")
+
+
 def _decode_general(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) -> tuple[list[Envelope], list[Rejection]]:
     try:
         doc = load_json(raw)
     except UnicodeDecodeError as exc:
-        return [], [Rejection(None, raw, [_error("", "body_encoding", f"body is not UTF-8 (byte {exc.start} cannot be decoded): send JSON as UTF-8")])]
+        return [], [Rejection(None, raw, [_error("", "body_encoding", f"body is not UTF-8 (byte {exc.start} cannot be decoded): send JSON as UTF-8")],
+                              _NOT_UTF8)]
     except ValueError as exc:
-        return [], [Rejection(None, raw, [_error("", "json_invalid", f"body is not valid JSON: {exc}", json_invalid_zh(exc))])]
+        return [], [Rejection(None, raw, [_error("", "json_invalid", f"body is not valid JSON: {exc}", json_invalid_zh(exc))], _NOT_JSON)]
     except RecursionError:
-        return [], [Rejection(None, raw, [_error("", "json_invalid", "body is not valid JSON: nested too deeply")])]
+        return [], [Rejection(None, raw, [_error("", "json_invalid", "body is not valid JSON: nested too deeply")], _NOT_JSON)]
     if isinstance(doc, dict) and "events" in doc and "event_type" not in doc:
         # the batch form {"events": [...]}: anything else in it is a mistake to name, not an event
         # missing its event_type (an event with a stray "events" is an event: pydantic names the key)
@@ -368,16 +425,20 @@ def _decode_general(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) 
             errors.append(_error("events", "list_type", "must be a list of events: {\"events\": [...]}",
                                  "应为事件数组，如 {\"events\": [...]}"))
         if errors:
-            return [], [Rejection(None, raw, errors)]
+            return [], [Rejection(None, raw, errors, _NOT_A_BATCH)]
         doc = doc["events"]
     docs = doc if isinstance(doc, list) else [doc]
     if not docs:
         # a sender whose batch came out empty has a bug to learn of, not a 200 that says nothing was wrong
         return [], [Rejection(None, raw, [_error("", "batch_empty", f"an empty batch: send 1 to {max_batch} events",
-                                                 f"批量为空：每批应含 1 至 {max_batch} 个事件")])]
+                                                 f"批量为空：每批应含 1 至 {max_batch} 个事件")],
+                              (f"空批次：请求中没有事件，未写入任何内容；每批应含 1 至 {max_batch} 个事件",
+                               f"an empty batch: the request holds no event, nothing was written; send 1 to {max_batch} events"))]
     if len(docs) > max_batch:
         return [], [Rejection(None, raw, [_error("", "batch_too_large", f"a batch holds at most {max_batch} events, got {len(docs)}",
-                                                 f"批量过大：每批至多 {max_batch} 个事件，收到 {len(docs)} 个；请分批发送")])]
+                                                 f"批量过大：每批至多 {max_batch} 个事件，收到 {len(docs)} 个；请分批发送")],
+                              (f"批次超过上限 {max_batch} 个事件（收到 {len(docs)} 个），本批次未写入；请分批发送",
+                               f"the batch holds {len(docs)} events, more than the {max_batch} allowed; nothing of it was written: send it in parts"))]
     events, rejections = [], []
     for i, item in enumerate(docs):
         result = validate_document(item, i if isinstance(doc, list) else None, raw, context)

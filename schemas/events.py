@@ -32,14 +32,64 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 SCHEMA_VERSION = 2
 """Current envelope version.  Version 1 is upcast on read (see ``schemas.upcast``)."""
 
 ENTERPRISE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
-ShortText = Annotated[str, Field(min_length=1, max_length=200)]
-OptionalShortText = Annotated[str | None, Field(default=None, max_length=200)]
+
+def _at_door(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("door"))
+
+
+# Door-only checks that cost little on the common path: a union whose first branch carries the check as
+# a constraint pydantic applies natively, and whose last branch, reached only when that one fails,
+# refuses at the door and takes the value elsewhere (a log re-read, see DOOR) as it always did.  A
+# Python validator on every short text cost a sampling result with nine items some 12 µs more to
+# decode (of 40); this costs about 2 µs (the regex).  The door's reason alone is shown for the field
+# (ingest.validate.describe drops the other branches' failures beside it).
+
+
+def _door_only(first: Any, fallback: Any, schema: dict[str, Any]) -> Any:
+    """``first``, else (outside the door) ``fallback``; ``schema``: what the exported schema shows,
+    the first branch's form (a lab should send what the door accepts)."""
+    return Annotated[Union[first, fallback], Field(union_mode="left_to_right"), WithJsonSchema(schema)]
+
+
+# Control characters (C0, DEL, C1) in an identifier or a short text.  A NUL in a sample_no is a lab
+# system's fixed-width buffer or a bad escape, not part of the number: stored, it makes an identifier
+# that prints like another (a re-test would not pair with its original) and a cell that breaks the
+# CSV/XLSX exports; a tab or a line break in a name is a spreadsheet cell's, not the name's.  Free
+# text (a complaint, a note, an interview's reason) is kept exactly as sent, whatever it holds.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+ONE_LINE_RE = r"^[^\x00-\x1f\x7f-\x9f]*$"  # the constraint (pydantic's Rust regex)
+_ONE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"  # the same, as the exported schema's (ECMA-262) pattern
+_CONTROL_NAMES = {0x00: ("NUL", "空字符 NUL"), 0x09: ("a tab", "制表符"), 0x0A: ("a line feed", "换行符"), 0x0D: ("a carriage return", "回车符"),
+                  0x7F: ("DEL", "删除符 DEL")}
+
+
+def _one_line(value: str, info: ValidationInfo) -> str:
+    if _at_door(info) and (found := _CONTROL.search(value)) is not None:
+        code = ord(value[found.start()])
+        en_name, zh_name = _CONTROL_NAMES.get(code, ("a control character", "控制字符"))
+        around = repr(value[max(0, found.start() - 12):found.start() + 12])
+        raise FieldError(f"must be one line of printable text, without control characters (NUL, tab, line break …): "
+                         f"found U+{code:04X} ({en_name}) in {around}",
+                         f"应为一行可打印文本，不得含有控制字符（空字符、制表符、换行等）：{around} 中含有 U+{code:04X}（{zh_name}）")
+    return value
+
+
+def _one_line_text(max_length: int, min_length: int = 0) -> Any:
+    """Text of one line: an identifier or a short text.  No control character at the door."""
+    bounds = {"min_length": min_length, "max_length": max_length}
+    schema = {"type": "string", **({"minLength": min_length} if min_length else {}), "maxLength": max_length, "pattern": _ONE_LINE_PATTERN}
+    return _door_only(Annotated[str, Field(**bounds, pattern=ONE_LINE_RE)], Annotated[str, Field(**bounds), AfterValidator(_one_line)], schema)
+
+
+ShortText = _one_line_text(200, min_length=1)
+OptionalShortText = Annotated[_one_line_text(200) | None, Field(default=None)]
 LongText = Annotated[str, Field(max_length=4000)]
 EnterpriseId = Annotated[str, Field(pattern=ENTERPRISE_ID_PATTERN, description="统一社会信用代码 or bureau id; the Kafka key")]
 
@@ -47,13 +97,34 @@ EnterpriseId = Annotated[str, Field(pattern=ENTERPRISE_ID_PATTERN, description="
 # allow_inf_nan=False refuses NaN and ±inf, including the inf that JSON like 1e999
 # parses to.  Strict: a quoted "1.5" is text, not a number.  Integers are bounded to
 # what a float holds exactly (2**53): a 400-digit integer is valid JSON but no measurement,
-# and would otherwise pass the door and fail every later float() in the fold.
+# and would otherwise pass the door and fail every later float() in the fold.  The number branch
+# took an integer beyond 2**53 all the same, rounded (9007199254740993 became 9007199254740992.0):
+# at the door a number is now bounded by 2**53 as well (no measurement comes near 9e15); a log
+# holding such a value re-reads it as it did.
 MAX_EXACT_INT = 2**53
-FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True)]
-StrictNumber = Annotated[
-    Union[Annotated[StrictInt, Field(ge=-MAX_EXACT_INT, le=MAX_EXACT_INT)], Annotated[StrictFloat, Field(allow_inf_nan=False)]],
-    Field(union_mode="left_to_right"),
-]
+
+
+def _inexact_refusal(value: float) -> "FieldError":
+    # only the float is left to show: a validator seeing the value as sent would cost every value a call
+    return FieldError(f"a number must lie within ±{MAX_EXACT_INT} (2^53): beyond it a number is not held exactly "
+                      f"(an integer that large is rounded); got a number read as {value!r}",
+                      f"数值须在 ±{MAX_EXACT_INT}（2^53）以内：超出则无法精确保存（如此大的整数会被舍入）；收到的数值读作 {value!r}")
+
+
+def _held_exactly(value: Any, info: ValidationInfo) -> Any:
+    """A number of a magnitude from 2**53 on, refused at the door; for a union's fallback branch, or a
+    number field's ``field_validator`` (after the number is read)."""
+    if type(value) is float and not -MAX_EXACT_INT < value < MAX_EXACT_INT and _at_door(info):
+        raise _inexact_refusal(value)
+    return value
+
+
+_EXACT_INT = Annotated[StrictInt, Field(ge=-MAX_EXACT_INT, le=MAX_EXACT_INT)]
+_EXACT_FLOAT = Annotated[StrictFloat, Field(allow_inf_nan=False, gt=-MAX_EXACT_INT, lt=MAX_EXACT_INT)]
+_ANY_FLOAT = Annotated[StrictFloat, Field(allow_inf_nan=False), AfterValidator(_held_exactly)]
+# (what the door refuses, for the exported schema; not a constraint: a log may hold such a number)
+_WITHIN_EXACT = {"exclusiveMinimum": -MAX_EXACT_INT, "exclusiveMaximum": MAX_EXACT_INT}
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True, json_schema_extra=_WITHIN_EXACT)]
 
 
 class Model(BaseModel):
@@ -200,7 +271,10 @@ LabVerdict = Annotated[Verdict, BeforeValidator(_verdict_alias),
                        WithJsonSchema({"type": "string", "enum": ["pass", "fail", *_VERDICT_ALIASES]})]
 
 NOT_DETECTED = "ND"
-MeasuredValue = Union[StrictNumber, Annotated[Literal["ND", "未检出"], Stripped]]
+MeasuredValue = _door_only(
+    Union[_EXACT_INT, _EXACT_FLOAT, Annotated[Literal["ND", "未检出"], Stripped]], _ANY_FLOAT,
+    {"anyOf": [{"type": "integer", "minimum": -MAX_EXACT_INT, "maximum": MAX_EXACT_INT}, {"type": "number", **_WITHIN_EXACT},
+               {"type": "string", "enum": ["ND", "未检出"]}]})
 
 
 def _as_listed(values: Any) -> Any:
@@ -230,30 +304,54 @@ class Source(Model):
 # --------------------------------------------------------------------------- payloads
 
 
+_PROFILE = {
+    "licence_no": "食品生产许可证编号, the production licence number, e.g. SC10633010200011.  A new number after a revocation "
+                  "(吊销许可证, enforcement.decided) is a new licence: routine sampling and inspection are due again",
+    "name": "企业名称, the enterprise's name as on its licence: what alerts, the credit file and the dashboards show",
+    "address": "生产地址, the production address",
+    "town": "乡镇/街道, the township or sub-district: alerts are routed by it (alerts.routes[].towns), silences may name it",
+    "region": "县/区, the county or district (shown, not used in any decision)",
+    "category": "食品类别: packaged_water = 包装饮用水, pastry = 糕点, other = 其他.  Selects the standards a result is judged "
+                "against (a sample of an enterprise not yet registered waits for it), the reference failure rate of the "
+                "control charts, and the risk grade's static points",
+    "scale": "生产规模: micro = 微型, small = 小型, medium = 中型, large = 大型; a static factor of the risk grade",
+    "population_served": "供应人群, the number of people the products reach (people, 0–100 000 000); a static factor of the risk "
+                         "grade (absent: 未登记, no points)",
+    "campaign_tier": "提档升级 tier the bureau assigned at the survey (调查分档): A, B, C, D, or unrated = 未分档; the credit term "
+                     "of the risk grade.  A campaign.assessment's tier replaces it, also over a later registration or update",
+}
+
+
 class EnterpriseProfile(Model):
-    licence_no: ShortText = Field(description="食品生产许可证编号, e.g. SC10633010200011")
-    name: ShortText
-    address: ShortText
-    town: ShortText = Field(description="乡镇/街道")
-    region: OptionalShortText = Field(default=None, description="县/区")
-    category: Annotated[Category, Stripped]
-    scale: Annotated[Scale, Stripped]
-    population_served: StrictInt | None = Field(default=None, ge=0, le=100_000_000)
-    campaign_tier: Annotated[CampaignTier, Stripped] = "unrated"
+    """An enterprise's profile (企业登记信息): the credit file's head.  Results of its samples are judged once
+    it is registered."""
+
+    licence_no: ShortText = Field(description=_PROFILE["licence_no"])
+    name: ShortText = Field(description=_PROFILE["name"])
+    address: ShortText = Field(description=_PROFILE["address"])
+    town: ShortText = Field(description=_PROFILE["town"])
+    region: OptionalShortText = Field(default=None, description=_PROFILE["region"])
+    category: Annotated[Category, Stripped] = Field(description=_PROFILE["category"])
+    scale: Annotated[Scale, Stripped] = Field(description=_PROFILE["scale"])
+    population_served: StrictInt | None = Field(default=None, ge=0, le=100_000_000, description=_PROFILE["population_served"])
+    campaign_tier: Annotated[CampaignTier, Stripped] = Field(default="unrated", description=_PROFILE["campaign_tier"])
+
+
+_UNCHANGED = " (absent or null: unchanged)"
 
 
 class EnterpriseUpdate(Model):
-    """Only the fields given change."""
+    """A change of the profile (企业信息变更): only the fields given change; at least one must be given."""
 
-    licence_no: OptionalShortText = None
-    name: OptionalShortText = None
-    address: OptionalShortText = None
-    town: OptionalShortText = None
-    region: OptionalShortText = None
-    category: Annotated[Category, Stripped] | None = None
-    scale: Annotated[Scale, Stripped] | None = None
-    population_served: StrictInt | None = Field(default=None, ge=0, le=100_000_000)
-    campaign_tier: Annotated[CampaignTier, Stripped] | None = None
+    licence_no: OptionalShortText = Field(default=None, description=_PROFILE["licence_no"] + _UNCHANGED)
+    name: OptionalShortText = Field(default=None, description=_PROFILE["name"] + _UNCHANGED)
+    address: OptionalShortText = Field(default=None, description=_PROFILE["address"] + _UNCHANGED)
+    town: OptionalShortText = Field(default=None, description=_PROFILE["town"] + _UNCHANGED)
+    region: OptionalShortText = Field(default=None, description=_PROFILE["region"] + _UNCHANGED)
+    category: Annotated[Category, Stripped] | None = Field(default=None, description=_PROFILE["category"] + _UNCHANGED)
+    scale: Annotated[Scale, Stripped] | None = Field(default=None, description=_PROFILE["scale"] + _UNCHANGED)
+    population_served: StrictInt | None = Field(default=None, ge=0, le=100_000_000, description=_PROFILE["population_served"] + _UNCHANGED)
+    campaign_tier: Annotated[CampaignTier, Stripped] | None = Field(default=None, description=_PROFILE["campaign_tier"] + _UNCHANGED)
 
     @model_validator(mode="after")
     def _something_changes(self) -> "EnterpriseUpdate":
@@ -263,16 +361,33 @@ class EnterpriseUpdate(Model):
 
 
 class TestItem(Model):
-    """One line of a lab report (检验项目)."""
+    """One line of a lab report (检验项目): qrisk judges it itself against the catalogue (GET /v1/catalogue)."""
 
-    item_code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="catalogue code, e.g. pseudomonas_aeruginosa")]
-    item_name: OptionalShortText = Field(default=None, description="检验项目 as printed, e.g. 铜绿假单胞菌")
-    values: Annotated[list[MeasuredValue], AsListed] = Field(min_length=1, max_length=50, description="one value, or the n values of a sampling plan")
-    unit: Annotated[str, Field(min_length=1, max_length=40)] = Field(description="结果单位, e.g. mg/L, CFU/250mL")
-    method: OptionalShortText = Field(default=None, description="检验依据, e.g. GB 8538-2022")
-    standard_ref: OptionalShortText = Field(default=None, description="判定依据, e.g. GB 19298-2014")
-    detection_limit: FiniteFloat | None = Field(default=None, ge=0, description="方法检出限, same unit")
-    lab_verdict: LabVerdict | None = Field(default=None, description="结果判定 by the lab: pass/fail (合格/不合格)")
+    item_code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")] = Field(
+        description="the catalogue's item code, e.g. pseudomonas_aeruginosa (铜绿假单胞菌).  A code the catalogue lacks is "
+                    "accepted and the item left undetermined (无法判定), with the warning unknown_item in the answer")
+    item_name: OptionalShortText = Field(default=None, description="检验项目 as printed, e.g. 铜绿假单胞菌; shown as sent (the catalogue's "
+                                                                   "name when absent)")
+    values: Annotated[list[MeasuredValue], AsListed] = Field(
+        min_length=1, max_length=50,
+        description="检验结果: one value, or the n values of a sampling plan (n, c, m, M; e.g. the 5 of 铜绿假单胞菌), in unit.  Each "
+                    "a number (not quoted, within ±2^53) or \"ND\" / \"未检出\" (not detected: "
+                    "below the method's detection limit, charted at half of detection_limit).  Fewer or more than the plan's n "
+                    "leave the item undetermined (warning wrong_value_count)")
+    unit: _one_line_text(40, min_length=1) = Field(
+        description="结果单位 of values and detection_limit, as printed, e.g. mg/L, CFU/250mL; converted to the catalogue's unit "
+                    "(g/L to mg/L).  A unit qrisk cannot read or convert leaves the item undetermined (unknown_unit, unit_mismatch)")
+    method: OptionalShortText = Field(default=None, description="检验依据, the test method, e.g. GB 8538-2022; kept, not judged")
+    standard_ref: OptionalShortText = Field(
+        default=None, description="判定依据, the standard the lab judged by, e.g. GB 19298-2014; kept and shown beside a "
+                                  "disagreement (qrisk chooses the standard and edition itself)")
+    detection_limit: FiniteFloat | None = Field(
+        default=None, ge=0,
+        description="方法检出限, the method's detection limit, in unit; greater than 0 (absent when not known).  An \"ND\" is charted "
+                    "at half of it (not charted without it), and an \"ND\" whose limit is above the standard's limit is undetermined")
+    lab_verdict: LabVerdict | None = Field(
+        default=None, description="结果判定, the lab's own verdict: pass/fail, or 合格/不合格 (PASS/FAIL, Pass/Fail).  Kept; where "
+                                  "qrisk's judgement differs, the sample's judgement lists the disagreement (judgement.disagrees)")
 
     @field_validator("detection_limit")
     @classmethod
@@ -283,7 +398,7 @@ class TestItem(Model):
         if limit == 0 and info.context and info.context.get("door"):
             raise FieldError("a method's detection limit must be greater than 0 (leave detection_limit out when it is not known)",
                              "方法检出限须大于 0（未知时请省略 detection_limit）")
-        return limit
+        return _held_exactly(limit, info)
 
     @field_validator("values")
     @classmethod
@@ -297,22 +412,46 @@ class TestItem(Model):
 
 
 class SamplingResult(Model):
-    """监督抽检 result for one sample (one 抽样编号)."""
+    """监督抽检 result for one sample (one 抽样编号): the lab's report, judged by qrisk item by item."""
 
-    sample_no: ShortText = Field(description="抽样编号")
-    task_source: ShortText = Field(description="任务来源, e.g. 县市场监管局")
-    lab: ShortText = Field(description="检验机构")
-    product: ShortText = Field(description="食品名称")
-    spec: OptionalShortText = Field(default=None, description="规格型号")
-    brand: OptionalShortText = Field(default=None, description="商标")
-    batch: OptionalShortText = Field(default=None, description="批号")
-    production_date: IsoDate | None = Field(default=None, description="生产日期; selects the standard edition")
-    sampled_on: IsoDate = Field(description="抽样日期")
-    sampled_business: OptionalShortText = Field(default=None, description="被抽样单位名称")
-    announcement_no: OptionalShortText = Field(default=None, description="公告号 〔YYYY〕N号")
-    retest: StrictBool = Field(default=False, description="复检")
-    items: list[TestItem] = Field(min_length=1, max_length=200)
-    remarks: Annotated[str, Field(max_length=2000)] | None = None
+    sample_no: ShortText = Field(
+        description="抽样编号, the sample number.  A report under a number on file (same enterprise, same kind: original or "
+                    "re-test) is that report again or its correction, not another sample; a re-test comes under the original's number")
+    task_source: ShortText = Field(
+        description="任务来源, who ordered the sampling, e.g. 县市场监管局; a provincial one (省…) counts toward the campaign's "
+                    "sampling pass-rate KPI")
+    lab: ShortText = Field(
+        description="检验机构, the lab that tested the sample.  A re-test by the lab that did the first test is not admitted "
+                    "(食品安全法 第八十八条); another lab's result under the number without retest is no correction")
+    product: ShortText = Field(
+        description="食品名称 as printed, e.g. 饮用纯净水: decides which limits apply (an item's scope, e.g. conductivity for "
+                    "纯净水 only; 矿泉水 falls under GB 8537, not catalogued) and names the control-chart series")
+    spec: OptionalShortText = Field(default=None, description="规格型号, e.g. 18.9L/桶; named in the alert of a failure")
+    brand: OptionalShortText = Field(default=None, description="商标; named in the alert of a failure")
+    batch: OptionalShortText = Field(default=None, description="批号, the batch (lot): what a supervisor seals or recalls; named first "
+                                                               "in the alert of a failure")
+    production_date: IsoDate | None = Field(
+        default=None, description="生产日期 (YYYY-MM-DD): selects the standard's edition in force (e.g. GB 2760-2014 or -2024 for "
+                                  "脱氢乙酸); not after sampled_on.  Absent: the sampling date selects it, and when the category's "
+                                  "look-back before it (365 days) spans two editions, the sample is judged under each "
+                                  "(undetermined where they disagree)")
+    sampled_on: IsoDate = Field(
+        description="抽样日期 (YYYY-MM-DD, the local date): places the sample in the credit file's history, the pass-rate "
+                    "periods and the control charts; not after the report's local date (occurred_at) nor after tomorrow")
+    sampled_business: OptionalShortText = Field(default=None, description="被抽样单位名称, where the sample was taken (a shop, the "
+                                                                           "factory); kept, not judged")
+    announcement_no: OptionalShortText = Field(default=None, description="公告号 〔YYYY〕N号 of the published announcement; kept, "
+                                                                          "not judged")
+    retest: StrictBool = Field(
+        default=False,
+        description="复检: true for a re-test of the retained half of the sample, under the original's sample_no.  Its conclusion "
+                    "is final, in whichever order the two arrive, unless it is not admitted: after a microbiological failure, of "
+                    "a sample that passed, by the same lab, or reported more than retest.result_within_days (45) days after "
+                    "the original (by occurred_at)")
+    items: list[TestItem] = Field(min_length=1, max_length=200,
+                                  description="检验项目, the report's result lines, one per item_code (1–200; an item_code at most once)")
+    remarks: Annotated[str, Field(max_length=2000)] | None = Field(default=None, description="备注 as printed; kept, not judged "
+                                                                                             "(nor compared when a report is resent)")
 
     @field_validator("items")
     @classmethod
@@ -336,52 +475,108 @@ class SamplingResult(Model):
         return sampled_on
 
 
+def _has_text(value: Any, info: ValidationInfo) -> Any:
+    # a complaint is what the complainant said: an empty (or all-blank: text is stripped) one is a
+    # lost field, refused as the other texts a record rests on (violation, an interview's reason:
+    # min_length 1) are, with their error.  At the door only: a log may hold one from before.
+    if value == "" and _at_door(info):
+        raise PydanticCustomError("string_too_short", "String should have at least {min_length} character", {"min_length": 1})
+    return value
+
+
+ComplaintText = Annotated[str, Field(max_length=4000, json_schema_extra={"minLength": 1}), AfterValidator(_has_text)]
+
+
 class ComplaintReceived(Model):
-    complaint_id: ShortText
-    channel: Annotated[Literal["12315", "hotline", "online", "letter", "visit", "other"], Stripped]
-    category: Annotated[Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"], Stripped]
-    text: LongText
-    product: OptionalShortText = None
-    verified: StrictBool = False
+    """投诉举报 received (投诉受理): a consumer's complaint about the enterprise or its product."""
+
+    complaint_id: ShortText = Field(description="投诉举报编号, e.g. the 12315 工单号; complaint.resolved names the complaint by it")
+    channel: Annotated[Literal["12315", "hotline", "online", "letter", "visit", "other"], Stripped] = Field(
+        description="受理渠道, how it came: 12315 = 全国12315平台, hotline = 热线, online = 网络, letter = 来信, visit = 来访, other = 其他")
+    category: Annotated[Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"], Stripped] = Field(
+        description="投诉类别: foreign_matter = 异物, spoilage = 变质, illness = 食用后不适, labelling = 标签标识, taste_odour = 异味, "
+                    "hygiene = 卫生, other = 其他.  A verified complaint of a category warnings.complaint_illness.categories names "
+                    "(default illness) raises an alert on its own")
+    text: ComplaintText = Field(description="投诉内容, what the complainant said, kept as sent (line breaks included); 1–4000 "
+                                            "characters")
+    product: OptionalShortText = Field(default=None, description="涉及产品, the product complained of, as the complainant named it")
+    verified: StrictBool = Field(
+        default=False,
+        description="属实 at receipt: true when the complaint was already substantiated (核实属实) when received.  A verified "
+                    "complaint counts at once toward a complaint cluster (complaint_cluster: k = 3 verified within 30 days by "
+                    "default) and the risk grade (verified complaints); false: it counts once complaint.resolved says verified.  "
+                    "Every complaint, verified or not, counts in the complaints-per-month control chart")
 
 
 class ComplaintResolved(Model):
-    complaint_id: ShortText
-    verified: StrictBool = Field(description="after investigation: was the complaint substantiated (属实)?")
-    outcome: Annotated[str, Field(max_length=2000)] = ""
+    """投诉办结: the bureau's conclusion on a complaint it received."""
+
+    complaint_id: ShortText = Field(description="投诉举报编号 of the complaint.received it concludes (an unknown one is kept and "
+                                                "reported: complaint.unknown_resolved)")
+    verified: StrictBool = Field(
+        description="after investigation: was the complaint substantiated (属实)?  true: it counts as verified from now (clusters, "
+                    "risk grade), if it did not already; false: a complaint verified at receipt no longer counts, and a "
+                    "complaints-per-month signal whose complaints all prove unfounded is withdrawn")
+    outcome: Annotated[str, Field(max_length=2000)] = Field(default="", description="处理结果, how it was handled, as the credit file "
+                                                                                    "shows it")
 
 
 class Finding(Model):
-    code: Annotated[str, Field(min_length=1, max_length=40)] = Field(description="checklist clause, e.g. 4.2.1")
-    description: LongText
-    severity: Annotated[Literal["minor", "major", "critical"], Stripped]
+    """A problem an inspection found (检查发现的问题)."""
+
+    code: _one_line_text(40, min_length=1) = Field(description="the checklist clause (检查项目条款号), e.g. 4.2.1")
+    description: LongText = Field(description="问题描述, what was found, e.g. 原料未离地存放")
+    severity: Annotated[Literal["minor", "major", "critical"], Stripped] = Field(
+        description="严重程度: minor = 一般, major = 主要, critical = 严重.  A major or critical finding raises "
+                    "inspection.nonconforming even when the result is 符合 or 基本符合, and adds risk points (risk.dynamic.inspection)")
 
 
 class InspectionCompleted(Model):
-    inspection_id: ShortText
-    inspector: ShortText
-    kind: Annotated[Literal["routine", "special", "follow_up", "acceptance"], Stripped] = "routine"
-    findings: list[Finding] = Field(default_factory=list, max_length=200)
-    result: Annotated[Literal["符合", "基本符合", "不符合"], Stripped]
+    """现场检查: an on-site inspection of the enterprise, with its result and findings."""
+
+    inspection_id: ShortText = Field(description="检查编号; enforcement.decided's inspection_ids name inspections by it")
+    inspector: ShortText = Field(description="检查人员, who inspected, e.g. 王某、李某")
+    kind: Annotated[Literal["routine", "special", "follow_up", "acceptance"], Stripped] = Field(
+        default="routine", description="检查类型: routine = 日常检查, special = 专项检查, follow_up = 跟踪检查, acceptance = 验收检查; "
+                                       "shown in the credit file.  Any inspection on or after an interview's day is its follow-up")
+    findings: list[Finding] = Field(default_factory=list, max_length=200, description="发现的问题 (none: an empty list); risk points "
+                                                                                       "by severity (minor 0, major 2, critical 5 by default)")
+    result: Annotated[Literal["符合", "基本符合", "不符合"], Stripped] = Field(
+        description="检查结果: 符合 (conforming), 基本符合 (basically conforming), 不符合 (nonconforming).  不符合 raises "
+                    "inspection.nonconforming; the result adds risk points (基本符合 2, 不符合 8 by default), and the "
+                    "inspection is the last one the grade's inspection plan counts from")
 
 
 class RectificationOrdered(Model):
-    rectification_id: ShortText
-    what: LongText
-    deadline: IsoDate
+    """责令整改: the bureau ordered the enterprise to put something right by a deadline."""
+
+    rectification_id: ShortText = Field(description="整改编号 (e.g. 责令改正通知书文号); completion and verification name it.  An id "
+                                                    "on file already is reported (rectification.duplicate_order), not ordered again")
+    what: LongText = Field(description="整改内容, what must be put right; shown in the overdue alert")
+    deadline: IsoDate = Field(description="整改期限 (YYYY-MM-DD, a local date): a rectification not completed by then is overdue "
+                                          "(rectification.overdue: an alert, risk and credit points), by event time: a later "
+                                          "event of the enterprise or a clock.tick notices it")
     cause: Annotated[str, Field(max_length=2000)] = Field(default="", description="what triggered it: sample no., inspection id …")
 
 
 class RectificationCompleted(Model):
-    rectification_id: ShortText
-    evidence: LongText
+    """整改完成: the enterprise reports the rectification done (then awaiting 复查)."""
+
+    rectification_id: ShortText = Field(description="整改编号 of the rectification.ordered (an unknown one is reported: "
+                                                    "rectification.unknown)")
+    evidence: LongText = Field(description="整改情况, what the enterprise did and the evidence it gives (records, photos referred "
+                                           "to)")
 
 
 class RectificationVerified(Model):
-    rectification_id: ShortText
-    verifier: ShortText
-    accepted: StrictBool = True
-    note: Annotated[str, Field(max_length=2000)] = ""
+    """整改复查: the bureau checked the rectification."""
+
+    rectification_id: ShortText = Field(description="整改编号 of the rectification.ordered")
+    verifier: ShortText = Field(description="复查人员, who checked it")
+    accepted: StrictBool = Field(
+        default=True, description="复查结论: true = 通过 (the rectification is closed); false = 未通过: back to the enterprise, still "
+                                  "open (and still due by its deadline), rectification.rejected raises an alert and credit points")
+    note: Annotated[str, Field(max_length=2000)] = Field(default="", description="复查意见; quoted in the alert of a rejection")
 
 
 # --------------------------------------------------------------------------- enforcement (行政处罚) and interviews (约谈)
@@ -399,7 +594,10 @@ Yuan = Annotated[float, Field(gt=0, le=10**10, allow_inf_nan=False, strict=True)
 class Penalty(Model):
     """One penalty of a decision (处罚内容)."""
 
-    kind: Annotated[PenaltyKind, Stripped]
+    kind: Annotated[PenaltyKind, Stripped] = Field(
+        description="处罚种类: warning = 警告, fine = 罚款 (with amount_yuan), confiscation = 没收 (违法所得, 违法生产经营的食品、工具、设备、"
+                    "原料), suspension = 责令停产停业, licence_revoked = 吊销许可证 (routine sampling and inspection are no longer "
+                    "due), other = 其他处罚.  The decision's heaviest penalty gives its risk points")
     amount_yuan: Yuan | None = Field(default=None, validate_default=True,
                                      description="fine: the amount in yuan (required); confiscation: the value confiscated, if stated")
     note: OptionalShortText = Field(default=None, description="what exactly, e.g. 没收违法生产经营的桶装水 120 桶, 责令停产停业 15 日")
@@ -419,12 +617,14 @@ class EnforcementDecided(Model):
     """行政处罚决定: the bureau decided a penalty against the enterprise (决定书)."""
 
     decision_no: ShortText = Field(description="行政处罚决定书文号, e.g. 某市监处罚〔2025〕12号")
-    decided_on: IsoDate = Field(description="决定日期")
+    decided_on: IsoDate = Field(description="决定日期 (YYYY-MM-DD): a listing as 严重违法失信 runs from it (3 years by default); the "
+                                            "campaign's acceptance checks count decisions by it")
     authority: OptionalShortText = Field(default=None, description="作出决定的机关, e.g. 示范县市场监督管理局")
-    violation: Annotated[str, Field(min_length=1, max_length=4000)] = Field(description="违法行为（违法事实）")
+    violation: Annotated[str, Field(min_length=1, max_length=4000)] = Field(description="违法行为（违法事实）, the facts of the "
+                                                                                      "violation; shown in the credit file and the alert")
     legal_basis: Annotated[str, Field(min_length=1, max_length=1000)] = Field(
         description="the provisions cited (违反的条款与处罚依据), e.g. 《中华人民共和国食品安全法》第一百二十四条第一款第（三）项")
-    penalties: list[Penalty] = Field(min_length=1, max_length=20, description="处罚内容")
+    penalties: list[Penalty] = Field(min_length=1, max_length=20, description="处罚内容, the penalties decided (1–20)")
     serious_dishonesty: StrictBool = Field(
         default=False, description="a 严重违法 case: the enterprise is listed as 严重违法失信 (serious dishonesty); its risk grade goes to D")
     sample_nos: list[ShortText] = Field(default_factory=list, max_length=50, description="抽样编号 of the samples the case rests on")
@@ -435,15 +635,17 @@ class InterviewHeld(Model):
     """约谈 (责任约谈, 食品安全法 第一百一十四条): the bureau called in the enterprise's legal representative or
     principal over a risk it did not remove; the enterprise committed to measures."""
 
-    interview_id: ShortText = Field(description="约谈记录编号")
-    held_on: IsoDate = Field(description="约谈日期")
+    interview_id: ShortText = Field(description="约谈记录编号, the interview record's number")
+    held_on: IsoDate = Field(description="约谈日期 (YYYY-MM-DD): the first inspection on or after it is the interview's follow-up")
     held_by: ShortText = Field(description="约谈单位, e.g. 示范县市场监督管理局")
-    officials: list[ShortText] = Field(default_factory=list, max_length=20, description="约谈人")
+    officials: list[ShortText] = Field(default_factory=list, max_length=20, description="约谈人, the officials who held it")
     interviewee: OptionalShortText = Field(default=None, description="被约谈人及职务, e.g. 法定代表人 张某")
-    reason: Annotated[str, Field(min_length=1, max_length=4000)] = Field(description="约谈事由")
+    reason: Annotated[str, Field(min_length=1, max_length=4000)] = Field(description="约谈事由, the risk the interview was about")
     related_event_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50, description="events the reason rests on")
     commitments: Annotated[str, Field(max_length=4000)] = Field(default="", description="what the enterprise committed to (整改承诺)")
-    follow_up_by: IsoDate | None = Field(default=None, description="跟踪检查期限: the commitments are checked by then")
+    follow_up_by: IsoDate | None = Field(default=None, description="跟踪检查期限 (YYYY-MM-DD, not before held_on): the commitments "
+                                                                   "are checked by then; no inspection by then raises "
+                                                                   "interview.follow_up_overdue")
 
     @field_validator("follow_up_by")
     @classmethod
@@ -467,7 +669,8 @@ Count = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
 class CampaignCommitment(Model):
     """承诺书: the enterprise signed the campaign's commitment letter (宣传发动)."""
 
-    signed_on: IsoDate
+    signed_on: IsoDate = Field(description="签订日期 (YYYY-MM-DD); with it the enterprise reaches the campaign's first stage "
+                                           "(宣传发动)")
     signatory: ShortText = Field(description="签字人（法定代表人或负责人）")
     document_no: OptionalShortText = Field(default=None, description="承诺书编号")
 
@@ -476,14 +679,19 @@ class CampaignAssessment(Model):
     """调查分档 (kind tiering) or 检查验收 (kind acceptance): the tier the bureau assigns, with the
     scores behind it.  The tier becomes the enterprise's campaign tier (and the risk grade's credit term)."""
 
-    kind: Annotated[Literal["tiering", "acceptance"], Stripped]
-    assessed_on: IsoDate
-    tier: Annotated[Literal["A", "B", "C", "D"], Stripped]
+    kind: Annotated[Literal["tiering", "acceptance"], Stripped] = Field(
+        description="tiering = 调查分档 (the first one gives the starting tier), acceptance = 检查验收 (with passed)")
+    assessed_on: IsoDate = Field(description="评定日期 (YYYY-MM-DD): the newest assessment by this date decides the tier (one "
+                                             "loaded late does not undo a later one)")
+    tier: Annotated[Literal["A", "B", "C", "D"], Stripped] = Field(
+        description="the tier assigned: A, B, C or D (A the best); becomes the enterprise's campaign_tier, except a failed acceptance's")
     scores: dict[Annotated[CampaignDimension, Stripped], Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]] = Field(
-        default_factory=dict, description="0–100 per dimension")
-    passed: StrictBool | None = Field(default=None, description="acceptance: 验收通过")
-    assessor: ShortText
-    note: Annotated[str, Field(max_length=2000)] = ""
+        default_factory=dict, description="0–100 per dimension: staff = 人员素质, control = 食品安全控制能力, stability = 产品质量稳定性, "
+                                          "technology = 技术水平, brand = 品牌影响力")
+    passed: StrictBool | None = Field(default=None, description="acceptance: 验收通过 (required for an acceptance).  A passed one the "
+                                                                "KPIs or the record do not bear out raises campaign.accepted_with_gaps")
+    assessor: ShortText = Field(description="评定人 or the assessing body")
+    note: Annotated[str, Field(max_length=2000)] = Field(default="", description="备注")
 
     @model_validator(mode="after")
     def _acceptance_passed(self) -> "CampaignAssessment":
@@ -496,13 +704,13 @@ class CampaignTraining(Model):
     """Staff training, the online food-safety exam and key-post certificates, as of a date
     (the latest report replaces earlier ones)."""
 
-    as_of: IsoDate
-    staff_total: Count
-    staff_trained: Count
-    exam_takers: Count = 0
-    exam_first_pass: Count = Field(default=0, description="passed at the first attempt")
+    as_of: IsoDate = Field(description="统计截至日期 (YYYY-MM-DD): the report with the latest date counts")
+    staff_total: Count = Field(description="从业人员总数, the staff")
+    staff_trained: Count = Field(description="已培训人数, staff trained (KPI: at least 90 % of staff_total)")
+    exam_takers: Count = Field(default=0, description="参加线上食品安全考试人数, staff who took the online food-safety exam")
+    exam_first_pass: Count = Field(default=0, description="passed at the first attempt (一次通过; KPI: at least 80 % of exam_takers)")
     key_posts: Count = Field(default=0, description="posts that require a certificate (持证上岗)")
-    key_posts_certified: Count = 0
+    key_posts_certified: Count = Field(default=0, description="of those, posts held by a certified person (KPI: all)")
 
     @model_validator(mode="after")
     def _consistent(self) -> "CampaignTraining":
@@ -516,17 +724,27 @@ class CampaignActivity(Model):
     """What happened on the way: a visit (观摩), expert assistance (帮扶指导), a self-inspection
     (自查), a comparison test against an accredited lab (比对试验)."""
 
-    kind: Annotated[Literal["visit", "expert_assistance", "self_inspection", "comparison_test"], Stripped]
-    on: IsoDate
-    note: Annotated[str, Field(max_length=2000)] = ""
+    kind: Annotated[Literal["visit", "expert_assistance", "self_inspection", "comparison_test"], Stripped] = Field(
+        description="visit = 观摩, expert_assistance = 帮扶指导, self_inspection = 自查 (with findings, rectified), comparison_test = "
+                    "比对试验 (with lab, item_code, enterprise_value, lab_value)")
+    on: IsoDate = Field(description="the day of the activity (YYYY-MM-DD)")
+    note: Annotated[str, Field(max_length=2000)] = Field(default="", description="说明")
     findings: Count | None = Field(default=None, description="self_inspection: problems found")
     rectified: Count | None = Field(default=None, description="self_inspection: of those, put right")
     lab: OptionalShortText = Field(default=None, description="comparison_test: the accredited lab")
     item_code: OptionalShortText = Field(default=None, description="comparison_test: the item compared, e.g. oxygen_consumption")
-    enterprise_value: FiniteFloat | None = None
-    lab_value: FiniteFloat | None = None
-    enterprise_uncertainty: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(default=None, description="expanded uncertainty U (k=2)")
-    lab_uncertainty: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    enterprise_value: FiniteFloat | None = Field(
+        default=None, description="comparison_test: the enterprise's own result, in the catalogue's unit for item_code (the "
+                                  "event carries no unit)")
+    lab_value: FiniteFloat | None = Field(default=None, description="comparison_test: the accredited lab's result, in the same unit")
+    enterprise_uncertainty: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        default=None, description="comparison_test: expanded uncertainty U (k=2) of the enterprise's result")
+    lab_uncertainty: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        default=None, description="comparison_test: expanded uncertainty U (k=2) of the lab's result.  With both uncertainties "
+                                  "the comparison is judged by En (|En| ≤ 1 satisfactory), else by the relative deviation "
+                                  "(≤ 10 % by default) or, for a colony count, the log10 difference")
+
+    _values_held_exactly = field_validator("enterprise_value", "lab_value", "enterprise_uncertainty", "lab_uncertainty")(_held_exactly)
 
     @model_validator(mode="after")
     def _complete(self) -> "CampaignActivity":
@@ -548,9 +766,12 @@ class AlertActionTaken(Model):
     any event, so an alert's lifecycle replays with everything else."""
 
     alert_id: Annotated[str, Field(pattern=ALERT_ID_PATTERN)] = Field(description="预警编号, as qrisk gave it")
-    action: Annotated[AlertAction, Stripped]
+    action: Annotated[AlertAction, Stripped] = Field(
+        description="acknowledge = 确认, assign = 指派 (with assignee), start_rectification = 责令整改, verify = 整改复查通过, "
+                    "close = 关闭, reopen = 重新打开, comment = 备注")
     actor: ShortText = Field(description="who took it (the API key's name when posted through /v1/alerts)")
-    note: Annotated[str, Field(max_length=2000)] = ""
+    note: Annotated[str, Field(max_length=2000)] = Field(default="", description="处置说明; closing a 紧急/高 alert through "
+                                                                                 "/v1/alerts needs one (alerts.close_note_min_severity)")
     assignee: OptionalShortText = Field(default=None, description="action assign: who owns the alert from now on")
 
 
@@ -561,27 +782,84 @@ class Tick(Model):
 # --------------------------------------------------------------------------- envelopes
 
 
+NIL_UUID = uuid.UUID(int=0)
+
+
+def _not_nil(value: uuid.UUID, info: ValidationInfo) -> uuid.UUID:
+    # the nil UUID is what a producer sends when it never set the id (a zeroed struct, a default):
+    # as the idempotency key, every such event after the first would be a "duplicate" and dropped.
+    # At the door only: a log may hold one from before.
+    if value == NIL_UUID and _at_door(info):
+        raise FieldError("must not be the nil UUID 00000000-0000-0000-0000-000000000000: each event needs its own id (e.g. a random UUID v4)",
+                         "不能为全零 UUID 00000000-0000-0000-0000-000000000000：每个事件须有自己的编号（如随机生成的 UUID v4）")
+    return value
+
+
+EventId = Annotated[uuid.UUID, AfterValidator(_not_nil), Field(json_schema_extra={"not": {"const": str(NIL_UUID)}})]
+
+
+OCCURRED_AT = ("event time, with its UTC offset (YYYY-MM-DDThh:mm:ss±hh:mm, e.g. 2026-03-12T15:20:00+08:00): qrisk folds by "
+               "event time, never by arrival; at most an hour past the server's clock; local dates (deadlines, periods) are "
+               "its date in the bureau's time")
+
+
 class Envelope(Model):
-    event_id: uuid.UUID = Field(description="producer-chosen UUID; the idempotency key")
-    event_type: str
-    schema_version: Literal[2] = SCHEMA_VERSION
-    enterprise_id: EnterpriseId
-    occurred_at: AwareDatetime = Field(description="event time, with UTC offset")
-    received_at: AwareDatetime | None = Field(default=None, description="set by qrisk on ingest")
-    source: Source
+    """Every event: who sent it, about which enterprise, when it happened, and its payload."""
+
+    event_id: EventId = Field(
+        description="producer-chosen UUID, the idempotency key: the same id again with the same content is accepted once "
+                    "(answered duplicate), with other content refused (409), so a corrected report needs a new one; not the "
+                    "nil UUID")
+    event_type: str = Field(description="what the event is, e.g. sampling.result (抽检结果); selects the payload's model")
+    schema_version: Literal[2] = Field(
+        default=SCHEMA_VERSION, description="the contract's version: 2, the current one (the default).  Version 1 (a string "
+                                            "source, one value per item) is read and upcast; any other is refused")
+    enterprise_id: EnterpriseId = Field(
+        description="the enterprise the event is about: its 统一社会信用代码 or the bureau's id for it (letters, digits, _ . -; up "
+                    "to 64).  The ordering key (Kafka key): one enterprise's events are folded in order")
+    occurred_at: AwareDatetime = Field(description=OCCURRED_AT)
+    received_at: AwareDatetime | None = Field(default=None, description="set by qrisk when it accepts the event (UTC); a value sent "
+                                                                        "is replaced")
+    source: Source = Field(description="who sent the event")
+
+
+def _event(occurred_at: str, payload: str) -> ConfigDict:
+    """An event model's config: its exported schema says what occurred_at and the payload are for this type."""
+    def extra(schema: dict[str, Any]) -> None:
+        properties = schema["properties"]
+        kind = properties["event_type"]["const"]
+        properties["event_type"]["description"] = f"{kind} ({EVENT_TYPE_ZH[kind]}): selects the payload's model"
+        properties["occurred_at"]["description"] = f"{OCCURRED_AT}.  For this event: {occurred_at}"
+        properties["payload"]["description"] = payload
+    return ConfigDict(json_schema_extra=extra)
 
 
 class EnterpriseRegistered(Envelope):
+    """enterprise.registered (企业登记): an enterprise enters qrisk with its profile; its samples are judged from then on
+    (those that arrived before wait for it).  A registration again replaces the profile."""
+
+    model_config = _event("when it was registered (登记时间); the credit file's registration time", "the enterprise's profile")
     event_type: Literal["enterprise.registered"]
     payload: EnterpriseProfile
 
 
 class EnterpriseUpdated(Envelope):
+    """enterprise.updated (企业信息变更): some fields of the profile change."""
+
+    model_config = _event("when the change took effect", "the fields that change")
     event_type: Literal["enterprise.updated"]
     payload: EnterpriseUpdate
 
 
 class SamplingResultEvent(Envelope):
+    """sampling.result (抽检结果): a lab's report of one sample, original or re-test (复检), or its correction."""
+
+    model_config = _event(
+        "the report's issue time (报告签发时间).  Of two reports of one sample (the same sample_no, both originals or both "
+        "re-tests) the later-dated one is the current one: one dated earlier that arrives later is filed as outdated (at "
+        "equal times the later logged wins); a re-test is admitted only within retest.result_within_days (45) days of the "
+        "original's; its local date must not be before sampled_on; a failure's risk points count from it",
+        "the sample's report")
     event_type: Literal["sampling.result"]
     payload: SamplingResult
 
@@ -604,75 +882,127 @@ class SamplingResultEvent(Envelope):
 
 
 class ComplaintReceivedEvent(Envelope):
+    """complaint.received (投诉受理): a complaint about the enterprise was received."""
+
+    model_config = _event("when the complaint was received (受理时间): the month it counts in on the complaints-per-month "
+                          "chart, and where it falls in a cluster's window", "the complaint")
     event_type: Literal["complaint.received"]
     payload: ComplaintReceived
 
 
 class ComplaintResolvedEvent(Envelope):
+    """complaint.resolved (投诉办结): the conclusion on a complaint, substantiated (属实) or not."""
+
+    model_config = _event("when it was concluded (办结时间); a complaint verified now counts in the risk grade from it",
+                          "the conclusion")
     event_type: Literal["complaint.resolved"]
     payload: ComplaintResolved
 
 
 class InspectionCompletedEvent(Envelope):
+    """inspection.completed (现场检查): an on-site inspection and its result."""
+
+    model_config = _event("when the inspection took place (检查时间): its local date is the inspection's day (an interview's "
+                          "follow-up, the inspection plan's last inspection), and its risk points count from it",
+                          "the inspection's result and findings")
     event_type: Literal["inspection.completed"]
     payload: InspectionCompleted
 
 
 class RectificationOrderedEvent(Envelope):
+    """rectification.ordered (责令整改): the enterprise must put something right by a deadline."""
+
+    model_config = _event("when the order was issued (下达时间)", "the order")
     event_type: Literal["rectification.ordered"]
     payload: RectificationOrdered
 
 
 class RectificationCompletedEvent(Envelope):
+    """rectification.completed (整改完成): the enterprise reports a rectification done."""
+
+    model_config = _event("when the enterprise completed it: its local date against the deadline decides whether it was in "
+                          "time (one dated within the deadline withdraws an overdue mark set before it arrived)",
+                          "the rectification and its evidence")
     event_type: Literal["rectification.completed"]
     payload: RectificationCompleted
 
 
 class RectificationVerifiedEvent(Envelope):
+    """rectification.verified (整改复查): the bureau checked a rectification, accepted or not."""
+
+    model_config = _event("when it was checked (复查时间)", "the verification")
     event_type: Literal["rectification.verified"]
     payload: RectificationVerified
 
 
 class EnforcementDecidedEvent(Envelope):
+    """enforcement.decided (行政处罚): a penalty decision against the enterprise."""
+
+    model_config = _event("when the decision was recorded (decided_on is its own date); its risk points count from it",
+                          "the decision")
     event_type: Literal["enforcement.decided"]
     payload: EnforcementDecided
 
 
 class InterviewHeldEvent(Envelope):
+    """interview.held (约谈): the bureau called in the enterprise's responsible person."""
+
+    model_config = _event("when the interview was recorded (held_on is its day); its risk points count from it", "the interview")
     event_type: Literal["interview.held"]
     payload: InterviewHeld
 
 
+_CAMPAIGN_TIME = "when it was recorded: its local date is the day a campaign stage it completes is reached"
+
+
 class CampaignCommitmentEvent(Envelope):
+    """campaign.commitment (承诺书): the enterprise signed the campaign's commitment letter."""
+
+    model_config = _event(_CAMPAIGN_TIME, "the commitment letter")
     event_type: Literal["campaign.commitment"]
     payload: CampaignCommitment
 
 
 class CampaignAssessmentEvent(Envelope):
+    """campaign.assessment (分档与验收): a tiering (调查分档) or an acceptance (检查验收)."""
+
+    model_config = _event(_CAMPAIGN_TIME, "the assessment")
     event_type: Literal["campaign.assessment"]
     payload: CampaignAssessment
 
 
 class CampaignTrainingEvent(Envelope):
+    """campaign.training (培训考试): training, exam and certificate figures as of a date."""
+
+    model_config = _event(_CAMPAIGN_TIME, "the figures")
     event_type: Literal["campaign.training"]
     payload: CampaignTraining
 
 
 class CampaignActivityEvent(Envelope):
+    """campaign.activity (提档升级活动): a visit, expert assistance, a self-inspection or a comparison test."""
+
+    model_config = _event(_CAMPAIGN_TIME, "the activity")
     event_type: Literal["campaign.activity"]
     payload: CampaignActivity
 
 
 class AlertActionEvent(Envelope):
+    """alert.action (预警处置): a supervisor's step on an alert (written by POST /v1/alerts/{id}/actions)."""
+
+    model_config = _event("when the supervisor took the step (the server's time when taken through /v1/alerts)", "the step")
     event_type: Literal["alert.action"]
     payload: AlertActionTaken
 
 
 class ClockTick(Envelope):
-    """enterprise_id "*" reaches every credit file (overdue checks by event time)."""
+    """clock.tick (时钟): the runtime's clock in the log, so that replay sees the same time.  enterprise_id "*" reaches
+    every credit file (overdue checks by event time)."""
 
+    model_config = _event("the runtime's clock: overdue rectifications and interview follow-ups, missing data and the risk "
+                          "grade's window are checked as of it", "nothing (an empty object)")
     event_type: Literal["clock.tick"]
-    enterprise_id: Annotated[Literal["*"], Stripped]  # type: ignore[assignment]
+    enterprise_id: Annotated[Literal["*"], Stripped] = Field(description="\"*\": every enterprise")  # type: ignore[assignment]
     payload: Tick = Field(default_factory=Tick)
 
 

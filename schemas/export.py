@@ -17,6 +17,7 @@ EXAMPLES = Path(__file__).resolve().parent / "examples"
 def event_json_schema(ref_template: str = "#/$defs/{model}") -> dict[str, Any]:
     schema = TypeAdapter(Event).json_schema(ref_template=ref_template, mode="validation")
     schema["title"] = "qrisk event"
+    schema["description"] = "Any qrisk event: an envelope whose event_type selects the event's model (one file per type)."
     return schema
 
 
