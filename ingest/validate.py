@@ -456,8 +456,10 @@ FUTURE_TOLERANCE = dt.timedelta(hours=1)
 """How far past the server's clock an event time may lie: clocks drift, events do not come from the future."""
 
 
-def from_the_future(events: list[Envelope], raw: bytes, now: dt.datetime, local_offset_hours: float = 8.0) -> list[Rejection]:
-    """Valid events whose times lie after they were received.
+def from_the_future(events: list[Envelope], raw: bytes, now: dt.datetime, local_offset_hours: float = 8.0,
+                    indices: list[int] | None = None) -> list[Rejection]:
+    """Valid events whose times lie after they were received.  ``indices``: each event's place in the
+    batch, when some elements of it were refused already (default: the events are the batch).
 
     The fold's clock is event time: one sample dated 2062 by a typo would move an enterprise's
     clock decades on and mark every rectification overdue.  A time eight hours ahead is the
@@ -483,5 +485,6 @@ def from_the_future(events: list[Envelope], raw: bytes, now: dt.datetime, local_
                 doc = doc["events"] if isinstance(doc, dict) and set(doc) == {"events"} else doc
                 elements = doc if isinstance(doc, list) else []
             # a batch: the index and the element's own bytes; one event: the body
-            out.append(Rejection(i, element_bytes(elements[i]), errors) if elements else Rejection(None, raw, errors))
+            at = indices[i] if indices is not None else i
+            out.append(Rejection(at, element_bytes(elements[at]), errors) if elements else Rejection(None, raw, errors))
     return out

@@ -36,7 +36,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from alerts.lifecycle import STATES as ALERT_STATES
 from ingest.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
 from ingest.lint import accepted_warnings, event_warnings
-from ingest.validate import decode_body, element_bytes, from_the_future, reason_en, reason_zh
+from ingest.validate import Rejection, decode_body, element_bytes, from_the_future, reason_en, reason_zh, rejection_detail
 from schemas.events import EVENT_TYPES, FieldError, door
 from schemas.export import catalogue_document
 from schemas.upcast import load_json
@@ -542,6 +542,19 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         events, rejections = decode_body(raw, max_batch, door(pipeline.rules.policy.utc_offset_hours))
         if not rejections:
             rejections = from_the_future(events, raw, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)
+        elif events and all(r.index is not None for r in rejections):
+            # a batch with bad elements: its valid ones are checked too (the future, this key's right to send
+            # them), so that one answer names everything to fix rather than one kind of error per resend
+            rejected = {r.index for r in rejections}
+            indices = [i for i in range(len(events) + len(rejected)) if i not in rejected]
+            rejections += from_the_future(events, raw, pipeline.clock(), pipeline.rules.policy.utc_offset_hours, indices=indices)
+            elements = _elements(raw)
+            if elements is not None:
+                for at, event in zip(indices, events):
+                    err = event_refusal(key, event)
+                    if err is not None:
+                        rejections.append(Rejection(at, element_bytes(elements[at]), [err]))
+            rejections.sort(key=lambda r: r.index)
         if rejections:
             if told:
                 for r in rejections:
@@ -557,9 +570,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 for e in r.errors:
                     errors.append({"index": r.index, **e, "dead_letter_id": dl_id})
             await asyncio.wrap_future(audit.record("events.posted", "rejected", key, {"request_id": request_id, "rejected": len(rejections), "dead_letter_ids": ids[:50]}))
+            detail, detail_en = rejection_detail(rejections)
             return JSONResponse(status_code=422, content={
-                "detail": f"{len(rejections)} 个事件未通过校验，本批次未写入；请按 errors 修正后重发（重发同一 event_id 是安全的）",
-                "detail_en": f"{len(rejections)} event(s) failed validation; nothing of this request was written",
+                "detail": detail,
+                "detail_en": detail_en,
                 "request_id": request_id,
                 "errors": errors,
             })

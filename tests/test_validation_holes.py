@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import httpx
 import pytest
 
 from ingest.validate import decode_body
@@ -319,8 +320,6 @@ def test_refused_events_are_still_counted():
     assert rejection_detail(late)[0].startswith("1 个事件未通过校验")
 
 
-@pytest.mark.xfail(strict=True, reason="qrisk/api.py still words the 422's detail itself: it is to take it from "
-                                       "ingest.validate.rejection_detail (then remove this mark)")
 def test_the_http_answer_says_what_is_wrong_with_the_batch(tmp_path):
     from tests.conftest import Server
 
@@ -333,5 +332,24 @@ def test_the_http_answer_says_what_is_wrong_with_the_batch(tmp_path):
         assert big.status_code == 422 and "超过上限 1000 个事件" in big.json()["detail"]
         bad = srv.post("/v1/events", json=[golden("clock.tick"), {}])
         assert bad.status_code == 422 and bad.json()["detail"].startswith("1 个事件未通过校验")
+        # one answer names every kind of error in the batch: a bad value, a time in the future, an event this
+        # key may not send (a lab key sending a complaint) — before, one kind per resend
+        from qrisk.auth import KeyStore
+
+        _, lab_key = KeyStore(srv.data_dir / "keys.json").create("lab", "lab-holes", source_id="CMA-330100-0451")
+        ok, bad_value, future, other = (golden("sampling.result"), golden("sampling.result"), golden("sampling.result"),
+                                        golden("complaint.received"))
+        for i, doc in enumerate((ok, bad_value, future, other)):
+            doc["event_id"] = f"00000000-0000-4000-8000-00000000010{i}"
+            if doc["event_type"] == "sampling.result":
+                doc["payload"]["sample_no"] = f"DC-HOLES-{i}"
+        bad_value["payload"]["items"][0]["values"][1] = "59"
+        future["occurred_at"] = "2099-01-01T10:00:00+08:00"
+        mixed = httpx.post(srv.url + "/v1/events", json=[ok, bad_value, future, other],
+                           headers={"Authorization": f"Bearer {lab_key}"}, timeout=30)
+        assert mixed.status_code == 422, mixed.text
+        found = sorted((e["index"], e["type"]) for e in mixed.json()["errors"])
+        assert found == [(1, "measured_value"), (2, "in_the_future"), (3, "forbidden")], found
+        assert all(e["dead_letter_id"] for e in mixed.json()["errors"])
     finally:
         srv.stop()
