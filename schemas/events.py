@@ -224,8 +224,16 @@ def _text_or_value(kind: type) -> Any:
     return BeforeValidator(check)
 
 
-AwareDatetime = Annotated[dt.datetime, _text_or_value(dt.datetime), AfterValidator(_aware)]
-IsoDate = Annotated[dt.date, _text_or_value(dt.date), AfterValidator(_in_range)]
+# The exported schema states the years the door accepts (format date-time alone allows 0001–9999): a
+# payload the schema accepts is accepted.  (A time in the first hours of 1970 with a positive offset,
+# before 1970 in UTC, is the one exception.)
+_YEAR = r"(19[7-9][0-9]|20[0-9]{2}|210[0-5])"
+_DAY = r"(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_DATE_PATTERN = f"^{_YEAR}-{_DAY}$"
+_DATETIME_PATTERN = f"^{_YEAR}-{_DAY}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
+AwareDatetime = Annotated[dt.datetime, _text_or_value(dt.datetime), AfterValidator(_aware),
+                          Field(json_schema_extra={"pattern": _DATETIME_PATTERN})]
+IsoDate = Annotated[dt.date, _text_or_value(dt.date), AfterValidator(_in_range), Field(json_schema_extra={"pattern": _DATE_PATTERN})]
 
 # --------------------------------------------------------------------------- enums
 

@@ -250,6 +250,13 @@ def test_the_exported_schema_refuses_what_the_door_refuses(tmp_path):
     multiline = golden("complaint.received")
     multiline["payload"]["text"] = "第一行\n第二行"
     assert not refused(multiline)
+    # the years the door takes (format date-time alone allows 0001–9999)
+    for early in ("0001-01-01T00:00:00Z", "1969-12-31T23:00:00Z", "2106-01-01T00:00:00Z"):
+        doc = golden("complaint.received")
+        doc["occurred_at"] = early
+        assert refused(doc) and decode_body(_body(doc))[1], early
+    assert refused(_sample(sampled_on="2106-01-01")) and refused(_sample(production_date="1969-12-31"))
+    assert not refused(_sample(production_date="1970-01-01"))
 
 
 # --------------------------------------------------------------------------- a decimal comma
