@@ -910,8 +910,11 @@ def _sums_disagreeing(sums: tuple[SumOfRatiosCheck, ...], items: tuple[ItemJudge
     fails the sample (each preservative within its own limit, the sum over 1) — the disagreement a penalty
     resting on the sum must check with the lab (``sum_of_ratios:<group>``)."""
     lab = {i.item_code: i.lab_verdict for i in items}
+    # a lab that reported the sum itself (preservative_ratio_sum, named as SAMR names the check) and failed it agrees
+    failed_by_lab = {i.item_name for i in items if i.lab_verdict == "fail"}
     return tuple(f"sum_of_ratios:{c.group}" for c in sums
-                 if c.verdict == "fail" and c.members and all(lab.get(m.item_code) == "pass" for m in c.members))
+                 if c.verdict == "fail" and c.members and all(lab.get(m.item_code) == "pass" for m in c.members)
+                 and not (c.item_name and c.item_name in failed_by_lab))
 
 
 def _sample_verdict(failed: bool, undetermined: bool, decided: bool,

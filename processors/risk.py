@@ -147,6 +147,7 @@ class RiskState(_Model):
     credit_entries: list[Entry] = Field(default_factory=list, description="credit record, all time")
     profile_event_id: str | None = Field(default=None, description="the registration or update the static terms rest on")
     tier_event_id: str | None = Field(default=None, description="the event that set the campaign tier (registration, update, acceptance)")
+    tier_cited: str | None = Field(default=None, description="the tier ``tier_event_id`` set")
     last_sampled_on: dt.date | None = None
     last_sample_event_id: str | None = None
     last_inspected_at: dt.datetime | None = None
@@ -223,15 +224,11 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             eid = event_key(event)
             if et != "campaign.assessment":
                 rs.profile_event_id = eid
-            if et != "enterprise.updated" or getattr(event.payload, "campaign_tier", None) is not None:  # (null: not given)
-                rs.tier_event_id = eid
+            # the tier's evidence: the event that made the tier in force what it is (a failed acceptance leaves it,
+            # a registration after an acceptance does not undo it: processors.campaign.apply_tier)
+            if file.profile.campaign_tier != rs.tier_cited or rs.tier_event_id is None:
+                rs.tier_event_id, rs.tier_cited = eid, file.profile.campaign_tier
         changed |= SCORE_INPUTS
-    elif et == "complaint.resolved" and not event.payload.verified:
-        cid = event.payload.complaint_id
-        kept = [e for e in rs.entries if not (e[1] == "complaint_verified" and e[4] == cid)]
-        if len(kept) != len(rs.entries):
-            rs.entries[:] = kept
-            changed |= SCORE_INPUTS
     if not effects:
         return changed
     pol = rules.policy.risk
@@ -277,6 +274,13 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
         elif k == "complaint.verified":
             _add(rs.entries, (eff.occurred_at, "complaint_verified", float(dyn.complaint_verified.points), eff.event_id, eff.data["complaint_id"]))
             changed |= SCORE_INPUTS
+        elif k == "complaint.unverified":
+            # found untrue after all: its points go (whichever event applied the resolution)
+            cid = eff.data["complaint_id"]
+            kept = [e for e in rs.entries if not (e[1] == "complaint_verified" and e[4] == cid)]
+            if len(kept) != len(rs.entries):
+                rs.entries[:] = kept
+                changed |= SCORE_INPUTS
         elif k == "rectification.overdue":
             rid = eff.data["rectification_id"]
             _add(rs.entries, (eff.occurred_at, "rectification_overdue", float(dyn.rectification_overdue.points), eff.event_id, rid))

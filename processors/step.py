@@ -162,11 +162,14 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
     new = effects[start:] if start else effects  # (an effect appended below is no rule's input: harmless to see)
     alerting = False
     overturns: list[Effect] = []
+    withdrawn: list[Effect] = []
     for e in new:
         if e.kind in ALERTING_KINDS:
             alerting = True
         elif e.kind in ("sampling.overturned", "rectification.overdue_withdrawn"):
             overturns.append(e)
+        elif e.kind == "fluctuation.signal_withdrawn":
+            withdrawn.append(e)
     changed = observe(file, event, new, rules)
     # the failure (or the overdue mark) no longer stands: its alert closes — said after this step's own
     # decisions, which may open it (an original and its passing re-test both judged at registration)
@@ -192,6 +195,16 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
                 effects.append(_effect_data(ALERT_KIND, event, file.enterprise_id, decision_data(d)))
     for data in closing:
         effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
+    if withdrawn and decisions_made(effects, start):
+        # a withdrawal closes the complaint chart's alert: said after the same step's decisions, which may
+        # open it (a complaint and a resolution that waited for it, folded in one step)
+        for e in withdrawn:
+            effects.remove(e)
+            effects.append(e)
+
+
+def decisions_made(effects: list[Effect], start: int) -> bool:
+    return any(e.kind == ALERT_KIND for e in effects[start:])
 
 
 # --------------------------------------------------------------------------- handlers
@@ -396,6 +409,14 @@ def _undetermined_names(judgement: Any) -> str:
 
 def _lab_key(lab: str) -> str:
     return unicodedata.normalize("NFKC", "".join(lab.split()))
+
+
+def _same_sender(a: SampleRecord, b: SampleRecord) -> bool:
+    """Whether ``b`` may correct ``a``: the same lab system when both were sent by lab systems (another lab's
+    key printing the first lab's name must not correct its failure away), else the same lab name."""
+    if a.lab_id is not None and b.lab_id is not None:
+        return a.lab_id == b.lab_id
+    return _lab_key(a.lab) == _lab_key(b.lab)
 
 
 def _same_lab(a: SampleRecord, b: SampleRecord) -> bool:
@@ -614,7 +635,7 @@ def _resent(state: CountyState, file: CreditFile, record: SampleRecord, on_file:
             "sampling.repeated_report", event, file.enterprise_id, repeats_event_id=on_file.event_id, retest=record.retest,
             message_zh=f"{head}{what}重复报送：与已收到的报告（事件 {on_file.event_id}）内容相同，不重复计数", **base))
         return
-    if not _same_lab(on_file, record):
+    if not _same_sender(on_file, record):
         record.superseded_by, record.superseded_as, record.judgement = on_file.event_id, "other_lab", judgement
         unflagged = "" if record.retest else "且未标注复检"
         ask = "" if record.retest else "如为复检，请标注复检（retest: true）后重新报送；"
@@ -822,47 +843,49 @@ def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev:
     base = dict(sample_no=retest.sample_no, product=retest.product, sampled_on=retest.sampled_on.isoformat(), sample_event_id=retest.event_id)
     before = retest.model_copy()
     was = before.judgement.verdict  # type: ignore[union-attr]
-    if retest.not_retested:
-        carried = set(retest.not_retested)
-        own = [line for line in _as_lines(retest.judgement) if line.item_code not in carried]
-        try:
-            payload = SamplingResult(sample_no=retest.sample_no, task_source=retest.task_source, lab=retest.lab, product=retest.product,
-                                     batch=retest.batch, production_date=retest.production_date, sampled_on=retest.sampled_on, retest=True,
-                                     items=own)
-        except ValidationError:
-            payload = None  # (lines that validated once, as judged: not expected; the conclusion then stays as it was)
-        if payload is not None:
-            retest.judgement, retest.not_retested = judge_sample(payload, file.profile.category, rules.catalogue), ()  # type: ignore[union-attr]
-            merged = _with_items_not_retested(state, file, record, retest, False, rules, event, effects)
-            now = merged.verdict
-            if merged != before.judgement or retest.not_retested != before.not_retested:
-                effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=now, not_retested=list(retest.not_retested), **base))
-                first = _first_charted(file, retest.sample_no)
-                if was != now:
-                    _count(file.counts, was, -1)
-                    _count(file.counts, now, 1)
-                if first is not None and not first.retest:
-                    # the original was charted: the pass-rate charts and Paretos hold it as its re-test amended it
-                    if was == "fail" and now != "fail":
-                        overturned(file, before, state.categories, rules)
-                    elif now == "fail" and was != "fail":
-                        reinstated(file, retest, state.categories, rules)
-                    elif now == "fail":
-                        refailed(file, before, retest, state.categories)
-                else:
-                    signals += recounted(file, before, retest, state.categories, rules)
-                parts.append(f"复检未涉及的项目按更正后的检验结果与复检结果一并判定，样品结论"
-                             + (f"由{_VERDICT_ZH[was]}改为{_VERDICT_ZH[now]}" if was != now else f"仍为{_VERDICT_ZH[now]}"))
-                if now == "fail" and (was != "fail" or _failed_list(merged) != _failed_list(before.judgement)):
-                    failed = _failed(merged, event, file.enterprise_id, base)
-                    if was == "fail":
-                        failed.data["confirms_event_id"] = retest.event_id  # failing still, on other items: the alert notes it
-                    effects.append(failed)
-                elif was == "fail" and now != "fail":
-                    effects.append(_effect(
-                        "sampling.overturned", event, file.enterprise_id, original_event_id=retest.event_id, verdict=now, corrected=True,
-                        message_zh=(f"抽样编号 {retest.sample_no}（{retest.product}）检验结果更正后，复检未涉及的项目与复检结果一并判定为"
-                                    f"{_VERDICT_ZH[now]}，原不合格结论不再计入"), **base))
+    # (also when the re-test covered every item the original had: a correction may add one it did not)
+    carried = set(retest.not_retested)
+    own = [line for line in _as_lines(retest.judgement) if line.item_code not in carried]
+    try:
+        payload = SamplingResult(sample_no=retest.sample_no, task_source=retest.task_source, lab=retest.lab, product=retest.product,
+                                 batch=retest.batch, production_date=retest.production_date, sampled_on=retest.sampled_on, retest=True,
+                                 items=own)
+    except ValidationError:
+        payload = None  # (lines that validated once, as judged: not expected; the conclusion then stays as it was)
+    if payload is not None:
+        retest.judgement, retest.not_retested = judge_sample(payload, file.profile.category, rules.catalogue), ()  # type: ignore[union-attr]
+        merged = _with_items_not_retested(state, file, record, retest, False, rules, event, effects)
+        now = merged.verdict
+        if merged != before.judgement or retest.not_retested != before.not_retested:
+            effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=now, not_retested=list(retest.not_retested), **base))
+            first = _first_charted(file, retest.sample_no)
+            if was != now:
+                _count(file.counts, was, -1)
+                _count(file.counts, now, 1)
+            if first is not None and not first.retest:
+                # the original was charted: the pass-rate charts and Paretos hold it as its re-test amended it
+                if was == "fail" and now != "fail":
+                    overturned(file, before, state.categories, rules)
+                elif now == "fail" and was != "fail":
+                    reinstated(file, retest, state.categories, rules)
+                elif now == "fail":
+                    refailed(file, before, retest, state.categories)
+            else:
+                signals += recounted(file, before, retest, state.categories, rules)
+            parts.append(f"复检未涉及的项目按更正后的检验结果与复检结果一并判定，样品结论"
+                         + (f"由{_VERDICT_ZH[was]}改为{_VERDICT_ZH[now]}" if was != now else f"仍为{_VERDICT_ZH[now]}"))
+            if now == "fail" and (was != "fail" or _failed_list(merged) != _failed_list(before.judgement)):
+                failed = _failed(merged, event, file.enterprise_id, base)
+                if was == "fail":
+                    failed.data["confirms_event_id"] = retest.event_id  # failing still, on other items: the alert notes it
+                effects.append(failed)
+            if merged.disagreements and merged.disagreements != before.judgement.disagreements:  # type: ignore[union-attr]
+                effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(merged.disagreements), **base))
+            if was == "fail" and now != "fail":
+                effects.append(_effect(
+                    "sampling.overturned", event, file.enterprise_id, original_event_id=retest.event_id, verdict=now, corrected=True,
+                    message_zh=(f"抽样编号 {retest.sample_no}（{retest.product}）检验结果更正后，复检未涉及的项目与复检结果一并判定为"
+                                f"{_VERDICT_ZH[now]}，原不合格结论不再计入"), **base))
     for signal in signals:
         effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
     return "；".join(["该样品以复检结论为准", *parts]) if parts else "该样品以复检结论为准，更正不改变计数"
@@ -991,6 +1014,9 @@ def _resolve(file: CreditFile, record: ComplaintRecord, resolved_at: dt.datetime
     elif not verified and record.verified:
         record.verified = False
         file.counts.complaints_verified -= 1
+        # (an effect, not the event type, takes its risk entry back: a resolution that waited for its
+        # complaint is applied by the complaint.received event)
+        effects.append(_effect("complaint.unverified", event, file.enterprise_id, complaint_id=record.complaint_id))
     if not verified:
         withdrawn = complaints_unfounded(file, record.received_at, rules)
         if withdrawn is not None:

@@ -179,7 +179,8 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
     # the worst failed item decides; an item of unknown class takes the rule's own severity
     worst = min(classes, key=lambda c: _SEVERITY_RANK[rule.severity_by_class.get(c, rule.severity)], default="")
     severity = rule.severity_by_class.get(worst, rule.severity) if classes else rule.severity
-    names = [f.get("item_name") or f["item_code"] for f in failed]
+    # (once each: the lab's own reported sum and qrisk's sum of the same group carry SAMR's one name)
+    names = list(dict.fromkeys(f.get("item_name") or f["item_code"] for f in failed))
     lot = _lot(record)
     # a failure on items that admit no re-test (微生物指标) leaves the enterprise no re-test to ask for:
     # the next step must not offer one
@@ -230,8 +231,9 @@ def _earlier_failures(file: "CreditFile", record: Any, codes: list[str], days: i
     out = []
     for s in file.samples:
         j = s.judgement
+        # sampled before it, not the same day: the enterprise had the earlier result to act on
         if (s is record or s.superseded_by is not None or j is None or j.verdict != "fail" or s.sample_no == record.sample_no
-                or not since <= s.sampled_on <= record.sampled_on):
+                or not since <= s.sampled_on < record.sampled_on):
             continue
         failed = {i.item_code for i in j.items if i.verdict == "fail"} | {f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"}
         if failed & wanted:
@@ -421,16 +423,26 @@ def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
                      f"{file.enterprise_id}:complaint.illness:{cid}", fields, evidence, rules)
 
 
-_NEGATIONS = ("无", "未", "没", "不")
+_NEGATIONS = ("无", "未", "没", "否认")
+_CLAUSE_ENDS = "，,。；;！!？?\n"
+
+
+def _negated(text: str, at: int) -> bool:
+    """Whether the word at ``at`` is said not to have happened: 无/未/没/否认 within four characters before it in
+    its clause (没有腹泻, 无明显腹泻, 未出现腹泻), 不 right before it, or so the head of a list it ends (未出现腹泻、呕吐)."""
+    clause = max(text.rfind(c, 0, at) for c in _CLAUSE_ENDS) + 1
+    # in a list (腹泻、呕吐) the negation before its head covers the rest of it
+    window = text[clause:at] if text[at - 1:at] == "、" else text[max(clause, at - 4):at]
+    return any(n in window for n in _NEGATIONS) or text[at - 1:at] == "不"
 
 
 def _illness_words(text: str, keywords: list[str]) -> list[str]:
-    """The policy's illness words the text says, not negated (“未就医”, “无腹泻” do not count)."""
+    """The policy's illness words the text says, not negated (“未就医”, “没有腹泻”, “未出现腹泻、呕吐”)."""
     found = []
     for word in keywords:
         start = text.find(word)
         while start >= 0:
-            if not text[:start].endswith(_NEGATIONS):
+            if not _negated(text, start):
                 found.append(word)
                 break
             start = text.find(word, start + 1)

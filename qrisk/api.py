@@ -245,16 +245,24 @@ class EventFate(BaseModel):
                                   "enterprise is registered")
 
 
-def sample_judged(record: Any) -> dict[str, Any] | None:
-    """What a lab reads back of its result: qrisk's verdict and whether the report counts."""
+def sample_judged(record: Any, sender: bool = False) -> dict[str, Any] | None:
+    """What a lab reads back of its result: qrisk's verdict and whether the report counts.  ``sender``: a
+    lab's key, which sees its own lines only — not the first lab's results a re-test carries, nor another
+    lab's event its report was filed beside."""
     j = record.judgement
     if j is None:
         return None
-    failed = [i.item_code for i in j.items if i.verdict == "fail"] + [f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"]
-    return {"sample_no": record.sample_no, "verdict": j.verdict, "verdict_zh": {"pass": "合格", "fail": "不合格"}.get(j.verdict, "无法判定"),
-            "failed_items": failed, "disagreements": list(j.disagreements),
-            "undetermined_items": [i.item_code for i in j.items if i.verdict == "undetermined"],
-            "superseded_as": record.superseded_as, "superseded_zh": record.superseded_zh(), "not_retested": list(record.not_retested)}
+    carried = set(record.not_retested) if sender else set()
+    failed = [i.item_code for i in j.items if i.verdict == "fail" and i.item_code not in carried]
+    failed += [f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"]
+    out = {"sample_no": record.sample_no, "verdict": j.verdict, "verdict_zh": {"pass": "合格", "fail": "不合格"}.get(j.verdict, "无法判定"),
+           "failed_items": failed, "disagreements": [c for c in j.disagreements if c not in carried],
+           "undetermined_items": [i.item_code for i in j.items if i.verdict == "undetermined" and i.item_code not in carried],
+           "superseded_as": record.superseded_as, "superseded_zh": record.superseded_zh(), "not_retested": list(record.not_retested)}
+    if sender:
+        out["superseded_zh"] = None  # (it names the other report's event id)
+        out["not_retested"] = []
+    return out
 
 
 _FATE_EXAMPLES = {
@@ -559,12 +567,18 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             if told:
                 for r in rejections:
                     r.errors.insert(0, {"field": "", "type": "client_reason", "reason": told, "reason_zh": told_zh})
+            # (an element this key may not send, refused beside invalid ones, is kept and counted as a 403 keeps it)
+            forbidden = [all(e.get("type") == "forbidden" for e in r.errors) for r in rejections]
             letters = [
-                DeadLetter("http", where + (f" index {r.index}" if r.index is not None else "") + f" key {key.key_id}", r.raw, r.reason, r.errors)
-                for r in rejections
+                DeadLetter("http", where + (f" index {r.index}" if r.index is not None else "") + f" key {key.key_id}", r.raw,
+                           f"forbidden: {r.reason}" if denied else r.reason, r.errors)
+                for r, denied in zip(rejections, forbidden)
             ]
             ids = await dead_letter(letters)
-            metrics.inc("qrisk_events_rejected_total", len(rejections), channel="http")
+            if sum(forbidden):
+                metrics.inc("qrisk_events_forbidden_total", sum(forbidden), channel="http", role=key.role)
+            if len(rejections) - sum(forbidden):
+                metrics.inc("qrisk_events_rejected_total", len(rejections) - sum(forbidden), channel="http")
             errors = []
             for r, dl_id in zip(rejections, ids):
                 for e in r.errors:
@@ -1111,7 +1125,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             with pipeline.lock:
                 file = pipeline.state.files.get(logged["enterprise_id"])
                 record = file.sample_by_event(canonical) if file is not None else None
-                judged = sample_judged(record) if record is not None else None
+                judged = sample_judged(record, sender=key.role not in READERS) if record is not None else None
         return EventFate(event_id=canonical or event_id, status="logged" if logged is not None else "dead_lettered", logged=logged,
                          dead_letters=[{k: r[k] for k in LetterSummary.model_fields} for r in letters], judged=judged)
 

@@ -392,10 +392,10 @@ class ComplaintIllnessRule(WarningRule):
                                   description="complaint categories (schemas.events ComplaintReceived.category) that alert on their own once verified")
     excerpt_chars: int = Field(default=80, ge=10, le=1000, description="the complaint's text is quoted up to this many characters")
     keywords: list[Annotated[str, Field(min_length=1, max_length=20)]] = Field(
-        default_factory=lambda: ["腹泻", "拉肚子", "上吐下泻", "呕吐", "恶心", "腹痛", "腹部不适", "肠胃不适", "胃肠炎",
+        default_factory=lambda: ["腹泻", "拉肚子", "上吐下泻", "呕吐", "腹痛", "腹部不适", "肠胃不适", "胃肠炎",
                                  "身体不适", "发热", "发烧", "过敏", "头晕", "就医", "就诊", "住院", "中毒"],
         description="words in a verified complaint's text that report illness whatever its category (a caller files "
-                    "“饮用后腹泻” under taste_odour as often as under illness); a word right after 无/未/没/不 does not count")
+                    "“饮用后腹泻” under taste_odour as often as under illness); a word after 无/未/没/不/否认 in the same clause does not count")
 
     @model_validator(mode="after")
     def _known_categories(self) -> "ComplaintIllnessRule":

@@ -128,3 +128,16 @@ def test_a_lab_hears_an_item_its_detection_limit_leaves_undetermined(rules):
     ws = accepted_warnings(sample, rules.catalogue, state.files[E])
     (w,) = [w for w in ws if w["type"] == "detection_limit_above_limit"]
     assert w["field"] == f"payload.items[{len(sample.payload.items) - 1}]" and "检出限" in w["reason_zh"]
+
+
+def test_a_resolution_finding_a_complaint_untrue_before_it_arrives_takes_its_points_too(rules):
+    """Received verified, its resolution (untrue) came first: the file ends as in the usual order — no
+    verified complaint, no risk points for it."""
+    complaint, untrue = received(verified=True), resolved(verified=False)
+    usual, _ = replay([REG, complaint, untrue], rules)
+    crossed, _ = replay([REG, untrue, complaint], rules)
+    for state in (usual, crossed):
+        f = state.files[E]
+        assert f.counts.complaints_verified == 0
+        assert not [e for e in f.risk.entries if e[1] == "complaint_verified"]
+    assert usual.files[E].risk.score == crossed.files[E].risk.score

@@ -910,3 +910,31 @@ def test_a_retest_the_first_labs_system_sends_under_another_labs_name_is_not_adm
     assert f.sample_by_event(str(disguised.event_id)).superseded_as == "retest_inadmissible"
     (refused,) = [e for e in effects if e.kind == "sampling.retest_inadmissible"]
     assert refused.data["reason"] == "same_lab" and "同一检验机构系统（CMA-330100-0451）报送" in refused.data["reason_zh"]
+
+
+def test_a_late_correction_adding_an_item_the_retest_did_not_cover_counts(rules):
+    """The re-test covered every item of the original (sorbic acid); the lab's correction adds aluminium
+    180 mg/kg, which it had left out: the sample fails on it whichever order the three came in."""
+    original = _pastry("2026-03-12T15:20:00+08:00", [_line("sorbic_acid", 1.3, "g/kg", "不合格")])
+    retest = _pastry("2026-03-25T10:00:00+08:00", [_line("sorbic_acid", 0.9, "g/kg", "合格")], retest=True, lab=RETEST_LAB)
+    correction = _pastry("2026-03-20T10:00:00+08:00", [_line("sorbic_acid", 1.3, "g/kg", "不合格"), _line("aluminium", 180, "mg/kg", "不合格")])
+    named = {"O": original, "R": retest, "C": correction}
+    results = {}
+    for order in ("O C R", "O R C", "R O C"):
+        state, alerts = _folded_with_alerts(rules, [_pastry_reg(), *(named[n] for n in order.split())])
+        results[order] = (_summary(state), "open" in alerts)
+    assert results["O C R"] == results["O R C"] == results["R O C"], results
+    assert results["O R C"][0][0] == (1, 0, 1) and results["O R C"][0][2] == {"aluminium": 1} and results["O R C"][1]
+
+
+def test_another_labs_key_printing_the_first_labs_name_does_not_correct_its_report(rules):
+    """A correction comes from the lab that made the report: a passing report sent by another lab's system
+    under the first lab's printed name is another lab's result (filed, not counted), not a correction."""
+    original = sample("2026-03-10T09:00:00+08:00", passes=False)
+    doc = sample("2026-03-11T09:00:00+08:00", passes=True).model_dump(mode="json", exclude_unset=True)
+    doc["source"] = {"kind": "lab", "id": "CMA-330100-0999", "name": "别家检测公司"}
+    impostor = parse_event(doc)
+    assert impostor.payload.lab == original.payload.lab
+    state, f, effects = fold(rules, original, impostor)
+    assert sampled(f) == (1, 0, 1) and f.sample_by_event(str(impostor.event_id)).superseded_as == "other_lab"
+    assert not [e for e in effects if e.kind == "sampling.overturned"]

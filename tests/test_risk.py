@@ -353,3 +353,20 @@ def test_static_terms_cite_the_registration_and_the_tier_its_acceptance(rules):
         if any(by_id[i].event_type == "campaign.assessment" for i in terms["credit.campaign_tier"]):
             checked += 1
     assert checked > 0  # some enterprise's tier was set by its acceptance
+
+
+def test_the_tier_cites_the_event_that_set_it_not_a_failed_acceptance(rules):
+    from processors.step import replay
+
+    def event(event_type, at, **payload):
+        doc = golden(event_type)
+        doc["event_id"] = str(uuid.uuid4())
+        doc["occurred_at"] = at
+        doc["payload"].update(payload)
+        return parse_event(doc)
+
+    tiering = event("campaign.assessment", golden("campaign.assessment")["occurred_at"], tier="B")
+    failed = event("campaign.assessment", "2026-06-01T10:00:00+08:00", kind="acceptance", tier="A", passed=False, assessed_on="2026-06-01")
+    state, _ = replay([registered(), tiering, failed], rules)
+    f = state.files[E]
+    assert f.risk.tier_event_id == str(tiering.event_id) != str(failed.event_id)

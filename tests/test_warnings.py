@@ -504,3 +504,35 @@ def test_a_failure_on_an_item_failed_before_is_said_as_repeated_and_more_severe(
     short = Rules(rules.catalogue, Policy.model_validate({"warnings": {"sampling_unqualified": {"repeat_within_days": 30}}}))
     _, effects = replay([registered(), b1, b2], short)
     assert [d.severity for d in decisions(effects, "sampling.unqualified")] == ["medium", "medium"]
+
+
+def test_negated_illness_words_and_same_day_samples_raise_nothing_extra(rules):
+    from processors.warnings import _illness_words
+    from tests.test_fold import _sample
+
+    words = rules.policy.warnings.complaint_illness.keywords
+    for text in ("没有腹泻", "未出现腹泻、呕吐等症状", "无明显腹泻", "并无不适，未就医", "面包里吃出苍蝇，太恶心了"):
+        assert _illness_words(text, words) == [], text
+    assert _illness_words("饮用后腹泻、呕吐，已就医", words) == ["腹泻", "呕吐", "就医"]
+    # two samples of one sampling day: the second is no 屡次不合格 (nobody had the first result to act on)
+    a = _sample("2026-01-10T09:00:00+08:00", False, False, sample_no="DC-S1", sampled_on="2026-01-05", production_date="2026-01-01")
+    b = _sample("2026-01-10T10:00:00+08:00", False, False, sample_no="DC-S2", sampled_on="2026-01-05", production_date="2026-01-01")
+    _, effects = replay([registered(), a, b], rules)
+    assert [d.severity for d in decisions(effects, "sampling.unqualified")] == ["medium", "medium"]
+
+
+def test_a_lab_that_reported_the_failing_sum_itself_agrees(rules):
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+
+    reg = golden("enterprise.registered")
+    reg["payload"]["category"] = "pastry"
+    doc = golden("sampling.result")
+    doc["payload"].update(product="蛋糕", items=[
+        {"item_code": "sorbic_acid", "values": [0.6], "unit": "g/kg", "lab_verdict": "合格"},
+        {"item_code": "propionic_acid", "values": [1.2], "unit": "g/kg", "lab_verdict": "合格"},
+        {"item_code": "preservative_ratio_sum", "values": [1.08], "unit": "无量纲", "lab_verdict": "不合格"}])
+    state, effects = replay([parse_event(reg), parse_event(doc)], rules)
+    assert state.files[E].samples[0].judgement.disagreements == ()
+    [d] = decisions(effects, "sampling.unqualified")
+    assert d.message_zh.count("防腐剂混合使用时各自用量占其最大使用量的比例之和、") == 0  # named once in 不合格项目
