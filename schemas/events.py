@@ -4,9 +4,10 @@ Every event a lab system, the complaint hotline or an inspector sends is an
 ``Envelope`` whose ``event_type`` selects the payload model.  Payloads carry the
 fields of the real records (see shared/domain.md, "Sampling records as
 published").  Models are strict: unknown fields are rejected, numbers are never
-coerced from strings, NaN and infinities are refused, and text has length
-limits, so a lab integrator gets a precise error instead of a silently mangled
-record.
+coerced from strings, NaN and infinities are refused, text has length limits and
+identifiers and short text are one line, so a lab integrator gets a precise error
+instead of a silently mangled record.  Every field carries a description: the
+exported JSON Schema (``schemas.export``) is the integrator's reference.
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def _door_only(first: Any, fallback: Any, schema: dict[str, Any]) -> Any:
 # system's fixed-width buffer or a bad escape, not part of the number: stored, it makes an identifier
 # that prints like another (a re-test would not pair with its original) and a cell that breaks the
 # CSV/XLSX exports; a tab or a line break in a name is a spreadsheet cell's, not the name's.  Free
-# text (a complaint, a note, an interview's reason) is kept exactly as sent, whatever it holds.
+# text (a complaint, a note, an interview's reason) keeps whatever it holds (surrounding spaces aside).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 ONE_LINE_RE = r"^[^\x00-\x1f\x7f-\x9f]*$"  # the constraint (pydantic's Rust regex)
 _ONE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"  # the same, as the exported schema's (ECMA-262) pattern
@@ -505,8 +506,8 @@ class ComplaintReceived(Model):
         description="投诉类别: foreign_matter = 异物, spoilage = 变质, illness = 食用后不适, labelling = 标签标识, taste_odour = 异味, "
                     "hygiene = 卫生, other = 其他.  A verified complaint of a category warnings.complaint_illness.categories names "
                     "(default illness) raises an alert on its own")
-    text: ComplaintText = Field(description="投诉内容, what the complainant said, kept as sent (line breaks included); 1–4000 "
-                                            "characters")
+    text: ComplaintText = Field(description="投诉内容, what the complainant said, kept as sent (line breaks included, surrounding "
+                                            "spaces stripped); 1–4000 characters")
     product: OptionalShortText = Field(default=None, description="涉及产品, the product complained of, as the complainant named it")
     verified: StrictBool = Field(
         default=False,
