@@ -338,7 +338,9 @@ class AlertBook(FoldState):
         if (d.get("evidence") or {}).get("retest_of"):
             # a re-test upholding the failure: the failure's alert (being handled or not) notes it, no new occurrence
             latest = current or (_alert_id(key, self.serial[key]) if key in self.serial else None)
-            if latest is not None and latest in self.alerts:
+            # (not a closed one: the failure was taken back — a passing re-test, a correction — and now stands
+            # again, say a re-test corrected to 不合格: that is a failure to handle, opened as one)
+            if latest is not None and latest in self.alerts and self.alerts[latest].state != "closed":
                 alert = self.alerts[latest]
                 return AlertChange(alert, _step(alert, "comment", alert.state, SYSTEM, d["message_zh"], event_id, at))
         if current is not None:

@@ -783,12 +783,15 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
     _count(file.counts, now, 1)
     first = _first_charted(file, record.sample_no)
     if record.retest and first is not None and not first.retest:
-        # an admitted re-test of an original charted first: the charts hold the original's failure
-        # while the re-test fails (a passing re-test overturned it), so the correction moves only that
+        # an admitted re-test of an original charted first: the charts hold the sample's failure while the
+        # re-test fails (a passing re-test overturned it), on the re-test's items (``refailed``), so the
+        # correction moves only that, from the re-test's items to the corrected ones
         if was == "fail" and now != "fail":
-            overturned(file, first, state.categories, rules)
+            overturned(file, prev, state.categories, rules)
         elif now == "fail" and was != "fail":
-            reinstated(file, first, state.categories, rules)
+            reinstated(file, record, state.categories, rules)
+        elif now == "fail":
+            refailed(file, prev, record, state.categories)
         signals: list[dict[str, Any]] = []
         recharted_keys: list[str] = []
     else:

@@ -938,3 +938,39 @@ def test_another_labs_key_printing_the_first_labs_name_does_not_correct_its_repo
     state, f, effects = fold(rules, original, impostor)
     assert sampled(f) == (1, 0, 1) and f.sample_by_event(str(impostor.event_id)).superseded_as == "other_lab"
     assert not [e for e in effects if e.kind == "sampling.overturned"]
+
+
+def test_a_retest_corrected_to_a_failure_after_it_closed_the_alert_opens_one(rules):
+    """The passing re-test overturned the failure and its alert closed; the re-test lab then corrects its
+    report to 不合格: the failure stands again, and a supervisor must have an open alert to handle, not a
+    comment on a closed one."""
+    original = sample("2026-03-10T09:00:00+08:00", passes=False)
+    retest = sample("2026-03-25T09:00:00+08:00", passes=True, retest=True)
+    corrected = sample("2026-03-26T09:00:00+08:00", passes=False, retest=True, bromate=0.03)
+    book, s = AlertBook(), CountyState()
+    info = lambda eid: Enterprise("清源桶装水厂", "良渚街道", "packaged_water")  # noqa: E731
+    states = []
+    for e in (REG, original, retest, corrected):
+        s, produced = step(s, e, rules)
+        book.apply(e, produced, rules.policy, info)
+        states.append(sorted(a.state for a in book.alerts.values() if a.rule == "sampling.unqualified"))
+    assert states[2] == ["closed"]  # overturned by the passing re-test
+    assert "open" in states[3], states[3]
+    assert sampled(s.files[E]) == (1, 0, 1)
+
+
+@pytest.mark.parametrize("order", ["O R R2", "O C R R2"])
+def test_the_paretos_follow_a_corrected_retest_to_its_items(rules, order):
+    """The Paretos count the items the sample's conclusion failed on: a re-test corrected from one failing
+    item to another moves the count, whether the original was corrected before (C) or not."""
+    original = _pastry("2026-03-12T15:20:00+08:00", [_line("aluminium", 180, "mg/kg", "不合格"), _line("sorbic_acid", 1.3, "g/kg", "不合格")])
+    fixed = _pastry("2026-03-13T15:20:00+08:00", [_line("aluminium", 80, "mg/kg", "合格"), _line("sorbic_acid", 1.3, "g/kg", "不合格")])
+    retest = _pastry("2026-03-25T10:00:00+08:00", [_line("sorbic_acid", 0.9, "g/kg", "合格"), _line("aluminium", 80, "mg/kg", "合格")],
+                     retest=True, lab=RETEST_LAB)
+    retest2 = _pastry("2026-03-26T10:00:00+08:00", [_line("sorbic_acid", 1.2, "g/kg", "不合格"), _line("aluminium", 80, "mg/kg", "合格")],
+                      retest=True, lab=RETEST_LAB)
+    named = {"O": original, "C": fixed, "R": retest, "R2": retest2}
+    state, _ = replay([_pastry_reg(), *(named[n] for n in order.split())], rules)
+    f = state.files["P-PARTIAL"]
+    assert sampled(f) == (1, 0, 1)
+    assert f.fluctuation.failing_items == {"sorbic_acid": 1}, f.fluctuation.failing_items
