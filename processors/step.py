@@ -820,6 +820,9 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
             # the corrected re-test upholds the original's failure: the failure's alert notes it, no second failure
             failed.data["confirms_event_id"] = original.event_id
         effects.append(failed)
+    if now == "pass" and judgement.sum_checks and (near := _near_limit(judgement, rules)) and near != _near_limit(prev.judgement, rules):
+        # a correction that brings a sum of ratios near 1 warns as the report sent so would have
+        effects.append(_effect("sampling.near_limit", event, file.enterprise_id, checks=near, **base))
     if judgement.disagreements and judgement.disagreements != prev.judgement.disagreements:
         effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
     if judgement.unknown:

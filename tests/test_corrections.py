@@ -974,3 +974,12 @@ def test_the_paretos_follow_a_corrected_retest_to_its_items(rules, order):
     f = state.files["P-PARTIAL"]
     assert sampled(f) == (1, 0, 1)
     assert f.fluctuation.failing_items == {"sorbic_acid": 1}, f.fluctuation.failing_items
+
+
+def test_a_correction_bringing_a_sum_of_ratios_near_one_warns(rules):
+    first = _pastry("2026-03-12T15:20:00+08:00", [_line("sorbic_acid", 0.3, "g/kg", "合格"), _line("propionic_acid", 0.5, "g/kg", "合格")])
+    fixed = _pastry("2026-03-13T15:20:00+08:00", [_line("sorbic_acid", 0.6, "g/kg", "合格"), _line("propionic_acid", 0.7, "g/kg", "合格")])
+    _, effects = replay([_pastry_reg(), first, fixed], rules)
+    (near,) = of(effects, fixed, "sampling.near_limit")
+    assert round(near.data["checks"][0]["total"], 2) == 0.88
+    assert not of(effects, first, "sampling.near_limit")
