@@ -40,6 +40,7 @@ from ingest.validate import Rejection, decode_body, element_bytes, from_the_futu
 from schemas.events import EVENT_TYPES, FieldError, door
 from schemas.export import catalogue_document
 from schemas.upcast import load_json
+from qrisk.answers import Accepted, Refusal
 from qrisk.auth import POSTING_ROLES, ApiKey, AuditLog, AuthError, KeyStore, event_refusal, posted_as
 from qrisk.committer import GroupCommitter
 from qrisk.pipeline import DeadLetter, Pipeline, conflict_error
@@ -138,8 +139,9 @@ def _epoch_ms(moment: dt.datetime) -> int:
 
 
 class UnknownParameters(Exception):
-    """Query parameters the route does not take: refused (422), not ignored — a filter a route does
-    not have (``/v1/dead-letters?event_id=…``) answered the unfiltered list, as if it had matched."""
+    """Query parameters refused (422), not ignored: ones the route does not take — a filter a route
+    does not have (``/v1/dead-letters?event_id=…``) answered the unfiltered list, as if it had
+    matched — and ones given twice (which of the two a layer uses should never be a question)."""
 
     def __init__(self, errors: list[dict[str, Any]]):
         super().__init__("; ".join(e["reason"] for e in errors))
@@ -406,7 +408,10 @@ class Access:
             if len(params.multi_items()) != len(params):
                 # parameter pollution: which of two values a layer uses should never be a question
                 repeated = sorted({k for k, _ in params.multi_items() if len(params.getlist(k)) > 1})
-                raise HTTPException(status_code=422, detail=f"参数重复 / query parameter(s) given more than once: {', '.join(repeated)}")
+                raise UnknownParameters([
+                    {"field": f"query.{name}", "type": "repeated_parameter", "reason": f"query parameter {name!r} given more than once",
+                     "reason_zh": f"查询参数 {name} 重复出现，只能给一次"}
+                    for name in repeated])
             route = request.scope.get("route")
             if params and route is not None:
                 known = _route_parameters(route)
@@ -531,10 +536,18 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         "/v1/events",
         summary="Post one event or a batch (JSON array)",
         **_declared(posters, requestBody={"required": True, "content": {"application/json": {"schema": _BATCH_SCHEMA}}}),
-        responses={200: {"description": "all events durable (accepted or duplicate)"}, **_AUTH_RESPONSES,
-                   409: {"description": "an event_id already names a different event; nothing of the batch was written; each such event kept in dead letters"},
-                   413: {"description": "body too large, or (Kafka mode) one event too large for the log"},
-                   422: {"description": "rejected; nothing of the batch was written; each bad event kept in dead letters"}},
+        # (the answers' bodies as models: what a client generated from /openapi.json reads)
+        responses={200: {"description": "all events durable (accepted or duplicate)", "model": Accepted},
+                   401: {**_AUTH_RESPONSES[401], "model": Refusal},
+                   403: {"description": "the key's role may not post, or (with errors) events this key may not send: "
+                                        "nothing of the batch was written; each such event kept in dead letters", "model": Refusal},
+                   409: {"description": "an event_id already names a different event; nothing of the batch was written; "
+                                        "each such event kept in dead letters", "model": Refusal},
+                   413: {"description": "body too large, or (Kafka mode) one event too large for the log", "model": Refusal},
+                   422: {"description": "rejected; nothing of the batch was written; each bad event kept in dead letters "
+                                        "(every problem of every element named at once)", "model": Refusal},
+                   503: {"description": "the log did not confirm the write: nothing accepted; resend the whole batch "
+                                        "(repeating an event_id is safe)", "model": Refusal}},
     )
     async def post_events(request: Request, key: ApiKey = Security(posters)) -> JSONResponse:
         raw = await _read_limited(request, max_body_bytes)

@@ -167,6 +167,14 @@ def test_unknown_query_parameters_are_refused_on_every_route_not_ignored(srv, pa
     assert srv.get(path, params={k: v for k, v in params.items() if k in known}).status_code == 200
 
 
+def test_a_query_parameter_given_twice_is_refused_naming_it(srv):
+    r = srv.get("/v1/alerts?limit=5&limit=500")
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert [(e["field"], e["type"]) for e in body["errors"]] == [("query.limit", "repeated_parameter")]
+    assert "查询参数 limit 重复出现" in body["detail"] and "'limit' given more than once" in body["detail_en"]
+
+
 def test_parameters_are_checked_after_the_key(srv):
     assert httpx.get(srv.url + "/v1/dead-letters?bogus=1", timeout=30).status_code == 401
 

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
     ignored_auth,
     negative_data_rejection,
+    response_schema_conformance,
     status_code_conformance,
 )
 
@@ -59,7 +60,8 @@ def test_api_from_its_openapi_description(case, fuzz_server):
     case.validate_response(
         response,
         headers=headers,
-        checks=[status_code_conformance, ignored_auth, negative_data_rejection],
+        # (response_schema_conformance: each answer's body as qrisk/answers.py documents it)
+        checks=[status_code_conformance, response_schema_conformance, ignored_auth, negative_data_rejection],
     )
 
 

@@ -1,0 +1,112 @@
+"""The answers of POST /v1/events match what /openapi.json says they are, for every status a
+client can get: a real `qrisk run`, its own published document, jsonschema to compare."""
+from __future__ import annotations
+
+import copy
+import uuid
+
+import httpx
+import jsonschema
+import pytest
+
+from qrisk.auth import KeyStore
+from tests.conftest import Server, golden
+
+LAB = "CMA-330100-0451"  # the lab of the golden sampling.result
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("answers") / "data").start()
+    store = KeyStore(server.data_dir / "keys.json")
+    _, server.lab_key = store.create("lab", "lab-1", source_id=LAB)
+    _, server.viewer_key = store.create("supervisor", "sup-1")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def answer_schemas(srv) -> dict[str, dict]:
+    doc = srv.get("/openapi.json").json()
+    responses = doc["paths"]["/v1/events"]["post"]["responses"]
+    schemas = {}
+    for status, response in responses.items():
+        schema = response["content"]["application/json"]["schema"]
+        # (each answer's schema with the document's components, so that its $refs resolve)
+        schemas[status] = {**schema, "components": doc["components"]}
+    return schemas
+
+
+def conforms(resp: httpx.Response, schemas: dict[str, dict]) -> dict:
+    body = resp.json()
+    jsonschema.validate(body, schemas[str(resp.status_code)])
+    return body
+
+
+def post(srv: Server, body, token: str | None = None, **kw) -> httpx.Response:
+    if token is None:
+        return srv.post("/v1/events", json=body, **kw)
+    return httpx.post(srv.url + "/v1/events", json=body, headers={"authorization": f"Bearer {token}"}, timeout=30, **kw)
+
+
+def test_every_status_of_the_post_declares_its_body(answer_schemas):
+    assert {"200", "401", "403", "409", "413", "422", "503"} <= set(answer_schemas)
+
+
+def test_an_accepted_batch_with_warnings_and_a_duplicate_answers_as_documented(srv, answer_schemas):
+    reg = golden("enterprise.registered")
+    sample = golden("sampling.result")
+    unknown = copy.deepcopy(sample)
+    unknown["event_id"] = str(uuid.uuid4())
+    unknown["payload"]["sample_no"] = "DC-ANSWER-1"
+    unknown["payload"]["items"][0]["item_code"] = "no_such_item"
+    body = conforms(post(srv, [reg, sample, unknown]), answer_schemas)
+    assert body["accepted"] == 3 and body["warnings"] >= 1
+    assert any(w["type"] == "unknown_item" for w in body["events"][2]["warnings"])
+    again = conforms(post(srv, sample), answer_schemas)
+    assert again["events"][0]["status"] == "duplicate"
+
+
+def test_refusals_answer_as_documented(srv, answer_schemas):
+    bad = golden("sampling.result")
+    bad["event_id"] = str(uuid.uuid4())
+    bad["payload"]["items"][0]["values"] = ["0,01"]
+    body = conforms(post(srv, [golden("enterprise.registered"), bad]), answer_schemas)
+    assert body["errors"][0]["index"] == 1 and body["errors"][0]["dead_letter_id"]
+
+    first = golden("complaint.received")
+    first["event_id"] = str(uuid.uuid4())
+    assert post(srv, first).status_code == 200
+    clash = copy.deepcopy(first)
+    clash["payload"]["text"] += "（补充）"
+    resp = post(srv, clash)
+    assert resp.status_code == 409
+    assert conforms(resp, answer_schemas)["errors"][0]["logged_seq"] is not None
+
+    posing = golden("sampling.result")
+    posing["event_id"] = str(uuid.uuid4())
+    posing["source"]["id"] = "CMA-999999-0001"
+    resp = post(srv, posing, srv.lab_key)
+    assert resp.status_code == 403
+    assert conforms(resp, answer_schemas)["errors"][0]["type"] == "forbidden"
+
+    for resp, status in ((post(srv, golden("sampling.result"), srv.viewer_key), 403),  # a role that may not post
+                         (post(srv, golden("sampling.result"), "qk_not_a_key"), 401)):
+        assert resp.status_code == status
+        assert conforms(resp, answer_schemas)["detail"]
+
+
+def test_a_body_too_large_answers_as_documented(srv, answer_schemas):
+    huge = b"[" + b" " * (9 * 1024 * 1024) + b"]"  # past the default 8 MiB
+    resp = srv.post("/v1/events", content=huge, headers={"content-type": "application/json"}, timeout=60)
+    assert resp.status_code == 413
+    conforms(resp, answer_schemas)
+
+
+def test_an_undocumented_key_in_an_answer_would_fail_the_check(answer_schemas):
+    # the check above can fail: the schemas refuse a key they do not name
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"accepted": 1, "duplicates": 0, "events": [], "surprise": 1}, answer_schemas["200"])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"detail": "x", "errors": [{"index": 0, "field": "a", "type": "t", "reason": "r", "reason_zh": "r",
+                                                        "extra": 1}]}, answer_schemas["422"])
