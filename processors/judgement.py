@@ -640,7 +640,12 @@ def _judge_item(test: TestItem, category: str, category_zh: str, index: Catalogu
     lab = test.lab_verdict
     agrees = None if lab is None or outcome.verdict == "undetermined" else lab == outcome.verdict
     zh, en_msg = outcome.zh, outcome.en
-    if not rule.verified:
+    if rule.caveat_zh and (not rule.verified or outcome.verdict == "fail"):
+        # what is in doubt is not the number (its scope, whether the additive is permitted at all): said as such,
+        # and on a failure of a limit for some products only, the condition a supervisor checks before acting
+        zh += f"（注：{rule.caveat_zh}）"
+        en_msg += f" (note: {rule.caveat_en or rule.caveat_zh})"
+    elif not rule.verified:
         # The supervisor must see that the verdict rests on a limit nobody has confirmed.
         zh += "（注：该限值尚待核实）"
         en_msg += " (note: this limit is not yet verified)"

@@ -74,14 +74,15 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 16
+FOLD_VERSION = 17
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
 original its re-test replaced re-judges the items the re-test did not cover, and re-charts; a complaint
 sent again is counted once; a resolution before its complaint waits for it; a failing sum of ratios the
 lab passed item by item is a disagreement; an illness told in a complaint's text alerts; a re-test or a
-correction is judged by the sending lab system too (lab_id); a sum of ratios near 1 warns; 屡次不合格).  A Kafka worker writes it into every snapshot and says so when it
+correction is judged by the sending lab system too (lab_id); a sum of ratios near 1 warns; 屡次不合格;
+17: a rule's caveat in its messages: what an unverified rule leaves in doubt, a product-bound limit's condition).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

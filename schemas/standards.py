@@ -93,6 +93,11 @@ class Rule(_Model):
     M: Number | None = None
     verified: StrictBool
     note: Annotated[str, Field(max_length=1000)] = ""
+    caveat_zh: Annotated[str, Field(max_length=200)] = Field(
+        default="", description="what a verdict under this rule leaves to be confirmed, said in its message: on every verdict "
+                                "of an unverified rule (instead of 该限值尚待核实, when the limit is not what is in doubt) and on "
+                                "a failure of a verified one (a limit for some products only: 仅适用于蒸馏法加工的饮用纯净水…)")
+    caveat_en: Annotated[str, Field(max_length=200)] = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> "Rule":

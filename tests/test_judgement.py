@@ -1009,3 +1009,33 @@ def test_an_absurd_value_is_judged_not_a_crash() -> None:
     j = water("bromate", [1e60], "mg/L")
     assert j.verdict == "fail" and "倍" in j.message_zh
     assert pastry("sorbic_acid", [1e58], "g/kg").verdict == "fail"
+
+
+# --------------------------------------------------------------------------- caveats
+
+
+def test_a_cyanide_failure_says_the_limit_is_for_distilled_water_only():
+    failed = water("cyanide", [0.06], "mg/L")
+    assert_verdict(failed, "fail", "over_maximum")
+    assert "仅适用于蒸馏法加工的饮用纯净水，处置前请核实该产品的加工工艺" in failed.message_zh
+    assert "distilled purified water only" in failed.message_en
+    # a pass under a verified limit carries no note
+    assert "注" not in water("cyanide", [0.01], "mg/L").message_zh
+
+
+def test_an_unverified_rule_says_what_is_in_doubt_not_always_the_limit():
+    phenols = water("volatile_phenols", [0.001], "mg/L")
+    assert phenols.verdict == "pass" and "（注：该项目限值的适用范围（哪些饮用水）尚待核实）" in phenols.message_zh
+    saccharin = pastry("saccharin_sodium", [0.05], "g/kg")
+    assert saccharin.verdict == "fail" and "（注：糕点中是否允许使用尚待核实）" in saccharin.message_zh
+    assert "该限值尚待核实" not in saccharin.message_zh
+    # a rule without a caveat whose number is in doubt still says so
+    assert "（注：该限值尚待核实）" in pastry("cyclamate", [0.5], "g/kg").message_zh
+
+
+@pytest.mark.parametrize("code", ["sucralose", "aspartame", "parabens", "natamycin", "propionic_acid"])
+def test_any_preservative_or_sweetener_found_in_water_fails_it(code):
+    found = water(code, [0.5], "mg/L")
+    assert_verdict(found, "fail", "not_permitted_detected")
+    assert "不得使用" in found.message_zh or "不允许" in found.message_zh, found.message_zh
+    assert water(code, ["ND"], "mg/L").verdict == "pass"
