@@ -369,9 +369,9 @@ def test_purified_water_indices_are_scoped_to_purified_water(cat: Catalogue) -> 
     distilled purified water.  Other items apply to every packaged water but natural mineral water."""
     scoped = {item.code: item.scope for _, item in all_items(cat) if item.scope is not None and item.scope.products}
     assert set(scoped) == {"conductivity", "ph", "cyanide"}
-    assert all(set(s.products) == {"纯净水", "蒸馏水"} for s in scoped.values())
+    assert all(set(s.products) == {"纯净水", "纯水", "蒸馏水"} for s in scoped.values())
     ph = cat.item("packaged_water", "ph")
-    assert ph.scope.covers("饮用纯净水") and ph.scope.covers("饮用蒸馏水")
+    assert ph.scope.covers("饮用纯净水") and ph.scope.covers("饮用蒸馏水") and ph.scope.covers("饮用纯水")
     assert not ph.scope.covers("饮用天然矿泉水") and not ph.scope.covers("饮用天然泉水")
     # a scoped item needs the product's name: it is never served from the date-free shortcut
     assert ("packaged_water", "ph") not in cat.index.timeless and ("packaged_water", "ph") in cat.index.scoped
@@ -404,7 +404,7 @@ def test_an_exclusion_names_the_standard_the_products_fall_under(data_copy: Path
 
 
 def test_a_scope_names_at_least_one_product(data_copy: Path) -> None:
-    edit(data_copy / "packaged_water.yaml", "{products: [纯净水, 蒸馏水], name_zh: 饮用纯净水,", "{products: [], name_zh: 饮用纯净水,")
+    edit(data_copy / "packaged_water.yaml", "{products: [纯净水, 纯水, 蒸馏水], name_zh: 饮用纯净水,", "{products: [], name_zh: 饮用纯净水,")
     with pytest.raises(CatalogueError, match="products"):
         load_catalogue(str(data_copy))
 

@@ -1039,3 +1039,10 @@ def test_any_preservative_or_sweetener_found_in_water_fails_it(code):
     assert_verdict(found, "fail", "not_permitted_detected")
     assert "不得使用" in found.message_zh or "不允许" in found.message_zh, found.message_zh
     assert water(code, ["ND"], "mg/L").verdict == "pass"
+
+
+def test_a_water_sold_as_饮用纯水_is_judged_as_purified_water():
+    # (纯水 is not a fragment of 纯净水: without it, conductivity and pH were out of scope and the sample undetermined)
+    assert water("conductivity", [12], "µS/cm", product="饮用纯水").verdict == "fail"
+    assert water("ph", [6.2], "pH", product="饮用纯水").verdict == "pass"
+    assert water("conductivity", [300], "µS/cm", product="饮用天然泉水").verdict != "fail"
