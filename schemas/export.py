@@ -41,6 +41,15 @@ def export(directory: str | Path, catalogue: Catalogue | None = None) -> list[Pa
         path = out / f"{event_type}.schema.json"
         path.write_text(json.dumps(schema, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         written.append(path)
+    # the sequences a lab system has to get right beyond one valid event (a re-test, a correction, a CSV
+    # import), each a body POST /v1/events or qrisk import takes as it is (README, "Scenarios")
+    scenarios = out / "examples"
+    scenarios.mkdir(exist_ok=True)
+    for example in sorted((EXAMPLES / "scenarios").iterdir()):
+        if example.suffix in (".json", ".csv"):
+            path = scenarios / example.name
+            path.write_bytes(example.read_bytes())
+            written.append(path)
     path = out / "catalogue.json"
     path.write_text(json.dumps(catalogue_document(catalogue or load_catalogue()), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     written.append(path)
@@ -68,7 +77,9 @@ def catalogue_document(catalogue: Catalogue) -> dict[str, Any]:
                              **r.model_dump(mode="json", include={"max", "min", "n", "c", "m", "M"}, exclude_none=True),
                              **({"max_exclusive": True} if r.max_exclusive else {}),
                              "applies_from": r.applies_from.isoformat() if r.applies_from else None,
-                             "applies_to": r.applies_to.isoformat() if r.applies_to else None, "verified": r.verified}
+                             "applies_to": r.applies_to.isoformat() if r.applies_to else None, "verified": r.verified,
+                             # what a verdict under the rule leaves to confirm, as its message says
+                             **({"caveat_zh": r.caveat_zh, "caveat_en": r.caveat_en} if r.caveat_zh else {})}
                             for r in item.rules
                         ],
                     }

@@ -110,3 +110,22 @@ def test_an_undocumented_key_in_an_answer_would_fail_the_check(answer_schemas):
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"detail": "x", "errors": [{"index": 0, "field": "a", "type": "t", "reason": "r", "reason_zh": "r",
                                                         "extra": 1}]}, answer_schemas["422"])
+
+
+def test_the_scenario_examples_post_as_they_are(srv, answer_schemas):
+    """schemas/examples/scenarios/: what README's 'Scenarios' tells a lab integrator to try first."""
+    from tests.conftest import EXAMPLES
+
+    assert post(srv, golden("enterprise.registered")).status_code in (200,)
+    for name in ("retest.json", "correction.json"):
+        body = (EXAMPLES / "scenarios" / name).read_bytes()
+        resp = srv.post("/v1/events", content=body, headers={"content-type": "application/json"})
+        assert resp.status_code == 200, resp.text
+        assert conforms(resp, answer_schemas)["accepted"] + resp.json()["duplicates"] == 2
+    file = srv.get("/v1/enterprises/E-330110-001").json()
+    by_no = {}
+    for s in file["samples"]:
+        by_no.setdefault(s["sample_no"], []).append(s)
+    retested, corrected = by_no["DC26330110000245"], by_no["DC26330110000311"]
+    assert [s["superseded_as"] for s in retested] == ["retest", None] and retested[1]["judgement"]["verdict"] == "pass"
+    assert [s["superseded_as"] for s in corrected] == ["corrected", None] and corrected[1]["judgement"]["verdict"] == "pass"

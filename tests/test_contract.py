@@ -156,6 +156,47 @@ def test_schema_export_writes_a_schema_per_type(tmp_path):
     assert "CMA" in sampling["$defs"]["Source"]["properties"]["id"]["description"]
     whole = json.loads((tmp_path / "event.schema.json").read_text(encoding="utf-8"))
     assert set(whole["discriminator"]["mapping"]) == set(EVENT_TYPES)
+    # the scenarios come with the schemas, byte for byte
+    assert {p.name for p in (tmp_path / "examples").iterdir()} == {"retest.json", "correction.json", "import.csv"}
+    assert (tmp_path / "examples" / "retest.json").read_bytes() == (EXAMPLES / "scenarios" / "retest.json").read_bytes()
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+def _fold_scenario(name: str, rules) -> tuple[object, list[list[str]]]:
+    state = CountyState()
+    state, _ = step(state, parse_event(golden("enterprise.registered")), rules)
+    kinds = []
+    for doc in json.loads((EXAMPLES / "scenarios" / name).read_text(encoding="utf-8")):
+        state, effects = step(state, parse_event(doc), rules)
+        kinds.append([e.kind for e in effects])
+    return state.files["E-330110-001"], kinds
+
+
+def test_the_retest_scenario_is_a_failure_overturned_by_another_labs_retest(rules):
+    file, kinds = _fold_scenario("retest.json", rules)
+    assert "sampling.failed" in kinds[0] and "sampling.overturned" in kinds[1]
+    original, retest = file.samples
+    assert original.sample_no == retest.sample_no and retest.retest and retest.lab != original.lab
+    assert (original.superseded_as, retest.judgement.verdict) == ("retest", "pass")
+    assert (file.counts.samples, file.counts.samples_failed, file.counts.samples_passed) == (1, 0, 1)
+
+
+def test_the_correction_scenario_replaces_the_report_on_file(rules):
+    file, kinds = _fold_scenario("correction.json", rules)
+    assert "sampling.failed" in kinds[0] and "sampling.corrected" in kinds[1]
+    wrong, corrected = file.samples
+    assert wrong.sample_no == corrected.sample_no and wrong.lab_id == corrected.lab_id and corrected.corrects == wrong.event_id
+    assert (wrong.superseded_as, corrected.judgement.verdict) == ("corrected", "pass")
+    assert (file.counts.samples, file.counts.samples_failed) == (1, 0)
+
+
+def test_the_csv_example_reads_as_the_golden_events():
+    from ingest.files import read_events
+
+    read = [doc for _, _, doc in read_events(EXAMPLES / "scenarios" / "import.csv")]
+    assert read == [golden(t) for t in ("enterprise.registered", "sampling.result", "complaint.received")]
 
 
 def test_every_golden_payload_validates_against_its_exported_json_schema(tmp_path):
@@ -226,7 +267,8 @@ def test_schema_export_writes_the_catalogue_the_results_are_judged_with(tmp_path
     assert (plan["kind"], plan["n"], plan["c"], plan["m"]) == ("plan", 5, 0, 0)
     assert any("CFU/250mL" == u["unit"] or "CFU/250mL" in u["aliases"] for u in doc["units"])
     # a lab learns which products an item is judged for
-    assert water["ph"]["scope"]["products"] == ["纯净水", "蒸馏水"] and water["lead"]["scope"] is None
+    assert water["ph"]["scope"]["products"] == ["纯净水", "纯水", "蒸馏水"] and water["lead"]["scope"] is None
+    assert "蒸馏法" in water["cyanide"]["rules"][0]["caveat_zh"] and "caveat_zh" not in water["lead"]["rules"][0]
 
 
 @pytest.mark.parametrize("mutate", [
