@@ -61,6 +61,9 @@ POSTERS = POSTING_ROLES
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="apiKey",
                      description="qrisk API key (`qrisk keys create`): `Authorization: Bearer qrisk_<id>_<secret>`")
+_ARCHIVED = ("verified", "closed")
+"""States in which an alert may have left the fold's book (alerts.closed_kept_days) and be read from the table."""
+
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "no key, or a malformed, unknown, expired or revoked key"},
     403: {"description": "the key's role may not do this"},
@@ -417,12 +420,12 @@ class Access:
                 known = _route_parameters(route)
                 unknown = [name for name in params if name not in known]
                 if unknown:
-                    takes_en = ", ".join(known) or "none"
-                    takes_zh = "、".join(known) or "无"
+                    takes_en = f"takes {', '.join(known)}" if known else "takes no query parameters"
+                    takes_zh = f"可用的参数为 {'、'.join(known)}" if known else "不接受查询参数"
                     raise UnknownParameters([
                         {"field": f"query.{name}", "type": "extra_forbidden",
-                         "reason": f"unknown query parameter {name!r}: {request.method} {route.path} takes {takes_en}",
-                         "reason_zh": f"未知的查询参数 {name}：{request.method} {route.path} 可用的参数为 {takes_zh}"}
+                         "reason": f"unknown query parameter {name!r}: {request.method} {route.path} {takes_en}",
+                         "reason_zh": f"未知的查询参数 {name}：{request.method} {route.path} {takes_zh}"}
                         for name in unknown])
             return key
 
@@ -812,24 +815,40 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             else:
                 live = {a.alert_id: a.view() for a in pipeline.alerts.alerts.values()}
         # alerts verified or closed long ago leave the fold's book (alerts.closed_kept_days); the
-        # alerts table keeps them, and a supervisor still finds them
-        stored = stored_alert_views(pipeline.store, alert_id, **filters)
+        # alerts table keeps them, and a supervisor still finds them.  A row still being handled that the
+        # book does not hold is no alert now: an earlier policy raised it, and the replay under today's
+        # no longer does (its rows stay until `qrisk rebuild`): listed, it could only answer 409
+        stored = [v for v in stored_alert_views(pipeline.store, alert_id, **filters) if v["state"] in _ARCHIVED]
         if alert_id is not None:
             return stored
         return [*live.values(), *(v for v in stored if v["alert_id"] not in live)]
+
+    def _not_found(alert_id: str, key: ApiKey) -> HTTPException:
+        from qrisk.pipeline import stored_alert_views
+
+        stale = [] if distributed else stored_alert_views(pipeline.store, alert_id)
+        if stale and key.sees_town(stale[0]["town"]):  # (another town's: "not found", as any other of its alerts)
+            return HTTPException(status_code=404, detail=(
+                f"预警 {alert_id} 由此前的预警策略产生，按本次启动所用的策略重放事件日志后已不再产生，无需也不能再处置；"
+                f"派生表中的旧记录可停机后用 qrisk rebuild 按现行策略重写 / alert {alert_id} was raised under an earlier policy; "
+                "replayed under the current one it is raised no more (qrisk rebuild re-derives the tables under it)"))
+        return HTTPException(status_code=404, detail=f"未找到预警 {alert_id} / no such alert")
 
     def _alert_for(alert_id: str, key: ApiKey) -> dict[str, Any]:
         views = _alert_views(alert_id)
         view = views[0] if views else None
         # another town's alert is "not found": its id (a hash of the problem) must not confirm that it exists
-        if view is None or not key.sees_town(view["town"]):
+        if view is None:
+            raise _not_found(alert_id, key)
+        if not key.sees_town(view["town"]):
             raise HTTPException(status_code=404, detail=f"未找到预警 {alert_id} / no such alert")
         return view
 
     @app.get("/v1/alerts", summary="Alerts, newest first (supervisors: their towns)", responses=_AUTH_RESPONSES, **_declared(readers))
     def list_alerts(state: Literal["open", "acknowledged", "rectifying", "verified", "closed", "active"] | None = None,
                     enterprise_id: str | None = None, severity: Literal["critical", "high", "medium", "low"] | None = None,
-                    limit: int = 200, format: Format = "json", key: ApiKey = Security(readers)) -> Any:
+                    limit: Annotated[int, Query(ge=1, le=5000, description="newest first; at most 5,000")] = 200,
+                    format: Format = "json", key: ApiKey = Security(readers)) -> Any:
         """``state=active``: open, acknowledged or rectifying (still being handled)."""
         wanted = {"active": {"open", "acknowledged", "rectifying"}}.get(state or "", {state} if state else None)
         chosen = [a for a in _alert_views(states=wanted, enterprise_id=enterprise_id, severity=severity)
@@ -838,7 +857,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         # ISO text sorts as time does only when written alike (utc_text): "…42Z" sorted after "…42.5Z"
         chosen.sort(key=lambda a: (utc_text(a["opened_at"]), a["alert_id"]), reverse=True)
         # (zoned here, not only in the JSON answer: the CSV and the sheet carry the same times)
-        rows = [zoned({k: v for k, v in a.items() if k not in ("steps", "evidence")}) for a in chosen[: max(1, min(limit, 5000))]]
+        rows = [zoned({k: v for k, v in a.items() if k not in ("steps", "evidence")}) for a in chosen[:limit]]
         if format == "json":
             return rows
         if format == "xlsx":
@@ -887,15 +906,17 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         view = _alert_for(alert_id, key)
         event_id = body.event_id or uuid.uuid4()
         occurred_at = pipeline.clock()
+        refusal: HTTPException | None = None
         if distributed:
             allowed, _ = TRANSITIONS[body.action]
             if view["state"] not in allowed:
-                raise HTTPException(status_code=409, detail=f"预警 {alert_id} 当前状态为“{view['state_zh']}”，不能{ACTION_ZH[body.action]}")
-            # a step that needs a reason is refused before it reaches the log, as in embedded mode
-            why = note_missing(SimpleNamespace(alert_id=alert_id, severity=view["severity"]), body.action, body.note,
-                               pipeline.rules.policy.alerts)  # type: ignore[arg-type]
-            if why is not None:
-                raise HTTPException(status_code=422, detail=why)
+                refusal = HTTPException(status_code=409, detail=f"预警 {alert_id} 当前状态为“{view['state_zh']}”，不能{ACTION_ZH[body.action]}")
+            else:
+                # a step that needs a reason is refused before it reaches the log, as in embedded mode
+                why = note_missing(SimpleNamespace(alert_id=alert_id, severity=view["severity"]), body.action, body.note,
+                                   pipeline.rules.policy.alerts)  # type: ignore[arg-type]
+                if why is not None:
+                    refusal = HTTPException(status_code=422, detail=why)
         else:
             with pipeline.lock:
                 repeated = str(event_id) in pipeline.state.seen_event_ids
@@ -907,15 +928,21 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     occurred_at = first.at if first is not None else occurred_at
                 elif alert_id not in pipeline.alerts.alerts:
                     # closed long ago, it left the fold's memory (alerts.closed_kept_days): on record, not to be acted on
-                    raise HTTPException(status_code=409, detail=f"预警 {alert_id} 已于 {view.get('closed_at') or view.get('updated_at')} 结束并归档"
-                                        f"（超过 {pipeline.rules.policy.alerts.closed_kept_days} 天），不能再操作；如问题复现，系统将生成新的预警")
+                    refusal = HTTPException(status_code=409, detail=f"预警 {alert_id} 已于 {view.get('closed_at') or view.get('updated_at')} 结束并归档"
+                                            f"（超过 {pipeline.rules.policy.alerts.closed_kept_days} 天），不能再操作；如问题复现，系统将生成新的预警")
                 else:
                     try:
                         pipeline.alerts.check(alert_id, body.action, body.note, pipeline.rules.policy.alerts)
                     except AlertNoteRequired as exc:  # a request that lacks what it needs, not a conflict with the alert's state
-                        raise HTTPException(status_code=422, detail=str(exc)) from None
+                        refusal = HTTPException(status_code=422, detail=str(exc))
                     except AlertActionError as exc:
-                        raise HTTPException(status_code=409, detail=str(exc)) from None
+                        refusal = HTTPException(status_code=409, detail=str(exc))
+        if refusal is not None:
+            # who tried what on which alert, and why it was refused: the audit keeps refused steps too
+            await asyncio.wrap_future(audit.record("alert.action", "refused", key, {
+                "alert_id": alert_id, "action": body.action, "event_id": str(event_id), "status": refusal.status_code,
+                "reason": str(refusal.detail)[:500]}))
+            raise refusal
         event = AlertActionEvent(
             event_id=event_id, event_type="alert.action", enterprise_id=view["enterprise_id"], occurred_at=occurred_at,
             source={"kind": "bureau", "id": key.name or key.key_id},
@@ -1029,8 +1056,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                         422: {"description": "a bad value, or a query parameter this route does not take (named in errors[].field)"}},
              **_declared(letter_readers))
     def dead_letters(
-        limit: Annotated[int, Query(description="at most 1,000")] = 100,
-        offset: Annotated[int, Query(description="page back: skip this many of the newest")] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000, description="at most 1,000")] = 100,
+        offset: Annotated[int, Query(ge=0, description="page back: skip this many of the newest")] = 0,
         format: Format = "json",
         event_id: Annotated[str | None, Query(min_length=1, max_length=200, description=(
             "the refused copies of this event (its event_id; any spelling of the UUID); JSON kept as base64 is not searched"),
@@ -1051,7 +1078,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         """Newest first, ``limit`` (at most 1,000) from ``offset``: page back with ``offset`` to reach older ones.
         The filters combine (all must hold); a query parameter this route does not take is refused (422), never ignored."""
         rows = _find_letters(key, event_id=event_id, request_id=request_id, position=position, channel=channel, since=since,
-                             until=until, limit=max(1, min(limit, 1000)), offset=max(0, offset))
+                             until=until, limit=limit, offset=offset)
         if format == "json":
             return rows
         rows = [{**r, "errors": json.dumps(r["errors"], ensure_ascii=False)} for r in rows]  # a cell holds text: JSON, as stored
@@ -1144,11 +1171,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     @app.get("/v1/audit", summary="Who did what: posts, refusals, key changes (newest first)",
              responses=_AUTH_RESPONSES, **_declared(admins))
-    async def audit_trail(limit: int = 100, action: str | None = None, format: Format = "json", key: ApiKey = Security(admins)) -> Any:
+    async def audit_trail(limit: Annotated[int, Query(ge=1, le=1000, description="newest first; at most 1,000")] = 100,
+                          action: str | None = None, format: Format = "json", key: ApiKey = Security(admins)) -> Any:
         pending = audit.sync_key_history(keys, synced)
         for future in pending:
             await asyncio.wrap_future(future)
-        limit = max(1, min(limit, 1000))
         sql = ("SELECT recorded_at, recorded_ms, audit_id, key_id, key_name, role, actor, action, outcome, detail FROM audit_log FINAL"
                + (" WHERE action = %(action)s" if action is not None else "")
                + " ORDER BY recorded_at DESC, recorded_ms DESC, audit_id LIMIT %(limit)s")

@@ -167,6 +167,24 @@ def test_unknown_query_parameters_are_refused_on_every_route_not_ignored(srv, pa
     assert srv.get(path, params={k: v for k, v in params.items() if k in known}).status_code == 200
 
 
+def test_a_parameter_on_a_route_that_takes_none_says_so(srv):
+    r = srv.post("/v1/events?dry_run=1", json=[])
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["reason_zh"] == "未知的查询参数 dry_run：POST /v1/events 不接受查询参数"
+
+
+@pytest.mark.parametrize("path, params", [
+    ("/v1/alerts", {"limit": 0}), ("/v1/alerts", {"limit": 5001}), ("/v1/alerts", {"limit": "abc"}),
+    ("/v1/dead-letters", {"limit": 1001}), ("/v1/dead-letters", {"offset": -1}), ("/v1/audit", {"limit": 0}),
+])
+def test_a_limit_out_of_its_range_is_refused_not_clamped(srv, path, params):
+    r = srv.get(path, params=params)
+    assert r.status_code == 422, r.text
+    error = r.json()["errors"][0]
+    assert error["field"] == f"query.{next(iter(params))}"
+    assert re.search(r"[\u4e00-\u9fff]", error["reason_zh"]), error  # in Chinese, not pydantic's English
+
+
 def test_a_query_parameter_given_twice_is_refused_naming_it(srv):
     r = srv.get("/v1/alerts?limit=5&limit=500")
     assert r.status_code == 422, r.text
