@@ -29,6 +29,12 @@ _REASON_ZH = {
     "string_pattern_mismatch": "格式不符合要求",
     "float_type": "应为数字（不接受带引号的数字）",
     "int_type": "应为整数",
+    "int_parsing": "应为整数（如 50）",
+    "int_from_float": "应为整数，不带小数",
+    "float_parsing": "应为数字",
+    "bool_parsing": "应为 true 或 false",
+    "enum": "取值不在允许范围内",
+    "missing_argument": "缺少必填参数",
     "bool_type": "应为 true 或 false",
     "finite_number": "应为有限数字（不接受 NaN 或无穷大）",
     "measured_value": "应为数字（不加引号）或 \"ND\"/\"未检出\"",
@@ -56,8 +62,8 @@ _REASON_ZH = {
     "model_attributes_type": "应为对象",
     "value_error": "取值无效",
     "json_invalid": "不是合法的 JSON",
-    "batch_too_large": "批量过大",
-    "batch_empty": "批量为空",
+    "batch_too_large": "批次超过上限",
+    "batch_empty": "空批次",
     "unsupported_version": "不支持的 schema_version",
     "string_unicode": "文本含有无效的 Unicode 字符（如单独的代理项 \\ud800）",
     "recursion_loop": "嵌套过深",
@@ -431,12 +437,12 @@ def _decode_general(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) 
     if not docs:
         # a sender whose batch came out empty has a bug to learn of, not a 200 that says nothing was wrong
         return [], [Rejection(None, raw, [_error("", "batch_empty", f"an empty batch: send 1 to {max_batch} events",
-                                                 f"批量为空：每批应含 1 至 {max_batch} 个事件")],
+                                                 f"空批次：每批应含 1 至 {max_batch} 个事件")],
                               (f"空批次：请求中没有事件，未写入任何内容；每批应含 1 至 {max_batch} 个事件",
                                f"an empty batch: the request holds no event, nothing was written; send 1 to {max_batch} events"))]
     if len(docs) > max_batch:
         return [], [Rejection(None, raw, [_error("", "batch_too_large", f"a batch holds at most {max_batch} events, got {len(docs)}",
-                                                 f"批量过大：每批至多 {max_batch} 个事件，收到 {len(docs)} 个；请分批发送")],
+                                                 f"批次超过上限：每批至多 {max_batch} 个事件，收到 {len(docs)} 个；请分批发送")],
                               (f"批次超过上限 {max_batch} 个事件（收到 {len(docs)} 个），本批次未写入；请分批发送",
                                f"the batch holds {len(docs)} events, more than the {max_batch} allowed; nothing of it was written: send it in parts"))]
     events, rejections = [], []

@@ -108,8 +108,8 @@ MAX_EXACT_INT = 2**53
 def _inexact_refusal(value: float) -> "FieldError":
     # only the float is left to show: a validator seeing the value as sent would cost every value a call
     return FieldError(f"a number must lie within ±{MAX_EXACT_INT} (2^53): beyond it a number is not held exactly "
-                      f"(an integer that large is rounded); got a number read as {value!r}",
-                      f"数值须在 ±{MAX_EXACT_INT}（2^53）以内：超出则无法精确保存（如此大的整数会被舍入）；收到的数值读作 {value!r}")
+                      f"(an integer that large is rounded); got a number of magnitude {abs(value):.6g}",
+                      f"数值须在 ±{MAX_EXACT_INT}（2^53）以内：超出则无法精确保存（如此大的整数会被舍入）；收到的数值约为 {value:.6g}")
 
 
 def _held_exactly(value: Any, info: ValidationInfo) -> Any:
@@ -159,7 +159,9 @@ def _aware(value: dt.datetime) -> dt.datetime:
     except OverflowError:  # 0001-01-01T00:00:00+01:00 and the like
         value = None  # type: ignore[assignment]
     if value is None or not EARLIEST <= value < LATEST:
-        raise FieldError("timestamp must lie between 1970-01-01 and 2105-12-31", "时间须在 1970-01-01 至 2105-12-31 之间")
+        # (in UTC, as stored: 1970-01-01T00:00:00+08:00 is 1969-12-31T16:00Z, before the range)
+        raise FieldError("timestamp must lie between 1970-01-01T00:00:00Z and 2105-12-31T23:59:59Z (in UTC)",
+                         "时间须在 UTC 1970-01-01 00:00:00 至 2105-12-31 23:59:59 之间（北京时间 1970-01-01 08:00 起）")
     return value
 
 

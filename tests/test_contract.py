@@ -125,7 +125,7 @@ def test_a_body_not_in_utf8_is_named_as_an_encoding_problem():
 def test_an_oversized_batch_says_the_limit():
     doc = golden("complaint.received")
     _, rejected = decode_body(json.dumps([doc] * 3).encode(), max_batch=2)
-    assert rejected[0].errors[0]["reason_zh"] == "批量过大：每批至多 2 个事件，收到 3 个；请分批发送"
+    assert rejected[0].errors[0]["reason_zh"] == "批次超过上限：每批至多 2 个事件，收到 3 个；请分批发送"
 
 
 def test_non_finite_numbers_are_refused():

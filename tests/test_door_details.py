@@ -269,7 +269,7 @@ def test_the_new_door_checks_hold_at_the_kafka_ingress_and_not_for_logs(mutate):
 @pytest.mark.parametrize("body", [b"[]", b"  [ ]  ", b'{"events": []}'])
 def test_an_empty_batch_is_refused_not_answered_200(body):
     events, rejections = decode_body(body)
-    assert events == [] and [(e["type"], e["reason_zh"]) for r in rejections for e in r.errors] == [("batch_empty", "批量为空：每批应含 1 至 1000 个事件")]
+    assert events == [] and [(e["type"], e["reason_zh"]) for r in rejections for e in r.errors] == [("batch_empty", "空批次：每批应含 1 至 1000 个事件")]
 
 
 def test_a_time_without_its_offset_is_refused_in_chinese_too():
