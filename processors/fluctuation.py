@@ -172,6 +172,9 @@ def _charted_value(values: tuple[Any, ...] | list[Any], dl: float | None) -> tup
     return (None, False) if dl is None or not values else (dl / 2, True)
 
 
+_UNITLESS = frozenset({"pH", "无量纲", "-", ""})
+"""Units that are no unit: the value is said alone."""
+
 # --------------------------------------------------------------------------- sampling
 
 
@@ -462,7 +465,7 @@ def _num(x: float | None) -> str:
 def plain_zh(signals: list[SpcSignal], series: Series) -> str:
     """What the signals of one point mean, in words a supervisor acts on, with the numbers behind
     them (the control-chart rules they rest on are quoted after, for the analyst)."""
-    u = series.unit
+    u = "" if series.unit in _UNITLESS else series.unit  # (pH 6.15, not 6.15pH: a scale, not a unit after the number)
     phrases: list[str] = []
     against_past = False
     for sg in signals:

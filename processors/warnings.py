@@ -194,9 +194,16 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
         # 屡次不合格: the same item failing again within the window is no longer one incident
         severity = SEVERITIES[max(_SEVERITY_RANK[severity] - 1, 0)]  # one level up (critical stays critical)
         shown = "、".join(f"{r.sampled_on.isoformat()} 抽样编号 {r.sample_no}" for r in repeats[-3:])
-        detail += (f"该企业近 {rule.repeat_within_days} 天内同一项目第 {len(repeats) + 1} 次抽检不合格（此前：{shown}"
-                   f"{'等' if len(repeats) > 3 else ''}），属屡次不合格，此前的整改未见成效：建议约谈企业负责人、加大抽检频次，"
-                   f"涉嫌违法的依法从严查处。")
+        earlier = f"此前 {len(repeats)} 批，最近 3 批：{shown}" if len(repeats) > 3 else f"此前：{shown}"
+        # only a rectification finished between the earlier failure and this sampling failed to work: a second
+        # failure sampled before anything was ordered says nothing of one
+        offset = dt.timedelta(hours=rules.policy.utc_offset_hours)
+        done = [r for r in file.rectifications if r.completed_at is not None and record is not None
+                and repeats[0].sampled_on <= (r.ordered_at + offset).date() and (r.completed_at + offset).date() <= record.sampled_on]
+        verdict = (f"此前责令的整改（{'、'.join(r.rectification_id for r in done[-2:])}）完成后再次不合格，整改未见成效" if done else
+                   "属屡次不合格")
+        detail += (f"该企业近 {rule.repeat_within_days} 天内同一项目第 {len(repeats) + 1} 次抽检不合格（{earlier}），{verdict}："
+                   f"建议约谈企业负责人、加大抽检频次，涉嫌违法的依法从严查处。")
     fields = {
         "product": d.get("product", ""), "sample_no": d.get("sample_no", ""), "sampled_on": d.get("sampled_on", ""),
         "items": "、".join(names) or "、".join(d.get("failed_items", [])), "detail": detail,
@@ -411,10 +418,15 @@ def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
     words = _illness_words(record.text, rule.keywords)
     if eff.data.get("category") not in rule.categories and not words:
         return None
-    excerpt = _excerpt(record.text, rule.excerpt_chars)
+    # (its own closing full stop dropped: the template's “…”。 ends the sentence, “…不适。”。 read doubled)
+    excerpt = _excerpt(record.text, rule.excerpt_chars).rstrip("。.．！!？? ")
     received_on = (record.received_at + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat()
+    product = record.product or "该企业产品"
+    # one drinks water (食用饮用纯净水 read oddly), and a product named for it says so itself: 反映饮用纯净水后
+    water = file.profile is not None and file.profile.category == "packaged_water"
+    consumed = "" if product.startswith(("饮用", "食用")) else "饮用" if water else "食用"
     fields = {"complaint_id": cid, "channel": record.channel, "channel_zh": CHANNEL_ZH.get(record.channel, record.channel),
-              "received_on": received_on, "product": record.product or "该企业产品", "category": record.category,
+              "consumed_zh": consumed, "received_on": received_on, "product": product, "category": record.category,
               "category_zh": COMPLAINT_ZH.get(record.category, record.category), "excerpt": excerpt}
     ids = [record.event_id] + ([eff.event_id] if eff.event_id != record.event_id else [])
     evidence = {"event_ids": ids, "complaint_id": cid, "channel": record.channel, "category": record.category,

@@ -382,12 +382,12 @@ class ComplaintIllnessRule(WarningRule):
 
     severity: Severity = "high"
     title_zh: str = "食用后不适投诉"
-    template_zh: str = ("{name}：{received_on} 通过{channel_zh}渠道收到投诉（编号 {complaint_id}），反映食用{product}后身体不适，"
+    template_zh: str = ("{name}：{received_on} 通过{channel_zh}渠道收到投诉（编号 {complaint_id}），反映{consumed_zh}{product}后身体不适，"
                         "经核实属实。投诉内容：“{excerpt}”。请立即核查同批次产品并采取控制措施。")
     template_en: str = ("{name}: a verified complaint {complaint_id} received on {received_on} via {channel} reports illness after "
-                        "eating {product}: \"{excerpt}\".")
+                        "consuming {product}: \"{excerpt}\".")
     FIELDS: ClassVar[frozenset[str]] = frozenset({"complaint_id", "channel", "channel_zh", "received_on", "product", "category",
-                                                  "category_zh", "excerpt"})
+                                                  "category_zh", "excerpt", "consumed_zh"})
     categories: list[str] = Field(default_factory=lambda: ["illness"], min_length=1,
                                   description="complaint categories (schemas.events ComplaintReceived.category) that alert on their own once verified")
     excerpt_chars: int = Field(default=80, ge=10, le=1000, description="the complaint's text is quoted up to this many characters")

@@ -75,3 +75,21 @@ def test_two_failures_of_two_suggest_a_systematic_problem_with_the_chance_that_s
     (county,) = [d for d in decisions(effects, "fluctuation.signal") if d.evidence.get("scope") == "category"]
     assert "的概率约为" in county.message_zh and "系统性问题" not in county.message_zh
 
+
+
+def test_a_ph_drift_is_told_without_a_unit_after_the_number(rules):
+    """pH is a scale: 以往均值 6.15, not 6.15pH."""
+    import datetime as dt
+
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+    from tests.test_fluctuation import water_sample
+
+    days = [dt.date(2025, 1, 5) + dt.timedelta(days=14 * i) for i in range(12)]
+    values = [6.1, 6.2, 6.15, 6.1, 6.2, 6.15, 6.1, 6.2, 6.9, 6.95, 6.98, 6.99]
+    log = [parse_event(golden("enterprise.registered"))] + [water_sample(d, 0.8, ph=v) for d, v in zip(days, values)]
+    _, effects = replay(log, rules)
+    texts = [d.message_zh for d in decisions(effects, "fluctuation.signal") if "pH" in d.message_zh]
+    assert texts, "the drift raised no pH signal"
+    assert all(not re.search(r"\d(pH|ＰＨ)", t) for t in texts), texts
+    assert any(re.search(r"以往均值 6\.\d+[，）]", t) for t in texts), texts

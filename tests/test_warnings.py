@@ -139,9 +139,12 @@ def test_one_verified_illness_complaint_alerts_on_its_own(rules):
     assert not decisions(effects, "complaint.cluster")
     assert d.severity == "high" and d.rasff_class == "alert" and d.title_zh == "食用后不适投诉"
     assert d.dedup_key == f"{E}:complaint.illness:TS1"
-    assert d.message_zh == ("清源桶装水厂：2026-03-20 通过热线渠道收到投诉（编号 TS1），反映食用饮用纯净水后身体不适，经核实属实。"
-                            "投诉内容：“孩子喝了这桶水以后上吐下泻，去医院看了急诊，医生说是急性胃肠炎。”。请立即核查同批次产品并采取控制措施。")
+    assert d.message_zh == ("清源桶装水厂：2026-03-20 通过热线渠道收到投诉（编号 TS1），反映饮用纯净水后身体不适，经核实属实。"
+                            "投诉内容：“孩子喝了这桶水以后上吐下泻，去医院看了急诊，医生说是急性胃肠炎”。请立即核查同批次产品并采取控制措施。")
     assert d.evidence["event_ids"][0] == state.files[E].complaints[0].event_id and d.evidence["channel"] == "hotline"
+    # a water named otherwise is drunk, a pastry eaten
+    _, spring = replay([registered(), illness("2026-03-20T11:02:00+08:00", "TS9", verified=True, product="桶装山泉水")], rules)
+    assert "反映饮用桶装山泉水后身体不适" in decisions(spring, "complaint.illness")[0].message_zh
     # found untrue, then true again: the same problem, the same key
     state, _ = step(state, ev("complaint.resolved", "2026-03-23T10:00:00+08:00", complaint_id="TS1", verified=False), rules)
     state, effects = step(state, ev("complaint.resolved", "2026-03-24T10:00:00+08:00", complaint_id="TS1", verified=True), rules)
@@ -496,6 +499,17 @@ def test_a_failure_on_an_item_failed_before_is_said_as_repeated_and_more_severe(
     assert "屡次不合格" not in found[0].message_zh
     assert "同一项目第 3 次抽检不合格（此前：2026-01-12 抽样编号 DC-R1、2026-04-12 抽样编号 DC-R2）" in found[2].message_zh
     assert found[2].evidence["repeat_of"] == [str(first.event_id), str(second.event_id)]
+    # nothing was ordered between them: no word of a rectification that did not work
+    assert "属屡次不合格：建议约谈企业负责人" in found[2].message_zh and "整改未见成效" not in found[2].message_zh
+    # a rectification ordered after the first failure and completed before the next sampling did not work: said, by its id
+    ordered = ev("rectification.ordered", "2026-02-01T09:00:00+08:00", rectification_id="ZG-R1", what="排查水处理工艺", deadline="2026-03-01")
+    completed = ev("rectification.completed", "2026-02-25T09:00:00+08:00", rectification_id="ZG-R1", evidence="整改报告")
+    _, effects = replay([registered(), first, ordered, completed, second], rules)
+    assert "此前责令的整改（ZG-R1）完成后再次不合格，整改未见成效：" in decisions(effects, "sampling.unqualified")[1].message_zh
+    # more than three before: how many, and the latest three
+    more = [pa_sample(f"2026-0{m}-12T15:20:00+08:00", sample_no=f"DC-M{m}") for m in range(1, 6)]
+    _, effects = replay([registered(), *more], rules)
+    assert "第 5 次抽检不合格（此前 4 批，最近 3 批：2026-02-12 抽样编号 DC-M2、" in decisions(effects, "sampling.unqualified")[4].message_zh
     # a chemical failure (medium) failed again is high; outside the window it is not a repeat
     b1 = _sample("2026-01-10T09:00:00+08:00", False, False, sample_no="DC-B10", sampled_on="2026-01-05", production_date="2026-01-01")
     b2 = _sample("2026-06-10T09:00:00+08:00", False, False, sample_no="DC-B11", sampled_on="2026-06-05", production_date="2026-06-01")
