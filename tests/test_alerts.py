@@ -86,7 +86,7 @@ def test_an_unqualified_sample_opens_an_alert_routed_by_town_and_severity(county
     assert "铜绿假单胞菌" in note.text_zh and alert.alert_id in note.text_zh and "请于 2026-02-11 10:00 前确认处置" in note.text_zh
     # evidence a person can use (the sample, its date, the values against the standard), not event UUIDs or an HTTP path
     lines = note.text_zh.splitlines()
-    assert re.fullmatch(r"证据：抽样编号 S-\d+（抽样日期 2026-02-10，批号 20260301，生产日期 2026-02-10）；铜绿假单胞菌 检测值 0、3、0、0、0 CFU/250mL，标准要求 n=5,c=0,m=0", lines[-2]), lines[-2]
+    assert re.fullmatch(r"证据：抽样编号 S-\d+（抽样日期 2026-02-10，批号 20260210，生产日期 2026-02-10）；铜绿假单胞菌 检测值 0、3、0、0、0 CFU/250mL，标准要求 n=5,c=0,m=0", lines[-2]), lines[-2]
     assert lines[-1] == f"预警编号：{alert.alert_id}（请在系统中确认、安排整改或关闭）"
     assert not any(eid in note.text_zh for eid in alert.event_ids) and "POST" not in note.text_zh
     assert alert.event_ids == [alert.steps[0].event_id] and alert.evidence
@@ -632,3 +632,17 @@ def test_an_illness_complaint_alert_reads_in_chinese_and_names_its_complaint(rul
     [eff] = [e for e in effects if e.kind == "warning.raised" and e.data["rule"] == "complaint.illness"]
     assert effect_title_zh(eff) == "食用后不适投诉" and RULE_ZH["complaint.illness"] == "食用后不适投诉"
     assert message_zh(eff).startswith("清源桶装水厂：2026-03-20 通过热线渠道收到投诉（编号 TS1）")
+
+
+def test_the_readme_shows_the_notification_as_it_is_sent(county):
+    from tests.conftest import ROOT
+
+    note = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].notifications[0]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("A notification, as the town supervisor's mail shows it:\n\n```\n", 1)[1].split("\n```", 1)[0]
+    sent = f"主题：{note.subject_zh}\n{note.text_zh}"
+
+    def same(text: str) -> str:  # (the sample number and the alert id differ from run to run of the suite)
+        return re.sub(r"AL-[0-9a-f]{16}", "AL-…", re.sub(r"抽样编号 S-\d+", "抽样编号 S-…", text))
+
+    assert same(shown) == same(sent)

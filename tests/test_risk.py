@@ -44,7 +44,9 @@ def pa_sample(at: str, values=(45, 59, 8, 61, 10), sample_no: str | None = None,
     items = doc["payload"]["items"]
     items[0] = {**items[0], "values": list(values), "lab_verdict": "不合格" if max(values) > 0 else "合格"}
     day = at[:10]
-    return ev("sampling.result", at, enterprise_id, items=items, sample_no=sample_no or f"S-{_n + 1}", sampled_on=day, production_date=day)
+    # (a batch numbered by its production date, as the golden one is)
+    return ev("sampling.result", at, enterprise_id, items=items, sample_no=sample_no or f"S-{_n + 1}", sampled_on=day, production_date=day,
+              batch=day.replace("-", ""))
 
 
 def grades(state, enterprise_id: str = E):
