@@ -563,6 +563,17 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         told_zh = urllib.parse.unquote(request.headers.get("x-qrisk-client-reason-zh", ""))[:1000] or told
         if origin:
             where += f" from {origin}"
+        # an importer posting a file's lines as a batch says which line each element is (x-qrisk-lines:
+        # orders.jsonl:1-4,6,8-1000): a refused element's letter is then found by its file:line too
+        lines = _element_lines(urllib.parse.unquote(request.headers.get("x-qrisk-lines", ""))[:20_000])
+
+        def letter_at(i: int | None) -> str:
+            """The dead letter's position of element ``i`` (None: the body as a whole)."""
+            if i is None:
+                return f"{where} key {key.key_id}"
+            if i < len(lines) and not origin:
+                return f"request {request_id} from {lines[i]} index {i} key {key.key_id}"
+            return f"{where} index {i} key {key.key_id}"
         events, rejections = decode_body(raw, max_batch, door(pipeline.rules.policy.utc_offset_hours))
         if not rejections:
             rejections = from_the_future(events, raw, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)
@@ -586,7 +597,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             # (an element this key may not send, refused beside invalid ones, is kept and counted as a 403 keeps it)
             forbidden = [all(e.get("type") == "forbidden" for e in r.errors) for r in rejections]
             letters = [
-                DeadLetter("http", where + (f" index {r.index}" if r.index is not None else "") + f" key {key.key_id}", r.raw,
+                DeadLetter("http", letter_at(r.index), r.raw,
                            f"forbidden: {r.reason}" if denied else r.reason, r.errors)
                 for r, denied in zip(rejections, forbidden)
             ]
@@ -612,7 +623,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             # the events are valid but this key may not send them: nothing written, each kept in dead letters
             elements = _elements(raw)
             letters = [
-                DeadLetter("http", f"{where} index {i} key {key.key_id}" if elements is not None else f"{where} key {key.key_id}",
+                DeadLetter("http", letter_at(i if elements is not None else None),
                            element_bytes(elements[i]) if elements is not None else raw, f"forbidden: {err['reason']}", [err])
                 for i, err in refused
             ]
@@ -634,7 +645,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             if big:
                 elements = _elements(raw)
                 letters = [
-                    DeadLetter("http", f"{where} index {i} key {key.key_id}" if elements is not None else f"{where} key {key.key_id}",
+                    DeadLetter("http", letter_at(i if elements is not None else None),
                                element_bytes(elements[i]) if elements is not None else raw, f"too_large: {err['reason']}", [err])
                     for i, err in big
                 ]
@@ -679,7 +690,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             elements = _elements(raw)
             errors = [_conflict_error(i if elements is not None else None, str(events[i].event_id), seq) for i, seq in clashes]
             letters = [
-                DeadLetter("http", f"{where} index {i} key {key.key_id}" if elements is not None else f"{where} key {key.key_id}",
+                DeadLetter("http", letter_at(i if elements is not None else None),
                            element_bytes(elements[i]) if elements is not None else raw, f"conflict: {err['reason']}", [err])
                 for (i, _), err in zip(clashes, errors)
             ]
@@ -1283,6 +1294,24 @@ def _conflict_error(index: int | None, event_id: str, seq: int | None) -> dict[s
         error = conflict_error(event_id, "another event received with it (earlier in this batch, or in a request that arrived at the same moment)",
                                "同时收到的另一事件（本批次中前面的事件，或同一时刻到达的其他请求中的事件）")
     return {"index": index, **error, "logged_seq": seq}
+
+
+def _element_lines(header: str) -> list[str]:
+    """``orders.jsonl:1-4,6,8-10`` -> the file:line of each element of the batch, in order; [] for
+    no header or one that does not read (the letters then name the request and index alone)."""
+    name, sep, ranges = header.rpartition(":")
+    if not sep or not name or not ranges:
+        return []
+    out: list[str] = []
+    for part in ranges.split(","):
+        first, dash, last = part.partition("-")
+        if not (first.isascii() and first.isdigit() and (not dash or (last.isascii() and last.isdigit()))):
+            return []
+        lo, hi = int(first), int(last) if dash else int(first)
+        if hi < lo or len(out) + hi - lo + 1 > 100_000:
+            return []
+        out += [f"{name}:{n}" for n in range(lo, hi + 1)]
+    return out
 
 
 def _elements(raw: bytes) -> list[Any] | None:

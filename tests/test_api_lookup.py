@@ -388,3 +388,22 @@ def test_every_timestamp_of_every_answer_is_iso_utc_to_the_millisecond(alerting)
     # the CSV (machine format) says the same instants
     csv = srv.get("/v1/alerts?format=csv").text
     assert alert["opened_at"] in csv and INSTANT.fullmatch(alert["opened_at"])
+
+
+def test_a_batchs_lines_header_files_each_refused_element_under_its_line(srv):
+    """qrisk import --url posts a file's lines as batches: x-qrisk-lines says which line each element is,
+    so ?position=file finds every refused line of the file, not only the lines the importer could not read."""
+    good = golden("enterprise.registered")
+    bad = golden("sampling.result")
+    bad["event_id"] = str(uuid.uuid4())
+    bad["payload"]["sampled_on"] = "2026-13-01"
+    body = [good, good, bad]
+    r = srv.post("/v1/events", json=body, headers={"x-qrisk-lines": "orders-7.jsonl:1-2,4"})
+    assert r.status_code == 422, r.text
+    [letter] = srv.get("/v1/dead-letters", params={"position": "orders-7.jsonl:4"}).json()
+    assert letter["position"].startswith(f"request {r.json()['request_id']} from orders-7.jsonl:4 index 2 key ")
+    assert [l["dead_letter_id"] for l in srv.get("/v1/dead-letters", params={"position": "orders-7.jsonl"}).json()] == [letter["dead_letter_id"]]
+    # a header that does not read (or names fewer lines than the batch has) leaves the request and index alone
+    r = srv.post("/v1/events", json=body, headers={"x-qrisk-lines": "orders-8.jsonl:x-2"})
+    assert r.status_code == 422
+    assert not srv.get("/v1/dead-letters", params={"position": "orders-8.jsonl"}).json()
