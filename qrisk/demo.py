@@ -42,6 +42,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from processors.campaign import CHECK_ZH
 from processors.credit_file import CountyState
 from alerts.messages import RULE_ZH
 from processors.step import Effect
@@ -785,7 +786,8 @@ def render_text(summary: dict[str, Any]) -> str:
               *([f"  验收通过但须核实的事项：" + "，".join(f"{k} {v} 家" for k, v in cp["accepted_with_gaps_by"].items())] if cp.get("accepted_with_gaps_by") else []),
               # beyond a KPI short of its target: penalties, failures, the risk grade, complaints up to the acceptance
               *([f"  其中另有处罚、不合格、风险等级或投诉等记录须核实的 {len(checked)} 家："] if checked else []),
-              *[f"    {r['enterprise_id']} {r['name']}：{'、'.join(r['gaps'])}" for r in checked],
+              # the record's checks only: the KPIs short of their target are counted on the line above
+              *[f"    {r['enterprise_id']} {r['name']}：{'、'.join(CHECK_ZH.get(c, c) for c in r['checks'])}" for r in checked],
               # reached: the enterprises that completed the stage so far, not those at it now
               "  各阶段累计完成：" + "，".join(f"{s['stage_zh']} {s['reached']} 家" for s in cp["stages"]),
               "  指标达标：" + "，".join(f"{k['label_zh']} {k['met']}/{k['known']} 家" + (f"（{k['basis_zh']}）" if k.get("basis_zh") else "")
