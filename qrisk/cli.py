@@ -558,9 +558,16 @@ def _first_start(keys, events: int = 0, make_dir: bool = True) -> None:
         # the only admin key, beside no data (DATA_DIR/keys.json's is the data directory, qrisk's own)
         raise UserError(f"密钥文件 {keys.path} 所在的目录不存在 / the directory of the key file {keys.path} does not exist "
                         "(--keys-file / QRISK_KEYS_FILE)")
+    _create_first_admin(keys, "first start")
+
+
+def _create_first_admin(keys, by: str) -> None:
+    """The admin key ``first-admin``, printed once on stderr: by the first start of ``qrisk run``, and by
+    ``qrisk demo --data-dir`` for the log it has just made (which ``qrisk run`` would refuse to serve
+    without its key file)."""
     from qrisk.auth import cli_actor
 
-    key, token = keys.create("admin", "first-admin", actor=f"first start ({cli_actor()})")
+    key, token = keys.create("admin", "first-admin", actor=f"{by} ({cli_actor()})")
     print("\n".join([
         "qrisk: 尚未配置任何 API 密钥：已创建管理员密钥，仅显示这一次，请立即保存 / no API key was configured: created an admin key. "
         "It is shown ONCE — store it now.",
@@ -674,6 +681,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         sys.stdout.write(render_text(summary))
         if args.data_dir:
             sys.stdout.write(f"\n数据已保存在 {args.data_dir}；运行 `qrisk run --data-dir {args.data_dir}` 查看。\n")
+    if args.data_dir:
+        # `qrisk run` makes no admin key beside a log that has events (a key file gone missing): the demo,
+        # which has just made this log, makes its key, as a first start does, on stderr (stdout stays the
+        # seed's bytes, or JSON) and after the summary, where a terminal leaves it in sight
+        from qrisk.auth import KeyStore
+
+        sys.stdout.flush()
+        _create_first_admin(KeyStore(args.data_dir / "keys.json"), "qrisk demo")
     return 0
 
 
