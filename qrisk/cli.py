@@ -646,9 +646,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from qrisk.demo import CountyGenerator, render_text, summarise
     from qrisk.runtime import default_rules, open_embedded
 
-    if args.data_dir is not None and args.data_dir.exists() and (not args.data_dir.is_dir() or any(args.data_dir.iterdir())):
+    if args.data_dir is not None and args.data_dir.exists() and not args.data_dir.is_dir():
+        raise UserError(f"--data-dir {args.data_dir} 是文件，不是目录：请给出新的或空的目录 / --data-dir {args.data_dir} is a file, "
+                        "not a directory: give a new or empty directory")
+    if args.data_dir is not None and args.data_dir.exists() and any(args.data_dir.iterdir()):
         # a second demo would be folded into the first: two counties' figures under one summary
-        raise UserError(f"--data-dir {args.data_dir} is not empty: give a new or empty directory (the demo builds a county from nothing)")
+        raise UserError(f"--data-dir {args.data_dir} 不是空目录：请给出新的或空的目录（演示从零构建一个县） / --data-dir {args.data_dir} "
+                        "is not empty: give a new or empty directory (the demo builds a county from nothing)")
     generator = CountyGenerator(seed=args.seed)
     events = generator.generate()
     if args.events_out:
@@ -668,7 +672,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             pipeline.submit(events[start:start + 500])
         # the alerts the book let go (closed over alerts.closed_kept_days before) are read from the alerts table
         if not pipeline.wait_derived(600):
-            raise UserError("the demo's derived tables were not written within 10 minutes")
+            raise UserError("演示的派生表未在 10 分钟内写完 / the demo's derived tables were not written within 10 minutes")
         summary = summarise(pipeline.state, events, effects, generator.period, pipeline.rules.policy.campaign, pipeline.alerts,
                             store=pipeline.store)
         pipeline.close()

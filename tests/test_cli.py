@@ -77,7 +77,14 @@ def test_the_demo_does_not_fold_a_second_county_into_kept_data(tmp_path, capsys)
     kept.mkdir()
     (kept / "something").write_text("x")
     assert main(["demo", "--data-dir", str(kept)]) == 2
-    assert "not empty" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # Chinese first, then English, as the other errors say it
+    assert err == (f"qrisk: --data-dir {kept} 不是空目录：请给出新的或空的目录（演示从零构建一个县） / --data-dir {kept} is not empty: "
+                   "give a new or empty directory (the demo builds a county from nothing)\n")
+    assert main(["demo", "--data-dir", str(kept / "something")]) == 2
+    err = capsys.readouterr().err
+    assert "是文件，不是目录" in err and err.index("是文件") < err.index("is a file, not a directory")
+    assert (kept / "something").read_text() == "x" and sorted(p.name for p in kept.iterdir()) == ["something"]
 
 
 def test_import_to_a_service_that_is_not_there_says_so_with_what_got_in(tmp_path, capsys):
