@@ -126,6 +126,31 @@ def _stamp_stderr() -> _StampedStream:
     return sys.stderr
 
 
+# `qrisk keys create --help`: what each role (qrisk.auth.ROLES) may do, as the API's route guards and
+# qrisk.auth.posting_rules allow it (tests/test_cli.py checks it against both)
+ROLE_HELP: dict[str, str] = {
+    "admin": "everything: audit, metrics, every read; acts on alerts; may post any event type (imports, back-fill)",
+    "supervisor": "reads credit files, alerts, the campaign table, dead letters and what became of an event; acts on alerts "
+                  "(POST /v1/alerts/{id}/actions: acknowledge, assign, start_rectification, verify, close, reopen, comment); with --towns "
+                  "only those towns, "
+                  "and no dead letters",
+    "bureau": "the bureau's registry, campaign office and enforcement: posts enterprise.*, campaign.*, enforcement.*, interview.* "
+              "as source kind bureau",
+    "lab": "a lab system: posts sampling.result only, as its own lab (source kind lab, source.id bound with --lab)",
+    "complaint": "the complaint channel: posts complaint.* as source kind complaint_channel",
+    "inspector": "inspectors: posts inspection.*, rectification.*, complaint.resolved as source kind inspector",
+    "monitor": "Prometheus: GET /metrics only",
+}
+SENDERS_READ = ("bureau", "lab", "complaint", "inspector")
+SENDERS_NOTE = f"{', '.join(SENDERS_READ)} keys also read the dead letters of their own requests and what became of their events"
+
+
+def _role_help() -> str:
+    from qrisk.auth import ROLES
+
+    return " | ".join(f"{r}: {ROLE_HELP.get(r, d)}" for r, d in ROLES.items()) + f" ({SENDERS_NOTE})"
+
+
 class UserError(Exception):
     """A mistake in how the command was called: message to stderr, exit 2."""
 
@@ -170,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "create":
             from qrisk.auth import DEFAULT_DAYS, ROLES
 
-            action.add_argument("--role", required=True, choices=list(ROLES), help="; ".join(f"{r}: {d}" for r, d in ROLES.items()))
+            action.add_argument("--role", required=True, choices=list(ROLES), help=_role_help())
             action.add_argument("--name", required=True, help="who holds the key, e.g. lab-cma-0451")
             action.add_argument("--lab", "--source", dest="source_id", default=None,
                                 help="the source.id this key posts as (required for --role lab; optional for complaint, inspector, bureau)")

@@ -172,3 +172,55 @@ def test_warnings_out_with_a_mapped_dry_run_is_refused_not_ignored(tmp_path, cap
                  "--events-out", str(tmp_path / "mapped.jsonl"), "--warnings-out", str(tmp_path / "w.jsonl")]) == 2
     err = capsys.readouterr().err
     assert "--warnings-out 用于导入" in err and "--warnings-out goes with a load" in err and not (tmp_path / "mapped.jsonl").exists()
+
+
+# what each phrase of a role's help claims, by the route it names (a new guarded route must be added here)
+ROUTE_CLAIMS = {
+    ("POST", "/v1/events"): "post", ("GET", "/v1/enterprises"): "credit files", ("GET", "/v1/enterprises/{enterprise_id}"): "credit files",
+    ("GET", "/v1/alerts"): "alerts", ("GET", "/v1/alerts/{alert_id}"): "alerts", ("POST", "/v1/alerts/{alert_id}/actions"): "acts on alerts",
+    ("GET", "/v1/campaign"): "campaign table", ("GET", "/v1/dead-letters"): "dead letters",
+    ("GET", "/v1/dead-letters/{dead_letter_id}"): "dead letters", ("GET", "/v1/events/{event_id}"): "what became of",
+    ("GET", "/v1/audit"): "audit", ("GET", "/metrics"): "metrics",
+}
+READS = "every read"  # admin's: every GET that reads data
+
+
+def test_every_roles_help_says_what_its_routes_and_events_allow(capsys):
+    """`qrisk keys create --help` said a supervisor "reads credit files and dead letters": not that it
+    acts on alerts (POST /v1/alerts/{id}/actions). Each role's text is checked against the API's route
+    guards and the events qrisk.auth lets it post."""
+    import re
+
+    from alerts.lifecycle import TRANSITIONS
+    from qrisk.auth import ROLES, posting_rules
+    from qrisk.cli import ROLE_HELP, SENDERS_NOTE, SENDERS_READ
+    from schemas.events import EVENT_TYPES
+    from tests.conftest import offline_app
+
+    guarded = {(m, r.path): set(r.openapi_extra["x-qrisk-roles"]) for r in offline_app().routes
+               if "x-qrisk-roles" in (getattr(r, "openapi_extra", None) or {}) for m in r.methods}
+    assert set(guarded) == set(ROUTE_CLAIMS)
+    assert set(ROLE_HELP) == set(ROLES)
+    rules = posting_rules()
+    for role in ROLES:
+        text = ROLE_HELP[role] + (f" ({SENDERS_NOTE})" if role in SENDERS_READ else "")
+        for (method, path), roles in guarded.items():
+            claim = ROUTE_CLAIMS[method, path]
+            said = re.search(rf"\b{claim}", text) is not None or (method == "GET" and path != "/metrics" and READS in text)
+            assert said == (role in roles), f"{role}: {method} {path} is {'allowed' if role in roles else 'not allowed'}: {text}"
+        # the events it posts, by type or family, and the source kind they must carry
+        named = set()
+        for family in re.findall(r"\b([a-z_]+\.(?:\*|[a-z_]+))", text):
+            named |= {t for t in EVENT_TYPES if t == family or (family.endswith(".*") and t.startswith(family[:-1]))}
+        if role == "admin":
+            assert "any event type" in text and not named
+        else:
+            types, kind = rules.get(role, (frozenset(), None))
+            assert named == set(types), role
+            assert kind is None or f"source kind {kind}" in text, role
+    # a supervisor's steps, by their names
+    assert all(action in ROLE_HELP["supervisor"] for action in TRANSITIONS)
+    with pytest.raises(SystemExit):
+        main(["keys", "create", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert all(" ".join(f"{role}: {text}".split()) in shown for role, text in ROLE_HELP.items())
