@@ -18,6 +18,19 @@ EXIT_USAGE = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # a service's every line is stamped, those said before its command is known too: a setting that does
+    # not parse (QRISK_PORT=70000) fails building the parser, a bad option parsing the command line
+    stderr = sys.stderr
+    if _names_a_service(argv):
+        _stamp_stderr()
+    try:
+        return _main(argv)
+    finally:
+        sys.stderr = stderr
+
+
+def _main(argv: list[str]) -> int:
     from pydantic import ValidationError
 
     try:
@@ -39,7 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # clickhouse-driver logs every refused connection with a traceback before raising it; the
     # commands say it once, naming the setting (and the sink's log says it is unhealthy)
     logging.getLogger("clickhouse_driver.connection").setLevel(logging.ERROR)
-    stamped = _stamp_stderr() if _is_service(args.func) else None
+    if _is_service(args.func) and not isinstance(sys.stderr, _StampedStream):  # (one _names_a_service did not read as one)
+        _stamp_stderr()
     try:
         for line in unknown_variables(dict(os.environ), getattr(args, "policy", None) or os.environ.get("QRISK_POLICY_FILE")):
             print(f"qrisk: {line}", file=sys.stderr)
@@ -61,9 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qrisk: interrupted", file=sys.stderr)
         return 130
-    finally:
-        if stamped is not None:
-            sys.stderr = stamped.raw
 
 
 def _settings_error(exc: Any) -> str:
@@ -119,6 +130,15 @@ _SERVICES = {("qrisk.cli", "cmd_run"), ("qrisk.cli_alerts", "cmd_dispatch"), ("q
 
 def _is_service(func: Any) -> bool:
     return (getattr(func, "__module__", None), getattr(func, "__name__", None)) in _SERVICES
+
+
+# the same commands by the words that call them, for what is said before the command line is parsed
+_SERVICE_COMMANDS = (("run",), ("alerts", "dispatch"), ("sink",), ("tick",))
+
+
+def _names_a_service(argv: Sequence[str]) -> bool:
+    words = [a for a in argv if not a.startswith("-")]
+    return any(tuple(words[:len(c)]) == c for c in _SERVICE_COMMANDS)
 
 
 def _stamp_stderr() -> _StampedStream:

@@ -224,3 +224,47 @@ def test_every_roles_help_says_what_its_routes_and_events_allow(capsys):
         main(["keys", "create", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
     assert all(" ".join(f"{role}: {text}".split()) in shown for role, text in ROLE_HELP.items())
+
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+
+
+def test_a_bad_setting_for_a_service_is_stamped_as_its_other_lines(monkeypatch, capsys):
+    """`QRISK_PORT=70000 qrisk run` fails while the parser is built, before the command is known: its line
+    carries the UTC time as every other stderr line of `qrisk run` does; so do a bad option's usage lines."""
+    import re
+
+    monkeypatch.setenv("QRISK_PORT", "70000")
+    assert main(["run", "--data-dir", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(STAMP + r"qrisk: 设置 QRISK_PORT 的值无效 / invalid setting: QRISK_PORT: .*'70000'\)\n", err), err
+    # a command that is no service is not stamped
+    assert main(["keys", "list", "--data-dir", "unused"]) == 2
+    assert capsys.readouterr().err.startswith("qrisk: 设置 QRISK_PORT 的值无效")
+    monkeypatch.delenv("QRISK_PORT")
+    with pytest.raises(SystemExit):
+        main(["run", "--port", "99999"])
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(re.match(STAMP, line) for line in lines), lines
+    assert not type(sys.stderr).__name__ == "_StampedStream"  # (put back after the exit)
+
+
+def test_the_service_commands_are_known_by_their_words():
+    """What is said before the command line is parsed is stamped by the words that name a service: the
+    same commands as those whose own lines are stamped."""
+    import argparse
+
+    from qrisk.cli import _SERVICE_COMMANDS, _SERVICES, _is_service, _names_a_service, build_parser
+
+    found = set()
+    for words in _SERVICE_COMMANDS:
+        parser = build_parser()
+        for word in words:
+            (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            parser = sub.choices[word]
+        func = parser.get_default("func")
+        assert _is_service(func), words
+        found.add((func.__module__, func.__name__))
+        assert _names_a_service([*words, "--port", "1"])
+    assert found == _SERVICES
+    assert not any(_names_a_service(argv) for argv in (["demo"], ["alerts"], ["import", "run"], ["keys", "list"], []))
