@@ -15,6 +15,9 @@ from typing import Any, Sequence
 from qrisk.settings import PolicyError, Settings
 
 EXIT_USAGE = 2
+# stdout's reader went away (`qrisk demo | head -3`): the status a shell gives a writer SIGPIPE ends (128 + 13), so
+# that `set -o pipefail` sees the output cut short as it does for cat or yes in that place, not as written whole
+EXIT_BROKEN_PIPE = 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,9 +28,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     if _names_a_service(argv):
         _stamp_stderr()
     try:
-        return _main(argv)
+        try:
+            return _main(argv)
+        finally:
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a reader gone is found here, not as "Exception ignored" at the interpreter's exit
+    except BrokenPipeError:
+        if not _stdout_gone():  # (a socket's, say: not ours to hide)
+            raise
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
     finally:
         sys.stderr = stderr
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe (or socket) whose reader has gone: poll says POLLERR / POLLHUP."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no file descriptor (a test's capture): nothing to tell it by
+        return True
+
+
+def _stdout_to_devnull() -> None:
+    """What is still buffered for stdout goes nowhere at exit, instead of a second BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 def _main(argv: list[str]) -> int:
@@ -724,20 +758,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-    if args.json:
-        sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
-    else:
-        sys.stdout.write(render_text(summary))
-        if args.data_dir:
-            sys.stdout.write(f"\n数据已保存在 {args.data_dir}；运行 `qrisk run --data-dir {args.data_dir}` 查看。\n")
-    if args.data_dir:
-        # `qrisk run` makes no admin key beside a log that has events (a key file gone missing): the demo,
-        # which has just made this log, makes its key, as a first start does, on stderr (stdout stays the
-        # seed's bytes, or JSON) and after the summary, where a terminal leaves it in sight
-        from qrisk.auth import KeyStore
-
+    try:
+        if args.json:
+            sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+        else:
+            sys.stdout.write(render_text(summary))
+            if args.data_dir:
+                sys.stdout.write(f"\n数据已保存在 {args.data_dir}；运行 `qrisk run --data-dir {args.data_dir}` 查看。\n")
         sys.stdout.flush()
-        _create_first_admin(KeyStore(args.data_dir / "keys.json"), "qrisk demo")
+    finally:
+        if args.data_dir:
+            # `qrisk run` makes no admin key beside a log that has events (a key file gone missing): the demo,
+            # which has just made this log, makes its key, as a first start does, on stderr (stdout stays the
+            # seed's bytes, or JSON) and after the summary, where a terminal leaves it in sight; made and shown
+            # even when stdout's reader has gone (`| head`), or the data kept could not be served
+            from qrisk.auth import KeyStore
+
+            _create_first_admin(KeyStore(args.data_dir / "keys.json"), "qrisk demo")
     return 0
 
 
