@@ -691,22 +691,20 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(keys, ensure_ascii=False, indent=2))
         return 0
-    print(f"{'id':12}  {'name':24}  {'role':10}  {'status':8}  {'expires':20}  binding")
+    from qrisk.cli_text import table
+
+    rows = [["id", "name", "role", "status", "expires", "binding"]]
     for k in keys:
         binding = k["source_id"] or (("towns " + ",".join(k["towns"])) if k["towns"] else "")
-        print(f"{k['key_id']:12}  {_pad(k['name'], 24)}  {k['role']:10}  {k['status']:8}  {k['expires_at']:20}  {binding}")
+        rows.append([k["key_id"], k["name"], k["role"], k["status"], k["expires_at"], binding])
+    print("\n".join(table(rows, "<<<<<<")))
     return 0
 
 
-def _width(text: str) -> int:
-    """Columns a terminal gives ``text``: a Chinese character takes two (East Asian Wide / Fullwidth)."""
-    import unicodedata
+def _width(text: str) -> int:  # (tests/test_operator_errors.py measures the table with it)
+    from qrisk.cli_text import width
 
-    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(width - _width(text), 0)
+    return width(text)
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import unicodedata
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from processors.step import Effect
 from processors.warnings import ALERT_KIND
 from schemas.events import EVENT_TYPE_ZH, Envelope
 from schemas.upcast import parse_event
+from qrisk.cli_text import pad, width as text_width
 
 CST = dt.timezone(dt.timedelta(hours=8))
 BUREAU = {"kind": "bureau", "id": "county-msb", "name": "县市场监督管理局"}
@@ -736,9 +736,10 @@ def render_text(summary: dict[str, Any]) -> str:
         "",
         "不合格项目（不合格批次）：",
     ]
-    width = max([_width(row["item_name"]) + 2 for row in summary["failures"]["by_item"]] + [24])
+    # padded by the cells a terminal gives a name (str.ljust counts a Chinese character as one)
+    cells = max([text_width(row["item_name"]) + 2 for row in summary["failures"]["by_item"]] + [24])
     for row in summary["failures"]["by_item"]:
-        lines.append(f"  {_pad(row['item_name'], width)}{row['count']:>4} 批")
+        lines.append(f"  {pad(row['item_name'], cells)}{row['count']:>4} 批")
     # "风险最高" is the risk grade to a supervisor: ranked as processors.risk.rank does (grade, then score)
     lines += ["", "风险最高的企业（按风险等级、风险分）："]
     by_id = {e["enterprise_id"]: e for e in ents}
@@ -826,13 +827,3 @@ def _lead_zh(f: dict[str, Any]) -> str:
         return f"；本项目未出现不合格，早于该企业首次不合格（{other}，非同一项目）{days} 天"
     return f"；本项目未出现不合格（该企业已于 {f['first_failure']} 首次不合格：{other}，非同一项目）"
 
-
-def _width(text: str) -> int:
-    """Terminal columns: a Chinese character takes two (``str.ljust`` counts one, which put the
-    counts of longer item names out of line); ambiguous ones (℃, ₂) are taken as one, as most
-    terminals outside CJK locales show them."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - _width(text))
