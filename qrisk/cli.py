@@ -15,9 +15,56 @@ from typing import Any, Sequence
 from qrisk.settings import PolicyError, Settings
 
 EXIT_USAGE = 2
+# stdout's reader went away (`qrisk demo | head -3`): the status a shell gives a writer SIGPIPE ends (128 + 13), so
+# that `set -o pipefail` sees the output cut short as it does for cat or yes in that place, not as written whole
+EXIT_BROKEN_PIPE = 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # a service's every line is stamped, those said before its command is known too: a setting that does
+    # not parse (QRISK_PORT=70000) fails building the parser, a bad option parsing the command line
+    stderr = sys.stderr
+    if _names_a_service(argv):
+        _stamp_stderr()
+    try:
+        try:
+            return _main(argv)
+        finally:
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a reader gone is found here, not as "Exception ignored" at the interpreter's exit
+    except BrokenPipeError:
+        if not _stdout_gone():  # (a socket's, say: not ours to hide)
+            raise
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
+    finally:
+        sys.stderr = stderr
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe (or socket) whose reader has gone: poll says POLLERR / POLLHUP."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no file descriptor (a test's capture): nothing to tell it by
+        return True
+
+
+def _stdout_to_devnull() -> None:
+    """What is still buffered for stdout goes nowhere at exit, instead of a second BrokenPipeError."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
+
+
+def _main(argv: list[str]) -> int:
     from pydantic import ValidationError
 
     try:
@@ -39,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # clickhouse-driver logs every refused connection with a traceback before raising it; the
     # commands say it once, naming the setting (and the sink's log says it is unhealthy)
     logging.getLogger("clickhouse_driver.connection").setLevel(logging.ERROR)
-    stamped = _stamp_stderr() if _is_service(args.func) else None
+    if _is_service(args.func) and not isinstance(sys.stderr, _StampedStream):  # (one _names_a_service did not read as one)
+        _stamp_stderr()
     try:
         for line in unknown_variables(dict(os.environ), getattr(args, "policy", None) or os.environ.get("QRISK_POLICY_FILE")):
             print(f"qrisk: {line}", file=sys.stderr)
@@ -61,9 +109,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("qrisk: interrupted", file=sys.stderr)
         return 130
-    finally:
-        if stamped is not None:
-            sys.stderr = stamped.raw
 
 
 def _settings_error(exc: Any) -> str:
@@ -121,9 +166,43 @@ def _is_service(func: Any) -> bool:
     return (getattr(func, "__module__", None), getattr(func, "__name__", None)) in _SERVICES
 
 
+# the same commands by the words that call them, for what is said before the command line is parsed
+_SERVICE_COMMANDS = (("run",), ("alerts", "dispatch"), ("sink",), ("tick",))
+
+
+def _names_a_service(argv: Sequence[str]) -> bool:
+    words = [a for a in argv if not a.startswith("-")]
+    return any(tuple(words[:len(c)]) == c for c in _SERVICE_COMMANDS)
+
+
 def _stamp_stderr() -> _StampedStream:
     sys.stderr = _StampedStream(sys.stderr)
     return sys.stderr
+
+
+# `qrisk keys create --help`: what each role (qrisk.auth.ROLES) may do, as the API's route guards and
+# qrisk.auth.posting_rules allow it (tests/test_cli.py checks it against both)
+ROLE_HELP: dict[str, str] = {
+    "admin": "everything: audit, metrics, every read; acts on alerts; may post any event type (imports, back-fill)",
+    "supervisor": "reads credit files, alerts, the campaign table, dead letters and what became of an event; acts on alerts "
+                  "(POST /v1/alerts/{id}/actions: acknowledge, assign, start_rectification, verify, close, reopen, comment); with --towns "
+                  "only those towns, "
+                  "and no dead letters",
+    "bureau": "the bureau's registry, campaign office and enforcement: posts enterprise.*, campaign.*, enforcement.*, interview.* "
+              "as source kind bureau",
+    "lab": "a lab system: posts sampling.result only, as its own lab (source kind lab, source.id bound with --lab)",
+    "complaint": "the complaint channel: posts complaint.* as source kind complaint_channel",
+    "inspector": "inspectors: posts inspection.*, rectification.*, complaint.resolved as source kind inspector",
+    "monitor": "Prometheus: GET /metrics only",
+}
+SENDERS_READ = ("bureau", "lab", "complaint", "inspector")
+SENDERS_NOTE = f"{', '.join(SENDERS_READ)} keys also read the dead letters of their own requests and what became of their events"
+
+
+def _role_help() -> str:
+    from qrisk.auth import ROLES
+
+    return " | ".join(f"{r}: {ROLE_HELP.get(r, d)}" for r, d in ROLES.items()) + f" ({SENDERS_NOTE})"
 
 
 class UserError(Exception):
@@ -170,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "create":
             from qrisk.auth import DEFAULT_DAYS, ROLES
 
-            action.add_argument("--role", required=True, choices=list(ROLES), help="; ".join(f"{r}: {d}" for r, d in ROLES.items()))
+            action.add_argument("--role", required=True, choices=list(ROLES), help=_role_help())
             action.add_argument("--name", required=True, help="who holds the key, e.g. lab-cma-0451")
             action.add_argument("--lab", "--source", dest="source_id", default=None,
                                 help="the source.id this key posts as (required for --role lab; optional for complaint, inspector, bureau)")
@@ -558,9 +637,16 @@ def _first_start(keys, events: int = 0, make_dir: bool = True) -> None:
         # the only admin key, beside no data (DATA_DIR/keys.json's is the data directory, qrisk's own)
         raise UserError(f"密钥文件 {keys.path} 所在的目录不存在 / the directory of the key file {keys.path} does not exist "
                         "(--keys-file / QRISK_KEYS_FILE)")
+    _create_first_admin(keys, "first start")
+
+
+def _create_first_admin(keys, by: str) -> None:
+    """The admin key ``first-admin``, printed once on stderr: by the first start of ``qrisk run``, and by
+    ``qrisk demo --data-dir`` for the log it has just made (which ``qrisk run`` would refuse to serve
+    without its key file)."""
     from qrisk.auth import cli_actor
 
-    key, token = keys.create("admin", "first-admin", actor=f"first start ({cli_actor()})")
+    key, token = keys.create("admin", "first-admin", actor=f"{by} ({cli_actor()})")
     print("\n".join([
         "qrisk: 尚未配置任何 API 密钥：已创建管理员密钥，仅显示这一次，请立即保存 / no API key was configured: created an admin key. "
         "It is shown ONCE — store it now.",
@@ -605,22 +691,20 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(keys, ensure_ascii=False, indent=2))
         return 0
-    print(f"{'id':12}  {'name':24}  {'role':10}  {'status':8}  {'expires':20}  binding")
+    from qrisk.cli_text import table
+
+    rows = [["id", "name", "role", "status", "expires", "binding"]]
     for k in keys:
         binding = k["source_id"] or (("towns " + ",".join(k["towns"])) if k["towns"] else "")
-        print(f"{k['key_id']:12}  {_pad(k['name'], 24)}  {k['role']:10}  {k['status']:8}  {k['expires_at']:20}  {binding}")
+        rows.append([k["key_id"], k["name"], k["role"], k["status"], k["expires_at"], binding])
+    print("\n".join(table(rows, "<<<<<<")))
     return 0
 
 
-def _width(text: str) -> int:
-    """Columns a terminal gives ``text``: a Chinese character takes two (East Asian Wide / Fullwidth)."""
-    import unicodedata
+def _width(text: str) -> int:  # (tests/test_operator_errors.py measures the table with it)
+    from qrisk.cli_text import width
 
-    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(width - _width(text), 0)
+    return width(text)
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
@@ -639,9 +723,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from qrisk.demo import CountyGenerator, render_text, summarise
     from qrisk.runtime import default_rules, open_embedded
 
-    if args.data_dir is not None and args.data_dir.exists() and (not args.data_dir.is_dir() or any(args.data_dir.iterdir())):
+    if args.data_dir is not None and args.data_dir.exists() and not args.data_dir.is_dir():
+        raise UserError(f"--data-dir {args.data_dir} 是文件，不是目录：请给出新的或空的目录 / --data-dir {args.data_dir} is a file, "
+                        "not a directory: give a new or empty directory")
+    if args.data_dir is not None and args.data_dir.exists() and any(args.data_dir.iterdir()):
         # a second demo would be folded into the first: two counties' figures under one summary
-        raise UserError(f"--data-dir {args.data_dir} is not empty: give a new or empty directory (the demo builds a county from nothing)")
+        raise UserError(f"--data-dir {args.data_dir} 不是空目录：请给出新的或空的目录（演示从零构建一个县） / --data-dir {args.data_dir} "
+                        "is not empty: give a new or empty directory (the demo builds a county from nothing)")
     generator = CountyGenerator(seed=args.seed)
     events = generator.generate()
     if args.events_out:
@@ -661,19 +749,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
             pipeline.submit(events[start:start + 500])
         # the alerts the book let go (closed over alerts.closed_kept_days before) are read from the alerts table
         if not pipeline.wait_derived(600):
-            raise UserError("the demo's derived tables were not written within 10 minutes")
+            raise UserError("演示的派生表未在 10 分钟内写完 / the demo's derived tables were not written within 10 minutes")
         summary = summarise(pipeline.state, events, effects, generator.period, pipeline.rules.policy.campaign, pipeline.alerts,
                             store=pipeline.store)
         pipeline.close()
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
-    if args.json:
-        sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
-    else:
-        sys.stdout.write(render_text(summary))
+    try:
+        if args.json:
+            sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+        else:
+            sys.stdout.write(render_text(summary))
+            if args.data_dir:
+                sys.stdout.write(f"\n数据已保存在 {args.data_dir}；运行 `qrisk run --data-dir {args.data_dir}` 查看。\n")
+        sys.stdout.flush()
+    finally:
         if args.data_dir:
-            sys.stdout.write(f"\n数据已保存在 {args.data_dir}；运行 `qrisk run --data-dir {args.data_dir}` 查看。\n")
+            # `qrisk run` makes no admin key beside a log that has events (a key file gone missing): the demo,
+            # which has just made this log, makes its key, as a first start does, on stderr (stdout stays the
+            # seed's bytes, or JSON) and after the summary, where a terminal leaves it in sight; made and shown
+            # even when stdout's reader has gone (`| head`), or the data kept could not be served
+            from qrisk.auth import KeyStore
+
+            _create_first_admin(KeyStore(args.data_dir / "keys.json"), "qrisk demo")
     return 0
 
 

@@ -211,12 +211,15 @@ def cmd_risk(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
         return 0
+    from qrisk.cli_text import table
+
     names = _names(events)
-    lines = [f"风险排名（截至 {day.isoformat()}，{len(rows)} 家企业）", f"{'序号':>4}  {'企业':<20}{'等级':^6}{'风险分':>7}  {'下次检查期限':<12}  主要原因"]
+    cells = [["序号", "企业", "等级", "风险分", "下次检查期限", "主要原因"]]
     for i, r in enumerate(rows, 1):
-        who = f"{r['enterprise_id']} {names.get(r['enterprise_id'], '')}"
+        who = f"{r['enterprise_id']} {names.get(r['enterprise_id'], '')}".rstrip()
         score = "—" if r["score"] is None else f"{r['score']:g}"
-        lines.append(f"{i:>4}  {who:<20}{r['grade'] or '—':^6}{score:>7}  {r['next_due'] or '—':<12}  {'；'.join(r['reasons'][:3])}")
+        cells.append([str(i), who, r["grade"] or "—", score, r["next_due"] or "—", "；".join(r["reasons"][:3])])
+    lines = [f"风险排名（截至 {day.isoformat()}，{len(rows)} 家企业）", *table(cells, "><^><<")]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
@@ -341,11 +344,13 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(progress, ensure_ascii=False, indent=2) + "\n")
         return 0
+    from qrisk.cli_text import table
+
     sm = progress["summary"]
     lines = [f"提档升级进度（{sm['enterprises']} 家企业；已提档 {sm['upgraded']} 家，验收通过 {sm['accepted']} 家）",
              "阶段：" + "；".join(f"{s['stage_zh']} {s['reached']}" for s in sm["stages"]),
-             "指标达标：" + "；".join(f"{k['label_zh']} {k['met']}/{k['known']}" for k in sm["kpis"].values()),
-             f"{'企业':<22}{'分档':^8}{'阶段':<14}{'三个一':^8}{'培训率':>8}{'一次通过率':>10}{'持证率':>8}{'省级抽检合格率':>10}"]
+             "指标达标：" + "；".join(f"{k['label_zh']} {k['met']}/{k['known']}" for k in sm["kpis"].values())]
+    cells = [["企业", "分档", "阶段", "三个一", "培训率", "一次通过率", "持证率", "省级抽检合格率"]]
 
     def pct(v):
         return "—" if v is None else f"{v:.0%}"
@@ -354,9 +359,10 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         tiers = f"{r['starting_tier'] or '—'}→{r['tier'] or '—'}"
         ones = "".join("✓" if v else "·" for v in r["three_ones"].values())
         k = r["kpis"]
-        lines.append(f"{r['enterprise_id'] + ' ' + (r['name'] or ''):<22}{tiers:^8}{r['stage_zh']:<14}{ones:^8}"
-                     f"{pct(k['training_rate']['value']):>8}{pct(k['exam_first_pass_rate']['value']):>10}"
-                     f"{pct(k['key_posts_certified_rate']['value']):>8}{pct(k['sampling_pass_rate']['value']):>10}")
+        cells.append([f"{r['enterprise_id']} {r['name'] or ''}".rstrip(), tiers, r["stage_zh"], ones,
+                      pct(k["training_rate"]["value"]), pct(k["exam_first_pass_rate"]["value"]),
+                      pct(k["key_posts_certified_rate"]["value"]), pct(k["sampling_pass_rate"]["value"])])
+    lines += table(cells, "<^<^>>>>")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

@@ -25,12 +25,12 @@ import json
 import math
 import re
 import sys
-import unicodedata
 from pathlib import Path
 from typing import Any
 
 from processors.spc import CHART_KINDS, CHART_NAMES, SpcDataError, parse_rules, run_chart
 from processors.spc.capability import cpk_upper
+from qrisk.cli_text import width
 
 EXIT_USAGE = 2
 
@@ -247,10 +247,6 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def _width(s: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in s)
-
-
 def _fmt(v: Any) -> str:
     if v is None:
         return "-"
@@ -296,12 +292,12 @@ def format_table(result: dict[str, Any], source: str) -> str:
                      + [_fmt(p.get(k)) for k, _ in extra]
                      + [_fmt(p["lcl"]), _fmt(p["center"]), _fmt(p["ucl"]),
                         ", ".join(s["rule"] for s in p["signals"])])
-    widths = [max(_width(r[i]) for r in [cols] + table) for i in range(len(cols))]
+    widths = [max(width(r[i]) for r in [cols] + table) for i in range(len(cols))]
 
     def row(cells: list[str]) -> str:
         out = []
         for i, c in enumerate(cells):
-            pad = " " * (widths[i] - _width(c))
+            pad = " " * (widths[i] - width(c))
             out.append(c + pad if i in (1, len(cells) - 1) else pad + c)
         return "  ".join(out).rstrip()
 

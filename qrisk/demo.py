@@ -36,18 +36,19 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import unicodedata
 import uuid
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from processors.campaign import CHECK_ZH
 from processors.credit_file import CountyState
 from alerts.messages import RULE_ZH
 from processors.step import Effect
 from processors.warnings import ALERT_KIND
 from schemas.events import EVENT_TYPE_ZH, Envelope
 from schemas.upcast import parse_event
+from qrisk.cli_text import pad, width as text_width
 
 CST = dt.timezone(dt.timedelta(hours=8))
 BUREAU = {"kind": "bureau", "id": "county-msb", "name": "县市场监督管理局"}
@@ -735,9 +736,10 @@ def render_text(summary: dict[str, Any]) -> str:
         "",
         "不合格项目（不合格批次）：",
     ]
-    width = max([_width(row["item_name"]) + 2 for row in summary["failures"]["by_item"]] + [24])
+    # padded by the cells a terminal gives a name (str.ljust counts a Chinese character as one)
+    cells = max([text_width(row["item_name"]) + 2 for row in summary["failures"]["by_item"]] + [24])
     for row in summary["failures"]["by_item"]:
-        lines.append(f"  {_pad(row['item_name'], width)}{row['count']:>4} 批")
+        lines.append(f"  {pad(row['item_name'], cells)}{row['count']:>4} 批")
     # "风险最高" is the risk grade to a supervisor: ranked as processors.risk.rank does (grade, then score)
     lines += ["", "风险最高的企业（按风险等级、风险分）："]
     by_id = {e["enterprise_id"]: e for e in ents}
@@ -785,7 +787,8 @@ def render_text(summary: dict[str, Any]) -> str:
               *([f"  验收通过但须核实的事项：" + "，".join(f"{k} {v} 家" for k, v in cp["accepted_with_gaps_by"].items())] if cp.get("accepted_with_gaps_by") else []),
               # beyond a KPI short of its target: penalties, failures, the risk grade, complaints up to the acceptance
               *([f"  其中另有处罚、不合格、风险等级或投诉等记录须核实的 {len(checked)} 家："] if checked else []),
-              *[f"    {r['enterprise_id']} {r['name']}：{'、'.join(r['gaps'])}" for r in checked],
+              # the record's checks only: the KPIs short of their target are counted on the line above
+              *[f"    {r['enterprise_id']} {r['name']}：{'、'.join(CHECK_ZH.get(c, c) for c in r['checks'])}" for r in checked],
               # reached: the enterprises that completed the stage so far, not those at it now
               "  各阶段累计完成：" + "，".join(f"{s['stage_zh']} {s['reached']} 家" for s in cp["stages"]),
               "  指标达标：" + "，".join(f"{k['label_zh']} {k['met']}/{k['known']} 家" + (f"（{k['basis_zh']}）" if k.get("basis_zh") else "")
@@ -824,13 +827,3 @@ def _lead_zh(f: dict[str, Any]) -> str:
         return f"；本项目未出现不合格，早于该企业首次不合格（{other}，非同一项目）{days} 天"
     return f"；本项目未出现不合格（该企业已于 {f['first_failure']} 首次不合格：{other}，非同一项目）"
 
-
-def _width(text: str) -> int:
-    """Terminal columns: a Chinese character takes two (``str.ljust`` counts one, which put the
-    counts of longer item names out of line); ambiguous ones (℃, ₂) are taken as one, as most
-    terminals outside CJK locales show them."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - _width(text))

@@ -77,7 +77,14 @@ def test_the_demo_does_not_fold_a_second_county_into_kept_data(tmp_path, capsys)
     kept.mkdir()
     (kept / "something").write_text("x")
     assert main(["demo", "--data-dir", str(kept)]) == 2
-    assert "not empty" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # Chinese first, then English, as the other errors say it
+    assert err == (f"qrisk: --data-dir {kept} 不是空目录：请给出新的或空的目录（演示从零构建一个县） / --data-dir {kept} is not empty: "
+                   "give a new or empty directory (the demo builds a county from nothing)\n")
+    assert main(["demo", "--data-dir", str(kept / "something")]) == 2
+    err = capsys.readouterr().err
+    assert "是文件，不是目录" in err and err.index("是文件") < err.index("is a file, not a directory")
+    assert (kept / "something").read_text() == "x" and sorted(p.name for p in kept.iterdir()) == ["something"]
 
 
 def test_import_to_a_service_that_is_not_there_says_so_with_what_got_in(tmp_path, capsys):
@@ -165,3 +172,99 @@ def test_warnings_out_with_a_mapped_dry_run_is_refused_not_ignored(tmp_path, cap
                  "--events-out", str(tmp_path / "mapped.jsonl"), "--warnings-out", str(tmp_path / "w.jsonl")]) == 2
     err = capsys.readouterr().err
     assert "--warnings-out 用于导入" in err and "--warnings-out goes with a load" in err and not (tmp_path / "mapped.jsonl").exists()
+
+
+# what each phrase of a role's help claims, by the route it names (a new guarded route must be added here)
+ROUTE_CLAIMS = {
+    ("POST", "/v1/events"): "post", ("GET", "/v1/enterprises"): "credit files", ("GET", "/v1/enterprises/{enterprise_id}"): "credit files",
+    ("GET", "/v1/alerts"): "alerts", ("GET", "/v1/alerts/{alert_id}"): "alerts", ("POST", "/v1/alerts/{alert_id}/actions"): "acts on alerts",
+    ("GET", "/v1/campaign"): "campaign table", ("GET", "/v1/dead-letters"): "dead letters",
+    ("GET", "/v1/dead-letters/{dead_letter_id}"): "dead letters", ("GET", "/v1/events/{event_id}"): "what became of",
+    ("GET", "/v1/audit"): "audit", ("GET", "/metrics"): "metrics",
+}
+READS = "every read"  # admin's: every GET that reads data
+
+
+def test_every_roles_help_says_what_its_routes_and_events_allow(capsys):
+    """`qrisk keys create --help` said a supervisor "reads credit files and dead letters": not that it
+    acts on alerts (POST /v1/alerts/{id}/actions). Each role's text is checked against the API's route
+    guards and the events qrisk.auth lets it post."""
+    import re
+
+    from alerts.lifecycle import TRANSITIONS
+    from qrisk.auth import ROLES, posting_rules
+    from qrisk.cli import ROLE_HELP, SENDERS_NOTE, SENDERS_READ
+    from schemas.events import EVENT_TYPES
+    from tests.conftest import offline_app
+
+    guarded = {(m, r.path): set(r.openapi_extra["x-qrisk-roles"]) for r in offline_app().routes
+               if "x-qrisk-roles" in (getattr(r, "openapi_extra", None) or {}) for m in r.methods}
+    assert set(guarded) == set(ROUTE_CLAIMS)
+    assert set(ROLE_HELP) == set(ROLES)
+    rules = posting_rules()
+    for role in ROLES:
+        text = ROLE_HELP[role] + (f" ({SENDERS_NOTE})" if role in SENDERS_READ else "")
+        for (method, path), roles in guarded.items():
+            claim = ROUTE_CLAIMS[method, path]
+            said = re.search(rf"\b{claim}", text) is not None or (method == "GET" and path != "/metrics" and READS in text)
+            assert said == (role in roles), f"{role}: {method} {path} is {'allowed' if role in roles else 'not allowed'}: {text}"
+        # the events it posts, by type or family, and the source kind they must carry
+        named = set()
+        for family in re.findall(r"\b([a-z_]+\.(?:\*|[a-z_]+))", text):
+            named |= {t for t in EVENT_TYPES if t == family or (family.endswith(".*") and t.startswith(family[:-1]))}
+        if role == "admin":
+            assert "any event type" in text and not named
+        else:
+            types, kind = rules.get(role, (frozenset(), None))
+            assert named == set(types), role
+            assert kind is None or f"source kind {kind}" in text, role
+    # a supervisor's steps, by their names
+    assert all(action in ROLE_HELP["supervisor"] for action in TRANSITIONS)
+    with pytest.raises(SystemExit):
+        main(["keys", "create", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert all(" ".join(f"{role}: {text}".split()) in shown for role, text in ROLE_HELP.items())
+
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "
+
+
+def test_a_bad_setting_for_a_service_is_stamped_as_its_other_lines(monkeypatch, capsys):
+    """`QRISK_PORT=70000 qrisk run` fails while the parser is built, before the command is known: its line
+    carries the UTC time as every other stderr line of `qrisk run` does; so do a bad option's usage lines."""
+    import re
+
+    monkeypatch.setenv("QRISK_PORT", "70000")
+    assert main(["run", "--data-dir", "unused"]) == 2
+    err = capsys.readouterr().err
+    assert re.fullmatch(STAMP + r"qrisk: 设置 QRISK_PORT 的值无效 / invalid setting: QRISK_PORT: .*'70000'\)\n", err), err
+    # a command that is no service is not stamped
+    assert main(["keys", "list", "--data-dir", "unused"]) == 2
+    assert capsys.readouterr().err.startswith("qrisk: 设置 QRISK_PORT 的值无效")
+    monkeypatch.delenv("QRISK_PORT")
+    with pytest.raises(SystemExit):
+        main(["run", "--port", "99999"])
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and all(re.match(STAMP, line) for line in lines), lines
+    assert not type(sys.stderr).__name__ == "_StampedStream"  # (put back after the exit)
+
+
+def test_the_service_commands_are_known_by_their_words():
+    """What is said before the command line is parsed is stamped by the words that name a service: the
+    same commands as those whose own lines are stamped."""
+    import argparse
+
+    from qrisk.cli import _SERVICE_COMMANDS, _SERVICES, _is_service, _names_a_service, build_parser
+
+    found = set()
+    for words in _SERVICE_COMMANDS:
+        parser = build_parser()
+        for word in words:
+            (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+            parser = sub.choices[word]
+        func = parser.get_default("func")
+        assert _is_service(func), words
+        found.add((func.__module__, func.__name__))
+        assert _names_a_service([*words, "--port", "1"])
+    assert found == _SERVICES
+    assert not any(_names_a_service(argv) for argv in (["demo"], ["alerts"], ["import", "run"], ["keys", "list"], []))

@@ -156,3 +156,34 @@ def test_events_out_can_be_imported_and_served(tmp_path):
     # the same events give the same file, whichever way they came in
     assert a == b
     assert any(s["verdict"] == "不合格" or "不合格" in json.dumps(s, ensure_ascii=False) for s in a["samples"])
+
+
+def test_the_kept_data_is_served_by_qrisk_run_with_the_key_the_demo_prints(tmp_path):
+    """README: `--data-dir DIR` keeps the data for `qrisk run --data-dir DIR` to serve, and the demo's
+    last line says to run it. `qrisk run` makes no admin key beside a log that has events, so the demo
+    makes the directory's key and prints it on stderr as a first start does; stdout is unchanged."""
+    import re
+
+    from tests.conftest import Server
+
+    kept = tmp_path / "demo-data"
+    out = qrisk("demo", "--seed", "7", "--data-dir", str(kept))
+    assert out.stdout == qrisk("demo", "--seed", "7").stdout + f"\n数据已保存在 {kept}；运行 `qrisk run --data-dir {kept}` 查看。\n"
+    assert "qrisk_" not in out.stdout
+    (token,) = re.findall(r"^qrisk:   Authorization: Bearer (qrisk_\S+)$", out.stderr, re.M)
+    assert "name first-admin, role admin" in out.stderr and f"file {kept / 'keys.json'}" in out.stderr
+    server = Server(kept, admin_key=False)
+    server.key = token
+    server.start()
+    try:
+        answer = server.get("/v1/enterprises")
+        assert answer.status_code == 200, answer.text
+        assert len(answer.json()) == 32
+        assert server.get("/v1/enterprises", headers={"authorization": "Bearer qrisk_000000000000_" + "x" * 43}).status_code == 401
+    finally:
+        server.stop()
+
+
+def test_the_json_summary_stays_json_when_the_data_is_kept(tmp_path):
+    out = qrisk("demo", "--seed", "7", "--json", "--data-dir", str(tmp_path / "kept"))
+    assert json.loads(out.stdout)["enterprises"] and "Authorization: Bearer qrisk_" in out.stderr
