@@ -195,11 +195,14 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
         severity = SEVERITIES[max(_SEVERITY_RANK[severity] - 1, 0)]  # one level up (critical stays critical)
         shown = "、".join(f"{r.sampled_on.isoformat()} 抽样编号 {r.sample_no}" for r in repeats[-3:])
         earlier = f"此前 {len(repeats)} 批，最近 3 批：{shown}" if len(repeats) > 3 else f"此前：{shown}"
-        # only a rectification finished between the earlier failure and this sampling failed to work: a second
-        # failure sampled before anything was ordered says nothing of one
+        # only a rectification of those failures (its cause names one of their samples), completed and not
+        # rejected before this sampling, failed to work: a failure sampled before anything was done, or beside
+        # an order about something else (labelling, a 现场检查 finding), says nothing of one
         offset = dt.timedelta(hours=rules.policy.utc_offset_hours)
-        done = [r for r in file.rectifications if r.completed_at is not None and record is not None
-                and repeats[0].sampled_on <= (r.ordered_at + offset).date() and (r.completed_at + offset).date() <= record.sampled_on]
+        numbers = [r.sample_no for r in repeats]
+        done = [r for r in file.rectifications if r.status in ("completed", "verified") and r.completed_at is not None
+                and record is not None and (r.completed_at + offset).date() <= record.sampled_on
+                and any(n and n in r.cause for n in numbers)]
         verdict = (f"此前责令的整改（{'、'.join(r.rectification_id for r in done[-2:])}）完成后再次不合格，整改未见成效" if done else
                    "属屡次不合格")
         detail += (f"该企业近 {rule.repeat_within_days} 天内同一项目第 {len(repeats) + 1} 次抽检不合格（{earlier}），{verdict}："
@@ -418,8 +421,9 @@ def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
     words = _illness_words(record.text, rule.keywords)
     if eff.data.get("category") not in rule.categories and not words:
         return None
-    # (its own closing full stop dropped: the template's “…”。 ends the sentence, “…不适。”。 read doubled)
-    excerpt = _excerpt(record.text, rule.excerpt_chars).rstrip("。.．！!？? ")
+    # (its own closing full stop dropped: the template's “…”。 ends the sentence, “…不适。”。 read doubled; a
+    # question or exclamation is the caller's words and stays)
+    excerpt = _excerpt(record.text, rule.excerpt_chars).rstrip("。.． ")
     received_on = (record.received_at + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat()
     product = record.product or "该企业产品"
     # one drinks water (食用饮用纯净水 read oddly), and a product named for it says so itself: 反映饮用纯净水后

@@ -8,7 +8,7 @@ here, so the document cannot drift from the answers.
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -18,7 +18,8 @@ class Problem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    field: str = Field(description="where, as a path into the event (payload.items.2.value); empty for the whole event or body")
+    field: str = Field(description="where, as a path into the event (payload.items[0].values[1]), or query.<name> for a parameter; "
+                                   "empty for the whole event or body")
     type: str = Field(description="the kind, stable for programs: missing, enum, datetime_from_date_parsing, conflict, forbidden, "
                                   "client_reason, unknown_item, enterprise_unregistered, retest_inadmissible, …")
     reason: str = Field(description="why, in English")
@@ -28,7 +29,8 @@ class Problem(BaseModel):
 class RefusedProblem(Problem):
     """A refused event's problem: which element of the batch, and the dead letter that keeps it."""
 
-    index: int | None = Field(description="0-based position of the event in the batch; null for a single event or a body not read as a batch")
+    index: int | None = Field(default=None, description="0-based position of the event in the batch; null (or absent: a bad query "
+                                                           "parameter) for a single event or a body not read as a batch")
     dead_letter_id: str | None = Field(default=None, description="the dead letter keeping the refused event's own bytes: GET /v1/dead-letters/{id}")
     event_id: str | None = Field(default=None, description="409 only: the event_id already in use")
     logged_seq: int | None = Field(default=None, description="409 only: the log seq of the event that already holds this event_id "
@@ -46,6 +48,8 @@ class Refusal(BaseModel):
                                                          "401, or a 403 for the key's role, whose detail says both)")
     request_id: str | None = Field(default=None, description="this request's id, as the audit log and the dead letters name it")
     errors: list[RefusedProblem] = Field(default_factory=list, description="every problem found, all at once (absent on a 503)")
+    starting: dict[str, Any] | None = Field(default=None, description="503 while the service starts: how far the replay of the log is "
+                                                                      "(as GET /healthz says it)")
 
 
 class EventOutcome(BaseModel):

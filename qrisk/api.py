@@ -565,16 +565,18 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             where += f" from {origin}"
         # an importer posting a file's lines as a batch says which line each element is (x-qrisk-lines:
         # orders.jsonl:1-4,6,8-1000): a refused element's letter is then found by its file:line too
-        lines = _element_lines(urllib.parse.unquote(request.headers.get("x-qrisk-lines", ""))[:20_000])
+        lines = _ElementLines.parse(urllib.parse.unquote(request.headers.get("x-qrisk-lines", "")), max_batch)
 
         def letter_at(i: int | None) -> str:
             """The dead letter's position of element ``i`` (None: the body as a whole)."""
             if i is None:
                 return f"{where} key {key.key_id}"
-            if i < len(lines) and not origin:
-                return f"request {request_id} from {lines[i]} index {i} key {key.key_id}"
+            if lines is not None and lines.count == elements_posted and not origin:
+                return f"request {request_id} from {lines.at(i)} index {i} key {key.key_id}"
             return f"{where} index {i} key {key.key_id}"
         events, rejections = decode_body(raw, max_batch, door(pipeline.rules.policy.utc_offset_hours))
+        # (the batch's elements: those read, and those refused by their index; a header naming another number is not used)
+        elements_posted = len(events) + sum(1 for r in rejections if r.index is not None)
         if not rejections:
             rejections = from_the_future(events, raw, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)
         elif events and all(r.index is not None for r in rejections):
@@ -825,11 +827,15 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     return [alert.view()]
             else:
                 live = {a.alert_id: a.view() for a in pipeline.alerts.alerts.values()}
+            clock = pipeline.alerts.clock
+        # (what the book pruned was handled and last changed over closed_kept_days before its clock)
+        cutoff = clock - dt.timedelta(days=pipeline.rules.policy.alerts.closed_kept_days) if clock is not None else None
         # alerts verified or closed long ago leave the fold's book (alerts.closed_kept_days); the
         # alerts table keeps them, and a supervisor still finds them.  A row still being handled that the
         # book does not hold is no alert now: an earlier policy raised it, and the replay under today's
         # no longer does (its rows stay until `qrisk rebuild`): listed, it could only answer 409
-        stored = [v for v in stored_alert_views(pipeline.store, alert_id, **filters) if v["state"] in _ARCHIVED]
+        stored = [v for v in stored_alert_views(pipeline.store, alert_id, **filters)
+                  if v["state"] in _ARCHIVED and (cutoff is None or dt.datetime.fromisoformat(v["updated_at"]) < cutoff)]
         if alert_id is not None:
             return stored
         return [*live.values(), *(v for v in stored if v["alert_id"] not in live)]
@@ -1296,22 +1302,38 @@ def _conflict_error(index: int | None, event_id: str, seq: int | None) -> dict[s
     return {"index": index, **error, "logged_seq": seq}
 
 
-def _element_lines(header: str) -> list[str]:
-    """``orders.jsonl:1-4,6,8-10`` -> the file:line of each element of the batch, in order; [] for
-    no header or one that does not read (the letters then name the request and index alone)."""
-    name, sep, ranges = header.rpartition(":")
-    if not sep or not name or not ranges:
-        return []
-    out: list[str] = []
-    for part in ranges.split(","):
-        first, dash, last = part.partition("-")
-        if not (first.isascii() and first.isdigit() and (not dash or (last.isascii() and last.isdigit()))):
-            return []
-        lo, hi = int(first), int(last) if dash else int(first)
-        if hi < lo or len(out) + hi - lo + 1 > 100_000:
-            return []
-        out += [f"{name}:{n}" for n in range(lo, hi + 1)]
-    return out
+class _ElementLines:
+    """``x-qrisk-lines: orders.jsonl:1-4,6,8-10``: the file:line of each element of a batch, kept as its
+    ranges (a header is the sender's text: a few hundred bytes of it, never a list it could make huge)."""
+
+    NAME = re.compile(r"[^\x00-\x1f\x7f-\x9f:/ ()]{1,300}")  # a file's name: no control characters, nothing a position's syntax uses
+    RANGES = re.compile(r"\d{1,9}(-\d{1,9})?(,\d{1,9}(-\d{1,9})?)*")
+
+    def __init__(self, name: str, ranges: list[tuple[int, int]]):
+        self.name, self.ranges = name, ranges
+        self.count = sum(b - a + 1 for a, b in ranges)
+
+    @classmethod
+    def parse(cls, header: str, most: int) -> "_ElementLines | None":
+        name, sep, text = header.rpartition(":")
+        if not sep or not cls.NAME.fullmatch(name) or len(text) > 20_000 or not cls.RANGES.fullmatch(text):
+            return None
+        ranges = []
+        for part in text.split(","):
+            a, _, b = part.partition("-")
+            lo, hi = int(a), int(b or a)
+            if hi < lo:
+                return None
+            ranges.append((lo, hi))
+        found = cls(name, ranges)
+        return found if 0 < found.count <= most else None
+
+    def at(self, i: int) -> str:
+        for lo, hi in self.ranges:
+            if i <= hi - lo:
+                return f"{self.name}:{lo + i}"
+            i -= hi - lo + 1
+        raise IndexError(i)
 
 
 def _elements(raw: bytes) -> list[Any] | None:

@@ -985,6 +985,22 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
     return 0 if rejected == 0 else 1
 
 
+def _lines_header(positions: list[str]) -> str:
+    """``orders.jsonl:1-4,6,8-10`` for positions ``orders.jsonl:1`` … of one file: the header that has the
+    service file each refused element of the batch under its line (POST /v1/events, x-qrisk-lines)."""
+    names = {p.rpartition(":")[0] for p in positions}
+    numbers = [p.rpartition(":")[2] for p in positions]
+    if len(names) != 1 or not all(n.isascii() and n.isdigit() for n in numbers):
+        return ""
+    ranges: list[list[int]] = []
+    for n in map(int, numbers):
+        if ranges and n == ranges[-1][1] + 1:
+            ranges[-1][1] = n
+        else:
+            ranges.append([n, n])
+    return f"{names.pop()}:" + ",".join(f"{a}-{b}" if b > a else f"{a}" for a, b in ranges)
+
+
 def _import_http(args: argparse.Namespace, total: int) -> int:
     import urllib.parse
 
@@ -1002,7 +1018,8 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
         nonlocal accepted, duplicates, rejected
         if not docs:
             return
-        resp = client.post("/v1/events", json=docs)
+        lines = _lines_header(positions)
+        resp = client.post("/v1/events", json=docs, headers={"x-qrisk-lines": urllib.parse.quote(lines)} if lines else None)
         if resp.status_code == 200:
             body = resp.json()
             accepted += body["accepted"]

@@ -450,8 +450,8 @@ class CountyGenerator:
             product = rng.choice(["蛋糕", "月饼", "桃酥", "蛋黄酥", "绿豆糕"])
             sample_no = self._sample(e, day, product, "散装称重", items, production)
             # (the sum GB 2760 sets for the preservatives used together, as qrisk judges it: dehydroacetic acid
-            # at 0.5 g/kg counts too, so a maker whose three each pass may still fail, and is followed up)
-            preservatives_over = sorbic / 1.0 + (propionic / 2.5 if isinstance(propionic, float) else 0.0) + dha / 0.5 > 1
+            # counts too, so a maker whose three each pass may still fail, and is followed up)
+            preservatives_over = _preservatives_over({"items": items})
             over = moulds > 150 or preservatives_over
             if preservatives_over and moulds <= 150 and self.retest_rng.random() < 0.6:
                 self._retest(e, day, {"sorbic_acid", "propionic_acid", *(("dehydroacetic_acid",) if dha else ())})
@@ -525,11 +525,14 @@ class CountyGenerator:
         })
 
 
+_PRESERVATIVE_MAX = {"sorbic_acid": 1.0, "propionic_acid": 2.5, "dehydroacetic_acid": 0.5}
+"""g/kg, GB 2760-2014 for 糕点: the preservatives the demo's pastries use (dehydroacetic acid made before 2025-02-08)."""
+
+
 def _preservatives_over(sample: dict[str, Any]) -> bool:
-    """GB 2760's sum of ratios for the two preservatives the demo's pastries use (sorbic ≤ 1.0, propionic ≤ 2.5 g/kg)."""
+    """GB 2760's sum of ratios of those preservatives over 1, as qrisk judges it (a non-detect adds nothing)."""
     values = {i["item_code"]: i["values"][0] for i in sample["items"]}
-    sorbic, propionic = values.get("sorbic_acid"), values.get("propionic_acid")
-    return isinstance(sorbic, float) and isinstance(propionic, float) and sorbic / 1.0 + propionic / 2.5 > 1
+    return sum(v / _PRESERVATIVE_MAX[code] for code, v in values.items() if code in _PRESERVATIVE_MAX and isinstance(v, float)) > 1
 
 
 # --------------------------------------------------------------------------- summary

@@ -129,3 +129,22 @@ def test_the_scenario_examples_post_as_they_are(srv, answer_schemas):
     retested, corrected = by_no["DC26330110000245"], by_no["DC26330110000311"]
     assert [s["superseded_as"] for s in retested] == ["retest", None] and retested[1]["judgement"]["verdict"] == "pass"
     assert [s["superseded_as"] for s in corrected] == ["corrected", None] and corrected[1]["judgement"]["verdict"] == "pass"
+
+
+def test_a_bad_parameter_and_the_start_up_answer_are_documented_refusals(srv, answer_schemas, tmp_path):
+    r = srv.post("/v1/events?dry_run=1", json=[])
+    assert r.status_code == 422
+    conforms(r, answer_schemas)
+    # the start-up responder's 503: the port answers while the log replays
+    from qrisk.starting import StartupResponder, bind
+    from tests.test_starting import _progress
+
+    sock = bind("127.0.0.1", 0)
+    responder = StartupResponder(sock, _progress(40_000, 10_000)).start()
+    try:
+        r = httpx.post(f"http://127.0.0.1:{sock.getsockname()[1]}/v1/events", json=[], timeout=10)
+        assert r.status_code == 503 and r.json()["starting"]["events_done"] == 10_000
+        conforms(r, answer_schemas)
+    finally:
+        responder.stop()
+        sock.close()

@@ -403,7 +403,12 @@ def test_a_batchs_lines_header_files_each_refused_element_under_its_line(srv):
     [letter] = srv.get("/v1/dead-letters", params={"position": "orders-7.jsonl:4"}).json()
     assert letter["position"].startswith(f"request {r.json()['request_id']} from orders-7.jsonl:4 index 2 key ")
     assert [l["dead_letter_id"] for l in srv.get("/v1/dead-letters", params={"position": "orders-7.jsonl"}).json()] == [letter["dead_letter_id"]]
-    # a header that does not read (or names fewer lines than the batch has) leaves the request and index alone
-    r = srv.post("/v1/events", json=body, headers={"x-qrisk-lines": "orders-8.jsonl:x-2"})
-    assert r.status_code == 422
+    # a header that does not read, names another number of lines than the batch has, or is out of all proportion
+    # leaves the request and index alone (and costs nothing: no list of lines is built from it)
+    for header in ("orders-8.jsonl:x-2", "orders-8.jsonl:7", "orders-8.jsonl:1-2,4-5", "orders-8.jsonl:1-100000000",
+                   "orders-8.jsonl:" + "9" * 5000, "a" * 20000 + ":1-3", "orders%01-8.jsonl:1-3", "qrisk.ingress.lab/0/17:1-3"):
+        r = srv.post("/v1/events", json=body, headers={"x-qrisk-lines": header})
+        assert r.status_code == 422, (header[:40], r.text)
+        assert r.json()["errors"][0]["index"] == 2
     assert not srv.get("/v1/dead-letters", params={"position": "orders-8.jsonl"}).json()
+    assert not srv.get("/v1/dead-letters", params={"position": "qrisk.ingress.lab/0/17"}).json()

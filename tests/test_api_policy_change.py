@@ -31,3 +31,27 @@ def test_the_alerts_of_a_rule_turned_off_are_gone_and_say_why(tmp_path):
         assert step.status_code == 404, step.text
     finally:
         srv.stop()
+
+
+def test_a_handled_alert_of_a_rule_turned_off_is_gone_too(tmp_path):
+    """Verified moments ago under the old policy is not "archived over 90 days ago": the book never pruned it."""
+    from tests.conftest import all_goldens
+
+    data = tmp_path / "data"
+    srv = Server(data).start()
+    try:
+        assert srv.post("/v1/events", json=all_goldens()).status_code == 200
+        [handled] = [a for a in srv.get("/v1/alerts").json() if a["rule"] == "sampling.unqualified"]
+        assert handled["state"] == "verified"
+        srv.stop()
+        policy = yaml.safe_load(DEFAULT_POLICY.read_text(encoding="utf-8"))
+        policy["warnings"]["sampling_unqualified"]["enabled"] = False
+        path = tmp_path / "policy.yaml"
+        path.write_text(yaml.safe_dump(policy, allow_unicode=True), encoding="utf-8")
+        srv.args = ("--policy", str(path))
+        srv.start()
+        assert all(a["rule"] != "sampling.unqualified" for a in srv.get("/v1/alerts").json())
+        step = srv.post(f"/v1/alerts/{handled['alert_id']}/actions", json={"action": "reopen", "note": "复查"})
+        assert step.status_code == 404 and "由此前的预警策略产生" in step.json()["detail"]
+    finally:
+        srv.stop()

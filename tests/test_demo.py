@@ -187,3 +187,25 @@ def test_the_kept_data_is_served_by_qrisk_run_with_the_key_the_demo_prints(tmp_p
 def test_the_json_summary_stays_json_when_the_data_is_kept(tmp_path):
     out = qrisk("demo", "--seed", "7", "--json", "--data-dir", str(tmp_path / "kept"))
     assert json.loads(out.stdout)["enterprises"] and "Authorization: Bearer qrisk_" in out.stderr
+
+
+def test_the_demos_own_preservative_sum_is_the_one_qrisk_judges():
+    """The demo decides re-tests, rectifications and P05's 行政处罚 by its own sum of ratios: it must be
+    the sum the judgement fails (dehydroacetic acid included), or the story it tells is not qrisk's."""
+    from processors.judgement import judge_sample
+    from qrisk.demo import CountyGenerator, _preservatives_over
+    from schemas.standards import load_catalogue
+
+    catalogue = load_catalogue()
+    checked = with_dha = 0
+    for seed in (2025, 7, 11):
+        for event in CountyGenerator(seed=seed, campaign=False, daily_ticks=False).generate():
+            if event.event_type != "sampling.result" or not any(i.item_code == "sorbic_acid" for i in event.payload.items):
+                continue
+            judged = judge_sample(event.payload, "pastry", catalogue)
+            failed = any(c.verdict == "fail" for c in judged.sum_checks)
+            doc = event.payload.model_dump(mode="json")
+            assert _preservatives_over(doc) == failed, (seed, event.payload.sample_no)
+            checked += 1
+            with_dha += any(i.item_code == "dehydroacetic_acid" for i in event.payload.items)
+    assert checked > 100 and with_dha > 5

@@ -338,3 +338,32 @@ def test_a_report_sent_again_under_a_new_id_is_told_as_the_http_door_tells_it(tm
     details = json.loads(out.stdout)["warning_details"]
     assert [(w["position"], w["field"], w["type"]) for w in details] == [("resent.jsonl:3", "payload.sample_no", "sample_no_on_file")]
     assert report["payload"]["sample_no"] in details[0]["reason_zh"]
+
+
+def test_every_refused_line_of_an_import_over_http_is_found_by_its_file(service, tmp_path):
+    """?position=FILE finds the lines the service refused (a bad field) as well as those the importer
+    could not read: the batch carries each element's line (x-qrisk-lines)."""
+    import json
+    import re
+    import uuid
+
+    from qrisk.cli import _lines_header
+    from tests.conftest import golden
+
+    assert _lines_header(["a.jsonl:1", "a.jsonl:2", "a.jsonl:3", "a.jsonl:5", "a.jsonl:7", "a.jsonl:8"]) == "a.jsonl:1-3,5,7-8"
+    assert _lines_header(["a.jsonl:1", "b.jsonl:2"]) == "" and _lines_header(["batch"]) == ""
+    lines = []
+    for i in range(6):
+        doc = golden("complaint.received")
+        doc["event_id"] = str(uuid.uuid4())
+        doc["payload"]["complaint_id"] = f"TS-LINES-{i}"
+        if i == 4:
+            doc["payload"]["channel"] = "pigeon"  # line 5: refused by the service
+        lines.append(json.dumps(doc, ensure_ascii=False))
+    lines[6 - 1] = "{not json"  # line 6: refused by the importer
+    path = tmp_path / "mixed-lines.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = _qrisk("import", str(path), "--url", service.url, env={"QRISK_API_KEY": service.key})
+    assert out.returncode == 1, out.stderr
+    found = service.get("/v1/dead-letters", params={"position": "mixed-lines.jsonl"}).json()
+    assert sorted(re.search(r"mixed-lines\.jsonl:(\d+)", d["position"]).group(1) for d in found) == ["5", "6"]

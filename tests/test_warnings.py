@@ -502,10 +502,19 @@ def test_a_failure_on_an_item_failed_before_is_said_as_repeated_and_more_severe(
     # nothing was ordered between them: no word of a rectification that did not work
     assert "属屡次不合格：建议约谈企业负责人" in found[2].message_zh and "整改未见成效" not in found[2].message_zh
     # a rectification ordered after the first failure and completed before the next sampling did not work: said, by its id
-    ordered = ev("rectification.ordered", "2026-02-01T09:00:00+08:00", rectification_id="ZG-R1", what="排查水处理工艺", deadline="2026-03-01")
+    ordered = ev("rectification.ordered", "2026-02-01T09:00:00+08:00", rectification_id="ZG-R1", what="排查水处理工艺", deadline="2026-03-01",
+                 cause="抽样编号 DC-R1 铜绿假单胞菌不合格")
     completed = ev("rectification.completed", "2026-02-25T09:00:00+08:00", rectification_id="ZG-R1", evidence="整改报告")
     _, effects = replay([registered(), first, ordered, completed, second], rules)
     assert "此前责令的整改（ZG-R1）完成后再次不合格，整改未见成效：" in decisions(effects, "sampling.unqualified")[1].message_zh
+    # an order about something else, or a completion the bureau rejected, is not that rectification
+    label = ev("rectification.ordered", "2026-02-01T09:00:00+08:00", rectification_id="ZG-LABEL", what="规范标签标识", deadline="2026-03-01",
+               cause="现场检查 JC-9")
+    label_done = ev("rectification.completed", "2026-02-25T09:00:00+08:00", rectification_id="ZG-LABEL", evidence="新标签")
+    rejected = ev("rectification.verified", "2026-02-27T09:00:00+08:00", rectification_id="ZG-R1", accepted=False, note="复查未通过")
+    for log in ([registered(), first, label, label_done, second], [registered(), first, ordered, completed, rejected, second]):
+        _, effects = replay(log, rules)
+        assert "属屡次不合格：" in decisions(effects, "sampling.unqualified")[1].message_zh and "未见成效" not in decisions(effects, "sampling.unqualified")[1].message_zh
     # more than three before: how many, and the latest three
     more = [pa_sample(f"2026-0{m}-12T15:20:00+08:00", sample_no=f"DC-M{m}") for m in range(1, 6)]
     _, effects = replay([registered(), *more], rules)
