@@ -51,7 +51,7 @@ def _as_folded(event: SamplingResultEvent, file: Any, said: list[dict[str, Any]]
     re-test whose original is not on file, items left undetermined for a reason the other warnings do not
     give (a detection limit above the limit, no edition in force)."""
     me = str(event.event_id)
-    mine = next((r for r in file.samples if r.event_id == me), None)
+    mine = next((r for r in reversed(file.samples) if r.event_id == me), None)  # (just folded: at the end, mostly)
     if mine is None:
         return []
     p = event.payload

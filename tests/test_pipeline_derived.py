@@ -72,9 +72,15 @@ def test_sampling_items_and_judgements_are_the_rows_the_fold_describes(store, ru
     assert len(items) > 1000 and any(r["not_detected"] for r in items) and any(r["value_index"] > 0 for r in items)
     assert got["sampling_items"] == sorted(items, key=key)
     assert got["judgements"] == sorted(judgements, key=lambda r: (r["enterprise_id"], r["sampled_on"], r["event_id"]))
-    # written once: nothing for FINAL to collapse
-    for table in ORDER:
+    # written once, nothing for FINAL to collapse — but the judgement of a report that a re-test or a correction
+    # in a later batch replaced: written again, with what replaced it
+    for table in ("sampling_items", "effects"):
         assert store.query(f"SELECT count() AS n FROM {table}")[0]["n"] == len(got[table])
+    replaced = {r.event_id for f in pipeline.state.files.values() for r in f.samples if r.superseded_by is not None}
+    twice = {r["event_id"] for r in store.query(
+        "SELECT event_id, count() AS n FROM judgements GROUP BY enterprise_id, sampled_on, event_id HAVING n > 1")}
+    assert twice <= replaced
+    assert store.query("SELECT count() AS n FROM judgements")[0]["n"] in range(len(got["judgements"]), len(got["judgements"]) + len(twice) + 1)
 
 
 def test_lost_half_written_and_twice_written_derived_rows_are_rebuilt_the_same(tmp_path, rules, events):
