@@ -1094,6 +1094,8 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
                 except ValueError as exc:  # the file itself (a CSV without the envelope's columns)
                     raise UserError(str(exc)) from exc
                 if isinstance(doc, LineError):
+                    # the lines before it first: refusals are told (and kept) in the file's order
+                    flush(client)
                     unreadable(client, position, raw, doc)
                     rejected += 1
                     continue

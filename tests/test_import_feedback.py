@@ -365,5 +365,8 @@ def test_every_refused_line_of_an_import_over_http_is_found_by_its_file(service,
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = _qrisk("import", str(path), "--url", service.url, env={"QRISK_API_KEY": service.key})
     assert out.returncode == 1, out.stderr
+    # told in the file's order: line 5 (the service's refusal) before line 6 (the importer's)
+    told = [int(m.group(1)) for m in re.finditer(r"mixed-lines\.jsonl:(\d+): .*dead letter", out.stderr)]
+    assert told == [5, 6], out.stderr
     found = service.get("/v1/dead-letters", params={"position": "mixed-lines.jsonl"}).json()
     assert sorted(re.search(r"mixed-lines\.jsonl:(\d+)", d["position"]).group(1) for d in found) == ["5", "6"]
