@@ -67,8 +67,15 @@ STAGE_ZH = {
 }
 KPI_ZH = {
     "training_rate": "从业人员培训率", "exam_first_pass_rate": "食品安全在线考试一次通过率",
-    "key_posts_certified_rate": "关键岗位持证上岗率", "sampling_pass_rate": "抽检合格率",
+    "key_posts_certified_rate": "关键岗位持证上岗率", "sampling_pass_rate": "省级抽检合格率",
 }
+KPI_PARTS = {"training_rate": ("staff_trained", "staff_total"), "exam_first_pass_rate": ("exam_first_pass", "exam_takers"),
+             "key_posts_certified_rate": ("key_posts_certified", "key_posts")}
+"""The training KPIs' counts (campaign.training): the part over the whole."""
+UNCONFIRMED_ZH = "参考值（待核实）"
+"""A target domain.md does not confirm: key posts certified has no figure there (100 % is ours), and
+the provincial average is, unless the policy sets ``provincial_pass_rate``, 1 − the category's
+reference failure rate, an estimate.  The training (90 %) and exam (80 %) targets are the campaign's."""
 
 
 CHECK_ZH = {"enforcement": "行政处罚", "overall_pass_rate": "全部抽检合格率", "risk_grade": "风险等级", "complaints_verified": "经核实投诉"}
@@ -99,6 +106,18 @@ class SelfInspection(FoldState):
     event_id: str
 
 
+class Assessment(FoldState):
+    """One 调查分档 or 检查验收 as the bureau recorded it (who assessed, what they found)."""
+
+    kind: str = Field(description="tiering | acceptance")
+    on: dt.date
+    tier: str
+    passed: bool | None = None
+    assessor: str | None = None
+    note: str = ""
+    event_id: str
+
+
 class AcceptanceCheck(FoldState):
     """Something a passed acceptance must be checked against (须核实): the figure and its events."""
 
@@ -115,6 +134,7 @@ class CampaignRecord(FoldState):
 
     commitment_signed_on: dt.date | None = None
     signatory: str | None = None
+    document_no: str | None = Field(default=None, description="the commitment letter's number (承诺书编号)")
     starting_tier: str | None = Field(default=None, description="the first tiering's tier")
     tier: str | None = Field(default=None, description="the latest assessment's tier (a failed acceptance's excepted)")
     tier_assessed_on: dt.date | None = None
@@ -127,6 +147,7 @@ class CampaignRecord(FoldState):
     started_on: dt.date | None = Field(default=None, description="local date of its first campaign event")
     accepted_on: dt.date | None = None
     acceptance_failed: int = Field(default=0, description="acceptance assessments that did not pass")
+    assessments: list[Assessment] = Field(default_factory=list, description="every tiering and acceptance, as loaded")
     acceptance_checked_on: dt.date | None = Field(default=None, description="the passed acceptance the checks were made for")
     acceptance_checks: list[AcceptanceCheck] = Field(
         default_factory=list, description="what that acceptance must be checked against besides the KPIs (须核实), as found on its day")
@@ -150,8 +171,10 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
     if c.started_on is None or today < c.started_on:
         c.started_on = today
     if et == "campaign.commitment":
-        c.commitment_signed_on, c.signatory = p.signed_on, p.signatory
+        c.commitment_signed_on, c.signatory, c.document_no = p.signed_on, p.signatory, p.document_no
     elif et == "campaign.assessment":
+        c.assessments.append(Assessment(kind=p.kind, on=p.assessed_on, tier=p.tier, passed=p.passed, assessor=p.assessor,
+                                        note=p.note, event_id=eid))
         if p.kind == "tiering" and c.starting_tier is None:
             c.starting_tier = p.tier
         if p.kind == "acceptance":
@@ -302,9 +325,48 @@ def kpis(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, dict[str, Any]]
     for k, v in values.items():
         # the pass rate must be above the provincial average; the others at least their target
         met = None if v is None else (v > targets[k] if k == "sampling_pass_rate" else v >= targets[k] - 1e-12)
-        out[k] = {"label_zh": KPI_ZH[k], "value": v, "target": targets[k], "met": met}
+        out[k] = {"label_zh": KPI_ZH[k], "value": v, "target": targets[k], "met": met, "target_confirmed": target_confirmed(k, pol)}
+        if k in KPI_PARTS:  # the counts beside the rate, and the report they come from
+            part, whole = (t.get(x, 0) for x in KPI_PARTS[k])
+            out[k].update({"part": part, "whole": whole, "as_of": t.get("as_of")})
     out["sampling_pass_rate"].update(sampling)
+    out["sampling_pass_rate"].update({"part": sampling["passed"], "whole": sampling["samples"]})
+    if t and t.get("exam_takers", 0) < t.get("staff_total", 0):
+        # the rate is over those who sat the exam: say how many should have (应考) beside them (实考)
+        out["exam_first_pass_rate"]["takers_zh"] = f"应考 {t['staff_total']} 人，实考 {t['exam_takers']} 人"
+    for k in out.values():
+        k["figure_zh"] = figure_text(k.get("part", 0), k.get("whole", 0))
+        k["target_zh"] = target_text(k)
     return out
+
+
+def target_confirmed(key: str, pol: "CampaignPolicy") -> bool:
+    """False for a target domain.md does not confirm (``UNCONFIRMED_ZH``): the built-in 100 % of key
+    posts certified, the provincial average estimated from the reference failure rate."""
+    if key == "key_posts_certified_rate":
+        return pol.key_posts_certified_rate != 1.0
+    if key == "sampling_pass_rate":
+        return pol.provincial_pass_rate is not None
+    return True
+
+
+def _pct(v: float) -> str:
+    """99.4%, and 100% rather than 100.0% (a target of all)."""
+    return "100%" if v >= 1 - 1e-12 else f"{v:.1%}"
+
+
+def figure_text(part: int, whole: int) -> str:
+    """"785/790 = 99.4%": a rate with the counts it is made of ("—" with nothing to count)."""
+    return f"{part}/{whole} = {_pct(part / whole)}" if whole else "—"
+
+
+def target_text(k: dict[str, Any]) -> str:
+    """"目标不低于 90.0%", "目标 100%", "目标高于 98.0%", marked 参考值（待核实） when domain.md does not confirm it."""
+    if "basis_zh" in k:
+        text = f"目标高于 {_pct(k['target'])}"
+    else:
+        text = "目标 100%" if k["target"] >= 1 - 1e-12 else f"目标不低于 {_pct(k['target'])}"
+    return text + ("" if k.get("target_confirmed", True) else f"，{UNCONFIRMED_ZH}")
 
 
 def unmet_kpis(file: "CreditFile", pol: "CampaignPolicy") -> list[dict[str, Any]]:
@@ -353,8 +415,9 @@ def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", r
 
 def _gap_text(k: dict[str, Any]) -> str:
     if "basis_zh" in k:  # the sampling pass rate: above the provincial average, over the provincial samples
-        return f"{k['label_zh']}（{k['basis_zh']}，{k['value']:.1%}，目标高于 {k['target']:.1%}）"
-    return f"{k['label_zh']}（{k['value']:.1%}，目标不低于 {k['target']:.1%}）"
+        return f"{k['label_zh']}（{k['basis_zh']}，{k['value']:.1%}，{target_text(k)}）"
+    counts = f"{k['part']}/{k['whole']}，" if k.get("whole") else ""
+    return f"{k['label_zh']}（{counts}{k['value']:.1%}，{target_text(k)}）"
 
 
 def _campaign_sampling(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
@@ -379,6 +442,8 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
     k = kpis(file, pol)
     profile = file.profile
     ones = three_ones(c, pol)
+    last = last_acceptance(c)
+    reasons = lag_reasons(file, pol, k)
     return {
         "enterprise_id": file.enterprise_id,
         "name": profile.name if profile else None,
@@ -404,7 +469,77 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
         "acceptance_gaps_zh": "；".join([_gap_text(v) + "未达标" for v in k.values() if v["met"] is False]
                                        + [x.text_zh for x in c.acceptance_checks]) if c.accepted_on else "",
         "upgraded": bool(c.starting_tier and c.tier and c.tier < c.starting_tier),
+        "training_as_of": c.training["as_of"] if c.training else None,
+        "acceptance_failed": c.acceptance_failed,
+        "last_acceptance": last.model_dump(mode="json") if last else None,
+        "last_acceptance_failed": bool(last and not last.passed),
+        "acceptance_result_zh": _acceptance_result(c, last),
+        "lag_reasons": reasons,
+        "lag_reasons_zh": "；".join(r["text_zh"] for r in reasons),
+        "as_of": file.last_event_at.isoformat().replace("+00:00", "Z") if file.last_event_at else None,
     }
+
+
+def last_acceptance(c: CampaignRecord) -> Assessment | None:
+    """The newest acceptance by its date (of two on one day, the one loaded last)."""
+    done = [a for a in c.assessments if a.kind == "acceptance"]
+    return max(reversed(done), key=lambda a: a.on) if done else None
+
+
+def _acceptance_result(c: CampaignRecord, last: Assessment | None) -> str:
+    """检查验收's outcome in words: 未验收, 验收通过（date）, 验收未通过 N 次（最近 date …）."""
+    failed = f"验收未通过 {c.acceptance_failed} 次"
+    if last is None:  # (a file folded before the assessments were kept has only the count)
+        return failed if c.acceptance_failed else ("验收通过" if c.accepted_on else "未验收")
+    if last.passed:
+        return f"验收通过（{last.on.isoformat()}）" + (f"，此前{failed}" if c.acceptance_failed else "")
+    said = "，".join(x for x in (last.assessor, last.note) if x)
+    return f"{failed}（最近 {last.on.isoformat()}" + (f"，{said}" if said else "") + "）"
+
+
+def lag_reasons(file: "CreditFile", pol: "CampaignPolicy", k: dict[str, dict[str, Any]] | None = None) -> list[dict[str, str]]:
+    """Why an enterprise not (or no longer) accepted is behind (滞后原因), from its campaign record and
+    credit file: a failed acceptance, the stages and "three ones" not done (with the figures), an
+    unsatisfactory comparison test not yet followed by a satisfactory one, KPIs short of target, a
+    self-inspection's findings not put right, an overdue rectification still open.  Empty once accepted."""
+    c = file.campaign
+    last = last_acceptance(c)
+    if c.accepted_on is not None and not (last and not last.passed):
+        return []
+    k = k if k is not None else kpis(file, pol)
+    out: list[dict[str, str]] = []
+
+    def add(code: str, text: str) -> None:
+        out.append({"code": code, "text_zh": text})
+
+    if last is not None and not last.passed:
+        add("acceptance_failed", f"检查验收未通过（{last.on.isoformat()}" + (f"，{last.note}" if last.note else "") + "）")
+    missing = [STAGE_ZH[s] for s in STAGES[:4] if s not in c.stages]
+    if missing:
+        add("stages", "未完成：" + "、".join(missing))
+    t = c.training
+    if not _training_done(c, pol):
+        add("training_and_exam", "全员培训考试未完成" + (
+            f"（培训 {t['staff_trained']}/{t['staff_total']} 人，考试 {t['exam_takers']}/{t['staff_total']} 人，{t['as_of']} 报告）"
+            if t else "（无培训考试报告）"))
+    if not c.self_inspections:
+        add("self_inspection", "未开展自查")
+    else:
+        s = c.self_inspections[-1]
+        if s.findings is not None and s.rectified is not None and s.findings > s.rectified:
+            add("self_inspection_open", f"自查发现问题 {s.findings} 项，已整改 {s.rectified} 项，{s.findings - s.rectified} 项未整改（{s.on.isoformat()}）")
+    if not c.comparison_tests:
+        add("comparison_test", "未开展比对试验")
+    elif not any(x.satisfactory for x in c.comparison_tests):
+        x = c.comparison_tests[-1]
+        add("comparison_unsatisfactory", f"比对试验不满意（{x.on.isoformat()}，{x.item_code}，{x.measure_zh or ''}），尚无满意的比对试验".replace("，）", "）"))
+    for v in k.values():
+        if v["met"] is False:
+            add("kpi", _gap_text(v) + "未达标")
+    for r in file.rectifications:
+        if r.overdue and r.status in ("open", "rejected"):
+            add("rectification_overdue", f"整改逾期未完成：{r.rectification_id}（期限 {r.deadline.isoformat()}，{r.what}）")
+    return out
 
 
 def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str] | None = None) -> dict[str, Any]:
@@ -419,7 +554,11 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
         kpi_met[key] = {"label_zh": KPI_ZH[key], "met": sum(known), "known": len(known)}
     no_provincial = n - kpi_met["sampling_pass_rate"]["known"]
     kpi_met["sampling_pass_rate"]["basis_zh"] = "仅计省级抽检" + (f"，{no_provincial} 家无省级抽检数据" if no_provincial else "")
+    moments = [r["as_of"] for r in rows if r["as_of"]]
+    reports = sorted(r["training_as_of"] for r in rows if r["training_as_of"])
     summary = {
+        # the latest event the table reflects (UTC): the files' own clocks, the same over the Kafka sink's copies
+        "as_of": max(moments, key=lambda m: dt.datetime.fromisoformat(m.replace("Z", "+00:00"))) if moments else None,
         "enterprises": n,
         "stages": [{"stage": s, "stage_zh": STAGE_ZH[s], "reached": reached[s]} for s in STAGES],
         "kpis": kpi_met,
@@ -428,10 +567,53 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
         "upgraded": sum(1 for r in rows if r["upgraded"]),
         "accepted": sum(1 for r in rows if r["accepted_on"]),
         "accepted_with_gaps": sum(1 for r in rows if r["accepted_with_gaps"]),
+        "last_acceptance_failed": sum(1 for r in rows if r["last_acceptance_failed"]),
+        "acceptance_failed_ever": sum(1 for r in rows if r["acceptance_failed"]),
+        "lagging": sum(1 for r in rows if r["lag_reasons"]),
+        # campaign-wide: Σ part / Σ whole over each enterprise's latest training report, not a mean of rates
+        "kpi_rates": _county_rates(rows, pol),
+        "training_reports": {"enterprises": len(reports), "earliest": reports[0] if reports else None,
+                             "latest": reports[-1] if reports else None},
         # per KPI or check: how many accepted enterprises it makes one to check
         "accepted_with_gaps_by": dict(sorted(_tally(label for r in rows for label in r["accepted_with_gaps"]).items(), key=lambda kv: (-kv[1], kv[0]))),
     }
     return {"summary": summary, "rows": rows}
+
+
+def _county_rates(rows: list[dict[str, Any]], pol: "CampaignPolicy") -> dict[str, dict[str, Any]]:
+    """从业人员培训率 Σtrained/Σstaff, 考试一次通过率 Σpassed_first/Σexam_takers, 关键岗位持证率
+    Σcertified/Σkey_posts over the enterprises' latest training reports, with the counts."""
+    out = {}
+    for key in KPI_PARTS:
+        known = [r["kpis"][key] for r in rows if r["training_as_of"]]
+        part, whole = sum(k["part"] for k in known), sum(k["whole"] for k in known)
+        value = _ratio(part, whole)
+        entry = {"label_zh": KPI_ZH[key], "part": part, "whole": whole, "value": value, "target": known[0]["target"] if known else None,
+                 "met": None if value is None or not known else value >= known[0]["target"] - 1e-12,
+                 "target_confirmed": target_confirmed(key, pol), "enterprises": len(known), "figure_zh": figure_text(part, whole)}
+        if entry["target"] is not None:
+            entry["target_zh"] = target_text(entry)
+        out[key] = entry
+    staff = sum(r["kpis"]["training_rate"]["whole"] for r in rows if r["training_as_of"])
+    if out["exam_first_pass_rate"]["whole"] < staff:
+        out["exam_first_pass_rate"]["takers_zh"] = f"应考 {staff} 人，实考 {out['exam_first_pass_rate']['whole']} 人"
+    return out
+
+
+def summary_lines_zh(progress: dict[str, Any], offset_hours: int = 8) -> list[str]:
+    """The summary's heading lines for a text output: 截至, the counts, the campaign-wide KPIs with their counts."""
+    sm = progress["summary"]
+    when = sm.get("as_of")
+    if when:
+        local = dt.datetime.fromisoformat(when.replace("Z", "+00:00")).astimezone(dt.timezone(dt.timedelta(hours=offset_hours)))
+        when = local.strftime("%Y-%m-%d %H:%M") + ("（北京时间）" if offset_hours == 8 else f"（UTC{offset_hours:+d}）")
+    tr = sm["training_reports"]
+    dates = (f"，培训考试数据 {tr['earliest']}" + (f" 至 {tr['latest']}" if tr["latest"] != tr["earliest"] else "")) if tr["earliest"] else ""
+    return [f"提档升级进度（截至 {when or '—'}；{sm['enterprises']} 家企业；已提档 {sm['upgraded']} 家，验收通过 {sm['accepted']} 家，"
+            f"最近一次验收未通过 {sm['last_acceptance_failed']} 家）",
+            "全县指标" + f"（{tr['enterprises']} 家企业最新培训考试报告{dates}）：" + "；".join(
+                f"{k['label_zh']} {k['figure_zh']}" + (f"（{k['takers_zh']}）" if k.get("takers_zh") else "")
+                + (f"，{k['target_zh']}" if k.get("target_zh") else "") for k in sm["kpi_rates"].values())]
 
 
 def _tally(values: Any) -> dict[str, int]:
@@ -451,9 +633,10 @@ def _count(values: Any) -> dict[str, int]:
 
 TABLE_COLUMNS = [
     "enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage", "stage_zh",
-    "training_and_exam", "self_inspection", "comparison_test", "training_rate", "exam_first_pass_rate",
+    "training_and_exam", "self_inspection", "comparison_test", "training_as_of", "staff_total", "staff_trained", "training_rate",
+    "exam_takers", "exam_first_pass", "exam_first_pass_rate", "exam_takers_zh", "key_posts", "key_posts_certified",
     "key_posts_certified_rate", "sampling_pass_rate", "provincial_samples", "sampling_pass_rate_all", "kpis_met", "kpis_known",
-    "accepted_on", "acceptance_gaps_zh",
+    "accepted_on", "acceptance_gaps_zh", "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "as_of",
 ]
 """The progress table's columns for CSV, the machine format: codes (``stage``: ``acceptance``) beside
 their labels (``stage_zh``), ``true``/``false``, rates as fractions, counts as numbers."""
@@ -461,8 +644,11 @@ SHEET_COLUMNS = [c for c in TABLE_COLUMNS if c != "stage"]
 """The progress table's columns for Excel (a sheet a supervisor prints: the stage's label, not its code)."""
 TABLE_HEADERS_ZH = {
     "enterprise_id": "企业编号", "name": "企业名称", "town": "乡镇/街道", "category": "食品类别", "starting_tier": "初始档次",
-    "tier": "当前档次", "commitment_signed_on": "承诺书签订日期", "stage_zh": "所处阶段", "training_and_exam": "培训考试达标",
-    "self_inspection": "开展自查", "comparison_test": "比对检验满意", "training_rate": "从业人员培训率",
+    "tier": "当前档次", "commitment_signed_on": "承诺书签订日期", "stage_zh": "所处阶段", "training_and_exam": "已完成全员培训考试",
+    "self_inspection": "开展自查", "comparison_test": "比对试验满意", "training_rate": "从业人员培训率",
+    "training_as_of": "培训考试数据日期", "staff_total": "从业人员（人）", "staff_trained": "已培训（人）", "exam_takers": "实考（人）",
+    "exam_first_pass": "一次通过（人）", "exam_takers_zh": "应考与实考", "key_posts": "关键岗位（个）", "key_posts_certified": "持证岗位（个）",
+    "acceptance_failed": "验收未通过（次）", "acceptance_result_zh": "检查验收结果", "lag_reasons_zh": "滞后原因", "as_of": "数据截至",
     "exam_first_pass_rate": "考试一次通过率", "key_posts_certified_rate": "关键岗位持证率", "sampling_pass_rate": "省级抽检合格率",
     "provincial_samples": "省级抽检批次", "sampling_pass_rate_all": "全部抽检合格率",
     "kpis_met": "达标指标（项）", "kpis_known": "可评价指标（项）", "accepted_on": "验收通过日期", "acceptance_gaps_zh": "验收通过但须核实",
@@ -476,7 +662,14 @@ def table_rows(progress: dict[str, Any], zh: bool = False) -> list[dict[str, Any
     out = []
     for r in progress["rows"]:
         flat = {k: r[k] for k in ("enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage",
-                                  "stage_zh", "accepted_on", "acceptance_gaps_zh", "kpis_met", "kpis_known")}
+                                  "stage_zh", "accepted_on", "acceptance_gaps_zh", "kpis_met", "kpis_known", "training_as_of",
+                                  "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh")}
+        flat["as_of"] = progress["summary"].get("as_of")  # the table's 截至, on every line (a sorted or filtered sheet keeps it)
+        t = r["kpis"]
+        for key, (part, whole) in KPI_PARTS.items():  # the counts beside each rate (None without a report)
+            flat[part] = t[key]["part"] if r["training_as_of"] else None
+            flat[whole] = t[key]["whole"] if r["training_as_of"] else None
+        flat["exam_takers_zh"] = t["exam_first_pass_rate"].get("takers_zh", "")
         if zh:
             flat["category"] = CATEGORY_ZH.get(flat["category"], flat["category"])
             # "A档", not a bare letter a reader could take for the risk grade (A级)

@@ -82,7 +82,9 @@ original its re-test replaced re-judges the items the re-test did not cover, and
 sent again is counted once; a resolution before its complaint waits for it; a failing sum of ratios the
 lab passed item by item is a disagreement; an illness told in a complaint's text alerts; a re-test or a
 correction is judged by the sending lab system too (lab_id); a sum of ratios near 1 warns; 屡次不合格;
-17: a rule's caveat in its messages: what an unverified rule leaves in doubt, a product-bound limit's condition).  A Kafka worker writes it into every snapshot and says so when it
+17: a rule's caveat in its messages: what an unverified rule leaves in doubt, a product-bound limit's condition;
+the campaign record keeps the commitment letter's number and every assessment (kind, date, tier, result, assessor,
+note), and campaign.accepted_with_gaps names a training KPI's counts and reads 省级抽检合格率, 目标 100%).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

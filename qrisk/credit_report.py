@@ -399,36 +399,106 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
 
 
 def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
-    """Stages with their dates, the "three ones", the KPIs against their targets, the comparison tests."""
-    from processors.campaign import STAGE_ZH, STAGES, kpis, three_ones, unmet_kpis
+    """The commitment letter, stages with their dates, each assessment with its assessor, the "three
+    ones" with their figures, the self-inspections, the KPIs with their counts against their targets,
+    the comparison tests, and what is still to do (待办)."""
+    from processors.campaign import STAGE_ZH, STAGES, kpis, last_acceptance, three_ones, unmet_kpis
 
     c = file.campaign
     if not c.event_ids:
         return []
     pol = rules.policy.campaign
-    rows = [{"item": STAGE_ZH[s], "status": "已完成" if s in c.stages else "未完成", "detail": c.stages[s].isoformat() if s in c.stages else ""}
-            for s in STAGES]
+    signed = "，".join(x for x in (f"编号 {c.document_no}" if c.document_no else "编号未载明",
+                                  f"签字人 {c.signatory}" if c.signatory else "",
+                                  f"{c.commitment_signed_on.isoformat()} 签订" if c.commitment_signed_on else "") if x)
+    rows = [{"item": "承诺书", "status": "已签订" if c.commitment_signed_on else "未签订", "detail": signed if c.commitment_signed_on else ""}]
+    stages = [{"item": STAGE_ZH[s], "status": "已完成" if s in c.stages else "未完成", "detail": c.stages[s].isoformat() if s in c.stages else ""}
+              for s in STAGES]
     if c.acceptance_failed:
-        rows[-1]["detail"] = (rows[-1]["detail"] + "；" if rows[-1]["detail"] else "") + f"验收未通过 {c.acceptance_failed} 次"
+        stages[-1]["detail"] = (stages[-1]["detail"] + "；" if stages[-1]["detail"] else "") + f"验收未通过 {c.acceptance_failed} 次"
     gaps = unmet_kpis(file, pol) if c.accepted_on else []
     if gaps:
-        rows[-1]["detail"] = (rows[-1]["detail"] + "；" if rows[-1]["detail"] else "") + f"已验收通过，但 {len(gaps)} 项指标未达标，请核实"
+        stages[-1]["detail"] = (stages[-1]["detail"] + "；" if stages[-1]["detail"] else "") + f"已验收通过，但 {len(gaps)} 项指标未达标，请核实"
+    rows += stages
+    for a in sorted(c.assessments, key=lambda a: a.on):  # who assessed, and what they found
+        kind = "调查分档" if a.kind == "tiering" else "检查验收"
+        status = TIER_ZH.get(a.tier, a.tier) if a.kind == "tiering" else ("通过，" if a.passed else "未通过，") + TIER_ZH.get(a.tier, a.tier)
+        rows.append({"item": f"{kind}（{a.on.isoformat()}）", "status": status,
+                     "detail": "；".join(x for x in (f"评定人 {a.assessor}" if a.assessor else "", a.note) if x)})
     # what the acceptance must be checked against besides the KPIs (a penalty, a low pass rate, grade C/D, complaints)
     rows += [{"item": f"验收须核实·{check.label_zh}", "status": "须核实", "detail": check.text_zh} for check in c.acceptance_checks]
     rows.append({"item": "提档升级档次", "status": f"{TIER_ZH.get(c.starting_tier or 'unrated')} → {TIER_ZH.get(c.tier or 'unrated')}",
                  "detail": "、".join(f"{DIMENSION_ZH.get(k, k)} {v:g}" for k, v in c.scores.items())})
+    t = c.training
     ones_zh = {"training_and_exam": "三个一·全员培训考试", "self_inspection": "三个一·企业自查", "comparison_test": "三个一·比对试验"}
-    rows += [{"item": ones_zh[k], "status": "已完成" if v else "未完成", "detail": ""} for k, v in three_ones(c, pol).items()]
-    for k in kpis(file, pol).values():
+    ones_detail = {"training_and_exam": (f"培训 {t['staff_trained']}/{t['staff_total']} 人，考试 {t['exam_takers']}/{t['staff_total']} 人"
+                                         f"（{t['as_of']} 报告）") if t else "无培训考试报告"}
+    rows += [{"item": ones_zh[k], "status": "已完成" if v else "未完成", "detail": ones_detail.get(k, "")} for k, v in three_ones(c, pol).items()]
+    for x in c.self_inspections:
+        if x.findings is None:
+            status, detail = "已开展", "发现问题数未载明"
+        else:
+            fixed = x.rectified if x.rectified is not None else 0
+            status = f"发现问题 {x.findings} 项，已整改 {fixed} 项"
+            detail = f"{x.findings - fixed} 项未整改" if x.findings > fixed else "已全部整改"
+        rows.append({"item": f"自查（{x.on.isoformat()}）", "status": status, "detail": detail})
+    k_all = kpis(file, pol)
+    for key, k in k_all.items():
         basis = k.get("basis_zh")  # (the sampling KPI says which samples it counted: provincial ones only)
         if k["met"] is None:
             status = basis if basis and basis.startswith("无") else "无数据"
         else:
             status = "达标" if k["met"] else "未达标"
-        relation = "高于" if k["label_zh"] == "抽检合格率" else "不低于"
-        detail = ("" if k["value"] is None else f"{k['value']:.1%}，") + f"目标{relation} {k['target']:.1%}" + (
-            f"（{basis}）" if basis and k["met"] is not None else "")
+        figure = "" if k["value"] is None else (f"{k['figure_zh']}，" if key != "sampling_pass_rate" else f"{k['value']:.1%}，")
+        detail = figure + k["target_zh"] + (f"（{basis}）" if basis and k["met"] is not None else "")
+        if k.get("as_of"):
+            detail += f"；{k['as_of']} 报告"
+        if k.get("takers_zh"):
+            detail += f"；{k['takers_zh']}"
         rows.append({"item": k["label_zh"], "status": status, "detail": detail})
+    rows_tests = _comparison_rows(file, rules)
+    rows += rows_tests
+    todo = _campaign_todo(file, rules, k_all, last_acceptance(c))
+    rows.append({"item": "待办", "status": f"{len(todo)} 项" if todo else "无", "detail": "；".join(todo)})
+    return rows
+
+
+def _campaign_todo(file: CreditFile, rules: Rules, k_all: dict[str, Any], last: Any) -> list[str]:
+    """What is still to do in the campaign: a second acceptance after a failed one, a new comparison test
+    after an unsatisfactory one, the "three ones" not done, self-inspection findings not put right, KPIs short."""
+    from processors.campaign import STAGE_ZH, STAGES, three_ones
+
+    c, pol = file.campaign, rules.policy.campaign
+    out = ["签订承诺书" if "mobilisation" not in c.stages else ""]
+    out += [f"完成{STAGE_ZH[s]}" for s in STAGES[1:4] if s not in c.stages]
+    ones = three_ones(c, pol)
+    if not ones["training_and_exam"]:
+        out.append("完成全员培训考试")
+    if not c.self_inspections:
+        out.append("开展自查")
+    else:
+        x = c.self_inspections[-1]
+        if x.findings is not None and x.findings > (x.rectified or 0):
+            out.append(f"整改自查发现的其余 {x.findings - (x.rectified or 0)} 项问题（{x.on.isoformat()} 自查）")
+    if not c.comparison_tests:
+        out.append("开展比对试验")
+    elif not c.comparison_tests[-1].satisfactory:
+        x = c.comparison_tests[-1]
+        category = file.profile.category if file.profile else None
+        item = rules.catalogue.item(category, x.item_code) if category else None
+        out.append(f"重新开展比对试验（{x.on.isoformat()} {item.name_zh if item else x.item_code} 结果不满意）")
+    out += [f"提高{k['label_zh']}（现 {k['figure_zh'] if k.get('whole') and 'basis_zh' not in k else format(k['value'], '.1%')}，{k['target_zh']}）"
+            for k in k_all.values() if k["met"] is False and not c.accepted_on]
+    if last is not None and not last.passed:
+        out.append(f"再次检查验收（{last.on.isoformat()} 验收未通过）")
+    elif last is None and all(ones.values()):
+        out.append("申请检查验收")
+    return [x for x in out if x]
+
+
+def _comparison_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
+    c, pol = file.campaign, rules.policy.campaign
+    rows: list[dict[str, Any]] = []
     category = file.profile.category if file.profile else None
     for t in c.comparison_tests:
         item = rules.catalogue.item(category, t.item_code) if category else None

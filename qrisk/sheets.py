@@ -79,12 +79,15 @@ def _number(value: Any) -> Any:
     return value
 
 
-def campaign_sheet(progress: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str], dict[str, str], dict[str, str]]:
+def campaign_sheet(progress: dict[str, Any], offset_hours: int = 8) -> tuple[list[dict[str, Any]], list[str], dict[str, str], dict[str, str]]:
     """The campaign's progress table for people: rows, columns, headers, number formats.  The CSV
-    (``TABLE_COLUMNS``) has the stage's code beside its label; the sheet the label only."""
+    (``TABLE_COLUMNS``) has the stage's code beside its label; the sheet the label only.  The table's
+    截至 (the latest event it reflects) is local time on every line, as the CSV has it in UTC."""
     from processors.campaign import SHEET_COLUMNS, TABLE_HEADERS_ZH, table_rows
 
-    return table_rows(progress, zh=True), SHEET_COLUMNS, dict(TABLE_HEADERS_ZH), CAMPAIGN_FORMATS
+    rows = [{**r, "as_of": local_time(r.get("as_of"), offset_hours)} for r in table_rows(progress, zh=True)]
+    headers = {**TABLE_HEADERS_ZH, "as_of": f"{TABLE_HEADERS_ZH['as_of']}{time_header(offset_hours)}"}
+    return rows, SHEET_COLUMNS, headers, CAMPAIGN_FORMATS
 
 
 ALERT_COLUMNS = ["alert_id", "enterprise_id", "enterprise_name", "town", "category", "rule", "severity", "state", "assignee",

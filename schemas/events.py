@@ -724,11 +724,23 @@ class CampaignTraining(Model):
     key_posts_certified: Count = Field(default=0, description="of those, posts held by a certified person (KPI: all)")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "CampaignTraining":
-        for part, whole in (("staff_trained", "staff_total"), ("exam_first_pass", "exam_takers"), ("key_posts_certified", "key_posts")):
+    def _consistent(self, info: ValidationInfo) -> "CampaignTraining":
+        # a part cannot exceed its whole: a rate over 100 % is a typing error.  Exam takers beyond the
+        # staff are refused at the door only (a check added later: what a log already holds re-reads)
+        door_only = {("exam_takers", "staff_total")}
+        for part, whole in (("staff_trained", "staff_total"), ("exam_takers", "staff_total"), ("exam_first_pass", "exam_takers"),
+                            ("key_posts_certified", "key_posts")):
+            if (part, whole) in door_only and not _at_door(info):
+                continue
             if getattr(self, part) > getattr(self, whole):
-                raise ValueError(f"{part} ({getattr(self, part)}) cannot exceed {whole} ({getattr(self, whole)})")
+                raise FieldError(f"{part} ({getattr(self, part)}) cannot exceed {whole} ({getattr(self, whole)})",
+                                 f"{_TRAINING_ZH[part]}（{getattr(self, part)}）不能多于{_TRAINING_ZH[whole]}（{getattr(self, whole)}）",
+                                 field=part)
         return self
+
+
+_TRAINING_ZH = {"staff_total": "从业人员总数", "staff_trained": "已培训人数", "exam_takers": "参加考试人数",
+                "exam_first_pass": "一次通过人数", "key_posts": "关键岗位数", "key_posts_certified": "持证上岗岗位数"}
 
 
 class CampaignActivity(Model):

@@ -287,7 +287,7 @@ def test_an_item_not_applicable_to_the_product_is_explained_only_when_the_lab_fa
 
 def test_the_sampling_kpi_says_which_samples_it_counted(county, rules):
     _, state = county
-    rows = [r for f in state.files.values() for r in build_report(f, rules)["campaign"] if r["item"] == "抽检合格率"]
+    rows = [r for f in state.files.values() for r in build_report(f, rules)["campaign"] if r["item"] == "省级抽检合格率"]
     assert rows and {r["status"] for r in rows} <= {"达标", "未达标", "无省级抽检数据"}
     assert all("省级抽检" in r["detail"] for r in rows if r["status"] != "无省级抽检数据")
 

@@ -195,4 +195,4 @@ def test_the_campaign_csv_has_codes_beside_labels_and_the_sheet_labels_only(rule
     body = list(ws.iter_rows(min_row=2))
     assert {r[col["所处阶段"]].value for r in body} <= {"宣传发动（承诺书）", "调查分档", "培训观摩", "帮扶指导", "自我提升（三个一）", "检查验收"}
     assert all(r[col["达标指标（项）"]].data_type == "n" and r[col["可评价指标（项）"]].data_type == "n" for r in body)
-    assert {r[col["培训考试达标"]].value for r in body} <= {"是", "否"}
+    assert {r[col["已完成全员培训考试"]].value for r in body} <= {"是", "否"}
