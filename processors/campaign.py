@@ -89,6 +89,7 @@ class ComparisonTest(FoldState):
     on: dt.date
     lab: str
     item_code: str
+    item_name: str | None = Field(default=None, description="the item's Chinese name in the catalogue (what a supervisor reads)")
     enterprise_value: float
     lab_value: float
     en: float | None = Field(default=None, description="E_n number, when both uncertainties were given")
@@ -215,6 +216,9 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
             # the event carries no unit: the values are read in the catalogue's unit for the item
             unit = rules.catalogue.item_unit(category, p.item_code) if category else None
             test = _comparison(p, eid, pol, unit is not None and unit.dimension.startswith(COUNT_DIMENSIONS))
+            named = rules.catalogue.item(category, p.item_code) if category else None
+            if named is not None:
+                test.item_name = named.name_zh
             c.comparison_tests.append(test)
             if not test.satisfactory:
                 item = rules.catalogue.item(category, test.item_code) if category else None
@@ -532,7 +536,7 @@ def lag_reasons(file: "CreditFile", pol: "CampaignPolicy", k: dict[str, dict[str
         add("comparison_test", "未开展比对试验")
     elif not any(x.satisfactory for x in c.comparison_tests):
         x = c.comparison_tests[-1]
-        add("comparison_unsatisfactory", f"比对试验不满意（{x.on.isoformat()}，{x.item_code}，{x.measure_zh or ''}），尚无满意的比对试验".replace("，）", "）"))
+        add("comparison_unsatisfactory", f"比对试验不满意（{x.on.isoformat()}，{x.item_name or x.item_code}，{x.measure_zh or ''}），尚无满意的比对试验".replace("，）", "）"))
     for v in k.values():
         if v["met"] is False:
             add("kpi", _gap_text(v) + "未达标")

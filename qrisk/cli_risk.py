@@ -326,7 +326,7 @@ def cmd_import_mapped(args: argparse.Namespace) -> int:
 @_guard
 def cmd_campaign(args: argparse.Namespace) -> int:
     """``qrisk campaign [--json] [--xlsx FILE]``: where every enterprise stands in the campaign."""
-    from processors.campaign import county_progress
+    from processors.campaign import county_progress, summary_lines_zh
     from processors.credit_file import CountyState
     from processors.step import replay
 
@@ -347,7 +347,8 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     from qrisk.cli_text import table
 
     sm = progress["summary"]
-    lines = [f"提档升级进度（{sm['enterprises']} 家企业；已提档 {sm['upgraded']} 家，验收通过 {sm['accepted']} 家）",
+    # 截至, the counts with the failed acceptances, the campaign-wide KPIs from counts: what goes upward each month
+    lines = [*summary_lines_zh(progress, rules.policy.utc_offset_hours),
              "阶段：" + "；".join(f"{s['stage_zh']} {s['reached']}" for s in sm["stages"]),
              "指标达标：" + "；".join(f"{k['label_zh']} {k['met']}/{k['known']}" for k in sm["kpis"].values())]
     cells = [["企业", "分档", "阶段", "三个一", "培训率", "一次通过率", "持证率", "省级抽检合格率"]]
@@ -363,6 +364,10 @@ def cmd_campaign(args: argparse.Namespace) -> int:
                       pct(k["training_rate"]["value"]), pct(k["exam_first_pass_rate"]["value"]),
                       pct(k["key_posts_certified_rate"]["value"]), pct(k["sampling_pass_rate"]["value"])])
     lines += table(cells, "<^<^>>>>")
+    behind = [r for r in progress["rows"] if r.get("lag_reasons_zh")]
+    if behind:
+        lines.append(f"滞后企业 {len(behind)} 家及原因：")
+        lines += [f"  {r['enterprise_id']} {r['name'] or ''}：{r['lag_reasons_zh']}" for r in behind]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

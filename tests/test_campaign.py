@@ -226,7 +226,11 @@ def test_the_campaign_command_prints_the_table_and_writes_a_sheet(tmp_path):
     sheet = tmp_path / "campaign.xlsx"
     out = subprocess.run([sys.executable, "-m", "qrisk", "campaign", "--events", str(events), "--xlsx", str(sheet)], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("提档升级进度（32 家企业") and "W03 清泉水厂" in out.stdout
+    assert out.stdout.startswith("提档升级进度（截至 ") and "；32 家企业；" in out.stdout.splitlines()[0] and "W03 清泉水厂" in out.stdout
+    # what goes upward each month: failed acceptances counted, the county's KPIs from counts, who is behind and why
+    assert "最近一次验收未通过" in out.stdout.splitlines()[0] and out.stdout.splitlines()[1].startswith("全县指标（")
+    assert "滞后企业 " in out.stdout and "  W03 清泉水厂：检查验收未通过（" in out.stdout
+    assert "比对试验不满意" not in out.stdout or "oxygen_consumption" not in out.stdout  # items by their Chinese names
     as_json = json.loads(subprocess.run([sys.executable, "-m", "qrisk", "campaign", "--events", str(events), "--json"], cwd=ROOT,
                                         capture_output=True, text=True, check=True).stdout)
     ws = load_workbook(sheet).active

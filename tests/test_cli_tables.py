@@ -73,7 +73,10 @@ def test_the_campaign_table_lines_up(events, capsys):
     assert main(["campaign", "--events", str(events), "--json"]) == 0
     progress = json.loads(capsys.readouterr().out)
     assert main(["campaign", "--events", str(events)]) == 0
-    lines = capsys.readouterr().out.splitlines()[3:]
+    out = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(out) if line.startswith("企业 "))  # (after the summary's lines)
+    end = next((i for i, line in enumerate(out) if line.startswith("滞后企业")), len(out))  # (before who is behind and why)
+    lines = out[start:end]
 
     def pct(v):
         return "—" if v is None else f"{v:.0%}"
