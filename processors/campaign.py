@@ -1,6 +1,6 @@
 """The upgrade campaign (提档升级) in the credit file: stages, the "three ones", KPIs, progress.
 
-Stages, each reached on the first event that fulfils it (its local date is kept):
+Stages, each reached on the first event that fulfils it (dated by that event's document: signed_on, assessed_on, as_of, on):
 
 ==================  ==============================================================================
 mobilisation        宣传发动: the commitment letter (承诺书) signed
@@ -152,7 +152,7 @@ class CampaignRecord(FoldState):
     acceptance_checked_on: dt.date | None = Field(default=None, description="the passed acceptance the checks were made for")
     acceptance_checks: list[AcceptanceCheck] = Field(
         default_factory=list, description="what that acceptance must be checked against besides the KPIs (须核实), as found on its day")
-    stages: dict[str, dt.date] = Field(default_factory=dict, description="stage -> the local date it was reached")
+    stages: dict[str, dt.date] = Field(default_factory=dict, description="stage -> the date of the document that completed it (the local day recorded, for one without a date)")
     event_ids: list[str] = Field(default_factory=list, description="every campaign event, oldest first")
 
 
@@ -229,10 +229,15 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
                     "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果不满意："
                                   f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{test.measure_zh}",
                 }))
+    # a stage is reached on the date of the document that completes it (the letter signed, the assessment
+    # made, the report's date, the activity's day), not the day it was recorded: a month-end cut of the
+    # table must count a December acceptance loaded in January in December
+    dated = getattr(p, "signed_on", None) or getattr(p, "assessed_on", None) or getattr(p, "as_of", None) or getattr(p, "on", None)
+    day = dated if isinstance(dated, dt.date) and not isinstance(dated, dt.datetime) else today
     for stage in STAGES:
         if stage not in c.stages and _reached(stage, c, pol):
-            c.stages[stage] = today
-            out.append(("campaign.stage_reached", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": today.isoformat()}))
+            c.stages[stage] = day
+            out.append(("campaign.stage_reached", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": day.isoformat()}))
     return out
 
 

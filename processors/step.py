@@ -84,7 +84,8 @@ lab passed item by item is a disagreement; an illness told in a complaint's text
 correction is judged by the sending lab system too (lab_id); a sum of ratios near 1 warns; 屡次不合格;
 17: a rule's caveat in its messages: what an unverified rule leaves in doubt, a product-bound limit's condition;
 the campaign record keeps the commitment letter's number and every assessment (kind, date, tier, result, assessor,
-note), and campaign.accepted_with_gaps names a training KPI's counts and reads 省级抽检合格率, 目标 100%).  A Kafka worker writes it into every snapshot and says so when it
+note), and campaign.accepted_with_gaps names a training KPI's counts and reads 省级抽检合格率, 目标 100%; a campaign
+stage is dated by the document that completes it; a comparison test keeps its item's name).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

@@ -406,3 +406,15 @@ def test_the_demos_penalised_and_complained_of_plants_are_accepted_with_gaps(rul
     table = {r["enterprise_id"]: r for r in table_rows(county_progress(state, rules.policy.campaign))}
     assert "示范县市监处罚〔2025〕55号" in table["P05"]["acceptance_gaps_zh"] and table["W03"]["acceptance_gaps_zh"] == ""
     assert TABLE_HEADERS_ZH["acceptance_gaps_zh"] == "验收通过但须核实" and "acceptance_gaps_zh" in TABLE_COLUMNS
+
+
+def test_a_stage_is_dated_by_the_document_that_completes_it_not_by_when_it_was_recorded(rules):
+    """A December acceptance loaded in January counts in December on a month-end cut of the table."""
+    late = ev("campaign.commitment", "2026-02-20T10:00:00+08:00", signed_on="2026-01-08")
+    accepted = ev("campaign.assessment", "2027-01-05T10:00:00+08:00", kind="acceptance", assessed_on="2026-12-28", tier="B", passed=True)
+    state, effects = replay([registered(), late, tiering(), accepted], rules)
+    stages = state.files[E].campaign.stages
+    assert stages["mobilisation"].isoformat() == "2026-01-08"
+    assert stages["acceptance"].isoformat() == "2026-12-28"
+    reached = {e.data["stage"]: e.data["on"] for e in effects if e.kind == "campaign.stage_reached"}
+    assert reached["mobilisation"] == "2026-01-08" and reached["acceptance"] == "2026-12-28"
