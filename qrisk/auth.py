@@ -262,7 +262,9 @@ class KeyStore:
         except FileNotFoundError:
             return [], []
         except json.JSONDecodeError as exc:
-            raise KeyFileError(self.path, f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）",
+            from ingest.validate import _JSON_PROBLEM_ZH  # (what the door says of a bad body, in Chinese: not json's English)
+
+            raise KeyFileError(self.path, f"不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列：{_JSON_PROBLEM_ZH.get(exc.msg, '格式有误')}）",
                                f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
         except UnicodeDecodeError as exc:
             raise KeyFileError(self.path, f"不是 UTF-8 文本（{exc.reason}）", f"not UTF-8 text: {exc.reason}") from None

@@ -40,6 +40,8 @@ def test_a_damaged_key_file_is_named_with_what_is_wrong(tmp_path, text, named):
         KeyStore(path).load()
     assert str(path) in str(exc.value) and named in str(exc.value)
     assert "\n" not in str(exc.value)
+    if text == "{broken":  # the Chinese half in Chinese, not json's English message
+        assert "不是有效的 JSON（第 1 行第 2 列：此处应为双引号括起的字段名（或多了逗号））" in str(exc.value)
 
 
 def test_the_keys_last_read_stay_in_use_while_the_file_does_not_parse(tmp_path, capsys):
