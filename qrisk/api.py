@@ -1210,9 +1210,12 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     def catalogue() -> dict[str, Any]:
         return catalogue_document(pipeline.rules.catalogue)
 
-    @app.get("/v1/event-types", summary="Event types this service accepts (public)")
-    def event_types() -> list[str]:
-        return sorted(EVENT_TYPES)
+    @app.get("/v1/event-types", summary="Event types this service accepts (public); the headers x-qrisk-max-batch and "
+                                         "x-qrisk-max-body-bytes say how much one POST /v1/events may carry")
+    def event_types() -> JSONResponse:
+        # (the limits as headers: an importer sizes its batches before it sends one, instead of learning
+        # them from a refusal that keeps the whole oversized batch in the dead letters)
+        return JSONResponse(sorted(EVENT_TYPES), headers={"x-qrisk-max-batch": str(max_batch), "x-qrisk-max-body-bytes": str(max_body_bytes)})
 
     @app.get("/readyz", summary="Readiness: 200 once events are taken, 503 while starting or when no more can be written (public)",
              responses={503: {"description": "not ready: the writer lease lapsed (while the log replays at start, the start-up responder answers 503)"}})

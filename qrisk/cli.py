@@ -1085,6 +1085,13 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
     headers = {"authorization": f"Bearer {args.key}"} if args.key else {}
     try:
         with httpx.Client(base_url=args.url, timeout=120, headers=headers) as client:
+            # batches the service takes, from its own word (a batch over its limit would be refused and kept
+            # whole in its dead letters before being sent again in smaller ones)
+            said = client.get("/v1/event-types").headers.get("x-qrisk-max-batch", "")
+            if said.isdigit() and 0 < int(said) < args.batch:
+                print(f"qrisk: 服务每个请求至多接受 {said} 个事件，按每批 {said} 个发送 / the service takes at most {said} events a "
+                      f"request: sending batches of {said}", file=sys.stderr)
+                args.batch = int(said)
             lines = read_events(args.file)
             while True:
                 try:

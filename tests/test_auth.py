@@ -344,8 +344,11 @@ def test_import_over_http_with_batches_over_the_services_limit_sends_them_in_bat
                          capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0 and json.loads(out.stdout) == {"file": str(events), "accepted": 1100, "duplicates": 0, "rejected": 0}, out.stderr
     assert "at most 1000 events a request" in out.stderr and "Traceback" not in out.stderr
-    # the one oversized request is kept (nothing the service is sent is lost), once: no loop of refusals
-    assert len(srv.get("/v1/dead-letters?limit=1000", headers=admin).json()) == before + 1
+    # the importer asked the service's limit first (x-qrisk-max-batch): no oversized request was refused and
+    # kept whole in the dead letters beside the events it then sent again
+    assert len(srv.get("/v1/dead-letters?limit=1000", headers=admin).json()) == before
+    limits = httpx.get(srv.url + "/v1/event-types", timeout=30)
+    assert limits.headers["x-qrisk-max-batch"] == "1000" and int(limits.headers["x-qrisk-max-body-bytes"]) > 0
 
 
 def test_import_over_http_keeps_unreadable_lines_and_names_every_refusal_by_file_and_line(srv, tmp_path):
