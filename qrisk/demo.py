@@ -678,7 +678,10 @@ def _campaign(progress: dict[str, Any]) -> dict[str, Any]:
     return {**progress["summary"], "accepted_with_gaps_rows": [
         {"enterprise_id": r["enterprise_id"], "name": r["name"], "gaps": r["accepted_with_gaps"], "gaps_zh": r["acceptance_gaps_zh"],
          "checks": [c["code"] for c in r["acceptance_checks"]]}
-        for r in progress["rows"] if r["accepted_with_gaps"]]}
+        for r in progress["rows"] if r["accepted_with_gaps"]],
+        # the enterprises whose last 检查验收 failed: behind, and why (the progress table's 滞后原因)
+        "acceptance_failed_rows": [{"enterprise_id": r["enterprise_id"], "name": r["name"], "lag_reasons_zh": r["lag_reasons_zh"]}
+                                   for r in progress["rows"] if r["last_acceptance_failed"]]}
 
 
 def _span(events: list[Envelope]) -> tuple[dt.date, dt.date]:
@@ -793,7 +796,11 @@ def render_text(summary: dict[str, Any]) -> str:
               # the record's checks only: the KPIs short of their target are counted on the line above
               *[f"    {r['enterprise_id']} {r['name']}：{'、'.join(CHECK_ZH.get(c, c) for c in r['checks'])}" for r in checked],
               # reached: the enterprises that completed the stage so far, not those at it now
+              *([f"  最近一次检查验收未通过 {len(cp['acceptance_failed_rows'])} 家："
+                 + "、".join(f"{r['enterprise_id']} {r['name']}" for r in cp["acceptance_failed_rows"])] if cp.get("acceptance_failed_rows") else []),
               "  各阶段累计完成：" + "，".join(f"{s['stage_zh']} {s['reached']} 家" for s in cp["stages"]),
+              # the county as a whole, from the counts of each enterprise's latest report
+              *(["  全县指标：" + "；".join(f"{k['label_zh']} {k['figure_zh']}" for k in cp["kpi_rates"].values())] if cp.get("kpi_rates") else []),
               "  指标达标：" + "，".join(f"{k['label_zh']} {k['met']}/{k['known']} 家" + (f"（{k['basis_zh']}）" if k.get("basis_zh") else "")
                                      for k in cp["kpis"].values())]
     open_rect = summary["open_issues"]["rectifications"]

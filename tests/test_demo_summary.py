@@ -329,3 +329,13 @@ def test_a_reason_counts_samples_in_batches_not_items(county, rules):
     _, state, _ = county
     reasons = [r for row in rank(state, dt.date(2026, 2, 8)) for r in row["reasons"]]
     assert not [r for r in reasons if re.search(r"批次（[^）]*等 \d+ 项", r)]
+
+
+def test_the_campaign_summary_names_the_failed_acceptances_and_the_county_kpis(summary, text):
+    """The planted 清泉水厂 fails its acceptance: the summary must say so, beside the county's own KPI rates."""
+    failed = summary["campaign"]["acceptance_failed_rows"]
+    assert any(r["name"] == "清泉水厂" and "检查验收未通过" in r["lag_reasons_zh"] for r in failed)
+    assert len(failed) == summary["campaign"]["last_acceptance_failed"]
+    assert f"  最近一次检查验收未通过 {len(failed)} 家：" in text and "W03 清泉水厂" in text
+    rates = summary["campaign"]["kpi_rates"]["training_rate"]
+    assert f"  全县指标：从业人员培训率 {rates['part']}/{rates['whole']} = " in text
