@@ -268,7 +268,7 @@ def cmd_run_kafka(args: argparse.Namespace) -> int:
 
     from qrisk.api import create_app
     from qrisk.auth import KeyStore
-    from qrisk.cli import UserError, _first_start, server_log_config
+    from qrisk.cli import UserError, _first_start, server_http_options, server_log_config
     from qrisk.kafka_api import open_distributed
     from qrisk.runtime import default_rules
     from qrisk.settings import Settings
@@ -321,7 +321,7 @@ def cmd_run_kafka(args: argparse.Namespace) -> int:
 
     answer_too_large(app, backend)  # an event too large for the log: 413 and a dead letter, not a 500
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(), **tls)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(), **server_http_options(), **tls)
     return 0
 
 
