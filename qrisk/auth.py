@@ -319,7 +319,7 @@ class KeyStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[tuple[list[ApiKey], list[dict[str, Any]]]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # (by default the data directory: see qrisk.runtime)
         lock_path = self.path.with_name(self.path.name + ".lock")
         fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
         try:

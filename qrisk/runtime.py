@@ -41,7 +41,9 @@ def check_data_dir(data_dir: str | os.PathLike[str], create: bool = True) -> Pat
         if not create:
             raise DataDirError(f"数据目录 {path} 不存在 / {path}: no such data directory")
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            # the owner's alone, whatever the umask: it holds the event log, dead letters with the bodies
+            # senders posted, the audit trail and (by default) the keys file
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise DataDirError(f"无法创建数据目录 {path}（{exc.strerror}）/ cannot create data directory {path}: {exc.strerror}") from None
     try:

@@ -717,7 +717,7 @@ class ChdbStore(_Base):
         from chdb import session
 
         self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # (the owner's alone: see qrisk.runtime)
         _refuse_if_in_use(self.data_dir)
         self._session = session.Session(str(self.data_dir))
         # the same answers as a server configured by scripts/services.sh: UTC, integers unquoted
