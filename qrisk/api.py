@@ -29,7 +29,7 @@ from typing import Annotated, Any, AsyncIterator, Callable, Literal
 from fastapi import FastAPI, HTTPException, Query, Request, Security
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -292,7 +292,8 @@ _LETTERS_EXAMPLE = [{
     "reason": 'payload.items[0].values[1]: must be a number (not quoted) or "ND" / "未检出"',
     "errors": [{"field": "payload.items[0].values[1]", "type": "measured_value", "reason": 'must be a number (not quoted) or "ND" / "未检出"',
                 "reason_zh": '应为数字（不加引号）或 "ND"/"未检出"'}],
-    "raw": '{"event_id": "7c1b2a9e-0d4f-4c55-9a3e-2f6d8b1c0e11", …, "values": [45, "59", 8, 61, 10], …}', "raw_encoding": "utf-8"}]
+    "raw": '{"event_id": "7c1b2a9e-0d4f-4c55-9a3e-2f6d8b1c0e11", …, "values": [45, "59", 8, 61, 10], …}', "raw_encoding": "utf-8",
+    "raw_truncated": False}]
 
 
 class AlertActionRequest(BaseModel):
@@ -806,7 +807,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if view == "report":
             from qrisk.credit_report import build_report, report_from_view
 
-            alerts = _alert_views(enterprise_id=enterprise_id)  # how each warning was handled
+            # how each warning was handled: those this key reads at /v1/alerts/{id} (a county-wide alert
+            # the enterprise's sample tipped has no town, and a town's key does not read it there either)
+            alerts = [a for a in _alert_views(enterprise_id=enterprise_id) if key.sees_town(a["town"])]
             if distributed:  # from the sink's copy of the file (seconds behind the log)
                 return report_from_view(file, pipeline.rules, alerts=alerts)
             with pipeline.lock:
@@ -909,8 +912,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
               responses={**_AUTH_RESPONSES, 400: {"description": "the body is not JSON"}, 404: {"description": "no such alert"},
                          409: {"description": "the alert cannot take this step now"},
                          202: {"description": "with QRISK_EVENT_LOG=kafka: published; the worker takes the step shortly"},
-                         422: {"description": "a bad field, or closing a 紧急/高 alert (alerts.close_note_min_severity) without a note"}}, **_declared(handlers))
-    async def act_on_alert(alert_id: str, body: AlertActionRequest, key: ApiKey = Security(handlers)) -> Any:
+                         413: {"description": f"body larger than {ACTION_BODY_BYTES} bytes"},
+                         422: {"description": "a bad field, or closing a 紧急/高 alert (alerts.close_note_min_severity) without a note"}},
+              **_declared(handlers, requestBody={"required": True, "content": {"application/json": {"schema": _ACTION_SCHEMA}}}))
+    async def act_on_alert(alert_id: str, request: Request, key: ApiKey = Security(handlers)) -> Any:
         """The step goes into the event log as an ``alert.action`` event (so the alert's lifecycle
         replays with everything else) and is answered once durable.  Repeating a request with the
         same ``event_id`` is safe: the step is taken once.  With the Kafka log the answer is 202
@@ -920,6 +925,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         from alerts.lifecycle import ACTION_ZH, TRANSITIONS, AlertActionError, AlertNoteRequired, note_missing
         from schemas.events import AlertActionEvent
 
+        body = await _action_body(request)
         view = _alert_for(alert_id, key)
         event_id = body.event_id or uuid.uuid4()
         occurred_at = pipeline.clock()
@@ -1025,8 +1031,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         out.pop("received_ms", None)
         return out
 
-    LETTER_COLUMNS = ["dead_letter_id", "received_at", "channel", "position", "reason", "errors", "raw", "raw_encoding"]
+    LETTER_COLUMNS = ["dead_letter_id", "received_at", "channel", "position", "reason", "errors", "raw", "raw_encoding", "raw_truncated"]
     EVENT_MATCHES_MAX = 10_000  # dead letters holding one event id's text: a handful in practice; the bound keeps a bad case cheap
+    # A letter keeps the whole body it was refused with (up to QRISK_MAX_BODY_BYTES), and any posting
+    # key can make many: a list of them whole (1,000 allowed) grew to gigabytes in the server.  A list
+    # shows each one's start, GET /v1/dead-letters/{id} one whole letter; the event-id search reads the
+    # candidates whole a few megabytes at a time to confirm them.
+    LIST_RAW_CHARS = 4096
+    CONFIRM_BYTES = 16 * 1024 * 1024
 
     def _find_letters(key: ApiKey, *, event_id: str | None = None, request_id: str | None = None, position: str | None = None,
                       channel: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
@@ -1052,21 +1064,48 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if until is not None:
             where.append("toUInt64(received_at) * 1000 + received_ms < %(until)s")
             params["until"] = _epoch_ms(until)
+        order = " ORDER BY received_at DESC, received_ms DESC, dead_letter_id"
         if event_id is not None:
             # no column holds it: the raw bytes do, as the sender spelt it (upper case, without dashes …); a
             # match is confirmed below, so paging happens after that
             spellings = _spellings(event_id)
             where.append("(" + " OR ".join(f"positionCaseInsensitive(raw, %(event_id{i})s) > 0" for i in range(len(spellings))) + ")")
-            params.update({f"event_id{i}": text for i, text in enumerate(spellings)}, limit=EVENT_MATCHES_MAX, offset=0)
+            params.update({f"event_id{i}": text for i, text in enumerate(spellings)}, limit=EVENT_MATCHES_MAX)
+            candidates = pipeline.store.query(
+                "SELECT dead_letter_id, length(raw) AS size, raw_encoding FROM dead_letters FINAL"
+                + (f" WHERE {' AND '.join(where)}" if where else "") + order + " LIMIT %(limit)s", params)
+            wanted = _confirmed_letters(candidates, event_id, offset + limit)[offset:]
+            if not wanted:
+                return []
+            where, params = ["has(%(wanted)s, dead_letter_id)"], {"wanted": wanted, "limit": limit, "offset": 0}
         else:
             params.update(limit=limit, offset=offset)
         rows = pipeline.store.query(
-            "SELECT dead_letter_id, received_at, received_ms, channel, position, reason, errors, raw, raw_encoding FROM dead_letters FINAL"
+            "SELECT dead_letter_id, received_at, received_ms, channel, position, reason, errors, "
+            # (not "AS raw": ClickHouse would read the alias for the column in lengthUTF8(raw))
+            "substringUTF8(raw, 1, %(shown)s) AS raw_start, raw_encoding, lengthUTF8(raw) > %(shown)s AS raw_truncated FROM dead_letters FINAL"
             + (f" WHERE {' AND '.join(where)}" if where else "")
-            + " ORDER BY received_at DESC, received_ms DESC, dead_letter_id LIMIT %(limit)s OFFSET %(offset)s", params)
-        if event_id is not None:
-            rows = [r for r in rows if _letter_names_event(r, event_id)][offset:offset + limit]
-        return [_letter(r) for r in rows]
+            + order + " LIMIT %(limit)s OFFSET %(offset)s", {**params, "shown": LIST_RAW_CHARS})
+        return [_letter({**{k: v for k, v in r.items() if k != "raw_start"}, "raw": r["raw_start"], "raw_encoding": r["raw_encoding"],
+                         "raw_truncated": bool(r["raw_truncated"])}) for r in rows]
+
+    def _confirmed_letters(candidates: list[dict[str, Any]], event_id: str, wanted: int) -> list[str]:
+        """The ids of the first ``wanted`` candidates that are the event (``_letter_names_event``), in
+        their order, their bytes read a few at a time."""
+        confirmed: list[str] = []
+        i = 0
+        while i < len(candidates) and len(confirmed) < wanted:
+            group, size = [], 0
+            while i < len(candidates) and (not group or size + candidates[i]["size"] <= CONFIRM_BYTES):
+                group.append(candidates[i])
+                size += candidates[i]["size"]
+                i += 1
+            raws = {r["dead_letter_id"]: r["raw"] for r in pipeline.store.query(
+                "SELECT dead_letter_id, raw FROM dead_letters FINAL WHERE has(%(ids)s, dead_letter_id)",
+                {"ids": [c["dead_letter_id"] for c in group]})}
+            confirmed += [c["dead_letter_id"] for c in group
+                          if _letter_names_event({"raw": raws.get(c["dead_letter_id"], ""), "raw_encoding": c["raw_encoding"]}, event_id)]
+        return confirmed[:wanted]
 
     @app.get("/v1/dead-letters", summary="Most recent rejected inputs with their reasons (a sender's key: its own)",
              responses={**_AUTH_RESPONSES, 200: {"content": {"application/json": {"example": _LETTERS_EXAMPLE}}},
@@ -1113,7 +1152,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         )
         if not rows:
             raise HTTPException(status_code=404, detail=f"未找到拒收记录 {dead_letter_id} / no such dead letter")
-        return _letter(rows[0])
+        return {**_letter(rows[0]), "raw_truncated": False}
 
     def _town_of(enterprise_id: str) -> str | None:
         if distributed:
@@ -1227,8 +1266,20 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 "status": "not_ready", "message": f"写入租约已失效，不再写入事件，请重启 qrisk / {lease.lapsed}: no more events are written; restart qrisk"})
         return {"status": "ready"}
 
-    @app.get("/healthz", summary="Liveness (public): 200 while the process works, \"degraded\" with what to look at")
-    def healthz() -> dict[str, Any]:
+    def _sees_details(request: Request) -> bool:
+        """Whether the caller of a public route showed an admin or monitor key: only they read what a
+        problem is (receivers' addresses and answers, file paths); anyone reads that there is one."""
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return False
+        try:
+            return keys.authenticate(token.strip()).role in ("admin", "monitor")
+        except AuthError:
+            return False
+
+    @app.get("/healthz", summary="Liveness (public): 200 while the process works, \"degraded\" naming what to look at "
+                                 "(what it is: with an admin or monitor key)")
+    def healthz(request: Request) -> dict[str, Any]:
         if distributed:
             # reads trail the log by the workers' and the sink's lag, which Kafka's group offsets show
             return {"status": "ok", "event_log": "kafka", "published": pipeline.published, "dead_lettered": pipeline.dead_lettered}
@@ -1252,6 +1303,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         lease = getattr(pipeline, "writer_lease", None)
         if lease is not None and lease.lapsed:
             problems["writer_lease"] = f"写入租约已失效，不再写入事件，请重启 qrisk / {lease.lapsed}: no more events are written; restart qrisk"
+        if problems and not _sees_details(request):
+            problems = {name: PROBLEM_SUMMARIES.get(name, "见带 admin 或 monitor 密钥的 /healthz / see /healthz with an admin or monitor key")
+                        for name in problems}
         return {
             "status": "degraded" if problems else "ok",
             # events in the log, counted; below log_seq when seqs are missing (a failed write leaves a gap)
@@ -1287,6 +1341,18 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     _add_event_schema(app)
     return app
+
+
+_DETAILS = "（详情：带 admin 或 monitor 密钥请求 /healthz） / details: /healthz with an admin or monitor key"
+PROBLEM_SUMMARIES = {
+    "derived_rows": "派生表写入失败，看板数据滞后" + _DETAILS,
+    "alert_dispatcher": "预警通知发送失败，将自动重试" + _DETAILS,
+    "alert_receivers": "预警通知接收端连续发送失败" + _DETAILS,
+    "keys_file": "密钥文件无法读取，沿用上次读取的密钥" + _DETAILS,
+    "writer_lease": "写入租约已失效，不再写入事件，请重启 qrisk" + _DETAILS,
+}
+"""What the public /healthz says of each problem: that it is there, not what it is (a failing
+receiver's error names its address and quotes its answer; the keys file's problem its path)."""
 
 
 def _at(row: dict[str, Any], column: str, ms_column: str) -> dict[str, Any]:
@@ -1345,6 +1411,23 @@ def _elements(raw: bytes) -> list[Any] | None:
     if isinstance(doc, dict) and set(doc) == {"events"}:
         doc = doc["events"]
     return doc if isinstance(doc, list) else None
+
+
+ACTION_BODY_BYTES = 64 * 1024
+"""An alert step's body: a note of at most 2,000 characters and a few short fields."""
+_ACTION_SCHEMA = AlertActionRequest.model_json_schema()
+
+
+async def _action_body(request: Request) -> AlertActionRequest:
+    """The step, read only after the key was checked and only up to ``ACTION_BODY_BYTES``: a body
+    parameter would have FastAPI read any body whole before the guard ran (an anonymous 300 MB
+    body held ~590 MB, and was answered 422, not 401)."""
+    raw = await _read_limited(request, ACTION_BODY_BYTES)
+    try:
+        return AlertActionRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        # answered as FastAPI answers a bad body (invalid_request): fields under "body"
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

@@ -112,8 +112,14 @@ def test_health_is_degraded_while_a_receiver_gets_nothing_through(robot, tmp_pat
     from qrisk.api import create_app
     from qrisk.auth import KeyStore, utc_now
 
+    class AuditRows:  # the audit trail of the keys made below, kept in a list (this test's app has no store)
+        rows: list = []
+
+        def insert(self, table, rows):
+            self.rows += rows
+
     class Pipeline:  # what /healthz reads of the embedded pipeline
-        store = None
+        store = AuditRows()
         clock = staticmethod(utc_now)
         _sink = writer_lease = None
         seq = derived_seq = events = 0
@@ -127,7 +133,10 @@ def test_health_is_degraded_while_a_receiver_gets_nothing_through(robot, tmp_pat
     tables = Tables()
     policy = AlertsPolicy.model_validate({"receivers": [{"name": "desk", "kind": "dingtalk", "url": robot["url"]}]})
     dispatcher = Dispatcher(tables, policy, base_delay=0, journal=False)
-    app = create_app(Pipeline(), keys=KeyStore(tmp_path / "keys.json"), dispatcher=dispatcher)  # (no lifespan: nothing started)
+    keys = KeyStore(tmp_path / "keys.json")
+    _, monitor = keys.create("monitor", "prometheus", actor="tests")
+    _, lab = keys.create("lab", "lab-0451", actor="tests", source_id="CMA-0451")
+    app = create_app(Pipeline(), keys=keys, dispatcher=dispatcher)  # (no lifespan: nothing started)
     try:
         client = TestClient(app)
         assert client.get("/healthz").json()["status"] == "ok"
@@ -135,6 +144,12 @@ def test_health_is_degraded_while_a_receiver_gets_nothing_through(robot, tmp_pat
         dispatcher.run_once()
         health = client.get("/healthz")
         assert health.status_code == 200 and health.json()["status"] == "degraded"
+        # anyone learns that the receivers fail; what they are and what they answered, only a monitor or an admin
+        for who in ({}, {"authorization": f"Bearer {lab}"}, {"authorization": "Bearer qrisk_000000000000_x"}):
+            public = client.get("/healthz", headers=who)
+            assert public.json()["status"] == "degraded" and "预警通知接收端连续发送失败" in public.json()["problems"]["alert_receivers"]
+            assert "desk" not in public.text and "127.0.0.1" not in public.text
+        health = client.get("/healthz", headers={"authorization": f"Bearer {monitor}"})
         assert "desk" in health.json()["problems"]["alert_receivers"] and TOKEN not in health.text
         robot["status"] = 200
         dispatcher.run_once()
