@@ -659,7 +659,7 @@ def _resent(state: CountyState, file: CreditFile, record: SampleRecord, on_file:
             # the same printed name, another sender: the name is the sending system's word, not who it is
             sent = (f"由检验机构系统 {on_file.lab_id} 报送" if on_file.lab_id is not None
                     else "不是由检验机构系统报送的（公告导入或管理部门录入）")
-            came = (f"本次{what}署名相同，但由另一检验机构系统（{record.lab_id}）报送{unflagged}，而原报告{sent}："
+            came = (f"本次{what}署名相同，但由{'另一' if on_file.lab_id is not None else ''}检验机构系统（{record.lab_id}）报送{unflagged}，而原报告{sent}："
                     f"检验机构系统只能更正本系统报送的报告")
         effects.append(_effect(
             "sampling.sample_no_conflict", event, file.enterprise_id, on_file_event_id=on_file.event_id, lab=record.lab,
