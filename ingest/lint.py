@@ -122,9 +122,10 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
 
     ``on_file``: the enterprise's sample records as its credit file holds them (``CreditFile.samples``,
     or the ``samples`` of its view: objects or mappings with ``event_id``, ``sample_no``, ``retest``,
-    ``lab`` and, once folded, ``superseded_by``, ``superseded_as``, ``corrects``), this event's own
+    ``lab``, ``lab_id`` and, once folded, ``superseded_by``, ``superseded_as``, ``corrects``), this event's own
     record included when it is folded already.  A result whose sample number is on file then hears
-    how the fold took it: a correction, a repeat, another lab's result or a late earlier report."""
+    how the fold took it: a correction, a repeat, another lab's result or a late earlier report.  A lab
+    system hears another sender's report only as such, without its event id or lab (``_sample_no_on_file``)."""
     if isinstance(event, CampaignActivityEvent) and event.payload.kind == "comparison_test" and event.payload.item_code:
         code = event.payload.item_code
         categories = [category] if category in catalogue.categories else sorted(catalogue.categories)
@@ -199,11 +200,25 @@ def _field(record: Any, name: str) -> Any:
     return record.get(name) if isinstance(record, Mapping) else getattr(record, name, None)
 
 
+def _poster(event: SamplingResultEvent) -> str | None:
+    """The lab system posting ``event`` (``source.id`` of a lab source: a lab key posts only as the CMA number
+    it is bound to, ``qrisk.auth.event_refusal``), as the fold keeps it (``SampleRecord.lab_id``); None when
+    no lab system sends it (an importer, an admin, the bureau)."""
+    return event.source.id if event.source.kind == "lab" else None
+
+
 def _sample_no_on_file(event: SamplingResultEvent, on_file: Sequence[Any]) -> dict[str, Any] | None:
     """The warning for a result whose sample number (and kind: original or re-test) is on file for the
     enterprise under another event id: how the fold takes it (``processors.step``, "resends and
-    corrections"), from this event's own record when it is folded, else as it will."""
+    corrections"), from this event's own record when it is folded, else as it will.
+
+    A lab system hears the event id and lab of the report it meets only when it sent that report itself
+    (its retry, its correction): of another sender's — another lab system's, or one no lab system sent —
+    it hears that another report is on file, nothing more; else a lab posting any sample number of any
+    enterprise would learn whether it is on file and who reported it.  Other posters (an importer, an
+    admin, the bureau) hear the details."""
     p = event.payload
+    poster = _poster(event)
     me = str(event.event_id)
     mine = None
     others = []
@@ -226,16 +241,31 @@ def _sample_no_on_file(event: SamplingResultEvent, on_file: Sequence[Any]) -> di
     current = [r for r in others if _field(r, "superseded_as") not in _RESENT]
     on = next((r for r in others if str(_field(r, "event_id")) == named), None) or (current or others)[-1]
     eid, lab = _field(on, "event_id"), _field(on, "lab")
+    # another sender's report, to a lab system: neither its event id nor its lab are this lab's to learn
+    hidden = poster is not None and _field(on, "lab_id") != poster
     if mine is None:
-        # not folded yet (a Kafka worker folds it after the answer): as it will be taken, as far as the door can tell
-        outcome = "other_lab" if _lab_key(str(lab)) != _lab_key(p.lab) else None
+        # not folded yet (a Kafka worker folds it after the answer): as it will be taken, as far as the door can
+        # tell — a lab system corrects only what it sent itself, a sender that is no lab system by the lab's name
+        if poster is not None:
+            outcome = "other_lab" if hidden else None
+        else:
+            outcome = "other_lab" if _lab_key(str(lab)) != _lab_key(p.lab) else None
     what, what_en = ("复检结果", "re-test result") if p.retest else ("结果", "result")
-    head = f"该企业已有抽样编号 {p.sample_no} 的{what}（事件 {eid}，{lab}）："
-    head_en = f"enterprise {event.enterprise_id} already has a {what_en} for sample no. {p.sample_no} (event {eid}, {lab}): "
+    if hidden:
+        head = f"该企业已有其他报送方报送的抽样编号 {p.sample_no} 的{what}："
+        head_en = f"enterprise {event.enterprise_id} already has a {what_en} for sample no. {p.sample_no} from another sender: "
+    else:
+        head = f"该企业已有抽样编号 {p.sample_no} 的{what}（事件 {eid}，{lab}）："
+        head_en = f"enterprise {event.enterprise_id} already has a {what_en} for sample no. {p.sample_no} (event {eid}, {lab}): "
     check = "如为另一样品，请核对抽样编号后以新的 event_id 报送"
     retest = "" if p.retest else "如为复检，请标注 retest: true；"
     if outcome == "repeated":
         zh, en = "本次内容相同，按重复报送处理，不重复计数", "this one says the same: taken as a repeat, not counted again"
+    elif outcome == "other_lab" and hidden:
+        zh = (f"本次{'' if p.retest else '未标注复检，'}不作为更正：检验机构系统只能更正本系统报送的报告，不能更正另一检验机构或其他报送方的报告；"
+              f"本次结果不计入统计、待核实；{retest}{check}")
+        en = (f"a lab system corrects only the reports it sent itself: this one{'' if p.retest else ' (without the re-test flag)'} "
+              f"is not taken as a correction, not counted")
     elif outcome == "other_lab":
         zh = f"本次来自另一检验机构（{p.lab}）{'' if p.retest else '且未标注复检'}，一家检验机构不能更正另一家的报告，不计入统计、待核实；{retest}{check}"
         en = f"this one comes from another lab ({p.lab}){'' if p.retest else ' without the re-test flag'}: not taken as a correction, not counted"
@@ -245,8 +275,10 @@ def _sample_no_on_file(event: SamplingResultEvent, on_file: Sequence[Any]) -> di
     elif outcome == "outdated":
         zh, en = "其报告时间晚于本次，本次按较早的报告存档，不计入统计", "its report is dated after this one: this earlier report is kept on file, not counted"
     elif outcome == "corrected":
-        head = f"抽样编号 {p.sample_no} 的本次{what}已由后来的报告（事件 {eid}，{lab}）更正取代："
-        head_en = f"this {what_en} for sample no. {p.sample_no} has been replaced by a later report (event {eid}, {lab}): "
+        by, by_en = ("其他报送方后来的报告", "a later report from another sender") if hidden else (
+            f"后来的报告（事件 {eid}，{lab}）", f"a later report (event {eid}, {lab})")
+        head = f"抽样编号 {p.sample_no} 的本次{what}已由{by}更正取代："
+        head_en = f"this {what_en} for sample no. {p.sample_no} has been replaced by {by_en}: "
         zh, en = "以更正后的报告为准，本次不计入统计", "the corrected report counts, this one does not"
     else:
         if mine is not None and _field(mine, "corrects"):

@@ -74,7 +74,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 17
+FOLD_VERSION = 18
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -85,7 +85,9 @@ correction is judged by the sending lab system too (lab_id); a sum of ratios nea
 17: a rule's caveat in its messages: what an unverified rule leaves in doubt, a product-bound limit's condition;
 the campaign record keeps the commitment letter's number and every assessment (kind, date, tier, result, assessor,
 note), and campaign.accepted_with_gaps names a training KPI's counts and reads 省级抽检合格率, 目标 100%; a campaign
-stage is dated by the document that completes it; a comparison test keeps its item's name).  A Kafka worker writes it into every snapshot and says so when it
+stage is dated by the document that completes it; a comparison test keeps its item's name; 18: a lab system's report
+corrects only a report the same lab system sent — one imported, or posted by an admin or the bureau, is no longer
+corrected by any lab key printing its lab name, which is filed as other_lab).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -417,9 +419,12 @@ def _lab_key(lab: str) -> str:
 
 
 def _same_sender(a: SampleRecord, b: SampleRecord) -> bool:
-    """Whether ``b`` may correct ``a``: the same lab system when both were sent by lab systems (another lab's
-    key printing the first lab's name must not correct its failure away), else the same lab name."""
-    if a.lab_id is not None and b.lab_id is not None:
+    """Whether ``b`` may correct ``a`` (the report on file).  A report a lab system sent (``b.lab_id``, its
+    key's bound CMA number) corrects only what that same system sent: the lab name it prints is its own word,
+    so another lab's key printing the first lab's name — or the name on a result imported from an
+    announcement, or posted by an admin or the bureau (no ``lab_id``) — must not correct a failure away.
+    A report no lab system sent (an importer's, an admin's: trusted) corrects by the printed lab name."""
+    if b.lab_id is not None:
         return a.lab_id == b.lab_id
     return _lab_key(a.lab) == _lab_key(b.lab)
 
@@ -594,7 +599,11 @@ def _judge_pending(state: CountyState, file: CreditFile, event: Envelope, rules:
 # - another lab's result, when the lab differs: one lab cannot correct another's report, and a
 #   re-test (复检) is admitted by its own rules (another lab, in time, no microbial failure), which a
 #   result without the flag must not get round.  Filed as ``other_lab``, not counted, and said
-#   (``sampling.sample_no_conflict``: send it as a re-test, or under the right number);
+#   (``sampling.sample_no_conflict``: send it as a re-test, or under the right number).  Who sent it
+#   decides, not only the printed name (``_same_sender``): a lab system's report (``lab_id``) corrects
+#   only what the same lab system sent — not another lab system's, nor one no lab system sent (imported
+#   from an announcement, posted by an admin or the bureau), whatever lab name it prints; a report no
+#   lab system sent (trusted: an importer's, an admin's) corrects by the printed lab name;
 # - an earlier report that arrived late, when its event time is before the current report's: the
 #   later report stands (``outdated``, ``sampling.report_outdated``).  Event time decides, not
 #   arrival: a stuck send attempt of the first report delivered after its correction must not undo
@@ -644,10 +653,18 @@ def _resent(state: CountyState, file: CreditFile, record: SampleRecord, on_file:
         record.superseded_by, record.superseded_as, record.judgement = on_file.event_id, "other_lab", judgement
         unflagged = "" if record.retest else "且未标注复检"
         ask = "" if record.retest else "如为复检，请标注复检（retest: true）后重新报送；"
+        if _lab_key(on_file.lab) != _lab_key(record.lab):
+            came = f"本次{what}来自{record.lab}{unflagged}：一家检验机构不能更正另一家的报告"
+        else:
+            # the same printed name, another sender: the name is the sending system's word, not who it is
+            sent = (f"由检验机构系统 {on_file.lab_id} 报送" if on_file.lab_id is not None
+                    else "不是由检验机构系统报送的（公告导入或管理部门录入）")
+            came = (f"本次{what}署名相同，但由{'另一' if on_file.lab_id is not None else ''}检验机构系统（{record.lab_id}）报送{unflagged}，而原报告{sent}："
+                    f"检验机构系统只能更正本系统报送的报告")
         effects.append(_effect(
             "sampling.sample_no_conflict", event, file.enterprise_id, on_file_event_id=on_file.event_id, lab=record.lab,
             on_file_lab=on_file.lab, retest=record.retest,
-            message_zh=(f"{head}已有{on_file.lab}的{what}（事件 {on_file.event_id}），本次{what}来自{record.lab}{unflagged}：一家检验机构不能更正另一家的报告，"
+            message_zh=(f"{head}已有{on_file.lab}的{what}（事件 {on_file.event_id}），{came}，"
                         f"本次结果存档、不计入统计，请核实；{ask}如抽样编号有误，请更正后以新的 event_id 报送"),
             **base))
         return
