@@ -411,7 +411,9 @@ def _score(file: "CreditFile", pol: RiskPolicy) -> tuple[float, float, float, fl
     credit_raw = pol.credit.campaign_tier.get(file.profile.campaign_tier, 0.0)
     credit_raw += sum(e[2] for e in file.risk.credit_entries)
     credit = min(pol.credit.max, credit_raw)
-    static, dynamic, credit = round(static, 2), round(dynamic, 2), round(credit, 2)
+    # floats even when nothing counts (sum of nothing is the int 0): a file restored from a snapshot holds
+    # what validation makes of it, 0.0, and the same file must serialise alike folded live or restored
+    static, dynamic, credit = round(float(static), 2), round(float(dynamic), 2), round(float(credit), 2)
     return round(static + dynamic + credit, 2), static, dynamic, credit
 
 

@@ -94,3 +94,13 @@ def test_snapshot_plus_tail_equals_full_replay(rules, log, data):
     assert restored.snapshot() == head.snapshot()
     resumed, _ = replay(log[cut:], rules, state=restored)
     assert resumed.snapshot() == full.snapshot()
+
+
+def test_a_file_folded_live_serialises_as_it_does_restored(rules):
+    """An enterprise with nothing against it grades at dynamic 0: the live fold held the int 0 (a sum of
+    nothing), a restored snapshot the float 0.0, and the same file version was published as two bodies."""
+    reg = golden("enterprise.registered")
+    state, _ = replay([parse_event(reg)], rules)
+    grades = state.files[reg["enterprise_id"]].risk.history
+    assert grades and all(isinstance(g.dynamic, float) and isinstance(g.static, float) for g in grades)
+    assert CountyState.restore(state.snapshot()).snapshot() == state.snapshot()
