@@ -113,8 +113,10 @@ def tick_refusal(where: str) -> dict[str, Any]:
     marked overdue.  ``qrisk tick`` (and the API) write ticks to the log directly."""
     return {"field": "event_type", "type": "forbidden", "topic": where,
             "reason": f"clock.tick is not taken through an ingress topic ({where}): it would overtake events still queued "
-                      f"on other partitions; send ticks with `qrisk tick`",
-            "reason_zh": f"clock.tick 不能经接收主题（{where}）发送：它会越过其他分区上尚在排队的事件；请用 `qrisk tick` 发送时钟事件"}
+                      f"on other partitions; send ticks with `qrisk tick`, or a file that holds them with `qrisk import FILE --url` "
+                      f"to the API (each tick in its place)",
+            "reason_zh": f"clock.tick 不能经接收主题（{where}）发送：它会越过其他分区上尚在排队的事件；请用 `qrisk tick` 发送时钟事件，"
+                         f"含时钟事件的文件请用 `qrisk import 文件 --url` 经 API 导入（时钟事件按其在文件中的位置写入）"}
 
 
 class KafkaSettings(BaseSettings):
