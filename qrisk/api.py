@@ -909,11 +909,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         return view
 
     @app.post("/v1/alerts/{alert_id}/actions", summary="A supervisor's step: acknowledge, assign, start_rectification, verify, close, reopen, comment",
-              responses={**_AUTH_RESPONSES, 400: {"description": "the body is not JSON"}, 404: {"description": "no such alert"},
+              responses={**_AUTH_RESPONSES, 404: {"description": "no such alert"},
                          409: {"description": "the alert cannot take this step now"},
                          202: {"description": "with QRISK_EVENT_LOG=kafka: published; the worker takes the step shortly"},
                          413: {"description": f"body larger than {ACTION_BODY_BYTES} bytes"},
-                         422: {"description": "a bad field, or closing a 紧急/高 alert (alerts.close_note_min_severity) without a note"}},
+                         422: {"description": "not JSON, a bad field, or closing a 紧急/高 alert (alerts.close_note_min_severity) without a note"}},
               **_declared(handlers, requestBody={"required": True, "content": {"application/json": {"schema": _ACTION_SCHEMA}}}))
     async def act_on_alert(alert_id: str, request: Request, key: ApiKey = Security(handlers)) -> Any:
         """The step goes into the event log as an ``alert.action`` event (so the alert's lifecycle
