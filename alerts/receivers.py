@@ -138,14 +138,38 @@ def _fit(text: str, max_bytes: int, note: Notification) -> str:
     return raw[:budget].decode("utf-8", "ignore") + tail
 
 
+# What the robots render.  DingTalk's robot markdown is a documented subset: headings (# to ######),
+# > quotes, **bold** and *italic*, [links](…), ![images](…), - and 1. lists, and in practice some HTML
+# (<font>).  WeCom's markdown message: headings, **bold**, [links](…), `inline code`, > quotes,
+# <font color=…> and <@userid> mentions (its markdown_v2 adds images, lists, tables, ~~strikes~~).
+# Neither documents backslash escapes.  The subject and the text are plain text written from what
+# others sent (lab and product names from the labs' keys, the public's complaint excerpts), so every
+# character either could read as markup is escaped: a CommonMark-style renderer shows the character
+# and drops the backslash; a renderer that ignored escapes would show the backslash, and still find no
+# link, image or bold in it, since "\]\(" is not "](" and "\*\*" is not "**".  "<" is written as
+# "&lt;" (no <font>, no <@mention>), and an "&" that would start an entity as "&amp;".  Only the
+# message's own markup (the "#### " heading, the blank lines between paragraphs) stays live.
+_MD_CHARS = re.compile(r"([\\`*_\[\]()!#>~|])")
+_MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+_MD_LINE_START = re.compile(r"^([ \t]*)([-+=]|\d+(?=[.)]))", re.MULTILINE)  # a list item, a setext underline
+
+
+def markdown_text(text: str) -> str:
+    """Plain text for a robot's markdown: shown as written, never as a link, an image, bold or a heading."""
+    text = _MD_ENTITY.sub("&amp;", text).replace("<", "&lt;")
+    text = _MD_CHARS.sub(r"\\\1", text)
+    return _MD_LINE_START.sub(lambda m: m[1] + m[2] + "\\" if m[2][0].isdigit() else m[1] + "\\" + m[2], text)
+
+
 def dingtalk_payload(note: Notification) -> dict[str, Any]:
     # DingTalk's markdown joins single-newline lines into one paragraph: a blank line keeps each line its own.
-    text = f"#### {note.subject_zh}\n\n" + "\n\n".join(_lines(note.text_zh))
+    # (the title is the plain text of the chat list and the notification, not rendered as markdown)
+    text = f"#### {markdown_text(note.subject_zh)}\n\n" + "\n\n".join(markdown_text(line) for line in _lines(note.text_zh))
     return {"msgtype": "markdown", "markdown": {"title": note.subject_zh, "text": _fit(text, DINGTALK_MAX_BYTES, note)}}
 
 
 def wecom_payload(note: Notification) -> dict[str, Any]:
-    content = f"#### {note.subject_zh}\n\n" + "\n".join(_lines(note.text_zh))
+    content = f"#### {markdown_text(note.subject_zh)}\n\n" + "\n".join(markdown_text(line) for line in _lines(note.text_zh))
     return {"msgtype": "markdown", "markdown": {"content": _fit(content, WECOM_MAX_BYTES, note)}}
 
 

@@ -446,3 +446,54 @@ def test_an_email_error_holds_no_recipient_address():
     for error in (partly.error, refused.error):
         assert error.startswith("email receiver county-desk via SMTP 127.0.0.1:") and "@" not in error
         assert not any(name in error.lower() for name in ("zhang.wei", "duty-desk"))
+
+
+# --------------------------------------------------------------------------- robot markdown: what others wrote stays text
+
+LAB = "[x](http://127.0.0.1:9/p) ![t](http://127.0.0.1:9/t.png)"
+PRODUCT = "**特供**饮用水"
+HOSTILE_TEXT = (f"清溪桶装水厂：{PRODUCT}（抽样编号 DC24330110001）抽检不合格，检验机构：{LAB}。\n"
+                "#### 请立即登录核实\n"
+                "> 引用 <font color=\"warning\">红字</font> <@all> ~~删除~~ `code` | 表格 | _斜体_\n"
+                "1. 不是列表\n"
+                "- 也不是列表\n"
+                "===\n"
+                "反斜杠 \\[ 和实体 &lt;b&gt; 照原样")
+
+
+def _unescape(markdown: str) -> str:
+    import re
+    return re.sub(r"\\(.)", r"\1", markdown).replace("&lt;", "<").replace("&amp;", "&")
+
+
+@pytest.mark.parametrize("kind", ["dingtalk", "wecom"])
+def test_robot_markdown_shows_what_others_wrote_as_text(kind):
+    """Lab and product names (from the labs' keys) and complaint excerpts (the public's) go into a duty
+    group's robot message: no link, image, bold, heading, quote, list, HTML or mention of theirs renders."""
+    from markdown_it import MarkdownIt
+
+    subject = f"【预警·高】{PRODUCT} 抽检不合格"
+    with http_server(200, {"errcode": 0, "errmsg": "ok"}) as srv:
+        result = send(receiver(kind, srv.url), notification(channel=kind, subject_zh=subject, text_zh=HOSTILE_TEXT))
+    assert result.ok
+    body = srv.seen[0].json()
+    text = body["markdown"]["text" if kind == "dingtalk" else "content"]
+    if kind == "dingtalk":
+        assert body["markdown"]["title"] == subject  # (the chat list's plain text: not rendered)
+    heading, _, rest = text.partition("\n\n")
+    assert heading == r"#### 【预警·高】\*\*特供\*\*饮用水 抽检不合格"  # the message's own heading stays markdown
+    # every character kept: unescaped, the lines are what was written
+    assert [_unescape(line) for line in rest.split("\n") if line] == [line for line in HOSTILE_TEXT.split("\n")]
+    assert "<" not in text and "](" not in text and "**" not in text and "![" not in text
+    assert not [line for line in text.split("\n")[1:] if line.startswith(("#", ">", "- ", "1.", "="))]
+
+    # and as a CommonMark renderer (tables and strikethrough on, as markdown_v2 has them) shows it
+    html = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(text)
+    assert html.startswith("<h4>【预警·高】**特供**饮用水 抽检不合格</h4>")
+    for tag in ("<a ", "<img", "<strong", "<em", "<h1", "<h2", "<h3", "<blockquote", "<ol", "<ul", "<li", "<table", "<s>", "<del",
+                "<code", "<hr", "<font"):
+        assert tag not in html, (tag, html)
+    assert html.count("<h4>") == 1
+    assert "[x](http://127.0.0.1:9/p) ![t](http://127.0.0.1:9/t.png)" in html and "**特供**饮用水" in html
+    assert "&lt;font color=&quot;warning&quot;&gt;红字&lt;/font&gt; &lt;@all&gt;" in html
+    assert "反斜杠 \\[ 和实体 &amp;lt;b&amp;gt; 照原样" in html
