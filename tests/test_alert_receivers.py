@@ -377,6 +377,17 @@ def test_signing_secret_is_for_dingtalk_only():
         Receiver(name="ding", kind="dingtalk", url="http://127.0.0.1:9/h", secret_env="not a name")
 
 
+@pytest.mark.parametrize("kind", ["webhook", "dingtalk", "wecom"])
+def test_an_address_with_user_and_password_is_refused_by_the_policy(kind):
+    # urllib would look "qrisk:pw@127.0.0.1" up as a host name: nothing could ever be delivered
+    for url in (f"http://qrisk:pw0rd@127.0.0.1:{free_port()}/h?access_token=x", "https://qrisk@oapi.dingtalk.com/robot/send"):
+        with pytest.raises(ValueError, match=r"alerts\.receivers\[duty\]\.url: 地址中不能含用户名和密码（user:password@）") as refused:
+            Receiver(name="duty", kind=kind, url=url)
+        assert "pw0rd" not in str(refused.value).split("input_value")[0]
+    # an "@" after the host is the receiver's business
+    assert Receiver(name="duty", kind=kind, url="https://hooks.example/a@b?to=x@y").url
+
+
 def test_a_malformed_robot_address_does_not_leak_its_token():
     bad = Receiver(name="ding", kind="dingtalk", url="http://127.0.0.1:9/robot/send?access_token=s3cret bad")
     result = send(bad, notification(channel="dingtalk"))
