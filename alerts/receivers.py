@@ -141,23 +141,26 @@ def _fit(text: str, max_bytes: int, note: Notification) -> str:
 # What the robots render.  DingTalk's robot markdown is a documented subset: headings (# to ######),
 # > quotes, **bold** and *italic*, [links](…), ![images](…), - and 1. lists, and in practice some HTML
 # (<font>).  WeCom's markdown message: headings, **bold**, [links](…), `inline code`, > quotes,
-# <font color=…> and <@userid> mentions (its markdown_v2 adds images, lists, tables, ~~strikes~~).
+# <font color=…> and <@userid> mentions (its markdown_v2, not used here, adds images, lists, tables).
 # Neither documents backslash escapes.  The subject and the text are plain text written from what
-# others sent (lab and product names from the labs' keys, the public's complaint excerpts), so every
-# character either could read as markup is escaped: a CommonMark-style renderer shows the character
-# and drops the backslash; a renderer that ignored escapes would show the backslash, and still find no
-# link, image or bold in it, since "\]\(" is not "](" and "\*\*" is not "**".  "<" is written as
-# "&lt;" (no <font>, no <@mention>), and an "&" that would start an entity as "&amp;".  Only the
-# message's own markup (the "#### " heading, the blank lines between paragraphs) stays live.
-_MD_CHARS = re.compile(r"([\\`*_\[\]()!#>~|])")
+# others sent (lab and product names from the labs' keys, the public's complaint excerpts), so what
+# either could read as markup is backslash-escaped: \ ` * _ [ ] | everywhere, "(" right after "]"
+# (a link's or image's address), "~~", and # > - + = or "1." at a line's start.  A CommonMark-style
+# renderer shows the character and drops the backslash; one that ignored escapes would show the
+# backslash and still find no link, image, bold or heading, since "\]\(" is not "](" and "\*\*" not
+# "**".  "<" is written "&lt;" (no <font>, no <@mention>), an "&" that would start an entity "&amp;".
+# Characters common in the texts and harmless where they stand are left alone: "余氯(游离氯)",
+# "6.5~8.5", "1#灌装线", "限量!".  Only the message's own markup (its "#### " heading, the breaks
+# between paragraphs) stays live.
+_MD_INLINE = re.compile(r"[\\`*_\[\]|]|(?<=\])\(|~(?=~)|(?<=~)~")
 _MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
-_MD_LINE_START = re.compile(r"^([ \t]*)([-+=]|\d+(?=[.)]))", re.MULTILINE)  # a list item, a setext underline
+_MD_LINE_START = re.compile(r"^([ \t]*)([#>+=-]|\d+(?=[.)]))", re.MULTILINE)  # heading, quote, list item, setext underline
 
 
 def markdown_text(text: str) -> str:
-    """Plain text for a robot's markdown: shown as written, never as a link, an image, bold or a heading."""
+    """Plain text for a robot's markdown: shown as written, never as a link, an image, bold, a heading or HTML."""
     text = _MD_ENTITY.sub("&amp;", text).replace("<", "&lt;")
-    text = _MD_CHARS.sub(r"\\\1", text)
+    text = _MD_INLINE.sub(lambda m: "\\" + m[0], text)
     return _MD_LINE_START.sub(lambda m: m[1] + m[2] + "\\" if m[2][0].isdigit() else m[1] + "\\" + m[2], text)
 
 
