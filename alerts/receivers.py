@@ -23,7 +23,7 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 import re
-from urllib.parse import parse_qsl, quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urljoin, urlsplit
 
 from alerts.notification import REASONS_ZH, Notification
 from schemas.policy import Receiver
@@ -71,7 +71,7 @@ def smtp_warning(cfg: SmtpConfig) -> str | None:
 class SendResult:
     ok: bool
     code: int = 0  # HTTP status, SMTP reply code, or 0 when no answer (connection refused, timeout)
-    error: str = ""  # empty when ok; else a short reason naming the receiver kind and address
+    error: str = ""  # empty when ok; else a short reason naming the receiver (kind, policy name, scheme://host:port only)
     retry: bool = True  # False for a permanent refusal: retrying cannot help, a person must change something
 
 
@@ -138,14 +138,41 @@ def _fit(text: str, max_bytes: int, note: Notification) -> str:
     return raw[:budget].decode("utf-8", "ignore") + tail
 
 
+# What the robots render.  DingTalk's robot markdown is a documented subset: headings (# to ######),
+# > quotes, **bold** and *italic*, [links](…), ![images](…), - and 1. lists, and in practice some HTML
+# (<font>).  WeCom's markdown message: headings, **bold**, [links](…), `inline code`, > quotes,
+# <font color=…> and <@userid> mentions (its markdown_v2, not used here, adds images, lists, tables).
+# Neither documents backslash escapes.  The subject and the text are plain text written from what
+# others sent (lab and product names from the labs' keys, the public's complaint excerpts), so what
+# either could read as markup is backslash-escaped: \ ` * _ [ ] | everywhere, "(" right after "]"
+# (a link's or image's address), "~~", and # > - + = or "1." at a line's start.  A CommonMark-style
+# renderer shows the character and drops the backslash; one that ignored escapes would show the
+# backslash and still find no link, image, bold or heading, since "\]\(" is not "](" and "\*\*" not
+# "**".  "<" is written "&lt;" (no <font>, no <@mention>), an "&" that would start an entity "&amp;".
+# Characters common in the texts and harmless where they stand are left alone: "余氯(游离氯)",
+# "6.5~8.5", "1#灌装线", "限量!".  Only the message's own markup (its "#### " heading, the breaks
+# between paragraphs) stays live.
+_MD_INLINE = re.compile(r"[\\`*_\[\]|]|(?<=\])\(|~(?=~)|(?<=~)~")
+_MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+_MD_LINE_START = re.compile(r"^([ \t]*)([#>+=-]|\d+(?=[.)]))", re.MULTILINE)  # heading, quote, list item, setext underline
+
+
+def markdown_text(text: str) -> str:
+    """Plain text for a robot's markdown: shown as written, never as a link, an image, bold, a heading or HTML."""
+    text = _MD_ENTITY.sub("&amp;", text).replace("<", "&lt;")
+    text = _MD_INLINE.sub(lambda m: "\\" + m[0], text)
+    return _MD_LINE_START.sub(lambda m: m[1] + m[2] + "\\" if m[2][0].isdigit() else m[1] + "\\" + m[2], text)
+
+
 def dingtalk_payload(note: Notification) -> dict[str, Any]:
     # DingTalk's markdown joins single-newline lines into one paragraph: a blank line keeps each line its own.
-    text = f"#### {note.subject_zh}\n\n" + "\n\n".join(_lines(note.text_zh))
+    # (the title is the plain text of the chat list and the notification, not rendered as markdown)
+    text = f"#### {markdown_text(note.subject_zh)}\n\n" + "\n\n".join(markdown_text(line) for line in _lines(note.text_zh))
     return {"msgtype": "markdown", "markdown": {"title": note.subject_zh, "text": _fit(text, DINGTALK_MAX_BYTES, note)}}
 
 
 def wecom_payload(note: Notification) -> dict[str, Any]:
-    content = f"#### {note.subject_zh}\n\n" + "\n".join(_lines(note.text_zh))
+    content = f"#### {markdown_text(note.subject_zh)}\n\n" + "\n".join(markdown_text(line) for line in _lines(note.text_zh))
     return {"msgtype": "markdown", "markdown": {"content": _fit(content, WECOM_MAX_BYTES, note)}}
 
 
@@ -166,7 +193,8 @@ def _email_message(receiver: Receiver, note: Notification, sender: str) -> Email
 
 
 def _send_email(receiver: Receiver, note: Notification, cfg: SmtpConfig) -> SendResult:
-    where = f"email to {', '.join(receiver.to)} via {cfg.host}:{cfg.port}"
+    # the receiver by its policy name, not its addresses: errors reach /healthz and the alert's deliveries
+    where = f"email receiver {receiver.name} via SMTP {cfg.host}:{cfg.port}"
     try:
         msg = _email_message(receiver, note, cfg.sender)
     except (ValueError, TypeError) as exc:
@@ -183,10 +211,11 @@ def _send_email(receiver: Receiver, note: Notification, cfg: SmtpConfig) -> Send
             conn.login(cfg.user, cfg.password or "")
         refused = conn.send_message(msg, from_addr=cfg.sender, to_addrs=list(receiver.to))
     except smtplib.SMTPRecipientsRefused as exc:
-        return _refused(where, exc.recipients, some_accepted=False)
+        return _refused(where, receiver, exc.recipients, some_accepted=False)
     except smtplib.SMTPResponseException as exc:  # sender refused, data refused, authentication failed, bad greeting
         code = max(exc.smtp_code, 0)
-        return SendResult(False, code=code, error=f"{where}: {code} {_text(exc.smtp_error)}", retry=not 500 <= code < 600)
+        return SendResult(False, code=code, error=f"{where}: {code} {_remote(_text(exc.smtp_error), receiver)}",
+                          retry=not 500 <= code < 600)
     except smtplib.SMTPNotSupportedError as exc:  # no STARTTLS / AUTH / SMTPUTF8 offered: the configuration must change
         return SendResult(False, error=f"{where}: {exc}", retry=False)
     except UnicodeError as exc:  # smtplib sends the user name and password as ASCII only
@@ -197,16 +226,18 @@ def _send_email(receiver: Receiver, note: Notification, cfg: SmtpConfig) -> Send
         if conn is not None:
             _quit(conn)
     if refused:
-        return _refused(where, refused, some_accepted=True)
+        return _refused(where, receiver, refused, some_accepted=True)
     return SendResult(True, code=250)
 
 
-def _refused(where: str, recipients: dict[str, tuple[int, bytes]], some_accepted: bool) -> SendResult:
+def _refused(where: str, receiver: Receiver, recipients: dict[str, tuple[int, bytes]], some_accepted: bool) -> SendResult:
     """Some accepted, some refused is still a failure: a supervisor who was not told must show up.
-    A retry then mails everyone again; the unchanged Message-ID lets their mail systems drop the copy."""
+    A retry then mails everyone again; the unchanged Message-ID lets their mail systems drop the copy.
+    A refused recipient is named by its place in the receiver's ``to`` list (recipient #2), not its address."""
     codes = {addr: max(code, 0) for addr, (code, _) in recipients.items()}
     temporary = [c for c in codes.values() if not 500 <= c < 600]
-    detail = "; ".join(f"{addr} {codes[addr]} {_text(msg)}" for addr, (_, msg) in sorted(recipients.items()))
+    detail = "; ".join(f"{_recipient(receiver, addr)} {codes[addr]} {_remote(_text(msg), receiver)}"
+                       for addr, (_, msg) in sorted(recipients.items(), key=lambda kv: _recipient_index(receiver, kv[0])))
     also = " (the other recipients accepted it)" if some_accepted else ""
     code = temporary[0] if temporary else next(iter(codes.values()), 0)
     return SendResult(False, code=code, error=f"{where}: recipients refused: {detail}{also}", retry=bool(temporary))
@@ -250,7 +281,7 @@ def _dingtalk_url(receiver: Receiver) -> str | SendResult:
         # nothing sent unsigned (the robot would refuse it); retried, so that setting the
         # variable and restarting delivers what waited, until the attempts run out
         return SendResult(False, retry=True, error=(
-            f"dingtalk {_redact(url)}: 加签密钥环境变量 {receiver.secret_env} 未设置 / "
+            f"{_where(receiver)}: 加签密钥环境变量 {receiver.secret_env} 未设置 / "
             f"the signing secret's environment variable {receiver.secret_env} is not set"))
     timestamp = int(time.time() * 1000)  # (the adapter's clock: a signature is only valid for an hour)
     return f"{url}{'&' if urlsplit(url).query else '?'}timestamp={timestamp}&sign={dingtalk_sign(secret, timestamp)}"
@@ -258,7 +289,7 @@ def _dingtalk_url(receiver: Receiver) -> str | SendResult:
 
 def _send_http(receiver: Receiver, payload: dict[str, Any], timeout: float, robot: frozenset[int] | None,
                headers: dict[str, str] | None = None, url: str | None = None) -> SendResult:
-    where = f"{receiver.kind} {_redact(receiver.url or '')}"
+    where = _where(receiver)
     try:
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
@@ -279,16 +310,18 @@ def _send_http(receiver: Receiver, payload: dict[str, Any], timeout: float, robo
         finally:
             exc.close()
         if 300 <= status < 400:
-            moved = _redact(exc.headers.get("Location", "")) if exc.headers else ""
+            location = exc.headers.get("Location", "") if exc.headers else ""
+            moved = display_url(urljoin(receiver.url or "", location)) if location else ""
             return SendResult(False, code=status, retry=False,
                               error=f"{where}: HTTP {status} redirect to {moved or '?'} not followed; put the final address in the policy")
-        return SendResult(False, code=status, error=f"{where}: HTTP {status} {exc.reason}{_snippet(body)}",
+        return SendResult(False, code=status, error=f"{where}: HTTP {status} {_remote(_text(str(exc.reason)), receiver)}"
+                                                    f"{_snippet(body, receiver)}",
                           retry=status in (408, 429) or status >= 500)
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, BaseException):
             return SendResult(False, error=f"{where}: {_describe(reason, timeout)}", retry=True)
-        return SendResult(False, error=f"{where}: {reason}", retry=True)
+        return SendResult(False, error=f"{where}: {_remote(_text(str(reason)), receiver)}", retry=True)
     except (http.client.InvalidURL, ValueError) as exc:
         # (the exception quotes the whole URL, token and signature included: only its kind is kept)
         return SendResult(False, error=f"{where}: bad address ({type(exc).__name__}); check the receiver's url in the policy", retry=False)
@@ -296,20 +329,20 @@ def _send_http(receiver: Receiver, payload: dict[str, Any], timeout: float, robo
         return SendResult(False, error=f"{where}: {_describe(exc, timeout)}", retry=True)
     if robot is None:
         return SendResult(True, code=status)
-    return _robot_verdict(where, status, body, robot)
+    return _robot_verdict(where, receiver, status, body, robot)
 
 
-def _robot_verdict(where: str, status: int, body: bytes, retryable: frozenset[int]) -> SendResult:
+def _robot_verdict(where: str, receiver: Receiver, status: int, body: bytes, retryable: frozenset[int]) -> SendResult:
     """A robot answers 200 even when it refuses the message; only errcode 0 means the group got it."""
     try:
         answer = json.loads(body.decode("utf-8"))
         errcode = int(answer["errcode"])
     except (ValueError, KeyError, TypeError, UnicodeDecodeError):
         # Possibly a gateway's page in between: the message may not have arrived, so try again.
-        return SendResult(False, code=status, error=f"{where}: HTTP {status} without a robot answer (errcode){_snippet(body)}")
+        return SendResult(False, code=status, error=f"{where}: HTTP {status} without a robot answer (errcode){_snippet(body, receiver)}")
     if errcode == 0:
         return SendResult(True, code=status)
-    errmsg = str(answer.get("errmsg", "")).strip()
+    errmsg = _cut(_remote(_text(str(answer.get("errmsg", ""))), receiver))
     return SendResult(False, code=status, error=f"{where}: errcode {errcode}: {errmsg}", retry=errcode in retryable)
 
 
@@ -331,36 +364,95 @@ def _read_capped(resp: Any, deadline: float) -> bytes:
 # --------------------------------------------------------------------------- error text
 
 
-def _redact(url: str) -> str:
-    """The address without what makes it a credential: robot URLs carry their token in the query
-    (access_token=, key=), and errors end up in logs and the outbox."""
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, "…" if parts.query else "", ""))
+def display_url(url: str) -> str:
+    """A receiver's address as errors show it: ``scheme://host[:port]``, and ``/…`` when there was more.
+    Errors reach the deliveries table (GET /v1/alerts/{id}), stderr and /healthz, and a webhook's
+    credential is in its path as often as in its query (Feishu ``/open-apis/bot/v2/hook/<token>``, Slack
+    ``/services/T…/B…/<secret>``, DingTalk ``?access_token=``, WeCom ``?key=``): path, query and any
+    ``user:password@`` are dropped.  The policy name beside it says which receiver it is."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(bad address)"
+    host = parts.netloc.rpartition("@")[2]
+    if not parts.scheme or not host:
+        return "(bad address)"
+    more = "/…" if parts.path not in ("", "/") or parts.query or parts.fragment else ""
+    return f"{parts.scheme}://{host}{more}"
+
+
+def _where(receiver: Receiver) -> str:
+    return f"{receiver.kind} receiver {receiver.name} ({display_url(receiver.url or '')})"
+
+
+def _recipient_index(receiver: Receiver, address: str) -> int:
+    lowered = [a.lower() for a in receiver.to]
+    return lowered.index(address.lower()) + 1 if address.lower() in lowered else 0
+
+
+def _recipient(receiver: Receiver, address: str) -> str:
+    """A recipient as errors name it: its place in the receiver's ``to`` list, not the address."""
+    i = _recipient_index(receiver, address)
+    return f"recipient #{i}" if i else "a recipient"
 
 
 _QUERY_VALUE = re.compile(r"([?&][^=&\s\"'<>]+=)[^&\s\"'<>]+")
 _SHORTEST_SECRET = 6  # shorter values (a timestamp's "1", "true") would blank out unrelated words
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9_-]{16,}")
+_SNIPPET_CHARS = 200
+
+
+def _secret_segment(segment: str) -> bool:
+    """A path segment that is a credential rather than a route: long (a Feishu hook's UUID, Slack's
+    secret), or not that short and with a digit in it (Slack's T…/B… ids); "robot", "send", "webhook",
+    "open-apis" and "v2" are routes, kept where the remote's answer names them."""
+    return len(segment) >= 16 or (len(segment) >= _SHORTEST_SECRET and any(c.isdigit() for c in segment))
 
 
 def redact_error(text: str, receiver: Receiver | None = None) -> str:
     """An error as it may be stored and printed: without the receiver's credentials, wherever the remote
-    answer or an exception quoted them — its URL's query values (DingTalk access_token=, WeCom key=),
-    user and password, its signing secret — and without the value of any query string in it."""
+    answer or an exception quoted them — its URL (shown as ``display_url`` shows it), its path (``/…``)
+    and the path's token-like segments, its query values (DingTalk access_token=, WeCom key=), user and
+    password, its signing secret — without its e-mail recipients' addresses (``recipient #2``: errors
+    reach the public /healthz), and without the value of any query string in it."""
     if not text:
         return text
     secrets_: set[str] = set()
     if receiver is not None:
         if receiver.url:
-            parts = urlsplit(receiver.url)
-            secrets_.update(v for _, v in parse_qsl(parts.query, keep_blank_values=True))
-            secrets_.update(filter(None, (parts.username, parts.password)))
+            try:
+                parts = urlsplit(receiver.url)
+                userinfo = (parts.username, parts.password)
+            except ValueError:  # (a malformed address: only its text can be looked for)
+                parts, userinfo = None, (None, None)
+            shown = display_url(receiver.url)
+            bare = receiver.url.split("#", 1)[0]
+            for whole in sorted({receiver.url, bare, bare.split("?", 1)[0]}, key=len, reverse=True):
+                text = text.replace(whole, shown)
+            if parts is not None:
+                for path in sorted({parts.path, unquote(parts.path)}, key=len, reverse=True):
+                    if len(path) >= _SHORTEST_SECRET:
+                        text = text.replace(path, "/…")
+                secrets_.update(v for _, v in parse_qsl(parts.query, keep_blank_values=True))
+                secrets_.update(unquote(seg) for seg in parts.path.split("/") if _secret_segment(unquote(seg)))
+                secrets_.update(filter(None, userinfo))
         if receiver.secret_env:
             secrets_.add(os.environ.get(receiver.secret_env, "").strip())
+        for i, address in sorted(enumerate(receiver.to, 1), key=lambda ia: len(ia[1]), reverse=True):
+            text = re.sub(re.escape(address), f"recipient #{i}", text, flags=re.IGNORECASE)
     for secret in sorted((s for s in secrets_ if len(s) >= _SHORTEST_SECRET), key=len, reverse=True):
         for form in {secret, quote(secret, safe=""), quote_plus(secret)}:
             text = text.replace(form, "***")
     return _QUERY_VALUE.sub(r"\1***", text)
+
+
+def _remote(text: str, receiver: Receiver) -> str:
+    """What the remote said (an answer's body, a robot's errmsg, an SMTP reply, a reason phrase), as an
+    error may quote it: ``redact_error``'s known secrets out, and then any long token-like run
+    (16 or more of ``[A-Za-z0-9_-]`` with a digit, or 32 or more of any) masked, since the remote may
+    echo a credential of another kind than the receiver's own (a gateway's session, a new token)."""
+    text = redact_error(text, receiver)
+    return _TOKEN_RUN.sub(lambda m: "***" if len(m[0]) >= 32 or any(c.isdigit() for c in m[0]) else m[0], text)
 
 
 def _describe(exc: BaseException, timeout: float) -> str:
@@ -376,8 +468,14 @@ def _text(value: bytes | str) -> str:
     return " ".join(text.split())
 
 
-def _snippet(body: bytes, limit: int = 200) -> str:
+def _cut(text: str, limit: int = _SNIPPET_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _snippet(body: bytes, receiver: Receiver) -> str:
+    """The start of a refusing answer, which often says why (a gateway's page, the webhook's own detail),
+    without what it may echo of the receiver's address or credentials (``_remote``)."""
     text = _text(body)
     if not text:
         return ""
-    return ": " + (text if len(text) <= limit else text[:limit] + "…")
+    return ": " + _cut(_remote(text, receiver))

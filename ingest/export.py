@@ -7,6 +7,10 @@ text gets a leading single quote, which spreadsheets show as text; the full-widt
 (＝ ＋ － ＠), which some spreadsheet input paths normalise to the ASCII ones, are treated
 the same.  Numbers stay numbers.  In XLSX every text cell is also written with the string
 type, so openpyxl never stores it as a formula.
+
+Every workbook qrisk writes goes through here: the API's tables (``to_xlsx``) and the printable
+credit file (``qrisk.credit_report.write_xlsx``) take their cell values from ``xlsx_value`` and
+their page header/footer text from ``header_footer_text``.
 """
 from __future__ import annotations
 
@@ -40,6 +44,26 @@ def neutralise(value: Any) -> Any:
     return text
 
 
+def xlsx_value(value: Any) -> Any:
+    """A value as an XLSX cell may hold it: a number as it is; text neutralised (``neutralise``), with the
+    characters XML cannot carry (control characters, lone surrogates) replaced, cut at Excel's limit.
+    The cell it goes into must still be given the string type (``data_type = "s"``): openpyxl reads
+    a string starting with ``=`` as a formula and one like ``#N/A`` as an error value."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    value = neutralise(value)
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+        value = value.encode("utf-8", "replace").decode("utf-8")[:_XLSX_MAX_CELL]
+    return value
+
+
+def header_footer_text(text: str) -> str:
+    """Text for a printed page's header or footer, shown as written: there ``&`` starts a code (``&P``
+    the page number, ``&"font"``, ``&12`` a font size, ``&D`` today's date), so a literal one is ``&&``."""
+    return text.replace("&", "&&")
+
+
 def _cells(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> Iterable[list[Any]]:
     for row in rows:
         yield [neutralise(row.get(c)) for c in columns]
@@ -61,17 +85,13 @@ def to_xlsx(rows: Iterable[dict[str, Any]], columns: Sequence[str], sheet: str =
     ``number_formats``: an Excel format per column for its numbers (``0.0%``: a rate stays a number people can sort)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=sheet[:31])
 
     def cell(value: Any, number_format: str | None = None) -> Any:
-        value = neutralise(value)
+        value = xlsx_value(value)
         if isinstance(value, str):
-            # control characters are not allowed in XML; lone surrogates cannot be encoded
-            value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
-            value = value.encode("utf-8", "replace").decode("utf-8")[:_XLSX_MAX_CELL]
             c = WriteOnlyCell(ws, value=value)
             c.data_type = "s"  # text, never a formula
             return c

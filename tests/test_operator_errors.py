@@ -424,6 +424,22 @@ def test_a_bad_policy_is_named_once(tmp_path, capsys):
     assert "policy: policy" not in line and f"策略文件 {policy} 有误" in line and "risk.nonsense" in line, line
 
 
+def test_a_receiver_url_with_user_and_password_is_refused_naming_the_field(tmp_path, capsys):
+    """urllib takes "user:password@host" for the host and never delivers; the policy says so, in both
+    languages, naming the receiver's field and without repeating the password."""
+    policy = tmp_path / "pol_userinfo.yaml"
+    policy.write_text("alerts:\n  receivers:\n    - {name: hook, kind: webhook, url: 'https://qrisk:hunter2secret@hooks.example/alerts'}\n",
+                      encoding="utf-8")
+    events = tmp_path / "ev.jsonl"
+    events.write_text("", encoding="utf-8")
+    assert main(["risk", "--events", str(events), "--policy", str(policy)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert f"策略文件 {policy} 有误" in line, line
+    assert "alerts.receivers[hook].url: 地址中不能含用户名和密码（user:password@）" in line, line
+    assert "alerts.receivers[hook].url: the address must not carry a user name and password (user:password@)" in line, line
+    assert "hunter2secret" not in line
+
+
 # ---------------------------------------------------------------- retention on a stopped data directory
 
 

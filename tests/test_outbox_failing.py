@@ -106,6 +106,50 @@ def test_errors_lose_the_receivers_secrets_and_every_query_value(monkeypatch):
     assert "693a91f6" not in redact_error("invalid webhook url, hint: key 693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa", wecom)
 
 
+FEISHU_TOKEN = "2b6f3c1e-8a4d-4f7b-9c2e-5d1a0e7f3b94"
+
+
+@pytest.fixture
+def path_hook():
+    """A webhook whose token is its path (Feishu's /open-apis/bot/v2/hook/<token>), failing with a 500
+    whose body quotes the path it was called at."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = f'{{"code": 19001, "msg": "param invalid: incoming webhook access token invalid", "path": "{self.path}"}}'.encode()
+            self.send_response(500)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", f"/open-apis/bot/v2/hook/{FEISHU_TOKEN}"
+    server.shutdown()
+
+
+def test_a_token_in_the_path_is_neither_stored_nor_printed_nor_shown_by_health(path_hook, capsys):
+    origin, path = path_hook
+    tables = Tables()
+    policy = AlertsPolicy.model_validate({"receivers": [{"name": "feishu-duty", "kind": "webhook", "url": origin + path}]})
+    dispatcher = Dispatcher(tables, policy, base_delay=0, max_attempts=2, journal=False)
+    tables.queue("d0", "feishu-duty")
+    dispatcher.run_once()
+    dispatcher.run_once()
+    assert [d["status"] for d in tables.deliveries] == ["retry", "failed"]
+    err = capsys.readouterr().err
+    problem = dispatcher.receivers_problem()
+    assert problem is not None and "feishu-duty" in problem
+    for said in [d["error"] for d in tables.deliveries] + [err, problem]:
+        assert FEISHU_TOKEN not in said and path not in said and "8a4d" not in said, said
+    # what the operator needs is still there: which receiver, which host, the status and the remote's own words
+    assert all(d["error"].startswith(f"webhook receiver feishu-duty ({origin}/…): HTTP 500 ") and
+               "incoming webhook access token invalid" in d["error"] for d in tables.deliveries)
+
+
 def test_health_is_degraded_while_a_receiver_gets_nothing_through(robot, tmp_path):
     from fastapi.testclient import TestClient
 
