@@ -906,6 +906,14 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         for holder in (ingress_order, log_order):
             for order in holder:
                 for tp, offset in order.due():
+                    # records deleted by retention never come: the partition goes on from its first record
+                    first = (await app.consumer.earliest_offsets(tp)).get(tp)
+                    if first is not None and first > offset:
+                        log.warning("%s/%s: offsets %s to %s are gone (retention); going on from %s", tp.topic, tp.partition,
+                                    offset, first - 1, first)
+                        order.accept_from(tp, first)
+                        await app.consumer.seek(tp, first)
+                        continue
                     log.warning("%s/%s: offset %s has not come again yet; seeking back to it once more", tp.topic, tp.partition, offset)
                     await app.consumer.seek(tp, offset)
 
