@@ -1,5 +1,5 @@
-"""The worker's Faust app: faust-streaming 0.15.3 with two fixes to how its consumer commits, one
-to the order its agents take messages in, and fetches that wait a little for data.
+"""The worker's Faust app: faust-streaming 0.15.3 with fixes to how its consumer commits and reads
+(no gaps), to the order its agents take messages in, and fetches that wait a little for data.
 
 Both showed in the kill -9 scale-out test (``tests/test_kafka_scaleout.py``), around the
 rebalance that hands the dead worker's partitions to the survivor.
@@ -26,6 +26,16 @@ for ``REDELIVER_AFTER_S`` the partition is sought back to it, so it comes again 
 it again too: skipped by event id).  An offset never handed over is not passed over either:
 ``InOrder`` admits only the next offset of a partition, so nothing after such a hole is
 acknowledged, and it seeks back to it.
+
+**A record the consumer skipped was marked acknowledged.**  Faust's drain loop marks every
+offset between a partition's read offset and the message it hands over as acknowledged (a "gap",
+for compacted or transactional topics), and advances the read offset even when the delivery was
+abandoned because flow control was suspended.  On the ingress topics and the log (neither
+compacted nor transactional) such a gap is a real record skipped around a rebalance: a churn run
+lost 63 ingress records that way, committed past and never published to the log, with the lag
+saying 0.  ``_drain_messages`` below adds no gap, and moves the read offset only past a message
+it delivered.  Records deleted by retention are accepted as gone once the partition's first
+offset is past them (the worker's ``_seek_again`` timer, ``InOrder.accept_from``).
 
 **Order after an assignment.**  ``InOrder`` took the first message of a partition after an
 assignment as its start, checked only against the offsets recorded as handed over (cleared at the
@@ -117,17 +127,19 @@ class _Rest:
                     return stop.value
 
 
-async def deliver(consumer: Any, callback: Callable[[Any], Awaitable[None]], message: Any) -> None:
+async def deliver(consumer: Any, callback: Callable[[Any], Awaitable[None]], message: Any) -> bool:
     """``callback(message)`` as Faust's drain loop runs it (abandoned if flow control is suspended
-    before it completes), without ``wait_first``'s tasks when it completes at once."""
+    before it completes), without ``wait_first``'s tasks when it completes at once.  Whether it
+    completed: an abandoned message was not read."""
     coro = cast(Any, callback(message))
     if not consumer.suspend_flow.is_set():
         try:
             pending = coro.send(None)
         except StopIteration:
-            return
+            return True
         coro = _Rest(coro, pending)  # it has to wait (a full queue): race it as Faust does
-    await consumer.wait_first(coro, consumer.suspend_flow.wait())
+    result = await consumer.wait_first(coro, consumer.suspend_flow.wait())
+    return coro in result.done
 
 
 class Consumer(aiokafka_driver.Consumer):
@@ -168,7 +180,6 @@ class Consumer(aiokafka_driver.Consumer):
         set_flag = self.diag.set_flag
         unset_flag = self.diag.unset_flag
         commit_every = self._commit_every
-        acks_enabled_for = self.app.topics.acks_enabled_for
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
@@ -186,16 +197,18 @@ class Consumer(aiokafka_driver.Consumer):
                         offset = message.offset
                         r_offset = get_read_offset(tp)
                         if r_offset is None or offset >= r_offset:
-                            gap = offset - (r_offset or 0)
-                            if gap > 1 and r_offset:
-                                if acks_enabled_for(message.topic):
-                                    await self._add_gap(tp, r_offset + 1, offset)
+                            # No ``_add_gap`` here (Faust marks the offsets between the read offset
+                            # and this message acknowledged): the agents' topics are neither
+                            # compacted nor transactional, so such a "gap" is a real record this
+                            # consumer skipped (a delivery abandoned at a rebalance, a fetch from
+                            # before a seek), and marking it acknowledged let a commit pass events
+                            # that never reached the log.  ``InOrder`` sees the hole and seeks back.
                             if commit_every is not None:
                                 if self._n_acked >= commit_every:
                                     self._n_acked = 0
                                     await self.commit()
-                            await deliver(self, callback, message)
-                            set_read_offset(tp, offset)
+                            if await deliver(self, callback, message):
+                                set_read_offset(tp, offset)
                             # what else is due runs before the next message, as it did while
                             # each delivery took a few turns of the loop: a rebalance stops
                             # the flow and seeks between two messages, not a hundred later
