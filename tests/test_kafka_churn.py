@@ -177,3 +177,65 @@ def test_scale_up_and_down_under_a_trickle(tmp_path, kafka_bootstrap, kafka_pref
                    if not (e.kind == "fluctuation.signal" and e.data.get("scope") == "category")
                    and not (e.kind == "warning.raised" and e.data.get("dedup_key", "").startswith("county:")))
     assert got == want
+
+
+def test_records_gone_by_retention_do_not_stall_a_partition(tmp_path, kafka_bootstrap, kafka_prefix):
+    """The worker commits past ingress records only when they are gone from the broker: its
+    consumer marks no gaps any more (F3), so a committed offset below a partition's first record
+    (a worker down longer than the retention) is accepted as a hole by the ``_seek_again`` timer,
+    and the partition goes on and commits; before that timer knew it, it was sought back for ever."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    from qrisk.demo import CountyGenerator
+    from qrisk.kafka_log import produce_file
+
+    env = kafka_env(kafka_bootstrap, kafka_prefix, QRISK_WORKER_SESSION_TIMEOUT=6)
+    settings = settings_for(env)
+    topics = settings.topics()
+    group = settings.worker_app_id
+    ingress = topics.ingress["import"].name
+    agent_topics = [ingress, topics.events.name]
+    events = [e for e in CountyGenerator(seed=31, county="C0-", daily_ticks=False).generate() if e.event_type != "clock.tick"]
+    events.sort(key=lambda e: e.occurred_at)
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("".join(e.model_dump_json(exclude_none=True) + "\n" for e in events[:200]), encoding="utf-8")
+    second.write_text("".join(e.model_dump_json(exclude_none=True) + "\n" for e in events[200:600]), encoding="utf-8")
+
+    def folded() -> bool:
+        return group_lag(kafka_bootstrap, group, agent_topics) == 0
+
+    a = WorkerProcess(env, tmp_path, "worker-a").start()
+    try:
+        produce_file(first, "import", settings)
+        wait_for(folded, 120, "the first events", on_timeout=a.tail)
+    finally:
+        a.stop()
+
+    # while no worker runs, more arrive, and half of what arrived on each ingress partition is deleted
+    produce_file(second, "import", settings)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    try:
+        committed = admin.list_group_offsets(group)[group]
+        tps = [TopicPartition(ingress, p) for p in sorted(consumer.partitions_for_topic(ingress))]
+        ends = consumer.end_offsets(tps)
+        cut = {tp: committed[tp].offset + (ends[tp] - committed[tp].offset) // 2 for tp in tps
+               if ends[tp] - committed[tp].offset >= 2}
+        assert cut, (committed, ends)
+        admin.delete_records(cut)
+    finally:
+        consumer.close()
+        admin.close()
+    deleted = sum(cut[tp] - committed[tp].offset for tp in cut)
+
+    b = WorkerProcess(env, tmp_path, "worker-b").start()
+    try:
+        wait_for(folded, 120, "the rest, past the deleted records",
+                 on_timeout=lambda: _offsets(kafka_bootstrap, group, agent_topics) + "\n" + b.tail(100))
+        assert b.alive(), b.tail()
+        log_text = b.tail(100_000)
+    finally:
+        b.stop()
+    assert "are gone (retention)" in log_text
+    in_log = {json.loads(m.value)["event_id"] for m in read_topic(kafka_bootstrap, topics.events.name, 60)}
+    assert len(in_log) == 600 - deleted
