@@ -1,5 +1,5 @@
-"""The worker's Faust app: faust-streaming 0.15.3 with two fixes to how its consumer commits, one
-to the order its agents take messages in, and fetches that wait a little for data.
+"""The worker's Faust app: faust-streaming 0.15.3 with fixes to how its consumer commits and reads
+(no gaps), to the order its agents take messages in, and fetches that wait a little for data.
 
 Both showed in the kill -9 scale-out test (``tests/test_kafka_scaleout.py``), around the
 rebalance that hands the dead worker's partitions to the survivor.
@@ -23,8 +23,25 @@ committed > 1`` lets exactly one through, there because its read offsets mix "ne
 enterprise's credit file lacked it (a complaint left unverified).  Below, an offset at the head
 that was handed to a stream and not acknowledged holds the commit back, and if it stays missing
 for ``REDELIVER_AFTER_S`` the partition is sought back to it, so it comes again (what comes after
-it again too: skipped by event id).  An offset never handed over (a record that is not there:
-deleted by retention, say) is passed over as before.
+it again too: skipped by event id).  An offset never handed over is not passed over either:
+``InOrder`` admits only the next offset of a partition, so nothing after such a hole is
+acknowledged, and it seeks back to it.
+
+**A record the consumer skipped was marked acknowledged.**  Faust's drain loop marks every
+offset between a partition's read offset and the message it hands over as acknowledged (a "gap",
+for compacted or transactional topics), and advances the read offset even when the delivery was
+abandoned because flow control was suspended.  On the ingress topics and the log (neither
+compacted nor transactional) such a gap is a real record skipped around a rebalance: a churn run
+lost 63 ingress records that way, committed past and never published to the log, with the lag
+saying 0.  ``_drain_messages`` below adds no gap, and moves the read offset only past a message
+it delivered.  Records deleted by retention are accepted as gone once the partition's first
+offset is past them (the worker's ``_seek_again`` timer, ``InOrder.accept_from``).
+
+**Order after an assignment.**  ``InOrder`` took the first message of a partition after an
+assignment as its start, checked only against the offsets recorded as handed over (cleared at the
+revocation): a message past the committed offset was admitted, and an enterprise's events reached
+the log out of order (a churn run saw it in 5 of 7 runs).  It now starts at the committed offset,
+once Faust's ``perform_seek`` has sought the partition there (``Consumer.sought``).
 
 **Fetches.**  Faust builds its consumer with ``fetch_max_wait_ms=1500`` and the default
 ``fetch_min_bytes=1``: the broker answers a fetch as soon as one message is there, so at a steady
@@ -110,17 +127,19 @@ class _Rest:
                     return stop.value
 
 
-async def deliver(consumer: Any, callback: Callable[[Any], Awaitable[None]], message: Any) -> None:
+async def deliver(consumer: Any, callback: Callable[[Any], Awaitable[None]], message: Any) -> bool:
     """``callback(message)`` as Faust's drain loop runs it (abandoned if flow control is suspended
-    before it completes), without ``wait_first``'s tasks when it completes at once."""
+    before it completes), without ``wait_first``'s tasks when it completes at once.  Whether it
+    completed: an abandoned message was not read."""
     coro = cast(Any, callback(message))
     if not consumer.suspend_flow.is_set():
         try:
             pending = coro.send(None)
         except StopIteration:
-            return
+            return True
         coro = _Rest(coro, pending)  # it has to wait (a full queue): race it as Faust does
-    await consumer.wait_first(coro, consumer.suspend_flow.wait())
+    result = await consumer.wait_first(coro, consumer.suspend_flow.wait())
+    return coro in result.done
 
 
 class Consumer(aiokafka_driver.Consumer):
@@ -133,6 +152,7 @@ class Consumer(aiokafka_driver.Consumer):
         self.handed: defaultdict[TP, set[int]] = defaultdict(set)
         self.head_missing: dict[TP, tuple[int, float]] = {}  # offset held back at the head, since when
         self.last_handed: dict[TP, float] = {}  # when a message of the partition last reached the streams
+        self.sought: dict[TP, Optional[int]] = {}  # assigned partitions sought to their committed offset (None: none)
         inner = self.callback
         handed = self.handed
         last_handed = self.last_handed
@@ -160,7 +180,6 @@ class Consumer(aiokafka_driver.Consumer):
         set_flag = self.diag.set_flag
         unset_flag = self.diag.unset_flag
         commit_every = self._commit_every
-        acks_enabled_for = self.app.topics.acks_enabled_for
         yield_every = 100
         num_since_yield = 0
         sleep = asyncio.sleep
@@ -178,16 +197,18 @@ class Consumer(aiokafka_driver.Consumer):
                         offset = message.offset
                         r_offset = get_read_offset(tp)
                         if r_offset is None or offset >= r_offset:
-                            gap = offset - (r_offset or 0)
-                            if gap > 1 and r_offset:
-                                if acks_enabled_for(message.topic):
-                                    await self._add_gap(tp, r_offset + 1, offset)
+                            # No ``_add_gap`` here (Faust marks the offsets between the read offset
+                            # and this message acknowledged): the agents' topics are neither
+                            # compacted nor transactional, so such a "gap" is a real record this
+                            # consumer skipped (a delivery abandoned at a rebalance, a fetch from
+                            # before a seek), and marking it acknowledged let a commit pass events
+                            # that never reached the log.  ``InOrder`` sees the hole and seeks back.
                             if commit_every is not None:
                                 if self._n_acked >= commit_every:
                                     self._n_acked = 0
                                     await self.commit()
-                            await deliver(self, callback, message)
-                            set_read_offset(tp, offset)
+                            if await deliver(self, callback, message):
+                                set_read_offset(tp, offset)
                             # what else is due runs before the next message, as it did while
                             # each delivery took a few turns of the loop: a rebalance stops
                             # the flow and seeks between two messages, not a hundred later
@@ -209,8 +230,17 @@ class Consumer(aiokafka_driver.Consumer):
         finally:
             unset_flag(flag_consumer_fetching)
 
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        # the partitions whose committed offset is now known (or known to be none): ``InOrder``
+        # takes nothing of a partition before, as Faust seeks it back here anyway
+        committed = self._committed_offset
+        for tp in self.assignment():
+            self.sought[tp] = committed.get(tp)
+
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         for tp in revoked:
+            self.sought.pop(tp, None)
             self.handed.pop(tp, None)
             self.last_handed.pop(tp, None)
             self.head_missing.pop(tp, None)
@@ -251,15 +281,20 @@ class InOrder:
     """One agent's messages, per partition, in offset order and without a hole.
 
     A stream drops a message it gets while flow control is off (see the module docstring) and
-    goes on with the next ones; folded like that, an enterprise's events would be applied out of
-    order (the scale-out test saw it once the commit no longer hid it).  ``admit`` refuses a message
-    when an earlier offset of its partition reached the streams (``Consumer.handed``) and was not
-    admitted here; the agent then keeps the refused messages unacknowledged, so that no commit
-    passes them, and seeks the partition back to the missing offset (``take_seeks``).  Until that
-    offset comes again, the partition's other messages are refused too: they come again after it.
-    A hole never handed over (no record there) is not waited for.  A seek can come to nothing (the
-    consumer goes on handing over what it had fetched before it, which moves its read offset past
-    the hole again), so ``due`` names the seeks to make again, for the agent's timer.
+    goes on with the next ones, and the consumer can skip records (a delivery abandoned at a
+    rebalance, a fetch from before a seek): folded like that, an enterprise's events would be
+    applied, and published to the log, out of order.  So, per partition, only the next offset is
+    admitted: the committed offset first (known once Faust has sought the partition to it after
+    the assignment; before that nothing is admitted, as that seek brings every message again),
+    then each one after the last admitted.  An offset admitted before is a redelivery and admitted
+    again; one below the committed offset is done with and refused.  Anything past the next offset
+    is refused, the agent keeps it unacknowledged (no commit passes it), and the partition is
+    sought back to the next offset (``take_seeks``); until that comes, the partition's other
+    messages are refused too.  A seek can come to nothing (the consumer goes on handing over what
+    it had fetched before it), so ``due`` names the seeks to make again, for the agent's timer,
+    which also accepts a hole below the partition's first record (deleted by retention:
+    ``accept_from``).  A partition the group never committed on starts with its first message,
+    unless an earlier offset reached the streams and was not admitted.
     """
 
     def __init__(self, consumer: Any, retry_after_s: float = REDELIVER_AFTER_S) -> None:
@@ -270,32 +305,52 @@ class InOrder:
         self.awaiting: dict[TP, tuple[int, float]] = {}  # the offset sought back to, since when
         self._seeks: list[tuple[TP, int]] = []
 
+    def _await(self, tp: TP, offset: int, now: float | None, why: str) -> bool:
+        self.awaiting[tp] = (offset, time.monotonic() if now is None else now)
+        self._seeks.append((tp, offset))
+        log.warning("%s/%s: %s; reading the partition again from offset %s", tp.topic, tp.partition, why, offset)
+        return False
+
     def admit(self, tp: TP, offset: int, now: float | None = None) -> bool:
         waiting = self.awaiting.get(tp)
         if waiting is not None and offset != waiting[0]:
             return False
         last = self.last.get(tp)
         admitted = self.admitted[tp]
-        if waiting is None and (last is None or offset > last + 1):
-            # the first message since the assignment, or one after a jump: was anything before it
-            # handed to the stream and not admitted here?  (Not only since the committed offset:
-            # right after a rebalance messages flow before the committed offset is known.)
-            hole = min((o for o in self.consumer.handed.get(tp, ()) if o < offset and o not in admitted), default=None)
-            if hole is not None:
-                self.awaiting[tp] = (hole, time.monotonic() if now is None else now)
-                self._seeks.append((tp, hole))
-                log.warning("%s/%s: offset %s reached the agent's stream but not the agent; reading the partition "
-                            "again from there", tp.topic, tp.partition, hole)
-                return False
+        if last is None:
+            sought = self.consumer.sought
+            if tp not in sought:
+                return False  # before the seek to the committed offset: it comes again after it
+            committed = self.consumer._committed_offset.get(tp)
+            if committed is None:
+                committed = sought[tp]
+            if committed is not None:
+                last = self.last[tp] = committed - 1
+            else:
+                # the group never committed here: the partition is read from its first record;
+                # was anything before this one handed to the stream and not admitted?
+                hole = min((o for o in self.consumer.handed.get(tp, ()) if o < offset and o not in admitted), default=None)
+                if hole is not None:
+                    return self._await(tp, hole, now, f"offset {hole} reached the agent's stream but not the agent")
+        if last is not None and offset != last + 1:
+            if offset <= last:
+                # a redelivery (a seek back, or the seek after a rebalance) of what was admitted;
+                # below the committed offset, what is done with (a copy fetched before a seek)
+                return offset in admitted
+            return self._await(tp, last + 1, now, f"offset {offset} came before {last + 1}")
         self.awaiting.pop(tp, None)
-        if last is None or offset > last:
-            self.last[tp] = offset
+        self.last[tp] = offset
         admitted.add(offset)
         if len(admitted) > 20_000:  # what is committed is done with
             committed = self.consumer._committed_offset.get(tp)
             if committed is not None:
                 admitted.difference_update([o for o in admitted if o < committed])
-        return True  # (an offset at or before the last admitted: a copy handed over again, taken as any redelivery)
+        return True
+
+    def accept_from(self, tp: TP, offset: int) -> None:
+        """The partition's records before ``offset`` are gone (retention): it goes on from there."""
+        self.awaiting.pop(tp, None)
+        self.last[tp] = offset - 1
 
     def due(self, now: float | None = None) -> list[tuple[TP, int]]:
         """Seeks made ``retry_after_s`` ago whose offset has not come yet: to be made again."""

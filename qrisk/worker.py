@@ -799,7 +799,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     app.qrisk_fold = fold  # type: ignore[attr-defined]
     app.qrisk_files = files  # type: ignore[attr-defined]
     app.qrisk_stats = {"applied": 0, "duplicates": 0, "conflicts": 0, "dead_letters": 0, "normalised": 0, "batches": 0,  # type: ignore[attr-defined]
-                       "letters_truncated": 0, "views_skipped": 0, "views_failed": 0}
+                       "letters_truncated": 0, "views_skipped": 0, "views_failed": 0, "not_ours": 0}
     letter_max = min(LETTER_MAX_BYTES, letter_max_bytes or LETTER_MAX_BYTES)
     view_max = min(VIEW_MAX_BYTES, view_max_bytes or VIEW_MAX_BYTES)
     stats = app.qrisk_stats  # type: ignore[attr-defined]
@@ -906,6 +906,16 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         for holder in (ingress_order, log_order):
             for order in holder:
                 for tp, offset in order.due():
+                    # records deleted by retention never come: the partition goes on from its first record
+                    first = (await app.consumer.earliest_offsets(tp)).get(tp)
+                    if first is not None and first > offset:
+                        log.warning("%s/%s: offsets %s to %s are gone (retention); going on from %s", tp.topic, tp.partition,
+                                    offset, first - 1, first)
+                        order.accept_from(tp, first)
+                        # the one hole the commit may pass (Faust's gap: its offsets count as acknowledged)
+                        await app.consumer._add_gap(tp, offset, first - 1)
+                        await app.consumer.seek(tp, first)
+                        continue
                     log.warning("%s/%s: offset %s has not come again yet; seeking back to it once more", tp.topic, tp.partition, offset)
                     await app.consumer.seek(tp, offset)
 
@@ -1058,41 +1068,65 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                     ev.ack()  # the reference taken in fold_agent: now the offset may be committed
                 inflight.task_done()
 
+    # partition -> the consumer generation whose assignment ``on_rebalance_complete`` loaded it for
+    loaded_for: dict[int, int] = {}
+    # held by the fold from taking a batch until its writes are queued for durable, and by the
+    # rebuild at a rebalance: a rebuild never runs between a batch's fold and its writes
+    fold_lock = asyncio.Lock()
+
+    def _ours(batch: list) -> list:
+        """The batch without the messages of partitions not loaded for the current assignment.
+
+        Those are left unacknowledged: a message of a partition revoked since it was taken (the
+        ``take_events`` buffer outlives a rebalance) is the new owner's to fold and commit, and
+        one of a partition assigned here but not yet rebuilt comes again with the seek to the
+        committed offsets.  Folding them here (as before: the partition reloaded from a table
+        Faust had partly purged) published effects and changelog entries over the owner's."""
+        generation = app.consumer_generation_id
+        kept, left = [], collections.Counter()
+        for ev in batch:
+            m = ev.message
+            if m.generation_id == generation and loaded_for.get(m.partition) == generation:
+                kept.append(ev)
+            else:
+                m.incref()  # never acknowledged here
+                left[m.partition] += 1
+        if left:
+            stats["not_ours"] += sum(left.values())
+            log.info("fold: messages of partitions not loaded for this assignment (generation %s) left unfolded: %s",
+                     generation, dict(sorted(left.items())))
+        return kept
+
     @app.agent(log_topic, name="fold")
     async def fold_agent(stream):  # pragma: no cover - exercised against the real broker
         async for batch in stream.take_events(settings.worker_batch, within=settings.worker_batch_seconds):
             try:
-                batch = await _in_order(_order(log_order), batch)
-                out = BatchOutput()
-                t0 = time.perf_counter()
-                for ev in batch:
-                    m = ev.message
-                    # Every event of the batch is folded, even one whose partition was just
-                    # revoked: skipping it would let Faust acknowledge it unfolded when the
-                    # assignment seen here lags a rebalance.  A new owner that folds it again
-                    # produces the same effects, which ClickHouse collapses by key.
-                    if m.partition not in fold.loaded:
-                        n = fold.load(m.partition, ((_table_key(k), v) for k, v in list(files.data.items())), out)
-                        log.info("fold: partition %s: %s credit files rebuilt from the table", m.partition, n)
-                    fold.apply(m.partition, m.offset, m.value or b"", int(m.timestamp * 1000) if m.timestamp else None, out)
-                t1 = time.perf_counter()
-                futures = await _send([(effects_name, k, v, None) for k, v in out.effects]) + await _send_letters(out.letters, utc_now())
-                for ev in batch:
-                    ev.message.incref()  # Faust's own ack after this body no longer commits it: _make_durable acks
-                t_put = time.perf_counter()
-                await inflight.put((batch, futures, out.writes))
-                _note_batch("fold", batch, t_put)
-                timing["fold_s"] += t1 - t0
-                timing["validated_hits"] += fold.validated_hits
-                fold.validated_hits = 0
-                timing["send_s"] += time.perf_counter() - t1
-                timing["events"] += len(batch)
-                timing["batches"] += 1
-                stats["applied"] += out.applied
-                stats["duplicates"] += out.duplicates
-                stats["conflicts"] += out.conflicts
-                stats["dead_letters"] += len(out.letters)
-                stats["batches"] += 1
+                async with fold_lock:
+                    batch = _ours(batch)
+                    batch = await _in_order(_order(log_order), batch)
+                    out = BatchOutput()
+                    t0 = time.perf_counter()
+                    for ev in batch:
+                        m = ev.message
+                        fold.apply(m.partition, m.offset, m.value or b"", int(m.timestamp * 1000) if m.timestamp else None, out)
+                    t1 = time.perf_counter()
+                    futures = await _send([(effects_name, k, v, None) for k, v in out.effects]) + await _send_letters(out.letters, utc_now())
+                    for ev in batch:
+                        ev.message.incref()  # Faust's own ack after this body no longer commits it: _make_durable acks
+                    t_put = time.perf_counter()
+                    await inflight.put((batch, futures, out.writes))
+                    _note_batch("fold", batch, t_put)
+                    timing["fold_s"] += t1 - t0
+                    timing["validated_hits"] += fold.validated_hits
+                    fold.validated_hits = 0
+                    timing["send_s"] += time.perf_counter() - t1
+                    timing["events"] += len(batch)
+                    timing["batches"] += 1
+                    stats["applied"] += out.applied
+                    stats["duplicates"] += out.duplicates
+                    stats["conflicts"] += out.conflicts
+                    stats["dead_letters"] += len(out.letters)
+                    stats["batches"] += 1
             except BaseException as exc:  # noqa: BLE001 - incl. cancellation: never let Faust acknowledge this batch
                 _die(f"fold: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
 
@@ -1195,7 +1229,10 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
             await asyncio.wait_for(inflight.join(), timeout=REVOKE_WAIT_S)
         except asyncio.TimeoutError:  # the broker did not acknowledge: those events come again anyway
             log.warning("fold: %s folded batches not yet durable at a rebalance", inflight.qsize())
-        fold.drop({tp.partition for tp in revoked if tp.topic == topics.events.name})
+        gone = {tp.partition for tp in revoked if tp.topic == topics.events.name}
+        fold.drop(gone)
+        for p in gone:
+            loaded_for.pop(p, None)
         for holder in (ingress_order, log_order):
             for order in holder:
                 order.forget(revoked)
@@ -1204,19 +1241,45 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
 
     @app.on_rebalance_complete.connect
     async def on_rebalance_complete(app_, **kwargs) -> None:  # pragma: no cover - exercised against the real broker
-        # The files of the log partitions assigned here, rebuilt now that the table is restored, not at
-        # the partition's next message: rebuilt files are changed files, so the next views interval
-        # publishes them.  Until then a worker's successor (or one whose partitions came back) left
-        # the views its predecessor had not yet published unpublished, and the API answered 404 for
-        # those enterprises, for as long as no event came for their partition.
-        out = BatchOutput()
-        for tp in sorted(app.consumer.assignment()):
-            if tp.topic == log_name and tp.partition not in fold.loaded:
-                n = fold.load(tp.partition, ((_table_key(k), v) for k, v in list(files.data.items())), out)
-                log.info("fold: partition %s: %s credit files rebuilt from the table at assignment", tp.partition, n)
-        if out.writes:
-            # (the entries a snapshot covers, deleted: in order with the fold's own writes)
-            await inflight.put(([], [], out.writes))
+        # The loaded files are exactly the assigned log partitions', each rebuilt from the table
+        # now that Faust has restored it: a partition kept through the rebalance too (its files
+        # then equal the changelog's whatever ran meanwhile), and not at the partition's next
+        # message (rebuilt files are changed files, so the next views interval publishes them:
+        # until then a successor left the views its predecessor had not published unpublished).
+        generation = app.consumer_generation_id
+        assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == log_name}
+        async with fold_lock:
+            # what was folded before reaches the table first (its writes are applied to it on the way)
+            await inflight.join()
+            fold.drop(set(fold.loaded) - assigned)
+            for p in [p for p in loaded_for if p not in assigned]:
+                del loaded_for[p]
+            _purge(assigned)
+            out = BatchOutput()
+            items = [(_table_key(k), v) for k, v in list(files.data.items())]
+            for p in sorted(assigned):
+                n = fold.load(p, items, out)
+                loaded_for[p] = generation
+                log.info("fold: partition %s: %s credit files rebuilt from the table at assignment", p, n)
+            if out.writes:
+                # (the entries a snapshot covers, deleted: in order with the fold's own writes)
+                await inflight.put(([], [], out.writes))
+
+    def _purge(assigned: set[int]) -> None:
+        """Drop from the table every key of a log partition not assigned here.
+
+        Faust's memory store drops, for partitions no longer active, only the keys it recovered
+        from the changelog, and only after a recovery; those this worker wrote itself stayed, so a
+        partition assigned here again was restored on top of them (and before this, even folded
+        from what was left).  Without them a partition assigned again is the changelog's alone."""
+        store = files.data
+        tracked = getattr(store, "_key_partition", {})
+        stale = [k for k in list(store.keys()) if key_partition(_table_key(k)) not in assigned]
+        for k in stale:
+            store.pop(k, None)
+            tracked.pop(k, None)
+        if stale:
+            log.info("fold: %s table keys of partitions not assigned here dropped", len(stale))
 
     @app.page("/qrisk/metrics/")
     async def qrisk_metrics(web, request):  # pragma: no cover - served by Faust's web server, tested against the real broker
