@@ -18,7 +18,9 @@ materialised view of migration 030 unfolds into ``sampling_items`` rows in the s
 redelivered one unfolds into the same keys.  Messages of workers before that change carry
 ``sampling_items`` rows themselves and are still read (the effects topic keeps 7 days).
 
-Count with ``FINAL`` or ``uniqExact``.  A store outage is retried with backoff, never skipped; a
+Count with ``FINAL`` or ``uniqExact``.  A store outage is retried with backoff, never skipped (and
+said: "degraded" on /healthz once it has lasted ``DEGRADED_AFTER_S``, the unwritten messages as lag);
+a broker that goes away under a running sink is waited for the same way; a
 message that cannot become a row (not JSON, a value that does not fit its column) is written
 to ``dead_letters`` with the reason instead, and the stream goes on.
 
@@ -50,6 +52,11 @@ from qrisk.store import RowError, Store, is_transient, schema_error, short_reaso
 from qrisk.topics import KafkaSettings, Topics
 
 log = logging.getLogger("qrisk.sink")
+
+BROKER_FIRST_DELAY_S = 0.5
+DEGRADED_AFTER_S = 5.0
+"""How long the database may refuse the sink's rows (connection refused, timeouts) before /healthz
+says "degraded": a blip is retried quietly, an outage is said."""
 
 UTC = dt.timezone.utc
 
@@ -162,8 +169,9 @@ class Sink:
         self._idle_since: float | None = None
         self._rejoined_at = -1e9
         self.stats = {"batches": 0, "messages": 0, "rows": 0, "retries": 0, "bad_messages": 0, "commit_failures": 0,
-                      "schema_errors": 0}
-        self.unhealthy: str | None = None  # why the sink is stuck retrying (a schema error, a half-written message)
+                      "schema_errors": 0, "broker_errors": 0}
+        self.unhealthy: str | None = None  # why the sink is stuck retrying (a schema error, a half-written message, an outage)
+        self._failing_since: float | None = None  # monotonic start of the current run of transient failures
         self.lag: dict[tuple[str, int], int] = {}  # messages behind the log end, per assigned partition
         self.last_batch_at: float | None = None  # monotonic time of the last batch written
         self._lag_at = -1e9
@@ -330,6 +338,7 @@ class Sink:
         while True:
             try:
                 insert()
+                self._failing_since = None
                 if self.unhealthy is not None:
                     log.warning("sink: %s written; healthy again after: %s", table, self.unhealthy)
                     self.unhealthy = None
@@ -354,6 +363,16 @@ class Sink:
                               "retrying in %.1fs", table, self.unhealthy, why, delay)
                 else:
                     log.warning("sink: %s not written (%s: %s); retrying in %.1fs", table, type(exc).__name__, short_reason(exc), delay)
+                    now = time.monotonic()
+                    self._failing_since = self._failing_since or now
+                    if now - self._failing_since >= DEGRADED_AFTER_S:
+                        # a database down for longer than a blip: said on /healthz and /metrics, not only in the log
+                        # (the pages said "ok" with the lag of before the outage while nothing was written)
+                        self.unhealthy = (f"{table}: ClickHouse 连续 {now - self._failing_since:.0f} 秒写入失败 / "
+                                          f"not written for {now - self._failing_since:.0f} s: {type(exc).__name__}: {short_reason(exc)}")
+                    if now - self._lag_at >= 5:
+                        self._lag_at = now
+                        self.measure_lag()  # (this is the polling thread: the batch waits here)
                 time.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
@@ -452,8 +471,24 @@ class Sink:
         self.last_batch_at = time.monotonic()
         return n
 
+    def _broker_down(self, exc: Exception, delay: float) -> float:
+        self.stats["broker_errors"] += 1
+        self.unhealthy = f"Kafka: {type(exc).__name__}: {short_reason(exc)}"
+        log.warning("sink: Kafka unreachable (%s: %s); retrying in %.1fs", type(exc).__name__, short_reason(exc), delay)
+        self.stopping.wait(delay)
+        return min(delay * 2, 10.0)
+
+    def _broker_back(self, delay: float) -> float:
+        if delay > BROKER_FIRST_DELAY_S and self.unhealthy is not None and self.unhealthy.startswith("Kafka:"):
+            log.warning("sink: Kafka reachable again after: %s", self.unhealthy)
+            self.unhealthy = None
+        return BROKER_FIRST_DELAY_S
+
     def run(self, idle_exit_s: float | None = None) -> None:
+        from kafka.errors import KafkaError
+
         idle_since = time.monotonic()
+        broker_delay = BROKER_FIRST_DELAY_S
         heartbeat = self.settings.sink_heartbeat_file
         while not self.stopping.is_set():
             if heartbeat:
@@ -464,6 +499,13 @@ class Sink:
             except Unwritten as exc:  # stopped while waiting for the database: the batch comes again
                 log.warning("sink: stopped with a batch unwritten and uncommitted (%s)", exc)
                 return
+            except KafkaError as exc:
+                # the broker went away under a running sink (a restart, a blip): what was polled and not
+                # committed comes again once it is back (rows collapse on their keys), so wait for it
+                # rather than exit; unreachable at start is refused before this loop (cli_kafka: reach)
+                broker_delay = self._broker_down(exc, broker_delay)
+                continue
+            broker_delay = self._broker_back(broker_delay)
             if wrote:
                 idle_since = time.monotonic()
             elif idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
@@ -473,20 +515,27 @@ class Sink:
                 self.measure_lag()
 
     def measure_lag(self) -> None:
-        """Messages behind the end of each assigned partition: the end as the last fetch saw it,
-        the position as the consumer holds it (no request unless a position is unknown).  Read in
-        the polling thread: the consumer is not thread-safe; the pages read the result."""
+        """Messages not yet written behind the end of each assigned partition: the end as the last
+        fetch saw it, less the group's committed offset (the sink commits what it wrote; the
+        consumer's position runs ahead of it by the batch being written, and while the database is
+        down by all of it).  Read in the polling thread: the consumer is not thread-safe; the pages
+        read the result."""
         lag: dict[tuple[str, int], int] = {}
-        for tp in self.consumer.assignment():
+        assigned = [tp for tp in self.consumer.assignment() if self.consumer.highwater(tp) is not None]  # (fetched from)
+        try:
+            # one request for every partition (the consumer's committed() asks per partition), bounded: with
+            # the broker away the batch waits for the database here, not for this
+            committed = self.consumer._coordinator.fetch_committed_offsets(assigned, timeout_ms=1000) if assigned else {}
+        except Exception:  # noqa: BLE001 - the committed offsets unknown for now: the positions below
+            committed = {}
+        for tp in assigned:
             high = self.consumer.highwater(tp)
-            if high is None:
-                continue  # nothing fetched from it yet
             try:
-                position = self.consumer.position(tp, timeout_ms=1000)
-            except Exception:  # noqa: BLE001 - a position still unknown is no lag to report yet
+                done = committed[tp].offset if tp in committed else self.consumer.position(tp, timeout_ms=1000)
+            except Exception:  # noqa: BLE001 - an offset still unknown is no lag to report yet
                 continue
-            if position is not None:
-                lag[(tp.topic, tp.partition)] = max(0, high - position)
+            if done is not None and high is not None:
+                lag[(tp.topic, tp.partition)] = max(0, high - done)
         self.lag = lag
 
     def health(self) -> dict[str, Any]:
@@ -507,8 +556,10 @@ class Sink:
             ("qrisk_sink_schema_errors_total", "counter", "inserts refused because the database is not what the migrations made", s["schema_errors"]),
             ("qrisk_sink_bad_messages_total", "counter", "messages kept in dead_letters instead of written", s["bad_messages"]),
             ("qrisk_sink_commit_failures_total", "counter", "offset commits refused (a rebalance: the batch comes again)", s["commit_failures"]),
-            ("qrisk_sink_unhealthy", "gauge", "1 while a table refuses its rows and nothing is committed", int(self.unhealthy is not None)),
-        ], [("qrisk_sink_lag_messages", "gauge", "messages behind the end of each assigned partition",
+            ("qrisk_sink_broker_errors_total", "counter", "polls or commits that failed because Kafka was unreachable (retried)", s["broker_errors"]),
+            ("qrisk_sink_unhealthy", "gauge", "1 while a table refuses its rows or the database or Kafka has been away for a while, "
+                                              "and nothing is committed", int(self.unhealthy is not None)),
+        ], [("qrisk_sink_lag_messages", "gauge", "messages not yet written behind the end of each assigned partition",
              [({"topic": t, "partition": str(p)}, n) for (t, p), n in sorted(self.lag.items())])])
 
     def close(self) -> None:
