@@ -278,10 +278,12 @@ class CountyState(_Record):
     applied: int = 0
 
     def snapshot(self) -> bytes:
-        # sorted ids: a set's iteration order is not stable across processes
+        # sorted ids: a set's iteration order is not stable across processes.  Every dict keeps the
+        # order it was built in (no sort_keys): restored, a state iterates as the live one did (a tick's
+        # effects file by file, a report's dimensions), and a restart changes no answer's order
         doc = self.model_dump(mode="json", exclude={"seen_event_ids"})
         doc["seen_event_ids"] = sorted(self.seen_event_ids)
-        return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod
     def restore(cls, blob: bytes) -> "CountyState":
