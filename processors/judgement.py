@@ -772,7 +772,7 @@ def _sum_checks_memo(category: str, catalogue: Catalogue, index: CatalogueIndex,
         (item.code, judged[item.code][0].verdict, repr(judged[item.code][1]),
          id(timeless.get((category, item.code)) or index.rule_on(category, item.code, basis)))
         for item in members if item.code in judged))
-    memo = _MEMO.setdefault(catalogue.digest, {})
+    memo = _memo_for(catalogue, index)
     hit = memo.get(key)
     if hit is None:
         hit = memo[key] = tuple(_sum_checks(category, catalogue, index, basis, judged))
@@ -784,8 +784,20 @@ def _sum_checks_memo(category: str, catalogue: Catalogue, index: CatalogueIndex,
 # Item judgements are a pure function of the item, the category and the rule in
 # force, and lab results repeat a lot (ND, all-zero plans, the same readings), so
 # they are memoised per catalogue.  Bounded; a miss only costs the computation.
-_MEMO: dict[str, dict[tuple, tuple]] = {}
+_MEMO: dict[str, tuple[CatalogueIndex, dict[tuple, tuple]]] = {}
 _MEMO_LIMIT = 200_000
+
+
+def _memo_for(catalogue: Catalogue, index: CatalogueIndex) -> dict[tuple, tuple]:
+    """The memo of ``catalogue``'s judgements.  Its keys hold ``id(rule)``: kept beside the index whose
+    rules those are, so that no rule of a catalogue since freed can lend its address to another (a
+    reloaded catalogue's other edition was once judged by a stale entry: 0.3 g/kg dehydroacetic acid
+    passed under GB 2760-2014 where the 2024 edition fails it).  A new catalogue object of the same
+    digest starts a new memo; a running service loads its catalogue once."""
+    entry = _MEMO.get(catalogue.digest)
+    if entry is None or entry[0] is not index:
+        entry = _MEMO[catalogue.digest] = (index, {})
+    return entry[1]
 _GROUP_MEMBERS: dict[tuple[str, str], tuple[CatalogueItem, ...]] = {}
 
 
@@ -952,7 +964,7 @@ def _judge_lines(sample: SamplingResult, category: str, catalogue: Catalogue, in
     failed = undetermined = decided = False  # decided: some item was judged pass or fail against a limit
     disagreements: list[str] = []
     doubtful: list[str] = []
-    memo = _MEMO.setdefault(catalogue.digest, {})
+    memo = _memo_for(catalogue, index)
     if len(memo) > _MEMO_LIMIT:
         memo.clear()
     catalogued = index.items

@@ -201,3 +201,36 @@ def test_an_item_whose_first_edition_starts_within_the_look_back_is_judged(tmp_p
         assert "按（无适用标准）（2024-09-01前生产）无法判定" in j.verdict_note_zh
         assert f"按GB 2760-2014（2024-09-01至2025-02-08前生产）{under_both}" in j.verdict_note_zh
         assert "(no standard in force)" in j.verdict_note_en
+
+
+def test_a_catalogue_loaded_again_is_not_judged_by_a_freed_ones_memo():
+    """The memo keys a rule by its id(): once a catalogue is freed, a new one of the same digest can
+    place another edition's rule at a freed rule's address.  Loaded 30 times over (the reviewer's
+    experiment: a stale hit in 18 of 60 loads, 0.3 g/kg dehydroacetic acid passed under GB 2760-2014
+    where the 2024 edition fails it), every judgement equals a fresh one."""
+    import gc
+    from importlib import resources
+
+    import processors.judgement as J
+    from schemas.events import SamplingResult
+    from schemas.standards import load_catalogue
+
+    data = str(resources.files("schemas").joinpath("standards"))
+    base = {"sample_no": "S1", "task_source": "x", "lab": "L", "product": "月饼", "sampled_on": "2025-06-01", "retest": False}
+    samples = [SamplingResult.model_validate({**base, "production_date": made, "items": [{"item_code": code, "values": [v], "unit": unit}]})
+               for made in ["2024-06-01", "2025-03-01", "2025-05-01", "2024-12-01"]
+               for code, v, unit in [("dehydroacetic_acid", 0.3, "g/kg"), ("sorbic_acid", 0.6, "g/kg"), ("natamycin", 5, "mg/kg"),
+                                     ("propionic_acid", 0.9, "g/kg")]]
+    stale = 0
+    for _ in range(30):
+        catalogue = load_catalogue(data)
+        memoised = [J.judge_sample(s, "pastry", catalogue).model_dump_json() for s in samples]
+        saved = dict(J._MEMO)
+        J._MEMO.clear()
+        fresh = [J.judge_sample(s, "pastry", catalogue).model_dump_json() for s in samples]
+        J._MEMO.clear()
+        J._MEMO.update(saved)
+        stale += memoised != fresh
+        del catalogue
+        gc.collect()
+    assert stale == 0
