@@ -20,8 +20,23 @@ EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141
 
 
+def _speak_chinese() -> None:
+    """Standard output and error in UTF-8 when the locale's encoding cannot write Chinese (LC_ALL=C on a
+    server, POSIX in a container): every command prints Chinese, and under an ASCII locale the demo
+    ended in UnicodeEncodeError.  A locale that can (UTF-8, GB18030) is left as it is for the terminal."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = getattr(stream, "encoding", None)
+        if encoding is None or not hasattr(stream, "reconfigure"):
+            continue
+        try:
+            "诚信档案".encode(encoding)
+        except (UnicodeEncodeError, LookupError):
+            stream.reconfigure(encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    _speak_chinese()
     # a service's every line is stamped, those said before its command is known too: a setting that does
     # not parse (QRISK_PORT=70000) fails building the parser, a bad option parsing the command line
     stderr = sys.stderr
@@ -771,7 +786,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
     try:
         if args.json:
-            sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
+            # JSON is UTF-8 (RFC 8259) whatever the locale: the same seed, the same bytes
+            text = json.dumps(summary, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+            raw = getattr(sys.stdout, "buffer", None)
+            if raw is None:  # (a stream without bytes beneath: text is all it takes)
+                sys.stdout.write(text)
+            else:
+                sys.stdout.flush()
+                raw.write(text.encode("utf-8"))
         else:
             sys.stdout.write(render_text(summary))
             if args.data_dir:
