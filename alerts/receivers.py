@@ -154,7 +154,9 @@ def _fit(text: str, max_bytes: int, note: Notification) -> str:
 # between paragraphs) stays live.
 _MD_INLINE = re.compile(r"[\\`*_\[\]|]|(?<=\])\(|~(?=~)|(?<=~)~")
 _MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
-_MD_LINE_START = re.compile(r"^([ \t]*)([#>+=-]|\d+(?=[.)]))", re.MULTILINE)  # heading, quote, list item, setext underline
+# heading, quote, list item, setext underline: only as markdown reads them (a marker then a space, or a
+# line of = or -), so that 6.5~8.5, 0.3 g/kg or -5℃ at a line's start stay as written
+_MD_LINE_START = re.compile(r"^([ \t]*)(#(?=#*[ \t]|#*$)|>|[-+*](?=[ \t])|\d+(?=[.)](?:[ \t]|$))|[=-](?=[=-]*[ \t]*$))", re.MULTILINE)
 
 
 def markdown_text(text: str) -> str:

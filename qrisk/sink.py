@@ -169,7 +169,7 @@ class Sink:
         self._idle_since: float | None = None
         self._rejoined_at = -1e9
         self.stats = {"batches": 0, "messages": 0, "rows": 0, "retries": 0, "bad_messages": 0, "commit_failures": 0,
-                      "schema_errors": 0, "broker_errors": 0}
+                      "schema_errors": 0, "broker_errors": 0, "lag_unknown": 0}
         self.unhealthy: str | None = None  # why the sink is stuck retrying (a schema error, a half-written message, an outage)
         self._failing_since: float | None = None  # monotonic start of the current run of transient failures
         self.lag: dict[tuple[str, int], int] = {}  # messages behind the log end, per assigned partition
@@ -434,7 +434,7 @@ class Sink:
     def run_once(self, timeout_ms: int = 500) -> int:
         """Poll one batch (up to ``sink_batch`` messages, or what came within ``linger_s`` of the
         first), write it, then commit its offsets.  Returns the number of messages."""
-        from kafka.errors import CommitFailedError
+        from kafka.errors import CommitFailedError, KafkaError
 
         limit = self.settings.sink_batch
         records = self.consumer.poll(timeout_ms=timeout_ms, max_records=limit)
@@ -447,7 +447,14 @@ class Sink:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            more = self.consumer.poll(timeout_ms=max(1, int(left * 1000)), max_records=limit - count)
+            try:
+                more = self.consumer.poll(timeout_ms=max(1, int(left * 1000)), max_records=limit - count)
+            except KafkaError as exc:
+                # what was polled already is written and committed below (the consumer's position has
+                # moved past it: dropped here, a later commit would pass over it unwritten)
+                log.warning("sink: Kafka error collecting a batch (%s: %s); writing the %d messages polled", type(exc).__name__,
+                            short_reason(exc), count)
+                break
             for tp, messages in more.items():
                 records.setdefault(tp, []).extend(messages)
                 count += len(messages)
@@ -471,7 +478,7 @@ class Sink:
         self.last_batch_at = time.monotonic()
         return n
 
-    def _broker_down(self, exc: Exception, delay: float) -> float:
+    def _broker_down(self, exc: BaseException, delay: float) -> float:
         self.stats["broker_errors"] += 1
         self.unhealthy = f"Kafka: {type(exc).__name__}: {short_reason(exc)}"
         log.warning("sink: Kafka unreachable (%s: %s); retrying in %.1fs", type(exc).__name__, short_reason(exc), delay)
@@ -500,12 +507,16 @@ class Sink:
                 log.warning("sink: stopped with a batch unwritten and uncommitted (%s)", exc)
                 return
             except KafkaError as exc:
-                # the broker went away under a running sink (a restart, a blip): what was polled and not
-                # committed comes again once it is back (rows collapse on their keys), so wait for it
-                # rather than exit; unreachable at start is refused before this loop (cli_kafka: reach)
+                # the broker went away under a running sink (a restart, a blip): a batch is written before
+                # its commit, and one written and not committed comes again (rows collapse on their keys),
+                # so wait for it rather than exit; unreachable at start is refused before this loop
+                # (cli_kafka: reach), and an error retrying cannot mend (no permission, a corrupt record) ends it
+                if not _retriable(exc):
+                    raise
                 broker_delay = self._broker_down(exc, broker_delay)
                 continue
-            broker_delay = self._broker_back(broker_delay)
+            if wrote:
+                broker_delay = self._broker_back(broker_delay)
             if wrote:
                 idle_since = time.monotonic()
             elif idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
@@ -526,8 +537,13 @@ class Sink:
             # one request for every partition (the consumer's committed() asks per partition), bounded: with
             # the broker away the batch waits for the database here, not for this
             committed = self.consumer._coordinator.fetch_committed_offsets(assigned, timeout_ms=1000) if assigned else {}
-        except Exception:  # noqa: BLE001 - the committed offsets unknown for now: the positions below
-            committed = {}
+        except Exception as exc:  # noqa: BLE001 - unknown for now: the lag last measured stands (the positions
+            # would say 0 for a batch polled and not written, what an outage looks like)
+            self.stats["lag_unknown"] += 1
+            log.info("sink: committed offsets not read (%s: %s); lag as last measured", type(exc).__name__, short_reason(exc))
+            return
+        if assigned:
+            self._broker_back(BROKER_FIRST_DELAY_S * 2)  # (the group's coordinator answered: Kafka is back)
         for tp in assigned:
             high = self.consumer.highwater(tp)
             try:
@@ -564,6 +580,15 @@ class Sink:
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)
+
+
+def _retriable(exc: BaseException) -> bool:
+    """A Kafka error that may pass by itself (a broker away or not ready, a timeout)."""
+    from kafka import errors
+
+    transient = tuple(getattr(errors, n) for n in ("NoBrokersAvailable", "KafkaConnectionError", "KafkaTimeoutError",
+                                                    "NodeNotReadyError", "RequestTimedOutError") if hasattr(errors, n))
+    return isinstance(exc, transient) or bool(getattr(exc, "retriable", False))
 
 
 def run_sink(store_target: str, settings: KafkaSettings | None = None, idle_exit_s: float | None = None) -> int:

@@ -1249,8 +1249,13 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         generation = app.consumer_generation_id
         assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == log_name}
         async with fold_lock:
-            # what was folded before reaches the table first (its writes are applied to it on the way)
-            await inflight.join()
+            # what was folded before reaches the table first (its writes are applied to it on the way);
+            # a broker that acknowledges nothing for that long leaves the table short of them, and a
+            # rebuild from it would fold on a partial copy: the worker stops, and starts again from the changelog
+            try:
+                await asyncio.wait_for(inflight.join(), timeout=REBALANCE_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                _die(f"fold: {inflight.qsize()} folded batches not durable {REBALANCE_TIMEOUT_S:.0f} s into a rebalance")
             fold.drop(set(fold.loaded) - assigned)
             for p in [p for p in loaded_for if p not in assigned]:
                 del loaded_for[p]

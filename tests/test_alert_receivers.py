@@ -510,3 +510,14 @@ def test_robot_markdown_shows_what_others_wrote_as_text(kind):
     assert "[x](http://127.0.0.1:9/p) ![t](http://127.0.0.1:9/t.png)" in html and "**特供**饮用水" in html
     assert "&lt;font color=&quot;warning&quot;&gt;红字&lt;/font&gt; &lt;@all&gt;" in html
     assert "反斜杠 \\[ 和实体 &amp;lt;b&amp;gt; 照原样" in html
+
+
+def test_a_line_starting_with_a_number_or_a_sign_is_not_taken_for_markdown():
+    """Only what markdown reads as a marker is escaped at a line's start (a list item's "1. " or "- ",
+    a heading's "# ", a quote's ">"): a measured value there stays as written, with no stray backslash."""
+    from alerts.receivers import markdown_text
+
+    for text in ("6.5~8.5", "0.3 g/kg", "-5℃", "+2 ℃", "#1灌装线", "1#灌装线", "2026-03-05 抽检"):
+        assert markdown_text(text) == text
+    assert markdown_text("1. 点此") == "1\\. 点此" and markdown_text("- 项") == "\\- 项"
+    assert markdown_text("# 标题") == "\\# 标题" and markdown_text(">5") == "\\>5" and markdown_text("---") == "\\---"
