@@ -1016,6 +1016,10 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                 stats["normalised"] += len(batch) - len(letters)
                 stats["dead_letters"] += len(letters)
             except BaseException as exc:  # noqa: BLE001 - incl. cancellation: never let Faust acknowledge this batch
+                if app.should_stop:  # (a stop asked for: see _make_durable)
+                    log.warning("normalise: stopping with a batch not published (%s: %s); left unacknowledged, it comes again",
+                                type(exc).__name__, exc)
+                    return
                 _die(f"normalise: {type(exc).__name__}: {exc}")
 
     # validated batches whose log messages are on their way: acknowledged (committable) once the
@@ -1030,6 +1034,10 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                 if futures:
                     await asyncio.gather(*futures)
             except BaseException as exc:  # noqa: BLE001 - nothing of this batch may be acknowledged
+                if app.should_stop:  # (a stop asked for: see _make_durable)
+                    log.warning("normalise: stopping with a batch not yet in the log (%s: %s); left unacknowledged, it comes again",
+                                type(exc).__name__, exc)
+                    return
                 _die(f"normalise: publishing to the log: {type(exc).__name__}: {exc}")
             for ev in batch:
                 ev.ack()
@@ -1062,6 +1070,13 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                 timing["state_wait_s"] += time.perf_counter() - t1
                 timing["durable_rounds"] += 1
             except BaseException as exc:  # noqa: BLE001 - incl. cancellation: nothing of these batches may be acknowledged
+                if app.should_stop:
+                    # a stop asked for (SIGTERM: a scale-down, a deploy) stopped the producer under these batches:
+                    # left unacknowledged, their events come again to the partitions' next owner, as after any
+                    # stop; a clean exit, not the unsafe one (70) a service manager would read as a crash
+                    log.warning("fold: stopping with %d folded batches not durable (%s: %s); left unacknowledged, their "
+                                "events come again", len(jobs), type(exc).__name__, exc)
+                    return
                 _die(f"fold: making batches durable: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
             for batch, _, _ in jobs:
                 for ev in batch:
