@@ -248,6 +248,8 @@ def _sample_no_on_file(event: SamplingResultEvent, on_file: Sequence[Any]) -> di
         # tell — a lab system corrects only what it sent itself, a sender that is no lab system by the lab's name
         if poster is not None:
             outcome = "other_lab" if hidden else None
+        elif _field(on, "lab_id") is not None:
+            outcome = "official"  # the supervisor's record takes a lab system's report's place (processors.step._official_over_lab_system)
         else:
             outcome = "other_lab" if _lab_key(str(lab)) != _lab_key(p.lab) else None
     what, what_en = ("复检结果", "re-test result") if p.retest else ("结果", "result")
@@ -269,6 +271,11 @@ def _sample_no_on_file(event: SamplingResultEvent, on_file: Sequence[Any]) -> di
     elif outcome == "other_lab":
         zh = f"本次来自另一检验机构（{p.lab}）{'' if p.retest else '且未标注复检'}，一家检验机构不能更正另一家的报告，不计入统计、待核实；{retest}{check}"
         en = f"this one comes from another lab ({p.lab}){'' if p.retest else ' without the re-test flag'}: not taken as a correction, not counted"
+    elif outcome == "official":
+        zh = (f"原结果由检验机构系统（{_field(on, 'lab_id')}）报送；本次不是由检验机构系统报送的（公告导入或管理部门录入），"
+              f"将取代原结果、以本次为准（内容相同则按重复报送、不重复计数）；{retest}{check}")
+        en = (f"that one was sent by lab system {_field(on, 'lab_id')}; this one, sent by no lab system (an import or the bureau's entry), "
+              f"will replace it (as a repeat, not counted again, when it says the same)")
     elif outcome == "unjudged":
         zh = "本次按更正报送，但其结果无法判定，不能推翻原不合格结论：未采用、不计入统计；请核实项目代码、单位和检出限后以新的 event_id 重新报送"
         en = "this one came as a correction, but qrisk cannot judge it: it does not overturn the failure on file and is not counted; check item codes, units and detection limits and send it again"

@@ -74,7 +74,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 18
+FOLD_VERSION = 19
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -87,7 +87,9 @@ the campaign record keeps the commitment letter's number and every assessment (k
 note), and campaign.accepted_with_gaps names a training KPI's counts and reads 省级抽检合格率, 目标 100%; a campaign
 stage is dated by the document that completes it; a comparison test keeps its item's name; 18: a lab system's report
 corrects only a report the same lab system sent — one imported, or posted by an admin or the bureau, is no longer
-corrected by any lab key printing its lab name, which is filed as other_lab).  A Kafka worker writes it into every snapshot and says so when it
+corrected by any lab key printing its lab name, which is filed as other_lab; 19: a report no lab system sent takes
+the place of a lab system's report of the sample whatever lab it prints and however it is dated — a lab key sending a
+sample number first no longer has the official report filed as outdated or other_lab).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -423,10 +425,21 @@ def _same_sender(a: SampleRecord, b: SampleRecord) -> bool:
     key's bound CMA number) corrects only what that same system sent: the lab name it prints is its own word,
     so another lab's key printing the first lab's name — or the name on a result imported from an
     announcement, or posted by an admin or the bureau (no ``lab_id``) — must not correct a failure away.
-    A report no lab system sent (an importer's, an admin's: trusted) corrects by the printed lab name."""
+    A report no lab system sent (an importer's, an admin's: trusted) corrects another such report by the
+    printed lab name (and a lab system's report in any case: ``_official_over_lab_system``)."""
     if b.lab_id is not None:
         return a.lab_id == b.lab_id
     return _lab_key(a.lab) == _lab_key(b.lab)
+
+
+def _official_over_lab_system(on_file: SampleRecord, record: SampleRecord) -> bool:
+    """Whether ``record``, a report no lab system sent (imported from an announcement, posted by an admin or
+    the bureau: the supervisor's own record), meets a report a lab system sent: it takes that report's
+    place whatever lab it prints and whenever it is dated.  Otherwise a lab key that sent a sample number
+    first (a passing report, dated after the announcement or under its own name) would have the official
+    failure filed aside as ``outdated`` or ``other_lab``.  The other way round a lab system's report is
+    ``other_lab`` (``_same_sender``): either way the official report counts."""
+    return record.lab_id is None and on_file.lab_id is not None
 
 
 def _same_lab(a: SampleRecord, b: SampleRecord) -> bool:
@@ -603,7 +616,9 @@ def _judge_pending(state: CountyState, file: CreditFile, event: Envelope, rules:
 #   decides, not only the printed name (``_same_sender``): a lab system's report (``lab_id``) corrects
 #   only what the same lab system sent — not another lab system's, nor one no lab system sent (imported
 #   from an announcement, posted by an admin or the bureau), whatever lab name it prints; a report no
-#   lab system sent (trusted: an importer's, an admin's) corrects by the printed lab name;
+#   lab system sent (trusted: an importer's, an admin's) corrects another such report by the printed lab name,
+#   and takes the place of a lab system's report whatever it prints and however it is dated
+#   (``_official_over_lab_system``): the supervisor's record counts, whichever of the two came first;
 # - an earlier report that arrived late, when its event time is before the current report's: the
 #   later report stands (``outdated``, ``sampling.report_outdated``).  Event time decides, not
 #   arrival: a stuck send attempt of the first report delivered after its correction must not undo
@@ -649,7 +664,8 @@ def _resent(state: CountyState, file: CreditFile, record: SampleRecord, on_file:
             "sampling.repeated_report", event, file.enterprise_id, repeats_event_id=on_file.event_id, retest=record.retest,
             message_zh=f"{head}{what}重复报送：与已收到的报告（事件 {on_file.event_id}）内容相同，不重复计数", **base))
         return
-    if not _same_sender(on_file, record):
+    official = _official_over_lab_system(on_file, record)
+    if not official and not _same_sender(on_file, record):
         record.superseded_by, record.superseded_as, record.judgement = on_file.event_id, "other_lab", judgement
         unflagged = "" if record.retest else "且未标注复检"
         ask = "" if record.retest else "如为复检，请标注复检（retest: true）后重新报送；"
@@ -668,13 +684,13 @@ def _resent(state: CountyState, file: CreditFile, record: SampleRecord, on_file:
                         f"本次结果存档、不计入统计，请核实；{ask}如抽样编号有误，请更正后以新的 event_id 报送"),
             **base))
         return
-    if (record.occurred_at < on_file.occurred_at and judgement is not None and judgement.verdict == "fail" and on_file.superseded_by is None
+    if (not official and record.occurred_at < on_file.occurred_at and judgement is not None and judgement.verdict == "fail" and on_file.superseded_by is None
             and on_file.judgement is not None and on_file.judgement.verdict == "undetermined" and not record.retest):
         # the later report, which nobody could judge, came first; this earlier one fails: a result nobody could
         # judge does not overturn a failure (as when the unjudgeable one comes second), so this one counts
         _unjudged_came_first(state, file, record, on_file, judgement, event, rules, effects)
         return
-    if record.occurred_at < on_file.occurred_at:
+    if not official and record.occurred_at < on_file.occurred_at:
         record.superseded_by, record.superseded_as, record.judgement = on_file.event_id, "outdated", judgement
         if judgement is None:
             record.pending = payload  # (kept while both wait for registration: see _judge_pending)
@@ -762,6 +778,10 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
     changes = _changes(prev, record, judgement)
     detail = "".join(f"；{c['text_zh']}" for c in changes)
     corrected = dict(corrects_event_id=prev.event_id, retest=record.retest, changes=changes, **base)
+    if _official_over_lab_system(prev, record):
+        corrected["official"] = True
+        detail += (f"；本次不是由检验机构系统报送的（公告导入或管理部门录入），以其为准：检验机构系统（{prev.lab_id}）此前报送的"
+                   f"{what}（事件 {prev.event_id}）存档、不再计入，请核实其来源")
     if judgement is None:
         # the enterprise is not registered, so the old report awaits it too (registration judges every
         # waiting report): the correction waits in its place

@@ -4,7 +4,9 @@ A lab system's key is bound to its CMA number (``source.id``), kept as the recor
 name a report prints is the sender's word.  A report a lab system sent corrects only a report the same
 lab system sent: a result imported from an SAMR announcement, or posted by an admin or the bureau (no
 ``lab_id``), is not corrected away by any lab key printing its lab name — that report is filed
-``other_lab``, not counted, 待核实.  Reports no lab system sent (trusted) correct by the printed name.
+``other_lab``, not counted, 待核实.  Reports no lab system sent (trusted) correct one another by the
+printed name, and take a lab system's report's place whatever they print and however they are dated: a lab
+key that sends a sample number first cannot pre-empt the announcement.
 
 The door's ``sample_no_on_file`` warning says the same, and tells a lab system nothing of another
 sender's report (its event id, its lab): only its own earlier reports are named to it."""
@@ -265,8 +267,66 @@ def test_a_sender_that_is_no_lab_system_hears_the_details(rules, sender):
     first = _report(_imported(), COUNTY_LAB, "2023-09-25T09:00:00+08:00", passes=False)
     other = _report(first, sender, "2023-10-20T09:00:00+08:00", lab="市食品药品检验研究院")
     _, before, _ = fold(rules, first)
-    (w,) = _warned(other, before.samples)
-    assert f"事件 {first.event_id}，{LAB}" in w["reason_zh"] and "另一检验机构" in w["reason_zh"]
+    (w,) = _warned(other, before.samples)  # not folded yet: it will take the lab system's report's place
+    assert f"事件 {first.event_id}，{LAB}" in w["reason_zh"] and COUNTY_LAB["id"] in w["reason_zh"]
+    assert "将取代原结果" in w["reason_zh"] and "will replace it" in w["reason"] and "不计入统计" not in w["reason_zh"]
     state, f, _ = fold(rules, first, other)
     (w,) = _warned(other, f.samples)
-    assert f"事件 {first.event_id}，{LAB}" in w["reason_zh"] and str(first.event_id) in w["reason"]
+    assert f"事件 {first.event_id}，{LAB}" in w["reason_zh"] and str(first.event_id) in w["reason"] and "本次按更正处理" in w["reason_zh"]
+    # another trusted sender's report under another lab's name: another lab's result, as before
+    imported = _imported()
+    other = _report(imported, sender, "2023-10-20T09:00:00+08:00", lab="市食品药品检验研究院")
+    _, before, _ = fold(rules, imported)
+    (w,) = _warned(other, before.samples)
+    assert f"事件 {imported.event_id}，{LAB}" in w["reason_zh"] and "另一检验机构" in w["reason_zh"]
+
+
+# --------------------------------------------------------------------------- a lab system's report sent first
+
+
+@pytest.mark.parametrize("lab, at", [
+    (LAB, "2023-10-20T09:00:00+08:00"),  # the announcement's lab name, dated after the announcement's report
+    ("别家检测公司", "2023-09-20T09:00:00+08:00"),  # its own name, dated before
+], ids=["the announcement's lab name, dated later", "its own name"])
+@pytest.mark.parametrize("key", [OTHER_LAB, COUNTY_LAB], ids=["another lab's key", "the named lab's key"])
+def test_a_lab_key_sending_the_number_first_does_not_pre_empt_the_announcement(rules, key, lab, at):
+    """The finding left open last round: the first report owned the number, so a lab key's passing report sent
+    before the announcement was imported had the import filed as ``outdated`` (the same name, dated later) or
+    ``other_lab``, and the failure never counted.  The supervisor's record takes the lab system's report's
+    place, whichever came first; the lab's report stays on file, named in the correction for checking."""
+    imported = _imported()
+    first = _report(imported, key, at, lab=lab)  # passing
+    _, alone, _ = fold(rules, imported)
+    for order in ((first, imported), (imported, first)):
+        _, f, effects = fold(rules, *order)
+        assert sampled(f) == sampled(alone) == (1, 0, 1), order
+        assert [s.event_id for s in f.final_samples()] == [str(imported.event_id)]
+        assert [e for e in f.risk.entries if e[1] == "sampling_failed"]
+        assert not of(effects, first, "sampling.overturned") and not of(effects, imported, "sampling.overturned")
+    _, f, effects = fold(rules, first, imported)
+    record = f.sample_by_event(str(first.event_id))
+    assert (record.superseded_by, record.superseded_as) == (str(imported.event_id), "corrected")
+    assert f.sample_by_event(str(imported.event_id)).corrects == str(first.event_id)
+    (corrected,) = of(effects, imported, "sampling.corrected")
+    assert corrected.data["official"] is True and corrected.data["counts"] is True
+    said = corrected.data["message_zh"]
+    assert "不是由检验机构系统报送" in said and key["id"] in said and str(first.event_id) in said and "请核实其来源" in said
+    assert of(effects, imported, "sampling.failed")  # the failure the lab's report had hidden, raised once
+    # the lab system's correction of its own report after the import: the import stands
+    again = _report(first, key, "2023-10-25T09:00:00+08:00", lab=lab)  # (its passing result, sent again later)
+    _, f, _ = fold(rules, first, imported, again)
+    assert sampled(f) == (1, 0, 1) and f.sample_by_event(str(again.event_id)).superseded_as == "other_lab"
+
+
+def test_an_announcement_nobody_can_judge_does_not_overturn_a_lab_systems_failure(rules):
+    """The supervisor's record takes the lab system's report's place, but a result qrisk cannot judge still
+    does not clear a failure (as for any correction): the failure on file stands."""
+    first = _report(_imported(), COUNTY_LAB, "2023-09-25T09:00:00+08:00", passes=False)
+    doc = _report(first, IMPORTER, "2023-10-20T09:00:00+08:00").model_dump(mode="json", exclude_unset=True)
+    for item in doc["payload"]["items"]:
+        item["unit"] = "furlongs"  # (passing values in a unit nobody knows)
+    unjudged = parse_event(doc)
+    _, f, effects = fold(rules, first, unjudged)
+    assert sampled(f) == (1, 0, 1)
+    assert f.sample_by_event(str(unjudged.event_id)).superseded_as == "unjudged"
+    assert of(effects, unjudged, "sampling.correction_unjudged")
