@@ -1353,6 +1353,9 @@ def worker_metrics(stats: dict[str, int], monitor: Any, stale_snapshots: int = 0
          stats.get("views_failed", 0)),
         ("qrisk_worker_letters_truncated_total", "counter", "dead letters refused for their size and kept with their first bytes",
          stats.get("letters_truncated", 0)),
+        ("qrisk_worker_left_for_owner_total", "counter", "log messages of partitions not loaded for the current assignment (revoked, or "
+                                                         "not yet rebuilt), left unacknowledged for their owner: each rebalance makes some",
+         stats.get("not_ours", 0)),
         ("qrisk_worker_stale_snapshots", "gauge", f"credit files loaded from a snapshot another fold version wrote (this is {FOLD_VERSION}): "
                                                   "they keep its results until the log is folded again", stale_snapshots),
     ], [("qrisk_worker_lag_messages", "gauge", "messages not yet committed behind the end of each partition the worker reads", lag)])

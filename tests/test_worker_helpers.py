@@ -460,3 +460,6 @@ def test_a_snapshot_of_another_fold_version_is_said_when_loaded(rules, caplog) -
 
     stats = dict.fromkeys(("applied", "duplicates", "conflicts", "dead_letters", "normalised", "batches"), 0)
     assert b"qrisk_worker_stale_snapshots 1\n" in worker_metrics(stats, Monitor(), successor.stale_snapshots)
+    # what a rebalance left unfolded for the partitions' owner (logged, and counted since the nineteenth round)
+    assert b"qrisk_worker_left_for_owner_total 0\n" in worker_metrics(stats, Monitor())
+    assert b"qrisk_worker_left_for_owner_total 3\n" in worker_metrics({**stats, "not_ours": 3}, Monitor())
