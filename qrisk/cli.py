@@ -364,7 +364,7 @@ def _serve(args: argparse.Namespace, settings: Settings, sock: Any) -> int:
 
     from qrisk.api import create_app
     from qrisk.auth import KeyStore
-    from qrisk.runtime import check_data_dir, default_rules, open_embedded
+    from qrisk.runtime import check_data_dir, default_rules, open_embedded, open_to_others
     from qrisk.settings import DEFAULT_POLICY
     from qrisk.starting import StartupResponder
     from qrisk.store import StoreError, StoreInUse, redact
@@ -372,6 +372,9 @@ def _serve(args: argparse.Namespace, settings: Settings, sock: Any) -> int:
     rules = default_rules(args.policy)
     if not settings.clickhouse_url:
         check_data_dir(args.data_dir)
+        exposed = open_to_others(args.data_dir)
+        if exposed is not None:
+            print(exposed, file=sys.stderr)
     keys = KeyStore(args.keys_file or args.data_dir / "keys.json")
     keys.load()  # a damaged file is named now (KeyFileError), not as a traceback on the first request
     store = f"ClickHouse {redact(settings.clickhouse_url)}" if settings.clickhouse_url else f"chdb in {args.data_dir}"

@@ -63,6 +63,22 @@ def check_data_dir(data_dir: str | os.PathLike[str], create: bool = True) -> Pat
     return path
 
 
+def open_to_others(data_dir: str | os.PathLike[str]) -> str | None:
+    """The warning for a data directory others may read or enter (an older install, a Docker volume, one
+    made by hand: qrisk makes its own 0700 but leaves an existing one's mode alone), else None.  It holds
+    the event log, the bodies senders posted (dead letters), the audit trail and, by default, the keys."""
+    path = Path(data_dir)
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return (f"警告：数据目录 {path} 的权限为 {mode:04o}，其他用户可读取其中的事件日志、死信（报送原文）、审计记录和密钥文件；"
+            f"建议执行 chmod 700 {path} / warning: data directory {path} has mode {mode:04o}: other users may read its event log, "
+            f"dead letters (the bodies senders posted), audit trail and keys file; consider chmod 700 {path}")
+
+
 def open_target(target: str | os.PathLike[str], create: bool = True):
     """``open_store`` with the checks an operator's mistake needs: a URL of another scheme is refused,
     a chdb directory must be writable (and, with ``create=False``, exist)."""

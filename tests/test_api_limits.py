@@ -111,6 +111,25 @@ def test_the_data_directory_is_its_owners_alone(tmp_path):
     assert stat.S_IMODE((tmp_path / "keys-first").stat().st_mode) == 0o700
 
 
+def test_a_data_directory_others_may_read_is_warned_of_at_start(tmp_path):
+    """An existing directory keeps its mode (an older install, a Docker volume): the start says so."""
+    from qrisk.runtime import open_to_others
+
+    made = tmp_path / "made" / "data"
+    made.mkdir(parents=True)
+    made.chmod(0o700)
+    assert open_to_others(made) is None
+    made.chmod(0o755)
+    said = open_to_others(made)
+    assert "0755" in said and f"chmod 700 {made}" in said and "其他用户可读取" in said
+    srv = Server(made).start()  # `qrisk run` says it at start, and serves
+    try:
+        assert srv.get("/v1/enterprises/nobody").status_code == 404
+    finally:
+        srv.stop()
+    assert f"has mode 0755" in srv.log_path.read_text() and stat.S_IMODE(made.stat().st_mode) == 0o755  # (said, not changed)
+
+
 def test_a_town_key_reads_no_county_alert_in_a_credit_report(tmp_path):
     """A county alert (the county's pass-rate chart of a category) has no town: a town's key does not
     read it at /v1/alerts/{id}, nor inside the report of the enterprise whose sample tipped it."""
