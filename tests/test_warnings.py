@@ -11,6 +11,8 @@ from processors.step import Rules, replay, step
 from processors.warnings import ALERT_KIND, RULES, AlertDecision
 from schemas.policy import Policy
 from tests.test_fluctuation import BASELINE, drifting_log, water_sample
+from schemas.upcast import parse_event
+from tests.conftest import golden
 from tests.test_risk import E, ev, pa_sample, registered
 
 
@@ -519,14 +521,14 @@ def test_a_failure_on_an_item_failed_before_is_said_as_repeated_and_more_severe(
     more = [pa_sample(f"2026-0{m}-12T15:20:00+08:00", sample_no=f"DC-M{m}") for m in range(1, 6)]
     _, effects = replay([registered(), *more], rules)
     assert "第 5 次抽检不合格（此前 4 批，最近 3 批：2026-02-12 抽样编号 DC-M2、" in decisions(effects, "sampling.unqualified")[4].message_zh
-    # a chemical failure (medium) failed again is high; outside the window it is not a repeat
+    # a bromate failure (a contaminant: high) failed again is critical; outside the window it is not a repeat
     b1 = _sample("2026-01-10T09:00:00+08:00", False, False, sample_no="DC-B10", sampled_on="2026-01-05", production_date="2026-01-01")
     b2 = _sample("2026-06-10T09:00:00+08:00", False, False, sample_no="DC-B11", sampled_on="2026-06-05", production_date="2026-06-01")
     _, effects = replay([registered(), b1, b2], rules)
-    assert [d.severity for d in decisions(effects, "sampling.unqualified")] == ["medium", "high"]
+    assert [d.severity for d in decisions(effects, "sampling.unqualified")] == ["high", "critical"]
     short = Rules(rules.catalogue, Policy.model_validate({"warnings": {"sampling_unqualified": {"repeat_within_days": 30}}}))
     _, effects = replay([registered(), b1, b2], short)
-    assert [d.severity for d in decisions(effects, "sampling.unqualified")] == ["medium", "medium"]
+    assert [d.severity for d in decisions(effects, "sampling.unqualified")] == ["high", "high"]
 
 
 def test_negated_illness_words_and_same_day_samples_raise_nothing_extra(rules):
@@ -541,7 +543,7 @@ def test_negated_illness_words_and_same_day_samples_raise_nothing_extra(rules):
     a = _sample("2026-01-10T09:00:00+08:00", False, False, sample_no="DC-S1", sampled_on="2026-01-05", production_date="2026-01-01")
     b = _sample("2026-01-10T10:00:00+08:00", False, False, sample_no="DC-S2", sampled_on="2026-01-05", production_date="2026-01-01")
     _, effects = replay([registered(), a, b], rules)
-    assert [d.severity for d in decisions(effects, "sampling.unqualified")] == ["medium", "medium"]
+    assert [d.severity for d in decisions(effects, "sampling.unqualified")] == ["high", "high"]
 
 
 def test_a_lab_that_reported_the_failing_sum_itself_agrees(rules):
@@ -559,3 +561,22 @@ def test_a_lab_that_reported_the_failing_sum_itself_agrees(rules):
     assert state.files[E].samples[0].judgement.disagreements == ()
     [d] = decisions(effects, "sampling.unqualified")
     assert d.message_zh.count("防腐剂混合使用时各自用量占其最大使用量的比例之和、") == 0  # named once in 不合格项目
+
+
+@pytest.mark.parametrize("code, value", [("bromate", 0.02), ("cyanide", 0.08), ("chloroform", 0.05), ("carbon_tetrachloride", 0.005)])
+def test_toxic_water_chemistry_alerts_as_a_contaminant_not_as_ph(rules, code, value):
+    """A regulator's finding: 氰化物 0.08 mg/L (limit 0.05) alerted as medium (168 h), as pH 4.8 does, while 铝 over
+    its limit in a pastry was high.  溴酸盐, 氰化物, 三氯甲烷 and 四氯化碳 are toxic or carcinogenic safety limits of
+    GB 19298: contaminants (high, 12 risk points), not quality indicators (medium, 6)."""
+    assert rules.catalogue.item("packaged_water", code).item_class == "contaminant"
+    assert rules.catalogue.item("packaged_water", "free_chlorine").item_class == "chemical"  # (a process indicator stays one)
+    doc = golden("sampling.result")
+    items = [i for i in doc["payload"]["items"] if i["item_code"] not in ("bromate", code)]
+    for i in items:
+        if i["item_code"] == "pseudomonas_aeruginosa":
+            i["values"], i["lab_verdict"] = [0, 0, 0, 0, 0], "合格"
+    items.append({"item_code": code, "item_name": code, "values": [value], "unit": "mg/L", "lab_verdict": "不合格"})
+    doc["payload"].update(items=items, product="饮用纯净水")
+    _, effects = replay([registered(), parse_event(doc)], rules)
+    (d,) = decisions(effects, "sampling.unqualified")
+    assert d.severity == "high" and d.evidence["item_class"] == "contaminant"
