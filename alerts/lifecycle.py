@@ -608,7 +608,7 @@ _build_step = builder(AlertStep)
 # drift of another item: such alerts link by their own id only.
 _SUBJECTS = {
     "sampling.unqualified": "sample_no", "inspection.nonconforming": "inspection_id", "complaint.cluster": "complaint_ids",
-    "complaint.illness": "complaint_id",
+    "complaint.illness": "complaint_id", "judgement.lab_failed_unjudged": "sample_no",
     "rectification.overdue": "rectification_id", "rectification.rejected": "rectification_id",
     "enforcement.decided": "decision_no", "interview.follow_up_overdue": "interview_id",
 }
@@ -774,7 +774,8 @@ def evidence_zh(alert: Alert) -> str:
     inspections, complaints and rectifications (not the events' UUIDs)."""
     e = alert.evidence
     parts: list[str] = []
-    if alert.rule in ("sampling.unqualified", "judgement.disagrees", "retest.inadmissible", "fluctuation.signal") and e.get("sample_no"):
+    if alert.rule in ("sampling.unqualified", "judgement.disagrees", "judgement.lab_failed_unjudged", "retest.inadmissible",
+                      "fluctuation.signal") and e.get("sample_no"):
         # the batch and its dates name what to seal or recall: beside the sample they identify the product on the market
         about = [f"{label} {e[k]}" for k, label in (("sampled_on", "抽样日期"), ("batch", "批号"), ("production_date", "生产日期"),
                                                    ("brand", "商标"), ("spec", "规格型号")) if e.get(k)]
@@ -812,4 +813,11 @@ def evidence_zh(alert: Alert) -> str:
         parts.append(f"约谈 {e['interview_id']}（{e.get('held_on', '')}），跟踪检查期限 {e.get('follow_up_by', '')}")
     elif alert.rule == "judgement.disagrees" and e.get("items"):
         parts.append(f"项目 {'、'.join(e['items'])}")
+    elif alert.rule == "judgement.lab_failed_unjudged" and e.get("items"):
+        # the lab's numbers as it reported them, the lab's own verdict: what the follow-up starts from
+        for f in e["items"][:5]:
+            unit = f" {f['unit']}" if f.get("unit") else ""
+            basis = f"，判定依据 {f['lab_standard']}" if f.get("lab_standard") else ""
+            parts.append(f"{f.get('item_name') or f.get('item_code')} 检测值 {'、'.join(_num(v) for v in f.get('values') or [])}{unit}"
+                         f"（检验机构判定不合格{basis}）")
     return "；".join(parts)

@@ -7,6 +7,7 @@ from schemas.events import PENALTY_ZH
 _KIND_ZH = {
     "sampling.failed": "抽检不合格",
     "judgement.disagrees_with_lab": "判定与检验机构结论不一致",
+    "judgement.lab_failed_unjudged": "检验机构判定不合格、系统无法判定",
     "fluctuation.signal": "质量波动",
     "fluctuation.signal_withdrawn": "投诉数信号撤销（投诉均不属实）",
     "complaint.cluster": "投诉聚集",
@@ -43,6 +44,7 @@ RULE_ZH = {
     "inspection.nonconforming": "现场检查发现问题",
     "rectification.rejected": "整改复查未通过",
     "judgement.disagrees": "判定与检验机构结论不一致",
+    "judgement.lab_failed_unjudged": "检验机构判定不合格、系统无法判定",
     "retest.inadmissible": "复检结果不予采信",
     "enforcement.decided": "行政处罚决定",
     "interview.follow_up_overdue": "约谈跟踪检查逾期",
@@ -57,6 +59,7 @@ GRADE_ZH = {"A": "A级（低风险）", "B": "B级（较低风险）", "C": "C�
 _KIND_EN = {
     "sampling.failed": "unqualified sampling result",
     "judgement.disagrees_with_lab": "qrisk's judgement differs from the lab's",
+    "judgement.lab_failed_unjudged": "the lab failed an item qrisk cannot judge",
     "fluctuation.signal": "quality fluctuation",
     "fluctuation.signal_withdrawn": "complaint-chart signal withdrawn (complaints unfounded)",
     "complaint.cluster": "cluster of verified complaints",
@@ -86,6 +89,7 @@ _KIND_EN = {
 # effects whose data carry their own Chinese sentence (the fold wrote it with the numbers it had)
 _SAYS_ITSELF = frozenset({"sampling.retest_inadmissible", "sampling.overturned", "sampling.corrected", "sampling.repeated_report",
                           "sampling.sample_no_conflict", "sampling.report_outdated", "sampling.correction_unjudged",
+                          "judgement.lab_failed_unjudged",
                           "rectification.overdue_withdrawn", "complaint.repeated", "complaint.unknown_resolved"})
 
 

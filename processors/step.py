@@ -74,7 +74,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 19
+FOLD_VERSION = 20
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -89,7 +89,8 @@ stage is dated by the document that completes it; a comparison test keeps its it
 corrects only a report the same lab system sent — one imported, or posted by an admin or the bureau, is no longer
 corrected by any lab key printing its lab name, which is filed as other_lab; 19: a report no lab system sent takes
 the place of a lab system's report of the sample whatever lab it prints and however it is dated — a lab key sending a
-sample number first no longer has the official report filed as outdated or other_lab).  A Kafka worker writes it into every snapshot and says so when it
+sample number first no longer has the official report filed as outdated or other_lab; 20: a lab's 不合格 on an item
+qrisk cannot judge alerts (judgement.lab_failed_unjudged)).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -97,6 +98,7 @@ WARNING_KINDS = frozenset({
     "sampling.failed",
     "fluctuation.signal",
     "judgement.disagrees_with_lab",
+    "judgement.lab_failed_unjudged",
     "complaint.cluster",
     "inspection.nonconforming",
     "rectification.overdue",
@@ -340,6 +342,8 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
             effects.append(_effect("sampling.near_limit", event, file.enterprise_id, checks=near, **base))
     if judgement.disagreements:
         effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
+    if (unjudged := _lab_failed_unjudged(judgement, record, event, file.enterprise_id, base)) is not None:
+        effects.append(unjudged)
     if judgement.unknown:
         effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
     if superseded is not None:
@@ -365,6 +369,42 @@ def _failed(judgement: Any, event: Envelope, enterprise_id: str, base: dict[str,
     messages = [i.message_zh for i in judgement.items if i.verdict == "fail"]
     messages += [c.message_zh for c in judgement.sum_checks if c.verdict == "fail"]
     return _effect("sampling.failed", event, enterprise_id, failed_items=failed, messages_zh=messages, **base)
+
+
+def _unjudged_lab_failures(judgement: Any) -> list[Any]:
+    """The items the lab judged 不合格 that qrisk cannot judge: undetermined (an unknown item code or unit, a
+    detection limit above the limit, a plan with the wrong number of results, an undated sample whose edition
+    is uncertain), or of a product whose own standard the catalogue lacks (a natural mineral water, GB 8537:
+    "not_applicable" by reason ``uncatalogued_standard``, and the sample undetermined).  Not the items qrisk
+    judged otherwise than the lab: those are disagreements (``judgement.disagrees_with_lab``)."""
+    return [i for i in judgement.items if i.lab_verdict == "fail"
+            and (i.verdict == "undetermined" or i.reason == "uncatalogued_standard")]
+
+
+def _lab_failed_codes(judgement: Any) -> list[str]:
+    return [] if judgement is None or judgement.verdict == "fail" else [i.item_code for i in _unjudged_lab_failures(judgement)]
+
+
+def _lab_failed_unjudged(judgement: Any, record: SampleRecord, event: Envelope, enterprise_id: str, base: dict[str, Any]) -> Effect | None:
+    """``judgement.lab_failed_unjudged``: the lab's 不合格 on items qrisk cannot judge.  Under
+    《食品安全抽样检验管理办法》 the lab's unqualified conclusion starts the follow-up (核查处置) whether or not qrisk
+    can judge it again, so the supervisor must be told; before, such a sample was only counted undetermined.  The
+    counts and the pass rate do not change (the sample stays undetermined).  None when qrisk fails the sample
+    anyway: its ``sampling.failed`` alert starts the follow-up already, and a second alert would be a duplicate."""
+    if judgement.verdict == "fail":
+        return None
+    found = _unjudged_lab_failures(judgement)
+    if not found:
+        return None
+    items = [{"item_code": i.item_code, "item_name": i.item_name or i.item_code, "values": list(i.values), "unit": i.unit,
+              "lab_verdict": i.lab_verdict, "lab_standard": i.lab_standard, "reason": i.reason,
+              "message_zh": i.message_zh, "message_en": i.message_en} for i in found]
+    names = "、".join(i["item_name"] for i in items)
+    why = "；".join(i.message_zh for i in found)
+    message = (f"抽样编号 {record.sample_no}（{record.product}）检验机构（{record.lab}）判定{names}不合格，系统无法判定（{why}）；"
+               f"该样品计为无法判定，不计入合格率。请核实检验报告与适用标准，按检验机构不合格结论启动核查处置")
+    return _effect("judgement.lab_failed_unjudged", event, enterprise_id, items=items, lab=record.lab, task_source=record.task_source,
+                   message_zh=message, **base)
 
 
 def _microbial_failures(record: SampleRecord | None, rules: Rules) -> list[Any]:
@@ -866,6 +906,11 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         effects.append(_effect("sampling.near_limit", event, file.enterprise_id, checks=near, **base))
     if judgement.disagreements and judgement.disagreements != prev.judgement.disagreements:
         effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
+    if _lab_failed_codes(judgement) != _lab_failed_codes(prev.judgement) and (
+            unjudged := _lab_failed_unjudged(judgement, record, event, file.enterprise_id, base)) is not None:
+        # as a disagreement: a correction repeating the unjudged lab failures the report on file had is no news
+        # (its alert stands); one bringing them, or clearing qrisk's own failure while the lab fails an item, is
+        effects.append(unjudged)
     if judgement.unknown:
         effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
     for signal in signals:
@@ -929,6 +974,9 @@ def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev:
                 effects.append(failed)
             if merged.disagreements and merged.disagreements != before.judgement.disagreements:  # type: ignore[union-attr]
                 effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(merged.disagreements), **base))
+            if _lab_failed_codes(merged) != _lab_failed_codes(before.judgement) and (
+                    unjudged := _lab_failed_unjudged(merged, retest, event, file.enterprise_id, base)) is not None:
+                effects.append(unjudged)
             if was == "fail" and now != "fail":
                 effects.append(_effect(
                     "sampling.overturned", event, file.enterprise_id, original_event_id=retest.event_id, verdict=now, corrected=True,

@@ -22,6 +22,8 @@ data.missing              no sample / no inspection within the interval the grad
 inspection.nonconforming  an inspection found the enterprise 不符合 or made major findings
 rectification.rejected    a rectification rejected at verification
 judgement.disagrees       qrisk's judgement differs from the lab's
+judgement.lab_failed_unjudged  the lab judged an item 不合格 that qrisk cannot judge (the sample stays undetermined):
+                          the lab's conclusion starts the follow-up (核查处置) all the same
 retest.inadmissible       a re-test of a microbiological failure (不予复检) arrived anyway
 enforcement.decided       a 行政处罚决定; severity by the heaviest penalty, or a listing as 严重违法失信
 interview.follow_up_overdue  an interview's follow-up date (跟踪检查期限) passed with no inspection since the interview
@@ -592,6 +594,30 @@ def _disagrees(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisi
                      f"{file.enterprise_id}:judgement.disagrees:{d.get('sample_no', '')}", fields, evidence, rules)
 
 
+def _lab_failed_unjudged(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    """The lab's 不合格 on items qrisk cannot judge (``judgement.lab_failed_unjudged``): the sample counts as
+    undetermined, but the lab's unqualified conclusion starts the follow-up (核查处置) whether or not qrisk can
+    judge it again, so it alerts (high by default: as an unqualified sample, which qrisk cannot classify)."""
+    rule = rules.policy.warnings.lab_failed_unjudged
+    if not rule.enabled:
+        return None
+    d = eff.data
+    items = d.get("items", [])
+    fields = {"sample_no": d.get("sample_no", ""), "product": d.get("product", ""), "sampled_on": d.get("sampled_on", ""),
+              "items": "、".join(i.get("item_name") or i.get("item_code", "") for i in items),
+              "lab": d.get("lab", ""), "task_source": d.get("task_source", ""),
+              # why qrisk cannot judge each: the item's own sentence names the item, the numbers and what to check
+              "why": "；".join(i.get("message_zh", "") for i in items),
+              "why_en": "; ".join(i.get("message_en", "") for i in items)}
+    evidence = {"event_ids": [d.get("sample_event_id", eff.event_id)], "sample_no": d.get("sample_no"), "sampled_on": d.get("sampled_on"),
+                "product": d.get("product"), "lab": d.get("lab"), "task_source": d.get("task_source"),
+                "items": [{k: i.get(k) for k in ("item_code", "item_name", "values", "unit", "lab_verdict", "lab_standard", "reason")}
+                          for i in items]}
+    # one alert per enterprise and sample: a correction that still leaves the lab's failure unjudged groups with it
+    return _decision("judgement.lab_failed_unjudged", rule, rule.severity, file, eff.occurred_at, eff.event_id,
+                     f"{file.enterprise_id}:judgement.lab_failed_unjudged:{d.get('sample_no', '')}", fields, evidence, rules)
+
+
 _VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定"}
 
 
@@ -847,6 +873,7 @@ _ON_EFFECT = {
     "inspection.nonconforming": _inspection,
     "rectification.rejected": _rejected,
     "judgement.disagrees_with_lab": _disagrees,
+    "judgement.lab_failed_unjudged": _lab_failed_unjudged,
     "sampling.retest_inadmissible": _retest_refused,
     "enforcement.decided": _enforcement,
     "interview.follow_up_overdue": _follow_up,

@@ -398,7 +398,8 @@ class TestItem(Model):
                     "at half of it (not charted without it), and an \"ND\" whose limit is above the standard's limit is undetermined")
     lab_verdict: LabVerdict | None = Field(
         default=None, description="结果判定, the lab's own verdict: pass/fail, or 合格/不合格 (PASS/FAIL, Pass/Fail).  Kept; where "
-                                  "qrisk's judgement differs, the sample's judgement lists the disagreement (judgement.disagrees)")
+                                  "qrisk's judgement differs, the sample's judgement lists the disagreement (judgement.disagrees); a 不合格 on "
+                                  "an item qrisk cannot judge alerts all the same (judgement.lab_failed_unjudged)")
 
     @field_validator("detection_limit")
     @classmethod

@@ -275,6 +275,7 @@ WARNING_RULES = (
     "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
     "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
     "complaint.illness", "enforcement.decided", "interview.follow_up_overdue", "sampling.near_limit",
+    "judgement.lab_failed_unjudged",
 )
 """The early-warning rules by the id an alert carries (``rule``), which routes and silences name."""
 
@@ -448,6 +449,24 @@ class DisagreementRule(WarningRule):
     FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "items"})
 
 
+class LabFailedUnjudgedRule(WarningRule):
+    """The lab judged an item 不合格 that qrisk cannot judge (an unknown item code or unit, a product whose
+    standard the catalogue lacks, an undated sample whose edition is uncertain, a detection limit above the
+    limit, a plan with the wrong number of results).  The sample stays undetermined, out of the pass rate,
+    but under 《食品安全抽样检验管理办法》 the lab's 不合格 conclusion starts the follow-up (核查处置) whether or
+    not a system can judge it again: without this rule nobody was told."""
+
+    severity: Severity = "high"
+    title_zh: str = "检验机构判定不合格、系统无法判定"
+    template_zh: str = ("{name}：{product}（抽样编号 {sample_no}，抽样日期 {sampled_on}）检验机构（{lab}，任务来源 {task_source}）"
+                        "判定不合格，不合格项目：{items}；系统无法判定：{why}。该样品计为无法判定，不计入合格率。"
+                        "下一步：请核实检验报告与适用标准，按检验机构不合格结论启动核查处置。")
+    template_en: str = ("{name}: the lab ({lab}) found {product} (sample {sample_no}, sampled {sampled_on}) unqualified on {items}, "
+                        "which qrisk cannot judge: {why_en}. The sample counts as undetermined. Next: check the report and the "
+                        "applicable standard, and start the follow-up (核查处置) on the lab's conclusion.")
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "product", "sampled_on", "items", "lab", "task_source", "why", "why_en"})
+
+
 class RetestInadmissibleRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "复检结果不予采信"
@@ -520,6 +539,7 @@ class WarningsPolicy(_Strict):
     inspection_nonconforming: InspectionNonconformingRule = InspectionNonconformingRule()
     rectification_rejected: RectificationRejectedRule = RectificationRejectedRule()
     judgement_disagrees: DisagreementRule = DisagreementRule()
+    lab_failed_unjudged: LabFailedUnjudgedRule = LabFailedUnjudgedRule()
     retest_inadmissible: RetestInadmissibleRule = RetestInadmissibleRule()
     enforcement_decided: EnforcementDecidedRule = EnforcementDecidedRule()
     interview_follow_up: InterviewFollowUpRule = InterviewFollowUpRule()
