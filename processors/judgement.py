@@ -166,6 +166,11 @@ def _num(value: float) -> str:
 _FIGURES = Context(prec=60)
 
 
+def ratio_figure(total: float) -> str:
+    """A sum of ratios as the judgement's messages print it (against 1)."""
+    return _figure(total)
+
+
 def _figure(value: float | Decimal | Fraction, limit: float = 1, places: int = 2) -> str:
     """``value`` with ``places`` decimals, or as many more as it takes for the figure not to read
     as ``limit`` itself when the value is not the limit: a sum of ratios of 1.004 against 1 is

@@ -32,7 +32,7 @@ from processors.credit_file import (
 from processors.fluctuation import (complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, refailed,
                                     reinstated)
 from processors.campaign import apply_tier, on_campaign_event
-from processors.judgement import judge_sample
+from processors.judgement import judge_sample, ratio_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, decide, decision_data, follow_up_resolved,
                                  overdue_withdrawn_resolved, overturned_resolved, resolved)
@@ -437,6 +437,10 @@ def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) ->
         # overturn the unqualified conclusion: the original stands until a re-test that can be judged
         names = _undetermined_names(rj)
         return "undetermined", f"复检结果无法判定（{names or '见判定说明'}），不能推翻原不合格结论；请核实复检报告的项目代码、单位和检出限"
+    if j is not None and rj is not None and rj.items:
+        partial = _failing_sums_partly_retested(j, {i.item_code for i in rj.items})
+        if partial is not None:
+            return "partial_sum", partial
     window = rules.policy.retest.result_within_days
     gap = (retest.occurred_at - original.occurred_at).days
     if window is not None and gap > window:
@@ -562,8 +566,10 @@ def _with_items_not_retested(state: CountyState, file: CreditFile, original: Sam
     what it did not re-test, it is counted again and the failure raised."""
     own, first = retest.judgement, original.judgement
     tested = {i.item_code for i in own.items}  # type: ignore[union-attr]
+    category = file.profile.category  # type: ignore[union-attr]
+    partly, stale = _sums_partly_retested(first, tested, category, rules)
     try:
-        kept = [line for line in _as_lines(first) if line.item_code not in tested]
+        kept = [line for line in _as_lines(first) if line.item_code not in tested and line.item_code not in stale]
         if not kept:
             return own
         payload = SamplingResult(sample_no=retest.sample_no, task_source=retest.task_source, lab=retest.lab, product=retest.product,
@@ -571,7 +577,9 @@ def _with_items_not_retested(state: CountyState, file: CreditFile, original: Sam
                                  items=[*_as_lines(own), *kept])
     except ValidationError:
         return own  # (lines that validated once, as judged: not expected; the re-test's own result then, never a lost event)
-    merged = judge_sample(payload, file.profile.category, rules.catalogue)  # type: ignore[union-attr]
+    merged = judge_sample(payload, category, rules.catalogue)
+    if partly:
+        merged = _sums_of_one_lab(merged, first, partly, tested)
     retest.judgement, retest.not_retested = merged, tuple(line.item_code for line in kept)
     if counted_alone:
         # the re-test came first and was counted alone: now it is the sample's conclusion with the items it did
@@ -593,6 +601,80 @@ def _with_items_not_retested(state: CountyState, file: CreditFile, original: Sam
             failed.data["confirms_event_id"] = retest.event_id
             effects.append(failed)
     return merged
+
+
+def _failing_sums_partly_retested(first: Any, tested: set[str]) -> str | None:
+    """Why a re-test cannot decide a failing sum of ratios it covers in part (None when it covers none or all):
+    a sum of ratios is one lab's figure, every member determined on the same portion (GB 2760 附录A A.2), so
+    the re-test's results added to the first lab's make a figure neither lab found — one that would overturn
+    the failure, or uphold it, on another lab's word.  The first test's conclusion stands until every member
+    is re-tested."""
+    names = {i.item_code: i.item_name or i.item_code for i in first.items}
+    for c in first.sum_checks:
+        if c.verdict != "fail":
+            continue
+        codes = [m.item_code for m in c.members] + list(c.pending)
+        covered = [names.get(k, k) for k in codes if k in tested]
+        left = [names.get(k, k) for k in codes if k not in tested]
+        if covered and left:
+            return (f"原检验结论为{c.item_name or c.group_name + '比例之和'}不合格（{ratio_figure(c.total)}），复检仅涉及{'、'.join(covered)}，"
+                    f"{'、'.join(left)}未复检：比例之和须由同一检验机构对全部{c.group_name}的检验结果计算（GB 2760 附录A A.2），"
+                    f"复检结果不能与初检结果合计；原不合格结论不变，请对{'、'.join(names.get(k, k) for k in codes)}一并复检")
+    return None
+
+
+def _sums_partly_retested(first: Any, tested: set[str], category: str, rules: Rules) -> tuple[dict[str, Any], set[str]]:
+    """The first test's sums of ratios the re-test covers in part — {group: the first test's check}; a failing
+    one makes the re-test inadmissible (``_failing_sums_partly_retested``), so these passed — and the codes
+    of sum lines the first lab printed itself (preservative_ratio_sum) for a group the re-test re-tested
+    whole: a figure the re-test made out of date, not a result it left standing."""
+    partly: dict[str, Any] = {}
+    for c in first.sum_checks:
+        codes = {m.item_code for m in c.members} | set(c.pending)
+        if codes & tested and codes - tested:
+            partly[c.group] = c
+    retested: set[str] = set()
+    standards = rules.catalogue.standards_for(category)
+    if standards is not None:
+        for group in standards.sum_of_ratios:
+            members = {item.code for item in rules.catalogue.index.group_members.get((category, group.group), ())}
+            if members & tested and group.group not in partly:
+                retested.add(group.item_zh)
+    stale = {i.item_code for i in first.items if i.item_name in retested and i.item_code not in tested} if retested else set()
+    return partly, stale
+
+
+def _sums_of_one_lab(merged: Any, first: Any, partly: dict[str, Any], tested: set[str]) -> Any:
+    """A sum of ratios is one lab's figure (GB 2760 附录A A.2): where the re-test covered some members of a
+    group whose sum the first test passed, the first lab's sum stands — the re-test's results added to the
+    first lab's would make a figure neither lab found, and a failure out of it."""
+    names = {i.item_code: i.item_name or i.item_code for i in first.items}
+    sums = list(merged.sum_checks)
+    changed = False
+    for group, was in partly.items():
+        k = next((n for n, c in enumerate(sums) if c.group == group), None)
+        if k is not None and sums[k].verdict == was.verdict:
+            continue  # (the mixed figure says what the first lab's did: nothing to keep apart)
+        codes = [m.item_code for m in was.members] + list(was.pending)
+        note = (f"（复检仅涉及{'、'.join(names.get(c, c) for c in codes if c in tested)}，比例之和须由同一检验机构计算，"
+                f"以初检的比例之和为准）")
+        kept = was.model_copy(update={"message_zh": was.message_zh + note,
+                                      "message_en": was.message_en + " (the re-test covers part of the group: the first test's sum stands)"})
+        if k is None:
+            sums.append(kept)
+        else:
+            sums[k] = kept
+        changed = True
+    if not changed:
+        return merged
+    if any(i.verdict == "fail" for i in merged.items) or any(c.verdict == "fail" for c in sums):
+        verdict = "fail"
+    elif merged.unknown or any(i.verdict == "undetermined" for i in merged.items) or any(c.verdict == "undetermined" for c in sums):
+        verdict = "undetermined"
+    else:
+        verdict = "pass" if any(i.verdict in ("pass", "fail") for i in merged.items) else merged.verdict
+    disagreements = tuple(d for d in merged.disagreements if not (d.startswith("sum_of_ratios:") and d[15:] in partly))
+    return merged.model_copy(update={"sum_checks": tuple(sums), "verdict": verdict, "disagreements": disagreements})
 
 
 def _failed_list(judgement: Any) -> list[str]:

@@ -189,7 +189,26 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
     no_retest = [f.get("item_name") or f["item_code"] for f in failed if f.get("item_class") in rules.policy.retest.inadmissible_item_classes]
     repeats = _earlier_failures(file, record, d.get("failed_items", []), rule.repeat_within_days) if not d.get("confirms_event_id") else []
     detail = _sentence("；".join(d.get("messages_zh") or []))
-    if record is not None:
+    carried = set(record.not_retested) if record is not None and record.retest else set()
+    first = _first_test(file, record) if carried else None
+    cleared: list[str] = []
+    if first is not None:
+        # a re-test (复检) covers the items the enterprise disputed; the others are the first lab's results:
+        # each failed item is quoted with the lab that found it, and what the re-test cleared is said
+        for f in failed:
+            f["lab"] = first.lab if f["item_code"] in carried else record.lab  # type: ignore[union-attr]
+        was = first.judgement
+        own_failed = {f["item_code"] for f in failed if f["item_code"] not in carried}
+        if was is not None:
+            cleared = [i.item_name or i.item_code for i in was.items if i.verdict == "fail" and i.item_code not in carried
+                       and i.item_code not in own_failed]
+        retested = [i.item_name or i.item_code for i in record.judgement.items if i.item_code not in carried]  # type: ignore[union-attr]
+        kept = [f.get("item_name") or f["item_code"] for f in failed if f["item_code"] in carried]
+        detail += (f"复检机构：{record.lab}（复检项目：{'、'.join(retested)}"  # type: ignore[union-attr]
+                   + (f"，其中{'、'.join(cleared)}复检合格，原不合格结论改判" if cleared else "") + "）"
+                   + (f"；{'、'.join(kept)}未申请复检，以初检结论为准，初检机构：{first.lab}" if kept else "")
+                   + f"（任务来源：{record.task_source}）。")  # type: ignore[union-attr]
+    elif record is not None:
         # who tested it and for whom: what a 核查处置 or a 行政处罚 quotes, and asks the lab about
         detail += f"检验机构：{record.lab}（任务来源：{record.task_source}）。"
     if repeats:
@@ -224,13 +243,30 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
                 "product": d.get("product"), **lot, "failed_items": d.get("failed_items", []), "item_class": worst or None, "failed": failed,
                 **({"lab": record.lab, "task_source": record.task_source} if record is not None else {}),
                 **({"repeat_of": [r.event_id for r in repeats]} if repeats else {})}
+    if first is not None:
+        evidence["first_lab"], evidence["not_retested"] = first.lab, sorted(carried)
+        if cleared:
+            evidence["cleared_by_retest"] = cleared
     texts = None
     if d.get("confirms_event_id"):
         # the same dedup key: the alerts stage notes it on the failure's alert instead of counting it again
         evidence["retest_of"] = d["confirms_event_id"]
-        texts = (rule.retest_title_zh, rule.retest_template_zh, rule.retest_template_en)
+        if first is None or any(f["item_code"] not in carried for f in failed):
+            texts = (rule.retest_title_zh, rule.retest_template_zh, rule.retest_template_en)
+        else:
+            # the re-test upheld nothing: what still fails are items nobody asked to re-test, on the first lab's word
+            fields["retest_zh"] = "复检已完成，未申请复检的项目以初检结论为准"
+            fields["retest_en"] = "the re-test is done; the items not re-tested stand as first tested"
     return _decision("sampling.unqualified", rule, severity, file, eff.occurred_at, eff.event_id,
                      _sampling_key(file.enterprise_id, d.get("sample_no", "")), fields, evidence, rules, texts=texts)
+
+
+def _first_test(file: "CreditFile", retest: Any) -> Any:
+    """The first test (初检) a re-test took the place of: its items not re-tested are that lab's results."""
+    for s in file.samples:
+        if not s.retest and s.sample_no == retest.sample_no and s.superseded_by == retest.event_id:
+            return s
+    return None
 
 
 def _earlier_failures(file: "CreditFile", record: Any, codes: list[str], days: int) -> list[Any]:
@@ -626,6 +662,7 @@ _RETEST_REASON_EN = {
     "original_passed": "passed: a re-test is requested against an unqualified result only",
     "same_lab": "was re-tested by the lab that tested it first; the Food Safety Law (art. 88) requires another lab",
     "late": "was re-tested too long after its result, beyond the policy's re-test window",
+    "partial_sum": "failed a sum of ratios, and its re-test covers part of the sum's members: a sum of ratios is one lab's figure",
     "undetermined": "failed, and its re-test cannot be judged (an unknown item or unit, a detection limit above the limit): it does not overturn the failure",
 }
 
