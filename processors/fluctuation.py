@@ -737,7 +737,8 @@ def complaints_unfounded(file: "CreditFile", received_at: dt.datetime, rules: "R
     pc = file.fluctuation.complaints.get(month)
     if pc is None or not pc.signalled:
         return None
-    those = [c for c in file.complaints if period_of(rules.local_date(c.received_at), "month") == month]
+    charted = rules.policy.spc.complaint_chart_categories
+    those = [c for c in file.complaints if period_of(rules.local_date(c.received_at), "month") == month and c.category in charted]
     if not those or any(c.resolved_at is None or c.verified for c in those):
         return None
     return {"chart": "c", "scope": "enterprise", "period": month, "complaint_ids": [c.complaint_id for c in those],
@@ -745,9 +746,22 @@ def complaints_unfounded(file: "CreditFile", received_at: dt.datetime, rules: "R
             "text_en": f"{month}: all {len(those)} complaints were found unfounded; the complaint chart's signal no longer counts"}
 
 
-def on_complaint(file: "CreditFile", received_at: dt.datetime, rules: "Rules") -> list[dict[str, Any]]:
-    """c chart: complaints this month against the expected rate per producer."""
+def _verified_zh(file: "CreditFile", month: str, rules: "Rules") -> str:
+    """How many of the month's charted complaints are substantiated so far: a chart of complaints not yet looked
+    into must say so (the signal is withdrawn if all are found 不属实)."""
+    charted = rules.policy.spc.complaint_chart_categories
+    those = [c for c in file.complaints if c.category in charted and period_of(rules.local_date(c.received_at), "month") == month]
+    verified = sum(1 for c in those if c.verified)
+    if verified == len(those):
+        return "（均已核实属实）"
+    return f"（其中 {verified} 件核实属实，{len(those) - verified} 件尚未核实或不属实）" if verified else "（均尚未核实属实）"
+
+
+def on_complaint(file: "CreditFile", received_at: dt.datetime, rules: "Rules", category: str | None = None) -> list[dict[str, Any]]:
+    """c chart: complaints this month (of the categories it counts) against the expected rate per producer."""
     policy = rules.policy.spc
+    if category is not None and category not in policy.complaint_chart_categories:
+        return []
     month = period_of(rules.local_date(received_at), "month")
     counts = file.fluctuation.complaints
     pc = counts.get(month)
@@ -760,7 +774,7 @@ def on_complaint(file: "CreditFile", received_at: dt.datetime, rules: "Rules") -
         return [{
             "chart": "c", "rule": "rule1", "scope": "enterprise", "period": month, "value": pc.n,
             "center": policy.complaints_per_month, "lcl": lcl, "ucl": ucl,
-            "text_zh": f"{month} 投诉 {pc.n} 件，超出控制上限 {ucl:.1f} 件（预期每月 {policy.complaints_per_month} 件）",
+            "text_zh": f"{month} 投诉 {pc.n} 件{_verified_zh(file, month, rules)}，超出控制上限 {ucl:.1f} 件（预期每月 {policy.complaints_per_month} 件）",
             "text_en": f"{month}: {pc.n} complaints, above the upper limit {ucl:.1f} (expected {policy.complaints_per_month} a month)",
             "evidence": {"nearby": nearby_events(file, received_at, policy.evidence_days), "pareto_enterprise": _sorted_counts(file.fluctuation.failing_items)},
         }]

@@ -1161,7 +1161,7 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
         channel=p.channel, category=p.category, text=p.text, product=p.product, verified=p.verified,
     ))
     file.counts.complaints += 1
-    for signal in on_complaint(file, event.occurred_at, rules):
+    for signal in on_complaint(file, event.occurred_at, rules, p.category):
         effects.append(_effect("fluctuation.signal", event, file.enterprise_id, complaint_id=p.complaint_id, **signal))
     if p.verified:
         _complaint_verified(file, file.complaints[-1], event, rules, effects)

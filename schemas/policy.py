@@ -84,6 +84,10 @@ class SpcPolicy(_Strict):
                     "with; other: any category not listed.  A single number (older policy files) is every category's")
     pass_rate_period: Literal["month", "quarter"] = "quarter"
     complaints_per_month: float = Field(default=0.3, gt=0, description="expected complaints per producer per month (c chart centre)")
+    complaint_chart_categories: list[Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"]] = Field(
+        default_factory=lambda: ["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene"],
+        description="complaint categories the complaints-per-month (c) chart counts: by default not other, where delivery and "
+                    "service complaints go — a quality fluctuation chart must not signal on 送水不及时")
     series_window: int = Field(default=30, ge=5, le=500, description="recent points kept per series as evidence")
     evidence_days: int = Field(default=45, ge=1, description="events this close to a signal are listed with it")
 

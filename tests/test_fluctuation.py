@@ -209,6 +209,39 @@ def test_complaints_above_the_expected_rate_signal_on_the_c_chart(rules):
     assert len(c) == 1 and c[0].data["period"] == "2025-03"
 
 
+def _complaint(day: dt.date, category: str, verified: bool):
+    doc = golden("complaint.received")
+    doc["event_id"] = _id()
+    doc["occurred_at"] = f"{day.isoformat()}T10:00:00+08:00"
+    doc["payload"].update(complaint_id=f"C{_n}", category=category, verified=verified, text="送水不及时，态度差" if category == "other" else "水中有异物")
+    return parse_event(doc)
+
+
+def test_the_complaint_chart_counts_quality_complaints_and_says_which_are_substantiated(rules):
+    """A regulator's finding: two unverified complaints about delivery and service (送水不及时，态度差) raised a
+    质量波动 alert and two risk points, and the message did not say they were unverified."""
+    reg = parse_event(golden("enterprise.registered"))
+    service = [_complaint(dt.date(2025, 3, 2), "other", False), _complaint(dt.date(2025, 3, 9), "other", False)]
+    _, effects = replay([reg, *service], rules)
+    assert not signals(effects, chart="c")
+    # quality complaints (异物) still signal, saying how many are substantiated so far
+    quality = [_complaint(dt.date(2025, 3, 2), "foreign_matter", False), _complaint(dt.date(2025, 3, 9), "foreign_matter", True)]
+    _, effects = replay([reg, *quality], rules)
+    (c,) = signals(effects, chart="c")
+    assert "投诉 2 件（其中 1 件核实属实，1 件尚未核实或不属实）" in c.data["text_zh"]
+    _, effects = replay([reg, quality[0], _complaint(dt.date(2025, 3, 9), "hygiene", False)], rules)
+    (c,) = signals(effects, chart="c")
+    assert "（均尚未核实属实）" in c.data["text_zh"]
+    # a service complaint between them does not make a third
+    _, effects = replay([reg, quality[0], service[0]], rules)
+    assert not signals(effects, chart="c")
+    # the policy may chart every category, as before
+    every = Rules(rules.catalogue, Policy.model_validate({"spc": {"complaint_chart_categories": [
+        "foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"]}}))
+    _, effects = replay([reg, *service], every)
+    assert len(signals(effects, chart="c")) == 1
+
+
 def test_rules_come_from_the_policy(rules):
     only_ewma = Rules(rules.catalogue, Policy.model_validate({"spc": {"rules": {"i": [4], "p": [1], "c": [1]}}}))
     _, effects = replay(drifting_log(rising=(1.0,)), only_ewma)
