@@ -74,7 +74,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 21
+FOLD_VERSION = 22
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -92,7 +92,8 @@ the place of a lab system's report of the sample whatever lab it prints and howe
 sample number first no longer has the official report filed as outdated or other_lab; 20: a lab's 不合格 on an item
 qrisk cannot judge alerts (judgement.lab_failed_unjudged); 21: a re-test covering part of a failing sum of ratios
 is not admitted (partial_sum), of a passing one the first lab's sum stands, and a re-test of every member drops
-the first lab's printed sum line).  A Kafka worker writes it into every snapshot and says so when it
+the first lab's printed sum line; 22: the complaints-per-month chart counts the categories spc.complaint_chart_categories
+names, not other, and says how many are substantiated).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
