@@ -74,7 +74,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 22
+FOLD_VERSION = 23
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -93,7 +93,8 @@ sample number first no longer has the official report filed as outdated or other
 qrisk cannot judge alerts (judgement.lab_failed_unjudged); 21: a re-test covering part of a failing sum of ratios
 is not admitted (partial_sum), of a passing one the first lab's sum stands, and a re-test of every member drops
 the first lab's printed sum line; 22: the complaints-per-month chart counts the categories spc.complaint_chart_categories
-names, not other, and says how many are substantiated).  A Kafka worker writes it into every snapshot and says so when it
+names, not other, and says how many are substantiated; 23: a resend listing its lines in another order is a repeat,
+and the re-test window counts local calendar days).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -445,7 +446,8 @@ def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) ->
         if partial is not None:
             return "partial_sum", partial
     window = rules.policy.retest.result_within_days
-    gap = (retest.occurred_at - original.occurred_at).days
+    # calendar days where the bureau is (a report at 23:30 and one at 00:30 forty-five 24-hour periods on are 46 days apart)
+    gap = (rules.local_date(retest.occurred_at) - rules.local_date(original.occurred_at)).days
     if window is not None and gap > window:
         # an announcement's date can come after its re-test: only a re-test too long after counts
         return "late", (f"复检结果在原检验结论后 {gap} 天才收到，超出复检申请（收到检验结论之日起7个工作日内）、"
@@ -883,12 +885,28 @@ def _same_report(on_file: SampleRecord, record: SampleRecord, payload: SamplingR
         return False
     if on_file.not_retested:
         # a re-test judged with the first test's items it did not re-test: its own lines are what a resend repeats
-        return tuple(i for i in on_file.judgement.items if i.item_code not in on_file.not_retested) == judgement.items
-    return on_file.judgement == judgement
+        return _by_code(i for i in on_file.judgement.items if i.item_code not in on_file.not_retested) == _by_code(judgement.items)
+    return on_file.judgement == judgement or _same_judgement(on_file.judgement, judgement)
+
+
+def _by_code(items: Iterable[Any]) -> dict[str, Any]:
+    # an item code appears once in a report (the door refuses a second): the order of the lines says nothing
+    return {i.item_code: i for i in items}
+
+
+def _same_judgement(a: Any, b: Any) -> bool:
+    """The same judgement but for the order the report listed its lines in (a lab system's resend may list
+    them otherwise): a repeat, not a correction."""
+    if len(a.items) != len(b.items) or _by_code(a.items) != _by_code(b.items):
+        return False
+    if sorted(a.disagreements) != sorted(b.disagreements) or sorted(map(repr, a.unknown)) != sorted(map(repr, b.unknown)):
+        return False
+    ignore = {"items", "disagreements", "unknown"}
+    return all(getattr(a, name) == getattr(b, name) for name in type(a).model_fields if name not in ignore)
 
 
 def _lines(payload: SamplingResult) -> list[tuple[Any, ...]]:
-    return [(t.item_code, tuple(t.values), t.unit, t.detection_limit, t.lab_verdict, t.standard_ref) for t in payload.items]
+    return sorted((t.item_code, tuple(t.values), t.unit, t.detection_limit, t.lab_verdict, t.standard_ref) for t in payload.items)
 
 
 def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev: SampleRecord, payload: SamplingResult,

@@ -110,6 +110,44 @@ def test_an_identical_resend_is_one_sample_said_as_a_repeat(rules):
     assert "重复报送" in record.superseded_zh()
 
 
+@pytest.mark.parametrize("registered_first", [True, False], ids=["judged", "waiting for registration"])
+def test_a_resend_listing_the_lines_in_another_order_is_a_repeat(rules, registered_first):
+    """A lab integrator's finding: the same report with its test lines in another order (an item code appears
+    once: the order means nothing) was taken as a correction, the first report filed as corrected."""
+    first = sample("2026-03-12T15:20:00+08:00", passes=False)
+    doc = first.model_dump(mode="json", exclude_unset=True)
+    doc["event_id"], doc["occurred_at"] = _id(), "2026-03-12T15:25:00+08:00"
+    doc["payload"]["items"] = list(reversed(doc["payload"]["items"]))
+    again = parse_event(doc)
+    events = [REG, first, again] if registered_first else [first, again, REG]
+    state, effects = replay(events, rules)
+    f = state.files[E]
+    assert sampled(f) == (1, 0, 1)
+    record = f.sample_by_event(str(again.event_id))
+    assert (record.superseded_by, record.superseded_as) == (str(first.event_id), "repeated")
+    assert not [e for e in effects if e.kind == "sampling.corrected"]
+    # a line really changed is still a correction
+    doc["event_id"], doc["occurred_at"] = _id(), "2026-03-12T15:30:00+08:00"
+    doc["payload"]["items"][-1]["values"] = [v + 1 if not isinstance(v, str) else v for v in doc["payload"]["items"][-1]["values"]]
+    state, effects = replay([REG, first, parse_event(doc)], rules)
+    assert [e for e in effects if e.kind == "sampling.corrected"]
+
+
+def test_a_retest_window_counts_calendar_days_where_the_bureau_is(rules):
+    """A lab integrator's finding: the 45-day window counted 24-hour periods, so a re-test at 00:30 on the 46th local
+    day after an original reported at 23:30 was admitted."""
+    original = sample("2026-04-10T23:30:00+08:00", passes=False)
+    late = sample("2026-05-26T00:30:00+08:00", passes=True, retest=True)
+    state, effects = replay([REG, original, late], rules)
+    f = state.files[E]
+    assert sampled(f) == (1, 0, 1)
+    (refused,) = [e for e in effects if e.kind == "sampling.retest_inadmissible"]
+    assert refused.data["reason"] == "late" and "46 天" in refused.data["reason_zh"]
+    in_time = sample("2026-05-25T23:59:00+08:00", passes=True, retest=True)  # the 45th local day
+    state, _ = replay([REG, original, in_time], rules)
+    assert sampled(state.files[E]) == (1, 1, 0)
+
+
 def test_a_repeat_does_not_raise_the_failure_alert_again(rules):
     """The reviewers' case: the failure alert's occurrences went to 2 and the p chart said 系统性问题."""
     first = sample("2026-03-12T15:20:00+08:00", passes=False)
