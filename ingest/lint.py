@@ -24,9 +24,11 @@ def unregistered_warning(enterprise_id: str) -> dict[str, Any]:
             "reason_zh": f"企业 {enterprise_id} 尚未登记：样品结果已接收，待企业登记（确定食品类别）后判定"}
 
 
-def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None) -> list[dict[str, Any]]:
+def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
+                      elsewhere: Sequence[tuple[str, Any]] = ()) -> list[dict[str, Any]]:
     """What ``POST /v1/events`` and ``qrisk import`` answer for an event the embedded pipeline accepted,
-    given the enterprise's credit file as the fold left it (None: no file yet).  One function for both
+    given the enterprise's credit file as the fold left it (None: no file yet) and the reports of its sample
+    number on file under other enterprises (``elsewhere``: (enterprise id, record)).  One function for both
     ways in, so that a lab reads the same warning however it sent the result."""
     profile = file.profile if file is not None else None
     category = profile.category if profile is not None else None
@@ -39,7 +41,30 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None) -
     out = unregistered + event_warnings(event, catalogue, category, on_file=on_file)
     if sampling and file is not None:
         out += _as_folded(event, file, out)
+    if sampling and elsewhere:
+        out.append(_sample_no_elsewhere(event, elsewhere))  # type: ignore[arg-type]
     return out
+
+
+def _sample_no_elsewhere(event: SamplingResultEvent, elsewhere: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """The warning for a result whose sample number is on file under another enterprise: 抽样编号 are unique, so
+    one of the two reports names the wrong enterprise (a lab's mistake it cannot take back by a correction, which
+    only replaces a report of the same enterprise).  A lab system hears which enterprise only of its own reports."""
+    poster = _poster(event)
+    p = event.payload
+    what, what_en = ("复检结果", "re-test result") if p.retest else ("结果", "result")
+    named = [(eid, r) for eid, r in elsewhere if poster is None or _field(r, "lab_id") == poster]
+    if named:
+        where = "、".join(dict.fromkeys(f"{eid}（事件 {_field(r, 'event_id')}）" for eid, r in named))
+        where_en = ", ".join(dict.fromkeys(f"{eid} (event {_field(r, 'event_id')})" for eid, r in named))
+    else:
+        where, where_en = "另一企业", "another enterprise"
+    return _warning("enterprise_id", "sample_no_elsewhere",
+                    f"sample no. {p.sample_no} already has a {what_en} on file under {where_en}: sample numbers are unique, so one of the "
+                    f"two reports names the wrong enterprise. Both are kept and counted where they were sent; a correction cannot move a "
+                    f"report to another enterprise: ask the bureau to check it",
+                    f"抽样编号 {p.sample_no} 已有{what}登记在{where}名下：抽样编号唯一，两份报告中有一份的企业可能有误。两份报告均按报送的企业存档、计入统计，"
+                    f"更正报告不能把报告移到另一企业名下：请核实企业编号，有误的请联系监管部门处理")
 
 
 # what a lab cannot fix by itself but must hear: the judgement's own sentence says why

@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterable, Sequence
 from pydantic import ValidationError
 
 from alerts.lifecycle import AlertActionError, AlertBook, AlertChange, Enterprise
-from processors.credit_file import CountyState, CreditFile, SampleRecord
+from processors.credit_file import RESENT, CountyState, CreditFile, SampleRecord
 from processors.step import FOLD_VERSION, Effect, Rules, step
 from schemas.events import Envelope, event_adapter
 from schemas.upcast import parse_event
@@ -237,6 +237,10 @@ class Pipeline:
         self.migrations_applied = migrate(store, clock())  # (the start-up line names them)
         self.recovery: dict[str, Any] = {}
         self._rebuild: _Rebuild | None = None  # while a rebuild derives the tables again
+        # sample number -> enterprises with a report of it: built from the files when first asked (after a
+        # restore or a replay), then kept up to date by the fold; the door tells a lab that a number is on file
+        # under another enterprise (抽样编号 are unique: a report sent under the wrong enterprise)
+        self._sample_index: dict[str, list[str]] | None = None
 
     # ------------------------------------------------------------------ recovery
 
@@ -594,10 +598,19 @@ class Pipeline:
         point, so state stays deterministic, and the dead letter (keyed by event id)
         is written once.
         """
+        state = self.state
         try:
-            self.state, effects = step(self.state, event, self.rules)
+            self.state, effects = step(state, event, self.rules)
         except Exception as exc:  # noqa: BLE001 - any bug in the fold must not stop the log
             return [self._failed(event, f"processing failed: {type(exc).__name__}: {exc}")], None
+        index = self._sample_index
+        if index is not None:
+            if self.state is not state:
+                self._sample_index = None  # (another state object: built again when next asked)
+            elif event.event_type == "sampling.result":
+                owners = index.setdefault(event.payload.sample_no, [])  # type: ignore[attr-defined]
+                if event.enterprise_id not in owners:
+                    owners.append(event.enterprise_id)
         try:
             changes = self.alerts.apply(event, effects, self.rules.policy, self._enterprise)
         except AlertActionError as exc:
@@ -609,6 +622,33 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - the credit file is folded: keep its effects, report the alerts stage
             return [*effects, self._failed(event, f"alerts stage failed: {type(exc).__name__}: {exc}")], None
         return effects, (changes or None)
+
+    def samples_elsewhere(self, event: Envelope) -> list[tuple[str, SampleRecord]]:
+        """The reports of ``event``'s sample number (and kind: original or re-test) on file under other
+        enterprises than its own, each with its enterprise id: the current ones (not replaced by a resend)."""
+        if event.event_type != "sampling.result":
+            return []
+        index = self._sample_index
+        state = self.state
+        if index is None or getattr(self, "_indexed_state", None) is not state:
+            with self.lock:  # (once after a start: the fold must not add a report while the files are read)
+                state, index = self.state, {}
+                for enterprise_id, file in state.files.items():
+                    for record in file.samples:
+                        owners = index.setdefault(record.sample_no, [])
+                        if enterprise_id not in owners:
+                            owners.append(enterprise_id)
+                self._sample_index, self._indexed_state = index, state
+        p = event.payload  # type: ignore[attr-defined]
+        out = []
+        for enterprise_id in list(index.get(p.sample_no, ())):
+            if enterprise_id == event.enterprise_id:
+                continue
+            file = state.files.get(enterprise_id)
+            for record in list(file.samples) if file is not None else ():
+                if record.sample_no == p.sample_no and record.retest == p.retest and record.superseded_as not in RESENT:
+                    out.append((enterprise_id, record))
+        return out
 
     @staticmethod
     def _failed(event: Envelope, reason: str) -> Effect:

@@ -148,3 +148,35 @@ def test_a_bad_parameter_and_the_start_up_answer_are_documented_refusals(srv, an
     finally:
         responder.stop()
         sock.close()
+
+
+def test_a_sample_number_on_file_under_another_enterprise_is_said(srv, answer_schemas):
+    """A lab integrator's finding: a lab sent a failing report under the wrong enterprise, then under the right
+    one with the same sample number — a second, unrelated sample, without a word; the wrong enterprise keeps the
+    failure.  抽样编号 are unique: the answer says the number is on file under another enterprise (naming it to the
+    lab system that sent both, to no other lab), over HTTP as over `qrisk import`."""
+    sample_no = f"DC-ELSEWHERE-{uuid.uuid4().hex[:6]}"
+    regs = []
+    for eid in ("E-ELSE-1", "E-ELSE-2"):
+        reg = golden("enterprise.registered")
+        reg.update(event_id=str(uuid.uuid4()), enterprise_id=eid)
+        reg["payload"]["licence_no"] = f"SC{uuid.uuid4().int % 10**14:014d}"
+        regs.append(reg)
+    assert post(srv, regs).status_code == 200
+
+    def sent(enterprise_id: str, token: str | None = None, source: dict | None = None):
+        doc = golden("sampling.result")
+        doc.update(event_id=str(uuid.uuid4()), enterprise_id=enterprise_id)
+        doc["payload"]["sample_no"] = sample_no
+        if source is not None:
+            doc["source"] = source
+        body = conforms(post(srv, doc, token), answer_schemas)
+        return [w for w in body["events"][0].get("warnings", []) if w["type"] == "sample_no_elsewhere"]
+
+    assert sent("E-ELSE-1", srv.lab_key) == []  # the first report of the number: nothing to say
+    (w,) = sent("E-ELSE-2", srv.lab_key)  # the same lab system, under the other enterprise
+    assert "E-ELSE-1" in w["reason_zh"] and "抽样编号唯一" in w["reason_zh"] and "E-ELSE-1" in w["reason"]
+    # another lab's key hears that it is on file elsewhere, not where
+    _, other = KeyStore(srv.data_dir / "keys.json").create("lab", "lab-elsewhere", source_id="CMA-330100-0777")
+    (w,) = sent("E-ELSE-2", other, {"kind": "lab", "id": "CMA-330100-0777", "name": "别家检测公司"})
+    assert "另一企业" in w["reason_zh"] and "E-ELSE-1" not in w["reason_zh"] + w["reason"]

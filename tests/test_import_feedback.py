@@ -230,6 +230,7 @@ def test_many_warnings_show_the_first_on_stderr_and_all_in_the_summary(tmp_path,
     for i in range(cli.WARNINGS_SHOWN + 5):
         doc = golden("sampling.result")
         doc["event_id"], doc["enterprise_id"] = str(uuid.uuid4()), f"E-NEW-{i:03d}"
+        doc["payload"]["sample_no"] = f"DC-MANY-{i:03d}"  # (one number under many enterprises is a warning of its own)
         docs.append(doc)
     path = tmp_path / "many.jsonl"
     path.write_text("\n".join(json.dumps(d, ensure_ascii=False) for d in docs) + "\n", encoding="utf-8")
