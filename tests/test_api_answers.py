@@ -154,7 +154,7 @@ def test_a_sample_number_on_file_under_another_enterprise_is_said(srv, answer_sc
     """A lab integrator's finding: a lab sent a failing report under the wrong enterprise, then under the right
     one with the same sample number — a second, unrelated sample, without a word; the wrong enterprise keeps the
     failure.  抽样编号 are unique: the answer says the number is on file under another enterprise (naming it to the
-    lab system that sent both, to no other lab), over HTTP as over `qrisk import`."""
+    lab system that sent both, to no other lab; `qrisk import` words it through the same function)."""
     sample_no = f"DC-ELSEWHERE-{uuid.uuid4().hex[:6]}"
     regs = []
     for eid in ("E-ELSE-1", "E-ELSE-2"):
