@@ -415,12 +415,23 @@ def cli_actor() -> str:
 # --------------------------------------------------------------------------- audit
 
 
+AUDIT_ANSWER_AFTER_S = 10.0
+"""How long a request waits for its audit row while the store refuses writes, before it is answered anyway
+(the row kept in memory and retried)."""
+AUDIT_CLOSE_WAIT_S = 15.0
+"""How long a stop waits for audit rows the store refuses, before it says how many are lost and goes on."""
+
+
 class AuditLog:
     """Audit rows into ``audit_log``, grouped: one INSERT for everything queued meanwhile.
 
     ``record()`` returns a future that completes when the row is stored; the API awaits
     it before answering, so an answered request has its audit row.  A failed write is
-    retried with backoff and nothing is dropped (like the derived-rows sink).
+    retried with backoff and nothing is dropped (like the derived-rows sink) — except that a
+    store refusing writes for longer than ``AUDIT_ANSWER_AFTER_S`` (a full disk) no longer holds
+    the requests (they are answered, the rows kept here), and a stop waits ``AUDIT_CLOSE_WAIT_S``
+    for them before it says how many are lost: an operator's review saw a SIGTERM on a full disk
+    take 392 s, every in-flight request waiting on a row the store would not take.
     """
 
     def __init__(self, store: Any, clock: Callable[[], dt.datetime] = utc_now):
@@ -447,38 +458,70 @@ class AuditLog:
 
     def close(self) -> None:
         self._queue.put(None)
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=AUDIT_CLOSE_WAIT_S + 5)
 
     def _run(self) -> None:
+        pending: list[tuple[dict[str, Any], Future]] = []
         failures = 0
+        failing_since: float | None = None
+        stop_at: float | None = None
+        said_answering = False
         while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            jobs = [job]
-            stop = False
-            while True:
+            if not pending:
+                job = self._queue.get()
+                if job is None:
+                    return
+                pending.append(job)
+            while stop_at is None:  # everything queued meanwhile goes in the same INSERT
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if more is None:
-                    stop = True
+                    stop_at = time.monotonic()
                     break
-                jobs.append(more)
-            while True:
-                try:
-                    self.store.insert("audit_log", [row for row, _ in jobs])
-                    break
-                except Exception as exc:  # noqa: BLE001 - keep the rows, try again
-                    failures += 1
-                    delay = min(30.0, 0.1 * 2 ** min(failures, 9))
-                    print(f"qrisk: audit rows not written ({type(exc).__name__}: {exc}); retrying in {delay:.1f}s", file=sys.stderr)
-                    time.sleep(delay)
-            failures = 0
-            for _, future in jobs:
-                future.set_result(None)
-            if stop:
+                pending.append(more)
+            try:
+                self.store.insert("audit_log", [row for row, _ in pending])
+            except Exception as exc:  # noqa: BLE001 - keep the rows, try again
+                failures += 1
+                now = time.monotonic()
+                failing_since = failing_since if failing_since is not None else now
+                if now - failing_since >= AUDIT_ANSWER_AFTER_S:
+                    # a store refusing writes (a full disk) must not hold every request, and a shutdown, for as
+                    # long as it lasts: requests are answered, their rows kept here and written when it recovers
+                    if not said_answering:
+                        print(f"qrisk: 审计记录 {AUDIT_ANSWER_AFTER_S:.0f} 秒未能写入，请求不再等待审计记录（{len(pending)} 条暂存内存，继续重试）/ "
+                              f"audit rows not written for {AUDIT_ANSWER_AFTER_S:.0f} s: requests are answered without waiting for them "
+                              f"({len(pending)} rows held in memory, still retried)", file=sys.stderr, flush=True)
+                        said_answering = True
+                    for _, future in pending:
+                        if not future.done():
+                            future.set_result(None)
+                if stop_at is not None and now - stop_at >= AUDIT_CLOSE_WAIT_S:
+                    print(f"qrisk: 停止时仍有 {len(pending)} 条审计记录未能写入（{type(exc).__name__}），已丢弃 / "
+                          f"{len(pending)} audit rows could not be written before the stop ({type(exc).__name__}: {exc}): lost",
+                          file=sys.stderr, flush=True)
+                    for _, future in pending:
+                        if not future.done():
+                            future.set_result(None)
+                    return
+                delay = min(30.0, 0.1 * 2 ** min(failures, 9))
+                if any(not future.done() for _, future in pending) or stop_at is not None:
+                    delay = min(delay, 2.0)  # (someone waits: look again soon)
+                if failures == 1 or failures % 20 == 0:
+                    print(f"qrisk: audit rows not written ({type(exc).__name__}: {exc}); retrying in {delay:.1f}s "
+                          f"(attempt {failures}, {len(pending)} rows)", file=sys.stderr, flush=True)
+                time.sleep(delay)
+                continue
+            if failures:
+                print(f"qrisk: 审计记录已恢复写入（{len(pending)} 条）/ audit rows written again ({len(pending)} rows, after "
+                      f"{failures} failed attempts)", file=sys.stderr, flush=True)
+            for _, future in pending:
+                if not future.done():
+                    future.set_result(None)
+            pending, failures, failing_since, said_answering = [], 0, None, False
+            if stop_at is not None:
                 return
 
     def sync_key_history(self, keys: KeyStore, done: set[str]) -> list[Future]:
