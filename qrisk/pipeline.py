@@ -833,14 +833,14 @@ class Pipeline:
         if self._sink is not None:
             sink = self._sink
             if (sink.failures or not sink.drain(2.0)) and max(self.seq - self.derived_seq, 0):
-                behind = max(self.seq - self.derived_seq, 0)
+                behind = max(max(self.seq, sink.behind_seq) - self.derived_seq, 0)
                 why_zh = f"（写入失败：{sink.last_error}）" if sink.last_error else ""
                 why = f"; writing them fails: {sink.last_error}" if sink.last_error else ""
                 print(f"qrisk: 正在等待写入 {behind} 个事件的派生数据，最多 {wait:.0f} 秒{why_zh}；kill -9 是安全的：下次启动时会从日志重新派生 / "
                       f"waiting to write the derived rows of {behind} events, at most {wait:.0f} s{why}; kill -9 is safe: "
                       f"they are re-derived from the log at start", file=sys.stderr, flush=True)
             if not sink.stop(wait):
-                behind = max(self.seq - self.derived_seq, 0)
+                behind = max(max(self.seq, sink.behind_seq) - self.derived_seq, 0)
                 print(f"qrisk: 等待 {wait:.0f} 秒后仍未写入 {behind} 个事件的派生数据，停止等待；下次启动时会从日志重新派生 / "
                       f"gave up after {wait:.0f} s: the derived rows of {behind} events are not written; the next start "
                       f"re-derives them from the log", file=sys.stderr, flush=True)
@@ -987,6 +987,10 @@ def alert_rows(changes: list[AlertChange]) -> AlertRows:
     return out
 
 
+DERIVED_WRITE_BATCHES = 20
+"""At most this many queued batches' derived rows in one write (a backlog after an outage goes in parts)."""
+
+
 class _DerivedSink:
     """One thread that writes derived rows, coalescing whatever queued up meanwhile.
 
@@ -1001,6 +1005,7 @@ class _DerivedSink:
         self.idle = threading.Event()
         self.idle.set()
         self.failures = 0
+        self.behind_seq = 0  # the last seq of the rows queued while writes fail (the pipeline's seq may say less)
         self.last_error: str | None = None  # (for /healthz)
         self.thread = threading.Thread(target=self._run, name="qrisk-derived-sink", daemon=True)
         self.thread.start()
@@ -1036,17 +1041,27 @@ class _DerivedSink:
                     stopping = True
                     break
                 pending.append(more)
+            # a backlog goes in bounded writes, oldest first: merged into one, a long outage made an insert that
+            # grew with it (on a full disk the space it reserved grew past what was freed, and it never went in)
+            chunk = pending[:DERIVED_WRITE_BATCHES]
             try:
-                self.pipeline._store_derived(pending)
-                pending = []
+                self.pipeline._store_derived(chunk)
+                del pending[:len(chunk)]
+                if self.failures:
+                    print(f"qrisk: 派生数据已恢复写入 / derived rows written again after {self.failures} failed attempts"
+                          f"{f' ({len(pending)} batches still queued)' if pending else ''}", file=sys.stderr, flush=True)
                 self.failures = 0
-                if self.queue.empty():
+                self.behind_seq = 0
+                if not pending and self.queue.empty():
                     self.idle.set()
             except Exception as exc:  # noqa: BLE001 - keep the rows, try again
                 self.failures += 1
+                self.behind_seq = max(b.last_seq for b in pending)
                 self.last_error = f"{type(exc).__name__}: {exc}"[:300]
                 delay = min(30.0, 0.1 * 2 ** min(self.failures, 9))
-                print(f"qrisk: derived rows not written ({type(exc).__name__}: {exc}); retrying in {delay:.1f}s", file=sys.stderr)
+                if self.failures <= 3 or self.failures % 10 == 0:  # (not a line a second through a long outage)
+                    print(f"qrisk: derived rows not written ({type(exc).__name__}: {exc}); retrying in {delay:.1f}s "
+                          f"(attempt {self.failures}, {len(pending)} batches queued)", file=sys.stderr, flush=True)
                 time.sleep(delay)
 
 

@@ -142,6 +142,45 @@ def test_a_background_sink_writes_every_row_once(tmp_path, rules, events):
     pipeline.close()
 
 
+def test_a_backlog_after_an_outage_goes_in_bounded_writes_oldest_first(tmp_path, rules, events, monkeypatch, capsys):
+    """An operator's review (a full disk): every queued batch went into one insert, which grew with the outage
+    until the space it reserved was more than was freed.  The backlog goes in writes of at most
+    ``DERIVED_WRITE_BATCHES`` batches, in order, and every row arrives once."""
+    import qrisk.pipeline as pipeline_module
+
+    monkeypatch.setattr(pipeline_module, "DERIVED_WRITE_BATCHES", 4)
+    reference = ChdbStore(tmp_path / "reference")
+    fold_into(reference, rules, events)
+    expected = dump(reference)
+    reference.close()
+    store = ChdbStore(tmp_path / "sink")
+    pipeline = Pipeline(store, rules, snapshot_every=dt.timedelta(days=1))
+    real = pipeline._store_derived
+    full, writes = [True], []
+
+    def store_derived(batches):
+        if full[0]:
+            raise OSError(28, "No space left on device")
+        writes.append([b.last_seq for b in batches])
+        real(batches)
+
+    pipeline._store_derived = store_derived
+    pipeline.start_background_sink()
+    for i in range(0, len(events), 50):
+        pipeline.submit(events[i:i + 50])
+    assert not pipeline.wait_derived(1.0) and pipeline._sink.behind_seq == len(events)
+    full[0] = False
+    assert pipeline.wait_derived(120)
+    pipeline.write_snapshots()
+    assert max(len(w) for w in writes) <= 4 and len(writes) >= len(range(0, len(events), 50)) // 4
+    seqs = [seq for w in writes for seq in w]
+    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))  # oldest first, each batch once
+    assert pipeline.derived_seq == pipeline.seq == len(events)
+    assert dump(store) == expected
+    assert "derived rows written again" in capsys.readouterr().err
+    pipeline.close()
+
+
 # ---------------------------------------------------------------- re-test (复检)
 
 
