@@ -1264,6 +1264,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             # another writer may have the log now: this process must not be sent events, and a restart is due
             return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
                 "status": "not_ready", "message": f"写入租约已失效，不再写入事件，请重启 qrisk / {lease.lapsed}: no more events are written; restart qrisk"})
+        since = getattr(pipeline, "log_failing_since", None)
+        if since is not None:
+            # the log refuses writes (a full disk): a balancer should send events elsewhere, or hold them
+            return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+                "status": "not_ready", "message": f"事件日志拒绝写入，暂不接收事件 / the event log refuses writes since {since.isoformat()}"})
         return {"status": "ready"}
 
     def _sees_details(request: Request) -> bool:
@@ -1286,9 +1291,13 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         # alive either way (200): "degraded" says what an operator should look at — derived rows not
         # being written (dashboards fall behind), the dispatcher's last pass failing
         problems = {}
+        if getattr(pipeline, "log_failing_since", None) is not None:
+            problems["event_log"] = (f"事件日志拒绝写入，新事件不被接收（503），已拒绝 {pipeline.log_refused_events} 个事件，发送方须重发 / the event log "
+                                     f"refuses writes since {pipeline.log_failing_since.isoformat()} ({pipeline.log_refused_events} events "
+                                     f"refused, answered 503): {pipeline.log_last_error}")
         sink = pipeline._sink
         if sink is not None and sink.failures:
-            problems["derived_rows"] = (f"派生表连续 {sink.failures} 次写入失败，看板数据滞后（事件日志不受影响，写入会自动重试） / "
+            problems["derived_rows"] = (f"派生表连续 {sink.failures} 次写入失败，看板数据滞后（写入会自动重试） / "
                                         f"{sink.failures} failed writes in a row: {sink.last_error}")
         if dispatcher is not None and dispatcher.last_error is not None:
             problems["alert_dispatcher"] = f"预警通知发送失败，将自动重试 / {dispatcher.last_error}"
@@ -1345,6 +1354,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
 _DETAILS = "（详情：带 admin 或 monitor 密钥请求 /healthz） / details: /healthz with an admin or monitor key"
 PROBLEM_SUMMARIES = {
+    "event_log": "事件日志拒绝写入，新事件不被接收" + _DETAILS,
     "derived_rows": "派生表写入失败，看板数据滞后" + _DETAILS,
     "alert_dispatcher": "预警通知发送失败，将自动重试" + _DETAILS,
     "alert_receivers": "预警通知接收端连续发送失败" + _DETAILS,

@@ -241,6 +241,10 @@ class Pipeline:
         # restore or a replay), then kept up to date by the fold; the door tells a lab that a number is on file
         # under another enterprise (抽样编号 are unique: a report sent under the wrong enterprise)
         self._sample_index: dict[str, list[str]] | None = None
+        # while the log refuses writes: since when, how many events were refused, the last error (/healthz, /readyz)
+        self.log_failing_since: dt.datetime | None = None
+        self.log_refused_events = 0
+        self.log_last_error: str | None = None
 
     # ------------------------------------------------------------------ recovery
 
@@ -518,7 +522,8 @@ class Pipeline:
                 if self.writer_lease is not None:
                     self.writer_lease.check()
                 self.store.insert("event_log", [self._log_row(seq, e) for seq, e in fresh])
-            except Exception:
+            except Exception as exc:
+                self._log_refused(exc, len(fresh))
                 # Nothing is acknowledged, but the insert may have landed (a timeout after the server wrote
                 # it): numbers the log holds are never handed out again, or a retry would replace what
                 # landed.  The log says how far it got; unreadable, the numbers stay unused (a gap in seq
@@ -529,6 +534,8 @@ class Pipeline:
                 except Exception:  # noqa: BLE001 - the store is down: keep the gap
                     pass
                 raise
+            if self.log_failing_since is not None:
+                self._log_recovered()
             self.events += len(fresh)
             derived = [(seq, event, *self._fold(event)) for seq, event in fresh]
         self._write_derived(derived)
@@ -622,6 +629,25 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - the credit file is folded: keep its effects, report the alerts stage
             return [*effects, self._failed(event, f"alerts stage failed: {type(exc).__name__}: {exc}")], None
         return effects, (changes or None)
+
+    def _log_refused(self, exc: Exception, events: int) -> None:
+        """The log refused a batch (a full disk, the server gone, the writer's lease lapsed): nothing of it is
+        acknowledged (the API answers 503).  Said once per episode on stderr and kept for /healthz and /readyz,
+        which said 'the event log is not affected' while every write failed."""
+        self.log_refused_events += events
+        self.log_last_error = f"{type(exc).__name__}: {exc}"[:300]
+        if self.log_failing_since is None:
+            self.log_failing_since = self.clock()
+            print(f"qrisk: 事件日志拒绝写入（{self.log_last_error}）：新事件不被接收（503），发送方应重发 / the event log refuses "
+                  f"writes ({self.log_last_error}): new events are not accepted (503) until it takes them again",
+                  file=sys.stderr, flush=True)
+
+    def _log_recovered(self) -> None:
+        since = self.log_failing_since
+        print(f"qrisk: 事件日志已恢复写入（自 {since:%H:%M:%S} 起拒绝了 {self.log_refused_events} 个事件，发送方重发即可）/ the event log "
+              f"takes writes again ({self.log_refused_events} events refused since {since:%H:%M:%S} UTC; senders resend them)",
+              file=sys.stderr, flush=True)
+        self.log_failing_since, self.log_refused_events = None, 0
 
     def samples_elsewhere(self, event: Envelope) -> list[tuple[str, SampleRecord]]:
         """The reports of ``event``'s sample number (and kind: original or re-test) on file under other
