@@ -221,9 +221,14 @@ def load_policy(path: Path | None = None) -> Policy:
                           f"(--policy / QRISK_POLICY_FILE) {path}: {exc.strerror}") from None
     with fh:
         try:
-            doc = yaml.safe_load(fh) or {}
+            doc = yaml.safe_load(fh)
         except yaml.YAMLError as exc:
             raise PolicyError(f"策略文件 {path} 不是有效的 YAML / policy {path}: not YAML: {exc}") from exc
+    if doc is None:
+        # an empty file (truncated, a template not rendered) would run on the built-in defaults without a word;
+        # a policy of the defaults is `{}`, or no --policy at all
+        raise PolicyError(f"策略文件 {path} 为空（如需内置默认策略，请不指定 --policy，或写入 {{}}）/ policy {path} is empty "
+                          f"(truncated, or a template not rendered?); for the built-in defaults give no --policy, or write {{}}")
     try:
         return Policy.model_validate(doc)
     except ValidationError as exc:

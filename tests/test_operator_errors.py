@@ -424,6 +424,24 @@ def test_a_bad_policy_is_named_once(tmp_path, capsys):
     assert "policy: policy" not in line and f"策略文件 {policy} 有误" in line and "risk.nonsense" in line, line
 
 
+@pytest.mark.parametrize("text", ["", "\n# every rule as the default\n"], ids=["empty", "comments only"])
+def test_an_empty_policy_file_is_refused_not_run_on_the_defaults(tmp_path, capsys, text):
+    """An operator's review: an empty --policy file (truncated, a template not rendered) started on the built-in
+    defaults, the start-up line showing only another sha256.  `{}` is the way to say "the defaults"."""
+    policy = tmp_path / "pol_empty.yaml"
+    policy.write_text(text, encoding="utf-8")
+    events = tmp_path / "ev.jsonl"
+    events.write_text("", encoding="utf-8")
+    assert main(["risk", "--events", str(events), "--policy", str(policy)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert f"策略文件 {policy} 为空" in line and "is empty" in line, line
+    from qrisk.settings import load_policy
+    from schemas.policy import Policy
+
+    policy.write_text("{}\n", encoding="utf-8")
+    assert load_policy(policy) == Policy()
+
+
 def test_a_receiver_url_with_user_and_password_is_refused_naming_the_field(tmp_path, capsys):
     """urllib takes "user:password@host" for the host and never delivers; the policy says so, in both
     languages, naming the receiver's field and without repeating the password."""
