@@ -607,6 +607,62 @@ class Dispatcher:
         return len(self.store.query(_PENDING, {"limit": 100_000, "offset": 0}))
 
 
+# the notifications given up (last attempt `failed`), with what a re-queue row needs
+_FAILED_NOW = (
+    "SELECT delivery_id, any(alert_id) AS alert, any(enterprise_id) AS enterprise, any(receiver) AS to_receiver, "
+    "any(channel) AS via, max(attempt) AS attempts, argMax(status, attempt) AS last_status, max(at) AS last_at, "
+    "argMax(error, attempt) AS last_error FROM deliveries GROUP BY delivery_id HAVING last_status = 'failed' "
+    "ORDER BY last_at, delivery_id"
+)
+_IN_OUTBOX = "SELECT DISTINCT delivery_id FROM outbox WHERE has(%(ids)s, delivery_id)"
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """A given-up notification ``qrisk alerts redeliver`` found: ``queued`` False when its outbox row is gone
+    (a rebuild no longer makes it), and then there is nothing to send."""
+
+    delivery_id: str
+    alert_id: str
+    receiver: str
+    given_up_at: dt.datetime
+    error: str
+    queued: bool
+
+
+def requeue(store: _Store, *, since: dt.datetime | None = None, receiver: str | None = None, dry_run: bool = False,
+            actor: str = "", clock: Clock = _utc_now) -> list[Requeue]:
+    """Put given-up notifications back to be sent: one ``requeued`` row each in ``deliveries`` (the next attempt
+    number, who did it), after which the dispatcher sends it again under the same delivery id, so a receiver
+    that did get it dedups it by its Idempotency-Key.  Only those given up at or after ``since``, to ``receiver``;
+    none written with ``dry_run``.  Running it twice re-queues nothing more: a re-queued one is not ``failed``."""
+    found = []
+    for r in store.query(_FAILED_NOW):
+        at = _aware(r["last_at"])
+        error = str(r["last_error"] or "")
+        if error.startswith(_WITHHELD):
+            continue  # a rebuild decided not to send it (no longer live): not a failure to undo
+        if (since is not None and at < since) or (receiver is not None and r["to_receiver"] != receiver):
+            continue
+        found.append((r, at, error))
+    ids = [r["delivery_id"] for r, _, _ in found]
+    present = {x["delivery_id"] for x in store.query(_IN_OUTBOX, {"ids": ids})} if ids else set()
+    now = clock()
+    rows, out = [], []
+    for r, at, error in found:
+        queued = r["delivery_id"] in present
+        out.append(Requeue(r["delivery_id"], r["alert"], r["to_receiver"], at, error, queued))
+        if queued:
+            rows.append({"delivery_id": r["delivery_id"], "alert_id": r["alert"], "enterprise_id": r["enterprise"],
+                         "receiver": r["to_receiver"], "channel": r["via"], "attempt": int(r["attempts"]) + 1, "status": "requeued",
+                         "at": now.replace(microsecond=0), "at_ms": now.microsecond // 1000, "response_code": 0,
+                         "error": f"由 {actor or '运维人员'} 经 qrisk alerts redeliver 重新排队 / re-queued by {actor or 'an operator'} "
+                                  "(qrisk alerts redeliver)"})
+    if rows and not dry_run:
+        store.insert("deliveries", rows)
+    return out
+
+
 def _utc(at: dt.datetime) -> str:
     return f"{at.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
 
