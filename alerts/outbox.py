@@ -104,8 +104,9 @@ _TRIED = (
     "SELECT delivery_id FROM deliveries GROUP BY delivery_id HAVING argMax(status, attempt) IN ('retry', 'requeued')) "
     "ORDER BY delivery_id, attempt"
 )
-# how a notification a rebuild withheld is recorded (qrisk.pipeline._HISTORY): a decision, not a failure
-_WITHHELD = "重建派生表时由"
+# how a rebuild records a notification it withheld (history) or withdrew (no longer made): its error
+# begins so (qrisk.pipeline); a decision, not a receiver's failure, so neither given up nor re-sent
+_WITHHELD = "重建派生表"
 # given up (last attempt `failed`) and not re-queued, by receiver, since a time
 _GIVEN_UP = (
     "SELECT receiver, count() AS n, min(last_at) AS since, max(last_at) AS latest, argMax(last_error, last_at) AS error FROM ("
@@ -641,7 +642,7 @@ def requeue(store: _Store, *, since: dt.datetime | None = None, receiver: str | 
         at = _aware(r["last_at"])
         error = str(r["last_error"] or "")
         if error.startswith(_WITHHELD):
-            continue  # a rebuild decided not to send it (no longer live): not a failure to undo
+            continue  # a rebuild decided not to send it (history, or no longer made): not a failure to undo
         if (since is not None and at < since) or (receiver is not None and r["to_receiver"] != receiver):
             continue
         found.append((r, at, error))
