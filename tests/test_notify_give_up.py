@@ -275,5 +275,22 @@ def test_health_and_metrics_report_a_give_up_and_still_do_after_a_restart(tmp_pa
         assert "qrisk_alert_deliveries_failed_total 1" in srv.get("/metrics").text.replace(".0", "")
         public = srv.get("/healthz", headers={"authorization": ""}).json()
         assert public["status"] == "degraded"  # anyone sees that something is wrong
+        # what the health line says to do: fix the receiver, stop, redeliver, start
+        srv.stop()
+        receiver.up()
+        done = redeliver("--since", "1h", "--data-dir", str(tmp_path / "data"))
+        assert done.returncode == 0 and "re-queued 1" in done.stderr, done.stderr
+        srv.start()
+        wait_for(lambda: receiver.keys)
+        health = wait_for(lambda: (lambda h: h if h["status"] == "ok" else None)(srv.get("/healthz").json()))
+        assert len(receiver.keys) == 1 and receiver.keys[0]  # its delivery id as the Idempotency-Key
+        srv.stop()
+        store = open_store(tmp_path / "data")
+        try:
+            kept = store.query("SELECT delivery_id, status, error FROM deliveries FINAL ORDER BY attempt")
+        finally:
+            store.close()
+        assert {k["delivery_id"] for k in kept} == {receiver.keys[0]}
+        assert [k["status"] for k in kept][-3:] == ["failed", "requeued", "sent"] and "re-queued by cli:" in kept[-2]["error"]
     finally:
         srv.stop()
