@@ -8,13 +8,11 @@ store is chdb; the dispatcher's clock is the test's, so a day of retries takes s
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import socket
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -269,7 +267,6 @@ def test_health_and_metrics_report_a_give_up_and_still_do_after_a_restart(tmp_pa
         assert "qrisk_alert_deliveries_failed_total 1" in metrics.replace(".0", "")
         srv.stop()
         srv.start()
-        time.sleep(1)  # (the dispatcher's first pass reads the table)
         health = wait_for(lambda: srv.get("/healthz").json() if given_up() else None)
         assert health["status"] == "degraded"
         assert "qrisk_alert_deliveries_failed_total 1" in srv.get("/metrics").text.replace(".0", "")
