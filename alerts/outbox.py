@@ -6,9 +6,16 @@ through ``alerts.receivers`` and writes one ``deliveries`` row per attempt:
 
 - ``sent``: the receiver took it; never sent again.
 - ``retry``: it may work later (connection refused, timeout, 5xx, 429); tried again after
-  ``base_delay · 2^(attempt-1)`` seconds, at most ``max_delay``.
+  ``base_delay · 2^(attempt-1)`` seconds, at most ``max_delay``, for ``give_up_after`` seconds
+  (24 h) from the first attempt.  Giving up by time, not by a count: 8 attempts used to end
+  254 s after the first, so an SMTP restart or a 5-minute network blip lost a critical alert.
 - ``failed``: permanently refused (4xx, a wrong robot token, 550), the receiver no longer in
-  the policy, or ``max_attempts`` reached.  Kept, with the error, for a supervisor to see.
+  the policy, or still failing after ``give_up_after`` (or ``max_attempts``, when set).  Kept,
+  with the error, for a supervisor to see; /healthz says so (from the table, so a restart still
+  does) until ``qrisk alerts redeliver`` re-queues it.
+- ``requeued``: written by ``qrisk alerts redeliver`` after a ``failed``: the notification is
+  pending again, with the same delivery id (the receivers' Idempotency-Key), and a new window.
+  A notification's state is its row with the highest ``attempt``.
 
 A restart resumes from the tables: attempts already made count, and an id with a final row is
 skipped, so a crash between sending and recording sends at most once more.  An attempt the store
@@ -68,6 +75,7 @@ class Failing:
     since: dt.datetime
     attempts: int
     error: str
+    retrying: bool = True  # the last attempt is to be retried (False: that notification was given up)
 
 
 @dataclass(frozen=True)
@@ -79,16 +87,58 @@ class Attempt:
     error: str
 
 
+# a notification's state is its last attempt's: a `requeued` row (qrisk alerts redeliver) after a
+# `failed` one makes it pending again
+_FINAL = ("SELECT delivery_id FROM deliveries GROUP BY delivery_id "
+          "HAVING argMax(status, attempt) IN ('sent', 'failed')")
 _PENDING = (
     "SELECT delivery_id, any(alert_id) AS alert_id, any(enterprise_id) AS enterprise_id, any(receiver) AS receiver, "
     "any(channel) AS channel, any(body) AS body FROM outbox "
-    "WHERE delivery_id NOT IN (SELECT delivery_id FROM deliveries WHERE status IN ('sent', 'failed')) "
+    "WHERE delivery_id NOT IN (" + _FINAL + ") "
     "GROUP BY delivery_id ORDER BY min(created_at), min(created_ms), delivery_id LIMIT %(offset)s, %(limit)s"
 )
+# every attempt of the notifications still being tried: the current round (after the last `requeued`)
+# gives the backoff and when its window began
 _TRIED = (
-    "SELECT delivery_id, max(attempt) AS attempts, max(at) AS last FROM deliveries "
-    "WHERE status = 'retry' GROUP BY delivery_id"
+    "SELECT delivery_id, attempt, status, at FROM deliveries WHERE delivery_id IN ("
+    "SELECT delivery_id FROM deliveries GROUP BY delivery_id HAVING argMax(status, attempt) IN ('retry', 'requeued')) "
+    "ORDER BY delivery_id, attempt"
 )
+# how a rebuild records a notification it withheld (history) or withdrew (no longer made): its error
+# begins so (qrisk.pipeline); a decision, not a receiver's failure, so neither given up nor re-sent
+_WITHHELD = "重建派生表"
+# given up (last attempt `failed`) and not re-queued, by receiver, since a time
+_GIVEN_UP = (
+    "SELECT receiver, count() AS n, min(last_at) AS since, max(last_at) AS latest, argMax(last_error, last_at) AS error FROM ("
+    "SELECT delivery_id, any(receiver) AS receiver, argMax(status, attempt) AS last_status, max(at) AS last_at, "
+    "argMax(error, attempt) AS last_error FROM deliveries GROUP BY delivery_id) "
+    "WHERE last_status = 'failed' AND last_at >= %(since)s AND position(last_error, %(withheld)s) != 1 "
+    "GROUP BY receiver ORDER BY receiver"
+)
+# give-ups ever recorded: qrisk_alert_deliveries_failed_total goes on from it after a restart, not from 0
+_FAILED_EVER = "SELECT uniqExact(delivery_id, attempt) AS n FROM deliveries WHERE status = 'failed' AND position(error, %(withheld)s) != 1"
+
+
+@dataclass
+class Round:
+    """A notification being tried: ``made`` attempts on record in all (the next is ``made + 1``), ``count``
+    of them since the round began at ``first`` (its first attempt, or a re-queue), the next due at ``due``."""
+
+    made: int
+    due: dt.datetime
+    first: dt.datetime | None = None
+    count: int = 0
+
+
+@dataclass
+class GivenUp:
+    """Notifications to ``receiver`` given up and not re-queued: ``count``, the first given up at ``since``."""
+
+    receiver: str
+    count: int
+    since: dt.datetime
+    latest: dt.datetime
+    error: str
 
 _LEASE = (
     "SELECT holder, min(started_ms) AS started, max(renewed_ms) AS renewed FROM dispatcher_leases "
@@ -168,7 +218,8 @@ def _default_journal(store: Any) -> Journal | None:
 
 class Dispatcher:
     def __init__(self, store: _Store, policy: AlertsPolicy, *, smtp: Any = None, clock: Clock = _utc_now,
-                 send: Callable[..., Any] | None = None, max_attempts: int = 8, base_delay: float = 2.0,
+                 send: Callable[..., Any] | None = None, max_attempts: int | None = None, give_up_after: float = 86400.0,
+                 given_up_window: float = 7 * 86400.0, refresh_seconds: float = 60.0, base_delay: float = 2.0,
                  max_delay: float = 600.0, interval: float = 1.0, timeout: float = 10.0, batch: int = 200,
                  lease_seconds: float = 30.0, lease_clock: Callable[[], int] | None = None,
                  monotonic: Callable[[], float] = time.monotonic, journal: Journal | None | bool = True):
@@ -178,8 +229,13 @@ class Dispatcher:
             send = send_to_receiver
         self.store, self.policy, self.smtp, self.clock, self.send = store, policy, smtp, clock, send
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
+        self.give_up_after = give_up_after  # seconds of failing attempts before a notification is given up
+        self.given_up_window = given_up_window  # /healthz names give-ups this recent (and not re-queued)
+        self.refresh_seconds = refresh_seconds  # how often the given-up count and the re-queued rows are read again
         self.interval, self.timeout, self.batch = interval, timeout, batch
-        self.tried: dict[str, tuple[int, dt.datetime]] | None = None  # id → (attempts, when the next may start)
+        self.tried: dict[str, Round] | None = None  # id → its round of attempts
+        self.given_up: list[GivenUp] | None = None  # from the deliveries table (None: not read yet)
+        self._refreshed = -1e18  # monotonic: the last read of the given-up rows
         # attempts made but not yet on record (the store refused the insert): written before anything
         # else is sent, and their ids are never sent again meanwhile
         self.unrecorded: list[dict[str, Any]] = []
@@ -187,9 +243,13 @@ class Dispatcher:
         # True: the store's own (chdb: DATA_DIR/deliveries.journal); read back before the first send
         self.journal: Journal | None = _default_journal(store) if journal is True else (journal or None)
         self._journal_read = self.journal is None
-        self.final: set[str] = set()
+        self.final: dict[str, int] = {}  # id → the attempt that ended it (sent or given up): skipped from then on
         self.sent = self.retried = self.failed = 0
+        self._failed_read = False  # self.failed includes the give-ups on record (read with the first attempts)
         self.last_error: str | None = None  # the last pass's failure (the store down), None once a pass works
+        self._pass_failures = 0  # passes failed in a row (said on stderr once, then once a minute)
+        self._pass_failing_since = 0.0
+        self._pass_said = 0.0
         # receivers whose last attempt failed, until one gets through: said once on stderr when it starts
         # and when it ends, and named by /healthz meanwhile (before, 24 retried attempts said nothing)
         self.failing: dict[str, Failing] = {}
@@ -233,13 +293,16 @@ class Dispatcher:
             self.unrecorded = []
             if self.journal is not None:
                 self.journal.clear()
+        if self.monotonic() - self._refreshed >= self.refresh_seconds:
+            # given-up notifications are read from the table (a restart forgets nothing), and read again now
+            # and then: a re-queue by qrisk alerts redeliver (on a server, while this runs), give-ups leaving the window
+            self._read_given_up()
+            self.tried = None
         if not self._holds_lease():
             return []
         if self.tried is None:  # (again after taking over: the last sender's attempts count)
-            self.tried = {}
-            for r in self.store.query(_TRIED):
-                last = _aware(r["last"])
-                self.tried[r["delivery_id"]] = (int(r["attempts"]), last + self._delay(int(r["attempts"])))
+            self._read_tried()
+        assert self.tried is not None
         now = self.clock()
         attempts: list[Attempt] = []
         offset = 0
@@ -249,8 +312,9 @@ class Dispatcher:
             rows = self.store.query(_PENDING, {"limit": self.batch, "offset": offset})
             for row in rows:
                 did = row["delivery_id"]
-                made, due = self.tried.get(did, (0, now))
-                if due > now or did in self.final:
+                tried = self.tried.get(did)
+                made = tried.made if tried is not None else 0
+                if (tried is not None and tried.due > now) or did in self.final:
                     continue
                 if not self._holds_lease():
                     return attempts  # another dispatcher sends now (this one was paused past its lease)
@@ -318,6 +382,35 @@ class Dispatcher:
         self.active = active
         self.sender = winner
 
+    def _read_tried(self) -> None:
+        self.tried = {}
+        rows = self.store.query(_TRIED)
+        for r in rows:
+            did, attempt, status, at = r["delivery_id"], int(r["attempt"]), r["status"], _aware(r["at"])
+            tried = self.tried.get(did)
+            if tried is None or status == "requeued":
+                # a re-queue starts a round: due now, its window from the re-queue
+                tried = self.tried[did] = Round(made=attempt, due=at, first=at if status == "requeued" else None, count=0)
+                if status == "requeued" and self.final.get(did, attempt) < attempt:
+                    self.final.pop(did)  # given up here, re-queued since (on a server, while this ran)
+            if status == "retry":
+                tried.first = tried.first or at
+                tried.count += 1
+                tried.made = attempt
+                tried.due = at + self._delay(tried.count)
+            else:
+                tried.made = max(tried.made, attempt)
+        if not self._failed_read:
+            # the counter goes on from what is on record: a restart does not make the give-ups 0 again
+            self.failed += int((self.store.query(_FAILED_EVER, {"withheld": _WITHHELD}) or [{"n": 0}])[0]["n"] or 0)
+            self._failed_read = True
+
+    def _read_given_up(self) -> None:
+        since = self.clock() - dt.timedelta(seconds=self.given_up_window)
+        self.given_up = [GivenUp(r["receiver"], int(r["n"]), _aware(r["since"]), _aware(r["latest"]), str(r["error"] or ""))
+                         for r in self.store.query(_GIVEN_UP, {"since": since.replace(microsecond=0), "withheld": _WITHHELD})]
+        self._refreshed = self.monotonic()
+
     def _deliver(self, note: Notification, attempt: int) -> Attempt:
         receiver = next((r for r in self.policy.receivers if r.name == note.receiver), None)
         if receiver is None:
@@ -331,9 +424,18 @@ class Dispatcher:
             # a robot's answer may quote its URL (access_token=, key=): the error goes to the deliveries
             # table, GET /v1/alerts/{id} and the log, none of which may hold the receiver's credentials
             error = redact_error(error, receiver)
-            status = "sent" if ok else ("retry" if retry and attempt < self.max_attempts else "failed")
+            assert self.tried is not None
+            now = self.clock()
+            tried = self.tried.get(note.delivery_id)
+            first = tried.first if tried is not None and tried.first is not None else now
+            count = (tried.count if tried is not None else 0) + 1
+            spent = (now - first).total_seconds()
+            # by time: a receiver down for minutes (a restart, a blip) must not lose a critical alert
+            over = spent >= self.give_up_after or (self.max_attempts is not None and count >= self.max_attempts)
+            status = "sent" if ok else ("retry" if retry and not over else "failed")
             if status == "failed" and retry:
-                error = f"{error}（已尝试 {attempt} 次，放弃 / gave up after {attempt} attempts）"
+                error = (f"{error}（{_span_zh(spent)}内尝试 {count} 次均未送达，已放弃；可用 qrisk alerts redeliver 重新发送 / "
+                         f"gave up after {count} attempts over {_span(spent)}; re-send with qrisk alerts redeliver）")
             result = Attempt(note.delivery_id, attempt, status, code, error)
             self._watch(note.receiver, result, self.clock())
         return self._record(note, attempt, result)
@@ -346,7 +448,7 @@ class Dispatcher:
             "at": at.replace(microsecond=0), "at_ms": at.microsecond // 1000, "response_code": result.code, "error": result.error[:2000],
         }
         if result.status != "retry":
-            self.final.add(note.delivery_id)  # sent or given up: never again, even before the record is written
+            self.final[note.delivery_id] = attempt  # sent or given up: never again, even before the record is written (unless re-queued)
         journaled = False
         if self.journal is not None:
             try:
@@ -368,13 +470,19 @@ class Dispatcher:
         assert self.tried is not None
         if result.status == "retry":
             self.retried += 1
-            self.tried[note.delivery_id] = (attempt, at + self._delay(attempt))
+            tried = self.tried.get(note.delivery_id)
+            if tried is None:
+                tried = self.tried[note.delivery_id] = Round(made=attempt, due=at)
+            tried.first = tried.first or at
+            tried.made, tried.count = attempt, tried.count + 1
+            tried.due = at + self._delay(tried.count)
         else:
             self.tried.pop(note.delivery_id, None)
             if result.status == "sent":
                 self.sent += 1
             else:
                 self.failed += 1
+                self._note_given_up(note.receiver, at, result.error)
                 print(f"qrisk: alert {note.alert_id} not delivered to {note.receiver}: {result.error}", file=sys.stderr)
         return result
 
@@ -387,24 +495,59 @@ class Dispatcher:
             return
         failing = self.failing.get(receiver)
         if failing is None:
-            self.failing[receiver] = Failing(at, 1, result.error)
+            self.failing[receiver] = Failing(at, 1, result.error, result.status == "retry")
             then = ("将自动重试" , "retrying") if result.status == "retry" else ("已放弃该通知", "that notification is given up")
             print(f"qrisk: 警告：预警通知未能送达接收方 {receiver}，{then[0]} / warning: receiver {receiver} is failing, {then[1]}: "
                   f"{result.error}", file=sys.stderr, flush=True)
         else:
             failing.attempts += 1
             failing.error = result.error
+            failing.retrying = result.status == "retry"
+
+    def _note_given_up(self, receiver: str, at: dt.datetime, error: str) -> None:
+        # said by /healthz at once, not at the next read of the table
+        if self.given_up is None:
+            return  # (read with the next refresh)
+        for g in self.given_up:
+            if g.receiver == receiver:
+                g.count, g.latest, g.error = g.count + 1, at, error
+                return
+        self.given_up.append(GivenUp(receiver, 1, at, at, error))
+        self.given_up.sort(key=lambda g: g.receiver)
+
+    def given_up_count(self) -> int:
+        """Notifications given up within ``given_up_window`` and not re-queued (the store's, not this process's)."""
+        return sum(g.count for g in self.given_up or ())
+
+    def given_up_problem(self) -> str | None:
+        """/healthz's line while there are given-up notifications: how many, to whom, since when, what to do."""
+        given_up = list(self.given_up or ())
+        if not given_up:
+            return None
+        total = sum(g.count for g in given_up)
+        since = min(g.since for g in given_up)
+        zh = "、".join(f"{g.receiver} {g.count} 条" for g in given_up)
+        en = "; ".join(f"{g.receiver}: {g.count} since {_utc(g.since)}, last error: {g.error}" for g in given_up)
+        return (f"自 {_utc(since)} 起已放弃 {total} 条预警通知（{zh}），不会再自动重试：请检查接收方，修复后执行 "
+                f"qrisk alerts redeliver 重新发送 / {total} alert notification(s) given up since {_utc(since)}, not retried any more "
+                f"({en}); fix the receiver, then re-send them with `qrisk alerts redeliver`")
 
     def receivers_problem(self) -> str | None:
-        """/healthz's line while some receiver gets no notification through, naming them; None when all do."""
+        """/healthz's line while some receiver gets no notification through, or notifications were given up; None otherwise."""
         failing = dict(self.failing)
-        if not failing:
-            return None
-        names = sorted(failing)
-        shown = "; ".join(f"{name}: {failing[name].attempts} failed attempt(s) since "
-                          f"{failing[name].since.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}, last: {failing[name].error}"
-                          for name in names)
-        return f"预警通知未能送达接收方 {'、'.join(names)}，将自动重试 / no notification gets through to {', '.join(names)}: {shown}"
+        lines = []
+        if failing:
+            names = sorted(failing)
+            shown = "; ".join(f"{name}: {failing[name].attempts} failed attempt(s) since {_utc(failing[name].since)}, "
+                              f"{'retrying' if failing[name].retrying else 'the last notification given up'}, last: {failing[name].error}"
+                              for name in names)
+            window = _span_zh(self.give_up_after)
+            lines.append(f"预警通知未能送达接收方 {'、'.join(names)}，每条通知自动重试最长 {window} / no notification gets through to "
+                         f"{', '.join(names)} (each notification is retried for up to {_span(self.give_up_after)}): {shown}")
+        given_up = self.given_up_problem()
+        if given_up is not None:
+            lines.append(given_up)
+        return "；".join(lines) or None
 
     def _delay(self, attempts: int) -> dt.timedelta:
         return dt.timedelta(seconds=min(self.max_delay, self.base_delay * 2 ** max(0, attempts - 1)))
@@ -429,20 +572,121 @@ class Dispatcher:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                self.run_once()
-                # a pass cut short by a record the store refused is a failure too (/healthz says so)
-                self.last_error = self.unrecorded_error if self.unrecorded else None
-            except Exception as exc:  # noqa: BLE001 - the store may be down: the outbox keeps everything, try later
-                self.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                reason = (str(exc).strip().splitlines() or [""])[0][:300]
-                print(f"qrisk: 发件箱本轮未能完成（{type(exc).__name__}），稍后重试 / outbox pass failed ({type(exc).__name__}: {reason}); "
-                      "retrying", file=sys.stderr)
+            self.pass_once()
             self._wake.wait(self.interval)
             self._wake.clear()
 
+    def pass_once(self) -> None:
+        """One pass of the loop: its failure is kept for /healthz and said on stderr, the first at once, then
+        at most once a minute with a count (a store down for 6 minutes printed 252 lines), and its end."""
+        try:
+            self.run_once()
+            # a pass cut short by a record the store refused is a failure too (/healthz says so)
+            self.last_error = self.unrecorded_error if self.unrecorded else None
+        except Exception as exc:  # noqa: BLE001 - the store may be down: the outbox keeps everything, try later
+            self.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            reason = (str(exc).strip().splitlines() or [""])[0][:300]
+            now = self.monotonic()
+            self._pass_failures += 1
+            if self._pass_failures == 1:
+                self._pass_failing_since = self._pass_said = now
+                print(f"qrisk: 发件箱本轮未能完成（{type(exc).__name__}），稍后重试 / outbox pass failed ({type(exc).__name__}: {reason}); "
+                      "retrying", file=sys.stderr, flush=True)
+            elif now - self._pass_said >= 60:
+                self._pass_said = now
+                print(f"qrisk: 发件箱仍无法完成（{_span_zh(now - self._pass_failing_since)}内连续失败 {self._pass_failures} 轮），稍后重试 / "
+                      f"outbox passes still failing ({self._pass_failures} in a row over {_span(now - self._pass_failing_since)}; "
+                      f"last: {type(exc).__name__}: {reason}); retrying", file=sys.stderr, flush=True)
+            return
+        if self._pass_failures:
+            print(f"qrisk: 发件箱已恢复（此前连续失败 {self._pass_failures} 轮，共 {_span_zh(self.monotonic() - self._pass_failing_since)}）/ "
+                  f"outbox passes work again (after {self._pass_failures} failed over {_span(self.monotonic() - self._pass_failing_since)})",
+                  file=sys.stderr, flush=True)
+            self._pass_failures = 0
+
     def pending(self) -> int:
         return len(self.store.query(_PENDING, {"limit": 100_000, "offset": 0}))
+
+
+# the notifications given up (last attempt `failed`), with what a re-queue row needs
+_FAILED_NOW = (
+    "SELECT delivery_id, any(alert_id) AS alert, any(enterprise_id) AS enterprise, any(receiver) AS to_receiver, "
+    "any(channel) AS via, max(attempt) AS attempts, argMax(status, attempt) AS last_status, max(at) AS last_at, "
+    "argMax(error, attempt) AS last_error FROM deliveries GROUP BY delivery_id HAVING last_status = 'failed' "
+    "ORDER BY last_at, delivery_id"
+)
+_IN_OUTBOX = "SELECT DISTINCT delivery_id FROM outbox WHERE has(%(ids)s, delivery_id)"
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """A given-up notification ``qrisk alerts redeliver`` found: ``queued`` False when its outbox row is gone
+    (a rebuild no longer makes it), and then there is nothing to send."""
+
+    delivery_id: str
+    alert_id: str
+    receiver: str
+    given_up_at: dt.datetime
+    error: str
+    queued: bool
+
+
+def requeue(store: _Store, *, since: dt.datetime | None = None, receiver: str | None = None, dry_run: bool = False,
+            actor: str = "", clock: Clock = _utc_now) -> list[Requeue]:
+    """Put given-up notifications back to be sent: one ``requeued`` row each in ``deliveries`` (the next attempt
+    number, who did it), after which the dispatcher sends it again under the same delivery id, so a receiver
+    that did get it dedups it by its Idempotency-Key.  Only those given up at or after ``since``, to ``receiver``;
+    none written with ``dry_run``.  Running it twice re-queues nothing more: a re-queued one is not ``failed``."""
+    found = []
+    for r in store.query(_FAILED_NOW):
+        at = _aware(r["last_at"])
+        error = str(r["last_error"] or "")
+        if error.startswith(_WITHHELD):
+            continue  # a rebuild decided not to send it (history, or no longer made): not a failure to undo
+        if (since is not None and at < since) or (receiver is not None and r["to_receiver"] != receiver):
+            continue
+        found.append((r, at, error))
+    ids = [r["delivery_id"] for r, _, _ in found]
+    present = {x["delivery_id"] for x in store.query(_IN_OUTBOX, {"ids": ids})} if ids else set()
+    now = clock()
+    rows, out = [], []
+    for r, at, error in found:
+        queued = r["delivery_id"] in present
+        out.append(Requeue(r["delivery_id"], r["alert"], r["to_receiver"], at, error, queued))
+        if queued:
+            rows.append({"delivery_id": r["delivery_id"], "alert_id": r["alert"], "enterprise_id": r["enterprise"],
+                         "receiver": r["to_receiver"], "channel": r["via"], "attempt": int(r["attempts"]) + 1, "status": "requeued",
+                         "at": now.replace(microsecond=0), "at_ms": now.microsecond // 1000, "response_code": 0,
+                         "error": f"由 {actor or '运维人员'} 经 qrisk alerts redeliver 重新排队 / re-queued by {actor or 'an operator'} "
+                                  "(qrisk alerts redeliver)"})
+    if rows and not dry_run:
+        store.insert("deliveries", rows)
+    return out
+
+
+def _utc(at: dt.datetime) -> str:
+    return f"{at.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def _span(seconds: float) -> str:
+    """``254 s``, ``5 min``, ``24 h``, ``1 h 30 min``: how long, as an operator reads it."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 120:
+        return f"{seconds} s"
+    hours, minutes = divmod(seconds // 60, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
+
+
+def _span_zh(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 120:
+        return f"{seconds} 秒"
+    hours, minutes = divmod(seconds // 60, 60)
+    if not hours:
+        return f"{minutes} 分钟"
+    return f"{hours} 小时" + (f" {minutes} 分钟" if minutes else "")
 
 
 def _aware(value: Any) -> dt.datetime:

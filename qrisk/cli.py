@@ -650,7 +650,8 @@ def _dispatcher(store, rules, settings: Settings):
                   f"receiver {r.name}: {r.secret_env} (its DingTalk signing secret) is not set; its messages wait and are retried",
                   file=sys.stderr)
     return Dispatcher(store, rules.policy.alerts, smtp=smtp, interval=settings.outbox_interval,
-                      max_attempts=settings.outbox_max_attempts, base_delay=settings.outbox_base_delay,
+                      max_attempts=settings.outbox_max_attempts, give_up_after=settings.outbox_give_up_after_seconds,
+                      base_delay=settings.outbox_base_delay,
                       lease_seconds=settings.outbox_lease_seconds)
 
 

@@ -5,6 +5,13 @@ fold the alerts, the sink writes them to ClickHouse, and this command sends them
 against one database: a lease (``alerts.outbox``) lets one send while the others stand by.
 
     qrisk alerts dispatch [--store URL_OR_DIR] [--policy FILE] [--once] [--metrics-port N]
+    qrisk alerts redeliver (--since DURATION | --all) [--receiver NAME] [--dry-run] [--store URL_OR_DIR | --data-dir DIR]
+
+``redeliver`` puts notifications the dispatcher gave up (``failed``: retried for
+QRISK_OUTBOX_GIVE_UP_AFTER_SECONDS, or refused for good) back to be sent, each under its own delivery
+id, so a receiver that did get it once dedups it (Idempotency-Key).  It writes to the store: a chdb data
+directory held by a running ``qrisk run`` is refused (stop it, redeliver, start it: the dispatcher sends
+them at once); on a ClickHouse server the running dispatchers pick the re-queued rows up within a minute.
 
 ``--metrics-port`` serves ``/healthz`` (JSON: sending or standing by, the last pass's error) and
 ``/metrics`` (Prometheus text) for the operator: counts only, no alert content, no key needed.
@@ -31,6 +38,75 @@ def register(subparsers: Any) -> None:
                    help="serve /healthz and /metrics on this port (default $QRISK_OUTBOX_METRICS_PORT; 0: off)")
     d.add_argument("--metrics-host", default="127.0.0.1", help="address for --metrics-port (0.0.0.0 in a container)")
     d.set_defaults(func=cmd_dispatch)
+    r = sub.add_parser("redeliver", help="重新发送已放弃的预警通知 / put given-up notifications back to be sent (same delivery id)")
+    which = r.add_mutually_exclusive_group(required=True)
+    which.add_argument("--since", type=_duration, default=None, metavar="DURATION",
+                       help="those given up within this long: 90s, 30m, 12h, 7d")
+    which.add_argument("--all", action="store_true", help="every given-up notification, however old")
+    r.add_argument("--receiver", default=None, metavar="NAME", help="only those to this receiver (its name in the policy)")
+    r.add_argument("--dry-run", action="store_true", help="list what would be re-queued; write nothing")
+    where = r.add_mutually_exclusive_group()
+    where.add_argument("--store", default=None,
+                       help="clickhouse://host:9000/db or a chdb directory (default as for dispatch: $QRISK_STORE_URL, "
+                            "else $QRISK_CLICKHOUSE_URL, else $QRISK_DATA_DIR)")
+    where.add_argument("--data-dir", default=None, help="the chdb data directory of a stopped `qrisk run` (same as --store DIR)")
+    r.set_defaults(func=cmd_redeliver)
+
+
+def _duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    t = text.strip().lower()
+    try:
+        seconds = float(t[:-1]) * units[t[-1]] if t and t[-1] in units else float(t)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"时长无效 / not a duration: {text!r} (e.g. 90s, 30m, 12h, 7d)")
+    return seconds
+
+
+def _target(explicit: str | None) -> str:
+    from qrisk.settings import Settings, checked_kafka_settings
+
+    # as the README's table says: QRISK_STORE_URL, whose default is the data directory
+    return explicit or checked_kafka_settings().store_url or Settings().clickhouse_url or str(Settings().data_dir)
+
+
+def cmd_redeliver(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from alerts.outbox import requeue
+    from qrisk.auth import cli_actor
+    from qrisk.runtime import open_target
+    from qrisk.store import StoreInUse, migrate
+
+    target = _target(args.store or args.data_dir)
+    try:
+        store = open_target(target, create=False)
+    except StoreInUse:
+        # re-queueing writes to the store, and chdb admits one process: the running service would have to do
+        # it, and it has no such route yet
+        print(f"qrisk: 数据目录 {target} 正由 qrisk run 使用，无法在运行中重新排队：请先停止服务，执行 qrisk alerts redeliver，"
+              f"再启动（启动后立即发送）/ {target} is held by a running `qrisk run`: stop it, run `qrisk alerts redeliver`, then "
+              "start it again (it sends them at once)", file=sys.stderr)
+        return 2
+    try:
+        migrate(store)
+        since = None if args.all else dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=args.since)
+        found = requeue(store, since=since, receiver=args.receiver, dry_run=args.dry_run, actor=cli_actor())
+    finally:
+        store.close()
+    queued = [f for f in found if f.queued]
+    verb = ("将重新排队", "would re-queue") if args.dry_run else ("已重新排队", "re-queued")
+    for f in found:
+        state = (verb[0] + " / " + verb[1]) if f.queued else "发件箱中已无此通知，无法重发 / no longer in the outbox: nothing to send"
+        print(f"{f.delivery_id}\t{f.alert_id}\t{f.receiver}\t{f.given_up_at.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}\t{state}\t{f.error[:200]}")
+    scope = "" if args.receiver is None else f" to {args.receiver}"
+    print(f"qrisk: {verb[0]} {len(queued)} 条已放弃的预警通知 / {verb[1]} {len(queued)} given-up notification(s){scope}"
+          + ("" if args.dry_run or not queued else "; each is sent again under its own delivery id (Idempotency-Key), "
+             "by the dispatcher at its next start (chdb) or within a minute (a ClickHouse server)"),
+          file=sys.stderr)
+    return 0
 
 
 def cmd_dispatch(args: argparse.Namespace) -> int:
@@ -38,12 +114,10 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     from qrisk.runtime import default_rules
     from qrisk.settings import Settings
     from qrisk.runtime import open_target
-    from qrisk.settings import checked_kafka_settings
     from qrisk.store import StoreInUse, migrate
 
     settings = Settings()
-    # as the README's table says: QRISK_STORE_URL, whose default is the data directory
-    target = args.store or checked_kafka_settings().store_url or settings.clickhouse_url or str(settings.data_dir)
+    target = _target(args.store)
     rules = default_rules(args.policy or settings.policy_file)
     try:
         store = open_target(target, create=False)  # (a typo must not become an empty store with nothing to send)
@@ -129,12 +203,15 @@ def serve_metrics(dispatcher: Any, host: str, port: int) -> Any:
                 body = json.dumps({
                     "status": "ok" if d.last_error is None and failing is None else "degraded", "sending": d.active, "holder": d.holder or None,
                     "sender": d.sender or None, "sent": d.sent, "retried": d.retried, "failed": d.failed,
-                    "last_error": d.last_error, "receivers_failing": failing}, ensure_ascii=False).encode("utf-8")
+                    "last_error": d.last_error, "receivers_failing": failing, "given_up": d.given_up_count()},
+                    ensure_ascii=False).encode("utf-8")
                 kind = "application/json"
             elif self.path == "/metrics":
                 gauges = {"qrisk_alert_deliveries_sent_total": d.sent, "qrisk_alert_deliveries_retried_total": d.retried,
                           "qrisk_alert_deliveries_failed_total": d.failed, "qrisk_alert_dispatcher_active": int(d.active),
-                          "qrisk_alert_dispatcher_pass_failing": int(d.last_error is not None)}
+                          "qrisk_alert_dispatcher_pass_failing": int(d.last_error is not None),
+                          # from the deliveries table: a restart does not make it 0 while they wait for redeliver
+                          "qrisk_alert_deliveries_given_up": d.given_up_count()}
                 body = "".join(f"{k} {v}\n" for k, v in gauges.items()).encode("ascii")
                 kind = "text/plain; version=0.0.4"
             else:

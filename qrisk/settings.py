@@ -55,7 +55,13 @@ class Settings(BaseSettings):
     smtp_ssl: bool = False
     # seconds between looks at the outbox; each look is a query, and 0 kept a core busy doing nothing
     outbox_interval: float = Field(default=1.0, ge=0.05)
-    outbox_max_attempts: int = Field(default=8, ge=1)
+    # a notification that keeps failing is retried (doubling up to 10 minutes) for this long from its first
+    # attempt, then given up; by time, not by count: 8 attempts ended 254 s after the first, and an SMTP
+    # restart or a 5-minute network blip lost a critical alert for good
+    outbox_give_up_after_seconds: float = Field(default=86400.0, gt=0)
+    # unset: no limit but the time above.  Kept (not removed) for whoever set it deliberately (a test rig):
+    # when set, a notification is given up at whichever comes first
+    outbox_max_attempts: int | None = Field(default=None, ge=1)
     outbox_base_delay: float = Field(default=2.0, ge=0)  # seconds before the first retry; doubling up to 10 minutes
     outbox_metrics_port: int = Field(default=0, ge=0, le=65535)  # `qrisk alerts dispatch`: /healthz and /metrics on this port (0: off)
     # several dispatchers on one server: the one sending is replaced after this long without renewal
