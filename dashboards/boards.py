@@ -257,7 +257,7 @@ LATEST_DELIVERIES = """
            any(channel) AS channel, max(attempt) AS attempts, max(at) AS last_at,
            argMax(status, attempt) AS status, argMax(error, attempt) AS error
     FROM deliveries FINAL WHERE $__timeFilter(at) GROUP BY delivery_id"""
-DELIVERY_ZH = "transform({0}, ['sent', 'retry', 'failed'], ['已送达', '重试中', '失败'], {0})"
+DELIVERY_ZH = "transform({0}, ['sent', 'retry', 'failed', 'requeued'], ['已送达', '重试中', '失败', '已重新排队'], {0})"
 
 
 def intake() -> dict[str, Any]:

@@ -164,7 +164,10 @@ DERIVED_TABLES = ("effects", "judgements", "sampling_items", "alerts", "alert_ev
 deterministic), ``dead_letters`` and ``audit_log`` (records of what arrived and who did what; a
 processing failure's letter is keyed by its event and rewritten in place), the leases, nor the keys."""
 
-_FINAL_DELIVERIES = "SELECT DISTINCT delivery_id FROM deliveries WHERE status IN ('sent', 'failed')"
+# final by a delivery's latest attempt: a given-up notification an operator re-queued (`qrisk alerts redeliver`,
+# a later `requeued` row) waits to be sent again
+_FINAL_DELIVERIES = ("SELECT delivery_id FROM deliveries GROUP BY delivery_id "
+                     "HAVING argMax(status, attempt) IN ('sent', 'failed')")
 _WAITING = (
     "SELECT delivery_id, any(alert_id) AS alert_id, any(enterprise_id) AS enterprise_id, any(receiver) AS receiver, "
     "any(channel) AS channel, any(reason) AS reason, any(created_at) AS created_at, any(created_ms) AS created_ms, "
