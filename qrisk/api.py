@@ -1023,7 +1023,20 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             raise HTTPException(status_code=403, detail="仅限部分乡镇的密钥不能查看拒收记录 / dead letters are not for town-limited keys")
         if key.role in READERS:
             return [], {}
-        return ["endsWith(position, %(own)s)"], {"own": f" key {key.key_id}"}
+        # a letter's position names the key that posted it; keys expire (a year by default) and are
+        # replaced, and a lab's letters are the lab's: a bound key sees those of every key bound as it is
+        return ["arrayExists(own -> endsWith(position, own), %(own)s)"], {"own": [f" key {i}" for i in _bound_alike(key)]}
+
+    def _bound_alike(key: ApiKey) -> list[str]:
+        """The ids of the keys of ``key``'s role bound to its source id (its lab), past ones too: the keys
+        file keeps revoked and expired keys, and its history every key it ever created."""
+        if not key.source_id:
+            return [key.key_id]
+        ids = {k.key_id for k in keys.keys() if k.role == key.role and k.source_id == key.source_id}
+        ids.update(h.get("key_id") for h in keys.history()
+                   if h.get("action") == "key.created" and h.get("role") == key.role and (h.get("detail") or {}).get("source_id") == key.source_id)
+        ids.add(key.key_id)
+        return sorted(i for i in ids if i)
 
     def _letter(row: dict[str, Any]) -> dict[str, Any]:
         # errors are stored as JSON text; the answer gives them as JSON, and the time as every answer does (utc_text)
