@@ -197,13 +197,24 @@ def reason_en(err: dict[str, Any]) -> str:
     if err["type"] in _DATE_FORMS_EN:
         detail = (err.get("ctx") or {}).get("error")
         return _DATE_FORMS_EN[err["type"]] + (f": {detail}" if detail else "")
+    if _blank(err):
+        return f"blank (only spaces): {shown(err['input'])}; the text is stripped of surrounding spaces, and must hold something else"
     return err["msg"]
+
+
+def _blank(err: dict[str, Any]) -> bool:
+    """A text too short once its surrounding spaces are stripped (schemas.events.Model), though it was
+    sent with some: "at least 1 character" of a 3-character value would read as a bug."""
+    sent = err.get("input")
+    return err["type"] == "string_too_short" and isinstance(sent, str) and sent != "" and sent.strip() == ""
 
 
 def reason_zh(err: dict[str, Any]) -> str:
     """The Chinese reason, with the detail the English one carries (the bound, the allowed values)."""
     kind, ctx = err["type"], err.get("ctx") or {}
     base = _REASON_ZH.get(kind, err["msg"])
+    if _blank(err):
+        return f"不能只含空白字符：收到 {shown(err['input'])}（首尾空白会被去除）"
     if kind == "value_error":
         cause = ctx.get("error")
         zh = getattr(cause, "zh", None)  # schemas.events.FieldError says it in Chinese itself
