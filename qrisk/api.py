@@ -536,6 +536,28 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     async def dead_letter(letters: list[DeadLetter]) -> list[str]:
         return await asyncio.get_running_loop().run_in_executor(None, pipeline.dead_letter, letters)
 
+    async def too_large_body(head: bytes, size: int, request_id: str, position: str, key: ApiKey) -> JSONResponse:
+        """A body over QRISK_MAX_BODY_BYTES, refused as the door refuses any input: an answer with its request_id,
+        a dead letter of its first bytes (the whole would be the very size refused), an audit row ``too_large``."""
+        more = "" if size > max_body_bytes else " or more"  # (sent without a Content-Length, it was not read to its end)
+        more_zh = "" if size > max_body_bytes else "以上"
+        error = {"field": "", "type": "body_too_large", "raw_bytes": size,
+                 "reason": f"the body is {size} bytes{more}, more than the {max_body_bytes} allowed (QRISK_MAX_BODY_BYTES): "
+                           f"send the batch in parts",
+                 "reason_zh": f"请求体为 {size} 字节{more_zh}，超过上限 {max_body_bytes} 字节（QRISK_MAX_BODY_BYTES）；请分批发送"}
+        note = {"field": "", "type": "letter_truncated", "raw_bytes": size,
+                "reason": f"dead letter truncated: only the first {len(head)} bytes of the body are kept",
+                "reason_zh": f"死信已截断：仅保留请求体的前 {len(head)} 字节"}
+        ids = await dead_letter([DeadLetter("http", position, head, f"too_large: {error['reason']} [{note['reason']}]", [error, note])])
+        metrics.inc("qrisk_events_rejected_total", 1, channel="http")
+        await asyncio.wrap_future(audit.record("events.posted", "too_large", key, {"request_id": request_id, "body_bytes": size, "dead_letter_ids": ids}))
+        return JSONResponse(status_code=413, content={
+            "detail": f"请求体超过 {max_body_bytes} 字节，未写入任何内容；请分批发送",
+            "detail_en": f"the body is larger than {max_body_bytes} bytes; nothing was written: send it in parts",
+            "request_id": request_id,
+            "errors": [{"index": None, **error, "dead_letter_id": ids[0]}],
+        })
+
     @app.post(
         "/v1/events",
         summary="Post one event or a batch (JSON array)",
@@ -554,7 +576,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                         "(repeating an event_id is safe)", "model": Refusal}},
     )
     async def post_events(request: Request, key: ApiKey = Security(posters)) -> JSONResponse:
-        raw = await _read_limited(request, max_body_bytes)
+        raw, past_limit = await _read_bounded(request, max_body_bytes)
         request_id = str(uuid.uuid4())
         where = f"request {request_id}"
         # an importer posting a line it could not read (qrisk import --url) says where it came from and why
@@ -591,6 +613,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 out.append(Rejection(i, element_bytes(elements[i]), [error]))
             return out
 
+        if past_limit is not None:
+            return await too_large_body(raw, past_limit, request_id, letter_at(None), key)
         events, rejections = decode_body(raw, max_batch, door(pipeline.rules.policy.utc_offset_hours))
         # (the batch's elements: those read, and those refused by their index; a header naming another number is not used)
         elements_posted = len(events) + sum(1 for r in rejections if r.index is not None)
@@ -1473,6 +1497,33 @@ async def _action_body(request: Request) -> AlertActionRequest:
     except ValidationError as exc:
         # answered as FastAPI answers a bad body (invalid_request): fields under "body"
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+
+BODY_HEAD_KEPT = 64 * 1024
+"""What the dead letter of a body too large keeps of it (as a Kafka dead letter too large keeps its head)."""
+
+
+async def _read_bounded(request: Request, limit: int) -> tuple[bytes, int | None]:
+    """The body, and None; or, past ``limit``, its first ``BODY_HEAD_KEPT`` bytes (cut at a UTF-8 character's
+    end) and its size (the Content-Length declared, else what was read before stopping: limit + 1 or more)."""
+    declared = request.headers.get("content-length")
+    over = declared is not None and declared.isdigit() and int(declared) > limit
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        chunks.append(chunk)
+        if over and size >= BODY_HEAD_KEPT or size > limit:
+            head = b"".join(chunks)[:BODY_HEAD_KEPT]
+            for cut in range(4):  # not mid-character: the letter then keeps text, not base64
+                try:
+                    (head[:len(head) - cut] if cut else head).decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+                head = head[:len(head) - cut] if cut else head
+                break
+            return head, int(declared) if over else size
+    raw = b"".join(chunks)
+    return (raw[:BODY_HEAD_KEPT], int(declared)) if over else (raw, None)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

@@ -90,3 +90,21 @@ def test_a_batchs_403_names_an_event_id_conflict_too(srv):
     assert answer.status_code == 403, answer.text
     assert {(e["index"], e["type"]) for e in answer.json()["errors"]} == {(0, "forbidden"), (1, "event_id_conflict")}
     assert "event_id" in answer.json()["detail_en"]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_too_large_is_answered_dead_lettered_and_audited_as_other_refusals(srv, chunked):
+    body = b"[" + b"1," * BODY_LIMIT + b"1]"
+    content = iter([body[i:i + 65536] for i in range(0, len(body), 65536)]) if chunked else body  # chunked: no Content-Length
+    answer = srv.post("/v1/events", content=content, headers={"content-type": "application/json", **bearer(srv.lab)})
+    assert answer.status_code == 413, answer.text
+    doc = answer.json()
+    assert doc["request_id"] and doc["detail"] and str(BODY_LIMIT) in doc["detail_en"]
+    (error,) = doc["errors"]
+    assert (error["index"], error["field"], error["type"]) == (None, "", "body_too_large") and "分批" in error["reason_zh"]
+    assert error["raw_bytes"] == len(body) if not chunked else error["raw_bytes"] > BODY_LIMIT
+    letter = srv.get(f"/v1/dead-letters/{error['dead_letter_id']}", headers=bearer(srv.lab)).json()
+    assert letter["reason"].startswith("too_large: ") and body.startswith(letter["raw"].encode()) and 0 < len(letter["raw"]) <= 64 * 1024
+    assert srv.get("/v1/dead-letters", params={"request_id": doc["request_id"]}, headers=bearer(srv.lab)).json()
+    audit = srv.get("/v1/audit", params={"action": "events.posted"}).json()
+    assert any(r["outcome"] == "too_large" and r["detail"].get("request_id") == doc["request_id"] for r in audit)
