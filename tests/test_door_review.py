@@ -108,3 +108,45 @@ def test_a_body_too_large_is_answered_dead_lettered_and_audited_as_other_refusal
     assert srv.get("/v1/dead-letters", params={"request_id": doc["request_id"]}, headers=bearer(srv.lab)).json()
     audit = srv.get("/v1/audit", params={"action": "events.posted"}).json()
     assert any(r["outcome"] == "too_large" and r["detail"].get("request_id") == doc["request_id"] for r in audit)
+
+
+def test_a_csv_back_fill_and_the_live_post_of_an_event_without_a_name_are_one_event(srv, tmp_path):
+    # the CSV import reads an empty source_name cell as no name; "name": "" posted over HTTP was kept as
+    # "", and the live send of a back-filled event was a 409 (a review)
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    doc = fresh()
+    doc["source"]["name"] = ""
+    path = tmp_path / "backfill.csv"
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["event_id", "event_type", "schema_version", "enterprise_id", "occurred_at", "source_kind", "source_id", "source_name", "payload"])
+        w.writerow([doc["event_id"], doc["event_type"], 2, doc["enterprise_id"], doc["occurred_at"], "lab", LAB, "",
+                    json.dumps(doc["payload"], ensure_ascii=False)])
+    out = subprocess.run([sys.executable, "-m", "qrisk", "import", str(path), "--url", srv.url], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "QRISK_API_KEY": srv.lab})
+    assert json.loads(out.stdout)["accepted"] == 1, out.stdout + out.stderr
+    answer = post(srv, doc)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["events"][0]["status"] == "duplicate"
+    without = copy.deepcopy(doc)
+    del without["source"]["name"]
+    assert post(srv, without).json()["events"][0]["status"] == "duplicate"
+
+
+def test_an_event_logged_with_an_empty_name_and_its_retry_are_one_event():
+    # a log written before the door read "" as no name holds "": its retry, read at the door, is no conflict
+    from qrisk.pipeline import content_digest
+    from schemas.events import DOOR
+    from schemas.upcast import parse_event
+
+    doc = golden("sampling.result")
+    doc["source"]["name"] = ""
+    assert parse_event(doc, DOOR).source.name is None
+    assert parse_event(doc).source.name == ""  # the log re-read as it was
+    assert content_digest(parse_event(doc)) == content_digest(parse_event(doc, DOOR))
