@@ -505,6 +505,10 @@ def _decode_general(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) 
         except DuplicateKeys as exc:
             doc, twice = exc.doc, exc.paths
     except UnicodeDecodeError as exc:
+        if raw[:2] == b"\x1f\x8b":  # gzip's magic number, sent without its Content-Encoding (the API refuses that with a 415)
+            return [], [Rejection(None, raw, [_error("", "body_encoding", "body is gzip-compressed: compression is not supported; send the JSON uncompressed (UTF-8)",
+                                                     "请求体是 gzip 压缩数据：不支持压缩；请发送未压缩的 UTF-8 JSON")],
+                                  ("请求体是 gzip 压缩数据，未写入任何内容；请发送未压缩的 UTF-8 JSON", "the body is gzip-compressed; nothing was written: send the JSON uncompressed"))]
         return [], [Rejection(None, raw, [_error("", "body_encoding", f"body is not UTF-8 (byte {exc.start} cannot be decoded): send JSON as UTF-8")],
                               _NOT_UTF8)]
     except ValueError as exc:

@@ -570,6 +570,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                    409: {"description": "an event_id already names a different event; nothing of the batch was written; "
                                         "each such event kept in dead letters", "model": Refusal},
                    413: {"description": "body too large, or (Kafka mode) one event too large for the log", "model": Refusal},
+                   415: {"description": "a compressed body (Content-Encoding gzip, br …): send the JSON uncompressed; "
+                                        "kept in dead letters", "model": Refusal},
                    422: {"description": "rejected; nothing of the batch was written; each bad event kept in dead letters "
                                         "(every problem of every element named at once)", "model": Refusal},
                    503: {"description": "the log did not confirm the write: nothing accepted; resend the whole batch "
@@ -615,6 +617,21 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
         if past_limit is not None:
             return await too_large_body(raw, past_limit, request_id, letter_at(None), key)
+        encoding = request.headers.get("content-encoding", "").strip()
+        if encoding.lower() not in ("", "identity"):
+            # a gzip body read as JSON was named "not UTF-8 (例如按 GBK 发送)": the sender would look for the wrong fault
+            error = {"field": "", "type": "content_encoding",
+                     "reason": f"Content-Encoding {encoding!r}: compressed bodies are not supported; send the JSON uncompressed (UTF-8)",
+                     "reason_zh": f"不支持压缩的请求体（Content-Encoding: {encoding}）；请发送未压缩的 UTF-8 JSON"}
+            ids = await dead_letter([DeadLetter("http", letter_at(None), raw, f"content_encoding: {error['reason']}", [error])])
+            metrics.inc("qrisk_events_rejected_total", 1, channel="http")
+            await asyncio.wrap_future(audit.record("events.posted", "rejected", key, {"request_id": request_id, "rejected": 1, "dead_letter_ids": ids}))
+            return JSONResponse(status_code=415, content={
+                "detail": f"不支持压缩的请求体（Content-Encoding: {encoding}），未写入任何内容；请发送未压缩的 JSON",
+                "detail_en": f"a compressed body (Content-Encoding: {encoding}) is not supported; nothing was written: send the JSON uncompressed",
+                "request_id": request_id,
+                "errors": [{"index": None, **error, "dead_letter_id": ids[0]}],
+            })
         events, rejections = decode_body(raw, max_batch, door(pipeline.rules.policy.utc_offset_hours))
         # (the batch's elements: those read, and those refused by their index; a header naming another number is not used)
         elements_posted = len(events) + sum(1 for r in rejections if r.index is not None)

@@ -150,3 +150,18 @@ def test_an_event_logged_with_an_empty_name_and_its_retry_are_one_event():
     assert parse_event(doc, DOOR).source.name is None
     assert parse_event(doc).source.name == ""  # the log re-read as it was
     assert content_digest(parse_event(doc)) == content_digest(parse_event(doc, DOOR))
+
+
+def test_a_compressed_body_is_named_as_compressed_not_as_gbk(srv):
+    doc = fresh()
+    body = gzip.compress(json.dumps(doc).encode())
+    answer = post(srv, body, **{"content-encoding": "gzip"})
+    assert answer.status_code == 415, answer.text
+    (error,) = answer.json()["errors"]
+    assert error["type"] == "content_encoding" and "gzip" in error["reason"] and "压缩" in error["reason_zh"] and "GBK" not in error["reason_zh"]
+    assert answer.json()["request_id"] and srv.get(f"/v1/dead-letters/{error['dead_letter_id']}").status_code == 200
+    # the same bytes without the header: a 422 that says what they are
+    answer = post(srv, body)
+    assert answer.status_code == 422
+    assert "gzip" in answer.json()["errors"][0]["reason"] and "GBK" not in answer.json()["errors"][0]["reason_zh"]
+    assert srv.get(f"/v1/events/{doc['event_id']}").status_code == 404  # nothing written
