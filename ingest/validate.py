@@ -444,15 +444,18 @@ _NESTED: dict[type, tuple[str, ...]] = {}
 
 def _fields_given(model: BaseModel) -> int:
     """The keys ``model`` and the models (and dicts) inside it were built from."""
-    given = model.model_fields_set
+    given = model.__pydantic_fields_set__  # (model_fields_set, without the property: this runs for every event)
     n = len(given)
     cls = type(model)
     nested = _NESTED.get(cls)
     if nested is None:
         nested = _NESTED[cls] = tuple(name for name, f in cls.model_fields.items() if _may_hold_model(f.annotation))
+    if not nested:
+        return n
+    values = model.__dict__
     for name in nested:
         if name in given:
-            value = getattr(model, name)
+            value = values[name]
             if isinstance(value, BaseModel):
                 n += _fields_given(value)
             elif isinstance(value, (list, tuple)):
