@@ -681,6 +681,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     errors.append({"index": r.index, **e, "dead_letter_id": dl_id})
             await asyncio.wrap_future(audit.record("events.posted", "rejected", key, {"request_id": request_id, "rejected": len(rejections), "dead_letter_ids": ids[:50]}))
             detail, detail_en = rejection_detail(rejections)
+            if sum(clashing):
+                detail += f"；其中 {sum(clashing)} 个事件的 event_id 已用于内容不同的事件，更正结果请以新的 event_id 发送"
+                detail_en += f"; {sum(clashing)} of them reuse an event_id of a different event (send a correction under a new event_id)"
             return JSONResponse(status_code=422, content={
                 "detail": detail,
                 "detail_en": detail_en,

@@ -70,6 +70,7 @@ def test_a_batchs_422_names_an_event_id_conflict_beside_a_bad_element(srv):
     assert answer.status_code == 422, answer.text
     errors = answer.json()["errors"]
     assert {(e["index"], e["type"]) for e in errors} == {(0, "event_id_conflict"), (1, "measured_value")}
+    assert "event_id" in answer.json()["detail"] and "event_id" in answer.json()["detail_en"]
     conflict = next(e for e in errors if e["index"] == 0)
     assert conflict["logged_seq"] is not None
     assert srv.get(f"/v1/dead-letters/{conflict['dead_letter_id']}").json()["reason"].startswith("conflict: ")
