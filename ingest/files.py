@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from ingest.validate import element_bytes, json_invalid_zh, load_json
+from ingest.validate import DUPLICATE_KEY_EN, DUPLICATE_KEY_ZH, dotted, element_bytes, json_invalid_zh
+from schemas.upcast import DuplicateKeys, load_json_once
 
 CSV_COLUMNS = ["event_id", "event_type", "schema_version", "enterprise_id", "occurred_at", "source_kind", "source_id", "source_name", "payload"]
 
@@ -67,6 +68,12 @@ def count_records(path: str | Path) -> int:
     return n - 1 if Path(path).suffix.lower() == ".csv" and n else n
 
 
+def _twice(paths: list[tuple[str | int, ...]], prefix: tuple[str | int, ...] = ()) -> LineError:
+    """The record's keys given twice in one object (``schemas.upcast.load_json_once``): the first names the field."""
+    shown = ", ".join(dotted(prefix + p) for p in paths)
+    return LineError(f"{DUPLICATE_KEY_EN} ({shown})", f"{DUPLICATE_KEY_ZH}（{shown}）", dotted(prefix + paths[0]), "duplicate_key")
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[str, bytes, Any]]:
     with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -75,7 +82,9 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, bytes, Any]]:
                 continue
             position = f"{path.name}:{lineno}"
             try:
-                yield position, raw, load_json(raw)
+                yield position, raw, load_json_once(raw)
+            except DuplicateKeys as exc:
+                yield position, raw, _twice(exc.paths)
             except UnicodeDecodeError:
                 yield position, raw, _not_utf8("line", "该行", raw)
             except ValueError as exc:
@@ -84,26 +93,36 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, bytes, Any]]:
                 yield position, raw, LineError("line is not valid JSON: nested too deeply", "该行不是合法的 JSON：嵌套过深", type="recursion_loop")
 
 
-def _json_document(path: Path) -> Any:
+def _json_document(path: Path, twice: list[tuple[str | int, ...]] | None = None) -> Any:
     """A .json file as one document (an event, an array of events, or {"events": [...]}); None
-    when it is not one (JSON Lines under a .json name)."""
+    when it is not one (JSON Lines under a .json name).  ``twice`` gets the paths of keys given
+    twice in one object, relative to what is returned."""
     try:
-        doc = load_json(path.read_bytes())
+        doc = load_json_once(path.read_bytes())
+        paths: list[tuple[str | int, ...]] = []
+    except DuplicateKeys as exc:
+        doc, paths = exc.doc, exc.paths
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
-    return doc["events"] if isinstance(doc, dict) and set(doc) == {"events"} else doc
+    if isinstance(doc, dict) and set(doc) == {"events"} and ("events",) not in paths:
+        doc, paths = doc["events"], [p[1:] for p in paths]
+    if twice is not None:
+        twice.extend(paths)
+    return doc
 
 
 def _read_json(path: Path) -> Iterator[tuple[str, bytes, Any]]:
     # what a lab exports, and what POST /v1/events takes: the golden examples are such files
-    doc = _json_document(path)
+    twice: list[tuple[str | int, ...]] = []
+    doc = _json_document(path, twice)
     if doc is None:
         yield from _read_jsonl(path)
-    elif isinstance(doc, list):
+    elif isinstance(doc, list) and all(p and isinstance(p[0], int) for p in twice):
         for i, item in enumerate(doc):
-            yield f"{path.name}[{i}]", element_bytes(item), item
+            mine = [p[1:] for p in twice if p[0] == i]
+            yield f"{path.name}[{i}]", element_bytes(item), (_twice(mine) if mine else item)
     else:
-        yield path.name, path.read_bytes(), doc
+        yield path.name, path.read_bytes(), (_twice(twice) if twice else doc)
 
 
 def _read_csv(path: Path) -> Iterator[tuple[str, bytes, Any]]:
@@ -174,7 +193,9 @@ def _row_bytes(row: dict[str, Any]) -> bytes:
 
 def _row_document(row: dict[str, Any]) -> dict[str, Any]:
     try:
-        payload = load_json((row.get("payload") or "{}").encode("utf-8"))
+        payload = load_json_once((row.get("payload") or "{}").encode("utf-8"))
+    except DuplicateKeys as exc:
+        raise _twice(exc.paths, ("payload",)) from None
     except ValueError as exc:
         raise LineError(f"column payload is not valid JSON: {exc}", "payload 列" + json_invalid_zh(exc, one_line=True), "payload") from exc
     except RecursionError:

@@ -8,15 +8,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import typing
 import unicodedata
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from schemas.events import (DATE_FORM_EN, DATE_FORM_ZH, DATETIME_FORM_EN, DATETIME_FORM_ZH, DOOR, Envelope, Event,
                             SamplingResultEvent, event_adapter)
-from schemas.upcast import UnsupportedVersion, load_json, parse_event
+from schemas.upcast import DuplicateKeys, UnsupportedVersion, load_json, load_json_once, parse_event
 
 MAX_BATCH = 1000
 
@@ -69,7 +71,24 @@ _REASON_ZH = {
     "recursion_loop": "嵌套过深",
     "forbidden": "该密钥无权提交此事件",
     "in_the_future": "时间晚于接收时间",
+    "duplicate_key": "同一对象中字段重复出现",
 }
+
+DUPLICATE_KEY_EN = "key given twice in one object: which copy is meant only the sender knows; send it once"
+DUPLICATE_KEY_ZH = "同一对象中字段重复出现，无法确定以哪一个为准；请只写一次"
+
+
+def duplicate_key_errors(paths: list[tuple[str | int, ...]]) -> list[dict[str, Any]]:
+    """The errors of the keys ``schemas.upcast.DuplicateKeys`` found given twice, each path relative to its event."""
+    return [_error(dotted(path), "duplicate_key", DUPLICATE_KEY_EN, DUPLICATE_KEY_ZH) for path in paths]
+
+
+def dotted(path: tuple[str | int, ...]) -> str:
+    """A path of keys and indices as ``describe`` writes one: ``payload.items[0].values``."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 @dataclass
@@ -178,13 +197,24 @@ def reason_en(err: dict[str, Any]) -> str:
     if err["type"] in _DATE_FORMS_EN:
         detail = (err.get("ctx") or {}).get("error")
         return _DATE_FORMS_EN[err["type"]] + (f": {detail}" if detail else "")
+    if _blank(err):
+        return f"blank (only spaces): {shown(err['input'])}; the text is stripped of surrounding spaces, and must hold something else"
     return err["msg"]
+
+
+def _blank(err: dict[str, Any]) -> bool:
+    """A text too short once its surrounding spaces are stripped (schemas.events.Model), though it was
+    sent with some: "at least 1 character" of a 3-character value would read as a bug."""
+    sent = err.get("input")
+    return err["type"] == "string_too_short" and isinstance(sent, str) and sent != "" and sent.strip() == ""
 
 
 def reason_zh(err: dict[str, Any]) -> str:
     """The Chinese reason, with the detail the English one carries (the bound, the allowed values)."""
     kind, ctx = err["type"], err.get("ctx") or {}
     base = _REASON_ZH.get(kind, err["msg"])
+    if _blank(err):
+        return f"不能只含空白字符：收到 {shown(err['input'])}（首尾空白会被去除）"
     if kind == "value_error":
         cause = ctx.get("error")
         zh = getattr(cause, "zh", None)  # schemas.events.FieldError says it in Chinese itself
@@ -377,12 +407,70 @@ def _decode_valid(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) ->
     try:
         if head.startswith(b"["):
             events = _batch_adapter.validate_json(raw, context=context)
-            return events if 0 < len(events) <= max_batch else None
-        if head.startswith(b"{"):
-            return [event_adapter.validate_json(raw, context=context)]
+            events = events if 0 < len(events) <= max_batch else None
+        elif head.startswith(b"{"):
+            events = [event_adapter.validate_json(raw, context=context)]
+        else:
+            return None
     except Exception:  # noqa: BLE001 - whatever the error, the general path decides and words it
-        pass
-    return None
+        return None
+    if events is not None and has_duplicate_keys(raw, events):
+        # pydantic keeps the last copy of a key given twice; the general path finds and names it
+        return None
+    return events
+
+
+# A key's closing quote before its colon.  Counted, it is at least the number of keys in the body
+# (a quote and colon inside a string, "a\": b", only adds to it); the fields the events were built
+# from are at most that many, and fewer only when some object gave a key twice (extra keys are
+# refused: schemas.events.Model).  Two C scans of the bytes, a few µs a batch; the exact check
+# (json.loads with an object_pairs_hook, about as dear as the validation) only when they disagree.
+_SPACED_KEY_END = re.compile(rb'"[ \t\r\n]+:')
+
+
+def has_duplicate_keys(raw: bytes, events: list[Envelope]) -> bool:
+    """Whether some object of ``raw``, of which pydantic built ``events``, may have given a key twice
+    (when True, ``schemas.upcast.load_json_once`` says for certain, and where)."""
+    return _keys_at_most(raw) > sum(map(_fields_given, events))
+
+
+def _keys_at_most(raw: bytes) -> int:
+    n = raw.count(b'":')
+    return n + len(_SPACED_KEY_END.findall(raw)) if _SPACED_KEY_END.search(raw) else n
+
+
+_NESTED: dict[type, tuple[str, ...]] = {}
+
+
+def _fields_given(model: BaseModel) -> int:
+    """The keys ``model`` and the models (and dicts) inside it were built from."""
+    given = model.__pydantic_fields_set__  # (model_fields_set, without the property: this runs for every event)
+    n = len(given)
+    cls = type(model)
+    nested = _NESTED.get(cls)
+    if nested is None:
+        nested = _NESTED[cls] = tuple(name for name, f in cls.model_fields.items() if _may_hold_model(f.annotation))
+    if not nested:
+        return n
+    values = model.__dict__
+    for name in nested:
+        if name in given:
+            value = values[name]
+            if isinstance(value, BaseModel):
+                n += _fields_given(value)
+            elif isinstance(value, (list, tuple)):
+                for v in value:
+                    if isinstance(v, BaseModel):
+                        n += _fields_given(v)
+            elif isinstance(value, dict):  # campaign.assessment's scores: its keys are the sender's too
+                n += len(value) + sum(_fields_given(v) for v in value.values() if isinstance(v, BaseModel))
+    return n
+
+
+def _may_hold_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, (BaseModel, dict)) or typing.get_origin(annotation) in (dict, Mapping):
+        return True
+    return any(_may_hold_model(arg) for arg in typing.get_args(annotation) if arg is not annotation)
 
 
 def decode_body(raw: bytes, max_batch: int = MAX_BATCH, context: dict[str, Any] = DOOR) -> tuple[list[Envelope], list[Rejection]]:
@@ -413,9 +501,17 @@ def rejection_detail(rejections: list[Rejection]) -> tuple[str, str]:
 
 
 def _decode_general(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) -> tuple[list[Envelope], list[Rejection]]:
+    twice: list[tuple[str | int, ...]] = []
     try:
-        doc = load_json(raw)
+        try:
+            doc = load_json_once(raw)
+        except DuplicateKeys as exc:
+            doc, twice = exc.doc, exc.paths
     except UnicodeDecodeError as exc:
+        if raw[:2] == b"\x1f\x8b":  # gzip's magic number, sent without its Content-Encoding (the API refuses that with a 415)
+            return [], [Rejection(None, raw, [_error("", "body_encoding", "body is gzip-compressed: compression is not supported; send the JSON uncompressed (UTF-8)",
+                                                     "请求体是 gzip 压缩数据：不支持压缩；请发送未压缩的 UTF-8 JSON")],
+                                  ("请求体是 gzip 压缩数据，未写入任何内容；请发送未压缩的 UTF-8 JSON", "the body is gzip-compressed; nothing was written: send the JSON uncompressed"))]
         return [], [Rejection(None, raw, [_error("", "body_encoding", f"body is not UTF-8 (byte {exc.start} cannot be decoded): send JSON as UTF-8")],
                               _NOT_UTF8)]
     except ValueError as exc:
@@ -432,7 +528,10 @@ def _decode_general(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) 
                                  "应为事件数组，如 {\"events\": [...]}"))
         if errors:
             return [], [Rejection(None, raw, errors, _NOT_A_BATCH)]
+        if ("events",) in twice:
+            return [], [Rejection(None, raw, duplicate_key_errors([("events",)]), _NOT_A_BATCH)]
         doc = doc["events"]
+        twice = [p[1:] for p in twice]
     docs = doc if isinstance(doc, list) else [doc]
     if not docs:
         # a sender whose batch came out empty has a bug to learn of, not a 200 that says nothing was wrong
@@ -445,9 +544,17 @@ def _decode_general(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) 
                                                  f"批次超过上限：每批至多 {max_batch} 个事件，收到 {len(docs)} 个；请分批发送")],
                               (f"批次超过上限 {max_batch} 个事件（收到 {len(docs)} 个），本批次未写入；请分批发送",
                                f"the batch holds {len(docs)} events, more than the {max_batch} allowed; nothing of it was written: send it in parts"))]
+    twice_in: dict[int, list[tuple[str | int, ...]]] = {}
+    for path in twice:
+        at, rest = (path[0], path[1:]) if isinstance(doc, list) else (0, path)
+        twice_in.setdefault(at, []).append(rest)
     events, rejections = [], []
     for i, item in enumerate(docs):
         result = validate_document(item, i if isinstance(doc, list) else None, raw, context)
+        if i in twice_in:
+            # refused whatever else it holds: the copy validated is only the last one sent
+            errors = duplicate_key_errors(twice_in[i]) + (result.errors if isinstance(result, Rejection) else [])
+            result = Rejection(i if isinstance(doc, list) else None, raw, errors)
         if isinstance(result, Rejection):
             if isinstance(doc, list):
                 # keep the bad element itself, not the whole batch; serialised only when rejected

@@ -32,9 +32,12 @@ class RefusedProblem(Problem):
     index: int | None = Field(default=None, description="0-based position of the event in the batch; null (or absent: a bad query "
                                                            "parameter) for a single event or a body not read as a batch")
     dead_letter_id: str | None = Field(default=None, description="the dead letter keeping the refused event's own bytes: GET /v1/dead-letters/{id}")
-    event_id: str | None = Field(default=None, description="409 only: the event_id already in use")
-    logged_seq: int | None = Field(default=None, description="409 only: the log seq of the event that already holds this event_id "
-                                                             "(null: it came in the same batch or at the same moment)")
+    event_id: str | None = Field(default=None, description="an event_id conflict only (409, or beside other errors in a 422 or 403): "
+                                                           "the event_id already in use")
+    logged_seq: int | None = Field(default=None, description="an event_id conflict only: the log seq of the event that already holds "
+                                                             "this event_id (null: it came in the same batch or at the same moment)")
+    raw_bytes: int | None = Field(default=None, description="413 body_too_large only: the body's size in bytes (sent without a "
+                                                            "Content-Length: what was read before it was refused)")
 
 
 class Refusal(BaseModel):

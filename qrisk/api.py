@@ -536,6 +536,28 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     async def dead_letter(letters: list[DeadLetter]) -> list[str]:
         return await asyncio.get_running_loop().run_in_executor(None, pipeline.dead_letter, letters)
 
+    async def too_large_body(head: bytes, size: int, request_id: str, position: str, key: ApiKey) -> JSONResponse:
+        """A body over QRISK_MAX_BODY_BYTES, refused as the door refuses any input: an answer with its request_id,
+        a dead letter of its first bytes (the whole would be the very size refused), an audit row ``too_large``."""
+        more = "" if size > max_body_bytes else " or more"  # (sent without a Content-Length, it was not read to its end)
+        more_zh = "" if size > max_body_bytes else "以上"
+        error = {"field": "", "type": "body_too_large", "raw_bytes": size,
+                 "reason": f"the body is {size} bytes{more}, more than the {max_body_bytes} allowed (QRISK_MAX_BODY_BYTES): "
+                           f"send the batch in parts",
+                 "reason_zh": f"请求体为 {size} 字节{more_zh}，超过上限 {max_body_bytes} 字节（QRISK_MAX_BODY_BYTES）；请分批发送"}
+        note = {"field": "", "type": "letter_truncated", "raw_bytes": size,
+                "reason": f"dead letter truncated: only the first {len(head)} bytes of the body are kept",
+                "reason_zh": f"死信已截断：仅保留请求体的前 {len(head)} 字节"}
+        ids = await dead_letter([DeadLetter("http", position, head, f"too_large: {error['reason']} [{note['reason']}]", [error, note])])
+        metrics.inc("qrisk_events_rejected_total", 1, channel="http")
+        await asyncio.wrap_future(audit.record("events.posted", "too_large", key, {"request_id": request_id, "body_bytes": size, "dead_letter_ids": ids}))
+        return JSONResponse(status_code=413, content={
+            "detail": f"请求体超过 {max_body_bytes} 字节，未写入任何内容；请分批发送",
+            "detail_en": f"the body is larger than {max_body_bytes} bytes; nothing was written: send it in parts",
+            "request_id": request_id,
+            "errors": [{"index": None, **error, "dead_letter_id": ids[0]}],
+        })
+
     @app.post(
         "/v1/events",
         summary="Post one event or a batch (JSON array)",
@@ -548,13 +570,15 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                    409: {"description": "an event_id already names a different event; nothing of the batch was written; "
                                         "each such event kept in dead letters", "model": Refusal},
                    413: {"description": "body too large, or (Kafka mode) one event too large for the log", "model": Refusal},
+                   415: {"description": "a compressed body (Content-Encoding gzip, br …): send the JSON uncompressed; "
+                                        "kept in dead letters", "model": Refusal},
                    422: {"description": "rejected; nothing of the batch was written; each bad event kept in dead letters "
                                         "(every problem of every element named at once)", "model": Refusal},
                    503: {"description": "the log did not confirm the write: nothing accepted; resend the whole batch "
                                         "(repeating an event_id is safe)", "model": Refusal}},
     )
     async def post_events(request: Request, key: ApiKey = Security(posters)) -> JSONResponse:
-        raw = await _read_limited(request, max_body_bytes)
+        raw, past_limit = await _read_bounded(request, max_body_bytes)
         request_id = str(uuid.uuid4())
         where = f"request {request_id}"
         # an importer posting a line it could not read (qrisk import --url) says where it came from and why
@@ -575,11 +599,49 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             if lines is not None and lines.count == elements_posted and not origin:
                 return f"request {request_id} from {lines.at(i)} index {i} key {key.key_id}"
             return f"{where} index {i} key {key.key_id}"
+        async def conflicting(at: list[int], elements: list[Any], skip: set[int]) -> list[Rejection]:
+            """The events (``events[j]`` is element ``at[j]``) whose id the log holds for other content, those
+            in ``skip`` aside: named in a 422 or 403 beside the rest, or its resend would meet a 409 next."""
+            check = getattr(pipeline, "conflicts", None)  # (the Kafka log's workers find them after publishing)
+            if check is None:
+                return []
+            # (off the event loop: it waits for the pipeline's lock, which a commit holds while it folds)
+            found = await asyncio.to_thread(check, [e for j, e in enumerate(events) if at[j] not in skip])
+            kept = [j for j in range(len(events)) if at[j] not in skip]
+            out = []
+            for k, seq in sorted(found.items()):
+                i = at[kept[k]]
+                error = {f: v for f, v in _conflict_error(i, str(events[kept[k]].event_id), seq).items() if f != "index"}
+                out.append(Rejection(i, element_bytes(elements[i]), [error]))
+            return out
+
+        if past_limit is not None:
+            return await too_large_body(raw, past_limit, request_id, letter_at(None), key)
+        encoding = request.headers.get("content-encoding", "").strip()
+        if encoding.lower() not in ("", "identity"):
+            # a gzip body read as JSON was named "not UTF-8 (例如按 GBK 发送)": the sender would look for the wrong fault
+            error = {"field": "", "type": "content_encoding",
+                     "reason": f"Content-Encoding {encoding!r}: compressed bodies are not supported; send the JSON uncompressed (UTF-8)",
+                     "reason_zh": f"不支持压缩的请求体（Content-Encoding: {encoding}）；请发送未压缩的 UTF-8 JSON"}
+            ids = await dead_letter([DeadLetter("http", letter_at(None), raw, f"content_encoding: {error['reason']}", [error])])
+            metrics.inc("qrisk_events_rejected_total", 1, channel="http")
+            await asyncio.wrap_future(audit.record("events.posted", "rejected", key, {"request_id": request_id, "rejected": 1, "dead_letter_ids": ids}))
+            return JSONResponse(status_code=415, content={
+                "detail": f"不支持压缩的请求体（Content-Encoding: {encoding}），未写入任何内容；请发送未压缩的 JSON",
+                "detail_en": f"a compressed body (Content-Encoding: {encoding}) is not supported; nothing was written: send the JSON uncompressed",
+                "request_id": request_id,
+                "errors": [{"index": None, **error, "dead_letter_id": ids[0]}],
+            })
         events, rejections = decode_body(raw, max_batch, door(pipeline.rules.policy.utc_offset_hours))
         # (the batch's elements: those read, and those refused by their index; a header naming another number is not used)
         elements_posted = len(events) + sum(1 for r in rejections if r.index is not None)
         if not rejections:
             rejections = from_the_future(events, raw, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)
+            if rejections and all(r.index is not None for r in rejections):
+                elements = _elements(raw)
+                if elements is not None:
+                    rejections += await conflicting(list(range(len(events))), elements, {r.index for r in rejections})
+                    rejections.sort(key=lambda r: r.index)
         elif events and all(r.index is not None for r in rejections):
             # a batch with bad elements: its valid ones are checked too (the future, this key's right to send
             # them), so that one answer names everything to fix rather than one kind of error per resend
@@ -592,6 +654,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     err = event_refusal(key, event)
                     if err is not None:
                         rejections.append(Rejection(at, element_bytes(elements[at]), [err]))
+                rejections += await conflicting(indices, elements, {r.index for r in rejections})
             rejections.sort(key=lambda r: r.index)
         if rejections:
             if told:
@@ -599,22 +662,28 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     r.errors.insert(0, {"field": "", "type": "client_reason", "reason": told, "reason_zh": told_zh})
             # (an element this key may not send, refused beside invalid ones, is kept and counted as a 403 keeps it)
             forbidden = [all(e.get("type") == "forbidden" for e in r.errors) for r in rejections]
+            clashing = [all(e.get("type") == "event_id_conflict" for e in r.errors) for r in rejections]
             letters = [
                 DeadLetter("http", letter_at(r.index), r.raw,
-                           f"forbidden: {r.reason}" if denied else r.reason, r.errors)
-                for r, denied in zip(rejections, forbidden)
+                           f"forbidden: {r.reason}" if denied else f"conflict: {r.reason}" if clash else r.reason, r.errors)
+                for r, denied, clash in zip(rejections, forbidden, clashing)
             ]
             ids = await dead_letter(letters)
             if sum(forbidden):
                 metrics.inc("qrisk_events_forbidden_total", sum(forbidden), channel="http", role=key.role)
-            if len(rejections) - sum(forbidden):
-                metrics.inc("qrisk_events_rejected_total", len(rejections) - sum(forbidden), channel="http")
+            if sum(clashing):
+                metrics.inc("qrisk_events_conflict_total", sum(clashing), channel="http")
+            if len(rejections) - sum(forbidden) - sum(clashing):
+                metrics.inc("qrisk_events_rejected_total", len(rejections) - sum(forbidden) - sum(clashing), channel="http")
             errors = []
             for r, dl_id in zip(rejections, ids):
                 for e in r.errors:
                     errors.append({"index": r.index, **e, "dead_letter_id": dl_id})
             await asyncio.wrap_future(audit.record("events.posted", "rejected", key, {"request_id": request_id, "rejected": len(rejections), "dead_letter_ids": ids[:50]}))
             detail, detail_en = rejection_detail(rejections)
+            if sum(clashing):
+                detail += f"；其中 {sum(clashing)} 个事件的 event_id 已用于内容不同的事件，更正结果请以新的 event_id 发送"
+                detail_en += f"; {sum(clashing)} of them reuse an event_id of a different event (send a correction under a new event_id)"
             return JSONResponse(status_code=422, content={
                 "detail": detail,
                 "detail_en": detail_en,
@@ -625,17 +694,24 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if refused:
             # the events are valid but this key may not send them: nothing written, each kept in dead letters
             elements = _elements(raw)
+            clashes = [] if elements is None else await conflicting(list(range(len(events))), elements, {i for i, _ in refused})
             letters = [
                 DeadLetter("http", letter_at(i if elements is not None else None),
                            element_bytes(elements[i]) if elements is not None else raw, f"forbidden: {err['reason']}", [err])
                 for i, err in refused
-            ]
+            ] + [DeadLetter("http", letter_at(r.index), r.raw, f"conflict: {r.reason}", r.errors) for r in clashes]
+            refused += [(r.index, r.errors[0]) for r in clashes]
             ids = await dead_letter(letters)
-            metrics.inc("qrisk_events_forbidden_total", len(refused), channel="http", role=key.role)
+            if clashes:
+                metrics.inc("qrisk_events_conflict_total", len(clashes), channel="http")
+            metrics.inc("qrisk_events_forbidden_total", len(refused) - len(clashes), channel="http", role=key.role)
             await asyncio.wrap_future(audit.record("events.posted", "forbidden", key, {"request_id": request_id, "forbidden": len(refused), "dead_letter_ids": ids[:50]}))
+            denied = len(refused) - len(clashes)
+            also, also_en = (f"；另有 {len(clashes)} 个事件的 event_id 已用于内容不同的事件，更正结果请以新的 event_id 发送",
+                             f"; {len(clashes)} other event(s) reuse an event_id of a different event (send a correction under a new event_id)") if clashes else ("", "")
             return JSONResponse(status_code=403, content={
-                "detail": f"{len(refused)} 个事件超出该密钥的权限，本批次未写入",
-                "detail_en": f"{len(refused)} event(s) are not this key's to send ({key.label}); nothing of this request was written",
+                "detail": f"{denied} 个事件超出该密钥的权限，本批次未写入{also}",
+                "detail_en": f"{denied} event(s) are not this key's to send ({key.label}); nothing of this request was written{also_en}",
                 "request_id": request_id,
                 "errors": [{"index": i if elements is not None else None, **err, "dead_letter_id": dl_id} for (i, err), dl_id in zip(refused, ids)],
             })
@@ -1023,7 +1099,20 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             raise HTTPException(status_code=403, detail="仅限部分乡镇的密钥不能查看拒收记录 / dead letters are not for town-limited keys")
         if key.role in READERS:
             return [], {}
-        return ["endsWith(position, %(own)s)"], {"own": f" key {key.key_id}"}
+        # a letter's position names the key that posted it; keys expire (a year by default) and are
+        # replaced, and a lab's letters are the lab's: a bound key sees those of every key bound as it is
+        return ["arrayExists(own -> endsWith(position, own), %(own)s)"], {"own": [f" key {i}" for i in _bound_alike(key)]}
+
+    def _bound_alike(key: ApiKey) -> list[str]:
+        """The ids of the keys of ``key``'s role bound to its source id (its lab), past ones too: the keys
+        file keeps revoked and expired keys, and its history every key it ever created."""
+        if not key.source_id:
+            return [key.key_id]
+        ids = {k.key_id for k in keys.keys() if k.role == key.role and k.source_id == key.source_id}
+        ids.update(h.get("key_id") for h in keys.history()
+                   if h.get("action") == "key.created" and h.get("role") == key.role and (h.get("detail") or {}).get("source_id") == key.source_id)
+        ids.add(key.key_id)
+        return sorted(i for i in ids if i)
 
     def _letter(row: dict[str, Any]) -> dict[str, Any]:
         # errors are stored as JSON text; the answer gives them as JSON, and the time as every answer does (utc_text)
@@ -1438,6 +1527,33 @@ async def _action_body(request: Request) -> AlertActionRequest:
     except ValidationError as exc:
         # answered as FastAPI answers a bad body (invalid_request): fields under "body"
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+
+
+BODY_HEAD_KEPT = 64 * 1024
+"""What the dead letter of a body too large keeps of it (as a Kafka dead letter too large keeps its head)."""
+
+
+async def _read_bounded(request: Request, limit: int) -> tuple[bytes, int | None]:
+    """The body, and None; or, past ``limit``, its first ``BODY_HEAD_KEPT`` bytes (cut at a UTF-8 character's
+    end) and its size (the Content-Length declared, else what was read before stopping: limit + 1 or more)."""
+    declared = request.headers.get("content-length")
+    over = declared is not None and declared.isdigit() and int(declared) > limit
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        chunks.append(chunk)
+        if over and size >= BODY_HEAD_KEPT or size > limit:
+            head = b"".join(chunks)[:BODY_HEAD_KEPT]
+            for cut in range(4):  # not mid-character: the letter then keeps text, not base64
+                try:
+                    (head[:len(head) - cut] if cut else head).decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+                head = head[:len(head) - cut] if cut else head
+                break
+            return head, int(declared) if over else size
+    raw = b"".join(chunks)
+    return (raw[:BODY_HEAD_KEPT], int(declared)) if over else (raw, None)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

@@ -74,7 +74,7 @@ from processors.credit_file import CountyState, CreditFile
 from processors.ids import event_key
 from processors.step import FOLD_VERSION, Effect, Rules, step
 from schemas.events import DOOR, Envelope, door
-from schemas.upcast import load_json, parse_event
+from schemas.upcast import DuplicateKeys, load_json, load_json_once, parse_event
 
 from qrisk.kafka_log import LETTER_MAX_BYTES, TICK_KEY, bounded_letter_value, dead_letter_value, event_value, too_large_error
 from qrisk.pipeline import (
@@ -699,14 +699,25 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
     re-read from the log, as it was accepted."""
     context = door_context if now is not None else None
     fast = _parse_current(raw, context)
+    if fast is not None and now is not None:
+        from ingest.validate import has_duplicate_keys
+
+        # arriving, a key given twice is refused (the one-pass parser keeps its last copy); the log
+        # is re-read as it was accepted
+        if has_duplicate_keys(raw, [fast]):
+            fast = None
     if fast is not None:
         return (fast if now is None else fast.model_copy(update={"received_at": now})), None
-    from ingest.validate import Rejection, _error, validate_document
+    from ingest.validate import Rejection, _error, duplicate_key_errors, validate_document
 
     position = ingress_position(topic, partition, offset, headers)
     letter_id = f"kafka:{topic}:{partition}:{offset}"
+    twice: list[Any] = []
     try:
-        doc = load_json(raw)
+        try:
+            doc = load_json_once(raw) if now is not None else load_json(raw)
+        except DuplicateKeys as exc:
+            doc, twice = exc.doc, exc.paths
     except UnicodeDecodeError as exc:
         # as the HTTP door words it (ingest.validate.decode_body): an encoding to fix, not broken JSON
         err = _error("", "body_encoding", f"record is not UTF-8 (byte {exc.start} cannot be decoded): send JSON as UTF-8",
@@ -719,6 +730,8 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
         err = _error("", "json_invalid", "record is not valid JSON: nested too deeply")
         return None, DeadLetter("kafka", position, raw, err["reason"], [err], dead_letter_id=letter_id)
     result = validate_document(doc, None, raw, context)
+    if twice:
+        result = Rejection(None, raw, duplicate_key_errors(twice) + (result.errors if isinstance(result, Rejection) else []))
     if isinstance(result, Rejection):
         return None, DeadLetter("kafka", position, raw, result.reason, result.errors, dead_letter_id=letter_id)
     return (result if now is None else result.model_copy(update={"received_at": now})), None

@@ -67,6 +67,12 @@ def _door_only(first: Any, fallback: Any, schema: dict[str, Any]) -> Any:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 ONE_LINE_RE = r"^[^\x00-\x1f\x7f-\x9f]*$"  # the constraint (pydantic's Rust regex)
 _ONE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"  # the same, as the exported schema's (ECMA-262) pattern
+# ... and holding something besides spaces, for a text that must not be empty: the door strips the
+# spaces around a text (Model's str_strip_whitespace, Rust's trim: Unicode White_Space), then counts
+# what is left, so "   " is refused as empty.  The class below is that White_Space set.
+_SPACE_CLASS = "\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+_HAS_TEXT_PATTERN = f"[^{_SPACE_CLASS}]"  # free text (line breaks allowed): somewhere a character that is no space
+_NOT_BLANK_PATTERN = f"^[^\\u0000-\\u001f\\u007f-\\u009f]*[^{_SPACE_CLASS}\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
 _CONTROL_NAMES = {0x00: ("NUL", "空字符 NUL"), 0x09: ("a tab", "制表符"), 0x0A: ("a line feed", "换行符"), 0x0D: ("a carriage return", "回车符"),
                   0x7F: ("DEL", "删除符 DEL")}
 
@@ -85,7 +91,8 @@ def _one_line(value: str, info: ValidationInfo) -> str:
 def _one_line_text(max_length: int, min_length: int = 0) -> Any:
     """Text of one line: an identifier or a short text.  No control character at the door."""
     bounds = {"min_length": min_length, "max_length": max_length}
-    schema = {"type": "string", **({"minLength": min_length} if min_length else {}), "maxLength": max_length, "pattern": _ONE_LINE_PATTERN}
+    schema = {"type": "string", **({"minLength": min_length} if min_length else {}), "maxLength": max_length,
+              "pattern": _NOT_BLANK_PATTERN if min_length else _ONE_LINE_PATTERN}
     return _door_only(Annotated[str, Field(**bounds, pattern=ONE_LINE_RE)], Annotated[str, Field(**bounds), AfterValidator(_one_line)], schema)
 
 
@@ -309,7 +316,16 @@ class Source(Model):
         description="lab: a testing laboratory's system; complaint_channel: 12315 and the like; inspector; bureau; "
                     "importer: a bulk load; system: qrisk itself")
     id: ShortText = Field(description="the sender's own id; a lab's API key requires its CMA number here, e.g. CMA-330100-0451")
-    name: OptionalShortText = Field(default=None, description="the sender's name as people know it, e.g. 县食品检验检测中心")
+    name: OptionalShortText = Field(default=None, description="the sender's name as people know it, e.g. 县食品检验检测中心; "
+                                                              "empty (\"\") is no name, as an empty source_name cell of a CSV import")
+
+    @field_validator("name")
+    @classmethod
+    def _empty_is_no_name(cls, name: str | None, info: ValidationInfo) -> str | None:
+        # an empty CSV cell is read as no name (ingest.files); the same event posted with "name": ""
+        # must read alike, or the back-filled copy and the live one are a conflict (409).  At the door:
+        # a log holding "" re-reads as it was (and pipeline.content_digest takes "" for no name).
+        return None if name == "" and _at_door(info) else name
 
 
 # --------------------------------------------------------------------------- payloads
@@ -371,6 +387,15 @@ class EnterpriseUpdate(Model):
         return self
 
 
+def _above_zero(schema: dict[str, Any]) -> None:
+    """detection_limit's exported schema: greater than 0, as the door checks (ge=0 stays the model's
+    bound, for the logs written before; the door's check is _a_limit_detects_something)."""
+    for branch in schema.get("anyOf", [schema]):
+        if branch.get("type") == "number":
+            branch.pop("minimum", None)
+            branch["exclusiveMinimum"] = 0
+
+
 class TestItem(Model):
     """One line of a lab report (检验项目): qrisk judges it itself against the catalogue (GET /v1/catalogue)."""
 
@@ -393,7 +418,7 @@ class TestItem(Model):
         default=None, description="判定依据, the standard the lab judged by, e.g. GB 19298-2014; kept and shown beside a "
                                   "disagreement (qrisk chooses the standard and edition itself)")
     detection_limit: FiniteFloat | None = Field(
-        default=None, ge=0,
+        default=None, ge=0, json_schema_extra=_above_zero,
         description="方法检出限, the method's detection limit, in unit; greater than 0 (absent when not known).  An \"ND\" is charted "
                     "at half of it (not charted without it), and an \"ND\" whose limit is above the standard's limit is undetermined")
     lab_verdict: LabVerdict | None = Field(
@@ -496,7 +521,7 @@ def _has_text(value: Any, info: ValidationInfo) -> Any:
     return value
 
 
-ComplaintText = Annotated[str, Field(max_length=4000, json_schema_extra={"minLength": 1}), AfterValidator(_has_text)]
+ComplaintText = Annotated[str, Field(max_length=4000, json_schema_extra={"minLength": 1, "pattern": _HAS_TEXT_PATTERN}), AfterValidator(_has_text)]
 
 
 class ComplaintReceived(Model):
@@ -632,9 +657,9 @@ class EnforcementDecided(Model):
     decided_on: IsoDate = Field(description="决定日期 (YYYY-MM-DD): a listing as 严重违法失信 runs from it (3 years by default); the "
                                             "campaign's acceptance checks count decisions by it")
     authority: OptionalShortText = Field(default=None, description="作出决定的机关, e.g. 示范县市场监督管理局")
-    violation: Annotated[str, Field(min_length=1, max_length=4000)] = Field(description="违法行为（违法事实）, the facts of the "
+    violation: Annotated[str, Field(min_length=1, max_length=4000, json_schema_extra={"pattern": _HAS_TEXT_PATTERN})] = Field(description="违法行为（违法事实）, the facts of the "
                                                                                       "violation; shown in the credit file and the alert")
-    legal_basis: Annotated[str, Field(min_length=1, max_length=1000)] = Field(
+    legal_basis: Annotated[str, Field(min_length=1, max_length=1000, json_schema_extra={"pattern": _HAS_TEXT_PATTERN})] = Field(
         description="the provisions cited (违反的条款与处罚依据), e.g. 《中华人民共和国食品安全法》第一百二十四条第一款第（三）项")
     penalties: list[Penalty] = Field(min_length=1, max_length=20, description="处罚内容, the penalties decided (1–20)")
     serious_dishonesty: StrictBool = Field(
@@ -652,7 +677,7 @@ class InterviewHeld(Model):
     held_by: ShortText = Field(description="约谈单位, e.g. 示范县市场监督管理局")
     officials: list[ShortText] = Field(default_factory=list, max_length=20, description="约谈人, the officials who held it")
     interviewee: OptionalShortText = Field(default=None, description="被约谈人及职务, e.g. 法定代表人 张某")
-    reason: Annotated[str, Field(min_length=1, max_length=4000)] = Field(description="约谈事由, the risk the interview was about")
+    reason: Annotated[str, Field(min_length=1, max_length=4000, json_schema_extra={"pattern": _HAS_TEXT_PATTERN})] = Field(description="约谈事由, the risk the interview was about")
     related_event_ids: list[uuid.UUID] = Field(default_factory=list, max_length=50, description="events the reason rests on")
     commitments: Annotated[str, Field(max_length=4000)] = Field(default="", description="what the enterprise committed to (整改承诺)")
     follow_up_by: IsoDate | None = Field(default=None, description="跟踪检查期限 (YYYY-MM-DD, not before held_on): the commitments "

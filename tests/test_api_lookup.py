@@ -280,6 +280,27 @@ def test_an_unknown_event_is_404_in_both_languages(srv):
     assert "未找到事件" in r.json()["detail"] and "no such event" in r.json()["detail"]
 
 
+def test_a_labs_new_key_sees_the_dead_letters_its_old_keys_made(srv):
+    # keys expire (a year by default): a lab's letters are the lab's, not one key's (a review found
+    # them lost to the lab at its key's replacement)
+    store = KeyStore(srv.data_dir / "keys.json")
+    old_key, old_token = store.create("lab", "lab-rotating", source_id=LAB)
+    refused = bad_sample()
+    answer = srv.post("/v1/events", json=refused, headers=bearer(old_token))
+    assert answer.status_code == 422
+    letter_id = answer.json()["errors"][0]["dead_letter_id"]
+    store.revoke(old_key.key_id)
+    _, new_token = store.create("lab", "lab-rotating", source_id=LAB)
+    new = bearer(new_token)
+    assert letter_id in [d["dead_letter_id"] for d in srv.get("/v1/dead-letters", params={"limit": 1000}, headers=new).json()]
+    assert srv.get(f"/v1/dead-letters/{letter_id}", headers=new).status_code == 200
+    assert srv.get(f"/v1/events/{refused['event_id']}", headers=new).json()["status"] == "dead_lettered"
+    # another lab's key, and a key of another role, still see none of them
+    for other in (srv.role_keys["lab-other"], srv.role_keys["hotline"]):
+        assert srv.get(f"/v1/dead-letters/{letter_id}", headers=bearer(other)).status_code == 404
+        assert srv.get(f"/v1/events/{refused['event_id']}", headers=bearer(other)).status_code == 404
+
+
 def test_a_lab_sees_its_own_events_and_nothing_of_another_labs(srv):
     own, other = bearer(srv.role_keys["lab-own"]), bearer(srv.role_keys["lab-other"])
     sample = fresh("sampling.result")

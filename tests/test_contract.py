@@ -304,3 +304,34 @@ def test_the_door_warns_of_a_comparison_test_on_an_item_the_catalogue_lacks(rule
     doc["payload"]["item_code"] = "total_bacterial_count"  # what the demo once sent: the catalogue says aerobic_plate_count
     (warning,) = event_warnings(parse_event(doc), rules.catalogue, None)
     assert (warning["field"], warning["type"]) == ("payload.item_code", "unknown_item")
+
+
+@pytest.mark.parametrize("event_type,path,value", [
+    ("sampling.result", ("payload", "items", 1, "detection_limit"), 0),
+    ("sampling.result", ("payload", "items", 1, "unit"), "   "),
+    ("sampling.result", ("payload", "sample_no"), " \u3000 "),
+    ("sampling.result", ("payload", "lab"), " "),
+    ("sampling.result", ("source", "id"), "  "),
+    ("enforcement.decided", ("payload", "violation"), " \n "),
+    ("complaint.received", ("payload", "text"), "   "),
+])
+def test_the_exported_schema_refuses_what_the_door_refuses(tmp_path, event_type, path, value):
+    """A review found the schema a lab checks with accepting a detection limit of 0 and blank texts,
+    which the door refuses; the door's reason for a blank one said "at least 1 character"."""
+    import jsonschema
+
+    from schemas.export import export
+
+    export(tmp_path)
+    doc = golden(event_type)
+    at = doc
+    for part in path[:-1]:
+        at = at[part]
+    at[path[-1]] = value
+    schema = json.loads((tmp_path / f"{event_type}.schema.json").read_text(encoding="utf-8"))
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(doc)), "the schema accepts it"
+    events, rejected = decode_body(json.dumps(doc, ensure_ascii=False).encode())
+    assert not events and rejected
+    if isinstance(value, str) and value and path[-1] != "text":
+        (error,) = rejected[0].errors
+        assert "blank (only spaces)" in error["reason"] and "不能只含空白字符" in error["reason_zh"], error
