@@ -333,6 +333,7 @@ METRIC_HELP: dict[str, tuple[str, str]] = {
     "qrisk_alert_deliveries_sent_total": ("counter", "Alert notifications sent."),
     "qrisk_alert_deliveries_retried_total": ("counter", "Alert notification attempts to retry."),
     "qrisk_alert_deliveries_failed_total": ("counter", "Alert notifications given up."),
+    "qrisk_alert_deliveries_given_up": ("gauge", "Alert notifications given up and not re-sent (qrisk alerts redeliver), from the store."),
     "qrisk_alert_dispatcher_active": ("gauge", "1 when this process's dispatcher sends the outbox."),
     "qrisk_log_seq": ("gauge", "The highest seq in the event log."),
     "qrisk_enterprises": ("gauge", "Enterprises with a credit file."),
@@ -747,6 +748,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             if isinstance(exc, StoreError):
                 # the log insert failed (the server down, this writer's lease lapsed): nothing was acknowledged
                 metrics.inc("qrisk_log_write_failures_total", len(events))
+                # (as for Kafka: who was turned away, and why; the audit writer does not hold the answer long on a full disk)
+                await asyncio.wrap_future(audit.record("events.posted", "unavailable", key, {"request_id": request_id, "error": str(exc)[:500]}))
                 return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
                     "detail": "事件日志未确认写入，本批次不能视为已接收；请稍后重发整批（重发同一 event_id 是安全的）",
                     "detail_en": f"the event log did not confirm the write; this batch is not accepted; resend it (repeating an event_id is safe): {exc}"[:1000],
@@ -1428,6 +1431,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if dispatcher is not None:
             gauges.update({"qrisk_alert_deliveries_sent_total": dispatcher.sent, "qrisk_alert_deliveries_retried_total": dispatcher.retried,
                            "qrisk_alert_deliveries_failed_total": dispatcher.failed,
+                           "qrisk_alert_deliveries_given_up": dispatcher.given_up_count(),
                            "qrisk_alert_dispatcher_active": int(dispatcher.active)})
         return metrics.render({
             **gauges,
@@ -1446,7 +1450,7 @@ PROBLEM_SUMMARIES = {
     "event_log": "事件日志拒绝写入，新事件不被接收" + _DETAILS,
     "derived_rows": "派生表写入失败，看板数据滞后" + _DETAILS,
     "alert_dispatcher": "预警通知发送失败，将自动重试" + _DETAILS,
-    "alert_receivers": "预警通知接收端连续发送失败" + _DETAILS,
+    "alert_receivers": "预警通知接收端连续发送失败，或有已放弃的通知待重新发送（qrisk alerts redeliver）" + _DETAILS,
     "keys_file": "密钥文件无法读取，沿用上次读取的密钥" + _DETAILS,
     "writer_lease": "写入租约已失效，不再写入事件，请重启 qrisk" + _DETAILS,
 }

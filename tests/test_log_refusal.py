@@ -44,6 +44,8 @@ def test_health_and_readiness_say_the_log_refuses_writes(tmp_path, rules, capsys
         sample = golden("sampling.result")
         refused = client.post("/v1/events", json=sample, headers=auth)
         assert refused.status_code == 503
+        rows = store.query("SELECT outcome, detail FROM audit_log WHERE action = 'events.posted' ORDER BY recorded_at, recorded_ms")
+        assert rows[-1]["outcome"] == "unavailable" and refused.json()["request_id"] in rows[-1]["detail"]
         health = client.get("/healthz", headers=auth).json()
         assert health["status"] == "degraded" and "NOT_ENOUGH_SPACE" in health["problems"]["event_log"]
         assert "1 events refused" in health["problems"]["event_log"]
