@@ -638,13 +638,11 @@ def _sums_partly_retested(first: Any, tested: set[str], category: str, rules: Ru
         codes = {m.item_code for m in c.members} | set(c.pending)
         if codes & tested and codes - tested:
             partly[c.group] = c
-    retested: set[str] = set()
-    standards = rules.catalogue.standards_for(category)
-    if standards is not None:
-        for group in standards.sum_of_ratios:
-            members = {item.code for item in rules.catalogue.index.group_members.get((category, group.group), ())}
-            if members & tested and group.group not in partly:
-                retested.add(group.item_zh)
+    # a printed sum is out of date only where the first test's own members show what it summed and the re-test
+    # covered them all: a printed sum alone (an announcement's 1.35 without its members) stays, as the first
+    # lab's result the re-test did not re-determine
+    retested = {c.item_name for c in first.sum_checks
+                if c.group not in partly and ({m.item_code for m in c.members} | set(c.pending)) <= tested}
     stale = {i.item_code for i in first.items if i.item_name in retested and i.item_code not in tested} if retested else set()
     return partly, stale
 
@@ -658,8 +656,6 @@ def _sums_of_one_lab(merged: Any, first: Any, partly: dict[str, Any], tested: se
     changed = False
     for group, was in partly.items():
         k = next((n for n, c in enumerate(sums) if c.group == group), None)
-        if k is not None and sums[k].verdict == was.verdict:
-            continue  # (the mixed figure says what the first lab's did: nothing to keep apart)
         codes = [m.item_code for m in was.members] + list(was.pending)
         note = (f"（复检仅涉及{'、'.join(names.get(c, c) for c in codes if c in tested)}，比例之和须由同一检验机构计算，"
                 f"以初检的比例之和为准）")
@@ -678,7 +674,7 @@ def _sums_of_one_lab(merged: Any, first: Any, partly: dict[str, Any], tested: se
         verdict = "undetermined"
     else:
         verdict = "pass" if any(i.verdict in ("pass", "fail") for i in merged.items) else merged.verdict
-    disagreements = tuple(d for d in merged.disagreements if not (d.startswith("sum_of_ratios:") and d[15:] in partly))
+    disagreements = tuple(d for d in merged.disagreements if not (d.startswith("sum_of_ratios:") and d[len("sum_of_ratios:"):] in partly))
     return merged.model_copy(update={"sum_checks": tuple(sums), "verdict": verdict, "disagreements": disagreements})
 
 
@@ -785,13 +781,22 @@ def _resent(state: CountyState, file: CreditFile, record: SampleRecord, on_file:
     base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
     head = f"抽样编号 {record.sample_no}（{record.product}）"
     what = "复检结果" if record.retest else "检验结果"
-    if _same_report(on_file, record, payload, judgement):
+    official = _official_over_lab_system(on_file, record)
+    # (the supervisor's record saying what a lab system's says still takes its place: filed as a repeat, the lab
+    # system's report would stay current, and a later correction from that lab system would replace it)
+    if not official and _same_report(on_file, record, payload, judgement):
         record.superseded_by, record.superseded_as, record.judgement = on_file.event_id, "repeated", judgement
         effects.append(_effect(
             "sampling.repeated_report", event, file.enterprise_id, repeats_event_id=on_file.event_id, retest=record.retest,
             message_zh=f"{head}{what}重复报送：与已收到的报告（事件 {on_file.event_id}）内容相同，不重复计数", **base))
         return
-    official = _official_over_lab_system(on_file, record)
+    if (not official and record.lab_id is not None and on_file.lab_id is None and not record.retest and judgement is not None
+            and judgement.verdict == "fail" and on_file.superseded_by is None and on_file.judgement is not None
+            and on_file.judgement.verdict == "undetermined"):
+        # a lab system's failure meets the supervisor's record qrisk cannot judge: a result nobody could judge does not
+        # overturn a failure, whichever came first (the other way round the failure stands: the correction is unjudged)
+        _unjudged_came_first(state, file, record, on_file, judgement, event, rules, effects)
+        return
     if not official and not _same_sender(on_file, record):
         record.superseded_by, record.superseded_as, record.judgement = on_file.event_id, "other_lab", judgement
         unflagged = "" if record.retest else "且未标注复检"
@@ -1009,7 +1014,7 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         effects.append(_effect("sampling.near_limit", event, file.enterprise_id, checks=near, **base))
     if judgement.disagreements and judgement.disagreements != prev.judgement.disagreements:
         effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
-    if _lab_failed_codes(judgement) != _lab_failed_codes(prev.judgement) and (
+    if set(_lab_failed_codes(judgement)) != set(_lab_failed_codes(prev.judgement)) and (
             unjudged := _lab_failed_unjudged(judgement, record, event, file.enterprise_id, base)) is not None:
         # as a disagreement: a correction repeating the unjudged lab failures the report on file had is no news
         # (its alert stands); one bringing them, or clearing qrisk's own failure while the lab fails an item, is
@@ -1077,7 +1082,7 @@ def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev:
                 effects.append(failed)
             if merged.disagreements and merged.disagreements != before.judgement.disagreements:  # type: ignore[union-attr]
                 effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(merged.disagreements), **base))
-            if _lab_failed_codes(merged) != _lab_failed_codes(before.judgement) and (
+            if set(_lab_failed_codes(merged)) != set(_lab_failed_codes(before.judgement)) and (
                     unjudged := _lab_failed_unjudged(merged, retest, event, file.enterprise_id, base)) is not None:
                 effects.append(unjudged)
             if was == "fail" and now != "fail":

@@ -1357,8 +1357,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
                 "status": "not_ready", "message": f"写入租约已失效，不再写入事件，请重启 qrisk / {lease.lapsed}: no more events are written; restart qrisk"})
         since = getattr(pipeline, "log_failing_since", None)
-        if since is not None:
-            # the log refuses writes (a full disk): a balancer should send events elsewhere, or hold them
+        last = getattr(pipeline, "log_last_refusal", None)
+        if since is not None and last is not None and pipeline.clock() - last < dt.timedelta(seconds=LOG_REFUSAL_NOT_READY_S):
+            # the log refuses writes (a full disk): a balancer should send events elsewhere, or hold them.  Only for a
+            # while after the last refusal: a balancer that heeds it sends nothing more, and only a write would tell
+            # that the log takes them again — after it, the next batch tries (and, refused, makes this 503 again)
             return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
                 "status": "not_ready", "message": f"事件日志拒绝写入，暂不接收事件 / the event log refuses writes since {since.isoformat()}"})
         return {"status": "ready"}
@@ -1444,6 +1447,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     _add_event_schema(app)
     return app
 
+
+LOG_REFUSAL_NOT_READY_S = 30
+"""How long /readyz answers 503 after the event log last refused a batch."""
 
 _DETAILS = "（详情：带 admin 或 monitor 密钥请求 /healthz） / details: /healthz with an admin or monitor key"
 PROBLEM_SUMMARIES = {

@@ -506,9 +506,9 @@ class AuditLog:
                         if not future.done():
                             future.set_result(None)
                     return
-                delay = min(30.0, 0.1 * 2 ** min(failures, 9))
-                if any(not future.done() for _, future in pending) or stop_at is not None:
-                    delay = min(delay, 2.0)  # (someone waits: look again soon)
+                # at most 2 s: a request arriving meanwhile waits in the queue until the next attempt (one insert
+                # every 2 s is nothing to a store that takes none), and a stop is seen at once
+                delay = min(2.0, 0.1 * 2 ** min(failures, 9))
                 if failures == 1 or failures % 20 == 0:
                     print(f"qrisk: audit rows not written ({type(exc).__name__}: {exc}); retrying in {delay:.1f}s "
                           f"(attempt {failures}, {len(pending)} rows)", file=sys.stderr, flush=True)

@@ -252,6 +252,7 @@ class Pipeline:
         self.log_failing_since: dt.datetime | None = None
         self.log_refused_events = 0
         self.log_last_error: str | None = None
+        self.log_last_refusal: dt.datetime | None = None
 
     # ------------------------------------------------------------------ recovery
 
@@ -354,6 +355,8 @@ class Pipeline:
             # of earlier ones stay as they were (said once; `qrisk rebuild` re-derives them all)
             "policy_changed": why is None and derivation is not None and derivation.policy != policy_digest(self.rules),
         }
+        with self.lock:
+            self.index_samples()  # (now, before requests are served: built by the first one it held the event loop)
         return replayed
 
     def _checkpoint(self) -> int:
@@ -650,6 +653,7 @@ class Pipeline:
         which said 'the event log is not affected' while every write failed."""
         self.log_refused_events += events
         self.log_last_error = f"{type(exc).__name__}: {exc}"[:300]
+        self.log_last_refusal = self.clock()
         if self.log_failing_since is None:
             self.log_failing_since = self.clock()
             print(f"qrisk: 事件日志拒绝写入（{self.log_last_error}）：新事件不被接收（503），发送方应重发 / the event log refuses "
@@ -663,6 +667,17 @@ class Pipeline:
               file=sys.stderr, flush=True)
         self.log_failing_since, self.log_refused_events = None, 0
 
+    def index_samples(self) -> dict[str, list[str]]:
+        """Build the sample-number index from the files (the caller holds the lock, or nothing folds yet)."""
+        state, index = self.state, {}
+        for enterprise_id, file in state.files.items():
+            for record in file.samples:
+                owners = index.setdefault(record.sample_no, [])
+                if enterprise_id not in owners:
+                    owners.append(enterprise_id)
+        self._sample_index, self._indexed_state = index, state
+        return index
+
     def samples_elsewhere(self, event: Envelope) -> list[tuple[str, SampleRecord]]:
         """The reports of ``event``'s sample number (and kind: original or re-test) on file under other
         enterprises than its own, each with its enterprise id: the current ones (not replaced by a resend)."""
@@ -671,14 +686,9 @@ class Pipeline:
         index = self._sample_index
         state = self.state
         if index is None or getattr(self, "_indexed_state", None) is not state:
-            with self.lock:  # (once after a start: the fold must not add a report while the files are read)
-                state, index = self.state, {}
-                for enterprise_id, file in state.files.items():
-                    for record in file.samples:
-                        owners = index.setdefault(record.sample_no, [])
-                        if enterprise_id not in owners:
-                            owners.append(enterprise_id)
-                self._sample_index, self._indexed_state = index, state
+            # (built at the end of recover(), before requests are served: here only if the state was replaced since)
+            with self.lock:
+                index, state = self.index_samples(), self.state
         p = event.payload  # type: ignore[attr-defined]
         out = []
         for enterprise_id in list(index.get(p.sample_no, ())):

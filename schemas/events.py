@@ -730,6 +730,22 @@ class CampaignAssessment(Model):
     assessor: ShortText = Field(description="评定人 or the assessing body")
     note: Annotated[str, Field(max_length=2000)] = Field(default="", description="备注")
 
+    @field_validator("scores", mode="before")
+    @classmethod
+    def _scores_once(cls, value: Any) -> Any:
+        # keys are read without surrounding spaces: "staff" and " staff " are one key given twice, which copy is
+        # meant only the sender knows (the door refuses a key given twice, duplicate_key)
+        if isinstance(value, dict):
+            seen: dict[Any, Any] = {}
+            for key in value:
+                same = _stripped(key)
+                if same in seen:
+                    raise PydanticCustomError("duplicate_key", "key given twice in one object ('{first}' and '{second}' are one key): "
+                                              "which copy is meant only the sender knows; send it once",
+                                              {"first": seen[same], "second": key})
+                seen[same] = key
+        return value
+
     @model_validator(mode="after")
     def _acceptance_passed(self) -> "CampaignAssessment":
         if self.kind == "acceptance" and self.passed is None:

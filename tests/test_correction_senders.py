@@ -330,3 +330,32 @@ def test_an_announcement_nobody_can_judge_does_not_overturn_a_lab_systems_failur
     assert sampled(f) == (1, 0, 1)
     assert f.sample_by_event(str(unjudged.event_id)).superseded_as == "unjudged"
     assert of(effects, unjudged, "sampling.correction_unjudged")
+
+
+# --------------------------------------------------------------------------- whatever the order (a review of the round's diff)
+
+
+def test_an_announcement_saying_what_the_lab_system_said_still_takes_its_place(rules):
+    """Filed as a repeat, the identical announcement left the lab system's report current, and that lab system's
+    later passing 'correction' replaced it: 1 passed where the other order gives 1 failed."""
+    official = _imported()
+    lab = _report(official, COUNTY_LAB, "2023-09-25T09:00:00+08:00", passes=False)  # what the announcement says
+    later = _report(lab, COUNTY_LAB, "2023-10-25T09:00:00+08:00")  # the lab system's passing report, later
+    for order in ((lab, official, later), (official, lab, later)):
+        _, f, _ = fold(rules, *order)
+        assert sampled(f) == (1, 0, 1), order
+        assert [s.event_id for s in f.final_samples()] == [str(official.event_id)]
+        assert f.sample_by_event(str(later.event_id)).superseded_as == "other_lab"
+
+
+def test_a_lab_systems_failure_stands_beside_an_announcement_nobody_can_judge_in_either_order(rules):
+    first = _report(_imported(), COUNTY_LAB, "2023-09-25T09:00:00+08:00", passes=False)
+    doc = _report(first, IMPORTER, "2023-10-20T09:00:00+08:00").model_dump(mode="json", exclude_unset=True)
+    for item in doc["payload"]["items"]:
+        item["unit"] = "furlongs"
+    unjudged = parse_event(doc)
+    for order in ((first, unjudged), (unjudged, first)):
+        _, f, _ = fold(rules, *order)
+        assert sampled(f) == (1, 0, 1), order
+        assert [s.event_id for s in f.final_samples()] == [str(first.event_id)]
+        assert f.sample_by_event(str(unjudged.event_id)).superseded_as == "unjudged"

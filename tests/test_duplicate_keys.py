@@ -112,3 +112,19 @@ def test_import_files_refuse_a_key_twice(tmp_path, suffix):
     errors = [d for _, _, d in records if isinstance(d, LineError)]
     (error,) = errors
     assert error.type == "duplicate_key" and error.field == field and "重复" in error.zh
+
+
+def test_two_scores_keys_that_are_one_once_stripped_are_a_duplicate():
+    """A review of the round's diff: {"staff": 5, " staff ": 95} read as {"staff": 95}, the other copy dropped."""
+    import json
+
+    from ingest.validate import decode_body
+    from tests.conftest import golden
+
+    doc = golden("campaign.assessment")
+    doc["payload"]["scores"] = {"SCORES": 0}
+    raw = json.dumps(doc, ensure_ascii=False).replace('{"SCORES": 0}', '{"staff": 5, " staff ": 95}')
+    events, refused = decode_body(raw.encode("utf-8"))
+    assert not events
+    (error,) = [e for r in refused for e in r.errors]
+    assert error["field"] == "payload.scores" and error["type"] == "duplicate_key" and "' staff '" in error["reason"]

@@ -30,7 +30,8 @@ class FillingStore(ChdbStore):
 
 def test_health_and_readiness_say_the_log_refuses_writes(tmp_path, rules, capsys):
     store = FillingStore(tmp_path / "data")
-    pipeline = Pipeline(store, rules, snapshot_every=dt.timedelta(days=1))
+    now = [dt.datetime.now(dt.timezone.utc)]
+    pipeline = Pipeline(store, rules, clock=lambda: now[0], snapshot_every=dt.timedelta(days=1))
     pipeline.recover()
     keys = KeyStore(tmp_path / "keys.json")
     _, admin = keys.create("admin", "ops", actor="tests")
@@ -44,14 +45,20 @@ def test_health_and_readiness_say_the_log_refuses_writes(tmp_path, rules, capsys
         sample = golden("sampling.result")
         refused = client.post("/v1/events", json=sample, headers=auth)
         assert refused.status_code == 503
-        rows = store.query("SELECT outcome, detail FROM audit_log WHERE action = 'events.posted' ORDER BY recorded_at, recorded_ms")
-        assert rows[-1]["outcome"] == "unavailable" and refused.json()["request_id"] in rows[-1]["detail"]
+        rows = store.query("SELECT outcome, detail FROM audit_log WHERE action = 'events.posted' AND outcome = 'unavailable'")
+        assert [refused.json()["request_id"] in r["detail"] for r in rows] == [True]
         health = client.get("/healthz", headers=auth).json()
         assert health["status"] == "degraded" and "NOT_ENOUGH_SPACE" in health["problems"]["event_log"]
         assert "1 events refused" in health["problems"]["event_log"]
         assert "事件日志拒绝写入" in client.get("/healthz").json()["problems"]["event_log"]  # (public: that it is, not what)
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["status"] == "not_ready"
+        # a balancer heeding it sends nothing more, and only a write would say the log takes them again: ready again
+        # 30 s after the last refusal (the next batch tries), while /healthz still names the problem
+        now[0] += dt.timedelta(seconds=31)
+        assert client.get("/readyz").status_code == 200 and "event_log" in client.get("/healthz").json()["problems"]
+        assert client.post("/v1/events", json=sample, headers=auth).status_code == 503
+        assert client.get("/readyz").status_code == 503
         store.full = False
         assert client.post("/v1/events", json=sample, headers=auth).status_code == 200  # the sender's resend lands
         assert client.get("/readyz").status_code == 200 and "event_log" not in client.get("/healthz").json().get("problems", {})
@@ -61,4 +68,4 @@ def test_health_and_readiness_say_the_log_refuses_writes(tmp_path, rules, capsys
         pipeline.close()
         store.close()
     err = capsys.readouterr().err
-    assert err.count("the event log refuses writes") == 1 and "takes writes again (1 events refused" in err
+    assert err.count("the event log refuses writes") == 1 and "takes writes again (2 events refused" in err

@@ -133,3 +133,32 @@ def test_a_partial_retest_of_a_passing_sum_keeps_the_first_labs_sum(rules):
     (check,) = record.judgement.sum_checks
     assert check.verdict == "pass" and abs(check.total - 0.9) < 1e-9 and "以初检的比例之和为准" in check.message_zh
     assert record.judgement.verdict == "pass" and (f.counts.samples_failed, f.counts.samples_passed) == (0, 1)
+
+
+def test_a_printed_sum_alone_is_not_cleared_by_a_retest_of_one_preservative(rules):
+    """A review of the round's diff: an announcement's report often has only the printed sum (1.35 不合格), no members:
+    the first version of the rule took it for out of date once the re-test touched a member, and a re-test of
+    sorbic acid alone cleared the failure.  The printed sum is the first lab's result the re-test did not re-determine."""
+    first = _pastry("2026-04-10T16:00:00+08:00", [_item("preservative_ratio_sum", [1.35], "无量纲", "不合格")])
+    retest = _pastry("2026-05-06T10:30:00+08:00", [_item(SORBIC[0], [0.4], "g/kg", "合格", SORBIC[1])], retest=True)
+    for order in _orders(first, retest):
+        state, effects = replay([registered(category="pastry"), *order], rules)
+        f = state.files[E]
+        assert (f.counts.samples_failed, f.counts.samples_passed) == (1, 0), order
+        assert not [e for e in effects if e.kind == "sampling.overturned"]
+        assert f.sample_by_event(str(retest.event_id)).not_retested == ("preservative_ratio_sum",)
+
+
+def test_the_first_labs_sum_stands_without_a_disagreement_about_the_mixed_figure(rules):
+    """The mixed figure's disagreement (qrisk fails a sum the lab passed member by member) was left on the re-test's
+    judgement by an off-by-one, and alerted in one order of arrival only."""
+    items = [_item(SORBIC[0], [0.5], "g/kg", "合格", SORBIC[1]), _item(PROPIONIC[0], [1.0], "g/kg", "合格", PROPIONIC[1]),
+             _item("aluminium", [150], "mg/kg", "不合格", "铝的残留量（干样品，以Al计）")]
+    first = _pastry("2026-04-10T16:00:00+08:00", items)
+    retest = _pastry("2026-05-06T10:30:00+08:00", [_item(SORBIC[0], [0.7], "g/kg", "合格", SORBIC[1]),
+                                                   _item("aluminium", [50], "mg/kg", "合格", "铝的残留量（干样品，以Al计）")], retest=True)
+    for order in _orders(first, retest):
+        state, effects = replay([registered(category="pastry"), *order], rules)
+        record = state.files[E].sample_by_event(str(retest.event_id))
+        assert record.judgement.disagreements == (), order
+        assert not [e for e in effects if e.kind == "judgement.disagrees_with_lab"], order
