@@ -74,7 +74,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 23
+FOLD_VERSION = 24
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -94,7 +94,9 @@ qrisk cannot judge alerts (judgement.lab_failed_unjudged); 21: a re-test coverin
 is not admitted (partial_sum), of a passing one the first lab's sum stands, and a re-test of every member drops
 the first lab's printed sum line; 22: the complaints-per-month chart counts the categories spc.complaint_chart_categories
 names, not other, and says how many are substantiated; 23: a resend listing its lines in another order is a repeat,
-and the re-test window counts local calendar days).  A Kafka worker writes it into every snapshot and says so when it
+and the re-test window counts local calendar days; 24: a trusted report saying what a lab system's says takes its place
+too, a lab system's failure beside a trusted report nobody can judge stands in either order, a printed sum alone is not
+cleared by a partial re-test, and the first lab's sum stands whole).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
