@@ -443,6 +443,11 @@ def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) ->
         # overturn the unqualified conclusion: the original stands until a re-test that can be judged
         names = _undetermined_names(rj)
         return "undetermined", f"复检结果无法判定（{names or '见判定说明'}），不能推翻原不合格结论；请核实复检报告的项目代码、单位和检出限"
+    listed = rules.policy.retest.institutions
+    if listed and not _listed_institution(retest, listed):
+        who = f"{retest.lab}（检验机构系统 {retest.lab_id}）" if retest.lab_id is not None else retest.lab
+        return "not_listed", (f"复检机构 {who} 不在复检机构名录中（策略 retest.institutions）：复检结果不予采信，原检验结论不变；"
+                              f"如确由名录外机构复检，请核实后将其加入名录")
     if j is not None and rj is not None and rj.items:
         partial = _failing_sums_partly_retested(j, {i.item_code for i in rj.items})
         if partial is not None:
@@ -608,6 +613,15 @@ def _with_items_not_retested(state: CountyState, file: CreditFile, original: Sam
             failed.data["confirms_event_id"] = retest.event_id
             effects.append(failed)
     return merged
+
+
+def _listed_institution(retest: SampleRecord, listed: list[str]) -> bool:
+    """Whether the re-test comes from a lab the policy's 复检机构名录 lists: a lab system by its CMA number (the
+    name it prints is its own word), a report no lab system sent by the lab name it prints."""
+    if retest.lab_id is not None:
+        return retest.lab_id in listed
+    names = {_lab_key(name) for name in listed}
+    return _lab_key(retest.lab) in names
 
 
 def _failing_sums_partly_retested(first: Any, tested: set[str]) -> str | None:

@@ -662,6 +662,7 @@ _RETEST_REASON_EN = {
     "original_passed": "passed: a re-test is requested against an unqualified result only",
     "same_lab": "was re-tested by the lab that tested it first; the Food Safety Law (art. 88) requires another lab",
     "late": "was re-tested too long after its result, beyond the policy's re-test window",
+    "not_listed": "was re-tested by a lab the policy's list of re-test labs (retest.institutions) does not name",
     "partial_sum": "failed a sum of ratios, and its re-test covers part of the sum's members: a sum of ratios is one lab's figure",
     "undetermined": "failed, and its re-test cannot be judged (an unknown item or unit, a detection limit above the limit): it does not overturn the failure",
 }

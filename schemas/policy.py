@@ -41,6 +41,12 @@ class RetestPolicy(_Strict):
                     "(about 5, to check), 5 to choose the re-test lab (10 when extended), the transfer of the backup sample (to check) "
                     "and 10 for the re-test: about 30 working days, some 42 calendar days without a holiday (a Spring Festival or "
                     "National Day week adds 7-9), so check a re-test refused as late, or raise the window. None: no check")
+    institutions: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list,
+        description="复检机构名录: the re-test labs the bureau admits — a lab system's CMA number (its key's source id) or a "
+                    "lab's name as printed (for a re-test an importer or the bureau posts).  Empty (the default): any other "
+                    "lab than the first may re-test.  Set, a re-test by a lab not listed is not admitted (not_listed): otherwise "
+                    "any lab key could post a passing 复检 of any failure")
 
 
 REFERENCE_FAILURE_RATE = {"packaged_water": 0.019, "pastry": 0.020, "other": 0.0296}

@@ -162,3 +162,41 @@ def test_the_first_labs_sum_stands_without_a_disagreement_about_the_mixed_figure
         record = state.files[E].sample_by_event(str(retest.event_id))
         assert record.judgement.disagreements == (), order
         assert not [e for e in effects if e.kind == "judgement.disagrees_with_lab"], order
+
+
+def test_a_list_of_retest_labs_admits_only_those(rules):
+    """Without a list any lab key may post a passing 复检 of any failure (from another lab, in time, not microbial)
+    and overturn it: qrisk has no record of which lab was assigned.  retest.institutions (复检机构名录) closes that:
+    a lab system by its CMA number, a re-test an importer or the bureau posts by the lab name it prints."""
+    from processors.step import Rules
+    from schemas.policy import Policy
+    from tests.conftest import lab_source
+
+    first = _water("2026-04-10T16:00:00+08:00", [_item("bromate", [0.013], "mg/L", "不合格", "溴酸盐")])
+    retest = _water("2026-05-06T10:30:00+08:00", [_item("bromate", [0.008], "mg/L", "合格", "溴酸盐")], retest=True)
+
+    def folded(listed, *events):
+        listing = Rules(rules.catalogue, Policy.model_validate({"retest": {"institutions": listed}}))
+        state, effects = replay([registered(), *events], listing)
+        return state.files[E], effects
+
+    cma = lab_source(RETEST_LAB)["id"]
+    for listed in ([], [cma]):
+        f, _ = folded(listed, first, retest)
+        assert (f.counts.samples_failed, f.counts.samples_passed) == (0, 1), listed  # admitted: overturned
+    for listed in (["CMA-330100-0999"], [RETEST_LAB]):  # another lab; the name a lab system prints is its own word
+        for order in _orders(first, retest):
+            f, effects = folded(listed, *order)
+            assert (f.counts.samples_failed, f.counts.samples_passed) == (1, 0), (listed, order)
+            (refused,) = [e for e in effects if e.kind == "sampling.retest_inadmissible"]
+            assert refused.data["reason"] == "not_listed" and "不在复检机构名录中" in refused.data["reason_zh"] and cma in refused.data["reason_zh"]
+    # a re-test the bureau posts (no lab system): by the lab name it prints
+    doc = retest.model_dump(mode="json", exclude_unset=True)
+    doc["source"] = {"kind": "bureau", "id": "county-msb", "name": "县市场监督管理局"}
+    from schemas.upcast import parse_event
+
+    posted = parse_event(doc)
+    f, _ = folded([f" {RETEST_LAB} "], first, posted)
+    assert (f.counts.samples_failed, f.counts.samples_passed) == (0, 1)
+    f, _ = folded(["别的复检机构"], first, posted)
+    assert (f.counts.samples_failed, f.counts.samples_passed) == (1, 0)
