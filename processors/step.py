@@ -372,9 +372,21 @@ def _near_limit(judgement: Any, rules: Rules) -> list[dict[str, Any]]:
 def _failed(judgement: Any, event: Envelope, enterprise_id: str, base: dict[str, Any]) -> Effect:
     failed = [i.item_code for i in judgement.items if i.verdict == "fail"]
     failed += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
-    messages = [i.message_zh for i in judgement.items if i.verdict == "fail"]
-    messages += [c.message_zh for c in judgement.sum_checks if c.verdict == "fail"]
+    sums = [c for c in judgement.sum_checks if c.verdict == "fail"]
+    # the lab's printed sum line (SAMR's name for the check) that says what qrisk's own sum says is one
+    # finding: it is explained once, by the sum that shows its terms; a printed sum that differs keeps its line
+    printed = {i.item_code: c for i in judgement.items if i.verdict == "fail" for c in sums
+               if c.item_name and i.item_name == c.item_name and _same_figure(i.values, c.total)}
+    messages = [i.message_zh for i in judgement.items if i.verdict == "fail" and i.item_code not in printed]
+    echoed = {id(c) for c in printed.values()}
+    messages += [c.message_zh + (f"；检验报告所列比例之和同为 {ratio_figure(c.total)}" if id(c) in echoed else "")
+                 for c in sums]
     return _effect("sampling.failed", event, enterprise_id, failed_items=failed, messages_zh=messages, **base)
+
+
+def _same_figure(values: Any, total: float) -> bool:
+    """A printed sum of ratios that is qrisk's sum as a lab rounds it (two decimals)."""
+    return len(values) == 1 and isinstance(values[0], (int, float)) and abs(values[0] - total) < 0.005 + 1e-9
 
 
 def _unjudged_lab_failures(judgement: Any) -> list[Any]:
