@@ -284,10 +284,15 @@ class Pipeline:
             checkpoint = 0
         self.derived_seq = checkpoint
         # a clean shutdown left the fold's state at its seq: fold only the log after it
+        note = getattr(progress, "note", None) or (lambda phase, zh, en: None)
+        if why is None and checkpoint:
+            note("snapshot", "正在读取状态快照", "reading the fold's snapshot")
         snapshot = self._fold_snapshot(checkpoint, log_end) if why is None and checkpoint else None
         restored = restored_at = 0
         last = 0
         if snapshot is not None:
+            note("snapshot", f"正在从第 {int(snapshot['seq']):,} 号事件处的状态快照恢复（{int(snapshot['events']):,} 个事件）",
+                 f"restoring the fold's state at seq {int(snapshot['seq']):,} ({int(snapshot['events']):,} events) from its snapshot")
             try:
                 state, alerts = CountyState.restore(snapshot["state"].encode("utf-8")), AlertBook.model_validate_json(snapshot["alerts"])
             except Exception as exc:  # noqa: BLE001 - a snapshot that does not read back is no reason not to start
@@ -337,6 +342,7 @@ class Pipeline:
                 progress(len(rows))
         self.events = restored + replayed
         if replayed or restored:
+            note("finishing", f"已重放 {replayed:,} 个事件，正在写入信用档案快照", f"{replayed:,} events replayed; writing the credit-file snapshots")
             with self.lock:
                 self._dirty = {eid: self.seq for eid in self.state.files}
             self.write_snapshots()
@@ -355,6 +361,7 @@ class Pipeline:
             # of earlier ones stay as they were (said once; `qrisk rebuild` re-derives them all)
             "policy_changed": why is None and derivation is not None and derivation.policy != policy_digest(self.rules),
         }
+        note("finishing", "正在建立抽样编号索引", "indexing the sample numbers")
         with self.lock:
             self.index_samples()  # (now, before requests are served: built by the first one it held the event loop)
         return replayed

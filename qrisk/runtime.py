@@ -160,13 +160,20 @@ class ReplayProgress:
         self.started = self.next_at = clock()
         self.next_at += first
         self.bar = None
+        # what the start is doing besides replaying (reading a snapshot, finishing): (phase, Chinese, English)
+        self.stage: tuple[str, str, str] | None = None
         self._terminal = sys.stderr.isatty() if terminal is None else terminal
 
     @property
     def stream(self):
         return self._stream if self._stream is not None else sys.stderr
 
+    def note(self, phase: str, zh: str, en: str) -> None:
+        """Say what the start does that is not replaying events (``/healthz`` shows it while it lasts)."""
+        self.stage = (phase, zh, en)
+
     def start(self, total: int) -> None:
+        self.stage = None
         self.total = total
         self.started = self._clock()
         self.next_at = self.started + self.first

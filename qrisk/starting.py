@@ -44,10 +44,19 @@ def bind(host: str, port: int) -> socket.socket:
 
 def starting_status(progress: Any, clock: Any = time.monotonic) -> dict[str, Any]:
     """How far the start is, from a ``qrisk.runtime.ReplayProgress``: opening the store (no total
-    yet), or replaying (events done of the total, the time left at the rate so far)."""
+    yet), reading the fold's snapshot or finishing (its ``stage``), or replaying (events done of the
+    total, the time left at the rate so far)."""
     total = getattr(progress, "total", None)
     done = getattr(progress, "done", 0)
     doc: dict[str, Any] = {"status": "starting"}
+    stage = getattr(progress, "stage", None)
+    if stage is not None:
+        # (reading a snapshot or finishing: a replay's 0/0 would say nothing of what takes the time)
+        phase, zh, en = stage
+        doc.update(phase=phase, message=f"{zh} / {en}")
+        if total is not None:
+            doc.update(events_done=done, events_total=total)
+        return doc
     if total is None:
         doc.update(phase="opening", message="正在打开数据存储 / opening the store")
         return doc

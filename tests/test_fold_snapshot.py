@@ -13,6 +13,7 @@ import pytest
 from processors.step import FOLD_VERSION
 from qrisk.demo import CountyGenerator
 from qrisk.runtime import ReplayProgress, default_rules, open_embedded
+from qrisk.starting import starting_status
 from qrisk.store import ChdbStore
 
 
@@ -157,3 +158,38 @@ def test_a_running_pipeline_writes_one_every_hour_of_its_clock(halves, tmp_path)
     _submit(pipeline, second)
     assert store.query("SELECT seq FROM fold_snapshots FINAL") == [{"seq": pipeline.seq}]
     pipeline.close()
+
+
+class _Watched(ReplayProgress):
+    """A replay progress that keeps what ``/healthz`` would have said at each change of stage."""
+
+    def __init__(self):
+        super().__init__("replay", terminal=False, stream=io.StringIO())
+        self.said: list[dict] = []
+
+    def note(self, phase: str, zh: str, en: str) -> None:
+        super().note(phase, zh, en)
+        self.said.append(starting_status(self))
+
+
+def test_while_a_snapshot_is_restored_the_start_says_so_not_0_of_0(halves, tmp_path):
+    """An operator's review: /healthz read 正在重放事件日志：0/0 for the 8-10 s a large snapshot took to read."""
+    first, _ = halves
+    data = tmp_path / "data"
+    pipeline = _open(data)
+    _submit(pipeline, first)
+    seq, events = pipeline.seq, pipeline.events
+    pipeline.close()
+    progress = _Watched()
+    pipeline = open_embedded(data, default_rules(), progress=progress)
+    try:
+        assert pipeline.recovery["snapshot_seq"] == seq
+    finally:
+        pipeline.close()
+    phases = [s["phase"] for s in progress.said]
+    assert phases[:2] == ["snapshot", "snapshot"] and phases[-1] == "finishing"
+    assert f"第 {seq:,} 号事件处的状态快照" in progress.said[1]["message"] and f"{events:,} 个事件" in progress.said[1]["message"]
+    assert "0/0" not in " ".join(s["message"] for s in progress.said)
+    assert progress.said[-1]["events_total"] == 0  # nothing after the snapshot to replay
+    progress.start(5)  # a replay that follows says its count again
+    assert starting_status(progress)["phase"] == "replay" and starting_status(progress)["events_total"] == 5
