@@ -434,8 +434,8 @@ class Dispatcher:
             over = spent >= self.give_up_after or (self.max_attempts is not None and count >= self.max_attempts)
             status = "sent" if ok else ("retry" if retry and not over else "failed")
             if status == "failed" and retry:
-                error = (f"{error}（{_span_zh(spent)}内尝试 {count} 次均未送达，已放弃；可用 qrisk alerts redeliver 重新发送 / "
-                         f"gave up after {count} attempts over {_span(spent)}; re-send with qrisk alerts redeliver）")
+                error = (f"{error}（{_span_zh(spent)}内尝试 {count} 次均未送达，已放弃；可用 qrisk alerts redeliver 或 POST /v1/alerts/redeliver 重新发送 / "
+                         f"gave up after {count} attempts over {_span(spent)}; re-send with qrisk alerts redeliver or POST /v1/alerts/redeliver）")
             result = Attempt(note.delivery_id, attempt, status, code, error)
             self._watch(note.receiver, result, self.clock())
         return self._record(note, attempt, result)
@@ -562,6 +562,12 @@ class Dispatcher:
         """New notifications were stored: look now rather than at the next interval."""
         self._wake.set()
 
+    def requeued(self) -> None:
+        """Given-up notifications were re-queued in this store: read them again and send them now, not at
+        the next refresh (a minute)."""
+        self._refreshed = -1e18
+        self._wake.set()
+
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         self._wake.set()
@@ -632,7 +638,7 @@ class Requeue:
 
 
 def requeue(store: _Store, *, since: dt.datetime | None = None, receiver: str | None = None, dry_run: bool = False,
-            actor: str = "", clock: Clock = _utc_now) -> list[Requeue]:
+            actor: str = "", clock: Clock = _utc_now, via: str = "qrisk alerts redeliver") -> list[Requeue]:
     """Put given-up notifications back to be sent: one ``requeued`` row each in ``deliveries`` (the next attempt
     number, who did it), after which the dispatcher sends it again under the same delivery id, so a receiver
     that did get it dedups it by its Idempotency-Key.  Only those given up at or after ``since``, to ``receiver``;
@@ -657,8 +663,7 @@ def requeue(store: _Store, *, since: dt.datetime | None = None, receiver: str | 
             rows.append({"delivery_id": r["delivery_id"], "alert_id": r["alert"], "enterprise_id": r["enterprise"],
                          "receiver": r["to_receiver"], "channel": r["via"], "attempt": int(r["attempts"]) + 1, "status": "requeued",
                          "at": now.replace(microsecond=0), "at_ms": now.microsecond // 1000, "response_code": 0,
-                         "error": f"由 {actor or '运维人员'} 经 qrisk alerts redeliver 重新排队 / re-queued by {actor or 'an operator'} "
-                                  "(qrisk alerts redeliver)"})
+                         "error": f"由 {actor or '运维人员'} 经 {via} 重新排队 / re-queued by {actor or 'an operator'} ({via})"})
     if rows and not dry_run:
         store.insert("deliveries", rows)
     return out

@@ -333,7 +333,7 @@ METRIC_HELP: dict[str, tuple[str, str]] = {
     "qrisk_alert_deliveries_sent_total": ("counter", "Alert notifications sent."),
     "qrisk_alert_deliveries_retried_total": ("counter", "Alert notification attempts to retry."),
     "qrisk_alert_deliveries_failed_total": ("counter", "Alert notifications given up."),
-    "qrisk_alert_deliveries_given_up": ("gauge", "Alert notifications given up and not re-sent (qrisk alerts redeliver), from the store."),
+    "qrisk_alert_deliveries_given_up": ("gauge", "Alert notifications given up and not re-sent (POST /v1/alerts/redeliver, qrisk alerts redeliver), from the store."),
     "qrisk_alert_dispatcher_active": ("gauge", "1 when this process's dispatcher sends the outbox."),
     "qrisk_log_seq": ("gauge", "The highest seq in the event log."),
     "qrisk_enterprises": ("gauge", "Enterprises with a credit file."),
@@ -1337,6 +1337,57 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             return [{**r, "detail": json.loads(r["detail"] or "{}")} for r in rows]
         return _table(rows, ["recorded_at", "recorded_ms", "audit_id", "key_id", "key_name", "role", "actor", "action", "outcome", "detail"], format, "audit")
 
+    @app.post("/v1/alerts/redeliver", summary="Put given-up alert notifications back to be sent, each under its own delivery id (admin)",
+              responses={**_AUTH_RESPONSES, 422: {"description": "neither or both of since and all, or a bad duration (named in errors[].field)"}},
+              **_declared(admins))
+    async def redeliver(
+        since: Annotated[str | None, Query(description="those given up within this long: 90s, 30m, 12h, 7d")] = None,
+        all: Annotated[bool, Query(description="every given-up notification, however old")] = False,  # noqa: A002 - the CLI's --all
+        receiver: Annotated[str | None, Query(min_length=1, max_length=200, description="only those to this receiver (its name in the policy)")] = None,
+        dry_run: Annotated[bool, Query(description="list what would be re-queued; write nothing")] = False,
+        key: ApiKey = Security(admins),
+    ) -> Any:
+        """What ``qrisk alerts redeliver`` does, for a running service: the CLI cannot open a chdb data
+        directory ``qrisk run`` holds, and an operator should not have to stop the service to re-send an alert.
+        Each one goes again under its delivery id, so a receiver that did get it dedups it (Idempotency-Key);
+        this process's dispatcher sends them at once.  Twice re-queues nothing more."""
+        import argparse
+
+        from alerts.outbox import requeue
+        from qrisk.cli_alerts import _duration
+
+        field, why_zh, why = None, "", ""
+        if (since is None) == (not all):
+            field, why_zh, why = "query.since", "须给出 since（如 12h）或 all=true 之一", "give exactly one of since (e.g. 12h) and all=true"
+        elif since is not None:
+            try:
+                seconds = _duration(since)
+            except argparse.ArgumentTypeError:
+                field, why_zh, why = "query.since", f"时长无效：{since!r}（如 90s、30m、12h、7d）", f"not a duration: {since!r} (e.g. 90s, 30m, 12h, 7d)"
+        if field is not None:
+            return JSONResponse(status_code=422, content={"detail": f"请求无效：{field}：{why_zh}", "detail_en": f"invalid request: {field}: {why}",
+                                                          "errors": [{"field": field, "type": "value_error", "reason": why, "reason_zh": why_zh}]})
+        cutoff = None if all else pipeline.clock() - dt.timedelta(seconds=seconds)
+        actor = f"key:{key.key_id} ({key.name})"
+        found = await asyncio.get_running_loop().run_in_executor(None, lambda: requeue(
+            pipeline.store, since=cutoff, receiver=receiver, dry_run=dry_run, actor=actor, clock=pipeline.clock,
+            via="POST /v1/alerts/redeliver"))
+        queued = [f for f in found if f.queued]
+        if queued and not dry_run:
+            if dispatcher is not None:
+                dispatcher.requeued()
+            await asyncio.wrap_future(audit.record("alerts.redeliver", "ok", key, {
+                "requeued": len(queued), "delivery_ids": [f.delivery_id for f in queued][:50], "receiver": receiver}))
+        verb_zh, verb = ("将重新排队", "would re-queue") if dry_run else ("已重新排队", "re-queued")
+        return {
+            "dry_run": dry_run, "requeued": len(queued),
+            "message": f"{verb_zh} {len(queued)} 条已放弃的预警通知 / {verb} {len(queued)} given-up notification(s)",
+            "notifications": [{"delivery_id": f.delivery_id, "alert_id": f.alert_id, "receiver": f.receiver,
+                               "given_up_at": utc_text(f.given_up_at), "error": f.error[:500], "queued": f.queued,
+                               **({} if f.queued else {"note": "发件箱中已无此通知，无法重发 / no longer in the outbox: nothing to send"})}
+                              for f in found],
+        }
+
     @app.get("/v1/catalogue", summary="Item codes, units and limits per category, as qrisk judges them (public)")
     def catalogue() -> dict[str, Any]:
         return catalogue_document(pipeline.rules.catalogue)
@@ -1456,7 +1507,7 @@ PROBLEM_SUMMARIES = {
     "event_log": "事件日志拒绝写入，新事件不被接收" + _DETAILS,
     "derived_rows": "派生表写入失败，看板数据滞后" + _DETAILS,
     "alert_dispatcher": "预警通知发送失败，将自动重试" + _DETAILS,
-    "alert_receivers": "预警通知接收端连续发送失败，或有已放弃的通知待重新发送（qrisk alerts redeliver）" + _DETAILS,
+    "alert_receivers": "预警通知接收端连续发送失败，或有已放弃的通知待重新发送（POST /v1/alerts/redeliver 或 qrisk alerts redeliver）" + _DETAILS,
     "keys_file": "密钥文件无法读取，沿用上次读取的密钥" + _DETAILS,
     "writer_lease": "写入租约已失效，不再写入事件，请重启 qrisk" + _DETAILS,
 }

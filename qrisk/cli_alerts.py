@@ -10,8 +10,8 @@ against one database: a lease (``alerts.outbox``) lets one send while the others
 ``redeliver`` puts notifications the dispatcher gave up (``failed``: retried for
 QRISK_OUTBOX_GIVE_UP_AFTER_SECONDS, or refused for good) back to be sent, each under its own delivery
 id, so a receiver that did get it once dedups it (Idempotency-Key).  It writes to the store: a chdb data
-directory held by a running ``qrisk run`` is refused (stop it, redeliver, start it: the dispatcher sends
-them at once); on a ClickHouse server the running dispatchers pick the re-queued rows up within a minute.
+directory held by a running ``qrisk run`` is refused (the service does it: ``POST /v1/alerts/redeliver``);
+on a ClickHouse server the running dispatchers pick the re-queued rows up within a minute.
 
 ``--metrics-port`` serves ``/healthz`` (JSON: sending or standing by, the last pass's error) and
 ``/metrics`` (Prometheus text) for the operator: counts only, no alert content, no key needed.
@@ -84,11 +84,11 @@ def cmd_redeliver(args: argparse.Namespace) -> int:
     try:
         store = open_target(target, create=False)
     except StoreInUse:
-        # re-queueing writes to the store, and chdb admits one process: the running service would have to do
-        # it, and it has no such route yet
-        print(f"qrisk: 数据目录 {target} 正由 qrisk run 使用，无法在运行中重新排队：请先停止服务，执行 qrisk alerts redeliver，"
-              f"再启动（启动后立即发送）/ {target} is held by a running `qrisk run`: stop it, run `qrisk alerts redeliver`, then "
-              "start it again (it sends them at once)", file=sys.stderr)
+        # re-queueing writes to the store, and chdb admits one process: the running service does it
+        print(f"qrisk: 数据目录 {target} 正由 qrisk run 使用：请用管理员密钥请求该服务 POST /v1/alerts/redeliver?since=12h"
+              f"（或 ?all=true），服务立即重新发送；或先停止服务，执行 qrisk alerts redeliver，再启动 / {target} is held by a "
+              "running `qrisk run`: ask it with `POST /v1/alerts/redeliver?since=12h` (or `?all=true`, an admin key), which sends "
+              "them at once; or stop it, run `qrisk alerts redeliver`, then start it again", file=sys.stderr)
         return 2
     try:
         migrate(store)

@@ -180,7 +180,7 @@ ROUTE_CLAIMS = {
     ("GET", "/v1/alerts"): "alerts", ("GET", "/v1/alerts/{alert_id}"): "alerts", ("POST", "/v1/alerts/{alert_id}/actions"): "acts on alerts",
     ("GET", "/v1/campaign"): "campaign table", ("GET", "/v1/dead-letters"): "dead letters",
     ("GET", "/v1/dead-letters/{dead_letter_id}"): "dead letters", ("GET", "/v1/events/{event_id}"): "what became of",
-    ("GET", "/v1/audit"): "audit", ("GET", "/metrics"): "metrics",
+    ("GET", "/v1/audit"): "audit", ("GET", "/metrics"): "metrics", ("POST", "/v1/alerts/redeliver"): "re-sends given-up",
 }
 READS = "every read"  # admin's: every GET that reads data
 

@@ -291,3 +291,49 @@ def test_health_and_metrics_report_a_give_up_and_still_do_after_a_restart(tmp_pa
         assert [k["status"] for k in kept][-3:] == ["failed", "requeued", "sent"] and "re-queued by cli:" in kept[-2]["error"]
     finally:
         srv.stop()
+
+
+def test_a_running_service_redelivers_on_request_without_a_stop(tmp_path, receiver, monkeypatch):
+    """An operator's review: `qrisk alerts redeliver` cannot open a data directory `qrisk run` holds, so a
+    given-up critical alert could be re-sent only by stopping the service.  POST /v1/alerts/redeliver (admin)
+    re-queues it in the running service, whose dispatcher sends it at once under the same delivery id."""
+    from qrisk.auth import KeyStore
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump({"alerts": {"receivers": [{"name": "desk", "kind": "webhook", "url": receiver.url}],
+                                               "routes": [{"receivers": ["desk"], "min_severity": "high"}]}}, allow_unicode=True),
+                    encoding="utf-8")
+    monkeypatch.setenv("QRISK_OUTBOX_INTERVAL", "0.1")
+    monkeypatch.setenv("QRISK_OUTBOX_BASE_DELAY", "0.2")
+    monkeypatch.setenv("QRISK_OUTBOX_GIVE_UP_AFTER_SECONDS", "1")
+    srv = Server(tmp_path / "data", args=("--policy", str(path))).start()
+    _, supervisor = KeyStore(tmp_path / "data" / "keys.json").create("supervisor", "desk-officer", actor="tests")
+    try:
+        srv.post("/v1/events", json=[event("enterprise.registered", recent(48)), failing_sample(recent(1), "DC-0001")]).raise_for_status()
+        wait_for(lambda: "given up" in srv.get("/healthz").json().get("problems", {}).get("alert_receivers", ""))
+        assert "POST /v1/alerts/redeliver" in srv.get("/healthz").json()["problems"]["alert_receivers"]
+        held = redeliver("--all", "--data-dir", str(tmp_path / "data"))
+        assert held.returncode == 2 and "POST /v1/alerts/redeliver" in held.stderr
+        # a supervisor may act on alerts, not re-send the outbox; a request must say which ones
+        assert srv.post("/v1/alerts/redeliver?all=true", headers={"authorization": f"Bearer {supervisor}"}).status_code == 403
+        for query, said in (("", "since"), ("?since=12h&all=true", "since"), ("?since=soon", "时长无效")):
+            bad = srv.post(f"/v1/alerts/redeliver{query}")
+            assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.since" and said in bad.json()["detail"], bad.text
+        dry = srv.post("/v1/alerts/redeliver?since=1h&dry_run=true").json()
+        assert dry["requeued"] == 1 and dry["dry_run"] and receiver.keys == []
+        receiver.up()
+        done = srv.post("/v1/alerts/redeliver?since=1h").json()
+        assert done["requeued"] == 1 and "re-queued 1" in done["message"]
+        (note,) = done["notifications"]
+        assert note["queued"] and note["receiver"] == "desk" and note["given_up_at"].endswith("Z")
+        wait_for(lambda: receiver.keys)  # sent without a restart
+        assert receiver.keys == [note["delivery_id"]]  # its delivery id, the Idempotency-Key of the failed attempts
+        wait_for(lambda: srv.get("/healthz").json()["status"] == "ok" or None)
+        assert srv.post("/v1/alerts/redeliver?all=true").json()["requeued"] == 0  # twice: nothing more
+        trail = srv.get("/v1/audit?action=alerts.redeliver").json()
+        assert len(trail) == 1 and trail[0]["detail"]["delivery_ids"] == [note["delivery_id"]] and trail[0]["role"] == "admin"
+        status = srv.get(f"/v1/alerts/{note['alert_id']}").json()
+        requeued = [d for d in status.get("deliveries", []) if d["status"] == "requeued"]
+        assert requeued and "POST /v1/alerts/redeliver" in requeued[0]["error"] and "test-admin" in requeued[0]["error"]
+    finally:
+        srv.stop()
