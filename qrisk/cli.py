@@ -576,10 +576,14 @@ def _say_recovered(pipeline: Any) -> None:
               f"its last seq is {r['last_seq']:,}: {r['missing']:,} seqs are absent (seq {shown.replace('、', ', ')}); a failed write "
               f"leaves such a gap, harmlessly; otherwise part of the log was deleted, and {then}", file=sys.stderr)
     if r.get("policy_changed"):
-        print("qrisk: 警告：策略与上次派生时不同：此后的事件按新策略，此前的预警、通知与派生表保持原策略的结果；要按新策略重算全部历史，"
-              "停止服务后运行 qrisk rebuild / warning: the policy is not the one the derived tables were derived under: events "
-              "from now on follow it, the alerts, notifications and rows of earlier ones stay as the old policy made them; "
-              "to derive them all again under this policy, stop the service and run `qrisk rebuild`", file=sys.stderr)
+        # (the fold replayed the whole log under this policy, so the API's files and alerts already follow it; the
+        # tables hold rows of earlier events written under the old one, and what was sent stays sent)
+        print("qrisk: 警告：策略与上次派生时不同：API 的信用档案与预警已按新策略重放全部日志，但此前事件的派生表（仪表盘、qrisk sql）"
+              "与已发出的通知保持原策略的结果；要按新策略重写派生表，停止服务后运行 qrisk rebuild / warning: the policy is not the one "
+              "the derived tables were derived under: the API's credit files and alerts follow it already (the whole log was "
+              "replayed under it), but the derived tables' rows of earlier events (dashboards, qrisk sql) and the notifications "
+              "sent stay as the old policy made them; to write the tables again under this policy, stop the service and run "
+              "`qrisk rebuild`", file=sys.stderr)
     unrouted = _unrouted_warning(pipeline)
     if unrouted:
         print(f"qrisk: 警告：{unrouted} / warning: some enterprises' towns have no alert route (see alerts.routes)", file=sys.stderr)
