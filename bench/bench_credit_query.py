@@ -4,10 +4,11 @@
     python bench/bench_credit_query.py [--enterprises 40] [--per-month 4] [--queries 300]
 
 Loads a county's analytical tables (40 enterprises × 5 years, 4 samples a month each: per
-enterprise 240 samples, 1,440 sampling-item rows, snapshots, grade changes, alerts, signals)
+enterprise 240 samples, 1,440 sampling-item rows, snapshots, alerts)
 in 5k-row batches with 10 % of every table redelivered, then times
-``credit_file_report(store, enterprise_id)`` — the six queries (newest snapshot, samples,
-per-item summary, grades, alerts, signals; all with FINAL) — for random enterprises.
+``credit_file_report(store, enterprise_id)`` — the four queries (newest snapshot, which carries the
+grade history and the charts' signals; samples, per-item summary, alerts; with FINAL or its GROUP BY
+equivalent) — for random enterprises.
 Reported: p50 / p95 / p99 / max in ms, first with the parts as inserted, then after
 OPTIMIZE … FINAL.
 """

@@ -1092,23 +1092,16 @@ CREDIT_FILE_QUERIES: dict[str, str] = {
         "      GROUP BY item_code, sampled_on, event_id, value_index) "
         "GROUP BY item_code ORDER BY item_code"
     ),
-    "grades": (
-        "SELECT graded_at, grade, previous_grade, score, event_id, reasons "
-        "FROM grade_history FINAL WHERE enterprise_id = %(enterprise_id)s ORDER BY graded_at, event_id"
-    ),
     "alerts": (
         "SELECT alert_id, kind, severity, state, opened_at, updated_at, title "
         "FROM alerts FINAL WHERE enterprise_id = %(enterprise_id)s ORDER BY opened_at, alert_id"
-    ),
-    "signals": (
-        "SELECT occurred_at, item_code, chart, rule, value, center, lcl, ucl, side, text_zh "
-        "FROM spc_signals FINAL WHERE enterprise_id = %(enterprise_id)s ORDER BY occurred_at, item_code, chart, rule"
     ),
 }
 
 
 def credit_file_report(store: Store, enterprise_id: str) -> dict[str, Any] | None:
-    """One enterprise's credit file from the analytical tables: the newest snapshot and its history."""
+    """One enterprise's credit file from the analytical tables: the newest snapshot (which carries the grade
+    history and the charts' signals) and its samples, items and alerts."""
     params = {"enterprise_id": enterprise_id}
     out: dict[str, Any] = {"enterprise_id": enterprise_id}
     for name, sql in CREDIT_FILE_QUERIES.items():

@@ -64,8 +64,8 @@ def sampling_item_rows(n: int, seed: int = 7) -> list[dict[str, Any]]:
 
 
 def history_rows(enterprises: int = 40, years: int = 5, per_month: int = 2) -> dict[str, list[dict[str, Any]]]:
-    """Every analytical table's rows for a county: samples, items, snapshots, grades, alerts, signals."""
-    tables: dict[str, list[dict[str, Any]]] = {k: [] for k in ("sampling_items", "judgements", "credit_files", "grade_history", "alerts", "spc_signals")}
+    """Every analytical table's rows for a county: samples, items, snapshots (with the grade), alerts."""
+    tables: dict[str, list[dict[str, Any]]] = {k: [] for k in ("sampling_items", "judgements", "credit_files", "alerts")}
     seq = 0
     grades: dict[str, str] = {}
     for sample in sample_events(enterprises, years, per_month):
@@ -85,22 +85,12 @@ def history_rows(enterprises: int = 40, years: int = 5, per_month: int = 2) -> d
             tables["credit_files"].append({"enterprise_id": eid, "seq": seq, "body": json.dumps(body, ensure_ascii=False)})
         if failed:
             new = "C" if grades.get(eid, "B") == "B" else "B"
-            tables["grade_history"].append({
-                "enterprise_id": eid, "graded_at": occurred, "event_id": sample["event_id"], "grade": new,
-                "previous_grade": grades.get(eid, "B"), "score": 42.5, "static_score": 20.0, "dynamic_score": 22.5,
-                "reasons": json.dumps({"failed": failed}), "policy": "default",
-            })
             grades[eid] = new
             tables["alerts"].append({
                 "alert_id": f"a-{sample['event_id']}", "enterprise_id": eid, "kind": "sampling.failed", "severity": "high",
                 "state": "open", "title": "抽检不合格", "group_key": f"{eid}/sampling.failed", "assignee": "张三",
                 "opened_at": occurred, "updated_at": occurred, "updated_ms": 0, "version": 1, "event_id": sample["event_id"],
                 "evidence": json.dumps({"failed": failed}),
-            })
-            tables["spc_signals"].append({
-                "enterprise_id": eid, "item_code": failed[0], "occurred_at": occurred, "event_id": sample["event_id"],
-                "chart": "ewma", "rule": "beyond_3sigma", "point_index": seq % 1000, "value": 1.5, "center": 1.0, "lcl": 0.5,
-                "ucl": 1.4, "side": "above", "text_zh": "超出控制限", "text_en": "beyond the control limit", "detail": "{}",
             })
     return tables
 

@@ -37,7 +37,7 @@ CST = dt.timezone(dt.timedelta(hours=8))
 
 TABLES = {
     "schema_migrations", "event_log", "dead_letters", "sampling_items", "judgements", "effects", "credit_files",
-    "checkpoints", "events", "grade_history", "spc_signals", "alerts", "alert_events", "deliveries", "derivations",
+    "checkpoints", "events", "alerts", "alert_events", "deliveries", "derivations",
 }
 
 # One row per table, in the shapes the pipeline produces (dates as objects or strings), and
@@ -81,17 +81,6 @@ EXAMPLES: dict[str, tuple[dict, dict]] = {
         {"event_id": "e-1", "event_type": "sampling.result", "schema_version": 2, "enterprise_id": "E1", "occurred_at": T,
          "occurred_ms": 1, "received_at": T, "received_ms": 2, "source_kind": "lab", "source_id": "lims", "seq": 7, "body": "{}"},
         {"occurred_at": "2024-03-05 01:02:03", "received_at": "2024-03-05 01:02:03"},
-    ),
-    "grade_history": (
-        {"enterprise_id": "E1", "graded_at": 1709600523, "event_id": "e-1", "grade": "C", "previous_grade": "B", "score": 47.5,
-         "static_score": None, "dynamic_score": 27.5, "reasons": "{}", "policy": "default"},
-        {"graded_at": "2024-03-05 01:02:03"},
-    ),
-    "spc_signals": (
-        {"enterprise_id": "E1", "item_code": "acid_value", "occurred_at": T, "event_id": "e-1", "chart": "ewma", "rule": "beyond_3sigma",
-         "point_index": 12, "value": 3.25, "center": 2.0, "lcl": None, "ucl": 3.0, "side": "above", "text_zh": "超出3σ",
-         "text_en": "beyond 3 sigma", "detail": "{}"},
-        {"occurred_at": "2024-03-05 01:02:03"},
     ),
     "alerts": (
         {"alert_id": "a1", "enterprise_id": "E1", "kind": "sampling.failed", "severity": "high", "state": "open", "title": "抽检不合格",
@@ -302,7 +291,7 @@ def test_credit_file_report_and_county_months(store):
     assert report["file"]["seq"] == report["snapshot_seq"]
     items = Counter(r["item_code"] for r in data["sampling_items"] if r["enterprise_id"] == "E0001")
     assert {i["item_code"]: i["results"] for i in report["items"]} == dict(items)
-    assert len(report["grades"]) == sum(1 for g in data["grade_history"] if g["enterprise_id"] == "E0001")
+    assert "grades" not in report and "signals" not in report  # in the snapshot's body: risk history, the charts' signals
     assert len(report["alerts"]) == sum(1 for a in data["alerts"] if a["enterprise_id"] == "E0001")
     assert credit_file_report(store, "nobody") is None
 
