@@ -243,9 +243,8 @@ def test_a_failing_store_is_said_once_then_once_a_minute_and_when_it_works(recei
     assert d.last_error is None
 
 
-def test_health_and_metrics_report_a_give_up_and_still_do_after_a_restart(tmp_path, receiver, monkeypatch):
-    """A real `qrisk run`: the receiver down, the notification given up; /healthz says so truly (not
-    "retrying"), and a restart neither makes it "ok" nor the failed counter 0."""
+def _serve_giving_up_in_a_second(tmp_path: Path, receiver: Receiver, monkeypatch) -> Server:
+    """A real `qrisk run` routing high alerts to the webhook, which it gives up after a second of failures."""
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump({"alerts": {"receivers": [{"name": "desk", "kind": "webhook", "url": receiver.url}],
                                                "routes": [{"receivers": ["desk"], "min_severity": "high"}]}}, allow_unicode=True),
@@ -253,7 +252,13 @@ def test_health_and_metrics_report_a_give_up_and_still_do_after_a_restart(tmp_pa
     monkeypatch.setenv("QRISK_OUTBOX_INTERVAL", "0.1")
     monkeypatch.setenv("QRISK_OUTBOX_BASE_DELAY", "0.2")
     monkeypatch.setenv("QRISK_OUTBOX_GIVE_UP_AFTER_SECONDS", "1")
-    srv = Server(tmp_path / "data", args=("--policy", str(path))).start()
+    return Server(tmp_path / "data", args=("--policy", str(path))).start()
+
+
+def test_health_and_metrics_report_a_give_up_and_still_do_after_a_restart(tmp_path, receiver, monkeypatch):
+    """A real `qrisk run`: the receiver down, the notification given up; /healthz says so truly (not
+    "retrying"), and a restart neither makes it "ok" nor the failed counter 0."""
+    srv = _serve_giving_up_in_a_second(tmp_path, receiver, monkeypatch)
     try:
         srv.post("/v1/events", json=[event("enterprise.registered", recent(48)), failing_sample(recent(1), "DC-0001")]).raise_for_status()
 
@@ -299,14 +304,7 @@ def test_a_running_service_redelivers_on_request_without_a_stop(tmp_path, receiv
     re-queues it in the running service, whose dispatcher sends it at once under the same delivery id."""
     from qrisk.auth import KeyStore
 
-    path = tmp_path / "policy.yaml"
-    path.write_text(yaml.safe_dump({"alerts": {"receivers": [{"name": "desk", "kind": "webhook", "url": receiver.url}],
-                                               "routes": [{"receivers": ["desk"], "min_severity": "high"}]}}, allow_unicode=True),
-                    encoding="utf-8")
-    monkeypatch.setenv("QRISK_OUTBOX_INTERVAL", "0.1")
-    monkeypatch.setenv("QRISK_OUTBOX_BASE_DELAY", "0.2")
-    monkeypatch.setenv("QRISK_OUTBOX_GIVE_UP_AFTER_SECONDS", "1")
-    srv = Server(tmp_path / "data", args=("--policy", str(path))).start()
+    srv = _serve_giving_up_in_a_second(tmp_path, receiver, monkeypatch)
     _, supervisor = KeyStore(tmp_path / "data" / "keys.json").create("supervisor", "desk-officer", actor="tests")
     try:
         srv.post("/v1/events", json=[event("enterprise.registered", recent(48)), failing_sample(recent(1), "DC-0001")]).raise_for_status()
