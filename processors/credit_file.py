@@ -137,6 +137,7 @@ class RectificationRecord(_Record):
     verifier: str | None = None
     note: str | None = None
     overdue: bool = Field(default=False, description="past its deadline (by event time) before it was completed")
+    redo_deadline: dt.date | None = Field(default=None, description="重新限期 a rejection set: the deadline in force while rejected")
 
 
 class EnforcementRecord(_Record):

@@ -34,8 +34,8 @@ from processors.fluctuation import (complaints_unfounded, on_complaint, on_sampl
 from processors.campaign import apply_tier, on_campaign_event
 from processors.judgement import judge_sample, ratio_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
-from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, decide, decision_data, follow_up_resolved,
-                                 overdue_withdrawn_resolved, overturned_resolved, resolved)
+from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, decide, decision_data,
+                                 follow_up_resolved, grade_fell_resolved, overdue_withdrawn_resolved, overturned_resolved, resolved)
 from schemas.events import (
     AlertActionEvent,
     CampaignActivityEvent,
@@ -180,6 +180,7 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
     alerting = False
     overturns: list[Effect] = []
     withdrawn: list[Effect] = []
+    unfounded: list[Effect] = []
     for e in new:
         if e.kind in ALERTING_KINDS:
             alerting = True
@@ -187,11 +188,15 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
             overturns.append(e)
         elif e.kind == "fluctuation.signal_withdrawn":
             withdrawn.append(e)
+        elif e.kind == "complaint.unverified":
+            unfounded.append(e)
     changed = observe(file, event, new, rules)
     # the failure (or the overdue mark) no longer stands: its alert closes — said after this step's own
     # decisions, which may open it (an original and its passing re-test both judged at registration)
     closing = [data for e in overturns if (data := (overturned_resolved(file, e, rules) if e.kind == "sampling.overturned"
                                                       else overdue_withdrawn_resolved(file, e, rules))) is not None]
+    for e in unfounded:
+        closing += complaint_unfounded_resolved(file, e, rules)
     if file.risk.missing:
         for gap in filled_gaps(file, event, rules):
             data = resolved(file, event, gap, rules)
@@ -200,6 +205,8 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
     graded = evaluate(file, event, rules, changed)
     if graded is not None and (graded.grade != graded.previous or len(file.risk.history) < 2 or graded.score != file.risk.history[-2].score):
         effects.append(_effect_data(GRADE_KIND, event, file.enterprise_id, graded_data(graded)))
+    if graded is not None and graded.previous is not None and graded.grade < graded.previous:
+        closing += grade_fell_resolved(file, event, graded, rules)
     missing = check_missing(file, rules)
     if graded is not None or missing or alerting:
         decisions = decide(file, event, new, graded, missing, rules)
@@ -1321,7 +1328,8 @@ def _rectification_completed(state: CountyState, file: CreditFile, event: Rectif
         return
     # a completion after the deadline is still overdue: mark it before closing
     _mark_one_overdue(file, record, event, rules, effects)
-    if record.overdue and record.status in ("open", "rejected") and rules.local_date(event.occurred_at) <= record.deadline:
+    due = _due_by(record, rules)
+    if record.overdue and record.status in ("open", "rejected") and due is not None and rules.local_date(event.occurred_at) <= due:
         # done in time, its record late: a tick (or the enterprise's later event) that came first marked it
         # overdue by the fold's clock, but event time decides — the mark, its points and its alert go
         record.overdue = False
@@ -1329,8 +1337,8 @@ def _rectification_completed(state: CountyState, file: CreditFile, event: Rectif
         done = rules.local_date(event.occurred_at).isoformat()
         effects.append(_effect(
             "rectification.overdue_withdrawn", event, file.enterprise_id, rectification_id=record.rectification_id,
-            deadline=record.deadline.isoformat(), completed_on=done,
-            message_zh=f"整改 {record.rectification_id} 于 {done} 完成，在期限 {record.deadline.isoformat()} 之内（完成记录晚于期限到达）：撤销逾期标记"))
+            deadline=due.isoformat(), completed_on=done,
+            message_zh=f"整改 {record.rectification_id} 于 {done} 完成，在期限 {due.isoformat()} 之内（完成记录晚于期限到达）：撤销逾期标记"))
     if record.status in ("open", "rejected"):
         record.status = "completed"
         record.completed_at = event.occurred_at
@@ -1356,7 +1364,25 @@ def _rectification_verified(state: CountyState, file: CreditFile, event: Rectifi
         effects.append(_effect("rectification.verified", event, file.enterprise_id, rectification_id=p.rectification_id))
     else:
         record.status = "rejected"  # back to the enterprise: still open
-        effects.append(_effect("rectification.rejected", event, file.enterprise_id, rectification_id=p.rectification_id, note=p.note))
+        if p.new_deadline is not None:
+            record.redo_deadline = p.new_deadline
+        due = _due_by(record, rules)
+        effects.append(_effect("rectification.rejected", event, file.enterprise_id, rectification_id=p.rectification_id, note=p.note,
+                               deadline=record.deadline.isoformat(), due=due.isoformat() if due is not None else None))
+
+
+def _due_by(record: RectificationRecord, rules: Rules) -> dt.date | None:
+    """The deadline a rectification is overdue by: its own while open; once rejected, the new one the bureau set
+    (重新限期), else its own — unless it was completed within it and rejected only after it passed: the bureau's
+    review time is not the enterprise's delay (a completion on 02-19 rejected on 03-10 read 逾期 18 天 against
+    02-20), and the rejection weighs itself.  Rejected before its deadline, it is still to be redone by it."""
+    if record.status == "rejected":
+        if record.redo_deadline is not None:
+            return record.redo_deadline
+        if (record.completed_at is not None and rules.local_date(record.completed_at) <= record.deadline
+                and record.verified_at is not None and rules.local_date(record.verified_at) > record.deadline):
+            return None
+    return record.deadline
 
 
 def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
@@ -1378,14 +1404,16 @@ def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list
 def _mark_one_overdue(file: CreditFile, record: RectificationRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
     if record.overdue or record.status not in ("open", "rejected"):
         return
+    due = _due_by(record, rules)
     today = rules.local_date(event.occurred_at)
-    if today > record.deadline:
+    if due is not None and today > due:
         record.overdue = True
         file.counts.rectifications_overdue += 1
         effects.append(_effect(
             "rectification.overdue", event, file.enterprise_id,
-            rectification_id=record.rectification_id, deadline=record.deadline.isoformat(),
-            days_overdue=(today - record.deadline).days, what=record.what,
+            rectification_id=record.rectification_id, deadline=due.isoformat(),
+            days_overdue=(today - due).days, what=record.what,
+            **({"redo": True} if due != record.deadline else {}),
         ))
 
 

@@ -334,6 +334,57 @@ def overdue_withdrawn_resolved(file: "CreditFile", eff: "Effect", rules: "Rules"
     }
 
 
+def _latest(file: "CreditFile", *rules_: str) -> dict[str, AlertDecision]:
+    """The newest decision of each alert (by its dedup key) the file remembers, of these rules."""
+    return {d.dedup_key: d for d in file.warnings if d.rule in rules_}
+
+
+def complaint_unfounded_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> list[dict[str, Any]]:
+    """``warning.resolved`` effects' data for the alerts a complaint found 不属实 after it was verified
+    (``complaint.unverified``) leaves without ground: its 食用后不适 alert, and a 投诉聚集 alert left with fewer
+    verified complaints than it needs.  Open, they went on saying 经核实属实 of what the record now denies."""
+    cid = eff.data.get("complaint_id", "")
+    record = file.complaint(cid)
+    on = (record.resolved_at + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat() \
+        if record is not None and record.resolved_at is not None else ""
+    found = f"经核查，投诉编号 {cid} 不属实" + (f"（{on} 办结）" if on else "")
+    out: list[dict[str, Any]] = []
+    for key, d in _latest(file, "complaint.illness", "complaint.cluster").items():
+        if d.rule == "complaint.illness" and d.evidence.get("complaint_id") == cid:
+            out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
+                        "note_zh": f"{found}，食用后不适投诉预警所依据的事实不成立，预警自动关闭",
+                        "note_en": f"complaint {cid} was found unfounded: the illness complaint alert has no ground; closed",
+                        "evidence": {"event_ids": [eff.event_id], "complaint_id": cid}})
+        elif d.rule == "complaint.cluster" and cid in d.evidence.get("complaint_ids", []):
+            k = int(d.evidence.get("k") or 0)
+            still = [c for c in d.evidence.get("complaint_ids", []) if (r := file.complaint(c)) is not None and r.verified]
+            if len(still) < k:
+                out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
+                            "note_zh": f"{found}，{d.evidence.get('window_days')} 天内经核实属实的投诉剩 {len(still)} 件，不足 {k} 件，"
+                                       "投诉聚集预警自动关闭",
+                            "note_en": f"complaint {cid} was found unfounded: {len(still)} verified complaints remain, fewer than {k}; closed",
+                            "evidence": {"event_ids": [eff.event_id], "complaint_id": cid, "complaint_ids": still, "k": k}})
+    return out
+
+
+def grade_fell_resolved(file: "CreditFile", event: "Envelope", graded: "GradeEntry", rules: "Rules") -> list[dict[str, Any]]:
+    """``warning.resolved`` effects' data for 风险等级上升 alerts whose grade the enterprise is no longer at: the
+    grade fell below it (a failure overturned, a complaint found 不属实, an entry out of its window).  Open, an
+    alert announcing 升至 C kept asking for C's inspections of a B enterprise."""
+    out: list[dict[str, Any]] = []
+    for key, d in _latest(file, "risk.grade_worsened").items():
+        to = d.evidence.get("to")
+        if isinstance(to, str) and to > graded.grade:
+            out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
+                        "note_zh": f"风险等级已由 {graded.previous} 降至 {graded.grade}（风险分 {graded.score:g}），"
+                                   f"本预警所报“升至 {to} 级”不再成立，预警自动关闭",
+                        "note_en": f"the grade fell from {graded.previous} to {graded.grade} (score {graded.score:g}): "
+                                   f"the rise to {to} no longer stands; closed",
+                        "evidence": {"event_ids": [event_key(event)], "from": graded.previous, "to": graded.grade,
+                                     "score": graded.score, "announced": to}})
+    return out
+
+
 # What identifies the product on the market: the batch is what a supervisor seals, takes off the shelves or
 # recalls (控制措施), so it comes first.  As the lab's record names them (抽检公告: 生产日期/批号, 商标, 规格型号).
 _LOT_ZH = {"batch": "批号", "production_date": "生产日期", "brand": "商标", "spec": "规格型号"}

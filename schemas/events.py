@@ -614,6 +614,11 @@ class RectificationVerified(Model):
         default=True, description="复查结论: true = 通过 (the rectification is closed); false = 未通过: back to the enterprise, still "
                                   "open (and still due by its deadline), rectification.rejected raises an alert and credit points")
     note: Annotated[str, Field(max_length=2000)] = Field(default="", description="复查意见; quoted in the alert of a rejection")
+    new_deadline: IsoDate | None = Field(
+        default=None, description="重新限期 (YYYY-MM-DD, a local date), with accepted false: the deadline the bureau sets for the "
+                                  "rectification to be done again, by which it is then overdue.  Without it, a rectification completed "
+                                  "within its deadline is not made overdue by that deadline because the bureau rejected it later "
+                                  "(the bureau's review time is not the enterprise's delay)")
 
 
 # --------------------------------------------------------------------------- enforcement (行政处罚) and interviews (约谈)

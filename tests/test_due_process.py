@@ -1,0 +1,108 @@
+"""What an enterprise's representative found unfair in its credit file (a due-process review).
+
+- Alerts stayed open, still saying 经核实属实 or 升至 C 级, after what they rested on was withdrawn: complaints
+  found 不属实 closed only the complaint chart's alert, not the 食用后不适 or 投诉聚集 alerts, and a grade that
+  fell back (a failure overturned by its re-test) left its 风险等级上升 alert open and escalated.
+- A rectification completed before its deadline and rejected by the bureau after it read 逾期 18 天 — the
+  bureau's review time charged to the enterprise as 6 + 2 risk points.  A rejection may now set a new deadline
+  (重新限期, ``new_deadline``), by which it is overdue; without one, an in-time completion is not made overdue."""
+from __future__ import annotations
+
+from processors.step import replay
+from processors.warnings import ALERT_KIND, RESOLVED_KIND
+from tests.test_retest_scope import _item, _water
+from tests.test_risk import E, ev, registered
+
+
+def _tick(at: str):
+    return ev("clock.tick", at, "*")
+
+
+def _closed(effects) -> dict[str, str]:
+    return {e.data["dedup_key"]: e.data["note_zh"] for e in effects if e.kind == RESOLVED_KIND}
+
+
+def _raised(effects, rule: str) -> list[dict]:
+    return [e.data for e in effects if e.kind == ALERT_KIND and e.data["rule"] == rule]
+
+
+def test_complaints_found_unfounded_close_the_alerts_that_said_they_were_verified(rules):
+    said = [("illness", "喝了以后腹泻"), ("foreign_matter", "桶里有异物"), ("taste_odour", "有异味")]
+    received = [ev("complaint.received", f"2026-03-0{i + 2}T10:00:00+08:00", complaint_id=f"C{i}", category=cat, text=text, verified=True)
+                for i, (cat, text) in enumerate(said)]
+    found = [ev("complaint.resolved", "2026-03-25T10:00:00+08:00", complaint_id=f"C{i}", verified=False, outcome="经核查不属实")
+             for i in range(3)]
+    state, effects = replay([registered(), *received, *found], rules)
+    (illness,) = _raised(effects, "complaint.illness")
+    cluster = _raised(effects, "complaint.cluster")[-1]
+    worsened = _raised(effects, "risk.grade_worsened")[-1]
+    closed = _closed(effects)
+    assert "投诉编号 C0 不属实（2026-03-25 办结）" in closed[illness["dedup_key"]] and "事实不成立" in closed[illness["dedup_key"]]
+    assert "不足 3 件" in closed[cluster["dedup_key"]]
+    assert f"本预警所报“升至 {worsened['evidence']['to']} 级”不再成立" in closed[worsened["dedup_key"]]
+    assert state.files[E].risk.grade == "B"
+
+
+def test_a_cluster_with_enough_verified_complaints_left_stays_open(rules):
+    received = [ev("complaint.received", f"2026-03-0{i + 2}T10:00:00+08:00", complaint_id=f"C{i}", category="foreign_matter",
+                   text="桶里有异物", verified=True) for i in range(4)]
+    one = ev("complaint.resolved", "2026-03-25T10:00:00+08:00", complaint_id="C0", verified=False, outcome="经核查不属实")
+    _, effects = replay([registered(), *received, one], rules)
+    cluster = _raised(effects, "complaint.cluster")[-1]
+    assert cluster["dedup_key"] not in _closed(effects)  # three verified remain: still a cluster
+
+
+def test_a_failure_overturned_closes_the_grade_rise_it_caused(rules):
+    first = _water("2026-04-10T16:00:00+08:00", [_item("bromate", [0.013], "mg/L", "不合格", "溴酸盐")])
+    retest = _water("2026-05-06T10:30:00+08:00", [_item("bromate", [0.008], "mg/L", "合格", "溴酸盐")], retest=True)
+    before, effects = replay([registered(), first], rules)
+    (worsened,) = _raised(effects, "risk.grade_worsened")
+    assert worsened["evidence"]["to"] == before.files[E].risk.grade == "C"
+    state, effects = replay([registered(), first, retest], rules)
+    assert state.files[E].risk.grade == "B"
+    assert "风险等级已由 C 降至 B" in _closed(effects)[worsened["dedup_key"]]
+
+
+ORDER = ev("rectification.ordered", "2026-02-01T10:00:00+08:00", rectification_id="R1", what="原料离地存放", deadline="2026-02-20",
+           cause="检查 I1")
+
+
+def _rejected(on: str = "2026-03-10T10:00:00+08:00", **more):
+    return ev("rectification.verified", on, rectification_id="R1", verifier="王某", accepted=False, note="标识不全", **more)
+
+
+def test_the_bureaus_late_review_does_not_make_an_in_time_rectification_overdue(rules):
+    done = ev("rectification.completed", "2026-02-19T10:00:00+08:00", rectification_id="R1", evidence="已加装货架")
+    state, effects = replay([registered(), ORDER, done, _rejected(), _tick("2026-04-30T00:00:00+08:00")], rules)
+    f = state.files[E]
+    assert not [e for e in effects if e.kind == "rectification.overdue"]
+    assert f.rectifications[0].status == "rejected" and not f.rectifications[0].overdue and f.counts.rectifications_overdue == 0
+    factors = {c.factor for c in f.risk.current.contributions if c.points}
+    assert "credit.rectification_rejected" in factors  # the rejection itself weighs
+    assert not {"dynamic.rectification_overdue", "credit.rectification_overdue"} & factors
+    (rejected,) = [e.data for e in effects if e.kind == "rectification.rejected"]
+    assert rejected["due"] is None and rejected["deadline"] == "2026-02-20"
+
+
+def test_a_rejection_with_a_new_deadline_is_overdue_by_that_deadline(rules):
+    done = ev("rectification.completed", "2026-02-19T10:00:00+08:00", rectification_id="R1", evidence="已加装货架")
+    events = [registered(), ORDER, done, _rejected(new_deadline="2026-03-31")]
+    _, effects = replay([*events, _tick("2026-03-31T12:00:00+08:00")], rules)
+    assert not [e for e in effects if e.kind == "rectification.overdue"]
+    state, effects = replay([*events, _tick("2026-04-03T00:00:00+08:00")], rules)
+    (overdue,) = [e.data for e in effects if e.kind == "rectification.overdue"]
+    assert overdue["deadline"] == "2026-03-31" and overdue["days_overdue"] == 3 and overdue["redo"]
+    (alert,) = _raised(effects, "rectification.overdue")
+    assert "已超过期限 2026-03-31，逾期 3 天" in alert["message_zh"]
+    # done again in time by the new deadline, its record arriving late: the mark is withdrawn as for the first
+    again = ev("rectification.completed", "2026-03-30T10:00:00+08:00", rectification_id="R1", evidence="标识已补全")
+    state, effects = replay([*events, _tick("2026-04-03T00:00:00+08:00"), again], rules)
+    assert not state.files[E].rectifications[0].overdue
+    assert [e.data["deadline"] for e in effects if e.kind == "rectification.overdue_withdrawn"] == ["2026-03-31"]
+
+
+def test_a_rectification_completed_late_is_still_overdue_when_rejected(rules):
+    late = ev("rectification.completed", "2026-02-25T10:00:00+08:00", rectification_id="R1", evidence="已加装货架")
+    state, effects = replay([registered(), ORDER, late, _rejected()], rules)
+    (overdue,) = [e.data for e in effects if e.kind == "rectification.overdue"]
+    assert overdue["deadline"] == "2026-02-20" and state.files[E].rectifications[0].overdue
