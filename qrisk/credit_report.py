@@ -347,7 +347,9 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         for i in sorted(file.inspections, key=lambda i: i.occurred_at, reverse=True)
     ]
     rectifications = [
-        {"ordered_at": _local(r.ordered_at, off), "rectification_id": r.rectification_id, "what": r.what, "deadline": r.deadline.isoformat(),
+        {"ordered_at": _local(r.ordered_at, off), "rectification_id": r.rectification_id, "what": r.what,
+         # a rejection's new deadline (重新限期) is the one in force: the report says both
+         "deadline": r.deadline.isoformat() + (f"（重新限期 {r.redo_deadline.isoformat()}）" if r.redo_deadline else ""),
          "status": r.status, "status_zh": STATUS_ZH.get(r.status, r.status), "overdue": r.overdue, "overdue_zh": "是" if r.overdue else "否",
          "completed_at": _local(r.completed_at, off), "verified_at": _local(r.verified_at, off),
          # what the order was for, what the enterprise handed in, who checked it and what they said: the
@@ -355,10 +357,15 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
          "cause": r.cause, "evidence": r.evidence or "", "verifier": r.verifier or "", "note": r.note or ""}
         for r in sorted(file.rectifications, key=lambda r: r.ordered_at, reverse=True)
     ]
+    ends = listing_ends(file, rules.policy.risk)
+    today = rules.local_date(now) if now else None
     enforcements = [
         {"decided_on": r.decided_on.isoformat(), "decision_no": r.decision_no, "violation": r.violation, "legal_basis": r.legal_basis,
          "penalties_zh": penalties_text(r.penalties)[0], "serious_dishonesty": r.serious_dishonesty,
-         "serious_dishonesty_zh": "是" if r.serious_dishonesty else "否",
+         # a listing that ended is said so (公示期满移出), not a bare 是 years after it ended
+         "serious_dishonesty_zh": ("否" if not r.serious_dishonesty else
+                                   f"是（已于 {ends.isoformat()} 期满移出）" if ends is not None and today is not None and today >= ends
+                                   and r.decision_no == file.serious_dishonesty else "是"),
          "related_zh": "、".join([*(f"抽样编号 {n}" for n in r.sample_nos), *(f"检查 {i}" for i in r.inspection_ids)]), "event_id": r.event_id}
         for r in sorted(file.enforcements, key=lambda r: r.decided_on, reverse=True)
     ]

@@ -106,3 +106,17 @@ def test_a_rectification_completed_late_is_still_overdue_when_rejected(rules):
     state, effects = replay([registered(), ORDER, late, _rejected()], rules)
     (overdue,) = [e.data for e in effects if e.kind == "rectification.overdue"]
     assert overdue["deadline"] == "2026-02-20" and state.files[E].rectifications[0].overdue
+
+
+def test_the_report_says_a_listing_ended_and_a_new_deadline(rules):
+    from qrisk.credit_report import build_report
+
+    decision = ev("enforcement.decided", "2026-05-18T15:00:00+08:00", serious_dishonesty=True)
+    for when, said in (("2027-06-01", "是"), ("2033-01-01", "是（已于 2029-05-18 期满移出）")):
+        state, _ = replay([registered(), decision, _tick(f"{when}T09:00:00+08:00")], rules)
+        (row,) = build_report(state.files[E], rules)["enforcements"]
+        assert row["serious_dishonesty_zh"] == said, when
+    done = ev("rectification.completed", "2026-02-19T10:00:00+08:00", rectification_id="R1", evidence="已加装货架")
+    state, _ = replay([registered(), ORDER, done, _rejected(new_deadline="2026-03-31")], rules)
+    (row,) = build_report(state.files[E], rules)["rectifications"]
+    assert row["deadline"] == "2026-02-20（重新限期 2026-03-31）"
