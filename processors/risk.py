@@ -267,6 +267,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
                 changed |= SCORE_INPUTS
             if rs.last_sample_event_id in eff.data.get("reports", ()):
                 _last_sampled(file)
+                rs.check_missing_at = None  # the next sampling is due from an earlier one now: the bound no longer holds
         elif k == "fluctuation.signal":
             d = eff.data
             if d.get("scope") == "category" or d.get("note"):

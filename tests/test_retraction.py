@@ -379,3 +379,42 @@ def test_over_http_the_bureau_retracts_a_misfiled_report(srv):
     # and under the wrong one again: kept, retracted, and the lab hears it
     body = _post(srv, _report("E-RT-A", "DC-RT-1"), srv.lab_key).json()
     assert any(w["type"] == "sample_no_retracted" for w in body["events"][0]["warnings"])
+
+
+def test_retracting_the_latest_sample_makes_sampling_due_from_the_one_before(rules):
+    """The latest sampling on file is what the next one is due from (data.missing): a retracted report is none."""
+    ok = sample("2026-01-10T10:00:00+08:00", passes=True, sample_no="S-OK", sampled_on="2026-01-08")
+    bad = sample("2026-03-12T15:20:00+08:00", passes=False)
+    state, _ = replay([REG, ok, bad], rules)
+    assert state.files[E].risk.last_sample_event_id == str(bad.event_id)
+    state, _ = step(state, retraction(bad.payload.sample_no), rules)
+    rs = state.files[E].risk
+    assert (rs.last_sampled_on.isoformat(), rs.last_sample_event_id) == ("2026-01-08", str(ok.event_id))
+    # a year on, sampling is overdue from January's sample, not from the retracted March one
+    tick = golden("clock.tick")
+    tick.update(event_id=str(uuid.uuid4()), occurred_at="2027-01-20T00:00:00+08:00")
+    state, effects = step(state, parse_event(tick), rules)
+    (missing,) = [e.data for e in effects if e.kind == "warning.raised" and e.data["rule"] == "data.missing"
+                  and e.data["evidence"].get("what") == "sampling"]
+    assert missing["evidence"]["last"] == "2026-01-08", missing["evidence"]
+
+
+def test_a_retracted_pass_brings_the_sampling_due_date_back_too(rules):
+    """A passing report retracted (no failure, no grade change): sampling is due again from the sample before it."""
+    import datetime as dt
+
+    ok = sample("2026-01-10T10:00:00+08:00", passes=True, sample_no="S-OK", sampled_on="2026-01-08")
+    late = sample("2026-03-12T15:20:00+08:00", passes=True, sample_no="S-LATE")
+    state, _ = replay([REG, ok, late], rules)
+    grade = state.files[E].risk.grade
+    state, effects = step(state, retraction("S-LATE"), rules)
+    assert state.files[E].risk.grade == grade and not [e for e in effects if e.kind == "warning.resolved"]
+    interval = rules.policy.risk.sampling_interval_days[grade]
+    day = dt.date(2026, 1, 8) + dt.timedelta(days=interval + 2)  # past January's due date, before March's
+    assert day < dt.date(2026, 3, 5) + dt.timedelta(days=interval)
+    tick = golden("clock.tick")
+    tick.update(event_id=str(uuid.uuid4()), occurred_at=f"{day.isoformat()}T12:00:00+08:00")
+    state, effects = step(state, parse_event(tick), rules)
+    gaps = [e.data for e in effects if e.kind == "warning.raised" and e.data["rule"] == "data.missing"
+            and e.data["evidence"].get("what") == "sampling"]
+    assert gaps and gaps[0]["evidence"]["last"] == "2026-01-08"
