@@ -418,3 +418,31 @@ def test_a_retracted_pass_brings_the_sampling_due_date_back_too(rules):
     gaps = [e.data for e in effects if e.kind == "warning.raised" and e.data["rule"] == "data.missing"
             and e.data["evidence"].get("what") == "sampling"]
     assert gaps and gaps[0]["evidence"]["last"] == "2026-01-08"
+
+
+def test_a_kafka_worker_folds_a_retraction_as_the_embedded_runtime(rules):
+    """The worker's effect message for the retraction carries the retracted report's judgements row again, superseded,
+    and its credit file is the embedded fold's (no broker: the worker's fold on log messages)."""
+    import datetime as dt
+    import json
+
+    from qrisk.kafka_log import event_value
+    from qrisk.pipeline import JUDGEMENT_COLUMNS
+    from qrisk.worker import BatchOutput, Fold
+
+    bad = sample("2026-03-12T15:20:00+08:00", passes=False)
+    back = retraction(bad.payload.sample_no)
+    now = dt.datetime(2026, 3, 20, 8, 0, tzinfo=dt.timezone.utc)
+    events = [e.model_copy(update={"received_at": now}) for e in (REG, bad, back)]
+    fold, out = Fold(rules, "log"), BatchOutput()
+    for offset, e in enumerate(events):
+        fold.apply(0, offset, event_value(e), 1_773_993_600_000, out)
+    docs = [json.loads(v) for _, v in out.effects]
+    (doc,) = [d for d in docs if d["event_id"] == str(back.event_id)]
+    assert "sampling.retracted" in [e["kind"] for e in doc["effects"]] and "warning.resolved" in [e["kind"] for e in doc["effects"]]
+    at = list(JUDGEMENT_COLUMNS).index("superseded_by")
+    rows = {row[0]: row[at] for row in doc["judgement_rows"]["rows"]}
+    assert rows == {str(bad.event_id): str(back.event_id)}
+    state, _ = replay(events, rules)
+    assert fold.files[E].file.model_dump() == state.files[E].model_dump()
+    assert sampled(fold.files[E].file) == (0, 0, 0)
