@@ -26,6 +26,7 @@ _KIND_ZH = {
     "sampling.correction_unjudged": "更正报告无法判定（未采用）",
     "rectification.overdue_withdrawn": "整改逾期标记撤销（按期完成，记录晚到）",
     "sampling.report_outdated": "较早的报告晚到",
+    "sampling.retracted": "报告已撤销（监管部门）",
     "enforcement.decided": "行政处罚决定",
     "interview.follow_up_overdue": "约谈跟踪检查逾期",
     "warning.raised": "预警",
@@ -78,6 +79,7 @@ _KIND_EN = {
     "sampling.correction_unjudged": "corrected report cannot be judged (not adopted)",
     "rectification.overdue_withdrawn": "overdue mark withdrawn (completed in time, recorded late)",
     "sampling.report_outdated": "an earlier report arrived late",
+    "sampling.retracted": "report retracted by the bureau",
     "enforcement.decided": "enforcement decision",
     "interview.follow_up_overdue": "interview follow-up overdue",
     "warning.raised": "early warning",
@@ -87,7 +89,7 @@ _KIND_EN = {
 
 
 # effects whose data carry their own Chinese sentence (the fold wrote it with the numbers it had)
-_SAYS_ITSELF = frozenset({"sampling.retest_inadmissible", "sampling.overturned", "sampling.corrected", "sampling.repeated_report",
+_SAYS_ITSELF = frozenset({"sampling.retest_inadmissible", "sampling.overturned", "sampling.corrected", "sampling.repeated_report", "sampling.retracted",
                           "sampling.sample_no_conflict", "sampling.report_outdated", "sampling.correction_unjudged",
                           "judgement.lab_failed_unjudged",
                           "rectification.overdue_withdrawn", "complaint.repeated", "complaint.unknown_resolved"})

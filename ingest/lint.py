@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from schemas.events import (CampaignActivityEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, Envelope, SamplingResultEvent,
-                            TestItem)
+                            SamplingRetractedEvent, TestItem)
 from schemas.standards import Catalogue, UnitTable
 
 
@@ -35,6 +35,8 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
     sampling = isinstance(event, SamplingResultEvent)
     if isinstance(event, (ComplaintReceivedEvent, ComplaintResolvedEvent)):
         return _complaint_warnings(event, file)
+    if isinstance(event, SamplingRetractedEvent):
+        return _retraction_warnings(event, file)
     # the category chooses the standard: the sample waits, judged when the enterprise is registered
     unregistered = [unregistered_warning(event.enterprise_id)] if category is None and sampling else []
     on_file = list(file.samples) if file is not None and sampling else None
@@ -81,6 +83,13 @@ def _as_folded(event: SamplingResultEvent, file: Any, said: list[dict[str, Any]]
         return []
     p = event.payload
     out: list[dict[str, Any]] = []
+    if mine.superseded_as == "retracted":
+        # the bureau retracted the sample number here before this report came (processors.step, "retractions")
+        return [_warning("payload.sample_no", "sample_no_retracted",
+                         f"the bureau retracted sample no. {p.sample_no} under {event.enterprise_id} ({mine.retraction_reason}): this report "
+                         f"is kept on file, retracted, not counted; if the sample is another enterprise's, send it under that enterprise's id",
+                         f"抽样编号 {p.sample_no} 在企业 {event.enterprise_id} 名下的报告已由监管部门撤销（原因：{mine.retraction_reason}）："
+                         f"本次报告存档、不计入统计；如该样品属于另一企业，请以该企业编号报送")]
     if mine.superseded_as == "retest_inadmissible":
         why = mine.refused_zh or "见预警"
         out.append(_warning("payload.retest", "retest_inadmissible",
@@ -102,6 +111,19 @@ def _as_folded(event: SamplingResultEvent, file: Any, said: list[dict[str, Any]]
                 continue
             out.append(_warning(f"payload.items[{i}]", item.reason, item.message_en, item.message_zh))
     return out
+
+
+def _retraction_warnings(event: SamplingRetractedEvent, file: Any) -> list[dict[str, Any]]:
+    """A retraction of a sample number with no report on file under the enterprise: kept, applied when the report
+    comes (processors.step, "retractions"); the bureau hears it, in case the number or the enterprise is wrong."""
+    p = event.payload
+    if file is not None and any(_field(r, "sample_no") == p.sample_no for r in file.samples):
+        return []
+    return [_warning("payload.sample_no", "retraction_pending",
+                     f"no report of sample no. {p.sample_no} is on file under {event.enterprise_id}: the retraction is kept and applies "
+                     f"to its reports when they come; check the sample number and the enterprise id",
+                     f"企业 {event.enterprise_id} 名下尚无抽样编号 {p.sample_no} 的报告：撤销已登记，该编号的报告到达时即按撤销处理；"
+                     f"请核对抽样编号和企业编号")]
 
 
 def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, file: Any) -> list[dict[str, Any]]:
@@ -213,7 +235,7 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
 
 
 # (processors.credit_file.RESENT: ingest does not import the fold) reports replaced by a later report of themselves
-_RESENT = frozenset({"corrected", "repeated", "outdated", "other_lab", "unjudged"})
+_RESENT = frozenset({"corrected", "repeated", "outdated", "other_lab", "unjudged", "retracted"})
 
 
 def _lab_key(lab: str) -> str:
@@ -257,6 +279,8 @@ def _sample_no_on_file(event: SamplingResultEvent, on_file: Sequence[Any]) -> di
     if not others:
         return None
     outcome = _field(mine, "superseded_as") if mine is not None else None
+    if outcome == "retracted":
+        return None  # (said by _as_folded: the sample number is retracted here)
     if outcome == "corrected":
         named = _field(mine, "superseded_by")  # a later report has replaced this one since (a retry answered late)
     elif mine is not None and not _field(mine, "corrects") and outcome not in _RESENT:

@@ -193,7 +193,7 @@ class EventIdSpec(_Strict):
 class Mapping(_Strict):
     name: str = Field(min_length=1, max_length=100)
     description: str = ""
-    event_type: Literal["inspection.completed", "sampling.result", "complaint.received", "complaint.resolved",
+    event_type: Literal["inspection.completed", "sampling.result", "sampling.retracted", "complaint.received", "complaint.resolved",
                         "rectification.ordered", "rectification.completed", "rectification.verified",
                         "enterprise.registered", "enforcement.decided", "interview.held"]
     encoding: str = "utf-8-sig"

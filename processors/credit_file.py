@@ -25,7 +25,7 @@ class _Record(FoldState):
     pass
 
 
-SupersededAs = Literal["retest", "retest_inadmissible", "corrected", "repeated", "outdated", "other_lab", "unjudged"]
+SupersededAs = Literal["retest", "retest_inadmissible", "corrected", "repeated", "outdated", "other_lab", "unjudged", "retracted"]
 """Why a sampling report on file does not count:
 
 - ``retest``: an original replaced by its admitted re-test (复检), whose conclusion is final;
@@ -36,11 +36,14 @@ SupersededAs = Literal["retest", "retest_inadmissible", "corrected", "repeated",
 - ``other_lab``: another lab's result under the same 抽样编号 without the re-test flag: not taken as a
   correction (one lab cannot correct another's report), kept for the supervisor to sort out;
 - ``unjudged``: a correction of a failed report that qrisk cannot judge (an unknown item or unit, a
-  detection limit above the limit): a result nobody could judge does not overturn a 不合格 conclusion.
+  detection limit above the limit): a result nobody could judge does not overturn a 不合格 conclusion;
+- ``retracted``: the bureau retracted the sample number's reports under this enterprise (``sampling.retracted``:
+  filed under the wrong enterprise); ``superseded_by`` is the retraction's event id, ``retraction_reason`` its reason.
+  Every report of the sample number here is retracted, on file or arriving later.
 
-The last five are resends (``RESENT``): such a report is never the sample's current report again."""
+The last six are resends (``RESENT``) or retracted: such a report is never the sample's current report again."""
 
-RESENT = frozenset({"corrected", "repeated", "outdated", "other_lab", "unjudged"})
+RESENT = frozenset({"corrected", "repeated", "outdated", "other_lab", "unjudged", "retracted"})
 
 SUPERSEDED_ZH = {
     "retest": "已由复检结论取代，不计入统计",
@@ -50,6 +53,7 @@ SUPERSEDED_ZH = {
     "outdated": "报告时间早于已收到的报告（事件 {event_id}）而晚到，以该报告为准，不计入统计",
     "other_lab": "其他检验机构以同一抽样编号报送且未标注复检，不作为更正、不计入统计，请核实（现有报告：事件 {event_id}）",
     "unjudged": "更正报告的结果无法判定，不能推翻原不合格结论，未采用、不计入统计，请核实后重新报送（现有报告：事件 {event_id}）",
+    "retracted": "已由监管部门撤销（{reason}；撤销事件 {event_id}），不计入统计",
 }
 """``SampleRecord.superseded_zh``: the credit file's line for a report that does not count."""
 
@@ -79,13 +83,26 @@ class SampleRecord(_Record):
     not_retested: tuple[str, ...] = Field(default=(), description="a re-test's judgement: the item codes it did not re-test, whose "
                                                                   "first-test results it carries (a re-test covers only the items disputed)")
     refused_zh: str | None = Field(default=None, description="a re-test not admitted: why (复检不予采信的原因), as its effect and alert say")
+    retraction_reason: str | None = Field(default=None, description="a retracted report (superseded_as retracted): the reason the bureau "
+                                                                    "gave (撤销原因); superseded_by is the retraction's event id")
 
     def superseded_zh(self) -> str | None:
         """Why the report does not count, as the credit file tells a supervisor; None when it counts."""
         if self.superseded_by is None:
             return None
         why = self.superseded_as or ("retest_inadmissible" if self.retest else "retest")
-        return SUPERSEDED_ZH[why].format(event_id=self.superseded_by)
+        return SUPERSEDED_ZH[why].format(event_id=self.superseded_by, reason=self.retraction_reason or "")
+
+
+class Retraction(_Record):
+    """A ``sampling.retracted`` on file: the sample number's reports under this enterprise do not count, those on
+    file when it came and those arriving after it (which it retracts as they come)."""
+    event_id: str
+    sample_no: str
+    reason: str
+    occurred_at: dt.datetime
+    by: str = Field(description="who retracted it, as the event's source names it (its name, else its id)")
+    reports: list[str] = Field(default_factory=list, description="event ids of the reports it retracted, in the order retracted")
 
 
 class ComplaintResolution(_Record):
@@ -215,6 +232,7 @@ class CreditFile(_Record):
     resolutions_waiting: dict[str, ComplaintResolution] = Field(
         default_factory=dict, description="complaint id -> its resolution, received before the complaint itself")
     retests: dict[str, str] = Field(default_factory=dict, description="sample no. -> event id of its re-test (复检), the corrected one when the re-test was corrected")
+    retractions: dict[str, Retraction] = Field(default_factory=dict, description="sample no. -> the bureau's retraction (撤销报告) of its reports")
     fluctuation: FluctuationState = Field(default_factory=FluctuationState)
     risk: RiskState = Field(default_factory=RiskState, description="risk grade (风险分级), its history and inputs")
     warnings: list[AlertDecision] = Field(default_factory=list, description="recent early warnings (bounded by risk.warnings_kept)")

@@ -710,6 +710,28 @@ def recharted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     return sorted(k for k in keys if k in series or k in had), out
 
 
+def uncharted(file: "CreditFile", removed: "SampleRecord", reports: list["SampleRecord"], rules: "Rules") -> list[str]:
+    """A report taken off the item series (a retraction, ``sampling.retracted``): every series it charted is built
+    again from ``reports`` — the current report of each charted sample, in the order they were charted, without
+    it — as ``recharted`` builds a corrected one (a point cannot be taken out of an EWMA, a CUSUM or a frozen
+    baseline).  Later points are charted again silently; a signal they raised stands.  Returns the keys of the
+    series built again (a series only it had is gone)."""
+    if file.profile is None or removed.judgement is None:
+        return []
+    keys = frozenset(_as_charted(removed))
+    series = file.fluctuation.series
+    had = [k for k in keys if k in series]
+    if not had:
+        return []
+    only = frozenset(had)
+    for key in had:
+        del series[key]
+    for report in reports:
+        if report is not removed:
+            _chart_items(file, report, None, rules, only)
+    return sorted(had)
+
+
 def nearby_events(file: "CreditFile", moment: dt.datetime, days: int) -> list[dict[str, Any]]:
     """Complaints, inspections with findings and rectifications within ``days`` of ``moment``."""
     lo, hi = moment - dt.timedelta(days=days), moment + dt.timedelta(days=days)

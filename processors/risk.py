@@ -260,6 +260,14 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
         elif k == "sampling.overturned":
             if _drop(rs.entries, "sampling_failed", eff.data["sample_no"]):
                 changed |= SCORE_INPUTS
+        elif k == "sampling.retracted":
+            # the bureau took the sample's reports off the file: its failure is forgotten, as after a passing re-test,
+            # and the latest sampling is the latest report still on file
+            if _drop(rs.entries, "sampling_failed", eff.data["sample_no"]):
+                changed |= SCORE_INPUTS
+            if rs.last_sample_event_id in eff.data.get("reports", ()):
+                _last_sampled(file)
+                rs.check_missing_at = None  # the next sampling is due from an earlier one now: the bound no longer holds
         elif k == "fluctuation.signal":
             d = eff.data
             if d.get("scope") == "category" or d.get("note"):
@@ -309,7 +317,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
     return changed
 
 
-_FILED_ASIDE = frozenset({"repeated", "outdated", "other_lab", "unjudged"})
+_FILED_ASIDE = frozenset({"repeated", "outdated", "other_lab", "unjudged", "retracted"})
 """Reports filed without counting as a sample of their own (``processors.credit_file.SupersededAs``)."""
 
 

@@ -19,6 +19,7 @@ from processors._build import builder
 from processors.ids import event_key
 from processors.credit_file import (
     RESENT,
+    Retraction,
     ComplaintRecord,
     ComplaintResolution,
     CountyState,
@@ -30,12 +31,13 @@ from processors.credit_file import (
     SampleRecord,
 )
 from processors.fluctuation import (complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, refailed,
-                                    reinstated)
+                                    reinstated, uncharted)
 from processors.campaign import apply_tier, on_campaign_event
 from processors.judgement import judge_sample, ratio_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, decide, decision_data,
-                                 follow_up_resolved, grade_fell_resolved, overdue_withdrawn_resolved, overturned_resolved, resolved)
+                                 follow_up_resolved, grade_fell_resolved, overdue_withdrawn_resolved, overturned_resolved, resolved,
+                                 retracted_resolved)
 from schemas.events import (
     AlertActionEvent,
     CampaignActivityEvent,
@@ -56,6 +58,7 @@ from schemas.events import (
     RectificationVerifiedEvent,
     SamplingResult,
     SamplingResultEvent,
+    SamplingRetractedEvent,
     TestItem,
 )
 from schemas.policy import Policy
@@ -74,7 +77,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 24
+FOLD_VERSION = 25
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -96,7 +99,9 @@ the first lab's printed sum line; 22: the complaints-per-month chart counts the 
 names, not other, and says how many are substantiated; 23: a resend listing its lines in another order is a repeat,
 and the re-test window counts local calendar days; 24: a trusted report saying what a lab system's says takes its place
 too, a lab system's failure beside a trusted report nobody can judge stands in either order, a printed sum alone is not
-cleared by a partial re-test, and the first lab's sum stands whole).  A Kafka worker writes it into every snapshot and says so when it
+cleared by a partial re-test, and the first lab's sum stands whole; 25: sampling.retracted (撤销报告): the bureau retracts
+a sample number's reports under an enterprise — marked retracted, no longer counted, charted, graded or alerted, and a
+report of it arriving after the retraction is filed retracted; a lab's printed sum of ratios that agrees is explained once; alerts whose ground is withdrawn close — complaints found 不属实, a grade fallen below the one announced —; a rectification completed in time and rejected after its deadline is not overdue by it, and a rejection may set new_deadline).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -184,7 +189,7 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
     for e in new:
         if e.kind in ALERTING_KINDS:
             alerting = True
-        elif e.kind in ("sampling.overturned", "rectification.overdue_withdrawn"):
+        elif e.kind in ("sampling.overturned", "rectification.overdue_withdrawn", "sampling.retracted"):
             overturns.append(e)
         elif e.kind == "fluctuation.signal_withdrawn":
             withdrawn.append(e)
@@ -193,8 +198,13 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
     changed = observe(file, event, new, rules)
     # the failure (or the overdue mark) no longer stands: its alert closes — said after this step's own
     # decisions, which may open it (an original and its passing re-test both judged at registration)
-    closing = [data for e in overturns if (data := (overturned_resolved(file, e, rules) if e.kind == "sampling.overturned"
-                                                      else overdue_withdrawn_resolved(file, e, rules))) is not None]
+    closing = []
+    for e in overturns:
+        if e.kind == "sampling.retracted":
+            closing += retracted_resolved(file, e, rules)  # (the alerts of the sample the bureau retracted)
+        elif (data := (overturned_resolved(file, e, rules) if e.kind == "sampling.overturned"
+                       else overdue_withdrawn_resolved(file, e, rules))) is not None:
+            closing.append(data)
     for e in unfounded:
         closing += complaint_unfounded_resolved(file, e, rules)
     if file.risk.missing:
@@ -286,6 +296,12 @@ def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, 
         production_date=p.production_date, sampled_on=p.sampled_on, occurred_at=event.occurred_at,
         lab=p.lab, lab_id=event.source.id if event.source.kind == "lab" else None, task_source=p.task_source, retest=p.retest,
     )
+    retraction = file.retractions.get(p.sample_no)
+    if retraction is not None:
+        # the bureau retracted this sample number here before this report came: filed retracted, never counted
+        file.samples.append(record)
+        _retracted_on_arrival(file, record, p, retraction, event, rules, effects)
+        return
     on_file = _report_on_file(file, p.sample_no, p.retest)
     file.samples.append(record)
     if on_file is not None:
@@ -797,7 +813,7 @@ def _judge_pending(state: CountyState, file: CreditFile, event: Envelope, rules:
 # incremental (a point cannot be taken back from an EWMA, a CUSUM or a frozen baseline), as after a
 # re-test, whose values are not charted either; a signal already raised stands.
 
-_NEVER_CHARTED = frozenset({"repeated", "outdated", "other_lab", "unjudged"})
+_NEVER_CHARTED = frozenset({"repeated", "outdated", "other_lab", "unjudged", "retracted"})
 
 
 def _report_on_file(file: CreditFile, sample_no: str, retest: bool) -> SampleRecord | None:
@@ -1202,6 +1218,122 @@ def _shown(item: Any) -> str:
     return f"{values} {item.unit}".strip()
 
 
+# --------------------------------------------------------------------------- retractions (撤销报告)
+#
+# A report filed under the wrong enterprise is a lab's mistake no correction can undo (a correction replaces a
+# report of the same enterprise).  The log stays append-only: the bureau sends ``sampling.retracted`` naming the
+# sample number, and every report of it under this enterprise — the original, its corrections, its re-test (复检),
+# reports filed aside — is marked ``retracted`` (``superseded_by``: the retraction's event id; ``retraction_reason``).
+# None counts any more: the counts and the pass rate, the pass-rate charts and Paretos, the item series (built
+# again without the sample), the risk grade (its failure's entry goes, as after a passing re-test) and the
+# sample's alerts (closed, quoting who retracted it and why) follow.  A signal a retracted point raised stands,
+# as after a correction.  The retraction stays on file (``CreditFile.retractions``): a report of the sample number
+# arriving after it is filed retracted as it comes, so a retraction sent before its report is not lost and either
+# order gives the same credit file.  A second retraction of the sample number changes nothing and says nothing.
+
+
+def _retracted(state: CountyState, file: CreditFile, event: SamplingRetractedEvent, rules: Rules, effects: list[Effect]) -> None:
+    p = event.payload
+    if p.sample_no in file.retractions:
+        return  # retracted already: the same decision again, nothing to say
+    eid = event_key(event)
+    retraction = Retraction(event_id=eid, sample_no=p.sample_no, reason=p.reason, occurred_at=event.occurred_at,
+                            by=event.source.name or event.source.id)
+    file.retractions[p.sample_no] = retraction
+    reports = [s for s in file.samples if s.sample_no == p.sample_no]
+    head = f"抽样编号 {p.sample_no}"
+    if not reports:
+        effects.append(_effect(
+            "sampling.retracted", event, file.enterprise_id, sample_no=p.sample_no, reason=p.reason, by=retraction.by, reports=[],
+            pending=True, rules=[],
+            message_zh=(f"{head} 在本企业名下尚无报告：{retraction.by}的撤销（原因：{p.reason}）已登记，该编号的报告到达时即按撤销存档、"
+                        f"不计入统计；请核对抽样编号和企业编号")))
+        return
+    counts = file.counts
+    before = (counts.samples, counts.samples_passed, counts.samples_failed, file.pass_rate)
+    charted = next((r for r in _charted_reports(file) if r.sample_no == p.sample_no), None)
+    first = _first_charted(file, p.sample_no)
+    counting = [s for s in reports if s.superseded_by is None]
+    current = next((s for s in counting if s.judgement is not None), None)
+    closes = []
+    if any(s.judgement is not None and s.judgement.verdict == "fail" for s in reports):
+        closes.append("sampling.unqualified")
+    if any(s.judgement is not None and s.judgement.disagreements for s in reports):
+        closes.append("judgement.disagrees")
+    if any(s.judgement is not None and _unjudged_lab_failures(s.judgement) for s in reports):
+        closes.append("judgement.lab_failed_unjudged")
+    if any(s.superseded_as == "retest_inadmissible" for s in reports):
+        closes.append("retest.inadmissible")
+    for s in counting:
+        counts.samples -= 1
+        if s.judgement is None:
+            counts.samples_undetermined -= 1  # (waiting for the enterprise's registration)
+        else:
+            _count(counts, s.judgement.verdict, -1)
+    # the pass-rate charts and Paretos hold the sample as its current report, in the period of the report first charted
+    # (an original re-tested: its n, the re-test's failure); an original nobody could judge whose re-test came after it
+    # was never in them
+    if current is not None and first is not None and file.profile is not None and not (
+            first is not current and not first.retest and current.retest and first.judgement.verdict not in ("pass", "fail")):  # type: ignore[union-attr]
+        as_charted = current.model_copy(update={"sampled_on": first.sampled_on})
+        recounted(file, as_charted, current.model_copy(update={"judgement": None}), state.categories, rules)
+    for s in reports:
+        s.superseded_by, s.superseded_as, s.retraction_reason, s.pending = eid, "retracted", p.reason, None
+    retraction.reports = [s.event_id for s in reports]
+    keys = uncharted(file, charted, _charted_reports(file), rules) if charted is not None else []
+    for s in reports:
+        if s.judgement is not None:  # its judgements row again, superseded (the derived tables, as after a correction)
+            effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=s.judgement.verdict, sample_no=s.sample_no,
+                                   product=s.product, sampled_on=s.sampled_on.isoformat(), sample_event_id=s.event_id, retracted=True))
+    shown = current or counting[0] if counting else reports[-1]
+    verdict = current.judgement.verdict if current is not None else None  # type: ignore[union-attr]
+    parts = [f"撤销报告 {len(reports)} 份，均存档、不再计入统计"]
+    if verdict is not None:
+        parts.append(f"原样品结论“{_VERDICT_ZH[verdict]}”不再计入")
+    after = (counts.samples, counts.samples_passed, counts.samples_failed, file.pass_rate)
+    if after != before:
+        parts.append(f"抽检批次 {before[0]}→{after[0]}（合格 {before[1]}→{after[1]}，不合格 {before[2]}→{after[2]}），"
+                     f"合格率 {_rate(before[3])}→{_rate(after[3])}")
+    if keys:
+        names = "、".join(dict.fromkeys(k.replace("|", "·") for k in keys))
+        named = "、".join(f"{s.product}·{s.item_name}" for k in keys if (s := file.fluctuation.series.get(k)) is not None)
+        parts.append(f"质量波动监测序列（{named or names}）已去除该样品的数据重新计算")
+    if "sampling.unqualified" in closes:
+        parts.append("该样品的不合格预警自动关闭、风险分不再计入该不合格")
+    effects.append(_effect(
+        "sampling.retracted", event, file.enterprise_id, sample_no=p.sample_no, product=shown.product, reason=p.reason, by=retraction.by,
+        reports=list(retraction.reports), verdict=verdict, recharted=keys, rules=closes, pending=False,
+        counts={"samples": after[0], "passed": after[1], "failed": after[2]},
+        message_zh=f"{head}（{shown.product}）在本企业名下的报告已由{retraction.by}撤销（原因：{p.reason}）：" + "；".join(parts)))
+
+
+def _rate(rate: float | None) -> str:
+    return "无" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _retracted_on_arrival(file: CreditFile, record: SampleRecord, payload: SamplingResult, retraction: Retraction, event: Envelope,
+                          rules: Rules, effects: list[Effect]) -> None:
+    """A report of a sample number the bureau retracted here before it came: on file, judged (when the enterprise's
+    category is known) as it would have been, marked retracted, never counted, charted or alerted."""
+    record.superseded_by, record.superseded_as, record.retraction_reason = retraction.event_id, "retracted", retraction.reason
+    if file.profile is not None:
+        record.judgement = judge_sample(payload, file.profile.category, rules.catalogue)
+    retraction.reports.append(record.event_id)
+    base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
+    if record.judgement is not None:
+        effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=record.judgement.verdict, retracted=True, **base))
+    what = "复检结果" if record.retest else "检验结果"
+    day = rules.local_date(retraction.occurred_at).isoformat()
+    effects.append(_effect(
+        "sampling.retracted", event, file.enterprise_id, reason=retraction.reason, by=retraction.by, reports=[record.event_id],
+        retraction_event_id=retraction.event_id, verdict=record.judgement.verdict if record.judgement is not None else None,
+        recharted=[], rules=[], pending=False, arrived_after=True,
+        message_zh=(f"抽样编号 {record.sample_no}（{record.product}）的{what}到达，但该编号在本企业名下的报告已于 {day} 由{retraction.by}撤销"
+                    f"（原因：{retraction.reason}；撤销事件 {retraction.event_id}）：本次报告存档、不计入统计；"
+                    f"如该样品属于另一企业，请以该企业编号报送"),
+        **base))
+
+
 def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintReceivedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     on_file = file.complaint(p.complaint_id)
@@ -1468,6 +1600,7 @@ _HANDLERS = {
     EnterpriseRegistered: _registered,
     EnterpriseUpdated: _updated,
     SamplingResultEvent: _sampling,
+    SamplingRetractedEvent: _retracted,
     ComplaintReceivedEvent: _complaint_received,
     ComplaintResolvedEvent: _complaint_resolved,
     InspectionCompletedEvent: _inspection,

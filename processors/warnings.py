@@ -316,6 +316,41 @@ def overturned_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> di
     }
 
 
+RETRACTION_CLOSES = {
+    "sampling.unqualified": ("sampling_unqualified", "抽检不合格"),
+    "judgement.disagrees": ("judgement_disagrees", "判定与检验机构结论不一致"),
+    "judgement.lab_failed_unjudged": ("lab_failed_unjudged", "检验机构判定不合格、系统无法判定"),
+    "retest.inadmissible": ("retest_inadmissible", "复检结果不予采信"),
+}
+"""The alerts of one sample a retraction closes: rule id -> (the policy's ``warnings`` field, its title).  Keyed by
+enterprise and sample number, as ``_sampling_key`` is (a near-limit alert is the enterprise's, by additive group:
+it stays)."""
+
+
+def retracted_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> list[dict[str, Any]]:
+    """``warning.resolved`` effects' data for the alerts a retracted sample raised (``sampling.retracted``: the bureau
+    took the reports of the sample number off this enterprise's file, filed under it by mistake): they close, quoting
+    who retracted it and why.  ``eff.data["rules"]``: the rules the retracted reports could have raised; an alert
+    never opened (or closed already) is left alone by the alerts stage."""
+    d = eff.data
+    no = d.get("sample_no", "")
+    out = []
+    for rule_id in d.get("rules", ()):
+        field, title = RETRACTION_CLOSES[rule_id]
+        rule = getattr(rules.policy.warnings, field, None)
+        if rule is None or not rule.enabled:
+            continue
+        out.append({
+            "rule": rule_id, "dedup_key": f"{file.enterprise_id}:{'sampling.failed' if rule_id == 'sampling.unqualified' else rule_id}:{no}",
+            "enterprise_id": file.enterprise_id,
+            "note_zh": (f"抽样编号 {no} 在本企业名下的报告已由{d.get('by', '监管部门')}撤销（原因：{d.get('reason', '')}；撤销事件 {eff.event_id}），"
+                        f"“{title}”预警所依据的报告不再计入，预警自动关闭；如该样品属于另一企业，请在该企业名下核查处置"),
+            "note_en": f"sample {no}: its reports on this enterprise's file were retracted by {d.get('by', 'the bureau')} ({d.get('reason', '')}): closed",
+            "evidence": {"event_ids": [eff.event_id, *d.get("reports", ())], "sample_no": no, "retracted": True, "reason": d.get("reason")},
+        })
+    return out
+
+
 def overdue_withdrawn_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> dict[str, Any] | None:
     """A ``warning.resolved`` effect's data for a rectification found done in time after it was marked
     overdue (``rectification.overdue_withdrawn``: its completion, dated before the deadline, arrived after

@@ -55,7 +55,8 @@ _NAME = re.compile(r"^[\w.@\-]{1,64}$")
 ROLES: dict[str, str] = {
     "admin": "keys, audit, metrics, every read; may post any event (imports, back-fill)",
     "supervisor": "reads credit files and dead letters; optionally limited to towns",
-    "bureau": "the bureau's registry, campaign office and enforcement: enterprise.*, campaign.*, enforcement.*, interview.* as source kind bureau",
+    "bureau": "the bureau's registry, campaign office and enforcement: enterprise.*, campaign.*, enforcement.*, interview.*, "
+              "sampling.retracted as source kind bureau",
     "lab": "a lab system: sampling.result only, as its own lab (source kind lab, id bound to the key)",
     "complaint": "the complaint channel: complaint.* as source kind complaint_channel",
     "inspector": "inspectors: inspection.*, rectification.*, complaint.resolved as source kind inspector",
@@ -65,16 +66,27 @@ ROLES: dict[str, str] = {
 POSTING_ROLES = ("admin", "bureau", "lab", "complaint", "inspector")
 
 
+TRUSTED_ONLY = frozenset({"sampling.retracted"})
+"""Event types only the bureau (and an admin key: imports, back-fill) may post, whatever family they belong to: a
+retraction takes a report off a credit file, so a lab key may not send one, not even for its own report."""
+
+RETRACTION_ZH = ("撤销报告（sampling.retracted）只能由监管部门（bureau 角色密钥）或管理员提交：检验机构不能撤销已报送的报告。"
+                 "报告内容有误的，请以新的 event_id 报送更正后的报告；报告的企业填错的，请联系监管部门撤销")
+"""Why a key of another role may not post a retraction, as its 403 says."""
+
+
 @cache
 def posting_rules() -> dict[str, tuple[frozenset[str], str | None]]:
     """role -> (the event types it may post, the source.kind those events must carry)."""
     from schemas.events import EVENT_TYPES
 
     return {
-        "lab": (frozenset(t for t in EVENT_TYPES if t.startswith("sampling.")), "lab"),
+        # a lab sends results, never takes one back: a retraction (撤销报告) is the bureau's (RETRACTION_ZH)
+        "lab": (frozenset(t for t in EVENT_TYPES if t.startswith("sampling.") and t not in TRUSTED_ONLY), "lab"),
         "complaint": (frozenset(t for t in EVENT_TYPES if t.startswith("complaint.")), "complaint_channel"),
         "inspector": (frozenset(t for t in EVENT_TYPES if t.startswith(("inspection.", "rectification.")) or t == "complaint.resolved"), "inspector"),
-        "bureau": (frozenset(t for t in EVENT_TYPES if t.startswith(("enterprise.", "campaign.", "enforcement.", "interview."))), "bureau"),
+        "bureau": (frozenset(t for t in EVENT_TYPES if t.startswith(("enterprise.", "campaign.", "enforcement.", "interview."))
+                             or t in TRUSTED_ONLY), "bureau"),
         "admin": (frozenset(EVENT_TYPES), None),
     }
 
@@ -159,6 +171,9 @@ def event_refusal(key: ApiKey, event: "Envelope") -> dict[str, Any] | None:
     if allowed is None:
         return _refuse("", f"{key.label} may not post events", f"角色 {key.role} 不能提交事件")
     types, kind = allowed
+    if event.event_type in TRUSTED_ONLY and event.event_type not in types:
+        return _refuse("event_type", f"{key.label} may not post {event.event_type}: only a bureau or admin key may retract a report "
+                                     f"(a lab sends a corrected report instead, under a new event_id)", RETRACTION_ZH)
     if event.event_type not in types:
         return _refuse("event_type", f"{key.label} may not post {event.event_type}; it may post {', '.join(sorted(types))}",
                        f"该密钥（{key.role}）无权提交 {event.event_type}，仅可提交 {', '.join(sorted(types))}")

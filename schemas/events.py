@@ -699,6 +699,22 @@ class InterviewHeld(Model):
         return follow_up_by
 
 
+class SamplingRetracted(Model):
+    """撤销报告: the bureau takes a report off an enterprise's credit file, because it was filed under the wrong
+    enterprise (a lab's mistake a correction cannot undo: a correction only replaces a report of the same
+    enterprise).  The log stays append-only: the report stays on file, marked retracted with the reason, and no
+    longer counts (counts, pass rate, charts, risk grade; its failure's alert closes).  Every report of the sample
+    number under this enterprise is retracted — the original, its corrections and its re-test (复检), whether
+    they are on file already or arrive later: a sample number is unique, so every one of its reports here is
+    misfiled.  Send the report again under the right enterprise (a new event_id)."""
+
+    sample_no: ShortText = Field(description="抽样编号 of the report(s) to retract, as on file under the envelope's enterprise_id.  "
+                                             "A retraction whose report is not on file yet is kept and applies when it arrives")
+    reason: Annotated[str, Field(min_length=1, max_length=1000, json_schema_extra={"pattern": _HAS_TEXT_PATTERN})] = Field(
+        description="撤销原因, in Chinese, e.g. 报告企业名称填报错误（应为 E-330110-002）: what the credit file and the alert's "
+                    "closing note quote")
+
+
 # --------------------------------------------------------------------------- the upgrade campaign (提档升级)
 
 CampaignDimension = Literal["staff", "control", "stability", "technology", "brand"]
@@ -951,6 +967,14 @@ class SamplingResultEvent(Envelope):
         return self
 
 
+class SamplingRetractedEvent(Envelope):
+    """sampling.retracted (撤销报告): the bureau retracts the report(s) of a sample number filed under this enterprise."""
+
+    model_config = _event("when the bureau decided the retraction (撤销时间)", "the sample number and the reason")
+    event_type: Literal["sampling.retracted"]
+    payload: SamplingRetracted
+
+
 class ComplaintReceivedEvent(Envelope):
     """complaint.received (投诉受理): a complaint about the enterprise was received."""
 
@@ -1081,6 +1105,7 @@ Event = Annotated[
         EnterpriseRegistered,
         EnterpriseUpdated,
         SamplingResultEvent,
+        SamplingRetractedEvent,
         ComplaintReceivedEvent,
         ComplaintResolvedEvent,
         InspectionCompletedEvent,
@@ -1110,6 +1135,7 @@ event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 # what supervisors read for each event type (the demo's summary, the intake dashboard)
 EVENT_TYPE_ZH = {
     "enterprise.registered": "企业登记", "enterprise.updated": "企业信息变更", "sampling.result": "抽检结果",
+    "sampling.retracted": "撤销报告",
     "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "inspection.completed": "现场检查",
     "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
     "enforcement.decided": "行政处罚", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",

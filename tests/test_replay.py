@@ -26,6 +26,7 @@ def event_docs(draw, n: int):
     kind = draw(st.sampled_from([
         "enterprise.registered", "enterprise.updated", "sampling.result", "complaint.received", "complaint.resolved",
         "inspection.completed", "rectification.ordered", "rectification.completed", "rectification.verified", "clock.tick",
+        "sampling.retracted",
     ]))
     doc = golden(kind)
     doc["event_id"] = str(uuid.UUID(int=draw(st.integers(1, 2**64)), version=4))
@@ -42,6 +43,9 @@ def event_docs(draw, n: int):
         for item in p["items"]:
             count = 5 if item["item_code"] == "pseudomonas_aeruginosa" else 1
             item["values"] = draw(st.lists(measured, min_size=count, max_size=count))
+    elif kind == "sampling.retracted":
+        # the bureau's retraction of one of those numbers: before or after its reports, or of none
+        p["sample_no"] = draw(st.sampled_from([f"S{n}", "S-A", "S-B"]))
     elif kind in ("complaint.received", "complaint.resolved"):
         p["complaint_id"] = f"C{draw(st.integers(0, 3))}"
         p["verified"] = draw(st.booleans())
