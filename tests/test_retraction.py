@@ -87,8 +87,10 @@ def test_a_misfiled_failure_retracted_stays_on_file_and_counts_for_nothing(rules
     assert "risk.graded" in kinds(effects)
     # the failure's alert is closed, saying who retracted the report and why
     assert alert.state == "closed"
-    (resolved,) = [e for e in effects if e.kind == "warning.resolved"]
-    assert resolved.data["rule"] == "sampling.unqualified" and resolved.data["dedup_key"] == alert.dedup_key
+    (resolved,) = [e for e in effects if e.kind == "warning.resolved" and e.data["rule"] == "sampling.unqualified"]
+    assert resolved.data["dedup_key"] == alert.dedup_key
+    # the grade fell back with it: the alert that announced the rise closes too
+    assert [e.data["rule"] for e in effects if e.kind == "warning.resolved"] == ["sampling.unqualified", "risk.grade_worsened"]
     note = resolved.data["note_zh"]
     assert "撤销" in note and "县市场监督管理局" in note and REASON in note and "预警自动关闭" in note
     assert alert.steps[-1].note == note
