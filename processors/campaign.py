@@ -394,7 +394,7 @@ def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", r
     def add(code: str, text: str, event_ids: list[str], value: float | None = None, target: float | None = None) -> None:
         out.append(AcceptanceCheck(code=code, label_zh=CHECK_ZH[code], text_zh=text, value=value, target=target, event_ids=event_ids))
 
-    decisions = [r for r in file.enforcements if start <= r.decided_on <= day]
+    decisions = [r for r in file.enforcements if start <= r.decided_on <= day and (r.revoked_on is None or r.revoked_on > day)]
     if decisions:
         add("enforcement", f"验收前受行政处罚 {len(decisions)} 件：" + "；".join(
             f"{r.decision_no}（{r.decided_on.isoformat()}，{penalties_text(r.penalties)[0] or '处罚内容未载明'}）" for r in decisions),

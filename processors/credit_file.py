@@ -171,6 +171,15 @@ class EnforcementRecord(_Record):
     serious_dishonesty: bool = False
     sample_nos: list[str] = Field(default_factory=list)
     inspection_ids: list[str] = Field(default_factory=list)
+    # 撤销 (enforcement.revoked): on file still, in force no more
+    revoked_on: dt.date | None = None
+    revoked_by: str | None = None
+    revoked_ref: str | None = None
+    revoked_reason: str | None = None
+
+    @property
+    def in_force(self) -> bool:
+        return self.revoked_on is None
 
     @property
     def fined_yuan(self) -> float:

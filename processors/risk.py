@@ -308,6 +308,13 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             ref = f"{eff.data['decision_no']}（最重处罚{PENALTY_ZH.get(heaviest, heaviest)}，计 {points:g} 分）"  # (“罚款 6 分” read as a fine of 6 points)
             _add(rs.entries, (eff.occurred_at, "enforcement", float(points), eff.event_id, ref))
             changed |= SCORE_INPUTS  # (also a listing as 严重违法失信, which overrides the score)
+        elif k == "enforcement.revoked":
+            # revoked (行政复议, 行政诉讼, 自行纠正): the decision weighs no more, and a listing it made ends with it
+            decision = eff.data["decision_event_id"]
+            kept = [e for e in rs.entries if not (e[1] == "enforcement" and e[3] == decision)]
+            if len(kept) != len(rs.entries) or eff.data.get("listing_ended"):
+                rs.entries[:] = kept
+                changed |= SCORE_INPUTS
         elif k == "interview.held":
             _add(rs.entries, (eff.occurred_at, "interview", float(dyn.interview.points), eff.event_id, eff.data["interview_id"]))
             changed |= SCORE_INPUTS
@@ -576,7 +583,7 @@ def listing_ends(file: "CreditFile", pol: RiskPolicy) -> dt.date | None:
     if file.serious_dishonesty is None:
         return None
     years = pol.credit.serious_dishonesty_years
-    ends = [_term_ends(r.decided_on, years) for r in file.enforcements if r.serious_dishonesty]
+    ends = [_term_ends(r.decided_on, years) for r in file.enforcements if r.serious_dishonesty and r.in_force]
     return max(ends) if ends else None
 
 
@@ -587,7 +594,7 @@ def listing_in_force(file: "CreditFile", today: dt.date, pol: RiskPolicy) -> tup
     years = pol.credit.serious_dishonesty_years
     best: tuple[Any, dt.date] | None = None
     for r in file.enforcements:
-        if r.serious_dishonesty and r.decided_on <= today:
+        if r.serious_dishonesty and r.in_force and r.decided_on <= today:
             ends = _term_ends(r.decided_on, years)
             if today < ends and (best is None or ends > best[1]):
                 best = (r, ends)

@@ -36,8 +36,8 @@ from processors.campaign import apply_tier, on_campaign_event
 from processors.judgement import judge_sample, ratio_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, decide, decision_data,
-                                 follow_up_resolved, grade_fell_resolved, overdue_withdrawn_resolved, overturned_resolved, resolved,
-                                 retracted_resolved)
+                                 enforcement_revoked_resolved, follow_up_resolved, grade_fell_resolved, overdue_withdrawn_resolved,
+                                 overturned_resolved, resolved, retracted_resolved)
 from schemas.events import (
     AlertActionEvent,
     CampaignActivityEvent,
@@ -50,7 +50,9 @@ from schemas.events import (
     EnterpriseRegistered,
     EnterpriseUpdated,
     EnforcementDecidedEvent,
+    EnforcementRevokedEvent,
     Envelope,
+    REVOKED_BY_ZH,
     InspectionCompletedEvent,
     InterviewHeldEvent,
     RectificationCompletedEvent,
@@ -101,7 +103,8 @@ and the re-test window counts local calendar days; 24: a trusted report saying w
 too, a lab system's failure beside a trusted report nobody can judge stands in either order, a printed sum alone is not
 cleared by a partial re-test, and the first lab's sum stands whole; 25: sampling.retracted (撤销报告): the bureau retracts
 a sample number's reports under an enterprise — marked retracted, no longer counted, charted, graded or alerted, and a
-report of it arriving after the retraction is filed retracted; a lab's printed sum of ratios that agrees is explained once; alerts whose ground is withdrawn close — complaints found 不属实, a grade fallen below the one announced —; a rectification completed in time and rejected after its deadline is not overdue by it, and a rejection may set new_deadline).  A Kafka worker writes it into every snapshot and says so when it
+report of it arriving after the retraction is filed retracted; a lab's printed sum of ratios that agrees is explained once; alerts whose ground is withdrawn close — complaints found 不属实, a grade fallen below the one announced —; a rectification completed in time and rejected after its deadline is not overdue by it, and a rejection may set new_deadline; enforcement.revoked
+takes a decision out of the score, its listing and its licence revocation).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -185,7 +188,7 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
     alerting = False
     overturns: list[Effect] = []
     withdrawn: list[Effect] = []
-    unfounded: list[Effect] = []
+    ungrounded: list[Effect] = []  # what an alert rested on, found untrue or revoked
     for e in new:
         if e.kind in ALERTING_KINDS:
             alerting = True
@@ -193,8 +196,8 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
             overturns.append(e)
         elif e.kind == "fluctuation.signal_withdrawn":
             withdrawn.append(e)
-        elif e.kind == "complaint.unverified":
-            unfounded.append(e)
+        elif e.kind in ("complaint.unverified", "enforcement.revoked"):
+            ungrounded.append(e)
     changed = observe(file, event, new, rules)
     # the failure (or the overdue mark) no longer stands: its alert closes — said after this step's own
     # decisions, which may open it (an original and its passing re-test both judged at registration)
@@ -205,8 +208,8 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
         elif (data := (overturned_resolved(file, e, rules) if e.kind == "sampling.overturned"
                        else overdue_withdrawn_resolved(file, e, rules))) is not None:
             closing.append(data)
-    for e in unfounded:
-        closing += complaint_unfounded_resolved(file, e, rules)
+    for e in ungrounded:
+        closing += (complaint_unfounded_resolved if e.kind == "complaint.unverified" else enforcement_revoked_resolved)(file, e, rules)
     if file.risk.missing:
         for gap in filled_gaps(file, event, rules):
             data = resolved(file, event, gap, rules)
@@ -1565,12 +1568,45 @@ def _enforcement(state: CountyState, file: CreditFile, event: EnforcementDecided
     if p.serious_dishonesty:
         # the latest listing decision (by its date) is the one the file names; each listing runs its own term
         current = file.enforcement(file.serious_dishonesty) if file.serious_dishonesty is not None else None
-        if current is None or p.decided_on >= current.decided_on:
+        if current is None or not current.in_force or p.decided_on >= current.decided_on:
             file.serious_dishonesty = p.decision_no
     if "licence_revoked" in kinds and file.licence_revoked is None:
         file.licence_revoked = p.decision_no
     effects.append(_effect("enforcement.decided", event, file.enterprise_id, decision_no=p.decision_no, decided_on=p.decided_on.isoformat(),
                            penalties=kinds, fined_yuan=record.fined_yuan, serious_dishonesty=p.serious_dishonesty))
+
+
+def _enforcement_revoked(state: CountyState, file: CreditFile, event: EnforcementRevokedEvent, rules: Rules, effects: list[Effect]) -> None:
+    p = event.payload
+    record = file.enforcement(p.decision_no)
+    if record is None:
+        # nothing to revoke here: said, not dropped (the event is in the log; a wrong number or enterprise)
+        effects.append(_effect("enforcement.revocation_unmatched", event, file.enterprise_id, decision_no=p.decision_no,
+                               message_zh=f"本企业档案中没有行政处罚决定书 {p.decision_no}：撤销未生效，请核对决定书文号和企业"))
+        return
+    if not record.in_force:
+        return  # revoked already: a repeat says nothing
+    record.revoked_on, record.revoked_by, record.revoked_ref, record.revoked_reason = p.revoked_on, p.revoked_by, p.reference_no, p.reason
+    file.counts.enforcements -= 1
+    listing_ended = file.serious_dishonesty == record.decision_no
+    if listing_ended:
+        # the latest listing decision still in force names the file, if any
+        others = [r for r in file.enforcements if r.serious_dishonesty and r.in_force]
+        file.serious_dishonesty = max(others, key=lambda r: r.decided_on).decision_no if others else None
+    licence_restored = file.licence_revoked == record.decision_no
+    if licence_restored:
+        others = [r for r in file.enforcements if r.in_force and any(x.kind == "licence_revoked" for x in r.penalties)]
+        file.licence_revoked = others[0].decision_no if others else None
+        licence_restored = file.licence_revoked is None
+    how = REVOKED_BY_ZH.get(p.revoked_by, p.revoked_by)
+    said = (f"行政处罚决定书 {record.decision_no}（{record.decided_on.isoformat()}）已经{how}撤销（{p.reference_no}，"
+            f"{p.revoked_on.isoformat()}；理由：{p.reason}）：该处罚存档备查，不再计入风险分"
+            + ("，其严重违法失信名单列入随之终止" if listing_ended and record.serious_dishonesty else "")
+            + ("，吊销的许可证恢复，例行抽检与检查重新计算" if licence_restored else ""))
+    effects.append(_effect("enforcement.revoked", event, file.enterprise_id, decision_no=record.decision_no,
+                           decision_event_id=record.event_id, revoked_on=p.revoked_on.isoformat(), revoked_by=p.revoked_by,
+                           reference_no=p.reference_no, reason=p.reason, listing_ended=listing_ended and record.serious_dishonesty,
+                           licence_restored=licence_restored, message_zh=said))
 
 
 def _interview(state: CountyState, file: CreditFile, event: InterviewHeldEvent, rules: Rules, effects: list[Effect]) -> None:
@@ -1608,6 +1644,7 @@ _HANDLERS = {
     RectificationCompletedEvent: _rectification_completed,
     RectificationVerifiedEvent: _rectification_verified,
     EnforcementDecidedEvent: _enforcement,
+    EnforcementRevokedEvent: _enforcement_revoked,
     InterviewHeldEvent: _interview,
     CampaignCommitmentEvent: _campaign,
     CampaignAssessmentEvent: _campaign,

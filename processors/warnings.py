@@ -402,6 +402,19 @@ def complaint_unfounded_resolved(file: "CreditFile", eff: "Effect", rules: "Rule
     return out
 
 
+def enforcement_revoked_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> list[dict[str, Any]]:
+    """A ``warning.resolved`` effect's data for the alert of a penalty decision since revoked (``enforcement.revoked``)."""
+    d = eff.data
+    key = f"{file.enterprise_id}:enforcement.decided:{d.get('decision_no', '')}"
+    if key not in _latest(file, "enforcement.decided"):
+        return []
+    return [{"rule": "enforcement.decided", "dedup_key": key, "enterprise_id": file.enterprise_id,
+             "note_zh": f"{d.get('message_zh', '')}，预警自动关闭",
+             "note_en": f"decision {d.get('decision_no')} was revoked ({d.get('revoked_by')}, {d.get('reference_no')}): closed",
+             "evidence": {"event_ids": [eff.event_id], "decision_no": d.get("decision_no"), "reference_no": d.get("reference_no"),
+                          "revoked_on": d.get("revoked_on")}}]
+
+
 def grade_fell_resolved(file: "CreditFile", event: "Envelope", graded: "GradeEntry", rules: "Rules") -> list[dict[str, Any]]:
     """``warning.resolved`` effects' data for 风险等级上升 alerts whose grade the enterprise is no longer at: the
     grade fell below it (a failure overturned, a complaint found 不属实, an entry out of its window).  Open, an

@@ -19,7 +19,7 @@ from processors.fluctuation import point_dict, series_heading_zh
 from processors.risk import inspection_frequency, listing_ends
 from processors.step import Rules
 from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, penalties_text, score_reasons_zh
-from schemas.events import NOT_DETECTED
+from schemas.events import NOT_DETECTED, REVOKED_BY_ZH
 from qrisk.sheets import time_header
 
 CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
@@ -49,7 +49,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                        ("cause", "起因"), ("status_zh", "状态"), ("overdue_zh", "逾期"), ("completed_at", "完成时间"), ("evidence", "整改材料"),
                        ("verified_at", "复查时间"), ("verifier", "复查人"), ("note", "复查意见")],
     "enforcements": [("decided_on", "决定日期"), ("decision_no", "决定书文号"), ("violation", "违法行为"), ("legal_basis", "法律依据"),
-                     ("penalties_zh", "处罚内容"), ("serious_dishonesty_zh", "列入严重违法失信名单"), ("related_zh", "相关抽检/检查"),
+                     ("penalties_zh", "处罚内容"), ("serious_dishonesty_zh", "列入严重违法失信名单"), ("revoked_zh", "撤销"),
+                     ("related_zh", "相关抽检/检查"),
                      ("event_id", "事件")],
     "interviews": [("held_on", "约谈日期"), ("interview_id", "约谈编号"), ("held_by", "约谈单位"), ("officials", "约谈人"),
                    ("interviewee", "被约谈人"), ("reason", "约谈事由"), ("commitments", "企业承诺"), ("follow_up_by", "跟踪期限"),
@@ -366,6 +367,8 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
          "serious_dishonesty_zh": ("否" if not r.serious_dishonesty else
                                    f"是（已于 {ends.isoformat()} 期满移出）" if ends is not None and today is not None and today >= ends
                                    and r.decision_no == file.serious_dishonesty else "是"),
+         "revoked_zh": (f"已经{REVOKED_BY_ZH.get(r.revoked_by or '', r.revoked_by)}撤销（{r.revoked_ref}，{r.revoked_on.isoformat()}；"
+                        f"{r.revoked_reason}），不再计入" if r.revoked_on is not None else ""),
          "related_zh": "、".join([*(f"抽样编号 {n}" for n in r.sample_nos), *(f"检查 {i}" for i in r.inspection_ids)]), "event_id": r.event_id}
         for r in sorted(file.enforcements, key=lambda r: r.decided_on, reverse=True)
     ]

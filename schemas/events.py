@@ -673,6 +673,26 @@ class EnforcementDecided(Model):
     inspection_ids: list[ShortText] = Field(default_factory=list, max_length=50, description="检查编号 of the inspections the case rests on")
 
 
+RevokedBy = Literal["reconsideration", "litigation", "self_correction"]
+REVOKED_BY_ZH = {"reconsideration": "行政复议", "litigation": "行政诉讼", "self_correction": "行政机关自行纠正"}
+
+
+class EnforcementRevoked(Model):
+    """撤销行政处罚决定: a decision on file is revoked — by 行政复议, by a court (行政诉讼), or corrected by the
+    authority itself.  The decision stays on file, marked revoked with its reference; it no longer weighs in the
+    risk grade, a listing as 严重违法失信 it made ends, a licence it revoked is the enterprise's again, and the
+    campaign's checks no longer count it.  A decision varied (变更) is revoked and the new one posted as an
+    enforcement.decided of its own number."""
+
+    decision_no: ShortText = Field(description="行政处罚决定书文号 of the enforcement.decided being revoked, as on file")
+    revoked_on: IsoDate = Field(description="撤销日期 (YYYY-MM-DD): the date of the 复议决定 / 判决 / 撤销决定")
+    revoked_by: RevokedBy = Field(description="how: reconsideration = 行政复议, litigation = 行政诉讼（判决撤销）, "
+                                              "self_correction = 行政机关自行纠正")
+    reference_no: ShortText = Field(description="文号 of what revoked it: 行政复议决定书, 判决书 or 撤销决定书, e.g. 某府复决〔2026〕8号")
+    reason: Annotated[str, Field(min_length=1, max_length=2000, json_schema_extra={"pattern": _HAS_TEXT_PATTERN})] = Field(
+        description="撤销理由, in Chinese: what the credit file and the alert's closing note quote")
+
+
 class InterviewHeld(Model):
     """约谈 (责任约谈, 食品安全法 第一百一十四条): the bureau called in the enterprise's legal representative or
     principal over a risk it did not remove; the enterprise committed to measures."""
@@ -1038,6 +1058,14 @@ class EnforcementDecidedEvent(Envelope):
     payload: EnforcementDecided
 
 
+class EnforcementRevokedEvent(Envelope):
+    """enforcement.revoked (撤销行政处罚决定): a decision on file is revoked (行政复议, 行政诉讼, 自行纠正)."""
+
+    model_config = _event("when the revocation took effect (撤销时间)", "the decision number, how and by what it was revoked, why")
+    event_type: Literal["enforcement.revoked"]
+    payload: EnforcementRevoked
+
+
 class InterviewHeldEvent(Envelope):
     """interview.held (约谈): the bureau called in the enterprise's responsible person."""
 
@@ -1113,6 +1141,7 @@ Event = Annotated[
         RectificationCompletedEvent,
         RectificationVerifiedEvent,
         EnforcementDecidedEvent,
+        EnforcementRevokedEvent,
         InterviewHeldEvent,
         CampaignCommitmentEvent,
         CampaignAssessmentEvent,
@@ -1138,6 +1167,6 @@ EVENT_TYPE_ZH = {
     "sampling.retracted": "撤销报告",
     "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "inspection.completed": "现场检查",
     "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
-    "enforcement.decided": "行政处罚", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
+    "enforcement.decided": "行政处罚", "enforcement.revoked": "撤销行政处罚", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
     "campaign.activity": "提档升级活动", "alert.action": "预警处置", "clock.tick": "时钟",
 }
