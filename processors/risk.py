@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from processors._build import FoldState
 from processors.ids import event_key
 
-from schemas.events import PENALTY_ZH
+from schemas.events import EVENT_TYPE_ZH, PENALTY_ZH
 from schemas.policy import GRADES, Grade, RiskPolicy
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,6 +132,16 @@ class GradeEntry:
     override: str | None = None  # serious_dishonesty: straight to D
     next_inspection_due: dt.date | None = None
     contributions: list[Contribution] = field(default_factory=list)
+    # a grade held back from worsening (band worse than grade): since when it has been held at this grade, the
+    # event that raised the band above it (and that event in words), and the hold in words; ``hold_expired``: this
+    # evaluation (a clock.tick) moved the grade on because the hold had lasted ``risk.worsen_hold_days`` — the
+    # hold fields then name the hold it ended and its original cause, not the tick (or, still held a level
+    # further, the new hold: since now, the same cause)
+    hold_since: dt.datetime | None = None
+    hold_cause_event_id: str | None = None
+    hold_cause_zh: str = ""
+    hold_expired: bool = False
+    hold_zh: str = ""
 
 
 class RiskState(_Model):
@@ -598,9 +608,12 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     score) it takes the fast path: the window is pruned (which may change the score),
     an inspection moves the due date, and a grade held back from improving by the step
     limit moves on; nothing else is recomputed.  A grade held back from *worsening* moves
-    on only at the enterprise's next event, not at a clock tick that brings nothing new
-    about it: with ticks every few minutes "at most one level per evaluation" would
-    otherwise be no limit at all.
+    on at the enterprise's next event, or else at the first clock tick once the hold has
+    lasted ``risk.worsen_hold_days`` (7): with ticks every few minutes, moving on at any
+    tick would make "at most one level per evaluation" no limit at all; never moving on at
+    a tick left the grade (and the inspection plan that follows it) on the milder grade
+    for months, until some unrelated event of the enterprise released it.  Without new
+    events a grade so worsens by at most ``max_worsen`` levels per ``worsen_hold_days``.
     """
     pol = rules.policy.risk
     if file.profile is None or not pol.enabled:
@@ -610,6 +623,12 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
         rs.tick_at = cause.occurred_at
     now = as_of(file)
     news = changed & SCORE_INPUTS  # (before pruning: an entry leaving the window is no new cause)
+    tick = cause.enterprise_id == "*"
+    last = rs.history[-1] if rs.history else None
+    held_worse = last is not None and rs.grade is not None and last.held and _INDEX[last.band] > _INDEX[rs.grade]
+    # the hold has lasted its period: a tick may move the grade on (a snapshot's entry from before
+    # hold_since was kept: the hold counts from that entry's evaluation)
+    hold_over = held_worse and now >= (last.hold_since or last.as_of) + dt.timedelta(days=pol.worsen_hold_days)  # type: ignore[union-attr]
     entries = rs.entries
     if entries:
         cutoff = now - _window(pol)
@@ -621,7 +640,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     if file.serious_dishonesty is not None and not by_decision and rs.history and rs.history[-1].override == "serious_dishonesty":
         changed |= SCORE_INPUTS  # the listing ended (three years on): the score decides again
     if not changed & SCORE_INPUTS and rs.grade is not None and rs.history and (
-            not rs.history[-1].held or (cause.enterprise_id == "*" and _INDEX[rs.history[-1].band] > _INDEX[rs.grade])):
+            not rs.history[-1].held or (tick and held_worse and not hold_over)):
         if changed & INSPECTED:
             rs.next_inspection_due = next_inspection_due(file, rs.grade, rules)
         return None
@@ -631,14 +650,21 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     band = "D" if override else pol.band(score)
     previous = rs.grade
     grade = band
+    expired = False
     if previous is not None and override is None and band != previous:
         pi, bi = _INDEX[previous], _INDEX[band]
         gi = min(bi, pi + pol.max_worsen) if bi > pi else max(bi, pi - pol.max_improve)
-        if bi > pi and cause.enterprise_id == "*" and not news:
-            gi = pi  # held back from worsening: a tick (even one that prunes the window) is no new cause
+        if bi > pi and tick and not news:
+            # a tick (even one that prunes the window) is no new cause: held back from worsening, until
+            # the hold has lasted risk.worsen_hold_days
+            if hold_over:
+                expired = True
+            else:
+                gi = pi
         if pol.hold_days and rs.moved_at is not None and now < rs.moved_at + dt.timedelta(days=pol.hold_days):
             gi = pi
         grade = GRADES[gi]
+    expired = expired and grade != previous
     due = rs.next_inspection_due
     if grade != previous or changed & INSPECTED or due is None:
         due = next_inspection_due(file, grade, rules, moved_at=now if grade != previous else None)
@@ -653,6 +679,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
         band=band, grade=grade, previous=previous, held=grade != band, override=override, next_inspection_due=due,
         contributions=explain(file, pol, in_force),
     )
+    _hold(entry, last if held_worse else None, expired, news and not tick, file, cause, rules)
     rs.history.append(entry)
     if len(rs.history) > pol.history_max:
         del rs.history[: len(rs.history) - pol.history_max]
@@ -663,12 +690,61 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     return entry
 
 
+def _cause_zh(file: "CreditFile", cause: "Envelope", rules: "Rules") -> str:
+    """The event that raised the band, as a supervisor reads it: its day and what it added to the score
+    (现场检查问题（JC2）), else its type."""
+    eid = event_key(cause)
+    day = local_date(cause.occurred_at, rules).isoformat()
+    mine = [e for e in file.risk.entries if e[3] == eid] + [e for e in file.risk.credit_entries if e[3] == eid]
+    if mine:
+        mine.sort(key=lambda e: -e[2])
+        seen = dict.fromkeys(f"{FACTOR_ZH.get('dynamic.' + e[1], FACTOR_ZH.get('credit.' + e[1], e[1]))}（{e[4]}）" for e in mine)
+        return f"{day} {'、'.join(seen)}"
+    return f"{day} {EVENT_TYPE_ZH.get(cause.event_type, cause.event_type)}"
+
+
+def _hold(entry: GradeEntry, last: GradeEntry | None, expired: bool, raised: int, file: "CreditFile", cause: "Envelope",
+          rules: "Rules") -> None:
+    """The hold fields of a new entry. ``last``: the previous entry when it held the grade back from worsening;
+    ``raised``: this event changed the score's inputs (a tick never does)."""
+    pol = rules.policy.risk
+    parts = []
+    if expired and last is not None:
+        entry.hold_expired = True
+        since = last.hold_since or last.as_of
+        entry.hold_since, entry.hold_cause_event_id, entry.hold_cause_zh = since, last.hold_cause_event_id, last.hold_cause_zh
+        parts.append(f"暂定 {entry.previous} 级已满 {pol.worsen_hold_days} 天（自 {local_date(since, rules).isoformat()} 起；"
+                     f"起因：{last.hold_cause_zh or last.hold_cause_event_id or '此前的评定'}），期间无新情况，"
+                     f"按分值 {entry.score:g}（对应 {entry.band} 级）调整为 {entry.grade} 级")
+    if entry.override is None and _INDEX[entry.band] > _INDEX[entry.grade]:
+        # the cause stays the event that raised the band above the grade: a later event that did not raise it
+        # (a passing sample, an entry leaving the window) is no cause
+        if last is not None and (last.hold_cause_event_id or last.hold_cause_zh) and not (raised and _INDEX[entry.band] > _INDEX[last.band]):
+            entry.hold_cause_event_id, entry.hold_cause_zh = last.hold_cause_event_id, last.hold_cause_zh
+        else:
+            entry.hold_cause_event_id, entry.hold_cause_zh = event_key(cause), _cause_zh(file, cause, rules)
+        entry.hold_since = (last.hold_since or last.as_of) if last is not None and entry.grade == last.grade else entry.as_of
+        offset = dt.timedelta(hours=rules.policy.utc_offset_hours)
+        moved = file.risk.moved_at  # (the last move before this entry)
+        if pol.hold_days and moved is not None and entry.grade == entry.previous and entry.as_of < moved + dt.timedelta(days=pol.hold_days):
+            kept = moved + dt.timedelta(days=pol.hold_days) + offset  # held by risk.hold_days, not by the step limit
+            parts.append(f"分值 {entry.score:g} 对应 {entry.band} 级（起因：{entry.hold_cause_zh}）；等级变动后至少保持 {pol.hold_days} 天，"
+                         f"{kept:%Y-%m-%d %H:%M} 前暂定 {entry.grade} 级")
+        else:
+            ends = entry.hold_since + dt.timedelta(days=pol.worsen_hold_days) + offset
+            parts.append(f"分值 {entry.score:g} 对应 {entry.band} 级（起因：{entry.hold_cause_zh}）；每次评定最多上升 {pol.max_worsen} 级，"
+                         f"暂定 {entry.grade} 级；如无新情况，满 {pol.worsen_hold_days} 天（{ends:%Y-%m-%d %H:%M}）后的定时评定按分值调整")
+    entry.hold_zh = "；".join(parts)
+
+
 def graded_data(entry: GradeEntry) -> dict[str, Any]:
     """A ``risk.graded`` effect's data: the entry as JSON (built by hand: this runs on every score change)."""
     return {
         "as_of": _iso(entry.as_of), "cause_event_id": entry.cause_event_id, "score": entry.score, "static": entry.static,
         "dynamic": entry.dynamic, "credit": entry.credit, "band": entry.band, "grade": entry.grade, "previous": entry.previous,
         "grade_changed": entry.grade != entry.previous, "held": entry.held, "override": entry.override,
+        "hold_since": _iso(entry.hold_since) if entry.hold_since else None, "hold_cause_event_id": entry.hold_cause_event_id,
+        "hold_expired": entry.hold_expired, "hold_zh": entry.hold_zh,
         "next_inspection_due": entry.next_inspection_due.isoformat() if entry.next_inspection_due else None,
         "contributions": [{"factor": c.factor, "label_zh": c.label_zh, "points": c.points, "raw": c.raw, "count": c.count,
                            "detail_zh": c.detail_zh, "event_ids": list(c.event_ids)} for c in entry.contributions],
@@ -780,7 +856,9 @@ def reasons_zh(entry: GradeEntry | None, limit: int = 5, before: GradeEntry | No
     order = {"dynamic": 0, "credit": 1, "static": 2}
     terms.sort(key=lambda c: (c.factor != "credit.serious_dishonesty", c.factor not in grown, order.get(c.factor.split(".")[0], 3), -c.points, c.factor))
     out = []
-    if entry.held:
+    if entry.hold_zh:
+        out.append(entry.hold_zh)  # held back from worsening (since when, by what, until when), or moved on as the hold expired
+    elif entry.held:
         out.append(f"分值 {entry.score:g} 对应 {entry.band} 级；每次评定最多变动规定级数，暂定 {entry.grade} 级")
     for c in terms[:limit]:
         if c.factor == "credit.serious_dishonesty":

@@ -322,9 +322,11 @@ def test_graded_state_survives_snapshot_and_restore(demo):
 
 def test_a_tick_that_prunes_the_window_does_not_move_a_grade_held_from_worsening(rules):
     """The tick drops an old failure from the window (the score changes), but it brings no new cause:
-    a grade held back from worsening stays until the enterprise's next event."""
+    a grade held back from worsening stays until the enterprise's next event, or until the hold has
+    lasted risk.worsen_hold_days (here 30, so that the pruning tick falls within it)."""
     weights = Rules(rules.catalogue, Policy.model_validate(
-        {"risk": {"static": {"category": {"packaged_water": 0}}, "dynamic": {"sampling_failed": {"by_class": {"pathogen": 30, "chemical": 8}}}}}))
+        {"risk": {"worsen_hold_days": 30,
+                  "static": {"category": {"packaged_water": 0}}, "dynamic": {"sampling_failed": {"by_class": {"pathogen": 30, "chemical": 8}}}}}))
     bromate = ev("sampling.result", "2025-01-10T10:00:00+08:00", E, items=[{"item_code": "bromate", "values": [0.05], "unit": "mg/L"}],
                  sample_no="S-BR", sampled_on="2025-01-10", production_date="2025-01-05")
     state, _ = replay([registered("2025-01-02T09:00:00+08:00"), bromate, pa_sample("2025-12-20T10:00:00+08:00")], weights)
@@ -333,6 +335,10 @@ def test_a_tick_that_prunes_the_window_does_not_move_a_grade_held_from_worsening
     state, _ = step(state, ev("clock.tick", "2026-01-11T00:00:00+08:00", enterprise_id="*"), weights)
     assert f.risk.score == 48.0 and f.risk.current.band == "C"  # the bromate failure left the window
     assert f.risk.grade == "B"
+    # held since 2025-12-20 10:00: a tick 30 days later moves it on, naming the failure that raised the band
+    state, _ = step(state, ev("clock.tick", "2026-01-19T10:00:00+08:00", enterprise_id="*"), weights)
+    assert (f.risk.grade, f.risk.current.hold_expired) == ("C", True)
+    assert "暂定 B 级已满 30 天（自 2025-12-20 起；起因：2025-12-20 抽检不合格（" in f.risk.current.hold_zh
 
 
 def test_static_terms_cite_the_registration_and_the_tier_its_acceptance(rules):
