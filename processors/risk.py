@@ -277,6 +277,8 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             # what a supervisor reads in the grade's reasons: the product and item, or the chart and period
             if d.get("series"):
                 ref = f"{d.get('product', '')}·{d.get('item_name') or d.get('item_code', '')}"
+                if _episode_scored(file, d, ref, eff.occurred_at, rules):
+                    continue
             else:
                 ref = f"{_CHART_ZH.get(d.get('chart'), d.get('chart'))} {d.get('period', '')}"
             _add(rs.entries, (eff.occurred_at, "fluctuation_signal", float(dyn.fluctuation_signal.points), eff.event_id, ref))
@@ -317,6 +319,47 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             _add(rs.credit_entries, (eff.occurred_at, "rectification_rejected", float(pol.credit.rectification_rejected), eff.event_id, eff.data["rectification_id"]))
             changed |= SCORE_INPUTS
     return changed
+
+
+def _episode_scored(file: "CreditFile", d: dict[str, Any], ref: str, at: dt.datetime, rules: "Rules") -> bool:
+    """An item series' signal that continues an episode already scored: no new entry.
+
+    A shift in a series is one finding, not one per batch.  The limits stay frozen after the shift, so
+    every later sample of the shifted process signals again (a bakery's counts that fell for good signal
+    on every batch): scoring each signalling batch would score one change of level again and again up to
+    the cap — four batches after one shift made 8 points, as much as four unrelated signals.  So a signal
+    scores when its series re-armed: its previous point raised no signal (rules fired, a note aside), or
+    the episode's last entry is a full period old (``spc.pass_rate_period``, a quarter: a shift that lasts
+    scores once per period it lasts, as the pass-rate and complaint charts signal at most once per period;
+    counted from the entry, not by the calendar, so that an episode crossing a quarter's end one month in
+    does not score twice), or that entry left the window.  The warnings still come per batch; only the
+    score counts the episode once.
+    """
+    series = file.fluctuation.series.get(d["series"])
+    if series is None or not series.recent:
+        return False
+    recent = series.recent
+    i = len(recent) - 1
+    while i >= 0 and recent[i][0] != d.get("index"):
+        i -= 1
+    if i <= 0:
+        return False  # (the point, or the one before it, is no longer in the series' recent points: score it)
+    if not any(rule != "nd_detected" for rule in recent[i - 1][7]):
+        return False  # re-armed: the previous sample of the series raised no signal
+    since = _months_before(rules.local_date(at), 1 if rules.policy.spc.pass_rate_period == "month" else 3)
+    return any(e[1] == "fluctuation_signal" and e[4] == ref and rules.local_date(e[0]) > since for e in file.risk.entries)
+
+
+def _months_before(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` calendar months earlier (the month's last day when it has no such day)."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return dt.date(year, month, d)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 _FILED_ASIDE = frozenset({"repeated", "outdated", "other_lab", "unjudged"})

@@ -155,7 +155,9 @@ class CappedPoints(_Strict):
 
 
 class SignalPoints(CappedPoints):
-    points: float = Field(default=2, ge=0)
+    points: float = Field(default=2, ge=0, description="per signal episode: an item series signalling batch after batch scores once "
+                                                      "until it re-arms (a batch without a signal) or the episode has lasted a "
+                                                      "spc.pass_rate_period; the pass-rate and complaint charts once per period")
     cap: float = Field(default=8, ge=0)
 
 

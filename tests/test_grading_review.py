@@ -114,3 +114,55 @@ def test_worsen_hold_days_is_policy(rules):
     assert "worsen_hold_days" in Policy.model_json_schema()["$defs"]["RiskPolicy"]["properties"]
     with pytest.raises(ValueError):
         Policy.model_validate({"risk": {"worsen_hold_days": 0}})
+
+
+# --------------------------------------------------------------------------- 2. one shift, one episode
+
+
+def _counts(day: dt.date, value: int, no: str):
+    values = [value, value // 2, value // 3, value // 4, value // 5]  # 糕点 菌落总数, plan n=5
+    return ev("sampling.result", f"{day.isoformat()}T10:00:00+08:00", E, sample_no=no, sampled_on=day.isoformat(),
+              production_date=day.isoformat(), product="蛋糕",
+              items=[{"item_code": "aerobic_plate_count", "values": values, "unit": "CFU/g"}])
+
+
+BASELINE = [3000, 3400, 2800, 3100, 2900, 3300, 3050, 2950]
+
+
+def _series(values, days: int = 30):
+    start = dt.date(2025, 1, 6)
+    log = [registered("2025-01-02T09:00:00+08:00", category="pastry")]
+    log += [_counts(start + dt.timedelta(days=days * i), v, f"S{i}") for i, v in enumerate(values)]
+    return log
+
+
+def _signal_entries(state):
+    return [(e[0].date().isoformat(), e[2], e[4]) for e in state.files[E].risk.entries if e[1] == "fluctuation_signal"]
+
+
+def test_a_shift_that_keeps_signalling_scores_once(rules):
+    """plan_lower.py: a bakery's counts fall from ~3000 to ~300 CFU/g and stay there; every later batch signals
+    against the frozen limits.  Four warnings, one risk entry (was 4 × 2)."""
+    state, effects = replay(_series(BASELINE + [300, 280, 320, 310]), rules)
+    assert len([e for e in effects if e.kind == "fluctuation.signal"]) == 4
+    assert _signal_entries(state) == [("2025-09-03", 2.0, "蛋糕·菌落总数")]
+    term = next(c for c in state.files[E].risk.current.contributions if c.factor == "dynamic.fluctuation_signal")
+    assert (term.points, term.count) == (2.0, 1)
+
+
+def test_a_series_scores_again_once_it_re_arms_or_the_shift_lasts_a_period(rules):
+    # re-armed: two batches without a signal between the episodes
+    state, effects = replay(_series(BASELINE + [7000] + [3000] * 6 + [7000], days=7), rules)
+    signalled = [e.data["index"] for e in effects if e.kind == "fluctuation.signal"]
+    assert signalled == [9, 10, 11, 12, 13, 16]  # (the EWMA lingers four batches after the spike)
+    assert [d for d, _, _ in _signal_entries(state)] == ["2025-03-03", "2025-04-21"]
+    # the shift still signalling a full quarter (spc.pass_rate_period) after it scored: once more
+    state, _ = replay(_series(BASELINE + [300, 280, 320, 310, 300]), rules)
+    assert [d for d, _, _ in _signal_entries(state)] == ["2025-09-03", "2026-01-01"]
+
+
+def test_the_folds_with_the_review_fixes_replay_deterministically(rules):
+    log = _series(BASELINE + [300, 280, 320, 310]) + [tick(dt.date(2026, 1, 5))]
+    a, ea = replay(log, rules)
+    b, eb = replay(log, rules)
+    assert a.snapshot() == b.snapshot() and [e.data for e in ea] == [e.data for e in eb]
