@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors._build import FoldState
+from processors.fluctuation import period_of
 from processors.ids import event_key
 
 from schemas.events import EVENT_TYPE_ZH, PENALTY_ZH
@@ -239,8 +240,9 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             if file.profile.campaign_tier != rs.tier_cited or rs.tier_event_id is None:
                 rs.tier_event_id, rs.tier_cited = eid, file.profile.campaign_tier
         changed |= SCORE_INPUTS
+    complaint = et in ("complaint.received", "complaint.resolved")
     if not effects:
-        return changed
+        return changed | (_complaint_chart_points(file, rules) if complaint else 0)
     pol = rules.policy.risk
     dyn = pol.dynamic
     for eff in effects:
@@ -318,6 +320,8 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
         elif k == "rectification.rejected":
             _add(rs.credit_entries, (eff.occurred_at, "rectification_rejected", float(pol.credit.rectification_rejected), eff.event_id, eff.data["rectification_id"]))
             changed |= SCORE_INPUTS
+    if complaint:
+        changed |= _complaint_chart_points(file, rules)
     return changed
 
 
@@ -360,6 +364,48 @@ def _months_before(day: dt.date, months: int) -> dt.date:
         except ValueError:
             continue
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _complaint_chart_points(file: "CreditFile", rules: "Rules") -> int:
+    """The points of each complaint-chart (c chart) signal of the file, again: the signal scores while some
+    complaint of its month (of the charted categories) is still being looked into and none of them is verified;
+    else its entry stays with 0 points (kept, not dropped: the month's complaints may change again).
+
+    Why: the chart counts complaints before anyone has looked into them, an early signal standing in for their
+    outcome.  A verified complaint scores 3 on its own (``complaint_verified``); the chart's 2 on top counted
+    the same complaint twice (two complaints, one 不属实 and one verified: 2 + 3, one real complaint).  So once one
+    of the month's complaints is verified, its 3 points — more than the signal's 2, so verifying never lowers the
+    score — carry the month and the signal leaves the score; once all are looked into, the outcome replaces the
+    signal (all 不属实: withdrawn, ``fluctuation.signal_withdrawn``).  While none is verified and some are pending,
+    the signal stands for them.  Returns ``SCORE_INPUTS`` when a signal's points changed."""
+    rs = file.risk
+    prefix = f"{_CHART_ZH['c']} "
+    at = [i for i, e in enumerate(rs.entries) if e[1] == "fluctuation_signal" and e[4].startswith(prefix)]
+    if not at:
+        return 0
+    spc = rules.policy.spc
+    charted = spc.complaint_chart_categories
+    months = {rs.entries[i][4][len(prefix):] for i in at}
+    pending: set[str] = set()
+    verified: set[str] = set()
+    for c in file.complaints:
+        if c.category in charted:
+            month = period_of(rules.local_date(c.received_at), "month")
+            if month in months:
+                if c.verified:
+                    verified.add(month)
+                elif c.resolved_at is None:
+                    pending.add(month)
+    points = float(rules.policy.risk.dynamic.fluctuation_signal.points)
+    changed = 0
+    for i in at:
+        e = rs.entries[i]
+        month = e[4][len(prefix):]
+        want = points if month in pending and month not in verified else 0.0
+        if e[2] != want:
+            rs.entries[i] = (e[0], e[1], want, e[3], e[4])
+            changed = SCORE_INPUTS
+    return changed
 
 
 _FILED_ASIDE = frozenset({"repeated", "outdated", "other_lab", "unjudged"})
@@ -494,22 +540,30 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
     _group_cap(out, "static", category + scale + population, pol.static.max)
     caps = _caps_of(pol)
     groups: dict[str, list[Entry]] = {}
+    resting: list[Entry] = []
     for entry in rs.entries:
+        if entry[2] == 0 and entry[1] == "fluctuation_signal":
+            resting.append(entry)  # a complaint chart's signal whose month a verified complaint scores (``_complaint_chart_points``)
+            continue
         groups.setdefault(entry[1], []).append(entry)
     dyn_total = 0.0
     for factor in DYNAMIC_FACTORS:
         entries = groups.get(factor)
-        if not entries:
+        rest = resting if factor == "fluctuation_signal" else []
+        if not entries and not rest:
             continue
+        entries = entries or []
         raw = sum(e[2] for e in entries)
         points = min(raw, caps[factor])
         dyn_total += points
-        refs = _refs(entries)
-        detail = f"近 {pol.dynamic.window_days} 天 {len(entries)} {_UNIT_ZH.get(factor, '次')}（{refs}）"
+        detail = f"近 {pol.dynamic.window_days} 天 {len(entries)} {_UNIT_ZH.get(factor, '次')}（{_refs(entries)}）" if entries else ""
         if points < raw:
             detail += f"，按上限 {caps[factor]:g} 分计"
+        if rest:
+            # on record, at 0 points: the month's verified complaints score as 经核实投诉, not twice
+            detail += ("；" if detail else "") + f"{_refs(rest)} 信号当月已有投诉核实属实，按经核实投诉计分，该信号不再重复计分"
         out.append(Contribution(factor=f"dynamic.{factor}", label_zh=FACTOR_ZH[f"dynamic.{factor}"], points=points, raw=raw,
-                                count=len(entries), detail_zh=detail, event_ids=[e[3] for e in entries]))
+                                count=len(entries), detail_zh=detail, event_ids=[e[3] for e in entries + rest]))
     _group_cap(out, "dynamic", dyn_total, pol.dynamic.max)
     tier = profile.campaign_tier
     tier_points = pol.credit.campaign_tier.get(tier, 0.0)

@@ -161,6 +161,48 @@ def test_a_series_scores_again_once_it_re_arms_or_the_shift_lasts_a_period(rules
     assert [d for d, _, _ in _signal_entries(state)] == ["2025-09-03", "2026-01-01"]
 
 
+# --------------------------------------------------------------------------- 3. a verified complaint, once
+
+
+def _month(rules, resolutions, verified_on_receipt=False):
+    events = [registered("2025-01-02T09:00:00+08:00"),
+              ev("complaint.received", "2025-03-03T10:00:00+08:00", complaint_id="K1", verified=verified_on_receipt),
+              ev("complaint.received", "2025-03-20T10:00:00+08:00", complaint_id="K2")]
+    events += [ev("complaint.resolved", f"2025-03-2{i + 5}T16:00:00+08:00", complaint_id=cid, verified=verified, outcome="核查结果")
+               for i, (cid, verified) in enumerate(resolutions)]
+    state, _ = replay(events, rules)
+    terms = {c.factor: c for c in state.files[E].risk.current.contributions}
+    return state.files[E].risk, terms
+
+
+def test_a_verified_complaint_is_not_scored_again_in_the_complaint_charts_signal(rules):
+    """c_chart.py: two complaints in March signal on the complaint chart (+2).  One is found 不属实, the other
+    verified: one real complaint, scored 3 as a verified complaint — not 3 + 2."""
+    risk, terms = _month(rules, [])
+    assert terms["dynamic.fluctuation_signal"].points == 2.0 and "dynamic.complaint_verified" not in terms
+    risk, terms = _month(rules, [("K1", False)])
+    assert terms["dynamic.fluctuation_signal"].points == 2.0  # K2 still being looked into: the signal stands for it
+    risk, terms = _month(rules, [("K1", False), ("K2", True)])
+    assert terms["dynamic.complaint_verified"].points == 3.0 and risk.current.dynamic == 3.0  # was 5
+    signal = terms["dynamic.fluctuation_signal"]  # on record, at 0 points, saying why
+    assert signal.points == 0 and signal.count == 0
+    assert signal.detail_zh == "投诉数 2025-03 信号当月已有投诉核实属实，按经核实投诉计分，该信号不再重复计分"
+    assert sum(c.points for c in risk.current.contributions) == pytest.approx(risk.score)
+
+
+def test_verifying_a_complaint_of_a_signalled_month_never_lowers_the_score(rules):
+    before, _ = _month(rules, [])
+    after, terms = _month(rules, [("K1", True)])  # K2 still open
+    assert before.current.dynamic == 2.0 and after.current.dynamic == 3.0
+    assert terms["dynamic.fluctuation_signal"].points == 0
+    # a complaint verified on receipt: the month's signal never adds to it
+    risk, terms = _month(rules, [], verified_on_receipt=True)
+    assert risk.current.dynamic == 3.0 and terms["dynamic.fluctuation_signal"].points == 0
+    # both found 不属实: the signal is withdrawn (as before)
+    risk, terms = _month(rules, [("K1", False), ("K2", False)])
+    assert "dynamic.fluctuation_signal" not in terms and risk.current.dynamic == 0
+
+
 def test_the_folds_with_the_review_fixes_replay_deterministically(rules):
     log = _series(BASELINE + [300, 280, 320, 310]) + [tick(dt.date(2026, 1, 5))]
     a, ea = replay(log, rules)
