@@ -379,7 +379,7 @@ def _complaint_chart_points(file: "CreditFile", rules: "Rules") -> int:
     signal (all 不属实: withdrawn, ``fluctuation.signal_withdrawn``).  While none is verified and some are pending,
     the signal stands for them.  Returns ``SCORE_INPUTS`` when a signal's points changed."""
     rs = file.risk
-    prefix = f"{_CHART_ZH['c']} "
+    prefix = _C_REF
     at = [i for i, e in enumerate(rs.entries) if e[1] == "fluctuation_signal" and e[4].startswith(prefix)]
     if not at:
         return 0
@@ -542,7 +542,7 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
     groups: dict[str, list[Entry]] = {}
     resting: list[Entry] = []
     for entry in rs.entries:
-        if entry[2] == 0 and entry[1] == "fluctuation_signal":
+        if entry[2] == 0 and entry[1] == "fluctuation_signal" and entry[4].startswith(_C_REF):
             resting.append(entry)  # a complaint chart's signal whose month a verified complaint scores (``_complaint_chart_points``)
             continue
         groups.setdefault(entry[1], []).append(entry)
@@ -601,6 +601,8 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
 
 
 _CHART_ZH = {"p": "抽检不合格率", "c": "投诉数"}
+_C_REF = f"{_CHART_ZH['c']} "
+"""How a complaint-chart signal's risk entry is referenced (投诉数 2025-03)."""
 
 
 # what a factor's references are, counted: sample numbers in 批, series in 个监测序列, …

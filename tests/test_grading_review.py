@@ -203,6 +203,15 @@ def test_verifying_a_complaint_of_a_signalled_month_never_lowers_the_score(rules
     assert "dynamic.fluctuation_signal" not in terms and risk.current.dynamic == 0
 
 
+def test_a_policy_that_weighs_signals_at_nothing_says_no_complaint_was_verified(rules):
+    """Only a complaint chart's signal rests at 0 for a verified complaint: a bureau weighing signals at 0 gets its
+    series' signals listed as before, not explained away by complaints."""
+    nothing = Rules(rules.catalogue, Policy.model_validate({"risk": {"dynamic": {"fluctuation_signal": {"points": 0}}}}))
+    state, _ = replay(_series(BASELINE + [300]), nothing)
+    term = next(c for c in state.files[E].risk.current.contributions if c.factor == "dynamic.fluctuation_signal")
+    assert (term.points, term.count) == (0, 1) and "核实" not in term.detail_zh
+
+
 def test_the_folds_with_the_review_fixes_replay_deterministically(rules):
     log = _series(BASELINE + [300, 280, 320, 310]) + [tick(dt.date(2026, 1, 5))]
     a, ea = replay(log, rules)
