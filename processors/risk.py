@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors._build import FoldState
+from processors.fluctuation import period_of
 from processors.ids import event_key
 
-from schemas.events import PENALTY_ZH
+from schemas.events import EVENT_TYPE_ZH, PENALTY_ZH
 from schemas.policy import GRADES, Grade, RiskPolicy
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,6 +133,16 @@ class GradeEntry:
     override: str | None = None  # serious_dishonesty: straight to D
     next_inspection_due: dt.date | None = None
     contributions: list[Contribution] = field(default_factory=list)
+    # a grade held back from worsening (band worse than grade): since when it has been held at this grade, the
+    # event that raised the band above it (and that event in words), and the hold in words; ``hold_expired``: this
+    # evaluation (a clock.tick) moved the grade on because the hold had lasted ``risk.worsen_hold_days`` — the
+    # hold fields then name the hold it ended and its original cause, not the tick (or, still held a level
+    # further, the new hold: since now, the same cause)
+    hold_since: dt.datetime | None = None
+    hold_cause_event_id: str | None = None
+    hold_cause_zh: str = ""
+    hold_expired: bool = False
+    hold_zh: str = ""
 
 
 class RiskState(_Model):
@@ -229,8 +240,9 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             if file.profile.campaign_tier != rs.tier_cited or rs.tier_event_id is None:
                 rs.tier_event_id, rs.tier_cited = eid, file.profile.campaign_tier
         changed |= SCORE_INPUTS
+    complaint = et in ("complaint.received", "complaint.resolved")
     if not effects:
-        return changed
+        return changed | (_complaint_chart_points(file, rules) if complaint else 0)
     pol = rules.policy.risk
     dyn = pol.dynamic
     for eff in effects:
@@ -275,6 +287,8 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             # what a supervisor reads in the grade's reasons: the product and item, or the chart and period
             if d.get("series"):
                 ref = f"{d.get('product', '')}·{d.get('item_name') or d.get('item_code', '')}"
+                if _episode_scored(file, d, ref, eff.occurred_at, rules):
+                    continue
             else:
                 ref = f"{_CHART_ZH.get(d.get('chart'), d.get('chart'))} {d.get('period', '')}"
             _add(rs.entries, (eff.occurred_at, "fluctuation_signal", float(dyn.fluctuation_signal.points), eff.event_id, ref))
@@ -321,6 +335,91 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
         elif k == "rectification.rejected":
             _add(rs.credit_entries, (eff.occurred_at, "rectification_rejected", float(pol.credit.rectification_rejected), eff.event_id, eff.data["rectification_id"]))
             changed |= SCORE_INPUTS
+    if complaint:
+        changed |= _complaint_chart_points(file, rules)
+    return changed
+
+
+def _episode_scored(file: "CreditFile", d: dict[str, Any], ref: str, at: dt.datetime, rules: "Rules") -> bool:
+    """An item series' signal that continues an episode already scored: no new entry.
+
+    A shift in a series is one finding, not one per batch.  The limits stay frozen after the shift, so
+    every later sample of the shifted process signals again (a bakery's counts that fell for good signal
+    on every batch): scoring each signalling batch would score one change of level again and again up to
+    the cap — four batches after one shift made 8 points, as much as four unrelated signals.  So a signal
+    scores when its series re-armed: its previous point raised no signal (rules fired, a note aside), or
+    the episode's last entry is a full period old (``spc.pass_rate_period``, a quarter: a shift that lasts
+    scores once per period it lasts, as the pass-rate and complaint charts signal at most once per period;
+    counted from the entry, not by the calendar, so that an episode crossing a quarter's end one month in
+    does not score twice), or that entry left the window.  The warnings still come per batch; only the
+    score counts the episode once.
+    """
+    series = file.fluctuation.series.get(d["series"])
+    if series is None or not series.recent:
+        return False
+    recent = series.recent
+    i = len(recent) - 1
+    while i >= 0 and recent[i][0] != d.get("index"):
+        i -= 1
+    if i <= 0:
+        return False  # (the point, or the one before it, is no longer in the series' recent points: score it)
+    if not any(rule != "nd_detected" for rule in recent[i - 1][7]):
+        return False  # re-armed: the previous sample of the series raised no signal
+    since = _months_before(rules.local_date(at), 1 if rules.policy.spc.pass_rate_period == "month" else 3)
+    return any(e[1] == "fluctuation_signal" and e[4] == ref and rules.local_date(e[0]) > since for e in file.risk.entries)
+
+
+def _months_before(day: dt.date, months: int) -> dt.date:
+    """The same day ``months`` calendar months earlier (the month's last day when it has no such day)."""
+    year, month = divmod(day.year * 12 + day.month - 1 - months, 12)
+    month += 1
+    for d in (day.day, 30, 29, 28):
+        try:
+            return dt.date(year, month, d)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _complaint_chart_points(file: "CreditFile", rules: "Rules") -> int:
+    """The points of each complaint-chart (c chart) signal of the file, again: the signal scores while some
+    complaint of its month (of the charted categories) is still being looked into and none of them is verified;
+    else its entry stays with 0 points (kept, not dropped: the month's complaints may change again).
+
+    Why: the chart counts complaints before anyone has looked into them, an early signal standing in for their
+    outcome.  A verified complaint scores 3 on its own (``complaint_verified``); the chart's 2 on top counted
+    the same complaint twice (two complaints, one 不属实 and one verified: 2 + 3, one real complaint).  So once one
+    of the month's complaints is verified, its 3 points — more than the signal's 2, so verifying never lowers the
+    score — carry the month and the signal leaves the score; once all are looked into, the outcome replaces the
+    signal (all 不属实: withdrawn, ``fluctuation.signal_withdrawn``).  While none is verified and some are pending,
+    the signal stands for them.  Returns ``SCORE_INPUTS`` when a signal's points changed."""
+    rs = file.risk
+    prefix = _C_REF
+    at = [i for i, e in enumerate(rs.entries) if e[1] == "fluctuation_signal" and e[4].startswith(prefix)]
+    if not at:
+        return 0
+    spc = rules.policy.spc
+    charted = spc.complaint_chart_categories
+    months = {rs.entries[i][4][len(prefix):] for i in at}
+    pending: set[str] = set()
+    verified: set[str] = set()
+    for c in file.complaints:
+        if c.category in charted:
+            month = period_of(rules.local_date(c.received_at), "month")
+            if month in months:
+                if c.verified:
+                    verified.add(month)
+                elif c.resolved_at is None:
+                    pending.add(month)
+    points = float(rules.policy.risk.dynamic.fluctuation_signal.points)
+    changed = 0
+    for i in at:
+        e = rs.entries[i]
+        month = e[4][len(prefix):]
+        want = points if month in pending and month not in verified else 0.0
+        if e[2] != want:
+            rs.entries[i] = (e[0], e[1], want, e[3], e[4])
+            changed = SCORE_INPUTS
     return changed
 
 
@@ -456,22 +555,30 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
     _group_cap(out, "static", category + scale + population, pol.static.max)
     caps = _caps_of(pol)
     groups: dict[str, list[Entry]] = {}
+    resting: list[Entry] = []
     for entry in rs.entries:
+        if entry[2] == 0 and entry[1] == "fluctuation_signal" and entry[4].startswith(_C_REF):
+            resting.append(entry)  # a complaint chart's signal whose month a verified complaint scores (``_complaint_chart_points``)
+            continue
         groups.setdefault(entry[1], []).append(entry)
     dyn_total = 0.0
     for factor in DYNAMIC_FACTORS:
         entries = groups.get(factor)
-        if not entries:
+        rest = resting if factor == "fluctuation_signal" else []
+        if not entries and not rest:
             continue
+        entries = entries or []
         raw = sum(e[2] for e in entries)
         points = min(raw, caps[factor])
         dyn_total += points
-        refs = _refs(entries)
-        detail = f"近 {pol.dynamic.window_days} 天 {len(entries)} {_UNIT_ZH.get(factor, '次')}（{refs}）"
+        detail = f"近 {pol.dynamic.window_days} 天 {len(entries)} {_UNIT_ZH.get(factor, '次')}（{_refs(entries)}）" if entries else ""
         if points < raw:
             detail += f"，按上限 {caps[factor]:g} 分计"
+        if rest:
+            # on record, at 0 points: the month's verified complaints score as 经核实投诉, not twice
+            detail += ("；" if detail else "") + f"{_refs(rest)} 信号当月已有投诉核实属实，按经核实投诉计分，该信号不再重复计分"
         out.append(Contribution(factor=f"dynamic.{factor}", label_zh=FACTOR_ZH[f"dynamic.{factor}"], points=points, raw=raw,
-                                count=len(entries), detail_zh=detail, event_ids=[e[3] for e in entries]))
+                                count=len(entries), detail_zh=detail, event_ids=[e[3] for e in entries + rest]))
     _group_cap(out, "dynamic", dyn_total, pol.dynamic.max)
     tier = profile.campaign_tier
     tier_points = pol.credit.campaign_tier.get(tier, 0.0)
@@ -509,6 +616,8 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
 
 
 _CHART_ZH = {"p": "抽检不合格率", "c": "投诉数"}
+_C_REF = f"{_CHART_ZH['c']} "
+"""How a complaint-chart signal's risk entry is referenced (投诉数 2025-03)."""
 
 
 # what a factor's references are, counted: sample numbers in 批, series in 个监测序列, …
@@ -613,9 +722,12 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     score) it takes the fast path: the window is pruned (which may change the score),
     an inspection moves the due date, and a grade held back from improving by the step
     limit moves on; nothing else is recomputed.  A grade held back from *worsening* moves
-    on only at the enterprise's next event, not at a clock tick that brings nothing new
-    about it: with ticks every few minutes "at most one level per evaluation" would
-    otherwise be no limit at all.
+    on at the enterprise's next event, or else at the first clock tick once the hold has
+    lasted ``risk.worsen_hold_days`` (7): with ticks every few minutes, moving on at any
+    tick would make "at most one level per evaluation" no limit at all; never moving on at
+    a tick left the grade (and the inspection plan that follows it) on the milder grade
+    for months, until some unrelated event of the enterprise released it.  Without new
+    events a grade so worsens by at most ``max_worsen`` levels per ``worsen_hold_days``.
     """
     pol = rules.policy.risk
     if file.profile is None or not pol.enabled:
@@ -625,6 +737,12 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
         rs.tick_at = cause.occurred_at
     now = as_of(file)
     news = changed & SCORE_INPUTS  # (before pruning: an entry leaving the window is no new cause)
+    tick = cause.enterprise_id == "*"
+    last = rs.history[-1] if rs.history else None
+    held_worse = last is not None and rs.grade is not None and last.held and _INDEX[last.band] > _INDEX[rs.grade]
+    # the hold has lasted its period: a tick may move the grade on (a snapshot's entry from before
+    # hold_since was kept: the hold counts from that entry's evaluation)
+    hold_over = held_worse and now >= (last.hold_since or last.as_of) + dt.timedelta(days=pol.worsen_hold_days)  # type: ignore[union-attr]
     entries = rs.entries
     if entries:
         cutoff = now - _window(pol)
@@ -636,7 +754,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     if file.serious_dishonesty is not None and not by_decision and rs.history and rs.history[-1].override == "serious_dishonesty":
         changed |= SCORE_INPUTS  # the listing ended (three years on): the score decides again
     if not changed & SCORE_INPUTS and rs.grade is not None and rs.history and (
-            not rs.history[-1].held or (cause.enterprise_id == "*" and _INDEX[rs.history[-1].band] > _INDEX[rs.grade])):
+            not rs.history[-1].held or (tick and held_worse and not hold_over)):
         if changed & INSPECTED:
             rs.next_inspection_due = next_inspection_due(file, rs.grade, rules)
         return None
@@ -646,14 +764,21 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     band = "D" if override else pol.band(score)
     previous = rs.grade
     grade = band
+    expired = False
     if previous is not None and override is None and band != previous:
         pi, bi = _INDEX[previous], _INDEX[band]
         gi = min(bi, pi + pol.max_worsen) if bi > pi else max(bi, pi - pol.max_improve)
-        if bi > pi and cause.enterprise_id == "*" and not news:
-            gi = pi  # held back from worsening: a tick (even one that prunes the window) is no new cause
+        if bi > pi and tick and not news:
+            # a tick (even one that prunes the window) is no new cause: held back from worsening, until
+            # the hold has lasted risk.worsen_hold_days
+            if hold_over:
+                expired = True
+            else:
+                gi = pi
         if pol.hold_days and rs.moved_at is not None and now < rs.moved_at + dt.timedelta(days=pol.hold_days):
             gi = pi
         grade = GRADES[gi]
+    expired = expired and grade != previous
     due = rs.next_inspection_due
     if grade != previous or changed & INSPECTED or due is None:
         due = next_inspection_due(file, grade, rules, moved_at=now if grade != previous else None)
@@ -668,6 +793,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
         band=band, grade=grade, previous=previous, held=grade != band, override=override, next_inspection_due=due,
         contributions=explain(file, pol, in_force),
     )
+    _hold(entry, last if held_worse else None, expired, news and not tick, file, cause, rules)
     rs.history.append(entry)
     if len(rs.history) > pol.history_max:
         del rs.history[: len(rs.history) - pol.history_max]
@@ -678,12 +804,61 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     return entry
 
 
+def _cause_zh(file: "CreditFile", cause: "Envelope", rules: "Rules") -> str:
+    """The event that raised the band, as a supervisor reads it: its day and what it added to the score
+    (现场检查问题（JC2）), else its type."""
+    eid = event_key(cause)
+    day = local_date(cause.occurred_at, rules).isoformat()
+    mine = [e for e in file.risk.entries if e[3] == eid] + [e for e in file.risk.credit_entries if e[3] == eid]
+    if mine:
+        mine.sort(key=lambda e: -e[2])
+        seen = dict.fromkeys(f"{FACTOR_ZH.get('dynamic.' + e[1], FACTOR_ZH.get('credit.' + e[1], e[1]))}（{e[4]}）" for e in mine)
+        return f"{day} {'、'.join(seen)}"
+    return f"{day} {EVENT_TYPE_ZH.get(cause.event_type, cause.event_type)}"
+
+
+def _hold(entry: GradeEntry, last: GradeEntry | None, expired: bool, raised: int, file: "CreditFile", cause: "Envelope",
+          rules: "Rules") -> None:
+    """The hold fields of a new entry. ``last``: the previous entry when it held the grade back from worsening;
+    ``raised``: this event changed the score's inputs (a tick never does)."""
+    pol = rules.policy.risk
+    parts = []
+    if expired and last is not None:
+        entry.hold_expired = True
+        since = last.hold_since or last.as_of
+        entry.hold_since, entry.hold_cause_event_id, entry.hold_cause_zh = since, last.hold_cause_event_id, last.hold_cause_zh
+        parts.append(f"暂定 {entry.previous} 级已满 {pol.worsen_hold_days} 天（自 {local_date(since, rules).isoformat()} 起；"
+                     f"起因：{last.hold_cause_zh or last.hold_cause_event_id or '此前的评定'}），期间无新情况，"
+                     f"按分值 {entry.score:g}（对应 {entry.band} 级）调整为 {entry.grade} 级")
+    if entry.override is None and _INDEX[entry.band] > _INDEX[entry.grade]:
+        # the cause stays the event that raised the band above the grade: a later event that did not raise it
+        # (a passing sample, an entry leaving the window) is no cause
+        if last is not None and (last.hold_cause_event_id or last.hold_cause_zh) and not (raised and _INDEX[entry.band] > _INDEX[last.band]):
+            entry.hold_cause_event_id, entry.hold_cause_zh = last.hold_cause_event_id, last.hold_cause_zh
+        else:
+            entry.hold_cause_event_id, entry.hold_cause_zh = event_key(cause), _cause_zh(file, cause, rules)
+        entry.hold_since = (last.hold_since or last.as_of) if last is not None and entry.grade == last.grade else entry.as_of
+        offset = dt.timedelta(hours=rules.policy.utc_offset_hours)
+        moved = file.risk.moved_at  # (the last move before this entry)
+        if pol.hold_days and moved is not None and entry.grade == entry.previous and entry.as_of < moved + dt.timedelta(days=pol.hold_days):
+            kept = moved + dt.timedelta(days=pol.hold_days) + offset  # held by risk.hold_days, not by the step limit
+            parts.append(f"分值 {entry.score:g} 对应 {entry.band} 级（起因：{entry.hold_cause_zh}）；等级变动后至少保持 {pol.hold_days} 天，"
+                         f"{kept:%Y-%m-%d %H:%M} 前暂定 {entry.grade} 级")
+        else:
+            ends = entry.hold_since + dt.timedelta(days=pol.worsen_hold_days) + offset
+            parts.append(f"分值 {entry.score:g} 对应 {entry.band} 级（起因：{entry.hold_cause_zh}）；每次评定最多上升 {pol.max_worsen} 级，"
+                         f"暂定 {entry.grade} 级；如无新情况，满 {pol.worsen_hold_days} 天（{ends:%Y-%m-%d %H:%M}）后的定时评定按分值调整")
+    entry.hold_zh = "；".join(parts)
+
+
 def graded_data(entry: GradeEntry) -> dict[str, Any]:
     """A ``risk.graded`` effect's data: the entry as JSON (built by hand: this runs on every score change)."""
     return {
         "as_of": _iso(entry.as_of), "cause_event_id": entry.cause_event_id, "score": entry.score, "static": entry.static,
         "dynamic": entry.dynamic, "credit": entry.credit, "band": entry.band, "grade": entry.grade, "previous": entry.previous,
         "grade_changed": entry.grade != entry.previous, "held": entry.held, "override": entry.override,
+        "hold_since": _iso(entry.hold_since) if entry.hold_since else None, "hold_cause_event_id": entry.hold_cause_event_id,
+        "hold_expired": entry.hold_expired, "hold_zh": entry.hold_zh,
         "next_inspection_due": entry.next_inspection_due.isoformat() if entry.next_inspection_due else None,
         "contributions": [{"factor": c.factor, "label_zh": c.label_zh, "points": c.points, "raw": c.raw, "count": c.count,
                            "detail_zh": c.detail_zh, "event_ids": list(c.event_ids)} for c in entry.contributions],
@@ -795,7 +970,9 @@ def reasons_zh(entry: GradeEntry | None, limit: int = 5, before: GradeEntry | No
     order = {"dynamic": 0, "credit": 1, "static": 2}
     terms.sort(key=lambda c: (c.factor != "credit.serious_dishonesty", c.factor not in grown, order.get(c.factor.split(".")[0], 3), -c.points, c.factor))
     out = []
-    if entry.held:
+    if entry.hold_zh:
+        out.append(entry.hold_zh)  # held back from worsening (since when, by what, until when), or moved on as the hold expired
+    elif entry.held:
         out.append(f"分值 {entry.score:g} 对应 {entry.band} 级；每次评定最多变动规定级数，暂定 {entry.grade} 级")
     for c in terms[:limit]:
         if c.factor == "credit.serious_dishonesty":

@@ -155,7 +155,9 @@ class CappedPoints(_Strict):
 
 
 class SignalPoints(CappedPoints):
-    points: float = Field(default=2, ge=0)
+    points: float = Field(default=2, ge=0, description="per signal episode: an item series signalling batch after batch scores once "
+                                                      "until it re-arms (a batch without a signal) or the episode has lasted a "
+                                                      "spc.pass_rate_period; the pass-rate and complaint charts once per period")
     cap: float = Field(default=8, ge=0)
 
 
@@ -237,6 +239,12 @@ class RiskPolicy(_Strict):
     max_worsen: int = Field(default=1, ge=1, le=3, description="grades a single evaluation may move towards D")
     max_improve: int = Field(default=1, ge=1, le=3, description="grades a single evaluation may move towards A")
     hold_days: int = Field(default=0, ge=0, description="after a move, the grade stays at least this many days (0: every evaluation may move it)")
+    worsen_hold_days: int = Field(
+        default=7, ge=1, le=365,
+        description="a grade held back from worsening by max_worsen moves on at the enterprise's next event, or else at the "
+                    "first clock.tick this many days after it was held back: without new events the grade worsens by at most "
+                    "max_worsen levels per this many days (a tick minutes later would undo the step limit; never moving on "
+                    "would leave the inspection plan on the milder grade until some unrelated event)")
     static: StaticFactors = StaticFactors()
     dynamic: DynamicFactors = DynamicFactors()
     credit: CreditFactors = CreditFactors()

@@ -298,7 +298,12 @@ def test_the_demo_planted_problems_rank_worst(demo, rules):
     # W03 is D; P05 ends on exactly 60, the top of C (第十六条: 45-60 含 is C, D only above 60)
     assert rows[0]["enterprise_id"] == "W03" and rows[0]["grade"] == "D" and rows[1]["grade"] in ("C", "D")
     by_id = {r["enterprise_id"]: r for r in rows}
-    assert by_id["W07"]["grade"] in ("C", "D") and by_id["P09"]["grade"] in ("C", "D")  # complaint cluster, overdue rectification
+    assert by_id["P09"]["grade"] in ("C", "D")  # overdue rectification
+    # W07's cluster of four verified complaints (cap 12) made it C in May; the complaint chart's signal of that month
+    # no longer adds 2 for the same complaints, and its acceptance in December (tier A, -4) leaves 44: B
+    w07 = state.files["W07"].risk
+    assert "C" in [h.grade for h in w07.history] and (w07.grade, w07.score) == ("B", 44.0)
+    assert any(r.startswith("经核实投诉 +12") for r in by_id["W07"]["reasons"])
     assert sum(1 for r in rows if r["grade"] in ("A", "B")) >= len(rows) // 2  # most of the county is fine
     assert any("铜绿" in r or "抽检不合格" in r for r in by_id["W03"]["reasons"])
 
@@ -322,9 +327,11 @@ def test_graded_state_survives_snapshot_and_restore(demo):
 
 def test_a_tick_that_prunes_the_window_does_not_move_a_grade_held_from_worsening(rules):
     """The tick drops an old failure from the window (the score changes), but it brings no new cause:
-    a grade held back from worsening stays until the enterprise's next event."""
+    a grade held back from worsening stays until the enterprise's next event, or until the hold has
+    lasted risk.worsen_hold_days (here 30, so that the pruning tick falls within it)."""
     weights = Rules(rules.catalogue, Policy.model_validate(
-        {"risk": {"static": {"category": {"packaged_water": 0}}, "dynamic": {"sampling_failed": {"by_class": {"pathogen": 30, "chemical": 8}}}}}))
+        {"risk": {"worsen_hold_days": 30,
+                  "static": {"category": {"packaged_water": 0}}, "dynamic": {"sampling_failed": {"by_class": {"pathogen": 30, "chemical": 8}}}}}))
     bromate = ev("sampling.result", "2025-01-10T10:00:00+08:00", E, items=[{"item_code": "bromate", "values": [0.05], "unit": "mg/L"}],
                  sample_no="S-BR", sampled_on="2025-01-10", production_date="2025-01-05")
     state, _ = replay([registered("2025-01-02T09:00:00+08:00"), bromate, pa_sample("2025-12-20T10:00:00+08:00")], weights)
@@ -333,6 +340,10 @@ def test_a_tick_that_prunes_the_window_does_not_move_a_grade_held_from_worsening
     state, _ = step(state, ev("clock.tick", "2026-01-11T00:00:00+08:00", enterprise_id="*"), weights)
     assert f.risk.score == 48.0 and f.risk.current.band == "C"  # the bromate failure left the window
     assert f.risk.grade == "B"
+    # held since 2025-12-20 10:00: a tick 30 days later moves it on, naming the failure that raised the band
+    state, _ = step(state, ev("clock.tick", "2026-01-19T10:00:00+08:00", enterprise_id="*"), weights)
+    assert (f.risk.grade, f.risk.current.hold_expired) == ("C", True)
+    assert "暂定 B 级已满 30 天（自 2025-12-20 起；起因：2025-12-20 抽检不合格（" in f.risk.current.hold_zh
 
 
 def test_static_terms_cite_the_registration_and_the_tier_its_acceptance(rules):
