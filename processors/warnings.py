@@ -808,7 +808,11 @@ def _grade_worsened(file: "CreditFile", event: "Envelope", graded: "GradeEntry",
     for c in graded.contributions:
         if c.factor.startswith(("dynamic.", "credit.")) and c.points > 0:
             ids += [i for i in c.event_ids if i not in ids]
-    evidence = {"event_ids": ids, "cause_event_id": graded.cause_event_id, "from": graded.previous, "to": graded.grade,
+    if graded.hold_expired and graded.hold_cause_event_id:
+        # a tick moved a held grade on: the event that caused the rise comes first
+        ids = [graded.hold_cause_event_id] + [i for i in ids if i != graded.hold_cause_event_id]
+    evidence = {"event_ids": ids, "cause_event_id": graded.cause_event_id, "hold_cause_event_id": graded.hold_cause_event_id,
+                "from": graded.previous, "to": graded.grade,
                 "score": graded.score, "band": graded.band, "static": graded.static, "dynamic": graded.dynamic, "credit": graded.credit,
                 "contributions": [{"factor": c.factor, "points": c.points, "event_ids": c.event_ids} for c in graded.contributions if c.points]}
     return _decision("risk.grade_worsened", rule, severity, file, event.occurred_at, event_key(event),
@@ -862,7 +866,9 @@ def rise_reasons_zh(entry: "GradeEntry", before: "GradeEntry | None", limit: int
     # a cap that grew (more negative) or holds a group that grew: part of the rise did not count
     out += [_term_zh(c, c.points - was.get(c.factor, 0.0) or None) for c in entry.contributions
             if c.factor.endswith(".cap") and (c.factor.split(".")[0] in groups or c.points < was.get(c.factor, 0.0))]
-    if not grown and before.held:
+    if not grown and entry.hold_expired:
+        out.append(entry.hold_zh)  # a tick moved it on as the hold expired: since when and by which event
+    elif not grown and before.held:
         out.append(f"上次评定受每次变动级数限制暂定 {before.grade} 级，本次按分值 {entry.score:g}（对应 {entry.band} 级）调整")
     elif not grown and not out:
         out += score_reasons_zh(entry)[:limit]

@@ -64,7 +64,8 @@ def test_a_grade_held_from_worsening_moves_on_at_a_tick_once_the_hold_has_lasted
     assert data["hold_expired"] and data["hold_cause_event_id"] == event_key(inspection) and data["hold_zh"] == entry.hold_zh
     [warning] = worsened(effects)
     assert warning.data["event_id"] == event_key(release) and "由 B 级变为 C 级" in warning.data["message_zh"]
-    assert event_key(inspection) in warning.data["evidence"]["event_ids"]
+    assert warning.data["evidence"]["event_ids"][0] == event_key(inspection)  # the cause first
+    assert "主要原因：暂定 B 级已满 7 天（自 2025-02-10 起；起因：2025-02-10 现场检查问题（JC1））" in warning.data["message_zh"]
     # the inspection plan follows C from now: twice a year, 182 days after the inspection (B: once, 2026-02-10)
     assert f.risk.next_inspection_due == dt.date(2025, 8, 11)
     # the rest of the half year: nothing more
