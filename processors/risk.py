@@ -114,6 +114,9 @@ class Contribution:
     count: int = 0
     detail_zh: str = ""
     event_ids: list[str] = field(default_factory=list)
+    # when the term's oldest entry stops weighing (the dynamic window, the credit memory): when the score may
+    # first get lighter, which the enterprise's report states; None for terms that do not end so
+    weighs_until: dt.datetime | None = None
 
 
 @dataclass
@@ -578,7 +581,8 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
             # on record, at 0 points: the month's verified complaints score as 经核实投诉, not twice
             detail += ("；" if detail else "") + f"{_refs(rest)} 信号当月已有投诉核实属实，按经核实投诉计分，该信号不再重复计分"
         out.append(Contribution(factor=f"dynamic.{factor}", label_zh=FACTOR_ZH[f"dynamic.{factor}"], points=points, raw=raw,
-                                count=len(entries), detail_zh=detail, event_ids=[e[3] for e in entries + rest]))
+                                count=len(entries), detail_zh=detail, event_ids=[e[3] for e in entries + rest],
+                                weighs_until=entries[0][0] + _window(pol) if entries else None))
     _group_cap(out, "dynamic", dyn_total, pol.dynamic.max)
     tier = profile.campaign_tier
     tier_points = pol.credit.campaign_tier.get(tier, 0.0)
@@ -597,7 +601,9 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
         credit_total += raw
         refs = _refs(entries)
         out.append(Contribution(factor=f"credit.{factor}", label_zh=FACTOR_ZH[f"credit.{factor}"], points=raw, raw=raw, count=len(entries),
-                                detail_zh=f"累计 {len(entries)} {_UNIT_ZH.get(factor, '项')}（{refs}）", event_ids=[e[3] for e in entries]))
+                                detail_zh=f"{f'近 {pol.credit.memory_years} 年' if pol.credit.memory_years else '累计'} {len(entries)} "
+                                          f"{_UNIT_ZH.get(factor, '项')}（{refs}）", event_ids=[e[3] for e in entries],
+                                weighs_until=_years_on(entries[0][0], pol.credit.memory_years) if pol.credit.memory_years else None))
     _group_cap(out, "credit", credit_total, pol.credit.max)
     # ``listing``: the decision whose listing holds at the grade's as-of day and its end (evaluate's); True,
     # the default for a caller without a day: the latest listing decision, if any
@@ -686,6 +692,14 @@ def _term_ends(day: dt.date, years: int) -> dt.date:
         return dt.date(day.year + years, 3, 1)
 
 
+def _years_on(moment: dt.datetime, years: int) -> dt.datetime:
+    """``moment`` this many calendar years on (29 February: 1 March)."""
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:
+        return moment.replace(year=moment.year + years, month=3, day=1)
+
+
 def listing_ends(file: "CreditFile", pol: RiskPolicy) -> dt.date | None:
     """The day the enterprise's listings as 严重违法失信 by decisions end: the latest term's end (each
     decision that lists it runs its own term from its date); None when no decision lists it."""
@@ -749,6 +763,12 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
         if entries[0][0] < cutoff:
             del entries[:bisect.bisect_left(entries, (cutoff,))]
             changed |= SCORE_INPUTS
+    credit = rs.credit_entries
+    if credit and pol.credit.memory_years and _years_on(credit[0][0], pol.credit.memory_years) <= now:
+        # a rejected or overdue rectification weighs for its term, then no more (信用修复): a minor failing weighed
+        # longer than a listing as 严重违法失信, which ends three years on
+        del credit[:sum(1 for e in credit if _years_on(e[0], pol.credit.memory_years) <= now)]
+        changed |= SCORE_INPUTS
     in_force = listing_in_force(file, local_date(now, rules), pol) if file.serious_dishonesty is not None else None
     by_decision = in_force is not None
     if file.serious_dishonesty is not None and not by_decision and rs.history and rs.history[-1].override == "serious_dishonesty":
@@ -861,7 +881,8 @@ def graded_data(entry: GradeEntry) -> dict[str, Any]:
         "hold_expired": entry.hold_expired, "hold_zh": entry.hold_zh,
         "next_inspection_due": entry.next_inspection_due.isoformat() if entry.next_inspection_due else None,
         "contributions": [{"factor": c.factor, "label_zh": c.label_zh, "points": c.points, "raw": c.raw, "count": c.count,
-                           "detail_zh": c.detail_zh, "event_ids": list(c.event_ids)} for c in entry.contributions],
+                           "detail_zh": c.detail_zh, "event_ids": list(c.event_ids),
+                           **({"weighs_until": _iso(c.weighs_until)} if c.weighs_until is not None else {})} for c in entry.contributions],
     }
 
 

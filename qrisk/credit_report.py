@@ -36,7 +36,8 @@ TIER_ZH = {"A": "A档", "B": "B档", "C": "C档", "D": "D档", "unrated": "未�
 
 # per section: (key, column title) — the text and XLSX layouts follow these
 COLUMNS: dict[str, list[tuple[str, str]]] = {
-    "contributions": [("group_zh", "类别"), ("label_zh", "因素"), ("points", "得分"), ("detail_zh", "依据"), ("event_ids", "相关事件")],
+    "contributions": [("group_zh", "类别"), ("label_zh", "因素"), ("points", "得分"), ("detail_zh", "依据"), ("until_zh", "计入期限"),
+                      ("event_ids", "相关事件")],
     "grade_history": [("as_of", "评定时间"), ("grade", "等级"), ("previous", "原等级"), ("score", "风险分"), ("change_zh", "变化"),
                       ("cause_event_id", "触发事件")],
     "samples": [("sampled_on", "抽样日期"), ("sample_no", "抽样编号"), ("product", "食品名称"), ("batch", "批号"), ("lab", "检验机构"),
@@ -296,7 +297,8 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     group_zh = {"static": "静态", "dynamic": "动态", "credit": "信用"}
     contributions = [
         {"factor": c.factor, "group_zh": group_zh.get(c.factor.split(".")[0], ""), "label_zh": c.label_zh, "points": c.points,
-         "detail_zh": c.detail_zh, "event_ids": list(c.event_ids)}
+         "detail_zh": c.detail_zh, # when the score may first get lighter: the oldest entry of the term leaves it
+         "until_zh": f"最早一项于 {_local(c.weighs_until, off, with_time=False)} 后不再计入" if c.weighs_until and c.points else "", "event_ids": list(c.event_ids)}
         for c in (current.contributions if current else [])
     ]
     history = []

@@ -213,13 +213,17 @@ class DynamicFactors(_Strict):
 
 
 class CreditFactors(_Strict):
-    """信用状况: the long memory (all time, not only the window)."""
+    """信用状况: the long memory (years, not only the dynamic window)."""
 
     max: float = Field(default=20, ge=0)
     campaign_tier: dict[Literal["A", "B", "C", "D", "unrated"], float] = Field(
         default_factory=lambda: {"A": 0.0, "B": 4.0, "C": 8.0, "D": 12.0, "unrated": 6.0}, description="提档升级 tier at survey")
     rectification_rejected: float = Field(default=4, ge=0, description="each rectification rejected at verification (整改复查未通过)")
-    rectification_overdue: float = Field(default=2, ge=0, description="each rectification ever past its deadline")
+    rectification_overdue: float = Field(default=2, ge=0, description="each rectification past its deadline, for memory_years")
+    memory_years: int = Field(
+        default=3, ge=0, le=50, description="a rejected or overdue rectification weighs for this many years after it, then "
+                                            "no more (信用修复: negative records have a publicity term; 3 years, as a listing as "
+                                            "严重违法失信 by decision); 0: for good")
     serious_dishonesty: list[str] = Field(
         default_factory=list, description="enterprise ids on the serious-dishonesty list (严重违法失信名单): straight to D; so does an "
                                           "enforcement.decided event with serious_dishonesty true")

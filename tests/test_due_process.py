@@ -120,3 +120,33 @@ def test_the_report_says_a_listing_ended_and_a_new_deadline(rules):
     state, _ = replay([registered(), ORDER, done, _rejected(new_deadline="2026-03-31")], rules)
     (row,) = build_report(state.files[E], rules)["rectifications"]
     assert row["deadline"] == "2026-02-20（重新限期 2026-03-31）"
+
+
+def test_a_rectifications_credit_points_end_after_their_memory(rules):
+    """信用修复: a rejected and overdue rectification weighed 4 + 2 credit points for good — longer than a listing as
+    严重违法失信 (three years).  Now for ``risk.credit.memory_years`` (3), and the report says until when."""
+    from qrisk.credit_report import build_report
+    from schemas.policy import Policy
+    from processors.step import Rules
+
+    late = ev("rectification.completed", "2026-02-25T10:00:00+08:00", rectification_id="R1", evidence="已加装货架")
+    accepted = ev("rectification.verified", "2026-03-20T10:00:00+08:00", rectification_id="R1", verifier="王某", accepted=True)
+    events = [registered(), ORDER, _rejected("2026-02-21T10:00:00+08:00"), late, accepted]
+
+    def credit_terms(at: str, r=rules):
+        state, _ = replay([*events, _tick(at)], r)
+        f = state.files[E]
+        return f, {c.factor: (c.points, c.detail_zh) for c in f.risk.current.contributions if c.factor.startswith("credit.rect")}
+
+    f, terms = credit_terms("2027-03-01T00:00:00+08:00")
+    assert terms == {"credit.rectification_rejected": (4.0, "近 3 年 1 项（R1）"), "credit.rectification_overdue": (2.0, "近 3 年 1 项（R1）")}
+    rows = {r["factor"]: r["until_zh"] for r in build_report(f, rules)["contributions"]}
+    assert rows["credit.rectification_rejected"] == "最早一项于 2029-02-21 后不再计入"
+    assert rows["credit.rectification_overdue"] == "最早一项于 2029-02-21 后不再计入"  # marked overdue when rejected past the deadline
+    assert rows["static.category"] == "" and rows["credit.campaign_tier"] == ""
+    _, terms = credit_terms("2029-03-01T00:00:00+08:00")
+    assert terms == {}
+    # 0 keeps them for good, as before
+    forever = Rules(rules.catalogue, Policy.model_validate({"risk": {"credit": {"memory_years": 0}}}))
+    _, terms = credit_terms("2031-03-01T00:00:00+08:00", forever)
+    assert terms == {"credit.rectification_rejected": (4.0, "累计 1 项（R1）"), "credit.rectification_overdue": (2.0, "累计 1 项（R1）")}
