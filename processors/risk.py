@@ -534,7 +534,8 @@ def _score(file: "CreditFile", pol: RiskPolicy) -> tuple[float, float, float, fl
     return round(static + dynamic + credit, 2), static, dynamic, credit
 
 
-def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | None | bool = True) -> list[Contribution]:
+def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | None | bool = True,
+            by_policy: tuple[Any, dt.date | None] | None = None) -> list[Contribution]:
     """Every term of the score with the events behind it (the slow path: only when something changed).
 
     Terms sum to the score before the group caps (static.max, dynamic.max, credit.max);
@@ -615,9 +616,13 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
         out.append(Contribution(factor="credit.serious_dishonesty", label_zh=FACTOR_ZH["credit.serious_dishonesty"], points=0.0, raw=0.0,
                                 detail_zh=f"行政处罚决定书 {record.decision_no}，直接定为 D 级" + (f"（列入至 {ends.isoformat()}）" if ends else ""),
                                 event_ids=[record.event_id]))
-    elif file.enterprise_id in pol.credit.serious_dishonesty:
+    elif by_policy is not None:
+        entry, ends = by_policy
+        detail = ("策略文件列入，未载明列入决定书与日期（请在策略 risk.credit.serious_dishonesty 中补全 decision_no、listed_on），直接定为 D 级"
+                  if isinstance(entry, str) else
+                  f"{entry.authority}列入决定书 {entry.decision_no}（{entry.listed_on.isoformat()}），直接定为 D 级（列入至 {ends.isoformat()}）")
         out.append(Contribution(factor="credit.serious_dishonesty", label_zh=FACTOR_ZH["credit.serious_dishonesty"], points=0.0, raw=0.0,
-                                detail_zh="直接定为 D 级"))
+                                detail_zh=detail))
     return out
 
 
@@ -724,6 +729,20 @@ def listing_in_force(file: "CreditFile", today: dt.date, pol: RiskPolicy) -> tup
     return best
 
 
+def policy_listing(file: "CreditFile", today: dt.date, pol: RiskPolicy) -> tuple[Any, dt.date | None] | None:
+    """The policy's listing of this enterprise in force on ``today`` with its end (None: a bare id, no end), else None."""
+    best: tuple[Any, dt.date | None] | None = None
+    for listing in pol.credit.serious_dishonesty:
+        if isinstance(listing, str):
+            if listing == file.enterprise_id:
+                best = best or (listing, None)
+        elif listing.enterprise_id == file.enterprise_id and listing.listed_on <= today:
+            ends = _term_ends(listing.listed_on, pol.credit.serious_dishonesty_years)
+            if today < ends and (best is None or best[1] is not None and ends > best[1]):
+                best = (listing, ends)
+    return best
+
+
 def listed_by_decision(file: "CreditFile", today: dt.date, pol: RiskPolicy) -> bool:
     return listing_in_force(file, today, pol) is not None
 
@@ -769,9 +788,11 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
         # longer than a listing as 严重违法失信, which ends three years on
         del credit[:sum(1 for e in credit if _years_on(e[0], pol.credit.memory_years) <= now)]
         changed |= SCORE_INPUTS
-    in_force = listing_in_force(file, local_date(now, rules), pol) if file.serious_dishonesty is not None else None
+    today = local_date(now, rules)
+    in_force = listing_in_force(file, today, pol) if file.serious_dishonesty is not None else None
     by_decision = in_force is not None
-    if file.serious_dishonesty is not None and not by_decision and rs.history and rs.history[-1].override == "serious_dishonesty":
+    by_policy = policy_listing(file, today, pol) if pol.credit.serious_dishonesty else None
+    if not by_decision and by_policy is None and rs.history and rs.history[-1].override == "serious_dishonesty":
         changed |= SCORE_INPUTS  # the listing ended (three years on): the score decides again
     if not changed & SCORE_INPUTS and rs.grade is not None and rs.history and (
             not rs.history[-1].held or (tick and held_worse and not hold_over)):
@@ -779,7 +800,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
             rs.next_inspection_due = next_inspection_due(file, rs.grade, rules)
         return None
     score, static, dynamic, credit = _score(file, pol)
-    listed = by_decision or bool(pol.credit.serious_dishonesty and file.enterprise_id in pol.credit.serious_dishonesty)
+    listed = by_decision or by_policy is not None
     override = "serious_dishonesty" if listed else None
     band = "D" if override else pol.band(score)
     previous = rs.grade
@@ -811,7 +832,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     entry = GradeEntry(
         as_of=now, cause_event_id=event_key(cause), score=score, static=static, dynamic=dynamic, credit=credit,
         band=band, grade=grade, previous=previous, held=grade != band, override=override, next_inspection_due=due,
-        contributions=explain(file, pol, in_force),
+        contributions=explain(file, pol, in_force, by_policy),
     )
     _hold(entry, last if held_worse else None, expired, news and not tick, file, cause, rules)
     rs.history.append(entry)

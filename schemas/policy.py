@@ -212,6 +212,16 @@ class DynamicFactors(_Strict):
     interview: InterviewPoints = InterviewPoints()
 
 
+class PolicyListing(_Strict):
+    """A listing as 严重违法失信 that no enforcement.decided in the log made (another authority's decision, or one
+    before qrisk): with its decision and date, so that the grade can cite them and the listing ends on time."""
+
+    enterprise_id: str = Field(min_length=1, max_length=64)
+    decision_no: str = Field(min_length=1, max_length=200, description="列入严重违法失信名单决定书文号")
+    listed_on: dt.date = Field(description="列入日期: the listing ends serious_dishonesty_years after it")
+    authority: str = Field(default="", max_length=200, description="作出列入决定的机关")
+
+
 class CreditFactors(_Strict):
     """信用状况: the long memory (years, not only the dynamic window)."""
 
@@ -224,9 +234,12 @@ class CreditFactors(_Strict):
         default=3, ge=0, le=50, description="a rejected or overdue rectification weighs for this many years after it, then "
                                             "no more (信用修复: negative records have a publicity term; 3 years, as a listing as "
                                             "严重违法失信 by decision); 0: for good")
-    serious_dishonesty: list[str] = Field(
-        default_factory=list, description="enterprise ids on the serious-dishonesty list (严重违法失信名单): straight to D; so does an "
-                                          "enforcement.decided event with serious_dishonesty true")
+    serious_dishonesty: list[PolicyListing | str] = Field(
+        default_factory=list, description="listings as 严重违法失信 made outside the log: straight to D while in force (so does an "
+                                          "enforcement.decided event with serious_dishonesty true).  Each with its decision "
+                                          "(enterprise_id, decision_no, listed_on, authority): cited in the grade and ended "
+                                          "serious_dishonesty_years after listed_on.  A bare enterprise id (the older form) "
+                                          "stays listed until taken out, and the grade says its decision is not on record")
     serious_dishonesty_years: int = Field(
         default=3, ge=1, le=50, description="a listing by an enforcement decision ends this many years after the decision "
                                             "(严重违法失信名单: removed once listed for three years); an id listed here stays until taken out")

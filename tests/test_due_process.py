@@ -150,3 +150,24 @@ def test_a_rectifications_credit_points_end_after_their_memory(rules):
     forever = Rules(rules.catalogue, Policy.model_validate({"risk": {"credit": {"memory_years": 0}}}))
     _, terms = credit_terms("2031-03-01T00:00:00+08:00", forever)
     assert terms == {"credit.rectification_rejected": (4.0, "累计 1 项（R1）"), "credit.rectification_overdue": (2.0, "累计 1 项（R1）")}
+
+
+def test_a_policy_listing_cites_its_decision_and_ends_on_time(rules):
+    """A listing in the policy made an enterprise D with no decision, no date and no end (列入严重违法失信名单：直接定为 D 级)."""
+    from processors.step import Rules
+    from schemas.policy import Policy
+
+    listing = {"enterprise_id": E, "decision_no": "某市市监信列〔2025〕3号", "listed_on": "2025-06-01", "authority": "某市市场监督管理局"}
+    listed = Rules(rules.catalogue, Policy.model_validate({"risk": {"credit": {"serious_dishonesty": [listing]}}}))
+    state, _ = replay([registered(), _tick("2026-03-01T00:00:00+08:00")], listed)
+    f = state.files[E]
+    (term,) = [c for c in f.risk.current.contributions if c.factor == "credit.serious_dishonesty"]
+    assert f.risk.grade == "D"
+    assert term.detail_zh == "某市市场监督管理局列入决定书 某市市监信列〔2025〕3号（2025-06-01），直接定为 D 级（列入至 2028-06-01）"
+    state, _ = replay([registered(), _tick("2028-06-02T00:00:00+08:00")], listed)
+    assert state.files[E].risk.current.override is None  # ended: the score decides again
+    # the older form, a bare id, stays until taken out and says what is missing
+    bare = Rules(rules.catalogue, Policy.model_validate({"risk": {"credit": {"serious_dishonesty": [E]}}}))
+    state, _ = replay([registered(), _tick("2030-03-01T00:00:00+08:00")], bare)
+    (term,) = [c for c in state.files[E].risk.current.contributions if c.factor == "credit.serious_dishonesty"]
+    assert state.files[E].risk.grade == "D" and "未载明列入决定书与日期" in term.detail_zh

@@ -232,7 +232,8 @@ def test_serious_dishonesty_goes_straight_to_d(rules):
     # by SAMR's name for the list (市场监督管理严重违法失信名单), as the decisions and the README say it
     from processors.risk import reasons_zh
 
-    assert reasons_zh(f.risk.current)[0] == "列入严重违法失信名单：直接定为 D 级"
+    assert reasons_zh(f.risk.current)[0].startswith("列入严重违法失信名单：策略文件列入，未载明列入决定书与日期")
+    assert reasons_zh(f.risk.current)[0].endswith("直接定为 D 级")
 
 
 def test_no_grade_without_a_registration(rules):
