@@ -12,8 +12,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from schemas.events import (CampaignActivityEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, Envelope, SamplingResultEvent,
-                            SamplingRetractedEvent, TestItem)
+from schemas.events import (CampaignActivityEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, EnforcementRevokedEvent, Envelope,
+                            SamplingResultEvent, SamplingRetractedEvent, TestItem)
 from schemas.standards import Catalogue, UnitTable
 
 
@@ -37,6 +37,14 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
         return _complaint_warnings(event, file)
     if isinstance(event, SamplingRetractedEvent):
         return _retraction_warnings(event, file)
+    if isinstance(event, EnforcementRevokedEvent):
+        if file is not None and file.enforcement(event.payload.decision_no) is not None:
+            return []
+        no = event.payload.decision_no
+        return [_warning("payload.decision_no", "revocation_pending",
+                         f"no decision {no} is on file under {event.enterprise_id}: the revocation is kept and applies when the "
+                         "decision comes; check the decision number and the enterprise id",
+                         f"企业 {event.enterprise_id} 名下尚无行政处罚决定书 {no}：撤销已登记，该决定到达时即按撤销处理；请核对决定书文号和企业编号")]
     # the category chooses the standard: the sample waits, judged when the enterprise is registered
     unregistered = [unregistered_warning(event.enterprise_id)] if category is None and sampling else []
     on_file = list(file.samples) if file is not None and sampling else None

@@ -383,6 +383,31 @@ def unmet_kpis(file: "CreditFile", pol: "CampaignPolicy") -> list[dict[str, Any]
     return [k for k in kpis(file, pol).values() if k["met"] is False]
 
 
+def enforcement_check(decisions: list[Any]) -> AcceptanceCheck | None:
+    """The acceptance's check of the penalty decisions over the campaign (none: no check)."""
+    if not decisions:
+        return None
+    return AcceptanceCheck(code="enforcement", label_zh=CHECK_ZH["enforcement"], text_zh=f"验收前受行政处罚 {len(decisions)} 件：" + "；".join(
+        f"{r.decision_no}（{r.decided_on.isoformat()}，{penalties_text(r.penalties)[0] or '处罚内容未载明'}）" for r in decisions),
+        value=float(len(decisions)), target=None, event_ids=[r.event_id for r in decisions])
+
+
+def revoked_from_acceptance(file: "CreditFile", record: Any) -> bool:
+    """A decision revoked after the acceptance that checked it (a review takes months): the check goes without it.
+    Returns whether the acceptance's checks changed."""
+    c = file.campaign
+    for i, check in enumerate(c.acceptance_checks):
+        if check.code == "enforcement" and record.event_id in check.event_ids:
+            kept = [r for r in file.enforcements if r.event_id in check.event_ids and r.in_force]
+            again = enforcement_check(kept)
+            if again is None:
+                del c.acceptance_checks[i]
+            else:
+                c.acceptance_checks[i] = again
+            return True
+    return False
+
+
 def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", rules: "Rules") -> list[AcceptanceCheck]:
     """What a passed acceptance on ``day`` must be checked against besides the KPIs (see the module's
     doc): penalties, the pass rate over all samples, the risk grade that day, verified complaints —
@@ -394,11 +419,9 @@ def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", r
     def add(code: str, text: str, event_ids: list[str], value: float | None = None, target: float | None = None) -> None:
         out.append(AcceptanceCheck(code=code, label_zh=CHECK_ZH[code], text_zh=text, value=value, target=target, event_ids=event_ids))
 
-    decisions = [r for r in file.enforcements if start <= r.decided_on <= day and (r.revoked_on is None or r.revoked_on > day)]
-    if decisions:
-        add("enforcement", f"验收前受行政处罚 {len(decisions)} 件：" + "；".join(
-            f"{r.decision_no}（{r.decided_on.isoformat()}，{penalties_text(r.penalties)[0] or '处罚内容未载明'}）" for r in decisions),
-            [r.event_id for r in decisions], float(len(decisions)))
+    penalised = enforcement_check([r for r in file.enforcements if start <= r.decided_on <= day and (r.revoked_on is None or r.revoked_on > day)])
+    if penalised is not None:
+        out.append(penalised)
     judged = sorted((s for s in file.final_samples() if start <= s.sampled_on <= day and s.judgement is not None
                      and s.judgement.verdict in ("pass", "fail")), key=lambda s: (s.sampled_on, s.sample_no))
     target = kpis(file, pol)["sampling_pass_rate"]["target"]

@@ -105,6 +105,16 @@ class Retraction(_Record):
     reports: list[str] = Field(default_factory=list, description="event ids of the reports it retracted, in the order retracted")
 
 
+class Revocation(_Record):
+    """An ``enforcement.revoked`` whose decision is not on file yet: kept, applied when the decision comes."""
+    event_id: str
+    decision_no: str
+    revoked_on: dt.date
+    revoked_by: str
+    reference_no: str
+    reason: str
+
+
 class ComplaintResolution(_Record):
     """A ``complaint.resolved`` whose complaint is not on file yet (the hotline's two messages crossed):
     kept, and applied when the complaint arrives."""
@@ -155,6 +165,8 @@ class RectificationRecord(_Record):
     note: str | None = None
     overdue: bool = Field(default=False, description="past its deadline (by event time) before it was completed")
     redo_deadline: dt.date | None = Field(default=None, description="重新限期 a rejection set: the deadline in force while rejected")
+    overdue_by: dt.date | None = Field(default=None, description="the deadline it was found overdue by (a later 重新限期 does not "
+                                                                  "excuse an earlier lateness)")
 
 
 class EnforcementRecord(_Record):
@@ -241,6 +253,8 @@ class CreditFile(_Record):
     resolutions_waiting: dict[str, ComplaintResolution] = Field(
         default_factory=dict, description="complaint id -> its resolution, received before the complaint itself")
     retests: dict[str, str] = Field(default_factory=dict, description="sample no. -> event id of its re-test (复检), the corrected one when the re-test was corrected")
+    revocations_waiting: dict[str, Revocation] = Field(
+        default_factory=dict, description="decision no. -> a revocation (撤销行政处罚决定) that came before its decision")
     retractions: dict[str, Retraction] = Field(default_factory=dict, description="sample no. -> the bureau's retraction (撤销报告) of its reports")
     fluctuation: FluctuationState = Field(default_factory=FluctuationState)
     risk: RiskState = Field(default_factory=RiskState, description="risk grade (风险分级), its history and inputs")

@@ -280,6 +280,12 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             # and the latest sampling is the latest report still on file
             if _drop(rs.entries, "sampling_failed", eff.data["sample_no"]):
                 changed |= SCORE_INPUTS
+            # the signals its reports raised: the sample is another enterprise's, its points are not this one's
+            reports = set(eff.data.get("reports", ()))
+            kept = [e for e in rs.entries if not (e[1] == "fluctuation_signal" and e[3] in reports)]
+            if len(kept) != len(rs.entries):
+                rs.entries[:] = kept
+                changed |= SCORE_INPUTS
             if rs.last_sample_event_id in eff.data.get("reports", ()):
                 _last_sampled(file)
                 rs.check_missing_at = None  # the next sampling is due from an earlier one now: the bound no longer holds
@@ -705,6 +711,11 @@ def _years_on(moment: dt.datetime, years: int) -> dt.datetime:
         return moment.replace(year=moment.year + years, month=3, day=1)
 
 
+def term_ends(decided_on: dt.date, years: int) -> dt.date:
+    """When a listing as 严重违法失信 decided on ``decided_on`` ends."""
+    return _term_ends(decided_on, years)
+
+
 def listing_ends(file: "CreditFile", pol: RiskPolicy) -> dt.date | None:
     """The day the enterprise's listings as 严重违法失信 by decisions end: the latest term's end (each
     decision that lists it runs its own term from its date); None when no decision lists it."""
@@ -792,8 +803,11 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     in_force = listing_in_force(file, today, pol) if file.serious_dishonesty is not None else None
     by_decision = in_force is not None
     by_policy = policy_listing(file, today, pol) if pol.credit.serious_dishonesty else None
-    if not by_decision and by_policy is None and rs.history and rs.history[-1].override == "serious_dishonesty":
-        changed |= SCORE_INPUTS  # the listing ended (three years on): the score decides again
+    was_listed = bool(rs.history) and rs.history[-1].override == "serious_dishonesty"
+    if was_listed != (by_decision or by_policy is not None):
+        # a listing ended (three years on: the score decides again) or began (a policy listing from its listed_on,
+        # which no event of the enterprise announces)
+        changed |= SCORE_INPUTS
     if not changed & SCORE_INPUTS and rs.grade is not None and rs.history and (
             not rs.history[-1].held or (tick and held_worse and not hold_over)):
         if changed & INSPECTED:

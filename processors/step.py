@@ -20,6 +20,7 @@ from processors.ids import event_key
 from processors.credit_file import (
     RESENT,
     Retraction,
+    Revocation,
     ComplaintRecord,
     ComplaintResolution,
     CountyState,
@@ -32,7 +33,7 @@ from processors.credit_file import (
 )
 from processors.fluctuation import (complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, refailed,
                                     reinstated, uncharted)
-from processors.campaign import apply_tier, on_campaign_event
+from processors.campaign import apply_tier, on_campaign_event, revoked_from_acceptance
 from processors.judgement import judge_sample, ratio_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, decide, decision_data,
@@ -1229,8 +1230,9 @@ def _shown(item: Any) -> str:
 # reports filed aside — is marked ``retracted`` (``superseded_by``: the retraction's event id; ``retraction_reason``).
 # None counts any more: the counts and the pass rate, the pass-rate charts and Paretos, the item series (built
 # again without the sample), the risk grade (its failure's entry goes, as after a passing re-test) and the
-# sample's alerts (closed, quoting who retracted it and why) follow.  A signal a retracted point raised stands,
-# as after a correction.  The retraction stays on file (``CreditFile.retractions``): a report of the sample number
+# sample's alerts (closed, quoting who retracted it and why) follow, and so do the fluctuation signals its reports
+# raised (their points go, and an alert only they raised closes: the sample is another enterprise's; a signal a
+# corrected point raised stands).  The retraction stays on file (``CreditFile.retractions``): a report of the sample number
 # arriving after it is filed retracted as it comes, so a retraction sent before its report is not lost and either
 # order gives the same credit file.  A second retraction of the sample number changes nothing and says nothing.
 
@@ -1278,7 +1280,9 @@ def _retracted(state: CountyState, file: CreditFile, event: SamplingRetractedEve
     # was never in them
     if current is not None and first is not None and file.profile is not None and not (
             first is not current and not first.retest and current.retest and first.judgement.verdict not in ("pass", "fail")):  # type: ignore[union-attr]
-        as_charted = current.model_copy(update={"sampled_on": first.sampled_on})
+        # (the period the sample is charted in now: a correction that moved its sampling date moved it; a re-test
+        # is charted in its original's)
+        as_charted = current.model_copy(update={"sampled_on": (charted or first).sampled_on})
         recounted(file, as_charted, current.model_copy(update={"judgement": None}), state.categories, rules)
     for s in reports:
         s.superseded_by, s.superseded_as, s.retraction_reason, s.pending = eid, "retracted", p.reason, None
@@ -1463,11 +1467,13 @@ def _rectification_completed(state: CountyState, file: CreditFile, event: Rectif
         return
     # a completion after the deadline is still overdue: mark it before closing
     _mark_one_overdue(file, record, event, rules, effects)
-    due = _due_by(record, rules)
-    if record.overdue and record.status in ("open", "rejected") and due is not None and rules.local_date(event.occurred_at) <= due:
+    # done by the deadline it was found overdue by (its record late): not overdue after all.  A redo by a new
+    # deadline (重新限期) does not excuse the lateness of the first completion
+    due = record.overdue_by or record.deadline
+    if record.overdue and record.status in ("open", "rejected") and rules.local_date(event.occurred_at) <= due:
         # done in time, its record late: a tick (or the enterprise's later event) that came first marked it
         # overdue by the fold's clock, but event time decides — the mark, its points and its alert go
-        record.overdue = False
+        record.overdue, record.overdue_by = False, None
         file.counts.rectifications_overdue -= 1
         done = rules.local_date(event.occurred_at).isoformat()
         effects.append(_effect(
@@ -1542,7 +1548,7 @@ def _mark_one_overdue(file: CreditFile, record: RectificationRecord, event: Enve
     due = _due_by(record, rules)
     today = rules.local_date(event.occurred_at)
     if due is not None and today > due:
-        record.overdue = True
+        record.overdue, record.overdue_by = True, due
         file.counts.rectifications_overdue += 1
         effects.append(_effect(
             "rectification.overdue", event, file.enterprise_id,
@@ -1574,39 +1580,55 @@ def _enforcement(state: CountyState, file: CreditFile, event: EnforcementDecided
         file.licence_revoked = p.decision_no
     effects.append(_effect("enforcement.decided", event, file.enterprise_id, decision_no=p.decision_no, decided_on=p.decided_on.isoformat(),
                            penalties=kinds, fined_yuan=record.fined_yuan, serious_dishonesty=p.serious_dishonesty))
+    waiting = file.revocations_waiting.pop(p.decision_no, None)
+    if waiting is not None:
+        # its revocation came first: it takes effect now, as if it had come after
+        _revoke(file, record, waiting, event, effects)
 
 
 def _enforcement_revoked(state: CountyState, file: CreditFile, event: EnforcementRevokedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
+    revocation = Revocation(event_id=event_key(event), decision_no=p.decision_no, revoked_on=p.revoked_on, revoked_by=p.revoked_by,
+                            reference_no=p.reference_no, reason=p.reason)
     record = file.enforcement(p.decision_no)
     if record is None:
-        # nothing to revoke here: said, not dropped (the event is in the log; a wrong number or enterprise)
-        effects.append(_effect("enforcement.revocation_unmatched", event, file.enterprise_id, decision_no=p.decision_no,
-                               message_zh=f"本企业档案中没有行政处罚决定书 {p.decision_no}：撤销未生效，请核对决定书文号和企业"))
+        if p.decision_no not in file.revocations_waiting:
+            # not lost: kept until the decision comes (posted out of order, or an import of older decisions), and said
+            file.revocations_waiting[p.decision_no] = revocation
+            effects.append(_effect("enforcement.revocation_pending", event, file.enterprise_id, decision_no=p.decision_no,
+                                   message_zh=f"本企业档案中尚无行政处罚决定书 {p.decision_no}：撤销已登记，该决定到达时即按撤销处理；"
+                                              "请核对决定书文号和企业"))
         return
     if not record.in_force:
         return  # revoked already: a repeat says nothing
-    record.revoked_on, record.revoked_by, record.revoked_ref, record.revoked_reason = p.revoked_on, p.revoked_by, p.reference_no, p.reason
+    _revoke(file, record, revocation, event, effects)
+
+
+def _revoke(file: CreditFile, record: EnforcementRecord, r: Revocation, event: Envelope, effects: list[Effect]) -> None:
+    record.revoked_on, record.revoked_by, record.revoked_ref, record.revoked_reason = r.revoked_on, r.revoked_by, r.reference_no, r.reason
     file.counts.enforcements -= 1
     listing_ended = file.serious_dishonesty == record.decision_no
     if listing_ended:
         # the latest listing decision still in force names the file, if any
-        others = [r for r in file.enforcements if r.serious_dishonesty and r.in_force]
-        file.serious_dishonesty = max(others, key=lambda r: r.decided_on).decision_no if others else None
+        others = [x for x in file.enforcements if x.serious_dishonesty and x.in_force]
+        file.serious_dishonesty = max(others, key=lambda x: x.decided_on).decision_no if others else None
     licence_restored = file.licence_revoked == record.decision_no
     if licence_restored:
-        others = [r for r in file.enforcements if r.in_force and any(x.kind == "licence_revoked" for x in r.penalties)]
+        others = [x for x in file.enforcements if x.in_force and any(k.kind == "licence_revoked" for k in x.penalties)]
         file.licence_revoked = others[0].decision_no if others else None
         licence_restored = file.licence_revoked is None
-    how = REVOKED_BY_ZH.get(p.revoked_by, p.revoked_by)
-    said = (f"行政处罚决定书 {record.decision_no}（{record.decided_on.isoformat()}）已经{how}撤销（{p.reference_no}，"
-            f"{p.revoked_on.isoformat()}；理由：{p.reason}）：该处罚存档备查，不再计入风险分"
+    unchecked = revoked_from_acceptance(file, record)
+    how = REVOKED_BY_ZH.get(r.revoked_by, r.revoked_by)
+    said = (f"行政处罚决定书 {record.decision_no}（{record.decided_on.isoformat()}）已经{how}撤销（{r.reference_no}，"
+            f"{r.revoked_on.isoformat()}；理由：{r.reason}）：该处罚存档备查，不再计入风险分"
             + ("，其严重违法失信名单列入随之终止" if listing_ended and record.serious_dishonesty else "")
-            + ("，吊销的许可证恢复，例行抽检与检查重新计算" if licence_restored else ""))
+            + ("，吊销的许可证恢复，例行抽检与检查重新计算" if licence_restored else "")
+            + ("，提档升级验收中的行政处罚一项不再计入" if unchecked else ""))
     effects.append(_effect("enforcement.revoked", event, file.enterprise_id, decision_no=record.decision_no,
-                           decision_event_id=record.event_id, revoked_on=p.revoked_on.isoformat(), revoked_by=p.revoked_by,
-                           reference_no=p.reference_no, reason=p.reason, listing_ended=listing_ended and record.serious_dishonesty,
-                           licence_restored=licence_restored, message_zh=said))
+                           decision_event_id=record.event_id, revocation_event_id=r.event_id, revoked_on=r.revoked_on.isoformat(),
+                           revoked_by=r.revoked_by, reference_no=r.reference_no, reason=r.reason,
+                           listing_ended=listing_ended and record.serious_dishonesty, licence_restored=licence_restored,
+                           acceptance_check_withdrawn=bool(unchecked), message_zh=said))
 
 
 def _interview(state: CountyState, file: CreditFile, event: InterviewHeldEvent, rules: Rules, effects: list[Effect]) -> None:

@@ -348,6 +348,22 @@ def retracted_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> lis
             "note_en": f"sample {no}: its reports on this enterprise's file were retracted by {d.get('by', 'the bureau')} ({d.get('reason', '')}): closed",
             "evidence": {"event_ids": [eff.event_id, *d.get("reports", ())], "sample_no": no, "retracted": True, "reason": d.get("reason")},
         })
+    reports = set(d.get("reports", ()))
+    if reports and rules.policy.warnings.fluctuation.enabled:
+        # a fluctuation alert only the retracted reports raised (the county's category charts are not this file's)
+        raised: dict[str, set[str]] = {}
+        for w in file.warnings:
+            if w.rule == "fluctuation.signal" and not w.dedup_key.startswith("county:"):
+                raised.setdefault(w.dedup_key, set()).update(w.evidence.get("event_ids", ()))
+        for key, ids in raised.items():
+            if ids and ids <= reports:
+                out.append({
+                    "rule": "fluctuation.signal", "dedup_key": key, "enterprise_id": file.enterprise_id,
+                    "note_zh": (f"抽样编号 {no} 在本企业名下的报告已由{d.get('by', '监管部门')}撤销（原因：{d.get('reason', '')}），"
+                                "“质量波动”预警所依据的检验结果不再计入，预警自动关闭"),
+                    "note_en": f"sample {no}: the reports behind this fluctuation signal were retracted: closed",
+                    "evidence": {"event_ids": [eff.event_id, *sorted(ids)], "sample_no": no, "retracted": True},
+                })
     return out
 
 

@@ -16,7 +16,7 @@ from alerts.lifecycle import done_by_zh
 from processors.credit_file import VIEW_ONLY, CreditFile
 from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict, series_heading_zh
-from processors.risk import inspection_frequency, listing_ends
+from processors.risk import inspection_frequency, listing_ends, term_ends
 from processors.step import Rules
 from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, penalties_text, score_reasons_zh
 from schemas.events import NOT_DETECTED, REVOKED_BY_ZH
@@ -166,6 +166,18 @@ def _follow_up_zh(interview: Any) -> str:
     if interview.follow_up_inspection_id is not None:
         return f"已跟踪（现场检查 {interview.follow_up_inspection_id}" + ("，逾期后）" if interview.follow_up_overdue else "）")
     return "逾期未跟踪检查" if interview.follow_up_overdue else "待跟踪检查"
+
+
+def _listed_zh(record: Any, rules: Rules, today: dt.date | None) -> str:
+    """One decision's listing as 严重违法失信, as its row in the report says it."""
+    if not record.serious_dishonesty:
+        return "否"
+    if not record.in_force:
+        return "是（已随处罚决定撤销终止）"
+    ends = term_ends(record.decided_on, rules.policy.risk.credit.serious_dishonesty_years)
+    if today is not None and today >= ends:
+        return f"是（已于 {ends.isoformat()} 期满移出）"
+    return f"是（至 {ends.isoformat()}）"
 
 
 def _listing_text(file: CreditFile, rules: Rules, now: dt.datetime | None) -> str:
@@ -360,15 +372,12 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
          "cause": r.cause, "evidence": r.evidence or "", "verifier": r.verifier or "", "note": r.note or ""}
         for r in sorted(file.rectifications, key=lambda r: r.ordered_at, reverse=True)
     ]
-    ends = listing_ends(file, rules.policy.risk)
     today = rules.local_date(now) if now else None
     enforcements = [
         {"decided_on": r.decided_on.isoformat(), "decision_no": r.decision_no, "violation": r.violation, "legal_basis": r.legal_basis,
          "penalties_zh": penalties_text(r.penalties)[0], "serious_dishonesty": r.serious_dishonesty,
-         # a listing that ended is said so (公示期满移出), not a bare 是 years after it ended
-         "serious_dishonesty_zh": ("否" if not r.serious_dishonesty else
-                                   f"是（已于 {ends.isoformat()} 期满移出）" if ends is not None and today is not None and today >= ends
-                                   and r.decision_no == file.serious_dishonesty else "是"),
+         # a listing that ended is said so (公示期满移出), or that it ended with the decision, not a bare 是
+         "serious_dishonesty_zh": _listed_zh(r, rules, today),
          "revoked_zh": (f"已经{REVOKED_BY_ZH.get(r.revoked_by or '', r.revoked_by)}撤销（{r.revoked_ref}，{r.revoked_on.isoformat()}；"
                         f"{r.revoked_reason}），不再计入" if r.revoked_on is not None else ""),
          "related_zh": "、".join([*(f"抽样编号 {n}" for n in r.sample_nos), *(f"检查 {i}" for i in r.inspection_ids)]), "event_id": r.event_id}

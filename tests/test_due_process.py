@@ -112,7 +112,7 @@ def test_the_report_says_a_listing_ended_and_a_new_deadline(rules):
     from qrisk.credit_report import build_report
 
     decision = ev("enforcement.decided", "2026-05-18T15:00:00+08:00", serious_dishonesty=True)
-    for when, said in (("2027-06-01", "是"), ("2033-01-01", "是（已于 2029-05-18 期满移出）")):
+    for when, said in (("2027-06-01", "是（至 2029-05-18）"), ("2033-01-01", "是（已于 2029-05-18 期满移出）")):
         state, _ = replay([registered(), decision, _tick(f"{when}T09:00:00+08:00")], rules)
         (row,) = build_report(state.files[E], rules)["enforcements"]
         assert row["serious_dishonesty_zh"] == said, when
@@ -171,3 +171,27 @@ def test_a_policy_listing_cites_its_decision_and_ends_on_time(rules):
     state, _ = replay([registered(), _tick("2030-03-01T00:00:00+08:00")], bare)
     (term,) = [c for c in state.files[E].risk.current.contributions if c.factor == "credit.serious_dishonesty"]
     assert state.files[E].risk.grade == "D" and "未载明列入决定书与日期" in term.detail_zh
+
+
+def test_a_redo_by_a_new_deadline_does_not_excuse_a_late_first_completion(rules):
+    """A review of the day's diff: completed late (overdue by 02-20), rejected with a new deadline, redone in time
+    by it — the redo withdrew the genuine overdue mark, its points and its alert, saying 在期限 2026-03-31 之内."""
+    late = ev("rectification.completed", "2026-02-25T10:00:00+08:00", rectification_id="R1", evidence="已加装货架")
+    again = ev("rectification.completed", "2026-03-25T10:00:00+08:00", rectification_id="R1", evidence="标识已补全")
+    state, effects = replay([registered(), ORDER, late, _rejected(new_deadline="2026-03-31"), again], rules)
+    f = state.files[E]
+    assert f.rectifications[0].overdue and f.counts.rectifications_overdue == 1
+    assert not [e for e in effects if e.kind == "rectification.overdue_withdrawn"]
+
+
+def test_a_policy_listing_takes_effect_on_its_date_without_an_event(rules):
+    """A review of the day's diff: a listing dated within the log waited for an event that changed the score."""
+    from processors.step import Rules
+    from schemas.policy import Policy
+
+    listing = {"enterprise_id": E, "decision_no": "某市市监信列〔2026〕3号", "listed_on": "2026-05-01"}
+    listed = Rules(rules.catalogue, Policy.model_validate({"risk": {"credit": {"serious_dishonesty": [listing]}}}))
+    state, _ = replay([registered(), _tick("2026-04-30T12:00:00+08:00")], listed)
+    assert state.files[E].risk.grade == "B"
+    state, _ = replay([registered(), _tick("2026-04-30T12:00:00+08:00"), _tick("2026-05-02T00:00:00+08:00")], listed)
+    assert (state.files[E].risk.grade, state.files[E].risk.current.override) == ("D", "serious_dishonesty")

@@ -448,3 +448,31 @@ def test_a_kafka_worker_folds_a_retraction_as_the_embedded_runtime(rules):
     state, _ = replay(events, rules)
     assert fold.files[E].file.model_dump() == state.files[E].model_dump()
     assert sampled(fold.files[E].file) == (0, 0, 0)
+
+
+def test_a_sample_whose_correction_moved_its_date_leaves_the_period_it_is_charted_in(rules):
+    """A review of the day's diff: the correction moved the sample from Q1 to Q2, and the retraction took it out of
+    Q1 (a legitimate passing sample's period) and left the retracted failure in Q2."""
+    ok = sample("2026-03-10T10:00:00+08:00", passes=True, sample_no="S-OK")
+    bad = sample("2026-03-12T15:20:00+08:00", passes=False)
+    moved = sample("2026-03-14T15:20:00+08:00", passes=False, sampled_on="2026-04-02", production_date="2026-03-01")
+    state, _ = replay([REG, ok, bad, moved, retraction(bad.payload.sample_no)], rules)
+    never, _ = replay([REG, ok], rules)
+    assert {k: (v.n, v.failed) for k, v in state.files[E].fluctuation.pass_rate.items() if v.n} == p_chart(never.files[E]) == {"2026Q1": (1, 0)}
+    assert {k: (v.n, v.failed) for k, v in state.categories["packaged_water"].periods.items() if v.n} == {"2026Q1": (1, 0)}
+
+
+def test_the_signals_a_retracted_report_raised_leave_the_score_in_either_order(rules):
+    """A review of the day's diff: two failures in a quarter raise the p chart's signal; the second retracted, its
+    signal's points stayed (52) where the other order, or never having it, gives 50."""
+    b1 = sample("2026-03-05T10:00:00+08:00", passes=False, sample_no="B1")
+    b2 = sample("2026-03-12T10:00:00+08:00", passes=False, sample_no="B2")
+    after, effects = replay([REG, b1, b2, retraction("B2", at="2026-03-20T10:00:00+08:00")], rules)
+    before, _ = replay([REG, b1, retraction("B2", at="2026-03-08T10:00:00+08:00"), b2], rules)
+    never, _ = replay([REG, b1], rules)
+    assert after.files[E].risk.score == before.files[E].risk.score == never.files[E].risk.score
+    assert not [e for e in after.files[E].risk.entries if e[1] == "fluctuation_signal"]
+    raised = [e.data for e in effects if e.kind == "warning.raised" and e.data["rule"] == "fluctuation.signal"
+              and not e.data["dedup_key"].startswith("county:")]  # (the county's category chart is not this file's)
+    closed = {e.data["dedup_key"]: e.data["note_zh"] for e in effects if e.kind == "warning.resolved"}
+    assert raised and all("“质量波动”预警所依据的检验结果不再计入" in closed[r["dedup_key"]] for r in raised)
