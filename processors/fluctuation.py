@@ -172,6 +172,10 @@ def _charted_value(values: tuple[Any, ...] | list[Any], dl: float | None) -> tup
     return (None, False) if dl is None or not values else (dl / 2, True)
 
 
+_UPPER_ONLY = frozenset({"maximum", "plan"})
+"""Rule kinds under which less is better (a legal maximum; a sampling plan's n/c/m/M, which judges
+counts from above): only upper-side signals are raised on their series."""
+
 _UNITLESS = frozenset({"pH", "无量纲", "-", ""})
 """Units that are no unit: the value is said alone."""
 
@@ -257,8 +261,9 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
             # the limits froze on this point: a baseline mostly not detected defines none that mean anything
             sd["censored"] = sd["baseline_nd"] > policy.nd_share_max * monitor.count
         if signals:
-            if kind == "maximum":
-                # under a legal maximum, less is better: a drop (chlorine turning ND) is no hazard
+            if kind in _UPPER_ONLY:
+                # under a legal maximum or a sampling plan's m/M, less is better: a drop (chlorine
+                # turning ND, colony counts falling after a hygiene fix) is no hazard
                 signals = [sg for sg in signals if sg.side != "lower" and sg.rule != "cusum_lower"]
             signals = _measurable(signals, monitor, sd["censored"], sd["detection_limit"])
         if sd["censored"] and not nd and monitor.phase == "II":
