@@ -157,9 +157,32 @@ def chance_zh(p: float) -> str:
     return f"{pct:.0f}%" if pct >= 10 else f"{pct:.2g}%"
 
 
-def c_limits(c0: float, L: float = 3.0) -> tuple[float, float]:
-    half = L * math.sqrt(c0)
-    return max(0.0, c0 - half), c0 + half
+C_CHART_ALPHA = 0.00135
+"""The c chart's false-alarm rate per month: that of a 3σ limit on one side of a normal chart."""
+
+
+def poisson_at_least(k: int, lam: float) -> float:
+    """P(X ≥ k) for X ~ Poisson(lam)."""
+    if k <= 0:
+        return 1.0
+    term = math.exp(-lam)
+    below = 0.0
+    for i in range(k):
+        below += term
+        term *= lam / (i + 1)
+    return max(0.0, 1.0 - below)
+
+
+def c_limits(c0: float, alpha: float = C_CHART_ALPHA) -> tuple[float, float]:
+    """Exact Poisson limits of the c chart: (0, the largest count still in control).  A count signals
+    when P(X ≥ count | c0) < ``alpha``.  The normal approximation c0 ± 3√c0 is far off at the small
+    rates of complaints per producer: at c0 = 0.3 it put the limit at 1.94, so 2 complaints in a
+    month signalled, a chance of 3.7 % (27 times the nominal 0.135 %); the exact limit is 3, and
+    4 complaints signal (0.027 %)."""
+    k = 1
+    while poisson_at_least(k, c0) >= alpha:
+        k += 1
+    return 0.0, float(k - 1)
 
 
 def _charted_value(values: tuple[Any, ...] | list[Any], dl: float | None) -> tuple[float | None, bool]:
@@ -773,14 +796,18 @@ def on_complaint(file: "CreditFile", received_at: dt.datetime, rules: "Rules", c
     if pc is None:
         pc = counts[month] = _build_count(n=0, failed=0, signalled=False)
     pc.n += 1
-    lcl, ucl = c_limits(policy.complaints_per_month)
+    c0 = policy.complaints_per_month
+    lcl, ucl = c_limits(c0)
     if pc.n > ucl and not pc.signalled:
         pc.signalled = True
+        chance = poisson_at_least(pc.n, c0)
         return [{
             "chart": "c", "rule": "rule1", "scope": "enterprise", "period": month, "value": pc.n,
-            "center": policy.complaints_per_month, "lcl": lcl, "ucl": ucl,
-            "text_zh": f"{month} 投诉 {pc.n} 件{_verified_zh(file, month, rules)}，超出控制上限 {ucl:.1f} 件（预期每月 {policy.complaints_per_month} 件）",
-            "text_en": f"{month}: {pc.n} complaints, above the upper limit {ucl:.1f} (expected {policy.complaints_per_month} a month)",
+            "center": c0, "lcl": lcl, "ucl": ucl, "p_at_least": chance,
+            "text_zh": (f"{month} 投诉 {pc.n} 件{_verified_zh(file, month, rules)}，超出控制上限 {ucl:.0f} 件（预期每月 {c0:g} 件；"
+                        f"按此，一个月投诉 {pc.n} 件及以上的概率约为 {chance_zh(chance)}）"),
+            "text_en": (f"{month}: {pc.n} complaints, above the upper limit of {ucl:.0f} (expected {c0:g} a month; "
+                        f"P(at least {pc.n} | Poisson {c0:g}) = {chance:.2g})"),
             "evidence": {"nearby": nearby_events(file, received_at, policy.evidence_days), "pareto_enterprise": _sorted_counts(file.fluctuation.failing_items)},
         }]
     return []

@@ -84,3 +84,23 @@ def test_a_fall_in_colony_counts_is_no_hazard(rules):
     assert not signals(effects)
     assert not [e for e in effects if e.kind == "warning.raised" and e.data.get("rule") == "fluctuation.signal"]
     assert not [x for x in state.files["E-330110-001"].risk.entries if x[1] == "fluctuation_signal"]
+
+
+# --------------------------------------------------------------------------- 2. complaints: exact Poisson limits
+
+
+def test_the_complaint_chart_has_exact_poisson_limits(rules):
+    """c̄ = 0.3 a month: the normal limit 0.3 + 3√0.3 = 1.94 made 2 complaints in a month a signal,
+    P(X ≥ 2) = 3.7 %, 27 times the nominal 0.135 %.  Exactly: P(X ≥ 4) = 0.027 % < 0.135 % ≤ P(X ≥ 3)."""
+    from processors.fluctuation import c_limits, poisson_at_least
+
+    assert c_limits(0.3) == (0.0, 3.0)
+    assert poisson_at_least(3, 0.3) >= 0.00135 > poisson_at_least(4, 0.3)
+    days = [dt.date(2025, 3, d) for d in (3, 10, 17, 24)]
+    log = [registered()]
+    _, effects = replay(log + [complaint(d) for d in days[:3]], rules)
+    assert not signals(effects, chart="c")
+    _, effects = replay(log + [complaint(d) for d in days], rules)
+    (c,) = signals(effects, chart="c")
+    assert c.data["value"] == 4 and c.data["ucl"] == 3.0
+    assert "投诉 4 件（均尚未核实属实），超出控制上限 3 件（预期每月 0.3 件；按此，一个月投诉 4 件及以上的概率约为 0.027%）" in c.data["text_zh"]
