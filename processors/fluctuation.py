@@ -173,6 +173,20 @@ def poisson_at_least(k: int, lam: float) -> float:
     return max(0.0, 1.0 - below)
 
 
+def _distinct_pcts(rate: float, limit: float) -> tuple[str, str]:
+    """A rate and the limit it crossed, in per cent at one precision: the fewest decimals (one at
+    least, three at most) at which the rate reads above the limit — '9%' said to be above a '9.1%'
+    limit read as a contradiction (3/32 = 9.4 % rounded to 9 %).  A rate that is a whole per cent
+    exactly (2 of 2: 100%) is written without decimals: no rounding, so no clash."""
+    whole = abs(100 * rate - round(100 * rate)) < 1e-9
+    for d in (1, 2, 3):
+        a = f"{100 * rate:.0f}%" if whole else f"{100 * rate:.{d}f}%"
+        b = f"{100 * limit:.{d}f}%"
+        if float(a[:-1]) > float(b[:-1]):
+            break
+    return a, b
+
+
 def c_limits(c0: float, alpha: float = C_CHART_ALPHA) -> tuple[float, float]:
     """Exact Poisson limits of the c chart: (0, the largest count still in control).  A count signals
     when P(X ≥ count | c0) < ``alpha``.  The normal approximation c0 ± 3√c0 is far off at the small
@@ -364,7 +378,8 @@ def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleReco
             # the chance is the evidence: 2 of 2 is unlikely at the reference rate, yet no proof
             # that the failures share a cause, so the text suggests and does not conclude
             chance = binomial_at_least(pc.failed, pc.n, reference)
-            seen = (f"抽检 {pc.n} 批、不合格 {pc.failed} 批（{pc.failed / pc.n:.0%}），明显高于参考不合格率 {reference:.2%}（控制上限 {ucl:.1%}）："
+            rate_zh, ucl_zh = _distinct_pcts(pc.failed / pc.n, ucl)
+            seen = (f"抽检 {pc.n} 批、不合格 {pc.failed} 批（{rate_zh}），明显高于参考不合格率 {reference:.2%}（控制上限 {ucl_zh}）："
                     f"按此参考不合格率，{pc.n} 批中不合格 {pc.failed} 批及以上的概率约为 {chance_zh(chance)}")
             out.append({
                 "chart": "p", "rule": "rule1", "scope": scope, "category": category, "period": period,

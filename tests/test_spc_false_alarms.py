@@ -104,3 +104,20 @@ def test_the_complaint_chart_has_exact_poisson_limits(rules):
     (c,) = signals(effects, chart="c")
     assert c.data["value"] == 4 and c.data["ucl"] == 3.0
     assert "投诉 4 件（均尚未核实属实），超出控制上限 3 件（预期每月 0.3 件；按此，一个月投诉 4 件及以上的概率约为 0.027%）" in c.data["text_zh"]
+
+
+# --------------------------------------------------------------------------- 6. p chart: one precision
+
+
+def test_the_p_chart_text_says_rate_and_limit_at_one_precision(rules):
+    """'不合格 3 批（9%），明显高于…（控制上限 9.1%）': 3/32 = 9.4 % rounded to 9 % beside a limit at 0.1 %."""
+    log = []
+    for i in range(32):
+        eid = f"E-330110-{600 + i:03d}"
+        oxygen = 3.0 if i >= 29 else 0.8  # the last three fail (legal maximum 2.0 mg/L)
+        log += [registered(eid), sample(dt.date(2025, 1, 6) + dt.timedelta(days=i), [
+            {"item_code": "oxygen_consumption", "values": [oxygen], "unit": "mg/L"}], eid=eid)]
+    _, effects = replay(log, rules)
+    (county,) = signals(effects, chart="p", scope="category")
+    assert county.data["n"] == 32 and county.data["failed"] == 3
+    assert "抽检 32 批、不合格 3 批（9.4%），明显高于参考不合格率 1.90%（控制上限 9.1%）" in county.data["text_zh"]
