@@ -293,7 +293,7 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
             sd["nd_points"] += 1
             if baseline:
                 sd["baseline_nd"] += 1
-        signals = monitor.update(value)
+        signals = monitor.update(value, below=dl if nd else None)  # a non-detect is [0, dl]: censored, not a point
         if baseline and monitor.phase == "II":
             # the limits froze on this point: a baseline mostly not detected defines none that mean anything
             sd["censored"] = sd["baseline_nd"] > policy.nd_share_max * monitor.count
@@ -410,7 +410,7 @@ def _measurable(signals: list[SpcSignal], monitor: FluctuationMonitor, censored:
         return [sg for sg in signals if sg.rule == "ewma_near_limit"]
     if dl is None:
         return signals
-    ucl = monitor.center + 3.0 * monitor.sigma  # type: ignore[operator]
+    ucl = monitor.ucl
     return [sg for sg in signals
             if sg.chart not in _CHART_RULES or sg.side == "lower"
             or (ucl >= dl and (sg.chart != "ewma" or sg.ucl is None or sg.ucl >= dl))]
@@ -425,18 +425,21 @@ _build_rates = builder(CategoryRates)
 _CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
 
 
-_CONFIGS: dict[tuple[int, float | None], tuple["SpcPolicy", MonitorConfig]] = {}
+_CONFIGS: dict[tuple[int, float | None, bool], tuple["SpcPolicy", MonitorConfig]] = {}
 
 
-def _monitor_config(policy: "SpcPolicy", usl: float | None) -> MonitorConfig:
-    """One frozen config per (policy, legal maximum): building it is most of a new series' cost."""
-    key = (id(policy), usl)
+def _monitor_config(policy: "SpcPolicy", usl: float | None, log: bool = False) -> MonitorConfig:
+    """One frozen config per (policy, legal maximum, scale): building it is most of a new series' cost.
+    The reporting step is inferred from the results as written (pH 6.5: 0.1), not on a log10 scale."""
+    key = (id(policy), usl, log)
     hit = _CONFIGS.get(key)
     if hit is None or hit[0] is not policy:
         hit = _CONFIGS[key] = (policy, MonitorConfig(
             baseline=policy.baseline, rules=tuple(policy.rules.get("i", [1])), ewma_lambda=policy.ewma_lambda,
             ewma_L=policy.ewma_L, cusum_k=policy.cusum_k, cusum_h=policy.cusum_h, usl=usl,
             cpk_min=policy.cpk_min, cpk_min_points=policy.cpk_min_points, ewma_fraction=policy.ewma_fraction,
+            estimated_limits=policy.estimated_limits, resolution=not log,
+            detect_ewma="ewma" in policy.detectors, detect_cusum="cusum" in policy.detectors,
         ))
     return hit[1]
 

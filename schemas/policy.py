@@ -60,9 +60,21 @@ class SpcPolicy(_Strict):
 
     baseline: int = Field(default=8, ge=2, description="results that estimate an item's limits (phase I)")
     rules: dict[Literal["i", "p", "c"], list[int]] = Field(
-        default_factory=lambda: {"i": [1, 2, 4], "p": [1], "c": [1]},
-        description="run rules per chart kind: 1-4 Western Electric, 5-8 Nelson; few rules, few false alarms",
+        default_factory=lambda: {"i": [1], "p": [1], "c": [1]},
+        description="run rules per chart kind: 1-4 Western Electric, 5-8 Nelson; few rules, few false alarms "
+                    "(each rule and detector run at once adds its own: with rules 1, 2, 4, the EWMA and the CUSUM "
+                    "on an 8-point baseline, one in five in-control series signalled within 12 results)",
     )
+    detectors: list[Literal["ewma", "cusum"]] = Field(
+        default_factory=lambda: ["ewma"],
+        description="the detectors of small sustained shifts run on each measured item beside the run rules: the EWMA, "
+                    "the tabular CUSUM, both or neither (the EWMA is followed for the check against the legal maximum "
+                    "whatever this says)")
+    estimated_limits: bool = Field(
+        default=True,
+        description="widen an item's limits for parameters estimated from `baseline` points: centre ± t(m−1)·σ̂·√(1+1/m) "
+                    "(4.8 σ̂ at m = 8) at the one-sided 0.135 % of 3σ, and the EWMA's by the centre's variance σ̂²/m; "
+                    "false: 3σ̂ as if centre and σ were known")
     ewma_lambda: float = Field(default=0.2, gt=0, le=1)
     ewma_L: float = Field(default=3.0, gt=0)
     cusum_k: float = Field(default=0.5, ge=0)

@@ -121,3 +121,103 @@ def test_the_p_chart_text_says_rate_and_limit_at_one_precision(rules):
     (county,) = signals(effects, chart="p", scope="category")
     assert county.data["n"] == 32 and county.data["failed"] == 3
     assert "抽检 32 批、不合格 3 批（9.4%），明显高于参考不合格率 1.90%（控制上限 9.1%）" in county.data["text_zh"]
+
+
+# --------------------------------------------------------------------------- 3. ties from coarse reporting
+
+
+def _ph_log(values: list[float]) -> list:
+    return [registered()] + [sample(monthly(i), [{"item_code": "ph", "values": [v], "unit": "pH"}]) for i, v in enumerate(values)]
+
+
+def test_results_rounded_to_the_reporting_step_are_not_beyond_a_limit_inside_their_rounding(rules):
+    """pH reported to 0.1 (σ 0.05): the ties made MR̄ tiny, σ̂ 0.025, and '本批 6.6 明显高于以往水平（正常波动上限
+    6.588）' while a reported 6.6 is anything in 6.55-6.65; a baseline of eight 6.5 had σ = 0 and no limits."""
+    baseline = [6.5, 6.5, 6.5, 6.5, 6.5, 6.5, 6.6, 6.5]
+    state, effects = replay(_ph_log(baseline + [6.6, 6.5, 6.6]), rules)
+    assert not signals(effects)
+    monitor = state.files["E-330110-001"].fluctuation.series["饮用纯净水|ph"].monitor
+    assert monitor.resolution == pytest.approx(0.1) and monitor.sigma >= 0.1 / math.sqrt(12)
+    # eight results all 6.5: σ floored at the step's 0.029, so the chart has limits; 6.6 is inside them, 6.8 not
+    state, effects = replay(_ph_log([6.5] * 8 + [6.6, 6.8]), rules)
+    (sig,) = signals(effects)
+    assert sig.data["value"] == 6.8 and sig.data["rule"] == "rule1"
+    # the step is part of the monitor's state: a snapshot taken mid-baseline resumes to the same
+    from processors.credit_file import CountyState
+    events = _ph_log([6.5] * 4 + [6.45] + [6.5] * 3 + [6.6, 6.8])
+    full, full_effects = replay(events, rules)
+    head, _ = replay(events[:4], rules)
+    resumed, tail_effects = replay(events[4:], rules, state=CountyState.restore(head.snapshot()))
+    assert resumed.snapshot() == full.snapshot()
+    assert [e.data for e in signals(full_effects)] == [e.data for e in signals(tail_effects)]
+
+
+def test_the_reporting_step_is_the_last_decimal_written():
+    from processors.spc.monitor import step_of
+
+    assert [step_of(x) for x in (6.5, 0.004933, 1.5e-05, 3000.0, 0.0, 12.25)] == [0.1, 1e-06, 1e-06, 1.0, 0.0, 0.01]
+
+
+# --------------------------------------------------------------------------- 5. short baselines, few detectors
+
+_ITEMS = {"oxygen_consumption": (0.8, 0.08, "mg/L"), "conductivity": (3.0, 0.3, "µS/cm"),
+          "chloroform": (0.004, 0.0005, "mg/L"), "anionic_detergents": (0.05, 0.006, "mg/L")}
+
+
+def test_in_control_plants_seldom_signal_from_an_8_point_baseline(rules):
+    """Limits from 8 results at 3σ̂ with rules 1, 2, 4, the EWMA and the CUSUM all on: 70 of 100 in-control
+    water plants signalled within 20 months.  Widened for the estimate, rule 1 and the EWMA: 11."""
+    rng = random.Random(21)
+    log = []
+    for e in range(40):
+        eid = f"E-330110-{e + 500:03d}"
+        log.append(registered(eid))
+        for i in range(20):
+            items = [{"item_code": k, "values": [round(rng.gauss(mu, sd), 6)], "unit": u} for k, (mu, sd, u) in _ITEMS.items()]
+            log.append(sample(dt.date(2024, 1, 10) + dt.timedelta(days=30 * i), items, eid=eid))
+    _, effects = replay(log, rules)
+    assert not [x for x in effects if x.kind == "sampling.failed"]
+    plants = {e.enterprise_id for e in signals(effects, scope="series")}
+    assert len(plants) <= 4  # 40 plants × 4 items × 12 results: 1 (3σ̂ and five detectors: 21 of the 40)
+    assert all(g["rule"] in ("rule1", "ewma") for e in signals(effects) for g in e.data["signals"])
+
+
+def test_the_limits_are_widened_for_the_baseline_s_estimates_and_the_policy_can_restore_the_detectors(rules):
+    from processors.spc.monitor import t_quantile
+
+    assert t_quantile(10**6) == pytest.approx(3.0, abs=1e-3) and t_quantile(7) == pytest.approx(4.53, abs=0.01)
+    baseline = [0.80, 0.85, 0.78, 0.82, 0.79, 0.83, 0.81, 0.80]
+    state, _ = replay([registered()] + [sample(monthly(i), [{"item_code": "oxygen_consumption", "values": [v], "unit": "mg/L"}])
+                                        for i, v in enumerate(baseline)], rules)
+    limits = state.files["E-330110-001"].fluctuation.series["饮用纯净水|oxygen_consumption"].monitor.limits
+    k = t_quantile(7) * math.sqrt(1 + 1 / 8)
+    assert limits["ucl"] == pytest.approx(limits["center"] + k * limits["sigma"]) and limits["limit_factor"] == pytest.approx(k)
+    # a clear jump still signals, and says its limit is not 3σ
+    jump = [registered()] + [sample(monthly(i), [{"item_code": "oxygen_consumption", "values": [v], "unit": "mg/L"}])
+                             for i, v in enumerate(baseline + [1.2])]
+    _, effects = replay(jump, rules)
+    (sig,) = signals(effects)
+    assert "1点超出上控制限（按 8 批基线估计，放宽至 4.8σ）" in sig.data["text_zh"]
+    # the policy can run the old set
+    old = Rules(rules.catalogue, Policy.model_validate({"spc": {"rules": {"i": [1, 2, 4], "p": [1], "c": [1]},
+                                                                "detectors": ["ewma", "cusum"], "estimated_limits": False}}))
+    _, effects = replay(jump, old)
+    (sig,) = signals(effects)
+    assert {g["rule"] for g in sig.data["signals"]} >= {"rule1", "cusum_upper"} and "1点超出上控制限(3σ)" in sig.data["text_zh"]
+
+
+# --------------------------------------------------------------------------- 7. non-detects after a detection-limit change
+
+
+def test_non_detects_above_the_centre_after_a_detection_limit_change_are_not_a_rising_run(rules):
+    """Lab B's detection limit 0.008 mg/L: every later 溴酸盐 not detected, charted at 0.004 above the centre
+    0.00275 — '近几批多次偏高' (rule 4) on results nobody detected.  A non-detect is [0, DL]: on neither side."""
+    def item(v, dl):
+        return [{"item_code": "bromate", "values": [v], "unit": "mg/L", "detection_limit": dl}]
+    base = [0.004, "ND", 0.005, 0.003, "ND", 0.004, "ND", 0.003]
+    log = [registered()] + [sample(monthly(i), item(v, 0.002)) for i, v in enumerate(base)]
+    log += [sample(monthly(8 + i), item("ND", 0.008), lab="另一检测公司") for i in range(10)]
+    for r in (rules, Rules(rules.catalogue, Policy.model_validate({"spc": {"rules": {"i": [1, 2, 4], "p": [1], "c": [1]},
+                                                                           "detectors": ["ewma", "cusum"]}}))):
+        _, effects = replay(log, r)
+        assert not signals(effects)
