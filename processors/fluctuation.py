@@ -14,7 +14,13 @@ Charts, all updated incrementally by ``step()`` and part of the replayable state
 
 Sampling plans (microbial counts, n values per sample) feed the monitor with the
 largest of the n values: the plan judges the worst unit, and counts of 0 are too
-lumpy to chart as means.  A plan that tolerates nothing (c=0, m=0) is not charted:
+lumpy to chart as means.  Counts are charted on a log10 scale: they scatter by a factor
+(log-normally), and a normal-theory chart of raw counts — its σ from moving ranges of a
+skewed, heavy-tailed series — signalled on 57 % of in-control bakeries within 20 months.
+The texts give values and limits back in CFU/g (the centre is then a geometric mean).  A count
+not detected is charted at half its detection limit, as any non-detect; a count of 0 without a
+detection limit (fewer than one colony counted) at 0.5, half the counting unit, as a result
+known only to lie below 1.  A plan that tolerates nothing (c=0, m=0) is not charted:
 its first count is a failure already, and a signal would count it twice.
 
 Not detected ("ND", or a number below the method's detection limit, which the judgement reads
@@ -282,9 +288,13 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
             usl = _legal_maximum(rules, category, item.item_code, judgement.basis_date)
             series = all_series[key] = _build_series(
                 key=key, product=product, item_code=item.item_code, item_name=item.item_name or item.item_code,
-                unit=item.unit or "", usl=usl, monitor=FluctuationMonitor(_monitor_config(policy, usl)), recent=[],
+                unit=item.unit or "", usl=usl, monitor=FluctuationMonitor(_monitor_config(policy, usl, kind == "plan")), recent=[],
             )
         sd = series.__dict__
+        below = dl if nd else None  # a non-detect is [0, dl]: censored, not a point
+        charted = value
+        if sd["monitor"].config.log10 and charted <= 0.0:
+            charted, below = 0.5, 1.0  # a count of 0 on a log chart: fewer than one colony, half the counting unit
         if dl is not None:
             sd["detection_limit"] = dl
         monitor = sd["monitor"]
@@ -293,7 +303,7 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
             sd["nd_points"] += 1
             if baseline:
                 sd["baseline_nd"] += 1
-        signals = monitor.update(value, below=dl if nd else None)  # a non-detect is [0, dl]: censored, not a point
+        signals = monitor.update(charted, below=below)
         if baseline and monitor.phase == "II":
             # the limits froze on this point: a baseline mostly not detected defines none that mean anything
             sd["censored"] = sd["baseline_nd"] > policy.nd_share_max * monitor.count
@@ -430,16 +440,17 @@ _CONFIGS: dict[tuple[int, float | None, bool], tuple["SpcPolicy", MonitorConfig]
 
 def _monitor_config(policy: "SpcPolicy", usl: float | None, log: bool = False) -> MonitorConfig:
     """One frozen config per (policy, legal maximum, scale): building it is most of a new series' cost.
+    ``log``: a sampling plan's counts, charted as log10 (they have no legal maximum of kind maximum).
     The reporting step is inferred from the results as written (pH 6.5: 0.1), not on a log10 scale."""
     key = (id(policy), usl, log)
     hit = _CONFIGS.get(key)
     if hit is None or hit[0] is not policy:
         hit = _CONFIGS[key] = (policy, MonitorConfig(
             baseline=policy.baseline, rules=tuple(policy.rules.get("i", [1])), ewma_lambda=policy.ewma_lambda,
-            ewma_L=policy.ewma_L, cusum_k=policy.cusum_k, cusum_h=policy.cusum_h, usl=usl,
+            ewma_L=policy.ewma_L, cusum_k=policy.cusum_k, cusum_h=policy.cusum_h,
             cpk_min=policy.cpk_min, cpk_min_points=policy.cpk_min_points, ewma_fraction=policy.ewma_fraction,
-            estimated_limits=policy.estimated_limits, resolution=not log,
-            detect_ewma="ewma" in policy.detectors, detect_cusum="cusum" in policy.detectors,
+            estimated_limits=policy.estimated_limits, resolution=not log, usl=None if log else usl,
+            detect_ewma="ewma" in policy.detectors, detect_cusum="cusum" in policy.detectors, log10=log,
         ))
     return hit[1]
 
@@ -508,10 +519,25 @@ def _num(x: float | None) -> str:
     return "—" if x is None else f"{x:.4g}"
 
 
+def _reported(x: float | None) -> str:
+    """A count as reported: a whole number in full (17558), else as ``_num``."""
+    return f"{x:.0f}" if x is not None and float(x).is_integer() else _num(x)
+
+
+def _count(x: float | None) -> str:
+    """A colony count as labs write it: three significant figures, no exponent (17558 → 17600, 7.5 → 7.5)."""
+    if x is None:
+        return "—"
+    return f"{float(f'{x:.3g}'):.0f}" if x >= 100 else f"{x:.3g}"
+
+
 def plain_zh(signals: list[SpcSignal], series: Series) -> str:
     """What the signals of one point mean, in words a supervisor acts on, with the numbers behind
     them (the control-chart rules they rest on are quoted after, for the analyst)."""
     u = "" if series.unit in _UNITLESS else series.unit  # (pH 6.15, not 6.15pH: a scale, not a unit after the number)
+    log = series.monitor.config.log10  # colony counts, charted as log10: their centre is a geometric mean
+    num = _count if log else _num
+    mean = "几何均值" if log else "均值"
     phrases: list[str] = []
     against_past = False
     for sg in signals:
@@ -538,13 +564,13 @@ def plain_zh(signals: list[SpcSignal], series: Series) -> str:
         elif sg.rule == "rule1" and sg.chart == "mr":
             text = f"与上一批相差 {_num(sg.value)}{u}，超出正常的批间波动（{_num(sg.ucl)}{u}）"
         elif sg.rule == "rule1":
-            text = f"本批 {_num(sg.value)}{u} 明显{hi_lo}于以往水平（正常波动{'上' if high else '下'}限 {_num(sg.ucl if high else sg.lcl)}{u}）"
+            text = f"本批 {_reported(sg.value) if log else _num(sg.value)}{u} 明显{hi_lo}于以往水平（正常波动{'上' if high else '下'}限 {num(sg.ucl if high else sg.lcl)}{u}）"
             against_past = True
         elif sg.rule == "ewma":
-            text = f"近几批的加权平均值 {_num(sg.value)}{u}，持续偏{hi_lo}"
+            text = f"近几批的加权{'几何' if log else ''}平均值 {num(sg.value)}{u}，持续偏{hi_lo}"
             against_past = True
         elif sg.rule.startswith("cusum"):
-            text = f"结果累积偏{hi_lo}，估计均值已{'升' if high else '降'}至约 {_num(d.get('mean_estimate'))}{u}"
+            text = f"结果累积偏{hi_lo}，估计{mean}已{'升' if high else '降'}至约 {num(d.get('mean_estimate'))}{u}"
             against_past = True
         elif sg.rule == "rule5":
             text = f"连续 6 批持续{'下降' if '下降' in sg.text_zh else '上升'}"
@@ -559,7 +585,8 @@ def plain_zh(signals: list[SpcSignal], series: Series) -> str:
             phrases.append(text)
     limit = f"，标准限值 {_num(series.usl)}{u}" if series.usl is not None else ""
     nd = "；未检出按检出限的一半计" if series.nd_points else ""
-    past = f"（以往均值 {_num(series.monitor.center)}{u}{limit}{nd}）" if against_past and series.monitor.center is not None else ""
+    centre = (series.monitor.limits or {}).get("center")
+    past = f"（以往{mean} {num(centre)}{u}{limit}{nd}）" if against_past and centre is not None else ""
     return "；".join(phrases) + past
 
 

@@ -221,3 +221,49 @@ def test_non_detects_above_the_centre_after_a_detection_limit_change_are_not_a_r
                                                                            "detectors": ["ewma", "cusum"]}}))):
         _, effects = replay(log, r)
         assert not signals(effects)
+
+
+# --------------------------------------------------------------------------- 4. colony counts on a log scale
+
+
+def _apc(values: list[int]) -> list[dict]:
+    return [{"item_code": "aerobic_plate_count", "values": values, "unit": "CFU/g"}]
+
+
+def test_colony_counts_are_charted_as_log10_and_said_in_cfu(rules):
+    """菌落总数 of in-control bakeries (log-normal, the largest of 5 units): charted raw on a normal-theory
+    chart, 57 % of them signalled within 20 months.  On log10, few; a real rise still signals, in CFU/g."""
+    rng = random.Random(11)
+    log = []
+    for e in range(30):
+        eid = f"E-330110-{e + 100:03d}"
+        log.append(registered(eid, "pastry"))
+        for i in range(20):
+            vals = [round(10 ** rng.gauss(math.log10(300), 0.4)) for _ in range(5)]
+            log.append(sample(dt.date(2024, 1, 10) + dt.timedelta(days=30 * i), _apc(vals), eid=eid, product="蛋糕"))
+    _, effects = replay(log, rules)
+    assert len({e.enterprise_id for e in signals(effects, item_code="aerobic_plate_count")}) <= 3  # raw: 16 of the 30 (11 with limits widened)
+    # a bakery whose counts rise tenfold
+    base = [300, 450, 250, 380, 320, 500, 280, 350]
+    log = [registered(category="pastry")] + [sample(monthly(i), _apc([v, v // 2, v // 3, 0, 10]), product="蛋糕")
+                                             for i, v in enumerate(base + [6000])]
+    state, effects = replay(log, rules)
+    (sig,) = signals(effects)
+    series = state.files["E-330110-001"].fluctuation.series["蛋糕|aerobic_plate_count"]
+    limits = series.monitor.limits
+    assert limits["scale"] == "log10"
+    geo = 10 ** (sum(math.log10(v) for v in base) / len(base))
+    assert limits["center"] == pytest.approx(geo) and sig.data["value"] == 6000 and sig.data["ucl"] == pytest.approx(limits["ucl"])
+    text = sig.data["text_zh"]
+    assert text.startswith("蛋糕·菌落总数：本批 6000CFU/g 明显高于以往水平（正常波动上限 ")
+    assert f"以往几何均值 {geo:.0f}CFU/g" in text and "e+" not in text
+    assert sig.data["evidence"]["limits"]["ucl"] == pytest.approx(limits["ucl"]) and limits["ucl"] < 6000
+
+
+def test_a_count_of_zero_is_charted_below_one_colony(rules):
+    log = [registered(category="pastry")] + [sample(monthly(i), _apc([v, 0, 0, 0, 0]), product="蛋糕")
+                                             for i, v in enumerate([0, 0, 10, 0, 20, 0, 0, 10, 0, 0, 30])]
+    state, effects = replay(log, rules)
+    series = state.files["E-330110-001"].fluctuation.series["蛋糕|aerobic_plate_count"]
+    assert [p[2] for p in series.recent][:3] == [0, 0, 10]  # the points keep the counts as reported
+    assert not signals(effects)

@@ -52,6 +52,12 @@ check reads the interval at the end that gives the least evidence: the run rules
 of the interval nearest the centre (the centre itself when it is inside: on neither side), the
 upper EWMA and CUSUM the lower ends, the lower ones the upper ends.
 
+``log10``: the monitor charts log10 of the (positive) values it is given — colony counts, which
+scatter by a factor, not by an amount — and speaks in the values' own unit: a signal's value,
+centre and limits, the CUSUM's mean estimate and the limits view are back-transformed (the centre
+is then the geometric mean); σ, the CUSUM's sums and H stay in log10 units (the view says
+``scale: log10``).  ``below`` is then a bound in the values' unit too.
+
 ``detect_ewma`` / ``detect_cusum`` turn those detectors' signals off (the EWMA is still followed
 for the checks against the legal maximum); every detector run at once adds its false alarms.
 
@@ -194,6 +200,7 @@ class MonitorConfig:
     resolution: bool = False
     detect_ewma: bool = True
     detect_cusum: bool = True
+    log10: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", parse_rules(self.rules))
@@ -215,6 +222,8 @@ class MonitorConfig:
             raise ValueError(f"cpk_min_points must be >= 0, got {self.cpk_min_points}")
         if self.usl is not None:
             SpecLimitCheck(self.usl, self.cpk_min, self.ewma_fraction)
+            if self.log10:
+                raise ValueError("the checks against a legal maximum run on the values' own scale: no usl with log10")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -471,12 +480,19 @@ class FluctuationMonitor:
         x = float(value)
         if x != x or x in (math.inf, -math.inf):
             raise ValueError(f"measured value must be finite, got {value!r}")
+        raw = x
+        if self.config.log10:
+            if x <= 0.0 or (below is not None and below <= 0.0):
+                raise ValueError(f"a log10 chart needs positive values, got {value!r}")
+            x = math.log10(x)
+            if below is not None:
+                below = math.log10(below)
         self.count += 1
         if self.phase == "I":
             if exclude:
                 self._baseline.append(None)
                 return []
-            if below is None and self.config.resolution:
+            if below is None and self.config.resolution and not self.config.log10:
                 st = step_of(x)
                 if st > 0.0 and (self.resolution == 0.0 or st < self.resolution):
                     self.resolution = st
@@ -507,10 +523,13 @@ class FluctuationMonitor:
                 for rule, side, trend in hits:
                     sg = SpcSignal.make(f"rule{rule}", "i", idx, x, center=c,
                                         lcl=self._lcl, ucl=self._ucl, side=side, trend=trend)
+                    if self.config.log10:
+                        sg = SpcSignal(sg.rule, "i", idx, raw, 10.0 ** c, 10.0 ** self._lcl, 10.0 ** self._ucl,
+                                       side, sg.text_zh, sg.text_en, None)
                     if rule == 1 and self._k != 3.0:
                         # the limit is not 3σ̂ but widened for the estimate: say which
                         k, m = self._k, self._n_est
-                        sg = SpcSignal(sg.rule, sg.chart, idx, x, c, self._lcl, self._ucl, side,
+                        sg = SpcSignal(sg.rule, sg.chart, idx, sg.value, sg.center, sg.lcl, sg.ucl, side,
                                        sg.text_zh.replace("(3σ)", f"（按 {m} 批基线估计，放宽至 {k:.1f}σ）"),
                                        sg.text_en.replace("3σ control limit", f"control limit ({k:.1f}σ from {m} baseline points)"),
                                        None)
@@ -541,8 +560,12 @@ class FluctuationMonitor:
                     hw = self._hw_inf * math.sqrt((self._ewma_a * (1.0 - self._q2 ** m) + self._ewma_b)
                                                   / (self._ewma_a + self._ewma_b))
                 if e_lo > c + hw or e_hi < c - hw:
-                    out.append(SpcSignal.make("ewma", "ewma", idx, e, center=c, lcl=c - hw,
-                                              ucl=c + hw, side="upper" if e_lo > c + hw else "lower"))
+                    side = "upper" if e_lo > c + hw else "lower"
+                    if self.config.log10:
+                        out.append(SpcSignal.make("ewma", "ewma", idx, 10.0 ** e, center=10.0 ** c, lcl=10.0 ** (c - hw),
+                                                  ucl=10.0 ** (c + hw), side=side))
+                    else:
+                        out.append(SpcSignal.make("ewma", "ewma", idx, e, center=c, lcl=c - hw, ucl=c + hw, side=side))
 
             if self.config.detect_cusum:
                 cp = lo - self._kp + self.cusum_upper
@@ -605,15 +628,18 @@ class FluctuationMonitor:
             out.append(SpcSignal.make(
                 "cusum_upper", "cusum", idx, cp, center=0.0, lcl=-H, ucl=H, side="upper",
                 detail={"run_length": self._n_upper,
-                        "mean_estimate": self.center + K + cp / self._n_upper}))
+                        "mean_estimate": self._unlog(self.center + K + cp / self._n_upper)}))
         if cm > H:
             out.append(SpcSignal.make(
                 "cusum_lower", "cusum", idx, -cm, center=0.0, lcl=-H, ucl=H, side="lower",
                 detail={"run_length": self._n_lower,
-                        "mean_estimate": self.center - K - cm / self._n_lower}))
+                        "mean_estimate": self._unlog(self.center - K - cm / self._n_lower)}))
         if self.config.cusum_reset:
             self.cusum_upper = self.cusum_lower = 0.0
             self._n_upper = self._n_lower = 0
+
+    def _unlog(self, x: float) -> float:
+        return 10.0 ** x if self.config.log10 else x
 
     def update_many(self, values: Iterable[float]) -> list[SpcSignal]:
         out: list[SpcSignal] = []
@@ -631,6 +657,10 @@ class FluctuationMonitor:
         d = {"center": self.center, "sigma": self.sigma, "lcl": self._lcl, "ucl": self._ucl,
              "ewma_lcl": self.center - self._hw_inf, "ewma_ucl": self.center + self._hw_inf,
              "cusum_h": self._H}
+        if self.config.log10:
+            for k in ("center", "lcl", "ucl", "ewma_lcl", "ewma_ucl"):
+                d[k] = 10.0 ** d[k]
+            d["scale"] = "log10"   # centre: the geometric mean; sigma and cusum_h in log10 units
         if self._k != 3.0:
             d["limit_factor"] = self._k   # σ̂ multiples of the individuals limits (estimated parameters)
         if self.resolution > 0.0:
@@ -646,7 +676,7 @@ class FluctuationMonitor:
     @property
     def ucl(self) -> float | None:
         """The individuals chart's upper limit (None during the baseline)."""
-        return self._ucl if self.phase == "II" else None
+        return self._unlog(self._ucl) if self.phase == "II" else None
 
     @property
     def baseline_remaining(self) -> int:
