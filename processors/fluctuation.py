@@ -330,7 +330,12 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
         recent = sd["recent"]
         previous = recent[-1] if recent else None
         point = (monitor.count, sampled_on, value, sample_no, event_id, lab, batch,
-                 tuple([sg.rule for sg in signals]) if signals else ())
+                 tuple([sg.rule for sg in signals if sg.index == monitor.count]) if signals else ())
+        for sg in signals:
+            if sg.index != monitor.count:  # a baseline point left out of the estimate: marked where it stands
+                for j, p in enumerate(recent):
+                    if p[0] == sg.index:
+                        recent[j] = p[:7] + (p[7] + (sg.rule,),)
         recent.append(point)
         if len(recent) > window:
             del recent[0]
@@ -490,7 +495,7 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
     out = {
         "chart": first.chart, "rule": first.rule, "scope": "series", "series": series.key,
         "product": series.product, "item_code": series.item_code, "item_name": series.item_name, "unit": series.unit,
-        "usl": series.usl, "index": first.index, "value": point[2], "center": first.center,
+        "usl": series.usl, "index": first.index, "value": point[2] if first.index == point[0] else first.value, "center": first.center,
         "lcl": _nonneg(first.lcl), "ucl": first.ucl, "side": first.side,
         "signals": dicts,
         "text_zh": f"{series.product}·{series.item_name}：{plain_zh(signals, series)}"
@@ -561,6 +566,13 @@ def plain_zh(signals: list[SpcSignal], series: Series) -> str:
         elif sg.rule == "result_near_limit":
             text = (f"本批 {_num(sg.value)}{u} 已达标准限值 {_num(d.get('usl'))}{u} 的 {d.get('fraction', 0.0):.0%}，尚未超标"
                     f"（以往多数批次未检出，检出限 {_num(series.detection_limit)}{u}）")
+        elif sg.rule == "baseline_outlier":
+            at = next((p for p in series.recent if p[0] == sg.index), None)
+            which = f"第 {sg.index} 批（{at[1]}，抽样编号 {at[3]}）" if at is not None else f"第 {sg.index} 批"
+            shown = _reported(sg.value) if log else _num(sg.value)
+            text = (f"用于确定正常波动范围的以往{which}结果 {shown}{u} 明显{hi_lo}于其余各批"
+                    f"（正常波动{'上' if high else '下'}限 {num(sg.ucl if high else sg.lcl)}{u}），未计入正常波动范围的估计，请核实该批次")
+            against_past = True
         elif sg.rule == "rule1" and sg.chart == "mr":
             text = f"与上一批相差 {_num(sg.value)}{u}，超出正常的批间波动（{_num(sg.ucl)}{u}）"
         elif sg.rule == "rule1":

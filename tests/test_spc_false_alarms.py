@@ -179,7 +179,7 @@ def test_in_control_plants_seldom_signal_from_an_8_point_baseline(rules):
     assert not [x for x in effects if x.kind == "sampling.failed"]
     plants = {e.enterprise_id for e in signals(effects, scope="series")}
     assert len(plants) <= 4  # 40 plants × 4 items × 12 results: 1 (3σ̂ and five detectors: 21 of the 40)
-    assert all(g["rule"] in ("rule1", "ewma") for e in signals(effects) for g in e.data["signals"])
+    assert all(g["rule"] in ("rule1", "ewma", "baseline_outlier") for e in signals(effects) for g in e.data["signals"])
 
 
 def test_the_limits_are_widened_for_the_baseline_s_estimates_and_the_policy_can_restore_the_detectors(rules):
@@ -266,4 +266,26 @@ def test_a_count_of_zero_is_charted_below_one_colony(rules):
     state, effects = replay(log, rules)
     series = state.files["E-330110-001"].fluctuation.series["蛋糕|aerobic_plate_count"]
     assert [p[2] for p in series.recent][:3] == [0, 0, 10]  # the points keep the counts as reported
+    assert not signals(effects)
+
+
+# --------------------------------------------------------------------------- 8. a baseline point left out is said
+
+
+def test_a_baseline_point_left_out_of_the_estimate_is_said(rules):
+    """The same 9 耗氧量 results: the lot at 1.75 mg/L (88 % of the legal maximum) signalled as the 9th
+    result, and as the 4th — in the baseline — the revision dropped it without a word."""
+    vals = [0.80, 0.85, 0.78, 0.82, 0.79, 0.83, 0.81, 0.80]
+    log = [registered()] + [sample(monthly(i), [{"item_code": "oxygen_consumption", "values": [v], "unit": "mg/L"}])
+                            for i, v in enumerate(vals[:3] + [1.75] + vals[3:])]
+    state, effects = replay(log, rules)
+    (sig,) = signals(effects)
+    assert sig.data["rule"] == "baseline_outlier" and sig.data["index"] == 4 and sig.data["value"] == 1.75 and sig.data["side"] == "upper"
+    assert "以往第 4 批（2025-04-06，抽样编号 " in sig.data["text_zh"] and "结果 1.75mg/L 明显高于其余各批" in sig.data["text_zh"]
+    points = {p["index"]: p["rules"] for p in sig.data["evidence"]["points"]}
+    assert points[4] == ["baseline_outlier"] and points[8] == []
+    # a baseline of in-control results drops nothing, says nothing
+    log = [registered()] + [sample(monthly(i), [{"item_code": "oxygen_consumption", "values": [v], "unit": "mg/L"}])
+                            for i, v in enumerate(vals)]
+    _, effects = replay(log, rules)
     assert not signals(effects)

@@ -329,12 +329,17 @@ class FluctuationMonitor:
         xs = [0.0 if v is None else v for v in vals]
         center, sigma = estimate_individuals(xs, used)
         if cfg.revise_baseline:
+            floor = max(cfg.min_sigma, self.resolution / _SQRT12)
+            half = self.resolution / 2.0
+            kept = list(used)
             for _ in range(10):
-                band = 3.0 * max(sigma, cfg.min_sigma)
+                # 3σ̂ (by the whole rounding interval): σ̂ from moving ranges is inflated by the very
+                # outlier it is to find (one lot at 1.75 among 0.8s: σ̂ 0.27 instead of 0.03)
+                band = 3.0 * max(sigma, floor)
                 if band <= 0.0:
                     break   # no spread: nothing lies "beyond" it
                 drop = [i for i, (x, u) in enumerate(zip(xs, used))
-                        if u and abs(x - center) > band]
+                        if u and abs(x - center) - half > band]
                 if not drop:
                     break
                 trial = list(used)
@@ -350,11 +355,29 @@ class FluctuationMonitor:
                     # detections), not causes to remove; keep the estimate with spread
                     break
                 used, center, sigma = trial, c2, s2
+            if cfg.estimated_limits:
+                # a point left out that lies within the (widened) limits the others give is the
+                # process's own variation: put back
+                band = self._factor(sum(used)) * max(sigma, floor)
+                back = [i for i, (x, u0, u) in enumerate(zip(xs, kept, used))
+                        if u0 and not u and abs(x - center) - half <= band]
+                if back:
+                    trial = list(used)
+                    for i in back:
+                        trial[i] = True
+                    used = trial
+                    center, sigma = estimate_individuals(xs, used)
         if cfg.target is not None:
             center = cfg.target
         if cfg.sigma is not None:
             sigma = cfg.sigma
         return center, sigma, used
+
+    def _factor(self, m: int) -> float:
+        """σ̂ multiples of the individuals limits from m estimated points (module doc)."""
+        if self.config.estimated_limits and m >= 2:
+            return t_quantile(m - 1) * math.sqrt(1.0 + 1.0 / m)
+        return 3.0
 
     def _freeze(self) -> list[SpcSignal]:
         if self._tracker is None:
@@ -372,10 +395,24 @@ class FluctuationMonitor:
                     self._cap_mr += abs(vals[i] - vals[i - 1])  # type: ignore[operator]
                     self._cap_mr_n += 1
             self._cap_last = vals[-1] if used and used[-1] else None
+        dropped = ([] if used is None else
+                   [(i, v) for i, (v, u) in enumerate(zip(self._baseline, used)) if v is not None and not u])
+        first = self.count - len(self._baseline) + 1
         self._baseline = []
         self.ewma = self._ewma_lo = self._ewma_hi = center
         self._derive()
         out: list[SpcSignal] = []
+        # a baseline point the revision left out, beyond the limits the others give, is said (a
+        # lot at 88 % of the legal maximum in the baseline was dropped silently, while the same
+        # lot after it signalled)
+        h2 = self._half
+        for i, v in dropped:
+            if sigma > 0.0 and (v - h2 > self._ucl or v + h2 < self._lcl):
+                side = "upper" if v > center else "lower"
+                u = self._unlog
+                out.append(SpcSignal.make("baseline_outlier", "i", first + i, u(v), center=u(center),
+                                          lcl=u(self._lcl), ucl=u(self._ucl), side=side,
+                                          detail={"points": self._n_est}))
         # A monitor born with known limits has no baseline point to attach a
         # signal to: leave the flags clear so the first value raises it.
         if self._spec is not None and sigma > 0 and self.count > 0:
@@ -397,7 +434,7 @@ class FluctuationMonitor:
         if cfg.estimated_limits and m is not None and m >= 2:
             # prediction limits for the next result from m baseline points (module doc)
             rho = t_quantile(m - 1) / 3.0
-            self._k = 3.0 * rho * math.sqrt(1.0 + 1.0 / m)
+            self._k = self._factor(m)
             self._ewma_b = 0.0 if cfg.target is not None else 1.0 / m
         else:
             rho = 1.0
