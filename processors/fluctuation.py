@@ -454,6 +454,7 @@ def _monitor_config(policy: "SpcPolicy", usl: float | None, log: bool = False) -
             baseline=policy.baseline, rules=tuple(policy.rules.get("i", [1])), ewma_lambda=policy.ewma_lambda,
             ewma_L=policy.ewma_L, cusum_k=policy.cusum_k, cusum_h=policy.cusum_h,
             cpk_min=policy.cpk_min, cpk_min_points=policy.cpk_min_points, ewma_fraction=policy.ewma_fraction,
+            cpk_ewma_margin=policy.cpk_ewma_margin,
             estimated_limits=policy.estimated_limits, resolution=not log, usl=None if log else usl,
             detect_ewma="ewma" in policy.detectors, detect_cusum="cusum" in policy.detectors, log10=log,
         ))

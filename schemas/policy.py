@@ -85,6 +85,12 @@ class SpcPolicy(_Strict):
         description="capability (Cpk) is judged only on at least this many in-control results: the baseline's, then "
                     "later results no chart flagged.  Cpk from 8 results has a standard error near 0.4 (Bissell); "
                     "a phase I study asks for 20-25 (Montgomery)")
+    cpk_ewma_margin: float = Field(
+        default=2.0, ge=0,
+        description="capability is judged on the EWMA of recent results: Cpk below cpk_min is said only when the EWMA is above "
+                    "the level where Cpk = cpk_min by this many of its own standard deviations (σ·√(λ/(2−λ))), so that the "
+                    "EWMA's noise is not read as a fall in capability (0: any excursion; a process at Cpk 1.33 was then said "
+                    "to be below 1 within 60 results one time in four)")
     nd_share_max: float = Field(
         default=0.5, ge=0, le=1,
         description="a baseline with a larger share of results not detected is not charted against control limits: "
