@@ -5,10 +5,12 @@ enterprise's bromate results) in event-time order.  It collects a baseline of
 ``baseline`` kept values (phase I), freezes the limits (centre = mean,
 σ = MR̄/d2), then checks each new value (phase II) with
 
-* the individuals chart and the configured run rules (default {1, 2, 4}),
-* an EWMA (λ = 0.2, L = 3, time-varying limits),
+* the individuals chart and the configured run rules (default {1, 2, 4}; the
+  fold's policy runs rule 1 alone, ``spc.rules``),
+* an EWMA (λ = 0.2, L = 3, time-varying limits; ``detect_ewma``),
 * a tabular CUSUM (k = 0.5, h = 5, both sides, restarted after it signals so a
-  sustained shift re-alarms every few points rather than on every point),
+  sustained shift re-alarms every few points rather than on every point;
+  ``detect_cusum``, off in the fold's policy by default),
 * and, when the item has a legal maximum, the capability check: one-sided
   Cpk of the EWMA mean below ``cpk_min``, or the EWMA at ``ewma_fraction`` of
   the limit.  These two describe a state, not an event, so they fire on
