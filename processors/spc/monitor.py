@@ -158,21 +158,21 @@ def t_upper_tail(t: float, nu: float) -> float:
     return 0.5 * ib
 
 
-_TQ: dict[int, float] = {}
+_TQ: dict[tuple[int, float], float] = {}
 
 
-def t_quantile(nu: int) -> float:
-    """The t(nu) quantile with ``_ALPHA`` above it (3.0 for a normal), by bisection: deterministic."""
-    hit = _TQ.get(nu)
+def t_quantile(nu: int, alpha: float = _ALPHA) -> float:
+    """The t(nu) quantile with ``alpha`` above it (3.0 for a normal at 0.00135), by bisection: deterministic."""
+    hit = _TQ.get((nu, alpha))
     if hit is None:
         lo, hi = 0.0, 1e4
         for _ in range(100):
             mid = 0.5 * (lo + hi)
-            if t_upper_tail(mid, nu) > _ALPHA:
+            if t_upper_tail(mid, nu) > alpha:
                 lo = mid
             else:
                 hi = mid
-        hit = _TQ[nu] = hi
+        hit = _TQ[(nu, alpha)] = hi
     return hit
 _D2_2 = _d2(2)
 _MR_UCL_FACTOR = _D2_2 + 3.0 * _d3(2)   # D4 · d2(2): MR UCL in units of σ
@@ -411,10 +411,19 @@ class FluctuationMonitor:
         # lot at 88 % of the legal maximum in the baseline was dropped silently, while the same
         # lot after it signalled)
         h2 = self._half
+        if dropped and self._k != 3.0:
+            # every baseline point is looked at, not one new point: the limit for saying one of them
+            # is at 0.135 % over all n (Bonferroni), or one in-control baseline in a hundred says one
+            n, m = len(dropped) + self._n_est, self._n_est
+            reach = t_quantile(m - 1, _ALPHA / n) * math.sqrt(1.0 + 1.0 / m) * sigma
+            lcl, ucl = center - reach, center + reach
+        else:
+            lcl, ucl = self._lcl, self._ucl
         for i, v in dropped:
-            if sigma > 0.0 and (v - h2 > self._ucl or v + h2 < self._lcl):
+            if sigma > 0.0 and (v - h2 > ucl or v + h2 < lcl):
                 side = "upper" if v > center else "lower"
                 u = self._unlog
+                # (shown against the chart's own limits, which it lies beyond all the more)
                 out.append(SpcSignal.make("baseline_outlier", "i", first + i, u(v), center=u(center),
                                           lcl=u(self._lcl), ucl=u(self._ucl), side=side,
                                           detail={"points": self._n_est}))
