@@ -16,12 +16,13 @@ from tests.test_risk import E, ev, registered
 
 
 def _unfounded_month():
-    """Two complaints in March signal on the complaint chart; both are found 不属实 in the next days."""
+    """Four complaints in March signal on the complaint chart (its exact Poisson limit at 0.3 a month is 3);
+    all are found 不属实 in the next days."""
     return [registered("2026-01-05T09:00:00+08:00"),
-            ev("complaint.received", "2026-03-02T10:00:00+08:00", complaint_id="K1"),
-            ev("complaint.received", "2026-03-09T10:00:00+08:00", complaint_id="K2"),
-            ev("complaint.resolved", "2026-03-10T10:00:00+08:00", complaint_id="K1", verified=False, outcome="核查不属实"),
-            ev("complaint.resolved", "2026-03-11T10:00:00+08:00", complaint_id="K2", verified=False, outcome="核查不属实"),
+            *[ev("complaint.received", f"2026-03-0{d}T10:00:00+08:00", complaint_id=f"K{i}") for i, d in enumerate((2, 3, 4, 9), 1)],
+            *[ev("complaint.resolved", f"2026-03-1{i}T10:00:00+08:00", complaint_id=f"K{i}", verified=False, outcome="核查不属实")
+              for i in (1, 2, 3)],
+            ev("complaint.resolved", "2026-03-14T10:00:00+08:00", complaint_id="K4", verified=False, outcome="核查不属实"),
             # past the medium alert's 168 h: it would have escalated to the chief had it stayed open
             ev("clock.tick", "2026-03-30T00:00:00+08:00", enterprise_id="*")]
 
@@ -29,16 +30,16 @@ def _unfounded_month():
 def test_a_signal_whose_complaints_were_all_unfounded_closes_its_alert_and_never_escalates(rules):
     c = County(rules, policy())
     log = _unfounded_month()
-    c.feed(*log[:3])
+    c.feed(*log[:5])
     [alert] = [a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"]
     assert alert.dedup_key == f"{E}:fluctuation:c:2026-03" and alert.state == "open"
-    c.feed(log[3])
+    c.feed(*log[5:8])
     assert alert.state == "open", "one complaint is still to be investigated"
-    [closing] = [ch for ch in c.feed(log[4]) if ch.alert.alert_id == alert.alert_id]
+    [closing] = [ch for ch in c.feed(log[8]) if ch.alert.alert_id == alert.alert_id]
     assert (closing.step.action, closing.step.to_state, closing.notifications) == ("close", "closed", [])
-    assert closing.step.note.startswith("经核查投诉均不属实，信号撤销：2026年3月投诉 2 件（投诉编号 K1、K2）均不属实")
+    assert closing.step.note.startswith("经核查投诉均不属实，信号撤销：2026年3月投诉 4 件（投诉编号 K1、K2、K3、K4）均不属实")
     assert alert.dedup_key not in c.book.active_by_key
-    later = c.feed(log[5])
+    later = c.feed(log[9])
     assert not [ch for ch in later if ch.alert.alert_id == alert.alert_id] and not alert.escalated
     assert [s.action for s in alert.steps] == ["opened", "close"]
 
@@ -46,7 +47,7 @@ def test_a_signal_whose_complaints_were_all_unfounded_closes_its_alert_and_never
 def test_a_signal_with_one_complaint_substantiated_keeps_its_alert(rules):
     c = County(rules, policy())
     log = _unfounded_month()
-    log[4] = ev("complaint.resolved", "2026-03-11T10:00:00+08:00", complaint_id="K2", verified=True, outcome="属实")
+    log[8] = ev("complaint.resolved", "2026-03-14T10:00:00+08:00", complaint_id="K4", verified=True, outcome="属实")
     c.feed(*log)
     [alert] = [a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"]
     assert alert.state == "open" and alert.escalated

@@ -201,7 +201,8 @@ def test_not_detected_is_charted_at_half_the_detection_limit_and_the_text_says_s
 
 
 def test_complaints_above_the_expected_rate_signal_on_the_c_chart(rules):
-    events = [parse_event(golden("enterprise.registered")), complaint(dt.date(2025, 3, 2))]
+    # exact Poisson limits at 0.3 a month: 3 complaints are within them, a 4th signals
+    events = [parse_event(golden("enterprise.registered"))] + [complaint(dt.date(2025, 3, d)) for d in (2, 9, 16)]
     _, effects = replay(events, rules)
     assert not signals(effects, chart="c")
     _, effects = replay(events + [complaint(dt.date(2025, 3, 20))], rules)
@@ -221,19 +222,20 @@ def test_the_complaint_chart_counts_quality_complaints_and_says_which_are_substa
     """A regulator's finding: two unverified complaints about delivery and service (送水不及时，态度差) raised a
     质量波动 alert and two risk points, and the message did not say they were unverified."""
     reg = parse_event(golden("enterprise.registered"))
-    service = [_complaint(dt.date(2025, 3, 2), "other", False), _complaint(dt.date(2025, 3, 9), "other", False)]
+    # (4 complaints in a month signal at 0.3 a month: the exact Poisson limit is 3)
+    service = [_complaint(dt.date(2025, 3, d), "other", False) for d in (2, 9, 16, 23)]
     _, effects = replay([reg, *service], rules)
     assert not signals(effects, chart="c")
     # quality complaints (异物) still signal, saying how many are substantiated so far
-    quality = [_complaint(dt.date(2025, 3, 2), "foreign_matter", False), _complaint(dt.date(2025, 3, 9), "foreign_matter", True)]
+    quality = [_complaint(dt.date(2025, 3, d), "foreign_matter", v) for d, v in ((2, False), (9, True), (16, False), (23, False))]
     _, effects = replay([reg, *quality], rules)
     (c,) = signals(effects, chart="c")
-    assert "投诉 2 件（其中 1 件核实属实，1 件尚未核实或不属实）" in c.data["text_zh"]
-    _, effects = replay([reg, quality[0], _complaint(dt.date(2025, 3, 9), "hygiene", False)], rules)
+    assert "投诉 4 件（其中 1 件核实属实，3 件尚未核实或不属实）" in c.data["text_zh"]
+    _, effects = replay([reg, quality[0], *quality[2:], _complaint(dt.date(2025, 3, 9), "hygiene", False)], rules)
     (c,) = signals(effects, chart="c")
     assert "（均尚未核实属实）" in c.data["text_zh"]
-    # a service complaint between them does not make a third
-    _, effects = replay([reg, quality[0], service[0]], rules)
+    # a service complaint among them does not make a fourth
+    _, effects = replay([reg, quality[0], *quality[2:], service[0]], rules)
     assert not signals(effects, chart="c")
     # the policy may chart every category, as before
     every = Rules(rules.catalogue, Policy.model_validate({"spc": {"complaint_chart_categories": [
@@ -274,14 +276,14 @@ def test_a_series_counts_the_batches_that_signalled_not_the_rules(rules):
 
 
 def test_a_complaint_chart_signal_whose_complaints_were_all_unfounded_no_longer_counts_in_the_risk(rules):
-    """Two complaints in a month signal on the complaint chart (+2 risk points); found 不属实, both, the
+    """Four complaints in a month signal on the complaint chart (+2 risk points); found 不属实, all, the
     signal rested on nothing and leaves the score — the alert it raised stays on record."""
     from processors.step import replay as fold
     from tests.test_risk import E, ev, registered
 
     def month(resolutions):
-        events = [registered(), ev("complaint.received", "2026-03-02T10:00:00+08:00", complaint_id="K1"),
-                  ev("complaint.received", "2026-03-09T10:00:00+08:00", complaint_id="K2")]
+        events = [registered()] + [ev("complaint.received", f"2026-03-0{d}T10:00:00+08:00", complaint_id=f"K{i}")
+                                   for i, d in enumerate((2, 3, 4, 9), 1)]
         events += [ev("complaint.resolved", f"2026-03-2{i}T10:00:00+08:00", complaint_id=cid, verified=verified, outcome="核查")
                    for i, (cid, verified) in enumerate(resolutions)]
         state, effects = fold(events, rules)
@@ -290,10 +292,11 @@ def test_a_complaint_chart_signal_whose_complaints_were_all_unfounded_no_longer_
 
     signal, withdrawn = month([])
     assert signal and not withdrawn  # not yet investigated: the signal counts
-    signal, withdrawn = month([("K1", False)])
+    unfounded = [("K1", False), ("K2", False), ("K3", False)]
+    signal, withdrawn = month(unfounded)
     assert signal and not withdrawn  # one left to investigate
-    signal, [w] = month([("K1", False), ("K2", False)])
-    assert not signal and w.data["period"] == "2026-03" and w.data["complaint_ids"] == ["K1", "K2"]
-    assert w.data["text_zh"] == "2026年3月投诉 2 件经核查均不属实，该月投诉数信号不再计入风险分"
-    signal, withdrawn = month([("K1", False), ("K2", True)])
+    signal, [w] = month(unfounded + [("K4", False)])
+    assert not signal and w.data["period"] == "2026-03" and w.data["complaint_ids"] == ["K1", "K2", "K3", "K4"]
+    assert w.data["text_zh"] == "2026年3月投诉 4 件经核查均不属实，该月投诉数信号不再计入风险分"
+    signal, withdrawn = month(unfounded + [("K4", True)])
     assert signal and not withdrawn  # one was substantiated

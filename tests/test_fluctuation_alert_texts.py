@@ -29,11 +29,11 @@ def test_the_p_chart_evidence_is_in_per_cent_as_its_message(rules):
 def test_the_c_chart_evidence_counts_complaints(rules):
     c = County(rules, policy())
     c.feed(registered("2026-01-05T09:00:00+08:00"),
-           ev("complaint.received", "2026-03-02T10:00:00+08:00", complaint_id="K1"),
-           ev("complaint.received", "2026-03-20T10:00:00+08:00", complaint_id="K2"))
+           *[ev("complaint.received", f"2026-03-{d:02d}T10:00:00+08:00", complaint_id=f"K{d}") for d in (2, 9, 16, 20)])
     (alert,) = [a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"]
-    assert "超出控制上限 1.9 件（预期每月 0.3 件）" in alert.message_zh
-    assert evidence_zh(alert) == "本月投诉 2 件（预期每月 0.3 件、上控制限 1.9 件）"
+    # exact Poisson limit at 0.3 a month: 3 complaints, the 4th signals
+    assert "超出控制上限 3 件（预期每月 0.3 件；按此，一个月投诉 4 件及以上的概率约为 0.027%）" in alert.message_zh
+    assert evidence_zh(alert) == "本月投诉 4 件（预期每月 0.3 件、上控制限 3.0 件）"
 
 
 def test_a_complaint_cluster_asks_for_what_its_severity_means(rules):

@@ -68,12 +68,20 @@ def test_a_result_near_the_legal_maximum_is_still_said(rules):
 def test_a_control_limit_below_the_detection_limit_is_no_limit(rules):
     """Half the baseline not detected (not more: charted), the other half detected at exactly the
     detection limit: σ from one moving range of 0.001 puts the upper control limit at 0.00188 mg/L,
-    under the 0.002 the method can detect.  A detection of 0.0021 crosses it and means nothing."""
-    state, effects = replay(bromate_log([0.002] * 4 + ["ND"] * 4 + [0.0021]), rules)
-    series = state.files["E-330110-001"].fluctuation.series[KEY]
-    assert not series.censored
-    assert series.monitor.limits["ucl"] < DL
-    assert not signals(effects, item_code="bromate")
+    under the 0.002 the method can detect.  A detection of 0.0021 crosses it and means nothing.
+    (3σ̂ limits, as if centre and σ were known: the default widens them for the 8-point estimate, to
+    4.8σ̂ = 0.0029 mg/L, and then 0.0021 crosses nothing.)"""
+    from processors.step import Rules
+    from schemas.policy import Policy
+
+    three_sigma = Rules(rules.catalogue, Policy.model_validate({"spc": {"estimated_limits": False}}))
+    # (detections written to 0.00001 mg/L: at 0.002, 0.001, σ would be floored at the reporting step's 0.001/√12)
+    for r in (three_sigma, rules):
+        state, effects = replay(bromate_log([0.00205, 0.00201, 0.00203, 0.00202] + ["ND"] * 4 + [0.0021]), r)
+        series = state.files["E-330110-001"].fluctuation.series[KEY]
+        assert not series.censored
+        assert (series.monitor.limits["ucl"] < DL) is (r is three_sigma)
+        assert not signals(effects, item_code="bromate")
 
 
 def test_replay_of_a_mostly_not_detected_series_survives_a_snapshot(rules):

@@ -5,10 +5,12 @@ enterprise's bromate results) in event-time order.  It collects a baseline of
 ``baseline`` kept values (phase I), freezes the limits (centre = mean,
 σ = MR̄/d2), then checks each new value (phase II) with
 
-* the individuals chart and the configured run rules (default {1, 2, 4}),
-* an EWMA (λ = 0.2, L = 3, time-varying limits),
+* the individuals chart and the configured run rules (default {1, 2, 4}; the
+  fold's policy runs rule 1 alone, ``spc.rules``),
+* an EWMA (λ = 0.2, L = 3, time-varying limits; ``detect_ewma``),
 * a tabular CUSUM (k = 0.5, h = 5, both sides, restarted after it signals so a
-  sustained shift re-alarms every few points rather than on every point),
+  sustained shift re-alarms every few points rather than on every point;
+  ``detect_cusum``, off in the fold's policy by default),
 * and, when the item has a legal maximum, the capability check: one-sided
   Cpk of the EWMA mean below ``cpk_min``, or the EWMA at ``ewma_fraction`` of
   the limit.  These two describe a state, not an event, so they fire on
@@ -28,6 +30,38 @@ stay those of the baseline, as phase II requires.
 The state is plain data (``to_dict``/``from_dict``, JSON-safe, floats round-
 trip exactly), so snapshot + tail equals a full replay.  ``update`` is pure
 Python on floats: no numpy and no allocation on the quiet path.
+
+Limits from a short baseline (``estimated_limits``): the centre and σ are estimates from m
+points, and the next result's deviation from an estimated centre has variance σ²(1 + 1/m), its
+ratio to σ̂ a Student t with m − 1 degrees of freedom (σ̂ from moving ranges has somewhat fewer;
+m − 1 is the usual prediction-interval approximation).  The individuals limits are
+centre ± t(m−1; 0.99865)·σ̂·√(1 + 1/m), the same 0.135 % per side as 3σ with known parameters:
+4.8 σ̂ at m = 8, 3.5 σ̂ at m = 20 (and the zones of run rules 2-4 scale with them).  The EWMA's
+limits add the centre's variance, L·(t/3)·σ̂·√(λ/(2−λ)·(1 − (1−λ)^{2i}) + 1/m), and the CUSUM
+works in the same widened σ.  With 3σ̂ limits from 8 points, one in five in-control series
+signalled within 12 results (rules 1, 2, 4, EWMA and CUSUM together).
+
+Reporting resolution (``resolution``): results are rounded when reported (pH to 0.1).  The
+monitor takes the finest step written in the baseline's results (the decimals of each value's
+shortest repr: 6.5 → 0.1, 0.004933 → 0.000001, an integer → 1; a 0 says nothing), floors σ at
+step/√12 (Sheppard: the spread rounding alone gives), and counts a result beyond a limit only when
+its whole rounding interval [v − step/2, v + step/2] lies beyond it (a reported 6.6 is 6.55-6.65).
+With pH to 0.1 and σ 0.05, the ties made MR̄ tiny (σ̂ 0.025, some series 0) and a quarter of the
+points "明显高于以往水平".  A result known only to lie below a bound (``update(..., below=dl)``, a
+non-detect) is the interval [0, dl]: it counts as above the centre only if 0 is, and its EWMA and
+CUSUM take the end of the interval nearest the centre-side the check looks at.  In general each
+check reads the interval at the end that gives the least evidence: the run rules take the point
+of the interval nearest the centre (the centre itself when it is inside: on neither side), the
+upper EWMA and CUSUM the lower ends, the lower ones the upper ends.
+
+``log10``: the monitor charts log10 of the (positive) values it is given — colony counts, which
+scatter by a factor, not by an amount — and speaks in the values' own unit: a signal's value,
+centre and limits, the CUSUM's mean estimate and the limits view are back-transformed (the centre
+is then the geometric mean); σ, the CUSUM's sums and H stay in log10 units (the view says
+``scale: log10``).  ``below`` is then a bound in the values' unit too.
+
+``detect_ewma`` / ``detect_cusum`` turn those detectors' signals off (the EWMA is still followed
+for the checks against the legal maximum); every detector run at once adds its false alarms.
 
 Baseline choices: values flagged ``exclude=True`` (a known cause, such as a
 lab error or a recall batch) are kept out of the estimate and break moving
@@ -60,7 +94,86 @@ from .constants import d3 as _d3
 from .rules import DEFAULT_RULES, RunRuleTracker, parse_rules
 from .signals import SpcSignal
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+_READABLE_VERSIONS = (1, 2)   # version 1: no resolution, the EWMA of the interval ends is the EWMA
+_ALPHA = 0.00135              # one side of a 3σ limit with known parameters
+_SQRT12 = math.sqrt(12.0)
+
+
+def step_of(x: float) -> float:
+    """The reporting step a value is written to: the last decimal of its shortest repr
+    (6.5 → 0.1, 0.004933 → 1e-06, 1.5e-05 → 1e-06, 3000.0 → 1); 0.0 for 0 (no information)."""
+    if x == 0.0:
+        return 0.0
+    r = repr(abs(x))
+    exp = 0
+    if "e" in r:
+        r, e = r.split("e")
+        exp = int(e)
+    decimals = 0
+    if "." in r:
+        frac = r.split(".")[1].rstrip("0")
+        decimals = len(frac)
+    return 10.0 ** (exp - decimals) if exp - decimals < 0 else 1.0
+
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1.0, a - 1.0
+    c, d = 1.0, 1.0 - qab * x / qap
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 400):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + aa / c
+        c = c if abs(c) > tiny else tiny
+        de = d * c
+        h *= de
+        if abs(de - 1.0) < 1e-15:
+            break
+    return h
+
+
+def t_upper_tail(t: float, nu: float) -> float:
+    """P(T > t) for Student's t with ``nu`` degrees of freedom, t >= 0."""
+    x = nu / (nu + t * t)
+    a, b = nu / 2.0, 0.5
+    if x <= 0.0:
+        return 0.0
+    bt = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(1.0 - x))
+    if x < (a + 1.0) / (a + b + 2.0):
+        ib = bt * _betacf(a, b, x) / a
+    else:
+        ib = 1.0 - bt * _betacf(b, a, 1.0 - x) / b
+    return 0.5 * ib
+
+
+_TQ: dict[tuple[int, float], float] = {}
+
+
+def t_quantile(nu: int, alpha: float = _ALPHA) -> float:
+    """The t(nu) quantile with ``alpha`` above it (3.0 for a normal at 0.00135), by bisection: deterministic."""
+    hit = _TQ.get((nu, alpha))
+    if hit is None:
+        lo, hi = 0.0, 1e4
+        for _ in range(100):
+            mid = 0.5 * (lo + hi)
+            if t_upper_tail(mid, nu) > alpha:
+                lo = mid
+            else:
+                hi = mid
+        hit = _TQ[(nu, alpha)] = hi
+    return hit
 _D2_2 = _d2(2)
 _MR_UCL_FACTOR = _D2_2 + 3.0 * _d3(2)   # D4 · d2(2): MR UCL in units of σ
 
@@ -85,6 +198,12 @@ class MonitorConfig:
     min_sigma: float = 0.0
     revise_baseline: bool = True
     mr_chart: bool = False
+    estimated_limits: bool = False
+    resolution: bool = False
+    detect_ewma: bool = True
+    detect_cusum: bool = True
+    log10: bool = False
+    cpk_ewma_margin: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rules", parse_rules(self.rules))
@@ -98,6 +217,8 @@ class MonitorConfig:
             raise ValueError("ewma_L and cusum_h must be positive, cusum_k non-negative")
         if self.sigma is not None and not self.sigma > 0:
             raise ValueError(f"sigma must be positive, got {self.sigma}")
+        if self.cpk_ewma_margin < 0:
+            raise ValueError(f"cpk_ewma_margin must be >= 0, got {self.cpk_ewma_margin}")
         if self.spec_rearm < 0:
             raise ValueError(f"spec_rearm must be >= 0, got {self.spec_rearm}")
         if self.min_sigma < 0:
@@ -106,6 +227,8 @@ class MonitorConfig:
             raise ValueError(f"cpk_min_points must be >= 0, got {self.cpk_min_points}")
         if self.usl is not None:
             SpecLimitCheck(self.usl, self.cpk_min, self.ewma_fraction)
+            if self.log10:
+                raise ValueError("the checks against a legal maximum run on the values' own scale: no usl with log10")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -135,7 +258,11 @@ class FluctuationMonitor:
                  # derived from the frozen limits, rebuilt on load
                  "_lcl", "_ucl", "_hw_inf", "_q2", "_m_steady", "_kp", "_km", "_H",
                  "_spec", "_lam", "_lam1", "_cpk_den", "_mr_ucl",
-                 "_cpk_on", "_cpk_off", "_near_on", "_near_off", "_cap_min", "_cap_sigma")
+                 "_cpk_on", "_cpk_off", "_near_on", "_near_off", "_cap_min", "_cap_sigma",
+                 # reporting step (phase I: the finest seen so far), EWMAs of the interval ends
+                 "resolution", "_half", "_ewma_lo", "_ewma_hi",
+                 # widening for estimated parameters: the σ the zones are in, the EWMA's 1/m
+                 "_sz", "_ewma_a", "_ewma_b", "_k")
 
     def __init__(self, config: MonitorConfig | None = None, **settings: Any) -> None:
         if config is None:
@@ -174,6 +301,10 @@ class FluctuationMonitor:
         self._cap_mr = 0.0
         self._cap_mr_n = 0
         self._cap_last: float | None = None
+        self.resolution = 0.0
+        self._half = 0.0
+        self._ewma_lo: float | None = None
+        self._ewma_hi: float | None = None
 
     def restart(self) -> list[SpcSignal]:
         """Start a new baseline (after a rectification changed the process).
@@ -203,12 +334,17 @@ class FluctuationMonitor:
         xs = [0.0 if v is None else v for v in vals]
         center, sigma = estimate_individuals(xs, used)
         if cfg.revise_baseline:
+            floor = max(cfg.min_sigma, self.resolution / _SQRT12)
+            half = self.resolution / 2.0
+            kept = list(used)
             for _ in range(10):
-                band = 3.0 * max(sigma, cfg.min_sigma)
+                # 3σ̂ (by the whole rounding interval): σ̂ from moving ranges is inflated by the very
+                # outlier it is to find (one lot at 1.75 among 0.8s: σ̂ 0.27 instead of 0.03)
+                band = 3.0 * max(sigma, floor)
                 if band <= 0.0:
                     break   # no spread: nothing lies "beyond" it
                 drop = [i for i, (x, u) in enumerate(zip(xs, used))
-                        if u and abs(x - center) > band]
+                        if u and abs(x - center) - half > band]
                 if not drop:
                     break
                 trial = list(used)
@@ -224,17 +360,35 @@ class FluctuationMonitor:
                     # detections), not causes to remove; keep the estimate with spread
                     break
                 used, center, sigma = trial, c2, s2
+            if cfg.estimated_limits:
+                # a point left out that lies within the (widened) limits the others give is the
+                # process's own variation: put back
+                band = self._factor(sum(used)) * max(sigma, floor)
+                back = [i for i, (x, u0, u) in enumerate(zip(xs, kept, used))
+                        if u0 and not u and abs(x - center) - half <= band]
+                if back:
+                    trial = list(used)
+                    for i in back:
+                        trial[i] = True
+                    used = trial
+                    center, sigma = estimate_individuals(xs, used)
         if cfg.target is not None:
             center = cfg.target
         if cfg.sigma is not None:
             sigma = cfg.sigma
         return center, sigma, used
 
+    def _factor(self, m: int) -> float:
+        """σ̂ multiples of the individuals limits from m estimated points (module doc)."""
+        if self.config.estimated_limits and m >= 2:
+            return t_quantile(m - 1) * math.sqrt(1.0 + 1.0 / m)
+        return 3.0
+
     def _freeze(self) -> list[SpcSignal]:
         if self._tracker is None:
             self._tracker = RunRuleTracker(self.config.rules)
         center, sigma, used = self._estimate()
-        sigma = max(sigma, self.config.min_sigma)
+        sigma = max(sigma, self.config.min_sigma, self.resolution / _SQRT12)
         self.center, self.sigma = center, sigma
         self.phase = "II"
         if used is not None and self.config.sigma is None:
@@ -246,10 +400,33 @@ class FluctuationMonitor:
                     self._cap_mr += abs(vals[i] - vals[i - 1])  # type: ignore[operator]
                     self._cap_mr_n += 1
             self._cap_last = vals[-1] if used and used[-1] else None
+        dropped = ([] if used is None else
+                   [(i, v) for i, (v, u) in enumerate(zip(self._baseline, used)) if v is not None and not u])
+        first = self.count - len(self._baseline) + 1
         self._baseline = []
-        self.ewma = center
+        self.ewma = self._ewma_lo = self._ewma_hi = center
         self._derive()
         out: list[SpcSignal] = []
+        # a baseline point the revision left out, beyond the limits the others give, is said (a
+        # lot at 88 % of the legal maximum in the baseline was dropped silently, while the same
+        # lot after it signalled)
+        h2 = self._half
+        if dropped and self._k != 3.0:
+            # every baseline point is looked at, not one new point: the limit for saying one of them
+            # is at 0.135 % over all n (Bonferroni), or one in-control baseline in a hundred says one
+            n, m = len(dropped) + self._n_est, self._n_est
+            reach = t_quantile(m - 1, _ALPHA / n) * math.sqrt(1.0 + 1.0 / m) * sigma
+            lcl, ucl = center - reach, center + reach
+        else:
+            lcl, ucl = self._lcl, self._ucl
+        for i, v in dropped:
+            if sigma > 0.0 and (v - h2 > ucl or v + h2 < lcl):
+                side = "upper" if v > center else "lower"
+                u = self._unlog
+                # (shown against the chart's own limits, which it lies beyond all the more)
+                out.append(SpcSignal.make("baseline_outlier", "i", first + i, u(v), center=u(center),
+                                          lcl=u(self._lcl), ucl=u(self._ucl), side=side,
+                                          detail={"points": self._n_est}))
         # A monitor born with known limits has no baseline point to attach a
         # signal to: leave the flags clear so the first value raises it.
         if self._spec is not None and sigma > 0 and self.count > 0:
@@ -266,23 +443,36 @@ class FluctuationMonitor:
     def _derive(self) -> None:
         cfg = self.config
         c, s = self.center, self.sigma
-        self._lcl, self._ucl = c - 3.0 * s, c + 3.0 * s
+        self._half = self.resolution / 2.0
+        m = self._n_est
+        if cfg.estimated_limits and m is not None and m >= 2:
+            # prediction limits for the next result from m baseline points (module doc)
+            rho = t_quantile(m - 1) / 3.0
+            self._k = self._factor(m)
+            self._ewma_b = 0.0 if cfg.target is not None else 1.0 / m
+        else:
+            rho = 1.0
+            self._k = 3.0
+            self._ewma_b = 0.0
+        self._sz = s * self._k / 3.0
+        self._lcl, self._ucl = c - self._k * s, c + self._k * s
         lam = cfg.ewma_lambda
         self._lam, self._lam1 = lam, 1.0 - lam
-        self._hw_inf = cfg.ewma_L * s * math.sqrt(lam / (2.0 - lam))
+        self._ewma_a = lam / (2.0 - lam)
+        self._hw_inf = cfg.ewma_L * rho * s * math.sqrt(self._ewma_a + self._ewma_b)
         self._q2 = (1.0 - lam) ** 2
         # Past this many points (1-λ)^{2m} is below double precision: the
         # time-varying limit equals the steady one and pow() can be skipped.
         self._m_steady = (0 if cfg.ewma_steady_state or self._q2 == 0.0
                           else int(math.ceil(-37.0 / math.log10(self._q2))) + 1)
-        K = cfg.cusum_k * s
-        self._kp, self._km, self._H = c + K, c - K, cfg.cusum_h * s
+        K = cfg.cusum_k * self._sz
+        self._kp, self._km, self._H = c + K, c - K, cfg.cusum_h * self._sz
         self._mr_ucl = _MR_UCL_FACTOR * s
         # known σ needs no points; otherwise capability waits for cpk_min_points
         self._cap_min = 0 if self._n_est is None else cfg.cpk_min_points
         if cfg.usl is not None:
             self._spec = SpecLimitCheck(cfg.usl, cfg.cpk_min, cfg.ewma_fraction)
-            margin = cfg.spec_rearm * self._hw_inf / cfg.ewma_L
+            margin = cfg.spec_rearm * s * math.sqrt(self._ewma_a)   # spec_rearm EWMA-σ (known-parameter σ of the EWMA)
             self._near_on = self._spec.ewma_threshold
             self._near_off = self._near_on - margin
             self._capability(margin)
@@ -302,14 +492,18 @@ class FluctuationMonitor:
         if self._n_est is None or self._cap_mr_n == 0:
             s = self.sigma
         else:
-            s = max(self._cap_mr / self._cap_mr_n / _D2_2, cfg.min_sigma)
+            s = max(self._cap_mr / self._cap_mr_n / _D2_2, cfg.min_sigma, self.resolution / _SQRT12)
         self._cap_sigma = s
         self._cpk_den = 3.0 * s
         if margin is None:
             margin = self._cpk_on - self._cpk_off
         # Cpk(EWMA) < cpk_min  <=>  EWMA > USL − 3σ·cpk_min (σ > 0): compare
-        # the EWMA directly, no division on the quiet path.
-        self._cpk_on = cfg.usl - 3.0 * s * cfg.cpk_min  # type: ignore[operator]
+        # the EWMA directly, no division on the quiet path.  ``cpk_ewma_margin``: by that many
+        # standard deviations of the EWMA itself (σ·√(λ/(2−λ))), so that its own noise is not read
+        # as a fall in capability (a process at Cpk 1.33 had its EWMA Cpk below 1 within 60 results
+        # one time in four)
+        self._cpk_on = (cfg.usl - 3.0 * s * cfg.cpk_min  # type: ignore[operator]
+                        + cfg.cpk_ewma_margin * s * math.sqrt(self._ewma_a))
         self._cpk_off = self._cpk_on - margin
 
     def _collect(self, x: float, quiet: bool) -> None:
@@ -329,21 +523,34 @@ class FluctuationMonitor:
 
     # ------------------------------------------------------------ the fold step
 
-    def update(self, value: float, *, exclude: bool = False) -> list[SpcSignal]:
+    def update(self, value: float, *, exclude: bool = False, below: float | None = None) -> list[SpcSignal]:
         """Feed the next value; return the signals it raises (usually none).
 
         ``exclude`` marks a value with a known cause: it counts as a point
         (indexes stay aligned with the stream) but is kept out of the
-        baseline, and in phase II out of every chart.
+        baseline, and in phase II out of every chart.  ``below``: the value
+        stands for a result known only to lie below this bound (a non-detect
+        charted at half the detection limit): the interval [0, below].
         """
         x = float(value)
         if x != x or x in (math.inf, -math.inf):
             raise ValueError(f"measured value must be finite, got {value!r}")
+        raw = x
+        if self.config.log10:
+            if x <= 0.0 or (below is not None and below <= 0.0):
+                raise ValueError(f"a log10 chart needs positive values, got {value!r}")
+            x = math.log10(x)
+            if below is not None:
+                below = math.log10(below)
         self.count += 1
         if self.phase == "I":
             if exclude:
                 self._baseline.append(None)
                 return []
+            if below is None and self.config.resolution and not self.config.log10:
+                st = step_of(x)
+                if st > 0.0 and (self.resolution == 0.0 or st < self.resolution):
+                    self.resolution = st
             self._baseline.append(x)
             self._kept += 1
             if self._kept >= self.config.baseline and self._estimable():
@@ -357,14 +564,31 @@ class FluctuationMonitor:
         c = self.center
         s = self.sigma
         out: list[SpcSignal] = []
-
+        # the interval the result stands for: the rounding interval, or [0, bound] for a non-detect
+        if below is not None:
+            lo, hi = (x if x < 0.0 else 0.0), float(below)
+        else:
+            h2 = self._half
+            lo, hi = x - h2, x + h2
         if s > 0.0:
-            hits = self._tracker.push((x - c) / s, x)
+            # the run rules see the point of the interval nearest the centre (the centre: neither side)
+            xr = lo if lo > c else (hi if hi < c else c)
+            hits = self._tracker.push((xr - c) / self._sz, x)
             if hits:
                 for rule, side, trend in hits:
-                    out.append(SpcSignal.make(f"rule{rule}", "i", idx, x, center=c,
-                                              lcl=self._lcl, ucl=self._ucl,
-                                              side=side, trend=trend))
+                    sg = SpcSignal.make(f"rule{rule}", "i", idx, x, center=c,
+                                        lcl=self._lcl, ucl=self._ucl, side=side, trend=trend)
+                    if self.config.log10:
+                        sg = SpcSignal(sg.rule, "i", idx, raw, 10.0 ** c, 10.0 ** self._lcl, 10.0 ** self._ucl,
+                                       side, sg.text_zh, sg.text_en, None)
+                    if rule == 1 and self._k != 3.0:
+                        # the limit is not 3σ̂ but widened for the estimate: say which
+                        k, m = self._k, self._n_est
+                        sg = SpcSignal(sg.rule, sg.chart, idx, sg.value, sg.center, sg.lcl, sg.ucl, side,
+                                       sg.text_zh.replace("(3σ)", f"（按 {m} 批基线估计，放宽至 {k:.1f}σ）"),
+                                       sg.text_en.replace("3σ control limit", f"control limit ({k:.1f}σ from {m} baseline points)"),
+                                       None)
+                    out.append(sg)
             if self.config.mr_chart:
                 last = self._last
                 if last is not None:
@@ -376,33 +600,46 @@ class FluctuationMonitor:
 
             m = self._m + 1
             self._m = m
-            e = self._lam * x + self._lam1 * self.ewma
+            lam, lam1 = self._lam, self._lam1
+            e = lam * x + lam1 * self.ewma
             self.ewma = e
-            if m < self._m_steady:
-                hw = self._hw_inf * math.sqrt(1.0 - self._q2 ** m)
-            else:
-                hw = self._hw_inf
-            if e > c + hw or e < c - hw:
-                out.append(SpcSignal.make("ewma", "ewma", idx, e, center=c, lcl=c - hw,
-                                          ucl=c + hw, side="upper" if e > c else "lower"))
+            e_lo = lam * lo + lam1 * self._ewma_lo
+            e_hi = lam * hi + lam1 * self._ewma_hi
+            self._ewma_lo, self._ewma_hi = e_lo, e_hi
+            if self.config.detect_ewma:
+                if m >= self._m_steady:
+                    hw = self._hw_inf
+                elif self._ewma_b == 0.0:
+                    hw = self._hw_inf * math.sqrt(1.0 - self._q2 ** m)
+                else:
+                    hw = self._hw_inf * math.sqrt((self._ewma_a * (1.0 - self._q2 ** m) + self._ewma_b)
+                                                  / (self._ewma_a + self._ewma_b))
+                if e_lo > c + hw or e_hi < c - hw:
+                    side = "upper" if e_lo > c + hw else "lower"
+                    if self.config.log10:
+                        out.append(SpcSignal.make("ewma", "ewma", idx, 10.0 ** e, center=10.0 ** c, lcl=10.0 ** (c - hw),
+                                                  ucl=10.0 ** (c + hw), side=side))
+                    else:
+                        out.append(SpcSignal.make("ewma", "ewma", idx, e, center=c, lcl=c - hw, ucl=c + hw, side=side))
 
-            cp = x - self._kp + self.cusum_upper
-            cm = self._km - x + self.cusum_lower
-            if cp > 0.0:
-                self._n_upper += 1
-            else:
-                cp = 0.0
-                self._n_upper = 0
-            if cm > 0.0:
-                self._n_lower += 1
-            else:
-                cm = 0.0
-                self._n_lower = 0
-            self.cusum_upper = cp
-            self.cusum_lower = cm
-            H = self._H
-            if cp > H or cm > H:
-                self._cusum_signal(out, idx, cp, cm, H)
+            if self.config.detect_cusum:
+                cp = lo - self._kp + self.cusum_upper
+                cm = self._km - hi + self.cusum_lower
+                if cp > 0.0:
+                    self._n_upper += 1
+                else:
+                    cp = 0.0
+                    self._n_upper = 0
+                if cm > 0.0:
+                    self._n_lower += 1
+                else:
+                    cm = 0.0
+                    self._n_lower = 0
+                self.cusum_upper = cp
+                self.cusum_lower = cm
+                H = self._H
+                if cp > H or cm > H:
+                    self._cusum_signal(out, idx, cp, cm, H)
 
             if self._spec is not None:
                 if self._cap_n < self._cap_min:
@@ -428,6 +665,8 @@ class FluctuationMonitor:
             self._m = m
             e = self._lam * x + self._lam1 * self.ewma
             self.ewma = e
+            self._ewma_lo = self._lam * lo + self._lam1 * self._ewma_lo
+            self._ewma_hi = self._lam * hi + self._lam1 * self._ewma_hi
             if self._spec is not None:
                 if self._near_active:
                     if e < self._near_off:
@@ -439,20 +678,23 @@ class FluctuationMonitor:
 
     def _cusum_signal(self, out: list[SpcSignal], idx: int, cp: float, cm: float,
                       H: float) -> None:
-        K = self.config.cusum_k * self.sigma
+        K = self.config.cusum_k * self._sz
         if cp > H:
             out.append(SpcSignal.make(
                 "cusum_upper", "cusum", idx, cp, center=0.0, lcl=-H, ucl=H, side="upper",
                 detail={"run_length": self._n_upper,
-                        "mean_estimate": self.center + K + cp / self._n_upper}))
+                        "mean_estimate": self._unlog(self.center + K + cp / self._n_upper)}))
         if cm > H:
             out.append(SpcSignal.make(
                 "cusum_lower", "cusum", idx, -cm, center=0.0, lcl=-H, ucl=H, side="lower",
                 detail={"run_length": self._n_lower,
-                        "mean_estimate": self.center - K - cm / self._n_lower}))
+                        "mean_estimate": self._unlog(self.center - K - cm / self._n_lower)}))
         if self.config.cusum_reset:
             self.cusum_upper = self.cusum_lower = 0.0
             self._n_upper = self._n_lower = 0
+
+    def _unlog(self, x: float) -> float:
+        return 10.0 ** x if self.config.log10 else x
 
     def update_many(self, values: Iterable[float]) -> list[SpcSignal]:
         out: list[SpcSignal] = []
@@ -470,6 +712,14 @@ class FluctuationMonitor:
         d = {"center": self.center, "sigma": self.sigma, "lcl": self._lcl, "ucl": self._ucl,
              "ewma_lcl": self.center - self._hw_inf, "ewma_ucl": self.center + self._hw_inf,
              "cusum_h": self._H}
+        if self.config.log10:
+            for k in ("center", "lcl", "ucl", "ewma_lcl", "ewma_ucl"):
+                d[k] = 10.0 ** d[k]
+            d["scale"] = "log10"   # centre: the geometric mean; sigma and cusum_h in log10 units
+        if self._k != 3.0:
+            d["limit_factor"] = self._k   # σ̂ multiples of the individuals limits (estimated parameters)
+        if self.resolution > 0.0:
+            d["resolution"] = self.resolution
         if self.config.usl is not None:
             d["usl"] = self.config.usl
             # no capability judgement on too few points (None, as JSON shows "no value")
@@ -477,6 +727,11 @@ class FluctuationMonitor:
                         if self._cap_ready() and self.sigma > 0 else None)
             d["cpk_points"] = None if self._n_est is None else self._cap_n
         return d
+
+    @property
+    def ucl(self) -> float | None:
+        """The individuals chart's upper limit (None during the baseline)."""
+        return self._unlog(self._ucl) if self.phase == "II" else None
 
     @property
     def baseline_remaining(self) -> int:
@@ -506,11 +761,13 @@ class FluctuationMonitor:
             "near_active": self._near_active,
             "capability": (None if self._n_est is None else
                            [self._n_est, self._cap_n, self._cap_mr, self._cap_mr_n, self._cap_last]),
+            "resolution": self.resolution,
+            "ewma_ends": None if self._ewma_lo is None else [self._ewma_lo, self._ewma_hi],
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "FluctuationMonitor":
-        if d.get("version") != STATE_VERSION:
+        if d.get("version") not in _READABLE_VERSIONS:
             raise ValueError(f"unsupported monitor state version {d.get('version')!r}")
         self = cls.__new__(cls)
         self.config = MonitorConfig.from_dict(d["config"])
@@ -533,10 +790,13 @@ class FluctuationMonitor:
             self._n_est, self._cap_n, self._cap_mr_n = int(cap[0]), int(cap[1]), int(cap[3])
             self._cap_mr = float(cap[2])
             self._cap_last = None if cap[4] is None else float(cap[4])
+        self.resolution = float(d.get("resolution", 0.0))
         if self.phase == "II":
             self.center = float(d["center"])
             self.sigma = float(d["sigma"])
             self.ewma = float(d["ewma"])
+            ends = d.get("ewma_ends")
+            self._ewma_lo, self._ewma_hi = (self.ewma, self.ewma) if ends is None else (float(ends[0]), float(ends[1]))
             self._derive()
         elif self.phase != "I":
             raise ValueError(f"bad monitor phase {self.phase!r}")

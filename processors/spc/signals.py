@@ -44,6 +44,9 @@ _TEXT = {
     "ewma": ("EWMA超出{side_zh}控制限", "EWMA beyond the {side_en}control limit"),
     "cusum_upper": ("CUSUM上侧累积和C+超过决策区间H", "upper CUSUM C+ exceeds the decision interval H"),
     "cusum_lower": ("CUSUM下侧累积和C-超过决策区间H", "lower CUSUM C- exceeds the decision interval H"),
+    # a baseline point the revision left out of the estimate, beyond the limits the other points give
+    "baseline_outlier": ("基线中该点超出由其余基线点估计的{side_zh}控制限，未用于估计控制限",
+                         "baseline point beyond the {side_en}control limit estimated from the other baseline points; left out of the estimate"),
     "cpk_low": ("过程能力指数Cpk低于阈值", "process capability Cpk below the threshold"),
     "ewma_near_limit": ("EWMA已达标准限值的预警比例", "EWMA reached the warning fraction of the legal limit"),
     # not a control-chart rule: a series mostly "not detected" has no meaningful limits, and a
