@@ -762,7 +762,9 @@ def _chart_point_zh(e: dict[str, Any]) -> str:
             limits.append(f"上控制限 {e['ucl']:.1%}")
         return f"不合格率 {e['value']:.0%}{count}，" + "、".join(limits)
     if chart == "c":
-        limits = "、".join(f"{label} {e[k]:.1f} 件" for k, label in (("center", "预期每月"), ("ucl", "上控制限")) if e.get(k) is not None)
+        # (an exact Poisson limit is a whole count; the expected rate keeps its decimal)
+        limits = "、".join(f"{label} {e[k]:.1f} 件" if k == "center" else f"{label} {e[k]:.0f} 件"
+                           for k, label in (("center", "预期每月"), ("ucl", "上控制限")) if e.get(k) is not None)
         return f"本月投诉 {_num(e['value'])} 件" + (f"（{limits}）" if limits else "")
     limits = "、".join(f"{label} {_num(e[k])}" for k, label in (("lcl", "下控制限"), ("center", "中心线"), ("ucl", "上控制限"))
                       if e.get(k) is not None)

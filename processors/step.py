@@ -105,7 +105,10 @@ too, a lab system's failure beside a trusted report nobody can judge stands in e
 cleared by a partial re-test, and the first lab's sum stands whole; 25: sampling.retracted (撤销报告): the bureau retracts
 a sample number's reports under an enterprise — marked retracted, no longer counted, charted, graded or alerted, and a
 report of it arriving after the retraction is filed retracted; a lab's printed sum of ratios that agrees is explained once; alerts whose ground is withdrawn close — complaints found 不属实, a grade fallen below the one announced —; a rectification completed in time and rejected after its deadline is not overdue by it, and a rejection may set new_deadline; enforcement.revoked
-takes a decision out of the score, its listing and its licence revocation).  A Kafka worker writes it into every snapshot and says so when it
+takes a decision out of the score, its listing and its licence revocation; the control charts widen short-baseline limits, run
+rule 1 and the EWMA, know the reporting step, read non-detects as intervals, chart plan counts as log10 upwards only and
+complaints against exact Poisson limits; a held grade moves on after risk.worsen_hold_days; one shift scores once; a
+rectification weighs risk.credit.memory_years).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

@@ -120,20 +120,21 @@ def test_worsen_hold_days_is_policy(rules):
 # --------------------------------------------------------------------------- 2. one shift, one episode
 
 
-def _counts(day: dt.date, value: int, no: str):
-    values = [value, value // 2, value // 3, value // 4, value // 5]  # 糕点 菌落总数, plan n=5
+def _oxygen(day: dt.date, value: float, no: str):
+    # 耗氧量, a legal maximum (2.0 mg/L): a rise is the hazard its chart watches
     return ev("sampling.result", f"{day.isoformat()}T10:00:00+08:00", E, sample_no=no, sampled_on=day.isoformat(),
-              production_date=day.isoformat(), product="蛋糕",
-              items=[{"item_code": "aerobic_plate_count", "values": values, "unit": "CFU/g"}])
+              production_date=day.isoformat(), product="饮用纯净水",
+              items=[{"item_code": "oxygen_consumption", "values": [value], "unit": "mg/L"}])
 
 
-BASELINE = [3000, 3400, 2800, 3100, 2900, 3300, 3050, 2950]
+BASELINE = [1.00, 1.05, 0.95, 1.02, 0.98, 1.04, 0.97, 1.01]
+SERIES = "饮用纯净水·耗氧量（以O₂计）"
 
 
 def _series(values, days: int = 30):
     start = dt.date(2025, 1, 6)
-    log = [registered("2025-01-02T09:00:00+08:00", category="pastry")]
-    log += [_counts(start + dt.timedelta(days=days * i), v, f"S{i}") for i, v in enumerate(values)]
+    log = [registered("2025-01-02T09:00:00+08:00")]
+    log += [_oxygen(start + dt.timedelta(days=days * i), v, f"S{i}") for i, v in enumerate(values)]
     return log
 
 
@@ -142,23 +143,23 @@ def _signal_entries(state):
 
 
 def test_a_shift_that_keeps_signalling_scores_once(rules):
-    """plan_lower.py: a bakery's counts fall from ~3000 to ~300 CFU/g and stay there; every later batch signals
-    against the frozen limits.  Four warnings, one risk entry (was 4 × 2)."""
-    state, effects = replay(_series(BASELINE + [300, 280, 320, 310]), rules)
+    """plan_lower.py, as a rise: a plant's 耗氧量 jumps from ~1.0 to ~1.8 mg/L and stays there; every later batch
+    signals against the frozen limits.  Four warnings, one risk entry (was 4 × 2)."""
+    state, effects = replay(_series(BASELINE + [1.8, 1.8, 1.85, 1.8]), rules)
     assert len([e for e in effects if e.kind == "fluctuation.signal"]) == 4
-    assert _signal_entries(state) == [("2025-09-03", 2.0, "蛋糕·菌落总数")]
+    assert _signal_entries(state) == [("2025-09-03", 2.0, SERIES)]
     term = next(c for c in state.files[E].risk.current.contributions if c.factor == "dynamic.fluctuation_signal")
     assert (term.points, term.count) == (2.0, 1)
 
 
 def test_a_series_scores_again_once_it_re_arms_or_the_shift_lasts_a_period(rules):
-    # re-armed: two batches without a signal between the episodes
-    state, effects = replay(_series(BASELINE + [7000] + [3000] * 6 + [7000], days=7), rules)
+    # re-armed: batches without a signal between the episodes
+    state, effects = replay(_series(BASELINE + [1.9] + [1.0] * 6 + [1.9], days=7), rules)
     signalled = [e.data["index"] for e in effects if e.kind == "fluctuation.signal"]
-    assert signalled == [9, 10, 11, 12, 13, 16]  # (the EWMA lingers four batches after the spike)
+    assert signalled == [9, 10, 16]  # (the EWMA lingers a batch after the spike)
     assert [d for d, _, _ in _signal_entries(state)] == ["2025-03-03", "2025-04-21"]
     # the shift still signalling a full quarter (spc.pass_rate_period) after it scored: once more
-    state, _ = replay(_series(BASELINE + [300, 280, 320, 310, 300]), rules)
+    state, _ = replay(_series(BASELINE + [1.8, 1.8, 1.85, 1.8, 1.8]), rules)
     assert [d for d, _, _ in _signal_entries(state)] == ["2025-09-03", "2026-01-01"]
 
 
@@ -166,9 +167,10 @@ def test_a_series_scores_again_once_it_re_arms_or_the_shift_lasts_a_period(rules
 
 
 def _month(rules, resolutions, verified_on_receipt=False):
+    # four in a month: the complaint chart's exact Poisson limit at 0.3 a month is 3
     events = [registered("2025-01-02T09:00:00+08:00"),
               ev("complaint.received", "2025-03-03T10:00:00+08:00", complaint_id="K1", verified=verified_on_receipt),
-              ev("complaint.received", "2025-03-20T10:00:00+08:00", complaint_id="K2")]
+              *(ev("complaint.received", f"2025-03-{day}T10:00:00+08:00", complaint_id=f"K{i}") for i, day in ((2, 10), (3, 15), (4, 20)))]
     events += [ev("complaint.resolved", f"2025-03-2{i + 5}T16:00:00+08:00", complaint_id=cid, verified=verified, outcome="核查结果")
                for i, (cid, verified) in enumerate(resolutions)]
     state, _ = replay(events, rules)
@@ -177,12 +179,12 @@ def _month(rules, resolutions, verified_on_receipt=False):
 
 
 def test_a_verified_complaint_is_not_scored_again_in_the_complaint_charts_signal(rules):
-    """c_chart.py: two complaints in March signal on the complaint chart (+2).  One is found 不属实, the other
+    """c_chart.py: four complaints in March signal on the complaint chart (+2).  One is found 不属实, another
     verified: one real complaint, scored 3 as a verified complaint — not 3 + 2."""
     risk, terms = _month(rules, [])
     assert terms["dynamic.fluctuation_signal"].points == 2.0 and "dynamic.complaint_verified" not in terms
     risk, terms = _month(rules, [("K1", False)])
-    assert terms["dynamic.fluctuation_signal"].points == 2.0  # K2 still being looked into: the signal stands for it
+    assert terms["dynamic.fluctuation_signal"].points == 2.0  # K2-K4 still being looked into: the signal stands for them
     risk, terms = _month(rules, [("K1", False), ("K2", True)])
     assert terms["dynamic.complaint_verified"].points == 3.0 and risk.current.dynamic == 3.0  # was 5
     signal = terms["dynamic.fluctuation_signal"]  # on record, at 0 points, saying why
@@ -193,14 +195,14 @@ def test_a_verified_complaint_is_not_scored_again_in_the_complaint_charts_signal
 
 def test_verifying_a_complaint_of_a_signalled_month_never_lowers_the_score(rules):
     before, _ = _month(rules, [])
-    after, terms = _month(rules, [("K1", True)])  # K2 still open
+    after, terms = _month(rules, [("K1", True)])  # K2-K4 still open
     assert before.current.dynamic == 2.0 and after.current.dynamic == 3.0
     assert terms["dynamic.fluctuation_signal"].points == 0
     # a complaint verified on receipt: the month's signal never adds to it
     risk, terms = _month(rules, [], verified_on_receipt=True)
     assert risk.current.dynamic == 3.0 and terms["dynamic.fluctuation_signal"].points == 0
-    # both found 不属实: the signal is withdrawn (as before)
-    risk, terms = _month(rules, [("K1", False), ("K2", False)])
+    # all found 不属实: the signal is withdrawn (as before)
+    risk, terms = _month(rules, [(f"K{i}", False) for i in range(1, 5)])
     assert "dynamic.fluctuation_signal" not in terms and risk.current.dynamic == 0
 
 
@@ -208,13 +210,13 @@ def test_a_policy_that_weighs_signals_at_nothing_says_no_complaint_was_verified(
     """Only a complaint chart's signal rests at 0 for a verified complaint: a bureau weighing signals at 0 gets its
     series' signals listed as before, not explained away by complaints."""
     nothing = Rules(rules.catalogue, Policy.model_validate({"risk": {"dynamic": {"fluctuation_signal": {"points": 0}}}}))
-    state, _ = replay(_series(BASELINE + [300]), nothing)
+    state, _ = replay(_series(BASELINE + [1.8]), nothing)
     term = next(c for c in state.files[E].risk.current.contributions if c.factor == "dynamic.fluctuation_signal")
     assert (term.points, term.count) == (0, 1) and "核实" not in term.detail_zh
 
 
 def test_the_folds_with_the_review_fixes_replay_deterministically(rules):
-    log = _series(BASELINE + [300, 280, 320, 310]) + [tick(dt.date(2026, 1, 5))]
+    log = _series(BASELINE + [1.8, 1.8, 1.85, 1.8]) + [tick(dt.date(2026, 1, 5))]
     a, ea = replay(log, rules)
     b, eb = replay(log, rules)
     assert a.snapshot() == b.snapshot() and [e.data for e in ea] == [e.data for e in eb]
