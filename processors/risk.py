@@ -799,10 +799,10 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
         # longer than a listing as 严重违法失信, which ends three years on
         del credit[:sum(1 for e in credit if _years_on(e[0], pol.credit.memory_years) <= now)]
         changed |= SCORE_INPUTS
-    today = local_date(now, rules)
-    in_force = listing_in_force(file, today, pol) if file.serious_dishonesty is not None else None
+    # (the local day only when a listing asks: this runs after every event)
+    in_force = listing_in_force(file, local_date(now, rules), pol) if file.serious_dishonesty is not None else None
     by_decision = in_force is not None
-    by_policy = policy_listing(file, today, pol) if pol.credit.serious_dishonesty else None
+    by_policy = policy_listing(file, local_date(now, rules), pol) if pol.credit.serious_dishonesty else None
     was_listed = bool(rs.history) and rs.history[-1].override == "serious_dishonesty"
     if was_listed != (by_decision or by_policy is not None):
         # a listing ended (three years on: the score decides again) or began (a policy listing from its listed_on,

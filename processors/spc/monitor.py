@@ -82,6 +82,7 @@ of the EWMA against the legal maximum runs.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -100,6 +101,7 @@ _ALPHA = 0.00135              # one side of a 3σ limit with known parameters
 _SQRT12 = math.sqrt(12.0)
 
 
+@functools.lru_cache(maxsize=4096)  # (a pure function of the value; lab values repeat: 0.5, 1.0, 6.5 …)
 def step_of(x: float) -> float:
     """The reporting step a value is written to: the last decimal of its shortest repr
     (6.5 → 0.1, 0.004933 → 1e-06, 1.5e-05 → 1e-06, 3000.0 → 1); 0.0 for 0 (no information)."""
