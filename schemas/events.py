@@ -686,7 +686,7 @@ class EnforcementRevoked(Model):
 
     decision_no: ShortText = Field(description="行政处罚决定书文号 of the enforcement.decided being revoked, as on file")
     revoked_on: IsoDate = Field(description="撤销日期 (YYYY-MM-DD): the date of the 复议决定 / 判决 / 撤销决定")
-    revoked_by: RevokedBy = Field(description="how: reconsideration = 行政复议, litigation = 行政诉讼（判决撤销）, "
+    revoked_by: Annotated[RevokedBy, Stripped] = Field(description="how: reconsideration = 行政复议, litigation = 行政诉讼（判决撤销）, "
                                               "self_correction = 行政机关自行纠正")
     reference_no: ShortText = Field(description="文号 of what revoked it: 行政复议决定书, 判决书 or 撤销决定书, e.g. 某府复决〔2026〕8号")
     reason: Annotated[str, Field(min_length=1, max_length=2000, json_schema_extra={"pattern": _HAS_TEXT_PATTERN})] = Field(
