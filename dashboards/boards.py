@@ -24,6 +24,9 @@ from dashboards.model import (
 
 # samples count once, with their final verdict (a re-test replaces its original: 031 migration)
 FINAL_SAMPLES = "judgements FINAL WHERE superseded_by = ''"
+# sampling_items keeps every report's values, those of a report corrected, re-tested or retracted
+# too (its rows carry no superseded_by): a value is shown only while its report counts
+COUNTING_REPORT = f"event_id IN (SELECT event_id FROM {FINAL_SAMPLES} AND {{where}})"
 
 # the newest grade of each enterprise (risk.graded effects: data is the new grade entry)
 CURRENT_GRADES = f"""
@@ -207,10 +210,12 @@ def enterprise() -> dict[str, Any]:
         panel("timeseries", "检测值：${item}",
               f"""SELECT toDateTime(sampled_on) AS time, max(value) AS `检测值` FROM sampling_items FINAL
                   WHERE {where} AND item_code = '${{item}}' AND $__dateFilter(sampled_on)
+                    AND {COUNTING_REPORT.format(where=where)}
                   GROUP BY time ORDER BY time""",
               w=12, h=8, fmt=FORMAT_TIMESERIES,
               description="每批次取 n 个样品中检出值的最大值（有检出时即质量波动监测所用的值）。各样品均未检出（ND）的批次为空值，"
-                          "图中不画点；质量波动监测则按检出限的一半计入，本图无检出限数据，未作此替代",
+                          "图中不画点；质量波动监测则按检出限的一半计入，本图无检出限数据，未作此替代。"
+                          "已更正、已复检或已撤销的报告不画点，只画仍计入统计的报告（更正后的报告、复检结果）",
               options={"legend": {"showLegend": False}}),
         # a judgements row names the failed items by code: their names are the sample's own item rows'
         panel("table", "抽检记录",
@@ -235,7 +240,8 @@ def enterprise() -> dict[str, Any]:
         # the plugin takes a variable's first column as its value and the second as the text shown
         variable("enterprise", "企业", f"SELECT enterprise_id, concat(enterprise_id, ' ', name) FROM ({NAMES}) ORDER BY enterprise_id"),
         variable("item", "检验项目",
-                 f"SELECT DISTINCT item_code FROM sampling_items WHERE enterprise_id = {ENTERPRISE} AND value IS NOT NULL ORDER BY item_code"),
+                 f"SELECT DISTINCT item_code FROM sampling_items WHERE enterprise_id = {ENTERPRISE} AND value IS NOT NULL "
+                 f"AND {COUNTING_REPORT.format(where=f'enterprise_id = {ENTERPRISE}')} ORDER BY item_code"),
     ]
     return dashboard("qrisk-enterprise", "企业诚信档案", panels, variables=variables, time_from="now-2y",
                      description="一家企业的风险等级、抽检、预警和质量波动，每一项都可追到事件")

@@ -329,13 +329,50 @@ def test_the_measured_values_panel_says_what_it_draws(county):
                   if any(i.item_code == "bromate" and all(v == "ND" for v in i.values) for s in f.samples for i in s.judgement.items))
     rows = _panels(county["store"], variables={"enterprise": eid, "item": "bromate"})[("enterprise.json", "检测值：${item}")]
     by_day: dict = {}
-    for s in f.samples:
+    for s in f.final_samples():
         for i in s.judgement.items:
             if i.item_code == "bromate":
                 by_day.setdefault(s.sampled_on, []).extend(float(v) for v in i.values if v != "ND")
     got = {dt.date.fromisoformat(str(r["time"])[:10]): r["检测值"] for r in rows}
     assert got == {d: (max(v) if v else None) for d, v in by_day.items()}
     assert None in got.values(), "a batch not detected has no point (not 0)"
+
+
+def test_the_measured_values_are_those_of_the_reports_that_count(store, rules):  # noqa: F811 - fixture
+    """sampling_items keeps every report's values: a value a lab corrected, and a report the bureau
+    retracted (filed under the wrong enterprise), were still drawn and still offered as items to chart."""
+    from qrisk.pipeline import Pipeline
+    from tests.test_corrections import E, REG, sample
+    from tests.test_retraction import retraction
+
+    first = sample("2026-03-12T15:20:00+08:00", passes=False, bromate=0.05, sampled_on="2026-03-05")
+    fixed = sample("2026-03-14T10:00:00+08:00", passes=False, bromate=0.03, sampled_on="2026-03-05")  # a correction
+    misfiled = sample("2026-04-02T10:00:00+08:00", passes=False, bromate=0.08, sample_no="S-ELSEWHERE",
+                      batch="20260328", production_date="2026-03-28", sampled_on="2026-04-01")
+    kept = sample("2026-05-06T10:00:00+08:00", passes=True, sample_no="S-MAY", batch="20260501", production_date="2026-05-01",
+                  sampled_on="2026-05-06")
+    pipeline = Pipeline(store, rules, clock=lambda: dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc))
+    try:
+        pipeline.submit([REG, first, fixed, misfiled, kept, retraction("S-ELSEWHERE", at="2026-04-20T09:00:00+08:00")])
+        assert pipeline.wait_derived(60)
+        f = pipeline.state.files[E]
+        assert [s.event_id for s in f.final_samples()] == [str(fixed.event_id), str(kept.event_id)]
+        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item}")]
+        got = {str(r["time"])[:10]: r["检测值"] for r in rows}
+        assert got == {"2026-03-05": 0.03, "2026-05-06": None}  # the corrected value, not 0.05; no 0.08 in April
+        # the item list offers only items with a value in a report that counts
+        model = DASHBOARDS["enterprise.json"]()
+        (item_var,) = [v for v in model["templating"]["list"] if v["name"] == "item"]
+        offered = {r["item_code"] for r in store.query(expand(item_var["query"], *WHOLE, {"enterprise": E}))}
+        assert "bromate" in offered
+        pipeline.submit([retraction(fixed.payload.sample_no, at="2026-06-01T09:00:00+08:00")])
+        assert pipeline.wait_derived(60)
+        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item}")]
+        assert {str(r["time"])[:10]: r["检测值"] for r in rows} == {"2026-05-06": None}
+        offered = {r["item_code"] for r in store.query(expand(item_var["query"], *WHOLE, {"enterprise": E}))}
+        assert "bromate" not in offered  # its only value left is in a retracted report
+    finally:
+        pipeline.close()
 
 
 def test_a_county_signal_is_shown_as_the_countys_and_a_note_as_a_note(county):
