@@ -117,18 +117,23 @@ _STAMPED = frozenset({"received_at"})
 _STAMPED_STEP = frozenset({"received_at", "occurred_at"})
 
 
-def content_digest(event: Envelope) -> str:
+def content_digest(event: Envelope, items_as_sent: bool = False) -> str:
     """What makes two deliveries under one ``event_id`` the same event, for both runtimes: what the
     producer said (not the ``received_at`` the server stamps) as the model reads it, so that a retry
-    spelt differently (keys reordered, 未检出 for ND, 45 as 45.0) is the same event and a correction is not.
+    spelt differently (keys reordered, 未检出 for ND, 45 as 45.0, a sample's test items or an
+    inspection's findings listed in another order) is the same event and a correction is not.
 
     A digest, not the content, because a Kafka worker keeps one for every event it has folded, in
     its snapshots too: 16 bytes of BLAKE2b over canonical JSON (keys sorted, fields at their default
     left out, so that a later version adding a field with a default gives the events folded before
     it the digests they had).  Whatever else changes what goes in here changes stored digests, and
-    a retry of an event folded before would be taken for a conflict."""
+    a retry of an event folded before would be taken for a conflict: a Kafka worker holding a digest
+    from before the order of items stopped counting compares a mismatch once more with
+    ``items_as_sent`` (the digest as it was then)."""
     stamped = _STAMPED_STEP if event.event_type == "alert.action" else _STAMPED
     content = _numbers_alike(event.model_dump(mode="json", exclude=stamped, exclude_defaults=True))
+    if not items_as_sent:
+        _in_one_order(content.get("payload"))
     if content.get("source", {}).get("name") == "":
         # no name, as the door now reads it: an event logged with "" and its retry read at the door are one
         # event (a Kafka worker's digest of such an event, kept from before, differs: its retry is a conflict)
@@ -136,6 +141,19 @@ def content_digest(event: Envelope) -> str:
     # (orjson's bytes, as every worker has it; only an embedded process without it, which compares
     # digests it makes itself, would take the json module's)
     return hashlib.blake2b(_json_bytes(content, sort_keys=True), digest_size=16).hexdigest()
+
+
+# lists whose order says nothing: a lab system reading a sample's result lines from its database
+# without an ORDER BY sends them in another order on a retry (item codes are distinct in a sample)
+_UNORDERED = {"items": lambda item: item.get("item_code") or "", "findings": lambda finding: _json_bytes(finding, sort_keys=True)}
+
+
+def _in_one_order(payload: Any) -> None:
+    if isinstance(payload, dict):
+        for name, key in _UNORDERED.items():
+            listed = payload.get(name)
+            if isinstance(listed, list) and len(listed) > 1:
+                listed.sort(key=key)
 
 
 def _numbers_alike(value: Any) -> Any:

@@ -483,8 +483,8 @@ class Fold:
                 folded = known[event_id]
                 if folded is not None:
                     digest = digest or content_digest(event)
-                if folded is None or folded == digest:
-                    out.duplicates += 1  # a retry, or a redelivery
+                if folded is None or folded == digest or folded == content_digest(event, items_as_sent=True):
+                    out.duplicates += 1  # a retry, or a redelivery (the last: a digest kept from before items were sorted)
                 else:
                     self._conflict(eid, fs, event, raw, partition, offset, timestamp_ms, out)
                 continue

@@ -61,6 +61,14 @@ def test_an_event_id_reused_for_different_content_is_a_conflict_not_a_duplicate(
     assert floats["payload"]["items"][0]["values"] == [45, 59, 8, 61, 10]
     floats["payload"]["items"][0]["values"] = [45.0, 59.0, 8.0, 61.0, 10.0]
     assert post(server, floats).json()["duplicates"] == 1
+    # …and with its test items in another order, as a lab system reading them without an ORDER BY sends them
+    shuffled = copy.deepcopy(sample)
+    shuffled["payload"]["items"].reverse()
+    assert post(server, shuffled).json()["duplicates"] == 1
+    # (the n values of one item are the report's own order: the same values in another order are another report)
+    swapped = copy.deepcopy(sample)
+    swapped["payload"]["items"][0]["values"] = [59, 45, 8, 61, 10]
+    assert post(server, swapped).status_code == 409
     corrected = copy.deepcopy(sample)
     corrected["payload"]["items"][1]["values"] = [0.5]
     fresh = golden("complaint.received")
@@ -80,7 +88,7 @@ def test_an_event_id_reused_for_different_content_is_a_conflict_not_a_duplicate(
     twin["payload"]["text"] = "另一条投诉"
     resp = post(server, [fresh, twin])
     assert resp.status_code == 409 and resp.json()["errors"][0]["index"] == 1 and resp.json()["errors"][0]["logged_seq"] is None
-    assert 'qrisk_events_conflict_total{channel="http"} 2' in server.get("/metrics").text
+    assert 'qrisk_events_conflict_total{channel="http"} 3' in server.get("/metrics").text
 
 
 def test_an_accepted_result_with_items_qrisk_cannot_judge_is_answered_with_warnings(server):

@@ -187,6 +187,33 @@ def _fold_registered_sample(rules, snapshot_every: int = 100):
     return fold, out, sample
 
 
+def test_a_retry_with_its_items_in_another_order_is_a_duplicate_also_of_a_digest_kept_from_before(rules) -> None:
+    """A lab system reading a sample's result lines without an ORDER BY retries them in another order:
+    the same report.  A worker's snapshot keeps the digest it made when it first folded an event; one
+    kept before the order of items stopped counting still takes an identical retry for a duplicate."""
+    from qrisk.pipeline import content_digest
+    from qrisk.worker import BatchOutput
+    from schemas.upcast import parse_event
+
+    fold, _, sample = _fold_registered_sample(rules)
+    eid, event_id = sample["enterprise_id"], sample["event_id"]
+    fs = fold.files[eid]
+    shuffled = {**sample, "payload": {**sample["payload"], "items": sample["payload"]["items"][::-1]}}
+    out = BatchOutput()
+    fold.apply(0, 2, _logged(shuffled, NOW + dt.timedelta(minutes=5)), None, out)
+    assert (out.duplicates, out.conflicts, out.applied) == (1, 0, 0)
+    # the digest a worker kept before: the items as sent (here not in item_code order)
+    before = content_digest(parse_event(sample), items_as_sent=True)
+    assert before != fs.seen[event_id]
+    fs.seen[event_id] = before
+    out = BatchOutput()
+    fold.apply(0, 3, _logged(sample, NOW + dt.timedelta(minutes=9)), None, out)
+    assert (out.duplicates, out.conflicts, out.applied) == (1, 0, 0)
+    out = BatchOutput()
+    fold.apply(0, 4, _logged(_corrected(sample), NOW + dt.timedelta(hours=1)), None, out)
+    assert (out.duplicates, out.conflicts) == (0, 1)  # a correction is still one
+
+
 def test_a_retry_is_a_duplicate_and_a_correction_under_a_used_id_a_conflict(rules) -> None:
     """The embedded pipeline answers 409 to a correction under a used event_id; the Kafka worker
     cannot answer, but must not drop it silently: a dead letter and an effect, nothing folded."""
