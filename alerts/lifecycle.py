@@ -71,7 +71,7 @@ REFS_KEPT = 50
 _RECTIFICATION_EVENTS = (RectificationOrderedEvent, RectificationCompletedEvent, RectificationVerifiedEvent)
 
 STATES = ("open", "acknowledged", "rectifying", "verified", "closed")
-STATE_ZH = {"open": "待处置", "acknowledged": "已确认", "rectifying": "整改中", "verified": "整改已复查", "closed": "已关闭"}
+STATE_ZH = {"open": "待处置", "acknowledged": "已确认", "rectifying": "整改中", "verified": "整改复查通过", "closed": "已关闭"}
 ACTIVE = frozenset({"open", "acknowledged", "rectifying"})
 """Being handled: a repeat of the problem joins the alert instead of opening a new one."""
 
@@ -505,7 +505,7 @@ class AlertBook(FoldState):
             if isinstance(event, RectificationCompletedEvent):
                 out.append(AlertChange(alert, _step(alert, "comment", before, actor, f"企业报告整改 {rid} 已完成：{p.evidence}"[:1000], eid, at)))
             elif not p.accepted:
-                note = f"整改 {rid} 复查未通过（{p.verifier}）" + (f"：{p.note}" if p.note else "")
+                note = f"整改 {rid} 经{p.verifier}复查未通过" + (f"（复查意见：{p.note}）" if p.note else "")
                 out.append(AlertChange(alert, _step(alert, "comment", before, actor, note, eid, at)))
             else:
                 # verified after rectification; an alert never put under it (the order's overdue warning) is closed
@@ -514,7 +514,7 @@ class AlertBook(FoldState):
                 if action == "close":
                     alert.closed_at = at
                 self._deactivate(alert.dedup_key, alert.alert_id)
-                note = f"整改 {rid} 复查通过（{p.verifier}）" + (f"：{p.note}" if p.note else "")
+                note = f"整改 {rid} 经{p.verifier}复查通过" + (f"（复查意见：{p.note}）" if p.note else "")
                 out.append(AlertChange(alert, _step(alert, action, before, actor, note, eid, at)))
         return out
 

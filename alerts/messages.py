@@ -21,11 +21,11 @@ _KIND_ZH = {
     "sampling.near_limit": "抽检结果接近限值",
     "complaint.repeated": "投诉重复报送（不重复计数）",
     "complaint.unverified": "投诉经核查不属实",
-    "complaint.unknown_resolved": "投诉办结早于受理到达（暂存）",
+    "complaint.unknown_resolved": "投诉办结记录先于受理记录到达（已暂存）",
     "sampling.sample_no_conflict": "抽样编号冲突（其他检验机构）",
     "sampling.correction_unjudged": "更正报告无法判定（未采用）",
     "rectification.overdue_withdrawn": "整改逾期标记撤销（按期完成，记录晚到）",
-    "sampling.report_outdated": "较早的报告晚到",
+    "sampling.report_outdated": "报告时间较早的报告后到（存档，不计入统计）",
     "sampling.retracted": "报告已撤销（监管部门）",
     "enforcement.decided": "行政处罚决定",
     "interview.follow_up_overdue": "约谈跟踪检查逾期",
@@ -41,7 +41,7 @@ RULE_ZH = {
     "complaint.cluster": "投诉聚集",
     "complaint.illness": "食用后不适投诉",
     "rectification.overdue": "整改逾期",
-    "data.missing": "应有数据缺失",
+    "data.missing": "检查或抽检逾期未开展",
     "inspection.nonconforming": "现场检查发现问题",
     "rectification.rejected": "整改复查未通过",
     "judgement.disagrees": "判定与检验机构结论不一致",
@@ -138,7 +138,7 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
     if k == "judgement.disagrees_with_lab":
         return f"{who}：抽样编号 {d.get('sample_no', '')} 的项目 {'、'.join(d.get('items', []))} 系统判定与检验机构结论不一致，请核对。"
     if k == "complaint.cluster":
-        return f"{who}：{d.get('window_days')} 天内经核实的投诉达 {len(d.get('complaint_ids', []))} 件（阈值 {d.get('k')} 件），请立即组织核查处置。"
+        return f"{who}：{d.get('window_days')} 天内经核实的投诉达 {len(d.get('complaint_ids', []))} 件（阈值 {d.get('k')} 件）。请立即对企业开展现场检查，排查同批次产品，必要时开展监督抽检。"
     if k == "inspection.nonconforming":
         serious = d.get("serious_findings") or []
         extra = f"，严重/主要问题条款 {'、'.join(serious)}" if serious else ""
@@ -156,6 +156,6 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
     if k == "enforcement.decided":
         penalties = "、".join(PENALTY_ZH.get(x, x) for x in dict.fromkeys(d.get("penalties", [])))
         fined = f"（罚款 {d['fined_yuan']:g} 元）" if d.get("fined_yuan") else ""
-        listed = "，列入严重违法失信名单" if d.get("serious_dishonesty") else ""
-        return f"{who}：{d.get('decided_on', '')} 作出行政处罚决定（{d.get('decision_no', '')}），处罚：{penalties}{fined}{listed}。"
+        listed = "同时作出列入严重违法失信名单决定。" if d.get("serious_dishonesty") else ""
+        return f"{who}：{d.get('decided_on', '')} 作出行政处罚决定（{d.get('decision_no', '')}），处罚：{penalties}{fined}。{listed}"
     return f"{who}：{title_zh(k)}"

@@ -72,7 +72,7 @@ GROUPS_ZH = {"preservative": "防腐剂"}
 # SAMR's item name of each group's sum, as the credit file and alerts print it
 SUM_ITEMS_ZH = {"preservative": "防腐剂混合使用时各自用量占其最大使用量的比例之和"}
 
-ALERT_STATE_ZH = "transform({0}, ['open', 'acknowledged', 'rectifying', 'verified', 'closed'], ['待处置', '已确认', '整改中', '整改已复查', '已关闭'], {0})"
+ALERT_STATE_ZH = "transform({0}, ['open', 'acknowledged', 'rectifying', 'verified', 'closed'], ['待处置', '已确认', '整改中', '整改复查通过', '已关闭'], {0})"
 # the campaign's stages in their order (processors.campaign.STAGES; a test keeps them equal)
 CAMPAIGN_STAGES = ["mobilisation", "tiering", "training", "assistance", "self_improvement", "acceptance"]
 STAGE_ORDER = "transform({0}, " + str(CAMPAIGN_STAGES) + ", " + str(list(range(1, len(CAMPAIGN_STAGES) + 1))) + ", 0)"

@@ -681,7 +681,7 @@ TABLE_HEADERS_ZH = {
     "training_as_of": "培训考试数据日期", "staff_total": "从业人员（人）", "staff_trained": "已培训（人）", "exam_takers": "实考（人）",
     "exam_first_pass": "一次通过（人）", "exam_takers_zh": "应考与实考", "key_posts": "关键岗位（个）", "key_posts_certified": "持证岗位（个）",
     "acceptance_failed": "验收未通过（次）", "acceptance_result_zh": "检查验收结果", "lag_reasons_zh": "滞后原因", "as_of": "数据截至",
-    "exam_first_pass_rate": "考试一次通过率", "key_posts_certified_rate": "关键岗位持证率", "sampling_pass_rate": "省级抽检合格率",
+    "exam_first_pass_rate": "考试一次通过率", "key_posts_certified_rate": "关键岗位持证上岗率", "sampling_pass_rate": "省级抽检合格率",
     "provincial_samples": "省级抽检批次", "sampling_pass_rate_all": "全部抽检合格率",
     "kpis_met": "达标指标（项）", "kpis_known": "可评价指标（项）", "accepted_on": "验收通过日期", "acceptance_gaps_zh": "验收通过但须核实",
     "stage": "所处阶段",

@@ -488,8 +488,10 @@ def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) ->
     listed = rules.policy.retest.institutions
     if listed and not _listed_institution(retest, listed):
         who = f"{retest.lab}（检验机构系统 {retest.lab_id}）" if retest.lab_id is not None else retest.lab
-        return "not_listed", (f"复检机构 {who} 不在复检机构名录中（策略 retest.institutions）：复检结果不予采信，原检验结论不变；"
-                              f"如确由名录外机构复检，请核实后将其加入名录")
+        # the bureau's own list (policy), not the national 复检机构名录: a re-test by a lab missing from it may
+        # still be lawful, and then its conclusion is final (食品安全法第八十八条)
+        return "not_listed", (f"复检机构 {who} 不在本局登记的复检机构清单中（策略 retest.institutions）：系统暂未采信该复检结果，原检验结论暂不改变；"
+                              f"请核实复检申请、受理及该机构的复检资质，确属依法复检的，复检结论为最终结论，请将该机构加入清单")
     if j is not None and rj is not None and rj.items:
         partial = _failing_sums_partly_retested(j, {i.item_code for i in rj.items})
         if partial is not None:
@@ -499,8 +501,10 @@ def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) ->
     gap = (rules.local_date(retest.occurred_at) - rules.local_date(original.occurred_at)).days
     if window is not None and gap > window:
         # an announcement's date can come after its re-test: only a re-test too long after counts
+        # the data's arrival, not the application's date, is all qrisk sees: lateness is a doubt to check
         return "late", (f"复检结果在原检验结论后 {gap} 天才收到，超出复检申请（收到检验结论之日起7个工作日内）、"
-                        f"受理、确定复检机构、移交备份样品和复检检验所需的时限（按 {window} 个自然日近似）")
+                        f"受理、确定复检机构、移交备份样品和复检检验的常规时限（按 {window} 个自然日近似），系统暂未采信；"
+                        f"请核实复检申请和受理日期，确属依法按期申请的复检，复检结论为最终结论")
     return None
 
 
@@ -681,8 +685,8 @@ def _failing_sums_partly_retested(first: Any, tested: set[str]) -> str | None:
         left = [names.get(k, k) for k in codes if k not in tested]
         if covered and left:
             return (f"原检验结论为{c.item_name or c.group_name + '比例之和'}不合格（{ratio_figure(c.total)}），复检仅涉及{'、'.join(covered)}，"
-                    f"{'、'.join(left)}未复检：比例之和须由同一检验机构对全部{c.group_name}的检验结果计算（GB 2760 附录A A.2），"
-                    f"复检结果不能与初检结果合计；原不合格结论不变，请对{'、'.join(names.get(k, k) for k in codes)}一并复检")
+                    f"{'、'.join(left)}未复检：GB 2760 附录A A.2 规定各自用量占其最大使用量的比例之和不应超过1，本系统只用同一份检验报告中全部{c.group_name}的结果计算比例之和，"
+                    f"复检结果不与初检结果合计；原不合格结论不变，请对{'、'.join(names.get(k, k) for k in codes)}一并复检")
     return None
 
 

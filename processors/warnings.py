@@ -709,7 +709,7 @@ def _inspection(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecis
     findings = [f for f in (record.findings if record else []) if f.severity in ("major", "critical")]
     text = "；".join(f"{f.code} {f.description}（{'严重' if f.severity == 'critical' else '主要'}）" for f in findings)
     severity = rule.severity_nonconforming if d.get("result") == "不符合" else rule.severity
-    fields = {"inspection_id": iid, "result": d.get("result", ""), "findings": f"问题：{text}" if text else ""}
+    fields = {"inspection_id": iid, "result": d.get("result", ""), "findings": f"问题：{text}。" if text else ""}
     evidence = {"event_ids": [eff.event_id], "inspection_id": iid, "result": d.get("result"), "serious_findings": d.get("serious_findings", [])}
     return _decision("inspection.nonconforming", rule, severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:inspection:{iid}", fields, evidence, rules)

@@ -548,7 +548,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                  "reason_zh": f"请求体为 {size} 字节{more_zh}，超过上限 {max_body_bytes} 字节（QRISK_MAX_BODY_BYTES）；请分批发送"}
         note = {"field": "", "type": "letter_truncated", "raw_bytes": size,
                 "reason": f"dead letter truncated: only the first {len(head)} bytes of the body are kept",
-                "reason_zh": f"死信已截断：仅保留请求体的前 {len(head)} 字节"}
+                "reason_zh": f"拒收记录已截断：仅保留请求体的前 {len(head)} 字节"}
         ids = await dead_letter([DeadLetter("http", position, head, f"too_large: {error['reason']} [{note['reason']}]", [error, note])])
         metrics.inc("qrisk_events_rejected_total", 1, channel="http")
         await asyncio.wrap_future(audit.record("events.posted", "too_large", key, {"request_id": request_id, "body_bytes": size, "dead_letter_ids": ids}))
@@ -881,7 +881,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if file is None or not key.sees_town((file.get("profile") or {}).get("town")):
             later = "（或其事件尚未经 worker 与 sink 写入 ClickHouse）" if distributed and file is None else ""
             later_en = " (or its events have not reached ClickHouse through the workers and the sink yet)" if distributed and file is None else ""
-            scope = f"（该密钥仅限 {', '.join(key.towns)}）" if key.towns else ""
+            scope = f"（该密钥仅限 {'、'.join(key.towns)}）" if key.towns else ""
             raise HTTPException(status_code=404, detail=f"未找到企业 {enterprise_id}{later}{scope} / no such enterprise{later_en}")
         if view == "report":
             from qrisk.credit_report import build_report, report_from_view

@@ -176,7 +176,7 @@ def event_refusal(key: ApiKey, event: "Envelope") -> dict[str, Any] | None:
                                      f"(a lab sends a corrected report instead, under a new event_id)", RETRACTION_ZH)
     if event.event_type not in types:
         return _refuse("event_type", f"{key.label} may not post {event.event_type}; it may post {', '.join(sorted(types))}",
-                       f"该密钥（{key.role}）无权提交 {event.event_type}，仅可提交 {', '.join(sorted(types))}")
+                       f"该密钥（{key.role}）无权提交 {event.event_type}，仅可提交 {'、'.join(sorted(types))}")
     if kind is not None and event.source.kind != kind:
         return _refuse("source.kind", f"{key.label} posts as source kind {kind!r}, not {event.source.kind!r}",
                        f"该密钥只能以来源类型 {kind} 提交，而不是 {event.source.kind}")

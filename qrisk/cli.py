@@ -559,7 +559,7 @@ def _say_recovered(pipeline: Any) -> None:
               file=sys.stderr)
     b = r.get("rebuilt")
     if b:
-        print(f"qrisk: 已从事件日志重建派生表（{b['why_zh']}），用时 {b['seconds']:.1f} 秒；发送记录、死信与日志保留；发件箱中待发送通知 {b['released']} 条，"
+        print(f"qrisk: 已从事件日志重建派生表（{b['why_zh']}），用时 {b['seconds']:.1f} 秒；发送记录、拒收记录与日志保留；发件箱中待发送通知 {b['released']} 条，"
               f"历史通知 {b['withheld']} 条与不再产生的通知 {b['withdrawn']} 条记为未发送 / rebuilt the derived tables from the event log "
               f"({b['why']}) in {b['seconds']:.1f} s, keeping deliveries, dead letters and the log; {b['released']} notifications "
               f"wait in the outbox, {b['withheld']} about past steps and {b['withdrawn']} no longer made are recorded as not sent",
@@ -578,7 +578,7 @@ def _say_recovered(pipeline: Any) -> None:
     if r.get("policy_changed"):
         # (the fold replayed the whole log under this policy, so the API's files and alerts already follow it; the
         # tables hold rows of earlier events written under the old one, and what was sent stays sent)
-        print("qrisk: 警告：策略与上次派生时不同：API 的信用档案与预警已按新策略重放全部日志，但此前事件的派生表（仪表盘、qrisk sql）"
+        print("qrisk: 警告：策略与上次派生时不同：API 的诚信档案与预警已按新策略重放全部日志，但此前事件的派生表（仪表盘、qrisk sql）"
               "与已发出的通知保持原策略的结果；要按新策略重写派生表，停止服务后运行 qrisk rebuild / warning: the policy is not the one "
               "the derived tables were derived under: the API's credit files and alerts follow it already (the whole log was "
               "replayed under it), but the derived tables' rows of earlier events (dashboards, qrisk sql) and the notifications "
@@ -894,7 +894,7 @@ class _ImportReport:
             self._out = open(warnings_out, "w", encoding="utf-8")  # written as they come: a long import holds none in memory
 
     def rejected(self, position: str, errors: list[dict[str, Any]], dead_letter: str | None = None) -> None:
-        kept = f" (死信 / dead letter {dead_letter})" if dead_letter else ""
+        kept = f" (拒收记录 / dead letter {dead_letter})" if dead_letter else ""
         print(f"{position}: {_said(errors)}{kept}", file=sys.stderr)
 
     def warned(self, position: str, event_id: Any, warnings: list[dict[str, Any]]) -> None:

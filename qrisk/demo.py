@@ -725,6 +725,15 @@ def _alert_states(alerts: list[dict[str, Any]], titles: dict[str, str] | None = 
             "rectified": sum(1 for a in alerts if a.get("rectifications") and a["state"] == "verified")}
 
 
+def _events_zh(events: dict[str, Any]) -> str:
+    """The events by type; the daily clock ticks apart: the system's own end-of-day checks, not
+    records a lab, a complainant or an inspector sent."""
+    by_type = {k: v for k, v in events["by_type"].items() if k != "clock.tick"}
+    ticks = events["by_type"].get("clock.tick", 0)
+    line = f"事件 {sum(by_type.values())} 条：" + "，".join(f"{EVENT_TYPE_ZH.get(k, k)} {v}" for k, v in by_type.items())
+    return line + (f"；另有系统每日定时核查（时钟事件）{ticks} 次" if ticks else "")
+
+
 def render_text(summary: dict[str, Any]) -> str:
     ents = summary["enterprises"]
     by_cat = Counter(CATEGORY_ZH.get(e["category"], "未登记") for e in ents)
@@ -734,7 +743,7 @@ def render_text(summary: dict[str, Any]) -> str:
         f"{summary['sampling_period']['to']}）",
         f"风险等级、整改逾期截至 {summary['period']['to']} 日终",
         "",
-        f"事件 {summary['events']['total']} 条：" + "，".join(f"{EVENT_TYPE_ZH.get(k, k)} {v}" for k, v in summary["events"]["by_type"].items()),
+        _events_zh(summary["events"]),
         f"抽检 {summary['samples']['total']} 批次，不合格 {summary['samples']['failed']} 批次"
         + (f"，无法判定 {summary['samples']['undetermined']} 批次" if summary["samples"]["undetermined"] else "")
         + ("，合格率 —" if summary["samples"]["pass_rate"] is None else f"，合格率 {100 * summary['samples']['pass_rate']:.1f}%")

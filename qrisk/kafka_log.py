@@ -80,7 +80,7 @@ def bounded_letter_value(letter: DeadLetter, now: dt.datetime, head_bytes: int =
     size, digest = len(letter.raw), hashlib.sha256(letter.raw).hexdigest()
     reason = _cut(letter.reason)
     note_en = f"dead letter truncated: the raw bytes were {size} bytes (sha256 {digest}), too large to keep whole; the first {min(size, head_bytes)} are kept"
-    note_zh = f"死信已截断：原始数据 {size} 字节（sha256 {digest}）过大，无法完整保存，仅保留前 {min(size, head_bytes)} 字节"
+    note_zh = f"拒收记录已截断：原始数据 {size} 字节（sha256 {digest}）过大，无法完整保存，仅保留前 {min(size, head_bytes)} 字节"
     errors = [{k: _cut(v) if isinstance(v, str) else v for k, v in e.items()} if isinstance(e, dict) else _cut(str(e))
               for e in letter.errors[:LETTER_ERRORS_KEPT]]
     errors.append({"field": "", "type": "letter_truncated", "reason": note_en, "reason_zh": note_zh, "raw_bytes": size,

@@ -295,7 +295,7 @@ class Pipeline:
                                  "Kafka?): not rebuilt, which would only empty them")
         why = ("qrisk rebuild", "asked for (qrisk rebuild)") if rebuild else self._untrusted(derivation, checkpoint, log_end)
         if why is not None:
-            print(f"qrisk: 从事件日志重建派生表（{why[0]}）：重放 {total:,} 个事件并重新写入，保留发送记录、死信与日志 / rebuilding the derived "
+            print(f"qrisk: 从事件日志重建派生表（{why[0]}）：重放 {total:,} 个事件并重新写入，保留发送记录、拒收记录与日志 / rebuilding the derived "
                   f"tables from the event log ({why[1]}): {total:,} events to replay and write again; deliveries, dead letters and "
                   "the log are kept", file=sys.stderr, flush=True)
             self._begin_rebuild(derivation)
@@ -360,7 +360,7 @@ class Pipeline:
                 progress(len(rows))
         self.events = restored + replayed
         if replayed or restored:
-            note("finishing", f"已重放 {replayed:,} 个事件，正在写入信用档案快照", f"{replayed:,} events replayed; writing the credit-file snapshots")
+            note("finishing", f"已重放 {replayed:,} 个事件，正在写入诚信档案快照", f"{replayed:,} events replayed; writing the credit-file snapshots")
             with self.lock:
                 self._dirty = {eid: self.seq for eid in self.state.files}
             self.write_snapshots()
@@ -925,7 +925,7 @@ class Pipeline:
             try:
                 self.write_snapshots()
             except Exception as exc:  # noqa: BLE001 - at shutdown: say it, the next start writes them
-                print(f"qrisk: 信用档案快照未写入（{type(exc).__name__}）；下次启动重放后会写入 / credit-file snapshots not written "
+                print(f"qrisk: 诚信档案快照未写入（{type(exc).__name__}）；下次启动重放后会写入 / credit-file snapshots not written "
                       f"({type(exc).__name__}: {str(exc)[:200]}); the next start writes them after its replay", file=sys.stderr, flush=True)
             try:
                 self.write_fold_snapshot()

@@ -74,7 +74,7 @@ def open_to_others(data_dir: str | os.PathLike[str]) -> str | None:
         return None
     if not mode & 0o077:
         return None
-    return (f"警告：数据目录 {path} 的权限为 {mode:04o}，其他用户可读取其中的事件日志、死信（报送原文）、审计记录和密钥文件；"
+    return (f"警告：数据目录 {path} 的权限为 {mode:04o}，其他用户可读取其中的事件日志、拒收记录（报送原文）、审计记录和密钥文件；"
             f"建议执行 chmod 700 {path} / warning: data directory {path} has mode {mode:04o}: other users may read its event log, "
             f"dead letters (the bodies senders posted), audit trail and keys file; consider chmod 700 {path}")
 

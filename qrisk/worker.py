@@ -888,7 +888,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                     raise
         stats["letters_truncated"] += 1
         log.error("dead letter %s (%s bytes of raw input, at %s) refused for its size; kept with its first %s bytes, their size and "
-                  "sha256 / 死信过大被拒，改为保存截断版本", dl.dead_letter_id, len(dl.raw), dl.position, LETTER_RETRY_HEAD_BYTES)
+                  "sha256 / 拒收记录过大被拒，改为保存截断版本", dl.dead_letter_id, len(dl.raw), dl.position, LETTER_RETRY_HEAD_BYTES)
         small = bounded_letter_value(dl, now, LETTER_RETRY_HEAD_BYTES)
         return await (await app.producer.send(dlq_name, key, small, None, None, None))
 

@@ -402,7 +402,7 @@ class SamplingUnqualifiedRule(WarningRule):
 class FluctuationRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "质量波动"
-    template_zh: str = "{name}：{text}{where}。请分析原因，必要时加抽或现场检查。"
+    template_zh: str = "{name}：{text}{where}。请分析原因，必要时加密抽检或现场检查。"
     template_en: str = "{name}: quality fluctuation ({chart} chart) {series}."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"text", "where", "chart", "series"})
     severity_near_limit: Severity = Field(
@@ -415,7 +415,7 @@ class FluctuationRule(WarningRule):
 class GradeWorsenedRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "风险等级上升"
-    template_zh: str = "{name}：风险上升，风险等级由 {from_grade} 级变为 {to_grade} 级（风险分 {score}）。主要原因：{reasons}"
+    template_zh: str = "{name}：风险上升，风险等级由 {from_grade} 级变为 {to_grade} 级（风险分 {score}）。主要原因：{reasons}。下一步：请按 {to_grade} 级企业的监管频次调整检查和抽检计划。"
     template_en: str = "{name}: risk grade worsened from {from_grade} to {to_grade} (score {score})."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"from_grade", "to_grade", "score", "reasons"})
     severity_by_grade: dict[Grade, Severity] = Field(default_factory=lambda: {"B": "low", "C": "medium", "D": "high"})
@@ -424,7 +424,7 @@ class GradeWorsenedRule(WarningRule):
 class ComplaintClusterRule(WarningRule):
     severity: Severity = "high"
     title_zh: str = "投诉聚集"
-    template_zh: str = "{name}：自 {first_day} 起 {window_days} 天内经核实的投诉达 {count} 件（阈值 {k} 件），请立即组织核查处置。"
+    template_zh: str = "{name}：自 {first_day} 起 {window_days} 天内经核实的投诉达 {count} 件（阈值 {k} 件）。下一步：请立即对企业开展现场检查，排查同批次产品，必要时开展监督抽检。"
     template_en: str = "{name}: {count} verified complaints within {window_days} days from {first_day} (threshold {k})."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"count", "k", "window_days", "first_day"})
 
@@ -470,7 +470,7 @@ class RectificationOverdueRule(WarningRule):
 
 class DataMissingRule(WarningRule):
     severity: Severity = "medium"
-    title_zh: str = "应有数据缺失"
+    title_zh: str = "检查或抽检逾期未开展"
     template_zh: str = "{name}：按本县风险分级监管要求，{grade} 级企业{requirement_zh}，{since_zh}，应于 {due} 前完成，截至 {date} 仍无{what_zh}记录。"
     template_en: str = "{name}: the county's risk-grading supervision policy calls for {requirement_en} at grade {grade}; {since_en}; it was due by {due}, and none is on record as of {date}."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"what_zh", "what_en", "last", "interval_days", "grade", "due", "requirement_zh",
@@ -480,7 +480,7 @@ class DataMissingRule(WarningRule):
 class InspectionNonconformingRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "现场检查发现问题"
-    template_zh: str = "{name}：现场检查 {inspection_id} 结论为“{result}”。{findings}"
+    template_zh: str = "{name}：现场检查 {inspection_id} 结论为“{result}”。{findings}下一步：请责令企业对发现的问题限期整改并复查；结论为不符合、有发生食品安全事故潜在风险的，应责令其立即停止食品生产经营活动；涉嫌违法的依法立案调查。"
     template_en: str = "{name}: inspection {inspection_id} found the enterprise {result}."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"inspection_id", "result", "findings"})
     severity_nonconforming: Severity = Field(default="high", description="result 不符合 (else: major/critical findings only)")
@@ -536,7 +536,7 @@ class InterviewFollowUpRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "约谈跟踪检查逾期"
     template_zh: str = ("{name}：{held_on} 约谈（{interview_id}）要求于 {follow_up_by} 前跟踪检查整改承诺落实情况，"
-                        "截至 {date} 仍无现场检查记录，已逾期 {days_overdue} 天。约谈事由：{reason}")
+                        "截至 {date} 仍无现场检查记录，已逾期 {days_overdue} 天，请尽快开展跟踪检查，核实整改承诺落实情况。约谈事由：{reason}")
     template_en: str = ("{name}: interview {interview_id} of {held_on} was to be followed up by an inspection by {follow_up_by}; "
                         "none is on record as of {date} ({days_overdue} days late).")
     FIELDS: ClassVar[frozenset[str]] = frozenset({"interview_id", "held_on", "held_by", "reason", "commitments", "follow_up_by", "days_overdue"})

@@ -202,9 +202,9 @@ def test_two_missing_data_alerts_of_one_enterprise_say_which_data(county):
     gaps = {a.evidence["what"]: a for a in county.book.alerts.values() if a.rule == "data.missing"}
     assert set(gaps) == {"sampling", "inspection"}
     told = {what: next(ch.notifications[0] for ch in county.changes if ch.alert is a and ch.notifications) for what, a in gaps.items()}
-    assert told["sampling"].subject_zh == "【中·应有数据缺失（监督抽检）】清源桶装水厂"
-    assert told["inspection"].subject_zh == "【中·应有数据缺失（现场检查）】清源桶装水厂"
-    assert told["inspection"].text_zh.splitlines()[0] == "新预警：应有数据缺失（现场检查）"
+    assert told["sampling"].subject_zh == "【中·检查或抽检逾期未开展（监督抽检）】清源桶装水厂"
+    assert told["inspection"].subject_zh == "【中·检查或抽检逾期未开展（现场检查）】清源桶装水厂"
+    assert told["inspection"].text_zh.splitlines()[0] == "新预警：检查或抽检逾期未开展（现场检查）"
 
 
 def test_a_long_unacknowledged_alert_escalates_in_days_and_says_when_nobody_was_told(rules):

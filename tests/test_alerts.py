@@ -440,6 +440,14 @@ def test_a_rectification_order_citing_the_failing_sample_puts_its_alert_under_re
     county.feed(ev("rectification.verified", "2026-03-18T09:00:00+08:00", rectification_id="ZG-2", accepted=True, note="复查合格"))
     assert alert.state == "verified" and alert.steps[-1].action == "verify" and "复查通过" in alert.steps[-1].note
     assert alert.dedup_key not in county.book.active_by_key, "a new failure opens a new alert"
+    # the credit file's 处置情况 says it once: 整改 ZG-2 经<verifier>复查通过（复查意见：复查合格）, not the
+    # step's action and then its note (由 X整改复查通过：整改 ZG-2 复查通过（X）：复查合格)
+    from qrisk.credit_report import handling_zh
+
+    said = handling_zh(alert.view(), 8)
+    verifier = alert.steps[-1].note.split("经", 1)[1].split("复查通过")[0]
+    assert said.endswith(f"2026-03-18 整改 ZG-2 经{verifier}复查通过（复查意见：复查合格））"), said
+    assert said.count("经王检查员复查通过") == 1 and "复查未通过" not in said and said.startswith("整改复查通过（AL-")
 
 
 def test_the_overdue_warning_of_a_rectification_closes_when_that_rectification_is_verified(county):

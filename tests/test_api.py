@@ -29,7 +29,7 @@ def test_batch_is_accepted_and_folded_into_the_credit_file(server):
     assert report["title_zh"] == "诚信档案：清源桶装水厂（E-330110-001）"
     assert report["grade"]["grade"] in "ABCD" and report["contributions"]
     # each warning says where its alert stands (the alerts stage's book, beside the file)
-    assert report["warnings"] and all(re.match(r"(待处置|已确认|整改中|整改已复查|已关闭)（AL-", w["handling_zh"]) for w in report["warnings"])
+    assert report["warnings"] and all(re.match(r"(待处置|已确认|整改中|整改复查通过|已关闭)（AL-", w["handling_zh"]) for w in report["warnings"])
 
 
 def test_repeated_event_id_is_accepted_once(server):

@@ -27,7 +27,7 @@ def test_the_alerts_of_a_rule_turned_off_are_gone_and_say_why(tmp_path):
         assert all(a["rule"] != "sampling.unqualified" for a in srv.get("/v1/alerts").json())
         # the start's warning says what a newcomer found: the API follows the new policy at once, the tables do not
         said = srv.log_path.read_text(encoding="utf-8")
-        assert "API 的信用档案与预警已按新策略重放全部日志" in said and "the API's credit files and alerts follow it already" in said
+        assert "API 的诚信档案与预警已按新策略重放全部日志" in said and "the API's credit files and alerts follow it already" in said
         assert "qrisk rebuild" in said
         one = srv.get(f"/v1/alerts/{alert_id}")
         assert one.status_code == 404 and "由此前的预警策略产生" in one.json()["detail"]

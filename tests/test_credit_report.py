@@ -282,7 +282,7 @@ def test_an_item_not_applicable_to_the_product_is_explained_only_when_the_lab_fa
     detail = {s["event_id"]: (s["verdict"], s["detail_zh"]) for s in build_report(state.files["E-330110-001"], rules)["samples"]}
     assert detail[str(quiet.event_id)] == ("pass", "")
     verdict, text = detail[doc["event_id"]]
-    assert verdict == "undetermined" and "仅适用于饮用纯净水" in text and "与检验机构结论不一致：ph" in text
+    assert verdict == "undetermined" and "仅适用于饮用纯净水" in text and "与检验机构结论不一致：pH值（检验报告：不合格；系统判定：不适用）" in text
 
 
 def test_the_sampling_kpi_says_which_samples_it_counted(county, rules):

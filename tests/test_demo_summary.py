@@ -151,13 +151,18 @@ def test_the_text_counts_add_up(summary, text):
     per_rule = _counts(head.split("：", 1)[1])
     assert sum(per_rule.values()) == total
     assert per_rule["风险等级上升"] == next(r["count"] for r in summary["warning_rules"] if r["rule"] == "risk.grade_worsened")
-    assert per_rule["应有数据缺失"] == next(r["count"] for r in summary["warning_rules"] if r["rule"] == "data.missing")
+    assert per_rule["检查或抽检逾期未开展"] == next(r["count"] for r in summary["warning_rules"] if r["rule"] == "data.missing")
     grouped = next(line for line in text.splitlines() if "归并为预警事项" in line)
     n = int(re.search(r"归并为预警事项 (\d+) 件", grouped)[1])
     assert n == summary["alerts"]["total"]
     by_rule, by_state = grouped.split("：", 1)[1].split("；处置状态：")
     assert sum(_counts(by_rule).values()) == n and sum(_counts(by_state).values()) == n
     assert all(_counts(by_rule)[t] <= per_rule[t] for t in _counts(by_rule))
+    # the events a supervisor's sources sent, the daily clock ticks (the system's own checks) apart
+    events = next(line for line in text.splitlines() if line.startswith("事件 "))
+    ticks = summary["events"]["by_type"]["clock.tick"]
+    assert ticks and "时钟" not in events.split("；")[0] and events.endswith(f"；另有系统每日定时核查（时钟事件）{ticks} 次")
+    assert int(re.match(r"事件 (\d+) 条", events)[1]) == summary["events"]["total"] - ticks
 
 
 # --------------------------------------------------------------------------- early detection: the same item, or said to be another

@@ -475,7 +475,8 @@ def test_no_inspection_by_the_interviews_follow_up_date_opens_an_alert_and_the_l
     [alert] = _follow_up_alerts(box)
     assert alert.state == "open" and alert.title_zh == "约谈跟踪检查逾期" and alert.severity == "medium"
     assert alert.message_zh.startswith("清源桶装水厂：2026-04-08 约谈（YT2026-007）要求于 2026-05-08 前跟踪检查整改承诺落实情况，"
-                                       "截至 2026-05-10 仍无现场检查记录，已逾期 2 天。约谈事由：监督抽检铜绿假单胞菌不合格")
+                                       "截至 2026-05-10 仍无现场检查记录，已逾期 2 天，请尽快开展跟踪检查，核实整改承诺落实情况。"
+                                       "约谈事由：监督抽检铜绿假单胞菌不合格")
     assert box["state"].files[E].interviews[0].event_id in alert.evidence["event_ids"]  # the interview is the evidence
     feed(_tick("2026-05-20T00:00:00+08:00"))
     assert len(_follow_up_alerts(box)) == 1  # raised once

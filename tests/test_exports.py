@@ -86,7 +86,7 @@ def test_the_alerts_sheet_over_http_is_for_people_and_the_csv_for_machines(demo_
     col = {h: i for i, h in enumerate(header)}
     assert rows and {r[col["食品类别"]].value for r in rows} <= {"包装饮用水", "糕点", "其他"}
     assert {r[col["已超时升级"]].value for r in rows} <= {"是", "否"}
-    assert {r[col["处置状态"]].value for r in rows} <= {"待处置", "已确认", "整改中", "整改已复查", "已关闭"}
+    assert {r[col["处置状态"]].value for r in rows} <= {"待处置", "已确认", "整改中", "整改复查通过", "已关闭"}
     assert all("." not in r[col["预警类型"]].value for r in rows), "titles, not rule ids"
     machine = _csv(demo_server, "/v1/alerts?format=csv")
     assert machine[0]["rule"] in {"sampling.unqualified", "fluctuation.signal", "complaint.cluster", "data.missing",
@@ -101,7 +101,7 @@ def test_the_alerts_sheet_over_http_is_for_people_and_the_csv_for_machines(demo_
 
 def test_the_enterprises_sheet_over_http_shows_percentages(demo_server):
     header, rows = _sheet(demo_server, "/v1/enterprises?format=xlsx")
-    assert header[:8] == ["企业编号", "企业名称", "食品类别", "乡镇/街道", "风险等级", "风险分值", "下次现场检查截止日", "抽检合格率"]
+    assert header[:8] == ["企业编号", "企业名称", "食品类别", "乡镇/街道", "风险等级", "风险分", "下次现场检查截止日", "抽检合格率"]
     assert "逾期整改（项）" in header
     assert {r[2].value for r in rows} == {"包装饮用水", "糕点"}
     rates = [r[7] for r in rows if r[7].value is not None]
@@ -149,7 +149,7 @@ def test_the_credit_files_warnings_sheet_shows_no_internal_merge_key(p05_workboo
     assert not any(":" in str(c.value) and str(c.value).startswith("P05:") for row in ws.iter_rows(min_row=3) for c in row)
     # how each warning's alert was handled: its state and alert id, in words
     handling = [row[4].value for row in ws.iter_rows(min_row=3) if row[0].value]
-    assert handling and all(re.match(r"(待处置|已确认|整改中|整改已复查|已关闭)（AL-", str(h)) for h in handling), handling
+    assert handling and all(re.match(r"(待处置|已确认|整改中|整改复查通过|已关闭)（AL-", str(h)) for h in handling), handling
 
 
 # --------------------------------------------------------------------------- every header read, every figure a number

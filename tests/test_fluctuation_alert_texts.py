@@ -39,11 +39,11 @@ def test_the_c_chart_evidence_counts_complaints(rules):
 def test_a_complaint_cluster_asks_for_what_its_severity_means(rules):
     """High (预警通报, to be handled within 48 h): not "请关注"."""
     rule = ComplaintClusterRule()
-    assert rule.severity == "high" and rule.template_zh.endswith("请立即组织核查处置。") and "请关注" not in rule.template_zh
+    assert rule.severity == "high" and rule.template_zh.endswith("下一步：请立即对企业开展现场检查，排查同批次产品，必要时开展监督抽检。") and "请关注" not in rule.template_zh
     cluster = [registered()] + [ev("complaint.received", f"2026-03-{d:02d}T10:00:00+08:00", complaint_id=f"K{d}", verified=True) for d in (1, 9, 20)]
     _, effects = replay(cluster, rules)
     (d,) = decisions(effects, "complaint.cluster")
-    assert d.severity == "high" and d.message_zh.endswith("（阈值 3 件），请立即组织核查处置。")
+    assert d.severity == "high" and d.message_zh.endswith("（阈值 3 件）。下一步：请立即对企业开展现场检查，排查同批次产品，必要时开展监督抽检。")
     assert Policy().warnings.complaint_cluster == rule
 
 

@@ -189,7 +189,7 @@ def test_a_list_of_retest_labs_admits_only_those(rules):
             f, effects = folded(listed, *order)
             assert (f.counts.samples_failed, f.counts.samples_passed) == (1, 0), (listed, order)
             (refused,) = [e for e in effects if e.kind == "sampling.retest_inadmissible"]
-            assert refused.data["reason"] == "not_listed" and "不在复检机构名录中" in refused.data["reason_zh"] and cma in refused.data["reason_zh"]
+            assert refused.data["reason"] == "not_listed" and "不在本局登记的复检机构清单中" in refused.data["reason_zh"] and cma in refused.data["reason_zh"]
     # a re-test the bureau posts (no lab system): by the lab name it prints
     doc = retest.model_dump(mode="json", exclude_unset=True)
     doc["source"] = {"kind": "bureau", "id": "county-msb", "name": "县市场监督管理局"}

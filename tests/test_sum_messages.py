@@ -42,3 +42,17 @@ def test_a_printed_sum_that_differs_keeps_its_own_line(rules):
 def test_without_a_printed_sum_the_alert_says_nothing_of_one(rules):
     said = _failure_alert(rules, None)
     assert "= 1.08 > 1" in said and "检验报告所列" not in said
+
+
+def test_the_credit_report_names_a_sum_the_lab_passed_member_by_member(rules):
+    """The report's 与检验机构结论不一致 read "sum_of_ratios:preservative", an internal code."""
+    from qrisk.credit_report import build_report
+
+    items = [_item("sorbic_acid", [0.6], "g/kg", "合格", "山梨酸及其钾盐（以山梨酸计）"),
+             _item("propionic_acid", [1.2], "g/kg", "合格", "丙酸及其钠盐、钙盐（以丙酸计）")]
+    reg = registered(category="pastry")
+    state, _ = replay([reg, _pastry("2026-04-10T16:00:00+08:00", items)], rules)
+    (row,) = build_report(state.files[reg.enterprise_id], rules)["samples"]
+    assert row["verdict"] == "fail" and "sum_of_ratios" not in row["detail_zh"]
+    assert "与检验机构结论不一致：防腐剂" in row["detail_zh"]
+    assert "（检验报告各项均合格；系统按比例之和 1.08 判定不合格）" in row["detail_zh"]

@@ -102,7 +102,8 @@ def test_grade_worsening_warns_with_the_reasons(rules):
     assert "风险上升，风险等级由 B 级变为 C 级" in d.message_zh and "抽检不合格" in d.message_zh
     # what moved it, saying by how much since the last evaluation, and the score before and after; what the
     # enterprise always was (its food category, its campaign tier) is no reason for a rise
-    reasons = d.message_zh.split("主要原因：")[1]
+    reasons, next_step = d.message_zh.split("主要原因：")[1].split("。下一步：")
+    assert next_step == "请按 C 级企业的监管频次调整检查和抽检计划。"
     assert reasons.startswith("抽检不合格 +15（") and "较上次评定 +15" in reasons
     assert reasons.endswith(f"风险分 {d.evidence['score'] - 15:g} → {d.evidence['score']:g}（静态 {d.evidence['static']:g} + "
                             f"动态 {d.evidence['dynamic']:g} + 信用 {d.evidence['credit']:g}）")
@@ -282,6 +283,9 @@ def test_inspection_rejection_and_disagreement_rules(rules):
     _, effects = replay(events, rules)
     [i] = decisions(effects, "inspection.nonconforming")
     assert i.severity == "high" and "3.2 消毒记录不全" in i.message_zh
+    # what the supervisor does next (《食品生产经营监督检查管理办法》), after the findings' own full stop
+    assert "问题：3.2 消毒记录不全（主要）。下一步：请责令企业对发现的问题限期整改并复查；" in i.message_zh
+    assert "应责令其立即停止食品生产经营活动" in i.message_zh
     [r] = decisions(effects, "rectification.rejected")
     assert "消毒记录仍不全" in r.message_zh
     items = [{"item_code": "pseudomonas_aeruginosa", "values": [0, 0, 0, 0, 0], "unit": "CFU/250mL", "lab_verdict": "不合格"}]
@@ -371,7 +375,9 @@ def test_a_late_re_test_names_every_step_its_window_allows_for(rules):
     _, effects = replay(log, rules)
     (d,) = decisions(effects, "retest.inadmissible")
     assert d.evidence["reason"] == "late"
-    assert "受理、确定复检机构、移交备份样品和复检检验所需的时限" in d.message_zh and f"按 {window} 个自然日近似" in d.message_zh
+    assert "受理、确定复检机构、移交备份样品和复检检验的常规时限" in d.message_zh and f"按 {window} 个自然日近似" in d.message_zh
+    # only the data's arrival is known here: a doubt for the supervisor to check, not a ruling against a lawful re-test
+    assert "系统暂未采信" in d.message_zh and "确属依法按期申请的复检，复检结论为最终结论" in d.message_zh
 
 
 def test_a_failed_sample_names_its_batch_and_the_next_step_the_rules_require(rules):
@@ -417,7 +423,7 @@ def test_a_rise_partly_taken_back_by_a_cap_says_so_and_its_reasons_add_up(rules)
     capped = Rules(rules.catalogue, Policy.model_validate({"risk": {"dynamic": {"max": 10}}}))
     state, effects = replay([registered(), pa_sample("2026-03-12T15:20:00+08:00")], capped)
     [d] = decisions(effects, "risk.grade_worsened")
-    reasons = d.message_zh.split("主要原因：")[1]
+    reasons = d.message_zh.split("主要原因：")[1].split("。下一步：")[0]
     assert reasons.startswith("抽检不合格 +15（") and "较上次评定 +15）；动态因素上限 -5（合计 15 分，按上限 10 分计；较上次评定 -5）；风险分 " in reasons
     assert "动态 10 + " in reasons.rsplit("；", 1)[1]
     # the credit file's reasons: every term, each group's cap after it, adding up to the score
