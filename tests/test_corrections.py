@@ -1022,3 +1022,21 @@ def test_a_correction_bringing_a_sum_of_ratios_near_one_warns(rules):
     (near,) = of(effects, fixed, "sampling.near_limit")
     assert round(near.data["checks"][0]["total"], 2) == 0.88
     assert not of(effects, first, "sampling.near_limit")
+
+
+def test_a_retest_is_filed_in_the_derived_tables_under_its_originals_sampling_date(rules):
+    """A 复检 tests the backup of the same sampling: the fold charts it in its original's period, and the
+    judgements and sampling_items rows (what the dashboards' monthly pass rates count) said its own date,
+    moving a sample re-tested with another date printed on it into another month."""
+    from qrisk.pipeline import SampleRows
+
+    original = sample("2026-03-10T09:00:00+08:00", passes=False, sampled_on="2026-03-05")
+    retest = sample("2026-03-25T09:00:00+08:00", passes=True, retest=True, sampled_on="2026-04-02")
+    state, f, _ = fold(rules, original, retest)
+    assert [s.event_id for s in f.final_samples()] == [str(retest.event_id)]
+    rows = SampleRows()
+    items, judged = rows(f, f.sample_by_event(str(retest.event_id)))
+    assert str(judged[9]) == "2026-03-05" and str(items[6]) == "2026-03-05"
+    # the original's own row (written again, superseded) keeps its date, as does any sample not re-tested
+    _, first = rows(f, f.sample_by_event(str(original.event_id)))
+    assert str(first[9]) == "2026-03-05" and first[-1] == str(retest.event_id)
