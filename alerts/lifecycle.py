@@ -57,6 +57,7 @@ from processors.warnings import WITHDRAWN_KIND, withdrawn_resolved
 from schemas.events import (
     AlertActionEvent,
     Envelope,
+    InterviewHeldEvent,
     RectificationCompletedEvent,
     RectificationOrderedEvent,
     RectificationVerifiedEvent,
@@ -291,6 +292,8 @@ class AlertBook(FoldState):
                     changes.append(change)
         if isinstance(event, _RECTIFICATION_EVENTS):
             changes += self._rectification(event)
+        elif isinstance(event, InterviewHeldEvent):
+            changes += self._interview(event)
         # The clock never runs ahead of when the event was received: one result stamped 2062 by
         # mistake must not make every alert of the county overdue
         moment = min(event.occurred_at, received)
@@ -476,6 +479,37 @@ class AlertBook(FoldState):
         step = _step(alert, p.action, before, p.actor, note, str(event.event_id), at)
         told = self._notify(alert, step, "reopened", alert.receivers, policy, live) if to == "open" else []
         return AlertChange(alert, step, told)
+
+    # ------------------------------------------------------------------ 约谈, the bureau's own response
+
+    def _interview(self, event: InterviewHeldEvent) -> list[AlertChange]:
+        """An interview (约谈) about an alert's problem is the bureau's response to it: the alert's history
+        says so, and an alert still waiting for a response is acknowledged by it (no escalation for want of
+        one).  An alert is about the interview when the interview cites it (its id, or what it is about: a
+        sample number, an inspection…) or rests on one of the events behind it."""
+        p = event.payload
+        related = {str(e) for e in p.related_event_ids}
+        actor = event.source.name or event.source.id
+        eid, at = str(event.event_id), event.occurred_at
+        who = f"，被约谈人 {p.interviewee}" if p.interviewee else ""
+        said = f"{p.held_on.isoformat()} {p.held_by}约谈企业（{p.interview_id}{who}）：{p.reason}"[:600]
+        if p.commitments:
+            said += f"；整改承诺：{p.commitments}"[:300]
+        if p.follow_up_by is not None:
+            said += f"；跟踪检查期限 {p.follow_up_by.isoformat()}"
+        out: list[AlertChange] = []
+        for alert_id in sorted(self.active_by_enterprise.get(event.enterprise_id, ()),
+                               key=lambda i: (self.alerts[i].opened_at, i)):
+            alert = self.alerts[alert_id]
+            cited = any(_cites(p.reason, ref) for ref in [alert.alert_id, *alert.refs])
+            if not cited and not related & set(alert.evidence.get("event_ids") or ()):
+                continue
+            before = alert.state
+            action = "acknowledge" if before in TRANSITIONS["acknowledge"][0] else "comment"
+            if action == "acknowledge":
+                alert.state = TRANSITIONS["acknowledge"][1]  # type: ignore[assignment]
+            out.append(AlertChange(alert, _step(alert, action, before, actor, said, eid, at)))
+        return out
 
     # ------------------------------------------------------------------ rectification (整改), from the inspection system's events
 

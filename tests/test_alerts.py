@@ -655,3 +655,40 @@ def test_the_readme_shows_the_notification_as_it_is_sent(county):
         return re.sub(r"AL-[0-9a-f]{16}", "AL-…", re.sub(r"抽样编号 S-\d+", "抽样编号 S-…", text))
 
     assert same(shown) == same(sent)
+
+
+def test_an_interview_about_an_alerts_problem_is_its_response(county):
+    """约谈 was not linked to the alerts it was about: the alert stayed 待处置 and escalated for want of a
+    response the bureau had given.  An interview citing the failing sample, or resting on its event, is in
+    the alert's history and acknowledges an alert still open; an unrelated one touches nothing."""
+    failed = failing("2026-02-10T10:00:00+08:00")
+    alert = unqualified(county.feed(failed))[0].alert
+    other = county.feed(ev("inspection.completed", "2026-02-11T10:00:00+08:00", inspection_id="JC-9", result="不符合",
+                           findings=[{"code": "3.2", "description": "消毒记录不全", "severity": "major"}]))
+    (inspected,) = {c.alert.alert_id: c.alert for c in other if c.step.action == "opened" and c.alert.rule == "inspection.nonconforming"}.values()
+    assert alert.state == inspected.state == "open"
+    unrelated = ev("interview.held", "2026-02-12T10:00:00+08:00", interview_id="YT-0", held_on="2026-02-12",
+                   reason="年度约谈：落实食品安全主体责任", related_event_ids=[], follow_up_by=None)
+    # (its time may escalate what is overdue by then: the clock moves on; it answers nothing)
+    assert [c.step.action for c in county.feed(unrelated) if c.step.action in ("acknowledge", "comment")] == []
+    by_event = ev("interview.held", "2026-02-13T10:00:00+08:00", interview_id="YT-1", held_on="2026-02-13",
+                  reason="监督抽检铜绿假单胞菌不合格", related_event_ids=[str(failed.event_id)], follow_up_by="2026-03-13")
+    answered = {c.alert.rule: c for c in county.feed(by_event) if c.step.action != "escalated"}
+    # the failure's alert, and the grade's rise it caused (the failure is among its evidence): not the inspection's
+    assert set(answered) == {"sampling.unqualified", "risk.grade_worsened"}
+    change = answered["sampling.unqualified"]
+    assert change.alert is alert and alert.state == "acknowledged" and change.step.action == "acknowledge"
+    note = change.step.note
+    assert note.startswith("2026-02-13 示范县市场监督管理局约谈企业（YT-1，被约谈人 法定代表人 张某）：监督抽检铜绿假单胞菌不合格")
+    assert "整改承诺：" in note and note.endswith("；跟踪检查期限 2026-03-13") and change.step.event_id == str(by_event.event_id)
+    # cited by what the alert is about (the inspection's number): a comment on an alert already acknowledged
+    by_ref = ev("interview.held", "2026-02-14T10:00:00+08:00", interview_id="YT-2", held_on="2026-02-14",
+                reason="现场检查 JC-9 发现消毒记录不全，整改不到位", related_event_ids=[], follow_up_by=None)
+    county.feed(act(alert.alert_id, "start_rectification", "2026-02-14T09:00:00+08:00"))
+    (change,) = [c for c in county.feed(by_ref) if c.step.action != "escalated"]
+    assert change.alert is inspected and inspected.state == "acknowledged"
+    assert alert.state == "rectifying" and not any(s.event_id == str(by_ref.event_id) for s in alert.steps)
+    # an alert answered by the interview no longer waits for a response: its deadline passes without escalation
+    escalated = inspected.escalated
+    county.feed(ev("clock.tick", "2026-03-01T00:00:00+08:00", enterprise_id="*"))
+    assert inspected.escalated == escalated
