@@ -148,6 +148,9 @@ class Alert(FoldState):
     opened_at: dt.datetime
     updated_at: dt.datetime
     respond_by: dt.datetime | None = Field(default=None, description="event time by which a supervisor must acknowledge it")
+    seen_from: dt.datetime | None = Field(default=None, description="when a supervisor could first see it: the event time, or "
+                                                                    "its arrival when a live event came later (a lab's report "
+                                                                    "sent two days after its date); its response time starts then")
     acknowledged_at: dt.datetime | None = None
     closed_at: dt.datetime | None = None
     occurrences: int = 1
@@ -276,7 +279,8 @@ class AlertBook(FoldState):
             changes.append(self._act(event, policy, live))
         for eff in effects:
             if eff.kind == ALERT_KIND:
-                change = self._decision(eff.data, eff.event_id, eff.occurred_at, policy, enterprise, live)
+                change = self._decision(eff.data, eff.event_id, eff.occurred_at, policy, enterprise, live,
+                                        max(eff.occurred_at, received) if live else eff.occurred_at)
                 if change is not None:
                     changes.append(change)
             elif eff.kind == RESOLVED_KIND:
@@ -334,7 +338,10 @@ class AlertBook(FoldState):
     # ------------------------------------------------------------------ decisions
 
     def _decision(self, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy,
-                  enterprise: Callable[[str], Enterprise | None], live: bool) -> AlertChange | None:
+                  enterprise: Callable[[str], Enterprise | None], live: bool, seen: dt.datetime) -> AlertChange | None:
+        """``seen``: when a supervisor could first see the decision — its event's time, or the event's arrival
+        when a live one came later.  The time to respond runs from then: a report dated two days before it
+        was sent must not open an alert already overdue and escalate it on arrival."""
         ap = policy.alerts
         key = d["dedup_key"]
         current = self.active_by_key.get(key)
@@ -347,7 +354,7 @@ class AlertBook(FoldState):
                 alert = self.alerts[latest]
                 return AlertChange(alert, _step(alert, "comment", alert.state, SYSTEM, d["message_zh"], event_id, at))
         if current is not None:
-            return self._repeat(self.alerts[current], d, event_id, at, policy, live)
+            return self._repeat(self.alerts[current], d, event_id, at, policy, live, seen)
         n = self.serial.get(key, 0) + 1
         self.serial[key] = n
         alert_id = _alert_id(key, n)
@@ -362,7 +369,8 @@ class AlertBook(FoldState):
             alert_id=alert_id, dedup_key=key, enterprise_id=d["enterprise_id"], enterprise_name=info.name, town=info.town,
             category=info.category, rule=d["rule"], severity=d["severity"], rasff_class=d["rasff_class"], title_zh=d["title_zh"],
             message_zh=d["message_zh"], message_en=d["message_en"], opened_at=at, updated_at=at,
-            respond_by=at + dt.timedelta(hours=hours) if hours else None, last_occurred_at=at, event_ids=[event_id],
+            respond_by=seen + dt.timedelta(hours=hours) if hours else None, seen_from=seen if seen != at else None,
+            last_occurred_at=at, event_ids=[event_id],
             evidence=d.get("evidence") or {},
         )
         _add_refs(alert, alert.evidence)
@@ -391,7 +399,8 @@ class AlertBook(FoldState):
         step = _step(alert, "opened", "open", SYSTEM, note, event_id, at)
         return AlertChange(alert, step, self._notify(alert, step, "opened", alert.receivers, policy, live))
 
-    def _repeat(self, alert: Alert, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy, live: bool) -> AlertChange:
+    def _repeat(self, alert: Alert, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy, live: bool,
+                seen: dt.datetime) -> AlertChange:
         ap = policy.alerts
         alert.occurrences += 1
         alert.last_occurred_at = max(alert.last_occurred_at, at)
@@ -409,7 +418,7 @@ class AlertBook(FoldState):
             alert.receivers = list(dict.fromkeys(alert.receivers + route(alert, ap)))
             hours = d.get("respond_within_hours")
             if hours and alert.state == "open":
-                by = at + dt.timedelta(hours=hours)
+                by = seen + dt.timedelta(hours=hours)
                 if alert.respond_by is None or by < alert.respond_by:
                     alert.respond_by = by
                     heapq.heappush(self.deadlines, (by, alert.alert_id))
@@ -563,7 +572,7 @@ class AlertBook(FoldState):
             if alert is None or alert.state != "open" or alert.escalated or alert.respond_by != by:
                 continue  # handled in time, escalated already, or a later deadline replaced this one
             alert.escalated = True
-            note = f"生成后 {_elapsed_zh(now - alert.opened_at)}仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
+            note = f"生成后 {_elapsed_zh(now - (alert.seen_from or alert.opened_at))}仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
             receivers = list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers))
             # Escalating what nobody was told reads as negligence: say it never reached anyone, and why, in
             # one sentence said once (the policy key only as the operator's hint, in brackets at the end)
@@ -619,11 +628,13 @@ def _title(alert: Alert) -> str:
 
 
 def _elapsed_zh(span: dt.timedelta) -> str:
-    """How long, as a supervisor says it: hours within two days, then days (295 天, not 7085 小时)."""
-    hours = span.total_seconds() / 3600
+    """How long, as a supervisor says it: hours within two days, then days (295 天, not 7085 小时), whole
+    ones and the hours beyond (60 hours are 2 天 12 小时: rounded up to 3 天 they overstated the wait)."""
+    hours = int(span.total_seconds() // 3600)
     if hours < 48:
-        return f"{hours:.0f} 小时"
-    return f"{hours / 24:.0f} 天"
+        return f"{hours} 小时"
+    days, rest = divmod(hours, 24)
+    return f"{days} 天" + (f" {rest} 小时" if rest and days < 7 else "")
 
 
 def _alert_id(key: str, n: int) -> str:

@@ -692,3 +692,32 @@ def test_an_interview_about_an_alerts_problem_is_its_response(county):
     escalated = inspected.escalated
     county.feed(ev("clock.tick", "2026-03-01T00:00:00+08:00", enterprise_id="*"))
     assert inspected.escalated == escalated
+
+
+def test_a_report_sent_days_after_its_date_opens_an_alert_with_its_whole_time_to_respond(county):
+    """A lab's failing report dated 10:00 two days ago and sent now opened an alert already past its 24 h
+    and escalated it on arrival: 生成后 3 天仍未确认 of an alert nobody could have seen (and 2½ days said as 3)."""
+    import datetime as dt
+
+    late = failing("2026-02-10T10:00:00+08:00")
+    sent = dt.datetime(2026, 2, 12, 14, 0, tzinfo=dt.timezone.utc)  # 22:00 in the county (the server stamps UTC)
+    changes = county.feed(late.model_copy(update={"received_at": sent}))
+    alert = unqualified(changes)[0].alert
+    assert alert.severity == "critical" and not alert.escalated and "escalated" not in [c.step.action for c in changes]
+    assert alert.opened_at == late.occurred_at  # (the problem's own time stays the alert's)
+    assert alert.seen_from == sent and alert.respond_by == sent + dt.timedelta(hours=24)
+    county.feed(ev("clock.tick", "2026-02-13T21:00:00+08:00", enterprise_id="*"))
+    assert not alert.escalated  # 23 hours after it arrived
+    (step,) = [c.step for c in county.feed(ev("clock.tick", "2026-02-15T10:00:00+08:00", enterprise_id="*"))
+               if c.alert is alert and c.step.action == "escalated"]
+    assert step.note.startswith("生成后 2 天 12 小时仍未确认（应于 2026-02-13 22:00 前确认），升级通报")
+
+
+def test_history_loaded_later_keeps_its_own_times(county):
+    """A back-filled event (received past alerts.live_within_hours) tells nobody and is history: its alert's
+    response time runs from the event's own date, as before."""
+    import datetime as dt
+
+    old = failing("2025-10-10T10:00:00+08:00")
+    alert = unqualified(county.feed(old.model_copy(update={"received_at": dt.datetime(2026, 2, 12, tzinfo=dt.timezone.utc)})))[0].alert
+    assert alert.seen_from is None and alert.respond_by == old.occurred_at + dt.timedelta(hours=24)
