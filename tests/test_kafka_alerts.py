@@ -106,8 +106,9 @@ def test_alerts_survive_a_snapshot_and_a_reload_and_ticks_escalate_them(rules):
     again.load(0, table.items())
     assert again.files[eid].alerts.model_dump() == before
 
-    # 25 hours later a tick reaches the partition: the critical alert, unacknowledged, escalates once
-    tick = messages([{**event("clock.tick", "2026-02-11T11:00:00+08:00"), "enterprise_id": "*", "payload": {}}], received=None)[0]
+    # 25 hours after the sample reached qrisk (an hour after its date) a tick reaches the partition: the
+    # critical alert, unacknowledged, escalates once
+    tick = messages([{**event("clock.tick", "2026-02-11T12:00:00+08:00"), "enterprise_id": "*", "payload": {}}], received=None)[0]
     out2 = BatchOutput()
     again.apply(0, len(raws), tick, 1_770_000_000_000, out2)
     unq = next(a for a in again.files[eid].alerts.alerts.values() if a.rule == "sampling.unqualified")
