@@ -79,7 +79,7 @@ class AlertDecision(BaseModel):
     rule: str
     severity: Severity
     rasff_class: RasffClass
-    respond_within_hours: int | None = None
+    respond_within_hours: float | None = None
     dedup_key: str = Field(description="the same problem keeps the same key: the alerts stage groups by it")
     enterprise_id: str
     title_zh: str

@@ -580,8 +580,10 @@ class WarningsPolicy(_Strict):
 
     rasff_class: dict[Severity, RasffClass] = Field(
         default_factory=lambda: {"critical": "alert", "high": "alert", "medium": "information_follow_up", "low": "information_attention"})
-    respond_within_hours: dict[Severity, int | None] = Field(
-        default_factory=lambda: {"critical": 24, "high": 48, "medium": 168, "low": None}, description="RASFF: alerts need action within 24-48 h")
+    respond_within_hours: dict[Severity, Annotated[float, Field(gt=0)] | None] = Field(
+        default_factory=lambda: {"critical": 24, "high": 48, "medium": 168, "low": None},
+        description="RASFF: alerts need action within 24-48 h; from the event's time, or from its arrival when a live event came "
+                    "later (hours; a fraction is allowed: 0.5 is half an hour)")
     sampling_unqualified: SamplingUnqualifiedRule = SamplingUnqualifiedRule()
     fluctuation: FluctuationRule = FluctuationRule()
     grade_worsened: GradeWorsenedRule = GradeWorsenedRule()

@@ -355,7 +355,7 @@ def test_the_dispatcher_does_not_resend_while_the_store_refuses_its_records_nor_
 
 def test_the_embedded_ticker_moves_the_logs_clock_and_an_unacknowledged_alert_escalates(tmp_path, monkeypatch):
     """`qrisk run` writes a clock.tick every QRISK_TICK_SECONDS: with no other event, a critical alert
-    past its 24 hours escalates by the log's own clock."""
+    past its time to respond (here 7 seconds from its arrival) escalates by the log's own clock."""
     import datetime as dt
 
     for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
@@ -363,13 +363,15 @@ def test_the_embedded_ticker_moves_the_logs_clock_and_an_unacknowledged_alert_es
     hook = Hook()
     path = tmp_path / "policy.yaml"
     path.write_text(yaml.safe_dump({"alerts": {"receivers": [{"name": "desk", "kind": "webhook", "url": hook.url}],
-                                               "routes": [{"receivers": ["desk"], "min_severity": "high"}]}}), encoding="utf-8")
+                                               "routes": [{"receivers": ["desk"], "min_severity": "high"}]},
+                                    "warnings": {"respond_within_hours": {"critical": 0.002}}}), encoding="utf-8")
     monkeypatch.setenv("QRISK_TICK_SECONDS", "0.5")
     monkeypatch.setenv("QRISK_OUTBOX_INTERVAL", "0.1")
     srv = Server(tmp_path / "data", args=("--policy", str(path))).start()
     try:
         local = dt.timezone(dt.timedelta(hours=8))
-        then = (dt.datetime.now(local) - dt.timedelta(hours=25)).replace(microsecond=0)
+        # dated an hour ago: its 7 seconds run from its arrival, not from then (it would escalate on arrival)
+        then = (dt.datetime.now(local) - dt.timedelta(hours=1)).replace(microsecond=0)
         srv.post("/v1/events", json=[event("enterprise.registered", (then - dt.timedelta(hours=1)).isoformat()),
                                      failing_sample(then.isoformat(), "DC-T-1")]).raise_for_status()
         alert = wait_for(lambda: [a for a in srv.get("/v1/alerts").json() if a["rule"] == "sampling.unqualified" and a["escalated"]])[0]

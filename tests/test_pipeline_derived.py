@@ -300,8 +300,20 @@ def test_alert_tables_hold_every_step_and_notification_and_each_alert_as_folded(
                                             "live_within_hours": 10**6, "closed_kept_days": 3650}})  # (none pruned: the table keeps them all)
     r = Rules(catalogue=rules.catalogue, policy=pol)
     events = CountyGenerator(seed=11).generate()
-    pipeline = fold_into(store, r, events, batch=250)
+    # each batch received as its last event happened, as a lab system sending as it goes (an alert's time to
+    # respond runs from a live event's arrival: received all today, nothing would have escalated yet)
+    received = [events[0].occurred_at]
+    pipeline = Pipeline(store, r, clock=lambda: received[0], snapshot_every=dt.timedelta(days=1))
+    pipeline.recover()
+    stamped = []
+    for i in range(0, len(events), 250):
+        batch = events[i:i + 250]
+        received[0] = max(e.occurred_at for e in batch)
+        pipeline.submit(batch)
+        stamped += [e.model_copy(update={"received_at": received[0]}) for e in batch]
+    pipeline.write_snapshots()
     book = pipeline.alerts.alerts
+    assert any(a.escalated for a in book.values())
     rows = store.query("SELECT alert_id, version, state, evidence FROM alerts FINAL ORDER BY alert_id")
     assert [x["alert_id"] for x in rows] == sorted(book) and len(book) > 20
     for x in rows:
@@ -313,7 +325,7 @@ def test_alert_tables_hold_every_step_and_notification_and_each_alert_as_folded(
     from tests.test_alerts import County
 
     replayed = County(rules, pol)
-    replayed.feed(*events)
+    replayed.feed(*stamped)
     notes = {n.delivery_id: n for c in replayed.changes for n in c.notifications}
     outbox = store.query("SELECT delivery_id, receiver, reason, body FROM outbox FINAL ORDER BY delivery_id")
     assert [x["delivery_id"] for x in outbox] == sorted(notes) and notes
