@@ -34,7 +34,7 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
     category = profile.category if profile is not None else None
     sampling = isinstance(event, SamplingResultEvent)
     if isinstance(event, (ComplaintReceivedEvent, ComplaintResolvedEvent)):
-        return _complaint_warnings(event, file)
+        return _complaint_warnings(event, file, elsewhere)
     if isinstance(event, SamplingRetractedEvent):
         return _retraction_warnings(event, file)
     if isinstance(event, EnforcementRevokedEvent):
@@ -134,8 +134,10 @@ def _retraction_warnings(event: SamplingRetractedEvent, file: Any) -> list[dict[
                      f"请核对抽样编号和企业编号")]
 
 
-def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, file: Any) -> list[dict[str, Any]]:
-    """A complaint sent again, a resolution before (or without) its complaint, a complaint about an
+def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, file: Any,
+                        elsewhere: Sequence[tuple[str, Any]] = ()) -> list[dict[str, Any]]:
+    """A complaint sent again, a resolution before (or without) its complaint — or under another enterprise
+    than the complaint's (``elsewhere``: (enterprise id, complaint) on other files) — a complaint about an
     enterprise nobody registered: kept, and the hotline hears it."""
     p = event.payload
     record = file.complaint(p.complaint_id) if file is not None else None
@@ -156,6 +158,15 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
                                 + ("本次内容相同，按重复报送处理，不重复计数" if same else
                                    "本次内容不同，未重复计数；核查结论请以 complaint.resolved 报送，如为另一投诉请更正投诉编号")))
         return out
+    if record is None and elsewhere:
+        where = "、".join(dict.fromkeys(f"{eid}（事件 {_field(r, 'event_id')}）" for eid, r in elsewhere))
+        where_en = ", ".join(dict.fromkeys(f"{eid} (event {_field(r, 'event_id')})" for eid, r in elsewhere))
+        return [_warning("enterprise_id", "complaint_id_elsewhere",
+                         f"no complaint {p.complaint_id} is on file for {event.enterprise_id}, but one is under {where_en}: the resolution "
+                         f"is kept under {event.enterprise_id} and waits there; if the enterprise id is wrong, send the resolution again "
+                         f"under the complaint's enterprise (a new event_id)",
+                         f"企业 {event.enterprise_id} 尚无投诉编号 {p.complaint_id} 的受理记录，该编号的投诉登记在{where}名下：办结结果已暂存在"
+                         f"{event.enterprise_id} 名下等待；如企业编号填错，请以新的 event_id 在该投诉所属企业名下重新报送办结结果")]
     if record is None:
         return [_warning("payload.complaint_id", "complaint_not_on_file",
                          f"no complaint {p.complaint_id} is on file for {event.enterprise_id}: the resolution is kept and takes effect when it comes",

@@ -703,9 +703,24 @@ class Pipeline:
         self._sample_index, self._indexed_state = index, state
         return index
 
-    def samples_elsewhere(self, event: Envelope) -> list[tuple[str, SampleRecord]]:
+    def _complaints_elsewhere(self, event: Envelope) -> list[tuple[str, Any]]:
+        state = self.state
+        number = event.payload.complaint_id  # type: ignore[attr-defined]
+        own = state.files.get(event.enterprise_id)
+        if own is not None and own.complaint(number) is not None:
+            return []
+        # (a scan of every file, only for a resolution its enterprise does not know: rare, and a county's
+        # complaints are hundreds)
+        return [(eid, record) for eid, file in list(state.files.items()) if eid != event.enterprise_id
+                for record in [file.complaint(number)] if record is not None]
+
+    def samples_elsewhere(self, event: Envelope) -> list[tuple[str, Any]]:
         """The reports of ``event``'s sample number (and kind: original or re-test) on file under other
-        enterprises than its own, each with its enterprise id: the current ones (not replaced by a resend)."""
+        enterprises than its own, each with its enterprise id: the current ones (not replaced by a resend).
+        For a complaint's resolution whose complaint is not on its enterprise's file, the complaints of that
+        number on other enterprises' files: a resolution sent under the wrong enterprise waits for good."""
+        if event.event_type == "complaint.resolved":
+            return self._complaints_elsewhere(event)
         if event.event_type != "sampling.result":
             return []
         index = self._sample_index

@@ -180,3 +180,38 @@ def test_a_sample_number_on_file_under_another_enterprise_is_said(srv, answer_sc
     _, other = KeyStore(srv.data_dir / "keys.json").create("lab", "lab-elsewhere", source_id="CMA-330100-0777")
     (w,) = sent("E-ELSE-2", other, {"kind": "lab", "id": "CMA-330100-0777", "name": "别家检测公司"})
     assert "另一企业" in w["reason_zh"] and "E-ELSE-1" not in w["reason_zh"] + w["reason"]
+
+
+def test_a_resolution_sent_under_another_enterprise_than_its_complaint_is_said(srv, answer_schemas):
+    """A supervisor's finding: a complaint's resolution posted under the wrong enterprise waited for good under
+    it, answered only complaint_not_on_file, and the complaint stayed 核查中.  The answer names where the
+    complaint is on file (the complaint channel and inspectors work for the whole bureau)."""
+    number = f"TS-ELSEWHERE-{uuid.uuid4().hex[:6]}"
+    regs = []
+    for eid in ("E-TS-1", "E-TS-2"):
+        reg = golden("enterprise.registered")
+        reg.update(event_id=str(uuid.uuid4()), enterprise_id=eid)
+        reg["payload"]["licence_no"] = f"SC{uuid.uuid4().int % 10**14:014d}"
+        regs.append(reg)
+    complaint = golden("complaint.received")
+    complaint.update(event_id=str(uuid.uuid4()), enterprise_id="E-TS-1")
+    complaint["payload"]["complaint_id"] = number
+    assert post(srv, [*regs, complaint]).status_code == 200
+
+    def resolve(enterprise_id: str):
+        doc = golden("complaint.resolved")
+        doc.update(event_id=str(uuid.uuid4()), enterprise_id=enterprise_id)
+        doc["payload"]["complaint_id"] = number
+        body = conforms(post(srv, doc), answer_schemas)
+        return [w["type"] for w in body["events"][0].get("warnings", [])], body["events"][0].get("warnings", [])
+
+    types, warnings = resolve("E-TS-2")
+    assert types == ["complaint_id_elsewhere"]
+    (w,) = warnings
+    assert w["field"] == "enterprise_id" and "E-TS-1" in w["reason_zh"] and "重新报送" in w["reason_zh"] and "E-TS-1" in w["reason"]
+    assert resolve("E-TS-1")[0] == []  # under the complaint's own enterprise: nothing to say
+    unknown = golden("complaint.resolved")
+    unknown.update(event_id=str(uuid.uuid4()), enterprise_id="E-TS-2")
+    unknown["payload"]["complaint_id"] = f"TS-NOWHERE-{uuid.uuid4().hex[:6]}"
+    body = conforms(post(srv, unknown), answer_schemas)
+    assert [w["type"] for w in body["events"][0]["warnings"]] == ["complaint_not_on_file"]
