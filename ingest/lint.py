@@ -242,6 +242,14 @@ def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None =
                 out.append(_warning(f"{field}.values", "wrong_value_count",
                                     f"the sampling plan needs n={n} results, got {len(test.values)}; {test.item_code} will be undetermined",
                                     f"{_printed(catalogue, category, test)}的采样方案要求 n={n} 个检测结果，收到 {len(test.values)} 个，该项目将无法判定"))
+            elif len(test.values) > 1 and not _has_plan(catalogue, category, test.item_code, event.payload.production_date or event.payload.sampled_on):
+                # a limit on one result (not an n/c/m/M plan): parallel determinations are reported as their mean,
+                # so several values are more likely a mistake — judged by the largest, which the lab should know
+                out.append(_warning(f"{field}.values", "several_values",
+                                    f"{test.item_code} has a limit on one result, got {len(test.values)}: judged by the largest; "
+                                    f"report parallel determinations as the result the method states (usually their mean)",
+                                    f"{_printed(catalogue, category, test)}的限量针对单个检测结果，收到 {len(test.values)} 个结果：按其中最大值判定；"
+                                    f"平行测定请按检验方法的规定报送结果（通常为平均值）"))
         for negative, value in enumerate(test.values):
             if value.__class__ is not str and value < 0:  # (a string is "ND")
                 break
@@ -403,6 +411,13 @@ def _plan_size(catalogue: Catalogue, category: str, code: str, got: int, basis: 
     item = catalogue.item(category, code)
     rule = item.rule_on(basis) if item is not None else None
     return rule.n if rule is not None and rule.kind == "plan" and rule.n is not None and rule.n != got else None
+
+
+def _has_plan(catalogue: Catalogue, category: str, code: str, basis: Any) -> bool:
+    """Whether the item's rule in force is a sampling plan (n results): its other rules judge one result."""
+    item = catalogue.item(category, code)
+    rule = item.rule_on(basis) if item is not None else None
+    return rule is None or rule.kind == "plan"
 
 
 def _printed(catalogue: Catalogue, category: str | None, test: TestItem) -> str:

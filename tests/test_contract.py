@@ -238,6 +238,12 @@ def test_the_door_warns_of_items_qrisk_cannot_judge(rules):
     [short] = event_warnings(parse_event(doc), rules.catalogue, "packaged_water")
     assert (short["field"], short["type"]) == ("payload.items[0].values", "wrong_value_count") and "n=5" in short["reason_zh"]
     assert event_warnings(parse_event(doc), rules.catalogue, None) == []  # no category yet: no plan to count against
+    # two readings of an item limited per result (bromate ≤ 0.01 mg/L): judged by the larger, and the lab hears it
+    doc = golden("sampling.result")
+    doc["payload"]["items"][2]["values"] = [0.021, 0.002]
+    [twice] = event_warnings(parse_event(doc), rules.catalogue, "packaged_water")
+    assert (twice["field"], twice["type"]) == ("payload.items[2].values", "several_values")
+    assert "按其中最大值判定" in twice["reason_zh"] and "平均值" in twice["reason_zh"]
     # a natural mineral water: said once, at the product; its GB 19298 plan items are not counted (they are not judged)
     doc["payload"]["product"] = "饮用天然矿泉水"
     [mineral] = event_warnings(parse_event(doc), rules.catalogue, "packaged_water")
