@@ -67,6 +67,7 @@ from schemas.policy import SEVERITIES, AlertsPolicy, Policy, Receiver
 ALERT_KIND = "warning.raised"  # processors.warnings.ALERT_KIND: the effect that carries a decision
 RESOLVED_KIND = "warning.resolved"  # processors.warnings.RESOLVED_KIND: the problem went away by itself (the awaited data came)
 SYSTEM = "qrisk"
+GRADE_RULE = "risk.grade_worsened"
 STEPS_KEPT = 200
 REFS_KEPT = 50
 _RECTIFICATION_EVENTS = (RectificationOrderedEvent, RectificationCompletedEvent, RectificationVerifiedEvent)
@@ -283,6 +284,8 @@ class AlertBook(FoldState):
                                         max(eff.occurred_at, received) if live else eff.occurred_at)
                 if change is not None:
                     changes.append(change)
+                    if change.step.action == "opened" and change.alert.rule == GRADE_RULE:
+                        changes += self._grade_superseded(change.alert, eff.event_id, eff.occurred_at)
             elif eff.kind == RESOLVED_KIND:
                 change = self._resolved(eff.data, eff.event_id, eff.occurred_at)
                 if change is not None:
@@ -426,6 +429,25 @@ class AlertBook(FoldState):
         due = alert.notified_at is None or at - alert.notified_at >= dt.timedelta(hours=ap.repeat_hours)
         told = self._notify(alert, step, reason, alert.receivers, policy, live) if reason == "severity_raised" or due else []
         return AlertChange(alert, step, told)
+
+    def _grade_superseded(self, newer: Alert, event_id: str, at: dt.datetime) -> list[AlertChange]:
+        """A grade that rises again (B→C, then C→D) opened a second 风险等级上升 beside the first, both 待处置:
+        the newer one carries the enterprise's risk now, so the older closes, naming it, and whoever had the
+        older one has the newer (its state starts again: a worse grade asks for a new response)."""
+        out = []
+        for alert_id in list(self.active_by_enterprise.get(newer.enterprise_id, ())):
+            older = self.alerts[alert_id]
+            if older is newer or older.rule != GRADE_RULE:
+                continue
+            before = older.state
+            older.state, older.closed_at = "closed", at
+            self._deactivate(older.dedup_key, older.alert_id)
+            if newer.assignee is None and older.assignee is not None:
+                newer.assignee = older.assignee
+            to = (newer.evidence or {}).get("to") or ""
+            note = f"风险等级已进一步升为 {to} 级，由预警 {newer.alert_id} 接续处置"
+            out.append(AlertChange(older, _step(older, "close", before, SYSTEM, note, event_id, at)))
+        return out
 
     def _resolved(self, d: dict[str, Any], event_id: str, at: dt.datetime) -> AlertChange | None:
         """The data an alert was waiting for came: its alert closes, noting what came.  Like the

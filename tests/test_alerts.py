@@ -721,3 +721,19 @@ def test_history_loaded_later_keeps_its_own_times(county):
     old = failing("2025-10-10T10:00:00+08:00")
     alert = unqualified(county.feed(old.model_copy(update={"received_at": dt.datetime(2026, 2, 12, tzinfo=dt.timezone.utc)})))[0].alert
     assert alert.seen_from is None and alert.respond_by == old.occurred_at + dt.timedelta(hours=24)
+
+
+def test_a_grade_rising_again_closes_the_older_rise_naming_the_newer(county):
+    """Two failures a week apart took an enterprise B→C, then C→D: two 风险等级上升 alerts stood side by side,
+    both 待处置.  The newer carries the risk now: the older closes, naming it, and its assignee follows."""
+    first = [c.alert for c in county.feed(failing("2026-02-10T10:00:00+08:00")) if c.alert.rule == "risk.grade_worsened"]
+    assert first and first[0].evidence["to"] == "C"
+    older = first[0]
+    county.feed(act(older.alert_id, "assign", "2026-02-10T12:00:00+08:00", assignee="王建国"))
+    changes = county.feed(pa_sample("2026-02-17T10:00:00+08:00", values=(0, 5, 0, 0, 0), sample_no="S-3"))
+    (newer,) = {c.alert.alert_id: c.alert for c in changes if c.alert.rule == "risk.grade_worsened" and c.alert is not older}.values()
+    assert newer.evidence["to"] == "D" and newer.state == "open" and newer.assignee == "王建国"
+    assert older.state == "closed" and older.steps[-1].action == "close" and older.steps[-1].actor == "qrisk"
+    assert older.steps[-1].note == f"风险等级已进一步升为 D 级，由预警 {newer.alert_id} 接续处置"
+    active = [county.book.alerts[i] for i in county.book.active_by_enterprise[E]]
+    assert [a.alert_id for a in active if a.rule == "risk.grade_worsened"] == [newer.alert_id]
