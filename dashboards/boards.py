@@ -36,6 +36,22 @@ CURRENT_GRADES = f"""
            max(occurred_at) AS graded_at
     FROM {EFFECTS} WHERE kind = 'risk.graded' GROUP BY enterprise_id"""
 
+# each rectification's state as the credit file holds it (processors.step): overdue is the last of its
+# overdue mark and the mark's withdrawal (a completion in time whose record came late); open is the last
+# status effect's order or rejection.  Both by the fold's order, not a time range: a rectification overdue
+# since last year and still open is overdue now.  (Not "the last of all six is overdue": a late completion
+# rejected afterwards is rejected last, yet still overdue and open on file.)
+RECTIFICATION_KINDS = "('rectification.ordered', 'rectification.completed', 'rectification.verified', 'rectification.rejected')"
+RECTIFICATIONS = f"""
+    SELECT enterprise_id, {data_text('rectification_id')} AS rectification_id,
+           argMaxIf(kind, version * 1000 + idx, kind IN ('rectification.overdue', 'rectification.overdue_withdrawn'))
+               = 'rectification.overdue' AS overdue,
+           argMaxIf(kind, version * 1000 + idx, kind IN {RECTIFICATION_KINDS}) IN ('rectification.ordered', 'rectification.rejected') AS open
+    FROM {EFFECTS}
+    WHERE kind IN ('rectification.overdue', 'rectification.overdue_withdrawn', 'rectification.ordered', 'rectification.completed',
+                   'rectification.verified', 'rectification.rejected')
+    GROUP BY enterprise_id, rectification_id"""
+
 NAMES = f"""
     SELECT enterprise_id, argMax({data_text('name')}, version * 1000 + idx) AS name,
            argMax({data_text('category')}, version * 1000 + idx) AS category
@@ -128,8 +144,10 @@ def county() -> dict[str, Any]:
               description="合格批次 / 已判定批次（无法判定的不计）"),
         panel("stat", "预警", f"SELECT count() AS `预警` FROM ({WARNINGS}) WHERE $__timeFilter(occurred_at)", w=4, h=4,
               thresholds=[(None, "green"), (1.0, "orange")], description="时间范围内的早期预警（warning.raised）"),
-        panel("stat", "整改逾期", f"SELECT count() AS `逾期` FROM {EFFECTS} WHERE kind = 'rectification.overdue' AND $__timeFilter(occurred_at)",
-              w=4, h=4, thresholds=[(None, "green"), (1.0, "red")], description="按事件时间超过整改期限仍未完成的整改"),
+        panel("stat", "整改逾期（当前）", f"SELECT count() AS `逾期` FROM ({RECTIFICATIONS}) WHERE overdue AND open",
+              w=4, h=4, thresholds=[(None, "green"), (1.0, "red")],
+              description="当前逾期未完成的整改（截至现在逾期未完成，不随时间范围变化）：已超过整改期限（按事件时间）、尚未完成或复查未通过；"
+                          "完成记录晚到、实际在期限内完成的，逾期标记已撤销，不计"),
         panel("timeseries", "月度抽检合格率（分类别）",
               f"""SELECT toDateTime(toStartOfMonth(sampled_on)) AS time, {CATEGORY_ZH.format('category')} AS `类别`,
                          round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率`

@@ -509,3 +509,56 @@ def test_check_command_reports_every_panel(tmp_path, capsys, rules):
     panels = sum(len(b()["panels"]) for b in DASHBOARDS.values())
     assert f"{panels} / {panels} 个面板查询成功" in out
     assert "✓ county.json / 在册企业: 1 行" in out
+
+
+# --------------------------------------------------------------------------- the reviewer's findings
+
+
+def _fold_into(store, rules, events, now=dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)):  # noqa: F811 - a store
+    """``events`` through the embedded pipeline into ``store``; the pipeline, to close."""
+    from qrisk.pipeline import Pipeline
+
+    pipeline = Pipeline(store, rules, clock=lambda: now)
+    pipeline.submit(events)
+    assert pipeline.wait_derived(60)
+    return pipeline
+
+
+def test_overdue_rectifications_are_those_overdue_and_open_now(county):
+    """整改逾期 counted the overdue marks made in the time range: a rectification overdue since before it
+    and still open was missed.  It is the credit files' state, whatever the range."""
+    files = _files(county)
+    overdue = sum(1 for f in files.values() for r in f.rectifications if r.overdue and r.status in ("open", "rejected"))
+    assert overdue, "the demo counties leave some overdue"
+    later = (dt.datetime(2031, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2031, 2, 1, tzinfo=dt.timezone.utc))
+    for start, end in (WHOLE, later):
+        assert _panels(county["store"], start, end)[("county.json", "整改逾期（当前）")] == [{"逾期": overdue}]
+
+
+def test_an_overdue_mark_withdrawn_is_not_overdue(store, rules):  # noqa: F811 - fixture
+    """A completion in time whose record came after the tick that marked it overdue withdraws the mark
+    (rectification.overdue_withdrawn): it was still counted.  A late completion rejected stays overdue."""
+    from tests.test_corrections import E, REG
+    from tests.test_fold import ev
+
+    events = [REG,
+              ev("rectification.ordered", "2026-03-25T11:00:00+08:00", rectification_id="R1", deadline="2026-04-24"),
+              ev("rectification.ordered", "2026-03-25T11:05:00+08:00", rectification_id="R2", deadline="2026-04-24"),
+              ev("rectification.ordered", "2026-03-25T11:10:00+08:00", rectification_id="R3", deadline="2026-04-24"),
+              ev("rectification.ordered", "2026-03-25T11:15:00+08:00", rectification_id="R4", deadline="2026-04-24"),
+              ev("clock.tick", "2026-04-26T00:00:00+08:00", enterprise_id="*"),
+              ev("rectification.completed", "2026-04-20T10:00:00+08:00", rectification_id="R1"),  # in time, came late
+              ev("rectification.completed", "2026-04-27T10:00:00+08:00", rectification_id="R3"),  # late, then rejected
+              ev("rectification.verified", "2026-04-29T10:00:00+08:00", rectification_id="R3", accepted=False, verifier="王建国",
+                 note="消毒记录不全"),
+              ev("rectification.completed", "2026-04-27T11:00:00+08:00", rectification_id="R4"),  # late, then accepted
+              ev("rectification.verified", "2026-04-29T11:00:00+08:00", rectification_id="R4", accepted=True, verifier="王建国",
+                 note="复查合格")]
+    pipeline = _fold_into(store, rules, events)
+    try:
+        f = pipeline.state.files[E]
+        on_file = sorted(r.rectification_id for r in f.rectifications if r.overdue and r.status in ("open", "rejected"))
+        assert on_file == ["R2", "R3"]
+        assert _panels(store)[("county.json", "整改逾期（当前）")] == [{"逾期": 2}]
+    finally:
+        pipeline.close()
