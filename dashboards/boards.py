@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from dashboards.model import (
+    BUREAU_TZ,
     CATEGORY_ZH,
     EFFECTS,
     EVENT_ARCHIVE,
@@ -21,6 +22,15 @@ from dashboards.model import (
     panel,
     variable,
 )
+
+TZ = f"'{BUREAU_TZ}'"
+
+
+def _local_days(column: str) -> str:
+    """A Date column within the time range's days in the bureau's zone.  The plugin's $__dateFilter takes
+    the range's UTC dates: a range from 2025-09-29 00:00 +08:00 filtered from 2025-09-28."""
+    return f"{column} >= toDate($__fromTime, {TZ}) AND {column} <= toDate($__toTime, {TZ})"
+
 
 # samples count once, with their final verdict (a re-test replaces its original: 031 migration)
 FINAL_SAMPLES = "judgements FINAL WHERE superseded_by = ''"
@@ -133,13 +143,13 @@ def county() -> dict[str, Any]:
     panels = [
         panel("stat", "在册企业", f"SELECT count() AS `企业数` FROM ({NAMES})", w=4, h=4,
               description="已登记（enterprise.registered）的企业数"),
-        panel("stat", "抽检批次", f"SELECT count() AS `批次` FROM {FINAL_SAMPLES} AND $__dateFilter(sampled_on)", w=4, h=4,
+        panel("stat", "抽检批次", f"SELECT count() AS `批次` FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}", w=4, h=4,
               description="时间范围内按抽样日期计的抽检批次（复检替代原检验，只计一次）"),
-        panel("stat", "不合格批次", f"SELECT countIf(verdict = 'fail') AS `不合格` FROM {FINAL_SAMPLES} AND $__dateFilter(sampled_on)",
+        panel("stat", "不合格批次", f"SELECT countIf(verdict = 'fail') AS `不合格` FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}",
               w=4, h=4, thresholds=[(None, "green"), (1.0, "red")]),
         panel("stat", "抽检合格率",
               f"SELECT round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率` "
-              f"FROM {FINAL_SAMPLES} AND $__dateFilter(sampled_on)",
+              f"FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}",
               w=4, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")],
               description="合格批次 / 已判定批次（无法判定的不计）"),
         panel("stat", "预警", f"SELECT count() AS `预警` FROM ({WARNINGS}) WHERE $__timeFilter(occurred_at)", w=4, h=4,
@@ -149,9 +159,9 @@ def county() -> dict[str, Any]:
               description="当前逾期未完成的整改（截至现在逾期未完成，不随时间范围变化）：已超过整改期限（按事件时间）、尚未完成或复查未通过；"
                           "完成记录晚到、实际在期限内完成的，逾期标记已撤销，不计"),
         panel("timeseries", "月度抽检合格率（分类别）",
-              f"""SELECT toDateTime(toStartOfMonth(sampled_on)) AS time, {CATEGORY_ZH.format('category')} AS `类别`,
+              f"""SELECT toDateTime(toStartOfMonth(sampled_on), {TZ}) AS time, {CATEGORY_ZH.format('category')} AS `类别`,
                          round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率`
-                  FROM {FINAL_SAMPLES} AND $__dateFilter(sampled_on)
+                  FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}
                   GROUP BY time, category ORDER BY time, category""",
               w=12, h=8, fmt=FORMAT_TIMESERIES, unit="percent"),
         panel("piechart", "风险等级分布（当前）",
@@ -161,7 +171,7 @@ def county() -> dict[str, Any]:
               f"""SELECT if(startsWith(code, 'sum_of_ratios:'), {_sum_items_zh("substring(code, 15)")},
                             if(item_name = '', code, item_name)) AS `项目`, batches AS `不合格批次`
                   FROM (SELECT arrayJoin(failed_items) AS code, count() AS batches FROM {FINAL_SAMPLES}
-                        AND verdict = 'fail' AND $__dateFilter(sampled_on) GROUP BY code) AS failures
+                        AND verdict = 'fail' AND {_local_days('sampled_on')} GROUP BY code) AS failures
                   ANY LEFT JOIN (SELECT item_code AS code, any(item_name) AS item_name FROM sampling_items GROUP BY item_code) AS names
                   USING code ORDER BY batches DESC, code LIMIT 15""",
               w=6, h=8, options={"orientation": "horizontal", "xField": "项目"},
@@ -177,7 +187,7 @@ def county() -> dict[str, Any]:
                   FROM ({WARNINGS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 200""",
               w=12, h=9, description="每条预警都带触发它的事件编号，可在企业诚信档案中查看证据"),
         panel("timeseries", "质量波动信号（每周）",
-              f"""SELECT toDateTime(toMonday(occurred_at)) AS time, count() AS `信号数` FROM ({SIGNALS})
+              f"""SELECT toDateTime(toMonday(occurred_at, {TZ}), {TZ}) AS time, count() AS `信号数` FROM ({SIGNALS})
                   WHERE NOT note AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
               w=12, h=7, fmt=FORMAT_TIMESERIES, options={"legend": {"showLegend": False}},
               description="出现失控信号的批次（未检出后检出“仅作提示”的不计，与诚信档案相同）"),
@@ -214,7 +224,7 @@ def enterprise() -> dict[str, Any]:
         panel("stat", "风险分", f"SELECT score AS `风险分` FROM ({CURRENT_GRADES}) WHERE {where}", w=6, h=4, thresholds=GRADE_COLOURS),
         panel("stat", "抽检合格率",
               f"SELECT round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率` "
-              f"FROM {FINAL_SAMPLES} AND {where} AND $__dateFilter(sampled_on)",
+              f"FROM {FINAL_SAMPLES} AND {where} AND {_local_days('sampled_on')}",
               w=6, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")]),
         panel("stat", "预警数", f"SELECT count() AS `预警` FROM ({WARNINGS}) WHERE {where} AND $__timeFilter(occurred_at)", w=6, h=4,
               thresholds=[(None, "green"), (1.0, "orange")]),
@@ -226,8 +236,8 @@ def enterprise() -> dict[str, Any]:
         # sampling_items keeps an ND as NULL and no detection limit, so a batch not detected has no point
         # here; the control charts place it at half the limit the lab gave (processors.fluctuation)
         panel("timeseries", "检测值：${item}",
-              f"""SELECT toDateTime(sampled_on) AS time, max(value) AS `检测值` FROM sampling_items FINAL
-                  WHERE {where} AND item_code = '${{item}}' AND $__dateFilter(sampled_on)
+              f"""SELECT toDateTime(sampled_on, {TZ}) AS time, max(value) AS `检测值` FROM sampling_items FINAL
+                  WHERE {where} AND item_code = '${{item}}' AND {_local_days('sampled_on')}
                     AND {COUNTING_REPORT.format(where=where)}
                   GROUP BY time ORDER BY time""",
               w=12, h=8, fmt=FORMAT_TIMESERIES,
@@ -241,7 +251,7 @@ def enterprise() -> dict[str, Any]:
                          transform(verdict, ['pass', 'fail', 'undetermined'], ['合格', '不合格', '无法判定'], verdict) AS `结论`,
                          {_failed_items_zh('failed_items')} AS `不合格项目`, event_id AS `事件`
                   FROM (SELECT event_id, sampled_on, sample_no, product, verdict, failed_items FROM {FINAL_SAMPLES}
-                        AND {where} AND $__dateFilter(sampled_on)) AS samples
+                        AND {where} AND {_local_days('sampled_on')}) AS samples
                   ANY LEFT JOIN ({ITEM_NAMES.format(where=where)}) AS names USING event_id
                   ORDER BY sampled_on DESC, event_id""",
               w=24, h=8),

@@ -25,6 +25,20 @@ from dashboards.macros import expand, variables_of
 from dashboards.publish import FOLDER_UID, export, render
 from tests.conftest import ROOT
 
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def _day(store, time) -> str:  # noqa: F811 - a store
+    """A time axis's point (a DateTime in the bureau's zone) as the bureau's day: the server's store reads
+    it as UTC text, chdb as the column zone's wall time."""
+    from qrisk.store import ClickHouseStore
+
+    if isinstance(store, ClickHouseStore):
+        utc = dt.datetime.fromisoformat(str(time)).replace(tzinfo=dt.timezone.utc)
+        return utc.astimezone(BEIJING).date().isoformat()
+    return str(time)[:10]
+
+
 WHOLE = (dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc))
 
 
@@ -283,9 +297,10 @@ def test_warning_and_signal_texts_come_out_as_the_fold_wrote_them(county):
 
 def test_the_time_range_and_the_enterprise_narrow_the_panels(county):
     files = _files(county)
-    start = dt.datetime(2025, 4, 1, tzinfo=dt.timezone.utc)
+    # (the bureau's days: a sampling date is a local date)
+    start = dt.datetime(2025, 4, 1, tzinfo=BEIJING)
     # (to July: the riskiest plant's drift is signalled in July since the limits allow for an 8-point baseline)
-    end = dt.datetime(2025, 7, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
+    end = dt.datetime(2025, 7, 31, 23, 59, 59, tzinfo=BEIJING)
     eid = max(files, key=lambda e: (files[e].risk.score or 0, e))  # the riskiest: it has warnings and failures
     got = _panels(county["store"], start, end, {"enterprise": eid, "item": "pseudomonas_aeruginosa"})
     final = [s for f in files.values() for s in f.final_samples() if start.date() <= s.sampled_on <= end.date()]
@@ -333,7 +348,7 @@ def test_the_measured_values_panel_says_what_it_draws(county):
         for i in s.judgement.items:
             if i.item_code == "bromate":
                 by_day.setdefault(s.sampled_on, []).extend(float(v) for v in i.values if v != "ND")
-    got = {dt.date.fromisoformat(str(r["time"])[:10]): r["检测值"] for r in rows}
+    got = {dt.date.fromisoformat(_day(county["store"], r["time"])): r["检测值"] for r in rows}
     assert got == {d: (max(v) if v else None) for d, v in by_day.items()}
     assert None in got.values(), "a batch not detected has no point (not 0)"
 
@@ -358,7 +373,7 @@ def test_the_measured_values_are_those_of_the_reports_that_count(store, rules): 
         f = pipeline.state.files[E]
         assert [s.event_id for s in f.final_samples()] == [str(fixed.event_id), str(kept.event_id)]
         rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item}")]
-        got = {str(r["time"])[:10]: r["检测值"] for r in rows}
+        got = {_day(store, r["time"]): r["检测值"] for r in rows}
         assert got == {"2026-03-05": 0.03, "2026-05-06": None}  # the corrected value, not 0.05; no 0.08 in April
         # the item list offers only items with a value in a report that counts
         model = DASHBOARDS["enterprise.json"]()
@@ -368,7 +383,7 @@ def test_the_measured_values_are_those_of_the_reports_that_count(store, rules): 
         pipeline.submit([retraction(fixed.payload.sample_no, at="2026-06-01T09:00:00+08:00")])
         assert pipeline.wait_derived(60)
         rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item}")]
-        assert {str(r["time"])[:10]: r["检测值"] for r in rows} == {"2026-05-06": None}
+        assert {_day(store, r["time"]): r["检测值"] for r in rows} == {"2026-05-06": None}
         offered = {r["item_code"] for r in store.query(expand(item_var["query"], *WHOLE, {"enterprise": E}))}
         assert "bromate" not in offered  # its only value left is in a retracted report
     finally:
@@ -560,5 +575,26 @@ def test_an_overdue_mark_withdrawn_is_not_overdue(store, rules):  # noqa: F811 -
         on_file = sorted(r.rectification_id for r in f.rectifications if r.overdue and r.status in ("open", "rejected"))
         assert on_file == ["R2", "R3"]
         assert _panels(store)[("county.json", "整改逾期（当前）")] == [{"逾期": 2}]
+    finally:
+        pipeline.close()
+
+
+def test_a_range_of_one_local_day_counts_that_days_samples(store, rules):  # noqa: F811 - fixture
+    """$__dateFilter takes the range's UTC dates: a Beijing user's range from 2025-09-29 00:00 +08:00
+    filtered from 2025-09-28, and counted the 28th's samples as the 29th's."""
+    from tests.test_corrections import E, REG, sample
+
+    def on(day, no):
+        return sample(f"{day}T15:00:00+08:00", sample_no=no, batch=day.replace("-", ""), production_date=day, sampled_on=day)
+
+    pipeline = _fold_into(store, rules, [REG, on("2025-09-28", "S-28"), on("2025-09-29", "S-29"), on("2025-09-30", "S-30")])
+    try:
+        day = (dt.datetime(2025, 9, 29, tzinfo=BEIJING), dt.datetime(2025, 9, 29, 23, 59, 59, tzinfo=BEIJING))
+        got = _panels(store, *day, variables={"enterprise": E, "item": "bromate"})
+        assert got[("county.json", "抽检批次")] == [{"批次": 1}]
+        assert [r["抽样编号"] for r in got[("enterprise.json", "抽检记录")]] == ["S-29"]
+        assert [_day(store, r["time"]) for r in got[("enterprise.json", "检测值：${item}")]] == ["2025-09-29"]
+        # the time picker's days are the bureau's, whatever the browser's zone
+        assert {DASHBOARDS[name]()["timezone"] for name in DASHBOARDS} == {"Asia/Shanghai"}
     finally:
         pipeline.close()
