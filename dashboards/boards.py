@@ -85,8 +85,21 @@ CHART_ZH = "transform({0}, ['p', 'c'], ['抽检不合格率', '投诉数'], {0})
 # file's series do not count it (Series.signals).
 SIGNAL_SCOPE = f"""if({data_text('scope')} = 'category',
                        concat('全县·', {CATEGORY_ZH.format(data_text_before('category', 'center'))}, '类'), '本企业')"""
+# A signal no longer stands when the fold withdrew it (fluctuation.signal_withdrawn: every complaint of the
+# c chart's month found 不属实; the withdrawal carries the signal's chart, scope and period, as the risk score
+# and the alert's dedup key match it), or when the bureau retracted the report that raised it (sampling.retracted:
+# its data's reports are the report event ids, the signal effect's event_id).  Counts leave it out; tables mark it.
+SIGNALS_WITHDRAWN = f"""
+    SELECT enterprise_id, {data_text('scope')}, {data_text('chart')}, {data_text('period')}
+    FROM {EFFECTS} WHERE kind = 'fluctuation.signal_withdrawn'"""
+REPORTS_RETRACTED = f"""
+    SELECT enterprise_id, arrayJoin(extractAll(visitParamExtractRaw(data, 'reports'), '"([^"]+)"'))
+    FROM {EFFECTS} WHERE kind = 'sampling.retracted'"""
 SIGNALS = f"""
     SELECT occurred_at, enterprise_id, event_id, {SIGNAL_SCOPE} AS scope, {data_text('scope')} = 'category' AS county_wide,
+           (enterprise_id, {data_text('scope')}, {data_text('chart')}, {data_text('period')}) IN ({SIGNALS_WITHDRAWN}) AS unfounded,
+           (enterprise_id, event_id) IN ({REPORTS_RETRACTED}) AS retracted, unfounded OR retracted AS withdrawn,
+           multiIf(unfounded, '已撤销（投诉经核查均不属实）', retracted, '已撤销（触发的报告已撤销）', '') AS status,
            match(data, '"note": *true') AS note, if(note, '提示', '信号') AS signal_kind,
            if({data_text('series')} != '', concat({data_text_before('product', 'rule')}, ' · ', {data_text_before('item_name', 'lcl')}),
               concat({CHART_ZH.format(data_text('chart'))}, ' ', {data_text('period')})) AS series,
@@ -188,15 +201,17 @@ def county() -> dict[str, Any]:
               w=12, h=9, description="每条预警都带触发它的事件编号，可在企业诚信档案中查看证据"),
         panel("timeseries", "质量波动信号（每周）",
               f"""SELECT toDateTime(toMonday(occurred_at, {TZ}), {TZ}) AS time, count() AS `信号数` FROM ({SIGNALS})
-                  WHERE NOT note AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
+                  WHERE NOT note AND NOT withdrawn AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
               w=12, h=7, fmt=FORMAT_TIMESERIES, options={"legend": {"showLegend": False}},
-              description="出现失控信号的批次（未检出后检出“仅作提示”的不计，与诚信档案相同）"),
+              description="每周的质量波动信号数（未检出后检出“仅作提示”的不计，与诚信档案相同；"
+                          "已撤销的信号——该月投诉经核查均不属实、或触发信号的报告已撤销——不计）"),
         panel("table", "最新质量波动信号",
               f"""SELECT occurred_at AS `时间`, scope AS `范围`,
                          if(county_wide, concat('由 ', enterprise_id, ' 的抽检触发'), enterprise_id) AS `企业`,
-                         series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`, event_id AS `事件`
+                         series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`, status AS `状态`, event_id AS `事件`
                   FROM ({SIGNALS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 100""",
-              w=12, h=7, description="范围“全县·类别”为全县该类别的抽检不合格率，不是触发企业自身的问题；类型“提示”：以往未检出、本批检出，不计为信号"),
+              w=12, h=7, description="范围“全县·类别”为全县该类别的抽检不合格率，不是触发企业自身的问题；类型“提示”：以往未检出、本批检出，不计为信号；"
+                                     "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销，不再计入"),
         panel("table", "待处置预警",
               f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`, enterprise_id AS `企业`, {SEVERITY_ZH.format('severity')} AS `级别`,
                          title AS `预警`, {ALERT_STATE_ZH.format('state')} AS `状态`, assignee AS `负责人`, updated_at AS `最近处置`
@@ -260,9 +275,11 @@ def enterprise() -> dict[str, Any]:
                   FROM ({WARNINGS}) WHERE {where} AND $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id""",
               w=12, h=8),
         panel("table", "质量波动信号",
-              f"""SELECT occurred_at AS `时间`, scope AS `范围`, series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`, event_id AS `事件`
+              f"""SELECT occurred_at AS `时间`, scope AS `范围`, series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`,
+                         status AS `状态`, event_id AS `事件`
                   FROM ({SIGNALS}) WHERE {where} AND $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id""",
-              w=12, h=8, description="范围“全县·类别”：由本企业抽检触发的全县该类别信号，不是本企业自身的问题；类型“提示”不计为信号"),
+              w=12, h=8, description="范围“全县·类别”：由本企业抽检触发的全县该类别信号，不是本企业自身的问题；类型“提示”不计为信号；"
+                                     "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销，不再计入"),
     ]
     variables = [
         # the plugin takes a variable's first column as its value and the second as the text shown

@@ -598,3 +598,40 @@ def test_a_range_of_one_local_day_counts_that_days_samples(store, rules):  # noq
         assert {DASHBOARDS[name]()["timezone"] for name in DASHBOARDS} == {"Asia/Shanghai"}
     finally:
         pipeline.close()
+
+
+def test_withdrawn_signals_are_marked_and_not_counted(store, rules):  # noqa: F811 - fixture
+    """A c-chart signal whose month's complaints were all found 不属实 (fluctuation.signal_withdrawn), and a
+    signal raised by a report the bureau retracted (sampling.retracted), still showed and counted as signals."""
+    from processors.step import replay
+    from tests.test_fluctuation import drifting_log
+    from tests.test_retraction import retraction
+    from tests.test_risk import E, ev
+
+    drift = drifting_log()
+    _, effects = replay(drift, rules)
+    raised = [e for e in effects if e.kind == "fluctuation.signal" and e.data.get("series") and not e.data.get("note")]
+    assert len(raised) >= 2, "the drift signals more than once"
+    (tipped,) = [e for e in drift if str(e.event_id) == raised[0].event_id]
+    complaints = [ev("complaint.received", f"2026-03-0{d}T10:00:00+08:00", complaint_id=f"K{i}") for i, d in enumerate((2, 3, 4, 9), 1)]
+    unfounded = [ev("complaint.resolved", f"2026-03-2{i}T10:00:00+08:00", complaint_id=f"K{i}", verified=False, outcome="核查")
+                 for i in range(1, 5)]
+    pipeline = _fold_into(store, rules, drift + complaints)
+    try:
+        before = _panels(store, variables={"enterprise": E, "item": "x"})
+        counted = sum(r["信号数"] for r in before[("county.json", "质量波动信号（每周）")])
+        assert counted == len(raised) + 1  # the drift's and the complaint chart's
+        pipeline.submit(unfounded + [retraction(tipped.payload.sample_no, at="2026-04-01T09:00:00+08:00", enterprise_id=E)])
+        assert pipeline.wait_derived(60)
+        kinds = {r["kind"] for r in store.query("SELECT kind FROM effects")}
+        assert {"fluctuation.signal_withdrawn", "sampling.retracted"} <= kinds
+        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        assert sum(r["信号数"] for r in got[("county.json", "质量波动信号（每周）")]) == counted - 2
+        for table in (("county.json", "最新质量波动信号"), ("enterprise.json", "质量波动信号")):
+            rows = got[table]
+            marked = {r["事件"]: r["状态"] for r in rows if r["状态"]}
+            assert len(rows) == len(before[table]), "a withdrawn signal is shown, not hidden"
+            assert marked[raised[0].event_id] == "已撤销（触发的报告已撤销）"
+            assert sorted(marked.values()) == ["已撤销（投诉经核查均不属实）", "已撤销（触发的报告已撤销）"]
+    finally:
+        pipeline.close()
