@@ -68,12 +68,45 @@ NAMES = f"""
     FROM {EFFECTS} WHERE kind IN ('enterprise.registered', 'enterprise.profile_changed') AND {data_text('name')} != ''
     GROUP BY enterprise_id"""
 
-WARNINGS = f"""
-    SELECT occurred_at, enterprise_id, event_id,
+def _top_level(raw: str, depth: int = 4) -> str:
+    """A JSON object's text with its nested objects taken out (innermost first, ``depth`` levels), so that a
+    key read from it is the object's own: the evidence's event_ids, not a contribution's nested inside it."""
+    inner = f"substring({raw}, 2, greatest(length({raw}) - 2, 0))"
+    for _ in range(depth):
+        inner = f"replaceRegexpAll({inner}, '\\\\{{[^{{}}]*\\\\}}', '')"
+    return f"concat('{{', {inner}, '}}')"
+
+
+# warning.raised effects: one per decision, so an alert raised again (the same dedup key while it is being
+# handled) is one alert with several raises.  The evidence's event ids are what the rule read: a warning a
+# clock tick raised (a sampling overdue) has the tick as its event and its ground in the evidence.
+WARNING_EFFECTS = f"""
+    SELECT occurred_at, enterprise_id, event_id, version * 1000 + idx AS ord, {data_text('dedup_key')} AS dedup_key,
            {SEVERITY_ZH.format(data_text_before('severity', 'title_zh'))} AS severity,
            {data_text_before('title_zh', None)} AS title,
-           {data_text_before('message_zh', 'occurred_at')} AS message
+           {data_text_before('message_zh', 'occurred_at')} AS message,
+           arrayStringConcat(extractAll(visitParamExtractRaw({_top_level('visitParamExtractRaw(data, ' + "'evidence')")}, 'event_ids'),
+                                        '"([^"]+)"'), ', ') AS evidence
     FROM {EFFECTS} WHERE kind = 'warning.raised'"""
+# the newest alert of each dedup key and its state now (alerts: one row per alert, its newest version kept)
+ALERTS_NOW = """
+    SELECT enterprise_id, group_key AS dedup_key, argMax(alert_id, opened_at) AS alert_id, argMax(state, opened_at) AS alert_state
+    FROM alerts FINAL GROUP BY enterprise_id, group_key"""
+
+
+def _warnings(where: str) -> str:
+    """The alerts raised where ``where`` holds (of WARNING_EFFECTS' rows), one row each: the latest raise's
+    texts, events and evidence, how often it was raised, and its alert's id and state now."""
+    return f"""
+    SELECT last_at AS occurred_at, enterprise_id, dedup_key, raises, last_event AS event_id, last_severity AS severity,
+           last_title AS title, last_message AS message, last_evidence AS evidence, alert_id,
+           {ALERT_STATE_ZH.format('alert_state')} AS state
+    FROM (SELECT enterprise_id, dedup_key, max(occurred_at) AS last_at, count() AS raises, argMax(event_id, ord) AS last_event,
+                 argMax(severity, ord) AS last_severity, argMax(title, ord) AS last_title, argMax(message, ord) AS last_message,
+                 argMax(evidence, ord) AS last_evidence
+          FROM ({WARNING_EFFECTS}) WHERE {where} GROUP BY enterprise_id, dedup_key) AS raised
+    ANY LEFT JOIN ({ALERTS_NOW}) AS now USING enterprise_id, dedup_key"""
+
 
 # a series chart is named by product and item (the item's name: nearby events in the evidence may
 # carry names too, hence the key that follows); the p and c charts by what they count and the period
@@ -165,8 +198,9 @@ def county() -> dict[str, Any]:
               f"FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}",
               w=4, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")],
               description="合格批次 / 已判定批次（无法判定的不计）"),
-        panel("stat", "预警", f"SELECT count() AS `预警` FROM ({WARNINGS}) WHERE $__timeFilter(occurred_at)", w=4, h=4,
-              thresholds=[(None, "green"), (1.0, "orange")], description="时间范围内的早期预警（warning.raised）"),
+        panel("stat", "预警", f"SELECT count() AS `预警` FROM ({_warnings('$__timeFilter(occurred_at)')})", w=4, h=4,
+              thresholds=[(None, "green"), (1.0, "orange")],
+              description="时间范围内触发的预警数：同一问题（同一去重键）再次触发只计一次"),
         panel("stat", "整改逾期（当前）", f"SELECT count() AS `逾期` FROM ({RECTIFICATIONS}) WHERE overdue AND open",
               w=4, h=4, thresholds=[(None, "green"), (1.0, "red")],
               description="当前逾期未完成的整改（截至现在逾期未完成，不随时间范围变化）：已超过整改期限（按事件时间）、尚未完成或复查未通过；"
@@ -196,9 +230,11 @@ def county() -> dict[str, Any]:
                   WHERE grade IN ('C', 'D') ORDER BY grade DESC, score DESC, enterprise_id""",
               w=12, h=9, description="当前等级为 C 或 D 的企业，风险分从高到低"),
         panel("table", "最新预警",
-              f"""SELECT occurred_at AS `时间`, enterprise_id AS `企业`, severity AS `级别`, title AS `预警`, message AS `说明`, event_id AS `事件`
-                  FROM ({WARNINGS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 200""",
-              w=12, h=9, description="每条预警都带触发它的事件编号，可在企业诚信档案中查看证据"),
+              f"""SELECT occurred_at AS `时间`, enterprise_id AS `企业`, severity AS `级别`, title AS `预警`, state AS `状态`,
+                         message AS `说明`, raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`, evidence AS `证据事件`
+                  FROM ({_warnings('$__timeFilter(occurred_at)')}) ORDER BY occurred_at DESC, event_id LIMIT 200""",
+              w=12, h=9, description="时间范围内触发的预警，每个预警一行（再次触发计入触发次数，时间为最近一次）；状态为预警现在的处置状态；"
+                                     "触发事件为最近一次触发它的事件（时钟检查触发的为时钟事件），证据事件为规则所依据的事件，可在企业诚信档案中查看"),
         panel("timeseries", "质量波动信号（每周）",
               f"""SELECT toDateTime(toMonday(occurred_at, {TZ}), {TZ}) AS time, count() AS `信号数` FROM ({SIGNALS})
                   WHERE NOT note AND NOT withdrawn AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
@@ -241,8 +277,8 @@ def enterprise() -> dict[str, Any]:
               f"SELECT round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率` "
               f"FROM {FINAL_SAMPLES} AND {where} AND {_local_days('sampled_on')}",
               w=6, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")]),
-        panel("stat", "预警数", f"SELECT count() AS `预警` FROM ({WARNINGS}) WHERE {where} AND $__timeFilter(occurred_at)", w=6, h=4,
-              thresholds=[(None, "green"), (1.0, "orange")]),
+        panel("stat", "预警数", f"SELECT count() AS `预警` FROM ({_warnings(where + ' AND $__timeFilter(occurred_at)')})", w=6, h=4,
+              thresholds=[(None, "green"), (1.0, "orange")], description="时间范围内触发的预警数：同一问题再次触发只计一次"),
         panel("timeseries", "风险分变化",
               f"""SELECT occurred_at AS time, {data_number('score')} AS `风险分` FROM {EFFECTS}
                   WHERE kind = 'risk.graded' AND {where} AND $__timeFilter(occurred_at) ORDER BY time, version, idx""",
@@ -271,8 +307,9 @@ def enterprise() -> dict[str, Any]:
                   ORDER BY sampled_on DESC, event_id""",
               w=24, h=8),
         panel("table", "预警记录",
-              f"""SELECT occurred_at AS `时间`, severity AS `级别`, title AS `预警`, message AS `说明`, event_id AS `事件`
-                  FROM ({WARNINGS}) WHERE {where} AND $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id""",
+              f"""SELECT occurred_at AS `时间`, severity AS `级别`, title AS `预警`, state AS `状态`, message AS `说明`,
+                         raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`, evidence AS `证据事件`
+                  FROM ({_warnings(where + ' AND $__timeFilter(occurred_at)')}) ORDER BY occurred_at DESC, event_id""",
               w=12, h=8),
         panel("table", "质量波动信号",
               f"""SELECT occurred_at AS `时间`, scope AS `范围`, series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`,

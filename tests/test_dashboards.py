@@ -279,11 +279,11 @@ def test_warning_and_signal_texts_come_out_as_the_fold_wrote_them(county):
     for row in store.query("SELECT event_id, kind, data FROM effects FINAL UNION ALL SELECT event_id, kind, data FROM stream_effects FINAL"):
         data.setdefault((row["event_id"], row["kind"]), []).append(json.loads(row["data"]))
     warnings = got[("county.json", "最新预警")]
-    expected = sum(len(v) for k, v in data.items() if k[1] == "warning.raised")
+    expected = len({(d["enterprise_id"], d["dedup_key"]) for k, v in data.items() if k[1] == "warning.raised" for d in v})
     assert len(warnings) == min(200, expected) and expected > 50
     severity = {"critical": "紧急", "high": "高", "medium": "中", "low": "低"}
     for row in warnings:
-        options = [(severity[d["severity"]], d["title_zh"], d["message_zh"]) for d in data[(row["事件"], "warning.raised")]]
+        options = [(severity[d["severity"]], d["title_zh"], d["message_zh"]) for d in data[(row["触发事件"], "warning.raised")]]
         assert (row["级别"], row["预警"], row["说明"]) in options
     signals = got[("county.json", "最新质量波动信号")]
     assert signals
@@ -311,8 +311,9 @@ def test_the_time_range_and_the_enterprise_narrow_the_panels(county):
     assert got[("enterprise.json", "当前风险等级")] == [{"等级": files[eid].risk.grade}]
     assert len(files[eid].warnings) < 100  # all of them still in the file (it keeps the latest 100)
     warned = [w for w in files[eid].warnings if start <= w.occurred_at <= end]
-    assert got[("enterprise.json", "预警数")] == [{"预警": len(warned)}] and warned
-    assert sorted(r["事件"] for r in got[("enterprise.json", "预警记录")]) == sorted(w.event_id for w in warned)
+    latest = {w.dedup_key: w for w in sorted(warned, key=lambda w: w.occurred_at)}  # an alert raised again is one alert
+    assert got[("enterprise.json", "预警数")] == [{"预警": len(latest)}] and warned
+    assert sorted(r["触发事件"] for r in got[("enterprise.json", "预警记录")]) == sorted(w.event_id for w in latest.values())
 
 
 def test_the_enterprise_board_names_failed_items_as_the_credit_file_does(county):
@@ -635,3 +636,40 @@ def test_withdrawn_signals_are_marked_and_not_counted(store, rules):  # noqa: F8
             assert sorted(marked.values()) == ["已撤销（投诉经核查均不属实）", "已撤销（触发的报告已撤销）"]
     finally:
         pipeline.close()
+
+
+def test_warnings_are_alerts_counted_once_with_their_state_and_evidence(county):
+    """预警 counted warning.raised effects (an alert raised again counted again), showed no state (an alert
+    closed because its ground was withdrawn looked live) and, for a warning a clock tick raised, only the
+    tick's event id.  One row per alert: its id and state now, the triggering event and the evidence's."""
+    store = county["store"]
+    got = _panels(store)
+    raised = collections.Counter()
+    evidence = {}
+    for row in store.query("SELECT enterprise_id, event_id, data FROM effects FINAL WHERE kind = 'warning.raised' UNION ALL "
+                           "SELECT enterprise_id, event_id, data FROM stream_effects FINAL WHERE kind = 'warning.raised'"):
+        d = json.loads(row["data"])
+        raised[(row["enterprise_id"], d["dedup_key"])] += 1
+        evidence.setdefault(row["event_id"], []).append(", ".join(d["evidence"].get("event_ids", [])))
+    assert sum(raised.values()) > len(raised), "the demo raises some alerts again"
+    assert got[("county.json", "预警")] == [{"预警": len(raised)}]
+    # each dedup key's newest alert, as the alerts stage stored it (the fold's alert books, where they still hold it)
+    newest = {}
+    for a in sorted(store.query("SELECT alert_id, enterprise_id, group_key, state, opened_at FROM alerts FINAL"),
+                    key=lambda a: (a["opened_at"], a["alert_id"])):
+        newest[(a["enterprise_id"], a["group_key"])] = a
+    books = {a.alert_id: a for a in county["alerts"]}
+    from alerts.lifecycle import STATE_ZH
+
+    rows = got[("county.json", "最新预警")]
+    for r in rows:
+        (key,) = [k for k in raised if k[0] == r["企业"] and k in newest and newest[k]["alert_id"] == r["预警编号"]]
+        assert (r["状态"], r["触发次数"]) == (STATE_ZH[newest[key]["state"]], raised[key])
+        if r["预警编号"] in books:
+            assert STATE_ZH[books[r["预警编号"]].state] == r["状态"]
+        assert r["证据事件"] in evidence[r["触发事件"]]
+    assert {r["状态"] for r in rows} >= {"待处置", "已关闭"}
+    ticks = {str(e.event_id) for e in county["events"] if e.event_type == "clock.tick"}
+    by_tick = [r for r in rows if r["触发事件"] in ticks]
+    # (a tick's warning names its ground: the rectification order past its deadline, the last inspection)
+    assert by_tick and any(set(r["证据事件"].split(", ")) - {r["触发事件"], ""} for r in by_tick)
