@@ -32,6 +32,8 @@ def _local_days(column: str) -> str:
     return f"{column} >= toDate($__fromTime, {TZ}) AND {column} <= toDate($__toTime, {TZ})"
 
 
+# a pass rate over no judged sample is no rate (no data), not 0 % in red
+PASS_RATE = "round(100 * countIf(verdict = 'pass') / nullIf(countIf(verdict IN ('pass', 'fail')), 0), 1)"
 # samples count once, with their final verdict (a re-test replaces its original: 031 migration)
 FINAL_SAMPLES = "judgements FINAL WHERE superseded_by = ''"
 # sampling_items keeps every report's values, those of a report corrected, re-tested or retracted
@@ -194,7 +196,7 @@ def county() -> dict[str, Any]:
         panel("stat", "不合格批次", f"SELECT countIf(verdict = 'fail') AS `不合格` FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}",
               w=4, h=4, thresholds=[(None, "green"), (1.0, "red")]),
         panel("stat", "抽检合格率",
-              f"SELECT round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率` "
+              f"SELECT {PASS_RATE} AS `合格率` "
               f"FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}",
               w=4, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")],
               description="合格批次 / 已判定批次（无法判定的不计）"),
@@ -207,7 +209,7 @@ def county() -> dict[str, Any]:
                           "完成记录晚到、实际在期限内完成的，逾期标记已撤销，不计"),
         panel("timeseries", "月度抽检合格率（分类别）",
               f"""SELECT toDateTime(toStartOfMonth(sampled_on), {TZ}) AS time, {CATEGORY_ZH.format('category')} AS `类别`,
-                         round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率`
+                         {PASS_RATE} AS `合格率`
                   FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}
                   GROUP BY time, category ORDER BY time, category""",
               w=12, h=8, fmt=FORMAT_TIMESERIES, unit="percent"),
@@ -274,7 +276,7 @@ def enterprise() -> dict[str, Any]:
               options={"colorMode": "background", "textMode": "value"}),
         panel("stat", "风险分", f"SELECT score AS `风险分` FROM ({CURRENT_GRADES}) WHERE {where}", w=6, h=4, thresholds=GRADE_COLOURS),
         panel("stat", "抽检合格率",
-              f"SELECT round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率` "
+              f"SELECT {PASS_RATE} AS `合格率` "
               f"FROM {FINAL_SAMPLES} AND {where} AND {_local_days('sampled_on')}",
               w=6, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")]),
         panel("stat", "预警数", f"SELECT count() AS `预警` FROM ({_warnings(where + ' AND $__timeFilter(occurred_at)')})", w=6, h=4,

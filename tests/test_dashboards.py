@@ -673,3 +673,18 @@ def test_warnings_are_alerts_counted_once_with_their_state_and_evidence(county):
     by_tick = [r for r in rows if r["触发事件"] in ticks]
     # (a tick's warning names its ground: the rectification order past its deadline, the last inspection)
     assert by_tick and any(set(r["证据事件"].split(", ")) - {r["触发事件"], ""} for r in by_tick)
+
+
+def test_a_pass_rate_over_no_judged_sample_is_no_data(county):
+    """The pass rates divided by greatest(judged, 1): with no judged sample in the range they said 0 %, in red."""
+    files = _files(county)
+    eid = sorted(files)[0]
+    later = (dt.datetime(2031, 1, 1, tzinfo=BEIJING), dt.datetime(2031, 2, 1, tzinfo=BEIJING))
+    got = _panels(county["store"], *later, variables={"enterprise": eid, "item": "x"})
+    assert got[("county.json", "抽检合格率")] == [{"合格率": None}]
+    assert got[("enterprise.json", "抽检合格率")] == [{"合格率": None}]
+    whole = _panels(county["store"], variables={"enterprise": eid, "item": "x"})
+    final = [s for f in files.values() for s in f.final_samples() if s.judgement.verdict in ("pass", "fail")]
+    rate = round(100 * sum(s.judgement.verdict == "pass" for s in final) / len(final), 1)
+    assert whole[("county.json", "抽检合格率")] == [{"合格率": rate}]
+
