@@ -6,6 +6,7 @@ compose file's Grafana), ``qrisk dashboards publish`` posts them to a running Gr
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from dashboards.model import (
@@ -151,7 +152,13 @@ ALERT_STATE_ZH = "transform({0}, ['open', 'acknowledged', 'rectifying', 'verifie
 CAMPAIGN_STAGES = ["mobilisation", "tiering", "training", "assistance", "self_improvement", "acceptance"]
 STAGE_ORDER = "transform({0}, " + str(CAMPAIGN_STAGES) + ", " + str(list(range(1, len(CAMPAIGN_STAGES) + 1))) + ", 0)"
 
-GRADE_COLOURS = [(None, "green"), (40.0, "yellow"), (60.0, "orange"), (80.0, "red")]
+# where each grade starts (the default policy's risk.bands: a score above a bound, up to the next inclusive, is
+# that grade; the dashboards import nothing of ours, so a test keeps them equal)
+GRADE_BANDS = {"A": 0.0, "B": 30.0, "C": 45.0, "D": 60.0}
+GRADE_COLOUR = {"A": "green", "B": "yellow", "C": "orange", "D": "red"}
+# Grafana colours a value from the step it reaches (value >= step): the next float above a bound, so that a
+# score of exactly 30 is A's colour as it is A
+GRADE_COLOURS = [(None, GRADE_COLOUR["A"])] + [(math.nextafter(GRADE_BANDS[g], math.inf), GRADE_COLOUR[g]) for g in ("B", "C", "D")]
 
 
 def _sum_items_zh(code: str) -> str:

@@ -688,3 +688,23 @@ def test_a_pass_rate_over_no_judged_sample_is_no_data(county):
     rate = round(100 * sum(s.judgement.verdict == "pass" for s in final) / len(final), 1)
     assert whole[("county.json", "抽检合格率")] == [{"合格率": rate}]
 
+
+def test_the_grade_colours_are_the_policys_bands():
+    """GRADE_COLOURS turned yellow at 40, orange at 60 and red at 80: the policy's grades are A to 30, B to 45,
+    C to 60 (inclusive) and D above."""
+    from dashboards.boards import GRADE_BANDS, GRADE_COLOUR, GRADE_COLOURS
+    from schemas.policy import Policy
+
+    risk = Policy().risk
+    assert GRADE_BANDS == risk.bands
+
+    def colour(score):
+        reached = [c for v, c in GRADE_COLOURS if v is None or score >= v]
+        return reached[-1]
+
+    for score in (0, 12.5, 30, 30.1, 44.9, 45, 45.5, 59, 60, 60.1, 75, 100):
+        assert colour(score) == GRADE_COLOUR[risk.band(score)], score
+    panels = {p["title"]: p for p in DASHBOARDS["enterprise.json"]()["panels"]}
+    for title in ("风险分", "风险分变化"):
+        steps = panels[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [(s["value"], s["color"]) for s in steps] == GRADE_COLOURS
