@@ -41,12 +41,15 @@ FINAL_SAMPLES = "judgements FINAL WHERE superseded_by = ''"
 # too (its rows carry no superseded_by): a value is shown only while its report counts
 COUNTING_REPORT = f"event_id IN (SELECT event_id FROM {FINAL_SAMPLES} AND {{where}})"
 
+# a grade is as of the fold's clock (its entry's as_of), not the effect's occurred_at: an event arriving late
+# (occurred_at weeks back) regrades the file as of now, after the grades before it
+GRADED_AS_OF = f"parseDateTimeBestEffort({data_text('as_of')})"
 # the newest grade of each enterprise (risk.graded effects: data is the new grade entry)
 CURRENT_GRADES = f"""
     SELECT enterprise_id,
            argMax({data_text('grade')}, version * 1000 + idx) AS grade,
            argMax({data_number('score')}, version * 1000 + idx) AS score,
-           max(occurred_at) AS graded_at
+           argMax({GRADED_AS_OF}, version * 1000 + idx) AS graded_at
     FROM {EFFECTS} WHERE kind = 'risk.graded' GROUP BY enterprise_id"""
 
 # each rectification's state as the credit file holds it (processors.step): overdue is the last of its
@@ -289,8 +292,8 @@ def enterprise() -> dict[str, Any]:
         panel("stat", "预警数", f"SELECT count() AS `预警` FROM ({_warnings(where + ' AND $__timeFilter(occurred_at)')})", w=6, h=4,
               thresholds=[(None, "green"), (1.0, "orange")], description="时间范围内触发的预警数：同一问题再次触发只计一次"),
         panel("timeseries", "风险分变化",
-              f"""SELECT occurred_at AS time, {data_number('score')} AS `风险分` FROM {EFFECTS}
-                  WHERE kind = 'risk.graded' AND {where} AND $__timeFilter(occurred_at) ORDER BY time, version, idx""",
+              f"""SELECT {GRADED_AS_OF} AS time, {data_number('score')} AS `风险分` FROM {EFFECTS}
+                  WHERE kind = 'risk.graded' AND {where} AND $__timeFilter(time) ORDER BY time, version, idx""",
               w=12, h=8, fmt=FORMAT_TIMESERIES, thresholds=GRADE_COLOURS,
               options={"legend": {"showLegend": False}}),
         # sampling_items keeps an ND as NULL and no detection limit, so a batch not detected has no point

@@ -708,3 +708,29 @@ def test_the_grade_colours_are_the_policys_bands():
     for title in ("风险分", "风险分变化"):
         steps = panels[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
         assert [(s["value"], s["color"]) for s in steps] == GRADE_COLOURS
+
+
+def test_grades_are_plotted_as_of_the_folds_clock(store, rules):  # noqa: F811 - fixture
+    """风险分变化 and C/D 级企业's 评定时间 used the effect's occurred_at: a report arriving late (sampled weeks
+    back) regrades the file as of now, and was plotted back then, before the grades it came after."""
+    from tests.test_risk import E, pa_sample, registered
+
+    events = [registered(), pa_sample("2026-03-12T10:00:00+08:00", sample_no="S-MAR"),
+              pa_sample("2026-02-02T10:00:00+08:00", sample_no="S-FEB")]  # its report came after March's
+    pipeline = _fold_into(store, rules, events)
+    try:
+        history = pipeline.state.files[E].risk.history
+        late = [h for h in history if h.cause_event_id == str(events[2].event_id)]
+        assert late and late[0].as_of >= dt.datetime(2026, 3, 12, 2, tzinfo=dt.timezone.utc)
+        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        rows = [(dt.datetime.fromisoformat(str(r["time"])).replace(tzinfo=dt.timezone.utc), r["风险分"])
+                for r in got[("enterprise.json", "风险分变化")]]
+        plotted, last = [], None
+        for h in history:
+            if last is None or (h.grade, h.score) != last:
+                plotted.append((h.as_of.replace(microsecond=0), h.score))
+            last = (h.grade, h.score)
+        assert rows == plotted
+        assert rows[-1][1] == pipeline.state.files[E].risk.score
+    finally:
+        pipeline.close()
