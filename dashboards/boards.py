@@ -352,12 +352,13 @@ EVENT_TYPE_ZH = {
 }
 EVENT_TYPE_LABEL = f"transform(event_type, {list(EVENT_TYPE_ZH)}, {list(EVENT_TYPE_ZH.values())}, event_type)"
 
-# each notification's newest attempt (deliveries: one row per attempt; alerts.outbox)
+# each notification's newest attempt (deliveries: one row per attempt; alerts.outbox).  Not narrowed by the
+# time range: a notification that gave up 8 days ago still needs handling today (a current state)
 LATEST_DELIVERIES = """
     SELECT delivery_id, any(alert_id) AS alert_id, any(enterprise_id) AS enterprise_id, any(receiver) AS receiver,
            any(channel) AS channel, max(attempt) AS attempts, max(at) AS last_at,
            argMax(status, attempt) AS status, argMax(error, attempt) AS error
-    FROM deliveries FINAL WHERE $__timeFilter(at) GROUP BY delivery_id"""
+    FROM deliveries FINAL GROUP BY delivery_id"""
 DELIVERY_ZH = "transform({0}, ['sent', 'retry', 'failed', 'requeued'], ['已送达', '重试中', '失败', '已重新排队'], {0})"
 
 
@@ -369,7 +370,8 @@ def intake() -> dict[str, Any]:
         panel("stat", "最近接收", f"SELECT max(received_at) AS `最近接收` FROM {EVENT_ARCHIVE}", w=6, h=4, unit="dateTimeAsLocal"),
         panel("stat", "预警通知发送失败", f"SELECT count() AS `失败` FROM ({LATEST_DELIVERIES}) WHERE status = 'failed'", w=6, h=4,
               thresholds=[(None, "green"), (1.0, "red")],
-              description="最后一次尝试为失败的预警通知（接收方拒收、地址或密钥有误、重试次数用尽）：需人工处理"),
+              description="最后一次尝试为失败的预警通知（接收方拒收、地址或密钥有误、重试次数用尽）：需人工处理。"
+                          "当前状态，不随时间范围变化"),
         panel("timeseries", "每小时接收事件（按类型）",
               f"""SELECT toStartOfHour(received_at) AS time, {EVENT_TYPE_LABEL} AS `类型`, count() AS `事件`
                   FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at) GROUP BY time, event_type ORDER BY time, event_type""",
@@ -382,7 +384,8 @@ def intake() -> dict[str, Any]:
               f"""SELECT last_at AS `最近尝试`, alert_id AS `预警编号`, enterprise_id AS `企业`, receiver AS `接收方`, channel AS `渠道`,
                          attempts AS `尝试次数`, {DELIVERY_ZH.format('status')} AS `状态`, error AS `原因`
                   FROM ({LATEST_DELIVERIES}) WHERE status != 'sent' ORDER BY last_at DESC, delivery_id LIMIT 200""",
-              w=24, h=8, description="重试中或已失败的通知，附接收方的答复；每次尝试见 GET /v1/alerts/{编号}"),
+              w=24, h=8, description="重试中或已失败的通知，附接收方的答复；每次尝试见 GET /v1/alerts/{编号}。"
+                                     "当前状态，不随时间范围变化（多日前已放弃的通知仍需处理）"),
     ]
     return dashboard("qrisk-intake", "数据接入", panels, time_from="now-7d", refresh="30s",
                      description="实验室、投诉、检查系统推送的事件、被拒收的输入（拒收记录，即死信），以及预警通知的发送")

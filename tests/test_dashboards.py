@@ -734,3 +734,22 @@ def test_grades_are_plotted_as_of_the_folds_clock(store, rules):  # noqa: F811 -
         assert rows[-1][1] == pipeline.state.files[E].risk.score
     finally:
         pipeline.close()
+
+
+def test_a_notification_given_up_before_the_range_still_shows(county):
+    """The delivery panels read the attempts within the time range (default now-7d): a notification that gave
+    up 8 days ago, still to be handled, disappeared."""
+    store = county["store"]
+    gave_up = dt.datetime(2031, 9, 1, 8, 0)
+
+    def attempt(n, status, error):
+        return {"delivery_id": "old", "alert_id": "AL-old", "enterprise_id": "E-1", "receiver": "desk", "channel": "webhook",
+                "attempt": n, "status": status, "at": gave_up + dt.timedelta(minutes=n), "at_ms": 0, "response_code": 0, "error": error}
+
+    store.insert("deliveries", [attempt(1, "retry", "HTTP 503"), attempt(2, "failed", "HTTP 410 Gone")])
+    now = dt.datetime(2031, 9, 9, 8, tzinfo=dt.timezone.utc)  # eight days after it gave up
+    week = (now - dt.timedelta(days=7), now)
+    got = _panels(store, *week)
+    assert got[("intake.json", "预警通知发送失败")] == [{"失败": 1}]
+    assert [(r["预警编号"], r["状态"], r["尝试次数"], r["原因"]) for r in got[("intake.json", "未送达的预警通知")]] == [
+        ("AL-old", "失败", 2, "HTTP 410 Gone")]
