@@ -359,14 +359,23 @@ LATEST_DELIVERIES = """
            any(channel) AS channel, max(attempt) AS attempts, max(at) AS last_at,
            argMax(status, attempt) AS status, argMax(error, attempt) AS error
     FROM deliveries FINAL GROUP BY delivery_id"""
+# dead letters by channel (qrisk.api Channel): processing ones were accepted, the fold failed on them
+DEAD_LETTER_CHANNEL_ZH = ("transform({0}, ['http', 'import', 'kafka', 'processing', 'sink'], "
+                          "['拒收（HTTP）', '拒收（文件导入）', '拒收（Kafka）', '处理失败（已接收）', '拒收（入库）'], {0})")
 DELIVERY_ZH = "transform({0}, ['sent', 'retry', 'failed', 'requeued'], ['已送达', '重试中', '失败', '已重新排队'], {0})"
 
 
 def intake() -> dict[str, Any]:
     panels = [
-        panel("stat", "接收事件", f"SELECT count() AS `事件` FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at)", w=6, h=4),
-        panel("stat", "拒收记录", "SELECT count() AS `拒收` FROM dead_letters FINAL WHERE $__timeFilter(received_at)", w=6, h=4,
-              thresholds=[(None, "green"), (1.0, "red")], description="被拒收的输入：原样保存，附原因，不会丢失"),
+        # clock.tick is the system's own clock, not pushed by labs or inspectors
+        panel("stat", "接收事件", f"SELECT count() AS `事件` FROM {EVENT_ARCHIVE} WHERE event_type != 'clock.tick' AND $__timeFilter(received_at)",
+              w=6, h=4, description="实验室、投诉、检查等系统推送的事件数（不含系统自身的时钟事件 clock.tick）"),
+        # a processing dead letter is an event accepted and logged that the fold failed on: not refused input
+        panel("stat", "拒收记录",
+              "SELECT countIf(channel != 'processing') AS `拒收`, countIf(channel = 'processing') AS `处理失败` "
+              "FROM dead_letters FINAL WHERE $__timeFilter(received_at)", w=6, h=4,
+              thresholds=[(None, "green"), (1.0, "red")],
+              description="拒收：被拒收的输入，原样保存，附原因，不会丢失；处理失败：已接收入库、但处理（计算信用档案）出错的事件，需排查"),
         panel("stat", "最近接收", f"SELECT max(received_at) AS `最近接收` FROM {EVENT_ARCHIVE}", w=6, h=4, unit="dateTimeAsLocal"),
         panel("stat", "预警通知发送失败", f"SELECT count() AS `失败` FROM ({LATEST_DELIVERIES}) WHERE status = 'failed'", w=6, h=4,
               thresholds=[(None, "green"), (1.0, "red")],
@@ -377,7 +386,8 @@ def intake() -> dict[str, Any]:
                   FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at) GROUP BY time, event_type ORDER BY time, event_type""",
               w=24, h=8, fmt=FORMAT_TIMESERIES),
         panel("table", "最新拒收记录",
-              """SELECT received_at AS `时间`, channel AS `渠道`, position AS `位置`, reason AS `原因`, substring(raw, 1, 300) AS `原始内容`
+              f"""SELECT received_at AS `时间`, {DEAD_LETTER_CHANNEL_ZH.format('channel')} AS `渠道`, position AS `位置`, reason AS `原因`,
+                         substring(raw, 1, 300) AS `原始内容`
                  FROM dead_letters FINAL WHERE $__timeFilter(received_at) ORDER BY received_at DESC, dead_letter_id LIMIT 200""",
               w=24, h=10),
         panel("table", "未送达的预警通知",

@@ -234,7 +234,7 @@ def test_every_panel_answers_what_the_fold_knows(county):
     assert all((r["企业"], r["预警"], r["状态"]) == (active[r["预警编号"]].enterprise_id, active[r["预警编号"]].title_zh,
                                                   STATE_ZH[active[r["预警编号"]].state]) for r in rows)
     assert {r["状态"] for r in rows} >= {"待处置", "整改中"}, "the demo's rectification orders put some under rectification"
-    assert got[("intake.json", "接收事件")] == [{"事件": len(county["events"])}]
+    assert got[("intake.json", "接收事件")] == [{"事件": sum(1 for e in county["events"] if e.event_type != "clock.tick")}]
     from schemas.events import EVENT_TYPE_ZH
 
     by_type = collections.Counter(EVENT_TYPE_ZH[e.event_type] for e in county["events"])
@@ -242,7 +242,7 @@ def test_every_panel_answers_what_the_fold_knows(county):
     for r in got[("intake.json", "每小时接收事件（按类型）")]:
         hourly[r["类型"]] += r["事件"]
     assert hourly == by_type, "event types by their Chinese names"
-    assert got[("intake.json", "拒收记录")] == [{"拒收": 1}]
+    assert got[("intake.json", "拒收记录")] == [{"拒收": 1, "处理失败": 0}]
     assert got[("intake.json", "最新拒收记录")][0]["原因"] == "payload.sample_no: 缺少必填字段"
 
 
@@ -753,3 +753,24 @@ def test_a_notification_given_up_before_the_range_still_shows(county):
     assert got[("intake.json", "预警通知发送失败")] == [{"失败": 1}]
     assert [(r["预警编号"], r["状态"], r["尝试次数"], r["原因"]) for r in got[("intake.json", "未送达的预警通知")]] == [
         ("AL-old", "失败", 2, "HTTP 410 Gone")]
+
+
+def test_intake_leaves_out_the_clock_and_tells_processing_failures_apart(store, rules):  # noqa: F811 - fixture
+    """接收事件 counted the system's own clock ticks as received events; 拒收记录 counted processing dead letters
+    (events accepted that the fold failed on) as refused input."""
+    from qrisk.pipeline import DeadLetter
+    from tests.test_corrections import REG, sample
+    from tests.test_fold import ev
+
+    tick = ev("clock.tick", "2026-03-02T00:00:00+08:00", enterprise_id="*")
+    pipeline = _fold_into(store, rules, [REG, sample("2026-03-01T10:00:00+08:00"), tick])
+    try:
+        pipeline.dead_letter([DeadLetter(channel="http", position="req-1#0", raw=b"{}", reason="payload: 缺少必填字段"),
+                              DeadLetter(channel="processing", position="seq 9", raw=b"{}", reason="processing failed: KeyError: 'x'",
+                                         dead_letter_id="processing-x")])
+        got = _panels(store)
+        assert got[("intake.json", "接收事件")] == [{"事件": 2}]
+        assert got[("intake.json", "拒收记录")] == [{"拒收": 1, "处理失败": 1}]
+        assert sorted(r["渠道"] for r in got[("intake.json", "最新拒收记录")]) == ["处理失败（已接收）", "拒收（HTTP）"]
+    finally:
+        pipeline.close()
