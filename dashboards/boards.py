@@ -197,6 +197,11 @@ def _groups_zh(code: str) -> str:
     return f"transform({code}, {list(GROUPS_ZH)}, {list(GROUPS_ZH.values())}, {code})"
 
 
+# a column of enterprise ids opens that enterprise's credit file (the enterprise board), over the same time range
+ENTERPRISE_LINK = [{"matcher": {"id": "byName", "options": "企业"}, "properties": [{"id": "links", "value": [
+    {"title": "企业诚信档案", "url": "/d/qrisk-enterprise?var-enterprise=${__value.raw}&${__url_time_range}"}]}]}]
+
+
 def county() -> dict[str, Any]:
     panels = [
         panel("stat", "在册企业", f"SELECT count() AS `企业数` FROM ({NAMES})", w=4, h=4,
@@ -240,12 +245,12 @@ def county() -> dict[str, Any]:
                          score AS `风险分`, graded_at AS `评定时间`
                   FROM ({CURRENT_GRADES}) AS grades ANY LEFT JOIN ({NAMES}) AS names USING enterprise_id
                   WHERE grade IN ('C', 'D') ORDER BY grade DESC, score DESC, enterprise_id""",
-              w=12, h=9, description="当前等级为 C 或 D 的企业，风险分从高到低"),
+              overrides=ENTERPRISE_LINK, w=12, h=9, description="当前等级为 C 或 D 的企业，风险分从高到低"),
         panel("table", "最新预警",
               f"""SELECT occurred_at AS `时间`, enterprise_id AS `企业`, severity AS `级别`, title AS `预警`, state AS `状态`,
                          message AS `说明`, raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`, evidence AS `证据事件`
                   FROM ({_warnings('$__timeFilter(occurred_at)')}) ORDER BY occurred_at DESC, event_id LIMIT 200""",
-              w=12, h=9, description="时间范围内触发的预警，每个预警一行（再次触发计入触发次数，时间为最近一次）；状态为预警现在的处置状态；"
+              overrides=ENTERPRISE_LINK, w=12, h=9, description="时间范围内触发的预警，每个预警一行（再次触发计入触发次数，时间为最近一次）；状态为预警现在的处置状态；"
                                      "触发事件为最近一次触发它的事件（时钟检查触发的为时钟事件），证据事件为规则所依据的事件，可在企业诚信档案中查看"),
         panel("timeseries", "质量波动信号（每周）",
               f"""SELECT toDateTime(toMonday(occurred_at, {TZ}), {TZ}) AS time, count() AS `信号数` FROM ({SIGNALS})
@@ -264,7 +269,7 @@ def county() -> dict[str, Any]:
               f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`, enterprise_id AS `企业`, {SEVERITY_ZH.format('severity')} AS `级别`,
                          title AS `预警`, {ALERT_STATE_ZH.format('state')} AS `状态`, assignee AS `负责人`, updated_at AS `最近处置`
                   FROM alerts FINAL WHERE state IN ('open', 'acknowledged', 'rectifying') ORDER BY opened_at DESC, alert_id LIMIT 200""",
-              w=12, h=9, description="尚未复查或关闭的预警（嵌入式运行）：确认、整改、关闭见 POST /v1/alerts/{编号}/actions"),
+              overrides=ENTERPRISE_LINK, w=12, h=9, description="尚未复查或关闭的预警（嵌入式运行）：确认、整改、关闭见 POST /v1/alerts/{编号}/actions"),
         panel("barchart", "提档升级：各阶段完成企业数",
               f"""SELECT {data_text('stage_zh')} AS `阶段`, uniqExact(enterprise_id) AS `企业数`
                   FROM {EFFECTS} WHERE kind = 'campaign.stage_reached'
@@ -394,7 +399,7 @@ def intake() -> dict[str, Any]:
               f"""SELECT last_at AS `最近尝试`, alert_id AS `预警编号`, enterprise_id AS `企业`, receiver AS `接收方`, channel AS `渠道`,
                          attempts AS `尝试次数`, {DELIVERY_ZH.format('status')} AS `状态`, error AS `原因`
                   FROM ({LATEST_DELIVERIES}) WHERE status != 'sent' ORDER BY last_at DESC, delivery_id LIMIT 200""",
-              w=24, h=8, description="重试中或已失败的通知，附接收方的答复；每次尝试见 GET /v1/alerts/{编号}。"
+              overrides=ENTERPRISE_LINK, w=24, h=8, description="重试中或已失败的通知，附接收方的答复；每次尝试见 GET /v1/alerts/{编号}。"
                                      "当前状态，不随时间范围变化（多日前已放弃的通知仍需处理）"),
     ]
     return dashboard("qrisk-intake", "数据接入", panels, time_from="now-7d", refresh="30s",

@@ -755,6 +755,21 @@ def test_a_notification_given_up_before_the_range_still_shows(county):
         ("AL-old", "失败", 2, "HTTP 410 Gone")]
 
 
+def test_enterprise_ids_link_to_the_enterprise_board():
+    """A panel's 企业 column showed an id with no way to its credit file."""
+    url = "/d/qrisk-enterprise?var-enterprise=${__value.raw}&${__url_time_range}"
+    linked = set()
+    for name, build in DASHBOARDS.items():
+        for p in build()["panels"]:
+            for o in p["fieldConfig"]["overrides"]:
+                if o["matcher"] == {"id": "byName", "options": "企业"}:
+                    links = [v for prop in o["properties"] if prop["id"] == "links" for v in prop["value"]]
+                    assert [link["url"] for link in links] == [url]
+                    linked.add((name, p["title"]))
+    assert linked == {("county.json", "C/D 级企业"), ("county.json", "最新预警"), ("county.json", "待处置预警"),
+                      ("intake.json", "未送达的预警通知")}
+
+
 def test_intake_leaves_out_the_clock_and_tells_processing_failures_apart(store, rules):  # noqa: F811 - fixture
     """接收事件 counted the system's own clock ticks as received events; 拒收记录 counted processing dead letters
     (events accepted that the fold failed on) as refused input."""
