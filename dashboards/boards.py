@@ -303,7 +303,7 @@ def enterprise() -> dict[str, Any]:
               options={"legend": {"showLegend": False}}),
         # sampling_items keeps an ND as NULL and no detection limit, so a batch not detected has no point
         # here; the control charts place it at half the limit the lab gave (processors.fluctuation)
-        panel("timeseries", "检测值：${item}",
+        panel("timeseries", "检测值：${item:text}",
               f"""SELECT toDateTime(sampled_on, {TZ}) AS time, max(value) AS `检测值` FROM sampling_items FINAL
                   WHERE {where} AND item_code = '${{item}}' AND {_local_days('sampled_on')}
                     AND {COUNTING_REPORT.format(where=where)}
@@ -338,9 +338,11 @@ def enterprise() -> dict[str, Any]:
     variables = [
         # the plugin takes a variable's first column as its value and the second as the text shown
         variable("enterprise", "企业", f"SELECT enterprise_id, concat(enterprise_id, ' ', name) FROM ({NAMES}) ORDER BY enterprise_id"),
+        # the code is the value the panels filter by, the item's name (as the lab reported it) the text shown
         variable("item", "检验项目",
-                 f"SELECT DISTINCT item_code FROM sampling_items WHERE enterprise_id = {ENTERPRISE} AND value IS NOT NULL "
-                 f"AND {COUNTING_REPORT.format(where=f'enterprise_id = {ENTERPRISE}')} ORDER BY item_code"),
+                 f"SELECT item_code, if(any(item_name) = '', item_code, any(item_name)) AS item_name FROM sampling_items "
+                 f"WHERE enterprise_id = {ENTERPRISE} AND value IS NOT NULL "
+                 f"AND {COUNTING_REPORT.format(where=f'enterprise_id = {ENTERPRISE}')} GROUP BY item_code ORDER BY item_code"),
     ]
     return dashboard("qrisk-enterprise", "企业诚信档案", panels, variables=variables, time_from="now-2y",
                      description="一家企业的风险等级、抽检、预警和质量波动，每一项都可追到事件")

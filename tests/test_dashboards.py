@@ -129,6 +129,11 @@ def test_macros_expand_as_the_plugin_does():
         " AND d >= toDate('2025-03-01') AND d <= toDate('2025-03-31') AND e = 'O\\'Brien' AND t < toDateTime(1743465599)")
     with pytest.raises(ValueError, match="item"):
         expand("SELECT '${item}'", start, end, {})
+    # an option's text, as a panel title names it (检测值：${item:text})
+    assert expand("SELECT '${item:text}', '${item}'", start, end, {"item": "bromate", "item:text": "溴酸盐"}) == "SELECT '溴酸盐', 'bromate'"
+    assert variables_of("SELECT '${item:text}'") == {"item"}
+    with pytest.raises(ValueError, match="item:text"):
+        expand("SELECT '${item:text}'", start, end, {"item": "bromate"})
     with pytest.raises(ValueError, match="__nope"):
         expand("SELECT $__nope(x)", start, end, {})
 
@@ -338,12 +343,12 @@ def test_the_measured_values_panel_says_what_it_draws(county):
     """The description said "ND 计为 0": sampling_items keeps an ND as NULL (no point), and the control
     charts place it at half the detection limit.  The description says so, and the rows bear it out."""
     model = DASHBOARDS["enterprise.json"]()
-    described = next(p for p in model["panels"] if p["title"] == "检测值：${item}")["description"]
+    described = next(p for p in model["panels"] if p["title"] == "检测值：${item:text}")["description"]
     assert "ND 计为 0" not in described and "空值" in described and "检出限的一半" in described
     files = _files(county)
     eid, f = next((eid, f) for eid, f in sorted(files.items())
                   if any(i.item_code == "bromate" and all(v == "ND" for v in i.values) for s in f.samples for i in s.judgement.items))
-    rows = _panels(county["store"], variables={"enterprise": eid, "item": "bromate"})[("enterprise.json", "检测值：${item}")]
+    rows = _panels(county["store"], variables={"enterprise": eid, "item": "bromate"})[("enterprise.json", "检测值：${item:text}")]
     by_day: dict = {}
     for s in f.final_samples():
         for i in s.judgement.items:
@@ -373,17 +378,21 @@ def test_the_measured_values_are_those_of_the_reports_that_count(store, rules): 
         assert pipeline.wait_derived(60)
         f = pipeline.state.files[E]
         assert [s.event_id for s in f.final_samples()] == [str(fixed.event_id), str(kept.event_id)]
-        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item}")]
+        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item:text}")]
         got = {_day(store, r["time"]): r["检测值"] for r in rows}
         assert got == {"2026-03-05": 0.03, "2026-05-06": None}  # the corrected value, not 0.05; no 0.08 in April
         # the item list offers only items with a value in a report that counts
         model = DASHBOARDS["enterprise.json"]()
         (item_var,) = [v for v in model["templating"]["list"] if v["name"] == "item"]
-        offered = {r["item_code"] for r in store.query(expand(item_var["query"], *WHOLE, {"enterprise": E}))}
+        options = [tuple(r.values()) for r in store.query(expand(item_var["query"], *WHOLE, {"enterprise": E}))]
+        offered = {code for code, _ in options}
         assert "bromate" in offered
+        # the code is the value, the item's Chinese name the text (the plugin's first and second columns)
+        names = {i.item_code: i.item_name for s in f.final_samples() for i in s.judgement.items}
+        assert options == sorted((code, names[code]) for code in offered) and dict(options)["bromate"] == "溴酸盐"
         pipeline.submit([retraction(fixed.payload.sample_no, at="2026-06-01T09:00:00+08:00")])
         assert pipeline.wait_derived(60)
-        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item}")]
+        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item:text}")]
         assert {_day(store, r["time"]): r["检测值"] for r in rows} == {"2026-05-06": None}
         offered = {r["item_code"] for r in store.query(expand(item_var["query"], *WHOLE, {"enterprise": E}))}
         assert "bromate" not in offered  # its only value left is in a retracted report
@@ -594,7 +603,7 @@ def test_a_range_of_one_local_day_counts_that_days_samples(store, rules):  # noq
         got = _panels(store, *day, variables={"enterprise": E, "item": "bromate"})
         assert got[("county.json", "抽检批次")] == [{"批次": 1}]
         assert [r["抽样编号"] for r in got[("enterprise.json", "抽检记录")]] == ["S-29"]
-        assert [_day(store, r["time"]) for r in got[("enterprise.json", "检测值：${item}")]] == ["2025-09-29"]
+        assert [_day(store, r["time"]) for r in got[("enterprise.json", "检测值：${item:text}")]] == ["2025-09-29"]
         # the time picker's days are the bureau's, whatever the browser's zone
         assert {DASHBOARDS[name]()["timezone"] for name in DASHBOARDS} == {"Asia/Shanghai"}
     finally:
