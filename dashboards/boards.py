@@ -6,9 +6,11 @@ compose file's Grafana), ``qrisk dashboards publish`` posts them to a running Gr
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from dashboards.model import (
+    BUREAU_TZ,
     CATEGORY_ZH,
     EFFECTS,
     EVENT_ARCHIVE,
@@ -22,19 +24,49 @@ from dashboards.model import (
     variable,
 )
 
+TZ = f"'{BUREAU_TZ}'"
+
+
+def _local_days(column: str) -> str:
+    """A Date column within the time range's days in the bureau's zone.  The plugin's $__dateFilter takes
+    the range's UTC dates: a range from 2025-09-29 00:00 +08:00 filtered from 2025-09-28."""
+    return f"{column} >= toDate($__fromTime, {TZ}) AND {column} <= toDate($__toTime, {TZ})"
+
+
+# a pass rate over no judged sample is no rate (no data), not 0 % in red
+PASS_RATE = "round(100 * countIf(verdict = 'pass') / nullIf(countIf(verdict IN ('pass', 'fail')), 0), 1)"
 # samples count once, with their final verdict (a re-test replaces its original: 031 migration)
 FINAL_SAMPLES = "judgements FINAL WHERE superseded_by = ''"
 # sampling_items keeps every report's values, those of a report corrected, re-tested or retracted
 # too (its rows carry no superseded_by): a value is shown only while its report counts
 COUNTING_REPORT = f"event_id IN (SELECT event_id FROM {FINAL_SAMPLES} AND {{where}})"
 
+# a grade is as of the fold's clock (its entry's as_of), not the effect's occurred_at: an event arriving late
+# (occurred_at weeks back) regrades the file as of now, after the grades before it
+GRADED_AS_OF = f"parseDateTimeBestEffort({data_text('as_of')})"
 # the newest grade of each enterprise (risk.graded effects: data is the new grade entry)
 CURRENT_GRADES = f"""
     SELECT enterprise_id,
            argMax({data_text('grade')}, version * 1000 + idx) AS grade,
            argMax({data_number('score')}, version * 1000 + idx) AS score,
-           max(occurred_at) AS graded_at
+           argMax({GRADED_AS_OF}, version * 1000 + idx) AS graded_at
     FROM {EFFECTS} WHERE kind = 'risk.graded' GROUP BY enterprise_id"""
+
+# each rectification's state as the credit file holds it (processors.step): overdue is the last of its
+# overdue mark and the mark's withdrawal (a completion in time whose record came late); open is the last
+# status effect's order or rejection.  Both by the fold's order, not a time range: a rectification overdue
+# since last year and still open is overdue now.  (Not "the last of all six is overdue": a late completion
+# rejected afterwards is rejected last, yet still overdue and open on file.)
+RECTIFICATION_KINDS = "('rectification.ordered', 'rectification.completed', 'rectification.verified', 'rectification.rejected')"
+RECTIFICATIONS = f"""
+    SELECT enterprise_id, {data_text('rectification_id')} AS rectification_id,
+           argMaxIf(kind, version * 1000 + idx, kind IN ('rectification.overdue', 'rectification.overdue_withdrawn'))
+               = 'rectification.overdue' AS overdue,
+           argMaxIf(kind, version * 1000 + idx, kind IN {RECTIFICATION_KINDS}) IN ('rectification.ordered', 'rectification.rejected') AS open
+    FROM {EFFECTS}
+    WHERE kind IN ('rectification.overdue', 'rectification.overdue_withdrawn', 'rectification.ordered', 'rectification.completed',
+                   'rectification.verified', 'rectification.rejected')
+    GROUP BY enterprise_id, rectification_id"""
 
 NAMES = f"""
     SELECT enterprise_id, argMax({data_text('name')}, version * 1000 + idx) AS name,
@@ -42,12 +74,45 @@ NAMES = f"""
     FROM {EFFECTS} WHERE kind IN ('enterprise.registered', 'enterprise.profile_changed') AND {data_text('name')} != ''
     GROUP BY enterprise_id"""
 
-WARNINGS = f"""
-    SELECT occurred_at, enterprise_id, event_id,
+def _top_level(raw: str, depth: int = 4) -> str:
+    """A JSON object's text with its nested objects taken out (innermost first, ``depth`` levels), so that a
+    key read from it is the object's own: the evidence's event_ids, not a contribution's nested inside it."""
+    inner = f"substring({raw}, 2, greatest(length({raw}) - 2, 0))"
+    for _ in range(depth):
+        inner = f"replaceRegexpAll({inner}, '\\\\{{[^{{}}]*\\\\}}', '')"
+    return f"concat('{{', {inner}, '}}')"
+
+
+# warning.raised effects: one per decision, so an alert raised again (the same dedup key while it is being
+# handled) is one alert with several raises.  The evidence's event ids are what the rule read: a warning a
+# clock tick raised (a sampling overdue) has the tick as its event and its ground in the evidence.
+WARNING_EFFECTS = f"""
+    SELECT occurred_at, enterprise_id, event_id, version * 1000 + idx AS ord, {data_text('dedup_key')} AS dedup_key,
            {SEVERITY_ZH.format(data_text_before('severity', 'title_zh'))} AS severity,
            {data_text_before('title_zh', None)} AS title,
-           {data_text_before('message_zh', 'occurred_at')} AS message
+           {data_text_before('message_zh', 'occurred_at')} AS message,
+           arrayStringConcat(extractAll(visitParamExtractRaw({_top_level('visitParamExtractRaw(data, ' + "'evidence')")}, 'event_ids'),
+                                        '"([^"]+)"'), ', ') AS evidence
     FROM {EFFECTS} WHERE kind = 'warning.raised'"""
+# the newest alert of each dedup key and its state now (alerts: one row per alert, its newest version kept)
+ALERTS_NOW = """
+    SELECT enterprise_id, group_key AS dedup_key, argMax(alert_id, opened_at) AS alert_id, argMax(state, opened_at) AS alert_state
+    FROM alerts FINAL GROUP BY enterprise_id, group_key"""
+
+
+def _warnings(where: str) -> str:
+    """The alerts raised where ``where`` holds (of WARNING_EFFECTS' rows), one row each: the latest raise's
+    texts, events and evidence, how often it was raised, and its alert's id and state now."""
+    return f"""
+    SELECT last_at AS occurred_at, enterprise_id, dedup_key, raises, last_event AS event_id, last_severity AS severity,
+           last_title AS title, last_message AS message, last_evidence AS evidence, alert_id,
+           {ALERT_STATE_ZH.format('alert_state')} AS state
+    FROM (SELECT enterprise_id, dedup_key, max(occurred_at) AS last_at, count() AS raises, argMax(event_id, ord) AS last_event,
+                 argMax(severity, ord) AS last_severity, argMax(title, ord) AS last_title, argMax(message, ord) AS last_message,
+                 argMax(evidence, ord) AS last_evidence
+          FROM ({WARNING_EFFECTS}) WHERE {where} GROUP BY enterprise_id, dedup_key) AS raised
+    ANY LEFT JOIN ({ALERTS_NOW}) AS now USING enterprise_id, dedup_key"""
+
 
 # a series chart is named by product and item (the item's name: nearby events in the evidence may
 # carry names too, hence the key that follows); the p and c charts by what they count and the period
@@ -59,8 +124,21 @@ CHART_ZH = "transform({0}, ['p', 'c'], ['抽检不合格率', '投诉数'], {0})
 # file's series do not count it (Series.signals).
 SIGNAL_SCOPE = f"""if({data_text('scope')} = 'category',
                        concat('全县·', {CATEGORY_ZH.format(data_text_before('category', 'center'))}, '类'), '本企业')"""
+# A signal no longer stands when the fold withdrew it (fluctuation.signal_withdrawn: every complaint of the
+# c chart's month found 不属实; the withdrawal carries the signal's chart, scope and period, as the risk score
+# and the alert's dedup key match it), or when the bureau retracted the report that raised it (sampling.retracted:
+# its data's reports are the report event ids, the signal effect's event_id).  Counts leave it out; tables mark it.
+SIGNALS_WITHDRAWN = f"""
+    SELECT enterprise_id, {data_text('scope')}, {data_text('chart')}, {data_text('period')}
+    FROM {EFFECTS} WHERE kind = 'fluctuation.signal_withdrawn'"""
+REPORTS_RETRACTED = f"""
+    SELECT enterprise_id, arrayJoin(extractAll(visitParamExtractRaw(data, 'reports'), '"([^"]+)"'))
+    FROM {EFFECTS} WHERE kind = 'sampling.retracted'"""
 SIGNALS = f"""
     SELECT occurred_at, enterprise_id, event_id, {SIGNAL_SCOPE} AS scope, {data_text('scope')} = 'category' AS county_wide,
+           (enterprise_id, {data_text('scope')}, {data_text('chart')}, {data_text('period')}) IN ({SIGNALS_WITHDRAWN}) AS unfounded,
+           (enterprise_id, event_id) IN ({REPORTS_RETRACTED}) AS retracted, unfounded OR retracted AS withdrawn,
+           multiIf(unfounded, '已撤销（投诉经核查均不属实）', retracted, '已撤销（触发的报告已撤销）', '') AS status,
            match(data, '"note": *true') AS note, if(note, '提示', '信号') AS signal_kind,
            if({data_text('series')} != '', concat({data_text_before('product', 'rule')}, ' · ', {data_text_before('item_name', 'lcl')}),
               concat({CHART_ZH.format(data_text('chart'))}, ' ', {data_text('period')})) AS series,
@@ -77,7 +155,13 @@ ALERT_STATE_ZH = "transform({0}, ['open', 'acknowledged', 'rectifying', 'verifie
 CAMPAIGN_STAGES = ["mobilisation", "tiering", "training", "assistance", "self_improvement", "acceptance"]
 STAGE_ORDER = "transform({0}, " + str(CAMPAIGN_STAGES) + ", " + str(list(range(1, len(CAMPAIGN_STAGES) + 1))) + ", 0)"
 
-GRADE_COLOURS = [(None, "green"), (40.0, "yellow"), (60.0, "orange"), (80.0, "red")]
+# where each grade starts (the default policy's risk.bands: a score above a bound, up to the next inclusive, is
+# that grade; the dashboards import nothing of ours, so a test keeps them equal)
+GRADE_BANDS = {"A": 0.0, "B": 30.0, "C": 45.0, "D": 60.0}
+GRADE_COLOUR = {"A": "green", "B": "yellow", "C": "orange", "D": "red"}
+# Grafana colours a value from the step it reaches (value >= step): the next float above a bound, so that a
+# score of exactly 30 is A's colour as it is A
+GRADE_COLOURS = [(None, GRADE_COLOUR["A"])] + [(math.nextafter(GRADE_BANDS[g], math.inf), GRADE_COLOUR[g]) for g in ("B", "C", "D")]
 
 
 def _sum_items_zh(code: str) -> str:
@@ -113,27 +197,35 @@ def _groups_zh(code: str) -> str:
     return f"transform({code}, {list(GROUPS_ZH)}, {list(GROUPS_ZH.values())}, {code})"
 
 
+# a column of enterprise ids opens that enterprise's credit file (the enterprise board), over the same time range
+ENTERPRISE_LINK = [{"matcher": {"id": "byName", "options": "企业"}, "properties": [{"id": "links", "value": [
+    {"title": "企业诚信档案", "url": "/d/qrisk-enterprise?var-enterprise=${__value.raw}&${__url_time_range}"}]}]}]
+
+
 def county() -> dict[str, Any]:
     panels = [
         panel("stat", "在册企业", f"SELECT count() AS `企业数` FROM ({NAMES})", w=4, h=4,
               description="已登记（enterprise.registered）的企业数"),
-        panel("stat", "抽检批次", f"SELECT count() AS `批次` FROM {FINAL_SAMPLES} AND $__dateFilter(sampled_on)", w=4, h=4,
+        panel("stat", "抽检批次", f"SELECT count() AS `批次` FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}", w=4, h=4,
               description="时间范围内按抽样日期计的抽检批次（复检替代原检验，只计一次）"),
-        panel("stat", "不合格批次", f"SELECT countIf(verdict = 'fail') AS `不合格` FROM {FINAL_SAMPLES} AND $__dateFilter(sampled_on)",
+        panel("stat", "不合格批次", f"SELECT countIf(verdict = 'fail') AS `不合格` FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}",
               w=4, h=4, thresholds=[(None, "green"), (1.0, "red")]),
         panel("stat", "抽检合格率",
-              f"SELECT round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率` "
-              f"FROM {FINAL_SAMPLES} AND $__dateFilter(sampled_on)",
+              f"SELECT {PASS_RATE} AS `合格率` "
+              f"FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}",
               w=4, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")],
               description="合格批次 / 已判定批次（无法判定的不计）"),
-        panel("stat", "预警", f"SELECT count() AS `预警` FROM ({WARNINGS}) WHERE $__timeFilter(occurred_at)", w=4, h=4,
-              thresholds=[(None, "green"), (1.0, "orange")], description="时间范围内的早期预警（warning.raised）"),
-        panel("stat", "整改逾期", f"SELECT count() AS `逾期` FROM {EFFECTS} WHERE kind = 'rectification.overdue' AND $__timeFilter(occurred_at)",
-              w=4, h=4, thresholds=[(None, "green"), (1.0, "red")], description="按事件时间超过整改期限仍未完成的整改"),
+        panel("stat", "预警", f"SELECT count() AS `预警` FROM ({_warnings('$__timeFilter(occurred_at)')})", w=4, h=4,
+              thresholds=[(None, "green"), (1.0, "orange")],
+              description="时间范围内触发的预警数：同一问题（同一去重键）再次触发只计一次"),
+        panel("stat", "整改逾期（当前）", f"SELECT count() AS `逾期` FROM ({RECTIFICATIONS}) WHERE overdue AND open",
+              w=4, h=4, thresholds=[(None, "green"), (1.0, "red")],
+              description="当前逾期未完成的整改（截至现在逾期未完成，不随时间范围变化）：已超过整改期限（按事件时间）、尚未完成或复查未通过；"
+                          "完成记录晚到、实际在期限内完成的，逾期标记已撤销，不计"),
         panel("timeseries", "月度抽检合格率（分类别）",
-              f"""SELECT toDateTime(toStartOfMonth(sampled_on)) AS time, {CATEGORY_ZH.format('category')} AS `类别`,
-                         round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率`
-                  FROM {FINAL_SAMPLES} AND $__dateFilter(sampled_on)
+              f"""SELECT toDateTime(toStartOfMonth(sampled_on), {TZ}) AS time, {CATEGORY_ZH.format('category')} AS `类别`,
+                         {PASS_RATE} AS `合格率`
+                  FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}
                   GROUP BY time, category ORDER BY time, category""",
               w=12, h=8, fmt=FORMAT_TIMESERIES, unit="percent"),
         panel("piechart", "风险等级分布（当前）",
@@ -143,7 +235,7 @@ def county() -> dict[str, Any]:
               f"""SELECT if(startsWith(code, 'sum_of_ratios:'), {_sum_items_zh("substring(code, 15)")},
                             if(item_name = '', code, item_name)) AS `项目`, batches AS `不合格批次`
                   FROM (SELECT arrayJoin(failed_items) AS code, count() AS batches FROM {FINAL_SAMPLES}
-                        AND verdict = 'fail' AND $__dateFilter(sampled_on) GROUP BY code) AS failures
+                        AND verdict = 'fail' AND {_local_days('sampled_on')} GROUP BY code) AS failures
                   ANY LEFT JOIN (SELECT item_code AS code, any(item_name) AS item_name FROM sampling_items GROUP BY item_code) AS names
                   USING code ORDER BY batches DESC, code LIMIT 15""",
               w=6, h=8, options={"orientation": "horizontal", "xField": "项目"},
@@ -153,27 +245,31 @@ def county() -> dict[str, Any]:
                          score AS `风险分`, graded_at AS `评定时间`
                   FROM ({CURRENT_GRADES}) AS grades ANY LEFT JOIN ({NAMES}) AS names USING enterprise_id
                   WHERE grade IN ('C', 'D') ORDER BY grade DESC, score DESC, enterprise_id""",
-              w=12, h=9, description="当前等级为 C 或 D 的企业，风险分从高到低"),
+              overrides=ENTERPRISE_LINK, w=12, h=9, description="当前等级为 C 或 D 的企业，风险分从高到低"),
         panel("table", "最新预警",
-              f"""SELECT occurred_at AS `时间`, enterprise_id AS `企业`, severity AS `级别`, title AS `预警`, message AS `说明`, event_id AS `事件`
-                  FROM ({WARNINGS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 200""",
-              w=12, h=9, description="每条预警都带触发它的事件编号，可在企业诚信档案中查看证据"),
+              f"""SELECT occurred_at AS `时间`, enterprise_id AS `企业`, severity AS `级别`, title AS `预警`, state AS `状态`,
+                         message AS `说明`, raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`, evidence AS `证据事件`
+                  FROM ({_warnings('$__timeFilter(occurred_at)')}) ORDER BY occurred_at DESC, event_id LIMIT 200""",
+              overrides=ENTERPRISE_LINK, w=12, h=9, description="时间范围内触发的预警，每个预警一行（再次触发计入触发次数，时间为最近一次）；状态为预警现在的处置状态；"
+                                     "触发事件为最近一次触发它的事件（时钟检查触发的为时钟事件），证据事件为规则所依据的事件，可在企业诚信档案中查看"),
         panel("timeseries", "质量波动信号（每周）",
-              f"""SELECT toDateTime(toMonday(occurred_at)) AS time, count() AS `信号数` FROM ({SIGNALS})
-                  WHERE NOT note AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
+              f"""SELECT toDateTime(toMonday(occurred_at, {TZ}), {TZ}) AS time, count() AS `信号数` FROM ({SIGNALS})
+                  WHERE NOT note AND NOT withdrawn AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
               w=12, h=7, fmt=FORMAT_TIMESERIES, options={"legend": {"showLegend": False}},
-              description="出现失控信号的批次（未检出后检出“仅作提示”的不计，与诚信档案相同）"),
+              description="每周的质量波动信号数（未检出后检出“仅作提示”的不计，与诚信档案相同；"
+                          "已撤销的信号——该月投诉经核查均不属实、或触发信号的报告已撤销——不计）"),
         panel("table", "最新质量波动信号",
               f"""SELECT occurred_at AS `时间`, scope AS `范围`,
                          if(county_wide, concat('由 ', enterprise_id, ' 的抽检触发'), enterprise_id) AS `企业`,
-                         series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`, event_id AS `事件`
+                         series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`, status AS `状态`, event_id AS `事件`
                   FROM ({SIGNALS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 100""",
-              w=12, h=7, description="范围“全县·类别”为全县该类别的抽检不合格率，不是触发企业自身的问题；类型“提示”：以往未检出、本批检出，不计为信号"),
+              w=12, h=7, description="范围“全县·类别”为全县该类别的抽检不合格率，不是触发企业自身的问题；类型“提示”：以往未检出、本批检出，不计为信号；"
+                                     "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销，不再计入"),
         panel("table", "待处置预警",
               f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`, enterprise_id AS `企业`, {SEVERITY_ZH.format('severity')} AS `级别`,
                          title AS `预警`, {ALERT_STATE_ZH.format('state')} AS `状态`, assignee AS `负责人`, updated_at AS `最近处置`
                   FROM alerts FINAL WHERE state IN ('open', 'acknowledged', 'rectifying') ORDER BY opened_at DESC, alert_id LIMIT 200""",
-              w=12, h=9, description="尚未复查或关闭的预警（嵌入式运行）：确认、整改、关闭见 POST /v1/alerts/{编号}/actions"),
+              overrides=ENTERPRISE_LINK, w=12, h=9, description="尚未复查或关闭的预警（嵌入式运行）：确认、整改、关闭见 POST /v1/alerts/{编号}/actions"),
         panel("barchart", "提档升级：各阶段完成企业数",
               f"""SELECT {data_text('stage_zh')} AS `阶段`, uniqExact(enterprise_id) AS `企业数`
                   FROM {EFFECTS} WHERE kind = 'campaign.stage_reached'
@@ -195,21 +291,21 @@ def enterprise() -> dict[str, Any]:
               options={"colorMode": "background", "textMode": "value"}),
         panel("stat", "风险分", f"SELECT score AS `风险分` FROM ({CURRENT_GRADES}) WHERE {where}", w=6, h=4, thresholds=GRADE_COLOURS),
         panel("stat", "抽检合格率",
-              f"SELECT round(100 * countIf(verdict = 'pass') / greatest(countIf(verdict IN ('pass', 'fail')), 1), 1) AS `合格率` "
-              f"FROM {FINAL_SAMPLES} AND {where} AND $__dateFilter(sampled_on)",
+              f"SELECT {PASS_RATE} AS `合格率` "
+              f"FROM {FINAL_SAMPLES} AND {where} AND {_local_days('sampled_on')}",
               w=6, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")]),
-        panel("stat", "预警数", f"SELECT count() AS `预警` FROM ({WARNINGS}) WHERE {where} AND $__timeFilter(occurred_at)", w=6, h=4,
-              thresholds=[(None, "green"), (1.0, "orange")]),
+        panel("stat", "预警数", f"SELECT count() AS `预警` FROM ({_warnings(where + ' AND $__timeFilter(occurred_at)')})", w=6, h=4,
+              thresholds=[(None, "green"), (1.0, "orange")], description="时间范围内触发的预警数：同一问题再次触发只计一次"),
         panel("timeseries", "风险分变化",
-              f"""SELECT occurred_at AS time, {data_number('score')} AS `风险分` FROM {EFFECTS}
-                  WHERE kind = 'risk.graded' AND {where} AND $__timeFilter(occurred_at) ORDER BY time, version, idx""",
+              f"""SELECT {GRADED_AS_OF} AS time, {data_number('score')} AS `风险分` FROM {EFFECTS}
+                  WHERE kind = 'risk.graded' AND {where} AND $__timeFilter(time) ORDER BY time, version, idx""",
               w=12, h=8, fmt=FORMAT_TIMESERIES, thresholds=GRADE_COLOURS,
               options={"legend": {"showLegend": False}}),
         # sampling_items keeps an ND as NULL and no detection limit, so a batch not detected has no point
         # here; the control charts place it at half the limit the lab gave (processors.fluctuation)
-        panel("timeseries", "检测值：${item}",
-              f"""SELECT toDateTime(sampled_on) AS time, max(value) AS `检测值` FROM sampling_items FINAL
-                  WHERE {where} AND item_code = '${{item}}' AND $__dateFilter(sampled_on)
+        panel("timeseries", "检测值：${item:text}",
+              f"""SELECT toDateTime(sampled_on, {TZ}) AS time, max(value) AS `检测值` FROM sampling_items FINAL
+                  WHERE {where} AND item_code = '${{item}}' AND {_local_days('sampled_on')}
                     AND {COUNTING_REPORT.format(where=where)}
                   GROUP BY time ORDER BY time""",
               w=12, h=8, fmt=FORMAT_TIMESERIES,
@@ -223,25 +319,30 @@ def enterprise() -> dict[str, Any]:
                          transform(verdict, ['pass', 'fail', 'undetermined'], ['合格', '不合格', '无法判定'], verdict) AS `结论`,
                          {_failed_items_zh('failed_items')} AS `不合格项目`, event_id AS `事件`
                   FROM (SELECT event_id, sampled_on, sample_no, product, verdict, failed_items FROM {FINAL_SAMPLES}
-                        AND {where} AND $__dateFilter(sampled_on)) AS samples
+                        AND {where} AND {_local_days('sampled_on')}) AS samples
                   ANY LEFT JOIN ({ITEM_NAMES.format(where=where)}) AS names USING event_id
                   ORDER BY sampled_on DESC, event_id""",
               w=24, h=8),
         panel("table", "预警记录",
-              f"""SELECT occurred_at AS `时间`, severity AS `级别`, title AS `预警`, message AS `说明`, event_id AS `事件`
-                  FROM ({WARNINGS}) WHERE {where} AND $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id""",
+              f"""SELECT occurred_at AS `时间`, severity AS `级别`, title AS `预警`, state AS `状态`, message AS `说明`,
+                         raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`, evidence AS `证据事件`
+                  FROM ({_warnings(where + ' AND $__timeFilter(occurred_at)')}) ORDER BY occurred_at DESC, event_id""",
               w=12, h=8),
         panel("table", "质量波动信号",
-              f"""SELECT occurred_at AS `时间`, scope AS `范围`, series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`, event_id AS `事件`
+              f"""SELECT occurred_at AS `时间`, scope AS `范围`, series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`,
+                         status AS `状态`, event_id AS `事件`
                   FROM ({SIGNALS}) WHERE {where} AND $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id""",
-              w=12, h=8, description="范围“全县·类别”：由本企业抽检触发的全县该类别信号，不是本企业自身的问题；类型“提示”不计为信号"),
+              w=12, h=8, description="范围“全县·类别”：由本企业抽检触发的全县该类别信号，不是本企业自身的问题；类型“提示”不计为信号；"
+                                     "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销，不再计入"),
     ]
     variables = [
         # the plugin takes a variable's first column as its value and the second as the text shown
         variable("enterprise", "企业", f"SELECT enterprise_id, concat(enterprise_id, ' ', name) FROM ({NAMES}) ORDER BY enterprise_id"),
+        # the code is the value the panels filter by, the item's name (as the lab reported it) the text shown
         variable("item", "检验项目",
-                 f"SELECT DISTINCT item_code FROM sampling_items WHERE enterprise_id = {ENTERPRISE} AND value IS NOT NULL "
-                 f"AND {COUNTING_REPORT.format(where=f'enterprise_id = {ENTERPRISE}')} ORDER BY item_code"),
+                 f"SELECT item_code, if(any(item_name) = '', item_code, any(item_name)) AS item_name FROM sampling_items "
+                 f"WHERE enterprise_id = {ENTERPRISE} AND value IS NOT NULL "
+                 f"AND {COUNTING_REPORT.format(where=f'enterprise_id = {ENTERPRISE}')} GROUP BY item_code ORDER BY item_code"),
     ]
     return dashboard("qrisk-enterprise", "企业诚信档案", panels, variables=variables, time_from="now-2y",
                      description="一家企业的风险等级、抽检、预警和质量波动，每一项都可追到事件")
@@ -258,37 +359,50 @@ EVENT_TYPE_ZH = {
 }
 EVENT_TYPE_LABEL = f"transform(event_type, {list(EVENT_TYPE_ZH)}, {list(EVENT_TYPE_ZH.values())}, event_type)"
 
-# each notification's newest attempt (deliveries: one row per attempt; alerts.outbox)
+# each notification's newest attempt (deliveries: one row per attempt; alerts.outbox).  Not narrowed by the
+# time range: a notification that gave up 8 days ago still needs handling today (a current state)
 LATEST_DELIVERIES = """
     SELECT delivery_id, any(alert_id) AS alert_id, any(enterprise_id) AS enterprise_id, any(receiver) AS receiver,
            any(channel) AS channel, max(attempt) AS attempts, max(at) AS last_at,
            argMax(status, attempt) AS status, argMax(error, attempt) AS error
-    FROM deliveries FINAL WHERE $__timeFilter(at) GROUP BY delivery_id"""
+    FROM deliveries FINAL GROUP BY delivery_id"""
+# dead letters by channel (qrisk.api Channel): processing ones were accepted, the fold failed on them
+DEAD_LETTER_CHANNEL_ZH = ("transform({0}, ['http', 'import', 'kafka', 'processing', 'sink'], "
+                          "['拒收（HTTP）', '拒收（文件导入）', '拒收（Kafka）', '处理失败（已接收）', '拒收（入库）'], {0})")
 DELIVERY_ZH = "transform({0}, ['sent', 'retry', 'failed', 'requeued'], ['已送达', '重试中', '失败', '已重新排队'], {0})"
 
 
 def intake() -> dict[str, Any]:
     panels = [
-        panel("stat", "接收事件", f"SELECT count() AS `事件` FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at)", w=6, h=4),
-        panel("stat", "拒收记录", "SELECT count() AS `拒收` FROM dead_letters FINAL WHERE $__timeFilter(received_at)", w=6, h=4,
-              thresholds=[(None, "green"), (1.0, "red")], description="被拒收的输入：原样保存，附原因，不会丢失"),
+        # clock.tick is the system's own clock, not pushed by labs or inspectors
+        panel("stat", "接收事件", f"SELECT count() AS `事件` FROM {EVENT_ARCHIVE} WHERE event_type != 'clock.tick' AND $__timeFilter(received_at)",
+              w=6, h=4, description="实验室、投诉、检查等系统推送的事件数（不含系统自身的时钟事件 clock.tick）"),
+        # a processing dead letter is an event accepted and logged that the fold failed on: not refused input
+        panel("stat", "拒收记录",
+              "SELECT countIf(channel != 'processing') AS `拒收`, countIf(channel = 'processing') AS `处理失败` "
+              "FROM dead_letters FINAL WHERE $__timeFilter(received_at)", w=6, h=4,
+              thresholds=[(None, "green"), (1.0, "red")],
+              description="拒收：被拒收的输入，原样保存，附原因，不会丢失；处理失败：已接收入库、但处理（计算信用档案）出错的事件，需排查"),
         panel("stat", "最近接收", f"SELECT max(received_at) AS `最近接收` FROM {EVENT_ARCHIVE}", w=6, h=4, unit="dateTimeAsLocal"),
         panel("stat", "预警通知发送失败", f"SELECT count() AS `失败` FROM ({LATEST_DELIVERIES}) WHERE status = 'failed'", w=6, h=4,
               thresholds=[(None, "green"), (1.0, "red")],
-              description="最后一次尝试为失败的预警通知（接收方拒收、地址或密钥有误、重试次数用尽）：需人工处理"),
+              description="最后一次尝试为失败的预警通知（接收方拒收、地址或密钥有误、重试次数用尽）：需人工处理。"
+                          "当前状态，不随时间范围变化"),
         panel("timeseries", "每小时接收事件（按类型）",
               f"""SELECT toStartOfHour(received_at) AS time, {EVENT_TYPE_LABEL} AS `类型`, count() AS `事件`
                   FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at) GROUP BY time, event_type ORDER BY time, event_type""",
               w=24, h=8, fmt=FORMAT_TIMESERIES),
         panel("table", "最新拒收记录",
-              """SELECT received_at AS `时间`, channel AS `渠道`, position AS `位置`, reason AS `原因`, substring(raw, 1, 300) AS `原始内容`
+              f"""SELECT received_at AS `时间`, {DEAD_LETTER_CHANNEL_ZH.format('channel')} AS `渠道`, position AS `位置`, reason AS `原因`,
+                         substring(raw, 1, 300) AS `原始内容`
                  FROM dead_letters FINAL WHERE $__timeFilter(received_at) ORDER BY received_at DESC, dead_letter_id LIMIT 200""",
               w=24, h=10),
         panel("table", "未送达的预警通知",
               f"""SELECT last_at AS `最近尝试`, alert_id AS `预警编号`, enterprise_id AS `企业`, receiver AS `接收方`, channel AS `渠道`,
                          attempts AS `尝试次数`, {DELIVERY_ZH.format('status')} AS `状态`, error AS `原因`
                   FROM ({LATEST_DELIVERIES}) WHERE status != 'sent' ORDER BY last_at DESC, delivery_id LIMIT 200""",
-              w=24, h=8, description="重试中或已失败的通知，附接收方的答复；每次尝试见 GET /v1/alerts/{编号}"),
+              overrides=ENTERPRISE_LINK, w=24, h=8, description="重试中或已失败的通知，附接收方的答复；每次尝试见 GET /v1/alerts/{编号}。"
+                                     "当前状态，不随时间范围变化（多日前已放弃的通知仍需处理）"),
     ]
     return dashboard("qrisk-intake", "数据接入", panels, time_from="now-7d", refresh="30s",
                      description="实验室、投诉、检查系统推送的事件、被拒收的输入（拒收记录，即死信），以及预警通知的发送")

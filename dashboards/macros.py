@@ -10,7 +10,8 @@ import re
 from typing import Mapping
 
 _MACRO = re.compile(r"\$__(\w+)(?:\(([^()]*)\))?")
-_VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")
+# ${name}, $name, and ${name:text}: the text the variable's option shows (its query's second column)
+_VARIABLE = re.compile(r"\$\{(\w+)(?::(text))?\}|\$(\w+)")
 
 
 def _quote(value: str) -> str:
@@ -19,7 +20,8 @@ def _quote(value: str) -> str:
 
 
 def expand(sql: str, start: dt.datetime, end: dt.datetime, variables: Mapping[str, str] | None = None) -> str:
-    """``sql`` with the panel's time range and variables filled in (times are UTC)."""
+    """``sql`` with the panel's time range and variables filled in (times are UTC); ``${name:text}`` takes
+    ``variables["name:text"]``."""
     t0, t1 = int(start.timestamp()), int(end.timestamp())
     d0, d1 = start.astimezone(dt.timezone.utc).date().isoformat(), end.astimezone(dt.timezone.utc).date().isoformat()
 
@@ -39,7 +41,10 @@ def expand(sql: str, start: dt.datetime, end: dt.datetime, variables: Mapping[st
     values = dict(variables or {})
 
     def variable(m: re.Match) -> str:
-        name = m.group(1) or m.group(2)
+        name = m.group(1) or m.group(3)
+        if m.group(2):
+            # the option's text is given as "name:text"
+            name = f"{name}:{m.group(2)}"
         if name not in values:
             raise ValueError(f"template variable ${name} has no value")
         return _quote(values[name])
@@ -49,4 +54,4 @@ def expand(sql: str, start: dt.datetime, end: dt.datetime, variables: Mapping[st
 
 def variables_of(sql: str) -> set[str]:
     """The template variables a query uses (macros aside)."""
-    return {m.group(1) or m.group(2) for m in _VARIABLE.finditer(_MACRO.sub("", sql))}
+    return {m.group(1) or m.group(3) for m in _VARIABLE.finditer(_MACRO.sub("", sql))}

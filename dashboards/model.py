@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# the bureau's zone: its days (sampling dates, the time picker's days, weekly and monthly buckets) are
+# local days.  The policy's utc_offset_hours is +8 by default; a bureau elsewhere changes it here.
+BUREAU_TZ = "Asia/Shanghai"
+
 DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "qrisk-clickhouse"}
 SCHEMA_VERSION = 39
 # the plugin's query formats (grafana-clickhouse-datasource v4: Format.TIMESERIES / TABLE)
@@ -105,7 +109,7 @@ def dashboard(uid: str, title: str, panels: list[dict[str, Any]], *, description
         x += w
         row_h = max(row_h, h)
     return {
-        "uid": uid, "title": title, "description": description, "tags": ["qrisk"], "timezone": "browser",
+        "uid": uid, "title": title, "description": description, "tags": ["qrisk"], "timezone": BUREAU_TZ,
         "schemaVersion": SCHEMA_VERSION, "version": 1, "editable": False, "graphTooltip": 1, "refresh": refresh,
         "time": {"from": time_from, "to": "now"}, "templating": {"list": variables or []},
         "annotations": {"list": []}, "links": [{"type": "dashboards", "tags": ["qrisk"], "asDropdown": True, "title": "qrisk"}],

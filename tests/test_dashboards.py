@@ -25,6 +25,20 @@ from dashboards.macros import expand, variables_of
 from dashboards.publish import FOLDER_UID, export, render
 from tests.conftest import ROOT
 
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+
+
+def _day(store, time) -> str:  # noqa: F811 - a store
+    """A time axis's point (a DateTime in the bureau's zone) as the bureau's day: the server's store reads
+    it as UTC text, chdb as the column zone's wall time."""
+    from qrisk.store import ClickHouseStore
+
+    if isinstance(store, ClickHouseStore):
+        utc = dt.datetime.fromisoformat(str(time)).replace(tzinfo=dt.timezone.utc)
+        return utc.astimezone(BEIJING).date().isoformat()
+    return str(time)[:10]
+
+
 WHOLE = (dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc))
 
 
@@ -115,6 +129,11 @@ def test_macros_expand_as_the_plugin_does():
         " AND d >= toDate('2025-03-01') AND d <= toDate('2025-03-31') AND e = 'O\\'Brien' AND t < toDateTime(1743465599)")
     with pytest.raises(ValueError, match="item"):
         expand("SELECT '${item}'", start, end, {})
+    # an option's text, as a panel title names it (检测值：${item:text})
+    assert expand("SELECT '${item:text}', '${item}'", start, end, {"item": "bromate", "item:text": "溴酸盐"}) == "SELECT '溴酸盐', 'bromate'"
+    assert variables_of("SELECT '${item:text}'") == {"item"}
+    with pytest.raises(ValueError, match="item:text"):
+        expand("SELECT '${item:text}'", start, end, {"item": "bromate"})
     with pytest.raises(ValueError, match="__nope"):
         expand("SELECT $__nope(x)", start, end, {})
 
@@ -220,7 +239,7 @@ def test_every_panel_answers_what_the_fold_knows(county):
     assert all((r["企业"], r["预警"], r["状态"]) == (active[r["预警编号"]].enterprise_id, active[r["预警编号"]].title_zh,
                                                   STATE_ZH[active[r["预警编号"]].state]) for r in rows)
     assert {r["状态"] for r in rows} >= {"待处置", "整改中"}, "the demo's rectification orders put some under rectification"
-    assert got[("intake.json", "接收事件")] == [{"事件": len(county["events"])}]
+    assert got[("intake.json", "接收事件")] == [{"事件": sum(1 for e in county["events"] if e.event_type != "clock.tick")}]
     from schemas.events import EVENT_TYPE_ZH
 
     by_type = collections.Counter(EVENT_TYPE_ZH[e.event_type] for e in county["events"])
@@ -228,7 +247,7 @@ def test_every_panel_answers_what_the_fold_knows(county):
     for r in got[("intake.json", "每小时接收事件（按类型）")]:
         hourly[r["类型"]] += r["事件"]
     assert hourly == by_type, "event types by their Chinese names"
-    assert got[("intake.json", "拒收记录")] == [{"拒收": 1}]
+    assert got[("intake.json", "拒收记录")] == [{"拒收": 1, "处理失败": 0}]
     assert got[("intake.json", "最新拒收记录")][0]["原因"] == "payload.sample_no: 缺少必填字段"
 
 
@@ -265,11 +284,11 @@ def test_warning_and_signal_texts_come_out_as_the_fold_wrote_them(county):
     for row in store.query("SELECT event_id, kind, data FROM effects FINAL UNION ALL SELECT event_id, kind, data FROM stream_effects FINAL"):
         data.setdefault((row["event_id"], row["kind"]), []).append(json.loads(row["data"]))
     warnings = got[("county.json", "最新预警")]
-    expected = sum(len(v) for k, v in data.items() if k[1] == "warning.raised")
+    expected = len({(d["enterprise_id"], d["dedup_key"]) for k, v in data.items() if k[1] == "warning.raised" for d in v})
     assert len(warnings) == min(200, expected) and expected > 50
     severity = {"critical": "紧急", "high": "高", "medium": "中", "low": "低"}
     for row in warnings:
-        options = [(severity[d["severity"]], d["title_zh"], d["message_zh"]) for d in data[(row["事件"], "warning.raised")]]
+        options = [(severity[d["severity"]], d["title_zh"], d["message_zh"]) for d in data[(row["触发事件"], "warning.raised")]]
         assert (row["级别"], row["预警"], row["说明"]) in options
     signals = got[("county.json", "最新质量波动信号")]
     assert signals
@@ -283,9 +302,10 @@ def test_warning_and_signal_texts_come_out_as_the_fold_wrote_them(county):
 
 def test_the_time_range_and_the_enterprise_narrow_the_panels(county):
     files = _files(county)
-    start = dt.datetime(2025, 4, 1, tzinfo=dt.timezone.utc)
+    # (the bureau's days: a sampling date is a local date)
+    start = dt.datetime(2025, 4, 1, tzinfo=BEIJING)
     # (to July: the riskiest plant's drift is signalled in July since the limits allow for an 8-point baseline)
-    end = dt.datetime(2025, 7, 31, 23, 59, 59, tzinfo=dt.timezone.utc)
+    end = dt.datetime(2025, 7, 31, 23, 59, 59, tzinfo=BEIJING)
     eid = max(files, key=lambda e: (files[e].risk.score or 0, e))  # the riskiest: it has warnings and failures
     got = _panels(county["store"], start, end, {"enterprise": eid, "item": "pseudomonas_aeruginosa"})
     final = [s for f in files.values() for s in f.final_samples() if start.date() <= s.sampled_on <= end.date()]
@@ -296,8 +316,9 @@ def test_the_time_range_and_the_enterprise_narrow_the_panels(county):
     assert got[("enterprise.json", "当前风险等级")] == [{"等级": files[eid].risk.grade}]
     assert len(files[eid].warnings) < 100  # all of them still in the file (it keeps the latest 100)
     warned = [w for w in files[eid].warnings if start <= w.occurred_at <= end]
-    assert got[("enterprise.json", "预警数")] == [{"预警": len(warned)}] and warned
-    assert sorted(r["事件"] for r in got[("enterprise.json", "预警记录")]) == sorted(w.event_id for w in warned)
+    latest = {w.dedup_key: w for w in sorted(warned, key=lambda w: w.occurred_at)}  # an alert raised again is one alert
+    assert got[("enterprise.json", "预警数")] == [{"预警": len(latest)}] and warned
+    assert sorted(r["触发事件"] for r in got[("enterprise.json", "预警记录")]) == sorted(w.event_id for w in latest.values())
 
 
 def test_the_enterprise_board_names_failed_items_as_the_credit_file_does(county):
@@ -322,18 +343,18 @@ def test_the_measured_values_panel_says_what_it_draws(county):
     """The description said "ND 计为 0": sampling_items keeps an ND as NULL (no point), and the control
     charts place it at half the detection limit.  The description says so, and the rows bear it out."""
     model = DASHBOARDS["enterprise.json"]()
-    described = next(p for p in model["panels"] if p["title"] == "检测值：${item}")["description"]
+    described = next(p for p in model["panels"] if p["title"] == "检测值：${item:text}")["description"]
     assert "ND 计为 0" not in described and "空值" in described and "检出限的一半" in described
     files = _files(county)
     eid, f = next((eid, f) for eid, f in sorted(files.items())
                   if any(i.item_code == "bromate" and all(v == "ND" for v in i.values) for s in f.samples for i in s.judgement.items))
-    rows = _panels(county["store"], variables={"enterprise": eid, "item": "bromate"})[("enterprise.json", "检测值：${item}")]
+    rows = _panels(county["store"], variables={"enterprise": eid, "item": "bromate"})[("enterprise.json", "检测值：${item:text}")]
     by_day: dict = {}
     for s in f.final_samples():
         for i in s.judgement.items:
             if i.item_code == "bromate":
                 by_day.setdefault(s.sampled_on, []).extend(float(v) for v in i.values if v != "ND")
-    got = {dt.date.fromisoformat(str(r["time"])[:10]): r["检测值"] for r in rows}
+    got = {dt.date.fromisoformat(_day(county["store"], r["time"])): r["检测值"] for r in rows}
     assert got == {d: (max(v) if v else None) for d, v in by_day.items()}
     assert None in got.values(), "a batch not detected has no point (not 0)"
 
@@ -357,18 +378,22 @@ def test_the_measured_values_are_those_of_the_reports_that_count(store, rules): 
         assert pipeline.wait_derived(60)
         f = pipeline.state.files[E]
         assert [s.event_id for s in f.final_samples()] == [str(fixed.event_id), str(kept.event_id)]
-        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item}")]
-        got = {str(r["time"])[:10]: r["检测值"] for r in rows}
+        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item:text}")]
+        got = {_day(store, r["time"]): r["检测值"] for r in rows}
         assert got == {"2026-03-05": 0.03, "2026-05-06": None}  # the corrected value, not 0.05; no 0.08 in April
         # the item list offers only items with a value in a report that counts
         model = DASHBOARDS["enterprise.json"]()
         (item_var,) = [v for v in model["templating"]["list"] if v["name"] == "item"]
-        offered = {r["item_code"] for r in store.query(expand(item_var["query"], *WHOLE, {"enterprise": E}))}
+        options = [tuple(r.values()) for r in store.query(expand(item_var["query"], *WHOLE, {"enterprise": E}))]
+        offered = {code for code, _ in options}
         assert "bromate" in offered
+        # the code is the value, the item's Chinese name the text (the plugin's first and second columns)
+        names = {i.item_code: i.item_name for s in f.final_samples() for i in s.judgement.items}
+        assert options == sorted((code, names[code]) for code in offered) and dict(options)["bromate"] == "溴酸盐"
         pipeline.submit([retraction(fixed.payload.sample_no, at="2026-06-01T09:00:00+08:00")])
         assert pipeline.wait_derived(60)
-        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item}")]
-        assert {str(r["time"])[:10]: r["检测值"] for r in rows} == {"2026-05-06": None}
+        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item:text}")]
+        assert {_day(store, r["time"]): r["检测值"] for r in rows} == {"2026-05-06": None}
         offered = {r["item_code"] for r in store.query(expand(item_var["query"], *WHOLE, {"enterprise": E}))}
         assert "bromate" not in offered  # its only value left is in a retracted report
     finally:
@@ -509,3 +534,267 @@ def test_check_command_reports_every_panel(tmp_path, capsys, rules):
     panels = sum(len(b()["panels"]) for b in DASHBOARDS.values())
     assert f"{panels} / {panels} 个面板查询成功" in out
     assert "✓ county.json / 在册企业: 1 行" in out
+
+
+# --------------------------------------------------------------------------- the reviewer's findings
+
+
+def _fold_into(store, rules, events, now=dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)):  # noqa: F811 - a store
+    """``events`` through the embedded pipeline into ``store``; the pipeline, to close."""
+    from qrisk.pipeline import Pipeline
+
+    pipeline = Pipeline(store, rules, clock=lambda: now)
+    pipeline.submit(events)
+    assert pipeline.wait_derived(60)
+    return pipeline
+
+
+def test_overdue_rectifications_are_those_overdue_and_open_now(county):
+    """整改逾期 counted the overdue marks made in the time range: a rectification overdue since before it
+    and still open was missed.  It is the credit files' state, whatever the range."""
+    files = _files(county)
+    overdue = sum(1 for f in files.values() for r in f.rectifications if r.overdue and r.status in ("open", "rejected"))
+    assert overdue, "the demo counties leave some overdue"
+    later = (dt.datetime(2031, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2031, 2, 1, tzinfo=dt.timezone.utc))
+    for start, end in (WHOLE, later):
+        assert _panels(county["store"], start, end)[("county.json", "整改逾期（当前）")] == [{"逾期": overdue}]
+
+
+def test_an_overdue_mark_withdrawn_is_not_overdue(store, rules):  # noqa: F811 - fixture
+    """A completion in time whose record came after the tick that marked it overdue withdraws the mark
+    (rectification.overdue_withdrawn): it was still counted.  A late completion rejected stays overdue."""
+    from tests.test_corrections import E, REG
+    from tests.test_fold import ev
+
+    events = [REG,
+              ev("rectification.ordered", "2026-03-25T11:00:00+08:00", rectification_id="R1", deadline="2026-04-24"),
+              ev("rectification.ordered", "2026-03-25T11:05:00+08:00", rectification_id="R2", deadline="2026-04-24"),
+              ev("rectification.ordered", "2026-03-25T11:10:00+08:00", rectification_id="R3", deadline="2026-04-24"),
+              ev("rectification.ordered", "2026-03-25T11:15:00+08:00", rectification_id="R4", deadline="2026-04-24"),
+              ev("clock.tick", "2026-04-26T00:00:00+08:00", enterprise_id="*"),
+              ev("rectification.completed", "2026-04-20T10:00:00+08:00", rectification_id="R1"),  # in time, came late
+              ev("rectification.completed", "2026-04-27T10:00:00+08:00", rectification_id="R3"),  # late, then rejected
+              ev("rectification.verified", "2026-04-29T10:00:00+08:00", rectification_id="R3", accepted=False, verifier="王建国",
+                 note="消毒记录不全"),
+              ev("rectification.completed", "2026-04-27T11:00:00+08:00", rectification_id="R4"),  # late, then accepted
+              ev("rectification.verified", "2026-04-29T11:00:00+08:00", rectification_id="R4", accepted=True, verifier="王建国",
+                 note="复查合格")]
+    pipeline = _fold_into(store, rules, events)
+    try:
+        f = pipeline.state.files[E]
+        on_file = sorted(r.rectification_id for r in f.rectifications if r.overdue and r.status in ("open", "rejected"))
+        assert on_file == ["R2", "R3"]
+        assert _panels(store)[("county.json", "整改逾期（当前）")] == [{"逾期": 2}]
+    finally:
+        pipeline.close()
+
+
+def test_a_range_of_one_local_day_counts_that_days_samples(store, rules):  # noqa: F811 - fixture
+    """$__dateFilter takes the range's UTC dates: a Beijing user's range from 2025-09-29 00:00 +08:00
+    filtered from 2025-09-28, and counted the 28th's samples as the 29th's."""
+    from tests.test_corrections import E, REG, sample
+
+    def on(day, no):
+        return sample(f"{day}T15:00:00+08:00", sample_no=no, batch=day.replace("-", ""), production_date=day, sampled_on=day)
+
+    pipeline = _fold_into(store, rules, [REG, on("2025-09-28", "S-28"), on("2025-09-29", "S-29"), on("2025-09-30", "S-30")])
+    try:
+        day = (dt.datetime(2025, 9, 29, tzinfo=BEIJING), dt.datetime(2025, 9, 29, 23, 59, 59, tzinfo=BEIJING))
+        got = _panels(store, *day, variables={"enterprise": E, "item": "bromate"})
+        assert got[("county.json", "抽检批次")] == [{"批次": 1}]
+        assert [r["抽样编号"] for r in got[("enterprise.json", "抽检记录")]] == ["S-29"]
+        assert [_day(store, r["time"]) for r in got[("enterprise.json", "检测值：${item:text}")]] == ["2025-09-29"]
+        # the time picker's days are the bureau's, whatever the browser's zone
+        assert {DASHBOARDS[name]()["timezone"] for name in DASHBOARDS} == {"Asia/Shanghai"}
+    finally:
+        pipeline.close()
+
+
+def test_withdrawn_signals_are_marked_and_not_counted(store, rules):  # noqa: F811 - fixture
+    """A c-chart signal whose month's complaints were all found 不属实 (fluctuation.signal_withdrawn), and a
+    signal raised by a report the bureau retracted (sampling.retracted), still showed and counted as signals."""
+    from processors.step import replay
+    from tests.test_fluctuation import drifting_log
+    from tests.test_retraction import retraction
+    from tests.test_risk import E, ev
+
+    drift = drifting_log()
+    _, effects = replay(drift, rules)
+    raised = [e for e in effects if e.kind == "fluctuation.signal" and e.data.get("series") and not e.data.get("note")]
+    assert len(raised) >= 2, "the drift signals more than once"
+    (tipped,) = [e for e in drift if str(e.event_id) == raised[0].event_id]
+    complaints = [ev("complaint.received", f"2026-03-0{d}T10:00:00+08:00", complaint_id=f"K{i}") for i, d in enumerate((2, 3, 4, 9), 1)]
+    unfounded = [ev("complaint.resolved", f"2026-03-2{i}T10:00:00+08:00", complaint_id=f"K{i}", verified=False, outcome="核查")
+                 for i in range(1, 5)]
+    pipeline = _fold_into(store, rules, drift + complaints)
+    try:
+        before = _panels(store, variables={"enterprise": E, "item": "x"})
+        counted = sum(r["信号数"] for r in before[("county.json", "质量波动信号（每周）")])
+        assert counted == len(raised) + 1  # the drift's and the complaint chart's
+        pipeline.submit(unfounded + [retraction(tipped.payload.sample_no, at="2026-04-01T09:00:00+08:00", enterprise_id=E)])
+        assert pipeline.wait_derived(60)
+        kinds = {r["kind"] for r in store.query("SELECT kind FROM effects")}
+        assert {"fluctuation.signal_withdrawn", "sampling.retracted"} <= kinds
+        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        assert sum(r["信号数"] for r in got[("county.json", "质量波动信号（每周）")]) == counted - 2
+        for table in (("county.json", "最新质量波动信号"), ("enterprise.json", "质量波动信号")):
+            rows = got[table]
+            marked = {r["事件"]: r["状态"] for r in rows if r["状态"]}
+            assert len(rows) == len(before[table]), "a withdrawn signal is shown, not hidden"
+            assert marked[raised[0].event_id] == "已撤销（触发的报告已撤销）"
+            assert sorted(marked.values()) == ["已撤销（投诉经核查均不属实）", "已撤销（触发的报告已撤销）"]
+    finally:
+        pipeline.close()
+
+
+def test_warnings_are_alerts_counted_once_with_their_state_and_evidence(county):
+    """预警 counted warning.raised effects (an alert raised again counted again), showed no state (an alert
+    closed because its ground was withdrawn looked live) and, for a warning a clock tick raised, only the
+    tick's event id.  One row per alert: its id and state now, the triggering event and the evidence's."""
+    store = county["store"]
+    got = _panels(store)
+    raised = collections.Counter()
+    evidence = {}
+    for row in store.query("SELECT enterprise_id, event_id, data FROM effects FINAL WHERE kind = 'warning.raised' UNION ALL "
+                           "SELECT enterprise_id, event_id, data FROM stream_effects FINAL WHERE kind = 'warning.raised'"):
+        d = json.loads(row["data"])
+        raised[(row["enterprise_id"], d["dedup_key"])] += 1
+        evidence.setdefault(row["event_id"], []).append(", ".join(d["evidence"].get("event_ids", [])))
+    assert sum(raised.values()) > len(raised), "the demo raises some alerts again"
+    assert got[("county.json", "预警")] == [{"预警": len(raised)}]
+    # each dedup key's newest alert, as the alerts stage stored it (the fold's alert books, where they still hold it)
+    newest = {}
+    for a in sorted(store.query("SELECT alert_id, enterprise_id, group_key, state, opened_at FROM alerts FINAL"),
+                    key=lambda a: (a["opened_at"], a["alert_id"])):
+        newest[(a["enterprise_id"], a["group_key"])] = a
+    books = {a.alert_id: a for a in county["alerts"]}
+    from alerts.lifecycle import STATE_ZH
+
+    rows = got[("county.json", "最新预警")]
+    for r in rows:
+        (key,) = [k for k in raised if k[0] == r["企业"] and k in newest and newest[k]["alert_id"] == r["预警编号"]]
+        assert (r["状态"], r["触发次数"]) == (STATE_ZH[newest[key]["state"]], raised[key])
+        if r["预警编号"] in books:
+            assert STATE_ZH[books[r["预警编号"]].state] == r["状态"]
+        assert r["证据事件"] in evidence[r["触发事件"]]
+    assert {r["状态"] for r in rows} >= {"待处置", "已关闭"}
+    ticks = {str(e.event_id) for e in county["events"] if e.event_type == "clock.tick"}
+    by_tick = [r for r in rows if r["触发事件"] in ticks]
+    # (a tick's warning names its ground: the rectification order past its deadline, the last inspection)
+    assert by_tick and any(set(r["证据事件"].split(", ")) - {r["触发事件"], ""} for r in by_tick)
+
+
+def test_a_pass_rate_over_no_judged_sample_is_no_data(county):
+    """The pass rates divided by greatest(judged, 1): with no judged sample in the range they said 0 %, in red."""
+    files = _files(county)
+    eid = sorted(files)[0]
+    later = (dt.datetime(2031, 1, 1, tzinfo=BEIJING), dt.datetime(2031, 2, 1, tzinfo=BEIJING))
+    got = _panels(county["store"], *later, variables={"enterprise": eid, "item": "x"})
+    assert got[("county.json", "抽检合格率")] == [{"合格率": None}]
+    assert got[("enterprise.json", "抽检合格率")] == [{"合格率": None}]
+    whole = _panels(county["store"], variables={"enterprise": eid, "item": "x"})
+    final = [s for f in files.values() for s in f.final_samples() if s.judgement.verdict in ("pass", "fail")]
+    rate = round(100 * sum(s.judgement.verdict == "pass" for s in final) / len(final), 1)
+    assert whole[("county.json", "抽检合格率")] == [{"合格率": rate}]
+
+
+def test_the_grade_colours_are_the_policys_bands():
+    """GRADE_COLOURS turned yellow at 40, orange at 60 and red at 80: the policy's grades are A to 30, B to 45,
+    C to 60 (inclusive) and D above."""
+    from dashboards.boards import GRADE_BANDS, GRADE_COLOUR, GRADE_COLOURS
+    from schemas.policy import Policy
+
+    risk = Policy().risk
+    assert GRADE_BANDS == risk.bands
+
+    def colour(score):
+        reached = [c for v, c in GRADE_COLOURS if v is None or score >= v]
+        return reached[-1]
+
+    for score in (0, 12.5, 30, 30.1, 44.9, 45, 45.5, 59, 60, 60.1, 75, 100):
+        assert colour(score) == GRADE_COLOUR[risk.band(score)], score
+    panels = {p["title"]: p for p in DASHBOARDS["enterprise.json"]()["panels"]}
+    for title in ("风险分", "风险分变化"):
+        steps = panels[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        assert [(s["value"], s["color"]) for s in steps] == GRADE_COLOURS
+
+
+def test_grades_are_plotted_as_of_the_folds_clock(store, rules):  # noqa: F811 - fixture
+    """风险分变化 and C/D 级企业's 评定时间 used the effect's occurred_at: a report arriving late (sampled weeks
+    back) regrades the file as of now, and was plotted back then, before the grades it came after."""
+    from tests.test_risk import E, pa_sample, registered
+
+    events = [registered(), pa_sample("2026-03-12T10:00:00+08:00", sample_no="S-MAR"),
+              pa_sample("2026-02-02T10:00:00+08:00", sample_no="S-FEB")]  # its report came after March's
+    pipeline = _fold_into(store, rules, events)
+    try:
+        history = pipeline.state.files[E].risk.history
+        late = [h for h in history if h.cause_event_id == str(events[2].event_id)]
+        assert late and late[0].as_of >= dt.datetime(2026, 3, 12, 2, tzinfo=dt.timezone.utc)
+        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        rows = [(dt.datetime.fromisoformat(str(r["time"])).replace(tzinfo=dt.timezone.utc), r["风险分"])
+                for r in got[("enterprise.json", "风险分变化")]]
+        plotted, last = [], None
+        for h in history:
+            if last is None or (h.grade, h.score) != last:
+                plotted.append((h.as_of.replace(microsecond=0), h.score))
+            last = (h.grade, h.score)
+        assert rows == plotted
+        assert rows[-1][1] == pipeline.state.files[E].risk.score
+    finally:
+        pipeline.close()
+
+
+def test_a_notification_given_up_before_the_range_still_shows(county):
+    """The delivery panels read the attempts within the time range (default now-7d): a notification that gave
+    up 8 days ago, still to be handled, disappeared."""
+    store = county["store"]
+    gave_up = dt.datetime(2031, 9, 1, 8, 0)
+
+    def attempt(n, status, error):
+        return {"delivery_id": "old", "alert_id": "AL-old", "enterprise_id": "E-1", "receiver": "desk", "channel": "webhook",
+                "attempt": n, "status": status, "at": gave_up + dt.timedelta(minutes=n), "at_ms": 0, "response_code": 0, "error": error}
+
+    store.insert("deliveries", [attempt(1, "retry", "HTTP 503"), attempt(2, "failed", "HTTP 410 Gone")])
+    now = dt.datetime(2031, 9, 9, 8, tzinfo=dt.timezone.utc)  # eight days after it gave up
+    week = (now - dt.timedelta(days=7), now)
+    got = _panels(store, *week)
+    assert got[("intake.json", "预警通知发送失败")] == [{"失败": 1}]
+    assert [(r["预警编号"], r["状态"], r["尝试次数"], r["原因"]) for r in got[("intake.json", "未送达的预警通知")]] == [
+        ("AL-old", "失败", 2, "HTTP 410 Gone")]
+
+
+def test_enterprise_ids_link_to_the_enterprise_board():
+    """A panel's 企业 column showed an id with no way to its credit file."""
+    url = "/d/qrisk-enterprise?var-enterprise=${__value.raw}&${__url_time_range}"
+    linked = set()
+    for name, build in DASHBOARDS.items():
+        for p in build()["panels"]:
+            for o in p["fieldConfig"]["overrides"]:
+                if o["matcher"] == {"id": "byName", "options": "企业"}:
+                    links = [v for prop in o["properties"] if prop["id"] == "links" for v in prop["value"]]
+                    assert [link["url"] for link in links] == [url]
+                    linked.add((name, p["title"]))
+    assert linked == {("county.json", "C/D 级企业"), ("county.json", "最新预警"), ("county.json", "待处置预警"),
+                      ("intake.json", "未送达的预警通知")}
+
+
+def test_intake_leaves_out_the_clock_and_tells_processing_failures_apart(store, rules):  # noqa: F811 - fixture
+    """接收事件 counted the system's own clock ticks as received events; 拒收记录 counted processing dead letters
+    (events accepted that the fold failed on) as refused input."""
+    from qrisk.pipeline import DeadLetter
+    from tests.test_corrections import REG, sample
+    from tests.test_fold import ev
+
+    tick = ev("clock.tick", "2026-03-02T00:00:00+08:00", enterprise_id="*")
+    pipeline = _fold_into(store, rules, [REG, sample("2026-03-01T10:00:00+08:00"), tick])
+    try:
+        pipeline.dead_letter([DeadLetter(channel="http", position="req-1#0", raw=b"{}", reason="payload: 缺少必填字段"),
+                              DeadLetter(channel="processing", position="seq 9", raw=b"{}", reason="processing failed: KeyError: 'x'",
+                                         dead_letter_id="processing-x")])
+        got = _panels(store)
+        assert got[("intake.json", "接收事件")] == [{"事件": 2}]
+        assert got[("intake.json", "拒收记录")] == [{"拒收": 1, "处理失败": 1}]
+        assert sorted(r["渠道"] for r in got[("intake.json", "最新拒收记录")]) == ["处理失败（已接收）", "拒收（HTTP）"]
+    finally:
+        pipeline.close()
