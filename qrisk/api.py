@@ -69,6 +69,7 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "the key's role may not do this"},
 }
 Format = Literal["json", "csv", "xlsx"]
+ReportFormat = Literal["json", "text", "xlsx"]
 
 
 # --------------------------------------------------------------------------- timestamps
@@ -445,6 +446,28 @@ def _sheet(rows: list[dict[str, Any]], columns: list[str], name: str, sheet: str
     """An XLSX for people (``qrisk.sheets``): Chinese headers and values, local time."""
     return Response(to_xlsx(rows, columns, sheet=sheet, headers=headers, number_formats=number_formats), media_type=XLSX_MEDIA_TYPE,
                     headers={"content-disposition": f'attachment; filename="{name}.xlsx"'})
+
+
+def _printed(report: dict[str, Any], fmt: str) -> Any:
+    """The credit report as ``qrisk credit-file`` writes it: ``qrisk credit-file`` cannot open a chdb
+    data directory ``qrisk run`` holds, and a supervisor should not need the service stopped to print one."""
+    if fmt == "json":
+        return report
+    from qrisk.credit_report import render_text, write_xlsx
+
+    if fmt == "text":
+        return PlainTextResponse(render_text(report), media_type="text/plain; charset=utf-8")
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="qrisk-report-") as tmp:  # (openpyxl saves to a path; gone once read)
+        body = write_xlsx(report, Path(tmp) / "report.xlsx").read_bytes()
+    # an ASCII name every client keeps, and the Chinese one (RFC 6266 filename*) for those that read it
+    eid = report["enterprise_id"]
+    plain = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in eid)
+    named = urllib.parse.quote(f"诚信档案_{report.get('name') or eid}_{eid}.xlsx", safe="")
+    return Response(body, media_type=XLSX_MEDIA_TYPE, headers={
+        "content-disposition": f"attachment; filename=\"credit-file-{plain}.xlsx\"; filename*=UTF-8''{named}"})
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str], fmt: str, name: str) -> Response:
@@ -872,9 +895,20 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     @app.get("/v1/enterprises/{enterprise_id}", summary="The credit file (诚信档案) of one enterprise",
              responses={**_AUTH_RESPONSES, 404: {"description": "no such enterprise"}},
              **_declared(readers))
-    def get_enterprise(enterprise_id: str, view: Literal["file", "report"] = "file", key: ApiKey = Security(readers)) -> dict[str, Any]:
+    def get_enterprise(enterprise_id: str, view: Literal["file", "report"] = "file",
+                       format: Annotated[ReportFormat, Query(description=(
+                           "view=report only: json (the sections), text (what `qrisk credit-file --format text` prints) "
+                           "or xlsx (the workbook of `qrisk credit-file --format xlsx`)"))] = "json",
+                       key: ApiKey = Security(readers)) -> Any:
         """``view=file``: the credit file as folded; ``view=report``: the same, readable, in Chinese
-        (profile, grade and why, results, complaints, inspections, rectifications, signals, warnings)."""
+        (profile, grade and why, results, complaints, inspections, rectifications, signals, warnings),
+        as JSON, text or a workbook to print."""
+        if format != "json" and view != "report":
+            # the folded file has no printable form; answered before the file is read, as any bad parameter
+            raise UnknownParameters([{
+                "field": "query.format", "type": "value_error",
+                "reason": f"format={format} is a form of the report: add view=report (view=file is JSON only)",
+                "reason_zh": f"format={format} 是诚信档案报告的格式，须同时给出 view=report（view=file 仅有 JSON）"}])
         file = pipeline.credit_file(enterprise_id)
         # another town's enterprise answers as a missing one, as alerts do: a town-limited key
         # learns nothing of what lies outside its towns, not even that it exists
@@ -890,9 +924,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             # the enterprise's sample tipped has no town, and a town's key does not read it there either)
             alerts = [a for a in _alert_views(enterprise_id=enterprise_id) if key.sees_town(a["town"])]
             if distributed:  # from the sink's copy of the file (seconds behind the log)
-                return report_from_view(file, pipeline.rules, alerts=alerts)
-            with pipeline.lock:
-                return build_report(pipeline.state.files[enterprise_id], pipeline.rules, alerts=alerts)
+                report = report_from_view(file, pipeline.rules, alerts=alerts)
+            else:
+                with pipeline.lock:
+                    report = build_report(pipeline.state.files[enterprise_id], pipeline.rules, alerts=alerts)
+            return _printed(report, format)
         return file
 
     def _alert_views(alert_id: str | None = None, **filters: Any) -> list[dict[str, Any]]:
