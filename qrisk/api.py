@@ -448,6 +448,37 @@ def _sheet(rows: list[dict[str, Any]], columns: list[str], name: str, sheet: str
                     headers={"content-disposition": f'attachment; filename="{name}.xlsx"'})
 
 
+_DURATION = re.compile(r"\d+[smhd]", re.IGNORECASE)
+
+
+def _instant(value: Any) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _since(text: str, now: dt.datetime, utc_offset_hours: int) -> dt.datetime | None:
+    """The instant ``?since=`` names, or None if it names none.  A date is a supervisor's day, which
+    begins at midnight in the bureau's time (policy ``utc_offset_hours``), not in UTC; an instant
+    without its zone is refused, as everywhere in this API (whose clock would it be read on?)."""
+    import argparse
+
+    from qrisk.cli_alerts import _duration
+
+    text = text.strip()
+    if _DURATION.fullmatch(text):
+        try:
+            return now - dt.timedelta(seconds=_duration(text))
+        except (argparse.ArgumentTypeError, OverflowError):  # 0d, or further back than any calendar
+            return None
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return dt.datetime.combine(day, dt.time(), dt.timezone(dt.timedelta(hours=utc_offset_hours)))
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def _printed(report: dict[str, Any], fmt: str) -> Any:
     """The credit report as ``qrisk credit-file`` writes it: ``qrisk credit-file`` cannot open a chdb
     data directory ``qrisk run`` holds, and a supervisor should not need the service stopped to print one."""
@@ -982,13 +1013,40 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     @app.get("/v1/alerts", summary="Alerts, newest first (supervisors: their towns)", responses=_AUTH_RESPONSES, **_declared(readers))
     def list_alerts(state: Literal["open", "acknowledged", "rectifying", "verified", "closed", "active"] | None = None,
                     enterprise_id: str | None = None, severity: Literal["critical", "high", "medium", "low"] | None = None,
+                    rule: Annotated[str | None, Query(description="the rule an alert carries (sampling.unqualified, fluctuation.signal …: "
+                                                                  "the README's rule table)")] = None,
+                    assignee: Annotated[str | None, Query(min_length=1, max_length=200, description="its current owner, as assigned")] = None,
+                    since: Annotated[str | None, Query(description=(
+                        "opened at or after: a date (2026-11-20, from its midnight in the bureau's time), an instant with its zone "
+                        "(2026-11-20T08:00:00+08:00), or a duration back from now (12h, 7d)"))] = None,
                     limit: Annotated[int, Query(ge=1, le=5000, description="newest first; at most 5,000")] = 200,
                     format: Format = "json", key: ApiKey = Security(readers)) -> Any:
-        """``state=active``: open, acknowledged or rectifying (still being handled)."""
+        """``state=active``: open, acknowledged or rectifying (still being handled).  The filters combine
+        (all must hold), in the exports too."""
+        from schemas.policy import WARNING_RULES
+
+        refused = []
+        if rule is not None and rule not in WARNING_RULES:
+            listed = ", ".join(WARNING_RULES)
+            refused.append({"field": "query.rule", "type": "literal_error", "reason": f"unknown alert rule {rule!r}; one of {listed}",
+                            "reason_zh": f"未知的预警规则 {rule!r}，应为以下之一：{'、'.join(WARNING_RULES)}"})
+        opened_from = None
+        if since is not None:
+            opened_from = _since(since, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)
+            if opened_from is None:
+                refused.append({"field": "query.since", "type": "value_error",
+                                "reason": f"not a date, an instant with its zone or a duration: {since!r} "
+                                          "(e.g. 2026-11-20, 2026-11-20T08:00:00+08:00, 12h, 7d)",
+                                "reason_zh": f"无效的起始时间：{since!r}，应为日期（如 2026-11-20）、带时区的时间"
+                                             "（如 2026-11-20T08:00:00+08:00）或时长（如 12h、7d）"})
+        if refused:
+            raise UnknownParameters(refused)
         wanted = {"active": {"open", "acknowledged", "rectifying"}}.get(state or "", {state} if state else None)
         chosen = [a for a in _alert_views(states=wanted, enterprise_id=enterprise_id, severity=severity)
                   if (wanted is None or a["state"] in wanted) and (enterprise_id is None or a["enterprise_id"] == enterprise_id)
-                  and (severity is None or a["severity"] == severity) and key.sees_town(a["town"])]
+                  and (severity is None or a["severity"] == severity) and (rule is None or a["rule"] == rule)
+                  and (assignee is None or a.get("assignee") == assignee)
+                  and (opened_from is None or _instant(utc_text(a["opened_at"])) >= opened_from) and key.sees_town(a["town"])]
         # ISO text sorts as time does only when written alike (utc_text): "…42Z" sorted after "…42.5Z"
         chosen.sort(key=lambda a: (utc_text(a["opened_at"]), a["alert_id"]), reverse=True)
         # (zoned here, not only in the JSON answer: the CSV and the sheet carry the same times)

@@ -104,3 +104,69 @@ def test_a_bad_report_format_names_the_field_and_the_forms_in_both_languages(srv
     assert answer.status_code == 422
     (error,) = answer.json()["errors"]
     assert error["field"] == "query.format" and "view=report" in error["reason_zh"] and "view=report" in error["reason"]
+
+
+# --------------------------------------------------------------------------- 2. the alert list's filters
+
+
+def test_alerts_filter_by_rule_and_an_unknown_rule_lists_the_valid_ones(srv):
+    failed = alerts(srv, rule="sampling.unqualified")
+    assert len(failed) == 2 and {a["rule"] for a in failed} == {"sampling.unqualified"}
+    assert {a["rule"] for a in alerts(srv)} > {"sampling.unqualified"}  # (the filter took something away)
+    answer = srv.get("/v1/alerts", params={"rule": "sampling.failed"})
+    assert answer.status_code == 422
+    (error,) = answer.json()["errors"]
+    assert error["field"] == "query.rule"
+    for text in (error["reason"], error["reason_zh"]):
+        assert "sampling.failed" in text and "sampling.unqualified" in text and "interview.follow_up_overdue" in text
+    assert "未知的预警规则" in error["reason_zh"]
+
+
+def test_alerts_filter_by_when_they_were_opened(srv):
+    everything = {a["alert_id"] for a in alerts(srv)}
+    february = {a["alert_id"] for a in alerts(srv) if a["opened_at"] >= "2025-02-10"}
+    assert february and february < everything
+    # a date is the bureau's day: 2025-02-10 begins at 2025-02-09T16:00Z, and the samples came at 10:00 local
+    assert {a["alert_id"] for a in alerts(srv, since="2025-02-10")} == february
+    assert {a["alert_id"] for a in alerts(srv, since="2025-02-10T10:00:00+08:00")} == february
+    assert alerts(srv, since="2025-02-10T10:00:01+08:00") == []
+    assert alerts(srv, since="2025-02-10T02:00:00Z") != []
+    # a duration back from the server's clock: the 2025 alerts are older than a week, younger than 1000 days
+    assert alerts(srv, since="7d") == []
+    assert {a["alert_id"] for a in alerts(srv, since="1000d")} == everything
+    for bad in ("2025-02-10T10:00:00", "last week", "0d", "2025-13-01"):
+        answer = srv.get("/v1/alerts", params={"since": bad})
+        assert answer.status_code == 422, (bad, answer.text)
+        (error,) = answer.json()["errors"]
+        assert error["field"] == "query.since" and "7d" in error["reason_zh"] and "7d" in error["reason"], error
+
+
+def test_alerts_filter_by_assignee_combined_with_the_others_and_in_the_exports(srv):
+    import csv
+
+    from openpyxl import load_workbook
+
+    failed = alerts(srv, rule="sampling.unqualified")
+    target = failed[0]["alert_id"]
+    step = srv.post(f"/v1/alerts/{target}/actions", json={"action": "assign", "assignee": "张三", "note": "请核查该批次"})
+    assert step.status_code == 200, step.text
+    assert [a["alert_id"] for a in alerts(srv, assignee="张三")] == [target]
+    assert alerts(srv, assignee="李四") == []
+    assert [a["alert_id"] for a in alerts(srv, assignee="张三", rule="sampling.unqualified", since="2025-01-01", state="open")] == [target]
+    assert alerts(srv, assignee="张三", rule="fluctuation.signal") == []
+    # the exports carry the same rows
+    params = {"rule": "sampling.unqualified", "since": "2025-01-01"}
+    table = srv.get("/v1/alerts", params={**params, "format": "csv"})
+    assert table.status_code == 200, table.text
+    rows = list(csv.DictReader(io.StringIO(table.content.decode("utf-8-sig"))))
+    assert {r["alert_id"] for r in rows} == {a["alert_id"] for a in failed}
+    assert [r["alert_id"] for r in csv.DictReader(io.StringIO(srv.get(
+        "/v1/alerts", params={"assignee": "张三", "format": "csv"}).content.decode("utf-8-sig")))] == [target]
+    sheet = srv.get("/v1/alerts", params={**params, "format": "xlsx"})
+    assert sheet.status_code == 200, sheet.text
+    ws = load_workbook(io.BytesIO(sheet.content)).active
+    assert ws.max_row == 1 + len(failed)  # a header row and the two failures
+    # a town key: the same filters, its towns only (the county's chart alert has none)
+    assert alerts(srv, srv.role_keys["elsewhere"], rule="sampling.unqualified") == []
+    assert {a["alert_id"] for a in alerts(srv, srv.role_keys["liangzhu"], rule="fluctuation.signal")} == {
+        a["alert_id"] for a in alerts(srv, rule="fluctuation.signal") if a["town"] == "良渚街道"}
