@@ -302,16 +302,36 @@ class AlertActionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["acknowledge", "assign", "start_rectification", "verify", "close", "reopen", "comment"]
+    action: Literal["acknowledge", "assign", "start_rectification", "verify", "close", "reopen", "comment", "escalate"] = Field(
+        description="escalate (手动升级: the escalation receivers are told, as when an alert is not acknowledged in time), "
+                    "comment and reopen need a note")
     note: str = Field(default="", max_length=2000, description="说明：处置情况、整改要求、复查结论……")
     assignee: str | None = Field(default=None, min_length=1, max_length=200, description="action assign: the new owner")
     event_id: uuid.UUID | None = Field(default=None, description="set it to retry safely: the same id is one step")
 
     @model_validator(mode="after")
-    def _assignee(self) -> "AlertActionRequest":
+    def _needs(self) -> "AlertActionRequest":
+        from schemas.events import FieldError
+
         if self.action == "assign" and not self.assignee:
-            raise ValueError("assign needs an assignee / 指派须给出负责人 assignee")
+            raise FieldError("action assign needs an assignee: who handles the alert from now on",
+                             "指派须填写负责人（assignee），即此后负责处置该预警的人员", field="assignee")
+        if self.action in NOTE_NEEDED and not self.note.strip():
+            # a comment of nothing was stored as the bare word 备注; a reopening or an escalation tells its
+            # receivers why, and without a reason they cannot tell what is to be done again
+            en, zh = NOTE_NEEDED[self.action]
+            raise FieldError(en, zh, field="note")
         return self
+
+
+NOTE_NEEDED = {
+    "comment": ("action comment needs a note: the remark itself", "备注须填写内容（note）"),
+    "reopen": ("action reopen needs a note: why it is reopened — its receivers are told",
+               "重新打开须填写理由（note）：接收人会收到通知，须说明为何重新打开、需要再做什么"),
+    "escalate": ("action escalate needs a note: why it is escalated — the escalation receivers are told",
+                 "手动升级须填写理由（note）：升级接收人会收到通知，须说明升级原因和需要上级协调处置的事项"),
+}
+"""Steps refused (422, naming ``note``) without a reason, beside closing a 紧急/高 alert (alerts.lifecycle.note_missing)."""
 
 
 # Prometheus wants a HELP and a TYPE per metric; a name missing here is exposed as untyped
@@ -1081,12 +1101,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             "ORDER BY created_at, created_ms, delivery_id", {"id": alert_id})]
         return view
 
-    @app.post("/v1/alerts/{alert_id}/actions", summary="A supervisor's step: acknowledge, assign, start_rectification, verify, close, reopen, comment",
+    @app.post("/v1/alerts/{alert_id}/actions", summary="A supervisor's step: acknowledge, assign, start_rectification, verify, close, reopen, comment, escalate",
               responses={**_AUTH_RESPONSES, 404: {"description": "no such alert"},
                          409: {"description": "the alert cannot take this step now"},
                          202: {"description": "with QRISK_EVENT_LOG=kafka: published; the worker takes the step shortly"},
                          413: {"description": f"body larger than {ACTION_BODY_BYTES} bytes"},
-                         422: {"description": "not JSON, a bad field, or closing a 紧急/高 alert (alerts.close_note_min_severity) without a note"}},
+                         422: {"description": "not JSON, a bad field, comment, reopen or escalate without a note, or closing a 紧急/高 "
+                                              "alert (alerts.close_note_min_severity) without one"},
+                         501: {"description": "a step this server's alert lifecycle does not take yet (escalate)"}},
               **_declared(handlers, requestBody={"required": True, "content": {"application/json": {"schema": _ACTION_SCHEMA}}}))
     async def act_on_alert(alert_id: str, request: Request, key: ApiKey = Security(handlers)) -> Any:
         """The step goes into the event log as an ``alert.action`` event (so the alert's lifecycle
@@ -1098,12 +1120,21 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         from alerts.lifecycle import ACTION_ZH, TRANSITIONS, AlertActionError, AlertNoteRequired, note_missing
         from schemas.events import AlertActionEvent
 
+        ACTION_ZH = {"escalate": "手动升级", **ACTION_ZH}  # (until alerts.lifecycle names it)
+
         body = await _action_body(request)
         view = _alert_for(alert_id, key)
         event_id = body.event_id or uuid.uuid4()
         occurred_at = pipeline.clock()
         refusal: HTTPException | None = None
-        if distributed:
+        if body.action not in TRANSITIONS:
+            # a step the alert fold does not take yet (manual escalation, until alerts.lifecycle has it): in the
+            # log it would be rejected by every replay, so it is refused here, saying so, and audited as refused
+            refusal = HTTPException(status_code=501, detail=(
+                f"本服务尚不支持“{ACTION_ZH.get(body.action, body.action)}”操作（预警处置流程未包含该步骤），未写入；"
+                f"请联系升级接收人或改用备注（comment）记录 / action {body.action} is not supported by this server's alert "
+                "lifecycle yet: nothing was written"))
+        elif distributed:
             allowed, _ = TRANSITIONS[body.action]
             if view["state"] not in allowed:
                 refusal = HTTPException(status_code=409, detail=f"预警 {alert_id} 当前状态为“{view['state_zh']}”，不能{ACTION_ZH[body.action]}")
@@ -1680,8 +1711,15 @@ async def _action_body(request: Request) -> AlertActionRequest:
     try:
         return AlertActionRequest.model_validate_json(raw)
     except ValidationError as exc:
-        # answered as FastAPI answers a bad body (invalid_request): fields under "body"
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+        # answered as FastAPI answers a bad body (invalid_request): fields under "body"; a check across
+        # fields names the one to fill in (FieldError.field), as the event door does
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"], *_named_field(e))} for e in exc.errors()]) from None
+
+
+def _named_field(error: Any) -> tuple[str, ...]:
+    cause = (error.get("ctx") or {}).get("error")
+    field = getattr(cause, "field", None)
+    return (field,) if field and not error["loc"] else ()
 
 
 BODY_HEAD_KEPT = 64 * 1024

@@ -406,7 +406,7 @@ def test_an_alert_closed_long_ago_is_still_found_after_it_left_the_folds_memory(
         assert detail["state"] == "closed" and [s["action"] for s in detail["steps"]] == ["opened", "close"]
         assert srv.get(f"/v1/enterprises/{alert['enterprise_id']}", headers=admin).status_code == 200
         # on record, not to be acted on: a clear 409, not a 500
-        refused = srv.post(f"/v1/alerts/{aid}/actions", json={"action": "reopen"}, headers=admin)
+        refused = srv.post(f"/v1/alerts/{aid}/actions", json={"action": "reopen", "note": "回访发现仍在销售"}, headers=admin)
         assert refused.status_code == 409 and "已于" in refused.json()["detail"] and "归档" in refused.json()["detail"]
     finally:
         srv.stop()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import subprocess
 import sys
 import urllib.parse
@@ -170,3 +171,55 @@ def test_alerts_filter_by_assignee_combined_with_the_others_and_in_the_exports(s
     assert alerts(srv, srv.role_keys["elsewhere"], rule="sampling.unqualified") == []
     assert {a["alert_id"] for a in alerts(srv, srv.role_keys["liangzhu"], rule="fluctuation.signal")} == {
         a["alert_id"] for a in alerts(srv, rule="fluctuation.signal") if a["town"] == "良渚街道"}
+
+
+# --------------------------------------------------------------------------- 3. steps that need a reason
+
+
+def test_comment_and_reopen_need_a_note_named_in_chinese_and_english(srv):
+    target = alerts(srv, rule="risk.grade_worsened")[0]["alert_id"]
+    before = srv.get(f"/v1/alerts/{target}").json()["steps"]
+    for action, zh in (("comment", "备注须填写内容"), ("reopen", "重新打开须填写理由")):
+        for body in ({"action": action}, {"action": action, "note": "  "}):
+            answer = srv.post(f"/v1/alerts/{target}/actions", json=body)
+            assert answer.status_code == 422, answer.text
+            (error,) = answer.json()["errors"]
+            assert error["field"] == "body.note", error
+            assert error["reason_zh"].startswith(zh) and "note" in error["reason_zh"]
+            assert error["reason"].startswith(f"action {action} needs a note") and not any("\u4e00" <= c <= "\u9fff" for c in error["reason"])
+    assert srv.get(f"/v1/alerts/{target}").json()["steps"] == before  # nothing was written
+    noted = srv.post(f"/v1/alerts/{target}/actions", json={"action": "comment", "note": "已电话联系企业"})
+    assert noted.status_code == 200, noted.text
+    assert noted.json()["alert"]["steps"][-1]["note"] == "已电话联系企业"
+
+
+def test_an_assign_without_an_assignee_says_so_once_in_each_language(srv):
+    target = alerts(srv, rule="risk.grade_worsened")[0]["alert_id"]
+    answer = srv.post(f"/v1/alerts/{target}/actions", json={"action": "assign", "note": "请跟进"})
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["errors"]
+    assert error["field"] == "body.assignee"
+    assert error["reason_zh"] == "指派须填写负责人（assignee），即此后负责处置该预警的人员"
+    assert error["reason"] == "action assign needs an assignee: who handles the alert from now on"
+    assert answer.json()["detail"] == "请求无效：body.assignee：指派须填写负责人（assignee），即此后负责处置该预警的人员"
+
+
+def test_a_manual_escalation_needs_a_note_and_is_refused_plainly_until_the_lifecycle_takes_it(srv):
+    from alerts.lifecycle import TRANSITIONS
+
+    target = alerts(srv, rule="risk.grade_worsened")[0]["alert_id"]
+    bare = srv.post(f"/v1/alerts/{target}/actions", json={"action": "escalate"})
+    assert bare.status_code == 422, bare.text
+    (error,) = bare.json()["errors"]
+    assert error["field"] == "body.note" and error["reason_zh"].startswith("手动升级须填写理由")
+    before = srv.get(f"/v1/alerts/{target}").json()["steps"]
+    answer = srv.post(f"/v1/alerts/{target}/actions", json={"action": "escalate", "note": "企业拒不配合，请县局协调"})
+    if "escalate" in TRANSITIONS:  # (alerts.lifecycle takes it: the escalation receivers are told)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["alert"]["steps"][-1]["action"] == "escalate"
+        return
+    assert answer.status_code == 501, answer.text
+    assert "手动升级" in answer.json()["detail"] and "not supported" in answer.json()["detail"]
+    assert srv.get(f"/v1/alerts/{target}").json()["steps"] == before
+    audit = srv.get("/v1/audit", params={"action": "alert.action"}).json()
+    assert any(r["outcome"] == "refused" and '"escalate"' in json.dumps(r, ensure_ascii=False) for r in audit), audit[:3]
