@@ -969,11 +969,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             scope = f"（该密钥仅限 {'、'.join(key.towns)}）" if key.towns else ""
             raise HTTPException(status_code=404, detail=f"未找到企业 {enterprise_id}{later}{scope} / no such enterprise{later_en}")
         if view == "report":
-            from qrisk.credit_report import build_report, report_from_view
+            from qrisk.credit_report import build_report, report_from_view, unseen
 
-            # how each warning was handled: those this key reads at /v1/alerts/{id} (a county-wide alert
-            # the enterprise's sample tipped has no town, and a town's key does not read it there either)
-            alerts = [a for a in _alert_views(enterprise_id=enterprise_id) if key.sees_town(a["town"])]
+            # how each warning was handled: as this key reads it at /v1/alerts/{id}; one it may not read (a
+            # county-wide alert the enterprise's sample tipped has no town) says who handles it, not that none exists
+            alerts = [a if key.sees_town(a["town"]) else unseen(a) for a in _alert_views(enterprise_id=enterprise_id)]
             if distributed:  # from the sink's copy of the file (seconds behind the log)
                 report = report_from_view(file, pipeline.rules, alerts=alerts)
             else:

@@ -223,3 +223,37 @@ def test_a_manual_escalation_needs_a_note_and_is_refused_plainly_until_the_lifec
     assert srv.get(f"/v1/alerts/{target}").json()["steps"] == before
     audit = srv.get("/v1/audit", params={"action": "alert.action"}).json()
     assert any(r["outcome"] == "refused" and '"escalate"' in json.dumps(r, ensure_ascii=False) for r in audit), audit[:3]
+
+
+# --------------------------------------------------------------------------- 4. a town's report of a county alert
+
+
+def test_a_town_report_says_the_county_handles_the_alert_it_may_not_read(srv):
+    county_alert = next(a for a in alerts(srv, rule="fluctuation.signal") if a["town"] is None)
+
+    def county_row(key: str | None) -> dict:
+        answer = srv.get(f"/v1/enterprises/{E}", params={"view": "report"}, headers=bearer(key) if key else {})
+        assert answer.status_code == 200, answer.text
+        (row,) = [w for w in answer.json()["warnings"] if w["dedup_key"] == county_alert["dedup_key"]]
+        return row
+
+    assert county_row(None)["handling_zh"].startswith(f"待处置（{county_alert['alert_id']}")  # the admin reads it
+    assert county_row(srv.role_keys["county"])["handling_zh"].startswith(f"待处置（{county_alert['alert_id']}")
+    town = county_row(srv.role_keys["liangzhu"])
+    assert town["handling_zh"] == "县级预警，由县局处置（该密钥无权查看）"
+    assert srv.get(f"/v1/alerts/{county_alert['alert_id']}", headers=bearer(srv.role_keys["liangzhu"])).status_code == 404
+    # its own alerts it reads as ever, and the printed forms say the same
+    text = srv.get(f"/v1/enterprises/{E}", params={"view": "report", "format": "text"}, headers=bearer(srv.role_keys["liangzhu"])).text
+    assert "县级预警，由县局处置（该密钥无权查看）" in text and county_alert["alert_id"] not in text
+    assert "无预警记录" not in text
+
+
+def test_an_unseen_alert_of_a_town_says_another_town_handles_it_and_nothing_of_it():
+    from qrisk.credit_report import handling_zh, unseen
+
+    full = {"alert_id": "AL-0000000000000001", "dedup_key": "k", "event_ids": ["e"], "opened_at": "2025-02-10T02:00:00Z",
+            "town": "清湖镇", "state": "closed", "state_zh": "已关闭", "assignee": "张三", "steps": [{"note": "秘密"}]}
+    hidden = unseen(full)
+    assert set(hidden) == {"dedup_key", "event_ids", "opened_at", "town", "unseen"}
+    assert handling_zh(hidden, 8) == "由其他乡镇/街道处置的预警（该密钥无权查看）"
+    assert handling_zh(unseen({**full, "town": None}), 8) == "县级预警，由县局处置（该密钥无权查看）"
