@@ -1122,7 +1122,17 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
         ACTION_ZH = {"escalate": "手动升级", **ACTION_ZH}  # (until alerts.lifecycle names it)
 
-        body = await _action_body(request)
+        try:
+            body = await _action_body(request)
+        except RequestValidationError as exc:
+            # a step that lacks what it needs (a note, an assignee) is a refused step, audited as a close without
+            # its reason is; a body that is no step at all is not
+            needs = [e for e in exc.errors() if isinstance((e.get("ctx") or {}).get("error"), FieldError)]
+            if needs:
+                await asyncio.wrap_future(audit.record("alert.action", "refused", key, {
+                    "alert_id": alert_id, "action": needs[0].get("input", {}).get("action") if isinstance(needs[0].get("input"), dict) else None,
+                    "status": 422, "reason": "；".join(reason_zh(e) for e in needs)[:500]}))
+            raise
         view = _alert_for(alert_id, key)
         event_id = body.event_id or uuid.uuid4()
         occurred_at = pipeline.clock()

@@ -237,9 +237,10 @@ def test_supervisors_act_on_their_towns_alerts_and_a_restart_keeps_state_and_sen
     assert {a: hooks[a] for a in before[0]} == before[0], "no webhook call sent twice after a restart"
     assert {a: mails[a] for a in before[1]} == before[1], "no e-mail sent twice after a restart"
     audit = srv.get("/v1/audit?action=alert.action").json()
-    # (newest first; the two steps refused before the log — verify from 待处置, close without a reason — are audited too)
-    assert [a["outcome"] for a in audit] == ["conflict", "duplicate", "accepted", "refused", "refused"] and audit[2]["key_name"] == "li"
-    assert [(a["detail"]["action"], a["detail"]["status"]) for a in audit[3:]] == [("close", 422), ("verify", 409)]
+    # (newest first; the steps refused before the log — verify from 待处置, assign without an assignee, close without a
+    # reason — are audited too)
+    assert [a["outcome"] for a in audit] == ["conflict", "duplicate", "accepted", "refused", "refused", "refused"] and audit[2]["key_name"] == "li"
+    assert [(a["detail"]["action"], a["detail"]["status"]) for a in audit[3:]] == [("close", 422), ("assign", 422), ("verify", 409)]
 
 
 def test_a_receiver_that_refuses_for_good_is_recorded_as_failed_not_retried_forever(tmp_path):

@@ -188,6 +188,11 @@ def test_comment_and_reopen_need_a_note_named_in_chinese_and_english(srv):
             assert error["reason_zh"].startswith(zh) and "note" in error["reason_zh"]
             assert error["reason"].startswith(f"action {action} needs a note") and not any("\u4e00" <= c <= "\u9fff" for c in error["reason"])
     assert srv.get(f"/v1/alerts/{target}").json()["steps"] == before  # nothing was written
+    # refused before the log, and audited as such (README: a note it needs)
+    refused = [r["detail"] if isinstance(r["detail"], dict) else json.loads(r["detail"]) for r in srv.get("/v1/audit", params={"action": "alert.action"}).json()
+               if r["outcome"] == "refused"]
+    assert {(d["alert_id"], d["action"], d["status"]) for d in refused} >= {(target, "comment", 422), (target, "reopen", 422)}
+    assert any(d["reason"].startswith("重新打开须填写理由") for d in refused)
     noted = srv.post(f"/v1/alerts/{target}/actions", json={"action": "comment", "note": "已电话联系企业"})
     assert noted.status_code == 200, noted.text
     assert noted.json()["alert"]["steps"][-1]["note"] == "已电话联系企业"
