@@ -69,6 +69,7 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "the key's role may not do this"},
 }
 Format = Literal["json", "csv", "xlsx"]
+ReportFormat = Literal["json", "text", "xlsx"]
 
 
 # --------------------------------------------------------------------------- timestamps
@@ -301,16 +302,36 @@ class AlertActionRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["acknowledge", "assign", "start_rectification", "verify", "close", "reopen", "comment"]
+    action: Literal["acknowledge", "assign", "start_rectification", "verify", "close", "reopen", "comment", "escalate"] = Field(
+        description="escalate (手动升级: the escalation receivers are told, as when an alert is not acknowledged in time), "
+                    "comment and reopen need a note")
     note: str = Field(default="", max_length=2000, description="说明：处置情况、整改要求、复查结论……")
     assignee: str | None = Field(default=None, min_length=1, max_length=200, description="action assign: the new owner")
     event_id: uuid.UUID | None = Field(default=None, description="set it to retry safely: the same id is one step")
 
     @model_validator(mode="after")
-    def _assignee(self) -> "AlertActionRequest":
+    def _needs(self) -> "AlertActionRequest":
+        from schemas.events import FieldError
+
         if self.action == "assign" and not self.assignee:
-            raise ValueError("assign needs an assignee / 指派须给出负责人 assignee")
+            raise FieldError("action assign needs an assignee: who handles the alert from now on",
+                             "指派须填写负责人（assignee），即此后负责处置该预警的人员", field="assignee")
+        if self.action in NOTE_NEEDED and not self.note.strip():
+            # a comment of nothing was stored as the bare word 备注; a reopening or an escalation tells its
+            # receivers why, and without a reason they cannot tell what is to be done again
+            en, zh = NOTE_NEEDED[self.action]
+            raise FieldError(en, zh, field="note")
         return self
+
+
+NOTE_NEEDED = {
+    "comment": ("action comment needs a note: the remark itself", "备注须填写内容（note）"),
+    "reopen": ("action reopen needs a note: why it is reopened — its receivers are told",
+               "重新打开须填写理由（note）：接收人会收到通知，须说明为何重新打开、需要再做什么"),
+    "escalate": ("action escalate needs a note: why it is escalated — the escalation receivers are told",
+                 "手动升级须填写理由（note）：升级接收人会收到通知，须说明升级原因和需要上级协调处置的事项"),
+}
+"""Steps refused (422, naming ``note``) without a reason, beside closing a 紧急/高 alert (alerts.lifecycle.note_missing)."""
 
 
 # Prometheus wants a HELP and a TYPE per metric; a name missing here is exposed as untyped
@@ -445,6 +466,59 @@ def _sheet(rows: list[dict[str, Any]], columns: list[str], name: str, sheet: str
     """An XLSX for people (``qrisk.sheets``): Chinese headers and values, local time."""
     return Response(to_xlsx(rows, columns, sheet=sheet, headers=headers, number_formats=number_formats), media_type=XLSX_MEDIA_TYPE,
                     headers={"content-disposition": f'attachment; filename="{name}.xlsx"'})
+
+
+_DURATION = re.compile(r"\d+[smhd]", re.IGNORECASE)
+
+
+def _instant(value: Any) -> dt.datetime:
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _since(text: str, now: dt.datetime, utc_offset_hours: int) -> dt.datetime | None:
+    """The instant ``?since=`` names, or None if it names none.  A date is a supervisor's day, which
+    begins at midnight in the bureau's time (policy ``utc_offset_hours``), not in UTC; an instant
+    without its zone is refused, as everywhere in this API (whose clock would it be read on?)."""
+    import argparse
+
+    from qrisk.cli_alerts import _duration
+
+    text = text.strip()
+    if _DURATION.fullmatch(text):
+        try:
+            return now - dt.timedelta(seconds=_duration(text))
+        except (argparse.ArgumentTypeError, OverflowError):  # 0d, or further back than any calendar
+            return None
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            return dt.datetime.combine(day, dt.time(), dt.timezone(dt.timedelta(hours=utc_offset_hours)))
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _printed(report: dict[str, Any], fmt: str) -> Any:
+    """The credit report as ``qrisk credit-file`` writes it: ``qrisk credit-file`` cannot open a chdb
+    data directory ``qrisk run`` holds, and a supervisor should not need the service stopped to print one."""
+    if fmt == "json":
+        return report
+    from qrisk.credit_report import render_text, write_xlsx
+
+    if fmt == "text":
+        return PlainTextResponse(render_text(report), media_type="text/plain; charset=utf-8")
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="qrisk-report-") as tmp:  # (openpyxl saves to a path; gone once read)
+        body = write_xlsx(report, Path(tmp) / "report.xlsx").read_bytes()
+    # an ASCII name every client keeps, and the Chinese one (RFC 6266 filename*) for those that read it
+    eid = report["enterprise_id"]
+    plain = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in eid)
+    named = urllib.parse.quote(f"诚信档案_{report.get('name') or eid}_{eid}.xlsx", safe="")
+    return Response(body, media_type=XLSX_MEDIA_TYPE, headers={
+        "content-disposition": f"attachment; filename=\"credit-file-{plain}.xlsx\"; filename*=UTF-8''{named}"})
 
 
 def _table(rows: list[dict[str, Any]], columns: list[str], fmt: str, name: str) -> Response:
@@ -872,9 +946,20 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     @app.get("/v1/enterprises/{enterprise_id}", summary="The credit file (诚信档案) of one enterprise",
              responses={**_AUTH_RESPONSES, 404: {"description": "no such enterprise"}},
              **_declared(readers))
-    def get_enterprise(enterprise_id: str, view: Literal["file", "report"] = "file", key: ApiKey = Security(readers)) -> dict[str, Any]:
+    def get_enterprise(enterprise_id: str, view: Literal["file", "report"] = "file",
+                       format: Annotated[ReportFormat, Query(description=(
+                           "view=report only: json (the sections), text (what `qrisk credit-file --format text` prints) "
+                           "or xlsx (the workbook of `qrisk credit-file --format xlsx`)"))] = "json",
+                       key: ApiKey = Security(readers)) -> Any:
         """``view=file``: the credit file as folded; ``view=report``: the same, readable, in Chinese
-        (profile, grade and why, results, complaints, inspections, rectifications, signals, warnings)."""
+        (profile, grade and why, results, complaints, inspections, rectifications, signals, warnings),
+        as JSON, text or a workbook to print."""
+        if format != "json" and view != "report":
+            # the folded file has no printable form; answered before the file is read, as any bad parameter
+            raise UnknownParameters([{
+                "field": "query.format", "type": "value_error",
+                "reason": f"format={format} is a form of the report: add view=report (view=file is JSON only)",
+                "reason_zh": f"format={format} 是诚信档案报告的格式，须同时给出 view=report（view=file 仅有 JSON）"}])
         file = pipeline.credit_file(enterprise_id)
         # another town's enterprise answers as a missing one, as alerts do: a town-limited key
         # learns nothing of what lies outside its towns, not even that it exists
@@ -884,15 +969,17 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             scope = f"（该密钥仅限 {'、'.join(key.towns)}）" if key.towns else ""
             raise HTTPException(status_code=404, detail=f"未找到企业 {enterprise_id}{later}{scope} / no such enterprise{later_en}")
         if view == "report":
-            from qrisk.credit_report import build_report, report_from_view
+            from qrisk.credit_report import build_report, report_from_view, unseen
 
-            # how each warning was handled: those this key reads at /v1/alerts/{id} (a county-wide alert
-            # the enterprise's sample tipped has no town, and a town's key does not read it there either)
-            alerts = [a for a in _alert_views(enterprise_id=enterprise_id) if key.sees_town(a["town"])]
+            # how each warning was handled: as this key reads it at /v1/alerts/{id}; one it may not read (a
+            # county-wide alert the enterprise's sample tipped has no town) says who handles it, not that none exists
+            alerts = [a if key.sees_town(a["town"]) else unseen(a) for a in _alert_views(enterprise_id=enterprise_id)]
             if distributed:  # from the sink's copy of the file (seconds behind the log)
-                return report_from_view(file, pipeline.rules, alerts=alerts)
-            with pipeline.lock:
-                return build_report(pipeline.state.files[enterprise_id], pipeline.rules, alerts=alerts)
+                report = report_from_view(file, pipeline.rules, alerts=alerts)
+            else:
+                with pipeline.lock:
+                    report = build_report(pipeline.state.files[enterprise_id], pipeline.rules, alerts=alerts)
+            return _printed(report, format)
         return file
 
     def _alert_views(alert_id: str | None = None, **filters: Any) -> list[dict[str, Any]]:
@@ -946,13 +1033,40 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     @app.get("/v1/alerts", summary="Alerts, newest first (supervisors: their towns)", responses=_AUTH_RESPONSES, **_declared(readers))
     def list_alerts(state: Literal["open", "acknowledged", "rectifying", "verified", "closed", "active"] | None = None,
                     enterprise_id: str | None = None, severity: Literal["critical", "high", "medium", "low"] | None = None,
+                    rule: Annotated[str | None, Query(description="the rule an alert carries (sampling.unqualified, fluctuation.signal …: "
+                                                                  "the README's rule table)")] = None,
+                    assignee: Annotated[str | None, Query(min_length=1, max_length=200, description="its current owner, as assigned")] = None,
+                    since: Annotated[str | None, Query(description=(
+                        "opened at or after: a date (2026-11-20, from its midnight in the bureau's time), an instant with its zone "
+                        "(2026-11-20T08:00:00+08:00), or a duration back from now (12h, 7d)"))] = None,
                     limit: Annotated[int, Query(ge=1, le=5000, description="newest first; at most 5,000")] = 200,
                     format: Format = "json", key: ApiKey = Security(readers)) -> Any:
-        """``state=active``: open, acknowledged or rectifying (still being handled)."""
+        """``state=active``: open, acknowledged or rectifying (still being handled).  The filters combine
+        (all must hold), in the exports too."""
+        from schemas.policy import WARNING_RULES
+
+        refused = []
+        if rule is not None and rule not in WARNING_RULES:
+            listed = ", ".join(WARNING_RULES)
+            refused.append({"field": "query.rule", "type": "literal_error", "reason": f"unknown alert rule {rule!r}; one of {listed}",
+                            "reason_zh": f"未知的预警规则 {rule!r}，应为以下之一：{'、'.join(WARNING_RULES)}"})
+        opened_from = None
+        if since is not None:
+            opened_from = _since(since, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)
+            if opened_from is None:
+                refused.append({"field": "query.since", "type": "value_error",
+                                "reason": f"not a date, an instant with its zone or a duration: {since!r} "
+                                          "(e.g. 2026-11-20, 2026-11-20T08:00:00+08:00, 12h, 7d)",
+                                "reason_zh": f"无效的起始时间：{since!r}，应为日期（如 2026-11-20）、带时区的时间"
+                                             "（如 2026-11-20T08:00:00+08:00）或时长（如 12h、7d）"})
+        if refused:
+            raise UnknownParameters(refused)
         wanted = {"active": {"open", "acknowledged", "rectifying"}}.get(state or "", {state} if state else None)
         chosen = [a for a in _alert_views(states=wanted, enterprise_id=enterprise_id, severity=severity)
                   if (wanted is None or a["state"] in wanted) and (enterprise_id is None or a["enterprise_id"] == enterprise_id)
-                  and (severity is None or a["severity"] == severity) and key.sees_town(a["town"])]
+                  and (severity is None or a["severity"] == severity) and (rule is None or a["rule"] == rule)
+                  and (assignee is None or a.get("assignee") == assignee)
+                  and (opened_from is None or _instant(utc_text(a["opened_at"])) >= opened_from) and key.sees_town(a["town"])]
         # ISO text sorts as time does only when written alike (utc_text): "…42Z" sorted after "…42.5Z"
         chosen.sort(key=lambda a: (utc_text(a["opened_at"]), a["alert_id"]), reverse=True)
         # (zoned here, not only in the JSON answer: the CSV and the sheet carry the same times)
@@ -987,12 +1101,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             "ORDER BY created_at, created_ms, delivery_id", {"id": alert_id})]
         return view
 
-    @app.post("/v1/alerts/{alert_id}/actions", summary="A supervisor's step: acknowledge, assign, start_rectification, verify, close, reopen, comment",
+    @app.post("/v1/alerts/{alert_id}/actions", summary="A supervisor's step: acknowledge, assign, start_rectification, verify, close, reopen, comment, escalate",
               responses={**_AUTH_RESPONSES, 404: {"description": "no such alert"},
                          409: {"description": "the alert cannot take this step now"},
                          202: {"description": "with QRISK_EVENT_LOG=kafka: published; the worker takes the step shortly"},
                          413: {"description": f"body larger than {ACTION_BODY_BYTES} bytes"},
-                         422: {"description": "not JSON, a bad field, or closing a 紧急/高 alert (alerts.close_note_min_severity) without a note"}},
+                         422: {"description": "not JSON, a bad field, comment, reopen or escalate without a note, or closing a 紧急/高 "
+                                              "alert (alerts.close_note_min_severity) without one"},
+                         501: {"description": "a step this server's alert lifecycle does not take yet (escalate)"}},
               **_declared(handlers, requestBody={"required": True, "content": {"application/json": {"schema": _ACTION_SCHEMA}}}))
     async def act_on_alert(alert_id: str, request: Request, key: ApiKey = Security(handlers)) -> Any:
         """The step goes into the event log as an ``alert.action`` event (so the alert's lifecycle
@@ -1004,12 +1120,31 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         from alerts.lifecycle import ACTION_ZH, TRANSITIONS, AlertActionError, AlertNoteRequired, note_missing
         from schemas.events import AlertActionEvent
 
-        body = await _action_body(request)
+        ACTION_ZH = {"escalate": "手动升级", **ACTION_ZH}  # (until alerts.lifecycle names it)
+
+        try:
+            body = await _action_body(request)
+        except RequestValidationError as exc:
+            # a step that lacks what it needs (a note, an assignee) is a refused step, audited as a close without
+            # its reason is; a body that is no step at all is not
+            needs = [e for e in exc.errors() if isinstance((e.get("ctx") or {}).get("error"), FieldError)]
+            if needs:
+                await asyncio.wrap_future(audit.record("alert.action", "refused", key, {
+                    "alert_id": alert_id, "action": needs[0].get("input", {}).get("action") if isinstance(needs[0].get("input"), dict) else None,
+                    "status": 422, "reason": "；".join(reason_zh(e) for e in needs)[:500]}))
+            raise
         view = _alert_for(alert_id, key)
         event_id = body.event_id or uuid.uuid4()
         occurred_at = pipeline.clock()
         refusal: HTTPException | None = None
-        if distributed:
+        if body.action not in TRANSITIONS:
+            # a step the alert fold does not take yet (manual escalation, until alerts.lifecycle has it): in the
+            # log it would be rejected by every replay, so it is refused here, saying so, and audited as refused
+            refusal = HTTPException(status_code=501, detail=(
+                f"本服务尚不支持“{ACTION_ZH.get(body.action, body.action)}”操作（预警处置流程未包含该步骤），未写入；"
+                f"请联系升级接收人或改用备注（comment）记录 / action {body.action} is not supported by this server's alert "
+                "lifecycle yet: nothing was written"))
+        elif distributed:
             allowed, _ = TRANSITIONS[body.action]
             if view["state"] not in allowed:
                 refusal = HTTPException(status_code=409, detail=f"预警 {alert_id} 当前状态为“{view['state_zh']}”，不能{ACTION_ZH[body.action]}")
@@ -1586,8 +1721,15 @@ async def _action_body(request: Request) -> AlertActionRequest:
     try:
         return AlertActionRequest.model_validate_json(raw)
     except ValidationError as exc:
-        # answered as FastAPI answers a bad body (invalid_request): fields under "body"
-        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+        # answered as FastAPI answers a bad body (invalid_request): fields under "body"; a check across
+        # fields names the one to fill in (FieldError.field), as the event door does
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"], *_named_field(e))} for e in exc.errors()]) from None
+
+
+def _named_field(error: Any) -> tuple[str, ...]:
+    cause = (error.get("ctx") or {}).get("error")
+    field = getattr(cause, "field", None)
+    return (field,) if field and not error["loc"] else ()
 
 
 BODY_HEAD_KEPT = 64 * 1024

@@ -216,11 +216,23 @@ def _alert_of(warning: Any, by_key: dict[str, list[dict[str, Any]]]) -> dict[str
     return found
 
 
+def unseen(alert: dict[str, Any]) -> dict[str, Any]:
+    """An alert the reader's key may not read (a county-wide alert, with no town, to a town's key): only
+    what ties it to its warning, so that the report says who handles it instead of claiming there is
+    none — nothing of its state, owner, id or steps."""
+    return {"dedup_key": alert["dedup_key"], "event_ids": list(alert.get("event_ids") or ()), "opened_at": alert.get("opened_at"),
+            "town": alert.get("town"), "unseen": True}
+
+
 def handling_zh(alert: dict[str, Any] | None, offset: int, now: dt.datetime | None = None) -> str:
     """How the alert behind a warning stands, for a reader of the credit file: its state, who has it,
     and, once closed, when, by whom and why (the closing step's note)."""
     if alert is None:
         return "无预警记录（或已按保留期限清理）"
+    if alert.get("unseen"):
+        if not alert.get("town"):
+            return "县级预警，由县局处置（该密钥无权查看）"
+        return "由其他乡镇/街道处置的预警（该密钥无权查看）"
     state = alert.get("state_zh") or alert.get("state") or ""
     parts = [f"{state}（{alert['alert_id']}"]
     if alert.get("assignee"):

@@ -237,9 +237,10 @@ def test_supervisors_act_on_their_towns_alerts_and_a_restart_keeps_state_and_sen
     assert {a: hooks[a] for a in before[0]} == before[0], "no webhook call sent twice after a restart"
     assert {a: mails[a] for a in before[1]} == before[1], "no e-mail sent twice after a restart"
     audit = srv.get("/v1/audit?action=alert.action").json()
-    # (newest first; the two steps refused before the log — verify from 待处置, close without a reason — are audited too)
-    assert [a["outcome"] for a in audit] == ["conflict", "duplicate", "accepted", "refused", "refused"] and audit[2]["key_name"] == "li"
-    assert [(a["detail"]["action"], a["detail"]["status"]) for a in audit[3:]] == [("close", 422), ("verify", 409)]
+    # (newest first; the steps refused before the log — verify from 待处置, assign without an assignee, close without a
+    # reason — are audited too)
+    assert [a["outcome"] for a in audit] == ["conflict", "duplicate", "accepted", "refused", "refused", "refused"] and audit[2]["key_name"] == "li"
+    assert [(a["detail"]["action"], a["detail"]["status"]) for a in audit[3:]] == [("close", 422), ("assign", 422), ("verify", 409)]
 
 
 def test_a_receiver_that_refuses_for_good_is_recorded_as_failed_not_retried_forever(tmp_path):
@@ -408,7 +409,7 @@ def test_an_alert_closed_long_ago_is_still_found_after_it_left_the_folds_memory(
         assert detail["state"] == "closed" and [s["action"] for s in detail["steps"]] == ["opened", "close"]
         assert srv.get(f"/v1/enterprises/{alert['enterprise_id']}", headers=admin).status_code == 200
         # on record, not to be acted on: a clear 409, not a 500
-        refused = srv.post(f"/v1/alerts/{aid}/actions", json={"action": "reopen"}, headers=admin)
+        refused = srv.post(f"/v1/alerts/{aid}/actions", json={"action": "reopen", "note": "回访发现仍在销售"}, headers=admin)
         assert refused.status_code == 409 and "已于" in refused.json()["detail"] and "归档" in refused.json()["detail"]
     finally:
         srv.stop()
