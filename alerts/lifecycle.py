@@ -86,9 +86,12 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "close": (frozenset({"open", "acknowledged", "rectifying", "verified"}), "closed"),
     "reopen": (frozenset({"verified", "closed"}), "open"),
     "comment": (frozenset(STATES), None),
+    # a supervisor escalating by hand (a problem beyond the town's means): the escalation receivers are told,
+    # as when nobody acknowledged it in time; the state stays
+    "escalate": (frozenset(ACTIVE), None),
 }
 ACTION_ZH = {
-    "acknowledge": "确认", "assign": "指派", "start_rectification": "责令整改", "verify": "整改复查通过", "close": "关闭",
+    "acknowledge": "确认", "assign": "指派", "escalate": "手动升级", "start_rectification": "责令整改", "verify": "整改复查通过", "close": "关闭",
     "reopen": "重新打开", "comment": "备注", "opened": "生成预警", "repeated": "再次发生", "severity_raised": "级别提高",
     "escalated": "超时未确认，升级",
 }
@@ -508,6 +511,10 @@ class AlertBook(FoldState):
         elif p.assignee:
             note += f"（指派给 {p.assignee}）"
         step = _step(alert, p.action, before, p.actor, note, str(event.event_id), at)
+        if p.action == "escalate":
+            alert.escalated = True
+            return AlertChange(alert, step, self._notify(alert, step, "escalated",
+                                                         list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers)), policy, live))
         told = self._notify(alert, step, "reopened", alert.receivers, policy, live) if to == "open" else []
         return AlertChange(alert, step, told)
 

@@ -1107,8 +1107,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                          202: {"description": "with QRISK_EVENT_LOG=kafka: published; the worker takes the step shortly"},
                          413: {"description": f"body larger than {ACTION_BODY_BYTES} bytes"},
                          422: {"description": "not JSON, a bad field, comment, reopen or escalate without a note, or closing a 紧急/高 "
-                                              "alert (alerts.close_note_min_severity) without one"},
-                         501: {"description": "a step this server's alert lifecycle does not take yet (escalate)"}},
+                                              "alert (alerts.close_note_min_severity) without one"}},
               **_declared(handlers, requestBody={"required": True, "content": {"application/json": {"schema": _ACTION_SCHEMA}}}))
     async def act_on_alert(alert_id: str, request: Request, key: ApiKey = Security(handlers)) -> Any:
         """The step goes into the event log as an ``alert.action`` event (so the alert's lifecycle
@@ -1119,8 +1118,6 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
         from alerts.lifecycle import ACTION_ZH, TRANSITIONS, AlertActionError, AlertNoteRequired, note_missing
         from schemas.events import AlertActionEvent
-
-        ACTION_ZH = {"escalate": "手动升级", **ACTION_ZH}  # (until alerts.lifecycle names it)
 
         try:
             body = await _action_body(request)
@@ -1137,14 +1134,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         event_id = body.event_id or uuid.uuid4()
         occurred_at = pipeline.clock()
         refusal: HTTPException | None = None
-        if body.action not in TRANSITIONS:
-            # a step the alert fold does not take yet (manual escalation, until alerts.lifecycle has it): in the
-            # log it would be rejected by every replay, so it is refused here, saying so, and audited as refused
-            refusal = HTTPException(status_code=501, detail=(
-                f"本服务尚不支持“{ACTION_ZH.get(body.action, body.action)}”操作（预警处置流程未包含该步骤），未写入；"
-                f"请联系升级接收人或改用备注（comment）记录 / action {body.action} is not supported by this server's alert "
-                "lifecycle yet: nothing was written"))
-        elif distributed:
+        if distributed:
             allowed, _ = TRANSITIONS[body.action]
             if view["state"] not in allowed:
                 refusal = HTTPException(status_code=409, detail=f"预警 {alert_id} 当前状态为“{view['state_zh']}”，不能{ACTION_ZH[body.action]}")

@@ -270,7 +270,7 @@ def _escalation_zh(alert: dict[str, Any]) -> str:
     step's time when it sends, and notes on the step why it did not: told at or after the escalation,
     with no such note on the step, is reached."""
     steps = alert.get("steps") or []
-    step = next((s for s in reversed(steps) if s.get("action") == "escalated"), None)
+    step = next((s for s in reversed(steps) if s.get("action") in ("escalated", "escalate")), None)
     notified = _instant(alert.get("notified_at"))
     note = (step or {}).get("note") or ""
     if step is not None:

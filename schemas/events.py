@@ -863,7 +863,7 @@ class CampaignActivity(Model):
         return self
 
 
-AlertAction = Literal["acknowledge", "assign", "start_rectification", "verify", "close", "reopen", "comment"]
+AlertAction = Literal["acknowledge", "assign", "start_rectification", "verify", "close", "reopen", "comment", "escalate"]
 ALERT_ID_PATTERN = r"^AL-[0-9a-f]{16}$"
 
 

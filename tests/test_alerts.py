@@ -737,3 +737,18 @@ def test_a_grade_rising_again_closes_the_older_rise_naming_the_newer(county):
     assert older.steps[-1].note == f"风险等级已进一步升为 D 级，由预警 {newer.alert_id} 接续处置"
     active = [county.book.alerts[i] for i in county.book.active_by_enterprise[E]]
     assert [a.alert_id for a in active if a.rule == "risk.grade_worsened"] == [newer.alert_id]
+
+
+def test_a_supervisor_escalates_by_hand_and_the_escalation_receivers_are_told(county):
+    """手动升级: a problem beyond the town's means reaches the county's people now, not after the deadline."""
+    alert = unqualified(county.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    county.feed(act(alert.alert_id, "acknowledge", "2026-02-10T11:00:00+08:00"))
+    (change,) = county.feed(act(alert.alert_id, "escalate", "2026-02-10T12:00:00+08:00", note="企业拒不配合，请县局协调"))
+    assert change.step.action == "escalate" and change.step.note == "企业拒不配合，请县局协调"
+    assert alert.escalated and alert.state == "acknowledged"
+    told = {(n.receiver, n.reason) for n in change.notifications}
+    assert ("chief", "escalated") in told
+    # closed, it cannot be escalated
+    county.feed(act(alert.alert_id, "close", "2026-02-11T12:00:00+08:00", note="已处置"))
+    with pytest.raises(AlertActionError):
+        county.feed(act(alert.alert_id, "escalate", "2026-02-11T13:00:00+08:00", note="再升级"))
