@@ -868,13 +868,14 @@ ALERT_ID_PATTERN = r"^AL-[0-9a-f]{16}$"
 
 
 class AlertActionTaken(Model):
-    """A supervisor's step on an alert (确认、指派、整改、复查、关闭、重新打开、备注).  In the log like
+    """A supervisor's step on an alert (确认、指派、整改、复查、关闭、重新打开、备注、手动升级).  In the log like
     any event, so an alert's lifecycle replays with everything else."""
 
     alert_id: Annotated[str, Field(pattern=ALERT_ID_PATTERN)] = Field(description="预警编号, as qrisk gave it")
     action: Annotated[AlertAction, Stripped] = Field(
         description="acknowledge = 确认, assign = 指派 (with assignee), start_rectification = 责令整改, verify = 整改复查通过, "
-                    "close = 关闭, reopen = 重新打开, comment = 备注")
+                    "close = 关闭, reopen = 重新打开, comment = 备注, escalate = 手动升级 (with a note: the escalation "
+                    "receivers are told)")
     actor: ShortText = Field(description="who took it (the API key's name when posted through /v1/alerts)")
     note: Annotated[str, Field(max_length=2000)] = Field(default="", description="处置说明; closing a 紧急/高 alert through "
                                                                                  "/v1/alerts needs one (alerts.close_note_min_severity)")
