@@ -661,19 +661,32 @@ def local_date(moment: dt.datetime, rules: "Rules") -> dt.date:
     return (moment + dt.timedelta(hours=rules.policy.utc_offset_hours)).date()
 
 
-def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules", moved_at: dt.datetime | None = None) -> dt.date | None:
+def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules", moved_at: dt.datetime | None = None,
+                        moved_from: Grade | None = None) -> dt.date | None:
     """The last inspection (or, never inspected, the registration) plus the grade's interval, but no
-    sooner than ``risk.regrade_grace_days`` after the grade changed (``moved_at``, by default the
-    file's last move): a grade that shortens the interval never makes an inspection due in the past."""
+    sooner than ``risk.regrade_grace_days`` after a change to a grade with a shorter interval (``moved_at``
+    from ``moved_from``; by default the file's last move): such a grade never makes an inspection due in
+    the past.  A grade that lengthens the interval gets no grace: an inspection already overdue under the
+    old grade (D's 4 months) is overdue under the new one (C's 6) if those have passed too."""
     base = file.risk.last_inspected_at or file.registered_at
     if base is None:
         return None
     pol = rules.policy.risk
-    due = local_date(base, rules) + dt.timedelta(days=pol.inspection_interval_days(grade))
-    moved_at = moved_at or file.risk.moved_at
-    if moved_at is not None:
+    interval = pol.inspection_interval_days(grade)
+    due = local_date(base, rules) + dt.timedelta(days=interval)
+    if moved_at is None:
+        moved_at, moved_from = file.risk.moved_at, _moved_from(file)
+    if moved_at is not None and (moved_from is None or pol.inspection_interval_days(moved_from) > interval):
         due = max(due, local_date(moved_at, rules) + dt.timedelta(days=pol.regrade_grace_days))
     return due
+
+
+def _moved_from(file: "CreditFile") -> Grade | None:
+    """The grade before the file's last move (None: its first grade, or the move left the kept history)."""
+    for entry in reversed(file.risk.history):
+        if entry.grade != entry.previous:
+            return entry.previous
+    return None
 
 
 def inspection_frequency(per_year: float) -> tuple[str, str]:
@@ -836,7 +849,8 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     expired = expired and grade != previous
     due = rs.next_inspection_due
     if grade != previous or changed & INSPECTED or due is None:
-        due = next_inspection_due(file, grade, rules, moved_at=now if grade != previous else None)
+        due = next_inspection_due(file, grade, rules, moved_at=now if grade != previous else None,
+                                  moved_from=previous if grade != previous else None)
         if due != rs.next_inspection_due:
             rs.next_inspection_due = due
     if score == rs.score and grade == previous and not changed & SCORE_INPUTS:

@@ -586,3 +586,23 @@ def test_toxic_water_chemistry_alerts_as_a_contaminant_not_as_ph(rules, code, va
     _, effects = replay([registered(), parse_event(doc)], rules)
     (d,) = decisions(effects, "sampling.unqualified")
     assert d.severity == "high" and d.evidence["item_class"] == "contaminant"
+
+
+def test_a_better_grade_gives_no_grace_to_an_inspection_already_overdue(rules):
+    """D (an inspection every ~4 months) overdue since June; in September a failure is retracted and the grade
+    improves to C (every 6 months), whose interval ran out in August too: the 30 days' grace after a change is
+    for a grade that shortens the interval, so the inspection stays overdue — it read 'due 10-01, not overdue'."""
+    from tests.test_retraction import retraction
+
+    events = [registered("2025-01-02T09:00:00+08:00"),
+              ev("inspection.completed", "2025-02-01T10:00:00+08:00", inspection_id="I1", result="符合", findings=[]),
+              pa_sample("2025-03-10T10:00:00+08:00", sample_no="S-1"), pa_sample("2025-03-20T10:00:00+08:00", sample_no="S-2")]
+    state, _ = replay(events, rules)
+    f = state.files[E]
+    assert f.risk.grade == "D" and f.risk.next_inspection_due == dt.date(2025, 2, 1) + dt.timedelta(days=122)
+    state, _ = step(state, retraction("S-2", at="2025-09-01T09:00:00+08:00"), rules)
+    f = state.files[E]
+    assert f.risk.grade == "C"
+    assert f.risk.next_inspection_due == dt.date(2025, 2, 1) + dt.timedelta(days=182)  # 2025-08-02: overdue still
+    state, effects = step(state, ev("clock.tick", "2025-09-02T12:00:00+08:00", enterprise_id="*"), rules)
+    assert state.files[E].risk.next_inspection_due == dt.date(2025, 8, 2)
