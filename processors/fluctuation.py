@@ -49,6 +49,7 @@ Measured results are never negative: lower limits are shown as 0 at the least.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from typing import Annotated, Any, TYPE_CHECKING
 
@@ -130,6 +131,7 @@ class CategoryRates(_State):
 # --------------------------------------------------------------------------- helpers
 
 
+@functools.lru_cache(maxsize=4096)  # (pure; samples and complaints share few days, and formatting one costs more than the lookup)
 def period_of(day: dt.date, kind: str) -> str:
     return f"{day.year}-{day.month:02d}" if kind == "month" else f"{day.year}Q{(day.month - 1) // 3 + 1}"
 

@@ -388,8 +388,8 @@ def _episode_scored(file: "CreditFile", d: dict[str, Any], ref: str, at: dt.date
         return False  # (the point, or the one before it, is no longer in the series' recent points: score it)
     if not any(rule != "nd_detected" for rule in recent[i - 1][7]):
         return False  # re-armed: the previous sample of the series raised no signal
-    since = _months_before(rules.local_date(at), 1 if rules.policy.spc.pass_rate_period == "month" else 3)
-    return any(e[1] == "fluctuation_signal" and e[4] == ref and rules.local_date(e[0]) > since for e in file.risk.entries)
+    since = _months_before(local_date(at, rules), 1 if rules.policy.spc.pass_rate_period == "month" else 3)
+    return any(e[1] == "fluctuation_signal" and e[4] == ref and local_date(e[0], rules) > since for e in file.risk.entries)
 
 
 def _months_before(day: dt.date, months: int) -> dt.date:
@@ -428,7 +428,7 @@ def _complaint_chart_points(file: "CreditFile", rules: "Rules") -> int:
     verified: set[str] = set()
     for c in file.complaints:
         if c.category in charted:
-            month = period_of(rules.local_date(c.received_at), "month")
+            month = period_of(local_date(c.received_at, rules), "month")
             if month in months:
                 if c.verified:
                     verified.add(month)
