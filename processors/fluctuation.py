@@ -49,6 +49,7 @@ Measured results are never negative: lower limits are shown as 0 at the least.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from typing import Annotated, Any, TYPE_CHECKING
 
@@ -130,6 +131,7 @@ class CategoryRates(_State):
 # --------------------------------------------------------------------------- helpers
 
 
+@functools.lru_cache(maxsize=4096)  # (pure; samples and complaints share few days, and formatting one costs more than the lookup)
 def period_of(day: dt.date, kind: str) -> str:
     return f"{day.year}-{day.month:02d}" if kind == "month" else f"{day.year}Q{(day.month - 1) // 3 + 1}"
 
@@ -461,21 +463,36 @@ def _monitor_config(policy: "SpcPolicy", usl: float | None, log: bool = False) -
     return hit[1]
 
 
+_LIMITS: dict[tuple[int, str, str], tuple[Any, tuple[tuple[dt.date | None, dt.date | None, bool, float | None], ...]]] = {}
+
+
+def _item_limits(rules: "Rules", category: str, item_code: str, basis: dt.date) -> tuple[bool, float | None]:
+    """(zero tolerance, legal maximum) under the item's rule in force on ``basis``.  Each item's editions are
+    read from the catalogue once: walking its pydantic rules cost more than charting the point."""
+    catalogue = rules.catalogue
+    key = (id(catalogue), category, item_code)
+    hit = _LIMITS.get(key)
+    if hit is None or hit[0] is not catalogue:
+        item = catalogue.item(category, item_code)
+        # per edition, in the catalogue's order (the first in force decides, as ``rule_on``): a plan that tolerates
+        # nothing (n/c=0/m=0); a legal maximum (a range, pH 5.0-7.0, sits mid-band by design: "near the maximum"
+        # means nothing there).  A catalogue limit of 10 is the number 10.0, as a validated Series holds it
+        editions = () if item is None else tuple(
+            (r.applies_from, r.applies_to, r.c == 0 and r.m == 0, float(r.max) if r.kind == "maximum" else None)
+            for r in item.rules)
+        hit = _LIMITS[key] = (catalogue, editions)
+    for start, end, zero, usl in hit[1]:
+        if (start is None or start <= basis) and (end is None or basis < end):
+            return zero, usl
+    return False, None
+
+
 def _zero_tolerance(rules: "Rules", category: str, item_code: str, basis: dt.date) -> bool:
-    item = rules.catalogue.item(category, item_code)
-    rule = item.rule_on(basis) if item is not None else None
-    return rule is not None and rule.c == 0 and rule.m == 0
+    return _item_limits(rules, category, item_code, basis)[0]
 
 
 def _legal_maximum(rules: "Rules", category: str, item_code: str, basis: dt.date) -> float | None:
-    item = rules.catalogue.item(category, item_code)
-    if item is None:
-        return None
-    rule = item.rule_on(basis)
-    # a range (pH 5.0-7.0) sits mid-band by design: "near the maximum" means nothing there
-    if rule is None or rule.kind != "maximum":
-        return None
-    return float(rule.max)  # type: ignore[arg-type]  # a catalogue limit of 10 is the number 10.0, as a validated Series holds it
+    return _item_limits(rules, category, item_code, basis)[1]
 
 
 def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal], point: SeriesPoint, previous: SeriesPoint | None,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 from fractions import Fraction
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -93,6 +94,19 @@ CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other":
 SCALE_ZH = {"micro": "微型", "small": "小型", "medium": "中型", "large": "大型"}
 _INDEX = {g: i for i, g in enumerate(GRADES)}
 _NEVER = dt.datetime(9999, 12, 31, tzinfo=dt.timezone.utc)
+
+
+@functools.lru_cache(maxsize=None)
+def in_days(n: float) -> dt.timedelta:
+    """``n`` days.  Building a timedelta costs thousands of instructions (its constructor does big-integer
+    arithmetic), and the fold asks for the same few policy intervals after every event."""
+    return dt.timedelta(days=n)
+
+
+@functools.lru_cache(maxsize=None)
+def in_hours(n: float) -> dt.timedelta:
+    """``n`` hours (the policy's UTC offset), built once: as ``in_days``."""
+    return dt.timedelta(hours=n)
 
 
 class _Model(FoldState):
@@ -374,8 +388,8 @@ def _episode_scored(file: "CreditFile", d: dict[str, Any], ref: str, at: dt.date
         return False  # (the point, or the one before it, is no longer in the series' recent points: score it)
     if not any(rule != "nd_detected" for rule in recent[i - 1][7]):
         return False  # re-armed: the previous sample of the series raised no signal
-    since = _months_before(rules.local_date(at), 1 if rules.policy.spc.pass_rate_period == "month" else 3)
-    return any(e[1] == "fluctuation_signal" and e[4] == ref and rules.local_date(e[0]) > since for e in file.risk.entries)
+    since = _months_before(local_date(at, rules), 1 if rules.policy.spc.pass_rate_period == "month" else 3)
+    return any(e[1] == "fluctuation_signal" and e[4] == ref and local_date(e[0], rules) > since for e in file.risk.entries)
 
 
 def _months_before(day: dt.date, months: int) -> dt.date:
@@ -414,7 +428,7 @@ def _complaint_chart_points(file: "CreditFile", rules: "Rules") -> int:
     verified: set[str] = set()
     for c in file.complaints:
         if c.category in charted:
-            month = period_of(rules.local_date(c.received_at), "month")
+            month = period_of(local_date(c.received_at, rules), "month")
             if month in months:
                 if c.verified:
                     verified.add(month)
@@ -512,7 +526,7 @@ _WINDOWS: dict[int, tuple[RiskPolicy, dt.timedelta]] = {}
 def _window(pol: RiskPolicy) -> dt.timedelta:
     hit = _WINDOWS.get(id(pol))
     if hit is None or hit[0] is not pol:
-        hit = _WINDOWS[id(pol)] = (pol, dt.timedelta(days=pol.dynamic.window_days))
+        hit = _WINDOWS[id(pol)] = (pol, in_days(pol.dynamic.window_days))
     return hit[1]
 
 
@@ -658,7 +672,7 @@ def _group_cap(out: list[Contribution], group: str, total: float, cap: float) ->
 
 
 def local_date(moment: dt.datetime, rules: "Rules") -> dt.date:
-    return (moment + dt.timedelta(hours=rules.policy.utc_offset_hours)).date()
+    return (moment + in_hours(rules.policy.utc_offset_hours)).date()
 
 
 def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules", moved_at: dt.datetime | None = None,
@@ -673,11 +687,11 @@ def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules", moved_
         return None
     pol = rules.policy.risk
     interval = pol.inspection_interval_days(grade)
-    due = local_date(base, rules) + dt.timedelta(days=interval)
+    due = local_date(base, rules) + in_days(interval)
     if moved_at is None:
         moved_at, moved_from = file.risk.moved_at, _moved_from(file)
     if moved_at is not None and (moved_from is None or pol.inspection_interval_days(moved_from) > interval):
-        due = max(due, local_date(moved_at, rules) + dt.timedelta(days=pol.regrade_grace_days))
+        due = max(due, local_date(moved_at, rules) + in_days(pol.regrade_grace_days))
     return due
 
 
@@ -706,7 +720,7 @@ def due_from_regrade(file: "CreditFile", rules: "Rules") -> bool:
     base = rs.last_inspected_at or file.registered_at
     if rs.grade is None or rs.moved_at is None or base is None or rs.next_inspection_due is None:
         return False
-    return rs.next_inspection_due > local_date(base, rules) + dt.timedelta(days=rules.policy.risk.inspection_interval_days(rs.grade))
+    return rs.next_inspection_due > local_date(base, rules) + in_days(rules.policy.risk.inspection_interval_days(rs.grade))
 
 
 def _term_ends(day: dt.date, years: int) -> dt.date:
@@ -799,7 +813,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     held_worse = last is not None and rs.grade is not None and last.held and _INDEX[last.band] > _INDEX[rs.grade]
     # the hold has lasted its period: a tick may move the grade on (a snapshot's entry from before
     # hold_since was kept: the hold counts from that entry's evaluation)
-    hold_over = held_worse and now >= (last.hold_since or last.as_of) + dt.timedelta(days=pol.worsen_hold_days)  # type: ignore[union-attr]
+    hold_over = held_worse and now >= (last.hold_since or last.as_of) + in_days(pol.worsen_hold_days)  # type: ignore[union-attr]
     entries = rs.entries
     if entries:
         cutoff = now - _window(pol)
@@ -843,7 +857,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
                 expired = True
             else:
                 gi = pi
-        if pol.hold_days and rs.moved_at is not None and now < rs.moved_at + dt.timedelta(days=pol.hold_days):
+        if pol.hold_days and rs.moved_at is not None and now < rs.moved_at + in_days(pol.hold_days):
             gi = pi
         grade = GRADES[gi]
     expired = expired and grade != previous
@@ -907,14 +921,14 @@ def _hold(entry: GradeEntry, last: GradeEntry | None, expired: bool, raised: int
         else:
             entry.hold_cause_event_id, entry.hold_cause_zh = event_key(cause), _cause_zh(file, cause, rules)
         entry.hold_since = (last.hold_since or last.as_of) if last is not None and entry.grade == last.grade else entry.as_of
-        offset = dt.timedelta(hours=rules.policy.utc_offset_hours)
+        offset = in_hours(rules.policy.utc_offset_hours)
         moved = file.risk.moved_at  # (the last move before this entry)
-        if pol.hold_days and moved is not None and entry.grade == entry.previous and entry.as_of < moved + dt.timedelta(days=pol.hold_days):
-            kept = moved + dt.timedelta(days=pol.hold_days) + offset  # held by risk.hold_days, not by the step limit
+        if pol.hold_days and moved is not None and entry.grade == entry.previous and entry.as_of < moved + in_days(pol.hold_days):
+            kept = moved + in_days(pol.hold_days) + offset  # held by risk.hold_days, not by the step limit
             parts.append(f"分值 {entry.score:g} 对应 {entry.band} 级（起因：{entry.hold_cause_zh}）；等级变动后至少保持 {pol.hold_days} 天，"
                          f"{kept:%Y-%m-%d %H:%M} 前暂定 {entry.grade} 级")
         else:
-            ends = entry.hold_since + dt.timedelta(days=pol.worsen_hold_days) + offset
+            ends = entry.hold_since + in_days(pol.worsen_hold_days) + offset
             parts.append(f"分值 {entry.score:g} 对应 {entry.band} 级（起因：{entry.hold_cause_zh}）；每次评定最多上升 {pol.max_worsen} 级，"
                          f"暂定 {entry.grade} 级；如无新情况，满 {pol.worsen_hold_days} 天（{ends:%Y-%m-%d %H:%M}）后的定时评定按分值调整")
     entry.hold_zh = "；".join(parts)
@@ -960,7 +974,7 @@ def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     interval = pol.sampling_interval_days[rs.grade]
     base = rs.last_sampled_on or registered
-    due = base + dt.timedelta(days=interval)
+    due = base + in_days(interval)
     if today > due and rs.missing.get("sampling") != base.isoformat():
         rs.missing["sampling"] = base.isoformat()
         out.append({"what": "sampling", "last": rs.last_sampled_on.isoformat() if rs.last_sampled_on else None, "base": base.isoformat(),
@@ -980,11 +994,11 @@ def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
     # nothing new can be missing before the local day after the earliest due date still ahead
     # until new data or a new grade (which reset it), nothing new can be missing before
     # the local day after the earliest due date still ahead
-    dues = ((rs.last_sampled_on or registered) + dt.timedelta(days=interval), rs.next_inspection_due)
+    dues = ((rs.last_sampled_on or registered) + in_days(interval), rs.next_inspection_due)
     ahead = [d for d in dues if d is not None and d >= today]
     if ahead:
-        first = min(ahead) + dt.timedelta(days=1)
-        rs.check_missing_at = dt.datetime(first.year, first.month, first.day, tzinfo=dt.timezone.utc) - dt.timedelta(hours=rules.policy.utc_offset_hours)
+        first = min(ahead) + in_days(1)
+        rs.check_missing_at = dt.datetime(first.year, first.month, first.day, tzinfo=dt.timezone.utc) - in_hours(rules.policy.utc_offset_hours)
     else:
         rs.check_missing_at = _NEVER
     return out

@@ -42,7 +42,7 @@ from processors._build import builder
 from processors.ids import event_key
 
 from processors.fluctuation import period_zh
-from processors.risk import CATEGORY_ZH, failed_class, inspection_frequency
+from processors.risk import CATEGORY_ZH, failed_class, in_days, in_hours, inspection_frequency
 from schemas.events import PENALTY_ZH
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
 
@@ -121,7 +121,7 @@ def _decision(rule_id: str, rule: WarningRule, severity: Severity, file: "Credit
     wp = rules.policy.warnings
     if name is None:
         name = file.profile.name if file.profile is not None else file.enterprise_id
-    local = (at + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat()
+    local = (at + in_hours(rules.policy.utc_offset_hours)).date().isoformat()
     fill = {"name": name, "enterprise_id": file.enterprise_id, "date": local, **fields}
     title, template_zh, template_en = texts or (rule.title_zh, rule.template_zh, rule.template_en)
     # trusted fields from the fold: built without validating them again
@@ -219,7 +219,7 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
         # only a rectification of those failures (its cause names one of their samples), completed and not
         # rejected before this sampling, failed to work: a failure sampled before anything was done, or beside
         # an order about something else (labelling, a 现场检查 finding), says nothing of one
-        offset = dt.timedelta(hours=rules.policy.utc_offset_hours)
+        offset = in_hours(rules.policy.utc_offset_hours)
         numbers = [r.sample_no for r in repeats]
         done = [r for r in file.rectifications if r.status in ("completed", "verified") and r.completed_at is not None
                 and record is not None and (r.completed_at + offset).date() <= record.sampled_on
@@ -275,7 +275,7 @@ def _earlier_failures(file: "CreditFile", record: Any, codes: list[str], days: i
     if record is None or days <= 0 or not codes:
         return []
     wanted = set(codes)
-    since = record.sampled_on - dt.timedelta(days=days)
+    since = record.sampled_on - in_days(days)
     out = []
     for s in file.samples:
         j = s.judgement
@@ -396,7 +396,7 @@ def complaint_unfounded_resolved(file: "CreditFile", eff: "Effect", rules: "Rule
     verified complaints than it needs.  Open, they went on saying 经核实属实 of what the record now denies."""
     cid = eff.data.get("complaint_id", "")
     record = file.complaint(cid)
-    on = (record.resolved_at + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat() \
+    on = (record.resolved_at + in_hours(rules.policy.utc_offset_hours)).date().isoformat() \
         if record is not None and record.resolved_at is not None else ""
     found = f"经核查，投诉编号 {cid} 不属实" + (f"（{on} 办结）" if on else "")
     out: list[dict[str, Any]] = []
@@ -549,7 +549,7 @@ def _cluster(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
     ids = d.get("complaint_ids", [])
     records = [c for c in (file.complaint(cid) for cid in ids) if c is not None]
     first = min((c.received_at for c in records), default=eff.occurred_at)
-    first_day = (first + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat()
+    first_day = (first + in_hours(rules.policy.utc_offset_hours)).date().isoformat()
     fields = {"count": len(ids), "k": d.get("k"), "window_days": d.get("window_days"), "first_day": first_day}
     evidence = {"event_ids": [c.event_id for c in records] + ([eff.event_id] if eff.event_id not in {c.event_id for c in records} else []),
                 "complaint_ids": ids, "count": len(ids), "k": d.get("k"), "window_days": d.get("window_days"), "first_day": first_day}
@@ -577,7 +577,7 @@ def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
     # (its own closing full stop dropped: the template's “…”。 ends the sentence, “…不适。”。 read doubled; a
     # question or exclamation is the caller's words and stays)
     excerpt = _excerpt(record.text, rule.excerpt_chars).rstrip("。.． ")
-    received_on = (record.received_at + dt.timedelta(hours=rules.policy.utc_offset_hours)).date().isoformat()
+    received_on = (record.received_at + in_hours(rules.policy.utc_offset_hours)).date().isoformat()
     product = record.product or "该企业产品"
     # one drinks water (食用饮用纯净水 read oddly), and a product named for it says so itself: 反映饮用纯净水后
     water = file.profile is not None and file.profile.category == "packaged_water"
