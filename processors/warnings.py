@@ -235,7 +235,8 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
         "lot_zh": f"涉及批次：{'，'.join(f'{_LOT_ZH[k]} {v}' for k, v in lot.items())}。" if lot else "",
         "lot_en": f"Lot: {', '.join(f'{_LOT_EN[k]} {v}' for k, v in lot.items())}. " if lot else "",
         "retest_zh": (f"不合格项目“{'、'.join(no_retest)}”为微生物指标，依法不予复检" if no_retest else
-                      "企业对检验结论有异议的，可自收到检验结论之日起 7 个工作日内申请复检，复检期间不停止采取上述控制措施"),
+                      "企业对检验结论有异议的，可自收到检验结论之日起 7 个工作日内向实施监督抽检的市场监督管理部门或者其上一级市场监督管理部门"
+                      "提出书面复检申请，复检期间不停止采取上述控制措施"),
         "retest_en": (f"{', '.join(no_retest)}: microbiological, no re-test admitted" if no_retest else
                       "the enterprise may ask for a re-test within 7 working days of receiving the result"),
     }
@@ -257,8 +258,20 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
             # the re-test upheld nothing: what still fails are items nobody asked to re-test, on the first lab's word
             fields["retest_zh"] = "复检已完成，未申请复检的项目以初检结论为准"
             fields["retest_en"] = "the re-test is done; the items not re-tested stand as first tested"
+    elif _lab_passed_all(record, d.get("failed_items", [])):
+        # qrisk alone fails it: the lab's 合格 is the legal conclusion (a sum of ratios over 1 of members the lab passed
+        # one by one, an item the lab misjudged): a check with the lab, not a seizure and a re-test notice
+        evidence["unconfirmed"] = True
+        severity = rule.unconfirmed_severity
+        texts = (rule.unconfirmed_title_zh, rule.unconfirmed_template_zh, rule.unconfirmed_template_en)
     return _decision("sampling.unqualified", rule, severity, file, eff.occurred_at, eff.event_id,
                      _sampling_key(file.enterprise_id, d.get("sample_no", "")), fields, evidence, rules, texts=texts)
+
+
+def _lab_passed_all(record: Any, failed: list[str]) -> bool:
+    """Every item (or sum of ratios) qrisk failed is one where the lab's report disagrees: the lab passed it."""
+    j = record.judgement if record is not None else None
+    return bool(failed) and j is not None and set(failed) <= set(j.disagreements)
 
 
 def _first_test(file: "CreditFile", retest: Any) -> Any:

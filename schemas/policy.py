@@ -288,8 +288,9 @@ class RiskPolicy(_Strict):
         description="minimum inspection frequency by grade (2022 draft: A once in 2 years, B ≥ 1, C ≥ 2, D ≥ 3 a year)")
     regrade_grace_days: int = Field(
         default=30, ge=0,
-        description="after the grade changes, the next inspection is due no sooner than this many days later: a grade that "
-                    "shortens the interval does not make an inspection overdue on (or before) the day it changes")
+        description="after the grade changes to one with a shorter interval, the next inspection is due no sooner than this many "
+                    "days later: such a grade does not make an inspection overdue on (or before) the day it changes (a better "
+                    "grade gets no grace)")
     sampling_interval_days: dict[Grade, int] = Field(
         default_factory=lambda: {"A": 365, "B": 180, "C": 120, "D": 90},
         description="longest gap between supervision samples by grade before the missing-data warning")
@@ -391,6 +392,18 @@ class SamplingUnqualifiedRule(WarningRule):
                                             "和整改，涉嫌违法的依法立案调查。", min_length=1, max_length=1000)
     retest_template_en: str = Field(default="{name}: the re-test of {product} (sample {sample_no}, sampled {sampled_on}) upholds "
                                             "the unqualified result, which is final: {items}. {lot_en}", min_length=1, max_length=1000)
+    # qrisk fails what the lab passed (each failed item 合格 on the lab's report, a sum of ratios over 1 of members the
+    # lab passed one by one): the lab's conclusion is the legal one, so the alert asks to check with the lab first
+    unconfirmed_severity: Severity = Field(default="medium", description="severity when qrisk's own judgement fails items the lab passed")
+    unconfirmed_title_zh: str = Field(default="系统复核不合格（检验报告结论为合格）", min_length=1, max_length=100)
+    unconfirmed_template_zh: str = Field(default="{name}：{product}（抽样编号 {sample_no}，抽样日期 {sampled_on}）检验报告结论为合格，"
+                                                 "系统按标准复核判定不合格，不合格项目：{items}。{lot_zh}{detail}下一步：请先与检验机构核对"
+                                                 "判定依据；检验机构出具不合格检验结论前，本预警不作为核查处置和复检告知的依据。",
+                                         min_length=1, max_length=1000)
+    unconfirmed_template_en: str = Field(default="{name}: the lab passed {product} (sample {sample_no}, sampled {sampled_on}); qrisk's "
+                                                 "own check against the standard fails it on {items}. {lot_en}Next: check the basis of "
+                                                 "the verdict with the lab; until the lab issues an unqualified conclusion this alert is "
+                                                 "no ground for the follow-up or a re-test notice.", min_length=1, max_length=1000)
     severity_by_class: dict[ItemClassName, Severity] = Field(default_factory=lambda: {
         "pathogen": "critical", "additive_not_permitted": "critical", "contaminant": "high", "indicator_microbe": "high",
         "additive": "high", "chemical": "medium", "quality_index": "medium"})

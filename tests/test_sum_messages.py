@@ -56,3 +56,22 @@ def test_the_credit_report_names_a_sum_the_lab_passed_member_by_member(rules):
     assert row["verdict"] == "fail" and "sum_of_ratios" not in row["detail_zh"]
     assert "与检验机构结论不一致：防腐剂" in row["detail_zh"]
     assert "（检验报告各项均合格；系统按比例之和 1.08 判定不合格）" in row["detail_zh"]
+
+
+def test_a_failure_only_qrisk_finds_asks_to_check_with_the_lab_first(rules):
+    """The lab passed each preservative (its report: 合格); qrisk's sum of ratios fails the sample.  The lab's
+    conclusion is the legal one: the alert said 抽检不合格 (紧急/高), asked to seal and recall and offered a re-test,
+    saying nothing of the lab's 合格."""
+    items = [_item("sorbic_acid", [0.6], "g/kg", "合格", "山梨酸及其钾盐（以山梨酸计）"),
+             _item("propionic_acid", [1.2], "g/kg", "合格", "丙酸及其钠盐、钙盐（以丙酸计）")]
+    _, effects = replay([registered(category="pastry"), _pastry("2026-04-10T16:00:00+08:00", items)], rules)
+    (alert,) = [e.data for e in effects if e.kind == ALERT_KIND and e.data["rule"] == "sampling.unqualified"]
+    assert alert["title_zh"] == "系统复核不合格（检验报告结论为合格）" and alert["severity"] == "medium"
+    said = alert["message_zh"]
+    assert "检验报告结论为合格，系统按标准复核判定不合格" in said and "请先与检验机构核对判定依据" in said
+    assert "封存" not in said and "申请复检" not in said and alert["evidence"]["unconfirmed"] is True
+    # the lab's own 不合格 on the printed sum: the lab's conclusion, the usual alert
+    items.append(_item("preservative_ratio_sum", [1.08], "无量纲", "不合格", SUM_NAME))
+    _, effects = replay([registered(category="pastry"), _pastry("2026-04-10T16:00:00+08:00", items)], rules)
+    (alert,) = [e.data for e in effects if e.kind == ALERT_KIND and e.data["rule"] == "sampling.unqualified"]
+    assert alert["title_zh"] == "抽检不合格" and "unconfirmed" not in alert["evidence"] and "封存" in alert["message_zh"]

@@ -392,7 +392,7 @@ def test_a_failed_sample_names_its_batch_and_the_next_step_the_rules_require(rul
     assert (d.evidence["batch"], d.evidence["production_date"]) == ("20260301", "2026-03-01")
     assert "判定不合格。检验机构：县食品检验检测中心（任务来源：县市场监督管理局）。下一步：请依法启动核查处置" in d.message_zh
     assert "召回" in d.message_zh and "封存" in d.message_zh and d.evidence["lab"] == "县食品检验检测中心"
-    assert "可自收到检验结论之日起 7 个工作日内申请复检" in d.message_zh and "不予复检" not in d.message_zh
+    assert "可自收到检验结论之日起 7 个工作日内向实施监督抽检的市场监督管理部门或者其上一级市场监督管理部门提出书面复检申请" in d.message_zh and "不予复检" not in d.message_zh
     assert "Lot: batch 20260301, made 2026-03-01." in d.message_en
     # 铜绿假单胞菌 (microbiological): no re-test is offered
     _, effects = replay([registered(), pa_sample("2026-03-12T15:20:00+08:00", sample_no="DC-B2")], rules)
