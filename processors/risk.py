@@ -310,7 +310,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             # what a supervisor reads in the grade's reasons: the product and item, or the chart and period
             if d.get("series"):
                 ref = f"{d.get('product', '')}·{d.get('item_name') or d.get('item_code', '')}"
-                if _episode_scored(file, d, ref, eff.occurred_at, rules):
+                if _episode_scored(file, d, ref, eff.occurred_at, rules) or failure_says_it(file, d, eff.event_id):
                     continue
             else:
                 ref = f"{_CHART_ZH.get(d.get('chart'), d.get('chart'))} {d.get('period', '')}"
@@ -361,6 +361,23 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
     if complaint:
         changed |= _complaint_chart_points(file, rules)
     return changed
+
+
+# the rules a single result beyond the limits fires by itself: its own point, or an average it dragged over
+_ONE_POINT_RULES = frozenset({"rule1", "ewma", "ewma_near_limit", "spec", "cusum_upper", "cusum_lower"})
+
+
+def failure_says_it(file: "CreditFile", d: dict[str, Any], event_id: str) -> bool:
+    """An item series' signal fired by the very result that fails the item: the failure's alert and its points
+    say it already.  Alerting and scoring it too made one failed batch two alerts and two score entries (质量波动 +2
+    beside 抽检不合格 +12).  A run rule (a shift over several batches) says more than the failure, and stands."""
+    fired = {sg.get("rule") for sg in d.get("signals") or ()} | {d.get("rule")}
+    fired.discard(None)
+    if not fired or not fired <= _ONE_POINT_RULES:
+        return False
+    record = file.sample_by_event(event_id)
+    j = record.judgement if record is not None else None
+    return j is not None and any(i.item_code == d.get("item_code") and i.verdict == "fail" for i in j.items)
 
 
 def _episode_scored(file: "CreditFile", d: dict[str, Any], ref: str, at: dt.datetime, rules: "Rules") -> bool:

@@ -42,7 +42,7 @@ from processors._build import builder
 from processors.ids import event_key
 
 from processors.fluctuation import period_zh
-from processors.risk import CATEGORY_ZH, failed_class, in_days, in_hours, inspection_frequency
+from processors.risk import CATEGORY_ZH, failed_class, failure_says_it, in_days, in_hours, inspection_frequency
 from schemas.events import PENALTY_ZH
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
 
@@ -489,6 +489,8 @@ def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDeci
     if not rule.enabled:
         return None
     d = eff.data
+    if d.get("series") and d.get("scope") != "category" and failure_says_it(file, d, eff.event_id):
+        return None  # the failure's own alert says it (and the chart shows the point)
     fired = {s.get("rule") for s in d.get("signals", [])} | {d.get("rule")}
     severity = rule.severity_near_limit if fired & _NEAR_LIMIT else rule.severity
     if d.get("note"):

@@ -1,0 +1,48 @@
+"""One failed batch is one finding.  A result far over the limit also lands beyond its series' control limits:
+the series signal is the failure itself, which its own alert and score entry say already.  It raised a second
+alert (质量波动) and scored again (质量波动信号 +2 beside 抽检不合格) — a supervisor's finding.  A shift the
+chart sees over several batches says more than the failure, and still alerts."""
+from __future__ import annotations
+
+import uuid
+
+from processors.step import replay
+from schemas.upcast import parse_event
+from tests.conftest import golden
+from tests.test_corrections import E, REG
+
+BASELINE = [0.010, 0.012, 0.011, 0.013, 0.010, 0.012, 0.011, 0.010, 0.012, 0.011]
+
+
+def chlorine(month: int, value: float, sample_no: str, year: int = 2025):
+    """A water sample whose 余氯（游离氯）is ``value`` mg/L (GB 19298: ≤ 0.05), its other items passing."""
+    doc = golden("sampling.result")
+    doc["event_id"], doc["occurred_at"] = str(uuid.uuid4()), f"{year}-{month:02d}-05T10:00:00+08:00"
+    doc["payload"].update(sample_no=sample_no, sampled_on=f"{year}-{month:02d}-03", batch=f"{year}{month:02d}01",
+                          production_date=f"{year}-{month:02d}-01")
+    items = doc["payload"]["items"]
+    items[0]["values"], items[0]["lab_verdict"] = [0, 0, 0, 0, 0], "合格"
+    items[1]["values"], items[1]["lab_verdict"] = [value], "不合格" if value > 0.05 else "合格"
+    return parse_event(doc)
+
+
+def _of(effects, event):
+    return [e for e in effects if e.event_id == str(event.event_id)]
+
+
+def test_a_failed_result_beyond_the_control_limits_is_one_alert_and_one_score_entry(rules):
+    bad = chlorine(12, 0.5, "S-BAD")
+    state, effects = replay([REG, *[chlorine(m + 1, v, f"S{m}") for m, v in enumerate(BASELINE)], bad], rules)
+    mine = _of(effects, bad)
+    (signal,) = [e.data for e in mine if e.kind == "fluctuation.signal"]  # (the chart still marks the point)
+    assert signal["item_code"] == "free_chlorine" and "rule1" in {s["rule"] for s in signal["signals"]}
+    assert [e.data["rule"] for e in mine if e.kind == "warning.raised" and e.data["rule"].startswith(("sampling", "fluctuation"))] == [
+        "sampling.unqualified"]
+    assert [x[1] for x in state.files[E].risk.entries] == ["sampling_failed"]
+
+
+def test_a_passing_result_beyond_the_control_limits_still_alerts(rules):
+    high = chlorine(12, 0.04, "S-HIGH")  # within the legal limit, far above its own history: the chart's to say
+    state, effects = replay([REG, *[chlorine(m + 1, v, f"S{m}") for m, v in enumerate(BASELINE)], high], rules)
+    assert [e.data["rule"] for e in _of(effects, high) if e.kind == "warning.raised"] == ["fluctuation.signal"]
+    assert [x[1] for x in state.files[E].risk.entries] == ["fluctuation_signal"]
