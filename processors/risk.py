@@ -281,6 +281,13 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
                 if record is not None and record.judgement is not None:
                     _failed_entry(rs.entries, record, dyn)
                     changed |= SCORE_INPUTS
+            if d.get("counts"):
+                # the signals the replaced report raised: its values are no longer the enterprise's (the series were
+                # built again from the corrected ones, which signal anew if they still lie out)
+                kept = [e for e in rs.entries if not (e[1] == "fluctuation_signal" and e[3] == d["corrects_event_id"])]
+                if len(kept) != len(rs.entries):
+                    rs.entries[:] = kept
+                    changed |= SCORE_INPUTS
             if rs.last_sample_event_id == d["corrects_event_id"]:
                 _last_sampled(file)  # the latest sample was corrected (its sampling date perhaps with it)
         elif k == "fluctuation.signal_withdrawn":

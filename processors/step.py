@@ -36,9 +36,9 @@ from processors.fluctuation import (complaints_unfounded, on_complaint, on_sampl
 from processors.campaign import apply_tier, on_campaign_event, revoked_from_acceptance
 from processors.judgement import judge_sample, ratio_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
-from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, decide, decision_data,
-                                 enforcement_revoked_resolved, follow_up_resolved, grade_fell_resolved, overdue_withdrawn_resolved,
-                                 overturned_resolved, resolved, retracted_resolved)
+from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide,
+                                 decision_data, enforcement_revoked_resolved, follow_up_resolved, grade_fell_resolved,
+                                 overdue_withdrawn_resolved, overturned_resolved, resolved, retracted_resolved)
 from schemas.events import (
     AlertActionEvent,
     CampaignActivityEvent,
@@ -193,6 +193,7 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
     overturns: list[Effect] = []
     withdrawn: list[Effect] = []
     ungrounded: list[Effect] = []  # what an alert rested on, found untrue or revoked
+    corrections: list[Effect] = []
     for e in new:
         if e.kind in ALERTING_KINDS:
             alerting = True
@@ -202,6 +203,8 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
             withdrawn.append(e)
         elif e.kind in ("complaint.unverified", "enforcement.revoked"):
             ungrounded.append(e)
+        elif e.kind == "sampling.corrected":
+            corrections.append(e)
     changed = observe(file, event, new, rules)
     # the failure (or the overdue mark) no longer stands: its alert closes — said after this step's own
     # decisions, which may open it (an original and its passing re-test both judged at registration)
@@ -234,6 +237,10 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
                 del file.warnings[: len(file.warnings) - keep]
             for d in decisions:
                 effects.append(_effect_data(ALERT_KIND, event, file.enterprise_id, decision_data(d)))
+    for e in corrections:
+        # after this step's decisions: a corrected value that still lies out raised its signal again, with its own
+        # event among the alert's evidence, and that alert stands
+        closing += corrected_resolved(file, e, rules)
     for data in closing:
         effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
     if withdrawn and decisions_made(effects, start):

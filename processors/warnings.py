@@ -362,22 +362,38 @@ def retracted_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> lis
             "evidence": {"event_ids": [eff.event_id, *d.get("reports", ())], "sample_no": no, "retracted": True, "reason": d.get("reason")},
         })
     reports = set(d.get("reports", ()))
-    if reports and rules.policy.warnings.fluctuation.enabled:
-        # a fluctuation alert only the retracted reports raised (the county's category charts are not this file's)
-        raised: dict[str, set[str]] = {}
-        for w in file.warnings:
-            if w.rule == "fluctuation.signal" and not w.dedup_key.startswith("county:"):
-                raised.setdefault(w.dedup_key, set()).update(w.evidence.get("event_ids", ()))
-        for key, ids in raised.items():
-            if ids and ids <= reports:
-                out.append({
-                    "rule": "fluctuation.signal", "dedup_key": key, "enterprise_id": file.enterprise_id,
-                    "note_zh": (f"抽样编号 {no} 在本企业名下的报告已由{d.get('by', '监管部门')}撤销（原因：{d.get('reason', '')}），"
-                                "“质量波动”预警所依据的检验结果不再计入，预警自动关闭"),
-                    "note_en": f"sample {no}: the reports behind this fluctuation signal were retracted: closed",
-                    "evidence": {"event_ids": [eff.event_id, *sorted(ids)], "sample_no": no, "retracted": True},
-                })
+    out += _signals_of(file, reports, rules, eff.event_id, no,
+                       (f"抽样编号 {no} 在本企业名下的报告已由{d.get('by', '监管部门')}撤销（原因：{d.get('reason', '')}），"
+                        "“质量波动”预警所依据的检验结果不再计入，预警自动关闭"),
+                       f"sample {no}: the reports behind this fluctuation signal were retracted: closed", {"retracted": True})
     return out
+
+
+def corrected_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> list[dict[str, Any]]:
+    """``warning.resolved`` effects' data for the fluctuation alerts only a corrected report raised (``sampling.corrected``
+    that counts: the lab replaced a value, 0.5 for 0.005): its points are gone from the rebuilt series, so an alert
+    resting on them alone closes; the corrected values signal anew if they still lie out."""
+    d = eff.data
+    if not d.get("counts") or not d.get("corrects_event_id"):
+        return []
+    no = d.get("sample_no", "")
+    return _signals_of(file, {d["corrects_event_id"]}, rules, eff.event_id, no,
+                       f"抽样编号 {no} 的检验报告已更正（更正报告事件 {eff.event_id}），“质量波动”预警所依据的原检验结果不再计入，预警自动关闭",
+                       f"sample {no}: the report behind this fluctuation signal was corrected: closed", {"corrected": True})
+
+
+def _signals_of(file: "CreditFile", reports: set[str], rules: "Rules", event_id: str, no: str, note_zh: str, note_en: str,
+                mark: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fluctuation alerts of this file raised by ``reports`` alone (the county's category charts are not this file's)."""
+    if not reports or not rules.policy.warnings.fluctuation.enabled:
+        return []
+    raised: dict[str, set[str]] = {}
+    for w in file.warnings:
+        if w.rule == "fluctuation.signal" and not w.dedup_key.startswith("county:"):
+            raised.setdefault(w.dedup_key, set()).update(w.evidence.get("event_ids", ()))
+    return [{"rule": "fluctuation.signal", "dedup_key": key, "enterprise_id": file.enterprise_id, "note_zh": note_zh, "note_en": note_en,
+             "evidence": {"event_ids": [event_id, *sorted(ids)], "sample_no": no, **mark}}
+            for key, ids in raised.items() if ids and ids <= reports]
 
 
 def overdue_withdrawn_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> dict[str, Any] | None:

@@ -46,3 +46,36 @@ def test_a_passing_result_beyond_the_control_limits_still_alerts(rules):
     state, effects = replay([REG, *[chlorine(m + 1, v, f"S{m}") for m, v in enumerate(BASELINE)], high], rules)
     assert [e.data["rule"] for e in _of(effects, high) if e.kind == "warning.raised"] == ["fluctuation.signal"]
     assert [x[1] for x in state.files[E].risk.entries] == ["fluctuation_signal"]
+
+
+def _corrected(event, value: float, at: str):
+    """The lab's corrected report of ``event``'s sample (a new event id, the same sample number)."""
+    doc = event.model_dump(mode="json", exclude_unset=True)
+    doc["event_id"], doc["occurred_at"] = str(uuid.uuid4()), at
+    doc["payload"]["items"][1]["values"] = [value]
+    doc["payload"]["remarks"] = "更正：原报告余氯小数点录入错误"
+    return parse_event(doc)
+
+
+def test_a_corrected_value_takes_its_signal_alert_and_points_with_it(rules):
+    """余氯 0.04 (a typo for 0.011) signalled 质量波动 and scored +2; the lab's correction rebuilt the series, yet the
+    alert stayed 待处置 and the points stayed in the grade.  Those only the replaced report raised go with it."""
+    from processors.warnings import ALERT_KIND, RESOLVED_KIND
+
+    high = chlorine(12, 0.04, "S-HIGH")
+    state, effects = replay([REG, *[chlorine(m + 1, v, f"S{m}") for m, v in enumerate(BASELINE)], high], rules)
+    (raised,) = [e.data for e in _of(effects, high) if e.kind == ALERT_KIND]
+    assert [x[1] for x in state.files[E].risk.entries] == ["fluctuation_signal"]
+    fixed = _corrected(high, 0.011, "2025-12-09T10:00:00+08:00")
+    from processors.step import step
+
+    state, effects = step(state, fixed, rules)
+    (closed,) = [e.data for e in effects if e.kind == RESOLVED_KIND]
+    assert closed["dedup_key"] == raised["dedup_key"] and "已更正" in closed["note_zh"] and closed["evidence"]["corrected"] is True
+    assert not [e for e in effects if e.kind == ALERT_KIND and e.data["rule"] == "fluctuation.signal"]
+    assert state.files[E].risk.entries == []
+    # corrected to a value that still lies out: it signals in its own right, and its alert stands
+    state, _ = replay([REG, *[chlorine(m + 1, v, f"S{m}") for m, v in enumerate(BASELINE)], high], rules)
+    state, effects = step(state, _corrected(high, 0.045, "2025-12-09T10:00:00+08:00"), rules)
+    assert not [e for e in effects if e.kind == RESOLVED_KIND and e.data["rule"] == "fluctuation.signal"]
+    assert [x[1] for x in state.files[E].risk.entries] == ["fluctuation_signal"]
