@@ -37,7 +37,7 @@ from processors.campaign import apply_tier, on_campaign_event, revoked_from_acce
 from processors.judgement import judge_sample, ratio_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide,
-                                 decision_data, enforcement_revoked_resolved, follow_up_resolved, grade_fell_resolved,
+                                 decision_data, disagreement_settled, enforcement_revoked_resolved, follow_up_resolved, grade_fell_resolved,
                                  overdue_withdrawn_resolved, overturned_resolved, resolved, retracted_resolved)
 from schemas.events import (
     AlertActionEvent,
@@ -215,6 +215,8 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
         elif (data := (overturned_resolved(file, e, rules) if e.kind == "sampling.overturned"
                        else overdue_withdrawn_resolved(file, e, rules))) is not None:
             closing.append(data)
+        if e.kind == "sampling.overturned" and (data := disagreement_settled(file, e, rules)) is not None:
+            closing.append(data)
     for e in ungrounded:
         closing += (complaint_unfounded_resolved if e.kind == "complaint.unverified" else enforcement_revoked_resolved)(file, e, rules)
     if file.risk.missing:
@@ -241,6 +243,10 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
         # after this step's decisions: a corrected value that still lies out raised its signal again, with its own
         # event among the alert's evidence, and that alert stands
         closing += corrected_resolved(file, e, rules)
+    if closing and decisions_made(effects, start):
+        # a disagreement the deciding report (a re-test, a correction) has itself is raised in this step: it stands
+        raised = {e.data["dedup_key"] for e in effects[start:] if e.kind == ALERT_KIND and e.data["rule"] == "judgement.disagrees"}
+        closing = [c for c in closing if not (c["rule"] == "judgement.disagrees" and c["dedup_key"] in raised)]
     for data in closing:
         effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
     if withdrawn and decisions_made(effects, start):

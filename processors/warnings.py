@@ -42,6 +42,7 @@ from processors._build import builder
 from processors.ids import event_key
 
 from processors.fluctuation import period_zh
+from processors.judgement import ratio_figure
 from processors.risk import CATEGORY_ZH, failed_class, failure_says_it, in_days, in_hours, inspection_frequency
 from schemas.events import PENALTY_ZH
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
@@ -326,6 +327,23 @@ def overturned_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> di
         "note_en": f"sample {d.get('sample_no', '')}: the failure no longer stands ({'corrected report' if d.get('corrected') else 'admitted re-test'}): closed",
         "evidence": {"event_ids": [eff.event_id, *([d["original_event_id"]] if d.get("original_event_id") else [])],
                      "sample_no": d.get("sample_no"), "verdict": d.get("verdict"), "corrected": bool(d.get("corrected"))},
+    }
+
+
+def disagreement_settled(file: "CreditFile", eff: "Effect", rules: "Rules") -> dict[str, Any] | None:
+    """A ``warning.resolved`` effect's data for the 判定不一致 alert of a sample whose report no longer counts
+    (``sampling.overturned``: an admitted re-test or a correction decided it): there is nothing left to check
+    with the lab about the report it was raised on.  It stayed open beside a closed failure."""
+    if not rules.policy.warnings.judgement_disagrees.enabled:
+        return None
+    d = eff.data
+    no = d.get("sample_no", "")
+    how = "更正后的报告" if d.get("corrected") else "复检结论"
+    return {
+        "rule": "judgement.disagrees", "dedup_key": f"{file.enterprise_id}:judgement.disagrees:{no}", "enterprise_id": file.enterprise_id,
+        "note_zh": f"抽样编号 {no} 已以{how}为准，原报告的判定不一致无需再核对，预警自动关闭",
+        "note_en": f"sample {no}: decided by its {'corrected report' if d.get('corrected') else 're-test'}; the disagreement is moot: closed",
+        "evidence": {"event_ids": [eff.event_id], "sample_no": no},
     }
 
 
@@ -752,8 +770,11 @@ def _rejected(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
         return None
     d = eff.data
     rid = d.get("rectification_id", "")
-    fields = {"rectification_id": rid, "note": _sentence(d.get("note") or "")}
-    evidence = {"event_ids": [eff.event_id], "rectification_id": rid, "note": d.get("note")}
+    due, deadline = d.get("due"), d.get("deadline")
+    # a rejection that set a new deadline (重新限期): the redo is due by it, and the notice says so
+    fields = {"rectification_id": rid, "note": _sentence(d.get("note") or ""),
+              "due_zh": f"重新整改期限：{due}。" if due and due != deadline else ""}
+    evidence = {"event_ids": [eff.event_id], "rectification_id": rid, "note": d.get("note"), "due": due}
     return _decision("rectification.rejected", rule, rule.severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:rectification.rejected:{rid}", fields, evidence, rules)
 
@@ -770,10 +791,36 @@ def _disagrees(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisi
         # the message names the items as the report does (a code means nothing to a supervisor)
         names = {i.item_code: i.item_name or i.item_code for i in record.judgement.items}
         names.update({f"sum_of_ratios:{c.group}": f"{c.group_name}（{c.item_name or '比例之和'}）" for c in record.judgement.sum_checks})
-    fields = {"sample_no": d.get("sample_no", ""), "items": "、".join(names.get(c, c) for c in codes)}
+    said = disagreements_zh(record.judgement, codes) if record is not None and record.judgement is not None else []
+    fields = {"sample_no": d.get("sample_no", ""), "items": "、".join(said or [names.get(c, c) for c in codes]),
+              "lab": record.lab if record is not None else ""}
     evidence = {"event_ids": [d.get("sample_event_id", eff.event_id)], "sample_no": d.get("sample_no"), "items": codes}
     return _decision("judgement.disagrees", rule, rule.severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:judgement.disagrees:{d.get('sample_no', '')}", fields, evidence, rules)
+
+
+_ITEM_VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定", "not_applicable": "不适用", None: "未给出"}
+
+
+def disagreements_zh(judgement: Any, codes: Any = None) -> list[str]:
+    """Where the lab's verdict and qrisk's differ, by item name, each with both verdicts (the judgement keeps codes,
+    ``sum_of_ratios:<group>`` for a sum the lab passed member by member); the alert and the credit report say it so."""
+    items = {i.item_code: i for i in judgement.items}
+    out = []
+    for code in judgement.disagreements if codes is None else codes:
+        if code.startswith("sum_of_ratios:"):
+            check = next((c for c in judgement.sum_checks if c.group == code.partition(":")[2]), None)
+            if check is not None:
+                out.append(f"{check.item_name or check.group_name + '比例之和'}（检验报告各项均合格；"
+                           f"系统按比例之和 {ratio_figure(check.total)} 判定{_ITEM_VERDICT_ZH.get(check.verdict, check.verdict)}）")
+                continue
+        item = items.get(code)
+        if item is None:
+            out.append(code)
+            continue
+        out.append(f"{item.item_name or code}（检验报告：{_ITEM_VERDICT_ZH.get(item.lab_verdict, item.lab_verdict)}；"
+                   f"系统判定：{_ITEM_VERDICT_ZH.get(item.verdict, item.verdict)}）")
+    return out
 
 
 def _lab_failed_unjudged(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:

@@ -16,10 +16,9 @@ from alerts.lifecycle import done_by_zh
 from processors.credit_file import VIEW_ONLY, CreditFile
 from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict, series_heading_zh
-from processors.judgement import ratio_figure
 from processors.risk import inspection_frequency, listing_ends, term_ends
 from processors.step import Rules
-from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, penalties_text, score_reasons_zh
+from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, disagreements_zh, penalties_text, score_reasons_zh
 from schemas.events import NOT_DETECTED, REVOKED_BY_ZH
 from qrisk.sheets import time_header
 
@@ -27,7 +26,6 @@ CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other":
 SCALE_ZH = {"micro": "微型", "small": "小型", "medium": "中型", "large": "大型"}
 GRADE_ZH = {"A": "A级（低风险）", "B": "B级（较低风险）", "C": "C级（较高风险）", "D": "D级（高风险）"}
 VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定", None: "待判定"}
-ITEM_VERDICT_ZH = {**VERDICT_ZH, "not_applicable": "不适用"}
 STATUS_ZH = {"open": "整改中", "completed": "已完成待复查", "verified": "复查通过", "rejected": "复查未通过"}
 SEVERITY_ZH = {"critical": "紧急", "high": "高", "medium": "中", "low": "低"}
 FINDING_ZH = {"minor": "一般", "major": "主要", "critical": "严重"}
@@ -282,27 +280,6 @@ def _escalation_zh(alert: dict[str, Any]) -> str:
     why = next((zh for k, zh in _NOBODY_ZH if k in note), None) or ("已静默" if alert.get("silenced") else "未通知任何人")
     # an open alert already says 已逾期 beside its deadline; one being handled since says it was overdue
     return ("，" if alert.get("state") == "open" else "，曾逾期未确认，") + f"升级无人接收（{why}）"
-
-
-def disagreements_zh(judgement: Any) -> list[str]:
-    """Where the lab's verdict and qrisk's differ, by item name, each with both verdicts: the judgement
-    keeps codes (``sum_of_ratios:<group>`` for a sum the lab passed member by member)."""
-    items = {i.item_code: i for i in judgement.items}
-    out = []
-    for code in judgement.disagreements:
-        if code.startswith("sum_of_ratios:"):
-            check = next((c for c in judgement.sum_checks if c.group == code.partition(":")[2]), None)
-            if check is not None:
-                out.append(f"{check.item_name or check.group_name + '比例之和'}（检验报告各项均合格；"
-                           f"系统按比例之和 {ratio_figure(check.total)} 判定{VERDICT_ZH.get(check.verdict, check.verdict)}）")
-                continue
-        item = items.get(code)
-        if item is None:
-            out.append(code)
-            continue
-        out.append(f"{item.item_name or code}（检验报告：{ITEM_VERDICT_ZH.get(item.lab_verdict, item.lab_verdict)}；"
-                   f"系统判定：{ITEM_VERDICT_ZH.get(item.verdict, item.verdict)}）")
-    return out
 
 
 def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | None = None,

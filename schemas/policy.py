@@ -502,17 +502,17 @@ class InspectionNonconformingRule(WarningRule):
 class RectificationRejectedRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "整改复查未通过"
-    template_zh: str = "{name}：整改 {rectification_id} 复查未通过。{note}下一步：请责令企业针对未通过的问题限期重新整改并再次复查；仍不到位的，依法约谈企业负责人，涉嫌违法的依法立案调查。"
+    template_zh: str = "{name}：整改 {rectification_id} 复查未通过。{note}{due_zh}下一步：请责令企业针对未通过的问题限期重新整改并再次复查；仍不到位的，依法约谈企业负责人，涉嫌违法的依法立案调查。"
     template_en: str = "{name}: rectification {rectification_id} was rejected at verification."
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"rectification_id", "note"})
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"rectification_id", "note", "due_zh"})
 
 
 class DisagreementRule(WarningRule):
     severity: Severity = "low"
     title_zh: str = "判定与检验机构结论不一致"
-    template_zh: str = "{name}：抽样编号 {sample_no} 的项目 {items} 系统判定与检验机构结论不一致，请核对。"
+    template_zh: str = "{name}：抽样编号 {sample_no}：{items}，系统判定与检验机构（{lab}）结论不一致。下一步：请与检验机构核对判定依据（适用标准及版本、限量、单位、检出限）。"
     template_en: str = "{name}: sample {sample_no}: qrisk's judgement of {items} differs from the lab's."
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "items"})
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "items", "lab"})
 
 
 class LabFailedUnjudgedRule(WarningRule):

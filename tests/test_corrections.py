@@ -1040,3 +1040,17 @@ def test_a_retest_is_filed_in_the_derived_tables_under_its_originals_sampling_da
     # the original's own row (written again, superseded) keeps its date, as does any sample not re-tested
     _, first = rows(f, f.sample_by_event(str(original.event_id)))
     assert str(first[9]) == "2026-03-05" and first[-1] == str(retest.event_id)
+
+
+def test_a_disagreement_closes_when_a_retest_decides_the_sample(rules):
+    """The 判定不一致 alert of a report a passing re-test replaced stayed open beside the closed failure: there is
+    nothing left to check with the lab about a report that no longer counts."""
+    doc = sample("2026-03-10T09:00:00+08:00", passes=False).model_dump(mode="json", exclude_unset=True)
+    doc["payload"]["items"][2]["lab_verdict"] = "合格"  # the lab passed the bromate qrisk fails
+    original = parse_event(doc)
+    retest = sample("2026-03-25T09:00:00+08:00", passes=True, retest=True)
+    _, effects = replay([REG, original, retest], rules)
+    key = f"{E}:judgement.disagrees:{original.payload.sample_no}"
+    assert [e.data["dedup_key"] for e in of(effects, original) if e.kind == "warning.raised" and e.data["rule"] == "judgement.disagrees"] == [key]
+    (closed,) = [e.data for e in of(effects, retest) if e.kind == "warning.resolved" and e.data["rule"] == "judgement.disagrees"]
+    assert closed["dedup_key"] == key and "已以复检结论为准" in closed["note_zh"]

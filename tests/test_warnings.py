@@ -287,11 +287,19 @@ def test_inspection_rejection_and_disagreement_rules(rules):
     assert "问题：3.2 消毒记录不全（主要）。下一步：请责令企业对发现的问题限期整改并复查；" in i.message_zh
     assert "应责令其立即停止食品生产经营活动" in i.message_zh
     [r] = decisions(effects, "rectification.rejected")
-    assert "消毒记录仍不全" in r.message_zh
+    assert "消毒记录仍不全" in r.message_zh and "重新整改期限" not in r.message_zh
+    # a rejection that sets a new deadline (重新限期): the notice says by when
+    again = events[:-1] + [ev("rectification.verified", "2026-04-12T09:00:00+08:00", rectification_id="R1", accepted=False,
+                              note="消毒记录仍不全", new_deadline="2026-05-12")]
+    _, effects = replay(again, rules)
+    [r] = decisions(effects, "rectification.rejected")
+    assert "消毒记录仍不全。重新整改期限：2026-05-12。下一步：" in r.message_zh and r.evidence["due"] == "2026-05-12"
     items = [{"item_code": "pseudomonas_aeruginosa", "values": [0, 0, 0, 0, 0], "unit": "CFU/250mL", "lab_verdict": "不合格"}]
     _, effects = replay([registered(), ev("sampling.result", "2026-03-12T15:20:00+08:00", items=items, sample_no="S-X")], rules)
     [d] = decisions(effects, "judgement.disagrees")
     assert d.severity == "low" and d.dedup_key == f"{E}:judgement.disagrees:S-X"
+    # who decided what, and with whom to check it
+    assert "S-X：铜绿假单胞菌（检验报告：不合格；系统判定：合格），系统判定与检验机构（县食品检验检测中心）结论不一致。下一步：请与检验机构核对" in d.message_zh
 
 
 def test_rules_are_policy_data(rules):
