@@ -557,12 +557,15 @@ def _count(x: float | None) -> str:
 def plain_zh(signals: list[SpcSignal], series: Series) -> str:
     """What the signals of one point mean, in words a supervisor acts on, with the numbers behind
     them (the control-chart rules they rest on are quoted after, for the analyst)."""
-    u = "" if series.unit in _UNITLESS else series.unit  # (pH 6.15, not 6.15pH: a scale, not a unit after the number)
+    # a space before the unit, as the judgement's messages write it (0.01 mg/L); none for a scale (pH 6.15, not 6.15 pH)
+    u = "" if series.unit in _UNITLESS else f" {series.unit}"
     log = series.monitor.config.log10  # colony counts, charted as log10: their centre is a geometric mean
     num = _count if log else _num
     mean = "几何均值" if log else "均值"
     phrases: list[str] = []
     against_past = False
+    # the EWMA over its control limit and near the legal limit: one average, said once
+    ewma_both = {"ewma", "ewma_near_limit"} <= {sg.rule for sg in signals}
     for sg in signals:
         high = sg.side != "lower"
         hi_lo = "高" if high else "低"
@@ -580,6 +583,8 @@ def plain_zh(signals: list[SpcSignal], series: Series) -> str:
             text = (f"以往连续 {d.get('run')} 批均未检出（检出限 {_num(d.get('detection_limit'))}{u}），"
                     f"本批检出 {_num(sg.value)}{u}{limit}；仅作提示，请留意后续批次")
         elif sg.rule == "ewma_near_limit":
+            if ewma_both:
+                continue  # (said with the EWMA's own signal)
             text = f"近几批的加权平均值 {_num(d.get('ewma'))}{u} 已达标准限值 {_num(d.get('usl'))}{u} 的 {d.get('fraction', 0.0):.0%}"
         elif sg.rule == "result_near_limit":
             text = (f"本批 {_num(sg.value)}{u} 已达标准限值 {_num(d.get('usl'))}{u} 的 {d.get('fraction', 0.0):.0%}，尚未超标"
@@ -598,6 +603,9 @@ def plain_zh(signals: list[SpcSignal], series: Series) -> str:
             against_past = True
         elif sg.rule == "ewma":
             text = f"近几批的加权{'几何' if log else ''}平均值 {num(sg.value)}{u}，持续偏{hi_lo}"
+            near = next((x.detail or {} for x in signals if x.rule == "ewma_near_limit"), None) if ewma_both else None
+            if near is not None:
+                text += f"，已达标准限值 {_num(near.get('usl'))}{u} 的 {near.get('fraction', 0.0):.0%}"
             against_past = True
         elif sg.rule.startswith("cusum"):
             text = f"结果累积偏{hi_lo}，估计{mean}已{'升' if high else '降'}至约 {num(d.get('mean_estimate'))}{u}"

@@ -194,7 +194,7 @@ def test_not_detected_is_charted_at_half_the_detection_limit_and_the_text_says_s
     assert "饮用纯净水|lead" not in series
     assert [p[2] for p in series["饮用纯净水|chloroform"].recent] == [0.001] * 9 and series["饮用纯净水|chloroform"].nd_points == 9
     (sig,) = signals(effects, item_code="bromate")
-    assert "以往均值 0.003275mg/L，标准限值 0.01mg/L；未检出按检出限的一半计）" in sig.data["text_zh"]
+    assert "以往均值 0.003275 mg/L，标准限值 0.01 mg/L；未检出按检出限的一半计）" in sig.data["text_zh"]
     # a series with no non-detect says nothing of the kind
     _, effects = replay(drifting_log(), rules)
     assert all("未检出" not in e.data["text_zh"] for e in signals(effects))

@@ -40,8 +40,8 @@ def test_a_detection_after_a_run_of_non_detects_is_a_low_key_note(rules):
     (note,) = signals(effects, item_code="bromate")
     d = note.data
     assert d["note"] is True and d["rule"] == "nd_detected" and d["value"] == 0.0028 and d["index"] == 9
-    assert d["text_zh"] == ("饮用纯净水·溴酸盐：以往连续 8 批均未检出（检出限 0.002mg/L），本批检出 0.0028mg/L，"
-                            "标准限值 0.01mg/L；仅作提示，请留意后续批次")
+    assert d["text_zh"] == ("饮用纯净水·溴酸盐：以往连续 8 批均未检出（检出限 0.002 mg/L），本批检出 0.0028 mg/L，"
+                            "标准限值 0.01 mg/L；仅作提示，请留意后续批次")
     assert "明显高于以往水平" not in d["text_zh"] and "判异依据" not in d["text_zh"]
     assert "after 8 results in a row not detected" in d["text_en"]
     # the next detection follows a detection, and 7 non-detects are fewer than a baseline: nothing
@@ -58,7 +58,7 @@ def test_a_result_near_the_legal_maximum_is_still_said(rules):
     _, effects = replay(bromate_log(["ND", "ND", "ND", 0.003, "ND", "ND", 0.004, "ND", 0.009]), rules)
     (sig,) = signals(effects, item_code="bromate")
     assert sig.data["rule"] == "result_near_limit" and "note" not in sig.data
-    assert sig.data["text_zh"].startswith("饮用纯净水·溴酸盐：本批 0.009mg/L 已达标准限值 0.01mg/L 的 90%，尚未超标")
+    assert sig.data["text_zh"].startswith("饮用纯净水·溴酸盐：本批 0.009 mg/L 已达标准限值 0.01 mg/L 的 90%，尚未超标")
     assert "明显高于以往水平" not in sig.data["text_zh"] and "以往均值" not in sig.data["text_zh"]
     _, effects = replay(bromate_log(["ND"] * 8 + [0.011]), rules)
     assert not signals(effects, item_code="bromate")
@@ -106,4 +106,4 @@ def test_a_result_exactly_at_the_legal_maximum_is_near_the_limit_not_a_failure(r
     assert sig.data["value"] == 0.01 == sig.data["usl"]
     (detail,) = [s["detail"] for s in sig.data["signals"] if s["rule"] == "result_near_limit"]
     assert detail["fraction"] == 1.0
-    assert "已达标准限值 0.01mg/L 的 100%，尚未超标" in sig.data["text_zh"]
+    assert "已达标准限值 0.01 mg/L 的 100%，尚未超标" in sig.data["text_zh"]

@@ -79,3 +79,14 @@ def test_a_corrected_value_takes_its_signal_alert_and_points_with_it(rules):
     state, effects = step(state, _corrected(high, 0.045, "2025-12-09T10:00:00+08:00"), rules)
     assert not [e for e in effects if e.kind == RESOLVED_KIND and e.data["rule"] == "fluctuation.signal"]
     assert [x[1] for x in state.files[E].risk.entries] == ["fluctuation_signal"]
+
+
+def test_one_average_is_said_once(rules):
+    """The EWMA over its control limit and near the legal limit read 近几批的加权平均值 0.1127mg/L，持续偏高；近几批的加权
+    平均值 0.1127mg/L 已达标准限值…: one average, said once, a space before its unit."""
+    bad = chlorine(12, 0.5, "S-BAD")
+    _, effects = replay([REG, *[chlorine(m + 1, v, f"S{m}") for m, v in enumerate(BASELINE)], bad], rules)
+    (signal,) = [e.data for e in _of(effects, bad) if e.kind == "fluctuation.signal"]
+    assert {"ewma", "ewma_near_limit"} <= {s["rule"] for s in signal["signals"]}
+    text = signal["text_zh"]
+    assert text.count("加权平均值") == 1 and "持续偏高，已达标准限值 0.05 mg/L 的" in text and "本批 0.5 mg/L" in text

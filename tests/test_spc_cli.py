@@ -75,7 +75,7 @@ def test_table_output(oj_csv, capsys):
     lines = out.splitlines()
     row15 = next(line for line in lines if line.strip().startswith("15 "))
     assert "rule1" in row15
-    assert "#15 rule1: 1点超出上控制限(3σ)" in out
+    assert "#15 rule1: 1点超出上控制限（3σ）" in out
 
 
 def test_xbar_groups_in_order_of_first_appearance(tmp_path, capsys):

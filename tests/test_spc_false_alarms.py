@@ -203,7 +203,7 @@ def test_the_limits_are_widened_for_the_baseline_s_estimates_and_the_policy_can_
                                                                 "detectors": ["ewma", "cusum"], "estimated_limits": False}}))
     _, effects = replay(jump, old)
     (sig,) = signals(effects)
-    assert {g["rule"] for g in sig.data["signals"]} >= {"rule1", "cusum_upper"} and "1点超出上控制限(3σ)" in sig.data["text_zh"]
+    assert {g["rule"] for g in sig.data["signals"]} >= {"rule1", "cusum_upper"} and "1点超出上控制限（3σ）" in sig.data["text_zh"]
 
 
 # --------------------------------------------------------------------------- 7. non-detects after a detection-limit change
@@ -255,8 +255,8 @@ def test_colony_counts_are_charted_as_log10_and_said_in_cfu(rules):
     geo = 10 ** (sum(math.log10(v) for v in base) / len(base))
     assert limits["center"] == pytest.approx(geo) and sig.data["value"] == 6000 and sig.data["ucl"] == pytest.approx(limits["ucl"])
     text = sig.data["text_zh"]
-    assert text.startswith("蛋糕·菌落总数：本批 6000CFU/g 明显高于以往水平（正常波动上限 ")
-    assert f"以往几何均值 {geo:.0f}CFU/g" in text and "e+" not in text
+    assert text.startswith("蛋糕·菌落总数：本批 6000 CFU/g 明显高于以往水平（正常波动上限 ")
+    assert f"以往几何均值 {geo:.0f} CFU/g" in text and "e+" not in text
     assert sig.data["evidence"]["limits"]["ucl"] == pytest.approx(limits["ucl"]) and limits["ucl"] < 6000
 
 
@@ -281,7 +281,7 @@ def test_a_baseline_point_left_out_of_the_estimate_is_said(rules):
     state, effects = replay(log, rules)
     (sig,) = signals(effects)
     assert sig.data["rule"] == "baseline_outlier" and sig.data["index"] == 4 and sig.data["value"] == 1.75 and sig.data["side"] == "upper"
-    assert "以往第 4 批（2025-04-06，抽样编号 " in sig.data["text_zh"] and "结果 1.75mg/L 明显高于其余各批" in sig.data["text_zh"]
+    assert "以往第 4 批（2025-04-06，抽样编号 " in sig.data["text_zh"] and "结果 1.75 mg/L 明显高于其余各批" in sig.data["text_zh"]
     points = {p["index"]: p["rules"] for p in sig.data["evidence"]["points"]}
     assert points[4] == ["baseline_outlier"] and points[8] == []
     # a baseline of in-control results drops nothing, says nothing

@@ -587,7 +587,7 @@ class FluctuationMonitor:
                         # the limit is not 3σ̂ but widened for the estimate: say which
                         k, m = self._k, self._n_est
                         sg = SpcSignal(sg.rule, sg.chart, idx, sg.value, sg.center, sg.lcl, sg.ucl, side,
-                                       sg.text_zh.replace("(3σ)", f"（按 {m} 批基线估计，放宽至 {k:.1f}σ）"),
+                                       sg.text_zh.replace("（3σ）", f"（按 {m} 批基线估计，放宽至 {k:.1f}σ）"),
                                        sg.text_en.replace("3σ control limit", f"control limit ({k:.1f}σ from {m} baseline points)"),
                                        None)
                     out.append(sg)

@@ -30,12 +30,12 @@ _SIDE_ZH = {"upper": "上", "lower": "下", None: ""}
 
 # (zh, en) templates; {side_zh}/{side_en} fill in where the side matters.
 _TEXT = {
-    "rule1": ("1点超出{side_zh}控制限(3σ)", "1 point beyond the {side_en}3σ control limit"),
+    "rule1": ("1点超出{side_zh}控制限（3σ）", "1 point beyond the {side_en}3σ control limit"),
     "rule2": ("连续3点中有2点位于中心线{side_zh}侧2σ以外",
               "2 of 3 consecutive points beyond 2σ on the {side_en}side"),
     "rule3": ("连续5点中有4点位于中心线{side_zh}侧1σ以外",
               "4 of 5 consecutive points beyond 1σ on the {side_en}side"),
-    "rule4": ("连续8点位于中心线同侧({side_zh}方)",
+    "rule4": ("连续8点位于中心线同侧（{side_zh}方）",
               "8 points in a row on the {side_en}side of the centre line"),
     "rule5": ("连续6点持续{trend_zh}", "6 points in a row steadily {trend_en}"),
     "rule6": ("连续14点上下交替", "14 points in a row alternating up and down"),
