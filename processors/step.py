@@ -35,7 +35,7 @@ from processors.fluctuation import (complaints_unfounded, on_complaint, on_sampl
                                     reinstated, uncharted)
 from processors.campaign import apply_tier, on_campaign_event, revoked_from_acceptance
 from processors.judgement import judge_sample, ratio_figure
-from processors.risk import check_missing, evaluate, filled_gaps, graded_data, observe
+from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide,
                                  decision_data, disagreement_settled, enforcement_revoked_resolved, follow_up_resolved, grade_fell_resolved,
                                  overdue_withdrawn_resolved, overturned_resolved, resolved, retracted_resolved)
@@ -138,7 +138,8 @@ class Rules:
     policy: Policy = field(default_factory=Policy)
 
     def local_date(self, moment: dt.datetime) -> dt.date:
-        return (moment + dt.timedelta(hours=self.policy.utc_offset_hours)).date()
+        # (the offset's timedelta built once: ~1,200 calls a pass, thousands of instructions each to build)
+        return (moment + in_hours(self.policy.utc_offset_hours)).date()
 
 
 def step(state: CountyState, event: Envelope, rules: Rules) -> tuple[CountyState, list[Effect]]:
