@@ -38,6 +38,7 @@ from processors.judgement import judge_sample, ratio_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide,
                                  decision_data, disagreement_settled, enforcement_revoked_resolved, follow_up_resolved, grade_fell_resolved,
+                                 illness_reported,
                                  overdue_withdrawn_resolved, overturned_resolved, resolved, retracted_resolved)
 from schemas.events import (
     AlertActionEvent,
@@ -1384,6 +1385,9 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
         effects.append(_effect("fluctuation.signal", event, file.enterprise_id, complaint_id=p.complaint_id, **signal))
     if p.verified:
         _complaint_verified(file, file.complaints[-1], event, rules, effects)
+    elif illness_reported(file.complaints[-1], rules):
+        # early warning: told of illness, the bureau checks now, not once the inspector's conclusion is in
+        effects.append(_effect("complaint.illness_reported", event, file.enterprise_id, complaint_id=p.complaint_id, category=p.category))
     waiting = file.resolutions_waiting.pop(p.complaint_id, None)
     if waiting is not None:
         # its resolution came first: it takes effect now, as if it had come after
@@ -1415,6 +1419,9 @@ def _resolve(file: CreditFile, record: ComplaintRecord, resolved_at: dt.datetime
         file.counts.complaints_verified -= 1
         # (an effect, not the event type, takes its risk entry back: a resolution that waited for its
         # complaint is applied by the complaint.received event)
+        effects.append(_effect("complaint.unverified", event, file.enterprise_id, complaint_id=record.complaint_id))
+    elif not verified and illness_reported(record, rules):
+        # found 不属实 before it was ever verified: the 待核实 alert its receipt raised closes
         effects.append(_effect("complaint.unverified", event, file.enterprise_id, complaint_id=record.complaint_id))
     if not verified:
         withdrawn = complaints_unfounded(file, record.received_at, rules)

@@ -611,8 +611,18 @@ COMPLAINT_ZH = {"foreign_matter": "异物", "spoilage": "变质", "illness": "�
                 "hygiene": "卫生", "other": "其他"}
 
 
+def illness_reported(record: Any, rules: "Rules") -> bool:
+    """Whether a complaint tells of illness after eating, by its category or its words, for the early warning
+    on receipt (``complaint_illness.severity_unverified``)."""
+    rule = rules.policy.warnings.complaint_illness
+    return (rule.enabled and rule.severity_unverified is not None
+            and (record.category in rule.categories or bool(_illness_words(record.text, rule.keywords))))
+
+
 def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
-    """A verified complaint of a category the rule names (illness after eating): alerts on its own."""
+    """A verified complaint of a category the rule names (illness after eating): alerts on its own — and, not yet
+    verified, when it comes in (``complaint.illness_reported``: 待核实, at ``severity_unverified``; the same alert
+    is raised to ``severity`` once verified, and closes when it is found 不属实)."""
     rule = rules.policy.warnings.complaint_illness
     if not rule.enabled:
         return None
@@ -622,6 +632,9 @@ def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
         return None
     words = _illness_words(record.text, rule.keywords)
     if eff.data.get("category") not in rule.categories and not words:
+        return None
+    pending = eff.kind == "complaint.illness_reported"
+    if pending and rule.severity_unverified is None:
         return None
     # (its own closing full stop dropped: the template's “…”。 ends the sentence, “…不适。”。 read doubled; a
     # question or exclamation is the caller's words and stays)
@@ -636,9 +649,11 @@ def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
               "category_zh": COMPLAINT_ZH.get(record.category, record.category), "excerpt": excerpt}
     ids = [record.event_id] + ([eff.event_id] if eff.event_id != record.event_id else [])
     evidence = {"event_ids": ids, "complaint_id": cid, "channel": record.channel, "category": record.category,
-                "received_on": received_on, "product": record.product, "excerpt": excerpt, **({"illness_words": words} if words else {})}
-    return _decision("complaint.illness", rule, rule.severity, file, eff.occurred_at, eff.event_id,
-                     f"{file.enterprise_id}:complaint.illness:{cid}", fields, evidence, rules)
+                "received_on": received_on, "product": record.product, "excerpt": excerpt, **({"illness_words": words} if words else {}),
+                "verified": not pending}
+    texts = (rule.unverified_title_zh, rule.unverified_template_zh, rule.unverified_template_en) if pending else None
+    return _decision("complaint.illness", rule, rule.severity_unverified if pending else rule.severity, file, eff.occurred_at,  # type: ignore[arg-type]
+                     eff.event_id, f"{file.enterprise_id}:complaint.illness:{cid}", fields, evidence, rules, texts=texts)
 
 
 _NEGATIONS = ("无", "未", "没", "否认")
@@ -1106,6 +1121,7 @@ _ON_EFFECT = {
     "fluctuation.signal": _fluctuation,
     "complaint.cluster": _cluster,
     "complaint.verified": _illness,
+    "complaint.illness_reported": _illness,
     "rectification.overdue": _overdue,
     "inspection.nonconforming": _inspection,
     "rectification.rejected": _rejected,

@@ -458,6 +458,16 @@ class ComplaintIllnessRule(WarningRule):
                                                   "category_zh", "excerpt", "consumed_zh"})
     categories: list[str] = Field(default_factory=lambda: ["illness"], min_length=1,
                                   description="complaint categories (schemas.events ComplaintReceived.category) that alert on their own once verified")
+    # early warning: a complaint of illness alerts when it comes in, as 待核实, and is raised to `severity` once verified
+    # (closed when found 不属实); null: only once verified
+    severity_unverified: Severity | None = Field(default="medium", description="a complaint of illness not yet verified alerts "
+                                                 "at this severity when received; null: it alerts only once verified")
+    unverified_title_zh: str = Field(default="食用后不适投诉（待核实）", min_length=1, max_length=100)
+    unverified_template_zh: str = Field(default="{name}：{received_on} 通过{channel_zh}渠道收到投诉（编号 {complaint_id}），反映{consumed_zh}"
+                                                "{product}后身体不适，尚待核实。投诉内容：“{excerpt}”。下一步：请尽快核实，必要时对同批次产品"
+                                                "先行采取控制措施。", min_length=1, max_length=1000)
+    unverified_template_en: str = Field(default="{name}: a complaint {complaint_id} received on {received_on} via {channel} reports "
+                                                "illness after consuming {product}, not yet verified: \"{excerpt}\".", min_length=1, max_length=1000)
     excerpt_chars: int = Field(default=80, ge=10, le=1000, description="the complaint's text is quoted up to this many characters")
     keywords: list[Annotated[str, Field(min_length=1, max_length=20)]] = Field(
         default_factory=lambda: ["腹泻", "拉肚子", "上吐下泻", "呕吐", "腹痛", "腹部不适", "肠胃不适", "胃肠炎",

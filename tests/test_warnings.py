@@ -27,7 +27,7 @@ def clean_year() -> list:
     for m in range(1, 13):
         events.append(pa_sample(f"2025-{m:02d}-10T10:00:00+08:00", values=(0, 0, 0, 0, 0)))
     events += [ev("inspection.completed", f"2025-{m:02d}-15T10:00:00+08:00", inspection_id=f"I{m}", result="符合", findings=[]) for m in (3, 9)]
-    events += [ev("complaint.received", "2025-06-01T10:00:00+08:00", complaint_id="Q1", verified=False)]
+    events += [ev("complaint.received", "2025-06-01T10:00:00+08:00", complaint_id="Q1", verified=False, text="桶装水有异味。")]
     events += [ev("rectification.ordered", "2025-07-01T10:00:00+08:00", rectification_id="R1", deadline="2025-07-31"),
                ev("rectification.completed", "2025-07-20T10:00:00+08:00", rectification_id="R1"),
                ev("rectification.verified", "2025-07-25T10:00:00+08:00", rectification_id="R1", accepted=True)]
@@ -134,11 +134,15 @@ def illness(at: str, cid: str, verified: bool, **changes):
 
 
 def test_one_verified_illness_complaint_alerts_on_its_own(rules):
-    # received unverified: nothing yet; verified on investigation: a high alert at once, not only in a cluster of 3
+    # received unverified: an early warning, 待核实 (medium); verified on investigation: the same alert, high, at once —
+    # not only in a cluster of 3
     state, effects = replay([registered(), illness("2026-03-20T11:02:00+08:00", "TS1", verified=False)], rules)
-    assert not decisions(effects, "complaint.illness")
+    [early] = decisions(effects, "complaint.illness")
+    assert (early.severity, early.title_zh, early.evidence["verified"]) == ("medium", "食用后不适投诉（待核实）", False)
+    assert "尚待核实" in early.message_zh and "经核实属实" not in early.message_zh and "请尽快核实" in early.message_zh
     state, effects = step(state, ev("complaint.resolved", "2026-03-22T16:00:00+08:00", complaint_id="TS1", verified=True, outcome="属实"), rules)
     [d] = decisions(effects, "complaint.illness")
+    assert d.dedup_key == early.dedup_key and d.evidence["verified"] is True
     assert not decisions(effects, "complaint.cluster")
     assert d.severity == "high" and d.rasff_class == "alert" and d.title_zh == "食用后不适投诉"
     assert d.dedup_key == f"{E}:complaint.illness:TS1"
@@ -614,3 +618,21 @@ def test_a_better_grade_gives_no_grace_to_an_inspection_already_overdue(rules):
     assert f.risk.next_inspection_due == dt.date(2025, 2, 1) + dt.timedelta(days=182)  # 2025-08-02: overdue still
     state, effects = step(state, ev("clock.tick", "2025-09-02T12:00:00+08:00", enterprise_id="*"), rules)
     assert state.files[E].risk.next_inspection_due == dt.date(2025, 8, 2)
+
+
+def test_an_illness_complaint_found_unfounded_before_it_was_verified_closes_its_early_warning(rules):
+    """The 待核实 alert of a complaint the inspector found 不属实 closes, as a verified one's does."""
+    state, effects = replay([registered(), illness("2026-03-20T11:02:00+08:00", "TS5", verified=False)], rules)
+    [early] = decisions(effects, "complaint.illness")
+    state, effects = step(state, ev("complaint.resolved", "2026-03-22T16:00:00+08:00", complaint_id="TS5", verified=False, outcome="不属实"), rules)
+    [closed] = [e.data for e in effects if e.kind == "warning.resolved"]
+    assert closed["dedup_key"] == early.dedup_key and "不属实" in closed["note_zh"]
+    assert state.files[E].risk.entries == [] and state.files[E].counts.complaints_verified == 0
+    # a complaint of something else, unverified: no early warning
+    _, effects = replay([registered(), ev("complaint.received", "2026-03-20T11:02:00+08:00", complaint_id="TS6", verified=False,
+                                          category="foreign_matter", text="水中有异物。")], rules)
+    assert not decisions(effects, "complaint.illness")
+    # the policy may keep it for verified complaints only
+    only_verified = Rules(rules.catalogue, Policy.model_validate({"warnings": {"complaint_illness": {"severity_unverified": None}}}))
+    _, effects = replay([registered(), illness("2026-03-20T11:02:00+08:00", "TS7", verified=False)], only_verified)
+    assert not decisions(effects, "complaint.illness")
