@@ -335,7 +335,12 @@ def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, 
         # the category selects the standard: wait for registration rather than guess
         record.pending = p
         file.counts.samples_undetermined += 1
-        effects.append(_effect("sampling.awaiting_registration", event, file.enterprise_id, sample_no=p.sample_no))
+        # the lab's own 不合格 cannot wait for a registration that may never come (a mistyped enterprise id): said, to alert
+        failed = [{"item_code": i.item_code, "item_name": i.item_name or "", "values": [v if v == "ND" else float(v) for v in i.values],
+                   "unit": i.unit, "lab_verdict": "fail"} for i in p.items if i.lab_verdict == "fail"]
+        effects.append(_effect("sampling.awaiting_registration", event, file.enterprise_id, sample_no=p.sample_no,
+                               **({"lab_failed": failed, "product": p.product, "sampled_on": p.sampled_on.isoformat(), "lab": p.lab,
+                                   "task_source": p.task_source, "sample_event_id": event_key(event)} if failed else {})))
         return
     _judge(state, file, record, p, event, rules, effects)
 
@@ -778,7 +783,19 @@ def _judge_pending(state: CountyState, file: CreditFile, event: Envelope, rules:
         if record.pending is not None and record.superseded_by is None:
             payload, record.pending = record.pending, None
             file.counts.samples_undetermined -= 1
+            start = len(effects)
             _judge(state, file, record, payload, event, rules, effects)
+            if any(i.lab_verdict == "fail" for i in payload.items) and record.judgement is not None and not any(
+                    e.kind == "judgement.lab_failed_unjudged" for e in effects[start:]):
+                # the lab's failure alerted while the enterprise was unregistered; judged now, the judgement's own
+                # alerts take over (a failure's, or a disagreement's where qrisk passes it)
+                verdict = _VERDICT_ZH.get(record.judgement.verdict, record.judgement.verdict)
+                effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, {
+                    "rule": "judgement.lab_failed_unjudged", "dedup_key": f"{file.enterprise_id}:judgement.lab_failed_unjudged:{record.sample_no}",
+                    "enterprise_id": file.enterprise_id,
+                    "note_zh": f"企业已登记，抽样编号 {record.sample_no} 已按标准判定（结论：{verdict}），由该结论的预警接续处置，本预警自动关闭",
+                    "note_en": f"the enterprise is registered and sample {record.sample_no} judged ({record.judgement.verdict}): closed",
+                    "evidence": {"event_ids": [event_key(event), record.event_id], "sample_no": record.sample_no}}))
     # a report that replaced another while both waited, and judges undetermined: the one it replaced (corrected,
     # or dated earlier and so filed as outdated) stands if it fails — as when they arrive after registration
     for record in file.samples:

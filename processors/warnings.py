@@ -838,7 +838,7 @@ def disagreements_zh(judgement: Any, codes: Any = None) -> list[str]:
     return out
 
 
-def _lab_failed_unjudged(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+def _lab_failed_unjudged(file: "CreditFile", eff: "Effect", rules: "Rules", why: tuple[str, str] | None = None) -> AlertDecision | None:
     """The lab's 不合格 on items qrisk cannot judge (``judgement.lab_failed_unjudged``): the sample counts as
     undetermined, but the lab's unqualified conclusion starts the follow-up (核查处置) whether or not qrisk can
     judge it again, so it alerts (high by default: as an unqualified sample, which qrisk cannot classify)."""
@@ -851,8 +851,8 @@ def _lab_failed_unjudged(file: "CreditFile", eff: "Effect", rules: "Rules") -> A
               "items": "、".join(i.get("item_name") or i.get("item_code", "") for i in items),
               "lab": d.get("lab", ""), "task_source": d.get("task_source", ""),
               # why qrisk cannot judge each: the item's own sentence names the item, the numbers and what to check
-              "why": "；".join(i.get("message_zh", "") for i in items),
-              "why_en": "; ".join(i.get("message_en", "") for i in items)}
+              "why": why[0] if why else "；".join(i.get("message_zh", "") for i in items),
+              "why_en": why[1] if why else "; ".join(i.get("message_en", "") for i in items)}
     evidence = {"event_ids": [d.get("sample_event_id", eff.event_id)], "sample_no": d.get("sample_no"), "sampled_on": d.get("sampled_on"),
                 "product": d.get("product"), "lab": d.get("lab"), "task_source": d.get("task_source"),
                 "items": [{k: i.get(k) for k in ("item_code", "item_name", "values", "unit", "lab_verdict", "lab_standard", "reason")}
@@ -860,6 +860,22 @@ def _lab_failed_unjudged(file: "CreditFile", eff: "Effect", rules: "Rules") -> A
     # one alert per enterprise and sample: a correction that still leaves the lab's failure unjudged groups with it
     return _decision("judgement.lab_failed_unjudged", rule, rule.severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:judgement.lab_failed_unjudged:{d.get('sample_no', '')}", fields, evidence, rules)
+
+
+def _lab_failed_unregistered(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    """The lab's 不合格 on a sample of an enterprise nobody registered (``sampling.awaiting_registration`` with
+    ``lab_failed``): kept, undetermined until a registration says which standard applies — which may never come if
+    the enterprise id is mistyped, and then the failure reached nobody.  It alerts as the lab's failure qrisk cannot
+    judge; with no town on file the routes' fallback (``alerts.unrouted_to``, else ``escalate_to``) is told."""
+    d = eff.data
+    if not d.get("lab_failed"):
+        return None
+    eid = file.enterprise_id
+    why = (f"企业 {eid} 尚未登记（食品类别未知，无法选定适用标准），样品结果已接收、待企业登记后判定；请核对企业编号是否填错，"
+           f"如为新企业请尽快登记",
+           f"enterprise {eid} is not registered (no food category, so no standard to judge by): the result is kept and judged "
+           f"once it is; check the enterprise id")
+    return _lab_failed_unjudged(file, eff.model_copy(update={"data": {**d, "items": d["lab_failed"]}}), rules, why)
 
 
 _VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定"}
@@ -1122,6 +1138,7 @@ _ON_EFFECT = {
     "complaint.cluster": _cluster,
     "complaint.verified": _illness,
     "complaint.illness_reported": _illness,
+    "sampling.awaiting_registration": _lab_failed_unregistered,
     "rectification.overdue": _overdue,
     "inspection.nonconforming": _inspection,
     "rectification.rejected": _rejected,

@@ -90,3 +90,29 @@ def test_one_average_is_said_once(rules):
     assert {"ewma", "ewma_near_limit"} <= {s["rule"] for s in signal["signals"]}
     text = signal["text_zh"]
     assert text.count("加权平均值") == 1 and "持续偏高，已达标准限值 0.05 mg/L 的" in text and "本批 0.5 mg/L" in text
+
+
+def test_a_labs_failure_under_an_unregistered_enterprise_alerts_and_hands_over_once_judged(rules):
+    """A lab's 不合格 posted under a mistyped enterprise id (W99 for W09) waited for a registration that never
+    comes, and reached nobody.  It alerts as the lab's failure qrisk cannot judge yet, saying why; registered
+    later and judged, that alert hands over to the judgement's own."""
+    from processors.step import step
+    from processors.warnings import ALERT_KIND, RESOLVED_KIND
+
+    doc = golden("sampling.result")
+    doc.update(event_id=str(uuid.uuid4()), enterprise_id=E)
+    state, effects = replay([parse_event(doc)], rules)
+    (raised,) = [e.data for e in effects if e.kind == ALERT_KIND]
+    assert raised["rule"] == "judgement.lab_failed_unjudged" and raised["severity"] == "high"
+    assert f"企业 {E} 尚未登记" in raised["message_zh"] and "请核对企业编号是否填错" in raised["message_zh"]
+    assert raised["evidence"]["items"][0]["item_code"] == "pseudomonas_aeruginosa"
+    state, effects = step(state, REG, rules)
+    (closed,) = [e.data for e in effects if e.kind == RESOLVED_KIND and e.data["rule"] == "judgement.lab_failed_unjudged"]
+    assert closed["dedup_key"] == raised["dedup_key"] and "已按标准判定（结论：不合格）" in closed["note_zh"]
+    assert "sampling.unqualified" in [e.data["rule"] for e in effects if e.kind == ALERT_KIND]
+    # a sample the lab passed, unregistered: waits quietly, as before
+    ok = golden("sampling.result")
+    ok.update(event_id=str(uuid.uuid4()), enterprise_id="E-NEW")
+    ok["payload"]["items"][0]["values"], ok["payload"]["items"][0]["lab_verdict"] = [0, 0, 0, 0, 0], "合格"
+    _, effects = replay([parse_event(ok)], rules)
+    assert not [e for e in effects if e.kind == ALERT_KIND]
