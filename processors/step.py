@@ -81,7 +81,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 25
+FOLD_VERSION = 26
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -109,7 +109,11 @@ report of it arriving after the retraction is filed retracted; a lab's printed s
 takes a decision out of the score, its listing and its licence revocation; the control charts widen short-baseline limits, run
 rule 1 and the EWMA, know the reporting step, read non-detects as intervals, chart plan counts as log10 upwards only and
 complaints against exact Poisson limits; a held grade moves on after risk.worsen_hold_days; one shift scores once; a
-rectification weighs risk.credit.memory_years).  A Kafka worker writes it into every snapshot and says so when it
+rectification weighs risk.credit.memory_years; 26: a series signal the failing result fires by itself neither alerts
+nor scores beside the failure; a correction takes the signals its replaced report alone raised, their alerts and points;
+a failure only qrisk finds (the lab passed it) alerts as 系统复核不合格; a complaint of illness alerts on receipt
+(待核实); the lab's 不合格 on an unregistered enterprise's sample alerts; a better grade gives no inspection grace;
+a disagreement closes when a re-test or correction decides; texts: next steps, both verdicts, units spaced).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

@@ -54,7 +54,7 @@ def _folded_with_alerts(rules, events):
 
 
 def test_the_fold_version_says_the_retraction_came():
-    assert FOLD_VERSION == 25
+    assert FOLD_VERSION >= 25
 
 
 # --------------------------------------------------------------------------- 1. the bureau retracts a failure
