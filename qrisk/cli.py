@@ -200,7 +200,7 @@ def _stamp_stderr() -> _StampedStream:
 ROLE_HELP: dict[str, str] = {
     "admin": "everything: audit, metrics, every read; acts on alerts; re-sends given-up notifications (POST /v1/alerts/redeliver); may post any event type (imports, back-fill)",
     "supervisor": "reads credit files, alerts, the campaign table, dead letters and what became of an event; acts on alerts "
-                  "(POST /v1/alerts/{id}/actions: acknowledge, assign, start_rectification, verify, close, reopen, comment); with --towns "
+                  "(POST /v1/alerts/{id}/actions: acknowledge, assign, start_rectification, verify, close, reopen, comment, escalate); with --towns "
                   "only those towns, "
                   "and no dead letters",
     "bureau": "the bureau's registry, campaign office and enforcement: posts enterprise.*, campaign.*, enforcement.*, interview.* "
