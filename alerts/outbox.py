@@ -554,8 +554,11 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ the loop
 
+    thread_class: type[threading.Thread] = threading.Thread
+    """What ``start`` runs the loop on (qrisk's shell gives a thread the operating system shows by name)."""
+
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="qrisk-outbox", daemon=True)
+        self._thread = self.thread_class(target=self._run, name="qrisk-outbox", daemon=True)
         self._thread.start()
 
     def wake(self) -> None:

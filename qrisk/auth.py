@@ -44,6 +44,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
+from qrisk.threads import NamedThread
+
 if TYPE_CHECKING:  # the CLI imports this module for every command: keep it light
     from schemas.events import Envelope
 
@@ -453,7 +455,7 @@ class AuditLog:
         self.store = store
         self.clock = clock
         self._queue: "queue.Queue[tuple[dict[str, Any], Future] | None]" = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="qrisk-audit", daemon=True)
+        self._thread = NamedThread(target=self._run, name="qrisk-audit", daemon=True)
         self._thread.start()
 
     def record(self, action: str, outcome: str, key: ApiKey | None = None, detail: dict[str, Any] | None = None,

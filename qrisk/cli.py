@@ -653,10 +653,14 @@ def _dispatcher(store, rules, settings: Settings):
             print(f"qrisk: 接收方 {r.name} 的加签密钥环境变量 {r.secret_env} 未设置，其消息将暂缓发送并重试 / "
                   f"receiver {r.name}: {r.secret_env} (its DingTalk signing secret) is not set; its messages wait and are retried",
                   file=sys.stderr)
-    return Dispatcher(store, rules.policy.alerts, smtp=smtp, interval=settings.outbox_interval,
-                      max_attempts=settings.outbox_max_attempts, give_up_after=settings.outbox_give_up_after_seconds,
-                      base_delay=settings.outbox_base_delay,
-                      lease_seconds=settings.outbox_lease_seconds)
+    from qrisk.threads import NamedThread
+
+    dispatcher = Dispatcher(store, rules.policy.alerts, smtp=smtp, interval=settings.outbox_interval,
+                            max_attempts=settings.outbox_max_attempts, give_up_after=settings.outbox_give_up_after_seconds,
+                            base_delay=settings.outbox_base_delay,
+                            lease_seconds=settings.outbox_lease_seconds)
+    dispatcher.thread_class = NamedThread
+    return dispatcher
 
 
 def _first_start(keys, events: int = 0, make_dir: bool = True) -> None:

@@ -187,8 +187,9 @@ def serve_metrics(dispatcher: Any, host: str, port: int) -> Any:
     """``/healthz`` and ``/metrics`` of a dispatcher, from a daemon thread (stdlib: no framework for two pages).
     ``dispatcher`` None: the policy names no receivers, and the health page says so."""
     import json
-    import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from qrisk.threads import NamedThread
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's name
@@ -227,6 +228,6 @@ def serve_metrics(dispatcher: Any, host: str, port: int) -> Any:
             pass
 
     server = ThreadingHTTPServer((host, port), Handler)
-    threading.Thread(target=server.serve_forever, name="qrisk-outbox-metrics", daemon=True).start()
+    NamedThread(target=server.serve_forever, name="qrisk-outbox-metrics", daemon=True).start()
     print(f"qrisk: dispatcher health and metrics on http://{host}:{port}/healthz, /metrics", file=sys.stderr)
     return server

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import gc
 import queue
-import threading
 from concurrent.futures import Future
 from typing import Sequence
 
 from qrisk.pipeline import Outcome, Pipeline
+from qrisk.threads import NamedThread
 from schemas.events import Envelope
 
 
@@ -22,7 +22,7 @@ class GroupCommitter:
         self.pipeline = pipeline
         self.max_batch = max_batch
         self._queue: queue.Queue[tuple[Sequence[Envelope], Future] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="qrisk-group-commit", daemon=True)
+        self._thread = NamedThread(target=self._run, name="qrisk-group-commit", daemon=True)
         self.batches = 0
         self._thread.start()
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+
+from qrisk.threads import NamedThread
 
 Metric = tuple[str, str, str, float]
 """(name, type, help, value): one Prometheus sample without labels."""
@@ -54,6 +55,6 @@ def serve_pages(host: str, port: int, health: Callable[[], dict[str, Any]], metr
             pass  # probes every few seconds would drown the log
 
     server = ThreadingHTTPServer((host, port), Handler)
-    threading.Thread(target=server.serve_forever, name=f"qrisk-{name}-metrics", daemon=True).start()
+    NamedThread(target=server.serve_forever, name=f"qrisk-{name}-metrics", daemon=True).start()
     print(f"qrisk: {name} health and metrics on http://{host}:{server.server_address[1]}/healthz, /metrics", file=sys.stderr, flush=True)
     return server

@@ -28,6 +28,7 @@ from schemas.events import Envelope, event_adapter
 from schemas.upcast import parse_event
 
 from qrisk.store import Store, migrate
+from qrisk.threads import NamedThread
 
 Clock = Callable[[], dt.datetime]
 
@@ -1097,7 +1098,7 @@ class _DerivedSink:
         self.failures = 0
         self.behind_seq = 0  # the last seq of the rows queued while writes fail (the pipeline's seq may say less)
         self.last_error: str | None = None  # (for /healthz)
-        self.thread = threading.Thread(target=self._run, name="qrisk-derived-sink", daemon=True)
+        self.thread = NamedThread(target=self._run, name="qrisk-derived-sink", daemon=True)
         self.thread.start()
 
     def put(self, rows: DerivedRows) -> None:

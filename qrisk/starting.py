@@ -20,6 +20,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from qrisk.threads import NamedThread
+
 RETRY_AFTER_SECONDS = 5
 
 
@@ -101,7 +103,7 @@ class StartupResponder:
         server.socket = self.sock
         server.status = lambda: starting_status(self.progress)  # type: ignore[attr-defined]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="qrisk-starting", daemon=True)
+        self._thread = NamedThread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="qrisk-starting", daemon=True)
         self._thread.start()
         return self
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from qrisk.store import Store, _json_default, is_transient
+from qrisk.threads import NamedThread
 
 Row = dict[str, Any]
 
@@ -180,7 +181,7 @@ class BatchWriter:
                 self._pending.extend(recovered)
                 self.acknowledged = len(recovered)
                 self._added_at.append((self.acknowledged, time.monotonic() - max_delay_s))  # write them at once
-        self._thread = threading.Thread(target=self._run, name=name or f"qrisk-writer-{table}", daemon=True)
+        self._thread = NamedThread(target=self._run, name=name or f"qrisk-writer-{table}", daemon=True)
         self._thread.start()
 
     # ------------------------------------------------------------------ producer side

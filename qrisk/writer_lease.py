@@ -22,6 +22,7 @@ import uuid
 from typing import Any, Callable
 
 from qrisk.store import StoreError, StoreInUse
+from qrisk.threads import NamedThread
 
 _LIVE = (
     "SELECT holder, min(started_ms) AS started, max(renewed_ms) AS renewed, argMax(released, renewed_ms) AS released "
@@ -113,7 +114,7 @@ class WriterLease:
             self.release()
             raise self._in_use(rivals[0], now, describe)
         _HELD_HERE.add(self.holder)
-        self._thread = threading.Thread(target=self._renew_forever, name="qrisk-writer-lease", daemon=True)
+        self._thread = NamedThread(target=self._renew_forever, name="qrisk-writer-lease", daemon=True)
         self._thread.start()
 
     def _in_use(self, row: dict[str, Any], now: int, describe: str) -> StoreInUse:
