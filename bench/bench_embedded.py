@@ -10,8 +10,9 @@ The demo's campaign events and daily clock ticks are left out, as in bench_step.
 
 Also printed: the server's resident and peak memory after the run (what a machine is sized
 by), the server process's CPU time per event (user + system, all its threads), a
-figure that other load on the machine disturbs much less than the rate; and with
-``--repeat N`` every run's rate and the median.
+figure that other load on the machine disturbs much less than the rate, and that CPU by
+thread (the group commit folds, the derived-rows sink writes the tables, chdb's pools write
+parts and merge them); and with ``--repeat N`` every run's rate and the median.
 
 ``--breakdown`` instead runs the same events through the same code in one thread of this
 process (no HTTP, derived rows written inline) and prints the CPU time per event of each
@@ -62,6 +63,27 @@ def memory_kib(pid: int) -> dict[str, int]:
     return out
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far of each thread of a process, summed by what it is: qrisk's threads by their
+    OS-level names (qrisk.threads.NamedThread), the main thread (the event loop: HTTP, decoding,
+    answers), and every other thread by its name (chdb names its own: ThreadPool, MergeMutate, BgSchPool…)."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            comm = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        what = "main thread (event loop: HTTP, decoding, answers)" if tid == str(pid) else comm
+        out[what] = out.get(what, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def run_once(docs: list[dict], batch: int, clients: int) -> dict[str, float]:
     # bodies serialised before the clock starts: a lab system encodes its batch on its own machine,
     # and here the clients share the server's two cores (httpx's json= took ~20 ms of CPU a batch)
@@ -76,6 +98,7 @@ def run_once(docs: list[dict], batch: int, clients: int) -> dict[str, float]:
                 return resp.json()["accepted"]
 
             cpu0 = cpu_seconds(server.proc.pid)
+            threads0 = thread_cpu(server.proc.pid)
             t0 = time.perf_counter()
             with ThreadPoolExecutor(clients) as pool:
                 accepted = sum(pool.map(send, batches))
@@ -85,13 +108,15 @@ def run_once(docs: list[dict], batch: int, clients: int) -> dict[str, float]:
                 time.sleep(0.01)
             elapsed = time.perf_counter() - t0
             cpu1 = cpu_seconds(server.proc.pid)
+            threads1 = thread_cpu(server.proc.pid)
             memory = memory_kib(server.proc.pid)
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return {"accepted": accepted, "batches": len(batches), "events": health["events"], "enterprises": health["enterprises"],
             "answered": answered, "elapsed": elapsed, "rss_kib": memory.get("VmRSS", 0), "peak_kib": memory.get("VmHWM", 0),
-            "cpu_us": 1e6 * (cpu1 - cpu0) / accepted if cpu0 is not None and cpu1 is not None else float("nan")}
+            "cpu_us": 1e6 * (cpu1 - cpu0) / accepted if cpu0 is not None and cpu1 is not None else float("nan"),
+            "threads_us": {k: 1e6 * (v - threads0.get(k, 0.0)) / accepted for k, v in threads1.items()}}
 
 
 def measure_stages(docs: list[dict], batch: int) -> tuple[float, dict[str, float], float]:
@@ -198,6 +223,11 @@ def main() -> None:
     print(f"answered (log durable + folded): {accepted / run['answered']:,.0f} events/s ({run['answered']:.2f} s)")
     print(f"embedded end to end (derived tables written): {accepted / run['elapsed']:,.0f} events/s ({run['elapsed']:.2f} s)")
     print(f"server CPU (all threads): {run['cpu_us']:.0f} µs/event")
+    for what, us in sorted(run["threads_us"].items(), key=lambda kv: -kv[1]):
+        if us >= 0.5:
+            print(f"  {what:50s} {us:5.0f} µs/event")
+    print("  (qrisk's threads: group-commit writes the log and folds, derived-sink writes the derived tables;"
+          " ThreadPool, MergeMutate and the like are chdb's)")
     if run["peak_kib"]:
         # what a machine is sized by: the fold keeps every enterprise's credit file in memory
         print(f"server memory after the run: {run['rss_kib'] / 1024:,.0f} MiB resident, peak {run['peak_kib'] / 1024:,.0f} MiB "
