@@ -1,6 +1,6 @@
 """step() alone on demo events, one core: events per second.
 
-    python bench/bench_step.py [--seed N] [--repeat R] [--stages]
+    python bench/bench_step.py [--seed N] [--repeat R] [--stages] [--attribute-bound]
 
 Target (issue 2): ≥ 20,000 events/s.  Events are parsed once up front; the
 figure is the fold only (judgement included).  The demo's campaign events are left out
@@ -15,6 +15,14 @@ detection limit), and non-detects are charted at half the limit: the same events
 what each costs per event: the credit file and judgement alone (what issue 2 built), then with
 the fluctuation charts (SPC), then with risk grading and early warnings (the whole fold).
 Switched off means the bench replaces the stage's function in ``processors.step`` for the run.
+
+``--attribute-bound`` measures the most that keeping the fold's state outside pydantic could gain.
+CPython cannot specialise an attribute read on a pydantic model, because ``BaseModel`` defines
+``__getattr__`` (a read costs several times a plain object's).  For a run, the bench deletes
+``BaseModel.__getattr__`` and makes the state's assignments a plain object's (every model reads as
+a plain object would: the fold's state, its results and the events), then gives ``__getattr__``
+back to the events' models alone (what plain classes for the state would give).  Nothing else
+changes, so the difference is the ceiling of that rewrite.
 """
 from __future__ import annotations
 
@@ -39,6 +47,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--stages", action="store_true", help="also the cost of each stage of the fold")
+    ap.add_argument("--attribute-bound", action="store_true",
+                    help="also the fold with attribute reads on pydantic models as fast as on plain objects (a ceiling)")
     args = ap.parse_args()
     rules = default_rules()
     tune_gc(freeze=False)  # as the runtime runs the fold
@@ -71,6 +81,8 @@ def main() -> None:
     print(f"interpreter: {interpreter()}")
     if args.stages:
         stages(run)
+    if args.attribute_bound:
+        attribute_bound(run)
 
 
 @contextlib.contextmanager
@@ -102,6 +114,31 @@ def stages(run) -> None:
     print(f"  fluctuation charts (SPC)                {spc:6.1f} µs  ({spc / total:4.0%})")
     print(f"  risk grading + early warnings           {grading:6.1f} µs  ({grading / total:4.0%})")
     print(f"  whole fold                              {total:6.1f} µs         {whole:,.0f} events/s")
+
+
+def attribute_bound(run) -> None:
+    from pydantic import BaseModel
+
+    from processors._build import FoldState
+    from schemas.events import Model as EventModel
+
+    getattr_hook, fold_setattr = BaseModel.__getattr__, FoldState.__setattr__
+    as_is = run(cold=True)
+    del BaseModel.__getattr__  # (no model here has private attributes or extras, which the hook serves)
+    FoldState.__setattr__ = object.__setattr__  # and an assignment is a plain object's (no field check)
+    try:
+        all_plain = run(cold=True)
+        EventModel.__getattr__ = getattr_hook  # the events stay pydantic models, read as now
+        try:
+            state_plain = run(cold=True)
+        finally:
+            del EventModel.__getattr__
+    finally:
+        BaseModel.__getattr__, FoldState.__setattr__ = getattr_hook, fold_setattr
+    print("attribute reads on pydantic models as on plain objects (cold judgement memo, best of runs):")
+    print(f"  as it is                                {as_is:,.0f} events/s")
+    print(f"  the fold's state, results and effects   {state_plain:,.0f} events/s  ({state_plain / as_is - 1:+.0%}: the ceiling of plain state classes)")
+    print(f"  ... and the events too                  {all_plain:,.0f} events/s  ({all_plain / as_is - 1:+.0%})")
 
 
 def interpreter() -> str:

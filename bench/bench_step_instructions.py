@@ -1,12 +1,16 @@
 """step() in machine instructions: a figure other load on the machine does not move.
 
-    python bench/bench_step_instructions.py [--counties 5] [--passes 3]
+    python bench/bench_step_instructions.py [--counties 5] [--passes 3] [--attribute-bound]
 
 Wall-clock rates of ``bench_step.py`` swing with whatever else runs on the machine; an
 instruction count does not.  This runs the fold of the demo events under valgrind's callgrind
 once with one pass and once with ``--passes`` passes (each pass a fresh county state and a cold
 judgement memo) and reports the difference per pass and per event: start-up, imports and event
 generation cancel out.  Needs valgrind (``apt-get install valgrind``); slow (about a minute).
+
+``--attribute-bound`` counts the same fold twice more, with attribute reads and assignments on the
+fold's state (then on every pydantic model) as cheap as a plain object's: the ceiling of keeping the
+state outside pydantic (``bench_step.py`` says how the bench does it).
 """
 from __future__ import annotations
 
@@ -24,6 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = """
 import pickle, sys
+from pydantic import BaseModel
+from processors._build import FoldState
+from schemas.events import Model as EventModel
+if sys.argv[3] != "as-is":
+    hook = BaseModel.__getattr__
+    del BaseModel.__getattr__
+    FoldState.__setattr__ = object.__setattr__
+    if sys.argv[3] == "state-plain":
+        EventModel.__getattr__ = hook
 from processors.credit_file import CountyState
 from processors.judgement import _MEMO
 from processors.step import step
@@ -40,10 +53,10 @@ for _ in range(int(sys.argv[2])):
 """
 
 
-def instructions(script: Path, events: Path, passes: int, work: Path) -> int:
+def instructions(script: Path, events: Path, passes: int, work: Path, mode: str = "as-is") -> int:
     out = subprocess.run(
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={work / f'callgrind.{passes}.out'}",
-         sys.executable, str(script), str(events), str(passes)],
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={work / f'callgrind.{passes}.{mode}.out'}",
+         sys.executable, str(script), str(events), str(passes), mode],
         cwd=ROOT, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "0"})
     found = re.search(r"Collected : (\d+)", out.stderr)
     if found is None:
@@ -55,6 +68,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--counties", type=int, default=5, help="demo counties (seeds 2025…), as bench_step.py folds")
     ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--attribute-bound", action="store_true", help="also with attribute reads as cheap as a plain object's (a ceiling)")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
@@ -67,13 +81,22 @@ def main() -> int:
     try:
         (work / "events.pkl").write_bytes(pickle.dumps(events))
         (work / "fold.py").write_text(CHILD)
-        one = instructions(work / "fold.py", work / "events.pkl", 1, work)
-        many = instructions(work / "fold.py", work / "events.pkl", args.passes, work)
+        modes = ["as-is", "state-plain", "all-plain"] if args.attribute_bound else ["as-is"]
+        per_pass = {}
+        for mode in modes:
+            one = instructions(work / "fold.py", work / "events.pkl", 1, work, mode)
+            many = instructions(work / "fold.py", work / "events.pkl", args.passes, work, mode)
+            per_pass[mode] = (many - one) / (args.passes - 1)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    per_pass = (many - one) / (args.passes - 1)
     print(f"events: {len(events)} ({args.counties} demo counties)")
-    print(f"step(): {per_pass / 1e6:,.0f} M instructions per pass, {per_pass / len(events) / 1e3:,.0f} k per event (callgrind)")
+    base = per_pass["as-is"]
+    print(f"step(): {base / 1e6:,.0f} M instructions per pass, {base / len(events) / 1e3:,.0f} k per event (callgrind)")
+    if args.attribute_bound:
+        for mode, what in (("state-plain", "the fold's state, results and effects read as plain objects"),
+                           ("all-plain", "... and the events too")):
+            n = per_pass[mode]
+            print(f"  {what}: {n / 1e6:,.0f} M, {n / len(events) / 1e3:,.0f} k per event ({n / base - 1:+.1%})")
     return 0
 
 
