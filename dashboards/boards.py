@@ -33,8 +33,13 @@ def _local_days(column: str) -> str:
     return f"{column} >= toDate($__fromTime, {TZ}) AND {column} <= toDate($__toTime, {TZ})"
 
 
+# A sample counts by its conclusion (processors.judgement.SampleJudgement.counted): a failure qrisk alone finds,
+# every failed item or sum one the lab's report passed, counts as the report's 合格, as the credit files count it
+# (judgements rows keep qrisk's verdict, what it failed and where the lab disagreed)
+UNCONFIRMED = "(verdict = 'fail' AND notEmpty(failed_items) AND hasAll(disagreements, failed_items))"
+COUNTED = f"if({UNCONFIRMED}, 'pass', verdict)"
 # a pass rate over no judged sample is no rate (no data), not 0 % in red
-PASS_RATE = "round(100 * countIf(verdict = 'pass') / nullIf(countIf(verdict IN ('pass', 'fail')), 0), 1)"
+PASS_RATE = f"round(100 * countIf({COUNTED} = 'pass') / nullIf(countIf({COUNTED} IN ('pass', 'fail')), 0), 1)"
 # samples count once, with their final verdict (a re-test replaces its original: 031 migration)
 FINAL_SAMPLES = "judgements FINAL WHERE superseded_by = ''"
 # sampling_items keeps every report's values, those of a report corrected, re-tested or retracted
@@ -208,8 +213,9 @@ def county() -> dict[str, Any]:
               description="已登记（enterprise.registered）的企业数"),
         panel("stat", "抽检批次", f"SELECT count() AS `批次` FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}", w=4, h=4,
               description="时间范围内按抽样日期计的抽检批次（复检替代原检验，只计一次）"),
-        panel("stat", "不合格批次", f"SELECT countIf(verdict = 'fail') AS `不合格` FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}",
-              w=4, h=4, thresholds=[(None, "green"), (1.0, "red")]),
+        panel("stat", "不合格批次", f"SELECT countIf({COUNTED} = 'fail') AS `不合格` FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}",
+              w=4, h=4, thresholds=[(None, "green"), (1.0, "red")],
+              description="按检验结论计的不合格批次；检验报告结论为合格、系统按标准复核判定不合格的批次按合格计，另见预警（系统复核不合格）"),
         panel("stat", "抽检合格率",
               f"SELECT {PASS_RATE} AS `合格率` "
               f"FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}",
@@ -235,7 +241,7 @@ def county() -> dict[str, Any]:
               f"""SELECT if(startsWith(code, 'sum_of_ratios:'), {_sum_items_zh("substring(code, 15)")},
                             if(item_name = '', code, item_name)) AS `项目`, batches AS `不合格批次`
                   FROM (SELECT arrayJoin(failed_items) AS code, count() AS batches FROM {FINAL_SAMPLES}
-                        AND verdict = 'fail' AND {_local_days('sampled_on')} GROUP BY code) AS failures
+                        AND {COUNTED} = 'fail' AND {_local_days('sampled_on')} GROUP BY code) AS failures
                   ANY LEFT JOIN (SELECT item_code AS code, any(item_name) AS item_name FROM sampling_items GROUP BY item_code) AS names
                   USING code ORDER BY batches DESC, code LIMIT 15""",
               w=6, h=8, options={"orientation": "horizontal", "xField": "项目"},
@@ -316,9 +322,10 @@ def enterprise() -> dict[str, Any]:
         # a judgements row names the failed items by code: their names are the sample's own item rows'
         panel("table", "抽检记录",
               f"""SELECT sampled_on AS `抽样日期`, sample_no AS `抽样编号`, product AS `产品`,
-                         transform(verdict, ['pass', 'fail', 'undetermined'], ['合格', '不合格', '无法判定'], verdict) AS `结论`,
+                         if({UNCONFIRMED}, '合格（系统复核不合格，待与检验机构核实）',
+                            transform(verdict, ['pass', 'fail', 'undetermined'], ['合格', '不合格', '无法判定'], verdict)) AS `结论`,
                          {_failed_items_zh('failed_items')} AS `不合格项目`, event_id AS `事件`
-                  FROM (SELECT event_id, sampled_on, sample_no, product, verdict, failed_items FROM {FINAL_SAMPLES}
+                  FROM (SELECT event_id, sampled_on, sample_no, product, verdict, failed_items, disagreements FROM {FINAL_SAMPLES}
                         AND {where} AND {_local_days('sampled_on')}) AS samples
                   ANY LEFT JOIN ({ITEM_NAMES.format(where=where)}) AS names USING event_id
                   ORDER BY sampled_on DESC, event_id""",

@@ -423,10 +423,10 @@ def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", r
     if penalised is not None:
         out.append(penalised)
     judged = sorted((s for s in file.final_samples() if start <= s.sampled_on <= day and s.judgement is not None
-                     and s.judgement.verdict in ("pass", "fail")), key=lambda s: (s.sampled_on, s.sample_no))
+                     and s.judgement.counted in ("pass", "fail")), key=lambda s: (s.sampled_on, s.sample_no))
     target = kpis(file, pol)["sampling_pass_rate"]["target"]
     if judged:
-        failed = [s for s in judged if s.judgement.verdict == "fail"]  # type: ignore[union-attr]
+        failed = [s for s in judged if s.judgement.counted == "fail"]  # type: ignore[union-attr]
         rate = 1 - len(failed) / len(judged)
         if not rate > target:  # as the KPI: above the provincial average
             which = "：" + "、".join(s.sample_no for s in failed) if failed else ""
@@ -455,9 +455,10 @@ def _gap_text(k: dict[str, Any]) -> str:
 def _campaign_sampling(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
     """The provincial samples' pass rate (the KPI's value), which samples it counted, and the rate
     over every sample (county and national tasks too) for the table."""
-    judged = [(s.judgement.verdict == "pass", pol.is_provincial(s.task_source)) for s in file.final_samples()
+    # (by their conclusions, as the sampling system counts them: SampleJudgement.counted)
+    judged = [(s.judgement.counted == "pass", pol.is_provincial(s.task_source)) for s in file.final_samples()
               if (pol.starts_on is None or s.sampled_on >= pol.starts_on)
-              and s.judgement is not None and s.judgement.verdict in ("pass", "fail")]
+              and s.judgement is not None and s.judgement.counted in ("pass", "fail")]
     provincial = [ok for ok, prov in judged if prov]
     n, passed = len(provincial), sum(provincial)
     return {

@@ -223,6 +223,8 @@ class Counts(_Record):
     samples_passed: int = 0
     samples_failed: int = 0
     samples_undetermined: int = 0
+    samples_unconfirmed: int = Field(default=0, description="of samples_passed, those qrisk's own check fails on items the lab "
+                                                            "passed (系统复核不合格，检验报告结论为合格): counted 合格, to check with the lab")
     complaints: int = 0
     complaints_verified: int = 0
     inspections: int = 0

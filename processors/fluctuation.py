@@ -235,12 +235,14 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
     rates = county.get(category)
     if rates is None:
         rates = county[category] = _build_rates()
-    if judgement.verdict == "fail":
+    # (the Paretos and the pass-rate charts count the sample by its conclusion, SampleJudgement.counted: a failure
+    # qrisk alone finds is the report's 合格 there; the item series chart the values either way)
+    if judgement.counted == "fail":
         # the Paretos count this sample before any signal quotes them
         _pareto_add(file.fluctuation, rates, judgement)
     out = _chart_items(file, record, county, rules)
     # pass rate of this enterprise and of its category, per period, against the reference
-    if judgement.verdict in ("pass", "fail"):
+    if judgement.counted in ("pass", "fail"):
         out += _pass_rate_add(file, rates, record, judgement, category, policy)
     return out
 
@@ -350,8 +352,10 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
 
 
 def _failed_codes(judgement: Any) -> list[str]:
-    codes = [i.item_code for i in judgement.items if i.verdict == "fail"]
-    codes += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
+    """The items and sums a sample counts as failing on in the Paretos: none unless it counts as a failure."""
+    if judgement.counted != "fail":
+        return []
+    codes: list[str] = judgement.failed_codes()
     return codes
 
 
@@ -377,7 +381,7 @@ def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleReco
     out: list[dict[str, Any]] = []
     fs = file.fluctuation
     period = period_of(record.sampled_on, policy.pass_rate_period)
-    failed = judgement.verdict == "fail"
+    failed = judgement.counted == "fail"
     for scope, counts in (("enterprise", fs.pass_rate), ("category", rates.periods)):
         pc = counts.get(period)
         if pc is None:
@@ -683,7 +687,7 @@ def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, C
     """A failure overturned by its re-test leaves the Paretos and the failure counts of the
     pass-rate charts (its n stays: the sample was taken).  A signal already raised stands."""
     judgement = original.judgement
-    if judgement is None or judgement.verdict != "fail" or file.profile is None:
+    if judgement is None or judgement.counted != "fail" or file.profile is None:
         return
     fs = file.fluctuation
     rates = county.get(file.profile.category) or CategoryRates()
@@ -701,14 +705,13 @@ def reinstated(file: "CreditFile", original: "SampleRecord", county: dict[str, C
     """The reverse of ``overturned``: a failure that counts again (its re-test was not admitted)
     re-enters the Paretos and the failure counts of the pass-rate charts."""
     judgement = original.judgement
-    if judgement is None or judgement.verdict != "fail" or file.profile is None:
+    if judgement is None or judgement.counted != "fail" or file.profile is None:
         return
     fs = file.fluctuation
     rates = county.get(file.profile.category)
     if rates is None:
         rates = county[file.profile.category] = CategoryRates()
-    codes = [i.item_code for i in judgement.items if i.verdict == "fail"]
-    codes += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
+    codes = _failed_codes(judgement)
     for counts in (fs.failing_items, rates.failing_items):
         for code in codes:
             counts[code] = counts.get(code, 0) + 1
@@ -760,10 +763,10 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     policy = rules.policy.spc
     fs = file.fluctuation
     old = before.judgement
-    if old is not None and old.verdict in ("pass", "fail"):
+    if old is not None and old.counted in ("pass", "fail"):
         rates = county.get(old.category)
         period = period_of(before.sampled_on, policy.pass_rate_period)
-        codes = _failed_codes(old) if old.verdict == "fail" else []
+        codes = _failed_codes(old)
         _pareto_remove(fs.failing_items, codes)
         charts = [fs.pass_rate]
         if rates is not None:  # (a Kafka worker's county holds the file's categories afresh: nothing to take back there)
@@ -778,13 +781,13 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
             if codes and pc.failed > 0:
                 pc.failed -= 1
     new = after.judgement
-    if new is None or new.verdict not in ("pass", "fail"):
+    if new is None or new.counted not in ("pass", "fail"):
         return []  # undetermined: not in the pass-rate charts
     category = file.profile.category
     rates = county.get(category)
     if rates is None:
         rates = county[category] = _build_rates()
-    if new.verdict == "fail":
+    if new.counted == "fail":
         _pareto_add(fs, rates, new)
     return _pass_rate_add(file, rates, after, new, category, policy)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from fractions import Fraction
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict
 
@@ -152,6 +152,39 @@ class SampleJudgement(_Result):
     verdict_reason: SampleReason | None = None
     verdict_note_zh: str | None = None
     verdict_note_en: str | None = None
+
+    def failed_codes(self) -> list[str]:
+        """What the sample fails on: its failing items, then its failing sums of ratios (``sum_of_ratios:<group>``).
+        A sum the lab printed itself (a line named as the check is, preservative_ratio_sum) that gives qrisk's own
+        figure for a failing sum is the same finding, listed once, as the sum; a printed figure that differs stays."""
+        sums = [c for c in self.sum_checks if c.verdict == "fail"]
+        echoed = {i.item_code for i in self.items if i.verdict == "fail" for c in sums
+                  if c.item_name and i.item_name == c.item_name and same_figure(i.values, c.total)}
+        return [i.item_code for i in self.items if i.verdict == "fail" and i.item_code not in echoed] + [f"sum_of_ratios:{c.group}" for c in sums]
+
+    @property
+    def unconfirmed(self) -> bool:
+        """qrisk fails the sample only on items and sums of ratios the lab's report passed (each preservative within
+        its own limit and the sum over 1, an item the lab misjudged): the report reads 合格."""
+        if self.verdict != "fail" or not self.disagreements:
+            return False
+        failed = self.failed_codes()
+        return bool(failed) and set(failed) <= set(self.disagreements)
+
+    @property
+    def counted(self) -> Verdict:
+        """The conclusion the sample counts with (the credit file's counts and pass rate, the pass-rate charts and
+        Paretos, risk grading, the campaign's KPIs): the verdict, but 合格 where the failure is qrisk's alone
+        (``unconfirmed``).  The lab's report is the legal conclusion (《食品安全抽样检验管理办法》): statistics
+        that count qrisk's stricter reading would not match the sampling system's, and a grade or a penalty
+        would rest on a failure nobody issued.  qrisk's finding stays in the judgement and raises its own
+        alert (系统复核不合格), to be taken up with the lab."""
+        return "pass" if self.unconfirmed else self.verdict
+
+
+def same_figure(values: Any, total: float) -> bool:
+    """A printed sum of ratios that is qrisk's sum as a lab rounds it (two decimals)."""
+    return len(values) == 1 and isinstance(values[0], (int, float)) and abs(values[0] - total) < 0.005 + 1e-9
 
 
 # --------------------------------------------------------------------------- formatting

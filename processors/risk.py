@@ -475,8 +475,13 @@ _FILED_ASIDE = frozenset({"repeated", "outdated", "other_lab", "unjudged", "retr
 
 
 def _failed_entry(entries: list[Entry], record: Any, dyn: Any) -> None:
-    """The sample's one ``sampling_failed`` entry, weighed by its worst failed item's class, from ``record``."""
+    """The sample's one ``sampling_failed`` entry, weighed by its worst failed item's class, from ``record``; none
+    for a failure qrisk alone finds (``SampleJudgement.counted``: the lab's report passed it, and a grade does not
+    rest on a failure nobody issued — its alert asks the supervisor to take it up with the lab)."""
     j = record.judgement
+    if j.counted != "fail":
+        _drop(entries, "sampling_failed", record.sample_no)
+        return
     classes = [failed_class(i) for i in j.items if i.verdict == "fail"]
     classes += ["additive" for c in j.sum_checks if c.verdict == "fail"]
     by_class = dyn.sampling_failed.by_class

@@ -34,7 +34,7 @@ from processors.credit_file import (
 from processors.fluctuation import (complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, refailed,
                                     reinstated, uncharted)
 from processors.campaign import apply_tier, on_campaign_event, revoked_from_acceptance
-from processors.judgement import judge_sample, ratio_figure
+from processors.judgement import SampleJudgement, judge_sample, ratio_figure, same_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide,
                                  decision_data, disagreement_settled, enforcement_revoked_resolved, follow_up_resolved, grade_fell_resolved,
@@ -81,7 +81,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 26
+FOLD_VERSION = 27
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -113,7 +113,9 @@ rectification weighs risk.credit.memory_years; 26: a series signal the failing r
 nor scores beside the failure; a correction takes the signals its replaced report alone raised, their alerts and points;
 a failure only qrisk finds (the lab passed it) alerts as 系统复核不合格; a complaint of illness alerts on receipt
 (待核实); the lab's 不合格 on an unregistered enterprise's sample alerts; a better grade gives no inspection grace;
-a disagreement closes when a re-test or correction decides; texts: next steps, both verdicts, units spaced).  A Kafka worker writes it into every snapshot and says so when it
+a disagreement closes when a re-test or correction decides; texts: next steps, both verdicts, units spaced; 27: a failure
+only qrisk finds counts as the report's 合格 in the counts, charts, Paretos, grading and KPIs (SampleJudgement.counted),
+its disagreement alert folded into its own; a printed sum that gives qrisk's figure is listed once).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -369,14 +371,14 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
     if superseded is not None:
         superseded.superseded_by, superseded.superseded_as = record.event_id, "retest"
         counts.samples -= 1
-        _count(counts, superseded.judgement.verdict, -1)  # type: ignore[union-attr]
+        _count(counts, superseded.judgement, -1)  # type: ignore[arg-type]
     elif retest is not None:
         record.superseded_by, record.superseded_as = retest.event_id, "retest"
         counts.samples -= 1
     else:
-        _count(counts, judgement.verdict, 1)
+        _count(counts, judgement, 1)
     if superseded is not None:
-        _count(counts, judgement.verdict, 1)
+        _count(counts, judgement, 1)
     base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
     effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=judgement.verdict, **base))
     if retest is not None and record is not retest:
@@ -424,23 +426,17 @@ def _near_limit(judgement: Any, rules: Rules) -> list[dict[str, Any]]:
 
 
 def _failed(judgement: Any, event: Envelope, enterprise_id: str, base: dict[str, Any]) -> Effect:
-    failed = [i.item_code for i in judgement.items if i.verdict == "fail"]
-    failed += [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
+    failed = judgement.failed_codes()
     sums = [c for c in judgement.sum_checks if c.verdict == "fail"]
     # the lab's printed sum line (SAMR's name for the check) that says what qrisk's own sum says is one
     # finding: it is explained once, by the sum that shows its terms; a printed sum that differs keeps its line
     printed = {i.item_code: c for i in judgement.items if i.verdict == "fail" for c in sums
-               if c.item_name and i.item_name == c.item_name and _same_figure(i.values, c.total)}
+               if c.item_name and i.item_name == c.item_name and same_figure(i.values, c.total)}
     messages = [i.message_zh for i in judgement.items if i.verdict == "fail" and i.item_code not in printed]
     echoed = {id(c) for c in printed.values()}
     messages += [c.message_zh + (f"；检验报告所列比例之和同为 {ratio_figure(c.total)}" if id(c) in echoed else "")
                  for c in sums]
     return _effect("sampling.failed", event, enterprise_id, failed_items=failed, messages_zh=messages, **base)
-
-
-def _same_figure(values: Any, total: float) -> bool:
-    """A printed sum of ratios that is qrisk's sum as a lab rounds it (two decimals)."""
-    return len(values) == 1 and isinstance(values[0], (int, float)) and abs(values[0] - total) < 0.005 + 1e-9
 
 
 def _unjudged_lab_failures(judgement: Any) -> list[Any]:
@@ -592,13 +588,13 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
     else:
         # the re-test came first and was counted, charted and graded as the sample's result:
         # take that back, then count the original as any sample
-        _count(counts, retest.judgement.verdict, -1)  # type: ignore[union-attr]
+        _count(counts, retest.judgement, -1)  # type: ignore[arg-type]
         if retest.judgement.verdict == "undetermined":  # type: ignore[union-attr]
             # never in the pass-rate charts or Paretos: the original goes in as a first result does
             fresh, counted_fresh = recounted(file, retest, original, state.categories, rules), True
         else:
             overturned(file, retest, state.categories, rules)
-        _count(counts, judgement.verdict, 1)
+        _count(counts, judgement, 1)
     reason, reason_zh = why
     base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
     effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=judgement.verdict, **base))
@@ -624,7 +620,15 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
             **base))
 
 
-def _count(counts: Any, verdict: str, by: int) -> None:
+def _count(counts: Any, judged: "SampleJudgement | str", by: int) -> None:
+    """Count a sample in (``by`` 1) or out (-1) by its conclusion (``SampleJudgement.counted``: a failure qrisk
+    alone finds counts 合格, and as unconfirmed); ``judged`` a verdict: a sample nobody could judge yet."""
+    if isinstance(judged, str):
+        verdict = judged
+    else:
+        verdict = judged.counted
+        if verdict != judged.verdict:
+            counts.samples_unconfirmed += by
     if verdict == "pass":
         counts.samples_passed += by
     elif verdict == "fail":
@@ -669,9 +673,9 @@ def _with_items_not_retested(state: CountyState, file: CreditFile, original: Sam
         base = dict(sample_no=retest.sample_no, product=retest.product, sampled_on=retest.sampled_on.isoformat(), sample_event_id=retest.event_id)
         effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=merged.verdict, not_retested=list(retest.not_retested), **base))
         before = retest.model_copy(update={"judgement": own, "not_retested": ()})
+        _count(file.counts, own, -1)  # type: ignore[arg-type]
+        _count(file.counts, merged, 1)
         if merged.verdict != own.verdict:  # type: ignore[union-attr]
-            _count(file.counts, own.verdict, -1)  # type: ignore[union-attr]
-            _count(file.counts, merged.verdict, 1)
             for signal in recounted(file, before, retest, state.categories, rules):
                 effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
             if merged.verdict == "fail":
@@ -765,7 +769,7 @@ def _sums_of_one_lab(merged: Any, first: Any, partly: dict[str, Any], tested: se
 
 
 def _failed_list(judgement: Any) -> list[str]:
-    return [i.item_code for i in judgement.items if i.verdict == "fail"] + [f"sum_of_ratios:{c.group}" for c in judgement.sum_checks if c.verdict == "fail"]
+    return judgement.failed_codes()  # type: ignore[no-any-return]
 
 
 def _pair(file: CreditFile, record: SampleRecord) -> tuple[SampleRecord | None, SampleRecord | None]:
@@ -956,7 +960,7 @@ def _unjudged_came_first(state: CountyState, file: CreditFile, record: SampleRec
     record.judgement = judgement
     on_file.superseded_by, on_file.superseded_as = record.event_id, "unjudged"
     _count(file.counts, "undetermined", -1)
-    _count(file.counts, judgement.verdict, 1)
+    _count(file.counts, judgement, 1)
     base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
     signals = recounted(file, on_file, record, state.categories, rules)
     signals += recharted(file, on_file, record, _charted_reports(file), state.categories, rules)[1]
@@ -1066,8 +1070,8 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         effects.append(_effect("sampling.corrected", event, file.enterprise_id, previous_verdict=was, verdict=now, counts=False,
                                message_zh=f"{head}{what}已更正：{verdict_zh}{detail}；{note}", **corrected))
         return
-    _count(file.counts, was, -1)
-    _count(file.counts, now, 1)
+    _count(file.counts, prev.judgement, -1)  # type: ignore[arg-type]
+    _count(file.counts, judgement, 1)
     first = _first_charted(file, record.sample_no)
     if record.retest and first is not None and not first.retest:
         # an admitted re-test of an original charted first: the charts hold the sample's failure while the
@@ -1158,9 +1162,8 @@ def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev:
         if merged != before.judgement or retest.not_retested != before.not_retested:
             effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=now, not_retested=list(retest.not_retested), **base))
             first = _first_charted(file, retest.sample_no)
-            if was != now:
-                _count(file.counts, was, -1)
-                _count(file.counts, now, 1)
+            _count(file.counts, before.judgement, -1)  # type: ignore[arg-type]
+            _count(file.counts, merged, 1)
             if first is not None and not first.retest:
                 # the original was charted: the pass-rate charts and Paretos hold it as its re-test amended it
                 if was == "fail" and now != "fail":
@@ -1317,7 +1320,7 @@ def _retracted(state: CountyState, file: CreditFile, event: SamplingRetractedEve
         if s.judgement is None:
             counts.samples_undetermined -= 1  # (waiting for the enterprise's registration)
         else:
-            _count(counts, s.judgement.verdict, -1)
+            _count(counts, s.judgement, -1)
     # the pass-rate charts and Paretos hold the sample as its current report, in the period of the report first charted
     # (an original re-tested: its n, the re-test's failure); an original nobody could judge whose re-test came after it
     # was never in them

@@ -188,7 +188,10 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
     # a failure on items that admit no re-test (微生物指标) leaves the enterprise no re-test to ask for:
     # the next step must not offer one
     no_retest = [f.get("item_name") or f["item_code"] for f in failed if f.get("item_class") in rules.policy.retest.inadmissible_item_classes]
-    repeats = _earlier_failures(file, record, d.get("failed_items", []), rule.repeat_within_days) if not d.get("confirms_event_id") else []
+    # (a failure qrisk alone finds is no repeat of anything, nor are earlier ones a repeat for it: SampleJudgement.counted)
+    counted = record is not None and record.judgement is not None and record.judgement.counted == "fail"
+    repeats = (_earlier_failures(file, record, d.get("failed_items", []), rule.repeat_within_days)
+               if counted and not d.get("confirms_event_id") else [])
     detail = _sentence("；".join(d.get("messages_zh") or []))
     carried = set(record.not_retested) if record is not None and record.retest else set()
     first = _first_test(file, record) if carried else None
@@ -294,11 +297,10 @@ def _earlier_failures(file: "CreditFile", record: Any, codes: list[str], days: i
     for s in file.samples:
         j = s.judgement
         # sampled before it, not the same day: the enterprise had the earlier result to act on
-        if (s is record or s.superseded_by is not None or j is None or j.verdict != "fail" or s.sample_no == record.sample_no
+        if (s is record or s.superseded_by is not None or j is None or j.counted != "fail" or s.sample_no == record.sample_no
                 or not since <= s.sampled_on < record.sampled_on):
             continue
-        failed = {i.item_code for i in j.items if i.verdict == "fail"} | {f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"}
-        if failed & wanted:
+        if set(j.failed_codes()) & wanted:
             out.append(s)
     return sorted(out, key=lambda s: (s.sampled_on, s.sample_no))
 
@@ -801,6 +803,9 @@ def _disagrees(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisi
     d = eff.data
     codes = d.get("items", [])
     record = file.sample_by_event(d.get("sample_event_id", eff.event_id))
+    j = record.judgement if record is not None else None
+    if j is not None and j.unconfirmed and set(codes) <= set(j.failed_codes()):
+        return None  # what qrisk alone fails the sample on: its 系统复核不合格 alert says it, with what to do (one finding, one alert)
     names: dict[str, str] = {}
     if record is not None and record.judgement is not None:
         # the message names the items as the report does (a code means nothing to a supervisor)

@@ -259,8 +259,7 @@ def sample_judged(record: Any, sender: bool = False) -> dict[str, Any] | None:
     if j is None:
         return None
     carried = set(record.not_retested) if sender else set()
-    failed = [i.item_code for i in j.items if i.verdict == "fail" and i.item_code not in carried]
-    failed += [f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"]
+    failed = [code for code in j.failed_codes() if code not in carried]
     out = {"sample_no": record.sample_no, "verdict": j.verdict, "verdict_zh": {"pass": "合格", "fail": "不合格"}.get(j.verdict, "无法判定"),
            "failed_items": failed, "disagreements": [c for c in j.disagreements if c not in carried],
            "undetermined_items": [i.item_code for i in j.items if i.verdict == "undetermined" and i.item_code not in carried],

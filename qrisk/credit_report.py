@@ -26,6 +26,8 @@ CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other":
 SCALE_ZH = {"micro": "微型", "small": "小型", "medium": "中型", "large": "大型"}
 GRADE_ZH = {"A": "A级（低风险）", "B": "B级（较低风险）", "C": "C级（较高风险）", "D": "D级（高风险）"}
 VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定", None: "待判定"}
+# a failure qrisk alone finds (processors.judgement.SampleJudgement.unconfirmed): the report's conclusion counts
+UNCONFIRMED_ZH = "系统复核不合格（检验报告结论为合格，按合格计，待与检验机构核实）"
 STATUS_ZH = {"open": "整改中", "completed": "已完成待复查", "verified": "复查通过", "rejected": "复查未通过"}
 SEVERITY_ZH = {"critical": "紧急", "high": "高", "medium": "中", "low": "低"}
 FINDING_ZH = {"minor": "一般", "major": "主要", "critical": "严重"}
@@ -301,7 +303,9 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         # the rate leaves the undetermined batches out: they are said, or the counts do not add up to it
         ("抽检", f"{file.counts.samples} 批次，不合格 {file.counts.samples_failed} 批次"
                 + (f"，无法判定 {file.counts.samples_undetermined} 批次" if file.counts.samples_undetermined else "")
-                + (f"，合格率 {100 * file.pass_rate:.1f}%" if file.pass_rate is not None else "")),
+                + (f"，合格率 {100 * file.pass_rate:.1f}%" if file.pass_rate is not None else "")
+                + (f"；其中 {file.counts.samples_unconfirmed} 批次检验报告结论为合格、系统按标准复核判定不合格，按检验报告计为合格，"
+                   "待与检验机构核实" if file.counts.samples_unconfirmed else "")),
         ("投诉", f"{file.counts.complaints} 件，经核实 {file.counts.complaints_verified} 件"),
         ("现场检查", f"{file.counts.inspections} 次，不符合 {file.counts.inspections_nonconforming} 次"),
         ("整改", f"未结 {file.counts.rectifications_open} 项，逾期 {file.counts.rectifications_overdue} 项"),
@@ -342,8 +346,9 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     samples = []
     for s in sorted(file.samples, key=lambda s: (s.sampled_on, s.sample_no), reverse=True):
         j = s.judgement
-        failed = [f"{i.item_name or i.item_code}" for i in (j.items if j else []) if i.verdict == "fail"]
-        failed += [c.item_name or f"{c.group_name}比例之和" for c in (j.sum_checks if j else []) if c.verdict == "fail"]
+        names = {i.item_code: i.item_name or i.item_code for i in (j.items if j else [])}
+        names.update({f"sum_of_ratios:{c.group}": c.item_name or f"{c.group_name}比例之和" for c in (j.sum_checks if j else [])})
+        failed = [names[code] for code in (j.failed_codes() if j else [])]
         # what was wrong or left open; an item not applicable to the product only when the lab
         # failed it (its message asks to check the product's type)
         detail = [i.message_zh for i in (j.items if j else [])
@@ -363,7 +368,8 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         if s.superseded_by:
             detail.insert(0, s.superseded_zh())  # why this report does not count: a re-test, a correction, a repeat…
         samples.append({"sampled_on": s.sampled_on.isoformat(), "sample_no": s.sample_no, "product": s.product, "batch": s.batch or "",
-                        "lab": s.lab, "verdict": j.verdict if j else None, "verdict_zh": VERDICT_ZH.get(j.verdict if j else None, ""),
+                        "lab": s.lab, "verdict": j.verdict if j else None,
+                        "verdict_zh": UNCONFIRMED_ZH if j is not None and j.unconfirmed else VERDICT_ZH.get(j.verdict if j else None, ""),
                         "failed_zh": "、".join(failed), "detail_zh": "；".join(detail), "event_id": s.event_id})
     complaints = [
         {"received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),

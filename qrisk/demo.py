@@ -9,7 +9,9 @@ find:
   climbs towards its limit and, from September, 铜绿假单胞菌 (P. aeruginosa)
   shows up in the five-unit plan — the fluctuation charts speak first;
 - 香满园糕点 (P05) raises its sorbic and propionic acid doses each month until
-  the GB 2760 sum of ratios passes 1 although each stays under its own limit;
+  the GB 2760 sum of ratios passes 1 although each stays under its own limit; the
+  lab's first report over it misses the sum (each preservative 合格): qrisk's own
+  check finds it, and the later reports fail it on the lab's word;
 - 山泉源水业 (W07) receives a cluster of verified complaints in May;
 - 喜福来糕点 (P09) fails an inspection in June and never completes the
   rectification it was ordered; the bureau calls its legal representative in (约谈)
@@ -96,6 +98,7 @@ class CountyGenerator:
         # and the bureau's enforcement decision and interview
         self.enforcement_rng = random.Random(f"{seed}/执法")
         self.makeup_rng = random.Random(f"{seed}/补训")  # (the make-up trainings came later)
+        self.sum_missed = False  # P05's one report that misses its failing sum of ratios (see _pastry_year)
         self.campaign = campaign
         # a clock.tick every local midnight, as `qrisk run` ticks (every tick_seconds), so that what is
         # due is raised on the day (off: one tick at the end, the county the benchmarks have always folded)
@@ -289,7 +292,8 @@ class CountyGenerator:
         samples = [doc["payload"] for doc in docs if doc["enterprise_id"] == p05 and doc["event_type"] == "sampling.result"]
         # a failure its re-test (复检) overturned is no case
         overturned = {p["sample_no"] for p in samples if p.get("retest") and not _preservatives_over(p)}
-        failed = sorted((p for p in samples if not p.get("retest") and p["sample_no"] not in overturned and _preservatives_over(p)),
+        # (on the lab's conclusion: a sum the lab's report missed, which qrisk alone fails, is no ground for a penalty)
+        failed = sorted((p for p in samples if not p.get("retest") and p["sample_no"] not in overturned and _lab_printed_sum_failing(p)),
                         key=lambda p: p["sampled_on"])
         if failed:
             first = failed[0]
@@ -353,8 +357,14 @@ class CountyGenerator:
             item = dict(item)
             if item["item_code"] in remeasure:
                 item["values"] = [round(v * (1 + rng.gauss(0, 0.04)), 2) if isinstance(v, (int, float)) else v for v in item["values"]]
-                item.pop("lab_verdict", None)
+                # (each preservative the re-test lab judges on its own: under its own limit, as the first lab found)
+                item["lab_verdict"] = "合格" if item["item_code"] in _PRESERVATIVE_MAX else item.get("lab_verdict")
+                if item["lab_verdict"] is None:
+                    item.pop("lab_verdict")
             items.append(item)
+        if any(i["item_code"] == "preservative_ratio_sum" for i in items):
+            # the re-test lab reports the sum of what it measured, with its own verdict
+            items = [i for i in items if i["item_code"] != "preservative_ratio_sum"] + [_sum_line(items)]
         back = day + dt.timedelta(days=rng.randint(30, 40))
         at = dt.datetime(back.year, back.month, back.day, rng.randint(8, 17), rng.randint(0, 59), tzinfo=CST)
         self._emit("sampling.result", e.enterprise_id, at, lab, {**first, "lab": lab["name"], "items": items, "retest": True}, rng=rng)
@@ -448,12 +458,19 @@ class CountyGenerator:
                 dha = round(rng.uniform(0.1, 0.4), 2)
                 items.append(self._item("dehydroacetic_acid", "脱氢乙酸及其钠盐(以脱氢乙酸计)", [dha], "g/kg", "合格", 0.005))
             product = rng.choice(["蛋糕", "月饼", "桃酥", "蛋黄酥", "绿豆糕"])
-            sample_no = self._sample(e, day, product, "散装称重", items, production)
-            # (the sum GB 2760 sets for the preservatives used together, as qrisk judges it: dehydroacetic acid
-            # counts too, so a maker whose three each pass may still fail, and is followed up)
+            # (the sum GB 2760 sets for the preservatives used together: dehydroacetic acid counts too, so a maker
+            # whose three each pass may still fail.  The lab reports the sum and its verdict when it is over 1 — but
+            # P05's first report over it misses the sum: each preservative 合格, the report 合格.  qrisk's own check
+            # finds it (系统复核不合格): not the legal conclusion, so no re-test, no rectification, no penalty follow)
             preservatives_over = _preservatives_over({"items": items})
-            over = moulds > 150 or preservatives_over
-            if preservatives_over and moulds <= 150 and self.retest_rng.random() < 0.6:
+            missed = preservatives_over and creeping and not self.sum_missed
+            if missed:
+                self.sum_missed = True
+            elif preservatives_over:
+                items.append(_sum_line(items))
+            sample_no = self._sample(e, day, product, "散装称重", items, production)
+            over = moulds > 150 or (preservatives_over and not missed)
+            if preservatives_over and not missed and moulds <= 150 and self.retest_rng.random() < 0.6:
                 self._retest(e, day, {"sorbic_acid", "propionic_acid", *(("dehydroacetic_acid",) if dha else ())})
             if over:
                 self._rectify_after_failure(e, day, sample_no, "产品不合格：排查原辅料与添加剂使用记录，规范投料称量，召回同批次产品", complete=True)
@@ -529,10 +546,25 @@ _PRESERVATIVE_MAX = {"sorbic_acid": 1.0, "propionic_acid": 2.5, "dehydroacetic_a
 """g/kg, GB 2760-2014 for 糕点: the preservatives the demo's pastries use (dehydroacetic acid made before 2025-02-08)."""
 
 
+def _preservative_sum(items: list[dict[str, Any]]) -> float:
+    """GB 2760's sum of ratios of those preservatives, as qrisk judges it (a non-detect adds nothing)."""
+    values = {i["item_code"]: i["values"][0] for i in items}
+    return sum(v / _PRESERVATIVE_MAX[code] for code, v in values.items() if code in _PRESERVATIVE_MAX and isinstance(v, float))
+
+
 def _preservatives_over(sample: dict[str, Any]) -> bool:
-    """GB 2760's sum of ratios of those preservatives over 1, as qrisk judges it (a non-detect adds nothing)."""
-    values = {i["item_code"]: i["values"][0] for i in sample["items"]}
-    return sum(v / _PRESERVATIVE_MAX[code] for code, v in values.items() if code in _PRESERVATIVE_MAX and isinstance(v, float)) > 1
+    return _preservative_sum(sample["items"]) > 1
+
+
+def _sum_line(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sum as a lab reports it beside the preservatives (SAMR's item name, two decimals) with its verdict."""
+    total = _preservative_sum(items)
+    return CountyGenerator._item("preservative_ratio_sum", "防腐剂混合使用时各自用量占其最大使用量的比例之和", [round(total, 2)], "无量纲",
+                                 "不合格" if total > 1 else "合格")
+
+
+def _lab_printed_sum_failing(sample: dict[str, Any]) -> bool:
+    return any(i["item_code"] == "preservative_ratio_sum" and i.get("lab_verdict") == "不合格" for i in sample["items"])
 
 
 # --------------------------------------------------------------------------- summary
@@ -557,10 +589,11 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
     failed_samples = []
     for eid, f in sorted(state.files.items()):
         for s in f.final_samples():
-            if s.judgement.verdict != "fail":  # type: ignore[union-attr]
-                continue
-            items = [(i.item_code, i.item_name or i.item_code) for i in s.judgement.items if i.verdict == "fail"]
-            items += [(f"sum_of_ratios:{c.group}", _sum_name(c)) for c in s.judgement.sum_checks if c.verdict == "fail"]
+            if s.judgement.counted != "fail":  # type: ignore[union-attr]
+                continue  # (by the report's conclusion: a failure qrisk alone finds is counted apart)
+            item_names = {i.item_code: i.item_name or i.item_code for i in s.judgement.items}  # type: ignore[union-attr]
+            item_names.update({f"sum_of_ratios:{c.group}": _sum_name(c) for c in s.judgement.sum_checks})  # type: ignore[union-attr]
+            items = [(code, item_names[code]) for code in s.judgement.failed_codes()]  # type: ignore[union-attr]
             by_item.update(items)
             failed_samples.append({"enterprise_id": eid, "name": names[eid], "sample_no": s.sample_no, "product": s.product, "sampled_on": s.sampled_on.isoformat(), "items": [code for code, _ in items]})
     # the early warnings are the rules' decisions (warning.raised), the very ones the alerts are made of:
@@ -586,7 +619,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             "enterprise_id": eid, "name": names[eid], "category": f.profile.category if f.profile else None,
             "risk_grade": f.risk.grade, "risk_score": f.risk.score,
             "town": f.profile.town if f.profile else None, "samples": f.counts.samples, "passed": f.counts.samples_passed,
-            "failed": f.counts.samples_failed, "undetermined": f.counts.samples_undetermined,
+            "failed": f.counts.samples_failed, "undetermined": f.counts.samples_undetermined, "unconfirmed": f.counts.samples_unconfirmed,
             "pass_rate": None if f.pass_rate is None else round(f.pass_rate, 4),
             "complaints_verified": f.counts.complaints_verified, "inspections": f.counts.inspections,
             "rectifications_open": f.counts.rectifications_open, "rectifications_overdue": f.counts.rectifications_overdue,
@@ -629,6 +662,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
     passed = sum(x["passed"] for x in enterprises)
     failed = sum(x["failed"] for x in enterprises)
     undetermined = sum(x["undetermined"] for x in enterprises)
+    unconfirmed = sum(x["unconfirmed"] for x in enterprises)
     span = _span(events)
     open_rect = [
         {"enterprise_id": eid, "name": names[eid], "rectification_id": r.rectification_id, "what": r.what, "deadline": r.deadline.isoformat(),
@@ -654,7 +688,8 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
         "riskiest": [r["enterprise_id"] for r in rank(state, span[1])],
         "events": {"total": len(events), "by_type": dict(sorted(Counter(e.event_type for e in events).items()))},
         # the rate over the judged samples, as each credit file's: an undetermined sample is no 合格
-        "samples": {"total": samples, "passed": passed, "failed": failed, "undetermined": undetermined,
+        # (unconfirmed: of the passed, those qrisk's own check fails on items the lab passed: SampleJudgement.counted)
+        "samples": {"total": samples, "passed": passed, "failed": failed, "undetermined": undetermined, "unconfirmed": unconfirmed,
                     "pass_rate": round(passed / (passed + failed), 4) if passed + failed else None,
                     "retests": sum(1 for e in events if getattr(e.payload, "retest", False)),
                     # 改判合格 by a re-test; a lab correcting its own report is no overturn
@@ -747,7 +782,9 @@ def render_text(summary: dict[str, Any]) -> str:
         f"抽检 {summary['samples']['total']} 批次，不合格 {summary['samples']['failed']} 批次"
         + (f"，无法判定 {summary['samples']['undetermined']} 批次" if summary["samples"]["undetermined"] else "")
         + ("，合格率 —" if summary["samples"]["pass_rate"] is None else f"，合格率 {100 * summary['samples']['pass_rate']:.1f}%")
-        + (f"（复检 {summary['samples']['retests']} 批次，改判合格 {summary['samples']['overturned']} 批次）" if summary["samples"]["retests"] else ""),
+        + (f"（复检 {summary['samples']['retests']} 批次，改判合格 {summary['samples']['overturned']} 批次）" if summary["samples"]["retests"] else "")
+        + (f"；其中 {summary['samples']['unconfirmed']} 批次检验报告结论为合格、系统按标准复核判定不合格，按检验报告计为合格，待与检验机构核实"
+           if summary["samples"].get("unconfirmed") else ""),
         "",
         "不合格项目（不合格批次）：",
     ]

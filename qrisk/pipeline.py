@@ -1197,7 +1197,7 @@ class SampleRows:
                       sampled_on, record.production_date, occurred, *map(list, zip(*entries)))
         judgement = (
             record.event_id, file.enterprise_id, category, record.sample_no, record.product, j.verdict,
-            [i.item_code for i in items if i.verdict == "fail"] + [f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"],
+            j.failed_codes(),
             list(j.disagreements), [u.item_code or u.text or u.kind for u in j.unknown],
             sampled_on, occurred, record.superseded_by or "",
         )

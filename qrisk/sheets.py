@@ -45,6 +45,7 @@ def yes_no(value: Any) -> str:
 
 COUNT_HEADERS_ZH = {
     "samples": "抽检批次", "samples_passed": "合格批次", "samples_failed": "不合格批次", "samples_undetermined": "无法判定批次",
+    "samples_unconfirmed": "系统复核不合格批次（检验报告结论为合格，计入合格）",
     "complaints": "投诉（件）", "complaints_verified": "核实投诉（件）", "inspections": "现场检查（次）",
     "inspections_nonconforming": "检查不符合（次）", "rectifications_open": "未结整改（项）", "rectifications_overdue": "逾期整改（项）",
     "enforcements": "行政处罚（件）", "interviews": "约谈（次）",

@@ -395,7 +395,8 @@ def test_the_demos_penalised_and_complained_of_plants_are_accepted_with_gaps(rul
     rows = {r["enterprise_id"]: r for r in county_progress(state, rules.policy.campaign)["rows"]}
     p05 = {c["code"]: c for c in rows["P05"]["acceptance_checks"]}
     assert rows["P05"]["accepted_on"] and {"enforcement", "overall_pass_rate"} <= set(p05)
-    assert "示范县市监处罚〔2025〕55号（2025-11-14" in p05["enforcement"]["text_zh"]
+    (decision,) = state.files["P05"].enforcements
+    assert f"{decision.decision_no}（{decision.decided_on.isoformat()}" in p05["enforcement"]["text_zh"]
     assert p05["overall_pass_rate"]["value"] < 0.8
     w07 = {c["code"]: c for c in rows["W07"]["acceptance_checks"]}
     assert rows["W07"]["accepted_on"] and set(w07) == {"risk_grade", "complaints_verified"}
@@ -404,7 +405,7 @@ def test_the_demos_penalised_and_complained_of_plants_are_accepted_with_gaps(rul
     assert {c["code"] for c in flags["P05"].data["checks"]} == set(p05) and "请核实验收结论" in flags["W07"].data["message_zh"]
     # the progress table (CSV and sheet) says it in a column of its own
     table = {r["enterprise_id"]: r for r in table_rows(county_progress(state, rules.policy.campaign))}
-    assert "示范县市监处罚〔2025〕55号" in table["P05"]["acceptance_gaps_zh"] and table["W03"]["acceptance_gaps_zh"] == ""
+    assert decision.decision_no in table["P05"]["acceptance_gaps_zh"] and table["W03"]["acceptance_gaps_zh"] == ""
     assert TABLE_HEADERS_ZH["acceptance_gaps_zh"] == "验收通过但须核实" and "acceptance_gaps_zh" in TABLE_COLUMNS
 
 

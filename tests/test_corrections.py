@@ -1047,6 +1047,9 @@ def test_a_disagreement_closes_when_a_retest_decides_the_sample(rules):
     nothing left to check with the lab about a report that no longer counts."""
     doc = sample("2026-03-10T09:00:00+08:00", passes=False).model_dump(mode="json", exclude_unset=True)
     doc["payload"]["items"][2]["lab_verdict"] = "合格"  # the lab passed the bromate qrisk fails
+    # and failed the free chlorine, as qrisk does: a failure on the lab's word (one qrisk alone found would say the
+    # disagreement in its own 系统复核不合格 alert)
+    doc["payload"]["items"][1]["values"], doc["payload"]["items"][1]["lab_verdict"] = [0.2], "不合格"
     original = parse_event(doc)
     retest = sample("2026-03-25T09:00:00+08:00", passes=True, retest=True)
     _, effects = replay([REG, original, retest], rules)

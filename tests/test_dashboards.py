@@ -207,8 +207,10 @@ def test_every_panel_answers_what_the_fold_knows(county):
     assert got[("county.json", "在册企业")] == [{"企业数": len(registered)}]
     final = [s for f in files.values() for s in f.final_samples()]
     assert got[("county.json", "抽检批次")] == [{"批次": len(final)}]
-    failed = [s for s in final if s.judgement.verdict == "fail"]
+    # (by their conclusions: a failure qrisk alone finds counts as the report's 合格, as in the credit files)
+    failed = [s for s in final if s.judgement.counted == "fail"]
     assert got[("county.json", "不合格批次")] == [{"不合格": len(failed)}] and failed
+    assert any(s.judgement.unconfirmed for s in final)  # the planted pastry maker's report that missed its sum
     grades = collections.Counter(f.risk.grade for f in files.values() if f.risk.grade)
     assert {r["等级"]: r["企业数"] for r in got[("county.json", "风险等级分布（当前）")]} == dict(grades)
     worst = got[("county.json", "C/D 级企业")]
@@ -216,9 +218,7 @@ def test_every_panel_answers_what_the_fold_knows(county):
     for row in worst:
         f = files[row["企业"]]
         assert (row["等级"], row["风险分"], row["名称"]) == (f.risk.grade, f.risk.score, f.profile.name)
-    pareto = collections.Counter(code for s in failed for code in
-                                 [i.item_code for i in s.judgement.items if i.verdict == "fail"]
-                                 + [f"sum_of_ratios:{c.group}" for c in s.judgement.sum_checks if c.verdict == "fail"])
+    pareto = collections.Counter(code for s in failed for code in s.judgement.failed_codes())
     assert sorted(r["不合格批次"] for r in got[("county.json", "不合格项目排行")]) == sorted(pareto.values())
     assert any(r["项目"] == SUM_ITEMS_ZH["preservative"] for r in got[("county.json", "不合格项目排行")])  # the planted pastry maker
     # the enterprise picker: ids as values, "id name" as the text a supervisor chooses from
@@ -332,9 +332,9 @@ def test_the_enterprise_board_names_failed_items_as_the_credit_file_does(county)
         expected = {}
         for s in files[eid].final_samples():
             j = s.judgement
-            names = [i.item_name or i.item_code for i in j.items if i.verdict == "fail"]
-            names += [c.item_name or f"{c.group_name}比例之和" for c in j.sum_checks if c.verdict == "fail"]
-            expected[s.sample_no] = "、".join(names)
+            names = {i.item_code: i.item_name or i.item_code for i in j.items}
+            names.update({f"sum_of_ratios:{c.group}": c.item_name or f"{c.group_name}比例之和" for c in j.sum_checks})
+            expected[s.sample_no] = "、".join(names[code] for code in j.failed_codes())
         assert {r["抽样编号"]: r["不合格项目"] for r in rows} == expected
         assert any(r["不合格项目"] for r in rows) and not any(re.search(r"[a-z_]{3}", r["不合格项目"]) for r in rows)
 
@@ -693,8 +693,8 @@ def test_a_pass_rate_over_no_judged_sample_is_no_data(county):
     assert got[("county.json", "抽检合格率")] == [{"合格率": None}]
     assert got[("enterprise.json", "抽检合格率")] == [{"合格率": None}]
     whole = _panels(county["store"], variables={"enterprise": eid, "item": "x"})
-    final = [s for f in files.values() for s in f.final_samples() if s.judgement.verdict in ("pass", "fail")]
-    rate = round(100 * sum(s.judgement.verdict == "pass" for s in final) / len(final), 1)
+    final = [s for f in files.values() for s in f.final_samples() if s.judgement.counted in ("pass", "fail")]
+    rate = round(100 * sum(s.judgement.counted == "pass" for s in final) / len(final), 1)
     assert whole[("county.json", "抽检合格率")] == [{"合格率": rate}]
 
 

@@ -167,7 +167,7 @@ def test_every_count_of_the_enterprise_list_has_a_chinese_header():
     ws = load_workbook(io.BytesIO(to_xlsx(rows, columns, headers=headers, number_formats=formats))).active
     # figures are numbers a sheet can sum, not text
     figures = [c for name, c in zip(columns, ws[2]) if name not in ("enterprise_id", "name", "category", "town", "grade", "next_inspection_due")]
-    assert len(figures) == 14 and all(c.data_type == "n" for c in figures)
+    assert len(figures) == 15 and all(c.data_type == "n" for c in figures)
     # even from a copy that carries them as text (a view read back from JSON, a CSV import)
     rows, _, _ = enterprise_sheet([{**flat[0], "score": "66", "samples": "12"}], columns)
     assert (rows[0]["score"], rows[0]["samples"]) == (66, 12)
