@@ -206,6 +206,7 @@ def cmd_risk(args: argparse.Namespace) -> int:
     events = load_events(args, rules)
     day = args.as_of or _latest_day(events, rules)
     rows = risk_ranking(events, day, rules)
+    total = len(rows)
     if args.top is not None:
         rows = rows[: max(0, args.top)]
     if args.json:
@@ -219,7 +220,9 @@ def cmd_risk(args: argparse.Namespace) -> int:
         who = f"{r['enterprise_id']} {names.get(r['enterprise_id'], '')}".rstrip()
         score = "—" if r["score"] is None else f"{r['score']:g}"
         cells.append([str(i), who, r["grade"] or "—", score, r["next_due"] or "—", "；".join(r["reasons"][:3])])
-    lines = [f"风险排名（截至 {day.isoformat()}，{len(rows)} 家企业）", *table(cells, "><^><<")]
+    # a cut ranking says so: "3 家企业" alone read as if the county had three
+    shown = f"前 {len(rows)} 家（共 {total} 家）" if len(rows) < total else f"共 {total} 家企业"
+    lines = [f"风险排名（截至 {day.isoformat()}，{shown}）", *table(cells, "><^><<")]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
