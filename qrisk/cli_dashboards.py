@@ -7,7 +7,10 @@
 ``check`` runs every panel's SQL against a store (a chdb data directory or ``clickhouse://…``),
 with the time range and template variables filled in as the ClickHouse plugin fills them, and
 prints the rows each panel gets: what Grafana would show, without Grafana.  A panel whose SQL
-fails is named with the server's message, and the command exits 1.
+fails is named with the server's message, and the command exits 1.  Times are printed in the
+bureau's zone (dashboards.model.BUREAU_TZ, as the dashboards show them and as the XLSX and the
+alert texts give them), and the output says so: its figures go into reports written in local time.
+``--from`` / ``--to`` are the bureau's days.
 """
 from __future__ import annotations
 
@@ -36,7 +39,7 @@ def register(subparsers: Any) -> None:
     check = dash_sub.add_parser("check", help="run every panel's SQL against a store and show what each panel gets")
     check.add_argument("--store", required=True, help="a chdb data directory (stop `qrisk run` first) or clickhouse://host:port/db")
     check.add_argument("--from", dest="start", type=_day, default=None, metavar="DATE", help="YYYY-MM-DD (default: 5 years before --to)")
-    check.add_argument("--to", dest="end", type=_day, default=None, metavar="DATE", help="YYYY-MM-DD (default: today, UTC)")
+    check.add_argument("--to", dest="end", type=_day, default=None, metavar="DATE", help="YYYY-MM-DD, the bureau's day (default: today)")
     check.add_argument("--var", action="append", default=[], metavar="NAME=VALUE",
                        help="a template variable (default: the first value its own query gives)")
     check.add_argument("--rows", type=int, default=3, help="rows shown per panel")
@@ -65,9 +68,41 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_panels(store: Any, start: dt.datetime, end: dt.datetime, variables: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def zone_label(tz: str) -> str:
+    """The line that says which clock the printed times read."""
+    if tz == "Asia/Shanghai":
+        return "时间均为北京时间（Asia/Shanghai，UTC+8） / times are Beijing time (UTC+8)"
+    return f"时间均为 {tz} 当地时间 / times are local time in {tz}"
+
+
+def _in_zone(store: Any, sql: str, tz: str) -> list[dict[str, Any]]:
+    """The rows of ``sql`` with its DateTime columns as local text in ``tz``.  The store gives a plain
+    DateTime in UTC, and a zoned one (a chart's bucket) in its zone under chdb but in UTC through the
+    driver: ClickHouse converts them instead, the same on both backends.  SQL whose columns cannot be
+    described runs as it is (its times UTC, the caller's line then wrong only for them)."""
+    try:
+        columns = store.query(f"DESCRIBE TABLE ({sql})")
+    except Exception:  # noqa: BLE001 - the panel's own run names its error
+        return store.query(sql)
+    if not any("DateTime" in c["type"] for c in columns):
+        return store.query(sql)
+    zone = "'" + tz.replace("'", "") + "'"
+    parts = []
+    for c in columns:
+        name = "`" + c["name"].replace("`", "``") + "`"
+        parts.append(f"formatDateTime(toTimeZone({name}, {zone}), '%Y-%m-%d %H:%i:%S') AS {name}" if "DateTime" in c["type"]
+                     and not c["type"].startswith(("Array", "Tuple", "Map")) else name)
+    try:
+        return store.query(f"SELECT {', '.join(parts)} FROM ({sql})")
+    except Exception:  # noqa: BLE001 - the panel's SQL as Grafana runs it decides, with its own message
+        return store.query(sql)
+
+
+def run_panels(store: Any, start: dt.datetime, end: dt.datetime, variables: dict[str, str] | None = None,
+               local_tz: str | None = None) -> list[dict[str, Any]]:
     """Every panel of every dashboard run against ``store``: ``{"dashboard", "panel", "sql", "rows"}``
-    or ``"error"`` instead of rows.  A template variable not given takes the first value of its query."""
+    or ``"error"`` instead of rows.  A template variable not given takes the first value of its query.
+    ``local_tz``: DateTime columns as local text in that zone (None: as the store gives them, UTC)."""
     from dashboards.boards import DASHBOARDS
     from dashboards.macros import expand
 
@@ -84,7 +119,7 @@ def run_panels(store: Any, start: dt.datetime, end: dt.datetime, variables: dict
                 sql = expand(target["rawSql"], start, end, values)
                 found: dict[str, Any] = {"dashboard": name, "panel": panel["title"], "sql": sql, "variables": values}
                 try:
-                    found["rows"] = store.query(sql)
+                    found["rows"] = store.query(sql) if local_tz is None else _in_zone(store, sql, local_tz)
                 except Exception as exc:  # noqa: BLE001 - reported per panel, and the command fails
                     found["error"] = f"{type(exc).__name__}: {exc}"
                 out.append(found)
@@ -101,16 +136,23 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"--var: expected NAME=VALUE, got {item!r}", file=sys.stderr)
             return EXIT_USAGE
         variables[name] = value
-    end_day = args.end or dt.datetime.now(dt.timezone.utc).date()
+    from zoneinfo import ZoneInfo
+
+    from dashboards.model import BUREAU_TZ
+
+    # the bureau's days, as the dashboards' time picker takes them: UTC days ran 08:00 to 08:00 in Beijing
+    zone = ZoneInfo(BUREAU_TZ)
+    end_day = args.end or dt.datetime.now(zone).date()
     start_day = args.start or end_day.replace(year=end_day.year - 5)
-    start = dt.datetime(start_day.year, start_day.month, start_day.day, tzinfo=dt.timezone.utc)
-    end = dt.datetime(end_day.year, end_day.month, end_day.day, 23, 59, 59, tzinfo=dt.timezone.utc)
+    start = dt.datetime(start_day.year, start_day.month, start_day.day, tzinfo=zone).astimezone(dt.timezone.utc)
+    end = dt.datetime(end_day.year, end_day.month, end_day.day, 23, 59, 59, tzinfo=zone).astimezone(dt.timezone.utc)
     # a typo must not leave an empty chdb directory behind and then fail on every panel
     store = open_target(args.store, create=False)
     try:
-        results = run_panels(store, start, end, variables)
+        results = run_panels(store, start, end, variables, local_tz=BUREAU_TZ)
     finally:
         store.close()
+    print(f"{start_day.isoformat()} 至 {end_day.isoformat()}；{zone_label(BUREAU_TZ)}")
     failed = 0
     for r in results:
         if "error" in r:

@@ -535,6 +535,20 @@ def test_check_command_reports_every_panel(tmp_path, capsys, rules):
     assert f"{panels} / {panels} 个面板查询成功" in out
     assert "✓ county.json / 在册企业: 1 行" in out
 
+    # times in Beijing time, and said so: a director pastes them into a report next to the XLSX and the alert texts
+    assert "时间均为北京时间" in out.splitlines()[0]
+    from qrisk.cli_dashboards import run_panels
+    st = ChdbStore(str(target))
+    try:
+        raw = run_panels(st, dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc))
+    finally:
+        st.close()
+    alert = next(r for r in raw if r["panel"] == "最新预警")["rows"][0]
+    utc = dt.datetime.fromisoformat(alert["时间"])
+    local = (utc + dt.timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
+    assert f'"时间": "{local}", "企业": "{alert["企业"]}"' in out
+    assert f'"时间": "{alert["时间"]}", "企业"' not in out
+
 
 # --------------------------------------------------------------------------- the reviewer's findings
 
