@@ -329,7 +329,7 @@ def cmd_import_mapped(args: argparse.Namespace) -> int:
 @_guard
 def cmd_campaign(args: argparse.Namespace) -> int:
     """``qrisk campaign [--json] [--xlsx FILE]``: where every enterprise stands in the campaign."""
-    from processors.campaign import county_progress, summary_lines_zh
+    from processors.campaign import county_progress, stage_lines_zh, summary_lines_zh
     from processors.credit_file import CountyState
     from processors.step import replay
 
@@ -352,7 +352,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     sm = progress["summary"]
     # 截至, the counts with the failed acceptances, the campaign-wide KPIs from counts: what goes upward each month
     lines = [*summary_lines_zh(progress, rules.policy.utc_offset_hours),
-             "阶段：" + "；".join(f"{s['stage_zh']} {s['reached']}" for s in sm["stages"]),
+             *stage_lines_zh(progress),
              "指标达标：" + "；".join(f"{k['label_zh']} {k['met']}/{k['known']}" for k in sm["kpis"].values())]
     cells = [["企业", "分档", "阶段", "三个一", "培训率", "一次通过率", "持证率", "省级抽检合格率"]]
 
