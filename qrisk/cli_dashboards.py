@@ -2,6 +2,7 @@
 
     qrisk dashboards export [DIR]                     # JSON models (default deploy/grafana/dashboards)
     qrisk dashboards check --store TARGET [--from DATE --to DATE] [--var NAME=VALUE …]
+    qrisk dashboards grants --store TARGET [--database qrisk]    # <query> lines for grafana-reader.xml
     qrisk dashboards publish --url URL [--token T | --user U --password P]
 
 ``check`` runs every panel's SQL against a store (a chdb data directory or ``clickhouse://…``),
@@ -44,6 +45,12 @@ def register(subparsers: Any) -> None:
                        help="a template variable (default: the first value its own query gives)")
     check.add_argument("--rows", type=int, default=3, help="rows shown per panel")
     check.set_defaults(func=cmd_check)
+
+    grants = dash_sub.add_parser("grants", help="the grants Grafana's ClickHouse user needs for the panels' SQL "
+                                                "(deploy/clickhouse/users.d/grafana-reader.xml)")
+    grants.add_argument("--store", required=True, help="a chdb data directory (stop `qrisk run` first) or clickhouse://host:port/db")
+    grants.add_argument("--database", default="qrisk", help="the database the grants name (default %(default)s, as in docker-compose.yml)")
+    grants.set_defaults(func=cmd_grants)
 
     publish = dash_sub.add_parser("publish", help="put the dashboards into a running Grafana (folder qrisk)")
     publish.add_argument("--url", default=os.environ.get("QRISK_GRAFANA_URL"), help="Grafana's URL (env QRISK_GRAFANA_URL)")
@@ -204,3 +211,68 @@ def _cause(exc: BaseException) -> str:
     if "] " in text and text.startswith("<"):  # urllib3's "<…Connection object at 0x…>: Failed to establish … [Errno 111] Connection refused"
         text = text.rsplit("] ", 1)[1]
     return f"{type(inner).__name__}: {text}"[:300]
+
+
+def columns_read(store: Any, start: dt.datetime, end: dt.datetime, variables: dict[str, str] | None = None) -> dict[str, set[str]]:
+    """The table columns every panel's and template variable's SQL reads, by table name (without the
+    database): what Grafana's ClickHouse user must be granted (deploy/clickhouse/users.d/grafana-reader.xml),
+    from ClickHouse's own analysis (``EXPLAIN QUERY TREE``), subqueries and joins included."""
+    import re
+
+    from dashboards.boards import DASHBOARDS
+    from dashboards.macros import expand
+
+    queries = []
+    for build in DASHBOARDS.values():
+        model = build()
+        values = {var["name"]: "x" for var in model["templating"]["list"]} | dict(variables or {})
+        queries += [expand(var["query"], start, end, values) for var in model["templating"]["list"]]
+        queries += [expand(t["rawSql"], start, end, values) for panel in model["panels"] for t in panel["targets"]]
+    table_node = re.compile(r"TABLE id: (\d+),.*?table_name: (?:[^.\s,]+\.)?([^\s,]+)")
+    column_node = re.compile(r"COLUMN id: \d+, column_name: ([^,]+), .*?source_id: (\d+)")
+    out: dict[str, set[str]] = {}
+    for sql in queries:
+        tree = "\n".join(str(next(iter(r.values()))) for r in store.query("EXPLAIN QUERY TREE passes = 1 " + sql))
+        tables = {m.group(1): m.group(2) for m in table_node.finditer(tree)}
+        for name in tables.values():
+            out.setdefault(name, set())
+        for m in column_node.finditer(tree):
+            if m.group(2) in tables:
+                out[tables[m.group(2)]].add(m.group(1))
+    return out
+
+
+def reader_grants(store: Any, database: str = "qrisk") -> list[str]:
+    """The GRANT statements Grafana's ClickHouse user needs: ``SELECT(columns) ON db.table`` for every table
+    a dashboard reads, with the columns its SQL reads and the table's sorting key and version columns
+    (FINAL merges rows by them).  Nothing else: not the event log's bodies (complaint texts), the audit log,
+    the outbox, the keys the API stores."""
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    read = columns_read(store, now - dt.timedelta(days=30), now)
+    out = []
+    for table in sorted(read):
+        info = store.query("SELECT sorting_key, engine_full FROM system.tables WHERE database = currentDatabase() AND name = %(t)s",
+                           {"t": table})
+        columns = set(read[table])
+        if info:
+            columns |= {c.strip() for c in info[0]["sorting_key"].split(",") if c.strip()}
+            engine = info[0]["engine_full"]
+            if engine.startswith("ReplacingMergeTree(") and not engine.startswith("ReplacingMergeTree()"):
+                columns.add(engine[len("ReplacingMergeTree("):].split(")")[0].split(",")[0].strip())
+        existing = {r["name"] for r in store.query(
+            "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = %(t)s", {"t": table})}
+        columns &= existing  # (a subcolumn such as value.null is granted with its column)
+        out.append(f"GRANT SELECT({', '.join(sorted(columns))}) ON {database}.{table}")
+    return out
+
+
+def cmd_grants(args: argparse.Namespace) -> int:
+    from qrisk.runtime import open_target
+
+    store = open_target(args.store, create=False)
+    try:
+        for line in reader_grants(store, args.database):
+            print(f"                <query>{line}</query>")
+    finally:
+        store.close()
+    return 0

@@ -812,3 +812,29 @@ def test_intake_leaves_out_the_clock_and_tells_processing_failures_apart(store, 
         assert sorted(r["渠道"] for r in got[("intake.json", "最新拒收记录")]) == ["处理失败（已接收）", "拒收（HTTP）"]
     finally:
         pipeline.close()
+
+
+def test_grafanas_clickhouse_user_is_granted_what_the_panels_read_and_no_more(tmp_path):
+    """deploy/clickhouse/users.d/grafana-reader.xml grants the columns the panels' SQL reads (ClickHouse's own
+    analysis of every panel and variable query), not the whole database: not the event log's bodies with the
+    complaint texts, not the audit log, the outbox, the alerts' evidence."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    from qrisk.cli_dashboards import reader_grants
+    from qrisk.store import ChdbStore, migrate
+
+    st = ChdbStore(str(tmp_path / "store"))
+    try:
+        migrate(st)
+        wanted = reader_grants(st)
+    finally:
+        st.close()
+    xml = ET.parse(Path(__file__).resolve().parent.parent / "deploy" / "clickhouse" / "users.d" / "grafana-reader.xml").getroot()
+    granted = [q.text for q in xml.findall("users/grafana/grants/query")]
+    assert granted == wanted, "run `qrisk dashboards grants --store DIR` and put its lines in grafana-reader.xml"
+    columns = {m.group(2): set(m.group(1).split(", ")) for g in granted if (m := re.fullmatch(r"GRANT SELECT\((.+)\) ON qrisk\.(\w+)", g))}
+    assert len(columns) == len(granted)
+    assert not {"audit_log", "outbox", "credit_files", "fold_snapshots", "alert_events"} & set(columns)
+    assert "body" not in columns["event_log"] and "body" not in columns["events"]
+    assert "evidence" not in columns["alerts"] and "errors" not in columns["dead_letters"]
