@@ -82,17 +82,17 @@ def zone_label(tz: str) -> str:
     return f"时间均为 {tz} 当地时间 / times are local time in {tz}"
 
 
-def _in_zone(store: Any, sql: str, tz: str) -> list[dict[str, Any]]:
-    """The rows of ``sql`` with its DateTime columns as local text in ``tz``.  The store gives a plain
-    DateTime in UTC, and a zoned one (a chart's bucket) in its zone under chdb but in UTC through the
-    driver: ClickHouse converts them instead, the same on both backends.  SQL whose columns cannot be
-    described runs as it is (its times UTC, the caller's line then wrong only for them)."""
+def _in_zone(store: Any, sql: str, tz: str) -> tuple[list[dict[str, Any]], bool]:
+    """The rows of ``sql`` with its DateTime columns as local text in ``tz``, and whether they are.  The
+    store gives a plain DateTime in UTC, and a zoned one (a chart's bucket) in its zone under chdb but in
+    UTC through the driver: ClickHouse converts them instead, the same on both backends.  SQL whose
+    columns cannot be described (an old server) runs as it is, and the caller says its times are UTC."""
     try:
         columns = store.query(f"DESCRIBE TABLE ({sql})")
     except Exception:  # noqa: BLE001 - the panel's own run names its error
-        return store.query(sql)
+        return store.query(sql), False
     if not any("DateTime" in c["type"] for c in columns):
-        return store.query(sql)
+        return store.query(sql), True
     zone = "'" + tz.replace("'", "") + "'"
     parts = []
     for c in columns:
@@ -100,9 +100,9 @@ def _in_zone(store: Any, sql: str, tz: str) -> list[dict[str, Any]]:
         parts.append(f"formatDateTime(toTimeZone({name}, {zone}), '%Y-%m-%d %H:%i:%S') AS {name}" if "DateTime" in c["type"]
                      and not c["type"].startswith(("Array", "Tuple", "Map")) else name)
     try:
-        return store.query(f"SELECT {', '.join(parts)} FROM ({sql})")
+        return store.query(f"SELECT {', '.join(parts)} FROM ({sql})"), True
     except Exception:  # noqa: BLE001 - the panel's SQL as Grafana runs it decides, with its own message
-        return store.query(sql)
+        return store.query(sql), False
 
 
 def run_panels(store: Any, start: dt.datetime, end: dt.datetime, variables: dict[str, str] | None = None,
@@ -126,7 +126,10 @@ def run_panels(store: Any, start: dt.datetime, end: dt.datetime, variables: dict
                 sql = expand(target["rawSql"], start, end, values)
                 found: dict[str, Any] = {"dashboard": name, "panel": panel["title"], "sql": sql, "variables": values}
                 try:
-                    found["rows"] = store.query(sql) if local_tz is None else _in_zone(store, sql, local_tz)
+                    if local_tz is None:
+                        found["rows"] = store.query(sql)
+                    else:
+                        found["rows"], found["local_times"] = _in_zone(store, sql, local_tz)
                 except Exception as exc:  # noqa: BLE001 - reported per panel, and the command fails
                     found["error"] = f"{type(exc).__name__}: {exc}"
                 out.append(found)
@@ -167,7 +170,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"✗ {r['dashboard']} / {r['panel']}: {r['error']}")
             continue
         rows = r["rows"]
-        print(f"✓ {r['dashboard']} / {r['panel']}: {len(rows)} 行")
+        utc = "（本面板时间为 UTC，未能换算） / times in UTC" if r.get("local_times") is False and rows else ""
+        print(f"✓ {r['dashboard']} / {r['panel']}: {len(rows)} 行{utc}")
         for row in rows[: args.rows]:
             print("    " + json.dumps(row, ensure_ascii=False, default=str))
     print(f"{len(results) - failed} / {len(results)} 个面板查询成功" + (f"，{failed} 个失败" if failed else ""))

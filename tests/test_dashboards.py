@@ -838,3 +838,17 @@ def test_grafanas_clickhouse_user_is_granted_what_the_panels_read_and_no_more(tm
     assert not {"audit_log", "outbox", "credit_files", "fold_snapshots", "alert_events"} & set(columns)
     assert "body" not in columns["event_log"] and "body" not in columns["events"]
     assert "evidence" not in columns["alerts"] and "errors" not in columns["dead_letters"]
+
+
+def test_check_says_when_a_panels_times_stay_utc():
+    """A server that cannot describe a query (an old one) gets the panel's SQL as it is: its times are UTC,
+    and the line under the Beijing-time heading must say so rather than pass them for local."""
+    from qrisk.cli_dashboards import _in_zone
+
+    class OldServer:
+        def query(self, sql):
+            if sql.startswith("DESCRIBE"):
+                raise RuntimeError("Syntax error")
+            return [{"时间": "2026-02-07 16:00:00"}]
+
+    assert _in_zone(OldServer(), "SELECT opened_at AS `时间` FROM alerts", "Asia/Shanghai") == ([{"时间": "2026-02-07 16:00:00"}], False)
