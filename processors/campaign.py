@@ -61,6 +61,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from schemas.policy import CampaignPolicy
 
 STAGES = ("mobilisation", "tiering", "training", "assistance", "self_improvement", "acceptance")
+ASSISTANCE_TIERS = ("C", "D")
+"""The starting tiers (调查分档) that get expert assistance (帮扶指导): the campaign sends experts to the lower
+tiers only, so an A- or B-tier enterprise without it has nothing left undone."""
 STAGE_ZH = {
     "mobilisation": "宣传发动（承诺书）", "tiering": "调查分档", "training": "培训观摩", "assistance": "帮扶指导",
     "self_improvement": "自我提升（三个一）", "acceptance": "检查验收",
@@ -314,6 +317,16 @@ def _reached(stage: str, c: CampaignRecord, pol: "CampaignPolicy") -> bool:
     return c.accepted_on is not None
 
 
+def stage_applies(stage: str, c: CampaignRecord) -> bool | None:
+    """Whether ``stage`` is one the enterprise goes through: 帮扶指导 only for a starting tier in
+    ``ASSISTANCE_TIERS`` (or when it was given anyway); None while the tier is not known yet."""
+    if stage != "assistance" or c.assistance > 0:
+        return True
+    if c.starting_tier is None:
+        return None
+    return c.starting_tier in ASSISTANCE_TIERS
+
+
 # --------------------------------------------------------------------------- reading it
 
 
@@ -547,7 +560,8 @@ def lag_reasons(file: "CreditFile", pol: "CampaignPolicy", k: dict[str, dict[str
 
     if last is not None and not last.passed:
         add("acceptance_failed", f"检查验收未通过（{last.on.isoformat()}" + (f"，{last.note}" if last.note else "") + "）")
-    missing = [STAGE_ZH[s] for s in STAGES[:4] if s not in c.stages]
+    # (帮扶指导 for an enterprise not tiered yet: 调查分档 is listed, and it decides whether assistance follows)
+    missing = [STAGE_ZH[s] for s in STAGES[:4] if s not in c.stages and stage_applies(s, c)]
     if missing:
         add("stages", "未完成：" + "、".join(missing))
     t = c.training
@@ -581,6 +595,10 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
             if f.profile is not None and (not towns or f.profile.town in towns)]
     n = len(rows)
     reached = {s: sum(1 for r in rows if s in r["stages"]) for s in STAGES}
+    # where each enterprise is now (its last stage reached), beside how many ever reached each stage
+    current = {s: sum(1 for r in rows if r["stage"] == s) for s in STAGES}
+    applies = {s: sum(1 for f in state.files.values() if f.profile is not None and (not towns or f.profile.town in towns)
+                      and stage_applies(s, f.campaign)) for s in STAGES}
     kpi_met = {}
     for key in KPI_ZH:
         known = [r["kpis"][key]["met"] for r in rows if r["kpis"][key]["met"] is not None]
@@ -593,7 +611,10 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
         # the latest event the table reflects (UTC): the files' own clocks, the same over the Kafka sink's copies
         "as_of": max(moments, key=lambda m: dt.datetime.fromisoformat(m.replace("Z", "+00:00"))) if moments else None,
         "enterprises": n,
-        "stages": [{"stage": s, "stage_zh": STAGE_ZH[s], "reached": reached[s]} for s in STAGES],
+        # reached: ever (累计); current: the last stage reached now; applies: enterprises the stage is for (帮扶指导: C, D tiers)
+        "stages": [{"stage": s, "stage_zh": STAGE_ZH[s], "reached": reached[s], "current": current[s], "applies": applies[s]}
+                   for s in STAGES],
+        "not_started": sum(1 for r in rows if r["stage"] is None),
         "kpis": kpi_met,
         "tiers_at_start": _count(r["starting_tier"] for r in rows),
         "tiers_now": _count(r["tier"] for r in rows),
@@ -642,11 +663,33 @@ def summary_lines_zh(progress: dict[str, Any], offset_hours: int = 8) -> list[st
         when = local.strftime("%Y-%m-%d %H:%M") + ("（北京时间）" if offset_hours == 8 else f"（UTC{offset_hours:+d}）")
     tr = sm["training_reports"]
     dates = (f"，培训考试数据 {tr['earliest']}" + (f" 至 {tr['latest']}" if tr["latest"] != tr["earliest"] else "")) if tr["earliest"] else ""
-    return [f"提档升级进度（截至 {when or '—'}；{sm['enterprises']} 家企业；已提档 {sm['upgraded']} 家，验收通过 {sm['accepted']} 家，"
+    # an acceptance with a KPI short of target, or a penalty, grade or complaint against it, is not a clean pass: say how many
+    gaps = sm.get("accepted_with_gaps", 0)
+    caveat = f"（其中 {gaps} 家有指标未达标或其他须核实事项，须核实）" if gaps else ""
+    return [f"提档升级进度（截至 {when or '—'}；{sm['enterprises']} 家企业；已提档 {sm['upgraded']} 家，验收通过 {sm['accepted']} 家{caveat}，"
             f"最近一次验收未通过 {sm['last_acceptance_failed']} 家）",
             "全县指标" + f"（{tr['enterprises']} 家企业最新培训考试报告{dates}）：" + "；".join(
                 f"{k['label_zh']} {k['figure_zh']}" + (f"（{k['takers_zh']}）" if k.get("takers_zh") else "")
                 + (f"，{k['target_zh']}" if k.get("target_zh") else "") for k in sm["kpi_rates"].values())]
+
+
+def stage_lines_zh(progress: dict[str, Any]) -> list[str]:
+    """Two lines, each saying what it counts: enterprises that ever reached each stage (累计), and where
+    each enterprise is now (its last stage reached); 帮扶指导 against the enterprises it is for."""
+    sm = progress["summary"]
+    n = sm["enterprises"]
+    ever = []
+    for st in sm["stages"]:
+        text = f"{st['stage_zh']} {st['reached']} 家"
+        if st.get("applies") is not None and st["applies"] != n:
+            text += (f"（仅适用于 {'、'.join(ASSISTANCE_TIERS)} 档企业，共 {st['applies']} 家）" if st["stage"] == "assistance"
+                     else f"（适用 {st['applies']} 家）")
+        ever.append(text)
+    now = [f"{st['stage_zh']} {st['current']} 家" for st in sm["stages"] if st.get("current")]
+    if sm.get("not_started"):
+        now.append(f"未启动 {sm['not_started']} 家")
+    return ["各阶段累计完成（曾到达该阶段的企业数）：" + "；".join(ever),
+            "当前所处阶段（各企业已完成的最后一个阶段）：" + "；".join(now)]
 
 
 def _tally(values: Any) -> dict[str, int]:

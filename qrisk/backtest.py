@@ -11,7 +11,9 @@ must answer before it trusts the ranking:
 
 1. warnings — for each warning raised in the window, the lead time to the next unqualified
    sample of that enterprise (within the window); per rule, how often a failure followed;
-   and how many failures had an earlier warning within the horizon;
+   and how many failures had an earlier warning within the horizon.  A failure is a sample
+   (抽样编号), counted once as the credit file counts it: a failed re-test (复检) confirms it, a
+   passing one or a retraction takes it away;
 2. inspection order — for the inspections that actually happened in the window, the share
    of failed inspections (不符合, or major / critical findings) that fall in the first half
    when visited in qrisk's risk order (as of the day before the window) versus the order
@@ -132,7 +134,11 @@ def run_backtest(events: Sequence[Envelope], rules: Rules, start: dt.date, end: 
     state = CountyState()
     rankings: dict[dt.date, list[dict[str, Any]]] = {}
     warnings: list[dict[str, Any]] = []
-    failures: list[tuple[dt.datetime, str, str, str]] = []  # (time, enterprise, sample no., sample event id)
+    # one entry per sample (抽样编号), as the credit file counts it: a failed re-test confirms the failure
+    # already there, a passing one (overturned) or a retraction takes it away; the time stays the first
+    # failing report's, when the failure became known, and every report of the sample is remembered so
+    # that the sample's own warnings are not "followed" by its re-test
+    failed_samples: dict[tuple[str, str], tuple[dt.datetime, str, str, str, frozenset[str]]] = {}
     sample_times: dict[str, dt.datetime] = {}
     inspections: list[dict[str, Any]] = []
     pending = list(points)
@@ -156,7 +162,12 @@ def run_backtest(events: Sequence[Envelope], rules: Rules, start: dt.date, end: 
         for eff in effects:
             if eff.kind == "sampling.failed":
                 sid = eff.data["sample_event_id"]
-                failures.append((sample_times.get(sid, eff.occurred_at), eff.enterprise_id, eff.data.get("sample_no", ""), sid))
+                key = (eff.enterprise_id, eff.data.get("sample_no", "") or sid)
+                known = failed_samples.get(key)
+                at = known[0] if known else sample_times.get(sid, eff.occurred_at)
+                failed_samples[key] = (at, eff.enterprise_id, eff.data.get("sample_no", ""), sid, (known[4] if known else frozenset()) | {sid})
+            elif eff.kind in ("sampling.overturned", "sampling.retracted"):
+                failed_samples.pop((eff.enterprise_id, eff.data.get("sample_no", "")), None)
             elif eff.kind == "warning.raised" and eff.occurred_at >= start_cut:
                 d = eff.data
                 warnings.append({"at": eff.occurred_at, "enterprise_id": eff.enterprise_id, "rule": d["rule"], "severity": d["severity"],
@@ -165,8 +176,8 @@ def run_backtest(events: Sequence[Envelope], rules: Rules, start: dt.date, end: 
     while pending:
         rank_at(pending.pop(0))
 
-    failures.sort()
-    by_enterprise: dict[str, list[tuple[dt.datetime, str, str, str]]] = {}
+    failures = sorted(failed_samples.values())
+    by_enterprise: dict[str, list[tuple]] = {}
     for f in failures:
         by_enterprise.setdefault(f[1], []).append(f)
     enterprises = sorted(state.files)
@@ -188,7 +199,7 @@ def _warning_leads(warnings: list[dict[str, Any]], failures: dict[str, list[tupl
     items = []
     for w in sorted(warnings, key=lambda w: (w["at"], w["enterprise_id"], w["rule"], w["dedup_key"])):
         own = set(w["evidence_event_ids"])
-        nxt = next((f for f in failures.get(w["enterprise_id"], []) if f[0] > w["at"] and f[3] not in own and f[0] < end_cut), None)
+        nxt = next((f for f in failures.get(w["enterprise_id"], []) if f[0] > w["at"] and not f[4] & own and f[0] < end_cut), None)
         items.append({
             "at": w["at"].isoformat(), "date": _local(w["at"], rules).isoformat(), "enterprise_id": w["enterprise_id"], "rule": w["rule"],
             "severity": w["severity"], "dedup_key": w["dedup_key"],
@@ -215,8 +226,8 @@ def _failures_warned(failures: list[tuple], warnings: list[dict[str, Any]], star
     early = [w for w in warnings if w["rule"] != "sampling.unqualified"]
     in_window = [f for f in failures if f[0] >= start_cut]
     warned = []
-    for at, eid, sample_no, sid in in_window:
-        prior = [w for w in early if w["enterprise_id"] == eid and at - horizon <= w["at"] < at and sid not in w["evidence_event_ids"]]
+    for at, eid, sample_no, _sid, reports in in_window:
+        prior = [w for w in early if w["enterprise_id"] == eid and at - horizon <= w["at"] < at and not reports & set(w["evidence_event_ids"])]
         if prior:
             first = min(prior, key=lambda w: w["at"])
             warned.append({"enterprise_id": eid, "sample_no": sample_no, "failed_at": at.isoformat(), "first_warning": first["rule"],

@@ -206,6 +206,7 @@ def cmd_risk(args: argparse.Namespace) -> int:
     events = load_events(args, rules)
     day = args.as_of or _latest_day(events, rules)
     rows = risk_ranking(events, day, rules)
+    total = len(rows)
     if args.top is not None:
         rows = rows[: max(0, args.top)]
     if args.json:
@@ -219,7 +220,9 @@ def cmd_risk(args: argparse.Namespace) -> int:
         who = f"{r['enterprise_id']} {names.get(r['enterprise_id'], '')}".rstrip()
         score = "—" if r["score"] is None else f"{r['score']:g}"
         cells.append([str(i), who, r["grade"] or "—", score, r["next_due"] or "—", "；".join(r["reasons"][:3])])
-    lines = [f"风险排名（截至 {day.isoformat()}，{len(rows)} 家企业）", *table(cells, "><^><<")]
+    # a cut ranking says so: "3 家企业" alone read as if the county had three
+    shown = f"前 {len(rows)} 家（共 {total} 家）" if len(rows) < total else f"共 {total} 家企业"
+    lines = [f"风险排名（截至 {day.isoformat()}，{shown}）", *table(cells, "><^><<")]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
@@ -326,7 +329,7 @@ def cmd_import_mapped(args: argparse.Namespace) -> int:
 @_guard
 def cmd_campaign(args: argparse.Namespace) -> int:
     """``qrisk campaign [--json] [--xlsx FILE]``: where every enterprise stands in the campaign."""
-    from processors.campaign import county_progress, summary_lines_zh
+    from processors.campaign import county_progress, stage_lines_zh, summary_lines_zh
     from processors.credit_file import CountyState
     from processors.step import replay
 
@@ -349,7 +352,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     sm = progress["summary"]
     # 截至, the counts with the failed acceptances, the campaign-wide KPIs from counts: what goes upward each month
     lines = [*summary_lines_zh(progress, rules.policy.utc_offset_hours),
-             "阶段：" + "；".join(f"{s['stage_zh']} {s['reached']}" for s in sm["stages"]),
+             *stage_lines_zh(progress),
              "指标达标：" + "；".join(f"{k['label_zh']} {k['met']}/{k['known']}" for k in sm["kpis"].values())]
     cells = [["企业", "分档", "阶段", "三个一", "培训率", "一次通过率", "持证率", "省级抽检合格率"]]
 

@@ -445,7 +445,7 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     """The commitment letter, stages with their dates, each assessment with its assessor, the "three
     ones" with their figures, the self-inspections, the KPIs with their counts against their targets,
     the comparison tests, and what is still to do (待办)."""
-    from processors.campaign import STAGE_ZH, STAGES, kpis, last_acceptance, three_ones, unmet_kpis
+    from processors.campaign import ASSISTANCE_TIERS, STAGE_ZH, STAGES, kpis, last_acceptance, stage_applies, three_ones, unmet_kpis
 
     c = file.campaign
     if not c.event_ids:
@@ -455,7 +455,13 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
                                   f"签字人 {c.signatory}" if c.signatory else "",
                                   f"{c.commitment_signed_on.isoformat()} 签订" if c.commitment_signed_on else "") if x)
     rows = [{"item": "承诺书", "status": "已签订" if c.commitment_signed_on else "未签订", "detail": signed if c.commitment_signed_on else ""}]
-    stages = [{"item": STAGE_ZH[s], "status": "已完成" if s in c.stages else "未完成", "detail": c.stages[s].isoformat() if s in c.stages else ""}
+    # 帮扶指导 is for the lower tiers: a B-tier enterprise without it has not left it undone, and before
+    # the tiering nobody knows yet whether it will get it
+    tiers = "、".join(ASSISTANCE_TIERS)
+    open_stage = {True: ("未完成", ""), False: ("不适用", f"{c.starting_tier} 档企业不安排帮扶指导（仅 {tiers} 档企业安排）"),
+                  None: ("视分档结果而定", f"分档为 {tiers} 档的企业安排帮扶指导")}
+    stages = [{"item": STAGE_ZH[s], "status": "已完成" if s in c.stages else open_stage[stage_applies(s, c)][0],
+               "detail": c.stages[s].isoformat() if s in c.stages else open_stage[stage_applies(s, c)][1]}
               for s in STAGES]
     if c.acceptance_failed:
         stages[-1]["detail"] = (stages[-1]["detail"] + "；" if stages[-1]["detail"] else "") + f"验收未通过 {c.acceptance_failed} 次"
@@ -509,11 +515,11 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
 def _campaign_todo(file: CreditFile, rules: Rules, k_all: dict[str, Any], last: Any) -> list[str]:
     """What is still to do in the campaign: a second acceptance after a failed one, a new comparison test
     after an unsatisfactory one, the "three ones" not done, self-inspection findings not put right, KPIs short."""
-    from processors.campaign import STAGE_ZH, STAGES, three_ones
+    from processors.campaign import STAGE_ZH, STAGES, stage_applies, three_ones
 
     c, pol = file.campaign, rules.policy.campaign
     out = ["签订承诺书" if "mobilisation" not in c.stages else ""]
-    out += [f"完成{STAGE_ZH[s]}" for s in STAGES[1:4] if s not in c.stages]
+    out += [f"完成{STAGE_ZH[s]}" for s in STAGES[1:4] if s not in c.stages and stage_applies(s, c)]
     ones = three_ones(c, pol)
     if not ones["training_and_exam"]:
         out.append("完成全员培训考试")

@@ -109,3 +109,24 @@ def test_risk_command_as_of_a_date(events_file, events, capsys):
 def test_risk_command_names_a_missing_file(tmp_path, capsys):
     assert cli("risk", "--events", str(tmp_path / "nope.jsonl"), "--json") == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_risk_top_n_says_it_is_the_top_of_all(events_file, capsys):
+    """"3 家企业" read as if the county had three: a cut ranking names the cut and the whole."""
+    assert cli("risk", "--events", str(events_file), "--as-of", "2025-12-31", "--top", "3") == 0
+    head = capsys.readouterr().out.splitlines()[0]
+    assert "前 3 家（共 32 家）" in head and "，3 家企业" not in head
+    assert cli("risk", "--events", str(events_file), "--as-of", "2025-12-31") == 0
+    assert "共 32 家企业" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_a_retested_sample_counts_once(events, rules):
+    """DC25330197820900 failed, and its re-test (复检) failed again: one failed sample, as the credit file
+    counts it, not two batches; and the re-test is not the "next failure" its own original's warning foretold."""
+    report = run_backtest(events, rules, dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+    f = report["failures"]
+    assert f["total"] == 13
+    assert [w["sample_no"] for w in f["warned"]].count("DC25330197820900") <= 1
+    own = [i for i in report["warnings"]["items"] if i["dedup_key"] == "P05:sampling.failed:DC25330197820900"]
+    assert own and all(i["next_failure"] is None or i["next_failure"]["sample_no"] != "DC25330197820900" for i in own)
+    assert "回测期内抽检不合格 13 批次" in render_text(report)

@@ -92,4 +92,54 @@ def test_a_file_without_a_campaign_acceptance_is_not_counted_failed(rules):
     state, _ = replay([registered("2026-01-05T09:00:00+08:00"), commitment()], rules)
     (row,) = county_progress(state, rules.policy.campaign)["rows"]
     assert (row["acceptance_result_zh"], row["last_acceptance_failed"]) == ("未验收", False)
-    assert row["lag_reasons_zh"].startswith("未完成：调查分档、培训观摩、帮扶指导") and row["enterprise_id"] == E
+    # not tiered yet: whether 帮扶指导 (C and D tiers) follows is for the tiering to say
+    assert row["lag_reasons_zh"].startswith("未完成：调查分档、培训观摩；") and row["enterprise_id"] == E
+
+
+def test_accepted_with_gaps_is_said_beside_the_accepted_count(demo):
+    """"验收通过 26 家" alone read as 26 clean passes while the JSON and the sheet flag some to check."""
+    _, _, progress = demo
+    sm = progress["summary"]
+    assert sm["accepted_with_gaps"] > 0
+    head = summary_lines_zh(progress)[0]
+    assert f"验收通过 {sm['accepted']} 家（其中 {sm['accepted_with_gaps']} 家有指标未达标或其他须核实事项，须核实）" in head
+
+
+def test_assistance_is_not_unfinished_for_a_tier_it_is_not_for(demo):
+    """帮扶指导 goes to C- and D-tier enterprises only: a B-tier one without it has nothing left undone,
+    in the progress table and in its credit file's campaign section."""
+    from processors.campaign import ASSISTANCE_TIERS
+    from qrisk.credit_report import build_report
+
+    rules, state, progress = demo
+    rows = {r["enterprise_id"]: r for r in progress["rows"]}
+    untouched = [e for e, r in rows.items() if r["starting_tier"] not in ASSISTANCE_TIERS and "assistance" not in r["stages"]]
+    behind = [e for e in untouched if rows[e]["lag_reasons"]]
+    assert behind, "the demo has B-tier enterprises behind (a failed acceptance)"
+    assert all("帮扶指导" not in rows[e]["lag_reasons_zh"] for e in untouched)
+    campaign = build_report(state.files[behind[0]], rules)["campaign"]
+    row = next(r for r in campaign if r["item"] == "帮扶指导")
+    assert row["status"] == "不适用"
+    todo = next(r for r in campaign if r["item"] == "待办")["detail"]
+    assert "帮扶指导" not in todo
+    # a C-tier enterprise that had none would still be told
+    helped = [e for e, r in rows.items() if r["starting_tier"] in ASSISTANCE_TIERS]
+    assert helped and all("assistance" in rows[e]["stages"] or "帮扶指导" in rows[e]["lag_reasons_zh"]
+                          for e in helped if rows[e]["lag_reasons"])
+
+
+def test_each_stage_line_says_what_it_counts(demo):
+    """The stage line counted enterprises that ever reached a stage and read as where they are now."""
+    from processors.campaign import ASSISTANCE_TIERS, stage_lines_zh
+
+    _, _, progress = demo
+    sm = progress["summary"]
+    ever, now = stage_lines_zh(progress)
+    assert ever.startswith("各阶段累计完成（曾到达该阶段的企业数）：") and now.startswith("当前所处阶段（各企业已完成的最后一个阶段）：")
+    assert sum(s["current"] for s in sm["stages"]) + sm["not_started"] == sm["enterprises"]
+    assistance = next(s for s in sm["stages"] if s["stage"] == "assistance")
+    tiered_low = sum(1 for r in progress["rows"] if r["starting_tier"] in ASSISTANCE_TIERS or "assistance" in r["stages"])
+    assert assistance["applies"] == tiered_low < sm["enterprises"]
+    assert f"帮扶指导 {assistance['reached']} 家（仅适用于 C、D 档企业，共 {tiered_low} 家）" in ever
+    accepted = next(s for s in sm["stages"] if s["stage"] == "acceptance")
+    assert f"检查验收 {accepted['current']} 家" in now

@@ -133,7 +133,10 @@ def test_volumes_and_provisioning():
     assert reader is not None, "the data source's user is declared in a users.d file the clickhouse service mounts"
     profile = users.find(f"profiles/{reader.findtext('profile')}")
     assert profile.findtext("readonly") in ("1", "2"), "Grafana's ClickHouse user is read-only"
-    assert [d.text for d in reader.findall("allow_databases/database")] == [ch["CLICKHOUSE_DB"]]
+    # column grants on qrisk's tables only (tests/test_dashboards.py: exactly what the panels read)
+    grants = [q.text for q in reader.findall("grants/query")]
+    assert grants and reader.find("allow_databases") is None  # (ClickHouse takes grants or allow_databases, not both)
+    assert all(re.fullmatch(rf"GRANT SELECT\([a-z_, ]+\) ON {ch['CLICKHOUSE_DB']}\.[a-z_]+", g) for g in grants), grants
     variable = reader.find("password").get("from_env")
     assert variable in ch, "its password comes from the clickhouse container's environment"
     assert ds["secureJsonData"]["password"].lstrip("$") == variable and variable in _env(SERVICES["grafana"])
@@ -153,6 +156,13 @@ def _clickhouse_users():
         for child in ET.parse(ROOT / source).getroot():
             root.append(child)
     return root
+
+
+def test_grafanas_clickhouse_user_has_no_default_password():
+    """A known password on the reader the whole compose network reaches reads what the dashboards read."""
+    for name in ("clickhouse", "grafana"):
+        password = _env(SERVICES[name])["GRAFANA_CLICKHOUSE_PASSWORD"]
+        assert re.fullmatch(r"\$\{GRAFANA_CLICKHOUSE_PASSWORD:\?[^}]+\}", password), (name, password)
 
 
 def test_grafana_is_loopback_only_and_has_no_default_password():

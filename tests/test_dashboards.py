@@ -535,6 +535,20 @@ def test_check_command_reports_every_panel(tmp_path, capsys, rules):
     assert f"{panels} / {panels} 个面板查询成功" in out
     assert "✓ county.json / 在册企业: 1 行" in out
 
+    # times in Beijing time, and said so: a director pastes them into a report next to the XLSX and the alert texts
+    assert "时间均为北京时间" in out.splitlines()[0]
+    from qrisk.cli_dashboards import run_panels
+    st = ChdbStore(str(target))
+    try:
+        raw = run_panels(st, dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc))
+    finally:
+        st.close()
+    alert = next(r for r in raw if r["panel"] == "最新预警")["rows"][0]
+    utc = dt.datetime.fromisoformat(alert["时间"])
+    local = (utc + dt.timedelta(hours=8)).strftime("%Y-%m-%d %H:%M:%S")
+    assert f'"时间": "{local}", "企业": "{alert["企业"]}"' in out
+    assert f'"时间": "{alert["时间"]}", "企业"' not in out
+
 
 # --------------------------------------------------------------------------- the reviewer's findings
 
@@ -798,3 +812,43 @@ def test_intake_leaves_out_the_clock_and_tells_processing_failures_apart(store, 
         assert sorted(r["渠道"] for r in got[("intake.json", "最新拒收记录")]) == ["处理失败（已接收）", "拒收（HTTP）"]
     finally:
         pipeline.close()
+
+
+def test_grafanas_clickhouse_user_is_granted_what_the_panels_read_and_no_more(tmp_path):
+    """deploy/clickhouse/users.d/grafana-reader.xml grants the columns the panels' SQL reads (ClickHouse's own
+    analysis of every panel and variable query), not the whole database: not the event log's bodies with the
+    complaint texts, not the audit log, the outbox, the alerts' evidence."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    from qrisk.cli_dashboards import reader_grants
+    from qrisk.store import ChdbStore, migrate
+
+    st = ChdbStore(str(tmp_path / "store"))
+    try:
+        migrate(st)
+        wanted = reader_grants(st)
+    finally:
+        st.close()
+    xml = ET.parse(Path(__file__).resolve().parent.parent / "deploy" / "clickhouse" / "users.d" / "grafana-reader.xml").getroot()
+    granted = [q.text for q in xml.findall("users/grafana/grants/query")]
+    assert granted == wanted, "run `qrisk dashboards grants --store DIR` and put its lines in grafana-reader.xml"
+    columns = {m.group(2): set(m.group(1).split(", ")) for g in granted if (m := re.fullmatch(r"GRANT SELECT\((.+)\) ON qrisk\.(\w+)", g))}
+    assert len(columns) == len(granted)
+    assert not {"audit_log", "outbox", "credit_files", "fold_snapshots", "alert_events"} & set(columns)
+    assert "body" not in columns["event_log"] and "body" not in columns["events"]
+    assert "evidence" not in columns["alerts"] and "errors" not in columns["dead_letters"]
+
+
+def test_check_says_when_a_panels_times_stay_utc():
+    """A server that cannot describe a query (an old one) gets the panel's SQL as it is: its times are UTC,
+    and the line under the Beijing-time heading must say so rather than pass them for local."""
+    from qrisk.cli_dashboards import _in_zone
+
+    class OldServer:
+        def query(self, sql):
+            if sql.startswith("DESCRIBE"):
+                raise RuntimeError("Syntax error")
+            return [{"时间": "2026-02-07 16:00:00"}]
+
+    assert _in_zone(OldServer(), "SELECT opened_at AS `时间` FROM alerts", "Asia/Shanghai") == ([{"时间": "2026-02-07 16:00:00"}], False)
