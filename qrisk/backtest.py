@@ -162,6 +162,9 @@ def run_backtest(events: Sequence[Envelope], rules: Rules, start: dt.date, end: 
         for eff in effects:
             if eff.kind == "sampling.failed":
                 sid = eff.data["sample_event_id"]
+                record = state.files[eff.enterprise_id].sample_by_event(sid) if eff.enterprise_id in state.files else None
+                if record is not None and record.judgement is not None and record.judgement.counted != "fail":
+                    continue  # qrisk's own finding on a report the lab passed: counted as the report's 合格 (SampleJudgement.counted)
                 key = (eff.enterprise_id, eff.data.get("sample_no", "") or sid)
                 known = failed_samples.get(key)
                 at = known[0] if known else sample_times.get(sid, eff.occurred_at)

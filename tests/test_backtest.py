@@ -121,12 +121,13 @@ def test_risk_top_n_says_it_is_the_top_of_all(events_file, capsys):
 
 
 def test_a_retested_sample_counts_once(events, rules):
-    """DC25330197820900 failed, and its re-test (复检) failed again: one failed sample, as the credit file
-    counts it, not two batches; and the re-test is not the "next failure" its own original's warning foretold."""
+    """P05's failed sample whose re-test (复检) failed again: one failed sample, as the credit file counts it, not
+    two batches; and the re-test is not the "next failure" its own original's warning foretold."""
+    (retested,) = [e.payload.sample_no for e in events if e.event_type == "sampling.result" and e.payload.retest]
     report = run_backtest(events, rules, dt.date(2025, 1, 1), dt.date(2025, 12, 31))
     f = report["failures"]
     assert f["total"] == 13
-    assert [w["sample_no"] for w in f["warned"]].count("DC25330197820900") <= 1
-    own = [i for i in report["warnings"]["items"] if i["dedup_key"] == "P05:sampling.failed:DC25330197820900"]
-    assert own and all(i["next_failure"] is None or i["next_failure"]["sample_no"] != "DC25330197820900" for i in own)
+    assert [w["sample_no"] for w in f["warned"]].count(retested) <= 1
+    own = [i for i in report["warnings"]["items"] if i["dedup_key"] == f"P05:sampling.failed:{retested}"]
+    assert own and all(i["next_failure"] is None or i["next_failure"]["sample_no"] != retested for i in own)
     assert "回测期内抽检不合格 13 批次" in render_text(report)
