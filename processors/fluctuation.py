@@ -56,6 +56,7 @@ from typing import Annotated, Any, TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
 
 from processors._build import FoldState, builder
+from processors.personal_info import mask_personal_info
 from processors.spc import FluctuationMonitor, MonitorConfig
 from processors.spc.signals import SpcSignal
 
@@ -852,7 +853,9 @@ def nearby_events(file: "CreditFile", moment: dt.datetime, days: int) -> list[di
     found: list[dict[str, Any]] = []
     for c in file.complaints:
         if lo <= c.received_at <= hi:
-            found.append({"kind": "complaint", "at": c.received_at.isoformat(), "id": c.complaint_id, "verified": c.verified, "text": c.text})
+            # (evidence an alert carries to group chats and webhooks: the caller's words without the caller)
+            found.append({"kind": "complaint", "at": c.received_at.isoformat(), "id": c.complaint_id, "verified": c.verified,
+                          "text": mask_personal_info(c.text)})
     for i in file.inspections:
         if lo <= i.occurred_at <= hi and (i.findings or i.result != "符合"):
             found.append({"kind": "inspection", "at": i.occurred_at.isoformat(), "id": i.inspection_id, "result": i.result,

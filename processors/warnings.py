@@ -43,6 +43,7 @@ from processors.ids import event_key
 
 from processors.fluctuation import period_zh
 from processors.judgement import ratio_figure
+from processors.personal_info import mask_personal_info
 from processors.risk import CATEGORY_ZH, failed_class, failure_says_it, in_days, in_hours, inspection_frequency
 from schemas.events import PENALTY_ZH
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
@@ -640,7 +641,10 @@ def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
         return None
     # (its own closing full stop dropped: the template's “…”。 ends the sentence, “…不适。”。 read doubled; a
     # question or exclamation is the caller's words and stays)
-    excerpt = _excerpt(record.text, rule.excerpt_chars).rstrip("。.． ")
+    # the caller's words without the caller: the alert goes to group chats, webhooks and mail (processors.personal_info);
+    # excerpt_chars 0 quotes nothing
+    excerpt = (_excerpt(mask_personal_info(record.text), rule.excerpt_chars).rstrip("。.． ") if rule.excerpt_chars
+               else "投诉内容未在预警中引用，见投诉记录")
     received_on = (record.received_at + in_hours(rules.policy.utc_offset_hours)).date().isoformat()
     product = record.product or "该企业产品"
     # one drinks water (食用饮用纯净水 read oddly), and a product named for it says so itself: 反映饮用纯净水后

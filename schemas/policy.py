@@ -468,7 +468,8 @@ class ComplaintIllnessRule(WarningRule):
                                                 "先行采取控制措施。", min_length=1, max_length=1000)
     unverified_template_en: str = Field(default="{name}: a complaint {complaint_id} received on {received_on} via {channel} reports "
                                                 "illness after consuming {product}, not yet verified: \"{excerpt}\".", min_length=1, max_length=1000)
-    excerpt_chars: int = Field(default=80, ge=10, le=1000, description="the complaint's text is quoted up to this many characters")
+    excerpt_chars: int = Field(default=80, ge=0, le=1000, description="the complaint's text is quoted up to this many characters, "
+                               "names, phone and ID numbers and e-mail addresses masked (processors.personal_info); 0: not quoted")
     keywords: list[Annotated[str, Field(min_length=1, max_length=20)]] = Field(
         default_factory=lambda: ["腹泻", "拉肚子", "上吐下泻", "呕吐", "腹痛", "腹部不适", "肠胃不适", "胃肠炎",
                                  "身体不适", "发热", "发烧", "过敏", "头晕", "就医", "就诊", "住院", "中毒"],

@@ -1,0 +1,39 @@
+"""Personal information in what the public writes, masked before it leaves the credit file.
+
+A complaint's text is the caller's own words, and callers give their name, mobile number, ID card number,
+e-mail or landline for the hotline to call back.  The credit file keeps the text as received (the bureau
+handles the complaint with it); an alert quotes it to a duty desk's group chat, a webhook, an e-mail and
+the alert exports, and a control chart's evidence lists it beside a signal.  《个人信息保护法》 asks that
+only what the purpose needs be passed on: an alert needs what was eaten and what happened, not who rang.
+Masked as Chinese systems show such numbers (138****5678, 330106********1234), so a reader still sees
+that the caller left a number and the bureau can find it in the complaint record.
+
+Addresses are not recognised (free text without a form to match); what is matched is listed below.
+"""
+from __future__ import annotations
+
+import re
+
+# an 18-digit ID card number (the last may be X), or an old 15-digit one; not inside a longer run of digits or letters
+_ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
+# a mainland mobile number, optionally +86 / 86 before it, with spaces or hyphens as people write them
+_MOBILE = re.compile(r"(?<!\d)((?:\+?86[- ]?)?1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
+# a landline: area code 0xx / 0xxx, then 7 or 8 digits
+_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[- ]?(\d{3,4})[- ]?(\d{4})(?!\d)")
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+# a name the caller gives: 我叫王小明, 姓名：王小明, 联系人 王先生 (the surname stays, as 王**)
+_NAME = re.compile(r"(我叫|我的名字是|本人姓名[:：]?|姓名[:：]\s*|联系人[:：]?\s*)([\u4e00-\u9fff])([\u4e00-\u9fff]{1,3}?)(?=[，,。；;：:\s（(]|先生|女士|$|电话|手机|身份证|住)")
+
+
+def mask_personal_info(text: str) -> str:
+    """``text`` with ID card numbers, mobile and landline numbers, e-mail addresses and a name the writer gives
+    masked (the kind of each still readable)."""
+    if not text:
+        return text
+    # ID numbers first: an 18-digit number holds what would read as a mobile number
+    text = _ID_CARD.sub(lambda m: m.group(1)[:6] + "*" * (len(m.group(1)) - 10) + m.group(1)[-4:], text)
+    text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
+    text = _LANDLINE.sub(lambda m: f"{m.group(1)}-****{m.group(3)}", text)
+    text = _EMAIL.sub(lambda m: f"{m.group(1)}***{m.group(2)}", text)
+    text = _NAME.sub(lambda m: m.group(1) + m.group(2) + "*" * len(m.group(3)), text)
+    return text

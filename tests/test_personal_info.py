@@ -1,0 +1,51 @@
+"""Complainants' personal information stays out of alerts (a security and privacy review: a caller's name,
+ID card number, mobile number and address reached a DingTalk group, a webhook, an e-mail and the alert exports
+verbatim).  The credit file keeps the text as received: the bureau handles the complaint with it."""
+from __future__ import annotations
+
+import pytest
+
+from processors.personal_info import mask_personal_info
+from processors.step import Rules, replay
+from schemas.policy import Policy
+from processors.warnings import ALERT_KIND
+from tests.test_risk import E, ev, registered
+
+CALLER = "我叫王小明，身份证330106199001011234，电话13812345678，邮箱 wangxm@example.com，座机0571-88123456。喝了后腹泻呕吐"
+
+
+@pytest.mark.parametrize("text, masked", [
+    (CALLER, "我叫王**，身份证330106********1234，电话138****5678，邮箱 w***@example.com，座机0571-****3456。喝了后腹泻呕吐"),
+    ("联系电话 138-1234-5678，+86 139 1234 5678", "联系电话 138****5678，+86 139****5678"),
+    ("姓名：李四 手机15800001111", "姓名：李* 手机158****1111"),
+    ("旧身份证 330106900101123 已作废", "旧身份证 330106*****1123 已作废"),
+    # what a complaint says of the product stays: batch and sample numbers, dates, doses, counts
+    ("批号20251224 生产日期2025-12-24 抽样编号DC25330146700025 余氯0.05mg/L 共5人 2瓶", None),
+])
+def test_numbers_names_and_addresses_of_mail_are_masked_and_the_products_details_kept(text, masked):
+    assert mask_personal_info(text) == (text if masked is None else masked)
+
+
+def _illness(at: str, text: str, cid: str = "TS-PII-1", verified: bool = True):
+    return ev("complaint.received", at, complaint_id=cid, channel="12315", category="illness", text=text, verified=verified)
+
+
+def test_the_illness_alert_quotes_the_complaint_without_the_caller(rules):
+    complaint = _illness("2026-03-02T10:00:00+08:00", CALLER)
+    state, effects = replay([registered(), complaint], rules)
+    (alert,) = [e.data for e in effects if e.kind == ALERT_KIND and e.data["rule"] == "complaint.illness"]
+    said = alert["message_zh"] + alert["message_en"] + str(alert["evidence"])
+    for secret in ("13812345678", "330106199001011234", "wangxm@", "88123456", "王小明"):
+        assert secret not in said
+    assert "喝了" in alert["message_zh"] and "138****5678" in alert["evidence"]["excerpt"]
+    # the credit file keeps what the caller said: the bureau calls back with it
+    assert state.files[E].complaints[0].text == CALLER
+
+
+def test_excerpt_chars_zero_quotes_nothing(rules):
+    pol = rules.policy.model_dump()
+    pol["warnings"]["complaint_illness"]["excerpt_chars"] = 0
+    quiet = Rules(catalogue=rules.catalogue, policy=Policy.model_validate(pol))
+    _, effects = replay([registered(), _illness("2026-03-02T10:00:00+08:00", CALLER)], quiet)
+    (alert,) = [e.data for e in effects if e.kind == ALERT_KIND and e.data["rule"] == "complaint.illness"]
+    assert "腹泻" not in alert["message_zh"] and "投诉内容未在预警中引用" in alert["message_zh"]
