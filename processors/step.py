@@ -115,7 +115,8 @@ a failure only qrisk finds (the lab passed it) alerts as 系统复核不合格; 
 (待核实); the lab's 不合格 on an unregistered enterprise's sample alerts; a better grade gives no inspection grace;
 a disagreement closes when a re-test or correction decides; texts: next steps, both verdicts, units spaced; 27: a failure
 only qrisk finds counts as the report's 合格 in the counts, charts, Paretos, grading and KPIs (SampleJudgement.counted),
-its disagreement alert folded into its own; a printed sum that gives qrisk's figure is listed once).  A Kafka worker writes it into every snapshot and says so when it
+its disagreement alert folded into its own; a printed sum that gives qrisk's figure is listed once; a complainant's
+name and numbers masked in alerts; a passing re-test by a lab no retest.institutions lists leaves the alert open).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -386,10 +387,16 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
         effects.append(_effect("sampling.superseded", event, file.enterprise_id, retest_event_id=retest.event_id, **base))
         return
     if superseded is not None and superseded.judgement.verdict == "fail" and judgement.verdict != "fail":  # type: ignore[union-attr]
+        # Without the bureau's list of re-test labs (retest.institutions) any lab key's 复检 is admitted: the counts
+        # follow it (a lawful re-test's conclusion is final), but the failure's alert stays for a supervisor to
+        # check the re-test and close, not closed unseen by whoever holds a lab key
+        unlisted = not rules.policy.retest.institutions
+        check = (f"；复检机构（{record.lab}）未经本局复检机构清单核对（策略 retest.institutions 未设置），原不合格预警保持待处置，"
+                 "请核实复检申请、受理和复检机构资质后关闭") if unlisted else ""
         effects.append(_effect(
             "sampling.overturned", event, file.enterprise_id, original_event_id=superseded.event_id, verdict=judgement.verdict,
-            message_zh=f"抽样编号 {record.sample_no}（{record.product}）复检结论为{_VERDICT_ZH[judgement.verdict]}，原不合格结论不再计入",
-            **base))
+            message_zh=f"抽样编号 {record.sample_no}（{record.product}）复检结论为{_VERDICT_ZH[judgement.verdict]}，原不合格结论不再计入{check}",
+            **({"retest_lab_unchecked": record.lab} if unlisted else {}), **base))
         overturned(file, superseded, state.categories, rules)
     if judgement.verdict == "fail":
         failed = _failed(judgement, event, file.enterprise_id, base)

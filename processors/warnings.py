@@ -318,9 +318,10 @@ def overturned_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> di
     if not rules.policy.warnings.sampling_unqualified.enabled:
         return None
     d = eff.data
-    if d.get("microbial_cleared"):
-        # a microbial failure admits no re-test: a correction clearing it is for a supervisor to look into,
-        # not a reason to close the failure's alert unseen (the sampling.overturned message says so)
+    if d.get("microbial_cleared") or d.get("retest_lab_unchecked"):
+        # a microbial failure admits no re-test: a correction clearing it is for a supervisor to look into, and so
+        # is a re-test by a lab no list admits (retest.institutions unset): not a reason to close the failure's alert
+        # unseen (the sampling.overturned message says so)
         return None
     why = d.get("message_zh") or f"抽样编号 {d.get('sample_no', '')} 原不合格结论不再计入"
     return {

@@ -45,8 +45,9 @@ class RetestPolicy(_Strict):
         default_factory=list,
         description="复检机构名录: the re-test labs the bureau admits — a lab system's CMA number (its key's source id) or a "
                     "lab's name as printed (for a re-test an importer or the bureau posts).  Empty (the default): any other "
-                    "lab than the first may re-test.  Set, a re-test by a lab not listed is not admitted (not_listed): otherwise "
-                    "any lab key could post a passing 复检 of any failure")
+                    "lab than the first may re-test, and a passing 复检 leaves the failure's alert open for a supervisor to check "
+                    "(any lab key could post one).  Set, a re-test by a lab not listed is not admitted (not_listed), and a "
+                    "passing one by a listed lab closes the alert")
 
 
 REFERENCE_FAILURE_RATE = {"packaged_water": 0.019, "pastry": 0.020, "other": 0.0296}

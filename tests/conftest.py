@@ -48,6 +48,20 @@ def rules():
     return Rules(catalogue=load_catalogue(), policy=Policy())
 
 
+TESTS_RETEST_LAB = "市食品药品检验研究院"
+
+
+@pytest.fixture(scope="session")
+def rules_listing_retest_lab(rules):
+    """The rules with the bureau's list of re-test labs (retest.institutions) naming the tests' re-test lab, by its
+    lab system's CMA number: a passing re-test then closes the failure's alert (unlisted, it stays for a supervisor)."""
+    from processors.step import Rules
+    from schemas.policy import RetestPolicy
+
+    listed = RetestPolicy(institutions=[lab_source(TESTS_RETEST_LAB)["id"]])
+    return Rules(catalogue=rules.catalogue, policy=rules.policy.model_copy(update={"retest": listed}))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

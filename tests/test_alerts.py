@@ -557,10 +557,20 @@ def test_a_retest_upholding_the_failure_is_noted_on_its_alert_not_counted_as_a_s
     assert len(unqualified(county.changes)) == 1
 
 
+def listing_retest_labs(county: "County", *labs: str) -> None:
+    """The bureau's list of the re-test labs it admits (retest.institutions), by their lab systems' CMA numbers."""
+    from schemas.policy import RetestPolicy
+    from tests.conftest import lab_source
+
+    listed = [lab_source(lab)["id"] for lab in labs]
+    county.rules = Rules(catalogue=county.rules.catalogue, policy=county.rules.policy.model_copy(update={"retest": RetestPolicy(institutions=listed)}))
+
+
 @pytest.mark.parametrize("how", ["retest", "correction"])
 def test_a_failure_that_no_longer_stands_closes_its_alert_saying_why(county, how):
-    from tests.test_fold import _sample
+    from tests.test_fold import RETEST_LAB, _sample
 
+    listing_retest_labs(county, RETEST_LAB)
     opened = unqualified(county.feed(_sample("2026-02-10T09:00:00+08:00", False, False, sample_no="DC-OT-1")))
     alert = opened[0].alert
     # an admitted re-test (another lab) finds the sample conforming, or the lab corrects its own report
@@ -574,6 +584,23 @@ def test_a_failure_that_no_longer_stands_closes_its_alert_saying_why(county, how
     # closed, it does not escalate; a new failure of another sample opens its own alert
     county.feed(ev("clock.tick", "2026-03-30T00:00:00+08:00", enterprise_id="*"))
     assert alert.state == "closed" and not any(s.action == "escalated" for s in alert.steps)
+
+
+def test_a_passing_retest_by_a_lab_no_list_admits_leaves_the_alert_for_a_supervisor(county):
+    """A security review: without retest.institutions any lab key's 复检 is admitted, and a passing one closed the
+    failure's alert unseen.  The counts follow the re-test (a lawful one is final); the alert stays, and the
+    overturn says why."""
+    from tests.test_fold import RETEST_LAB, _sample
+
+    alert = unqualified(county.feed(_sample("2026-02-10T09:00:00+08:00", False, False, sample_no="DC-OT-2")))[0].alert
+    retest = _sample("2026-02-15T09:00:00+08:00", True, True, sample_no="DC-OT-2")
+    county.state, effects = step(county.state, retest, county.rules)
+    county.book.apply(retest, effects, county.rules.policy, county.info)
+    assert alert.state == "open" and county.state.files[E].counts.samples_failed == 0
+    (overturn,) = [e for e in effects if e.kind == "sampling.overturned"]
+    assert overturn.data["retest_lab_unchecked"] == RETEST_LAB
+    assert f"复检机构（{RETEST_LAB}）未经本局复检机构清单核对" in overturn.data["message_zh"]
+    assert not [e for e in effects if e.kind == "warning.resolved" and e.data["rule"] == "sampling.unqualified"]
 
 
 def test_a_retest_upholding_a_failure_whose_alert_was_verified_is_noted_there_not_reopened(county):

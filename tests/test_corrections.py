@@ -862,9 +862,10 @@ def test_a_correction_after_the_category_lost_its_standards_is_said_not_a_crash(
     assert refused and refused[-1].data["reason"] == "undetermined"
 
 
-def test_a_failure_and_its_passing_retest_judged_at_registration_leave_no_open_alert(rules):
+def test_a_failure_and_its_passing_retest_judged_at_registration_leave_no_open_alert(rules_listing_retest_lab):
     """Both reports waited for the enterprise's registration and are judged in one step: the failure's
     alert that step opens is closed by the same step's overturn (said after it), not left open."""
+    rules = rules_listing_retest_lab  # (a passing re-test by a listed lab closes the failure's alert)
     first = sample("2026-03-12T15:20:00+08:00", passes=False)
     retest = sample("2026-03-20T10:00:00+08:00", passes=True, retest=True)
     book, s = AlertBook(), CountyState()
@@ -902,11 +903,12 @@ def _folded_with_alerts(rules, events):
 
 
 @pytest.mark.parametrize("aluminium", [(180, 80), (80, 180)], ids=["corrected to a pass", "corrected to a failure"])
-def test_a_correction_of_the_items_a_retest_did_not_cover_counts_whichever_came_first(rules, aluminium):
+def test_a_correction_of_the_items_a_retest_did_not_cover_counts_whichever_came_first(rules_listing_retest_lab, aluminium):
     """The lab corrects the original's aluminium, which the re-test of the preservatives did not cover.
     The sample's conclusion is the re-test's with the corrected aluminium, whether the correction came
     before the re-test, after it, or after a re-test that came first: counted, charted, graded and
     alerted alike.  (Before, a correction after the re-test kept the first aluminium.)"""
+    rules = rules_listing_retest_lab  # (a passing re-test by a listed lab closes the failure's alert)
     first, fixed = aluminium
     verdict = lambda v: "不合格" if v > 100 else "合格"  # noqa: E731 - GB 2760 aluminium ≤ 100 mg/kg
     original = _pastry("2026-03-12T15:20:00+08:00", [_line("aluminium", first, "mg/kg", verdict(first)), _line("sorbic_acid", 1.3, "g/kg", "不合格")])
@@ -979,10 +981,11 @@ def test_another_labs_key_printing_the_first_labs_name_does_not_correct_its_repo
     assert not [e for e in effects if e.kind == "sampling.overturned"]
 
 
-def test_a_retest_corrected_to_a_failure_after_it_closed_the_alert_opens_one(rules):
+def test_a_retest_corrected_to_a_failure_after_it_closed_the_alert_opens_one(rules_listing_retest_lab):
     """The passing re-test overturned the failure and its alert closed; the re-test lab then corrects its
     report to 不合格: the failure stands again, and a supervisor must have an open alert to handle, not a
     comment on a closed one."""
+    rules = rules_listing_retest_lab  # (a passing re-test by a listed lab closes the failure's alert)
     original = sample("2026-03-10T09:00:00+08:00", passes=False)
     retest = sample("2026-03-25T09:00:00+08:00", passes=True, retest=True)
     corrected = sample("2026-03-26T09:00:00+08:00", passes=False, retest=True, bromate=0.03)
