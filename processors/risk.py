@@ -686,8 +686,13 @@ _REF_UNIT_ZH = {"sampling_failed": "批", "fluctuation_signal": "个监测序列
 
 
 def _refs(entries: list[Entry], shown: int = 5) -> str:
-    refs = list(dict.fromkeys(e[4] for e in entries))
-    text = "、".join(refs[:shown])
+    """What the entries are, each once, with how many times when more than once (a series that shifted twice in
+    the window scores twice: "4 次（耗氧量、2025Q3、2025Q4）" named three for four)."""
+    times: dict[str, int] = {}
+    for e in entries:
+        times[e[4]] = times.get(e[4], 0) + 1
+    refs = list(times)
+    text = "、".join(f"{r} {times[r]} 次" if times[r] > 1 else r for r in refs[:shown])
     return text + (f" 等，共 {len(refs)} {_REF_UNIT_ZH.get(entries[0][1], '项')}" if len(refs) > shown else "")
 
 
