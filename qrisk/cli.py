@@ -268,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
             action.add_argument("--name", required=True, help="who holds the key, e.g. lab-cma-0451")
             action.add_argument("--lab", "--source", dest="source_id", default=None,
                                 help="the source.id this key posts as (required for --role lab; optional for complaint, inspector, bureau)")
-            action.add_argument("--towns", default="", help="supervisors: comma-separated towns this key may read (default: all)")
+            action.add_argument("--towns", default=None, help="supervisors: comma-separated towns this key may read (default, "
+                                "without --towns: all; given, it must name at least one)")
             action.add_argument("--days", type=int, default=DEFAULT_DAYS, help="expires after this many days (default %(default)s)")
         elif name == "list":
             action.add_argument("--json", action="store_true")
@@ -742,7 +743,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
     store = _keystore(args)
     try:
-        key, token = store.create(args.role, args.name, source_id=args.source_id, towns=args.towns.split(","),
+        key, token = store.create(args.role, args.name, source_id=args.source_id, towns=None if args.towns is None else args.towns.split(","),
                                   days=args.days, actor=cli_actor())
     except ValueError as exc:
         raise UserError(str(exc)) from exc
