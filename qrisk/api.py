@@ -29,7 +29,7 @@ from typing import Annotated, Any, AsyncIterator, Callable, Literal
 from fastapi import FastAPI, HTTPException, Query, Request, Security
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -37,7 +37,7 @@ from alerts.lifecycle import STATES as ALERT_STATES
 from ingest.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
 from ingest.lint import accepted_warnings, event_warnings
 from ingest.validate import Rejection, decode_body, element_bytes, from_the_future, reason_en, reason_zh, rejection_detail
-from schemas.events import EVENT_TYPES, FieldError, door
+from schemas.events import _ONE_LINE_PATTERN, EVENT_TYPES, FieldError, door
 from schemas.export import catalogue_document
 from schemas.upcast import load_json
 from qrisk.answers import Accepted, Refusal
@@ -305,9 +305,29 @@ class AlertActionRequest(BaseModel):
     action: Literal["acknowledge", "assign", "start_rectification", "verify", "close", "reopen", "comment", "escalate"] = Field(
         description="escalate (手动升级: the escalation receivers are told, as when an alert is not acknowledged in time), "
                     "comment and reopen need a note")
-    note: str = Field(default="", max_length=2000, description="说明：处置情况、整改要求、复查结论……")
-    assignee: str | None = Field(default=None, min_length=1, max_length=200, description="action assign: the new owner")
+    note: str = Field(default="", max_length=2000, description="说明：处置情况、整改要求、复查结论……; line breaks and tabs "
+                                                                "allowed, no other control character")
+    # as the events' short texts (schemas.events.ShortText): one line, 1–200 characters, spaces around dropped
+    assignee: str | None = Field(default=None, min_length=1, max_length=200, json_schema_extra={"pattern": _ONE_LINE_PATTERN},
+                                 description="action assign: the new owner (one line, no control character)")
     event_id: uuid.UUID | None = Field(default=None, description="set it to retry safely: the same id is one step")
+
+    @field_validator("assignee", mode="before")
+    @classmethod
+    def _assignee_stripped(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("assignee", mode="after")
+    @classmethod
+    def _assignee_one_line(cls, value: str | None) -> str | None:
+        return _printable(value, "") if value is not None else None
+
+    @field_validator("note", mode="after")
+    @classmethod
+    def _note_printable(cls, value: str) -> str:
+        # a NUL or an ESC went into the log and out in the exports raw: a terminal reading the CSV ran the escape,
+        # a spreadsheet cut the cell at the NUL.  Line breaks (CRLF too, a Windows form's) and tabs are a note's own
+        return _printable(value, "\t\n")
 
     @model_validator(mode="after")
     def _needs(self) -> "AlertActionRequest":
@@ -322,6 +342,24 @@ class AlertActionRequest(BaseModel):
             en, zh = NOTE_NEEDED[self.action]
             raise FieldError(en, zh, field="note")
         return self
+
+
+_CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(value: str, allowed: str) -> str:
+    """``value`` when it holds no control character but those in ``allowed`` (and a carriage return just
+    before a line feed when a line feed is allowed); else a FieldError naming the character and where."""
+    for found in _CONTROL_CHAR.finditer(value):
+        char = found.group()
+        if char in allowed or (char == "\r" and "\n" in allowed and value[found.end():found.end() + 1] == "\n"):
+            continue
+        around = repr(value[max(0, found.start() - 12):found.start() + 12])
+        kept_en = " (line breaks and tabs are allowed)" if allowed else ""
+        kept_zh = "（换行、制表符除外）" if allowed else ""
+        raise FieldError(f"must not contain control characters{kept_en}: found U+{ord(char):04X} in {around}",
+                         f"不得含有控制字符{kept_zh}：{around} 中含有 U+{ord(char):04X}")
+    return value
 
 
 NOTE_NEEDED = {

