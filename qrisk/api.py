@@ -1301,6 +1301,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         """Dead letters this key may read, newest first, narrowed by what the rows hold: the event id
         in the raw bytes (confirmed against the document's own event_id), the HTTP request id and the
         place (file:line, topic/partition/offset) in ``position``, the channel, the time received."""
+        if offset > MAX_PAGE_OFFSET:
+            # no table holds so many rows: the page is empty, and the number never reaches the store, where
+            # a value past Int64 wrapped (18446744073709551615 was -1, and the first page came back)
+            return []
         where, params = _own_letters(key)
         if request_id is not None:
             # an HTTP letter's position: "request <id>[ from <file:line>][ index <i>] key <key id>"
@@ -1735,6 +1739,9 @@ def _elements(raw: bytes) -> list[Any] | None:
         doc = doc["events"]
     return doc if isinstance(doc, list) else None
 
+
+MAX_PAGE_OFFSET = 2**53
+"""Past this a page's offset is answered empty without a query (and is still an exact integer in JSON)."""
 
 ACTION_BODY_BYTES = 64 * 1024
 """An alert step's body: a note of at most 2,000 characters and a few short fields."""

@@ -54,3 +54,17 @@ def test_a_notes_line_breaks_and_tabs_are_its_own_and_an_assignee_is_trimmed(srv
     answer = srv.post(f"/v1/alerts/{srv.alert_id}/actions", json={"action": "assign", "assignee": "  张三  "})
     assert answer.status_code == 200, answer.text
     assert answer.json()["alert"]["assignee"] == "张三"
+
+
+# --------------------------------------------------------------------------- dead letters
+
+
+@pytest.mark.parametrize("offset", [2**64 - 1, 2**64 - 50, 2**63, 2**53, 2**53 + 1, 10**30, 10**6])
+def test_a_dead_letter_page_far_past_the_end_is_empty(srv, offset):
+    # (several letters on file: an offset that wrapped to -1 showed all but the last)
+    for i in range(3):
+        assert srv.post("/v1/events", content=b"not json %d" % i).status_code == 422
+    assert srv.get("/v1/dead-letters", params={"limit": 100}).json()
+    answer = srv.get("/v1/dead-letters", params={"offset": offset, "limit": 100})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == []
