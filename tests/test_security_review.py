@@ -68,3 +68,45 @@ def test_a_dead_letter_page_far_past_the_end_is_empty(srv, offset):
     answer = srv.get("/v1/dead-letters", params={"offset": offset, "limit": 100})
     assert answer.status_code == 200, answer.text
     assert answer.json() == []
+
+
+def _letter(srv, answer) -> dict:
+    letter_id = answer.json()["errors"][0]["dead_letter_id"]
+    letter = srv.get(f"/v1/dead-letters/{letter_id}")
+    assert letter.status_code == 200, letter.text
+    return letter.json()
+
+
+@pytest.mark.parametrize("body", [b"x" * (6 * 1024 * 1024), b"\xff\xfe" + "不是UTF-8".encode("gbk") * 40_000,
+                                  b"\x1f\x8b" + b"\x00" * 200_000])
+def test_a_large_body_refused_whole_is_kept_as_its_head_size_and_digest(srv, body):
+    import hashlib
+
+    answer = srv.post("/v1/events", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text[:300]
+    letter = _letter(srv, answer)
+    import base64
+
+    kept = base64.b64decode(letter["raw"]) if letter["raw_encoding"] == "base64" else letter["raw"].encode("utf-8")
+    assert len(kept) <= 64 * 1024 and body.startswith(kept[:1000])
+    digest = hashlib.sha256(body).hexdigest()
+    assert "truncated" in letter["reason"] and digest in letter["reason"] and str(len(body)) in letter["reason"]
+    note = next(e for e in letter["errors"] if e["type"] == "letter_truncated")
+    assert note["raw_bytes"] == len(body) and note["sha256"] == digest and "拒收记录已截断" in note["reason_zh"]
+
+
+def test_a_compressed_body_is_kept_as_its_head_too(srv):
+    body = b"\x1f\x8b" + bytes(range(256)) * 1000
+    answer = srv.post("/v1/events", content=body, headers={"content-type": "application/json", "content-encoding": "gzip"})
+    assert answer.status_code == 415, answer.text[:300]
+    letter = _letter(srv, answer)
+    assert "truncated" in letter["reason"] and any(e["type"] == "letter_truncated" for e in letter["errors"])
+
+
+def test_a_batchs_element_refused_on_its_own_is_kept_whole(srv):
+    big = golden("complaint.received")
+    big["payload"]["unknown_field"] = "x" * 100_000
+    answer = srv.post("/v1/events", json=[golden("enterprise.registered"), big])
+    assert answer.status_code == 422, answer.text[:300]
+    letter = _letter(srv, answer)
+    assert "x" * 100_000 in letter["raw"] and "truncated" not in letter["reason"]
