@@ -57,6 +57,8 @@ from processors.warnings import WITHDRAWN_KIND, withdrawn_resolved
 from schemas.events import (
     AlertActionEvent,
     Envelope,
+    EnterpriseRegistered,
+    EnterpriseUpdated,
     InterviewHeldEvent,
     RectificationCompletedEvent,
     RectificationOrderedEvent,
@@ -300,6 +302,8 @@ class AlertBook(FoldState):
                 change = self._resolved(data, eff.event_id, eff.occurred_at) if data is not None else None
                 if change is not None:
                     changes.append(change)
+        if isinstance(event, (EnterpriseRegistered, EnterpriseUpdated)):
+            changes += self._moved(event, policy, enterprise)
         if isinstance(event, _RECTIFICATION_EVENTS):
             changes += self._rectification(event)
         elif isinstance(event, InterviewHeldEvent):
@@ -464,6 +468,29 @@ class AlertBook(FoldState):
         alert.closed_at = at
         self._deactivate(alert.dedup_key)
         return AlertChange(alert, _step(alert, "close", before, SYSTEM, d["note_zh"], event_id, at))
+
+    def _moved(self, event: Envelope, policy: Policy, enterprise: Callable[[str], Enterprise | None]) -> list[AlertChange]:
+        """The enterprise's town changed (``enterprise.updated``, or registered again): its alerts go with it.
+        Access and routing read the alert's town, so one stamped when it opened stayed with the old town's
+        key (listed and acted on) while the enterprise's own file was 404 to it, and the new town's key saw
+        none of them.  Re-stamped here, in the fold, both the embedded book and a Kafka worker's agree, and
+        the alerts table gets the new town with the step that says why.  An alert still being handled is
+        routed again for its new town (its escalation reaches the new town's people); nobody is told now."""
+        info = enterprise(event.enterprise_id)
+        if info is None:
+            return []
+        out: list[AlertChange] = []
+        moved = [a for a in self.alerts.values()
+                 if a.enterprise_id == event.enterprise_id and a.town != info.town and not is_county(a)]
+        for alert in sorted(moved, key=lambda a: (a.opened_at, a.alert_id)):
+            before = alert.town
+            alert.town = info.town
+            if alert.state in ACTIVE:
+                alert.receivers = _town_receivers(alert, policy.alerts)
+            note = (f"企业所在乡镇/街道由{before or '未登记'}变更为{info.town or '未登记'}，预警随企业转由"
+                    f"{info.town or '县局'}处置")
+            out.append(AlertChange(alert, _step(alert, "comment", alert.state, SYSTEM, note, str(event.event_id), event.occurred_at)))
+        return out
 
     # ------------------------------------------------------------------ supervisors' steps
 
@@ -723,6 +750,16 @@ def _step(alert: Alert, action: str, from_state: str, actor: str, note: str, eve
     if len(alert.steps) > STEPS_KEPT:
         del alert.steps[1 : len(alert.steps) - STEPS_KEPT + 1]  # the opening step stays; alert_events has them all
     return step
+
+
+def _town_receivers(alert: Alert, ap: AlertsPolicy) -> list[str]:
+    """An enterprise's alert's receivers for its town as an alert opening there gets them (``_decision``):
+    the routes, and the county's fallback for a town the routes leave out."""
+    receivers = route(alert, ap)
+    routed = ap.routed_towns()
+    if alert.town not in routed and (routed or (ap.unrouted_to and not receivers)):
+        receivers = list(dict.fromkeys(receivers + list(ap.unrouted_to or ap.escalate_to)))
+    return receivers
 
 
 def route(alert: Alert, policy: AlertsPolicy) -> list[str]:
