@@ -512,6 +512,8 @@ class AlertBook(FoldState):
         if p.action == "acknowledge":
             alert.acknowledged_at = at
             alert.assignee = alert.assignee or p.actor
+        elif before == "open" and to not in (None, "open"):
+            _answered(alert, at)  # (rectification ordered, or closed, straight from 待处置: answered then too)
         if p.action == "assign" or p.assignee:
             alert.assignee = p.assignee or p.actor
         if to == "closed":
@@ -573,6 +575,7 @@ class AlertBook(FoldState):
             action = "acknowledge" if before in TRANSITIONS["acknowledge"][0] else "comment"
             if action == "acknowledge":
                 alert.state = TRANSITIONS["acknowledge"][1]  # type: ignore[assignment]
+                _answered(alert, at)
             out.append(AlertChange(alert, _step(alert, action, before, actor, said, eid, at)))
         return out
 
@@ -595,6 +598,8 @@ class AlertBook(FoldState):
                 note = f"责令整改 {rid}（期限 {p.deadline.isoformat()}）：{p.what}"
                 if before in TRANSITIONS["start_rectification"][0]:
                     alert.state = "rectifying"
+                    if before == "open":
+                        _answered(alert, at)
                     out.append(AlertChange(alert, _step(alert, "start_rectification", before, actor, note, eid, at)))
                 else:
                     out.append(AlertChange(alert, _step(alert, "comment", before, actor, f"关联{note}", eid, at)))
@@ -610,6 +615,8 @@ class AlertBook(FoldState):
                 # verified after rectification; an alert never put under it (the order's overdue warning) is closed
                 action = "verify" if before == "rectifying" else "close"
                 alert.state = TRANSITIONS[action][1]  # type: ignore[assignment]
+                if before == "open":
+                    _answered(alert, at)  # (the inspectors' verified rectification is the bureau's answer to it)
                 if action == "close":
                     alert.closed_at = at
                 self._deactivate(alert.dedup_key, alert.alert_id)
@@ -739,6 +746,15 @@ def _cites(text: str, ref: str) -> bool:
             return True
         start = text.find(ref, start + 1)
     return False
+
+
+def _answered(alert: Alert, at: dt.datetime) -> None:
+    """The bureau responded to the alert at ``at`` (it leaves 待处置 by a person's or the inspectors' step):
+    ``acknowledged_at``, unless an earlier response set it.  Only ``acknowledge`` set it, so an alert moved on
+    by an interview or a rectification order kept it null, and the time to respond read as never; the
+    system's own closings (the awaited data came, a newer grade took over) are no response and leave it."""
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = at
 
 
 def _step(alert: Alert, action: str, from_state: str, actor: str, note: str, event_id: str, at: dt.datetime) -> AlertStep:
