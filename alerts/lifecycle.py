@@ -100,6 +100,22 @@ ACTION_ZH = {
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}  # critical 0 … low 3
 
 
+ESCALATION_SPACING = dt.timedelta(hours=1)
+"""A manual escalation within this long of the last escalation that told its receivers (manual or for the deadline)
+is refused at the door, and one in the log anyway tells nobody: five in a row sent five rounds of robot, e-mail and webhook messages
+(a DingTalk robot takes 20 a minute)."""
+
+
+def escalation_too_soon(alert_id: str, escalated_at: dt.datetime | None, at: dt.datetime) -> str | None:
+    """Why a manual escalation at ``at`` is refused (Chinese), or None when the last was an hour or more before."""
+    if escalated_at is None or at - escalated_at >= ESCALATION_SPACING:
+        return None
+    ago = max(int((at - escalated_at).total_seconds() // 60), 0)
+    wait = max(int(-(-(ESCALATION_SPACING - (at - escalated_at)).total_seconds() // 60)), 1)
+    return (f"预警 {alert_id} 在 {ago} 分钟前已升级通报（手动升级或超时未确认自动升级）；1 小时内不能再次手动升级，以免重复通知"
+            f"升级接收人（钉钉机器人每分钟至多 20 条）。如有新情况请用备注（comment）补充，或约 {wait} 分钟后再升级")
+
+
 class AlertActionError(ValueError):
     """A step that this alert cannot take now; the message is for the supervisor (Chinese)."""
 
@@ -164,6 +180,8 @@ class Alert(FoldState):
     event_ids: list[str] = Field(default_factory=list, description="the events that raised it, oldest first (the latest kept)")
     evidence: dict[str, Any] = Field(default_factory=dict, description="the latest decision's evidence")
     escalated: bool = False
+    escalated_at: dt.datetime | None = Field(default=None, description="when an escalation (by hand or for its deadline) last "
+                                                                      "told its receivers: another by hand waits an hour")
     silenced: str | None = Field(default=None, description="the silence's reason: kept, nobody notified")
     receivers: list[str] = Field(default_factory=list)
     notified_at: dt.datetime | None = None
@@ -328,17 +346,23 @@ class AlertBook(FoldState):
         for alert_id in [k for k, a in self.alerts.items() if a.state in ("verified", "closed") and a.updated_at < cutoff]:
             del self.alerts[alert_id]
 
-    def check(self, alert_id: str, action: str, note: str | None = None, policy: AlertsPolicy | None = None) -> Alert:
+    def check(self, alert_id: str, action: str, note: str | None = None, policy: AlertsPolicy | None = None,
+              at: dt.datetime | None = None) -> Alert:
         """The alert, if ``action`` may be taken on it now; else ``AlertActionError`` (or ``KeyError``).
         Given the step's ``note`` and the ``policy``, also ``AlertNoteRequired`` when the step needs a
-        reason it lacks (``note_missing``).  That is asked at the door, not in the fold: a step already
-        in the log replays as it was taken."""
+        reason it lacks (``note_missing``); given the time ``at``, an escalation within an hour of the last
+        (``escalation_too_soon``).  Those are asked at the door, not in the fold: a step already in the log
+        replays as it was taken."""
         alert = self.alerts[alert_id]
         allowed, _ = TRANSITIONS[action]
         if alert.state not in allowed:
             starts = "、".join(STATE_ZH[s] for s in STATES if s in allowed)
             raise AlertActionError(f"预警 {alert_id} 当前状态为“{STATE_ZH[alert.state]}”，不能执行“{ACTION_ZH[action]}”"
                                    f"（该操作仅适用于{starts}状态的预警）")
+        if action == "escalate" and at is not None:
+            why = escalation_too_soon(alert_id, alert.escalated_at, at)
+            if why is not None:
+                raise AlertActionError(why)
         if policy is not None:
             why = note_missing(alert, action, note, policy)
             if why is not None:
@@ -542,8 +566,14 @@ class AlertBook(FoldState):
         step = _step(alert, p.action, before, p.actor, note, str(event.event_id), at)
         if p.action == "escalate":
             alert.escalated = True
-            return AlertChange(alert, step, self._notify(alert, step, "escalated",
-                                                         list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers)), policy, live))
+            if escalation_too_soon(alert.alert_id, alert.escalated_at, at) is not None:
+                # in the log all the same (another writer, a Kafka API reading a view seconds old): recorded, nobody told again
+                step.note += f"（{_local(alert.escalated_at, policy)} 已升级通报，1 小时内不重复通知）"  # type: ignore[arg-type]
+                return AlertChange(alert, step)
+            told = self._notify(alert, step, "escalated", list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers)), policy, live)
+            if told:
+                alert.escalated_at = at
+            return AlertChange(alert, step, told)
         told = self._notify(alert, step, "reopened", alert.receivers, policy, live) if to == "open" else []
         return AlertChange(alert, step, told)
 
@@ -647,7 +677,11 @@ class AlertBook(FoldState):
                 if live or why != "属历史数据":  # (history escalated as history: _notify says so, with whom it did not tell)
                     note += f"；此前未通知任何人（{why}）"
             step = _step(alert, "escalated", alert.state, SYSTEM, note, str(event.event_id), now)
-            out.append(AlertChange(alert, step, self._notify(alert, step, "escalated", receivers, policy, live)))
+            told = self._notify(alert, step, "escalated", receivers, policy, live)
+            if told:
+                # (an escalation that told nobody — history, a silence, no receiver — holds off no supervisor's)
+                alert.escalated_at = now
+            out.append(AlertChange(alert, step, told))
         return out
 
     # ------------------------------------------------------------------ notifications

@@ -81,7 +81,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 26
+FOLD_VERSION = 27
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -113,7 +113,10 @@ rectification weighs risk.credit.memory_years; 26: a series signal the failing r
 nor scores beside the failure; a correction takes the signals its replaced report alone raised, their alerts and points;
 a failure only qrisk finds (the lab passed it) alerts as 系统复核不合格; a complaint of illness alerts on receipt
 (待核实); the lab's 不合格 on an unregistered enterprise's sample alerts; a better grade gives no inspection grace;
-a disagreement closes when a re-test or correction decides; texts: next steps, both verdicts, units spaced).  A Kafka worker writes it into every snapshot and says so when it
+a disagreement closes when a re-test or correction decides; texts: next steps, both verdicts, units spaced; 27: an
+enterprise's alerts take its new town when it moves (and are routed for it), a manual escalation within an hour of the
+last tells nobody, and an alert leaving 待处置 by the bureau's response — an interview, a rectification ordered or
+verified, a supervisor's step — has acknowledged_at).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

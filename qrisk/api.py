@@ -1156,7 +1156,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         once the broker has the event (checked against the alert as ClickHouse last saw it)."""
         from types import SimpleNamespace
 
-        from alerts.lifecycle import ACTION_ZH, TRANSITIONS, AlertActionError, AlertNoteRequired, note_missing
+        from alerts.lifecycle import ACTION_ZH, TRANSITIONS, AlertActionError, AlertNoteRequired, escalation_too_soon, note_missing
         from schemas.events import AlertActionEvent
 
         try:
@@ -1184,6 +1184,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                    pipeline.rules.policy.alerts)  # type: ignore[arg-type]
                 if why is not None:
                     refusal = HTTPException(status_code=422, detail=why)
+                elif body.action == "escalate" and view.get("escalated_at"):
+                    # (as the sink last saw it: one slipping past in the seconds it trails is recorded and tells nobody)
+                    soon = escalation_too_soon(alert_id, _instant(view["escalated_at"]), occurred_at)
+                    if soon is not None:
+                        refusal = HTTPException(status_code=409, detail=soon)
         else:
             with pipeline.lock:
                 repeated = str(event_id) in pipeline.state.seen_event_ids
@@ -1199,7 +1204,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                             f"（超过 {pipeline.rules.policy.alerts.closed_kept_days} 天），不能再操作；如问题复现，系统将生成新的预警")
                 else:
                     try:
-                        pipeline.alerts.check(alert_id, body.action, body.note, pipeline.rules.policy.alerts)
+                        pipeline.alerts.check(alert_id, body.action, body.note, pipeline.rules.policy.alerts, at=occurred_at)
                     except AlertNoteRequired as exc:  # a request that lacks what it needs, not a conflict with the alert's state
                         refusal = HTTPException(status_code=422, detail=str(exc))
                     except AlertActionError as exc:

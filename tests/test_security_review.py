@@ -154,3 +154,41 @@ def test_an_enterprises_alerts_move_with_it_to_its_new_town(tmp_path):
         assert srv.get("/v1/alerts", headers=bearer(old_town)).json() == []
     finally:
         srv.stop()
+
+
+# --------------------------------------------------------------------------- manual escalation, spaced
+
+
+def test_five_manual_escalations_in_a_row_tell_the_receivers_once(tmp_path, monkeypatch):
+    import time
+
+    import yaml
+
+    from tests.test_alert_delivery import Hook, event, failing_sample, recent, wait_for
+
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("QRISK_OUTBOX_INTERVAL", "0.1")
+    hook = Hook()
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump({"alerts": {"receivers": [{"name": "desk", "kind": "webhook", "url": hook.url}],
+                                               "routes": [{"receivers": ["desk"], "min_severity": "high"}],
+                                               "escalate_to": ["desk"]}}), encoding="utf-8")
+    srv = Server(tmp_path / "data", args=("--policy", str(path))).start()
+    try:
+        srv.post("/v1/events", json=[event("enterprise.registered", recent(2)), failing_sample(recent(1), "DC-R-1")]).raise_for_status()
+        alert = wait_for(lambda: [a for a in srv.get("/v1/alerts").json() if a["rule"] == "sampling.unqualified"])[0]
+        wait_for(lambda: hook.calls)
+        opened = len(hook.calls)
+        answers = [srv.post(f"/v1/alerts/{alert['alert_id']}/actions", json={"action": "escalate", "note": f"第 {n} 次升级"})
+                   for n in range(1, 6)]
+        assert [a.status_code for a in answers] == [200, 409, 409, 409, 409], [a.text for a in answers]
+        assert all("1 小时内不能再次手动升级" in a.json()["detail"] for a in answers[1:])
+        assert answers[0].json()["alert"]["escalated_at"]
+        wait_for(lambda: len(hook.calls) > opened)
+        time.sleep(1.5)  # (the outbox had its chances to send any more)
+        assert len(hook.calls) == opened + 1
+        steps = srv.get(f"/v1/alerts/{alert['alert_id']}").json()["steps"]
+        assert [s["action"] for s in steps].count("escalate") == 1
+    finally:
+        srv.stop()
