@@ -123,3 +123,19 @@ def test_the_settings_are_bounded():
     for bad in ({"header_timeout_seconds": 0}, {"max_connections": 0}):
         with pytest.raises(ValidationError):
             Settings(**bad)
+
+
+@pytest.mark.parametrize("hard, soft_after, warned", [(4096, 2024, False), (1024, 1024, True)])
+def test_the_open_file_limit_is_raised_for_the_connections_or_a_warning_says_why_not(hard, soft_after, warned):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (512, %d)); "
+            "from qrisk.cli import room_for_connections; room_for_connections(1000); "
+            "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])" % hard)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == soft_after
+    assert ("QRISK_MAX_CONNECTIONS=1000" in done.stderr and "Too many open files" in done.stderr) is warned
