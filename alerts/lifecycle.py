@@ -57,6 +57,8 @@ from processors.warnings import WITHDRAWN_KIND, withdrawn_resolved
 from schemas.events import (
     AlertActionEvent,
     Envelope,
+    EnterpriseRegistered,
+    EnterpriseUpdated,
     InterviewHeldEvent,
     RectificationCompletedEvent,
     RectificationOrderedEvent,
@@ -96,6 +98,22 @@ ACTION_ZH = {
     "escalated": "超时未确认，升级",
 }
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}  # critical 0 … low 3
+
+
+ESCALATION_SPACING = dt.timedelta(hours=1)
+"""A manual escalation within this long of the last escalation that told its receivers (manual or for the deadline)
+is refused at the door, and one in the log anyway tells nobody: five in a row sent five rounds of robot, e-mail and webhook messages
+(a DingTalk robot takes 20 a minute)."""
+
+
+def escalation_too_soon(alert_id: str, escalated_at: dt.datetime | None, at: dt.datetime) -> str | None:
+    """Why a manual escalation at ``at`` is refused (Chinese), or None when the last was an hour or more before."""
+    if escalated_at is None or at - escalated_at >= ESCALATION_SPACING:
+        return None
+    ago = max(int((at - escalated_at).total_seconds() // 60), 0)
+    wait = max(int(-(-(ESCALATION_SPACING - (at - escalated_at)).total_seconds() // 60)), 1)
+    return (f"预警 {alert_id} 在 {ago} 分钟前已升级通报（手动升级或超时未确认自动升级）；1 小时内不能再次手动升级，以免重复通知"
+            f"升级接收人（钉钉机器人每分钟至多 20 条）。如有新情况请用备注（comment）补充，或约 {wait} 分钟后再升级")
 
 
 class AlertActionError(ValueError):
@@ -162,6 +180,8 @@ class Alert(FoldState):
     event_ids: list[str] = Field(default_factory=list, description="the events that raised it, oldest first (the latest kept)")
     evidence: dict[str, Any] = Field(default_factory=dict, description="the latest decision's evidence")
     escalated: bool = False
+    escalated_at: dt.datetime | None = Field(default=None, description="when an escalation (by hand or for its deadline) last "
+                                                                      "told its receivers: another by hand waits an hour")
     silenced: str | None = Field(default=None, description="the silence's reason: kept, nobody notified")
     receivers: list[str] = Field(default_factory=list)
     notified_at: dt.datetime | None = None
@@ -300,6 +320,8 @@ class AlertBook(FoldState):
                 change = self._resolved(data, eff.event_id, eff.occurred_at) if data is not None else None
                 if change is not None:
                     changes.append(change)
+        if isinstance(event, (EnterpriseRegistered, EnterpriseUpdated)):
+            changes += self._moved(event, policy, enterprise)
         if isinstance(event, _RECTIFICATION_EVENTS):
             changes += self._rectification(event)
         elif isinstance(event, InterviewHeldEvent):
@@ -324,17 +346,23 @@ class AlertBook(FoldState):
         for alert_id in [k for k, a in self.alerts.items() if a.state in ("verified", "closed") and a.updated_at < cutoff]:
             del self.alerts[alert_id]
 
-    def check(self, alert_id: str, action: str, note: str | None = None, policy: AlertsPolicy | None = None) -> Alert:
+    def check(self, alert_id: str, action: str, note: str | None = None, policy: AlertsPolicy | None = None,
+              at: dt.datetime | None = None) -> Alert:
         """The alert, if ``action`` may be taken on it now; else ``AlertActionError`` (or ``KeyError``).
         Given the step's ``note`` and the ``policy``, also ``AlertNoteRequired`` when the step needs a
-        reason it lacks (``note_missing``).  That is asked at the door, not in the fold: a step already
-        in the log replays as it was taken."""
+        reason it lacks (``note_missing``); given the time ``at``, an escalation within an hour of the last
+        (``escalation_too_soon``).  Those are asked at the door, not in the fold: a step already in the log
+        replays as it was taken."""
         alert = self.alerts[alert_id]
         allowed, _ = TRANSITIONS[action]
         if alert.state not in allowed:
             starts = "、".join(STATE_ZH[s] for s in STATES if s in allowed)
             raise AlertActionError(f"预警 {alert_id} 当前状态为“{STATE_ZH[alert.state]}”，不能执行“{ACTION_ZH[action]}”"
                                    f"（该操作仅适用于{starts}状态的预警）")
+        if action == "escalate" and at is not None:
+            why = escalation_too_soon(alert_id, alert.escalated_at, at)
+            if why is not None:
+                raise AlertActionError(why)
         if policy is not None:
             why = note_missing(alert, action, note, policy)
             if why is not None:
@@ -465,6 +493,29 @@ class AlertBook(FoldState):
         self._deactivate(alert.dedup_key)
         return AlertChange(alert, _step(alert, "close", before, SYSTEM, d["note_zh"], event_id, at))
 
+    def _moved(self, event: Envelope, policy: Policy, enterprise: Callable[[str], Enterprise | None]) -> list[AlertChange]:
+        """The enterprise's town changed (``enterprise.updated``, or registered again): its alerts go with it.
+        Access and routing read the alert's town, so one stamped when it opened stayed with the old town's
+        key (listed and acted on) while the enterprise's own file was 404 to it, and the new town's key saw
+        none of them.  Re-stamped here, in the fold, both the embedded book and a Kafka worker's agree, and
+        the alerts table gets the new town with the step that says why.  An alert still being handled is
+        routed again for its new town (its escalation reaches the new town's people); nobody is told now."""
+        info = enterprise(event.enterprise_id)
+        if info is None:
+            return []
+        out: list[AlertChange] = []
+        moved = [a for a in self.alerts.values()
+                 if a.enterprise_id == event.enterprise_id and a.town != info.town and not is_county(a)]
+        for alert in sorted(moved, key=lambda a: (a.opened_at, a.alert_id)):
+            before = alert.town
+            alert.town = info.town
+            if alert.state in ACTIVE:
+                alert.receivers = _town_receivers(alert, policy.alerts)
+            note = (f"企业所在乡镇/街道由{before or '未登记'}变更为{info.town or '未登记'}，预警随企业转由"
+                    f"{info.town or '县局'}处置")
+            out.append(AlertChange(alert, _step(alert, "comment", alert.state, SYSTEM, note, str(event.event_id), event.occurred_at)))
+        return out
+
     # ------------------------------------------------------------------ supervisors' steps
 
     def _act(self, event: AlertActionEvent, policy: Policy, live: bool) -> AlertChange:
@@ -485,6 +536,8 @@ class AlertBook(FoldState):
         if p.action == "acknowledge":
             alert.acknowledged_at = at
             alert.assignee = alert.assignee or p.actor
+        elif before == "open" and to not in (None, "open"):
+            _answered(alert, at)  # (rectification ordered, or closed, straight from 待处置: answered then too)
         if p.action == "assign" or p.assignee:
             alert.assignee = p.assignee or p.actor
         if to == "closed":
@@ -513,8 +566,14 @@ class AlertBook(FoldState):
         step = _step(alert, p.action, before, p.actor, note, str(event.event_id), at)
         if p.action == "escalate":
             alert.escalated = True
-            return AlertChange(alert, step, self._notify(alert, step, "escalated",
-                                                         list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers)), policy, live))
+            if escalation_too_soon(alert.alert_id, alert.escalated_at, at) is not None:
+                # in the log all the same (another writer, a Kafka API reading a view seconds old): recorded, nobody told again
+                step.note += f"（{_local(alert.escalated_at, policy)} 已升级通报，1 小时内不重复通知）"  # type: ignore[arg-type]
+                return AlertChange(alert, step)
+            told = self._notify(alert, step, "escalated", list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers)), policy, live)
+            if told:
+                alert.escalated_at = at
+            return AlertChange(alert, step, told)
         told = self._notify(alert, step, "reopened", alert.receivers, policy, live) if to == "open" else []
         return AlertChange(alert, step, told)
 
@@ -546,6 +605,7 @@ class AlertBook(FoldState):
             action = "acknowledge" if before in TRANSITIONS["acknowledge"][0] else "comment"
             if action == "acknowledge":
                 alert.state = TRANSITIONS["acknowledge"][1]  # type: ignore[assignment]
+                _answered(alert, at)
             out.append(AlertChange(alert, _step(alert, action, before, actor, said, eid, at)))
         return out
 
@@ -568,6 +628,8 @@ class AlertBook(FoldState):
                 note = f"责令整改 {rid}（期限 {p.deadline.isoformat()}）：{p.what}"
                 if before in TRANSITIONS["start_rectification"][0]:
                     alert.state = "rectifying"
+                    if before == "open":
+                        _answered(alert, at)
                     out.append(AlertChange(alert, _step(alert, "start_rectification", before, actor, note, eid, at)))
                 else:
                     out.append(AlertChange(alert, _step(alert, "comment", before, actor, f"关联{note}", eid, at)))
@@ -583,6 +645,8 @@ class AlertBook(FoldState):
                 # verified after rectification; an alert never put under it (the order's overdue warning) is closed
                 action = "verify" if before == "rectifying" else "close"
                 alert.state = TRANSITIONS[action][1]  # type: ignore[assignment]
+                if before == "open":
+                    _answered(alert, at)  # (the inspectors' verified rectification is the bureau's answer to it)
                 if action == "close":
                     alert.closed_at = at
                 self._deactivate(alert.dedup_key, alert.alert_id)
@@ -613,7 +677,11 @@ class AlertBook(FoldState):
                 if live or why != "属历史数据":  # (history escalated as history: _notify says so, with whom it did not tell)
                     note += f"；此前未通知任何人（{why}）"
             step = _step(alert, "escalated", alert.state, SYSTEM, note, str(event.event_id), now)
-            out.append(AlertChange(alert, step, self._notify(alert, step, "escalated", receivers, policy, live)))
+            told = self._notify(alert, step, "escalated", receivers, policy, live)
+            if told:
+                # (an escalation that told nobody — history, a silence, no receiver — holds off no supervisor's)
+                alert.escalated_at = now
+            out.append(AlertChange(alert, step, told))
         return out
 
     # ------------------------------------------------------------------ notifications
@@ -714,6 +782,15 @@ def _cites(text: str, ref: str) -> bool:
     return False
 
 
+def _answered(alert: Alert, at: dt.datetime) -> None:
+    """The bureau responded to the alert at ``at`` (it leaves 待处置 by a person's or the inspectors' step):
+    ``acknowledged_at``, unless an earlier response set it.  Only ``acknowledge`` set it, so an alert moved on
+    by an interview or a rectification order kept it null, and the time to respond read as never; the
+    system's own closings (the awaited data came, a newer grade took over) are no response and leave it."""
+    if alert.acknowledged_at is None:
+        alert.acknowledged_at = at
+
+
 def _step(alert: Alert, action: str, from_state: str, actor: str, note: str, event_id: str, at: dt.datetime) -> AlertStep:
     alert.version += 1
     alert.updated_at = max(alert.updated_at, at)
@@ -723,6 +800,16 @@ def _step(alert: Alert, action: str, from_state: str, actor: str, note: str, eve
     if len(alert.steps) > STEPS_KEPT:
         del alert.steps[1 : len(alert.steps) - STEPS_KEPT + 1]  # the opening step stays; alert_events has them all
     return step
+
+
+def _town_receivers(alert: Alert, ap: AlertsPolicy) -> list[str]:
+    """An enterprise's alert's receivers for its town as an alert opening there gets them (``_decision``):
+    the routes, and the county's fallback for a town the routes leave out."""
+    receivers = route(alert, ap)
+    routed = ap.routed_towns()
+    if alert.town not in routed and (routed or (ap.unrouted_to and not receivers)):
+        receivers = list(dict.fromkeys(receivers + list(ap.unrouted_to or ap.escalate_to)))
+    return receivers
 
 
 def route(alert: Alert, policy: AlertsPolicy) -> list[str]:

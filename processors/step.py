@@ -116,7 +116,10 @@ a failure only qrisk finds (the lab passed it) alerts as 系统复核不合格; 
 a disagreement closes when a re-test or correction decides; texts: next steps, both verdicts, units spaced; 27: a failure
 only qrisk finds counts as the report's 合格 in the counts, charts, Paretos, grading and KPIs (SampleJudgement.counted),
 its disagreement alert folded into its own; a printed sum that gives qrisk's figure is listed once; a complainant's
-name and numbers masked in alerts; a passing re-test by a lab no retest.institutions lists leaves the alert open).  A Kafka worker writes it into every snapshot and says so when it
+name and numbers masked in alerts; a passing re-test by a lab no retest.institutions lists leaves the alert open; an
+enterprise's alerts take its new town when it moves (and are routed for it), a manual escalation within an hour of the
+last tells nobody, and an alert leaving 待处置 by the bureau's response — an interview, a rectification ordered or
+verified, a supervisor's step — has acknowledged_at).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

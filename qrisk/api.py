@@ -17,6 +17,7 @@ import asyncio
 import collections
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import re
 import sys
@@ -29,7 +30,7 @@ from typing import Annotated, Any, AsyncIterator, Callable, Literal
 from fastapi import FastAPI, HTTPException, Query, Request, Security
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -37,7 +38,7 @@ from alerts.lifecycle import STATES as ALERT_STATES
 from ingest.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
 from ingest.lint import accepted_warnings, event_warnings
 from ingest.validate import Rejection, decode_body, element_bytes, from_the_future, reason_en, reason_zh, rejection_detail
-from schemas.events import EVENT_TYPES, FieldError, door
+from schemas.events import _ONE_LINE_PATTERN, EVENT_TYPES, FieldError, door
 from schemas.export import catalogue_document
 from schemas.upcast import load_json
 from qrisk.answers import Accepted, Refusal
@@ -304,9 +305,29 @@ class AlertActionRequest(BaseModel):
     action: Literal["acknowledge", "assign", "start_rectification", "verify", "close", "reopen", "comment", "escalate"] = Field(
         description="escalate (手动升级: the escalation receivers are told, as when an alert is not acknowledged in time), "
                     "comment and reopen need a note")
-    note: str = Field(default="", max_length=2000, description="说明：处置情况、整改要求、复查结论……")
-    assignee: str | None = Field(default=None, min_length=1, max_length=200, description="action assign: the new owner")
+    note: str = Field(default="", max_length=2000, description="说明：处置情况、整改要求、复查结论……; line breaks and tabs "
+                                                                "allowed, no other control character")
+    # as the events' short texts (schemas.events.ShortText): one line, 1–200 characters, spaces around dropped
+    assignee: str | None = Field(default=None, min_length=1, max_length=200, json_schema_extra={"pattern": _ONE_LINE_PATTERN},
+                                 description="action assign: the new owner (one line, no control character)")
     event_id: uuid.UUID | None = Field(default=None, description="set it to retry safely: the same id is one step")
+
+    @field_validator("assignee", mode="before")
+    @classmethod
+    def _assignee_stripped(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("assignee", mode="after")
+    @classmethod
+    def _assignee_one_line(cls, value: str | None) -> str | None:
+        return _printable(value, "") if value is not None else None
+
+    @field_validator("note", mode="after")
+    @classmethod
+    def _note_printable(cls, value: str) -> str:
+        # a NUL or an ESC went into the log and out in the exports raw: a terminal reading the CSV ran the escape,
+        # a spreadsheet cut the cell at the NUL.  Line breaks (CRLF too, a Windows form's) and tabs are a note's own
+        return _printable(value, "\t\n")
 
     @model_validator(mode="after")
     def _needs(self) -> "AlertActionRequest":
@@ -321,6 +342,24 @@ class AlertActionRequest(BaseModel):
             en, zh = NOTE_NEEDED[self.action]
             raise FieldError(en, zh, field="note")
         return self
+
+
+_CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(value: str, allowed: str) -> str:
+    """``value`` when it holds no control character but those in ``allowed`` (and a carriage return just
+    before a line feed when a line feed is allowed); else a FieldError naming the character and where."""
+    for found in _CONTROL_CHAR.finditer(value):
+        char = found.group()
+        if char in allowed or (char == "\r" and "\n" in allowed and value[found.end():found.end() + 1] == "\n"):
+            continue
+        around = repr(value[max(0, found.start() - 12):found.start() + 12])
+        kept_en = " (line breaks and tabs are allowed)" if allowed else ""
+        kept_zh = "（换行、制表符除外）" if allowed else ""
+        raise FieldError(f"must not contain control characters{kept_en}: found U+{ord(char):04X} in {around}",
+                         f"不得含有控制字符{kept_zh}：{around} 中含有 U+{ord(char):04X}")
+    return value
 
 
 NOTE_NEEDED = {
@@ -697,7 +736,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             error = {"field": "", "type": "content_encoding",
                      "reason": f"Content-Encoding {encoding!r}: compressed bodies are not supported; send the JSON uncompressed (UTF-8)",
                      "reason_zh": f"不支持压缩的请求体（Content-Encoding: {encoding}）；请发送未压缩的 UTF-8 JSON"}
-            ids = await dead_letter([DeadLetter("http", letter_at(None), raw, f"content_encoding: {error['reason']}", [error])])
+            ids = await dead_letter([_whole_body_letter(letter_at(None), raw, f"content_encoding: {error['reason']}", [error])])
             metrics.inc("qrisk_events_rejected_total", 1, channel="http")
             await asyncio.wrap_future(audit.record("events.posted", "rejected", key, {"request_id": request_id, "rejected": 1, "dead_letter_ids": ids}))
             return JSONResponse(status_code=415, content={
@@ -740,6 +779,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             letters = [
                 DeadLetter("http", letter_at(r.index), r.raw,
                            f"forbidden: {r.reason}" if denied else f"conflict: {r.reason}" if clash else r.reason, r.errors)
+                if r.whole is None else _whole_body_letter(letter_at(r.index), r.raw, r.reason, r.errors)
                 for r, denied, clash in zip(rejections, forbidden, clashing)
             ]
             ids = await dead_letter(letters)
@@ -1115,7 +1155,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         once the broker has the event (checked against the alert as ClickHouse last saw it)."""
         from types import SimpleNamespace
 
-        from alerts.lifecycle import ACTION_ZH, TRANSITIONS, AlertActionError, AlertNoteRequired, note_missing
+        from alerts.lifecycle import ACTION_ZH, TRANSITIONS, AlertActionError, AlertNoteRequired, escalation_too_soon, note_missing
         from schemas.events import AlertActionEvent
 
         try:
@@ -1143,6 +1183,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                    pipeline.rules.policy.alerts)  # type: ignore[arg-type]
                 if why is not None:
                     refusal = HTTPException(status_code=422, detail=why)
+                elif body.action == "escalate" and view.get("escalated_at"):
+                    # (as the sink last saw it: one slipping past in the seconds it trails is recorded and tells nobody)
+                    soon = escalation_too_soon(alert_id, _instant(view["escalated_at"]), occurred_at)
+                    if soon is not None:
+                        refusal = HTTPException(status_code=409, detail=soon)
         else:
             with pipeline.lock:
                 repeated = str(event_id) in pipeline.state.seen_event_ids
@@ -1158,7 +1203,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                             f"（超过 {pipeline.rules.policy.alerts.closed_kept_days} 天），不能再操作；如问题复现，系统将生成新的预警")
                 else:
                     try:
-                        pipeline.alerts.check(alert_id, body.action, body.note, pipeline.rules.policy.alerts)
+                        pipeline.alerts.check(alert_id, body.action, body.note, pipeline.rules.policy.alerts, at=occurred_at)
                     except AlertNoteRequired as exc:  # a request that lacks what it needs, not a conflict with the alert's state
                         refusal = HTTPException(status_code=422, detail=str(exc))
                     except AlertActionError as exc:
@@ -1262,6 +1307,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         """Dead letters this key may read, newest first, narrowed by what the rows hold: the event id
         in the raw bytes (confirmed against the document's own event_id), the HTTP request id and the
         place (file:line, topic/partition/offset) in ``position``, the channel, the time received."""
+        if offset > MAX_PAGE_OFFSET:
+            # no table holds so many rows: the page is empty, and the number never reaches the store, where
+            # a value past Int64 wrapped (18446744073709551615 was -1, and the first page came back)
+            return []
         where, params = _own_letters(key)
         if request_id is not None:
             # an HTTP letter's position: "request <id>[ from <file:line>][ index <i>] key <key id>"
@@ -1697,6 +1746,9 @@ def _elements(raw: bytes) -> list[Any] | None:
     return doc if isinstance(doc, list) else None
 
 
+MAX_PAGE_OFFSET = 2**53
+"""Past this a page's offset is answered empty without a query (and is still an exact integer in JSON)."""
+
 ACTION_BODY_BYTES = 64 * 1024
 """An alert step's body: a note of at most 2,000 characters and a few short fields."""
 _ACTION_SCHEMA = AlertActionRequest.model_json_schema()
@@ -1735,17 +1787,37 @@ async def _read_bounded(request: Request, limit: int) -> tuple[bytes, int | None
         size += len(chunk)
         chunks.append(chunk)
         if over and size >= BODY_HEAD_KEPT or size > limit:
-            head = b"".join(chunks)[:BODY_HEAD_KEPT]
-            for cut in range(4):  # not mid-character: the letter then keeps text, not base64
-                try:
-                    (head[:len(head) - cut] if cut else head).decode("utf-8")
-                except UnicodeDecodeError:
-                    continue
-                head = head[:len(head) - cut] if cut else head
-                break
-            return head, int(declared) if over else size
+            return _utf8_head(b"".join(chunks)[:BODY_HEAD_KEPT]), int(declared) if over else size
     raw = b"".join(chunks)
     return (raw[:BODY_HEAD_KEPT], int(declared)) if over else (raw, None)
+
+
+def _utf8_head(head: bytes) -> bytes:
+    """``head`` without a UTF-8 character cut at its end (the letter then keeps text, not base64); as it is
+    when it is no UTF-8 anyway."""
+    for cut in range(4):
+        try:
+            (head[:len(head) - cut] if cut else head).decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return head[:len(head) - cut] if cut else head
+    return head
+
+
+def _whole_body_letter(position: str, raw: bytes, reason: str, errors: list[dict[str, Any]]) -> DeadLetter:
+    """The dead letter of a body refused as a whole (not JSON, not UTF-8, compressed, no batch): its first
+    ``BODY_HEAD_KEPT`` bytes, its size and sha256, as the letter of a body too large keeps it.  Kept whole, a
+    6 MB body that is not JSON sent 20 times stored 120 MB (150 MB/s from one key); what it holds is no event
+    to replay, and the head shows what was sent, the digest tells one body from another.  (A batch's
+    elements refused one by one are kept whole: each is an event its sender will correct and resend.)"""
+    if len(raw) <= BODY_HEAD_KEPT:
+        return DeadLetter("http", position, raw, reason, errors)
+    head = _utf8_head(raw[:BODY_HEAD_KEPT])
+    digest = hashlib.sha256(raw).hexdigest()
+    note = {"field": "", "type": "letter_truncated", "raw_bytes": len(raw), "sha256": digest,
+            "reason": f"dead letter truncated: only the first {len(head)} of the body's {len(raw)} bytes are kept (sha256 {digest})",
+            "reason_zh": f"拒收记录已截断：仅保留请求体 {len(raw)} 字节中的前 {len(head)} 字节（sha256 {digest}）"}
+    return DeadLetter("http", position, head, f"{reason} [{note['reason']}]", [*errors, note])
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

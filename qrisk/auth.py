@@ -368,9 +368,10 @@ class KeyStore:
         finally:
             os.close(dir_fd)
 
-    def create(self, role: str, name: str, *, source_id: str | None = None, towns: Sequence[str] = (),
+    def create(self, role: str, name: str, *, source_id: str | None = None, towns: Sequence[str] | None = None,
                days: int = DEFAULT_DAYS, actor: str = "") -> tuple[ApiKey, str]:
-        """A new key; the token is returned once and never stored."""
+        """A new key; the token is returned once and never stored.  ``towns`` None: no limit (a supervisor
+        sees every town); given, it must name at least one town."""
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
         if not _NAME.match(name):
@@ -381,7 +382,13 @@ class KeyStore:
             raise ValueError(f"only {', '.join(BINDABLE_ROLES)} keys are bound to a source id")
         if source_id is not None and not (0 < len(source_id) <= 200):
             raise ValueError("source id: 1–200 characters")
-        towns = [t.strip() for t in towns if t.strip()]
+        given = towns is not None
+        towns = [t.strip() for t in towns or () if t.strip()]
+        if given and not towns:
+            # an empty list means every town: `--towns ' , '` or `--towns "$UNSET"` made a county-wide key
+            raise ValueError("--towns 未列出任何乡镇：空的乡镇列表将得到可查看全县企业的密钥，未创建；要全县范围请不加 --towns / "
+                             "--towns names no town: an empty list would make a key that sees every town's enterprises, "
+                             "so none was created; for the whole county leave --towns out")
         if towns and role != "supervisor":
             raise ValueError("only supervisor keys are limited to towns")
         if not 1 <= days <= 3660:

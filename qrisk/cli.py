@@ -268,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
             action.add_argument("--name", required=True, help="who holds the key, e.g. lab-cma-0451")
             action.add_argument("--lab", "--source", dest="source_id", default=None,
                                 help="the source.id this key posts as (required for --role lab; optional for complaint, inspector, bureau)")
-            action.add_argument("--towns", default="", help="supervisors: comma-separated towns this key may read (default: all)")
+            action.add_argument("--towns", default=None, help="supervisors: comma-separated towns this key may read (default, "
+                                "without --towns: all; given, it must name at least one)")
             action.add_argument("--days", type=int, default=DEFAULT_DAYS, help="expires after this many days (default %(default)s)")
         elif name == "list":
             action.add_argument("--json", action="store_true")
@@ -420,7 +421,7 @@ def _serve(args: argparse.Namespace, settings: Settings, sock: Any) -> int:
                      tick_seconds=settings.tick_seconds)
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(),
-                            **server_http_options(), **tls)
+                            **server_http_options(settings), **tls)
     uvicorn.Server(config).run(sockets=[sock])  # the socket the start-up responder answered on
     return 0
 
@@ -505,9 +506,44 @@ def _store_failure(exc: Exception, clickhouse_url: str | None, data_dir: Path) -
 MAX_REQUEST_HEAD_BYTES = 64 * 1024
 
 
-def server_http_options() -> dict[str, Any]:
-    """How both API servers (``qrisk run``, ``qrisk api``) parse HTTP."""
-    return {"http": "h11", "h11_max_incomplete_event_size": MAX_REQUEST_HEAD_BYTES}
+def server_http_options(settings: Settings | None = None) -> dict[str, Any]:
+    """How both API servers (``qrisk run``, ``qrisk api``) parse HTTP: h11, with a deadline on a request's
+    head and a cap on open connections (``qrisk.http_protocol``)."""
+    from qrisk.http_protocol import bounded_protocol
+
+    settings = settings or Settings()
+    room_for_connections(settings.max_connections)
+    return {"http": bounded_protocol(settings.header_timeout_seconds, settings.max_connections),
+            "h11_max_incomplete_event_size": MAX_REQUEST_HEAD_BYTES}
+
+
+# file descriptors beside the connections: chdb's parts and pools, the log, the key and audit files
+FILES_BESIDE_CONNECTIONS = 1024
+
+
+def room_for_connections(max_connections: int) -> None:
+    """Raise the soft open-file limit towards QRISK_MAX_CONNECTIONS plus the store's share (up to the hard
+    limit, which needs no privilege), and say so when it stays short: at `ulimit -n 1024` a full server
+    left chdb without a descriptor ("Too many open files")."""
+    try:
+        import resource
+    except ImportError:  # (not on Windows)
+        return
+    wanted = max_connections + FILES_BESIDE_CONNECTIONS
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        print(f"qrisk: 警告：打开文件数上限 {soft} 小于 QRISK_MAX_CONNECTIONS={max_connections} 加存储所需的 {FILES_BESIDE_CONNECTIONS}；"
+              f"连接占满时存储可能报 Too many open files（请提高 ulimit -n / LimitNOFILE，或降低 QRISK_MAX_CONNECTIONS）/ warning: the "
+              f"open-file limit {soft} is below QRISK_MAX_CONNECTIONS={max_connections} plus {FILES_BESIDE_CONNECTIONS} for the store; "
+              f"with every connection open the store may fail with \"Too many open files\" (raise ulimit -n / LimitNOFILE, or lower "
+              f"QRISK_MAX_CONNECTIONS)", file=sys.stderr)
 
 
 def server_log_config() -> dict[str, Any]:
@@ -707,7 +743,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
     store = _keystore(args)
     try:
-        key, token = store.create(args.role, args.name, source_id=args.source_id, towns=args.towns.split(","),
+        key, token = store.create(args.role, args.name, source_id=args.source_id, towns=None if args.towns is None else args.towns.split(","),
                                   days=args.days, actor=cli_actor())
     except ValueError as exc:
         raise UserError(str(exc)) from exc

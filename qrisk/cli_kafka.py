@@ -321,7 +321,7 @@ def cmd_run_kafka(args: argparse.Namespace) -> int:
 
     answer_too_large(app, backend)  # an event too large for the log: 413 and a dead letter, not a 500
     tls = {"ssl_certfile": str(args.tls_certfile), "ssl_keyfile": str(args.tls_keyfile)} if args.tls_certfile else {}
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(), **server_http_options(), **tls)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", log_config=server_log_config(), **server_http_options(settings), **tls)
     return 0
 
 

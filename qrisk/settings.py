@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     # several dispatchers on one server: the one sending is replaced after this long without renewal
     outbox_lease_seconds: float = Field(default=30.0, gt=0)
 
+    # the API server (both `qrisk run` modes): a client has this long to send a request's head (its line and
+    # headers) from connecting, or from the first byte of its next request, before the connection is closed;
+    # uvicorn set no bound, and sockets sending a header a byte at a time (or nothing) held a file descriptor each
+    header_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # connections open at once; one more is answered 503 and closed at once.  At start the process's open-file
+    # limit (ulimit -n) is raised towards this plus room for the store, and a warning says when it cannot be
+    max_connections: int = Field(default=1000, ge=1)
+
     # HTTPS for `qrisk run`: both set, or neither
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None

@@ -23,6 +23,7 @@ from typing import Any
 from qrisk.threads import NamedThread
 
 RETRY_AFTER_SECONDS = 5
+READ_TIMEOUT_SECONDS = 10.0  # a connection's reads while starting (the TLS handshake, each part of a request)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -74,8 +75,10 @@ def starting_status(progress: Any, clock: Any = time.monotonic) -> dict[str, Any
 class StartupResponder:
     """Answers on ``sock`` from a thread of its own until ``stop()``; the socket stays open for the API."""
 
-    def __init__(self, sock: socket.socket, progress: Any, ssl_context: ssl.SSLContext | None = None):
+    def __init__(self, sock: socket.socket, progress: Any, ssl_context: ssl.SSLContext | None = None,
+                 read_timeout: float = READ_TIMEOUT_SECONDS):
         self.sock, self.progress, self.ssl_context = sock, progress, ssl_context
+        self.read_timeout = read_timeout
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -86,9 +89,11 @@ class StartupResponder:
             daemon_threads = True
 
             def finish_request(self, request: Any, client_address: Any) -> None:
+                # a client gone quiet mid-head (or before it) held its thread and descriptor for the whole replay,
+                # as it did the API's: each read waits this long at most
+                request.settimeout(responder.read_timeout)
                 # the TLS handshake in the request's own thread: a slow client does not hold up accepting
                 if responder.ssl_context is not None:
-                    request.settimeout(10)
                     try:
                         request = responder.ssl_context.wrap_socket(request, server_side=True)
                     except (ssl.SSLError, OSError):

@@ -630,7 +630,8 @@ def _ch_type(value: Any) -> str:
     if isinstance(value, bool):
         return "UInt8"
     if isinstance(value, int):
-        return "Int64"
+        # read as Int64, 18446744073709551615 became -1: an OFFSET of -1 (all rows but the last), not past the end
+        return "UInt64" if value > 2**63 - 1 else "Int64"
     if isinstance(value, float):
         return "Float64"
     if isinstance(value, dt.datetime):

@@ -396,6 +396,21 @@ def test_cli_refuses_bad_key_requests(tmp_path):
     assert out.returncode == 2 and "no key" in out.stderr
 
 
+@pytest.mark.parametrize("towns", [" , ", "", ",", "  "])
+def test_an_explicit_towns_naming_no_town_makes_no_county_wide_key(tmp_path, towns):
+    # `--towns "$TOWN"` with TOWN unset gave a supervisor key that saw every enterprise
+    out = qrisk("keys", "create", "--role", "supervisor", "--name", "sup-x", "--towns", towns, "--data-dir", str(tmp_path))
+    assert out.returncode == 2 and not out.stdout
+    assert "未列出任何乡镇" in out.stderr and "names no town" in out.stderr
+    assert not KeyStore(tmp_path / "keys.json").keys()
+    with pytest.raises(ValueError, match="names no town"):
+        KeyStore(tmp_path / "keys.json").create("supervisor", "sup-y", towns=[" ", ""])
+    # without --towns: every town, as documented; with one town named among blanks: that town
+    assert qrisk("keys", "create", "--role", "supervisor", "--name", "sup-all", "--data-dir", str(tmp_path)).returncode == 0
+    key, _ = KeyStore(tmp_path / "keys.json").create("supervisor", "sup-one", towns=[" 良渚街道 ", " "])
+    assert key.towns == ["良渚街道"]
+
+
 # --------------------------------------------------------------------------- the key store
 
 

@@ -28,6 +28,29 @@ def _progress(total: int | None, done: int) -> ReplayProgress:
     return progress
 
 
+def test_while_the_log_replays_a_client_gone_quiet_mid_head_is_closed():
+    """Sockets that send half a request head and then nothing held a thread and a descriptor each for the whole
+    replay: each read now waits ``read_timeout`` at most."""
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    responder = StartupResponder(sock, _progress(40_000, 10_000), read_timeout=1).start()
+    try:
+        quiet = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+        for s in quiet:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-a: ")
+            s.settimeout(5)
+        for s in quiet:
+            try:
+                assert s.recv(4096) == b""  # closed, nothing answered
+            except ConnectionResetError:
+                pass
+            s.close()
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+    finally:
+        responder.stop()
+        sock.close()
+
+
 def test_while_the_log_replays_healthz_is_alive_readyz_and_requests_are_503():
     sock = bind("127.0.0.1", 0)
     port = sock.getsockname()[1]
