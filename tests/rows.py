@@ -120,7 +120,7 @@ def reference_sample_rows(file: Any, sample_event_id: str) -> tuple[list[dict[st
     judgement = {
         "event_id": record.event_id, "enterprise_id": file.enterprise_id, "category": category,
         "sample_no": record.sample_no, "product": record.product, "verdict": j.verdict,
-        "failed_items": [i.item_code for i in j.items if i.verdict == "fail"] + [f"sum_of_ratios:{c.group}" for c in j.sum_checks if c.verdict == "fail"],
+        "failed_items": j.failed_codes(),  # (a printed sum giving qrisk's figure is the sum, once)
         "disagreements": list(j.disagreements), "unknown": [u.item_code or u.text or u.kind for u in j.unknown],
         "sampled_on": record.sampled_on, "occurred_at": _split_ms(record.occurred_at)[0],
         "superseded_by": record.superseded_by or "",

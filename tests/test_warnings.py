@@ -464,7 +464,11 @@ def test_a_sum_of_ratios_failure_the_lab_reported_as_a_pass_is_a_disagreement(ru
     judgement = state.files[E].samples[0].judgement
     assert judgement.verdict == "fail" and [c.group for c in judgement.sum_checks if c.verdict == "fail"] == ["preservative"]
     assert judgement.disagreements == ("sum_of_ratios:preservative",)
-    [d] = decisions(effects, "judgement.disagrees")
+    # the failure is qrisk's alone: its own alert (系统复核不合格) says the disagreement, named in Chinese, and no
+    # second alert repeats it (one finding, one alert)
+    assert not decisions(effects, "judgement.disagrees")
+    [d] = decisions(effects, "sampling.unqualified")
+    assert d.title_zh == "系统复核不合格（检验报告结论为合格）"
     assert "防腐剂" in d.message_zh and "sum_of_ratios" not in d.message_zh and "sorbic" not in d.message_zh
     # a lab that gave no verdict on the items has nothing to disagree with
     agreeing = copy.deepcopy(doc)
