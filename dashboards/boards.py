@@ -33,11 +33,11 @@ def _local_days(column: str) -> str:
     return f"{column} >= toDate($__fromTime, {TZ}) AND {column} <= toDate($__toTime, {TZ})"
 
 
-# A sample counts by its conclusion (processors.judgement.SampleJudgement.counted): a failure qrisk alone finds,
-# every failed item or sum one the lab's report passed, counts as the report's 合格, as the credit files count it
-# (judgements rows keep qrisk's verdict, what it failed and where the lab disagreed)
-UNCONFIRMED = "(verdict = 'fail' AND notEmpty(failed_items) AND hasAll(disagreements, failed_items))"
-COUNTED = f"if({UNCONFIRMED}, 'pass', verdict)"
+# A sample counts by its conclusion (processors.judgement.SampleJudgement.counted, the rows' `counted`): a failure
+# qrisk alone finds, on items and sums the lab's report passed, counts as the report's 合格, as the credit files
+# count it; `verdict` keeps qrisk's own judgement
+UNCONFIRMED = "(verdict = 'fail' AND counted = 'pass')"
+COUNTED = "counted"
 # a pass rate over no judged sample is no rate (no data), not 0 % in red
 PASS_RATE = f"round(100 * countIf({COUNTED} = 'pass') / nullIf(countIf({COUNTED} IN ('pass', 'fail')), 0), 1)"
 # samples count once, with their final verdict (a re-test replaces its original: 031 migration)
@@ -325,7 +325,7 @@ def enterprise() -> dict[str, Any]:
                          if({UNCONFIRMED}, '合格（系统复核不合格，待与检验机构核实）',
                             transform(verdict, ['pass', 'fail', 'undetermined'], ['合格', '不合格', '无法判定'], verdict)) AS `结论`,
                          {_failed_items_zh('failed_items')} AS `不合格项目`, event_id AS `事件`
-                  FROM (SELECT event_id, sampled_on, sample_no, product, verdict, failed_items, disagreements FROM {FINAL_SAMPLES}
+                  FROM (SELECT event_id, sampled_on, sample_no, product, verdict, counted, failed_items FROM {FINAL_SAMPLES}
                         AND {where} AND {_local_days('sampled_on')}) AS samples
                   ANY LEFT JOIN ({ITEM_NAMES.format(where=where)}) AS names USING event_id
                   ORDER BY sampled_on DESC, event_id""",

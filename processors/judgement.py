@@ -165,11 +165,13 @@ class SampleJudgement(_Result):
     @property
     def unconfirmed(self) -> bool:
         """qrisk fails the sample only on items and sums of ratios the lab's report passed (each preservative within
-        its own limit and the sum over 1, an item the lab misjudged): the report reads 合格."""
+        its own limit and the sum over 1, an item the lab misjudged), and the lab fails nothing itself: the report
+        reads 合格.  (A lab that fails any item, one qrisk passes or cannot judge among them, issued 不合格.)"""
         if self.verdict != "fail" or not self.disagreements:
             return False
         failed = self.failed_codes()
-        return bool(failed) and set(failed) <= set(self.disagreements)
+        return (bool(failed) and set(failed) <= set(self.disagreements)
+                and not any(i.lab_verdict == "fail" for i in self.items))
 
     @property
     def counted(self) -> Verdict:

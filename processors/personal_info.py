@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import re
 
+# a number a product or a record is known by, not a person: 批号 202603251234567 is no ID card, 批次 138… no phone
+_PRODUCT_NUMBER = re.compile(r"(批号|批次|编号|条码|生产日期|日期|单号|订单)[:：]?\s*[A-Za-z0-9-]*$")
 # an 18-digit ID card number (the last may be X), or an old 15-digit one; not inside a longer run of digits or letters
 _ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
 # a mainland mobile number, optionally +86 / 86 before it, with spaces or hyphens as people write them
 _MOBILE = re.compile(r"(?<!\d)((?:\+?86[- ]?)?1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
-# a landline: area code 0xx / 0xxx, then 7 or 8 digits
-_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[- ]?(\d{3,4})[- ]?(\d{4})(?!\d)")
+# a landline: area code 0xx / 0xxx (in brackets or not), then 7 or 8 digits
+_LANDLINE = re.compile(r"(?<![\d-])[(（]?(0\d{2,3})[)）]?[- ]?(\d{3,4})[- ]?(\d{4})(?![\d-])")
+_FULLWIDTH_DIGITS = {0xFF10 + d: 0x30 + d for d in range(10)}
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 # a name the caller gives: 我叫王小明, 姓名：王小明, 联系人 王先生 (the surname stays, as 王**)
-_NAME = re.compile(r"(我叫|我的名字是|本人姓名[:：]?|姓名[:：]\s*|联系人[:：]?\s*)([\u4e00-\u9fff])([\u4e00-\u9fff]{1,3}?)(?=[，,。；;：:\s（(]|先生|女士|$|电话|手机|身份证|住)")
+_NAME = re.compile(r"(我叫\s*|我的名字是\s*|本人姓名[:：]?\s*|姓名[:：]?\s*|联系人[:：]?\s*|投诉人[:：]?\s*|来电人[:：]?\s*|举报人[:：]?\s*|本人(?=[\u4e00-\u9fff]{2,3}[，,。；;：:\s]))"
+                   r"([\u4e00-\u9fff])([\u4e00-\u9fff]{1,3}?)(?=[，,。；;：:\s（(]|先生|女士|$|电话|手机|身份证|住)")
 
 
 def mask_personal_info(text: str) -> str:
@@ -30,10 +34,19 @@ def mask_personal_info(text: str) -> str:
     masked (the kind of each still readable)."""
     if not text:
         return text
+    # full-width digits as ASCII (１３８…): \d takes them, the patterns' 1[3-9] and 0 would not (the rest of the
+    # text, its full-width punctuation, stays as written)
+    text = text.translate(_FULLWIDTH_DIGITS)
+
+    def person(sub):
+        def masked(m: re.Match[str]) -> str:
+            return m.group(0) if _PRODUCT_NUMBER.search(m.string[max(0, m.start() - 12):m.start()]) else sub(m)
+        return masked
+
     # ID numbers first: an 18-digit number holds what would read as a mobile number
-    text = _ID_CARD.sub(lambda m: m.group(1)[:6] + "*" * (len(m.group(1)) - 10) + m.group(1)[-4:], text)
-    text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
-    text = _LANDLINE.sub(lambda m: f"{m.group(1)}-****{m.group(3)}", text)
+    text = _ID_CARD.sub(person(lambda m: m.group(1)[:6] + "*" * (len(m.group(1)) - 10) + m.group(1)[-4:]), text)
+    text = _MOBILE.sub(person(lambda m: f"{m.group(1)}****{m.group(3)}"), text)
+    text = _LANDLINE.sub(person(lambda m: f"{m.group(1)}-****{m.group(3)}"), text)
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***{m.group(2)}", text)
     text = _NAME.sub(lambda m: m.group(1) + m.group(2) + "*" * len(m.group(3)), text)
     return text

@@ -389,7 +389,14 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
         # the original arrived after its re-test: on file, but the re-test already decided
         effects.append(_effect("sampling.superseded", event, file.enterprise_id, retest_event_id=retest.event_id, **base))
         return
-    if superseded is not None and superseded.judgement.verdict == "fail" and judgement.verdict != "fail":  # type: ignore[union-attr]
+    # A re-test decides the sample by its conclusion (SampleJudgement.counted): the charts follow the conclusions,
+    # and the original's failure alert closes when either qrisk's failure or the legal one no longer stands —
+    # a re-test whose own report reads 合格 overturns a failure the first lab issued, whatever qrisk's own check
+    # of it finds (that finding is the re-test's own 系统复核不合格 alert, raised below)
+    was_c = superseded.judgement.counted if superseded is not None else None  # type: ignore[union-attr]
+    now_c = judgement.counted
+    if superseded is not None and superseded.judgement.verdict == "fail" and (  # type: ignore[union-attr]
+            judgement.verdict != "fail" or (was_c == "fail" and now_c != "fail")):
         # Without the bureau's list of re-test labs (retest.institutions) any lab key's 复检 is admitted: the counts
         # follow it (a lawful re-test's conclusion is final), but the failure's alert stays for a supervisor to
         # check the re-test and close, not closed unseen by whoever holds a lab key
@@ -398,15 +405,21 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
                  "请核实复检申请、受理和复检机构资质后关闭") if unlisted else ""
         effects.append(_effect(
             "sampling.overturned", event, file.enterprise_id, original_event_id=superseded.event_id, verdict=judgement.verdict,
-            message_zh=f"抽样编号 {record.sample_no}（{record.product}）复检结论为{_VERDICT_ZH[judgement.verdict]}，原不合格结论不再计入{check}",
+            message_zh=f"抽样编号 {record.sample_no}（{record.product}）复检结论为{_VERDICT_ZH[now_c]}，原不合格结论不再计入{check}",
             **({"retest_lab_unchecked": record.lab} if unlisted else {}), **base))
-        overturned(file, superseded, state.categories, rules)
+    if superseded is not None:
+        if was_c == "fail" and now_c != "fail":
+            overturned(file, superseded, state.categories, rules)
+        elif was_c != "fail" and now_c == "fail":
+            # (a failure qrisk alone found, the re-test lab's 不合格 made one: the charts count it now, in the original's period)
+            reinstated(file, superseded.model_copy(update={"judgement": judgement}), state.categories, rules)
+        elif was_c == "fail" and now_c == "fail":
+            refailed(file, superseded, record, state.categories)
     if judgement.verdict == "fail":
         failed = _failed(judgement, event, file.enterprise_id, base)
-        if superseded is not None and superseded.judgement.verdict == "fail":  # type: ignore[union-attr]
+        if superseded is not None and was_c == "fail" and now_c == "fail":
             # the re-test upholds the failure: the same sample's conclusion made final, not a second failure
             failed.data["confirms_event_id"] = superseded.event_id
-            refailed(file, superseded, record, state.categories)
         effects.append(failed)
     elif judgement.verdict == "pass" and judgement.sum_checks:
         near = _near_limit(judgement, rules)
@@ -502,8 +515,9 @@ def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) ->
         names = "、".join(i.item_name or i.item_code for i in microbial)
         return "microbial", f"原检验结论为微生物指标不合格（{names}），依据《食品安全抽样检验管理办法》不予复检"
     j = original.judgement
-    if j is not None and j.verdict == "pass" and not any(i.lab_verdict == "fail" for i in j.items):
-        # neither qrisk nor the lab found the original unqualified: there was nothing to re-test
+    if j is not None and j.counted == "pass" and not any(i.lab_verdict == "fail" for i in j.items):
+        # the original's report reads 合格 (qrisk's own failure of it aside: SampleJudgement.counted): there was no
+        # unqualified conclusion to dispute, nothing to re-test
         return "original_passed", "原检验结论为合格；复检只能在对不合格检验结论有异议时申请"
     if _same_lab(original, retest):
         sent = (f"，且由同一检验机构系统（{original.lab_id}）报送" if original.lab_id is not None and original.lab_id == retest.lab_id
@@ -685,14 +699,17 @@ def _with_items_not_retested(state: CountyState, file: CreditFile, original: Sam
         before = retest.model_copy(update={"judgement": own, "not_retested": ()})
         _count(file.counts, own, -1)  # type: ignore[arg-type]
         _count(file.counts, merged, 1)
-        if merged.verdict != own.verdict:  # type: ignore[union-attr]
+        if merged.counted != own.counted:  # type: ignore[union-attr]
+            # (the charts hold the sample by its conclusion)
             for signal in recounted(file, before, retest, state.categories, rules):
                 effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
+        if merged.verdict != own.verdict:  # type: ignore[union-attr]
             if merged.verdict == "fail":
                 effects.append(_failed(merged, event, file.enterprise_id, base))
         elif merged.verdict == "fail" and _failed_list(merged) != _failed_list(own):
             # failing still, on more items: the Paretos, the risk weight and the alert name them all
-            refailed(file, before, retest, state.categories)
+            if merged.counted == own.counted:  # type: ignore[union-attr]
+                refailed(file, before, retest, state.categories)
             failed = _failed(merged, event, file.enterprise_id, base)
             failed.data["confirms_event_id"] = retest.event_id
             effects.append(failed)
@@ -1087,11 +1104,13 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         # an admitted re-test of an original charted first: the charts hold the sample's failure while the
         # re-test fails (a passing re-test overturned it), on the re-test's items (``refailed``), so the
         # correction moves only that, from the re-test's items to the corrected ones
-        if was == "fail" and now != "fail":
+        # (by the conclusions the charts count: SampleJudgement.counted)
+        was_c, now_c = prev.judgement.counted, judgement.counted  # type: ignore[union-attr]
+        if was_c == "fail" and now_c != "fail":
             overturned(file, prev, state.categories, rules)
-        elif now == "fail" and was != "fail":
+        elif now_c == "fail" and was_c != "fail":
             reinstated(file, record, state.categories, rules)
-        elif now == "fail":
+        elif now_c == "fail":
             refailed(file, prev, record, state.categories)
         signals: list[dict[str, Any]] = []
         recharted_keys: list[str] = []
@@ -1121,6 +1140,15 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
             # the corrected re-test upholds the original's failure: the failure's alert notes it, no second failure
             failed.data["confirms_event_id"] = original.event_id
         effects.append(failed)
+    elif now == "fail" and prev.judgement.counted != judgement.counted:  # type: ignore[union-attr]
+        # qrisk fails both reports, the lab only one: the correction makes or unmakes the legal failure
+        if judgement.counted != "fail":
+            # the lab's corrected report reads 合格: the failure it issued no longer stands (its alert closes, its
+            # points go); qrisk's own finding on the new report is its 系统复核不合格 alert
+            effects.append(_effect(
+                "sampling.overturned", event, file.enterprise_id, original_event_id=prev.event_id, verdict=judgement.counted, corrected=True,
+                message_zh=f"{head}{what}已更正，检验报告结论为合格，原不合格结论不再计入", **base))
+        effects.append(_failed(judgement, event, file.enterprise_id, base))
     if now == "pass" and judgement.sum_checks and (near := _near_limit(judgement, rules)) and near != _near_limit(prev.judgement, rules):
         # a correction that brings a sum of ratios near 1 warns as the report sent so would have
         effects.append(_effect("sampling.near_limit", event, file.enterprise_id, checks=near, **base))
@@ -1176,11 +1204,12 @@ def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev:
             _count(file.counts, merged, 1)
             if first is not None and not first.retest:
                 # the original was charted: the pass-rate charts and Paretos hold it as its re-test amended it
-                if was == "fail" and now != "fail":
+                was_c, now_c = before.judgement.counted, merged.counted  # type: ignore[union-attr]
+                if was_c == "fail" and now_c != "fail":
                     overturned(file, before, state.categories, rules)
-                elif now == "fail" and was != "fail":
+                elif now_c == "fail" and was_c != "fail":
                     reinstated(file, retest, state.categories, rules)
-                elif now == "fail":
+                elif now_c == "fail":
                     refailed(file, before, retest, state.categories)
             else:
                 signals += recounted(file, before, retest, state.categories, rules)

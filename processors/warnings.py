@@ -276,7 +276,7 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
 def _lab_passed_all(record: Any, failed: list[str]) -> bool:
     """Every item (or sum of ratios) qrisk failed is one where the lab's report disagrees: the lab passed it."""
     j = record.judgement if record is not None else None
-    return bool(failed) and j is not None and set(failed) <= set(j.disagreements)
+    return bool(failed) and j is not None and set(failed) <= set(j.disagreements) and j.unconfirmed
 
 
 def _first_test(file: "CreditFile", retest: Any) -> Any:

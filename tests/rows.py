@@ -123,6 +123,6 @@ def reference_sample_rows(file: Any, sample_event_id: str) -> tuple[list[dict[st
         "failed_items": j.failed_codes(),  # (a printed sum giving qrisk's figure is the sum, once)
         "disagreements": list(j.disagreements), "unknown": [u.item_code or u.text or u.kind for u in j.unknown],
         "sampled_on": record.sampled_on, "occurred_at": _split_ms(record.occurred_at)[0],
-        "superseded_by": record.superseded_by or "",
+        "superseded_by": record.superseded_by or "", "counted": j.counted,
     }
     return rows, judgement

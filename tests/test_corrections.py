@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from alerts.lifecycle import AlertBook, Enterprise
 from ingest.lint import event_warnings
+from qrisk.pipeline import JUDGEMENT_COLUMNS
 from processors.credit_file import CountyState
 from processors.fluctuation import period_of
 from processors.step import Rules, replay, step
@@ -1042,7 +1043,7 @@ def test_a_retest_is_filed_in_the_derived_tables_under_its_originals_sampling_da
     assert str(judged[9]) == "2026-03-05" and str(items[6]) == "2026-03-05"
     # the original's own row (written again, superseded) keeps its date, as does any sample not re-tested
     _, first = rows(f, f.sample_by_event(str(original.event_id)))
-    assert str(first[9]) == "2026-03-05" and first[-1] == str(retest.event_id)
+    assert str(first[9]) == "2026-03-05" and first[JUDGEMENT_COLUMNS.index("superseded_by")] == str(retest.event_id)
 
 
 def test_a_disagreement_closes_when_a_retest_decides_the_sample(rules):

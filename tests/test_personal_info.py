@@ -21,6 +21,14 @@ CALLER = "我叫王小明，身份证330106199001011234，电话13812345678，�
     ("旧身份证 330106900101123 已作废", "旧身份证 330106*****1123 已作废"),
     # what a complaint says of the product stays: batch and sample numbers, dates, doses, counts
     ("批号20251224 生产日期2025-12-24 抽样编号DC25330146700025 余氯0.05mg/L 共5人 2瓶", None),
+    # (a review of the round) the complaint record's own forms, brackets, full-width digits …
+    ("投诉人：王小明", "投诉人：王**"),
+    ("来电人王小明，电话（0571）87654321", "来电人王**，电话0571-****4321"),
+    ("本人王小明，今天买的", "本人王**，今天买的"),
+    ("１３８１２３４５６７８", "138****5678"),
+    # … and numbers a product is known by, which read like an ID card, a phone or a landline
+    ("批号 202603251234567，批次 13812345678，小票编号 13812345678，批号 057120260325，编号0571-2026-0325", None),
+    ("本人在超市购买", None),
 ])
 def test_numbers_names_and_addresses_of_mail_are_masked_and_the_products_details_kept(text, masked):
     assert mask_personal_info(text) == (text if masked is None else masked)

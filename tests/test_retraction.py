@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from alerts.lifecycle import AlertBook, Enterprise
+from qrisk.pipeline import JUDGEMENT_COLUMNS
 from processors.credit_file import CountyState
 from processors.step import FOLD_VERSION, Rules, replay, step
 from qrisk.auth import KeyStore
@@ -117,7 +118,7 @@ def test_the_embedded_pipeline_writes_the_retracted_row_superseded(tmp_path, rul
     (judged,) = [e for e in effects if e.kind == "sampling.judged" and e.event_id == str(back.event_id)]
     record = f.sample_by_event(judged.data["sample_event_id"])
     _, row = SampleRows()(f, record)
-    assert row[-1] == str(back.event_id)  # superseded_by: the retraction
+    assert row[JUDGEMENT_COLUMNS.index("superseded_by")] == str(back.event_id)  # the retraction
     assert Pipeline  # (the pipeline writes this row for every sampling.judged effect: qrisk.pipeline._derive)
 
 
