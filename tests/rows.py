@@ -77,7 +77,8 @@ def history_rows(enterprises: int = 40, years: int = 5, per_month: int = 2) -> d
         occurred = items[0]["occurred_at"]
         tables["judgements"].append({
             "event_id": sample["event_id"], "enterprise_id": eid, "category": "packaged_water", "sample_no": sample["sample_no"],
-            "product": "饮用纯净水 550ml", "verdict": "fail" if failed else "pass", "failed_items": failed, "disagreements": [],
+            "product": "饮用纯净水 550ml", "verdict": "fail" if failed else "pass", "counted": "fail" if failed else "pass",
+            "failed_items": failed, "disagreements": [],
             "unknown": [], "sampled_on": sample["sampled_on"], "occurred_at": occurred,
         })
         if sample["sampled_on"].day <= 3 or failed:  # a monthly-ish snapshot of the file
