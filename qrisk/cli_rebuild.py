@@ -39,6 +39,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--data-dir", type=Path, default=settings.data_dir, help="the stopped service's data directory (default %(default)s)")
     p.add_argument("--policy", type=Path, default=settings.policy_file,
                    help="the policy `qrisk run` uses (default $QRISK_POLICY_FILE, else the built-in policy)")
+    kafka = p.add_argument_group(
+        "Kafka mode", "with --kafka (or QRISK_EVENT_LOG=kafka), fold the Kafka log again after an upgrade: with every worker "
+                      "and sink stopped, the workers' group goes back to the log's start (the ingress topics keep their offsets), "
+                      "their snapshot topic is deleted, the sink passes over the old fold's output and the tables it filled are "
+                      "emptied; then start the workers and the sink (README, \"Upgrades\")")
+    kafka.add_argument("--kafka", action="store_true", help="the Kafka mode's rebuild (qrisk.kafka_rebuild)")
+    kafka.add_argument("--bootstrap", default=None, help="Kafka bootstrap servers (default $QRISK_KAFKA_BOOTSTRAP)")
+    kafka.add_argument("--topic-prefix", default=None, help="topic name prefix (default $QRISK_KAFKA_TOPIC_PREFIX, qrisk)")
+    kafka.add_argument("--partitions", type=int, default=None, help=argparse.SUPPRESS)  # (settings_from reads it; the log's own count is used)
+    kafka.add_argument("--store", default=None, help="the sink's store: clickhouse://host:9000/db or a chdb directory "
+                                                     "(default $QRISK_STORE_URL, else $QRISK_DATA_DIR)")
     p.set_defaults(func=cmd_rebuild)
 
 
@@ -50,10 +61,11 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from qrisk.store import StoreError, StoreInUse, redact
 
     settings = Settings()
-    if settings.event_log == "kafka":
-        raise UserError("Kafka 模式（QRISK_EVENT_LOG=kafka）的派生表由 worker 折叠 Kafka 中的日志生成，qrisk rebuild 不适用（见 README「Upgrades」）/ "
-                        "in the Kafka mode (QRISK_EVENT_LOG=kafka) the workers derive the tables from the Kafka log: "
-                        "qrisk rebuild does not apply (README, \"Upgrades\")")
+    if args.kafka or settings.event_log == "kafka":
+        return cmd_rebuild_kafka(args)
+    given = [o for o, v in (("--bootstrap", args.bootstrap), ("--topic-prefix", args.topic_prefix), ("--store", args.store)) if v]
+    if given:
+        raise UserError(f"{', '.join(given)} 只用于 Kafka 模式：加上 --kafka / {', '.join(given)} belong to the Kafka mode: add --kafka")
     rules = default_rules(args.policy)
     where = f"ClickHouse {redact(settings.clickhouse_url)}" if settings.clickhouse_url else str(args.data_dir)
     progress = ReplayProgress("rebuild", "重建")
@@ -77,4 +89,34 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
               f"of {where}: {pipeline.events:,} events, {len(pipeline.state.files)} enterprises", file=sys.stderr)
     finally:
         pipeline.close()
+    return 0
+
+
+def cmd_rebuild_kafka(args: argparse.Namespace) -> int:
+    """The Kafka mode's rebuild (``qrisk.kafka_rebuild``): exit 0 done, 2 refused or unreachable, nothing changed."""
+    from qrisk.cli_kafka import KafkaCliError, _fail, _kafka_errors, _kafka_failure, _named, reach, settings_from
+    from qrisk.kafka_rebuild import RefoldRefused, refold
+    from qrisk.store import StoreError, StoreTargetError, open_store, redact
+
+    settings = settings_from(args)
+    target = args.store or settings.store_url or settings.data_dir
+    try:
+        reach(settings, _named(args))
+        store = open_store(target)
+    except KafkaCliError as exc:
+        return _fail(exc)
+    except (StoreError, StoreTargetError, OSError) as exc:
+        print(f"qrisk: 无法打开存储 {redact(str(target))}：{exc} / cannot open the store {redact(str(target))}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        report = refold(settings, store, say=lambda line: print(f"qrisk: {line}", file=sys.stderr, flush=True))
+    except RefoldRefused as exc:
+        print(f"qrisk: {exc}", file=sys.stderr)
+        return 2
+    except _kafka_errors() as exc:
+        return _kafka_failure(exc, settings, _named(args))
+    finally:
+        store.close()
+    print(f"qrisk: 完成。启动 qrisk worker 与 qrisk sink：worker 将重新折叠 {report.log_records:,} 条日志记录 / done. Start "
+          f"`qrisk worker` and `qrisk sink`: the workers fold the log's {report.log_records:,} records again", file=sys.stderr)
     return 0
