@@ -508,6 +508,11 @@ def _sheet(rows: list[dict[str, Any]], columns: list[str], name: str, sheet: str
 
 _DURATION = re.compile(r"\d+[smhd]", re.IGNORECASE)
 
+# (module level: the routes' annotations are read in this module's namespace)
+_SINCE_DOC = ("at or after: a date (2026-07-01, from its midnight in the bureau's time), an instant with its zone, "
+              "or a duration back from now (7d)")
+_UNTIL_DOC = "before: an instant with its zone, or a date (2026-09-30: that day included, in the bureau's time)"
+
 
 def _instant(value: Any) -> dt.datetime:
     return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
@@ -1262,6 +1267,107 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             rows, columns, headers, formats = campaign_sheet(progress)
             return _sheet(rows, columns, "campaign", "提档升级进度", headers, formats)
         return _table(table_rows(progress), TABLE_COLUMNS, format, "campaign")
+
+    # ---------------------------------------------------------------- the county's registers (台账)
+
+    def _register_files(key: ApiKey, section: str) -> list[dict[str, Any]]:
+        """The credit files of ``key``'s towns as views of their profile and ``section`` (complaints or inspections)."""
+        if distributed:  # the sink's copies (seconds behind the log)
+            return [f for f in pipeline.credit_files() if key.sees_town((f.get("profile") or {}).get("town"))]
+        with pipeline.lock:
+            return [{"enterprise_id": f.enterprise_id,
+                     "profile": {"name": f.profile.name, "town": f.profile.town} if f.profile else {},
+                     section: [r.model_dump(mode="json") for r in getattr(f, section)]}
+                    for f in pipeline.state.files.values() if key.sees_town(f.profile.town if f.profile else None)]
+
+    def _window(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """``since`` (at or after) and ``until`` (before; a date: through its last minute, in the bureau's time)."""
+        offset = pipeline.rules.policy.utc_offset_hours
+        refused, bounds = [], []
+        for name, text in (("since", since), ("until", until)):
+            moment = None
+            if text is not None:
+                moment = _since(text, pipeline.clock(), offset)
+                if moment is None:
+                    refused.append({"field": f"query.{name}", "type": "value_error",
+                                    "reason": f"not a date, an instant with its zone or a duration: {text!r} "
+                                              "(e.g. 2026-07-01, 2026-07-01T08:00:00+08:00, 7d)",
+                                    "reason_zh": f"无效的时间：{text!r}，应为日期（如 2026-07-01）、带时区的时间"
+                                                 "（如 2026-07-01T08:00:00+08:00）或时长（如 7d）"})
+                elif name == "until" and len(text.strip()) == 10:
+                    moment += dt.timedelta(days=1)  # a day named is a day included
+            bounds.append(moment)
+        if not refused and bounds[0] is not None and bounds[1] is not None and bounds[1] <= bounds[0]:
+            refused.append({"field": "query.until", "type": "value_error", "reason": f"until {until!r} is not after since {since!r}",
+                            "reason_zh": f"截止时间 {until!r} 不晚于起始时间 {since!r}"})
+        if refused:
+            raise UnknownParameters(refused)
+        return bounds[0], bounds[1]
+
+    def _within(value: str, start: dt.datetime | None, end: dt.datetime | None) -> bool:
+        moment = _instant(value)
+        return (start is None or moment >= start) and (end is None or moment < end)
+
+    @app.get("/v1/complaints", summary="The county's complaints (投诉举报台账), newest first (supervisors: their towns)",
+             responses=_AUTH_RESPONSES, **_declared(readers))
+    def list_complaints(state: Annotated[Literal["open", "resolved"] | None, Query(description="open: 办理中 (no complaint.resolved yet)")] = None,
+                        verified: bool | None = None,
+                        category: Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"] | None = None,
+                        channel: Literal["12315", "hotline", "online", "letter", "visit", "other"] | None = None,
+                        enterprise_id: str | None = None, town: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+                        since: Annotated[str | None, Query(description="received " + _SINCE_DOC)] = None,
+                        until: Annotated[str | None, Query(description="received " + _UNTIL_DOC)] = None,
+                        limit: Annotated[int, Query(ge=1, le=5000, description="newest first; at most 5,000")] = 200,
+                        format: Format = "json", key: ApiKey = Security(readers)) -> Any:
+        """Every complaint of the credit files a key may read, with its enterprise, town, state and
+        ``days``: from receipt to resolution, or for one still open, since receipt until now.  The filters
+        combine (all must hold), in the exports too; ``x-qrisk-total`` says how many matched before ``limit``."""
+        from qrisk.registers import COMPLAINT_COLUMNS, complaint_rows, complaint_sheet
+
+        start, end = _window(since, until)
+        rows = [r for r in complaint_rows(_register_files(key, "complaints"), pipeline.clock())
+                if (state is None or r["state"] == state) and (verified is None or r["verified"] == verified)
+                and (category is None or r["category"] == category) and (channel is None or r["channel"] == channel)
+                and (enterprise_id is None or r["enterprise_id"] == enterprise_id) and (town is None or r["town"] == town)
+                and _within(r["received_at"], start, end)]
+        rows.sort(key=lambda r: (r["received_at"], r["complaint_id"]), reverse=True)
+        return _register(rows, limit, format, "complaints", COMPLAINT_COLUMNS, complaint_sheet, "投诉举报台账")
+
+    @app.get("/v1/inspections", summary="The county's on-site inspections (现场检查台账), newest first (supervisors: their towns)",
+             responses=_AUTH_RESPONSES, **_declared(readers))
+    def list_inspections(result: Literal["符合", "基本符合", "不符合"] | None = None,
+                         kind: Literal["routine", "special", "follow_up", "acceptance"] | None = None,
+                         inspector: Annotated[str | None, Query(min_length=1, max_length=200, description="as recorded, e.g. 王某、李某")] = None,
+                         enterprise_id: str | None = None, town: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+                         since: Annotated[str | None, Query(description="inspected " + _SINCE_DOC)] = None,
+                         until: Annotated[str | None, Query(description="inspected " + _UNTIL_DOC)] = None,
+                         limit: Annotated[int, Query(ge=1, le=5000, description="newest first; at most 5,000")] = 200,
+                         format: Format = "json", key: ApiKey = Security(readers)) -> Any:
+        """Every inspection of the credit files a key may read: result, findings counted (major and
+        critical apart) and said.  The filters combine; ``x-qrisk-total`` says how many matched before ``limit``."""
+        from qrisk.registers import INSPECTION_COLUMNS, inspection_rows, inspection_sheet
+
+        start, end = _window(since, until)
+        rows = [r for r in inspection_rows(_register_files(key, "inspections"))
+                if (result is None or r["result"] == result) and (kind is None or r["kind"] == kind)
+                and (inspector is None or r["inspector"] == inspector)
+                and (enterprise_id is None or r["enterprise_id"] == enterprise_id) and (town is None or r["town"] == town)
+                and _within(r["occurred_at"], start, end)]
+        rows.sort(key=lambda r: (r["occurred_at"], r["inspection_id"]), reverse=True)
+        return _register(rows, limit, format, "inspections", INSPECTION_COLUMNS, inspection_sheet, "现场检查台账")
+
+    def _register(rows: list[dict[str, Any]], limit: int, format: str, name: str, columns: list[str], sheet: Any, title: str) -> Any:
+        total = {"x-qrisk-total": str(len(rows))}
+        rows = [zoned(r) for r in rows[:limit]]  # (the CSV carries the JSON's instants)
+        if format == "json":
+            return ZonedJSONResponse(rows, headers=total)
+        if format == "xlsx":
+            people, sheet_columns, headers = sheet(rows, pipeline.rules.policy.utc_offset_hours)
+            answer = _sheet(people, sheet_columns, name, title, headers)
+        else:
+            answer = _table(rows, columns, format, name)
+        answer.headers.update(total)
+        return answer
 
     def _own_letters(key: ApiKey) -> tuple[list[str], dict[str, Any]]:
         """A sender's key (a lab's) sees the dead letters of its own requests: the id a 422 names

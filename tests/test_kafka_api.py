@@ -159,6 +159,17 @@ def test_reads_come_from_clickhouse_as_the_worker_and_sink_write_it(kafka_api, k
     assert table.json()["rows"][0]["commitment_signed_on"] is not None and table.json()["summary"]["enterprises"] == 1
     csv = srv.get("/v1/campaign?format=csv")
     assert csv.status_code == 200 and "清源桶装水厂" in csv.text
+    # the county's registers from the sink's copies equal those of the same events folded here
+    from qrisk.registers import complaint_rows, inspection_rows
+
+    here = [json.loads(json.dumps(state.files[eid].view(), default=str))]
+    inspections = srv.get("/v1/inspections").json()
+    assert inspections and inspections == json.loads(json.dumps(zoned(inspection_rows(here))))
+    complaints = [{k: v for k, v in c.items() if k != "days"} for c in srv.get("/v1/complaints").json()]
+    import datetime as dt
+
+    assert complaints and complaints == [{k: v for k, v in c.items() if k != "days"}
+                                         for c in json.loads(json.dumps(zoned(complaint_rows(here, dt.datetime.now(dt.timezone.utc)))))]
     letter = srv.get(f"/v1/dead-letters/{letter_id}")
     assert letter.status_code == 200 and letter.json()["channel"] == "http"
     # what became of an event: logged with the seq the POST answered (partition << 40 | offset), or dead-lettered

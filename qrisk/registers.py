@@ -1,0 +1,116 @@
+"""The county's registers (台账) of complaints and inspections: every enterprise's, in one list.
+
+A credit file lists one enterprise's complaints and inspections; a supervisor also works across
+them: the complaints still being handled in their towns and for how long, what a quarter's
+inspections found, which came out 不符合.  ``GET /v1/complaints`` and ``GET /v1/inspections`` read
+these rows from the credit files (the fold in embedded mode, the sink's copies in the Kafka mode),
+filtered and sorted by the API.  Rows are plain dicts with UTC ISO instants, as the API answers;
+the CSV keeps codes beside their ``…_zh`` labels and the sheet (``complaint_sheet``,
+``inspection_sheet``) is for people: Chinese headers and labels, local time.
+
+The complaint's text is the one the credit file keeps, as received: these lists are for the keys
+that may read credit files.  Alerts, which leave for chat and mail, mask it
+(``processors.personal_info``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable
+
+from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH
+from qrisk.credit_report import FINDING_ZH, KIND_ZH
+from qrisk.sheets import local_time, time_header
+
+COMPLAINT_STATE_ZH = {"open": "办理中", "resolved": "已办结"}
+
+COMPLAINT_COLUMNS = ["complaint_id", "enterprise_id", "enterprise_name", "town", "received_at", "channel", "channel_zh", "category",
+                     "category_zh", "product", "verified", "verified_zh", "state", "state_zh", "resolved_at", "days", "outcome", "text",
+                     "event_id"]
+INSPECTION_COLUMNS = ["inspection_id", "enterprise_id", "enterprise_name", "town", "occurred_at", "kind", "kind_zh", "inspector",
+                      "result", "findings", "findings_major", "findings_zh", "event_id"]
+
+
+def _instant(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
+    moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def _iso(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return _instant(value).astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
+    """One row per complaint of ``files`` (credit-file views: ``enterprise_id``, ``profile``, ``complaints``).
+    ``days``: for a resolved complaint, whole days from receipt to resolution; for one still open, whole
+    days since receipt as of ``now`` — how long it has waited."""
+    rows = []
+    for f in files:
+        profile = f.get("profile") or {}
+        for c in f.get("complaints") or []:
+            received = _instant(c["received_at"])
+            resolved = c.get("resolved_at")
+            until = _instant(resolved) if resolved else now
+            rows.append({
+                "complaint_id": c["complaint_id"], "enterprise_id": f["enterprise_id"], "enterprise_name": profile.get("name"),
+                "town": profile.get("town"), "received_at": _iso(received), "channel": c["channel"],
+                "channel_zh": CHANNEL_ZH.get(c["channel"], c["channel"]), "category": c["category"],
+                "category_zh": COMPLAINT_ZH.get(c["category"], c["category"]), "product": c.get("product"),
+                "verified": bool(c.get("verified")),
+                # (as the credit report says it: not yet concluded is 核查中, not 不属实)
+                "verified_zh": "属实" if c.get("verified") else ("不属实" if resolved else "核查中"),
+                "state": "resolved" if resolved else "open", "state_zh": COMPLAINT_STATE_ZH["resolved" if resolved else "open"],
+                "resolved_at": _iso(resolved), "days": max(0, (until - received).days), "outcome": c.get("outcome") or "",
+                "text": c.get("text") or "", "event_id": c.get("event_id"),
+            })
+    return rows
+
+
+def inspection_rows(files: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per inspection of ``files``: the findings counted, major and critical apart, and said."""
+    rows = []
+    for f in files:
+        profile = f.get("profile") or {}
+        for i in f.get("inspections") or []:
+            findings = i.get("findings") or []
+            rows.append({
+                "inspection_id": i["inspection_id"], "enterprise_id": f["enterprise_id"], "enterprise_name": profile.get("name"),
+                "town": profile.get("town"), "occurred_at": _iso(i["occurred_at"]), "kind": i.get("kind"),
+                "kind_zh": KIND_ZH.get(i.get("kind"), i.get("kind")), "inspector": i.get("inspector"), "result": i.get("result"),
+                "findings": len(findings), "findings_major": sum(1 for x in findings if x.get("severity") in ("major", "critical")),
+                "findings_zh": "；".join(f"{x.get('code')} {x.get('description')}（{FINDING_ZH.get(x.get('severity'), x.get('severity'))}）"
+                                        for x in findings),
+                "event_id": i.get("event_id"),
+            })
+    return rows
+
+
+def complaint_sheet(rows: list[dict[str, Any]], offset_hours: int) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
+    when = time_header(offset_hours)
+    columns = ["complaint_id", "enterprise_id", "enterprise_name", "town", "received_at", "channel", "category", "product", "verified",
+               "state", "resolved_at", "days", "outcome", "text"]
+    headers = {"complaint_id": "投诉编号", "enterprise_id": "企业编号", "enterprise_name": "企业名称", "town": "乡镇/街道",
+               "received_at": f"受理时间{when}", "channel": "渠道", "category": "类别", "product": "涉及产品", "verified": "核查",
+               "state": "办理状态", "resolved_at": f"办结时间{when}", "days": "用时（天；办理中的为受理至今）", "outcome": "处理结果",
+               "text": "投诉内容"}
+    people = [{**r, "received_at": local_time(r["received_at"], offset_hours), "resolved_at": local_time(r["resolved_at"], offset_hours),
+               "channel": r["channel_zh"], "category": r["category_zh"], "verified": r["verified_zh"], "state": r["state_zh"]}
+              for r in rows]
+    return people, columns, headers
+
+
+def inspection_sheet(rows: list[dict[str, Any]], offset_hours: int) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
+    when = time_header(offset_hours)
+    columns = ["inspection_id", "enterprise_id", "enterprise_name", "town", "occurred_at", "kind", "inspector", "result", "findings",
+               "findings_major", "findings_zh"]
+    headers = {"inspection_id": "检查编号", "enterprise_id": "企业编号", "enterprise_name": "企业名称", "town": "乡镇/街道",
+               "occurred_at": f"检查时间{when}", "kind": "检查类型", "inspector": "检查人员", "result": "检查结果", "findings": "发现问题（项）",
+               "findings_major": "其中主要、严重（项）", "findings_zh": "发现问题"}
+    people = [{**r, "occurred_at": local_time(r["occurred_at"], offset_hours), "kind": r["kind_zh"]} for r in rows]
+    return people, columns, headers
+
+
+__all__ = ["COMPLAINT_COLUMNS", "INSPECTION_COLUMNS", "complaint_rows", "complaint_sheet", "inspection_rows", "inspection_sheet"]

@@ -1,0 +1,132 @@
+"""The county's registers over real HTTP: ``GET /v1/complaints`` and ``GET /v1/inspections`` list
+every enterprise's complaints and inspections, filtered (state, verified, result, town, a quarter),
+a town key its towns only, with the exports a supervisor prints."""
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from qrisk.auth import KeyStore
+from tests.conftest import Server
+from tests.test_risk import ev, registered
+
+A, B = "E-330110-001", "E-330110-002"  # 良渚街道 (the golden enterprise's town), 清湖镇
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("registers") / "data").start()
+    store = KeyStore(server.data_dir / "keys.json")
+    _, server.liangzhu = store.create("supervisor", "liangzhu", towns=["良渚街道"])
+    _, server.lab = store.create("lab", "lab-1", source_id="lab-1")
+    events = [
+        registered("2025-01-05T09:00:00+08:00", A),
+        registered("2025-01-05T09:00:00+08:00", B, name="清湖桶装水厂", town="清湖镇", licence_no="SC10433011000002"),
+        # A: resolved (not substantiated) in 7 days; an illness complaint, verified, still open
+        ev("complaint.received", "2025-04-02T10:00:00+08:00", A, complaint_id="12315-A1", verified=False, category="taste_odour",
+           channel="12315", text="水有异味，联系人张三 13812345678"),
+        ev("complaint.resolved", "2025-04-09T16:00:00+08:00", A, complaint_id="12315-A1", verified=False, outcome="抽检合格，不属实"),
+        ev("complaint.received", "2025-08-20T09:30:00+08:00", A, complaint_id="12315-A2", verified=True, category="illness",
+           channel="hotline", text="饮用后腹泻"),
+        # B: one open complaint from the first quarter
+        ev("complaint.received", "2025-03-31T23:30:00+08:00", B, complaint_id="12315-B1", verified=False, category="foreign_matter",
+           channel="online", text="桶内有异物"),
+        ev("inspection.completed", "2025-05-10T10:00:00+08:00", A, inspection_id="JC-A1", result="符合", findings=[]),
+        ev("inspection.completed", "2025-07-01T10:00:00+08:00", B, inspection_id="JC-B1", result="不符合", inspector="李某",
+           findings=[{"code": "4.2.1", "description": "原料未离地存放", "severity": "minor"},
+                     {"code": "6.1", "description": "出厂检验记录缺失", "severity": "major"}]),
+    ]
+    answer = server.post("/v1/events", json=[e.model_dump(mode="json") for e in events])
+    assert answer.status_code == 200, answer.text
+    yield server
+    server.stop()
+
+
+def rows(srv, path: str, key: str | None = None, **params) -> list[dict]:
+    answer = srv.get(path, params=params, headers={"authorization": f"Bearer {key}"} if key else {})
+    assert answer.status_code == 200, answer.text
+    assert int(answer.headers["x-qrisk-total"]) >= len(answer.json())
+    return answer.json()
+
+
+def test_every_complaint_of_the_county_newest_first_with_its_state_and_days(srv):
+    listed = rows(srv, "/v1/complaints")
+    assert [r["complaint_id"] for r in listed] == ["12315-A2", "12315-A1", "12315-B1"]
+    a1, b1 = listed[1], listed[2]
+    assert (a1["state"], a1["state_zh"], a1["verified_zh"], a1["days"], a1["outcome"]) == ("resolved", "已办结", "不属实", 7, "抽检合格，不属实")
+    assert a1["resolved_at"] == "2025-04-09T08:00:00.000Z" and a1["received_at"] == "2025-04-02T02:00:00.000Z"
+    assert (b1["state"], b1["state_zh"], b1["verified_zh"], b1["town"], b1["enterprise_name"]) == ("open", "办理中", "核查中", "清湖镇", "清湖桶装水厂")
+    assert b1["days"] > 365  # open since March 2025, counted until now
+    assert listed[0]["category_zh"] == "食用后不适" and listed[0]["channel_zh"] == "热线" and listed[0]["verified_zh"] == "属实"
+    assert listed[1]["text"].endswith("13812345678")  # as the credit file keeps it: these lists are for keys that read credit files
+
+
+def test_complaint_filters_combine(srv):
+    def ids(**params):
+        return [r["complaint_id"] for r in rows(srv, "/v1/complaints", **params)]
+
+    assert ids(state="open") == ["12315-A2", "12315-B1"]
+    assert ids(state="open", verified="true") == ["12315-A2"]
+    assert ids(category="illness") == ["12315-A2"] and ids(channel="online") == ["12315-B1"]
+    assert ids(town="清湖镇") == ["12315-B1"] and ids(enterprise_id=A) == ["12315-A2", "12315-A1"]
+    # a quarter in the bureau's days: 23:30 on 31 March (15:30Z) is the first quarter's, not the second's
+    assert ids(since="2025-01-01", until="2025-03-31") == ["12315-B1"]
+    assert ids(since="2025-04-01", until="2025-06-30") == ["12315-A1"]
+    assert ids(since="2025-04-02T10:00:00+08:00", until="2025-04-02T10:00:01+08:00") == ["12315-A1"]
+    assert ids(limit=1) == ["12315-A2"]
+    answer = srv.get("/v1/complaints", params={"limit": 1})
+    assert answer.headers["x-qrisk-total"] == "3"
+
+
+def test_a_bad_window_or_value_names_the_field(srv):
+    for params, field in (({"since": "last week"}, "query.since"), ({"until": "2025-13-01"}, "query.until"),
+                          ({"since": "2025-07-01", "until": "2025-06-30"}, "query.until"), ({"state": "closed"}, "query.state"),
+                          ({"sort": "name"}, "query.sort")):
+        answer = srv.get("/v1/complaints", params=params)
+        assert answer.status_code == 422, (params, answer.text)
+        assert [e["field"] for e in answer.json()["errors"]] == [field], answer.text
+    answer = srv.get("/v1/inspections", params={"result": "合格"})
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "query.result"
+
+
+def test_inspections_with_their_findings(srv):
+    listed = rows(srv, "/v1/inspections")
+    assert [r["inspection_id"] for r in listed] == ["JC-B1", "JC-A1"]
+    b1 = listed[0]
+    assert (b1["result"], b1["findings"], b1["findings_major"], b1["inspector"], b1["kind_zh"]) == ("不符合", 2, 1, "李某", "专项检查")
+    assert b1["findings_zh"] == "4.2.1 原料未离地存放（一般）；6.1 出厂检验记录缺失（主要）"
+    assert [r["inspection_id"] for r in rows(srv, "/v1/inspections", result="不符合")] == ["JC-B1"]
+    assert [r["inspection_id"] for r in rows(srv, "/v1/inspections", since="2025-04-01", until="2025-06-30")] == ["JC-A1"]
+    assert [r["inspection_id"] for r in rows(srv, "/v1/inspections", inspector="李某")] == ["JC-B1"]
+    assert [r["inspection_id"] for r in rows(srv, "/v1/inspections", kind="special", town="良渚街道")] == ["JC-A1"]
+
+
+def test_a_town_key_sees_its_towns_and_a_lab_key_none(srv):
+    assert {r["town"] for r in rows(srv, "/v1/complaints", srv.liangzhu)} == {"良渚街道"}
+    assert [r["inspection_id"] for r in rows(srv, "/v1/inspections", srv.liangzhu)] == ["JC-A1"]
+    assert rows(srv, "/v1/complaints", srv.liangzhu, town="清湖镇") == []
+    for path in ("/v1/complaints", "/v1/inspections"):
+        assert srv.get(path, headers={"authorization": f"Bearer {srv.lab}"}).status_code == 403
+
+
+def test_the_exports_carry_the_same_rows(srv):
+    from openpyxl import load_workbook
+
+    table = srv.get("/v1/complaints", params={"state": "open", "format": "csv"})
+    assert table.status_code == 200 and table.headers["x-qrisk-total"] == "2"
+    got = list(csv.DictReader(io.StringIO(table.content.decode("utf-8-sig"))))
+    assert [r["complaint_id"] for r in got] == ["12315-A2", "12315-B1"]
+    assert got[1]["received_at"] == "2025-03-31T15:30:00.000Z" and got[1]["state_zh"] == "办理中" and got[1]["channel"] == "online"
+    sheet = srv.get("/v1/complaints", params={"format": "xlsx"})
+    ws = load_workbook(io.BytesIO(sheet.content)).active
+    header = [c.value for c in ws[1]]
+    assert header[:5] == ["投诉编号", "企业编号", "企业名称", "乡镇/街道", "受理时间（北京时间）"]
+    first = dict(zip(header, [c.value for c in ws[2]]))
+    assert first["受理时间（北京时间）"] == "2025-08-20 09:30" and first["渠道"] == "热线" and first["办理状态"] == "办理中"
+    sheet = srv.get("/v1/inspections", params={"format": "xlsx"})
+    ws = load_workbook(io.BytesIO(sheet.content)).active
+    header = [c.value for c in ws[1]]
+    first = dict(zip(header, [c.value for c in ws[2]]))
+    assert first["检查编号"] == "JC-B1" and first["检查结果"] == "不符合" and first["其中主要、严重（项）"] == 1
