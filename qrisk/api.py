@@ -1270,15 +1270,22 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     # ---------------------------------------------------------------- the county's registers (台账)
 
-    def _register_files(key: ApiKey, section: str) -> list[dict[str, Any]]:
-        """The credit files of ``key``'s towns as views of their profile and ``section`` (complaints or inspections)."""
+    def _register_rows(key: ApiKey, section: str, build: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """``build`` over the credit files of ``key``'s towns, each as its profile and ``section`` (samples as
+        ``SampleRecord`` models, complaints and inspections as dicts).  In embedded mode under the lock: the fold
+        changes a record in place (a re-test marks the report it replaces)."""
         if distributed:  # the sink's copies (seconds behind the log)
-            return [f for f in pipeline.credit_files() if key.sees_town((f.get("profile") or {}).get("town"))]
+            files = [f for f in pipeline.credit_files() if key.sees_town((f.get("profile") or {}).get("town"))]
+            if section == "samples":
+                from processors.credit_file import SampleRecord
+
+                files = [{**f, "samples": [SampleRecord.model_validate(s) for s in f.get("samples") or []]} for f in files]
+            return build(files)
         with pipeline.lock:
-            return [{"enterprise_id": f.enterprise_id,
-                     "profile": {"name": f.profile.name, "town": f.profile.town} if f.profile else {},
-                     section: [r.model_dump(mode="json") for r in getattr(f, section)]}
-                    for f in pipeline.state.files.values() if key.sees_town(f.profile.town if f.profile else None)]
+            return build([{"enterprise_id": f.enterprise_id,
+                           "profile": {"name": f.profile.name, "town": f.profile.town} if f.profile else {},
+                           section: f.samples if section == "samples" else [r.model_dump(mode="json") for r in getattr(f, section)]}
+                          for f in pipeline.state.files.values() if key.sees_town(f.profile.town if f.profile else None)])
 
     def _window(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
         """``since`` (at or after) and ``until`` (before; a date: through its last minute, in the bureau's time)."""
@@ -1308,6 +1315,37 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         moment = _instant(value)
         return (start is None or moment >= start) and (end is None or moment < end)
 
+    @app.get("/v1/samples", summary="The county's sampling reports (抽检台账), newest first (supervisors: their towns)",
+             responses=_AUTH_RESPONSES, **_declared(readers))
+    def list_samples(verdict: Annotated[Literal["pass", "fail", "undetermined"] | None, Query(description=(
+                         "the conclusion the report counts with (counted): a failure qrisk alone finds counts as the lab's 合格"))] = None,
+                     unconfirmed: Annotated[bool | None, Query(description="true: 系统复核不合格, qrisk fails what the lab's report passed")] = None,
+                     final: Annotated[bool | None, Query(description=(
+                         "true: the reports that count (not replaced by a re-test, corrected, repeated or retracted, and judged)"))] = None,
+                     lab: Annotated[str | None, Query(min_length=1, max_length=200, description="the lab's name as its report prints it")] = None,
+                     product: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+                     enterprise_id: str | None = None, town: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+                     since: Annotated[str | None, Query(description="sampled " + _SINCE_DOC)] = None,
+                     until: Annotated[str | None, Query(description="sampled " + _UNTIL_DOC)] = None,
+                     limit: Annotated[int, Query(ge=1, le=5000, description="newest first; at most 5,000")] = 200,
+                     format: Format = "json", key: ApiKey = Security(readers)) -> Any:
+        """Every sampling report of the credit files a key may read, as the credit report lists it: qrisk's
+        verdict in Chinese, the items failed, what was wrong or left open, and what it counts as.  A sample's day
+        is its sampling date, in the bureau's time.  ``?final=true&since=2025-07-01&until=2025-09-30``: the third
+        quarter's samples as the figures count them; ``x-qrisk-total`` says how many matched before ``limit``."""
+        from qrisk.registers import SAMPLE_COLUMNS, sample_rows, sample_sheet
+
+        start, end = _window(since, until)
+        zone = dt.timezone(dt.timedelta(hours=pipeline.rules.policy.utc_offset_hours))
+        rows = [r for r in _register_rows(key, "samples", sample_rows)
+                if (verdict is None or r["counted"] == verdict) and (unconfirmed is None or r["unconfirmed"] == unconfirmed)
+                and (final is None or r["final"] == final) and (lab is None or r["lab"] == lab)
+                and (product is None or r["product"] == product)
+                and (enterprise_id is None or r["enterprise_id"] == enterprise_id) and (town is None or r["town"] == town)
+                and _within(dt.datetime.combine(dt.date.fromisoformat(r["sampled_on"]), dt.time(), zone), start, end)]
+        rows.sort(key=lambda r: (r["sampled_on"], r["sample_no"], r["event_id"]), reverse=True)
+        return _register(rows, limit, format, "samples", SAMPLE_COLUMNS, sample_sheet, "抽检台账")
+
     @app.get("/v1/complaints", summary="The county's complaints (投诉举报台账), newest first (supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))
     def list_complaints(state: Annotated[Literal["open", "resolved"] | None, Query(description="open: 办理中 (no complaint.resolved yet)")] = None,
@@ -1325,7 +1363,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         from qrisk.registers import COMPLAINT_COLUMNS, complaint_rows, complaint_sheet
 
         start, end = _window(since, until)
-        rows = [r for r in complaint_rows(_register_files(key, "complaints"), pipeline.clock())
+        now = pipeline.clock()
+        rows = [r for r in _register_rows(key, "complaints", lambda files: complaint_rows(files, now))
                 if (state is None or r["state"] == state) and (verified is None or r["verified"] == verified)
                 and (category is None or r["category"] == category) and (channel is None or r["channel"] == channel)
                 and (enterprise_id is None or r["enterprise_id"] == enterprise_id) and (town is None or r["town"] == town)
@@ -1348,7 +1387,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         from qrisk.registers import INSPECTION_COLUMNS, inspection_rows, inspection_sheet
 
         start, end = _window(since, until)
-        rows = [r for r in inspection_rows(_register_files(key, "inspections"))
+        rows = [r for r in _register_rows(key, "inspections", inspection_rows)
                 if (result is None or r["result"] == result) and (kind is None or r["kind"] == kind)
                 and (inspector is None or r["inspector"] == inspector)
                 and (enterprise_id is None or r["enterprise_id"] == enterprise_id) and (town is None or r["town"] == town)

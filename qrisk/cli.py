@@ -199,7 +199,7 @@ def _stamp_stderr() -> _StampedStream:
 # qrisk.auth.posting_rules allow it (tests/test_cli.py checks it against both)
 ROLE_HELP: dict[str, str] = {
     "admin": "everything: audit, metrics, every read; acts on alerts; re-sends given-up notifications (POST /v1/alerts/redeliver); may post any event type (imports, back-fill)",
-    "supervisor": "reads credit files, the registers of complaints and inspections, alerts, the campaign table, dead letters and "
+    "supervisor": "reads credit files, the registers of samples, complaints and inspections, alerts, the campaign table, dead letters and "
                   "what became of an event; acts on alerts "
                   "(POST /v1/alerts/{id}/actions: acknowledge, assign, start_rectification, verify, close, reopen, comment, escalate); with --towns "
                   "only those towns, "

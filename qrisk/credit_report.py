@@ -124,6 +124,38 @@ def _last_result(file: CreditFile, rules: Rules, item_code: str, unit: str, poin
     return f"{point['sampled_on']}：{point['value']:g}{suffix}"
 
 
+def sample_row(s: Any) -> dict[str, Any]:
+    """One sampling report as the credit report lists it (and the county's register, ``qrisk.registers``):
+    qrisk's verdict in Chinese, the items it failed on, and what was wrong or left open — why it does not
+    count, a re-test, a disagreement with the lab."""
+    j = s.judgement
+    names = {i.item_code: i.item_name or i.item_code for i in (j.items if j else [])}
+    names.update({f"sum_of_ratios:{c.group}": c.item_name or f"{c.group_name}比例之和" for c in (j.sum_checks if j else [])})
+    failed = [names[code] for code in (j.failed_codes() if j else [])]
+    # what was wrong or left open; an item not applicable to the product only when the lab
+    # failed it (its message asks to check the product's type)
+    detail = [i.message_zh for i in (j.items if j else [])
+              if i.verdict in ("fail", "undetermined") or (i.verdict == "not_applicable" and i.lab_verdict == "fail")]
+    if j and j.verdict_reason in ("no_applicable_item", "edition_uncertain") and j.verdict_note_zh:
+        detail.append(j.verdict_note_zh)  # why the sample as a whole is 无法判定 (or how each edition judged it)
+    # a product under a standard the catalogue lacks (natural mineral water): why the sample is undetermined, once
+    detail += [i.message_zh for i in (j.items if j else []) if i.reason == "uncatalogued_standard" and i.lab_verdict != "fail"][:1]
+    detail += [c.message_zh for c in (j.sum_checks if j else []) if c.verdict == "fail"]
+    if j and j.disagreements:
+        detail.append(f"与检验机构结论不一致：{'、'.join(disagreements_zh(j))}")
+    if s.retest:
+        if s.not_retested and j is not None:
+            names = {i.item_code: i.item_name for i in j.items}
+            detail.insert(0, f"未复检项目（{'、'.join(names.get(c, c) for c in s.not_retested)}）沿用初检结果")
+        detail.insert(0, "复检")
+    if s.superseded_by:
+        detail.insert(0, s.superseded_zh())  # why this report does not count: a re-test, a correction, a repeat…
+    return {"sampled_on": s.sampled_on.isoformat(), "sample_no": s.sample_no, "product": s.product, "batch": s.batch or "",
+            "lab": s.lab, "verdict": j.verdict if j else None,
+            "verdict_zh": UNCONFIRMED_ZH if j is not None and j.unconfirmed else VERDICT_ZH.get(j.verdict if j else None, ""),
+            "failed_zh": "、".join(failed), "detail_zh": "；".join(detail), "event_id": s.event_id}
+
+
 def report_from_view(doc: dict[str, Any], rules: Rules, alerts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The same report from a credit file's view (``CreditFile.view()``), which is what the Kafka
     sink keeps in ClickHouse: the fold's records as they are, the grade with its current reasons
@@ -343,34 +375,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
             change = "等级不变" + ("（受每次变动级数限制）" if h.held else "")
         history.append({"as_of": _local(h.as_of, off), "grade": h.grade, "previous": h.previous or "", "score": h.score,
                         "change_zh": change, "cause_event_id": h.cause_event_id})
-    samples = []
-    for s in sorted(file.samples, key=lambda s: (s.sampled_on, s.sample_no), reverse=True):
-        j = s.judgement
-        names = {i.item_code: i.item_name or i.item_code for i in (j.items if j else [])}
-        names.update({f"sum_of_ratios:{c.group}": c.item_name or f"{c.group_name}比例之和" for c in (j.sum_checks if j else [])})
-        failed = [names[code] for code in (j.failed_codes() if j else [])]
-        # what was wrong or left open; an item not applicable to the product only when the lab
-        # failed it (its message asks to check the product's type)
-        detail = [i.message_zh for i in (j.items if j else [])
-                  if i.verdict in ("fail", "undetermined") or (i.verdict == "not_applicable" and i.lab_verdict == "fail")]
-        if j and j.verdict_reason in ("no_applicable_item", "edition_uncertain") and j.verdict_note_zh:
-            detail.append(j.verdict_note_zh)  # why the sample as a whole is 无法判定 (or how each edition judged it)
-        # a product under a standard the catalogue lacks (natural mineral water): why the sample is undetermined, once
-        detail += [i.message_zh for i in (j.items if j else []) if i.reason == "uncatalogued_standard" and i.lab_verdict != "fail"][:1]
-        detail += [c.message_zh for c in (j.sum_checks if j else []) if c.verdict == "fail"]
-        if j and j.disagreements:
-            detail.append(f"与检验机构结论不一致：{'、'.join(disagreements_zh(j))}")
-        if s.retest:
-            if s.not_retested and j is not None:
-                names = {i.item_code: i.item_name for i in j.items}
-                detail.insert(0, f"未复检项目（{'、'.join(names.get(c, c) for c in s.not_retested)}）沿用初检结果")
-            detail.insert(0, "复检")
-        if s.superseded_by:
-            detail.insert(0, s.superseded_zh())  # why this report does not count: a re-test, a correction, a repeat…
-        samples.append({"sampled_on": s.sampled_on.isoformat(), "sample_no": s.sample_no, "product": s.product, "batch": s.batch or "",
-                        "lab": s.lab, "verdict": j.verdict if j else None,
-                        "verdict_zh": UNCONFIRMED_ZH if j is not None and j.unconfirmed else VERDICT_ZH.get(j.verdict if j else None, ""),
-                        "failed_zh": "、".join(failed), "detail_zh": "；".join(detail), "event_id": s.event_id})
+    samples = [sample_row(s) for s in sorted(file.samples, key=lambda s: (s.sampled_on, s.sample_no), reverse=True)]
     complaints = [
         {"received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),
          "category_zh": COMPLAINT_ZH.get(c.category, c.category), "text": c.text, "verified": c.verified,

@@ -1,8 +1,8 @@
-"""The county's registers (台账) of complaints and inspections: every enterprise's, in one list.
+"""The county's registers (台账) of sampling reports, complaints and inspections: every enterprise's, in one list.
 
 A credit file lists one enterprise's complaints and inspections; a supervisor also works across
-them: the complaints still being handled in their towns and for how long, what a quarter's
-inspections found, which came out 不符合.  ``GET /v1/complaints`` and ``GET /v1/inspections`` read
+them: a quarter's samples and failures, the complaints still being handled in their towns and for
+how long, what a quarter's inspections found.  ``GET /v1/samples``, ``GET /v1/complaints`` and ``GET /v1/inspections`` read
 these rows from the credit files (the fold in embedded mode, the sink's copies in the Kafka mode),
 filtered and sorted by the API.  Rows are plain dicts with UTC ISO instants, as the API answers;
 the CSV keeps codes beside their ``…_zh`` labels and the sheet (``complaint_sheet``,
@@ -26,6 +26,8 @@ COMPLAINT_STATE_ZH = {"open": "办理中", "resolved": "已办结"}
 COMPLAINT_COLUMNS = ["complaint_id", "enterprise_id", "enterprise_name", "town", "received_at", "channel", "channel_zh", "category",
                      "category_zh", "product", "verified", "verified_zh", "state", "state_zh", "resolved_at", "days", "outcome", "text",
                      "event_id"]
+SAMPLE_COLUMNS = ["sample_no", "enterprise_id", "enterprise_name", "town", "sampled_on", "product", "batch", "lab", "task_source",
+                  "verdict", "counted", "unconfirmed", "verdict_zh", "final", "failed_zh", "detail_zh", "superseded_by", "event_id"]
 INSPECTION_COLUMNS = ["inspection_id", "enterprise_id", "enterprise_name", "town", "occurred_at", "kind", "kind_zh", "inspector",
                       "result", "findings", "findings_major", "findings_zh", "event_id"]
 
@@ -69,6 +71,27 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime) -> list[di
     return rows
 
 
+def sample_rows(files: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per sampling report of ``files`` (``samples``: ``SampleRecord`` models), as the credit report
+    lists it (``qrisk.credit_report.sample_row``), with its enterprise and what it counts as: ``counted``, the
+    conclusion every figure counts (the lab's 合格 where the failure is qrisk's alone, ``unconfirmed``), and
+    ``final``, false for a report that no longer counts (replaced by its re-test, corrected, repeated, retracted)
+    or that awaits judgement."""
+    from qrisk.credit_report import sample_row
+
+    rows = []
+    for f in files:
+        profile = f.get("profile") or {}
+        for s in f.get("samples") or []:
+            j = s.judgement
+            rows.append({
+                **sample_row(s), "enterprise_id": f["enterprise_id"], "enterprise_name": profile.get("name"), "town": profile.get("town"),
+                "task_source": s.task_source, "counted": j.counted if j else None, "unconfirmed": bool(j and j.unconfirmed),
+                "final": j is not None and s.superseded_by is None, "superseded_by": s.superseded_by,
+            })
+    return rows
+
+
 def inspection_rows(files: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per inspection of ``files``: the findings counted, major and critical apart, and said."""
     rows = []
@@ -102,6 +125,19 @@ def complaint_sheet(rows: list[dict[str, Any]], offset_hours: int) -> tuple[list
     return people, columns, headers
 
 
+SAMPLE_FORMS_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定", None: "待判定"}
+
+
+def sample_sheet(rows: list[dict[str, Any]], offset_hours: int) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
+    columns = ["sample_no", "enterprise_id", "enterprise_name", "town", "sampled_on", "product", "batch", "lab", "task_source",
+               "verdict_zh", "counted", "final", "failed_zh", "detail_zh"]
+    headers = {"sample_no": "抽样编号", "enterprise_id": "企业编号", "enterprise_name": "企业名称", "town": "乡镇/街道", "sampled_on": "抽样日期",
+               "product": "食品名称", "batch": "批号", "lab": "检验机构", "task_source": "任务来源", "verdict_zh": "判定",
+               "counted": "计入结论", "final": "计入统计", "failed_zh": "不合格项目", "detail_zh": "说明"}
+    people = [{**r, "counted": SAMPLE_FORMS_ZH.get(r["counted"], r["counted"]), "final": "是" if r["final"] else "否"} for r in rows]
+    return people, columns, headers
+
+
 def inspection_sheet(rows: list[dict[str, Any]], offset_hours: int) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
     when = time_header(offset_hours)
     columns = ["inspection_id", "enterprise_id", "enterprise_name", "town", "occurred_at", "kind", "inspector", "result", "findings",
@@ -113,4 +149,5 @@ def inspection_sheet(rows: list[dict[str, Any]], offset_hours: int) -> tuple[lis
     return people, columns, headers
 
 
-__all__ = ["COMPLAINT_COLUMNS", "INSPECTION_COLUMNS", "complaint_rows", "complaint_sheet", "inspection_rows", "inspection_sheet"]
+__all__ = ["COMPLAINT_COLUMNS", "INSPECTION_COLUMNS", "SAMPLE_COLUMNS", "complaint_rows", "complaint_sheet", "inspection_rows",
+           "inspection_sheet", "sample_rows", "sample_sheet"]

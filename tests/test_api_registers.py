@@ -10,9 +10,18 @@ import pytest
 
 from qrisk.auth import KeyStore
 from tests.conftest import Server
-from tests.test_risk import ev, registered
+from tests.test_retest_scope import PROPIONIC, SORBIC, _item
+from tests.test_risk import ev, pa_sample, registered
 
-A, B = "E-330110-001", "E-330110-002"  # 良渚街道 (the golden enterprise's town), 清湖镇
+A, B, C = "E-330110-001", "E-330110-002", "E-330110-003"  # 良渚街道 (the golden enterprise's town), 清湖镇, 良渚街道
+MEMBERS = [_item(SORBIC[0], [0.6], "g/kg", "合格", SORBIC[1]), _item(PROPIONIC[0], [1.2], "g/kg", "合格", PROPIONIC[1])]
+SUM_NAME = "防腐剂混合使用时各自用量占其最大使用量的比例之和"
+
+
+def pastry(at: str, items: list[dict]):
+    """C's cake: each preservative 合格 on the report, their sum of ratios 1.08 (qrisk's failure alone, until corrected)."""
+    return ev("sampling.result", at, C, items=items, product="蛋糕", sample_no="DC-Q2-1", sampled_on="2025-05-06",
+              production_date="2025-05-01")
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +33,12 @@ def srv(tmp_path_factory):
     events = [
         registered("2025-01-05T09:00:00+08:00", A),
         registered("2025-01-05T09:00:00+08:00", B, name="清湖桶装水厂", town="清湖镇", licence_no="SC10433011000002"),
+        registered("2025-01-05T09:00:00+08:00", C, name="良渚糕点坊", category="pastry", licence_no="SC12433011000003"),
+        # samples: A passes in the second quarter, B fails in the third; C's report reads 合格 where qrisk fails
+        # the sum, and the lab's correction (the sum printed, 不合格) replaces it
+        pa_sample("2025-05-12T15:00:00+08:00", values=(0, 0, 0, 0, 0), sample_no="S-A-1", enterprise_id=A),
+        pa_sample("2025-08-12T15:00:00+08:00", values=(0, 3, 0, 0, 0), sample_no="S-B-1", enterprise_id=B),
+        pastry("2025-05-10T16:00:00+08:00", MEMBERS),
         # A: resolved (not substantiated) in 7 days; an illness complaint, verified, still open
         ev("complaint.received", "2025-04-02T10:00:00+08:00", A, complaint_id="12315-A1", verified=False, category="taste_odour",
            channel="12315", text="水有异味，联系人张三 13812345678"),
@@ -39,6 +54,10 @@ def srv(tmp_path_factory):
                      {"code": "6.1", "description": "出厂检验记录缺失", "severity": "major"}]),
     ]
     answer = server.post("/v1/events", json=[e.model_dump(mode="json") for e in events])
+    assert answer.status_code == 200, answer.text
+    assert [r["sample_no"] for r in rows(server, "/v1/samples", unconfirmed="true")] == ["DC-Q2-1"]  # before its correction
+    corrected = pastry("2025-05-14T10:00:00+08:00", [*MEMBERS, _item("preservative_ratio_sum", [1.08], "无量纲", "不合格", SUM_NAME)])
+    answer = server.post("/v1/events", json=[corrected.model_dump(mode="json")])
     assert answer.status_code == 200, answer.text
     yield server
     server.stop()
@@ -130,3 +149,50 @@ def test_the_exports_carry_the_same_rows(srv):
     header = [c.value for c in ws[1]]
     first = dict(zip(header, [c.value for c in ws[2]]))
     assert first["检查编号"] == "JC-B1" and first["检查结果"] == "不符合" and first["其中主要、严重（项）"] == 1
+
+
+def test_every_sampling_report_with_what_it_counts_as(srv):
+    listed = rows(srv, "/v1/samples")
+    assert [(r["sample_no"], r["enterprise_id"]) for r in listed] == [("S-B-1", B), ("S-A-1", A), ("DC-Q2-1", C), ("DC-Q2-1", C)]
+    b1, a1, corrected, first = listed
+    assert (b1["verdict"], b1["counted"], b1["verdict_zh"], b1["final"], b1["town"]) == ("fail", "fail", "不合格", True, "清湖镇")
+    assert "铜绿假单胞菌" in b1["failed_zh"] and b1["detail_zh"]
+    assert (a1["counted"], a1["verdict_zh"], a1["failed_zh"]) == ("pass", "合格", "")
+    # the first report: qrisk's failure alone (counted 合格), replaced by the correction, which counts as the lab's 不合格
+    assert (first["verdict"], first["counted"], first["unconfirmed"], first["final"]) == ("fail", "pass", True, False)
+    assert first["superseded_by"] == corrected["event_id"] and first["verdict_zh"].startswith("系统复核不合格")
+    assert (corrected["counted"], corrected["unconfirmed"], corrected["final"]) == ("fail", False, True)
+
+
+def test_sample_filters_give_a_quarters_figures(srv):
+    def ids(**params):
+        return [(r["sample_no"], r["final"]) for r in rows(srv, "/v1/samples", **params)]
+
+    # the second quarter's reports as the figures count them: two samples, one failure (C's, as corrected)
+    assert ids(final="true", since="2025-04-01", until="2025-06-30") == [("S-A-1", True), ("DC-Q2-1", True)]
+    assert ids(final="true", verdict="fail", since="2025-04-01", until="2025-06-30") == [("DC-Q2-1", True)]
+    assert ids(since="2025-07-01", until="2025-09-30") == [("S-B-1", True)]
+    assert ids(unconfirmed="true") == [("DC-Q2-1", False)]
+    assert ids(final="false") == [("DC-Q2-1", False)]
+    assert ids(town="良渚街道", verdict="pass") == [("S-A-1", True), ("DC-Q2-1", False)]
+    assert ids(product="蛋糕", final="true") == [("DC-Q2-1", True)]
+    # the sampling date is the bureau's day: S-A-1 was sampled on 12 May, whatever the hour its report came
+    assert ids(since="2025-05-12", until="2025-05-12") == [("S-A-1", True)]
+    answer = srv.get("/v1/samples", params={"verdict": "不合格"})
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "query.verdict"
+    # a town's key: its towns only
+    assert {r["enterprise_id"] for r in rows(srv, "/v1/samples", srv.liangzhu)} == {A, C}
+
+
+def test_the_sample_register_exports(srv):
+    from openpyxl import load_workbook
+
+    table = srv.get("/v1/samples", params={"final": "true", "format": "csv"})
+    assert table.status_code == 200 and table.headers["x-qrisk-total"] == "3"
+    got = list(csv.DictReader(io.StringIO(table.content.decode("utf-8-sig"))))
+    assert [r["sample_no"] for r in got] == ["S-B-1", "S-A-1", "DC-Q2-1"] and got[0]["counted"] == "fail"
+    ws = load_workbook(io.BytesIO(srv.get("/v1/samples", params={"format": "xlsx"}).content)).active
+    header = [c.value for c in ws[1]]
+    assert header[:5] == ["抽样编号", "企业编号", "企业名称", "乡镇/街道", "抽样日期"]
+    last = dict(zip(header, [c.value for c in ws[ws.max_row]]))
+    assert (last["抽样编号"], last["计入结论"], last["计入统计"]) == ("DC-Q2-1", "合格", "否") and last["判定"].startswith("系统复核不合格")

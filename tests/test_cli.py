@@ -178,7 +178,7 @@ def test_warnings_out_with_a_mapped_dry_run_is_refused_not_ignored(tmp_path, cap
 ROUTE_CLAIMS = {
     ("POST", "/v1/events"): "post", ("GET", "/v1/enterprises"): "credit files", ("GET", "/v1/enterprises/{enterprise_id}"): "credit files",
     ("GET", "/v1/alerts"): "alerts", ("GET", "/v1/alerts/{alert_id}"): "alerts", ("POST", "/v1/alerts/{alert_id}/actions"): "acts on alerts",
-    ("GET", "/v1/campaign"): "campaign table", ("GET", "/v1/complaints"): "registers", ("GET", "/v1/inspections"): "registers", ("GET", "/v1/dead-letters"): "dead letters",
+    ("GET", "/v1/campaign"): "campaign table", ("GET", "/v1/complaints"): "registers", ("GET", "/v1/samples"): "registers", ("GET", "/v1/inspections"): "registers", ("GET", "/v1/dead-letters"): "dead letters",
     ("GET", "/v1/dead-letters/{dead_letter_id}"): "dead letters", ("GET", "/v1/events/{event_id}"): "what became of",
     ("GET", "/v1/audit"): "audit", ("GET", "/metrics"): "metrics", ("POST", "/v1/alerts/redeliver"): "re-sends given-up",
 }

@@ -160,9 +160,13 @@ def test_reads_come_from_clickhouse_as_the_worker_and_sink_write_it(kafka_api, k
     csv = srv.get("/v1/campaign?format=csv")
     assert csv.status_code == 200 and "清源桶装水厂" in csv.text
     # the county's registers from the sink's copies equal those of the same events folded here
-    from qrisk.registers import complaint_rows, inspection_rows
+    from qrisk.registers import complaint_rows, inspection_rows, sample_rows
 
     here = [json.loads(json.dumps(state.files[eid].view(), default=str))]
+    f = state.files[eid]
+    samples = srv.get("/v1/samples").json()
+    assert samples and samples == json.loads(json.dumps(zoned(sample_rows([{"enterprise_id": eid, "profile": {
+        "name": f.profile.name, "town": f.profile.town}, "samples": f.samples}]))))
     inspections = srv.get("/v1/inspections").json()
     assert inspections and inspections == json.loads(json.dumps(zoned(inspection_rows(here))))
     complaints = [{k: v for k, v in c.items() if k != "days"} for c in srv.get("/v1/complaints").json()]
