@@ -8,15 +8,17 @@ filtered and sorted by the API.  Rows are plain dicts with UTC ISO instants, as 
 the CSV keeps codes beside their ``…_zh`` labels and the sheet (``complaint_sheet``,
 ``inspection_sheet``) is for people: Chinese headers and labels, local time.
 
-The complaint's text is the one the credit file keeps, as received: these lists are for the keys
-that may read credit files.  Alerts, which leave for chat and mail, mask it
-(``processors.personal_info``).
+A complaint's text is listed with the complainant's personal information masked (names, ID card,
+phone numbers, e-mail: ``processors.personal_info``), as alerts show it: a register gathers every
+complainant of the county into one list and one spreadsheet, which travel further than one credit file.
+The credit file of the enterprise keeps the text as received.
 """
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Iterable
 
+from processors.personal_info import mask_personal_info
 from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH
 from qrisk.credit_report import FINDING_ZH, KIND_ZH
 from qrisk.sheets import local_time, time_header
@@ -66,7 +68,7 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime) -> list[di
                 "verified_zh": "属实" if c.get("verified") else ("不属实" if resolved else "核查中"),
                 "state": "resolved" if resolved else "open", "state_zh": COMPLAINT_STATE_ZH["resolved" if resolved else "open"],
                 "resolved_at": _iso(resolved), "days": max(0, (until - received).days), "outcome": c.get("outcome") or "",
-                "text": c.get("text") or "", "event_id": c.get("event_id"),
+                "text": mask_personal_info(c.get("text") or ""), "event_id": c.get("event_id"),
             })
     return rows
 
