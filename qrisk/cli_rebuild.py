@@ -96,7 +96,7 @@ def cmd_rebuild_kafka(args: argparse.Namespace) -> int:
     """The Kafka mode's rebuild (``qrisk.kafka_rebuild``): exit 0 done, 2 refused or unreachable, nothing changed."""
     from qrisk.cli_kafka import KafkaCliError, _fail, _kafka_errors, _kafka_failure, _named, reach, settings_from
     from qrisk.kafka_rebuild import RefoldRefused, refold
-    from qrisk.store import StoreError, StoreTargetError, open_store, redact
+    from qrisk.store import StoreError, StoreInUse, StoreTargetError, open_store, redact
 
     settings = settings_from(args)
     target = args.store or settings.store_url or settings.data_dir
@@ -105,6 +105,10 @@ def cmd_rebuild_kafka(args: argparse.Namespace) -> int:
         store = open_store(target)
     except KafkaCliError as exc:
         return _fail(exc)
+    except StoreInUse:
+        print(f"qrisk: 存储目录 {target} 正被另一个进程使用：先停止写入它的 qrisk sink 或读取它的 qrisk run / the store directory {target} "
+              "is held by another process: stop the `qrisk sink` writing it or the `qrisk run` reading it first", file=sys.stderr)
+        return 2
     except (StoreError, StoreTargetError, OSError) as exc:
         print(f"qrisk: 无法打开存储 {redact(str(target))}：{exc} / cannot open the store {redact(str(target))}: {exc}", file=sys.stderr)
         return 2

@@ -212,3 +212,20 @@ def test_the_log_is_folded_again_from_its_start(county, rules):
         for doc in (stored[eid], view):
             doc["warnings"] = [w for w in doc.get("warnings", []) if not w["dedup_key"].startswith("county:")]
         assert stored[eid] == view, eid
+
+
+def test_a_store_directory_in_use_is_one_line_naming_what_to_stop(tmp_path, kafka_bootstrap):
+    import os
+
+    from qrisk.store import migrate, open_store
+
+    held = open_store(tmp_path / "store")  # as a running sink or `qrisk run` holds its chdb directory
+    try:
+        migrate(held)
+        done = subprocess.run([sys.executable, "-m", "qrisk", "rebuild", "--kafka", "--bootstrap", kafka_bootstrap,
+                               "--store", str(tmp_path / "store")], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        held.close()
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and "先停止写入它的 qrisk sink" in done.stderr, done.stderr
