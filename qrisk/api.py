@@ -1012,6 +1012,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             later_en = " (or its events have not reached ClickHouse through the workers and the sink yet)" if distributed and file is None else ""
             scope = f"（该密钥仅限 {'、'.join(key.towns)}）" if key.towns else ""
             raise HTTPException(status_code=404, detail=f"未找到企业 {enterprise_id}{later}{scope} / no such enterprise{later_en}")
+        # the file holds complainants' words as received (names, phone numbers): who read which file is recorded,
+        # as for personal information processed (PIPL art. 51); not awaited, a read need not wait for the audit row
+        audit.record("credit_file.read", "ok", key, {"enterprise_id": enterprise_id, "view": view, "format": format})
         if view == "report":
             from qrisk.credit_report import build_report, report_from_view, unseen
 
@@ -1370,6 +1373,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 and (enterprise_id is None or r["enterprise_id"] == enterprise_id) and (town is None or r["town"] == town)
                 and _within(r["received_at"], start, end)]
         rows.sort(key=lambda r: (r["received_at"], r["complaint_id"]), reverse=True)
+        audit.record("complaints.listed", "ok", key, {"rows": len(rows), "format": format, "filters": {
+            k: v for k, v in {"state": state, "verified": verified, "category": category, "channel": channel, "enterprise_id": enterprise_id,
+                              "town": town, "since": since, "until": until}.items() if v is not None}})
         return _register(rows, limit, format, "complaints", COMPLAINT_COLUMNS, complaint_sheet, "投诉举报台账")
 
     @app.get("/v1/inspections", summary="The county's on-site inspections (现场检查台账), newest first (supervisors: their towns)",

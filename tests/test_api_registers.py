@@ -199,3 +199,25 @@ def test_the_sample_register_exports(srv):
     assert header[:5] == ["抽样编号", "企业编号", "企业名称", "乡镇/街道", "抽样日期"]
     last = dict(zip(header, [c.value for c in ws[ws.max_row]]))
     assert (last["抽样编号"], last["计入结论"], last["计入统计"]) == ("DC-Q2-1", "合格", "否") and last["判定"].startswith("系统复核不合格")
+
+
+def test_reading_a_credit_file_or_the_complaint_register_is_audited(srv):
+    import time
+
+    assert srv.get(f"/v1/enterprises/{B}", params={"view": "report", "format": "text"},
+                   headers={"authorization": f"Bearer {srv.liangzhu}"}).status_code == 404  # another town's: not read, not recorded
+    assert srv.get(f"/v1/enterprises/{A}", params={"view": "report"}, headers={"authorization": f"Bearer {srv.liangzhu}"}).status_code == 200
+    assert srv.get("/v1/complaints", params={"state": "open", "format": "csv"}).status_code == 200
+
+    def trail(action: str) -> list[dict]:
+        answer = srv.get("/v1/audit", params={"action": action})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (trail("credit_file.read") and trail("complaints.listed")):
+        time.sleep(0.1)
+    reads = [r for r in trail("credit_file.read") if r["key_name"] == "liangzhu"]
+    assert [(r["detail"]["enterprise_id"], r["detail"]["view"], r["role"]) for r in reads] == [(A, "report", "supervisor")]
+    listed = trail("complaints.listed")[0]
+    assert listed["detail"] == {"rows": 2, "format": "csv", "filters": {"state": "open"}}
