@@ -111,6 +111,9 @@ class PeriodCount(_State):
     n: int = 0
     failed: int = 0
     signalled: bool = False
+    # a category's chart (county level): each failure counted, as (enterprise id, sample no., event id), so the
+    # signal can say whose they are and wait for a second enterprise (spc.category_min_enterprises)
+    failures: list[tuple[str, str, str]] = Field(default_factory=list)
 
 
 class FluctuationState(_State):
@@ -144,6 +147,10 @@ def period_zh(period: str) -> str:
         return f"{year}年第{quarter}季度"
     year, month = period.split("-")
     return f"{year}年{int(month)}月"
+
+
+RATE_TOLERANCE = 1e-9
+"""How far a rate must lie above a limit to be above it: less is the rounding of the limit's square root."""
 
 
 def p_limits(p0: float, n: int, L: float = 3.0) -> tuple[float, float]:
@@ -391,11 +398,17 @@ def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleReco
         if not failed:
             continue  # a pass only widens n: no signal can start from it
         pc.failed += 1
+        if scope == "category":
+            pc.failures.append((file.enterprise_id, record.sample_no, record.event_id))
         reference = policy.reference_failure(category)
         lcl, ucl = p_limits(reference, pc.n)
         # one failure is already a sampling.failed warning; the chart speaks when
         # failures recur beyond what the reference rate explains
-        if not pc.signalled and pc.failed >= 2 and pc.failed / pc.n > ucl:
+        # above the limit by more than rounding: 2 of 16 at a 2 % reference is 12.5 %, the 3σ limit exactly, which
+        # floating point computes as 0.12499999999999999 (a signal "12.500% above 12.500%", at ~4 % a quarter)
+        if not pc.signalled and pc.failed >= 2 and pc.failed / pc.n - ucl > RATE_TOLERANCE:
+            if scope == "category" and len({f[0] for f in pc.failures}) < policy.category_min_enterprises:
+                continue  # one producer's failures: its own chart says so; the county's waits for another's
             pc.signalled = True
             # the chance is the evidence: 2 of 2 is unlikely at the reference rate, yet no proof
             # that the failures share a cause, so the text suggests and does not conclude
@@ -409,16 +422,35 @@ def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleReco
                 "lcl": lcl, "ucl": ucl, "p_at_least": chance,
                 "text_zh": (f"{period_zh(period)}{seen}，提示可能存在系统性问题"
                             if scope == "enterprise" else
-                            f"本县{_CATEGORY_ZH.get(category, category)}类 {period_zh(period)}{seen}"),
+                            f"本县{_CATEGORY_ZH.get(category, category)}类 {period_zh(period)}{seen}；"
+                            f"不合格批次来自 {len({f[0] for f in pc.failures})} 家企业（{_whose_zh(pc.failures)}）"),
                 "text_en": (f"{period}: failure rate {pc.failed}/{pc.n} above the upper limit {ucl:.1%} for the reference rate {reference:.2%} ({scope}); "
                             f"P(at least {pc.failed} of {pc.n} at the reference rate) = {chance:.2g}"),
                 "evidence": {
                     "pareto_enterprise": _sorted_counts(fs.failing_items),
                     "pareto_category": _sorted_counts(rates.failing_items),
                     "nearby": nearby_events(file, record.occurred_at, policy.evidence_days),
+                    **({"failures": [{"enterprise_id": e, "sample_no": n, "event_id": i} for e, n, i in pc.failures]}
+                       if scope == "category" else {}),
                 },
             })
     return out
+
+
+def _whose_zh(failures: list[tuple[str, str, str]]) -> str:
+    """The enterprises behind a category's failures, with how many each: W03 2 批、W07 1 批."""
+    per: dict[str, int] = {}
+    for eid, _, _ in failures:
+        per[eid] = per.get(eid, 0) + 1
+    return "、".join(f"{eid} {n} 批" for eid, n in sorted(per.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _drop_failure(pc: PeriodCount, event_id: str) -> None:
+    """A failure no longer counted leaves a category's list of failures (the last of that report's)."""
+    for j in range(len(pc.failures) - 1, -1, -1):
+        if pc.failures[j][2] == event_id:
+            del pc.failures[j]
+            return
 
 
 _CHART_RULES = frozenset({"i", "ewma", "cusum"})  # limits in the unit of the results (not mr, not spec)
@@ -700,6 +732,8 @@ def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, C
         pc = periods.get(period)
         if pc is not None and pc.failed > 0:
             pc.failed -= 1
+            if periods is rates.periods:
+                _drop_failure(pc, original.event_id)
 
 
 def reinstated(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> None:
@@ -721,6 +755,8 @@ def reinstated(file: "CreditFile", original: "SampleRecord", county: dict[str, C
         pc = periods.get(period)
         if pc is not None and pc.failed < pc.n:
             pc.failed += 1
+            if periods is rates.periods:
+                pc.failures.append((file.enterprise_id, original.sample_no, original.event_id))
 
 
 def _as_charted(report: "SampleRecord") -> dict[str, tuple[Any, ...]]:
@@ -781,6 +817,8 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
                 pc.n -= 1
             if codes and pc.failed > 0:
                 pc.failed -= 1
+                if rates is not None and periods is rates.periods:
+                    _drop_failure(pc, before.event_id)
     new = after.judgement
     if new is None or new.counted not in ("pass", "fail"):
         return []  # undetermined: not in the pass-rate charts

@@ -81,7 +81,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 27
+FOLD_VERSION = 28
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -119,7 +119,9 @@ its disagreement alert folded into its own; a printed sum that gives qrisk's fig
 name and numbers masked in alerts; a passing re-test by a lab no retest.institutions lists leaves the alert open; an
 enterprise's alerts take its new town when it moves (and are routed for it), a manual escalation within an hour of the
 last tells nobody, and an alert leaving 待处置 by the bureau's response — an interview, a rectification ordered or
-verified, a supervisor's step — has acknowledged_at).  A Kafka worker writes it into every snapshot and says so when it
+verified, a supervisor's step — has acknowledged_at; 28: a pass-rate chart signals above its limit by more than
+rounding (2 of 16 at 2 % is the limit, not above it), and a category's county chart only when its failures come from
+spc.category_min_enterprises enterprises, naming them).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

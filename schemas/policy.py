@@ -108,6 +108,10 @@ class SpcPolicy(_Strict):
         description="sampling failure rate per food category the pass-rate charts (and the campaign's provincial average) compare "
                     "with; other: any category not listed.  A single number (older policy files) is every category's")
     pass_rate_period: Literal["month", "quarter"] = "quarter"
+    category_min_enterprises: int = Field(
+        default=2, ge=1, description="the county's pass-rate chart of a category (本县…类) signals only when the period's failures "
+                                     "come from at least this many enterprises: one producer's failures are its own chart's signal, "
+                                     "not a county-wide problem")
     complaints_per_month: float = Field(default=0.3, gt=0, description="expected complaints per producer per month (c chart centre)")
     complaint_chart_categories: list[Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"]] = Field(
         default_factory=lambda: ["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene"],

@@ -474,15 +474,17 @@ def test_the_countys_pass_rate_chart_opens_a_county_alert_not_the_enterprises(ru
     (the county's routes, else escalate_to), and the enterprise whose sample tipped it is the evidence."""
     import datetime as dt
 
-    from tests.test_fluctuation import water_sample
+    from tests.test_fluctuation import other_producer_failure, water_sample
 
     c = County(rules, policy())
-    c.feed(registered("2025-01-05T09:00:00+08:00"), water_sample(dt.date(2025, 1, 10), 0.8, pa=(0, 3, 0, 0, 0)),
+    # (another producer's failure first: the county's chart speaks when two producers fail, spc.category_min_enterprises)
+    c.feed(*other_producer_failure(), registered("2025-01-05T09:00:00+08:00"), water_sample(dt.date(2025, 1, 10), 0.8, pa=(0, 3, 0, 0, 0)),
            water_sample(dt.date(2025, 2, 10), 0.8, pa=(0, 0, 9, 0, 0)))
     charts = {a.evidence.get("scope"): a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"}
     county, own = charts["category"], charts["enterprise"]
     assert (county.enterprise_name, county.town, county.receivers) == ("本县包装饮用水类（县级预警）", None, ["chief"])
     assert county.message_zh.startswith("本县包装饮用水类：2025年第1季度抽检 2 批、不合格 2 批（100%）")
+    assert "不合格批次来自 2 家企业（E-330110-001 1 批、E-330110-009 1 批）" in county.message_zh
     assert f"（由 清源桶装水厂（{E}）的抽检触发：抽样编号" in county.message_zh
     # kept under the enterprise whose sample tipped it (its events carry the alert's steps), but the
     # notice reads as the county's: the enterprise is the trigger, not the subject

@@ -244,7 +244,10 @@ def test_a_correction_that_adds_a_second_failure_in_the_period_may_signal(rules)
     state, f, effects = fold(rules, other, first, fixed)
     assert sampled(f) == (2, 0, 2) and p_chart(f) == {"2026Q1": (2, 2)}
     signals = [e.data for e in of(effects, fixed, "fluctuation.signal") if e.data.get("chart") == "p"]
-    assert [s["scope"] for s in signals] == ["enterprise", "category"]
+    # the county's chart counts both, and waits for a second producer (spc.category_min_enterprises) before it speaks
+    assert [s["scope"] for s in signals] == ["enterprise"]
+    county = state.categories[f.profile.category].periods["2026Q1"]
+    assert (county.n, county.failed) == (2, 2) and [x[2] for x in county.failures] == [str(other.event_id), str(fixed.event_id)]
 
 
 def test_a_correction_changes_the_sampling_date_and_the_period(rules):

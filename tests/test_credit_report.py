@@ -327,10 +327,11 @@ def test_the_sampling_line_says_the_undetermined_batches_its_pass_rate_leaves_ou
 
 
 def test_a_county_alert_tipped_by_the_enterprise_reads_as_the_countys(rules):
-    from tests.test_fluctuation import water_sample
+    from tests.test_fluctuation import other_producer_failure, water_sample
     from tests.test_risk import E, registered
 
-    state, _ = replay([registered("2025-01-05T09:00:00+08:00"), water_sample(dt.date(2025, 1, 10), 0.8, pa=(0, 3, 0, 0, 0)),
+    state, _ = replay([*other_producer_failure(), registered("2025-01-05T09:00:00+08:00"),
+                       water_sample(dt.date(2025, 1, 10), 0.8, pa=(0, 3, 0, 0, 0)),
                        water_sample(dt.date(2025, 2, 10), 0.8, pa=(0, 0, 9, 0, 0))], rules)
     report = build_report(state.files[E], rules)
     county = [w for w in report["warnings"] if w["dedup_key"].startswith("county:")]

@@ -50,6 +50,18 @@ def complaint(day: dt.date):
     return parse_event(doc)
 
 
+OTHER = "E-330110-009"
+
+
+def other_producer_failure(day: dt.date = dt.date(2025, 1, 6)):
+    """Another water producer registered and failing once on ``day``: the county's chart of a category
+    speaks only when its failures come from two producers (spc.category_min_enterprises)."""
+    registered = parse_event({**golden("enterprise.registered"), "enterprise_id": OTHER, "event_id": "5a1d3c9e-0000-4000-8000-000000000009",
+                              "occurred_at": "2025-01-02T09:00:00+08:00"})
+    failed = water_sample(day, 0.8, pa=(0, 2, 0, 0, 0)).model_copy(update={"enterprise_id": OTHER})
+    return [registered, failed]
+
+
 def signals(effects, **match):
     return [e for e in effects if e.kind == "fluctuation.signal" and all(e.data.get(k) == v for k, v in match.items())]
 
@@ -133,7 +145,25 @@ def test_recurring_failures_signal_on_the_enterprise_p_chart(rules):
     p = signals(effects, chart="p", scope="enterprise")
     assert len(p) == 1 and p[0].data["period"] == "2025Q1" and p[0].data["failed"] == 2
     assert p[0].data["evidence"]["pareto_enterprise"] == [{"item_code": "pseudomonas_aeruginosa", "count": 2}]
-    assert signals(effects, chart="p", scope="category")
+    # one producer's failures are its own chart's signal, not the county's (本县…类): that waits for another producer
+    assert not signals(effects, chart="p", scope="category")
+    other = parse_event({**golden("enterprise.registered"), "enterprise_id": "E-330110-009",
+                         "event_id": "5a1d3c9e-0000-4000-8000-000000000009"})
+    late = water_sample(dt.date(2025, 3, 10), 0.8, pa=(0, 2, 0, 0, 0)).model_copy(update={"enterprise_id": "E-330110-009"})
+    _, effects = replay(events + [other, late], rules)
+    (county,) = signals(effects, chart="p", scope="category")
+    assert county.data["failed"] == 3 and county.enterprise_id == "E-330110-009"
+    assert [f["enterprise_id"] for f in county.data["evidence"]["failures"]] == ["E-330110-001", "E-330110-001", "E-330110-009"]
+    assert "不合格批次来自 2 家企业（E-330110-001 2 批、E-330110-009 1 批）" in county.data["text_zh"]
+
+
+def test_a_rate_at_the_limit_is_not_above_it(rules):
+    """2 of 16 at a 2 % reference is 12.5 %, the 3σ limit exactly; floating point made the limit 0.12499999999999999
+    and the chart said "12.500% above 12.500%"."""
+    from processors.fluctuation import RATE_TOLERANCE, p_limits
+
+    _, ucl = p_limits(0.02, 16)
+    assert ucl < 2 / 16 and not 2 / 16 - ucl > RATE_TOLERANCE and 3 / 16 - ucl > RATE_TOLERANCE
 
 
 def test_the_chance_of_so_many_failures_is_the_binomial_tail():

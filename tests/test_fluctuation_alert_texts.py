@@ -7,7 +7,10 @@ import re
 from alerts.lifecycle import evidence_zh
 from processors.step import replay
 from schemas.policy import ComplaintClusterRule, Policy
+import datetime as dt
+
 from tests.test_alerts import County, failing, policy
+from tests.test_fluctuation import other_producer_failure
 from tests.test_risk import E, ev, registered
 from tests.test_warnings import decisions
 
@@ -15,7 +18,9 @@ from tests.test_warnings import decisions
 def test_the_p_chart_evidence_is_in_per_cent_as_its_message(rules):
     """"本点 0.15（…中心线 0.019、上控制限 0.1106）" beside a message in 15 % and 11.1 %."""
     c = County(rules, policy())
-    c.feed(registered("2026-01-05T09:00:00+08:00"), failing("2026-02-10T10:00:00+08:00"), failing("2026-03-10T10:00:00+08:00"))
+    # (another producer's failure first: the county's chart waits for two producers' failures)
+    c.feed(*other_producer_failure(dt.date(2026, 1, 20)), registered("2026-01-05T09:00:00+08:00"), failing("2026-02-10T10:00:00+08:00"),
+           failing("2026-03-10T10:00:00+08:00"))
     alerts = [a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"]
     mine = next(a for a in alerts if a.dedup_key == f"{E}:fluctuation:p:2026Q1")
     assert "抽检 2 批、不合格 2 批（100%），明显高于参考不合格率 1.90%（控制上限 30.9%）" in mine.message_zh
@@ -63,8 +68,8 @@ def test_two_failures_of_two_suggest_a_systematic_problem_with_the_chance_that_s
     """2 of 2 batches over a 1.9 % reference: the p chart's normal limit (30.9 %) means little at n = 2,
     so the text quotes the chance of so many failures, P(X ≥ 2 | 2, 0.019) = 0.019² = 0.036 %, and
     suggests (可能) a systematic problem rather than ruling out chance."""
-    _, effects = replay([registered("2026-01-05T09:00:00+08:00"), failing("2026-02-10T10:00:00+08:00"),
-                         failing("2026-03-10T10:00:00+08:00")], rules)
+    _, effects = replay([*other_producer_failure(dt.date(2026, 1, 20)), registered("2026-01-05T09:00:00+08:00"),
+                         failing("2026-02-10T10:00:00+08:00"), failing("2026-03-10T10:00:00+08:00")], rules)
     (d,) = [d for d in decisions(effects, "fluctuation.signal") if d.evidence.get("scope") == "enterprise"]
     assert "按此参考不合格率，2 批中不合格 2 批及以上的概率约为 0.036%，提示可能存在系统性问题" in d.message_zh
     assert "不是偶然" not in d.message_zh
