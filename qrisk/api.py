@@ -542,6 +542,16 @@ def _since(text: str, now: dt.datetime, utc_offset_hours: int) -> dt.datetime | 
     return moment if moment.tzinfo is not None else None
 
 
+def _escalated_zh(alert: dict[str, Any]) -> str:
+    """已超时升级, as a sheet says it: 否, 是, or 是（升级无人接收：未配置接收人）."""
+    if not alert.get("escalated"):
+        return "否"
+    from qrisk.credit_report import escalation_reached
+
+    reached, why = escalation_reached(alert)
+    return "是" if reached else f"是（升级无人接收：{why}）"
+
+
 def _printed(report: dict[str, Any], fmt: str) -> Any:
     """The credit report as ``qrisk credit-file`` writes it: ``qrisk credit-file`` cannot open a chdb
     data directory ``qrisk run`` holds, and a supervisor should not need the service stopped to print one."""
@@ -1117,17 +1127,28 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         # ISO text sorts as time does only when written alike (utc_text): "…42Z" sorted after "…42.5Z"
         chosen.sort(key=lambda a: (utc_text(a["opened_at"]), a["alert_id"]), reverse=True)
         # (zoned here, not only in the JSON answer: the CSV and the sheet carry the same times)
-        rows = [zoned({k: v for k, v in a.items() if k not in ("steps", "evidence")}) for a in chosen[:limit]]
+        from qrisk.credit_report import escalation_reached
+
+        # whether an escalation reached anyone is read from the steps the rows leave out: "escalated" alone read as
+        # "the county was told" where nobody was configured to hear it
+        rows = [zoned({**{k: v for k, v in a.items() if k not in ("steps", "evidence")},
+                       "escalation_reached": escalation_reached(a)[0] if a.get("escalated") else None,
+                       "escalated_zh": _escalated_zh(a)}) for a in chosen[:limit]]
+        total = {"x-qrisk-total": str(len(chosen))}  # (how many matched, before the limit: a quarter's count)
         if format == "json":
-            return rows
+            return ZonedJSONResponse(rows, headers=total)
         if format == "xlsx":
             from qrisk.sheets import alert_sheet
 
             people, columns, headers = alert_sheet(rows, pipeline.rules.policy.utc_offset_hours)
-            return _sheet(people, columns, "alerts", "预警", headers)
+            answer = _sheet(people, columns, "alerts", "预警", headers)
+            answer.headers.update(total)
+            return answer
         columns = ["alert_id", "enterprise_id", "enterprise_name", "town", "rule", "title_zh", "severity", "severity_zh", "state", "state_zh", "assignee",
-                   "opened_at", "respond_by", "escalated", "occurrences", "message_zh", "silenced"]
-        return _table(rows, columns, format, "alerts")
+                   "opened_at", "respond_by", "escalated", "escalation_reached", "escalated_zh", "occurrences", "message_zh", "silenced"]
+        answer = _table(rows, columns, format, "alerts")
+        answer.headers.update(total)
+        return answer
 
     @app.get("/v1/alerts/{alert_id}", summary="One alert: its evidence, every step, every delivery attempt",
              responses={**_AUTH_RESPONSES, 404: {"description": "no such alert"}}, **_declared(readers))

@@ -294,9 +294,9 @@ def handling_zh(alert: dict[str, Any] | None, offset: int, now: dt.datetime | No
 _NOBODY_ZH = (("无人收到通知", "未配置接收人"), ("属历史数据，未通知", "属历史数据，未发通知"))
 
 
-def _escalation_zh(alert: dict[str, Any]) -> str:
-    """"已升级上报" only when the escalation reached someone.  The built-in policy has no
-    ``alerts.escalate_to`` and no routes: every escalated alert then reads "已升级上报" while
+def escalation_reached(alert: dict[str, Any]) -> tuple[bool, str]:
+    """Whether an escalated alert's escalation reached someone, and if not why (in Chinese).  The built-in
+    policy has no ``alerts.escalate_to`` and no routes: every escalated alert then read "已升级上报" while
     ``receivers`` is empty and ``notified_at`` null — a supervisor would take it that the county was told.
     The alert keeps no list of whom its escalation told; ``_notify`` stamps ``notified_at`` with the
     step's time when it sends, and notes on the step why it did not: told at or after the escalation,
@@ -310,8 +310,15 @@ def _escalation_zh(alert: dict[str, Any]) -> str:
     else:  # the alerts table's copy without its steps: notified at all, its receivers had the escalation too
         reached = notified is not None
     if reached:
+        return True, ""
+    return False, next((zh for k, zh in _NOBODY_ZH if k in note), None) or ("已静默" if alert.get("silenced") else "未通知任何人")
+
+
+def _escalation_zh(alert: dict[str, Any]) -> str:
+    """"已升级上报" only when the escalation reached someone (``escalation_reached``)."""
+    reached, why = escalation_reached(alert)
+    if reached:
         return "，已升级上报"
-    why = next((zh for k, zh in _NOBODY_ZH if k in note), None) or ("已静默" if alert.get("silenced") else "未通知任何人")
     # an open alert already says 已逾期 beside its deadline; one being handled since says it was overdue
     return ("，" if alert.get("state") == "open" else "，曾逾期未确认，") + f"升级无人接收（{why}）"
 

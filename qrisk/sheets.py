@@ -113,7 +113,8 @@ def alert_sheet(alerts: list[dict[str, Any]], offset_hours: int) -> tuple[list[d
             "rule": a.get("title_zh") or RULE_ZH.get(a["rule"], a["rule"]),
             "severity": a.get("severity_zh") or a.get("severity"), "state": a.get("state_zh") or a.get("state"),
             "assignee": a.get("assignee"), "opened_at": local_time(a.get("opened_at"), offset_hours),
-            "respond_by": local_time(a.get("respond_by"), offset_hours), "escalated": yes_no(a.get("escalated")),
+            # (the API's rows say whether the escalation reached anyone: 是 alone read as "the county was told")
+            "respond_by": local_time(a.get("respond_by"), offset_hours), "escalated": a.get("escalated_zh") or yes_no(a.get("escalated")),
             "occurrences": a.get("occurrences"), "message": a.get("message_zh"), "silenced": a.get("silenced"),
         })
     return rows, ALERT_COLUMNS, headers

@@ -221,3 +221,21 @@ def test_reading_a_credit_file_or_the_complaint_register_is_audited(srv):
     assert [(r["detail"]["enterprise_id"], r["detail"]["view"], r["role"]) for r in reads] == [(A, "report", "supervisor")]
     listed = trail("complaints.listed")[0]
     assert listed["detail"] == {"rows": 2, "format": "csv", "filters": {"state": "open"}}
+
+
+def test_an_escalation_nobody_heard_is_said_so_in_the_alert_exports(srv):
+    """The built-in policy routes to nobody: an escalated alert's sheet said 已超时升级 是, as if the county was told."""
+    from openpyxl import load_workbook
+
+    alerts = rows(srv, "/v1/alerts")
+    escalated = [a for a in alerts if a["escalated"]]
+    assert escalated and all(a["escalation_reached"] is False and a["escalated_zh"] == "是（升级无人接收：未配置接收人）" for a in escalated)
+    assert all(a["escalation_reached"] is None and a["escalated_zh"] == "否" for a in alerts if not a["escalated"])
+    table = srv.get("/v1/alerts", params={"format": "csv"})
+    got = {r["alert_id"]: r for r in csv.DictReader(io.StringIO(table.content.decode("utf-8-sig")))}
+    assert {got[a["alert_id"]]["escalation_reached"] for a in escalated} == {"false"}
+    ws = load_workbook(io.BytesIO(srv.get("/v1/alerts", params={"format": "xlsx"}).content)).active
+    header = [c.value for c in ws[1]]
+    column = header.index("已超时升级")
+    said = {r[0].value: r[column].value for r in ws.iter_rows(min_row=2)}
+    assert {said[a["alert_id"]] for a in escalated} == {"是（升级无人接收：未配置接收人）"}
