@@ -1030,7 +1030,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
             # how each warning was handled: as this key reads it at /v1/alerts/{id}; one it may not read (a
             # county-wide alert the enterprise's sample tipped has no town) says who handles it, not that none exists
-            alerts = [a if key.sees_town(a["town"]) else unseen(a) for a in _alert_views(enterprise_id=enterprise_id)]
+            alerts = [a if key.sees_town(a["town"]) else unseen(a) for a in _with_steps(_alert_views(enterprise_id=enterprise_id), enterprise_id)]
             if distributed:  # from the sink's copy of the file (seconds behind the log)
                 report = report_from_view(file, pipeline.rules, alerts=alerts)
             else:
@@ -1065,6 +1065,24 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if alert_id is not None:
             return stored
         return [*live.values(), *(v for v in stored if v["alert_id"] not in live)]
+
+    def _with_steps(views: list[dict[str, Any]], enterprise_id: str) -> list[dict[str, Any]]:
+        """Views of ``enterprise_id``'s alerts with their steps: those read from the alerts table (the Kafka mode's,
+        and in embedded mode those the fold's book let go after alerts.closed_kept_days) have none, and the credit
+        report said of an alert closed long ago only that it was closed, not by whom or why — where
+        `qrisk credit-file`, replaying the log, said both.  The steps are the alert_events rows."""
+        bare = {v["alert_id"] for v in views if "steps" not in v and not v.get("unseen")}
+        if not bare:
+            return views
+        from alerts.lifecycle import step_view
+
+        steps: dict[str, list[dict[str, Any]]] = {}
+        for row in pipeline.store.query(
+                "SELECT alert_id, version, at, at_ms, action, from_state, to_state, actor, note FROM alert_events FINAL "
+                "WHERE enterprise_id = %(e)s ORDER BY alert_id, version", {"e": enterprise_id}):
+            if row["alert_id"] in bare:
+                steps.setdefault(row.pop("alert_id"), []).append(step_view(_at(row, "at", "at_ms")))
+        return [{**v, "steps": steps.get(v["alert_id"], [])} if v["alert_id"] in bare else v for v in views]
 
     def _not_found(alert_id: str, key: ApiKey) -> HTTPException:
         from qrisk.pipeline import stored_alert_views

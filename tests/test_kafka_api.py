@@ -139,13 +139,13 @@ def test_reads_come_from_clickhouse_as_the_worker_and_sink_write_it(kafka_api, k
     rules = default_rules()
     state, _ = replay(folded, rules)
     # so does the readable report, built from the sink's copy of the file and of its alerts (the
-    # alerts table keeps each alert's view without its steps)
+    # alerts table keeps each alert's view without its steps, the alert_events rows its steps)
     from qrisk.backtest import state_as_of
     from qrisk.credit_report import build_report
 
     alerts: dict = {}
     state_as_of(folded, None, rules, alerts=alerts)
-    views = [a.view(steps=False) for a in alerts.values() if a.enterprise_id == eid]
+    views = [a.view() for a in alerts.values() if a.enterprise_id == eid]
     report = srv.get(f"/v1/enterprises/{eid}?view=report")
     assert report.status_code == 200, report.text
     assert report.json() == json.loads(json.dumps(build_report(state.files[eid], rules, alerts=views), ensure_ascii=False, default=str))
