@@ -572,6 +572,12 @@ def _lab_printed_sum_failing(sample: dict[str, Any]) -> bool:
 CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
 
 
+def _rate_zh(passed: int, judged: int) -> str:
+    """A pass rate to one decimal from its counts: the JSON's four-decimal figure rounded again printed
+    282/297 = 94.949 % as 95.0 %, where the enterprise list and its sheet say 94.9 %."""
+    return f"{100 * passed / judged:.1f}%"
+
+
 def summarise(state: CountyState, events: list[Envelope], effects: list[Effect], period: tuple[dt.date, dt.date],
               campaign_policy: Any = None, alerts: Any = None, store: Any = None) -> dict[str, Any]:
     """``period``: the months sampled (``CountyGenerator.period``); the summary's period is the span
@@ -781,7 +787,8 @@ def render_text(summary: dict[str, Any]) -> str:
         _events_zh(summary["events"]),
         f"抽检 {summary['samples']['total']} 批次，不合格 {summary['samples']['failed']} 批次"
         + (f"，无法判定 {summary['samples']['undetermined']} 批次" if summary["samples"]["undetermined"] else "")
-        + ("，合格率 —" if summary["samples"]["pass_rate"] is None else f"，合格率 {100 * summary['samples']['pass_rate']:.1f}%")
+        + ("，合格率 —" if summary["samples"]["pass_rate"] is None
+           else f"，合格率 {_rate_zh(summary['samples']['passed'], summary['samples']['passed'] + summary['samples']['failed'])}")
         + (f"（复检 {summary['samples']['retests']} 批次，改判合格 {summary['samples']['overturned']} 批次）" if summary["samples"]["retests"] else "")
         + (f"；其中 {summary['samples']['unconfirmed']} 批次检验报告结论为合格、系统按标准复核判定不合格，按检验报告计为合格，待与检验机构核实"
            if summary["samples"].get("unconfirmed") else ""),
@@ -797,7 +804,7 @@ def render_text(summary: dict[str, Any]) -> str:
     by_id = {e["enterprise_id"]: e for e in ents}
     for eid in summary["riskiest"][:5]:
         e = by_id[eid]
-        rate = "—" if e["pass_rate"] is None else f"{100 * e['pass_rate']:.1f}%"  # one decimal, as the credit file
+        rate = "—" if e["pass_rate"] is None else _rate_zh(e["passed"], e["passed"] + e["failed"])  # one decimal, as the credit file
         grade = f"{e['risk_grade']}级 {e['risk_score']:g} 分" if e["risk_grade"] else "未分级"
         undetermined = f"无法判定 {e['undetermined']} 批，" if e["undetermined"] else ""
         lines.append(f"  {e['enterprise_id']} {e['name']}（{CATEGORY_ZH.get(e['category'], '')}，{e['town']}）：{grade}；抽检 {e['samples']} 批，"

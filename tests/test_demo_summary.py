@@ -350,3 +350,10 @@ def test_the_campaign_summary_names_the_failed_acceptances_and_the_county_kpis(s
     assert f"  最近一次检查验收未通过 {len(failed)} 家：" in text and "W03 清泉水厂" in text
     rates = summary["campaign"]["kpi_rates"]["training_rate"]
     assert f"  全县指标：从业人员培训率 {rates['part']}/{rates['whole']} = " in text
+
+
+def test_the_printed_pass_rate_is_rounded_once_from_its_counts():
+    """282 of 297 is 94.949 %: the JSON's 0.9495 rounded again printed 95.0 %, beside 94.9 % in the enterprise list."""
+    from qrisk.demo import _rate_zh
+
+    assert _rate_zh(282, 297) == "94.9%" and f"{100 * round(282 / 297, 4):.1f}%" == "95.0%"
