@@ -309,13 +309,16 @@ def render_text(report: dict[str, Any]) -> str:
         lines.append(f"  {RULE_ZH.get(r['rule'], r['rule'])}：{r['count']} 条（{r['distinct_problems']} 个问题），"
                      f"其后出现不合格 {r['followed_by_failure']} 条（{_pct(r['share_followed'])}），提前量 {lead}")
     f = report["failures"]
-    lines.append(f"  回测期内抽检不合格 {f['total']} 批次，其中 {f['with_prior_warning']} 批次此前 {report['params']['horizon_days']} 天内已有预警"
+    # (dated as the report reached qrisk: a sample taken late in December and reported in January counts in January)
+    lines.append(f"  回测期内收到的抽检不合格 {f['total']} 批次（按检验报告到达时间计），其中 {f['with_prior_warning']} 批次此前 "
+                 f"{report['params']['horizon_days']} 天内已有预警"
                  f"（{_pct(f['share_with_prior_warning'])}）")
     o = report["inspection_order"]
     lines += [
         "",
-        f"二、检查顺序（按 {o['ranked_as_of'] or '—'} 的风险排名 vs 实际顺序）：实际检查 {o['inspections']} 次，发现问题 {o['failed']} 次",
-        f"  前一半（{o['first_half']} 次）检查发现的问题：按风险顺序 {o['risk_order_found']} 次（{_pct(o['risk_order_share'])}），"
+        f"二、检查顺序（按 {o['ranked_as_of'] or '—'} 的风险排名 vs 实际顺序）：实际检查 {o['inspections']} 次，"
+        f"其中结论不符合或发现主要、严重问题 {o['failed']} 次（一般问题不计）",
+        f"  前一半（{o['first_half']} 次）检查中结论不符合或发现主要、严重问题的：按风险顺序 {o['risk_order_found']} 次（{_pct(o['risk_order_share'])}），"
         f"按实际顺序 {o['actual_order_found']} 次（{_pct(o['actual_order_share'])}）",
         "",
         f"三、风险排名前 k 名的准确率与召回率（每 {report['params']['step_days']} 天评估一次，看其后 {report['params']['horizon_days']} 天内的抽检不合格）",

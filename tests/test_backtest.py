@@ -130,4 +130,5 @@ def test_a_retested_sample_counts_once(events, rules):
     assert [w["sample_no"] for w in f["warned"]].count(retested) <= 1
     own = [i for i in report["warnings"]["items"] if i["dedup_key"] == f"P05:sampling.failed:{retested}"]
     assert own and all(i["next_failure"] is None or i["next_failure"]["sample_no"] != retested for i in own)
-    assert "回测期内抽检不合格 13 批次" in render_text(report)
+    assert "回测期内收到的抽检不合格 13 批次（按检验报告到达时间计）" in render_text(report)
+    assert "其中结论不符合或发现主要、严重问题" in render_text(report)
