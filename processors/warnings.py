@@ -983,24 +983,41 @@ def score_reasons_zh(entry: "GradeEntry | None") -> list[str]:
 
 
 def rise_reasons_zh(entry: "GradeEntry", before: "GradeEntry | None", limit: int = 4) -> list[str]:
-    """Why the score rose: the terms that grew since the last evaluation (what changed, not what the
-    enterprise always was: its food category is no reason for a rise), a cap that took part of the rise
-    back, and the score before and after.  Without the previous evaluation, the whole score."""
+    """Why the score rose: the terms that changed since the last evaluation (what changed, not what the
+    enterprise always was: its food category is no reason for a rise) — those that grew, then those that fell
+    or left the score (a good inspection's −2 run out, an old failure no longer counted) —, a cap that took part
+    of the change back, and the score before and after: the changes listed add up to the difference.  Without
+    the previous evaluation, the whole score."""
     if before is None:
         return score_reasons_zh(entry)
-    was = {c.factor: c.points for c in before.contributions}
+    was = {c.factor: c for c in before.contributions}
+    now = {c.factor: c for c in entry.contributions}
     out = [_term_zh(c) for c in entry.contributions if c.factor == _LISTING and _LISTING not in was]
-    grown = sorted((c for c in entry.contributions if not c.factor.endswith(".cap") and c.factor != _LISTING
-                    and c.points > was.get(c.factor, 0.0)), key=lambda c: (was.get(c.factor, 0.0) - c.points, c.factor))
-    shown = grown[:limit]
-    out += [_term_zh(c, c.points - was.get(c.factor, 0.0)) for c in shown]
-    rest = grown[limit:]
-    if rest:
-        out.append(f"其余 {len(rest)} 项合计 {sum(c.points - was.get(c.factor, 0.0) for c in rest):+g}")
-    groups = {c.factor.split(".")[0] for c in grown}
+    changed = []
+    for factor in dict.fromkeys([*now, *was]):
+        if factor.endswith(".cap") or factor == _LISTING:
+            continue
+        delta = (now[factor].points if factor in now else 0.0) - (was[factor].points if factor in was else 0.0)
+        if delta:
+            changed.append((factor, delta))
+    grown = sorted((fd for fd in changed if fd[1] > 0), key=lambda fd: (-fd[1], fd[0]))
+    fallen = sorted((fd for fd in changed if fd[1] < 0), key=lambda fd: (fd[1], fd[0]))
+
+    def said(factor: str, delta: float) -> str:
+        if factor in now:
+            return _term_zh(now[factor], delta)
+        c = was[factor]  # gone from the score: its term has run out
+        return f"{c.label_zh} 不再计入（此前 {c.points:+g}：{c.detail_zh}；较上次评定 {delta:+g}）"
+
+    for part in (grown, fallen):
+        out += [said(f, d) for f, d in part[:limit]]
+        if part[limit:]:
+            out.append(f"其余 {len(part) - limit} 项合计 {sum(d for _, d in part[limit:]):+g}")
+    groups = {f.split(".")[0] for f, _ in grown}
     # a cap that grew (more negative) or holds a group that grew: part of the rise did not count
-    out += [_term_zh(c, c.points - was.get(c.factor, 0.0) or None) for c in entry.contributions
-            if c.factor.endswith(".cap") and (c.factor.split(".")[0] in groups or c.points < was.get(c.factor, 0.0))]
+    out += [_term_zh(c, c.points - (was[c.factor].points if c.factor in was else 0.0) or None) for c in entry.contributions
+            if c.factor.endswith(".cap") and (c.factor.split(".")[0] in groups or c.points < (was[c.factor].points if c.factor in was else 0.0))]
+    out += [f"{c.label_zh} 不再计入（较上次评定 {-c.points:+g}）" for c in before.contributions if c.factor.endswith(".cap") and c.factor not in now]
     if not grown and entry.hold_expired:
         out.append(entry.hold_zh)  # a tick moved it on as the hold expired: since when and by which event
     elif not grown and before.held:

@@ -640,3 +640,32 @@ def test_an_illness_complaint_found_unfounded_before_it_was_verified_closes_its_
     only_verified = Rules(rules.catalogue, Policy.model_validate({"warnings": {"complaint_illness": {"severity_unverified": None}}}))
     _, effects = replay([registered(), illness("2026-03-20T11:02:00+08:00", "TS7", verified=False)], only_verified)
     assert not decisions(effects, "complaint.illness")
+
+
+def test_a_rise_lists_the_terms_that_fell_or_left_so_the_changes_add_up():
+    """P02 read 抽检不合格 +15 beside 风险分 26 → 39: a term that had run out or fallen was not said, and the
+    reader's sum did not come out.  Here a good inspection's −2 runs out and a complaint's +2 leaves."""
+    import datetime as dt
+    import re
+
+    from processors.risk import Contribution, GradeEntry
+    from processors.warnings import rise_reasons_zh
+
+    at = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+
+    def entry(score, *terms):
+        return GradeEntry(as_of=at, cause_event_id="e", score=score, static=26, dynamic=score - 26, credit=0, band="B", grade="B",
+                          contributions=[Contribution(f, label, p, p, 1, detail) for f, label, p, detail in terms])
+
+    static = ("static.category", "食品类别", 26.0, "包装饮用水")
+    before = entry(26.0, static, ("dynamic.inspection_good", "现场检查符合", -2.0, "2025-02-01 检查符合"),
+                   ("dynamic.complaints", "核实投诉", 2.0, "1 件"))
+    after = entry(41.0, static, ("dynamic.sampling_failed", "抽检不合格", 15.0, "DC-1 铜绿假单胞菌"))
+    said = rise_reasons_zh(after, before)
+    assert said[0] == "抽检不合格 +15（DC-1 铜绿假单胞菌；较上次评定 +15）"
+    assert "现场检查符合 不再计入（此前 -2：2025-02-01 检查符合；较上次评定 +2）" in said
+    assert "核实投诉 不再计入（此前 +2：1 件；较上次评定 -2）" in said
+    assert said[-1].startswith("风险分 26 → 41")
+    # the changes listed add up to the difference
+    deltas = [float(m) for s in said[:-1] for m in re.findall(r"较上次评定 ([+-]\d+(?:\.\d+)?)", s)]
+    assert sum(deltas) == 41 - 26
