@@ -93,7 +93,7 @@ _FINAL = ("SELECT delivery_id FROM deliveries GROUP BY delivery_id "
           "HAVING argMax(status, attempt) IN ('sent', 'failed')")
 _PENDING = (
     "SELECT delivery_id, any(alert_id) AS alert_id, any(enterprise_id) AS enterprise_id, any(receiver) AS receiver, "
-    "any(channel) AS channel, any(body) AS body FROM outbox "
+    "any(channel) AS channel, any(body) AS body, min(created_at) AS step_at FROM outbox "
     "WHERE delivery_id NOT IN (" + _FINAL + ") "
     "GROUP BY delivery_id ORDER BY min(created_at), min(created_ms), delivery_id LIMIT %(offset)s, %(limit)s"
 )
@@ -107,6 +107,10 @@ _TRIED = (
 # how a rebuild records a notification it withheld (history) or withdrew (no longer made): its error
 # begins so (qrisk.pipeline); a decision, not a receiver's failure, so neither given up nor re-sent
 _WITHHELD = "重建派生表"
+# the latest Kafka-mode refold (qrisk.kafka_rebuild): a notification derived again for a step before history_before
+# is history (its step older than alerts.live_within_hours when the refold ran), recorded as not sent
+_REFOLDED = "SELECT max(history_before) AS h, count() AS n FROM refolds"
+_ATTEMPTED = "SELECT 1 AS tried FROM deliveries WHERE delivery_id = %(id)s LIMIT 1"
 # given up (last attempt `failed`) and not re-queued, by receiver, since a time
 _GIVEN_UP = (
     "SELECT receiver, count() AS n, min(last_at) AS since, max(last_at) AS latest, argMax(last_error, last_at) AS error FROM ("
@@ -244,6 +248,8 @@ class Dispatcher:
         self.journal: Journal | None = _default_journal(store) if journal is True else (journal or None)
         self._journal_read = self.journal is None
         self.final: dict[str, int] = {}  # id → the attempt that ended it (sent or given up): skipped from then on
+        self.history_before: dt.datetime | None = None  # the latest refold's: older steps' new notifications are history
+        self.withheld = 0
         self.sent = self.retried = self.failed = 0
         self._failed_read = False  # self.failed includes the give-ups on record (read with the first attempts)
         self.last_error: str | None = None  # the last pass's failure (the store down), None once a pass works
@@ -303,6 +309,10 @@ class Dispatcher:
         if self.tried is None:  # (again after taking over: the last sender's attempts count)
             self._read_tried()
         assert self.tried is not None
+        # every pass (a table of a row per refold): a refold runs while this dispatcher goes on, and the workers
+        # started after it publish the old steps' notifications within seconds
+        refolded = (self.store.query(_REFOLDED) or [{"n": 0}])[0]
+        self.history_before = _aware(refolded["h"]) if int(refolded.get("n") or 0) else None
         now = self.clock()
         attempts: list[Attempt] = []
         offset = 0
@@ -315,6 +325,13 @@ class Dispatcher:
                 tried = self.tried.get(did)
                 made = tried.made if tried is not None else 0
                 if (tried is not None and tried.due > now) or did in self.final:
+                    continue
+                if (tried is None and self.history_before is not None and _aware(row["step_at"]) < self.history_before
+                        and not self.store.query(_ATTEMPTED, {"id": did})):  # (this dispatcher's rounds may be a minute old)
+                    # derived again by a Kafka refold from a step that is history, never tried: a receiver added since,
+                    # or an alert whose steps the new fold numbers differently, would have old alerts sent as news.
+                    # (One tried before, or re-queued by `qrisk alerts redeliver`, goes on as it was.)
+                    self._withhold(row, made + 1)
                     continue
                 if not self._holds_lease():
                     return attempts  # another dispatcher sends now (this one was paused past its lease)
@@ -439,6 +456,20 @@ class Dispatcher:
             result = Attempt(note.delivery_id, attempt, status, code, error)
             self._watch(note.receiver, result, self.clock())
         return self._record(note, attempt, result)
+
+    def _withhold(self, row: dict[str, Any], attempt: int) -> None:
+        at = self.clock()
+        before = self.history_before.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M") if self.history_before else ""
+        self.store.insert("deliveries", [{
+            "delivery_id": row["delivery_id"], "alert_id": row["alert_id"], "enterprise_id": row["enterprise_id"], "receiver": row["receiver"],
+            "channel": row["channel"], "attempt": attempt, "status": "failed", "at": at.replace(microsecond=0), "at_ms": at.microsecond // 1000,
+            "response_code": 0,
+            # (begins as a rebuild's withheld notification does: a decision, not a receiver's failure — never counted as given up)
+            "error": f"{_WITHHELD}（重新折叠 Kafka 日志）时由 {before} UTC 之前的步骤重新产生，属历史数据，未发送 / derived again by a refold "
+                     f"of the Kafka log from a step before {before} UTC (history): not sent",
+        }])
+        self.final[row["delivery_id"]] = attempt
+        self.withheld += 1
 
     def _record(self, note: Notification, attempt: int, result: Attempt) -> Attempt:
         at = self.clock()

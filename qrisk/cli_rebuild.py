@@ -36,9 +36,11 @@ def register(subparsers: Any) -> None:
                     "is sent again, and new notifications of steps older than alerts.live_within_hours are recorded, not "
                     "sent. Stop `qrisk run` first: one process holds a data directory. `qrisk run` rebuilds by itself after "
                     "an upgrade that changes the fold or the standards catalogue.")
-    p.add_argument("--data-dir", type=Path, default=settings.data_dir, help="the stopped service's data directory (default %(default)s)")
+    p.add_argument("--data-dir", type=Path, default=None, help=f"the stopped service's data directory (default {settings.data_dir})")
     p.add_argument("--policy", type=Path, default=settings.policy_file,
-                   help="the policy `qrisk run` uses (default $QRISK_POLICY_FILE, else the built-in policy)")
+                   help="the policy `qrisk run` uses (default $QRISK_POLICY_FILE, else the built-in policy); with --kafka, the one the "
+                        "workers and the dispatcher will run with: its alerts.live_within_hours decides which notifications the refold "
+                        "derives again are history")
     kafka = p.add_argument_group(
         "Kafka mode", "with --kafka (or QRISK_EVENT_LOG=kafka), fold the Kafka log again after an upgrade: with every worker "
                       "and sink stopped, the workers' group goes back to the log's start (the ingress topics keep their offsets), "
@@ -62,7 +64,11 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
     settings = Settings()
     if args.kafka or settings.event_log == "kafka":
+        if args.data_dir is not None:
+            raise UserError("--data-dir 用于嵌入式模式；Kafka 模式的存储用 --store（默认 $QRISK_STORE_URL，否则 $QRISK_DATA_DIR）/ --data-dir is the "
+                            "embedded mode's; the Kafka mode's store is --store (default $QRISK_STORE_URL, else $QRISK_DATA_DIR)")
         return cmd_rebuild_kafka(args)
+    args.data_dir = args.data_dir or settings.data_dir
     given = [o for o, v in (("--bootstrap", args.bootstrap), ("--topic-prefix", args.topic_prefix), ("--store", args.store)) if v]
     if given:
         raise UserError(f"{', '.join(given)} 只用于 Kafka 模式：加上 --kafka / {', '.join(given)} belong to the Kafka mode: add --kafka")
@@ -93,16 +99,29 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild_kafka(args: argparse.Namespace) -> int:
-    """The Kafka mode's rebuild (``qrisk.kafka_rebuild``): exit 0 done, 2 refused or unreachable, nothing changed."""
+    """The Kafka mode's rebuild (``qrisk.kafka_rebuild``): exit 0 done; 2 refused or unreachable (nothing changed,
+    or the steps it says were done: running it again finishes them)."""
+    import os
+
+    from qrisk.cli import UserError
     from qrisk.cli_kafka import KafkaCliError, _fail, _kafka_errors, _kafka_failure, _named, reach, settings_from
     from qrisk.kafka_rebuild import RefoldRefused, refold
-    from qrisk.store import StoreError, StoreInUse, StoreTargetError, open_store, redact
+    from qrisk.runtime import default_rules
+    from qrisk.store import ChdbStore, ClickHouseStore, StoreError, StoreInUse, StoreTargetError, check_target, redact
 
     settings = settings_from(args)
-    target = args.store or settings.store_url or settings.data_dir
+    # the policy the workers and the dispatcher will run with: which of the notifications derived again are history
+    live_within_hours = default_rules(args.policy).policy.alerts.live_within_hours
+    target = str(args.store or settings.store_url or settings.data_dir)
     try:
         reach(settings, _named(args))
-        store = open_store(target)
+        directory = check_target(target)
+        if directory is None:
+            store: Any = ClickHouseStore(target, create_database=False)  # (a mistyped database is refused, not made)
+        elif not os.path.isdir(directory):
+            raise UserError(f"存储目录 {directory} 不存在：--store 是否为 sink 写入的目录？/ no store directory {directory}: is --store the sink's?")
+        else:
+            store = ChdbStore(directory)
     except KafkaCliError as exc:
         return _fail(exc)
     except StoreInUse:
@@ -110,17 +129,23 @@ def cmd_rebuild_kafka(args: argparse.Namespace) -> int:
               "is held by another process: stop the `qrisk sink` writing it or the `qrisk run` reading it first", file=sys.stderr)
         return 2
     except (StoreError, StoreTargetError, OSError) as exc:
-        print(f"qrisk: 无法打开存储 {redact(str(target))}：{exc} / cannot open the store {redact(str(target))}: {exc}", file=sys.stderr)
+        print(f"qrisk: 无法打开存储 {redact(target)}：{exc} / cannot open the store {redact(target)}: {exc}", file=sys.stderr)
         return 2
     try:
-        report = refold(settings, store, say=lambda line: print(f"qrisk: {line}", file=sys.stderr, flush=True))
+        report = refold(settings, store, live_within_hours, say=lambda line: print(f"qrisk: {line}", file=sys.stderr, flush=True))
     except RefoldRefused as exc:
         print(f"qrisk: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"qrisk: 存储 {redact(target)} 报错，未做任何改动：{str(exc).splitlines()[0] if str(exc) else type(exc).__name__} / the store "
+              f"{redact(target)} refused, nothing changed: {type(exc).__name__}", file=sys.stderr)
         return 2
     except _kafka_errors() as exc:
         return _kafka_failure(exc, settings, _named(args))
     finally:
         store.close()
-    print(f"qrisk: 完成。启动 qrisk worker 与 qrisk sink：worker 将重新折叠 {report.log_records:,} 条日志记录 / done. Start "
-          f"`qrisk worker` and `qrisk sink`: the workers fold the log's {report.log_records:,} records again", file=sys.stderr)
+    print(f"qrisk: 完成。以新的处理策略启动 qrisk worker、qrisk sink 与通知发送：worker 将重新折叠 {report.log_records:,} 条日志记录；"
+          f"追上之前，Kafka 模式的 API 按已清空的表作答 / done. Start `qrisk worker`, `qrisk sink` and the dispatcher with the new "
+          f"policy: the workers fold the log's {report.log_records:,} records again; until they catch up, the Kafka mode's API "
+          "answers from the emptied tables", file=sys.stderr)
     return 0

@@ -9,6 +9,7 @@ the log gains no record: nothing entered it twice.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -156,7 +157,7 @@ def test_the_log_is_folded_again_from_its_start(county, rules):
 
     done = _rebuild(county["env"], county["url"])
     assert done.returncode == 0, done.stderr
-    assert "1/4" in done.stderr and "4/4" in done.stderr and "启动 qrisk worker 与 qrisk sink" in done.stderr
+    assert all(f"{n}/5" in done.stderr for n in range(1, 6)) and "启动 qrisk worker、qrisk sink 与通知发送" in done.stderr
     records = sum(log_end.values())
     assert f"{records:,} 条记录将重新折叠" in done.stderr
     # the workers at the log's start, the ingress where it was; the sink past every effect of the old fold
@@ -167,6 +168,8 @@ def test_the_log_is_folded_again_from_its_start(county, rules):
     skipped = int(done.stderr.split("跳过旧折叠尚未写入的 ")[1].split(" ")[0].replace(",", ""))
     assert skipped >= 1  # the extra event's effects at least
     assert _counts(store) == dict.fromkeys(FOLD_TABLES, 0)
+    (refolded,) = store.query("SELECT live_within_hours, log_records FROM refolds")  # on record, for the dispatcher
+    assert (refolded["live_within_hours"], refolded["log_records"]) == (720, records)
     from kafka import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
@@ -229,3 +232,123 @@ def test_a_store_directory_in_use_is_one_line_naming_what_to_stop(tmp_path, kafk
         held.close()
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and "先停止写入它的 qrisk sink" in done.stderr, done.stderr
+
+
+# --------------------------------------------------------------------------- settings that name another deployment
+
+@pytest.fixture
+def deployment(kafka_bootstrap, clickhouse_url):
+    """A deployment as a worker and a sink leave it, without running them: a log with records, the workers'
+    group committed on it, their snapshot topic, the sink's group committed on the effects, and a store with
+    the log's archive."""
+    from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    from qrisk.store import ClickHouseStore, migrate
+    from qrisk.topics import create_topics, delete_topics
+
+    prefix = f"rf{uuid.uuid4().hex[:8]}"
+    env = kafka_env(kafka_bootstrap, prefix)
+    settings = settings_for(env)
+    topics = settings.topics()
+    create_topics(settings)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    from kafka.admin import NewTopic
+
+    admin.create_topics([NewTopic(topics.changelog.name, 4, 1)])
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for i in range(6):
+        producer.send(topics.events.name, key=b"E-1", value=b"{}", partition=i % 4)
+        producer.send(topics.effects.name, key=b"E-1", value=b"{}", partition=i % 4)
+    producer.flush()
+    producer.close()
+    admin.alter_group_offsets(settings.worker_app_id, {TopicPartition(topics.events.name, p): OffsetAndMetadata(1, "", -1) for p in range(4)})
+    admin.alter_group_offsets(settings.sink_group, {TopicPartition(topics.effects.name, p): OffsetAndMetadata(1, "", -1) for p in range(4)})
+    name, url = fresh_database_url(clickhouse_url, "kafka_refold")
+    store = ClickHouseStore(url)
+    migrate(store)
+    store.insert("events", [{"enterprise_id": "E-1", "event_id": "x", "event_type": "clock.tick", "occurred_at": dt.datetime(2026, 1, 1),
+                             "received_at": dt.datetime(2026, 1, 1), "seq": 1, "body": "{}"}])
+    try:
+        yield {"env": env, "settings": settings, "topics": topics, "store": store, "url": url, "admin": admin, "prefix": prefix}
+    finally:
+        admin.close()
+        store.close()
+        drop_database(clickhouse_url, name)
+        delete_topics(settings, [t.name for t in topics.all()])
+
+
+def _tables_untouched(d) -> bool:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=d["settings"].kafka_bootstrap)
+    try:
+        kept = d["topics"].changelog.name in set(admin.list_topics())
+    finally:
+        admin.close()
+    return kept and not d["store"].query("SELECT * FROM refolds")
+
+
+@pytest.mark.parametrize("wrong, said", [
+    ({"QRISK_WORKER_APP_ID": "typo-worker"}, "QRISK_WORKER_APP_ID 是否正确"),
+    ({"QRISK_SINK_GROUP": "typo-sink"}, "QRISK_SINK_GROUP 是否正确"),
+    ({"QRISK_KAFKA_TOPIC_PREFIX": "nosuchprefix"}, "检查 QRISK_KAFKA_TOPIC_PREFIX"),
+])
+def test_settings_naming_another_deployment_are_refused_and_change_nothing(deployment, wrong, said):
+    done = _rebuild({**deployment["env"], **wrong}, deployment["url"])
+    assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert _tables_untouched(deployment)
+
+
+def test_a_store_that_is_not_the_sinks_is_refused_not_made(deployment, clickhouse_url):
+    from qrisk.store import ClickHouseStore, migrate
+
+    base = deployment["url"].rsplit("/", 1)[0]
+    done = _rebuild(deployment["env"], f"{base}/no_such_database_{uuid.uuid4().hex[:6]}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert not ClickHouseStore(f"{base}/default").query("SELECT name FROM system.databases WHERE name LIKE 'no_such_database_%'")
+    name, other = fresh_database_url(clickhouse_url, "kafka_refold_other")
+    store = ClickHouseStore(other)
+    try:
+        migrate(store)  # another deployment's (or an empty) store: the log's archive is not there
+        done = _rebuild(deployment["env"], other)
+        assert done.returncode == 2 and "--store 是否为 sink 写入的库" in done.stderr, done.stderr
+    finally:
+        store.close()
+        drop_database(clickhouse_url, name)
+    assert _tables_untouched(deployment)
+
+
+def test_a_worker_joining_between_two_steps_stops_the_rest_and_a_second_run_finishes(deployment):
+    from kafka import KafkaConsumer
+
+    from qrisk.kafka_rebuild import RefoldRefused, refold
+
+    d = deployment
+    joined: list = []
+
+    def join(step: int) -> None:
+        if step == 3:  # a worker started by a restart policy after the workers' group was moved back
+            consumer = KafkaConsumer(d["topics"].events.name, bootstrap_servers=d["settings"].kafka_bootstrap,
+                                     group_id=d["settings"].worker_app_id, enable_auto_commit=False)
+            deadline = time.monotonic() + 30
+            while not consumer.assignment() and time.monotonic() < deadline:
+                consumer.poll(200)
+            joined.append(consumer)
+
+    with pytest.raises(RefoldRefused) as refused:
+        refold(d["settings"], d["store"], 720, pause=join)
+    assert refused.value.done == 2 and "已完成第 1–2 步" in str(refused.value) and "再次运行本命令" in str(refused.value)
+    assert d["topics"].changelog.name in set(d["admin"].list_topics())  # step 4 not done: the snapshots kept
+    joined[0].close()
+    deadline = time.monotonic() + 30
+    while True:  # its leaving the group takes a moment
+        try:
+            report = refold(d["settings"], d["store"], 720)
+            break
+        except RefoldRefused:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+    assert report.changelog_deleted and report.log_records == 6
+    # run once more: the snapshots gone, the workers at the log's start — a continuation, not a wrong app id
+    assert refold(d["settings"], d["store"], 720).changelog_deleted is False
