@@ -122,7 +122,8 @@ last tells nobody, and an alert leaving 待处置 by the bureau's response — a
 verified, a supervisor's step — has acknowledged_at; 28: a pass-rate chart signals above its limit by more than
 rounding (2 of 16 at 2 % is the limit, not above it), and a category's county chart only when its failures come from
 spc.category_min_enterprises enterprises, naming them; a rise in grade says the terms that fell or left the score too,
-so the changes it lists add up).  A Kafka worker writes it into every snapshot and says so when it
+so the changes it lists add up; an overdue rectification's alert dates its count of days, 截至 …; a missing sample or
+inspection's alert closes saying the record came, not 补录).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

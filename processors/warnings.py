@@ -1095,7 +1095,7 @@ def resolved(file: "CreditFile", event: "Envelope", filled: dict[str, Any], rule
             record = f"监督抽检（抽样编号 {filled['ref']}，抽样日期 {filled['on']}）"
         else:
             record = f"现场检查 {filled['ref']}（{filled['on']}）"
-        note_zh = f"已补录：{record}，预警自动关闭"
+        note_zh = f"已有{record}记录，预警自动关闭"  # (not 补录: the record is a new one, not one entered late)
         note_en = f"the awaited {_WHAT_EN[what]} {filled['ref']} ({filled['on']}) is on record: closed"
     return {
         "rule": "data.missing", "dedup_key": _missing_key(file.enterprise_id, what, filled["base"]), "enterprise_id": file.enterprise_id,

@@ -492,8 +492,8 @@ class ComplaintIllnessRule(WarningRule):
 class RectificationOverdueRule(WarningRule):
     severity: Severity = "high"
     title_zh: str = "整改逾期"
-    template_zh: str = "{name}：整改 {rectification_id}（{what}）已超过期限 {deadline}，逾期 {days_overdue} 天。下一步：请核实整改进展，督促企业限期完成；拒不整改或整改不到位的，依法约谈企业负责人，涉嫌违法的依法立案调查。"
-    template_en: str = "{name}: rectification {rectification_id} is {days_overdue} days past its deadline {deadline}."
+    template_zh: str = "{name}：整改 {rectification_id}（{what}）已超过期限 {deadline}，截至 {date} 逾期 {days_overdue} 天。下一步：请核实整改进展，督促企业限期完成；拒不整改或整改不到位的，依法约谈企业负责人，涉嫌违法的依法立案调查。"
+    template_en: str = "{name}: as of {date}, rectification {rectification_id} is {days_overdue} day(s) past its deadline {deadline}."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"rectification_id", "what", "deadline", "days_overdue"})
 
 
@@ -567,7 +567,7 @@ class InterviewFollowUpRule(WarningRule):
     template_zh: str = ("{name}：{held_on} 约谈（{interview_id}）要求于 {follow_up_by} 前跟踪检查整改承诺落实情况，"
                         "截至 {date} 仍无现场检查记录，已逾期 {days_overdue} 天，请尽快开展跟踪检查，核实整改承诺落实情况。约谈事由：{reason}")
     template_en: str = ("{name}: interview {interview_id} of {held_on} was to be followed up by an inspection by {follow_up_by}; "
-                        "none is on record as of {date} ({days_overdue} days late).")
+                        "none is on record as of {date} ({days_overdue} day(s) late).")
     FIELDS: ClassVar[frozenset[str]] = frozenset({"interview_id", "held_on", "held_by", "reason", "commitments", "follow_up_by", "days_overdue"})
     excerpt_chars: int = Field(default=120, ge=10, le=4000, description="the reason is quoted up to this many characters")
 

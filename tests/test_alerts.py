@@ -510,7 +510,7 @@ def test_the_awaited_sample_closes_its_missing_data_alert_silently_and_it_does_n
     changes = county.feed(pa_sample("2026-07-18T10:00:00+08:00", values=(0, 0, 0, 0, 0), sample_no="DC-GAP-1"))
     closing = [c for c in changes if c.alert.alert_id == alert.alert_id]
     assert [(c.step.action, c.step.from_state, c.step.to_state, c.notifications) for c in closing] == [("close", "open", "closed", [])]
-    assert closing[0].step.note == "已补录：监督抽检（抽样编号 DC-GAP-1，抽样日期 2026-07-18），预警自动关闭"
+    assert closing[0].step.note == "已有监督抽检（抽样编号 DC-GAP-1，抽样日期 2026-07-18）记录，预警自动关闭"
     assert alert.state == "closed" and alert.closed_at is not None and not alert.escalated
     assert alert.dedup_key not in county.book.active_by_key
     assert alert.alert_id not in county.book.active_by_enterprise.get(E, {})

@@ -234,14 +234,14 @@ def test_expected_data_that_did_not_come(rules):
     assert not decisions(effects, "data.missing")
     [r] = [e.data for e in effects if e.kind == "warning.resolved"]
     assert r["dedup_key"] == f"{E}:data.missing:sampling:2025-01-20"
-    assert r["note_zh"] == "已补录：监督抽检（抽样编号 S-GAP，抽样日期 2026-01-10），预警自动关闭"
+    assert r["note_zh"] == "已有监督抽检（抽样编号 S-GAP，抽样日期 2026-01-10）记录，预警自动关闭"
     assert state.files[E].risk.missing == {"inspection": "2025-01-02"}
     # a second sample fills nothing more; the inspection does
     state, effects = step(state, pa_sample("2026-01-11T10:00:00+08:00", values=(0, 0, 0, 0, 0)), rules)
     assert not [e for e in effects if e.kind == "warning.resolved"]
     state, effects = step(state, ev("inspection.completed", "2026-01-12T10:00:00+08:00", inspection_id="JC-1", result="符合", findings=[]), rules)
     [r] = [e.data for e in effects if e.kind == "warning.resolved"]
-    assert r["dedup_key"] == f"{E}:data.missing:inspection:2025-01-02" and r["note_zh"] == "已补录：现场检查 JC-1（2026-01-12），预警自动关闭"
+    assert r["dedup_key"] == f"{E}:data.missing:inspection:2025-01-02" and r["note_zh"] == "已有现场检查 JC-1（2026-01-12）记录，预警自动关闭"
 
 
 def test_a_worse_grade_gives_time_to_inspect_instead_of_a_back_dated_overdue(rules):
