@@ -1114,6 +1114,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     since: Annotated[str | None, Query(description=(
                         "opened at or after: a date (2026-11-20, from its midnight in the bureau's time), an instant with its zone "
                         "(2026-11-20T08:00:00+08:00), or a duration back from now (12h, 7d)"))] = None,
+                    until: Annotated[str | None, Query(description="opened " + _UNTIL_DOC)] = None,
+                    town: Annotated[str | None, Query(min_length=1, max_length=200, description="the enterprise's town (县级预警 have none)")] = None,
                     limit: Annotated[int, Query(ge=1, le=5000, description="newest first; at most 5,000")] = 200,
                     format: Format = "json", key: ApiKey = Security(readers)) -> Any:
         """``state=active``: open, acknowledged or rectifying (still being handled).  The filters combine
@@ -1125,7 +1127,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             listed = ", ".join(WARNING_RULES)
             refused.append({"field": "query.rule", "type": "literal_error", "reason": f"unknown alert rule {rule!r}; one of {listed}",
                             "reason_zh": f"未知的预警规则 {rule!r}，应为以下之一：{'、'.join(WARNING_RULES)}"})
-        opened_from = None
+        opened_from = opened_before = None
         if since is not None:
             opened_from = _since(since, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)
             if opened_from is None:
@@ -1136,12 +1138,16 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                              "（如 2026-11-20T08:00:00+08:00）或时长（如 12h、7d）"})
         if refused:
             raise UnknownParameters(refused)
+        if until is not None:
+            _, opened_before = _window(since, until)  # (a date: that whole day; refused when not after since)
         wanted = {"active": {"open", "acknowledged", "rectifying"}}.get(state or "", {state} if state else None)
         chosen = [a for a in _alert_views(states=wanted, enterprise_id=enterprise_id, severity=severity)
                   if (wanted is None or a["state"] in wanted) and (enterprise_id is None or a["enterprise_id"] == enterprise_id)
                   and (severity is None or a["severity"] == severity) and (rule is None or a["rule"] == rule)
                   and (assignee is None or a.get("assignee") == assignee)
-                  and (opened_from is None or _instant(utc_text(a["opened_at"])) >= opened_from) and key.sees_town(a["town"])]
+                  and (opened_from is None or _instant(utc_text(a["opened_at"])) >= opened_from)
+                  and (opened_before is None or _instant(utc_text(a["opened_at"])) < opened_before)
+                  and (town is None or a["town"] == town) and key.sees_town(a["town"])]
         # ISO text sorts as time does only when written alike (utc_text): "…42Z" sorted after "…42.5Z"
         chosen.sort(key=lambda a: (utc_text(a["opened_at"]), a["alert_id"]), reverse=True)
         # (zoned here, not only in the JSON answer: the CSV and the sheet carry the same times)
@@ -1163,8 +1169,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             answer.headers.update(total)
             return answer
         columns = ["alert_id", "enterprise_id", "enterprise_name", "town", "rule", "title_zh", "severity", "severity_zh", "state", "state_zh", "assignee",
-                   "opened_at", "respond_by", "escalated", "escalation_reached", "escalated_zh", "occurrences", "message_zh", "silenced"]
-        answer = _table(rows, columns, format, "alerts")
+                   "opened_at", "respond_by", "acknowledged_at", "closed_at", "escalated", "escalation_reached", "escalated_zh",
+                   "occurrences", "refs", "message_zh", "silenced"]
+        answer = _table([{**r, "refs": ";".join(r.get("refs") or [])} for r in rows], columns, format, "alerts")
         answer.headers.update(total)
         return answer
 

@@ -239,3 +239,24 @@ def test_an_escalation_nobody_heard_is_said_so_in_the_alert_exports(srv):
     column = header.index("已超时升级")
     said = {r[0].value: r[column].value for r in ws.iter_rows(min_row=2)}
     assert {said[a["alert_id"]] for a in escalated} == {"是（升级无人接收：未配置接收人）"}
+
+
+def test_alerts_of_a_quarter_and_a_town_with_their_handling_times(srv):
+    """A quarterly report counts alerts opened in the quarter, per town, and how fast they were taken up."""
+    everything = rows(srv, "/v1/alerts")
+    q3 = [a for a in everything if "2025-06-30T16:00:00.000Z" <= a["opened_at"] < "2025-09-30T16:00:00.000Z"]
+    assert q3 and len(q3) < len(everything)
+    assert {a["alert_id"] for a in rows(srv, "/v1/alerts", since="2025-07-01", until="2025-09-30")} == {a["alert_id"] for a in q3}
+    assert {a["alert_id"] for a in rows(srv, "/v1/alerts", town="清湖镇")} == {a["alert_id"] for a in everything if a["town"] == "清湖镇"}
+    answer = srv.get("/v1/alerts", params={"since": "2025-07-01", "until": "2025-06-30"})
+    assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "query.until"
+    table = srv.get("/v1/alerts", params={"format": "csv"})
+    got = next(csv.DictReader(io.StringIO(table.content.decode("utf-8-sig"))))
+    assert {"acknowledged_at", "closed_at", "refs"} <= set(got)
+    failed = next(r for r in csv.DictReader(io.StringIO(table.content.decode("utf-8-sig"))) if r["rule"] == "sampling.unqualified")
+    assert failed["refs"]  # the failing sample's number
+    from openpyxl import load_workbook
+
+    ws = load_workbook(io.BytesIO(srv.get("/v1/alerts", params={"format": "xlsx"}).content)).active
+    header = [c.value for c in ws[1]]
+    assert {"确认时间（北京时间）", "办结时间（北京时间）", "涉及编号（抽样、检查、投诉、整改）"} <= set(header)
