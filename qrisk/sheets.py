@@ -109,7 +109,10 @@ def alert_sheet(alerts: list[dict[str, Any]], offset_hours: int) -> tuple[list[d
     rows = []
     for a in alerts:
         rows.append({
-            "alert_id": a["alert_id"], "enterprise_id": a["enterprise_id"], "enterprise_name": a.get("enterprise_name"),
+            # a county alert is kept under the enterprise whose sample tipped it: the sheet says so, beside 本县…类
+            "alert_id": a["alert_id"], "enterprise_name": a.get("enterprise_name"),
+            "enterprise_id": (f"县级（由 {a['enterprise_id']} 的抽检触发）" if str(a.get("dedup_key") or "").startswith("county:")
+                              else a["enterprise_id"]),
             "town": a.get("town"), "category": CATEGORY_ZH.get(a.get("category"), a.get("category")),
             "rule": a.get("title_zh") or RULE_ZH.get(a["rule"], a["rule"]),
             "severity": a.get("severity_zh") or a.get("severity"), "state": a.get("state_zh") or a.get("state"),

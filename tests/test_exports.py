@@ -30,6 +30,9 @@ def test_an_alert_row_reads_in_chinese_and_beijing_time():
     assert (row["opened_at"], row["respond_by"]) == ("2026-01-07 09:44", "2026-01-08 00:30")
     assert headers["opened_at"] == "生成时间（北京时间）" and all(not h.isascii() for h in headers.values())
     assert not any(isinstance(v, str) and v in ("sampling.unqualified", "critical", "open", "true", "packaged_water") for v in row.values())
+    # a county alert, kept under the enterprise whose sample tipped it, reads as the county's in the 企业编号 column too
+    county = {**VIEW, "dedup_key": "county:packaged_water:fluctuation:p:2025Q4", "enterprise_name": "本县包装饮用水类（县级预警）"}
+    assert alert_sheet([county], 8)[0][0]["enterprise_id"] == "县级（由 W03 的抽检触发）"
 
 
 def test_a_retitled_rule_keeps_its_title_and_an_unknown_one_falls_back():
