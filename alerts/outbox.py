@@ -110,7 +110,7 @@ _WITHHELD = "重建派生表"
 # the latest Kafka-mode refold (qrisk.kafka_rebuild): a notification derived again for a step before history_before
 # is history (its step older than alerts.live_within_hours when the refold ran), recorded as not sent
 _REFOLDED = "SELECT max(history_before) AS h, count() AS n FROM refolds"
-_ATTEMPTED = "SELECT 1 AS tried FROM deliveries WHERE delivery_id = %(id)s LIMIT 1"
+_ATTEMPTED = "SELECT DISTINCT delivery_id FROM deliveries WHERE has(%(ids)s, delivery_id)"
 # given up (last attempt `failed`) and not re-queued, by receiver, since a time
 _GIVEN_UP = (
     "SELECT receiver, count() AS n, min(last_at) AS since, max(last_at) AS latest, argMax(last_error, last_at) AS error FROM ("
@@ -320,19 +320,15 @@ class Dispatcher:
         # hold back the ones for receivers that work
         while len(attempts) < self.batch:
             rows = self.store.query(_PENDING, {"limit": self.batch, "offset": offset})
+            history = self._history(rows)
             for row in rows:
                 did = row["delivery_id"]
                 tried = self.tried.get(did)
                 made = tried.made if tried is not None else 0
                 if (tried is not None and tried.due > now) or did in self.final:
                     continue
-                if (tried is None and self.history_before is not None and _aware(row["step_at"]) < self.history_before
-                        and not self.store.query(_ATTEMPTED, {"id": did})):  # (this dispatcher's rounds may be a minute old)
-                    # derived again by a Kafka refold from a step that is history, never tried: a receiver added since,
-                    # or an alert whose steps the new fold numbers differently, would have old alerts sent as news.
-                    # (One tried before, or re-queued by `qrisk alerts redeliver`, goes on as it was.)
-                    self._withhold(row, made + 1)
-                    continue
+                if did in history:
+                    continue  # (recorded as not sent below, with the page's others)
                 if not self._holds_lease():
                     return attempts  # another dispatcher sends now (this one was paused past its lease)
                 try:
@@ -457,19 +453,36 @@ class Dispatcher:
             self._watch(note.receiver, result, self.clock())
         return self._record(note, attempt, result)
 
-    def _withhold(self, row: dict[str, Any], attempt: int) -> None:
+    def _history(self, rows: list[dict[str, Any]]) -> set[str]:
+        """Of a page of pending notifications, those a Kafka refold derived again from a step that is history
+        (older than the latest refold's ``history_before``) and never tried: recorded as not sent, in one insert,
+        and their ids returned.  A receiver added since, or an alert whose steps the new fold numbers differently,
+        would have old alerts sent as news.  One tried before, or re-queued by `qrisk alerts redeliver`, goes on as
+        it was (asked of the table: this dispatcher's rounds may be a minute old)."""
+        if self.history_before is None:
+            return set()
+        assert self.tried is not None
+        old = [r for r in rows if r["delivery_id"] not in self.tried and r["delivery_id"] not in self.final
+               and _aware(r["step_at"]) < self.history_before]
+        if not old:
+            return set()
+        tried = {r["delivery_id"] for r in self.store.query(_ATTEMPTED, {"ids": [r["delivery_id"] for r in old]})}
+        old = [r for r in old if r["delivery_id"] not in tried]
+        if not old:
+            return set()
         at = self.clock()
-        before = self.history_before.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M") if self.history_before else ""
+        before = self.history_before.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        # (begins as a rebuild's withheld notification does: a decision, not a receiver's failure — not given up, not re-queued)
+        error = (f"{_WITHHELD}（重新折叠 Kafka 日志）时由 {before} UTC 之前的步骤重新产生，属历史数据，未发送 / derived again by a refold "
+                 f"of the Kafka log from a step before {before} UTC (history): not sent")
         self.store.insert("deliveries", [{
-            "delivery_id": row["delivery_id"], "alert_id": row["alert_id"], "enterprise_id": row["enterprise_id"], "receiver": row["receiver"],
-            "channel": row["channel"], "attempt": attempt, "status": "failed", "at": at.replace(microsecond=0), "at_ms": at.microsecond // 1000,
-            "response_code": 0,
-            # (begins as a rebuild's withheld notification does: a decision, not a receiver's failure — never counted as given up)
-            "error": f"{_WITHHELD}（重新折叠 Kafka 日志）时由 {before} UTC 之前的步骤重新产生，属历史数据，未发送 / derived again by a refold "
-                     f"of the Kafka log from a step before {before} UTC (history): not sent",
-        }])
-        self.final[row["delivery_id"]] = attempt
-        self.withheld += 1
+            "delivery_id": r["delivery_id"], "alert_id": r["alert_id"], "enterprise_id": r["enterprise_id"], "receiver": r["receiver"],
+            "channel": r["channel"], "attempt": 1, "status": "failed", "at": at.replace(microsecond=0), "at_ms": at.microsecond // 1000,
+            "response_code": 0, "error": error} for r in old])
+        for r in old:
+            self.final[r["delivery_id"]] = 1
+        self.withheld += len(old)
+        return {r["delivery_id"] for r in old}
 
     def _record(self, note: Notification, attempt: int, result: Attempt) -> Attempt:
         at = self.clock()

@@ -445,10 +445,12 @@ def _whose_zh(failures: list[tuple[str, str, str]]) -> str:
     return "、".join(f"{eid} {n} 批" for eid, n in sorted(per.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _drop_failure(pc: PeriodCount, event_id: str) -> None:
-    """A failure no longer counted leaves a category's list of failures (the last of that report's)."""
+def _drop_failure(pc: PeriodCount, enterprise_id: str, sample_no: str) -> None:
+    """A failure no longer counted leaves a category's list of failures.  The chart counts a sample, not a
+    report: the entry was made under the report first counted (the original), and the report that takes it
+    away may be another of the same sample (its re-test, a correction of that) — so the sample's last entry goes."""
     for j in range(len(pc.failures) - 1, -1, -1):
-        if pc.failures[j][2] == event_id:
+        if pc.failures[j][0] == enterprise_id and pc.failures[j][1] == sample_no:
             del pc.failures[j]
             return
 
@@ -733,7 +735,7 @@ def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, C
         if pc is not None and pc.failed > 0:
             pc.failed -= 1
             if periods is rates.periods:
-                _drop_failure(pc, original.event_id)
+                _drop_failure(pc, file.enterprise_id, original.sample_no)
 
 
 def reinstated(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> None:
@@ -818,7 +820,7 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
             if codes and pc.failed > 0:
                 pc.failed -= 1
                 if rates is not None and periods is rates.periods:
-                    _drop_failure(pc, before.event_id)
+                    _drop_failure(pc, file.enterprise_id, before.sample_no)
     new = after.judgement
     if new is None or new.counted not in ("pass", "fail"):
         return []  # undetermined: not in the pass-rate charts

@@ -1013,10 +1013,14 @@ def rise_reasons_zh(entry: "GradeEntry", before: "GradeEntry | None", limit: int
         out += [said(f, d) for f, d in part[:limit]]
         if part[limit:]:
             out.append(f"其余 {len(part) - limit} 项合计 {sum(d for _, d in part[limit:]):+g}")
+    # a cap that changed (tightened as its group grew, loosened as a term fell) or holds a group that grew: part of the
+    # change did not count, or a part held back now counts
     groups = {f.split(".")[0] for f, _ in grown}
-    # a cap that grew (more negative) or holds a group that grew: part of the rise did not count
-    out += [_term_zh(c, c.points - (was[c.factor].points if c.factor in was else 0.0) or None) for c in entry.contributions
-            if c.factor.endswith(".cap") and (c.factor.split(".")[0] in groups or c.points < (was[c.factor].points if c.factor in was else 0.0))]
+    for c in entry.contributions:
+        if c.factor.endswith(".cap"):
+            delta = c.points - (was[c.factor].points if c.factor in was else 0.0)
+            if delta or c.factor.split(".")[0] in groups:
+                out.append(_term_zh(c, delta or None))
     out += [f"{c.label_zh} 不再计入（较上次评定 {-c.points:+g}）" for c in before.contributions if c.factor.endswith(".cap") and c.factor not in now]
     if not grown and entry.hold_expired:
         out.append(entry.hold_zh)  # a tick moved it on as the hold expired: since when and by which event

@@ -1319,16 +1319,27 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     # ---------------------------------------------------------------- the county's registers (台账)
 
-    def _register_rows(key: ApiKey, section: str, build: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    def _register_rows(key: ApiKey, section: str, build: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+                       unreadable: list[str] | None = None) -> list[dict[str, Any]]:
         """``build`` over the credit files of ``key``'s towns, each as its profile and ``section`` (samples as
         ``SampleRecord`` models, complaints and inspections as dicts).  In embedded mode under the lock: the fold
-        changes a record in place (a re-test marks the report it replaces)."""
+        changes a record in place (a re-test marks the report it replaces).  ``unreadable`` collects the ids of stored
+        copies this version cannot read (Kafka mode)."""
+        unreadable = unreadable if unreadable is not None else []
         if distributed:  # the sink's copies (seconds behind the log)
             files = [f for f in pipeline.credit_files() if key.sees_town((f.get("profile") or {}).get("town"))]
             if section == "samples":
+                from pydantic import ValidationError
+
                 from processors.credit_file import SampleRecord
 
-                files = [{**f, "samples": [SampleRecord.model_validate(s) for s in f.get("samples") or []]} for f in files]
+                readable = []
+                for f in files:
+                    try:
+                        readable.append({**f, "samples": [SampleRecord.model_validate(s) for s in f.get("samples") or []]})
+                    except ValidationError:
+                        unreadable.append(f.get("enterprise_id", "?"))  # a copy another version wrote: named, not a 500
+                files = readable
             return build(files)
         with pipeline.lock:
             return build([{"enterprise_id": f.enterprise_id,
@@ -1386,14 +1397,18 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
         start, end = _window(since, until)
         zone = dt.timezone(dt.timedelta(hours=pipeline.rules.policy.utc_offset_hours))
-        rows = [r for r in _register_rows(key, "samples", sample_rows)
+        unreadable: list[str] = []
+        rows = [r for r in _register_rows(key, "samples", sample_rows, unreadable)
                 if (verdict is None or r["counted"] == verdict) and (unconfirmed is None or r["unconfirmed"] == unconfirmed)
                 and (final is None or r["final"] == final) and (lab is None or r["lab"] == lab)
                 and (product is None or r["product"] == product)
                 and (enterprise_id is None or r["enterprise_id"] == enterprise_id) and (town is None or r["town"] == town)
                 and _within(dt.datetime.combine(dt.date.fromisoformat(r["sampled_on"]), dt.time(), zone), start, end)]
         rows.sort(key=lambda r: (r["sampled_on"], r["sample_no"], r["event_id"]), reverse=True)
-        return _register(rows, limit, format, "samples", SAMPLE_COLUMNS, sample_sheet, "抽检台账")
+        answer = _register(rows, limit, format, "samples", SAMPLE_COLUMNS, sample_sheet, "抽检台账")
+        if unreadable:  # (said, not dropped silently: as /v1/campaign's summary names them)
+            answer.headers["x-qrisk-unreadable"] = ",".join(sorted(unreadable))
+        return answer
 
     @app.get("/v1/complaints", summary="The county's complaints (投诉举报台账), newest first (supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))

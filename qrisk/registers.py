@@ -8,7 +8,7 @@ filtered and sorted by the API.  Rows are plain dicts with UTC ISO instants, as 
 the CSV keeps codes beside their ``…_zh`` labels and the sheet (``complaint_sheet``,
 ``inspection_sheet``) is for people: Chinese headers and labels, local time.
 
-A complaint's text is listed with the complainant's personal information masked (names, ID card,
+A complaint's text and outcome are listed with the complainant's personal information masked (names, ID card,
 phone numbers, e-mail: ``processors.personal_info``), as alerts show it: a register gathers every
 complainant of the county into one list and one spreadsheet, which travel further than one credit file.
 The credit file of the enterprise keeps the text as received.
@@ -67,7 +67,9 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime) -> list[di
                 # (as the credit report says it: not yet concluded is 核查中, not 不属实)
                 "verified_zh": "属实" if c.get("verified") else ("不属实" if resolved else "核查中"),
                 "state": "resolved" if resolved else "open", "state_zh": COMPLAINT_STATE_ZH["resolved" if resolved else "open"],
-                "resolved_at": _iso(resolved), "days": max(0, (until - received).days), "outcome": c.get("outcome") or "",
+                "resolved_at": _iso(resolved), "days": max(0, (until - received).days),
+                # (the bureau's account of its handling names the complainant as often as the complaint does)
+                "outcome": mask_personal_info(c.get("outcome") or ""),
                 "text": mask_personal_info(c.get("text") or ""), "event_id": c.get("event_id"),
             })
     return rows

@@ -42,7 +42,8 @@ def srv(tmp_path_factory):
         # A: resolved (not substantiated) in 7 days; an illness complaint, verified, still open
         ev("complaint.received", "2025-04-02T10:00:00+08:00", A, complaint_id="12315-A1", verified=False, category="taste_odour",
            channel="12315", text="水有异味，联系人张三 13812345678"),
-        ev("complaint.resolved", "2025-04-09T16:00:00+08:00", A, complaint_id="12315-A1", verified=False, outcome="抽检合格，不属实"),
+        ev("complaint.resolved", "2025-04-09T16:00:00+08:00", A, complaint_id="12315-A1", verified=False,
+           outcome="抽检合格，不属实；已电话回复投诉人张三（13812345678）"),
         ev("complaint.received", "2025-08-20T09:30:00+08:00", A, complaint_id="12315-A2", verified=True, category="illness",
            channel="hotline", text="饮用后腹泻"),
         # B: one open complaint from the first quarter
@@ -74,7 +75,8 @@ def test_every_complaint_of_the_county_newest_first_with_its_state_and_days(srv)
     listed = rows(srv, "/v1/complaints")
     assert [r["complaint_id"] for r in listed] == ["12315-A2", "12315-A1", "12315-B1"]
     a1, b1 = listed[1], listed[2]
-    assert (a1["state"], a1["state_zh"], a1["verified_zh"], a1["days"], a1["outcome"]) == ("resolved", "已办结", "不属实", 7, "抽检合格，不属实")
+    assert (a1["state"], a1["state_zh"], a1["verified_zh"], a1["days"]) == ("resolved", "已办结", "不属实", 7)
+    assert a1["outcome"] == "抽检合格，不属实；已电话回复投诉人张*（138****5678）"  # the bureau's account names the complainant too
     assert a1["resolved_at"] == "2025-04-09T08:00:00.000Z" and a1["received_at"] == "2025-04-02T02:00:00.000Z"
     assert (b1["state"], b1["state_zh"], b1["verified_zh"], b1["town"], b1["enterprise_name"]) == ("open", "办理中", "核查中", "清湖镇", "清湖桶装水厂")
     assert b1["days"] > 365  # open since March 2025, counted until now

@@ -567,6 +567,11 @@ def test_resends_replay_deterministically_and_count_each_sample_once(short_rules
             sum(1 for s in judged if period_of(s.sampled_on, "quarter") == k and s.judgement.verdict == "fail")) for k in periods}
     assert all(v > 0 for v in f.fluctuation.failing_items.values())
     assert bool(f.fluctuation.failing_items) == any(s.judgement.verdict == "fail" for s in final)
+    # the county's chart of the category names the failures it counts: the samples that stand failed, one entry each
+    for k, pc in first.categories[f.profile.category].periods.items() if f.profile else ():
+        assert len(pc.failures) == pc.failed, (k, pc)
+        assert sorted(x[1] for x in pc.failures) == sorted(
+            s.sample_no for s in judged if period_of(s.sampled_on, "quarter") == k and s.judgement.verdict == "fail"), (k, pc)
     # the grade has one entry per failed sample at most
     entries = [e[4] for e in f.risk.entries if e[1] == "sampling_failed"]
     assert len(entries) == len(set(entries))
@@ -1064,3 +1069,28 @@ def test_a_disagreement_closes_when_a_retest_decides_the_sample(rules):
     assert [e.data["dedup_key"] for e in of(effects, original) if e.kind == "warning.raised" and e.data["rule"] == "judgement.disagrees"] == [key]
     (closed,) = [e.data for e in of(effects, retest) if e.kind == "warning.resolved" and e.data["rule"] == "judgement.disagrees"]
     assert closed["dedup_key"] == key and "已以复检结论为准" in closed["note_zh"]
+
+
+def test_the_countys_failures_follow_a_sample_through_its_retest_and_corrections(rules):
+    """The county's chart of a category keeps its failures per sample (whose, which): a re-test upholding the
+    failure, then corrected to a pass, took the failure away from the count but left it on the list, under the
+    original's id — and a second producer's failures made the chart speak of two producers where one counted."""
+    from tests.test_fluctuation import OTHER, other_producer_failure
+
+    first = sample("2026-03-10T09:00:00+08:00", passes=False)
+    upheld = sample("2026-03-25T09:00:00+08:00", passes=False, retest=True)
+    passes = sample("2026-03-27T09:00:00+08:00", passes=True, retest=True)
+    state, f, _ = fold(rules, first, upheld, passes)
+    county = state.categories[f.profile.category].periods["2026Q1"]
+    assert (county.failed, county.failures) == (0, [])
+    # back and forth: a passing re-test corrected to a failure, and to a pass again
+    state, f, _ = fold(rules, first, sample("2026-03-25T09:00:00+08:00", passes=True, retest=True),
+                       sample("2026-03-27T09:00:00+08:00", passes=False, retest=True))
+    county = state.categories[f.profile.category].periods["2026Q1"]
+    assert county.failed == 1 and [x[1] for x in county.failures] == [first.payload.sample_no]
+    # another producer failing twice in the quarter is one producer's failures: no county signal
+    more = [other_producer_failure(dt.date(2026, 3, 11))[0],
+            *[sample(f"2026-03-1{d}T09:00:00+08:00", passes=False, sample_no=f"X{d}").model_copy(update={"enterprise_id": OTHER})
+              for d in (1, 2)]]
+    state, f, effects = fold(rules, first, upheld, passes, *more)
+    assert not [e for e in effects if e.kind == "fluctuation.signal" and e.data.get("scope") == "category"]

@@ -158,12 +158,26 @@ def test_recurring_failures_signal_on_the_enterprise_p_chart(rules):
 
 
 def test_a_rate_at_the_limit_is_not_above_it(rules):
-    """2 of 16 at a 2 % reference is 12.5 %, the 3σ limit exactly; floating point made the limit 0.12499999999999999
-    and the chart said "12.500% above 12.500%"."""
-    from processors.fluctuation import RATE_TOLERANCE, p_limits
+    """2 of 16 at the pastries' 2 % reference is 12.5 %, the 3σ limit exactly; floating point made the limit
+    0.12499999999999999 and the chart said "12.500% above 12.500%".  A third failure is above it."""
+    from processors.fluctuation import p_limits
+    from tests.test_retest_scope import SORBIC, _item
+    from tests.test_risk import ev, registered
 
-    _, ucl = p_limits(0.02, 16)
-    assert ucl < 2 / 16 and not 2 / 16 - ucl > RATE_TOLERANCE and 3 / 16 - ucl > RATE_TOLERANCE
+    assert p_limits(0.02, 16)[1] < 2 / 16  # (the rounding the chart must not read as a signal)
+
+    def cake(i: int, fails: bool):
+        day = dt.date(2026, 1, 5) + dt.timedelta(days=5 * i)
+        item = _item(SORBIC[0], [1.5 if fails else 0.2], "g/kg", "不合格" if fails else "合格", SORBIC[1])
+        return ev("sampling.result", f"{day.isoformat()}T10:00:00+08:00", items=[item], product="蛋糕", sample_no=f"DC-P-{i}",
+                  sampled_on=day.isoformat(), production_date=day.isoformat())
+
+    log = [registered(category="pastry")] + [cake(i, fails=i in (14, 15)) for i in range(16)]
+    state, effects = replay(log, rules)
+    (quarter,) = state.files["E-330110-001"].fluctuation.pass_rate.values()
+    assert (quarter.n, quarter.failed) == (16, 2) and not signals(effects, chart="p", scope="enterprise")
+    _, effects = replay(log + [cake(16, fails=True)], rules)  # 3 of 17: 17.6 %, above its limit 12.2 %
+    assert signals(effects, chart="p", scope="enterprise")
 
 
 def test_the_chance_of_so_many_failures_is_the_binomial_tail():

@@ -195,6 +195,11 @@ def test_reads_come_from_clickhouse_as_the_worker_and_sink_write_it(kafka_api, k
     table = srv.get("/v1/campaign")
     assert table.status_code == 200 and table.json()["summary"]["unreadable"] == ["E-FUTURE"]
     assert [r["enterprise_id"] for r in table.json()["rows"]] == [eid]
+    # so is one the sampling register cannot read: named in a header, the others listed
+    store.insert("credit_files", [{"enterprise_id": "E-BAD", "seq": 1,
+                                   "body": json.dumps({"enterprise_id": "E-BAD", "profile": {}, "samples": [{"sample_no": 1}]})}])
+    register = srv.get("/v1/samples")
+    assert register.status_code == 200 and register.headers["x-qrisk-unreadable"] == "E-BAD" and register.json()
 
 
 def test_alerts_are_folded_by_the_worker_written_by_the_sink_sent_by_the_dispatcher_and_acted_on(kafka_api, tmp_path):

@@ -2,7 +2,8 @@
 row for every receiver the policy names now: an operator's review added a webhook to the policy, refolded,
 and the new receiver was sent alerts 46 days old as news.  The refold is on record (``refolds``), and the
 dispatcher records a notification never tried whose step is older than the refold's ``history_before`` as
-not sent — not as given up — while a recent one, and one re-queued by `qrisk alerts redeliver`, go out.
+not sent — a decision, as an embedded rebuild's: not given up, not re-queued by `qrisk alerts redeliver` —
+while a recent one, and one tried or re-queued before the refold, go out.
 
 The receiver is a real HTTP server; the store is chdb."""
 from __future__ import annotations
@@ -51,5 +52,9 @@ def test_a_refold_sends_no_history_as_news(tmp_path, receiver):
         # a decision, not a receiver's failure: nothing given up, nothing sent on the next pass
         assert d.given_up_count() == 0 and d.receivers_problem() is None and d.withheld == 1
         assert d.run_once() == [] and sorted(receiver.keys) == ["d-before", "d-recent", "d-requeued"]
+        # a decision, as an embedded rebuild's withheld notification: `qrisk alerts redeliver` does not put it back
+        from alerts.outbox import requeue
+
+        assert "d-old" not in [r.delivery_id for r in requeue(store, dry_run=True, clock=clock)]
     finally:
         store.close()

@@ -669,3 +669,28 @@ def test_a_rise_lists_the_terms_that_fell_or_left_so_the_changes_add_up():
     # the changes listed add up to the difference
     deltas = [float(m) for s in said[:-1] for m in re.findall(r"较上次评定 ([+-]\d+(?:\.\d+)?)", s)]
     assert sum(deltas) == 41 - 26
+
+
+def test_a_cap_that_loosened_is_said_beside_the_term_that_fell():
+    """A dynamic term fell 10 → 8 under a cap that loosened −5 → −3, and the credit grew +10: the cap's +2 was not
+    said, and the changes listed came to 8 where the score rose 10."""
+    import datetime as dt
+    import re
+
+    from processors.risk import Contribution, GradeEntry
+    from processors.warnings import rise_reasons_zh
+
+    at = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+
+    def entry(score, *terms):
+        return GradeEntry(as_of=at, cause_event_id="e", score=score, static=20, dynamic=0, credit=0, band="B", grade="B",
+                          contributions=[Contribution(f, label, p, p, 1, detail) for f, label, p, detail in terms])
+
+    before = entry(45.0, ("static.category", "食品类别", 20.0, "糕点"), ("dynamic.complaints", "核实投诉", 10.0, "5 件"),
+                   ("dynamic.cap", "动态因素上限", -5.0, "上限 5"), ("credit.x", "信用", 20.0, "x"))
+    after = entry(55.0, ("static.category", "食品类别", 20.0, "糕点"), ("dynamic.complaints", "核实投诉", 8.0, "4 件"),
+                  ("dynamic.cap", "动态因素上限", -3.0, "上限 5"), ("credit.x", "信用", 30.0, "x"))
+    said = rise_reasons_zh(after, before)
+    assert any(s.startswith("动态因素上限 -3（上限 5；较上次评定 +2）") for s in said), said
+    deltas = [float(m) for s in said[:-1] for m in re.findall(r"较上次评定 ([+-]\d+(?:\.\d+)?)", s)]
+    assert sum(deltas) == 55 - 45

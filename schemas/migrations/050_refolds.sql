@@ -3,7 +3,7 @@
 -- is made again for every receiver the policy names now: a receiver added since, or an alert whose steps the
 -- new fold numbers differently, would have old alerts sent as news.  The dispatcher records a notification
 -- still waiting whose step is older than the latest refold's history_before as not sent (as an embedded
--- rebuild does, qrisk.pipeline.Pipeline._rebuild_deliveries); `qrisk alerts redeliver` can still send it.
+-- rebuild does, qrisk.pipeline.Pipeline._rebuild_deliveries): a decision, neither given up nor re-sent.
 CREATE TABLE IF NOT EXISTS refolds (
     refolded_at DateTime,
     refolded_ms UInt16,
