@@ -140,7 +140,13 @@ def test_a_town_key_reads_no_county_alert_in_a_credit_report(tmp_path):
     srv.start()
     try:
         reg = golden("enterprise.registered")
-        events = [reg]
+        # another producer failed in the quarter too: the county's chart speaks of two producers' failures
+        other = {**golden("enterprise.registered"), "event_id": str(uuid.uuid4()), "enterprise_id": "E-330110-077"}
+        other["payload"] = {**other["payload"], "licence_no": "SC10433011000077"}
+        failed = golden("sampling.result")
+        failed.update(event_id=str(uuid.uuid4()), enterprise_id="E-330110-077", occurred_at="2026-03-02T15:20:00+08:00")
+        failed["payload"] = {**failed["payload"], "sample_no": "DC26330110000777", "sampled_on": "2026-03-01"}
+        events = [reg, other, failed]
         for k in range(3):  # three failures in one month: the county's p chart of packaged water signals
             sample = golden("sampling.result")
             sample["event_id"] = str(uuid.uuid4())

@@ -147,7 +147,7 @@ def test_a_time_without_its_zone_is_refused_naming_the_parameter(srv):
 @pytest.mark.parametrize("path, params", [
     ("/v1/dead-letters", {"event": "x"}),
     ("/v1/dead-letters", {"limit": "5", "Event_id": "x", "sinse": "2026-01-01T00:00:00Z"}),
-    ("/v1/alerts", {"town": "良渚街道"}),
+    ("/v1/alerts", {"region": "良渚街道"}),
     ("/v1/enterprises", {"grade": "D"}),
     ("/v1/audit", {"key_id": "abc"}),
 ])
