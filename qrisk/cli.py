@@ -743,6 +743,10 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     from qrisk.auth import cli_actor
 
     store = _keystore(args)
+    if args.keys_file is not None and not store.path.parent.is_dir():
+        # as `qrisk run` refuses it: a mistyped directory would hold an admin key no server ever reads
+        raise UserError(f"密钥文件 {store.path} 所在的目录不存在 / the directory of the key file {store.path} does not exist "
+                        "(--keys-file / QRISK_KEYS_FILE are never created)")
     try:
         key, token = store.create(args.role, args.name, source_id=args.source_id, towns=None if args.towns is None else args.towns.split(","),
                                   days=args.days, actor=cli_actor())

@@ -135,6 +135,21 @@ def test_no_admin_key_in_a_directory_that_does_not_exist(tmp_path):
     assert "Bearer" not in done.stderr and not (tmp_path / "nonexist").exists()
 
 
+@pytest.mark.parametrize("by_env", [False, True])
+def test_keys_create_makes_no_directory_for_a_given_key_file(tmp_path, by_env):
+    elsewhere = tmp_path / "nodir" / "sub" / "keys.json"
+    args = ["keys", "create", "--role", "admin", "--name", "x", "--data-dir", str(tmp_path / "data")]
+    done = qrisk(*args, env={"QRISK_KEYS_FILE": str(elsewhere)}) if by_env else qrisk(*args, "--keys-file", str(elsewhere))
+    assert done.returncode == 2, done.stderr
+    assert f"密钥文件 {elsewhere} 所在的目录不存在" in done.stderr and "Traceback" not in done.stderr
+    assert done.stdout == "" and not (tmp_path / "nodir").exists()
+    # the directory there, the key is made
+    elsewhere.parent.mkdir(parents=True)
+    done = qrisk(*args, "--keys-file", str(elsewhere))
+    assert done.returncode == 0, done.stderr
+    assert elsewhere.exists() and len(done.stdout.strip()) > 20
+
+
 def test_no_admin_key_for_a_store_that_does_not_open(tmp_path):
     data = tmp_path / "data"
     events = tmp_path / "e.jsonl"
