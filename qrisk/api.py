@@ -143,6 +143,20 @@ def _epoch_ms(moment: dt.datetime) -> int:
     return (moment - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(milliseconds=1)  # exact: no float
 
 
+_NOTE_REQUIRED = "x-qrisk-note-required"  # (marks a refusal for the lack of a note; never sent)
+
+
+def _note_required(why_zh: str, severity: str) -> JSONResponse:
+    """A close refused for want of its reason, answered as the other steps that lack a note are (the
+    body's field, the reason in each language): it depends on the alert's severity, so the body alone
+    cannot refuse it."""
+    why_en = (f"action close needs a note on a {severity} alert: how it was handled (the outcome, the finding, "
+              f"the re-inspection)")
+    error = {"field": "body.note", "type": "note_required", "reason": why_en, "reason_zh": why_zh}
+    return JSONResponse(status_code=422, content={"detail": f"请求无效：body.note：{why_zh}",
+                                                  "detail_en": f"invalid request: body.note: {why_en}", "errors": [error]})
+
+
 class UnknownParameters(Exception):
     """Query parameters refused (422), not ignored: ones the route does not take — a filter a route
     does not have (``/v1/dead-letters?event_id=…``) answered the unfiltered list, as if it had
@@ -1236,7 +1250,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 why = note_missing(SimpleNamespace(alert_id=alert_id, severity=view["severity"]), body.action, body.note,
                                    pipeline.rules.policy.alerts)  # type: ignore[arg-type]
                 if why is not None:
-                    refusal = HTTPException(status_code=422, detail=why)
+                    refusal = HTTPException(status_code=422, detail=why, headers={_NOTE_REQUIRED: view["severity"]})
                 elif body.action == "escalate" and view.get("escalated_at"):
                     # (as the sink last saw it: one slipping past in the seconds it trails is recorded and tells nobody)
                     soon = escalation_too_soon(alert_id, _instant(view["escalated_at"]), occurred_at)
@@ -1259,7 +1273,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     try:
                         pipeline.alerts.check(alert_id, body.action, body.note, pipeline.rules.policy.alerts, at=occurred_at)
                     except AlertNoteRequired as exc:  # a request that lacks what it needs, not a conflict with the alert's state
-                        refusal = HTTPException(status_code=422, detail=str(exc))
+                        refusal = HTTPException(status_code=422, detail=str(exc), headers={_NOTE_REQUIRED: view["severity"]})
                     except AlertActionError as exc:
                         refusal = HTTPException(status_code=409, detail=str(exc))
         if refusal is not None:
@@ -1267,6 +1281,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             await asyncio.wrap_future(audit.record("alert.action", "refused", key, {
                 "alert_id": alert_id, "action": body.action, "event_id": str(event_id), "status": refusal.status_code,
                 "reason": str(refusal.detail)[:500]}))
+            if refusal.headers and _NOTE_REQUIRED in refusal.headers:
+                return _note_required(str(refusal.detail), refusal.headers[_NOTE_REQUIRED])
             raise refusal
         event = AlertActionEvent(
             event_id=event_id, event_type="alert.action", enterprise_id=view["enterprise_id"], occurred_at=occurred_at,
