@@ -1774,11 +1774,12 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             pipeline.store, since=cutoff, receiver=receiver, dry_run=dry_run, actor=actor, clock=pipeline.clock,
             via="POST /v1/alerts/redeliver"))
         queued = [f for f in found if f.queued]
-        if queued and not dry_run:
-            if dispatcher is not None:
-                dispatcher.requeued()
-            await asyncio.wrap_future(audit.record("alerts.redeliver", "ok", key, {
-                "requeued": len(queued), "delivery_ids": [f.delivery_id for f in queued][:50], "receiver": receiver}))
+        if queued and not dry_run and dispatcher is not None:
+            dispatcher.requeued()
+        # every call, a dry run and one that found nothing too: who looked at the given-up notifications, and when
+        await asyncio.wrap_future(audit.record("alerts.redeliver", "ok", key, {
+            "requeued": 0 if dry_run else len(queued), "dry_run": dry_run, "found": len(found),
+            "delivery_ids": [f.delivery_id for f in queued][:50], "receiver": receiver, "since": since, "all": all}))
         verb_zh, verb = ("将重新排队", "would re-queue") if dry_run else ("已重新排队", "re-queued")
         return {
             "dry_run": dry_run, "requeued": len(queued),

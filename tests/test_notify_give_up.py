@@ -329,7 +329,11 @@ def test_a_running_service_redelivers_on_request_without_a_stop(tmp_path, receiv
         wait_for(lambda: srv.get("/healthz").json()["status"] == "ok" or None)
         assert srv.post("/v1/alerts/redeliver?all=true").json()["requeued"] == 0  # twice: nothing more
         trail = srv.get("/v1/audit?action=alerts.redeliver").json()
-        assert len(trail) == 1 and trail[0]["detail"]["delivery_ids"] == [note["delivery_id"]] and trail[0]["role"] == "admin"
+        # every call is audited: the dry run, the re-queue, and the second that found nothing to re-queue
+        by = {(t["detail"]["dry_run"], t["detail"]["requeued"], t["detail"]["all"]): t for t in trail}
+        assert len(trail) == 3 and set(by) == {(True, 0, False), (False, 1, False), (False, 0, True)}, trail
+        assert by[(False, 1, False)]["detail"]["delivery_ids"] == [note["delivery_id"]] and by[(False, 1, False)]["role"] == "admin"
+        assert by[(True, 0, False)]["detail"]["found"] == 1 and by[(False, 0, True)]["detail"]["delivery_ids"] == []
         status = srv.get(f"/v1/alerts/{note['alert_id']}").json()
         requeued = [d for d in status.get("deliveries", []) if d["status"] == "requeued"]
         assert requeued and "POST /v1/alerts/redeliver" in requeued[0]["error"] and "test-admin" in requeued[0]["error"]
