@@ -433,9 +433,9 @@ def _say_sigterm_while_replaying(progress: Any) -> Any:
     def stop(signum: int, _frame: Any) -> None:
         total = getattr(progress, "total", None)
         done = f"{progress.done:,}/{total:,}" if total is not None else "0"
-        done_en = f"{progress.done:,} of {total:,}" if total is not None else "none"
+        done_en = f"{progress.done:,} of {total:,} events replayed" if total is not None else "no event replayed yet"
         print(f"qrisk: 收到 SIGTERM，在启动重放事件日志时停止（已重放 {done} 个事件）；下次启动将重新重放 / stopped by SIGTERM "
-              f"while replaying the event log at start ({done_en} events replayed); the next start replays it again",
+              f"while replaying the event log at start ({done_en}); the next start replays it again",
               file=sys.stderr, flush=True)
         raise SystemExit(128 + signum)  # (unwinds: the store is closed and a writer lease released)
 

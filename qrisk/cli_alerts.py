@@ -133,7 +133,8 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     dispatcher = _dispatcher(store, rules, settings)
     port = args.metrics_port if args.metrics_port is not None else settings.outbox_metrics_port
     if dispatcher is None:
-        print("qrisk: the policy names no alert receivers (alerts.receivers): nothing to send; notifications wait in "
+        print("qrisk: 策略未配置任何预警接收方（alerts.receivers），无可发送；通知留在发件箱，待配置接收方（--policy / QRISK_POLICY_FILE）并重启后发送 / "
+              "the policy names no alert receivers (alerts.receivers): nothing to send; notifications wait in "
               "the outbox until a policy with receivers is given (--policy / QRISK_POLICY_FILE) and this restarts", file=sys.stderr)
         if args.once:
             store.close()
@@ -149,11 +150,13 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     try:
         if args.once:
             if not dispatcher.await_lease():
-                print("qrisk: another dispatcher sends the outbox (dispatcher_leases): nothing to do", file=sys.stderr)
+                print("qrisk: 另一个发送器正在发送发件箱（dispatcher_leases），本次无事可做 / another dispatcher sends the outbox "
+                      "(dispatcher_leases): nothing to do", file=sys.stderr)
                 return 0
             made = dispatcher.run_once()
-            print(f"qrisk: {sum(a.status == 'sent' for a in made)} sent, {sum(a.status == 'retry' for a in made)} to retry, "
-                  f"{sum(a.status == 'failed' for a in made)} failed", file=sys.stderr)
+            sent, retry, failed = (sum(a.status == s for a in made) for s in ("sent", "retry", "failed"))
+            print(f"qrisk: 已发送 {sent} 条，待重试 {retry} 条，失败 {failed} 条 / {sent} sent, {retry} to retry, {failed} failed",
+                  file=sys.stderr)
             return 0
         stopping = {"now": False}
 
@@ -249,5 +252,5 @@ def serve_metrics(dispatcher: Any, host: str, port: int) -> Any:
 
     server = ThreadingHTTPServer((host, port), Handler)
     NamedThread(target=server.serve_forever, name="qrisk-outbox-metrics", daemon=True).start()
-    print(f"qrisk: dispatcher health and metrics on http://{host}:{port}/healthz, /metrics", file=sys.stderr)
+    print(f"qrisk: 发送器健康与指标 / dispatcher health and metrics on http://{host}:{port}/healthz, /metrics", file=sys.stderr)
     return server

@@ -84,7 +84,7 @@ def test_one_dispatcher_sends_the_other_stands_by_and_takes_over(tmp_path, click
 
         # a cron pass next to the live daemons: sees them, sends nothing
         once = subprocess.run([*cmd, "--once"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-        assert once.returncode == 0 and "another dispatcher sends the outbox" in once.stderr, once.stderr
+        assert once.returncode == 0 and "另一个发送器正在发送发件箱" in once.stderr and "another dispatcher sends the outbox" in once.stderr, once.stderr
 
         procs[sender].send_signal(signal.SIGKILL)
         procs[sender].wait(10)
