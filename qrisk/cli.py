@@ -502,7 +502,8 @@ def _store_failure(exc: Exception, clickhouse_url: str | None, data_dir: Path) -
 
 # h11, not uvicorn's default httptools: httptools puts no bound on a header, and builds a long one at
 # a cost growing with the square of its length on the event loop's thread (a 100 MB header held every
-# other request for 19 s, no key needed); h11 refuses a request head over this size with a 400 at once.
+# other request for 19 s, no key needed); h11 refuses a request head still incomplete past this size with a 400
+# (it checks between reads, so a head that arrives whole in one read may be up to a read's size longer).
 # 64 KiB: an x-qrisk-lines header naming every other line of a 5,000-element batch still fits.
 MAX_REQUEST_HEAD_BYTES = 64 * 1024
 
