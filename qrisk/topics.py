@@ -359,6 +359,10 @@ def check_partitions(settings: KafkaSettings) -> None:
                 f"events would land on two partitions; refusing to start (set QRISK_KAFKA_PARTITIONS={count})")
 
 
+ALTER_SETTLE_SECONDS = 15.0
+"""How long a topic config change the broker accepted may take to read back before it counts as not done."""
+
+
 class LimitRefused(Exception):
     """The broker did not raise a topic's ``max.message.bytes`` (no AlterConfigs permission, a
     policy): ``limit`` is the topic's own setting as it stays (None: the broker's default)."""
@@ -387,6 +391,13 @@ def ensure_message_limit(settings: KafkaSettings, spec: TopicSpec) -> str | None
         # incremental (kafka-python 3 on brokers >= 2.3): the topic's other configs stay as they are
         answer = admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, configs={"max.message.bytes": str(wanted)})])
         now = topic_config(admin, spec.name, "max.message.bytes")
+        # an alteration the broker answered OK reaches the config it describes a moment later (KRaft's
+        # metadata log): read back for a while before calling it refused (seen under load: the default)
+        accepted = (answer or {}).get("topic", {}).get(spec.name) == "OK" if isinstance(answer, dict) else False
+        deadline = time.monotonic() + ALTER_SETTLE_SECONDS
+        while accepted and (now is None or int(now) < wanted) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = topic_config(admin, spec.name, "max.message.bytes")
         if now is None or int(now) < wanted:
             raise LimitRefused(
                 f"Kafka 未接受将主题 {spec.name} 的 max.message.bytes 调整为 {wanted}（当前 {now or '代理默认值'}；{answer}）；"

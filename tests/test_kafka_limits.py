@@ -97,3 +97,40 @@ def test_a_refused_limit_is_said_not_ignored(monkeypatch):
     assert refused.value.limit == 1048588
     assert "q.changelog" in str(refused.value) and "TopicAuthorizationFailedError" in str(refused.value)
     assert "AlterConfigs" in str(refused.value) and "max.message.bytes" in str(refused.value)
+
+
+def test_an_accepted_limit_that_reads_back_late_is_not_called_refused(monkeypatch):
+    """KRaft applies an accepted AlterConfigs through its metadata log: the describe right after the
+    answer may still show the default (seen in CI under load).  An answer of OK is read back again
+    until the new limit shows, not reported as refused."""
+    import dataclasses
+
+    from qrisk import topics as topics_module
+    from qrisk.topics import KafkaSettings, ensure_message_limit
+
+    class SlowAdmin:  # a broker whose accepted change shows on the third describe
+        def __init__(self):
+            self.describes = 0
+            self.altered = False
+
+        def list_topics(self):
+            return ["q.changelog"]
+
+        def describe_configs(self, resources):
+            self.describes += 1
+            value = "9437184" if self.altered and self.describes >= 4 else "1048588"
+            return {"topic": {"q.changelog": {"max.message.bytes": {"value": value}}}}
+
+        def alter_configs(self, resources):
+            self.altered = True
+            return {"topic": {"q.changelog": "OK"}}
+
+        def close(self):
+            pass
+
+    admin = SlowAdmin()
+    monkeypatch.setattr(topics_module, "admin_client", lambda settings: admin)
+    spec = dataclasses.replace(KafkaSettings().topics().changelog, name="q.changelog")
+    spec = dataclasses.replace(spec, config={**spec.config, "max.message.bytes": "9437184"})
+    done = ensure_message_limit(KafkaSettings(), spec)
+    assert "->" in done and admin.describes >= 4
