@@ -3,6 +3,8 @@ order; a passed acceptance without the three ones is one to check; a later faile
 pass; every commitment letter is kept; a revoked licence takes an enterprise out of the campaign's counts."""
 from __future__ import annotations
 
+import io
+
 from processors.campaign import county_progress, progress_row
 from processors.step import replay
 from tests.test_campaign import activity, commitment, comparison, tiering, training, whole_campaign
@@ -103,3 +105,38 @@ def test_a_revoked_licence_takes_the_enterprise_out_of_lagging_and_the_kpis_unti
     assert (sm["lagging"], sm["licence_revoked"], sm["kpi_rates"]["training_rate"]["whole"]) == (1, 0, 20)
     assert _row(state, rules)["licence_zh"] == ""
 
+
+def _summary_sheet(content: bytes) -> dict:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(content))
+    assert wb.sheetnames == ["提档升级进度", "汇总"]
+    sheet = wb["汇总"]
+    assert [c.value for c in sheet[1]] == ["项目", "数值", "说明"]
+    return {row[0].value: row[1] for row in sheet.iter_rows(min_row=2)}
+
+
+def test_the_workbook_has_the_county_summary_beside_the_rows(rules):
+    from qrisk.sheets import campaign_workbook
+
+    state, _ = replay(whole_campaign(), rules)
+    cells = _summary_sheet(campaign_workbook(county_progress(state, rules.policy.campaign)))
+    assert (cells["企业数（家）"].value, cells["验收通过（家）"].value, cells["滞后企业（家）"].value) == (1, 1, 0)
+    assert cells["检查验收：累计完成（家）"].value == 1 and cells["验收通过但须核实（家）"].value == 0
+    rate = cells["全县从业人员培训率"]
+    assert rate.value == 1.0 and rate.number_format == "0.0%"
+
+
+def test_the_campaign_xlsx_over_the_api_has_the_summary_sheet(server):
+    import json
+
+    from qrisk.auth import KeyStore
+
+    _, bureau = KeyStore(server.data_dir / "keys.json").create("bureau", "campaign-office", source_id="campaign-office", actor="tests")
+    docs = [json.loads(e.model_dump_json(exclude_unset=True)) for e in whole_campaign()]
+    for d in docs[1:]:
+        d["source"] = {"kind": "bureau", "id": "campaign-office"}
+    assert server.post("/v1/events", json=docs[:1]).status_code == 200
+    assert server.post("/v1/events", json=docs[1:], headers={"authorization": f"Bearer {bureau}"}).status_code == 200
+    cells = _summary_sheet(server.get("/v1/campaign?format=xlsx").content)
+    assert cells["验收通过（家）"].value == server.get("/v1/campaign").json()["summary"]["accepted"] == 1
