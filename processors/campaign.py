@@ -117,6 +117,7 @@ class Assessment(FoldState):
     on: dt.date
     tier: str
     passed: bool | None = None
+    scores: dict[str, float] = Field(default_factory=dict, description="per dimension")
     assessor: str | None = None
     note: str = ""
     event_id: str
@@ -133,23 +134,38 @@ class AcceptanceCheck(FoldState):
     event_ids: list[str] = Field(default_factory=list, description="the events it rests on")
 
 
+class Commitment(FoldState):
+    """One commitment letter (承诺书) as the bureau recorded it."""
+
+    signed_on: dt.date
+    signatory: str | None = None
+    document_no: str | None = None
+    event_id: str
+
+
 class CampaignRecord(FoldState):
     """One enterprise's way through the campaign."""
 
-    commitment_signed_on: dt.date | None = None
-    signatory: str | None = None
-    document_no: str | None = Field(default=None, description="the commitment letter's number (承诺书编号)")
-    starting_tier: str | None = Field(default=None, description="the first tiering's tier")
-    tier: str | None = Field(default=None, description="the latest assessment's tier (a failed acceptance's excepted)")
+    commitment_signed_on: dt.date | None = Field(default=None, description="the earliest-signed letter's date")
+    signatory: str | None = Field(default=None, description="the earliest-signed letter's signatory")
+    document_no: str | None = Field(default=None, description="the earliest-signed commitment letter's number (承诺书编号)")
+    commitments: list[Commitment] = Field(default_factory=list, description="every letter, as loaded (one number sent again is kept once)")
+    starting_tier: str | None = Field(default=None, description="the earliest-dated tiering's tier")
+    tier: str | None = Field(default=None, description="the newest assessment's tier by date (a failed acceptance's excepted, and a "
+                                                       "passed one's a later failed acceptance reversed)")
     tier_assessed_on: dt.date | None = None
     scores: dict[str, float] = Field(default_factory=dict, description="the latest assessment's scores per dimension")
-    training: dict[str, Any] | None = Field(default=None, description="the latest training report")
+    training: dict[str, Any] | None = Field(default=None, description="the newest training report by its as_of")
+    trainings: list[dict[str, Any]] = Field(default_factory=list, description="every training report, as loaded")
     visits: int = 0
     assistance: int = 0
+    visit_dates: list[dt.date] = Field(default_factory=list)
+    assistance_dates: list[dt.date] = Field(default_factory=list)
     self_inspections: list[SelfInspection] = Field(default_factory=list)
     comparison_tests: list[ComparisonTest] = Field(default_factory=list)
     started_on: dt.date | None = Field(default=None, description="local date of its first campaign event")
-    accepted_on: dt.date | None = None
+    accepted_on: dt.date | None = Field(default=None, description="while the newest acceptance by date passed: the first passing date "
+                                                                  "since the last failed one; None otherwise")
     acceptance_failed: int = Field(default=0, description="acceptance assessments that did not pass")
     assessments: list[Assessment] = Field(default_factory=list, description="every tiering and acceptance, as loaded")
     acceptance_checked_on: dt.date | None = Field(default=None, description="the passed acceptance the checks were made for")
@@ -175,43 +191,38 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
     if c.started_on is None or today < c.started_on:
         c.started_on = today
     if et == "campaign.commitment":
-        c.commitment_signed_on, c.signatory, c.document_no = p.signed_on, p.signatory, p.document_no
+        same = next((x for x in c.commitments if x.document_no is not None and x.document_no == p.document_no), None)
+        if same is not None:
+            return out  # one letter sent again (under a new event id): it is on file already
+        before = list(c.commitments)
+        c.commitments.append(Commitment(signed_on=p.signed_on, signatory=p.signatory, document_no=p.document_no, event_id=eid))
+        if before:
+            # a second letter is kept and shown; the commitment dates from the earliest signed, and the
+            # bureau hears of it (one letter per enterprise is what the campaign asks for)
+            first = min(before, key=lambda x: x.signed_on)
+            out.append(("campaign.second_commitment", {
+                "field": "payload.document_no", "type": "second_commitment",
+                "letters": [{"document_no": x.document_no, "signed_on": x.signed_on.isoformat()} for x in c.commitments],
+                "reason": f"a commitment letter ({first.document_no or 'no number'}, signed {first.signed_on.isoformat()}) is on file: "
+                          f"this one ({p.document_no or 'no number'}, signed {p.signed_on.isoformat()}) is kept beside it, and the "
+                          "commitment dates from the earliest signed",
+                "message_zh": f"已有承诺书 {first.document_no or '（无编号）'}（{first.signed_on.isoformat()} 签订），又收到承诺书 "
+                              f"{p.document_no or '（无编号）'}（{p.signed_on.isoformat()} 签订）：两份均保留，承诺日期按最早签订的计，请核实"}))
     elif et == "campaign.assessment":
-        c.assessments.append(Assessment(kind=p.kind, on=p.assessed_on, tier=p.tier, passed=p.passed, assessor=p.assessor,
+        c.assessments.append(Assessment(kind=p.kind, on=p.assessed_on, tier=p.tier, passed=p.passed, scores=dict(p.scores), assessor=p.assessor,
                                         note=p.note, event_id=eid))
-        if p.kind == "tiering" and c.starting_tier is None:
-            c.starting_tier = p.tier
-        if p.kind == "acceptance":
-            if p.passed:
-                c.accepted_on = min(c.accepted_on, p.assessed_on) if c.accepted_on else p.assessed_on
-            else:
-                c.acceptance_failed += 1
-        # the newest assessment decides the tier (one loaded late does not undo a later one), and a
-        # failed acceptance moves nobody up
-        if (p.kind == "tiering" or p.passed) and (c.tier_assessed_on is None or p.assessed_on >= c.tier_assessed_on):
-            c.tier, c.scores, c.tier_assessed_on = p.tier, dict(p.scores), p.assessed_on
-            apply_tier(file)
-        out.append(("campaign.assessed", {"kind": p.kind, "tier": p.tier, "passed": p.passed, "starting_tier": c.starting_tier}))
-        if p.kind == "acceptance" and p.passed:
-            # the assessors may pass an enterprise the KPIs, or its record over the campaign, do not
-            # bear out: the supervisor must see it
-            checks = acceptance_checks(file, p.assessed_on, pol, rules)
-            if c.acceptance_checked_on is None or p.assessed_on >= c.acceptance_checked_on:  # the newest acceptance's
-                c.acceptance_checked_on, c.acceptance_checks = p.assessed_on, checks
-            gaps = unmet_kpis(file, pol)
-            if gaps or checks:
-                found = (["、".join(_gap_text(g) for g in gaps) + "未达标"] if gaps else []) + [x.text_zh for x in checks]
-                out.append(("campaign.accepted_with_gaps", {
-                    "kpis_unmet": [g["label_zh"] for g in gaps], "checks": [x.model_dump(mode="json") for x in checks], "tier": p.tier,
-                    "message_zh": "检查验收通过，但" + "；".join(found) + "，请核实验收结论"}))
+        start = _starting(c)
+        out.append(("campaign.assessed", {"kind": p.kind, "tier": p.tier, "passed": p.passed,
+                                          "starting_tier": start.tier if start else None}))
     elif et == "campaign.training":
-        if c.training is None or p.as_of.isoformat() >= c.training["as_of"]:  # the newest report counts
-            c.training = p.model_dump(mode="json")
+        c.trainings.append(p.model_dump(mode="json"))
     else:  # campaign.activity
         if p.kind == "visit":
             c.visits += 1
+            c.visit_dates.append(p.on)
         elif p.kind == "expert_assistance":
             c.assistance += 1
+            c.assistance_dates.append(p.on)
         elif p.kind == "self_inspection":
             c.self_inspections.append(SelfInspection(on=p.on, findings=p.findings, rectified=p.rectified, event_id=eid))
         else:
@@ -232,15 +243,111 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
                     "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果不满意："
                                   f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{test.measure_zh}",
                 }))
-    # a stage is reached on the date of the document that completes it (the letter signed, the assessment
+    was_accepted = c.accepted_on
+    _settle(file)
+    apply_tier(file)
+    if et == "campaign.assessment" and p.kind == "acceptance":
+        if p.passed:
+            out += _passed_acceptance(file, p, pol, rules)
+        elif was_accepted is not None and c.accepted_on is None:
+            # a later acceptance failed: the earlier pass no longer stands (stage, accepted, upgraded follow the newest)
+            out.append(("campaign.acceptance_reversed", {
+                "accepted_on": was_accepted.isoformat(), "failed_on": p.assessed_on.isoformat(),
+                "message_zh": f"{was_accepted.isoformat()} 验收通过，{p.assessed_on.isoformat()} 复查验收未通过：验收结论以最近一次为准"}))
+    # a stage is reached on the date of the documents that complete it (the letter signed, the assessment
     # made, the report's date, the activity's day), not the day it was recorded: a month-end cut of the
-    # table must count a December acceptance loaded in January in December
-    dated = getattr(p, "signed_on", None) or getattr(p, "assessed_on", None) or getattr(p, "as_of", None) or getattr(p, "on", None)
-    day = dated if isinstance(dated, dt.date) and not isinstance(dated, dt.datetime) else today
+    # table must count a December acceptance loaded in January in December; an earlier-dated document
+    # loaded later re-dates the stage, so the dates do not depend on loading order
+    stages = _stage_dates(c, pol)
     for stage in STAGES:
-        if stage not in c.stages and _reached(stage, c, pol):
-            c.stages[stage] = day
+        day, was = stages.get(stage), c.stages.get(stage)
+        if day is not None and was is None:
             out.append(("campaign.stage_reached", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": day.isoformat()}))
+        elif day is not None and day != was:
+            out.append(("campaign.stage_redated", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": day.isoformat(),
+                                                   "was": was.isoformat()}))  # type: ignore[union-attr]
+    c.stages = stages
+    return out
+
+
+def _passed_acceptance(file: "CreditFile", p: Any, pol: "CampaignPolicy", rules: "Rules") -> list[tuple[str, dict[str, Any]]]:
+    """The checks of a passed acceptance (须核实): the assessors may pass an enterprise the KPIs, the
+    "three ones" or its record over the campaign do not bear out, and the supervisor must see it."""
+    c = file.campaign
+    checks = acceptance_checks(file, p.assessed_on, pol, rules)
+    if c.acceptance_checked_on is None or p.assessed_on >= c.acceptance_checked_on:  # the newest acceptance's
+        c.acceptance_checked_on, c.acceptance_checks = p.assessed_on, checks
+    gaps = unmet_kpis(file, pol)
+    undone = three_ones_gaps(c, pol)
+    if not (gaps or checks or undone):
+        return []
+    found = ([x["text_zh"] for x in undone] + (["、".join(_gap_text(g) for g in gaps) + "未达标"] if gaps else [])
+             + [x.text_zh for x in checks])
+    return [("campaign.accepted_with_gaps", {
+        "kpis_unmet": [g["label_zh"] for g in gaps], "three_ones_missing": [x["code"] for x in undone],
+        "checks": [x.model_dump(mode="json") for x in checks], "tier": p.tier,
+        "message_zh": "检查验收通过，但" + "；".join(found) + "，请核实验收结论"})]
+
+
+def _starting(c: CampaignRecord) -> "Assessment | None":
+    """The earliest-dated tiering (of two on one day, the one loaded first): the starting tier whatever the loading order."""
+    tiered = [a for a in c.assessments if a.kind == "tiering"]
+    return min(tiered, key=lambda a: a.on) if tiered else None
+
+
+def _acceptances(c: CampaignRecord) -> list[Assessment]:
+    """The acceptances by date (of two on one day, in loading order)."""
+    return sorted((a for a in c.assessments if a.kind == "acceptance"), key=lambda a: a.on)
+
+
+def _settle(file: "CreditFile") -> None:
+    """What the documents on file decide, whatever order they came in: the commitment (the earliest
+    signed letter), the starting tier (the earliest tiering), the tier now (the newest tiering or passed
+    acceptance a later failed acceptance does not reverse), accepted_on, the newest training report."""
+    c = file.campaign
+    if c.commitments:
+        first = min(c.commitments, key=lambda x: x.signed_on)
+        c.commitment_signed_on, c.signatory, c.document_no = first.signed_on, first.signatory, first.document_no
+    start = _starting(c)
+    c.starting_tier = start.tier if start else None
+    done = _acceptances(c)
+    failed_at = max((i for i, a in enumerate(done) if not a.passed), default=-1)
+    standing = done[failed_at + 1:]  # the passes since the last failure
+    c.accepted_on = standing[0].on if standing else None
+    c.acceptance_failed = sum(1 for a in done if not a.passed)
+    # the newest by date decides the tier (one loaded late does not undo a later one); a failed acceptance
+    # moves nobody up, and undoes the passes before it
+    order = {id(a): i for i, a in enumerate(c.assessments)}
+    candidates = [a for a in c.assessments if a.kind == "tiering"] + standing
+    if candidates:
+        newest = max(candidates, key=lambda a: (a.on, order[id(a)]))
+        c.tier, c.scores, c.tier_assessed_on = newest.tier, dict(newest.scores), newest.on
+    if c.trainings:
+        c.training = max(reversed(c.trainings), key=lambda t: t["as_of"])  # the newest report (of two, the one loaded last)
+
+
+def _stage_dates(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, dt.date]:
+    """Each stage reached and its date: the date by which the documents that complete it were all there
+    (for the three ones, the latest of the three's earliest dates; for 检查验收, accepted_on)."""
+    out: dict[str, dt.date] = {}
+
+    def put(stage: str, days: Any) -> None:
+        days = [d for d in days if d is not None]
+        if days:
+            out[stage] = min(days)
+
+    put("mobilisation", [x.signed_on for x in c.commitments])
+    put("tiering", [a.on for a in c.assessments if a.kind == "tiering"])
+    put("training", c.visit_dates + [dt.date.fromisoformat(t["as_of"]) for t in c.trainings if t["staff_trained"] > 0])
+    put("assistance", c.assistance_dates)
+    ones = [min((dt.date.fromisoformat(t["as_of"]) for t in c.trainings if _report_done(t, pol)), default=None),
+            min((x.on for x in c.self_inspections), default=None),
+            min((x.on for x in c.comparison_tests if x.satisfactory), default=None)]
+    done = [d for d in ones if d is not None]
+    if len(done) == len(ones):
+        out["self_improvement"] = max(done)
+    if c.accepted_on is not None:
+        out["acceptance"] = c.accepted_on
     return out
 
 
@@ -288,8 +395,12 @@ def _ratio(part: int, whole: int) -> float | None:
 def _training_done(c: CampaignRecord, pol: "CampaignPolicy") -> bool:
     """全员培训考试: the whole staff trained and examined (``full_staff_rate``), a stricter bar than
     the training-rate KPI, which the campaign as a whole is measured by."""
-    t = c.training
-    if not t or t["exam_takers"] == 0:
+    return bool(c.training) and _report_done(c.training, pol)  # type: ignore[arg-type]
+
+
+def _report_done(t: dict[str, Any], pol: "CampaignPolicy") -> bool:
+    """Whether one training report shows the whole staff trained and examined."""
+    if t["exam_takers"] == 0:
         return False
     trained, examined = _ratio(t["staff_trained"], t["staff_total"]), _ratio(t["exam_takers"], t["staff_total"])
     return trained is not None and examined is not None and min(trained, examined) >= pol.full_staff_rate - 1e-12
@@ -301,20 +412,6 @@ def three_ones(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, bool]:
         "self_inspection": bool(c.self_inspections),
         "comparison_test": any(t.satisfactory for t in c.comparison_tests),
     }
-
-
-def _reached(stage: str, c: CampaignRecord, pol: "CampaignPolicy") -> bool:
-    if stage == "mobilisation":
-        return c.commitment_signed_on is not None
-    if stage == "tiering":
-        return c.starting_tier is not None
-    if stage == "training":
-        return c.visits > 0 or bool(c.training and c.training["staff_trained"] > 0)
-    if stage == "assistance":
-        return c.assistance > 0
-    if stage == "self_improvement":
-        return all(three_ones(c, pol).values())
-    return c.accepted_on is not None
 
 
 def stage_applies(stage: str, c: CampaignRecord) -> bool | None:
@@ -490,6 +587,9 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
     ones = three_ones(c, pol)
     last = last_acceptance(c)
     reasons = lag_reasons(file, pol, k)
+    # a passed acceptance without all of the three ones: listed first among what must be checked (须核实)
+    undone = three_ones_gaps(c, pol) if c.accepted_on else []
+    revoked = file.licence_revoked
     return {
         "enterprise_id": file.enterprise_id,
         "name": profile.name if profile else None,
@@ -498,6 +598,13 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
         "starting_tier": c.starting_tier,
         "tier": c.tier or (profile.campaign_tier if profile else None),
         "commitment_signed_on": c.commitment_signed_on.isoformat() if c.commitment_signed_on else None,
+        "commitments": [{"document_no": x.document_no, "signed_on": x.signed_on.isoformat(), "signatory": x.signatory}
+                        for x in sorted(c.commitments, key=lambda x: x.signed_on)],
+        "commitments_zh": "；".join(f"{x.document_no or '（无编号）'}（{x.signed_on.isoformat()}）"
+                                   for x in sorted(c.commitments, key=lambda x: x.signed_on)),
+        # out of the campaign: not behind in it, and out of the KPI counts (a revocation revoked brings it back)
+        "licence_revoked": revoked,
+        "licence_zh": f"已吊销许可证（{revoked}）" if revoked else "",
         "stage": stage,
         "stage_zh": STAGE_ZH[stage] if stage else "未启动",
         "stages": {s: d.isoformat() for s, d in c.stages.items()},
@@ -509,10 +616,11 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
         "comparison_unsatisfactory": sum(1 for t in c.comparison_tests if not t.satisfactory),
         "accepted_on": c.accepted_on.isoformat() if c.accepted_on else None,
         # accepted, yet a KPI misses its target now, or the record up to the acceptance gives pause: a second look
-        "accepted_with_gaps": ([v["label_zh"] for v in k.values() if v["met"] is False] + [x.label_zh for x in c.acceptance_checks]
-                               if c.accepted_on else []),
+        "accepted_with_gaps": ([x["label_zh"] for x in undone] + [v["label_zh"] for v in k.values() if v["met"] is False]
+                               + [x.label_zh for x in c.acceptance_checks] if c.accepted_on else []),
+        "three_ones_missing": [x["code"] for x in undone],
         "acceptance_checks": [x.model_dump(mode="json") for x in c.acceptance_checks] if c.accepted_on else [],
-        "acceptance_gaps_zh": "；".join([_gap_text(v) + "未达标" for v in k.values() if v["met"] is False]
+        "acceptance_gaps_zh": "；".join([x["text_zh"] for x in undone] + [_gap_text(v) + "未达标" for v in k.values() if v["met"] is False]
                                        + [x.text_zh for x in c.acceptance_checks]) if c.accepted_on else "",
         "upgraded": bool(c.starting_tier and c.tier and c.tier < c.starting_tier),
         "training_as_of": c.training["as_of"] if c.training else None,
@@ -532,15 +640,53 @@ def last_acceptance(c: CampaignRecord) -> Assessment | None:
     return max(reversed(done), key=lambda a: a.on) if done else None
 
 
+def _reversed_pass(c: CampaignRecord) -> Assessment | None:
+    """The latest passed acceptance a later failed one reversed (None when the newest passed, or none passed before it)."""
+    done = _acceptances(c)
+    if not done or done[-1].passed:
+        return None
+    return next((a for a in reversed(done) if a.passed), None)
+
+
 def _acceptance_result(c: CampaignRecord, last: Assessment | None) -> str:
-    """检查验收's outcome in words: 未验收, 验收通过（date）, 验收未通过 N 次（最近 date …）."""
+    """检查验收's outcome in words: 未验收, 验收通过（accepted_on）, 验收未通过 N 次（最近 date …）, or a pass a
+    later failure reversed: 2025-12-11 验收通过，2026-03-15 复查验收未通过."""
     failed = f"验收未通过 {c.acceptance_failed} 次"
     if last is None:  # (a file folded before the assessments were kept has only the count)
         return failed if c.acceptance_failed else ("验收通过" if c.accepted_on else "未验收")
     if last.passed:
-        return f"验收通过（{last.on.isoformat()}）" + (f"，此前{failed}" if c.acceptance_failed else "")
+        # the date the pass stands from (accepted_on, the stage's date): the first pass since the last failure
+        return f"验收通过（{(c.accepted_on or last.on).isoformat()}）" + (f"，此前{failed}" if c.acceptance_failed else "")
     said = "，".join(x for x in (last.assessor, last.note) if x)
+    passed = _reversed_pass(c)
+    if passed is not None:
+        return (f"{passed.on.isoformat()} 验收通过，{last.on.isoformat()} 复查验收未通过" + (f"（{said}）" if said else "")
+                + (f"，累计{failed}" if c.acceptance_failed > 1 else ""))
     return f"{failed}（最近 {last.on.isoformat()}" + (f"，{said}" if said else "") + "）"
+
+
+THREE_ONES_ZH = {"training_and_exam": "全员培训考试", "self_inspection": "自查", "comparison_test": "比对试验"}
+"""The "three ones" (三个一) by their Chinese names, as a passed acceptance's gaps (须核实) list them."""
+
+
+def three_ones_gaps(c: CampaignRecord, pol: "CampaignPolicy") -> list[dict[str, str]]:
+    """The "three ones" not done, each with its figures: why an enterprise is behind, and, once an
+    acceptance passed without them, what must be checked (须核实)."""
+    out = []
+    t = c.training
+    if not _training_done(c, pol):
+        out.append({"code": "training_and_exam", "label_zh": THREE_ONES_ZH["training_and_exam"], "text_zh": "全员培训考试未完成" + (
+            f"（培训 {t['staff_trained']}/{t['staff_total']} 人，考试 {t['exam_takers']}/{t['staff_total']} 人，{t['as_of']} 报告）"
+            if t else "（无培训考试报告）")})
+    if not c.self_inspections:
+        out.append({"code": "self_inspection", "label_zh": THREE_ONES_ZH["self_inspection"], "text_zh": "未开展自查"})
+    if not c.comparison_tests:
+        out.append({"code": "comparison_test", "label_zh": THREE_ONES_ZH["comparison_test"], "text_zh": "未开展比对试验"})
+    elif not any(x.satisfactory for x in c.comparison_tests):
+        x = max(reversed(c.comparison_tests), key=lambda x: x.on)
+        out.append({"code": "comparison_unsatisfactory", "label_zh": THREE_ONES_ZH["comparison_test"],
+                    "text_zh": f"比对试验不满意（{x.on.isoformat()}，{x.item_name or x.item_code}，{x.measure_zh or ''}），尚无满意的比对试验".replace("，）", "）")})
+    return out
 
 
 def lag_reasons(file: "CreditFile", pol: "CampaignPolicy", k: dict[str, dict[str, Any]] | None = None) -> list[dict[str, str]]:
@@ -550,8 +696,8 @@ def lag_reasons(file: "CreditFile", pol: "CampaignPolicy", k: dict[str, dict[str
     self-inspection's findings not put right, an overdue rectification still open.  Empty once accepted."""
     c = file.campaign
     last = last_acceptance(c)
-    if c.accepted_on is not None and not (last and not last.passed):
-        return []
+    if c.accepted_on is not None or file.licence_revoked is not None:
+        return []  # (an enterprise whose licence was revoked is out of the campaign, not behind in it)
     k = k if k is not None else kpis(file, pol)
     out: list[dict[str, str]] = []
 
@@ -559,27 +705,23 @@ def lag_reasons(file: "CreditFile", pol: "CampaignPolicy", k: dict[str, dict[str
         out.append({"code": code, "text_zh": text})
 
     if last is not None and not last.passed:
-        add("acceptance_failed", f"检查验收未通过（{last.on.isoformat()}" + (f"，{last.note}" if last.note else "") + "）")
+        passed = _reversed_pass(c)
+        add("acceptance_failed", f"检查验收未通过（{last.on.isoformat()}" + (f"，{last.note}" if last.note else "") + "）"
+            + (f"，此前 {passed.on.isoformat()} 验收通过已被推翻" if passed else ""))
     # (帮扶指导 for an enterprise not tiered yet: 调查分档 is listed, and it decides whether assistance follows)
     missing = [STAGE_ZH[s] for s in STAGES[:4] if s not in c.stages and stage_applies(s, c)]
     if missing:
         add("stages", "未完成：" + "、".join(missing))
-    t = c.training
-    if not _training_done(c, pol):
-        add("training_and_exam", "全员培训考试未完成" + (
-            f"（培训 {t['staff_trained']}/{t['staff_total']} 人，考试 {t['exam_takers']}/{t['staff_total']} 人，{t['as_of']} 报告）"
-            if t else "（无培训考试报告）"))
-    if not c.self_inspections:
-        add("self_inspection", "未开展自查")
-    else:
-        s = c.self_inspections[-1]
+    gaps = {g["code"]: g["text_zh"] for g in three_ones_gaps(c, pol)}
+    for code in ("training_and_exam", "self_inspection"):
+        if code in gaps:
+            add(code, gaps.pop(code))
+    if c.self_inspections:
+        s = max(reversed(c.self_inspections), key=lambda x: x.on)  # the newest by its day
         if s.findings is not None and s.rectified is not None and s.findings > s.rectified:
             add("self_inspection_open", f"自查发现问题 {s.findings} 项，已整改 {s.rectified} 项，{s.findings - s.rectified} 项未整改（{s.on.isoformat()}）")
-    if not c.comparison_tests:
-        add("comparison_test", "未开展比对试验")
-    elif not any(x.satisfactory for x in c.comparison_tests):
-        x = c.comparison_tests[-1]
-        add("comparison_unsatisfactory", f"比对试验不满意（{x.on.isoformat()}，{x.item_name or x.item_code}，{x.measure_zh or ''}），尚无满意的比对试验".replace("，）", "）"))
+    for code, text in gaps.items():  # the comparison test
+        add(code, text)
     for v in k.values():
         if v["met"] is False:
             add("kpi", _gap_text(v) + "未达标")
@@ -599,11 +741,13 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
     current = {s: sum(1 for r in rows if r["stage"] == s) for s in STAGES}
     applies = {s: sum(1 for f in state.files.values() if f.profile is not None and (not towns or f.profile.town in towns)
                       and stage_applies(s, f.campaign)) for s in STAGES}
+    # an enterprise whose licence was revoked is counted on its own: not lagging, not in the KPI counts
+    active = [r for r in rows if not r["licence_revoked"]]
     kpi_met = {}
     for key in KPI_ZH:
-        known = [r["kpis"][key]["met"] for r in rows if r["kpis"][key]["met"] is not None]
+        known = [r["kpis"][key]["met"] for r in active if r["kpis"][key]["met"] is not None]
         kpi_met[key] = {"label_zh": KPI_ZH[key], "met": sum(known), "known": len(known)}
-    no_provincial = n - kpi_met["sampling_pass_rate"]["known"]
+    no_provincial = len(active) - kpi_met["sampling_pass_rate"]["known"]
     kpi_met["sampling_pass_rate"]["basis_zh"] = "仅计省级抽检" + (f"，{no_provincial} 家无省级抽检数据" if no_provincial else "")
     moments = [r["as_of"] for r in rows if r["as_of"]]
     reports = sorted(r["training_as_of"] for r in rows if r["training_as_of"])
@@ -624,8 +768,9 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
         "last_acceptance_failed": sum(1 for r in rows if r["last_acceptance_failed"]),
         "acceptance_failed_ever": sum(1 for r in rows if r["acceptance_failed"]),
         "lagging": sum(1 for r in rows if r["lag_reasons"]),
+        "licence_revoked": n - len(active),
         # campaign-wide: Σ part / Σ whole over each enterprise's latest training report, not a mean of rates
-        "kpi_rates": _county_rates(rows, pol),
+        "kpi_rates": _county_rates(active, pol),
         "training_reports": {"enterprises": len(reports), "earliest": reports[0] if reports else None,
                              "latest": reports[-1] if reports else None},
         # per KPI or check: how many accepted enterprises it makes one to check
@@ -666,8 +811,9 @@ def summary_lines_zh(progress: dict[str, Any], offset_hours: int = 8) -> list[st
     # an acceptance with a KPI short of target, or a penalty, grade or complaint against it, is not a clean pass: say how many
     gaps = sm.get("accepted_with_gaps", 0)
     caveat = f"（其中 {gaps} 家有指标未达标或其他须核实事项，须核实）" if gaps else ""
+    revoked = f"；已吊销许可证 {sm['licence_revoked']} 家（不计滞后与指标）" if sm.get("licence_revoked") else ""
     return [f"提档升级进度（截至 {when or '—'}；{sm['enterprises']} 家企业；已提档 {sm['upgraded']} 家，验收通过 {sm['accepted']} 家{caveat}，"
-            f"最近一次验收未通过 {sm['last_acceptance_failed']} 家）",
+            f"最近一次验收未通过 {sm['last_acceptance_failed']} 家{revoked}）",
             "全县指标" + f"（{tr['enterprises']} 家企业最新培训考试报告{dates}）：" + "；".join(
                 f"{k['label_zh']} {k['figure_zh']}" + (f"（{k['takers_zh']}）" if k.get("takers_zh") else "")
                 + (f"，{k['target_zh']}" if k.get("target_zh") else "") for k in sm["kpi_rates"].values())]
@@ -712,7 +858,8 @@ TABLE_COLUMNS = [
     "training_and_exam", "self_inspection", "comparison_test", "training_as_of", "staff_total", "staff_trained", "training_rate",
     "exam_takers", "exam_first_pass", "exam_first_pass_rate", "exam_takers_zh", "key_posts", "key_posts_certified",
     "key_posts_certified_rate", "sampling_pass_rate", "provincial_samples", "sampling_pass_rate_all", "kpis_met", "kpis_known",
-    "accepted_on", "acceptance_gaps_zh", "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "as_of",
+    "accepted_on", "acceptance_gaps_zh", "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "commitments_zh", "licence_zh",
+    "as_of",
 ]
 """The progress table's columns for CSV, the machine format: codes (``stage``: ``acceptance``) beside
 their labels (``stage_zh``), ``true``/``false``, rates as fractions, counts as numbers."""
@@ -728,7 +875,7 @@ TABLE_HEADERS_ZH = {
     "exam_first_pass_rate": "考试一次通过率", "key_posts_certified_rate": "关键岗位持证上岗率", "sampling_pass_rate": "省级抽检合格率",
     "provincial_samples": "省级抽检批次", "sampling_pass_rate_all": "全部抽检合格率",
     "kpis_met": "达标指标（项）", "kpis_known": "可评价指标（项）", "accepted_on": "验收通过日期", "acceptance_gaps_zh": "验收通过但须核实",
-    "stage": "所处阶段",
+    "stage": "所处阶段", "commitments_zh": "承诺书（编号及签订日期）", "licence_zh": "许可证状态",
 }
 """Excel's header row (CSV keeps the column keys, for other systems)."""
 
@@ -739,7 +886,7 @@ def table_rows(progress: dict[str, Any], zh: bool = False) -> list[dict[str, Any
     for r in progress["rows"]:
         flat = {k: r[k] for k in ("enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage",
                                   "stage_zh", "accepted_on", "acceptance_gaps_zh", "kpis_met", "kpis_known", "training_as_of",
-                                  "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh")}
+                                  "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "commitments_zh", "licence_zh")}
         flat["as_of"] = progress["summary"].get("as_of")  # the table's 截至, on every line (a sorted or filtered sheet keeps it)
         t = r["kpis"]
         for key, (part, whole) in KPI_PARTS.items():  # the counts beside each rate (None without a report)

@@ -1326,11 +1326,12 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 progress = county_progress(pipeline.state, pipeline.rules.policy.campaign, towns)
         if format == "json":
             return progress
-        if format == "xlsx":  # a sheet people print: Chinese headers and categories, rates as percentages
-            from qrisk.sheets import campaign_sheet
+        if format == "xlsx":  # sheets people print: Chinese headers and categories, rates as percentages
+            from qrisk.sheets import campaign_workbook
 
-            rows, columns, headers, formats = campaign_sheet(progress)
-            return _sheet(rows, columns, "campaign", "提档升级进度", headers, formats)
+            # the enterprise rows, and the county's totals (汇总) the JSON's summary has
+            return Response(campaign_workbook(progress), media_type=XLSX_MEDIA_TYPE,
+                            headers={"content-disposition": 'attachment; filename="campaign.xlsx"'})
         return _table(table_rows(progress), TABLE_COLUMNS, format, "campaign")
 
     # ---------------------------------------------------------------- the county's registers (台账)

@@ -125,3 +125,59 @@ def alert_sheet(alerts: list[dict[str, Any]], offset_hours: int) -> tuple[list[d
             "occurrences": a.get("occurrences"), "message": a.get("message_zh"), "silenced": a.get("silenced"),
         })
     return rows, ALERT_COLUMNS, headers
+
+
+SUMMARY_SHEET = "汇总"
+"""The campaign workbook's second sheet: the county's totals the JSON's ``summary`` has."""
+
+
+def campaign_summary_rows(progress: dict[str, Any], offset_hours: int = 8) -> list[tuple[str, Any, str]]:
+    """The county summary (``processors.campaign.county_progress``'s ``summary``) as (项目, 数值, 说明) lines:
+    counts as numbers, the county's Σ KPI rates as fractions (shown as percentages) with their counts."""
+    sm = progress["summary"]
+    out: list[tuple[str, Any, str]] = [
+        (f"数据截至{time_header(offset_hours)}", local_time(sm.get("as_of"), offset_hours), ""),
+        ("企业数（家）", sm["enterprises"], ""),
+        ("未启动（家）", sm["not_started"], ""),
+        ("验收通过（家）", sm["accepted"], "最近一次检查验收通过"),
+        ("验收通过但须核实（家）", sm["accepted_with_gaps"], "三个一未完成、指标未达标或有处罚、不合格、风险等级、投诉等记录"),
+        ("最近一次验收未通过（家）", sm["last_acceptance_failed"], ""),
+        ("曾验收未通过（家）", sm["acceptance_failed_ever"], ""),
+        ("已提档（家）", sm["upgraded"], "当前档次高于初始档次"),
+        ("滞后企业（家）", sm["lagging"], ""),
+        ("已吊销许可证（家）", sm.get("licence_revoked", 0), "不计入滞后企业和指标"),
+    ]
+    for st in sm["stages"]:
+        applies = f"适用 {st['applies']} 家" if st.get("applies") is not None and st["applies"] != sm["enterprises"] else ""
+        out.append((f"{st['stage_zh']}：累计完成（家）", st["reached"], applies))
+        out.append((f"{st['stage_zh']}：当前所处（家）", st["current"], ""))
+    for k in sm["kpi_rates"].values():
+        note = "，".join(x for x in (k["figure_zh"], k.get("takers_zh"), k.get("target_zh")) if x)
+        out.append((f"全县{k['label_zh']}", k["value"], note))
+    for k in sm["kpis"].values():
+        out.append((f"{k['label_zh']}达标企业（家）", k["met"], f"可评价 {k['known']} 家" + (f"，{k['basis_zh']}" if k.get("basis_zh") else "")))
+    return out
+
+
+def campaign_workbook(progress: dict[str, Any], offset_hours: int = 8) -> bytes:
+    """The progress table (进度表, ``campaign_sheet``) and a second sheet, 汇总, with the county's totals."""
+    import io
+
+    from openpyxl import load_workbook
+
+    from ingest.export import to_xlsx, xlsx_value
+
+    rows, columns, headers, formats = campaign_sheet(progress, offset_hours)
+    wb = load_workbook(io.BytesIO(to_xlsx(rows, columns, sheet="提档升级进度", headers=headers, number_formats=formats)))
+    ws = wb.create_sheet(SUMMARY_SHEET)
+    ws.append(["项目", "数值", "说明"])
+    for label, value, note in campaign_summary_rows(progress, offset_hours):
+        ws.append([label, xlsx_value(value), note])
+        cell = ws.cell(row=ws.max_row, column=2)
+        if isinstance(value, str):
+            cell.data_type = "s"  # text, never a formula
+        elif label.startswith("全县") and value is not None:
+            cell.number_format = PERCENT  # a rate stays a number
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

@@ -788,9 +788,15 @@ class CampaignAssessment(Model):
         return value
 
     @model_validator(mode="after")
-    def _acceptance_passed(self) -> "CampaignAssessment":
+    def _acceptance_passed(self, info: ValidationInfo) -> "CampaignAssessment":
         if self.kind == "acceptance" and self.passed is None:
-            raise ValueError("an acceptance (检查验收) must say passed: true or false")
+            raise FieldError("an acceptance (检查验收) must say passed: true or false",
+                             "检查验收须注明是否通过（passed: true 或 false）", field="passed")
+        # only an acceptance has a result: a tiering with one is a mistyped kind or a stray field, and which
+        # only the sender knows (door only: a log that already holds one re-reads)
+        if self.kind == "tiering" and self.passed is not None and _at_door(info):
+            raise FieldError("only an acceptance has a result: a tiering (调查分档) carries no passed",
+                             "只有检查验收有验收结论：调查分档不应注明 passed", field="passed")
         return self
 
 
@@ -811,6 +817,10 @@ class CampaignTraining(Model):
         # a part cannot exceed its whole: a rate over 100 % is a typing error.  Exam takers beyond the
         # staff are refused at the door only (a check added later: what a log already holds re-reads)
         door_only = {("exam_takers", "staff_total")}
+        if self.staff_total == 0 and _at_door(info):
+            # no staff, no rates: every KPI of the report would be "no data" and the report still count as the newest
+            raise FieldError("staff_total must be at least 1: a training report of an enterprise without staff has no rates",
+                             "从业人员总数须至少为 1：没有从业人员的培训考试报告无从计算培训率和考试通过率", field="staff_total")
         for part, whole in (("staff_trained", "staff_total"), ("exam_takers", "staff_total"), ("exam_first_pass", "exam_takers"),
                             ("key_posts_certified", "key_posts")):
             if (part, whole) in door_only and not _at_door(info):
@@ -853,14 +863,50 @@ class CampaignActivity(Model):
     _values_held_exactly = field_validator("enterprise_value", "lab_value", "enterprise_uncertainty", "lab_uncertainty")(_held_exactly)
 
     @model_validator(mode="after")
-    def _complete(self) -> "CampaignActivity":
+    def _complete(self, info: ValidationInfo) -> "CampaignActivity":
         if self.kind == "comparison_test":
             missing = [f for f in ("lab", "item_code", "enterprise_value", "lab_value") if getattr(self, f) is None]
             if missing:
-                raise ValueError(f"a comparison_test needs {', '.join(missing)}")
+                raise FieldError(f"a comparison_test needs {', '.join(missing)}",
+                                 f"比对试验须注明{'、'.join(_ACTIVITY_ZH[f] + f'（{f}）' for f in missing)}", field=missing[0])
         if self.rectified is not None and self.findings is not None and self.rectified > self.findings:
-            raise ValueError(f"rectified ({self.rectified}) cannot exceed findings ({self.findings})")
+            raise FieldError(f"rectified ({self.rectified}) cannot exceed findings ({self.findings})",
+                             f"已整改问题数（{self.rectified}）不能多于自查发现问题数（{self.findings}）", field="rectified")
+        if _at_door(info):  # checks added later: a log that already holds such an event re-reads it
+            self._consistent_at_door()
         return self
+
+    def _consistent_at_door(self) -> None:
+        # a field of another kind is a mistyped kind or a stray value: which one is meant only the sender knows
+        for f in _ACTIVITY_FIELDS:
+            if getattr(self, f) is not None and self.kind not in _ACTIVITY_FIELDS[f]:
+                raise FieldError(f"{f} belongs to {' or '.join(_ACTIVITY_FIELDS[f])}, not to a {self.kind}",
+                                 f"{_ACTIVITY_ZH[f]}（{f}）只适用于{'、'.join(_KIND_ZH[k] for k in _ACTIVITY_FIELDS[f])}，"
+                                 f"不适用于{_KIND_ZH[self.kind]}（{self.kind}）", field=f)
+        if self.kind != "comparison_test":
+            return
+        # En needs both uncertainties: with one, the test would quietly be judged by the deviation instead
+        given = [f for f in ("enterprise_uncertainty", "lab_uncertainty") if getattr(self, f) is not None]
+        if len(given) == 1:
+            absent = "lab_uncertainty" if given == ["enterprise_uncertainty"] else "enterprise_uncertainty"
+            raise FieldError(f"{given[0]} is given without {absent}: En needs both expanded uncertainties (or leave both out)",
+                             f"只注明了{_ACTIVITY_ZH[given[0]]}，缺少{_ACTIVITY_ZH[absent]}（{absent}）：En 值须有双方的扩展不确定度（或两者都不填）",
+                             field=absent)
+        for f in ("enterprise_value", "lab_value"):
+            value = getattr(self, f)
+            if value is not None and value < 0:
+                raise FieldError(f"{f} must not be negative, got {value:g}: a measured content or count is at least 0",
+                                 f"{_ACTIVITY_ZH[f]}不能为负数（收到 {value:g}）：含量或菌落数至少为 0", field=f)
+
+
+_ACTIVITY_ZH = {"findings": "自查发现问题数", "rectified": "已整改问题数", "lab": "比对实验室", "item_code": "比对项目代码",
+                "enterprise_value": "企业检验结果", "lab_value": "实验室检验结果", "enterprise_uncertainty": "企业结果的扩展不确定度",
+                "lab_uncertainty": "实验室结果的扩展不确定度"}
+_ACTIVITY_FIELDS = {"findings": ("self_inspection",), "rectified": ("self_inspection",),
+                    **{f: ("comparison_test",) for f in ("lab", "item_code", "enterprise_value", "lab_value", "enterprise_uncertainty",
+                                                         "lab_uncertainty")}}
+"""The activity kinds each optional field belongs to (note and on belong to every kind)."""
+_KIND_ZH = {"visit": "观摩", "expert_assistance": "帮扶指导", "self_inspection": "自查", "comparison_test": "比对试验"}
 
 
 AlertAction = Literal["acknowledge", "assign", "start_rectification", "verify", "close", "reopen", "comment", "escalate"]
@@ -1075,7 +1121,27 @@ class InterviewHeldEvent(Envelope):
     payload: InterviewHeld
 
 
-_CAMPAIGN_TIME = "when it was recorded: its local date is the day a campaign stage it completes is reached"
+_CAMPAIGN_TIME = ("when it was recorded: its document's date (signed_on, assessed_on, as_of, on) must not be after its local "
+                  "date")
+
+_CAMPAIGN_DATE_ZH = {"signed_on": "承诺书签订日期", "assessed_on": "评定日期", "as_of": "统计截至日期", "on": "活动日期"}
+
+
+def _campaign_dated_by_then(event: Envelope, field: str, info: ValidationInfo) -> None:
+    """A campaign document cannot be dated after it was recorded (as a sample cannot be taken after its
+    report): a future as_of would make one training report the newest over every real one to come, a
+    future acceptance or letter date a stage reached in advance.  Dates are local, so the record's day is
+    occurred_at's local one.  At the door only: a log that already holds such an event re-reads it."""
+    if not _at_door(info):
+        return
+    offset = info.context.get("utc_offset_hours", LOCAL_UTC_OFFSET_HOURS)  # type: ignore[union-attr]
+    recorded = (event.occurred_at + dt.timedelta(hours=offset)).date()
+    dated = getattr(event.payload, field)
+    if dated > recorded:
+        raise FieldError(f"{field} {dated.isoformat()} is after the event was recorded (occurred_at, local date {recorded.isoformat()}): "
+                         "a campaign document cannot be dated in the future",
+                         f"{_CAMPAIGN_DATE_ZH[field]} {dated.isoformat()} 晚于记录时间 {recorded.isoformat()}（occurred_at 的当地日期）："
+                         "提档升级材料的日期不能在将来", field=f"payload.{field}")
 
 
 class CampaignCommitmentEvent(Envelope):
@@ -1085,6 +1151,11 @@ class CampaignCommitmentEvent(Envelope):
     event_type: Literal["campaign.commitment"]
     payload: CampaignCommitment
 
+    @model_validator(mode="after")
+    def _not_dated_ahead(self, info: ValidationInfo) -> "CampaignCommitmentEvent":
+        _campaign_dated_by_then(self, "signed_on", info)
+        return self
+
 
 class CampaignAssessmentEvent(Envelope):
     """campaign.assessment (分档与验收): a tiering (调查分档) or an acceptance (检查验收)."""
@@ -1092,6 +1163,11 @@ class CampaignAssessmentEvent(Envelope):
     model_config = _event(_CAMPAIGN_TIME, "the assessment")
     event_type: Literal["campaign.assessment"]
     payload: CampaignAssessment
+
+    @model_validator(mode="after")
+    def _not_dated_ahead(self, info: ValidationInfo) -> "CampaignAssessmentEvent":
+        _campaign_dated_by_then(self, "assessed_on", info)
+        return self
 
 
 class CampaignTrainingEvent(Envelope):
@@ -1101,6 +1177,11 @@ class CampaignTrainingEvent(Envelope):
     event_type: Literal["campaign.training"]
     payload: CampaignTraining
 
+    @model_validator(mode="after")
+    def _not_dated_ahead(self, info: ValidationInfo) -> "CampaignTrainingEvent":
+        _campaign_dated_by_then(self, "as_of", info)
+        return self
+
 
 class CampaignActivityEvent(Envelope):
     """campaign.activity (提档升级活动): a visit, expert assistance, a self-inspection or a comparison test."""
@@ -1108,6 +1189,11 @@ class CampaignActivityEvent(Envelope):
     model_config = _event(_CAMPAIGN_TIME, "the activity")
     event_type: Literal["campaign.activity"]
     payload: CampaignActivity
+
+    @model_validator(mode="after")
+    def _not_dated_ahead(self, info: ValidationInfo) -> "CampaignActivityEvent":
+        _campaign_dated_by_then(self, "on", info)
+        return self
 
 
 class AlertActionEvent(Envelope):

@@ -293,7 +293,7 @@ def test_an_older_training_report_loaded_late_does_not_replace_a_newer_one(rules
 def test_an_acceptance_the_kpis_do_not_bear_out_is_flagged(rules):
     # the whole campaign, but half the key posts certified: the assessors passed it anyway
     events = [e for e in whole_campaign() if e.event_type != "campaign.training"]
-    events.insert(5, training(posts=4, certified=2))
+    events.insert(5, training(trained=20, takers=20, first_pass=17, posts=4, certified=2))
     state, effects = replay(events, rules)
     (flag,) = [e for e in effects if e.kind == "campaign.accepted_with_gaps"]
     assert flag.data["kpis_unmet"] == ["关键岗位持证上岗率"]

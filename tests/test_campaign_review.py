@@ -1,0 +1,142 @@
+"""The campaign office manager's review: the record decides by its documents' dates, not their loading
+order; a passed acceptance without the three ones is one to check; a later failed acceptance reverses a
+pass; every commitment letter is kept; a revoked licence takes an enterprise out of the campaign's counts."""
+from __future__ import annotations
+
+import io
+
+from processors.campaign import county_progress, progress_row
+from processors.step import replay
+from tests.test_campaign import activity, commitment, comparison, tiering, training, whole_campaign
+from tests.test_risk import E, ev, registered
+
+
+def _row(state, rules):
+    return progress_row(state.files[E], rules.policy.campaign)
+
+
+def test_a_passed_acceptance_without_a_self_inspection_is_one_to_check(rules):
+    events = [e for e in whole_campaign() if not (e.event_type == "campaign.activity" and e.payload.kind == "self_inspection")]
+    state, effects = replay(events, rules)
+    (flag,) = [e for e in effects if e.kind == "campaign.accepted_with_gaps"]
+    assert flag.data["three_ones_missing"] == ["self_inspection"] and "未开展自查" in flag.data["message_zh"]
+    row = _row(state, rules)
+    assert row["accepted_on"] == "2026-11-20" and row["accepted_with_gaps"] == ["自查"]
+    assert row["acceptance_gaps_zh"].startswith("未开展自查")
+    assert county_progress(state, rules.policy.campaign)["summary"]["accepted_with_gaps_by"] == {"自查": 1}
+
+
+def test_a_later_failed_acceptance_reverses_the_pass(rules):
+    events = whole_campaign() + [tiering("B", "2027-03-15T10:00:00+08:00", kind="acceptance", passed=False, note="复查发现出厂检验未做")]
+    state, effects = replay(events, rules)
+    row = _row(state, rules)
+    assert row["accepted_on"] is None and row["last_acceptance_failed"] is True
+    assert row["stage"] == "self_improvement" and "acceptance" not in row["stages"]
+    assert (row["tier"], row["upgraded"]) == ("C", False)  # back to the tiering's tier
+    assert row["acceptance_result_zh"] == "2026-11-20 验收通过，2027-03-15 复查验收未通过（县局调查分档组，复查发现出厂检验未做）"
+    assert "此前 2026-11-20 验收通过已被推翻" in row["lag_reasons_zh"]
+    assert [e.kind for e in effects].count("campaign.acceptance_reversed") == 1
+    sm = county_progress(state, rules.policy.campaign)["summary"]
+    assert (sm["accepted"], sm["last_acceptance_failed"], sm["upgraded"], sm["lagging"]) == (0, 1, 0, 1)
+    # the failure loaded first: the same outcome
+    state, _ = replay(events[:-2] + events[-1:] + events[-2:-1], rules)
+    assert _row(state, rules)["acceptance_result_zh"] == row["acceptance_result_zh"]
+
+
+def test_an_earlier_passed_acceptance_loaded_late_dates_the_acceptance(rules):
+    late = tiering("B", "2026-11-10T10:00:00+08:00", kind="acceptance", passed=True)
+    state, effects = replay(whole_campaign() + [late], rules)
+    row = _row(state, rules)
+    assert row["accepted_on"] == row["stages"]["acceptance"] == "2026-11-10"
+    assert row["acceptance_result_zh"] == "验收通过（2026-11-10）"
+    (redated,) = [e.data for e in effects if e.kind == "campaign.stage_redated"]
+    assert (redated["stage"], redated["on"], redated["was"]) == ("acceptance", "2026-11-10", "2026-11-20")
+
+
+def test_stage_dates_do_not_depend_on_loading_order(rules):
+    events = whole_campaign()
+    shuffled = events[:1] + list(reversed(events[1:]))
+    a, _ = replay(events, rules)
+    b, _ = replay(shuffled, rules)
+    assert a.files[E].campaign.stages == b.files[E].campaign.stages
+    # a satisfactory comparison dated before the one that completed the three ones re-dates self_improvement
+    state, _ = replay(events + [comparison(at="2026-05-20T10:00:00+08:00")], rules)
+    assert state.files[E].campaign.stages["self_improvement"].isoformat() == "2026-05-20"
+
+
+def test_a_second_commitment_letter_is_kept_shown_and_warned_of(rules):
+    first = commitment()  # TDSJ-2026-017, 2026-01-10
+    second = ev("campaign.commitment", "2026-01-20T10:00:00+08:00", signed_on="2026-01-05", document_no="TDSJ-2026-099", signatory="王某")
+    state, effects = replay([registered("2026-01-04T09:00:00+08:00"), first, second], rules)
+    c = state.files[E].campaign
+    assert [x.document_no for x in c.commitments] == ["TDSJ-2026-017", "TDSJ-2026-099"]
+    assert (c.commitment_signed_on.isoformat(), c.document_no) == ("2026-01-05", "TDSJ-2026-099")  # the earliest signed
+    assert c.stages["mobilisation"].isoformat() == "2026-01-05"
+    (warned,) = [e.data for e in effects if e.kind == "campaign.second_commitment"]
+    assert warned["field"] == "payload.document_no" and "两份均保留" in warned["message_zh"]
+    assert _row(state, rules)["commitments_zh"] == "TDSJ-2026-099（2026-01-05）；TDSJ-2026-017（2026-01-10）"
+    # the same letter again under a new event id: no second effect
+    again = ev("campaign.commitment", "2026-02-01T10:00:00+08:00", signed_on="2026-01-05", document_no="TDSJ-2026-099", signatory="王某")
+    state, effects = replay([again], rules, state)
+    assert len(state.files[E].campaign.commitments) == 2 and effects == []
+
+
+def test_the_starting_tier_is_the_earliest_tiering_whatever_the_loading_order(rules):
+    state, _ = replay([registered("2026-01-05T09:00:00+08:00"), tiering("B", "2026-05-01T10:00:00+08:00"), tiering("D", "2026-02-01T10:00:00+08:00")], rules)
+    row = _row(state, rules)
+    assert (row["starting_tier"], row["tier"], row["upgraded"]) == ("D", "B", True)
+
+
+def _licence_revoked(at="2026-08-01T10:00:00+08:00"):
+    return ev("enforcement.decided", at, decided_on=at[:10], penalties=[{"kind": "licence_revoked"}])
+
+
+def test_a_revoked_licence_takes_the_enterprise_out_of_lagging_and_the_kpis_until_the_revocation_is_revoked(rules):
+    events = [registered("2026-01-05T09:00:00+08:00", campaign_tier="C"), commitment(), tiering("C"), training(staff=20, trained=10, takers=10, first_pass=8)]
+    state, _ = replay(events + [_licence_revoked()], rules)
+    row = _row(state, rules)
+    assert row["licence_zh"] == "已吊销许可证（示范县市监处罚〔2026〕12号）" and row["lag_reasons"] == []
+    sm = county_progress(state, rules.policy.campaign)["summary"]
+    assert (sm["enterprises"], sm["lagging"], sm["licence_revoked"]) == (1, 0, 1)
+    assert sm["kpi_rates"]["training_rate"]["whole"] == 0 and sm["kpis"]["training_rate"]["known"] == 0
+    back = ev("enforcement.revoked", "2026-09-01T10:00:00+08:00", revoked_on="2026-08-30")
+    state, _ = replay([back], rules, state)
+    sm = county_progress(state, rules.policy.campaign)["summary"]
+    assert (sm["lagging"], sm["licence_revoked"], sm["kpi_rates"]["training_rate"]["whole"]) == (1, 0, 20)
+    assert _row(state, rules)["licence_zh"] == ""
+
+
+def _summary_sheet(content: bytes) -> dict:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(io.BytesIO(content))
+    assert wb.sheetnames == ["提档升级进度", "汇总"]
+    sheet = wb["汇总"]
+    assert [c.value for c in sheet[1]] == ["项目", "数值", "说明"]
+    return {row[0].value: row[1] for row in sheet.iter_rows(min_row=2)}
+
+
+def test_the_workbook_has_the_county_summary_beside_the_rows(rules):
+    from qrisk.sheets import campaign_workbook
+
+    state, _ = replay(whole_campaign(), rules)
+    cells = _summary_sheet(campaign_workbook(county_progress(state, rules.policy.campaign)))
+    assert (cells["企业数（家）"].value, cells["验收通过（家）"].value, cells["滞后企业（家）"].value) == (1, 1, 0)
+    assert cells["检查验收：累计完成（家）"].value == 1 and cells["验收通过但须核实（家）"].value == 0
+    rate = cells["全县从业人员培训率"]
+    assert rate.value == 1.0 and rate.number_format == "0.0%"
+
+
+def test_the_campaign_xlsx_over_the_api_has_the_summary_sheet(server):
+    import json
+
+    from qrisk.auth import KeyStore
+
+    _, bureau = KeyStore(server.data_dir / "keys.json").create("bureau", "campaign-office", source_id="campaign-office", actor="tests")
+    docs = [json.loads(e.model_dump_json(exclude_unset=True)) for e in whole_campaign()]
+    for d in docs[1:]:
+        d["source"] = {"kind": "bureau", "id": "campaign-office"}
+    assert server.post("/v1/events", json=docs[:1]).status_code == 200
+    assert server.post("/v1/events", json=docs[1:], headers={"authorization": f"Bearer {bureau}"}).status_code == 200
+    cells = _summary_sheet(server.get("/v1/campaign?format=xlsx").content)
+    assert cells["验收通过（家）"].value == server.get("/v1/campaign").json()["summary"]["accepted"] == 1
