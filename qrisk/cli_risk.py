@@ -338,12 +338,10 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     state, _ = replay(events, rules, CountyState())
     progress = county_progress(state, rules.policy.campaign)
     if args.xlsx is not None:
-        from ingest.export import to_xlsx
-        from qrisk.sheets import campaign_sheet
+        from qrisk.sheets import campaign_workbook
 
-        rows, columns, headers, formats = campaign_sheet(progress)
         args.xlsx.parent.mkdir(parents=True, exist_ok=True)
-        args.xlsx.write_bytes(to_xlsx(rows, columns, sheet="提档升级进度", headers=headers, number_formats=formats))
+        args.xlsx.write_bytes(campaign_workbook(progress))  # (the workbook GET /v1/campaign?format=xlsx answers: rows and 汇总)
     if args.json:
         sys.stdout.write(json.dumps(progress, ensure_ascii=False, indent=2) + "\n")
         return 0

@@ -233,7 +233,9 @@ def test_the_campaign_command_prints_the_table_and_writes_a_sheet(tmp_path):
     assert "比对试验不满意" not in out.stdout or "oxygen_consumption" not in out.stdout  # items by their Chinese names
     as_json = json.loads(subprocess.run([sys.executable, "-m", "qrisk", "campaign", "--events", str(events), "--json"], cwd=ROOT,
                                         capture_output=True, text=True, check=True).stdout)
-    ws = load_workbook(sheet).active
+    wb = load_workbook(sheet)
+    assert wb.sheetnames == ["提档升级进度", "汇总"]  # the county's totals too, as the API's workbook has them
+    ws = wb.active
     header = [c.value for c in ws[1]]
     assert header[:4] == ["企业编号", "企业名称", "乡镇/街道", "食品类别"] and ws.max_row == 1 + len(as_json["rows"])
     assert {row[3].value for row in ws.iter_rows(min_row=2)} <= {"包装饮用水", "糕点", "其他"}
