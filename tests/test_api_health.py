@@ -32,8 +32,7 @@ def test_metrics_are_described_and_health_says_when_derived_rows_stop(tmp_path, 
         assert server.get("/healthz").json()["status"] == "ok"
 
         admin = ClickHouseStore(url)
-        admin.command("DROP TABLE judgements")  # the derived rows of the next sample cannot be written
-        admin.close()
+        admin.command("RENAME TABLE judgements TO judgements_away")  # the derived rows of the next sample cannot be written
         reg, sample = golden("enterprise.registered"), golden("sampling.result")
         sample["event_id"] = str(uuid.uuid4())
         assert server.post("/v1/events", json=[reg, sample]).status_code == 200  # the log took them: accepted
@@ -45,6 +44,14 @@ def test_metrics_are_described_and_health_says_when_derived_rows_stop(tmp_path, 
         assert health["problems"]["derived_rows"].startswith("派生表连续")  # an operator reading Chinese first
         assert health["derived_lag"] > 0
         assert re.search(r"\nqrisk_derived_write_failures [1-9]", server.get("/metrics").text)
+        # the table back, the retried rows go in and health is ok again (and the stop has nothing left to wait for)
+        admin.command("RENAME TABLE judgements_away TO judgements")
+        deadline = time.monotonic() + 30
+        while (health := server.get("/healthz").json())["status"] != "ok":
+            assert time.monotonic() < deadline, health
+            time.sleep(0.2)
+        assert admin.query("SELECT count() AS n FROM judgements")[0]["n"] == 1
+        admin.close()
     finally:
         server.stop()
         drop_database(clickhouse_url, name)
