@@ -49,12 +49,13 @@ COUNTING_REPORT = f"event_id IN (SELECT event_id FROM {FINAL_SAMPLES} AND {{wher
 # a grade is as of the fold's clock (its entry's as_of), not the effect's occurred_at: an event arriving late
 # (occurred_at weeks back) regrades the file as of now, after the grades before it
 GRADED_AS_OF = f"parseDateTimeBestEffort({data_text('as_of')})"
-# the newest grade of each enterprise (risk.graded effects: data is the new grade entry)
+# the newest grade of each enterprise (risk.graded effects: data is the new grade entry).  Effects are ordered by
+# the tuple (version, idx): a clock tick re-grading a large county makes an event of 1000 effects and more
 CURRENT_GRADES = f"""
     SELECT enterprise_id,
-           argMax({data_text('grade')}, version * 1000 + idx) AS grade,
-           argMax({data_number('score')}, version * 1000 + idx) AS score,
-           argMax({GRADED_AS_OF}, version * 1000 + idx) AS graded_at
+           argMax({data_text('grade')}, (version, idx)) AS grade,
+           argMax({data_number('score')}, (version, idx)) AS score,
+           argMax({GRADED_AS_OF}, (version, idx)) AS graded_at
     FROM {EFFECTS} WHERE kind = 'risk.graded' GROUP BY enterprise_id"""
 
 # each rectification's state as the credit file holds it (processors.step): overdue is the last of its
@@ -65,17 +66,17 @@ CURRENT_GRADES = f"""
 RECTIFICATION_KINDS = "('rectification.ordered', 'rectification.completed', 'rectification.verified', 'rectification.rejected')"
 RECTIFICATIONS = f"""
     SELECT enterprise_id, {data_text('rectification_id')} AS rectification_id,
-           argMaxIf(kind, version * 1000 + idx, kind IN ('rectification.overdue', 'rectification.overdue_withdrawn'))
+           argMaxIf(kind, (version, idx), kind IN ('rectification.overdue', 'rectification.overdue_withdrawn'))
                = 'rectification.overdue' AS overdue,
-           argMaxIf(kind, version * 1000 + idx, kind IN {RECTIFICATION_KINDS}) IN ('rectification.ordered', 'rectification.rejected') AS open
+           argMaxIf(kind, (version, idx), kind IN {RECTIFICATION_KINDS}) IN ('rectification.ordered', 'rectification.rejected') AS open
     FROM {EFFECTS}
     WHERE kind IN ('rectification.overdue', 'rectification.overdue_withdrawn', 'rectification.ordered', 'rectification.completed',
                    'rectification.verified', 'rectification.rejected')
     GROUP BY enterprise_id, rectification_id"""
 
 NAMES = f"""
-    SELECT enterprise_id, argMax({data_text('name')}, version * 1000 + idx) AS name,
-           argMax({data_text('category')}, version * 1000 + idx) AS category
+    SELECT enterprise_id, argMax({data_text('name')}, (version, idx)) AS name,
+           argMax({data_text('category')}, (version, idx)) AS category
     FROM {EFFECTS} WHERE kind IN ('enterprise.registered', 'enterprise.profile_changed') AND {data_text('name')} != ''
     GROUP BY enterprise_id"""
 
@@ -90,9 +91,10 @@ def _top_level(raw: str, depth: int = 4) -> str:
 
 # warning.raised effects: one per decision, so an alert raised again (the same dedup key while it is being
 # handled) is one alert with several raises.  The evidence's event ids are what the rule read: a warning a
-# clock tick raised (a sampling overdue) has the tick as its event and its ground in the evidence.
+# clock tick raised (a sampling overdue) has the tick as its event and its ground in the evidence.  The fold's
+# order is (version, idx) as a tuple: a number version * 1000 + idx misorders an event with 1000 effects or more
 WARNING_EFFECTS = f"""
-    SELECT occurred_at, enterprise_id, event_id, version * 1000 + idx AS ord, {data_text('dedup_key')} AS dedup_key,
+    SELECT occurred_at, enterprise_id, event_id, (version, idx) AS ord, {data_text('dedup_key')} AS dedup_key,
            {SEVERITY_ZH.format(data_text_before('severity', 'title_zh'))} AS severity,
            {data_text_before('title_zh', None)} AS title,
            {data_text_before('message_zh', 'occurred_at')} AS message,
