@@ -399,8 +399,8 @@ def intake() -> dict[str, Any]:
                           "当前状态，不随时间范围变化"),
         panel("timeseries", "每小时接收事件（按类型）",
               f"""SELECT toStartOfHour(received_at) AS time, {EVENT_TYPE_LABEL} AS `类型`, count() AS `事件`
-                  FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at) GROUP BY time, event_type ORDER BY time, event_type""",
-              w=24, h=8, fmt=FORMAT_TIMESERIES),
+                  FROM {EVENT_ARCHIVE} WHERE event_type != 'clock.tick' AND $__timeFilter(received_at) GROUP BY time, event_type ORDER BY time, event_type""",
+              w=24, h=8, fmt=FORMAT_TIMESERIES, description="每小时接收的事件数，按类型（不含系统自身的时钟事件 clock.tick，与“接收事件”相同）"),
         panel("table", "最新拒收记录",
               f"""SELECT received_at AS `时间`, {DEAD_LETTER_CHANNEL_ZH.format('channel')} AS `渠道`, position AS `位置`, reason AS `原因`,
                          substring(raw, 1, 300) AS `原始内容`

@@ -242,11 +242,13 @@ def test_every_panel_answers_what_the_fold_knows(county):
     assert got[("intake.json", "接收事件")] == [{"事件": sum(1 for e in county["events"] if e.event_type != "clock.tick")}]
     from schemas.events import EVENT_TYPE_ZH
 
-    by_type = collections.Counter(EVENT_TYPE_ZH[e.event_type] for e in county["events"])
+    # (as 接收事件 beside it: the system's own clock is not received)
+    by_type = collections.Counter(EVENT_TYPE_ZH[e.event_type] for e in county["events"] if e.event_type != "clock.tick")
     hourly = collections.Counter()
     for r in got[("intake.json", "每小时接收事件（按类型）")]:
         hourly[r["类型"]] += r["事件"]
     assert hourly == by_type, "event types by their Chinese names"
+    assert any(e.event_type == "clock.tick" for e in county["events"])
     assert got[("intake.json", "拒收记录")] == [{"拒收": 1, "处理失败": 0}]
     assert got[("intake.json", "最新拒收记录")][0]["原因"] == "payload.sample_no: 缺少必填字段"
 
@@ -808,6 +810,8 @@ def test_intake_leaves_out_the_clock_and_tells_processing_failures_apart(store, 
                                          dead_letter_id="processing-x")])
         got = _panels(store)
         assert got[("intake.json", "接收事件")] == [{"事件": 2}]
+        assert "时钟" not in {r["类型"] for r in got[("intake.json", "每小时接收事件（按类型）")]}
+        assert sum(r["事件"] for r in got[("intake.json", "每小时接收事件（按类型）")]) == 2
         assert got[("intake.json", "拒收记录")] == [{"拒收": 1, "处理失败": 1}]
         assert sorted(r["渠道"] for r in got[("intake.json", "最新拒收记录")]) == ["处理失败（已接收）", "拒收（HTTP）"]
     finally:
