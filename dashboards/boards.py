@@ -315,16 +315,17 @@ def county() -> dict[str, Any]:
                   FROM ({SIGNALS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 100""",
               w=12, h=7, description="范围“全县·类别”为全县该类别的抽检不合格率，不是触发企业自身的问题；类型“提示”：以往未检出、本批检出，不计为信号；"
                                      "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销，不再计入"),
-        panel("table", "待处置预警",
+        # (updated_at moves with the system's own steps too, repeats and escalations: not a supervisor's last step)
+        panel("table", "未办结预警",
               f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`,
                          if({COUNTY_ALERT.replace('dedup_key', 'group_key')}, concat('县级（由 ', enterprise_id, ' 的抽检触发）'), enterprise_id) AS `企业`,
                          {SEVERITY_ZH.format('severity')} AS `级别`, title AS `预警`, {ALERT_STATE_ZH.format('state')} AS `状态`,
-                         assignee AS `负责人`, updated_at AS `最近处置`,
+                         assignee AS `负责人`, updated_at AS `最近更新`,
                          if({COUNTY_ALERT.replace('dedup_key', 'group_key')}, '', enterprise_id) AS `诚信档案`
                   FROM alerts FINAL WHERE state IN ('open', 'acknowledged', 'rectifying') ORDER BY opened_at DESC, alert_id LIMIT 200""",
               overrides=ALERT_ENTERPRISE_LINK, w=12, h=9,
-              description="尚未复查或关闭的预警（嵌入式运行）：确认、整改、关闭见 POST /v1/alerts/{编号}/actions；"
-                          "企业“县级（由 X 的抽检触发）”为全县该类别的预警"),
+              description="尚未办结（待处置、已确认、整改中）的预警：确认、整改、关闭见 POST /v1/alerts/{编号}/actions。"
+                          "最近更新为预警最近一次变化的时间（含系统的再次触发、超时升级），不一定是人工处置的时间"),
         panel("barchart", "提档升级：各阶段完成企业数",
               f"""SELECT {data_text('stage_zh')} AS `阶段`, uniqExact(enterprise_id) AS `企业数`
                   FROM {EFFECTS} WHERE kind = 'campaign.stage_reached'

@@ -232,7 +232,7 @@ def test_every_panel_answers_what_the_fold_knows(county):
     assert [(r["阶段"], r["企业数"]) for r in got[("county.json", "提档升级：各阶段完成企业数")]] == [
         (STAGE_ZH[s], stages[s]) for s in STAGES if stages[s]]
     active = {a.alert_id: a for a in county["alerts"] if a.state in ("open", "acknowledged", "rectifying")}
-    rows = got[("county.json", "待处置预警")]
+    rows = got[("county.json", "未办结预警")]
     assert {r["预警编号"] for r in rows} == set(active) and rows
     from alerts.lifecycle import STATE_ZH
 
@@ -243,6 +243,10 @@ def test_every_panel_answers_what_the_fold_knows(county):
     assert all((r["企业"], r["诚信档案"], r["预警"], r["状态"]) == (*shown(active[r["预警编号"]]), active[r["预警编号"]].title_zh,
                                                                STATE_ZH[active[r["预警编号"]].state]) for r in rows)
     assert {r["状态"] for r in rows} >= {"待处置", "整改中"}, "the demo's rectification orders put some under rectification"
+    # (待处置 is the open state alone; the time shown moves with the system's steps too: 最近更新, not 最近处置)
+    assert {r["状态"] for r in rows} <= {"待处置", "已确认", "整改中"} and all("最近更新" in r and "最近处置" not in r for r in rows)
+    # both runtimes write the alerts table: the embedded county's and the Kafka worker's are listed
+    assert {active[r["预警编号"]].enterprise_id[:2] for r in rows} == {"A-", "B-"}
     assert got[("intake.json", "接收事件")] == [{"事件": sum(1 for e in county["events"] if e.event_type != "clock.tick")}]
     from schemas.events import EVENT_TYPE_ZH
 
@@ -815,7 +819,7 @@ def test_enterprise_ids_link_to_the_enterprise_board():
                     assert [link["url"] for link in links] == [url]
                     linked.add((name, p["title"], o["matcher"]["options"]))
     assert linked == {("county.json", "C/D 级企业", "企业"), ("county.json", "最新预警", "诚信档案"),
-                      ("county.json", "待处置预警", "诚信档案"), ("intake.json", "未送达的预警通知", "企业")}
+                      ("county.json", "未办结预警", "诚信档案"), ("intake.json", "未送达的预警通知", "企业")}
 
 
 def test_intake_leaves_out_the_clock_and_tells_processing_failures_apart(store, rules):  # noqa: F811 - fixture
