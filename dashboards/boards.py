@@ -52,9 +52,9 @@ GRADED_AS_OF = f"parseDateTimeBestEffort({data_text('as_of')})"
 # the newest grade of each enterprise (risk.graded effects: data is the new grade entry)
 CURRENT_GRADES = f"""
     SELECT enterprise_id,
-           argMax({data_text('grade')}, version * 1000 + idx) AS grade,
-           argMax({data_number('score')}, version * 1000 + idx) AS score,
-           argMax({GRADED_AS_OF}, version * 1000 + idx) AS graded_at
+           argMax({data_text('grade')}, (version, idx)) AS grade,
+           argMax({data_number('score')}, (version, idx)) AS score,
+           argMax({GRADED_AS_OF}, (version, idx)) AS graded_at
     FROM {EFFECTS} WHERE kind = 'risk.graded' GROUP BY enterprise_id"""
 
 # each rectification's state as the credit file holds it (processors.step): overdue is the last of its
@@ -65,17 +65,17 @@ CURRENT_GRADES = f"""
 RECTIFICATION_KINDS = "('rectification.ordered', 'rectification.completed', 'rectification.verified', 'rectification.rejected')"
 RECTIFICATIONS = f"""
     SELECT enterprise_id, {data_text('rectification_id')} AS rectification_id,
-           argMaxIf(kind, version * 1000 + idx, kind IN ('rectification.overdue', 'rectification.overdue_withdrawn'))
+           argMaxIf(kind, (version, idx), kind IN ('rectification.overdue', 'rectification.overdue_withdrawn'))
                = 'rectification.overdue' AS overdue,
-           argMaxIf(kind, version * 1000 + idx, kind IN {RECTIFICATION_KINDS}) IN ('rectification.ordered', 'rectification.rejected') AS open
+           argMaxIf(kind, (version, idx), kind IN {RECTIFICATION_KINDS}) IN ('rectification.ordered', 'rectification.rejected') AS open
     FROM {EFFECTS}
     WHERE kind IN ('rectification.overdue', 'rectification.overdue_withdrawn', 'rectification.ordered', 'rectification.completed',
                    'rectification.verified', 'rectification.rejected')
     GROUP BY enterprise_id, rectification_id"""
 
 NAMES = f"""
-    SELECT enterprise_id, argMax({data_text('name')}, version * 1000 + idx) AS name,
-           argMax({data_text('category')}, version * 1000 + idx) AS category
+    SELECT enterprise_id, argMax({data_text('name')}, (version, idx)) AS name,
+           argMax({data_text('category')}, (version, idx)) AS category
     FROM {EFFECTS} WHERE kind IN ('enterprise.registered', 'enterprise.profile_changed') AND {data_text('name')} != ''
     GROUP BY enterprise_id"""
 
@@ -88,35 +88,68 @@ def _top_level(raw: str, depth: int = 4) -> str:
     return f"concat('{{', {inner}, '}}')"
 
 
-# warning.raised effects: one per decision, so an alert raised again (the same dedup key while it is being
-# handled) is one alert with several raises.  The evidence's event ids are what the rule read: a warning a
-# clock tick raised (a sampling overdue) has the tick as its event and its ground in the evidence.
+# A report the bureau retracted (sampling.retracted: its data's reports are the report event ids, the effects'
+# event_id of what they raised).  What it alone raised no longer stands: counts leave it out, tables mark it.
+REPORTS_RETRACTED = f"""
+    SELECT enterprise_id, arrayJoin(extractAll(visitParamExtractRaw(data, 'reports'), '"([^"]+)"'))
+    FROM {EFFECTS} WHERE kind = 'sampling.retracted'"""
+
+# warning.raised effects: one per decision.  The evidence's event ids are what the rule read: a warning a
+# clock tick raised (a sampling overdue) has the tick as its event and its ground in the evidence.  The fold's
+# order is (version, idx) as a tuple: a number version * 1000 + idx misorders an event with 1000 effects or more
+EVIDENCE = _top_level("visitParamExtractRaw(data, 'evidence')")
 WARNING_EFFECTS = f"""
-    SELECT occurred_at, enterprise_id, event_id, version * 1000 + idx AS ord, {data_text('dedup_key')} AS dedup_key,
-           {SEVERITY_ZH.format(data_text_before('severity', 'title_zh'))} AS severity,
-           {data_text_before('title_zh', None)} AS title,
+    SELECT occurred_at, enterprise_id, event_id, version, idx, {data_text('dedup_key')} AS dedup_key,
            {data_text_before('message_zh', 'occurred_at')} AS message,
-           arrayStringConcat(extractAll(visitParamExtractRaw({_top_level('visitParamExtractRaw(data, ' + "'evidence')")}, 'event_ids'),
-                                        '"([^"]+)"'), ', ') AS evidence
+           arrayStringConcat(extractAll(visitParamExtractRaw({EVIDENCE}, 'event_ids'), '"([^"]+)"'), ', ') AS evidence,
+           visitParamExtractString({EVIDENCE}, 'retest_of') != '' AS retest,
+           (enterprise_id, event_id) IN ({REPORTS_RETRACTED}) AS retracted
     FROM {EFFECTS} WHERE kind = 'warning.raised'"""
-# the newest alert of each dedup key and its state now (alerts: one row per alert, its newest version kept)
-ALERTS_NOW = """
-    SELECT enterprise_id, group_key AS dedup_key, argMax(alert_id, opened_at) AS alert_id, argMax(state, opened_at) AS alert_state
-    FROM alerts FINAL GROUP BY enterprise_id, group_key"""
+# Alerts are one row each in `alerts` (both runtimes write it: the embedded pipeline, and the Kafka workers through
+# the sink), with their severity (it only goes up), title and state now.  A dedup key is not an alert: once its
+# alert is verified or closed, the key opens a new one (alerts.lifecycle), so a raise belongs to the alert of its
+# key opened last at or before it (opened_at is its opening raise's occurred_at; a raise older than every
+# alert of its key, a late event the open alert took, goes to the first).  Only columns the Grafana reader is
+# granted: not the alerts' evidence.
+ALERT_LIST = """SELECT enterprise_id, alert_id, group_key AS dedup_key, opened_at, severity, state, title FROM alerts FINAL"""
+RAISES_OF_ALERTS = """
+    SELECT enterprise_id, dedup_key, version, idx, occurred_at, event_id, message, evidence, retracted, retest,
+           if(countIf(opened_at <= occurred_at) > 0, argMaxIf(alert_id, opened_at, opened_at <= occurred_at),
+              argMin(alert_id, opened_at)) AS alert_id
+    FROM ({raises}) AS raised
+    ALL INNER JOIN (SELECT enterprise_id, dedup_key, alert_id, opened_at FROM ({alerts})) AS opened USING enterprise_id, dedup_key
+    GROUP BY enterprise_id, dedup_key, version, idx, occurred_at, event_id, message, evidence, retracted, retest"""
+# A re-test upholding a failure is noted on the failure's alert, not another occurrence of it (alerts.lifecycle:
+# evidence.retest_of), unless it opens an alert itself (the failure's was closed): it is then the alert's first raise
+RAISES_COUNTED = """
+    SELECT * FROM ({raises}) AS raised
+    ANY LEFT JOIN (SELECT enterprise_id, alert_id, opened_at FROM ({alerts})) AS opened USING enterprise_id, alert_id
+    WHERE NOT retest OR opened_at >= occurred_at"""
+# a county alert (the county's p chart of a category) is kept under the enterprise whose sample tipped it: it is
+# the county's, shown as such (as qrisk.sheets' alert sheet says it), not that enterprise's
+COUNTY_ALERT = "startsWith(dedup_key, 'county:')"
 
 
-def _warnings(where: str) -> str:
-    """The alerts raised where ``where`` holds (of WARNING_EFFECTS' rows), one row each: the latest raise's
-    texts, events and evidence, how often it was raised, and its alert's id and state now."""
+def _warnings(where: str, when: str) -> str:
+    """The alerts (one row each) of the enterprises ``where`` holds (an expression of enterprise_id) raised while
+    ``when`` holds (of a raise's occurred_at): the latest such raise's text, event and evidence, how often it was
+    raised then, and the alert's id, severity, title and state now.  ``retracted``: every raise of it was on a
+    report the bureau retracted."""
+    alerts = f"{ALERT_LIST} WHERE {where}"
+    raises = RAISES_OF_ALERTS.format(raises=f"SELECT * FROM ({WARNING_EFFECTS}) WHERE {where}", alerts=alerts)
     return f"""
-    SELECT last_at AS occurred_at, enterprise_id, dedup_key, raises, last_event AS event_id, last_severity AS severity,
-           last_title AS title, last_message AS message, last_evidence AS evidence, alert_id,
-           {ALERT_STATE_ZH.format('alert_state')} AS state
-    FROM (SELECT enterprise_id, dedup_key, max(occurred_at) AS last_at, count() AS raises, argMax(event_id, ord) AS last_event,
-                 argMax(severity, ord) AS last_severity, argMax(title, ord) AS last_title, argMax(message, ord) AS last_message,
-                 argMax(evidence, ord) AS last_evidence
-          FROM ({WARNING_EFFECTS}) WHERE {where} GROUP BY enterprise_id, dedup_key) AS raised
-    ANY LEFT JOIN ({ALERTS_NOW}) AS now USING enterprise_id, dedup_key"""
+    SELECT last_at AS occurred_at, enterprise_id, dedup_key, {COUNTY_ALERT} AS county_wide, raises, last_event AS event_id,
+           {SEVERITY_ZH.format('severity')} AS severity_zh, title, last_message AS message, last_evidence AS evidence, alert_id,
+           retracted, concat({ALERT_STATE_ZH.format('state')}, if(retracted, '（触发的报告已撤销）', '')) AS state_zh,
+           if(county_wide, concat('县级（由 ', enterprise_id, ' 的抽检触发）'), enterprise_id) AS enterprise,
+           if(county_wide, '', enterprise_id) AS credit_file
+    FROM ({alerts}) AS listed
+    ANY INNER JOIN (
+        SELECT enterprise_id, alert_id, countIf({when}) AS raises, maxIf(occurred_at, {when}) AS last_at,
+               argMaxIf(event_id, (version, idx), {when}) AS last_event, argMaxIf(message, (version, idx), {when}) AS last_message,
+               argMaxIf(evidence, (version, idx), {when}) AS last_evidence, min(retracted) AS retracted
+        FROM ({RAISES_COUNTED.format(raises=raises, alerts=alerts)}) GROUP BY enterprise_id, alert_id HAVING raises > 0) AS raised
+    USING enterprise_id, alert_id"""
 
 
 # a series chart is named by product and item (the item's name: nearby events in the evidence may
@@ -136,9 +169,6 @@ SIGNAL_SCOPE = f"""if({data_text('scope')} = 'category',
 SIGNALS_WITHDRAWN = f"""
     SELECT enterprise_id, {data_text('scope')}, {data_text('chart')}, {data_text('period')}
     FROM {EFFECTS} WHERE kind = 'fluctuation.signal_withdrawn'"""
-REPORTS_RETRACTED = f"""
-    SELECT enterprise_id, arrayJoin(extractAll(visitParamExtractRaw(data, 'reports'), '"([^"]+)"'))
-    FROM {EFFECTS} WHERE kind = 'sampling.retracted'"""
 SIGNALS = f"""
     SELECT occurred_at, enterprise_id, event_id, {SIGNAL_SCOPE} AS scope, {data_text('scope')} = 'category' AS county_wide,
            (enterprise_id, {data_text('scope')}, {data_text('chart')}, {data_text('period')}) IN ({SIGNALS_WITHDRAWN}) AS unfounded,
@@ -203,8 +233,17 @@ def _groups_zh(code: str) -> str:
 
 
 # a column of enterprise ids opens that enterprise's credit file (the enterprise board), over the same time range
-ENTERPRISE_LINK = [{"matcher": {"id": "byName", "options": "企业"}, "properties": [{"id": "links", "value": [
-    {"title": "企业诚信档案", "url": "/d/qrisk-enterprise?var-enterprise=${__value.raw}&${__url_time_range}"}]}]}]
+def _enterprise_link(column: str) -> list[dict[str, Any]]:
+    return [{"matcher": {"id": "byName", "options": column}, "properties": [{"id": "links", "value": [
+        {"title": "企业诚信档案", "url": "/d/qrisk-enterprise?var-enterprise=${__value.raw}&${__url_time_range}"}]}]}]
+
+
+ENTERPRISE_LINK = _enterprise_link("企业")
+# An alert table's 企业 says 县级（由 X 的抽检触发） for a county alert, and Grafana links a whole column or none of
+# it: the credit file's link is on its own column, empty for a county alert (the county's, not X's file)
+ALERT_ENTERPRISE_LINK = _enterprise_link("诚信档案")
+# every alert, for the alert panels' time range: raised (first or again) within it
+ALERTS_RAISED = _warnings("1", "$__timeFilter(occurred_at)")
 
 
 def county() -> dict[str, Any]:
@@ -221,9 +260,10 @@ def county() -> dict[str, Any]:
               f"FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}",
               w=4, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")],
               description="合格批次 / 已判定批次（无法判定的不计）"),
-        panel("stat", "预警", f"SELECT count() AS `预警` FROM ({_warnings('$__timeFilter(occurred_at)')})", w=4, h=4,
+        panel("stat", "预警", f"SELECT count() AS `预警` FROM ({ALERTS_RAISED}) WHERE NOT retracted", w=4, h=4,
               thresholds=[(None, "green"), (1.0, "orange")],
-              description="时间范围内触发的预警数：同一问题（同一去重键）再次触发只计一次"),
+              description="时间范围内触发（首次或再次）的预警数，每个预警计一次：预警办结（复查通过或关闭）后同一问题再次出现为新的预警，另计；"
+                          "仅由已撤销的报告触发的预警不计"),
         panel("stat", "整改逾期（当前）", f"SELECT count() AS `逾期` FROM ({RECTIFICATIONS}) WHERE overdue AND open",
               w=4, h=4, thresholds=[(None, "green"), (1.0, "red")],
               description="当前逾期未完成的整改（截至现在逾期未完成，不随时间范围变化）：已超过整改期限（按事件时间）、尚未完成或复查未通过；"
@@ -253,11 +293,15 @@ def county() -> dict[str, Any]:
                   WHERE grade IN ('C', 'D') ORDER BY grade DESC, score DESC, enterprise_id""",
               overrides=ENTERPRISE_LINK, w=12, h=9, description="当前等级为 C 或 D 的企业，风险分从高到低"),
         panel("table", "最新预警",
-              f"""SELECT occurred_at AS `时间`, enterprise_id AS `企业`, severity AS `级别`, title AS `预警`, state AS `状态`,
-                         message AS `说明`, raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`, evidence AS `证据事件`
-                  FROM ({_warnings('$__timeFilter(occurred_at)')}) ORDER BY occurred_at DESC, event_id LIMIT 200""",
-              overrides=ENTERPRISE_LINK, w=12, h=9, description="时间范围内触发的预警，每个预警一行（再次触发计入触发次数，时间为最近一次）；状态为预警现在的处置状态；"
-                                     "触发事件为最近一次触发它的事件（时钟检查触发的为时钟事件），证据事件为规则所依据的事件，可在企业诚信档案中查看"),
+              f"""SELECT occurred_at AS `时间`, enterprise AS `企业`, severity_zh AS `级别`, title AS `预警`, state_zh AS `状态`,
+                         message AS `说明`, raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`, evidence AS `证据事件`,
+                         credit_file AS `诚信档案`
+                  FROM ({ALERTS_RAISED}) ORDER BY occurred_at DESC, event_id, alert_id LIMIT 200""",
+              overrides=ALERT_ENTERPRISE_LINK, w=12, h=9,
+              description="时间范围内触发的预警，每个预警一行（时间范围内再次触发计入触发次数，时间、说明为其中最近一次；办结后同一问题再次出现为新的预警，另占一行）；"
+                          "级别为预警现在的级别（只升不降），状态为预警现在的处置状态，“触发的报告已撤销”：触发它的检验报告均已撤销；"
+                          "企业“县级（由 X 的抽检触发）”为全县该类别的预警，不是 X 自身的问题；"
+                          "触发事件为最近一次触发它的事件（时钟检查触发的为时钟事件），证据事件为规则所依据的事件，可在企业诚信档案中查看"),
         panel("timeseries", "质量波动信号（每周）",
               f"""SELECT toDateTime(toMonday(occurred_at, {TZ}), {TZ}) AS time, count() AS `信号数` FROM ({SIGNALS})
                   WHERE NOT note AND NOT withdrawn AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
@@ -271,11 +315,17 @@ def county() -> dict[str, Any]:
                   FROM ({SIGNALS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 100""",
               w=12, h=7, description="范围“全县·类别”为全县该类别的抽检不合格率，不是触发企业自身的问题；类型“提示”：以往未检出、本批检出，不计为信号；"
                                      "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销，不再计入"),
-        panel("table", "待处置预警",
-              f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`, enterprise_id AS `企业`, {SEVERITY_ZH.format('severity')} AS `级别`,
-                         title AS `预警`, {ALERT_STATE_ZH.format('state')} AS `状态`, assignee AS `负责人`, updated_at AS `最近处置`
+        # (updated_at moves with the system's own steps too, repeats and escalations: not a supervisor's last step)
+        panel("table", "未办结预警",
+              f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`,
+                         if({COUNTY_ALERT.replace('dedup_key', 'group_key')}, concat('县级（由 ', enterprise_id, ' 的抽检触发）'), enterprise_id) AS `企业`,
+                         {SEVERITY_ZH.format('severity')} AS `级别`, title AS `预警`, {ALERT_STATE_ZH.format('state')} AS `状态`,
+                         assignee AS `负责人`, updated_at AS `最近更新`,
+                         if({COUNTY_ALERT.replace('dedup_key', 'group_key')}, '', enterprise_id) AS `诚信档案`
                   FROM alerts FINAL WHERE state IN ('open', 'acknowledged', 'rectifying') ORDER BY opened_at DESC, alert_id LIMIT 200""",
-              overrides=ENTERPRISE_LINK, w=12, h=9, description="尚未复查或关闭的预警（嵌入式运行）：确认、整改、关闭见 POST /v1/alerts/{编号}/actions"),
+              overrides=ALERT_ENTERPRISE_LINK, w=12, h=9,
+              description="尚未办结（待处置、已确认、整改中）的预警：确认、整改、关闭见 POST /v1/alerts/{编号}/actions。"
+                          "最近更新为预警最近一次变化的时间（含系统的再次触发、超时升级），不一定是人工处置的时间"),
         panel("barchart", "提档升级：各阶段完成企业数",
               f"""SELECT {data_text('stage_zh')} AS `阶段`, uniqExact(enterprise_id) AS `企业数`
                   FROM {EFFECTS} WHERE kind = 'campaign.stage_reached'
@@ -292,6 +342,8 @@ ENTERPRISE = "'${enterprise}'"
 
 def enterprise() -> dict[str, Any]:
     where = f"enterprise_id = {ENTERPRISE}"
+    # the enterprise's own alerts: a county alert it tipped is the county's
+    own_alerts = f"SELECT * FROM ({_warnings(where, '$__timeFilter(occurred_at)')}) WHERE NOT county_wide"
     panels = [
         panel("stat", "当前风险等级", f"SELECT grade AS `等级` FROM ({CURRENT_GRADES}) WHERE {where}", w=6, h=4,
               options={"colorMode": "background", "textMode": "value"}),
@@ -300,8 +352,10 @@ def enterprise() -> dict[str, Any]:
               f"SELECT {PASS_RATE} AS `合格率` "
               f"FROM {FINAL_SAMPLES} AND {where} AND {_local_days('sampled_on')}",
               w=6, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")]),
-        panel("stat", "预警数", f"SELECT count() AS `预警` FROM ({_warnings(where + ' AND $__timeFilter(occurred_at)')})", w=6, h=4,
-              thresholds=[(None, "green"), (1.0, "orange")], description="时间范围内触发的预警数：同一问题再次触发只计一次"),
+        panel("stat", "预警数", f"SELECT count() AS `预警` FROM ({own_alerts}) WHERE NOT retracted", w=6, h=4,
+              thresholds=[(None, "green"), (1.0, "orange")],
+              description="时间范围内触发（首次或再次）的本企业预警数，每个预警计一次（办结后再次出现的为新预警）；"
+                          "由本企业抽检触发的县级预警不计；仅由已撤销的报告触发的预警不计"),
         panel("timeseries", "风险分变化",
               f"""SELECT {GRADED_AS_OF} AS time, {data_number('score')} AS `风险分` FROM {EFFECTS}
                   WHERE kind = 'risk.graded' AND {where} AND $__timeFilter(time) ORDER BY time, version, idx""",
@@ -331,10 +385,11 @@ def enterprise() -> dict[str, Any]:
                   ORDER BY sampled_on DESC, event_id""",
               w=24, h=8),
         panel("table", "预警记录",
-              f"""SELECT occurred_at AS `时间`, severity AS `级别`, title AS `预警`, state AS `状态`, message AS `说明`,
+              f"""SELECT occurred_at AS `时间`, severity_zh AS `级别`, title AS `预警`, state_zh AS `状态`, message AS `说明`,
                          raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`, evidence AS `证据事件`
-                  FROM ({_warnings(where + ' AND $__timeFilter(occurred_at)')}) ORDER BY occurred_at DESC, event_id""",
-              w=12, h=8),
+                  FROM ({own_alerts}) ORDER BY occurred_at DESC, event_id, alert_id""",
+              w=12, h=8, description="时间范围内触发的本企业预警，每个预警一行；级别、状态为现在的（“触发的报告已撤销”：触发它的检验报告均已撤销）。"
+                                     "由本企业抽检触发的县级预警是全县该类别的，不在此列（见总览的最新预警）"),
         panel("table", "质量波动信号",
               f"""SELECT occurred_at AS `时间`, scope AS `范围`, series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`,
                          status AS `状态`, event_id AS `事件`
@@ -397,8 +452,8 @@ def intake() -> dict[str, Any]:
                           "当前状态，不随时间范围变化"),
         panel("timeseries", "每小时接收事件（按类型）",
               f"""SELECT toStartOfHour(received_at) AS time, {EVENT_TYPE_LABEL} AS `类型`, count() AS `事件`
-                  FROM {EVENT_ARCHIVE} WHERE $__timeFilter(received_at) GROUP BY time, event_type ORDER BY time, event_type""",
-              w=24, h=8, fmt=FORMAT_TIMESERIES),
+                  FROM {EVENT_ARCHIVE} WHERE event_type != 'clock.tick' AND $__timeFilter(received_at) GROUP BY time, event_type ORDER BY time, event_type""",
+              w=24, h=8, fmt=FORMAT_TIMESERIES, description="每小时接收的事件数，按类型（不含系统自身的时钟事件 clock.tick，与“接收事件”相同）"),
         panel("table", "最新拒收记录",
               f"""SELECT received_at AS `时间`, {DEAD_LETTER_CHANNEL_ZH.format('channel')} AS `渠道`, position AS `位置`, reason AS `原因`,
                          substring(raw, 1, 300) AS `原始内容`

@@ -1,0 +1,112 @@
+"""The alert panels' and the fold-order readers' findings of the dashboards review, each on a small store built
+through the real pipeline (or, for an event of a thousand effects, with effects rows as the pipeline writes them),
+the panels' SQL run as Grafana would run it (tests/test_dashboards.py: ``_panels``)."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from services import clickhouse_url, store  # noqa: F401 - fixtures
+
+from tests.test_dashboards import _fold_into, _panels
+
+
+def test_an_alert_on_a_retracted_report_is_marked_and_not_counted(store, rules):  # noqa: F811 - fixture
+    """The bureau retracted the report an alert was raised on (sampling.retracted): the fold closed the alert, and
+    the boards still counted it, with nothing to say why it closed, while the signals panels mark a signal so."""
+    from tests.test_corrections import E, REG, sample
+    from tests.test_retraction import retraction
+
+    bad = sample("2026-03-12T15:20:00+08:00", passes=False, sample_no="S-BAD")
+    worse = sample("2026-03-13T15:20:00+08:00", passes=False, sample_no="S-WORSE")
+    pipeline = _fold_into(store, rules, [REG, bad, worse])
+    try:
+        before = _panels(store, variables={"enterprise": E, "item": "bromate"})
+        pipeline.submit([retraction("S-BAD", at="2026-03-20T09:30:00+08:00", enterprise_id=E)])
+        assert pipeline.wait_derived(60)
+        got = _panels(store, variables={"enterprise": E, "item": "bromate"})
+        alerts = {r["alert_id"]: r for r in store.query("SELECT alert_id, group_key, state FROM alerts FINAL")}
+    finally:
+        pipeline.close()
+    (closed,) = [a for a in alerts.values() if a["group_key"] == f"{E}:sampling.failed:S-BAD"]
+    assert closed["state"] == "closed", "the fold closes it"
+    for table in (("county.json", "最新预警"), ("enterprise.json", "预警记录")):
+        rows = {r["预警编号"]: r for r in got[table]}
+        assert len(rows) == len(before[table]) == len(alerts), "an alert on a retracted report is shown, not hidden"
+        assert rows[closed["alert_id"]]["状态"] == "已关闭（触发的报告已撤销）"
+        assert all(not r["状态"].endswith("（触发的报告已撤销）") for i, r in rows.items() if alerts[i]["group_key"].endswith(":S-WORSE"))
+    # (what S-BAD alone raised: its failure, and anything else whose every raise was that report)
+    retracted = sum(1 for r in got[("county.json", "最新预警")] if r["状态"].endswith("（触发的报告已撤销）"))
+    assert got[("county.json", "预警")] == [{"预警": len(alerts) - retracted}]
+    assert got[("enterprise.json", "预警数")] == [{"预警": len(alerts) - retracted}]
+    assert before[("county.json", "预警")] == [{"预警": len(alerts)}]
+
+
+def _effect(seq, idx, kind, data, at="2026-03-01 00:00:00"):
+    return {"seq": seq, "idx": idx, "kind": kind, "enterprise_id": "E-BIG", "event_id": f"ev-{seq}",
+            "occurred_at": dt.datetime.fromisoformat(at), "data": json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))}
+
+
+def test_the_folds_order_holds_past_a_thousand_effects_of_one_event(store):  # noqa: F811 - fixture
+    """Effects were ordered by version * 1000 + idx: the 1,500th effect of event 5 (a tick re-grading a large county)
+    came after event 6's first.  The newest grade, name and rectification state are by (version, idx)."""
+    rows = [
+        _effect(5, 1500, "enterprise.registered", {"name": "旧名称", "category": "pastry"}),
+        _effect(6, 0, "enterprise.profile_changed", {"name": "新名称", "category": "packaged_water"}),
+        _effect(5, 1501, "risk.graded", {"grade": "D", "score": 70.0, "as_of": "2026-03-01T00:00:00Z"}),
+        _effect(6, 1, "risk.graded", {"grade": "A", "score": 10.0, "as_of": "2026-03-02T00:00:00Z"}),
+        _effect(5, 1502, "rectification.ordered", {"rectification_id": "R1"}),
+        _effect(5, 1503, "rectification.overdue", {"rectification_id": "R1"}),
+        _effect(6, 2, "rectification.overdue_withdrawn", {"rectification_id": "R1"}),
+    ]
+    store.insert("effects", rows)
+    got = _panels(store, variables={"enterprise": "E-BIG", "item": "x"})
+    assert got[("county.json", "风险等级分布（当前）")] == [{"等级": "A", "企业数": 1}]
+    assert got[("enterprise.json", "当前风险等级")] == [{"等级": "A"}]
+    assert got[("county.json", "C/D 级企业")] == []
+    assert got[("county.json", "整改逾期（当前）")] == [{"逾期": 0}]
+    picker = store.query("SELECT name FROM (" + __import__("dashboards.boards", fromlist=["NAMES"]).NAMES + ")")
+    assert picker == [{"name": "新名称"}]
+
+
+def test_warnings_raised_in_one_event_of_a_thousand_effects_keep_their_order(store):  # noqa: F811 - fixture
+    """An alert raised twice: by event 5's 1,500th effect, then by event 6's first.  Its row shows the latest raise
+    (event 6's text), not the one a number version * 1000 + idx put last."""
+    def raised(seq, idx, message):
+        return _effect(seq, idx, "warning.raised", {
+            "dedup_key": "E-BIG:x", "severity": "medium", "title_zh": "质量波动", "message_zh": message, "occurred_at": "2026-03-01T00:00:00Z",
+            "evidence": {"event_ids": [f"ev-{seq}"]}})
+
+    store.insert("effects", [raised(5, 1500, "较早的一次"), raised(6, 0, "最近的一次")])
+    store.insert("alerts", [{"alert_id": "AL-1", "enterprise_id": "E-BIG", "kind": "fluctuation.signal", "severity": "medium", "state": "open",
+                             "title": "质量波动", "group_key": "E-BIG:x", "assignee": "", "opened_at": dt.datetime(2026, 3, 1),
+                             "updated_at": dt.datetime(2026, 3, 1), "updated_ms": 0, "version": 2, "event_id": "ev-6", "evidence": ""}])
+    got = _panels(store, variables={"enterprise": "E-BIG", "item": "x"})
+    (row,) = got[("county.json", "最新预警")]
+    assert (row["说明"], row["触发事件"], row["触发次数"]) == ("最近的一次", "ev-6", 2)
+
+
+def test_an_alerts_severity_is_its_own_not_its_latest_raises(store, rules):  # noqa: F811 - fixture
+    """A second failure of the same item within the year is raised one level up (紧急); the re-test upholding it
+    is noted on that alert at the rule's own level (高).  级别 showed the latest raise's, 高, and the re-test, a
+    note on the alert and no new occurrence (alerts.lifecycle), was counted as a second raise."""
+    from tests.test_corrections import E, REG, sample
+
+    def failing(at, no, day, made, retest=False):
+        return sample(at, passes=False, retest=retest, sample_no=no, batch=f"B-{no}", sampled_on=day, production_date=made)
+
+    first = failing("2026-01-12T15:20:00+08:00", "S1", "2026-01-12", "2026-01-01")
+    again = failing("2026-03-12T15:20:00+08:00", "S2", "2026-03-12", "2026-03-01")
+    upheld = failing("2026-03-25T09:00:00+08:00", "S2", "2026-03-12", "2026-03-01", retest=True)
+    pipeline = _fold_into(store, rules, [REG, first, again, upheld])
+    try:
+        got = _panels(store, variables={"enterprise": E, "item": "bromate"})
+        (alert,) = store.query(f"SELECT alert_id, severity FROM alerts FINAL WHERE group_key = '{E}:sampling.failed:S2'")
+        kept = {r["kind"]: r["data"] for r in store.query(
+            "SELECT kind, data FROM effects FINAL WHERE kind = 'warning.raised' AND event_id = %(id)s", {"id": str(upheld.event_id)})}
+    finally:
+        pipeline.close()
+    assert alert["severity"] == "critical" and '"severity":"high"' in kept["warning.raised"], "the re-test's raise is at 高"
+    for table in (("county.json", "最新预警"), ("enterprise.json", "预警记录")):
+        (row,) = [r for r in got[table] if r["预警编号"] == alert["alert_id"]]
+        assert (row["级别"], row["触发次数"], row["触发事件"]) == ("紧急", 1, str(again.event_id))
