@@ -327,9 +327,14 @@ def county() -> dict[str, Any]:
               description="尚未办结（待处置、已确认、整改中）的预警：确认、整改、关闭见 POST /v1/alerts/{编号}/actions。"
                           "最近更新为预警最近一次变化的时间（含系统的再次触发、超时升级），不一定是人工处置的时间"),
         panel("barchart", "提档升级：各阶段完成企业数",
-              f"""SELECT {data_text('stage_zh')} AS `阶段`, uniqExact(enterprise_id) AS `企业数`
-                  FROM {EFFECTS} WHERE kind = 'campaign.stage_reached'
-                  GROUP BY {data_text('stage')}, `阶段` ORDER BY {STAGE_ORDER.format(data_text('stage'))}""",
+              # an enterprise counts where its last word on the stage is not campaign.stage_lost (an acceptance
+              # a later failed one reversed)
+              f"""SELECT any(stage_zh) AS `阶段`, countIf(last_kind != 'campaign.stage_lost') AS `企业数`
+                  FROM (SELECT enterprise_id, {data_text('stage')} AS stage, any({data_text('stage_zh')}) AS stage_zh,
+                               argMax(kind, (version, idx)) AS last_kind
+                        FROM {EFFECTS} WHERE kind IN ('campaign.stage_reached', 'campaign.stage_redated', 'campaign.stage_lost')
+                        GROUP BY enterprise_id, stage)
+                  GROUP BY stage HAVING `企业数` > 0 ORDER BY {STAGE_ORDER.format('stage')}""",
               w=12, h=9, options={"orientation": "horizontal", "xField": "阶段"},
               description="宣传发动、调查分档、培训观摩、帮扶指导、自我提升（三个一）、检查验收：完成该阶段的企业数（进度表：GET /v1/campaign）"),
     ]

@@ -266,6 +266,9 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
         elif day is not None and day != was:
             out.append(("campaign.stage_redated", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": day.isoformat(),
                                                    "was": was.isoformat()}))  # type: ignore[union-attr]
+        elif day is None and was is not None:
+            # a pass a later failed acceptance reversed: the stage is no longer reached (the dashboards count by the last of these)
+            out.append(("campaign.stage_lost", {"stage": stage, "stage_zh": STAGE_ZH[stage], "was": was.isoformat()}))
     c.stages = stages
     return out
 

@@ -36,6 +36,8 @@ def test_a_later_failed_acceptance_reverses_the_pass(rules):
     assert row["acceptance_result_zh"] == "2026-11-20 验收通过，2027-03-15 复查验收未通过（县局调查分档组，复查发现出厂检验未做）"
     assert "此前 2026-11-20 验收通过已被推翻" in row["lag_reasons_zh"]
     assert [e.kind for e in effects].count("campaign.acceptance_reversed") == 1
+    (lost,) = [e.data for e in effects if e.kind == "campaign.stage_lost"]  # (what the dashboards count stages by)
+    assert (lost["stage"], lost["was"]) == ("acceptance", "2026-11-20")
     sm = county_progress(state, rules.policy.campaign)["summary"]
     assert (sm["accepted"], sm["last_acceptance_failed"], sm["upgraded"], sm["lagging"]) == (0, 1, 0, 1)
     # the failure loaded first: the same outcome

@@ -110,3 +110,23 @@ def test_an_alerts_severity_is_its_own_not_its_latest_raises(store, rules):  # n
     for table in (("county.json", "最新预警"), ("enterprise.json", "预警记录")):
         (row,) = [r for r in got[table] if r["预警编号"] == alert["alert_id"]]
         assert (row["级别"], row["触发次数"], row["触发事件"]) == ("紧急", 1, str(again.event_id))
+
+
+def test_an_acceptance_a_later_failure_reversed_leaves_the_stage_count(store, rules):  # noqa: F811 - fixture
+    """The campaign panel counted an enterprise at 检查验收 for good once it had passed, while the progress
+    table put it back when a later acceptance failed (campaign.stage_lost)."""
+    from tests.test_campaign import tiering, whole_campaign
+
+    def counts(got):
+        return {r["阶段"]: r["企业数"] for r in got[("county.json", "提档升级：各阶段完成企业数")]}
+
+    pipeline = _fold_into(store, rules, whole_campaign())
+    try:
+        before = counts(_panels(store))
+        pipeline.submit([tiering("B", "2027-03-15T10:00:00+08:00", kind="acceptance", passed=False, note="复查未通过")])
+        assert pipeline.wait_derived(60)
+        after = counts(_panels(store))
+    finally:
+        pipeline.close()
+    assert before["检查验收"] == 1 and "检查验收" not in after
+    assert {k: v for k, v in before.items() if k != "检查验收"} == after
