@@ -306,6 +306,9 @@ class AlertBook(FoldState):
                 change = self._decision(eff.data, eff.event_id, eff.occurred_at, policy, enterprise, live,
                                         max(eff.occurred_at, received) if live else eff.occurred_at)
                 if change is not None:
+                    # the effect row names the alert the decision went to: which of a dedup key's alerts a late
+                    # raise belongs to is this fold's order, not its date (the dashboards read it from here)
+                    object.__setattr__(eff, "data", {**eff.data, "alert_id": change.alert.alert_id})
                     changes.append(change)
                     if change.step.action == "opened" and change.alert.rule == GRADE_RULE:
                         changes += self._grade_superseded(change.alert, eff.event_id, eff.occurred_at)

@@ -100,6 +100,7 @@ REPORTS_RETRACTED = f"""
 EVIDENCE = _top_level("visitParamExtractRaw(data, 'evidence')")
 WARNING_EFFECTS = f"""
     SELECT occurred_at, enterprise_id, event_id, version, idx, {data_text('dedup_key')} AS dedup_key,
+           {data_text('alert_id')} AS raised_alert,
            {data_text_before('message_zh', 'occurred_at')} AS message,
            arrayStringConcat(extractAll(visitParamExtractRaw({EVIDENCE}, 'event_ids'), '"([^"]+)"'), ', ') AS evidence,
            visitParamExtractString({EVIDENCE}, 'retest_of') != '' AS retest,
@@ -107,18 +108,20 @@ WARNING_EFFECTS = f"""
     FROM {EFFECTS} WHERE kind = 'warning.raised'"""
 # Alerts are one row each in `alerts` (both runtimes write it: the embedded pipeline, and the Kafka workers through
 # the sink), with their severity (it only goes up), title and state now.  A dedup key is not an alert: once its
-# alert is verified or closed, the key opens a new one (alerts.lifecycle), so a raise belongs to the alert of its
-# key opened last at or before it (opened_at is its opening raise's occurred_at; a raise older than every
-# alert of its key, a late event the open alert took, goes to the first).  Only columns the Grafana reader is
-# granted: not the alerts' evidence.
+# alert is verified or closed, the key opens a new one (alerts.lifecycle).  A raise names the alert the fold gave
+# it (data.alert_id, written by the alerts stage: a late report dated before a closed alert went to the one open
+# when it came); effects rows written before that was kept fall back to the alert of its key opened last at or
+# before it (opened_at is its opening raise's occurred_at; a raise older than every alert of its key goes to the
+# first).  Only columns the Grafana reader is granted: not the alerts' evidence.
 ALERT_LIST = """SELECT enterprise_id, alert_id, group_key AS dedup_key, opened_at, severity, state, title FROM alerts FINAL"""
 RAISES_OF_ALERTS = """
     SELECT enterprise_id, dedup_key, version, idx, occurred_at, event_id, message, evidence, retracted, retest,
-           if(countIf(opened_at <= occurred_at) > 0, argMaxIf(alert_id, opened_at, opened_at <= occurred_at),
-              argMin(alert_id, opened_at)) AS alert_id
+           if(raised_alert != '' AND countIf(alert_id = raised_alert) > 0, raised_alert,
+              if(countIf(opened_at <= occurred_at) > 0, argMaxIf(alert_id, opened_at, opened_at <= occurred_at),
+                 argMin(alert_id, opened_at))) AS alert_id
     FROM ({raises}) AS raised
     ALL INNER JOIN (SELECT enterprise_id, dedup_key, alert_id, opened_at FROM ({alerts})) AS opened USING enterprise_id, dedup_key
-    GROUP BY enterprise_id, dedup_key, version, idx, occurred_at, event_id, message, evidence, retracted, retest"""
+    GROUP BY enterprise_id, dedup_key, version, idx, occurred_at, event_id, message, evidence, retracted, retest, raised_alert"""
 # A re-test upholding a failure is noted on the failure's alert, not another occurrence of it (alerts.lifecycle:
 # evidence.retest_of), unless it opens an alert itself (the failure's was closed): it is then the alert's first raise
 RAISES_COUNTED = """

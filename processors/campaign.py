@@ -49,7 +49,7 @@ import datetime as dt
 import math
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from processors._build import FoldState
 from processors.risk import CATEGORY_ZH, reasons_zh
@@ -172,7 +172,32 @@ class CampaignRecord(FoldState):
     acceptance_checks: list[AcceptanceCheck] = Field(
         default_factory=list, description="what that acceptance must be checked against besides the KPIs (须核实), as found on its day")
     stages: dict[str, dt.date] = Field(default_factory=dict, description="stage -> the date of the document that completed it (the local day recorded, for one without a date)")
+    carried_stages: dict[str, dt.date] = Field(
+        default_factory=dict, description="stages a record folded before FOLD_VERSION 29 had reached, whose documents it did not keep "
+                                          "(visit and assistance dates, earlier training reports): still reached, on their dates")
     event_ids: list[str] = Field(default_factory=list, description="every campaign event, oldest first")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_fold_28(cls, data: Any) -> Any:
+        """A record a Kafka worker kept from FOLD_VERSION 28 (a snapshot carried across the upgrade, until
+        `qrisk rebuild --kafka`): it kept one letter, the newest training report, counts of visits and
+        assistance without their dates, and the scores on the record, not on the assessment.  Read as this
+        fold keeps them, so that the next campaign event settles what is on file, not an emptied record
+        (it took every stage those documents had completed away)."""
+        if not isinstance(data, dict) or "trainings" in data:
+            return data
+        data = dict(data)
+        if data.get("commitment_signed_on") and not data.get("commitments"):
+            data["commitments"] = [{"signed_on": data["commitment_signed_on"], "signatory": data.get("signatory"),
+                                    "document_no": data.get("document_no"), "event_id": ""}]
+        data["trainings"] = [data["training"]] if data.get("training") else []
+        if data.get("scores") and data.get("assessments"):
+            data["assessments"] = [dict(a, scores=data["scores"]) if a.get("on") == data.get("tier_assessed_on") and not a.get("scores") else a
+                                   for a in data["assessments"]]
+        # (检查验收 is settled from the assessments, which fold 28 kept: it may be lost to a later failure)
+        data["carried_stages"] = {k: v for k, v in (data.get("stages") or {}).items() if k != "acceptance"}
+        return data
 
 
 # --------------------------------------------------------------------------- the fold
@@ -192,8 +217,9 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
         c.started_on = today
     if et == "campaign.commitment":
         same = next((x for x in c.commitments if x.document_no is not None and x.document_no == p.document_no), None)
-        if same is not None:
+        if same is not None and (same.signed_on, same.signatory) == (p.signed_on, p.signatory):
             return out  # one letter sent again (under a new event id): it is on file already
+        # (one number with another date or signatory is a second letter as far as the file can tell: kept, and said)
         before = list(c.commitments)
         c.commitments.append(Commitment(signed_on=p.signed_on, signatory=p.signatory, document_no=p.document_no, event_id=eid))
         if before:
@@ -248,12 +274,17 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
     apply_tier(file)
     if et == "campaign.assessment" and p.kind == "acceptance":
         if p.passed:
-            out += _passed_acceptance(file, p, pol, rules)
+            if c.accepted_on is not None and p.assessed_on >= c.accepted_on:
+                # (a pass loaded late behind a later failure does not stand: nothing of it to check)
+                out += _passed_acceptance(file, p, pol, rules)
         elif was_accepted is not None and c.accepted_on is None:
-            # a later acceptance failed: the earlier pass no longer stands (stage, accepted, upgraded follow the newest)
+            # a later acceptance failed: the earlier pass no longer stands (stage, accepted, upgraded follow the newest);
+            # the pass named is the row's (the latest before the failure)
+            passed = _reversed_pass(c)
+            on = (passed.on if passed is not None else was_accepted).isoformat()
             out.append(("campaign.acceptance_reversed", {
-                "accepted_on": was_accepted.isoformat(), "failed_on": p.assessed_on.isoformat(),
-                "message_zh": f"{was_accepted.isoformat()} 验收通过，{p.assessed_on.isoformat()} 复查验收未通过：验收结论以最近一次为准"}))
+                "accepted_on": on, "failed_on": p.assessed_on.isoformat(),
+                "message_zh": f"{on} 验收通过，{p.assessed_on.isoformat()} 复查验收未通过：验收结论以最近一次为准"}))
     # a stage is reached on the date of the documents that complete it (the letter signed, the assessment
     # made, the report's date, the activity's day), not the day it was recorded: a month-end cut of the
     # table must count a December acceptance loaded in January in December; an earlier-dated document
@@ -351,7 +382,9 @@ def _stage_dates(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, dt.date]
         out["self_improvement"] = max(done)
     if c.accepted_on is not None:
         out["acceptance"] = c.accepted_on
-    return out
+    for stage, day in c.carried_stages.items():  # (what a record of fold 28 had reached stays reached)
+        out[stage] = min(out[stage], day) if stage in out else day
+    return {s: out[s] for s in STAGES if s in out}
 
 
 def apply_tier(file: "CreditFile") -> None:
@@ -837,7 +870,7 @@ def stage_lines_zh(progress: dict[str, Any]) -> list[str]:
     now = [f"{st['stage_zh']} {st['current']} 家" for st in sm["stages"] if st.get("current")]
     if sm.get("not_started"):
         now.append(f"未启动 {sm['not_started']} 家")
-    return ["各阶段累计完成（曾到达该阶段的企业数）：" + "；".join(ever),
+    return ["各阶段已完成（完成该阶段的企业数，被复查推翻的验收不计）：" + "；".join(ever),
             "当前所处阶段（各企业已完成的最后一个阶段）：" + "；".join(now)]
 
 

@@ -851,7 +851,7 @@ def render_text(summary: dict[str, Any]) -> str:
               # reached: the enterprises that completed the stage so far, not those at it now
               *([f"  最近一次检查验收未通过 {len(cp['acceptance_failed_rows'])} 家："
                  + "、".join(f"{r['enterprise_id']} {r['name']}" for r in cp["acceptance_failed_rows"])] if cp.get("acceptance_failed_rows") else []),
-              "  各阶段累计完成：" + "，".join(f"{s['stage_zh']} {s['reached']} 家" for s in cp["stages"]),
+              "  各阶段已完成：" + "，".join(f"{s['stage_zh']} {s['reached']} 家" for s in cp["stages"]),
               # the county as a whole, from the counts of each enterprise's latest report
               *(["  全县指标：" + "；".join(f"{k['label_zh']} {k['figure_zh']}" for k in cp["kpi_rates"].values())] if cp.get("kpi_rates") else []),
               "  指标达标：" + "，".join(f"{k['label_zh']} {k['met']}/{k['known']} 家" + (f"（{k['basis_zh']}）" if k.get("basis_zh") else "")

@@ -149,7 +149,7 @@ def campaign_summary_rows(progress: dict[str, Any], offset_hours: int = 8) -> li
     ]
     for st in sm["stages"]:
         applies = f"适用 {st['applies']} 家" if st.get("applies") is not None and st["applies"] != sm["enterprises"] else ""
-        out.append((f"{st['stage_zh']}：累计完成（家）", st["reached"], applies))
+        out.append((f"{st['stage_zh']}：已完成（家）", st["reached"], applies))
         out.append((f"{st['stage_zh']}：当前所处（家）", st["current"], ""))
     for k in sm["kpi_rates"].values():
         note = "，".join(x for x in (k["figure_zh"], k.get("takers_zh"), k.get("target_zh")) if x)

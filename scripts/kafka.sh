@@ -91,6 +91,10 @@ transaction.state.log.num.partitions=4
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# a broker killed and started again re-registers only once the controller let its old session lapse:
+# the tests' private brokers, killed on purpose, shorten it (QRISK_KAFKA_SESSION_MS)
+broker.session.timeout.ms=${QRISK_KAFKA_SESSION_MS:-9000}
+broker.heartbeat.interval.ms=${QRISK_KAFKA_HEARTBEAT_MS:-2000}
 num.network.threads=2
 num.io.threads=4
 log.retention.hours=168

@@ -68,7 +68,9 @@ class KafkaService:
         self.var_dir = ROOT / "var" / name
         self.port = free_port()
         self.env = {"QRISK_VAR_DIR": str(self.var_dir), "QRISK_KAFKA_PORT": str(self.port),
-                    "QRISK_KAFKA_CONTROLLER_PORT": str(free_port()), "QRISK_KAFKA_HEAP": "384m"}
+                    "QRISK_KAFKA_CONTROLLER_PORT": str(free_port()), "QRISK_KAFKA_HEAP": "384m",
+                    # killed on purpose: its old registration lapses in 3 s, not 9 (the restart waits for it)
+                    "QRISK_KAFKA_SESSION_MS": "3000", "QRISK_KAFKA_HEARTBEAT_MS": "500"}
         libs = shared_libs()
         if libs:
             self.env["QRISK_KAFKA_LIBS"] = libs

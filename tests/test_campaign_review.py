@@ -124,7 +124,7 @@ def test_the_workbook_has_the_county_summary_beside_the_rows(rules):
     state, _ = replay(whole_campaign(), rules)
     cells = _summary_sheet(campaign_workbook(county_progress(state, rules.policy.campaign)))
     assert (cells["企业数（家）"].value, cells["验收通过（家）"].value, cells["滞后企业（家）"].value) == (1, 1, 0)
-    assert cells["检查验收：累计完成（家）"].value == 1 and cells["验收通过但须核实（家）"].value == 0
+    assert cells["检查验收：已完成（家）"].value == 1 and cells["验收通过但须核实（家）"].value == 0
     rate = cells["全县从业人员培训率"]
     assert rate.value == 1.0 and rate.number_format == "0.0%"
 
@@ -142,3 +142,73 @@ def test_the_campaign_xlsx_over_the_api_has_the_summary_sheet(server):
     assert server.post("/v1/events", json=docs[1:], headers={"authorization": f"Bearer {bureau}"}).status_code == 200
     cells = _summary_sheet(server.get("/v1/campaign?format=xlsx").content)
     assert cells["验收通过（家）"].value == server.get("/v1/campaign").json()["summary"]["accepted"] == 1
+
+
+def test_a_record_kept_from_fold_28_keeps_what_it_had_reached(rules):
+    """A Kafka worker carries its files across an upgrade until `qrisk rebuild --kafka`: a campaign record of
+    FOLD_VERSION 28 had no letters list, no training reports list, no visit or assistance dates and no
+    scores on its assessments.  Read as it was, the next campaign event took every stage those documents
+    had completed away (campaign.stage_lost) and emptied the scores: it is read as this fold keeps them."""
+    import json
+    from collections import Counter
+
+    from processors.credit_file import CountyState
+    from processors.step import step
+    from qrisk.demo import CountyGenerator
+
+    events = CountyGenerator(seed=11, months=14).generate()
+    camp = [i for i, e in enumerate(events) if e.event_type.startswith("campaign.")]
+    cut = camp[len(camp) * 2 // 3]
+    state, _ = replay(events[:cut], rules, CountyState())
+    doc = json.loads(state.snapshot())
+    for f in doc["files"].values():  # (what fold 28's snapshot held: none of the new fields)
+        for k in ("commitments", "trainings", "visit_dates", "assistance_dates", "carried_stages"):
+            f["campaign"].pop(k, None)
+        for a in f["campaign"].get("assessments", []):
+            a.pop("scores", None)
+    old = CountyState.restore(json.dumps(doc).encode())
+    full, _ = replay(events, rules, CountyState())
+    said = Counter()
+    for e in events[cut:]:
+        old, effects = step(old, e, rules)
+        said.update(x.kind for x in effects if x.kind.startswith("campaign.stage"))
+    assert "campaign.stage_lost" not in said and said["campaign.stage_reached"] > 0
+    keep = ("stage", "stages", "tier", "starting_tier", "accepted_on", "training_as_of", "commitment_signed_on", "kpis")
+    for eid, f in full.files.items():
+        a, b = progress_row(old.files[eid], rules.policy.campaign), progress_row(f, rules.policy.campaign)
+        assert {k: a[k] for k in keep} == {k: b[k] for k in keep}, eid
+        assert old.files[eid].campaign.scores == f.campaign.scores, eid
+
+
+def test_one_letter_number_with_another_date_is_a_second_letter_not_a_repeat(rules):
+    from tests.test_campaign import ev
+
+    def letter(at, signed_on, no="CN-1"):
+        return ev("campaign.commitment", at, signed_on=signed_on, document_no=no)
+
+    base = [registered("2026-01-05T09:00:00+08:00", campaign_tier="C")]
+    state, effects = replay(base + [letter("2026-01-10T10:00:00+08:00", "2026-01-10"),
+                                    letter("2026-01-12T10:00:00+08:00", "2026-01-10")], rules)
+    assert not [e for e in effects if e.kind == "campaign.second_commitment"]  # the same letter again
+    assert len(state.files[E].campaign.commitments) == 1
+    state, effects = replay(base + [letter("2026-01-10T10:00:00+08:00", "2026-01-10"),
+                                    letter("2026-01-12T10:00:00+08:00", "2026-01-08")], rules)
+    (said,) = [e.data for e in effects if e.kind == "campaign.second_commitment"]
+    assert "CN-1" in said["message_zh"] and "2026-01-08" in said["message_zh"]
+    assert _row(state, rules)["commitment_signed_on"] == "2026-01-08"  # the earliest signed, whatever came first
+
+
+def test_a_pass_loaded_behind_a_later_failure_asks_for_no_check(rules):
+    """A pass dated before the failure that reversed it does not stand: no 须核实 for it; and the reversal
+    names the pass the row names (the latest before the failure)."""
+    from tests.test_campaign import commitment
+
+    first = tiering("B", "2026-09-01T10:00:00+08:00", kind="acceptance", passed=True)
+    second = tiering("B", "2026-10-01T10:00:00+08:00", kind="acceptance", passed=True)
+    failed = tiering("B", "2026-11-01T10:00:00+08:00", kind="acceptance", passed=False)
+    base = [registered("2026-01-05T09:00:00+08:00", campaign_tier="C"), commitment(), tiering("C")]
+    _, effects = replay(base + [first, second, failed], rules)
+    (rev,) = [e.data for e in effects if e.kind == "campaign.acceptance_reversed"]
+    assert rev["accepted_on"] == "2026-10-01"
+    _, effects = replay(base + [failed, second], rules)
+    assert not [e for e in effects if e.kind == "campaign.accepted_with_gaps"]

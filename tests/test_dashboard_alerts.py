@@ -130,3 +130,44 @@ def test_an_acceptance_a_later_failure_reversed_leaves_the_stage_count(store, ru
         pipeline.close()
     assert before["检查验收"] == 1 and "检查验收" not in after
     assert {k: v for k, v in before.items() if k != "检查验收"} == after
+
+
+def test_a_late_raise_belongs_to_the_alert_the_fold_gave_it(store):  # noqa: F811 - fixture
+    """A key's alert AL-1 opened 1 March and was closed; AL-2 opened 1 April; a report dated 20 March came on
+    5 April and the fold added it to AL-2, the alert open then.  The boards gave it to AL-1 by its date (AL-1
+    shown raised twice, a closed alert back in a March range): the effect row names its alert now."""
+    def raised(seq, at, message, alert_id=None):
+        data = {"dedup_key": "E-BIG:x", "severity": "medium", "title_zh": "质量波动", "message_zh": message,
+                "occurred_at": at.replace(" ", "T") + "Z", "evidence": {"event_ids": [f"ev-{seq}"]}}
+        if alert_id is not None:
+            data["alert_id"] = alert_id
+        return _effect(seq, 0, "warning.raised", data, at=at)
+
+    def alert(alert_id, opened, state):
+        return {"alert_id": alert_id, "enterprise_id": "E-BIG", "kind": "fluctuation.signal", "severity": "medium", "state": state,
+                "title": "质量波动", "group_key": "E-BIG:x", "assignee": "", "opened_at": opened, "updated_at": opened,
+                "updated_ms": 0, "version": 2, "event_id": "ev-1", "evidence": ""}
+
+    store.insert("effects", [raised(1, "2026-03-01 00:00:00", "三月一日", "AL-1"), raised(2, "2026-04-01 00:00:00", "四月一日", "AL-2"),
+                             raised(3, "2026-03-20 00:00:00", "迟到的三月二十日报告", "AL-2")])
+    store.insert("alerts", [alert("AL-1", dt.datetime(2026, 3, 1), "closed"), alert("AL-2", dt.datetime(2026, 4, 1), "open")])
+    got = _panels(store, variables={"enterprise": "E-BIG", "item": "x"})
+    rows = {r["预警编号"]: r for r in got[("county.json", "最新预警")]}
+    assert (rows["AL-1"]["触发次数"], rows["AL-2"]["触发次数"]) == (1, 2)
+    assert rows["AL-1"]["说明"] == "三月一日"
+
+
+def test_the_alerts_stage_names_the_alert_in_the_raise(rules):
+    """The effect a decision came in names the alert it opened or repeated (what the boards read), in each replay."""
+    from processors.step import replay
+    from tests.test_corrections import REG, sample
+
+    events = [REG, sample("2026-03-12T15:20:00+08:00", passes=False, sample_no="S-1")]
+    from alerts.lifecycle import AlertBook
+
+    state, book, named = None, AlertBook(), []
+    for e in events:
+        state, effects = replay([e], rules, state) if state is not None else replay([e], rules)
+        book.apply(e, effects, rules.policy, lambda _: None)
+        named += [(x.data["dedup_key"], x.data["alert_id"]) for x in effects if x.kind == "warning.raised"]
+    assert named and all(aid in book.alerts and book.alerts[aid].dedup_key == key for key, aid in named)

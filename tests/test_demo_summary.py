@@ -328,7 +328,7 @@ def test_each_count_names_its_unit(text):
     assert failures and all(re.search(r"\d+ 批$", line) for line in failures)
     signals = text.split("质量波动（早发现）：")[1].split("\n\n")[0].splitlines()[1:]
     assert signals and all(re.search(r"：\d+ 批次出现信号", line) for line in signals)
-    stages = next(line for line in text.splitlines() if line.startswith("  各阶段累计完成："))
+    stages = next(line for line in text.splitlines() if line.startswith("  各阶段已完成："))
     assert all(re.search(r" \d+ 家$", part) for part in stages.split("：", 1)[1].split("，"))
     kpis = next(line for line in text.splitlines() if line.startswith("  指标达标："))
     assert all(re.search(r" \d+/\d+ 家", part) for part in re.sub(r"（[^）]*）", "", kpis.split("：", 1)[1]).split("，"))

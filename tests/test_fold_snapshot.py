@@ -20,7 +20,9 @@ from qrisk.store import ChdbStore
 @pytest.fixture(scope="module")
 def halves():
     # a county with its daily clock ticks and the campaign: every stage of the fold has state to keep
-    events = CountyGenerator(seed=5, months=8).generate()
+    # (12 months at least: a shorter demo runs no campaign)
+    events = CountyGenerator(seed=5, months=12).generate()
+    assert any(e.event_type.startswith("campaign.") for e in events[len(events) * 2 // 3:])
     cut = len(events) * 2 // 3
     return events[:cut], events[cut:]
 
