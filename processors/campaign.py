@@ -848,6 +848,8 @@ def summary_lines_zh(progress: dict[str, Any], offset_hours: int = 8) -> list[st
     gaps = sm.get("accepted_with_gaps", 0)
     caveat = f"（其中 {gaps} 家有指标未达标或其他须核实事项，须核实）" if gaps else ""
     revoked = f"；已吊销许可证 {sm['licence_revoked']} 家（不计滞后与指标）" if sm.get("licence_revoked") else ""
+    if sm.get("cut"):  # (a cut at a day's end: what was on record by then; the newest record in it said beside)
+        when = f"{sm['cut']} 日终，最近记录 {when or '—'}"
     return [f"提档升级进度（截至 {when or '—'}；{sm['enterprises']} 家企业；已提档 {sm['upgraded']} 家，验收通过 {sm['accepted']} 家{caveat}，"
             f"最近一次验收未通过 {sm['last_acceptance_failed']} 家{revoked}）",
             "全县指标" + f"（{tr['enterprises']} 家企业最新培训考试报告{dates}）：" + "；".join(

@@ -57,6 +57,9 @@ def register(subparsers: Any) -> None:
     source(cp)
     cp.add_argument("--json", action="store_true", help='print {"summary", "rows"}')
     cp.add_argument("--xlsx", type=Path, default=None, metavar="FILE.xlsx", help="also write the table as an Excel sheet")
+    cp.add_argument("--as-of", type=_date, default=None, metavar="DATE",
+                    help="the table as it stood at the end of this local day (a month-end cut; documents dated by then "
+                         "but recorded later are not in it)")
     cp.set_defaults(func=cmd_campaign)
 
     cr = subparsers.add_parser("credit-file", help="诚信档案（文本 / JSON / Excel）/ one enterprise's credit file, readable")
@@ -335,8 +338,15 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
     rules = _rules(args)
     events = load_events(args, rules)
-    state, _ = replay(events, rules, CountyState())
+    if args.as_of is not None:
+        from qrisk.backtest import state_as_of
+
+        state = state_as_of(events, args.as_of, rules)  # (what was on record by the end of that day, as credit-file --as-of)
+    else:
+        state, _ = replay(events, rules, CountyState())
     progress = county_progress(state, rules.policy.campaign)
+    if args.as_of is not None:
+        progress["summary"]["cut"] = args.as_of.isoformat()
     if args.xlsx is not None:
         from qrisk.sheets import campaign_workbook
 

@@ -421,3 +421,23 @@ def test_a_stage_is_dated_by_the_document_that_completes_it_not_by_when_it_was_r
     assert stages["acceptance"].isoformat() == "2026-12-28"
     reached = {e.data["stage"]: e.data["on"] for e in effects if e.kind == "campaign.stage_reached"}
     assert reached["mobilisation"] == "2026-01-08" and reached["acceptance"] == "2026-12-28"
+
+
+def test_a_month_end_cut_of_the_table(tmp_path):
+    """`qrisk campaign --as-of DATE`: the table as it stood at the end of that local day (what goes upward
+    each month), not as of the newest event."""
+    events = tmp_path / "campaign.jsonl"
+    events.write_text("".join(e.model_dump_json(exclude_none=True) + "\n" for e in whole_campaign()), encoding="utf-8")
+
+    def table(*extra):
+        done = subprocess.run([sys.executable, "-m", "qrisk", "campaign", "--events", str(events), *extra], cwd=ROOT,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    cut = json.loads(table("--as-of", "2026-11-19", "--json"))
+    whole = json.loads(table("--json"))
+    assert (cut["summary"]["accepted"], whole["summary"]["accepted"]) == (0, 1)  # the acceptance of 11-20 is after the cut
+    assert cut["summary"]["cut"] == "2026-11-19" and "cut" not in whole["summary"]
+    assert cut["rows"][0]["stages"].keys() == whole["rows"][0]["stages"].keys() - {"acceptance"}
+    assert table("--as-of", "2026-11-19").startswith("提档升级进度（截至 2026-11-19 日终，最近记录 ")
