@@ -185,7 +185,8 @@ class CampaignRecord(FoldState):
         assistance without their dates, and the scores on the record, not on the assessment.  Read as this
         fold keeps them, so that the next campaign event settles what is on file, not an emptied record
         (it took every stage those documents had completed away)."""
-        if not isinstance(data, dict) or "trainings" in data:
+        # (a dump of fold 28's record: every field then, none of this fold's; a record built in code is not one)
+        if not isinstance(data, dict) or "trainings" in data or "carried_stages" in data or not {"event_ids", "assessments", "stages"} <= data.keys():
             return data
         data = dict(data)
         if data.get("commitment_signed_on") and not data.get("commitments"):
@@ -216,8 +217,8 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
     if c.started_on is None or today < c.started_on:
         c.started_on = today
     if et == "campaign.commitment":
-        same = next((x for x in c.commitments if x.document_no is not None and x.document_no == p.document_no), None)
-        if same is not None and (same.signed_on, same.signatory) == (p.signed_on, p.signatory):
+        if any(x.document_no is not None and (x.document_no, x.signed_on, x.signatory) == (p.document_no, p.signed_on, p.signatory)
+               for x in c.commitments):
             return out  # one letter sent again (under a new event id): it is on file already
         # (one number with another date or signatory is a second letter as far as the file can tell: kept, and said)
         before = list(c.commitments)

@@ -441,3 +441,10 @@ def test_a_month_end_cut_of_the_table(tmp_path):
     assert cut["summary"]["cut"] == "2026-11-19" and "cut" not in whole["summary"]
     assert cut["rows"][0]["stages"].keys() == whole["rows"][0]["stages"].keys() - {"acceptance"}
     assert table("--as-of", "2026-11-19").startswith("提档升级进度（截至 2026-11-19 日终，最近记录 ")
+    # the workbook that goes upward says the cut too
+    from openpyxl import load_workbook
+
+    sheet = tmp_path / "cut.xlsx"
+    table("--as-of", "2026-11-19", "--xlsx", str(sheet))
+    cells = {row[0].value: row[1].value for row in load_workbook(sheet)["汇总"].iter_rows()}
+    assert cells["统计截止日"] == "2026-11-19" and any(str(k).startswith("最近记录") for k in cells)

@@ -196,6 +196,22 @@ def test_one_letter_number_with_another_date_is_a_second_letter_not_a_repeat(rul
     (said,) = [e.data for e in effects if e.kind == "campaign.second_commitment"]
     assert "CN-1" in said["message_zh"] and "2026-01-08" in said["message_zh"]
     assert _row(state, rules)["commitment_signed_on"] == "2026-01-08"  # the earliest signed, whatever came first
+    # that second letter sent again (a lab system's retry): no third letter, no second warning
+    state, effects = replay(base + [letter("2026-01-10T10:00:00+08:00", "2026-01-10"), letter("2026-01-12T10:00:00+08:00", "2026-01-08"),
+                                    letter("2026-01-13T10:00:00+08:00", "2026-01-08")], rules)
+    assert len(state.files[E].campaign.commitments) == 2
+    assert len([e for e in effects if e.kind == "campaign.second_commitment"]) == 1
+
+
+def test_a_record_built_in_code_is_not_taken_for_one_of_fold_28():
+    import datetime as dt
+
+    from processors.campaign import CampaignRecord
+
+    built = CampaignRecord(stages={"acceptance": dt.date(2026, 3, 1), "tiering": dt.date(2026, 1, 1)})
+    assert built.carried_stages == {}
+    old = CampaignRecord.model_validate({"stages": {"tiering": "2026-01-01"}, "event_ids": [], "assessments": [], "training": None})
+    assert old.carried_stages == {"tiering": dt.date(2026, 1, 1)} and old.trainings == []
 
 
 def test_a_pass_loaded_behind_a_later_failure_asks_for_no_check(rules):
