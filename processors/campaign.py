@@ -626,7 +626,7 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
     reasons = lag_reasons(file, pol, k)
     # a passed acceptance without all of the three ones: listed first among what must be checked (须核实)
     undone = three_ones_gaps(c, pol) if c.accepted_on else []
-    revoked = file.licence_revoked
+    revoked, gone = file.licence_revoked, file.deregistered_on
     return {
         "enterprise_id": file.enterprise_id,
         "name": profile.name if profile else None,
@@ -639,9 +639,11 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
                         for x in sorted(c.commitments, key=lambda x: x.signed_on)],
         "commitments_zh": "；".join(f"{x.document_no or '（无编号）'}（{x.signed_on.isoformat()}）"
                                    for x in sorted(c.commitments, key=lambda x: x.signed_on)),
-        # out of the campaign: not behind in it, and out of the KPI counts (a revocation revoked brings it back)
+        # out of the campaign: not behind in it, and out of the KPI counts (a revocation revoked, or the enterprise
+        # back in business, brings it back)
         "licence_revoked": revoked,
-        "licence_zh": f"已吊销许可证（{revoked}）" if revoked else "",
+        "deregistered_on": gone.isoformat() if gone else None,
+        "licence_zh": "；".join(x for x in (f"已注销（{gone.isoformat()}）" if gone else "", f"已吊销许可证（{revoked}）" if revoked else "") if x),
         "stage": stage,
         "stage_zh": STAGE_ZH[stage] if stage else "未启动",
         "stages": {s: d.isoformat() for s, d in c.stages.items()},
@@ -733,8 +735,8 @@ def lag_reasons(file: "CreditFile", pol: "CampaignPolicy", k: dict[str, dict[str
     self-inspection's findings not put right, an overdue rectification still open.  Empty once accepted."""
     c = file.campaign
     last = last_acceptance(c)
-    if c.accepted_on is not None or file.licence_revoked is not None:
-        return []  # (an enterprise whose licence was revoked is out of the campaign, not behind in it)
+    if c.accepted_on is not None or file.licence_revoked is not None or file.deregistered_on is not None:
+        return []  # (an enterprise whose licence was revoked, or that closed, is out of the campaign, not behind in it)
     k = k if k is not None else kpis(file, pol)
     out: list[dict[str, str]] = []
 
@@ -778,8 +780,8 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
     current = {s: sum(1 for r in rows if r["stage"] == s) for s in STAGES}
     applies = {s: sum(1 for f in state.files.values() if f.profile is not None and (not towns or f.profile.town in towns)
                       and stage_applies(s, f.campaign)) for s in STAGES}
-    # an enterprise whose licence was revoked is counted on its own: not lagging, not in the KPI counts
-    active = [r for r in rows if not r["licence_revoked"]]
+    # an enterprise whose licence was revoked, or that closed (注销), is counted on its own: not lagging, not in the KPI counts
+    active = [r for r in rows if not r["licence_revoked"] and not r["deregistered_on"]]
     kpi_met = {}
     for key in KPI_ZH:
         known = [r["kpis"][key]["met"] for r in active if r["kpis"][key]["met"] is not None]
@@ -805,7 +807,8 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
         "last_acceptance_failed": sum(1 for r in rows if r["last_acceptance_failed"]),
         "acceptance_failed_ever": sum(1 for r in rows if r["acceptance_failed"]),
         "lagging": sum(1 for r in rows if r["lag_reasons"]),
-        "licence_revoked": n - len(active),
+        "licence_revoked": sum(1 for r in rows if r["licence_revoked"]),
+        "deregistered": sum(1 for r in rows if r["deregistered_on"]),
         # campaign-wide: Σ part / Σ whole over each enterprise's latest training report, not a mean of rates
         "kpi_rates": _county_rates(active, pol),
         "training_reports": {"enterprises": len(reports), "earliest": reports[0] if reports else None,
@@ -848,7 +851,8 @@ def summary_lines_zh(progress: dict[str, Any], offset_hours: int = 8) -> list[st
     # an acceptance with a KPI short of target, or a penalty, grade or complaint against it, is not a clean pass: say how many
     gaps = sm.get("accepted_with_gaps", 0)
     caveat = f"（其中 {gaps} 家有指标未达标或其他须核实事项，须核实）" if gaps else ""
-    revoked = f"；已吊销许可证 {sm['licence_revoked']} 家（不计滞后与指标）" if sm.get("licence_revoked") else ""
+    revoked = (f"；已吊销许可证 {sm['licence_revoked']} 家（不计滞后与指标）" if sm.get("licence_revoked") else "") + (
+        f"；已注销 {sm['deregistered']} 家（不计滞后与指标）" if sm.get("deregistered") else "")
     if sm.get("cut"):  # (a cut at a day's end: what was on record by then; the newest record in it said beside)
         when = f"{sm['cut']} 日终，最近记录 {when or '—'}"
     return [f"提档升级进度（截至 {when or '—'}；{sm['enterprises']} 家企业；已提档 {sm['upgraded']} 家，验收通过 {sm['accepted']} 家{caveat}，"
@@ -914,7 +918,7 @@ TABLE_HEADERS_ZH = {
     "exam_first_pass_rate": "考试一次通过率", "key_posts_certified_rate": "关键岗位持证上岗率", "sampling_pass_rate": "省级抽检合格率",
     "provincial_samples": "省级抽检批次", "sampling_pass_rate_all": "全部抽检合格率",
     "kpis_met": "达标指标（项）", "kpis_known": "可评价指标（项）", "accepted_on": "验收通过日期", "acceptance_gaps_zh": "验收通过但须核实",
-    "stage": "所处阶段", "commitments_zh": "承诺书（编号及签订日期）", "licence_zh": "许可证状态",
+    "stage": "所处阶段", "commitments_zh": "承诺书（编号及签订日期）", "licence_zh": "许可证/经营状态",
 }
 """Excel's header row (CSV keeps the column keys, for other systems)."""
 

@@ -251,6 +251,8 @@ class CreditFile(_Record):
         default=None, description="decision no. of the 行政处罚决定 that listed the enterprise as 严重违法失信: its risk grade is D")
     licence_revoked: str | None = Field(
         default=None, description="decision no. of the 行政处罚决定 that revoked its licence (吊销许可证): it may no longer produce")
+    deregistered_on: dt.date | None = Field(
+        default=None, description="local date its deregistration (注销, enterprise.updated status) took effect: it no longer produces")
     counts: Counts = Field(default_factory=Counts)
     resolutions_waiting: dict[str, ComplaintResolution] = Field(
         default_factory=dict, description="complaint id -> its resolution, received before the complaint itself")

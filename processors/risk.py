@@ -997,8 +997,8 @@ def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
     rs = file.risk
     if rs.grade is None or file.profile is None or file.registered_at is None:
         return []
-    if file.licence_revoked is not None:
-        return []  # no licence, no lawful production: routine sampling and inspection are no longer due
+    if file.licence_revoked is not None or file.deregistered_on is not None:
+        return []  # no licence, or closed (注销): no lawful production, routine sampling and inspection are no longer due
     now = as_of(file)
     if rs.check_missing_at is not None and now < rs.check_missing_at:
         return []  # new data only moves due dates later: this bound stays valid until the grade changes

@@ -314,12 +314,26 @@ def _relicensed(file: CreditFile, licence_no: str) -> None:
         file.licence_revoked = None
 
 
+OPERATING_STATUS_ZH = {"deregistered": "已注销", "operating": "存续"}
+
+
 def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rules: Rules, effects: list[Effect]) -> None:
     # null means "not given": a stored event re-read from the log has every key
     changes = {k: v for k, v in event.payload.model_dump(exclude_unset=True).items() if v is not None}
     if file.profile is None:
         # an update cannot build a whole profile; keep it visible instead of dropping it
         effects.append(_effect("enterprise.update_before_registration", event, file.enterprise_id, changes=changes))
+        return
+    status = changes.pop("status", None)
+    if status is not None:
+        # (not a profile field: the file keeps the day it took effect, which routine supervision and the campaign read)
+        was = file.deregistered_on
+        file.deregistered_on = rules.local_date(event.occurred_at) if status == "deregistered" else None
+        if (was is None) != (file.deregistered_on is None):
+            effects.append(_effect("enterprise.status_changed", event, file.enterprise_id, status=status,
+                                   status_zh=OPERATING_STATUS_ZH[status],
+                                   on=file.deregistered_on.isoformat() if file.deregistered_on else None))
+    if not changes:
         return
     if "licence_no" in changes:
         _relicensed(file, changes["licence_no"])

@@ -339,6 +339,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         ("食品类别", CATEGORY_ZH.get(p.category, p.category) if p else "未登记"), ("生产规模", SCALE_ZH.get(p.scale, p.scale) if p else ""),
         ("供应人群", "" if not p else "未登记" if p.population_served is None else f"{p.population_served} 人"),
         ("提档升级档次", _tier_text(p.campaign_tier) if p else ""), ("登记时间", _local(file.registered_at, off)),
+        *([("经营状态", f"已注销（{file.deregistered_on.isoformat()} 起，不再安排日常抽检和检查）")] if file.deregistered_on else []),
         # the rate leaves the undetermined batches out: they are said, or the counts do not add up to it
         ("抽检", f"{file.counts.samples} 批次，不合格 {file.counts.samples_failed} 批次"
                 + (f"，无法判定 {file.counts.samples_undetermined} 批次" if file.counts.samples_undetermined else "")

@@ -147,6 +147,7 @@ def campaign_summary_rows(progress: dict[str, Any], offset_hours: int = 8) -> li
         ("已提档（家）", sm["upgraded"], "当前档次高于初始档次"),
         ("滞后企业（家）", sm["lagging"], ""),
         ("已吊销许可证（家）", sm.get("licence_revoked", 0), "不计入滞后企业和指标"),
+        ("已注销（家）", sm.get("deregistered", 0), "不计入滞后企业和指标"),
     ]
     for st in sm["stages"]:
         applies = f"适用 {st['applies']} 家" if st.get("applies") is not None and st["applies"] != sm["enterprises"] else ""

@@ -264,6 +264,7 @@ Category = Literal["packaged_water", "pastry", "other"]
 
 Scale = Literal["micro", "small", "medium", "large"]
 CampaignTier = Literal["A", "B", "C", "D", "unrated"]
+OperatingStatus = Literal["operating", "deregistered"]
 """提档升级 tier the bureau assigned at survey time (调查分档)."""
 
 Verdict = Literal["pass", "fail"]
@@ -379,6 +380,11 @@ class EnterpriseUpdate(Model):
     scale: Annotated[Scale, Stripped] | None = Field(default=None, description=_PROFILE["scale"] + _UNCHANGED)
     population_served: StrictInt | None = Field(default=None, ge=0, le=100_000_000, description=_PROFILE["population_served"] + _UNCHANGED)
     campaign_tier: Annotated[CampaignTier, Stripped] | None = Field(default=None, description=_PROFILE["campaign_tier"] + _UNCHANGED)
+    status: Annotated[OperatingStatus, Stripped] | None = Field(
+        default=None, description="经营状态: deregistered (已注销: the enterprise closed and its registration was cancelled, from "
+                                  "occurred_at; routine sampling and inspection are no longer due, and it leaves the campaign's "
+                                  "counts; its credit file stays) or operating (存续: in business again, or a deregistration "
+                                  "recorded in error)" + _UNCHANGED)
 
     @model_validator(mode="after")
     def _something_changes(self) -> "EnterpriseUpdate":

@@ -228,3 +228,38 @@ def test_a_pass_loaded_behind_a_later_failure_asks_for_no_check(rules):
     assert rev["accepted_on"] == "2026-10-01"
     _, effects = replay(base + [failed, second], rules)
     assert not [e for e in effects if e.kind == "campaign.accepted_with_gaps"]
+
+
+def test_an_enterprise_that_closed_is_out_of_routine_supervision_and_the_campaign(rules):
+    """注销: enterprise.updated status deregistered.  No sampling or inspection falls due after it (a closed producer
+    drew 检查逾期 alerts for ever), the campaign counts it on its own, and status operating brings it back."""
+    from processors.risk import check_missing
+    from tests.test_campaign import ev, whole_campaign
+
+    events = [e for e in whole_campaign() if e.event_type != "campaign.assessment" or e.payload.kind == "tiering"]
+    def status(at, value):  # (the golden update changes other fields: this one changes the status alone)
+        e = ev("enterprise.updated", at, status=value)
+        return e.model_copy(update={"payload": e.payload.__class__(status=value)})
+
+    closed = status("2026-06-10T09:00:00+08:00", "deregistered")
+    state, effects = replay(events + [closed], rules)
+    f = state.files[E]
+    (said,) = [e.data for e in effects if e.kind == "enterprise.status_changed"]
+    assert (said["status"], said["status_zh"], said["on"]) == ("deregistered", "已注销", "2026-06-10")
+    assert f.deregistered_on.isoformat() == "2026-06-10" and f.profile is not None  # the file stays
+    assert not [e for e in effects if e.kind == "enterprise.profile_changed"]  # (status alone changes no profile field)
+    f.risk.check_missing_at = None
+    assert check_missing(f, rules) == []
+    from qrisk.credit_report import build_report, render_text
+
+    assert "经营状态：已注销（2026-06-10 起，不再安排日常抽检和检查）" in render_text(build_report(f, rules))
+    row = _row(state, rules)
+    assert row["deregistered_on"] == "2026-06-10" and row["licence_zh"] == "已注销（2026-06-10）" and row["lag_reasons"] == []
+    sm = county_progress(state, rules.policy.campaign)["summary"]
+    assert (sm["deregistered"], sm["lagging"], sm["licence_revoked"]) == (1, 0, 0)
+    assert all(k["known"] == 0 for k in sm["kpis"].values())  # out of the KPI counts
+    back = status("2026-07-01T09:00:00+08:00", "operating")
+    state, effects = replay(events + [closed, back], rules)
+    sm = county_progress(state, rules.policy.campaign)["summary"]
+    assert state.files[E].deregistered_on is None and sm["deregistered"] == 0 and any(k["known"] for k in sm["kpis"].values())
+    assert [e.data["status"] for e in effects if e.kind == "enterprise.status_changed"] == ["deregistered", "operating"]
