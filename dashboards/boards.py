@@ -73,6 +73,11 @@ RECTIFICATIONS = f"""
                    'rectification.verified', 'rectification.rejected')
     GROUP BY enterprise_id, rectification_id"""
 
+# enterprises whose last word on their status is 已注销 (enterprise.updated status: a status changed back is 存续 again)
+DEREGISTERED = f"""
+    SELECT enterprise_id FROM {EFFECTS} WHERE kind = 'enterprise.status_changed'
+    GROUP BY enterprise_id HAVING argMax({data_text('status')}, (version, idx)) = 'deregistered'"""
+
 NAMES = f"""
     SELECT enterprise_id, argMax({data_text('name')}, (version, idx)) AS name,
            argMax({data_text('category')}, (version, idx)) AS category
@@ -251,8 +256,8 @@ ALERTS_RAISED = _warnings("1", "$__timeFilter(occurred_at)")
 
 def county() -> dict[str, Any]:
     panels = [
-        panel("stat", "在册企业", f"SELECT count() AS `企业数` FROM ({NAMES})", w=4, h=4,
-              description="已登记（enterprise.registered）的企业数"),
+        panel("stat", "在册企业", f"SELECT count() AS `企业数` FROM ({NAMES}) WHERE enterprise_id NOT IN ({DEREGISTERED})", w=4, h=4,
+              description="已登记（enterprise.registered）且未注销的企业数"),
         panel("stat", "抽检批次", f"SELECT count() AS `批次` FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}", w=4, h=4,
               description="时间范围内按抽样日期计的抽检批次（复检替代原检验，只计一次）"),
         panel("stat", "不合格批次", f"SELECT countIf({COUNTED} = 'fail') AS `不合格` FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}",

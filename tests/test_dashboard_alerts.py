@@ -171,3 +171,24 @@ def test_the_alerts_stage_names_the_alert_in_the_raise(rules):
         book.apply(e, effects, rules.policy, lambda _: None)
         named += [(x.data["dedup_key"], x.data["alert_id"]) for x in effects if x.kind == "warning.raised"]
     assert named and all(aid in book.alerts and book.alerts[aid].dedup_key == key for key, aid in named)
+
+
+def test_an_enterprise_that_closed_is_not_on_the_register(store, rules):  # noqa: F811 - fixture
+    """在册企业 counted every registration: a producer deregistered (注销) stays off it until it is in business again."""
+    from tests.test_corrections import E, REG
+    from tests.test_risk import ev
+
+    def status(at, value):
+        e = ev("enterprise.updated", at, enterprise_id=E, status=value)
+        return e.model_copy(update={"payload": e.payload.__class__(status=value)})
+
+    pipeline = _fold_into(store, rules, [REG])
+    try:
+        counts = [_panels(store)[("county.json", "在册企业")]]
+        for at, value in (("2026-03-01T09:00:00+08:00", "deregistered"), ("2026-04-01T09:00:00+08:00", "operating")):
+            pipeline.submit([status(at, value)])
+            assert pipeline.wait_derived(60)
+            counts.append(_panels(store)[("county.json", "在册企业")])
+    finally:
+        pipeline.close()
+    assert counts == [[{"企业数": 1}], [{"企业数": 0}], [{"企业数": 1}]]
