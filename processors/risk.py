@@ -717,8 +717,8 @@ def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules", moved_
     the past.  A grade that lengthens the interval gets no grace: an inspection already overdue under the
     old grade (D's 4 months) is overdue under the new one (C's 6) if those have passed too."""
     base = file.risk.last_inspected_at or file.registered_at
-    if base is None:
-        return None
+    if base is None or file.deregistered_on is not None:
+        return None  # (closed, 注销: no inspection falls due)
     pol = rules.policy.risk
     interval = pol.inspection_interval_days(grade)
     due = local_date(base, rules) + in_days(interval)

@@ -35,7 +35,7 @@ from processors.fluctuation import (complaints_unfounded, on_complaint, on_sampl
                                     reinstated, uncharted)
 from processors.campaign import apply_tier, on_campaign_event, revoked_from_acceptance
 from processors.judgement import SampleJudgement, judge_sample, ratio_figure, same_figure
-from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, observe
+from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, next_inspection_due, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide,
                                  decision_data, disagreement_settled, enforcement_revoked_resolved, follow_up_resolved, grade_fell_resolved,
                                  illness_reported,
@@ -330,6 +330,8 @@ def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rul
         was = file.deregistered_on
         file.deregistered_on = rules.local_date(event.occurred_at) if status == "deregistered" else None
         if (was is None) != (file.deregistered_on is None):
+            if file.risk.grade is not None:  # (closed: none due; open again: due as its grade says)
+                file.risk.next_inspection_due = next_inspection_due(file, file.risk.grade, rules)
             effects.append(_effect("enterprise.status_changed", event, file.enterprise_id, status=status,
                                    status_zh=OPERATING_STATUS_ZH[status],
                                    on=file.deregistered_on.isoformat() if file.deregistered_on else None))

@@ -976,7 +976,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     risk = f.get("risk") or {}
                     rows.append({"enterprise_id": f["enterprise_id"], "name": profile.get("name"), "category": profile.get("category"),
                                  "town": profile.get("town"), "grade": risk.get("grade"), "score": risk.get("score"),
-                                 "next_inspection_due": risk.get("next_inspection_due"), "counts": f["counts"], "pass_rate": f.get("pass_rate")})
+                                 "next_inspection_due": risk.get("next_inspection_due"), "deregistered_on": f.get("deregistered_on"),
+                                 "counts": f["counts"], "pass_rate": f.get("pass_rate")})
         else:
             with pipeline.lock:
                 rows = [
@@ -989,6 +990,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                         "grade": f.risk.grade,
                         "score": f.risk.score,
                         "next_inspection_due": f.risk.next_inspection_due.isoformat() if f.risk.next_inspection_due else None,
+                        # (closed: 注销, no inspection due; the file stays listed)
+                        "deregistered_on": f.deregistered_on.isoformat() if f.deregistered_on else None,
                         "counts": f.counts.model_dump(),
                         "pass_rate": f.pass_rate,
                     }
@@ -1002,7 +1005,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             for r in flat:
                 if r["pass_rate"] is not None:
                     r["pass_rate"] = round(r["pass_rate"], 4)
-        columns = ["enterprise_id", "name", "category", "town", "grade", "score", "next_inspection_due", "pass_rate",
+        columns = ["enterprise_id", "name", "category", "town", "grade", "score", "next_inspection_due", "pass_rate", "deregistered_on",
                    *(list(rows[0]["counts"]) if rows else [])]
         if format == "xlsx":
             from qrisk.sheets import enterprise_sheet

@@ -248,6 +248,7 @@ def test_an_enterprise_that_closed_is_out_of_routine_supervision_and_the_campaig
     assert (said["status"], said["status_zh"], said["on"]) == ("deregistered", "已注销", "2026-06-10")
     assert f.deregistered_on.isoformat() == "2026-06-10" and f.profile is not None  # the file stays
     assert not [e for e in effects if e.kind == "enterprise.profile_changed"]  # (status alone changes no profile field)
+    assert f.risk.grade is not None and f.risk.next_inspection_due is None  # (the enterprise list shows none due)
     f.risk.check_missing_at = None
     assert check_missing(f, rules) == []
     from qrisk.credit_report import build_report, render_text
@@ -262,4 +263,5 @@ def test_an_enterprise_that_closed_is_out_of_routine_supervision_and_the_campaig
     state, effects = replay(events + [closed, back], rules)
     sm = county_progress(state, rules.policy.campaign)["summary"]
     assert state.files[E].deregistered_on is None and sm["deregistered"] == 0 and any(k["known"] for k in sm["kpis"].values())
+    assert state.files[E].risk.next_inspection_due is not None
     assert [e.data["status"] for e in effects if e.kind == "enterprise.status_changed"] == ["deregistered", "operating"]

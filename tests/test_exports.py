@@ -105,7 +105,7 @@ def test_the_alerts_sheet_over_http_is_for_people_and_the_csv_for_machines(demo_
 
 def test_the_enterprises_sheet_over_http_shows_percentages(demo_server):
     header, rows = _sheet(demo_server, "/v1/enterprises?format=xlsx")
-    assert header[:8] == ["企业编号", "企业名称", "食品类别", "乡镇/街道", "风险等级", "风险分", "下次现场检查截止日", "抽检合格率"]
+    assert header[:9] == ["企业编号", "企业名称", "食品类别", "乡镇/街道", "风险等级", "风险分", "下次现场检查截止日", "抽检合格率", "注销日期"]
     assert "逾期整改（项）" in header
     assert {r[2].value for r in rows} == {"包装饮用水", "糕点"}
     rates = [r[7] for r in rows if r[7].value is not None]
