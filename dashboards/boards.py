@@ -283,7 +283,8 @@ def county() -> dict[str, Any]:
                   GROUP BY time, category ORDER BY time, category""",
               w=12, h=8, fmt=FORMAT_TIMESERIES, unit="percent"),
         panel("piechart", "风险等级分布（当前）",
-              f"SELECT grade AS `等级`, count() AS `企业数` FROM ({CURRENT_GRADES}) GROUP BY grade ORDER BY grade",
+              f"SELECT grade AS `等级`, count() AS `企业数` FROM ({CURRENT_GRADES}) WHERE enterprise_id NOT IN ({DEREGISTERED}) "
+              "GROUP BY grade ORDER BY grade",
               w=6, h=8, options={"reduceOptions": {"values": True, "calcs": ["lastNotNull"]}, "pieType": "donut"}),
         panel("barchart", "不合格项目排行",
               f"""SELECT if(startsWith(code, 'sum_of_ratios:'), {_sum_items_zh("substring(code, 15)")},
@@ -298,8 +299,8 @@ def county() -> dict[str, Any]:
               f"""SELECT enterprise_id AS `企业`, name AS `名称`, {CATEGORY_ZH.format('category')} AS `类别`, grade AS `等级`,
                          score AS `风险分`, graded_at AS `评定时间`
                   FROM ({CURRENT_GRADES}) AS grades ANY LEFT JOIN ({NAMES}) AS names USING enterprise_id
-                  WHERE grade IN ('C', 'D') ORDER BY grade DESC, score DESC, enterprise_id""",
-              overrides=ENTERPRISE_LINK, w=12, h=9, description="当前等级为 C 或 D 的企业，风险分从高到低"),
+                  WHERE grade IN ('C', 'D') AND enterprise_id NOT IN ({DEREGISTERED}) ORDER BY grade DESC, score DESC, enterprise_id""",
+              overrides=ENTERPRISE_LINK, w=12, h=9, description="当前等级为 C 或 D 的在册企业（已注销的不列），风险分从高到低"),
         panel("table", "最新预警",
               f"""SELECT occurred_at AS `时间`, enterprise AS `企业`, severity_zh AS `级别`, title AS `预警`, state_zh AS `状态`,
                          message AS `说明`, raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`, evidence AS `证据事件`,

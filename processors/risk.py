@@ -182,6 +182,8 @@ class RiskState(_Model):
     last_inspection_event_id: str | None = None
     missing: dict[str, str] = Field(default_factory=dict, description="data.missing raised and not yet filled: what -> the last-data date it was raised for")
     check_missing_at: dt.datetime | None = Field(default=None, description="no expected data can be missing before this moment (None: check)")
+    reopened_at: dt.datetime | None = Field(default=None, description="when a closed (注销) enterprise was in business again: routine "
+                                                                "sampling and inspection fall due from then, not from before its closure")
 
     @property
     def current(self) -> GradeEntry | None:
@@ -719,6 +721,9 @@ def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules", moved_
     base = file.risk.last_inspected_at or file.registered_at
     if base is None or file.deregistered_on is not None:
         return None  # (closed, 注销: no inspection falls due)
+    reopened = file.risk.reopened_at
+    if reopened is not None and reopened > base:
+        base = reopened  # (the closed months are no lateness)
     pol = rules.policy.risk
     interval = pol.inspection_interval_days(grade)
     due = local_date(base, rules) + in_days(interval)
@@ -1008,6 +1013,8 @@ def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     interval = pol.sampling_interval_days[rs.grade]
     base = rs.last_sampled_on or registered
+    if rs.reopened_at is not None:
+        base = max(base, local_date(rs.reopened_at, rules))  # (in business again: due from then)
     due = base + in_days(interval)
     if today > due and rs.missing.get("sampling") != base.isoformat():
         rs.missing["sampling"] = base.isoformat()
@@ -1017,6 +1024,8 @@ def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
     due = rs.next_inspection_due
     if due is not None and today > due:
         base = local_date(rs.last_inspected_at, rules) if rs.last_inspected_at else registered
+        if rs.reopened_at is not None:
+            base = max(base, local_date(rs.reopened_at, rules))
         if rs.missing.get("inspection") != base.isoformat():
             rs.missing["inspection"] = base.isoformat()
             gap = {"what": "inspection", "last": local_date(rs.last_inspected_at, rules).isoformat() if rs.last_inspected_at else None,
@@ -1028,7 +1037,8 @@ def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
     # nothing new can be missing before the local day after the earliest due date still ahead
     # until new data or a new grade (which reset it), nothing new can be missing before
     # the local day after the earliest due date still ahead
-    dues = ((rs.last_sampled_on or registered) + in_days(interval), rs.next_inspection_due)
+    dues = (max(rs.last_sampled_on or registered, local_date(rs.reopened_at, rules) if rs.reopened_at else registered) + in_days(interval),
+            rs.next_inspection_due)
     ahead = [d for d in dues if d is not None and d >= today]
     if ahead:
         first = min(ahead) + in_days(1)
@@ -1048,6 +1058,12 @@ def filled_gaps(file: "CreditFile", event: "Envelope", rules: "Rules") -> list[d
     if not rs.missing:
         return []
     et = event.event_type
+    if et == "enterprise.updated" and file.deregistered_on is not None and getattr(event.payload, "status", None) == "deregistered":
+        # closed (注销): as a revoked licence, nothing routine is awaited any more and every gap closes with it
+        gaps = [{"what": what, "base": base, "ref": "注销", "on": file.deregistered_on.isoformat(), "event_id": event_key(event),
+                 "deregistered": True} for what, base in sorted(rs.missing.items())]
+        rs.missing.clear()
+        return gaps
     if et == "enforcement.decided" and file.licence_revoked == event.payload.decision_no:
         # the decision that revoked the licence: nothing routine is awaited any more, every gap closes with it
         gaps = [{"what": what, "base": base, "ref": event.payload.decision_no, "on": event.payload.decided_on.isoformat(),
@@ -1117,11 +1133,17 @@ def rank(state: "CountyState", as_of: dt.datetime | dt.date) -> list[dict[str, A
             rows.append({"enterprise_id": eid, "score": None, "grade": None, "next_due": None,
                          "reasons": ["未登记企业信息（缺少食品类别），无法分级"]})
             continue
+        if file.deregistered_on is not None and file.deregistered_on <= day:
+            # closed (注销): nobody to inspect; listed last, its grade as it was
+            rows.append({"enterprise_id": eid, "score": rs.score, "grade": rs.grade, "next_due": None,
+                         "reasons": [f"已注销（{file.deregistered_on.isoformat()}），不再安排日常抽检和检查"],
+                         "deregistered_on": file.deregistered_on.isoformat()})
+            continue
         reasons = reasons_zh(rs.current)
         due = rs.next_inspection_due
         if due is not None and due < day:
             reasons.insert(0, f"现场检查已逾期：应于 {due.isoformat()} 前检查（{rs.grade} 级）")
         rows.append({"enterprise_id": eid, "score": rs.score, "grade": rs.grade,
                      "next_due": due.isoformat() if due else None, "reasons": reasons})
-    rows.sort(key=lambda r: (r["grade"] is None, -_INDEX.get(r["grade"], -1), -(r["score"] or 0.0), r["enterprise_id"]))
+    rows.sort(key=lambda r: ("deregistered_on" in r, r["grade"] is None, -_INDEX.get(r["grade"], -1), -(r["score"] or 0.0), r["enterprise_id"]))
     return rows

@@ -328,10 +328,17 @@ def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rul
     if status is not None:
         # (not a profile field: the file keeps the day it took effect, which routine supervision and the campaign read)
         was = file.deregistered_on
-        file.deregistered_on = rules.local_date(event.occurred_at) if status == "deregistered" else None
+        # (closed again: the first closure's day stands)
+        file.deregistered_on = (was or rules.local_date(event.occurred_at)) if status == "deregistered" else None
         if (was is None) != (file.deregistered_on is None):
-            if file.risk.grade is not None:  # (closed: none due; open again: due as its grade says)
-                file.risk.next_inspection_due = next_inspection_due(file, file.risk.grade, rules)
+            rs = file.risk
+            if file.deregistered_on is None:
+                # in business again: routine supervision starts afresh from today, not from before the closure
+                # (the closed months are no lateness)
+                rs.reopened_at = event.occurred_at
+                rs.check_missing_at = None
+            if rs.grade is not None:  # (closed: none due; open again: due as its grade says, from the reopening)
+                rs.next_inspection_due = next_inspection_due(file, rs.grade, rules)
             effects.append(_effect("enterprise.status_changed", event, file.enterprise_id, status=status,
                                    status_zh=OPERATING_STATUS_ZH[status],
                                    on=file.deregistered_on.isoformat() if file.deregistered_on else None))

@@ -3,6 +3,7 @@ order; a passed acceptance without the three ones is one to check; a later faile
 pass; every commitment letter is kept; a revoked licence takes an enterprise out of the campaign's counts."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 
 from processors.campaign import county_progress, progress_row
@@ -265,3 +266,39 @@ def test_an_enterprise_that_closed_is_out_of_routine_supervision_and_the_campaig
     assert state.files[E].deregistered_on is None and sm["deregistered"] == 0 and any(k["known"] for k in sm["kpis"].values())
     assert state.files[E].risk.next_inspection_due is not None
     assert [e.data["status"] for e in effects if e.kind == "enterprise.status_changed"] == ["deregistered", "operating"]
+
+
+def test_a_closure_closes_the_overdue_work_alerts_and_a_reopening_starts_afresh(rules):
+    """The review of 注销: the 检查或抽检逾期未开展 alerts raised before the closure stayed open and escalated; a second
+    closure moved its day silently; a producer in business again was overdue at once across its closed months;
+    and `qrisk risk` ranked a closed producer among those to inspect first."""
+    from alerts.lifecycle import AlertBook
+    from processors.risk import rank
+    from tests.test_risk import ev, registered
+
+    def status(at, value):
+        e = ev("enterprise.updated", at, status=value)
+        return e.model_copy(update={"payload": e.payload.__class__(status=value)})
+
+    def tick(at):
+        return ev("clock.tick", at, enterprise_id="*")
+
+    events = [registered("2026-01-05T09:00:00+08:00"), tick("2027-03-01T00:00:00+08:00"),
+              status("2027-03-05T09:00:00+08:00", "deregistered"), status("2027-05-01T09:00:00+08:00", "deregistered"),
+              tick("2027-06-20T00:00:00+08:00")]
+    book, state, seen = AlertBook(), None, {}
+    for e in events:
+        state, effects = replay([e], rules, state) if state is not None else replay([e], rules)
+        for change in book.apply(e, effects, rules.policy, lambda _: None):
+            seen[change.alert.alert_id] = change.alert  # (as it last was: the book prunes closed ones in time)
+    missing = [a for a in seen.values() if a.rule == "data.missing"]
+    assert len(missing) == 2 and all(a.state == "closed" for a in missing), [(a.rule, a.state) for a in missing]
+    assert all("注销" in a.steps[-1].note and not a.escalated_at for a in missing)
+    f = state.files[E]
+    assert f.deregistered_on.isoformat() == "2027-03-05" and not f.risk.missing  # the first closure's day stands
+    assert [r["enterprise_id"] for r in rank(state, dt.date(2027, 6, 20))] == [E] and rank(state, dt.date(2027, 6, 20))[0]["next_due"] is None
+    # in business again two years on: nothing is overdue the next day
+    for e in [status("2029-03-01T09:00:00+08:00", "operating"), tick("2029-03-02T00:00:00+08:00")]:
+        state, effects = replay([e], rules, state)
+        assert not [x for x in effects if x.kind == "warning.raised"], [x.data.get("rule") for x in effects]
+    assert state.files[E].risk.next_inspection_due > dt.date(2029, 3, 1)

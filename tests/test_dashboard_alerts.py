@@ -174,7 +174,8 @@ def test_the_alerts_stage_names_the_alert_in_the_raise(rules):
 
 
 def test_an_enterprise_that_closed_is_not_on_the_register(store, rules):  # noqa: F811 - fixture
-    """在册企业 counted every registration: a producer deregistered (注销) stays off it until it is in business again."""
+    """在册企业 counted every registration: a producer deregistered (注销) stays off it, and off the grade panels, until it is
+    in business again."""
     from tests.test_corrections import E, REG
     from tests.test_risk import ev
 
@@ -184,11 +185,15 @@ def test_an_enterprise_that_closed_is_not_on_the_register(store, rules):  # noqa
 
     pipeline = _fold_into(store, rules, [REG])
     try:
-        counts = [_panels(store)[("county.json", "在册企业")]]
+        def shown():
+            got = _panels(store)
+            return got[("county.json", "在册企业")][0]["企业数"], sum(r["企业数"] for r in got[("county.json", "风险等级分布（当前）")])
+
+        counts = [shown()]
         for at, value in (("2026-03-01T09:00:00+08:00", "deregistered"), ("2026-04-01T09:00:00+08:00", "operating")):
             pipeline.submit([status(at, value)])
             assert pipeline.wait_derived(60)
-            counts.append(_panels(store)[("county.json", "在册企业")])
+            counts.append(shown())
     finally:
         pipeline.close()
-    assert counts == [[{"企业数": 1}], [{"企业数": 0}], [{"企业数": 1}]]
+    assert counts == [(1, 1), (0, 0), (1, 1)]  # (the grade pie adds up to the register)
