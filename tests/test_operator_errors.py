@@ -477,16 +477,19 @@ def test_qrisk_sql_prunes_a_stopped_data_directory(tmp_path, capsys):
     snippet = re.search(r'qrisk sql --data-dir ./data "(ALTER TABLE effects DELETE WHERE [^"]+)"', readme).group(1)
     cut = "2025-06-01 00:00:00"
     statement = snippet.replace("now() - INTERVAL 1 YEAR", f"toDateTime('{cut}')")
-    count = f"SELECT count() AS n, countIf(occurred_at < toDateTime('{cut}')) AS old FROM effects"
+    # what the snippet deletes, and the old rows it keeps (the kinds the dashboards read current state from)
+    where = statement.split(" WHERE ", 1)[1]
+    count = (f"SELECT count() AS n, countIf({where}) AS old, countIf(occurred_at < toDateTime('{cut}') AND NOT ({where})) AS kept "
+             "FROM effects")
 
     assert main(["sql", "--data-dir", str(data), count]) == 0
     before = json.loads(capsys.readouterr().out)
-    assert before["old"] > 0
+    assert before["old"] > 0 and before["kept"] > 0
     assert main(["sql", "--data-dir", str(data), statement]) == 0
     capsys.readouterr()
     assert main(["sql", "--data-dir", str(data), count]) == 0
     after = json.loads(capsys.readouterr().out)
-    assert after == {"n": before["n"] - before["old"], "old": 0}  # gone when the command returned
+    assert after == {"n": before["n"] - before["old"], "old": 0, "kept": before["kept"]}  # gone when the command returned
 
     assert main(["sql", "--data-dir", str(data), "SELEC 1"]) == 2
     assert "the statement failed" in one_line(capsys.readouterr().err)
