@@ -965,10 +965,41 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         # file is this event's, folded already, and a later event only adds to it
         return accepted_warnings(event, rules.catalogue, pipeline.state.files.get(event.enterprise_id), pipeline.samples_elsewhere(event))
 
+    def _state_as_of(day: dt.date) -> Any:
+        """The county as it stood at the end of local ``day``: the log's events that occurred by then,
+        folded again with that day's closing tick (what ``qrisk campaign --as-of`` and ``qrisk risk --as-of``
+        fold).  A month-end cut is asked of a running service, whose data directory the CLI cannot open."""
+        from qrisk.backtest import EARLIEST_CUT, state_as_of
+        from schemas.upcast import parse_event
+
+        if distributed:
+            raise UnknownParameters([{
+                "field": "query.as_of", "type": "value_error",
+                "reason": "as_of needs the embedded log; with the Kafka log, export the events and run "
+                          "`qrisk campaign --events FILE --as-of DATE` (or `qrisk risk`)",
+                "reason_zh": "按日截止（as_of）需读取嵌入式事件日志；以 Kafka 为日志时，请导出事件后用 "
+                             "`qrisk campaign --events FILE --as-of DATE`（或 `qrisk risk`）统计"}])
+        if day < EARLIEST_CUT:
+            raise UnknownParameters([{"field": "query.as_of", "type": "value_error",
+                                      "reason": f"as_of {day.isoformat()} is before {EARLIEST_CUT.isoformat()}: no event is dated before it",
+                                      "reason_zh": f"截止日期 {day.isoformat()} 早于 {EARLIEST_CUT.isoformat()}，不可能有事件"}])
+        today = pipeline.rules.local_date(pipeline.clock())
+        if day > today:
+            # a cut after today would tick deadlines that have not passed: overdue work that is not overdue
+            raise UnknownParameters([{"field": "query.as_of", "type": "value_error",
+                                      "reason": f"as_of {day.isoformat()} is after today ({today.isoformat()})",
+                                      "reason_zh": f"截止日期 {day.isoformat()} 晚于今天（{today.isoformat()}）"}])
+        rows = pipeline.store.query("SELECT body FROM event_log FINAL ORDER BY seq", {})
+        return state_as_of([parse_event(json.loads(r["body"])) for r in rows], day, pipeline.rules)
+
     @app.get("/v1/enterprises", summary="Every enterprise with its headline figures (supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))
-    def list_enterprises(format: Format = "json", key: ApiKey = Security(readers)) -> Any:
-        if distributed:
+    def list_enterprises(format: Format = "json",
+                         as_of: Annotated[dt.date | None, Query(description=(
+                             "the list as it stood at the end of this local day (events that occurred by then, deadlines "
+                             "ticked at its end); embedded log only"))] = None,
+                         key: ApiKey = Security(readers)) -> Any:
+        if distributed and as_of is None:
             rows = []
             for f in pipeline.credit_files():
                 profile = f.get("profile") or {}
@@ -979,7 +1010,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                  "next_inspection_due": risk.get("next_inspection_due"), "deregistered_on": f.get("deregistered_on"),
                                  "counts": f["counts"], "pass_rate": f.get("pass_rate")})
         else:
-            with pipeline.lock:
+            with contextlib.nullcontext() if as_of is not None else pipeline.lock:
+                state = _state_as_of(as_of) if as_of is not None else pipeline.state  # (a cut is its own state: no lock)
                 rows = [
                     {
                         "enterprise_id": f.enterprise_id,
@@ -995,7 +1027,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                         "counts": f.counts.model_dump(),
                         "pass_rate": f.pass_rate,
                     }
-                    for f in sorted(pipeline.state.files.values(), key=lambda f: f.enterprise_id)
+                    for f in sorted(state.files.values(), key=lambda f: f.enterprise_id)
                     if key.sees_town(f.profile.town if f.profile else None)
                 ]
         if format == "json":
@@ -1313,13 +1345,21 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     @app.get("/v1/campaign", summary="The upgrade campaign's progress table (提档升级进度; supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))
-    def campaign(format: Format = "json", key: ApiKey = Security(readers)) -> Any:
+    def campaign(format: Format = "json",
+                 as_of: Annotated[dt.date | None, Query(description=(
+                     "the month-end cut: the table as it stood at the end of this local day, said in the summary's "
+                     "`cut` (统计截止日); embedded log only"))] = None,
+                 key: ApiKey = Security(readers)) -> Any:
         """``{"summary", "rows"}``: per enterprise its stage, the "three ones", the KPIs against their targets.
-        With the Kafka log, from the credit files as the sink last wrote them (seconds behind the log)."""
+        With the Kafka log, from the credit files as the sink last wrote them (seconds behind the log).
+        ``?as_of=2026-03-31``: as ``qrisk campaign --as-of`` gives it, from the log of the running service."""
         from processors.campaign import TABLE_COLUMNS, county_progress, table_rows
 
         towns = list(key.towns) or None
-        if distributed:
+        if as_of is not None:
+            progress = county_progress(_state_as_of(as_of), pipeline.rules.policy.campaign, towns)
+            progress["summary"]["cut"] = as_of.isoformat()
+        elif distributed:
             files, unreadable = pipeline.campaign_files(towns)
             progress = county_progress(SimpleNamespace(files=files), pipeline.rules.policy.campaign)
             if unreadable:

@@ -59,6 +59,10 @@ def as_of_tick(day: dt.date, rules: Rules) -> ClockTick:
     )
 
 
+EARLIEST_CUT = dt.date(1970, 1, 1)
+"""The first day an ``--as-of`` / ``?as_of=`` cut may name: an event's instant lies in 1970–2105."""
+
+
 def events_until(events: Iterable[Envelope], day: dt.date, rules: Rules) -> list[Envelope]:
     cut = end_of_day(day, rules)
     return [e for e in events if e.occurred_at < cut]

@@ -78,9 +78,15 @@ def register(subparsers: Any) -> None:
 
 def _date(text: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+    from qrisk.backtest import EARLIEST_CUT
+
+    if day < EARLIEST_CUT:
+        # (an event's instant lies in 1970–2105: a cut before it would fail inside the fold, not here)
+        raise argparse.ArgumentTypeError(f"'{text}' is before {EARLIEST_CUT.isoformat()}: no event can be dated before it")
+    return day
 
 
 def _ks(text: str) -> tuple[int, ...]:

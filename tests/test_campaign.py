@@ -448,3 +448,33 @@ def test_a_month_end_cut_of_the_table(tmp_path):
     table("--as-of", "2026-11-19", "--xlsx", str(sheet))
     cells = {row[0].value: row[1].value for row in load_workbook(sheet)["汇总"].iter_rows()}
     assert cells["统计截止日"] == "2026-11-19" and any(str(k).startswith("最近记录") for k in cells)
+
+
+def test_a_month_end_cut_over_the_api_of_a_running_service(server):
+    """``GET /v1/campaign?as_of=`` and ``GET /v1/enterprises?as_of=``: the cut from the running service's own log
+    (the CLI cannot open a data directory `qrisk run` holds); a day after today, or not a date, is refused by name."""
+    docs = [json.loads(e.model_dump_json(exclude_unset=True)) for e in whole_campaign()]
+    assert server.post("/v1/events", json=docs).status_code == 200
+    cut = server.get("/v1/campaign?as_of=2026-11-19").json()
+    whole = server.get("/v1/campaign").json()
+    assert (cut["summary"]["accepted"], whole["summary"]["accepted"]) == (0, 1)
+    assert cut["summary"]["cut"] == "2026-11-19" and "cut" not in whole["summary"]
+    assert cut["rows"][0]["stages"].keys() == whole["rows"][0]["stages"].keys() - {"acceptance"}
+    sheet = server.get("/v1/campaign?as_of=2026-11-19&format=xlsx")
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    cells = {row[0].value: row[1].value for row in load_workbook(BytesIO(sheet.content))["汇总"].iter_rows()}
+    assert cells["统计截止日"] == "2026-11-19"
+    # before its registration the county had nobody; the list as of a day later has the enterprise
+    assert server.get("/v1/enterprises?as_of=2026-01-04").json() == []
+    (row,) = server.get("/v1/enterprises?as_of=2026-01-05").json()
+    assert row["enterprise_id"] == E and row["counts"] == server.get("/v1/enterprises").json()[0]["counts"]
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    for query, reason in ((f"as_of={today + dt.timedelta(days=2)}", "晚于今天"), ("as_of=2026-13-01", ""),
+                          ("as_of=1969-12-31", "早于 1970-01-01")):
+        for path in ("/v1/campaign", "/v1/enterprises"):
+            refused = server.get(f"{path}?{query}")
+            assert refused.status_code == 422, (path, query, refused.text)
+            assert "as_of" in refused.text and reason in refused.text

@@ -159,6 +159,10 @@ def test_reads_come_from_clickhouse_as_the_worker_and_sink_write_it(kafka_api, k
     assert table.json()["rows"][0]["commitment_signed_on"] is not None and table.json()["summary"]["enterprises"] == 1
     csv = srv.get("/v1/campaign?format=csv")
     assert csv.status_code == 200 and "清源桶装水厂" in csv.text
+    # a month-end cut needs the embedded log: refused by name, with the way to get it, not answered as of now
+    for path in ("/v1/campaign", "/v1/enterprises"):
+        cut = srv.get(f"{path}?as_of=2026-01-31")
+        assert cut.status_code == 422 and "query.as_of" in cut.text and "qrisk campaign --events" in cut.text, cut.text
     # the county's registers from the sink's copies equal those of the same events folded here
     from qrisk.registers import complaint_rows, inspection_rows, sample_rows
 
