@@ -217,9 +217,10 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
     if c.started_on is None or today < c.started_on:
         c.started_on = today
     if et == "campaign.commitment":
-        if any(x.document_no is not None and (x.document_no, x.signed_on, x.signatory) == (p.document_no, p.signed_on, p.signatory)
-               for x in c.commitments):
-            return out  # one letter sent again (under a new event id): it is on file already
+        if any((x.document_no, x.signed_on, x.signatory) == (p.document_no, p.signed_on, p.signatory) for x in c.commitments):
+            # one letter sent again (under a new event id): it is on file already.  (A letter without a number is
+            # told by its date and signatory: a register loaded twice is not a second letter from every producer)
+            return out
         # (one number with another date or signatory is a second letter as far as the file can tell: kept, and said)
         before = list(c.commitments)
         c.commitments.append(Commitment(signed_on=p.signed_on, signatory=p.signatory, document_no=p.document_no, event_id=eid))
@@ -316,7 +317,7 @@ def _passed_acceptance(file: "CreditFile", p: Any, pol: "CampaignPolicy", rules:
     undone = three_ones_gaps(c, pol)
     if not (gaps or checks or undone):
         return []
-    found = ([x["text_zh"] for x in undone] + (["、".join(_gap_text(g) for g in gaps) + "未达标"] if gaps else [])
+    found = ([x["text_zh"] for x in undone] + (["、".join(gap_text(g) for g in gaps) + "未达标"] if gaps else [])
              + [x.text_zh for x in checks])
     return [("campaign.accepted_with_gaps", {
         "kpis_unmet": [g["label_zh"] for g in gaps], "three_ones_missing": [x["code"] for x in undone],
@@ -592,7 +593,7 @@ def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", r
     return out
 
 
-def _gap_text(k: dict[str, Any]) -> str:
+def gap_text(k: dict[str, Any]) -> str:
     if "basis_zh" in k:  # the sampling pass rate: above the provincial average, over the provincial samples
         return f"{k['label_zh']}（{k['basis_zh']}，{k['value']:.1%}，{target_text(k)}）"
     counts = f"{k['part']}/{k['whole']}，" if k.get("whole") else ""
@@ -659,7 +660,7 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
                                + [x.label_zh for x in c.acceptance_checks] if c.accepted_on else []),
         "three_ones_missing": [x["code"] for x in undone],
         "acceptance_checks": [x.model_dump(mode="json") for x in c.acceptance_checks] if c.accepted_on else [],
-        "acceptance_gaps_zh": "；".join([x["text_zh"] for x in undone] + [_gap_text(v) + "未达标" for v in k.values() if v["met"] is False]
+        "acceptance_gaps_zh": "；".join([x["text_zh"] for x in undone] + [gap_text(v) + "未达标" for v in k.values() if v["met"] is False]
                                        + [x.text_zh for x in c.acceptance_checks]) if c.accepted_on else "",
         "upgraded": bool(c.starting_tier and c.tier and c.tier < c.starting_tier),
         "training_as_of": c.training["as_of"] if c.training else None,
@@ -763,7 +764,7 @@ def lag_reasons(file: "CreditFile", pol: "CampaignPolicy", k: dict[str, dict[str
         add(code, text)
     for v in k.values():
         if v["met"] is False:
-            add("kpi", _gap_text(v) + "未达标")
+            add("kpi", gap_text(v) + "未达标")
     for r in file.rectifications:
         if r.overdue and r.status in ("open", "rejected"):
             add("rectification_overdue", f"整改逾期未完成：{r.rectification_id}（期限 {r.deadline.isoformat()}，{r.what}）")

@@ -81,7 +81,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 29
+FOLD_VERSION = 30
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -126,7 +126,8 @@ so the changes it lists add up; an overdue rectification's alert dates its count
 inspection's alert closes saying the record came, not 补录; 29: the campaign record decides by its documents' dates, not
 their loading order — the earliest letter (every letter kept), the earliest tiering, the newest acceptance (a later failure
 reverses a pass), stage dates re-dated by an earlier document —, and a passed acceptance without the three ones is
-须核实).  A Kafka worker writes it into every snapshot and says so when it
+须核实); 30: a commitment letter without a number, of the same date and signatory, is that letter sent again, not a
+second one.  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

@@ -458,7 +458,8 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     """The commitment letter, stages with their dates, each assessment with its assessor, the "three
     ones" with their figures, the self-inspections, the KPIs with their counts against their targets,
     the comparison tests, and what is still to do (待办)."""
-    from processors.campaign import ASSISTANCE_TIERS, STAGE_ZH, STAGES, kpis, last_acceptance, stage_applies, three_ones, unmet_kpis
+    from processors.campaign import (ASSISTANCE_TIERS, STAGE_ZH, STAGES, gap_text, kpis, last_acceptance, stage_applies, three_ones,
+                                     three_ones_gaps, unmet_kpis)
 
     c = file.campaign
     if not c.event_ids:
@@ -468,6 +469,17 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
                                   f"签字人 {c.signatory}" if c.signatory else "",
                                   f"{c.commitment_signed_on.isoformat()} 签订" if c.commitment_signed_on else "") if x)
     rows = [{"item": "承诺书", "status": "已签订" if c.commitment_signed_on else "未签订", "detail": signed if c.commitment_signed_on else ""}]
+    # every other letter on file, as the progress table's 承诺书 column lists them: a second letter is to be checked
+    others = sorted(c.commitments, key=lambda x: x.signed_on)
+    shown = next((x for x in others if (x.document_no, x.signatory, x.signed_on) == (c.document_no, c.signatory, c.commitment_signed_on)), None)
+    for x in others:
+        if x is shown:
+            continue
+        rows.append({"item": "承诺书（另一份）", "status": "须核实",
+                     "detail": "，".join(y for y in (f"编号 {x.document_no}" if x.document_no else "编号未载明",
+                                                    f"签字人 {x.signatory}" if x.signatory else "",
+                                                    f"{x.signed_on.isoformat()} 签订") if y)
+                               + "；承诺日期按最早签订的一份计"})
     # 帮扶指导 is for the lower tiers: a B-tier enterprise without it has not left it undone, and before
     # the tiering nobody knows yet whether it will get it
     tiers = "、".join(ASSISTANCE_TIERS)
@@ -478,9 +490,11 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
               for s in STAGES]
     if c.acceptance_failed:
         stages[-1]["detail"] = (stages[-1]["detail"] + "；" if stages[-1]["detail"] else "") + f"验收未通过 {c.acceptance_failed} 次"
-    gaps = unmet_kpis(file, pol) if c.accepted_on else []
+    # what the progress table says of the same acceptance (验收通过但须核实): the "three ones" not done, the KPIs short
+    # (the other checks, a penalty or complaints, have their own rows below)
+    gaps = ([x["text_zh"] for x in three_ones_gaps(c, pol)] + [gap_text(v) + "未达标" for v in unmet_kpis(file, pol)]) if c.accepted_on else []
     if gaps:
-        stages[-1]["detail"] = (stages[-1]["detail"] + "；" if stages[-1]["detail"] else "") + f"已验收通过，但 {len(gaps)} 项指标未达标，请核实"
+        stages[-1]["detail"] = (stages[-1]["detail"] + "；" if stages[-1]["detail"] else "") + "已验收通过，但须核实：" + "；".join(gaps)
     rows += stages
     for a in sorted(c.assessments, key=lambda a: a.on):  # who assessed, and what they found
         kind = "调查分档" if a.kind == "tiering" else "检查验收"

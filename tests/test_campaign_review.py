@@ -84,6 +84,33 @@ def test_a_second_commitment_letter_is_kept_shown_and_warned_of(rules):
     assert len(state.files[E].campaign.commitments) == 2 and effects == []
 
 
+def test_a_letter_without_a_number_loaded_again_is_the_same_letter_and_the_report_lists_a_second_one(rules):
+    from qrisk.credit_report import build_report
+
+    plain = ev("campaign.commitment", "2026-01-10T10:00:00+08:00", signed_on="2026-01-10", document_no=None, signatory="李某")
+    again = ev("campaign.commitment", "2026-02-10T10:00:00+08:00", signed_on="2026-01-10", document_no=None, signatory="李某")
+    state, effects = replay([registered("2026-01-04T09:00:00+08:00"), plain, again], rules)
+    assert len(state.files[E].campaign.commitments) == 1 and not [e for e in effects if e.kind == "campaign.second_commitment"]
+    # another signatory's unnumbered letter is a second letter: kept, warned of, and in the readable credit file
+    other = ev("campaign.commitment", "2026-03-01T10:00:00+08:00", signed_on="2026-02-28", document_no=None, signatory="张某")
+    state, effects = replay([other], rules, state)
+    assert [e.kind for e in effects].count("campaign.second_commitment") == 1
+    rows = build_report(state.files[E], rules)["campaign"]
+    assert [r["detail"] for r in rows if r["item"].startswith("承诺书")] == [
+        "编号未载明，签字人 李某，2026-01-10 签订", "编号未载明，签字人 张某，2026-02-28 签订；承诺日期按最早签订的一份计"]
+    assert [r["status"] for r in rows if r["item"] == "承诺书（另一份）"] == ["须核实"]
+
+
+def test_the_credit_report_says_what_the_table_says_of_an_acceptance_without_the_three_ones(rules):
+    from qrisk.credit_report import build_report
+
+    events = [e for e in whole_campaign() if not (e.event_type == "campaign.activity" and e.payload.kind == "self_inspection")]
+    state, _ = replay(events, rules)
+    (acceptance,) = [r for r in build_report(state.files[E], rules)["campaign"] if r["item"] == "检查验收"]
+    assert acceptance["status"] == "已完成" and "已验收通过，但须核实：未开展自查" in acceptance["detail"]
+    assert _row(state, rules)["acceptance_gaps_zh"].split("；")[0] in acceptance["detail"]
+
+
 def test_the_starting_tier_is_the_earliest_tiering_whatever_the_loading_order(rules):
     state, _ = replay([registered("2026-01-05T09:00:00+08:00"), tiering("B", "2026-05-01T10:00:00+08:00"), tiering("D", "2026-02-01T10:00:00+08:00")], rules)
     row = _row(state, rules)
