@@ -8,25 +8,38 @@ only what the purpose needs be passed on: an alert needs what was eaten and what
 Masked as Chinese systems show such numbers (138****5678, 330106********1234), so a reader still sees
 that the caller left a number and the bureau can find it in the complaint record.
 
-Addresses are not recognised (free text without a form to match); what is matched is listed below.
+Addresses are not recognised (free text without a form to match); what is matched is listed below: ID card
+numbers (also written in groups), mobile and landline numbers, e-mail addresses, QQ numbers and WeChat ids, and a
+name the caller gives after the forms below.
 """
 from __future__ import annotations
 
 import re
 
 # a number a product or a record is known by, not a person: 批号 202603251234567 is no ID card, 批次 138… no phone
-_PRODUCT_NUMBER = re.compile(r"(批号|批次|编号|条码|生产日期|日期|单号|订单)[:：]?\s*[A-Za-z0-9-]*$")
+# (written in groups too: 批号 2026 0325 1234)
+_PRODUCT_NUMBER = re.compile(r"(批号|批次|编号|条码|生产日期|日期|单号|订单)[:：]?\s*[A-Za-z0-9 -]*$")
 # an 18-digit ID card number (the last may be X), or an old 15-digit one; not inside a longer run of digits or letters
 _ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
+# the same written in groups (3301 0619 9001 0112 34, 330106-19900101-1234): read before the phone numbers, whose
+# patterns would take a part of it and leave the birth date showing
+_ID_CARD_GROUPED = re.compile(r"(?<![0-9A-Za-z])(\d(?:[ -]?\d){16}[ -]?[\dXx])(?![0-9A-Za-z])")
+# a QQ number or a WeChat id left for a call back (QQ 123456789, 微信号：wxid_ab12cd)
+_QQ = re.compile(r"((?:QQ|qq|Qq)\s*(?:号码?)?[:：]?\s*)(\d{2})(\d{1,7})(\d{2})(?!\d)")
+_WECHAT = re.compile(r"((?:微信号?|[Vv][Xx]|[Ww][Xx])\s*[:：]?\s*)([A-Za-z][-_A-Za-z0-9]{5,19})")
 # a mainland mobile number, optionally +86 / 86 before it, with spaces or hyphens as people write them
 _MOBILE = re.compile(r"(?<!\d)((?:\+?86[- ]?)?1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
 # a landline: area code 0xx / 0xxx (in brackets or not), then 7 or 8 digits
 _LANDLINE = re.compile(r"(?<![\d-])[(（]?(0\d{2,3})[)）]?[- ]?(\d{3,4})[- ]?(\d{4})(?![\d-])")
 _FULLWIDTH_DIGITS = {0xFF10 + d: 0x30 + d for d in range(10)}
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
-# a name the caller gives: 我叫王小明, 姓名：王小明, 联系人 王先生 (the surname stays, as 王**)
-_NAME = re.compile(r"(我叫\s*|我的名字是\s*|本人姓名[:：]?\s*|姓名[:：]?\s*|联系人[:：]?\s*|投诉人[:：]?\s*|来电人[:：]?\s*|举报人[:：]?\s*|本人(?=[\u4e00-\u9fff]{2,3}[，,。；;：:\s]))"
-                   r"([\u4e00-\u9fff])([\u4e00-\u9fff]{1,3}?)(?=[，,。；;：:\s（(]|先生|女士|$|电话|手机|身份证|住)")
+# a name the caller gives: 我叫王小明, 我是王小明, 姓名：王小明, 联系人 王先生, 投诉人张三丰反映, and the outcome's 已回电王小明
+# (the surname stays, as 王**)
+_NAME = re.compile(r"(我叫\s*|我是\s*|回电\s*|致电\s*|我的名字是\s*|本人姓名[:：]?\s*|姓名[:：]?\s*|联系人[:：]?\s*|投诉人[:：]?\s*|来电人[:：]?\s*|举报人[:：]?\s*|本人(?=[\u4e00-\u9fff]{2,3}[，,。；;：:\s]))"
+                   r"([\u4e00-\u9fff])([\u4e00-\u9fff]{1,3}?)(?=[，,。；;：:\s（(]|先生|女士|$|电话|手机|身份证|住|反映|投诉|举报|来电|称|说|表示)")
+# what 我是 is followed by when it is not a name: 我是消费者，我是附近居民
+_NOT_A_NAME = frozenset({"消费者", "顾客", "居民", "村民", "市民", "家长", "业主", "学生", "老师", "患者", "病人", "本人", "附近", "当地",
+                         "外地", "买家", "客户", "游客", "员工", "职工", "孩子", "妈妈", "爸爸", "老人"})
 
 
 def mask_personal_info(text: str) -> str:
@@ -45,8 +58,24 @@ def mask_personal_info(text: str) -> str:
 
     # ID numbers first: an 18-digit number holds what would read as a mobile number
     text = _ID_CARD.sub(person(lambda m: m.group(1)[:6] + "*" * (len(m.group(1)) - 10) + m.group(1)[-4:]), text)
+
+    def grouped(m: re.Match[str]) -> str:
+        digits = re.sub(r"[ -]", "", m.group(1))
+        return digits[:6] + "*" * 8 + digits[-4:]
+
+    text = _ID_CARD_GROUPED.sub(person(grouped), text)
     text = _MOBILE.sub(person(lambda m: f"{m.group(1)}****{m.group(3)}"), text)
     text = _LANDLINE.sub(person(lambda m: f"{m.group(1)}-****{m.group(3)}"), text)
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***{m.group(2)}", text)
-    text = _NAME.sub(lambda m: m.group(1) + m.group(2) + "*" * len(m.group(3)), text)
+    text = _QQ.sub(lambda m: m.group(1) + m.group(2) + "*" * len(m.group(3)) + m.group(4), text)
+    text = _WECHAT.sub(lambda m: m.group(1) + m.group(2)[:2] + "*" * (len(m.group(2)) - 2), text)
+
+    def name(m: re.Match[str]) -> str:
+        word = m.group(2) + m.group(3)
+        if m.group(1).startswith(("我是", "回电", "致电")) and (
+                word[0] in "给了过" or any(word.startswith(w) or w.startswith(word) for w in _NOT_A_NAME)):
+            return m.group(0)  # (我是消费者, 已回电给顾客: no name given)
+        return m.group(1) + m.group(2) + "*" * len(m.group(3))
+
+    text = _NAME.sub(name, text)
     return text

@@ -14,6 +14,7 @@ from typing import Any
 
 from alerts.lifecycle import done_by_zh
 from processors.credit_file import VIEW_ONLY, CreditFile
+from processors.personal_info import mask_personal_info
 from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict, series_heading_zh
 from processors.risk import inspection_frequency, listing_ends, term_ends
@@ -51,7 +52,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "rectifications": [("ordered_at", "责令时间"), ("rectification_id", "整改编号"), ("what", "整改内容"), ("deadline", "期限"),
                        ("cause", "起因"), ("status_zh", "状态"), ("overdue_zh", "逾期"), ("completed_at", "完成时间"), ("evidence", "整改材料"),
                        ("verified_at", "复查时间"), ("verifier", "复查人"), ("note", "复查意见")],
-    "enforcements": [("decided_on", "决定日期"), ("decision_no", "决定书文号"), ("violation", "违法行为"), ("legal_basis", "法律依据"),
+    "enforcements": [("decided_on", "决定日期"), ("decision_no", "决定书文号"), ("authority", "处罚机关"), ("violation", "违法行为"),
+                     ("legal_basis", "法律依据"),
                      ("penalties_zh", "处罚内容"), ("serious_dishonesty_zh", "列入严重违法失信名单"), ("revoked_zh", "撤销"),
                      ("related_zh", "相关抽检/检查"),
                      ("event_id", "事件")],
@@ -154,6 +156,25 @@ def sample_row(s: Any) -> dict[str, Any]:
             "lab": s.lab, "verdict": j.verdict if j else None,
             "verdict_zh": UNCONFIRMED_ZH if j is not None and j.unconfirmed else VERDICT_ZH.get(j.verdict if j else None, ""),
             "failed_zh": "、".join(failed), "detail_zh": "；".join(detail), "event_id": s.event_id}
+
+
+def _with_retraction(row: dict[str, Any], s: Any, file: CreditFile, offset: int) -> dict[str, Any]:
+    """A retracted report's row with when and by whom it was retracted: the auditor's question of any entry that no
+    longer counts (the register's row, without the file, says why only)."""
+    r = file.retractions.get(s.sample_no) if s.superseded_as == "retracted" else None
+    if r is not None and r.event_id == s.superseded_by:
+        row["detail_zh"] = row["detail_zh"].replace(f"撤销事件 {r.event_id}", f"{r.by} 于 {_local(r.occurred_at, offset)} 撤销，撤销事件 {r.event_id}", 1)
+    return row
+
+
+def _fines_text(file: CreditFile) -> str:
+    """The fines of the decisions in force, and those of revoked ones apart (they no longer count)."""
+    standing = sum(r.fined_yuan for r in file.enforcements if r.revoked_on is None)
+    revoked = sum(r.fined_yuan for r in file.enforcements if r.revoked_on is not None)
+    out = f"，罚款合计 {standing:g} 元" if any(r.revoked_on is None for r in file.enforcements) else ""
+    if revoked:
+        out += f"（另有已撤销决定的罚款 {revoked:g} 元，不再计入）"
+    return out
 
 
 def report_from_view(doc: dict[str, Any], rules: Rules, alerts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -349,7 +370,8 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         ("投诉", f"{file.counts.complaints} 件，经核实 {file.counts.complaints_verified} 件"),
         ("现场检查", f"{file.counts.inspections} 次，不符合 {file.counts.inspections_nonconforming} 次"),
         ("整改", f"未结 {file.counts.rectifications_open} 项，逾期 {file.counts.rectifications_overdue} 项"),
-        ("行政处罚", f"{file.counts.enforcements} 件" + (f"，罚款合计 {sum(r.fined_yuan for r in file.enforcements):g} 元" if file.enforcements else "")
+        # (a revoked decision is out of the count: its fine too, said apart)
+        ("行政处罚", f"{file.counts.enforcements} 件" + _fines_text(file)
                      + _listing_text(file, rules, now)),
         ("约谈", f"{file.counts.interviews} 次"),
     ]
@@ -383,11 +405,13 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
             change = "等级不变" + ("（受每次变动级数限制）" if h.held else "")
         history.append({"as_of": _local(h.as_of, off), "grade": h.grade, "previous": h.previous or "", "score": h.score,
                         "change_zh": change, "cause_event_id": h.cause_event_id})
-    samples = [sample_row(s) for s in sorted(file.samples, key=lambda s: (s.sampled_on, s.sample_no), reverse=True)]
+    samples = [_with_retraction(sample_row(s), s, file, off) for s in sorted(file.samples, key=lambda s: (s.sampled_on, s.sample_no), reverse=True)]
     complaints = [
         {"received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),
-         "category_zh": COMPLAINT_ZH.get(c.category, c.category), "text": c.text, "verified": c.verified,
-         "verified_zh": "属实" if c.verified else ("不属实" if c.resolved_at else "核查中"), "outcome": c.outcome or ""}
+         # the report is printed and handed on: the caller's name and numbers masked, as the complaint register
+         # and the alerts show them (the credit file keeps the text as received, for the bureau to call back)
+         "category_zh": COMPLAINT_ZH.get(c.category, c.category), "text": mask_personal_info(c.text), "verified": c.verified,
+         "verified_zh": "属实" if c.verified else ("不属实" if c.resolved_at else "核查中"), "outcome": mask_personal_info(c.outcome or "")}
         for c in sorted(file.complaints, key=lambda c: c.received_at, reverse=True)
     ]
     inspections = [
@@ -409,7 +433,8 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     ]
     today = rules.local_date(now) if now else None
     enforcements = [
-        {"decided_on": r.decided_on.isoformat(), "decision_no": r.decision_no, "violation": r.violation, "legal_basis": r.legal_basis,
+        {"decided_on": r.decided_on.isoformat(), "decision_no": r.decision_no, "authority": r.authority or "", "violation": r.violation,
+         "legal_basis": r.legal_basis,
          "penalties_zh": penalties_text(r.penalties)[0], "serious_dishonesty": r.serious_dishonesty,
          # a listing that ended is said so (公示期满移出), or that it ended with the decision, not a bare 是
          "serious_dishonesty_zh": _listed_zh(r, rules, today),

@@ -511,3 +511,35 @@ def test_xlsx_text_from_outside_is_never_a_formula(county, rules, tmp_path):
     assert wb["概要"].oddFooter.center.text == "诚信档案：=山泉源&&P水业（W07）  第 &P 页，共 &N 页"
     text = render_text(report)  # (plain text, not a spreadsheet: it keeps what was sent, unquoted)
     assert LEAK in text and "=山泉源&P水业" in text
+
+
+def test_the_printed_report_masks_callers_counts_only_fines_in_force_and_traces_penalties_and_retractions(rules):
+    """The credit-file auditor's review: the report is printed and handed on (the caller's name and numbers masked,
+    as the register shows them); a revoked decision's fine is not in the total; the deciding authority is listed;
+    a retracted report says when and by whom."""
+    from tests.test_retraction import retraction
+    from tests.test_risk import E, ev, pa_sample, registered
+
+    text = "我是王小明，身份证 3301 0619 9001 0112 34，电话13812345678。喝了以后腹泻"
+    complaint = ev("complaint.received", "2026-03-01T10:00:00+08:00", complaint_id="TS-PII-9", channel="12315", category="illness",
+                   text=text, verified=True)
+    answered = ev("complaint.resolved", "2026-03-05T10:00:00+08:00", complaint_id="TS-PII-9", verified=True,
+                  outcome="已回电王小明（13812345678），企业已召回")
+    decision = ev("enforcement.decided", "2026-05-18T15:00:00+08:00")
+    second = ev("enforcement.decided", "2026-06-18T15:00:00+08:00", decision_no="示范县市监处罚〔2026〕30号", decided_on="2026-06-18",
+                penalties=[{"kind": "fine", "amount_yuan": 20000}])
+    revoked = ev("enforcement.revoked", "2026-08-20T09:00:00+08:00")  # the golden one: 〔2026〕12号
+    failed = pa_sample("2026-04-01T10:00:00+08:00", sample_no="S-RETRACT")
+    back = retraction("S-RETRACT", at="2026-04-10T09:30:00+08:00")
+    state, _ = replay([registered(), complaint, answered, failed, back, decision, second, revoked], rules)
+    report = build_report(state.files[E], rules)
+    (row,) = report["complaints"]
+    assert "王小明" not in row["text"] + row["outcome"] and "13812345678" not in row["text"] + row["outcome"]
+    assert "1990" not in row["text"] and row["text"].startswith("我是王**，身份证 330106********1234")
+    assert state.files[E].complaints[0].text == text  # (the file keeps the text as received: the bureau calls back)
+    headline = dict((p["label"], p["value"]) for p in report["profile"])["行政处罚"]
+    assert headline.startswith("1 件，罚款合计 20000 元（另有已撤销决定的罚款 50000 元，不再计入）"), headline
+    assert {r["decision_no"]: r["authority"] for r in report["enforcements"]}["示范县市监处罚〔2026〕12号"] == "示范县市场监督管理局"
+    assert "处罚机关" in render_text(report)
+    (retracted,) = [s for s in report["samples"] if s["sample_no"] == "S-RETRACT"]
+    assert "县市场监督管理局 于 2026-04-10 09:30 撤销" in retracted["detail_zh"], retracted["detail_zh"]

@@ -29,6 +29,15 @@ CALLER = "我叫王小明，身份证330106199001011234，电话13812345678，�
     # … and numbers a product is known by, which read like an ID card, a phone or a landline
     ("批号 202603251234567，批次 13812345678，小票编号 13812345678，批号 057120260325，编号0571-2026-0325", None),
     ("本人在超市购买", None),
+    # (the credit-file auditor's review) the forms a caller also uses, an ID in groups, QQ and WeChat
+    ("我是王小明，电话13812345678", "我是王**，电话138****5678"),
+    ("投诉人张三丰反映产品有异物", "投诉人张**反映产品有异物"),
+    ("身份证 3301 0619 9001 0112 34", "身份证 330106********1234"),
+    ("身份证330106-19900101-1234号", "身份证330106********1234号"),
+    ("QQ 123456789，微信号：wxid_ab12cd", "QQ 12*****89，微信号：wx*********"),
+    ("我是消费者，我是附近居民", None),
+    ("已回电王小明，企业已召回；已回电给消费者，已致电了解情况", "已回电王**，企业已召回；已回电给消费者，已致电了解情况"),
+    ("批号 2026 0325 1234 5678 90", None),
 ])
 def test_numbers_names_and_addresses_of_mail_are_masked_and_the_products_details_kept(text, masked):
     assert mask_personal_info(text) == (text if masked is None else masked)
