@@ -54,6 +54,14 @@ control characters) with the reason and the errors: an ingress record of up to
 letter (~1.2 MB) was refused and the worker stopped at every start on the same record.  A letter
 larger still (an 8 MiB HTTP body) is kept bounded (``qrisk.kafka_log.dead_letter_value``)."""
 
+EFFECTS_MESSAGE_MAX_BYTES = STATE_MESSAGE_MAX_BYTES
+"""``max.message.bytes`` of the effects topic.  One event's effects carry its derived rows (a sample's
+items, its judgement, the alert steps with their evidence and notifications), several times the
+event: a 437 kB sampling.result of 200 items the catalogue lacks, each failed by the lab, made a 3 MB
+message.  Left to the broker's 1 MB it was refused, and the worker stopped at every start on the same
+event, every enterprise of its partition with it.  Larger still, the message is replaced by a
+``processing.failed`` one and dead-lettered (``qrisk.worker.oversized_effects``)."""
+
 VIEW_MESSAGE_MAX_BYTES = STATE_MESSAGE_MAX_BYTES
 """``max.message.bytes`` of the credit-files topic: a view is the whole credit file (224 kB for a
 busy demo enterprise after one year), and a view past the broker's 1 MB stopped the worker at
@@ -241,7 +249,8 @@ class Topics:
                                                                     "max.message.bytes": str(LETTER_MESSAGE_MAX_BYTES)},
                                       "dead_letter_id", "JSON: raw bytes (utf-8 or base64), reason, field errors, source position",
                                       "every input that was rejected or failed processing")
-        self.effects = TopicSpec(f"{prefix}.effects", p, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete", "min.insync.replicas": isr},
+        self.effects = TopicSpec(f"{prefix}.effects", p, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete",
+                                                          "min.insync.replicas": isr, "max.message.bytes": str(EFFECTS_MESSAGE_MAX_BYTES)},
                                  "enterprise_id", "JSON: the effects of one event on one credit file (+ its derived rows as column lists)",
                                  "the fold's output: signals, grades, alert decisions, derived rows")
         self.credit_files = TopicSpec(f"{prefix}.credit-files", p, {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000",
