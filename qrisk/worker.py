@@ -70,7 +70,7 @@ from typing import Any, Iterable
 import orjson
 
 from alerts.lifecycle import AlertActionError, AlertBook, AlertChange, Enterprise
-from ingest.validate import from_the_future, json_invalid_zh
+from ingest.validate import from_the_future, has_duplicate_keys, json_invalid_zh
 from processors._build import builder
 from processors.credit_file import CountyState, CreditFile
 from processors.ids import event_key
@@ -800,8 +800,6 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
     context = door_context if now is not None else None
     fast = _parse_current(raw, context)
     if fast is not None and now is not None:
-        from ingest.validate import has_duplicate_keys
-
         # arriving, a key given twice is refused (the one-pass parser keeps its last copy); the log
         # is re-read as it was accepted
         if has_duplicate_keys(raw, [fast]):
@@ -1124,6 +1122,10 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                     raw = m.value or b""
                     value = None
                     event = _parse_current(raw, door_context)  # the ingress: arriving events
+                    if event is not None and has_duplicate_keys(raw, [event]):
+                        # the one-pass parser kept the last copy of a key given twice: refused as the HTTP
+                        # door refuses it, by the general way below, which names the key
+                        event = None
                     if event is not None:
                         letter = None
                         event = event.model_copy(update={"received_at": now})

@@ -1,9 +1,11 @@
-"""On the real broker, a real worker: one valid event must not stop a partition.
+"""On the real broker, a real worker: one valid event must not stop a partition, and the Kafka ingress
+refuses what the HTTP door refuses.
 
 A 437 kB sampling.result (200 items the catalogue lacks, each failed by the lab) makes a 3 MB effects
 message.  The effects topic took the broker's default 1 MB: the broker refused it, the worker stopped
 (exit 70) before acknowledging, and met the same event at every start — every enterprise on that log
-partition frozen.
+partition frozen.  And the ingress agent took a valid-looking record with a key given twice (the
+one-pass parser keeps the last copy) where the HTTP door refuses it.
 """
 from __future__ import annotations
 
@@ -154,6 +156,36 @@ def test_effects_the_topic_still_refuses_are_dead_lettered_and_the_partition_goe
     assert letter["reason"].startswith("effects_too_large: ")
     wait_for(lambda: _metrics(run["port"]).get("qrisk_worker_effects_too_large_total", 0) >= 1, 30, "the count of replaced effects")
     assert run["worker"].alive(), run["worker"].tail()
+
+
+def test_the_ingress_refuses_a_key_given_twice_as_the_http_door_does(run, kafka_bootstrap):
+    """The ingress agent's fast path (pydantic's one-pass parser) kept the last copy of a key given twice
+    and logged the record as it came: ``"values": [0.5], "values": [0.01]`` judged by 0.01."""
+    from ingest.validate import decode_body
+    from tests.test_duplicate_keys import _twice
+    from tests.test_kafka_ingress_limits import _send
+
+    topics = run["topics"]
+    doc = _event("sampling.result", "E-FX-3")
+    raw = _twice(doc).encode("utf-8")
+    _, (http,) = decode_body(raw)  # what POST /v1/events answers for the same bytes
+    topic = topics.ingress["lab"].name
+    md = _send(kafka_bootstrap, topic, raw, b"E-FX-3")
+    letter_id = f"kafka:{topic}:{md.partition}:{md.offset}"
+    wait_for(lambda: letter_id in _letters(kafka_bootstrap, topics.dead_letters.name), 90, f"dead letter {letter_id}",
+             interval=1, on_timeout=run["worker"].tail)
+    letter = _letters(kafka_bootstrap, topics.dead_letters.name)[letter_id]
+    assert letter["raw"].encode("utf-8") == raw
+    twice = [e for e in letter["errors"] if e["type"] == "duplicate_key"]
+    assert twice == [e for e in http.errors if e["type"] == "duplicate_key"] and twice[0]["field"] == "payload.items[1].values"
+    assert letter["reason"] == http.reason
+    # and nothing of it reached the log (a later record of the same partition did)
+    after = _event("enterprise.registered", "E-FX-3")
+    md2 = _send(kafka_bootstrap, topics.ingress["import"].name, json.dumps(after, ensure_ascii=False).encode(), b"E-FX-3")
+    assert md2 is not None
+    wait_for(lambda: after["event_id"] in {json.loads(m.value)["event_id"] for m in read_topic(kafka_bootstrap, topics.events.name, 30)},
+             90, "the next event in the log", interval=1, on_timeout=run["worker"].tail)
+    assert doc["event_id"] not in {json.loads(m.value)["event_id"] for m in read_topic(kafka_bootstrap, topics.events.name, 30)}
 
 
 def test_the_fold_replaces_effects_past_its_limit_and_the_sink_takes_the_replacement():
