@@ -913,7 +913,11 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     app.qrisk_fold = fold  # type: ignore[attr-defined]
     app.qrisk_files = files  # type: ignore[attr-defined]
     app.qrisk_stats = {"applied": 0, "duplicates": 0, "conflicts": 0, "dead_letters": 0, "normalised": 0, "batches": 0,  # type: ignore[attr-defined]
-                       "letters_truncated": 0, "views_skipped": 0, "views_failed": 0, "not_ours": 0, "effects_too_large": 0}
+                       "letters_truncated": 0, "views_skipped": 0, "views_failed": 0, "not_ours": 0, "effects_too_large": 0,
+                       "lost_messages": 0}
+    # records deleted (retention) before this worker read them, per topic and as said on /qrisk/healthz/
+    lost_by_topic: dict[str, int] = collections.Counter()
+    lost_ranges: list[dict[str, Any]] = []
     letter_max = min(LETTER_MAX_BYTES, letter_max_bytes or LETTER_MAX_BYTES)
     view_max = min(VIEW_MAX_BYTES, view_max_bytes or VIEW_MAX_BYTES)
     stats = app.qrisk_stats  # type: ignore[attr-defined]
@@ -1056,8 +1060,18 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                     # records deleted by retention never come: the partition goes on from its first record
                     first = (await app.consumer.earliest_offsets(tp)).get(tp)
                     if first is not None and first > offset:
-                        log.warning("%s/%s: offsets %s to %s are gone (retention); going on from %s", tp.topic, tp.partition,
-                                    offset, first - 1, first)
+                        # lost for good: what was never validated never reached the log; said, counted and on the health page
+                        n = first - offset
+                        stats["lost_messages"] += n
+                        lost_by_topic[tp.topic] += n
+                        zh = (f"{tp.topic} 分区 {tp.partition} 的第 {offset}–{first - 1} 条记录（共 {n} 条）在 worker 读取之前已被 Kafka 按保留期删除，"
+                              f"未进入事件日志；请让发送方重发")
+                        en = (f"{tp.topic}/{tp.partition}: offsets {offset} to {first - 1} are gone (retention): {n} records deleted before "
+                              f"a worker read them never reached the log; have their senders send them again")
+                        lost_ranges.append({"topic": tp.topic, "partition": tp.partition, "offsets": f"{offset}-{first - 1}", "messages": n,
+                                            "at": utc_now().isoformat(timespec="seconds"), "problem": f"{zh} / {en}"})
+                        del lost_ranges[:-20]
+                        log.error("%s / %s; going on from %s", zh, en, first)
                         order.accept_from(tp, first)
                         # the one hole the commit may pass (Faust's gap: its offsets count as acknowledged)
                         await app.consumer._add_gap(tp, offset, first - 1)
@@ -1465,20 +1479,28 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         if stale:
             log.info("fold: %s table keys of partitions not assigned here dropped", len(stale))
 
+    @app.page("/qrisk/healthz/")
+    async def qrisk_health(web, request):  # pragma: no cover - served by Faust's web server, tested against the real broker
+        # "degraded" once records were deleted before this worker read them, until it restarts (the log keeps it)
+        problem = lost_ranges[-1]["problem"] if lost_ranges else None
+        return web.json({"status": "degraded" if problem else "ok", "problem": problem, **({"lost": lost_ranges} if lost_ranges else {}),
+                         "lost_messages": stats["lost_messages"]})
+
     @app.page("/qrisk/metrics/")
     async def qrisk_metrics(web, request):  # pragma: no cover - served by Faust's web server, tested against the real broker
         consumer = app.consumer
         assigned = [tp for tp in consumer.assignment() if tp.topic in agent_topics]
         ends = {tp: consumer.highwater(tp) for tp in assigned}
         committed = {tp: consumer._committed_offset.get(tp) for tp in assigned}
-        return web.text(worker_metrics(stats, app.monitor, fold.stale_snapshots, ends, committed).decode("ascii"),
+        lost = {t: lost_by_topic.get(t, 0) for t in sorted(agent_topics)}
+        return web.text(worker_metrics(stats, app.monitor, fold.stale_snapshots, ends, committed, lost).decode("ascii"),
                         content_type="text/plain; version=0.0.4")
 
     return app
 
 
 def worker_metrics(stats: dict[str, int], monitor: Any, stale_snapshots: int = 0, ends: dict[Any, int | None] | None = None,
-                   committed: dict[Any, int | None] | None = None) -> bytes:
+                   committed: dict[Any, int | None] | None = None, lost: dict[str, int] | None = None) -> bytes:
     """The worker's counts and, per partition it reads, how far the group's committed offset is
     behind the end the last fetch saw, as Prometheus text.
 
@@ -1524,7 +1546,9 @@ def worker_metrics(stats: dict[str, int], monitor: Any, stale_snapshots: int = 0
          stats.get("not_ours", 0)),
         ("qrisk_worker_stale_snapshots", "gauge", f"credit files loaded from a snapshot another fold version wrote (this is {FOLD_VERSION}): "
                                                   "they keep its results until the log is folded again", stale_snapshots),
-    ], [("qrisk_worker_lag_messages", "gauge", "messages not yet committed behind the end of each partition the worker reads", lag)])
+    ], [("qrisk_worker_lag_messages", "gauge", "messages not yet committed behind the end of each partition the worker reads", lag),
+        ("qrisk_worker_lost_messages_total", "counter", "records deleted (retention) before this worker read them: they never reached the log",
+         [({"topic": t}, n) for t, n in sorted((lost or {}).items())])])
 
 
 def _faust_credentials(settings: KafkaSettings):
