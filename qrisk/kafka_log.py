@@ -14,6 +14,7 @@ time.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import datetime as dt
@@ -21,7 +22,7 @@ import json
 import threading
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from schemas.events import Envelope
 
@@ -178,14 +179,15 @@ class KafkaLog:
         if refused:
             raise EventTooLarge(refused)
         pending: list[tuple[Published, list[Any]]] = []
-        for event, value in zip(events, values):
-            outcome = Published(str(event.event_id), "accepted")
-            if event.enterprise_id == "*":
-                # the clock reaches every credit file: one copy (same event_id) per partition
-                futures = [self.producer.send(topic, value=value, key=TICK_KEY, partition=p) for p in self.log_partitions()]
-            else:
-                futures = [self.producer.send(topic, value=value, key=event.enterprise_id.encode("utf-8"))]
-            pending.append((outcome, futures))
+        with self._refused_as_publish_error(events):
+            for event, value in zip(events, values):
+                outcome = Published(str(event.event_id), "accepted")
+                if event.enterprise_id == "*":
+                    # the clock reaches every credit file: one copy (same event_id) per partition
+                    futures = [self.producer.send(topic, value=value, key=TICK_KEY, partition=p) for p in self.log_partitions()]
+                else:
+                    futures = [self.producer.send(topic, value=value, key=event.enterprise_id.encode("utf-8"))]
+                pending.append((outcome, futures))
         self._wait(pending, "event")
         return [o for o, _ in pending]
 
@@ -208,9 +210,11 @@ class KafkaLog:
         now = self.clock()
         topic = self.topics.dead_letters.name
         pending = []
-        for letter in letters:
-            fut = self.producer.send(topic, value=dead_letter_value(letter, now), key=letter.dead_letter_id.encode("utf-8"))
-            pending.append((Published(letter.dead_letter_id, "dead_lettered"), [fut]))
+        letters = list(letters)
+        with self._refused_as_publish_error(letters):
+            for letter in letters:
+                fut = self.producer.send(topic, value=dead_letter_value(letter, now), key=letter.dead_letter_id.encode("utf-8"))
+                pending.append((Published(letter.dead_letter_id, "dead_lettered"), [fut]))
         self._wait(pending, "dead letter")
         return [o.event_id for o, _ in pending]
 
@@ -218,6 +222,18 @@ class KafkaLog:
 
     def send_raw(self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]] | None = None) -> Any:
         return self.producer.send(topic, value=value, key=key, headers=headers or [])
+
+    @contextlib.contextmanager
+    def _refused_as_publish_error(self, items: Sequence[Any]) -> Iterator[None]:
+        """A send the producer refuses itself (no metadata within ``max_block_ms``: the broker away) is a
+        publish that failed, as an unacknowledged one is: the API answers 503, not 500."""
+        from kafka.errors import KafkaError
+
+        try:
+            yield
+        except KafkaError as exc:
+            ids = [str(getattr(i, "event_id", None) or getattr(i, "dead_letter_id", "")) for i in items]
+            raise PublishError(f"{len(ids)} message(s) not sent to Kafka: {type(exc).__name__}: {exc}", ids) from exc
 
     def _wait(self, pending: list[tuple[Published, list[Any]]], what: str) -> None:
         failed: list[str] = []
