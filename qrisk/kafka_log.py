@@ -208,15 +208,18 @@ class KafkaLog:
         """Keep rejected inputs on the dead-letter topic; returns their ids once acknowledged.
         (A letter larger than the topic takes goes bounded: ``dead_letter_value``.)"""
         now = self.clock()
-        topic = self.topics.dead_letters.name
         pending = []
         letters = list(letters)
         with self._refused_as_publish_error(letters):
             for letter in letters:
-                fut = self.producer.send(topic, value=dead_letter_value(letter, now), key=letter.dead_letter_id.encode("utf-8"))
-                pending.append((Published(letter.dead_letter_id, "dead_lettered"), [fut]))
+                pending.append((Published(letter.dead_letter_id, "dead_lettered"), [self.send_letter(letter, now)]))
         self._wait(pending, "dead letter")
         return [o.event_id for o, _ in pending]
+
+    def send_letter(self, letter: DeadLetter, now: dt.datetime | None = None) -> Any:
+        """Hand one letter to the producer (bounded as ``dead_letter`` bounds it); its future resolves once acknowledged."""
+        return self.producer.send(self.topics.dead_letters.name, value=dead_letter_value(letter, now or self.clock()),
+                                  key=letter.dead_letter_id.encode("utf-8"))
 
     # ------------------------------------------------------------------ raw ingress
 
@@ -284,10 +287,28 @@ def produce_file(path: Path, source: str, settings: KafkaSettings | None = None,
     topic = log.topics.ingress_for(source).name
     sent = dead = 0
     window_futures: list[tuple[str, Any]] = []
-    letters: list[DeadLetter] = []
+    # A bad line's letter is sent when it is found, and waited for with the window it falls in: held to
+    # the end of the file, the letters went nowhere when a record was refused half way (PublishError)
+    letter_futures: list[tuple[str, Any]] = []
+
+    def refuse(letter: DeadLetter) -> None:
+        letter_futures.append((letter.position, log.send_letter(letter)))
+        if len(window_futures) + len(letter_futures) >= window:
+            drain()
 
     def drain() -> None:
-        nonlocal sent
+        nonlocal sent, dead
+        # the letters first: they were sent before the records after them, and are kept even when one of those fails
+        failed = []
+        for position, fut in letter_futures:
+            try:
+                fut.get(timeout=log.timeout_s)
+            except Exception as exc:  # noqa: BLE001
+                failed.append(f"{position}: {type(exc).__name__}: {exc}")
+        if failed:
+            raise PublishError(f"{len(failed)} dead letter(s) not acknowledged by Kafka, first: {failed[0]}", failed)
+        dead += len(letter_futures)
+        letter_futures.clear()
         failed = []
         for position, fut in window_futures:
             try:
@@ -295,7 +316,8 @@ def produce_file(path: Path, source: str, settings: KafkaSettings | None = None,
             except Exception as exc:  # noqa: BLE001
                 failed.append(f"{position}: {type(exc).__name__}: {exc}")
         if failed:
-            raise PublishError(f"{len(failed)} record(s) not acknowledged by Kafka, first: {failed[0]}", failed)
+            raise PublishError(f"{len(failed)} record(s) not acknowledged by Kafka, first: {failed[0]} ({dead} refused line(s) "
+                               f"kept in dead letters so far)", failed)
         sent += len(window_futures)
         if progress:
             progress(len(window_futures))
@@ -305,12 +327,12 @@ def produce_file(path: Path, source: str, settings: KafkaSettings | None = None,
         for position, raw, doc in read_events(path):
             if isinstance(doc, LineError):
                 # as `qrisk import` keeps it: the field, its error code, the reason in both languages
-                letters.append(imported_letter(position, raw, f"{doc.field or '(body)'}: {doc.en}", [doc.error()]))
+                refuse(imported_letter(position, raw, f"{doc.field or '(body)'}: {doc.en}", [doc.error()]))
                 continue
             if isinstance(doc, dict) and doc.get("event_type") == "clock.tick":
                 # the workers refuse it too (qrisk.topics.tick_refusal); said here, with the line
                 error = tick_refusal(topic)
-                letters.append(imported_letter(position, raw, f"forbidden: {error['reason']}", [error]))
+                refuse(imported_letter(position, raw, f"forbidden: {error['reason']}", [error]))
                 continue
             if path.suffix.lower() == ".csv":
                 value = json.dumps(doc, ensure_ascii=False).encode("utf-8")
@@ -324,15 +346,12 @@ def produce_file(path: Path, source: str, settings: KafkaSettings | None = None,
                 # checked before sending: the producer refuses it (or the broker, past its limit) and
                 # with it the whole run, and nothing after this line would be sent
                 error = too_large_error(size, what="record")
-                letters.append(imported_letter(position, raw, f"too_large: {error['reason']}", [error]))
+                refuse(imported_letter(position, raw, f"too_large: {error['reason']}", [error]))
                 continue
             window_futures.append((position, log.send_raw(topic, value, key, headers)))
-            if len(window_futures) >= window:
+            if len(window_futures) + len(letter_futures) >= window:
                 drain()
         drain()
-        if letters:
-            log.dead_letter(letters)
-            dead = len(letters)
     finally:
         log.close()
     return {"file": str(path), "topic": topic, "sent": sent, "dead_lettered": dead}
