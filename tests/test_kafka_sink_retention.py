@@ -128,3 +128,46 @@ def test_effects_deleted_before_the_sink_wrote_them_are_named_counted_and_kept(k
         store.close()
         drop_database(clickhouse_url, name)
         delete_topics(settings, [t.name for t in topics.all()])
+
+
+def test_a_gap_inside_a_batch_is_found_and_a_compacted_topics_holes_are_not_gaps():
+    """Without a broker: a batch lingers over two polls, the gap between them (the consumer moved to the
+    first offset in between) is found; the credit-files topic is compacted, its holes are no loss; and a
+    step the broker can still serve (a partition another sink read meanwhile) is not called lost."""
+    from collections import namedtuple
+
+    from kafka import TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    from qrisk.sink import Sink
+    from qrisk.topics import KafkaSettings
+
+    settings = KafkaSettings(kafka_topic_prefix="gapunit")
+    effects, views = TopicPartition("gapunit.effects", 0), TopicPartition("gapunit.credit-files", 0)
+    Message = namedtuple("Message", "offset value")
+    firsts = {effects: 0, views: 0}
+
+    class Coordinator:
+        class _generation:  # noqa: N801 - kafka-python's name
+            generation_id = 1
+
+        def fetch_committed_offsets(self, partitions, timeout_ms=None):
+            return {effects: OffsetAndMetadata(10, "", -1), views: OffsetAndMetadata(10, "", -1)}
+
+    class Consumer:
+        _coordinator = Coordinator()
+
+        def assignment(self):
+            return {effects, views}
+
+        def beginning_offsets(self, partitions, timeout_ms=None):
+            return {tp: firsts[tp] for tp in partitions}
+
+    sink = Sink(store=None, settings=settings, consumer=Consumer())
+    firsts[effects] = 15
+    sink._check_gaps({effects: [Message(o, b"") for o in (10, 11, 15, 16)], views: [Message(o, b"") for o in (12, 20)]})
+    assert [(g.topic, g.first, g.last) for g in sink.lost] == [("gapunit.effects", 12, 14)]
+    # read on by another member meanwhile (the records are still there): no loss
+    sink._check_gaps({effects: [Message(o, b"") for o in (30, 31)]})
+    assert len(sink.lost) == 1 and sink.stats["lost_messages"] == 3
+    assert sink.health()["status"] == "degraded" and sink.health()["lost"][0]["offsets"] == "12-14"
