@@ -293,7 +293,7 @@ class FileState:
     alerts: AlertBook = field(default_factory=AlertBook)  # this enterprise's alerts (alerts.lifecycle), folded with its file
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EffectOrigin:
     """The log message an effects message came from: what its dead letter keeps if it cannot be sent."""
 
