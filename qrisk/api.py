@@ -1877,16 +1877,28 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     @app.get("/healthz", summary="Liveness (public): 200 while the process works, \"degraded\" naming what to look at "
                                  "(what it is: with an admin or monitor key)")
     def healthz(request: Request) -> dict[str, Any]:
-        if distributed:
-            # reads trail the log by the workers' and the sink's lag, which Kafka's group offsets show
-            return {"status": "ok", "event_log": "kafka", "published": pipeline.published, "dead_lettered": pipeline.dead_lettered}
         # alive either way (200): "degraded" says what an operator should look at — derived rows not
         # being written (dashboards fall behind), the dispatcher's last pass failing
         problems = {}
         if getattr(pipeline, "log_failing_since", None) is not None:
-            problems["event_log"] = (f"事件日志拒绝写入，新事件不被接收（503），已拒绝 {pipeline.log_refused_events} 个事件，发送方须重发 / the event log "
+            problems["event_log"] = (f"事件日志{'（Kafka）' if distributed else ''}拒绝写入，新事件不被接收（503），已拒绝 "
+                                     f"{pipeline.log_refused_events} 个事件，发送方须重发 / the event log{' (Kafka)' if distributed else ''} "
                                      f"refuses writes since {pipeline.log_failing_since.isoformat()} ({pipeline.log_refused_events} events "
                                      f"refused, answered 503): {pipeline.log_last_error}")
+        if distributed:
+            # reads trail the log by the workers' and the sink's lag, which Kafka's group offsets show; the
+            # store is where every read comes from (it said "ok" with the broker and ClickHouse both away)
+            store_problem = pipeline.store_problem()
+            if store_problem is not None:
+                problems["store"] = store_problem
+            key_problem = keys.current_problem()
+            if key_problem is not None:
+                problems["keys_file"] = f"{key_problem}（沿用上次读取的密钥 / the keys last read stay in use）"
+            if problems and not _sees_details(request):
+                problems = {name: PROBLEM_SUMMARIES.get(name, "见带 admin 或 monitor 密钥的 /healthz / see /healthz with an admin or monitor key")
+                            for name in problems}
+            return {"status": "degraded" if problems else "ok", "event_log": "kafka", "published": pipeline.published,
+                    "dead_lettered": pipeline.dead_lettered, **({"problems": problems} if problems else {})}
         sink = pipeline._sink
         if sink is not None and sink.failures:
             problems["derived_rows"] = (f"派生表连续 {sink.failures} 次写入失败，看板数据滞后（写入会自动重试） / "
@@ -1956,6 +1968,7 @@ PROBLEM_SUMMARIES = {
     "alert_receivers": "预警通知接收端连续发送失败，或有已放弃的通知待重新发送（POST /v1/alerts/redeliver 或 qrisk alerts redeliver）" + _DETAILS,
     "keys_file": "密钥文件无法读取，沿用上次读取的密钥" + _DETAILS,
     "writer_lease": "写入租约已失效，不再写入事件，请重启 qrisk" + _DETAILS,
+    "store": "ClickHouse 无法读取，查询失败" + _DETAILS,
 }
 """What the public /healthz says of each problem: that it is there, not what it is (a failing
 receiver's error names its address and quotes its answer; the keys file's problem its path)."""

@@ -5,7 +5,9 @@ idempotent, key = enterprise_id) and answers once the broker acknowledged every 
 rejected and refused inputs go to the dead-letter topic with their reason.  Reads come from the
 ClickHouse tables the sink writes (``credit_files``, ``dead_letters``): they trail the log by
 the workers' and the sink's lag (seconds), which ``/healthz`` cannot see from here, and an event
-just accepted is not yet visible.
+just accepted is not yet visible.  A batch the broker does not acknowledge is kept in
+``log_failing_since`` & co. as the embedded pipeline keeps a refused log write: ``/readyz`` says
+not ready for a while after it, ``/healthz`` "degraded", until a batch is acknowledged again.
 
 What the API process holds itself: nothing derived.  The credit files live in the workers; the
 readable report (``view=report``) and the campaign table are computed from the sink's copies of
@@ -24,7 +26,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from schemas.events import Envelope
 
-from qrisk.kafka_log import KafkaLog, Published
+from qrisk.kafka_log import KafkaLog, PublishError, Published
 from qrisk.pipeline import DeadLetter
 from qrisk.topics import KafkaSettings, utc_now
 
@@ -56,6 +58,13 @@ class DistributedBackend:
         # embedded-mode counters the API reports; here the log is not this process's to count
         self.seq = 0
         self.derived_seq = 0
+        # the broker not acknowledging, as ``Pipeline`` keeps its log refusing writes (read by /readyz and
+        # /healthz, which said "ready" and "ok" while every POST waited a minute for a 503)
+        self.log_failing_since: dt.datetime | None = None
+        self.log_refused_events = 0
+        self.log_last_error: str | None = None
+        self.log_last_refusal: dt.datetime | None = None
+        self._store_checked: tuple[float, str | None] = (-1e9, None)
 
     # ------------------------------------------------------------------ writes
 
@@ -64,14 +73,68 @@ class DistributedBackend:
 
     def submit(self, events: Sequence[Envelope], requests: Sequence[int] | None = None) -> list[Published]:
         # (the requests a group commit joins matter only where ids are checked here: the embedded log)
-        outcomes = self.log.submit(events)
+        try:
+            outcomes = self.log.submit(events)
+        except PublishError as exc:
+            self._log_refused(exc, len(events))
+            raise
+        self._log_took()
         self.published += len(outcomes)
         return outcomes
 
     def dead_letter(self, letters: Iterable[DeadLetter]) -> list[str]:
-        ids = self.log.dead_letter(list(letters))
+        letters = list(letters)
+        try:
+            ids = self.log.dead_letter(letters)
+        except PublishError as exc:
+            self._log_refused(exc, len(letters))
+            raise
+        self._log_took()
         self.dead_lettered += len(ids)
         return ids
+
+    def _log_refused(self, exc: Exception, messages: int) -> None:
+        """The broker did not acknowledge a batch: nothing of it is reported accepted (503).  Said once per
+        episode on stderr and kept for /readyz and /healthz."""
+        with self.lock:
+            self.log_refused_events += messages
+            self.log_last_error = f"{type(exc).__name__}: {exc}"[:300]
+            self.log_last_refusal = self.clock()
+            if self.log_failing_since is not None:
+                return
+            self.log_failing_since = self.clock()
+        print(f"qrisk: Kafka 未确认写入（{self.log_last_error}）：新事件不被接收（503），发送方应重发 / the event log (Kafka) does not "
+              f"acknowledge writes ({self.log_last_error}): new events are not accepted (503) until it does", file=sys.stderr, flush=True)
+
+    def _log_took(self) -> None:
+        with self.lock:
+            since, refused = self.log_failing_since, self.log_refused_events
+            if since is None:
+                return
+            self.log_failing_since, self.log_refused_events = None, 0
+        print(f"qrisk: Kafka 已恢复确认写入（自 {since:%H:%M:%S} 起拒绝了 {refused} 个事件，发送方重发即可）/ the event log (Kafka) "
+              f"acknowledges writes again ({refused} events refused since {since:%H:%M:%S} UTC; senders resend them)",
+              file=sys.stderr, flush=True)
+
+    def store_problem(self, every_s: float = 5.0) -> str | None:
+        """Why the ClickHouse store the reads come from does not answer (None: it does), checked at most
+        every ``every_s``: every read but the health pages fails while it does not."""
+        import time
+
+        from qrisk.store import short_reason
+
+        at, problem = self._store_checked
+        if time.monotonic() - at < every_s:
+            return problem
+        try:
+            self.store.query("SELECT 1 AS ok FROM credit_files LIMIT 1", {})
+            problem = None
+        except Exception as exc:  # noqa: BLE001 - reported, never raised from a health page
+            where = getattr(self.store, "url", None) or "ClickHouse"  # (a store's url has its password taken out)
+            problem = (f"ClickHouse（{where}）无法读取，企业档案、预警与死信查询失败 / ClickHouse at {where} cannot be read: "
+                       f"{type(exc).__name__}: {short_reason(exc)}")
+        self._store_checked = (time.monotonic(), problem)
+        return problem
 
     # ------------------------------------------------------------------ reads (ClickHouse, as the sink wrote it)
 

@@ -14,6 +14,7 @@ time.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import datetime as dt
@@ -21,7 +22,7 @@ import json
 import threading
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from schemas.events import Envelope
 
@@ -178,14 +179,15 @@ class KafkaLog:
         if refused:
             raise EventTooLarge(refused)
         pending: list[tuple[Published, list[Any]]] = []
-        for event, value in zip(events, values):
-            outcome = Published(str(event.event_id), "accepted")
-            if event.enterprise_id == "*":
-                # the clock reaches every credit file: one copy (same event_id) per partition
-                futures = [self.producer.send(topic, value=value, key=TICK_KEY, partition=p) for p in self.log_partitions()]
-            else:
-                futures = [self.producer.send(topic, value=value, key=event.enterprise_id.encode("utf-8"))]
-            pending.append((outcome, futures))
+        with self._refused_as_publish_error(events):
+            for event, value in zip(events, values):
+                outcome = Published(str(event.event_id), "accepted")
+                if event.enterprise_id == "*":
+                    # the clock reaches every credit file: one copy (same event_id) per partition
+                    futures = [self.producer.send(topic, value=value, key=TICK_KEY, partition=p) for p in self.log_partitions()]
+                else:
+                    futures = [self.producer.send(topic, value=value, key=event.enterprise_id.encode("utf-8"))]
+                pending.append((outcome, futures))
         self._wait(pending, "event")
         return [o for o, _ in pending]
 
@@ -206,18 +208,35 @@ class KafkaLog:
         """Keep rejected inputs on the dead-letter topic; returns their ids once acknowledged.
         (A letter larger than the topic takes goes bounded: ``dead_letter_value``.)"""
         now = self.clock()
-        topic = self.topics.dead_letters.name
         pending = []
-        for letter in letters:
-            fut = self.producer.send(topic, value=dead_letter_value(letter, now), key=letter.dead_letter_id.encode("utf-8"))
-            pending.append((Published(letter.dead_letter_id, "dead_lettered"), [fut]))
+        letters = list(letters)
+        with self._refused_as_publish_error(letters):
+            for letter in letters:
+                pending.append((Published(letter.dead_letter_id, "dead_lettered"), [self.send_letter(letter, now)]))
         self._wait(pending, "dead letter")
         return [o.event_id for o, _ in pending]
+
+    def send_letter(self, letter: DeadLetter, now: dt.datetime | None = None) -> Any:
+        """Hand one letter to the producer (bounded as ``dead_letter`` bounds it); its future resolves once acknowledged."""
+        return self.producer.send(self.topics.dead_letters.name, value=dead_letter_value(letter, now or self.clock()),
+                                  key=letter.dead_letter_id.encode("utf-8"))
 
     # ------------------------------------------------------------------ raw ingress
 
     def send_raw(self, topic: str, value: bytes, key: bytes | None, headers: list[tuple[str, bytes]] | None = None) -> Any:
         return self.producer.send(topic, value=value, key=key, headers=headers or [])
+
+    @contextlib.contextmanager
+    def _refused_as_publish_error(self, items: Sequence[Any]) -> Iterator[None]:
+        """A send the producer refuses itself (no metadata within ``max_block_ms``: the broker away) is a
+        publish that failed, as an unacknowledged one is: the API answers 503, not 500."""
+        from kafka.errors import KafkaError
+
+        try:
+            yield
+        except KafkaError as exc:
+            ids = [str(getattr(i, "event_id", None) or getattr(i, "dead_letter_id", "")) for i in items]
+            raise PublishError(f"{len(ids)} message(s) not sent to Kafka: {type(exc).__name__}: {exc}", ids) from exc
 
     def _wait(self, pending: list[tuple[Published, list[Any]]], what: str) -> None:
         failed: list[str] = []
@@ -268,10 +287,28 @@ def produce_file(path: Path, source: str, settings: KafkaSettings | None = None,
     topic = log.topics.ingress_for(source).name
     sent = dead = 0
     window_futures: list[tuple[str, Any]] = []
-    letters: list[DeadLetter] = []
+    # A bad line's letter is sent when it is found, and waited for with the window it falls in: held to
+    # the end of the file, the letters went nowhere when a record was refused half way (PublishError)
+    letter_futures: list[tuple[str, Any]] = []
+
+    def refuse(letter: DeadLetter) -> None:
+        letter_futures.append((letter.position, log.send_letter(letter)))
+        if len(window_futures) + len(letter_futures) >= window:
+            drain()
 
     def drain() -> None:
-        nonlocal sent
+        nonlocal sent, dead
+        # the letters first: they were sent before the records after them, and are kept even when one of those fails
+        failed = []
+        for position, fut in letter_futures:
+            try:
+                fut.get(timeout=log.timeout_s)
+            except Exception as exc:  # noqa: BLE001
+                failed.append(f"{position}: {type(exc).__name__}: {exc}")
+        if failed:
+            raise PublishError(f"{len(failed)} dead letter(s) not acknowledged by Kafka, first: {failed[0]}", failed)
+        dead += len(letter_futures)
+        letter_futures.clear()
         failed = []
         for position, fut in window_futures:
             try:
@@ -279,7 +316,8 @@ def produce_file(path: Path, source: str, settings: KafkaSettings | None = None,
             except Exception as exc:  # noqa: BLE001
                 failed.append(f"{position}: {type(exc).__name__}: {exc}")
         if failed:
-            raise PublishError(f"{len(failed)} record(s) not acknowledged by Kafka, first: {failed[0]}", failed)
+            raise PublishError(f"{len(failed)} record(s) not acknowledged by Kafka, first: {failed[0]} ({dead} refused line(s) "
+                               f"kept in dead letters so far)", failed)
         sent += len(window_futures)
         if progress:
             progress(len(window_futures))
@@ -289,12 +327,12 @@ def produce_file(path: Path, source: str, settings: KafkaSettings | None = None,
         for position, raw, doc in read_events(path):
             if isinstance(doc, LineError):
                 # as `qrisk import` keeps it: the field, its error code, the reason in both languages
-                letters.append(imported_letter(position, raw, f"{doc.field or '(body)'}: {doc.en}", [doc.error()]))
+                refuse(imported_letter(position, raw, f"{doc.field or '(body)'}: {doc.en}", [doc.error()]))
                 continue
             if isinstance(doc, dict) and doc.get("event_type") == "clock.tick":
                 # the workers refuse it too (qrisk.topics.tick_refusal); said here, with the line
                 error = tick_refusal(topic)
-                letters.append(imported_letter(position, raw, f"forbidden: {error['reason']}", [error]))
+                refuse(imported_letter(position, raw, f"forbidden: {error['reason']}", [error]))
                 continue
             if path.suffix.lower() == ".csv":
                 value = json.dumps(doc, ensure_ascii=False).encode("utf-8")
@@ -308,15 +346,12 @@ def produce_file(path: Path, source: str, settings: KafkaSettings | None = None,
                 # checked before sending: the producer refuses it (or the broker, past its limit) and
                 # with it the whole run, and nothing after this line would be sent
                 error = too_large_error(size, what="record")
-                letters.append(imported_letter(position, raw, f"too_large: {error['reason']}", [error]))
+                refuse(imported_letter(position, raw, f"too_large: {error['reason']}", [error]))
                 continue
             window_futures.append((position, log.send_raw(topic, value, key, headers)))
-            if len(window_futures) >= window:
+            if len(window_futures) + len(letter_futures) >= window:
                 drain()
         drain()
-        if letters:
-            log.dead_letter(letters)
-            dead = len(letters)
     finally:
         log.close()
     return {"file": str(path), "topic": topic, "sent": sent, "dead_lettered": dead}

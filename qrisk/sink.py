@@ -16,13 +16,21 @@ cannot change:
 A sample's test items arrive as one ``sampling_items_in`` row (arrays per item), which the
 materialised view of migration 030 unfolds into ``sampling_items`` rows in the same INSERT; a
 redelivered one unfolds into the same keys.  Messages of workers before that change carry
-``sampling_items`` rows themselves and are still read (the effects topic keeps 7 days).
+``sampling_items`` rows themselves and are still read (the effects topic keeps 30 days).
 
 Count with ``FINAL`` or ``uniqExact``.  A store outage is retried with backoff, never skipped (and
 said: "degraded" on /healthz once it has lasted ``DEGRADED_AFTER_S``, the unwritten messages as lag);
 a broker that goes away under a running sink is waited for the same way; a
 message that cannot become a row (not JSON, a value that does not fit its column) is written
 to ``dead_letters`` with the reason instead, and the stream goes on.
+
+Messages the broker deleted (retention) before the sink read them are not skipped silently: the
+consumer would go on from the partition's first offset, its lag 0.  The sink knows the offset it
+must read next on every partition it holds (the group's committed offset at assignment, then past
+each message it took); one that comes later than that, or a first offset past it, is a gap
+(``LostRange``): logged as an error, counted (``qrisk_sink_lost_messages_total``), kept in
+``dead_letters`` (channel ``sink``, position ``topic/partition/first-last``) and named on /healthz,
+"degraded" until the sink restarts.
 
 A database that is not what the migrations made (a table, database, column or grant missing:
 ``qrisk.store.SCHEMA_CODES``) is no message's fault: the sink stops there, says so in its log
@@ -134,6 +142,30 @@ TABLE_ORDER = ("dead_letters", "sampling_items", "sampling_items_in", "judgement
                "credit_files", "events")
 
 
+@dataclass(frozen=True)
+class LostRange:
+    """Offsets of one partition the broker deleted (retention) before the sink read them."""
+
+    topic: str
+    partition: int
+    first: int
+    last: int  # inclusive
+    at: str  # when the sink found out (UTC, ISO 8601)
+
+    @property
+    def messages(self) -> int:
+        return self.last - self.first + 1
+
+    def text(self) -> str:
+        what = ("其处理结果、判定、预警与通知未写入 ClickHouse，请用 qrisk rebuild --kafka 从日志重新生成" if ".effects" in self.topic or
+                ".credit-files" in self.topic else "未写入 ClickHouse")
+        what_en = ("their effects, judgements, alerts and notifications are not in ClickHouse: fold the log again "
+                   "(`qrisk rebuild --kafka`)" if ".effects" in self.topic or ".credit-files" in self.topic else "they are not in ClickHouse")
+        return (f"{self.topic} 分区 {self.partition} 的第 {self.first}–{self.last} 条消息（共 {self.messages} 条）在写入前已被 Kafka 按保留期删除，"
+                f"{what} / {self.topic} partition {self.partition}: offsets {self.first}-{self.last} ({self.messages} messages) were "
+                f"deleted by the broker (retention) before the sink wrote them; {what_en}")
+
+
 class Unwritten(Exception):
     """The sink stopped while rows it must not skip were still unwritten: nothing may be committed."""
 
@@ -169,12 +201,22 @@ class Sink:
         self._idle_since: float | None = None
         self._rejoined_at = -1e9
         self.stats = {"batches": 0, "messages": 0, "rows": 0, "retries": 0, "bad_messages": 0, "commit_failures": 0,
-                      "schema_errors": 0, "broker_errors": 0, "lag_unknown": 0}
+                      "schema_errors": 0, "broker_errors": 0, "lag_unknown": 0, "lost_messages": 0}
         self.unhealthy: str | None = None  # why the sink is stuck retrying (a schema error, a half-written message, an outage)
         self._failing_since: float | None = None  # monotonic start of the current run of transient failures
         self.lag: dict[tuple[str, int], int] = {}  # messages behind the log end, per assigned partition
         self.last_batch_at: float | None = None  # monotonic time of the last batch written
         self._lag_at = -1e9
+        # per assigned partition, the offset the sink must read next: a message past it, or a first offset
+        # past it, means the broker deleted what lies between (``_check_gaps``); unknown for a partition
+        # its group never committed on
+        self._expected: dict[Any, int] = {}
+        self._assigned: Any = None  # (group generation, assignment) the expected offsets are of
+        self.lost: list[LostRange] = []
+        self.lost_by_topic: dict[str, int] = {}
+        self._lost_rows = Rows()  # their dead letters, not yet written
+        # where a step past the expected offset can only be a deletion (the compacted credit-files topic has holes)
+        self._gap_topics = {self.topics.events.name, self.topics.effects.name, self.topics.dead_letters.name}
 
     def _consumer(self):
         from kafka import KafkaConsumer
@@ -378,6 +420,7 @@ class Sink:
 
     def process(self, records: dict[Any, list[Any]]) -> int:
         """Write the rows of one poll's records (isolating a message whose rows a table refuses)."""
+        self._write_lost()
         per_message: list[tuple[Any, Any, Rows]] = []
         total = Rows()
         for tp, messages in records.items():
@@ -409,6 +452,11 @@ class Sink:
         self.stats["messages"] += total.messages
         return total.messages
 
+    def _write_lost(self) -> None:
+        if self._lost_rows.count():
+            self.write(self._lost_rows)  # (before a commit passes the gap's place)
+            self._lost_rows = Rows()
+
     def _check_assignment(self) -> None:
         """Rejoin the group when it left this sink with nothing although its topics have partitions.
 
@@ -439,6 +487,7 @@ class Sink:
         limit = self.settings.sink_batch
         records = self.consumer.poll(timeout_ms=timeout_ms, max_records=limit)
         if not records:
+            self._write_lost()  # (a gap found with nothing to read: measure_lag)
             self._check_assignment()
             return 0
         count = sum(map(len, records.values()))
@@ -458,6 +507,7 @@ class Sink:
             for tp, messages in more.items():
                 records.setdefault(tp, []).extend(messages)
                 count += len(messages)
+        self._check_gaps(records)
         # A batch's parsed messages and rows (up to sink_batch messages) are alive together: the
         # cyclic collector, triggered by allocations, walked them over and over (half the sink's CPU).
         # They are freed by reference counting when the batch is done; cycles wait until then.
@@ -477,6 +527,101 @@ class Sink:
         self.stats["batches"] += 1
         self.last_batch_at = time.monotonic()
         return n
+
+    # ------------------------------------------------------------------ gaps (retention)
+
+    def _refresh_expected(self, check: bool = True) -> bool:
+        """At a new assignment (or group generation): the offset to read next on each partition is the
+        group's committed one.  kafka-python's consumer, at ``auto_offset_reset="earliest"``, moves a
+        position below the partition's first offset to that first offset and says so only at INFO."""
+        consumer = self.consumer
+        generation = getattr(getattr(getattr(consumer, "_coordinator", None), "_generation", None), "generation_id", None)
+        assigned = frozenset(consumer.assignment())
+        if (generation, assigned) == self._assigned:
+            return False
+        committed = consumer._coordinator.fetch_committed_offsets(list(assigned), timeout_ms=5000) if assigned else {}
+        self._expected = {tp: meta.offset for tp, meta in committed.items() if meta is not None and meta.offset is not None
+                          and meta.offset >= 0}
+        self._assigned = (generation, assigned)
+        if check:
+            # a partition already past what its group committed before this sink joined is found here too
+            self._check_beginnings()
+        return True
+
+    def _check_gaps(self, records: dict[Any, list[Any]]) -> None:
+        """Before a batch is written: a message past the offset expected next on its partition is a gap, if
+        the broker no longer has what lies between (the partition's first offset is past it).  Nothing here
+        may raise a Kafka error: the batch is polled, and one given up now would be passed by the next poll."""
+        if not hasattr(self.consumer, "assignment"):
+            return  # (a stand-in consumer in tests)
+        try:
+            # (the partitions' first offsets only after this batch's messages are counted as read)
+            refreshed = self._refresh_expected(check=False)
+        except Exception as exc:  # noqa: BLE001 - the coordinator away: checked at the next batch (and by measure_lag)
+            log.info("sink: committed offsets not read for the gap check (%s: %s)", type(exc).__name__, short_reason(exc))
+            for tp, messages in records.items():
+                if messages and tp in self._expected:
+                    self._expected[tp] = messages[-1].offset + 1
+            return
+        jumps: list[tuple[Any, int, int]] = []  # (partition, offset expected, offset that came)
+        for tp, messages in records.items():
+            if not messages:
+                continue
+            expected = self._expected.get(tp)
+            if tp.topic in self._gap_topics:
+                # (a batch may hold two polls' messages, the gap between them: every step is looked at)
+                for m in messages:
+                    if expected is not None and m.offset > expected:
+                        jumps.append((tp, expected, m.offset))
+                    expected = m.offset + 1
+            self._expected[tp] = messages[-1].offset + 1
+        if jumps:
+            try:
+                firsts = self.consumer.beginning_offsets(list({tp for tp, _, _ in jumps}), timeout_ms=5000)
+            except Exception as exc:  # noqa: BLE001 - unconfirmed: within one assignment only a deletion makes a step
+                log.info("sink: first offsets not read for the gap check (%s: %s)", type(exc).__name__, short_reason(exc))
+                firsts = {}
+            for tp, expected, offset in jumps:
+                first = firsts.get(tp, offset)
+                if first > expected:  # (else what lies between is still there: not a deletion)
+                    self._record_lost(tp, expected, min(offset, first) - 1)
+        if refreshed:
+            try:
+                self._check_beginnings()
+            except Exception as exc:  # noqa: BLE001 - measure_lag looks again
+                log.info("sink: first offsets not read for the gap check (%s: %s)", type(exc).__name__, short_reason(exc))
+
+    def _check_beginnings(self) -> None:
+        """A partition whose first offset passed the one expected next, before any message came (a quiet
+        partition, or one whose every message was deleted): a gap as well."""
+        tps = [tp for tp in self.consumer.assignment() if tp in self._expected]
+        if not tps:
+            return
+        firsts = self.consumer.beginning_offsets(tps, timeout_ms=5000)
+        for tp in tps:
+            first = firsts.get(tp)
+            if first is not None and first > self._expected[tp]:
+                self._record_lost(tp, self._expected[tp], first - 1)
+                self._expected[tp] = first
+
+    def _record_lost(self, tp: Any, first: int, last: int) -> None:
+        from qrisk.kafka_log import dead_letter_value
+        from qrisk.pipeline import DeadLetter
+
+        gap = LostRange(tp.topic, tp.partition, first, last, self.clock().astimezone(UTC).isoformat(timespec="seconds"))
+        self.lost.append(gap)
+        self.stats["lost_messages"] += gap.messages
+        self.lost_by_topic[gap.topic] = self.lost_by_topic.get(gap.topic, 0) + gap.messages
+        log.error("sink: %s", gap.text())
+        # kept where operators look for what went wrong, beyond this process's life (the health page's is not)
+        position = f"{gap.topic}/{gap.partition}/{gap.first}-{gap.last}"
+        error = {"field": "", "type": "lost_by_retention", "topic": gap.topic, "partition": gap.partition, "first_offset": gap.first,
+                 "last_offset": gap.last, "messages": gap.messages, "reason": gap.text().split(" / ", 1)[1],
+                 "reason_zh": gap.text().split(" / ", 1)[0]}
+        letter = DeadLetter("sink", position, b"", f"lost_by_retention: {error['reason']}", [error],
+                            dead_letter_id=f"kafka:{gap.topic}:{gap.partition}:{gap.first}-{gap.last}:lost")
+        # written with the next batch, not here: this may run inside a write waiting for the database
+        self._lost_rows.merge(self._dead_letter_rows(gap.topic, gap.partition, gap.first, dead_letter_value(letter, self.clock())))
 
     def _broker_down(self, exc: BaseException, delay: float) -> float:
         self.stats["broker_errors"] += 1
@@ -544,6 +689,11 @@ class Sink:
             return
         if assigned:
             self._broker_back(BROKER_FIRST_DELAY_S * 2)  # (the group's coordinator answered: Kafka is back)
+            try:
+                if not self._refresh_expected():
+                    self._check_beginnings()
+            except Exception as exc:  # noqa: BLE001 - checked again at the next measure
+                log.info("sink: first offsets not read for the gap check (%s: %s)", type(exc).__name__, short_reason(exc))
         for tp in assigned:
             high = self.consumer.highwater(tp)
             try:
@@ -555,9 +705,13 @@ class Sink:
         self.lag = lag
 
     def health(self) -> dict[str, Any]:
-        """The /healthz page: "degraded" with the reason while a table refuses its rows."""
+        """The /healthz page: "degraded" with the reason while a table refuses its rows, and once messages
+        were deleted before the sink read them (``lost``: which, until the sink restarts)."""
         age = None if self.last_batch_at is None else round(time.monotonic() - self.last_batch_at, 1)
-        return {"status": "degraded" if self.unhealthy else "ok", "problem": self.unhealthy,
+        lost = [{"topic": g.topic, "partition": g.partition, "offsets": f"{g.first}-{g.last}", "messages": g.messages, "at": g.at,
+                 "problem": g.text()} for g in self.lost[-20:]]
+        problem = self.unhealthy or (self.lost[-1].text() if self.lost else None)
+        return {"status": "degraded" if problem else "ok", "problem": problem, **({"lost": lost} if lost else {}),
                 "lag": sum(self.lag.values()), "last_batch_seconds_ago": age, **self.stats}
 
     def metrics(self) -> bytes:
@@ -576,7 +730,9 @@ class Sink:
             ("qrisk_sink_unhealthy", "gauge", "1 while a table refuses its rows or the database or Kafka has been away for a while, "
                                               "and nothing is committed", int(self.unhealthy is not None)),
         ], [("qrisk_sink_lag_messages", "gauge", "messages not yet written behind the end of each assigned partition",
-             [({"topic": t, "partition": str(p)}, n) for (t, p), n in sorted(self.lag.items())])])
+             [({"topic": t, "partition": str(p)}, n) for (t, p), n in sorted(self.lag.items())]),
+            ("qrisk_sink_lost_messages_total", "counter", "messages the broker deleted (retention) before the sink wrote them",
+             [({"topic": t}, self.lost_by_topic.get(t, 0)) for t in sorted(self.names)])])
 
     def close(self) -> None:
         self.consumer.close(autocommit=False)

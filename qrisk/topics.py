@@ -9,7 +9,7 @@ checks what already exists; the producers (``qrisk.kafka_log``), the Faust worke
 | ``qrisk.ingress.<source>`` (lab, complaint, inspection, bureau, import) | enterprise_id when readable | the bytes as received; each topic admits what its HTTP role may post (``INGRESS_ROLES``) | P | 7 days |
 | ``qrisk.events`` — the normalised event log | enterprise_id (``*`` for a clock.tick, sent to every partition) | the validated event (JSON) | P | forever |
 | ``qrisk.dead-letters`` | dead_letter_id | original bytes + reason + source position (JSON) | 1 | 90 days |
-| ``qrisk.effects`` | enterprise_id | one event's effects on one credit file, with derived rows (JSON) | P | 7 days |
+| ``qrisk.effects`` | enterprise_id | one event's effects on one credit file, with derived rows (JSON) | P | 30 days |
 | ``qrisk.credit-files`` | enterprise_id | the newest credit file (JSON) | P | compacted |
 | ``qrisk-worker-files-changelog`` (Faust) | ``S|p|id`` / ``E|p|id|v`` | snapshot / applied event | P | compacted |
 
@@ -53,6 +53,21 @@ control characters) with the reason and the errors: an ingress record of up to
 ``LOG_MESSAGE_MAX_BYTES`` fits with room.  Left to the broker's 1 MB, a ~900 kB binary record's
 letter (~1.2 MB) was refused and the worker stopped at every start on the same record.  A letter
 larger still (an 8 MiB HTTP body) is kept bounded (``qrisk.kafka_log.dead_letter_value``)."""
+
+EFFECTS_MESSAGE_MAX_BYTES = STATE_MESSAGE_MAX_BYTES
+"""``max.message.bytes`` of the effects topic.  One event's effects carry its derived rows (a sample's
+items, its judgement, the alert steps with their evidence and notifications), several times the
+event: a 437 kB sampling.result of 200 items the catalogue lacks, each failed by the lab, made a 3 MB
+message.  Left to the broker's 1 MB it was refused, and the worker stopped at every start on the same
+event, every enterprise of its partition with it.  Larger still, the message is replaced by a
+``processing.failed`` one and dead-lettered (``qrisk.worker.oversized_effects``)."""
+
+EFFECTS_RETENTION_DAYS = 30
+"""How long the effects topic keeps a message: the sink must have written it to ClickHouse by then.  At
+the 7 days of the ingress topics, a ClickHouse server down for a week lost every effect the sink had not
+written — stream_effects, judgements, alerts, notifications — and nothing said so (the sink does now:
+``qrisk_sink_lost_messages_total``).  The effects are a few kB per event: a month costs little disk and
+leaves time to mend a server."""
 
 VIEW_MESSAGE_MAX_BYTES = STATE_MESSAGE_MAX_BYTES
 """``max.message.bytes`` of the credit-files topic: a view is the whole credit file (224 kB for a
@@ -241,7 +256,8 @@ class Topics:
                                                                     "max.message.bytes": str(LETTER_MESSAGE_MAX_BYTES)},
                                       "dead_letter_id", "JSON: raw bytes (utf-8 or base64), reason, field errors, source position",
                                       "every input that was rejected or failed processing")
-        self.effects = TopicSpec(f"{prefix}.effects", p, {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete", "min.insync.replicas": isr},
+        self.effects = TopicSpec(f"{prefix}.effects", p, {"retention.ms": str(EFFECTS_RETENTION_DAYS * DAY_MS), "cleanup.policy": "delete",
+                                                          "min.insync.replicas": isr, "max.message.bytes": str(EFFECTS_MESSAGE_MAX_BYTES)},
                                  "enterprise_id", "JSON: the effects of one event on one credit file (+ its derived rows as column lists)",
                                  "the fold's output: signals, grades, alert decisions, derived rows")
         self.credit_files = TopicSpec(f"{prefix}.credit-files", p, {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000",

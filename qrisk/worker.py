@@ -36,7 +36,9 @@ is applied to a file only when the file's last applied log offset is before the 
 keeps a digest of each event's content with its id, so an id that comes again with other content
 (a correction under the old id) is not skipped silently: it is a conflict, kept in dead letters
 with an ``event.id_conflict`` effect, and not folded (``Fold._conflict``).  An error
-in ``step`` becomes a ``processing.failed`` effect and a dead letter (as in the embedded runtime);
+in ``step`` becomes a ``processing.failed`` effect and a dead letter (as in the embedded runtime), and so
+do effects too large for the effects topic (``oversized_effects``: sent, the broker refused them and the
+worker stopped at every start on the same event);
 an error that cannot be dead-lettered stops the process at once (``os._exit``) so that nothing is
 acknowledged: Faust acknowledges an event even when an agent raises.  Faust's own commit is
 patched (``qrisk.faust_app``): after a rebalance it stalled on offsets acknowledged twice, and it
@@ -68,7 +70,7 @@ from typing import Any, Iterable
 import orjson
 
 from alerts.lifecycle import AlertActionError, AlertBook, AlertChange, Enterprise
-from ingest.validate import from_the_future, json_invalid_zh
+from ingest.validate import from_the_future, has_duplicate_keys, json_invalid_zh
 from processors._build import builder
 from processors.credit_file import CountyState, CreditFile
 from processors.ids import event_key
@@ -90,7 +92,15 @@ from qrisk.pipeline import (
     conflict_error,
     content_digest,
 )
-from qrisk.topics import EVENT_MAX_BYTES, STATE_MESSAGE_MAX_BYTES, VIEW_MESSAGE_MAX_BYTES, KafkaSettings, Topics, utc_now
+from qrisk.topics import (
+    EFFECTS_MESSAGE_MAX_BYTES,
+    EVENT_MAX_BYTES,
+    STATE_MESSAGE_MAX_BYTES,
+    VIEW_MESSAGE_MAX_BYTES,
+    KafkaSettings,
+    Topics,
+    utc_now,
+)
 
 log = logging.getLogger("qrisk.worker")
 
@@ -116,6 +126,14 @@ assert SNAPSHOT_MAX_BYTES + 64 * 1024 <= STATE_MESSAGE_MAX_BYTES  # a snapshot's
 VIEW_MAX_BYTES = VIEW_MESSAGE_MAX_BYTES - 64 * 1024
 """The largest credit-file view published (its key and record batch fit around it in the topic):
 a larger one is skipped, logged and counted (``qrisk_worker_views_skipped_total``), never sent."""
+
+EFFECTS_MAX_BYTES = EFFECTS_MESSAGE_MAX_BYTES - 64 * 1024
+"""The largest effects message sent as folded (its key and record batch fit around it in the topic); a
+larger one is replaced by a ``processing.failed`` one and dead-lettered (``oversized_effects``)."""
+
+EFFECTS_RETRY_MAX_BYTES = 256 * 1024
+"""What the replacement of an effects message the broker refused for its size may be: the topic's real
+limit is not known then (lowered behind the worker's back, or a broker-wide one)."""
 
 LETTER_RETRY_HEAD_BYTES = 16 * 1024
 """What a dead letter the broker refused for its size keeps of its raw bytes when sent again."""
@@ -275,14 +293,84 @@ class FileState:
     alerts: AlertBook = field(default_factory=AlertBook)  # this enterprise's alerts (alerts.lifecycle), folded with its file
 
 
+@dataclass(frozen=True, slots=True)
+class EffectOrigin:
+    """The log message an effects message came from: what its dead letter keeps if it cannot be sent."""
+
+    raw: bytes  # the log message as folded
+    position: str  # topic/partition/offset of the log
+    letter_id: str  # the dead letter's id: a redelivery collapses onto it
+    occurred_at: dt.datetime
+
+
 @dataclass
 class BatchOutput:
     effects: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value) for the effects topic
+    origins: list[EffectOrigin] = field(default_factory=list)  # of each effects message, in the same order
     letters: list[DeadLetter] = field(default_factory=list)
     writes: list[tuple[str, bytes | None]] = field(default_factory=list)  # table writes; None deletes
     applied: int = 0
     duplicates: int = 0
     conflicts: int = 0
+    effects_too_large: int = 0  # effects messages replaced by a processing.failed one (``oversized_effects``)
+
+
+def _part_sizes(doc: dict[str, Any]) -> dict[str, int]:
+    """The bytes of each part of an effects message (each effect, each block of rows), largest first."""
+    parts: dict[str, int] = {}
+    for i, effect in enumerate(doc.get("effects") or []):
+        parts[f"effects[{i}] {effect.get('kind')}"] = len(_dumps(effect))
+    for name in ("sampling_items_in", "judgement_rows", "alert_rows", "sampling_items", "judgements"):
+        if doc.get(name):
+            parts[name] = len(_dumps(doc[name]))
+    return dict(sorted(parts.items(), key=lambda kv: -kv[1]))
+
+
+def oversized_effects(value: bytes, origin: EffectOrigin, limit: int) -> tuple[bytes, DeadLetter]:
+    """An effects message too large for the effects topic: its replacement, and the dead letter that keeps
+    the event and says what was not written.
+
+    Sent anyway, the broker refused it, the worker stopped before acknowledging, and at every start it
+    met the same event again: the partition, every enterprise on it, stood still for good.  The credit
+    file has folded the event (a replay folds it the same way); what is lost is the effects' copy in
+    ClickHouse (stream_effects, the sample's rows, the judgement), said here and in the letter.  The
+    alert steps and their notifications are kept when they fit without the rest: supervisors are still
+    told of the warning."""
+    doc = orjson.loads(value)
+    head = {k: doc[k] for k in ("enterprise_id", "event_id", "event_type", "file_version", "log", "log_ts") if k in doc}
+    parts = _part_sizes(doc)
+    largest = ", ".join(f"{name} {size:,}" for name, size in list(parts.items())[:4])
+    eid = doc.get("enterprise_id")
+    error: dict[str, Any] = {"field": next(iter(parts), ""), "type": "effects_too_large", "size": len(value), "limit": limit,
+                             "parts": dict(list(parts.items())[:10])}
+
+    def replacement(keep_alerts: bool) -> bytes:
+        kept_zh = "；预警及其通知已保留" if keep_alerts else "，预警及其通知也未写入"
+        kept_en = "; its alert steps and their notifications are kept" if keep_alerts else ", nor its alert steps and notifications"
+        error["kept"] = ["alert_rows"] if keep_alerts else []
+        error["reason"] = (f"the effects of event {doc.get('event_id')} ({doc.get('event_type')}) on the credit file of {eid} are "
+                           f"{len(value):,} bytes as one message, more than the {limit:,} the effects topic takes (largest parts, bytes: "
+                           f"{largest}); the credit file has folded the event, but its effects and derived rows (judgement, sample "
+                           f"items) were not written to ClickHouse{kept_en}. Raise the effects topic's max.message.bytes and fold the "
+                           f"log again (`qrisk rebuild --kafka`) to write them")
+        error["reason_zh"] = (f"事件 {doc.get('event_id')}（{doc.get('event_type')}）对企业 {eid} 诚信档案的处理结果为 {len(value):,} 字节，"
+                              f"超过处理结果主题（effects）可接收的 {limit:,} 字节（最大部分，字节：{largest}）；诚信档案已按该事件更新，"
+                              f"但其处理结果与派生记录（判定、抽检明细）未写入 ClickHouse{kept_zh}。请调大该主题的 max.message.bytes 后"
+                              f"重新折叠日志（qrisk rebuild --kafka）写入")
+        failed = {"idx": 0, "kind": "processing.failed", "event_id": doc.get("event_id"), "occurred_at": origin.occurred_at,
+                  "data": {"reason": f"effects_too_large: {error['reason']}", "reason_zh": error["reason_zh"],
+                           "event_type": doc.get("event_type"), "dead_letter_id": origin.letter_id, "size": len(value), "limit": limit}}
+        out = {**head, "effects": [failed]}
+        if keep_alerts:
+            out["alert_rows"] = doc["alert_rows"]
+        return _dumps(out)
+
+    small = replacement(keep_alerts=bool(doc.get("alert_rows")))
+    if len(small) > limit:
+        small = replacement(keep_alerts=False)
+    letter = DeadLetter("processing", origin.position, origin.raw, f"effects_too_large: {error['reason']}", [error],
+                        dead_letter_id=origin.letter_id)
+    return small, letter
 
 
 class Fold:
@@ -293,6 +381,7 @@ class Fold:
         self.log_topic = log_topic
         self.snapshot_every = max(1, snapshot_every)
         self.snapshot_max_bytes = SNAPSHOT_MAX_BYTES
+        self.effects_max_bytes = EFFECTS_MAX_BYTES
         self.oversized = 0  # snapshots not written for their size (SNAPSHOT_MAX_BYTES)
         self.stale_snapshots = 0  # files loaded from a snapshot another FOLD_VERSION wrote
         self.files: dict[str, FileState] = {}
@@ -503,7 +592,9 @@ class Fold:
                                                 "traceback": traceback.format_exception_only(type(error), error)[-1].strip()}],
                                               dead_letter_id=f"processing-{event_id}{suffix}"))
             if effects or changes:
-                out.effects.append((eid.encode("utf-8"), self._effect_message(eid, fs, event, effects, partition, offset, timestamp_ms, changes)))
+                self._add_effects(out, eid, self._effect_message(eid, fs, event, effects, partition, offset, timestamp_ms, changes),
+                                  EffectOrigin(raw, f"{self.log_topic}/{partition}/{offset}",
+                                               f"processing-{event_id}{'' if not tick else '-' + eid}:effects", event.occurred_at))
             out.writes.append((entry_key(partition, eid, fs.version), b'{"pos": %d}\n' % offset + raw))
             if fs.version - max(fs.snap_version, fs.snap_refused) >= self.snapshot_every:
                 out.writes.extend(self._snapshot(eid, fs))
@@ -528,9 +619,18 @@ class Fold:
         # met, at an index past any event's effects taken from its log offset, so that neither a
         # second conflict at that version nor this one's redelivery replaces another effect row
         idx = CONFLICT_IDX | (offset & (CONFLICT_IDX - 1))
-        out.effects.append((eid.encode("utf-8"), self._effect_message(eid, fs, event, [effect], partition, offset, timestamp_ms,
-                                                                      first_idx=idx)))
+        self._add_effects(out, eid, self._effect_message(eid, fs, event, [effect], partition, offset, timestamp_ms, first_idx=idx),
+                          EffectOrigin(raw, f"{self.log_topic}/{partition}/{offset}", f"{letter_id}:effects", event.occurred_at))
         out.conflicts += 1
+
+    def _add_effects(self, out: BatchOutput, eid: str, value: bytes, origin: EffectOrigin) -> None:
+        if len(value) > self.effects_max_bytes:
+            value, letter = oversized_effects(value, origin, self.effects_max_bytes)
+            out.letters.append(letter)
+            out.effects_too_large += 1
+            log.error("fold: %s（死信 %s）/ %s", letter.errors[0]["reason_zh"], letter.dead_letter_id, letter.reason)
+        out.effects.append((eid.encode("utf-8"), value))
+        out.origins.append(origin)
 
     def _snapshot(self, eid: str, fs: FileState) -> list[tuple[str, bytes | None]]:
         seen = {k: fs.seen[k] for k in sorted(fs.seen)}
@@ -700,8 +800,6 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
     context = door_context if now is not None else None
     fast = _parse_current(raw, context)
     if fast is not None and now is not None:
-        from ingest.validate import has_duplicate_keys
-
         # arriving, a key given twice is refused (the one-pass parser keeps its last copy); the log
         # is re-read as it was accepted
         if has_duplicate_keys(raw, [fast]):
@@ -741,10 +839,11 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
 
 
 def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None, snapshot_max_bytes: int | None = None,
-               letter_max_bytes: int | None = None, view_max_bytes: int | None = None, **overrides: Any):
+               letter_max_bytes: int | None = None, view_max_bytes: int | None = None, effects_max_bytes: int | None = None,
+               **overrides: Any):
     """The Faust app with its two agents; ``app.qrisk_fold`` is the fold (for inspection in tests).
-    ``snapshot_max_bytes``, ``letter_max_bytes``, ``view_max_bytes``: lower than the declared limits
-    when the changelog, the dead-letter or the credit-files topic takes less."""
+    ``snapshot_max_bytes``, ``letter_max_bytes``, ``view_max_bytes``, ``effects_max_bytes``: lower than
+    the declared limits when the changelog, the dead-letter, the credit-files or the effects topic takes less."""
     from faust.tables.table import Table
 
     from qrisk.faust_app import App, InOrder, Watchdog
@@ -809,10 +908,16 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     fold = Fold(rules, topics.events.name, settings.worker_snapshot_every)
     if snapshot_max_bytes is not None:
         fold.snapshot_max_bytes = min(fold.snapshot_max_bytes, snapshot_max_bytes)
+    if effects_max_bytes is not None:
+        fold.effects_max_bytes = min(fold.effects_max_bytes, effects_max_bytes)
     app.qrisk_fold = fold  # type: ignore[attr-defined]
     app.qrisk_files = files  # type: ignore[attr-defined]
     app.qrisk_stats = {"applied": 0, "duplicates": 0, "conflicts": 0, "dead_letters": 0, "normalised": 0, "batches": 0,  # type: ignore[attr-defined]
-                       "letters_truncated": 0, "views_skipped": 0, "views_failed": 0, "not_ours": 0}
+                       "letters_truncated": 0, "views_skipped": 0, "views_failed": 0, "not_ours": 0, "effects_too_large": 0,
+                       "lost_messages": 0}
+    # records deleted (retention) before this worker read them, per topic and as said on /qrisk/healthz/
+    lost_by_topic: dict[str, int] = collections.Counter()
+    lost_ranges: list[dict[str, Any]] = []
     letter_max = min(LETTER_MAX_BYTES, letter_max_bytes or LETTER_MAX_BYTES)
     view_max = min(VIEW_MAX_BYTES, view_max_bytes or VIEW_MAX_BYTES)
     stats = app.qrisk_stats  # type: ignore[attr-defined]
@@ -861,6 +966,39 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                 store[k] = value
             sends.append((changelog_name, k, value, key_partition(key)))
         return sends
+
+    async def _send_effects(out: BatchOutput) -> list[asyncio.Future]:
+        """Hand a batch's effects messages to the producer, one future each (in ``out.effects``' order).
+        One the producer refuses for its size before sending comes back as a failed future, answered
+        with the others the broker refuses (``_replace_effects``)."""
+        producer = app.producer
+        futures = []
+        for key, value in out.effects:
+            try:
+                futures.append(await producer.send(effects_name, key, value, None, None, None))
+            except Exception as exc:  # noqa: BLE001 - a size refusal is answered in _make_durable, anything else stops the batch
+                if not _too_large(exc):
+                    raise
+                refused = asyncio.get_running_loop().create_future()
+                refused.set_exception(exc)
+                futures.append(refused)
+        return futures
+
+    async def _replace_effects(refused: list[tuple[bytes, bytes, EffectOrigin]]) -> None:
+        """Effects messages the broker refused for their size: each replaced by a processing.failed one
+        and dead-lettered (``oversized_effects``), and waited for.  Stopping instead would meet the same
+        event at every start, its partition stuck for good."""
+        limit = min(EFFECTS_RETRY_MAX_BYTES, fold.effects_max_bytes)
+        sends, letters = [], []
+        for key, value, origin in refused:
+            small, letter = oversized_effects(value, origin, limit)
+            stats["effects_too_large"] += 1
+            log.error("fold: Kafka 因消息过大拒收 %s 的处理结果（%s 字节），已改为 processing.failed 并存入死信 %s / the broker refused the "
+                      "effects message of %s (%s bytes) for its size; replaced by a processing.failed one, dead letter %s: %s",
+                      origin.position, len(value), letter.dead_letter_id, origin.position, len(value), letter.dead_letter_id, letter.reason)
+            sends.append((effects_name, key, small, None))
+            letters.append(letter)
+        await asyncio.gather(*(await _send(sends)), *(await _send_letters(letters, utc_now())))
 
     async def _send_letters(letters: list[DeadLetter], now: dt.datetime) -> list[asyncio.Future]:
         """Hand dead letters to the producer (each bounded to what the topic takes: ``dead_letter_value``);
@@ -922,8 +1060,18 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                     # records deleted by retention never come: the partition goes on from its first record
                     first = (await app.consumer.earliest_offsets(tp)).get(tp)
                     if first is not None and first > offset:
-                        log.warning("%s/%s: offsets %s to %s are gone (retention); going on from %s", tp.topic, tp.partition,
-                                    offset, first - 1, first)
+                        # lost for good: what was never validated never reached the log; said, counted and on the health page
+                        n = first - offset
+                        stats["lost_messages"] += n
+                        lost_by_topic[tp.topic] += n
+                        zh = (f"{tp.topic} 分区 {tp.partition} 的第 {offset}–{first - 1} 条记录（共 {n} 条）在 worker 读取之前已被 Kafka 按保留期删除，"
+                              f"未进入事件日志；请让发送方重发")
+                        en = (f"{tp.topic}/{tp.partition}: offsets {offset} to {first - 1} are gone (retention): {n} records deleted before "
+                              f"a worker read them never reached the log; have their senders send them again")
+                        lost_ranges.append({"topic": tp.topic, "partition": tp.partition, "offsets": f"{offset}-{first - 1}", "messages": n,
+                                            "at": utc_now().isoformat(timespec="seconds"), "problem": f"{zh} / {en}"})
+                        del lost_ranges[:-20]
+                        log.error("%s / %s; going on from %s", zh, en, first)
                         order.accept_from(tp, first)
                         # the one hole the commit may pass (Faust's gap: its offsets count as acknowledged)
                         await app.consumer._add_gap(tp, offset, first - 1)
@@ -988,6 +1136,10 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                     raw = m.value or b""
                     value = None
                     event = _parse_current(raw, door_context)  # the ingress: arriving events
+                    if event is not None and has_duplicate_keys(raw, [event]):
+                        # the one-pass parser kept the last copy of a key given twice: refused as the HTTP
+                        # door refuses it, by the general way below, which names the key
+                        event = None
                     if event is not None:
                         letter = None
                         event = event.model_copy(update={"received_at": now})
@@ -1073,12 +1225,24 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                 t0 = time.perf_counter()
                 # effects and dead letters durable first (a state that has seen an event whose
                 # effects are lost would skip it on redelivery) …
-                effect_futures = [f for _, futures, _ in jobs for f in futures]
+                effect_futures = [f for _, futures, _, _ in jobs for f in futures]
                 if effect_futures:
-                    await asyncio.gather(*effect_futures)
+                    results = await asyncio.gather(*effect_futures, return_exceptions=True)
+                    refused, at = [], 0
+                    for _, futures, _, sent in jobs:
+                        for i in range(len(futures)):
+                            result = results[at + i]
+                            if isinstance(result, BaseException):
+                                if i < len(sent) and _too_large(result):
+                                    refused.append(sent[i])  # (an effects message: futures start with them)
+                                else:
+                                    raise result
+                        at += len(futures)
+                    if refused:
+                        await _replace_effects(refused)
                 t1 = time.perf_counter()
                 # … then the state, in batch order (one producer: the changelog keeps that order)
-                await _publish([send for _, _, writes in jobs for send in _state_sends(writes)])
+                await _publish([send for _, _, writes, _ in jobs for send in _state_sends(writes)])
                 timing["effects_wait_s"] += t1 - t0
                 timing["state_wait_s"] += time.perf_counter() - t1
                 timing["durable_rounds"] += 1
@@ -1091,7 +1255,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                                 "events come again", len(jobs), type(exc).__name__, exc)
                     return
                 _die(f"fold: making batches durable: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
-            for batch, _, _ in jobs:
+            for batch, _, _, _ in jobs:
                 for ev in batch:
                     ev.ack()  # the reference taken in fold_agent: now the offset may be committed
                 inflight.task_done()
@@ -1138,11 +1302,11 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                         m = ev.message
                         fold.apply(m.partition, m.offset, m.value or b"", int(m.timestamp * 1000) if m.timestamp else None, out)
                     t1 = time.perf_counter()
-                    futures = await _send([(effects_name, k, v, None) for k, v in out.effects]) + await _send_letters(out.letters, utc_now())
+                    futures = await _send_effects(out) + await _send_letters(out.letters, utc_now())
                     for ev in batch:
                         ev.message.incref()  # Faust's own ack after this body no longer commits it: _make_durable acks
                     t_put = time.perf_counter()
-                    await inflight.put((batch, futures, out.writes))
+                    await inflight.put((batch, futures, out.writes, [(k, v, o) for (k, v), o in zip(out.effects, out.origins)]))
                     _note_batch("fold", batch, t_put)
                     timing["fold_s"] += t1 - t0
                     timing["validated_hits"] += fold.validated_hits
@@ -1154,6 +1318,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                     stats["duplicates"] += out.duplicates
                     stats["conflicts"] += out.conflicts
                     stats["dead_letters"] += len(out.letters)
+                    stats["effects_too_large"] += out.effects_too_large
                     stats["batches"] += 1
             except BaseException as exc:  # noqa: BLE001 - incl. cancellation: never let Faust acknowledge this batch
                 _die(f"fold: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
@@ -1296,7 +1461,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                 log.info("fold: partition %s: %s credit files rebuilt from the table at assignment", p, n)
             if out.writes:
                 # (the entries a snapshot covers, deleted: in order with the fold's own writes)
-                await inflight.put(([], [], out.writes))
+                await inflight.put(([], [], out.writes, []))
 
     def _purge(assigned: set[int]) -> None:
         """Drop from the table every key of a log partition not assigned here.
@@ -1314,20 +1479,28 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         if stale:
             log.info("fold: %s table keys of partitions not assigned here dropped", len(stale))
 
+    @app.page("/qrisk/healthz/")
+    async def qrisk_health(web, request):  # pragma: no cover - served by Faust's web server, tested against the real broker
+        # "degraded" once records were deleted before this worker read them, until it restarts (the log keeps it)
+        problem = lost_ranges[-1]["problem"] if lost_ranges else None
+        return web.json({"status": "degraded" if problem else "ok", "problem": problem, **({"lost": lost_ranges} if lost_ranges else {}),
+                         "lost_messages": stats["lost_messages"]})
+
     @app.page("/qrisk/metrics/")
     async def qrisk_metrics(web, request):  # pragma: no cover - served by Faust's web server, tested against the real broker
         consumer = app.consumer
         assigned = [tp for tp in consumer.assignment() if tp.topic in agent_topics]
         ends = {tp: consumer.highwater(tp) for tp in assigned}
         committed = {tp: consumer._committed_offset.get(tp) for tp in assigned}
-        return web.text(worker_metrics(stats, app.monitor, fold.stale_snapshots, ends, committed).decode("ascii"),
+        lost = {t: lost_by_topic.get(t, 0) for t in sorted(agent_topics)}
+        return web.text(worker_metrics(stats, app.monitor, fold.stale_snapshots, ends, committed, lost).decode("ascii"),
                         content_type="text/plain; version=0.0.4")
 
     return app
 
 
 def worker_metrics(stats: dict[str, int], monitor: Any, stale_snapshots: int = 0, ends: dict[Any, int | None] | None = None,
-                   committed: dict[Any, int | None] | None = None) -> bytes:
+                   committed: dict[Any, int | None] | None = None, lost: dict[str, int] | None = None) -> bytes:
     """The worker's counts and, per partition it reads, how far the group's committed offset is
     behind the end the last fetch saw, as Prometheus text.
 
@@ -1366,12 +1539,16 @@ def worker_metrics(stats: dict[str, int], monitor: Any, stale_snapshots: int = 0
          stats.get("views_failed", 0)),
         ("qrisk_worker_letters_truncated_total", "counter", "dead letters refused for their size and kept with their first bytes",
          stats.get("letters_truncated", 0)),
+        ("qrisk_worker_effects_too_large_total", "counter", "effects messages too large for the effects topic: replaced by a "
+                                                            "processing.failed one and dead-lettered", stats.get("effects_too_large", 0)),
         ("qrisk_worker_left_for_owner_total", "counter", "log messages of partitions not loaded for the current assignment (revoked, or "
                                                          "not yet rebuilt), left unacknowledged for their owner: each rebalance makes some",
          stats.get("not_ours", 0)),
         ("qrisk_worker_stale_snapshots", "gauge", f"credit files loaded from a snapshot another fold version wrote (this is {FOLD_VERSION}): "
                                                   "they keep its results until the log is folded again", stale_snapshots),
-    ], [("qrisk_worker_lag_messages", "gauge", "messages not yet committed behind the end of each partition the worker reads", lag)])
+    ], [("qrisk_worker_lag_messages", "gauge", "messages not yet committed behind the end of each partition the worker reads", lag),
+        ("qrisk_worker_lost_messages_total", "counter", "records deleted (retention) before this worker read them: they never reached the log",
+         [({"topic": t}, n) for t, n in sorted((lost or {}).items())])])
 
 
 def _faust_credentials(settings: KafkaSettings):
@@ -1442,10 +1619,11 @@ def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None
         snapshot_max_bytes = max(64 * 1024, (exc.limit or 1_000_000) - 64 * 1024)
         print(f"qrisk worker: {exc}; 快照上限降为 {snapshot_max_bytes} 字节 / snapshots limited to {snapshot_max_bytes} bytes",
               file=sys.stderr, flush=True)
-    # the dead-letter and credit-files topics, made before their limits were declared (`qrisk topics
-    # create` sets them too): a letter or a view that does not fit is bounded or skipped instead
+    # the dead-letter, credit-files and effects topics, made before their limits were declared (`qrisk topics
+    # create` sets them too): a letter, a view or effects that do not fit are bounded, skipped or dead-lettered instead
     limits: dict[str, int] = {}
-    for name, spec in (("letter_max_bytes", settings.topics().dead_letters), ("view_max_bytes", settings.topics().credit_files)):
+    for name, spec in (("letter_max_bytes", settings.topics().dead_letters), ("view_max_bytes", settings.topics().credit_files),
+                       ("effects_max_bytes", settings.topics().effects)):
         try:
             ensure_message_limit(settings, spec)
         except LimitRefused as exc:

@@ -183,7 +183,12 @@ def test_records_gone_by_retention_do_not_stall_a_partition(tmp_path, kafka_boot
     """The worker commits past ingress records only when they are gone from the broker: its
     consumer marks no gaps any more (F3), so a committed offset below a partition's first record
     (a worker down longer than the retention) is accepted as a hole by the ``_seek_again`` timer,
-    and the partition goes on and commits; before that timer knew it, it was sought back for ever."""
+    and the partition goes on and commits; before that timer knew it, it was sought back for ever.
+    What was deleted is an error in the log, counted on /qrisk/metrics/ and named on /qrisk/healthz/
+    (it was a warning only: records lost for good, the lag 0)."""
+    import httpx
+
+    from tests.conftest import free_port
     from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
     from qrisk.demo import CountyGenerator
@@ -228,14 +233,23 @@ def test_records_gone_by_retention_do_not_stall_a_partition(tmp_path, kafka_boot
         admin.close()
     deleted = sum(cut[tp] - committed[tp].offset for tp in cut)
 
-    b = WorkerProcess(env, tmp_path, "worker-b").start()
+    port = free_port()
+    b = WorkerProcess(env, tmp_path, "worker-b", web_port=port).start()
     try:
         wait_for(folded, 120, "the rest, past the deleted records",
                  on_timeout=lambda: _offsets(kafka_bootstrap, group, agent_topics) + "\n" + b.tail(100))
         assert b.alive(), b.tail()
         log_text = b.tail(100_000)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/qrisk/metrics/", timeout=10).text
+        health = httpx.get(f"http://127.0.0.1:{port}/qrisk/healthz/", timeout=10).json()
     finally:
         b.stop()
     assert "are gone (retention)" in log_text
+    assert f'qrisk_worker_lost_messages_total{{topic="{ingress}"}} {deleted}' in metrics, metrics
+    assert health["status"] == "degraded" and health["lost_messages"] == deleted, health
+    zh, en = health["problem"].split(" / ", 1)
+    assert ingress in zh and "保留期删除" in zh and "are gone (retention)" in en
+    assert sorted((g["partition"], g["offsets"]) for g in health["lost"]) == sorted(
+        (tp.partition, f"{committed[tp].offset}-{cut[tp] - 1}") for tp in cut)
     in_log = {json.loads(m.value)["event_id"] for m in read_topic(kafka_bootstrap, topics.events.name, 60)}
     assert len(in_log) == 600 - deleted

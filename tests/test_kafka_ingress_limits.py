@@ -241,6 +241,40 @@ def test_produce_dead_letters_an_oversized_line_and_a_tick_and_carries_on(kafka_
         delete_topics(settings, [t.name for t in settings.topics().all()])
 
 
+def test_produce_keeps_the_letters_of_bad_lines_before_a_record_the_broker_refuses(kafka_bootstrap, tmp_path):
+    """The bad lines' letters were held until the end of the file: a record refused half way (here a
+    topic whose limit is below the record) stopped the run with a PublishError and the letters of the
+    lines before it went nowhere.  They are sent as they are found now."""
+    import os
+
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    from qrisk.topics import admin_client, create_topics, delete_topics
+
+    prefix = f"q{uuid.uuid4().hex[:8]}"
+    env = kafka_env(kafka_bootstrap, prefix)
+    settings = settings_for(env)
+    create_topics(settings)
+    topic = settings.topics().ingress["import"].name
+    admin = admin_client(settings)
+    try:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": "20000"})])
+        first, big = _event("enterprise.registered", "E-Q-1"), big_inspection("E-Q-1", 100)  # line 4: ~60 kB
+        path = tmp_path / "refused.jsonl"
+        lines = ["{not json", json.dumps(golden("clock.tick")), json.dumps(first, ensure_ascii=False), json.dumps(big, ensure_ascii=False)]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "qrisk.cli_kafka", "produce", str(path), "--source", "import"], cwd=ROOT,
+                              env={**os.environ, **env}, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+        got = {d["position"]: d for d in letters(kafka_bootstrap, settings.topics().dead_letters.name).values()}
+        assert {f"{path.name}:1", f"{path.name}:2"} <= set(got), got.keys()
+        assert got[f"{path.name}:2"]["errors"][0]["field"] == "event_type"
+        assert "not acknowledged" in done.stderr and "2 refused line(s) kept in dead letters" in done.stderr, done.stderr
+    finally:
+        admin.close()
+        delete_topics(settings, [t.name for t in settings.topics().all()])
+
+
 def test_produce_says_cannot_reach_only_when_no_broker_answers(tmp_path):
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps(golden("enterprise.registered"), ensure_ascii=False) + "\n", encoding="utf-8")
