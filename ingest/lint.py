@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from schemas.events import (CampaignActivityEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, EnforcementRevokedEvent, Envelope,
-                            SamplingResultEvent, SamplingRetractedEvent, TestItem)
+                            InspectionCompletedEvent, InterviewHeldEvent, SamplingResultEvent, SamplingRetractedEvent, TestItem)
 from schemas.standards import Catalogue, UnitTable
 
 
@@ -37,6 +37,8 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
         return _complaint_warnings(event, file, elsewhere)
     if isinstance(event, SamplingRetractedEvent):
         return _retraction_warnings(event, file)
+    if isinstance(event, (InspectionCompletedEvent, InterviewHeldEvent)):
+        return _record_resent(event, file)
     if isinstance(event, EnforcementRevokedEvent):
         if file is not None and file.enforcement(event.payload.decision_no) is not None:
             return []
@@ -119,6 +121,36 @@ def _as_folded(event: SamplingResultEvent, file: Any, said: list[dict[str, Any]]
                 continue
             out.append(_warning(f"payload.items[{i}]", item.reason, item.message_en, item.message_zh))
     return out
+
+
+_RESENT_ZH = {"inspection.completed": ("现场检查", "inspection", "inspection_id"), "interview.held": ("约谈", "interview", "interview_id")}
+
+
+def _record_resent(event: InspectionCompletedEvent | InterviewHeldEvent, file: Any) -> list[dict[str, Any]]:
+    """An inspection or interview id on file sent again under a new event id, as the fold took it
+    (``processors.step._inspection_resent``, ``_interview_resent``): a repeat, a correction, or an earlier record
+    arriving late.  The sender hears it, as the hotline hears ``complaint_id_on_file``."""
+    what_zh, what, key = _RESENT_ZH[event.event_type]
+    records = (file.inspections if what == "inspection" else file.interviews) if file is not None else []
+    me = str(event.event_id)
+    mine = next((r for r in reversed(records) if r.event_id == me), None)
+    if mine is None or (mine.superseded_by is None and mine.corrects is None) or mine.superseded_as == "corrected":
+        return []  # the first record of its id (or one corrected since: its own answer said what it was)
+    no = getattr(event.payload, key)
+    if mine.superseded_as == "repeated":
+        en = "the same record sent again, not counted again"
+        zh = "本次内容相同，按重复报送处理，不重复计数"
+        other = mine.superseded_by
+    elif mine.superseded_as == "outdated":
+        en = "this record differs but is dated before the one on file and arrived after it: kept, not counted; the record on file stands"
+        zh = "本次记录与之不同，但日期早于在档记录而晚到：存档备查、不计入，以在档记录为准；如为更正，请核对日期"
+        other = mine.superseded_by
+    else:
+        en = "this record differs and replaces it (a correction): the record on file is kept, no longer counted"
+        zh = "本次记录与之不同，按更正处理：取代在档记录，原记录存档备查、不再计入"
+        other = mine.corrects
+    return [_warning(f"payload.{key}", f"{what}_id_on_file", f"{what} {no} is on file (event {other}): {en}",
+                     f"{what_zh} {no} 已在档（事件 {other}）：{zh}")]
 
 
 def _retraction_warnings(event: SamplingRetractedEvent, file: Any) -> list[dict[str, Any]]:

@@ -137,6 +137,21 @@ class ComplaintRecord(_Record):
     outcome: str | None = None
 
 
+RecordSupersededAs = Literal["repeated", "corrected", "outdated"]
+"""Why a record of an inspection, an interview or a decision on file no longer counts (the same id sent again):
+
+- ``repeated``: the same record sent again under a new event id: kept, nothing counted again;
+- ``corrected``: a differing record of the same id, newer, took its place (its ``corrects`` names this one);
+- ``outdated``: a differing record of the same id dated before the one on file that arrived after it: the later
+  one stands, this one is kept for the record."""
+
+RECORD_SUPERSEDED_ZH = {
+    "repeated": "重复报送，与已收到的记录（事件 {event_id}）内容相同，不重复计入",
+    "corrected": "已由更正后的记录（事件 {event_id}）取代，不计入",
+    "outdated": "时间早于已收到的记录（事件 {event_id}）而晚到，以该记录为准，不计入",
+}
+
+
 class InspectionRecord(_Record):
     inspection_id: str
     event_id: str
@@ -145,6 +160,12 @@ class InspectionRecord(_Record):
     kind: str
     result: str
     findings: list[Finding] = Field(default_factory=list)
+    superseded_by: str | None = Field(default=None, description="the record of the same inspection id that counts instead of this one")
+    superseded_as: RecordSupersededAs | None = None
+    corrects: str | None = Field(default=None, description="event id of the earlier record of this inspection that this one replaced")
+
+    def superseded_zh(self) -> str | None:
+        return None if self.superseded_by is None else RECORD_SUPERSEDED_ZH[self.superseded_as or "corrected"].format(event_id=self.superseded_by)
 
 
 RectificationStatus = Literal["open", "completed", "verified", "rejected"]
@@ -211,11 +232,17 @@ class InterviewRecord(_Record):
     reason: str
     related_event_ids: list[str] = Field(default_factory=list)
     commitments: str = ""
+    superseded_by: str | None = Field(default=None, description="the record of the same interview id that counts instead of this one")
+    superseded_as: RecordSupersededAs | None = None
+    corrects: str | None = Field(default=None, description="event id of the earlier record of this interview that this one replaced")
     follow_up_by: dt.date | None = None
     follow_up_inspection_id: str | None = Field(default=None, description="the earliest inspection on or after the interview day: the follow-up")
     follow_up_on: dt.date | None = Field(default=None, description="that inspection's (local) day")
     follow_up_overdue: bool = Field(default=False, description="by the dates: the follow-up came after its date, or has not come and the date passed")
     follow_up_alerted: bool = Field(default=False, description="the alert for a missing follow-up was raised (the inspection closes it)")
+
+    def superseded_zh(self) -> str | None:
+        return None if self.superseded_by is None else RECORD_SUPERSEDED_ZH[self.superseded_as or "corrected"].format(event_id=self.superseded_by)
 
 
 class Counts(_Record):
@@ -272,6 +299,14 @@ class CreditFile(_Record):
 
     def complaint(self, complaint_id: str) -> ComplaintRecord | None:
         return next((c for c in reversed(self.complaints) if c.complaint_id == complaint_id), None)
+
+    def inspection(self, inspection_id: str) -> InspectionRecord | None:
+        """The record of the inspection that counts (a repeat, an outdated or a corrected one aside)."""
+        return next((i for i in reversed(self.inspections) if i.inspection_id == inspection_id and i.superseded_by is None), None)
+
+    def interview(self, interview_id: str) -> InterviewRecord | None:
+        """The record of the interview that counts (a repeat, an outdated or a corrected one aside)."""
+        return next((i for i in reversed(self.interviews) if i.interview_id == interview_id and i.superseded_by is None), None)
 
     def rectification(self, rectification_id: str) -> RectificationRecord | None:
         return next((r for r in reversed(self.rectifications) if r.rectification_id == rectification_id), None)

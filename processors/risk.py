@@ -238,16 +238,23 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
         elif rs.last_sampled_on is None or day >= rs.last_sampled_on:
             rs.last_sampled_on, rs.last_sample_event_id = day, record.event_id
     elif et == "inspection.completed":
-        eid = event_key(event)
-        p = event.payload
-        if rs.last_inspected_at is None or event.occurred_at >= rs.last_inspected_at:
-            rs.last_inspected_at, rs.last_inspection_event_id = event.occurred_at, eid
-        ip = rules.policy.risk.dynamic.inspection
-        points = ip.result.get(p.result, 0.0) + sum(ip.finding.get(f.severity, 0.0) for f in p.findings)
-        changed = INSPECTED
-        if points > 0:
-            _add(rs.entries, (event.occurred_at, "inspection", float(points), eid, p.inspection_id))
-            changed |= SCORE_INPUTS
+        record = file.inspections[-1]  # the handler has just filed it
+        if record.superseded_as is None:  # (else a repeat, or an earlier record arriving late: the inspection on file stands)
+            eid = record.event_id
+            changed = INSPECTED
+            if record.corrects is not None:
+                # one inspection, one entry: the corrected record's result and findings weigh instead of the replaced one's
+                if _drop(rs.entries, "inspection", record.inspection_id):
+                    changed |= SCORE_INPUTS
+                _last_inspected(file)
+                rs.check_missing_at = None  # (its time may have moved earlier: so may the next inspection's due date)
+            elif rs.last_inspected_at is None or event.occurred_at >= rs.last_inspected_at:
+                rs.last_inspected_at, rs.last_inspection_event_id = event.occurred_at, eid
+            ip = rules.policy.risk.dynamic.inspection
+            points = ip.result.get(record.result, 0.0) + sum(ip.finding.get(f.severity, 0.0) for f in record.findings)
+            if points > 0:
+                _add(rs.entries, (record.occurred_at, "inspection", float(points), eid, record.inspection_id))
+                changed |= SCORE_INPUTS
     elif et in ("enterprise.registered", "enterprise.updated", "campaign.assessment"):  # (an assessment sets the campaign tier)
         if file.profile is not None:
             # the evidence of each term is the event that set it: an acceptance sets the tier, not the category
@@ -362,6 +369,11 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
                 rs.entries[:] = kept
                 changed |= SCORE_INPUTS
         elif k == "interview.held":
+            _add(rs.entries, (eff.occurred_at, "interview", float(dyn.interview.points), eff.event_id, eff.data["interview_id"]))
+            changed |= SCORE_INPUTS
+        elif k == "interview.corrected":
+            # one interview, one entry: the corrected record's
+            _drop(rs.entries, "interview", eff.data["interview_id"])
             _add(rs.entries, (eff.occurred_at, "interview", float(dyn.interview.points), eff.event_id, eff.data["interview_id"]))
             changed |= SCORE_INPUTS
         elif k == "rectification.rejected":
@@ -503,6 +515,16 @@ def _last_sampled(file: "CreditFile") -> None:
         if last is None or s.sampled_on >= last:
             last, eid = s.sampled_on, s.event_id
     rs.last_sampled_on, rs.last_sample_event_id = last, eid
+
+
+def _last_inspected(file: "CreditFile") -> None:
+    """The latest inspection on file again, from the records that count (the later filed wins a tie, as ``observe`` keeps it)."""
+    rs = file.risk
+    last, eid = None, None
+    for i in file.inspections:
+        if i.superseded_by is None and (last is None or i.occurred_at >= last):
+            last, eid = i.occurred_at, i.event_id
+    rs.last_inspected_at, rs.last_inspection_event_id = last, eid
 
 
 _PENALTY_RANK = {"other": 0, "warning": 1, "confiscation": 2, "fine": 3, "suspension": 4, "licence_revoked": 5}

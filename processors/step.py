@@ -37,7 +37,8 @@ from processors.campaign import apply_tier, on_campaign_event, revoked_from_acce
 from processors.judgement import SampleJudgement, judge_sample, ratio_figure, same_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, next_inspection_due, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide,
-                                 decision_data, disagreement_settled, enforcement_revoked_resolved, follow_up_resolved, grade_fell_resolved,
+                                 decision_data, disagreement_settled, enforcement_revoked_resolved, follow_up_corrected_resolved, follow_up_resolved,
+                                 grade_fell_resolved, inspection_corrected_resolved,
                                  illness_reported,
                                  overdue_withdrawn_resolved, overturned_resolved, resolved, retracted_resolved)
 from schemas.events import (
@@ -81,7 +82,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 31
+FOLD_VERSION = 32
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -128,7 +129,9 @@ their loading order — the earliest letter (every letter kept), the earliest ti
 reverses a pass), stage dates re-dated by an earlier document —, and a passed acceptance without the three ones is
 须核实); 30: a commitment letter without a number, of the same date and signatory, is that letter sent again, not a
 second one; 31: a complainant's name after 我是/投诉人…反映/回电, an ID card number written in groups, QQ numbers and WeChat
-ids masked in alerts.  A Kafka worker writes it into every snapshot and says so when it
+ids masked in alerts; 32: an inspection or interview id sent again is one record — the same content a repeat, a differing
+one a correction taking the older's place (by its date, then occurred_at, then the log's order; the older kept, marked) in
+the counts, the score and the nonconforming alert.  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -222,7 +225,7 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
             overturns.append(e)
         elif e.kind == "fluctuation.signal_withdrawn":
             withdrawn.append(e)
-        elif e.kind in ("complaint.unverified", "enforcement.revoked"):
+        elif e.kind in ("complaint.unverified", "enforcement.revoked", "inspection.corrected"):
             ungrounded.append(e)
         elif e.kind == "sampling.corrected":
             corrections.append(e)
@@ -239,6 +242,10 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
         if e.kind == "sampling.overturned" and (data := disagreement_settled(file, e, rules)) is not None:
             closing.append(data)
     for e in ungrounded:
+        if e.kind == "inspection.corrected":
+            if (data := inspection_corrected_resolved(file, e, rules)) is not None:
+                closing.append(data)
+            continue
         closing += (complaint_unfounded_resolved if e.kind == "complaint.unverified" else enforcement_revoked_resolved)(file, e, rules)
     if file.risk.missing:
         for gap in filled_gaps(file, event, rules):
@@ -1539,12 +1546,17 @@ def _complaint_verified(file: CreditFile, record: ComplaintRecord, event: Envelo
 
 def _inspection(state: CountyState, file: CreditFile, event: InspectionCompletedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
-    file.inspections.append(InspectionRecord(
+    record = InspectionRecord(
         inspection_id=p.inspection_id, event_id=event_key(event), occurred_at=event.occurred_at,
         inspector=p.inspector, kind=p.kind, result=p.result, findings=p.findings,
-    ))
+    )
+    on_file = file.inspection(p.inspection_id)
+    if on_file is not None:
+        _inspection_resent(file, on_file, record, event, rules, effects)
+        return
+    file.inspections.append(record)
     file.counts.inspections += 1
-    serious = [f.code for f in p.findings if f.severity in ("major", "critical")]
+    serious = _serious(p.findings)
     if p.result == "不符合":
         file.counts.inspections_nonconforming += 1
     if p.result == "不符合" or serious:
@@ -1552,8 +1564,114 @@ def _inspection(state: CountyState, file: CreditFile, event: InspectionCompleted
     day = rules.local_date(event.occurred_at)
     for interview in file.interviews:
         # the earliest inspection on or after the interview's day is its follow-up, in whatever order they arrive
-        if interview.follow_up_by is not None and interview.held_on <= day and (interview.follow_up_on is None or day < interview.follow_up_on):
+        if (interview.superseded_by is None and interview.follow_up_by is not None and interview.held_on <= day
+                and (interview.follow_up_on is None or day < interview.follow_up_on)):
             _followed_up(file, interview, p.inspection_id, day, event, rules, effects)
+
+
+def _serious(findings: Iterable[Any]) -> list[str]:
+    return [f.code for f in findings if f.severity in ("major", "critical")]
+
+
+_FINDING_ZH = {"minor": "一般", "major": "主要", "critical": "严重"}
+_INSPECTION_KIND_ZH = {"routine": "日常检查", "special": "专项检查", "follow_up": "跟踪检查", "acceptance": "验收检查"}
+
+
+def _findings_zh(findings: Iterable[Any]) -> str:
+    return "；".join(f"{f.code} {f.description}（{_FINDING_ZH.get(f.severity, f.severity)}）" for f in findings) or "无"
+
+
+def _inspection_changes(old: InspectionRecord, new: InspectionRecord, rules: Rules) -> list[dict[str, Any]]:
+    """What a differing record of an inspection says otherwise: (field, from, to, 中文), findings in any order the same."""
+    def when(r: InspectionRecord) -> str:
+        return (r.occurred_at + in_hours(rules.policy.utc_offset_hours)).strftime("%Y-%m-%d %H:%M")
+    out = []
+    if old.result != new.result:
+        out.append({"field": "payload.result", "from": old.result, "to": new.result, "zh": f"结论由{old.result}改为{new.result}"})
+    if _findings_key(old.findings) != _findings_key(new.findings):
+        out.append({"field": "payload.findings", "from": _findings_zh(old.findings), "to": _findings_zh(new.findings),
+                    "zh": f"发现问题由“{_findings_zh(old.findings)}”改为“{_findings_zh(new.findings)}”"})
+    if old.occurred_at != new.occurred_at:
+        out.append({"field": "occurred_at", "from": old.occurred_at.isoformat(), "to": new.occurred_at.isoformat(),
+                    "zh": f"检查时间由 {when(old)} 改为 {when(new)}"})
+    if old.inspector != new.inspector:
+        out.append({"field": "payload.inspector", "from": old.inspector, "to": new.inspector, "zh": f"检查人员由{old.inspector}改为{new.inspector}"})
+    if old.kind != new.kind:
+        out.append({"field": "payload.kind", "from": old.kind, "to": new.kind,
+                    "zh": f"检查类型由{_INSPECTION_KIND_ZH.get(old.kind, old.kind)}改为{_INSPECTION_KIND_ZH.get(new.kind, new.kind)}"})
+    return out
+
+
+def _findings_key(findings: Iterable[Any]) -> tuple[tuple[str, str, str], ...]:
+    return tuple(sorted((f.code, f.description, f.severity) for f in findings))
+
+
+def _inspection_resent(file: CreditFile, on_file: InspectionRecord, record: InspectionRecord, event: InspectionCompletedEvent,
+                       rules: Rules, effects: list[Effect]) -> None:
+    """An inspection id on file sent again under a new event id.  One inspection is one record in the counts, the
+    score and its alert: a resend filed as a second inspection scored its result and findings twice (+16 for one
+    不符合 with one major finding), and a corrected result could not replace the wrong one.  The same record again
+    is a repeat; a differing one dated at or after the record on file (the later logged at equal times) corrects it;
+    one dated before it that arrives after it gives way (as sampling reports do).  Every record stays on file."""
+    iid = record.inspection_id
+    changes = _inspection_changes(on_file, record, rules)
+    if not changes:
+        record.superseded_by, record.superseded_as = on_file.event_id, "repeated"
+        file.inspections.append(record)
+        effects.append(_effect("inspection.repeated", event, file.enterprise_id, inspection_id=iid, repeats_event_id=on_file.event_id,
+                               message_zh=f"现场检查 {iid} 已在档（事件 {on_file.event_id}）：本次内容相同，按重复报送处理，不重复计数"))
+        return
+    said = "；".join(c["zh"] for c in changes)
+    if record.occurred_at < on_file.occurred_at:
+        record.superseded_by, record.superseded_as = on_file.event_id, "outdated"
+        file.inspections.append(record)
+        effects.append(_effect(
+            "inspection.outdated", event, file.enterprise_id, inspection_id=iid, on_file_event_id=on_file.event_id,
+            changes=[{k: v for k, v in c.items() if k != "zh"} for c in changes],
+            message_zh=(f"现场检查 {iid} 已在档（事件 {on_file.event_id}）：本次记录与之不同（{said}），但检查时间早于在档记录而晚到，"
+                        "存档备查、不计入，以在档记录为准；如本次为更正，请核对检查时间")))
+        return
+    was, now = on_file.result == "不符合" or bool(_serious(on_file.findings)), record.result == "不符合" or bool(_serious(record.findings))
+    on_file.superseded_by, on_file.superseded_as = record.event_id, "corrected"
+    record.corrects = on_file.event_id
+    file.inspections.append(record)
+    file.counts.inspections_nonconforming += (record.result == "不符合") - (on_file.result == "不符合")
+    effects.append(_effect(
+        "inspection.corrected", event, file.enterprise_id, inspection_id=iid, corrects_event_id=on_file.event_id,
+        changes=[{k: v for k, v in c.items() if k != "zh"} for c in changes], was_nonconforming=was, nonconforming=now,
+        result=record.result, previous_result=on_file.result,
+        message_zh=f"现场检查 {iid} 的记录已更正（原记录事件 {on_file.event_id}）：{said}；原记录存档备查，不再计入"))
+    serious, before = _serious(record.findings), set(_serious(on_file.findings))
+    # the alert follows what the corrected record finds: raised when the correction brings a nonconformity the
+    # record on file did not have (a 不符合 where it said 基本符合, a major finding more); one that stays is the same
+    # problem (its alert stands), and one that goes closes its alert (processors.warnings.inspection_corrected_resolved)
+    if now and (not was or (record.result == "不符合" and on_file.result != "不符合") or not set(serious) <= before):
+        effects.append(_effect("inspection.nonconforming", event, file.enterprise_id, inspection_id=iid, result=record.result,
+                               serious_findings=serious, corrects_event_id=on_file.event_id))
+    if rules.local_date(record.occurred_at) != rules.local_date(on_file.occurred_at):
+        _follow_ups_again(file, event, rules, effects)
+
+
+def _follow_ups_again(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    """Each interview's follow-up again from the inspections that count, after an inspection's day was corrected."""
+    for interview in file.interviews:
+        if interview.superseded_by is not None or interview.follow_up_by is None:
+            continue
+        first = _first_inspection_from(file, interview.held_on, rules)
+        if first is None:
+            if interview.follow_up_inspection_id is not None:
+                # its follow-up is no longer on or after the interview: awaited again, and alerted again once late
+                interview.follow_up_inspection_id = interview.follow_up_on = None
+                interview.follow_up_overdue = interview.follow_up_alerted = False
+            continue
+        day = rules.local_date(first.occurred_at)
+        if (first.inspection_id, day) != (interview.follow_up_inspection_id, interview.follow_up_on):
+            _followed_up(file, interview, first.inspection_id, day, event, rules, effects)
+
+
+def _first_inspection_from(file: CreditFile, day: dt.date, rules: Rules) -> InspectionRecord | None:
+    after = [i for i in file.inspections if i.superseded_by is None and rules.local_date(i.occurred_at) >= day]
+    return min(after, key=lambda i: i.occurred_at) if after else None
 
 
 def _followed_up(file: CreditFile, interview: InterviewRecord, inspection_id: str, day: dt.date, event: Envelope, rules: Rules,
@@ -1654,7 +1772,8 @@ def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list
         if record.status in ("open", "rejected") and not record.overdue:
             _mark_one_overdue(file, record, event, rules, effects)
     for interview in file.interviews:
-        if interview.follow_up_by is not None and interview.follow_up_inspection_id is None and not interview.follow_up_alerted:
+        if (interview.follow_up_by is not None and interview.follow_up_inspection_id is None and not interview.follow_up_alerted
+                and interview.superseded_by is None):
             today = rules.local_date(event.occurred_at)
             if today > interview.follow_up_by:
                 interview.follow_up_overdue = interview.follow_up_alerted = True
@@ -1756,20 +1875,95 @@ def _revoke(file: CreditFile, record: EnforcementRecord, r: Revocation, event: E
 
 def _interview(state: CountyState, file: CreditFile, event: InterviewHeldEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
-    file.interviews.append(InterviewRecord(
+    record = InterviewRecord(
         interview_id=p.interview_id, event_id=event_key(event), occurred_at=event.occurred_at, held_on=p.held_on, held_by=p.held_by,
         officials=p.officials, interviewee=p.interviewee, reason=p.reason, related_event_ids=[str(i) for i in p.related_event_ids],
         commitments=p.commitments, follow_up_by=p.follow_up_by,
-    ))
+    )
+    on_file = file.interview(p.interview_id)
+    if on_file is not None:
+        _interview_resent(file, on_file, record, event, rules, effects)
+        return
+    file.interviews.append(record)
     file.counts.interviews += 1
     effects.append(_effect("interview.held", event, file.enterprise_id, interview_id=p.interview_id, held_on=p.held_on.isoformat(),
                            follow_up_by=p.follow_up_by.isoformat() if p.follow_up_by else None))
     if p.follow_up_by is not None:
         # the record may reach qrisk after the inspection that followed it up
-        after = [i for i in file.inspections if rules.local_date(i.occurred_at) >= p.held_on]
-        if after:
-            first = min(after, key=lambda i: i.occurred_at)
-            _followed_up(file, file.interviews[-1], first.inspection_id, rules.local_date(first.occurred_at), event, rules, effects)
+        first = _first_inspection_from(file, p.held_on, rules)
+        if first is not None:
+            _followed_up(file, record, first.inspection_id, rules.local_date(first.occurred_at), event, rules, effects)
+
+
+_INTERVIEW_FIELDS_ZH = {"held_on": "约谈日期", "held_by": "约谈单位", "officials": "约谈人", "interviewee": "被约谈人", "reason": "约谈事由",
+                        "related_event_ids": "相关事件", "commitments": "企业承诺", "follow_up_by": "跟踪检查期限"}
+
+
+def _interview_changes(old: InterviewRecord, new: InterviewRecord) -> list[dict[str, Any]]:
+    """What a differing record of an interview says otherwise (its own fields: when it was recorded is no part of it)."""
+    def text(value: Any) -> str:
+        if value is None or value == "" or value == []:
+            return "无"
+        return "、".join(value) if isinstance(value, list) else value.isoformat() if isinstance(value, dt.date) else str(value)
+    out = []
+    for name, zh in _INTERVIEW_FIELDS_ZH.items():
+        a, b = getattr(old, name), getattr(new, name)
+        if a != b:
+            out.append({"field": f"payload.{name}", "from": text(a), "to": text(b), "zh": f"{zh}由“{text(a)}”改为“{text(b)}”"})
+    return out
+
+
+def _interview_resent(file: CreditFile, on_file: InterviewRecord, record: InterviewRecord, event: InterviewHeldEvent, rules: Rules,
+                      effects: list[Effect]) -> None:
+    """An interview id on file sent again under a new event id: one interview, counted and scored once (filed twice, it
+    scored 约谈 +8 for one).  The same record is a repeat; a differing one corrects it when its held_on, then its
+    occurred_at, is not before the record on file's (the later logged at equal ones), and otherwise gives way."""
+    iid = record.interview_id
+    changes = _interview_changes(on_file, record)
+    if not changes:
+        record.superseded_by, record.superseded_as = on_file.event_id, "repeated"
+        file.interviews.append(record)
+        effects.append(_effect("interview.repeated", event, file.enterprise_id, interview_id=iid, repeats_event_id=on_file.event_id,
+                               message_zh=f"约谈 {iid} 已在档（事件 {on_file.event_id}）：本次内容相同，按重复报送处理，不重复计数"))
+        return
+    said = "；".join(c["zh"] for c in changes)
+    plain = [{k: v for k, v in c.items() if k != "zh"} for c in changes]
+    if (record.held_on, record.occurred_at) < (on_file.held_on, on_file.occurred_at):
+        record.superseded_by, record.superseded_as = on_file.event_id, "outdated"
+        file.interviews.append(record)
+        effects.append(_effect(
+            "interview.outdated", event, file.enterprise_id, interview_id=iid, on_file_event_id=on_file.event_id, changes=plain,
+            message_zh=(f"约谈 {iid} 已在档（事件 {on_file.event_id}）：本次记录与之不同（{said}），但日期早于在档记录而晚到，"
+                        "存档备查、不计入，以在档记录为准；如本次为更正，请核对约谈日期")))
+        return
+    on_file.superseded_by, on_file.superseded_as = record.event_id, "corrected"
+    record.corrects = on_file.event_id
+    record.follow_up_alerted = on_file.follow_up_alerted  # (its follow-up alert is the interview's, not the record's)
+    file.interviews.append(record)
+    effects.append(_effect(
+        "interview.corrected", event, file.enterprise_id, interview_id=iid, corrects_event_id=on_file.event_id, changes=plain,
+        held_on=record.held_on.isoformat(), follow_up_by=record.follow_up_by.isoformat() if record.follow_up_by else None,
+        message_zh=f"约谈 {iid} 的记录已更正（原记录事件 {on_file.event_id}）：{said}；原记录存档备查，不再计入"))
+    first = _first_inspection_from(file, record.held_on, rules) if record.follow_up_by is not None else None
+    if first is not None:
+        day = rules.local_date(first.occurred_at)
+        if (first.inspection_id, day) == (on_file.follow_up_inspection_id, on_file.follow_up_on):
+            # followed up already by the same inspection: said then; late or not by the corrected date
+            record.follow_up_inspection_id, record.follow_up_on = first.inspection_id, day
+            record.follow_up_overdue = day > record.follow_up_by  # type: ignore[operator]
+        else:
+            _followed_up(file, record, first.inspection_id, day, event, rules, effects)
+    elif record.follow_up_alerted:
+        today = rules.local_date(event.occurred_at)
+        if record.follow_up_by is None or today <= record.follow_up_by:
+            # the corrected record sets no follow-up date, or one not yet passed: the alert for a missing follow-up rested
+            # on the record it replaced
+            record.follow_up_alerted = False
+            data = follow_up_corrected_resolved(file, record, event_key(event), rules)
+            if data is not None:
+                effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
+        else:
+            record.follow_up_overdue = True
 
 
 def _campaign(state: CountyState, file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:

@@ -776,7 +776,7 @@ def _inspection(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecis
         return None
     d = eff.data
     iid = d.get("inspection_id", "")
-    record = next((i for i in reversed(file.inspections) if i.inspection_id == iid), None)
+    record = file.inspection(iid)
     findings = [f for f in (record.findings if record else []) if f.severity in ("major", "critical")]
     text = "；".join(f"{f.code} {f.description}（{'严重' if f.severity == 'critical' else '主要'}）" for f in findings)
     severity = rule.severity_nonconforming if d.get("result") == "不符合" else rule.severity
@@ -1118,7 +1118,7 @@ def _follow_up(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisi
         return None
     d = eff.data
     iid = d.get("interview_id", "")
-    record = next((r for r in reversed(file.interviews) if r.interview_id == iid), None)
+    record = file.interview(iid)
     reason = record.reason if record is not None else ""
     if len(reason) > rule.excerpt_chars:
         reason = reason[: rule.excerpt_chars] + "…"
@@ -1146,6 +1146,45 @@ def follow_up_resolved(file: "CreditFile", interview: Any, inspection_id: str, d
         "note_zh": f"已跟踪检查：现场检查 {inspection_id}（{day.isoformat()}）已对约谈 {interview.interview_id} 的整改承诺进行跟踪，预警自动关闭",
         "note_en": f"interview {interview.interview_id} followed up by inspection {inspection_id} ({day.isoformat()}): closed",
         "evidence": {"event_ids": [event_id], "interview_id": interview.interview_id, "inspection_id": inspection_id, "on": day.isoformat()},
+    }
+
+
+def follow_up_corrected_resolved(file: "CreditFile", interview: Any, event_id: str, rules: "Rules") -> dict[str, Any] | None:
+    """A ``warning.resolved`` effect's data: an interview whose follow-up was overdue was corrected (``interview.corrected``)
+    to a follow-up date not yet passed, or to none: the alert rested on the record it replaced."""
+    if not rules.policy.warnings.interview_follow_up.enabled:
+        return None
+    by = interview.follow_up_by
+    said = f"跟踪检查期限更正为 {by.isoformat()}，尚未到期" if by is not None else "更正后的记录未设跟踪检查期限"
+    return {
+        "rule": "interview.follow_up_overdue", "dedup_key": _follow_up_key(file.enterprise_id, interview.interview_id),
+        "enterprise_id": file.enterprise_id,
+        "note_zh": f"约谈 {interview.interview_id} 的记录已更正（更正事件 {event_id}）：{said}，预警自动关闭",
+        "note_en": (f"interview {interview.interview_id} was corrected: "
+                    + (f"its follow-up is due by {by.isoformat()}, not yet passed" if by is not None else "it sets no follow-up date")
+                    + "; closed"),
+        "evidence": {"event_ids": [event_id], "interview_id": interview.interview_id, "follow_up_by": by.isoformat() if by else None,
+                     "corrected": True},
+    }
+
+
+def inspection_corrected_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> dict[str, Any] | None:
+    """A ``warning.resolved`` effect's data for the 现场检查发现问题 alert of an inspection whose corrected record
+    (``inspection.corrected``) finds no nonconformity: neither 不符合 nor a major or critical finding.  Open, it went
+    on asking to handle what the record now says was not found."""
+    d = eff.data
+    if not d.get("was_nonconforming") or d.get("nonconforming") or not rules.policy.warnings.inspection_nonconforming.enabled:
+        return None
+    iid = d.get("inspection_id", "")
+    key = f"{file.enterprise_id}:inspection:{iid}"
+    if key not in _latest(file, "inspection.nonconforming"):
+        return None
+    return {
+        "rule": "inspection.nonconforming", "dedup_key": key, "enterprise_id": file.enterprise_id,
+        "note_zh": f"{d.get('message_zh', '')}；更正后的检查结论为{d.get('result', '')}，无主要或严重问题，预警所依据的检查问题不再成立，预警自动关闭",
+        "note_en": f"inspection {iid} was corrected to {d.get('result', '')} without major or critical findings: closed",
+        "evidence": {"event_ids": [eff.event_id, d.get("corrects_event_id")], "inspection_id": iid, "result": d.get("result"),
+                     "corrected": True},
     }
 
 

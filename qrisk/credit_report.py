@@ -48,7 +48,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "complaints": [("received_at", "登记时间"), ("complaint_id", "投诉编号"), ("channel_zh", "渠道"), ("category_zh", "类别"),
                    ("text", "内容"), ("verified_zh", "核查"), ("outcome", "处理结果")],
     "inspections": [("occurred_at", "检查时间"), ("inspection_id", "检查编号"), ("kind_zh", "类型"), ("inspector", "检查人员"),
-                    ("result", "结论"), ("findings_zh", "发现问题")],
+                    ("result", "结论"), ("findings_zh", "发现问题"), ("detail_zh", "说明")],
     "rectifications": [("ordered_at", "责令时间"), ("rectification_id", "整改编号"), ("what", "整改内容"), ("deadline", "期限"),
                        ("cause", "起因"), ("status_zh", "状态"), ("overdue_zh", "逾期"), ("completed_at", "完成时间"), ("evidence", "整改材料"),
                        ("verified_at", "复查时间"), ("verifier", "复查人"), ("note", "复查意见")],
@@ -59,7 +59,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                      ("event_id", "事件")],
     "interviews": [("held_on", "约谈日期"), ("interview_id", "约谈编号"), ("held_by", "约谈单位"), ("officials", "约谈人"),
                    ("interviewee", "被约谈人"), ("reason", "约谈事由"), ("commitments", "企业承诺"), ("follow_up_by", "跟踪期限"),
-                   ("follow_up_zh", "跟踪检查")],
+                   ("follow_up_zh", "跟踪检查"), ("detail_zh", "说明")],
     "series": [("product", "产品"), ("item_name", "检验项目"), ("points", "数据点"), ("phase", "阶段"), ("signals", "出现信号的批次"),
                ("last", "最近结果")],
     "signals": [("date", "日期"), ("severity_zh", "级别"), ("message_zh", "内容")],
@@ -417,7 +417,8 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     inspections = [
         {"occurred_at": _local(i.occurred_at, off), "inspection_id": i.inspection_id, "kind_zh": KIND_ZH.get(i.kind, i.kind),
          "inspector": i.inspector, "result": i.result,
-         "findings_zh": "；".join(f"{f.code} {f.description}（{FINDING_ZH.get(f.severity, f.severity)}）" for f in i.findings)}
+         "findings_zh": "；".join(f"{f.code} {f.description}（{FINDING_ZH.get(f.severity, f.severity)}）" for f in i.findings),
+         "detail_zh": _record_zh(i), "superseded": i.superseded_by is not None, "event_id": i.event_id}
         for i in sorted(file.inspections, key=lambda i: i.occurred_at, reverse=True)
     ]
     rectifications = [
@@ -446,7 +447,8 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     interviews = [
         {"held_on": i.held_on.isoformat(), "interview_id": i.interview_id, "held_by": i.held_by, "officials": "、".join(i.officials),
          "interviewee": i.interviewee or "", "reason": i.reason, "commitments": i.commitments,
-         "follow_up_by": i.follow_up_by.isoformat() if i.follow_up_by else "", "follow_up_zh": _follow_up_zh(i)}
+         "follow_up_by": i.follow_up_by.isoformat() if i.follow_up_by else "", "follow_up_zh": _follow_up_zh(i) if i.superseded_by is None else "",
+         "detail_zh": _record_zh(i), "superseded": i.superseded_by is not None, "event_id": i.event_id}
         for i in sorted(file.interviews, key=lambda i: i.held_on, reverse=True)
     ]
     if series is None:
@@ -477,6 +479,13 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         "inspections": inspections, "rectifications": rectifications, "enforcements": enforcements, "interviews": interviews, "series": series, "signals": signals, "warnings": warnings,
         "campaign": _campaign_rows(file, rules),
     }
+
+
+def _record_zh(record: Any) -> str:
+    """An inspection's or an interview's record sent again: why it does not count, or whose place it took."""
+    if record.superseded_by is not None:
+        return record.superseded_zh()
+    return f"更正了原记录（事件 {record.corrects}）" if record.corrects else ""
 
 
 def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
@@ -656,7 +665,10 @@ def render_text(report: dict[str, Any]) -> str:
                        if w.get("dedup_key", "").startswith(f"{report['enterprise_id']}:fluctuation:p:")]
             lines += ["", f"【{SECTION_ZH[section]}】（{series_heading_zh(total, len(rows), periods)}）"]
         else:
-            lines += ["", f"【{SECTION_ZH[section]}】（{COUNT_ZH[section].format(n=len(rows))}）"]
+            # an inspection or interview sent again is one, its other records kept beside it
+            aside = sum(1 for r in rows if r.get("superseded"))
+            lines += ["", f"【{SECTION_ZH[section]}】（{COUNT_ZH[section].format(n=len(rows) - aside)}"
+                          + (f"，另有重复或被取代的记录 {aside} 条" if aside else "") + "）"]
         if not rows:
             lines.append("  （无）")
             continue

@@ -102,6 +102,8 @@ def inspection_rows(files: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     for f in files:
         profile = f.get("profile") or {}
         for i in f.get("inspections") or []:
+            if i.get("superseded_by"):
+                continue  # one inspection, one row: a repeat or a replaced record of it is the credit file's to show
             findings = i.get("findings") or []
             rows.append({
                 "inspection_id": i["inspection_id"], "enterprise_id": f["enterprise_id"], "enterprise_name": profile.get("name"),
