@@ -153,6 +153,37 @@ def _record_resent(event: InspectionCompletedEvent | InterviewHeldEvent, file: A
                      f"{what_zh} {no} 已在档（事件 {other}）：{zh}")]
 
 
+def _resolution_warnings(event: ComplaintResolvedEvent, record: Any) -> list[dict[str, Any]]:
+    """A second conclusion on a complaint (``processors.step._resolve``): the same again, a revised one, or one dated
+    before the conclusion in force that arrived after it."""
+    me = str(event.event_id)
+    p = event.payload
+    resolutions = list(getattr(record, "resolutions", None) or [])
+    mine = next((r for r in resolutions if r.event_id == me), None)
+    others = [r for r in resolutions if r.event_id != me]
+    said = lambda r: (f"{'属实' if r.verified else '不属实'}（{r.resolved_at.isoformat()}，事件 {r.event_id}）",  # noqa: E731
+                      f"{'verified' if r.verified else 'unfounded'} ({r.resolved_at.isoformat()}, event {r.event_id})")
+    if mine is None:
+        return [_warning("payload.complaint_id", "complaint_resolution_on_file",
+                         f"this conclusion on complaint {p.complaint_id} is on file already: not applied again",
+                         f"投诉编号 {p.complaint_id} 的这一办结结论已在档：按重复报送处理")] if resolutions else []
+    if not others:
+        return []
+    if record.resolution_event_id == me:
+        earlier = max(others, key=lambda r: r.resolved_at)
+        zh, en = said(earlier)
+        return [_warning("payload.verified", "complaint_resolution_revised",
+                         f"complaint {p.complaint_id} had a conclusion, {en}: this one is later and is in force; the earlier stays in its history",
+                         f"投诉编号 {p.complaint_id} 已有办结结论{zh}：本次结论日期较晚，以本次为准，原结论存入办理记录")]
+    in_force = next((r for r in resolutions if r.event_id == record.resolution_event_id), None)
+    if in_force is None:
+        return []
+    zh, en = said(in_force)
+    return [_warning("occurred_at", "complaint_resolution_outdated",
+                     f"complaint {p.complaint_id} has a later conclusion on file, {en}: this one is kept in its history, not in force",
+                     f"投诉编号 {p.complaint_id} 已有日期较晚的办结结论{zh}：本次结论存入办理记录，不作为现行结论；请核对办结时间")]
+
+
 def _retraction_warnings(event: SamplingRetractedEvent, file: Any) -> list[dict[str, Any]]:
     """A retraction of a sample number with no report on file under the enterprise: kept, applied when the report
     comes (processors.step, "retractions"); the bureau hears it, in case the number or the enterprise is wrong."""
@@ -203,11 +234,12 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
         return [_warning("payload.complaint_id", "complaint_not_on_file",
                          f"no complaint {p.complaint_id} is on file for {event.enterprise_id}: the resolution is kept and takes effect when it comes",
                          f"企业 {event.enterprise_id} 尚无投诉编号 {p.complaint_id} 的受理记录：办结结果已暂存，收到该投诉后生效；请核对投诉编号和企业编号")]
+    out = _resolution_warnings(event, record)
     if event.occurred_at < record.received_at:
-        return [_warning("occurred_at", "resolved_before_received",
-                         f"resolved at {event.occurred_at.isoformat()}, before the complaint was received ({record.received_at.isoformat()}): check the dates",
-                         f"办结时间 {event.occurred_at.isoformat()} 早于投诉受理时间 {record.received_at.isoformat()}，请核对")]
-    return []
+        out.append(_warning("occurred_at", "resolved_before_received",
+                            f"resolved at {event.occurred_at.isoformat()}, before the complaint was received ({record.received_at.isoformat()}): check the dates",
+                            f"办结时间 {event.occurred_at.isoformat()} 早于投诉受理时间 {record.received_at.isoformat()}，请核对"))
+    return out
 
 
 def event_warnings(event: Envelope, catalogue: Catalogue, category: str | None = None,

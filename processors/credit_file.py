@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from processors._build import FoldState
 from processors.campaign import CampaignRecord
@@ -116,12 +116,20 @@ class Revocation(_Record):
 
 
 class ComplaintResolution(_Record):
-    """A ``complaint.resolved`` whose complaint is not on file yet (the hotline's two messages crossed):
-    kept, and applied when the complaint arrives."""
+    """One ``complaint.resolved`` (办结结论): on a complaint's record, one of its dated conclusions; in
+    ``CreditFile.resolutions_waiting``, one whose complaint is not on file yet (the hotline's two messages
+    crossed), applied when the complaint arrives."""
     event_id: str
     resolved_at: dt.datetime
     verified: bool
     outcome: str = ""
+
+
+def _one_or_many(value: object) -> object:
+    # a snapshot written before a complaint could have several waiting conclusions held one per complaint id
+    if isinstance(value, dict):
+        return {k: [v] if isinstance(v, (dict, ComplaintResolution)) else v for k, v in value.items()}
+    return value
 
 
 class ComplaintRecord(_Record):
@@ -132,9 +140,13 @@ class ComplaintRecord(_Record):
     category: str
     text: str
     product: str | None = None
-    verified: bool = False
-    resolved_at: dt.datetime | None = None
+    verified: bool = Field(default=False, description="属实 as the conclusion in force says (the latest-dated resolution), else as received")
+    resolved_at: dt.datetime | None = Field(default=None, description="when the conclusion in force was reached (办结时间)")
     outcome: str | None = None
+    resolution_event_id: str | None = Field(default=None, description="the complaint.resolved whose conclusion is in force")
+    resolutions: list[ComplaintResolution] = Field(
+        default_factory=list, description="every conclusion received (核查结论), in the order they arrived: the latest-dated is in force "
+                                          "(at equal times the later arrived); earlier ones stay as the complaint's history")
 
 
 RecordSupersededAs = Literal["repeated", "corrected", "outdated"]
@@ -281,8 +293,8 @@ class CreditFile(_Record):
     deregistered_on: dt.date | None = Field(
         default=None, description="local date its deregistration (注销, enterprise.updated status) took effect: it no longer produces")
     counts: Counts = Field(default_factory=Counts)
-    resolutions_waiting: dict[str, ComplaintResolution] = Field(
-        default_factory=dict, description="complaint id -> its resolution, received before the complaint itself")
+    resolutions_waiting: Annotated[dict[str, list[ComplaintResolution]], BeforeValidator(_one_or_many)] = Field(
+        default_factory=dict, description="complaint id -> its resolutions received before the complaint itself, in order of arrival")
     retests: dict[str, str] = Field(default_factory=dict, description="sample no. -> event id of its re-test (复检), the corrected one when the re-test was corrected")
     revocations_waiting: dict[str, Revocation] = Field(
         default_factory=dict, description="decision no. -> a revocation (撤销行政处罚决定) that came before its decision")

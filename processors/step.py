@@ -131,7 +131,8 @@ reverses a pass), stage dates re-dated by an earlier document —, and a passed 
 second one; 31: a complainant's name after 我是/投诉人…反映/回电, an ID card number written in groups, QQ numbers and WeChat
 ids masked in alerts; 32: an inspection or interview id sent again is one record — the same content a repeat, a differing
 one a correction taking the older's place (by its date, then occurred_at, then the log's order; the older kept, marked) in
-the counts, the score and the nonconforming alert.  A Kafka worker writes it into every snapshot and says so when it
+the counts, the score and the nonconforming alert; a complaint keeps every conclusion, dated, the latest-dated in force
+whatever the arrival order.  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -1490,29 +1491,69 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
     elif illness_reported(file.complaints[-1], rules):
         # early warning: told of illness, the bureau checks now, not once the inspector's conclusion is in
         effects.append(_effect("complaint.illness_reported", event, file.enterprise_id, complaint_id=p.complaint_id, category=p.category))
-    waiting = file.resolutions_waiting.pop(p.complaint_id, None)
-    if waiting is not None:
-        # its resolution came first: it takes effect now, as if it had come after
-        _resolve(file, file.complaints[-1], waiting.resolved_at, waiting.verified, waiting.outcome, event, rules, effects)
+    # its resolutions came first: they take effect now, in the order they came, as if they had come after
+    for waiting in file.resolutions_waiting.pop(p.complaint_id, ()):
+        _resolve(file, file.complaints[-1], waiting, event, rules, effects)
 
 
 def _complaint_resolved(state: CountyState, file: CreditFile, event: ComplaintResolvedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
+    resolution = ComplaintResolution(event_id=event_key(event), resolved_at=event.occurred_at, verified=p.verified, outcome=p.outcome)
     record = file.complaint(p.complaint_id)
     if record is None:
         # not lost: kept until the complaint comes (the hotline's two messages may cross)
-        file.resolutions_waiting[p.complaint_id] = ComplaintResolution(
-            event_id=event_key(event), resolved_at=event.occurred_at, verified=p.verified, outcome=p.outcome)
+        file.resolutions_waiting.setdefault(p.complaint_id, []).append(resolution)
         effects.append(_effect("complaint.unknown_resolved", event, file.enterprise_id, complaint_id=p.complaint_id, waiting=True,
                                message_zh=f"投诉编号 {p.complaint_id} 尚无受理记录：办结结果已暂存，收到该投诉后生效；请核对投诉编号和企业"))
         return
-    _resolve(file, record, event.occurred_at, p.verified, p.outcome, event, rules, effects)
+    _resolve(file, record, resolution, event, rules, effects)
 
 
-def _resolve(file: CreditFile, record: ComplaintRecord, resolved_at: dt.datetime, verified: bool, outcome: str, event: Envelope,
-             rules: Rules, effects: list[Effect]) -> None:
-    record.resolved_at = resolved_at
-    record.outcome = outcome
+def _verified_zh(verified: bool) -> str:
+    return "属实" if verified else "不属实"
+
+
+def _resolution_zh(r: ComplaintResolution, rules: Rules) -> str:
+    return f"{_verified_zh(r.verified)}（{rules.local_date(r.resolved_at).isoformat()} 办结，事件 {r.event_id}）"
+
+
+def _resolve(file: CreditFile, record: ComplaintRecord, resolution: ComplaintResolution, event: Envelope, rules: Rules,
+             effects: list[Effect]) -> None:
+    """A conclusion on the complaint.  Every one is kept on its record, dated; the latest-dated is in force whatever
+    the order they arrive in (at equal times, the later arrived): overwritten by the last to arrive, a 03-25 不属实 that
+    came before the 03-15 属实 it revised left the complaint verified, and a revised conclusion left no trace of the
+    first.  The same conclusion sent again is a repeat."""
+    cid = record.complaint_id
+    if not record.resolutions and record.resolved_at is not None:
+        # (a record from a snapshot folded before conclusions were kept: its one conclusion is the history so far)
+        record.resolutions.append(ComplaintResolution(event_id=record.resolution_event_id or "", resolved_at=record.resolved_at,
+                                                      verified=record.verified, outcome=record.outcome or ""))
+    # (the latest-dated; at equal times the later arrived)
+    in_force = max(reversed(record.resolutions), key=lambda r: r.resolved_at) if record.resolutions else None
+    if any((r.resolved_at, r.verified, r.outcome) == (resolution.resolved_at, resolution.verified, resolution.outcome) for r in record.resolutions):
+        effects.append(_effect("complaint.resolution_repeated", event, file.enterprise_id, complaint_id=cid,
+                               message_zh=f"投诉编号 {cid} 的这一办结结论已在档：按重复报送处理"))
+        return
+    record.resolutions.append(resolution)
+    if in_force is not None and resolution.resolved_at < in_force.resolved_at:
+        effects.append(_effect(
+            "complaint.resolution_outdated", event, file.enterprise_id, complaint_id=cid, resolution_event_id=resolution.event_id,
+            in_force_event_id=in_force.event_id, verified=resolution.verified, in_force_verified=in_force.verified,
+            message_zh=(f"投诉编号 {cid} 的办结结论{_resolution_zh(resolution, rules)}早于在档的结论{_resolution_zh(in_force, rules)}而晚到："
+                        "存入该投诉的办理记录，以日期较晚的结论为准")))
+        return
+    record.resolved_at, record.outcome, record.resolution_event_id = resolution.resolved_at, resolution.outcome, resolution.event_id
+    verified = resolution.verified
+    if in_force is not None:
+        said = (f"核查结论由{_resolution_zh(in_force, rules)}改为{_resolution_zh(resolution, rules)}" if in_force.verified != verified
+                else f"核查结论仍为{_verified_zh(verified)}，办结记录由 {rules.local_date(in_force.resolved_at).isoformat()}（事件 {in_force.event_id}）"
+                     f"更新为 {rules.local_date(resolution.resolved_at).isoformat()}（事件 {resolution.event_id}）")
+        effects.append(_effect(
+            "complaint.resolution_revised", event, file.enterprise_id, complaint_id=cid, resolution_event_id=resolution.event_id,
+            previous_event_id=in_force.event_id, previous_verified=in_force.verified, verified=verified,
+            previous_resolved_at=in_force.resolved_at.isoformat(), resolved_at=resolution.resolved_at.isoformat(),
+            previous_outcome=in_force.outcome, outcome=resolution.outcome,
+            message_zh=f"投诉编号 {cid} 的{said}；原结论存入该投诉的办理记录"))
     if verified and not record.verified:
         record.verified = True
         _complaint_verified(file, record, event, rules, effects)
@@ -1522,10 +1563,10 @@ def _resolve(file: CreditFile, record: ComplaintRecord, resolved_at: dt.datetime
         # (an effect, not the event type, takes its risk entry back: a resolution that waited for its
         # complaint is applied by the complaint.received event)
         effects.append(_effect("complaint.unverified", event, file.enterprise_id, complaint_id=record.complaint_id))
-    elif not verified and illness_reported(record, rules):
+    elif not verified and in_force is None and illness_reported(record, rules):
         # found 不属实 before it was ever verified: the 待核实 alert its receipt raised closes
         effects.append(_effect("complaint.unverified", event, file.enterprise_id, complaint_id=record.complaint_id))
-    if not verified:
+    if not verified and (in_force is None or in_force.verified):
         withdrawn = complaints_unfounded(file, record.received_at, rules)
         if withdrawn is not None:
             effects.append(_effect_data("fluctuation.signal_withdrawn", event, file.enterprise_id, withdrawn))

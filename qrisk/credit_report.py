@@ -411,7 +411,10 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
          # the report is printed and handed on: the caller's name and numbers masked, as the complaint register
          # and the alerts show them (the credit file keeps the text as received, for the bureau to call back)
          "category_zh": COMPLAINT_ZH.get(c.category, c.category), "text": mask_personal_info(c.text), "verified": c.verified,
-         "verified_zh": "属实" if c.verified else ("不属实" if c.resolved_at else "核查中"), "outcome": mask_personal_info(c.outcome or "")}
+         "verified_zh": "属实" if c.verified else ("不属实" if c.resolved_at else "核查中"),
+         "outcome": mask_personal_info(c.outcome or "") + _earlier_conclusions(c, off),
+         "resolutions": [{"resolved_at": _local(r.resolved_at, off), "verified": r.verified, "outcome": mask_personal_info(r.outcome),
+                          "event_id": r.event_id, "in_force": r.event_id == c.resolution_event_id} for r in c.resolutions]}
         for c in sorted(file.complaints, key=lambda c: c.received_at, reverse=True)
     ]
     inspections = [
@@ -479,6 +482,17 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         "inspections": inspections, "rectifications": rectifications, "enforcements": enforcements, "interviews": interviews, "series": series, "signals": signals, "warnings": warnings,
         "campaign": _campaign_rows(file, rules),
     }
+
+
+def _earlier_conclusions(c: Any, off: int) -> str:
+    """A complaint's other conclusions (核查结论), beside the one in force: a revised conclusion leaves the first on record."""
+    others = [r for r in c.resolutions if r.event_id != c.resolution_event_id]
+    if not others:
+        return ""
+    said = "；".join(f"{_local(r.resolved_at, off, with_time=False)} {'属实' if r.verified else '不属实'}"
+                    + (f"：{mask_personal_info(r.outcome)}" if r.outcome else "")
+                    for r in sorted(others, key=lambda r: r.resolved_at))
+    return f"（其他办结结论：{said}；以 {_local(c.resolved_at, off, with_time=False)} 的结论为准）"
 
 
 def _record_zh(record: Any) -> str:

@@ -80,7 +80,8 @@ def test_a_resolution_before_its_complaint_takes_effect_when_it_comes(rules):
     assert b.complaints[0].resolved_at is not None
     # the sender of the early resolution heard it was kept
     waiting, _ = replay([REG, resolution], rules)
-    assert waiting.files[E].resolutions_waiting["TS-1"].verified is True
+    # (a list since several conclusions may wait for one complaint: each is kept, none overwrites another)
+    assert [r.verified for r in waiting.files[E].resolutions_waiting["TS-1"]] == [True]
     assert warned(rules, waiting, resolution) == ["complaint_not_on_file"]
 
 
@@ -141,3 +142,69 @@ def test_a_resolution_finding_a_complaint_untrue_before_it_arrives_takes_its_poi
         assert f.counts.complaints_verified == 0
         assert not [e for e in f.risk.entries if e[1] == "complaint_verified"]
     assert usual.files[E].risk.score == crossed.files[E].risk.score
+
+
+def resolution(complaint_id: str = "TSA001", at: str = "2026-03-15T10:00:00+08:00", verified: bool = True, outcome: str = ""):
+    doc = golden("complaint.resolved")
+    doc["event_id"], doc["occurred_at"] = _id(), at
+    doc["payload"].update(complaint_id=complaint_id, verified=verified, outcome=outcome)
+    return parse_event(doc)
+
+
+def _conclusion(state):
+    c = state.files[E].complaint("TSA001")
+    return c.verified, c.resolved_at, c.resolution_event_id, state.files[E].counts.complaints_verified
+
+
+def test_a_revised_conclusion_keeps_the_first_and_says_from_what_to_what(rules):
+    """The auditor's TSA001: 属实 on 03-15, then 不属实 on 03-25 (原核查结论有误).  The first conclusion, its date
+    and its event were gone from the file and the report."""
+    complaint = received("TSA001", at="2026-03-10T09:00:00+08:00", verified=False)
+    first = resolution(at="2026-03-15T10:00:00+08:00", verified=True, outcome="现场核查属实，已回电 13812345678")
+    second = resolution(at="2026-03-25T10:00:00+08:00", verified=False, outcome="原核查结论有误，经复核不属实")
+    state, effects = replay([REG, complaint, first, second], rules)
+    c = state.files[E].complaint("TSA001")
+    assert _conclusion(state) == (False, second.occurred_at, str(second.event_id), 0)
+    assert [(r.event_id, r.verified, r.resolved_at, r.outcome) for r in c.resolutions] == [
+        (str(first.event_id), True, first.occurred_at, "现场核查属实，已回电 13812345678"),
+        (str(second.event_id), False, second.occurred_at, "原核查结论有误，经复核不属实")]
+    [revised] = [e for e in effects if e.kind == "complaint.resolution_revised"]
+    assert (revised.data["previous_verified"], revised.data["verified"], revised.data["previous_event_id"]) == (True, False, str(first.event_id))
+    assert f"核查结论由属实（2026-03-15 办结，事件 {first.event_id}）改为不属实（2026-03-25 办结，事件 {second.event_id}）" in revised.data["message_zh"]
+    assert "complaint.unverified" in kinds(effects, second)  # its points go
+    assert not [c for c in state.files[E].risk.current.contributions if c.factor == "dynamic.complaint_verified"]
+    assert [w["type"] for w in accepted_warnings(second, rules.catalogue, state.files[E])] == ["complaint_resolution_revised"]
+    # the readable report shows the earlier conclusion beside the one in force
+    from qrisk.credit_report import build_report
+    [row] = build_report(state.files[E], rules)["complaints"]
+    assert row["verified_zh"] == "不属实"
+    # (masked as the report masks the outcome in force: it is printed and handed on)
+    assert "其他办结结论：2026-03-15 属实：现场核查属实，已回电 138****5678；以 2026-03-25 的结论为准" in row["outcome"]
+    assert "13812345678" not in str(row)
+    assert [r["in_force"] for r in row["resolutions"]] == [False, True]
+
+
+def test_the_latest_dated_conclusion_is_in_force_whatever_the_order(rules):
+    complaint = received("TSA001", at="2026-03-10T09:00:00+08:00", verified=False)
+    first = resolution(at="2026-03-15T10:00:00+08:00", verified=True)
+    second = resolution(at="2026-03-25T10:00:00+08:00", verified=False)
+    in_order, _ = replay([REG, complaint, first, second], rules)
+    crossed, effects = replay([REG, complaint, second, first], rules)
+    assert _conclusion(crossed) == _conclusion(in_order) == (False, second.occurred_at, str(second.event_id), 0)
+    assert crossed.files[E].risk.score == in_order.files[E].risk.score  # no +3 for the 属实 that was revised
+    [late] = [e for e in effects if e.kind == "complaint.resolution_outdated"]
+    assert late.data["in_force_event_id"] == str(second.event_id) and "以日期较晚的结论为准" in late.data["message_zh"]
+    assert len(crossed.files[E].complaint("TSA001").resolutions) == 2
+    assert [w["type"] for w in accepted_warnings(first, rules.catalogue, crossed.files[E])] == ["complaint_resolution_outdated"]
+    # both before the complaint itself: the same again
+    waiting, _ = replay([REG, second, first, complaint], rules)
+    assert _conclusion(waiting) == _conclusion(in_order)
+
+
+def test_the_same_conclusion_sent_again_is_a_repeat(rules):
+    complaint = received("TSA001", at="2026-03-10T09:00:00+08:00", verified=False)
+    first = resolution(verified=True)
+    state, effects = replay([REG, complaint, first, parse_event({**first.model_dump(mode="json", exclude_unset=True), "event_id": _id()})], rules)
+    assert len(state.files[E].complaint("TSA001").resolutions) == 1 and state.files[E].counts.complaints_verified == 1
+    assert [e.kind for e in effects].count("complaint.resolution_repeated") == 1
+    assert [e.kind for e in effects].count("complaint.verified") == 1
