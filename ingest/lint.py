@@ -40,7 +40,14 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
     if isinstance(event, (InspectionCompletedEvent, InterviewHeldEvent)):
         return _record_resent(event, file)
     if isinstance(event, EnforcementRevokedEvent):
-        if file is not None and file.enforcement(event.payload.decision_no) is not None:
+        decision = file.enforcement(event.payload.decision_no) if file is not None else None
+        if decision is not None:
+            if event.payload.revoked_on < decision.decided_on:
+                # (the door alone cannot see it: the decision is the fold's; applied, and said)
+                r, d = event.payload.revoked_on.isoformat(), decision.decided_on.isoformat()
+                return [_warning("payload.revoked_on", "revoked_before_decided",
+                                 f"revoked_on {r} is before decision {decision.decision_no}'s decided_on {d}: the revocation is applied; "
+                                 "check the date", f"撤销日期 {r} 早于行政处罚决定书 {decision.decision_no} 的决定日期 {d}：撤销已按登记处理，请核对撤销日期")]
             return []
         no = event.payload.decision_no
         return [_warning("payload.decision_no", "revocation_pending",

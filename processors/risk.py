@@ -359,7 +359,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             heaviest = max(kinds, key=lambda kind: (by_penalty.get(kind, 0.0), _PENALTY_RANK.get(kind, 0)))
             points = by_penalty.get(heaviest, 0.0)
             ref = f"{eff.data['decision_no']}（最重处罚{PENALTY_ZH.get(heaviest, heaviest)}，计 {points:g} 分）"  # (“罚款 6 分” read as a fine of 6 points)
-            _add(rs.entries, (eff.occurred_at, "enforcement", float(points), eff.event_id, ref))
+            _add(rs.entries, (legal_moment(eff.data["decided_on"], eff.occurred_at, rules), "enforcement", float(points), eff.event_id, ref))
             changed |= SCORE_INPUTS  # (also a listing as 严重违法失信, which overrides the score)
         elif k == "enforcement.revoked":
             # revoked (行政复议, 行政诉讼, 自行纠正): the decision weighs no more, and a listing it made ends with it
@@ -369,12 +369,14 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
                 rs.entries[:] = kept
                 changed |= SCORE_INPUTS
         elif k == "interview.held":
-            _add(rs.entries, (eff.occurred_at, "interview", float(dyn.interview.points), eff.event_id, eff.data["interview_id"]))
+            _add(rs.entries, (legal_moment(eff.data["held_on"], eff.occurred_at, rules), "interview", float(dyn.interview.points), eff.event_id,
+                              eff.data["interview_id"]))
             changed |= SCORE_INPUTS
         elif k == "interview.corrected":
-            # one interview, one entry: the corrected record's
+            # one interview, one entry, counted from the corrected record's day
             _drop(rs.entries, "interview", eff.data["interview_id"])
-            _add(rs.entries, (eff.occurred_at, "interview", float(dyn.interview.points), eff.event_id, eff.data["interview_id"]))
+            _add(rs.entries, (legal_moment(eff.data["held_on"], eff.occurred_at, rules), "interview", float(dyn.interview.points), eff.event_id,
+                              eff.data["interview_id"]))
             changed |= SCORE_INPUTS
         elif k == "rectification.rejected":
             _add(rs.credit_entries, (eff.occurred_at, "rectification_rejected", float(pol.credit.rectification_rejected), eff.event_id, eff.data["rectification_id"]))
@@ -525,6 +527,18 @@ def _last_inspected(file: "CreditFile") -> None:
         if i.superseded_by is None and (last is None or i.occurred_at >= last):
             last, eid = i.occurred_at, i.event_id
     rs.last_inspected_at, rs.last_inspection_event_id = last, eid
+
+
+def legal_moment(day: str | dt.date, recorded: dt.datetime, rules: "Rules") -> dt.datetime:
+    """When a decision or an interview counts from in the dynamic window: the start (local midnight) of its own date —
+    decided_on, held_on, the legal date — not when it was recorded.  Counted from occurred_at, a decision of 2025-05-01
+    recorded on 2026-07-05 weighed as 行政处罚 近 365 天 until 2027-07-05, two years after it was decided.  Never after
+    ``recorded``: a grade does not rest on anything later than its as-of time (a log may hold a date after its record
+    from before the door refused one)."""
+    if isinstance(day, str):
+        day = dt.date.fromisoformat(day)
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc) - in_hours(rules.policy.utc_offset_hours)
+    return min(start, recorded)
 
 
 _PENALTY_RANK = {"other": 0, "warning": 1, "confiscation": 2, "fine": 3, "suspension": 4, "licence_revoked": 5}

@@ -132,7 +132,8 @@ second one; 31: a complainant's name after 我是/投诉人…反映/回电, an 
 ids masked in alerts; 32: an inspection or interview id sent again is one record — the same content a repeat, a differing
 one a correction taking the older's place (by its date, then occurred_at, then the log's order; the older kept, marked) in
 the counts, the score and the nonconforming alert; a complaint keeps every conclusion, dated, the latest-dated in force
-whatever the arrival order.  A Kafka worker writes it into every snapshot and says so when it
+whatever the arrival order; a decision and an interview count in the dynamic window from decided_on / held_on, and a
+revocation dated before its decision is said.  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -1907,6 +1908,17 @@ def _revoke(file: CreditFile, record: EnforcementRecord, r: Revocation, event: E
             + ("，其严重违法失信名单列入随之终止" if listing_ended and record.serious_dishonesty else "")
             + ("，吊销的许可证恢复，例行抽检与检查重新计算" if licence_restored else "")
             + ("，提档升级验收中的行政处罚一项不再计入" if unchecked else ""))
+    if r.revoked_on < record.decided_on:
+        # only the fold sees both dates (the door does not see the decision; a revocation may come before it): applied — the
+        # revoking document exists, and a revocation that names no day the decision stood takes it out as one dated right —
+        # and said, for the bureau to correct the date
+        effects.append(_effect(
+            "enforcement.revocation_misdated", event, file.enterprise_id, decision_no=record.decision_no, field="payload.revoked_on",
+            revoked_on=r.revoked_on.isoformat(), decided_on=record.decided_on.isoformat(), revocation_event_id=r.event_id,
+            message_zh=(f"撤销日期 {r.revoked_on.isoformat()} 早于行政处罚决定书 {record.decision_no} 的决定日期 {record.decided_on.isoformat()}："
+                        "撤销已按登记处理，请核对撤销日期（payload.revoked_on）"),
+            message_en=(f"revoked_on {r.revoked_on.isoformat()} is before decision {record.decision_no}'s decided_on "
+                        f"{record.decided_on.isoformat()}: the revocation is applied; check payload.revoked_on")))
     effects.append(_effect("enforcement.revoked", event, file.enterprise_id, decision_no=record.decision_no,
                            decision_event_id=record.event_id, revocation_event_id=r.event_id, revoked_on=r.revoked_on.isoformat(),
                            revoked_by=r.revoked_by, reference_no=r.reference_no, reason=r.reason,

@@ -665,7 +665,8 @@ class EnforcementDecided(Model):
     """行政处罚决定: the bureau decided a penalty against the enterprise (决定书)."""
 
     decision_no: ShortText = Field(description="行政处罚决定书文号, e.g. 某市监处罚〔2025〕12号")
-    decided_on: IsoDate = Field(description="决定日期 (YYYY-MM-DD): a listing as 严重违法失信 runs from it (3 years by default); the "
+    decided_on: IsoDate = Field(description="决定日期 (YYYY-MM-DD, not after occurred_at's local date): a listing as 严重违法失信 runs "
+                                            "from it (3 years by default), its risk points count from it (risk.dynamic.window_days); the "
                                             "campaign's acceptance checks count decisions by it")
     authority: OptionalShortText = Field(default=None, description="作出决定的机关, e.g. 示范县市场监督管理局")
     violation: Annotated[str, Field(min_length=1, max_length=4000, json_schema_extra={"pattern": _HAS_TEXT_PATTERN})] = Field(description="违法行为（违法事实）, the facts of the "
@@ -704,7 +705,8 @@ class InterviewHeld(Model):
     principal over a risk it did not remove; the enterprise committed to measures."""
 
     interview_id: ShortText = Field(description="约谈记录编号, the interview record's number")
-    held_on: IsoDate = Field(description="约谈日期 (YYYY-MM-DD): the first inspection on or after it is the interview's follow-up")
+    held_on: IsoDate = Field(description="约谈日期 (YYYY-MM-DD, not after occurred_at's local date): the first inspection on or after "
+                                         "it is the interview's follow-up, and its risk points count from it")
     held_by: ShortText = Field(description="约谈单位, e.g. 示范县市场监督管理局")
     officials: list[ShortText] = Field(default_factory=list, max_length=20, description="约谈人, the officials who held it")
     interviewee: OptionalShortText = Field(default=None, description="被约谈人及职务, e.g. 法定代表人 张某")
@@ -1102,13 +1104,34 @@ class RectificationVerifiedEvent(Envelope):
     payload: RectificationVerified
 
 
+def _legal_date_by_then(event: Envelope, field: str, zh: str, info: ValidationInfo) -> None:
+    """A decision or an interview cannot be dated after it was recorded: its date is the legal one, from which its risk
+    points count (a decision dated ahead of its record would weigh past its term).  The record's day is occurred_at's
+    local one.  At the door only: a log that already holds such an event re-reads it."""
+    if not _at_door(info):
+        return
+    offset = info.context.get("utc_offset_hours", LOCAL_UTC_OFFSET_HOURS)  # type: ignore[union-attr]
+    recorded = (event.occurred_at + dt.timedelta(hours=offset)).date()
+    dated = getattr(event.payload, field)
+    if dated > recorded:
+        raise FieldError(f"{field} {dated.isoformat()} is after the event was recorded (occurred_at, local date {recorded.isoformat()}): "
+                         "send occurred_at as when it was recorded, on or after that date",
+                         f"{zh} {dated.isoformat()} 晚于记录时间 {recorded.isoformat()}（occurred_at 的当地日期）：occurred_at 应为记录时间，"
+                         f"不早于{zh}", field=f"payload.{field}")
+
+
 class EnforcementDecidedEvent(Envelope):
     """enforcement.decided (行政处罚): a penalty decision against the enterprise."""
 
-    model_config = _event("when the decision was recorded (decided_on is its own date); its risk points count from it",
-                          "the decision")
+    model_config = _event("when the decision was recorded (decided_on is its own date, not after it); its risk points count from "
+                          "decided_on", "the decision")
     event_type: Literal["enforcement.decided"]
     payload: EnforcementDecided
+
+    @model_validator(mode="after")
+    def _not_dated_ahead(self, info: ValidationInfo) -> "EnforcementDecidedEvent":
+        _legal_date_by_then(self, "decided_on", "决定日期", info)
+        return self
 
 
 class EnforcementRevokedEvent(Envelope):
@@ -1122,9 +1145,15 @@ class EnforcementRevokedEvent(Envelope):
 class InterviewHeldEvent(Envelope):
     """interview.held (约谈): the bureau called in the enterprise's responsible person."""
 
-    model_config = _event("when the interview was recorded (held_on is its day); its risk points count from it", "the interview")
+    model_config = _event("when the interview was recorded (held_on is its day, not after it); its risk points count from held_on",
+                          "the interview")
     event_type: Literal["interview.held"]
     payload: InterviewHeld
+
+    @model_validator(mode="after")
+    def _not_dated_ahead(self, info: ValidationInfo) -> "InterviewHeldEvent":
+        _legal_date_by_then(self, "held_on", "约谈日期", info)
+        return self
 
 
 _CAMPAIGN_TIME = ("when it was recorded: its document's date (signed_on, assessed_on, as_of, on) must not be after its local "
