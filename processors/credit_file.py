@@ -183,6 +183,17 @@ class InspectionRecord(_Record):
 RectificationStatus = Literal["open", "completed", "verified", "rejected"]
 
 
+class Verification(_Record):
+    """One ``rectification.verified`` (整改复查) of a rectification: its history keeps them all."""
+    event_id: str
+    verified_at: dt.datetime
+    verifier: str
+    accepted: bool
+    note: str = ""
+    new_deadline: dt.date | None = None
+    outdated: bool = Field(default=False, description="dated before a verification on file when it arrived: kept, not applied")
+
+
 class RectificationRecord(_Record):
     rectification_id: str
     event_id: str | None = Field(default=None, description="the order's event")
@@ -200,6 +211,8 @@ class RectificationRecord(_Record):
     redo_deadline: dt.date | None = Field(default=None, description="重新限期 a rejection set: the deadline in force while rejected")
     overdue_by: dt.date | None = Field(default=None, description="the deadline it was found overdue by (a later 重新限期 does not "
                                                                   "excuse an earlier lateness)")
+    verifications: list[Verification] = Field(default_factory=list, description="every verification (复查) in the order received; "
+                                                                              "verified_at, verifier and note are the one in force")
 
 
 class EnforcementRecord(_Record):

@@ -30,6 +30,7 @@ from processors.credit_file import (
     InterviewRecord,
     RectificationRecord,
     SampleRecord,
+    Verification,
 )
 from processors.fluctuation import (complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, refailed,
                                     reinstated, uncharted)
@@ -133,7 +134,8 @@ ids masked in alerts; 32: an inspection or interview id sent again is one record
 one a correction taking the older's place (by its date, then occurred_at, then the log's order; the older kept, marked) in
 the counts, the score and the nonconforming alert; a complaint keeps every conclusion, dated, the latest-dated in force
 whatever the arrival order; a decision and an interview count in the dynamic window from decided_on / held_on, and a
-revocation dated before its decision is said.  A Kafka worker writes it into every snapshot and says so when it
+revocation dated before its decision is said; an accepted rectification verification reversed opens the rectification again
+(its verifications kept), an earlier-dated one arriving late changes nothing.  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -1776,6 +1778,22 @@ def _rectification_verified(state: CountyState, file: CreditFile, event: Rectifi
     if record is None:
         effects.append(_effect("rectification.unknown", event, file.enterprise_id, rectification_id=p.rectification_id))
         return
+    verification = Verification(event_id=event_key(event), verified_at=event.occurred_at, verifier=p.verifier, accepted=p.accepted,
+                                note=p.note, new_deadline=p.new_deadline)
+    applied = [v for v in record.verifications if not v.outdated]
+    last = applied[-1] if applied else None
+    record.verifications.append(verification)
+    if last is not None and event.occurred_at < last.verified_at:
+        # an earlier check arriving after a later one (a queue, an import): history, not the state — a rejection of
+        # 04-20 arriving after the acceptance of 05-05 that followed its redo must not reopen the rectification
+        verification.outdated = True
+        effects.append(_effect(
+            "rectification.verification_outdated", event, file.enterprise_id, rectification_id=p.rectification_id, accepted=p.accepted,
+            in_force_event_id=last.event_id,
+            message_zh=(f"整改 {p.rectification_id} 的复查（{rules.local_date(event.occurred_at).isoformat()}，"
+                        f"{'通过' if p.accepted else '未通过'}）早于在档的复查（{rules.local_date(last.verified_at).isoformat()}，"
+                        f"{'通过' if last.accepted else '未通过'}，事件 {last.event_id}）而晚到：存入复查记录，整改状态以较晚的复查为准")))
+        return
     record.verified_at = event.occurred_at
     record.verifier = p.verifier
     record.note = p.note
@@ -1787,7 +1805,24 @@ def _rectification_verified(state: CountyState, file: CreditFile, event: Rectifi
                 file.counts.rectifications_overdue -= 1
         effects.append(_effect("rectification.verified", event, file.enterprise_id, rectification_id=p.rectification_id))
     else:
+        reversed_ = record.status == "verified"
         record.status = "rejected"  # back to the enterprise: still open
+        if reversed_:
+            # an accepted verification taken back: open again, and overdue again if it was; the alert stage verified the
+            # alerts it closed on the acceptance (their rectifications), which the effect names
+            file.counts.rectifications_open += 1
+            if record.overdue:
+                file.counts.rectifications_overdue += 1
+            effects.append(_effect(
+                "rectification.verification_reversed", event, file.enterprise_id, rectification_id=p.rectification_id,
+                reversed_event_id=last.event_id if last is not None else None,
+                accepted_on=rules.local_date(last.verified_at).isoformat() if last is not None else None,
+                accepted_by=last.verifier if last is not None else None, rejected_on=rules.local_date(event.occurred_at).isoformat(),
+                message_zh=(f"整改 {p.rectification_id} 复查结论改为未通过（{rules.local_date(event.occurred_at).isoformat()}，{p.verifier}"
+                            + (f"；复查意见：{p.note}" if p.note else "") + "）"
+                            + (f"，此前 {rules.local_date(last.verified_at).isoformat()} 经{last.verifier}复查通过（事件 {last.event_id}）"
+                               if last is not None else "")
+                            + "：整改重新计为未结，原复查通过记录存档；相关预警应重新处置")))
         if p.new_deadline is not None:
             record.redo_deadline = p.new_deadline
         due = _due_by(record, rules)
