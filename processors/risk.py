@@ -519,6 +519,12 @@ def _last_sampled(file: "CreditFile") -> None:
     rs.last_sampled_on, rs.last_sample_event_id = last, eid
 
 
+def still_overdue(file: "CreditFile", rectification_id: str) -> bool:
+    """The rectification is overdue and not yet done (open, or rejected and to be redone)."""
+    record = file.rectification(rectification_id)
+    return record is not None and record.overdue and record.status in ("open", "rejected")
+
+
 def _last_inspected(file: "CreditFile") -> None:
     """The latest inspection on file again, from the records that count (the later filed wins a tie, as ``observe`` keeps it)."""
     rs = file.risk
@@ -663,6 +669,13 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
         points = min(raw, caps[factor])
         dyn_total += points
         detail = f"近 {pol.dynamic.window_days} 天 {len(entries)} {_UNIT_ZH.get(factor, '次')}（{_refs(entries)}）" if entries else ""
+        ending = entries
+        if factor == "rectification_overdue":
+            # (one still undone weighs until it is done, not a year on: ``evaluate`` keeps it in the window)
+            ending = [e for e in entries if not still_overdue(file, e[4])]
+            undone = list(dict.fromkeys(e[4] for e in entries if still_overdue(file, e[4])))
+            if undone:
+                detail += f"；{'、'.join(undone)} 仍未完成整改，完成前持续计入"
         if points < raw:
             detail += f"，按上限 {caps[factor]:g} 分计"
         if rest:
@@ -670,7 +683,7 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
             detail += ("；" if detail else "") + f"{_refs(rest)} 信号当月已有投诉核实属实，按经核实投诉计分，该信号不再重复计分"
         out.append(Contribution(factor=f"dynamic.{factor}", label_zh=FACTOR_ZH[f"dynamic.{factor}"], points=points, raw=raw,
                                 count=len(entries), detail_zh=detail, event_ids=[e[3] for e in entries + rest],
-                                weighs_until=entries[0][0] + _window(pol) if entries else None))
+                                weighs_until=ending[0][0] + _window(pol) if ending else None))
     _group_cap(out, "dynamic", dyn_total, pol.dynamic.max)
     tier = profile.campaign_tier
     tier_points = pol.credit.campaign_tier.get(tier, 0.0)
@@ -893,8 +906,14 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     if entries:
         cutoff = now - _window(pol)
         if entries[0][0] < cutoff:
-            del entries[:bisect.bisect_left(entries, (cutoff,))]
-            changed |= SCORE_INPUTS
+            cut = bisect.bisect_left(entries, (cutoff,))
+            # an overdue rectification still not done weighs while it stays undone, not for a year from the day it
+            # was found overdue: the lateness goes on.  Kept at the front (older than the window), so the check above
+            # finds it each time; only what actually leaves is a change
+            staying = [e for e in entries[:cut] if e[1] == "rectification_overdue" and still_overdue(file, e[4])]
+            if len(staying) != cut:
+                entries[:cut] = staying
+                changed |= SCORE_INPUTS
     credit = rs.credit_entries
     if credit and pol.credit.memory_years and _years_on(credit[0][0], pol.credit.memory_years) <= now:
         # a rejected or overdue rectification weighs for its term, then no more (信用修复): a minor failing weighed

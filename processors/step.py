@@ -135,7 +135,8 @@ one a correction taking the older's place (by its date, then occurred_at, then t
 the counts, the score and the nonconforming alert; a complaint keeps every conclusion, dated, the latest-dated in force
 whatever the arrival order; a decision and an interview count in the dynamic window from decided_on / held_on, and a
 revocation dated before its decision is said; an accepted rectification verification reversed opens the rectification again
-(its verifications kept), an earlier-dated one arriving late changes nothing.  A Kafka worker writes it into every snapshot and says so when it
+(its verifications kept), an earlier-dated one arriving late changes nothing; an overdue rectification still undone
+weighs until it is done.  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

@@ -103,3 +103,16 @@ def test_an_earlier_verification_arriving_late_changes_nothing(rules):
     [r] = state.files[E].rectifications
     assert r.status == "verified" and state.files[E].counts.rectifications_open == 0
 
+
+def test_an_overdue_rectification_still_undone_keeps_weighing(rules):
+    """The dynamic entry was dated from the overdue mark and left the window a year on, the rectification still undone."""
+    order = ordered()
+    state, _ = replay([ev("enterprise.registered"), order, tick("2026-05-02T01:00:00+08:00"), tick("2027-06-01T01:00:00+08:00")], rules)
+    f = state.files[E]
+    term = next((c for c in f.risk.current.contributions if c.factor == "dynamic.rectification_overdue"), None)
+    assert term is not None and term.points == 6 and f"{R} 仍未完成整改，完成前持续计入" in term.detail_zh
+    assert term.weighs_until is None  # (no end to say: it ends when it is done)
+    # done at last: its lateness leaves the window as any entry does
+    late = ev("rectification.completed", "2027-06-05T09:00:00+08:00", rectification_id=R)
+    state, _ = replay([ev("enterprise.registered"), order, tick("2026-05-02T01:00:00+08:00"), tick("2027-06-01T01:00:00+08:00"), late], rules)
+    assert not [c for c in state.files[E].risk.current.contributions if c.factor == "dynamic.rectification_overdue"]
