@@ -12,8 +12,9 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from schemas.events import (CampaignActivityEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, EnforcementRevokedEvent, Envelope,
-                            InspectionCompletedEvent, InterviewHeldEvent, SamplingResultEvent, SamplingRetractedEvent, TestItem)
+from schemas.events import (CampaignActivityEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, EnforcementDecidedEvent,
+                            EnforcementRevokedEvent, Envelope, InspectionCompletedEvent, InterviewHeldEvent, SamplingResultEvent,
+                            SamplingRetractedEvent, TestItem)
 from schemas.standards import Catalogue, UnitTable
 
 
@@ -39,6 +40,23 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
         return _retraction_warnings(event, file)
     if isinstance(event, (InspectionCompletedEvent, InterviewHeldEvent)):
         return _record_resent(event, file)
+    if isinstance(event, EnforcementDecidedEvent):
+        decision = file.enforcement(event.payload.decision_no) if file is not None else None
+        if decision is None or decision.event_id == str(event.event_id):
+            return []
+        no = event.payload.decision_no
+        differs = [f for f in _DECISION_FIELDS if _plain(getattr(decision, f)) != _plain(getattr(event.payload, f))]
+        if not differs:
+            return [_warning("payload.decision_no", "decision_no_on_file", f"decision {no} is on file (event {decision.event_id}): "
+                             "the same decision sent again, not counted again",
+                             f"行政处罚决定书 {no} 已在档（事件 {decision.event_id}）：本次内容相同，按重复报送处理，不重复计入")]
+        named = ", ".join(f"payload.{f}" for f in differs)
+        named_zh = "、".join(f"{_DECISION_FIELDS[f]}（payload.{f}）" for f in differs)
+        return [_warning(f"payload.{differs[0]}", "decision_no_on_file",
+                         f"decision {no} is on file (event {decision.event_id}) and this one differs in {named}: the decision on file "
+                         "stands, this one is not filed; a decision varied is revoked (enforcement.revoked) and posted under its own number",
+                         f"行政处罚决定书 {no} 已在档（事件 {decision.event_id}），本次的{named_zh}与在档决定不同：以在档决定为准，本次未登记；"
+                         f"决定变更的，请以 enforcement.revoked 撤销原决定后以新的决定书文号报送")]
     if isinstance(event, EnforcementRevokedEvent):
         decision = file.enforcement(event.payload.decision_no) if file is not None else None
         if decision is not None:
@@ -128,6 +146,16 @@ def _as_folded(event: SamplingResultEvent, file: Any, said: list[dict[str, Any]]
                 continue
             out.append(_warning(f"payload.items[{i}]", item.reason, item.message_en, item.message_zh))
     return out
+
+
+_DECISION_FIELDS = {"decided_on": "决定日期", "authority": "作出决定的机关", "violation": "违法行为", "legal_basis": "法律依据",
+                    "penalties": "处罚内容", "serious_dishonesty": "列入严重违法失信名单", "sample_nos": "相关抽样编号",
+                    "inspection_ids": "相关检查编号"}
+
+
+def _plain(value: Any) -> Any:
+    """A decision's field as compared: lists in any order."""
+    return sorted(map(repr, value)) if isinstance(value, list) else value
 
 
 _RESENT_ZH = {"inspection.completed": ("现场检查", "inspection", "inspection_id"), "interview.held": ("约谈", "interview", "interview_id")}

@@ -56,6 +56,7 @@ from schemas.events import (
     EnforcementDecidedEvent,
     EnforcementRevokedEvent,
     Envelope,
+    PENALTY_ZH,
     REVOKED_BY_ZH,
     InspectionCompletedEvent,
     InterviewHeldEvent,
@@ -136,7 +137,8 @@ the counts, the score and the nonconforming alert; a complaint keeps every concl
 whatever the arrival order; a decision and an interview count in the dynamic window from decided_on / held_on, and a
 revocation dated before its decision is said; an accepted rectification verification reversed opens the rectification again
 (its verifications kept), an earlier-dated one arriving late changes nothing; an overdue rectification still undone
-weighs until it is done.  A Kafka worker writes it into every snapshot and says so when it
+weighs until it is done; a decision number on file sent again is said, a differing one field by field (the decision on
+file stands).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
@@ -1880,8 +1882,9 @@ def _mark_one_overdue(file: CreditFile, record: RectificationRecord, event: Enve
 
 def _enforcement(state: CountyState, file: CreditFile, event: EnforcementDecidedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
-    if file.enforcement(p.decision_no) is not None:
-        effects.append(_effect("enforcement.duplicate_decision", event, file.enterprise_id, decision_no=p.decision_no))
+    on_file = file.enforcement(p.decision_no)
+    if on_file is not None:
+        _decision_resent(file, on_file, event, effects)
         return
     record = EnforcementRecord(
         decision_no=p.decision_no, event_id=event_key(event), occurred_at=event.occurred_at, decided_on=p.decided_on,
@@ -1904,6 +1907,52 @@ def _enforcement(state: CountyState, file: CreditFile, event: EnforcementDecided
     if waiting is not None:
         # its revocation came first: it takes effect now, as if it had come after
         _revoke(file, record, waiting, event, effects)
+
+
+_DECISION_FIELDS_ZH = {"decided_on": "决定日期", "authority": "作出决定的机关", "violation": "违法行为", "legal_basis": "法律依据",
+                       "penalties": "处罚内容", "serious_dishonesty": "列入严重违法失信名单", "sample_nos": "相关抽样编号",
+                       "inspection_ids": "相关检查编号"}
+
+
+def _decision_resent(file: CreditFile, on_file: EnforcementRecord, event: EnforcementDecidedEvent, effects: list[Effect]) -> None:
+    """A decision number on file sent again under a new event id.  The decision on file stands: a 决定书 number names one
+    decision, and one varied (变更) is revoked (enforcement.revoked) and posted under its own number.  But a resend that
+    says otherwise was dropped without a word (200, nothing on file): it is said, field by field, for the bureau to
+    check which is right."""
+    p = event.payload
+    def text(value: Any) -> str:
+        if isinstance(value, bool):
+            return "是" if value else "否"
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if isinstance(value, list):
+            return "、".join(x if isinstance(x, str) else PENALTY_ZH.get(x.kind, x.kind) + (f" {x.amount_yuan:g} 元" if x.amount_yuan else "")
+                            + (f"（{x.note}）" if x.note else "") for x in value) or "无"
+        return "无" if value is None else str(value)
+    changes = []
+    for name, zh in _DECISION_FIELDS_ZH.items():
+        a, b = getattr(on_file, name), getattr(p, name)
+        if name == "penalties":
+            a, b = sorted(a, key=repr), sorted(b, key=repr)
+        elif name in ("sample_nos", "inspection_ids"):
+            a, b = sorted(a), sorted(b)
+        if a != b:
+            changes.append({"field": f"payload.{name}", "field_zh": zh, "from": text(a), "to": text(b)})
+    no = p.decision_no
+    if not changes:
+        effects.append(_effect("enforcement.duplicate_decision", event, file.enterprise_id, decision_no=no, same=True,
+                               decision_event_id=on_file.event_id,
+                               message_zh=f"行政处罚决定书 {no} 已在档（事件 {on_file.event_id}）：本次内容相同，按重复报送处理，不重复计入"))
+        return
+    fields = "、".join(f"{c['field_zh']}（{c['field']}）" for c in changes)
+    effects.append(_effect(
+        "enforcement.duplicate_decision", event, file.enterprise_id, decision_no=no, same=False, decision_event_id=on_file.event_id,
+        changes=changes,
+        message_zh=(f"行政处罚决定书 {no} 已在档（事件 {on_file.event_id}），本次报送的{fields}与在档决定不同："
+                    + "；".join(f"{c['field_zh']}在档为“{c['from']}”，本次为“{c['to']}”" for c in changes)
+                    + "。未替换在档决定；如决定已变更，请以 enforcement.revoked 撤销原决定后以新的决定书文号报送，如在档决定有误请核实"),
+        message_en=(f"decision {no} is on file (event {on_file.event_id}); this one differs in {', '.join(c['field'] for c in changes)}: "
+                    "the decision on file stands. A decision varied is revoked (enforcement.revoked) and posted under its own number")))
 
 
 def _enforcement_revoked(state: CountyState, file: CreditFile, event: EnforcementRevokedEvent, rules: Rules, effects: list[Effect]) -> None:

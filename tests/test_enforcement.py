@@ -532,3 +532,26 @@ def test_whether_a_follow_up_was_late_is_read_from_the_dates_in_any_order(rules)
     feed(ev("enterprise.registered"), ev("interview.held"), late, _inspected("2026-05-01T10:00:00+08:00", "JC-0501"))
     [record] = box["state"].files[E].interviews
     assert (record.follow_up_inspection_id, record.follow_up_overdue) == ("JC-0501", False)
+
+
+def test_a_decision_sent_again_is_said_and_one_that_differs_names_its_fields(rules):
+    """A re-sent decision with other content was dropped without a word (200, nothing on file).  The decision on file
+    stands — a number names one decision; one varied is revoked and posted under its own number — and the resend is said."""
+    from ingest.lint import accepted_warnings
+
+    first = ev("enforcement.decided")
+    same = parse_event({**first.model_dump(mode="json", exclude_unset=True), "event_id": str(uuid.uuid4())})
+    other = ev("enforcement.decided", penalties=[{"kind": "fine", "amount_yuan": 80000}], decided_on="2026-05-17")
+    state, effects = replay([ev("enterprise.registered"), first, same, other], rules)
+    f = state.files[E]
+    assert f.counts.enforcements == 1 and f.enforcements[0].event_id == str(first.event_id)
+    said = {e.event_id: e.data for e in effects if e.kind == "enforcement.duplicate_decision"}
+    assert said[str(same.event_id)]["same"] is True
+    d = said[str(other.event_id)]
+    assert d["same"] is False and [c["field"] for c in d["changes"]] == ["payload.decided_on", "payload.penalties"]
+    assert "决定日期在档为“2026-05-18”，本次为“2026-05-17”" in d["message_zh"] and "罚款 80000 元" in d["message_zh"]
+    [w] = accepted_warnings(other, rules.catalogue, f)
+    assert (w["type"], w["field"]) == ("decision_no_on_file", "payload.decided_on") and "处罚内容（payload.penalties）" in w["reason_zh"]
+    [w] = accepted_warnings(same, rules.catalogue, f)
+    assert w["type"] == "decision_no_on_file" and "内容相同" in w["reason_zh"]
+    assert accepted_warnings(first, rules.catalogue, f) == []
