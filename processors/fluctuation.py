@@ -897,7 +897,7 @@ def nearby_events(file: "CreditFile", moment: dt.datetime, days: int) -> list[di
             found.append({"kind": "complaint", "at": c.received_at.isoformat(), "id": c.complaint_id, "verified": c.verified,
                           "text": mask_personal_info(c.text)})
     for i in file.inspections:
-        if lo <= i.occurred_at <= hi and (i.findings or i.result != "符合"):
+        if lo <= i.occurred_at <= hi and (i.findings or i.result != "符合") and i.superseded_by is None:  # (one per inspection)
             found.append({"kind": "inspection", "at": i.occurred_at.isoformat(), "id": i.inspection_id, "result": i.result,
                           "findings": [f"{f.code} {f.description}（{f.severity}）" for f in i.findings]})
     for r in file.rectifications:

@@ -161,7 +161,7 @@ def run_backtest(events: Sequence[Envelope], rules: Rules, start: dt.date, end: 
             p_ = event.payload
             serious = [f.code for f in p_.findings if f.severity in ("major", "critical")]
             inspections.append({"enterprise_id": event.enterprise_id, "inspection_id": p_.inspection_id, "at": event.occurred_at,
-                                "result": p_.result, "failed": p_.result == "不符合" or bool(serious)})
+                                "result": p_.result, "failed": p_.result == "不符合" or bool(serious), "event_id": str(event.event_id)})
         state, effects = step(state, event, rules)
         for eff in effects:
             if eff.kind == "sampling.failed":
@@ -182,6 +182,10 @@ def run_backtest(events: Sequence[Envelope], rules: Rules, start: dt.date, end: 
                                  "evidence_event_ids": list(d.get("evidence", {}).get("event_ids", []))})
     while pending:
         rank_at(pending.pop(0))
+    # one inspection per inspection id, as the credit file counts it: the record that stands (a repeat or a replaced
+    # record of it sent again is no inspection of its own)
+    inspections = [i for i in inspections if (f := state.files.get(i["enterprise_id"])) is not None
+                   and (r := f.inspection(i["inspection_id"])) is not None and r.event_id == i["event_id"]]
 
     failures = sorted(failed_samples.values())
     by_enterprise: dict[str, list[tuple]] = {}

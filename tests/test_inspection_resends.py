@@ -186,3 +186,24 @@ def test_a_snapshot_keeps_the_marks(rules):
     restored = CountyState.restore(state.snapshot())
     assert restored.snapshot() == state.snapshot()
     assert [i.superseded_as for i in restored.files[E].inspections] == ["corrected", "repeated", None]
+
+
+def test_the_backtest_counts_an_inspection_once(rules):
+    import datetime as dt
+
+    from qrisk.backtest import run_backtest
+
+    first = inspected(at="2025-04-10T10:00:00+08:00")
+    fixed = inspected(result="基本符合", findings=[], at="2025-04-10T10:00:00+08:00")
+    events = [ev("enterprise.registered", "2025-01-02T09:00:00+08:00"), first, again(first), fixed]
+    o = run_backtest(events, rules, dt.date(2025, 1, 1), dt.date(2025, 12, 31))["inspection_order"]
+    assert (o["inspections"], o["failed"]) == (1, 0)  # the corrected record's 基本符合, without a major finding
+
+
+def test_a_signal_s_evidence_names_an_inspection_once(rules):
+    from processors.fluctuation import nearby_events
+
+    first = inspected()
+    state, _ = replay([ev("enterprise.registered"), first, again(first)], rules)
+    found = nearby_events(state.files[E], first.occurred_at, 30)
+    assert [(e["kind"], e["id"]) for e in found] == [("inspection", "JC-T02-0410")]
