@@ -573,7 +573,8 @@ class AlertBook(FoldState):
                 # in the log all the same (another writer, a Kafka API reading a view seconds old): recorded, nobody told again
                 step.note += f"（{_local(alert.escalated_at, policy)} 已升级通报，1 小时内不重复通知）"  # type: ignore[arg-type]
                 return AlertChange(alert, step)
-            told = self._notify(alert, step, "escalated", list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers)), policy, live)
+            told = self._notify(alert, step, "escalated_by_hand", list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers)),
+                                policy, live)
             if told:
                 alert.escalated_at = at
             return AlertChange(alert, step, told)
@@ -702,7 +703,10 @@ class AlertBook(FoldState):
         alert.notified_at = step.at
         view = alert.view(steps=False)
         subject = f"【{SEVERITY_ZH.get(alert.severity, alert.severity)}·{_title(alert)}】{alert.enterprise_name}"
-        if reason != "opened":
+        if reason == "escalated_by_hand":
+            # who asked for help is what the county reads first: whom to call back
+            subject += f"（{REASONS_ZH[reason]}，{actor_zh(step.actor)} 提请）"
+        elif reason != "opened":
             subject += f"（{REASONS_ZH[reason]}）"
         text = render_text(alert, reason, step, policy)
         out = []
@@ -894,6 +898,10 @@ def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> s
     ]
     if reason == "escalated":
         lines.append(f"升级原因：{step.note}")
+    elif reason == "escalated_by_hand":
+        # a person asked for help: who, when and why (the note) — the receivers call them back, not the enterprise
+        lines.append(f"手动升级：{actor_zh(step.actor)}（{_local(step.at, policy)}）"
+                     + (f"，理由：{step.note}" if step.note != ACTION_ZH["escalate"] else "，未填写理由"))
     elif reason == "reopened":
         # who reopened it and why: the receivers must know whom to ask and what is to be done again
         lines.append(f"重新打开：{actor_zh(step.actor)}（{_local(step.at, policy)}）" + (f"，说明：{step.note}" if step.note != ACTION_ZH["reopen"] else "，未填写说明"))

@@ -10,6 +10,9 @@ REASONS_ZH = {
     "repeated": "预警再次发生",
     "severity_raised": "预警级别提高",
     "escalated": "超时未确认，升级通报",
+    # a supervisor's own escalation is no missed deadline: a receiver told 超时未确认 of an alert acknowledged
+    # days ago would ask the town why it ignored it, not what help it needs (a webhook's `reason` tells them apart too)
+    "escalated_by_hand": "手动升级通报",
     "reopened": "预警重新打开",
 }
 

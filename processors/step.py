@@ -81,7 +81,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 31
+FOLD_VERSION = 32
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -128,7 +128,8 @@ their loading order — the earliest letter (every letter kept), the earliest ti
 reverses a pass), stage dates re-dated by an earlier document —, and a passed acceptance without the three ones is
 须核实); 30: a commitment letter without a number, of the same date and signatory, is that letter sent again, not a
 second one; 31: a complainant's name after 我是/投诉人…反映/回电, an ID card number written in groups, QQ numbers and WeChat
-ids masked in alerts.  A Kafka worker writes it into every snapshot and says so when it
+ids masked in alerts; 32: the alert fold (alerts/lifecycle.py) tells a manual escalation apart from a missed
+deadline (reason escalated_by_hand, 手动升级通报, saying who escalated and why).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

@@ -776,7 +776,7 @@ def test_a_supervisor_escalates_by_hand_and_the_escalation_receivers_are_told(co
     assert change.step.action == "escalate" and change.step.note == "企业拒不配合，请县局协调"
     assert alert.escalated and alert.state == "acknowledged"
     told = {(n.receiver, n.reason) for n in change.notifications}
-    assert ("chief", "escalated") in told
+    assert ("chief", "escalated_by_hand") in told  # (not "escalated": nobody missed a deadline)
     # closed, it cannot be escalated
     county.feed(act(alert.alert_id, "close", "2026-02-11T12:00:00+08:00", note="已处置"))
     with pytest.raises(AlertActionError):
