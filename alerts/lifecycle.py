@@ -21,10 +21,12 @@ the inspection, the complaints, the overdue or rejected rectification) — moves
 and its verification verifies it (or closes an alert that was never put under rectification,
 such as the overdue warning of that same order).  A failed verification is noted and the alert
 stays open for the next one.  These steps are the inspection system's, by its events: nobody is
-notified of them, as of any supervisor's step.  Likewise a missing-data alert closes itself when the awaited
-sample or inspection arrives (a ``warning.resolved`` effect of the fold), noting which record came;
-and a complaint-chart alert closes itself when the fold withdraws its signal (``fluctuation.signal_withdrawn``:
-every complaint of that month was found unfounded), so it does not escalate on nothing.
+notified of them, as of any supervisor's step.  An alert also closes itself when its ground goes away (a
+``warning.resolved`` effect of the fold): a missing-data alert when the awaited sample or inspection arrives,
+noting which record came; a failure's when a correction or an admitted re-test takes it back; a complaint-chart
+alert when the fold withdraws its signal (``fluctuation.signal_withdrawn``: every complaint of that month was
+found unfounded), so it does not escalate on nothing.  Such a closing is the system's, not a person's: whoever
+was told of the alert is told it closed, and why.
 
 A county alert (the county's pass-rate chart of a category signalled) is about the category, not
 an enterprise: it is named 本县…类（县级预警）, routed by no town (the category's routes, else
@@ -175,6 +177,9 @@ class Alert(FoldState):
                                                                     "sent two days after its date); its response time starts then")
     acknowledged_at: dt.datetime | None = None
     closed_at: dt.datetime | None = None
+    closing_evidence: dict[str, Any] | None = Field(default=None, description="the system closed it: the evidence of why (the "
+                                                                              "correction, re-test, record or finding that took its "
+                                                                              "ground away, with its event ids)")
     occurrences: int = 1
     last_occurred_at: dt.datetime
     event_ids: list[str] = Field(default_factory=list, description="the events that raised it, oldest first (the latest kept)")
@@ -313,14 +318,14 @@ class AlertBook(FoldState):
                     if change.step.action == "opened" and change.alert.rule == GRADE_RULE:
                         changes += self._grade_superseded(change.alert, eff.event_id, eff.occurred_at)
             elif eff.kind == RESOLVED_KIND:
-                change = self._resolved(eff.data, eff.event_id, eff.occurred_at)
+                change = self._resolved(eff.data, eff.event_id, eff.occurred_at, policy, live)
                 if change is not None:
                     changes.append(change)
             elif eff.kind == WITHDRAWN_KIND:
                 # a complaint-chart signal whose complaints were all found unfounded: its alert rested on
                 # nothing, so it closes (and does not escalate) as a problem that went away by itself
                 data = withdrawn_resolved(eff.enterprise_id, eff.data, eff.event_id, policy)
-                change = self._resolved(data, eff.event_id, eff.occurred_at) if data is not None else None
+                change = self._resolved(data, eff.event_id, eff.occurred_at, policy, live) if data is not None else None
                 if change is not None:
                     changes.append(change)
         if isinstance(event, (EnterpriseRegistered, EnterpriseUpdated)):
@@ -483,9 +488,12 @@ class AlertBook(FoldState):
             out.append(AlertChange(older, _step(older, "close", before, SYSTEM, note, event_id, at)))
         return out
 
-    def _resolved(self, d: dict[str, Any], event_id: str, at: dt.datetime) -> AlertChange | None:
-        """The data an alert was waiting for came: its alert closes, noting what came.  Like the
-        inspection system's steps, nobody is told; and closed, it no longer escalates."""
+    def _resolved(self, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy, live: bool) -> AlertChange | None:
+        """The alert's ground went away by itself (the awaited data came, a correction or re-test took the failure
+        back, the complaints were found unfounded, the grade fell): it closes, noting why, and no longer escalates.
+        Whoever was told of it is told it closed and why: a supervisor who sealed a batch on a failure a corrected
+        report takes back must hear it from qrisk (the note tells them to decide on lifting the measures), not find
+        it in the system by chance.  An alert nobody was told of closes quietly."""
         current = self.active_by_key.get(d["dedup_key"])
         if current is None:
             return None  # closed by a supervisor already, or never opened (the rule was off then)
@@ -493,8 +501,14 @@ class AlertBook(FoldState):
         before = alert.state
         alert.state = "closed"
         alert.closed_at = at
+        alert.closing_evidence = d.get("evidence") or {}
         self._deactivate(alert.dedup_key)
-        return AlertChange(alert, _step(alert, "close", before, SYSTEM, d["note_zh"], event_id, at))
+        step = _step(alert, "close", before, SYSTEM, d["note_zh"], event_id, at)
+        if alert.notified_at is None:
+            return AlertChange(alert, step)
+        # told: its receivers (each notice went to them all), and the escalation's when an escalation reached them
+        told = alert.receivers + (policy.alerts.escalate_to if alert.escalated_at is not None else [])
+        return AlertChange(alert, step, self._notify(alert, step, "closed_by_system", list(dict.fromkeys(told)), policy, live))
 
     def _moved(self, event: Envelope, policy: Policy, enterprise: Callable[[str], Enterprise | None]) -> list[AlertChange]:
         """The enterprise's town changed (``enterprise.updated``, or registered again): its alerts go with it.
@@ -548,6 +562,7 @@ class AlertBook(FoldState):
         if to == "open":
             # back to the start: a new response deadline from now, escalated again if it passes
             alert.closed_at = alert.acknowledged_at = None
+            alert.closing_evidence = None
             alert.escalated = False
             hours = policy.warnings.respond_within_hours.get(alert.severity)  # type: ignore[call-overload]
             alert.respond_by = at + dt.timedelta(hours=hours) if hours else None
@@ -894,8 +909,13 @@ def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> s
         *_subject_lines(alert),
         f"级别：{SEVERITY_ZH.get(alert.severity, alert.severity)}，{RASFF_ZH.get(alert.rasff_class, alert.rasff_class)}"
         + _respond_zh(alert, step, policy),
-        f"情况：{alert.message_zh}",
     ]
+    if reason == "closed_by_system":
+        # why it closed comes first; the alert's own text (its next steps: seal, recall) is what it announced, no longer what to do
+        lines += [f"关闭原因：{step.note}（关闭前状态：{STATE_ZH.get(step.from_state, step.from_state)}）",
+                  f"原预警情况：{alert.message_zh}"]
+    else:
+        lines.append(f"情况：{alert.message_zh}")
     if reason == "escalated":
         lines.append(f"升级原因：{step.note}")
     elif reason == "escalated_by_hand":
@@ -913,7 +933,8 @@ def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> s
     if evidence:
         lines.append(f"证据：{evidence}")
     # the event ids stay in the alert's JSON (webhooks, the API); a supervisor acts in the system, not by HTTP
-    lines.append(f"预警编号：{alert.alert_id}（请在系统中确认、安排整改或关闭）")
+    lines.append(f"预警编号：{alert.alert_id}" + ("（已关闭；如仍须处置，可在系统中重新打开）" if alert.state == "closed"
+                                                   else "（请在系统中确认、安排整改或关闭）"))
     return "\n".join(lines)
 
 

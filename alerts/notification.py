@@ -14,6 +14,9 @@ REASONS_ZH = {
     # days ago would ask the town why it ignored it, not what help it needs (a webhook's `reason` tells them apart too)
     "escalated_by_hand": "手动升级通报",
     "reopened": "预警重新打开",
+    # the system closed it (a correction or re-test took the failure back, the awaited record came…): those told of it
+    # may have sealed products or planned a visit on it
+    "closed_by_system": "预警自动关闭",
 }
 
 

@@ -129,7 +129,9 @@ reverses a pass), stage dates re-dated by an earlier document —, and a passed 
 须核实); 30: a commitment letter without a number, of the same date and signatory, is that letter sent again, not a
 second one; 31: a complainant's name after 我是/投诉人…反映/回电, an ID card number written in groups, QQ numbers and WeChat
 ids masked in alerts; 32: the alert fold (alerts/lifecycle.py) tells a manual escalation apart from a missed
-deadline (reason escalated_by_hand, 手动升级通报, saying who escalated and why).  A Kafka worker writes it into every snapshot and says so when it
+deadline (reason escalated_by_hand, 手动升级通报, saying who escalated and why); an alert the system closes (a correction or an
+admitted re-test took the failure back, the awaited record came, …) tells whoever was told of it, and keeps the closing's
+evidence (closing_evidence).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

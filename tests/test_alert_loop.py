@@ -36,7 +36,9 @@ def test_a_signal_whose_complaints_were_all_unfounded_closes_its_alert_and_never
     c.feed(*log[5:8])
     assert alert.state == "open", "one complaint is still to be investigated"
     [closing] = [ch for ch in c.feed(log[8]) if ch.alert.alert_id == alert.alert_id]
-    assert (closing.step.action, closing.step.to_state, closing.notifications) == ("close", "closed", [])
+    assert (closing.step.action, closing.step.to_state) == ("close", "closed")
+    # the town was told of the signal: it is told the signal was withdrawn
+    assert [(n.receiver, n.reason) for n in closing.notifications] == [("liangzhu", "closed_by_system")]
     assert closing.step.note.startswith("经核查投诉均不属实，信号撤销：2026年3月投诉 4 件（投诉编号 K1、K2、K3、K4）均不属实")
     assert alert.dedup_key not in c.book.active_by_key
     later = c.feed(log[9])

@@ -3,6 +3,7 @@ in what words.  The fold first (tests/test_alerts.py's harness), then a real `qr
 (aiosmtpd) and a real webhook receiver."""
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 
@@ -10,7 +11,7 @@ import pytest
 import yaml
 
 from alerts.lifecycle import AlertBook
-from tests.test_alerts import TOWN, County, _Eff, _info, _tick, act, failing, policy, unqualified
+from tests.test_alerts import TOWN, County, _Eff, _info, _tick, act, failing, listing_retest_labs, policy, unqualified
 from tests.test_risk import E, ev, registered
 
 
@@ -63,6 +64,69 @@ def test_the_webhook_says_a_manual_escalation_apart_from_a_missed_deadline():
                               actor="良渚所 李所长", note="企业拒不整改"), [], pol, _info)
     body = _webhook_payload(change.notifications[0])
     assert (body["reason"], body["reason_zh"]) == ("escalated_by_hand", "手动升级通报") and REASONS_ZH["escalated"] == "超时未确认，升级通报"
+
+
+# --------------------------------------------------------------------------- 2. closed by the system: those told are told
+
+
+def _corrected_failure(county, acknowledge: bool = True, received: str | None = None):
+    """A bromate failure (a re-test is admitted), acknowledged by the town, then its lab's corrected report: 合格."""
+    from tests.test_fold import RETEST_LAB, _sample
+
+    listing_retest_labs(county, RETEST_LAB)
+    alert = unqualified(county.feed(_sample("2026-02-10T09:00:00+08:00", False, False, sample_no="DC-OT-9")))[0].alert
+    if acknowledge:
+        county.feed(act(alert.alert_id, "acknowledge", "2026-02-10T11:00:00+08:00", actor="良渚所 李所长", note="已封存该批次"))
+    fixed = _sample("2026-02-11T09:00:00+08:00", False, True, sample_no="DC-OT-9")
+    if received is not None:
+        fixed = fixed.model_copy(update={"received_at": dt.datetime.fromisoformat(received)})
+    [closing] = [c for c in county.feed(fixed) if c.alert is alert]
+    return alert, closing, fixed
+
+
+def test_an_alert_a_correction_closes_tells_those_who_were_told_why_it_closed(county):
+    alert, closing, fixed = _corrected_failure(county)
+    assert alert.state == "closed" and closing.step.actor == "qrisk"
+    assert [(n.receiver, n.reason) for n in closing.notifications] == [("liangzhu", "closed_by_system"), ("desk", "closed_by_system")]
+    note = closing.notifications[0]
+    assert note.subject_zh == f"【高·抽检不合格】{alert.enterprise_name}（预警自动关闭）"
+    text = lines_of(note)
+    assert text[0] == "预警自动关闭：抽检不合格"
+    [why] = [line for line in text if line.startswith("关闭原因：")]
+    assert "抽样编号 DC-OT-9" in why and "更正" in why and "已采取的控制措施是否解除，请依据复检或更正后的检验结论决定" in why
+    assert why.endswith("（关闭前状态：已确认）")
+    assert "状态：已关闭，负责人 良渚所 李所长" in text and text[-1].endswith("（已关闭；如仍须处置，可在系统中重新打开）")
+    # the evidence of the closing beside the alert's own: the corrected report's event and the sample
+    assert str(fixed.event_id) in alert.closing_evidence["event_ids"] and alert.closing_evidence["sample_no"] == "DC-OT-9"
+    assert note.alert["closing_evidence"] == alert.closing_evidence
+
+
+def test_an_escalated_alert_closed_by_the_system_tells_the_escalation_receivers_too(county):
+    from tests.test_fold import RETEST_LAB, _sample
+
+    listing_retest_labs(county, RETEST_LAB)
+    alert = unqualified(county.feed(_sample("2026-02-10T09:00:00+08:00", False, False, sample_no="DC-OT-8")))[0].alert
+    county.feed(ev("clock.tick", "2026-02-12T10:00:00+08:00", enterprise_id="*"))  # past its 48 h: escalated to the chief
+    assert alert.escalated and alert.escalated_at is not None
+    [closing] = [c for c in county.feed(_sample("2026-02-13T09:00:00+08:00", False, True, sample_no="DC-OT-8")) if c.alert is alert]
+    assert [n.receiver for n in closing.notifications] == ["liangzhu", "desk", "chief"]
+
+
+def test_an_alert_nobody_was_told_of_closes_quietly_and_history_stays_history(rules):
+    from tests.test_fold import RETEST_LAB, _sample
+
+    quiet = County(rules, policy(routes=[], escalate_to=[]))  # no receiver: nobody told at opening
+    quiet.feed(registered("2026-01-05T09:00:00+08:00"))
+    listing_retest_labs(quiet, RETEST_LAB)
+    alert = unqualified(quiet.feed(_sample("2026-02-10T09:00:00+08:00", False, False, sample_no="DC-OT-7")))[0].alert
+    [closing] = [c for c in quiet.feed(_sample("2026-02-11T09:00:00+08:00", False, True, sample_no="DC-OT-7")) if c.alert is alert]
+    assert alert.state == "closed" and closing.notifications == []
+    # a correction received months after it was made (a back-fill): recorded, nobody told, and the step says so
+    late = County(rules, policy())
+    late.feed(registered("2026-01-05T09:00:00+08:00"))
+    alert, closing, _ = _corrected_failure(late, received="2026-06-11T09:00:00+08:00")
+    assert alert.state == "closed" and closing.notifications == []
+    assert "属历史数据，未通知 liangzhu、desk" in closing.step.note
 
 
 # --------------------------------------------------------------------------- end to end: real mail, a real webhook
@@ -123,3 +187,34 @@ def test_served_a_manual_escalation_reaches_the_chief_as_one_by_hand(served):
     assert "，理由：企业拒不配合封存，请县局支持" in body and "手动升级：li.liangzhu（" in body and "状态：已确认" in body
     [call] = wait_for(lambda: [c["body"] for c in hook.calls if c["body"]["alert_id"] == aid and c["body"]["reason"] != "opened"])
     assert (call["reason"], call["reason_zh"]) == ("escalated_by_hand", "手动升级通报")
+
+
+def _bromate_report(at: str, sample_no: str, passes: bool) -> dict:
+    from tests.test_alert_delivery import event
+
+    doc = event("sampling.result", at, sample_no=sample_no, sampled_on=at[:10], production_date=at[:10])
+    germ = next(i for i in doc["payload"]["items"] if i["item_code"] == "pseudomonas_aeruginosa")
+    germ.update(values=[0, 0, 0, 0, 0], lab_verdict="合格")  # (a microbial failure admits no correction closing it unseen)
+    bromate = next(i for i in doc["payload"]["items"] if i["item_code"] == "bromate")
+    bromate.update(values=[0.005 if passes else 0.02], lab_verdict="合格" if passes else "不合格")
+    return doc
+
+
+def test_served_a_correction_closing_an_acknowledged_alert_tells_those_who_were_told(served):
+    from tests.test_alert_delivery import event, recent, wait_for
+
+    srv, mail, hook = served
+    srv.post("/v1/events", json=[event("enterprise.registered", recent(48)),
+                                 _bromate_report(recent(3), "DC-FIX-1", passes=False)]).raise_for_status()
+    aid = wait_for(lambda: [a for a in srv.get("/v1/alerts").json() if a["rule"] == "sampling.unqualified"])[0]["alert_id"]
+    assert srv.post(f"/v1/alerts/{aid}/actions", json={"action": "acknowledge", "note": "已封存该批次"}, headers=srv.town).status_code == 200
+    # the lab corrects its report: 合格.  The alert closes by itself, and the town and the desk hear why
+    srv.post("/v1/events", json=[_bromate_report(recent(2), "DC-FIX-1", passes=True)]).raise_for_status()
+    wait_for(lambda: srv.get(f"/v1/alerts/{aid}").json()["state"] == "closed")
+    [closed] = wait_for(lambda: [m for m in _mails(mail, aid, "li@bureau.example") if "预警自动关闭" in m["Subject"]])
+    assert closed["Subject"] == "【高·抽检不合格】清源桶装水厂（预警自动关闭）"
+    body = closed.get_content()
+    assert body.splitlines()[0] == "预警自动关闭：抽检不合格" and "请依据复检或更正后的检验结论决定" in body and "关闭前状态：已确认" in body
+    [call] = wait_for(lambda: [c["body"] for c in hook.calls if c["body"]["alert_id"] == aid and c["body"]["reason"] == "closed_by_system"])
+    assert call["reason_zh"] == "预警自动关闭" and call["alert"]["closing_evidence"]["sample_no"] == "DC-FIX-1"
+    assert not _mails(mail, aid, "chief@bureau.example"), "the chief never had it: not told it closed"
