@@ -176,6 +176,8 @@ class Alert(FoldState):
                                                                     "its arrival when a live event came later (a lab's report "
                                                                     "sent two days after its date); its response time starts then")
     acknowledged_at: dt.datetime | None = None
+    reopened_at: dt.datetime | None = Field(default=None, description="when it was last reopened: its new time to respond "
+                                                                      "started then, and an escalation counts the wait from it")
     closed_at: dt.datetime | None = None
     closing_evidence: dict[str, Any] | None = Field(default=None, description="the system closed it: the evidence of why (the "
                                                                               "correction, re-test, record or finding that took its "
@@ -562,6 +564,7 @@ class AlertBook(FoldState):
         if to == "open":
             # back to the start: a new response deadline from now, escalated again if it passes
             alert.closed_at = alert.acknowledged_at = None
+            alert.reopened_at = at
             alert.closing_evidence = None
             alert.escalated = False
             hours = policy.warnings.respond_within_hours.get(alert.severity)  # type: ignore[call-overload]
@@ -684,7 +687,10 @@ class AlertBook(FoldState):
             if alert is None or alert.state != "open" or alert.escalated or alert.respond_by != by:
                 continue  # handled in time, escalated already, or a later deadline replaced this one
             alert.escalated = True
-            note = f"生成后 {_elapsed_zh(now - (alert.seen_from or alert.opened_at))}仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
+            # the wait a reopened alert is escalated for is the one since its reopening (its deadline ran from then):
+            # counted from its opening, a failure reopened after 40 days read 生成后 40 天仍未确认 36 s after the reopening
+            since = ("重新打开后", alert.reopened_at) if alert.reopened_at is not None else ("生成后", alert.seen_from or alert.opened_at)
+            note = f"{since[0]} {_elapsed_zh(now - since[1])}仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
             receivers = list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers))
             # Escalating what nobody was told reads as negligence: say it never reached anyone, and why, in
             # one sentence said once (the policy key only as the operator's hint, in brackets at the end)
@@ -750,6 +756,10 @@ def _elapsed_zh(span: dt.timedelta) -> str:
     """How long, as a supervisor says it: hours within two days, then days (295 天, not 7085 小时), whole
     ones and the hours beyond (60 hours are 2 天 12 小时: rounded up to 3 天 they overstated the wait)."""
     hours = int(span.total_seconds() // 3600)
+    if hours < 1:
+        # (a deadline of a fraction of an hour, as the policy allows: "0 小时仍未确认" read as no wait at all)
+        minutes = int(span.total_seconds() // 60)
+        return f"{minutes} 分钟" if minutes else "不足 1 分钟"
     if hours < 48:
         return f"{hours} 小时"
     days, rest = divmod(hours, 24)

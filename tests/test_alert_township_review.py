@@ -129,6 +129,36 @@ def test_an_alert_nobody_was_told_of_closes_quietly_and_history_stays_history(ru
     assert "属历史数据，未通知 liangzhu、desk" in closing.step.note
 
 
+# --------------------------------------------------------------------------- 3. escalation after a reopening
+
+
+def test_an_escalation_after_a_reopening_counts_the_wait_from_the_reopening(county):
+    alert = unqualified(county.feed(failing("2026-01-01T10:00:00+08:00")))[0].alert
+    county.feed(act(alert.alert_id, "acknowledge", "2026-01-01T12:00:00+08:00"),
+                act(alert.alert_id, "close", "2026-01-02T09:00:00+08:00", note="企业已召回"))
+    county.feed(act(alert.alert_id, "reopen", "2026-02-10T10:00:00+08:00", actor="王科长", note="复核发现当时未召回，重新处置"))
+    [change] = [c for c in county.feed(ev("clock.tick", "2026-02-11T10:30:00+08:00", enterprise_id="*"))
+                if c.alert is alert and c.step.action == "escalated"]
+    assert change.step.note.startswith("重新打开后 24 小时仍未确认（应于 2026-02-11 10:00 前确认），升级通报"), change.step.note
+    assert "升级原因：重新打开后 24 小时仍未确认（应于 2026-02-11 10:00 前确认），升级通报" in lines_of(change.notifications[0])
+    assert "40 天" not in change.step.note
+    assert alert.reopened_at == dt.datetime.fromisoformat("2026-02-10T10:00:00+08:00")
+
+
+def test_a_reopened_alert_with_a_short_deadline_says_minutes_not_the_days_since_it_opened(rules):
+    """As reproduced: a deadline of 0.01 h (36 s) after a reopening of a 40-day-old failure."""
+    from schemas.policy import Policy
+
+    c = County(rules, Policy.model_validate({"alerts": policy().alerts.model_dump(), "warnings": {"respond_within_hours": {"critical": 0.01}}}))
+    c.feed(registered("2026-01-01T09:00:00+08:00"))
+    alert = unqualified(c.feed(failing("2026-01-01T10:00:00+08:00")))[0].alert
+    c.feed(act(alert.alert_id, "acknowledge", "2026-01-01T10:00:10+08:00"), act(alert.alert_id, "close", "2026-01-02T09:00:00+08:00", note="已召回"),
+           act(alert.alert_id, "reopen", "2026-02-10T10:00:00+08:00", note="复核发现当时未召回，重新处置"))
+    [change] = [ch for ch in c.feed(ev("clock.tick", "2026-02-10T10:00:37+08:00", enterprise_id="*"))
+                if ch.alert is alert and ch.step.action == "escalated"]
+    assert change.step.note.startswith("重新打开后 不足 1 分钟仍未确认"), change.step.note
+
+
 # --------------------------------------------------------------------------- end to end: real mail, a real webhook
 
 
