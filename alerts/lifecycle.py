@@ -118,6 +118,11 @@ def escalation_too_soon(alert_id: str, escalated_at: dt.datetime | None, at: dt.
             f"升级接收人（钉钉机器人每分钟至多 20 条）。如有新情况请用备注（comment）补充，或约 {wait} 分钟后再升级")
 
 
+def newer_alert_handles(alert_id: str, newer: str) -> str:
+    """Why ``alert_id`` may not be reopened (Chinese): its problem came back and ``newer`` is being handled for it."""
+    return f"预警 {alert_id} 的问题已有新的预警 {newer} 在处置，不能重新打开；请在预警 {newer} 上继续处置，或用备注（comment）补充本预警"
+
+
 class AlertActionError(ValueError):
     """A step that this alert cannot take now; the message is for the supervisor (Chinese)."""
 
@@ -369,6 +374,12 @@ class AlertBook(FoldState):
             starts = "、".join(STATE_ZH[s] for s in STATES if s in allowed)
             raise AlertActionError(f"预警 {alert_id} 当前状态为“{STATE_ZH[alert.state]}”，不能执行“{ACTION_ZH[action]}”"
                                    f"（该操作仅适用于{starts}状态的预警）")
+        if TRANSITIONS[action][1] == "open":
+            # asked here, at the door, as the fold asks it: a refusal only the fold made wrote the step to the log and
+            # answered with the race's text (已被其他操作改变), losing the reason the officer can act on
+            newer = self.active_by_key.get(alert.dedup_key)
+            if newer not in (None, alert_id):
+                raise AlertActionError(newer_alert_handles(alert_id, newer))
         if action == "escalate" and at is not None:
             why = escalation_too_soon(alert_id, alert.escalated_at, at)
             if why is not None:
@@ -544,10 +555,7 @@ class AlertBook(FoldState):
         alert = self.check(p.alert_id, p.action)
         if alert.enterprise_id != event.enterprise_id:
             raise AlertActionError(f"预警 {p.alert_id} 属于企业 {alert.enterprise_id}，不属于 {event.enterprise_id}")
-        _, to = TRANSITIONS[p.action]
-        newer = self.active_by_key.get(alert.dedup_key)
-        if to == "open" and newer not in (None, alert.alert_id):
-            raise AlertActionError(f"预警 {p.alert_id} 的问题已有新的预警 {newer} 在处置，不能重新打开")
+        _, to = TRANSITIONS[p.action]  # (a reopening of a problem a newer alert handles: refused by check, as at the door)
         at = event.occurred_at
         before = alert.state
         if to is not None:

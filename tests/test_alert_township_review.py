@@ -6,13 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
+import uuid
 
 import pytest
 import yaml
 
-from alerts.lifecycle import AlertBook
+from alerts.lifecycle import AlertActionError, AlertBook
 from tests.test_alerts import TOWN, County, _Eff, _info, _tick, act, failing, listing_retest_labs, policy, unqualified
 from tests.test_risk import E, ev, registered
+
+from tests.kafka_service import kafka_bootstrap, kafka_prefix  # noqa: F401 - fixtures (the Kafka mode's door)
+from tests.services import clickhouse_url  # noqa: F401 - fixture
+from tests.test_kafka_api import kafka_api  # noqa: F401 - fixture
 
 
 @pytest.fixture
@@ -159,6 +164,33 @@ def test_a_reopened_alert_with_a_short_deadline_says_minutes_not_the_days_since_
     assert change.step.note.startswith("重新打开后 不足 1 分钟仍未确认"), change.step.note
 
 
+# --------------------------------------------------------------------------- 5. a reopening a newer alert handles
+
+
+def _closed_with_a_newer():
+    book, pol = AlertBook(), policy()
+    (old,) = book.apply(_tick("2026-03-01T10:00:00+08:00"), [_Eff("k-again", "medium", "2026-03-01T10:00:00+08:00")], pol, _info)
+    book.apply(ev("alert.action", "2026-03-02T10:00:00+08:00", E, alert_id=old.alert.alert_id, action="close", actor="li", note="已处置"),
+               [], pol, _info)
+    (new,) = book.apply(_tick("2026-03-05T10:00:00+08:00"), [_Eff("k-again", "medium", "2026-03-05T10:00:00+08:00")], pol, _info)
+    assert new.step.action == "opened" and new.alert.alert_id != old.alert.alert_id
+    return book, pol, old.alert, new.alert
+
+
+def test_a_reopening_of_a_problem_a_newer_alert_handles_is_refused_at_the_door_with_that_reason():
+    book, pol, old, new = _closed_with_a_newer()
+    with pytest.raises(AlertActionError) as refused:
+        book.check(old.alert_id, "reopen", "前次处置不到位", pol.alerts)
+    assert f"预警 {old.alert_id} 的问题已有新的预警 {new.alert_id} 在处置，不能重新打开" in str(refused.value)
+    # the fold refuses it with the same words when it is in the log anyway
+    with pytest.raises(AlertActionError, match=f"已有新的预警 {new.alert_id} 在处置"):
+        book.apply(ev("alert.action", "2026-03-06T10:00:00+08:00", E, alert_id=old.alert_id, action="reopen", actor="li",
+                      note="前次处置不到位"), [], pol, _info)
+    assert old.state == "closed" and old.steps[-1].action == "close"
+    # a comment on the old one is still taken
+    assert book.check(old.alert_id, "comment", "补充说明", pol.alerts) is old
+
+
 # --------------------------------------------------------------------------- end to end: real mail, a real webhook
 
 
@@ -248,3 +280,47 @@ def test_served_a_correction_closing_an_acknowledged_alert_tells_those_who_were_
     [call] = wait_for(lambda: [c["body"] for c in hook.calls if c["body"]["alert_id"] == aid and c["body"]["reason"] == "closed_by_system"])
     assert call["reason_zh"] == "预警自动关闭" and call["alert"]["closing_evidence"]["sample_no"] == "DC-FIX-1"
     assert not _mails(mail, aid, "chief@bureau.example"), "the chief never had it: not told it closed"
+
+
+def test_served_a_reopening_a_newer_alert_handles_is_refused_with_that_reason_and_not_logged(served):
+    """An old closed alert whose problem has a newer open alert: the reopening was logged, rejected by the fold,
+    audited as rejected and answered 已被其他操作改变（当前状态“已关闭”） — the reason lost."""
+    from tests.test_alert_delivery import event, recent, wait_for
+
+    srv, _, _ = served
+    srv.post("/v1/events", json=[event("enterprise.registered", recent(48)),
+                                 _bromate_report(recent(3), "DC-FIX-2", passes=False)]).raise_for_status()
+    first = wait_for(lambda: [a for a in srv.get("/v1/alerts").json() if a["rule"] == "sampling.unqualified"])[0]
+    aid = first["alert_id"]
+    # corrected to 合格 (the alert closes), then again to 不合格: the same problem, a new alert
+    srv.post("/v1/events", json=[_bromate_report(recent(2), "DC-FIX-2", passes=True)]).raise_for_status()
+    wait_for(lambda: srv.get(f"/v1/alerts/{aid}").json()["state"] == "closed")
+    srv.post("/v1/events", json=[_bromate_report(recent(1), "DC-FIX-2", passes=False)]).raise_for_status()
+    newer = wait_for(lambda: [a for a in srv.get("/v1/alerts?state=open").json() if a["dedup_key"] == first["dedup_key"]])[0]["alert_id"]
+    step_id = str(uuid.uuid4())
+    refused = srv.post(f"/v1/alerts/{aid}/actions", json={"action": "reopen", "note": "前次处置不到位", "event_id": step_id}, headers=srv.town)
+    assert refused.status_code == 409, refused.text
+    assert f"的问题已有新的预警 {newer} 在处置，不能重新打开" in refused.json()["detail"] and "已被其他操作改变" not in refused.json()["detail"]
+    assert srv.get(f"/v1/events/{step_id}").status_code == 404, "a refused step is not in the log"
+    [audit] = [a for a in srv.get("/v1/audit", params={"action": "alert.action"}).json() if a["detail"].get("action") == "reopen"]
+    assert audit["outcome"] == "refused" and newer in audit["detail"]["reason"]
+    assert srv.get(f"/v1/alerts/{aid}").json()["steps"][-1]["action"] == "close"
+
+
+def test_kafka_mode_refuses_a_reopening_a_newer_alert_handles_before_publishing(kafka_api, kafka_bootstrap):
+    """With the Kafka log the door reads the alerts table the sink writes: the same rule, asked of it, so the
+    step is not published for the worker to reject seconds later with the reason nobody sees."""
+    from alerts.lifecycle import AlertChange
+    from qrisk.pipeline import ALERT_STEP_COLUMNS, alert_step_rows, store_rows
+    from tests.kafka_service import read_topic
+
+    srv, store = kafka_api["server"], kafka_api["store"]
+    _, _, old, new = _closed_with_a_newer()
+    changes = [AlertChange(a, s) for a in (old, new) for s in a.steps]
+    store_rows(store, "alert_steps_in", ALERT_STEP_COLUMNS, alert_step_rows(changes))  # as the sink writes a worker's steps
+    step_id = str(uuid.uuid4())
+    refused = srv.post(f"/v1/alerts/{old.alert_id}/actions", json={"action": "reopen", "note": "前次处置不到位", "event_id": step_id})
+    assert refused.status_code == 409, refused.text
+    assert f"已有新的预警 {new.alert_id} 在处置，不能重新打开" in refused.json()["detail"]
+    published = [m for m in read_topic(kafka_bootstrap, kafka_api["settings"].topics().events.name) if step_id.encode() in m.value]
+    assert published == [], "refused at the door: nothing for the worker to reject"
