@@ -336,7 +336,7 @@ class AlertBook(FoldState):
                 if change is not None:
                     changes.append(change)
         if isinstance(event, (EnterpriseRegistered, EnterpriseUpdated)):
-            changes += self._moved(event, policy, enterprise)
+            changes += self._moved(event, policy, enterprise, live)
         if isinstance(event, _RECTIFICATION_EVENTS):
             changes += self._rectification(event)
         elif isinstance(event, InterviewHeldEvent):
@@ -523,13 +523,15 @@ class AlertBook(FoldState):
         told = alert.receivers + (policy.alerts.escalate_to if alert.escalated_at is not None else [])
         return AlertChange(alert, step, self._notify(alert, step, "closed_by_system", list(dict.fromkeys(told)), policy, live))
 
-    def _moved(self, event: Envelope, policy: Policy, enterprise: Callable[[str], Enterprise | None]) -> list[AlertChange]:
+    def _moved(self, event: Envelope, policy: Policy, enterprise: Callable[[str], Enterprise | None], live: bool) -> list[AlertChange]:
         """The enterprise's town changed (``enterprise.updated``, or registered again): its alerts go with it.
         Access and routing read the alert's town, so one stamped when it opened stayed with the old town's
         key (listed and acted on) while the enterprise's own file was 404 to it, and the new town's key saw
         none of them.  Re-stamped here, in the fold, both the embedded book and a Kafka worker's agree, and
         the alerts table gets the new town with the step that says why.  An alert still being handled is
-        routed again for its new town (its escalation reaches the new town's people); nobody is told now."""
+        routed again for its new town (its escalation reaches the new town's people), and the receivers it gains
+        are told it was handed to them (移交), one notice per alert: handed over silently, it sat in the new town's
+        list unknown until its deadline escalated it.  Those who had it already (the duty desk) hear nothing new."""
         info = enterprise(event.enterprise_id)
         if info is None:
             return []
@@ -537,13 +539,15 @@ class AlertBook(FoldState):
         moved = [a for a in self.alerts.values()
                  if a.enterprise_id == event.enterprise_id and a.town != info.town and not is_county(a)]
         for alert in sorted(moved, key=lambda a: (a.opened_at, a.alert_id)):
-            before = alert.town
+            before, had = alert.town, alert.receivers
             alert.town = info.town
             if alert.state in ACTIVE:
                 alert.receivers = _town_receivers(alert, policy.alerts)
             note = (f"企业所在乡镇/街道由{before or '未登记'}变更为{info.town or '未登记'}，预警随企业转由"
                     f"{info.town or '县局'}处置")
-            out.append(AlertChange(alert, _step(alert, "comment", alert.state, SYSTEM, note, str(event.event_id), event.occurred_at)))
+            step = _step(alert, "comment", alert.state, SYSTEM, note, str(event.event_id), event.occurred_at)
+            gained = [r for r in alert.receivers if r not in had] if alert.state in ACTIVE else []
+            out.append(AlertChange(alert, step, self._notify(alert, step, "transferred", gained, policy, live) if gained else []))
         return out
 
     # ------------------------------------------------------------------ supervisors' steps
@@ -940,6 +944,8 @@ def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> s
         # a person asked for help: who, when and why (the note) — the receivers call them back, not the enterprise
         lines.append(f"手动升级：{actor_zh(step.actor)}（{_local(step.at, policy)}）"
                      + (f"，理由：{step.note}" if step.note != ACTION_ZH["escalate"] else "，未填写理由"))
+    elif reason == "transferred":
+        lines.append(f"移交：{step.note}（{_local(step.at, policy)}）")
     elif reason == "reopened":
         # who reopened it and why: the receivers must know whom to ask and what is to be done again
         lines.append(f"重新打开：{actor_zh(step.actor)}（{_local(step.at, policy)}）" + (f"，说明：{step.note}" if step.note != ACTION_ZH["reopen"] else "，未填写说明"))

@@ -17,6 +17,8 @@ REASONS_ZH = {
     # the system closed it (a correction or re-test took the failure back, the awaited record came…): those told of it
     # may have sealed products or planned a visit on it
     "closed_by_system": "预警自动关闭",
+    # the enterprise moved town: the alert is the new town's to handle from now on
+    "transferred": "预警移交",
 }
 
 

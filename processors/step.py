@@ -133,7 +133,8 @@ deadline (reason escalated_by_hand, 手动升级通报, saying who escalated and
 admitted re-test took the failure back, the awaited record came, …) tells whoever was told of it, and keeps the closing's
 evidence (closing_evidence); an escalation after a reopening counts the wait from the reopening (重新打开后 …
 仍未确认; reopened_at), and a wait under an hour in minutes; a reopening a newer alert handles is refused naming what to do (on the newer
-alert, or a comment).  A Kafka worker writes it into every snapshot and says so when it
+alert, or a comment); an enterprise moving town tells the receivers each of its alerts being handled gains that
+it was handed to them (reason transferred, 预警移交).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

@@ -191,6 +191,37 @@ def test_a_reopening_of_a_problem_a_newer_alert_handles_is_refused_at_the_door_w
     assert book.check(old.alert_id, "comment", "补充说明", pol.alerts) is old
 
 
+# --------------------------------------------------------------------------- 4. an enterprise's move hands its alerts over
+
+
+def test_an_enterprise_moving_tells_the_new_towns_receivers_of_each_alert_handed_to_them(rules):
+    pol = policy(routes=[{"receivers": ["liangzhu"], "towns": [TOWN]}, {"receivers": ["pastry-team"], "towns": ["东溪镇"]},
+                         {"receivers": ["desk"], "min_severity": "high"}])
+    c = County(rules, pol)
+    c.feed(registered("2026-01-05T09:00:00+08:00"))
+    alert = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    grade = next(a for a in c.book.alerts.values() if a.rule == "risk.grade_worsened")
+    c.feed(act(grade.alert_id, "close", "2026-02-10T12:00:00+08:00", note="已约谈"))
+    changes = c.feed(ev("enterprise.updated", "2026-02-11T10:00:00+08:00", town="东溪镇", campaign_tier=None, scale=None))
+    [moved] = [ch for ch in changes if ch.alert is alert]
+    # the new town's receiver, once; the duty desk had it already; the old town's is no longer its
+    assert [(n.receiver, n.reason) for n in moved.notifications] == [("pastry-team", "transferred")]
+    note = moved.notifications[0]
+    assert note.subject_zh == f"【紧急·抽检不合格】{alert.enterprise_name}（预警移交）"
+    text = lines_of(note)
+    assert text[0] == "预警移交：抽检不合格" and f"企业：{alert.enterprise_name}（{E}，东溪镇）" in text
+    assert "移交：企业所在乡镇/街道由良渚街道变更为东溪镇，预警随企业转由东溪镇处置（2026-02-11 10:00）" in text
+    # its deadline is its own still: said as it stands
+    assert "确认处置期限 2026-02-11 10:00 已过，请立即确认处置" in text[2]
+    # a closed alert moves with the enterprise but is nobody's work: nobody told
+    assert [ch.notifications for ch in changes if ch.alert is grade] == [[]]
+    # moving back and forth within the log's history (a back-fill) tells nobody
+    back = ev("enterprise.updated", "2026-02-12T10:00:00+08:00", town=TOWN, campaign_tier=None, scale=None)
+    back = back.model_copy(update={"received_at": dt.datetime.fromisoformat("2026-06-12T10:00:00+08:00")})
+    [returned] = [ch for ch in c.feed(back) if ch.alert is alert and ch.step.action == "comment"]
+    assert returned.notifications == [] and "属历史数据" in returned.step.note
+
+
 # --------------------------------------------------------------------------- end to end: real mail, a real webhook
 
 
@@ -324,3 +355,20 @@ def test_kafka_mode_refuses_a_reopening_a_newer_alert_handles_before_publishing(
     assert f"已有新的预警 {new.alert_id} 在处置，不能重新打开" in refused.json()["detail"]
     published = [m for m in read_topic(kafka_bootstrap, kafka_api["settings"].topics().events.name) if step_id.encode() in m.value]
     assert published == [], "refused at the door: nothing for the worker to reject"
+
+
+def test_served_an_enterprise_moving_hands_its_alert_to_the_new_towns_receiver_by_mail(served):
+    from tests.test_alert_delivery import event, failing_sample, recent, wait_for
+
+    srv, mail, hook = served
+    srv.post("/v1/events", json=[event("enterprise.registered", recent(48)), failing_sample(recent(2), "DC-MOVE-1")]).raise_for_status()
+    aid = wait_for(lambda: [a for a in srv.get("/v1/alerts").json() if a["rule"] == "sampling.unqualified"])[0]["alert_id"]
+    wait_for(lambda: _mails(mail, aid, "li@bureau.example"))
+    # to 瓶窑镇, which no route names: the county's fallback (escalate_to, the chief) takes its alerts
+    srv.post("/v1/events", json=[event("enterprise.updated", recent(1), town="瓶窑镇", campaign_tier=None, scale=None)]).raise_for_status()
+    [handed] = wait_for(lambda: _mails(mail, aid, "chief@bureau.example"))
+    assert handed["Subject"] == "【紧急·抽检不合格】清源桶装水厂（预警移交）"
+    body = handed.get_content()
+    assert body.splitlines()[0] == "预警移交：抽检不合格" and "移交：企业所在乡镇/街道由良渚街道变更为瓶窑镇，预警随企业转由瓶窑镇处置" in body
+    assert len(_mails(mail, aid, "li@bureau.example")) == 1, "the old town is not told again"
+    assert not [c for c in hook.calls if c["body"]["alert_id"] == aid and c["body"]["reason"] == "transferred"], "the desk had it already"
