@@ -445,7 +445,7 @@ class AlertBook(FoldState):
             fallback = list(ap.unrouted_to or ap.escalate_to)
             alert.receivers = list(dict.fromkeys(alert.receivers + fallback))
             if fallback:
-                note += f"（预警路由未覆盖{alert.town or '未登记乡镇/街道'}，已通知 {'、'.join(fallback)}）"
+                note += f"（预警路由未覆盖{alert.town or '未登记乡镇/街道'}，已通知 {'、'.join(receiver_zh(n, ap) for n in fallback)}）"
         alert.silenced = silenced(alert, ap, at)
         self.alerts[alert_id] = alert
         self._activate(alert)
@@ -854,6 +854,13 @@ def _town_receivers(alert: Alert, ap: AlertsPolicy) -> list[str]:
     if alert.town not in routed and (routed or (ap.unrouted_to and not receivers)):
         receivers = list(dict.fromkeys(receivers + list(ap.unrouted_to or ap.escalate_to)))
     return receivers
+
+
+def receiver_zh(name: str, policy: AlertsPolicy) -> str:
+    """A receiver as a supervisor's text names it: who reads it (its ``supervisor``, 分管局长), else its policy name —
+    "已通知 chief" named a key of a file the supervisor never sees."""
+    r = next((r for r in policy.receivers if r.name == name), None)
+    return r.supervisor if r is not None and r.supervisor.strip() else name
 
 
 def route(alert: Alert, policy: AlertsPolicy) -> list[str]:

@@ -134,7 +134,8 @@ admitted re-test took the failure back, the awaited record came, …) tells whoe
 evidence (closing_evidence); an escalation after a reopening counts the wait from the reopening (重新打开后 …
 仍未确认; reopened_at), and a wait under an hour in minutes; a reopening a newer alert handles is refused naming what to do (on the newer
 alert, or a comment); an enterprise moving town tells the receivers each of its alerts being handled gains that
-it was handed to them (reason transferred, 预警移交).  A Kafka worker writes it into every snapshot and says so when it
+it was handed to them (reason transferred, 预警移交); an unrouted town's opening step names the fallback by who reads
+it (its supervisor: 已通知 分管局长).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

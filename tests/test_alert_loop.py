@@ -136,7 +136,7 @@ def test_a_town_no_route_names_is_told_to_the_fallback_at_once_not_at_escalation
     [gap] = [ch for ch in opened if ch.alert.rule == "data.missing"]
     assert gap.alert.severity == "medium" and gap.alert.receivers == ["chief"]  # escalate_to, as county alerts
     assert [n.receiver for n in gap.notifications] == ["chief"]
-    assert gap.step.note.endswith("（预警路由未覆盖瓶窑镇，已通知 chief）")
+    assert gap.step.note.endswith("（预警路由未覆盖瓶窑镇，已通知 分管局长）")  # (the receiver's supervisor, not its policy name)
     # a policy default receiver for such towns, when the bureau names one
     c = County(rules, policy(unrouted_to=["desk"]))
     c.feed(registered("2026-01-05T09:00:00+08:00", town="瓶窑镇"))
@@ -152,7 +152,7 @@ def test_a_critical_alert_of_a_town_no_route_names_reaches_the_fallback_beside_t
     [opened] = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))
     assert opened.alert.severity == "critical" and opened.alert.receivers == ["desk", "chief"]
     assert [n.receiver for n in opened.notifications] == ["desk", "chief"]
-    assert opened.step.note.endswith("（预警路由未覆盖瓶窑镇，已通知 chief）")
+    assert opened.step.note.endswith("（预警路由未覆盖瓶窑镇，已通知 分管局长）")  # (the receiver's supervisor, not its policy name)
     # a routed town keeps its routes only: the fallback is for the towns the routes leave out
     c = County(rules, policy())
     c.feed(registered("2026-01-05T09:00:00+08:00"))

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from alerts.lifecycle import AlertActionError, AlertBook
-from tests.test_alerts import TOWN, County, _Eff, _info, _tick, act, failing, listing_retest_labs, policy, unqualified
+from tests.test_alerts import RECEIVERS, TOWN, County, _Eff, _info, _tick, act, failing, listing_retest_labs, policy, unqualified
 from tests.test_risk import E, ev, registered
 
 from tests.kafka_service import kafka_bootstrap, kafka_prefix  # noqa: F401 - fixtures (the Kafka mode's door)
@@ -220,6 +220,22 @@ def test_an_enterprise_moving_tells_the_new_towns_receivers_of_each_alert_handed
     back = back.model_copy(update={"received_at": dt.datetime.fromisoformat("2026-06-12T10:00:00+08:00")})
     [returned] = [ch for ch in c.feed(back) if ch.alert is alert and ch.step.action == "comment"]
     assert returned.notifications == [] and "属历史数据" in returned.step.note
+
+
+# --------------------------------------------------------------------------- 6. the fallback named as people know it
+
+
+def test_an_unrouted_towns_note_names_the_fallback_by_who_reads_it(rules):
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00", town="瓶窑镇"))
+    [opened] = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))
+    assert opened.step.note.endswith("（预警路由未覆盖瓶窑镇，已通知 分管局长）")  # RECEIVERS: chief's supervisor
+    # a receiver without one is named as the policy names it
+    bare = [{**r, "supervisor": ""} if r["name"] == "chief" else r for r in RECEIVERS]
+    c = County(rules, policy(receivers=bare))
+    c.feed(registered("2026-01-05T09:00:00+08:00", town="瓶窑镇"))
+    [opened] = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))
+    assert opened.step.note.endswith("（预警路由未覆盖瓶窑镇，已通知 chief）")
 
 
 # --------------------------------------------------------------------------- end to end: real mail, a real webhook
