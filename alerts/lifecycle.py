@@ -21,10 +21,12 @@ the inspection, the complaints, the overdue or rejected rectification) — moves
 and its verification verifies it (or closes an alert that was never put under rectification,
 such as the overdue warning of that same order).  A failed verification is noted and the alert
 stays open for the next one.  These steps are the inspection system's, by its events: nobody is
-notified of them, as of any supervisor's step.  Likewise a missing-data alert closes itself when the awaited
-sample or inspection arrives (a ``warning.resolved`` effect of the fold), noting which record came;
-and a complaint-chart alert closes itself when the fold withdraws its signal (``fluctuation.signal_withdrawn``:
-every complaint of that month was found unfounded), so it does not escalate on nothing.
+notified of them, as of any supervisor's step.  An alert also closes itself when its ground goes away (a
+``warning.resolved`` effect of the fold): a missing-data alert when the awaited sample or inspection arrives,
+noting which record came; a failure's when a correction or an admitted re-test takes it back; a complaint-chart
+alert when the fold withdraws its signal (``fluctuation.signal_withdrawn``: every complaint of that month was
+found unfounded), so it does not escalate on nothing.  Such a closing is the system's, not a person's: whoever
+was told of the alert is told it closed, and why.
 
 A county alert (the county's pass-rate chart of a category signalled) is about the category, not
 an enterprise: it is named 本县…类（县级预警）, routed by no town (the category's routes, else
@@ -116,6 +118,11 @@ def escalation_too_soon(alert_id: str, escalated_at: dt.datetime | None, at: dt.
             f"升级接收人（钉钉机器人每分钟至多 20 条）。如有新情况请用备注（comment）补充，或约 {wait} 分钟后再升级")
 
 
+def newer_alert_handles(alert_id: str, newer: str) -> str:
+    """Why ``alert_id`` may not be reopened (Chinese): its problem came back and ``newer`` is being handled for it."""
+    return f"预警 {alert_id} 的问题已有新的预警 {newer} 在处置，不能重新打开；请在预警 {newer} 上继续处置，或用备注（comment）补充本预警"
+
+
 class AlertActionError(ValueError):
     """A step that this alert cannot take now; the message is for the supervisor (Chinese)."""
 
@@ -174,7 +181,12 @@ class Alert(FoldState):
                                                                     "its arrival when a live event came later (a lab's report "
                                                                     "sent two days after its date); its response time starts then")
     acknowledged_at: dt.datetime | None = None
+    reopened_at: dt.datetime | None = Field(default=None, description="when it was last reopened: its new time to respond "
+                                                                      "started then, and an escalation counts the wait from it")
     closed_at: dt.datetime | None = None
+    closing_evidence: dict[str, Any] | None = Field(default=None, description="the system closed it: the evidence of why (the "
+                                                                              "correction, re-test, record or finding that took its "
+                                                                              "ground away, with its event ids)")
     occurrences: int = 1
     last_occurred_at: dt.datetime
     event_ids: list[str] = Field(default_factory=list, description="the events that raised it, oldest first (the latest kept)")
@@ -313,18 +325,18 @@ class AlertBook(FoldState):
                     if change.step.action == "opened" and change.alert.rule == GRADE_RULE:
                         changes += self._grade_superseded(change.alert, eff.event_id, eff.occurred_at)
             elif eff.kind == RESOLVED_KIND:
-                change = self._resolved(eff.data, eff.event_id, eff.occurred_at)
+                change = self._resolved(eff.data, eff.event_id, eff.occurred_at, policy, live)
                 if change is not None:
                     changes.append(change)
             elif eff.kind == WITHDRAWN_KIND:
                 # a complaint-chart signal whose complaints were all found unfounded: its alert rested on
                 # nothing, so it closes (and does not escalate) as a problem that went away by itself
                 data = withdrawn_resolved(eff.enterprise_id, eff.data, eff.event_id, policy)
-                change = self._resolved(data, eff.event_id, eff.occurred_at) if data is not None else None
+                change = self._resolved(data, eff.event_id, eff.occurred_at, policy, live) if data is not None else None
                 if change is not None:
                     changes.append(change)
         if isinstance(event, (EnterpriseRegistered, EnterpriseUpdated)):
-            changes += self._moved(event, policy, enterprise)
+            changes += self._moved(event, policy, enterprise, live)
         if isinstance(event, _RECTIFICATION_EVENTS):
             changes += self._rectification(event)
         elif isinstance(event, InterviewHeldEvent):
@@ -362,6 +374,12 @@ class AlertBook(FoldState):
             starts = "、".join(STATE_ZH[s] for s in STATES if s in allowed)
             raise AlertActionError(f"预警 {alert_id} 当前状态为“{STATE_ZH[alert.state]}”，不能执行“{ACTION_ZH[action]}”"
                                    f"（该操作仅适用于{starts}状态的预警）")
+        if TRANSITIONS[action][1] == "open":
+            # asked here, at the door, as the fold asks it: a refusal only the fold made wrote the step to the log and
+            # answered with the race's text (已被其他操作改变), losing the reason the officer can act on
+            newer = self.active_by_key.get(alert.dedup_key)
+            if newer not in (None, alert_id):
+                raise AlertActionError(newer_alert_handles(alert_id, newer))
         if action == "escalate" and at is not None:
             why = escalation_too_soon(alert_id, alert.escalated_at, at)
             if why is not None:
@@ -427,7 +445,7 @@ class AlertBook(FoldState):
             fallback = list(ap.unrouted_to or ap.escalate_to)
             alert.receivers = list(dict.fromkeys(alert.receivers + fallback))
             if fallback:
-                note += f"（预警路由未覆盖{alert.town or '未登记乡镇/街道'}，已通知 {'、'.join(fallback)}）"
+                note += f"（预警路由未覆盖{alert.town or '未登记乡镇/街道'}，已通知 {'、'.join(receiver_zh(n, ap) for n in fallback)}）"
         alert.silenced = silenced(alert, ap, at)
         self.alerts[alert_id] = alert
         self._activate(alert)
@@ -483,9 +501,12 @@ class AlertBook(FoldState):
             out.append(AlertChange(older, _step(older, "close", before, SYSTEM, note, event_id, at)))
         return out
 
-    def _resolved(self, d: dict[str, Any], event_id: str, at: dt.datetime) -> AlertChange | None:
-        """The data an alert was waiting for came: its alert closes, noting what came.  Like the
-        inspection system's steps, nobody is told; and closed, it no longer escalates."""
+    def _resolved(self, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy, live: bool) -> AlertChange | None:
+        """The alert's ground went away by itself (the awaited data came, a correction or re-test took the failure
+        back, the complaints were found unfounded, the grade fell): it closes, noting why, and no longer escalates.
+        Whoever was told of it is told it closed and why: a supervisor who sealed a batch on a failure a corrected
+        report takes back must hear it from qrisk (the note tells them to decide on lifting the measures), not find
+        it in the system by chance.  An alert nobody was told of closes quietly."""
         current = self.active_by_key.get(d["dedup_key"])
         if current is None:
             return None  # closed by a supervisor already, or never opened (the rule was off then)
@@ -493,16 +514,24 @@ class AlertBook(FoldState):
         before = alert.state
         alert.state = "closed"
         alert.closed_at = at
+        alert.closing_evidence = d.get("evidence") or {}
         self._deactivate(alert.dedup_key)
-        return AlertChange(alert, _step(alert, "close", before, SYSTEM, d["note_zh"], event_id, at))
+        step = _step(alert, "close", before, SYSTEM, d["note_zh"], event_id, at)
+        if alert.notified_at is None:
+            return AlertChange(alert, step)
+        # told: its receivers (each notice went to them all), and the escalation's when an escalation reached them
+        told = alert.receivers + (policy.alerts.escalate_to if alert.escalated_at is not None else [])
+        return AlertChange(alert, step, self._notify(alert, step, "closed_by_system", list(dict.fromkeys(told)), policy, live))
 
-    def _moved(self, event: Envelope, policy: Policy, enterprise: Callable[[str], Enterprise | None]) -> list[AlertChange]:
+    def _moved(self, event: Envelope, policy: Policy, enterprise: Callable[[str], Enterprise | None], live: bool) -> list[AlertChange]:
         """The enterprise's town changed (``enterprise.updated``, or registered again): its alerts go with it.
         Access and routing read the alert's town, so one stamped when it opened stayed with the old town's
         key (listed and acted on) while the enterprise's own file was 404 to it, and the new town's key saw
         none of them.  Re-stamped here, in the fold, both the embedded book and a Kafka worker's agree, and
         the alerts table gets the new town with the step that says why.  An alert still being handled is
-        routed again for its new town (its escalation reaches the new town's people); nobody is told now."""
+        routed again for its new town (its escalation reaches the new town's people), and the receivers it gains
+        are told it was handed to them (移交), one notice per alert: handed over silently, it sat in the new town's
+        list unknown until its deadline escalated it.  Those who had it already (the duty desk) hear nothing new."""
         info = enterprise(event.enterprise_id)
         if info is None:
             return []
@@ -510,13 +539,15 @@ class AlertBook(FoldState):
         moved = [a for a in self.alerts.values()
                  if a.enterprise_id == event.enterprise_id and a.town != info.town and not is_county(a)]
         for alert in sorted(moved, key=lambda a: (a.opened_at, a.alert_id)):
-            before = alert.town
+            before, had = alert.town, alert.receivers
             alert.town = info.town
             if alert.state in ACTIVE:
                 alert.receivers = _town_receivers(alert, policy.alerts)
             note = (f"企业所在乡镇/街道由{before or '未登记'}变更为{info.town or '未登记'}，预警随企业转由"
                     f"{info.town or '县局'}处置")
-            out.append(AlertChange(alert, _step(alert, "comment", alert.state, SYSTEM, note, str(event.event_id), event.occurred_at)))
+            step = _step(alert, "comment", alert.state, SYSTEM, note, str(event.event_id), event.occurred_at)
+            gained = [r for r in alert.receivers if r not in had] if alert.state in ACTIVE else []
+            out.append(AlertChange(alert, step, self._notify(alert, step, "transferred", gained, policy, live) if gained else []))
         return out
 
     # ------------------------------------------------------------------ supervisors' steps
@@ -528,10 +559,7 @@ class AlertBook(FoldState):
         alert = self.check(p.alert_id, p.action)
         if alert.enterprise_id != event.enterprise_id:
             raise AlertActionError(f"预警 {p.alert_id} 属于企业 {alert.enterprise_id}，不属于 {event.enterprise_id}")
-        _, to = TRANSITIONS[p.action]
-        newer = self.active_by_key.get(alert.dedup_key)
-        if to == "open" and newer not in (None, alert.alert_id):
-            raise AlertActionError(f"预警 {p.alert_id} 的问题已有新的预警 {newer} 在处置，不能重新打开")
+        _, to = TRANSITIONS[p.action]  # (a reopening of a problem a newer alert handles: refused by check, as at the door)
         at = event.occurred_at
         before = alert.state
         if to is not None:
@@ -548,6 +576,8 @@ class AlertBook(FoldState):
         if to == "open":
             # back to the start: a new response deadline from now, escalated again if it passes
             alert.closed_at = alert.acknowledged_at = None
+            alert.reopened_at = at
+            alert.closing_evidence = None
             alert.escalated = False
             hours = policy.warnings.respond_within_hours.get(alert.severity)  # type: ignore[call-overload]
             alert.respond_by = at + dt.timedelta(hours=hours) if hours else None
@@ -573,7 +603,8 @@ class AlertBook(FoldState):
                 # in the log all the same (another writer, a Kafka API reading a view seconds old): recorded, nobody told again
                 step.note += f"（{_local(alert.escalated_at, policy)} 已升级通报，1 小时内不重复通知）"  # type: ignore[arg-type]
                 return AlertChange(alert, step)
-            told = self._notify(alert, step, "escalated", list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers)), policy, live)
+            told = self._notify(alert, step, "escalated_by_hand", list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers)),
+                                policy, live)
             if told:
                 alert.escalated_at = at
             return AlertChange(alert, step, told)
@@ -668,7 +699,10 @@ class AlertBook(FoldState):
             if alert is None or alert.state != "open" or alert.escalated or alert.respond_by != by:
                 continue  # handled in time, escalated already, or a later deadline replaced this one
             alert.escalated = True
-            note = f"生成后 {_elapsed_zh(now - (alert.seen_from or alert.opened_at))}仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
+            # the wait a reopened alert is escalated for is the one since its reopening (its deadline ran from then):
+            # counted from its opening, a failure reopened after 40 days read 生成后 40 天仍未确认 36 s after the reopening
+            since = ("重新打开后", alert.reopened_at) if alert.reopened_at is not None else ("生成后", alert.seen_from or alert.opened_at)
+            note = f"{since[0]} {_elapsed_zh(now - since[1])}仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
             receivers = list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers))
             # Escalating what nobody was told reads as negligence: say it never reached anyone, and why, in
             # one sentence said once (the policy key only as the operator's hint, in brackets at the end)
@@ -702,7 +736,10 @@ class AlertBook(FoldState):
         alert.notified_at = step.at
         view = alert.view(steps=False)
         subject = f"【{SEVERITY_ZH.get(alert.severity, alert.severity)}·{_title(alert)}】{alert.enterprise_name}"
-        if reason != "opened":
+        if reason == "escalated_by_hand":
+            # who asked for help is what the county reads first: whom to call back
+            subject += f"（{REASONS_ZH[reason]}，{actor_zh(step.actor)} 提请）"
+        elif reason != "opened":
             subject += f"（{REASONS_ZH[reason]}）"
         text = render_text(alert, reason, step, policy)
         out = []
@@ -731,6 +768,10 @@ def _elapsed_zh(span: dt.timedelta) -> str:
     """How long, as a supervisor says it: hours within two days, then days (295 天, not 7085 小时), whole
     ones and the hours beyond (60 hours are 2 天 12 小时: rounded up to 3 天 they overstated the wait)."""
     hours = int(span.total_seconds() // 3600)
+    if hours < 1:
+        # (a deadline of a fraction of an hour, as the policy allows: "0 小时仍未确认" read as no wait at all)
+        minutes = int(span.total_seconds() // 60)
+        return f"{minutes} 分钟" if minutes else "不足 1 分钟"
     if hours < 48:
         return f"{hours} 小时"
     days, rest = divmod(hours, 24)
@@ -815,6 +856,13 @@ def _town_receivers(alert: Alert, ap: AlertsPolicy) -> list[str]:
     return receivers
 
 
+def receiver_zh(name: str, policy: AlertsPolicy) -> str:
+    """A receiver as a supervisor's text names it: who reads it (its ``supervisor``, 分管局长), else its policy name —
+    "已通知 chief" named a key of a file the supervisor never sees."""
+    r = next((r for r in policy.receivers if r.name == name), None)
+    return r.supervisor if r is not None and r.supervisor.strip() else name
+
+
 def route(alert: Alert, policy: AlertsPolicy) -> list[str]:
     """Receivers of every matching route, in the order the policy names them."""
     names: list[str] = []
@@ -890,10 +938,21 @@ def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> s
         *_subject_lines(alert),
         f"级别：{SEVERITY_ZH.get(alert.severity, alert.severity)}，{RASFF_ZH.get(alert.rasff_class, alert.rasff_class)}"
         + _respond_zh(alert, step, policy),
-        f"情况：{alert.message_zh}",
     ]
+    if reason == "closed_by_system":
+        # why it closed comes first; the alert's own text (its next steps: seal, recall) is what it announced, no longer what to do
+        lines += [f"关闭原因：{step.note}（关闭前状态：{STATE_ZH.get(step.from_state, step.from_state)}）",
+                  f"原预警情况：{alert.message_zh}"]
+    else:
+        lines.append(f"情况：{alert.message_zh}")
     if reason == "escalated":
         lines.append(f"升级原因：{step.note}")
+    elif reason == "escalated_by_hand":
+        # a person asked for help: who, when and why (the note) — the receivers call them back, not the enterprise
+        lines.append(f"手动升级：{actor_zh(step.actor)}（{_local(step.at, policy)}）"
+                     + (f"，理由：{step.note}" if step.note != ACTION_ZH["escalate"] else "，未填写理由"))
+    elif reason == "transferred":
+        lines.append(f"移交：{step.note}（{_local(step.at, policy)}）")
     elif reason == "reopened":
         # who reopened it and why: the receivers must know whom to ask and what is to be done again
         lines.append(f"重新打开：{actor_zh(step.actor)}（{_local(step.at, policy)}）" + (f"，说明：{step.note}" if step.note != ACTION_ZH["reopen"] else "，未填写说明"))
@@ -905,7 +964,8 @@ def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> s
     if evidence:
         lines.append(f"证据：{evidence}")
     # the event ids stay in the alert's JSON (webhooks, the API); a supervisor acts in the system, not by HTTP
-    lines.append(f"预警编号：{alert.alert_id}（请在系统中确认、安排整改或关闭）")
+    lines.append(f"预警编号：{alert.alert_id}" + ("（已关闭；如仍须处置，可在系统中重新打开）" if alert.state == "closed"
+                                                   else "（请在系统中确认、安排整改或关闭）"))
     return "\n".join(lines)
 
 

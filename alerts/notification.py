@@ -10,7 +10,15 @@ REASONS_ZH = {
     "repeated": "预警再次发生",
     "severity_raised": "预警级别提高",
     "escalated": "超时未确认，升级通报",
+    # a supervisor's own escalation is no missed deadline: a receiver told 超时未确认 of an alert acknowledged
+    # days ago would ask the town why it ignored it, not what help it needs (a webhook's `reason` tells them apart too)
+    "escalated_by_hand": "手动升级通报",
     "reopened": "预警重新打开",
+    # the system closed it (a correction or re-test took the failure back, the awaited record came…): those told of it
+    # may have sealed products or planned a visit on it
+    "closed_by_system": "预警自动关闭",
+    # the enterprise moved town: the alert is the new town's to handle from now on
+    "transferred": "预警移交",
 }
 
 

@@ -84,7 +84,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 32
+FOLD_VERSION = 33
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -138,7 +138,14 @@ whatever the arrival order; a decision and an interview count in the dynamic win
 revocation dated before its decision is said; an accepted rectification verification reversed opens the rectification again
 (its verifications kept), an earlier-dated one arriving late changes nothing; an overdue rectification still undone
 weighs until it is done; a decision number on file sent again is said, a differing one field by field (the decision on
-file stands).  A Kafka worker writes it into every snapshot and says so when it
+file stands); 33: the alert fold (alerts/lifecycle.py) tells a manual escalation apart from a missed
+deadline (reason escalated_by_hand, 手动升级通报, saying who escalated and why); an alert the system closes (a correction or an
+admitted re-test took the failure back, the awaited record came, …) tells whoever was told of it, and keeps the closing's
+evidence (closing_evidence); an escalation after a reopening counts the wait from the reopening (重新打开后 …
+仍未确认; reopened_at), and a wait under an hour in minutes; a reopening a newer alert handles is refused naming what to do (on the newer
+alert, or a comment); an enterprise moving town tells the receivers each of its alerts being handled gains that
+it was handed to them (reason transferred, 预警移交); an unrouted town's opening step names the fallback by who reads
+it (its supervisor: 已通知 分管局长).  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

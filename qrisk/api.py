@@ -1258,7 +1258,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         once the broker has the event (checked against the alert as ClickHouse last saw it)."""
         from types import SimpleNamespace
 
-        from alerts.lifecycle import ACTION_ZH, TRANSITIONS, AlertActionError, AlertNoteRequired, escalation_too_soon, note_missing
+        from alerts.lifecycle import (ACTION_ZH, ACTIVE, TRANSITIONS, AlertActionError, AlertNoteRequired, escalation_too_soon,
+                                      newer_alert_handles, note_missing)
         from schemas.events import AlertActionEvent
 
         try:
@@ -1278,8 +1279,15 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         refusal: HTTPException | None = None
         if distributed:
             allowed, _ = TRANSITIONS[body.action]
+            newer = None
+            if TRANSITIONS[body.action][1] == "open" and view["state"] in allowed:
+                # the fold's rule, asked of the sink's rows as the state is: a newer alert handles the problem now
+                newer = next((a["alert_id"] for a in _alert_views(enterprise_id=view["enterprise_id"], states=ACTIVE)
+                              if a.get("dedup_key") == view.get("dedup_key") and a["alert_id"] != alert_id), None)
             if view["state"] not in allowed:
                 refusal = HTTPException(status_code=409, detail=f"预警 {alert_id} 当前状态为“{view['state_zh']}”，不能{ACTION_ZH[body.action]}")
+            elif newer is not None:
+                refusal = HTTPException(status_code=409, detail=newer_alert_handles(alert_id, newer))
             else:
                 # a step that needs a reason is refused before it reaches the log, as in embedded mode
                 why = note_missing(SimpleNamespace(alert_id=alert_id, severity=view["severity"]), body.action, body.note,

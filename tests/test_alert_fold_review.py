@@ -35,9 +35,11 @@ def test_an_enterprise_moving_takes_its_alerts_and_their_routes_to_its_new_town(
     assert set(moved) == {a.alert_id for a in mine}
     assert all(a.town == "东溪镇" for a in mine)
     change = moved[alert.alert_id]
-    assert change.step.actor == "qrisk" and "良渚街道变更为东溪镇" in change.step.note and change.notifications == []
+    assert change.step.actor == "qrisk" and "良渚街道变更为东溪镇" in change.step.note
     # the town's route no longer takes it; a town the routes leave out goes to the county's fallback
     assert "liangzhu" not in alert.receivers and "chief" in alert.receivers
+    # who gains it is told it was handed over (移交); the duty desk had it already
+    assert [(n.receiver, n.reason) for n in change.notifications] == [("chief", "transferred")]
     # an update that leaves the town as it is touches no alert
     assert [c for c in county.feed(ev("enterprise.updated", "2026-02-12T10:00:00+08:00", town="东溪镇", campaign_tier=None, scale=None))
             if c.step.action == "comment"] == []

@@ -36,7 +36,9 @@ def test_a_signal_whose_complaints_were_all_unfounded_closes_its_alert_and_never
     c.feed(*log[5:8])
     assert alert.state == "open", "one complaint is still to be investigated"
     [closing] = [ch for ch in c.feed(log[8]) if ch.alert.alert_id == alert.alert_id]
-    assert (closing.step.action, closing.step.to_state, closing.notifications) == ("close", "closed", [])
+    assert (closing.step.action, closing.step.to_state) == ("close", "closed")
+    # the town was told of the signal: it is told the signal was withdrawn
+    assert [(n.receiver, n.reason) for n in closing.notifications] == [("liangzhu", "closed_by_system")]
     assert closing.step.note.startswith("经核查投诉均不属实，信号撤销：2026年3月投诉 4 件（投诉编号 K1、K2、K3、K4）均不属实")
     assert alert.dedup_key not in c.book.active_by_key
     later = c.feed(log[9])
@@ -134,7 +136,7 @@ def test_a_town_no_route_names_is_told_to_the_fallback_at_once_not_at_escalation
     [gap] = [ch for ch in opened if ch.alert.rule == "data.missing"]
     assert gap.alert.severity == "medium" and gap.alert.receivers == ["chief"]  # escalate_to, as county alerts
     assert [n.receiver for n in gap.notifications] == ["chief"]
-    assert gap.step.note.endswith("（预警路由未覆盖瓶窑镇，已通知 chief）")
+    assert gap.step.note.endswith("（预警路由未覆盖瓶窑镇，已通知 分管局长）")  # (the receiver's supervisor, not its policy name)
     # a policy default receiver for such towns, when the bureau names one
     c = County(rules, policy(unrouted_to=["desk"]))
     c.feed(registered("2026-01-05T09:00:00+08:00", town="瓶窑镇"))
@@ -150,7 +152,7 @@ def test_a_critical_alert_of_a_town_no_route_names_reaches_the_fallback_beside_t
     [opened] = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))
     assert opened.alert.severity == "critical" and opened.alert.receivers == ["desk", "chief"]
     assert [n.receiver for n in opened.notifications] == ["desk", "chief"]
-    assert opened.step.note.endswith("（预警路由未覆盖瓶窑镇，已通知 chief）")
+    assert opened.step.note.endswith("（预警路由未覆盖瓶窑镇，已通知 分管局长）")  # (the receiver's supervisor, not its policy name)
     # a routed town keeps its routes only: the fallback is for the towns the routes leave out
     c = County(rules, policy())
     c.feed(registered("2026-01-05T09:00:00+08:00"))

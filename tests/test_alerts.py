@@ -499,7 +499,7 @@ def test_the_countys_pass_rate_chart_opens_a_county_alert_not_the_enterprises(ru
     assert own.message_zh.startswith("清源桶装水厂：2025年第1季度抽检 2 批、不合格 2 批（100%）")
 
 
-def test_the_awaited_sample_closes_its_missing_data_alert_silently_and_it_does_not_escalate(county):
+def test_the_awaited_sample_closes_its_missing_data_alert_telling_who_was_told_and_it_does_not_escalate(county):
     # B: a sample at least every 180 days; none since registration on 2026-01-05
     opened = county.feed(ev("clock.tick", "2026-07-10T00:00:00+08:00", enterprise_id="*"))
     [gap] = [c for c in opened if c.alert.rule == "data.missing"]
@@ -509,8 +509,10 @@ def test_the_awaited_sample_closes_its_missing_data_alert_silently_and_it_does_n
     # the sample comes as the first event past the response deadline (168 h): closing comes before escalating
     changes = county.feed(pa_sample("2026-07-18T10:00:00+08:00", values=(0, 0, 0, 0, 0), sample_no="DC-GAP-1"))
     closing = [c for c in changes if c.alert.alert_id == alert.alert_id]
-    assert [(c.step.action, c.step.from_state, c.step.to_state, c.notifications) for c in closing] == [("close", "open", "closed", [])]
+    assert [(c.step.action, c.step.from_state, c.step.to_state) for c in closing] == [("close", "open", "closed")]
     assert closing[0].step.note == "已有监督抽检（抽样编号 DC-GAP-1，抽样日期 2026-07-18）记录，预警自动关闭"
+    # the town's supervisor was told it was overdue: told it closed, and by what record (it was silent)
+    assert [(n.receiver, n.reason) for n in closing[0].notifications] == [("liangzhu", "closed_by_system")]
     assert alert.state == "closed" and alert.closed_at is not None and not alert.escalated
     assert alert.dedup_key not in county.book.active_by_key
     assert alert.alert_id not in county.book.active_by_enterprise.get(E, {})
@@ -776,7 +778,7 @@ def test_a_supervisor_escalates_by_hand_and_the_escalation_receivers_are_told(co
     assert change.step.action == "escalate" and change.step.note == "企业拒不配合，请县局协调"
     assert alert.escalated and alert.state == "acknowledged"
     told = {(n.receiver, n.reason) for n in change.notifications}
-    assert ("chief", "escalated") in told
+    assert ("chief", "escalated_by_hand") in told  # (not "escalated": nobody missed a deadline)
     # closed, it cannot be escalated
     county.feed(act(alert.alert_id, "close", "2026-02-11T12:00:00+08:00", note="已处置"))
     with pytest.raises(AlertActionError):
