@@ -46,12 +46,13 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "samples": [("sampled_on", "抽样日期"), ("sample_no", "抽样编号"), ("product", "食品名称"), ("batch", "批号"), ("lab", "检验机构"),
                 ("verdict_zh", "判定"), ("failed_zh", "不合格项目"), ("detail_zh", "说明"), ("event_id", "事件")],
     "complaints": [("received_at", "登记时间"), ("complaint_id", "投诉编号"), ("channel_zh", "渠道"), ("category_zh", "类别"),
-                   ("text", "内容"), ("verified_zh", "核查"), ("outcome", "处理结果")],
+                   ("text", "内容"), ("verified_zh", "核查"), ("outcome", "处理结果"), ("event_id", "事件"),
+                   ("resolution_event_id", "办结事件")],
     "inspections": [("occurred_at", "检查时间"), ("inspection_id", "检查编号"), ("kind_zh", "类型"), ("inspector", "检查人员"),
-                    ("result", "结论"), ("findings_zh", "发现问题"), ("detail_zh", "说明")],
+                    ("result", "结论"), ("findings_zh", "发现问题"), ("detail_zh", "说明"), ("event_id", "事件")],
     "rectifications": [("ordered_at", "责令时间"), ("rectification_id", "整改编号"), ("what", "整改内容"), ("deadline", "期限"),
                        ("cause", "起因"), ("status_zh", "状态"), ("overdue_zh", "逾期"), ("completed_at", "完成时间"), ("evidence", "整改材料"),
-                       ("verified_at", "复查时间"), ("verifier", "复查人"), ("note", "复查意见")],
+                       ("verified_at", "复查时间"), ("verifier", "复查人"), ("note", "复查意见"), ("event_id", "责令事件")],
     "enforcements": [("decided_on", "决定日期"), ("decision_no", "决定书文号"), ("authority", "处罚机关"), ("violation", "违法行为"),
                      ("legal_basis", "法律依据"),
                      ("penalties_zh", "处罚内容"), ("serious_dishonesty_zh", "列入严重违法失信名单"), ("revoked_zh", "撤销"),
@@ -59,7 +60,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                      ("event_id", "事件")],
     "interviews": [("held_on", "约谈日期"), ("interview_id", "约谈编号"), ("held_by", "约谈单位"), ("officials", "约谈人"),
                    ("interviewee", "被约谈人"), ("reason", "约谈事由"), ("commitments", "企业承诺"), ("follow_up_by", "跟踪期限"),
-                   ("follow_up_zh", "跟踪检查"), ("detail_zh", "说明")],
+                   ("follow_up_zh", "跟踪检查"), ("detail_zh", "说明"), ("event_id", "事件")],
     "series": [("product", "产品"), ("item_name", "检验项目"), ("points", "数据点"), ("phase", "阶段"), ("signals", "出现信号的批次"),
                ("last", "最近结果")],
     "signals": [("date", "日期"), ("severity_zh", "级别"), ("message_zh", "内容")],
@@ -414,7 +415,9 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
          "verified_zh": "属实" if c.verified else ("不属实" if c.resolved_at else "核查中"),
          "outcome": mask_personal_info(c.outcome or "") + _earlier_conclusions(c, off),
          "resolutions": [{"resolved_at": _local(r.resolved_at, off), "verified": r.verified, "outcome": mask_personal_info(r.outcome),
-                          "event_id": r.event_id, "in_force": r.event_id == c.resolution_event_id} for r in c.resolutions]}
+                          "event_id": r.event_id, "in_force": r.event_id == c.resolution_event_id} for r in c.resolutions],
+         # every entry traceable to the events it rests on: the complaint's and the conclusion in force
+         "event_id": c.event_id, "resolution_event_id": c.resolution_event_id or ""}
         for c in sorted(file.complaints, key=lambda c: c.received_at, reverse=True)
     ]
     inspections = [
@@ -432,7 +435,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
          "completed_at": _local(r.completed_at, off), "verified_at": _local(r.verified_at, off),
          # what the order was for, what the enterprise handed in, who checked it and what they said: the
          # loop from a failure to its verified rectification, readable without the event log
-         "cause": r.cause, "evidence": r.evidence or "", "verifier": r.verifier or "", "note": r.note or ""}
+         "cause": r.cause, "evidence": r.evidence or "", "verifier": r.verifier or "", "note": r.note or "", "event_id": r.event_id or ""}
         for r in sorted(file.rectifications, key=lambda r: r.ordered_at, reverse=True)
     ]
     today = rules.local_date(now) if now else None
@@ -686,7 +689,7 @@ def render_text(report: dict[str, Any]) -> str:
         if not rows:
             lines.append("  （无）")
             continue
-        cols = [(k, t) for k, t in COLUMNS[section] if k not in ("event_ids", "event_id", "cause_event_id", "dedup_key")]
+        cols = [(k, t) for k, t in COLUMNS[section] if not k.endswith(("event_ids", "event_id")) and k != "dedup_key"]
         for row in rows:
             # a cell that is a sentence ends with 。, and "。；" is not Chinese punctuation
             parts = [f"{t}：{_cell(row.get(k)).rstrip('。')}" for k, t in cols if _cell(row.get(k)) != ""]

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from ingest.files import write_jsonl
 from processors.step import replay
 from qrisk import cli_risk
-from qrisk.credit_report import build_report, render_text, write_xlsx
+from qrisk.credit_report import COLUMNS, build_report, render_text, write_xlsx
 from qrisk.demo import CountyGenerator
 
 
@@ -543,3 +543,23 @@ def test_the_printed_report_masks_callers_counts_only_fines_in_force_and_traces_
     assert "处罚机关" in render_text(report)
     (retracted,) = [s for s in report["samples"] if s["sample_no"] == "S-RETRACT"]
     assert "县市场监督管理局 于 2026-04-10 09:30 撤销" in retracted["detail_zh"], retracted["detail_zh"]
+
+
+def test_every_record_of_the_workbook_names_the_event_it_rests_on(county, rules, tmp_path):
+    """The auditor's question of any entry: which event recorded it.  The workbook's complaint, inspection,
+    rectification and interview sheets carry the event ids (the text leaves ids out, as for samples)."""
+    _, state = county
+    file = next(f for f in state.files.values() if f.complaints and f.inspections and f.rectifications)
+    report = build_report(file, rules)
+    for section in ("complaints", "inspections", "rectifications"):
+        assert all(r["event_id"] for r in report[section]), section
+        assert "event_id" in dict(COLUMNS[section]) or any(k.endswith("event_id") for k, _ in COLUMNS[section])
+    resolved = [c for c in file.complaints if c.resolution_event_id]
+    assert {r["resolution_event_id"] for r in report["complaints"]} >= {c.resolution_event_id for c in resolved}
+    out = tmp_path / "file.xlsx"
+    write_xlsx(report, out)
+    wb = load_workbook(out)
+    headers = {ws.title: [c.value for c in ws[2]] for ws in wb.worksheets}  # (row 1: the sheet's title)
+    assert any("事件" in h for h in headers.get("投诉举报", [])) and "办结事件" in headers.get("投诉举报", []), headers.keys()
+    assert "事件" in headers.get("现场检查", []) and "责令事件" in headers.get("整改", [])
+    assert file.complaints[0].event_id not in render_text(report)
