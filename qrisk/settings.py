@@ -126,6 +126,7 @@ def _checked_kafka_class() -> Any:
             worker_session_timeout: float = Field(default=10.0, gt=0)
             worker_web_port: int = Field(default=6066, ge=0, le=65535)
             sink_batch: int = Field(default=5000, ge=1)
+            sink_batch_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
             sink_metrics_port: int = Field(default=0, ge=0, le=65535)
 
             @field_validator("store_url")

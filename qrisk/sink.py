@@ -480,8 +480,8 @@ class Sink:
             self.consumer._coordinator.request_rejoin()
 
     def run_once(self, timeout_ms: int = 500) -> int:
-        """Poll one batch (up to ``sink_batch`` messages, or what came within ``linger_s`` of the
-        first), write it, then commit its offsets.  Returns the number of messages."""
+        """Poll one batch (up to ``sink_batch`` messages or ``sink_batch_bytes``, or what came within ``linger_s``
+        of the first), write it, then commit its offsets.  Returns the number of messages."""
         from kafka.errors import CommitFailedError, KafkaError
 
         limit = self.settings.sink_batch
@@ -491,8 +491,9 @@ class Sink:
             self._check_assignment()
             return 0
         count = sum(map(len, records.values()))
+        size = sum(len(m.value or b"") for messages in records.values() for m in messages)
         deadline = time.monotonic() + self.linger_s
-        while count < limit and not self.stopping.is_set():
+        while count < limit and size < self.settings.sink_batch_bytes and not self.stopping.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -507,6 +508,7 @@ class Sink:
             for tp, messages in more.items():
                 records.setdefault(tp, []).extend(messages)
                 count += len(messages)
+                size += sum(len(m.value or b"") for m in messages)
         self._check_gaps(records)
         # A batch's parsed messages and rows (up to sink_batch messages) are alive together: the
         # cyclic collector, triggered by allocations, walked them over and over (half the sink's CPU).

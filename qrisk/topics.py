@@ -169,6 +169,9 @@ class KafkaSettings(BaseSettings):
     # the sink
     sink_group: str = "qrisk-sink"
     sink_batch: int = 5000
+    # and at most this many bytes of messages: a credit-file view may be megabytes, so a batch of 5,000 of them
+    # (a backlog after an outage) would hold gigabytes with its parsed copies and rows
+    sink_batch_bytes: int = 64 * 1024 * 1024
     sink_heartbeat_file: str | None = None  # touched after every poll: a health check reads its age
     sink_metrics_port: int = 0  # the sink's /healthz and /metrics (its lag, retries, bad messages) on this port; 0: off
     sink_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container

@@ -2,6 +2,7 @@
 behind the log it is, and whether it is stuck on a database the migrations did not make."""
 from __future__ import annotations
 
+import time
 import uuid
 
 import httpx
@@ -103,3 +104,39 @@ def test_metrics_are_written_exactly():
     text = prometheus_text([("a_total", "counter", "a", 12345678), ("b", "gauge", "b", 0.25)],
                            [("c", "gauge", "c", [({"p": "0"}, 10**12 + 1)])]).decode()
     assert "a_total 12345678\n" in text and "b 0.25\n" in text and 'c{p="0"} 1000000000001\n' in text
+
+
+def test_a_batch_stops_collecting_at_its_byte_bound(kafka_bootstrap, clickhouse_url):  # noqa: F811 - fixtures
+    """QRISK_SINK_BATCH_BYTES: once a batch holds that many bytes it is written without lingering for more (credit-file
+    views run to megabytes: 5,000 of them, a backlog after an outage, would hold gigabytes)."""
+    from qrisk.kafka_log import KafkaLog
+    from qrisk.sink import Sink
+    from qrisk.store import migrate, open_store
+    from qrisk.topics import create_topics, delete_topics
+
+    settings = settings_for(kafka_env(kafka_bootstrap, f"b{uuid.uuid4().hex[:8]}"))
+    settings = settings.model_copy(update={"sink_batch_bytes": 1})
+    create_topics(settings)
+    name, url = fresh_database_url(clickhouse_url, "sinkbytes")
+    store = open_store(url)
+    migrate(store)
+    sink = Sink(store, settings, linger_s=30.0)  # (without the bound, one batch would wait 30 s for more)
+    polls = []
+    poll = sink.consumer.poll
+    sink.consumer.poll = lambda *a, **k: polls.append(1) or poll(*a, **k)
+    try:
+        with KafkaLog(settings) as log:
+            log.submit(_events(3))
+        written = 0
+        for _ in range(100):
+            polls.clear()
+            started = time.monotonic()
+            written = sink.run_once(200)
+            if written:
+                break
+        assert written >= 1 and len(polls) == 1 and time.monotonic() - started < 15, (written, polls)
+    finally:
+        sink.close()
+        store.close()
+        drop_database(clickhouse_url, name)
+        delete_topics(settings, [t.name for t in settings.topics().all()])
