@@ -124,7 +124,20 @@ def _last_result(file: CreditFile, rules: Rules, item_code: str, unit: str, poin
     if measured is not None and measured.values and all(v == NOT_DETECTED for v in measured.values):
         limit = "" if measured.detection_limit is None else f"（检出限 {measured.detection_limit:g}{suffix}）"
         return f"{point['sampled_on']}：未检出{limit}"
-    return f"{point['sampled_on']}：{point['value']:g}{suffix}"
+    shown = f"{point['sampled_on']}：{point['value']:g}{suffix}"
+    if sample is not None and sample.superseded_by is not None:
+        # the chart keeps the point a later report replaced (the batch was sampled, the value measured): the line
+        # says what stands instead, lest a reader take an overturned failure for the batch's result
+        if sample.superseded_as == "retracted":
+            return shown + "（该报告已由监管部门撤销，不计入统计）"
+        later = file.sample_by_event(sample.superseded_by)
+        item = next((i for i in later.judgement.items if i.item_code == item_code), None) if later and later.judgement else None
+        if (item is not None and item_code not in (later.not_retested or ())  # (an item the re-test did not cover stands)
+                and list(item.values) != [point["value"]]):
+            values = "、".join("未检出" if v == NOT_DETECTED else f"{v:g}{suffix}" for v in item.values)
+            by = "复检" if later.retest else "更正后的报告"
+            shown += f"（{by}结果为 {values}，以{by}为准）"
+    return shown
 
 
 def sample_row(s: Any) -> dict[str, Any]:

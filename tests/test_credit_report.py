@@ -146,6 +146,10 @@ def test_retests_are_marked_with_what_they_decided(rules):
     assert detail[str(overturned[1].event_id)].startswith("复检")
     assert detail[str(refused[1].event_id)].startswith("复检不予采信")
     assert "不予复检" not in detail[str(refused[0].event_id)]
+    # the chart keeps the overturned batch's point: its line says what the re-test found, where it differs
+    last = {s["item_name"]: s["last"] for s in build_report(replay([reg, *overturned], rules)[0].files["E-330110-001"], rules)["series"]}
+    assert last["溴酸盐"] == "2026-03-05：0.02 mg/L（复检结果为 未检出，以复检为准）"
+    assert last["电导率（25℃）"] == "2026-03-05：3.2 µS/cm"  # (the same value again: nothing to add)
 
 
 def test_the_report_from_a_files_view_equals_the_report_from_the_file(county, rules):
