@@ -1666,7 +1666,8 @@ def _inspection_resent(file: CreditFile, on_file: InspectionRecord, record: Insp
     score and its alert: a resend filed as a second inspection scored its result and findings twice (+16 for one
     不符合 with one major finding), and a corrected result could not replace the wrong one.  The same record again
     is a repeat; a differing one dated at or after the record on file (the later logged at equal times) corrects it;
-    one dated before it that arrives after it gives way (as sampling reports do).  Every record stays on file."""
+    one dated before it that arrives after it gives way (as sampling reports do); the original sent again after its
+    correction is a repeat of it.  Every record stays on file."""
     iid = record.inspection_id
     changes = _inspection_changes(on_file, record, rules)
     if not changes:
@@ -1674,6 +1675,16 @@ def _inspection_resent(file: CreditFile, on_file: InspectionRecord, record: Insp
         file.inspections.append(record)
         effects.append(_effect("inspection.repeated", event, file.enterprise_id, inspection_id=iid, repeats_event_id=on_file.event_id,
                                message_zh=f"现场检查 {iid} 已在档（事件 {on_file.event_id}）：本次内容相同，按重复报送处理，不重复计数"))
+        return
+    older = next((i for i in file.inspections if i is not on_file and i.inspection_id == iid and not _inspection_changes(i, record, rules)), None)
+    if older is not None:
+        # the original sent again after its correction (a lab system's retry, a re-import): a repeat of that older
+        # record, not a correction back to it
+        record.superseded_by, record.superseded_as = on_file.event_id, "repeated"
+        file.inspections.append(record)
+        effects.append(_effect("inspection.repeated", event, file.enterprise_id, inspection_id=iid, repeats_event_id=older.event_id,
+                               message_zh=f"现场检查 {iid} 的本次记录与已不计入的记录（事件 {older.event_id}）相同，按重复报送处理；"
+                                          f"以在档记录（事件 {on_file.event_id}）为准"))
         return
     said = "；".join(c["zh"] for c in changes)
     if record.occurred_at < on_file.occurred_at:
@@ -2061,8 +2072,9 @@ def _interview_changes(old: InterviewRecord, new: InterviewRecord) -> list[dict[
 def _interview_resent(file: CreditFile, on_file: InterviewRecord, record: InterviewRecord, event: InterviewHeldEvent, rules: Rules,
                       effects: list[Effect]) -> None:
     """An interview id on file sent again under a new event id: one interview, counted and scored once (filed twice, it
-    scored 约谈 +8 for one).  The same record is a repeat; a differing one corrects it when its held_on, then its
-    occurred_at, is not before the record on file's (the later logged at equal ones), and otherwise gives way."""
+    scored 约谈 +8 for one).  The same record is a repeat; a differing one corrects it when it was
+    recorded (occurred_at) not before the record on file (the later logged at equal times), and otherwise gives way; the
+    original sent again after its correction is a repeat of it."""
     iid = record.interview_id
     changes = _interview_changes(on_file, record)
     if not changes:
@@ -2071,19 +2083,34 @@ def _interview_resent(file: CreditFile, on_file: InterviewRecord, record: Interv
         effects.append(_effect("interview.repeated", event, file.enterprise_id, interview_id=iid, repeats_event_id=on_file.event_id,
                                message_zh=f"约谈 {iid} 已在档（事件 {on_file.event_id}）：本次内容相同，按重复报送处理，不重复计数"))
         return
+    older = next((i for i in file.interviews if i is not on_file and i.interview_id == iid and not _interview_changes(i, record)), None)
+    if older is not None:
+        # the original sent again after its correction: a repeat of that older record, not a correction back to it
+        record.superseded_by, record.superseded_as = on_file.event_id, "repeated"
+        file.interviews.append(record)
+        effects.append(_effect("interview.repeated", event, file.enterprise_id, interview_id=iid, repeats_event_id=older.event_id,
+                               message_zh=f"约谈 {iid} 的本次记录与已不计入的记录（事件 {older.event_id}）相同，按重复报送处理；"
+                                          f"以在档记录（事件 {on_file.event_id}）为准"))
+        return
     said = "；".join(c["zh"] for c in changes)
     plain = [{k: v for k, v in c.items() if k != "zh"} for c in changes]
-    if (record.held_on, record.occurred_at) < (on_file.held_on, on_file.occurred_at):
+    # the newer record is the one recorded later (occurred_at: when the bureau recorded the interview), not the one
+    # whose held_on is later: held_on is what a correction may put right, an earlier day included
+    if record.occurred_at < on_file.occurred_at:
         record.superseded_by, record.superseded_as = on_file.event_id, "outdated"
         file.interviews.append(record)
         effects.append(_effect(
             "interview.outdated", event, file.enterprise_id, interview_id=iid, on_file_event_id=on_file.event_id, changes=plain,
             message_zh=(f"约谈 {iid} 已在档（事件 {on_file.event_id}）：本次记录与之不同（{said}），但日期早于在档记录而晚到，"
-                        "存档备查、不计入，以在档记录为准；如本次为更正，请核对约谈日期")))
+                        "存档备查、不计入，以在档记录为准；如本次为更正，请以晚于在档记录的记录时间重新报送")))
         return
     on_file.superseded_by, on_file.superseded_as = record.event_id, "corrected"
     record.corrects = on_file.event_id
     record.follow_up_alerted = on_file.follow_up_alerted  # (its follow-up alert is the interview's, not the record's)
+    if on_file.follow_up_inspection_id is not None and record.held_on != on_file.held_on:
+        # a new date puts the follow-up inspection in question (it may now come before the interview): decided
+        # afresh below, and a missing one alerted again, as _follow_ups_again does when an inspection stops counting
+        record.follow_up_alerted = False
     file.interviews.append(record)
     effects.append(_effect(
         "interview.corrected", event, file.enterprise_id, interview_id=iid, corrects_event_id=on_file.event_id, changes=plain,

@@ -1,7 +1,7 @@
 """An inspection or an interview sent again under a new event id: one record in the counts, the score and the alert.
 
 The same content again is a repeat (said, not counted); a differing record of the same id is a correction that takes
-the older's place — by the inspection's time (an interview's held_on, then its occurred_at), then the log's order —
+the older's place — by the inspection's time (an interview's recording time, occurred_at), then the log's order —
 and the older stays on file, marked.  Found by the provincial auditor: JC-T02-0410 posted twice scored 现场检查问题
 "（JC-T02-0410 2 次）", and a result corrected 不符合→基本符合 left both records scoring."""
 from __future__ import annotations
@@ -160,6 +160,37 @@ def test_the_newer_record_wins_whatever_the_order_they_arrive_in(rules):
     a, b = inspected("JC-8"), inspected("JC-8", result="基本符合", findings=[])
     state, _ = replay([ev("enterprise.registered"), a, b], rules)
     assert state.files[E].inspection("JC-8").event_id == str(b.event_id)
+
+
+def test_the_original_sent_again_after_its_correction_is_a_repeat_not_a_correction_back(rules):
+    """(The round's diff review) a lab system's retry or a re-import sends the original again after its correction: it
+    repeats a record no longer counted, and the correction stands — in the counts, the score and the alert."""
+    feed, box = county(rules)
+    wrong = inspected("JC-T01-0410")
+    fixed = inspected("JC-T01-0410", result="基本符合", findings=[])
+    retry = again(wrong)
+    feed(ev("enterprise.registered"), wrong, fixed)
+    effects = feed(retry)
+    f = box["state"].files[E]
+    assert kinds(effects, retry) == ["inspection.repeated"]
+    assert f.inspection("JC-T01-0410").event_id == str(fixed.event_id)
+    assert (f.counts.inspections, f.counts.inspections_nonconforming, term(f, "dynamic.inspection").points) == (1, 0, 2)
+    assert not [a for a in box["book"].alerts.values() if a.rule == "inspection.nonconforming" and a.state == "open"]
+    # an interview likewise
+    first = ev("interview.held", "2026-04-08T10:00:00+08:00", interview_id="YT-1", reason="原事由")
+    fixed = ev("interview.held", "2026-04-09T10:00:00+08:00", interview_id="YT-1", reason="更正后的事由")
+    state, effects = replay([ev("enterprise.registered"), first, fixed, again(first)], rules)
+    assert [i.superseded_as for i in state.files[E].interviews] == ["corrected", None, "repeated"]
+
+
+def test_a_correction_may_move_an_interview_s_day_earlier(rules):
+    """The interview recorded later is the newer record, whatever day it names: a wrong held_on is what a correction
+    puts right, an earlier day included."""
+    typo = ev("interview.held", "2026-04-18T10:00:00+08:00", interview_id="YT-2", held_on="2026-04-18")
+    fixed = ev("interview.held", "2026-04-20T10:00:00+08:00", interview_id="YT-2", held_on="2026-04-08")
+    state, effects = replay([ev("enterprise.registered"), typo, fixed], rules)
+    assert kinds(effects, fixed) == ["interview.corrected"]
+    assert [i.superseded_as for i in state.files[E].interviews] == ["corrected", None]
 
 
 def test_a_corrected_interview_replaces_its_entry_and_its_follow_up(rules):
