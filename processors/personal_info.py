@@ -17,8 +17,7 @@ from __future__ import annotations
 import re
 
 # a number a product or a record is known by, not a person: 批号 202603251234567 is no ID card, 批次 138… no phone
-# (written in groups too: 批号 2026 0325 1234)
-_PRODUCT_NUMBER = re.compile(r"(批号|批次|编号|条码|生产日期|日期|单号|订单)[:：]?\s*[A-Za-z0-9 -]*$")
+_PRODUCT_NUMBER = re.compile(r"(批号|批次|编号|条码|生产日期|日期|单号|订单)[:：]?\s*[A-Za-z0-9-]*$")
 # an 18-digit ID card number (the last may be X), or an old 15-digit one; not inside a longer run of digits or letters
 _ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
 # the same written in groups (3301 0619 9001 0112 34, 330106-19900101-1234): read before the phone numbers, whose
@@ -26,7 +25,8 @@ _ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
 _ID_CARD_GROUPED = re.compile(r"(?<![0-9A-Za-z])(\d(?:[ -]?\d){16}[ -]?[\dXx])(?![0-9A-Za-z])")
 # a QQ number or a WeChat id left for a call back (QQ 123456789, 微信号：wxid_ab12cd)
 _QQ = re.compile(r"((?:QQ|qq|Qq)\s*(?:号码?)?[:：]?\s*)(\d{2})(\d{1,7})(\d{2})(?!\d)")
-_WECHAT = re.compile(r"((?:微信号?|[Vv][Xx]|[Ww][Xx])\s*[:：]?\s*)([A-Za-z][-_A-Za-z0-9]{5,19})")
+# (vx / wx only as a word of their own with a colon: 批号WXSC2026… is a batch)
+_WECHAT = re.compile(r"((?:微信号?\s*[:：]?|(?<![A-Za-z0-9])(?:[Vv][Xx]|[Ww][Xx])\s*[:：])\s*)([A-Za-z][-_A-Za-z0-9]{5,19})")
 # a mainland mobile number, optionally +86 / 86 before it, with spaces or hyphens as people write them
 _MOBILE = re.compile(r"(?<!\d)((?:\+?86[- ]?)?1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
 # a landline: area code 0xx / 0xxx (in brackets or not), then 7 or 8 digits
@@ -37,7 +37,11 @@ _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9-]+(?:\.[A-
 # (the surname stays, as 王**)
 _NAME = re.compile(r"(我叫\s*|我是\s*|回电\s*|致电\s*|我的名字是\s*|本人姓名[:：]?\s*|姓名[:：]?\s*|联系人[:：]?\s*|投诉人[:：]?\s*|来电人[:：]?\s*|举报人[:：]?\s*|本人(?=[\u4e00-\u9fff]{2,3}[，,。；;：:\s]))"
                    r"([\u4e00-\u9fff])([\u4e00-\u9fff]{1,3}?)(?=[，,。；;：:\s（(]|先生|女士|$|电话|手机|身份证|住|反映|投诉|举报|来电|称|说|表示)")
-# what 我是 is followed by when it is not a name: 我是消费者，我是附近居民
+# After 我是 / 回电 / 致电, a name only when it starts with one of the commonest surnames (about nine in ten people
+# carry one): those words begin most sentences too — 我是来投诉的, 已回电答复, 经致电核实 — which are no one's name
+_SURNAMES = frozenset("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范"
+                      "金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
+# and, after 我是, what follows when it is not a name even so: 我是消费者, 我是附近居民
 _NOT_A_NAME = frozenset({"消费者", "顾客", "居民", "村民", "市民", "家长", "业主", "学生", "老师", "患者", "病人", "本人", "附近", "当地",
                          "外地", "买家", "客户", "游客", "员工", "职工", "孩子", "妈妈", "爸爸", "老人"})
 
@@ -61,6 +65,10 @@ def mask_personal_info(text: str) -> str:
 
     def grouped(m: re.Match[str]) -> str:
         digits = re.sub(r"[ -]", "", m.group(1))
+        born = digits[6:14]
+        # only an ID's shape: a birth date in its 7th–14th digits (a report or sample number written in groups has none)
+        if not (born[:2] in ("19", "20") and "01" <= born[4:6] <= "12" and "01" <= born[6:8] <= "31"):
+            return m.group(0)
         return digits[:6] + "*" * 8 + digits[-4:]
 
     text = _ID_CARD_GROUPED.sub(person(grouped), text)
@@ -68,12 +76,12 @@ def mask_personal_info(text: str) -> str:
     text = _LANDLINE.sub(person(lambda m: f"{m.group(1)}-****{m.group(3)}"), text)
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***{m.group(2)}", text)
     text = _QQ.sub(lambda m: m.group(1) + m.group(2) + "*" * len(m.group(3)) + m.group(4), text)
-    text = _WECHAT.sub(lambda m: m.group(1) + m.group(2)[:2] + "*" * (len(m.group(2)) - 2), text)
+    text = _WECHAT.sub(person(lambda m: m.group(1) + m.group(2)[:2] + "*" * (len(m.group(2)) - 2)), text)
 
     def name(m: re.Match[str]) -> str:
         word = m.group(2) + m.group(3)
         if m.group(1).startswith(("我是", "回电", "致电")) and (
-                word[0] in "给了过" or any(word.startswith(w) or w.startswith(word) for w in _NOT_A_NAME)):
+                word[0] not in _SURNAMES or any(word.startswith(w) or w.startswith(word) for w in _NOT_A_NAME)):
             return m.group(0)  # (我是消费者, 已回电给顾客: no name given)
         return m.group(1) + m.group(2) + "*" * len(m.group(3))
 

@@ -379,7 +379,12 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
                               eff.data["interview_id"]))
             changed |= SCORE_INPUTS
         elif k == "rectification.rejected":
-            _add(rs.credit_entries, (eff.occurred_at, "rectification_rejected", float(pol.credit.rectification_rejected), eff.event_id, eff.data["rectification_id"]))
+            rid = eff.data["rectification_id"]
+            _add(rs.credit_entries, (eff.occurred_at, "rectification_rejected", float(pol.credit.rectification_rejected), eff.event_id, rid))
+            if still_overdue(file, rid) and not any(e[1] == "rectification_overdue" and e[4] == rid for e in rs.entries):
+                # overdue, handed in, and sent back: undone again, so its lateness weighs again (its entry left the
+                # window while it awaited the re-check, or when the acceptance now reversed closed it)
+                _add(rs.entries, (eff.occurred_at, "rectification_overdue", float(dyn.rectification_overdue.points), eff.event_id, rid))
             changed |= SCORE_INPUTS
     if complaint:
         changed |= _complaint_chart_points(file, rules)

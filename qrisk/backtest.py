@@ -184,8 +184,9 @@ def run_backtest(events: Sequence[Envelope], rules: Rules, start: dt.date, end: 
         rank_at(pending.pop(0))
     # one inspection per inspection id, as the credit file counts it: the record that stands (a repeat or a replaced
     # record of it sent again is no inspection of its own)
-    inspections = [i for i in inspections if (f := state.files.get(i["enterprise_id"])) is not None
-                   and (r := f.inspection(i["inspection_id"])) is not None and r.event_id == i["event_id"]]
+    # (and one event delivered twice, which step() folds once, is one too)
+    inspections = list({i["event_id"]: i for i in inspections if (f := state.files.get(i["enterprise_id"])) is not None
+                        and (r := f.inspection(i["inspection_id"])) is not None and r.event_id == i["event_id"]}.values())
 
     failures = sorted(failed_samples.values())
     by_enterprise: dict[str, list[tuple]] = {}

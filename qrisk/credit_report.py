@@ -131,6 +131,10 @@ def _last_result(file: CreditFile, rules: Rules, item_code: str, unit: str, poin
         if sample.superseded_as == "retracted":
             return shown + "（该报告已由监管部门撤销，不计入统计）"
         later = file.sample_by_event(sample.superseded_by)
+        seen = {sample.event_id}
+        while later is not None and later.superseded_by is not None and later.superseded_as != "retracted" and later.event_id not in seen:
+            seen.add(later.event_id)  # (the re-test corrected in its turn: what stands is the end of the chain)
+            later = file.sample_by_event(later.superseded_by)
         item = next((i for i in later.judgement.items if i.item_code == item_code), None) if later and later.judgement else None
         if (item is not None and item_code not in (later.not_retested or ())  # (an item the re-test did not cover stands)
                 and list(item.values) != [point["value"]]):

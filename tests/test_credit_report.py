@@ -150,6 +150,19 @@ def test_retests_are_marked_with_what_they_decided(rules):
     last = {s["item_name"]: s["last"] for s in build_report(replay([reg, *overturned], rules)[0].files["E-330110-001"], rules)["series"]}
     assert last["溴酸盐"] == "2026-03-05：0.02 mg/L（复检结果为 未检出，以复检为准）"
     assert last["电导率（25℃）"] == "2026-03-05：3.2 µS/cm"  # (the same value again: nothing to add)
+    # the re-test corrected in its turn by its lab: what stands is the correction
+    import copy
+
+    from tests.test_fold import RETEST_LAB
+    from tests.test_risk import ev
+
+    items = copy.deepcopy(golden("sampling.result")["payload"]["items"])
+    items[0]["values"], items[0]["lab_verdict"] = [0, 0, 0, 0, 0], "合格"
+    items[2]["values"], items[2]["lab_verdict"] = [0.005], "合格"
+    corrected = ev("sampling.result", "2026-03-26T09:00:00+08:00", retest=True, items=items, lab=RETEST_LAB)
+    file = replay([reg, *overturned, corrected], rules)[0].files["E-330110-001"]
+    last = {s["item_name"]: s["last"] for s in build_report(file, rules)["series"]}
+    assert last["溴酸盐"] == "2026-03-05：0.02 mg/L（复检结果为 0.005 mg/L，以复检为准）"
 
 
 def test_the_report_from_a_files_view_equals_the_report_from_the_file(county, rules):

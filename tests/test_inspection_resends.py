@@ -229,6 +229,9 @@ def test_the_backtest_counts_an_inspection_once(rules):
     events = [ev("enterprise.registered", "2025-01-02T09:00:00+08:00"), first, again(first), fixed]
     o = run_backtest(events, rules, dt.date(2025, 1, 1), dt.date(2025, 12, 31))["inspection_order"]
     assert (o["inspections"], o["failed"]) == (1, 0)  # the corrected record's 基本符合, without a major finding
+    # one event delivered twice (the same event_id: folded once) is one inspection too
+    o = run_backtest([*events[:1], first, first], rules, dt.date(2025, 1, 1), dt.date(2025, 12, 31))["inspection_order"]
+    assert (o["inspections"], o["failed"]) == (1, 1)
 
 
 def test_a_signal_s_evidence_names_an_inspection_once(rules):

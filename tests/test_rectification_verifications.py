@@ -116,3 +116,23 @@ def test_an_overdue_rectification_still_undone_keeps_weighing(rules):
     late = ev("rectification.completed", "2027-06-05T09:00:00+08:00", rectification_id=R)
     state, _ = replay([ev("enterprise.registered"), order, tick("2026-05-02T01:00:00+08:00"), tick("2027-06-01T01:00:00+08:00"), late], rules)
     assert not [c for c in state.files[E].risk.current.contributions if c.factor == "dynamic.rectification_overdue"]
+
+
+def test_an_overdue_rectification_handed_in_and_sent_back_a_year_on_weighs_again(rules):
+    """(The round's diff review) overdue for over a year, its lateness weighs while undone; handed in, the entry leaves
+    the window; sent back by the re-check, it is undone again and weighs again."""
+    from tests.test_risk import E as RE, ev as rev, registered
+
+    events = [registered(), rev("rectification.ordered", "2026-03-14T10:00:00+08:00", rectification_id="ZG1", deadline="2026-03-20"),
+              rev("clock.tick", "2026-03-22T10:00:00+08:00", "*"), rev("clock.tick", "2027-05-01T10:00:00+08:00", "*")]
+    state, _ = replay(events, rules)
+
+    def overdue_points():
+        return sum(c.points for c in state.files[RE].risk.current.contributions if c.factor == "dynamic.rectification_overdue")
+
+    assert overdue_points() == 6
+    state, _ = step(state, rev("rectification.completed", "2027-05-02T10:00:00+08:00", rectification_id="ZG1"), rules)
+    assert overdue_points() == 0
+    state, _ = step(state, rev("rectification.verified", "2027-05-03T10:00:00+08:00", rectification_id="ZG1", accepted=False,
+                               note="材料不全"), rules)
+    assert state.files[RE].rectification("ZG1").status == "rejected" and overdue_points() == 6
