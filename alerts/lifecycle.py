@@ -123,6 +123,14 @@ def newer_alert_handles(alert_id: str, newer: str) -> str:
     return f"预警 {alert_id} 的问题已有新的预警 {newer} 在处置，不能重新打开；请在预警 {newer} 上继续处置，或用备注（comment）补充本预警"
 
 
+STATUS_NOTICES = frozenset({"closed_by_system", "transferred"})
+"""Notices of a change of an alert's standing (the system closed it, it was handed to another town): news the day it
+happens.  A rebuild or a Kafka refold that derives one again from a step older than ``STATUS_NOTICE_FRESH_HOURS`` (an
+upgrade that first makes them, a receiver added since) records it as history, where an opening or an escalation is
+still news within ``alerts.live_within_hours``: a three-week-old closing reads as if it had just happened."""
+STATUS_NOTICE_FRESH_HOURS = 24
+
+
 class AlertActionError(ValueError):
     """A step that this alert cannot take now; the message is for the supervisor (Chinese)."""
 

@@ -56,6 +56,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+from alerts.lifecycle import STATUS_NOTICE_FRESH_HOURS, STATUS_NOTICES
 from alerts.notification import Notification
 from alerts.receivers import redact_error
 from schemas.policy import AlertsPolicy
@@ -93,7 +94,7 @@ _FINAL = ("SELECT delivery_id FROM deliveries GROUP BY delivery_id "
           "HAVING argMax(status, attempt) IN ('sent', 'failed')")
 _PENDING = (
     "SELECT delivery_id, any(alert_id) AS alert_id, any(enterprise_id) AS enterprise_id, any(receiver) AS receiver, "
-    "any(channel) AS channel, any(body) AS body, min(created_at) AS step_at FROM outbox "
+    "any(channel) AS channel, any(reason) AS reason, any(body) AS body, min(created_at) AS step_at FROM outbox "
     "WHERE delivery_id NOT IN (" + _FINAL + ") "
     "GROUP BY delivery_id ORDER BY min(created_at), min(created_ms), delivery_id LIMIT %(offset)s, %(limit)s"
 )
@@ -109,7 +110,7 @@ _TRIED = (
 _WITHHELD = "重建派生表"
 # the latest Kafka-mode refold (qrisk.kafka_rebuild): a notification derived again for a step before history_before
 # is history (its step older than alerts.live_within_hours when the refold ran), recorded as not sent
-_REFOLDED = "SELECT max(history_before) AS h, count() AS n FROM refolds"
+_REFOLDED = "SELECT max(history_before) AS h, max(refolded_at) AS at, count() AS n FROM refolds"
 _ATTEMPTED = "SELECT DISTINCT delivery_id FROM deliveries WHERE has(%(ids)s, delivery_id)"
 # given up (last attempt `failed`) and not re-queued, by receiver, since a time
 _GIVEN_UP = (
@@ -249,6 +250,7 @@ class Dispatcher:
         self._journal_read = self.journal is None
         self.final: dict[str, int] = {}  # id → the attempt that ended it (sent or given up): skipped from then on
         self.history_before: dt.datetime | None = None  # the latest refold's: older steps' new notifications are history
+        self.status_history_before: dt.datetime | None = None  # the same for STATUS_NOTICES (a day before the refold)
         self.withheld = 0
         self.sent = self.retried = self.failed = 0
         self._failed_read = False  # self.failed includes the give-ups on record (read with the first attempts)
@@ -313,6 +315,9 @@ class Dispatcher:
         # started after it publish the old steps' notifications within seconds
         refolded = (self.store.query(_REFOLDED) or [{"n": 0}])[0]
         self.history_before = _aware(refolded["h"]) if int(refolded.get("n") or 0) else None
+        # (a notice of a change of standing is news for a day only: STATUS_NOTICES)
+        self.status_history_before = (max(self.history_before, _aware(refolded["at"]) - dt.timedelta(hours=STATUS_NOTICE_FRESH_HOURS))
+                                      if self.history_before is not None else None)
         now = self.clock()
         attempts: list[Attempt] = []
         offset = 0
@@ -463,7 +468,7 @@ class Dispatcher:
             return set()
         assert self.tried is not None
         old = [r for r in rows if r["delivery_id"] not in self.tried and r["delivery_id"] not in self.final
-               and _aware(r["step_at"]) < self.history_before]
+               and _aware(r["step_at"]) < (self.status_history_before if r.get("reason") in STATUS_NOTICES else self.history_before)]
         if not old:
             return set()
         tried = {r["delivery_id"] for r in self.store.query(_ATTEMPTED, {"ids": [r["delivery_id"] for r in old]})}

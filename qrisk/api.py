@@ -157,6 +157,10 @@ def _note_required(why_zh: str, severity: str) -> JSONResponse:
                                                   "detail_en": f"invalid request: body.note: {why_en}", "errors": [error]})
 
 
+class LettersNotKept(Exception):
+    """The dead letters of a refused input could not be written (the log refused them): answered 503, not 500."""
+
+
 class UnknownParameters(Exception):
     """Query parameters refused (422), not ignored: ones the route does not take — a filter a route
     does not have (``/v1/dead-letters?event_id=…``) answered the unfiltered list, as if it had
@@ -631,6 +635,15 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             "errors": errors,
         })
 
+    @app.exception_handler(LettersNotKept)
+    async def _letters_not_kept(request: Request, exc: LettersNotKept) -> JSONResponse:
+        # a refusal is only answered once it is kept: the sender keeps its input and sends it again (a 500 said nothing)
+        metrics.inc("qrisk_log_write_failures_total", 1)
+        return JSONResponse(status_code=503, headers={"Retry-After": "5"}, content={
+            "detail": "输入有误，但拒收记录未能写入（事件日志不可用），本请求未处理；请稍后重发，届时将说明错误所在",
+            "detail_en": f"the input is refused, but its dead letter could not be kept (the event log is unavailable): nothing of this "
+                         f"request was processed; send it again later to learn what is wrong: {exc}"[:1000]})
+
     @app.exception_handler(UnknownParameters)
     async def unknown_parameters(request: Request, exc: UnknownParameters) -> JSONResponse:
         # the shape of any other bad parameter's answer (invalid_request)
@@ -676,7 +689,15 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 print(f"qrisk: clock.tick not written ({type(exc).__name__}: {exc})", file=sys.stderr)
 
     async def dead_letter(letters: list[DeadLetter]) -> list[str]:
-        return await asyncio.get_running_loop().run_in_executor(None, pipeline.dead_letter, letters)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, pipeline.dead_letter, letters)
+        except Exception as exc:
+            from qrisk.kafka_log import PublishError
+            from qrisk.store import StoreError
+
+            if isinstance(exc, (PublishError, StoreError)):
+                raise LettersNotKept(str(exc)) from exc
+            raise
 
     async def too_large_body(head: bytes, size: int, request_id: str, position: str, key: ApiKey) -> JSONResponse:
         """A body over QRISK_MAX_BODY_BYTES, refused as the door refuses any input: an answer with its request_id,
@@ -1888,10 +1909,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         # alive either way (200): "degraded" says what an operator should look at — derived rows not
         # being written (dashboards fall behind), the dispatcher's last pass failing
         problems = {}
-        if getattr(pipeline, "log_failing_since", None) is not None:
+        failing_since = getattr(pipeline, "log_failing_since", None)  # (read once: a write that takes clears it meanwhile)
+        if failing_since is not None:
             problems["event_log"] = (f"事件日志{'（Kafka）' if distributed else ''}拒绝写入，新事件不被接收（503），已拒绝 "
                                      f"{pipeline.log_refused_events} 个事件，发送方须重发 / the event log{' (Kafka)' if distributed else ''} "
-                                     f"refuses writes since {pipeline.log_failing_since.isoformat()} ({pipeline.log_refused_events} events "
+                                     f"refuses writes since {failing_since.isoformat()} ({pipeline.log_refused_events} events "
                                      f"refused, answered 503): {pipeline.log_last_error}")
         if distributed:
             # reads trail the log by the workers' and the sink's lag, which Kafka's group offsets show; the

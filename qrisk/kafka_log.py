@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import datetime as dt
 import json
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -151,7 +152,9 @@ class KafkaLog:
         self.topics: Topics = self.settings.topics()
         self.clock = clock
         self.timeout_s = timeout_s
+        self._producer_overrides = producer_overrides
         self.producer = new_producer(self.settings, **producer_overrides)
+        self.producers_replaced = 0
         self._partitions: list[int] | None = None
         self._lock = threading.Lock()
 
@@ -253,7 +256,26 @@ class KafkaLog:
                     outcome.partition, outcome.offset = meta.partition, meta.offset
                     outcome.seq = (meta.partition << LOG_SEQ_SHIFT) | meta.offset
         if failed:
+            self._replace_if_wedged()
             raise PublishError(f"{len(failed)} {what}(s) not acknowledged by Kafka: {type(first_error).__name__}: {first_error}", failed)
+
+    def _replace_if_wedged(self) -> None:
+        """A new producer when kafka-python's idempotent one went into an error state: after the broker refused one
+        batch as too large (a topic whose max.message.bytes is below what qrisk declared) it failed every later send,
+        to any topic, with the same error — every POST 503 and no dead letter kept, until the API was restarted.
+        The refused batch is answered 503 (nothing of it is accepted); the next one goes through a fresh producer."""
+        manager = getattr(self.producer, "_transaction_manager", None)
+        if manager is None or not (manager.has_fatal_error() or manager.has_abortable_error()):
+            return
+        with self._lock:
+            old, self.producer = self.producer, new_producer(self.settings, **self._producer_overrides)
+            self.producers_replaced += 1
+        print(f"qrisk: Kafka 生产者进入错误状态，已更换 / the Kafka producer went into an error state and was replaced "
+              f"({self.producers_replaced} so far)", file=sys.stderr, flush=True)
+        try:
+            old.close(timeout=1)
+        except Exception:  # noqa: BLE001 - the old one is dropped either way
+            pass
 
     def flush(self) -> None:
         self.producer.flush(timeout=self.timeout_s)

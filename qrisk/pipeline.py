@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from pydantic import ValidationError
 
-from alerts.lifecycle import AlertActionError, AlertBook, AlertChange, Enterprise
+from alerts.lifecycle import STATUS_NOTICE_FRESH_HOURS, STATUS_NOTICES, AlertActionError, AlertBook, AlertChange, Enterprise
 from processors.credit_file import RESENT, CountyState, CreditFile, SampleRecord
 from processors.step import FOLD_VERSION, Effect, Rules, step
 from schemas.events import Envelope, event_adapter
@@ -228,6 +228,7 @@ class _Rebuild:
     """What a rebuild decides about the notifications it derives again (see ``Pipeline._rebuild_deliveries``)."""
 
     cutoff: int  # epoch seconds: a step before this is history (policy.alerts.live_within_hours before now)
+    status_cutoff: int  # the same for a notice of a change of standing (alerts.lifecycle.STATUS_NOTICES): a day
     final: set[str]  # delivery ids already sent or given up
     waiting: dict[str, dict[str, Any]]  # id -> outbox row (and attempts made): waiting to be sent when the rebuild began
     derived: set[str] = field(default_factory=set)  # every id the rebuild's outbox holds
@@ -447,6 +448,7 @@ class Pipeline:
         now = _epoch_ms(self.clock())[0]
         self._rebuild = _Rebuild(
             cutoff=now - 3600 * self.rules.policy.alerts.live_within_hours,
+            status_cutoff=now - 3600 * min(self.rules.policy.alerts.live_within_hours, STATUS_NOTICE_FRESH_HOURS),
             final={r["delivery_id"] for r in self.store.query(_FINAL_DELIVERIES, {})},
             waiting={r["delivery_id"]: r for r in waiting}, earlier=earlier)
 
@@ -496,12 +498,12 @@ class Pipeline:
         out: list[dict[str, Any]] = []
         for row in alert_steps:
             step = dict(zip(ALERT_STEP_COLUMNS, row))
-            for did, receiver, channel in zip(step["delivery_id"], step["receiver"], step["channel"]):
+            for did, receiver, channel, reason in zip(step["delivery_id"], step["receiver"], step["channel"], step["reason"]):
                 rb.derived.add(did)
                 if did in rb.final:
                     rb.withheld += did in rb.earlier
                     continue
-                if did in rb.waiting or step["at"] >= rb.cutoff:
+                if did in rb.waiting or step["at"] >= (rb.status_cutoff if reason in STATUS_NOTICES else rb.cutoff):
                     rb.released += 1
                     continue
                 rb.final.add(did)

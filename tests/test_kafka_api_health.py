@@ -107,3 +107,38 @@ def test_health_says_when_clickhouse_cannot_be_read(api):
     assert "ClickHouse" in zh and "无法读取" in zh and "cannot be read" in en, health
     assert "problems" in client.get("/healthz").json()  # named to anyone, detailed to admin and monitor keys
     assert client.get("/readyz").status_code == 200  # events are still taken: the log is Kafka
+
+
+def test_a_dead_letter_the_broker_takes_does_not_say_the_event_log_is_healthy(api):
+    """(The round's diff review) the dead-letter topic is another topic: it may take writes while the events topic
+    refuses them.  One bad input (422, its dead letter written) said the log was healthy again while every event got
+    503.  Here the events topic takes no message as large as an event (the broker refuses the batch)."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    from qrisk.topics import admin_client, topic_config
+
+    client, admin, backend = api["client"], api["admin"], api["backend"]
+    events = backend.settings.topics().events.name
+    kafka = admin_client(backend.settings)
+    try:
+        kafka.alter_configs([ConfigResource(ConfigResourceType.TOPIC, events, configs={"max.message.bytes": "200"})])
+        wait_for(lambda: topic_config(kafka, events, "max.message.bytes") == "200", 30, "the events topic's max.message.bytes")
+    finally:
+        kafka.close()
+    assert client.post("/v1/events", json=_event("E-DL-1"), headers=admin).status_code == 503
+    bad = _event("E-DL-2")
+    bad["payload"]["name"] = 12345
+    assert client.post("/v1/events", json=bad, headers=admin).status_code == 422  # its dead letter is taken
+    assert client.get("/readyz").status_code == 503
+    assert client.get("/healthz", headers=admin).json()["status"] == "degraded"
+    # kafka-python's producer failed every send after the refusal, to any topic (the dead letter above got a 500):
+    # replaced, it takes events again once the topic does
+    assert backend.log.producers_replaced >= 1
+    kafka = admin_client(backend.settings)
+    try:
+        kafka.alter_configs([ConfigResource(ConfigResourceType.TOPIC, events, configs={"max.message.bytes": "1048588"})])
+        wait_for(lambda: topic_config(kafka, events, "max.message.bytes") == "1048588", 30, "the events topic's limit back")
+    finally:
+        kafka.close()
+    assert client.post("/v1/events", json=_event("E-DL-3"), headers=admin).status_code == 200
+    assert client.get("/healthz", headers=admin).json()["status"] == "ok"

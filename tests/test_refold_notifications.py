@@ -16,11 +16,11 @@ from qrisk.store import migrate, open_store
 from tests.test_notify_give_up import Clock, E, policy, receiver  # noqa: F401 - fixture
 
 
-def _queue(store, delivery_id: str, step_at: dt.datetime) -> None:
+def _queue(store, delivery_id: str, step_at: dt.datetime, reason: str = "opened") -> None:
     note = Notification(delivery_id=delivery_id, alert_id="AL-0123456789abcdef", enterprise_id=E, receiver="desk", channel="webhook",
-                        reason="opened", subject_zh="紧急预警", text_zh="正文")
+                        reason=reason, subject_zh="紧急预警", text_zh="正文")
     store.insert("outbox", [{"delivery_id": delivery_id, "alert_id": note.alert_id, "enterprise_id": E, "receiver": "desk",
-                             "channel": "webhook", "reason": "opened", "created_at": int(step_at.timestamp()), "created_ms": 0,
+                             "channel": "webhook", "reason": reason, "created_at": int(step_at.timestamp()), "created_ms": 0,
                              "body": note.to_json()}])
 
 
@@ -40,6 +40,9 @@ def test_a_refold_sends_no_history_as_news(tmp_path, receiver):
                                   "live_within_hours": 720, "log_records": 10, "by": "test"}])
         _queue(store, "d-old", old)
         _queue(store, "d-recent", recent)
+        # a closing or a hand-over three days before the refold (an upgrade that first makes such notices): history
+        _queue(store, "d-closed", clock.now - dt.timedelta(days=3), reason="closed_by_system")
+        _queue(store, "d-moved", clock.now - dt.timedelta(days=3), reason="transferred")
         _queue(store, "d-requeued", old)
         store.insert("deliveries", [{"delivery_id": "d-requeued", "alert_id": "AL-0123456789abcdef", "enterprise_id": E, "receiver": "desk",
                                      "channel": "webhook", "attempt": 1, "status": "requeued", "at": clock.now.replace(microsecond=0),
@@ -50,7 +53,7 @@ def test_a_refold_sends_no_history_as_news(tmp_path, receiver):
         (kept,) = store.query("SELECT status, error FROM deliveries FINAL WHERE delivery_id = 'd-old'")
         assert kept["status"] == "failed" and kept["error"].startswith("重建派生表（重新折叠 Kafka 日志）时由 ") and "属历史数据，未发送" in kept["error"]
         # a decision, not a receiver's failure: nothing given up, nothing sent on the next pass
-        assert d.given_up_count() == 0 and d.receivers_problem() is None and d.withheld == 1
+        assert d.given_up_count() == 0 and d.receivers_problem() is None and d.withheld == 3
         assert d.run_once() == [] and sorted(receiver.keys) == ["d-before", "d-recent", "d-requeued"]
         # a decision, as an embedded rebuild's withheld notification: `qrisk alerts redeliver` does not put it back
         from alerts.outbox import requeue

@@ -380,3 +380,29 @@ def test_replay_progress_says_how_far_of_how_many_and_how_long_is_left():
         "qrisk: 重放 8,500/21,685 个事件（697/秒，约剩 19 秒） / replay: 8,500 of 21,685 events (697/s, about 19 s left)",
         "qrisk: 重放 13,500/21,685 个事件（450/秒），完成 / replay: 13,500 of 21,685 events (450/s), done",
     ]
+
+
+def test_a_rebuild_sends_a_closing_or_a_hand_over_only_of_the_last_day(rules):
+    """(The round's diff review) an upgrade that first makes 预警自动关闭 and 预警移交 notices rebuilds, and derives them
+    for every closing and move of the last 30 days (alerts.live_within_hours): a three-week-old closing read as news.
+    A notice of a change of standing is news for a day (alerts.lifecycle.STATUS_NOTICES); an opening stays news for
+    the policy's window."""
+    from qrisk.pipeline import ALERT_STEP_COLUMNS, Pipeline, _Rebuild
+
+    now = dt.datetime(2026, 8, 10, 12, tzinfo=dt.timezone.utc)
+    p = Pipeline.__new__(Pipeline)  # (the decision alone: no store)
+    p.rules, p.clock = rules, lambda: now
+    epoch = int(now.timestamp())
+    p._rebuild = _Rebuild(cutoff=epoch - 3600 * 720, status_cutoff=epoch - 3600 * 24, final=set(), waiting={})
+
+    def step(delivery_id, reason, hours_ago):
+        row = dict.fromkeys(ALERT_STEP_COLUMNS, "")
+        row.update(alert_id="AL-1", enterprise_id="E-1", at=epoch - 3600 * hours_ago, delivery_id=[delivery_id], receiver=["desk"],
+                   channel=["webhook"], reason=[reason])
+        return tuple(row[c] for c in ALERT_STEP_COLUMNS)
+
+    withheld = p._rebuild_deliveries([step("opened-3d", "opened", 72), step("closed-3d", "closed_by_system", 72),
+                                      step("moved-3d", "transferred", 72), step("closed-2h", "closed_by_system", 2),
+                                      step("opened-40d", "opened", 24 * 40)])
+    assert sorted(r["delivery_id"] for r in withheld) == ["closed-3d", "moved-3d", "opened-40d"]
+    assert all("属历史数据，未发送" in r["error"] for r in withheld) and p._rebuild.released == 2
