@@ -157,6 +157,10 @@ def _note_required(why_zh: str, severity: str) -> JSONResponse:
                                                   "detail_en": f"invalid request: body.note: {why_en}", "errors": [error]})
 
 
+_DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+"""A day as a query parameter: YYYY-MM-DD, nothing pydantic would also read as a date (a number is a timestamp)."""
+
+
 class LettersNotKept(Exception):
     """The dead letters of a refused input could not be written (the log refused them): answered 503, not 500."""
 
@@ -986,12 +990,20 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         # file is this event's, folded already, and a later event only adds to it
         return accepted_warnings(event, rules.catalogue, pipeline.state.files.get(event.enterprise_id), pipeline.samples_elsewhere(event))
 
-    def _state_as_of(day: dt.date) -> Any:
+    def _state_as_of(text: str) -> Any:
         """The county as it stood at the end of local ``day``: the log's events that occurred by then,
         folded again with that day's closing tick (what ``qrisk campaign --as-of`` and ``qrisk risk --as-of``
         fold).  A month-end cut is asked of a running service, whose data directory the CLI cannot open."""
         from qrisk.backtest import EARLIEST_CUT, state_as_of
         from schemas.upcast import parse_event
+
+        try:
+            # (a date as YYYY-MM-DD only: read as a date, pydantic took 4.6e-163 for a timestamp, 1970-01-01)
+            day = dt.date.fromisoformat(text)
+        except ValueError:
+            raise UnknownParameters([{"field": "query.as_of", "type": "date_from_datetime_parsing",
+                                      "reason": f"not a date: {text!r} (YYYY-MM-DD)",
+                                      "reason_zh": f"无效的日期：{text!r}，应为 YYYY-MM-DD"}]) from None
 
         if distributed:
             raise UnknownParameters([{
@@ -1016,7 +1028,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     @app.get("/v1/enterprises", summary="Every enterprise with its headline figures (supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))
     def list_enterprises(format: Format = "json",
-                         as_of: Annotated[dt.date | None, Query(description=(
+                         as_of: Annotated[str | None, Query(pattern=_DAY_PATTERN, examples=["2026-03-31"], description=(
                              "the list as it stood at the end of this local day (events that occurred by then, deadlines "
                              "ticked at its end); embedded log only"))] = None,
                          key: ApiKey = Security(readers)) -> Any:
@@ -1375,7 +1387,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     @app.get("/v1/campaign", summary="The upgrade campaign's progress table (提档升级进度; supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))
     def campaign(format: Format = "json",
-                 as_of: Annotated[dt.date | None, Query(description=(
+                 as_of: Annotated[str | None, Query(pattern=_DAY_PATTERN, examples=["2026-03-31"], description=(
                      "the month-end cut: the table as it stood at the end of this local day, said in the summary's "
                      "`cut` (统计截止日); embedded log only"))] = None,
                  key: ApiKey = Security(readers)) -> Any:
@@ -1387,7 +1399,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         towns = list(key.towns) or None
         if as_of is not None:
             progress = county_progress(_state_as_of(as_of), pipeline.rules.policy.campaign, towns)
-            progress["summary"]["cut"] = as_of.isoformat()
+            progress["summary"]["cut"] = as_of
         elif distributed:
             files, unreadable = pipeline.campaign_files(towns)
             progress = county_progress(SimpleNamespace(files=files), pipeline.rules.policy.campaign)

@@ -473,7 +473,7 @@ def test_a_month_end_cut_over_the_api_of_a_running_service(server):
     assert row["enterprise_id"] == E and row["counts"] == server.get("/v1/enterprises").json()[0]["counts"]
     today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
     for query, reason in ((f"as_of={today + dt.timedelta(days=2)}", "晚于今天"), ("as_of=2026-13-01", ""),
-                          ("as_of=1969-12-31", "早于 1970-01-01")):
+                          ("as_of=1969-12-31", "早于 1970-01-01"), ("as_of=4.6e-163", "")):  # (no number as a timestamp)
         for path in ("/v1/campaign", "/v1/enterprises"):
             refused = server.get(f"{path}?{query}")
             assert refused.status_code == 422, (path, query, refused.text)
