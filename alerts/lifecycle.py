@@ -24,7 +24,8 @@ such as the overdue warning of that same order).  A failed verification is noted
 stays open for the next one.  These steps are the inspection system's, by its events: nobody is
 notified of them, as of any supervisor's step.  A rejection that takes an acceptance back
 (``rectification.verification_reversed``) puts the alerts that acceptance verified or closed back under
-rectification, and tells their receivers as a reopening does.  An alert also closes itself when its ground goes away (a
+rectification, and tells their receivers as a reopening does; a verification dated before the one in force
+that arrives after it (``rectification.verification_outdated``) moves nothing.  An alert also closes itself when its ground goes away (a
 ``warning.resolved`` effect of the fold): a missing-data alert when the awaited sample or inspection arrives,
 noting which record came; a failure's when a correction or an admitted re-test takes it back; a complaint-chart
 alert when the fold withdraws its signal (``fluctuation.signal_withdrawn``: every complaint of that month was
@@ -79,6 +80,7 @@ STEPS_KEPT = 200
 REFS_KEPT = 50
 _RECTIFICATION_EVENTS = (RectificationOrderedEvent, RectificationCompletedEvent, RectificationVerifiedEvent)
 REVERSED_KIND = "rectification.verification_reversed"
+OUTDATED_KIND = "rectification.verification_outdated"
 
 STATES = ("open", "acknowledged", "rectifying", "verified", "closed")
 STATE_ZH = {"open": "待处置", "acknowledged": "已确认", "rectifying": "整改中", "verified": "整改复查通过", "closed": "已关闭"}
@@ -342,7 +344,8 @@ class AlertBook(FoldState):
                     changes.append(change)
         if isinstance(event, (EnterpriseRegistered, EnterpriseUpdated)):
             changes += self._moved(event, policy, enterprise, live)
-        # what the credit file made of the event decides what it does to alerts: a rejection taking an acceptance back
+        # What the credit file made of the event decides whether it moves alerts: a verification dated before the one
+        # in force that arrives after it is history there, and must be history here too
         said = {eff.kind: eff.data for eff in effects if eff.event_id == str(event.event_id)}
         if isinstance(event, _RECTIFICATION_EVENTS):
             changes += self._rectification(event, said, policy, live)
@@ -653,6 +656,11 @@ class AlertBook(FoldState):
     # ------------------------------------------------------------------ rectification (整改), from the inspection system's events
 
     def _rectification(self, event: Envelope, said: dict[str, dict[str, Any]], policy: Policy, live: bool) -> list[AlertChange]:
+        if OUTDATED_KIND in said:
+            # a verification dated before the one in force, arriving after it: the credit file keeps it as history and
+            # the rectification stays as the later one left it, so its alerts do too (a late acceptance of 04-20 verified
+            # the alerts of a rectification whose re-check of 05-05 had rejected it)
+            return []
         p = event.payload  # type: ignore[attr-defined]
         rid = p.rectification_id
         actor = event.source.name or event.source.id

@@ -1,8 +1,10 @@
 """The alerts stage acting on what the credit file made of a verification.
 
 The credit file keeps every verification of a rectification: a rejection after an acceptance reverses it
-(rectification.verification_reversed).  The alerts stage reacted to the event itself: the alert the reversed
-acceptance verified stayed 整改复查通过.  The fold first (tests/test_alerts.py's harness),
+(rectification.verification_reversed), and an earlier-dated one arriving after the one in force changes nothing
+(rectification.verification_outdated).  The alerts stage reacted to the events themselves: the alert the reversed
+acceptance verified stayed 整改复查通过, and a late earlier-dated acceptance verified the alerts of a rectification the
+re-check in force had rejected.  The fold first (tests/test_alerts.py's harness),
 then a real `qrisk run` with a real mail server and webhook."""
 from __future__ import annotations
 
@@ -128,14 +130,39 @@ def test_a_replay_reverses_the_same_alerts_and_tells_the_same_receivers(rules):
     assert reversed_ == {"inspection.nonconforming", "rectification.overdue"}
 
 
+# --------------------------------------------------------------------------- 2. an earlier verification arriving late
+
+
+def test_an_earlier_acceptance_arriving_after_the_rejection_in_force_moves_no_alert(county):
+    county.feed(inspected(), ordered(), completed())
+    alert = the(county, "inspection.nonconforming")
+    county.feed(rejected())
+    assert alert.state == "rectifying"
+    steps = len(alert.steps)
+    late = accepted()  # dated 05-05, before the rejection of 05-20, sent after it
+    changes = county.feed(late)
+    assert not [c for c in changes if c.step.event_id == str(late.event_id)]
+    assert alert.state == "rectifying" and len(alert.steps) == steps and county.book.active_by_key[alert.dedup_key] == alert.alert_id
+    assert the(county, "rectification.rejected").state == "open"
+    assert county.state.files[alert.enterprise_id].rectification(R).status == "rejected"
+
+
+def test_an_earlier_rejection_arriving_after_the_acceptance_in_force_moves_no_alert(county):
+    county.feed(inspected(), ordered(), completed(), accepted())
+    alert = the(county, "inspection.nonconforming")
+    late = rejected("2026-05-01T10:00:00+08:00", new_deadline=None)
+    changes = county.feed(late)
+    assert not [c for c in changes if c.step.event_id == str(late.event_id)] and alert.state == "verified"
+
+
 # --------------------------------------------------------------------------- end to end: real mail, a real webhook
 
 
-def test_served_a_reversed_acceptance_reopens_the_alert_by_mail(served):
+def test_served_a_reversed_acceptance_reopens_the_alert_by_mail_and_a_late_acceptance_changes_nothing(served):
     from tests.test_alert_delivery import event, failing_sample, recent, wait_for
 
     srv, mail, hook = served
-    sample_at, accepted_at, rejected_at = recent(10), recent(6), recent(4)
+    sample_at, accepted_at, late_at, rejected_at = recent(10), recent(6), recent(5), recent(4)
     srv.post("/v1/events", json=[event("enterprise.registered", recent(48)), failing_sample(sample_at, "DC-REV-1")]).raise_for_status()
     aid = wait_for(lambda: [a for a in srv.get("/v1/alerts").json() if a["rule"] == "sampling.unqualified"])[0]["alert_id"]
     wait_for(lambda: _mails(mail, aid, "li@bureau.example"))
@@ -157,3 +184,12 @@ def test_served_a_reversed_acceptance_reopens_the_alert_by_mail(served):
     assert call["alert"]["state"] == "rectifying"
     view = srv.get(f"/v1/alerts/{aid}").json()
     assert view["state"] == "rectifying" and view["steps"][-1]["action"] == "verification_reversed" and view["steps"][-1]["note"] == said
+    # an acceptance dated before the rejection, sent after it: kept by the credit file, no step on the alert
+    late = event("rectification.verified", late_at, rectification_id="ZG-REV-1", accepted=True, verifier="王检查员", note="补录")
+    srv.post("/v1/events", json=[late]).raise_for_status()
+    wait_for(lambda: srv.get(f"/v1/events/{late['event_id']}").status_code == 200)
+    marker = event("rectification.completed", recent(0.01), rectification_id="ZG-REV-1", evidence="重新整改材料")
+    srv.post("/v1/events", json=[marker]).raise_for_status()  # folded after the late one: when its step shows, the late one was folded
+    wait_for(lambda: any(s["note"].startswith("企业报告整改 ZG-REV-1 已完成：重新整改材料") for s in srv.get(f"/v1/alerts/{aid}").json()["steps"]))
+    view = srv.get(f"/v1/alerts/{aid}").json()
+    assert view["state"] == "rectifying" and not [s for s in view["steps"] if "补录" in s["note"]]
