@@ -25,7 +25,8 @@ stays open for the next one.  These steps are the inspection system's, by its ev
 notified of them, as of any supervisor's step.  A rejection that takes an acceptance back
 (``rectification.verification_reversed``) puts the alerts that acceptance verified or closed back under
 rectification, and tells their receivers as a reopening does; a verification dated before the one in force
-that arrives after it (``rectification.verification_outdated``) moves nothing.  An alert also closes itself when its ground goes away (a
+that arrives after it (``rectification.verification_outdated``) moves nothing, nor does an interview
+record sent again or outdated (``interview.repeated`` / ``interview.outdated``).  An alert also closes itself when its ground goes away (a
 ``warning.resolved`` effect of the fold): a missing-data alert when the awaited sample or inspection arrives,
 noting which record came; a failure's when a correction or an admitted re-test takes it back; a complaint-chart
 alert when the fold withdraws its signal (``fluctuation.signal_withdrawn``: every complaint of that month was
@@ -79,6 +80,9 @@ GRADE_RULE = "risk.grade_worsened"
 STEPS_KEPT = 200
 REFS_KEPT = 50
 _RECTIFICATION_EVENTS = (RectificationOrderedEvent, RectificationCompletedEvent, RectificationVerifiedEvent)
+_HISTORY_ONLY = frozenset({"interview.repeated", "interview.outdated"})
+"""What the credit file says of an interview record it files without counting: a resend answered the alerts once already,
+and a record dated before the one in force is not the interview's record (its alerts' history would tell it twice)."""
 REVERSED_KIND = "rectification.verification_reversed"
 OUTDATED_KIND = "rectification.verification_outdated"
 
@@ -344,12 +348,12 @@ class AlertBook(FoldState):
                     changes.append(change)
         if isinstance(event, (EnterpriseRegistered, EnterpriseUpdated)):
             changes += self._moved(event, policy, enterprise, live)
-        # What the credit file made of the event decides whether it moves alerts: a verification dated before the one
-        # in force that arrives after it is history there, and must be history here too
+        # What the credit file made of the event decides whether it moves alerts: a record sent again, or one dated
+        # before the record in force that arrives after it, is history there, and must be history here too
         said = {eff.kind: eff.data for eff in effects if eff.event_id == str(event.event_id)}
         if isinstance(event, _RECTIFICATION_EVENTS):
             changes += self._rectification(event, said, policy, live)
-        elif isinstance(event, InterviewHeldEvent):
+        elif isinstance(event, InterviewHeldEvent) and not _HISTORY_ONLY & said.keys():
             changes += self._interview(event)
         # The clock never runs ahead of when the event was received: one result stamped 2062 by
         # mistake must not make every alert of the county overdue

@@ -145,9 +145,10 @@ evidence (closing_evidence); an escalation after a reopening counts the wait fro
 仍未确认; reopened_at), and a wait under an hour in minutes; a reopening a newer alert handles is refused naming what to do (on the newer
 alert, or a comment); an enterprise moving town tells the receivers each of its alerts being handled gains that
 it was handed to them (reason transferred, 预警移交); an unrouted town's opening step names the fallback by who reads
-it (its supervisor: 已通知 分管局长); 34: the alert fold acts on what the credit file made of a verification — an
+it (its supervisor: 已通知 分管局长); 34: the alert fold acts on what the credit file made of a verification or a resend — an
 acceptance of a rectification reversed puts the alerts it verified or closed back to rectifying (整改中), telling their
-receivers as a reopening does, and an earlier-dated verification arriving late moves no alert.  A Kafka worker writes it into every snapshot and says so when it
+receivers as a reopening does, an earlier-dated verification arriving late moves no alert, and an interview record sent
+again or outdated adds no step.  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

@@ -1,16 +1,21 @@
-"""The alerts stage acting on what the credit file made of a verification.
+"""The alerts stage acting on what the credit file made of a verification or a record sent again.
 
 The credit file keeps every verification of a rectification: a rejection after an acceptance reverses it
 (rectification.verification_reversed), and an earlier-dated one arriving after the one in force changes nothing
-(rectification.verification_outdated).  The alerts stage reacted to the events themselves: the alert the reversed
-acceptance verified stayed 整改复查通过, and a late earlier-dated acceptance verified the alerts of a rectification the
-re-check in force had rejected.  The fold first (tests/test_alerts.py's harness),
+(rectification.verification_outdated).  An interview or inspection id sent again is one record (…repeated, …outdated).
+The alerts stage reacted to the events themselves: the alert the reversed acceptance verified stayed 整改复查通过, a
+late earlier-dated acceptance verified the alerts of a rectification the re-check in force had rejected, and an
+interview resent added another 约谈 step to the alerts it cited.  The fold first (tests/test_alerts.py's harness),
 then a real `qrisk run` with a real mail server and webhook."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
-from tests.test_alerts import County, act, policy
+from processors.step import step
+from schemas.upcast import parse_event
+from tests.test_alerts import County, act, failing, policy
 from tests.test_alert_township_review import _mails, served  # noqa: F401 - fixture (real mail server, webhook)
 from tests.test_risk import ev, registered
 
@@ -45,6 +50,11 @@ def accepted(at: str = "2026-05-05T14:00:00+08:00"):
 def rejected(at: str = "2026-05-20T14:00:00+08:00", new_deadline: str | None = "2026-06-20"):
     return ev("rectification.verified", at, rectification_id=R, accepted=False, verifier="李科长", note="抽查发现消毒记录系补填",
               **({"new_deadline": new_deadline} if new_deadline else {}))
+
+
+def again(event):
+    """The same event under a new event id: a send attempt made anew."""
+    return parse_event({**event.model_dump(mode="json", exclude_unset=True), "event_id": str(uuid.uuid4())})
 
 
 def the(county, rule: str):
@@ -153,6 +163,53 @@ def test_an_earlier_rejection_arriving_after_the_acceptance_in_force_moves_no_al
     late = rejected("2026-05-01T10:00:00+08:00", new_deadline=None)
     changes = county.feed(late)
     assert not [c for c in changes if c.step.event_id == str(late.event_id)] and alert.state == "verified"
+
+
+# --------------------------------------------------------------------------- 3. a record sent again
+
+
+def _interviewed(county):
+    failed = failing("2026-02-10T10:00:00+08:00")
+    county.feed(failed)
+    alert = the(county, "sampling.unqualified")
+    held = ev("interview.held", "2026-02-13T10:00:00+08:00", interview_id="YT-1", held_on="2026-02-13",
+              reason="监督抽检铜绿假单胞菌不合格", related_event_ids=[str(failed.event_id)], follow_up_by="2026-03-13")
+    county.feed(held)
+    assert alert.state == "acknowledged" and alert.steps[-1].event_id == str(held.event_id)
+    return alert, held
+
+
+def test_an_interview_sent_again_adds_nothing_to_the_alerts_it_answered(county):
+    alert, held = _interviewed(county)
+    steps = len(alert.steps)
+    resent = again(held)
+    assert county.feed(resent) == []
+    assert len(alert.steps) == steps and not any(s.event_id == str(resent.event_id) for a in county.book.alerts.values() for s in a.steps)
+
+
+def test_an_interview_record_dated_before_the_one_on_file_adds_nothing(county):
+    alert, held = _interviewed(county)
+    steps = len(alert.steps)
+    older = ev("interview.held", "2026-02-14T10:00:00+08:00", interview_id="YT-1", held_on="2026-02-12",
+               reason="监督抽检铜绿假单胞菌不合格（初稿）", related_event_ids=[str(alert.event_ids[0])], follow_up_by="2026-03-12")
+    county.state, effects = step(county.state, older, county.rules)
+    assert "interview.outdated" in [e.kind for e in effects]
+    assert [c for c in county.book.apply(older, effects, county.rules.policy, county.info) if c.step.event_id == str(older.event_id)] == []
+    assert len(alert.steps) == steps
+
+
+def test_an_inspection_sent_again_or_outdated_moves_no_alert(county):
+    """The alerts stage takes inspections only by the credit file's effects, which say a repeat and an outdated record
+    raise nothing: checked here, so that it stays so."""
+    first = inspected()
+    county.feed(first)
+    alert = the(county, "inspection.nonconforming")
+    version = alert.version
+    assert county.feed(again(first)) == []
+    outdated = inspected("2026-04-10T08:00:00+08:00", result="基本符合", findings=[])
+    assert county.feed(outdated) == []
+    assert alert.version == version and alert.state == "open"
+    assert [i.superseded_as for i in county.state.files[alert.enterprise_id].inspections] == [None, "repeated", "outdated"]
 
 
 # --------------------------------------------------------------------------- end to end: real mail, a real webhook
