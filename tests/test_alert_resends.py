@@ -190,7 +190,9 @@ def test_an_interview_sent_again_adds_nothing_to_the_alerts_it_answered(county):
 def test_an_interview_record_dated_before_the_one_on_file_adds_nothing(county):
     alert, held = _interviewed(county)
     steps = len(alert.steps)
-    older = ev("interview.held", "2026-02-14T10:00:00+08:00", interview_id="YT-1", held_on="2026-02-12",
+    # held and recorded before the record on file, sent after it: outdated whether the newer record is told by its
+    # held_on or by when it was recorded
+    older = ev("interview.held", "2026-02-12T18:00:00+08:00", interview_id="YT-1", held_on="2026-02-12",
                reason="监督抽检铜绿假单胞菌不合格（初稿）", related_event_ids=[str(alert.event_ids[0])], follow_up_by="2026-03-12")
     county.state, effects = step(county.state, older, county.rules)
     assert "interview.outdated" in [e.kind for e in effects]
