@@ -3,6 +3,7 @@
     open ──acknowledge──> acknowledged ──start_rectification──> rectifying ──verify──> verified ──close──> closed
       └──────────────────────────────── close (any state) ─────────────────────────────────────────┘
     closed / verified ──reopen──> open
+    closed / verified ──the acceptance that settled it reversed (the inspection system's)──> rectifying
 
 A pure fold, like ``processors.step``: ``AlertBook.apply(event, effects, ...)`` takes one
 logged event and the effects ``step()`` made of it, and returns what changed.  No I/O and no
@@ -21,7 +22,11 @@ the inspection, the complaints, the overdue or rejected rectification) — moves
 and its verification verifies it (or closes an alert that was never put under rectification,
 such as the overdue warning of that same order).  A failed verification is noted and the alert
 stays open for the next one.  These steps are the inspection system's, by its events: nobody is
-notified of them, as of any supervisor's step.  An alert also closes itself when its ground goes away (a
+notified of them, as of any supervisor's step.  A rejection that takes an acceptance back
+(``rectification.verification_reversed``) puts the alerts that acceptance verified or closed back under
+rectification, and tells their receivers as a reopening does; a verification dated before the one in force
+that arrives after it (``rectification.verification_outdated``) moves nothing, nor does an interview
+record sent again or outdated (``interview.repeated`` / ``interview.outdated``).  An alert also closes itself when its ground goes away (a
 ``warning.resolved`` effect of the fold): a missing-data alert when the awaited sample or inspection arrives,
 noting which record came; a failure's when a correction or an admitted re-test takes it back; a complaint-chart
 alert when the fold withdraws its signal (``fluctuation.signal_withdrawn``: every complaint of that month was
@@ -75,6 +80,11 @@ GRADE_RULE = "risk.grade_worsened"
 STEPS_KEPT = 200
 REFS_KEPT = 50
 _RECTIFICATION_EVENTS = (RectificationOrderedEvent, RectificationCompletedEvent, RectificationVerifiedEvent)
+_HISTORY_ONLY = frozenset({"interview.repeated", "interview.outdated"})
+"""What the credit file says of an interview record it files without counting: a resend answered the alerts once already,
+and a record dated before the one in force is not the interview's record (its alerts' history would tell it twice)."""
+REVERSED_KIND = "rectification.verification_reversed"
+OUTDATED_KIND = "rectification.verification_outdated"
 
 STATES = ("open", "acknowledged", "rectifying", "verified", "closed")
 STATE_ZH = {"open": "待处置", "acknowledged": "已确认", "rectifying": "整改中", "verified": "整改复查通过", "closed": "已关闭"}
@@ -97,7 +107,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
 ACTION_ZH = {
     "acknowledge": "确认", "assign": "指派", "escalate": "手动升级", "start_rectification": "责令整改", "verify": "整改复查通过", "close": "关闭",
     "reopen": "重新打开", "comment": "备注", "opened": "生成预警", "repeated": "再次发生", "severity_raised": "级别提高",
-    "escalated": "超时未确认，升级",
+    "escalated": "超时未确认，升级", "verification_reversed": "复查通过被撤销",
 }
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}  # critical 0 … low 3
 
@@ -319,6 +329,7 @@ class AlertBook(FoldState):
         # last year wants the record, not five hundred e-mails.
         received = event.received_at or event.occurred_at
         live = received - event.occurred_at <= dt.timedelta(hours=policy.alerts.live_within_hours)
+        effects = list(effects)  # (read twice: the decisions, then what the credit file made of the event itself)
         if isinstance(event, AlertActionEvent):
             changes.append(self._act(event, policy, live))
         for eff in effects:
@@ -345,9 +356,12 @@ class AlertBook(FoldState):
                     changes.append(change)
         if isinstance(event, (EnterpriseRegistered, EnterpriseUpdated)):
             changes += self._moved(event, policy, enterprise, live)
+        # What the credit file made of the event decides whether it moves alerts: a record sent again, or one dated
+        # before the record in force that arrives after it, is history there, and must be history here too
+        said = {eff.kind: eff.data for eff in effects if eff.event_id == str(event.event_id)}
         if isinstance(event, _RECTIFICATION_EVENTS):
-            changes += self._rectification(event)
-        elif isinstance(event, InterviewHeldEvent):
+            changes += self._rectification(event, said, policy, live)
+        elif isinstance(event, InterviewHeldEvent) and not _HISTORY_ONLY & said.keys():
             changes += self._interview(event)
         # The clock never runs ahead of when the event was received: one result stamped 2062 by
         # mistake must not make every alert of the county overdue
@@ -653,7 +667,12 @@ class AlertBook(FoldState):
 
     # ------------------------------------------------------------------ rectification (整改), from the inspection system's events
 
-    def _rectification(self, event: Envelope) -> list[AlertChange]:
+    def _rectification(self, event: Envelope, said: dict[str, dict[str, Any]], policy: Policy, live: bool) -> list[AlertChange]:
+        if OUTDATED_KIND in said:
+            # a verification dated before the one in force, arriving after it: the credit file keeps it as history and
+            # the rectification stays as the later one left it, so its alerts do too (a late acceptance of 04-20 verified
+            # the alerts of a rectification whose re-check of 05-05 had rejected it)
+            return []
         p = event.payload  # type: ignore[attr-defined]
         rid = p.rectification_id
         actor = event.source.name or event.source.id
@@ -661,6 +680,8 @@ class AlertBook(FoldState):
         mine = sorted((self.alerts[i] for i in self.active_by_enterprise.get(event.enterprise_id, ())),
                       key=lambda a: (a.opened_at, a.alert_id))
         out: list[AlertChange] = []
+        if REVERSED_KIND in said:
+            out += self._acceptance_reversed(event, said[REVERSED_KIND], policy, live)
         for alert in mine:
             before = alert.state
             if isinstance(event, RectificationOrderedEvent):
@@ -694,6 +715,45 @@ class AlertBook(FoldState):
                 self._deactivate(alert.dedup_key, alert.alert_id)
                 note = f"整改 {rid} 经{p.verifier}复查通过" + (f"（复查意见：{p.note}）" if p.note else "")
                 out.append(AlertChange(alert, _step(alert, action, before, actor, note, eid, at)))
+        return out
+
+    def _acceptance_reversed(self, event: Envelope, d: dict[str, Any], policy: Policy, live: bool) -> list[AlertChange]:
+        """A re-check rejecting a rectification after an acceptance took that acceptance back: the alerts it verified or
+        closed are the enterprise's to put right again.  Only those the acceptance itself settled: one a supervisor
+        reopened or closed since, or the system closed for another reason, stands as that step left it."""
+        p = event.payload  # type: ignore[attr-defined]
+        rid, reversed_id = d["rectification_id"], d.get("reversed_event_id")
+        actor = event.source.name or event.source.id
+        eid, at = str(event.event_id), event.occurred_at
+        note = (f"整改 {rid} 于 {d.get('accepted_on')} 经{d.get('accepted_by')}复查通过，该结论已被 {d['rejected_on']} 的复查撤销"
+                f"（{p.verifier}复查未通过" + (f"；复查意见：{p.note}" if p.note else "") + "）"
+                + (f"，重新限期 {p.new_deadline.isoformat()}" if p.new_deadline is not None else ""))
+        settled = [a for a in self.alerts.values()
+                   if a.enterprise_id == event.enterprise_id and a.state in ("verified", "closed") and rid in a.rectifications
+                   and reversed_id is not None and _settled_by(a) == reversed_id]
+        out: list[AlertChange] = []
+        for alert in sorted(settled, key=lambda a: (a.opened_at, a.alert_id)):
+            before = alert.state
+            newer = self.active_by_key.get(alert.dedup_key)
+            if newer is not None:
+                # its problem came back meanwhile and a newer alert handles it (as a supervisor's reopening is refused for):
+                # said here, where a reader of this alert looks, and left as it is
+                step = _step(alert, "comment", before, actor, f"{note}；该问题已有新的预警 {newer} 在处置", eid, at)
+                out.append(AlertChange(alert, step))
+                continue
+            # Back to 整改中, where a rejected re-check leaves an alert under rectification: the bureau has answered it
+            # (ordered the rectification, checked it) and what is pending is the enterprise's redo and the next re-check.
+            # 待处置 would ask the bureau for a response it gave, with a deadline and an escalation for want of it;
+            # verified or closed would keep calling settled what the bureau found not done.  Its response time and
+            # acknowledged_at stand: the bureau's response was not taken back, the enterprise's work was
+            alert.state = "rectifying"
+            alert.closed_at = None
+            alert.closing_evidence = None
+            self._activate(alert)
+            step = _step(alert, "verification_reversed", before, actor, note, eid, at)
+            # told as a reopening is: its receivers had it as settled, and may have lifted what they imposed on it
+            # (a sealed batch, a visit planned) — those are theirs to take up again
+            out.append(AlertChange(alert, step, self._notify(alert, step, "reopened", alert.receivers, policy, live)))
         return out
 
     # ------------------------------------------------------------------ escalation
@@ -843,6 +903,11 @@ def _answered(alert: Alert, at: dt.datetime) -> None:
         alert.acknowledged_at = at
 
 
+def _settled_by(alert: Alert) -> str | None:
+    """The event of the step that last changed the alert's state (its verification or closing, for one settled)."""
+    return next((s.event_id for s in reversed(alert.steps) if s.from_state != s.to_state), None)
+
+
 def _step(alert: Alert, action: str, from_state: str, actor: str, note: str, event_id: str, at: dt.datetime) -> AlertStep:
     alert.version += 1
     alert.updated_at = max(alert.updated_at, at)
@@ -961,6 +1026,10 @@ def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> s
                      + (f"，理由：{step.note}" if step.note != ACTION_ZH["escalate"] else "，未填写理由"))
     elif reason == "transferred":
         lines.append(f"移交：{step.note}（{_local(step.at, policy)}）")
+    elif reason == "reopened" and step.action == "verification_reversed":
+        # the re-check that took the acceptance back is the why, and its note names both verifiers: the system that sent
+        # it (the step's actor) as the one who reopened it would name the wrong person to ask
+        lines.append(f"重新打开：{step.note}（{_local(step.at, policy)}）")
     elif reason == "reopened":
         # who reopened it and why: the receivers must know whom to ask and what is to be done again
         lines.append(f"重新打开：{actor_zh(step.actor)}（{_local(step.at, policy)}）" + (f"，说明：{step.note}" if step.note != ACTION_ZH["reopen"] else "，未填写说明"))

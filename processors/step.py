@@ -84,7 +84,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 33
+FOLD_VERSION = 34
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -145,7 +145,10 @@ evidence (closing_evidence); an escalation after a reopening counts the wait fro
 仍未确认; reopened_at), and a wait under an hour in minutes; a reopening a newer alert handles is refused naming what to do (on the newer
 alert, or a comment); an enterprise moving town tells the receivers each of its alerts being handled gains that
 it was handed to them (reason transferred, 预警移交); an unrouted town's opening step names the fallback by who reads
-it (its supervisor: 已通知 分管局长).  A Kafka worker writes it into every snapshot and says so when it
+it (its supervisor: 已通知 分管局长); 34: the alert fold acts on what the credit file made of a verification or a resend — an
+acceptance of a rectification reversed puts the alerts it verified or closed back to rectifying (整改中), telling their
+receivers as a reopening does, an earlier-dated verification arriving late moves no alert, and an interview record sent
+again or outdated adds no step.  A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
