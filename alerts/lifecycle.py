@@ -561,7 +561,10 @@ class AlertBook(FoldState):
         moved = [a for a in self.alerts.values()
                  if a.enterprise_id == event.enterprise_id and a.town != info.town and not is_county(a)]
         for alert in sorted(moved, key=lambda a: (a.opened_at, a.alert_id)):
-            before, had = alert.town, alert.receivers
+            # (had it already: its receivers, and the escalation's when an escalation reached them — as a closing counts
+            # who was told)
+            before = alert.town
+            had = alert.receivers + (policy.alerts.escalate_to if alert.escalated_at is not None else [])
             alert.town = info.town
             if alert.state in ACTIVE:
                 alert.receivers = _town_receivers(alert, policy.alerts)

@@ -148,7 +148,8 @@ it was handed to them (reason transferred, 预警移交); an unrouted town's ope
 it (its supervisor: 已通知 分管局长); 34: the alert fold acts on what the credit file made of a verification or a resend — an
 acceptance of a rectification reversed puts the alerts it verified or closed back to rectifying (整改中), telling their
 receivers as a reopening does, an earlier-dated verification arriving late moves no alert, and an interview record sent
-again or outdated adds no step.  A Kafka worker writes it into every snapshot and says so when it
+again or outdated adds no step; a move hands an escalated alert over without a notice to those its escalation told.  A
+Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 

@@ -225,6 +225,19 @@ def test_an_enterprise_moving_tells_the_new_towns_receivers_of_each_alert_handed
 # --------------------------------------------------------------------------- 6. the fallback named as people know it
 
 
+def test_a_move_tells_nobody_who_had_the_alert_s_escalation_already(rules):
+    """(The round's diff review) an escalated alert's enterprise moves to a town no route covers: its receivers fall back
+    to the escalation's (chief), who had it already — no 预警移交 for them."""
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00"))
+    alert = unqualified(c.feed(failing("2026-02-10T10:00:00+08:00")))[0].alert
+    escalated = [x for x in c.feed(ev("clock.tick", "2026-02-12T00:00:00+08:00", enterprise_id="*")) if x.alert is alert]
+    assert "chief" in [n.receiver for x in escalated for n in x.notifications]
+    moved = [x for x in c.feed(ev("enterprise.updated", "2026-02-13T10:00:00+08:00", town="东溪镇", campaign_tier=None, scale=None))
+             if x.alert is alert]
+    assert "chief" in alert.receivers and [n for x in moved for n in x.notifications] == []
+
+
 def test_an_unrouted_towns_note_names_the_fallback_by_who_reads_it(rules):
     c = County(rules, policy())
     c.feed(registered("2026-01-05T09:00:00+08:00", town="瓶窑镇"))
