@@ -703,6 +703,8 @@ class AlertBook(FoldState):
             if rid not in alert.rectifications:
                 continue
             if isinstance(event, RectificationCompletedEvent):
+                if "rectification.completion_repeated" in said:
+                    continue  # (reported done already: its alerts say so once)
                 out.append(AlertChange(alert, _step(alert, "comment", before, actor, f"企业报告整改 {rid} 已完成：{p.evidence}"[:1000], eid, at)))
             elif not p.accepted:
                 note = f"整改 {rid} 经{p.verifier}复查未通过" + (f"（复查意见：{p.note}）" if p.note else "")

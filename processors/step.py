@@ -84,7 +84,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 34
+FOLD_VERSION = 35
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -148,7 +148,8 @@ it was handed to them (reason transferred, 预警移交); an unrouted town's ope
 it (its supervisor: 已通知 分管局长); 34: the alert fold acts on what the credit file made of a verification or a resend — an
 acceptance of a rectification reversed puts the alerts it verified or closed back to rectifying (整改中), telling their
 receivers as a reopening does, an earlier-dated verification arriving late moves no alert, and an interview record sent
-again or outdated adds no step; a move hands an escalated alert over without a notice to those its escalation told.  A
+again or outdated adds no step; a move hands an escalated alert over without a notice to those its escalation told; 35: a
+rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -1795,6 +1796,13 @@ def _rectification_completed(state: CountyState, file: CreditFile, event: Rectif
         record.completed_at = event.occurred_at
         record.evidence = p.evidence
         effects.append(_effect("rectification.completed", event, file.enterprise_id, rectification_id=p.rectification_id))
+    else:
+        # reported done again (the enterprise's app sent it twice, a re-import): the record stands as it is, and says so;
+        # the alerts stage adds no second 企业报告整改已完成 to its alerts
+        since = rules.local_date(record.completed_at).isoformat() if record.completed_at else ""
+        effects.append(_effect(
+            "rectification.completion_repeated", event, file.enterprise_id, rectification_id=p.rectification_id, status=record.status,
+            message_zh=f"整改 {p.rectification_id} 已于 {since} 报告完成（当前状态：{record.status}），本次完成报告不改变记录"))
 
 
 def _rectification_verified(state: CountyState, file: CreditFile, event: RectificationVerifiedEvent, rules: Rules, effects: list[Effect]) -> None:

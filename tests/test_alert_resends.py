@@ -252,3 +252,34 @@ def test_served_a_reversed_acceptance_reopens_the_alert_by_mail_and_a_late_accep
     wait_for(lambda: any(s["note"].startswith("企业报告整改 ZG-REV-1 已完成：重新整改材料") for s in srv.get(f"/v1/alerts/{aid}").json()["steps"]))
     view = srv.get(f"/v1/alerts/{aid}").json()
     assert view["state"] == "rectifying" and not [s for s in view["steps"] if "补录" in s["note"]]
+
+
+def test_a_completion_reported_again_is_said_and_noted_on_its_alert_once(rules):
+    """A rectification reported done twice (the enterprise's app resent it, a re-import): the credit file says so
+    (rectification.completion_repeated) and keeps the first completion; its alert has one 企业报告整改已完成."""
+    from alerts.lifecycle import AlertBook, Enterprise
+    from processors.credit_file import CountyState
+    from processors.step import step
+    from tests.test_risk import E as RE, ev as rev, pa_sample, registered
+
+    state, book = CountyState(), AlertBook()
+
+    def feed(event):
+        nonlocal state
+        state, effects = step(state, event, rules)
+        book.apply(event, effects, rules.policy, lambda eid: Enterprise(name="清源", town="良渚街道", category="packaged_water"))
+        return effects
+
+    feed(registered())
+    failed = pa_sample("2026-03-01T10:00:00+08:00", sample_no="S-DONE")
+    feed(failed)
+    (alert,) = [a for a in book.alerts.values() if a.rule == "sampling.unqualified"]
+    feed(rev("rectification.ordered", "2026-03-02T10:00:00+08:00", rectification_id="ZG-DONE", deadline="2026-03-20", cause="S-DONE"))
+    done = rev("rectification.completed", "2026-03-10T10:00:00+08:00", rectification_id="ZG-DONE", evidence="消毒记录")
+    feed(done)
+    again = rev("rectification.completed", "2026-03-11T10:00:00+08:00", rectification_id="ZG-DONE", evidence="消毒记录（重发）")
+    effects = feed(again)
+    assert [e.kind for e in effects if e.event_id == str(again.event_id)] == ["rectification.completion_repeated"]
+    record = state.files[RE].rectification("ZG-DONE")
+    assert record.completed_at == done.occurred_at and record.evidence == "消毒记录"
+    assert sum("企业报告整改 ZG-DONE 已完成" in s.note for s in alert.steps) == 1
