@@ -459,7 +459,10 @@ def intake() -> dict[str, Any]:
               "FROM dead_letters FINAL WHERE $__timeFilter(received_at)", w=6, h=4,
               thresholds=[(None, "green"), (1.0, "red")],
               description="拒收：被拒收的输入，原样保存，附原因，不会丢失；处理失败：已接收入库、但处理（计算信用档案）出错的事件，需排查"),
-        panel("stat", "最近接收", f"SELECT max(received_at) AS `最近接收` FROM {EVENT_ARCHIVE}", w=6, h=4, unit="dateTimeAsLocal"),
+        # (qrisk run and qrisk tick write a clock.tick every 600 s: counted, intake would look fresh while nothing came)
+        panel("stat", "最近接收", f"SELECT max(received_at) AS `最近接收` FROM {EVENT_ARCHIVE} WHERE event_type != 'clock.tick'",
+              w=6, h=4, unit="dateTimeAsLocal",
+              description="最近一次收到实验室、投诉、检查等系统推送的事件的时间（不含系统自身的时钟事件 clock.tick）"),
         panel("stat", "预警通知发送失败", f"SELECT count() AS `失败` FROM ({LATEST_DELIVERIES}) WHERE status = 'failed'", w=6, h=4,
               thresholds=[(None, "green"), (1.0, "red")],
               description="最后一次尝试为失败的预警通知（接收方拒收、地址或密钥有误、重试次数用尽）：需人工处理。"

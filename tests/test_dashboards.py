@@ -845,6 +845,35 @@ def test_intake_leaves_out_the_clock_and_tells_processing_failures_apart(store, 
         pipeline.close()
 
 
+def test_the_latest_received_is_the_latest_event_pushed_not_the_clock(store, rules):  # noqa: F811 - fixture
+    """最近接收 read max(received_at) over every event: `qrisk run` writes a clock.tick every 600 s, so intake looked
+    fresh however long the labs had sent nothing."""
+    from qrisk.pipeline import Pipeline
+    from tests.test_corrections import REG, sample
+    from tests.test_fold import ev
+
+    now = [dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.timezone.utc)]
+    pipeline = Pipeline(store, rules, clock=lambda: now[0])
+    try:
+        pipeline.submit([REG, sample("2026-03-01T10:00:00+08:00")])
+        for hours in (1, 2, 30):  # the labs fall silent; the clock ticks on
+            now[0] = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.timezone.utc) + dt.timedelta(hours=hours)
+            pipeline.submit([ev("clock.tick", (now[0] + dt.timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M:%S+08:00"), enterprise_id="*")])
+        assert pipeline.wait_derived(60)
+        (row,) = _panels(store)[("intake.json", "最近接收")]
+        assert _received(row["最近接收"]) == dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.timezone.utc)
+    finally:
+        pipeline.close()
+
+
+def _received(value) -> dt.datetime:
+    """最近接收's value as a UTC time."""
+    if isinstance(value, (int, float)):
+        return dt.datetime.fromtimestamp(value / 1000, dt.timezone.utc)
+    value = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
 def test_grafanas_clickhouse_user_is_granted_what_the_panels_read_and_no_more(tmp_path):
     """deploy/clickhouse/users.d/grafana-reader.xml grants the columns the panels' SQL reads (ClickHouse's own
     analysis of every panel and variable query), not the whole database: not the event log's bodies with the
