@@ -172,16 +172,26 @@ SIGNAL_SCOPE = f"""if({data_text('scope')} = 'category',
                        concat('全县·', {CATEGORY_ZH.format(data_text_before('category', 'center'))}, '类'), '本企业')"""
 # A signal no longer stands when the fold withdrew it (fluctuation.signal_withdrawn: every complaint of the
 # c chart's month found 不属实; the withdrawal carries the signal's chart, scope and period, as the risk score
-# and the alert's dedup key match it), or when the bureau retracted the report that raised it (sampling.retracted:
-# its data's reports are the report event ids, the signal effect's event_id).  Counts leave it out; tables mark it.
+# and the alert's dedup key match it), when the bureau retracted the report that raised it (sampling.retracted:
+# its data's reports are the report event ids, the signal effect's event_id), or when the lab corrected the report
+# whose value an item series signalled on (REPORTS_CORRECTED).  Counts leave it out; tables mark it.
 SIGNALS_WITHDRAWN = f"""
     SELECT enterprise_id, {data_text('scope')}, {data_text('chart')}, {data_text('period')}
     FROM {EFFECTS} WHERE kind = 'fluctuation.signal_withdrawn'"""
+# A report the lab corrected (sampling.corrected: corrects_event_id is the report replaced).  The item series it was
+# charted on are built again with the corrected values (processors.fluctuation.recharted), so the signals its own
+# point raised are gone from the credit file; a corrected value still out of control signals anew, under the
+# correction.  The pass-rate (p) charts keep a signal already raised (recounted): those stand.
+REPORTS_CORRECTED = f"""
+    SELECT enterprise_id, {data_text('corrects_event_id')} FROM {EFFECTS} WHERE kind = 'sampling.corrected'"""
 SIGNALS = f"""
     SELECT occurred_at, enterprise_id, event_id, {SIGNAL_SCOPE} AS scope, {data_text('scope')} = 'category' AS county_wide,
            (enterprise_id, {data_text('scope')}, {data_text('chart')}, {data_text('period')}) IN ({SIGNALS_WITHDRAWN}) AS unfounded,
-           (enterprise_id, event_id) IN ({REPORTS_RETRACTED}) AS retracted, unfounded OR retracted AS withdrawn,
-           multiIf(unfounded, '已撤销（投诉经核查均不属实）', retracted, '已撤销（触发的报告已撤销）', '') AS status,
+           (enterprise_id, event_id) IN ({REPORTS_RETRACTED}) AS retracted,
+           {data_text('series')} != '' AND (enterprise_id, {data_text_before('sample_event_id', 'sample_no')}) IN ({REPORTS_CORRECTED}) AS corrected,
+           unfounded OR retracted OR corrected AS withdrawn,
+           multiIf(unfounded, '已撤销（投诉经核查均不属实）', retracted, '已撤销（触发的报告已撤销）',
+                   corrected, '已撤销（触发的报告已更正）', '') AS status,
            match(data, '"note": *true') AS note, if(note, '提示', '信号') AS signal_kind,
            if({data_text('series')} != '', concat({data_text_before('product', 'rule')}, ' · ', {data_text_before('item_name', 'lcl')}),
               concat({CHART_ZH.format(data_text('chart'))}, ' ', {data_text('period')})) AS series,
@@ -316,14 +326,14 @@ def county() -> dict[str, Any]:
                   WHERE NOT note AND NOT withdrawn AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
               w=12, h=7, fmt=FORMAT_TIMESERIES, options={"legend": {"showLegend": False}},
               description="每周的质量波动信号数（未检出后检出“仅作提示”的不计，与诚信档案相同；"
-                          "已撤销的信号——该月投诉经核查均不属实、或触发信号的报告已撤销——不计）"),
+                          "已撤销的信号——该月投诉经核查均不属实、触发信号的报告已撤销或已更正——不计）"),
         panel("table", "最新质量波动信号",
               f"""SELECT occurred_at AS `时间`, scope AS `范围`,
                          if(county_wide, concat('由 ', enterprise_id, ' 的抽检触发'), enterprise_id) AS `企业`,
                          series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`, status AS `状态`, event_id AS `事件`
                   FROM ({SIGNALS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 100""",
               w=12, h=7, description="范围“全县·类别”为全县该类别的抽检不合格率，不是触发企业自身的问题；类型“提示”：以往未检出、本批检出，不计为信号；"
-                                     "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销，不再计入"),
+                                     "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销或已更正（更正后的结果仍异常的，另计为更正报告的信号），不再计入"),
         # (updated_at moves with the system's own steps too, repeats and escalations: not a supervisor's last step)
         panel("table", "未办结预警",
               f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`,
@@ -409,7 +419,7 @@ def enterprise() -> dict[str, Any]:
                          status AS `状态`, event_id AS `事件`
                   FROM ({SIGNALS}) WHERE {where} AND $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id""",
               w=12, h=8, description="范围“全县·类别”：由本企业抽检触发的全县该类别信号，不是本企业自身的问题；类型“提示”不计为信号；"
-                                     "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销，不再计入"),
+                                     "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销或已更正（更正后的结果仍异常的，另计为更正报告的信号），不再计入"),
     ]
     variables = [
         # the plugin takes a variable's first column as its value and the second as the text shown

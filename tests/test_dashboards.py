@@ -673,6 +673,49 @@ def test_withdrawn_signals_are_marked_and_not_counted(store, rules):  # noqa: F8
         pipeline.close()
 
 
+@pytest.mark.parametrize("corrected_to", [0.8, 1.7])
+def test_a_signal_of_a_report_since_corrected_is_marked_and_not_counted(store, rules, corrected_to):  # noqa: F811 - fixture
+    """W08's typo (耗氧量 1.6 for 0.85) raised a signal; the lab's correction rebuilt the series and the credit file
+    counts no signal, yet 质量波动信号（每周） and both signal tables still listed it.  A corrected value still out of
+    control signals anew, under the correction: that one counts."""
+    import copy
+
+    from processors.step import replay
+    from schemas.upcast import parse_event
+    from tests.test_fluctuation import BASELINE, water_sample
+    from tests.test_risk import E
+
+    days = [dt.date(2025, 1, 5) + dt.timedelta(days=14 * i) for i in range(len(BASELINE) + 1)]
+    log = [REG_FOR_SIGNALS()] + [water_sample(d, v) for d, v in zip(days, [*BASELINE, 1.6])]
+    typo = log[-1]
+    doc = copy.deepcopy(typo.model_dump(mode="json", exclude_unset=True))
+    doc.update(event_id="00000000-0000-4000-8000-0000000c0001", occurred_at=f"{days[-1].isoformat()}T16:00:00+08:00")
+    doc["payload"]["items"][0]["values"] = [corrected_to]
+    correction = parse_event(doc)
+    state, effects = replay(log + [correction], rules)
+    raised = [e for e in effects if e.kind == "fluctuation.signal" and e.data.get("series") and not e.data.get("note")]
+    assert [e.event_id for e in raised][:1] == [str(typo.event_id)], "the typo signals"
+    on_file = sum(s.signals for s in state.files[E].fluctuation.series.values())
+    assert on_file == (0 if corrected_to < 1 else 1)
+    pipeline = _fold_into(store, rules, log + [correction])
+    try:
+        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        assert sum(r["信号数"] for r in got[("county.json", "质量波动信号（每周）")]) == on_file
+        for table in (("county.json", "最新质量波动信号"), ("enterprise.json", "质量波动信号")):
+            status = {r["事件"]: r["状态"] for r in got[table]}
+            assert status[str(typo.event_id)] == "已撤销（触发的报告已更正）", table
+            assert sum(1 for r in got[table] if r["状态"] == "" and r["类型"] == "信号") == on_file, table
+    finally:
+        pipeline.close()
+
+
+def REG_FOR_SIGNALS():  # noqa: N802 - the golden registration (tests.test_fluctuation's enterprise)
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+
+    return parse_event(golden("enterprise.registered"))
+
+
 def test_warnings_are_alerts_counted_once_with_their_state_and_evidence(county):
     """预警 counted warning.raised effects (an alert raised again counted again), showed no state (an alert
     closed because its ground was withdrawn looked live) and, for a warning a clock tick raised, only the
