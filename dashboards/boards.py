@@ -99,18 +99,29 @@ REPORTS_RETRACTED = f"""
     SELECT enterprise_id, arrayJoin(extractAll(visitParamExtractRaw(data, 'reports'), '"([^"]+)"'))
     FROM {EFFECTS} WHERE kind = 'sampling.retracted'"""
 
+# A report the lab corrected (sampling.corrected: corrects_event_id is the report replaced, event_id the correction).
+# A report is corrected at most once (its correction is another report, corrected in turn by its own).
+CORRECTIONS = f"""
+    SELECT enterprise_id, corrects AS event_id, corrected_by
+    FROM (SELECT enterprise_id, event_id AS corrected_by, {data_text('corrects_event_id')} AS corrects
+          FROM {EFFECTS} WHERE kind = 'sampling.corrected')"""
+
 # warning.raised effects: one per decision.  The evidence's event ids are what the rule read: a warning a
 # clock tick raised (a sampling overdue) has the tick as its event and its ground in the evidence.  The fold's
-# order is (version, idx) as a tuple: a number version * 1000 + idx misorders an event with 1000 effects or more
+# order is (version, idx) as a tuple: a number version * 1000 + idx misorders an event with 1000 effects or more.
+# corrected_by: the correction of the report that raised it, if the lab corrected it since.
 EVIDENCE = _top_level("visitParamExtractRaw(data, 'evidence')")
 WARNING_EFFECTS = f"""
-    SELECT occurred_at, enterprise_id, event_id, version, idx, {data_text('dedup_key')} AS dedup_key,
-           {data_text('alert_id')} AS raised_alert,
-           {data_text_before('message_zh', 'occurred_at')} AS message,
-           arrayStringConcat(extractAll(visitParamExtractRaw({EVIDENCE}, 'event_ids'), '"([^"]+)"'), ', ') AS evidence,
-           visitParamExtractString({EVIDENCE}, 'retest_of') != '' AS retest,
-           (enterprise_id, event_id) IN ({REPORTS_RETRACTED}) AS retracted
-    FROM {EFFECTS} WHERE kind = 'warning.raised'"""
+    SELECT occurred_at, enterprise_id, event_id, version, idx, dedup_key, raised_alert, message, evidence, retest, retracted, corrected_by
+    FROM (
+        SELECT occurred_at, enterprise_id, event_id, version, idx, {data_text('dedup_key')} AS dedup_key,
+               {data_text('alert_id')} AS raised_alert,
+               {data_text_before('message_zh', 'occurred_at')} AS message,
+               arrayStringConcat(extractAll(visitParamExtractRaw({EVIDENCE}, 'event_ids'), '"([^"]+)"'), ', ') AS evidence,
+               visitParamExtractString({EVIDENCE}, 'retest_of') != '' AS retest,
+               (enterprise_id, event_id) IN ({REPORTS_RETRACTED}) AS retracted
+        FROM {EFFECTS} WHERE kind = 'warning.raised') AS raised
+    ANY LEFT JOIN ({CORRECTIONS}) AS corrected USING enterprise_id, event_id"""
 # Alerts are one row each in `alerts` (both runtimes write it: the embedded pipeline, and the Kafka workers through
 # the sink), with their severity (it only goes up), title and state now.  A dedup key is not an alert: once its
 # alert is verified or closed, the key opens a new one (alerts.lifecycle).  A raise names the alert the fold gave
@@ -119,20 +130,48 @@ WARNING_EFFECTS = f"""
 # before it (opened_at is its opening raise's occurred_at; a raise older than every alert of its key goes to the
 # first).  Only columns the Grafana reader is granted: not the alerts' evidence.
 ALERT_LIST = """SELECT enterprise_id, alert_id, group_key AS dedup_key, opened_at, severity, state, title FROM alerts FINAL"""
-RAISES_OF_ALERTS = """
-    SELECT enterprise_id, dedup_key, version, idx, occurred_at, event_id, message, evidence, retracted, retest,
-           if(raised_alert != '' AND countIf(alert_id = raised_alert) > 0, raised_alert,
-              if(countIf(opened_at <= occurred_at) > 0, argMaxIf(alert_id, opened_at, opened_at <= occurred_at),
-                 argMin(alert_id, opened_at))) AS alert_id
-    FROM ({raises}) AS raised
-    ALL INNER JOIN (SELECT enterprise_id, dedup_key, alert_id, opened_at FROM ({alerts})) AS opened USING enterprise_id, dedup_key
-    GROUP BY enterprise_id, dedup_key, version, idx, occurred_at, event_id, message, evidence, retracted, retest, raised_alert"""
+_FALLBACK_ALERT = """if(countIf(opened_at <= occurred_at) > 0, argMaxIf(alert_id, opened_at, opened_at <= occurred_at),
+                       argMin(alert_id, opened_at))"""
+RAISES_OF_ALERTS = f"""
+    SELECT enterprise_id, dedup_key, version, idx, occurred_at, event_id, message, evidence, retracted, retest, corrected_by,
+           if(raised_alert != '' AND countIf(alert_id = raised_alert) > 0, raised_alert, {_FALLBACK_ALERT}) AS alert_id
+    FROM ({{raises}}) AS raised
+    ALL INNER JOIN (SELECT enterprise_id, dedup_key, alert_id, opened_at FROM ({{alerts}})) AS opened USING enterprise_id, dedup_key
+    GROUP BY enterprise_id, dedup_key, version, idx, occurred_at, event_id, message, evidence, retracted, retest, corrected_by, raised_alert"""
 # A re-test upholding a failure is noted on the failure's alert, not another occurrence of it (alerts.lifecycle:
 # evidence.retest_of), unless it opens an alert itself (the failure's was closed): it is then the alert's first raise
 RAISES_COUNTED = """
     SELECT * FROM ({raises}) AS raised
     ANY LEFT JOIN (SELECT enterprise_id, alert_id, opened_at FROM ({alerts})) AS opened USING enterprise_id, alert_id
     WHERE NOT retest OR opened_at >= occurred_at"""
+# Why an alert closed by itself: the fold's warning.resolved (its ground went away: the report corrected or retracted,
+# the failure overturned, the grade fell, the awaited record came, …; note_zh says which) or fluctuation.signal_withdrawn
+# (the month's complaints all found 不属实).  The alerts stage names the alert it closed in the effect (data.alert_id,
+# "" when none was open); rows written before it did (no alert_id key) fall back, as raises do, to the alert of its key
+# opened last at or before it.  A supervisor's closing is no effect: its note is in the alert's steps
+# (GET /v1/alerts/{{id}}), which the Grafana reader is not granted.
+CLOSING_EFFECTS = f"""
+    SELECT occurred_at, enterprise_id, event_id, version, idx, {data_text('alert_id')} AS closed_alert,
+           position(data, '"alert_id"') > 0 AS named,
+           if(kind = 'warning.resolved', {data_text('dedup_key')}, '') AS dedup_key,
+           if(kind = 'warning.resolved', {data_text_before('note_zh', 'rule')}, '经核查该月投诉均不属实，信号撤销，预警自动关闭') AS note
+    FROM {EFFECTS} WHERE kind IN ('warning.resolved', 'fluctuation.signal_withdrawn')"""
+CLOSINGS_OF_ALERTS = f"""
+    SELECT enterprise_id, alert_id, argMax(note, (version, idx)) AS closing_note, argMax(event_id, (version, idx)) AS closing_event
+    FROM (
+        SELECT enterprise_id, version, idx, event_id, any(note) AS note,
+               if(named, closed_alert, {_FALLBACK_ALERT}) AS alert_id
+        FROM ({{closings}}) AS closing
+        ALL LEFT JOIN (SELECT enterprise_id, dedup_key, alert_id, opened_at FROM ({{alerts}})) AS opened USING enterprise_id, dedup_key
+        GROUP BY enterprise_id, version, idx, event_id, occurred_at, named, closed_alert)
+    WHERE alert_id != ''
+    GROUP BY enterprise_id, alert_id"""
+# An alert the system closed in the step that corrected the report it was raised on (every raise of it: a lab's typo
+# raised the failure, the signal, the grade's rise, and its correction took them back) never stood, as one whose
+# every raise was on a report the bureau retracted (a county alert, which no retraction closes, included): neither is
+# counted, both are marked.  One whose failure an admitted re-test overturned did stand until then: counted.
+ALERT_CORRECTED = "(state = 'closed' AND corrected_by != '' AND closing_event = corrected_by)"
+ALERT_WITHDRAWN = f"(retracted OR {ALERT_CORRECTED})"
 # a county alert (the county's p chart of a category) is kept under the enterprise whose sample tipped it: it is
 # the county's, shown as such (as qrisk.sheets' alert sheet says it), not that enterprise's
 COUNTY_ALERT = "startsWith(dedup_key, 'county:')"
@@ -142,20 +181,28 @@ def _warnings(where: str, when: str) -> str:
     """The alerts (one row each) of the enterprises ``where`` holds (an expression of enterprise_id) raised while
     ``when`` holds (of a raise's occurred_at): the latest such raise's text, event and evidence, how often it was
     raised then, and the alert's id, severity, title and state now.  ``retracted``: every raise of it was on a
-    report the bureau retracted."""
+    report the bureau retracted; ``withdrawn``: that, or the system closed it when the report it was raised on was
+    corrected (``ALERT_WITHDRAWN``); ``closing``: why a closed alert closed by itself (empty for a supervisor's closing)."""
     alerts = f"{ALERT_LIST} WHERE {where}"
     raises = RAISES_OF_ALERTS.format(raises=f"SELECT * FROM ({WARNING_EFFECTS}) WHERE {where}", alerts=alerts)
+    closings = CLOSINGS_OF_ALERTS.format(closings=f"SELECT * FROM ({CLOSING_EFFECTS}) WHERE {where}", alerts=alerts)
     return f"""
     SELECT last_at AS occurred_at, enterprise_id, dedup_key, {COUNTY_ALERT} AS county_wide, raises, last_event AS event_id,
            {SEVERITY_ZH.format('severity')} AS severity_zh, title, last_message AS message, last_evidence AS evidence, alert_id,
-           retracted, concat({ALERT_STATE_ZH.format('state')}, if(retracted, '（触发的报告已撤销）', '')) AS state_zh,
+           retracted, {ALERT_WITHDRAWN} AS withdrawn,
+           concat({ALERT_STATE_ZH.format('state')},
+                  multiIf(retracted, '（触发的报告已撤销）', {ALERT_CORRECTED}, '（触发的报告已更正）', '')) AS state_zh,
+           if(state = 'closed', closing_note, '') AS closing,
            if(county_wide, concat('县级（由 ', enterprise_id, ' 的抽检触发）'), enterprise_id) AS enterprise,
            if(county_wide, '', enterprise_id) AS credit_file
-    FROM ({alerts}) AS listed
+    FROM (
+        SELECT * FROM ({alerts}) AS listed
+        ANY LEFT JOIN ({closings}) AS closed USING enterprise_id, alert_id) AS listed
     ANY INNER JOIN (
         SELECT enterprise_id, alert_id, countIf({when}) AS raises, maxIf(occurred_at, {when}) AS last_at,
                argMaxIf(event_id, (version, idx), {when}) AS last_event, argMaxIf(message, (version, idx), {when}) AS last_message,
-               argMaxIf(evidence, (version, idx), {when}) AS last_evidence, min(retracted) AS retracted
+               argMaxIf(evidence, (version, idx), {when}) AS last_evidence, min(retracted) AS retracted,
+               if(min(corrected_by) = max(corrected_by), min(corrected_by), '') AS corrected_by
         FROM ({RAISES_COUNTED.format(raises=raises, alerts=alerts)}) GROUP BY enterprise_id, alert_id HAVING raises > 0) AS raised
     USING enterprise_id, alert_id"""
 
@@ -278,10 +325,10 @@ def county() -> dict[str, Any]:
               f"FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}",
               w=4, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")],
               description="合格批次 / 已判定批次（无法判定的不计）"),
-        panel("stat", "预警", f"SELECT count() AS `预警` FROM ({ALERTS_RAISED}) WHERE NOT retracted", w=4, h=4,
+        panel("stat", "预警", f"SELECT count() AS `预警` FROM ({ALERTS_RAISED}) WHERE NOT withdrawn", w=4, h=4,
               thresholds=[(None, "green"), (1.0, "orange")],
               description="时间范围内触发（首次或再次）的预警数，每个预警计一次：预警办结（复查通过或关闭）后同一问题再次出现为新的预警，另计；"
-                          "仅由已撤销的报告触发的预警不计"),
+                          "仅由已撤销的报告触发的预警、因触发它的报告已更正或撤销而自动关闭的预警不计"),
         panel("stat", "整改逾期（当前）", f"SELECT count() AS `逾期` FROM ({RECTIFICATIONS}) WHERE overdue AND open",
               w=4, h=4, thresholds=[(None, "green"), (1.0, "red")],
               description="当前逾期未完成的整改（截至现在逾期未完成，不随时间范围变化）：已超过整改期限（按事件时间）、尚未完成或复查未通过；"
@@ -313,12 +360,14 @@ def county() -> dict[str, Any]:
               overrides=ENTERPRISE_LINK, w=12, h=9, description="当前等级为 C 或 D 的在册企业（已注销的不列），风险分从高到低"),
         panel("table", "最新预警",
               f"""SELECT occurred_at AS `时间`, enterprise AS `企业`, severity_zh AS `级别`, title AS `预警`, state_zh AS `状态`,
-                         message AS `说明`, raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`, evidence AS `证据事件`,
-                         credit_file AS `诚信档案`
+                         closing AS `关闭原因`, message AS `说明`, raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`,
+                         evidence AS `证据事件`, credit_file AS `诚信档案`
                   FROM ({ALERTS_RAISED}) ORDER BY occurred_at DESC, event_id, alert_id LIMIT 200""",
               overrides=ALERT_ENTERPRISE_LINK, w=12, h=9,
               description="时间范围内触发的预警，每个预警一行（时间范围内再次触发计入触发次数，时间、说明为其中最近一次；办结后同一问题再次出现为新的预警，另占一行）；"
-                          "级别为预警现在的级别（只升不降），状态为预警现在的处置状态，“触发的报告已撤销”：触发它的检验报告均已撤销；"
+                          "级别为预警现在的级别（只升不降），状态为预警现在的处置状态，“触发的报告已撤销”：触发它的检验报告均已撤销，"
+                          "“触发的报告已更正”：因检验机构更正报告而自动关闭，两者均不计入预警数；关闭原因为系统自动关闭的原因"
+                          "（人工关闭的原因见 GET /v1/alerts/{编号}）；"
                           "企业“县级（由 X 的抽检触发）”为全县该类别的预警，不是 X 自身的问题；"
                           "触发事件为最近一次触发它的事件（时钟检查触发的为时钟事件），证据事件为规则所依据的事件，可在企业诚信档案中查看"),
         panel("timeseries", "质量波动信号（每周）",
@@ -376,10 +425,10 @@ def enterprise() -> dict[str, Any]:
               f"SELECT {PASS_RATE} AS `合格率` "
               f"FROM {FINAL_SAMPLES} AND {where} AND {_local_days('sampled_on')}",
               w=6, h=4, unit="percent", thresholds=[(None, "red"), (90.0, "yellow"), (97.0, "green")]),
-        panel("stat", "预警数", f"SELECT count() AS `预警` FROM ({own_alerts}) WHERE NOT retracted", w=6, h=4,
+        panel("stat", "预警数", f"SELECT count() AS `预警` FROM ({own_alerts}) WHERE NOT withdrawn", w=6, h=4,
               thresholds=[(None, "green"), (1.0, "orange")],
               description="时间范围内触发（首次或再次）的本企业预警数，每个预警计一次（办结后再次出现的为新预警）；"
-                          "由本企业抽检触发的县级预警不计；仅由已撤销的报告触发的预警不计"),
+                          "由本企业抽检触发的县级预警不计；仅由已撤销的报告触发的预警、因触发它的报告已更正或撤销而自动关闭的预警不计"),
         panel("timeseries", "风险分变化",
               f"""SELECT {GRADED_AS_OF} AS time, {data_number('score')} AS `风险分` FROM {EFFECTS}
                   WHERE kind = 'risk.graded' AND {where} AND $__timeFilter(time) ORDER BY time, version, idx""",
@@ -409,10 +458,12 @@ def enterprise() -> dict[str, Any]:
                   ORDER BY sampled_on DESC, event_id""",
               w=24, h=8),
         panel("table", "预警记录",
-              f"""SELECT occurred_at AS `时间`, severity_zh AS `级别`, title AS `预警`, state_zh AS `状态`, message AS `说明`,
-                         raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`, evidence AS `证据事件`
+              f"""SELECT occurred_at AS `时间`, severity_zh AS `级别`, title AS `预警`, state_zh AS `状态`, closing AS `关闭原因`,
+                         message AS `说明`, raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`, evidence AS `证据事件`
                   FROM ({own_alerts}) ORDER BY occurred_at DESC, event_id, alert_id""",
-              w=12, h=8, description="时间范围内触发的本企业预警，每个预警一行；级别、状态为现在的（“触发的报告已撤销”：触发它的检验报告均已撤销）。"
+              w=12, h=8, description="时间范围内触发的本企业预警，每个预警一行；级别、状态为现在的（“触发的报告已撤销”：触发它的检验报告均已撤销；"
+                                     "“触发的报告已更正”：因检验机构更正报告而自动关闭；两者均不计入预警数）。"
+                                     "关闭原因为系统自动关闭的原因（人工关闭的原因见 GET /v1/alerts/{编号}）。"
                                      "由本企业抽检触发的县级预警是全县该类别的，不在此列（见总览的最新预警）"),
         panel("table", "质量波动信号",
               f"""SELECT occurred_at AS `时间`, scope AS `范围`, series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`,

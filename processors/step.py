@@ -152,7 +152,8 @@ again or outdated adds no step; a move hands an escalated alert over without a n
 rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts; 36: a
 report keeps the sampling date its derived rows were first filed under (SampleRecord.filed_on: a re-test its original's,
 also once the original is retracted; one that came before its original its own), so that a retracted re-test's row
-written again replaces the one that counted instead of standing beside it.  A
+written again replaces the one that counted instead of standing beside it; the alert fold names in a warning.resolved
+or fluctuation.signal_withdrawn effect the alert it closed (alert_id, "" for none), as in a raise.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
