@@ -309,6 +309,8 @@ ENTERPRISE_LINK = _enterprise_link("企业")
 ALERT_ENTERPRISE_LINK = _enterprise_link("诚信档案")
 # every alert, for the alert panels' time range: raised (first or again) within it
 ALERTS_RAISED = _warnings("1", "$__timeFilter(occurred_at)")
+# every alert ever raised (the alerts not yet settled are a current state, whenever they were raised)
+ALERTS_EVER_RAISED = _warnings("1", "1")
 
 
 def county() -> dict[str, Any]:
@@ -387,13 +389,19 @@ def county() -> dict[str, Any]:
         panel("table", "未办结预警",
               f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`,
                          if({COUNTY_ALERT.replace('dedup_key', 'group_key')}, concat('县级（由 ', enterprise_id, ' 的抽检触发）'), enterprise_id) AS `企业`,
-                         {SEVERITY_ZH.format('severity')} AS `级别`, title AS `预警`, {ALERT_STATE_ZH.format('state')} AS `状态`,
+                         {SEVERITY_ZH.format('severity')} AS `级别`, title AS `预警`,
+                         concat({ALERT_STATE_ZH.format('state')}, if(retracted, '（触发的报告已撤销）', '')) AS `状态`,
                          assignee AS `负责人`, updated_at AS `最近更新`,
                          if({COUNTY_ALERT.replace('dedup_key', 'group_key')}, '', enterprise_id) AS `诚信档案`
-                  FROM alerts FINAL WHERE state IN ('open', 'acknowledged', 'rectifying') ORDER BY opened_at DESC, alert_id LIMIT 200""",
+                  FROM (SELECT enterprise_id, alert_id, group_key, opened_at, severity, title, state, assignee, updated_at FROM alerts FINAL
+                        WHERE state IN ('open', 'acknowledged', 'rectifying')) AS active
+                  ANY LEFT JOIN (SELECT enterprise_id, alert_id, retracted FROM ({ALERTS_EVER_RAISED})) AS raised USING enterprise_id, alert_id
+                  ORDER BY opened_at DESC, alert_id LIMIT 200""",
               overrides=ALERT_ENTERPRISE_LINK, w=12, h=9,
               description="尚未办结（待处置、已确认、整改中）的预警：确认、整改、关闭见 POST /v1/alerts/{编号}/actions。"
-                          "最近更新为预警最近一次变化的时间（含系统的再次触发、超时升级），不一定是人工处置的时间"),
+                          "最近更新为预警最近一次变化的时间（含系统的再次触发、超时升级），不一定是人工处置的时间。"
+                          "“触发的报告已撤销”：触发它的检验报告均已由监管部门撤销，不计入预警数；县级预警不随撤销自动关闭"
+                          "（全县该类别的抽检不合格率可能仍然偏高），请核实后关闭"),
         panel("barchart", "提档升级：各阶段完成企业数",
               # an enterprise counts where its last word on the stage is not campaign.stage_lost (an acceptance
               # a later failed one reversed)

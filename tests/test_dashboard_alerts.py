@@ -265,3 +265,31 @@ def test_a_closing_written_before_it_named_its_alert_goes_to_the_alert_of_its_ke
     rows = {r["预警编号"]: (r["状态"], r["关闭原因"]) for r in got[("county.json", "最新预警")]}
     assert rows == {"AL-1": ("已关闭（触发的报告已更正）", "检验报告已更正，预警自动关闭"), "AL-2": ("待处置", "")}
     assert got[("county.json", "预警")] == [{"预警": 1}]
+
+
+def test_a_county_alert_on_a_retracted_report_is_marked_in_every_alert_panel(store, rules):  # noqa: F811 - fixture
+    """A county alert set off by a report the bureau retracted stays 待处置 (no retraction closes the county's chart's
+    alert: whether the category still stands out is for a supervisor to judge); 最新预警 marked it 触发的报告已撤销 and
+    预警 left it out, while 未办结预警 listed it unmarked."""
+    from tests.test_corrections import E, REG
+    from tests.test_fluctuation import other_producer_failure, water_sample
+    from tests.test_retraction import retraction
+
+    tipped = water_sample(dt.date(2025, 1, 10), 0.8, pa=(0, 3, 0, 0, 0))
+    pipeline = _fold_into(store, rules, [*other_producer_failure(), REG, tipped])
+    try:
+        (county,) = store.query("SELECT alert_id FROM alerts FINAL WHERE startsWith(group_key, 'county:')")
+        pipeline.submit([retraction(tipped.payload.sample_no, at="2025-02-01T09:00:00+08:00", enterprise_id=E)])
+        assert pipeline.wait_derived(60)
+        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        states = {r["alert_id"]: r["state"] for r in store.query("SELECT alert_id, state FROM alerts FINAL")}
+    finally:
+        pipeline.close()
+    assert states[county["alert_id"]] == "open", "the county's alert stays for a supervisor"
+    for title in ("最新预警", "未办结预警"):
+        rows = {r["预警编号"]: r["状态"] for r in got[("county.json", title)]}
+        assert rows[county["alert_id"]] == "待处置（触发的报告已撤销）", title
+        assert any(i != county["alert_id"] and state == "待处置" for i, state in rows.items()), "the other producer's failure, unmarked"
+    active = {r["预警编号"] for r in got[("county.json", "未办结预警")]}
+    assert active == {a for a, s in states.items() if s in ("open", "acknowledged", "rectifying")}
+    assert got[("county.json", "预警")] == [{"预警": sum(1 for r in got[("county.json", "最新预警")] if not r["状态"].endswith("已撤销）"))}]
