@@ -285,6 +285,43 @@ def test_undelivered_notifications_show_with_their_last_attempt(county):
         ("AL-x2", "失败", 2, "HTTP 410 Gone"), ("AL-x3", "重试中", 1, "connection refused (nothing listening)")]
 
 
+def test_notifications_a_rebuild_held_back_are_no_delivery_failures(store, rules):  # noqa: F811 - fixture
+    """After a rebuild under a policy with a webhook receiver, 预警通知发送失败 showed 2 and 未送达的预警通知 listed them
+    失败 (重建派生表…未发送): notifications about past steps a rebuild recorded as not sent, which the dispatcher's
+    health and `qrisk alerts redeliver` rightly skip.  A receiver's real failure still shows."""
+    from processors.step import Rules
+    from qrisk.pipeline import Pipeline
+    from schemas.policy import Policy
+    from tests.test_alerts import RECEIVERS
+    from tests.test_corrections import REG, sample
+
+    at = dt.datetime(2026, 3, 12, 8, 0, tzinfo=dt.timezone.utc)
+    first = Pipeline(store, rules, clock=lambda: at)
+    first.recover()
+    first.submit([REG, sample("2026-03-12T15:20:00+08:00", passes=False, sample_no="S-1")])
+    assert first.wait_derived(60)
+    routed = Rules(rules.catalogue, Policy.model_validate({"alerts": {"receivers": RECEIVERS, "routes": [{"receivers": ["desk"]}]}}))
+    rebuilt = Pipeline(store, routed, clock=lambda: at + dt.timedelta(days=60))
+    rebuilt.recover(rebuild=True)
+    withheld = store.query("SELECT delivery_id, alert_id FROM deliveries FINAL WHERE status = 'failed'")
+    assert withheld, "the rebuild records the new receiver's notifications of past steps as not sent"
+    store.insert("deliveries", [{"delivery_id": "given-up", "alert_id": withheld[0]["alert_id"], "enterprise_id": REG.enterprise_id,
+                                 "receiver": "desk", "channel": "webhook", "attempt": 5, "status": "failed",
+                                 "at": dt.datetime(2026, 5, 11, 9, 0), "at_ms": 0, "response_code": 410, "error": "HTTP 410 Gone"}])
+    got = _panels(store)
+    rebuilt.close()
+    assert got[("intake.json", "预警通知发送失败")] == [{"失败": 1}]
+    assert [(r["状态"], r["原因"]) for r in got[("intake.json", "未送达的预警通知")]] == [("失败", "HTTP 410 Gone")]
+
+
+def test_a_rebuilds_not_sent_mark_is_the_outboxs():
+    from alerts.outbox import _WITHHELD
+    from dashboards.boards import WITHHELD_BY_REBUILD
+    from qrisk.pipeline import _HISTORY
+
+    assert WITHHELD_BY_REBUILD == _WITHHELD and _HISTORY.startswith(_WITHHELD)
+
+
 def test_warning_and_signal_texts_come_out_as_the_fold_wrote_them(county):
     """The texts are read out of JSON by pattern (no JSONExtract on ClickHouse 18.16): every row
     must equal the effect's own field, quotes and all, from both effect tables."""
