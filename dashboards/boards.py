@@ -14,7 +14,9 @@ from dashboards.model import (
     CATEGORY_ZH,
     EFFECTS,
     EVENT_ARCHIVE,
+    BARS,
     FORMAT_TIMESERIES,
+    NEUTRAL,
     SEVERITY_ZH,
     dashboard,
     data_number,
@@ -262,6 +264,9 @@ GRADE_COLOUR = {"A": "green", "B": "yellow", "C": "orange", "D": "red"}
 # Grafana colours a value from the step it reaches (value >= step): the next float above a bound, so that a
 # score of exactly 30 is A's colour as it is A
 GRADE_COLOURS = [(None, GRADE_COLOUR["A"])] + [(math.nextafter(GRADE_BANDS[g], math.inf), GRADE_COLOUR[g]) for g in ("B", "C", "D")]
+# the grade pie's slices (fields named by the grade) in the grades' colours
+GRADE_SLICES = [{"matcher": {"id": "byName", "options": g}, "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": c}}]}
+                for g, c in GRADE_COLOUR.items()]
 
 
 def _sum_items_zh(code: str) -> str:
@@ -316,8 +321,10 @@ ALERTS_EVER_RAISED = _warnings("1", "1")
 def county() -> dict[str, Any]:
     panels = [
         panel("stat", "在册企业", f"SELECT count() AS `企业数` FROM ({NAMES}) WHERE enterprise_id NOT IN ({DEREGISTERED})", w=4, h=4,
+              thresholds=NEUTRAL,
               description="已登记（enterprise.registered）且未注销的企业数"),
         panel("stat", "抽检批次", f"SELECT count() AS `批次` FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}", w=4, h=4,
+              thresholds=NEUTRAL,
               description="时间范围内按抽样日期计的抽检批次（复检替代原检验，只计一次）"),
         panel("stat", "不合格批次", f"SELECT countIf({COUNTED} = 'fail') AS `不合格` FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}",
               w=4, h=4, thresholds=[(None, "green"), (1.0, "red")],
@@ -341,10 +348,14 @@ def county() -> dict[str, Any]:
                   FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}
                   GROUP BY time, category ORDER BY time, category""",
               w=12, h=8, fmt=FORMAT_TIMESERIES, unit="percent"),
+        # one row, a column per grade: a slice is a field, coloured by its name as the grade's colour (a slice per row
+        # takes the palette's colours, D in green)
         panel("piechart", "风险等级分布（当前）",
-              f"SELECT grade AS `等级`, count() AS `企业数` FROM ({CURRENT_GRADES}) WHERE enterprise_id NOT IN ({DEREGISTERED}) "
-              "GROUP BY grade ORDER BY grade",
-              w=6, h=8, options={"reduceOptions": {"values": True, "calcs": ["lastNotNull"]}, "pieType": "donut"}),
+              "SELECT " + ", ".join(f"countIf(grade = '{g}') AS `{g}`" for g in GRADE_COLOUR)
+              + f" FROM ({CURRENT_GRADES}) WHERE enterprise_id NOT IN ({DEREGISTERED})",
+              w=6, h=8, options={"reduceOptions": {"values": False, "calcs": ["lastNotNull"]}, "pieType": "donut",
+                                 "legend": {"showLegend": True, "displayMode": "list", "placement": "right", "values": ["value"]}},
+              overrides=GRADE_SLICES, description="当前各风险等级（A 低 — D 高）的在册企业数，颜色同等级"),
         panel("barchart", "不合格项目排行",
               f"""SELECT if(startsWith(code, 'sum_of_ratios:'), {_sum_items_zh("substring(code, 15)")},
                             if(item_name = '', code, item_name)) AS `项目`, batches AS `不合格批次`
@@ -375,7 +386,7 @@ def county() -> dict[str, Any]:
         panel("timeseries", "质量波动信号（每周）",
               f"""SELECT toDateTime(toMonday(occurred_at, {TZ}), {TZ}) AS time, count() AS `信号数` FROM ({SIGNALS})
                   WHERE NOT note AND NOT withdrawn AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
-              w=12, h=7, fmt=FORMAT_TIMESERIES, options={"legend": {"showLegend": False}},
+              w=12, h=7, fmt=FORMAT_TIMESERIES, options={"legend": {"showLegend": False}}, custom=BARS,
               description="每周的质量波动信号数（未检出后检出“仅作提示”的不计，与诚信档案相同；"
                           "已撤销的信号——该月投诉经核查均不属实、触发信号的报告已撤销或已更正——不计）"),
         panel("table", "最新质量波动信号",
@@ -426,8 +437,11 @@ def enterprise() -> dict[str, Any]:
     # the enterprise's own alerts: a county alert it tipped is the county's
     own_alerts = f"SELECT * FROM ({_warnings(where, '$__timeFilter(occurred_at)')}) WHERE NOT county_wide"
     panels = [
+        # a text value: shown only when the stat reads its field (by default it reads numbers), coloured by its mapping
         panel("stat", "当前风险等级", f"SELECT grade AS `等级` FROM ({CURRENT_GRADES}) WHERE {where}", w=6, h=4,
-              options={"colorMode": "background", "textMode": "value"}),
+              options={"colorMode": "background", "textMode": "value",
+                       "reduceOptions": {"values": False, "calcs": ["lastNotNull"], "fields": "/^等级$/"}},
+              mappings=GRADE_COLOUR, thresholds=NEUTRAL, description="A 低风险、B 一般、C 较高、D 高风险（颜色同风险分）"),
         panel("stat", "风险分", f"SELECT score AS `风险分` FROM ({CURRENT_GRADES}) WHERE {where}", w=6, h=4, thresholds=GRADE_COLOURS),
         panel("stat", "抽检合格率",
               f"SELECT {PASS_RATE} AS `合格率` "
@@ -441,6 +455,12 @@ def enterprise() -> dict[str, Any]:
               f"""SELECT {GRADED_AS_OF} AS time, {data_number('score')} AS `风险分` FROM {EFFECTS}
                   WHERE kind = 'risk.graded' AND {where} AND $__timeFilter(time) ORDER BY time, version, idx""",
               w=12, h=8, fmt=FORMAT_TIMESERIES, thresholds=GRADE_COLOURS,
+              # a score holds until the next grading: steps, not a slope between gradings; the bands drawn behind it
+              custom={"drawStyle": "line", "lineInterpolation": "stepAfter", "showPoints": "always", "pointSize": 5,
+                      "thresholdsStyle": {"mode": "area"}},
+              description="各次评定的风险分（按评定时的折叠时钟），保持到下次评定；背景色为等级区间："
+                          + "、".join(f"{g} {'≤' + format(GRADE_BANDS[n], 'g') if n else '>' + format(GRADE_BANDS[g], 'g')}"
+                                     for g, n in zip(GRADE_BANDS, [*list(GRADE_BANDS)[1:], None])),
               options={"legend": {"showLegend": False}}),
         # sampling_items keeps an ND as NULL and no detection limit, so a batch not detected has no point
         # here; the control charts place it at half the limit the lab gave (processors.fluctuation)
@@ -456,7 +476,8 @@ def enterprise() -> dict[str, Any]:
               options={"legend": {"showLegend": False}}),
         # a judgements row names the failed items by code: their names are the sample's own item rows'
         panel("table", "抽检记录",
-              f"""SELECT sampled_on AS `抽样日期`, sample_no AS `抽样编号`, product AS `产品`,
+              # (as text: a Date reaches Grafana as midnight UTC, shown 08:00 in the bureau's zone)
+              f"""SELECT toString(sampled_on) AS `抽样日期`, sample_no AS `抽样编号`, product AS `产品`,
                          if({UNCONFIRMED}, '合格（系统复核不合格，待与检验机构核实）',
                             transform(verdict, ['pass', 'fail', 'undetermined'], ['合格', '不合格', '无法判定'], verdict)) AS `结论`,
                          {_failed_items_zh('failed_items')} AS `不合格项目`, event_id AS `事件`
@@ -527,7 +548,7 @@ def intake() -> dict[str, Any]:
     panels = [
         # clock.tick is the system's own clock, not pushed by labs or inspectors
         panel("stat", "接收事件", f"SELECT count() AS `事件` FROM {EVENT_ARCHIVE} WHERE event_type != 'clock.tick' AND $__timeFilter(received_at)",
-              w=6, h=4, description="实验室、投诉、检查等系统推送的事件数（不含系统自身的时钟事件 clock.tick）"),
+              w=6, h=4, thresholds=NEUTRAL, description="实验室、投诉、检查等系统推送的事件数（不含系统自身的时钟事件 clock.tick）"),
         # a processing dead letter is an event accepted and logged that the fold failed on: not refused input
         panel("stat", "拒收记录",
               "SELECT countIf(channel != 'processing') AS `拒收`, countIf(channel = 'processing') AS `处理失败` "
@@ -535,8 +556,10 @@ def intake() -> dict[str, Any]:
               thresholds=[(None, "green"), (1.0, "red")],
               description="拒收：被拒收的输入，原样保存，附原因，不会丢失；处理失败：已接收入库、但处理（计算信用档案）出错的事件，需排查"),
         # (qrisk run and qrisk tick write a clock.tick every 600 s: counted, intake would look fresh while nothing came)
-        panel("stat", "最近接收", f"SELECT max(received_at) AS `最近接收` FROM {EVENT_ARCHIVE} WHERE event_type != 'clock.tick'",
-              w=6, h=4, unit="dateTimeAsLocal",
+        # (a stat reads numbers: epoch milliseconds, shown by the unit as a time; none received, no value)
+        panel("stat", "最近接收",
+              f"SELECT nullIf(toUInt64(max(received_at)) * 1000, 0) AS `最近接收` FROM {EVENT_ARCHIVE} WHERE event_type != 'clock.tick'",
+              w=6, h=4, unit="dateTimeAsLocal", thresholds=NEUTRAL,
               description="最近一次收到实验室、投诉、检查等系统推送的事件的时间（不含系统自身的时钟事件 clock.tick）"),
         panel("stat", "预警通知发送失败", f"SELECT count() AS `失败` FROM ({LATEST_DELIVERIES}) WHERE status = 'failed' AND {UNDELIVERED}",
               w=6, h=4, thresholds=[(None, "green"), (1.0, "red")],
@@ -545,7 +568,8 @@ def intake() -> dict[str, Any]:
         panel("timeseries", "每小时接收事件（按类型）",
               f"""SELECT toStartOfHour(received_at) AS time, {EVENT_TYPE_LABEL} AS `类型`, count() AS `事件`
                   FROM {EVENT_ARCHIVE} WHERE event_type != 'clock.tick' AND $__timeFilter(received_at) GROUP BY time, event_type ORDER BY time, event_type""",
-              w=24, h=8, fmt=FORMAT_TIMESERIES, description="每小时接收的事件数，按类型（不含系统自身的时钟事件 clock.tick，与“接收事件”相同）"),
+              w=24, h=8, fmt=FORMAT_TIMESERIES, custom={**BARS, "stacking": {"mode": "normal"}},
+              description="每小时接收的事件数，按类型（不含系统自身的时钟事件 clock.tick，与“接收事件”相同）"),
         panel("table", "最新拒收记录",
               f"""SELECT received_at AS `时间`, {DEAD_LETTER_CHANNEL_ZH.format('channel')} AS `渠道`, position AS `位置`, reason AS `原因`,
                          substring(raw, 1, 300) AS `原始内容`

@@ -61,7 +61,7 @@ def test_the_folds_order_holds_past_a_thousand_effects_of_one_event(store):  # n
     ]
     store.insert("effects", rows)
     got = _panels(store, variables={"enterprise": "E-BIG", "item": "x"})
-    assert got[("county.json", "风险等级分布（当前）")] == [{"等级": "A", "企业数": 1}]
+    assert got[("county.json", "风险等级分布（当前）")] == [{"A": 1, "B": 0, "C": 0, "D": 0}]
     assert got[("enterprise.json", "当前风险等级")] == [{"等级": "A"}]
     assert got[("county.json", "C/D 级企业")] == []
     assert got[("county.json", "整改逾期（当前）")] == [{"逾期": 0}]
@@ -187,7 +187,7 @@ def test_an_enterprise_that_closed_is_not_on_the_register(store, rules):  # noqa
     try:
         def shown():
             got = _panels(store)
-            return got[("county.json", "在册企业")][0]["企业数"], sum(r["企业数"] for r in got[("county.json", "风险等级分布（当前）")])
+            return got[("county.json", "在册企业")][0]["企业数"], sum(got[("county.json", "风险等级分布（当前）")][0].values())
 
         counts = [shown()]
         for at, value in (("2026-03-01T09:00:00+08:00", "deregistered"), ("2026-04-01T09:00:00+08:00", "operating")):

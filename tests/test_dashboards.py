@@ -212,7 +212,8 @@ def test_every_panel_answers_what_the_fold_knows(county):
     assert got[("county.json", "不合格批次")] == [{"不合格": len(failed)}] and failed
     assert any(s.judgement.unconfirmed for s in final)  # the planted pastry maker's report that missed its sum
     grades = collections.Counter(f.risk.grade for f in files.values() if f.risk.grade)
-    assert {r["等级"]: r["企业数"] for r in got[("county.json", "风险等级分布（当前）")]} == dict(grades)
+    # (one row, a slice per grade: a grade no enterprise has is 0)
+    assert got[("county.json", "风险等级分布（当前）")] == [{g: grades[g] for g in "ABCD"}]
     worst = got[("county.json", "C/D 级企业")]
     assert {r["企业"] for r in worst} == {eid for eid, f in files.items() if f.risk.grade in ("C", "D")} and worst
     for row in worst:
@@ -665,7 +666,12 @@ def test_a_range_of_one_local_day_counts_that_days_samples(store, rules):  # noq
         day = (dt.datetime(2025, 9, 29, tzinfo=BEIJING), dt.datetime(2025, 9, 29, 23, 59, 59, tzinfo=BEIJING))
         got = _panels(store, *day, variables={"enterprise": E, "item": "bromate"})
         assert got[("county.json", "抽检批次")] == [{"批次": 1}]
-        assert [r["抽样编号"] for r in got[("enterprise.json", "抽检记录")]] == ["S-29"]
+        assert [(r["抽样编号"], r["抽样日期"]) for r in got[("enterprise.json", "抽检记录")]] == [("S-29", "2025-09-29")]
+        # a day, as text: Grafana reads a Date column as midnight UTC, and showed 2025-09-29 08:00 in the bureau's zone
+        (records,) = [p for p in DASHBOARDS["enterprise.json"]()["panels"] if p["title"] == "抽检记录"]
+        sql = expand(records["targets"][0]["rawSql"], *day, {"enterprise": E, "item": "bromate"})
+        types = {c["name"]: c["type"] for c in store.query(f"DESCRIBE TABLE ({sql})")}
+        assert types["抽样日期"] == "String"
         assert [_day(store, r["time"]) for r in got[("enterprise.json", "检测值：${item:text}")]] == ["2025-09-29"]
         # the time picker's days are the bureau's, whatever the browser's zone
         assert {DASHBOARDS[name]()["timezone"] for name in DASHBOARDS} == {"Asia/Shanghai"}
@@ -841,6 +847,43 @@ def test_the_grade_colours_are_the_policys_bands():
         assert [(s["value"], s["color"]) for s in steps] == GRADE_COLOURS
 
 
+def _panel(board: str, title: str) -> dict:
+    (found,) = [p for p in DASHBOARDS[board]()["panels"] if p["title"] == title]
+    return found
+
+
+def test_every_stat_says_how_to_colour_its_value():
+    """Stat panels without thresholds take Grafana's default (green, red from 80): 抽检批次 in red at 80 samples.  A
+    count that is neither good nor bad is one neutral colour; the grade, a text, is coloured by its mapping."""
+    from dashboards.boards import GRADE_COLOUR
+
+    for name in DASHBOARDS:
+        for p in DASHBOARDS[name]()["panels"]:
+            if p["type"] == "stat":
+                d = p["fieldConfig"]["defaults"]
+                assert d.get("thresholds") or d.get("mappings"), f"{name} / {p['title']}"
+    for board, title in (("county.json", "在册企业"), ("county.json", "抽检批次"), ("intake.json", "接收事件"), ("intake.json", "最近接收")):
+        assert _panel(board, title)["fieldConfig"]["defaults"]["thresholds"]["steps"] == [{"color": "text", "value": None}], title
+    grade = _panel("enterprise.json", "当前风险等级")
+    (mapping,) = grade["fieldConfig"]["defaults"]["mappings"]
+    assert {v: m["color"] for v, m in mapping["options"].items()} == GRADE_COLOUR and mapping["type"] == "value"
+    assert re.fullmatch(grade["options"]["reduceOptions"]["fields"].strip("/"), "等级"), "the stat reads the text field"
+
+
+def test_the_score_steps_between_gradings_over_its_bands_and_the_grade_pie_wears_the_grades_colours():
+    from dashboards.boards import GRADE_COLOUR, GRADE_COLOURS
+
+    score = _panel("enterprise.json", "风险分变化")["fieldConfig"]["defaults"]
+    assert score["custom"]["lineInterpolation"] == "stepAfter" and score["custom"]["thresholdsStyle"]["mode"] != "off"
+    assert [(s["value"], s["color"]) for s in score["thresholds"]["steps"]] == GRADE_COLOURS
+    pie = _panel("county.json", "风险等级分布（当前）")
+    colours = {o["matcher"]["options"]: o["properties"][0]["value"]["fixedColor"] for o in pie["fieldConfig"]["overrides"]}
+    assert colours == GRADE_COLOUR and pie["options"]["reduceOptions"]["values"] is False  # (a slice per field, named by grade)
+    for board, title in (("county.json", "质量波动信号（每周）"), ("intake.json", "每小时接收事件（按类型）")):
+        # counts per bucket: bars (a bucket without a row is none; a line drew across it)
+        assert _panel(board, title)["fieldConfig"]["defaults"]["custom"]["drawStyle"] == "bars", title
+
+
 def test_grades_are_plotted_as_of_the_folds_clock(store, rules):  # noqa: F811 - fixture
     """风险分变化 and C/D 级企业's 评定时间 used the effect's occurred_at: a report arriving late (sampled weeks
     back) regrades the file as of now, and was plotted back then, before the grades it came after."""
@@ -942,6 +985,10 @@ def test_the_latest_received_is_the_latest_event_pushed_not_the_clock(store, rul
         assert pipeline.wait_derived(60)
         (row,) = _panels(store)[("intake.json", "最近接收")]
         assert _received(row["最近接收"]) == dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.timezone.utc)
+        # a stat reads numbers: a DateTime showed no value; epoch milliseconds, shown by a time unit
+        assert isinstance(row["最近接收"], int)
+        (latest,) = [p for p in DASHBOARDS["intake.json"]()["panels"] if p["title"] == "最近接收"]
+        assert latest["fieldConfig"]["defaults"]["unit"].startswith("dateTime")
     finally:
         pipeline.close()
 
