@@ -320,9 +320,9 @@ ALERTS_EVER_RAISED = _warnings("1", "1")
 
 def county() -> dict[str, Any]:
     panels = [
-        panel("stat", "在册企业", f"SELECT count() AS `企业数` FROM ({NAMES}) WHERE enterprise_id NOT IN ({DEREGISTERED})", w=4, h=4,
+        panel("stat", "在册企业（当前）", f"SELECT count() AS `企业数` FROM ({NAMES}) WHERE enterprise_id NOT IN ({DEREGISTERED})", w=4, h=4,
               thresholds=NEUTRAL,
-              description="已登记（enterprise.registered）且未注销的企业数"),
+              description="已登记（enterprise.registered）且未注销的企业数：当前状态，不随时间范围变化"),
         panel("stat", "抽检批次", f"SELECT count() AS `批次` FROM {FINAL_SAMPLES} AND {_local_days('sampled_on')}", w=4, h=4,
               thresholds=NEUTRAL,
               description="时间范围内按抽样日期计的抽检批次（复检替代原检验，只计一次）"),
@@ -365,19 +365,20 @@ def county() -> dict[str, Any]:
                   USING code ORDER BY batches DESC, code LIMIT 15""",
               w=6, h=8, options={"orientation": "horizontal", "xField": "项目"},
               description="各检验项目的不合格批次（帕累托）：先查最多的原因"),
-        panel("table", "C/D 级企业",
+        panel("table", "C/D 级企业（当前）",
               f"""SELECT enterprise_id AS `企业`, name AS `名称`, {CATEGORY_ZH.format('category')} AS `类别`, grade AS `等级`,
                          score AS `风险分`, graded_at AS `评定时间`
                   FROM ({CURRENT_GRADES}) AS grades ANY LEFT JOIN ({NAMES}) AS names USING enterprise_id
                   WHERE grade IN ('C', 'D') AND enterprise_id NOT IN ({DEREGISTERED}) ORDER BY grade DESC, score DESC, enterprise_id""",
-              overrides=ENTERPRISE_LINK, w=12, h=9, description="当前等级为 C 或 D 的在册企业（已注销的不列），风险分从高到低"),
+              overrides=ENTERPRISE_LINK, w=12, h=9, description="当前等级为 C 或 D 的在册企业（已注销的不列），风险分从高到低：当前状态，不随时间范围变化"),
         panel("table", "最新预警",
               f"""SELECT occurred_at AS `时间`, enterprise AS `企业`, severity_zh AS `级别`, title AS `预警`, state_zh AS `状态`,
                          closing AS `关闭原因`, message AS `说明`, raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`,
                          evidence AS `证据事件`, credit_file AS `诚信档案`
                   FROM ({ALERTS_RAISED}) ORDER BY occurred_at DESC, event_id, alert_id LIMIT 200""",
               overrides=ALERT_ENTERPRISE_LINK, w=12, h=9,
-              description="时间范围内触发的预警，每个预警一行（时间范围内再次触发计入触发次数，时间、说明为其中最近一次；办结后同一问题再次出现为新的预警，另占一行）；"
+              description="时间范围内触发的预警，每个预警一行，最多列最近触发的 200 条（全部见 GET /v1/alerts）"
+                          "（时间范围内再次触发计入触发次数，时间、说明为其中最近一次；办结后同一问题再次出现为新的预警，另占一行）；"
                           "级别为预警现在的级别（只升不降），状态为预警现在的处置状态，“触发的报告已撤销”：触发它的检验报告均已撤销，"
                           "“触发的报告已更正”：因检验机构更正报告而自动关闭，两者均不计入预警数；关闭原因为系统自动关闭的原因"
                           "（人工关闭的原因见 GET /v1/alerts/{编号}）；"
@@ -394,10 +395,11 @@ def county() -> dict[str, Any]:
                          if(county_wide, concat('由 ', enterprise_id, ' 的抽检触发'), enterprise_id) AS `企业`,
                          series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`, status AS `状态`, event_id AS `事件`
                   FROM ({SIGNALS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 100""",
-              w=12, h=7, description="范围“全县·类别”为全县该类别的抽检不合格率，不是触发企业自身的问题；类型“提示”：以往未检出、本批检出，不计为信号；"
+              w=12, h=7, description="时间范围内最近的 100 个信号（最多列 100 条）；"
+                                     "范围“全县·类别”为全县该类别的抽检不合格率，不是触发企业自身的问题；类型“提示”：以往未检出、本批检出，不计为信号；"
                                      "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销或已更正（更正后的结果仍异常的，另计为更正报告的信号），不再计入"),
         # (updated_at moves with the system's own steps too, repeats and escalations: not a supervisor's last step)
-        panel("table", "未办结预警",
+        panel("table", "未办结预警（当前）",
               f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`,
                          if({COUNTY_ALERT.replace('dedup_key', 'group_key')}, concat('县级（由 ', enterprise_id, ' 的抽检触发）'), enterprise_id) AS `企业`,
                          {SEVERITY_ZH.format('severity')} AS `级别`, title AS `预警`,
@@ -409,11 +411,13 @@ def county() -> dict[str, Any]:
                   ANY LEFT JOIN (SELECT enterprise_id, alert_id, retracted FROM ({ALERTS_EVER_RAISED})) AS raised USING enterprise_id, alert_id
                   ORDER BY opened_at DESC, alert_id LIMIT 200""",
               overrides=ALERT_ENTERPRISE_LINK, w=12, h=9,
-              description="尚未办结（待处置、已确认、整改中）的预警：确认、整改、关闭见 POST /v1/alerts/{编号}/actions。"
+              description="尚未办结（待处置、已确认、整改中）的预警，不论何时触发（当前状态，不随时间范围变化）；"
+                          "最多列最近生成的 200 条，全部见 GET /v1/alerts?state=active。"
+                          "确认、整改、关闭见 POST /v1/alerts/{编号}/actions。"
                           "最近更新为预警最近一次变化的时间（含系统的再次触发、超时升级），不一定是人工处置的时间。"
                           "“触发的报告已撤销”：触发它的检验报告均已由监管部门撤销，不计入预警数；县级预警不随撤销自动关闭"
                           "（全县该类别的抽检不合格率可能仍然偏高），请核实后关闭"),
-        panel("barchart", "提档升级：各阶段完成企业数",
+        panel("barchart", "提档升级：各阶段完成企业数（当前）",
               # an enterprise counts where its last word on the stage is not campaign.stage_lost (an acceptance
               # a later failed one reversed)
               f"""SELECT any(stage_zh) AS `阶段`, countIf(last_kind != 'campaign.stage_lost') AS `企业数`
@@ -423,7 +427,8 @@ def county() -> dict[str, Any]:
                         GROUP BY enterprise_id, stage)
                   GROUP BY stage HAVING `企业数` > 0 ORDER BY {STAGE_ORDER.format('stage')}""",
               w=12, h=9, options={"orientation": "horizontal", "xField": "阶段"},
-              description="宣传发动、调查分档、培训观摩、帮扶指导、自我提升（三个一）、检查验收：完成该阶段的企业数（进度表：GET /v1/campaign）"),
+              description="宣传发动、调查分档、培训观摩、帮扶指导、自我提升（三个一）、检查验收：现已完成该阶段的企业数"
+                          "（当前进度，不随时间范围变化；进度表：GET /v1/campaign）"),
     ]
     return dashboard("qrisk-county", "县域食品质量风险总览", panels, time_from="now-1y",
                      description="抽检、合格率、风险分级、早期预警和质量波动：全县一览（早发现、早预警）")
@@ -442,7 +447,7 @@ def enterprise() -> dict[str, Any]:
               options={"colorMode": "background", "textMode": "value",
                        "reduceOptions": {"values": False, "calcs": ["lastNotNull"], "fields": "/^等级$/"}},
               mappings=GRADE_COLOUR, thresholds=NEUTRAL, description="A 低风险、B 一般、C 较高、D 高风险（颜色同风险分）"),
-        panel("stat", "风险分", f"SELECT score AS `风险分` FROM ({CURRENT_GRADES}) WHERE {where}", w=6, h=4, thresholds=GRADE_COLOURS),
+        panel("stat", "当前风险分", f"SELECT score AS `风险分` FROM ({CURRENT_GRADES}) WHERE {where}", w=6, h=4, thresholds=GRADE_COLOURS),
         panel("stat", "抽检合格率",
               f"SELECT {PASS_RATE} AS `合格率` "
               f"FROM {FINAL_SAMPLES} AND {where} AND {_local_days('sampled_on')}",
@@ -465,15 +470,19 @@ def enterprise() -> dict[str, Any]:
         # sampling_items keeps an ND as NULL and no detection limit, so a batch not detected has no point
         # here; the control charts place it at half the limit the lab gave (processors.fluctuation)
         panel("timeseries", "检测值：${item:text}",
-              f"""SELECT toDateTime(sampled_on, {TZ}) AS time, max(value) AS `检测值` FROM sampling_items FINAL
+              # the unit as the series (a text column is a label in the plugin's time-series format): values reported
+              # in another unit are another series, not points on one scale
+              f"""SELECT toDateTime(sampled_on, {TZ}) AS time, if(unit = '', '检测值', concat('检测值（', unit, '）')) AS `系列`,
+                         max(value) AS `检测值` FROM sampling_items FINAL
                   WHERE {where} AND item_code = '${{item}}' AND {_local_days('sampled_on')}
                     AND {COUNTING_REPORT.format(where=where)}
-                  GROUP BY time ORDER BY time""",
-              w=12, h=8, fmt=FORMAT_TIMESERIES,
-              description="每批次取 n 个样品中检出值的最大值（有检出时即质量波动监测所用的值）。各样品均未检出（ND）的批次为空值，"
+                  GROUP BY time, `系列` ORDER BY time, `系列`""",
+              w=12, h=8, fmt=FORMAT_TIMESERIES, display_name="${__field.labels.系列}",
+              description="每批次取 n 个样品中检出值的最大值（有检出时即质量波动监测所用的值），图例为检验报告所用的单位"
+                          "（以不同单位报告的，分列为不同的系列）。各样品均未检出（ND）的批次为空值，"
                           "图中不画点；质量波动监测则按检出限的一半计入，本图无检出限数据，未作此替代。"
                           "已更正、已复检或已撤销的报告不画点，只画仍计入统计的报告（更正后的报告、复检结果）",
-              options={"legend": {"showLegend": False}}),
+              options={"legend": {"showLegend": True, "displayMode": "list", "placement": "bottom"}}),
         # a judgements row names the failed items by code: their names are the sample's own item rows'
         panel("table", "抽检记录",
               # (as text: a Date reaches Grafana as midnight UTC, shown 08:00 in the bureau's zone)
@@ -542,6 +551,19 @@ UNDELIVERED = f"status != 'sent' AND NOT (status = 'failed' AND startsWith(error
 DEAD_LETTER_CHANNEL_ZH = ("transform({0}, ['http', 'import', 'kafka', 'processing', 'sink'], "
                           "['拒收（HTTP）', '拒收（文件导入）', '拒收（Kafka）', '处理失败（已接收）', '拒收（入库）'], {0})")
 DELIVERY_ZH = "transform({0}, ['sent', 'retry', 'failed', 'requeued'], ['已送达', '重试中', '失败', '已重新排队'], {0})"
+# A dead letter's field errors (its errors column: a JSON list of {field, type, reason, reason_zh, …}, written with ": "),
+# each as 字段：中文原因.  Each object is matched whole (strings may hold braces), its texts read by pattern and
+# unescaped as data_text_before does (no JSONExtract on 18.16); the lambda names its argument only (18.16).
+def _error_text(error: str, key: str) -> str:
+    """The text of ``key`` in ``error``, one field error's JSON object, unescaped ('' when it has none)."""
+    raw = f"extract({error}, '\"{key}\": *\"((?:[^\"\\\\\\\\]|\\\\\\\\.)*)\"')"
+    return f"visitParamExtractString(concat('{{\"v\":\"', {raw}, '\"}}'), 'v')"
+
+
+_ERROR_OBJECTS = "extractAll(errors, '\\\\{(?:[^{}\"]|\"(?:[^\"\\\\\\\\]|\\\\\\\\.)*\")*\\\\}')"
+_REASONS_ZH = (f"arrayFilter(x -> x != '', arrayMap(o -> if({_error_text('o', 'reason_zh')} = '', '', "
+               f"concat(if({_error_text('o', 'field')} = '', '', concat({_error_text('o', 'field')}, '：')), {_error_text('o', 'reason_zh')})), "
+               f"{_ERROR_OBJECTS}))")
 
 
 def intake() -> dict[str, Any]:
@@ -561,7 +583,7 @@ def intake() -> dict[str, Any]:
               f"SELECT nullIf(toUInt64(max(received_at)) * 1000, 0) AS `最近接收` FROM {EVENT_ARCHIVE} WHERE event_type != 'clock.tick'",
               w=6, h=4, unit="dateTimeAsLocal", thresholds=NEUTRAL,
               description="最近一次收到实验室、投诉、检查等系统推送的事件的时间（不含系统自身的时钟事件 clock.tick）"),
-        panel("stat", "预警通知发送失败", f"SELECT count() AS `失败` FROM ({LATEST_DELIVERIES}) WHERE status = 'failed' AND {UNDELIVERED}",
+        panel("stat", "预警通知发送失败（当前）", f"SELECT count() AS `失败` FROM ({LATEST_DELIVERIES}) WHERE status = 'failed' AND {UNDELIVERED}",
               w=6, h=4, thresholds=[(None, "green"), (1.0, "red")],
               description="最后一次尝试为失败的预警通知（接收方拒收、地址或密钥有误、重试次数用尽）：需人工处理。"
                           "重建派生表时按历史数据或不再产生而未发送的通知不是发送失败，不计。当前状态，不随时间范围变化"),
@@ -571,15 +593,20 @@ def intake() -> dict[str, Any]:
               w=24, h=8, fmt=FORMAT_TIMESERIES, custom={**BARS, "stacking": {"mode": "normal"}},
               description="每小时接收的事件数，按类型（不含系统自身的时钟事件 clock.tick，与“接收事件”相同）"),
         panel("table", "最新拒收记录",
-              f"""SELECT received_at AS `时间`, {DEAD_LETTER_CHANNEL_ZH.format('channel')} AS `渠道`, position AS `位置`, reason AS `原因`,
-                         substring(raw, 1, 300) AS `原始内容`
-                 FROM dead_letters FINAL WHERE $__timeFilter(received_at) ORDER BY received_at DESC, dead_letter_id LIMIT 200""",
-              w=24, h=10),
-        panel("table", "未送达的预警通知",
+              f"""SELECT received_at AS `时间`, {DEAD_LETTER_CHANNEL_ZH.format('channel')} AS `渠道`, position AS `位置`,
+                         if(notEmpty(reasons_zh), arrayStringConcat(reasons_zh, '；'), reason) AS `原因`,
+                         substring(raw, 1, 300) AS `原始内容`, reason AS `原因（英文）`
+                  FROM (SELECT received_at, channel, position, reason, raw, dead_letter_id, {_REASONS_ZH} AS reasons_zh
+                        FROM dead_letters FINAL WHERE $__timeFilter(received_at))
+                  ORDER BY received_at DESC, dead_letter_id LIMIT 200""",
+              w=24, h=10, description="被拒收的输入（原样保存，附原因，不会丢失）与处理失败的事件，最多列最近 200 条；"
+                                      "原因为各字段的中文说明（字段：原因），原因（英文）为发送方收到的英文说明"),
+        panel("table", "未送达的预警通知（当前）",
               f"""SELECT last_at AS `最近尝试`, alert_id AS `预警编号`, enterprise_id AS `企业`, receiver AS `接收方`, channel AS `渠道`,
                          attempts AS `尝试次数`, {DELIVERY_ZH.format('status')} AS `状态`, error AS `原因`
                   FROM ({LATEST_DELIVERIES}) WHERE {UNDELIVERED} ORDER BY last_at DESC, delivery_id LIMIT 200""",
-              overrides=ENTERPRISE_LINK, w=24, h=8, description="重试中或已失败的通知，附接收方的答复；每次尝试见 GET /v1/alerts/{编号}。"
+              overrides=ENTERPRISE_LINK, w=24, h=8, description="重试中或已失败的通知，附接收方的答复，最多列最近尝试的 200 条；"
+                                     "每次尝试见 GET /v1/alerts/{编号}。"
                                      "当前状态，不随时间范围变化（多日前已放弃的通知仍需处理）。"
                                      "重建派生表时按历史数据或不再产生而未发送的通知不列（系统的决定，不是发送失败，也不会重发）"),
     ]

@@ -63,7 +63,7 @@ def test_the_folds_order_holds_past_a_thousand_effects_of_one_event(store):  # n
     got = _panels(store, variables={"enterprise": "E-BIG", "item": "x"})
     assert got[("county.json", "风险等级分布（当前）")] == [{"A": 1, "B": 0, "C": 0, "D": 0}]
     assert got[("enterprise.json", "当前风险等级")] == [{"等级": "A"}]
-    assert got[("county.json", "C/D 级企业")] == []
+    assert got[("county.json", "C/D 级企业（当前）")] == []
     assert got[("county.json", "整改逾期（当前）")] == [{"逾期": 0}]
     picker = store.query("SELECT name FROM (" + __import__("dashboards.boards", fromlist=["NAMES"]).NAMES + ")")
     assert picker == [{"name": "新名称"}]
@@ -118,7 +118,7 @@ def test_an_acceptance_a_later_failure_reversed_leaves_the_stage_count(store, ru
     from tests.test_campaign import tiering, whole_campaign
 
     def counts(got):
-        return {r["阶段"]: r["企业数"] for r in got[("county.json", "提档升级：各阶段完成企业数")]}
+        return {r["阶段"]: r["企业数"] for r in got[("county.json", "提档升级：各阶段完成企业数（当前）")]}
 
     pipeline = _fold_into(store, rules, whole_campaign())
     try:
@@ -187,7 +187,7 @@ def test_an_enterprise_that_closed_is_not_on_the_register(store, rules):  # noqa
     try:
         def shown():
             got = _panels(store)
-            return got[("county.json", "在册企业")][0]["企业数"], sum(got[("county.json", "风险等级分布（当前）")][0].values())
+            return got[("county.json", "在册企业（当前）")][0]["企业数"], sum(got[("county.json", "风险等级分布（当前）")][0].values())
 
         counts = [shown()]
         for at, value in (("2026-03-01T09:00:00+08:00", "deregistered"), ("2026-04-01T09:00:00+08:00", "operating")):
@@ -286,10 +286,10 @@ def test_a_county_alert_on_a_retracted_report_is_marked_in_every_alert_panel(sto
     finally:
         pipeline.close()
     assert states[county["alert_id"]] == "open", "the county's alert stays for a supervisor"
-    for title in ("最新预警", "未办结预警"):
+    for title in ("最新预警", "未办结预警（当前）"):
         rows = {r["预警编号"]: r["状态"] for r in got[("county.json", title)]}
         assert rows[county["alert_id"]] == "待处置（触发的报告已撤销）", title
         assert any(i != county["alert_id"] and state == "待处置" for i, state in rows.items()), "the other producer's failure, unmarked"
-    active = {r["预警编号"] for r in got[("county.json", "未办结预警")]}
+    active = {r["预警编号"] for r in got[("county.json", "未办结预警（当前）")]}
     assert active == {a for a, s in states.items() if s in ("open", "acknowledged", "rectifying")}
     assert got[("county.json", "预警")] == [{"预警": sum(1 for r in got[("county.json", "最新预警")] if not r["状态"].endswith("已撤销）"))}]

@@ -204,7 +204,7 @@ def test_every_panel_answers_what_the_fold_knows(county):
     got = _panels(county["store"])
     files = _files(county)
     registered = [f for f in files.values() if f.profile is not None]
-    assert got[("county.json", "在册企业")] == [{"企业数": len(registered)}]
+    assert got[("county.json", "在册企业（当前）")] == [{"企业数": len(registered)}]
     final = [s for f in files.values() for s in f.final_samples()]
     assert got[("county.json", "抽检批次")] == [{"批次": len(final)}]
     # (by their conclusions: a failure qrisk alone finds counts as the report's 合格, as in the credit files)
@@ -214,7 +214,7 @@ def test_every_panel_answers_what_the_fold_knows(county):
     grades = collections.Counter(f.risk.grade for f in files.values() if f.risk.grade)
     # (one row, a slice per grade: a grade no enterprise has is 0)
     assert got[("county.json", "风险等级分布（当前）")] == [{g: grades[g] for g in "ABCD"}]
-    worst = got[("county.json", "C/D 级企业")]
+    worst = got[("county.json", "C/D 级企业（当前）")]
     assert {r["企业"] for r in worst} == {eid for eid, f in files.items() if f.risk.grade in ("C", "D")} and worst
     for row in worst:
         f = files[row["企业"]]
@@ -230,10 +230,10 @@ def test_every_panel_answers_what_the_fold_knows(county):
     from processors.campaign import STAGE_ZH, STAGES
 
     stages = collections.Counter(s for f in files.values() for s in f.campaign.stages)
-    assert [(r["阶段"], r["企业数"]) for r in got[("county.json", "提档升级：各阶段完成企业数")]] == [
+    assert [(r["阶段"], r["企业数"]) for r in got[("county.json", "提档升级：各阶段完成企业数（当前）")]] == [
         (STAGE_ZH[s], stages[s]) for s in STAGES if stages[s]]
     active = {a.alert_id: a for a in county["alerts"] if a.state in ("open", "acknowledged", "rectifying")}
-    rows = got[("county.json", "未办结预警")]
+    rows = got[("county.json", "未办结预警（当前）")]
     assert {r["预警编号"] for r in rows} == set(active) and rows
     from alerts.lifecycle import STATE_ZH
 
@@ -280,8 +280,8 @@ def test_undelivered_notifications_show_with_their_last_attempt(county):
                                 attempt("x2", 1, "retry", "HTTP 503"), attempt("x2", 2, "failed", "HTTP 410 Gone"),
                                 attempt("x3", 1, "retry", "connection refused (nothing listening)")])
     got = _panels(store, start, end)
-    assert got[("intake.json", "预警通知发送失败")] == [{"失败": 1}]
-    rows = got[("intake.json", "未送达的预警通知")]
+    assert got[("intake.json", "预警通知发送失败（当前）")] == [{"失败": 1}]
+    rows = got[("intake.json", "未送达的预警通知（当前）")]
     assert [(r["预警编号"], r["状态"], r["尝试次数"], r["原因"]) for r in rows] == [
         ("AL-x2", "失败", 2, "HTTP 410 Gone"), ("AL-x3", "重试中", 1, "connection refused (nothing listening)")]
 
@@ -311,8 +311,8 @@ def test_notifications_a_rebuild_held_back_are_no_delivery_failures(store, rules
                                  "at": dt.datetime(2026, 5, 11, 9, 0), "at_ms": 0, "response_code": 410, "error": "HTTP 410 Gone"}])
     got = _panels(store)
     rebuilt.close()
-    assert got[("intake.json", "预警通知发送失败")] == [{"失败": 1}]
-    assert [(r["状态"], r["原因"]) for r in got[("intake.json", "未送达的预警通知")]] == [("失败", "HTTP 410 Gone")]
+    assert got[("intake.json", "预警通知发送失败（当前）")] == [{"失败": 1}]
+    assert [(r["状态"], r["原因"]) for r in got[("intake.json", "未送达的预警通知（当前）")]] == [("失败", "HTTP 410 Gone")]
 
 
 def test_a_rebuilds_not_sent_mark_is_the_outboxs():
@@ -583,7 +583,7 @@ def test_check_command_reports_every_panel(tmp_path, capsys, rules):
     out = capsys.readouterr().out
     panels = sum(len(b()["panels"]) for b in DASHBOARDS.values())
     assert f"{panels} / {panels} 个面板查询成功" in out
-    assert "✓ county.json / 在册企业: 1 行" in out
+    assert "✓ county.json / 在册企业（当前）: 1 行" in out
 
     # times in Beijing time, and said so: a director pastes them into a report next to the XLSX and the alert texts
     assert "时间均为北京时间" in out.splitlines()[0]
@@ -842,7 +842,7 @@ def test_the_grade_colours_are_the_policys_bands():
     for score in (0, 12.5, 30, 30.1, 44.9, 45, 45.5, 59, 60, 60.1, 75, 100):
         assert colour(score) == GRADE_COLOUR[risk.band(score)], score
     panels = {p["title"]: p for p in DASHBOARDS["enterprise.json"]()["panels"]}
-    for title in ("风险分", "风险分变化"):
+    for title in ("当前风险分", "风险分变化"):
         steps = panels[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
         assert [(s["value"], s["color"]) for s in steps] == GRADE_COLOURS
 
@@ -862,7 +862,7 @@ def test_every_stat_says_how_to_colour_its_value():
             if p["type"] == "stat":
                 d = p["fieldConfig"]["defaults"]
                 assert d.get("thresholds") or d.get("mappings"), f"{name} / {p['title']}"
-    for board, title in (("county.json", "在册企业"), ("county.json", "抽检批次"), ("intake.json", "接收事件"), ("intake.json", "最近接收")):
+    for board, title in (("county.json", "在册企业（当前）"), ("county.json", "抽检批次"), ("intake.json", "接收事件"), ("intake.json", "最近接收")):
         assert _panel(board, title)["fieldConfig"]["defaults"]["thresholds"]["steps"] == [{"color": "text", "value": None}], title
     grade = _panel("enterprise.json", "当前风险等级")
     (mapping,) = grade["fieldConfig"]["defaults"]["mappings"]
@@ -924,8 +924,8 @@ def test_a_notification_given_up_before_the_range_still_shows(county):
     now = dt.datetime(2031, 9, 9, 8, tzinfo=dt.timezone.utc)  # eight days after it gave up
     week = (now - dt.timedelta(days=7), now)
     got = _panels(store, *week)
-    assert got[("intake.json", "预警通知发送失败")] == [{"失败": 1}]
-    assert [(r["预警编号"], r["状态"], r["尝试次数"], r["原因"]) for r in got[("intake.json", "未送达的预警通知")]] == [
+    assert got[("intake.json", "预警通知发送失败（当前）")] == [{"失败": 1}]
+    assert [(r["预警编号"], r["状态"], r["尝试次数"], r["原因"]) for r in got[("intake.json", "未送达的预警通知（当前）")]] == [
         ("AL-old", "失败", 2, "HTTP 410 Gone")]
 
 
@@ -941,8 +941,8 @@ def test_enterprise_ids_link_to_the_enterprise_board():
                     links = [v for prop in o["properties"] if prop["id"] == "links" for v in prop["value"]]
                     assert [link["url"] for link in links] == [url]
                     linked.add((name, p["title"], o["matcher"]["options"]))
-    assert linked == {("county.json", "C/D 级企业", "企业"), ("county.json", "最新预警", "诚信档案"),
-                      ("county.json", "未办结预警", "诚信档案"), ("intake.json", "未送达的预警通知", "企业")}
+    assert linked == {("county.json", "C/D 级企业（当前）", "企业"), ("county.json", "最新预警", "诚信档案"),
+                      ("county.json", "未办结预警（当前）", "诚信档案"), ("intake.json", "未送达的预警通知（当前）", "企业")}
 
 
 def test_intake_leaves_out_the_clock_and_tells_processing_failures_apart(store, rules):  # noqa: F811 - fixture
@@ -1001,6 +1001,52 @@ def _received(value) -> dt.datetime:
     return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
 
 
+def test_a_refusal_shows_its_reasons_in_chinese(store, rules):  # noqa: F811 - fixture
+    """最新拒收记录 showed only the English reason a lab system gets: the dead letter's errors carry each field's Chinese
+    reason too."""
+    from qrisk.pipeline import DeadLetter, Pipeline
+
+    errors = [{"field": "payload.items[0].values[0]", "type": "measured_value", "reason": "must be a number (not quoted), got '59'",
+               "reason_zh": "应为数字（不加引号）或 \"ND\"/\"未检出\"，收到 '59'"},
+              {"field": "", "type": "json_invalid", "reason": "body is not valid JSON {", "reason_zh": "不是合法的 JSON：第 1 行第 1 列"}]
+    pipeline = Pipeline(store, rules)
+    try:
+        pipeline.dead_letter([DeadLetter("http", "req-1#0", b"{}", "payload.items[0].values[0]: must be a number", errors, dead_letter_id="a"),
+                              DeadLetter("processing", "seq 9", b"{}", "processing failed: KeyError: 'x'", [], dead_letter_id="b")])
+        rows = {r["位置"]: r for r in _panels(store)[("intake.json", "最新拒收记录")]}
+    finally:
+        pipeline.close()
+    assert rows["req-1#0"]["原因"] == ("payload.items[0].values[0]：应为数字（不加引号）或 \"ND\"/\"未检出\"，收到 '59'；"
+                                       "不是合法的 JSON：第 1 行第 1 列")
+    assert rows["req-1#0"]["原因（英文）"] == "payload.items[0].values[0]: must be a number"
+    assert rows["seq 9"]["原因"] == "processing failed: KeyError: 'x'", "no Chinese reason kept: the one there is"
+
+
+def test_the_measured_values_name_their_unit(store, rules):  # noqa: F811 - fixture
+    """检测值 drew numbers with no unit, though the table keeps the one each report gave: it is the series' name."""
+    from tests.test_corrections import E, REG, sample
+
+    pipeline = _fold_into(store, rules, [REG, sample("2026-03-12T15:20:00+08:00", passes=False, sample_no="S-1")])
+    try:
+        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item:text}")]
+    finally:
+        pipeline.close()
+    assert [(r["系列"], r["检测值"]) for r in rows] == [("检测值（mg/L）", 0.02)]
+    drawn = _panel("enterprise.json", "检测值：${item:text}")
+    assert drawn["fieldConfig"]["defaults"]["displayName"] == "${__field.labels.系列}" and drawn["options"]["legend"]["showLegend"]
+
+
+def test_a_panel_the_time_picker_does_not_narrow_says_so_and_a_cut_list_says_where_it_is_cut():
+    for name in DASHBOARDS:
+        for p in DASHBOARDS[name]()["panels"]:
+            sql = p["targets"][0]["rawSql"]
+            if "$__" not in sql and p["title"] != "最近接收":  # (the latest received: a moment, whatever the range)
+                assert "当前" in p["title"], f"{name} / {p['title']} ignores the time range: （当前）"
+            cut = re.search(r"LIMIT (\d+)$", sql)
+            if cut and p["type"] == "table":
+                assert f"{cut.group(1)} 条" in p["description"], f"{name} / {p['title']} lists at most {cut.group(1)} rows: say so"
+
+
 def test_grafanas_clickhouse_user_is_granted_what_the_panels_read_and_no_more(tmp_path):
     """deploy/clickhouse/users.d/grafana-reader.xml grants the columns the panels' SQL reads (ClickHouse's own
     analysis of every panel and variable query), not the whole database: not the event log's bodies with the
@@ -1024,7 +1070,9 @@ def test_grafanas_clickhouse_user_is_granted_what_the_panels_read_and_no_more(tm
     assert len(columns) == len(granted)
     assert not {"audit_log", "outbox", "credit_files", "fold_snapshots", "alert_events"} & set(columns)
     assert "body" not in columns["event_log"] and "body" not in columns["events"]
-    assert "evidence" not in columns["alerts"] and "errors" not in columns["dead_letters"]
+    assert "evidence" not in columns["alerts"]
+    # (a dead letter's errors are the field paths and reasons, English and Chinese, of a refusal whose raw input is granted)
+    assert {"raw", "errors"} <= columns["dead_letters"]
 
 
 def test_check_says_when_a_panels_times_stay_utc():
