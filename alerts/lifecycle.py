@@ -345,6 +345,9 @@ class AlertBook(FoldState):
                         changes += self._grade_superseded(change.alert, eff.event_id, eff.occurred_at)
             elif eff.kind == RESOLVED_KIND:
                 change = self._resolved(eff.data, eff.event_id, eff.occurred_at, policy, live)
+                # as a raise, the effect row names the alert it closed ("": none open), so that the dashboards say why
+                # an alert shows 已关闭, and leave out one whose report was corrected, without reading its steps
+                object.__setattr__(eff, "data", {**eff.data, "alert_id": change.alert.alert_id if change is not None else ""})
                 if change is not None:
                     changes.append(change)
             elif eff.kind == WITHDRAWN_KIND:
@@ -352,6 +355,7 @@ class AlertBook(FoldState):
                 # nothing, so it closes (and does not escalate) as a problem that went away by itself
                 data = withdrawn_resolved(eff.enterprise_id, eff.data, eff.event_id, policy)
                 change = self._resolved(data, eff.event_id, eff.occurred_at, policy, live) if data is not None else None
+                object.__setattr__(eff, "data", {**eff.data, "alert_id": change.alert.alert_id if change is not None else ""})
                 if change is not None:
                     changes.append(change)
         if isinstance(event, (EnterpriseRegistered, EnterpriseUpdated)):

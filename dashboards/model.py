@@ -19,6 +19,11 @@ DATASOURCE = {"type": "grafana-clickhouse-datasource", "uid": "qrisk-clickhouse"
 SCHEMA_VERSION = 39
 # the plugin's query formats (grafana-clickhouse-datasource v4: Format.TIMESERIES / TABLE)
 FORMAT_TIMESERIES, FORMAT_TABLE = 0, 1
+# a count that is neither good nor bad (samples, enterprises, events): one colour, the text's, whatever its size
+NEUTRAL = [(None, "text")]
+# counts per bucket: bars (a bucket with nothing has no row, and a line would draw across it as if it had some;
+# ClickHouse 18.16 has no WITH FILL to give it a zero)
+BARS = {"drawStyle": "bars", "fillOpacity": 80, "lineWidth": 1, "showPoints": "never"}
 
 # Effects are in ``effects`` (embedded pipeline, keyed by the log's seq) or in ``stream_effects``
 # (Kafka workers through the sink, keyed by the enterprise's file version); a store holds one or
@@ -73,13 +78,23 @@ def target(sql: str, fmt: int = FORMAT_TABLE, ref: str = "A") -> dict[str, Any]:
 
 def panel(kind: str, title: str, sql: str, *, w: int, h: int, fmt: int = FORMAT_TABLE, description: str = "",
           unit: str | None = None, options: dict[str, Any] | None = None, thresholds: list[tuple[float | None, str]] | None = None,
-          overrides: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """One panel; ids and positions are given by ``dashboard`` (left to right, then down)."""
+          overrides: list[dict[str, Any]] | None = None, mappings: dict[str, str] | None = None,
+          custom: dict[str, Any] | None = None, display_name: str | None = None) -> dict[str, Any]:
+    """One panel; ids and positions are given by ``dashboard`` (left to right, then down).  ``thresholds``: (from,
+    colour) steps (Grafana's default, red from 80, colours any figure without them); ``mappings``: a text value's
+    colour (a grade); ``custom``: the field's draw options (a time series' style)."""
     defaults: dict[str, Any] = {}
     if unit:
         defaults["unit"] = unit
+    if display_name:
+        defaults["displayName"] = display_name
     if thresholds:
         defaults["thresholds"] = {"mode": "absolute", "steps": [{"color": c, "value": v} for v, c in thresholds]}
+    if mappings:
+        defaults["mappings"] = [{"type": "value", "options": {
+            text: {"text": text, "color": colour, "index": i} for i, (text, colour) in enumerate(mappings.items())}}]
+    if custom:
+        defaults["custom"] = custom
     return {
         "type": kind, "title": title, "description": description, "datasource": DATASOURCE,
         "gridPos": {"w": w, "h": h}, "targets": [target(sql, fmt)],

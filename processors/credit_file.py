@@ -85,6 +85,11 @@ class SampleRecord(_Record):
     refused_zh: str | None = Field(default=None, description="a re-test not admitted: why (复检不予采信的原因), as its effect and alert say")
     retraction_reason: str | None = Field(default=None, description="a retracted report (superseded_as retracted): the reason the bureau "
                                                                     "gave (撤销原因); superseded_by is the retraction's event id")
+    filed_on: dt.date | None = Field(
+        default=None, description="the sampling date the derived tables (judgements, sampling_items) file this report's rows under, set "
+                                  "once when it comes: its own, a re-test's its original's then on file (a 复检 tests the backup of the "
+                                  "same sampling).  Its rows are written again when it is superseded or retracted, and a row under "
+                                  "another date would be a second row beside the first, counting still.  None: folded before it was kept")
 
     def superseded_zh(self) -> str | None:
         """Why the report does not count, as the credit file tells a supervisor; None when it counts."""

@@ -84,7 +84,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 35
+FOLD_VERSION = 36
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -149,7 +149,11 @@ it (its supervisor: 已通知 分管局长); 34: the alert fold acts on what the
 acceptance of a rectification reversed puts the alerts it verified or closed back to rectifying (整改中), telling their
 receivers as a reopening does, an earlier-dated verification arriving late moves no alert, and an interview record sent
 again or outdated adds no step; a move hands an escalated alert over without a notice to those its escalation told; 35: a
-rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts.  A
+rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts; 36: a
+report keeps the sampling date its derived rows were first filed under (SampleRecord.filed_on: a re-test its original's,
+also once the original is retracted; one that came before its original its own), so that a retracted re-test's row
+written again replaces the one that counted instead of standing beside it; the alert fold names in a warning.resolved
+or fluctuation.signal_withdrawn effect the alert it closed (alert_id, "" for none), as in a raise.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -386,6 +390,7 @@ def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, 
         production_date=p.production_date, sampled_on=p.sampled_on, occurred_at=event.occurred_at,
         lab=p.lab, lab_id=event.source.id if event.source.kind == "lab" else None, task_source=p.task_source, retest=p.retest,
     )
+    record.filed_on = _filed_on(file, record)
     retraction = file.retractions.get(p.sample_no)
     if retraction is not None:
         # the bureau retracted this sample number here before this report came: filed retracted, never counted
@@ -411,6 +416,20 @@ def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, 
                                    "task_source": p.task_source, "sample_event_id": event_key(event)} if failed else {})))
         return
     _judge(state, file, record, p, event, rules, effects)
+
+
+def _filed_on(file: CreditFile, record: SampleRecord) -> dt.date:
+    """The sampling date ``record``'s derived rows are filed under (``SampleRecord.filed_on``), decided once, as it
+    comes: its own; a re-test's is its original's on file then (the original's current report, retracted or not), so
+    that a different date printed on the 复检 does not move the sample to another month of the dashboards.  Decided
+    once because the rows are written again whenever the report is superseded or retracted: a re-test that came
+    before its original keeps its own date, and one whose original is retracted afterwards keeps the original's."""
+    if record.retest:
+        for other in reversed(file.samples):
+            if (other.sample_no == record.sample_no and not other.retest and other is not record
+                    and other.superseded_as in (None, "retest", "retracted")):
+                return other.sampled_on
+    return record.sampled_on
 
 
 def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: SamplingResult, event: Envelope, rules: Rules, effects: list[Effect]) -> None:

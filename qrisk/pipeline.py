@@ -1179,7 +1179,7 @@ class SampleRows:
         j = record.judgement
         category = file.profile.category if file.profile else ""
         occurred = _epoch_ms(record.occurred_at)[0]
-        sampled_on = _charted_on(file, record)
+        sampled_on = record.filed_on or _charted_on(file, record)
         items = j.items
         sample = None
         if items:
@@ -1222,13 +1222,13 @@ class SampleRows:
 
 
 def _charted_on(file: CreditFile, record: SampleRecord) -> Any:
-    """The sampling date a sample's rows are filed under: its own, but a re-test's is its original's, as
-    the fold charts it (a 复检 tests the backup of the same sampling, so a different date printed on it
-    must not move the sample to another month of the dashboards' pass rates)."""
+    """The sampling date of a report folded before the fold kept it (``SampleRecord.filed_on``: a Kafka worker's
+    file from an older snapshot): its own, a re-test's its original's (retracted or not: a retraction writes the
+    re-test's row again, and under another date it would be a second row, counting still)."""
     if not record.retest:
         return record.sampled_on
     for other in reversed(file.samples):
-        if other.sample_no == record.sample_no and not other.retest and other.superseded_as in (None, "retest"):
+        if other.sample_no == record.sample_no and not other.retest and other.superseded_as in (None, "retest", "retracted"):
             return other.sampled_on
     return record.sampled_on
 

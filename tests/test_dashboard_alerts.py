@@ -61,9 +61,9 @@ def test_the_folds_order_holds_past_a_thousand_effects_of_one_event(store):  # n
     ]
     store.insert("effects", rows)
     got = _panels(store, variables={"enterprise": "E-BIG", "item": "x"})
-    assert got[("county.json", "风险等级分布（当前）")] == [{"等级": "A", "企业数": 1}]
+    assert got[("county.json", "风险等级分布（当前）")] == [{"A": 1, "B": 0, "C": 0, "D": 0}]
     assert got[("enterprise.json", "当前风险等级")] == [{"等级": "A"}]
-    assert got[("county.json", "C/D 级企业")] == []
+    assert got[("county.json", "C/D 级企业（当前）")] == []
     assert got[("county.json", "整改逾期（当前）")] == [{"逾期": 0}]
     picker = store.query("SELECT name FROM (" + __import__("dashboards.boards", fromlist=["NAMES"]).NAMES + ")")
     assert picker == [{"name": "新名称"}]
@@ -118,7 +118,7 @@ def test_an_acceptance_a_later_failure_reversed_leaves_the_stage_count(store, ru
     from tests.test_campaign import tiering, whole_campaign
 
     def counts(got):
-        return {r["阶段"]: r["企业数"] for r in got[("county.json", "提档升级：各阶段完成企业数")]}
+        return {r["阶段"]: r["企业数"] for r in got[("county.json", "提档升级：各阶段完成企业数（当前）")]}
 
     pipeline = _fold_into(store, rules, whole_campaign())
     try:
@@ -187,7 +187,7 @@ def test_an_enterprise_that_closed_is_not_on_the_register(store, rules):  # noqa
     try:
         def shown():
             got = _panels(store)
-            return got[("county.json", "在册企业")][0]["企业数"], sum(r["企业数"] for r in got[("county.json", "风险等级分布（当前）")])
+            return got[("county.json", "在册企业（当前）")][0]["企业数"], sum(got[("county.json", "风险等级分布（当前）")][0].values())
 
         counts = [shown()]
         for at, value in (("2026-03-01T09:00:00+08:00", "deregistered"), ("2026-04-01T09:00:00+08:00", "operating")):
@@ -197,3 +197,99 @@ def test_an_enterprise_that_closed_is_not_on_the_register(store, rules):  # noqa
     finally:
         pipeline.close()
     assert counts == [(1, 1), (0, 0), (1, 1)]  # (the grade pie adds up to the register)
+
+
+def test_an_alert_closed_because_its_report_was_corrected_is_marked_and_not_counted(store, rules_listing_retest_lab):  # noqa: F811
+    """W08's fluctuation alert, closed when the lab corrected its typo, was still counted in 预警 and 预警数 and shown
+    已关闭 with no reason, while an alert on a retracted report is left out.  A report corrected is one that never
+    stood, as one retracted; a failure an admitted re-test overturned did stand until then: still counted.  A closed
+    alert says why the system closed it."""
+    from tests.test_corrections import E, REG, sample
+
+    rules = rules_listing_retest_lab
+    typo = sample("2026-03-02T15:20:00+08:00", passes=False, sample_no="S-FIX")
+    fixed = sample("2026-03-03T09:00:00+08:00", passes=True, sample_no="S-FIX")  # the same lab's corrected report
+    failed = sample("2026-03-12T15:20:00+08:00", passes=False, sample_no="S-RE")
+    retest = sample("2026-03-25T09:00:00+08:00", passes=True, retest=True, sample_no="S-RE")
+    pipeline = _fold_into(store, rules, [REG, typo, fixed, failed, retest])
+    try:
+        got = _panels(store, variables={"enterprise": E, "item": "bromate"})
+        alerts = {r["group_key"] + "#" + r["alert_id"]: r for r in store.query("SELECT alert_id, group_key, state FROM alerts FINAL")}
+        closings = store.query("SELECT data FROM effects FINAL WHERE kind = 'warning.resolved'")
+    finally:
+        pipeline.close()
+    (corrected,) = [a for key, a in alerts.items() if key.startswith(f"{E}:sampling.failed:S-FIX#")]
+    (overturned,) = [a for key, a in alerts.items() if key.startswith(f"{E}:sampling.failed:S-RE#")]
+    assert corrected["state"] == overturned["state"] == "closed", "the fold closes both"
+    # (the grade's rise to C on each failure closes when the grade falls back: by the correction, then by the re-test)
+    risen = [a for key, a in alerts.items() if ":grade.worsened:" in key]
+    assert len(risen) == 2 and all(a["state"] == "closed" for a in risen)
+    assert all('"alert_id":' in c["data"] for c in closings), "the alerts stage names the alert a closing closed, or none"
+    for table in (("county.json", "最新预警"), ("enterprise.json", "预警记录")):
+        rows = {r["预警编号"]: r for r in got[table]}
+        assert len(rows) == len(alerts), "shown, not hidden"
+        fix, re = rows[corrected["alert_id"]], rows[overturned["alert_id"]]
+        assert fix["状态"] == "已关闭（触发的报告已更正）" and "已更正" in fix["关闭原因"] and fix["关闭原因"].endswith(
+            "已采取的控制措施是否解除，请依据复检或更正后的检验结论决定")
+        assert re["状态"] == "已关闭" and "复检结论为合格" in re["关闭原因"]
+        # the typo's rise to C never stood either; the failure's, overturned by the re-test, did
+        by_event = {r["触发事件"]: r for r in rows.values() if r["预警"] == "风险等级上升"}
+        assert by_event[str(typo.event_id)]["状态"] == "已关闭（触发的报告已更正）"
+        assert by_event[str(failed.event_id)]["状态"] == "已关闭" and "风险等级" in by_event[str(failed.event_id)]["关闭原因"]
+        assert all(r["关闭原因"] != "" for r in rows.values()), "every alert here closed by itself, and says why"
+    assert got[("county.json", "预警")] == [{"预警": len(alerts) - 2}]
+    assert got[("enterprise.json", "预警数")] == [{"预警": len(alerts) - 2}]
+
+
+
+def test_a_closing_written_before_it_named_its_alert_goes_to_the_alert_of_its_key(store):  # noqa: F811 - fixture
+    """Effects rows written before the alerts stage named the alert a warning.resolved closed (a Kafka sink's rows from an
+    older worker) give their reason to the alert of the key opened last before them."""
+    def raised(seq, at, alert_id):
+        return _effect(seq, 0, "warning.raised", {
+            "alert_id": alert_id, "dedup_key": "E-BIG:x", "severity": "medium", "title_zh": "质量波动", "message_zh": "质量波动",
+            "occurred_at": at.replace(" ", "T") + "Z", "evidence": {"event_ids": [f"ev-{seq}"]}}, at=at)
+
+    def alert(alert_id, opened, state):
+        return {"alert_id": alert_id, "enterprise_id": "E-BIG", "kind": "fluctuation.signal", "severity": "medium", "state": state,
+                "title": "质量波动", "group_key": "E-BIG:x", "assignee": "", "opened_at": opened, "updated_at": opened,
+                "updated_ms": 0, "version": 2, "event_id": "ev-1", "evidence": ""}
+
+    resolved = _effect(2, 0, "warning.resolved", {
+        "dedup_key": "E-BIG:x", "rule": "fluctuation.signal", "note_zh": "检验报告已更正，预警自动关闭", "note_en": "closed",
+        "evidence": {"event_ids": ["ev-2", "ev-1"], "corrected": True}}, at="2026-03-02 00:00:00")
+    correction = _effect(2, 1, "sampling.corrected", {"corrects_event_id": "ev-1", "counts": True}, at="2026-03-02 00:00:00")
+    store.insert("effects", [raised(1, "2026-03-01 00:00:00", "AL-1"), resolved, correction, raised(3, "2026-04-01 00:00:00", "AL-2")])
+    store.insert("alerts", [alert("AL-1", dt.datetime(2026, 3, 1), "closed"), alert("AL-2", dt.datetime(2026, 4, 1), "open")])
+    got = _panels(store, variables={"enterprise": "E-BIG", "item": "x"})
+    rows = {r["预警编号"]: (r["状态"], r["关闭原因"]) for r in got[("county.json", "最新预警")]}
+    assert rows == {"AL-1": ("已关闭（触发的报告已更正）", "检验报告已更正，预警自动关闭"), "AL-2": ("待处置", "")}
+    assert got[("county.json", "预警")] == [{"预警": 1}]
+
+
+def test_a_county_alert_on_a_retracted_report_is_marked_in_every_alert_panel(store, rules):  # noqa: F811 - fixture
+    """A county alert set off by a report the bureau retracted stays 待处置 (no retraction closes the county's chart's
+    alert: whether the category still stands out is for a supervisor to judge); 最新预警 marked it 触发的报告已撤销 and
+    预警 left it out, while 未办结预警 listed it unmarked."""
+    from tests.test_corrections import E, REG
+    from tests.test_fluctuation import other_producer_failure, water_sample
+    from tests.test_retraction import retraction
+
+    tipped = water_sample(dt.date(2025, 1, 10), 0.8, pa=(0, 3, 0, 0, 0))
+    pipeline = _fold_into(store, rules, [*other_producer_failure(), REG, tipped])
+    try:
+        (county,) = store.query("SELECT alert_id FROM alerts FINAL WHERE startsWith(group_key, 'county:')")
+        pipeline.submit([retraction(tipped.payload.sample_no, at="2025-02-01T09:00:00+08:00", enterprise_id=E)])
+        assert pipeline.wait_derived(60)
+        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        states = {r["alert_id"]: r["state"] for r in store.query("SELECT alert_id, state FROM alerts FINAL")}
+    finally:
+        pipeline.close()
+    assert states[county["alert_id"]] == "open", "the county's alert stays for a supervisor"
+    for title in ("最新预警", "未办结预警（当前）"):
+        rows = {r["预警编号"]: r["状态"] for r in got[("county.json", title)]}
+        assert rows[county["alert_id"]] == "待处置（触发的报告已撤销）", title
+        assert any(i != county["alert_id"] and state == "待处置" for i, state in rows.items()), "the other producer's failure, unmarked"
+    active = {r["预警编号"] for r in got[("county.json", "未办结预警（当前）")]}
+    assert active == {a for a, s in states.items() if s in ("open", "acknowledged", "rectifying")}
+    assert got[("county.json", "预警")] == [{"预警": sum(1 for r in got[("county.json", "最新预警")] if not r["状态"].endswith("已撤销）"))}]

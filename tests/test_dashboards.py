@@ -204,7 +204,7 @@ def test_every_panel_answers_what_the_fold_knows(county):
     got = _panels(county["store"])
     files = _files(county)
     registered = [f for f in files.values() if f.profile is not None]
-    assert got[("county.json", "在册企业")] == [{"企业数": len(registered)}]
+    assert got[("county.json", "在册企业（当前）")] == [{"企业数": len(registered)}]
     final = [s for f in files.values() for s in f.final_samples()]
     assert got[("county.json", "抽检批次")] == [{"批次": len(final)}]
     # (by their conclusions: a failure qrisk alone finds counts as the report's 合格, as in the credit files)
@@ -212,8 +212,9 @@ def test_every_panel_answers_what_the_fold_knows(county):
     assert got[("county.json", "不合格批次")] == [{"不合格": len(failed)}] and failed
     assert any(s.judgement.unconfirmed for s in final)  # the planted pastry maker's report that missed its sum
     grades = collections.Counter(f.risk.grade for f in files.values() if f.risk.grade)
-    assert {r["等级"]: r["企业数"] for r in got[("county.json", "风险等级分布（当前）")]} == dict(grades)
-    worst = got[("county.json", "C/D 级企业")]
+    # (one row, a slice per grade: a grade no enterprise has is 0)
+    assert got[("county.json", "风险等级分布（当前）")] == [{g: grades[g] for g in "ABCD"}]
+    worst = got[("county.json", "C/D 级企业（当前）")]
     assert {r["企业"] for r in worst} == {eid for eid, f in files.items() if f.risk.grade in ("C", "D")} and worst
     for row in worst:
         f = files[row["企业"]]
@@ -229,10 +230,10 @@ def test_every_panel_answers_what_the_fold_knows(county):
     from processors.campaign import STAGE_ZH, STAGES
 
     stages = collections.Counter(s for f in files.values() for s in f.campaign.stages)
-    assert [(r["阶段"], r["企业数"]) for r in got[("county.json", "提档升级：各阶段完成企业数")]] == [
+    assert [(r["阶段"], r["企业数"]) for r in got[("county.json", "提档升级：各阶段完成企业数（当前）")]] == [
         (STAGE_ZH[s], stages[s]) for s in STAGES if stages[s]]
     active = {a.alert_id: a for a in county["alerts"] if a.state in ("open", "acknowledged", "rectifying")}
-    rows = got[("county.json", "未办结预警")]
+    rows = got[("county.json", "未办结预警（当前）")]
     assert {r["预警编号"] for r in rows} == set(active) and rows
     from alerts.lifecycle import STATE_ZH
 
@@ -279,10 +280,47 @@ def test_undelivered_notifications_show_with_their_last_attempt(county):
                                 attempt("x2", 1, "retry", "HTTP 503"), attempt("x2", 2, "failed", "HTTP 410 Gone"),
                                 attempt("x3", 1, "retry", "connection refused (nothing listening)")])
     got = _panels(store, start, end)
-    assert got[("intake.json", "预警通知发送失败")] == [{"失败": 1}]
-    rows = got[("intake.json", "未送达的预警通知")]
+    assert got[("intake.json", "预警通知发送失败（当前）")] == [{"失败": 1}]
+    rows = got[("intake.json", "未送达的预警通知（当前）")]
     assert [(r["预警编号"], r["状态"], r["尝试次数"], r["原因"]) for r in rows] == [
         ("AL-x2", "失败", 2, "HTTP 410 Gone"), ("AL-x3", "重试中", 1, "connection refused (nothing listening)")]
+
+
+def test_notifications_a_rebuild_held_back_are_no_delivery_failures(store, rules):  # noqa: F811 - fixture
+    """After a rebuild under a policy with a webhook receiver, 预警通知发送失败 showed 2 and 未送达的预警通知 listed them
+    失败 (重建派生表…未发送): notifications about past steps a rebuild recorded as not sent, which the dispatcher's
+    health and `qrisk alerts redeliver` rightly skip.  A receiver's real failure still shows."""
+    from processors.step import Rules
+    from qrisk.pipeline import Pipeline
+    from schemas.policy import Policy
+    from tests.test_alerts import RECEIVERS
+    from tests.test_corrections import REG, sample
+
+    at = dt.datetime(2026, 3, 12, 8, 0, tzinfo=dt.timezone.utc)
+    first = Pipeline(store, rules, clock=lambda: at)
+    first.recover()
+    first.submit([REG, sample("2026-03-12T15:20:00+08:00", passes=False, sample_no="S-1")])
+    assert first.wait_derived(60)
+    routed = Rules(rules.catalogue, Policy.model_validate({"alerts": {"receivers": RECEIVERS, "routes": [{"receivers": ["desk"]}]}}))
+    rebuilt = Pipeline(store, routed, clock=lambda: at + dt.timedelta(days=60))
+    rebuilt.recover(rebuild=True)
+    withheld = store.query("SELECT delivery_id, alert_id FROM deliveries FINAL WHERE status = 'failed'")
+    assert withheld, "the rebuild records the new receiver's notifications of past steps as not sent"
+    store.insert("deliveries", [{"delivery_id": "given-up", "alert_id": withheld[0]["alert_id"], "enterprise_id": REG.enterprise_id,
+                                 "receiver": "desk", "channel": "webhook", "attempt": 5, "status": "failed",
+                                 "at": dt.datetime(2026, 5, 11, 9, 0), "at_ms": 0, "response_code": 410, "error": "HTTP 410 Gone"}])
+    got = _panels(store)
+    rebuilt.close()
+    assert got[("intake.json", "预警通知发送失败（当前）")] == [{"失败": 1}]
+    assert [(r["状态"], r["原因"]) for r in got[("intake.json", "未送达的预警通知（当前）")]] == [("失败", "HTTP 410 Gone")]
+
+
+def test_a_rebuilds_not_sent_mark_is_the_outboxs():
+    from alerts.outbox import _WITHHELD
+    from dashboards.boards import WITHHELD_BY_REBUILD
+    from qrisk.pipeline import _HISTORY
+
+    assert WITHHELD_BY_REBUILD == _WITHHELD and _HISTORY.startswith(_WITHHELD)
 
 
 def test_warning_and_signal_texts_come_out_as_the_fold_wrote_them(county):
@@ -545,7 +583,7 @@ def test_check_command_reports_every_panel(tmp_path, capsys, rules):
     out = capsys.readouterr().out
     panels = sum(len(b()["panels"]) for b in DASHBOARDS.values())
     assert f"{panels} / {panels} 个面板查询成功" in out
-    assert "✓ county.json / 在册企业: 1 行" in out
+    assert "✓ county.json / 在册企业（当前）: 1 行" in out
 
     # times in Beijing time, and said so: a director pastes them into a report next to the XLSX and the alert texts
     assert "时间均为北京时间" in out.splitlines()[0]
@@ -628,7 +666,12 @@ def test_a_range_of_one_local_day_counts_that_days_samples(store, rules):  # noq
         day = (dt.datetime(2025, 9, 29, tzinfo=BEIJING), dt.datetime(2025, 9, 29, 23, 59, 59, tzinfo=BEIJING))
         got = _panels(store, *day, variables={"enterprise": E, "item": "bromate"})
         assert got[("county.json", "抽检批次")] == [{"批次": 1}]
-        assert [r["抽样编号"] for r in got[("enterprise.json", "抽检记录")]] == ["S-29"]
+        assert [(r["抽样编号"], r["抽样日期"]) for r in got[("enterprise.json", "抽检记录")]] == [("S-29", "2025-09-29")]
+        # a day, as text: Grafana reads a Date column as midnight UTC, and showed 2025-09-29 08:00 in the bureau's zone
+        (records,) = [p for p in DASHBOARDS["enterprise.json"]()["panels"] if p["title"] == "抽检记录"]
+        sql = expand(records["targets"][0]["rawSql"], *day, {"enterprise": E, "item": "bromate"})
+        types = {c["name"]: c["type"] for c in store.query(f"DESCRIBE TABLE ({sql})")}
+        assert types["抽样日期"] == "String"
         assert [_day(store, r["time"]) for r in got[("enterprise.json", "检测值：${item:text}")]] == ["2025-09-29"]
         # the time picker's days are the bureau's, whatever the browser's zone
         assert {DASHBOARDS[name]()["timezone"] for name in DASHBOARDS} == {"Asia/Shanghai"}
@@ -671,6 +714,49 @@ def test_withdrawn_signals_are_marked_and_not_counted(store, rules):  # noqa: F8
             assert sorted(marked.values()) == ["已撤销（投诉经核查均不属实）", "已撤销（触发的报告已撤销）"]
     finally:
         pipeline.close()
+
+
+@pytest.mark.parametrize("corrected_to", [0.8, 1.7])
+def test_a_signal_of_a_report_since_corrected_is_marked_and_not_counted(store, rules, corrected_to):  # noqa: F811 - fixture
+    """W08's typo (耗氧量 1.6 for 0.85) raised a signal; the lab's correction rebuilt the series and the credit file
+    counts no signal, yet 质量波动信号（每周） and both signal tables still listed it.  A corrected value still out of
+    control signals anew, under the correction: that one counts."""
+    import copy
+
+    from processors.step import replay
+    from schemas.upcast import parse_event
+    from tests.test_fluctuation import BASELINE, water_sample
+    from tests.test_risk import E
+
+    days = [dt.date(2025, 1, 5) + dt.timedelta(days=14 * i) for i in range(len(BASELINE) + 1)]
+    log = [REG_FOR_SIGNALS()] + [water_sample(d, v) for d, v in zip(days, [*BASELINE, 1.6])]
+    typo = log[-1]
+    doc = copy.deepcopy(typo.model_dump(mode="json", exclude_unset=True))
+    doc.update(event_id="00000000-0000-4000-8000-0000000c0001", occurred_at=f"{days[-1].isoformat()}T16:00:00+08:00")
+    doc["payload"]["items"][0]["values"] = [corrected_to]
+    correction = parse_event(doc)
+    state, effects = replay(log + [correction], rules)
+    raised = [e for e in effects if e.kind == "fluctuation.signal" and e.data.get("series") and not e.data.get("note")]
+    assert [e.event_id for e in raised][:1] == [str(typo.event_id)], "the typo signals"
+    on_file = sum(s.signals for s in state.files[E].fluctuation.series.values())
+    assert on_file == (0 if corrected_to < 1 else 1)
+    pipeline = _fold_into(store, rules, log + [correction])
+    try:
+        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        assert sum(r["信号数"] for r in got[("county.json", "质量波动信号（每周）")]) == on_file
+        for table in (("county.json", "最新质量波动信号"), ("enterprise.json", "质量波动信号")):
+            status = {r["事件"]: r["状态"] for r in got[table]}
+            assert status[str(typo.event_id)] == "已撤销（触发的报告已更正）", table
+            assert sum(1 for r in got[table] if r["状态"] == "" and r["类型"] == "信号") == on_file, table
+    finally:
+        pipeline.close()
+
+
+def REG_FOR_SIGNALS():  # noqa: N802 - the golden registration (tests.test_fluctuation's enterprise)
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+
+    return parse_event(golden("enterprise.registered"))
 
 
 def test_warnings_are_alerts_counted_once_with_their_state_and_evidence(county):
@@ -756,9 +842,46 @@ def test_the_grade_colours_are_the_policys_bands():
     for score in (0, 12.5, 30, 30.1, 44.9, 45, 45.5, 59, 60, 60.1, 75, 100):
         assert colour(score) == GRADE_COLOUR[risk.band(score)], score
     panels = {p["title"]: p for p in DASHBOARDS["enterprise.json"]()["panels"]}
-    for title in ("风险分", "风险分变化"):
+    for title in ("当前风险分", "风险分变化"):
         steps = panels[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
         assert [(s["value"], s["color"]) for s in steps] == GRADE_COLOURS
+
+
+def _panel(board: str, title: str) -> dict:
+    (found,) = [p for p in DASHBOARDS[board]()["panels"] if p["title"] == title]
+    return found
+
+
+def test_every_stat_says_how_to_colour_its_value():
+    """Stat panels without thresholds take Grafana's default (green, red from 80): 抽检批次 in red at 80 samples.  A
+    count that is neither good nor bad is one neutral colour; the grade, a text, is coloured by its mapping."""
+    from dashboards.boards import GRADE_COLOUR
+
+    for name in DASHBOARDS:
+        for p in DASHBOARDS[name]()["panels"]:
+            if p["type"] == "stat":
+                d = p["fieldConfig"]["defaults"]
+                assert d.get("thresholds") or d.get("mappings"), f"{name} / {p['title']}"
+    for board, title in (("county.json", "在册企业（当前）"), ("county.json", "抽检批次"), ("intake.json", "接收事件"), ("intake.json", "最近接收")):
+        assert _panel(board, title)["fieldConfig"]["defaults"]["thresholds"]["steps"] == [{"color": "text", "value": None}], title
+    grade = _panel("enterprise.json", "当前风险等级")
+    (mapping,) = grade["fieldConfig"]["defaults"]["mappings"]
+    assert {v: m["color"] for v, m in mapping["options"].items()} == GRADE_COLOUR and mapping["type"] == "value"
+    assert re.fullmatch(grade["options"]["reduceOptions"]["fields"].strip("/"), "等级"), "the stat reads the text field"
+
+
+def test_the_score_steps_between_gradings_over_its_bands_and_the_grade_pie_wears_the_grades_colours():
+    from dashboards.boards import GRADE_COLOUR, GRADE_COLOURS
+
+    score = _panel("enterprise.json", "风险分变化")["fieldConfig"]["defaults"]
+    assert score["custom"]["lineInterpolation"] == "stepAfter" and score["custom"]["thresholdsStyle"]["mode"] != "off"
+    assert [(s["value"], s["color"]) for s in score["thresholds"]["steps"]] == GRADE_COLOURS
+    pie = _panel("county.json", "风险等级分布（当前）")
+    colours = {o["matcher"]["options"]: o["properties"][0]["value"]["fixedColor"] for o in pie["fieldConfig"]["overrides"]}
+    assert colours == GRADE_COLOUR and pie["options"]["reduceOptions"]["values"] is False  # (a slice per field, named by grade)
+    for board, title in (("county.json", "质量波动信号（每周）"), ("intake.json", "每小时接收事件（按类型）")):
+        # counts per bucket: bars (a bucket without a row is none; a line drew across it)
+        assert _panel(board, title)["fieldConfig"]["defaults"]["custom"]["drawStyle"] == "bars", title
 
 
 def test_grades_are_plotted_as_of_the_folds_clock(store, rules):  # noqa: F811 - fixture
@@ -801,8 +924,8 @@ def test_a_notification_given_up_before_the_range_still_shows(county):
     now = dt.datetime(2031, 9, 9, 8, tzinfo=dt.timezone.utc)  # eight days after it gave up
     week = (now - dt.timedelta(days=7), now)
     got = _panels(store, *week)
-    assert got[("intake.json", "预警通知发送失败")] == [{"失败": 1}]
-    assert [(r["预警编号"], r["状态"], r["尝试次数"], r["原因"]) for r in got[("intake.json", "未送达的预警通知")]] == [
+    assert got[("intake.json", "预警通知发送失败（当前）")] == [{"失败": 1}]
+    assert [(r["预警编号"], r["状态"], r["尝试次数"], r["原因"]) for r in got[("intake.json", "未送达的预警通知（当前）")]] == [
         ("AL-old", "失败", 2, "HTTP 410 Gone")]
 
 
@@ -818,8 +941,8 @@ def test_enterprise_ids_link_to_the_enterprise_board():
                     links = [v for prop in o["properties"] if prop["id"] == "links" for v in prop["value"]]
                     assert [link["url"] for link in links] == [url]
                     linked.add((name, p["title"], o["matcher"]["options"]))
-    assert linked == {("county.json", "C/D 级企业", "企业"), ("county.json", "最新预警", "诚信档案"),
-                      ("county.json", "未办结预警", "诚信档案"), ("intake.json", "未送达的预警通知", "企业")}
+    assert linked == {("county.json", "C/D 级企业（当前）", "企业"), ("county.json", "最新预警", "诚信档案"),
+                      ("county.json", "未办结预警（当前）", "诚信档案"), ("intake.json", "未送达的预警通知（当前）", "企业")}
 
 
 def test_intake_leaves_out_the_clock_and_tells_processing_failures_apart(store, rules):  # noqa: F811 - fixture
@@ -845,6 +968,85 @@ def test_intake_leaves_out_the_clock_and_tells_processing_failures_apart(store, 
         pipeline.close()
 
 
+def test_the_latest_received_is_the_latest_event_pushed_not_the_clock(store, rules):  # noqa: F811 - fixture
+    """最近接收 read max(received_at) over every event: `qrisk run` writes a clock.tick every 600 s, so intake looked
+    fresh however long the labs had sent nothing."""
+    from qrisk.pipeline import Pipeline
+    from tests.test_corrections import REG, sample
+    from tests.test_fold import ev
+
+    now = [dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.timezone.utc)]
+    pipeline = Pipeline(store, rules, clock=lambda: now[0])
+    try:
+        pipeline.submit([REG, sample("2026-03-01T10:00:00+08:00")])
+        for hours in (1, 2, 30):  # the labs fall silent; the clock ticks on
+            now[0] = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.timezone.utc) + dt.timedelta(hours=hours)
+            pipeline.submit([ev("clock.tick", (now[0] + dt.timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M:%S+08:00"), enterprise_id="*")])
+        assert pipeline.wait_derived(60)
+        (row,) = _panels(store)[("intake.json", "最近接收")]
+        assert _received(row["最近接收"]) == dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.timezone.utc)
+        # a stat reads numbers: a DateTime showed no value; epoch milliseconds, shown by a time unit
+        assert isinstance(row["最近接收"], int)
+        (latest,) = [p for p in DASHBOARDS["intake.json"]()["panels"] if p["title"] == "最近接收"]
+        assert latest["fieldConfig"]["defaults"]["unit"].startswith("dateTime")
+    finally:
+        pipeline.close()
+
+
+def _received(value) -> dt.datetime:
+    """最近接收's value as a UTC time."""
+    if isinstance(value, (int, float)):
+        return dt.datetime.fromtimestamp(value / 1000, dt.timezone.utc)
+    value = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+def test_a_refusal_shows_its_reasons_in_chinese(store, rules):  # noqa: F811 - fixture
+    """最新拒收记录 showed only the English reason a lab system gets: the dead letter's errors carry each field's Chinese
+    reason too."""
+    from qrisk.pipeline import DeadLetter, Pipeline
+
+    errors = [{"field": "payload.items[0].values[0]", "type": "measured_value", "reason": "must be a number (not quoted), got '59'",
+               "reason_zh": "应为数字（不加引号）或 \"ND\"/\"未检出\"，收到 '59'"},
+              {"field": "", "type": "json_invalid", "reason": "body is not valid JSON {", "reason_zh": "不是合法的 JSON：第 1 行第 1 列"}]
+    pipeline = Pipeline(store, rules)
+    try:
+        pipeline.dead_letter([DeadLetter("http", "req-1#0", b"{}", "payload.items[0].values[0]: must be a number", errors, dead_letter_id="a"),
+                              DeadLetter("processing", "seq 9", b"{}", "processing failed: KeyError: 'x'", [], dead_letter_id="b")])
+        rows = {r["位置"]: r for r in _panels(store)[("intake.json", "最新拒收记录")]}
+    finally:
+        pipeline.close()
+    assert rows["req-1#0"]["原因"] == ("payload.items[0].values[0]：应为数字（不加引号）或 \"ND\"/\"未检出\"，收到 '59'；"
+                                       "不是合法的 JSON：第 1 行第 1 列")
+    assert rows["req-1#0"]["原因（英文）"] == "payload.items[0].values[0]: must be a number"
+    assert rows["seq 9"]["原因"] == "processing failed: KeyError: 'x'", "no Chinese reason kept: the one there is"
+
+
+def test_the_measured_values_name_their_unit(store, rules):  # noqa: F811 - fixture
+    """检测值 drew numbers with no unit, though the table keeps the one each report gave: it is the series' name."""
+    from tests.test_corrections import E, REG, sample
+
+    pipeline = _fold_into(store, rules, [REG, sample("2026-03-12T15:20:00+08:00", passes=False, sample_no="S-1")])
+    try:
+        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item:text}")]
+    finally:
+        pipeline.close()
+    assert [(r["系列"], r["检测值"]) for r in rows] == [("检测值（mg/L）", 0.02)]
+    drawn = _panel("enterprise.json", "检测值：${item:text}")
+    assert drawn["fieldConfig"]["defaults"]["displayName"] == "${__field.labels.系列}" and drawn["options"]["legend"]["showLegend"]
+
+
+def test_a_panel_the_time_picker_does_not_narrow_says_so_and_a_cut_list_says_where_it_is_cut():
+    for name in DASHBOARDS:
+        for p in DASHBOARDS[name]()["panels"]:
+            sql = p["targets"][0]["rawSql"]
+            if "$__" not in sql and p["title"] != "最近接收":  # (the latest received: a moment, whatever the range)
+                assert "当前" in p["title"], f"{name} / {p['title']} ignores the time range: （当前）"
+            cut = re.search(r"LIMIT (\d+)$", sql)
+            if cut and p["type"] == "table":
+                assert f"{cut.group(1)} 条" in p["description"], f"{name} / {p['title']} lists at most {cut.group(1)} rows: say so"
+
+
 def test_grafanas_clickhouse_user_is_granted_what_the_panels_read_and_no_more(tmp_path):
     """deploy/clickhouse/users.d/grafana-reader.xml grants the columns the panels' SQL reads (ClickHouse's own
     analysis of every panel and variable query), not the whole database: not the event log's bodies with the
@@ -868,7 +1070,9 @@ def test_grafanas_clickhouse_user_is_granted_what_the_panels_read_and_no_more(tm
     assert len(columns) == len(granted)
     assert not {"audit_log", "outbox", "credit_files", "fold_snapshots", "alert_events"} & set(columns)
     assert "body" not in columns["event_log"] and "body" not in columns["events"]
-    assert "evidence" not in columns["alerts"] and "errors" not in columns["dead_letters"]
+    assert "evidence" not in columns["alerts"]
+    # (a dead letter's errors are the field paths and reasons, English and Chinese, of a refusal whose raw input is granted)
+    assert {"raw", "errors"} <= columns["dead_letters"]
 
 
 def test_check_says_when_a_panels_times_stay_utc():

@@ -253,6 +253,94 @@ def test_a_retest_not_admitted_leaves_the_original_counting(store, rules, order)
     assert [(m["samples"], m["failed"]) for m in months] == [(1, 1)]
 
 
+def _retest_dated_otherwise():
+    """A failure (sampled 2026-01-28) whose re-test prints another sampling date (2026-02-03), the re-test's
+    correction (2026-02-04), and the bureau's retraction of the sample number (a reviewer's W09)."""
+    from tests.test_corrections import sample
+    from tests.test_retraction import retraction
+
+    kw = dict(passes=False, sample_no="DC26330100000002", production_date="2026-01-20")
+    original = sample("2026-02-14T11:00:00+08:00", sampled_on="2026-01-28", **kw)
+    retest = sample("2026-02-17T11:00:00+08:00", retest=True, sampled_on="2026-02-03", bromate=0.018, **kw)
+    corrected = sample("2026-02-17T12:00:00+08:00", retest=True, sampled_on="2026-02-04", bromate=0.019, **kw)
+    return original, retest, corrected, retraction("DC26330100000002", at="2026-02-18T09:30:00+08:00")
+
+
+DERIVED_ROWS = {"judgements": "SELECT * FROM judgements FINAL ORDER BY enterprise_id, sampled_on, event_id",
+                "sampling_items": "SELECT * FROM sampling_items FINAL ORDER BY enterprise_id, item_code, sampled_on, event_id, value_index"}
+
+
+@pytest.mark.parametrize("order", ["original, retest, retraction", "retest, original, retraction", "retest, original",
+                                   "retest, original, correction", "original, retest, correction, retraction",
+                                   "retraction, original, retest"])
+def test_a_report_keeps_the_date_it_was_first_filed_under_live_and_rebuilt(store, rules, order):
+    """A retracted W09 sample still counted: its re-test's row was written under its original's date while the
+    original stood, and again, superseded, under its own once the retraction hid the original — two rows, the live
+    one counting.  Folded live event by event, then rebuilt from the same log (batches derived at their end, where
+    the state is already past each event), the derived tables are the same rows, one per report."""
+    from qrisk.store import COUNTY_MONTHLY_SQL
+
+    original, retest, corrected, back = _retest_dated_otherwise()
+    named = {"original": original, "retest": retest, "correction": corrected, "retraction": back}
+    events = [REG_EVENT(), *(named[n] for n in order.split(", "))]
+    pipeline = Pipeline(store, rules, snapshot_every=dt.timedelta(days=1))
+    pipeline.recover()
+    for event in events:
+        pipeline.submit([event])
+    live = {table: store.query(sql) for table, sql in DERIVED_ROWS.items()}
+    files = pipeline.state.files
+    rebuilt = Pipeline(store, rules)  # (qrisk rebuild: the tables emptied, the log folded and derived again in batches)
+    rebuilt.recover(rebuild=True)
+    assert {table: store.query(sql) for table, sql in DERIVED_ROWS.items()} == live
+    # one judgements row per report: each keeps one date (a re-test its original's, unless it came first)
+    rows = live["judgements"]
+    assert sorted(r["event_id"] for r in rows) == sorted(s.event_id for f in files.values() for s in f.samples if s.judgement is not None)
+    dates = {r["event_id"]: r["sampled_on"] for r in rows}
+    came_first = order.index("retest") < order.index("original")
+    assert dates[str(retest.event_id)] == ("2026-02-03" if came_first else "2026-01-28")
+    assert {(r["event_id"], r["sampled_on"]) for r in live["sampling_items"]} == set(dates.items())
+    counting = [r for r in rows if r["superseded_by"] == ""]
+    months = store.query(COUNTY_MONTHLY_SQL, {"since": dt.date(2026, 1, 1), "until": dt.date(2027, 1, 1)})
+    if "retraction" in order:
+        assert counting == [] and [(m["samples"], m["failed"]) for m in months] == []
+    else:
+        assert len(counting) == 1 and [(m["samples"], m["failed"]) for m in months] == [(1, 1)]
+    rebuilt.close()
+
+
+def test_a_kafka_worker_files_a_report_under_one_date_as_the_embedded_pipeline(store, rules):
+    """The worker's effect messages carry the same judgements rows (the sink writes them): a retracted re-test's row
+    again under its original's date, not its own."""
+    import json
+
+    from qrisk.kafka_log import event_value
+    from qrisk.pipeline import JUDGEMENT_COLUMNS
+    from qrisk.worker import BatchOutput, Fold
+
+    original, retest, _, back = _retest_dated_otherwise()
+    now = dt.datetime(2026, 2, 18, 8, 0, tzinfo=dt.timezone.utc)
+    events = [e.model_copy(update={"received_at": now}) for e in (REG_EVENT(), original, retest, back)]
+    fold, out = Fold(rules, "log"), BatchOutput()
+    for offset, e in enumerate(events):
+        fold.apply(0, offset, event_value(e), int(now.timestamp() * 1000), out)
+    at, day = JUDGEMENT_COLUMNS.index("superseded_by"), JUDGEMENT_COLUMNS.index("sampled_on")
+    written = [(row[0], str(row[day])[:10], row[at]) for _, v in out.effects for row in json.loads(v).get("judgement_rows", {}).get("rows", [])]
+    assert {(eid, d) for eid, d, _ in written} == {(str(original.event_id), "2026-01-28"), (str(retest.event_id), "2026-01-28")}
+    pipeline = Pipeline(store, rules, snapshot_every=dt.timedelta(days=1))
+    for event in events:
+        pipeline.submit([event])
+    embedded = store.query("SELECT event_id, toString(sampled_on) AS d, superseded_by FROM judgements FINAL ORDER BY event_id")
+    last = {eid: (d, by) for eid, d, by in written}  # (the sink keeps a key's last row)
+    assert [(r["event_id"], r["d"], r["superseded_by"]) for r in embedded] == sorted((eid, *v) for eid, v in last.items())
+    pipeline.close()
+
+
+def REG_EVENT():  # noqa: N802 - the golden registration, as tests.test_corrections folds it
+    from tests.test_corrections import REG
+
+    return REG
+
+
 def test_a_batch_leaves_no_cyclic_garbage(tmp_path, rules, events):
     """The embedded runtime freezes what each commit leaves alive (qrisk.committer): safe only while
     folding, deriving and writing a batch leave no reference cycles for the collector to find."""
