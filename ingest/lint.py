@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from schemas.events import (CampaignActivityEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, EnforcementDecidedEvent,
+from schemas.events import (CampaignActivityEvent, CampaignRetractedEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, EnforcementDecidedEvent,
                             EnforcementRevokedEvent, Envelope, InspectionCompletedEvent, InterviewHeldEvent, SamplingResultEvent,
                             SamplingRetractedEvent, TestItem)
 from schemas.standards import Catalogue, UnitTable
@@ -38,6 +38,8 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
         return _complaint_warnings(event, file, elsewhere)
     if isinstance(event, SamplingRetractedEvent):
         return _retraction_warnings(event, file)
+    if isinstance(event, CampaignRetractedEvent):
+        return _campaign_retraction_warnings(event, file)
     if isinstance(event, (InspectionCompletedEvent, InterviewHeldEvent)):
         return _record_resent(event, file)
     if isinstance(event, EnforcementDecidedEvent):
@@ -76,6 +78,8 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
     unregistered = [unregistered_warning(event.enterprise_id)] if category is None and sampling else []
     on_file = list(file.samples) if file is not None and sampling else None
     out = unregistered + event_warnings(event, catalogue, category, on_file=on_file)
+    if event.event_type.startswith("campaign.") and file is not None:
+        out += _campaign_warnings(event, file)
     if sampling and file is not None:
         out += _as_folded(event, file, out)
     if sampling and elsewhere:
@@ -230,6 +234,37 @@ def _retraction_warnings(event: SamplingRetractedEvent, file: Any) -> list[dict[
                      f"to its reports when they come; check the sample number and the enterprise id",
                      f"企业 {event.enterprise_id} 名下尚无抽样编号 {p.sample_no} 的报告：撤销已登记，该编号的报告到达时即按撤销处理；"
                      f"请核对抽样编号和企业编号")]
+
+
+def _campaign_warnings(event: Envelope, file: Any) -> list[dict[str, Any]]:
+    """What the fold made of a campaign record that its sender should hear: withdrawn before it came."""
+    retraction = file.campaign.retractions.get(str(event.event_id))
+    if retraction is None:
+        return []
+    return [_warning("event_id", "record_retracted",
+                     f"the bureau retracted this record (event {event.event_id}) before it came ({retraction.reason}): it is kept on file, "
+                     "not counted; if it belongs to another enterprise, send it under that enterprise's id (a new event_id)",
+                     f"该记录（事件 {event.event_id}）到达前已被{retraction.by}撤销（原因：{retraction.reason}）：存档、不计入提档升级进度和指标；"
+                     f"如属于另一企业，请以该企业编号、新的 event_id 重新报送")]
+
+
+def _campaign_retraction_warnings(event: CampaignRetractedEvent, file: Any) -> list[dict[str, Any]]:
+    """A campaign.retracted whose record is not on file under the enterprise (kept, applied when the record comes), or
+    names a record sent again that was never counted on its own: the bureau hears it, in case the id or the enterprise is wrong."""
+    target = str(event.payload.retracted_event_id)
+    c = file.campaign if file is not None else None
+    retraction = c.retractions.get(target) if c is not None else None
+    if retraction is not None and retraction.record is not None:
+        return []
+    if c is not None and target in c.event_ids:
+        return [_warning("payload.retracted_event_id", "retraction_of_repeat",
+                         f"event {target} is a campaign record sent again, the same as one on file, and was never counted on its own: "
+                         "the record on file stands; to withdraw it, name its own event id",
+                         f"事件 {target} 与在档的提档升级记录相同（重复报送），未单独计入：在档的记录不受影响；如要撤销，请填写在档记录的事件编号")]
+    return [_warning("payload.retracted_event_id", "retraction_pending",
+                     f"no campaign record of event {target} is on file under {event.enterprise_id}: the retraction is kept and applies "
+                     f"when the record comes; check the event id and the enterprise id",
+                     f"企业 {event.enterprise_id} 名下尚无事件 {target} 的提档升级记录：撤销已登记，该记录到达时即按撤销处理；请核对事件编号和企业编号")]
 
 
 def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, file: Any,

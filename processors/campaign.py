@@ -143,6 +143,28 @@ class Commitment(FoldState):
     event_id: str
 
 
+class Activity(FoldState):
+    """A visit (观摩) or expert assistance (帮扶指导) as the bureau recorded it."""
+
+    kind: str = Field(description="visit | expert_assistance")
+    on: dt.date
+    note: str = ""
+    event_id: str
+
+
+class CampaignRetraction(FoldState):
+    """A ``campaign.retracted`` on file: the record it names does not count, on file when it came or arriving after it."""
+
+    event_id: str = Field(description="the retraction's event id")
+    retracted_event_id: str = Field(description="the campaign record withdrawn")
+    reason: str
+    occurred_at: dt.datetime
+    by: str = Field(description="who retracted it, as the event's source names it (its name, else its id)")
+    record_type: str | None = Field(default=None, description="the withdrawn record's event type, once it is on file (None: not yet)")
+    record_zh: str | None = Field(default=None, description="what the record was, in words")
+    record: dict[str, Any] | None = Field(default=None, description="the record as it was on file, kept (no longer counted)")
+
+
 class CampaignRecord(FoldState):
     """One enterprise's way through the campaign."""
 
@@ -156,11 +178,13 @@ class CampaignRecord(FoldState):
     tier_assessed_on: dt.date | None = None
     scores: dict[str, float] = Field(default_factory=dict, description="the latest assessment's scores per dimension")
     training: dict[str, Any] | None = Field(default=None, description="the newest training report by its as_of")
-    trainings: list[dict[str, Any]] = Field(default_factory=list, description="every training report, as loaded")
-    visits: int = 0
-    assistance: int = 0
-    visit_dates: list[dt.date] = Field(default_factory=list)
-    assistance_dates: list[dt.date] = Field(default_factory=list)
+    trainings: list[dict[str, Any]] = Field(default_factory=list, description="every training report, as loaded (with its event_id); "
+                                                                                 "of two of one as_of, the later loaded corrects the earlier")
+    activities: list[Activity] = Field(default_factory=list, description="every visit and expert assistance, as loaded")
+    visits: int = Field(default=0, description="visits on file (from activities)")
+    assistance: int = Field(default=0, description="expert assistance on file (from activities)")
+    visit_dates: list[dt.date] = Field(default_factory=list, description="the visits' days (from activities)")
+    assistance_dates: list[dt.date] = Field(default_factory=list, description="the expert assistance's days (from activities)")
     self_inspections: list[SelfInspection] = Field(default_factory=list)
     comparison_tests: list[ComparisonTest] = Field(default_factory=list)
     started_on: dt.date | None = Field(default=None, description="local date of its first campaign event")
@@ -176,8 +200,23 @@ class CampaignRecord(FoldState):
         default_factory=dict, description="stages a record folded before FOLD_VERSION 29 had reached, whose documents it did not keep "
                                           "(visit and assistance dates, earlier training reports): still reached, on their dates")
     event_ids: list[str] = Field(default_factory=list, description="every campaign event, oldest first")
+    registered_tier: str | None = Field(default=None, description="the tier the registry gave (enterprise.registered / .updated), which "
+                                                                 "an assessed tier stands over; None in a record folded before FOLD_VERSION 36")
+    retractions: dict[str, CampaignRetraction] = Field(
+        default_factory=dict, description="campaign.retracted on file, by the event id of the record withdrawn (campaign.retracted)")
 
     @model_validator(mode="before")
+    @classmethod
+    def _from_older_folds(cls, data: Any) -> Any:
+        data = cls._from_fold_28(data)
+        if isinstance(data, dict) and "activities" not in data and (data.get("visit_dates") or data.get("assistance_dates")):
+            # (a record folded before FOLD_VERSION 36 kept the days of visits and assistance, not their events: kept as
+            # activities without an event id, which a retraction cannot name — `qrisk rebuild` folds them again with theirs)
+            data = dict(data)
+            data["activities"] = ([{"kind": "visit", "on": d, "event_id": ""} for d in data.get("visit_dates") or []]
+                                  + [{"kind": "expert_assistance", "on": d, "event_id": ""} for d in data.get("assistance_dates") or []])
+        return data
+
     @classmethod
     def _from_fold_28(cls, data: Any) -> Any:
         """A record a Kafka worker kept from FOLD_VERSION 28 (a snapshot carried across the upgrade, until
@@ -208,14 +247,80 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
     """Apply one campaign.* event; returns (effect kind, data) pairs."""
     c = file.campaign
     pol = rules.policy.campaign
-    p = event.payload
     eid = str(event.event_id)
     c.event_ids.append(eid)
+    was_accepted = c.accepted_on
+    if event.event_type == "campaign.retracted":
+        out = _retract(file, event, rules)
+        if not out:
+            return out  # (the same retraction again: nothing changes, nothing to say)
+    else:
+        today = rules.local_date(event.occurred_at)
+        if c.started_on is None or today < c.started_on:
+            c.started_on = today
+        retraction = c.retractions.get(eid)
+        if retraction is not None:
+            # withdrawn before it came: filed as it would have been, then taken off at once (its effects unsaid)
+            _file_record(file, event, rules)
+            return [("campaign.retracted", _withdrawn(c, retraction, rules, arrived=True))]
+        out = _file_record(file, event, rules)
+    _settle(file)
+    apply_tier(file)
+    p = event.payload
+    if event.event_type == "campaign.assessment" and p.kind == "acceptance":
+        corrected = next((x for x in out if x[0] == "campaign.assessment_corrected"), None)
+        if p.passed:
+            if c.accepted_on is not None and p.assessed_on >= c.accepted_on:
+                # (a pass loaded late behind a later failure does not stand: nothing of it to check)
+                out += _passed_acceptance(file, p, pol, rules)
+        elif was_accepted is not None and c.accepted_on is None and not (corrected is not None and p.assessed_on == was_accepted):
+            # (a pass corrected the same day to a failure is a correction, said as one: no re-inspection took place)
+            # a later acceptance failed: the earlier pass no longer stands (stage, accepted, upgraded follow the newest);
+            # the pass named is the row's (the latest before the failure)
+            passed = _reversed_pass(c)
+            on = (passed.on if passed is not None else was_accepted).isoformat()
+            out.append(("campaign.acceptance_reversed", {
+                "accepted_on": on, "failed_on": p.assessed_on.isoformat(),
+                "message_zh": f"{on} 验收通过，{p.assessed_on.isoformat()} 复查验收未通过：验收结论以最近一次为准"}))
+    elif event.event_type == "campaign.retracted":
+        _recheck_acceptance(file, rules)
+    return out + restaged(c, pol)
+
+
+def restaged(c: CampaignRecord, pol: "CampaignPolicy") -> list[tuple[str, dict[str, Any]]]:
+    """Settle the stages from the documents on file; the effects of what changed (reached, re-dated, lost).
+
+    A stage is reached on the date of the documents that complete it (the letter signed, the assessment made,
+    the report's date, the activity's day), not the day it was recorded; an earlier-dated document loaded later
+    re-dates the stage, so the dates do not depend on loading order.  (A month-end cut, ``--as-of``, holds what
+    was recorded by the cut: a December acceptance recorded in January is not in December's cut, and is dated
+    in December in every table after it: README, "The upgrade campaign".)"""
+    out: list[tuple[str, dict[str, Any]]] = []
+    stages = _stage_dates(c, pol)
+    for stage in STAGES:
+        day, was = stages.get(stage), c.stages.get(stage)
+        if day is not None and was is None:
+            out.append(("campaign.stage_reached", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": day.isoformat()}))
+        elif day is not None and day != was:
+            out.append(("campaign.stage_redated", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": day.isoformat(),
+                                                   "was": was.isoformat()}))  # type: ignore[union-attr]
+        elif day is None and was is not None:
+            # a pass a later failed acceptance reversed, a record retracted: the stage is no longer reached (the
+            # dashboards count by the last of these)
+            out.append(("campaign.stage_lost", {"stage": stage, "stage_zh": STAGE_ZH[stage], "was": was.isoformat()}))
+    c.stages = stages
+    return out
+
+
+def _file_record(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[str, dict[str, Any]]]:
+    """Put one campaign record (a letter, an assessment, a training report, an activity) on file; the effects it
+    raises by itself."""
+    c = file.campaign
+    pol = rules.policy.campaign
+    p = event.payload
+    eid = str(event.event_id)
     et = event.event_type
     out: list[tuple[str, dict[str, Any]]] = []
-    today = rules.local_date(event.occurred_at)
-    if c.started_on is None or today < c.started_on:
-        c.started_on = today
     if et == "campaign.commitment":
         if any((x.document_no, x.signed_on, x.signatory) == (p.document_no, p.signed_on, p.signatory) for x in c.commitments):
             # one letter sent again (under a new event id): it is on file already.  (A letter without a number is
@@ -237,73 +342,153 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
                 "message_zh": f"已有承诺书 {first.document_no or '（无编号）'}（{first.signed_on.isoformat()} 签订），又收到承诺书 "
                               f"{p.document_no or '（无编号）'}（{p.signed_on.isoformat()} 签订）：两份均保留，承诺日期按最早签订的计，请核实"}))
     elif et == "campaign.assessment":
+        # one of its kind on the same day on file already: this one, loaded later, corrects it (both kept, the later in force)
+        corrected = next((a for a in reversed(c.assessments) if a.kind == p.kind and a.on == p.assessed_on), None)
         c.assessments.append(Assessment(kind=p.kind, on=p.assessed_on, tier=p.tier, passed=p.passed, scores=dict(p.scores), assessor=p.assessor,
                                         note=p.note, event_id=eid))
         start = _starting(c)
         out.append(("campaign.assessed", {"kind": p.kind, "tier": p.tier, "passed": p.passed,
                                           "starting_tier": start.tier if start else None}))
+        if corrected is not None:
+            out.append(("campaign.assessment_corrected", _correction_data(corrected, c.assessments[-1])))
     elif et == "campaign.training":
-        c.trainings.append(p.model_dump(mode="json"))
-    else:  # campaign.activity
-        if p.kind == "visit":
-            c.visits += 1
-            c.visit_dates.append(p.on)
-        elif p.kind == "expert_assistance":
-            c.assistance += 1
-            c.assistance_dates.append(p.on)
-        elif p.kind == "self_inspection":
-            c.self_inspections.append(SelfInspection(on=p.on, findings=p.findings, rectified=p.rectified, event_id=eid))
-        else:
-            category = file.profile.category if file.profile else None
-            # the event carries no unit: the values are read in the catalogue's unit for the item
-            unit = rules.catalogue.item_unit(category, p.item_code) if category else None
-            test = _comparison(p, eid, pol, unit is not None and unit.dimension.startswith(COUNT_DIMENSIONS))
-            named = rules.catalogue.item(category, p.item_code) if category else None
-            if named is not None:
-                test.item_name = named.name_zh
-            c.comparison_tests.append(test)
-            if not test.satisfactory:
-                item = rules.catalogue.item(category, test.item_code) if category else None
-                u = f" {unit.display}" if unit is not None and unit.display else ""
-                out.append(("campaign.comparison_unsatisfactory", {
-                    "item_code": test.item_code, "lab": test.lab, "enterprise_value": test.enterprise_value, "lab_value": test.lab_value,
-                    "en": test.en, "deviation": test.deviation, "log10_difference": test.log10_difference,
-                    "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果不满意："
-                                  f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{test.measure_zh}",
-                }))
-    was_accepted = c.accepted_on
-    _settle(file)
-    apply_tier(file)
-    if et == "campaign.assessment" and p.kind == "acceptance":
-        if p.passed:
-            if c.accepted_on is not None and p.assessed_on >= c.accepted_on:
-                # (a pass loaded late behind a later failure does not stand: nothing of it to check)
-                out += _passed_acceptance(file, p, pol, rules)
-        elif was_accepted is not None and c.accepted_on is None:
-            # a later acceptance failed: the earlier pass no longer stands (stage, accepted, upgraded follow the newest);
-            # the pass named is the row's (the latest before the failure)
-            passed = _reversed_pass(c)
-            on = (passed.on if passed is not None else was_accepted).isoformat()
-            out.append(("campaign.acceptance_reversed", {
-                "accepted_on": on, "failed_on": p.assessed_on.isoformat(),
-                "message_zh": f"{on} 验收通过，{p.assessed_on.isoformat()} 复查验收未通过：验收结论以最近一次为准"}))
-    # a stage is reached on the date of the documents that complete it (the letter signed, the assessment
-    # made, the report's date, the activity's day), not the day it was recorded: a month-end cut of the
-    # table must count a December acceptance loaded in January in December; an earlier-dated document
-    # loaded later re-dates the stage, so the dates do not depend on loading order
-    stages = _stage_dates(c, pol)
-    for stage in STAGES:
-        day, was = stages.get(stage), c.stages.get(stage)
-        if day is not None and was is None:
-            out.append(("campaign.stage_reached", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": day.isoformat()}))
-        elif day is not None and day != was:
-            out.append(("campaign.stage_redated", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": day.isoformat(),
-                                                   "was": was.isoformat()}))  # type: ignore[union-attr]
-        elif day is None and was is not None:
-            # a pass a later failed acceptance reversed: the stage is no longer reached (the dashboards count by the last of these)
-            out.append(("campaign.stage_lost", {"stage": stage, "stage_zh": STAGE_ZH[stage], "was": was.isoformat()}))
-    c.stages = stages
+        c.trainings.append({**p.model_dump(mode="json"), "event_id": eid})
+    elif p.kind in ("visit", "expert_assistance"):
+        c.activities.append(Activity(kind=p.kind, on=p.on, note=p.note, event_id=eid))
+    elif p.kind == "self_inspection":
+        c.self_inspections.append(SelfInspection(on=p.on, findings=p.findings, rectified=p.rectified, event_id=eid))
+    else:
+        category = file.profile.category if file.profile else None
+        # the event carries no unit: the values are read in the catalogue's unit for the item
+        unit = rules.catalogue.item_unit(category, p.item_code) if category else None
+        test = _comparison(p, eid, pol, unit is not None and unit.dimension.startswith(COUNT_DIMENSIONS))
+        named = rules.catalogue.item(category, p.item_code) if category else None
+        if named is not None:
+            test.item_name = named.name_zh
+        c.comparison_tests.append(test)
+        if not test.satisfactory:
+            item = rules.catalogue.item(category, test.item_code) if category else None
+            u = f" {unit.display}" if unit is not None and unit.display else ""
+            out.append(("campaign.comparison_unsatisfactory", {
+                "item_code": test.item_code, "lab": test.lab, "enterprise_value": test.enterprise_value, "lab_value": test.lab_value,
+                "en": test.en, "deviation": test.deviation, "log10_difference": test.log10_difference,
+                "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果不满意："
+                              f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{test.measure_zh}",
+            }))
     return out
+
+
+# --------------------------------------------------------------------------- retractions (撤销提档升级记录)
+#
+# A campaign record filed under the wrong enterprise, or recorded in error, is withdrawn by the bureau's
+# campaign.retracted naming its event id.  The log stays append-only: the record is taken off the lists the
+# campaign is settled from and kept on the retraction (``CampaignRecord.retractions``, with the reason), so
+# the stages, the tier, the three ones, the KPIs and the acceptance no longer count it (campaign.stage_lost
+# or stage_redated say what moved).  A retraction that comes before its record is kept, and the record is
+# filed retracted as it arrives: either order gives the same file.  A second retraction of one record says nothing.
+
+RECORD_ZH = {"campaign.commitment": "承诺书", "campaign.assessment": "评定记录", "campaign.training": "培训考试报告",
+             "campaign.activity": "提档升级活动"}
+
+
+def _take(c: CampaignRecord, target: str) -> tuple[str, str, dict[str, Any]] | None:
+    """Take the record of event ``target`` off the campaign's lists: (its event type, what it was in words, the record)."""
+    for i, x in enumerate(c.commitments):
+        if x.event_id == target:
+            del c.commitments[i]
+            return "campaign.commitment", (f"承诺书 {x.document_no or '（无编号）'}（{x.signed_on.isoformat()} 签订"
+                                           + (f"，签字人 {x.signatory}" if x.signatory else "") + "）"), x.model_dump(mode="json")
+    for i, a in enumerate(c.assessments):
+        if a.event_id == target:
+            del c.assessments[i]
+            return "campaign.assessment", f"{ASSESSMENT_KIND_ZH[a.kind]}（{a.on.isoformat()}，{_assessment_zh(a)}）", a.model_dump(mode="json")
+    for i, t in enumerate(c.trainings):
+        if t.get("event_id") == target:
+            del c.trainings[i]
+            return "campaign.training", (f"培训考试报告（{t['as_of']}：培训 {t['staff_trained']}/{t['staff_total']} 人，"
+                                         f"考试 {t['exam_takers']} 人，一次通过 {t['exam_first_pass']} 人）"), dict(t)
+    for i, v in enumerate(c.activities):
+        if v.event_id == target:
+            del c.activities[i]
+            return "campaign.activity", f"{ACTIVITY_ZH[v.kind]}（{v.on.isoformat()}）", v.model_dump(mode="json")
+    for i, s in enumerate(c.self_inspections):
+        if s.event_id == target:
+            del c.self_inspections[i]
+            return "campaign.activity", f"自查（{s.on.isoformat()}）", s.model_dump(mode="json")
+    for i, x in enumerate(c.comparison_tests):
+        if x.event_id == target:
+            del c.comparison_tests[i]
+            return "campaign.activity", f"比对试验（{x.on.isoformat()}，{x.item_name or x.item_code}）", x.model_dump(mode="json")
+    return None
+
+
+ACTIVITY_ZH = {"visit": "观摩", "expert_assistance": "帮扶指导", "self_inspection": "自查", "comparison_test": "比对试验"}
+
+
+def _retract(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[str, dict[str, Any]]]:
+    c = file.campaign
+    p = event.payload
+    target = str(p.retracted_event_id)
+    if target in c.retractions:
+        return []  # retracted already: the same decision again, nothing to say
+    retraction = CampaignRetraction(event_id=str(event.event_id), retracted_event_id=target, reason=p.reason, occurred_at=event.occurred_at,
+                                    by=event.source.name or event.source.id)
+    c.retractions[target] = retraction
+    return [("campaign.retracted", _withdrawn(c, retraction, rules, arrived=False))]
+
+
+def _withdrawn(c: CampaignRecord, retraction: CampaignRetraction, rules: "Rules", arrived: bool) -> dict[str, Any]:
+    """Take the retracted record off the lists (when on file): the ``campaign.retracted`` effect's data."""
+    target = retraction.retracted_event_id
+    taken = _take(c, target)
+    if taken is not None:
+        retraction.record_type, retraction.record_zh, retraction.record = taken
+    said = f"由{retraction.by}撤销（原因：{retraction.reason}）"
+    if arrived:
+        day = rules.local_date(retraction.occurred_at).isoformat()
+        what = retraction.record_zh or "提档升级记录"
+        text = (f"{what}（事件 {target}）到达，但已于 {day} {said}：该记录存档、不计入提档升级进度和指标；"
+                f"如属于另一企业，请以该企业编号重新报送")
+    elif taken is not None:
+        text = f"{retraction.record_zh}（事件 {target}）已{said}：该记录存档、不再计入提档升级进度和指标"
+    elif target in c.event_ids:
+        text = (f"事件 {target} 与在档记录相同（重复报送），未单独计入：撤销已登记，在档的记录不受影响；"
+                f"如要撤销在档的记录，请以其事件编号撤销")
+    else:
+        text = (f"本企业名下尚无事件 {target} 的提档升级记录：{said}已登记，该记录到达时即按撤销存档、不计入；"
+                f"请核对事件编号和企业编号")
+    return {"retracted_event_id": target, "retraction_event_id": retraction.event_id, "record_type": retraction.record_type,
+            "record_zh": retraction.record_zh, "reason": retraction.reason, "by": retraction.by,
+            "pending": taken is None and not arrived and target not in c.event_ids, "arrived_after": arrived, "message_zh": text}
+
+
+def _recheck_acceptance(file: "CreditFile", rules: "Rules") -> None:
+    """The checks of the passed acceptance in force (须核实), once a retraction changed which one that is."""
+    c = file.campaign
+    passes = [a for a in _acceptances(c) if a.passed and c.accepted_on is not None and a.on >= c.accepted_on]
+    if not passes:
+        c.acceptance_checked_on, c.acceptance_checks = None, []
+    elif passes[-1].on != c.acceptance_checked_on:
+        c.acceptance_checked_on = passes[-1].on
+        c.acceptance_checks = acceptance_checks(file, passes[-1].on, rules.policy.campaign, rules)
+
+
+ASSESSMENT_KIND_ZH = {"tiering": "调查分档", "acceptance": "检查验收"}
+
+
+def _assessment_zh(a: Assessment) -> str:
+    """"C档", "通过，B档", "未通过，A档": what an assessment concluded."""
+    tier = f"{a.tier}档"
+    return tier if a.kind == "tiering" else ("通过，" if a.passed else "未通过，") + tier
+
+
+def _correction_data(was: Assessment, now: Assessment) -> dict[str, Any]:
+    """``campaign.assessment_corrected``: a same-day assessment of the same kind loaded later replaces the earlier."""
+    kind = ASSESSMENT_KIND_ZH[now.kind]
+    return {"kind": now.kind, "on": now.on.isoformat(), "corrects": was.event_id, "was": {"tier": was.tier, "passed": was.passed},
+            "now": {"tier": now.tier, "passed": now.passed},
+            "message_zh": f"{now.on.isoformat()} 的{kind}记录已更正：{_assessment_zh(was)} → {_assessment_zh(now)}"
+                          f"（同日后报送的记录为更正，原记录事件 {was.event_id} 存档、不再计入）"}
 
 
 def _passed_acceptance(file: "CreditFile", p: Any, pol: "CampaignPolicy", rules: "Rules") -> list[tuple[str, dict[str, Any]]]:
@@ -325,15 +510,35 @@ def _passed_acceptance(file: "CreditFile", p: Any, pol: "CampaignPolicy", rules:
         "message_zh": "检查验收通过，但" + "；".join(found) + "，请核实验收结论"})]
 
 
+def _in_force(c: CampaignRecord, kind: str) -> list[Assessment]:
+    """The assessments of ``kind`` by date, one a day: of two on one day the one loaded later, which corrects the
+    earlier (a tier or a result mistyped and sent again the same day) — the starting tier, the tier now, the
+    acceptance's result and the count of failed ones all read the same record."""
+    by_day = {a.on: a for a in c.assessments if a.kind == kind}  # (the log's order: the later loaded stays)
+    return [by_day[d] for d in sorted(by_day)]
+
+
+def corrected_assessments(c: CampaignRecord) -> dict[str, str]:
+    """event id of an assessment a same-day one of its kind loaded later corrected -> the correcting one's event id."""
+    out: dict[str, str] = {}
+    last: dict[tuple[str, dt.date], Assessment] = {}
+    for a in c.assessments:
+        earlier = last.get((a.kind, a.on))
+        if earlier is not None:
+            out[earlier.event_id] = a.event_id
+        last[(a.kind, a.on)] = a
+    return out
+
+
 def _starting(c: CampaignRecord) -> "Assessment | None":
-    """The earliest-dated tiering (of two on one day, the one loaded first): the starting tier whatever the loading order."""
-    tiered = [a for a in c.assessments if a.kind == "tiering"]
-    return min(tiered, key=lambda a: a.on) if tiered else None
+    """The earliest-dated tiering (of two on one day, the one loaded later: the correction): the starting tier whatever the loading order."""
+    tiered = _in_force(c, "tiering")
+    return tiered[0] if tiered else None
 
 
 def _acceptances(c: CampaignRecord) -> list[Assessment]:
-    """The acceptances by date (of two on one day, in loading order)."""
-    return sorted((a for a in c.assessments if a.kind == "acceptance"), key=lambda a: a.on)
+    """The acceptances by date, one a day (of two on one day, the one loaded later: the correction)."""
+    return _in_force(c, "acceptance")
 
 
 def _settle(file: "CreditFile") -> None:
@@ -344,6 +549,11 @@ def _settle(file: "CreditFile") -> None:
     if c.commitments:
         first = min(c.commitments, key=lambda x: x.signed_on)
         c.commitment_signed_on, c.signatory, c.document_no = first.signed_on, first.signatory, first.document_no
+    else:  # (every letter retracted)
+        c.commitment_signed_on = c.signatory = c.document_no = None
+    c.visit_dates = [a.on for a in c.activities if a.kind == "visit"]
+    c.assistance_dates = [a.on for a in c.activities if a.kind == "expert_assistance"]
+    c.visits, c.assistance = len(c.visit_dates), len(c.assistance_dates)
     start = _starting(c)
     c.starting_tier = start.tier if start else None
     done = _acceptances(c)
@@ -354,12 +564,13 @@ def _settle(file: "CreditFile") -> None:
     # the newest by date decides the tier (one loaded late does not undo a later one); a failed acceptance
     # moves nobody up, and undoes the passes before it
     order = {id(a): i for i, a in enumerate(c.assessments)}
-    candidates = [a for a in c.assessments if a.kind == "tiering"] + standing
+    candidates = _in_force(c, "tiering") + standing
     if candidates:
         newest = max(candidates, key=lambda a: (a.on, order[id(a)]))
         c.tier, c.scores, c.tier_assessed_on = newest.tier, dict(newest.scores), newest.on
-    if c.trainings:
-        c.training = max(reversed(c.trainings), key=lambda t: t["as_of"])  # the newest report (of two, the one loaded last)
+    else:  # (never assessed, or every assessment retracted: the registry's tier is the enterprise's again, apply_tier)
+        c.tier, c.scores, c.tier_assessed_on = None, {}, None
+    c.training = max(reversed(c.trainings), key=lambda t: t["as_of"]) if c.trainings else None  # the newest (of two, the one loaded last)
 
 
 def _stage_dates(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, dt.date]:
@@ -391,10 +602,18 @@ def _stage_dates(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, dt.date]
 
 def apply_tier(file: "CreditFile") -> None:
     """The assessed tier is the enterprise's campaign tier (and the risk grade's credit term), also
-    over a registration or an update that arrives later with the registry's older tier."""
-    tier = file.campaign.tier
+    over a registration or an update that arrives later with the registry's older tier; without one (never
+    assessed, or every assessment retracted) the registry's tier is."""
+    c = file.campaign
+    tier = c.tier or c.registered_tier
     if tier is not None and file.profile is not None and file.profile.campaign_tier != tier:
         file.profile = file.profile.model_copy(update={"campaign_tier": tier})
+
+
+def registry_tier(file: "CreditFile", tier: str) -> None:
+    """enterprise.registered / .updated gave ``tier``: kept beside the assessed one, which stands over it."""
+    file.campaign.registered_tier = tier
+    apply_tier(file)
 
 
 def _comparison(p: Any, event_id: str, pol: "CampaignPolicy", count: bool) -> ComparisonTest:
@@ -675,9 +894,9 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
 
 
 def last_acceptance(c: CampaignRecord) -> Assessment | None:
-    """The newest acceptance by its date (of two on one day, the one loaded last)."""
-    done = [a for a in c.assessments if a.kind == "acceptance"]
-    return max(reversed(done), key=lambda a: a.on) if done else None
+    """The newest acceptance by its date (of two on one day, the one loaded last: the correction)."""
+    done = _acceptances(c)
+    return done[-1] if done else None
 
 
 def _reversed_pass(c: CampaignRecord) -> Assessment | None:

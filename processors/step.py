@@ -34,7 +34,7 @@ from processors.credit_file import (
 )
 from processors.fluctuation import (complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, refailed,
                                     reinstated, uncharted)
-from processors.campaign import apply_tier, on_campaign_event, revoked_from_acceptance
+from processors.campaign import apply_tier, on_campaign_event, registry_tier, revoked_from_acceptance
 from processors.judgement import SampleJudgement, judge_sample, ratio_figure, same_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, next_inspection_due, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide,
@@ -47,6 +47,7 @@ from schemas.events import (
     CampaignActivityEvent,
     CampaignAssessmentEvent,
     CampaignCommitmentEvent,
+    CampaignRetractedEvent,
     CampaignTrainingEvent,
     ClockTick,
     ComplaintReceivedEvent,
@@ -84,7 +85,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 35
+FOLD_VERSION = 36
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -149,7 +150,11 @@ it (its supervisor: 已通知 分管局长); 34: the alert fold acts on what the
 acceptance of a rectification reversed puts the alerts it verified or closed back to rectifying (整改中), telling their
 receivers as a reopening does, an earlier-dated verification arriving late moves no alert, and an interview record sent
 again or outdated adds no step; a move hands an escalated alert over without a notice to those its escalation told; 35: a
-rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts.  A
+rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts; 36: a
+campaign assessment loaded later on the same day as one of its kind corrects it (campaign.assessment_corrected: the starting
+tier, the tier now and the acceptance's result read the correction, no failed re-inspection is counted), campaign.retracted
+withdraws a campaign record (kept on file, no longer counted; one arriving after its retraction is filed retracted), visits and
+assistance are kept as records with their event ids, and the registry's tier is the enterprise's again when no assessment stands.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -328,7 +333,7 @@ def _registered(state: CountyState, file: CreditFile, event: EnterpriseRegistere
     kind = "enterprise.registered" if file.profile is None else "enterprise.profile_changed"
     _relicensed(file, event.payload.licence_no)
     file.profile = event.payload
-    apply_tier(file)
+    registry_tier(file, event.payload.campaign_tier)
     if file.registered_at is None:
         file.registered_at = event.occurred_at
     effects.append(_effect(kind, event, file.enterprise_id, name=event.payload.name, category=event.payload.category))
@@ -375,7 +380,10 @@ def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rul
     if "licence_no" in changes:
         _relicensed(file, changes["licence_no"])
     file.profile = file.profile.model_copy(update=changes)
-    apply_tier(file)
+    if "campaign_tier" in changes:
+        registry_tier(file, changes["campaign_tier"])
+    else:
+        apply_tier(file)
     effects.append(_effect("enterprise.profile_changed", event, file.enterprise_id, changes=changes))
 
 
@@ -2173,4 +2181,5 @@ _HANDLERS = {
     CampaignAssessmentEvent: _campaign,
     CampaignTrainingEvent: _campaign,
     CampaignActivityEvent: _campaign,
+    CampaignRetractedEvent: _campaign,
 }

@@ -526,8 +526,8 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     """The commitment letter, stages with their dates, each assessment with its assessor, the "three
     ones" with their figures, the self-inspections, the KPIs with their counts against their targets,
     the comparison tests, and what is still to do (待办)."""
-    from processors.campaign import (ASSISTANCE_TIERS, STAGE_ZH, STAGES, gap_text, kpis, last_acceptance, stage_applies, three_ones,
-                                     three_ones_gaps, unmet_kpis)
+    from processors.campaign import (ASSISTANCE_TIERS, STAGE_ZH, STAGES, corrected_assessments, gap_text, kpis, last_acceptance,
+                                     stage_applies, three_ones, three_ones_gaps, unmet_kpis)
 
     c = file.campaign
     if not c.event_ids:
@@ -564,11 +564,14 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     if gaps:
         stages[-1]["detail"] = (stages[-1]["detail"] + "；" if stages[-1]["detail"] else "") + "已验收通过，但须核实：" + "；".join(gaps)
     rows += stages
+    corrected = corrected_assessments(c)
     for a in sorted(c.assessments, key=lambda a: a.on):  # who assessed, and what they found
         kind = "调查分档" if a.kind == "tiering" else "检查验收"
         status = TIER_ZH.get(a.tier, a.tier) if a.kind == "tiering" else ("通过，" if a.passed else "未通过，") + TIER_ZH.get(a.tier, a.tier)
-        rows.append({"item": f"{kind}（{a.on.isoformat()}）", "status": status,
-                     "detail": "；".join(x for x in (f"评定人 {a.assessor}" if a.assessor else "", a.note) if x)})
+        # (of two on one day, the one loaded later corrects the earlier: the earlier is kept and said, not counted)
+        said = f"已由同日后报送的记录（事件 {corrected[a.event_id]}）更正，不计入" if a.event_id in corrected else ""
+        rows.append({"item": f"{kind}（{a.on.isoformat()}）", "status": status + ("（已更正）" if said else ""),
+                     "detail": "；".join(x for x in (f"评定人 {a.assessor}" if a.assessor else "", a.note, said) if x)})
     # what the acceptance must be checked against besides the KPIs (a penalty, a low pass rate, grade C/D, complaints)
     rows += [{"item": f"验收须核实·{check.label_zh}", "status": "须核实", "detail": check.text_zh} for check in c.acceptance_checks]
     rows.append({"item": "提档升级档次", "status": f"{TIER_ZH.get(c.starting_tier or 'unrated')} → {TIER_ZH.get(c.tier or 'unrated')}",
@@ -602,6 +605,16 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
         rows.append({"item": k["label_zh"], "status": status, "detail": detail})
     rows_tests = _comparison_rows(file, rules)
     rows += rows_tests
+    off = rules.policy.utc_offset_hours
+    for r in c.retractions.values():  # the records withdrawn (kept on file, not counted), and retractions waiting for theirs
+        when = f"{_local(r.occurred_at, off, with_time=False)} 由{r.by}撤销：{r.reason}（撤销事件 {r.event_id}）"
+        if r.record is not None:
+            rows.append({"item": f"已撤销·{r.record_zh}", "status": "已撤销，不计入", "detail": f"{when}；原记录事件 {r.retracted_event_id}"})
+        elif r.retracted_event_id in c.event_ids:
+            rows.append({"item": f"撤销（事件 {r.retracted_event_id}）", "status": "重复报送的记录，原未单独计入", "detail": when})
+        else:
+            rows.append({"item": f"撤销（事件 {r.retracted_event_id}）", "status": "本企业名下无此记录",
+                         "detail": f"{when}；该记录到达时即按撤销存档"})
     todo = _campaign_todo(file, rules, k_all, last_acceptance(c))
     rows.append({"item": "待办", "status": f"{len(todo)} 项" if todo else "无", "detail": "；".join(todo)})
     return rows

@@ -1,0 +1,207 @@
+"""The campaign coordinator's review of the upgrade campaign's tracking (提档升级): same-day corrections and
+retractions, the training report in force, month-end cuts, a retaken exam, rounding at the target, closed
+and unregistered enterprises, the credit file's 待办, one tier rule, the wording."""
+from __future__ import annotations
+
+import json
+
+from processors.campaign import county_progress, progress_row
+from processors.step import replay
+from tests.test_campaign import activity, commitment, comparison, tiering, training, whole_campaign
+from tests.test_risk import E, ev, registered
+
+
+def _row(state, rules, enterprise_id=E):
+    return progress_row(state.files[enterprise_id], rules.policy.campaign)
+
+
+# --------------------------------------------------------------------------- 1. same-day corrections
+
+
+def test_a_tiering_corrected_the_same_day_is_the_starting_tier_and_the_tier_now(rules):
+    """C mistyped, B sent the same day: both the starting tier and the tier now are B — not 已提档 C→B, and no
+    帮扶指导 asked of a B-tier enterprise."""
+    mistyped = tiering("C", "2026-03-20T15:00:00+08:00")
+    fixed = tiering("B", "2026-03-20T18:00:00+08:00", note="更正：应为B档")
+    state, effects = replay([registered(campaign_tier="C"), commitment(), mistyped, fixed], rules)
+    row = _row(state, rules)
+    assert (row["starting_tier"], row["tier"], row["upgraded"]) == ("B", "B", False)
+    assert "帮扶指导" not in row["lag_reasons_zh"]
+    (said,) = [e.data for e in effects if e.kind == "campaign.assessment_corrected"]
+    assert said["corrects"] == str(mistyped.event_id) and said["message_zh"].startswith("2026-03-20 的调查分档记录已更正：C档 → B档")
+    # whatever the loading order of two other days' tierings, the same-day pair reads the same
+    later = tiering("A", "2026-06-01T10:00:00+08:00")
+    a, _ = replay([registered(campaign_tier="C"), later, mistyped, fixed], rules)
+    assert (_row(a, rules)["starting_tier"], _row(a, rules)["tier"]) == ("B", "A")
+    from qrisk.credit_report import build_report
+
+    rows = [r for r in build_report(state.files[E], rules)["campaign"] if r["item"] == "调查分档（2026-03-20）"]
+    assert [r["status"] for r in rows] == ["C档（已更正）", "B档"] and "更正，不计入" in rows[0]["detail"]
+
+
+def test_a_passed_acceptance_corrected_the_same_day_to_a_failure_is_one_failed_acceptance_not_a_reversal(rules):
+    events = [e for e in whole_campaign() if not (e.event_type == "campaign.assessment" and e.payload.kind == "acceptance")]
+    typo = tiering("A", "2026-10-15T15:00:00+08:00", kind="acceptance", passed=True)
+    fixed = tiering("B", "2026-10-15T18:00:00+08:00", kind="acceptance", passed=False, note="更正：验收结论录入错误，应为未通过")
+    state, effects = replay(events + [typo, fixed], rules)
+    row = _row(state, rules)
+    assert row["accepted_on"] is None and row["acceptance_failed"] == 1 and row["tier"] == "C"
+    assert row["acceptance_result_zh"] == "验收未通过 1 次（最近 2026-10-15，县局调查分档组，更正：验收结论录入错误，应为未通过）"
+    assert "复查" not in row["acceptance_result_zh"] and "已被推翻" not in row["lag_reasons_zh"]
+    assert not [e for e in effects if e.kind == "campaign.acceptance_reversed"]
+    (said,) = [e.data for e in effects if e.kind == "campaign.assessment_corrected"]
+    assert said["message_zh"].startswith("2026-10-15 的检查验收记录已更正：通过，A档 → 未通过，B档")
+    sm = county_progress(state, rules.policy.campaign)["summary"]
+    assert (sm["accepted"], sm["last_acceptance_failed"], sm["acceptance_failed_ever"]) == (0, 1, 1)
+    # the other way round: a failure corrected the same day to a pass is a pass, never failed
+    state, _ = replay(events + [tiering("B", "2026-10-15T15:00:00+08:00", kind="acceptance", passed=False),
+                                tiering("B", "2026-10-15T18:00:00+08:00", kind="acceptance", passed=True)], rules)
+    row = _row(state, rules)
+    assert (row["accepted_on"], row["acceptance_failed"], row["acceptance_result_zh"]) == ("2026-10-15", 0, "验收通过（2026-10-15）")
+
+
+def retracted(target, at="2026-07-01T10:00:00+08:00", reason="误录入本企业名下（应为 E-2）", enterprise_id=E):
+    return ev("campaign.retracted", at, enterprise_id, retracted_event_id=str(target.event_id), reason=reason)
+
+
+def test_a_retracted_record_is_kept_on_file_and_no_longer_counts(rules):
+    """A letter, a tiering, a training report, a visit and a comparison test filed under the wrong enterprise: each
+    retraction takes its record out of the stages, the tier, the three ones and the KPIs, and keeps it on file."""
+    from qrisk.credit_report import build_report
+
+    events = whole_campaign()
+    letter, tier, visit, report, test = events[1], events[2], events[3], events[5], events[7]
+    state, _ = replay(events, rules)
+    assert _row(state, rules)["stages"]["mobilisation"] == "2026-01-10"
+    state, effects = replay([retracted(letter)], rules, state)
+    c = state.files[E].campaign
+    assert c.commitments == [] and c.commitment_signed_on is None and "mobilisation" not in c.stages
+    (said,) = [e.data for e in effects if e.kind == "campaign.retracted"]
+    assert said["record_type"] == "campaign.commitment" and not said["pending"]
+    assert said["message_zh"].startswith("承诺书 TDSJ-2026-017（2026-01-10 签订，签字人 周建国（法定代表人））（事件 ")
+    assert "已由县局提档升级办公室撤销（原因：误录入本企业名下（应为 E-2））" in said["message_zh"]
+    assert [e.data["stage"] for e in effects if e.kind == "campaign.stage_lost"] == ["mobilisation"]
+    row = _row(state, rules)
+    assert row["commitment_signed_on"] is None and row["commitments_zh"] == ""
+    # the tiering: no starting tier, no tier, the registry's tier the risk grade's again
+    state, effects = replay([retracted(tier), retracted(visit), retracted(report), retracted(test)], rules, state)
+    row = _row(state, rules)
+    assert (row["starting_tier"], row["accepted_on"]) == (None, "2026-11-20")  # (the acceptance stands: it was not withdrawn)
+    assert row["three_ones"] == {"training_and_exam": False, "self_inspection": True, "comparison_test": False}
+    assert row["training_as_of"] is None and row["kpis"]["training_rate"]["value"] is None
+    assert {"tiering", "training", "self_improvement"}.isdisjoint(row["stages"])
+    assert state.files[E].campaign.visits == 0 and len(state.files[E].campaign.retractions) == 5
+    rows = build_report(state.files[E], rules)["campaign"]
+    withdrawn = [r for r in rows if r["status"] == "已撤销，不计入"]
+    assert [r["item"] for r in withdrawn][:2] == ["已撤销·承诺书 TDSJ-2026-017（2026-01-10 签订，签字人 周建国（法定代表人））",
+                                                  "已撤销·调查分档（2026-02-01，C档）"]
+    assert all("误录入本企业名下" in r["detail"] for r in withdrawn) and len(withdrawn) == 5
+    # the same retraction again says nothing
+    _, effects = replay([retracted(letter, at="2026-07-02T10:00:00+08:00")], rules, state)
+    assert effects == []
+
+
+def test_a_retraction_before_its_record_files_the_record_retracted_in_either_order(rules):
+    letter = commitment()
+    withdrawal = retracted(letter, at="2026-01-09T10:00:00+08:00")
+    state, effects = replay([registered(), withdrawal], rules)
+    (said,) = [e.data for e in effects if e.kind == "campaign.retracted"]
+    assert said["pending"] and said["message_zh"].startswith(f"本企业名下尚无事件 {letter.event_id} 的提档升级记录")
+    state, effects = replay([letter], rules, state)
+    (said,) = [e.data for e in effects if e.kind == "campaign.retracted"]
+    assert said["arrived_after"] and said["record_type"] == "campaign.commitment" and "到达，但已于 2026-01-09 由" in said["message_zh"]
+    assert not [e for e in effects if e.kind.startswith("campaign.stage")]
+    other, _ = replay([registered(), letter, withdrawal], rules)
+    for a, b in ((state, other),):
+        ca, cb = a.files[E].campaign, b.files[E].campaign
+        assert (ca.commitments, ca.stages, ca.commitment_signed_on) == (cb.commitments, cb.stages, cb.commitment_signed_on) == ([], {}, None)
+        assert ca.retractions[str(letter.event_id)].record == cb.retractions[str(letter.event_id)].record
+
+
+def test_a_retracted_passed_acceptance_takes_the_acceptance_and_its_checks_away(rules):
+    events = whole_campaign()
+    state, _ = replay(events, rules)
+    state, effects = replay([retracted(events[-1], at="2026-12-01T10:00:00+08:00")], rules, state)
+    row = _row(state, rules)
+    assert (row["accepted_on"], row["tier"], row["upgraded"], row["stage"]) == (None, "C", False, "self_improvement")
+    assert row["acceptance_result_zh"] == "未验收" and state.files[E].campaign.acceptance_checked_on is None
+    assert [e.data["stage"] for e in effects if e.kind == "campaign.stage_lost"] == ["acceptance"]
+    assert state.files[E].profile.campaign_tier == "C"
+
+
+def _docs(events, source=None):
+    docs = [json.loads(e.model_dump_json(exclude_unset=True)) for e in events]
+    for d in docs:
+        if source and d["event_type"] != "enterprise.registered":
+            d["source"] = source
+    return docs
+
+
+OFFICE = {"kind": "bureau", "id": "campaign-office", "name": "县局提档升级办公室"}
+
+
+def test_a_campaign_retraction_over_http_for_the_bureau_only_and_the_table_follows(server):
+    from qrisk.auth import KeyStore
+
+    keys = KeyStore(server.data_dir / "keys.json")
+    _, bureau = keys.create("bureau", "campaign-office", source_id="campaign-office", actor="tests")
+    _, lab = keys.create("lab", "lab-9", source_id="lab-001", actor="tests")
+    as_bureau = {"authorization": f"Bearer {bureau}"}
+    events = whole_campaign()
+    assert server.post("/v1/events", json=_docs(events[:1])).status_code == 200
+    assert server.post("/v1/events", json=_docs(events[1:], OFFICE), headers=as_bureau).status_code == 200
+    withdrawal = _docs([retracted(events[1])], OFFICE)
+    refused = server.post("/v1/events", json=withdrawal, headers={"authorization": f"Bearer {lab}"})
+    assert refused.status_code == 403
+    answer = server.post("/v1/events", json=withdrawal, headers=as_bureau)
+    assert answer.status_code == 200 and "warnings" not in answer.json()["events"][0], answer.text
+    (row,) = server.get("/v1/campaign").json()["rows"]
+    assert row["commitment_signed_on"] is None and "mobilisation" not in row["stages"]
+    report = server.get(f"/v1/enterprises/{E}?view=report").json()["campaign"]
+    assert any(r["item"].startswith("已撤销·承诺书") for r in report)
+    # a retraction naming nothing on file is kept, and the bureau hears it; its own id is refused by name
+    unknown = _docs([ev("campaign.retracted", "2026-07-02T10:00:00+08:00", retracted_event_id="00000000-0000-4000-8000-0000000000aa",
+                        reason="编号填错")], OFFICE)
+    (entry,) = server.post("/v1/events", json=unknown, headers=as_bureau).json()["events"]
+    assert [w["type"] for w in entry["warnings"]] == ["retraction_pending"] and "尚无事件" in entry["warnings"][0]["reason_zh"]
+    itself = dict(unknown[0], event_id="00000000-0000-4000-8000-0000000000bb")
+    itself["payload"] = dict(itself["payload"], retracted_event_id=itself["event_id"])
+    bad = server.post("/v1/events", json=[itself], headers=as_bureau)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "payload.retracted_event_id"
+
+
+def test_a_campaign_retraction_by_import_and_through_the_bureaus_kafka_ingress_topic(tmp_path):
+    """`qrisk import` into a data directory takes it as the HTTP door does; the bureau's ingress topic admits it (what a
+    bureau key may post), the lab's does not."""
+    import subprocess
+    import sys
+
+    from qrisk.topics import Topics
+    from tests.conftest import ROOT
+
+    events = whole_campaign()
+    path = tmp_path / "campaign.jsonl"
+    path.write_text("".join(json.dumps(d, ensure_ascii=False) + "\n" for d in _docs(events + [retracted(events[1])], OFFICE)), encoding="utf-8")
+
+    def qrisk(*args):
+        done = subprocess.run([sys.executable, "-m", "qrisk", *args], cwd=ROOT, capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert json.loads(qrisk("import", str(path), "--data-dir", str(tmp_path / "data")))["accepted"] == len(events) + 1
+    (row,) = json.loads(qrisk("campaign", "--data-dir", str(tmp_path / "data"), "--json"))["rows"]
+    assert row["commitment_signed_on"] is None and "mobilisation" not in row["stages"]
+    admissions = Topics("q").admissions()
+    event = retracted(events[1]).model_copy(update={"source": events[1].source})
+    assert admissions["q.ingress.bureau"].refusal(event) is None
+    assert admissions["q.ingress.lab"].refusal(event)["type"] == "forbidden"
+
+
+def test_a_retracted_tiering_gives_the_enterprise_its_registry_tier_back(rules):
+    wrong = tiering("D", "2026-02-01T10:00:00+08:00")
+    state, _ = replay([registered(campaign_tier="B"), wrong], rules)
+    assert state.files[E].profile.campaign_tier == "D"
+    state, effects = replay([retracted(wrong, at="2026-02-03T10:00:00+08:00")], rules, state)
+    assert state.files[E].profile.campaign_tier == "B" and state.files[E].campaign.tier is None
+    tier_term = next(c for c in state.files[E].risk.current.contributions if c.factor == "credit.campaign_tier")
+    assert tier_term.detail_zh == "B 档"
