@@ -352,7 +352,15 @@ def _file_record(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[s
         if corrected is not None:
             out.append(("campaign.assessment_corrected", _correction_data(corrected, c.assessments[-1])))
     elif et == "campaign.training":
-        c.trainings.append({**p.model_dump(mode="json"), "event_id": eid})
+        report = {**p.model_dump(mode="json"), "event_id": eid}
+        # one of the same as_of on file already: this one, loaded later, corrects it (both kept, the later in force)
+        corrected = next((t for t in reversed(c.trainings) if t["as_of"] == report["as_of"]), None)
+        c.trainings.append(report)
+        if corrected is not None:
+            out.append(("campaign.training_corrected", {
+                "as_of": report["as_of"], "corrects": corrected.get("event_id"),
+                "message_zh": f"{report['as_of']} 的培训考试报告已更正：{_training_zh(corrected)} → {_training_zh(report)}"
+                              f"（同一统计日期后报送的报告为更正，原报告存档、不再计入）"}))
     elif p.kind in ("visit", "expert_assistance"):
         c.activities.append(Activity(kind=p.kind, on=p.on, note=p.note, event_id=eid))
     elif p.kind == "self_inspection":
@@ -376,6 +384,17 @@ def _file_record(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[s
                               f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{test.measure_zh}",
             }))
     return out
+
+
+def _training_zh(t: dict[str, Any]) -> str:
+    return (f"培训 {t['staff_trained']}/{t['staff_total']} 人，考试 {t['exam_takers']} 人，一次通过 {t['exam_first_pass']} 人，"
+            f"持证 {t['key_posts_certified']}/{t['key_posts']} 岗")
+
+
+def reports_in_force(c: CampaignRecord) -> list[dict[str, Any]]:
+    """The training reports by as_of, one a date: of two of one as_of, the one loaded later, which corrects the earlier."""
+    by_day = {t["as_of"]: t for t in c.trainings}  # (the log's order: the later loaded stays)
+    return [by_day[d] for d in sorted(by_day)]
 
 
 # --------------------------------------------------------------------------- retractions (撤销提档升级记录)
@@ -570,7 +589,8 @@ def _settle(file: "CreditFile") -> None:
         c.tier, c.scores, c.tier_assessed_on = newest.tier, dict(newest.scores), newest.on
     else:  # (never assessed, or every assessment retracted: the registry's tier is the enterprise's again, apply_tier)
         c.tier, c.scores, c.tier_assessed_on = None, {}, None
-    c.training = max(reversed(c.trainings), key=lambda t: t["as_of"]) if c.trainings else None  # the newest (of two, the one loaded last)
+    reports = reports_in_force(c)
+    c.training = reports[-1] if reports else None  # the newest (of two of one as_of, the correction)
 
 
 def _stage_dates(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, dt.date]:
@@ -585,9 +605,11 @@ def _stage_dates(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, dt.date]
 
     put("mobilisation", [x.signed_on for x in c.commitments])
     put("tiering", [a.on for a in c.assessments if a.kind == "tiering"])
-    put("training", c.visit_dates + [dt.date.fromisoformat(t["as_of"]) for t in c.trainings if t["staff_trained"] > 0])
+    # (a training report a later one of its as_of corrected completes nothing: the correction is the report)
+    reports = reports_in_force(c)
+    put("training", c.visit_dates + [dt.date.fromisoformat(t["as_of"]) for t in reports if t["staff_trained"] > 0])
     put("assistance", c.assistance_dates)
-    ones = [min((dt.date.fromisoformat(t["as_of"]) for t in c.trainings if _report_done(t, pol)), default=None),
+    ones = [min((dt.date.fromisoformat(t["as_of"]) for t in reports if _report_done(t, pol)), default=None),
             min((x.on for x in c.self_inspections), default=None),
             min((x.on for x in c.comparison_tests if x.satisfactory), default=None)]
     done = [d for d in ones if d is not None]

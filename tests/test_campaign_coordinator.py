@@ -205,3 +205,25 @@ def test_a_retracted_tiering_gives_the_enterprise_its_registry_tier_back(rules):
     assert state.files[E].profile.campaign_tier == "B" and state.files[E].campaign.tier is None
     tier_term = next(c for c in state.files[E].risk.current.contributions if c.factor == "credit.campaign_tier")
     assert tier_term.detail_zh == "B 档"
+
+
+# --------------------------------------------------------------------------- 2. the training report in force
+
+
+def test_a_training_report_corrected_for_its_date_completes_nothing(rules):
+    """Everyone trained (a typo), then the corrected report of the same as_of: 20 of 24 — not 自我提升 beside the lag
+    reason 全员培训考试未完成."""
+    typo = training(staff=24, trained=24, takers=24, first_pass=20, at="2026-05-15T17:00:00+08:00")
+    fixed = training(staff=24, trained=20, takers=20, first_pass=17, at="2026-05-16T09:00:00+08:00")
+    fixed = fixed.model_copy(update={"payload": fixed.payload.model_copy(update={"as_of": typo.payload.as_of})})
+    rest = [registered(campaign_tier="C"), commitment(), tiering("B"),
+            activity("self_inspection", "2026-05-20T10:00:00+08:00", findings=2, rectified=2), comparison()]
+    state, effects = replay(rest + [typo, fixed], rules)
+    row = _row(state, rules)
+    assert row["three_ones"]["training_and_exam"] is False and "self_improvement" not in row["stages"]
+    assert row["stage"] != "self_improvement" and "全员培训考试未完成（培训 20/24 人" in row["lag_reasons_zh"]
+    (said,) = [e.data for e in effects if e.kind == "campaign.training_corrected"]
+    assert said["corrects"] == str(typo.event_id) and said["message_zh"].startswith("2026-05-15 的培训考试报告已更正：培训 24/24 人")
+    # in the other order the typo is the correction: the record follows the log
+    state, _ = replay(rest + [fixed, typo], rules)
+    assert "self_improvement" in _row(state, rules)["stages"]
