@@ -1143,11 +1143,13 @@ TABLE_COLUMNS = [
     "training_and_exam", "self_inspection", "comparison_test", "training_as_of", "staff_total", "staff_trained", "training_rate",
     "exam_takers", "exam_first_pass", "exam_first_pass_rate", "exam_takers_zh", "key_posts", "key_posts_certified",
     "key_posts_certified_rate", "sampling_pass_rate", "provincial_samples", "sampling_pass_rate_all", "kpis_met", "kpis_known",
-    "accepted_on", "acceptance_gaps_zh", "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "commitments_zh", "licence_zh",
+    *(f"{s}_on" for s in STAGES[:-1]), "accepted_on", "acceptance_gaps_zh", "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "commitments_zh", "licence_zh",
     "as_of",
 ]
 """The progress table's columns for CSV, the machine format: codes (``stage``: ``acceptance``) beside
-their labels (``stage_zh``), ``true``/``false``, rates as fractions, counts as numbers."""
+their labels (``stage_zh``), ``true``/``false``, rates as fractions, counts as numbers.  ``<stage>_on`` and
+``accepted_on``: the date each stage was reached, by its documents' dates — a month's figure by document date
+is a count over them in the latest table (a month-end cut holds what was recorded by the cut)."""
 SHEET_COLUMNS = [c for c in TABLE_COLUMNS if c != "stage"]
 """The progress table's columns for Excel (a sheet a supervisor prints: the stage's label, not its code)."""
 TABLE_HEADERS_ZH = {
@@ -1161,6 +1163,8 @@ TABLE_HEADERS_ZH = {
     "provincial_samples": "省级抽检批次", "sampling_pass_rate_all": "全部抽检合格率",
     "kpis_met": "达标指标（项）", "kpis_known": "可评价指标（项）", "accepted_on": "验收通过日期", "acceptance_gaps_zh": "验收通过但须核实",
     "stage": "所处阶段", "commitments_zh": "承诺书（编号及签订日期）", "licence_zh": "许可证/经营状态",
+    "mobilisation_on": "宣传发动完成日期", "tiering_on": "调查分档完成日期", "training_on": "培训观摩完成日期",
+    "assistance_on": "帮扶指导完成日期", "self_improvement_on": "自我提升完成日期",
 }
 """Excel's header row (CSV keeps the column keys, for other systems)."""
 
@@ -1173,6 +1177,7 @@ def table_rows(progress: dict[str, Any], zh: bool = False) -> list[dict[str, Any
                                   "stage_zh", "accepted_on", "acceptance_gaps_zh", "kpis_met", "kpis_known", "training_as_of",
                                   "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "commitments_zh", "licence_zh")}
         flat["as_of"] = progress["summary"].get("as_of")  # the table's 截至, on every line (a sorted or filtered sheet keeps it)
+        flat.update({f"{s}_on": r["stages"].get(s) for s in STAGES[:-1]})  # (检查验收's is accepted_on)
         t = r["kpis"]
         for key, (part, whole) in KPI_PARTS.items():  # the counts beside each rate (None without a report)
             flat[part] = t[key]["part"] if r["training_as_of"] else None

@@ -136,7 +136,7 @@ def campaign_summary_rows(progress: dict[str, Any], offset_hours: int = 8) -> li
     counts as numbers, the county's Σ KPI rates as fractions (shown as percentages) with their counts."""
     sm = progress["summary"]
     out: list[tuple[str, Any, str]] = [
-        *([("统计截止日", sm["cut"], "该日结束时已有的记录（qrisk campaign --as-of）")] if sm.get("cut") else []),
+        *([("统计截止日", sm["cut"], "该日结束时已录入的记录（qrisk campaign --as-of；按录入时间，此后补录的材料即使日期在此之前也不在内，按材料日期统计请用最新进度表的各阶段完成日期）")] if sm.get("cut") else []),
         (f"{'最近记录' if sm.get('cut') else '数据截至'}{time_header(offset_hours)}", local_time(sm.get("as_of"), offset_hours), ""),
         ("企业数（家）", sm["enterprises"], ""),
         ("未启动（家）", sm["not_started"], ""),

@@ -227,3 +227,25 @@ def test_a_training_report_corrected_for_its_date_completes_nothing(rules):
     # in the other order the typo is the correction: the record follows the log
     state, _ = replay(rest + [fixed, typo], rules)
     assert "self_improvement" in _row(state, rules)["stages"]
+
+
+# --------------------------------------------------------------------------- 3. month-end cuts and the stage dates
+
+
+def test_the_csv_and_the_sheet_carry_the_date_each_stage_was_reached(rules):
+    import io
+
+    from openpyxl import load_workbook
+
+    from processors.campaign import TABLE_COLUMNS, table_rows
+    from qrisk.sheets import campaign_workbook
+
+    state, _ = replay(whole_campaign(), rules)
+    progress = county_progress(state, rules.policy.campaign)
+    (row,) = table_rows(progress)
+    assert {k: row[k] for k in TABLE_COLUMNS if k.endswith("_on") and k != "commitment_signed_on"} == {
+        "mobilisation_on": "2026-01-10", "tiering_on": "2026-02-01", "training_on": "2026-03-01", "assistance_on": "2026-03-15",
+        "self_improvement_on": "2026-06-01", "accepted_on": "2026-11-20"}
+    ws = load_workbook(io.BytesIO(campaign_workbook(progress)))["提档升级进度"]
+    cells = dict(zip((c.value for c in ws[1]), (c.value for c in ws[2])))
+    assert (cells["宣传发动完成日期"], cells["自我提升完成日期"], cells["验收通过日期"]) == ("2026-01-10", "2026-06-01", "2026-11-20")
