@@ -12,7 +12,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from schemas.events import (CampaignActivityEvent, CampaignRetractedEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, EnforcementDecidedEvent,
+from schemas.events import (CampaignActivityEvent, CampaignRetractedEvent, CampaignTrainingEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, EnforcementDecidedEvent,
                             EnforcementRevokedEvent, Envelope, InspectionCompletedEvent, InterviewHeldEvent, SamplingResultEvent,
                             SamplingRetractedEvent, TestItem)
 from schemas.standards import Catalogue, UnitTable
@@ -237,10 +237,19 @@ def _retraction_warnings(event: SamplingRetractedEvent, file: Any) -> list[dict[
 
 
 def _campaign_warnings(event: Envelope, file: Any) -> list[dict[str, Any]]:
-    """What the fold made of a campaign record that its sender should hear: withdrawn before it came."""
-    retraction = file.campaign.retractions.get(str(event.event_id))
+    """What the fold made of a campaign record that its sender should hear: withdrawn before it came, a training
+    report whose first-attempt passes rose by more than its takers (or which puts the next report's in doubt)."""
+    me = str(event.event_id)
+    retraction = file.campaign.retractions.get(me)
     if retraction is None:
-        return []
+        if not isinstance(event, CampaignTrainingEvent):
+            return []
+        # (as the fold found them: this report's passes, or the next report's over this one's, processors.campaign.first_pass_rises)
+        return [_warning("payload.exam_first_pass", "first_pass_rise",
+                         f"exam_first_pass rose from {x['previous_first_pass']} ({x['previous_as_of']}) to {x['first_pass']} ({x['as_of']}) while "
+                         f"exam_takers went from {x['previous_exam_takers']} to {x['exam_takers']}: first-attempt passes can grow only by those "
+                         "newly examined (a retake is no first attempt); the figure is kept, marked to be checked",
+                         x["text_zh"]) for x in file.campaign.first_pass_doubts if me in (x["event_id"], x["previous_event_id"])]
     return [_warning("event_id", "record_retracted",
                      f"the bureau retracted this record (event {event.event_id}) before it came ({retraction.reason}): it is kept on file, "
                      "not counted; if it belongs to another enterprise, send it under that enterprise's id (a new event_id)",

@@ -200,6 +200,9 @@ class CampaignRecord(FoldState):
         default_factory=dict, description="stages a record folded before FOLD_VERSION 29 had reached, whose documents it did not keep "
                                           "(visit and assistance dates, earlier training reports): still reached, on their dates")
     event_ids: list[str] = Field(default_factory=list, description="every campaign event, oldest first")
+    first_pass_doubts: list[dict[str, Any]] = Field(
+        default_factory=list, description="training reports in force whose first-attempt passes rose by more than their exam takers "
+                                          "since the report before (first_pass_rises): each figure stands, said 须核实")
     registered_tier: str | None = Field(default=None, description="the tier the registry gave (enterprise.registered / .updated), which "
                                                                  "an assessed tier stands over; None in a record folded before FOLD_VERSION 36")
     retractions: dict[str, CampaignRetraction] = Field(
@@ -355,7 +358,11 @@ def _file_record(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[s
         report = {**p.model_dump(mode="json"), "event_id": eid}
         # one of the same as_of on file already: this one, loaded later, corrects it (both kept, the later in force)
         corrected = next((t for t in reversed(c.trainings) if t["as_of"] == report["as_of"]), None)
+        doubted = {x["as_of"] for x in c.first_pass_doubts}
         c.trainings.append(report)
+        for rise in first_pass_rises(reports_in_force(c)):
+            if rise["as_of"] not in doubted or rise["event_id"] == eid:  # (this report, or the one after it, newly in doubt)
+                out.append(("campaign.first_pass_doubtful", {**rise, "field": "payload.exam_first_pass", "message_zh": rise["text_zh"]}))
         if corrected is not None:
             out.append(("campaign.training_corrected", {
                 "as_of": report["as_of"], "corrects": corrected.get("event_id"),
@@ -389,6 +396,29 @@ def _file_record(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[s
 def _training_zh(t: dict[str, Any]) -> str:
     return (f"培训 {t['staff_trained']}/{t['staff_total']} 人，考试 {t['exam_takers']} 人，一次通过 {t['exam_first_pass']} 人，"
             f"持证 {t['key_posts_certified']}/{t['key_posts']} 岗")
+
+
+def first_pass_rises(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each report whose first-attempt passes rose by more than its exam takers did since the report before it (by
+    as_of, reports in force): a first attempt is made once, so the passes at it can grow only by those newly
+    examined — a retake counted as a first pass (12/20 then 20/20 of the same 20 takers) would turn the KPI 达标.
+    qrisk cannot tell it from staff turnover (two left, two new passed: takers unchanged), which the report's totals
+    do not show: the later figure stands, said 须核实 (doubt_zh) until the office confirms it or sends the corrected
+    report (the same as_of)."""
+    out = []
+    for before, t in zip(reports, reports[1:]):
+        new_takers = max(0, t["exam_takers"] - before["exam_takers"])
+        rise = t["exam_first_pass"] - before["exam_first_pass"]
+        if rise > new_takers:
+            out.append({
+                "as_of": t["as_of"], "previous_as_of": before["as_of"], "first_pass": t["exam_first_pass"],
+                "previous_first_pass": before["exam_first_pass"], "exam_takers": t["exam_takers"], "previous_exam_takers": before["exam_takers"],
+                "event_id": t.get("event_id"), "previous_event_id": before.get("event_id"),
+                "text_zh": f"一次通过人数由 {before['exam_first_pass']} 人（{before['as_of']} 报告）增至 {t['exam_first_pass']} 人"
+                           f"（{t['as_of']} 报告），增加 {rise} 人，而参加考试人数由 {before['exam_takers']} 人变为 {t['exam_takers']} 人、"
+                           f"新增 {new_takers} 人：一次通过人数的增加不应多于新增参考人数，可能将补考通过计入了一次通过，须核实"
+                           f"（报告有误的，请以同一统计日期报送更正的报告）"})
+    return out
 
 
 def reports_in_force(c: CampaignRecord) -> list[dict[str, Any]]:
@@ -519,9 +549,10 @@ def _passed_acceptance(file: "CreditFile", p: Any, pol: "CampaignPolicy", rules:
         c.acceptance_checked_on, c.acceptance_checks = p.assessed_on, checks
     gaps = unmet_kpis(file, pol)
     undone = three_ones_gaps(c, pol)
-    if not (gaps or checks or undone):
+    doubts = [v["doubt_zh"] for v in kpis(file, pol).values() if v.get("doubt_zh")]
+    if not (gaps or checks or undone or doubts):
         return []
-    found = ([x["text_zh"] for x in undone] + (["、".join(gap_text(g) for g in gaps) + "未达标"] if gaps else [])
+    found = ([x["text_zh"] for x in undone] + (["、".join(gap_text(g) for g in gaps) + "未达标"] if gaps else []) + doubts
              + [x.text_zh for x in checks])
     return [("campaign.accepted_with_gaps", {
         "kpis_unmet": [g["label_zh"] for g in gaps], "three_ones_missing": [x["code"] for x in undone],
@@ -591,6 +622,7 @@ def _settle(file: "CreditFile") -> None:
         c.tier, c.scores, c.tier_assessed_on = None, {}, None
     reports = reports_in_force(c)
     c.training = reports[-1] if reports else None  # the newest (of two of one as_of, the correction)
+    c.first_pass_doubts = first_pass_rises(reports)
 
 
 def _stage_dates(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, dt.date]:
@@ -732,6 +764,9 @@ def kpis(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, dict[str, Any]]
     if t and t.get("exam_takers", 0) < t.get("staff_total", 0):
         # the rate is over those who sat the exam: say how many should have (应考) beside them (实考)
         out["exam_first_pass_rate"]["takers_zh"] = f"应考 {t['staff_total']} 人，实考 {t['exam_takers']} 人"
+    rise = next((x for x in file.campaign.first_pass_doubts if t and x["as_of"] == t["as_of"]), None)
+    if rise is not None:  # (the figure stands, said to be checked: first_pass_rises)
+        out["exam_first_pass_rate"]["doubt_zh"] = rise["text_zh"]
     for k in out.values():
         k["figure_zh"] = figure_text(k.get("part", 0), k.get("whole", 0))
         k["target_zh"] = target_text(k)
@@ -868,6 +903,7 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
     reasons = lag_reasons(file, pol, k)
     # a passed acceptance without all of the three ones: listed first among what must be checked (须核实)
     undone = three_ones_gaps(c, pol) if c.accepted_on else []
+    doubts = [v for v in k.values() if v.get("doubt_zh")]  # a figure that stands but is to be checked (first_pass_rises)
     revoked, gone = file.licence_revoked, file.deregistered_on
     return {
         "enterprise_id": file.enterprise_id,
@@ -898,11 +934,13 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
         "accepted_on": c.accepted_on.isoformat() if c.accepted_on else None,
         # accepted, yet a KPI misses its target now, or the record up to the acceptance gives pause: a second look
         "accepted_with_gaps": ([x["label_zh"] for x in undone] + [v["label_zh"] for v in k.values() if v["met"] is False]
+                               + [v["label_zh"] for v in doubts if v["met"] is not False]
                                + [x.label_zh for x in c.acceptance_checks] if c.accepted_on else []),
         "three_ones_missing": [x["code"] for x in undone],
         "acceptance_checks": [x.model_dump(mode="json") for x in c.acceptance_checks] if c.accepted_on else [],
         "acceptance_gaps_zh": "；".join([x["text_zh"] for x in undone] + [gap_text(v) + "未达标" for v in k.values() if v["met"] is False]
-                                       + [x.text_zh for x in c.acceptance_checks]) if c.accepted_on else "",
+                                       + [v["doubt_zh"] for v in doubts] + [x.text_zh for x in c.acceptance_checks]) if c.accepted_on else "",
+        "kpi_doubts_zh": "；".join(f"{v['label_zh']}：{v['doubt_zh']}" for v in doubts),
         "upgraded": bool(c.starting_tier and c.tier and c.tier < c.starting_tier),
         "training_as_of": c.training["as_of"] if c.training else None,
         "acceptance_failed": c.acceptance_failed,
@@ -1028,6 +1066,7 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
     for key in KPI_ZH:
         known = [r["kpis"][key]["met"] for r in active if r["kpis"][key]["met"] is not None]
         kpi_met[key] = {"label_zh": KPI_ZH[key], "met": sum(known), "known": len(known)}
+    kpi_met["exam_first_pass_rate"]["doubtful"] = sum(1 for r in active if r["kpis"]["exam_first_pass_rate"].get("doubt_zh"))
     no_provincial = len(active) - kpi_met["sampling_pass_rate"]["known"]
     kpi_met["sampling_pass_rate"]["basis_zh"] = "仅计省级抽检" + (f"，{no_provincial} 家无省级抽检数据" if no_provincial else "")
     moments = [r["as_of"] for r in rows if r["as_of"]]
@@ -1143,7 +1182,7 @@ TABLE_COLUMNS = [
     "training_and_exam", "self_inspection", "comparison_test", "training_as_of", "staff_total", "staff_trained", "training_rate",
     "exam_takers", "exam_first_pass", "exam_first_pass_rate", "exam_takers_zh", "key_posts", "key_posts_certified",
     "key_posts_certified_rate", "sampling_pass_rate", "provincial_samples", "sampling_pass_rate_all", "kpis_met", "kpis_known",
-    *(f"{s}_on" for s in STAGES[:-1]), "accepted_on", "acceptance_gaps_zh", "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "commitments_zh", "licence_zh",
+    "kpi_doubts_zh", *(f"{s}_on" for s in STAGES[:-1]), "accepted_on", "acceptance_gaps_zh", "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "commitments_zh", "licence_zh",
     "as_of",
 ]
 """The progress table's columns for CSV, the machine format: codes (``stage``: ``acceptance``) beside
@@ -1163,7 +1202,7 @@ TABLE_HEADERS_ZH = {
     "provincial_samples": "省级抽检批次", "sampling_pass_rate_all": "全部抽检合格率",
     "kpis_met": "达标指标（项）", "kpis_known": "可评价指标（项）", "accepted_on": "验收通过日期", "acceptance_gaps_zh": "验收通过但须核实",
     "stage": "所处阶段", "commitments_zh": "承诺书（编号及签订日期）", "licence_zh": "许可证/经营状态",
-    "mobilisation_on": "宣传发动完成日期", "tiering_on": "调查分档完成日期", "training_on": "培训观摩完成日期",
+    "kpi_doubts_zh": "指标须核实", "mobilisation_on": "宣传发动完成日期", "tiering_on": "调查分档完成日期", "training_on": "培训观摩完成日期",
     "assistance_on": "帮扶指导完成日期", "self_improvement_on": "自我提升完成日期",
 }
 """Excel's header row (CSV keeps the column keys, for other systems)."""
@@ -1175,7 +1214,7 @@ def table_rows(progress: dict[str, Any], zh: bool = False) -> list[dict[str, Any
     for r in progress["rows"]:
         flat = {k: r[k] for k in ("enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage",
                                   "stage_zh", "accepted_on", "acceptance_gaps_zh", "kpis_met", "kpis_known", "training_as_of",
-                                  "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "commitments_zh", "licence_zh")}
+                                  "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "commitments_zh", "licence_zh", "kpi_doubts_zh")}
         flat["as_of"] = progress["summary"].get("as_of")  # the table's 截至, on every line (a sorted or filtered sheet keeps it)
         flat.update({f"{s}_on": r["stages"].get(s) for s in STAGES[:-1]})  # (检查验收's is accepted_on)
         t = r["kpis"]

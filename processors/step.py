@@ -153,7 +153,8 @@ again or outdated adds no step; a move hands an escalated alert over without a n
 rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts; 36: a
 campaign assessment loaded later on the same day as one of its kind corrects it (campaign.assessment_corrected: the starting
 tier, the tier now and the acceptance's result read the correction, no failed re-inspection is counted), a training report of the same as_of loaded later corrects the earlier
-(campaign.training_corrected: the one corrected completes no stage), campaign.retracted
+(campaign.training_corrected: the one corrected completes no stage), first-attempt passes rising by more than the
+exam takers between two reports are said (campaign.first_pass_doubtful, 须核实), campaign.retracted
 withdraws a campaign record (kept on file, no longer counted; one arriving after its retraction is filed retracted), visits and
 assistance are kept as records with their event ids, and the registry's tier is the enterprise's again when no assessment stands.  A
 Kafka worker writes it into every snapshot and says so when it

@@ -385,6 +385,10 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     if behind:
         lines.append(f"滞后企业 {len(behind)} 家及原因：")
         lines += [f"  {r['enterprise_id']} {r['name'] or ''}：{r['lag_reasons_zh']}" for r in behind]
+    doubted = [r for r in progress["rows"] if r.get("kpi_doubts_zh")]
+    if doubted:  # a figure that stands but is to be checked (a retake counted as a first pass)
+        lines.append(f"指标须核实 {len(doubted)} 家：")
+        lines += [f"  {r['enterprise_id']} {r['name'] or ''}：{r['kpi_doubts_zh']}" for r in doubted]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

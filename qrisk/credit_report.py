@@ -595,13 +595,15 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
         if k["met"] is None:
             status = basis if basis and basis.startswith("无") else "无数据"
         else:
-            status = "达标" if k["met"] else "未达标"
+            status = ("达标" if k["met"] else "未达标") + ("（须核实）" if k.get("doubt_zh") else "")
         figure = "" if k["value"] is None else (f"{k['figure_zh']}，" if key != "sampling_pass_rate" else f"{k['value']:.1%}，")
         detail = figure + k["target_zh"] + (f"（{basis}）" if basis and k["met"] is not None else "")
         if k.get("as_of"):
             detail += f"；{k['as_of']} 报告"
         if k.get("takers_zh"):
             detail += f"；{k['takers_zh']}"
+        if k.get("doubt_zh"):
+            detail += f"；{k['doubt_zh']}"
         rows.append({"item": k["label_zh"], "status": status, "detail": detail})
     rows_tests = _comparison_rows(file, rules)
     rows += rows_tests

@@ -157,7 +157,8 @@ def campaign_summary_rows(progress: dict[str, Any], offset_hours: int = 8) -> li
         note = "，".join(x for x in (k["figure_zh"], k.get("takers_zh"), k.get("target_zh")) if x)
         out.append((f"全县{k['label_zh']}", k["value"], note))
     for k in sm["kpis"].values():
-        out.append((f"{k['label_zh']}达标企业（家）", k["met"], f"可评价 {k['known']} 家" + (f"，{k['basis_zh']}" if k.get("basis_zh") else "")))
+        out.append((f"{k['label_zh']}达标企业（家）", k["met"], f"可评价 {k['known']} 家" + (f"，{k['basis_zh']}" if k.get("basis_zh") else "")
+                    + (f"，其中 {k['doubtful']} 家一次通过人数须核实" if k.get("doubtful") else "")))
     return out
 
 

@@ -249,3 +249,50 @@ def test_the_csv_and_the_sheet_carry_the_date_each_stage_was_reached(rules):
     ws = load_workbook(io.BytesIO(campaign_workbook(progress)))["提档升级进度"]
     cells = dict(zip((c.value for c in ws[1]), (c.value for c in ws[2])))
     assert (cells["宣传发动完成日期"], cells["自我提升完成日期"], cells["验收通过日期"]) == ("2026-01-10", "2026-06-01", "2026-11-20")
+
+
+# --------------------------------------------------------------------------- 4. a retaken exam
+
+
+def test_first_attempt_passes_rising_beyond_the_new_takers_are_said_to_be_checked(rules):
+    """12 of 20 passed at the first attempt in May; June's report says 20 of the same 20: the eight retakes were
+    counted as first passes.  The figure stands (qrisk cannot tell it from turnover), said 须核实 everywhere it shows."""
+    from qrisk.credit_report import build_report
+
+    may = training(staff=20, trained=20, takers=20, first_pass=12, posts=2, certified=2, at="2026-05-15T17:00:00+08:00")
+    june = training(staff=20, trained=20, takers=20, first_pass=20, posts=2, certified=2, at="2026-06-15T17:00:00+08:00")
+    state, effects = replay([registered(), may, june], rules)
+    (said,) = [e.data for e in effects if e.kind == "campaign.first_pass_doubtful"]
+    assert (said["previous_first_pass"], said["first_pass"], said["field"]) == (12, 20, "payload.exam_first_pass")
+    assert said["message_zh"].startswith("一次通过人数由 12 人（2026-05-15 报告）增至 20 人（2026-06-15 报告），增加 8 人，而参加考试人数由 20 人变为 20 人、新增 0 人")
+    k = _row(state, rules)["kpis"]["exam_first_pass_rate"]
+    assert (k["value"], k["met"]) == (1.0, True) and k["doubt_zh"] == said["message_zh"]
+    assert _row(state, rules)["kpi_doubts_zh"].startswith("食品安全在线考试一次通过率：一次通过人数由 12 人")
+    assert county_progress(state, rules.policy.campaign)["summary"]["kpis"]["exam_first_pass_rate"]["doubtful"] == 1
+    (kpi,) = [r for r in build_report(state.files[E], rules)["campaign"] if r["item"] == "食品安全在线考试一次通过率"]
+    assert kpi["status"] == "达标（须核实）" and "可能将补考通过计入了一次通过" in kpi["detail"]
+    # two new hires who passed at their first attempt are no doubt; loaded late, May's report puts June's in doubt too
+    july = training(staff=22, trained=22, takers=22, first_pass=22, posts=2, certified=2, at="2026-07-15T17:00:00+08:00")
+    state, effects = replay([registered(), june, july], rules)
+    assert not [e for e in effects if e.kind == "campaign.first_pass_doubtful"]
+    state, effects = replay([may], rules, state)
+    assert [e.data["as_of"] for e in effects if e.kind == "campaign.first_pass_doubtful"] == ["2026-06-15"]
+    # the office corrects June's report (the same as_of): the doubt goes
+    fixed = training(staff=20, trained=20, takers=20, first_pass=12, posts=2, certified=2, at="2026-06-16T09:00:00+08:00")
+    fixed = fixed.model_copy(update={"payload": fixed.payload.model_copy(update={"as_of": june.payload.as_of})})
+    state, _ = replay([registered(), may, june, fixed], rules)
+    assert state.files[E].campaign.first_pass_doubts == [] and "doubt_zh" not in _row(state, rules)["kpis"]["exam_first_pass_rate"]
+
+
+def test_the_door_answers_the_doubt_about_first_attempt_passes(server):
+    from qrisk.auth import KeyStore
+
+    _, bureau = KeyStore(server.data_dir / "keys.json").create("bureau", "campaign-office", source_id="campaign-office", actor="tests")
+    may = training(staff=20, trained=20, takers=20, first_pass=12, at="2026-05-15T17:00:00+08:00")
+    june = training(staff=20, trained=20, takers=20, first_pass=20, at="2026-06-15T17:00:00+08:00")
+    assert server.post("/v1/events", json=_docs([registered()])).status_code == 200
+    answer = server.post("/v1/events", json=_docs([may, june], OFFICE), headers={"authorization": f"Bearer {bureau}"}).json()
+    # (both reports of the pair hear it: May's, loaded after June's, is what puts June's figure in doubt)
+    for entry in answer["events"]:
+        assert [w["type"] for w in entry["warnings"]] == ["first_pass_rise"]
+        assert entry["warnings"][0]["field"] == "payload.exam_first_pass" and "须核实" in entry["warnings"][0]["reason_zh"]
