@@ -767,9 +767,10 @@ def kpis(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, dict[str, Any]]
     rise = next((x for x in file.campaign.first_pass_doubts if t and x["as_of"] == t["as_of"]), None)
     if rise is not None:  # (the figure stands, said to be checked: first_pass_rises)
         out["exam_first_pass_rate"]["doubt_zh"] = rise["text_zh"]
-    for k in out.values():
-        k["figure_zh"] = figure_text(k.get("part", 0), k.get("whole", 0))
+    for key, k in out.items():
+        k["figure_zh"] = figure_text(k.get("part", 0), k.get("whole", 0), k["target"], above=key == "sampling_pass_rate")
         k["target_zh"] = target_text(k)
+        k["met_zh"] = met_zh(k)
     return out
 
 
@@ -783,14 +784,45 @@ def target_confirmed(key: str, pol: "CampaignPolicy") -> bool:
     return True
 
 
-def _pct(v: float) -> str:
-    """99.4%, and 100% rather than 100.0% (a target of all)."""
-    return "100%" if v >= 1 - 1e-12 else f"{v:.1%}"
+def _pct(v: float, target: float | None = None, above: bool = False) -> str:
+    """99.4%, and 100% rather than 100.0% (a target of all).  Against ``target`` (``above``: the rate must be above
+    it, else at least it), with as many decimals as it takes for the figure to read as what it is: a miss is never
+    rounded up to the target — 188/209 is 89.95%, not 90.0% beside 目标不低于 90.0% — nor a pass above the target down to it."""
+    if v >= 1 - 1e-12:
+        return "100%"
+    if target is None:
+        return f"{v:.1%}"
+    met = v > target if above else v >= target - 1e-12
+    for d in (1, 2, 3, 4):
+        shown, aim = float(f"{100 * v:.{d}f}"), float(f"{100 * target:.{d}f}")
+        if (shown > aim if above else shown >= aim) is met:
+            return f"{100 * v:.{d}f}%"
+    return f"{math.floor(100 * v * 10**4) / 10**4:.4f}%"  # (closer still: cut, not rounded)
 
 
-def figure_text(part: int, whole: int) -> str:
-    """"785/790 = 99.4%": a rate with the counts it is made of ("—" with nothing to count)."""
-    return f"{part}/{whole} = {_pct(part / whole)}" if whole else "—"
+def pct_decimals(v: float | None, target: float | None, above: bool = False) -> int:
+    """How many decimals ``_pct`` shows of ``v``, at least one (a spreadsheet's number format follows it)."""
+    if v is None:
+        return 1
+    return max(1, len(_pct(v, target, above).rstrip("%").partition(".")[2]))
+
+
+def kpi_value_text(k: dict[str, Any]) -> str:
+    """A KPI's value as a percentage that never reads as meeting a target it misses (``_pct``)."""
+    return _pct(k["value"], k.get("target"), above="basis_zh" in k)
+
+
+def met_zh(k: dict[str, Any]) -> str:
+    """达标 / 未达标 beside a KPI figure ("" with no value), 须核实 when the figure is doubted."""
+    if k.get("met") is None:
+        return ""
+    return ("达标" if k["met"] else "未达标") + ("（须核实）" if k.get("doubt_zh") else "")
+
+
+def figure_text(part: int, whole: int, target: float | None = None, above: bool = False) -> str:
+    """"785/790 = 99.4%": a rate with the counts it is made of ("—" with nothing to count); against ``target``, with
+    the decimals ``_pct`` needs."""
+    return f"{part}/{whole} = {_pct(part / whole, target, above)}" if whole else "—"
 
 
 def target_text(k: dict[str, Any]) -> str:
@@ -854,7 +886,7 @@ def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", r
         rate = 1 - len(failed) / len(judged)
         if not rate > target:  # as the KPI: above the provincial average
             which = "：" + "、".join(s.sample_no for s in failed) if failed else ""
-            add("overall_pass_rate", f"全部抽检合格率 {rate:.1%}（{len(judged)} 批，不合格 {len(failed)} 批{which}），"
+            add("overall_pass_rate", f"全部抽检合格率 {_pct(rate, target, above=True)}（{len(judged)} 批，不合格 {len(failed)} 批{which}），"
                 f"未高于目标 {target:.1%}（省级抽检合格率指标的目标）", [s.event_id for s in failed], rate, target)
     entry = next((h for h in reversed(file.risk.history) if rules.local_date(h.as_of) <= day), None)
     if entry is not None and entry.grade in pol.acceptance_risk_grades:
@@ -871,9 +903,9 @@ def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", r
 
 def gap_text(k: dict[str, Any]) -> str:
     if "basis_zh" in k:  # the sampling pass rate: above the provincial average, over the provincial samples
-        return f"{k['label_zh']}（{k['basis_zh']}，{k['value']:.1%}，{target_text(k)}）"
+        return f"{k['label_zh']}（{k['basis_zh']}，{kpi_value_text(k)}，{target_text(k)}）"
     counts = f"{k['part']}/{k['whole']}，" if k.get("whole") else ""
-    return f"{k['label_zh']}（{counts}{k['value']:.1%}，{target_text(k)}）"
+    return f"{k['label_zh']}（{counts}{kpi_value_text(k)}，{target_text(k)}）"
 
 
 def _campaign_sampling(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
@@ -1108,11 +1140,13 @@ def _county_rates(rows: list[dict[str, Any]], pol: "CampaignPolicy") -> dict[str
         known = [r["kpis"][key] for r in rows if r["training_as_of"]]
         part, whole = sum(k["part"] for k in known), sum(k["whole"] for k in known)
         value = _ratio(part, whole)
-        entry = {"label_zh": KPI_ZH[key], "part": part, "whole": whole, "value": value, "target": known[0]["target"] if known else None,
+        target = known[0]["target"] if known else None
+        entry = {"label_zh": KPI_ZH[key], "part": part, "whole": whole, "value": value, "target": target,
                  "met": None if value is None or not known else value >= known[0]["target"] - 1e-12,
-                 "target_confirmed": target_confirmed(key, pol), "enterprises": len(known), "figure_zh": figure_text(part, whole)}
+                 "target_confirmed": target_confirmed(key, pol), "enterprises": len(known), "figure_zh": figure_text(part, whole, target)}
         if entry["target"] is not None:
             entry["target_zh"] = target_text(entry)
+        entry["met_zh"] = met_zh(entry)
         out[key] = entry
     staff = sum(r["kpis"]["training_rate"]["whole"] for r in rows if r["training_as_of"])
     if out["exam_first_pass_rate"]["whole"] < staff:
@@ -1140,7 +1174,8 @@ def summary_lines_zh(progress: dict[str, Any], offset_hours: int = 8) -> list[st
             f"最近一次验收未通过 {sm['last_acceptance_failed']} 家{revoked}）",
             "全县指标" + f"（{tr['enterprises']} 家企业最新培训考试报告{dates}）：" + "；".join(
                 f"{k['label_zh']} {k['figure_zh']}" + (f"（{k['takers_zh']}）" if k.get("takers_zh") else "")
-                + (f"，{k['target_zh']}" if k.get("target_zh") else "") for k in sm["kpi_rates"].values())]
+                + (f"，{k['target_zh']}" if k.get("target_zh") else "") + (f"，{k['met_zh']}" if k.get("met_zh") else "")
+                for k in sm["kpi_rates"].values())]
 
 
 def stage_lines_zh(progress: dict[str, Any]) -> list[str]:
@@ -1180,13 +1215,15 @@ def _count(values: Any) -> dict[str, int]:
 TABLE_COLUMNS = [
     "enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage", "stage_zh",
     "training_and_exam", "self_inspection", "comparison_test", "training_as_of", "staff_total", "staff_trained", "training_rate",
-    "exam_takers", "exam_first_pass", "exam_first_pass_rate", "exam_takers_zh", "key_posts", "key_posts_certified",
-    "key_posts_certified_rate", "sampling_pass_rate", "provincial_samples", "sampling_pass_rate_all", "kpis_met", "kpis_known",
-    "kpi_doubts_zh", *(f"{s}_on" for s in STAGES[:-1]), "accepted_on", "acceptance_gaps_zh", "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "commitments_zh", "licence_zh",
+    "training_rate_met", "exam_takers", "exam_first_pass", "exam_first_pass_rate", "exam_first_pass_rate_met", "exam_takers_zh", "key_posts",
+    "key_posts_certified", "key_posts_certified_rate", "key_posts_certified_rate_met", "sampling_pass_rate", "sampling_pass_rate_met",
+    "provincial_samples", "sampling_pass_rate_all", "kpis_met", "kpis_known", "kpi_doubts_zh", *(f"{s}_on" for s in STAGES[:-1]),
+    "accepted_on", "acceptance_gaps_zh", "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "commitments_zh", "licence_zh",
     "as_of",
 ]
 """The progress table's columns for CSV, the machine format: codes (``stage``: ``acceptance``) beside
-their labels (``stage_zh``), ``true``/``false``, rates as fractions, counts as numbers.  ``<stage>_on`` and
+their labels (``stage_zh``), ``true``/``false``, rates as fractions, counts as numbers; ``<kpi>_met`` beside each
+rate (达标 / 未达标 in the sheet: a rate shown to one decimal must not be read against its target alone).  ``<stage>_on`` and
 ``accepted_on``: the date each stage was reached, by its documents' dates — a month's figure by document date
 is a count over them in the latest table (a month-end cut holds what was recorded by the cut)."""
 SHEET_COLUMNS = [c for c in TABLE_COLUMNS if c != "stage"]
@@ -1202,7 +1239,9 @@ TABLE_HEADERS_ZH = {
     "provincial_samples": "省级抽检批次", "sampling_pass_rate_all": "全部抽检合格率",
     "kpis_met": "达标指标（项）", "kpis_known": "可评价指标（项）", "accepted_on": "验收通过日期", "acceptance_gaps_zh": "验收通过但须核实",
     "stage": "所处阶段", "commitments_zh": "承诺书（编号及签订日期）", "licence_zh": "许可证/经营状态",
-    "kpi_doubts_zh": "指标须核实", "mobilisation_on": "宣传发动完成日期", "tiering_on": "调查分档完成日期", "training_on": "培训观摩完成日期",
+    "kpi_doubts_zh": "指标须核实", "mobilisation_on": "宣传发动完成日期",
+    "training_rate_met": "培训率是否达标", "exam_first_pass_rate_met": "一次通过率是否达标", "key_posts_certified_rate_met": "持证率是否达标",
+    "sampling_pass_rate_met": "省级抽检合格率是否达标", "tiering_on": "调查分档完成日期", "training_on": "培训观摩完成日期",
     "assistance_on": "帮扶指导完成日期", "self_improvement_on": "自我提升完成日期",
 }
 """Excel's header row (CSV keeps the column keys, for other systems)."""
@@ -1232,7 +1271,8 @@ def table_rows(progress: dict[str, Any], zh: bool = False) -> list[dict[str, Any
             flat["stage"] = flat["stage_zh"]
         # 是/否 for people; booleans for machines (true/false in the CSV)
         flat.update({k: ("是" if v else "否") if zh else bool(v) for k, v in r["three_ones"].items()})
-        flat.update({k: (None if v["value"] is None else round(v["value"], 4)) for k, v in r["kpis"].items()})
+        flat.update({k: (None if v["value"] is None else round(v["value"], 6)) for k, v in r["kpis"].items()})
+        flat.update({f"{k}_met": (v["met_zh"] if zh else v["met"]) for k, v in r["kpis"].items()})
         sampling = r["kpis"]["sampling_pass_rate"]
         flat["provincial_samples"] = sampling["samples"]
         flat["sampling_pass_rate_all"] = None if sampling["all_value"] is None else round(sampling["all_value"], 4)

@@ -338,7 +338,7 @@ def cmd_import_mapped(args: argparse.Namespace) -> int:
 @_guard
 def cmd_campaign(args: argparse.Namespace) -> int:
     """``qrisk campaign [--json] [--xlsx FILE]``: where every enterprise stands in the campaign."""
-    from processors.campaign import county_progress, stage_lines_zh, summary_lines_zh
+    from processors.campaign import county_progress, kpi_value_text, stage_lines_zh, summary_lines_zh
     from processors.credit_file import CountyState
     from processors.step import replay
 
@@ -370,16 +370,15 @@ def cmd_campaign(args: argparse.Namespace) -> int:
              "指标达标：" + "；".join(f"{k['label_zh']} {k['met']}/{k['known']}" for k in sm["kpis"].values())]
     cells = [["企业", "分档", "阶段", "三个一", "培训率", "一次通过率", "持证率", "省级抽检合格率"]]
 
-    def pct(v):
-        return "—" if v is None else f"{v:.0%}"
+    def kpi(k):  # the figure never rounded up to a target it misses, and whether it meets it, side by side
+        return "—" if k["value"] is None else f"{kpi_value_text(k)} {k['met_zh']}"
 
     for r in progress["rows"]:
         tiers = f"{r['starting_tier'] or '—'}→{r['tier'] or '—'}"
         ones = "".join("✓" if v else "·" for v in r["three_ones"].values())
         k = r["kpis"]
         cells.append([f"{r['enterprise_id']} {r['name'] or ''}".rstrip(), tiers, r["stage_zh"], ones,
-                      pct(k["training_rate"]["value"]), pct(k["exam_first_pass_rate"]["value"]),
-                      pct(k["key_posts_certified_rate"]["value"]), pct(k["sampling_pass_rate"]["value"])])
+                      kpi(k["training_rate"]), kpi(k["exam_first_pass_rate"]), kpi(k["key_posts_certified_rate"]), kpi(k["sampling_pass_rate"])])
     lines += table(cells, "<^<^>>>>")
     behind = [r for r in progress["rows"] if r.get("lag_reasons_zh")]
     if behind:

@@ -526,8 +526,8 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     """The commitment letter, stages with their dates, each assessment with its assessor, the "three
     ones" with their figures, the self-inspections, the KPIs with their counts against their targets,
     the comparison tests, and what is still to do (待办)."""
-    from processors.campaign import (ASSISTANCE_TIERS, STAGE_ZH, STAGES, corrected_assessments, gap_text, kpis, last_acceptance,
-                                     stage_applies, three_ones, three_ones_gaps, unmet_kpis)
+    from processors.campaign import (ASSISTANCE_TIERS, STAGE_ZH, STAGES, corrected_assessments, gap_text, kpi_value_text, kpis,
+                                     last_acceptance, stage_applies, three_ones, three_ones_gaps, unmet_kpis)
 
     c = file.campaign
     if not c.event_ids:
@@ -596,7 +596,7 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
             status = basis if basis and basis.startswith("无") else "无数据"
         else:
             status = ("达标" if k["met"] else "未达标") + ("（须核实）" if k.get("doubt_zh") else "")
-        figure = "" if k["value"] is None else (f"{k['figure_zh']}，" if key != "sampling_pass_rate" else f"{k['value']:.1%}，")
+        figure = "" if k["value"] is None else (f"{k['figure_zh']}，" if key != "sampling_pass_rate" else f"{kpi_value_text(k)}，")
         detail = figure + k["target_zh"] + (f"（{basis}）" if basis and k["met"] is not None else "")
         if k.get("as_of"):
             detail += f"；{k['as_of']} 报告"
@@ -625,7 +625,7 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
 def _campaign_todo(file: CreditFile, rules: Rules, k_all: dict[str, Any], last: Any) -> list[str]:
     """What is still to do in the campaign: a second acceptance after a failed one, a new comparison test
     after an unsatisfactory one, the "three ones" not done, self-inspection findings not put right, KPIs short."""
-    from processors.campaign import STAGE_ZH, STAGES, stage_applies, three_ones
+    from processors.campaign import STAGE_ZH, STAGES, kpi_value_text, stage_applies, three_ones
 
     c, pol = file.campaign, rules.policy.campaign
     out = ["签订承诺书" if "mobilisation" not in c.stages else ""]
@@ -646,7 +646,7 @@ def _campaign_todo(file: CreditFile, rules: Rules, k_all: dict[str, Any], last: 
         category = file.profile.category if file.profile else None
         item = rules.catalogue.item(category, x.item_code) if category else None
         out.append(f"重新开展比对试验（{x.on.isoformat()} {item.name_zh if item else x.item_code} 结果不满意）")
-    out += [f"提高{k['label_zh']}（现 {k['figure_zh'] if k.get('whole') and 'basis_zh' not in k else format(k['value'], '.1%')}，{k['target_zh']}）"
+    out += [f"提高{k['label_zh']}（现 {k['figure_zh'] if k.get('whole') and 'basis_zh' not in k else kpi_value_text(k)}，{k['target_zh']}，未达标）"
             for k in k_all.values() if k["met"] is False and not c.accepted_on]
     if last is not None and not last.passed:
         out.append(f"再次检查验收（{last.on.isoformat()} 验收未通过）")

@@ -127,6 +127,11 @@ def alert_sheet(alerts: list[dict[str, Any]], offset_hours: int) -> tuple[list[d
     return rows, ALERT_COLUMNS, headers
 
 
+def _percent(decimals: int) -> str:
+    """The number format of a rate shown with ``decimals`` (PERCENT: one)."""
+    return "0." + "0" * decimals + "%" if decimals else "0%"
+
+
 SUMMARY_SHEET = "汇总"
 """The campaign workbook's second sheet: the county's totals the JSON's ``summary`` has."""
 
@@ -154,7 +159,7 @@ def campaign_summary_rows(progress: dict[str, Any], offset_hours: int = 8) -> li
         out.append((f"{st['stage_zh']}：已完成（家）", st["reached"], applies))
         out.append((f"{st['stage_zh']}：当前所处（家）", st["current"], ""))
     for k in sm["kpi_rates"].values():
-        note = "，".join(x for x in (k["figure_zh"], k.get("takers_zh"), k.get("target_zh")) if x)
+        note = "，".join(x for x in (k["figure_zh"], k.get("takers_zh"), k.get("target_zh"), k.get("met_zh")) if x)
         out.append((f"全县{k['label_zh']}", k["value"], note))
     for k in sm["kpis"].values():
         out.append((f"{k['label_zh']}达标企业（家）", k["met"], f"可评价 {k['known']} 家" + (f"，{k['basis_zh']}" if k.get("basis_zh") else "")
@@ -170,17 +175,28 @@ def campaign_workbook(progress: dict[str, Any], offset_hours: int = 8) -> bytes:
 
     from ingest.export import to_xlsx, xlsx_value
 
+    from processors.campaign import pct_decimals
+
     rows, columns, headers, formats = campaign_sheet(progress, offset_hours)
     wb = load_workbook(io.BytesIO(to_xlsx(rows, columns, sheet="提档升级进度", headers=headers, number_formats=formats)))
+    # a rate shows with the decimals it needs against its target: 0.8997 is 89.97%, never 90.0% beside 未达标
+    sheet = wb.active
+    at = {c: i for i, c in enumerate(columns, start=1)}
+    for n, r in enumerate(progress["rows"], start=2):
+        for key, k in r["kpis"].items():
+            if key in at and k["value"] is not None and isinstance(sheet.cell(row=n, column=at[key]).value, (int, float)):
+                sheet.cell(row=n, column=at[key]).number_format = _percent(pct_decimals(k["value"], k["target"], key == "sampling_pass_rate"))
     ws = wb.create_sheet(SUMMARY_SHEET)
     ws.append(["项目", "数值", "说明"])
+    rates = {f"全县{k['label_zh']}": k for k in progress["summary"]["kpi_rates"].values()}
     for label, value, note in campaign_summary_rows(progress, offset_hours):
         ws.append([label, xlsx_value(value), note])
         cell = ws.cell(row=ws.max_row, column=2)
         if isinstance(value, str):
             cell.data_type = "s"  # text, never a formula
         elif label.startswith("全县") and value is not None:
-            cell.number_format = PERCENT  # a rate stays a number
+            k = rates.get(label)  # a rate stays a number
+            cell.number_format = _percent(pct_decimals(value, k["target"])) if k is not None else PERCENT
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -149,7 +149,8 @@ def test_kpis_against_their_targets(rules):
     state, _ = replay(events, rules)
     k = kpis(state.files[E], rules.policy.campaign)
     assert k["training_rate"] == {"label_zh": "从业人员培训率", "value": 0.9, "target": 0.9, "met": True, "target_confirmed": True,
-                                  "part": 9, "whole": 10, "as_of": "2026-04-01", "figure_zh": "9/10 = 90.0%", "target_zh": "目标不低于 90.0%"}
+                                  "part": 9, "whole": 10, "as_of": "2026-04-01", "figure_zh": "9/10 = 90.0%", "target_zh": "目标不低于 90.0%",
+                                  "met_zh": "达标"}
     # the counts beside the rate, and the exam's takers beside the staff who should have sat it (应考 vs 实考)
     assert (k["exam_first_pass_rate"]["figure_zh"], k["exam_first_pass_rate"]["takers_zh"]) == ("7/9 = 77.8%", "应考 10 人，实考 9 人")
     # domain.md gives no figure for key posts certified: 100 % is a reference value to be confirmed

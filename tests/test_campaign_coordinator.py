@@ -296,3 +296,50 @@ def test_the_door_answers_the_doubt_about_first_attempt_passes(server):
     for entry in answer["events"]:
         assert [w["type"] for w in entry["warnings"]] == ["first_pass_rise"]
         assert entry["warnings"][0]["field"] == "payload.exam_first_pass" and "须核实" in entry["warnings"][0]["reason_zh"]
+
+
+# --------------------------------------------------------------------------- 5. rounding at the target
+
+
+def test_a_missed_kpi_is_never_rounded_up_to_its_target_and_always_says_whether_it_is_met(rules, tmp_path):
+    import io
+
+    from openpyxl import load_workbook
+
+    from processors.campaign import _pct, summary_lines_zh, table_rows
+    from qrisk.sheets import campaign_workbook
+
+    assert _pct(188 / 209, 0.9) == "89.95%" and _pct(719 / 799, 0.9) == "89.99%" and _pct(26 / 29, 0.9) == "89.7%"
+    assert _pct(27 / 30, 0.9) == "90.0%" and _pct(0.9812, 0.981, above=True) == "98.12%" and _pct(0.981, 0.981, above=True) == "98.1%"
+    state, _ = replay([registered(), training(staff=209, trained=188, takers=188, first_pass=150, posts=4, certified=4)], rules)
+    row = _row(state, rules)
+    k = row["kpis"]["training_rate"]
+    assert (k["figure_zh"], k["met"], k["met_zh"]) == ("188/209 = 89.95%", False, "未达标")
+    assert "从业人员培训率（188/209，89.95%，目标不低于 90.0%）未达标" in row["lag_reasons_zh"]
+    progress = county_progress(state, rules.policy.campaign)
+    head = summary_lines_zh(progress)[1]
+    assert "从业人员培训率 188/209 = 89.95%，目标不低于 90.0%，未达标" in head and "关键岗位持证上岗率 4/4 = 100%，目标 100%，参考值（待核实），达标" in head
+    (flat,) = table_rows(progress, zh=True)
+    assert (flat["training_rate_met"], flat["key_posts_certified_rate_met"]) == ("未达标", "达标")
+    assert table_rows(progress)[0]["training_rate_met"] is False
+    book = load_workbook(io.BytesIO(campaign_workbook(progress)))
+    ws = book["提档升级进度"]
+    col = {c.value: i for i, c in enumerate(ws[1])}
+    cell = ws[2][col["从业人员培训率"]]
+    assert cell.number_format == "0.00%" and ws[2][col["培训率是否达标"]].value == "未达标"
+    summary = {r[0].value: r for r in book["汇总"].iter_rows(min_row=2)}
+    assert summary["全县从业人员培训率"][1].number_format == "0.00%" and summary["全县从业人员培训率"][2].value.endswith("，未达标")
+
+
+def test_the_cli_table_shows_the_figure_and_whether_it_is_met(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    events = [registered(), training(staff=29, trained=26, takers=26, first_pass=22, posts=4, certified=4)]
+    path = tmp_path / "e.jsonl"
+    path.write_text("".join(e.model_dump_json(exclude_none=True) + "\n" for e in events), encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "qrisk", "campaign", "--events", str(path)], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "89.7% 未达标" in out.stdout and "90%" not in out.stdout and "84.6% 达标" in out.stdout
