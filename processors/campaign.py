@@ -1102,7 +1102,9 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
     no_provincial = len(active) - kpi_met["sampling_pass_rate"]["known"]
     kpi_met["sampling_pass_rate"]["basis_zh"] = "仅计省级抽检" + (f"，{no_provincial} 家无省级抽检数据" if no_provincial else "")
     moments = [r["as_of"] for r in rows if r["as_of"]]
-    reports = sorted(r["training_as_of"] for r in rows if r["training_as_of"])
+    # the county's rates sum the active enterprises' latest reports: so does the count of reports said beside them
+    reports = sorted(r["training_as_of"] for r in active if r["training_as_of"])
+    left_out = sum(1 for r in rows if r["training_as_of"] and (r["licence_revoked"] or r["deregistered_on"]))
     summary = {
         # the latest event the table reflects (UTC): the files' own clocks, the same over the Kafka sink's copies
         "as_of": max(moments, key=lambda m: dt.datetime.fromisoformat(m.replace("Z", "+00:00"))) if moments else None,
@@ -1125,7 +1127,7 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
         # campaign-wide: Σ part / Σ whole over each enterprise's latest training report, not a mean of rates
         "kpi_rates": _county_rates(active, pol),
         "training_reports": {"enterprises": len(reports), "earliest": reports[0] if reports else None,
-                             "latest": reports[-1] if reports else None},
+                             "latest": reports[-1] if reports else None, "left_out": left_out},
         # per KPI or check: how many accepted enterprises it makes one to check
         "accepted_with_gaps_by": dict(sorted(_tally(label for r in rows for label in r["accepted_with_gaps"]).items(), key=lambda kv: (-kv[1], kv[0]))),
     }
@@ -1163,6 +1165,8 @@ def summary_lines_zh(progress: dict[str, Any], offset_hours: int = 8) -> list[st
         when = local.strftime("%Y-%m-%d %H:%M") + ("（北京时间）" if offset_hours == 8 else f"（UTC{offset_hours:+d}）")
     tr = sm["training_reports"]
     dates = (f"，培训考试数据 {tr['earliest']}" + (f" 至 {tr['latest']}" if tr["latest"] != tr["earliest"] else "")) if tr["earliest"] else ""
+    if tr.get("left_out"):  # (the rates leave out the closed ones and those whose licence was revoked: said, so the counts add up)
+        dates += f"；另有已注销或吊销许可证的 {tr['left_out']} 家企业的报告不计入"
     # an acceptance with a KPI short of target, or a penalty, grade or complaint against it, is not a clean pass: say how many
     gaps = sm.get("accepted_with_gaps", 0)
     caveat = f"（其中 {gaps} 家有指标未达标或其他须核实事项，须核实）" if gaps else ""

@@ -343,3 +343,30 @@ def test_the_cli_table_shows_the_figure_and_whether_it_is_met(tmp_path):
     out = subprocess.run([sys.executable, "-m", "qrisk", "campaign", "--events", str(path)], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "89.7% 未达标" in out.stdout and "90%" not in out.stdout and "84.6% 达标" in out.stdout
+
+
+# --------------------------------------------------------------------------- 6. the county heading's count
+
+
+def _closed(at, enterprise_id=E):
+    e = ev("enterprise.updated", at, enterprise_id, status="deregistered")
+    return e.model_copy(update={"payload": e.payload.__class__(status="deregistered")})
+
+
+def _of(event, enterprise_id):
+    return event.model_copy(update={"enterprise_id": enterprise_id})
+
+
+def test_the_county_line_counts_the_reports_its_rates_sum_and_says_the_closed_ones_left_out(rules):
+    from processors.campaign import summary_lines_zh
+
+    events = []
+    for n in range(3):
+        eid = f"E-{n}"
+        events += [registered(enterprise_id=eid), _of(training(staff=10, trained=10, takers=10, first_pass=9), eid)]
+    state, _ = replay(events + [_closed("2026-06-01T10:00:00+08:00", "E-2")], rules)
+    sm = county_progress(state, rules.policy.campaign)["summary"]
+    assert sm["kpi_rates"]["training_rate"]["figure_zh"] == "20/20 = 100%"
+    assert (sm["training_reports"]["enterprises"], sm["training_reports"]["left_out"]) == (2, 1)
+    line = summary_lines_zh(county_progress(state, rules.policy.campaign))[1]
+    assert line.startswith("全县指标（2 家企业最新培训考试报告，培训考试数据 2026-04-01；另有已注销或吊销许可证的 1 家企业的报告不计入）：")
