@@ -78,6 +78,9 @@ DEREGISTERED = f"""
     SELECT enterprise_id FROM {EFFECTS} WHERE kind = 'enterprise.status_changed'
     GROUP BY enterprise_id HAVING argMax({data_text('status')}, (version, idx)) = 'deregistered'"""
 
+REGISTERED = f"SELECT enterprise_id FROM {EFFECTS} WHERE kind = 'enterprise.registered'"
+"""Enterprises registered: the campaign's progress table lists these only (a record under an id nobody registered waits)."""
+
 NAMES = f"""
     SELECT enterprise_id, argMax({data_text('name')}, (version, idx)) AS name,
            argMax({data_text('category')}, (version, idx)) AS category
@@ -337,15 +340,17 @@ def county() -> dict[str, Any]:
                           "最近更新为预警最近一次变化的时间（含系统的再次触发、超时升级），不一定是人工处置的时间"),
         panel("barchart", "提档升级：各阶段完成企业数",
               # an enterprise counts where its last word on the stage is not campaign.stage_lost (an acceptance
-              # a later failed one reversed)
+              # a later failed one reversed, a record retracted); registered enterprises only, as the progress table
               f"""SELECT any(stage_zh) AS `阶段`, countIf(last_kind != 'campaign.stage_lost') AS `企业数`
                   FROM (SELECT enterprise_id, {data_text('stage')} AS stage, any({data_text('stage_zh')}) AS stage_zh,
                                argMax(kind, (version, idx)) AS last_kind
                         FROM {EFFECTS} WHERE kind IN ('campaign.stage_reached', 'campaign.stage_redated', 'campaign.stage_lost')
+                                         AND enterprise_id IN ({REGISTERED})
                         GROUP BY enterprise_id, stage)
                   GROUP BY stage HAVING `企业数` > 0 ORDER BY {STAGE_ORDER.format('stage')}""",
               w=12, h=9, options={"orientation": "horizontal", "xField": "阶段"},
-              description="宣传发动、调查分档、培训观摩、帮扶指导、自我提升（三个一）、检查验收：完成该阶段的企业数（进度表：GET /v1/campaign）"),
+              description="宣传发动、调查分档、培训观摩、帮扶指导、自我提升（三个一）、检查验收：完成该阶段的已登记企业数，与进度表一致（进度表：GET /v1/campaign；"
+                          "未登记企业编号下的提档升级记录待企业登记后计入）"),
     ]
     return dashboard("qrisk-county", "县域食品质量风险总览", panels, time_from="now-1y",
                      description="抽检、合格率、风险分级、早期预警和质量波动：全县一览（早发现、早预警）")

@@ -237,20 +237,31 @@ def _retraction_warnings(event: SamplingRetractedEvent, file: Any) -> list[dict[
 
 
 def _campaign_warnings(event: Envelope, file: Any) -> list[dict[str, Any]]:
-    """What the fold made of a campaign record that its sender should hear: withdrawn before it came, a training
+    """What the fold made of a campaign record that its sender should hear: an enterprise nobody registered (a
+    comparison test then waits for its category), withdrawn before it came, a training
     report whose first-attempt passes rose by more than its takers (or which puts the next report's in doubt)."""
     me = str(event.event_id)
+    out = []
+    if file.profile is None:
+        # (as a sample or a complaint of an enterprise nobody registered: kept, and the sender hears it)
+        pending = isinstance(event, CampaignActivityEvent) and any(x.event_id == me and x.satisfactory is None for x in file.campaign.comparison_tests)
+        out.append(_warning("enterprise_id", "enterprise_unregistered",
+                            f"enterprise {event.enterprise_id!r} is not registered: the campaign record is kept on its file and shows in the "
+                            "progress table once it is" + ("; the comparison test is judged then (its category gives the item's unit)" if pending else "")
+                            + "; check the enterprise id",
+                            f"企业 {event.enterprise_id} 尚未登记：提档升级记录已记入该企业档案，企业登记后列入进度表"
+                            + ("；比对试验待企业登记（确定食品类别）后判定" if pending else "") + "；请核对企业编号"))
     retraction = file.campaign.retractions.get(me)
     if retraction is None:
         if not isinstance(event, CampaignTrainingEvent):
-            return []
+            return out
         # (as the fold found them: this report's passes, or the next report's over this one's, processors.campaign.first_pass_rises)
-        return [_warning("payload.exam_first_pass", "first_pass_rise",
+        return out + [_warning("payload.exam_first_pass", "first_pass_rise",
                          f"exam_first_pass rose from {x['previous_first_pass']} ({x['previous_as_of']}) to {x['first_pass']} ({x['as_of']}) while "
                          f"exam_takers went from {x['previous_exam_takers']} to {x['exam_takers']}: first-attempt passes can grow only by those "
                          "newly examined (a retake is no first attempt); the figure is kept, marked to be checked",
                          x["text_zh"]) for x in file.campaign.first_pass_doubts if me in (x["event_id"], x["previous_event_id"])]
-    return [_warning("event_id", "record_retracted",
+    return out + [_warning("event_id", "record_retracted",
                      f"the bureau retracted this record (event {event.event_id}) before it came ({retraction.reason}): it is kept on file, "
                      "not counted; if it belongs to another enterprise, send it under that enterprise's id (a new event_id)",
                      f"该记录（事件 {event.event_id}）到达前已被{retraction.by}撤销（原因：{retraction.reason}）：存档、不计入提档升级进度和指标；"

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
@@ -99,7 +100,8 @@ class ComparisonTest(FoldState):
     deviation: float | None = Field(default=None, description="relative deviation from the lab's value")
     log10_difference: float | None = Field(default=None, description="|log10 difference| from the lab's value, for a colony count")
     measure_zh: str | None = Field(default=None, description="how it was judged, in words (En, log10 difference or relative deviation)")
-    satisfactory: bool
+    satisfactory: bool | None = Field(description="None: waiting for the enterprise's registration (its category decides the item's "
+                                                  "unit, and with it how the values compare)")
     event_id: str
 
 
@@ -374,23 +376,64 @@ def _file_record(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[s
         c.self_inspections.append(SelfInspection(on=p.on, findings=p.findings, rectified=p.rectified, event_id=eid))
     else:
         category = file.profile.category if file.profile else None
-        # the event carries no unit: the values are read in the catalogue's unit for the item
-        unit = rules.catalogue.item_unit(category, p.item_code) if category else None
-        test = _comparison(p, eid, pol, unit is not None and unit.dimension.startswith(COUNT_DIMENSIONS))
-        named = rules.catalogue.item(category, p.item_code) if category else None
-        if named is not None:
-            test.item_name = named.name_zh
+        if category is None and (p.enterprise_uncertainty is None or p.lab_uncertainty is None):
+            # how to compare depends on the item's unit in the enterprise's category (a colony count on the log10 scale):
+            # judged at registration, as a sample is (judge_pending_comparisons)
+            c.comparison_tests.append(ComparisonTest(on=p.on, lab=p.lab, item_code=p.item_code, enterprise_value=float(p.enterprise_value),
+                                                     lab_value=float(p.lab_value), satisfactory=None, measure_zh=PENDING_ZH, event_id=eid))
+            return out
+        test = _judged(p, eid, category, rules)
         c.comparison_tests.append(test)
-        if not test.satisfactory:
-            item = rules.catalogue.item(category, test.item_code) if category else None
-            u = f" {unit.display}" if unit is not None and unit.display else ""
-            out.append(("campaign.comparison_unsatisfactory", {
-                "item_code": test.item_code, "lab": test.lab, "enterprise_value": test.enterprise_value, "lab_value": test.lab_value,
-                "en": test.en, "deviation": test.deviation, "log10_difference": test.log10_difference,
-                "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果不满意："
-                              f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{test.measure_zh}",
-            }))
+        out += _unsatisfactory(test, category, rules)
     return out
+
+
+PENDING_ZH = "待企业登记（确定食品类别）后判定"
+"""A comparison test of an enterprise not registered yet, without both uncertainties: how it is judged depends on
+the item's unit in the enterprise's category."""
+
+
+def _judged(p: Any, eid: str, category: str | None, rules: "Rules") -> ComparisonTest:
+    """A comparison test judged with the item's unit in ``category`` (the event carries no unit: the values are
+    read in the catalogue's unit for the item)."""
+    unit = rules.catalogue.item_unit(category, p.item_code) if category else None
+    test = _comparison(p, eid, rules.policy.campaign, unit is not None and unit.dimension.startswith(COUNT_DIMENSIONS))
+    named = rules.catalogue.item(category, p.item_code) if category else None
+    if named is not None:
+        test.item_name = named.name_zh
+    return test
+
+
+def _unsatisfactory(test: ComparisonTest, category: str | None, rules: "Rules") -> list[tuple[str, dict[str, Any]]]:
+    if test.satisfactory is not False:
+        return []
+    item = rules.catalogue.item(category, test.item_code) if category else None
+    unit = rules.catalogue.item_unit(category, test.item_code) if category else None
+    u = f" {unit.display}" if unit is not None and unit.display else ""
+    return [("campaign.comparison_unsatisfactory", {
+        "item_code": test.item_code, "lab": test.lab, "enterprise_value": test.enterprise_value, "lab_value": test.lab_value,
+        "en": test.en, "deviation": test.deviation, "log10_difference": test.log10_difference,
+        "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果不满意："
+                      f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{test.measure_zh}",
+    })]
+
+
+def judge_pending_comparisons(file: "CreditFile", rules: "Rules") -> list[tuple[str, dict[str, Any]]]:
+    """At registration: the comparison tests that waited for the enterprise's category, judged now (and the stages
+    they complete)."""
+    c = file.campaign
+    waiting = [i for i, x in enumerate(c.comparison_tests) if x.satisfactory is None]
+    if not waiting or file.profile is None:
+        return []
+    out: list[tuple[str, dict[str, Any]]] = []
+    category = file.profile.category
+    for i in waiting:
+        x = c.comparison_tests[i]
+        sent = SimpleNamespace(on=x.on, lab=x.lab, item_code=x.item_code, enterprise_value=x.enterprise_value, lab_value=x.lab_value,
+                               enterprise_uncertainty=None, lab_uncertainty=None)
+        c.comparison_tests[i] = test = _judged(sent, x.event_id, category, rules)
+        out += _unsatisfactory(test, category, rules)
+    return out + restaged(c, rules.policy.campaign)
 
 
 def _training_zh(t: dict[str, Any]) -> str:
@@ -962,7 +1005,7 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
         "kpis_met": sum(1 for v in k.values() if v["met"]),
         "kpis_known": sum(1 for v in k.values() if v["met"] is not None),
         "comparison_tests": len(c.comparison_tests),
-        "comparison_unsatisfactory": sum(1 for t in c.comparison_tests if not t.satisfactory),
+        "comparison_unsatisfactory": sum(1 for t in c.comparison_tests if t.satisfactory is False),
         "accepted_on": c.accepted_on.isoformat() if c.accepted_on else None,
         # accepted, yet a KPI misses its target now, or the record up to the acceptance gives pause: a second look
         "accepted_with_gaps": ([x["label_zh"] for x in undone] + [v["label_zh"] for v in k.values() if v["met"] is False]
@@ -1035,8 +1078,12 @@ def three_ones_gaps(c: CampaignRecord, pol: "CampaignPolicy") -> list[dict[str, 
         out.append({"code": "comparison_test", "label_zh": THREE_ONES_ZH["comparison_test"], "text_zh": "未开展比对试验"})
     elif not any(x.satisfactory for x in c.comparison_tests):
         x = max(reversed(c.comparison_tests), key=lambda x: x.on)
-        out.append({"code": "comparison_unsatisfactory", "label_zh": THREE_ONES_ZH["comparison_test"],
-                    "text_zh": f"比对试验不满意（{x.on.isoformat()}，{x.item_name or x.item_code}，{x.measure_zh or ''}），尚无满意的比对试验".replace("，）", "）")})
+        if x.satisfactory is None:
+            out.append({"code": "comparison_pending", "label_zh": THREE_ONES_ZH["comparison_test"],
+                        "text_zh": f"比对试验{PENDING_ZH}（{x.on.isoformat()}，{x.item_name or x.item_code}）"})
+        else:
+            out.append({"code": "comparison_unsatisfactory", "label_zh": THREE_ONES_ZH["comparison_test"],
+                        "text_zh": f"比对试验不满意（{x.on.isoformat()}，{x.item_name or x.item_code}，{x.measure_zh or ''}），尚无满意的比对试验".replace("，）", "）")})
     return out
 
 
@@ -1122,6 +1169,8 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
         "last_acceptance_failed": sum(1 for r in rows if r["last_acceptance_failed"]),
         "acceptance_failed_ever": sum(1 for r in rows if r["acceptance_failed"]),
         "lagging": sum(1 for r in rows if r["lag_reasons"]),
+        # campaign records under an id nobody registered: not in the table (no name, town or category) until it is
+        "unregistered": sorted(e for e, f in state.files.items() if f.profile is None and f.campaign.event_ids) if not towns else [],
         "licence_revoked": sum(1 for r in rows if r["licence_revoked"]),
         "deregistered": sum(1 for r in rows if r["deregistered_on"]),
         # campaign-wide: Σ part / Σ whole over each enterprise's latest training report, not a mean of rates
@@ -1172,6 +1221,9 @@ def summary_lines_zh(progress: dict[str, Any], offset_hours: int = 8) -> list[st
     caveat = f"（其中 {gaps} 家有指标未达标或其他须核实事项，须核实）" if gaps else ""
     revoked = (f"；已吊销许可证 {sm['licence_revoked']} 家（不计滞后与指标）" if sm.get("licence_revoked") else "") + (
         f"；已注销 {sm['deregistered']} 家（不计滞后与指标）" if sm.get("deregistered") else "")
+    if sm.get("unregistered"):
+        ids = sm["unregistered"]
+        revoked += f"；另有未登记的企业编号 {len(ids)} 个有提档升级记录，未列入（请核对企业编号：{'、'.join(ids[:5])}{' 等' if len(ids) > 5 else ''}）"
     if sm.get("cut"):  # (a cut at a day's end: what was on record by then; the newest record in it said beside)
         when = f"{sm['cut']} 日终，最近记录 {when or '—'}"
     return [f"提档升级进度（截至 {when or '—'}；{sm['enterprises']} 家企业；已提档 {sm['upgraded']} 家，验收通过 {sm['accepted']} 家{caveat}，"

@@ -34,7 +34,7 @@ from processors.credit_file import (
 )
 from processors.fluctuation import (complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, refailed,
                                     reinstated, uncharted)
-from processors.campaign import apply_tier, on_campaign_event, registry_tier, revoked_from_acceptance
+from processors.campaign import apply_tier, judge_pending_comparisons, on_campaign_event, registry_tier, revoked_from_acceptance
 from processors.judgement import SampleJudgement, judge_sample, ratio_figure, same_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, next_inspection_due, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide,
@@ -154,7 +154,8 @@ rectification reported done again is said (rectification.completion_repeated) an
 campaign assessment loaded later on the same day as one of its kind corrects it (campaign.assessment_corrected: the starting
 tier, the tier now and the acceptance's result read the correction, no failed re-inspection is counted), a training report of the same as_of loaded later corrects the earlier
 (campaign.training_corrected: the one corrected completes no stage), first-attempt passes rising by more than the
-exam takers between two reports are said (campaign.first_pass_doubtful, 须核实), campaign.retracted
+exam takers between two reports are said (campaign.first_pass_doubtful, 须核实), a comparison test of an unregistered
+enterprise without both uncertainties waits for its category and is judged at registration, campaign.retracted
 withdraws a campaign record (kept on file, no longer counted; one arriving after its retraction is filed retracted), visits and
 assistance are kept as records with their event ids, and the registry's tier is the enterprise's again when no assessment stands.  A
 Kafka worker writes it into every snapshot and says so when it
@@ -340,6 +341,8 @@ def _registered(state: CountyState, file: CreditFile, event: EnterpriseRegistere
         file.registered_at = event.occurred_at
     effects.append(_effect(kind, event, file.enterprise_id, name=event.payload.name, category=event.payload.category))
     _judge_pending(state, file, event, rules, effects)
+    for k, data in judge_pending_comparisons(file, rules):  # (the campaign's comparison tests that waited for the category)
+        effects.append(_effect_data(k, event, file.enterprise_id, data))
 
 
 def _relicensed(file: CreditFile, licence_no: str) -> None:

@@ -672,7 +672,7 @@ def _comparison_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
             measure = f"相对偏差 {t.deviation:.1%}（≤ {pol.comparison_max_deviation:.0%} 为满意）"
         else:
             measure = "实验室结果为 0，无法计算相对偏差"
-        rows.append({"item": f"比对试验 {item.name_zh if item else t.item_code}（{t.on.isoformat()}）", "status": "满意" if t.satisfactory else "不满意",
+        rows.append({"item": f"比对试验 {item.name_zh if item else t.item_code}（{t.on.isoformat()}）", "status": {True: "满意", False: "不满意", None: "待判定"}[t.satisfactory],
                      "detail": f"企业 {t.enterprise_value:g}{suffix}，{t.lab} {t.lab_value:g}{suffix}，{measure}"})
     return rows
 

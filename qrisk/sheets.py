@@ -153,6 +153,7 @@ def campaign_summary_rows(progress: dict[str, Any], offset_hours: int = 8) -> li
         ("滞后企业（家）", sm["lagging"], ""),
         ("已吊销许可证（家）", sm.get("licence_revoked", 0), "不计入滞后企业和指标"),
         ("已注销（家）", sm.get("deregistered", 0), "不计入滞后企业和指标"),
+        ("未登记企业编号下的提档升级记录（个）", len(sm.get("unregistered", [])), "、".join(sm.get("unregistered", [])) or "未列入进度表，企业登记后计入"),
     ]
     for st in sm["stages"]:
         applies = f"适用 {st['applies']} 家" if st.get("applies") is not None and st["applies"] != sm["enterprises"] else ""

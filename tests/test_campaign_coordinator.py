@@ -370,3 +370,43 @@ def test_the_county_line_counts_the_reports_its_rates_sum_and_says_the_closed_on
     assert (sm["training_reports"]["enterprises"], sm["training_reports"]["left_out"]) == (2, 1)
     line = summary_lines_zh(county_progress(state, rules.policy.campaign))[1]
     assert line.startswith("全县指标（2 家企业最新培训考试报告，培训考试数据 2026-04-01；另有已注销或吊销许可证的 1 家企业的报告不计入）：")
+
+
+# --------------------------------------------------------------------------- 7. an enterprise nobody registered
+
+
+def test_a_comparison_test_before_registration_waits_and_is_judged_by_the_category_at_registration(rules):
+    """铜绿假单胞菌 30 vs 20 CFU/250mL: 0.18 on the log10 scale, satisfactory — not 50 % relative deviation."""
+    from processors.campaign import stage_lines_zh, summary_lines_zh
+
+    test = activity("comparison_test", "2026-06-10T16:00:00+08:00", lab="县检测中心", item_code="pseudomonas_aeruginosa",
+                    enterprise_value=30, lab_value=20)
+    others = [registered(enterprise_id="E-2")]
+    state, effects = replay(others + [test], rules)
+    (x,) = state.files[E].campaign.comparison_tests
+    assert x.satisfactory is None and not [e for e in effects if e.kind == "campaign.comparison_unsatisfactory"]
+    progress = county_progress(state, rules.policy.campaign)
+    assert [r["enterprise_id"] for r in progress["rows"]] == ["E-2"] and progress["summary"]["unregistered"] == [E]
+    assert f"另有未登记的企业编号 1 个有提档升级记录，未列入（请核对企业编号：{E}）" in summary_lines_zh(progress)[0]
+    assert stage_lines_zh(progress)  # (nothing counted for it)
+    state, effects = replay([registered("2026-06-11T09:00:00+08:00", category="packaged_water")], rules, state)
+    (x,) = state.files[E].campaign.comparison_tests
+    assert x.satisfactory is True and x.log10_difference == __import__("pytest").approx(0.176, abs=1e-3) and x.item_name
+    assert not [e for e in effects if e.kind == "campaign.comparison_unsatisfactory"]
+    assert _row(state, rules)["three_ones"]["comparison_test"] is True
+
+
+def test_campaign_records_of_an_unregistered_enterprise_are_warned_of_at_the_door_and_left_off_the_stage_panel(server):
+    from qrisk.auth import KeyStore
+
+    _, bureau = KeyStore(server.data_dir / "keys.json").create("bureau", "campaign-office", source_id="campaign-office", actor="tests")
+    test = _of(activity("comparison_test", "2026-06-10T16:00:00+08:00", lab="县检测中心", item_code="pseudomonas_aeruginosa",
+                        enterprise_value=30, lab_value=20), "E-NEW")
+    letter = _of(commitment(), "E-NEW")
+    answer = server.post("/v1/events", json=_docs([letter, test], OFFICE), headers={"authorization": f"Bearer {bureau}"})
+    assert answer.status_code == 200
+    said = [e["warnings"] for e in answer.json()["events"]]
+    assert [[w["type"] for w in ws] for ws in said] == [["enterprise_unregistered"], ["enterprise_unregistered"]]
+    assert "企业登记后列入进度表" in said[0][0]["reason_zh"] and "比对试验待企业登记（确定食品类别）后判定" in said[1][0]["reason_zh"]
+    table = server.get("/v1/campaign").json()
+    assert table["rows"] == [] and table["summary"]["unregistered"] == ["E-NEW"]
