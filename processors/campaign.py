@@ -1059,6 +1059,16 @@ def _acceptance_result(c: CampaignRecord, last: Assessment | None) -> str:
     return f"{failed}（最近 {last.on.isoformat()}" + (f"，{said}" if said else "") + "）"
 
 
+def newest_self_inspection(c: CampaignRecord) -> SelfInspection | None:
+    """The newest self-inspection by its day (of two on one day, the one loaded last): its findings are the open ones."""
+    return max(reversed(c.self_inspections), key=lambda x: x.on) if c.self_inspections else None
+
+
+def newest_comparison(c: CampaignRecord) -> ComparisonTest | None:
+    """The newest comparison test by its day (of two on one day, the one loaded last)."""
+    return max(reversed(c.comparison_tests), key=lambda x: x.on) if c.comparison_tests else None
+
+
 THREE_ONES_ZH = {"training_and_exam": "全员培训考试", "self_inspection": "自查", "comparison_test": "比对试验"}
 """The "three ones" (三个一) by their Chinese names, as a passed acceptance's gaps (须核实) list them."""
 
@@ -1077,7 +1087,8 @@ def three_ones_gaps(c: CampaignRecord, pol: "CampaignPolicy") -> list[dict[str, 
     if not c.comparison_tests:
         out.append({"code": "comparison_test", "label_zh": THREE_ONES_ZH["comparison_test"], "text_zh": "未开展比对试验"})
     elif not any(x.satisfactory for x in c.comparison_tests):
-        x = max(reversed(c.comparison_tests), key=lambda x: x.on)
+        x = newest_comparison(c)
+        assert x is not None
         if x.satisfactory is None:
             out.append({"code": "comparison_pending", "label_zh": THREE_ONES_ZH["comparison_test"],
                         "text_zh": f"比对试验{PENDING_ZH}（{x.on.isoformat()}，{x.item_name or x.item_code}）"})
@@ -1114,8 +1125,8 @@ def lag_reasons(file: "CreditFile", pol: "CampaignPolicy", k: dict[str, dict[str
     for code in ("training_and_exam", "self_inspection"):
         if code in gaps:
             add(code, gaps.pop(code))
-    if c.self_inspections:
-        s = max(reversed(c.self_inspections), key=lambda x: x.on)  # the newest by its day
+    s = newest_self_inspection(c)
+    if s is not None:
         if s.findings is not None and s.rectified is not None and s.findings > s.rectified:
             add("self_inspection_open", f"自查发现问题 {s.findings} 项，已整改 {s.rectified} 项，{s.findings - s.rectified} 项未整改（{s.on.isoformat()}）")
     for code, text in gaps.items():  # the comparison test

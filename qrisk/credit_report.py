@@ -625,7 +625,7 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
 def _campaign_todo(file: CreditFile, rules: Rules, k_all: dict[str, Any], last: Any) -> list[str]:
     """What is still to do in the campaign: a second acceptance after a failed one, a new comparison test
     after an unsatisfactory one, the "three ones" not done, self-inspection findings not put right, KPIs short."""
-    from processors.campaign import STAGE_ZH, STAGES, kpi_value_text, stage_applies, three_ones
+    from processors.campaign import STAGE_ZH, STAGES, kpi_value_text, newest_comparison, newest_self_inspection, stage_applies, three_ones
 
     c, pol = file.campaign, rules.policy.campaign
     out = ["签订承诺书" if "mobilisation" not in c.stages else ""]
@@ -633,19 +633,18 @@ def _campaign_todo(file: CreditFile, rules: Rules, k_all: dict[str, Any], last: 
     ones = three_ones(c, pol)
     if not ones["training_and_exam"]:
         out.append("完成全员培训考试")
-    if not c.self_inspections:
+    # by the documents' dates, as the progress table: the newest self-inspection's open findings; a new comparison test
+    # only while none was satisfactory, after the newest unsatisfactory one
+    newest = newest_self_inspection(c)
+    if newest is None:
         out.append("开展自查")
-    else:
-        x = c.self_inspections[-1]
-        if x.findings is not None and x.findings > (x.rectified or 0):
-            out.append(f"整改自查发现的其余 {x.findings - (x.rectified or 0)} 项问题（{x.on.isoformat()} 自查）")
-    if not c.comparison_tests:
+    elif newest.findings is not None and newest.findings > (newest.rectified or 0):
+        out.append(f"整改自查发现的其余 {newest.findings - (newest.rectified or 0)} 项问题（{newest.on.isoformat()} 自查）")
+    tested = newest_comparison(c)
+    if tested is None:
         out.append("开展比对试验")
-    elif not c.comparison_tests[-1].satisfactory:
-        x = c.comparison_tests[-1]
-        category = file.profile.category if file.profile else None
-        item = rules.catalogue.item(category, x.item_code) if category else None
-        out.append(f"重新开展比对试验（{x.on.isoformat()} {item.name_zh if item else x.item_code} 结果不满意）")
+    elif not ones["comparison_test"] and tested.satisfactory is False:
+        out.append(f"重新开展比对试验（{tested.on.isoformat()} {tested.item_name or tested.item_code} 结果不满意）")
     out += [f"提高{k['label_zh']}（现 {k['figure_zh'] if k.get('whole') and 'basis_zh' not in k else kpi_value_text(k)}，{k['target_zh']}，未达标）"
             for k in k_all.values() if k["met"] is False and not c.accepted_on]
     if last is not None and not last.passed:

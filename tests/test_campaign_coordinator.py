@@ -410,3 +410,30 @@ def test_campaign_records_of_an_unregistered_enterprise_are_warned_of_at_the_doo
     assert "企业登记后列入进度表" in said[0][0]["reason_zh"] and "比对试验待企业登记（确定食品类别）后判定" in said[1][0]["reason_zh"]
     table = server.get("/v1/campaign").json()
     assert table["rows"] == [] and table["summary"]["unregistered"] == ["E-NEW"]
+
+
+# --------------------------------------------------------------------------- 8. the credit file's 待办
+
+
+def test_the_credit_files_todo_goes_by_the_documents_dates_as_the_table_does(rules):
+    """A satisfactory comparison test loaded before an earlier unsatisfactory one; an older self-inspection with open
+    findings loaded after a newer one that put everything right: nothing of either is left to do."""
+    from qrisk.credit_report import build_report
+
+    good = comparison(at="2026-07-10T16:00:00+08:00", mine=0.85, lab=0.82)
+    bad = comparison(at="2026-07-20T16:00:00+08:00", mine=1.2, lab=0.8)
+    bad = bad.model_copy(update={"payload": bad.payload.model_copy(update={"on": __import__("datetime").date(2026, 6, 10)})})
+    newer = activity("self_inspection", "2026-07-21T10:00:00+08:00", findings=3, rectified=3)
+    older = activity("self_inspection", "2026-07-22T10:00:00+08:00", findings=4, rectified=1)
+    older = older.model_copy(update={"payload": older.payload.model_copy(update={"on": __import__("datetime").date(2026, 5, 1)})})
+    state, _ = replay([registered(), good, bad, newer, older], rules)
+    row = _row(state, rules)
+    assert row["three_ones"]["comparison_test"] and "比对试验" not in row["lag_reasons_zh"] and "未整改" not in row["lag_reasons_zh"]
+    (todo,) = [r["detail"] for r in build_report(state.files[E], rules)["campaign"] if r["item"] == "待办"]
+    assert "比对试验" not in todo and "整改自查" not in todo
+    # the newest self-inspection with open findings, the newest unsatisfactory test without a satisfactory one: said
+    state, _ = replay([registered(), bad, comparison(at="2026-06-01T10:00:00+08:00", mine=1.3, lab=0.8),
+                       activity("self_inspection", "2026-07-01T10:00:00+08:00", findings=4, rectified=1),
+                       older.model_copy(update={"payload": older.payload.model_copy(update={"rectified": 4})})], rules)
+    (todo,) = [r["detail"] for r in build_report(state.files[E], rules)["campaign"] if r["item"] == "待办"]
+    assert "重新开展比对试验（2026-06-10 耗氧量（以O₂计） 结果不满意）" in todo and "整改自查发现的其余 3 项问题（2026-07-01 自查）" in todo
