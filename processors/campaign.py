@@ -967,6 +967,23 @@ def _campaign_sampling(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, A
     }
 
 
+def registry_tier_of(file: "CreditFile") -> str | None:
+    """The tier the registry gave (None: none, or 未分档): what an enterprise the campaign never tiered is said to be
+    registered as, beside its 未分档."""
+    c = file.campaign
+    tier = c.registered_tier or (file.profile.campaign_tier if file.profile is not None and c.tier is None else None)
+    return tier if tier in ("A", "B", "C", "D") else None
+
+
+def tier_zh(tier: str | None, registered: str | None = None) -> str:
+    """One rule for the campaign tier wherever it is shown (the table, the CLI, the credit file): the tier the
+    campaign assessed (调查分档, or a standing acceptance), "B档"; an enterprise it never tiered is 未分档, with the
+    registry's tier beside it — 未分档（登记为 C档） — since the registry's is not the campaign's finding."""
+    if tier:
+        return f"{tier}档"
+    return f"未分档（登记为 {registered}档）" if registered else "未分档"
+
+
 def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
     """One line of the progress table (进度表)."""
     c = file.campaign
@@ -985,8 +1002,12 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
         "name": profile.name if profile else None,
         "category": profile.category if profile else None,
         "town": profile.town if profile else None,
+        # the tiers the campaign assessed (tier_zh): an enterprise never tiered has none, and its registry tier beside
         "starting_tier": c.starting_tier,
-        "tier": c.tier or (profile.campaign_tier if profile else None),
+        "tier": c.tier,
+        "registered_tier": registry_tier_of(file),
+        "starting_tier_zh": tier_zh(c.starting_tier),
+        "tier_zh": tier_zh(c.tier, registry_tier_of(file)),
         "commitment_signed_on": c.commitment_signed_on.isoformat() if c.commitment_signed_on else None,
         "commitments": [{"document_no": x.document_no, "signed_on": x.signed_on.isoformat(), "signatory": x.signatory}
                         for x in sorted(c.commitments, key=lambda x: x.signed_on)],
@@ -1330,9 +1351,8 @@ def table_rows(progress: dict[str, Any], zh: bool = False) -> list[dict[str, Any
         flat["exam_takers_zh"] = t["exam_first_pass_rate"].get("takers_zh", "")
         if zh:
             flat["category"] = CATEGORY_ZH.get(flat["category"], flat["category"])
-            # "A档", not a bare letter a reader could take for the risk grade (A级)
-            flat["starting_tier"] = f"{flat['starting_tier']}档" if flat["starting_tier"] else "未分档"
-            flat["tier"] = f"{flat['tier']}档" if flat["tier"] else "未分档"
+            # "A档", not a bare letter a reader could take for the risk grade (A级); 未分档（登记为 C档） (tier_zh)
+            flat["starting_tier"], flat["tier"] = r["starting_tier_zh"], r["tier_zh"]
         if zh:
             # (a sheet laid out with TABLE_COLUMNS has the stage twice, never its code: SHEET_COLUMNS leaves it out)
             flat["stage"] = flat["stage_zh"]

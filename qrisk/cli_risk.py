@@ -374,7 +374,8 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         return "—" if k["value"] is None else f"{kpi_value_text(k)} {k['met_zh']}"
 
     for r in progress["rows"]:
-        tiers = f"{r['starting_tier'] or '—'}→{r['tier'] or '—'}"
+        # (tier_zh's rule: 未分档 until the campaign tiers it, the registry's tier beside)
+        tiers = (f"{r['starting_tier'] or '未分档'}→{r['tier']}" if r["tier"] else r["tier_zh"])
         ones = "".join("✓" if v else "·" for v in r["three_ones"].values())
         k = r["kpis"]
         cells.append([f"{r['enterprise_id']} {r['name'] or ''}".rstrip(), tiers, r["stage_zh"], ones,

@@ -90,11 +90,14 @@ def _local(moment: dt.datetime | None, offset: int, with_time: bool = True) -> s
     return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
-def _tier_text(tier: str | None) -> str:
-    # beside the risk grade (C级) a bare "A档" reads as a second grade on the same scale
-    if not tier:
-        return ""
-    return f"{TIER_ZH.get(tier, tier)}（提档升级评定，A档最优；不是风险等级）" if tier != "unrated" else TIER_ZH["unrated"]
+def _tier_text(file: CreditFile) -> str:
+    """The campaign tier as the progress table says it (``processors.campaign.tier_zh``): the assessed one, else
+    未分档 with the registry's beside.  Beside the risk grade (C级) a bare "A档" reads as a second grade on the same scale."""
+    from processors.campaign import registry_tier_of, tier_zh
+
+    tier = file.campaign.tier
+    text = tier_zh(tier, registry_tier_of(file))
+    return f"{text}（提档升级评定，A档最优；不是风险等级）" if tier else text
 
 
 def _licence(file: CreditFile) -> str:
@@ -377,7 +380,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         ("地址", p.address if p else ""), ("乡镇/街道", p.town if p else ""), ("县/区", (p.region or "") if p else ""),
         ("食品类别", CATEGORY_ZH.get(p.category, p.category) if p else "未登记"), ("生产规模", SCALE_ZH.get(p.scale, p.scale) if p else ""),
         ("供应人群", "" if not p else "未登记" if p.population_served is None else f"{p.population_served} 人"),
-        ("提档升级档次", _tier_text(p.campaign_tier) if p else ""), ("登记时间", _local(file.registered_at, off)),
+        ("提档升级档次", _tier_text(file) if p else ""), ("登记时间", _local(file.registered_at, off)),
         *([("经营状态", f"已注销（{file.deregistered_on.isoformat()} 起，不再安排日常抽检和检查）")] if file.deregistered_on else []),
         # the rate leaves the undetermined batches out: they are said, or the counts do not add up to it
         ("抽检", f"{file.counts.samples} 批次，不合格 {file.counts.samples_failed} 批次"
@@ -527,7 +530,7 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     ones" with their figures, the self-inspections, the KPIs with their counts against their targets,
     the comparison tests, and what is still to do (待办)."""
     from processors.campaign import (ASSISTANCE_TIERS, STAGE_ZH, STAGES, corrected_assessments, gap_text, kpi_value_text, kpis,
-                                     last_acceptance, stage_applies, three_ones, three_ones_gaps, unmet_kpis)
+                                     last_acceptance, registry_tier_of, stage_applies, three_ones, three_ones_gaps, tier_zh, unmet_kpis)
 
     c = file.campaign
     if not c.event_ids:
@@ -574,7 +577,7 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
                      "detail": "；".join(x for x in (f"评定人 {a.assessor}" if a.assessor else "", a.note, said) if x)})
     # what the acceptance must be checked against besides the KPIs (a penalty, a low pass rate, grade C/D, complaints)
     rows += [{"item": f"验收须核实·{check.label_zh}", "status": "须核实", "detail": check.text_zh} for check in c.acceptance_checks]
-    rows.append({"item": "提档升级档次", "status": f"{TIER_ZH.get(c.starting_tier or 'unrated')} → {TIER_ZH.get(c.tier or 'unrated')}",
+    rows.append({"item": "提档升级档次", "status": f"{tier_zh(c.starting_tier)} → {tier_zh(c.tier, registry_tier_of(file))}",
                  "detail": "、".join(f"{DIMENSION_ZH.get(k, k)} {v:g}" for k, v in c.scores.items())})
     t = c.training
     ones_zh = {"training_and_exam": "三个一·全员培训考试", "self_inspection": "三个一·企业自查", "comparison_test": "三个一·比对试验"}

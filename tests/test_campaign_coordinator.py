@@ -437,3 +437,35 @@ def test_the_credit_files_todo_goes_by_the_documents_dates_as_the_table_does(rul
                        older.model_copy(update={"payload": older.payload.model_copy(update={"rectified": 4})})], rules)
     (todo,) = [r["detail"] for r in build_report(state.files[E], rules)["campaign"] if r["item"] == "待办"]
     assert "重新开展比对试验（2026-06-10 耗氧量（以O₂计） 结果不满意）" in todo and "整改自查发现的其余 3 项问题（2026-07-01 自查）" in todo
+
+
+# --------------------------------------------------------------------------- 9. one tier rule
+
+
+def test_an_enterprise_never_tiered_reads_the_same_everywhere(rules, tmp_path):
+    import subprocess
+    import sys
+
+    from processors.campaign import table_rows
+    from qrisk.credit_report import build_report, render_text
+    from tests.conftest import ROOT
+
+    events = [registered(campaign_tier="B"), commitment()]
+    state, _ = replay(events, rules)
+    row = _row(state, rules)
+    assert (row["starting_tier"], row["tier"], row["registered_tier"], row["tier_zh"]) == (None, None, "B", "未分档（登记为 B档）")
+    (flat,) = table_rows(county_progress(state, rules.policy.campaign), zh=True)
+    assert (flat["starting_tier"], flat["tier"]) == ("未分档", "未分档（登记为 B档）")
+    report = build_report(state.files[E], rules)
+    assert dict((r["label"], r["value"]) for r in report["profile"])["提档升级档次"] == "未分档（登记为 B档）"
+    assert next(r["status"] for r in report["campaign"] if r["item"] == "提档升级档次") == "未分档 → 未分档（登记为 B档）"
+    assert "B档（提档升级评定" not in render_text(report)
+    path = tmp_path / "e.jsonl"
+    path.write_text("".join(e.model_dump_json(exclude_none=True) + "\n" for e in events), encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "qrisk", "campaign", "--events", str(path)], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0 and "未分档（登记为 B档）" in out.stdout and "—→" not in out.stdout
+    # once tiered, the assessed tier everywhere
+    state, _ = replay([tiering("C")], rules, state)
+    assert (_row(state, rules)["tier_zh"], _row(state, rules)["starting_tier_zh"]) == ("C档", "C档")
+    report = build_report(state.files[E], rules)
+    assert dict((r["label"], r["value"]) for r in report["profile"])["提档升级档次"].startswith("C档（提档升级评定")
