@@ -251,6 +251,16 @@ def _campaign_warnings(event: Envelope, file: Any) -> list[dict[str, Any]]:
                             + "; check the enterprise id",
                             f"企业 {event.enterprise_id} 尚未登记：提档升级记录已记入该企业档案，企业登记后列入进度表"
                             + ("；比对试验待企业登记（确定食品类别）后判定" if pending else "") + "；请核对企业编号"))
+    closed = getattr(file, "deregistered_on", None)
+    dated = next((getattr(event.payload, f) for f in ("signed_on", "assessed_on", "as_of", "on") if hasattr(event.payload, f)), None)
+    if closed is not None and dated is not None and dated >= closed:
+        # (a document dated before the closure and loaded after it is the campaign's history: nothing to say)
+        out.append(_warning("enterprise_id", "enterprise_deregistered",
+                            f"enterprise {event.enterprise_id!r} closed (deregistered) on {closed.isoformat()}, and this record is dated "
+                            f"{dated.isoformat()}: it is kept on its file; a closed enterprise is counted apart in the campaign (not lagging, "
+                            "not in the KPIs); check the enterprise id",
+                            f"企业 {event.enterprise_id} 已于 {closed.isoformat()} 注销，本记录日期为 {dated.isoformat()}：已记入该企业档案，"
+                            f"但已注销企业在提档升级进度中单列（不计滞后与指标）；请核对企业编号"))
     retraction = file.campaign.retractions.get(me)
     if retraction is None:
         if not isinstance(event, CampaignTrainingEvent):

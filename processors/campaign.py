@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import unicodedata
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +64,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 STAGES = ("mobilisation", "tiering", "training", "assistance", "self_improvement", "acceptance")
 ASSISTANCE_TIERS = ("C", "D")
-"""The starting tiers (调查分档) that get expert assistance (帮扶指导): the campaign sends experts to the lower
-tiers only, so an A- or B-tier enterprise without it has nothing left undone."""
+"""The tiers a tiering (调查分档: the first survey or a later one) gives that get expert assistance (帮扶指导): the
+campaign sends experts to the lower tiers only, so an enterprise only ever tiered A or B has nothing left undone without it."""
 STAGE_ZH = {
     "mobilisation": "宣传发动（承诺书）", "tiering": "调查分档", "training": "培训观摩", "assistance": "帮扶指导",
     "self_improvement": "自我提升（三个一）", "acceptance": "检查验收",
@@ -327,9 +328,11 @@ def _file_record(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[s
     et = event.event_type
     out: list[tuple[str, dict[str, Any]]] = []
     if et == "campaign.commitment":
-        if any((x.document_no, x.signed_on, x.signatory) == (p.document_no, p.signed_on, p.signatory) for x in c.commitments):
+        same = (_plain(p.document_no), p.signed_on, _plain(p.signatory))
+        if any((_plain(x.document_no), x.signed_on, _plain(x.signatory)) == same for x in c.commitments):
             # one letter sent again (under a new event id): it is on file already.  (A letter without a number is
-            # told by its date and signatory: a register loaded twice is not a second letter from every producer)
+            # told by its date and signatory: a register loaded twice is not a second letter from every producer;
+            # 李四(法定代表人) and 李四（法定代表人） are one signatory, as TDSJ－2026－002 and TDSJ-2026-002 are one number)
             return out
         # (one number with another date or signatory is a second letter as far as the file can tell: kept, and said)
         before = list(c.commitments)
@@ -434,6 +437,12 @@ def judge_pending_comparisons(file: "CreditFile", rules: "Rules") -> list[tuple[
         c.comparison_tests[i] = test = _judged(sent, x.event_id, category, rules)
         out += _unsatisfactory(test, category, rules)
     return out + restaged(c, rules.policy.campaign)
+
+
+def _plain(text: str | None) -> str | None:
+    """A name or number as compared: full-width brackets, letters and digits as their half-width forms (NFKC), no
+    whitespace — 李四（法定代表人） and 李四 (法定代表人) are one signatory."""
+    return None if text is None else "".join(unicodedata.normalize("NFKC", text).split())
 
 
 def _training_zh(t: dict[str, Any]) -> str:
@@ -769,13 +778,20 @@ def three_ones(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, bool]:
 
 
 def stage_applies(stage: str, c: CampaignRecord) -> bool | None:
-    """Whether ``stage`` is one the enterprise goes through: 帮扶指导 only for a starting tier in
-    ``ASSISTANCE_TIERS`` (or when it was given anyway); None while the tier is not known yet."""
-    if stage != "assistance" or c.assistance > 0:
+    """Whether ``stage`` is one the enterprise goes through: 帮扶指导 only for an enterprise a tiering placed in
+    ``ASSISTANCE_TIERS`` — the first survey or a later one (复核降档 B→C makes it a C-tier enterprise the experts go
+    to) — or when it was given anyway; None while it is not tiered yet."""
+    if stage != "assistance" or c.assistance > 0 or "assistance" in c.stages:
         return True
-    if c.starting_tier is None:
+    tiers = tiering_tiers(c)
+    if not tiers:
         return None
-    return c.starting_tier in ASSISTANCE_TIERS
+    return any(t in ASSISTANCE_TIERS for t in tiers)
+
+
+def tiering_tiers(c: CampaignRecord) -> list[str]:
+    """The tiers the tierings in force gave, in date order, each once."""
+    return list(dict.fromkeys(a.tier for a in _in_force(c, "tiering")))
 
 
 # --------------------------------------------------------------------------- reading it
@@ -967,6 +983,17 @@ def _campaign_sampling(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, A
     }
 
 
+NO_STAGE_ZH = "已开展工作，尚未完成任何阶段"
+"""The stage column of an enterprise with campaign records on file (a self-inspection, a comparison test, a report)
+that completed no stage yet: not 未启动, which is an enterprise with nothing on file."""
+
+
+def has_documents(c: CampaignRecord) -> bool:
+    """Whether any campaign record is on file (and not retracted)."""
+    return bool(c.commitments or c.assessments or c.trainings or c.activities or c.self_inspections or c.comparison_tests
+                or c.visits or c.assistance)
+
+
 def registry_tier_of(file: "CreditFile") -> str | None:
     """The tier the registry gave (None: none, or 未分档): what an enterprise the campaign never tiered is said to be
     registered as, beside its 未分档."""
@@ -1019,7 +1046,8 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
         "deregistered_on": gone.isoformat() if gone else None,
         "licence_zh": "；".join(x for x in (f"已注销（{gone.isoformat()}）" if gone else "", f"已吊销许可证（{revoked}）" if revoked else "") if x),
         "stage": stage,
-        "stage_zh": STAGE_ZH[stage] if stage else "未启动",
+        # 未启动: nothing of the campaign on file; work on file (a self-inspection, a comparison test) but no stage yet is not that
+        "stage_zh": STAGE_ZH[stage] if stage else (NO_STAGE_ZH if has_documents(c) else "未启动"),
         "stages": {s: d.isoformat() for s, d in c.stages.items()},
         "three_ones": ones,
         "kpis": k,
@@ -1173,6 +1201,7 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
                       and stage_applies(s, f.campaign)) for s in STAGES}
     # an enterprise whose licence was revoked, or that closed (注销), is counted on its own: not lagging, not in the KPI counts
     active = [r for r in rows if not r["licence_revoked"] and not r["deregistered_on"]]
+    inactive = [r for r in rows if r["licence_revoked"] or r["deregistered_on"]]
     kpi_met = {}
     for key in KPI_ZH:
         known = [r["kpis"][key]["met"] for r in active if r["kpis"][key]["met"] is not None]
@@ -1191,7 +1220,9 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
         # reached: ever (累计); current: the last stage reached now; applies: enterprises the stage is for (帮扶指导: C, D tiers)
         "stages": [{"stage": s, "stage_zh": STAGE_ZH[s], "reached": reached[s], "current": current[s], "applies": applies[s]}
                    for s in STAGES],
-        "not_started": sum(1 for r in rows if r["stage"] is None),
+        # no stage reached: nothing on file (未启动), or work on file that completed no stage yet
+        "not_started": sum(1 for r in rows if r["stage"] is None and r["stage_zh"] == "未启动"),
+        "no_stage_yet": sum(1 for r in rows if r["stage"] is None and r["stage_zh"] != "未启动"),
         "kpis": kpi_met,
         "tiers_at_start": _count(r["starting_tier"] for r in rows),
         "tiers_now": _count(r["tier"] for r in rows),
@@ -1204,6 +1235,10 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
         # campaign records under an id nobody registered: not in the table (no name, town or category) until it is
         "unregistered": sorted(e for e, f in state.files.items() if f.profile is None and f.campaign.event_ids) if not towns else [],
         "licence_revoked": sum(1 for r in rows if r["licence_revoked"]),
+        # of the enterprises, upgraded and accepted counted above, those closed or whose licence was revoked (said beside)
+        "out_of_campaign": {"enterprises": n - len(active), "upgraded": sum(1 for r in inactive if r["upgraded"]),
+                            "accepted": sum(1 for r in inactive if r["accepted_on"])},
+        "active": len(active),
         "deregistered": sum(1 for r in rows if r["deregistered_on"]),
         # campaign-wide: Σ part / Σ whole over each enterprise's latest training report, not a mean of rates
         "kpi_rates": _county_rates(active, pol),
@@ -1250,7 +1285,16 @@ def summary_lines_zh(progress: dict[str, Any], offset_hours: int = 8) -> list[st
         dates += f"；另有已注销或吊销许可证的 {tr['left_out']} 家企业的报告不计入"
     # an acceptance with a KPI short of target, or a penalty, grade or complaint against it, is not a clean pass: say how many
     gaps = sm.get("accepted_with_gaps", 0)
-    caveat = f"（其中 {gaps} 家有指标未达标或其他须核实事项，须核实）" if gaps else ""
+    out = sm.get("out_of_campaign") or {}
+
+    def said(*notes: str) -> str:  # the notes on a count, in one bracket
+        notes = tuple(x for x in notes if x)
+        return f"（{'；'.join(notes)}）" if notes else ""
+
+    def closed(key: str) -> str:  # a closed or revoked enterprise still counts here: said (they are out of lagging and the KPIs)
+        return f"含已注销或吊销许可证的 {out[key]} 家" if out.get(key) else ""
+
+    caveat = said(closed("accepted"), f"其中 {gaps} 家有指标未达标或其他须核实事项，须核实" if gaps else "")
     revoked = (f"；已吊销许可证 {sm['licence_revoked']} 家（不计滞后与指标）" if sm.get("licence_revoked") else "") + (
         f"；已注销 {sm['deregistered']} 家（不计滞后与指标）" if sm.get("deregistered") else "")
     if sm.get("unregistered"):
@@ -1258,12 +1302,29 @@ def summary_lines_zh(progress: dict[str, Any], offset_hours: int = 8) -> list[st
         revoked += f"；另有未登记的企业编号 {len(ids)} 个有提档升级记录，未列入（请核对企业编号：{'、'.join(ids[:5])}{' 等' if len(ids) > 5 else ''}）"
     if sm.get("cut"):  # (a cut at a day's end: what was on record by then; the newest record in it said beside)
         when = f"{sm['cut']} 日终，最近记录 {when or '—'}"
-    return [f"提档升级进度（截至 {when or '—'}；{sm['enterprises']} 家企业；已提档 {sm['upgraded']} 家，验收通过 {sm['accepted']} 家{caveat}，"
+    return [f"提档升级进度（截至 {when or '—'}；{sm['enterprises']} 家企业{said(closed('enterprises'))}；已提档 {sm['upgraded']} 家"
+            f"{said(closed('upgraded'))}，验收通过 {sm['accepted']} 家{caveat}，"
             f"最近一次验收未通过 {sm['last_acceptance_failed']} 家{revoked}）",
             "全县指标" + f"（{tr['enterprises']} 家企业最新培训考试报告{dates}）：" + "；".join(
                 f"{k['label_zh']} {k['figure_zh']}" + (f"（{k['takers_zh']}）" if k.get("takers_zh") else "")
                 + (f"，{k['target_zh']}" if k.get("target_zh") else "") + (f"，{k['met_zh']}" if k.get("met_zh") else "")
                 for k in sm["kpi_rates"].values())]
+
+
+def kpi_line_zh(progress: dict[str, Any]) -> str:
+    """指标达标: per KPI, the enterprises that meet it of those it can be judged for (家), and how many it cannot —
+    no report, no provincial sample — over the enterprises in the campaign (closed and revoked ones left out)."""
+    sm = progress["summary"]
+    active = sm.get("active", sm["enterprises"])
+    parts = []
+    for key, k in sm["kpis"].items():
+        unknown = active - k["known"]
+        notes = [f"{unknown} 家{'无省级抽检数据' if key == 'sampling_pass_rate' else '无数据'}" if unknown else "",
+                 f"{k['doubtful']} 家须核实" if k.get("doubtful") else ""]
+        notes = [x for x in notes if x]
+        parts.append(f"{k['label_zh']} 达标 {k['met']}/{k['known']} 家" + (f"（{'，'.join(notes)}）" if notes else ""))
+    out = sm["enterprises"] - active
+    return f"指标达标（在营企业 {active} 家" + (f"，不含已注销或吊销许可证的 {out} 家" if out else "") + "）：" + "；".join(parts)
 
 
 def stage_lines_zh(progress: dict[str, Any]) -> list[str]:
@@ -1279,6 +1340,8 @@ def stage_lines_zh(progress: dict[str, Any]) -> list[str]:
                      else f"（适用 {st['applies']} 家）")
         ever.append(text)
     now = [f"{st['stage_zh']} {st['current']} 家" for st in sm["stages"] if st.get("current")]
+    if sm.get("no_stage_yet"):
+        now.append(f"{NO_STAGE_ZH} {sm['no_stage_yet']} 家")
     if sm.get("not_started"):
         now.append(f"未启动 {sm['not_started']} 家")
     return ["各阶段已完成（完成该阶段的企业数，被复查推翻的验收不计）：" + "；".join(ever),

@@ -155,7 +155,8 @@ campaign assessment loaded later on the same day as one of its kind corrects it 
 tier, the tier now and the acceptance's result read the correction, no failed re-inspection is counted), a training report of the same as_of loaded later corrects the earlier
 (campaign.training_corrected: the one corrected completes no stage), first-attempt passes rising by more than the
 exam takers between two reports are said (campaign.first_pass_doubtful, 须核实), a comparison test of an unregistered
-enterprise without both uncertainties waits for its category and is judged at registration, campaign.retracted
+enterprise without both uncertainties waits for its category and is judged at registration, one signatory written with
+half- or full-width brackets is one letter, campaign.retracted
 withdraws a campaign record (kept on file, no longer counted; one arriving after its retraction is filed retracted), visits and
 assistance are kept as records with their event ids, and the registry's tier is the enterprise's again when no assessment stands.  A
 Kafka worker writes it into every snapshot and says so when it

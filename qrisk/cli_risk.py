@@ -338,7 +338,7 @@ def cmd_import_mapped(args: argparse.Namespace) -> int:
 @_guard
 def cmd_campaign(args: argparse.Namespace) -> int:
     """``qrisk campaign [--json] [--xlsx FILE]``: where every enterprise stands in the campaign."""
-    from processors.campaign import county_progress, kpi_value_text, stage_lines_zh, summary_lines_zh
+    from processors.campaign import county_progress, kpi_line_zh, kpi_value_text, stage_lines_zh, summary_lines_zh
     from processors.credit_file import CountyState
     from processors.step import replay
 
@@ -365,9 +365,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
     sm = progress["summary"]
     # 截至, the counts with the failed acceptances, the campaign-wide KPIs from counts: what goes upward each month
-    lines = [*summary_lines_zh(progress, rules.policy.utc_offset_hours),
-             *stage_lines_zh(progress),
-             "指标达标：" + "；".join(f"{k['label_zh']} {k['met']}/{k['known']}" for k in sm["kpis"].values())]
+    lines = [*summary_lines_zh(progress, rules.policy.utc_offset_hours), *stage_lines_zh(progress), kpi_line_zh(progress)]
     cells = [["企业", "分档", "阶段", "三个一", "培训率", "一次通过率", "持证率", "省级抽检合格率"]]
 
     def kpi(k):  # the figure never rounded up to a target it misses, and whether it meets it, side by side
@@ -378,7 +376,9 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         tiers = (f"{r['starting_tier'] or '未分档'}→{r['tier']}" if r["tier"] else r["tier_zh"])
         ones = "".join("✓" if v else "·" for v in r["three_ones"].values())
         k = r["kpis"]
-        cells.append([f"{r['enterprise_id']} {r['name'] or ''}".rstrip(), tiers, r["stage_zh"], ones,
+        # a closed enterprise, or one whose licence was revoked, is marked: it is out of lagging and the KPI counts
+        out = "（已注销）" if r["deregistered_on"] else "（已吊销许可证）" if r["licence_revoked"] else ""
+        cells.append([f"{r['enterprise_id']} {r['name'] or ''}".rstrip() + out, tiers, r["stage_zh"], ones,
                       kpi(k["training_rate"]), kpi(k["exam_first_pass_rate"]), kpi(k["key_posts_certified_rate"]), kpi(k["sampling_pass_rate"])])
     lines += table(cells, "<^<^>>>>")
     behind = [r for r in progress["rows"] if r.get("lag_reasons_zh")]

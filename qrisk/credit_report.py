@@ -530,7 +530,8 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     ones" with their figures, the self-inspections, the KPIs with their counts against their targets,
     the comparison tests, and what is still to do (待办)."""
     from processors.campaign import (ASSISTANCE_TIERS, STAGE_ZH, STAGES, corrected_assessments, gap_text, kpi_value_text, kpis,
-                                     last_acceptance, registry_tier_of, stage_applies, three_ones, three_ones_gaps, tier_zh, unmet_kpis)
+                                     last_acceptance, registry_tier_of, stage_applies, three_ones, three_ones_gaps, tier_zh, tiering_tiers,
+                                     unmet_kpis)
 
     c = file.campaign
     if not c.event_ids:
@@ -554,7 +555,7 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     # 帮扶指导 is for the lower tiers: a B-tier enterprise without it has not left it undone, and before
     # the tiering nobody knows yet whether it will get it
     tiers = "、".join(ASSISTANCE_TIERS)
-    open_stage = {True: ("未完成", ""), False: ("不适用", f"{c.starting_tier} 档企业不安排帮扶指导（仅 {tiers} 档企业安排）"),
+    open_stage = {True: ("未完成", ""), False: ("不适用", f"调查分档为 {'、'.join(tiering_tiers(c))} 档，不安排帮扶指导（仅 {tiers} 档企业安排）"),
                   None: ("视分档结果而定", f"分档为 {tiers} 档的企业安排帮扶指导")}
     stages = [{"item": STAGE_ZH[s], "status": "已完成" if s in c.stages else open_stage[stage_applies(s, c)][0],
                "detail": c.stages[s].isoformat() if s in c.stages else open_stage[stage_applies(s, c)][1]}

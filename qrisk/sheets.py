@@ -136,6 +136,12 @@ SUMMARY_SHEET = "汇总"
 """The campaign workbook's second sheet: the county's totals the JSON's ``summary`` has."""
 
 
+def _closed(sm: dict[str, Any], key: str) -> str:
+    """That a count includes enterprises closed or whose licence was revoked (out of lagging and the KPIs, still counted here)."""
+    n = (sm.get("out_of_campaign") or {}).get(key)
+    return f"含已注销或吊销许可证的 {n} 家" if n else ""
+
+
 def campaign_summary_rows(progress: dict[str, Any], offset_hours: int = 8) -> list[tuple[str, Any, str]]:
     """The county summary (``processors.campaign.county_progress``'s ``summary``) as (项目, 数值, 说明) lines:
     counts as numbers, the county's Σ KPI rates as fractions (shown as percentages) with their counts."""
@@ -143,13 +149,14 @@ def campaign_summary_rows(progress: dict[str, Any], offset_hours: int = 8) -> li
     out: list[tuple[str, Any, str]] = [
         *([("统计截止日", sm["cut"], "该日结束时已录入的记录（qrisk campaign --as-of；按录入时间，此后补录的材料即使日期在此之前也不在内，按材料日期统计请用最新进度表的各阶段完成日期）")] if sm.get("cut") else []),
         (f"{'最近记录' if sm.get('cut') else '数据截至'}{time_header(offset_hours)}", local_time(sm.get("as_of"), offset_hours), ""),
-        ("企业数（家）", sm["enterprises"], ""),
-        ("未启动（家）", sm["not_started"], ""),
-        ("验收通过（家）", sm["accepted"], "最近一次检查验收通过"),
+        ("企业数（家）", sm["enterprises"], _closed(sm, "enterprises")),
+        ("未启动（家）", sm["not_started"], "无任何提档升级记录"),
+        ("已开展工作、尚未完成任何阶段（家）", sm.get("no_stage_yet", 0), "有自查、比对试验等记录，但尚未完成任何阶段"),
+        ("验收通过（家）", sm["accepted"], "，".join(x for x in ("最近一次检查验收通过", _closed(sm, "accepted")) if x)),
         ("验收通过但须核实（家）", sm["accepted_with_gaps"], "三个一未完成、指标未达标或有处罚、不合格、风险等级、投诉等记录"),
         ("最近一次验收未通过（家）", sm["last_acceptance_failed"], ""),
         ("曾验收未通过（家）", sm["acceptance_failed_ever"], ""),
-        ("已提档（家）", sm["upgraded"], "当前档次高于初始档次"),
+        ("已提档（家）", sm["upgraded"], "，".join(x for x in ("当前档次高于初始档次", _closed(sm, "upgraded")) if x)),
         ("滞后企业（家）", sm["lagging"], ""),
         ("已吊销许可证（家）", sm.get("licence_revoked", 0), "不计入滞后企业和指标"),
         ("已注销（家）", sm.get("deregistered", 0), "不计入滞后企业和指标"),

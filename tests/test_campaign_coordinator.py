@@ -469,3 +469,93 @@ def test_an_enterprise_never_tiered_reads_the_same_everywhere(rules, tmp_path):
     assert (_row(state, rules)["tier_zh"], _row(state, rules)["starting_tier_zh"]) == ("C档", "C档")
     report = build_report(state.files[E], rules)
     assert dict((r["label"], r["value"]) for r in report["profile"])["提档升级档次"].startswith("C档（提档升级评定")
+
+
+# --------------------------------------------------------------------------- 10. the wording
+
+
+def test_work_on_file_without_a_stage_is_not_said_to_be_not_started(rules):
+    from processors.campaign import stage_lines_zh
+
+    state, _ = replay([registered(), registered(enterprise_id="E-2"),
+                       activity("self_inspection", "2026-05-01T10:00:00+08:00", findings=1, rectified=1), comparison()], rules)
+    progress = county_progress(state, rules.policy.campaign)
+    rows = {r["enterprise_id"]: r for r in progress["rows"]}
+    assert (rows[E]["stage"], rows[E]["stage_zh"], rows["E-2"]["stage_zh"]) == (None, "已开展工作，尚未完成任何阶段", "未启动")
+    assert (progress["summary"]["not_started"], progress["summary"]["no_stage_yet"]) == (1, 1)
+    assert stage_lines_zh(progress)[1].endswith("已开展工作，尚未完成任何阶段 1 家；未启动 1 家")
+
+
+def test_the_kpi_line_counts_enterprises_and_says_how_many_have_no_data_and_closed_ones_are_marked(rules, tmp_path):
+    import subprocess
+    import sys
+
+    from processors.campaign import kpi_line_zh, summary_lines_zh
+    from tests.conftest import ROOT
+
+    events = []
+    for n in range(3):
+        eid = f"E-{n}"
+        events += [registered(enterprise_id=eid), _of(commitment(), eid), _of(tiering("C"), eid),
+                   _of(training(staff=10, trained=10, takers=10, first_pass=9), eid)]
+    events += [_of(tiering("B", "2026-11-20T10:00:00+08:00", kind="acceptance", passed=True), "E-2"), _closed("2026-12-01T10:00:00+08:00", "E-2")]
+    state, _ = replay(events, rules)
+    progress = county_progress(state, rules.policy.campaign)
+    line = kpi_line_zh(progress)
+    assert line.startswith("指标达标（在营企业 2 家，不含已注销或吊销许可证的 1 家）：从业人员培训率 达标 2/2 家；")
+    assert line.endswith("省级抽检合格率 达标 0/0 家（2 家无省级抽检数据）")
+    head = summary_lines_zh(progress)[0]
+    assert "；3 家企业（含已注销或吊销许可证的 1 家）；已提档 1 家（含已注销或吊销许可证的 1 家），验收通过 1 家（含已注销或吊销许可证的 1 家；其中 1 家" in head
+    path = tmp_path / "e.jsonl"
+    path.write_text("".join(e.model_dump_json(exclude_none=True) + "\n" for e in events), encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "qrisk", "campaign", "--events", str(path)], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "E-2 清源桶装水厂（已注销）" in out.stdout and line in out.stdout
+
+
+def test_a_signatory_written_with_half_width_brackets_is_the_same_letter(rules):
+    def letter(at, signatory, no="TDSJ-2026-002"):
+        return ev("campaign.commitment", at, signed_on="2026-03-05", signatory=signatory, document_no=no)
+
+    state, effects = replay([registered(), letter("2026-04-10T10:00:00+08:00", "李四（法定代表人）"),
+                             letter("2026-04-12T10:00:00+08:00", "李四 (法定代表人)"),
+                             letter("2026-04-13T10:00:00+08:00", "李四（法定代表人）", no="TDSJ－2026－002")], rules)
+    assert len(state.files[E].campaign.commitments) == 1 and not [e for e in effects if e.kind == "campaign.second_commitment"]
+    assert _row(state, rules)["commitments_zh"] == "TDSJ-2026-002（2026-03-05）"
+    state, effects = replay([letter("2026-04-14T10:00:00+08:00", "王五（法定代表人）")], rules, state)
+    assert [e.kind for e in effects].count("campaign.second_commitment") == 1
+
+
+# --------------------------------------------------------------------------- the design questions
+
+
+def test_an_enterprise_re_tiered_down_to_c_is_one_the_experts_go_to(rules):
+    """B at the survey, C at the re-survey (复核降档): 帮扶指导 applies; accepted at B later, it ends where it began."""
+    from qrisk.credit_report import build_report
+
+    events = [registered(campaign_tier="B"), commitment(), tiering("B", "2026-03-20T15:00:00+08:00"),
+              tiering("C", "2026-05-01T15:00:00+08:00", note="复核降档")]
+    state, _ = replay(events, rules)
+    row = _row(state, rules)
+    assert (row["starting_tier"], row["tier"]) == ("B", "C") and "帮扶指导" in row["lag_reasons_zh"]
+    assert next(r["status"] for r in build_report(state.files[E], rules)["campaign"] if r["item"] == "帮扶指导") == "未完成"
+    only_b, _ = replay(events[:3], rules)
+    detail = next(r for r in build_report(only_b.files[E], rules)["campaign"] if r["item"] == "帮扶指导")
+    assert (detail["status"], detail["detail"]) == ("不适用", "调查分档为 B 档，不安排帮扶指导（仅 C、D 档企业安排）")
+    state, _ = replay([tiering("B", "2026-10-20T15:00:00+08:00", kind="acceptance", passed=True)], rules, state)
+    assert (_row(state, rules)["tier"], _row(state, rules)["upgraded"]) == ("B", False)  # (no net upgrade: README says why)
+
+
+def test_a_campaign_record_dated_after_the_closure_is_kept_and_said(server):
+    from qrisk.auth import KeyStore
+
+    _, bureau = KeyStore(server.data_dir / "keys.json").create("bureau", "campaign-office", source_id="campaign-office", actor="tests")
+    closed = json.loads(_closed("2026-07-01T10:00:00+08:00").model_dump_json(exclude_unset=True))
+    assert server.post("/v1/events", json=_docs([registered()]) + [closed]).status_code == 200
+    before = activity("visit", "2026-07-02T10:00:00+08:00")
+    before = before.model_copy(update={"payload": before.payload.model_copy(update={"on": __import__("datetime").date(2026, 6, 20)})})
+    after = activity("visit", "2026-07-05T10:00:00+08:00")
+    answer = server.post("/v1/events", json=_docs([before, after], OFFICE), headers={"authorization": f"Bearer {bureau}"}).json()
+    first, second = answer["events"]
+    assert "warnings" not in first and [w["type"] for w in second["warnings"]] == ["enterprise_deregistered"]
+    assert second["warnings"][0]["reason_zh"].startswith(f"企业 {E} 已于 2026-07-01 注销，本记录日期为 2026-07-05")

@@ -136,7 +136,7 @@ def test_each_stage_line_says_what_it_counts(demo):
     sm = progress["summary"]
     ever, now = stage_lines_zh(progress)
     assert ever.startswith("各阶段已完成（完成该阶段的企业数，被复查推翻的验收不计）：") and now.startswith("当前所处阶段（各企业已完成的最后一个阶段）：")
-    assert sum(s["current"] for s in sm["stages"]) + sm["not_started"] == sm["enterprises"]
+    assert sum(s["current"] for s in sm["stages"]) + sm["not_started"] + sm["no_stage_yet"] == sm["enterprises"]
     assistance = next(s for s in sm["stages"] if s["stage"] == "assistance")
     tiered_low = sum(1 for r in progress["rows"] if r["starting_tier"] in ASSISTANCE_TIERS or "assistance" in r["stages"])
     assert assistance["applies"] == tiered_low < sm["enterprises"]
