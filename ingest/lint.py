@@ -267,9 +267,9 @@ def _campaign_warnings(event: Envelope, file: Any) -> list[dict[str, Any]]:
             return out
         # (as the fold found them: this report's passes, or the next report's over this one's, processors.campaign.first_pass_rises)
         return out + [_warning("payload.exam_first_pass", "first_pass_rise",
-                         f"exam_first_pass rose from {x['previous_first_pass']} ({x['previous_as_of']}) to {x['first_pass']} ({x['as_of']}) while "
-                         f"exam_takers went from {x['previous_exam_takers']} to {x['exam_takers']}: first-attempt passes can grow only by those "
-                         "newly examined (a retake is no first attempt); the figure is kept, marked to be checked",
+                         f"exam_first_pass {x['first_pass']} ({x['as_of']}) is more than the {x['most']} the reports before it allow (the "
+                         f"first passes credible by {x['previous_as_of']} plus the new exam takers): first-attempt passes can grow only by "
+                         "those newly examined (a retake is no first attempt); the figure is kept, marked to be checked",
                          x["text_zh"]) for x in file.campaign.first_pass_doubts if me in (x["event_id"], x["previous_event_id"])]
     return out + [_warning("event_id", "record_retracted",
                      f"the bureau retracted this record (event {event.event_id}) before it came ({retraction.reason}): it is kept on file, "

@@ -451,25 +451,32 @@ def _training_zh(t: dict[str, Any]) -> str:
 
 
 def first_pass_rises(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each report whose first-attempt passes rose by more than its exam takers did since the report before it (by
-    as_of, reports in force): a first attempt is made once, so the passes at it can grow only by those newly
-    examined — a retake counted as a first pass (12/20 then 20/20 of the same 20 takers) would turn the KPI 达标.
-    qrisk cannot tell it from staff turnover (two left, two new passed: takers unchanged), which the report's totals
-    do not show: the later figure stands, said 须核实 (doubt_zh) until the office confirms it or sends the corrected
-    report (the same as_of)."""
+    """Each report whose first-attempt passes exceed what the reports before it allow (by as_of, reports in force): a
+    first attempt is made once, so the passes at it can grow only by those newly examined — a retake counted as a
+    first pass (12/20 then 20/20 of the same 20 takers) would turn the KPI 达标.  What the reports allow runs on: a
+    report in doubt allows only what its predecessor allowed plus its new takers, so a later report carrying the
+    inflated figure forward (20/20 again in July) is in doubt too.  qrisk cannot tell it from staff turnover (two left,
+    two new passed: takers unchanged), which the report's totals do not show: the figure stands, said 须核实
+    (doubt_zh) until the office confirms it or sends the corrected report (the same as_of)."""
     out = []
+    allowed = None  # the first passes the reports so far allow
     for before, t in zip(reports, reports[1:]):
+        allowed = before["exam_first_pass"] if allowed is None else allowed
         new_takers = max(0, t["exam_takers"] - before["exam_takers"])
-        rise = t["exam_first_pass"] - before["exam_first_pass"]
-        if rise > new_takers:
+        most = allowed + new_takers
+        if t["exam_first_pass"] > most:
+            carried = allowed < before["exam_first_pass"]  # (the report before was in doubt itself)
+            head = (f"一次通过人数 {t['exam_first_pass']} 人（{t['as_of']} 报告），上次报告（{before['as_of']}）的 {before['exam_first_pass']} 人"
+                    f"已须核实、此前可信的为 {allowed} 人" if carried else
+                    f"一次通过人数由 {before['exam_first_pass']} 人（{before['as_of']} 报告）增至 {t['exam_first_pass']} 人（{t['as_of']} 报告），"
+                    f"增加 {t['exam_first_pass'] - before['exam_first_pass']} 人")
             out.append({
                 "as_of": t["as_of"], "previous_as_of": before["as_of"], "first_pass": t["exam_first_pass"],
                 "previous_first_pass": before["exam_first_pass"], "exam_takers": t["exam_takers"], "previous_exam_takers": before["exam_takers"],
-                "event_id": t.get("event_id"), "previous_event_id": before.get("event_id"),
-                "text_zh": f"一次通过人数由 {before['exam_first_pass']} 人（{before['as_of']} 报告）增至 {t['exam_first_pass']} 人"
-                           f"（{t['as_of']} 报告），增加 {rise} 人，而参加考试人数由 {before['exam_takers']} 人变为 {t['exam_takers']} 人、"
-                           f"新增 {new_takers} 人：一次通过人数的增加不应多于新增参考人数，可能将补考通过计入了一次通过，须核实"
-                           f"（报告有误的，请以同一统计日期报送更正的报告）"})
+                "most": most, "event_id": t.get("event_id"), "previous_event_id": before.get("event_id"),
+                "text_zh": f"{head}，而参加考试人数由 {before['exam_takers']} 人变为 {t['exam_takers']} 人、新增 {new_takers} 人："
+                           f"一次通过人数最多应为 {most} 人，可能将补考通过计入了一次通过，须核实（报告有误的，请以同一统计日期报送更正的报告）"})
+        allowed = min(t["exam_first_pass"], most)
     return out
 
 

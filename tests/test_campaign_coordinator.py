@@ -271,13 +271,22 @@ def test_first_attempt_passes_rising_beyond_the_new_takers_are_said_to_be_checke
     assert county_progress(state, rules.policy.campaign)["summary"]["kpis"]["exam_first_pass_rate"]["doubtful"] == 1
     (kpi,) = [r for r in build_report(state.files[E], rules)["campaign"] if r["item"] == "食品安全在线考试一次通过率"]
     assert kpi["status"] == "达标（须核实）" and "可能将补考通过计入了一次通过" in kpi["detail"]
-    # two new hires who passed at their first attempt are no doubt; loaded late, May's report puts June's in doubt too
+    # two new hires who passed at their first attempt are no doubt; loaded late, May's report puts June's in doubt, and
+    # July's with it (20 + 2 new is more than the 12 + 2 May allows)
     july = training(staff=22, trained=22, takers=22, first_pass=22, posts=2, certified=2, at="2026-07-15T17:00:00+08:00")
     state, effects = replay([registered(), june, july], rules)
     assert not [e for e in effects if e.kind == "campaign.first_pass_doubtful"]
     state, effects = replay([may], rules, state)
-    assert [e.data["as_of"] for e in effects if e.kind == "campaign.first_pass_doubtful"] == ["2026-06-15"]
-    # the office corrects June's report (the same as_of): the doubt goes
+    assert [e.data["as_of"] for e in effects if e.kind == "campaign.first_pass_doubtful"] == ["2026-06-15", "2026-07-15"]
+    # July's report carries June's 20 forward (two new hires not yet examined): in doubt too, the KPI in force says so
+    july = training(staff=22, trained=21, takers=20, first_pass=20, posts=2, certified=2, at="2026-07-15T17:00:00+08:00")
+    state, effects = replay([registered(), may, june, july], rules)
+    assert [x["as_of"] for x in state.files[E].campaign.first_pass_doubts] == ["2026-06-15", "2026-07-15"]
+    k = _row(state, rules)["kpis"]["exam_first_pass_rate"]
+    assert k["as_of"] == "2026-07-15" and k["doubt_zh"].startswith(
+        "一次通过人数 20 人（2026-07-15 报告），上次报告（2026-06-15）的 20 人已须核实、此前可信的为 12 人，而参加考试人数由 20 人变为 20 人、新增 0 人："
+        "一次通过人数最多应为 12 人")
+    # the office corrects June's report (the same as_of) and sends July's again right: the doubt goes
     fixed = training(staff=20, trained=20, takers=20, first_pass=12, posts=2, certified=2, at="2026-06-16T09:00:00+08:00")
     fixed = fixed.model_copy(update={"payload": fixed.payload.model_copy(update={"as_of": june.payload.as_of})})
     state, _ = replay([registered(), may, june, fixed], rules)
