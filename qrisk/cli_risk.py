@@ -58,8 +58,8 @@ def register(subparsers: Any) -> None:
     cp.add_argument("--json", action="store_true", help='print {"summary", "rows"}')
     cp.add_argument("--xlsx", type=Path, default=None, metavar="FILE.xlsx", help="also write the table as an Excel sheet")
     cp.add_argument("--as-of", type=_date, default=None, metavar="DATE",
-                    help="the table as it stood at the end of this local day (a month-end cut; documents dated by then "
-                         "but recorded later are not in it)")
+                    help="the table as recorded by the end of this local day (a month-end cut, reproducible: documents dated by "
+                         "then but recorded later are not in it; the table's stage-date columns give a month by document date)")
     cp.set_defaults(func=cmd_campaign)
 
     cr = subparsers.add_parser("credit-file", help="诚信档案（文本 / JSON / Excel）/ one enterprise's credit file, readable")
