@@ -12,9 +12,9 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from schemas.events import (CampaignActivityEvent, CampaignRetractedEvent, CampaignTrainingEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, EnforcementDecidedEvent,
-                            EnforcementRevokedEvent, Envelope, InspectionCompletedEvent, InterviewHeldEvent, SamplingResultEvent,
-                            SamplingRetractedEvent, TestItem)
+from schemas.events import (CampaignActivityEvent, CampaignRetractedEvent, CampaignTrainingEvent, ComplaintReceivedEvent,
+                            ComplaintResolvedEvent, EnforcementDecidedEvent, EnforcementRevokedEvent, Envelope, InspectionCompletedEvent,
+                            InterviewHeldEvent, SamplingResultEvent, SamplingRetractedEvent, TestItem)
 from schemas.standards import Catalogue, UnitTable
 
 
@@ -238,8 +238,8 @@ def _retraction_warnings(event: SamplingRetractedEvent, file: Any) -> list[dict[
 
 def _campaign_warnings(event: Envelope, file: Any) -> list[dict[str, Any]]:
     """What the fold made of a campaign record that its sender should hear: an enterprise nobody registered (a
-    comparison test then waits for its category), withdrawn before it came, a training
-    report whose first-attempt passes rose by more than its takers (or which puts the next report's in doubt)."""
+    comparison test then waits for its category), one closed before the record's date, a record withdrawn before it
+    came, a training report whose first-attempt passes rose by more than its takers (or which puts the next one's in doubt)."""
     me = str(event.event_id)
     out = []
     if file.profile is None:
@@ -262,20 +262,20 @@ def _campaign_warnings(event: Envelope, file: Any) -> list[dict[str, Any]]:
                             f"企业 {event.enterprise_id} 已于 {closed.isoformat()} 注销，本记录日期为 {dated.isoformat()}：已记入该企业档案，"
                             f"但已注销企业在提档升级进度中单列（不计滞后与指标）；请核对企业编号"))
     retraction = file.campaign.retractions.get(me)
-    if retraction is None:
-        if not isinstance(event, CampaignTrainingEvent):
-            return out
+    if retraction is not None:
+        out.append(_warning("event_id", "record_retracted",
+                            f"the bureau retracted this record (event {me}) before it came ({retraction.reason}): it is kept on file, "
+                            "not counted; if it belongs to another enterprise, send it under that enterprise's id (a new event_id)",
+                            f"该记录（事件 {me}）到达前已被{retraction.by}撤销（原因：{retraction.reason}）：存档、不计入提档升级进度和指标；"
+                            f"如属于另一企业，请以该企业编号、新的 event_id 重新报送"))
+    elif isinstance(event, CampaignTrainingEvent):
         # (as the fold found them: this report's passes, or the next report's over this one's, processors.campaign.first_pass_rises)
-        return out + [_warning("payload.exam_first_pass", "first_pass_rise",
+        out += [_warning("payload.exam_first_pass", "first_pass_rise",
                          f"exam_first_pass {x['first_pass']} ({x['as_of']}) is more than the {x['most']} the reports before it allow (the "
                          f"first passes credible by {x['previous_as_of']} plus the new exam takers): first-attempt passes can grow only by "
                          "those newly examined (a retake is no first attempt); the figure is kept, marked to be checked",
                          x["text_zh"]) for x in file.campaign.first_pass_doubts if me in (x["event_id"], x["previous_event_id"])]
-    return out + [_warning("event_id", "record_retracted",
-                     f"the bureau retracted this record (event {event.event_id}) before it came ({retraction.reason}): it is kept on file, "
-                     "not counted; if it belongs to another enterprise, send it under that enterprise's id (a new event_id)",
-                     f"该记录（事件 {event.event_id}）到达前已被{retraction.by}撤销（原因：{retraction.reason}）：存档、不计入提档升级进度和指标；"
-                     f"如属于另一企业，请以该企业编号、新的 event_id 重新报送")]
+    return out
 
 
 def _campaign_retraction_warnings(event: CampaignRetractedEvent, file: Any) -> list[dict[str, Any]]:

@@ -164,6 +164,10 @@ def test_a_campaign_retraction_over_http_for_the_bureau_only_and_the_table_follo
                         reason="编号填错")], OFFICE)
     (entry,) = server.post("/v1/events", json=unknown, headers=as_bureau).json()["events"]
     assert [w["type"] for w in entry["warnings"]] == ["retraction_pending"] and "尚无事件" in entry["warnings"][0]["reason_zh"]
+    # the record it names, arriving after it: filed retracted, and the sender hears it
+    late = dict(_docs([activity("visit", "2026-07-03T10:00:00+08:00")], OFFICE)[0], event_id="00000000-0000-4000-8000-0000000000aa")
+    (entry,) = server.post("/v1/events", json=[late], headers=as_bureau).json()["events"]
+    assert [w["type"] for w in entry["warnings"]] == ["record_retracted"] and "到达前已被县局提档升级办公室撤销" in entry["warnings"][0]["reason_zh"]
     itself = dict(unknown[0], event_id="00000000-0000-4000-8000-0000000000bb")
     itself["payload"] = dict(itself["payload"], retracted_event_id=itself["event_id"])
     bad = server.post("/v1/events", json=[itself], headers=as_bureau)
