@@ -80,6 +80,9 @@ DEREGISTERED = f"""
     SELECT enterprise_id FROM {EFFECTS} WHERE kind = 'enterprise.status_changed'
     GROUP BY enterprise_id HAVING argMax({data_text('status')}, (version, idx)) = 'deregistered'"""
 
+REGISTERED = f"SELECT enterprise_id FROM {EFFECTS} WHERE kind = 'enterprise.registered'"
+"""Enterprises registered: the campaign's progress table lists these only (a record under an id nobody registered waits)."""
+
 NAMES = f"""
     SELECT enterprise_id, argMax({data_text('name')}, (version, idx)) AS name,
            argMax({data_text('category')}, (version, idx)) AS category
@@ -419,16 +422,17 @@ def county() -> dict[str, Any]:
                           "（全县该类别的抽检不合格率可能仍然偏高），请核实后关闭"),
         panel("barchart", "提档升级：各阶段完成企业数（当前）",
               # an enterprise counts where its last word on the stage is not campaign.stage_lost (an acceptance
-              # a later failed one reversed)
+              # a later failed one reversed, a record retracted); registered enterprises only, as the progress table
               f"""SELECT any(stage_zh) AS `阶段`, countIf(last_kind != 'campaign.stage_lost') AS `企业数`
                   FROM (SELECT enterprise_id, {data_text('stage')} AS stage, any({data_text('stage_zh')}) AS stage_zh,
                                argMax(kind, (version, idx)) AS last_kind
                         FROM {EFFECTS} WHERE kind IN ('campaign.stage_reached', 'campaign.stage_redated', 'campaign.stage_lost')
+                                         AND enterprise_id IN ({REGISTERED})
                         GROUP BY enterprise_id, stage)
                   GROUP BY stage HAVING `企业数` > 0 ORDER BY {STAGE_ORDER.format('stage')}""",
               w=12, h=9, options={"orientation": "horizontal", "xField": "阶段"},
-              description="宣传发动、调查分档、培训观摩、帮扶指导、自我提升（三个一）、检查验收：现已完成该阶段的企业数"
-                          "（当前进度，不随时间范围变化；进度表：GET /v1/campaign）"),
+              description="宣传发动、调查分档、培训观摩、帮扶指导、自我提升（三个一）、检查验收：现已完成该阶段的已登记企业数，与进度表一致"
+                          "（当前进度，不随时间范围变化；进度表：GET /v1/campaign；未登记企业编号下的提档升级记录待企业登记后计入）"),
     ]
     return dashboard("qrisk-county", "县域食品质量风险总览", panels, time_from="now-1y",
                      description="抽检、合格率、风险分级、早期预警和质量波动：全县一览（早发现、早预警）")
@@ -530,7 +534,7 @@ EVENT_TYPE_ZH = {
     "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "inspection.completed": "现场检查",
     "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
     "enforcement.decided": "行政处罚", "enforcement.revoked": "撤销行政处罚", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
-    "campaign.activity": "提档升级活动", "alert.action": "预警处置", "clock.tick": "时钟",
+    "campaign.activity": "提档升级活动", "campaign.retracted": "撤销提档升级记录", "alert.action": "预警处置", "clock.tick": "时钟",
 }
 EVENT_TYPE_LABEL = f"transform(event_type, {list(EVENT_TYPE_ZH)}, {list(EVENT_TYPE_ZH.values())}, event_type)"
 

@@ -12,9 +12,9 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from schemas.events import (CampaignActivityEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, EnforcementDecidedEvent,
-                            EnforcementRevokedEvent, Envelope, InspectionCompletedEvent, InterviewHeldEvent, SamplingResultEvent,
-                            SamplingRetractedEvent, TestItem)
+from schemas.events import (CampaignActivityEvent, CampaignRetractedEvent, CampaignTrainingEvent, ComplaintReceivedEvent,
+                            ComplaintResolvedEvent, EnforcementDecidedEvent, EnforcementRevokedEvent, Envelope, InspectionCompletedEvent,
+                            InterviewHeldEvent, SamplingResultEvent, SamplingRetractedEvent, TestItem)
 from schemas.standards import Catalogue, UnitTable
 
 
@@ -38,6 +38,8 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
         return _complaint_warnings(event, file, elsewhere)
     if isinstance(event, SamplingRetractedEvent):
         return _retraction_warnings(event, file)
+    if isinstance(event, CampaignRetractedEvent):
+        return _campaign_retraction_warnings(event, file)
     if isinstance(event, (InspectionCompletedEvent, InterviewHeldEvent)):
         return _record_resent(event, file)
     if isinstance(event, EnforcementDecidedEvent):
@@ -76,6 +78,8 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
     unregistered = [unregistered_warning(event.enterprise_id)] if category is None and sampling else []
     on_file = list(file.samples) if file is not None and sampling else None
     out = unregistered + event_warnings(event, catalogue, category, on_file=on_file)
+    if event.event_type.startswith("campaign.") and file is not None:
+        out += _campaign_warnings(event, file)
     if sampling and file is not None:
         out += _as_folded(event, file, out)
     if sampling and elsewhere:
@@ -230,6 +234,67 @@ def _retraction_warnings(event: SamplingRetractedEvent, file: Any) -> list[dict[
                      f"to its reports when they come; check the sample number and the enterprise id",
                      f"企业 {event.enterprise_id} 名下尚无抽样编号 {p.sample_no} 的报告：撤销已登记，该编号的报告到达时即按撤销处理；"
                      f"请核对抽样编号和企业编号")]
+
+
+def _campaign_warnings(event: Envelope, file: Any) -> list[dict[str, Any]]:
+    """What the fold made of a campaign record that its sender should hear: an enterprise nobody registered (a
+    comparison test then waits for its category), one closed before the record's date, a record withdrawn before it
+    came, a training report whose first-attempt passes rose by more than its takers (or which puts the next one's in doubt)."""
+    me = str(event.event_id)
+    out = []
+    if file.profile is None:
+        # (as a sample or a complaint of an enterprise nobody registered: kept, and the sender hears it)
+        pending = isinstance(event, CampaignActivityEvent) and any(x.event_id == me and x.satisfactory is None for x in file.campaign.comparison_tests)
+        out.append(_warning("enterprise_id", "enterprise_unregistered",
+                            f"enterprise {event.enterprise_id!r} is not registered: the campaign record is kept on its file and shows in the "
+                            "progress table once it is" + ("; the comparison test is judged then (its category gives the item's unit)" if pending else "")
+                            + "; check the enterprise id",
+                            f"企业 {event.enterprise_id} 尚未登记：提档升级记录已记入该企业档案，企业登记后列入进度表"
+                            + ("；比对试验待企业登记（确定食品类别）后判定" if pending else "") + "；请核对企业编号"))
+    closed = getattr(file, "deregistered_on", None)
+    dated = next((getattr(event.payload, f) for f in ("signed_on", "assessed_on", "as_of", "on") if hasattr(event.payload, f)), None)
+    if closed is not None and dated is not None and dated >= closed:
+        # (a document dated before the closure and loaded after it is the campaign's history: nothing to say)
+        out.append(_warning("enterprise_id", "enterprise_deregistered",
+                            f"enterprise {event.enterprise_id!r} closed (deregistered) on {closed.isoformat()}, and this record is dated "
+                            f"{dated.isoformat()}: it is kept on its file; a closed enterprise is counted apart in the campaign (not lagging, "
+                            "not in the KPIs); check the enterprise id",
+                            f"企业 {event.enterprise_id} 已于 {closed.isoformat()} 注销，本记录日期为 {dated.isoformat()}：已记入该企业档案，"
+                            f"但已注销企业在提档升级进度中单列（不计滞后与指标）；请核对企业编号"))
+    retraction = file.campaign.retractions.get(me)
+    if retraction is not None:
+        out.append(_warning("event_id", "record_retracted",
+                            f"the bureau retracted this record (event {me}) before it came ({retraction.reason}): it is kept on file, "
+                            "not counted; if it belongs to another enterprise, send it under that enterprise's id (a new event_id)",
+                            f"该记录（事件 {me}）到达前已被{retraction.by}撤销（原因：{retraction.reason}）：存档、不计入提档升级进度和指标；"
+                            f"如属于另一企业，请以该企业编号、新的 event_id 重新报送"))
+    elif isinstance(event, CampaignTrainingEvent):
+        # (as the fold found them: this report's passes, or the next report's over this one's, processors.campaign.first_pass_rises)
+        out += [_warning("payload.exam_first_pass", "first_pass_rise",
+                         f"exam_first_pass {x['first_pass']} ({x['as_of']}) is more than the {x['most']} the reports before it allow (the "
+                         f"first passes credible by {x['previous_as_of']} plus the new exam takers): first-attempt passes can grow only by "
+                         "those newly examined (a retake is no first attempt); the figure is kept, marked to be checked",
+                         x["text_zh"]) for x in file.campaign.first_pass_doubts if me in (x["event_id"], x["previous_event_id"])]
+    return out
+
+
+def _campaign_retraction_warnings(event: CampaignRetractedEvent, file: Any) -> list[dict[str, Any]]:
+    """A campaign.retracted whose record is not on file under the enterprise (kept, applied when the record comes), or
+    names a record sent again that was never counted on its own: the bureau hears it, in case the id or the enterprise is wrong."""
+    target = str(event.payload.retracted_event_id)
+    c = file.campaign if file is not None else None
+    retraction = c.retractions.get(target) if c is not None else None
+    if retraction is not None and retraction.record is not None:
+        return []
+    if c is not None and target in c.event_ids:
+        return [_warning("payload.retracted_event_id", "retraction_of_repeat",
+                         f"event {target} is a campaign record sent again, the same as one on file, and was never counted on its own: "
+                         "the record on file stands; to withdraw it, name its own event id",
+                         f"事件 {target} 与在档的提档升级记录相同（重复报送），未单独计入：在档的记录不受影响；如要撤销，请填写在档记录的事件编号")]
+    return [_warning("payload.retracted_event_id", "retraction_pending",
+                     f"no campaign record of event {target} is on file under {event.enterprise_id}: the retraction is kept and applies "
+                     f"when the record comes; check the event id and the enterprise id",
+                     f"企业 {event.enterprise_id} 名下尚无事件 {target} 的提档升级记录：撤销已登记，该记录到达时即按撤销处理；请核对事件编号和企业编号")]
 
 
 def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, file: Any,

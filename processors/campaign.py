@@ -47,6 +47,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import unicodedata
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
@@ -62,8 +64,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 STAGES = ("mobilisation", "tiering", "training", "assistance", "self_improvement", "acceptance")
 ASSISTANCE_TIERS = ("C", "D")
-"""The starting tiers (调查分档) that get expert assistance (帮扶指导): the campaign sends experts to the lower
-tiers only, so an A- or B-tier enterprise without it has nothing left undone."""
+"""The tiers a tiering (调查分档: the first survey or a later one) gives that get expert assistance (帮扶指导): the
+campaign sends experts to the lower tiers only, so an enterprise only ever tiered A or B has nothing left undone without it."""
 STAGE_ZH = {
     "mobilisation": "宣传发动（承诺书）", "tiering": "调查分档", "training": "培训观摩", "assistance": "帮扶指导",
     "self_improvement": "自我提升（三个一）", "acceptance": "检查验收",
@@ -99,7 +101,8 @@ class ComparisonTest(FoldState):
     deviation: float | None = Field(default=None, description="relative deviation from the lab's value")
     log10_difference: float | None = Field(default=None, description="|log10 difference| from the lab's value, for a colony count")
     measure_zh: str | None = Field(default=None, description="how it was judged, in words (En, log10 difference or relative deviation)")
-    satisfactory: bool
+    satisfactory: bool | None = Field(description="None: waiting for the enterprise's registration (its category decides the item's "
+                                                  "unit, and with it how the values compare)")
     event_id: str
 
 
@@ -143,6 +146,28 @@ class Commitment(FoldState):
     event_id: str
 
 
+class Activity(FoldState):
+    """A visit (观摩) or expert assistance (帮扶指导) as the bureau recorded it."""
+
+    kind: str = Field(description="visit | expert_assistance")
+    on: dt.date
+    note: str = ""
+    event_id: str
+
+
+class CampaignRetraction(FoldState):
+    """A ``campaign.retracted`` on file: the record it names does not count, on file when it came or arriving after it."""
+
+    event_id: str = Field(description="the retraction's event id")
+    retracted_event_id: str = Field(description="the campaign record withdrawn")
+    reason: str
+    occurred_at: dt.datetime
+    by: str = Field(description="who retracted it, as the event's source names it (its name, else its id)")
+    record_type: str | None = Field(default=None, description="the withdrawn record's event type, once it is on file (None: not yet)")
+    record_zh: str | None = Field(default=None, description="what the record was, in words")
+    record: dict[str, Any] | None = Field(default=None, description="the record as it was on file, kept (no longer counted)")
+
+
 class CampaignRecord(FoldState):
     """One enterprise's way through the campaign."""
 
@@ -156,11 +181,13 @@ class CampaignRecord(FoldState):
     tier_assessed_on: dt.date | None = None
     scores: dict[str, float] = Field(default_factory=dict, description="the latest assessment's scores per dimension")
     training: dict[str, Any] | None = Field(default=None, description="the newest training report by its as_of")
-    trainings: list[dict[str, Any]] = Field(default_factory=list, description="every training report, as loaded")
-    visits: int = 0
-    assistance: int = 0
-    visit_dates: list[dt.date] = Field(default_factory=list)
-    assistance_dates: list[dt.date] = Field(default_factory=list)
+    trainings: list[dict[str, Any]] = Field(default_factory=list, description="every training report, as loaded (with its event_id); "
+                                                                                 "of two of one as_of, the later loaded corrects the earlier")
+    activities: list[Activity] = Field(default_factory=list, description="every visit and expert assistance, as loaded")
+    visits: int = Field(default=0, description="visits on file (from activities)")
+    assistance: int = Field(default=0, description="expert assistance on file (from activities)")
+    visit_dates: list[dt.date] = Field(default_factory=list, description="the visits' days (from activities)")
+    assistance_dates: list[dt.date] = Field(default_factory=list, description="the expert assistance's days (from activities)")
     self_inspections: list[SelfInspection] = Field(default_factory=list)
     comparison_tests: list[ComparisonTest] = Field(default_factory=list)
     started_on: dt.date | None = Field(default=None, description="local date of its first campaign event")
@@ -176,8 +203,26 @@ class CampaignRecord(FoldState):
         default_factory=dict, description="stages a record folded before FOLD_VERSION 29 had reached, whose documents it did not keep "
                                           "(visit and assistance dates, earlier training reports): still reached, on their dates")
     event_ids: list[str] = Field(default_factory=list, description="every campaign event, oldest first")
+    first_pass_doubts: list[dict[str, Any]] = Field(
+        default_factory=list, description="training reports in force whose first-attempt passes rose by more than their exam takers "
+                                          "since the report before (first_pass_rises): each figure stands, said 须核实")
+    registered_tier: str | None = Field(default=None, description="the tier the registry gave (enterprise.registered / .updated), which "
+                                                                 "an assessed tier stands over; None in a record folded before FOLD_VERSION 36")
+    retractions: dict[str, CampaignRetraction] = Field(
+        default_factory=dict, description="campaign.retracted on file, by the event id of the record withdrawn (campaign.retracted)")
 
     @model_validator(mode="before")
+    @classmethod
+    def _from_older_folds(cls, data: Any) -> Any:
+        data = cls._from_fold_28(data)
+        if isinstance(data, dict) and "activities" not in data and (data.get("visit_dates") or data.get("assistance_dates")):
+            # (a record folded before FOLD_VERSION 36 kept the days of visits and assistance, not their events: kept as
+            # activities without an event id, which a retraction cannot name — `qrisk rebuild` folds them again with theirs)
+            data = dict(data)
+            data["activities"] = ([{"kind": "visit", "on": d, "event_id": ""} for d in data.get("visit_dates") or []]
+                                  + [{"kind": "expert_assistance", "on": d, "event_id": ""} for d in data.get("assistance_dates") or []])
+        return data
+
     @classmethod
     def _from_fold_28(cls, data: Any) -> Any:
         """A record a Kafka worker kept from FOLD_VERSION 28 (a snapshot carried across the upgrade, until
@@ -208,18 +253,86 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
     """Apply one campaign.* event; returns (effect kind, data) pairs."""
     c = file.campaign
     pol = rules.policy.campaign
-    p = event.payload
     eid = str(event.event_id)
     c.event_ids.append(eid)
+    was_accepted = c.accepted_on
+    if event.event_type == "campaign.retracted":
+        out = _retract(file, event, rules)
+        if not out:
+            return out  # (the same retraction again: nothing changes, nothing to say)
+    else:
+        today = rules.local_date(event.occurred_at)
+        if c.started_on is None or today < c.started_on:
+            c.started_on = today
+        retraction = c.retractions.get(eid)
+        if retraction is not None:
+            # withdrawn before it came: filed as it would have been, then taken off at once (its effects unsaid)
+            _file_record(file, event, rules)
+            return [("campaign.retracted", _withdrawn(c, retraction, rules, arrived=True))]
+        out = _file_record(file, event, rules)
+    _settle(file)
+    apply_tier(file)
+    p = event.payload
+    if event.event_type == "campaign.assessment" and p.kind == "acceptance":
+        corrected = next((x for x in out if x[0] == "campaign.assessment_corrected"), None)
+        if p.passed:
+            if c.accepted_on is not None and p.assessed_on >= c.accepted_on:
+                # (a pass loaded late behind a later failure does not stand: nothing of it to check)
+                out += _passed_acceptance(file, p, pol, rules)
+        elif was_accepted is not None and c.accepted_on is None and not (corrected is not None and p.assessed_on == was_accepted):
+            # (a pass corrected the same day to a failure is a correction, said as one: no re-inspection took place)
+            # a later acceptance failed: the earlier pass no longer stands (stage, accepted, upgraded follow the newest);
+            # the pass named is the row's (the latest before the failure)
+            passed = _reversed_pass(c)
+            on = (passed.on if passed is not None else was_accepted).isoformat()
+            out.append(("campaign.acceptance_reversed", {
+                "accepted_on": on, "failed_on": p.assessed_on.isoformat(),
+                "message_zh": f"{on} 验收通过，{p.assessed_on.isoformat()} 复查验收未通过：验收结论以最近一次为准"}))
+    elif event.event_type == "campaign.retracted":
+        _recheck_acceptance(file, rules)
+    return out + restaged(c, pol)
+
+
+def restaged(c: CampaignRecord, pol: "CampaignPolicy") -> list[tuple[str, dict[str, Any]]]:
+    """Settle the stages from the documents on file; the effects of what changed (reached, re-dated, lost).
+
+    A stage is reached on the date of the documents that complete it (the letter signed, the assessment made,
+    the report's date, the activity's day), not the day it was recorded; an earlier-dated document loaded later
+    re-dates the stage, so the dates do not depend on loading order.  (A month-end cut, ``--as-of``, holds what
+    was recorded by the cut: a December acceptance recorded in January is not in December's cut, and is dated
+    in December in every table after it: README, "The upgrade campaign".)"""
+    out: list[tuple[str, dict[str, Any]]] = []
+    stages = _stage_dates(c, pol)
+    for stage in STAGES:
+        day, was = stages.get(stage), c.stages.get(stage)
+        if day is not None and was is None:
+            out.append(("campaign.stage_reached", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": day.isoformat()}))
+        elif day is not None and day != was:
+            out.append(("campaign.stage_redated", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": day.isoformat(),
+                                                   "was": was.isoformat()}))  # type: ignore[union-attr]
+        elif day is None and was is not None:
+            # a pass a later failed acceptance reversed, a record retracted: the stage is no longer reached (the
+            # dashboards count by the last of these)
+            out.append(("campaign.stage_lost", {"stage": stage, "stage_zh": STAGE_ZH[stage], "was": was.isoformat()}))
+    c.stages = stages
+    return out
+
+
+def _file_record(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[str, dict[str, Any]]]:
+    """Put one campaign record (a letter, an assessment, a training report, an activity) on file; the effects it
+    raises by itself."""
+    c = file.campaign
+    pol = rules.policy.campaign
+    p = event.payload
+    eid = str(event.event_id)
     et = event.event_type
     out: list[tuple[str, dict[str, Any]]] = []
-    today = rules.local_date(event.occurred_at)
-    if c.started_on is None or today < c.started_on:
-        c.started_on = today
     if et == "campaign.commitment":
-        if any((x.document_no, x.signed_on, x.signatory) == (p.document_no, p.signed_on, p.signatory) for x in c.commitments):
+        same = (_plain(p.document_no), p.signed_on, _plain(p.signatory))
+        if any((_plain(x.document_no), x.signed_on, _plain(x.signatory)) == same for x in c.commitments):
             # one letter sent again (under a new event id): it is on file already.  (A letter without a number is
-            # told by its date and signatory: a register loaded twice is not a second letter from every producer)
+            # told by its date and signatory: a register loaded twice is not a second letter from every producer;
+            # 李四(法定代表人) and 李四（法定代表人） are one signatory, as TDSJ－2026－002 and TDSJ-2026-002 are one number)
             return out
         # (one number with another date or signatory is a second letter as far as the file can tell: kept, and said)
         before = list(c.commitments)
@@ -237,73 +350,253 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
                 "message_zh": f"已有承诺书 {first.document_no or '（无编号）'}（{first.signed_on.isoformat()} 签订），又收到承诺书 "
                               f"{p.document_no or '（无编号）'}（{p.signed_on.isoformat()} 签订）：两份均保留，承诺日期按最早签订的计，请核实"}))
     elif et == "campaign.assessment":
+        # one of its kind on the same day on file already: this one, loaded later, corrects it (both kept, the later in force)
+        corrected = next((a for a in reversed(c.assessments) if a.kind == p.kind and a.on == p.assessed_on), None)
         c.assessments.append(Assessment(kind=p.kind, on=p.assessed_on, tier=p.tier, passed=p.passed, scores=dict(p.scores), assessor=p.assessor,
                                         note=p.note, event_id=eid))
         start = _starting(c)
         out.append(("campaign.assessed", {"kind": p.kind, "tier": p.tier, "passed": p.passed,
                                           "starting_tier": start.tier if start else None}))
+        if corrected is not None:
+            out.append(("campaign.assessment_corrected", _correction_data(corrected, c.assessments[-1])))
     elif et == "campaign.training":
-        c.trainings.append(p.model_dump(mode="json"))
-    else:  # campaign.activity
-        if p.kind == "visit":
-            c.visits += 1
-            c.visit_dates.append(p.on)
-        elif p.kind == "expert_assistance":
-            c.assistance += 1
-            c.assistance_dates.append(p.on)
-        elif p.kind == "self_inspection":
-            c.self_inspections.append(SelfInspection(on=p.on, findings=p.findings, rectified=p.rectified, event_id=eid))
-        else:
-            category = file.profile.category if file.profile else None
-            # the event carries no unit: the values are read in the catalogue's unit for the item
-            unit = rules.catalogue.item_unit(category, p.item_code) if category else None
-            test = _comparison(p, eid, pol, unit is not None and unit.dimension.startswith(COUNT_DIMENSIONS))
-            named = rules.catalogue.item(category, p.item_code) if category else None
-            if named is not None:
-                test.item_name = named.name_zh
-            c.comparison_tests.append(test)
-            if not test.satisfactory:
-                item = rules.catalogue.item(category, test.item_code) if category else None
-                u = f" {unit.display}" if unit is not None and unit.display else ""
-                out.append(("campaign.comparison_unsatisfactory", {
-                    "item_code": test.item_code, "lab": test.lab, "enterprise_value": test.enterprise_value, "lab_value": test.lab_value,
-                    "en": test.en, "deviation": test.deviation, "log10_difference": test.log10_difference,
-                    "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果不满意："
-                                  f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{test.measure_zh}",
-                }))
-    was_accepted = c.accepted_on
-    _settle(file)
-    apply_tier(file)
-    if et == "campaign.assessment" and p.kind == "acceptance":
-        if p.passed:
-            if c.accepted_on is not None and p.assessed_on >= c.accepted_on:
-                # (a pass loaded late behind a later failure does not stand: nothing of it to check)
-                out += _passed_acceptance(file, p, pol, rules)
-        elif was_accepted is not None and c.accepted_on is None:
-            # a later acceptance failed: the earlier pass no longer stands (stage, accepted, upgraded follow the newest);
-            # the pass named is the row's (the latest before the failure)
-            passed = _reversed_pass(c)
-            on = (passed.on if passed is not None else was_accepted).isoformat()
-            out.append(("campaign.acceptance_reversed", {
-                "accepted_on": on, "failed_on": p.assessed_on.isoformat(),
-                "message_zh": f"{on} 验收通过，{p.assessed_on.isoformat()} 复查验收未通过：验收结论以最近一次为准"}))
-    # a stage is reached on the date of the documents that complete it (the letter signed, the assessment
-    # made, the report's date, the activity's day), not the day it was recorded: a month-end cut of the
-    # table must count a December acceptance loaded in January in December; an earlier-dated document
-    # loaded later re-dates the stage, so the dates do not depend on loading order
-    stages = _stage_dates(c, pol)
-    for stage in STAGES:
-        day, was = stages.get(stage), c.stages.get(stage)
-        if day is not None and was is None:
-            out.append(("campaign.stage_reached", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": day.isoformat()}))
-        elif day is not None and day != was:
-            out.append(("campaign.stage_redated", {"stage": stage, "stage_zh": STAGE_ZH[stage], "on": day.isoformat(),
-                                                   "was": was.isoformat()}))  # type: ignore[union-attr]
-        elif day is None and was is not None:
-            # a pass a later failed acceptance reversed: the stage is no longer reached (the dashboards count by the last of these)
-            out.append(("campaign.stage_lost", {"stage": stage, "stage_zh": STAGE_ZH[stage], "was": was.isoformat()}))
-    c.stages = stages
+        report = {**p.model_dump(mode="json"), "event_id": eid}
+        # one of the same as_of on file already: this one, loaded later, corrects it (both kept, the later in force)
+        corrected = next((t for t in reversed(c.trainings) if t["as_of"] == report["as_of"]), None)
+        doubted = {x["as_of"] for x in c.first_pass_doubts}
+        c.trainings.append(report)
+        for rise in first_pass_rises(reports_in_force(c)):
+            if rise["as_of"] not in doubted or rise["event_id"] == eid:  # (this report, or the one after it, newly in doubt)
+                out.append(("campaign.first_pass_doubtful", {**rise, "field": "payload.exam_first_pass", "message_zh": rise["text_zh"]}))
+        if corrected is not None:
+            out.append(("campaign.training_corrected", {
+                "as_of": report["as_of"], "corrects": corrected.get("event_id"),
+                "message_zh": f"{report['as_of']} 的培训考试报告已更正：{_training_zh(corrected)} → {_training_zh(report)}"
+                              f"（同一统计日期后报送的报告为更正，原报告存档、不再计入）"}))
+    elif p.kind in ("visit", "expert_assistance"):
+        c.activities.append(Activity(kind=p.kind, on=p.on, note=p.note, event_id=eid))
+    elif p.kind == "self_inspection":
+        c.self_inspections.append(SelfInspection(on=p.on, findings=p.findings, rectified=p.rectified, event_id=eid))
+    else:
+        category = file.profile.category if file.profile else None
+        if category is None and (p.enterprise_uncertainty is None or p.lab_uncertainty is None):
+            # how to compare depends on the item's unit in the enterprise's category (a colony count on the log10 scale):
+            # judged at registration, as a sample is (judge_pending_comparisons)
+            c.comparison_tests.append(ComparisonTest(on=p.on, lab=p.lab, item_code=p.item_code, enterprise_value=float(p.enterprise_value),
+                                                     lab_value=float(p.lab_value), satisfactory=None, measure_zh=PENDING_ZH, event_id=eid))
+            return out
+        test = _judged(p, eid, category, rules)
+        c.comparison_tests.append(test)
+        out += _unsatisfactory(test, category, rules)
     return out
+
+
+PENDING_ZH = "待企业登记（确定食品类别）后判定"
+"""A comparison test of an enterprise not registered yet, without both uncertainties: how it is judged depends on
+the item's unit in the enterprise's category."""
+
+
+def _judged(p: Any, eid: str, category: str | None, rules: "Rules") -> ComparisonTest:
+    """A comparison test judged with the item's unit in ``category`` (the event carries no unit: the values are
+    read in the catalogue's unit for the item)."""
+    unit = rules.catalogue.item_unit(category, p.item_code) if category else None
+    test = _comparison(p, eid, rules.policy.campaign, unit is not None and unit.dimension.startswith(COUNT_DIMENSIONS))
+    named = rules.catalogue.item(category, p.item_code) if category else None
+    if named is not None:
+        test.item_name = named.name_zh
+    return test
+
+
+def _unsatisfactory(test: ComparisonTest, category: str | None, rules: "Rules") -> list[tuple[str, dict[str, Any]]]:
+    if test.satisfactory is not False:
+        return []
+    item = rules.catalogue.item(category, test.item_code) if category else None
+    unit = rules.catalogue.item_unit(category, test.item_code) if category else None
+    u = f" {unit.display}" if unit is not None and unit.display else ""
+    return [("campaign.comparison_unsatisfactory", {
+        "item_code": test.item_code, "lab": test.lab, "enterprise_value": test.enterprise_value, "lab_value": test.lab_value,
+        "en": test.en, "deviation": test.deviation, "log10_difference": test.log10_difference,
+        "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果不满意："
+                      f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{test.measure_zh}",
+    })]
+
+
+def judge_pending_comparisons(file: "CreditFile", rules: "Rules") -> list[tuple[str, dict[str, Any]]]:
+    """At registration: the comparison tests that waited for the enterprise's category, judged now (and the stages
+    they complete)."""
+    c = file.campaign
+    waiting = [i for i, x in enumerate(c.comparison_tests) if x.satisfactory is None]
+    if not waiting or file.profile is None:
+        return []
+    out: list[tuple[str, dict[str, Any]]] = []
+    category = file.profile.category
+    for i in waiting:
+        x = c.comparison_tests[i]
+        sent = SimpleNamespace(on=x.on, lab=x.lab, item_code=x.item_code, enterprise_value=x.enterprise_value, lab_value=x.lab_value,
+                               enterprise_uncertainty=None, lab_uncertainty=None)
+        c.comparison_tests[i] = test = _judged(sent, x.event_id, category, rules)
+        out += _unsatisfactory(test, category, rules)
+    return out + restaged(c, rules.policy.campaign)
+
+
+def _plain(text: str | None) -> str | None:
+    """A name or number as compared: full-width brackets, letters and digits as their half-width forms (NFKC), no
+    whitespace — 李四（法定代表人） and 李四 (法定代表人) are one signatory."""
+    return None if text is None else "".join(unicodedata.normalize("NFKC", text).split())
+
+
+def _training_zh(t: dict[str, Any]) -> str:
+    return (f"培训 {t['staff_trained']}/{t['staff_total']} 人，考试 {t['exam_takers']} 人，一次通过 {t['exam_first_pass']} 人，"
+            f"持证 {t['key_posts_certified']}/{t['key_posts']} 岗")
+
+
+def first_pass_rises(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each report whose first-attempt passes exceed what the reports before it allow (by as_of, reports in force): a
+    first attempt is made once, so the passes at it can grow only by those newly examined — a retake counted as a
+    first pass (12/20 then 20/20 of the same 20 takers) would turn the KPI 达标.  What the reports allow runs on: a
+    report in doubt allows only what its predecessor allowed plus its new takers, so a later report carrying the
+    inflated figure forward (20/20 again in July) is in doubt too.  qrisk cannot tell it from staff turnover (two left,
+    two new passed: takers unchanged), which the report's totals do not show: the figure stands, said 须核实
+    (doubt_zh) until the office confirms it or sends the corrected report (the same as_of)."""
+    out = []
+    allowed = None  # the first passes the reports so far allow
+    for before, t in zip(reports, reports[1:]):
+        allowed = before["exam_first_pass"] if allowed is None else allowed
+        new_takers = max(0, t["exam_takers"] - before["exam_takers"])
+        most = allowed + new_takers
+        if t["exam_first_pass"] > most:
+            carried = allowed < before["exam_first_pass"]  # (the report before was in doubt itself)
+            head = (f"一次通过人数 {t['exam_first_pass']} 人（{t['as_of']} 报告），上次报告（{before['as_of']}）的 {before['exam_first_pass']} 人"
+                    f"已须核实、此前可信的为 {allowed} 人" if carried else
+                    f"一次通过人数由 {before['exam_first_pass']} 人（{before['as_of']} 报告）增至 {t['exam_first_pass']} 人（{t['as_of']} 报告），"
+                    f"增加 {t['exam_first_pass'] - before['exam_first_pass']} 人")
+            out.append({
+                "as_of": t["as_of"], "previous_as_of": before["as_of"], "first_pass": t["exam_first_pass"],
+                "previous_first_pass": before["exam_first_pass"], "exam_takers": t["exam_takers"], "previous_exam_takers": before["exam_takers"],
+                "most": most, "event_id": t.get("event_id"), "previous_event_id": before.get("event_id"),
+                "text_zh": f"{head}，而参加考试人数由 {before['exam_takers']} 人变为 {t['exam_takers']} 人、新增 {new_takers} 人："
+                           f"一次通过人数最多应为 {most} 人，可能将补考通过计入了一次通过，须核实（报告有误的，请以同一统计日期报送更正的报告）"})
+        allowed = min(t["exam_first_pass"], most)
+    return out
+
+
+def reports_in_force(c: CampaignRecord) -> list[dict[str, Any]]:
+    """The training reports by as_of, one a date: of two of one as_of, the one loaded later, which corrects the earlier."""
+    by_day = {t["as_of"]: t for t in c.trainings}  # (the log's order: the later loaded stays)
+    return [by_day[d] for d in sorted(by_day)]
+
+
+# --------------------------------------------------------------------------- retractions (撤销提档升级记录)
+#
+# A campaign record filed under the wrong enterprise, or recorded in error, is withdrawn by the bureau's
+# campaign.retracted naming its event id.  The log stays append-only: the record is taken off the lists the
+# campaign is settled from and kept on the retraction (``CampaignRecord.retractions``, with the reason), so
+# the stages, the tier, the three ones, the KPIs and the acceptance no longer count it (campaign.stage_lost
+# or stage_redated say what moved).  A retraction that comes before its record is kept, and the record is
+# filed retracted as it arrives: either order gives the same file.  A second retraction of one record says nothing.
+
+RECORD_ZH = {"campaign.commitment": "承诺书", "campaign.assessment": "评定记录", "campaign.training": "培训考试报告",
+             "campaign.activity": "提档升级活动"}
+
+
+def _take(c: CampaignRecord, target: str) -> tuple[str, str, dict[str, Any]] | None:
+    """Take the record of event ``target`` off the campaign's lists: (its event type, what it was in words, the record)."""
+    for i, x in enumerate(c.commitments):
+        if x.event_id == target:
+            del c.commitments[i]
+            return "campaign.commitment", (f"承诺书 {x.document_no or '（无编号）'}（{x.signed_on.isoformat()} 签订"
+                                           + (f"，签字人 {x.signatory}" if x.signatory else "") + "）"), x.model_dump(mode="json")
+    for i, a in enumerate(c.assessments):
+        if a.event_id == target:
+            del c.assessments[i]
+            return "campaign.assessment", f"{ASSESSMENT_KIND_ZH[a.kind]}（{a.on.isoformat()}，{_assessment_zh(a)}）", a.model_dump(mode="json")
+    for i, t in enumerate(c.trainings):
+        if t.get("event_id") == target:
+            del c.trainings[i]
+            return "campaign.training", (f"培训考试报告（{t['as_of']}：培训 {t['staff_trained']}/{t['staff_total']} 人，"
+                                         f"考试 {t['exam_takers']} 人，一次通过 {t['exam_first_pass']} 人）"), dict(t)
+    for i, v in enumerate(c.activities):
+        if v.event_id == target:
+            del c.activities[i]
+            return "campaign.activity", f"{ACTIVITY_ZH[v.kind]}（{v.on.isoformat()}）", v.model_dump(mode="json")
+    for i, s in enumerate(c.self_inspections):
+        if s.event_id == target:
+            del c.self_inspections[i]
+            return "campaign.activity", f"自查（{s.on.isoformat()}）", s.model_dump(mode="json")
+    for i, x in enumerate(c.comparison_tests):
+        if x.event_id == target:
+            del c.comparison_tests[i]
+            return "campaign.activity", f"比对试验（{x.on.isoformat()}，{x.item_name or x.item_code}）", x.model_dump(mode="json")
+    return None
+
+
+ACTIVITY_ZH = {"visit": "观摩", "expert_assistance": "帮扶指导", "self_inspection": "自查", "comparison_test": "比对试验"}
+
+
+def _retract(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[str, dict[str, Any]]]:
+    c = file.campaign
+    p = event.payload
+    target = str(p.retracted_event_id)
+    if target in c.retractions:
+        return []  # retracted already: the same decision again, nothing to say
+    retraction = CampaignRetraction(event_id=str(event.event_id), retracted_event_id=target, reason=p.reason, occurred_at=event.occurred_at,
+                                    by=event.source.name or event.source.id)
+    c.retractions[target] = retraction
+    return [("campaign.retracted", _withdrawn(c, retraction, rules, arrived=False))]
+
+
+def _withdrawn(c: CampaignRecord, retraction: CampaignRetraction, rules: "Rules", arrived: bool) -> dict[str, Any]:
+    """Take the retracted record off the lists (when on file): the ``campaign.retracted`` effect's data."""
+    target = retraction.retracted_event_id
+    taken = _take(c, target)
+    if taken is not None:
+        retraction.record_type, retraction.record_zh, retraction.record = taken
+    said = f"由{retraction.by}撤销（原因：{retraction.reason}）"
+    if arrived:
+        day = rules.local_date(retraction.occurred_at).isoformat()
+        what = retraction.record_zh or "提档升级记录"
+        text = (f"{what}（事件 {target}）到达，但已于 {day} {said}：该记录存档、不计入提档升级进度和指标；"
+                f"如属于另一企业，请以该企业编号重新报送")
+    elif taken is not None:
+        text = f"{retraction.record_zh}（事件 {target}）已{said}：该记录存档、不再计入提档升级进度和指标"
+    elif target in c.event_ids:
+        text = (f"事件 {target} 与在档记录相同（重复报送），未单独计入：撤销已登记，在档的记录不受影响；"
+                f"如要撤销在档的记录，请以其事件编号撤销")
+    else:
+        text = (f"本企业名下尚无事件 {target} 的提档升级记录：{said}已登记，该记录到达时即按撤销存档、不计入；"
+                f"请核对事件编号和企业编号")
+    return {"retracted_event_id": target, "retraction_event_id": retraction.event_id, "record_type": retraction.record_type,
+            "record_zh": retraction.record_zh, "reason": retraction.reason, "by": retraction.by,
+            "pending": taken is None and not arrived and target not in c.event_ids, "arrived_after": arrived, "message_zh": text}
+
+
+def _recheck_acceptance(file: "CreditFile", rules: "Rules") -> None:
+    """The checks of the passed acceptance in force (须核实), once a retraction changed which one that is."""
+    c = file.campaign
+    passes = [a for a in _acceptances(c) if a.passed and c.accepted_on is not None and a.on >= c.accepted_on]
+    if not passes:
+        c.acceptance_checked_on, c.acceptance_checks = None, []
+    elif passes[-1].on != c.acceptance_checked_on:
+        c.acceptance_checked_on = passes[-1].on
+        c.acceptance_checks = acceptance_checks(file, passes[-1].on, rules.policy.campaign, rules)
+
+
+ASSESSMENT_KIND_ZH = {"tiering": "调查分档", "acceptance": "检查验收"}
+
+
+def _assessment_zh(a: Assessment) -> str:
+    """"C档", "通过，B档", "未通过，A档": what an assessment concluded."""
+    tier = f"{a.tier}档"
+    return tier if a.kind == "tiering" else ("通过，" if a.passed else "未通过，") + tier
+
+
+def _correction_data(was: Assessment, now: Assessment) -> dict[str, Any]:
+    """``campaign.assessment_corrected``: a same-day assessment of the same kind loaded later replaces the earlier."""
+    kind = ASSESSMENT_KIND_ZH[now.kind]
+    return {"kind": now.kind, "on": now.on.isoformat(), "corrects": was.event_id, "was": {"tier": was.tier, "passed": was.passed},
+            "now": {"tier": now.tier, "passed": now.passed},
+            "message_zh": f"{now.on.isoformat()} 的{kind}记录已更正：{_assessment_zh(was)} → {_assessment_zh(now)}"
+                          f"（同日后报送的记录为更正，原记录事件 {was.event_id} 存档、不再计入）"}
 
 
 def _passed_acceptance(file: "CreditFile", p: Any, pol: "CampaignPolicy", rules: "Rules") -> list[tuple[str, dict[str, Any]]]:
@@ -315,9 +608,10 @@ def _passed_acceptance(file: "CreditFile", p: Any, pol: "CampaignPolicy", rules:
         c.acceptance_checked_on, c.acceptance_checks = p.assessed_on, checks
     gaps = unmet_kpis(file, pol)
     undone = three_ones_gaps(c, pol)
-    if not (gaps or checks or undone):
+    doubts = [v["doubt_zh"] for v in kpis(file, pol).values() if v.get("doubt_zh")]
+    if not (gaps or checks or undone or doubts):
         return []
-    found = ([x["text_zh"] for x in undone] + (["、".join(gap_text(g) for g in gaps) + "未达标"] if gaps else [])
+    found = ([x["text_zh"] for x in undone] + (["、".join(gap_text(g) for g in gaps) + "未达标"] if gaps else []) + doubts
              + [x.text_zh for x in checks])
     return [("campaign.accepted_with_gaps", {
         "kpis_unmet": [g["label_zh"] for g in gaps], "three_ones_missing": [x["code"] for x in undone],
@@ -325,15 +619,35 @@ def _passed_acceptance(file: "CreditFile", p: Any, pol: "CampaignPolicy", rules:
         "message_zh": "检查验收通过，但" + "；".join(found) + "，请核实验收结论"})]
 
 
+def _in_force(c: CampaignRecord, kind: str) -> list[Assessment]:
+    """The assessments of ``kind`` by date, one a day: of two on one day the one loaded later, which corrects the
+    earlier (a tier or a result mistyped and sent again the same day) — the starting tier, the tier now, the
+    acceptance's result and the count of failed ones all read the same record."""
+    by_day = {a.on: a for a in c.assessments if a.kind == kind}  # (the log's order: the later loaded stays)
+    return [by_day[d] for d in sorted(by_day)]
+
+
+def corrected_assessments(c: CampaignRecord) -> dict[str, str]:
+    """event id of an assessment a same-day one of its kind loaded later corrected -> the correcting one's event id."""
+    out: dict[str, str] = {}
+    last: dict[tuple[str, dt.date], Assessment] = {}
+    for a in c.assessments:
+        earlier = last.get((a.kind, a.on))
+        if earlier is not None:
+            out[earlier.event_id] = a.event_id
+        last[(a.kind, a.on)] = a
+    return out
+
+
 def _starting(c: CampaignRecord) -> "Assessment | None":
-    """The earliest-dated tiering (of two on one day, the one loaded first): the starting tier whatever the loading order."""
-    tiered = [a for a in c.assessments if a.kind == "tiering"]
-    return min(tiered, key=lambda a: a.on) if tiered else None
+    """The earliest-dated tiering (of two on one day, the one loaded later: the correction): the starting tier whatever the loading order."""
+    tiered = _in_force(c, "tiering")
+    return tiered[0] if tiered else None
 
 
 def _acceptances(c: CampaignRecord) -> list[Assessment]:
-    """The acceptances by date (of two on one day, in loading order)."""
-    return sorted((a for a in c.assessments if a.kind == "acceptance"), key=lambda a: a.on)
+    """The acceptances by date, one a day (of two on one day, the one loaded later: the correction)."""
+    return _in_force(c, "acceptance")
 
 
 def _settle(file: "CreditFile") -> None:
@@ -344,6 +658,11 @@ def _settle(file: "CreditFile") -> None:
     if c.commitments:
         first = min(c.commitments, key=lambda x: x.signed_on)
         c.commitment_signed_on, c.signatory, c.document_no = first.signed_on, first.signatory, first.document_no
+    else:  # (every letter retracted)
+        c.commitment_signed_on = c.signatory = c.document_no = None
+    c.visit_dates = [a.on for a in c.activities if a.kind == "visit"]
+    c.assistance_dates = [a.on for a in c.activities if a.kind == "expert_assistance"]
+    c.visits, c.assistance = len(c.visit_dates), len(c.assistance_dates)
     start = _starting(c)
     c.starting_tier = start.tier if start else None
     done = _acceptances(c)
@@ -354,12 +673,15 @@ def _settle(file: "CreditFile") -> None:
     # the newest by date decides the tier (one loaded late does not undo a later one); a failed acceptance
     # moves nobody up, and undoes the passes before it
     order = {id(a): i for i, a in enumerate(c.assessments)}
-    candidates = [a for a in c.assessments if a.kind == "tiering"] + standing
+    candidates = _in_force(c, "tiering") + standing
     if candidates:
         newest = max(candidates, key=lambda a: (a.on, order[id(a)]))
         c.tier, c.scores, c.tier_assessed_on = newest.tier, dict(newest.scores), newest.on
-    if c.trainings:
-        c.training = max(reversed(c.trainings), key=lambda t: t["as_of"])  # the newest report (of two, the one loaded last)
+    else:  # (never assessed, or every assessment retracted: the registry's tier is the enterprise's again, apply_tier)
+        c.tier, c.scores, c.tier_assessed_on = None, {}, None
+    reports = reports_in_force(c)
+    c.training = reports[-1] if reports else None  # the newest (of two of one as_of, the correction)
+    c.first_pass_doubts = first_pass_rises(reports)
 
 
 def _stage_dates(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, dt.date]:
@@ -374,9 +696,11 @@ def _stage_dates(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, dt.date]
 
     put("mobilisation", [x.signed_on for x in c.commitments])
     put("tiering", [a.on for a in c.assessments if a.kind == "tiering"])
-    put("training", c.visit_dates + [dt.date.fromisoformat(t["as_of"]) for t in c.trainings if t["staff_trained"] > 0])
+    # (a training report a later one of its as_of corrected completes nothing: the correction is the report)
+    reports = reports_in_force(c)
+    put("training", c.visit_dates + [dt.date.fromisoformat(t["as_of"]) for t in reports if t["staff_trained"] > 0])
     put("assistance", c.assistance_dates)
-    ones = [min((dt.date.fromisoformat(t["as_of"]) for t in c.trainings if _report_done(t, pol)), default=None),
+    ones = [min((dt.date.fromisoformat(t["as_of"]) for t in reports if _report_done(t, pol)), default=None),
             min((x.on for x in c.self_inspections), default=None),
             min((x.on for x in c.comparison_tests if x.satisfactory), default=None)]
     done = [d for d in ones if d is not None]
@@ -391,10 +715,18 @@ def _stage_dates(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, dt.date]
 
 def apply_tier(file: "CreditFile") -> None:
     """The assessed tier is the enterprise's campaign tier (and the risk grade's credit term), also
-    over a registration or an update that arrives later with the registry's older tier."""
-    tier = file.campaign.tier
+    over a registration or an update that arrives later with the registry's older tier; without one (never
+    assessed, or every assessment retracted) the registry's tier is."""
+    c = file.campaign
+    tier = c.tier or c.registered_tier
     if tier is not None and file.profile is not None and file.profile.campaign_tier != tier:
         file.profile = file.profile.model_copy(update={"campaign_tier": tier})
+
+
+def registry_tier(file: "CreditFile", tier: str) -> None:
+    """enterprise.registered / .updated gave ``tier``: kept beside the assessed one, which stands over it."""
+    file.campaign.registered_tier = tier
+    apply_tier(file)
 
 
 def _comparison(p: Any, event_id: str, pol: "CampaignPolicy", count: bool) -> ComparisonTest:
@@ -453,13 +785,20 @@ def three_ones(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, bool]:
 
 
 def stage_applies(stage: str, c: CampaignRecord) -> bool | None:
-    """Whether ``stage`` is one the enterprise goes through: 帮扶指导 only for a starting tier in
-    ``ASSISTANCE_TIERS`` (or when it was given anyway); None while the tier is not known yet."""
-    if stage != "assistance" or c.assistance > 0:
+    """Whether ``stage`` is one the enterprise goes through: 帮扶指导 only for an enterprise a tiering placed in
+    ``ASSISTANCE_TIERS`` — the first survey or a later one (复核降档 B→C makes it a C-tier enterprise the experts go
+    to) — or when it was given anyway; None while it is not tiered yet."""
+    if stage != "assistance" or c.assistance > 0 or "assistance" in c.stages:
         return True
-    if c.starting_tier is None:
+    tiers = tiering_tiers(c)
+    if not tiers:
         return None
-    return c.starting_tier in ASSISTANCE_TIERS
+    return any(t in ASSISTANCE_TIERS for t in tiers)
+
+
+def tiering_tiers(c: CampaignRecord) -> list[str]:
+    """The tiers the tierings in force gave, in date order, each once."""
+    return list(dict.fromkeys(a.tier for a in _in_force(c, "tiering")))
 
 
 # --------------------------------------------------------------------------- reading it
@@ -491,9 +830,13 @@ def kpis(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, dict[str, Any]]
     if t and t.get("exam_takers", 0) < t.get("staff_total", 0):
         # the rate is over those who sat the exam: say how many should have (应考) beside them (实考)
         out["exam_first_pass_rate"]["takers_zh"] = f"应考 {t['staff_total']} 人，实考 {t['exam_takers']} 人"
-    for k in out.values():
-        k["figure_zh"] = figure_text(k.get("part", 0), k.get("whole", 0))
+    rise = next((x for x in file.campaign.first_pass_doubts if t and x["as_of"] == t["as_of"]), None)
+    if rise is not None:  # (the figure stands, said to be checked: first_pass_rises)
+        out["exam_first_pass_rate"]["doubt_zh"] = rise["text_zh"]
+    for key, k in out.items():
+        k["figure_zh"] = figure_text(k.get("part", 0), k.get("whole", 0), k["target"], above=key == "sampling_pass_rate")
         k["target_zh"] = target_text(k)
+        k["met_zh"] = met_zh(k)
     return out
 
 
@@ -507,14 +850,45 @@ def target_confirmed(key: str, pol: "CampaignPolicy") -> bool:
     return True
 
 
-def _pct(v: float) -> str:
-    """99.4%, and 100% rather than 100.0% (a target of all)."""
-    return "100%" if v >= 1 - 1e-12 else f"{v:.1%}"
+def _pct(v: float, target: float | None = None, above: bool = False) -> str:
+    """99.4%, and 100% rather than 100.0% (a target of all).  Against ``target`` (``above``: the rate must be above
+    it, else at least it), with as many decimals as it takes for the figure to read as what it is: a miss is never
+    rounded up to the target — 188/209 is 89.95%, not 90.0% beside 目标不低于 90.0% — nor a pass above the target down to it."""
+    if v >= 1 - 1e-12:
+        return "100%"
+    if target is None:
+        return f"{v:.1%}"
+    met = v > target if above else v >= target - 1e-12
+    for d in (1, 2, 3, 4):
+        shown, aim = float(f"{100 * v:.{d}f}"), float(f"{100 * target:.{d}f}")
+        if (shown > aim if above else shown >= aim) is met:
+            return f"{100 * v:.{d}f}%"
+    return f"{math.floor(100 * v * 10**4) / 10**4:.4f}%"  # (closer still: cut, not rounded)
 
 
-def figure_text(part: int, whole: int) -> str:
-    """"785/790 = 99.4%": a rate with the counts it is made of ("—" with nothing to count)."""
-    return f"{part}/{whole} = {_pct(part / whole)}" if whole else "—"
+def pct_decimals(v: float | None, target: float | None, above: bool = False) -> int:
+    """How many decimals ``_pct`` shows of ``v``, at least one (a spreadsheet's number format follows it)."""
+    if v is None:
+        return 1
+    return max(1, len(_pct(v, target, above).rstrip("%").partition(".")[2]))
+
+
+def kpi_value_text(k: dict[str, Any]) -> str:
+    """A KPI's value as a percentage that never reads as meeting a target it misses (``_pct``)."""
+    return _pct(k["value"], k.get("target"), above="basis_zh" in k)
+
+
+def met_zh(k: dict[str, Any]) -> str:
+    """达标 / 未达标 beside a KPI figure ("" with no value), 须核实 when the figure is doubted."""
+    if k.get("met") is None:
+        return ""
+    return ("达标" if k["met"] else "未达标") + ("（须核实）" if k.get("doubt_zh") else "")
+
+
+def figure_text(part: int, whole: int, target: float | None = None, above: bool = False) -> str:
+    """"785/790 = 99.4%": a rate with the counts it is made of ("—" with nothing to count); against ``target``, with
+    the decimals ``_pct`` needs."""
+    return f"{part}/{whole} = {_pct(part / whole, target, above)}" if whole else "—"
 
 
 def target_text(k: dict[str, Any]) -> str:
@@ -578,7 +952,7 @@ def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", r
         rate = 1 - len(failed) / len(judged)
         if not rate > target:  # as the KPI: above the provincial average
             which = "：" + "、".join(s.sample_no for s in failed) if failed else ""
-            add("overall_pass_rate", f"全部抽检合格率 {rate:.1%}（{len(judged)} 批，不合格 {len(failed)} 批{which}），"
+            add("overall_pass_rate", f"全部抽检合格率 {_pct(rate, target, above=True)}（{len(judged)} 批，不合格 {len(failed)} 批{which}），"
                 f"未高于目标 {target:.1%}（省级抽检合格率指标的目标）", [s.event_id for s in failed], rate, target)
     entry = next((h for h in reversed(file.risk.history) if rules.local_date(h.as_of) <= day), None)
     if entry is not None and entry.grade in pol.acceptance_risk_grades:
@@ -595,9 +969,9 @@ def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", r
 
 def gap_text(k: dict[str, Any]) -> str:
     if "basis_zh" in k:  # the sampling pass rate: above the provincial average, over the provincial samples
-        return f"{k['label_zh']}（{k['basis_zh']}，{k['value']:.1%}，{target_text(k)}）"
+        return f"{k['label_zh']}（{k['basis_zh']}，{kpi_value_text(k)}，{target_text(k)}）"
     counts = f"{k['part']}/{k['whole']}，" if k.get("whole") else ""
-    return f"{k['label_zh']}（{counts}{k['value']:.1%}，{target_text(k)}）"
+    return f"{k['label_zh']}（{counts}{kpi_value_text(k)}，{target_text(k)}）"
 
 
 def _campaign_sampling(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
@@ -616,6 +990,34 @@ def _campaign_sampling(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, A
     }
 
 
+NO_STAGE_ZH = "已开展工作，尚未完成任何阶段"
+"""The stage column of an enterprise with campaign records on file (a self-inspection, a comparison test, a report)
+that completed no stage yet: not 未启动, which is an enterprise with nothing on file."""
+
+
+def has_documents(c: CampaignRecord) -> bool:
+    """Whether any campaign record is on file (and not retracted)."""
+    return bool(c.commitments or c.assessments or c.trainings or c.activities or c.self_inspections or c.comparison_tests
+                or c.visits or c.assistance)
+
+
+def registry_tier_of(file: "CreditFile") -> str | None:
+    """The tier the registry gave (None: none, or 未分档): what an enterprise the campaign never tiered is said to be
+    registered as, beside its 未分档."""
+    c = file.campaign
+    tier = c.registered_tier or (file.profile.campaign_tier if file.profile is not None and c.tier is None else None)
+    return tier if tier in ("A", "B", "C", "D") else None
+
+
+def tier_zh(tier: str | None, registered: str | None = None) -> str:
+    """One rule for the campaign tier wherever it is shown (the table, the CLI, the credit file): the tier the
+    campaign assessed (调查分档, or a standing acceptance), "B档"; an enterprise it never tiered is 未分档, with the
+    registry's tier beside it — 未分档（登记为 C档） — since the registry's is not the campaign's finding."""
+    if tier:
+        return f"{tier}档"
+    return f"未分档（登记为 {registered}档）" if registered else "未分档"
+
+
 def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
     """One line of the progress table (进度表)."""
     c = file.campaign
@@ -627,14 +1029,19 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
     reasons = lag_reasons(file, pol, k)
     # a passed acceptance without all of the three ones: listed first among what must be checked (须核实)
     undone = three_ones_gaps(c, pol) if c.accepted_on else []
+    doubts = [v for v in k.values() if v.get("doubt_zh")]  # a figure that stands but is to be checked (first_pass_rises)
     revoked, gone = file.licence_revoked, file.deregistered_on
     return {
         "enterprise_id": file.enterprise_id,
         "name": profile.name if profile else None,
         "category": profile.category if profile else None,
         "town": profile.town if profile else None,
+        # the tiers the campaign assessed (tier_zh): an enterprise never tiered has none, and its registry tier beside
         "starting_tier": c.starting_tier,
-        "tier": c.tier or (profile.campaign_tier if profile else None),
+        "tier": c.tier,
+        "registered_tier": registry_tier_of(file),
+        "starting_tier_zh": tier_zh(c.starting_tier),
+        "tier_zh": tier_zh(c.tier, registry_tier_of(file)),
         "commitment_signed_on": c.commitment_signed_on.isoformat() if c.commitment_signed_on else None,
         "commitments": [{"document_no": x.document_no, "signed_on": x.signed_on.isoformat(), "signatory": x.signatory}
                         for x in sorted(c.commitments, key=lambda x: x.signed_on)],
@@ -646,22 +1053,25 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
         "deregistered_on": gone.isoformat() if gone else None,
         "licence_zh": "；".join(x for x in (f"已注销（{gone.isoformat()}）" if gone else "", f"已吊销许可证（{revoked}）" if revoked else "") if x),
         "stage": stage,
-        "stage_zh": STAGE_ZH[stage] if stage else "未启动",
+        # 未启动: nothing of the campaign on file; work on file (a self-inspection, a comparison test) but no stage yet is not that
+        "stage_zh": STAGE_ZH[stage] if stage else (NO_STAGE_ZH if has_documents(c) else "未启动"),
         "stages": {s: d.isoformat() for s, d in c.stages.items()},
         "three_ones": ones,
         "kpis": k,
         "kpis_met": sum(1 for v in k.values() if v["met"]),
         "kpis_known": sum(1 for v in k.values() if v["met"] is not None),
         "comparison_tests": len(c.comparison_tests),
-        "comparison_unsatisfactory": sum(1 for t in c.comparison_tests if not t.satisfactory),
+        "comparison_unsatisfactory": sum(1 for t in c.comparison_tests if t.satisfactory is False),
         "accepted_on": c.accepted_on.isoformat() if c.accepted_on else None,
         # accepted, yet a KPI misses its target now, or the record up to the acceptance gives pause: a second look
         "accepted_with_gaps": ([x["label_zh"] for x in undone] + [v["label_zh"] for v in k.values() if v["met"] is False]
+                               + [v["label_zh"] for v in doubts if v["met"] is not False]
                                + [x.label_zh for x in c.acceptance_checks] if c.accepted_on else []),
         "three_ones_missing": [x["code"] for x in undone],
         "acceptance_checks": [x.model_dump(mode="json") for x in c.acceptance_checks] if c.accepted_on else [],
         "acceptance_gaps_zh": "；".join([x["text_zh"] for x in undone] + [gap_text(v) + "未达标" for v in k.values() if v["met"] is False]
-                                       + [x.text_zh for x in c.acceptance_checks]) if c.accepted_on else "",
+                                       + [v["doubt_zh"] for v in doubts] + [x.text_zh for x in c.acceptance_checks]) if c.accepted_on else "",
+        "kpi_doubts_zh": "；".join(f"{v['label_zh']}：{v['doubt_zh']}" for v in doubts),
         "upgraded": bool(c.starting_tier and c.tier and c.tier < c.starting_tier),
         "training_as_of": c.training["as_of"] if c.training else None,
         "acceptance_failed": c.acceptance_failed,
@@ -675,9 +1085,9 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
 
 
 def last_acceptance(c: CampaignRecord) -> Assessment | None:
-    """The newest acceptance by its date (of two on one day, the one loaded last)."""
-    done = [a for a in c.assessments if a.kind == "acceptance"]
-    return max(reversed(done), key=lambda a: a.on) if done else None
+    """The newest acceptance by its date (of two on one day, the one loaded last: the correction)."""
+    done = _acceptances(c)
+    return done[-1] if done else None
 
 
 def _reversed_pass(c: CampaignRecord) -> Assessment | None:
@@ -705,6 +1115,16 @@ def _acceptance_result(c: CampaignRecord, last: Assessment | None) -> str:
     return f"{failed}（最近 {last.on.isoformat()}" + (f"，{said}" if said else "") + "）"
 
 
+def newest_self_inspection(c: CampaignRecord) -> SelfInspection | None:
+    """The newest self-inspection by its day (of two on one day, the one loaded last): its findings are the open ones."""
+    return max(reversed(c.self_inspections), key=lambda x: x.on) if c.self_inspections else None
+
+
+def newest_comparison(c: CampaignRecord) -> ComparisonTest | None:
+    """The newest comparison test by its day (of two on one day, the one loaded last)."""
+    return max(reversed(c.comparison_tests), key=lambda x: x.on) if c.comparison_tests else None
+
+
 THREE_ONES_ZH = {"training_and_exam": "全员培训考试", "self_inspection": "自查", "comparison_test": "比对试验"}
 """The "three ones" (三个一) by their Chinese names, as a passed acceptance's gaps (须核实) list them."""
 
@@ -723,9 +1143,14 @@ def three_ones_gaps(c: CampaignRecord, pol: "CampaignPolicy") -> list[dict[str, 
     if not c.comparison_tests:
         out.append({"code": "comparison_test", "label_zh": THREE_ONES_ZH["comparison_test"], "text_zh": "未开展比对试验"})
     elif not any(x.satisfactory for x in c.comparison_tests):
-        x = max(reversed(c.comparison_tests), key=lambda x: x.on)
-        out.append({"code": "comparison_unsatisfactory", "label_zh": THREE_ONES_ZH["comparison_test"],
-                    "text_zh": f"比对试验不满意（{x.on.isoformat()}，{x.item_name or x.item_code}，{x.measure_zh or ''}），尚无满意的比对试验".replace("，）", "）")})
+        x = newest_comparison(c)
+        assert x is not None
+        if x.satisfactory is None:
+            out.append({"code": "comparison_pending", "label_zh": THREE_ONES_ZH["comparison_test"],
+                        "text_zh": f"比对试验{PENDING_ZH}（{x.on.isoformat()}，{x.item_name or x.item_code}）"})
+        else:
+            out.append({"code": "comparison_unsatisfactory", "label_zh": THREE_ONES_ZH["comparison_test"],
+                        "text_zh": f"比对试验不满意（{x.on.isoformat()}，{x.item_name or x.item_code}，{x.measure_zh or ''}），尚无满意的比对试验".replace("，）", "）")})
     return out
 
 
@@ -756,8 +1181,8 @@ def lag_reasons(file: "CreditFile", pol: "CampaignPolicy", k: dict[str, dict[str
     for code in ("training_and_exam", "self_inspection"):
         if code in gaps:
             add(code, gaps.pop(code))
-    if c.self_inspections:
-        s = max(reversed(c.self_inspections), key=lambda x: x.on)  # the newest by its day
+    s = newest_self_inspection(c)
+    if s is not None:
         if s.findings is not None and s.rectified is not None and s.findings > s.rectified:
             add("self_inspection_open", f"自查发现问题 {s.findings} 项，已整改 {s.rectified} 项，{s.findings - s.rectified} 项未整改（{s.on.isoformat()}）")
     for code, text in gaps.items():  # the comparison test
@@ -783,14 +1208,18 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
                       and stage_applies(s, f.campaign)) for s in STAGES}
     # an enterprise whose licence was revoked, or that closed (注销), is counted on its own: not lagging, not in the KPI counts
     active = [r for r in rows if not r["licence_revoked"] and not r["deregistered_on"]]
+    inactive = [r for r in rows if r["licence_revoked"] or r["deregistered_on"]]
     kpi_met = {}
     for key in KPI_ZH:
         known = [r["kpis"][key]["met"] for r in active if r["kpis"][key]["met"] is not None]
         kpi_met[key] = {"label_zh": KPI_ZH[key], "met": sum(known), "known": len(known)}
+    kpi_met["exam_first_pass_rate"]["doubtful"] = sum(1 for r in active if r["kpis"]["exam_first_pass_rate"].get("doubt_zh"))
     no_provincial = len(active) - kpi_met["sampling_pass_rate"]["known"]
     kpi_met["sampling_pass_rate"]["basis_zh"] = "仅计省级抽检" + (f"，{no_provincial} 家无省级抽检数据" if no_provincial else "")
     moments = [r["as_of"] for r in rows if r["as_of"]]
-    reports = sorted(r["training_as_of"] for r in rows if r["training_as_of"])
+    # the county's rates sum the active enterprises' latest reports: so does the count of reports said beside them
+    reports = sorted(r["training_as_of"] for r in active if r["training_as_of"])
+    left_out = sum(1 for r in rows if r["training_as_of"] and (r["licence_revoked"] or r["deregistered_on"]))
     summary = {
         # the latest event the table reflects (UTC): the files' own clocks, the same over the Kafka sink's copies
         "as_of": max(moments, key=lambda m: dt.datetime.fromisoformat(m.replace("Z", "+00:00"))) if moments else None,
@@ -798,7 +1227,9 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
         # reached: ever (累计); current: the last stage reached now; applies: enterprises the stage is for (帮扶指导: C, D tiers)
         "stages": [{"stage": s, "stage_zh": STAGE_ZH[s], "reached": reached[s], "current": current[s], "applies": applies[s]}
                    for s in STAGES],
-        "not_started": sum(1 for r in rows if r["stage"] is None),
+        # no stage reached: nothing on file (未启动), or work on file that completed no stage yet
+        "not_started": sum(1 for r in rows if r["stage"] is None and r["stage_zh"] == "未启动"),
+        "no_stage_yet": sum(1 for r in rows if r["stage"] is None and r["stage_zh"] != "未启动"),
         "kpis": kpi_met,
         "tiers_at_start": _count(r["starting_tier"] for r in rows),
         "tiers_now": _count(r["tier"] for r in rows),
@@ -808,12 +1239,18 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
         "last_acceptance_failed": sum(1 for r in rows if r["last_acceptance_failed"]),
         "acceptance_failed_ever": sum(1 for r in rows if r["acceptance_failed"]),
         "lagging": sum(1 for r in rows if r["lag_reasons"]),
+        # campaign records under an id nobody registered: not in the table (no name, town or category) until it is
+        "unregistered": sorted(e for e, f in state.files.items() if f.profile is None and f.campaign.event_ids) if not towns else [],
         "licence_revoked": sum(1 for r in rows if r["licence_revoked"]),
+        # of the enterprises, upgraded and accepted counted above, those closed or whose licence was revoked (said beside)
+        "out_of_campaign": {"enterprises": n - len(active), "upgraded": sum(1 for r in inactive if r["upgraded"]),
+                            "accepted": sum(1 for r in inactive if r["accepted_on"])},
+        "active": len(active),
         "deregistered": sum(1 for r in rows if r["deregistered_on"]),
         # campaign-wide: Σ part / Σ whole over each enterprise's latest training report, not a mean of rates
         "kpi_rates": _county_rates(active, pol),
         "training_reports": {"enterprises": len(reports), "earliest": reports[0] if reports else None,
-                             "latest": reports[-1] if reports else None},
+                             "latest": reports[-1] if reports else None, "left_out": left_out},
         # per KPI or check: how many accepted enterprises it makes one to check
         "accepted_with_gaps_by": dict(sorted(_tally(label for r in rows for label in r["accepted_with_gaps"]).items(), key=lambda kv: (-kv[1], kv[0]))),
     }
@@ -828,11 +1265,13 @@ def _county_rates(rows: list[dict[str, Any]], pol: "CampaignPolicy") -> dict[str
         known = [r["kpis"][key] for r in rows if r["training_as_of"]]
         part, whole = sum(k["part"] for k in known), sum(k["whole"] for k in known)
         value = _ratio(part, whole)
-        entry = {"label_zh": KPI_ZH[key], "part": part, "whole": whole, "value": value, "target": known[0]["target"] if known else None,
+        target = known[0]["target"] if known else None
+        entry = {"label_zh": KPI_ZH[key], "part": part, "whole": whole, "value": value, "target": target,
                  "met": None if value is None or not known else value >= known[0]["target"] - 1e-12,
-                 "target_confirmed": target_confirmed(key, pol), "enterprises": len(known), "figure_zh": figure_text(part, whole)}
+                 "target_confirmed": target_confirmed(key, pol), "enterprises": len(known), "figure_zh": figure_text(part, whole, target)}
         if entry["target"] is not None:
             entry["target_zh"] = target_text(entry)
+        entry["met_zh"] = met_zh(entry)
         out[key] = entry
     staff = sum(r["kpis"]["training_rate"]["whole"] for r in rows if r["training_as_of"])
     if out["exam_first_pass_rate"]["whole"] < staff:
@@ -849,18 +1288,50 @@ def summary_lines_zh(progress: dict[str, Any], offset_hours: int = 8) -> list[st
         when = local.strftime("%Y-%m-%d %H:%M") + ("（北京时间）" if offset_hours == 8 else f"（UTC{offset_hours:+d}）")
     tr = sm["training_reports"]
     dates = (f"，培训考试数据 {tr['earliest']}" + (f" 至 {tr['latest']}" if tr["latest"] != tr["earliest"] else "")) if tr["earliest"] else ""
+    if tr.get("left_out"):  # (the rates leave out the closed ones and those whose licence was revoked: said, so the counts add up)
+        dates += f"；另有已注销或吊销许可证的 {tr['left_out']} 家企业的报告不计入"
     # an acceptance with a KPI short of target, or a penalty, grade or complaint against it, is not a clean pass: say how many
     gaps = sm.get("accepted_with_gaps", 0)
-    caveat = f"（其中 {gaps} 家有指标未达标或其他须核实事项，须核实）" if gaps else ""
+    out = sm.get("out_of_campaign") or {}
+
+    def said(*notes: str) -> str:  # the notes on a count, in one bracket
+        notes = tuple(x for x in notes if x)
+        return f"（{'；'.join(notes)}）" if notes else ""
+
+    def closed(key: str) -> str:  # a closed or revoked enterprise still counts here: said (they are out of lagging and the KPIs)
+        return f"含已注销或吊销许可证的 {out[key]} 家" if out.get(key) else ""
+
+    caveat = said(closed("accepted"), f"其中 {gaps} 家有指标未达标或其他须核实事项，须核实" if gaps else "")
     revoked = (f"；已吊销许可证 {sm['licence_revoked']} 家（不计滞后与指标）" if sm.get("licence_revoked") else "") + (
         f"；已注销 {sm['deregistered']} 家（不计滞后与指标）" if sm.get("deregistered") else "")
+    if sm.get("unregistered"):
+        ids = sm["unregistered"]
+        revoked += f"；另有未登记的企业编号 {len(ids)} 个有提档升级记录，未列入（请核对企业编号：{'、'.join(ids[:5])}{' 等' if len(ids) > 5 else ''}）"
     if sm.get("cut"):  # (a cut at a day's end: what was on record by then; the newest record in it said beside)
         when = f"{sm['cut']} 日终，最近记录 {when or '—'}"
-    return [f"提档升级进度（截至 {when or '—'}；{sm['enterprises']} 家企业；已提档 {sm['upgraded']} 家，验收通过 {sm['accepted']} 家{caveat}，"
+    return [f"提档升级进度（截至 {when or '—'}；{sm['enterprises']} 家企业{said(closed('enterprises'))}；已提档 {sm['upgraded']} 家"
+            f"{said(closed('upgraded'))}，验收通过 {sm['accepted']} 家{caveat}，"
             f"最近一次验收未通过 {sm['last_acceptance_failed']} 家{revoked}）",
             "全县指标" + f"（{tr['enterprises']} 家企业最新培训考试报告{dates}）：" + "；".join(
                 f"{k['label_zh']} {k['figure_zh']}" + (f"（{k['takers_zh']}）" if k.get("takers_zh") else "")
-                + (f"，{k['target_zh']}" if k.get("target_zh") else "") for k in sm["kpi_rates"].values())]
+                + (f"，{k['target_zh']}" if k.get("target_zh") else "") + (f"，{k['met_zh']}" if k.get("met_zh") else "")
+                for k in sm["kpi_rates"].values())]
+
+
+def kpi_line_zh(progress: dict[str, Any]) -> str:
+    """指标达标: per KPI, the enterprises that meet it of those it can be judged for (家), and how many it cannot —
+    no report, no provincial sample — over the enterprises in the campaign (closed and revoked ones left out)."""
+    sm = progress["summary"]
+    active = sm.get("active", sm["enterprises"])
+    parts = []
+    for key, k in sm["kpis"].items():
+        unknown = active - k["known"]
+        notes = [f"{unknown} 家{'无省级抽检数据' if key == 'sampling_pass_rate' else '无数据'}" if unknown else "",
+                 f"{k['doubtful']} 家须核实" if k.get("doubtful") else ""]
+        notes = [x for x in notes if x]
+        parts.append(f"{k['label_zh']} 达标 {k['met']}/{k['known']} 家" + (f"（{'，'.join(notes)}）" if notes else ""))
+    out = sm["enterprises"] - active
+    return f"指标达标（在营企业 {active} 家" + (f"，不含已注销或吊销许可证的 {out} 家" if out else "") + "）：" + "；".join(parts)
 
 
 def stage_lines_zh(progress: dict[str, Any]) -> list[str]:
@@ -876,6 +1347,8 @@ def stage_lines_zh(progress: dict[str, Any]) -> list[str]:
                      else f"（适用 {st['applies']} 家）")
         ever.append(text)
     now = [f"{st['stage_zh']} {st['current']} 家" for st in sm["stages"] if st.get("current")]
+    if sm.get("no_stage_yet"):
+        now.append(f"{NO_STAGE_ZH} {sm['no_stage_yet']} 家")
     if sm.get("not_started"):
         now.append(f"未启动 {sm['not_started']} 家")
     return ["各阶段已完成（完成该阶段的企业数，被复查推翻的验收不计）：" + "；".join(ever),
@@ -900,13 +1373,17 @@ def _count(values: Any) -> dict[str, int]:
 TABLE_COLUMNS = [
     "enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage", "stage_zh",
     "training_and_exam", "self_inspection", "comparison_test", "training_as_of", "staff_total", "staff_trained", "training_rate",
-    "exam_takers", "exam_first_pass", "exam_first_pass_rate", "exam_takers_zh", "key_posts", "key_posts_certified",
-    "key_posts_certified_rate", "sampling_pass_rate", "provincial_samples", "sampling_pass_rate_all", "kpis_met", "kpis_known",
+    "training_rate_met", "exam_takers", "exam_first_pass", "exam_first_pass_rate", "exam_first_pass_rate_met", "exam_takers_zh", "key_posts",
+    "key_posts_certified", "key_posts_certified_rate", "key_posts_certified_rate_met", "sampling_pass_rate", "sampling_pass_rate_met",
+    "provincial_samples", "sampling_pass_rate_all", "kpis_met", "kpis_known", "kpi_doubts_zh", *(f"{s}_on" for s in STAGES[:-1]),
     "accepted_on", "acceptance_gaps_zh", "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "commitments_zh", "licence_zh",
     "as_of",
 ]
 """The progress table's columns for CSV, the machine format: codes (``stage``: ``acceptance``) beside
-their labels (``stage_zh``), ``true``/``false``, rates as fractions, counts as numbers."""
+their labels (``stage_zh``), ``true``/``false``, rates as fractions, counts as numbers; ``<kpi>_met`` beside each
+rate (达标 / 未达标 in the sheet: a rate shown to one decimal must not be read against its target alone).  ``<stage>_on`` and
+``accepted_on``: the date each stage was reached, by its documents' dates — a month's figure by document date
+is a count over them in the latest table (a month-end cut holds what was recorded by the cut)."""
 SHEET_COLUMNS = [c for c in TABLE_COLUMNS if c != "stage"]
 """The progress table's columns for Excel (a sheet a supervisor prints: the stage's label, not its code)."""
 TABLE_HEADERS_ZH = {
@@ -920,6 +1397,10 @@ TABLE_HEADERS_ZH = {
     "provincial_samples": "省级抽检批次", "sampling_pass_rate_all": "全部抽检合格率",
     "kpis_met": "达标指标（项）", "kpis_known": "可评价指标（项）", "accepted_on": "验收通过日期", "acceptance_gaps_zh": "验收通过但须核实",
     "stage": "所处阶段", "commitments_zh": "承诺书（编号及签订日期）", "licence_zh": "许可证/经营状态",
+    "kpi_doubts_zh": "指标须核实", "mobilisation_on": "宣传发动完成日期",
+    "training_rate_met": "培训率是否达标", "exam_first_pass_rate_met": "一次通过率是否达标", "key_posts_certified_rate_met": "持证率是否达标",
+    "sampling_pass_rate_met": "省级抽检合格率是否达标", "tiering_on": "调查分档完成日期", "training_on": "培训观摩完成日期",
+    "assistance_on": "帮扶指导完成日期", "self_improvement_on": "自我提升完成日期",
 }
 """Excel's header row (CSV keeps the column keys, for other systems)."""
 
@@ -930,8 +1411,9 @@ def table_rows(progress: dict[str, Any], zh: bool = False) -> list[dict[str, Any
     for r in progress["rows"]:
         flat = {k: r[k] for k in ("enterprise_id", "name", "town", "category", "starting_tier", "tier", "commitment_signed_on", "stage",
                                   "stage_zh", "accepted_on", "acceptance_gaps_zh", "kpis_met", "kpis_known", "training_as_of",
-                                  "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "commitments_zh", "licence_zh")}
+                                  "acceptance_failed", "acceptance_result_zh", "lag_reasons_zh", "commitments_zh", "licence_zh", "kpi_doubts_zh")}
         flat["as_of"] = progress["summary"].get("as_of")  # the table's 截至, on every line (a sorted or filtered sheet keeps it)
+        flat.update({f"{s}_on": r["stages"].get(s) for s in STAGES[:-1]})  # (检查验收's is accepted_on)
         t = r["kpis"]
         for key, (part, whole) in KPI_PARTS.items():  # the counts beside each rate (None without a report)
             flat[part] = t[key]["part"] if r["training_as_of"] else None
@@ -939,15 +1421,15 @@ def table_rows(progress: dict[str, Any], zh: bool = False) -> list[dict[str, Any
         flat["exam_takers_zh"] = t["exam_first_pass_rate"].get("takers_zh", "")
         if zh:
             flat["category"] = CATEGORY_ZH.get(flat["category"], flat["category"])
-            # "A档", not a bare letter a reader could take for the risk grade (A级)
-            flat["starting_tier"] = f"{flat['starting_tier']}档" if flat["starting_tier"] else "未分档"
-            flat["tier"] = f"{flat['tier']}档" if flat["tier"] else "未分档"
+            # "A档", not a bare letter a reader could take for the risk grade (A级); 未分档（登记为 C档） (tier_zh)
+            flat["starting_tier"], flat["tier"] = r["starting_tier_zh"], r["tier_zh"]
         if zh:
             # (a sheet laid out with TABLE_COLUMNS has the stage twice, never its code: SHEET_COLUMNS leaves it out)
             flat["stage"] = flat["stage_zh"]
         # 是/否 for people; booleans for machines (true/false in the CSV)
         flat.update({k: ("是" if v else "否") if zh else bool(v) for k, v in r["three_ones"].items()})
-        flat.update({k: (None if v["value"] is None else round(v["value"], 4)) for k, v in r["kpis"].items()})
+        flat.update({k: (None if v["value"] is None else round(v["value"], 6)) for k, v in r["kpis"].items()})
+        flat.update({f"{k}_met": (v["met_zh"] if zh else v["met"]) for k, v in r["kpis"].items()})
         sampling = r["kpis"]["sampling_pass_rate"]
         flat["provincial_samples"] = sampling["samples"]
         flat["sampling_pass_rate_all"] = None if sampling["all_value"] is None else round(sampling["all_value"], 4)

@@ -255,11 +255,11 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             if points > 0:
                 _add(rs.entries, (record.occurred_at, "inspection", float(points), eid, record.inspection_id))
                 changed |= SCORE_INPUTS
-    elif et in ("enterprise.registered", "enterprise.updated", "campaign.assessment"):  # (an assessment sets the campaign tier)
+    elif et in ("enterprise.registered", "enterprise.updated", "campaign.assessment", "campaign.retracted"):  # (an assessment sets the campaign tier, a retraction may undo it)
         if file.profile is not None:
             # the evidence of each term is the event that set it: an acceptance sets the tier, not the category
             eid = event_key(event)
-            if et != "campaign.assessment":
+            if not et.startswith("campaign."):
                 rs.profile_event_id = eid
             # the tier's evidence: the event that made the tier in force what it is (a failed acceptance leaves it,
             # a registration after an acceptance does not undo it: processors.campaign.apply_tier)

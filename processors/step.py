@@ -34,7 +34,7 @@ from processors.credit_file import (
 )
 from processors.fluctuation import (complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, refailed,
                                     reinstated, uncharted)
-from processors.campaign import apply_tier, on_campaign_event, revoked_from_acceptance
+from processors.campaign import apply_tier, judge_pending_comparisons, on_campaign_event, registry_tier, revoked_from_acceptance
 from processors.judgement import SampleJudgement, judge_sample, ratio_figure, same_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, next_inspection_due, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide,
@@ -47,6 +47,7 @@ from schemas.events import (
     CampaignActivityEvent,
     CampaignAssessmentEvent,
     CampaignCommitmentEvent,
+    CampaignRetractedEvent,
     CampaignTrainingEvent,
     ClockTick,
     ComplaintReceivedEvent,
@@ -84,7 +85,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 36
+FOLD_VERSION = 37
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -153,7 +154,15 @@ rectification reported done again is said (rectification.completion_repeated) an
 report keeps the sampling date its derived rows were first filed under (SampleRecord.filed_on: a re-test its original's,
 also once the original is retracted; one that came before its original its own), so that a retracted re-test's row
 written again replaces the one that counted instead of standing beside it; the alert fold names in a warning.resolved
-or fluctuation.signal_withdrawn effect the alert it closed (alert_id, "" for none), as in a raise.  A
+or fluctuation.signal_withdrawn effect the alert it closed (alert_id, "" for none), as in a raise; 37: a
+campaign assessment loaded later on the same day as one of its kind corrects it (campaign.assessment_corrected: the starting
+tier, the tier now and the acceptance's result read the correction, no failed re-inspection is counted), a training report of the same as_of loaded later corrects the earlier
+(campaign.training_corrected: the one corrected completes no stage), first-attempt passes rising by more than the
+exam takers between two reports are said (campaign.first_pass_doubtful, 须核实), a comparison test of an unregistered
+enterprise without both uncertainties waits for its category and is judged at registration, one signatory written with
+half- or full-width brackets is one letter, campaign.retracted
+withdraws a campaign record (kept on file, no longer counted; one arriving after its retraction is filed retracted), visits and
+assistance are kept as records with their event ids, and the registry's tier is the enterprise's again when no assessment stands.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -332,11 +341,13 @@ def _registered(state: CountyState, file: CreditFile, event: EnterpriseRegistere
     kind = "enterprise.registered" if file.profile is None else "enterprise.profile_changed"
     _relicensed(file, event.payload.licence_no)
     file.profile = event.payload
-    apply_tier(file)
+    registry_tier(file, event.payload.campaign_tier)
     if file.registered_at is None:
         file.registered_at = event.occurred_at
     effects.append(_effect(kind, event, file.enterprise_id, name=event.payload.name, category=event.payload.category))
     _judge_pending(state, file, event, rules, effects)
+    for k, data in judge_pending_comparisons(file, rules):  # (the campaign's comparison tests that waited for the category)
+        effects.append(_effect_data(k, event, file.enterprise_id, data))
 
 
 def _relicensed(file: CreditFile, licence_no: str) -> None:
@@ -379,7 +390,10 @@ def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rul
     if "licence_no" in changes:
         _relicensed(file, changes["licence_no"])
     file.profile = file.profile.model_copy(update=changes)
-    apply_tier(file)
+    if "campaign_tier" in changes:
+        registry_tier(file, changes["campaign_tier"])
+    else:
+        apply_tier(file)
     effects.append(_effect("enterprise.profile_changed", event, file.enterprise_id, changes=changes))
 
 
@@ -2192,4 +2206,5 @@ _HANDLERS = {
     CampaignAssessmentEvent: _campaign,
     CampaignTrainingEvent: _campaign,
     CampaignActivityEvent: _campaign,
+    CampaignRetractedEvent: _campaign,
 }

@@ -1388,7 +1388,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
              responses=_AUTH_RESPONSES, **_declared(readers))
     def campaign(format: Format = "json",
                  as_of: Annotated[str | None, Query(pattern=_DAY_PATTERN, examples=["2026-03-31"], description=(
-                     "the month-end cut: the table as it stood at the end of this local day, said in the summary's "
+                     "the month-end cut: what was recorded by the end of this local day (events by occurred_at: a document "
+                     "dated by then but recorded later is not in it, so the cut is reproducible), said in the summary's "
                      "`cut` (统计截止日); embedded log only"))] = None,
                  key: ApiKey = Security(readers)) -> Any:
         """``{"summary", "rows"}``: per enterprise its stage, the "three ones", the KPIs against their targets.

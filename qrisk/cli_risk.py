@@ -58,8 +58,8 @@ def register(subparsers: Any) -> None:
     cp.add_argument("--json", action="store_true", help='print {"summary", "rows"}')
     cp.add_argument("--xlsx", type=Path, default=None, metavar="FILE.xlsx", help="also write the table as an Excel sheet")
     cp.add_argument("--as-of", type=_date, default=None, metavar="DATE",
-                    help="the table as it stood at the end of this local day (a month-end cut; documents dated by then "
-                         "but recorded later are not in it)")
+                    help="the table as recorded by the end of this local day (a month-end cut, reproducible: documents dated by "
+                         "then but recorded later are not in it; the table's stage-date columns give a month by document date)")
     cp.set_defaults(func=cmd_campaign)
 
     cr = subparsers.add_parser("credit-file", help="诚信档案（文本 / JSON / Excel）/ one enterprise's credit file, readable")
@@ -338,7 +338,7 @@ def cmd_import_mapped(args: argparse.Namespace) -> int:
 @_guard
 def cmd_campaign(args: argparse.Namespace) -> int:
     """``qrisk campaign [--json] [--xlsx FILE]``: where every enterprise stands in the campaign."""
-    from processors.campaign import county_progress, stage_lines_zh, summary_lines_zh
+    from processors.campaign import county_progress, kpi_line_zh, kpi_value_text, stage_lines_zh, summary_lines_zh
     from processors.credit_file import CountyState
     from processors.step import replay
 
@@ -365,26 +365,30 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
     sm = progress["summary"]
     # 截至, the counts with the failed acceptances, the campaign-wide KPIs from counts: what goes upward each month
-    lines = [*summary_lines_zh(progress, rules.policy.utc_offset_hours),
-             *stage_lines_zh(progress),
-             "指标达标：" + "；".join(f"{k['label_zh']} {k['met']}/{k['known']}" for k in sm["kpis"].values())]
+    lines = [*summary_lines_zh(progress, rules.policy.utc_offset_hours), *stage_lines_zh(progress), kpi_line_zh(progress)]
     cells = [["企业", "分档", "阶段", "三个一", "培训率", "一次通过率", "持证率", "省级抽检合格率"]]
 
-    def pct(v):
-        return "—" if v is None else f"{v:.0%}"
+    def kpi(k):  # the figure never rounded up to a target it misses, and whether it meets it, side by side
+        return "—" if k["value"] is None else f"{kpi_value_text(k)} {k['met_zh']}"
 
     for r in progress["rows"]:
-        tiers = f"{r['starting_tier'] or '—'}→{r['tier'] or '—'}"
+        # (tier_zh's rule: 未分档 until the campaign tiers it, the registry's tier beside)
+        tiers = (f"{r['starting_tier'] or '未分档'}→{r['tier']}" if r["tier"] else r["tier_zh"])
         ones = "".join("✓" if v else "·" for v in r["three_ones"].values())
         k = r["kpis"]
-        cells.append([f"{r['enterprise_id']} {r['name'] or ''}".rstrip(), tiers, r["stage_zh"], ones,
-                      pct(k["training_rate"]["value"]), pct(k["exam_first_pass_rate"]["value"]),
-                      pct(k["key_posts_certified_rate"]["value"]), pct(k["sampling_pass_rate"]["value"])])
+        # a closed enterprise, or one whose licence was revoked, is marked: it is out of lagging and the KPI counts
+        out = "（已注销）" if r["deregistered_on"] else "（已吊销许可证）" if r["licence_revoked"] else ""
+        cells.append([f"{r['enterprise_id']} {r['name'] or ''}".rstrip() + out, tiers, r["stage_zh"], ones,
+                      kpi(k["training_rate"]), kpi(k["exam_first_pass_rate"]), kpi(k["key_posts_certified_rate"]), kpi(k["sampling_pass_rate"])])
     lines += table(cells, "<^<^>>>>")
     behind = [r for r in progress["rows"] if r.get("lag_reasons_zh")]
     if behind:
         lines.append(f"滞后企业 {len(behind)} 家及原因：")
         lines += [f"  {r['enterprise_id']} {r['name'] or ''}：{r['lag_reasons_zh']}" for r in behind]
+    doubted = [r for r in progress["rows"] if r.get("kpi_doubts_zh")]
+    if doubted:  # a figure that stands but is to be checked (a retake counted as a first pass)
+        lines.append(f"指标须核实 {len(doubted)} 家：")
+        lines += [f"  {r['enterprise_id']} {r['name'] or ''}：{r['kpi_doubts_zh']}" for r in doubted]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

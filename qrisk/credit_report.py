@@ -90,11 +90,14 @@ def _local(moment: dt.datetime | None, offset: int, with_time: bool = True) -> s
     return local.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
 
 
-def _tier_text(tier: str | None) -> str:
-    # beside the risk grade (C级) a bare "A档" reads as a second grade on the same scale
-    if not tier:
-        return ""
-    return f"{TIER_ZH.get(tier, tier)}（提档升级评定，A档最优；不是风险等级）" if tier != "unrated" else TIER_ZH["unrated"]
+def _tier_text(file: CreditFile) -> str:
+    """The campaign tier as the progress table says it (``processors.campaign.tier_zh``): the assessed one, else
+    未分档 with the registry's beside.  Beside the risk grade (C级) a bare "A档" reads as a second grade on the same scale."""
+    from processors.campaign import registry_tier_of, tier_zh
+
+    tier = file.campaign.tier
+    text = tier_zh(tier, registry_tier_of(file))
+    return f"{text}（提档升级评定，A档最优；不是风险等级）" if tier else text
 
 
 def _licence(file: CreditFile) -> str:
@@ -377,7 +380,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         ("地址", p.address if p else ""), ("乡镇/街道", p.town if p else ""), ("县/区", (p.region or "") if p else ""),
         ("食品类别", CATEGORY_ZH.get(p.category, p.category) if p else "未登记"), ("生产规模", SCALE_ZH.get(p.scale, p.scale) if p else ""),
         ("供应人群", "" if not p else "未登记" if p.population_served is None else f"{p.population_served} 人"),
-        ("提档升级档次", _tier_text(p.campaign_tier) if p else ""), ("登记时间", _local(file.registered_at, off)),
+        ("提档升级档次", _tier_text(file) if p else ""), ("登记时间", _local(file.registered_at, off)),
         *([("经营状态", f"已注销（{file.deregistered_on.isoformat()} 起，不再安排日常抽检和检查）")] if file.deregistered_on else []),
         # the rate leaves the undetermined batches out: they are said, or the counts do not add up to it
         ("抽检", f"{file.counts.samples} 批次，不合格 {file.counts.samples_failed} 批次"
@@ -526,8 +529,9 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     """The commitment letter, stages with their dates, each assessment with its assessor, the "three
     ones" with their figures, the self-inspections, the KPIs with their counts against their targets,
     the comparison tests, and what is still to do (待办)."""
-    from processors.campaign import (ASSISTANCE_TIERS, STAGE_ZH, STAGES, gap_text, kpis, last_acceptance, stage_applies, three_ones,
-                                     three_ones_gaps, unmet_kpis)
+    from processors.campaign import (ASSISTANCE_TIERS, STAGE_ZH, STAGES, corrected_assessments, gap_text, kpi_value_text, kpis,
+                                     last_acceptance, registry_tier_of, stage_applies, three_ones, three_ones_gaps, tier_zh, tiering_tiers,
+                                     unmet_kpis)
 
     c = file.campaign
     if not c.event_ids:
@@ -551,7 +555,7 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     # 帮扶指导 is for the lower tiers: a B-tier enterprise without it has not left it undone, and before
     # the tiering nobody knows yet whether it will get it
     tiers = "、".join(ASSISTANCE_TIERS)
-    open_stage = {True: ("未完成", ""), False: ("不适用", f"{c.starting_tier} 档企业不安排帮扶指导（仅 {tiers} 档企业安排）"),
+    open_stage = {True: ("未完成", ""), False: ("不适用", f"调查分档为 {'、'.join(tiering_tiers(c))} 档，不安排帮扶指导（仅 {tiers} 档企业安排）"),
                   None: ("视分档结果而定", f"分档为 {tiers} 档的企业安排帮扶指导")}
     stages = [{"item": STAGE_ZH[s], "status": "已完成" if s in c.stages else open_stage[stage_applies(s, c)][0],
                "detail": c.stages[s].isoformat() if s in c.stages else open_stage[stage_applies(s, c)][1]}
@@ -564,14 +568,17 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     if gaps:
         stages[-1]["detail"] = (stages[-1]["detail"] + "；" if stages[-1]["detail"] else "") + "已验收通过，但须核实：" + "；".join(gaps)
     rows += stages
+    corrected = corrected_assessments(c)
     for a in sorted(c.assessments, key=lambda a: a.on):  # who assessed, and what they found
         kind = "调查分档" if a.kind == "tiering" else "检查验收"
         status = TIER_ZH.get(a.tier, a.tier) if a.kind == "tiering" else ("通过，" if a.passed else "未通过，") + TIER_ZH.get(a.tier, a.tier)
-        rows.append({"item": f"{kind}（{a.on.isoformat()}）", "status": status,
-                     "detail": "；".join(x for x in (f"评定人 {a.assessor}" if a.assessor else "", a.note) if x)})
+        # (of two on one day, the one loaded later corrects the earlier: the earlier is kept and said, not counted)
+        said = f"已由同日后报送的记录（事件 {corrected[a.event_id]}）更正，不计入" if a.event_id in corrected else ""
+        rows.append({"item": f"{kind}（{a.on.isoformat()}）", "status": status + ("（已更正）" if said else ""),
+                     "detail": "；".join(x for x in (f"评定人 {a.assessor}" if a.assessor else "", a.note, said) if x)})
     # what the acceptance must be checked against besides the KPIs (a penalty, a low pass rate, grade C/D, complaints)
     rows += [{"item": f"验收须核实·{check.label_zh}", "status": "须核实", "detail": check.text_zh} for check in c.acceptance_checks]
-    rows.append({"item": "提档升级档次", "status": f"{TIER_ZH.get(c.starting_tier or 'unrated')} → {TIER_ZH.get(c.tier or 'unrated')}",
+    rows.append({"item": "提档升级档次", "status": f"{tier_zh(c.starting_tier)} → {tier_zh(c.tier, registry_tier_of(file))}",
                  "detail": "、".join(f"{DIMENSION_ZH.get(k, k)} {v:g}" for k, v in c.scores.items())})
     t = c.training
     ones_zh = {"training_and_exam": "三个一·全员培训考试", "self_inspection": "三个一·企业自查", "comparison_test": "三个一·比对试验"}
@@ -592,16 +599,28 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
         if k["met"] is None:
             status = basis if basis and basis.startswith("无") else "无数据"
         else:
-            status = "达标" if k["met"] else "未达标"
-        figure = "" if k["value"] is None else (f"{k['figure_zh']}，" if key != "sampling_pass_rate" else f"{k['value']:.1%}，")
+            status = ("达标" if k["met"] else "未达标") + ("（须核实）" if k.get("doubt_zh") else "")
+        figure = "" if k["value"] is None else (f"{k['figure_zh']}，" if key != "sampling_pass_rate" else f"{kpi_value_text(k)}，")
         detail = figure + k["target_zh"] + (f"（{basis}）" if basis and k["met"] is not None else "")
         if k.get("as_of"):
             detail += f"；{k['as_of']} 报告"
         if k.get("takers_zh"):
             detail += f"；{k['takers_zh']}"
+        if k.get("doubt_zh"):
+            detail += f"；{k['doubt_zh']}"
         rows.append({"item": k["label_zh"], "status": status, "detail": detail})
     rows_tests = _comparison_rows(file, rules)
     rows += rows_tests
+    off = rules.policy.utc_offset_hours
+    for r in c.retractions.values():  # the records withdrawn (kept on file, not counted), and retractions waiting for theirs
+        when = f"{_local(r.occurred_at, off, with_time=False)} 由{r.by}撤销：{r.reason}（撤销事件 {r.event_id}）"
+        if r.record is not None:
+            rows.append({"item": f"已撤销·{r.record_zh}", "status": "已撤销，不计入", "detail": f"{when}；原记录事件 {r.retracted_event_id}"})
+        elif r.retracted_event_id in c.event_ids:
+            rows.append({"item": f"撤销（事件 {r.retracted_event_id}）", "status": "重复报送的记录，原未单独计入", "detail": when})
+        else:
+            rows.append({"item": f"撤销（事件 {r.retracted_event_id}）", "status": "本企业名下无此记录",
+                         "detail": f"{when}；该记录到达时即按撤销存档"})
     todo = _campaign_todo(file, rules, k_all, last_acceptance(c))
     rows.append({"item": "待办", "status": f"{len(todo)} 项" if todo else "无", "detail": "；".join(todo)})
     return rows
@@ -610,7 +629,7 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
 def _campaign_todo(file: CreditFile, rules: Rules, k_all: dict[str, Any], last: Any) -> list[str]:
     """What is still to do in the campaign: a second acceptance after a failed one, a new comparison test
     after an unsatisfactory one, the "three ones" not done, self-inspection findings not put right, KPIs short."""
-    from processors.campaign import STAGE_ZH, STAGES, stage_applies, three_ones
+    from processors.campaign import STAGE_ZH, STAGES, kpi_value_text, newest_comparison, newest_self_inspection, stage_applies, three_ones
 
     c, pol = file.campaign, rules.policy.campaign
     out = ["签订承诺书" if "mobilisation" not in c.stages else ""]
@@ -618,20 +637,19 @@ def _campaign_todo(file: CreditFile, rules: Rules, k_all: dict[str, Any], last: 
     ones = three_ones(c, pol)
     if not ones["training_and_exam"]:
         out.append("完成全员培训考试")
-    if not c.self_inspections:
+    # by the documents' dates, as the progress table: the newest self-inspection's open findings; a new comparison test
+    # only while none was satisfactory, after the newest unsatisfactory one
+    newest = newest_self_inspection(c)
+    if newest is None:
         out.append("开展自查")
-    else:
-        x = c.self_inspections[-1]
-        if x.findings is not None and x.findings > (x.rectified or 0):
-            out.append(f"整改自查发现的其余 {x.findings - (x.rectified or 0)} 项问题（{x.on.isoformat()} 自查）")
-    if not c.comparison_tests:
+    elif newest.findings is not None and newest.findings > (newest.rectified or 0):
+        out.append(f"整改自查发现的其余 {newest.findings - (newest.rectified or 0)} 项问题（{newest.on.isoformat()} 自查）")
+    tested = newest_comparison(c)
+    if tested is None:
         out.append("开展比对试验")
-    elif not c.comparison_tests[-1].satisfactory:
-        x = c.comparison_tests[-1]
-        category = file.profile.category if file.profile else None
-        item = rules.catalogue.item(category, x.item_code) if category else None
-        out.append(f"重新开展比对试验（{x.on.isoformat()} {item.name_zh if item else x.item_code} 结果不满意）")
-    out += [f"提高{k['label_zh']}（现 {k['figure_zh'] if k.get('whole') and 'basis_zh' not in k else format(k['value'], '.1%')}，{k['target_zh']}）"
+    elif not ones["comparison_test"] and tested.satisfactory is False:
+        out.append(f"重新开展比对试验（{tested.on.isoformat()} {tested.item_name or tested.item_code} 结果不满意）")
+    out += [f"提高{k['label_zh']}（现 {k['figure_zh'] if k.get('whole') and 'basis_zh' not in k else kpi_value_text(k)}，{k['target_zh']}，未达标）"
             for k in k_all.values() if k["met"] is False and not c.accepted_on]
     if last is not None and not last.passed:
         out.append(f"再次检查验收（{last.on.isoformat()} 验收未通过）")
@@ -657,7 +675,7 @@ def _comparison_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
             measure = f"相对偏差 {t.deviation:.1%}（≤ {pol.comparison_max_deviation:.0%} 为满意）"
         else:
             measure = "实验室结果为 0，无法计算相对偏差"
-        rows.append({"item": f"比对试验 {item.name_zh if item else t.item_code}（{t.on.isoformat()}）", "status": "满意" if t.satisfactory else "不满意",
+        rows.append({"item": f"比对试验 {item.name_zh if item else t.item_code}（{t.on.isoformat()}）", "status": {True: "满意", False: "不满意", None: "待判定"}[t.satisfactory],
                      "detail": f"企业 {t.enterprise_value:g}{suffix}，{t.lab} {t.lab_value:g}{suffix}，{measure}"})
     return rows
 

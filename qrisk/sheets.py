@@ -127,8 +127,19 @@ def alert_sheet(alerts: list[dict[str, Any]], offset_hours: int) -> tuple[list[d
     return rows, ALERT_COLUMNS, headers
 
 
+def _percent(decimals: int) -> str:
+    """The number format of a rate shown with ``decimals`` (PERCENT: one)."""
+    return "0." + "0" * decimals + "%" if decimals else "0%"
+
+
 SUMMARY_SHEET = "汇总"
 """The campaign workbook's second sheet: the county's totals the JSON's ``summary`` has."""
+
+
+def _closed(sm: dict[str, Any], key: str) -> str:
+    """That a count includes enterprises closed or whose licence was revoked (out of lagging and the KPIs, still counted here)."""
+    n = (sm.get("out_of_campaign") or {}).get(key)
+    return f"含已注销或吊销许可证的 {n} 家" if n else ""
 
 
 def campaign_summary_rows(progress: dict[str, Any], offset_hours: int = 8) -> list[tuple[str, Any, str]]:
@@ -136,28 +147,31 @@ def campaign_summary_rows(progress: dict[str, Any], offset_hours: int = 8) -> li
     counts as numbers, the county's Σ KPI rates as fractions (shown as percentages) with their counts."""
     sm = progress["summary"]
     out: list[tuple[str, Any, str]] = [
-        *([("统计截止日", sm["cut"], "该日结束时已有的记录（qrisk campaign --as-of）")] if sm.get("cut") else []),
+        *([("统计截止日", sm["cut"], "该日结束时已录入的记录（qrisk campaign --as-of；按录入时间，此后补录的材料即使日期在此之前也不在内，按材料日期统计请用最新进度表的各阶段完成日期）")] if sm.get("cut") else []),
         (f"{'最近记录' if sm.get('cut') else '数据截至'}{time_header(offset_hours)}", local_time(sm.get("as_of"), offset_hours), ""),
-        ("企业数（家）", sm["enterprises"], ""),
-        ("未启动（家）", sm["not_started"], ""),
-        ("验收通过（家）", sm["accepted"], "最近一次检查验收通过"),
+        ("企业数（家）", sm["enterprises"], _closed(sm, "enterprises")),
+        ("未启动（家）", sm["not_started"], "无任何提档升级记录"),
+        ("已开展工作、尚未完成任何阶段（家）", sm.get("no_stage_yet", 0), "有自查、比对试验等记录，但尚未完成任何阶段"),
+        ("验收通过（家）", sm["accepted"], "，".join(x for x in ("最近一次检查验收通过", _closed(sm, "accepted")) if x)),
         ("验收通过但须核实（家）", sm["accepted_with_gaps"], "三个一未完成、指标未达标或有处罚、不合格、风险等级、投诉等记录"),
         ("最近一次验收未通过（家）", sm["last_acceptance_failed"], ""),
         ("曾验收未通过（家）", sm["acceptance_failed_ever"], ""),
-        ("已提档（家）", sm["upgraded"], "当前档次高于初始档次"),
+        ("已提档（家）", sm["upgraded"], "，".join(x for x in ("当前档次高于初始档次", _closed(sm, "upgraded")) if x)),
         ("滞后企业（家）", sm["lagging"], ""),
         ("已吊销许可证（家）", sm.get("licence_revoked", 0), "不计入滞后企业和指标"),
         ("已注销（家）", sm.get("deregistered", 0), "不计入滞后企业和指标"),
+        ("未登记企业编号下的提档升级记录（个）", len(sm.get("unregistered", [])), "、".join(sm.get("unregistered", [])) or "未列入进度表，企业登记后计入"),
     ]
     for st in sm["stages"]:
         applies = f"适用 {st['applies']} 家" if st.get("applies") is not None and st["applies"] != sm["enterprises"] else ""
         out.append((f"{st['stage_zh']}：已完成（家）", st["reached"], applies))
         out.append((f"{st['stage_zh']}：当前所处（家）", st["current"], ""))
     for k in sm["kpi_rates"].values():
-        note = "，".join(x for x in (k["figure_zh"], k.get("takers_zh"), k.get("target_zh")) if x)
+        note = "，".join(x for x in (k["figure_zh"], k.get("takers_zh"), k.get("target_zh"), k.get("met_zh")) if x)
         out.append((f"全县{k['label_zh']}", k["value"], note))
     for k in sm["kpis"].values():
-        out.append((f"{k['label_zh']}达标企业（家）", k["met"], f"可评价 {k['known']} 家" + (f"，{k['basis_zh']}" if k.get("basis_zh") else "")))
+        out.append((f"{k['label_zh']}达标企业（家）", k["met"], f"可评价 {k['known']} 家" + (f"，{k['basis_zh']}" if k.get("basis_zh") else "")
+                    + (f"，其中 {k['doubtful']} 家一次通过人数须核实" if k.get("doubtful") else "")))
     return out
 
 
@@ -169,17 +183,28 @@ def campaign_workbook(progress: dict[str, Any], offset_hours: int = 8) -> bytes:
 
     from ingest.export import to_xlsx, xlsx_value
 
+    from processors.campaign import pct_decimals
+
     rows, columns, headers, formats = campaign_sheet(progress, offset_hours)
     wb = load_workbook(io.BytesIO(to_xlsx(rows, columns, sheet="提档升级进度", headers=headers, number_formats=formats)))
+    # a rate shows with the decimals it needs against its target: 0.8997 is 89.97%, never 90.0% beside 未达标
+    sheet = wb.active
+    at = {c: i for i, c in enumerate(columns, start=1)}
+    for n, r in enumerate(progress["rows"], start=2):
+        for key, k in r["kpis"].items():
+            if key in at and k["value"] is not None and isinstance(sheet.cell(row=n, column=at[key]).value, (int, float)):
+                sheet.cell(row=n, column=at[key]).number_format = _percent(pct_decimals(k["value"], k["target"], key == "sampling_pass_rate"))
     ws = wb.create_sheet(SUMMARY_SHEET)
     ws.append(["项目", "数值", "说明"])
+    rates = {f"全县{k['label_zh']}": k for k in progress["summary"]["kpi_rates"].values()}
     for label, value, note in campaign_summary_rows(progress, offset_hours):
         ws.append([label, xlsx_value(value), note])
         cell = ws.cell(row=ws.max_row, column=2)
         if isinstance(value, str):
             cell.data_type = "s"  # text, never a formula
         elif label.startswith("全县") and value is not None:
-            cell.number_format = PERCENT  # a rate stays a number
+            k = rates.get(label)  # a rate stays a number
+            cell.number_format = _percent(pct_decimals(value, k["target"])) if k is not None else PERCENT
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

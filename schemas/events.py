@@ -1179,6 +1179,21 @@ def _campaign_dated_by_then(event: Envelope, field: str, info: ValidationInfo) -
                          "提档升级材料的日期不能在将来", field=f"payload.{field}")
 
 
+class CampaignRetracted(Model):
+    """撤销提档升级记录: the bureau withdraws one campaign record from an enterprise's credit file — a letter, an
+    assessment, a training report or an activity filed under the wrong enterprise, or recorded in error.  The log
+    stays append-only: the record stays on file, marked retracted with the reason, and no longer counts (its stage,
+    the tier, the three ones, the KPIs, the acceptance).  A record sent under the wrong enterprise is sent again
+    under the right one (a new event_id).  A mistyped tier, result or report of the right enterprise needs no
+    retraction: a same-day assessment, or a training report of the same as_of, sent again corrects it."""
+
+    retracted_event_id: EventId = Field(
+        description="event_id of the campaign.commitment, .assessment, .training or .activity to withdraw, as on file under the "
+                    "envelope's enterprise_id.  A retraction whose record is not on file yet is kept and applies when it arrives")
+    reason: Annotated[str, Field(min_length=1, max_length=1000, json_schema_extra={"pattern": _HAS_TEXT_PATTERN})] = Field(
+        description="撤销原因, in Chinese, e.g. 承诺书误录入本企业名下（应为 E-330110-002）: what the credit file quotes")
+
+
 class CampaignCommitmentEvent(Envelope):
     """campaign.commitment (承诺书): the enterprise signed the campaign's commitment letter."""
 
@@ -1231,6 +1246,22 @@ class CampaignActivityEvent(Envelope):
         return self
 
 
+class CampaignRetractedEvent(Envelope):
+    """campaign.retracted (撤销提档升级记录): the bureau withdraws one campaign record filed under this enterprise."""
+
+    model_config = _event("when the bureau decided the retraction (撤销时间)", "the record's event id and the reason")
+    event_type: Literal["campaign.retracted"]
+    payload: CampaignRetracted
+
+    @model_validator(mode="after")
+    def _not_itself(self, info: ValidationInfo) -> "CampaignRetractedEvent":
+        if self.payload.retracted_event_id == self.event_id:
+            raise FieldError("retracted_event_id is this retraction's own event_id: name the campaign record to withdraw",
+                             "retracted_event_id 不能是本撤销事件自身的 event_id：请填写要撤销的提档升级记录的 event_id",
+                             field="payload.retracted_event_id")
+        return self
+
+
 class AlertActionEvent(Envelope):
     """alert.action (预警处置): a supervisor's step on an alert (written by POST /v1/alerts/{id}/actions)."""
 
@@ -1269,6 +1300,7 @@ Event = Annotated[
         CampaignAssessmentEvent,
         CampaignTrainingEvent,
         CampaignActivityEvent,
+        CampaignRetractedEvent,
         AlertActionEvent,
         ClockTick,
     ],
@@ -1290,5 +1322,5 @@ EVENT_TYPE_ZH = {
     "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "inspection.completed": "现场检查",
     "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
     "enforcement.decided": "行政处罚", "enforcement.revoked": "撤销行政处罚", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
-    "campaign.activity": "提档升级活动", "alert.action": "预警处置", "clock.tick": "时钟",
+    "campaign.activity": "提档升级活动", "campaign.retracted": "撤销提档升级记录", "alert.action": "预警处置", "clock.tick": "时钟",
 }

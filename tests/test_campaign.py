@@ -149,7 +149,8 @@ def test_kpis_against_their_targets(rules):
     state, _ = replay(events, rules)
     k = kpis(state.files[E], rules.policy.campaign)
     assert k["training_rate"] == {"label_zh": "从业人员培训率", "value": 0.9, "target": 0.9, "met": True, "target_confirmed": True,
-                                  "part": 9, "whole": 10, "as_of": "2026-04-01", "figure_zh": "9/10 = 90.0%", "target_zh": "目标不低于 90.0%"}
+                                  "part": 9, "whole": 10, "as_of": "2026-04-01", "figure_zh": "9/10 = 90.0%", "target_zh": "目标不低于 90.0%",
+                                  "met_zh": "达标"}
     # the counts beside the rate, and the exam's takers beside the staff who should have sat it (应考 vs 实考)
     assert (k["exam_first_pass_rate"]["figure_zh"], k["exam_first_pass_rate"]["takers_zh"]) == ("7/9 = 77.8%", "应考 10 人，实考 9 人")
     # domain.md gives no figure for key posts certified: 100 % is a reference value to be confirmed
@@ -412,15 +413,29 @@ def test_the_demos_penalised_and_complained_of_plants_are_accepted_with_gaps(rul
 
 
 def test_a_stage_is_dated_by_the_document_that_completes_it_not_by_when_it_was_recorded(rules):
-    """A December acceptance loaded in January counts in December on a month-end cut of the table."""
+    """A December acceptance recorded in January: December's month-end cut holds what was recorded by its end, so
+    it is not in it (the cut is reproducible: run in March, it gives what it gave on 31 December); every table after
+    it dates the stage in December, and its stage-date columns give the by-document-date count for December."""
+    from datetime import date
+
+    from qrisk.backtest import state_as_of
+
     late = ev("campaign.commitment", "2026-02-20T10:00:00+08:00", signed_on="2026-01-08")
     accepted = ev("campaign.assessment", "2027-01-05T10:00:00+08:00", kind="acceptance", assessed_on="2026-12-28", tier="B", passed=True)
-    state, effects = replay([registered(), late, tiering(), accepted], rules)
+    events = [registered(), late, tiering(), accepted]
+    state, effects = replay(events, rules)
     stages = state.files[E].campaign.stages
     assert stages["mobilisation"].isoformat() == "2026-01-08"
     assert stages["acceptance"].isoformat() == "2026-12-28"
     reached = {e.data["stage"]: e.data["on"] for e in effects if e.kind == "campaign.stage_reached"}
     assert reached["mobilisation"] == "2026-01-08" and reached["acceptance"] == "2026-12-28"
+    # December's cut, a real one: the acceptance recorded on 5 January is not in it
+    december = county_progress(state_as_of(events, date(2026, 12, 31), rules), rules.policy.campaign)
+    assert december["summary"]["accepted"] == 0 and "acceptance" not in december["rows"][0]["stages"]
+    assert december["rows"][0]["stages"]["mobilisation"] == "2026-01-08"  # (recorded in February, dated January)
+    # the latest table dates it in December: the column a by-document-date count for the month reads
+    (row,) = table_rows(county_progress(state, rules.policy.campaign))
+    assert (row["accepted_on"], row["mobilisation_on"], row["tiering_on"], row["training_on"]) == ("2026-12-28", "2026-01-08", "2026-02-01", None)
 
 
 def test_a_month_end_cut_of_the_table(tmp_path):

@@ -63,7 +63,7 @@ def test_the_demo_summary_has_the_county_rates_and_its_as_of(demo):
     assert sm["kpi_rates"]["training_rate"]["figure_zh"] == "785/790 = 99.4%"
     latest = max(f.last_event_at for f in state.files.values() if f.profile is not None)
     assert sm["as_of"] == latest.isoformat().replace("+00:00", "Z")
-    assert sm["training_reports"] == {"enterprises": 32, "earliest": "2025-06-02", "latest": "2025-08-06"}
+    assert sm["training_reports"] == {"enterprises": 32, "earliest": "2025-06-02", "latest": "2025-08-06", "left_out": 0}
     head = summary_lines_zh(progress)
     local = latest.astimezone(dt.timezone(dt.timedelta(hours=8))).strftime("%Y-%m-%d %H:%M")
     assert head[0].startswith(f"提档升级进度（截至 {local}（北京时间）；32 家企业") and "最近一次验收未通过 6 家" in head[0]
@@ -136,7 +136,7 @@ def test_each_stage_line_says_what_it_counts(demo):
     sm = progress["summary"]
     ever, now = stage_lines_zh(progress)
     assert ever.startswith("各阶段已完成（完成该阶段的企业数，被复查推翻的验收不计）：") and now.startswith("当前所处阶段（各企业已完成的最后一个阶段）：")
-    assert sum(s["current"] for s in sm["stages"]) + sm["not_started"] == sm["enterprises"]
+    assert sum(s["current"] for s in sm["stages"]) + sm["not_started"] + sm["no_stage_yet"] == sm["enterprises"]
     assistance = next(s for s in sm["stages"] if s["stage"] == "assistance")
     tiered_low = sum(1 for r in progress["rows"] if r["starting_tier"] in ASSISTANCE_TIERS or "assistance" in r["stages"])
     assert assistance["applies"] == tiered_low < sm["enterprises"]

@@ -78,11 +78,13 @@ def test_the_campaign_table_lines_up(events, capsys):
     end = next((i for i, line in enumerate(out) if line.startswith("滞后企业")), len(out))  # (before who is behind and why)
     lines = out[start:end]
 
-    def pct(v):
-        return "—" if v is None else f"{v:.0%}"
+    from processors.campaign import kpi_value_text
+
+    def kpi(k):  # (the figure and whether it meets its target, side by side)
+        return "—" if k["value"] is None else f"{kpi_value_text(k)} {k['met_zh']}"
 
     rows = [{"企业": f"{r['enterprise_id']} {r['name']}", "阶段": r["stage_zh"],
-             ">一次通过率": pct(r["kpis"]["exam_first_pass_rate"]["value"]), ">省级抽检合格率": pct(r["kpis"]["sampling_pass_rate"]["value"])}
+             ">一次通过率": kpi(r["kpis"]["exam_first_pass_rate"]), ">省级抽检合格率": kpi(r["kpis"]["sampling_pass_rate"])}
             for r in progress["rows"]]
     check_columns(lines, ["企业", "分档", "阶段", "三个一", "培训率", "一次通过率", "持证率", "省级抽检合格率"], rows)
 

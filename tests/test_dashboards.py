@@ -1087,3 +1087,29 @@ def test_check_says_when_a_panels_times_stay_utc():
             return [{"时间": "2026-02-07 16:00:00"}]
 
     assert _in_zone(OldServer(), "SELECT opened_at AS `时间` FROM alerts", "Asia/Shanghai") == ([{"时间": "2026-02-07 16:00:00"}], False)
+
+
+def test_the_campaign_stage_panel_counts_what_the_progress_table_counts(store, rules):  # noqa: F811 - fixture
+    """Campaign records under an id nobody registered were counted by the panel (宣传发动 7) and left out of the
+    table (6); a retracted record's stage is lost on both."""
+    from processors.campaign import county_progress
+    from tests.test_campaign import commitment, whole_campaign
+    from tests.test_campaign_coordinator import retracted
+
+    events = whole_campaign()
+    stray = commitment().model_copy(update={"enterprise_id": "E-NOBODY"})
+    pipeline = _fold_into(store, rules, [*events, stray])
+    try:
+        def both():
+            stages = county_progress(pipeline.state, rules.policy.campaign)["summary"]["stages"]
+            table = {s["stage_zh"]: s["reached"] for s in stages if s["reached"]}
+            return table, {r["阶段"]: r["企业数"] for r in _panels(store)[("county.json", "提档升级：各阶段完成企业数")]}
+
+        table, panel = both()
+        assert panel == table and panel["宣传发动（承诺书）"] == 1 and len(panel) == 6
+        pipeline.submit([retracted(events[1])])  # (the letter withdrawn: 宣传发动 lost)
+        assert pipeline.wait_derived(60)
+        table, panel = both()
+        assert panel == table and "宣传发动（承诺书）" not in panel and len(panel) == 5
+    finally:
+        pipeline.close()
