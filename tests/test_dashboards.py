@@ -1103,7 +1103,7 @@ def test_the_campaign_stage_panel_counts_what_the_progress_table_counts(store, r
         def both():
             stages = county_progress(pipeline.state, rules.policy.campaign)["summary"]["stages"]
             table = {s["stage_zh"]: s["reached"] for s in stages if s["reached"]}
-            return table, {r["阶段"]: r["企业数"] for r in _panels(store)[("county.json", "提档升级：各阶段完成企业数")]}
+            return table, {r["阶段"]: r["企业数"] for r in _panels(store)[("county.json", "提档升级：各阶段完成企业数（当前）")]}
 
         table, panel = both()
         assert panel == table and panel["宣传发动（承诺书）"] == 1 and len(panel) == 6
