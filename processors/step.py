@@ -84,7 +84,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 35
+FOLD_VERSION = 36
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -149,7 +149,8 @@ it (its supervisor: 已通知 分管局长); 34: the alert fold acts on what the
 acceptance of a rectification reversed puts the alerts it verified or closed back to rectifying (整改中), telling their
 receivers as a reopening does, an earlier-dated verification arriving late moves no alert, and an interview record sent
 again or outdated adds no step; a move hands an escalated alert over without a notice to those its escalation told; 35: a
-rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts.  A
+rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts; 36: a
+投诉聚集 is any complaint_cluster.window_days window holding the complaint just verified, whatever order they were verified in.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -1594,13 +1595,30 @@ def _complaint_verified(file: CreditFile, record: ComplaintRecord, event: Envelo
     file.counts.complaints_verified += 1
     effects.append(_effect("complaint.verified", event, file.enterprise_id, complaint_id=record.complaint_id, category=record.category))
     policy = rules.policy.complaint_cluster
-    window_start = record.received_at - dt.timedelta(days=policy.window_days)
-    cluster = [c for c in file.complaints if c.verified and window_start <= c.received_at <= record.received_at]
+    # any window of window_days holding this complaint, not only the one ending at it: verified latest-first, the
+    # first of three complaints received 03-01/02/03 found only itself in the 30 days before it, and no cluster came
+    cluster = densest_window([c for c in file.complaints if c.verified], record.received_at, policy.window_days)
     if len(cluster) >= policy.k:
         effects.append(_effect(
             "complaint.cluster", event, file.enterprise_id,
             complaint_ids=[c.complaint_id for c in cluster], window_days=policy.window_days, k=policy.k,
         ))
+
+
+def densest_window(complaints: list[ComplaintRecord], at: dt.datetime, days: int) -> list[ComplaintRecord]:
+    """The most complaints (by receipt) one window of ``days`` days holding ``at`` holds, in order of receipt: of the
+    windows starting at a complaint received up to ``days`` before ``at`` (the earliest, of equally full ones).
+    Whatever order the complaints were received or verified in, the same complaints give the same window."""
+    span = dt.timedelta(days=days)
+    near = sorted((c for c in complaints if at - span <= c.received_at <= at + span), key=lambda c: c.received_at)
+    best: list[ComplaintRecord] = []
+    for first in near:
+        if first.received_at > at:
+            break
+        members = [c for c in near if first.received_at <= c.received_at <= first.received_at + span]
+        if len(members) > len(best) and members[-1].received_at >= at:
+            best = members
+    return best
 
 
 def _inspection(state: CountyState, file: CreditFile, event: InspectionCompletedEvent, rules: Rules, effects: list[Effect]) -> None:

@@ -1,0 +1,69 @@
+"""What the complaints desk (12315 / 快速反应) found in the complaint handling: clusters that depend on the order
+complaints are verified in, bursts of unverified complaints nobody is told of, price and service complaints
+raising a 投诉聚集, and a rolling cluster opening alert after alert."""
+from __future__ import annotations
+
+import uuid
+
+from processors.step import replay
+from processors.warnings import ALERT_KIND, AlertDecision
+from schemas.upcast import parse_event
+from tests.conftest import golden
+
+E = "E-330110-001"
+REG = parse_event(golden("enterprise.registered"))
+
+
+def _id() -> str:
+    return str(uuid.uuid4())
+
+
+def received(cid: str, at: str, verified: bool = False, category: str = "foreign_matter", text: str = "桶装水里有黑色漂浮物。", **payload):
+    doc = golden("complaint.received")
+    doc["event_id"], doc["occurred_at"] = _id(), at
+    doc["payload"].update(complaint_id=cid, verified=verified, category=category, text=text, **payload)
+    return parse_event(doc)
+
+
+def resolved(cid: str, at: str, verified: bool = True):
+    doc = golden("complaint.resolved")
+    doc["event_id"], doc["occurred_at"] = _id(), at
+    doc["payload"].update(complaint_id=cid, verified=verified)
+    return parse_event(doc)
+
+
+def decisions(effects, rule: str) -> list[AlertDecision]:
+    return [d for d in (AlertDecision.model_validate(e.data) for e in effects if e.kind == ALERT_KIND) if d.rule == rule]
+
+
+def _three():
+    return [received("A", "2026-03-01T10:00:00+08:00"), received("B", "2026-03-02T10:00:00+08:00"),
+            received("C", "2026-03-03T10:00:00+08:00")]
+
+
+def test_a_cluster_does_not_depend_on_the_order_complaints_are_verified_in(rules):
+    """A, B, C received 03-01/02/03: verified A, B, C raised a 投诉聚集, verified C, B, A none — the window was the 30
+    days up to the complaint just verified, and A's holds only A."""
+    for order in ("ABC", "CBA", "BCA", "ACB"):
+        verifying = [resolved(c, f"2026-03-1{i}T10:00:00+08:00") for i, c in enumerate(order)]
+        _, effects = replay([REG, *_three(), *verifying], rules)
+        clusters = [e for e in effects if e.kind == "complaint.cluster"]
+        assert len(clusters) == 1, order
+        assert sorted(clusters[0].data["complaint_ids"]) == ["A", "B", "C"]
+        [d] = decisions(effects, "complaint.cluster")
+        assert d.evidence["first_day"] == "2026-03-01" and d.evidence["count"] == 3
+
+
+def test_a_cluster_is_any_window_holding_the_complaint_not_only_the_one_ending_at_it(rules):
+    # B verified last sits in the middle: 02-20 … 03-15 is one 30-day window holding all three
+    events = [REG, received("A", "2026-02-20T10:00:00+08:00", verified=True), received("B", "2026-03-01T10:00:00+08:00"),
+              received("C", "2026-03-15T10:00:00+08:00", verified=True), resolved("B", "2026-03-20T10:00:00+08:00")]
+    _, effects = replay(events, rules)
+    [cluster] = [e for e in effects if e.kind == "complaint.cluster"]
+    assert cluster.data["complaint_ids"] == ["A", "B", "C"]
+    # three verified complaints 31 days apart end to end are no cluster, in whichever order
+    events = [REG, received("A", "2026-02-12T10:00:00+08:00"), received("B", "2026-03-01T10:00:00+08:00"),
+              received("C", "2026-03-15T10:00:00+08:00"), resolved("C", "2026-03-20T10:00:00+08:00"),
+              resolved("A", "2026-03-21T10:00:00+08:00"), resolved("B", "2026-03-22T10:00:00+08:00")]
+    _, effects = replay(events, rules)
+    assert not [e for e in effects if e.kind == "complaint.cluster"]
