@@ -333,6 +333,8 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             _add(rs.entries, (eff.occurred_at, "fluctuation_signal", float(dyn.fluctuation_signal.points), eff.event_id, ref))
             changed |= SCORE_INPUTS
         elif k == "complaint.verified":
+            if eff.data.get("category") not in dyn.complaint_verified.categories:
+                continue  # (a price or service complaint found 属实 says nothing of the food's risk)
             _add(rs.entries, (eff.occurred_at, "complaint_verified", float(dyn.complaint_verified.points), eff.event_id, eff.data["complaint_id"]))
             changed |= SCORE_INPUTS
         elif k == "complaint.unverified":
@@ -475,8 +477,8 @@ def _complaint_chart_points(file: "CreditFile", rules: "Rules") -> int:
         if c.category in charted:
             month = period_of(local_date(c.received_at, rules), "month")
             if month in months:
-                if c.verified:
-                    verified.add(month)
+                if c.verified and c.category in rules.policy.risk.dynamic.complaint_verified.categories:
+                    verified.add(month)  # (its own points carry the month)
                 elif c.resolved_at is None:
                     pending.add(month)
     points = float(rules.policy.risk.dynamic.fluctuation_signal.points)

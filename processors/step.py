@@ -150,7 +150,8 @@ acceptance of a rectification reversed puts the alerts it verified or closed bac
 receivers as a reopening does, an earlier-dated verification arriving late moves no alert, and an interview record sent
 again or outdated adds no step; a move hands an escalated alert over without a notice to those its escalation told; 35: a
 rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts; 36: a
-投诉聚集 is any complaint_cluster.window_days window holding the complaint just verified, whatever order they were verified in.  A
+投诉聚集 is any complaint_cluster.window_days window holding the complaint just verified, whatever order they were verified in, of complaint_cluster.categories (not other:
+price, delivery, service), which scores no 经核实投诉 points either (risk.dynamic.complaint_verified.categories).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -1595,9 +1596,12 @@ def _complaint_verified(file: CreditFile, record: ComplaintRecord, event: Envelo
     file.counts.complaints_verified += 1
     effects.append(_effect("complaint.verified", event, file.enterprise_id, complaint_id=record.complaint_id, category=record.category))
     policy = rules.policy.complaint_cluster
+    if record.category not in policy.categories:
+        return  # a price or service complaint (other) found 属实: no reason to inspect the plant and check the batch
     # any window of window_days holding this complaint, not only the one ending at it: verified latest-first, the
     # first of three complaints received 03-01/02/03 found only itself in the 30 days before it, and no cluster came
-    cluster = densest_window([c for c in file.complaints if c.verified], record.received_at, policy.window_days)
+    cluster = densest_window([c for c in file.complaints if c.verified and c.category in policy.categories], record.received_at,
+                             policy.window_days)
     if len(cluster) >= policy.k:
         effects.append(_effect(
             "complaint.cluster", event, file.enterprise_id,

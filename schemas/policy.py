@@ -21,9 +21,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+ComplaintCategory = Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"]
+QUALITY_COMPLAINTS: tuple[ComplaintCategory, ...] = ("foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene")
+"""Complaint categories about the food itself: not ``other``, where price, delivery and service complaints go (水价上涨未告知,
+送水不及时，态度差) — true or not, they say nothing of a batch, so no on-site check of the same batch and no risk points."""
+
+
 class ComplaintClusterPolicy(_Strict):
     k: int = Field(default=3, ge=2, description="verified complaints …")
     window_days: int = Field(default=30, ge=1, description="… within this many days form a cluster")
+    categories: list[ComplaintCategory] = Field(
+        default_factory=lambda: list(QUALITY_COMPLAINTS), min_length=1,
+        description="… of these categories (by default every one but other: a verified price or service complaint is no "
+                    "reason to inspect the plant and check the same batch)")
 
 
 class RetestPolicy(_Strict):
@@ -113,8 +123,8 @@ class SpcPolicy(_Strict):
                                      "come from at least this many enterprises: one producer's failures are its own chart's signal, "
                                      "not a county-wide problem")
     complaints_per_month: float = Field(default=0.3, gt=0, description="expected complaints per producer per month (c chart centre)")
-    complaint_chart_categories: list[Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"]] = Field(
-        default_factory=lambda: ["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene"],
+    complaint_chart_categories: list[ComplaintCategory] = Field(
+        default_factory=lambda: list(QUALITY_COMPLAINTS),
         description="complaint categories the complaints-per-month (c) chart counts: by default not other, where delivery and "
                     "service complaints go — a quality fluctuation chart must not signal on 送水不及时")
     series_window: int = Field(default=30, ge=5, le=500, description="recent points kept per series as evidence")
@@ -187,6 +197,10 @@ class SignalPoints(CappedPoints):
 class ComplaintPoints(CappedPoints):
     points: float = Field(default=3, ge=0)
     cap: float = Field(default=12, ge=0)
+    categories: list[ComplaintCategory] = Field(
+        default_factory=lambda: list(QUALITY_COMPLAINTS), min_length=1,
+        description="verified complaints of these categories score (by default not other: a price or service complaint "
+                    "found 属实 says nothing of the food's risk)")
 
 
 class OverduePoints(CappedPoints):

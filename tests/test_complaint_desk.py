@@ -67,3 +67,27 @@ def test_a_cluster_is_any_window_holding_the_complaint_not_only_the_one_ending_a
               resolved("A", "2026-03-21T10:00:00+08:00"), resolved("B", "2026-03-22T10:00:00+08:00")]
     _, effects = replay(events, rules)
     assert not [e for e in effects if e.kind == "complaint.cluster"]
+
+
+def test_price_and_service_complaints_raise_no_cluster_and_no_risk_points(rules):
+    """水价上涨未告知、送水慢 found 属实 (category other): no 投诉聚集 asking to inspect the plant and check the same
+    batch, and no 经核实投诉 points — only the complaint chart left other out."""
+    service = [received(f"S{d}", f"2026-03-0{d}T10:00:00+08:00", verified=True, category="other", text=t)
+               for d, t in ((1, "水价上涨未告知。"), (2, "送水工态度差。"), (3, "送水不及时。"))]
+    state, effects = replay([REG, *service], rules)
+    assert not [e for e in effects if e.kind == "complaint.cluster"] and not decisions(effects, "complaint.cluster")
+    f = state.files[E]
+    assert f.counts.complaints_verified == 3  # (they are on file, verified)
+    assert not [c for c in f.risk.current.contributions if c.factor == "dynamic.complaint_verified" and c.points]
+    # two quality complaints beside them are still two, not a cluster of five
+    state, effects = replay([REG, *service, received("Q1", "2026-03-04T10:00:00+08:00", verified=True),
+                             received("Q2", "2026-03-05T10:00:00+08:00", verified=True)], rules)
+    assert not [e for e in effects if e.kind == "complaint.cluster"]
+    [points] = [c for c in state.files[E].risk.current.contributions if c.factor == "dynamic.complaint_verified"]
+    assert points.points == 6
+    # and the bureau may count them, if it wants to
+    from processors.step import Rules
+    from schemas.policy import Policy
+    every = Rules(rules.catalogue, Policy.model_validate({"complaint_cluster": {"categories": ["other", "foreign_matter"]}}))
+    _, effects = replay([REG, *service], every)
+    assert [e for e in effects if e.kind == "complaint.cluster"]
