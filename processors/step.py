@@ -151,7 +151,8 @@ receivers as a reopening does, an earlier-dated verification arriving late moves
 again or outdated adds no step; a move hands an escalated alert over without a notice to those its escalation told; 35: a
 rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts; 36: a
 投诉聚集 is any complaint_cluster.window_days window holding the complaint just verified, whatever order they were verified in, of complaint_cluster.categories (not other:
-price, delivery, service), which scores no 经核实投诉 points either (risk.dynamic.complaint_verified.categories).  A
+price, delivery, service), which scores no 经核实投诉 points either (risk.dynamic.complaint_verified.categories), and a cluster sharing a complaint with
+an earlier one keeps its dedup key (one alert while it rolls on).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

@@ -607,7 +607,19 @@ def _cluster(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
     evidence = {"event_ids": [c.event_id for c in records] + ([eff.event_id] if eff.event_id not in {c.event_id for c in records} else []),
                 "complaint_ids": ids, "count": len(ids), "k": d.get("k"), "window_days": d.get("window_days"), "first_day": first_day}
     return _decision("complaint.cluster", rule, rule.severity, file, eff.occurred_at, eff.event_id,
-                     f"{file.enterprise_id}:complaint.cluster:{first_day}", fields, evidence, rules)
+                     _ongoing_key(file, "complaint.cluster", ids) or f"{file.enterprise_id}:complaint.cluster:{first_day}", fields, evidence, rules)
+
+
+def _ongoing_key(file: "CreditFile", rule: str, ids: list[str]) -> str | None:
+    """The dedup key of the alert a run of complaints already has: the newest of ``rule``'s decisions sharing a complaint
+    with ``ids``.  A cluster rolls on (03-01, 03-10, 03-20, 04-05 …): keyed by its window's first day, each complaint
+    verified opened another high alert about the same complaints; kept on one key, the alert is raised again with the
+    new count, and once closed the same key opens a new one."""
+    wanted = set(ids)
+    for d in reversed(file.warnings):
+        if d.rule == rule and wanted & set(d.evidence.get("complaint_ids") or ()):
+            return d.dedup_key
+    return None
 
 
 CHANNEL_ZH = {"12315": "12315", "hotline": "热线", "online": "网络", "letter": "来信", "visit": "来访", "other": "其他"}

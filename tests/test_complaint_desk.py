@@ -91,3 +91,23 @@ def test_price_and_service_complaints_raise_no_cluster_and_no_risk_points(rules)
     every = Rules(rules.catalogue, Policy.model_validate({"complaint_cluster": {"categories": ["other", "foreign_matter"]}}))
     _, effects = replay([REG, *service], every)
     assert [e for e in effects if e.kind == "complaint.cluster"]
+
+
+def test_a_rolling_cluster_keeps_one_alert_raised_again_with_its_count(rules):
+    """Verified complaints every ten days: each opened another high 投诉聚集 (keys …cluster:2026-03-01, :03-10, :03-20)
+    about mostly the same complaints; one alert while the cluster lasts (README), raised again with the new count."""
+    days = ("03-01", "03-10", "03-20", "03-30", "04-09", "04-19")
+    events = [REG, *(received(f"K{i}", f"2026-{d}T10:00:00+08:00", verified=True) for i, d in enumerate(days))]
+    _, effects = replay(events, rules)
+    found = decisions(effects, "complaint.cluster")
+    assert len(found) == 4
+    assert {d.dedup_key for d in found} == {f"{E}:complaint.cluster:2026-03-01"}
+    assert [d.evidence["complaint_ids"] for d in found][-1] == ["K2", "K3", "K4", "K5"]  # (03-20 … 04-19: 30 days)
+    assert "自 2026-03-20 起 30 天内经核实的投诉达 4 件" in found[-1].message_zh
+    # the alerts stage: one alert, raised four times
+    from tests.test_alerts import County, policy
+
+    county = County(rules, policy())
+    county.feed(*events)
+    [alert] = [a for a in county.book.alerts.values() if a.rule == "complaint.cluster"]
+    assert alert.occurrences == 4 and {"K0", "K5"} <= set(alert.refs)
