@@ -867,6 +867,7 @@ _build_step = builder(AlertStep)
 # drift of another item: such alerts link by their own id only.
 _SUBJECTS = {
     "sampling.unqualified": "sample_no", "inspection.nonconforming": "inspection_id", "complaint.cluster": "complaint_ids",
+    "complaint.burst": "complaint_ids",
     "complaint.illness": "complaint_id", "judgement.lab_failed_unjudged": "sample_no",
     "rectification.overdue": "rectification_id", "rectification.rejected": "rectification_id",
     "enforcement.decided": "decision_no", "interview.follow_up_overdue": "interview_id",
@@ -1102,6 +1103,8 @@ def evidence_zh(alert: Alert) -> str:
         parts.append(_chart_point_zh(e))
     elif alert.rule == "complaint.cluster" and e.get("complaint_ids"):
         parts.append(f"投诉编号 {'、'.join(e['complaint_ids'][:10])}（自 {e.get('first_day', '')} 起）")
+    elif alert.rule == "complaint.burst" and e.get("complaint_ids"):
+        parts.append(f"投诉编号 {'、'.join(e['complaint_ids'][:10])}（{e.get('first_day', '')} 至 {e.get('last_day', '')} 收到）")
     elif alert.rule == "complaint.illness" and e.get("complaint_id"):
         parts.append(f"投诉编号 {e['complaint_id']}（{e.get('received_on', '')} 收到）")
     elif alert.rule in ("rectification.overdue", "rectification.rejected") and e.get("rectification_id"):

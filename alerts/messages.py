@@ -11,6 +11,7 @@ _KIND_ZH = {
     "fluctuation.signal": "质量波动",
     "fluctuation.signal_withdrawn": "投诉数信号撤销（投诉均不属实）",
     "complaint.cluster": "投诉聚集",
+    "complaint.burst": "投诉集中（快速反应）",
     "inspection.nonconforming": "现场检查发现问题",
     "rectification.overdue": "整改逾期",
     "rectification.rejected": "整改复查未通过",
@@ -40,6 +41,7 @@ RULE_ZH = {
     "fluctuation.signal": "质量波动",
     "risk.grade_worsened": "风险等级上升",
     "complaint.cluster": "投诉聚集",
+    "complaint.burst": "投诉集中（快速反应）",
     "complaint.illness": "食用后不适投诉",
     "rectification.overdue": "整改逾期",
     "data.missing": "检查或抽检逾期未开展",
@@ -65,6 +67,7 @@ _KIND_EN = {
     "fluctuation.signal": "quality fluctuation",
     "fluctuation.signal_withdrawn": "complaint-chart signal withdrawn (complaints unfounded)",
     "complaint.cluster": "cluster of verified complaints",
+    "complaint.burst": "burst of complaints (not yet all verified)",
     "inspection.nonconforming": "inspection findings",
     "rectification.overdue": "rectification overdue",
     "rectification.rejected": "rectification rejected at verification",
@@ -141,6 +144,9 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
         return f"{who}：抽样编号 {d.get('sample_no', '')} 的项目 {'、'.join(d.get('items', []))} 系统判定与检验机构结论不一致，请核对。"
     if k == "complaint.cluster":
         return f"{who}：{d.get('window_days')} 天内经核实的投诉达 {len(d.get('complaint_ids', []))} 件（阈值 {d.get('k')} 件）。请立即对企业开展现场检查，排查同批次产品，必要时开展监督抽检。"
+    if k == "complaint.burst":
+        return (f"{who}：{d.get('window_days')} 天内收到质量投诉 {len(d.get('complaint_ids', []))} 件（{'、'.join(d.get('complaint_ids', []))}；"
+                f"阈值 {d.get('k')} 件），尚未全部核实。请立即组织核查，必要时先行采取控制措施。")
     if k == "inspection.nonconforming":
         serious = d.get("serious_findings") or []
         extra = f"，严重/主要问题条款 {'、'.join(serious)}" if serious else ""

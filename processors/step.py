@@ -37,7 +37,7 @@ from processors.fluctuation import (complaints_unfounded, on_complaint, on_sampl
 from processors.campaign import apply_tier, on_campaign_event, revoked_from_acceptance
 from processors.judgement import SampleJudgement, judge_sample, ratio_figure, same_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, next_inspection_due, observe
-from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide,
+from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide, in_burst,
                                  decision_data, disagreement_settled, enforcement_revoked_resolved, follow_up_corrected_resolved, follow_up_resolved,
                                  grade_fell_resolved, inspection_corrected_resolved,
                                  illness_reported,
@@ -152,7 +152,8 @@ again or outdated adds no step; a move hands an escalated alert over without a n
 rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts; 36: a
 投诉聚集 is any complaint_cluster.window_days window holding the complaint just verified, whatever order they were verified in, of complaint_cluster.categories (not other:
 price, delivery, service), which scores no 经核实投诉 points either (risk.dynamic.complaint_verified.categories), and a cluster sharing a complaint with
-an earlier one keeps its dedup key (one alert while it rolls on).  A
+an earlier one keeps its dedup key (one alert while it rolls on); complaint.burst (快速反应): complaint_burst.k complaints
+received within complaint_burst.window_days, verified or not, alert (warnings.complaint_burst).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -163,6 +164,7 @@ WARNING_KINDS = frozenset({
     "judgement.disagrees_with_lab",
     "judgement.lab_failed_unjudged",
     "complaint.cluster",
+    "complaint.burst",
     "inspection.nonconforming",
     "rectification.overdue",
     "rectification.rejected",
@@ -1515,6 +1517,26 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
     # its resolutions came first: they take effect now, in the order they came, as if they had come after
     for waiting in file.resolutions_waiting.pop(p.complaint_id, ()):
         _resolve(file, file.complaints[-1], waiting, event, rules, effects)
+    _complaint_burst(file, file.complaints[-1], event, rules, effects)
+
+
+def _unfounded(c: ComplaintRecord) -> bool:
+    return c.resolved_at is not None and not c.verified
+
+
+def _complaint_burst(file: CreditFile, record: ComplaintRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    """快速反应: complaint_burst.k complaints received within complaint_burst.window_days of each other, verified or not.
+    The 投诉聚集 waits for verification (weeks), and the monthly chart splits complaints at a month's end: five consumers
+    complaining of one batch from 03-30 to 04-02 raised nothing."""
+    policy = rules.policy.complaint_burst
+    if record.category not in policy.categories or _unfounded(record):
+        return
+    burst = densest_window([c for c in file.complaints if c.category in policy.categories and not _unfounded(c)], record.received_at,
+                           policy.window_days)
+    if len(burst) < policy.k or sum(c.verified for c in burst) >= rules.policy.complaint_cluster.k:
+        return  # (as many verified make a 投诉聚集, which says it)
+    effects.append(_effect("complaint.burst", event, file.enterprise_id, complaint_ids=[c.complaint_id for c in burst],
+                           window_days=policy.window_days, k=policy.k))
 
 
 def _complaint_resolved(state: CountyState, file: CreditFile, event: ComplaintResolvedEvent, rules: Rules, effects: list[Effect]) -> None:
@@ -1584,8 +1606,9 @@ def _resolve(file: CreditFile, record: ComplaintRecord, resolution: ComplaintRes
         # (an effect, not the event type, takes its risk entry back: a resolution that waited for its
         # complaint is applied by the complaint.received event)
         effects.append(_effect("complaint.unverified", event, file.enterprise_id, complaint_id=record.complaint_id))
-    elif not verified and in_force is None and illness_reported(record, rules):
-        # found 不属实 before it was ever verified: the 待核实 alert its receipt raised closes
+    elif not verified and in_force is None and (illness_reported(record, rules) or in_burst(file, record.complaint_id)):
+        # found 不属实 before it was ever verified: the 待核实 alert its receipt raised closes, and a 投诉集中 it made
+        # may be left with too few complaints
         effects.append(_effect("complaint.unverified", event, file.enterprise_id, complaint_id=record.complaint_id))
     if not verified and (in_force is None or in_force.verified):
         withdrawn = complaints_unfounded(file, record.received_at, rules)

@@ -16,6 +16,7 @@ sampling.unqualified      an unqualified sample; severity by the worst failed it
 fluctuation.signal        a control-chart signal (higher when against the legal maximum)
 risk.grade_worsened       the risk grade moved towards D
 complaint.cluster         k verified complaints within the window
+complaint.burst           k complaints received within a short window, verified or not yet (快速反应)
 complaint.illness         one verified complaint of illness after eating (食用后不适)
 rectification.overdue     a rectification past its deadline (by event time)
 data.missing              no sample / no inspection within the interval the grade requires
@@ -451,7 +452,7 @@ def complaint_unfounded_resolved(file: "CreditFile", eff: "Effect", rules: "Rule
         if record is not None and record.resolved_at is not None else ""
     found = f"经核查，投诉编号 {cid} 不属实" + (f"（{on} 办结）" if on else "")
     out: list[dict[str, Any]] = []
-    for key, d in _latest(file, "complaint.illness", "complaint.cluster").items():
+    for key, d in _latest(file, "complaint.illness", "complaint.cluster", "complaint.burst").items():
         if d.rule == "complaint.illness" and d.evidence.get("complaint_id") == cid:
             out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
                         "note_zh": f"{found}，食用后不适投诉预警所依据的事实不成立，预警自动关闭",
@@ -465,6 +466,17 @@ def complaint_unfounded_resolved(file: "CreditFile", eff: "Effect", rules: "Rule
                             "note_zh": f"{found}，{d.evidence.get('window_days')} 天内经核实属实的投诉剩 {len(still)} 件，不足 {k} 件，"
                                        "投诉聚集预警自动关闭",
                             "note_en": f"complaint {cid} was found unfounded: {len(still)} verified complaints remain, fewer than {k}; closed",
+                            "evidence": {"event_ids": [eff.event_id], "complaint_id": cid, "complaint_ids": still, "k": k}})
+        elif d.rule == "complaint.burst" and cid in d.evidence.get("complaint_ids", []):
+            k = int(d.evidence.get("k") or 0)
+            # (still standing: not yet concluded, or verified)
+            still = [c for c in d.evidence.get("complaint_ids", []) if (r := file.complaint(c)) is not None
+                     and (r.verified or r.resolved_at is None)]
+            if len(still) < k:
+                out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
+                            "note_zh": f"{found}，{d.evidence.get('window_days')} 天内收到的投诉中未经核查否定的剩 {len(still)} 件，不足 {k} 件，"
+                                       "投诉集中预警自动关闭",
+                            "note_en": f"complaint {cid} was found unfounded: {len(still)} complaints of the burst stand, fewer than {k}; closed",
                             "evidence": {"event_ids": [eff.event_id], "complaint_id": cid, "complaint_ids": still, "k": k}})
     return out
 
@@ -620,6 +632,41 @@ def _ongoing_key(file: "CreditFile", rule: str, ids: list[str]) -> str | None:
         if d.rule == rule and wanted & set(d.evidence.get("complaint_ids") or ()):
             return d.dedup_key
     return None
+
+
+def in_burst(file: "CreditFile", cid: str) -> bool:
+    """Whether a 投诉集中 alert the file remembers names the complaint."""
+    return any(d.rule == "complaint.burst" and cid in (d.evidence.get("complaint_ids") or ()) for d in file.warnings)
+
+
+def _burst(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    """快速反应: complaints close together, verified or not yet — named one by one (number, day, category, product), so the
+    desk sees at once whether they are about one product, and the supervisor which batch to look for."""
+    rule = rules.policy.warnings.complaint_burst
+    if not rule.enabled:
+        return None
+    d = eff.data
+    ids = d.get("complaint_ids", [])
+    records = [c for c in (file.complaint(cid) for cid in ids) if c is not None]
+    if not records:
+        return None
+    local = lambda c: (c.received_at + in_hours(rules.policy.utc_offset_hours)).date().isoformat()  # noqa: E731
+    listed = [{"complaint_id": c.complaint_id, "received_on": local(c), "category": c.category,
+               "category_zh": COMPLAINT_ZH.get(c.category, c.category), "product": c.product, "verified": c.verified} for c in records]
+    verified = sum(1 for c in records if c.verified)
+    products = list(dict.fromkeys(c.product for c in records if c.product))
+    fields = {"count": len(records), "k": d.get("k"), "window_days": d.get("window_days"), "first_day": listed[0]["received_on"],
+              "last_day": listed[-1]["received_on"], "verified": verified, "products": "、".join(products) or "未写明产品",
+              "verified_zh": f"其中 {verified} 件已核实属实、{len(records) - verified} 件尚未核实" if verified else "均尚未核实",
+              "complaints": "；".join(f"{c['complaint_id']}（{c['received_on']}，{c['category_zh']}，{c['product'] or '未写明产品'}）" for c in listed),
+              "complaints_en": "; ".join(f"{c['complaint_id']} ({c['received_on']}, {c['category']}, {c['product'] or 'no product named'})"
+                                         for c in listed)}
+    evidence = {"event_ids": [c.event_id for c in records] + ([eff.event_id] if eff.event_id not in {c.event_id for c in records} else []),
+                "complaint_ids": [c.complaint_id for c in records], "complaints": listed, "products": products, "count": len(records),
+                "verified": verified, "k": d.get("k"), "window_days": d.get("window_days"), "first_day": fields["first_day"],
+                "last_day": fields["last_day"]}
+    key = _ongoing_key(file, "complaint.burst", evidence["complaint_ids"]) or f"{file.enterprise_id}:complaint.burst:{fields['first_day']}"
+    return _decision("complaint.burst", rule, rule.severity, file, eff.occurred_at, eff.event_id, key, fields, evidence, rules)
 
 
 CHANNEL_ZH = {"12315": "12315", "hotline": "热线", "online": "网络", "letter": "来信", "visit": "来访", "other": "其他"}
@@ -1221,6 +1268,7 @@ _ON_EFFECT = {
     "sampling.failed": _sampling,
     "fluctuation.signal": _fluctuation,
     "complaint.cluster": _cluster,
+    "complaint.burst": _burst,
     "complaint.verified": _illness,
     "complaint.illness_reported": _illness,
     "sampling.awaiting_registration": _lab_failed_unregistered,

@@ -36,6 +36,18 @@ class ComplaintClusterPolicy(_Strict):
                     "reason to inspect the plant and check the same batch)")
 
 
+class ComplaintBurstPolicy(_Strict):
+    """快速反应: complaints received close together about one enterprise, verified or not — the early warning the
+    投诉聚集 (verified complaints) and the monthly chart (a calendar month) give too late or not at all: five consumers
+    complaining of one batch from 03-30 to 04-02 fall into two months and are verified weeks later."""
+
+    k: int = Field(default=3, ge=2, description="complaints received …")
+    window_days: int = Field(default=7, ge=1, le=90, description="… within this many days (any such window, not calendar weeks) alert")
+    categories: list[ComplaintCategory] = Field(
+        default_factory=lambda: list(QUALITY_COMPLAINTS), min_length=1,
+        description="… of these categories (by default not other: price, delivery, service); one found 不属实 no longer counts")
+
+
 class RetestPolicy(_Strict):
     """复检 (re-test of the retained half of a sample).  《食品安全抽样检验管理办法》 admits no re-test
     when the conclusion is a failure on microbiological indicators: microbes in the retained half
@@ -348,7 +360,7 @@ WARNING_RULES = (
     "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
     "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
     "complaint.illness", "enforcement.decided", "interview.follow_up_overdue", "sampling.near_limit",
-    "judgement.lab_failed_unjudged",
+    "judgement.lab_failed_unjudged", "complaint.burst",
 )
 """The early-warning rules by the id an alert carries (``rule``), which routes and silences name."""
 
@@ -459,6 +471,19 @@ class ComplaintClusterRule(WarningRule):
     template_zh: str = "{name}：自 {first_day} 起 {window_days} 天内经核实的投诉达 {count} 件（阈值 {k} 件）。下一步：请立即对企业开展现场检查，排查同批次产品，必要时开展监督抽检。"
     template_en: str = "{name}: {count} verified complaints within {window_days} days from {first_day} (threshold {k})."
     FIELDS: ClassVar[frozenset[str]] = frozenset({"count", "k", "window_days", "first_day"})
+
+
+class ComplaintBurstRule(WarningRule):
+    """快速反应: ``complaint_burst.k`` complaints within ``complaint_burst.window_days``, not yet (all) verified."""
+
+    severity: Severity = "high"
+    title_zh: str = "投诉集中（快速反应）"
+    template_zh: str = ("{name}：{first_day} 至 {last_day} 收到质量投诉 {count} 件（{window_days} 天内 {k} 件即预警），{verified_zh}：{complaints}。"
+                        "下一步：请立即组织核查，排查涉及的产品和批次，必要时先行采取控制措施。")
+    template_en: str = ("{name}: {count} quality complaints received from {first_day} to {last_day} (threshold {k} within {window_days} "
+                        "days), not yet all verified: {complaints_en}.")
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"count", "k", "window_days", "first_day", "last_day", "verified", "verified_zh",
+                                                  "complaints", "complaints_en", "products"})
 
 
 COMPLAINT_CATEGORIES: tuple[str, ...] = get_args(ComplaintReceived.model_fields["category"].annotation)
@@ -631,6 +656,7 @@ class WarningsPolicy(_Strict):
     fluctuation: FluctuationRule = FluctuationRule()
     grade_worsened: GradeWorsenedRule = GradeWorsenedRule()
     complaint_cluster: ComplaintClusterRule = ComplaintClusterRule()
+    complaint_burst: ComplaintBurstRule = ComplaintBurstRule()
     complaint_illness: ComplaintIllnessRule = ComplaintIllnessRule()
     rectification_overdue: RectificationOverdueRule = RectificationOverdueRule()
     data_missing: DataMissingRule = DataMissingRule()
@@ -837,6 +863,7 @@ class CampaignPolicy(_Strict):
 class Policy(_Strict):
     utc_offset_hours: int = Field(default=8, ge=-12, le=14, description="the bureau's local time: deadlines are local dates")
     complaint_cluster: ComplaintClusterPolicy = ComplaintClusterPolicy()
+    complaint_burst: ComplaintBurstPolicy = ComplaintBurstPolicy()
     retest: RetestPolicy = RetestPolicy()
     spc: SpcPolicy = SpcPolicy()
     risk: RiskPolicy = RiskPolicy()

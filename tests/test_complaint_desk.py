@@ -111,3 +111,53 @@ def test_a_rolling_cluster_keeps_one_alert_raised_again_with_its_count(rules):
     county.feed(*events)
     [alert] = [a for a in county.book.alerts.values() if a.rule == "complaint.cluster"]
     assert alert.occurrences == 4 and {"K0", "K5"} <= set(alert.refs)
+
+
+def _five_across_a_month_end():
+    days = ("03-30T09:00", "03-31T15:00", "04-01T10:00", "04-01T18:00", "04-02T08:30")
+    texts = ("这批桶装水有股怪味。", "水里有黑色絮状物。", "喝着有霉味。", "批号20260325的水有异味。", "桶装水有异味，颜色发黄。")
+    cats = ("taste_odour", "foreign_matter", "spoilage", "taste_odour", "taste_odour")
+    return [received(f"TS{i}", f"2026-{d}:00+08:00", category=c, text=t, product="饮用纯净水 18.9L")
+            for i, (d, t, c) in enumerate(zip(days, texts, cats), 1)]
+
+
+def test_five_unverified_complaints_in_four_days_across_a_month_end_alert_at_once(rules):
+    """03-30 … 04-02, none verified yet: the chart split them by calendar month (2 and 3, under its limit of 4) and the
+    投诉聚集 counts only verified ones — nothing was raised.  快速反应: 3 within 7 days alert, high, naming them."""
+    from tests.test_alerts import County, policy
+
+    five = _five_across_a_month_end()
+    state, effects = replay([REG, *five], rules)
+    found = decisions(effects, "complaint.burst")
+    assert len(found) == 3  # (the 3rd, 4th and 5th complaint): one alert, raised again
+    assert {d.dedup_key for d in found} == {f"{E}:complaint.burst:2026-03-30"}
+    last = found[-1]
+    assert last.severity == "high" and last.title_zh == "投诉集中（快速反应）"
+    assert last.evidence["complaint_ids"] == ["TS1", "TS2", "TS3", "TS4", "TS5"] and last.evidence["products"] == ["饮用纯净水 18.9L"]
+    assert "2026-03-30 至 2026-04-02 收到质量投诉 5 件" in last.message_zh and "均尚未核实" in last.message_zh
+    assert "TS2（2026-03-31，异物，饮用纯净水 18.9L）" in last.message_zh and "请立即组织核查" in last.message_zh
+    assert not [e for e in effects if e.kind == "fluctuation.signal"]  # (the chart still sees two months)
+    county = County(rules, policy())
+    county.feed(REG, *five)
+    [alert] = [a for a in county.book.alerts.values() if a.rule == "complaint.burst"]
+    assert alert.occurrences == 3 and alert.severity == "high" and set(alert.refs) == {f"TS{i}" for i in range(1, 6)}
+    assert "desk" in alert.receivers  # the duty desk takes high and worse
+
+
+def test_a_burst_needs_quality_complaints_close_together_and_closes_when_found_unfounded(rules):
+    # two complaints and a price complaint: no burst; the same three over 8 days: none either
+    two = _five_across_a_month_end()[:2]
+    _, effects = replay([REG, *two, received("P1", "2026-03-31T10:00:00+08:00", category="other", text="水价上涨未告知。")], rules)
+    assert not decisions(effects, "complaint.burst")
+    spread = [received(f"S{i}", f"2026-03-{d}T10:00:00+08:00") for i, d in enumerate(("01", "05", "09"))]
+    _, effects = replay([REG, *spread], rules)
+    assert not decisions(effects, "complaint.burst")
+    # three in a week, then one found 不属实: two stand, the alert closes, saying why
+    three = _five_across_a_month_end()[:3]
+    _, effects = replay([REG, *three, resolved("TS2", "2026-04-03T10:00:00+08:00", verified=False)], rules)
+    assert len(decisions(effects, "complaint.burst")) == 1
+    [closed] = [e for e in effects if e.kind == "warning.resolved" and e.data["rule"] == "complaint.burst"]
+    assert closed.data["dedup_key"] == f"{E}:complaint.burst:2026-03-30" and "不足 3 件" in closed.data["note_zh"]
+    # three verified at receipt are a 投诉聚集, which says it: no 投诉集中 beside it
+    _, effects = replay([REG, *(received(f"V{i}", f"2026-03-0{i}T10:00:00+08:00", verified=True) for i in (1, 2, 3))], rules)
+    assert decisions(effects, "complaint.cluster") and not decisions(effects, "complaint.burst")
