@@ -154,7 +154,8 @@ rectification reported done again is said (rectification.completion_repeated) an
 price, delivery, service), which scores no 经核实投诉 points either (risk.dynamic.complaint_verified.categories), and a cluster sharing a complaint with
 an earlier one keeps its dedup key (one alert while it rolls on); complaint.burst (快速反应): complaint_burst.k complaints
 received within complaint_burst.window_days, verified or not, alert (warnings.complaint_burst); alerts mask 消费者李明反映,
-诉求人, a relative's name, local and Chinese-numeral phone numbers and 身份证编号, and no longer 被投诉人.  A
+诉求人, a relative's name, local and Chinese-numeral phone numbers and 身份证编号, and no longer 被投诉人; callers' everyday
+words of illness (肚子疼, 拉稀, 挂水, 闹肚子 …) alert, a denial after the word (腹泻没有) does not.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

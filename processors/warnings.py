@@ -735,13 +735,19 @@ def _negated(text: str, at: int) -> bool:
     return any(n in window for n in _NEGATIONS) or text[at - 1:at] == "不"
 
 
+# a denial after the word, ending its clause: 腹泻没有，就是水有怪味 / 腹泻倒没有 / 呕吐也没有出现 — not 腹泻没好 (still ill)
+_DENIED_AFTER = re.compile(r"(?:倒|也|都|还|是|就)?(?:没有|没|无|未)(?:出现|发生)?(?:[" + _CLAUSE_ENDS + r"]|$)")
+
+
 def _illness_words(text: str, keywords: list[str]) -> list[str]:
-    """The policy's illness words the text says, not negated (“未就医”, “没有腹泻”, “未出现腹泻、呕吐”)."""
+    """The policy's illness words the text says, not negated (“未就医”, “没有腹泻”, “未出现腹泻、呕吐”, “腹泻没有”),
+    nor spat out (“喝了一口就吐了出来” is the taste, not an illness)."""
     found = []
     for word in keywords:
         start = text.find(word)
         while start >= 0:
-            if not _negated(text, start):
+            after = start + len(word)
+            if not (_negated(text, start) or _DENIED_AFTER.match(text, after) or text.startswith("出来", after)):
                 found.append(word)
                 break
             start = text.find(word, start + 1)

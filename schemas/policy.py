@@ -516,9 +516,13 @@ class ComplaintIllnessRule(WarningRule):
                                "names, phone and ID numbers and e-mail addresses masked (processors.personal_info); 0: not quoted")
     keywords: list[Annotated[str, Field(min_length=1, max_length=20)]] = Field(
         default_factory=lambda: ["腹泻", "拉肚子", "上吐下泻", "呕吐", "腹痛", "腹部不适", "肠胃不适", "胃肠炎",
-                                 "身体不适", "发热", "发烧", "过敏", "头晕", "就医", "就诊", "住院", "中毒"],
+                                 "身体不适", "发热", "发烧", "过敏", "头晕", "就医", "就诊", "住院", "中毒",
+                                 "肚子疼", "肚子痛", "肚疼", "胃疼", "胃痛", "肚子不舒服", "胃不舒服", "闹肚子", "拉稀", "想吐", "吐了",
+                                 "挂水", "输液", "打点滴", "打吊瓶", "去医院", "看医生", "急诊"],
         description="words in a verified complaint's text that report illness whatever its category (a caller files "
-                    "“饮用后腹泻” under taste_odour as often as under illness); a word after 无/未/没/不/否认 in the same clause does not count")
+                    "“饮用后腹泻” under taste_odour as often as under illness, and says 肚子疼、拉稀、挂水 more often than 腹痛、腹泻、"
+                    "就医); a word after 无/未/没/不/否认 in the same clause, or followed by 没有 ending it (腹泻没有), or by 出来 "
+                    "(吐了出来: spat out) does not count")
 
     @model_validator(mode="after")
     def _known_categories(self) -> "ComplaintIllnessRule":

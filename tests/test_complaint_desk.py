@@ -161,3 +161,20 @@ def test_a_burst_needs_quality_complaints_close_together_and_closes_when_found_u
     # three verified at receipt are a 投诉聚集, which says it: no 投诉集中 beside it
     _, effects = replay([REG, *(received(f"V{i}", f"2026-03-0{i}T10:00:00+08:00", verified=True) for i in (1, 2, 3))], rules)
     assert decisions(effects, "complaint.cluster") and not decisions(effects, "complaint.burst")
+
+
+def test_everyday_words_of_illness_alert_and_a_denial_after_the_word_does_not(rules):
+    """Callers say 肚子疼、拉稀、挂水、闹肚子, not 腹痛、腹泻、就医: such complaints raised no 食用后不适 early warning; and
+    腹泻没有，就是水有怪味 (the illness denied after the word) raised one."""
+    said = {"孩子喝了以后肚子疼，吐了两次": ["肚子疼", "吐了"], "喝完拉稀，去医院挂水了": ["拉稀", "挂水", "去医院"],
+            "喝后恶心想吐，去医院看了": ["想吐", "去医院"], "全家喝了都闹肚子": ["闹肚子"]}
+    for i, (text, words) in enumerate(said.items()):
+        _, effects = replay([REG, received(f"I{i}", "2026-03-20T10:00:00+08:00", category="taste_odour", text=text)], rules)
+        [d] = decisions(effects, "complaint.illness")
+        assert d.evidence["illness_words"] == words and d.title_zh == "食用后不适投诉（待核实）", text
+    for i, text in enumerate(("腹泻没有，就是水有怪味", "喝了一口就吐了出来，味道太怪", "呕吐也没有出现，但水很浑")):
+        _, effects = replay([REG, received(f"N{i}", "2026-03-20T10:00:00+08:00", category="taste_odour", text=text)], rules)
+        assert not decisions(effects, "complaint.illness"), text
+    # still ill is no denial
+    _, effects = replay([REG, received("S1", "2026-03-20T10:00:00+08:00", category="taste_odour", text="腹泻没好，还在吃药")], rules)
+    assert decisions(effects, "complaint.illness")
