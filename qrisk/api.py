@@ -988,7 +988,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             return event_warnings(event, rules.catalogue, None)  # no fold here to ask
         # read without the lock, which would hold the event loop behind the next batch's fold: the
         # file is this event's, folded already, and a later event only adds to it
-        return accepted_warnings(event, rules.catalogue, pipeline.state.files.get(event.enterprise_id), pipeline.samples_elsewhere(event))
+        return accepted_warnings(event, rules.catalogue, pipeline.state.files.get(event.enterprise_id), pipeline.samples_elsewhere(event),
+                                 rules.policy)
 
     def _state_as_of(text: str) -> Any:
         """The county as it stood at the end of local ``day``: the log's events that occurred by then,

@@ -987,7 +987,8 @@ def _event_warnings(pipeline: Any, event: Any) -> list[dict[str, Any]]:
     function words them: tests/test_import_feedback.py compares the two ways in)."""
     from ingest.lint import accepted_warnings
 
-    return accepted_warnings(event, pipeline.rules.catalogue, pipeline.state.files.get(event.enterprise_id), pipeline.samples_elsewhere(event))
+    return accepted_warnings(event, pipeline.rules.catalogue, pipeline.state.files.get(event.enterprise_id), pipeline.samples_elsewhere(event),
+                             pipeline.rules.policy)
 
 
 def _load_records(records, file: Path, total: int | None, args: argparse.Namespace) -> int:

@@ -48,6 +48,16 @@ class ComplaintBurstPolicy(_Strict):
         description="… of these categories (by default not other: price, delivery, service); one found 不属实 no longer counts")
 
 
+class ComplaintDuplicatesPolicy(_Strict):
+    """One complaint sent through two channels (12315 and 来信, a day apart, the same words) under two complaint numbers
+    counts twice — on the chart, in a 投诉集中, in a 投诉聚集.  The door says so to the sender (``complaint_possible_duplicate``)."""
+
+    within_days: int = Field(default=7, ge=0, le=90, description="a complaint received within this many days of another of the same "
+                                                                 "enterprise under another number … (0: not checked)")
+    min_similarity: float = Field(default=0.9, gt=0, le=1, description="… whose text is this alike (difflib's ratio, after spaces "
+                                                                       "and punctuation are set aside; 1: the same) is said to repeat it")
+
+
 class RetestPolicy(_Strict):
     """复检 (re-test of the retained half of a sample).  《食品安全抽样检验管理办法》 admits no re-test
     when the conclusion is a failure on microbiological indicators: microbes in the retained half
@@ -868,6 +878,7 @@ class Policy(_Strict):
     utc_offset_hours: int = Field(default=8, ge=-12, le=14, description="the bureau's local time: deadlines are local dates")
     complaint_cluster: ComplaintClusterPolicy = ComplaintClusterPolicy()
     complaint_burst: ComplaintBurstPolicy = ComplaintBurstPolicy()
+    complaint_duplicates: ComplaintDuplicatesPolicy = ComplaintDuplicatesPolicy()
     retest: RetestPolicy = RetestPolicy()
     spc: SpcPolicy = SpcPolicy()
     risk: RiskPolicy = RiskPolicy()

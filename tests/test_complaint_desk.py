@@ -178,3 +178,57 @@ def test_everyday_words_of_illness_alert_and_a_denial_after_the_word_does_not(ru
     # still ill is no denial
     _, effects = replay([REG, received("S1", "2026-03-20T10:00:00+08:00", category="taste_odour", text="腹泻没好，还在吃药")], rules)
     assert decisions(effects, "complaint.illness")
+
+
+def _warned(rules, state, event, elsewhere=()):
+    from ingest.lint import accepted_warnings
+
+    return accepted_warnings(event, rules.catalogue, state.files.get(event.enterprise_id), elsewhere)  # (the default policy: UTC+8)
+
+
+def test_one_complaint_through_two_channels_is_said_to_repeat_the_first(rules):
+    """The same words a day apart, by 12315 and by letter, under two numbers: counted twice, and the monthly chart
+    signalled on it.  The door says which complaint it repeats."""
+    text = "3月18日在超市购买的桶装水，打开后发现水中有黑色絮状物，要求企业退货并赔偿。"
+    first = received("TS-A", "2026-03-20T10:00:00+08:00", text=text, channel="12315")
+    letter = received("LX-7", "2026-03-21T15:30:00+08:00", text=text.replace("，", ", "), channel="letter")
+    state, _ = replay([REG, first, letter], rules)
+    [w] = [w for w in _warned(rules, state, letter) if w["type"] == "complaint_possible_duplicate"]
+    assert w["field"] == "payload.text" and "投诉编号 TS-A（12315渠道，2026-03-20 10:00 受理" in w["reason_zh"] and "相同" in w["reason_zh"]
+    assert f"事件 {first.event_id}" in w["reason_zh"] and "duplicate_of 填 TS-A" in w["reason_zh"]
+    assert not [w for w in _warned(rules, state, first) if w["type"] == "complaint_possible_duplicate"]  # (the first said nothing)
+    # a near-identical one says how alike; another complaint, or the same words weeks later, says nothing
+    near = received("LX-8", "2026-03-22T09:00:00+08:00", text=text.replace("要求企业退货并赔偿", "要求退货赔偿"))
+    other = received("LX-9", "2026-03-22T09:00:00+08:00", text="桶装水有股塑料味，喝着不舒服。")
+    late = received("LX-10", "2026-04-20T09:00:00+08:00", text=text)
+    state, _ = replay([REG, first, near, other, late], rules)
+    [w] = [w for w in _warned(rules, state, near) if w["type"] == "complaint_possible_duplicate"]
+    assert "几乎相同（相似度" in w["reason_zh"]
+    assert not [w for e in (other, late) for w in _warned(rules, state, e) if w["type"] == "complaint_possible_duplicate"]
+
+
+def test_a_complaint_number_on_file_under_another_enterprise_is_said_on_receipt(rules):
+    first = received("TS-9", "2026-03-20T10:00:00+08:00")
+    state, _ = replay([REG, first], rules)
+    misfiled = parse_event({**first.model_dump(mode="json", exclude_unset=True), "event_id": _id(), "enterprise_id": "W08"})
+    state, _ = replay([misfiled], rules, state)
+    [w] = [w for w in _warned(rules, state, misfiled, [(E, state.files[E].complaint("TS-9"))]) if w["type"] == "complaint_id_elsewhere"]
+    assert f"投诉编号 TS-9 已登记在企业 {E} 名下（事件 {first.event_id}）" in w["reason_zh"]
+
+
+def test_door_warnings_quote_the_bureau_s_local_time_and_space_ids_evenly(rules):
+    """已有办结结论属实（2026-11-05T08:00:00+00:00，…）: UTC in Chinese text; 登记在W99（…）名下 … 暂存在W06 名下."""
+    complaint = received("TS-T", "2026-11-01T10:00:00+08:00")
+    first = resolved("TS-T", "2026-11-05T16:00:00+08:00")
+    again = resolved("TS-T", "2026-11-06T09:30:00+08:00", verified=False)
+    state, _ = replay([REG, complaint, first, again], rules)
+    [w] = _warned(rules, state, again)
+    assert "已有办结结论属实（2026-11-05 16:00，事件" in w["reason_zh"] and "+00:00" not in w["reason_zh"]
+    early = resolved("TS-T", "2026-10-30T08:00:00+08:00")
+    state, _ = replay([early], rules, state)
+    said = [w["reason_zh"] for w in _warned(rules, state, early) if w["type"] == "resolved_before_received"]
+    assert said == ["办结时间 2026-10-30 08:00 早于投诉受理时间 2026-11-01 10:00，请核对"]
+    stray = resolved("TS-T", "2026-11-07T09:00:00+08:00")
+    stray = parse_event({**stray.model_dump(mode="json", exclude_unset=True), "enterprise_id": "W06"})
+    [w] = _warned(rules, state, stray, [(E, state.files[E].complaint("TS-T"))])
+    assert f"该编号的投诉登记在企业 {E} 名下（事件 {complaint.event_id}）：办结结果已暂存在企业 W06 名下等待" in w["reason_zh"]
