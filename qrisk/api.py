@@ -1524,13 +1524,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                         limit: Annotated[int, Query(ge=1, le=5000, description="newest first; at most 5,000")] = 200,
                         format: Format = "json", key: ApiKey = Security(readers)) -> Any:
         """Every complaint of the credit files a key may read, with its enterprise, town, state and
-        ``days``: from receipt to resolution, or for one still open, since receipt until now.  The filters
+        ``days``: local calendar days from the day of receipt to the day of resolution, or for one still open, to today.  The filters
         combine (all must hold), in the exports too; ``x-qrisk-total`` says how many matched before ``limit``."""
         from qrisk.registers import COMPLAINT_COLUMNS, complaint_rows, complaint_sheet
 
         start, end = _window(since, until)
         now = pipeline.clock()
-        rows = [r for r in _register_rows(key, "complaints", lambda files: complaint_rows(files, now))
+        offset = pipeline.rules.policy.utc_offset_hours
+        rows = [r for r in _register_rows(key, "complaints", lambda files: complaint_rows(files, now, offset))
                 if (state is None or r["state"] == state) and (verified is None or r["verified"] == verified)
                 and (category is None or r["category"] == category) and (channel is None or r["channel"] == channel)
                 and (enterprise_id is None or r["enterprise_id"] == enterprise_id) and (town is None or r["town"] == town)

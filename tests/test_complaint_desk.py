@@ -232,3 +232,18 @@ def test_door_warnings_quote_the_bureau_s_local_time_and_space_ids_evenly(rules)
     stray = parse_event({**stray.model_dump(mode="json", exclude_unset=True), "enterprise_id": "W06"})
     [w] = _warned(rules, state, stray, [(E, state.files[E].complaint("TS-T"))])
     assert f"该编号的投诉登记在企业 {E} 名下（事件 {complaint.event_id}）：办结结果已暂存在企业 W06 名下等待" in w["reason_zh"]
+
+
+def test_the_register_counts_calendar_days_in_the_bureau_s_time(rules):
+    """受理 03-01 17:00, 办结 03-02 09:00: a desk counts 1 day, the register said 0 (16 hours, floored)."""
+    import datetime as dt
+
+    from qrisk.registers import complaint_rows, complaint_sheet
+
+    state, _ = replay([REG, received("D1", "2026-03-01T17:00:00+08:00"), resolved("D1", "2026-03-02T09:00:00+08:00"),
+                       received("D2", "2026-03-01T23:30:00+08:00")], rules)
+    now = dt.datetime(2026, 3, 1, 17, 0, tzinfo=dt.timezone.utc)  # 03-02 01:00 in the bureau's time
+    rows = {r["complaint_id"]: r for r in complaint_rows([state.files[E].view()], now)}
+    assert (rows["D1"]["days"], rows["D2"]["days"]) == (1, 1)
+    _, _, headers = complaint_sheet(list(rows.values()), 8)
+    assert headers["days"] == "用时（自然日：受理日至办结日，办理中的至今日）"
