@@ -141,6 +141,8 @@ class ComplaintRecord(_Record):
     text: str
     product: str | None = None
     verified: bool = Field(default=False, description="属实 as the conclusion in force says (the latest-dated resolution), else as received")
+    verified_at_receipt: bool = Field(default=False, description="属实 as received (verified at receipt): with its conclusions' dates, "
+                                                                 "the spans it counted as 属实 (the credit report says them)")
     resolved_at: dt.datetime | None = Field(default=None, description="when the conclusion in force was reached (办结时间)")
     outcome: str | None = None
     resolution_event_id: str | None = Field(default=None, description="the complaint.resolved whose conclusion is in force")

@@ -155,7 +155,8 @@ price, delivery, service), which scores no 经核实投诉 points either (risk.d
 an earlier one keeps its dedup key (one alert while it rolls on); complaint.burst (快速反应): complaint_burst.k complaints
 received within complaint_burst.window_days, verified or not, alert (warnings.complaint_burst); alerts mask 消费者李明反映,
 诉求人, a relative's name, local and Chinese-numeral phone numbers and 身份证编号, and no longer 被投诉人; callers' everyday
-words of illness (肚子疼, 拉稀, 挂水, 闹肚子 …) alert, a denial after the word (腹泻没有) does not.  A
+words of illness (肚子疼, 拉稀, 挂水, 闹肚子 …) alert, a denial after the word (腹泻没有) does not; a complaint keeps
+whether it was verified at receipt (verified_at_receipt).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -1506,7 +1507,7 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
         return
     file.complaints.append(ComplaintRecord(
         complaint_id=p.complaint_id, event_id=event_key(event), received_at=event.occurred_at,
-        channel=p.channel, category=p.category, text=p.text, product=p.product, verified=p.verified,
+        channel=p.channel, category=p.category, text=p.text, product=p.product, verified=p.verified, verified_at_receipt=p.verified,
     ))
     file.counts.complaints += 1
     for signal in on_complaint(file, event.occurred_at, rules, p.category):

@@ -247,3 +247,36 @@ def test_the_register_counts_calendar_days_in_the_bureau_s_time(rules):
     assert (rows["D1"]["days"], rows["D2"]["days"]) == (1, 1)
     _, _, headers = complaint_sheet(list(rows.values()), 8)
     assert headers["days"] == "用时（自然日：受理日至办结日，办理中的至今日）"
+
+
+def test_the_credit_report_lists_product_resolution_time_spans_counted_verified_and_parked_conclusions(rules):
+    """The 投诉举报 section lacked 涉及产品 and 办结时间; a complaint 属实 at receipt found 不属实 later showed only 不属实,
+    though it weighed meanwhile; a conclusion whose complaint is not on file showed nowhere but the raw JSON."""
+    from qrisk.credit_report import build_report, render_text
+
+    events = [REG, received("R1", "2026-03-01T10:00:00+08:00", verified=True, product="饮用纯净水 18.9L"),
+              resolved("R1", "2026-03-20T16:00:00+08:00", verified=False), resolved("ZZ-404", "2026-03-22T09:00:00+08:00")]
+    state, _ = replay(events, rules)
+    report = build_report(state.files[E], rules)
+    [row] = report["complaints"]
+    assert row["product"] == "饮用纯净水 18.9L" and row["resolved_at"] == "2026-03-20 16:00"
+    assert row["verified_zh"] == "不属实（曾按属实计：2026-03-01 至 2026-03-20）"
+    [parked] = report["resolutions_waiting"]
+    assert (parked["complaint_id"], parked["verified_zh"], parked["resolved_at"]) == ("ZZ-404", "属实", "2026-03-22 09:00")
+    text = render_text(report)
+    assert "【待匹配的办结结论】（1 条）" in text and "涉及产品：饮用纯净水 18.9L" in text and "办结时间：2026-03-20 16:00" in text
+    # a file without a parked conclusion has no such section
+    state, _ = replay(events[:3], rules)
+    assert "待匹配的办结结论" not in render_text(build_report(state.files[E], rules))
+
+
+def test_the_credit_report_workbook_has_the_parked_conclusions_sheet_only_when_there_are_some(rules, tmp_path):
+    from openpyxl import load_workbook
+
+    from qrisk.credit_report import build_report, write_xlsx
+
+    state, _ = replay([REG, resolved("ZZ-404", "2026-03-22T09:00:00+08:00")], rules)
+    wb = load_workbook(write_xlsx(build_report(state.files[E], rules), tmp_path / "a.xlsx"))
+    assert "待匹配的办结结论" in wb.sheetnames and wb["待匹配的办结结论"]["B3"].value == "ZZ-404"
+    state, _ = replay([REG], rules)
+    assert "待匹配的办结结论" not in load_workbook(write_xlsx(build_report(state.files[E], rules), tmp_path / "b.xlsx")).sheetnames
