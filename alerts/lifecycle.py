@@ -864,8 +864,10 @@ _build_step = builder(AlertStep)
 
 # What an alert is about, by rule: a rectification order citing it is for this alert.  A fluctuation
 # signal names the sample it fired on too, but an order for that sample's failure does not answer a
-# drift of another item: such alerts link by their own id only.
+# drift of another item: such alerts link by their own id only — but the complaint chart's is about the
+# month's complaints, which it names.
 _SUBJECTS = {
+    "fluctuation.signal": "complaint_ids",
     "sampling.unqualified": "sample_no", "inspection.nonconforming": "inspection_id", "complaint.cluster": "complaint_ids",
     "complaint.burst": "complaint_ids",
     "complaint.illness": "complaint_id", "judgement.lab_failed_unjudged": "sample_no",
@@ -1101,6 +1103,9 @@ def evidence_zh(alert: Alert) -> str:
     elif alert.rule == "fluctuation.signal" and e.get("value") is not None and e.get("center") is not None:
         # a control-chart point (a capability signal against the legal limit has no centre line: its message says it)
         parts.append(_chart_point_zh(e))
+        if e.get("complaint_ids"):  # (the complaint chart: which complaints)
+            ids = e["complaint_ids"]
+            parts.append(f"投诉编号 {'、'.join(ids[:10])}{'等' if len(ids) > 10 else ''}")
     elif alert.rule == "complaint.cluster" and e.get("complaint_ids"):
         parts.append(f"投诉编号 {'、'.join(e['complaint_ids'][:10])}（自 {e.get('first_day', '')} 起）")
     elif alert.rule == "complaint.burst" and e.get("complaint_ids"):

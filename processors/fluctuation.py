@@ -952,9 +952,14 @@ def on_complaint(file: "CreditFile", received_at: dt.datetime, rules: "Rules", c
     if pc.n > ucl and not pc.signalled:
         pc.signalled = True
         chance = poisson_at_least(pc.n, c0)
+        # the month's complaints by name: the alert says which (its refs and evidence), not only how many
+        those = [c for c in file.complaints if c.category in policy.complaint_chart_categories
+                 and period_of(rules.local_date(c.received_at), "month") == month]
         return [{
             "chart": "c", "rule": "rule1", "scope": "enterprise", "period": month, "value": pc.n,
-            "center": c0, "lcl": lcl, "ucl": ucl, "p_at_least": chance,
+            "center": c0, "lcl": lcl, "ucl": ucl, "p_at_least": chance, "complaint_ids": [c.complaint_id for c in those],
+            "complaints": [{"complaint_id": c.complaint_id, "received_on": rules.local_date(c.received_at).isoformat(), "category": c.category,
+                            "product": c.product, "verified": c.verified} for c in those],
             "text_zh": (f"{month} 投诉 {pc.n} 件{_verified_zh(file, month, rules)}，超出控制上限 {ucl:.0f} 件（预期每月 {c0:g} 件；"
                         f"按此，一个月投诉 {pc.n} 件及以上的概率约为 {chance_zh(chance)}）"),
             "text_en": (f"{month}: {pc.n} complaints, above the upper limit of {ucl:.0f} (expected {c0:g} a month; "

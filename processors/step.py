@@ -156,7 +156,8 @@ an earlier one keeps its dedup key (one alert while it rolls on); complaint.burs
 received within complaint_burst.window_days, verified or not, alert (warnings.complaint_burst); alerts mask 消费者李明反映,
 诉求人, a relative's name, local and Chinese-numeral phone numbers and 身份证编号, and no longer 被投诉人; callers' everyday
 words of illness (肚子疼, 拉稀, 挂水, 闹肚子 …) alert, a denial after the word (腹泻没有) does not; a complaint keeps
-whether it was verified at receipt (verified_at_receipt).  A
+whether it was verified at receipt (verified_at_receipt); the complaint chart's signal names the month's complaints
+(complaint_ids, complaints).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

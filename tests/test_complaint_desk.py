@@ -280,3 +280,22 @@ def test_the_credit_report_workbook_has_the_parked_conclusions_sheet_only_when_t
     assert "待匹配的办结结论" in wb.sheetnames and wb["待匹配的办结结论"]["B3"].value == "ZZ-404"
     state, _ = replay([REG], rules)
     assert "待匹配的办结结论" not in load_workbook(write_xlsx(build_report(state.files[E], rules), tmp_path / "b.xlsx")).sheetnames
+
+
+def test_the_complaint_chart_alert_names_the_month_s_complaints(rules):
+    """The c-chart alert had refs [] and one event id: which complaints made the month's 4?"""
+    from alerts.lifecycle import evidence_zh
+    from tests.test_alerts import County, policy
+
+    month = [received(f"M{d}", f"2026-05-{d:02d}T10:00:00+08:00", category=c, product=p, text=f"第{d}号投诉：水有问题。")
+             for d, c, p in ((2, "taste_odour", "饮用纯净水"), (9, "foreign_matter", "饮用纯净水"), (20, "spoilage", "矿物质水"),
+                             (28, "taste_odour", "饮用纯净水"))]
+    _, effects = replay([REG, *month], rules)
+    [d] = decisions(effects, "fluctuation.signal")
+    assert d.evidence["complaint_ids"] == ["M2", "M9", "M20", "M28"]
+    assert [(c["complaint_id"], c["category"], c["product"], c["received_on"]) for c in d.evidence["complaints"]][2] == (
+        "M20", "spoilage", "矿物质水", "2026-05-20")
+    county = County(rules, policy())
+    county.feed(REG, *month)
+    [alert] = [a for a in county.book.alerts.values() if a.rule == "fluctuation.signal"]
+    assert alert.refs == ["M2", "M9", "M20", "M28"] and "投诉编号 M2、M9、M20、M28" in evidence_zh(alert)
