@@ -24,6 +24,9 @@ _KIND_ZH = {
     "complaint.unverified": "投诉经核查不属实",
     "complaint.illness_reported": "收到食用后不适投诉（待核实）",
     "complaint.unknown_resolved": "投诉办结记录先于受理记录到达（已暂存）",
+    "complaint.withdrawn": "投诉登记已撤回（监管部门）",
+    "complaint.withdrawal_pending": "撤回投诉登记先于投诉到达（已暂存）",
+    "complaint.resolved_withdrawn": "已撤回投诉的办结结论（存档，不计入）",
     "sampling.sample_no_conflict": "抽样编号冲突（其他检验机构）",
     "sampling.correction_unjudged": "更正报告无法判定（未采用）",
     "rectification.overdue_withdrawn": "整改逾期标记撤销（按期完成，记录晚到）",
@@ -80,6 +83,9 @@ _KIND_EN = {
     "complaint.unverified": "complaint found unfounded",
     "complaint.illness_reported": "complaint of illness received (not yet verified)",
     "complaint.unknown_resolved": "complaint resolution before its complaint (kept)",
+    "complaint.withdrawn": "complaint withdrawn by the bureau",
+    "complaint.withdrawal_pending": "complaint withdrawal before its complaint (kept)",
+    "complaint.resolved_withdrawn": "conclusion on a withdrawn complaint (kept, not counted)",
     "sampling.sample_no_conflict": "sample number reused by another lab",
     "sampling.correction_unjudged": "corrected report cannot be judged (not adopted)",
     "rectification.overdue_withdrawn": "overdue mark withdrawn (completed in time, recorded late)",
@@ -97,7 +103,8 @@ _KIND_EN = {
 _SAYS_ITSELF = frozenset({"sampling.retest_inadmissible", "sampling.overturned", "sampling.corrected", "sampling.repeated_report", "sampling.retracted",
                           "sampling.sample_no_conflict", "sampling.report_outdated", "sampling.correction_unjudged",
                           "judgement.lab_failed_unjudged",
-                          "rectification.overdue_withdrawn", "complaint.repeated", "complaint.unknown_resolved"})
+                          "rectification.overdue_withdrawn", "complaint.repeated", "complaint.unknown_resolved", "complaint.withdrawn",
+                          "complaint.withdrawal_pending", "complaint.resolved_withdrawn"})
 
 
 def title_zh(kind: str) -> str:

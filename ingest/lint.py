@@ -14,7 +14,8 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from schemas.events import (CampaignActivityEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, EnforcementDecidedEvent,
+from schemas.events import (CampaignActivityEvent, ComplaintReceivedEvent, ComplaintResolvedEvent, ComplaintWithdrawnEvent,
+                            EnforcementDecidedEvent,
                             EnforcementRevokedEvent, Envelope, InspectionCompletedEvent, InterviewHeldEvent, SamplingResultEvent,
                             SamplingRetractedEvent, TestItem)
 from schemas.policy import Policy
@@ -40,6 +41,8 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
     sampling = isinstance(event, SamplingResultEvent)
     if isinstance(event, (ComplaintReceivedEvent, ComplaintResolvedEvent)):
         return _complaint_warnings(event, file, elsewhere, policy or Policy())
+    if isinstance(event, ComplaintWithdrawnEvent):
+        return _withdrawal_warnings(event, file)
     if isinstance(event, SamplingRetractedEvent):
         return _retraction_warnings(event, file)
     if isinstance(event, (InspectionCompletedEvent, InterviewHeldEvent)):
@@ -249,6 +252,28 @@ def _elsewhere_zh(elsewhere: Sequence[tuple[str, Any]]) -> tuple[str, str]:
     return f"企业 {ids} 名下（事件 {events}）", en
 
 
+def _withdrawal_warnings(event: ComplaintWithdrawnEvent, file: Any) -> list[dict[str, Any]]:
+    """A withdrawal of a complaint number with no complaint on file under the enterprise: kept, applied when the complaint
+    comes (processors.step._complaint_withdrawn); the bureau hears it, in case the number or the enterprise is wrong."""
+    p = event.payload
+    if file is not None and (file.complaint(p.complaint_id) is not None or file.withdrawn_complaint(p.complaint_id) is not None):
+        return []
+    return [_warning("payload.complaint_id", "withdrawal_pending",
+                     f"no complaint {p.complaint_id} is on file under {event.enterprise_id}: the withdrawal is kept and applies to the "
+                     f"complaint when it comes; check the complaint number and the enterprise id",
+                     f"企业 {event.enterprise_id} 名下尚无投诉编号 {p.complaint_id} 的受理记录：撤回已登记，该投诉到达时即按撤回处理；"
+                     f"请核对投诉编号和企业编号")]
+
+
+def _withdrawn_said(event: ComplaintReceivedEvent | ComplaintResolvedEvent, gone: Any, policy: Policy) -> dict[str, Any]:
+    w = gone.withdrawn
+    what, what_en = ("本次报送未计入", "this one is not counted") if isinstance(event, ComplaintReceivedEvent) else \
+        ("办结结论存入该投诉的办理记录，不计入", "the conclusion is kept in its history, not counted")
+    return _warning("payload.complaint_id", "complaint_withdrawn",
+                    f"complaint {event.payload.complaint_id} was withdrawn under {event.enterprise_id} ({w.reason}, event {w.event_id}): {what_en}",
+                    f"投诉编号 {event.payload.complaint_id} 已于 {_local(w.withdrawn_at, policy)} 由{w.by}撤回（原因：{w.reason}；事件 {w.event_id}）：{what}")
+
+
 def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, file: Any,
                         elsewhere: Sequence[tuple[str, Any]] = (), policy: Policy | None = None) -> list[dict[str, Any]]:
     """A complaint sent again, a resolution before (or without) its complaint — or under another enterprise
@@ -259,6 +284,9 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
     p = event.payload
     record = file.complaint(p.complaint_id) if file is not None else None
     me = str(event.event_id)
+    gone = file.withdrawn_complaint(p.complaint_id) if file is not None and record is None else None
+    if gone is not None and gone.withdrawn is not None:
+        return [_withdrawn_said(event, gone, policy)]
     if isinstance(event, ComplaintReceivedEvent):
         out: list[dict[str, Any]] = []
         if file is None or file.profile is None:
@@ -326,7 +354,7 @@ def _possible_duplicates(event: ComplaintReceivedEvent, file: Any, policy: Polic
     out: list[dict[str, Any]] = []
     me = next((i for i, c in enumerate(file.complaints) if c.event_id == str(event.event_id)), len(file.complaints))
     for c in file.complaints[:me]:  # (those on file before it: the one it repeats came first)
-        if c.complaint_id == p.complaint_id or abs(c.received_at - event.occurred_at) > span or getattr(c, "withdrawn_at", None):
+        if c.complaint_id == p.complaint_id or abs(c.received_at - event.occurred_at) > span:
             continue
         theirs = _plain_text(c.text)
         if not mine or not theirs:

@@ -266,7 +266,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             if file.profile.campaign_tier != rs.tier_cited or rs.tier_event_id is None:
                 rs.tier_event_id, rs.tier_cited = eid, file.profile.campaign_tier
         changed |= SCORE_INPUTS
-    complaint = et in ("complaint.received", "complaint.resolved")
+    complaint = et in ("complaint.received", "complaint.resolved", "complaint.withdrawn")
     if not effects:
         return changed | (_complaint_chart_points(file, rules) if complaint else 0)
     pol = rules.policy.risk
@@ -337,8 +337,9 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
                 continue  # (a price or service complaint found 属实 says nothing of the food's risk)
             _add(rs.entries, (eff.occurred_at, "complaint_verified", float(dyn.complaint_verified.points), eff.event_id, eff.data["complaint_id"]))
             changed |= SCORE_INPUTS
-        elif k == "complaint.unverified":
-            # found untrue after all: its points go (whichever event applied the resolution)
+        elif k in ("complaint.unverified", "complaint.withdrawn"):
+            # found untrue after all, or withdrawn (filed under the wrong enterprise, or twice): its points go (whichever event
+            # applied the resolution)
             cid = eff.data["complaint_id"]
             kept = [e for e in rs.entries if not (e[1] == "complaint_verified" and e[4] == cid)]
             if len(kept) != len(rs.entries):

@@ -451,12 +451,16 @@ def complaint_unfounded_resolved(file: "CreditFile", eff: "Effect", rules: "Rule
     on = (record.resolved_at + in_hours(rules.policy.utc_offset_hours)).date().isoformat() \
         if record is not None and record.resolved_at is not None else ""
     found = f"经核查，投诉编号 {cid} 不属实" + (f"（{on} 办结）" if on else "")
+    illness_zh, why_en = "食用后不适投诉预警所依据的事实不成立", "was found unfounded"
+    if eff.kind == "complaint.withdrawn":  # (the bureau withdrew it: filed under the wrong enterprise, or twice)
+        found = f"投诉编号 {cid} 已由{eff.data.get('by', '监管部门')}撤回（原因：{eff.data.get('reason', '')}）"
+        illness_zh, why_en = "食用后不适投诉预警所依据的投诉不再计入", "was withdrawn"
     out: list[dict[str, Any]] = []
     for key, d in _latest(file, "complaint.illness", "complaint.cluster", "complaint.burst").items():
         if d.rule == "complaint.illness" and d.evidence.get("complaint_id") == cid:
             out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
-                        "note_zh": f"{found}，食用后不适投诉预警所依据的事实不成立，预警自动关闭",
-                        "note_en": f"complaint {cid} was found unfounded: the illness complaint alert has no ground; closed",
+                        "note_zh": f"{found}，{illness_zh}，预警自动关闭",
+                        "note_en": f"complaint {cid} {why_en}: the illness complaint alert has no ground; closed",
                         "evidence": {"event_ids": [eff.event_id], "complaint_id": cid}})
         elif d.rule == "complaint.cluster" and cid in d.evidence.get("complaint_ids", []):
             k = int(d.evidence.get("k") or 0)
@@ -465,7 +469,7 @@ def complaint_unfounded_resolved(file: "CreditFile", eff: "Effect", rules: "Rule
                 out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
                             "note_zh": f"{found}，{d.evidence.get('window_days')} 天内经核实属实的投诉剩 {len(still)} 件，不足 {k} 件，"
                                        "投诉聚集预警自动关闭",
-                            "note_en": f"complaint {cid} was found unfounded: {len(still)} verified complaints remain, fewer than {k}; closed",
+                            "note_en": f"complaint {cid} {why_en}: {len(still)} verified complaints remain, fewer than {k}; closed",
                             "evidence": {"event_ids": [eff.event_id], "complaint_id": cid, "complaint_ids": still, "k": k}})
         elif d.rule == "complaint.burst" and cid in d.evidence.get("complaint_ids", []):
             k = int(d.evidence.get("k") or 0)
@@ -474,9 +478,9 @@ def complaint_unfounded_resolved(file: "CreditFile", eff: "Effect", rules: "Rule
                      and (r.verified or r.resolved_at is None)]
             if len(still) < k:
                 out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
-                            "note_zh": f"{found}，{d.evidence.get('window_days')} 天内收到的投诉中未经核查否定的剩 {len(still)} 件，不足 {k} 件，"
+                            "note_zh": f"{found}，{d.evidence.get('window_days')} 天内收到的投诉中计入且未经核查否定的剩 {len(still)} 件，不足 {k} 件，"
                                        "投诉集中预警自动关闭",
-                            "note_en": f"complaint {cid} was found unfounded: {len(still)} complaints of the burst stand, fewer than {k}; closed",
+                            "note_en": f"complaint {cid} {why_en}: {len(still)} complaints of the burst stand, fewer than {k}; closed",
                             "evidence": {"event_ids": [eff.event_id], "complaint_id": cid, "complaint_ids": still, "k": k}})
     return out
 
@@ -598,6 +602,15 @@ def withdrawn_resolved(enterprise_id: str, d: dict[str, Any], event_id: str, pol
     ids = [c for c in d.get("complaint_ids") or [] if c]
     month = period_zh(d["period"]) if d.get("period") else "该月"
     listed = f"（投诉编号 {'、'.join(ids[:10])}{'等' if len(ids) > 10 else ''}）" if ids else ""
+    if d.get("withdrawn_complaint"):
+        # (a complaint withdrawn — filed under the wrong enterprise, or twice — left the month under the limit)
+        return {
+            "rule": "fluctuation.signal", "dedup_key": _fluctuation_key(enterprise_id, d), "enterprise_id": enterprise_id,
+            "note_zh": f"{d.get('text_zh', '')}：该月投诉数信号不再计入风险分，预警自动关闭",
+            "note_en": f"{d.get('text_en', '')}: the complaint chart's signal is withdrawn; closed",
+            "evidence": {"event_ids": [event_id], "chart": d.get("chart"), "period": d.get("period"), "complaint_ids": ids,
+                         "withdrawn_complaint": d["withdrawn_complaint"]},
+        }
     return {
         "rule": "fluctuation.signal", "dedup_key": _fluctuation_key(enterprise_id, d), "enterprise_id": enterprise_id,
         "note_zh": f"经核查投诉均不属实，信号撤销：{month}投诉 {len(ids)} 件{listed}均不属实，该月投诉数信号不再计入风险分，预警自动关闭",

@@ -1514,7 +1514,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     @app.get("/v1/complaints", summary="The county's complaints (投诉举报台账), newest first (supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))
-    def list_complaints(state: Annotated[Literal["open", "resolved"] | None, Query(description="open: 办理中 (no complaint.resolved yet)")] = None,
+    def list_complaints(state: Annotated[Literal["open", "resolved", "withdrawn"] | None,
+                                         Query(description="open: 办理中 (no complaint.resolved yet); withdrawn: 已撤回 (complaint.withdrawn)")] = None,
                         verified: bool | None = None,
                         category: Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"] | None = None,
                         channel: Literal["12315", "hotline", "online", "letter", "visit", "other"] | None = None,

@@ -74,6 +74,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
 SECTIONS = ("contributions", "grade_history", "samples", "complaints", "resolutions_waiting", "inspections", "rectifications", "enforcements",
             "interviews", "series", "warnings", "campaign")
 """The report's tables in the order the text and the workbook lay them out."""
+ASIDE_ZH = {"complaints": "另有已撤回的投诉 {n} 件"}
+"""A section's rows that do not count, said in its heading (default: 另有重复或被取代的记录 n 条)."""
 WHEN_ANY = frozenset({"resolutions_waiting"})
 """Sections laid out only when they have rows (most files have none: an empty table on every report is noise)."""
 SECTION_ZH = {
@@ -392,7 +394,8 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
                 + (f"，合格率 {100 * file.pass_rate:.1f}%" if file.pass_rate is not None else "")
                 + (f"；其中 {file.counts.samples_unconfirmed} 批次检验报告结论为合格、系统按标准复核判定不合格，按检验报告计为合格，"
                    "待与检验机构核实" if file.counts.samples_unconfirmed else "")),
-        ("投诉", f"{file.counts.complaints} 件，经核实 {file.counts.complaints_verified} 件"),
+        ("投诉", f"{file.counts.complaints} 件，经核实 {file.counts.complaints_verified} 件"
+                 + (f"；另有已撤回 {len(file.complaints_withdrawn)} 件（企业填错或重复登记），不计入" if file.complaints_withdrawn else "")),
         ("现场检查", f"{file.counts.inspections} 次，不符合 {file.counts.inspections_nonconforming} 次"),
         ("整改", f"未结 {file.counts.rectifications_open} 项，逾期 {file.counts.rectifications_overdue} 项"),
         # (a revoked decision is out of the count: its fine too, said apart)
@@ -447,6 +450,19 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
          "event_id": c.event_id, "resolution_event_id": c.resolution_event_id or ""}
         for c in sorted(file.complaints, key=lambda c: c.received_at, reverse=True)
     ]
+    for c in sorted(file.complaints_withdrawn, key=lambda c: c.received_at, reverse=True):
+        # kept on the file with why, counted nowhere (complaint.withdrawn)
+        w = c.withdrawn
+        said = (f"已撤回（{_local(w.withdrawn_at, off, with_time=False)} {w.by}：{w.reason}"
+                + (f"；与投诉编号 {w.duplicate_of} 重复" if w.duplicate_of else "") + f"；事件 {w.event_id}），不计入") if w else "已撤回，不计入"
+        complaints.append({
+            "received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),
+            "category_zh": COMPLAINT_ZH.get(c.category, c.category), "product": c.product or "", "text": mask_personal_info(c.text),
+            "verified": c.verified, "verified_zh": said, "resolved_at": _local(c.resolved_at, off),
+            "outcome": mask_personal_info(c.outcome or "") + _earlier_conclusions(c, off), "superseded": True, "withdrawn": True,
+            "resolutions": [{"resolved_at": _local(r.resolved_at, off), "verified": r.verified, "outcome": mask_personal_info(r.outcome),
+                             "event_id": r.event_id, "in_force": r.event_id == c.resolution_event_id} for r in c.resolutions],
+            "event_id": c.event_id, "resolution_event_id": c.resolution_event_id or ""})
     waiting = [
         {"resolved_at": _local(r.resolved_at, off), "complaint_id": cid, "verified_zh": "属实" if r.verified else "不属实",
          "outcome": mask_personal_info(r.outcome), "event_id": r.event_id,
@@ -739,7 +755,7 @@ def render_text(report: dict[str, Any]) -> str:
             # an inspection or interview sent again is one, its other records kept beside it
             aside = sum(1 for r in rows if r.get("superseded"))
             lines += ["", f"【{SECTION_ZH[section]}】（{COUNT_ZH[section].format(n=len(rows) - aside)}"
-                          + (f"，另有重复或被取代的记录 {aside} 条" if aside else "") + "）"]
+                          + (f"，{ASIDE_ZH.get(section, '另有重复或被取代的记录 {n} 条').format(n=aside)}" if aside else "") + "）"]
         if not rows:
             lines.append("  （无）")
             continue

@@ -23,7 +23,7 @@ from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH
 from qrisk.credit_report import FINDING_ZH, KIND_ZH
 from qrisk.sheets import local_time, time_header
 
-COMPLAINT_STATE_ZH = {"open": "办理中", "resolved": "已办结"}
+COMPLAINT_STATE_ZH = {"open": "办理中", "resolved": "已办结", "withdrawn": "已撤回"}
 
 COMPLAINT_COLUMNS = ["complaint_id", "enterprise_id", "enterprise_name", "town", "received_at", "channel", "channel_zh", "category",
                      "category_zh", "product", "verified", "verified_zh", "state", "state_zh", "resolved_at", "days", "outcome", "text",
@@ -57,10 +57,13 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
     rows = []
     for f in files:
         profile = f.get("profile") or {}
-        for c in f.get("complaints") or []:
+        # (one the bureau withdrew — filed under the wrong enterprise, or twice — is listed, marked, with why)
+        for c in [*(f.get("complaints") or []), *(f.get("complaints_withdrawn") or [])]:
             received = _instant(c["received_at"])
             resolved = c.get("resolved_at")
-            until = _instant(resolved) if resolved else now
+            withdrawn = c.get("withdrawn")
+            until = _instant(resolved) if resolved else _instant(withdrawn["withdrawn_at"]) if withdrawn else now
+            state = "withdrawn" if withdrawn else "resolved" if resolved else "open"
             rows.append({
                 "complaint_id": c["complaint_id"], "enterprise_id": f["enterprise_id"], "enterprise_name": profile.get("name"),
                 "town": profile.get("town"), "received_at": _iso(received), "channel": c["channel"],
@@ -69,7 +72,7 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
                 "verified": bool(c.get("verified")),
                 # (as the credit report says it: not yet concluded is 核查中, not 不属实)
                 "verified_zh": "属实" if c.get("verified") else ("不属实" if resolved else "核查中"),
-                "state": "resolved" if resolved else "open", "state_zh": COMPLAINT_STATE_ZH["resolved" if resolved else "open"],
+                "state": state, "state_zh": COMPLAINT_STATE_ZH[state] + (f"（{withdrawn['reason']}）" if withdrawn else ""),
                 "resolved_at": _iso(resolved), "days": max(0, (until.astimezone(zone).date() - received.astimezone(zone).date()).days),
                 # (the bureau's account of its handling names the complainant as often as the complaint does)
                 "outcome": mask_personal_info(c.get("outcome") or ""),
