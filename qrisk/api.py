@@ -1446,7 +1446,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         with pipeline.lock:
             return build([{"enterprise_id": f.enterprise_id,
                            "profile": {"name": f.profile.name, "town": f.profile.town} if f.profile else {},
-                           section: f.samples if section == "samples" else [r.model_dump(mode="json") for r in getattr(f, section)]}
+                           section: f.samples if section == "samples" else [r.model_dump(mode="json") for r in getattr(f, section)],
+                           # (the complaints the bureau withdrew: listed, marked)
+                           **({"complaints_withdrawn": [r.model_dump(mode="json") for r in f.complaints_withdrawn]}
+                              if section == "complaints" else {})}
                           for f in pipeline.state.files.values() if key.sees_town(f.profile.town if f.profile else None)])
 
     def _window(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:

@@ -152,3 +152,31 @@ def test_the_register_lists_a_withdrawn_complaint_as_such(rules):
     state, _ = replay([REG, received("TS-9", "2026-03-20T10:00:00+08:00"), withdrawn("TS-9")], rules)
     [row] = complaint_rows([state.files[E].view()], dt.datetime(2026, 4, 1, tzinfo=dt.timezone.utc))
     assert (row["state"], row["days"]) == ("withdrawn", 8) and row["state_zh"] == f"已撤回（{REASON}）"
+
+
+def test_over_http_the_bureau_withdraws_a_complaint_and_the_register_says_so(tmp_path):
+    import httpx
+
+    from tests.conftest import Server
+
+    server = Server(tmp_path / "data").start()
+    try:
+        _, bureau_key = KeyStore(server.data_dir / "keys.json").create("bureau", "bureau-1")
+        _, channel_key = KeyStore(server.data_dir / "keys.json").create("complaint", "hotline-1")
+        complaint = golden("complaint.received")
+        complaint["payload"]["complaint_id"] = "TS-HTTP-1"
+        assert server.post("/v1/events", json=[golden("enterprise.registered"), complaint]).status_code == 200
+        back = golden("complaint.withdrawn")
+        back["payload"]["complaint_id"] = "TS-HTTP-1"
+
+        def post(token):
+            return httpx.post(server.url + "/v1/events", json=back, headers={"authorization": f"Bearer {token}"}, timeout=30)
+
+        refused = post(channel_key)
+        assert refused.status_code == 403 and "投诉渠道不能撤回" in refused.text
+        assert post(bureau_key).status_code == 200
+        rows = server.get("/v1/complaints?state=withdrawn").json()
+        assert [(r["complaint_id"], r["state_zh"]) for r in rows] == [("TS-HTTP-1", f"已撤回（{back['payload']['reason']}）")]
+        assert server.get("/v1/enterprises/E-330110-001").json()["counts"]["complaints"] == 0
+    finally:
+        server.stop()
