@@ -350,6 +350,8 @@ def _possible_duplicates(event: ComplaintReceivedEvent, file: Any, policy: Polic
         return []
     p = event.payload
     mine = _plain_text(p.text)
+    if len(mine) < rule.min_chars:
+        return []  # (a short complaint said alike by two consumers is no sign of one complaint)
     span = dt.timedelta(days=rule.within_days)
     out: list[dict[str, Any]] = []
     me = next((i for i, c in enumerate(file.complaints) if c.event_id == str(event.event_id)), len(file.complaints))
@@ -357,7 +359,7 @@ def _possible_duplicates(event: ComplaintReceivedEvent, file: Any, policy: Polic
         if c.complaint_id == p.complaint_id or abs(c.received_at - event.occurred_at) > span:
             continue
         theirs = _plain_text(c.text)
-        if not mine or not theirs:
+        if len(theirs) < rule.min_chars:
             continue
         alike = 1.0 if mine == theirs else difflib.SequenceMatcher(None, mine, theirs, autojunk=False).ratio()
         if alike < rule.min_similarity:

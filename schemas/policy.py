@@ -55,7 +55,10 @@ class ComplaintDuplicatesPolicy(_Strict):
     within_days: int = Field(default=7, ge=0, le=90, description="a complaint received within this many days of another of the same "
                                                                  "enterprise under another number … (0: not checked)")
     min_similarity: float = Field(default=0.9, gt=0, le=1, description="… whose text is this alike (difflib's ratio, after spaces "
-                                                                       "and punctuation are set aside; 1: the same) is said to repeat it")
+                                                                       "and punctuation are set aside; 1: the same) is said to repeat it …")
+    min_chars: int = Field(default=20, ge=1, le=4000, description="… when the texts hold at least this many characters (spaces and "
+                                                                  "punctuation aside): 桶装水有异味 said by two consumers in a week is no "
+                                                                  "sign of one complaint; a caller's account of what, when and where is")
 
 
 class RetestPolicy(_Strict):

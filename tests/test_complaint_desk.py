@@ -299,3 +299,9 @@ def test_the_complaint_chart_alert_names_the_month_s_complaints(rules):
     county.feed(REG, *month)
     [alert] = [a for a in county.book.alerts.values() if a.rule == "fluctuation.signal"]
     assert alert.refs == ["M2", "M9", "M20", "M28"] and "投诉编号 M2、M9、M20、M28" in evidence_zh(alert)
+
+
+def test_two_short_complaints_alike_are_no_sign_of_one(rules):
+    a, b = received("Q1", "2026-03-20T10:00:00+08:00", text="桶装水有异味。"), received("Q2", "2026-03-21T10:00:00+08:00", text="桶装水有异味。")
+    state, _ = replay([REG, a, b], rules)
+    assert not [w for w in _warned(rules, state, b) if w["type"] == "complaint_possible_duplicate"]
