@@ -149,7 +149,7 @@ def test_complaints():
     evs = events(rows)
     received = [e for e in evs if e.event_type == "complaint.received"]
     assert [(e.enterprise_id, e.payload.channel, e.payload.category, e.payload.verified) for e in received] == [
-        ("W07", "12315", "foreign_matter", False), ("W07", "online", "taste_odour", False),
+        ("W07", "12315", "foreign_matter", True), ("W07", "online", "taste_odour", True),
         ("W07", "hotline", "taste_odour", False), ("P05", "12315", "spoilage", False),
     ]
     # a concluded row (核查结果 属实 / 不属实) is also its conclusion, right after it; a blank one is 核查中
