@@ -546,9 +546,11 @@ class ComplaintReceived(Model):
     verified: StrictBool = Field(
         default=False,
         description="属实 at receipt: true when the complaint was already substantiated (核实属实) when received.  A verified "
-                    "complaint counts at once toward a complaint cluster (complaint_cluster: k = 3 verified within 30 days by "
-                    "default) and the risk grade (verified complaints); false: it counts once complaint.resolved says verified.  "
-                    "Every complaint, verified or not, counts in the complaints-per-month control chart")
+                    "complaint of a quality category (not other: price, delivery, service) counts at once toward a complaint "
+                    "cluster (complaint_cluster: k = 3 verified within 30 days by default) and the risk grade (verified "
+                    "complaints); false: it counts once complaint.resolved says verified.  Every complaint of a quality category, "
+                    "verified or not, counts in the complaints-per-month control chart and toward a burst of complaints "
+                    "(complaint_burst: 3 within 7 days by default, 快速反应)")
 
 
 class ComplaintResolved(Model):
