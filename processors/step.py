@@ -151,16 +151,17 @@ it (its supervisor: 已通知 分管局长); 34: the alert fold acts on what the
 acceptance of a rectification reversed puts the alerts it verified or closed back to rectifying (整改中), telling their
 receivers as a reopening does, an earlier-dated verification arriving late moves no alert, and an interview record sent
 again or outdated adds no step; a move hands an escalated alert over without a notice to those its escalation told; 35: a
-rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts; 36: a
-投诉聚集 is any complaint_cluster.window_days window holding the complaint just verified, whatever order they were verified in, of complaint_cluster.categories (not other:
-price, delivery, service), which scores no 经核实投诉 points either (risk.dynamic.complaint_verified.categories), and a cluster sharing a complaint with
-an earlier one keeps its dedup key (one alert while it rolls on); complaint.burst (快速反应): complaint_burst.k complaints
-received within complaint_burst.window_days, verified or not, alert (warnings.complaint_burst); alerts mask 消费者李明反映,
-诉求人, a relative's name, local and Chinese-numeral phone numbers and 身份证编号, and no longer 被投诉人; callers' everyday
-words of illness (肚子疼, 拉稀, 挂水, 闹肚子 …) alert, a denial after the word (腹泻没有) does not; a complaint keeps
-whether it was verified at receipt (verified_at_receipt); the complaint chart's signal names the month's complaints
-(complaint_ids, complaints); complaint.withdrawn (撤回投诉登记): the bureau takes a complaint off the file (complaints_withdrawn,
-marked, counted nowhere: counts, chart — a signal it alone carried is withdrawn —, score, clusters, bursts, its alerts close).  A
+rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts;
+36: a 投诉聚集 is any complaint_cluster.window_days window holding the complaint just verified, whatever order they were
+verified in, of complaint_cluster.categories (not other: price, delivery, service), which scores no 经核实投诉 points
+either (risk.dynamic.complaint_verified.categories), and a cluster sharing a complaint with an earlier one keeps its
+dedup key (one alert while it rolls on); complaint.burst (快速反应): complaint_burst.k complaints received within
+complaint_burst.window_days, verified or not, alert (warnings.complaint_burst); alerts mask 消费者李明反映, 诉求人, a relative's
+name, local and Chinese-numeral phone numbers and 身份证编号, and no longer 被投诉人; callers' everyday words of illness (肚子疼,
+拉稀, 挂水, 闹肚子 …) alert, a denial after the word (腹泻没有) does not; a complaint keeps whether it was verified at receipt
+(verified_at_receipt); the complaint chart's signal names the month's complaints (complaint_ids, complaints);
+complaint.withdrawn (撤回投诉登记): the bureau takes a complaint off the file (complaints_withdrawn, marked, counted
+nowhere: counts, chart — a signal it alone carried is withdrawn —, score, clusters, bursts, its alerts close).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
