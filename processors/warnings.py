@@ -671,9 +671,11 @@ def _burst(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision |
     fields = {"count": len(records), "k": d.get("k"), "window_days": d.get("window_days"), "first_day": listed[0]["received_on"],
               "last_day": listed[-1]["received_on"], "verified": verified, "products": "、".join(products) or "未写明产品",
               "verified_zh": f"其中 {verified} 件已核实属实、{len(records) - verified} 件尚未核实" if verified else "均尚未核实",
-              "complaints": "；".join(f"{c['complaint_id']}（{c['received_on']}，{c['category_zh']}，{c['product'] or '未写明产品'}）" for c in listed),
+              # (the message names ten; the evidence every one)
+              "complaints": "；".join(f"{c['complaint_id']}（{c['received_on']}，{c['category_zh']}，{c['product'] or '未写明产品'}）"
+                                     for c in listed[:10]) + (f"；等共 {len(listed)} 件" if len(listed) > 10 else ""),
               "complaints_en": "; ".join(f"{c['complaint_id']} ({c['received_on']}, {c['category']}, {c['product'] or 'no product named'})"
-                                         for c in listed)}
+                                         for c in listed[:10]) + (f"; {len(listed)} in all" if len(listed) > 10 else "")}
     evidence = {"event_ids": [c.event_id for c in records] + ([eff.event_id] if eff.event_id not in {c.event_id for c in records} else []),
                 "complaint_ids": [c.complaint_id for c in records], "complaints": listed, "products": products, "count": len(records),
                 "verified": verified, "k": d.get("k"), "window_days": d.get("window_days"), "first_day": fields["first_day"],
