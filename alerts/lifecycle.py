@@ -868,9 +868,12 @@ _build_step = builder(AlertStep)
 
 # What an alert is about, by rule: a rectification order citing it is for this alert.  A fluctuation
 # signal names the sample it fired on too, but an order for that sample's failure does not answer a
-# drift of another item: such alerts link by their own id only.
+# drift of another item: such alerts link by their own id only — but the complaint chart's is about the
+# month's complaints, which it names.
 _SUBJECTS = {
+    "fluctuation.signal": "complaint_ids",
     "sampling.unqualified": "sample_no", "inspection.nonconforming": "inspection_id", "complaint.cluster": "complaint_ids",
+    "complaint.burst": "complaint_ids",
     "complaint.illness": "complaint_id", "judgement.lab_failed_unjudged": "sample_no",
     "rectification.overdue": "rectification_id", "rectification.rejected": "rectification_id",
     "enforcement.decided": "decision_no", "interview.follow_up_overdue": "interview_id",
@@ -1104,8 +1107,13 @@ def evidence_zh(alert: Alert) -> str:
     elif alert.rule == "fluctuation.signal" and e.get("value") is not None and e.get("center") is not None:
         # a control-chart point (a capability signal against the legal limit has no centre line: its message says it)
         parts.append(_chart_point_zh(e))
+        if e.get("complaint_ids"):  # (the complaint chart: which complaints)
+            ids = e["complaint_ids"]
+            parts.append(f"投诉编号 {'、'.join(ids[:10])}{'等' if len(ids) > 10 else ''}")
     elif alert.rule == "complaint.cluster" and e.get("complaint_ids"):
         parts.append(f"投诉编号 {'、'.join(e['complaint_ids'][:10])}（自 {e.get('first_day', '')} 起）")
+    elif alert.rule == "complaint.burst" and e.get("complaint_ids"):
+        parts.append(f"投诉编号 {'、'.join(e['complaint_ids'][:10])}（{e.get('first_day', '')} 至 {e.get('last_day', '')} 收到）")
     elif alert.rule == "complaint.illness" and e.get("complaint_id"):
         parts.append(f"投诉编号 {e['complaint_id']}（{e.get('received_on', '')} 收到）")
     elif alert.rule in ("rectification.overdue", "rectification.rejected") and e.get("rectification_id"):

@@ -11,6 +11,7 @@ _KIND_ZH = {
     "fluctuation.signal": "质量波动",
     "fluctuation.signal_withdrawn": "投诉数信号撤销（投诉均不属实）",
     "complaint.cluster": "投诉聚集",
+    "complaint.burst": "投诉集中（快速反应）",
     "inspection.nonconforming": "现场检查发现问题",
     "rectification.overdue": "整改逾期",
     "rectification.rejected": "整改复查未通过",
@@ -23,6 +24,9 @@ _KIND_ZH = {
     "complaint.unverified": "投诉经核查不属实",
     "complaint.illness_reported": "收到食用后不适投诉（待核实）",
     "complaint.unknown_resolved": "投诉办结记录先于受理记录到达（已暂存）",
+    "complaint.withdrawn": "投诉登记已撤回（监管部门）",
+    "complaint.withdrawal_pending": "撤回投诉登记先于投诉到达（已暂存）",
+    "complaint.resolved_withdrawn": "已撤回投诉的办结结论（存档，不计入）",
     "sampling.sample_no_conflict": "抽样编号冲突（其他检验机构）",
     "sampling.correction_unjudged": "更正报告无法判定（未采用）",
     "rectification.overdue_withdrawn": "整改逾期标记撤销（按期完成，记录晚到）",
@@ -40,6 +44,7 @@ RULE_ZH = {
     "fluctuation.signal": "质量波动",
     "risk.grade_worsened": "风险等级上升",
     "complaint.cluster": "投诉聚集",
+    "complaint.burst": "投诉集中（快速反应）",
     "complaint.illness": "食用后不适投诉",
     "rectification.overdue": "整改逾期",
     "data.missing": "检查或抽检逾期未开展",
@@ -65,6 +70,7 @@ _KIND_EN = {
     "fluctuation.signal": "quality fluctuation",
     "fluctuation.signal_withdrawn": "complaint-chart signal withdrawn (complaints unfounded)",
     "complaint.cluster": "cluster of verified complaints",
+    "complaint.burst": "burst of complaints (not yet all verified)",
     "inspection.nonconforming": "inspection findings",
     "rectification.overdue": "rectification overdue",
     "rectification.rejected": "rectification rejected at verification",
@@ -77,6 +83,9 @@ _KIND_EN = {
     "complaint.unverified": "complaint found unfounded",
     "complaint.illness_reported": "complaint of illness received (not yet verified)",
     "complaint.unknown_resolved": "complaint resolution before its complaint (kept)",
+    "complaint.withdrawn": "complaint withdrawn by the bureau",
+    "complaint.withdrawal_pending": "complaint withdrawal before its complaint (kept)",
+    "complaint.resolved_withdrawn": "conclusion on a withdrawn complaint (kept, not counted)",
     "sampling.sample_no_conflict": "sample number reused by another lab",
     "sampling.correction_unjudged": "corrected report cannot be judged (not adopted)",
     "rectification.overdue_withdrawn": "overdue mark withdrawn (completed in time, recorded late)",
@@ -94,7 +103,8 @@ _KIND_EN = {
 _SAYS_ITSELF = frozenset({"sampling.retest_inadmissible", "sampling.overturned", "sampling.corrected", "sampling.repeated_report", "sampling.retracted",
                           "sampling.sample_no_conflict", "sampling.report_outdated", "sampling.correction_unjudged",
                           "judgement.lab_failed_unjudged",
-                          "rectification.overdue_withdrawn", "complaint.repeated", "complaint.unknown_resolved"})
+                          "rectification.overdue_withdrawn", "complaint.repeated", "complaint.unknown_resolved", "complaint.withdrawn",
+                          "complaint.withdrawal_pending", "complaint.resolved_withdrawn"})
 
 
 def title_zh(kind: str) -> str:
@@ -141,6 +151,9 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
         return f"{who}：抽样编号 {d.get('sample_no', '')} 的项目 {'、'.join(d.get('items', []))} 系统判定与检验机构结论不一致，请核对。"
     if k == "complaint.cluster":
         return f"{who}：{d.get('window_days')} 天内经核实的投诉达 {len(d.get('complaint_ids', []))} 件（阈值 {d.get('k')} 件）。请立即对企业开展现场检查，排查同批次产品，必要时开展监督抽检。"
+    if k == "complaint.burst":
+        return (f"{who}：{d.get('window_days')} 天内收到质量投诉 {len(d.get('complaint_ids', []))} 件（{'、'.join(d.get('complaint_ids', []))}；"
+                f"阈值 {d.get('k')} 件），尚未全部核实。请立即组织核查，必要时先行采取控制措施。")
     if k == "inspection.nonconforming":
         serious = d.get("serious_findings") or []
         extra = f"，严重/主要问题条款 {'、'.join(serious)}" if serious else ""

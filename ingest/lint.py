@@ -8,13 +8,16 @@ same one the fold judges with (a lab integrator reads it at ``GET /v1/catalogue`
 """
 from __future__ import annotations
 
+import datetime as dt
+import difflib
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from schemas.events import (CampaignActivityEvent, CampaignRetractedEvent, CampaignTrainingEvent, ComplaintReceivedEvent,
-                            ComplaintResolvedEvent, EnforcementDecidedEvent, EnforcementRevokedEvent, Envelope, InspectionCompletedEvent,
-                            InterviewHeldEvent, SamplingResultEvent, SamplingRetractedEvent, TestItem)
+                            ComplaintResolvedEvent, ComplaintWithdrawnEvent, EnforcementDecidedEvent, EnforcementRevokedEvent, Envelope,
+                            InspectionCompletedEvent, InterviewHeldEvent, SamplingResultEvent, SamplingRetractedEvent, TestItem)
+from schemas.policy import Policy
 from schemas.standards import Catalogue, UnitTable
 
 
@@ -26,16 +29,19 @@ def unregistered_warning(enterprise_id: str) -> dict[str, Any]:
 
 
 def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
-                      elsewhere: Sequence[tuple[str, Any]] = ()) -> list[dict[str, Any]]:
+                      elsewhere: Sequence[tuple[str, Any]] = (), policy: Policy | None = None) -> list[dict[str, Any]]:
     """What ``POST /v1/events`` and ``qrisk import`` answer for an event the embedded pipeline accepted,
     given the enterprise's credit file as the fold left it (None: no file yet) and the reports of its sample
-    number on file under other enterprises (``elsewhere``: (enterprise id, record)).  One function for both
-    ways in, so that a lab reads the same warning however it sent the result."""
+    number (or the complaints of its complaint number) on file under other enterprises (``elsewhere``: (enterprise
+    id, record)).  One function for both ways in, so that a lab reads the same warning however it sent the result.
+    ``policy``: the bureau's (its local time, which the Chinese text quotes; what makes two complaints alike)."""
     profile = file.profile if file is not None else None
     category = profile.category if profile is not None else None
     sampling = isinstance(event, SamplingResultEvent)
     if isinstance(event, (ComplaintReceivedEvent, ComplaintResolvedEvent)):
-        return _complaint_warnings(event, file, elsewhere)
+        return _complaint_warnings(event, file, elsewhere, policy or Policy())
+    if isinstance(event, ComplaintWithdrawnEvent):
+        return _withdrawal_warnings(event, file)
     if isinstance(event, SamplingRetractedEvent):
         return _retraction_warnings(event, file)
     if isinstance(event, CampaignRetractedEvent):
@@ -192,7 +198,12 @@ def _record_resent(event: InspectionCompletedEvent | InterviewHeldEvent, file: A
                      f"{what_zh} {no} 已在档（事件 {other}）：{zh}")]
 
 
-def _resolution_warnings(event: ComplaintResolvedEvent, record: Any) -> list[dict[str, Any]]:
+def _local(moment: dt.datetime, policy: Policy) -> str:
+    """A time as the bureau reads it in Chinese text: its local wall time, to the minute (the English keeps ISO UTC)."""
+    return (moment.astimezone(dt.timezone.utc) + dt.timedelta(hours=policy.utc_offset_hours)).strftime("%Y-%m-%d %H:%M")
+
+
+def _resolution_warnings(event: ComplaintResolvedEvent, record: Any, policy: Policy) -> list[dict[str, Any]]:
     """A second conclusion on a complaint (``processors.step._resolve``): the same again, a revised one, or one dated
     before the conclusion in force that arrived after it."""
     me = str(event.event_id)
@@ -200,7 +211,7 @@ def _resolution_warnings(event: ComplaintResolvedEvent, record: Any) -> list[dic
     resolutions = list(getattr(record, "resolutions", None) or [])
     mine = next((r for r in resolutions if r.event_id == me), None)
     others = [r for r in resolutions if r.event_id != me]
-    said = lambda r: (f"{'属实' if r.verified else '不属实'}（{r.resolved_at.isoformat()}，事件 {r.event_id}）",  # noqa: E731
+    said = lambda r: (f"{'属实' if r.verified else '不属实'}（{_local(r.resolved_at, policy)}，事件 {r.event_id}）",  # noqa: E731
                       f"{'verified' if r.verified else 'unfounded'} ({r.resolved_at.isoformat()}, event {r.event_id})")
     if mine is None:
         return [_warning("payload.complaint_id", "complaint_resolution_on_file",
@@ -297,14 +308,49 @@ def _campaign_retraction_warnings(event: CampaignRetractedEvent, file: Any) -> l
                      f"企业 {event.enterprise_id} 名下尚无事件 {target} 的提档升级记录：撤销已登记，该记录到达时即按撤销处理；请核对事件编号和企业编号")]
 
 
+def _elsewhere_zh(elsewhere: Sequence[tuple[str, Any]]) -> tuple[str, str]:
+    """The enterprises a complaint number is on file under: 企业 W07、W08 名下（事件 …、…）, and in English."""
+    ids = "、".join(dict.fromkeys(eid for eid, _ in elsewhere))
+    events = "、".join(dict.fromkeys(str(_field(r, "event_id")) for _, r in elsewhere))
+    en = ", ".join(dict.fromkeys(f"{eid} (event {_field(r, 'event_id')})" for eid, r in elsewhere))
+    return f"企业 {ids} 名下（事件 {events}）", en
+
+
+def _withdrawal_warnings(event: ComplaintWithdrawnEvent, file: Any) -> list[dict[str, Any]]:
+    """A withdrawal of a complaint number with no complaint on file under the enterprise: kept, applied when the complaint
+    comes (processors.step._complaint_withdrawn); the bureau hears it, in case the number or the enterprise is wrong."""
+    p = event.payload
+    if file is not None and (file.complaint(p.complaint_id) is not None or file.withdrawn_complaint(p.complaint_id) is not None):
+        return []
+    return [_warning("payload.complaint_id", "withdrawal_pending",
+                     f"no complaint {p.complaint_id} is on file under {event.enterprise_id}: the withdrawal is kept and applies to the "
+                     f"complaint when it comes; check the complaint number and the enterprise id",
+                     f"企业 {event.enterprise_id} 名下尚无投诉编号 {p.complaint_id} 的受理记录：撤回已登记，该投诉到达时即按撤回处理；"
+                     f"请核对投诉编号和企业编号")]
+
+
+def _withdrawn_said(event: ComplaintReceivedEvent | ComplaintResolvedEvent, gone: Any, policy: Policy) -> dict[str, Any]:
+    w = gone.withdrawn
+    what, what_en = ("本次报送未计入", "this one is not counted") if isinstance(event, ComplaintReceivedEvent) else \
+        ("办结结论存入该投诉的办理记录，不计入", "the conclusion is kept in its history, not counted")
+    return _warning("payload.complaint_id", "complaint_withdrawn",
+                    f"complaint {event.payload.complaint_id} was withdrawn under {event.enterprise_id} ({w.reason}, event {w.event_id}): {what_en}",
+                    f"投诉编号 {event.payload.complaint_id} 已于 {_local(w.withdrawn_at, policy)} 由{w.by}撤回（原因：{w.reason}；事件 {w.event_id}）：{what}")
+
+
 def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, file: Any,
-                        elsewhere: Sequence[tuple[str, Any]] = ()) -> list[dict[str, Any]]:
+                        elsewhere: Sequence[tuple[str, Any]] = (), policy: Policy | None = None) -> list[dict[str, Any]]:
     """A complaint sent again, a resolution before (or without) its complaint — or under another enterprise
     than the complaint's (``elsewhere``: (enterprise id, complaint) on other files) — a complaint about an
-    enterprise nobody registered: kept, and the hotline hears it."""
+    enterprise nobody registered, a complaint number on file under another enterprise, a complaint that reads as
+    another one of the enterprise under another number: kept, and the hotline hears it."""
+    policy = policy or Policy()
     p = event.payload
     record = file.complaint(p.complaint_id) if file is not None else None
     me = str(event.event_id)
+    gone = file.withdrawn_complaint(p.complaint_id) if file is not None and record is None else None
+    if gone is not None and gone.withdrawn is not None:
+        return [_withdrawn_said(event, gone, policy)]
     if isinstance(event, ComplaintReceivedEvent):
         out: list[dict[str, Any]] = []
         if file is None or file.profile is None:
@@ -320,25 +366,77 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
                                 f"投诉编号 {p.complaint_id} 已受理（事件 {record.event_id}）："
                                 + ("本次内容相同，按重复报送处理，不重复计数" if same else
                                    "本次内容不同，未重复计数；核查结论请以 complaint.resolved 报送，如为另一投诉请更正投诉编号")))
+        elif elsewhere:
+            # one complaint number, one complaint: filed under two enterprises, one of them is the wrong one, and each counts it
+            where, where_en = _elsewhere_zh(elsewhere)
+            out.append(_warning("enterprise_id", "complaint_id_elsewhere",
+                                f"complaint {p.complaint_id} is on file under {where_en} too: a complaint number names one complaint, so "
+                                f"one of them names the wrong enterprise; both are kept and counted where they were sent — ask the bureau "
+                                f"to withdraw the one filed under the wrong enterprise (complaint.withdrawn)",
+                                f"投诉编号 {p.complaint_id} 已登记在{where}：投诉编号唯一，其中一处的企业可能填错。两处均已登记并计入各自企业；"
+                                f"请核实企业编号，登记错的请监管部门撤回（complaint.withdrawn）"))
+        if record is not None and record.event_id == me:
+            out += _possible_duplicates(event, file, policy)
         return out
     if record is None and elsewhere:
-        where = "、".join(dict.fromkeys(f"{eid}（事件 {_field(r, 'event_id')}）" for eid, r in elsewhere))
-        where_en = ", ".join(dict.fromkeys(f"{eid} (event {_field(r, 'event_id')})" for eid, r in elsewhere))
+        where, where_en = _elsewhere_zh(elsewhere)
         return [_warning("enterprise_id", "complaint_id_elsewhere",
                          f"no complaint {p.complaint_id} is on file for {event.enterprise_id}, but one is under {where_en}: the resolution "
                          f"is kept under {event.enterprise_id} and waits there; if the enterprise id is wrong, send the resolution again "
                          f"under the complaint's enterprise (a new event_id)",
-                         f"企业 {event.enterprise_id} 尚无投诉编号 {p.complaint_id} 的受理记录，该编号的投诉登记在{where}名下：办结结果已暂存在"
-                         f"{event.enterprise_id} 名下等待；如企业编号填错，请以新的 event_id 在该投诉所属企业名下重新报送办结结果")]
+                         f"企业 {event.enterprise_id} 尚无投诉编号 {p.complaint_id} 的受理记录，该编号的投诉登记在{where}：办结结果已暂存在"
+                         f"企业 {event.enterprise_id} 名下等待；如企业编号填错，请以新的 event_id 在该投诉所属企业名下重新报送办结结果")]
     if record is None:
         return [_warning("payload.complaint_id", "complaint_not_on_file",
                          f"no complaint {p.complaint_id} is on file for {event.enterprise_id}: the resolution is kept and takes effect when it comes",
                          f"企业 {event.enterprise_id} 尚无投诉编号 {p.complaint_id} 的受理记录：办结结果已暂存，收到该投诉后生效；请核对投诉编号和企业编号")]
-    out = _resolution_warnings(event, record)
+    out = _resolution_warnings(event, record, policy)
     if event.occurred_at < record.received_at:
         out.append(_warning("occurred_at", "resolved_before_received",
                             f"resolved at {event.occurred_at.isoformat()}, before the complaint was received ({record.received_at.isoformat()}): check the dates",
-                            f"办结时间 {event.occurred_at.isoformat()} 早于投诉受理时间 {record.received_at.isoformat()}，请核对"))
+                            f"办结时间 {_local(event.occurred_at, policy)} 早于投诉受理时间 {_local(record.received_at, policy)}，请核对"))
+    return out
+
+
+_NOT_WORDS = str.maketrans("", "", " \t\r\n，,。.；;：:！!？?、“”\"'‘’（）()【】[]…-—～~")
+
+
+def _plain_text(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).translate(_NOT_WORDS)
+
+
+def _possible_duplicates(event: ComplaintReceivedEvent, file: Any, policy: Policy) -> list[dict[str, Any]]:
+    """One complaint sent through two channels (12315 and 来信, a day apart, the same words) under two numbers: counted
+    twice, on the chart and in a 投诉集中 or a 投诉聚集.  The sender hears which complaint this one repeats: a complaint
+    number is the channel's, so only the bureau can tell, and withdraw the repeat (complaint.withdrawn)."""
+    rule = policy.complaint_duplicates
+    if rule.within_days <= 0 or file is None:
+        return []
+    p = event.payload
+    mine = _plain_text(p.text)
+    if len(mine) < rule.min_chars:
+        return []  # (a short complaint said alike by two consumers is no sign of one complaint)
+    span = dt.timedelta(days=rule.within_days)
+    out: list[dict[str, Any]] = []
+    me = next((i for i, c in enumerate(file.complaints) if c.event_id == str(event.event_id)), len(file.complaints))
+    for c in file.complaints[:me]:  # (those on file before it: the one it repeats came first)
+        if c.complaint_id == p.complaint_id or abs(c.received_at - event.occurred_at) > span:
+            continue
+        theirs = _plain_text(c.text)
+        if len(theirs) < rule.min_chars:
+            continue
+        alike = 1.0 if mine == theirs else difflib.SequenceMatcher(None, mine, theirs, autojunk=False).ratio()
+        if alike < rule.min_similarity:
+            continue
+        how, how_en = ("相同", "the same") if alike == 1.0 else (f"几乎相同（相似度 {alike:.0%}）", f"nearly the same ({alike:.0%} alike)")
+        channel = {"12315": "12315", "hotline": "热线", "online": "网络", "letter": "来信", "visit": "来访", "other": "其他"}.get(c.channel, c.channel)
+        out.append(_warning("payload.text", "complaint_possible_duplicate",
+                            f"the text is {how_en} as complaint {c.complaint_id}'s ({c.channel}, received {c.received_at.isoformat()}, event "
+                            f"{c.event_id}) of the same enterprise: perhaps one complaint sent through two channels; both are counted — if "
+                            f"it is a repeat, ask the bureau to withdraw it (complaint.withdrawn, duplicate_of {c.complaint_id})",
+                            f"投诉内容与同一企业的投诉编号 {c.complaint_id}（{channel}渠道，{_local(c.received_at, policy)} 受理，事件 {c.event_id}）"
+                            f"{how}：可能是同一投诉经不同渠道重复登记。两件均已计入；如属重复，请监管部门撤回本件"
+                            f"（complaint.withdrawn，duplicate_of 填 {c.complaint_id}）"))
     return out
 
 

@@ -39,6 +39,10 @@ Announcements print the failed item as one cell, 不合格项目‖检验结果�
 ``split: {不合格项目‖检验结果‖标准值: [不合格项目, 检验结果, 标准值]}`` reads such a column (its
 header and cells spelt with ‖, ∥, || or ｜｜) as the columns it stands for.
 
+A row may give further events: ``also:`` lists them, each with its ``event_type``, ``event_id``, ``fields`` and, optionally,
+``when: {column: 核查结果, in: [属实, 不属实]}`` (only rows whose cell is one of these give it) and ``source`` — a 12315
+export's concluded row is the complaint and its conclusion (``complaint.received``, then ``complaint.resolved``).
+
 Sampling announcements list one row per failed item: ``group_by: [抽样编号]`` merges the
 rows of one sample into one event, ``items:`` maps each row to a test item.  Rows of a
 group must agree on every other field.
@@ -190,12 +194,52 @@ class EventIdSpec(_Strict):
     namespace: str | None = Field(default=None, description="default: the mapping's name")
 
 
+MappedType = Literal["inspection.completed", "sampling.result", "sampling.retracted", "complaint.received", "complaint.resolved",
+                     "complaint.withdrawn",
+                     "rectification.ordered", "rectification.completed", "rectification.verified",
+                     "enterprise.registered", "enforcement.decided", "interview.held"]
+
+
+class WhenSpec(_Strict):
+    """A row gives the event only when a column's cell (spaces aside, NFKC) is one of ``in``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    column: str
+    values: list[str] = Field(alias="in", min_length=1)
+
+    def holds(self, row: dict[str, str]) -> bool:
+        return _nfkc(row.get(self.column) or "").strip() in {_nfkc(v).strip() for v in self.values}
+
+
+class AlsoSpec(_Strict):
+    """A second event from the same row (a 12315 export's row is the complaint and, once concluded, its conclusion:
+    ``complaint.received`` and ``complaint.resolved``), when ``when`` holds; ``source`` is the mapping's unless given."""
+
+    event_type: MappedType
+    when: WhenSpec | None = None
+    source: dict[str, str] | None = None
+    event_id: EventIdSpec
+    fields: dict[str, FieldSpec]
+
+    @model_validator(mode="after")
+    def _targets(self) -> "AlsoSpec":
+        _check_targets(self.fields)
+        return self
+
+
+def _check_targets(fields: dict[str, FieldSpec]) -> None:
+    for target in ("enterprise_id", "occurred_at"):
+        if target not in fields:
+            raise ValueError(f"fields must map {target}")
+    bad = [t for t in fields if t not in ("enterprise_id", "occurred_at") and not t.startswith("payload.")]
+    if bad:
+        raise ValueError(f"field targets are enterprise_id, occurred_at or payload.<field>; not {', '.join(bad)}")
+
+
 class Mapping(_Strict):
     name: str = Field(min_length=1, max_length=100)
     description: str = ""
-    event_type: Literal["inspection.completed", "sampling.result", "sampling.retracted", "complaint.received", "complaint.resolved",
-                        "rectification.ordered", "rectification.completed", "rectification.verified",
-                        "enterprise.registered", "enforcement.decided", "interview.held"]
+    event_type: MappedType
     encoding: str = "utf-8-sig"
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     timezone: str = Field(default="+08:00", pattern=r"^[+-]\d{2}:\d{2}$")
@@ -207,20 +251,18 @@ class Mapping(_Strict):
     split: dict[str, list[str]] = Field(
         default_factory=dict,
         description="a column whose cells join several values with ‖ (or ∥, ||, ｜｜) → the columns they stand for")
+    also: list[AlsoSpec] = Field(default_factory=list, description="more events from the same row (not with group_by)")
     base_dir: Path | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
     def _targets(self) -> "Mapping":
-        for target in ("enterprise_id", "occurred_at"):
-            if target not in self.fields:
-                raise ValueError(f"fields must map {target}")
-        bad = [t for t in self.fields if t not in ("enterprise_id", "occurred_at") and not t.startswith("payload.")]
-        if bad:
-            raise ValueError(f"field targets are enterprise_id, occurred_at or payload.<field>; not {', '.join(bad)}")
+        _check_targets(self.fields)
         if self.items is not None and self.event_type != "sampling.result":
             raise ValueError("items: only for event_type sampling.result")
         if self.group_by and self.items is None:
             raise ValueError("group_by needs items: (one test item per row)")
+        if self.also and self.group_by:
+            raise ValueError("also: one row's further events, not for rows grouped by group_by")
         return self
 
     @property
@@ -235,7 +277,8 @@ class Mapping(_Strict):
         have = set(header)
         for combined in self.combined_columns(header).values():
             have.update(self.split[combined])
-        missing = [c for c in list(self.event_id.key) + list(self.group_by or []) if c not in have]
+        missing = [c for c in list(self.event_id.key) + list(self.group_by or []) + [k for a in self.also for k in a.event_id.key]
+                   + [a.when.column for a in self.also if a.when is not None] if c not in have]
         for spec in _specs(self):
             if spec.template is not None:
                 if not any(all(c in have for c in _template_columns(t)) for t in spec.templates):
@@ -260,7 +303,7 @@ def _joined(name: str) -> str:
 
 def _specs(mapping: Mapping) -> Iterator[FieldSpec]:
     """Every field spec of the mapping, its ``otherwise`` fallbacks included."""
-    for spec in list(mapping.fields.values()) + list((mapping.items or {}).values()):
+    for spec in list(mapping.fields.values()) + list((mapping.items or {}).values()) + [f for a in mapping.also for f in a.fields.values()]:
         while spec is not None:
             yield spec
             spec = spec.otherwise
@@ -551,24 +594,26 @@ def _set(doc: dict[str, Any], dotted: str, value: Any) -> None:
     doc[parts[-1]] = value
 
 
-def event_id(mapping: Mapping, row: dict[str, str]) -> str:
-    values = [row.get(c, "").strip() for c in mapping.event_id.key]
+def event_id(mapping: Mapping, row: dict[str, str], also: AlsoSpec | None = None) -> str:
+    spec, event_type = (also.event_id, also.event_type) if also is not None else (mapping.event_id, mapping.event_type)
+    values = [row.get(c, "").strip() for c in spec.key]
     if any(v == "" for v in values):
-        empty = [c for c, v in zip(mapping.event_id.key, values) if not v]
+        empty = [c for c, v in zip(spec.key, values) if not v]
         raise MappingError(f"event id: key column(s) {', '.join(empty)} empty", f"事件编号：键列 {'、'.join(empty)} 为空", "event_id", empty[0])
-    namespace = mapping.event_id.namespace or mapping.name
-    return str(uuid.uuid5(IMPORT_NAMESPACE, "\x1f".join([namespace, mapping.event_type, *values])))
+    namespace = spec.namespace or mapping.name
+    return str(uuid.uuid5(IMPORT_NAMESPACE, "\x1f".join([namespace, event_type, *values])))
 
 
-def map_row(row: dict[str, str], mapping: Mapping) -> dict[str, Any]:
-    """One row → one event document (envelope + payload), or MappingError."""
+def map_row(row: dict[str, str], mapping: Mapping, also: AlsoSpec | None = None) -> dict[str, Any]:
+    """One row → one event document (envelope + payload), or MappingError; ``also``: the row's further event of that spec."""
     row = split_cells(row, mapping)
     doc: dict[str, Any] = {
-        "event_id": event_id(mapping, row), "event_type": mapping.event_type, "schema_version": SCHEMA_VERSION,
-        "source": dict(mapping.source), "payload": {},
+        "event_id": event_id(mapping, row, also), "event_type": also.event_type if also is not None else mapping.event_type,
+        "schema_version": SCHEMA_VERSION,
+        "source": dict(also.source if also is not None and also.source is not None else mapping.source), "payload": {},
     }
     notes: list[str] = []
-    for target, spec in mapping.fields.items():
+    for target, spec in (also.fields if also is not None else mapping.fields).items():
         present, value, column = _field(row, target, spec, mapping)
         if present:
             _set(doc, target, value)
@@ -577,9 +622,21 @@ def map_row(row: dict[str, str], mapping: Mapping) -> dict[str, Any]:
     if notes:
         remarks = doc["payload"].get("remarks")
         doc["payload"]["remarks"] = "；".join(([remarks] if remarks else []) + notes)
-    if mapping.items is not None:
+    if mapping.items is not None and also is None:
         doc["payload"]["items"] = [map_item(row, mapping)]
     return doc
+
+
+def map_rows(row: dict[str, str], mapping: Mapping) -> list[dict[str, Any] | MappingError]:
+    """One row → its event, then each ``also`` event whose ``when`` holds (a row that does not map gives its error only)."""
+    out: list[dict[str, Any] | MappingError] = [map_row(row, mapping)]
+    for also in mapping.also:
+        if also.when is None or also.when.holds(split_cells(row, mapping)):
+            try:
+                out.append(map_row(row, mapping, also))
+            except MappingError as exc:
+                out.append(exc)
+    return out
 
 
 def split_cells(row: dict[str, str], mapping: Mapping) -> dict[str, str]:
@@ -646,7 +703,7 @@ def read_mapped(path: str | Path, mapping: Mapping) -> Iterator[tuple[str, bytes
                 if mapping.group_by:
                     rows.append((reader.line_num, clean))
                 else:
-                    yield _one(path, reader.line_num, header, clean, mapping)
+                    yield from _one(path, reader.line_num, header, clean, mapping)
         except UnicodeDecodeError as exc:
             raise _not_encoded(path, mapping, exc) from exc
     if mapping.group_by:
@@ -658,13 +715,15 @@ def _not_encoded(path: Path, mapping: Mapping, exc: UnicodeDecodeError) -> Mappi
                         f"{path} 不是 {mapping.encoding} 编码的文本（如按 GBK 保存）；请在映射中设置 encoding（如 gb18030）")
 
 
-def _one(path: Path, line: int, header: list[str], row: dict[str, str], mapping: Mapping) -> tuple[str, bytes, Any]:
+def _one(path: Path, line: int, header: list[str], row: dict[str, str], mapping: Mapping) -> Iterator[tuple[str, bytes, Any]]:
     position = f"{path.name}:{line}"
     raw = _row_bytes(header, row, mapping.delimiter)
     try:
-        return position, raw, map_row(row, mapping)
+        docs = map_rows(row, mapping)
     except MappingError as exc:
-        return position, raw, exc
+        docs = [exc]
+    for doc in docs:
+        yield position, raw, doc
 
 
 def _groups(path: Path, header: list[str], rows: list[tuple[int, dict[str, str]]], mapping: Mapping) -> Iterator[tuple[str, bytes, Any]]:

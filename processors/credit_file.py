@@ -146,12 +146,27 @@ class ComplaintRecord(_Record):
     text: str
     product: str | None = None
     verified: bool = Field(default=False, description="属实 as the conclusion in force says (the latest-dated resolution), else as received")
+    verified_at_receipt: bool = Field(default=False, description="属实 as received (verified at receipt): with its conclusions' dates, "
+                                                                 "the spans it counted as 属实 (the credit report says them)")
     resolved_at: dt.datetime | None = Field(default=None, description="when the conclusion in force was reached (办结时间)")
     outcome: str | None = None
     resolution_event_id: str | None = Field(default=None, description="the complaint.resolved whose conclusion is in force")
     resolutions: list[ComplaintResolution] = Field(
         default_factory=list, description="every conclusion received (核查结论), in the order they arrived: the latest-dated is in force "
                                           "(at equal times the later arrived); earlier ones stay as the complaint's history")
+    withdrawn: ComplaintWithdrawal | None = Field(default=None, description="the bureau withdrew it (complaint.withdrawn): kept on file, "
+                                                                            "counted nowhere (CreditFile.complaints_withdrawn)")
+
+
+class ComplaintWithdrawal(_Record):
+    """A ``complaint.withdrawn`` (撤回投诉登记): on a withdrawn complaint's record, or in ``CreditFile.withdrawals_waiting``
+    until its complaint comes."""
+    event_id: str
+    complaint_id: str
+    withdrawn_at: dt.datetime
+    reason: str
+    by: str = Field(description="who withdrew it, as the event's source names it (its name, else its id)")
+    duplicate_of: str | None = Field(default=None, description="the complaint of the same enterprise it repeats, when that is why")
 
 
 RecordSupersededAs = Literal["repeated", "corrected", "outdated"]
@@ -299,7 +314,12 @@ class CreditFile(_Record):
     last_event_at: dt.datetime | None = Field(default=None, description="latest event time seen: the file's own clock")
     events: int = 0
     samples: list[SampleRecord] = Field(default_factory=list)
-    complaints: list[ComplaintRecord] = Field(default_factory=list)
+    complaints: list[ComplaintRecord] = Field(default_factory=list, description="the complaints that count (not withdrawn)")
+    complaints_withdrawn: list[ComplaintRecord] = Field(
+        default_factory=list, description="complaints the bureau withdrew (complaint.withdrawn: filed under the wrong enterprise, or "
+                                          "registered twice): on file with why, out of every count, chart, score and alert")
+    withdrawals_waiting: dict[str, ComplaintWithdrawal] = Field(
+        default_factory=dict, description="complaint id -> a withdrawal received before its complaint (applied when it comes)")
     inspections: list[InspectionRecord] = Field(default_factory=list)
     rectifications: list[RectificationRecord] = Field(default_factory=list)
     enforcements: list[EnforcementRecord] = Field(default_factory=list, description="行政处罚决定")
@@ -328,7 +348,11 @@ class CreditFile(_Record):
         return None if judged == 0 else self.counts.samples_passed / judged
 
     def complaint(self, complaint_id: str) -> ComplaintRecord | None:
+        """The complaint that counts (one withdrawn is ``withdrawn_complaint``)."""
         return next((c for c in reversed(self.complaints) if c.complaint_id == complaint_id), None)
+
+    def withdrawn_complaint(self, complaint_id: str) -> ComplaintRecord | None:
+        return next((c for c in reversed(self.complaints_withdrawn) if c.complaint_id == complaint_id), None)
 
     def inspection(self, inspection_id: str) -> InspectionRecord | None:
         """The record of the inspection that counts (a repeat, an outdated or a corrected one aside)."""

@@ -925,6 +925,29 @@ def complaints_unfounded(file: "CreditFile", received_at: dt.datetime, rules: "R
             "text_en": f"{month}: all {len(those)} complaints were found unfounded; the complaint chart's signal no longer counts"}
 
 
+def complaint_uncharted(file: "CreditFile", record: Any, rules: "Rules") -> dict[str, Any] | None:
+    """A complaint withdrawn (``complaint.withdrawn``, already out of ``file.complaints``) leaves its month's count; a
+    signal the month no longer carries over the limit is withdrawn — its data, else None (and a later complaint may
+    signal again).  A month whose remaining complaints were all found 不属实 is ``complaints_unfounded``'s."""
+    policy = rules.policy.spc
+    if record.category not in policy.complaint_chart_categories:
+        return None
+    month = period_of(rules.local_date(record.received_at), "month")
+    pc = file.fluctuation.complaints.get(month)
+    if pc is None or pc.n <= 0:
+        return None
+    pc.n -= 1
+    _, ucl = c_limits(policy.complaints_per_month)
+    if not pc.signalled or pc.n > ucl:
+        return complaints_unfounded(file, record.received_at, rules) if pc.signalled else None
+    pc.signalled = False
+    those = [c.complaint_id for c in file.complaints if c.category in policy.complaint_chart_categories
+             and period_of(rules.local_date(c.received_at), "month") == month]
+    return {"chart": "c", "scope": "enterprise", "period": month, "complaint_ids": those, "withdrawn_complaint": record.complaint_id,
+            "text_zh": f"投诉编号 {record.complaint_id} 已撤回，{period_zh(month)}投诉剩 {pc.n} 件，未超出控制上限 {ucl:.0f} 件，信号撤销",
+            "text_en": f"{month}: complaint {record.complaint_id} was withdrawn; {pc.n} complaints, not above the limit of {ucl:.0f}"}
+
+
 def _verified_zh(file: "CreditFile", month: str, rules: "Rules") -> str:
     """How many of the month's charted complaints are substantiated so far: a chart of complaints not yet looked
     into must say so (the signal is withdrawn if all are found 不属实)."""
@@ -952,9 +975,14 @@ def on_complaint(file: "CreditFile", received_at: dt.datetime, rules: "Rules", c
     if pc.n > ucl and not pc.signalled:
         pc.signalled = True
         chance = poisson_at_least(pc.n, c0)
+        # the month's complaints by name: the alert says which (its refs and evidence), not only how many
+        those = [c for c in file.complaints if c.category in policy.complaint_chart_categories
+                 and period_of(rules.local_date(c.received_at), "month") == month]
         return [{
             "chart": "c", "rule": "rule1", "scope": "enterprise", "period": month, "value": pc.n,
-            "center": c0, "lcl": lcl, "ucl": ucl, "p_at_least": chance,
+            "center": c0, "lcl": lcl, "ucl": ucl, "p_at_least": chance, "complaint_ids": [c.complaint_id for c in those],
+            "complaints": [{"complaint_id": c.complaint_id, "received_on": rules.local_date(c.received_at).isoformat(), "category": c.category,
+                            "product": c.product, "verified": c.verified} for c in those],
             "text_zh": (f"{month} 投诉 {pc.n} 件{_verified_zh(file, month, rules)}，超出控制上限 {ucl:.0f} 件（预期每月 {c0:g} 件；"
                         f"按此，一个月投诉 {pc.n} 件及以上的概率约为 {chance_zh(chance)}）"),
             "text_en": (f"{month}: {pc.n} complaints, above the upper limit of {ucl:.0f} (expected {c0:g} a month; "

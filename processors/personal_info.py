@@ -9,15 +9,17 @@ Masked as Chinese systems show such numbers (138****5678, 330106********1234), s
 that the caller left a number and the bureau can find it in the complaint record.
 
 Addresses are not recognised (free text without a form to match); what is matched is listed below: ID card
-numbers (also written in groups), mobile and landline numbers, e-mail addresses, QQ numbers and WeChat ids, and a
-name the caller gives after the forms below.
+numbers (also written in groups, or after 身份证编号), mobile and landline numbers (a local one without its area code
+after 电话/座机/联系; numbers dictated in Chinese numerals, 一三八…), e-mail addresses, QQ numbers and WeChat ids, and a
+name the caller gives, or the hotline writes, after the forms below (消费者李明反映, 诉求人：王小明, 我老婆叫张丽丽).
 """
 from __future__ import annotations
 
 import re
 
 # a number a product or a record is known by, not a person: 批号 202603251234567 is no ID card, 批次 138… no phone
-_PRODUCT_NUMBER = re.compile(r"(批号|批次|编号|条码|生产日期|日期|单号|订单)[:：]?\s*[A-Za-z0-9-]*$")
+# (身份证编号 is an ID card's number all the same)
+_PRODUCT_NUMBER = re.compile(r"(批号|批次|(?<!身份证)(?<!证件)编号|条码|生产日期|日期|单号|订单)[:：]?\s*[A-Za-z0-9-]*$")
 # an 18-digit ID card number (the last may be X), or an old 15-digit one; not inside a longer run of digits or letters
 _ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
 # the same written in groups (3301 0619 9001 0112 34, 330106-19900101-1234): read before the phone numbers, whose
@@ -31,12 +33,27 @@ _WECHAT = re.compile(r"((?:微信号?\s*[:：]?|(?<![A-Za-z0-9])(?:[Vv][Xx]|[Ww]
 _MOBILE = re.compile(r"(?<!\d)((?:\+?86[- ]?)?1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
 # a landline: area code 0xx / 0xxx (in brackets or not), then 7 or 8 digits
 _LANDLINE = re.compile(r"(?<![\d-])[(（]?(0\d{2,3})[)）]?[- ]?(\d{3,4})[- ]?(\d{4})(?![\d-])")
+# a local number without its area code (87654321, 8765432) is a number like any other: only after the words that
+# say it is a telephone's (联系电话：87654321, 座机 8765432) — a bare run of eight digits is as often a batch or a date
+_LOCAL_NUMBER = re.compile(r"((?:电话|座机|固话|联系方式|联系)(?:号码|号)?(?:是|为)?\s*[:：]?\s*)(\d{3,4})[- ]?(\d{4})(?![\d-])")
+# a number written in Chinese numerals (电话一三八一二三四五六七八), as callers dictate them to the hotline
+_CHINESE_DIGITS = str.maketrans("〇零一二三四五六七八九幺", "001234567891")
+_CHINESE_RUN = re.compile(r"[〇零一二三四五六七八九幺]{7,18}")
 _FULLWIDTH_DIGITS = {0xFF10 + d: 0x30 + d for d in range(10)}
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 # a name the caller gives: 我叫王小明, 我是王小明, 姓名：王小明, 联系人 王先生, 投诉人张三丰反映, and the outcome's 已回电王小明
 # (the surname stays, as 王**)
-_NAME = re.compile(r"(我叫\s*|我是\s*|回电\s*|致电\s*|我的名字是\s*|本人姓名[:：]?\s*|姓名[:：]?\s*|联系人[:：]?\s*|投诉人[:：]?\s*|来电人[:：]?\s*|举报人[:：]?\s*|本人(?=[\u4e00-\u9fff]{2,3}[，,。；;：:\s]))"
-                   r"([\u4e00-\u9fff])([\u4e00-\u9fff]{1,3}?)(?=[，,。；;：:\s（(]|先生|女士|$|电话|手机|身份证|住|反映|投诉|举报|来电|称|说|表示)")
+# (被投诉人 is the enterprise complained of: 被投诉人：清源水厂 is no one's name); a relative the caller names (我老婆叫张丽丽,
+# 请联系我爸爸王大锤), the 12315 form's 诉求人 and its usual 消费者李明反映 / 已答复消费者王小明 too
+_RELATIVES = "爸爸|妈妈|父亲|母亲|老婆|老公|爱人|丈夫|妻子|儿子|女儿|孩子|家人|爷爷|奶奶|外婆|外公|姐姐|哥哥|弟弟|妹妹"
+_NAME = re.compile(r"(我叫\s*|我是\s*|回电\s*|致电\s*|答复\s*|告知\s*|消费者\s*|(?:名叫|他叫|她叫|(?<![\u4e00-\u9fff])叫)\s*|我的?(?:" + _RELATIVES + r")(?:名叫|叫|是)?\s*|我的名字是\s*|本人姓名[:：]?\s*"
+                   r"|姓名[:：]?\s*|联系人[:：]?\s*|(?<!被)投诉人[:：]?\s*|诉求人[:：]?\s*|来电人[:：]?\s*|(?<!被)举报人[:：]?\s*"
+                   r"|本人(?=[\u4e00-\u9fff]{2,3}[，,。；;：:\s]))"
+                   r"([\u4e00-\u9fff])([\u4e00-\u9fff]{1,3}?)(?=[，,。；;：:\s（(\d]|先生|女士|$|电话|手机|身份证|住|反映|投诉|举报|来电|称|说|表示)")
+# the words before which what follows is a name only when it starts with a common surname: they begin ordinary
+# sentences too (我是来投诉的, 已回电答复, 消费者表示满意, 叫了救护车, 我爸爸喝了以后)
+_SURNAME_CHECKED = ("我是", "回电", "致电", "答复", "告知", "消费者", "名叫", "他叫", "她叫", "叫")
+_RELATIVE = re.compile(r"我的?(?:" + _RELATIVES + ")")
 # After 我是 / 回电 / 致电, a name only when it starts with one of the commonest surnames (about nine in ten people
 # carry one): those words begin most sentences too — 我是来投诉的, 已回电答复, 经致电核实 — which are no one's name
 _SURNAMES = frozenset("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范"
@@ -54,6 +71,7 @@ def mask_personal_info(text: str) -> str:
     # full-width digits as ASCII (１３８…): \d takes them, the patterns' 1[3-9] and 0 would not (the rest of the
     # text, its full-width punctuation, stays as written)
     text = text.translate(_FULLWIDTH_DIGITS)
+    text = _CHINESE_RUN.sub(_chinese_number, text)
 
     def person(sub):
         def masked(m: re.Match[str]) -> str:
@@ -74,16 +92,30 @@ def mask_personal_info(text: str) -> str:
     text = _ID_CARD_GROUPED.sub(person(grouped), text)
     text = _MOBILE.sub(person(lambda m: f"{m.group(1)}****{m.group(3)}"), text)
     text = _LANDLINE.sub(person(lambda m: f"{m.group(1)}-****{m.group(3)}"), text)
+    text = _LOCAL_NUMBER.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***{m.group(2)}", text)
     text = _QQ.sub(lambda m: m.group(1) + m.group(2) + "*" * len(m.group(3)) + m.group(4), text)
     text = _WECHAT.sub(person(lambda m: m.group(1) + m.group(2)[:2] + "*" * (len(m.group(2)) - 2)), text)
 
     def name(m: re.Match[str]) -> str:
         word = m.group(2) + m.group(3)
-        if m.group(1).startswith(("我是", "回电", "致电")) and (
+        if (m.group(1).startswith(_SURNAME_CHECKED) or _RELATIVE.match(m.group(1))) and (
                 word[0] not in _SURNAMES or any(word.startswith(w) or w.startswith(word) for w in _NOT_A_NAME)):
             return m.group(0)  # (我是消费者, 已回电给顾客: no name given)
         return m.group(1) + m.group(2) + "*" * len(m.group(3))
 
     text = _NAME.sub(name, text)
     return text
+
+
+def _chinese_number(m: re.Match[str]) -> str:
+    """A run of Chinese numerals, masked as its digits when it is a mobile or an ID card number, or a telephone's
+    number after 电话/座机/联系; else as written (三五成群 is seven characters of no one's number)."""
+    digits = m.group(0).translate(_CHINESE_DIGITS)
+    if re.fullmatch(r"1[3-9]\d{9}", digits):
+        return f"{digits[:3]}****{digits[-4:]}"
+    if len(digits) in (15, 18):
+        return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
+    if len(digits) in (7, 8) and re.search(r"(电话|座机|固话|联系)\D{0,4}$", m.string[max(0, m.start() - 8):m.start()]):
+        return f"****{digits[-4:]}"
+    return m.group(0)

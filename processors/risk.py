@@ -266,7 +266,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             if file.profile.campaign_tier != rs.tier_cited or rs.tier_event_id is None:
                 rs.tier_event_id, rs.tier_cited = eid, file.profile.campaign_tier
         changed |= SCORE_INPUTS
-    complaint = et in ("complaint.received", "complaint.resolved")
+    complaint = et in ("complaint.received", "complaint.resolved", "complaint.withdrawn")
     if not effects:
         return changed | (_complaint_chart_points(file, rules) if complaint else 0)
     pol = rules.policy.risk
@@ -333,10 +333,13 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             _add(rs.entries, (eff.occurred_at, "fluctuation_signal", float(dyn.fluctuation_signal.points), eff.event_id, ref))
             changed |= SCORE_INPUTS
         elif k == "complaint.verified":
+            if eff.data.get("category") not in dyn.complaint_verified.categories:
+                continue  # (a price or service complaint found 属实 says nothing of the food's risk)
             _add(rs.entries, (eff.occurred_at, "complaint_verified", float(dyn.complaint_verified.points), eff.event_id, eff.data["complaint_id"]))
             changed |= SCORE_INPUTS
-        elif k == "complaint.unverified":
-            # found untrue after all: its points go (whichever event applied the resolution)
+        elif k in ("complaint.unverified", "complaint.withdrawn"):
+            # found untrue after all, or withdrawn (filed under the wrong enterprise, or twice): its points go (whichever event
+            # applied the resolution)
             cid = eff.data["complaint_id"]
             kept = [e for e in rs.entries if not (e[1] == "complaint_verified" and e[4] == cid)]
             if len(kept) != len(rs.entries):
@@ -475,8 +478,8 @@ def _complaint_chart_points(file: "CreditFile", rules: "Rules") -> int:
         if c.category in charted:
             month = period_of(local_date(c.received_at, rules), "month")
             if month in months:
-                if c.verified:
-                    verified.add(month)
+                if c.verified and c.category in rules.policy.risk.dynamic.complaint_verified.categories:
+                    verified.add(month)  # (its own points carry the month)
                 elif c.resolved_at is None:
                     pending.add(month)
     points = float(rules.policy.risk.dynamic.fluctuation_signal.points)

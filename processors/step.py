@@ -23,6 +23,7 @@ from processors.credit_file import (
     Revocation,
     ComplaintRecord,
     ComplaintResolution,
+    ComplaintWithdrawal,
     CountyState,
     CreditFile,
     EnforcementRecord,
@@ -32,12 +33,12 @@ from processors.credit_file import (
     SampleRecord,
     Verification,
 )
-from processors.fluctuation import (complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, refailed,
+from processors.fluctuation import (complaint_uncharted, complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, refailed,
                                     reinstated, uncharted)
 from processors.campaign import apply_tier, judge_pending_comparisons, on_campaign_event, registry_tier, revoked_from_acceptance
 from processors.judgement import SampleJudgement, judge_sample, ratio_figure, same_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, next_inspection_due, observe
-from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide,
+from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide, in_burst,
                                  decision_data, disagreement_settled, enforcement_revoked_resolved, follow_up_corrected_resolved, follow_up_resolved,
                                  grade_fell_resolved, inspection_corrected_resolved,
                                  illness_reported,
@@ -67,6 +68,7 @@ from schemas.events import (
     SamplingResult,
     SamplingResultEvent,
     SamplingRetractedEvent,
+    ComplaintWithdrawnEvent,
     TestItem,
 )
 from schemas.policy import Policy
@@ -85,7 +87,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 37
+FOLD_VERSION = 38
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -162,7 +164,16 @@ exam takers between two reports are said (campaign.first_pass_doubtful, 须核�
 enterprise without both uncertainties waits for its category and is judged at registration, one signatory written with
 half- or full-width brackets is one letter, campaign.retracted
 withdraws a campaign record (kept on file, no longer counted; one arriving after its retraction is filed retracted), visits and
-assistance are kept as records with their event ids, and the registry's tier is the enterprise's again when no assessment stands.  A
+assistance are kept as records with their event ids, and the registry's tier is the enterprise's again when no assessment stands; 38: a 投诉聚集 is any complaint_cluster.window_days window holding the complaint just verified, whatever order they were
+verified in, of complaint_cluster.categories (not other: price, delivery, service), which scores no 经核实投诉 points
+either (risk.dynamic.complaint_verified.categories), and a cluster sharing a complaint with an earlier one keeps its
+dedup key (one alert while it rolls on); complaint.burst (快速反应): complaint_burst.k complaints received within
+complaint_burst.window_days, verified or not, alert (warnings.complaint_burst); alerts mask 消费者李明反映, 诉求人, a relative's
+name, local and Chinese-numeral phone numbers and 身份证编号, and no longer 被投诉人; callers' everyday words of illness (肚子疼,
+拉稀, 挂水, 闹肚子 …) alert, a denial after the word (腹泻没有) does not; a complaint keeps whether it was verified at receipt
+(verified_at_receipt); the complaint chart's signal names the month's complaints (complaint_ids, complaints);
+complaint.withdrawn (撤回投诉登记): the bureau takes a complaint off the file (complaints_withdrawn, marked, counted
+nowhere: counts, chart — a signal it alone carried is withdrawn —, score, clusters, bursts, its alerts close).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -173,6 +184,7 @@ WARNING_KINDS = frozenset({
     "judgement.disagrees_with_lab",
     "judgement.lab_failed_unjudged",
     "complaint.cluster",
+    "complaint.burst",
     "inspection.nonconforming",
     "rectification.overdue",
     "rectification.rejected",
@@ -257,7 +269,7 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
             overturns.append(e)
         elif e.kind == "fluctuation.signal_withdrawn":
             withdrawn.append(e)
-        elif e.kind in ("complaint.unverified", "enforcement.revoked", "inspection.corrected"):
+        elif e.kind in ("complaint.unverified", "complaint.withdrawn", "enforcement.revoked", "inspection.corrected"):
             ungrounded.append(e)
         elif e.kind == "sampling.corrected":
             corrections.append(e)
@@ -278,7 +290,8 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
             if (data := inspection_corrected_resolved(file, e, rules)) is not None:
                 closing.append(data)
             continue
-        closing += (complaint_unfounded_resolved if e.kind == "complaint.unverified" else enforcement_revoked_resolved)(file, e, rules)
+        closing += (complaint_unfounded_resolved if e.kind in ("complaint.unverified", "complaint.withdrawn")
+                    else enforcement_revoked_resolved)(file, e, rules)
     if file.risk.missing:
         for gap in filled_gaps(file, event, rules):
             data = resolved(file, event, gap, rules)
@@ -1520,6 +1533,16 @@ def _retracted_on_arrival(file: CreditFile, record: SampleRecord, payload: Sampl
 def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintReceivedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     on_file = file.complaint(p.complaint_id)
+    gone = file.withdrawn_complaint(p.complaint_id) if on_file is None else None
+    if gone is not None and gone.withdrawn is not None:
+        # sent again after the bureau withdrew it here: kept out of the counts, as the withdrawal said
+        w = gone.withdrawn
+        effects.append(_effect(
+            "complaint.repeated", event, file.enterprise_id, complaint_id=p.complaint_id, repeats_event_id=gone.event_id, same=False,
+            withdrawn=True,
+            message_zh=(f"投诉编号 {p.complaint_id} 已于 {rules.local_date(w.withdrawn_at).isoformat()} 由{w.by}撤回（原因：{w.reason}）："
+                        "本次报送未计入；如属另一投诉，请更正投诉编号")))
+        return
     if on_file is not None:
         # the hotline sent it again under a new event id (a new send attempt): one complaint, counted once —
         # counted twice, one complaint made a 投诉聚集 and raised the grade
@@ -1530,10 +1553,21 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
                         + ("本次内容相同，按重复报送处理，不重复计数" if same else
                            "本次内容与已受理的不同，未重复计数，以已受理的为准；核查结论请以 complaint.resolved 报送，如为另一投诉请更正投诉编号"))))
         return
-    file.complaints.append(ComplaintRecord(
+    record = ComplaintRecord(
         complaint_id=p.complaint_id, event_id=event_key(event), received_at=event.occurred_at,
-        channel=p.channel, category=p.category, text=p.text, product=p.product, verified=p.verified,
-    ))
+        channel=p.channel, category=p.category, text=p.text, product=p.product, verified=p.verified, verified_at_receipt=p.verified,
+    )
+    waiting_withdrawal = file.withdrawals_waiting.pop(p.complaint_id, None)
+    if waiting_withdrawal is not None:
+        # withdrawn before it came (the bureau's decision crossed the hotline's message): filed withdrawn, counted nowhere
+        record.withdrawn = waiting_withdrawal
+        for waiting in file.resolutions_waiting.pop(p.complaint_id, ()):
+            record.resolutions.append(waiting)
+            _in_force(record)
+        file.complaints_withdrawn.append(record)
+        effects.append(_withdrawn_effect(file, record, event, rules, arrived_after=True))
+        return
+    file.complaints.append(record)
     file.counts.complaints += 1
     for signal in on_complaint(file, event.occurred_at, rules, p.category):
         effects.append(_effect("fluctuation.signal", event, file.enterprise_id, complaint_id=p.complaint_id, **signal))
@@ -1545,12 +1579,45 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
     # its resolutions came first: they take effect now, in the order they came, as if they had come after
     for waiting in file.resolutions_waiting.pop(p.complaint_id, ()):
         _resolve(file, file.complaints[-1], waiting, event, rules, effects)
+    _complaint_burst(file, file.complaints[-1], event, rules, effects)
+
+
+def _unfounded(c: ComplaintRecord) -> bool:
+    return c.resolved_at is not None and not c.verified
+
+
+def _complaint_burst(file: CreditFile, record: ComplaintRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    """快速反应: complaint_burst.k complaints received within complaint_burst.window_days of each other, verified or not.
+    The 投诉聚集 waits for verification (weeks), and the monthly chart splits complaints at a month's end: five consumers
+    complaining of one batch from 03-30 to 04-02 raised nothing."""
+    policy = rules.policy.complaint_burst
+    if record.category not in policy.categories or _unfounded(record):
+        return
+    burst = densest_window([c for c in file.complaints if c.category in policy.categories and not _unfounded(c)], record.received_at,
+                           policy.window_days)
+    if len(burst) < policy.k or sum(c.verified for c in burst) >= rules.policy.complaint_cluster.k:
+        return  # (as many verified make a 投诉聚集, which says it)
+    effects.append(_effect("complaint.burst", event, file.enterprise_id, complaint_ids=[c.complaint_id for c in burst],
+                           window_days=policy.window_days, k=policy.k))
 
 
 def _complaint_resolved(state: CountyState, file: CreditFile, event: ComplaintResolvedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     resolution = ComplaintResolution(event_id=event_key(event), resolved_at=event.occurred_at, verified=p.verified, outcome=p.outcome)
     record = file.complaint(p.complaint_id)
+    gone = file.withdrawn_complaint(p.complaint_id) if record is None else None
+    if gone is not None and gone.withdrawn is not None:
+        # a conclusion on a complaint withdrawn here: its history keeps it, nothing counts it
+        if not any((r.resolved_at, r.verified, r.outcome) == (resolution.resolved_at, resolution.verified, resolution.outcome)
+                   for r in gone.resolutions):
+            gone.resolutions.append(resolution)
+            _in_force(gone)
+        w = gone.withdrawn
+        effects.append(_effect(
+            "complaint.resolved_withdrawn", event, file.enterprise_id, complaint_id=p.complaint_id,
+            message_zh=(f"投诉编号 {p.complaint_id} 已于 {rules.local_date(w.withdrawn_at).isoformat()} 由{w.by}撤回（原因：{w.reason}）："
+                        "办结结论存入该投诉的办理记录，不计入；如该投诉登记在其他企业名下，请在该企业名下报送")))
+        return
     if record is None:
         # not lost: kept until the complaint comes (the hotline's two messages may cross)
         file.resolutions_waiting.setdefault(p.complaint_id, []).append(resolution)
@@ -1614,8 +1681,9 @@ def _resolve(file: CreditFile, record: ComplaintRecord, resolution: ComplaintRes
         # (an effect, not the event type, takes its risk entry back: a resolution that waited for its
         # complaint is applied by the complaint.received event)
         effects.append(_effect("complaint.unverified", event, file.enterprise_id, complaint_id=record.complaint_id))
-    elif not verified and in_force is None and illness_reported(record, rules):
-        # found 不属实 before it was ever verified: the 待核实 alert its receipt raised closes
+    elif not verified and in_force is None and (illness_reported(record, rules) or in_burst(file, record.complaint_id)):
+        # found 不属实 before it was ever verified: the 待核实 alert its receipt raised closes, and a 投诉集中 it made
+        # may be left with too few complaints
         effects.append(_effect("complaint.unverified", event, file.enterprise_id, complaint_id=record.complaint_id))
     if not verified and (in_force is None or in_force.verified):
         withdrawn = complaints_unfounded(file, record.received_at, rules)
@@ -1623,17 +1691,87 @@ def _resolve(file: CreditFile, record: ComplaintRecord, resolution: ComplaintRes
             effects.append(_effect_data("fluctuation.signal_withdrawn", event, file.enterprise_id, withdrawn))
 
 
+def _in_force(record: ComplaintRecord) -> None:
+    """The record's conclusion in force from its history (the latest-dated; at equal times the later arrived), for a
+    complaint withdrawn, whose conclusions count nowhere."""
+    latest = max(reversed(record.resolutions), key=lambda r: r.resolved_at)
+    record.verified, record.resolved_at, record.outcome, record.resolution_event_id = (latest.verified, latest.resolved_at, latest.outcome,
+                                                                                       latest.event_id)
+
+
+def _complaint_withdrawn(state: CountyState, file: CreditFile, event: ComplaintWithdrawnEvent, rules: Rules, effects: list[Effect]) -> None:
+    """撤回投诉登记: the bureau takes a complaint off this file — filed under the wrong enterprise, or registered twice.
+    It stays on file (``complaints_withdrawn``) with why, and leaves the counts, the complaints chart, the score and
+    the alerts resting on it."""
+    p = event.payload
+    withdrawal = ComplaintWithdrawal(event_id=event_key(event), complaint_id=p.complaint_id, withdrawn_at=event.occurred_at, reason=p.reason,
+                                     by=event.source.name or event.source.id, duplicate_of=p.duplicate_of)
+    record = file.complaint(p.complaint_id)
+    if record is None:
+        if file.withdrawn_complaint(p.complaint_id) is not None or p.complaint_id in file.withdrawals_waiting:
+            return  # withdrawn already: the same decision again, nothing to say
+        file.withdrawals_waiting[p.complaint_id] = withdrawal
+        effects.append(_effect(
+            "complaint.withdrawal_pending", event, file.enterprise_id, complaint_id=p.complaint_id, reason=p.reason, by=withdrawal.by,
+            message_zh=(f"投诉编号 {p.complaint_id} 在本企业名下尚无受理记录：{withdrawal.by}的撤回（原因：{p.reason}）已登记，该投诉到达时即按撤回"
+                        "存档、不计入；请核对投诉编号和企业编号")))
+        return
+    file.complaints.remove(record)
+    record.withdrawn = withdrawal
+    file.complaints_withdrawn.append(record)
+    file.counts.complaints -= 1
+    if record.verified:
+        file.counts.complaints_verified -= 1
+    effects.append(_withdrawn_effect(file, record, event, rules))
+    signal = complaint_uncharted(file, record, rules)
+    if signal is not None:
+        effects.append(_effect_data("fluctuation.signal_withdrawn", event, file.enterprise_id, signal))
+
+
+def _withdrawn_effect(file: CreditFile, record: ComplaintRecord, event: Envelope, rules: Rules, arrived_after: bool = False) -> Effect:
+    w = record.withdrawn
+    assert w is not None
+    dup = f"，与投诉编号 {w.duplicate_of} 重复" if w.duplicate_of else ""
+    said = (f"投诉编号 {record.complaint_id} 到达，但已于 {rules.local_date(w.withdrawn_at).isoformat()} 由{w.by}撤回（原因：{w.reason}{dup}）："
+            "存档、不计入" if arrived_after else
+            f"投诉编号 {record.complaint_id}（{rules.local_date(record.received_at).isoformat()} 受理）由{w.by}撤回（原因：{w.reason}{dup}）："
+            "存档备查，不再计入投诉统计、投诉数控制图、风险分和预警")
+    return _effect("complaint.withdrawn", event, file.enterprise_id, complaint_id=record.complaint_id, reason=w.reason, by=w.by,
+                   duplicate_of=w.duplicate_of, withdrawal_event_id=w.event_id, complaint_event_id=record.event_id, verified=record.verified,
+                   category=record.category, arrived_after=arrived_after, message_zh=said)
+
+
 def _complaint_verified(file: CreditFile, record: ComplaintRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
     file.counts.complaints_verified += 1
     effects.append(_effect("complaint.verified", event, file.enterprise_id, complaint_id=record.complaint_id, category=record.category))
     policy = rules.policy.complaint_cluster
-    window_start = record.received_at - dt.timedelta(days=policy.window_days)
-    cluster = [c for c in file.complaints if c.verified and window_start <= c.received_at <= record.received_at]
+    if record.category not in policy.categories:
+        return  # a price or service complaint (other) found 属实: no reason to inspect the plant and check the batch
+    # any window of window_days holding this complaint, not only the one ending at it: verified latest-first, the
+    # first of three complaints received 03-01/02/03 found only itself in the 30 days before it, and no cluster came
+    cluster = densest_window([c for c in file.complaints if c.verified and c.category in policy.categories], record.received_at,
+                             policy.window_days)
     if len(cluster) >= policy.k:
         effects.append(_effect(
             "complaint.cluster", event, file.enterprise_id,
             complaint_ids=[c.complaint_id for c in cluster], window_days=policy.window_days, k=policy.k,
         ))
+
+
+def densest_window(complaints: list[ComplaintRecord], at: dt.datetime, days: int) -> list[ComplaintRecord]:
+    """The most complaints (by receipt) one window of ``days`` days holding ``at`` holds, in order of receipt: of the
+    windows starting at a complaint received up to ``days`` before ``at`` (the earliest, of equally full ones).
+    Whatever order the complaints were received or verified in, the same complaints give the same window."""
+    span = dt.timedelta(days=days)
+    near = sorted((c for c in complaints if at - span <= c.received_at <= at + span), key=lambda c: c.received_at)
+    best: list[ComplaintRecord] = []
+    for first in near:
+        if first.received_at > at:
+            break
+        members = [c for c in near if first.received_at <= c.received_at <= first.received_at + span]
+        if len(members) > len(best) and members[-1].received_at >= at:
+            best = members
+    return best
 
 
 def _inspection(state: CountyState, file: CreditFile, event: InspectionCompletedEvent, rules: Rules, effects: list[Effect]) -> None:
@@ -2195,6 +2333,7 @@ _HANDLERS = {
     SamplingRetractedEvent: _retracted,
     ComplaintReceivedEvent: _complaint_received,
     ComplaintResolvedEvent: _complaint_resolved,
+    ComplaintWithdrawnEvent: _complaint_withdrawn,
     InspectionCompletedEvent: _inspection,
     RectificationOrderedEvent: _rectification_ordered,
     RectificationCompletedEvent: _rectification_completed,

@@ -16,6 +16,7 @@ sampling.unqualified      an unqualified sample; severity by the worst failed it
 fluctuation.signal        a control-chart signal (higher when against the legal maximum)
 risk.grade_worsened       the risk grade moved towards D
 complaint.cluster         k verified complaints within the window
+complaint.burst           k complaints received within a short window, verified or not yet (快速反应)
 complaint.illness         one verified complaint of illness after eating (食用后不适)
 rectification.overdue     a rectification past its deadline (by event time)
 data.missing              no sample / no inspection within the interval the grade requires
@@ -450,12 +451,16 @@ def complaint_unfounded_resolved(file: "CreditFile", eff: "Effect", rules: "Rule
     on = (record.resolved_at + in_hours(rules.policy.utc_offset_hours)).date().isoformat() \
         if record is not None and record.resolved_at is not None else ""
     found = f"经核查，投诉编号 {cid} 不属实" + (f"（{on} 办结）" if on else "")
+    illness_zh, why_en = "食用后不适投诉预警所依据的事实不成立", "was found unfounded"
+    if eff.kind == "complaint.withdrawn":  # (the bureau withdrew it: filed under the wrong enterprise, or twice)
+        found = f"投诉编号 {cid} 已由{eff.data.get('by', '监管部门')}撤回（原因：{eff.data.get('reason', '')}）"
+        illness_zh, why_en = "食用后不适投诉预警所依据的投诉不再计入", "was withdrawn"
     out: list[dict[str, Any]] = []
-    for key, d in _latest(file, "complaint.illness", "complaint.cluster").items():
+    for key, d in _latest(file, "complaint.illness", "complaint.cluster", "complaint.burst").items():
         if d.rule == "complaint.illness" and d.evidence.get("complaint_id") == cid:
             out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
-                        "note_zh": f"{found}，食用后不适投诉预警所依据的事实不成立，预警自动关闭",
-                        "note_en": f"complaint {cid} was found unfounded: the illness complaint alert has no ground; closed",
+                        "note_zh": f"{found}，{illness_zh}，预警自动关闭",
+                        "note_en": f"complaint {cid} {why_en}: the illness complaint alert has no ground; closed",
                         "evidence": {"event_ids": [eff.event_id], "complaint_id": cid}})
         elif d.rule == "complaint.cluster" and cid in d.evidence.get("complaint_ids", []):
             k = int(d.evidence.get("k") or 0)
@@ -464,7 +469,18 @@ def complaint_unfounded_resolved(file: "CreditFile", eff: "Effect", rules: "Rule
                 out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
                             "note_zh": f"{found}，{d.evidence.get('window_days')} 天内经核实属实的投诉剩 {len(still)} 件，不足 {k} 件，"
                                        "投诉聚集预警自动关闭",
-                            "note_en": f"complaint {cid} was found unfounded: {len(still)} verified complaints remain, fewer than {k}; closed",
+                            "note_en": f"complaint {cid} {why_en}: {len(still)} verified complaints remain, fewer than {k}; closed",
+                            "evidence": {"event_ids": [eff.event_id], "complaint_id": cid, "complaint_ids": still, "k": k}})
+        elif d.rule == "complaint.burst" and cid in d.evidence.get("complaint_ids", []):
+            k = int(d.evidence.get("k") or 0)
+            # (still standing: not yet concluded, or verified)
+            still = [c for c in d.evidence.get("complaint_ids", []) if (r := file.complaint(c)) is not None
+                     and (r.verified or r.resolved_at is None)]
+            if len(still) < k:
+                out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
+                            "note_zh": f"{found}，{d.evidence.get('window_days')} 天内收到的投诉中计入且未经核查否定的剩 {len(still)} 件，不足 {k} 件，"
+                                       "投诉集中预警自动关闭",
+                            "note_en": f"complaint {cid} {why_en}: {len(still)} complaints of the burst stand, fewer than {k}; closed",
                             "evidence": {"event_ids": [eff.event_id], "complaint_id": cid, "complaint_ids": still, "k": k}})
     return out
 
@@ -547,7 +563,7 @@ def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDeci
     fields = {"text": text, "where": where, "chart": chart, "series": d.get("series") or d.get("period") or ""}
     evidence: dict[str, Any] = {"event_ids": [eff.event_id], "chart": chart, "scope": scope, "rules": sorted(r for r in fired if r),
                                 "value": d.get("value"), "center": d.get("center"), "lcl": d.get("lcl"), "ucl": d.get("ucl")}
-    for k in ("series", "period", "sample_no", "item_code", "usl", "n", "failed", "p_at_least"):
+    for k in ("series", "period", "sample_no", "item_code", "usl", "n", "failed", "p_at_least", "complaint_ids", "complaints"):
         if d.get(k) is not None:
             evidence[k] = d[k]
     if scope == "category":
@@ -586,6 +602,15 @@ def withdrawn_resolved(enterprise_id: str, d: dict[str, Any], event_id: str, pol
     ids = [c for c in d.get("complaint_ids") or [] if c]
     month = period_zh(d["period"]) if d.get("period") else "该月"
     listed = f"（投诉编号 {'、'.join(ids[:10])}{'等' if len(ids) > 10 else ''}）" if ids else ""
+    if d.get("withdrawn_complaint"):
+        # (a complaint withdrawn — filed under the wrong enterprise, or twice — left the month under the limit)
+        return {
+            "rule": "fluctuation.signal", "dedup_key": _fluctuation_key(enterprise_id, d), "enterprise_id": enterprise_id,
+            "note_zh": f"{d.get('text_zh', '')}：该月投诉数信号不再计入风险分，预警自动关闭",
+            "note_en": f"{d.get('text_en', '')}: the complaint chart's signal is withdrawn; closed",
+            "evidence": {"event_ids": [event_id], "chart": d.get("chart"), "period": d.get("period"), "complaint_ids": ids,
+                         "withdrawn_complaint": d["withdrawn_complaint"]},
+        }
     return {
         "rule": "fluctuation.signal", "dedup_key": _fluctuation_key(enterprise_id, d), "enterprise_id": enterprise_id,
         "note_zh": f"经核查投诉均不属实，信号撤销：{month}投诉 {len(ids)} 件{listed}均不属实，该月投诉数信号不再计入风险分，预警自动关闭",
@@ -607,7 +632,56 @@ def _cluster(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
     evidence = {"event_ids": [c.event_id for c in records] + ([eff.event_id] if eff.event_id not in {c.event_id for c in records} else []),
                 "complaint_ids": ids, "count": len(ids), "k": d.get("k"), "window_days": d.get("window_days"), "first_day": first_day}
     return _decision("complaint.cluster", rule, rule.severity, file, eff.occurred_at, eff.event_id,
-                     f"{file.enterprise_id}:complaint.cluster:{first_day}", fields, evidence, rules)
+                     _ongoing_key(file, "complaint.cluster", ids) or f"{file.enterprise_id}:complaint.cluster:{first_day}", fields, evidence, rules)
+
+
+def _ongoing_key(file: "CreditFile", rule: str, ids: list[str]) -> str | None:
+    """The dedup key of the alert a run of complaints already has: the newest of ``rule``'s decisions sharing a complaint
+    with ``ids``.  A cluster rolls on (03-01, 03-10, 03-20, 04-05 …): keyed by its window's first day, each complaint
+    verified opened another high alert about the same complaints; kept on one key, the alert is raised again with the
+    new count, and once closed the same key opens a new one."""
+    wanted = set(ids)
+    for d in reversed(file.warnings):
+        if d.rule == rule and wanted & set(d.evidence.get("complaint_ids") or ()):
+            return d.dedup_key
+    return None
+
+
+def in_burst(file: "CreditFile", cid: str) -> bool:
+    """Whether a 投诉集中 alert the file remembers names the complaint."""
+    return any(d.rule == "complaint.burst" and cid in (d.evidence.get("complaint_ids") or ()) for d in file.warnings)
+
+
+def _burst(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    """快速反应: complaints close together, verified or not yet — named one by one (number, day, category, product), so the
+    desk sees at once whether they are about one product, and the supervisor which batch to look for."""
+    rule = rules.policy.warnings.complaint_burst
+    if not rule.enabled:
+        return None
+    d = eff.data
+    ids = d.get("complaint_ids", [])
+    records = [c for c in (file.complaint(cid) for cid in ids) if c is not None]
+    if not records:
+        return None
+    local = lambda c: (c.received_at + in_hours(rules.policy.utc_offset_hours)).date().isoformat()  # noqa: E731
+    listed = [{"complaint_id": c.complaint_id, "received_on": local(c), "category": c.category,
+               "category_zh": COMPLAINT_ZH.get(c.category, c.category), "product": c.product, "verified": c.verified} for c in records]
+    verified = sum(1 for c in records if c.verified)
+    products = list(dict.fromkeys(c.product for c in records if c.product))
+    fields = {"count": len(records), "k": d.get("k"), "window_days": d.get("window_days"), "first_day": listed[0]["received_on"],
+              "last_day": listed[-1]["received_on"], "verified": verified, "products": "、".join(products) or "未写明产品",
+              "verified_zh": f"其中 {verified} 件已核实属实、{len(records) - verified} 件尚未核实" if verified else "均尚未核实",
+              # (the message names ten; the evidence every one)
+              "complaints": "；".join(f"{c['complaint_id']}（{c['received_on']}，{c['category_zh']}，{c['product'] or '未写明产品'}）"
+                                     for c in listed[:10]) + (f"；等共 {len(listed)} 件" if len(listed) > 10 else ""),
+              "complaints_en": "; ".join(f"{c['complaint_id']} ({c['received_on']}, {c['category']}, {c['product'] or 'no product named'})"
+                                         for c in listed[:10]) + (f"; {len(listed)} in all" if len(listed) > 10 else "")}
+    evidence = {"event_ids": [c.event_id for c in records] + ([eff.event_id] if eff.event_id not in {c.event_id for c in records} else []),
+                "complaint_ids": [c.complaint_id for c in records], "complaints": listed, "products": products, "count": len(records),
+                "verified": verified, "k": d.get("k"), "window_days": d.get("window_days"), "first_day": fields["first_day"],
+                "last_day": fields["last_day"]}
+    key = _ongoing_key(file, "complaint.burst", evidence["complaint_ids"]) or f"{file.enterprise_id}:complaint.burst:{fields['first_day']}"
+    return _decision("complaint.burst", rule, rule.severity, file, eff.occurred_at, eff.event_id, key, fields, evidence, rules)
 
 
 CHANNEL_ZH = {"12315": "12315", "hotline": "热线", "online": "网络", "letter": "来信", "visit": "来访", "other": "其他"}
@@ -676,13 +750,19 @@ def _negated(text: str, at: int) -> bool:
     return any(n in window for n in _NEGATIONS) or text[at - 1:at] == "不"
 
 
+# a denial after the word, ending its clause: 腹泻没有，就是水有怪味 / 腹泻倒没有 / 呕吐也没有出现 — not 腹泻没好 (still ill)
+_DENIED_AFTER = re.compile(r"(?:倒|也|都|还|是|就)?(?:没有|没|无|未)(?:出现|发生)?(?:[" + _CLAUSE_ENDS + r"]|$)")
+
+
 def _illness_words(text: str, keywords: list[str]) -> list[str]:
-    """The policy's illness words the text says, not negated (“未就医”, “没有腹泻”, “未出现腹泻、呕吐”)."""
+    """The policy's illness words the text says, not negated (“未就医”, “没有腹泻”, “未出现腹泻、呕吐”, “腹泻没有”),
+    nor spat out (“喝了一口就吐了出来” is the taste, not an illness)."""
     found = []
     for word in keywords:
         start = text.find(word)
         while start >= 0:
-            if not _negated(text, start):
+            after = start + len(word)
+            if not (_negated(text, start) or _DENIED_AFTER.match(text, after) or text.startswith("出来", after)):
                 found.append(word)
                 break
             start = text.find(word, start + 1)
@@ -1209,6 +1289,7 @@ _ON_EFFECT = {
     "sampling.failed": _sampling,
     "fluctuation.signal": _fluctuation,
     "complaint.cluster": _cluster,
+    "complaint.burst": _burst,
     "complaint.verified": _illness,
     "complaint.illness_reported": _illness,
     "sampling.awaiting_registration": _lab_failed_unregistered,

@@ -988,7 +988,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             return event_warnings(event, rules.catalogue, None)  # no fold here to ask
         # read without the lock, which would hold the event loop behind the next batch's fold: the
         # file is this event's, folded already, and a later event only adds to it
-        return accepted_warnings(event, rules.catalogue, pipeline.state.files.get(event.enterprise_id), pipeline.samples_elsewhere(event))
+        return accepted_warnings(event, rules.catalogue, pipeline.state.files.get(event.enterprise_id), pipeline.samples_elsewhere(event),
+                                 rules.policy)
 
     def _state_as_of(text: str) -> Any:
         """The county as it stood at the end of local ``day``: the log's events that occurred by then,
@@ -1446,7 +1447,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         with pipeline.lock:
             return build([{"enterprise_id": f.enterprise_id,
                            "profile": {"name": f.profile.name, "town": f.profile.town} if f.profile else {},
-                           section: f.samples if section == "samples" else [r.model_dump(mode="json") for r in getattr(f, section)]}
+                           section: f.samples if section == "samples" else [r.model_dump(mode="json") for r in getattr(f, section)],
+                           # (the complaints the bureau withdrew: listed, marked)
+                           **({"complaints_withdrawn": [r.model_dump(mode="json") for r in f.complaints_withdrawn]}
+                              if section == "complaints" else {})}
                           for f in pipeline.state.files.values() if key.sees_town(f.profile.town if f.profile else None)])
 
     def _window(since: str | None, until: str | None) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -1514,7 +1518,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     @app.get("/v1/complaints", summary="The county's complaints (投诉举报台账), newest first (supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))
-    def list_complaints(state: Annotated[Literal["open", "resolved"] | None, Query(description="open: 办理中 (no complaint.resolved yet)")] = None,
+    def list_complaints(state: Annotated[Literal["open", "resolved", "withdrawn"] | None,
+                                         Query(description="open: 办理中 (no complaint.resolved yet); withdrawn: 已撤回 (complaint.withdrawn)")] = None,
                         verified: bool | None = None,
                         category: Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"] | None = None,
                         channel: Literal["12315", "hotline", "online", "letter", "visit", "other"] | None = None,
@@ -1524,13 +1529,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                         limit: Annotated[int, Query(ge=1, le=5000, description="newest first; at most 5,000")] = 200,
                         format: Format = "json", key: ApiKey = Security(readers)) -> Any:
         """Every complaint of the credit files a key may read, with its enterprise, town, state and
-        ``days``: from receipt to resolution, or for one still open, since receipt until now.  The filters
+        ``days``: local calendar days from the day of receipt to the day of resolution, or for one still open, to today.  The filters
         combine (all must hold), in the exports too; ``x-qrisk-total`` says how many matched before ``limit``."""
         from qrisk.registers import COMPLAINT_COLUMNS, complaint_rows, complaint_sheet
 
         start, end = _window(since, until)
         now = pipeline.clock()
-        rows = [r for r in _register_rows(key, "complaints", lambda files: complaint_rows(files, now))
+        offset = pipeline.rules.policy.utc_offset_hours
+        rows = [r for r in _register_rows(key, "complaints", lambda files: complaint_rows(files, now, offset))
                 if (state is None or r["state"] == state) and (verified is None or r["verified"] == verified)
                 and (category is None or r["category"] == category) and (channel is None or r["channel"] == channel)
                 and (enterprise_id is None or r["enterprise_id"] == enterprise_id) and (town is None or r["town"] == town)

@@ -58,9 +58,9 @@ ROLES: dict[str, str] = {
     "admin": "keys, audit, metrics, every read; may post any event (imports, back-fill)",
     "supervisor": "reads credit files and dead letters; optionally limited to towns",
     "bureau": "the bureau's registry, campaign office and enforcement: enterprise.*, campaign.*, enforcement.*, interview.*, "
-              "sampling.retracted as source kind bureau",
+              "sampling.retracted and complaint.withdrawn as source kind bureau",
     "lab": "a lab system: sampling.result only, as its own lab (source kind lab, id bound to the key)",
-    "complaint": "the complaint channel: complaint.* as source kind complaint_channel",
+    "complaint": "the complaint channel: complaint.received, complaint.resolved as source kind complaint_channel",
     "inspector": "inspectors: inspection.*, rectification.*, complaint.resolved as source kind inspector",
     "monitor": "Prometheus: /metrics only",
 }
@@ -68,13 +68,25 @@ ROLES: dict[str, str] = {
 POSTING_ROLES = ("admin", "bureau", "lab", "complaint", "inspector")
 
 
-TRUSTED_ONLY = frozenset({"sampling.retracted"})
+TRUSTED_ONLY = frozenset({"sampling.retracted", "complaint.withdrawn"})
 """Event types only the bureau (and an admin key: imports, back-fill) may post, whatever family they belong to: a
-retraction takes a report off a credit file, so a lab key may not send one, not even for its own report."""
+retraction takes a report off a credit file, so a lab key may not send one, not even for its own report; a withdrawal
+takes a complaint off one, which the complaint channel may not do either."""
 
 RETRACTION_ZH = ("撤销报告（sampling.retracted）只能由监管部门（bureau 角色密钥）或管理员提交：检验机构不能撤销已报送的报告。"
                  "报告内容有误的，请以新的 event_id 报送更正后的报告；报告的企业填错的，请联系监管部门撤销")
 """Why a key of another role may not post a retraction, as its 403 says."""
+
+WITHDRAWAL_ZH = ("撤回投诉登记（complaint.withdrawn）只能由监管部门（bureau 角色密钥）或管理员提交：投诉渠道不能撤回已登记的投诉。"
+                 "核查结论请以 complaint.resolved 报送；企业填错或重复登记的，请联系监管部门撤回")
+"""Why a key of another role may not post a withdrawal, as its 403 says."""
+
+_TRUSTED_REFUSED = {
+    "sampling.retracted": ("only a bureau or admin key may retract a report (a lab sends a corrected report instead, under a new event_id)",
+                           RETRACTION_ZH),
+    "complaint.withdrawn": ("only a bureau or admin key may withdraw a complaint (the channel sends the conclusion as complaint.resolved)",
+                            WITHDRAWAL_ZH),
+}
 
 
 @cache
@@ -85,7 +97,7 @@ def posting_rules() -> dict[str, tuple[frozenset[str], str | None]]:
     return {
         # a lab sends results, never takes one back: a retraction (撤销报告) is the bureau's (RETRACTION_ZH)
         "lab": (frozenset(t for t in EVENT_TYPES if t.startswith("sampling.") and t not in TRUSTED_ONLY), "lab"),
-        "complaint": (frozenset(t for t in EVENT_TYPES if t.startswith("complaint.")), "complaint_channel"),
+        "complaint": (frozenset(t for t in EVENT_TYPES if t.startswith("complaint.") and t not in TRUSTED_ONLY), "complaint_channel"),
         "inspector": (frozenset(t for t in EVENT_TYPES if t.startswith(("inspection.", "rectification.")) or t == "complaint.resolved"), "inspector"),
         "bureau": (frozenset(t for t in EVENT_TYPES if t.startswith(("enterprise.", "campaign.", "enforcement.", "interview."))
                              or t in TRUSTED_ONLY), "bureau"),
@@ -174,8 +186,8 @@ def event_refusal(key: ApiKey, event: "Envelope") -> dict[str, Any] | None:
         return _refuse("", f"{key.label} may not post events", f"角色 {key.role} 不能提交事件")
     types, kind = allowed
     if event.event_type in TRUSTED_ONLY and event.event_type not in types:
-        return _refuse("event_type", f"{key.label} may not post {event.event_type}: only a bureau or admin key may retract a report "
-                                     f"(a lab sends a corrected report instead, under a new event_id)", RETRACTION_ZH)
+        en, zh = _TRUSTED_REFUSED[event.event_type]
+        return _refuse("event_type", f"{key.label} may not post {event.event_type}: {en}", zh)
     if event.event_type not in types:
         return _refuse("event_type", f"{key.label} may not post {event.event_type}; it may post {', '.join(sorted(types))}",
                        f"该密钥（{key.role}）无权提交 {event.event_type}，仅可提交 {'、'.join(sorted(types))}")

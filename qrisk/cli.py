@@ -205,9 +205,9 @@ ROLE_HELP: dict[str, str] = {
                   "only those towns, "
                   "and no dead letters",
     "bureau": "the bureau's registry, campaign office and enforcement: posts enterprise.*, campaign.*, enforcement.*, interview.* "
-              "and sampling.retracted (撤销报告) as source kind bureau",
+              "and sampling.retracted (撤销报告), complaint.withdrawn (撤回投诉登记) as source kind bureau",
     "lab": "a lab system: posts sampling.result only, as its own lab (source kind lab, source.id bound with --lab)",
-    "complaint": "the complaint channel: posts complaint.* as source kind complaint_channel",
+    "complaint": "the complaint channel: posts complaint.received, complaint.resolved as source kind complaint_channel",
     "inspector": "inspectors: posts inspection.*, rectification.*, complaint.resolved as source kind inspector",
     "monitor": "Prometheus: GET /metrics only",
 }
@@ -987,7 +987,8 @@ def _event_warnings(pipeline: Any, event: Any) -> list[dict[str, Any]]:
     function words them: tests/test_import_feedback.py compares the two ways in)."""
     from ingest.lint import accepted_warnings
 
-    return accepted_warnings(event, pipeline.rules.catalogue, pipeline.state.files.get(event.enterprise_id), pipeline.samples_elsewhere(event))
+    return accepted_warnings(event, pipeline.rules.catalogue, pipeline.state.files.get(event.enterprise_id), pipeline.samples_elsewhere(event),
+                             pipeline.rules.policy)
 
 
 def _load_records(records, file: Path, total: int | None, args: argparse.Namespace) -> int:

@@ -46,8 +46,12 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "samples": [("sampled_on", "抽样日期"), ("sample_no", "抽样编号"), ("product", "食品名称"), ("batch", "批号"), ("lab", "检验机构"),
                 ("verdict_zh", "判定"), ("failed_zh", "不合格项目"), ("detail_zh", "说明"), ("event_id", "事件")],
     "complaints": [("received_at", "登记时间"), ("complaint_id", "投诉编号"), ("channel_zh", "渠道"), ("category_zh", "类别"),
-                   ("text", "内容"), ("verified_zh", "核查"), ("outcome", "处理结果"), ("event_id", "事件"),
-                   ("resolution_event_id", "办结事件")],
+                   ("product", "涉及产品"), ("text", "内容"), ("verified_zh", "核查"), ("resolved_at", "办结时间"), ("outcome", "处理结果"),
+                   ("event_id", "事件"), ("resolution_event_id", "办结事件")],
+    # conclusions (complaint.resolved) whose complaint is not on this file (yet): the hotline's two messages crossed, or
+    # the complaint number or the enterprise is wrong
+    "resolutions_waiting": [("resolved_at", "办结时间"), ("complaint_id", "投诉编号"), ("verified_zh", "核查结论"), ("outcome", "处理结果"),
+                            ("note_zh", "说明"), ("event_id", "事件")],
     "inspections": [("occurred_at", "检查时间"), ("inspection_id", "检查编号"), ("kind_zh", "类型"), ("inspector", "检查人员"),
                     ("result", "结论"), ("findings_zh", "发现问题"), ("detail_zh", "说明"), ("event_id", "事件")],
     "rectifications": [("ordered_at", "责令时间"), ("rectification_id", "整改编号"), ("what", "整改内容"), ("deadline", "期限"),
@@ -67,18 +71,23 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "campaign": [("item", "项目"), ("status", "情况"), ("detail", "说明")],
     "warnings": [("date", "日期"), ("title_zh", "预警"), ("severity_zh", "级别"), ("message_zh", "内容"), ("handling_zh", "处置情况")],
 }
-SECTIONS = ("contributions", "grade_history", "samples", "complaints", "inspections", "rectifications", "enforcements", "interviews",
-            "series", "warnings", "campaign")
+SECTIONS = ("contributions", "grade_history", "samples", "complaints", "resolutions_waiting", "inspections", "rectifications", "enforcements",
+            "interviews", "series", "warnings", "campaign")
 """The report's tables in the order the text and the workbook lay them out."""
+ASIDE_ZH = {"complaints": "另有已撤回的投诉 {n} 件"}
+"""A section's rows that do not count, said in its heading (default: 另有重复或被取代的记录 n 条)."""
+WHEN_ANY = frozenset({"resolutions_waiting"})
+"""Sections laid out only when they have rows (most files have none: an empty table on every report is noise)."""
 SECTION_ZH = {
-    "contributions": "风险分构成", "grade_history": "等级变化", "samples": "抽检记录", "complaints": "投诉举报", "inspections": "现场检查",
+    "contributions": "风险分构成", "grade_history": "等级变化", "samples": "抽检记录", "complaints": "投诉举报", "resolutions_waiting": "待匹配的办结结论",
+    "inspections": "现场检查",
     "rectifications": "整改", "enforcements": "行政处罚记录", "interviews": "约谈记录", "series": "质量波动监测序列", "signals": "质量波动信号", "warnings": "预警",
     "campaign": "提档升级",
 }
 # what a heading's count counts: a bare "（10）" under the risk score read as a score; the grade history
 # counts evaluations, most of which leave the grade as it was, not changes
 COUNT_ZH = {
-    "contributions": "{n} 项", "grade_history": "评定 {n} 次", "samples": "{n} 条", "complaints": "{n} 件", "inspections": "{n} 次",
+    "contributions": "{n} 项", "grade_history": "评定 {n} 次", "samples": "{n} 条", "complaints": "{n} 件", "resolutions_waiting": "{n} 条", "inspections": "{n} 次",
     "rectifications": "{n} 项", "enforcements": "{n} 件", "interviews": "{n} 次", "warnings": "{n} 条", "campaign": "{n} 项",
 }
 
@@ -388,7 +397,8 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
                 + (f"，合格率 {100 * file.pass_rate:.1f}%" if file.pass_rate is not None else "")
                 + (f"；其中 {file.counts.samples_unconfirmed} 批次检验报告结论为合格、系统按标准复核判定不合格，按检验报告计为合格，"
                    "待与检验机构核实" if file.counts.samples_unconfirmed else "")),
-        ("投诉", f"{file.counts.complaints} 件，经核实 {file.counts.complaints_verified} 件"),
+        ("投诉", f"{file.counts.complaints} 件，经核实 {file.counts.complaints_verified} 件"
+                 + (f"；另有已撤回 {len(file.complaints_withdrawn)} 件（企业填错或重复登记），不计入" if file.complaints_withdrawn else "")),
         ("现场检查", f"{file.counts.inspections} 次，不符合 {file.counts.inspections_nonconforming} 次"),
         ("整改", f"未结 {file.counts.rectifications_open} 项，逾期 {file.counts.rectifications_overdue} 项"),
         # (a revoked decision is out of the count: its fine too, said apart)
@@ -431,8 +441,11 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         {"received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),
          # the report is printed and handed on: the caller's name and numbers masked, as the complaint register
          # and the alerts show them (the credit file keeps the text as received, for the bureau to call back)
-         "category_zh": COMPLAINT_ZH.get(c.category, c.category), "text": mask_personal_info(c.text), "verified": c.verified,
-         "verified_zh": "属实" if c.verified else ("不属实" if c.resolved_at else "核查中"),
+         "category_zh": COMPLAINT_ZH.get(c.category, c.category), "product": c.product or "", "text": mask_personal_info(c.text),
+         "verified": c.verified,
+         # what it counted as before the conclusion in force: 属实 at receipt and found 不属实 later weighed meanwhile
+         "verified_zh": ("属实" if c.verified else ("不属实" if c.resolved_at else "核查中")) + _counted_verified_zh(c, off),
+         "resolved_at": _local(c.resolved_at, off),
          "outcome": mask_personal_info(c.outcome or "") + _earlier_conclusions(c, off),
          "resolutions": [{"resolved_at": _local(r.resolved_at, off), "verified": r.verified, "outcome": mask_personal_info(r.outcome),
                           "event_id": r.event_id, "in_force": r.event_id == c.resolution_event_id} for r in c.resolutions],
@@ -440,6 +453,26 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
          "event_id": c.event_id, "resolution_event_id": c.resolution_event_id or ""}
         for c in sorted(file.complaints, key=lambda c: c.received_at, reverse=True)
     ]
+    for c in sorted(file.complaints_withdrawn, key=lambda c: c.received_at, reverse=True):
+        # kept on the file with why, counted nowhere (complaint.withdrawn)
+        w = c.withdrawn
+        said = (f"已撤回（{_local(w.withdrawn_at, off, with_time=False)} {w.by}：{w.reason}"
+                + (f"；与投诉编号 {w.duplicate_of} 重复" if w.duplicate_of else "") + f"；事件 {w.event_id}），不计入") if w else "已撤回，不计入"
+        complaints.append({
+            "received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),
+            "category_zh": COMPLAINT_ZH.get(c.category, c.category), "product": c.product or "", "text": mask_personal_info(c.text),
+            "verified": c.verified, "verified_zh": said, "resolved_at": _local(c.resolved_at, off),
+            "outcome": mask_personal_info(c.outcome or "") + _earlier_conclusions(c, off), "superseded": True, "withdrawn": True,
+            "resolutions": [{"resolved_at": _local(r.resolved_at, off), "verified": r.verified, "outcome": mask_personal_info(r.outcome),
+                             "event_id": r.event_id, "in_force": r.event_id == c.resolution_event_id} for r in c.resolutions],
+            "event_id": c.event_id, "resolution_event_id": c.resolution_event_id or ""})
+    waiting = [
+        {"resolved_at": _local(r.resolved_at, off), "complaint_id": cid, "verified_zh": "属实" if r.verified else "不属实",
+         "outcome": mask_personal_info(r.outcome), "event_id": r.event_id,
+         "note_zh": "本企业尚无该投诉编号的受理记录：收到该投诉后生效；长期未匹配的，请核对投诉编号和企业编号"}
+        for cid, rs_ in file.resolutions_waiting.items() for r in rs_
+    ]
+    waiting.sort(key=lambda r: (r["resolved_at"], r["complaint_id"]), reverse=True)
     inspections = [
         {"occurred_at": _local(i.occurred_at, off), "inspection_id": i.inspection_id, "kind_zh": KIND_ZH.get(i.kind, i.kind),
          "inspector": i.inspector, "result": i.result,
@@ -502,9 +535,27 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         "as_of": _local(now, off) if now else "", "profile": [{"label": k, "value": v} for k, v in profile], "grade": grade,
         "times_zh": f"文中时间均为{time_header(off).strip('（）')}",  # the file keeps UTC; the report shows local wall time
         "contributions": contributions, "grade_history": history, "samples": samples, "complaints": complaints,
-        "inspections": inspections, "rectifications": rectifications, "enforcements": enforcements, "interviews": interviews, "series": series, "signals": signals, "warnings": warnings,
+        "resolutions_waiting": waiting, "inspections": inspections, "rectifications": rectifications, "enforcements": enforcements, "interviews": interviews, "series": series, "signals": signals, "warnings": warnings,
         "campaign": _campaign_rows(file, rules),
     }
+
+
+def _counted_verified_zh(c: Any, off: int) -> str:
+    """The spans a complaint counted as 属实 that have ended, by its conclusions' dates — 属实 at receipt (or by an earlier
+    conclusion) and 不属实 since: its points, its place in a cluster weighed meanwhile, and the report must say so."""
+    if not c.resolutions:
+        return ""
+    state, since, spans = bool(getattr(c, "verified_at_receipt", False)), c.received_at, []
+    for r in sorted(c.resolutions, key=lambda r: r.resolved_at):
+        if state and not r.verified:
+            spans.append((since, r.resolved_at))
+        if r.verified and not state:
+            since = r.resolved_at
+        state = r.verified
+    if not spans:
+        return ""
+    said = "；".join(f"{_local(a, off, with_time=False)} 至 {_local(b, off, with_time=False)}" for a, b in spans)
+    return f"（曾按属实计：{said}）"
 
 
 def _earlier_conclusions(c: Any, off: int) -> str:
@@ -709,7 +760,9 @@ def render_text(report: dict[str, Any]) -> str:
     else:
         lines.append(f"  {g['grade_zh']}")
     for section in SECTIONS:
-        rows = report[section]
+        rows = report.get(section) or []
+        if section in WHEN_ANY and not rows:
+            continue
         if section == "series":
             total = len(rows)
             rows = [r for r in rows if r["signals"]]
@@ -720,7 +773,7 @@ def render_text(report: dict[str, Any]) -> str:
             # an inspection or interview sent again is one, its other records kept beside it
             aside = sum(1 for r in rows if r.get("superseded"))
             lines += ["", f"【{SECTION_ZH[section]}】（{COUNT_ZH[section].format(n=len(rows) - aside)}"
-                          + (f"，另有重复或被取代的记录 {aside} 条" if aside else "") + "）"]
+                          + (f"，{ASIDE_ZH.get(section, '另有重复或被取代的记录 {n} 条').format(n=aside)}" if aside else "") + "）"]
         if not rows:
             lines.append("  （无）")
             continue
@@ -796,6 +849,8 @@ def write_xlsx(report: dict[str, Any], path: str | Path) -> Path:
     setup(ws, [16, 90], None)
 
     for section in SECTIONS:
+        if section in WHEN_ANY and not report.get(section):
+            continue
         sheet = wb.create_sheet(SECTION_ZH[section][:31])
         cols = COLUMNS[section]
         append(sheet, [f"{report['title_zh']} — {SECTION_ZH[section]}"])

@@ -710,10 +710,10 @@ class Pipeline:
         state = self.state
         number = event.payload.complaint_id  # type: ignore[attr-defined]
         own = state.files.get(event.enterprise_id)
-        if own is not None and own.complaint(number) is not None:
+        if event.event_type == "complaint.resolved" and own is not None and own.complaint(number) is not None:
             return []
-        # (a scan of every file, only for a resolution its enterprise does not know: rare, and a county's
-        # complaints are hundreds)
+        # (a scan of every file: a county's complaints are hundreds; a complaint received under a second enterprise
+        # is said too — filed under the wrong one, it counts in both)
         return [(eid, record) for eid, file in list(state.files.items()) if eid != event.enterprise_id
                 for record in [file.complaint(number)] if record is not None]
 
@@ -722,7 +722,7 @@ class Pipeline:
         enterprises than its own, each with its enterprise id: the current ones (not replaced by a resend).
         For a complaint's resolution whose complaint is not on its enterprise's file, the complaints of that
         number on other enterprises' files: a resolution sent under the wrong enterprise waits for good."""
-        if event.event_type == "complaint.resolved":
+        if event.event_type in ("complaint.received", "complaint.resolved"):
             return self._complaints_elsewhere(event)
         if event.event_type != "sampling.result":
             return []

@@ -23,7 +23,7 @@ from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH
 from qrisk.credit_report import FINDING_ZH, KIND_ZH
 from qrisk.sheets import local_time, time_header
 
-COMPLAINT_STATE_ZH = {"open": "办理中", "resolved": "已办结"}
+COMPLAINT_STATE_ZH = {"open": "办理中", "resolved": "已办结", "withdrawn": "已撤回"}
 
 COMPLAINT_COLUMNS = ["complaint_id", "enterprise_id", "enterprise_name", "town", "received_at", "channel", "channel_zh", "category",
                      "category_zh", "product", "verified", "verified_zh", "state", "state_zh", "resolved_at", "days", "outcome", "text",
@@ -47,17 +47,23 @@ def _iso(value: Any) -> str | None:
     return _instant(value).astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime) -> list[dict[str, Any]]:
+def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hours: int = 8) -> list[dict[str, Any]]:
     """One row per complaint of ``files`` (credit-file views: ``enterprise_id``, ``profile``, ``complaints``).
-    ``days``: for a resolved complaint, whole days from receipt to resolution; for one still open, whole
-    days since receipt as of ``now`` — how long it has waited."""
+    ``days``: calendar days in the bureau's time (``offset_hours``, the policy's) from the day of receipt to the day of
+    resolution, or for one still open to today (``now``'s day) — as a desk counts them (受理 03-01 17:00, 办结 03-02 09:00 is
+    1 day, not the 0 of 16 hours elapsed).  The legal deadlines (《市场监督管理投诉举报处理暂行办法》) count working days,
+    which need the holiday calendar: this is not them."""
+    zone = dt.timezone(dt.timedelta(hours=offset_hours))
     rows = []
     for f in files:
         profile = f.get("profile") or {}
-        for c in f.get("complaints") or []:
+        # (one the bureau withdrew — filed under the wrong enterprise, or twice — is listed, marked, with why)
+        for c in [*(f.get("complaints") or []), *(f.get("complaints_withdrawn") or [])]:
             received = _instant(c["received_at"])
             resolved = c.get("resolved_at")
-            until = _instant(resolved) if resolved else now
+            withdrawn = c.get("withdrawn")
+            until = _instant(resolved) if resolved else _instant(withdrawn["withdrawn_at"]) if withdrawn else now
+            state = "withdrawn" if withdrawn else "resolved" if resolved else "open"
             rows.append({
                 "complaint_id": c["complaint_id"], "enterprise_id": f["enterprise_id"], "enterprise_name": profile.get("name"),
                 "town": profile.get("town"), "received_at": _iso(received), "channel": c["channel"],
@@ -66,8 +72,8 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime) -> list[di
                 "verified": bool(c.get("verified")),
                 # (as the credit report says it: not yet concluded is 核查中, not 不属实)
                 "verified_zh": "属实" if c.get("verified") else ("不属实" if resolved else "核查中"),
-                "state": "resolved" if resolved else "open", "state_zh": COMPLAINT_STATE_ZH["resolved" if resolved else "open"],
-                "resolved_at": _iso(resolved), "days": max(0, (until - received).days),
+                "state": state, "state_zh": COMPLAINT_STATE_ZH[state] + (f"（{withdrawn['reason']}）" if withdrawn else ""),
+                "resolved_at": _iso(resolved), "days": max(0, (until.astimezone(zone).date() - received.astimezone(zone).date()).days),
                 # (the bureau's account of its handling names the complainant as often as the complaint does)
                 "outcome": mask_personal_info(c.get("outcome") or ""),
                 "text": mask_personal_info(c.get("text") or ""), "event_id": c.get("event_id"),
@@ -123,7 +129,7 @@ def complaint_sheet(rows: list[dict[str, Any]], offset_hours: int) -> tuple[list
                "state", "resolved_at", "days", "outcome", "text"]
     headers = {"complaint_id": "投诉编号", "enterprise_id": "企业编号", "enterprise_name": "企业名称", "town": "乡镇/街道",
                "received_at": f"受理时间{when}", "channel": "渠道", "category": "类别", "product": "涉及产品", "verified": "核查",
-               "state": "办理状态", "resolved_at": f"办结时间{when}", "days": "用时（天；办理中的为受理至今）", "outcome": "处理结果",
+               "state": "办理状态", "resolved_at": f"办结时间{when}", "days": "用时（自然日：受理日至办结日，办理中的至今日）", "outcome": "处理结果",
                "text": "投诉内容"}
     people = [{**r, "received_at": local_time(r["received_at"], offset_hours), "resolved_at": local_time(r["resolved_at"], offset_hours),
                "channel": r["channel_zh"], "category": r["category_zh"], "verified": r["verified_zh"], "state": r["state_zh"]}

@@ -546,9 +546,11 @@ class ComplaintReceived(Model):
     verified: StrictBool = Field(
         default=False,
         description="属实 at receipt: true when the complaint was already substantiated (核实属实) when received.  A verified "
-                    "complaint counts at once toward a complaint cluster (complaint_cluster: k = 3 verified within 30 days by "
-                    "default) and the risk grade (verified complaints); false: it counts once complaint.resolved says verified.  "
-                    "Every complaint, verified or not, counts in the complaints-per-month control chart")
+                    "complaint of a quality category (not other: price, delivery, service) counts at once toward a complaint "
+                    "cluster (complaint_cluster: k = 3 verified within 30 days by default) and the risk grade (verified "
+                    "complaints); false: it counts once complaint.resolved says verified.  Every complaint of a quality category, "
+                    "verified or not, counts in the complaints-per-month control chart and toward a burst of complaints "
+                    "(complaint_burst: 3 within 7 days by default, 快速反应)")
 
 
 class ComplaintResolved(Model):
@@ -562,6 +564,23 @@ class ComplaintResolved(Model):
                     "complaints-per-month signal whose complaints all prove unfounded is withdrawn")
     outcome: Annotated[str, Field(max_length=2000)] = Field(default="", description="处理结果, how it was handled, as the credit file "
                                                                                     "shows it")
+
+
+class ComplaintWithdrawn(Model):
+    """撤回投诉登记: the bureau takes a complaint off an enterprise's credit file — filed under the wrong enterprise (the
+    same complaint number under W07 and W08), or one complaint registered twice, through two channels under two numbers
+    (12315 and 来信, the same words).  The log stays append-only: the complaint stays on file, marked withdrawn with the
+    reason, and no longer counts — the complaint counts, the complaints-per-month chart (a signal it alone carried over
+    the limit is withdrawn), the risk grade, a 投诉聚集 or 投诉集中 (whose alert closes when too few are left) and its
+    食用后不适 alert.  A complaint filed under the wrong enterprise is sent again under the right one (a new event_id)."""
+
+    complaint_id: ShortText = Field(description="投诉举报编号 of the complaint to withdraw, as on file under the envelope's enterprise_id.  "
+                                                "A withdrawal whose complaint is not on file yet is kept and applies when it arrives")
+    reason: Annotated[str, Field(min_length=1, max_length=1000, json_schema_extra={"pattern": _HAS_TEXT_PATTERN})] = Field(
+        description="撤回原因, in Chinese, e.g. 被投诉企业填报错误（应为 W08） or 与投诉编号 TS2026032000451 为同一投诉，经不同渠道重复登记: "
+                    "what the credit file and the alerts' closing notes quote")
+    duplicate_of: OptionalShortText = Field(description="投诉举报编号 of the complaint of the same enterprise it repeats (a complaint "
+                                                        "registered twice), when that is the reason; shown beside it")
 
 
 class Finding(Model):
@@ -1068,6 +1087,14 @@ class ComplaintResolvedEvent(Envelope):
     payload: ComplaintResolved
 
 
+class ComplaintWithdrawnEvent(Envelope):
+    """complaint.withdrawn (撤回投诉登记): the bureau withdraws a complaint filed under this enterprise by mistake, or twice."""
+
+    model_config = _event("when the bureau decided the withdrawal (撤回时间)", "the complaint number and the reason")
+    event_type: Literal["complaint.withdrawn"]
+    payload: ComplaintWithdrawn
+
+
 class InspectionCompletedEvent(Envelope):
     """inspection.completed (现场检查): an on-site inspection and its result."""
 
@@ -1289,6 +1316,7 @@ Event = Annotated[
         SamplingRetractedEvent,
         ComplaintReceivedEvent,
         ComplaintResolvedEvent,
+        ComplaintWithdrawnEvent,
         InspectionCompletedEvent,
         RectificationOrderedEvent,
         RectificationCompletedEvent,
@@ -1319,7 +1347,7 @@ event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 EVENT_TYPE_ZH = {
     "enterprise.registered": "企业登记", "enterprise.updated": "企业信息变更", "sampling.result": "抽检结果",
     "sampling.retracted": "撤销报告",
-    "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "inspection.completed": "现场检查",
+    "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "complaint.withdrawn": "撤回投诉登记", "inspection.completed": "现场检查",
     "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
     "enforcement.decided": "行政处罚", "enforcement.revoked": "撤销行政处罚", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
     "campaign.activity": "提档升级活动", "campaign.retracted": "撤销提档升级记录", "alert.action": "预警处置", "clock.tick": "时钟",

@@ -21,9 +21,44 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+ComplaintCategory = Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"]
+QUALITY_COMPLAINTS: tuple[ComplaintCategory, ...] = ("foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene")
+"""Complaint categories about the food itself: not ``other``, where price, delivery and service complaints go (水价上涨未告知,
+送水不及时，态度差) — true or not, they say nothing of a batch, so no on-site check of the same batch and no risk points."""
+
+
 class ComplaintClusterPolicy(_Strict):
     k: int = Field(default=3, ge=2, description="verified complaints …")
     window_days: int = Field(default=30, ge=1, description="… within this many days form a cluster")
+    categories: list[ComplaintCategory] = Field(
+        default_factory=lambda: list(QUALITY_COMPLAINTS), min_length=1,
+        description="… of these categories (by default every one but other: a verified price or service complaint is no "
+                    "reason to inspect the plant and check the same batch)")
+
+
+class ComplaintBurstPolicy(_Strict):
+    """快速反应: complaints received close together about one enterprise, verified or not — the early warning the
+    投诉聚集 (verified complaints) and the monthly chart (a calendar month) give too late or not at all: five consumers
+    complaining of one batch from 03-30 to 04-02 fall into two months and are verified weeks later."""
+
+    k: int = Field(default=3, ge=2, description="complaints received …")
+    window_days: int = Field(default=7, ge=1, le=90, description="… within this many days (any such window, not calendar weeks) alert")
+    categories: list[ComplaintCategory] = Field(
+        default_factory=lambda: list(QUALITY_COMPLAINTS), min_length=1,
+        description="… of these categories (by default not other: price, delivery, service); one found 不属实 no longer counts")
+
+
+class ComplaintDuplicatesPolicy(_Strict):
+    """One complaint sent through two channels (12315 and 来信, a day apart, the same words) under two complaint numbers
+    counts twice — on the chart, in a 投诉集中, in a 投诉聚集.  The door says so to the sender (``complaint_possible_duplicate``)."""
+
+    within_days: int = Field(default=7, ge=0, le=90, description="a complaint received within this many days of another of the same "
+                                                                 "enterprise under another number … (0: not checked)")
+    min_similarity: float = Field(default=0.9, gt=0, le=1, description="… whose text is this alike (difflib's ratio, after spaces "
+                                                                       "and punctuation are set aside; 1: the same) is said to repeat it …")
+    min_chars: int = Field(default=20, ge=1, le=4000, description="… when the texts hold at least this many characters (spaces and "
+                                                                  "punctuation aside): 桶装水有异味 said by two consumers in a week is no "
+                                                                  "sign of one complaint; a caller's account of what, when and where is")
 
 
 class RetestPolicy(_Strict):
@@ -113,8 +148,8 @@ class SpcPolicy(_Strict):
                                      "come from at least this many enterprises: one producer's failures are its own chart's signal, "
                                      "not a county-wide problem")
     complaints_per_month: float = Field(default=0.3, gt=0, description="expected complaints per producer per month (c chart centre)")
-    complaint_chart_categories: list[Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"]] = Field(
-        default_factory=lambda: ["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene"],
+    complaint_chart_categories: list[ComplaintCategory] = Field(
+        default_factory=lambda: list(QUALITY_COMPLAINTS),
         description="complaint categories the complaints-per-month (c) chart counts: by default not other, where delivery and "
                     "service complaints go — a quality fluctuation chart must not signal on 送水不及时")
     series_window: int = Field(default=30, ge=5, le=500, description="recent points kept per series as evidence")
@@ -187,6 +222,10 @@ class SignalPoints(CappedPoints):
 class ComplaintPoints(CappedPoints):
     points: float = Field(default=3, ge=0)
     cap: float = Field(default=12, ge=0)
+    categories: list[ComplaintCategory] = Field(
+        default_factory=lambda: list(QUALITY_COMPLAINTS), min_length=1,
+        description="verified complaints of these categories score (by default not other: a price or service complaint "
+                    "found 属实 says nothing of the food's risk)")
 
 
 class OverduePoints(CappedPoints):
@@ -334,7 +373,7 @@ WARNING_RULES = (
     "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
     "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
     "complaint.illness", "enforcement.decided", "interview.follow_up_overdue", "sampling.near_limit",
-    "judgement.lab_failed_unjudged",
+    "judgement.lab_failed_unjudged", "complaint.burst",
 )
 """The early-warning rules by the id an alert carries (``rule``), which routes and silences name."""
 
@@ -447,6 +486,19 @@ class ComplaintClusterRule(WarningRule):
     FIELDS: ClassVar[frozenset[str]] = frozenset({"count", "k", "window_days", "first_day"})
 
 
+class ComplaintBurstRule(WarningRule):
+    """快速反应: ``complaint_burst.k`` complaints within ``complaint_burst.window_days``, not yet (all) verified."""
+
+    severity: Severity = "high"
+    title_zh: str = "投诉集中（快速反应）"
+    template_zh: str = ("{name}：{first_day} 至 {last_day} 收到质量投诉 {count} 件（{window_days} 天内 {k} 件即预警），{verified_zh}：{complaints}。"
+                        "下一步：请立即组织核查，排查涉及的产品和批次，必要时先行采取控制措施。")
+    template_en: str = ("{name}: {count} quality complaints received from {first_day} to {last_day} (threshold {k} within {window_days} "
+                        "days), not yet all verified: {complaints_en}.")
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"count", "k", "window_days", "first_day", "last_day", "verified", "verified_zh",
+                                                  "complaints", "complaints_en", "products"})
+
+
 COMPLAINT_CATEGORIES: tuple[str, ...] = get_args(ComplaintReceived.model_fields["category"].annotation)
 
 
@@ -477,9 +529,13 @@ class ComplaintIllnessRule(WarningRule):
                                "names, phone and ID numbers and e-mail addresses masked (processors.personal_info); 0: not quoted")
     keywords: list[Annotated[str, Field(min_length=1, max_length=20)]] = Field(
         default_factory=lambda: ["腹泻", "拉肚子", "上吐下泻", "呕吐", "腹痛", "腹部不适", "肠胃不适", "胃肠炎",
-                                 "身体不适", "发热", "发烧", "过敏", "头晕", "就医", "就诊", "住院", "中毒"],
+                                 "身体不适", "发热", "发烧", "过敏", "头晕", "就医", "就诊", "住院", "中毒",
+                                 "肚子疼", "肚子痛", "肚疼", "胃疼", "胃痛", "肚子不舒服", "胃不舒服", "闹肚子", "拉稀", "想吐", "吐了",
+                                 "挂水", "输液", "打点滴", "打吊瓶", "去医院", "看医生", "急诊"],
         description="words in a verified complaint's text that report illness whatever its category (a caller files "
-                    "“饮用后腹泻” under taste_odour as often as under illness); a word after 无/未/没/不/否认 in the same clause does not count")
+                    "“饮用后腹泻” under taste_odour as often as under illness, and says 肚子疼、拉稀、挂水 more often than 腹痛、腹泻、"
+                    "就医); a word after 无/未/没/不/否认 in the same clause, or followed by 没有 ending it (腹泻没有), or by 出来 "
+                    "(吐了出来: spat out) does not count")
 
     @model_validator(mode="after")
     def _known_categories(self) -> "ComplaintIllnessRule":
@@ -617,6 +673,7 @@ class WarningsPolicy(_Strict):
     fluctuation: FluctuationRule = FluctuationRule()
     grade_worsened: GradeWorsenedRule = GradeWorsenedRule()
     complaint_cluster: ComplaintClusterRule = ComplaintClusterRule()
+    complaint_burst: ComplaintBurstRule = ComplaintBurstRule()
     complaint_illness: ComplaintIllnessRule = ComplaintIllnessRule()
     rectification_overdue: RectificationOverdueRule = RectificationOverdueRule()
     data_missing: DataMissingRule = DataMissingRule()
@@ -823,6 +880,8 @@ class CampaignPolicy(_Strict):
 class Policy(_Strict):
     utc_offset_hours: int = Field(default=8, ge=-12, le=14, description="the bureau's local time: deadlines are local dates")
     complaint_cluster: ComplaintClusterPolicy = ComplaintClusterPolicy()
+    complaint_burst: ComplaintBurstPolicy = ComplaintBurstPolicy()
+    complaint_duplicates: ComplaintDuplicatesPolicy = ComplaintDuplicatesPolicy()
     retest: RetestPolicy = RetestPolicy()
     spc: SpcPolicy = SpcPolicy()
     risk: RiskPolicy = RiskPolicy()

@@ -215,3 +215,24 @@ def test_a_resolution_sent_under_another_enterprise_than_its_complaint_is_said(s
     unknown["payload"]["complaint_id"] = f"TS-NOWHERE-{uuid.uuid4().hex[:6]}"
     body = conforms(post(srv, unknown), answer_schemas)
     assert [w["type"] for w in body["events"][0]["warnings"]] == ["complaint_not_on_file"]
+
+
+def test_a_complaint_number_received_under_a_second_enterprise_is_said(srv, answer_schemas):
+    """The complaints desk: one complaint filed under W07, then W08 — accepted with no word, counted under both."""
+    number = f"TS-TWICE-{uuid.uuid4().hex[:6]}"
+    regs = []
+    for eid in ("E-TW-1", "E-TW-2"):
+        reg = golden("enterprise.registered")
+        reg.update(event_id=str(uuid.uuid4()), enterprise_id=eid)
+        reg["payload"]["licence_no"] = f"SC{uuid.uuid4().int % 10**14:014d}"
+        regs.append(reg)
+    first = golden("complaint.received")
+    first.update(event_id=str(uuid.uuid4()), enterprise_id="E-TW-1")
+    first["payload"]["complaint_id"] = number
+    body = conforms(post(srv, [*regs, first]), answer_schemas)
+    assert not [w for e in body["events"] for w in e.get("warnings", []) if w["type"] == "complaint_id_elsewhere"]
+    second = copy.deepcopy(first)
+    second.update(event_id=str(uuid.uuid4()), enterprise_id="E-TW-2")
+    body = conforms(post(srv, second), answer_schemas)
+    [w] = [w for w in body["events"][0]["warnings"] if w["type"] == "complaint_id_elsewhere"]
+    assert w["field"] == "enterprise_id" and "企业 E-TW-1 名下（事件" in w["reason_zh"] and "complaint.withdrawn" in w["reason_zh"]

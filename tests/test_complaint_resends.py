@@ -177,7 +177,7 @@ def test_a_revised_conclusion_keeps_the_first_and_says_from_what_to_what(rules):
     # the readable report shows the earlier conclusion beside the one in force
     from qrisk.credit_report import build_report
     [row] = build_report(state.files[E], rules)["complaints"]
-    assert row["verified_zh"] == "不属实"
+    assert row["verified_zh"] == "不属实（曾按属实计：2026-03-15 至 2026-03-25）"  # (it weighed meanwhile)
     # (masked as the report masks the outcome in force: it is printed and handed on)
     assert "其他办结结论：2026-03-15 属实：现场核查属实，已回电 138****5678；以 2026-03-25 的结论为准" in row["outcome"]
     assert "13812345678" not in str(row)

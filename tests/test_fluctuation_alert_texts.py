@@ -38,7 +38,7 @@ def test_the_c_chart_evidence_counts_complaints(rules):
     (alert,) = [a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"]
     # exact Poisson limit at 0.3 a month: 3 complaints, the 4th signals
     assert "超出控制上限 3 件（预期每月 0.3 件；按此，一个月投诉 4 件及以上的概率约为 0.027%）" in alert.message_zh
-    assert evidence_zh(alert) == "本月投诉 4 件（预期每月 0.3 件、上控制限 3 件）"
+    assert evidence_zh(alert) == "本月投诉 4 件（预期每月 0.3 件、上控制限 3 件）；投诉编号 K2、K9、K16、K20"  # (which ones)
 
 
 def test_a_complaint_cluster_asks_for_what_its_severity_means(rules):

@@ -147,13 +147,74 @@ def test_a_combined_cell_with_parts_missing_is_refused(tmp_path):
 def test_complaints():
     rows = mapped("complaints.yaml", EXAMPLES / "complaints.csv")
     evs = events(rows)
-    assert [(e.enterprise_id, e.payload.channel, e.payload.category, e.payload.verified) for e in evs] == [
+    received = [e for e in evs if e.event_type == "complaint.received"]
+    assert [(e.enterprise_id, e.payload.channel, e.payload.category, e.payload.verified) for e in received] == [
         ("W07", "12315", "foreign_matter", True), ("W07", "online", "taste_odour", True),
         ("W07", "hotline", "taste_odour", False), ("P05", "12315", "spoilage", False),
     ]
-    assert evs[2].occurred_at.isoformat() == "2023-05-11T02:40:00+00:00"  # 2023/05/11 10:40 local
+    # a concluded row (核查结果 属实 / 不属实) is also its conclusion, right after it; a blank one is 核查中
+    assert [(e.event_type, e.payload.complaint_id) for e in evs][:2] == [("complaint.received", "TS2023050212345"),
+                                                                         ("complaint.resolved", "TS2023050212345")]
+    assert [(e.payload.complaint_id, e.payload.verified) for e in evs if e.event_type == "complaint.resolved"] == [
+        ("TS2023050212345", True), ("TS2023050612346", True), ("TS2023051112347", False)]
+    assert received[2].occurred_at.isoformat() == "2023-05-11T02:40:00+00:00"  # 2023/05/11 10:40 local
     [(pos, kind, reason)] = [r for r in rows if r[1] != "event"]
     assert pos == "complaints.csv:6" and "包装破损" in reason
+
+
+def test_a_12315_export_row_concluded_is_resolved_and_one_being_handled_is_no_error(tmp_path, rules):
+    """The complaints desk's import: 不属实 came in as verified:false with no conclusion (核查中 / 办理中 for 57 days),
+    属实 stayed 办理中 for ever, 核查中 / 办理中 / blank refused the row, 全国12315平台 became online, 价格 / 服务 had no
+    category."""
+    from processors.step import replay
+    from qrisk.registers import complaint_rows
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+
+    export = tmp_path / "c.csv"
+    export.write_text(
+        "投诉编号,被投诉企业,登记时间,来源渠道,问题类别,投诉内容,涉及产品,核查结果,办结时间,处理结果\n"
+        "TS1,清源桶装水厂,2026-11-01 09:00,全国12315平台,价格,水价上涨未告知,桶装水,属实,2026-11-05 16:30,已责令企业明码标价\n"
+        "TS2,清源桶装水厂,2026-11-01 09:00,12315,异物,水里有虫,桶装水,不属实,2026-11-03 10:00,\n"
+        "TS3,清源桶装水厂,2026-11-01 09:00,12315,异物,水里有虫,桶装水,核查中,,\n"
+        "TS4,清源桶装水厂,2026-11-01 09:00,12315,异物,水里有虫,桶装水,,,\n"
+        "TS5,清源桶装水厂,2026-11-01 09:00,信件,异物,水里有虫,桶装水,是,,\n"
+        "TS6,清源水厂,2026-11-01 09:00,12315,服务,送水慢,桶装水,办理中,,\n", encoding="utf-8")
+    (tmp_path / "enterprises.example.csv").write_text("名称,企业编号\n清源桶装水厂,E-330110-001\n清源水厂,E-330110-001\n", encoding="utf-8")
+    (tmp_path / "complaints.yaml").write_text((MAPPINGS / "complaints.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    rows = [(pos, kind, doc) for pos, kind, doc in _mapped_at(tmp_path / "complaints.yaml", export)]
+    assert [r for r in rows if r[1] != "event"] == []
+    evs = events(rows)
+    assert [(e.event_type, e.payload.complaint_id) for e in evs] == [
+        ("complaint.received", "TS1"), ("complaint.resolved", "TS1"), ("complaint.received", "TS2"), ("complaint.resolved", "TS2"),
+        ("complaint.received", "TS3"), ("complaint.received", "TS4"), ("complaint.received", "TS5"), ("complaint.resolved", "TS5"),
+        ("complaint.received", "TS6")]
+    first = evs[0]
+    assert (first.payload.channel, first.payload.category) == ("12315", "other") and evs[-1].payload.category == "other"
+    assert evs[6].payload.channel == "letter"
+    ts1 = evs[1]
+    assert ts1.occurred_at.isoformat() == "2026-11-05T08:30:00+00:00" and ts1.payload.outcome == "已责令企业明码标价"
+    assert evs[3].payload.outcome == "12315平台导出：核查结果不属实"
+    assert evs[7].occurred_at == evs[6].occurred_at  # (no 办结时间: concluded when registered, as the row says)
+    # the register: concluded rows 已办结, the others 核查中 / 办理中
+    state, _ = replay([parse_event(golden("enterprise.registered")), *evs], rules)
+    import datetime as dt
+
+    register = {r["complaint_id"]: (r["verified_zh"], r["state_zh"])
+                for r in complaint_rows([state.files["E-330110-001"].view()], dt.datetime(2026, 12, 28, tzinfo=dt.timezone.utc))}
+    assert register == {"TS1": ("属实", "已办结"), "TS2": ("不属实", "已办结"), "TS3": ("核查中", "办理中"), "TS4": ("核查中", "办理中"),
+                        "TS5": ("属实", "已办结"), "TS6": ("核查中", "办理中")}
+
+
+def _mapped_at(mapping_path: Path, csv_file: Path):
+    out = []
+    for position, raw, doc in read_mapped(csv_file, load_mapping(mapping_path)):
+        if isinstance(doc, MappingError):
+            out.append((position, "error", str(doc)))
+            continue
+        result = validate_document(doc, None, raw)
+        out.append((position, "rejected", result.reason) if isinstance(result, Rejection) else (position, "event", result))
+    return out
 
 
 def test_enforcement_decisions_with_their_penalties_in_one_cell():
