@@ -84,7 +84,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 35
+FOLD_VERSION = 36
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -149,7 +149,9 @@ it (its supervisor: 已通知 分管局长); 34: the alert fold acts on what the
 acceptance of a rectification reversed puts the alerts it verified or closed back to rectifying (整改中), telling their
 receivers as a reopening does, an earlier-dated verification arriving late moves no alert, and an interview record sent
 again or outdated adds no step; a move hands an escalated alert over without a notice to those its escalation told; 35: a
-rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts.  A
+rectification reported done again is said (rectification.completion_repeated) and adds no step to its alerts; 36: an
+item's baseline holds each result against the limits the others give (one bad lot no longer widens them for good), and
+its limits are widened by t with the degrees of freedom of σ̂ from moving ranges (5.4σ̂ at 8 results, not 4.8σ̂).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

@@ -183,21 +183,21 @@ def test_in_control_plants_seldom_signal_from_an_8_point_baseline(rules):
 
 
 def test_the_limits_are_widened_for_the_baseline_s_estimates_and_the_policy_can_restore_the_detectors(rules):
-    from processors.spc.monitor import t_quantile
+    from processors.spc.monitor import mr_df, t_quantile
 
     assert t_quantile(10**6) == pytest.approx(3.0, abs=1e-3) and t_quantile(7) == pytest.approx(4.53, abs=0.01)
     baseline = [0.80, 0.85, 0.78, 0.82, 0.79, 0.83, 0.81, 0.80]
     state, _ = replay([registered()] + [sample(monthly(i), [{"item_code": "oxygen_consumption", "values": [v], "unit": "mg/L"}])
                                         for i, v in enumerate(baseline)], rules)
     limits = state.files["E-330110-001"].fluctuation.series["饮用纯净水|oxygen_consumption"].monitor.limits
-    k = t_quantile(7) * math.sqrt(1 + 1 / 8)
+    k = t_quantile(mr_df(7)) * math.sqrt(1 + 1 / 8)
     assert limits["ucl"] == pytest.approx(limits["center"] + k * limits["sigma"]) and limits["limit_factor"] == pytest.approx(k)
     # a clear jump still signals, and says its limit is not 3σ
     jump = [registered()] + [sample(monthly(i), [{"item_code": "oxygen_consumption", "values": [v], "unit": "mg/L"}])
                              for i, v in enumerate(baseline + [1.2])]
     _, effects = replay(jump, rules)
     (sig,) = signals(effects)
-    assert "1点超出上控制限（按 8 批基线估计，放宽至 4.8σ）" in sig.data["text_zh"]
+    assert "1点超出上控制限（按 8 批基线估计，放宽至 5.4σ）" in sig.data["text_zh"]
     # the policy can run the old set
     old = Rules(rules.catalogue, Policy.model_validate({"spc": {"rules": {"i": [1, 2, 4], "p": [1], "c": [1]},
                                                                 "detectors": ["ewma", "cusum"], "estimated_limits": False}}))
