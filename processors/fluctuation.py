@@ -14,9 +14,11 @@ Charts, all updated incrementally by ``step()`` and part of the replayable state
 
 Sampling plans (microbial counts, n values per sample) feed the monitor with the
 largest of the n values: the plan judges the worst unit, and counts of 0 are too
-lumpy to chart as means.  Counts are charted on a log10 scale: they scatter by a factor
+lumpy to chart as means.  Counts — every item whose catalogue unit is CFU/… or MPN/…, 霉菌 under its
+legal maximum as much as 菌落总数 under a plan — are charted on a log10 scale: they scatter by a factor
 (log-normally), and a normal-theory chart of raw counts — its σ from moving ranges of a
-skewed, heavy-tailed series — signalled on 57 % of in-control bakeries within 20 months.
+skewed, heavy-tailed series — signalled on 57 % of in-control bakeries within 20 months (霉菌, on
+the raw scale because its rule is a maximum: 10 bakeries of 40 with 22 warnings a year; on log10, 1).
 The texts give values and limits back in CFU/g (the centre is then a geometric mean).  A count
 not detected is charted at half its detection limit, as any non-detect; a count of 0 without a
 detection limit (fewer than one colony counted) at 0.5, half the counting unit, as a result
@@ -300,7 +302,8 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
             usl = _legal_maximum(rules, category, item.item_code, judgement.basis_date)
             series = all_series[key] = _build_series(
                 key=key, product=product, item_code=item.item_code, item_name=item.item_name or item.item_code,
-                unit=item.unit or "", usl=usl, monitor=FluctuationMonitor(_monitor_config(policy, usl, kind == "plan")), recent=[],
+                unit=item.unit or "", usl=usl, recent=[],
+                monitor=FluctuationMonitor(_monitor_config(policy, usl, kind == "plan" or _is_count(rules, category, item.item_code))),
             )
         sd = series.__dict__
         below = dl if nd else None  # a non-detect is [0, dl]: censored, not a point
@@ -486,7 +489,10 @@ _CONFIGS: dict[tuple[int, float | None, bool], tuple["SpcPolicy", MonitorConfig]
 
 def _monitor_config(policy: "SpcPolicy", usl: float | None, log: bool = False) -> MonitorConfig:
     """One frozen config per (policy, legal maximum, scale): building it is most of a new series' cost.
-    ``log``: a sampling plan's counts, charted as log10 (they have no legal maximum of kind maximum).
+    ``log``: microbial counts (a sampling plan's, or 霉菌's under a legal maximum), charted as log10.  Their
+    checks against a legal maximum (Cpk, the EWMA at 80 % of it) are not run: both are normal-theory
+    statements about the raw values, which counts are not, and on the log scale 80 % of the limit is
+    0.1 log10 below it, no warning ahead of a failure; a count above its maximum fails and alerts on its own.
     The reporting step is inferred from the results as written (pH 6.5: 0.1), not on a log10 scale."""
     key = (id(policy), usl, log)
     hit = _CONFIGS.get(key)
@@ -524,6 +530,23 @@ def _item_limits(rules: "Rules", category: str, item_code: str, basis: dt.date) 
         if (start is None or start <= basis) and (end is None or basis < end):
             return zero, usl
     return False, None
+
+
+_COUNTS: dict[tuple[int, str, str], tuple[Any, bool]] = {}
+
+
+def _is_count(rules: "Rules", category: str, item_code: str) -> bool:
+    """Whether the item's catalogue unit is a microbial count (CFU/…, MPN/…), as the campaign's comparison
+    tests read it: counted colonies scatter by a factor whatever rule judges them — 霉菌 under a legal maximum
+    of 150 CFU/g as much as 菌落总数 under a sampling plan."""
+    catalogue = rules.catalogue
+    key = (id(catalogue), category, item_code)
+    hit = _COUNTS.get(key)
+    if hit is None or hit[0] is not catalogue:
+        from processors.campaign import COUNT_DIMENSIONS  # (not at import: campaign → risk → this module)
+        unit = catalogue.item_unit(category, item_code)
+        hit = _COUNTS[key] = (catalogue, unit is not None and unit.dimension.startswith(COUNT_DIMENSIONS))
+    return hit[1]
 
 
 def _zero_tolerance(rules: "Rules", category: str, item_code: str, basis: dt.date) -> bool:

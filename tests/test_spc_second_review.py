@@ -128,3 +128,27 @@ def test_limits_from_a_short_baseline_give_the_nominal_false_alarm_rate(m):
         beyond += abs(gauss(0.0, 1.0) - sum(xs) / m) > k * mr
     rate = beyond / n / 2
     assert 0.0010 < rate < 0.0017, rate   # 0.135 % a side (t(m − 1): 0.22–0.28 %)
+
+
+# --------------------------------------------------------------------------- 2. every count on log10
+
+
+def test_moulds_are_charted_as_counts_on_log10_under_their_legal_maximum(rules):
+    """霉菌 (CFU/g, a legal maximum of 150 in 糕点) was charted on the raw scale, log10 being kept for sampling
+    plans: in-control bakeries (geometric mean 30 CFU/g, a factor of 2 either way) got 质量波动 warnings, 10 of
+    40 within 20 months.  A count is a count whatever rule judges it."""
+    rng = random.Random(12)
+    log = []
+    for e in range(40):
+        eid = f"E-330110-{300 + e:03d}"
+        log.append(registered(eid, "pastry"))
+        for i in range(20):
+            v = int(round(10 ** rng.gauss(math.log10(30), 0.3) / 10.0)) * 10
+            log.append(sample(dt.date(2021, 1, 10) + dt.timedelta(days=30 * i),
+                              [{"item_code": "moulds", "values": ["ND" if v < 10 else v], "unit": "CFU/g", "detection_limit": 10}],
+                              eid=eid, product="蛋糕"))
+    state, effects = replay(log, rules)
+    series = state.files["E-330110-300"].fluctuation.series["蛋糕|moulds"]
+    assert series.monitor.limits["scale"] == "log10" and series.usl == 150
+    warned = {e.enterprise_id for e in effects if e.kind == "warning.raised" and e.data.get("rule") == "fluctuation.signal"}
+    assert len(warned) <= 3, warned   # (raw scale: 10)
