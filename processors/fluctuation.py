@@ -635,11 +635,13 @@ def plain_zh(signals: list[SpcSignal], series: Series) -> str:
         if sg.rule == "cpk_low":
             n = d.get("points")
             past = f"以往 {n} 批" if n else "以往"
-            mean = (f"近几批的加权平均值 {_num(d.get('mean'))}{u} 与{past}结果的标准差 {_num(d.get('sigma'))}{u}"
-                    if d.get("basis") == "ewma" else
-                    f"{past}结果的均值 {_num(d.get('mean'))}{u} 与标准差 {_num(d.get('sigma'))}{u}")
-            text = (f"波动较大：按{mean} 估算，过程能力指数 Cpk={d.get('cpk', 0.0):.2f}，低于 {d.get('cpk_min', 0.0):g}，"
-                    f"存在超出标准限值 {_num(d.get('usl'))}{u} 的风险")
+            # (its own name: ``mean`` is what the closing bracket calls the centre line).  Judged on the EWMA, σ is
+            # frozen: the level came near the limit, not the spread grew; judged on the baseline, either did
+            ewma = d.get("basis") == "ewma"
+            basis = (f"近几批的加权平均值 {_num(d.get('mean'))}{u} 与{past}结果的标准差 {_num(d.get('sigma'))}{u}" if ewma else
+                     f"{past}结果的均值 {_num(d.get('mean'))}{u} 与标准差 {_num(d.get('sigma'))}{u}")
+            text = (f"{'近几批均值接近标准限值' if ewma else '过程能力不足'}：按{basis} 估算，过程能力指数 Cpk={d.get('cpk', 0.0):.2f}，"
+                    f"低于 {d.get('cpk_min', 0.0):g}，存在超出标准限值 {_num(d.get('usl'))}{u} 的风险")
         elif sg.rule == "nd_detected":
             limit = f"，标准限值 {_num(series.usl)}{u}" if series.usl is not None else ""
             text = (f"以往连续 {d.get('run')} 批均未检出（检出限 {_num(d.get('detection_limit'))}{u}），"
@@ -695,9 +697,10 @@ def plain_en(sg: SpcSignal, series: Series) -> str:
     d = sg.detail or {}
     u = f" {series.unit}" if series.unit else ""
     if sg.rule == "cpk_low":
-        mean = "EWMA of recent results" if d.get("basis") == "ewma" else "mean"
+        ewma = d.get("basis") == "ewma"
+        mean = "EWMA of recent results" if ewma else "mean"
         n = f" of the last {d['points']} results" if d.get("points") else ""
-        return (f"spread too wide: Cpk {d.get('cpk', 0.0):.2f} < {d.get('cpk_min', 0.0):g} from the {mean} {_num(d.get('mean'))}{u} "
+        return (f"{'the recent mean is near the limit' if ewma else 'capability too low'}: Cpk {d.get('cpk', 0.0):.2f} < {d.get('cpk_min', 0.0):g} from the {mean} {_num(d.get('mean'))}{u} "
                 f"and the standard deviation {_num(d.get('sigma'))}{u}{n}; risk of exceeding the limit {_num(d.get('usl'))}{u}")
     if sg.rule == "result_near_limit":
         return (f"the result {_num(sg.value)}{u} is {d.get('fraction', 0.0):.0%} of the limit {_num(d.get('usl'))}{u}, "

@@ -152,3 +152,20 @@ def test_moulds_are_charted_as_counts_on_log10_under_their_legal_maximum(rules):
     assert series.monitor.limits["scale"] == "log10" and series.usl == 150
     warned = {e.enterprise_id for e in effects if e.kind == "warning.raised" and e.data.get("rule") == "fluctuation.signal"}
     assert len(warned) <= 3, warned   # (raw scale: 10)
+
+
+# --------------------------------------------------------------------------- 3. the capability text
+
+
+def test_the_capability_text_is_whole_and_says_the_level_came_near_the_limit(rules):
+    """Cpk judged on the EWMA beside rule 1 and the EWMA: the closing bracket read "（以往近几批的加权平均值 1.82
+    mg/L 与以往 25 批结果的标准差 0.08382 mg/L 1.181 mg/L，…）" (one variable for two things), and "波动较大" said
+    the spread grew, when σ for Cpk is frozen and it is the level that came near the limit."""
+    rng = random.Random(1)
+    vals = [round(rng.gauss(1.2, 0.1), 2) for _ in range(26)] + [round(rng.gauss(1.88, 0.03), 2) for _ in range(12)]
+    _, effects = replay([registered()] + [sample(monthly(i), oxygen(v)) for i, v in enumerate(vals)], rules)
+    (sig,) = [e for e in signals(effects) if any(g["rule"] == "cpk_low" for g in e.data["signals"])]
+    text = sig.data["text_zh"]
+    assert "近几批均值接近标准限值：按近几批的加权平均值 " in text and "波动较大" not in text
+    assert "（以往均值 1.181 mg/L，标准限值 2 mg/L）" in text and "（以往近几批" not in text
+    assert "the recent mean is near the limit: Cpk" in sig.data["text_en"]
