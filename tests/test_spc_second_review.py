@@ -169,3 +169,22 @@ def test_the_capability_text_is_whole_and_says_the_level_came_near_the_limit(rul
     assert "近几批均值接近标准限值：按近几批的加权平均值 " in text and "波动较大" not in text
     assert "（以往均值 1.181 mg/L，标准限值 2 mg/L）" in text and "（以往近几批" not in text
     assert "the recent mean is near the limit: Cpk" in sig.data["text_en"]
+
+
+# --------------------------------------------------------------------------- 4. the EWMA's widened limits
+
+
+def test_the_ewma_limits_carry_the_centre_s_error_by_its_weight_in_the_ewma():
+    """The EWMA starts at the estimated centre: at its i-th point that estimate's error weighs 1 − (1−λ)^i, so
+    its variance term is (1 − (1−λ)^i)²σ²/m, not σ²/m — with that the limits were 1.91 times too wide at the
+    first point.  At the first point the EWMA is the centre plus λ times the result's deviation: its limit is
+    the individuals limit scaled by λ, and a result beyond that limit takes the EWMA beyond its own."""
+    from processors.spc import FluctuationMonitor, MonitorConfig
+
+    monitor = FluctuationMonitor(MonitorConfig(baseline=8, rules=(1,), estimated_limits=True))
+    for v in (0.80, 0.85, 0.78, 0.82, 0.79, 0.83, 0.81, 0.80):
+        monitor.update(v)
+    c, s, k = monitor.center, monitor.sigma, monitor.limits["limit_factor"]
+    fired = {sg.rule: sg for sg in monitor.update(c + 7.0 * s)}
+    assert set(fired) == {"rule1", "ewma"}
+    assert fired["ewma"].ucl == pytest.approx(c + 0.2 * k * s)

@@ -38,7 +38,9 @@ moving ranges carries less, and t(m − 1) (4.8 σ̂ at m = 8) let 0.22–0.28 %
 ν = 0.68(m − 1) + 0.9 (``mr_df``, fitted to the simulated ratio) the individuals limits are
 centre ± t(ν; 0.99865)·σ̂·√(1 + 1/m), the same 0.135 % per side as 3σ with known parameters:
 5.4 σ̂ at m = 8, 3.7 σ̂ at m = 20 (and the zones of run rules 2-4 scale with them).  The EWMA's
-limits add the centre's variance, L·(t/3)·σ̂·√(λ/(2−λ)·(1 − (1−λ)^{2i}) + 1/m), and the CUSUM
+limits add the centre's variance, L·(t/3)·σ̂·√(λ/(2−λ)·(1 − (1−λ)^{2i}) + (1 − (1−λ)^i)²/m): the
+EWMA starts at the estimated centre, whose error it carries with the weight 1 − (1−λ)^i (with 1/m
+throughout, the limits were 1.9 times too wide at the first point, 1.5 at the second), and the CUSUM
 works in the same widened σ.  With 3σ̂ limits from 8 points, one in five in-control series
 signalled within 12 results (rules 1, 2, 4, EWMA and CUSUM together).
 
@@ -682,7 +684,11 @@ class FluctuationMonitor:
                 elif self._ewma_b == 0.0:
                     hw = self._hw_inf * math.sqrt(1.0 - self._q2 ** m)
                 else:
-                    hw = self._hw_inf * math.sqrt((self._ewma_a * (1.0 - self._q2 ** m) + self._ewma_b)
+                    # the EWMA starts at the estimated centre, so that estimate's error enters it with
+                    # weight 1 − (1−λ)^i: none at the first point, all of it only in the steady state
+                    qm = lam1 ** m
+                    w = 1.0 - qm
+                    hw = self._hw_inf * math.sqrt((self._ewma_a * (1.0 - qm * qm) + self._ewma_b * w * w)
                                                   / (self._ewma_a + self._ewma_b))
                 if e_lo > c + hw or e_hi < c - hw:
                     side = "upper" if e_lo > c + hw else "lower"
