@@ -869,8 +869,11 @@ def recharted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     baseline, so the series starts again from its first point.  A lab's typo left in a baseline
     would widen the limits for good and hide the drift the chart is there to see.  The signals the
     corrected point raises are returned as ``on_sample_judged`` returns them; later points are
-    charted again silently (what they raised stands, as before the correction).  Returns the keys of
-    the series built again, and those signals."""
+    charted again, what they raised stands, as before the correction, and a later point that raised
+    nothing before and signals now (a baseline typo, 1.00 for 0.81, corrected: the limits narrow and a
+    later 0.91 lies beyond them) is returned too, its text saying it is that batch's, found again on the
+    corrected series — counted in the series' signals with no alert, it showed in the credit file as
+    "出现信号的 1 个" that nobody was told of.  Returns the keys of the series built again, and those signals."""
     if file.profile is None or before.judgement is None or after.judgement is None:
         return [], []
     old, new = _as_charted(before), _as_charted(after)
@@ -880,15 +883,34 @@ def recharted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
         return [], []
     series = file.fluctuation.series
     had = [k for k in keys if k in series]
+    # the later points known to have raised nothing (in a series' recent points: of one beyond them nobody knows)
+    quiet = {(k, p[4]) for k in had for p in series[k].recent if not p[7]}
     for key in had:
         del series[key]
     out: list[dict[str, Any]] = []
+    later = False
     for report in reports:
         if report is after:
             out = _chart_items(file, report, county, rules, keys)
+            later = True
+        elif later and quiet:
+            for sig in _chart_items(file, report, county, rules, keys):
+                if (sig["series"], report.event_id) in quiet and not sig.get("note"):
+                    out.append(_found_again(sig, report, after))
         else:
             _chart_items(file, report, None, rules, keys)
     return sorted(k for k in keys if k in series or k in had), out
+
+
+def _found_again(sig: dict[str, Any], report: "SampleRecord", after: "SampleRecord") -> dict[str, Any]:
+    """A later point's signal that a correction brought out: said of that batch (its sample, not the corrected one's)."""
+    head = f"{sig['product']}·{sig['item_name']}："
+    rest = sig["text_zh"].removeprefix(head).replace("本批", "该批")
+    return {**sig, "sample_no": report.sample_no, "sampled_on": report.sampled_on.isoformat(), "sample_event_id": report.event_id,
+            "found_after_correction": after.sample_no,
+            "text_zh": (f"{head}抽样编号 {after.sample_no} 的检验结果更正后重新计算，其后抽样编号 {report.sample_no}"
+                        f"（{report.sampled_on.isoformat()}）的结果出现信号：{rest}"),
+            "text_en": f"after the correction of sample {after.sample_no}, sample {report.sample_no} signals: {sig['text_en']}"}
 
 
 def uncharted(file: "CreditFile", removed: "SampleRecord", reports: list["SampleRecord"], rules: "Rules") -> list[str]:

@@ -403,7 +403,8 @@ def failure_says_it(file: "CreditFile", d: dict[str, Any], event_id: str) -> boo
     fired.discard(None)
     if not fired or not fired <= _ONE_POINT_RULES:
         return False
-    record = file.sample_by_event(event_id)
+    # (the point's own report: a later point a correction brought out carries it, the correction's event does not)
+    record = file.sample_by_event(d.get("sample_event_id") or event_id)
     j = record.judgement if record is not None else None
     return j is not None and any(i.item_code == d.get("item_code") and i.verdict == "fail" for i in j.items)
 

@@ -188,3 +188,25 @@ def test_the_ewma_limits_carry_the_centre_s_error_by_its_weight_in_the_ewma():
     fired = {sg.rule: sg for sg in monitor.update(c + 7.0 * s)}
     assert set(fired) == {"rule1", "ewma"}
     assert fired["ewma"].ucl == pytest.approx(c + 0.2 * k * s)
+
+
+# --------------------------------------------------------------------------- 6. a correction's later signals
+
+
+def test_a_later_point_a_correction_brings_out_is_raised_not_just_counted(rules):
+    """A baseline typo corrected (0.90 for 0.81): the series is built again, its limits narrow, and the later
+    0.91 now lies beyond them.  It counted in the series' signals ("出现信号的 1 个") with no effect, alert or
+    score entry: it is raised, said of its own batch."""
+    base = [0.80, 0.82, 0.79, 0.90, 0.83, 0.80, 0.81, 0.79]
+    log = [registered()] + [sample(monthly(i), oxygen(v), sample_no=f"N{i}") for i, v in enumerate(base + [0.90, 0.91])]
+    state, effects = replay(log, rules)
+    series = state.files["E-330110-001"].fluctuation.series[KEY]
+    assert series.signals == 0 and not signals(effects)
+    fix = sample(monthly(3), oxygen(0.81), sample_no="N3", occurred="2023-11-20T10:00:00+08:00")
+    state, effects = step(state, fix, rules)
+    series = state.files["E-330110-001"].fluctuation.series[KEY]
+    (sig,) = signals(effects)
+    assert series.signals == 1 and sig.data["sample_no"] == "N9" and sig.data["index"] == 10
+    assert sig.data["text_zh"].startswith("饮用纯净水·耗氧量（以O₂计）：抽样编号 N3 的检验结果更正后重新计算，其后抽样编号 N9（2023-10-03）的结果出现信号：")
+    assert [e for e in effects if e.kind == "warning.raised" and e.data.get("rule") == "fluctuation.signal"]
+    assert [x for x in state.files["E-330110-001"].risk.entries if x[1] == "fluctuation_signal"]
