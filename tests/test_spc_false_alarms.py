@@ -110,17 +110,18 @@ def test_the_complaint_chart_has_exact_poisson_limits(rules):
 
 
 def test_the_p_chart_text_says_rate_and_limit_at_one_precision(rules):
-    """'不合格 3 批（9%），明显高于…（控制上限 9.1%）': 3/32 = 9.4 % rounded to 9 % beside a limit at 0.1 %."""
+    """'不合格 3 批（9%），明显高于…（控制上限 9.1%）': 3/32 = 9.4 % rounded to 9 % beside a limit at 0.1 %.
+    (Exact binomial limits since: 3 of 32 is within them, 4 of 32 the most that is, and 5 signal.)"""
     log = []
     for i in range(32):
         eid = f"E-330110-{600 + i:03d}"
-        oxygen = 3.0 if i >= 29 else 0.8  # the last three fail (legal maximum 2.0 mg/L)
+        oxygen = 3.0 if i >= 27 else 0.8  # the last five fail (legal maximum 2.0 mg/L)
         log += [registered(eid), sample(dt.date(2025, 1, 6) + dt.timedelta(days=i), [
             {"item_code": "oxygen_consumption", "values": [oxygen], "unit": "mg/L"}], eid=eid)]
     _, effects = replay(log, rules)
     (county,) = signals(effects, chart="p", scope="category")
-    assert county.data["n"] == 32 and county.data["failed"] == 3
-    assert "抽检 32 批、不合格 3 批（9.4%），明显高于参考不合格率 1.90%（控制上限 9.1%）" in county.data["text_zh"]
+    assert county.data["n"] == 32 and county.data["failed"] == 5
+    assert "抽检 32 批、不合格 5 批（15.6%），明显高于参考不合格率 1.90%（控制上限 12.5%）" in county.data["text_zh"]
 
 
 # --------------------------------------------------------------------------- 3. ties from coarse reporting

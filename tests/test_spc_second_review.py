@@ -210,3 +210,51 @@ def test_a_later_point_a_correction_brings_out_is_raised_not_just_counted(rules)
     assert sig.data["text_zh"].startswith("饮用纯净水·耗氧量（以O₂计）：抽样编号 N3 的检验结果更正后重新计算，其后抽样编号 N9（2023-10-03）的结果出现信号：")
     assert [e for e in effects if e.kind == "warning.raised" and e.data.get("rule") == "fluctuation.signal"]
     assert [x for x in state.files["E-330110-001"].risk.entries if x[1] == "fluctuation_signal"]
+
+
+# --------------------------------------------------------------------------- 8. the p chart's exact limits
+
+
+def test_the_county_p_chart_has_exact_binomial_limits(rules):
+    """14 batches of a category this quarter, 2 failed (two plants): P(X ≥ 2 | 14, 1.9 %) = 2.8 %, 21 times the
+    nominal 0.135 %, yet above the normal limit 12.8 %; a county of in-control plants signalled in one quarter of
+    twenty.  Exactly, up to 3 of 14 to 16 are within the limits, and the text says the chart is checked at every
+    failure."""
+    from processors.fluctuation import binomial_at_least, p_count_limit
+
+    assert p_count_limit(0.019, 14) == 3 and binomial_at_least(4, 14, 0.019) < 0.00135 <= binomial_at_least(3, 14, 0.019)
+    assert 0.0 < binomial_at_least(150, 5000, 0.019) < 1e-6   # (no float overflow of comb(n, i) in a large county)
+    log = []
+    for i in range(14):
+        eid = f"E-330110-{640 + i:03d}"
+        log += [registered(eid), sample(dt.date(2025, 4, 6) + dt.timedelta(days=i), oxygen(3.0 if i in (5, 13) else 0.8), eid=eid)]
+    _, effects = replay(log, rules)
+    assert not signals(effects, chart="p")
+    for i, eid in enumerate(("E-330110-660", "E-330110-661")):
+        log += [registered(eid), sample(dt.date(2025, 4, 25) + dt.timedelta(days=i), oxygen(3.0), eid=eid)]
+    _, effects = replay(log[:-2], rules)
+    assert not signals(effects, chart="p")   # 3 of 15
+    _, effects = replay(log, rules)
+    (county,) = signals(effects, chart="p", scope="category")
+    assert "抽检 16 批、不合格 4 批（25%），明显高于参考不合格率 1.90%（控制上限 18.8%）" in county.data["text_zh"]
+    assert "本季度每出现一批不合格即按累计结果判断一次，偶然出现此信号的机会略高于这一概率" in county.data["text_zh"]
+
+
+def test_an_in_control_county_seldom_signals_on_its_category_chart(rules):
+    """30 plants sampled monthly, each failing 1.9 % of the time (the reference): 8 category signals in 160
+    quarters (5 %) with the normal limits."""
+    found = 0
+    for seed in range(8):
+        rng = random.Random(seed)
+        eids = [f"E-330110-{700 + e:03d}" for e in range(30)]
+        log = [registered(e) for e in eids]
+        draws = []
+        for q in range(20):
+            for e in eids:
+                for k in range(3):
+                    day = dt.date(2020, 1, 5) + dt.timedelta(days=91 * q + 30 * k + rng.randint(0, 20))
+                    draws.append((day, e, 2.6 if rng.random() < 0.019 else round(rng.gauss(0.8, 0.08), 2)))
+        log += [sample(day, oxygen(v), eid=e, occurred=f"{day.isoformat()}T10:00:00+08:00") for day, e, v in sorted(draws)]
+        _, effects = replay(log, rules)
+        found += len(signals(effects, chart="p", scope="category"))
+    assert found <= 2   # (normal limits: 8)
