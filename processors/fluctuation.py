@@ -178,11 +178,18 @@ P_CHART_ALPHA = 0.00135
 
 
 @functools.lru_cache(maxsize=4096)  # (pure; a period's n and the category's reference repeat)
-def p_count_limit(p0: float, n: int, alpha: float = P_CHART_ALPHA) -> int:
+def p_count_limit(p0: float, n: int, alpha: float | None = None) -> int:
     """The most failures among n batches still in control at the reference rate ``p0``: more signal, when
     P(X ≥ failures | n, p0) < ``alpha`` (exact binomial, as the c chart's Poisson).  The normal limits
     p0 ± 3√(p0(1−p0)/n) are far off when n·p0 is below 1: 2 of 14 at 1.9 % (P = 2.8 %) crossed them, and
-    a county's category chart signalled in one quarter of twenty with every plant in control."""
+    a county's category chart signalled in one quarter of twenty with every plant in control.
+
+    The chart is checked at every failure of the period, n·p0 of them expected by the n-th batch: each
+    check gets ``P_CHART_ALPHA`` shared among those (by default), or an in-control period's chances of a
+    signal grow with its size (0.135 % a check: 0.3 % of quarters at 30 batches, 1.4 % at 1000; shared,
+    0.3–0.55 % whatever the size)."""
+    if alpha is None:
+        alpha = P_CHART_ALPHA / max(1.0, n * p0)
     k = 1
     while binomial_at_least(k, n, p0) >= alpha:
         k += 1
@@ -440,9 +447,10 @@ def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleReco
             rate_zh, ucl_zh = _distinct_pcts(pc.failed / pc.n, ucl)
             seen = (f"抽检 {pc.n} 批、不合格 {pc.failed} 批（{rate_zh}），明显高于参考不合格率 {reference:.2%}（控制上限 {ucl_zh}）："
                     f"按此参考不合格率，{pc.n} 批中不合格 {pc.failed} 批及以上的概率约为 {chance_zh(chance)}"
-                    # (checked at every failure, the chart has several chances a period to signal by chance: an
-                    # in-control category 0.3-0.6 % of quarters for 30-1000 batches, not the one check's 0.135 %)
-                    f"（{'本季度' if 'Q' in period else '本月'}每出现一批不合格即按累计结果判断一次，偶然出现此信号的机会略高于这一概率）")
+                    # (checked at every failure, the chart has several chances a period to signal by chance: measured,
+                    # 0.1 % of quarters at 3 batches, 0.3 % at 30, 0.5 % at 90, 0.7 % at 1000; p_count_limit)
+                    f"（为本次判断的概率；{'本季度' if 'Q' in period else '本月'}每出现一批不合格即判断一次，"
+                    f"偶然出现此信号的机会约 0.1%–0.7%，批次越多越高）")
             out.append({
                 "chart": "p", "rule": "rule1", "scope": scope, "category": category, "period": period,
                 "value": pc.failed / pc.n, "n": pc.n, "failed": pc.failed, "center": reference,

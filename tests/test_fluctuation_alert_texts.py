@@ -72,8 +72,8 @@ def test_two_failures_of_two_suggest_a_systematic_problem_with_the_chance_that_s
     _, effects = replay([*other_producer_failure(dt.date(2026, 1, 20)), registered("2026-01-05T09:00:00+08:00"),
                          failing("2026-02-10T10:00:00+08:00"), failing("2026-03-10T10:00:00+08:00")], rules)
     (d,) = [d for d in decisions(effects, "fluctuation.signal") if d.evidence.get("scope") == "enterprise"]
-    assert ("按此参考不合格率，2 批中不合格 2 批及以上的概率约为 0.036%（本季度每出现一批不合格即按累计结果判断一次，"
-            "偶然出现此信号的机会略高于这一概率），提示可能存在系统性问题") in d.message_zh
+    assert ("按此参考不合格率，2 批中不合格 2 批及以上的概率约为 0.036%（为本次判断的概率；本季度每出现一批不合格即判断一次，"
+            "偶然出现此信号的机会约 0.1%–0.7%，批次越多越高），提示可能存在系统性问题") in d.message_zh
     assert "不是偶然" not in d.message_zh
     assert abs(d.evidence["p_at_least"] - 0.019 ** 2) < 1e-15
     (p,) = [e for e in effects if e.kind == "fluctuation.signal" and e.data.get("scope") == "enterprise"]

@@ -237,7 +237,7 @@ def test_the_county_p_chart_has_exact_binomial_limits(rules):
     _, effects = replay(log, rules)
     (county,) = signals(effects, chart="p", scope="category")
     assert "抽检 16 批、不合格 4 批（25%），明显高于参考不合格率 1.90%（控制上限 18.8%）" in county.data["text_zh"]
-    assert "本季度每出现一批不合格即按累计结果判断一次，偶然出现此信号的机会略高于这一概率" in county.data["text_zh"]
+    assert "为本次判断的概率；本季度每出现一批不合格即判断一次，偶然出现此信号的机会约 0.1%–0.7%，批次越多越高" in county.data["text_zh"]
 
 
 def test_an_in_control_county_seldom_signals_on_its_category_chart(rules):
