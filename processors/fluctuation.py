@@ -776,12 +776,14 @@ def _sorted_counts(counts: dict[str, int]) -> list[dict[str, Any]]:
     return [{"item_code": k, "count": v} for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> None:
+def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> list[dict[str, Any]]:
     """A failure overturned by its re-test leaves the Paretos and the failure counts of the
-    pass-rate charts (its n stays: the sample was taken).  A signal already raised stands."""
+    pass-rate charts (its n stays: the sample was taken).  A pass-rate signal the failures left no
+    longer support is withdrawn (``_no_longer_out``: returned as effect data); one they still support stands."""
     judgement = original.judgement
     if judgement is None or judgement.counted != "fail" or file.profile is None:
-        return
+        return []
+    signalled = _signalled_periods(file, county)
     fs = file.fluctuation
     rates = county.get(file.profile.category) or CategoryRates()
     codes = _failed_codes(judgement)
@@ -794,6 +796,40 @@ def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, C
             pc.failed -= 1
             if periods is rates.periods:
                 _drop_failure(pc, file.enterprise_id, original.sample_no)
+    return _no_longer_out(file, county, signalled, rules, original.sample_no)
+
+
+def _signalled_periods(file: "CreditFile", county: dict[str, CategoryRates]) -> list[tuple[str, str, PeriodCount]]:
+    """The pass-rate charts' periods that signalled: (scope, period, its count), the enterprise's and its category's."""
+    out = [("enterprise", k, pc) for k, pc in file.fluctuation.pass_rate.items() if pc.signalled]
+    rates = county.get(file.profile.category) if file.profile is not None else None
+    if rates is not None:
+        out += [("category", k, pc) for k, pc in rates.periods.items() if pc.signalled]
+    return out
+
+
+def _no_longer_out(file: "CreditFile", county: dict[str, CategoryRates], signalled: list[tuple[str, str, PeriodCount]],
+                   rules: "Rules", sample_no: str) -> list[dict[str, Any]]:
+    """The periods among ``signalled`` whose failures no longer lie beyond the limits, once a re-test, a correction or
+    a retraction took one away: their chart may signal again (a genuine later failure of the quarter was silent), and
+    the enterprise's signal is withdrawn (``fluctuation.signal_withdrawn``: its alert closes, its score entry goes) —
+    it stood on two failures whichever of them went, and said 不合格 2 批 of one.  The county's category alert stays:
+    it is the county's, and the category chart's other producers' failures are beyond this file."""
+    policy = rules.policy.spc
+    reference = policy.reference_failure(file.profile.category) if file.profile is not None else 0.0
+    out: list[dict[str, Any]] = []
+    for scope, period, pc in signalled:
+        if pc.failed >= 2 and pc.failed > p_count_limit(reference, pc.n):
+            continue
+        pc.signalled = False
+        if scope == "enterprise":
+            when = period_zh(period)
+            out.append({"chart": "p", "scope": "enterprise", "period": period, "n": pc.n, "failed": pc.failed, "withdrawn": True,
+                        "text_zh": (f"抽样编号 {sample_no} 的不合格结论不再计入后，{when}抽检 {pc.n} 批、不合格 {pc.failed} 批，"
+                                    f"未超出控制上限，抽检不合格率信号撤销，不再计入风险分"),
+                        "text_en": (f"{period}: with sample {sample_no}'s failure no longer counted, {pc.failed} of {pc.n} failed, "
+                                    f"within the limits: the pass-rate chart's signal is withdrawn")})
+    return out
 
 
 def reinstated(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> None:
@@ -849,9 +885,9 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     Paretos and the pass-rate charts of the enterprise and of its category count the sample by
     ``after`` instead of ``before`` — in n for the period of its sampling date when it is judged
     pass or fail, in the failures and the failing items when it failed — so they follow the latest
-    report as the counts do.  A signal already raised stands, as after a re-test; a failure the
-    correction adds is checked like any failure, and its p-chart signals are returned as
-    ``on_sample_judged`` returns them.
+    report as the counts do.  A signal already raised stands while the failures still support it, and is
+    withdrawn when they no longer do (``_no_longer_out``), as after a re-test; a failure the correction adds
+    is checked like any failure, and its p-chart signals are returned as ``on_sample_judged`` returns them.
 
     The item series are ``recharted``'s (a re-test, by contrast, leaves the original's point
     charted: the original's result was the lab's, the re-test's is another test of the sample)."""
@@ -859,6 +895,7 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
         return []
     policy = rules.policy.spc
     fs = file.fluctuation
+    signalled = _signalled_periods(file, county)
     old = before.judgement
     if old is not None and old.counted in ("pass", "fail"):
         rates = county.get(old.category)
@@ -881,14 +918,17 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
                     _drop_failure(pc, file.enterprise_id, before.sample_no)
     new = after.judgement
     if new is None or new.counted not in ("pass", "fail"):
-        return []  # undetermined: not in the pass-rate charts
+        # undetermined: not in the pass-rate charts
+        return _no_longer_out(file, county, signalled, rules, before.sample_no) if signalled else []
     category = file.profile.category
     rates = county.get(category)
     if rates is None:
         rates = county[category] = _build_rates()
     if new.counted == "fail":
         _pareto_add(fs, rates, new)
-    return _pass_rate_add(file, rates, after, new, category, policy)
+    out = _pass_rate_add(file, rates, after, new, category, policy)
+    # (after the report's own count: a failure corrected into another failure leaves its period as out as it was)
+    return out + _no_longer_out(file, county, signalled, rules, before.sample_no) if signalled else out
 
 
 def recharted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord", reports: list["SampleRecord"],

@@ -258,3 +258,34 @@ def test_an_in_control_county_seldom_signals_on_its_category_chart(rules):
         _, effects = replay(log, rules)
         found += len(signals(effects, chart="p", scope="category"))
     assert found <= 2   # (normal limits: 8)
+
+
+# --------------------------------------------------------------------------- 7. a pass-rate signal a correction takes away
+
+
+def chloroform(v: float) -> list[dict]:
+    return [{"item_code": "chloroform", "values": [v], "unit": "mg/L"}]
+
+
+@pytest.mark.parametrize("which", ["A1", "A2"])
+def test_a_pass_rate_signal_whose_failure_is_corrected_away_is_withdrawn(rules, which):
+    """Two failures in 2025 Q2 signalled the enterprise's p chart (2 of 2).  Correcting the first into a pass left
+    the alert open, +2 in the score and the text "不合格 2 批"; correcting the second closed it, as the signal was
+    attributed to it.  Either way the quarter stayed 'signalled', so a genuine third failure said nothing."""
+    from tests.test_alerts import County
+
+    county = County(rules, rules.policy)
+    county.feed(registered(), sample(dt.date(2025, 4, 10), chloroform(0.03), sample_no="A1"),
+                sample(dt.date(2025, 5, 10), chloroform(0.03), sample_no="A2"))
+    key = "E-330110-001:fluctuation:p:2025Q2"
+    assert [a.state for a in county.book.alerts.values() if a.dedup_key == key] == ["open"]
+    day = dt.date(2025, 4, 10) if which == "A1" else dt.date(2025, 5, 10)
+    county.feed(sample(day, chloroform(0.003), sample_no=which, occurred="2025-06-20T10:00:00+08:00"))
+    assert [a.state for a in county.book.alerts.values() if a.dedup_key == key] == ["closed"]
+    file = county.state.files["E-330110-001"]
+    assert not [x for x in file.risk.entries if x[1] == "fluctuation_signal"]
+    quarter = file.fluctuation.pass_rate["2025Q2"]
+    assert (quarter.n, quarter.failed, quarter.signalled) == (2, 1, False)
+    county.feed(sample(dt.date(2025, 6, 1), chloroform(0.03), sample_no="A3", occurred="2025-06-25T10:00:00+08:00"))
+    assert county.state.files["E-330110-001"].fluctuation.pass_rate["2025Q2"].signalled   # 2 of 3 signals again
+    assert [x for x in county.state.files["E-330110-001"].risk.entries if x[1] == "fluctuation_signal"]
