@@ -272,16 +272,23 @@ def test_a_pass_rate_signal_whose_failure_is_corrected_away_is_withdrawn(rules, 
     """Two failures in 2025 Q2 signalled the enterprise's p chart (2 of 2).  Correcting the first into a pass left
     the alert open, +2 in the score and the text "不合格 2 批"; correcting the second closed it, as the signal was
     attributed to it.  Either way the quarter stayed 'signalled', so a genuine third failure said nothing."""
+    from alerts.messages import effect_title_zh, message_zh
     from tests.test_alerts import County
 
     county = County(rules, rules.policy)
-    county.feed(registered(), sample(dt.date(2025, 4, 10), chloroform(0.03), sample_no="A1"),
-                sample(dt.date(2025, 5, 10), chloroform(0.03), sample_no="A2"))
+    log = [registered(), sample(dt.date(2025, 4, 10), chloroform(0.03), sample_no="A1"),
+           sample(dt.date(2025, 5, 10), chloroform(0.03), sample_no="A2")]
+    county.feed(*log)
     key = "E-330110-001:fluctuation:p:2025Q2"
     assert [a.state for a in county.book.alerts.values() if a.dedup_key == key] == ["open"]
     day = dt.date(2025, 4, 10) if which == "A1" else dt.date(2025, 5, 10)
-    county.feed(sample(day, chloroform(0.003), sample_no=which, occurred="2025-06-20T10:00:00+08:00"))
+    fix = sample(day, chloroform(0.003), sample_no=which, occurred="2025-06-20T10:00:00+08:00")
+    county.feed(fix)
     assert [a.state for a in county.book.alerts.values() if a.dedup_key == key] == ["closed"]
+    _, effects = replay(log + [fix], rules)
+    (gone,) = [e for e in effects if e.kind == "fluctuation.signal_withdrawn"]
+    assert effect_title_zh(gone) == "抽检不合格率信号撤销"
+    assert f"抽样编号 {which} 的不合格结论不再计入后，2025年第2季度抽检 2 批、不合格 1 批，未超出控制上限" in message_zh(gone)
     file = county.state.files["E-330110-001"]
     assert not [x for x in file.risk.entries if x[1] == "fluctuation_signal"]
     quarter = file.fluctuation.pass_rate["2025Q2"]
