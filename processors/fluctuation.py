@@ -261,6 +261,11 @@ _UPPER_ONLY = frozenset({"maximum", "plan"})
 counts from above): only upper-side signals are raised on their series."""
 
 _UNITLESS = frozenset({"pH", "无量纲", "-", ""})
+
+
+def _falling(sg: SpcSignal) -> bool:
+    """Rule 5 on a fall (6 results in a row each lower): its side is none, its direction in its words."""
+    return sg.rule == "rule5" and sg.text_en.endswith("decreasing")
 """Units that are no unit: the value is said alone."""
 
 # --------------------------------------------------------------------------- sampling
@@ -354,8 +359,8 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
         if signals:
             if kind in _UPPER_ONLY:
                 # under a legal maximum or a sampling plan's m/M, less is better: a drop (chlorine
-                # turning ND, colony counts falling after a hygiene fix) is no hazard
-                signals = [sg for sg in signals if sg.side != "lower" and sg.rule != "cusum_lower"]
+                # turning ND, colony counts falling after a hygiene fix) is no hazard, nor a steady fall
+                signals = [sg for sg in signals if sg.side != "lower" and sg.rule != "cusum_lower" and not _falling(sg)]
             signals = _measurable(signals, monitor, sd["censored"], sd["detection_limit"])
         if sd["censored"] and not nd and monitor.phase == "II":
             # what is left to say of a series mostly not detected: a result close to the legal
@@ -387,7 +392,7 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
             if any(sg.rule != "nd_detected" for sg in signals):
                 series.signals += 1  # batches with a signal, as the warnings and the risk score count them (not a note, not rules fired)
             if county is not None:
-                out.append(_series_signal(file, series, signals, point, previous, county, category, rules))
+                out.append(_series_signal(file, series, signals, point, previous, county, category, rules, len(values)))
     return out
 
 
@@ -590,7 +595,7 @@ def _legal_maximum(rules: "Rules", category: str, item_code: str, basis: dt.date
 
 
 def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal], point: SeriesPoint, previous: SeriesPoint | None,
-                   county: dict[str, CategoryRates], category: str, rules: "Rules") -> dict[str, Any]:
+                   county: dict[str, CategoryRates], category: str, rules: "Rules", units: int = 1) -> dict[str, Any]:
     """One effect per series point, with every rule that fired on it and the evidence once."""
     policy = rules.policy.spc
     occurred = next((s.occurred_at for s in reversed(file.samples) if s.event_id == point[4]), None)
@@ -610,7 +615,7 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
         "usl": series.usl, "index": first.index, "value": point[2] if first.index == point[0] else first.value, "center": first.center,
         "lcl": _nonneg(first.lcl), "ucl": first.ucl, "side": first.side,
         "signals": dicts,
-        "text_zh": f"{series.product}·{series.item_name}：{plain_zh(signals, series)}"
+        "text_zh": f"{series.product}·{series.item_name}：{plain_zh(signals, series, units)}"
                    + ("（判异依据：" + "；".join(basis) + "）" if basis else ""),
         "text_en": f"{series.product} / {series.item_code}: " + "; ".join(plain_en(sg, series) for sg in signals),
         "evidence": {
@@ -648,14 +653,18 @@ def _count(x: float | None) -> str:
     return f"{float(f'{x:.3g}'):.0f}" if x >= 100 else f"{x:.3g}"
 
 
-def plain_zh(signals: list[SpcSignal], series: Series) -> str:
+def plain_zh(signals: list[SpcSignal], series: Series, units: int = 1) -> str:
     """What the signals of one point mean, in words a supervisor acts on, with the numbers behind
-    them (the control-chart rules they rest on are quoted after, for the analyst)."""
+    them (the control-chart rules they rest on are quoted after, for the analyst).  ``units``: how many
+    units of a sampling plan the point is the largest of."""
     # a space before the unit, as the judgement's messages write it (0.01 mg/L); none for a scale (pH 6.15, not 6.15 pH)
     u = "" if series.unit in _UNITLESS else f" {series.unit}"
     log = series.monitor.config.log10  # colony counts, charted as log10: their centre is a geometric mean
     num = _count if log else _num
-    mean = "几何均值" if log else "均值"
+    # a plan's point is the largest of its n units (the plan judges the worst): said, or "本批 6000" reads as the batch's count
+    mean = ("各批最大值的几何均值" if units > 1 else "几何均值") if log else "均值"
+    this = f"本批 {units} 个样品单元中最大值" if units > 1 else "本批"
+    jumped = any(sg.rule == "rule1" and sg.chart == "i" for sg in signals)
     phrases: list[str] = []
     against_past = False
     # the EWMA over its control limit and near the legal limit: one average, said once
@@ -695,10 +704,13 @@ def plain_zh(signals: list[SpcSignal], series: Series) -> str:
         elif sg.rule == "rule1" and sg.chart == "mr":
             text = f"与上一批相差 {_num(sg.value)}{u}，超出正常的批间波动（{_num(sg.ucl)}{u}）"
         elif sg.rule == "rule1":
-            text = f"本批 {_reported(sg.value) if log else _num(sg.value)}{u} 明显{hi_lo}于以往水平（正常波动{'上' if high else '下'}限 {num(sg.ucl if high else sg.lcl)}{u}）"
+            text = f"{this} {_reported(sg.value) if log else _num(sg.value)}{u} 明显{hi_lo}于以往水平（正常波动{'上' if high else '下'}限 {num(sg.ucl if high else sg.lcl)}{u}）"
             against_past = True
         elif sg.rule == "ewma":
-            text = f"近几批的加权{'几何' if log else ''}平均值 {num(sg.value)}{u}，持续偏{hi_lo}"
+            # "持续" only when no single result beyond the limits dragged it over: one jump moves it by λ times itself
+            text = (f"近几批的加权{'几何' if log else ''}平均值 {num(sg.value)}{u}"
+                    + (f"，受本批拉{hi_lo}，超出其控制{'上' if high else '下'}限 {num(sg.ucl if high else sg.lcl)}{u}" if jumped
+                       else f"，持续偏{hi_lo}"))
             near = next((x.detail or {} for x in signals if x.rule == "ewma_near_limit"), None) if ewma_both else None
             if near is not None:
                 text += f"，已达标准限值 {_num(near.get('usl'))}{u} 的 {near.get('fraction', 0.0):.0%}"
@@ -707,12 +719,18 @@ def plain_zh(signals: list[SpcSignal], series: Series) -> str:
             text = f"结果累积偏{hi_lo}，估计{mean}已{'升' if high else '降'}至约 {num(d.get('mean_estimate'))}{u}"
             against_past = True
         elif sg.rule == "rule5":
-            text = f"连续 6 批持续{'下降' if '下降' in sg.text_zh else '上升'}"
+            text = f"连续 6 批持续{'下降' if _falling(sg) else '上升'}"
+        elif sg.rule == "rule8":
+            # both sides: not "偏高"
+            text = "连续 8 批均明显偏离以往均值且高低两侧都有，提示过程在两种水平间切换（班次、原料、检验机构）"
+        elif sg.rule == "rule4":
+            text = f"连续 8 批均{hi_lo}于以往均值"
+            against_past = True
         elif sg.rule == "rule6":
             text = "连续 14 批忽高忽低交替，提示两种来源（班次、原料、检验机构）混在一起"
         elif sg.rule == "rule7":
             text = "连续 15 批异常集中在均值附近，提示数据来源或检验方法有变"
-        else:  # the run rules 2, 3, 4, 8: several recent points on one side
+        else:  # the run rules 2, 3: several recent points beyond a zone on one side
             text = f"近几批多次偏{hi_lo}"
             against_past = True
         if text not in phrases:
@@ -1075,7 +1093,7 @@ def on_complaint(file: "CreditFile", received_at: dt.datetime, rules: "Rules", c
         return [{
             "chart": "c", "rule": "rule1", "scope": "enterprise", "period": month, "value": pc.n,
             "center": c0, "lcl": lcl, "ucl": ucl, "p_at_least": chance,
-            "text_zh": (f"{month} 投诉 {pc.n} 件{_verified_zh(file, month, rules)}，超出控制上限 {ucl:.0f} 件（预期每月 {c0:g} 件；"
+            "text_zh": (f"{period_zh(month)}投诉 {pc.n} 件{_verified_zh(file, month, rules)}，超出控制上限 {ucl:.0f} 件（预期每月 {c0:g} 件；"
                         f"按此，一个月投诉 {pc.n} 件及以上的概率约为 {chance_zh(chance)}）"),
             "text_en": (f"{month}: {pc.n} complaints, above the upper limit of {ucl:.0f} (expected {c0:g} a month; "
                         f"P(at least {pc.n} | Poisson {c0:g}) = {chance:.2g})"),

@@ -256,8 +256,8 @@ def test_colony_counts_are_charted_as_log10_and_said_in_cfu(rules):
     geo = 10 ** (sum(math.log10(v) for v in base) / len(base))
     assert limits["center"] == pytest.approx(geo) and sig.data["value"] == 6000 and sig.data["ucl"] == pytest.approx(limits["ucl"])
     text = sig.data["text_zh"]
-    assert text.startswith("蛋糕·菌落总数：本批 6000 CFU/g 明显高于以往水平（正常波动上限 ")
-    assert f"以往几何均值 {geo:.0f} CFU/g" in text and "e+" not in text
+    assert text.startswith("蛋糕·菌落总数：本批 5 个样品单元中最大值 6000 CFU/g 明显高于以往水平（正常波动上限 ")
+    assert f"以往各批最大值的几何均值 {geo:.0f} CFU/g" in text and "e+" not in text
     assert sig.data["evidence"]["limits"]["ucl"] == pytest.approx(limits["ucl"]) and limits["ucl"] < 6000
 
 

@@ -296,3 +296,56 @@ def test_a_pass_rate_signal_whose_failure_is_corrected_away_is_withdrawn(rules, 
     county.feed(sample(dt.date(2025, 6, 1), chloroform(0.03), sample_no="A3", occurred="2025-06-25T10:00:00+08:00"))
     assert county.state.files["E-330110-001"].fluctuation.pass_rate["2025Q2"].signalled   # 2 of 3 signals again
     assert [x for x in county.state.files["E-330110-001"].risk.entries if x[1] == "fluctuation_signal"]
+
+
+# --------------------------------------------------------------------------- 9. wording
+
+
+def test_the_run_rules_and_charts_are_worded_for_what_they_saw(rules):
+    """Rule 8 (both sides) read 近几批多次偏高; rule 5 on a fall of a legal-maximum item (三氯甲烷 falling) was a
+    质量波动 warning; rule 4 did not say it counts 8 (GB/T 4091 准则2: 9); the c chart said 2025-03."""
+    from processors.step import Rules
+
+    every = Rules(rules.catalogue, Policy.model_validate({"spc": {"rules": {"i": [1, 2, 3, 4, 5, 6, 7, 8], "p": [1], "c": [1]},
+                                                                  "detectors": ["ewma", "cusum"], "estimated_limits": False}}))
+    base = [0.0040, 0.0042, 0.0039, 0.0041, 0.0043, 0.0040, 0.0038, 0.0041]
+    chl = [{"item_code": "chloroform", "values": [0], "unit": "mg/L"}]
+
+    def log(vals):
+        return [registered()] + [sample(monthly(i), [{**chl[0], "values": [v]}]) for i, v in enumerate(vals)]
+
+    _, effects = replay(log(base + [0.0044, 0.0042, 0.0041, 0.0040, 0.0039, 0.0038]), every)
+    assert not signals(effects)   # a steady fall under a legal maximum
+    _, effects = replay(log(base + [0.0046, 0.0035] * 4), every)
+    (mixed,) = [e for e in signals(effects) if e.data["rule"] == "rule8"]
+    assert "高低两侧都有" in mixed.data["text_zh"] and "偏高" not in mixed.data["text_zh"].split("（判异依据")[0]
+    _, effects = replay(log(base + [0.00415] * 8), every)
+    (run,) = [e for e in signals(effects) if e.data["rule"] == "rule4"]
+    assert "连续 8 批均高于以往均值" in run.data["text_zh"] and "GB/T 4091 准则2 为连续9点" in run.data["text_zh"]
+    complaints = []
+    for d in (3, 10, 17, 24):
+        doc = golden("complaint.received")
+        doc.update(event_id=_id(), enterprise_id="E-330110-001", occurred_at=f"2025-03-{d:02d}T10:00:00+08:00")
+        doc["payload"].update(complaint_id=f"C{d}", category="taste_odour", text="桶装水有异味。")
+        complaints.append(parse_event(doc))
+    _, effects = replay([registered()] + complaints, rules)
+    (c,) = signals(effects, chart="c")
+    assert c.data["text_zh"].startswith("2025年3月投诉 4 件")
+
+
+def test_an_ewma_one_jump_dragged_over_is_not_said_to_be_persistently_high(rules):
+    vals = [0.80, 0.85, 0.78, 0.82, 0.79, 0.83, 0.81, 0.80, 1.3]
+    _, effects = replay([registered()] + [sample(monthly(i), oxygen(v)) for i, v in enumerate(vals)], rules)
+    (sig,) = signals(effects)
+    assert {g["rule"] for g in sig.data["signals"]} == {"rule1", "ewma"}
+    assert "受本批拉高，超出其控制上限 " in sig.data["text_zh"] and "持续偏高" not in sig.data["text_zh"]
+
+
+def test_a_plan_s_point_is_said_to_be_the_largest_of_its_units(rules):
+    base = [300, 450, 250, 380, 320, 500, 280, 350]
+    apc = [sample(monthly(i), [{"item_code": "aerobic_plate_count", "values": [v, v // 2, v // 3, 0, 10], "unit": "CFU/g"}],
+                  product="蛋糕") for i, v in enumerate(base + [6000])]
+    _, effects = replay([registered(category="pastry")] + apc, rules)
+    (sig,) = signals(effects)
+    assert sig.data["text_zh"].startswith("蛋糕·菌落总数：本批 5 个样品单元中最大值 6000 CFU/g 明显高于以往水平")
+    assert "（以往各批最大值的几何均值 " in sig.data["text_zh"]
