@@ -524,7 +524,7 @@ _CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other"
 _CONFIGS: dict[tuple[int, float | None, bool], tuple["SpcPolicy", MonitorConfig]] = {}
 
 
-def _monitor_config(policy: "SpcPolicy", usl: float | None, log: bool = False) -> MonitorConfig:
+def monitor_config(policy: "SpcPolicy", usl: float | None, log: bool = False) -> MonitorConfig:
     """One frozen config per (policy, legal maximum, scale): building it is most of a new series' cost.
     ``log``: microbial counts (a sampling plan's, or 霉菌's under a legal maximum), charted as log10.  Their
     checks against a legal maximum (Cpk, the EWMA at 80 % of it) are not run: both are normal-theory
@@ -543,6 +543,9 @@ def _monitor_config(policy: "SpcPolicy", usl: float | None, log: bool = False) -
             detect_ewma="ewma" in policy.detectors, detect_cusum="cusum" in policy.detectors, log10=log,
         ))
     return hit[1]
+
+
+_monitor_config = monitor_config  # (the fold's own name for it; ``qrisk spc`` draws the fold's chart with it)
 
 
 _LIMITS: dict[tuple[int, str, str], tuple[Any, tuple[tuple[dt.date | None, dt.date | None, bool, float | None], ...]]] = {}

@@ -349,3 +349,57 @@ def test_a_plan_s_point_is_said_to_be_the_largest_of_its_units(rules):
     (sig,) = signals(effects)
     assert sig.data["text_zh"].startswith("蛋糕·菌落总数：本批 5 个样品单元中最大值 6000 CFU/g 明显高于以往水平")
     assert "（以往各批最大值的几何均值 " in sig.data["text_zh"]
+
+
+# --------------------------------------------------------------------------- 10. `qrisk spc` draws the fold's charts
+
+
+def _cli(argv, capsys):
+    import argparse
+    import json
+
+    from qrisk import cli_spc
+
+    parser = argparse.ArgumentParser(prog="qrisk")
+    cli_spc.register(parser.add_subparsers(dest="command", required=True))
+    code = cli_spc.run(parser.parse_args(["spc", *argv]))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return json.loads(out) if "--json" in argv else out
+
+
+def test_the_spc_command_re_runs_a_fold_signal_with_the_fold_s_limits(rules, tmp_path, capsys):
+    """`qrisk spc` drew the textbook charts: c̄ ± 3√c̄ (2 complaints at 0.3 a month signalled), a p chart signalling
+    on 1 failure of 2, an individuals chart at 3σ̂ with rules 1, 2, 4 and no widening: an analyst re-running a fold
+    signal got other limits.  By default it is now the fold's chart; --textbook keeps the old one."""
+    vals = [0.80, 0.85, 0.78, 0.82, 0.79, 0.83, 0.81, 0.80, 0.84, 1.3]
+    state, effects = replay([registered()] + [sample(monthly(i), oxygen(v)) for i, v in enumerate(vals)], rules)
+    limits = state.files["E-330110-001"].fluctuation.series[KEY].monitor.limits
+    (sig,) = signals(effects)
+    series = tmp_path / "oxygen.csv"
+    series.write_text("value\n" + "\n".join(map(str, vals)) + "\n", encoding="utf-8")
+    res = _cli(["i", str(series), "--usl", "2", "--json"], capsys)
+    assert res["ucl"] == pytest.approx(limits["ucl"]) and res["params"]["mode"] == "fold"
+    assert [p["index"] for p in res["points"] if p["signals"]] == [sig.data["index"]]
+    assert {s["rule"] for s in res["points"][-1]["signals"]} == {g["rule"] for g in sig.data["signals"]}
+    assert _cli(["i", str(series), "--json", "--textbook"], capsys)["params"]["mode"] == "textbook"
+    complaints = tmp_path / "c.csv"
+    complaints.write_text("value\n0\n2\n0\n3\n4\n", encoding="utf-8")
+    res = _cli(["c", str(complaints), "--json"], capsys)
+    assert res["ucl"] == 3.0 and [p["index"] for p in res["points"] if p["signals"]] == [5]
+    failures = tmp_path / "p.csv"
+    failures.write_text("failed,n\n0,3\n1,2\n2,2\n0,3\n", encoding="utf-8")
+    res = _cli(["p", str(failures), "--value", "failed", "--size", "n", "--json"], capsys)
+    assert [p["index"] for p in res["points"] if p["signals"]] == [3] and res["center"] == pytest.approx(0.019)
+    nd = tmp_path / "nd.csv"
+    nd.write_text("value\n" + "\n".join(["0.0021", "ND", "0.0023", "<0.002", "0.0022", "0.0024", "0.0020", "0.0022", "0.0023"]) + "\n",
+                  encoding="utf-8")
+    res = _cli(["i", str(nd), "--detection-limit", "0.002", "--json"], capsys)
+    assert res["points"][1]["value"] == 0.001 and res["params"]["resolution"] == pytest.approx(0.0001)
+
+
+def test_the_cusum_table_prints_no_minus_zero(tmp_path, capsys):
+    path = tmp_path / "s.csv"
+    path.write_text("value\n" + "\n".join(["10", "10.2", "9.9", "10.1", "10"]) + "\n", encoding="utf-8")
+    out = _cli(["cusum", str(path), "--target", "10", "--sigma", "1"], capsys)
+    assert " -0 " not in out and not any(cell == "-0" for line in out.splitlines() for cell in line.split())
