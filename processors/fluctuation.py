@@ -344,6 +344,7 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
         charted = value
         if sd["monitor"].config.log10 and charted <= 0.0:
             charted, below = 0.5, 1.0  # a count of 0 on a log chart: fewer than one colony, half the counting unit
+        dl_before = sd["detection_limit"]
         if dl is not None:
             sd["detection_limit"] = dl
         monitor = sd["monitor"]
@@ -392,7 +393,7 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
             if any(sg.rule != "nd_detected" for sg in signals):
                 series.signals += 1  # batches with a signal, as the warnings and the risk score count them (not a note, not rules fired)
             if county is not None:
-                out.append(_series_signal(file, series, signals, point, previous, county, category, rules, len(values)))
+                out.append(_series_signal(file, series, signals, point, previous, county, category, rules, len(values), dl_before))
     return out
 
 
@@ -467,8 +468,11 @@ def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleReco
                 "text_en": (f"{period}: failure rate {pc.failed}/{pc.n} above the upper limit {ucl:.1%} for the reference rate {reference:.2%} ({scope}); "
                             f"P(at least {pc.failed} of {pc.n} at the reference rate) = {chance:.2g}"),
                 "evidence": {
-                    "pareto_enterprise": _sorted_counts(fs.failing_items),
+                    # the enterprise's failing items of this period; the county's, of all time (a Kafka worker
+                    # holds one file: the category's other producers' samples are not here to be counted by period)
+                    "pareto_enterprise": _recent_pareto(file, period, policy.pass_rate_period),
                     "pareto_category": _sorted_counts(rates.failing_items),
+                    "pareto_scope": {"enterprise": period, "category": "all"},
                     "nearby": nearby_events(file, record.occurred_at, policy.evidence_days),
                     **({"failures": [{"enterprise_id": e, "sample_no": n, "event_id": i} for e, n, i in pc.failures]}
                        if scope == "category" else {}),
@@ -598,13 +602,21 @@ def _legal_maximum(rules: "Rules", category: str, item_code: str, basis: dt.date
 
 
 def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal], point: SeriesPoint, previous: SeriesPoint | None,
-                   county: dict[str, CategoryRates], category: str, rules: "Rules", units: int = 1) -> dict[str, Any]:
+                   county: dict[str, CategoryRates], category: str, rules: "Rules", units: int = 1,
+                   dl_before: float | None = None) -> dict[str, Any]:
     """One effect per series point, with every rule that fired on it and the evidence once."""
     policy = rules.policy.spc
     occurred = next((s.occurred_at for s in reversed(file.samples) if s.event_id == point[4]), None)
+    day = dt.date.fromisoformat(point[1])
+    recent = day - dt.timedelta(days=rules.policy.risk.dynamic.window_days)
     changes = []
     if previous is not None and previous[5] != point[5]:
         changes.append({"what": "lab", "from": previous[5], "to": point[5], "text_zh": f"检验机构由“{previous[5]}”变为“{point[5]}”"})
+    if dl_before is not None and series.detection_limit is not None and dl_before != series.detection_limit:
+        changes.append({"what": "detection_limit", "from": dl_before, "to": series.detection_limit,
+                        "text_zh": f"检出限由 {_num(dl_before)} 变为 {_num(series.detection_limit)}{'' if series.unit in _UNITLESS else ' ' + series.unit}"})
+    # said in the message too: a different lab or method moves results by itself, the first cause to rule out
+    noted = "；注意：本批" + "，".join(c["text_zh"] for c in changes) + "，差异可能来自检验而非产品，请先核实" if changes else ""
     first = signals[0]
     dicts = [sg.to_dict() for sg in signals]
     for d in dicts:
@@ -618,14 +630,16 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
         "usl": series.usl, "index": first.index, "value": point[2] if first.index == point[0] else first.value, "center": first.center,
         "lcl": _nonneg(first.lcl), "ucl": first.ucl, "side": first.side,
         "signals": dicts,
-        "text_zh": f"{series.product}·{series.item_name}：{plain_zh(signals, series, units)}"
+        "text_zh": f"{series.product}·{series.item_name}：{plain_zh(signals, series, units)}{noted}"
                    + ("（判异依据：" + "；".join(basis) + "）" if basis else ""),
         "text_en": f"{series.product} / {series.item_code}: " + "; ".join(plain_en(sg, series) for sg in signals),
         "evidence": {
             "limits": finite_limits(series.monitor.limits) or {},
             "points": [point_dict(p) for p in series.recent],
-            "pareto_enterprise": _sorted_counts(file.fluctuation.failing_items),
+            # (the last risk window, a year, up to this point's sampling: the causes a Pareto can point to)
+            "pareto_enterprise": _recent_pareto(file, since=recent, until=day),
             "pareto_category": _sorted_counts(county[category].failing_items if category in county else {}),
+            "pareto_scope": {"enterprise": f"{recent.isoformat()}/{day.isoformat()}", "category": "all"},
             "nearby": nearby_events(file, occurred, policy.evidence_days) if occurred else [],
             "changes": changes,
         },
@@ -795,6 +809,26 @@ def point_dict(p: SeriesPoint) -> dict[str, Any]:
 
 def _sorted_counts(counts: dict[str, int]) -> list[dict[str, Any]]:
     return [{"item_code": k, "count": v} for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _recent_pareto(file: "CreditFile", period: str | None = None, kind: str = "quarter",
+                   since: dt.date | None = None, until: dt.date | None = None) -> list[dict[str, Any]]:
+    """The enterprise's failing items among the samples of ``period``, or sampled from ``since`` to ``until``: the
+    causes a signal's Pareto points to are the recent ones (a 2025 Q2 signal listed 耗氧量 ×3 of 2023 first).  The
+    samples counted as the charts count them: each sample's report in force, by its conclusion."""
+    counts: dict[str, int] = {}
+    for s in file.samples:
+        j = s.judgement
+        if s.superseded_by is not None or j is None or j.counted != "fail":
+            continue
+        if period is not None:
+            if period_of(s.sampled_on, kind) != period:
+                continue
+        elif (since is not None and s.sampled_on < since) or (until is not None and s.sampled_on > until):
+            continue
+        for code in _failed_codes(j):
+            counts[code] = counts.get(code, 0) + 1
+    return _sorted_counts(counts)
 
 
 def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> list[dict[str, Any]]:
@@ -1100,6 +1134,8 @@ def on_complaint(file: "CreditFile", received_at: dt.datetime, rules: "Rules", c
                         f"按此，一个月投诉 {pc.n} 件及以上的概率约为 {chance_zh(chance)}）"),
             "text_en": (f"{month}: {pc.n} complaints, above the upper limit of {ucl:.0f} (expected {c0:g} a month; "
                         f"P(at least {pc.n} | Poisson {c0:g}) = {chance:.2g})"),
-            "evidence": {"nearby": nearby_events(file, received_at, policy.evidence_days), "pareto_enterprise": _sorted_counts(file.fluctuation.failing_items)},
+            "evidence": {"nearby": nearby_events(file, received_at, policy.evidence_days),
+                         "pareto_enterprise": _recent_pareto(file, since=(day := rules.local_date(received_at)) - dt.timedelta(
+                             days=rules.policy.risk.dynamic.window_days), until=day)},
         }]
     return []

@@ -155,7 +155,8 @@ its limits are widened by t with the degrees of freedom of σ̂ from moving rang
 (quiet before, signalling on the rebuilt series) is raised, of its own batch; the p charts have exact binomial limits, and a pass-rate signal a re-test,
 correction or retraction leaves unsupported is withdrawn (fluctuation.signal_withdrawn) and may signal again; a
 steady fall (rule 5) under a legal maximum raises nothing, and the signals are worded for what they saw (rule 8 both
-sides, an EWMA one jump dragged over, a plan's largest unit, the c chart's month in Chinese); `qrisk spc` draws the fold's i, p and c charts.  A
+sides, an EWMA one jump dragged over, a plan's largest unit, the c chart's month in Chinese); a signal's Pareto counts the recent failures, and its
+message says a change of lab or detection limit.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

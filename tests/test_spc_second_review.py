@@ -403,3 +403,23 @@ def test_the_cusum_table_prints_no_minus_zero(tmp_path, capsys):
     path.write_text("value\n" + "\n".join(["10", "10.2", "9.9", "10.1", "10"]) + "\n", encoding="utf-8")
     out = _cli(["cusum", str(path), "--target", "10", "--sigma", "1"], capsys)
     assert " -0 " not in out and not any(cell == "-0" for line in out.splitlines() for cell in line.split())
+
+
+# --------------------------------------------------------------------------- 11. cause analysis
+
+
+def test_a_signal_s_pareto_is_of_recent_failures_and_a_change_of_lab_is_in_its_message(rules):
+    """A 2025 Q2 pass-rate signal listed 耗氧量 ×3, failures of 2023, first among its causes; a result from another
+    lab signalled with the change of lab in the evidence only."""
+    log = [registered()] + [sample(d, oxygen(2.5)) for d in (dt.date(2023, 2, 5), dt.date(2023, 5, 5), dt.date(2023, 8, 5))]
+    log += [sample(d, chloroform(0.03)) for d in (dt.date(2025, 4, 10), dt.date(2025, 5, 10))]
+    _, effects = replay(log, rules)
+    (p,) = signals(effects, chart="p", scope="enterprise")
+    assert p.data["evidence"]["pareto_enterprise"] == [{"item_code": "chloroform", "count": 2}]
+    vals = [0.80, 0.85, 0.78, 0.82, 0.79, 0.83, 0.81, 0.80]
+    log = [registered()] + [sample(monthly(i), oxygen(v)) for i, v in enumerate(vals)]
+    log.append(sample(monthly(8), oxygen(1.15), lab="另一检测公司"))
+    _, effects = replay(log, rules)
+    (sig,) = signals(effects)
+    assert sig.data["evidence"]["changes"][0]["what"] == "lab"
+    assert "；注意：本批检验机构由“" in sig.data["text_zh"] and "”变为“另一检测公司”，差异可能来自检验而非产品，请先核实" in sig.data["text_zh"]
