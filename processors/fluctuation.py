@@ -54,6 +54,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+from collections.abc import Callable
 from typing import Annotated, Any, TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
@@ -271,8 +272,14 @@ def _falling(sg: SpcSignal) -> bool:
 # --------------------------------------------------------------------------- sampling
 
 
-def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> list[dict[str, Any]]:
-    """Feed one judged sample to its charts; returns signal descriptions (effect data)."""
+def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules",
+                     charted: "Callable[[], list[SampleRecord]] | None" = None) -> list[dict[str, Any]]:
+    """Feed one judged sample to its charts; returns signal descriptions (effect data).
+
+    The item series chart results in the order they were sampled: a result sampled before a series' last point
+    (a lab's report arriving late, a batch of reports out of order) is placed where it belongs, the series built
+    again from ``charted()`` — the charted reports in sampling order — as after a correction.  In arrival order, a
+    trend (rule 5) or an EWMA ran through dates back and forth."""
     policy = rules.policy.spc
     judgement = record.judgement
     category = file.profile.category
@@ -284,11 +291,29 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
     if judgement.counted == "fail":
         # the Paretos count this sample before any signal quotes them
         _pareto_add(file.fluctuation, rates, judgement)
-    out = _chart_items(file, record, county, rules)
+    late = _late_keys(file, record) if charted is not None else frozenset()
+    reports = charted() if late else []
+    if late and any(r is record for r in reports):
+        keys = frozenset(f"{record.product}|{i.item_code}" for i in judgement.items)
+        out = _chart_items(file, record, county, rules, keys - late) if keys - late else []
+        out += _rebuild(file, late, reports, record, county, rules, "按抽样日期补入后重新计算")[0]
+    else:
+        out = _chart_items(file, record, county, rules)
     # pass rate of this enterprise and of its category, per period, against the reference
     if judgement.counted in ("pass", "fail"):
         out += _pass_rate_add(file, rates, record, judgement, category, policy)
     return out
+
+
+def _late_keys(file: "CreditFile", record: "SampleRecord") -> frozenset[str]:
+    """The item series of ``record`` whose last point was sampled after it."""
+    series, day = file.fluctuation.series, record.sampled_on.isoformat()
+    late = []
+    for item in record.judgement.items:  # type: ignore[union-attr]
+        s = series.get(f"{record.product}|{item.item_code}")
+        if s is not None and s.recent and s.recent[-1][1] > day:
+            late.append(s.key)
+    return frozenset(late)
 
 
 def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, CategoryRates] | None,
@@ -1008,6 +1033,14 @@ def recharted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     keys = frozenset(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if not keys:
         return [], []
+    out, had = _rebuild(file, keys, reports, after, county, rules, "更正后重新计算")
+    return sorted(k for k in keys if k in file.fluctuation.series or k in had), out
+
+
+def _rebuild(file: "CreditFile", keys: frozenset[str], reports: list["SampleRecord"], focus: "SampleRecord",
+             county: dict[str, CategoryRates], rules: "Rules", why_zh: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The series ``keys`` built again from ``reports`` (in the order they are charted): ``focus``'s signals, and
+    those of later points that raised nothing before and signal now (``_found_again``); the keys that existed."""
     series = file.fluctuation.series
     had = [k for k in keys if k in series]
     # the later points known to have raised nothing (in a series' recent points: of one beyond them nobody knows)
@@ -1017,25 +1050,26 @@ def recharted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     out: list[dict[str, Any]] = []
     later = False
     for report in reports:
-        if report is after:
+        if report is focus:
             out = _chart_items(file, report, county, rules, keys)
             later = True
         elif later and quiet:
             for sig in _chart_items(file, report, county, rules, keys):
                 if (sig["series"], report.event_id) in quiet and not sig.get("note"):
-                    out.append(_found_again(sig, report, after))
+                    out.append(_found_again(sig, report, focus, why_zh))
         else:
             _chart_items(file, report, None, rules, keys)
-    return sorted(k for k in keys if k in series or k in had), out
+    return out, had
 
 
-def _found_again(sig: dict[str, Any], report: "SampleRecord", after: "SampleRecord") -> dict[str, Any]:
-    """A later point's signal that a correction brought out: said of that batch (its sample, not the corrected one's)."""
+def _found_again(sig: dict[str, Any], report: "SampleRecord", after: "SampleRecord", why_zh: str = "更正后重新计算") -> dict[str, Any]:
+    """A later point's signal that a correction (or a result dated before it, arriving after) brought out: said of
+    that batch (its sample, not the corrected one's)."""
     head = f"{sig['product']}·{sig['item_name']}："
     rest = sig["text_zh"].removeprefix(head).replace("本批", "该批")
     return {**sig, "sample_no": report.sample_no, "sampled_on": report.sampled_on.isoformat(), "sample_event_id": report.event_id,
             "found_after_correction": after.sample_no,
-            "text_zh": (f"{head}抽样编号 {after.sample_no} 的检验结果更正后重新计算，其后抽样编号 {report.sample_no}"
+            "text_zh": (f"{head}抽样编号 {after.sample_no} 的检验结果{why_zh}，其后抽样编号 {report.sample_no}"
                         f"（{report.sampled_on.isoformat()}）的结果出现信号：{rest}"),
             "text_en": f"after the correction of sample {after.sample_no}, sample {report.sample_no} signals: {sig['text_en']}"}
 

@@ -156,7 +156,7 @@ its limits are widened by t with the degrees of freedom of σ̂ from moving rang
 correction or retraction leaves unsupported is withdrawn (fluctuation.signal_withdrawn) and may signal again; a
 steady fall (rule 5) under a legal maximum raises nothing, and the signals are worded for what they saw (rule 8 both
 sides, an EWMA one jump dragged over, a plan's largest unit, the c chart's month in Chinese); a signal's Pareto counts the recent failures, and its
-message says a change of lab or detection limit.  A
+message says a change of lab or detection limit; item results are charted in sampling order.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -506,7 +506,7 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
         effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
     if superseded is not None:
         return  # the original's results of this sample are charted already
-    for signal in on_sample_judged(file, record, state.categories, rules):
+    for signal in on_sample_judged(file, record, state.categories, rules, lambda: _charted_reports(file)):
         effects.append(_chart_effect(event, file.enterprise_id, base, signal))
 
 
@@ -1309,9 +1309,10 @@ def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev:
 
 
 def _charted_reports(file: CreditFile) -> list[SampleRecord]:
-    """The current report of every charted sample, in the order they were charted (the file's order:
-    reports waiting for registration are charted when it comes, before any later one): for each
-    sample its first judged report (``_first_charted``), followed through its corrections."""
+    """The current report of every charted sample, in the order they are charted: by sampling date, and on one
+    date in the file's order (reports waiting for registration are charted when it comes, before any later one;
+    ``processors.fluctuation.on_sample_judged``): for each sample its first judged report (``_first_charted``),
+    followed through its corrections."""
     by_id = {s.event_id: s for s in file.samples}
     seen: set[str] = set()
     out: list[SampleRecord] = []
@@ -1323,6 +1324,7 @@ def _charted_reports(file: CreditFile) -> list[SampleRecord]:
         while current.superseded_as == "corrected" and current.superseded_by in by_id:
             current = by_id[current.superseded_by]  # type: ignore[index]
         out.append(current)
+    out.sort(key=lambda r: r.sampled_on)   # (stable: one date keeps the file's order)
     return out
 
 

@@ -423,3 +423,24 @@ def test_a_signal_s_pareto_is_of_recent_failures_and_a_change_of_lab_is_in_its_m
     (sig,) = signals(effects)
     assert sig.data["evidence"]["changes"][0]["what"] == "lab"
     assert "；注意：本批检验机构由“" in sig.data["text_zh"] and "”变为“另一检测公司”，差异可能来自检验而非产品，请先核实" in sig.data["text_zh"]
+
+
+# --------------------------------------------------------------------------- (d) sampling order
+
+
+def test_results_are_charted_in_the_order_they_were_sampled(rules):
+    """Reports arriving out of order were charted as they came: the series ran 1/6, 2/5, 4/6, 3/7, … and a trend or
+    the EWMA read dates back and forth.  A result sampled before a series' last point takes its place."""
+    days = [monthly(i) for i in range(6)]
+    log = [registered()] + [sample(days[j], oxygen(0.8 + 0.01 * j)) for j in (0, 1, 3, 2, 5, 4)]
+    state, _ = replay(log, rules)
+    recent = state.files["E-330110-001"].fluctuation.series[KEY].recent
+    assert [p[1] for p in recent] == sorted(p[1] for p in recent) and [p[0] for p in recent] == [1, 2, 3, 4, 5, 6]
+    # a late result beyond the limits signals at its place, of its own batch
+    vals = [0.80, 0.85, 0.78, 0.82, 0.79, 0.83, 0.81, 0.80]
+    log = [registered()] + [sample(monthly(i), oxygen(v)) for i, v in enumerate(vals)] + [sample(monthly(9), oxygen(0.81))]
+    state, _ = replay(log, rules)
+    state, effects = step(state, sample(monthly(8), oxygen(1.3), sample_no="LATE", occurred="2023-11-20T10:00:00+08:00"), rules)
+    (sig,) = [e for e in signals(effects) if e.data["sample_no"] == "LATE"]
+    assert sig.data["index"] == 9 and sig.data["text_zh"].startswith("饮用纯净水·耗氧量（以O₂计）：本批 1.3 mg/L 明显高于以往水平")
+    assert [p[2] for p in state.files["E-330110-001"].fluctuation.series[KEY].recent][-2:] == [1.3, 0.81]
