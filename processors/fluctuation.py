@@ -127,6 +127,8 @@ class FluctuationState(_State):
     failing_items: dict[str, int] = Field(default_factory=dict, description="failures per item: the enterprise's Pareto")
     pass_rate: dict[str, PeriodCount] = Field(default_factory=dict)
     complaints: dict[str, PeriodCount] = Field(default_factory=dict)
+    last_sampled: str = Field(default="", description="the latest sampling date (ISO) charted on any item series: a result "
+                                                        "sampled on or after it is in order for every series")
 
 
 class CategoryRates(_State):
@@ -291,7 +293,9 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
     if judgement.counted == "fail":
         # the Paretos count this sample before any signal quotes them
         _pareto_add(file.fluctuation, rates, judgement)
-    late = _late_keys(file, record) if charted is not None else frozenset()
+    day = record.sampled_on.isoformat()
+    fs = file.fluctuation
+    late = _late_keys(file, record) if charted is not None and day < fs.last_sampled else frozenset()
     reports = charted() if late else []
     if late and any(r is record for r in reports):
         keys = frozenset(f"{record.product}|{i.item_code}" for i in judgement.items)
@@ -325,6 +329,9 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
     judgement = report.judgement
     category = file.profile.category
     sampled_on = report.sampled_on.isoformat()
+    fd = file.fluctuation.__dict__
+    if sampled_on > fd["last_sampled"]:
+        fd["last_sampled"] = sampled_on
     out: list[dict[str, Any]] = []
     all_series = file.fluctuation.series
     product = report.product

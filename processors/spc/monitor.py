@@ -192,6 +192,11 @@ def t_quantile(nu: float, alpha: float = _ALPHA) -> float:
                 hi = mid
         hit = _TQ[(nu, alpha)] = hi
     return hit
+@functools.lru_cache(maxsize=1024)  # (pure; the baseline revision asks for the same few (m, ranges) of every point)
+def _widened(m: int, ranges: int) -> float:
+    return t_quantile(mr_df(ranges)) * math.sqrt(1.0 + 1.0 / m)
+
+
 _D2_2 = _d2(2)
 _MR_UCL_FACTOR = _D2_2 + 3.0 * _d3(2)   # D4 · d2(2): MR UCL in units of σ
 
@@ -451,7 +456,7 @@ class FluctuationMonitor:
         """σ̂ multiples of the individuals limits from m estimated points, σ̂ from ``ranges`` moving
         ranges (m − 1: m points in a row) (module doc)."""
         if self.config.estimated_limits and m >= 2:
-            return t_quantile(mr_df(m - 1 if ranges is None else max(ranges, 1))) * math.sqrt(1.0 + 1.0 / m)
+            return _widened(m, m - 1 if ranges is None else max(ranges, 1))
         return 3.0
 
     def _freeze(self) -> list[SpcSignal]:
