@@ -108,6 +108,8 @@ class Series(_State):
     baseline_nd: int = Field(default=0, description="of them, points in the baseline (phase I)")
     censored: bool = Field(default=False, description="the baseline was mostly not detected (spc.nd_share_max): no control limits")
     nd_run: int = Field(default=0, description="results not detected in a row, up to the last point")
+    nd_window: list[bool] = Field(default_factory=list, description="whether each of the last spc.baseline results was not "
+                                                                    "detected: a mostly-ND series' detection frequency")
     detection_limit: float | None = Field(default=None, description="the method's detection limit, as the last result gave it")
 
 
@@ -405,10 +407,17 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
                 signals.append(SpcSignal.make(
                     "result_near_limit", "spec", monitor.count, value, ucl=usl, side="upper",
                     detail={"fraction": value / usl, "threshold": policy.ewma_fraction, "usl": usl}))
+            elif (freq := _detections_up(sd, policy)) is not None:
+                signals.append(SpcSignal.make("nd_frequency", "i", monitor.count, value, side="upper", detail=freq))
             elif sd["nd_run"] >= policy.baseline and policy.nd_detection_note:
                 signals.insert(0, SpcSignal.make("nd_detected", "i", monitor.count, value, side="upper",
                                                  detail={"run": sd["nd_run"], "detection_limit": sd["detection_limit"]}))
         sd["nd_run"] = sd["nd_run"] + 1 if nd else 0
+        if sd["censored"]:
+            flags = sd["nd_window"]
+            flags.append(nd)
+            if len(flags) > policy.baseline:
+                del flags[0]
         recent = sd["recent"]
         previous = recent[-1] if recent else None
         point = (monitor.count, sampled_on, value, sample_no, event_id, lab, batch,
@@ -422,11 +431,49 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
         if len(recent) > window:
             del recent[0]
         if signals:
-            if any(sg.rule != "nd_detected" for sg in signals):
+            if any(sg.rule not in NOTE_RULES for sg in signals):
                 series.signals += 1  # batches with a signal, as the warnings and the risk score count them (not a note, not rules fired)
             if county is not None:
                 out.append(_series_signal(file, series, signals, point, previous, county, category, rules, len(values), dl_before))
     return out
+
+
+NOTE_RULES = frozenset({"nd_detected", "nd_frequency"})
+"""Rules that are information on a series mostly not detected, not control-chart signals: low severity, no score."""
+
+ND_FREQUENCY_ALPHA = 0.01
+"""How unlikely the detections of a mostly-ND series' last results must be, beside its baseline's, to be noted."""
+
+
+def _detections_up(sd: dict[str, Any], policy: "SpcPolicy") -> dict[str, Any] | None:
+    """A series mostly not detected whose detections have become frequent: with the result just detected, k of the
+    last ``spc.baseline`` results detected, against x of the baseline's n — noted when so many of the detections
+    falling in the recent window is less likely than ``ND_FREQUENCY_ALPHA`` (Fisher's exact test, one-sided: the
+    baseline's share is itself an estimate from a few results, so a binomial at that share would read a baseline
+    that by chance detected little as a rise).  A series mostly ND has no σ to chart; its detections are what it
+    has.  Without it, bromate drifting upwards gave one note, at its first detection, then silence until 80 % of
+    its limit.  A note, as the first detection's: its power from 8 and 8 results is modest (after a baseline of
+    non-detects, 6 detections of the last 8 are noted, 5 are not: P = 1.3 %)."""
+    b = policy.baseline
+    window = sd["nd_window"][-(b - 1):] if b > 1 else []
+    k = 1 + sum(1 for nd in window if not nd)
+    m = len(window) + 1
+    n = max(b, sd["baseline_nd"])
+    x = n - sd["baseline_nd"]
+    if k < 2:
+        return None
+    chance = _fisher_upper(k, m, x + k, n + m)
+    if chance >= ND_FREQUENCY_ALPHA:
+        return None
+    return {"detected": k, "of": m, "baseline_detected": x, "baseline": n, "p_value": chance,
+            "detection_limit": sd["detection_limit"]}
+
+
+def _fisher_upper(k: int, drawn: int, successes: int, total: int) -> float:
+    """P(X ≥ k), X hypergeometric: ``drawn`` of ``total`` results, ``successes`` of them detections."""
+    denom = math.comb(total, drawn)
+    return sum(math.comb(successes, i) * math.comb(total - successes, drawn - i)
+               for i in range(k, min(drawn, successes) + 1)) / denom
 
 
 def _failed_codes(judgement: Any) -> list[str]:
@@ -654,8 +701,8 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
     for d in dicts:
         if d["lcl"] is not None and d["chart"] in _CHART_RULES:
             d["lcl"] = _nonneg(d["lcl"])
-    note = all(sg.rule == "nd_detected" for sg in signals)
-    basis = [sg.text_zh for sg in signals if sg.rule != "nd_detected"]
+    note = all(sg.rule in NOTE_RULES for sg in signals)
+    basis = [sg.text_zh for sg in signals if sg.rule not in NOTE_RULES]
     out = {
         "chart": first.chart, "rule": first.rule, "scope": "series", "series": series.key,
         "product": series.product, "item_code": series.item_code, "item_name": series.item_name, "unit": series.unit,
@@ -736,6 +783,12 @@ def plain_zh(signals: list[SpcSignal], series: Series, units: int = 1) -> str:
             limit = f"，标准限值 {_num(series.usl)}{u}" if series.usl is not None else ""
             text = (f"以往连续 {d.get('run')} 批均未检出（检出限 {_num(d.get('detection_limit'))}{u}），"
                     f"本批检出 {_num(sg.value)}{u}{limit}；仅作提示，请留意后续批次")
+        elif sg.rule == "nd_frequency":
+            text = (f"近 {d.get('of')} 批中 {d.get('detected')} 批检出（检出限 {_num(d.get('detection_limit'))}{u}），"
+                    + (f"以往 {d.get('baseline')} 批中仅 {d.get('baseline_detected')} 批检出" if d.get("baseline_detected")
+                       else f"以往 {d.get('baseline')} 批均未检出")
+                    + "，检出频次上升"
+                    f"（两者检出率相同时出现这种差异的概率约为 {chance_zh(d.get('p_value', 0.0))}）；仅作提示，请留意后续批次")
         elif sg.rule == "ewma_near_limit":
             if ewma_both:
                 continue  # (said with the EWMA's own signal)
@@ -804,6 +857,9 @@ def plain_en(sg: SpcSignal, series: Series) -> str:
     if sg.rule == "result_near_limit":
         return (f"the result {_num(sg.value)}{u} is {d.get('fraction', 0.0):.0%} of the limit {_num(d.get('usl'))}{u}, "
                 f"in a series mostly not detected")
+    if sg.rule == "nd_frequency":
+        return (f"{d.get('detected')} of the last {d.get('of')} results detected, against {d.get('baseline_detected')} of "
+                f"{d.get('baseline')} in the baseline (Fisher's exact P = {d.get('p_value', 0.0):.2g}); for information")
     if sg.rule == "nd_detected":
         return (f"detected at {_num(sg.value)}{u} after {d.get('run')} results in a row not detected "
                 f"(detection limit {_num(d.get('detection_limit'))}{u}); for information")

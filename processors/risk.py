@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors._build import FoldState
-from processors.fluctuation import period_of
+from processors.fluctuation import NOTE_RULES, period_of
 from processors.ids import event_key
 
 from schemas.events import EVENT_TYPE_ZH, PENALTY_ZH
@@ -432,7 +432,7 @@ def _episode_scored(file: "CreditFile", d: dict[str, Any], ref: str, at: dt.date
         i -= 1
     if i <= 0:
         return False  # (the point, or the one before it, is no longer in the series' recent points: score it)
-    if not any(rule != "nd_detected" for rule in recent[i - 1][7]):
+    if not any(rule not in NOTE_RULES for rule in recent[i - 1][7]):
         return False  # re-armed: the previous sample of the series raised no signal
     since = _months_before(local_date(at, rules), 1 if rules.policy.spc.pass_rate_period == "month" else 3)
     return any(e[1] == "fluctuation_signal" and e[4] == ref and local_date(e[0], rules) > since for e in file.risk.entries)

@@ -156,7 +156,8 @@ its limits are widened by t with the degrees of freedom of σ̂ from moving rang
 correction or retraction leaves unsupported is withdrawn (fluctuation.signal_withdrawn) and may signal again; a
 steady fall (rule 5) under a legal maximum raises nothing, and the signals are worded for what they saw (rule 8 both
 sides, an EWMA one jump dragged over, a plan's largest unit, the c chart's month in Chinese); a signal's Pareto counts the recent failures, and its
-message says a change of lab or detection limit; item results are charted in sampling order.  A
+message says a change of lab or detection limit; item results are charted in sampling order; a mostly-ND series whose
+detections grow frequent is noted (nd_frequency).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

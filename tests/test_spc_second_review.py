@@ -444,3 +444,21 @@ def test_results_are_charted_in_the_order_they_were_sampled(rules):
     (sig,) = [e for e in signals(effects) if e.data["sample_no"] == "LATE"]
     assert sig.data["index"] == 9 and sig.data["text_zh"].startswith("饮用纯净水·耗氧量（以O₂计）：本批 1.3 mg/L 明显高于以往水平")
     assert [p[2] for p in state.files["E-330110-001"].fluctuation.series[KEY].recent][-2:] == [1.3, 0.81]
+
+
+# --------------------------------------------------------------------------- (b) a mostly-ND series rising
+
+
+def test_a_mostly_not_detected_series_whose_detections_become_frequent_is_noted(rules):
+    """溴酸盐 not detected in its 8-result baseline (no control limits), then detected more and more often: one note at
+    the first detection, then silence until 80 % of its limit.  Its detections against the baseline's (Fisher's exact
+    test) are noted once they are unlikely — information, as the first detection's note, without score."""
+    vals = ["ND"] * 8 + ["ND", 0.0025, "ND", 0.003, 0.0031, "ND", 0.0035, 0.004, 0.0042, 0.0045]
+    log = [registered()] + [sample(monthly(i), [{"item_code": "bromate", "values": [v], "unit": "mg/L", "detection_limit": 0.002}])
+                            for i, v in enumerate(vals)]
+    state, effects = replay(log, rules)
+    notes = [e for e in signals(effects) if e.data["rule"] == "nd_frequency"]
+    assert [e.data["index"] for e in notes] == [17, 18] and all(e.data.get("note") for e in notes)
+    assert notes[0].data["text_zh"].startswith("饮用纯净水·溴酸盐：近 8 批中 6 批检出（检出限 0.002 mg/L），以往 8 批均未检出，检出频次上升")
+    assert [e.data["severity"] for e in effects if e.kind == "warning.raised" and e.data.get("rule") == "fluctuation.signal"] == ["low"] * 3
+    assert not [x for x in state.files["E-330110-001"].risk.entries if x[1] == "fluctuation_signal"]

@@ -53,6 +53,8 @@ _TEXT = {
     # not a control-chart rule: a series mostly "not detected" has no meaningful limits, and a
     # detection after a run of non-detects is reported as information
     "nd_detected": ("连续未检出后检出", "detected after a run of results not detected"),
+    # and its detections' frequency against the baseline's (a p chart of detections)
+    "nd_frequency": ("检出频次明显高于基线", "detections more frequent than in the baseline"),
     # the yardstick left to such a series: one result against the legal maximum
     "result_near_limit": ("单批结果已达标准限值的预警比例", "a result reached the warning fraction of the legal limit"),
 }
