@@ -919,14 +919,16 @@ def _recent_pareto(file: "CreditFile", period: str | None = None, kind: str = "q
     return _sorted_counts(counts)
 
 
-def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> list[dict[str, Any]]:
+def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules",
+               check: bool = True) -> list[dict[str, Any]]:
     """A failure overturned by its re-test leaves the Paretos and the failure counts of the
     pass-rate charts (its n stays: the sample was taken).  A pass-rate signal the failures left no
-    longer support is withdrawn (``_no_longer_out``: returned as effect data); one they still support stands."""
+    longer support is withdrawn (``no_longer_out``: returned as effect data); one they still support stands.
+    ``check`` False: the caller checks, once what else the event changes is counted too."""
     judgement = original.judgement
     if judgement is None or judgement.counted != "fail" or file.profile is None:
         return []
-    signalled = _signalled_periods(file, county)
+    signalled = signalled_periods(file, county)
     fs = file.fluctuation
     rates = county.get(file.profile.category) or CategoryRates()
     codes = _failed_codes(judgement)
@@ -939,10 +941,10 @@ def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, C
             pc.failed -= 1
             if periods is rates.periods:
                 _drop_failure(pc, file.enterprise_id, original.sample_no)
-    return _no_longer_out(file, county, signalled, rules, original.sample_no)
+    return no_longer_out(file, county, signalled, rules, original.sample_no) if check else []
 
 
-def _signalled_periods(file: "CreditFile", county: dict[str, CategoryRates]) -> list[tuple[str, str, PeriodCount]]:
+def signalled_periods(file: "CreditFile", county: dict[str, CategoryRates]) -> list[tuple[str, str, PeriodCount]]:
     """The pass-rate charts' periods that signalled: (scope, period, its count), the enterprise's and its category's."""
     out = [("enterprise", k, pc) for k, pc in file.fluctuation.pass_rate.items() if pc.signalled]
     rates = county.get(file.profile.category) if file.profile is not None else None
@@ -951,7 +953,7 @@ def _signalled_periods(file: "CreditFile", county: dict[str, CategoryRates]) -> 
     return out
 
 
-def _no_longer_out(file: "CreditFile", county: dict[str, CategoryRates], signalled: list[tuple[str, str, PeriodCount]],
+def no_longer_out(file: "CreditFile", county: dict[str, CategoryRates], signalled: list[tuple[str, str, PeriodCount]],
                    rules: "Rules", sample_no: str) -> list[dict[str, Any]]:
     """The periods among ``signalled`` whose failures no longer lie beyond the limits, once a re-test, a correction or
     a retraction took one away: their chart may signal again (a genuine later failure of the quarter was silent), and
@@ -1029,7 +1031,7 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     ``after`` instead of ``before`` — in n for the period of its sampling date when it is judged
     pass or fail, in the failures and the failing items when it failed — so they follow the latest
     report as the counts do.  A signal already raised stands while the failures still support it, and is
-    withdrawn when they no longer do (``_no_longer_out``), as after a re-test; a failure the correction adds
+    withdrawn when they no longer do (``no_longer_out``), as after a re-test; a failure the correction adds
     is checked like any failure, and its p-chart signals are returned as ``on_sample_judged`` returns them.
 
     The item series are ``recharted``'s (a re-test, by contrast, leaves the original's point
@@ -1038,7 +1040,7 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
         return []
     policy = rules.policy.spc
     fs = file.fluctuation
-    signalled = _signalled_periods(file, county)
+    signalled = signalled_periods(file, county)
     old = before.judgement
     if old is not None and old.counted in ("pass", "fail"):
         rates = county.get(old.category)
@@ -1062,7 +1064,7 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     new = after.judgement
     if new is None or new.counted not in ("pass", "fail"):
         # undetermined: not in the pass-rate charts
-        return _no_longer_out(file, county, signalled, rules, before.sample_no) if signalled else []
+        return no_longer_out(file, county, signalled, rules, before.sample_no) if signalled else []
     category = file.profile.category
     rates = county.get(category)
     if rates is None:
@@ -1071,7 +1073,7 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
         _pareto_add(fs, rates, new)
     out = _pass_rate_add(file, rates, after, new, category, policy)
     # (after the report's own count: a failure corrected into another failure leaves its period as out as it was)
-    return out + _no_longer_out(file, county, signalled, rules, before.sample_no) if signalled else out
+    return out + no_longer_out(file, county, signalled, rules, before.sample_no) if signalled else out
 
 
 def recharted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord", reports: list["SampleRecord"],

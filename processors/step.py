@@ -32,8 +32,8 @@ from processors.credit_file import (
     SampleRecord,
     Verification,
 )
-from processors.fluctuation import (complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, refailed,
-                                    reinstated, uncharted)
+from processors.fluctuation import (complaints_unfounded, no_longer_out, on_complaint, on_sample_judged, overturned, recharted,
+                                    recounted, refailed, reinstated, signalled_periods, uncharted)
 from processors.campaign import apply_tier, on_campaign_event, revoked_from_acceptance
 from processors.judgement import SampleJudgement, judge_sample, ratio_figure, same_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, next_inspection_due, observe
@@ -336,7 +336,7 @@ def _effect_data(kind: str, event: Envelope, enterprise_id: str, data: dict[str,
 
 def _chart_effect(event: Envelope, enterprise_id: str, base: dict[str, Any], signal: dict[str, Any]) -> Effect:
     """A chart's signal, or its withdrawal (a pass-rate signal the failures left after a re-test or a correction no
-    longer support: ``processors.fluctuation._no_longer_out``)."""
+    longer support: ``processors.fluctuation.no_longer_out``)."""
     kind = "fluctuation.signal_withdrawn" if signal.get("withdrawn") else "fluctuation.signal"
     return _effect(kind, event, enterprise_id, **{**base, **signal})
 
@@ -683,6 +683,7 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
     counts.samples -= 1  # one sample: the original's
     fresh: list[dict[str, Any]] = []
     counted_fresh = False
+    signalled: list[Any] | None = None  # (the pass-rate periods that signalled, when the re-test's failure leaves them)
     if record is retest:
         pass  # the re-test was never counted
     else:
@@ -693,7 +694,8 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
             # never in the pass-rate charts or Paretos: the original goes in as a first result does
             fresh, counted_fresh = recounted(file, retest, original, state.categories, rules), True
         else:
-            fresh = overturned(file, retest, state.categories, rules)
+            signalled = signalled_periods(file, state.categories)
+            overturned(file, retest, state.categories, rules, check=False)
         _count(counts, judgement, 1)
     reason, reason_zh = why
     base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
@@ -704,13 +706,16 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
         reason=reason, reason_zh=reason_zh,
         message_zh=f"抽样编号 {record.sample_no}（{record.product}）{reason_zh}，复检结果不改变原结论",
         **base))
+    if record is original and judgement.verdict == "fail" and not counted_fresh:
+        reinstated(file, original, state.categories, rules)
+    if signalled is not None:
+        # (after the original's failure came back: a pass-rate signal the re-test's and the original's both support stays)
+        fresh = no_longer_out(file, state.categories, signalled, rules, retest.sample_no)
     for signal in fresh:
         effects.append(_chart_effect(event, file.enterprise_id, base, signal))
     if record is original and judgement.verdict == "fail":
         # the failure the early re-test hid: its warning and risk entry are raised now (the
         # sample's values were charted with the re-test's)
-        if not counted_fresh:
-            reinstated(file, original, state.categories, rules)
         effects.append(_failed(judgement, event, file.enterprise_id, base))
     elif record is original and retest.judgement.verdict == "fail":  # type: ignore[union-attr]
         # the early re-test's failure, graded as the sample's, was never the sample's conclusion

@@ -462,3 +462,21 @@ def test_a_mostly_not_detected_series_whose_detections_become_frequent_is_noted(
     assert notes[0].data["text_zh"].startswith("饮用纯净水·溴酸盐：近 8 批中 6 批检出（检出限 0.002 mg/L），以往 8 批均未检出，检出频次上升")
     assert [e.data["severity"] for e in effects if e.kind == "warning.raised" and e.data.get("rule") == "fluctuation.signal"] == ["low"] * 3
     assert not [x for x in state.files["E-330110-001"].risk.entries if x[1] == "fluctuation_signal"]
+
+
+def test_a_retest_not_admitted_leaves_a_pass_rate_signal_both_failures_support(rules):
+    """A re-test arriving before its original is counted as the sample's result; when the original comes and the
+    re-test is not admitted (不予复检), the re-test's failure goes and the original's comes back: a pass-rate signal
+    resting on it still stands, and nothing is withdrawn in between."""
+    from tests.test_fold import _sample
+
+    reg = parse_event(golden("enterprise.registered"))
+    first = _sample("2026-02-10T09:00:00+08:00", False, False, sample_no="F1")
+    original = _sample("2026-03-10T09:00:00+08:00", False, False, microbial=True)
+    retest = _sample("2026-03-25T09:00:00+08:00", True, False)
+    state, effects = replay([reg, first, retest], rules)
+    assert signals(effects, chart="p", scope="enterprise")
+    state, effects = step(state, original, rules)
+    assert not [e for e in effects if e.kind == "fluctuation.signal_withdrawn"]
+    (quarter,) = state.files["E-330110-001"].fluctuation.pass_rate.values()
+    assert (quarter.failed, quarter.signalled) == (2, True)
