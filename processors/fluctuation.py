@@ -1139,26 +1139,36 @@ def _found_again(sig: dict[str, Any], report: "SampleRecord", after: "SampleReco
             "text_en": f"after the correction of sample {after.sample_no}, sample {report.sample_no} signals: {sig['text_en']}"}
 
 
-def uncharted(file: "CreditFile", removed: "SampleRecord", reports: list["SampleRecord"], rules: "Rules") -> list[str]:
+def uncharted(file: "CreditFile", removed: "SampleRecord", reports: list["SampleRecord"], rules: "Rules",
+              county: dict[str, CategoryRates] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """A report taken off the item series (a retraction, ``sampling.retracted``): every series it charted is built
-    again from ``reports`` — the current report of each charted sample, in the order they were charted, without
+    again from ``reports`` — the current report of each charted sample, in the order they are charted, without
     it — as ``recharted`` builds a corrected one (a point cannot be taken out of an EWMA, a CUSUM or a frozen
-    baseline).  Later points are charted again silently; a signal they raised stands.  Returns the keys of the
-    series built again (a series only it had is gone)."""
+    baseline).  Later points are charted again; a signal they raised stands, and one a later point raises that it
+    did not before is returned (``_found_again``), as after a correction.  Returns the keys of the series built
+    again (a series only it had is gone), and those signals."""
     if file.profile is None or removed.judgement is None:
-        return []
+        return [], []
     keys = frozenset(_as_charted(removed))
     series = file.fluctuation.series
     had = [k for k in keys if k in series]
     if not had:
-        return []
+        return [], []
     only = frozenset(had)
+    quiet = {(k, p[4]) for k in had for p in series[k].recent if not p[7]} if county is not None else set()
     for key in had:
         del series[key]
+    out: list[dict[str, Any]] = []
     for report in reports:
-        if report is not removed:
+        if report is removed:
+            continue
+        if quiet and report.sampled_on >= removed.sampled_on:
+            for sig in _chart_items(file, report, county, rules, only):
+                if (sig["series"], report.event_id) in quiet and not sig.get("note"):
+                    out.append(_found_again(sig, report, removed, "撤销后重新计算"))
+        else:
             _chart_items(file, report, None, rules, only)
-    return sorted(had)
+    return sorted(had), out
 
 
 def nearby_events(file: "CreditFile", moment: dt.datetime, days: int) -> list[dict[str, Any]]:

@@ -1424,7 +1424,7 @@ def _retracted(state: CountyState, file: CreditFile, event: SamplingRetractedEve
         return
     counts = file.counts
     before = (counts.samples, counts.samples_passed, counts.samples_failed, file.pass_rate)
-    withdrawn: list[dict[str, Any]] = []
+    charts: list[dict[str, Any]] = []  # the charts' effects: withdrawn pass-rate signals, later points brought out
     charted = next((r for r in _charted_reports(file) if r.sample_no == p.sample_no), None)
     first = _first_charted(file, p.sample_no)
     counting = [s for s in reports if s.superseded_by is None]
@@ -1452,11 +1452,12 @@ def _retracted(state: CountyState, file: CreditFile, event: SamplingRetractedEve
         # (the period the sample is charted in now: a correction that moved its sampling date moved it; a re-test
         # is charted in its original's)
         as_charted = current.model_copy(update={"sampled_on": (charted or first).sampled_on})
-        withdrawn = recounted(file, as_charted, current.model_copy(update={"judgement": None}), state.categories, rules)
+        charts = recounted(file, as_charted, current.model_copy(update={"judgement": None}), state.categories, rules)
     for s in reports:
         s.superseded_by, s.superseded_as, s.retraction_reason, s.pending = eid, "retracted", p.reason, None
     retraction.reports = [s.event_id for s in reports]
-    keys = uncharted(file, charted, _charted_reports(file), rules) if charted is not None else []
+    keys, found = uncharted(file, charted, _charted_reports(file), rules, state.categories) if charted is not None else ([], [])
+    charts += found
     for s in reports:
         if s.judgement is not None:  # its judgements row again, superseded (the derived tables, as after a correction)
             effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=s.judgement.verdict, sample_no=s.sample_no,
@@ -1481,7 +1482,7 @@ def _retracted(state: CountyState, file: CreditFile, event: SamplingRetractedEve
         reports=list(retraction.reports), verdict=verdict, recharted=keys, rules=closes, pending=False,
         counts={"samples": after[0], "passed": after[1], "failed": after[2]},
         message_zh=f"{head}（{shown.product}）在本企业名下的报告已由{retraction.by}撤销（原因：{p.reason}）：" + "；".join(parts)))
-    for signal in withdrawn:  # (a pass-rate signal the failures left no longer support)
+    for signal in charts:
         effects.append(_chart_effect(event, file.enterprise_id, {"sample_no": p.sample_no, "product": shown.product}, signal))
 
 

@@ -480,3 +480,20 @@ def test_a_retest_not_admitted_leaves_a_pass_rate_signal_both_failures_support(r
     assert not [e for e in effects if e.kind == "fluctuation.signal_withdrawn"]
     (quarter,) = state.files["E-330110-001"].fluctuation.pass_rate.values()
     assert (quarter.failed, quarter.signalled) == (2, True)
+
+
+def test_a_later_point_a_retraction_brings_out_is_raised(rules):
+    """The same as after a correction: a report taken off the series (another enterprise's sample) narrows the
+    limits, and a later result that raised nothing now lies beyond them: raised, of its own batch."""
+    base = [0.80, 0.82, 0.79, 0.90, 0.83, 0.80, 0.81, 0.79]
+    log = [registered()] + [sample(monthly(i), oxygen(v), sample_no=f"N{i}") for i, v in enumerate(base + [0.80, 0.90, 0.91])]
+    state, effects = replay(log, rules)
+    assert not signals(effects)
+    doc = golden("sampling.retracted")
+    doc.update(event_id=_id(), enterprise_id="E-330110-001", occurred_at="2024-01-20T09:30:00+08:00")
+    doc["payload"]["sample_no"] = "N3"
+    state, effects = step(state, parse_event(doc), rules)
+    found = signals(effects)
+    assert found and all(e.data["text_zh"].startswith("饮用纯净水·耗氧量（以O₂计）：抽样编号 N3 的检验结果撤销后重新计算，其后抽样编号 N")
+                         for e in found)
+    assert [x for x in state.files["E-330110-001"].risk.entries if x[1] == "fluctuation_signal"]
