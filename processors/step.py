@@ -154,13 +154,13 @@ item's baseline holds each result against the limits the others give (one bad lo
 its limits are widened by t with the degrees of freedom of σ̂ from moving ranges (5.4σ̂ at 8 results, not 4.8σ̂); a
 microbial count (CFU/…, MPN/…: 霉菌) is charted on log10 whatever its rule; a Cpk judged on the EWMA says 近几批均值接近标准限值,
 not 波动较大; the EWMA's widened limits carry the centre's error by its weight in the EWMA, (1−(1−λ)^i)²/m; a later point
-a correction brings out (quiet before, signalling on the rebuilt series) is raised, of its own batch; the p charts
-have exact binomial limits, and a pass-rate signal a re-test, correction or retraction leaves unsupported is withdrawn
-(fluctuation.signal_withdrawn) and may signal again; a steady fall (rule 5) under a legal maximum raises nothing, and
-the signals are worded for what they saw (rule 8 both sides, an EWMA one jump dragged over, a plan's largest unit, the
-c chart's month in Chinese); a signal's Pareto counts the recent failures, and its message says a change of lab or
-detection limit; item results are charted in sampling order; a mostly-ND series whose detections grow frequent is
-noted (nd_frequency).  A Kafka worker writes it into every snapshot and says so when it
+a correction or a retraction brings out (quiet before, signalling on the rebuilt series) is raised, of its own batch;
+the p charts have exact binomial limits, and a pass-rate signal a re-test, correction or retraction leaves unsupported
+is withdrawn (fluctuation.signal_withdrawn) and may signal again; a steady fall (rule 5) under a legal maximum raises
+nothing, and the signals are worded for what they saw (rule 8 both sides, an EWMA one jump dragged over, a plan's
+largest unit, the c chart's month in Chinese); a signal's Pareto counts the recent failures, and its message says a
+change of lab or detection limit; item results are charted in sampling order; a mostly-ND series whose detections grow
+frequent is noted (nd_frequency). A Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
 
