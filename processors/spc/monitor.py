@@ -409,16 +409,22 @@ class FluctuationMonitor:
             # range between them stands for the two it made (a step between two levels, detections
             # then non-detects, is not carried off with the point beside it).  The farthest goes
             # first, then the rest are looked at again without it.
+            kept_n = sum(used)
+            if kept_n < 3:
+                break
             n = len(xs)
             mr = [abs(xs[j] - xs[j - 1]) if j and used[j] and used[j - 1] else -1.0 for j in range(n)] + [-1.0]
             total_mr = sum(r for r in mr if r >= 0.0)
             count_mr = sum(1 for r in mr if r >= 0.0)
             total = sum(x for x, u in zip(xs, used) if u)
-            kept_n = sum(used)
+            factors: dict[int, float] = {}
             worst, at = 1.0, -1
             for i in range(n):
-                if not used[i] or kept_n < 3:
+                if not used[i]:
                     continue
+                away = abs(xs[i] - (total - xs[i]) / (kept_n - 1)) - half
+                if away <= 0.0:
+                    continue   # within its rounding of the others' mean: beyond no limit
                 s2, c2 = total_mr, count_mr
                 for r in (mr[i], mr[i + 1]):
                     if r >= 0.0:
@@ -432,8 +438,10 @@ class FluctuationMonitor:
                 sd = max(s2 / c2 / _D2_2, floor)
                 if sd <= 0.0:
                     continue   # no spread in the others: nothing lies "beyond" them
-                c_i = (total - xs[i]) / (kept_n - 1)
-                z = (abs(xs[i] - c_i) - half) / (self._factor(kept_n - 1, c2) * sd)
+                k = factors.get(c2)
+                if k is None:
+                    k = factors[c2] = self._factor(kept_n - 1, c2)
+                z = away / (k * sd)
                 if z > worst:
                     worst, at = z, i
             if at < 0:
