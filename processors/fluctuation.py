@@ -906,13 +906,15 @@ def _recent_pareto(file: "CreditFile", period: str | None = None, kind: str = "q
     samples counted as the charts count them: each sample's report in force, by its conclusion."""
     counts: dict[str, int] = {}
     for s in file.samples:
-        j = s.judgement
-        if s.superseded_by is not None or j is None or j.counted != "fail":
+        d = s.__dict__  # (plain reads: every sample of the file, for each signal)
+        j = d["judgement"]
+        if j is None or j.verdict != "fail" or d["superseded_by"] is not None:
             continue
+        day = d["sampled_on"]
         if period is not None:
-            if period_of(s.sampled_on, kind) != period:
+            if period_of(day, kind) != period:
                 continue
-        elif (since is not None and s.sampled_on < since) or (until is not None and s.sampled_on > until):
+        elif (since is not None and day < since) or (until is not None and day > until):
             continue
         for code in _failed_codes(j):
             counts[code] = counts.get(code, 0) + 1

@@ -409,14 +409,23 @@ class FluctuationMonitor:
             # range between them stands for the two it made (a step between two levels, detections
             # then non-detects, is not carried off with the point beside it).  The farthest goes
             # first, then the rest are looked at again without it.
-            kept_n = sum(used)
+            vals = [x for x, u in zip(xs, used) if u]
+            kept_n = len(vals)
             if kept_n < 3:
                 break
             n = len(xs)
             mr = [abs(xs[j] - xs[j - 1]) if j and used[j] and used[j - 1] else -1.0 for j in range(n)] + [-1.0]
-            total_mr = sum(r for r in mr if r >= 0.0)
-            count_mr = sum(1 for r in mr if r >= 0.0)
-            total = sum(x for x, u in zip(xs, used) if u)
+            ranges = sorted([r for r in mr if r >= 0.0])
+            total_mr, count_mr = sum(ranges), len(ranges)
+            total = sum(vals)
+            # (most baselines drop nothing: no point is farther from the others' mean than the least the others'
+            # limits can be — their factor with all the ranges, their σ̂ without the two largest — and the loop
+            # below, run at every series' freeze, need not look at each)
+            mean = total / kept_n
+            farthest = max(max(vals) - mean, mean - min(vals)) * kept_n / (kept_n - 1) - half
+            if count_mr and farthest <= self._factor(kept_n - 1, count_mr) * max(
+                    (total_mr - ranges[-1] - (ranges[-2] if count_mr > 1 else 0.0)) / count_mr / _D2_2, floor):
+                break
             factors: dict[int, float] = {}
             worst, at = 1.0, -1
             for i in range(n):
