@@ -117,6 +117,8 @@ def effect_title_zh(effect: Effect) -> str:
         return effect.data.get("title_zh") or RULE_ZH.get(effect.data.get("rule", ""), title_zh(effect.kind))
     if effect.kind == "sampling.failed" and effect.data.get("confirms_event_id"):
         return "复检维持不合格"  # the same sample's failure made final, not another unqualified sample
+    if effect.kind == "fluctuation.signal_withdrawn" and effect.data.get("chart") == "p":
+        return "抽检不合格率信号撤销"  # (not the complaint chart's: its failures no longer support it)
     return title_zh(effect.kind)
 
 
@@ -128,6 +130,8 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
     who = name or effect.enterprise_id
     d = effect.data
     k = effect.kind
+    if k == "fluctuation.signal_withdrawn" and d.get("chart") == "p":
+        return f"{who}：{d.get('text_zh', '')}。"
     if k == "warning.raised":
         # the decision's own text, from the policy template (it names the enterprise already)
         return d.get("message_zh") or f"{who}：{d.get('title_zh', title_zh(k))}"

@@ -7,16 +7,19 @@ Charts, all updated incrementally by ``step()`` and part of the replayable state
   (individuals chart + run rules, EWMA, CUSUM, and the early-warning checks
   against the legal maximum);
 - a p chart per enterprise: its failures per period against its category's reference
-  failure rate (``spc.reference_failure_rate``), limits for the period's n; it signals
-  from the second failure in a period (the first is a failure warning already);
+  failure rate (``spc.reference_failure_rate``), exact binomial limits for the period's n
+  (``p_count_limit``); it signals from the second failure in a period (the first is a failure
+  warning already);
 - a p chart per category for the county, against the same reference;
 - a c chart per enterprise: complaints per month against the expected rate.
 
 Sampling plans (microbial counts, n values per sample) feed the monitor with the
 largest of the n values: the plan judges the worst unit, and counts of 0 are too
-lumpy to chart as means.  Counts are charted on a log10 scale: they scatter by a factor
+lumpy to chart as means.  Counts — every item whose catalogue unit is CFU/… or MPN/…, 霉菌 under its
+legal maximum as much as 菌落总数 under a plan — are charted on a log10 scale: they scatter by a factor
 (log-normally), and a normal-theory chart of raw counts — its σ from moving ranges of a
-skewed, heavy-tailed series — signalled on 57 % of in-control bakeries within 20 months.
+skewed, heavy-tailed series — signalled on 57 % of in-control bakeries within 20 months (霉菌, on
+the raw scale because its rule is a maximum: 10 bakeries of 40 with 22 warnings a year; on log10, 1).
 The texts give values and limits back in CFU/g (the centre is then a geometric mean).  A count
 not detected is charted at half its detection limit, as any non-detect; a count of 0 without a
 detection limit (fewer than one colony counted) at 0.5, half the counting unit, as a result
@@ -51,6 +54,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+from collections.abc import Callable
 from typing import Annotated, Any, TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
@@ -104,6 +108,8 @@ class Series(_State):
     baseline_nd: int = Field(default=0, description="of them, points in the baseline (phase I)")
     censored: bool = Field(default=False, description="the baseline was mostly not detected (spc.nd_share_max): no control limits")
     nd_run: int = Field(default=0, description="results not detected in a row, up to the last point")
+    nd_window: list[bool] = Field(default_factory=list, description="whether each of the last spc.baseline results was not "
+                                                                    "detected: a mostly-ND series' detection frequency")
     detection_limit: float | None = Field(default=None, description="the method's detection limit, as the last result gave it")
 
 
@@ -123,6 +129,8 @@ class FluctuationState(_State):
     failing_items: dict[str, int] = Field(default_factory=dict, description="failures per item: the enterprise's Pareto")
     pass_rate: dict[str, PeriodCount] = Field(default_factory=dict)
     complaints: dict[str, PeriodCount] = Field(default_factory=dict)
+    last_sampled: str = Field(default="", description="the latest sampling date (ISO) charted on any item series: a result "
+                                                        "sampled on or after it is in order for every series")
 
 
 class CategoryRates(_State):
@@ -149,20 +157,48 @@ def period_zh(period: str) -> str:
     return f"{year}年{int(month)}月"
 
 
-RATE_TOLERANCE = 1e-9
-"""How far a rate must lie above a limit to be above it: less is the rounding of the limit's square root."""
-
-
-def p_limits(p0: float, n: int, L: float = 3.0) -> tuple[float, float]:
-    half = L * math.sqrt(p0 * (1 - p0) / n)
-    return max(0.0, p0 - half), min(1.0, p0 + half)
-
-
 def binomial_at_least(k: int, n: int, p: float) -> float:
     """P(X ≥ k) for X ~ Binomial(n, p): the chance of at least k failures in n batches at the
     reference rate.  With a handful of batches the p chart's normal limits mean little; this is
-    what the count itself says."""
-    return min(1.0, sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(max(k, 0), n + 1)))
+    what the count itself says.  Term by term in logs (a county's quarter of a few thousand batches
+    would overflow comb(n, i) as a float), the shorter side of the mean summed."""
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    if p <= 0.0 or p >= 1.0:
+        return 0.0 if p <= 0.0 else 1.0
+    lp, lq, lgn = math.log(p), math.log1p(-p), math.lgamma(n + 1)
+
+    def pmf(i: int) -> float:
+        return math.exp(lgn - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq)
+
+    if k > n * p:
+        return min(1.0, math.fsum(pmf(i) for i in range(k, n + 1)))
+    return max(0.0, min(1.0, 1.0 - math.fsum(pmf(i) for i in range(0, k))))
+
+
+P_CHART_ALPHA = 0.00135
+"""The p chart's false-alarm rate per check: that of a 3σ limit on one side of a normal chart."""
+
+
+@functools.lru_cache(maxsize=4096)  # (pure; a period's n and the category's reference repeat)
+def p_count_limit(p0: float, n: int, alpha: float | None = None) -> int:
+    """The most failures among n batches still in control at the reference rate ``p0``: more signal, when
+    P(X ≥ failures | n, p0) < ``alpha`` (exact binomial, as the c chart's Poisson).  The normal limits
+    p0 ± 3√(p0(1−p0)/n) are far off when n·p0 is below 1: 2 of 14 at 1.9 % (P = 2.8 %) crossed them, and
+    a county's category chart signalled in one quarter of twenty with every plant in control.
+
+    The chart is checked at every failure of the period, n·p0 of them expected by the n-th batch: each
+    check gets ``P_CHART_ALPHA`` shared among those (by default), or an in-control period's chances of a
+    signal grow with its size (0.135 % a check: 0.3 % of quarters at 30 batches, 1.4 % at 1000; shared,
+    0.3–0.55 % whatever the size)."""
+    if alpha is None:
+        alpha = P_CHART_ALPHA / max(1.0, n * p0)
+    k = 1
+    while binomial_at_least(k, n, p0) >= alpha:
+        k += 1
+    return k - 1
 
 
 def chance_zh(p: float) -> str:
@@ -230,13 +266,24 @@ _UPPER_ONLY = frozenset({"maximum", "plan"})
 counts from above): only upper-side signals are raised on their series."""
 
 _UNITLESS = frozenset({"pH", "无量纲", "-", ""})
+
+
+def _falling(sg: SpcSignal) -> bool:
+    """Rule 5 on a fall (6 results in a row each lower): its side is none, its direction in its words."""
+    return sg.rule == "rule5" and sg.text_en.endswith("decreasing")
 """Units that are no unit: the value is said alone."""
 
 # --------------------------------------------------------------------------- sampling
 
 
-def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> list[dict[str, Any]]:
-    """Feed one judged sample to its charts; returns signal descriptions (effect data)."""
+def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules",
+                     charted: "Callable[[], list[SampleRecord]] | None" = None) -> list[dict[str, Any]]:
+    """Feed one judged sample to its charts; returns signal descriptions (effect data).
+
+    The item series chart results in the order they were sampled: a result sampled before a series' last point
+    (a lab's report arriving late, a batch of reports out of order) is placed where it belongs, the series built
+    again from ``charted()`` — the charted reports in sampling order — as after a correction.  In arrival order, a
+    trend (rule 5) or an EWMA ran through dates back and forth."""
     policy = rules.policy.spc
     judgement = record.judgement
     category = file.profile.category
@@ -248,11 +295,31 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
     if judgement.counted == "fail":
         # the Paretos count this sample before any signal quotes them
         _pareto_add(file.fluctuation, rates, judgement)
-    out = _chart_items(file, record, county, rules)
+    day = record.sampled_on.isoformat()
+    fs = file.fluctuation
+    late = _late_keys(file, record) if charted is not None and day < fs.last_sampled else frozenset()
+    reports = charted() if late else []
+    if late and any(r is record for r in reports):
+        keys = frozenset(f"{record.product}|{i.item_code}" for i in judgement.items)
+        out = _chart_items(file, record, county, rules, keys - late) if keys - late else []
+        out += _rebuild(file, late, reports, record, county, rules, "按抽样日期补入后重新计算")[0]
+    else:
+        out = _chart_items(file, record, county, rules)
     # pass rate of this enterprise and of its category, per period, against the reference
     if judgement.counted in ("pass", "fail"):
         out += _pass_rate_add(file, rates, record, judgement, category, policy)
     return out
+
+
+def _late_keys(file: "CreditFile", record: "SampleRecord") -> frozenset[str]:
+    """The item series of ``record`` whose last point was sampled after it."""
+    series, day = file.fluctuation.series, record.sampled_on.isoformat()
+    late = []
+    for item in record.judgement.items:  # type: ignore[union-attr]
+        s = series.get(f"{record.product}|{item.item_code}")
+        if s is not None and s.recent and s.recent[-1][1] > day:
+            late.append(s.key)
+    return frozenset(late)
 
 
 def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, CategoryRates] | None,
@@ -264,6 +331,9 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
     judgement = report.judgement
     category = file.profile.category
     sampled_on = report.sampled_on.isoformat()
+    fd = file.fluctuation.__dict__
+    if sampled_on > fd["last_sampled"]:
+        fd["last_sampled"] = sampled_on
     out: list[dict[str, Any]] = []
     all_series = file.fluctuation.series
     product = report.product
@@ -300,13 +370,15 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
             usl = _legal_maximum(rules, category, item.item_code, judgement.basis_date)
             series = all_series[key] = _build_series(
                 key=key, product=product, item_code=item.item_code, item_name=item.item_name or item.item_code,
-                unit=item.unit or "", usl=usl, monitor=FluctuationMonitor(_monitor_config(policy, usl, kind == "plan")), recent=[],
+                unit=item.unit or "", usl=usl, recent=[],
+                monitor=FluctuationMonitor(_monitor_config(policy, usl, kind == "plan" or _is_count(rules, category, item.item_code))),
             )
         sd = series.__dict__
         below = dl if nd else None  # a non-detect is [0, dl]: censored, not a point
         charted = value
         if sd["monitor"].config.log10 and charted <= 0.0:
             charted, below = 0.5, 1.0  # a count of 0 on a log chart: fewer than one colony, half the counting unit
+        dl_before = sd["detection_limit"]
         if dl is not None:
             sd["detection_limit"] = dl
         monitor = sd["monitor"]
@@ -322,8 +394,8 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
         if signals:
             if kind in _UPPER_ONLY:
                 # under a legal maximum or a sampling plan's m/M, less is better: a drop (chlorine
-                # turning ND, colony counts falling after a hygiene fix) is no hazard
-                signals = [sg for sg in signals if sg.side != "lower" and sg.rule != "cusum_lower"]
+                # turning ND, colony counts falling after a hygiene fix) is no hazard, nor a steady fall
+                signals = [sg for sg in signals if sg.side != "lower" and sg.rule != "cusum_lower" and not _falling(sg)]
             signals = _measurable(signals, monitor, sd["censored"], sd["detection_limit"])
         if sd["censored"] and not nd and monitor.phase == "II":
             # what is left to say of a series mostly not detected: a result close to the legal
@@ -335,10 +407,17 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
                 signals.append(SpcSignal.make(
                     "result_near_limit", "spec", monitor.count, value, ucl=usl, side="upper",
                     detail={"fraction": value / usl, "threshold": policy.ewma_fraction, "usl": usl}))
+            elif (freq := _detections_up(sd, policy)) is not None:
+                signals.append(SpcSignal.make("nd_frequency", "i", monitor.count, value, side="upper", detail=freq))
             elif sd["nd_run"] >= policy.baseline and policy.nd_detection_note:
                 signals.insert(0, SpcSignal.make("nd_detected", "i", monitor.count, value, side="upper",
                                                  detail={"run": sd["nd_run"], "detection_limit": sd["detection_limit"]}))
         sd["nd_run"] = sd["nd_run"] + 1 if nd else 0
+        if sd["censored"]:
+            flags = sd["nd_window"]
+            flags.append(nd)
+            if len(flags) > policy.baseline:
+                del flags[0]
         recent = sd["recent"]
         previous = recent[-1] if recent else None
         point = (monitor.count, sampled_on, value, sample_no, event_id, lab, batch,
@@ -352,11 +431,49 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
         if len(recent) > window:
             del recent[0]
         if signals:
-            if any(sg.rule != "nd_detected" for sg in signals):
+            if any(sg.rule not in NOTE_RULES for sg in signals):
                 series.signals += 1  # batches with a signal, as the warnings and the risk score count them (not a note, not rules fired)
             if county is not None:
-                out.append(_series_signal(file, series, signals, point, previous, county, category, rules))
+                out.append(_series_signal(file, series, signals, point, previous, county, category, rules, len(values), dl_before))
     return out
+
+
+NOTE_RULES = frozenset({"nd_detected", "nd_frequency"})
+"""Rules that are information on a series mostly not detected, not control-chart signals: low severity, no score."""
+
+ND_FREQUENCY_ALPHA = 0.01
+"""How unlikely the detections of a mostly-ND series' last results must be, beside its baseline's, to be noted."""
+
+
+def _detections_up(sd: dict[str, Any], policy: "SpcPolicy") -> dict[str, Any] | None:
+    """A series mostly not detected whose detections have become frequent: with the result just detected, k of the
+    last ``spc.baseline`` results detected, against x of the baseline's n — noted when so many of the detections
+    falling in the recent window is less likely than ``ND_FREQUENCY_ALPHA`` (Fisher's exact test, one-sided: the
+    baseline's share is itself an estimate from a few results, so a binomial at that share would read a baseline
+    that by chance detected little as a rise).  A series mostly ND has no σ to chart; its detections are what it
+    has.  Without it, bromate drifting upwards gave one note, at its first detection, then silence until 80 % of
+    its limit.  A note, as the first detection's: its power from 8 and 8 results is modest (after a baseline of
+    non-detects, 6 detections of the last 8 are noted, 5 are not: P = 1.3 %)."""
+    b = policy.baseline
+    window = sd["nd_window"][-(b - 1):] if b > 1 else []
+    k = 1 + sum(1 for nd in window if not nd)
+    m = len(window) + 1
+    n = max(b, sd["baseline_nd"])
+    x = n - sd["baseline_nd"]
+    if k < 2:
+        return None
+    chance = _fisher_upper(k, m, x + k, n + m)
+    if chance >= ND_FREQUENCY_ALPHA:
+        return None
+    return {"detected": k, "of": m, "baseline_detected": x, "baseline": n, "p_value": chance,
+            "detection_limit": sd["detection_limit"]}
+
+
+def _fisher_upper(k: int, drawn: int, successes: int, total: int) -> float:
+    """P(X ≥ k), X hypergeometric: ``drawn`` of ``total`` results, ``successes`` of them detections."""
+    denom = math.comb(total, drawn)
+    return sum(math.comb(successes, i) * math.comb(total - successes, drawn - i)
+               for i in range(k, min(drawn, successes) + 1)) / denom
 
 
 def _failed_codes(judgement: Any) -> list[str]:
@@ -401,12 +518,11 @@ def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleReco
         if scope == "category":
             pc.failures.append((file.enterprise_id, record.sample_no, record.event_id))
         reference = policy.reference_failure(category)
-        lcl, ucl = p_limits(reference, pc.n)
-        # one failure is already a sampling.failed warning; the chart speaks when
-        # failures recur beyond what the reference rate explains
-        # above the limit by more than rounding: 2 of 16 at a 2 % reference is 12.5 %, the 3σ limit exactly, which
-        # floating point computes as 0.12499999999999999 (a signal "12.500% above 12.500%", at ~4 % a quarter)
-        if not pc.signalled and pc.failed >= 2 and pc.failed / pc.n - ucl > RATE_TOLERANCE:
+        # one failure is already a sampling.failed warning; the chart speaks when failures recur beyond what
+        # the reference rate explains (in counts: no rounding of a rate against a limit to misread).  Only
+        # upwards: fewer failures than the reference is no hazard
+        lcl, ucl = 0.0, p_count_limit(reference, pc.n) / pc.n
+        if not pc.signalled and pc.failed >= 2 and pc.failed > p_count_limit(reference, pc.n):
             if scope == "category" and len({f[0] for f in pc.failures}) < policy.category_min_enterprises:
                 continue  # one producer's failures: its own chart says so; the county's waits for another's
             pc.signalled = True
@@ -415,7 +531,11 @@ def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleReco
             chance = binomial_at_least(pc.failed, pc.n, reference)
             rate_zh, ucl_zh = _distinct_pcts(pc.failed / pc.n, ucl)
             seen = (f"抽检 {pc.n} 批、不合格 {pc.failed} 批（{rate_zh}），明显高于参考不合格率 {reference:.2%}（控制上限 {ucl_zh}）："
-                    f"按此参考不合格率，{pc.n} 批中不合格 {pc.failed} 批及以上的概率约为 {chance_zh(chance)}")
+                    f"按此参考不合格率，{pc.n} 批中不合格 {pc.failed} 批及以上的概率约为 {chance_zh(chance)}"
+                    # (checked at every failure, the chart has several chances a period to signal by chance: measured,
+                    # 0.1 % of quarters at 3 batches, 0.3 % at 30, 0.5 % at 90, 0.7 % at 1000; p_count_limit)
+                    f"（为本次判断的概率；{'本季度' if 'Q' in period else '本月'}每出现一批不合格即判断一次，"
+                    f"偶然出现此信号的机会约 0.1%–0.7%，批次越多越高）")
             out.append({
                 "chart": "p", "rule": "rule1", "scope": scope, "category": category, "period": period,
                 "value": pc.failed / pc.n, "n": pc.n, "failed": pc.failed, "center": reference,
@@ -427,8 +547,11 @@ def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleReco
                 "text_en": (f"{period}: failure rate {pc.failed}/{pc.n} above the upper limit {ucl:.1%} for the reference rate {reference:.2%} ({scope}); "
                             f"P(at least {pc.failed} of {pc.n} at the reference rate) = {chance:.2g}"),
                 "evidence": {
-                    "pareto_enterprise": _sorted_counts(fs.failing_items),
+                    # the enterprise's failing items of this period; the county's, of all time (a Kafka worker
+                    # holds one file: the category's other producers' samples are not here to be counted by period)
+                    "pareto_enterprise": _recent_pareto(file, period, policy.pass_rate_period),
                     "pareto_category": _sorted_counts(rates.failing_items),
+                    "pareto_scope": {"enterprise": period, "category": "all"},
                     "nearby": nearby_events(file, record.occurred_at, policy.evidence_days),
                     **({"failures": [{"enterprise_id": e, "sample_no": n, "event_id": i} for e, n, i in pc.failures]}
                        if scope == "category" else {}),
@@ -484,9 +607,12 @@ _CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other"
 _CONFIGS: dict[tuple[int, float | None, bool], tuple["SpcPolicy", MonitorConfig]] = {}
 
 
-def _monitor_config(policy: "SpcPolicy", usl: float | None, log: bool = False) -> MonitorConfig:
+def monitor_config(policy: "SpcPolicy", usl: float | None, log: bool = False) -> MonitorConfig:
     """One frozen config per (policy, legal maximum, scale): building it is most of a new series' cost.
-    ``log``: a sampling plan's counts, charted as log10 (they have no legal maximum of kind maximum).
+    ``log``: microbial counts (a sampling plan's, or 霉菌's under a legal maximum), charted as log10.  Their
+    checks against a legal maximum (Cpk, the EWMA at 80 % of it) are not run: both are normal-theory
+    statements about the raw values, which counts are not, and on the log scale 80 % of the limit is
+    0.1 log10 below it, no warning ahead of a failure; a count above its maximum fails and alerts on its own.
     The reporting step is inferred from the results as written (pH 6.5: 0.1), not on a log10 scale."""
     key = (id(policy), usl, log)
     hit = _CONFIGS.get(key)
@@ -500,6 +626,9 @@ def _monitor_config(policy: "SpcPolicy", usl: float | None, log: bool = False) -
             detect_ewma="ewma" in policy.detectors, detect_cusum="cusum" in policy.detectors, log10=log,
         ))
     return hit[1]
+
+
+_monitor_config = monitor_config  # (the fold's own name for it; ``qrisk spc`` draws the fold's chart with it)
 
 
 _LIMITS: dict[tuple[int, str, str], tuple[Any, tuple[tuple[dt.date | None, dt.date | None, bool, float | None], ...]]] = {}
@@ -526,6 +655,23 @@ def _item_limits(rules: "Rules", category: str, item_code: str, basis: dt.date) 
     return False, None
 
 
+_COUNTS: dict[tuple[int, str, str], tuple[Any, bool]] = {}
+
+
+def _is_count(rules: "Rules", category: str, item_code: str) -> bool:
+    """Whether the item's catalogue unit is a microbial count (CFU/…, MPN/…), as the campaign's comparison
+    tests read it: counted colonies scatter by a factor whatever rule judges them — 霉菌 under a legal maximum
+    of 150 CFU/g as much as 菌落总数 under a sampling plan."""
+    catalogue = rules.catalogue
+    key = (id(catalogue), category, item_code)
+    hit = _COUNTS.get(key)
+    if hit is None or hit[0] is not catalogue:
+        from processors.campaign import COUNT_DIMENSIONS  # (not at import: campaign → risk → this module)
+        unit = catalogue.item_unit(category, item_code)
+        hit = _COUNTS[key] = (catalogue, unit is not None and unit.dimension.startswith(COUNT_DIMENSIONS))
+    return hit[1]
+
+
 def _zero_tolerance(rules: "Rules", category: str, item_code: str, basis: dt.date) -> bool:
     return _item_limits(rules, category, item_code, basis)[0]
 
@@ -535,34 +681,44 @@ def _legal_maximum(rules: "Rules", category: str, item_code: str, basis: dt.date
 
 
 def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal], point: SeriesPoint, previous: SeriesPoint | None,
-                   county: dict[str, CategoryRates], category: str, rules: "Rules") -> dict[str, Any]:
+                   county: dict[str, CategoryRates], category: str, rules: "Rules", units: int = 1,
+                   dl_before: float | None = None) -> dict[str, Any]:
     """One effect per series point, with every rule that fired on it and the evidence once."""
     policy = rules.policy.spc
     occurred = next((s.occurred_at for s in reversed(file.samples) if s.event_id == point[4]), None)
+    day = dt.date.fromisoformat(point[1])
+    recent = day - dt.timedelta(days=rules.policy.risk.dynamic.window_days)
     changes = []
     if previous is not None and previous[5] != point[5]:
         changes.append({"what": "lab", "from": previous[5], "to": point[5], "text_zh": f"检验机构由“{previous[5]}”变为“{point[5]}”"})
+    if dl_before is not None and series.detection_limit is not None and dl_before != series.detection_limit:
+        changes.append({"what": "detection_limit", "from": dl_before, "to": series.detection_limit,
+                        "text_zh": f"检出限由 {_num(dl_before)} 变为 {_num(series.detection_limit)}{'' if series.unit in _UNITLESS else ' ' + series.unit}"})
+    # said in the message too: a different lab or method moves results by itself, the first cause to rule out
+    noted = "；注意：本批" + "，".join(c["text_zh"] for c in changes) + "，差异可能来自检验而非产品，请先核实" if changes else ""
     first = signals[0]
     dicts = [sg.to_dict() for sg in signals]
     for d in dicts:
         if d["lcl"] is not None and d["chart"] in _CHART_RULES:
             d["lcl"] = _nonneg(d["lcl"])
-    note = all(sg.rule == "nd_detected" for sg in signals)
-    basis = [sg.text_zh for sg in signals if sg.rule != "nd_detected"]
+    note = all(sg.rule in NOTE_RULES for sg in signals)
+    basis = [sg.text_zh for sg in signals if sg.rule not in NOTE_RULES]
     out = {
         "chart": first.chart, "rule": first.rule, "scope": "series", "series": series.key,
         "product": series.product, "item_code": series.item_code, "item_name": series.item_name, "unit": series.unit,
         "usl": series.usl, "index": first.index, "value": point[2] if first.index == point[0] else first.value, "center": first.center,
         "lcl": _nonneg(first.lcl), "ucl": first.ucl, "side": first.side,
         "signals": dicts,
-        "text_zh": f"{series.product}·{series.item_name}：{plain_zh(signals, series)}"
+        "text_zh": f"{series.product}·{series.item_name}：{plain_zh(signals, series, units)}{noted}"
                    + ("（判异依据：" + "；".join(basis) + "）" if basis else ""),
         "text_en": f"{series.product} / {series.item_code}: " + "; ".join(plain_en(sg, series) for sg in signals),
         "evidence": {
             "limits": finite_limits(series.monitor.limits) or {},
             "points": [point_dict(p) for p in series.recent],
-            "pareto_enterprise": _sorted_counts(file.fluctuation.failing_items),
+            # (the last risk window, a year, up to this point's sampling: the causes a Pareto can point to)
+            "pareto_enterprise": _recent_pareto(file, since=recent, until=day),
             "pareto_category": _sorted_counts(county[category].failing_items if category in county else {}),
+            "pareto_scope": {"enterprise": f"{recent.isoformat()}/{day.isoformat()}", "category": "all"},
             "nearby": nearby_events(file, occurred, policy.evidence_days) if occurred else [],
             "changes": changes,
         },
@@ -593,14 +749,18 @@ def _count(x: float | None) -> str:
     return f"{float(f'{x:.3g}'):.0f}" if x >= 100 else f"{x:.3g}"
 
 
-def plain_zh(signals: list[SpcSignal], series: Series) -> str:
+def plain_zh(signals: list[SpcSignal], series: Series, units: int = 1) -> str:
     """What the signals of one point mean, in words a supervisor acts on, with the numbers behind
-    them (the control-chart rules they rest on are quoted after, for the analyst)."""
+    them (the control-chart rules they rest on are quoted after, for the analyst).  ``units``: how many
+    units of a sampling plan the point is the largest of."""
     # a space before the unit, as the judgement's messages write it (0.01 mg/L); none for a scale (pH 6.15, not 6.15 pH)
     u = "" if series.unit in _UNITLESS else f" {series.unit}"
     log = series.monitor.config.log10  # colony counts, charted as log10: their centre is a geometric mean
     num = _count if log else _num
-    mean = "几何均值" if log else "均值"
+    # a plan's point is the largest of its n units (the plan judges the worst): said, or "本批 6000" reads as the batch's count
+    mean = ("各批最大值的几何均值" if units > 1 else "几何均值") if log else "均值"
+    this = f"本批 {units} 个样品单元中最大值" if units > 1 else "本批"
+    jumped = any(sg.rule == "rule1" and sg.chart == "i" for sg in signals)
     phrases: list[str] = []
     against_past = False
     # the EWMA over its control limit and near the legal limit: one average, said once
@@ -612,15 +772,23 @@ def plain_zh(signals: list[SpcSignal], series: Series) -> str:
         if sg.rule == "cpk_low":
             n = d.get("points")
             past = f"以往 {n} 批" if n else "以往"
-            mean = (f"近几批的加权平均值 {_num(d.get('mean'))}{u} 与{past}结果的标准差 {_num(d.get('sigma'))}{u}"
-                    if d.get("basis") == "ewma" else
-                    f"{past}结果的均值 {_num(d.get('mean'))}{u} 与标准差 {_num(d.get('sigma'))}{u}")
-            text = (f"波动较大：按{mean} 估算，过程能力指数 Cpk={d.get('cpk', 0.0):.2f}，低于 {d.get('cpk_min', 0.0):g}，"
-                    f"存在超出标准限值 {_num(d.get('usl'))}{u} 的风险")
+            # (its own name: ``mean`` is what the closing bracket calls the centre line).  Judged on the EWMA, σ is
+            # frozen: the level came near the limit, not the spread grew; judged on the baseline, either did
+            ewma = d.get("basis") == "ewma"
+            basis = (f"近几批的加权平均值 {_num(d.get('mean'))}{u} 与{past}结果的标准差 {_num(d.get('sigma'))}{u}" if ewma else
+                     f"{past}结果的均值 {_num(d.get('mean'))}{u} 与标准差 {_num(d.get('sigma'))}{u}")
+            text = (f"{'近几批均值接近标准限值' if ewma else '过程能力不足'}：按{basis} 估算，过程能力指数 Cpk={d.get('cpk', 0.0):.2f}，"
+                    f"低于 {d.get('cpk_min', 0.0):g}，存在超出标准限值 {_num(d.get('usl'))}{u} 的风险")
         elif sg.rule == "nd_detected":
             limit = f"，标准限值 {_num(series.usl)}{u}" if series.usl is not None else ""
             text = (f"以往连续 {d.get('run')} 批均未检出（检出限 {_num(d.get('detection_limit'))}{u}），"
                     f"本批检出 {_num(sg.value)}{u}{limit}；仅作提示，请留意后续批次")
+        elif sg.rule == "nd_frequency":
+            text = (f"近 {d.get('of')} 批中 {d.get('detected')} 批检出（检出限 {_num(d.get('detection_limit'))}{u}），"
+                    + (f"以往 {d.get('baseline')} 批中仅 {d.get('baseline_detected')} 批检出" if d.get("baseline_detected")
+                       else f"以往 {d.get('baseline')} 批均未检出")
+                    + "，检出频次上升"
+                    f"（两者检出率相同时出现这种差异的概率约为 {chance_zh(d.get('p_value', 0.0))}）；仅作提示，请留意后续批次")
         elif sg.rule == "ewma_near_limit":
             if ewma_both:
                 continue  # (said with the EWMA's own signal)
@@ -638,10 +806,13 @@ def plain_zh(signals: list[SpcSignal], series: Series) -> str:
         elif sg.rule == "rule1" and sg.chart == "mr":
             text = f"与上一批相差 {_num(sg.value)}{u}，超出正常的批间波动（{_num(sg.ucl)}{u}）"
         elif sg.rule == "rule1":
-            text = f"本批 {_reported(sg.value) if log else _num(sg.value)}{u} 明显{hi_lo}于以往水平（正常波动{'上' if high else '下'}限 {num(sg.ucl if high else sg.lcl)}{u}）"
+            text = f"{this} {_reported(sg.value) if log else _num(sg.value)}{u} 明显{hi_lo}于以往水平（正常波动{'上' if high else '下'}限 {num(sg.ucl if high else sg.lcl)}{u}）"
             against_past = True
         elif sg.rule == "ewma":
-            text = f"近几批的加权{'几何' if log else ''}平均值 {num(sg.value)}{u}，持续偏{hi_lo}"
+            # "持续" only when no single result beyond the limits dragged it over: one jump moves it by λ times itself
+            text = (f"近几批的加权{'几何' if log else ''}平均值 {num(sg.value)}{u}"
+                    + (f"，受本批拉{hi_lo}，超出其控制{'上' if high else '下'}限 {num(sg.ucl if high else sg.lcl)}{u}" if jumped
+                       else f"，持续偏{hi_lo}"))
             near = next((x.detail or {} for x in signals if x.rule == "ewma_near_limit"), None) if ewma_both else None
             if near is not None:
                 text += f"，已达标准限值 {_num(near.get('usl'))}{u} 的 {near.get('fraction', 0.0):.0%}"
@@ -650,12 +821,18 @@ def plain_zh(signals: list[SpcSignal], series: Series) -> str:
             text = f"结果累积偏{hi_lo}，估计{mean}已{'升' if high else '降'}至约 {num(d.get('mean_estimate'))}{u}"
             against_past = True
         elif sg.rule == "rule5":
-            text = f"连续 6 批持续{'下降' if '下降' in sg.text_zh else '上升'}"
+            text = f"连续 6 批持续{'下降' if _falling(sg) else '上升'}"
+        elif sg.rule == "rule8":
+            # both sides: not "偏高"
+            text = "连续 8 批均明显偏离以往均值且高低两侧都有，提示过程在两种水平间切换（班次、原料、检验机构）"
+        elif sg.rule == "rule4":
+            text = f"连续 8 批均{hi_lo}于以往均值"
+            against_past = True
         elif sg.rule == "rule6":
             text = "连续 14 批忽高忽低交替，提示两种来源（班次、原料、检验机构）混在一起"
         elif sg.rule == "rule7":
             text = "连续 15 批异常集中在均值附近，提示数据来源或检验方法有变"
-        else:  # the run rules 2, 3, 4, 8: several recent points on one side
+        else:  # the run rules 2, 3: several recent points beyond a zone on one side
             text = f"近几批多次偏{hi_lo}"
             against_past = True
         if text not in phrases:
@@ -672,13 +849,17 @@ def plain_en(sg: SpcSignal, series: Series) -> str:
     d = sg.detail or {}
     u = f" {series.unit}" if series.unit else ""
     if sg.rule == "cpk_low":
-        mean = "EWMA of recent results" if d.get("basis") == "ewma" else "mean"
+        ewma = d.get("basis") == "ewma"
+        mean = "EWMA of recent results" if ewma else "mean"
         n = f" of the last {d['points']} results" if d.get("points") else ""
-        return (f"spread too wide: Cpk {d.get('cpk', 0.0):.2f} < {d.get('cpk_min', 0.0):g} from the {mean} {_num(d.get('mean'))}{u} "
+        return (f"{'the recent mean is near the limit' if ewma else 'capability too low'}: Cpk {d.get('cpk', 0.0):.2f} < {d.get('cpk_min', 0.0):g} from the {mean} {_num(d.get('mean'))}{u} "
                 f"and the standard deviation {_num(d.get('sigma'))}{u}{n}; risk of exceeding the limit {_num(d.get('usl'))}{u}")
     if sg.rule == "result_near_limit":
         return (f"the result {_num(sg.value)}{u} is {d.get('fraction', 0.0):.0%} of the limit {_num(d.get('usl'))}{u}, "
                 f"in a series mostly not detected")
+    if sg.rule == "nd_frequency":
+        return (f"{d.get('detected')} of the last {d.get('of')} results detected, against {d.get('baseline_detected')} of "
+                f"{d.get('baseline')} in the baseline (Fisher's exact P = {d.get('p_value', 0.0):.2g}); for information")
     if sg.rule == "nd_detected":
         return (f"detected at {_num(sg.value)}{u} after {d.get('run')} results in a row not detected "
                 f"(detection limit {_num(d.get('detection_limit'))}{u}); for information")
@@ -718,12 +899,38 @@ def _sorted_counts(counts: dict[str, int]) -> list[dict[str, Any]]:
     return [{"item_code": k, "count": v} for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> None:
+def _recent_pareto(file: "CreditFile", period: str | None = None, kind: str = "quarter",
+                   since: dt.date | None = None, until: dt.date | None = None) -> list[dict[str, Any]]:
+    """The enterprise's failing items among the samples of ``period``, or sampled from ``since`` to ``until``: the
+    causes a signal's Pareto points to are the recent ones (a 2025 Q2 signal listed 耗氧量 ×3 of 2023 first).  The
+    samples counted as the charts count them: each sample's report in force, by its conclusion."""
+    counts: dict[str, int] = {}
+    for s in file.samples:
+        d = s.__dict__  # (plain reads: every sample of the file, for each signal)
+        j = d["judgement"]
+        if j is None or j.verdict != "fail" or d["superseded_by"] is not None:
+            continue
+        day = d["sampled_on"]
+        if period is not None:
+            if period_of(day, kind) != period:
+                continue
+        elif (since is not None and day < since) or (until is not None and day > until):
+            continue
+        for code in _failed_codes(j):
+            counts[code] = counts.get(code, 0) + 1
+    return _sorted_counts(counts)
+
+
+def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules",
+               check: bool = True) -> list[dict[str, Any]]:
     """A failure overturned by its re-test leaves the Paretos and the failure counts of the
-    pass-rate charts (its n stays: the sample was taken).  A signal already raised stands."""
+    pass-rate charts (its n stays: the sample was taken).  A pass-rate signal the failures left no
+    longer support is withdrawn (``no_longer_out``: returned as effect data); one they still support stands.
+    ``check`` False: the caller checks, once what else the event changes is counted too."""
     judgement = original.judgement
     if judgement is None or judgement.counted != "fail" or file.profile is None:
-        return
+        return []
+    signalled = signalled_periods(file, county)
     fs = file.fluctuation
     rates = county.get(file.profile.category) or CategoryRates()
     codes = _failed_codes(judgement)
@@ -736,6 +943,40 @@ def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, C
             pc.failed -= 1
             if periods is rates.periods:
                 _drop_failure(pc, file.enterprise_id, original.sample_no)
+    return no_longer_out(file, county, signalled, rules, original.sample_no) if check else []
+
+
+def signalled_periods(file: "CreditFile", county: dict[str, CategoryRates]) -> list[tuple[str, str, PeriodCount]]:
+    """The pass-rate charts' periods that signalled: (scope, period, its count), the enterprise's and its category's."""
+    out = [("enterprise", k, pc) for k, pc in file.fluctuation.pass_rate.items() if pc.signalled]
+    rates = county.get(file.profile.category) if file.profile is not None else None
+    if rates is not None:
+        out += [("category", k, pc) for k, pc in rates.periods.items() if pc.signalled]
+    return out
+
+
+def no_longer_out(file: "CreditFile", county: dict[str, CategoryRates], signalled: list[tuple[str, str, PeriodCount]],
+                   rules: "Rules", sample_no: str) -> list[dict[str, Any]]:
+    """The periods among ``signalled`` whose failures no longer lie beyond the limits, once a re-test, a correction or
+    a retraction took one away: their chart may signal again (a genuine later failure of the quarter was silent), and
+    the enterprise's signal is withdrawn (``fluctuation.signal_withdrawn``: its alert closes, its score entry goes) —
+    it stood on two failures whichever of them went, and said 不合格 2 批 of one.  The county's category alert stays:
+    it is the county's, and the category chart's other producers' failures are beyond this file."""
+    policy = rules.policy.spc
+    reference = policy.reference_failure(file.profile.category) if file.profile is not None else 0.0
+    out: list[dict[str, Any]] = []
+    for scope, period, pc in signalled:
+        if pc.failed >= 2 and pc.failed > p_count_limit(reference, pc.n):
+            continue
+        pc.signalled = False
+        if scope == "enterprise":
+            when = period_zh(period)
+            out.append({"chart": "p", "scope": "enterprise", "period": period, "n": pc.n, "failed": pc.failed, "withdrawn": True,
+                        "text_zh": (f"抽样编号 {sample_no} 的不合格结论不再计入后，{when}抽检 {pc.n} 批、不合格 {pc.failed} 批，"
+                                    f"未超出控制上限，抽检不合格率信号撤销，不再计入风险分"),
+                        "text_en": (f"{period}: with sample {sample_no}'s failure no longer counted, {pc.failed} of {pc.n} failed, "
+                                    f"within the limits: the pass-rate chart's signal is withdrawn")})
+    return out
 
 
 def reinstated(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> None:
@@ -791,9 +1032,9 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     Paretos and the pass-rate charts of the enterprise and of its category count the sample by
     ``after`` instead of ``before`` — in n for the period of its sampling date when it is judged
     pass or fail, in the failures and the failing items when it failed — so they follow the latest
-    report as the counts do.  A signal already raised stands, as after a re-test; a failure the
-    correction adds is checked like any failure, and its p-chart signals are returned as
-    ``on_sample_judged`` returns them.
+    report as the counts do.  A signal already raised stands while the failures still support it, and is
+    withdrawn when they no longer do (``no_longer_out``), as after a re-test; a failure the correction adds
+    is checked like any failure, and its p-chart signals are returned as ``on_sample_judged`` returns them.
 
     The item series are ``recharted``'s (a re-test, by contrast, leaves the original's point
     charted: the original's result was the lab's, the re-test's is another test of the sample)."""
@@ -801,6 +1042,7 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
         return []
     policy = rules.policy.spc
     fs = file.fluctuation
+    signalled = signalled_periods(file, county)
     old = before.judgement
     if old is not None and old.counted in ("pass", "fail"):
         rates = county.get(old.category)
@@ -823,14 +1065,17 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
                     _drop_failure(pc, file.enterprise_id, before.sample_no)
     new = after.judgement
     if new is None or new.counted not in ("pass", "fail"):
-        return []  # undetermined: not in the pass-rate charts
+        # undetermined: not in the pass-rate charts
+        return no_longer_out(file, county, signalled, rules, before.sample_no) if signalled else []
     category = file.profile.category
     rates = county.get(category)
     if rates is None:
         rates = county[category] = _build_rates()
     if new.counted == "fail":
         _pareto_add(fs, rates, new)
-    return _pass_rate_add(file, rates, after, new, category, policy)
+    out = _pass_rate_add(file, rates, after, new, category, policy)
+    # (after the report's own count: a failure corrected into another failure leaves its period as out as it was)
+    return out + no_longer_out(file, county, signalled, rules, before.sample_no) if signalled else out
 
 
 def recharted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord", reports: list["SampleRecord"],
@@ -843,8 +1088,11 @@ def recharted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     baseline, so the series starts again from its first point.  A lab's typo left in a baseline
     would widen the limits for good and hide the drift the chart is there to see.  The signals the
     corrected point raises are returned as ``on_sample_judged`` returns them; later points are
-    charted again silently (what they raised stands, as before the correction).  Returns the keys of
-    the series built again, and those signals."""
+    charted again, what they raised stands, as before the correction, and a later point that raised
+    nothing before and signals now (a baseline typo, 1.00 for 0.81, corrected: the limits narrow and a
+    later 0.91 lies beyond them) is returned too, its text saying it is that batch's, found again on the
+    corrected series — counted in the series' signals with no alert, it showed in the credit file as
+    "出现信号的 1 个" that nobody was told of.  Returns the keys of the series built again, and those signals."""
     if file.profile is None or before.judgement is None or after.judgement is None:
         return [], []
     old, new = _as_charted(before), _as_charted(after)
@@ -852,39 +1100,77 @@ def recharted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     keys = frozenset(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if not keys:
         return [], []
+    out, had = _rebuild(file, keys, reports, after, county, rules, "更正后重新计算")
+    return sorted(k for k in keys if k in file.fluctuation.series or k in had), out
+
+
+def _rebuild(file: "CreditFile", keys: frozenset[str], reports: list["SampleRecord"], focus: "SampleRecord",
+             county: dict[str, CategoryRates], rules: "Rules", why_zh: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The series ``keys`` built again from ``reports`` (in the order they are charted): ``focus``'s signals, and
+    those of later points that raised nothing before and signal now (``_found_again``); the keys that existed."""
     series = file.fluctuation.series
     had = [k for k in keys if k in series]
+    # the later points known to have raised nothing (in a series' recent points: of one beyond them nobody knows)
+    quiet = {(k, p[4]) for k in had for p in series[k].recent if not p[7]}
     for key in had:
         del series[key]
     out: list[dict[str, Any]] = []
+    later = False
     for report in reports:
-        if report is after:
+        if report is focus:
             out = _chart_items(file, report, county, rules, keys)
+            later = True
+        elif later and quiet:
+            for sig in _chart_items(file, report, county, rules, keys):
+                if (sig["series"], report.event_id) in quiet and not sig.get("note"):
+                    out.append(_found_again(sig, report, focus, why_zh))
         else:
             _chart_items(file, report, None, rules, keys)
-    return sorted(k for k in keys if k in series or k in had), out
+    return out, had
 
 
-def uncharted(file: "CreditFile", removed: "SampleRecord", reports: list["SampleRecord"], rules: "Rules") -> list[str]:
+def _found_again(sig: dict[str, Any], report: "SampleRecord", after: "SampleRecord", why_zh: str = "更正后重新计算") -> dict[str, Any]:
+    """A later point's signal that a correction (or a result dated before it, arriving after) brought out: said of
+    that batch (its sample, not the corrected one's)."""
+    head = f"{sig['product']}·{sig['item_name']}："
+    rest = sig["text_zh"].removeprefix(head).replace("本批", "该批")
+    return {**sig, "sample_no": report.sample_no, "sampled_on": report.sampled_on.isoformat(), "sample_event_id": report.event_id,
+            "found_after_correction": after.sample_no,
+            "text_zh": (f"{head}抽样编号 {after.sample_no} 的检验结果{why_zh}，其后抽样编号 {report.sample_no}"
+                        f"（{report.sampled_on.isoformat()}）的结果出现信号：{rest}"),
+            "text_en": f"after the correction of sample {after.sample_no}, sample {report.sample_no} signals: {sig['text_en']}"}
+
+
+def uncharted(file: "CreditFile", removed: "SampleRecord", reports: list["SampleRecord"], rules: "Rules",
+              county: dict[str, CategoryRates] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """A report taken off the item series (a retraction, ``sampling.retracted``): every series it charted is built
-    again from ``reports`` — the current report of each charted sample, in the order they were charted, without
+    again from ``reports`` — the current report of each charted sample, in the order they are charted, without
     it — as ``recharted`` builds a corrected one (a point cannot be taken out of an EWMA, a CUSUM or a frozen
-    baseline).  Later points are charted again silently; a signal they raised stands.  Returns the keys of the
-    series built again (a series only it had is gone)."""
+    baseline).  Later points are charted again; a signal they raised stands, and one a later point raises that it
+    did not before is returned (``_found_again``), as after a correction.  Returns the keys of the series built
+    again (a series only it had is gone), and those signals."""
     if file.profile is None or removed.judgement is None:
-        return []
+        return [], []
     keys = frozenset(_as_charted(removed))
     series = file.fluctuation.series
     had = [k for k in keys if k in series]
     if not had:
-        return []
+        return [], []
     only = frozenset(had)
+    quiet = {(k, p[4]) for k in had for p in series[k].recent if not p[7]} if county is not None else set()
     for key in had:
         del series[key]
+    out: list[dict[str, Any]] = []
     for report in reports:
-        if report is not removed:
+        if report is removed:
+            continue
+        if quiet and report.sampled_on >= removed.sampled_on:
+            for sig in _chart_items(file, report, county, rules, only):
+                if (sig["series"], report.event_id) in quiet and not sig.get("note"):
+                    out.append(_found_again(sig, report, removed, "撤销后重新计算"))
+        else:
             _chart_items(file, report, None, rules, only)
-    return sorted(had)
+    return sorted(had), out
 
 
 def nearby_events(file: "CreditFile", moment: dt.datetime, days: int) -> list[dict[str, Any]]:
@@ -983,10 +1269,12 @@ def on_complaint(file: "CreditFile", received_at: dt.datetime, rules: "Rules", c
             "center": c0, "lcl": lcl, "ucl": ucl, "p_at_least": chance, "complaint_ids": [c.complaint_id for c in those],
             "complaints": [{"complaint_id": c.complaint_id, "received_on": rules.local_date(c.received_at).isoformat(), "category": c.category,
                             "product": c.product, "verified": c.verified} for c in those],
-            "text_zh": (f"{month} 投诉 {pc.n} 件{_verified_zh(file, month, rules)}，超出控制上限 {ucl:.0f} 件（预期每月 {c0:g} 件；"
+            "text_zh": (f"{period_zh(month)}投诉 {pc.n} 件{_verified_zh(file, month, rules)}，超出控制上限 {ucl:.0f} 件（预期每月 {c0:g} 件；"
                         f"按此，一个月投诉 {pc.n} 件及以上的概率约为 {chance_zh(chance)}）"),
             "text_en": (f"{month}: {pc.n} complaints, above the upper limit of {ucl:.0f} (expected {c0:g} a month; "
                         f"P(at least {pc.n} | Poisson {c0:g}) = {chance:.2g})"),
-            "evidence": {"nearby": nearby_events(file, received_at, policy.evidence_days), "pareto_enterprise": _sorted_counts(file.fluctuation.failing_items)},
+            "evidence": {"nearby": nearby_events(file, received_at, policy.evidence_days),
+                         "pareto_enterprise": _recent_pareto(file, since=(day := rules.local_date(received_at)) - dt.timedelta(
+                             days=rules.policy.risk.dynamic.window_days), until=day)},
         }]
     return []

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors._build import FoldState
-from processors.fluctuation import period_of
+from processors.fluctuation import NOTE_RULES, period_of
 from processors.ids import event_key
 
 from schemas.events import EVENT_TYPE_ZH, PENALTY_ZH
@@ -406,7 +406,8 @@ def failure_says_it(file: "CreditFile", d: dict[str, Any], event_id: str) -> boo
     fired.discard(None)
     if not fired or not fired <= _ONE_POINT_RULES:
         return False
-    record = file.sample_by_event(event_id)
+    # (the point's own report: a later point a correction brought out carries it, the correction's event does not)
+    record = file.sample_by_event(d.get("sample_event_id") or event_id)
     j = record.judgement if record is not None else None
     return j is not None and any(i.item_code == d.get("item_code") and i.verdict == "fail" for i in j.items)
 
@@ -434,7 +435,7 @@ def _episode_scored(file: "CreditFile", d: dict[str, Any], ref: str, at: dt.date
         i -= 1
     if i <= 0:
         return False  # (the point, or the one before it, is no longer in the series' recent points: score it)
-    if not any(rule != "nd_detected" for rule in recent[i - 1][7]):
+    if not any(rule not in NOTE_RULES for rule in recent[i - 1][7]):
         return False  # re-armed: the previous sample of the series raised no signal
     since = _months_before(local_date(at, rules), 1 if rules.policy.spc.pass_rate_period == "month" else 3)
     return any(e[1] == "fluctuation_signal" and e[4] == ref and local_date(e[0], rules) > since for e in file.risk.entries)

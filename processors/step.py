@@ -33,8 +33,8 @@ from processors.credit_file import (
     SampleRecord,
     Verification,
 )
-from processors.fluctuation import (complaint_uncharted, complaints_unfounded, on_complaint, on_sample_judged, overturned, recharted, recounted, refailed,
-                                    reinstated, uncharted)
+from processors.fluctuation import (complaint_uncharted, complaints_unfounded, no_longer_out, on_complaint, on_sample_judged, overturned,
+                                    recharted, recounted, refailed, reinstated, signalled_periods, uncharted)
 from processors.campaign import apply_tier, judge_pending_comparisons, on_campaign_event, registry_tier, revoked_from_acceptance
 from processors.judgement import SampleJudgement, judge_sample, ratio_figure, same_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, next_inspection_due, observe
@@ -87,7 +87,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 38
+FOLD_VERSION = 39
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -173,7 +173,18 @@ name, local and Chinese-numeral phone numbers and 身份证编号, and no longer
 拉稀, 挂水, 闹肚子 …) alert, a denial after the word (腹泻没有) does not; a complaint keeps whether it was verified at receipt
 (verified_at_receipt); the complaint chart's signal names the month's complaints (complaint_ids, complaints);
 complaint.withdrawn (撤回投诉登记): the bureau takes a complaint off the file (complaints_withdrawn, marked, counted
-nowhere: counts, chart — a signal it alone carried is withdrawn —, score, clusters, bursts, its alerts close).  A
+nowhere: counts, chart — a signal it alone carried is withdrawn —, score, clusters, bursts, its alerts close).; 39: an
+item's baseline holds each result against the limits the others give (one bad lot no longer widens them for good), and
+its limits are widened by t with the degrees of freedom of σ̂ from moving ranges (5.4σ̂ at 8 results, not 4.8σ̂); a
+microbial count (CFU/…, MPN/…: 霉菌) is charted on log10 whatever its rule; a Cpk judged on the EWMA says 近几批均值接近标准限值,
+not 波动较大; the EWMA's widened limits carry the centre's error by its weight in the EWMA, (1−(1−λ)^i)²/m; a later point
+a correction or a retraction brings out (quiet before, signalling on the rebuilt series) is raised, of its own batch;
+the p charts have exact binomial limits, and a pass-rate signal a re-test, correction or retraction leaves unsupported
+is withdrawn (fluctuation.signal_withdrawn) and may signal again; a steady fall (rule 5) under a legal maximum raises
+nothing, and the signals are worded for what they saw (rule 8 both sides, an EWMA one jump dragged over, a plan's
+largest unit, the c chart's month in Chinese); a signal's Pareto counts the recent failures, and its message says a
+change of lab or detection limit; item results are charted in sampling order; a mostly-ND series whose detections grow
+frequent is noted (nd_frequency).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -350,6 +361,13 @@ def _effect_data(kind: str, event: Envelope, enterprise_id: str, data: dict[str,
     return _build_effect(kind=kind, enterprise_id=enterprise_id, event_id=event_key(event), occurred_at=event.occurred_at, data=data)
 
 
+def _chart_effect(event: Envelope, enterprise_id: str, base: dict[str, Any], signal: dict[str, Any]) -> Effect:
+    """A chart's signal, or its withdrawal (a pass-rate signal the failures left after a re-test or a correction no
+    longer support: ``processors.fluctuation.no_longer_out``)."""
+    kind = "fluctuation.signal_withdrawn" if signal.get("withdrawn") else "fluctuation.signal"
+    return _effect(kind, event, enterprise_id, **{**base, **signal})
+
+
 def _registered(state: CountyState, file: CreditFile, event: EnterpriseRegistered, rules: Rules, effects: list[Effect]) -> None:
     kind = "enterprise.registered" if file.profile is None else "enterprise.profile_changed"
     _relicensed(file, event.payload.licence_no)
@@ -513,7 +531,8 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
             **({"retest_lab_unchecked": record.lab} if unlisted else {}), **base))
     if superseded is not None:
         if was_c == "fail" and now_c != "fail":
-            overturned(file, superseded, state.categories, rules)
+            for signal in overturned(file, superseded, state.categories, rules):
+                effects.append(_chart_effect(event, file.enterprise_id, base, signal))
         elif was_c != "fail" and now_c == "fail":
             # (a failure qrisk alone found, the re-test lab's 不合格 made one: the charts count it now, in the original's period)
             reinstated(file, superseded.model_copy(update={"judgement": judgement}), state.categories, rules)
@@ -537,8 +556,8 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
         effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
     if superseded is not None:
         return  # the original's results of this sample are charted already
-    for signal in on_sample_judged(file, record, state.categories, rules):
-        effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
+    for signal in on_sample_judged(file, record, state.categories, rules, lambda: _charted_reports(file)):
+        effects.append(_chart_effect(event, file.enterprise_id, base, signal))
 
 
 _VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定"}
@@ -711,6 +730,7 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
     counts.samples -= 1  # one sample: the original's
     fresh: list[dict[str, Any]] = []
     counted_fresh = False
+    signalled: list[Any] | None = None  # (the pass-rate periods that signalled, when the re-test's failure leaves them)
     if record is retest:
         pass  # the re-test was never counted
     else:
@@ -721,7 +741,8 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
             # never in the pass-rate charts or Paretos: the original goes in as a first result does
             fresh, counted_fresh = recounted(file, retest, original, state.categories, rules), True
         else:
-            overturned(file, retest, state.categories, rules)
+            signalled = signalled_periods(file, state.categories)
+            overturned(file, retest, state.categories, rules, check=False)
         _count(counts, judgement, 1)
     reason, reason_zh = why
     base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), sample_event_id=record.event_id)
@@ -732,13 +753,16 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
         reason=reason, reason_zh=reason_zh,
         message_zh=f"抽样编号 {record.sample_no}（{record.product}）{reason_zh}，复检结果不改变原结论",
         **base))
+    if record is original and judgement.verdict == "fail" and not counted_fresh:
+        reinstated(file, original, state.categories, rules)
+    if signalled is not None:
+        # (after the original's failure came back: a pass-rate signal the re-test's and the original's both support stays)
+        fresh = no_longer_out(file, state.categories, signalled, rules, retest.sample_no)
     for signal in fresh:
-        effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
+        effects.append(_chart_effect(event, file.enterprise_id, base, signal))
     if record is original and judgement.verdict == "fail":
         # the failure the early re-test hid: its warning and risk entry are raised now (the
         # sample's values were charted with the re-test's)
-        if not counted_fresh:
-            reinstated(file, original, state.categories, rules)
         effects.append(_failed(judgement, event, file.enterprise_id, base))
     elif record is original and retest.judgement.verdict == "fail":  # type: ignore[union-attr]
         # the early re-test's failure, graded as the sample's, was never the sample's conclusion
@@ -806,7 +830,7 @@ def _with_items_not_retested(state: CountyState, file: CreditFile, original: Sam
         if merged.counted != own.counted:  # type: ignore[union-attr]
             # (the charts hold the sample by its conclusion)
             for signal in recounted(file, before, retest, state.categories, rules):
-                effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
+                effects.append(_chart_effect(event, file.enterprise_id, base, signal))
         if merged.verdict != own.verdict:  # type: ignore[union-attr]
             if merged.verdict == "fail":
                 effects.append(_failed(merged, event, file.enterprise_id, base))
@@ -1106,7 +1130,7 @@ def _unjudged_came_first(state: CountyState, file: CreditFile, record: SampleRec
         **base))
     effects.append(_failed(judgement, event, file.enterprise_id, base))
     for signal in signals:
-        effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
+        effects.append(_chart_effect(event, file.enterprise_id, base, signal))
 
 
 def _same_report(on_file: SampleRecord, record: SampleRecord, payload: SamplingResult, judgement: Any) -> bool:
@@ -1210,13 +1234,13 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         # correction moves only that, from the re-test's items to the corrected ones
         # (by the conclusions the charts count: SampleJudgement.counted)
         was_c, now_c = prev.judgement.counted, judgement.counted  # type: ignore[union-attr]
+        signals: list[dict[str, Any]] = []
         if was_c == "fail" and now_c != "fail":
-            overturned(file, prev, state.categories, rules)
+            signals = overturned(file, prev, state.categories, rules)
         elif now_c == "fail" and was_c != "fail":
             reinstated(file, record, state.categories, rules)
         elif now_c == "fail":
             refailed(file, prev, record, state.categories)
-        signals: list[dict[str, Any]] = []
         recharted_keys: list[str] = []
     else:
         signals = recounted(file, prev, record, state.categories, rules)
@@ -1266,7 +1290,7 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
     if judgement.unknown:
         effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
     for signal in signals:
-        effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
+        effects.append(_chart_effect(event, file.enterprise_id, base, signal))
 
 
 def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev: SampleRecord, record: SampleRecord,
@@ -1310,7 +1334,7 @@ def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev:
                 # the original was charted: the pass-rate charts and Paretos hold it as its re-test amended it
                 was_c, now_c = before.judgement.counted, merged.counted  # type: ignore[union-attr]
                 if was_c == "fail" and now_c != "fail":
-                    overturned(file, before, state.categories, rules)
+                    signals += overturned(file, before, state.categories, rules)
                 elif now_c == "fail" and was_c != "fail":
                     reinstated(file, retest, state.categories, rules)
                 elif now_c == "fail":
@@ -1335,14 +1359,15 @@ def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev:
                     message_zh=(f"抽样编号 {retest.sample_no}（{retest.product}）检验结果更正后，复检未涉及的项目与复检结果一并判定为"
                                 f"{_VERDICT_ZH[now]}，原不合格结论不再计入"), **base))
     for signal in signals:
-        effects.append(_effect("fluctuation.signal", event, file.enterprise_id, **{**base, **signal}))
+        effects.append(_chart_effect(event, file.enterprise_id, base, signal))
     return "；".join(["该样品以复检结论为准", *parts]) if parts else "该样品以复检结论为准，更正不改变计数"
 
 
 def _charted_reports(file: CreditFile) -> list[SampleRecord]:
-    """The current report of every charted sample, in the order they were charted (the file's order:
-    reports waiting for registration are charted when it comes, before any later one): for each
-    sample its first judged report (``_first_charted``), followed through its corrections."""
+    """The current report of every charted sample, in the order they are charted: by sampling date, and on one
+    date in the file's order (reports waiting for registration are charted when it comes, before any later one;
+    ``processors.fluctuation.on_sample_judged``): for each sample its first judged report (``_first_charted``),
+    followed through its corrections."""
     by_id = {s.event_id: s for s in file.samples}
     seen: set[str] = set()
     out: list[SampleRecord] = []
@@ -1354,6 +1379,7 @@ def _charted_reports(file: CreditFile) -> list[SampleRecord]:
         while current.superseded_as == "corrected" and current.superseded_by in by_id:
             current = by_id[current.superseded_by]  # type: ignore[index]
         out.append(current)
+    out.sort(key=lambda r: r.sampled_on)   # (stable: one date keeps the file's order)
     return out
 
 
@@ -1445,6 +1471,7 @@ def _retracted(state: CountyState, file: CreditFile, event: SamplingRetractedEve
         return
     counts = file.counts
     before = (counts.samples, counts.samples_passed, counts.samples_failed, file.pass_rate)
+    charts: list[dict[str, Any]] = []  # the charts' effects: withdrawn pass-rate signals, later points brought out
     charted = next((r for r in _charted_reports(file) if r.sample_no == p.sample_no), None)
     first = _first_charted(file, p.sample_no)
     counting = [s for s in reports if s.superseded_by is None]
@@ -1472,11 +1499,12 @@ def _retracted(state: CountyState, file: CreditFile, event: SamplingRetractedEve
         # (the period the sample is charted in now: a correction that moved its sampling date moved it; a re-test
         # is charted in its original's)
         as_charted = current.model_copy(update={"sampled_on": (charted or first).sampled_on})
-        recounted(file, as_charted, current.model_copy(update={"judgement": None}), state.categories, rules)
+        charts = recounted(file, as_charted, current.model_copy(update={"judgement": None}), state.categories, rules)
     for s in reports:
         s.superseded_by, s.superseded_as, s.retraction_reason, s.pending = eid, "retracted", p.reason, None
     retraction.reports = [s.event_id for s in reports]
-    keys = uncharted(file, charted, _charted_reports(file), rules) if charted is not None else []
+    keys, found = uncharted(file, charted, _charted_reports(file), rules, state.categories) if charted is not None else ([], [])
+    charts += found
     for s in reports:
         if s.judgement is not None:  # its judgements row again, superseded (the derived tables, as after a correction)
             effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=s.judgement.verdict, sample_no=s.sample_no,
@@ -1501,6 +1529,8 @@ def _retracted(state: CountyState, file: CreditFile, event: SamplingRetractedEve
         reports=list(retraction.reports), verdict=verdict, recharted=keys, rules=closes, pending=False,
         counts={"samples": after[0], "passed": after[1], "failed": after[2]},
         message_zh=f"{head}（{shown.product}）在本企业名下的报告已由{retraction.by}撤销（原因：{p.reason}）：" + "；".join(parts)))
+    for signal in charts:
+        effects.append(_chart_effect(event, file.enterprise_id, {"sample_no": p.sample_no, "product": shown.product}, signal))
 
 
 def _rate(rate: float | None) -> str:

@@ -587,7 +587,8 @@ def _fluctuation_key(enterprise_id: str, d: dict[str, Any]) -> str:
 
 
 WITHDRAWN_KIND = "fluctuation.signal_withdrawn"
-"""The fold withdrew a chart signal: every complaint of the month the complaint chart signalled on was found unfounded."""
+"""The fold withdrew a chart signal: every complaint of the month the complaint chart signalled on was found unfounded, or
+a re-test, a correction or a retraction left the pass-rate chart's period within its limits."""
 
 
 def withdrawn_resolved(enterprise_id: str, d: dict[str, Any], event_id: str, policy: "Policy") -> dict[str, Any] | None:
@@ -599,6 +600,14 @@ def withdrawn_resolved(enterprise_id: str, d: dict[str, Any], event_id: str, pol
     ``warning.resolved`` itself, the second resolution of the same key finds nothing open and changes nothing."""
     if not policy.warnings.fluctuation.enabled:
         return None
+    if d.get("chart") == "p":
+        return {
+            "rule": "fluctuation.signal", "dedup_key": _fluctuation_key(enterprise_id, d), "enterprise_id": enterprise_id,
+            "note_zh": f"{d.get('text_zh', '抽检不合格率信号撤销')}，预警自动关闭",
+            "note_en": f"{d.get('text_en', 'the pass-rate signal is withdrawn')}; closed",
+            "evidence": {"event_ids": [event_id], "chart": "p", "period": d.get("period"), "n": d.get("n"), "failed": d.get("failed"),
+                         "sample_no": d.get("sample_no")},
+        }
     ids = [c for c in d.get("complaint_ids") or [] if c]
     month = period_zh(d["period"]) if d.get("period") else "该月"
     listed = f"（投诉编号 {'、'.join(ids[:10])}{'等' if len(ids) > 10 else ''}）" if ids else ""

@@ -4,6 +4,16 @@
               [--phase1 A-B] [--exclude I,J] [--target T] [--sigma S]
               [--lambda λ] [--L L] [--k K] [--h H] [--rules we|nelson|1,2,4]
               [--png FILE] [--usl LIMIT] [--revise] [--steady-state]
+              [--textbook] [--category C] [--detection-limit DL] [--log10]
+
+The i, p and c charts are by default the fold's own (``params.mode: fold``): an analyst re-running
+a 质量波动 signal must get the limits the fold used.  The individuals chart is the fold's monitor
+under the default policy (an 8-result baseline, limits widened for the estimate, the baseline's
+outliers left out, rule 1 and the EWMA, the reporting step inferred from the values, "ND" or "<DL"
+cells as non-detects, counts on log10 with ``--log10``); the p chart has exact binomial limits
+against the category's reference failure rate and signals from the second failure; the c chart
+exact Poisson limits at the policy's complaints a month.  ``--textbook`` draws the textbook chart
+instead (3σ limits from the data, rules 1, 2, 4), as do the other chart kinds always.
 
 JSON output: ``{"chart", "center", "lcl", "ucl", "sigma", "points": [{"index",
 "value", "center", "lcl", "ucl", "phase", "signals"}], "params", "warnings"}``.
@@ -31,6 +41,10 @@ from typing import Any
 from processors.spc import CHART_KINDS, CHART_NAMES, SpcDataError, parse_rules, run_chart
 from processors.spc.capability import cpk_upper
 from qrisk.cli_text import width
+
+# the charts the fold runs, and so draws by default as it does (module doc)
+_FOLD_KINDS = ("i", "p", "c")
+_TEXTBOOK_ONLY = ("--phase1", "--exclude", "--revise", "--steady-state", "--lambda", "--L", "--k", "--h")
 
 EXIT_USAGE = 2
 
@@ -83,6 +97,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="re-estimate leaving out phase-I points beyond the limits")
     p.add_argument("--steady-state", dest="steady_state", action="store_true",
                    help="EWMA: signal on the steady-state limits instead of the exact ones")
+    p.add_argument("--textbook", action="store_true",
+                   help="i/p/c: the textbook chart (3σ limits estimated from the data) instead of the fold's")
+    p.add_argument("--category", default="packaged_water",
+                   help="p (fold): the category whose reference failure rate is the centre (default packaged_water)")
+    p.add_argument("--detection-limit", dest="detection_limit", type=float, metavar="DL",
+                   help="i (fold): the detection limit of cells reading ND (charted at DL/2, as the fold does)")
+    p.add_argument("--log10", action="store_true",
+                   help="i (fold): chart microbial counts on log10, as the fold does for CFU/MPN items")
     p.set_defaults(func=run)
     return p
 
@@ -239,7 +261,7 @@ def _chart_input(args: argparse.Namespace, header: list[str], rows: list[dict[st
 def _clean(obj: Any) -> Any:
     """JSON has no Infinity/NaN: those become null."""
     if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
+        return obj + 0.0 if math.isfinite(obj) else None   # (−0.0 + 0.0 is 0.0: no "-0.0" in the JSON)
     if isinstance(obj, dict):
         return {k: _clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -253,7 +275,8 @@ def _fmt(v: Any) -> str:
     if isinstance(v, float):
         if not math.isfinite(v):
             return str(v)
-        return f"{v:.6g}"
+        # (a lower CUSUM of 0 is −0.0, printed "-0")
+        return f"{v + 0.0:.6g}"
     return str(v)
 
 
@@ -316,6 +339,136 @@ def format_table(result: dict[str, Any], source: str) -> str:
 
 # ---------------------------------------------------------------- run
 
+def _fold_options(args: argparse.Namespace) -> None:
+    given = {"--phase1": args.phase1, "--exclude": args.exclude, "--revise": args.revise or None,
+             "--steady-state": args.steady_state or None, "--lambda": args.lam, "--L": args.L, "--k": args.k, "--h": args.h}
+    for opt in _TEXTBOOK_ONLY:
+        if given[opt] is not None:
+            raise CliError(f"{opt} applies to the textbook chart: add --textbook (the {args.chart} chart is the fold's by default)")
+    if args.chart != "i":
+        for opt, val in (("--detection-limit", args.detection_limit), ("--log10", args.log10 or None)):
+            if val is not None:
+                raise CliError(f"{opt} applies to the i chart only")
+    if args.log10 and args.usl is not None:
+        raise CliError("--usl and --log10 together: the fold runs no checks against a legal maximum on a log10 chart")
+    if args.detection_limit is not None and not args.detection_limit > 0:
+        raise CliError(f"--detection-limit must be positive, got {args.detection_limit}")
+
+
+def _fold_cell(row: dict[str, str], col: str, rowno: int, dl: float | None) -> tuple[float, float | None]:
+    """(value, bound): a number, or a non-detect (ND, 未检出, <DL) at half its detection limit below that limit."""
+    cell = (row.get(col) or "").strip()
+    if cell.upper() in ("ND", "N.D.") or cell == "未检出":
+        if dl is None:
+            raise CliError(f"row {rowno}, column '{col}': '{cell}' is a non-detect: give --detection-limit")
+        return dl / 2, dl
+    if cell.startswith("<"):
+        bound = _number({col: cell[1:]}, col, rowno)
+        return bound / 2, bound
+    return _number(row, col, rowno), None
+
+
+def _fold_chart(args: argparse.Namespace, header: list[str], rows: list[dict[str, str]]) -> dict[str, Any]:
+    """The i, p or c chart as the fold runs it under the default policy (module doc)."""
+    import dataclasses
+
+    from processors.fluctuation import _measurable, binomial_at_least, c_limits, monitor_config, p_count_limit, poisson_at_least
+    from processors.spc import FluctuationMonitor
+    from processors.spc.signals import SpcSignal
+    from schemas.policy import Policy
+
+    policy = Policy().spc
+    kind, path = args.chart, args.file
+    col = _column(header, args.value, "--value", path)
+    points: list[dict[str, Any]] = []
+    if kind == "i":
+        cells = [_fold_cell(r, col, i, args.detection_limit) for i, r in enumerate(rows, 1)]
+        config = monitor_config(policy, args.usl, args.log10)
+        if args.rules is not None:
+            config = dataclasses.replace(config, rules=parse_rules(args.rules))
+        if args.target is not None or args.sigma is not None:
+            known = args.target is not None and args.sigma is not None
+            config = dataclasses.replace(config, target=args.target, sigma=args.sigma, baseline=0 if known else config.baseline)
+        monitor = FluctuationMonitor(config)
+        upper_only = args.usl is not None or args.log10   # less is better under a legal maximum, and for counts
+        nd_baseline, censored, dl = 0, False, args.detection_limit
+        for i, (v, below) in enumerate(cells, 1):
+            phase = monitor.phase
+            charted = v
+            if args.log10 and v <= 0.0:
+                charted, below = 0.5, 1.0   # a count of 0: fewer than one colony
+            if below is not None:
+                dl = below
+                nd_baseline += phase == "I"
+            try:
+                found = monitor.update(charted, below=below)
+            except ValueError as e:
+                raise CliError(f"row {i}, column '{col}': {e}") from None
+            if phase == "I" and monitor.phase == "II":
+                censored = nd_baseline > policy.nd_share_max * monitor.count
+            if upper_only:
+                found = [sg for sg in found if sg.side != "lower" and sg.rule != "cusum_lower"
+                         and not (sg.rule == "rule5" and sg.text_en.endswith("decreasing"))]
+            found = _measurable(found, monitor, censored, dl)
+            lim = monitor.limits or {}
+            points.append({"index": i, "value": v, "center": lim.get("center"), "lcl": lim.get("lcl"), "ucl": lim.get("ucl"),
+                           "phase": phase, "signals": []})
+            for sg in found:
+                points[sg.index - 1]["signals"].append(sg.to_dict())
+        lim = monitor.limits or {}
+        out: dict[str, Any] = {"chart": "i", "center": lim.get("center"), "lcl": lim.get("lcl"), "ucl": lim.get("ucl"),
+                               "sigma": lim.get("sigma"), "points": points,
+                               "params": {"mode": "fold", "baseline": config.baseline, "rules": list(config.rules),
+                                          "ewma": config.detect_ewma, "cusum": config.detect_cusum,
+                                          "estimated_limits": config.estimated_limits, "limit_factor": lim.get("limit_factor"),
+                                          "resolution": lim.get("resolution"), "scale": lim.get("scale", "linear")},
+                               "warnings": []}
+        if not lim:
+            out["warnings"].append(f"fewer than {config.baseline} results: the baseline is still being collected, no limits")
+        if censored:
+            out["warnings"].append("the baseline is mostly not detected: the fold raises no control-chart signals on such a series")
+        if args.usl is not None and lim:
+            out["spec"] = {"usl": args.usl, "mean": lim.get("center"), "cpk": lim.get("cpk"), "cpk_points": lim.get("cpk_points")}
+        return out
+    vals = [_number(r, col, i) for i, r in enumerate(rows, 1)]
+    if kind == "c":
+        c0 = args.target if args.target is not None else policy.complaints_per_month
+        lcl, ucl = c_limits(c0)
+        for i, v in enumerate(vals, 1):
+            sigs = []
+            if v > ucl:
+                chance = poisson_at_least(int(v), c0)
+                sigs.append({**SpcSignal.make("rule1", "c", i, v, center=c0, lcl=lcl, ucl=ucl, side="upper",
+                                              detail={"p_at_least": chance}).to_dict(),
+                             "text_zh": f"{v:g} 件，超出控制上限 {ucl:g} 件（泊松分布精确限，预期 {c0:g}；P(≥{v:g}) = {chance:.2g}）",
+                             "text_en": f"{v:g} above the exact Poisson upper limit {ucl:g} (expected {c0:g}; P(≥{v:g}) = {chance:.2g})"})
+            points.append({"index": i, "value": v, "center": c0, "lcl": lcl, "ucl": ucl, "phase": "II", "signals": sigs})
+        return {"chart": "c", "center": c0, "lcl": lcl, "ucl": ucl, "sigma": None, "points": points,
+                "params": {"mode": "fold", "c0": c0, "limits": "exact Poisson"}, "warnings": []}
+    data = _chart_input(args, header, rows)
+    p0 = args.target if args.target is not None else policy.reference_failure(args.category)
+    for i, (failed, n) in enumerate(zip(data["counts"], data["sizes"]), 1):
+        if n < 1 or failed > n or failed != int(failed) or n != int(n):
+            raise CliError(f"row {i}: the p chart takes whole failures out of a whole sample size, got {failed:g} of {n:g}")
+        limit = p_count_limit(p0, int(n))
+        sigs = []
+        if failed >= 2 and failed > limit:
+            chance = binomial_at_least(int(failed), int(n), p0)
+            sigs.append({**SpcSignal.make("rule1", "p", i, failed / n, center=p0, lcl=0.0, ucl=limit / n, side="upper",
+                                          detail={"p_at_least": chance}).to_dict(),
+                         "text_zh": (f"{n:g} 批中不合格 {failed:g} 批，超出控制上限 {limit} 批"
+                                     f"（参考不合格率 {p0:.2%} 的二项分布精确限；P(≥{failed:g}) = {chance:.2g}）"),
+                         "text_en": (f"{failed:g} of {n:g} failed, above the exact binomial upper limit of {limit} "
+                                     f"(reference {p0:.2%}; P(≥{failed:g}) = {chance:.2g})")})
+        points.append({"index": i, "value": failed / n, "n": int(n), "center": p0, "lcl": 0.0, "ucl": limit / n,
+                       "phase": "II", "signals": sigs})
+    sizes = data["sizes"]
+    n_mean = max(1, round(sum(sizes) / len(sizes)))
+    return {"chart": "p", "center": p0, "lcl": 0.0, "ucl": p_count_limit(p0, n_mean) / n_mean, "sigma": None, "points": points,
+            "params": {"mode": "fold", "p0": p0, "category": args.category if args.target is None else None,
+                       "limits": "exact binomial, from the second failure"}, "warnings": []}
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         _check_options(args)
@@ -323,6 +476,10 @@ def run(args: argparse.Namespace) -> int:
             rules = parse_rules(args.rules)
         except ValueError as e:
             raise CliError(f"--rules: {e}") from None
+        if args.chart in _FOLD_KINDS and not args.textbook:
+            _fold_options(args)
+            header, rows = _read_csv(args.file)
+            return _print(_fold_chart(args, header, rows), args)
         header, rows = _read_csv(args.file)
         data = _chart_input(args, header, rows)
         labels = data.pop("labels", None)
@@ -339,6 +496,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     out = result.to_dict()
+    out["params"]["mode"] = "textbook"
     if labels is not None:
         for p, lab in zip(out["points"], labels):
             p["group"] = lab
@@ -346,6 +504,10 @@ def run(args: argparse.Namespace) -> int:
         mean = result.center if args.chart in ("i", "xbar") else result.params["target"]
         out["spec"] = {"usl": args.usl, "mean": mean,
                        "cpk": cpk_upper(mean, result.sigma, args.usl)}
+    return _print(out, args)
+
+
+def _print(out: dict[str, Any], args: argparse.Namespace) -> int:
     if args.png:
         from qrisk.spc_plot import render_chart_png
         zh, en = CHART_NAMES[args.chart]

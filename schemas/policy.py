@@ -108,8 +108,9 @@ class SpcPolicy(_Strict):
                     "whatever this says)")
     estimated_limits: bool = Field(
         default=True,
-        description="widen an item's limits for parameters estimated from `baseline` points: centre ± t(m−1)·σ̂·√(1+1/m) "
-                    "(4.8 σ̂ at m = 8) at the one-sided 0.135 % of 3σ, and the EWMA's by the centre's variance σ̂²/m; "
+        description="widen an item's limits for parameters estimated from `baseline` points: centre ± t(ν)·σ̂·√(1+1/m), "
+                    "ν = 0.68(m−1)+0.9 for σ̂ from moving ranges (5.4 σ̂ at m = 8), at the one-sided 0.135 % of 3σ, "
+                    "and the EWMA's by the centre's variance, (1−(1−λ)^i)²·σ̂²/m at its i-th point; "
                     "false: 3σ̂ as if centre and σ were known")
     ewma_lambda: float = Field(default=0.2, gt=0, le=1)
     ewma_L: float = Field(default=3.0, gt=0)

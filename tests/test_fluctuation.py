@@ -159,12 +159,13 @@ def test_recurring_failures_signal_on_the_enterprise_p_chart(rules):
 
 def test_a_rate_at_the_limit_is_not_above_it(rules):
     """2 of 16 at the pastries' 2 % reference is 12.5 %, the 3σ limit exactly; floating point made the limit
-    0.12499999999999999 and the chart said "12.500% above 12.500%".  A third failure is above it."""
-    from processors.fluctuation import p_limits
+    0.12499999999999999 and the chart said "12.500% above 12.500%".  The chart compares counts since (exact
+    binomial limits): 2 of 16 (P = 4 %) and 3 of 17 (0.5 %) are within them, a fourth failure is above."""
+    from processors.fluctuation import p_count_limit
     from tests.test_retest_scope import SORBIC, _item
     from tests.test_risk import ev, registered
 
-    assert p_limits(0.02, 16)[1] < 2 / 16  # (the rounding the chart must not read as a signal)
+    assert (p_count_limit(0.02, 16), p_count_limit(0.02, 17), p_count_limit(0.02, 18)) == (3, 3, 3)
 
     def cake(i: int, fails: bool):
         day = dt.date(2026, 1, 5) + dt.timedelta(days=5 * i)
@@ -176,7 +177,9 @@ def test_a_rate_at_the_limit_is_not_above_it(rules):
     state, effects = replay(log, rules)
     (quarter,) = state.files["E-330110-001"].fluctuation.pass_rate.values()
     assert (quarter.n, quarter.failed) == (16, 2) and not signals(effects, chart="p", scope="enterprise")
-    _, effects = replay(log + [cake(16, fails=True)], rules)  # 3 of 17: 17.6 %, above its limit 12.2 %
+    _, effects = replay(log + [cake(16, fails=True)], rules)  # 3 of 17: within
+    assert not signals(effects, chart="p", scope="enterprise")
+    _, effects = replay(log + [cake(16, fails=True), cake(17, fails=True)], rules)  # 4 of 18: P = 0.05 %
     assert signals(effects, chart="p", scope="enterprise")
 
 

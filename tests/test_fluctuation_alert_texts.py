@@ -23,8 +23,9 @@ def test_the_p_chart_evidence_is_in_per_cent_as_its_message(rules):
            failing("2026-03-10T10:00:00+08:00"))
     alerts = [a for a in c.book.alerts.values() if a.rule == "fluctuation.signal"]
     mine = next(a for a in alerts if a.dedup_key == f"{E}:fluctuation:p:2026Q1")
-    assert "抽检 2 批、不合格 2 批（100%），明显高于参考不合格率 1.90%（控制上限 30.9%）" in mine.message_zh
-    assert re.fullmatch(r"抽样编号 S-\d+；不合格率 100%（抽检 2 批、不合格 2 批），中心线（参考不合格率）1\.90%、上控制限 30\.9%", evidence_zh(mine))
+    # (exact binomial limits: 1 failure of 2 is within them, an upper limit of 50 %)
+    assert "抽检 2 批、不合格 2 批（100%），明显高于参考不合格率 1.90%（控制上限 50.0%）" in mine.message_zh
+    assert re.fullmatch(r"抽样编号 S-\d+；不合格率 100%（抽检 2 批、不合格 2 批），中心线（参考不合格率）1\.90%、上控制限 50\.0%", evidence_zh(mine))
     county = next(a for a in alerts if a.dedup_key.startswith("county:packaged_water:fluctuation:p:"))
     assert "；不合格率 100%（抽检 2 批、不合格 2 批），中心线（参考不合格率）1.90%" in evidence_zh(county)
     for alert in (mine, county):
@@ -71,7 +72,8 @@ def test_two_failures_of_two_suggest_a_systematic_problem_with_the_chance_that_s
     _, effects = replay([*other_producer_failure(dt.date(2026, 1, 20)), registered("2026-01-05T09:00:00+08:00"),
                          failing("2026-02-10T10:00:00+08:00"), failing("2026-03-10T10:00:00+08:00")], rules)
     (d,) = [d for d in decisions(effects, "fluctuation.signal") if d.evidence.get("scope") == "enterprise"]
-    assert "按此参考不合格率，2 批中不合格 2 批及以上的概率约为 0.036%，提示可能存在系统性问题" in d.message_zh
+    assert ("按此参考不合格率，2 批中不合格 2 批及以上的概率约为 0.036%（为本次判断的概率；本季度每出现一批不合格即判断一次，"
+            "偶然出现此信号的机会约 0.1%–0.7%，批次越多越高），提示可能存在系统性问题") in d.message_zh
     assert "不是偶然" not in d.message_zh
     assert abs(d.evidence["p_at_least"] - 0.019 ** 2) < 1e-15
     (p,) = [e for e in effects if e.kind == "fluctuation.signal" and e.data.get("scope") == "enterprise"]

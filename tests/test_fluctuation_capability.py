@@ -43,7 +43,7 @@ def test_the_capability_text_says_which_mean_and_how_many_results(rules):
     (sig,) = signals(effects, item_code="conductivity")
     d = sig.data
     assert d["rule"] == "cpk_low" and d["signals"][0]["detail"]["points"] == 8
-    assert d["text_zh"].startswith("饮用纯净水·电导率（25℃）：波动较大：按以往 8 批结果的均值 3.725 µS/cm 与标准差 3.811 µS/cm 估算，"
+    assert d["text_zh"].startswith("饮用纯净水·电导率（25℃）：过程能力不足：按以往 8 批结果的均值 3.725 µS/cm 与标准差 3.811 µS/cm 估算，"
                                    "过程能力指数 Cpk=0.55，低于 1，存在超出标准限值 10 µS/cm 的风险")
     assert "近期均值" not in d["text_zh"] and "已接近标准限值" not in d["text_zh"]
     assert "Cpk 0.55 < 1 from the mean 3.725 µS/cm and the standard deviation 3.811 µS/cm of the last 8 results" in d["text_en"]

@@ -38,7 +38,7 @@ def oj_csv(tmp_path):
 
 def test_p_chart_json(oj_csv, capsys):
     code, out, err = run(["p", str(oj_csv), "--value", "不合格数", "--size", "抽样数",
-                          "--json"], capsys)
+                          "--json", "--textbook"], capsys)
     assert code == 0, err
     res = json.loads(out)
     assert res["chart"] == "p"
@@ -54,7 +54,7 @@ def test_p_chart_json(oj_csv, capsys):
 
 
 def test_constant_size_phase1_exclude_and_rules(oj_csv, capsys):
-    code, out, _ = run(["p", str(oj_csv), "--value", "不合格数", "--size", "50",
+    code, out, _ = run(["p", str(oj_csv), "--value", "不合格数", "--size", "50", "--textbook",
                         "--phase1", "1-30", "--exclude", "15,23", "--rules", "1", "--json"],
                        capsys)
     assert code == 0
@@ -62,13 +62,13 @@ def test_constant_size_phase1_exclude_and_rules(oj_csv, capsys):
     assert abs(res["center"] - 0.215) < 1e-12
     assert all(s["rule"] == "rule1" for p in res["points"] for s in p["signals"])
     code, out, _ = run(["p", str(oj_csv), "--value", "不合格数", "--size", "50",
-                        "--phase1", "1-20", "--json"], capsys)
+                        "--phase1", "1-20", "--json", "--textbook"], capsys)
     phases = [p["phase"] for p in json.loads(out)["points"]]
     assert phases == ["I"] * 20 + ["II"] * 10
 
 
 def test_table_output(oj_csv, capsys):
-    code, out, _ = run(["p", str(oj_csv), "--value", "不合格数", "--size", "50"], capsys)
+    code, out, _ = run(["p", str(oj_csv), "--value", "不合格数", "--size", "50", "--textbook"], capsys)
     assert code == 0
     assert "不合格品率图 / p chart" in out and "中心线 CL" in out
     assert "序号 No." in out and "信号 Signals" in out
@@ -168,9 +168,10 @@ def test_render_png_directly(tmp_path, kind):
     (["p", "{f}", "--value", "不合格数", "--size", "50", "--lambda", "0.2"], "--lambda"),
     (["p", "{f}", "--value", "不合格数", "--size", "50", "--sigma", "1"], "--sigma"),
     (["p", "{f}", "--value", "不合格数", "--size", "50", "--phase1", "5"], "--phase1"),
-    (["p", "{f}", "--value", "不合格数", "--size", "50", "--phase1", "1-40"], "phase I range"),
+    (["p", "{f}", "--value", "不合格数", "--size", "50", "--phase1", "1-40", "--textbook"], "phase I range"),
     (["p", "{f}", "--value", "不合格数", "--size", "50", "--phase1", "1-10",
-      "--exclude", "12"], "excluded point 12"),
+      "--exclude", "12", "--textbook"], "excluded point 12"),
+    (["p", "{f}", "--value", "不合格数", "--size", "50", "--phase1", "1-10"], "add --textbook"),
     (["p", "{f}", "--value", "不合格数", "--size", "50", "--exclude", "x"], "--exclude"),
     (["p", "{f}", "--value", "不合格数", "--size", "50", "--rules", "1,9"], "--rules"),
     (["c", "{f}", "--value", "不合格数", "--size", "50"], "--size does not apply"),

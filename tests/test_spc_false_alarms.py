@@ -110,17 +110,18 @@ def test_the_complaint_chart_has_exact_poisson_limits(rules):
 
 
 def test_the_p_chart_text_says_rate_and_limit_at_one_precision(rules):
-    """'不合格 3 批（9%），明显高于…（控制上限 9.1%）': 3/32 = 9.4 % rounded to 9 % beside a limit at 0.1 %."""
+    """'不合格 3 批（9%），明显高于…（控制上限 9.1%）': 3/32 = 9.4 % rounded to 9 % beside a limit at 0.1 %.
+    (Exact binomial limits since: 3 of 32 is within them, 4 of 32 the most that is, and 5 signal.)"""
     log = []
     for i in range(32):
         eid = f"E-330110-{600 + i:03d}"
-        oxygen = 3.0 if i >= 29 else 0.8  # the last three fail (legal maximum 2.0 mg/L)
+        oxygen = 3.0 if i >= 27 else 0.8  # the last five fail (legal maximum 2.0 mg/L)
         log += [registered(eid), sample(dt.date(2025, 1, 6) + dt.timedelta(days=i), [
             {"item_code": "oxygen_consumption", "values": [oxygen], "unit": "mg/L"}], eid=eid)]
     _, effects = replay(log, rules)
     (county,) = signals(effects, chart="p", scope="category")
-    assert county.data["n"] == 32 and county.data["failed"] == 3
-    assert "抽检 32 批、不合格 3 批（9.4%），明显高于参考不合格率 1.90%（控制上限 9.1%）" in county.data["text_zh"]
+    assert county.data["n"] == 32 and county.data["failed"] == 5
+    assert "抽检 32 批、不合格 5 批（15.6%），明显高于参考不合格率 1.90%（控制上限 12.5%）" in county.data["text_zh"]
 
 
 # --------------------------------------------------------------------------- 3. ties from coarse reporting
@@ -183,21 +184,21 @@ def test_in_control_plants_seldom_signal_from_an_8_point_baseline(rules):
 
 
 def test_the_limits_are_widened_for_the_baseline_s_estimates_and_the_policy_can_restore_the_detectors(rules):
-    from processors.spc.monitor import t_quantile
+    from processors.spc.monitor import mr_df, t_quantile
 
     assert t_quantile(10**6) == pytest.approx(3.0, abs=1e-3) and t_quantile(7) == pytest.approx(4.53, abs=0.01)
     baseline = [0.80, 0.85, 0.78, 0.82, 0.79, 0.83, 0.81, 0.80]
     state, _ = replay([registered()] + [sample(monthly(i), [{"item_code": "oxygen_consumption", "values": [v], "unit": "mg/L"}])
                                         for i, v in enumerate(baseline)], rules)
     limits = state.files["E-330110-001"].fluctuation.series["饮用纯净水|oxygen_consumption"].monitor.limits
-    k = t_quantile(7) * math.sqrt(1 + 1 / 8)
+    k = t_quantile(mr_df(7)) * math.sqrt(1 + 1 / 8)
     assert limits["ucl"] == pytest.approx(limits["center"] + k * limits["sigma"]) and limits["limit_factor"] == pytest.approx(k)
     # a clear jump still signals, and says its limit is not 3σ
     jump = [registered()] + [sample(monthly(i), [{"item_code": "oxygen_consumption", "values": [v], "unit": "mg/L"}])
                              for i, v in enumerate(baseline + [1.2])]
     _, effects = replay(jump, rules)
     (sig,) = signals(effects)
-    assert "1点超出上控制限（按 8 批基线估计，放宽至 4.8σ）" in sig.data["text_zh"]
+    assert "1点超出上控制限（按 8 批基线估计，放宽至 5.4σ）" in sig.data["text_zh"]
     # the policy can run the old set
     old = Rules(rules.catalogue, Policy.model_validate({"spc": {"rules": {"i": [1, 2, 4], "p": [1], "c": [1]},
                                                                 "detectors": ["ewma", "cusum"], "estimated_limits": False}}))
@@ -255,8 +256,8 @@ def test_colony_counts_are_charted_as_log10_and_said_in_cfu(rules):
     geo = 10 ** (sum(math.log10(v) for v in base) / len(base))
     assert limits["center"] == pytest.approx(geo) and sig.data["value"] == 6000 and sig.data["ucl"] == pytest.approx(limits["ucl"])
     text = sig.data["text_zh"]
-    assert text.startswith("蛋糕·菌落总数：本批 6000 CFU/g 明显高于以往水平（正常波动上限 ")
-    assert f"以往几何均值 {geo:.0f} CFU/g" in text and "e+" not in text
+    assert text.startswith("蛋糕·菌落总数：本批 5 个样品单元中最大值 6000 CFU/g 明显高于以往水平（正常波动上限 ")
+    assert f"以往各批最大值的几何均值 {geo:.0f} CFU/g" in text and "e+" not in text
     assert sig.data["evidence"]["limits"]["ucl"] == pytest.approx(limits["ucl"]) and limits["ucl"] < 6000
 
 

@@ -35,8 +35,9 @@ _TEXT = {
               "2 of 3 consecutive points beyond 2σ on the {side_en}side"),
     "rule3": ("连续5点中有4点位于中心线{side_zh}侧1σ以外",
               "4 of 5 consecutive points beyond 1σ on the {side_en}side"),
-    "rule4": ("连续8点位于中心线同侧（{side_zh}方）",
-              "8 points in a row on the {side_en}side of the centre line"),
+    # (the Western Electric count; GB/T 4091-2001 准则2 and Nelson count 9: fewer false alarms, later)
+    "rule4": ("连续8点位于中心线同侧（{side_zh}方；按 Western Electric 准则，GB/T 4091 准则2 为连续9点）",
+              "8 points in a row on the {side_en}side of the centre line (Western Electric; GB/T 4091 and Nelson: 9)"),
     "rule5": ("连续6点持续{trend_zh}", "6 points in a row steadily {trend_en}"),
     "rule6": ("连续14点上下交替", "14 points in a row alternating up and down"),
     "rule7": ("连续15点位于中心线两侧1σ以内", "15 points in a row within 1σ of the centre line"),
@@ -52,6 +53,8 @@ _TEXT = {
     # not a control-chart rule: a series mostly "not detected" has no meaningful limits, and a
     # detection after a run of non-detects is reported as information
     "nd_detected": ("连续未检出后检出", "detected after a run of results not detected"),
+    # and its detections' frequency against the baseline's (a p chart of detections)
+    "nd_frequency": ("检出频次明显高于基线", "detections more frequent than in the baseline"),
     # the yardstick left to such a series: one result against the legal maximum
     "result_near_limit": ("单批结果已达标准限值的预警比例", "a result reached the warning fraction of the legal limit"),
 }
