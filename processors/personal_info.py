@@ -8,7 +8,10 @@ only what the purpose needs be passed on: an alert needs what was eaten and what
 Masked as Chinese systems show such numbers (138****5678, 330106********1234), so a reader still sees
 that the caller left a number and the bureau can find it in the complaint record.
 
-Addresses are not recognised (free text without a form to match); what is matched is listed below: ID card
+A home address is masked to its street or community after the words that say it is the caller's own (家住, 住在,
+住址, 收货地址 …): the building, unit, room and house numbers go (家住阳光小区*栋*单元***室), so an alert still
+says which community a complaint came from; a shop's address (在城关路12号超市买的) is the product's, and stays.
+What else is matched is listed below: ID card
 numbers (also written in groups, or after 身份证编号), mobile and landline numbers (a local one without its area code
 after 电话/座机/联系; numbers dictated in Chinese numerals, 一三八…), e-mail addresses, QQ numbers and WeChat ids, and a
 name the caller gives, or the hotline writes, after the forms below (消费者李明反映, 诉求人：王小明, 我老婆叫张丽丽).
@@ -40,6 +43,13 @@ _LOCAL_NUMBER = re.compile(r"((?:电话|座机|固话|联系方式|联系)(?:号
 _CHINESE_DIGITS = str.maketrans("〇零一二三四五六七八九幺", "001234567891")
 _CHINESE_RUN = re.compile(r"[〇零一二三四五六七八九幺]{7,18}")
 _FULLWIDTH_DIGITS = {0xFF10 + d: 0x30 + d for d in range(10)}
+# a caller's home: what follows these words up to the clause's end (家住城关镇阳光小区3栋2单元501室，…).  Not 地址 alone:
+# 购买地址 / 超市地址 is where the product was bought, which an alert needs
+_HOME = re.compile(r"((?:家住|住在|我住|现住|住址|家庭住址|家庭地址|我家(?:地址)?(?:在|是)|居住(?:在|于|地)|联系地址|通讯地址|收货地址|送货地址)"
+                   r"(?:是|为)?\s*[:：]?\s*)([^，,。；;！!？?\n]{1,60})")
+# in it, the numbers that find a door: digits and letters (3栋, 2单元, 501室, A座, 12号), and Chinese numerals before a
+# building's parts (三栋, 二单元, 五组); the street's and the community's names stay
+_DOOR_NUMBER = re.compile(r"[0-9A-Za-z]+|[〇零一二三四五六七八九十百幺]+(?=\s*(?:栋|幢|号楼|楼|单元|室|号|组|层|排|弄|巷|座|户))")
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
 # a name the caller gives: 我叫王小明, 我是王小明, 姓名：王小明, 联系人 王先生, 投诉人张三丰反映, and the outcome's 已回电王小明
 # (the surname stays, as 王**)
@@ -64,8 +74,8 @@ _NOT_A_NAME = frozenset({"消费者", "顾客", "居民", "村民", "市民", "�
 
 
 def mask_personal_info(text: str) -> str:
-    """``text`` with ID card numbers, mobile and landline numbers, e-mail addresses and a name the writer gives
-    masked (the kind of each still readable)."""
+    """``text`` with ID card numbers, mobile and landline numbers, e-mail addresses, a name the writer gives and the
+    door numbers of a home address masked (the kind of each still readable)."""
     if not text:
         return text
     # full-width digits as ASCII (１３８…): \d takes them, the patterns' 1[3-9] and 0 would not (the rest of the
@@ -105,6 +115,8 @@ def mask_personal_info(text: str) -> str:
         return m.group(1) + m.group(2) + "*" * len(m.group(3))
 
     text = _NAME.sub(name, text)
+    # last: a phone number written after the address (住在…501室电话138…) is masked as a number already
+    text = _HOME.sub(lambda m: m.group(1) + _DOOR_NUMBER.sub(lambda d: "*" * len(d.group(0)), m.group(2)), text)
     return text
 
 

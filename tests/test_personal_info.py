@@ -57,6 +57,14 @@ CALLER = "我叫王小明，身份证330106199001011234，电话13812345678，�
     ("被举报人：清源水厂", None),
     ("消费者表示满意；消费者反映桶装水有异味；我爸爸喝了以后拉肚子；我们叫王师傅来；叫了救护车；告知其整改", None),
     ("批号20260325，共87654321瓶，三五成群，一二三四五六七八", None),
+    # (the twenty-seventh round) a home address keeps its street and community, not the door it leads to …
+    ("我家住城关镇阳光小区3栋2单元501室，喝了以后腹泻", "我家住城关镇阳光小区*栋*单元***室，喝了以后腹泻"),
+    ("住址：东风路12号，电话13812345678", "住址：东风路**号，电话138****5678"),
+    ("家住张家村五组，孩子喝了拉肚子", "家住张家村*组，孩子喝了拉肚子"),
+    ("收货地址：幸福里小区B座1203", "收货地址：幸福里小区*座****"),
+    ("我住三号楼二单元，居住地：东风路88弄6号401", "我住*号楼*单元，居住地：东风路**弄*号***"),
+    # … while where the product was bought, and a stay in hospital, are no one's home
+    ("在城关路12号超市买的，购买地址：城关路12号，住在医院三天，住在阳光小区", None),
 ])
 def test_numbers_names_and_addresses_of_mail_are_masked_and_the_products_details_kept(text, masked):
     assert mask_personal_info(text) == (text if masked is None else masked)
@@ -85,3 +93,13 @@ def test_excerpt_chars_zero_quotes_nothing(rules):
     _, effects = replay([registered(), _illness("2026-03-02T10:00:00+08:00", CALLER)], quiet)
     (alert,) = [e.data for e in effects if e.kind == ALERT_KIND and e.data["rule"] == "complaint.illness"]
     assert "腹泻" not in alert["message_zh"] and "投诉内容未在预警中引用" in alert["message_zh"]
+
+
+def test_the_illness_alert_does_not_lead_to_the_callers_door(rules):
+    text = "家住城关镇阳光小区3栋2单元501室，在城关路12号超市买的桶装水，喝了后腹泻"
+    state, effects = replay([registered(), _illness("2026-03-02T10:00:00+08:00", text)], rules)
+    (alert,) = [e.data for e in effects if e.kind == ALERT_KIND and e.data["rule"] == "complaint.illness"]
+    said = alert["message_zh"] + str(alert["evidence"])
+    assert "501" not in said and "3栋" not in said and "阳光小区*栋*单元***室" in said
+    assert "城关路12号超市" in said  # where it was bought is the product's trail
+    assert state.files[E].complaints[0].text == text
