@@ -278,3 +278,113 @@ def test_a_column_mapping_may_produce_the_decision():
                                            "payload.product": {"column": "产品"}, "payload.effective_from": {"column": "起始抽样日期"},
                                            "payload.reason": {"column": "原因"}, "payload.confirmed_by": {"column": "确认人"}}})
     assert m.event_type == "fluctuation.rebaselined"
+
+
+def test_over_http_the_bureau_confirms_a_new_baseline_and_the_credit_file_says_so(tmp_path):
+    import httpx
+
+    from qrisk.auth import KeyStore
+    from tests.conftest import Server
+
+    server = Server(tmp_path / "data").start()
+    try:
+        _, bureau_key = KeyStore(server.data_dir / "keys.json").create("bureau", "bureau-1")
+        _, inspector_key = KeyStore(server.data_dir / "keys.json").create("inspector", "insp-1")
+        assert server.post("/v1/events", json=[golden("enterprise.registered"), golden("sampling.result")]).status_code == 200
+        decision = golden("fluctuation.rebaselined")
+
+        def post(token):
+            return httpx.post(server.url + "/v1/events", json=decision, headers={"authorization": f"Bearer {token}"}, timeout=30)
+
+        refused = post(inspector_key)
+        assert refused.status_code == 403 and "控制限的重新确定须由监管人员" in refused.text
+        assert post(bureau_key).status_code == 200
+        view = server.get(f"/v1/enterprises/{E}").json()
+        [r] = view["rebaselines"]
+        assert (r["product"], r["item_code"], r["effective_from"], r["applied_to"]) == ("饮用纯净水", "free_chlorine", "2026-04-15", [])
+        text = server.get(f"/v1/enterprises/{E}?view=report&format=text").text
+        assert "待生效的控制限重新确定：饮用纯净水·free_chlorine自 2026-04-15 起（整改复查通过，更换过滤系统" in text
+    finally:
+        server.stop()
+
+
+# --------------------------------------------------------------------------- replay, as tests/test_replay.py holds it
+
+
+def _generated_logs():
+    """One water plant's results (conductivity, on dates either side of the decisions') and decisions, in any order,
+    with a registration somewhere and redeliveries."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def decision(draw):
+        doc = golden("fluctuation.rebaselined")
+        doc["event_id"] = str(uuid.UUID(int=draw(st.integers(1, 2**64)), version=4))
+        doc["payload"]["item_code"] = draw(st.sampled_from([None, "conductivity", "free_chlorine"]))
+        doc["payload"]["effective_from"] = f"2026-03-{draw(st.integers(1, 28)):02d}"
+        doc["payload"]["reason"] = draw(st.sampled_from([REASON, "更换原水水源"]))
+        return parse_event(doc)
+
+    @st.composite
+    def sample(draw, n):
+        value = draw(st.sampled_from([1.0, 2.0, 3.0, 3.1, 2.9, 6.0, 6.2, 9.5]))
+        return result(value, dt.date(2026, 3, draw(st.integers(1, 28))), f"S{n}")
+
+    @st.composite
+    def logs(draw):
+        events = [draw(st.one_of(sample(i), sample(i), sample(i), decision())) for i in range(draw(st.integers(1, 30)))]
+        events.insert(draw(st.integers(0, len(events))), REG)
+        for _ in range(draw(st.integers(0, 3))):
+            events.insert(draw(st.integers(0, len(events))), events[draw(st.integers(0, len(events) - 1))])
+        return events
+
+    return logs()
+
+
+def test_logs_with_new_baselines_replay_to_the_same_state_and_resume_from_a_snapshot(rules):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from processors.credit_file import CountyState
+    from processors.step import Rules
+    from schemas.policy import Policy
+
+    two = Rules(rules.catalogue, Policy.model_validate({"spc": {"baseline": 2}}))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(_generated_logs(), st.data())
+    def check(log, data):
+        full, effects = replay(log, two)
+        again, effects2 = replay(log, two)
+        assert full.snapshot() == again.snapshot() and effects == effects2
+        cut = data.draw(st.integers(0, len(log)))
+        head, head_effects = replay(log[:cut], two)
+        resumed, tail = replay(log[cut:], two, state=CountyState.restore(head.snapshot()))
+        assert resumed.snapshot() == full.snapshot() and tail == effects[len(head_effects):]
+
+    check()
+
+
+def test_the_charts_do_not_depend_on_the_order_results_and_decisions_arrive_in(rules):
+    """Results on distinct sampling dates and decisions on distinct dates, in two arbitrary orders: the same series,
+    phase for phase and point for point."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.data())
+    def check(data):
+        dates = data.draw(st.lists(st.integers(1, 28), min_size=1, max_size=20, unique=True))
+        values = [1.0, 2.0, 3.0, 3.1, 2.9, 6.0, 6.2]
+        results = [result(data.draw(st.sampled_from(values)), dt.date(2026, 3, d), f"S{d}") for d in dates]
+        decided = data.draw(st.lists(st.integers(1, 28), max_size=3, unique=True))
+        decisions = [rebaseline(f"2026-03-{d:02d}", item_code=data.draw(st.sampled_from([None, "conductivity"])), reason=f"第 {i} 次整改")
+                     for i, d in enumerate(decided)]
+        events = results + decisions
+        first = data.draw(st.permutations(events))
+        second = data.draw(st.permutations(events))
+        a, _ = replay([REG, *first], rules)
+        b, _ = replay([REG, *second], rules)
+        assert a.files[E].fluctuation.model_dump(mode="json")["series"] == b.files[E].fluctuation.model_dump(mode="json")["series"]
+
+    check()
