@@ -166,7 +166,7 @@ def test_a_decision_without_item_code_covers_every_item_of_the_product(rules):
     assert state.files[E].fluctuation.series[KEY].phases == []
 
 
-def test_the_credit_file_lists_the_phases(rules):
+def test_the_credit_file_lists_the_phases(rules, tmp_path):
     from qrisk.credit_report import build_report, render_text, report_from_view
 
     state, _ = replay([REG, *OLD_RESULTS, rebaseline(), *NEW_RESULTS], rules)
@@ -180,6 +180,16 @@ def test_the_credit_file_lists_the_phases(rules):
         [row] = [r for r in report["series"] if r["item_name"].startswith("电导率")]
         assert line in row["rebaselines"]
         assert line in render_text(report)
+    # the workbook's series sheet has the column
+    from openpyxl import load_workbook
+
+    from qrisk.credit_report import write_xlsx
+
+    book = load_workbook(write_xlsx(build_report(f, rules), tmp_path / "f.xlsx"))
+    sheet = book["质量波动监测序列"]
+    header = [c.value for c in sheet[2]]
+    col = header.index("基线重新确定")
+    assert any(line in str(r[col].value or "") for r in sheet.iter_rows(min_row=3))
 
 
 def test_a_pending_decision_is_in_the_credit_file(rules):
