@@ -27,6 +27,8 @@ _KIND_ZH = {
     "complaint.withdrawn": "投诉登记已撤回（监管部门）",
     "complaint.withdrawal_pending": "撤回投诉登记先于投诉到达（已暂存）",
     "complaint.resolved_withdrawn": "已撤回投诉的办结结论（存档，不计入）",
+    "fluctuation.rebaselined": "控制限重新确定（监管部门）",
+    "fluctuation.rebaseline_repeated": "控制限重新确定重复报送（不重复计入）",
     "sampling.sample_no_conflict": "抽样编号冲突（其他检验机构）",
     "sampling.correction_unjudged": "更正报告无法判定（未采用）",
     "rectification.overdue_withdrawn": "整改逾期标记撤销（按期完成，记录晚到）",
@@ -86,6 +88,8 @@ _KIND_EN = {
     "complaint.withdrawn": "complaint withdrawn by the bureau",
     "complaint.withdrawal_pending": "complaint withdrawal before its complaint (kept)",
     "complaint.resolved_withdrawn": "conclusion on a withdrawn complaint (kept, not counted)",
+    "fluctuation.rebaselined": "control limits re-established by the bureau",
+    "fluctuation.rebaseline_repeated": "new baseline sent again (not counted again)",
     "sampling.sample_no_conflict": "sample number reused by another lab",
     "sampling.correction_unjudged": "corrected report cannot be judged (not adopted)",
     "rectification.overdue_withdrawn": "overdue mark withdrawn (completed in time, recorded late)",
@@ -104,7 +108,8 @@ _SAYS_ITSELF = frozenset({"sampling.retest_inadmissible", "sampling.overturned",
                           "sampling.sample_no_conflict", "sampling.report_outdated", "sampling.correction_unjudged",
                           "judgement.lab_failed_unjudged",
                           "rectification.overdue_withdrawn", "complaint.repeated", "complaint.unknown_resolved", "complaint.withdrawn",
-                          "complaint.withdrawal_pending", "complaint.resolved_withdrawn"})
+                          "complaint.withdrawal_pending", "complaint.resolved_withdrawn", "fluctuation.rebaselined",
+                          "fluctuation.rebaseline_repeated"})
 
 
 def title_zh(kind: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from schemas.events import (CampaignActivityEvent, CampaignRetractedEvent, CampaignTrainingEvent, ComplaintReceivedEvent,
                             ComplaintResolvedEvent, ComplaintWithdrawnEvent, EnforcementDecidedEvent, EnforcementRevokedEvent, Envelope,
-                            InspectionCompletedEvent, InterviewHeldEvent, SamplingResultEvent, SamplingRetractedEvent, TestItem)
+                            FluctuationRebaselinedEvent, InspectionCompletedEvent, InterviewHeldEvent, SamplingResultEvent, SamplingRetractedEvent, TestItem)
 from schemas.policy import Policy
 from schemas.standards import Catalogue, UnitTable
 
@@ -42,6 +42,8 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
         return _complaint_warnings(event, file, elsewhere, policy or Policy())
     if isinstance(event, ComplaintWithdrawnEvent):
         return _withdrawal_warnings(event, file)
+    if isinstance(event, FluctuationRebaselinedEvent):
+        return _rebaseline_warnings(event, file)
     if isinstance(event, SamplingRetractedEvent):
         return _retraction_warnings(event, file)
     if isinstance(event, CampaignRetractedEvent):
@@ -327,6 +329,23 @@ def _withdrawal_warnings(event: ComplaintWithdrawnEvent, file: Any) -> list[dict
                      f"complaint when it comes; check the complaint number and the enterprise id",
                      f"企业 {event.enterprise_id} 名下尚无投诉编号 {p.complaint_id} 的受理记录：撤回已登记，该投诉到达时即按撤回处理；"
                      f"请核对投诉编号和企业编号")]
+
+
+def _rebaseline_warnings(event: FluctuationRebaselinedEvent, file: Any) -> list[dict[str, Any]]:
+    """A new baseline for a product (or item) with no chart under the enterprise yet: kept, applied when its results
+    come (processors.step._rebaselined); the bureau hears it, in case the product's name or the item code is mistyped."""
+    p = event.payload
+    series = file.fluctuation.series.values() if file is not None else ()
+    if any(s.product == p.product and (p.item_code is None or s.item_code == p.item_code) for s in series):
+        return []
+    which = f"{p.product} / {p.item_code}" if p.item_code else p.product
+    which_zh = f"{p.product}·{p.item_code}" if p.item_code else f"{p.product}（全部检验项目）"
+    return [_warning("payload.item_code" if p.item_code and any(s.product == p.product for s in series) else "payload.product",
+                     "rebaseline_pending",
+                     f"no control chart of {which} is on file under {event.enterprise_id}: the new baseline is kept and applies when "
+                     f"its results come; check the product name (as the sampling reports write it) and the item code",
+                     f"企业 {event.enterprise_id} 名下尚无 {which_zh} 的质量波动监测序列：控制限重新确定已登记，结果到达时生效；"
+                     f"请核对食品名称（与抽检报告一致）和项目代码")]
 
 
 def _withdrawn_said(event: ComplaintReceivedEvent | ComplaintResolvedEvent, gone: Any, policy: Policy) -> dict[str, Any]:

@@ -393,13 +393,21 @@ class CreditFile(_Record):
                 "phase": s.monitor.phase, "points": s.monitor.count, "limits": finite_limits(s.monitor.limits),
                 "ewma": s.monitor.ewma if s.monitor.phase == "II" else None, "signals": s.signals,
                 "last": point_dict(s.recent[-1]) if s.recent else None,
+                # the new baselines a supervisor confirmed (fluctuation.rebaselined), each from its point ``start`` on
+                "rebaselines": [ph.model_dump(mode="json") for ph in s.phases],
             }
             for s in sorted(self.fluctuation.series.values(), key=lambda s: s.key)
         ]
+        applied: dict[str, list[str]] = {}
+        for s in self.fluctuation.series.values():
+            for ph in s.phases:
+                applied.setdefault(ph.event_id, []).append(s.key)
+        doc["rebaselines"] = [{**r.model_dump(mode="json"), "applied_to": sorted(applied.get(r.event_id, []))}
+                              for r in self.fluctuation.rebaselines]
         return doc
 
 
-VIEW_ONLY = frozenset({"pass_rate", "risk", "series"})
+VIEW_ONLY = frozenset({"pass_rate", "risk", "series", "rebaselines"})
 """Keys ``CreditFile.view()`` adds or replaces; without them a view validates as a ``CreditFile``."""
 
 

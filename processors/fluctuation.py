@@ -92,6 +92,18 @@ SeriesPoint = tuple[int, str, float, str, str, str, "str | None", tuple[str, ...
 POINT_FIELDS = ("index", "sampled_on", "value", "sample_no", "event_id", "lab", "batch", "rules")
 
 
+class SeriesPhase(_State):
+    """A new baseline a series started on a supervisor's decision (``fluctuation.rebaselined``): from its point
+    ``start`` on, the series is charted against limits of its own, the points before against the old ones."""
+
+    start: int = Field(description="the index of the phase's first point (the monitor's numbering runs on across phases)")
+    sampled_on: str = Field(description="that point's sampling date (ISO)")
+    effective_from: str = Field(description="the sampling date the decision starts the new baseline from (ISO)")
+    event_id: str = Field(description="the fluctuation.rebaselined that started it")
+    reason: str
+    confirmed_by: str
+
+
 class Series(_State):
     """One measured item of one product of one enterprise."""
 
@@ -111,6 +123,8 @@ class Series(_State):
     nd_window: list[bool] = Field(default_factory=list, description="whether each of the last spc.baseline results was not "
                                                                     "detected: a mostly-ND series' detection frequency")
     detection_limit: float | None = Field(default=None, description="the method's detection limit, as the last result gave it")
+    phases: list[SeriesPhase] = Field(default_factory=list, description="new baselines started on a supervisor's decision, in order "
+                                                                         "(none: one phase from the first point)")
 
 
 class PeriodCount(_State):
@@ -122,6 +136,25 @@ class PeriodCount(_State):
     failures: list[tuple[str, str, str]] = Field(default_factory=list)
 
 
+class Rebaseline(_State):
+    """A ``fluctuation.rebaselined`` on file (控制限重新确定): the series it covers start a new baseline with their
+    first result sampled on or after ``effective_from``, whenever that result or the decision arrives."""
+
+    event_id: str
+    product: str
+    item_code: str | None = Field(default=None, description="None: every item charted for the product")
+    effective_from: str = Field(description="sampling date (ISO) the new baseline starts from")
+    reason: str
+    confirmed_by: str
+    by: str = Field(description="who sent it (the source's name)")
+    decided_at: dt.datetime
+    rectification_id: str | None = None
+    alert_id: str | None = None
+
+    def covers(self, product: str, item_code: str) -> bool:
+        return self.product == product and (self.item_code is None or self.item_code == item_code)
+
+
 class FluctuationState(_State):
     """Per enterprise: its item series, its pass-rate and complaint charts."""
 
@@ -131,6 +164,8 @@ class FluctuationState(_State):
     complaints: dict[str, PeriodCount] = Field(default_factory=dict)
     last_sampled: str = Field(default="", description="the latest sampling date (ISO) charted on any item series: a result "
                                                         "sampled on or after it is in order for every series")
+    rebaselines: list[Rebaseline] = Field(default_factory=list, description="new baselines confirmed by a supervisor "
+                                                                             "(fluctuation.rebaselined), in the order logged")
 
 
 class CategoryRates(_State):
@@ -340,6 +375,7 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
     sample_no, event_id, lab, batch = report.sample_no, report.event_id, report.lab, report.batch
     window = policy.series_window
     skip = report.not_retested  # (a re-test carries the first test's items it did not re-test: charted with the first test, if at all)
+    rebaselines = file.fluctuation.rebaselines
     for item in judgement.items:
         f = item.__dict__  # (plain dict reads: this runs for every measured item)
         if skip and f["item_code"] in skip:
@@ -374,6 +410,11 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
                 monitor=FluctuationMonitor(_monitor_config(policy, usl, kind == "plan" or _is_count(rules, category, item.item_code))),
             )
         sd = series.__dict__
+        if rebaselines and sd["recent"] and sd["recent"][-1][1] < sampled_on:
+            # a supervisor's new baseline whose date falls between the last point and this one: this point starts it
+            rebaseline = _rebaseline_between(rebaselines, product, f["item_code"], sd["recent"][-1][1], sampled_on)
+            if rebaseline is not None:
+                _restart(series, rebaseline, sampled_on)
         below = dl if nd else None  # a non-detect is [0, dl]: censored, not a point
         charted = value
         if sd["monitor"].config.log10 and charted <= 0.0:
@@ -390,7 +431,7 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
         signals = monitor.update(charted, below=below)
         if baseline and monitor.phase == "II":
             # the limits froze on this point: a baseline mostly not detected defines none that mean anything
-            sd["censored"] = sd["baseline_nd"] > policy.nd_share_max * monitor.count
+            sd["censored"] = sd["baseline_nd"] > policy.nd_share_max * (monitor.count - (sd["phases"][-1].start - 1 if sd["phases"] else 0))
         if signals:
             if kind in _UPPER_ONLY:
                 # under a legal maximum or a sampling plan's m/M, less is better: a drop (chlorine
@@ -436,6 +477,78 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
             if county is not None:
                 out.append(_series_signal(file, series, signals, point, previous, county, category, rules, len(values), dl_before))
     return out
+
+
+def _rebaseline_between(rebaselines: list[Rebaseline], product: str, item_code: str, after: str, upto: str) -> Rebaseline | None:
+    """The new baseline a point sampled on ``upto`` starts, its series' last point sampled on ``after``: of the decisions
+    covering the series dated in (after, upto], the latest (those before it had no point of their own); on one date,
+    the first logged (a second one is the same decision)."""
+    found: Rebaseline | None = None
+    for r in rebaselines:
+        if after < r.effective_from <= upto and r.covers(product, item_code) and (found is None or r.effective_from > found.effective_from):
+            found = r
+    return found
+
+
+def _restart(series: Series, rebaseline: Rebaseline, sampled_on: str) -> None:
+    """The series starts a new baseline at its next point: the monitor's limits, run rules, EWMA and CUSUM start
+    afresh (``FluctuationMonitor.restart``: the point numbering runs on), and what described the old baseline —
+    how much of it was not detected — is the new one's to find out.  Points and signals so far stay as they are."""
+    sd = series.__dict__
+    monitor = sd["monitor"]
+    monitor.restart()  # (a baseline of 0 points never happens in the fold: policy.spc.baseline is at least 2)
+    sd["phases"].append(_build_phase(start=monitor.count + 1, sampled_on=sampled_on, effective_from=rebaseline.effective_from,
+                                     event_id=rebaseline.event_id, reason=rebaseline.reason, confirmed_by=rebaseline.confirmed_by))
+    sd["baseline_nd"] = 0
+    sd["censored"] = False
+    sd["nd_run"] = 0
+    sd["nd_window"] = []
+
+
+def phase_of(series: Series, index: int) -> int:
+    """The phase (1: from the series' first point; 2 after the first new baseline, …) point ``index`` belongs to."""
+    return 1 + sum(1 for ph in series.phases if ph.start <= index)
+
+
+def phase_zh(phase: SeriesPhase) -> str:
+    """A new baseline as the credit file lists it: 基线重新确定于 YYYY-MM-DD：原因，确认人 …"""
+    return f"基线重新确定于 {phase.effective_from}：{phase.reason}，确认人 {phase.confirmed_by}（自第 {phase.start} 批、{phase.sampled_on} 抽样起）"
+
+
+def rebaselined(file: "CreditFile", rebaseline: Rebaseline, reports: list["SampleRecord"], county: dict[str, CategoryRates],
+                rules: "Rules") -> tuple[list[str], list[dict[str, Any]]]:
+    """A new baseline confirmed after results it covers were charted: every series it covers with a point sampled on
+    or after ``effective_from`` is built again from ``reports`` (the charted reports in sampling order), so that
+    those points start the new baseline — the same series as if the decision had come first.  The points before
+    stay charted as they were.  A later point that raised nothing and signals against the new limits is returned
+    (``_found_again``'s way), lest it count in the series' signals with nobody told.  Returns the keys built again,
+    and those signals."""
+    if file.profile is None:
+        return [], []  # nothing is charted before the registration: the decision applies when the charts are built
+    series = file.fluctuation.series
+    keys = frozenset(k for k, s in series.items()
+                     if rebaseline.covers(s.product, s.item_code) and s.recent and s.recent[-1][1] >= rebaseline.effective_from)
+    if not keys:
+        return [], []
+    quiet = {(k, p[4]) for k in keys for p in series[k].recent if not p[7]}
+    for key in keys:
+        del series[key]
+    out: list[dict[str, Any]] = []
+    for report in reports:
+        if report.sampled_on.isoformat() >= rebaseline.effective_from:
+            for sig in _chart_items(file, report, county, rules, keys):
+                if (sig["series"], report.event_id) in quiet and not sig.get("note"):
+                    head = f"{sig['product']}·{sig['item_name']}："
+                    rest = sig["text_zh"].removeprefix(head).replace("本批", "该批")
+                    out.append({**sig, "sample_no": report.sample_no, "sampled_on": report.sampled_on.isoformat(),
+                                "sample_event_id": report.event_id, "found_after_rebaseline": rebaseline.event_id,
+                                "text_zh": (f"{head}自 {rebaseline.effective_from} 起重新确定基线后，抽样编号 {report.sample_no}"
+                                            f"（{report.sampled_on.isoformat()}）的结果出现信号：{rest}"),
+                                "text_en": (f"after the new baseline from {rebaseline.effective_from}, sample {report.sample_no} "
+                                            f"signals: {sig['text_en']}")})
+        else:
+            _chart_items(file, report, None, rules, keys)
+    return sorted(keys), out
 
 
 NOTE_RULES = frozenset({"nd_detected", "nd_frequency"})
@@ -597,6 +710,7 @@ def _measurable(signals: list[SpcSignal], monitor: FluctuationMonitor, censored:
 
 # a new series per (product, item) and a count per period are built from the fold's own values
 _build_series = builder(Series)
+_build_phase = builder(SeriesPhase)
 _build_count = builder(PeriodCount)
 # a Kafka worker folds each event in a county of one file: its category charts are new every time
 _build_rates = builder(CategoryRates)
@@ -703,6 +817,11 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
             d["lcl"] = _nonneg(d["lcl"])
     note = all(sg.rule in NOTE_RULES for sg in signals)
     basis = [sg.text_zh for sg in signals if sg.rule not in NOTE_RULES]
+    phases = series.phases
+    # a signal of a new phase is against the limits of the baseline the supervisor had re-established: said so
+    # (not a check against the legal maximum, which no baseline sets)
+    charted = phases and any(sg.chart in ("i", "mr", "ewma", "cusum") and sg.rule not in NOTE_RULES for sg in signals)
+    phased = f"（控制限依据 {phases[-1].effective_from} 起重新确定的基线：{phases[-1].reason}）" if charted else ""
     out = {
         "chart": first.chart, "rule": first.rule, "scope": "series", "series": series.key,
         "product": series.product, "item_code": series.item_code, "item_name": series.item_name, "unit": series.unit,
@@ -710,11 +829,16 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
         "lcl": _nonneg(first.lcl), "ucl": first.ucl, "side": first.side,
         "signals": dicts,
         "text_zh": f"{series.product}·{series.item_name}：{plain_zh(signals, series, units)}{noted}"
-                   + ("（判异依据：" + "；".join(basis) + "）" if basis else ""),
-        "text_en": f"{series.product} / {series.item_code}: " + "; ".join(plain_en(sg, series) for sg in signals),
+                   + ("（判异依据：" + "；".join(basis) + "）" if basis else "") + phased,
+        "text_en": f"{series.product} / {series.item_code}: " + "; ".join(plain_en(sg, series) for sg in signals)
+                   + (f" (limits from the baseline re-established from {phases[-1].effective_from})" if charted else ""),
+        # the chart's phase (1: from its first point; each new baseline a supervisor confirmed starts the next)
+        "phase": len(phases) + 1, "phase_from": phases[-1].effective_from if phases else None,
+        "rebaseline_event_id": phases[-1].event_id if phases else None,
         "evidence": {
             "limits": finite_limits(series.monitor.limits) or {},
-            "points": [point_dict(p) for p in series.recent],
+            "points": [{**point_dict(p), "phase": phase_of(series, p[0])} for p in series.recent] if phases
+                      else [point_dict(p) for p in series.recent],
             # (the last risk window, a year, up to this point's sampling: the causes a Pareto can point to)
             "pareto_enterprise": _recent_pareto(file, since=recent, until=day),
             "pareto_category": _sorted_counts(county[category].failing_items if category in county else {}),

@@ -33,8 +33,8 @@ from processors.credit_file import (
     SampleRecord,
     Verification,
 )
-from processors.fluctuation import (complaint_uncharted, complaints_unfounded, no_longer_out, on_complaint, on_sample_judged, overturned,
-                                    recharted, recounted, refailed, reinstated, signalled_periods, uncharted)
+from processors.fluctuation import (Rebaseline, complaint_uncharted, complaints_unfounded, no_longer_out, on_complaint, on_sample_judged,
+                                    overturned, rebaselined, recharted, recounted, refailed, reinstated, signalled_periods, uncharted)
 from processors.campaign import apply_tier, judge_pending_comparisons, on_campaign_event, registry_tier, revoked_from_acceptance
 from processors.judgement import SampleJudgement, judge_sample, ratio_figure, same_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, next_inspection_due, observe
@@ -58,6 +58,7 @@ from schemas.events import (
     EnforcementDecidedEvent,
     EnforcementRevokedEvent,
     Envelope,
+    FluctuationRebaselinedEvent,
     PENALTY_ZH,
     REVOKED_BY_ZH,
     InspectionCompletedEvent,
@@ -87,7 +88,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 40
+FOLD_VERSION = 41
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -185,7 +186,9 @@ nothing, and the signals are worded for what they saw (rule 8 both sides, an EWM
 largest unit, the c chart's month in Chinese); a signal's Pareto counts the recent failures, and its message says a
 change of lab or detection limit; item results are charted in sampling order; a mostly-ND series whose detections grow
 frequent is noted (nd_frequency); 40: a complaint's excerpt in an alert or a chart's evidence masks the door numbers
-of a home address (家住阳光小区*栋*单元***室).  A
+of a home address (家住阳光小区*栋*单元***室); 41: fluctuation.rebaselined (控制限重新确定), a supervisor's new baseline: the
+series it covers restart their baseline at the first result sampled on or after its date, in any arrival order,
+their signals then say so and carry the chart's phase.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -1759,6 +1762,57 @@ def _complaint_withdrawn(state: CountyState, file: CreditFile, event: ComplaintW
         effects.append(_effect_data("fluctuation.signal_withdrawn", event, file.enterprise_id, signal))
 
 
+def _rebaselined(state: CountyState, file: CreditFile, event: FluctuationRebaselinedEvent, rules: Rules, effects: list[Effect]) -> None:
+    """控制限重新确定: a supervisor's decision that a product's process changed — the series it covers start a new
+    baseline at their first result sampled on or after its date, whether those results are on file already or come
+    later.  A decision for a series not on file yet is kept: results of a new process often come after the
+    rectification's verification, and reports of an unregistered enterprise wait for it; the fold must give the same
+    charts in any order, so it cannot refuse by arrival.  The same decision again (product, item, date) adds nothing."""
+    p = event.payload
+    fs = file.fluctuation
+    day = p.effective_from.isoformat()
+    named = next((s.item_name for s in fs.series.values() if (s.product, s.item_code) == (p.product, p.item_code)), p.item_code)
+    which = f"{p.product}·{named}" if p.item_code else f"{p.product}（全部检验项目）"
+    same = next((r for r in fs.rebaselines if (r.product, r.item_code, r.effective_from) == (p.product, p.item_code, day)), None)
+    if same is not None:
+        if (same.reason, same.confirmed_by) != (p.reason, p.confirmed_by):
+            # another wording of a decision on file: the one logged first stands, and the bureau hears which
+            effects.append(_effect(
+                "fluctuation.rebaseline_repeated", event, file.enterprise_id, product=p.product, item_code=p.item_code, effective_from=day,
+                rebaseline_event_id=same.event_id,
+                message_zh=(f"{which} 自 {day} 起重新确定基线的决定已于 {rules.local_date(same.decided_at).isoformat()} 登记"
+                            f"（原因：{same.reason}；确认人：{same.confirmed_by}；事件 {same.event_id}），本次未重复计入")))
+        return
+    record = Rebaseline(event_id=event_key(event), product=p.product, item_code=p.item_code, effective_from=day, reason=p.reason,
+                        confirmed_by=p.confirmed_by, by=event.source.name or event.source.id, decided_at=event.occurred_at,
+                        rectification_id=p.rectification_id, alert_id=p.alert_id)
+    fs.rebaselines.append(record)
+    keys, found = rebaselined(file, record, _charted_reports(file), state.categories, rules)
+    covered = [s for s in fs.series.values() if record.covers(s.product, s.item_code)]
+    follows = "".join([f"；整改编号 {p.rectification_id}" if p.rectification_id else "", f"；预警编号 {p.alert_id}" if p.alert_id else ""])
+    head = f"{which} 自 {day}（含）起抽样的结果重新建立控制限基线（原因：{p.reason}；确认人：{p.confirmed_by}{follows}）"
+    parts = []
+    started = [(s, ph) for s in covered for ph in s.phases if ph.event_id == record.event_id]
+    if started:
+        parts.append("、".join(f"{s.product}·{s.item_name}自第 {ph.start} 批（{ph.sampled_on} 抽样）起" for s, ph in started)
+                     + f"重新建立基线，需 {rules.policy.spc.baseline} 批结果确定新的控制限，其间不判异；此前的数据点和信号保留存档")
+    waiting = [s for s in covered if s.key not in keys]
+    if waiting:
+        parts.append("、".join(f"{s.product}·{s.item_name}" for s in waiting) + f"尚无 {day} 及以后抽样的结果，结果到达时生效")
+    fresh = [s for s in covered if s.key in keys and not any(ph.event_id == record.event_id for ph in s.phases)]
+    if fresh:
+        # (every point on or after the date, or after a later decision's: the limits it has are the new process's already)
+        parts.append("、".join(f"{s.product}·{s.item_name}" for s in fresh) + f"的控制限已由 {day} 及以后的结果确定，无需重新建立")
+    if not covered:
+        parts.append("本企业名下尚无该产品（项目）的质量波动监测序列：决定已登记，结果到达时生效；请核对食品名称和项目代码")
+    effects.append(_effect(
+        "fluctuation.rebaselined", event, file.enterprise_id, product=p.product, item_code=p.item_code, effective_from=day, reason=p.reason,
+        confirmed_by=p.confirmed_by, by=record.by, rectification_id=p.rectification_id, alert_id=p.alert_id,
+        restarted=sorted(s.key for s, _ in started), pending=not keys, message_zh=head + "：" + "；".join(parts)))
+    for signal in found:
+        effects.append(_chart_effect(event, file.enterprise_id, {"product": p.product}, signal))
+
+
 def _withdrawn_effect(file: CreditFile, record: ComplaintRecord, event: Envelope, rules: Rules, arrived_after: bool = False) -> Effect:
     w = record.withdrawn
     assert w is not None
@@ -2365,6 +2419,7 @@ _HANDLERS = {
     ComplaintReceivedEvent: _complaint_received,
     ComplaintResolvedEvent: _complaint_resolved,
     ComplaintWithdrawnEvent: _complaint_withdrawn,
+    FluctuationRebaselinedEvent: _rebaselined,
     InspectionCompletedEvent: _inspection,
     RectificationOrderedEvent: _rectification_ordered,
     RectificationCompletedEvent: _rectification_completed,

@@ -58,7 +58,7 @@ ROLES: dict[str, str] = {
     "admin": "keys, audit, metrics, every read; may post any event (imports, back-fill)",
     "supervisor": "reads credit files and dead letters; optionally limited to towns",
     "bureau": "the bureau's registry, campaign office and enforcement: enterprise.*, campaign.*, enforcement.*, interview.*, "
-              "sampling.retracted and complaint.withdrawn as source kind bureau",
+              "sampling.retracted, complaint.withdrawn and fluctuation.rebaselined as source kind bureau",
     "lab": "a lab system: sampling.result only, as its own lab (source kind lab, id bound to the key)",
     "complaint": "the complaint channel: complaint.received, complaint.resolved as source kind complaint_channel",
     "inspector": "inspectors: inspection.*, rectification.*, complaint.resolved as source kind inspector",
@@ -68,10 +68,11 @@ ROLES: dict[str, str] = {
 POSTING_ROLES = ("admin", "bureau", "lab", "complaint", "inspector")
 
 
-TRUSTED_ONLY = frozenset({"sampling.retracted", "complaint.withdrawn"})
+TRUSTED_ONLY = frozenset({"sampling.retracted", "complaint.withdrawn", "fluctuation.rebaselined"})
 """Event types only the bureau (and an admin key: imports, back-fill) may post, whatever family they belong to: a
 retraction takes a report off a credit file, so a lab key may not send one, not even for its own report; a withdrawal
-takes a complaint off one, which the complaint channel may not do either."""
+takes a complaint off one, which the complaint channel may not do either; a new baseline of a control chart is a
+supervisor's recorded decision, never a lab's or an inspector's."""
 
 RETRACTION_ZH = ("撤销报告（sampling.retracted）只能由监管部门（bureau 角色密钥）或管理员提交：检验机构不能撤销已报送的报告。"
                  "报告内容有误的，请以新的 event_id 报送更正后的报告；报告的企业填错的，请联系监管部门撤销")
@@ -81,11 +82,17 @@ WITHDRAWAL_ZH = ("撤回投诉登记（complaint.withdrawn）只能由监管部�
                  "核查结论请以 complaint.resolved 报送；企业填错或重复登记的，请联系监管部门撤回")
 """Why a key of another role may not post a withdrawal, as its 403 says."""
 
+REBASELINE_ZH = ("控制限重新确定（fluctuation.rebaselined）只能由监管部门（bureau 角色密钥）或管理员提交：控制限的重新确定须由监管人员"
+                 "确认整改后生产过程确已改变，检验机构、检查人员和投诉渠道不能提交")
+"""Why a key of another role may not post a new baseline, as its 403 says."""
+
 _TRUSTED_REFUSED = {
     "sampling.retracted": ("only a bureau or admin key may retract a report (a lab sends a corrected report instead, under a new event_id)",
                            RETRACTION_ZH),
     "complaint.withdrawn": ("only a bureau or admin key may withdraw a complaint (the channel sends the conclusion as complaint.resolved)",
                             WITHDRAWAL_ZH),
+    "fluctuation.rebaselined": ("only a bureau or admin key may re-establish a control chart's baseline (a supervisor's recorded decision)",
+                                REBASELINE_ZH),
 }
 
 

@@ -205,7 +205,8 @@ ROLE_HELP: dict[str, str] = {
                   "only those towns, "
                   "and no dead letters",
     "bureau": "the bureau's registry, campaign office and enforcement: posts enterprise.*, campaign.*, enforcement.*, interview.* "
-              "and sampling.retracted (撤销报告), complaint.withdrawn (撤回投诉登记) as source kind bureau",
+              "and sampling.retracted (撤销报告), complaint.withdrawn (撤回投诉登记), fluctuation.rebaselined (控制限重新确定) "
+              "as source kind bureau",
     "lab": "a lab system: posts sampling.result only, as its own lab (source kind lab, source.id bound with --lab)",
     "complaint": "the complaint channel: posts complaint.received, complaint.resolved as source kind complaint_channel",
     "inspector": "inspectors: posts inspection.*, rectification.*, complaint.resolved as source kind inspector",

@@ -66,7 +66,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                    ("interviewee", "被约谈人"), ("reason", "约谈事由"), ("commitments", "企业承诺"), ("follow_up_by", "跟踪期限"),
                    ("follow_up_zh", "跟踪检查"), ("detail_zh", "说明"), ("event_id", "事件")],
     "series": [("product", "产品"), ("item_name", "检验项目"), ("points", "数据点"), ("phase", "阶段"), ("signals", "出现信号的批次"),
-               ("last", "最近结果")],
+               ("last", "最近结果"), ("rebaselines", "基线重新确定")],
     "signals": [("date", "日期"), ("severity_zh", "级别"), ("message_zh", "内容")],
     "campaign": [("item", "项目"), ("status", "情况"), ("detail", "说明")],
     "warnings": [("date", "日期"), ("title_zh", "预警"), ("severity_zh", "级别"), ("message_zh", "内容"), ("handling_zh", "处置情况")],
@@ -223,10 +223,27 @@ def report_from_view(doc: dict[str, Any], rules: Rules, alerts: list[dict[str, A
                                           "next_inspection_due": risk.get("next_inspection_due"), "history": history})
     series = [
         {"product": s["product"], "item_name": s["item_name"], "points": s["points"], "phase": _PHASE_ZH.get(s["phase"], s["phase"]),
-         "signals": s["signals"], "last": _last_result(file, rules, s["item_code"], s["unit"], s.get("last"))}
+         "signals": s["signals"], "last": _last_result(file, rules, s["item_code"], s["unit"], s.get("last")),
+         "rebaselines": _rebaselines_zh(s.get("rebaselines") or [])}
         for s in doc.get("series") or []
     ]
-    return build_report(file, rules, series=series, alerts=alerts)
+    waiting = [_waiting_zh(r) for r in doc.get("rebaselines") or [] if not r.get("applied_to")]
+    return build_report(file, rules, series=series, alerts=alerts, rebaselines_waiting=waiting)
+
+
+def _rebaselines_zh(phases: list[dict[str, Any]]) -> str:
+    """A series' new baselines as the credit file lists them (基线重新确定于 YYYY-MM-DD：原因，确认人), from the view's
+    dicts or the fold's ``SeriesPhase``s."""
+    from processors.fluctuation import SeriesPhase, phase_zh
+
+    return "；".join(phase_zh(ph if isinstance(ph, SeriesPhase) else SeriesPhase.model_validate(ph)) for ph in phases)
+
+
+def _waiting_zh(r: Any) -> str:
+    """A new baseline confirmed for charts with no result on either side of its date yet (``fluctuation.rebaselined``)."""
+    get = r.get if isinstance(r, dict) else lambda k: getattr(r, k)
+    which = f"{get('product')}·{get('item_code')}" if get("item_code") else f"{get('product')}（全部检验项目）"
+    return f"{which}自 {get('effective_from')} 起（{get('reason')}，确认人 {get('confirmed_by')}），该日期前后的结果到达时生效"
 
 
 _PHASE_ZH = {"II": "监控中", "I": "建立基线"}
@@ -375,7 +392,7 @@ def _escalation_zh(alert: dict[str, Any]) -> str:
 
 
 def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | None = None,
-                 alerts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                 alerts: list[dict[str, Any]] | None = None, rebaselines_waiting: list[str] | None = None) -> dict[str, Any]:
     """The readable credit file.  ``series``: the chart summaries when ``file`` has no charts of its own
     (``report_from_view``).  ``alerts``: the enterprise's alerts as the API shows them (``Alert.view()``),
     to say how each warning was handled; None leaves that column empty."""
@@ -513,9 +530,13 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     if series is None:
         series = [
             {"product": s.product, "item_name": s.item_name, "points": s.monitor.count, "phase": _PHASE_ZH[s.monitor.phase],
-             "signals": s.signals, "last": _last_result(file, rules, s.item_code, s.unit, point_dict(s.recent[-1]) if s.recent else None)}
+             "signals": s.signals, "last": _last_result(file, rules, s.item_code, s.unit, point_dict(s.recent[-1]) if s.recent else None),
+             "rebaselines": _rebaselines_zh(s.phases)}
             for s in sorted(file.fluctuation.series.values(), key=lambda s: s.key)
         ]
+    if rebaselines_waiting is None:
+        applied = {ph.event_id for s in file.fluctuation.series.values() for ph in s.phases}
+        rebaselines_waiting = [_waiting_zh(r) for r in file.fluctuation.rebaselines if r.event_id not in applied]
     by_key: dict[str, list[dict[str, Any]]] = {}
     for alert in alerts or ():
         by_key.setdefault(alert["dedup_key"], []).append(alert)
@@ -536,6 +557,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         "times_zh": f"文中时间均为{time_header(off).strip('（）')}",  # the file keeps UTC; the report shows local wall time
         "contributions": contributions, "grade_history": history, "samples": samples, "complaints": complaints,
         "resolutions_waiting": waiting, "inspections": inspections, "rectifications": rectifications, "enforcements": enforcements, "interviews": interviews, "series": series, "signals": signals, "warnings": warnings,
+        "rebaselines_waiting": rebaselines_waiting,
         "campaign": _campaign_rows(file, rules),
     }
 
@@ -765,10 +787,15 @@ def render_text(report: dict[str, Any]) -> str:
             continue
         if section == "series":
             total = len(rows)
-            rows = [r for r in rows if r["signals"]]
+            signalled = sum(1 for r in rows if r["signals"])
+            # (a series whose baseline a supervisor re-established is listed with its phases, signals or not)
+            rows = [r for r in rows if r["signals"] or r.get("rebaselines")]
             periods = [w["dedup_key"].rsplit(":", 1)[1] for w in report["signals"]
                        if w.get("dedup_key", "").startswith(f"{report['enterprise_id']}:fluctuation:p:")]
-            lines += ["", f"【{SECTION_ZH[section]}】（{series_heading_zh(total, len(rows), periods)}）"]
+            lines += ["", f"【{SECTION_ZH[section]}】（{series_heading_zh(total, signalled, periods)}）"]
+            lines += [f"  待生效的控制限重新确定：{w}" for w in report.get("rebaselines_waiting") or []]
+            if not rows and report.get("rebaselines_waiting"):
+                continue
         else:
             # an inspection or interview sent again is one, its other records kept beside it
             aside = sum(1 for r in rows if r.get("superseded"))

@@ -955,6 +955,31 @@ class AlertActionTaken(Model):
     assignee: OptionalShortText = Field(default=None, description="action assign: who owns the alert from now on")
 
 
+class FluctuationRebaselined(Model):
+    """控制限重新确定: a supervisor confirms that the process behind a control chart changed for good — a
+    rectification put in a new filtration, a new recipe — so that its results from a sampling date on are a new
+    process, judged against limits of their own.  The chart of each (product, item) it names starts a new baseline
+    with the first result sampled on or after ``effective_from`` (no signal until the new limits exist, as at a
+    series' start); the old phase's points and signals stay on file, and a result sampled before that date, however
+    late it arrives, belongs to the old phase.  qrisk never re-estimates limits of its own accord: this event is the
+    recorded decision of a person."""
+
+    product: ShortText = Field(description="食品名称 as the sampling reports write it (sampling.result payload.product, e.g. 饮用纯净水): "
+                                           "the charts of this product under the envelope's enterprise_id")
+    item_code: OptionalShortText = Field(description="检验项目代码 of the one chart to restart (the catalogue's item_code, e.g. bromate); "
+                                                     "absent or null: every item charted for the product")
+    effective_from: IsoDate = Field(description="抽样日期 (YYYY-MM-DD, a local date) from which results begin the new baseline: a result "
+                                                "sampled on or after it is the new process's, one sampled before it the old one's, "
+                                                "whenever either arrives.  A chart with no result yet on or after it restarts when one comes")
+    reason: Annotated[str, Field(min_length=1, max_length=1000, json_schema_extra={"pattern": _HAS_TEXT_PATTERN})] = Field(
+        description="原因, in Chinese, e.g. 整改复查通过，更换过滤系统: what the credit file and the new phase's signals quote")
+    confirmed_by: ShortText = Field(description="确认人: the supervisor who confirmed the change of process, e.g. 王某（食品生产监管科）")
+    rectification_id: OptionalShortText = Field(description="整改编号 of the rectification the change of process came from, if any; "
+                                                            "shown beside the reason")
+    alert_id: Annotated[str | None, Field(default=None, pattern=ALERT_ID_PATTERN)] = Field(
+        default=None, description="预警编号 (AL-…) of the fluctuation alert that led to it, if any; shown beside the reason")
+
+
 class Tick(Model):
     """The runtime's clock, written to the log so that replay sees the same time."""
 
@@ -1093,6 +1118,15 @@ class ComplaintWithdrawnEvent(Envelope):
     model_config = _event("when the bureau decided the withdrawal (撤回时间)", "the complaint number and the reason")
     event_type: Literal["complaint.withdrawn"]
     payload: ComplaintWithdrawn
+
+
+class FluctuationRebaselinedEvent(Envelope):
+    """fluctuation.rebaselined (控制限重新确定): a supervisor confirms a new baseline for a product's control charts."""
+
+    model_config = _event("when the supervisor confirmed it (确认时间)", "the product, the item, the sampling date the new baseline starts "
+                          "from, the reason and who confirmed it")
+    event_type: Literal["fluctuation.rebaselined"]
+    payload: FluctuationRebaselined
 
 
 class InspectionCompletedEvent(Envelope):
@@ -1317,6 +1351,7 @@ Event = Annotated[
         ComplaintReceivedEvent,
         ComplaintResolvedEvent,
         ComplaintWithdrawnEvent,
+        FluctuationRebaselinedEvent,
         InspectionCompletedEvent,
         RectificationOrderedEvent,
         RectificationCompletedEvent,
@@ -1347,7 +1382,8 @@ event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 EVENT_TYPE_ZH = {
     "enterprise.registered": "企业登记", "enterprise.updated": "企业信息变更", "sampling.result": "抽检结果",
     "sampling.retracted": "撤销报告",
-    "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "complaint.withdrawn": "撤回投诉登记", "inspection.completed": "现场检查",
+    "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "complaint.withdrawn": "撤回投诉登记",
+    "fluctuation.rebaselined": "控制限重新确定", "inspection.completed": "现场检查",
     "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
     "enforcement.decided": "行政处罚", "enforcement.revoked": "撤销行政处罚", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
     "campaign.activity": "提档升级活动", "campaign.retracted": "撤销提档升级记录", "alert.action": "预警处置", "clock.tick": "时钟",

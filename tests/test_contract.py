@@ -322,6 +322,9 @@ def test_the_door_warns_of_a_comparison_test_on_an_item_the_catalogue_lacks(rule
     ("complaint.received", ("payload", "text"), "   "),
     ("sampling.retracted", ("payload", "reason"), " \u3000 "),
     ("sampling.retracted", ("payload", "sample_no"), "  "),
+    ("fluctuation.rebaselined", ("payload", "reason"), " \u3000 "),
+    ("fluctuation.rebaselined", ("payload", "product"), "  "),
+    ("fluctuation.rebaselined", ("payload", "confirmed_by"), " "),
 ])
 def test_the_exported_schema_refuses_what_the_door_refuses(tmp_path, event_type, path, value):
     """A review found the schema a lab checks with accepting a detection limit of 0 and blank texts,
