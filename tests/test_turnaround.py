@@ -329,3 +329,28 @@ def test_the_samples_api_lists_the_late_ones(server):
     (row,) = answer.json()
     assert (row["sample_no"], row["report_late"], row["report_working_days"]) == (late["payload"]["sample_no"], True, 30)
     assert server.get("/v1/samples", params={"late": "false"}).json() == []
+
+
+# --------------------------------------------------------------------------- 5. the demo
+
+
+def test_the_demo_plants_a_lab_often_late_and_its_summary_names_it(rules):
+    from collections import Counter
+
+    from qrisk.demo import SLOW_LAB, CountyGenerator, render_text, summarise
+
+    generator = CountyGenerator(seed=7)
+    events = generator.generate()
+    reports = [e for e in events if e.event_type == "sampling.result" and not e.payload.retest]
+    assert sum(1 for e in reports if e.payload.lab_received_on) > 0.8 * len(reports)
+    assert not any(e.payload.lab_received_on for e in events if e.event_type == "sampling.result" and e.payload.retest)
+    state, effects = replay(events, rules)
+    late = Counter(e.data["lab"] for e in effects if e.kind == "sampling.report_late")
+    assert set(late) == {SLOW_LAB}
+    summary = summarise(state, events, effects, generator.period)
+    rows = {r["lab"]: r for r in summary["turnaround"]["by_lab"]}
+    slow = rows[SLOW_LAB]
+    assert summary["turnaround"]["by_lab"][0]["lab"] == SLOW_LAB and slow["report_late"] == late[SLOW_LAB]
+    assert slow["report_late"] >= 0.3 * slow["judged"] and all(r["report_late"] == 0 for lab, r in rows.items() if lab != SLOW_LAB)
+    line = next(x for x in render_text(summary).splitlines() if x.startswith("检验报告超时"))
+    assert f"检验报告超时 {slow['report_late']} 批次" in line and f"{SLOW_LAB} {slow['report_late']}/{slow['judged']} 批次" in line
