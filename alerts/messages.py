@@ -28,6 +28,8 @@ _KIND_ZH = {
     "complaint.withdrawal_pending": "撤回投诉登记先于投诉到达（已暂存）",
     "complaint.resolved_withdrawn": "已撤回投诉的办结结论（存档，不计入）",
     "fluctuation.rebaselined": "控制限重新确定（监管部门）",
+    "sampling.sent_late": "送样超时（承检机构履约）",
+    "sampling.report_late": "检验报告超时（承检机构履约）",
     "fluctuation.rebaseline_repeated": "控制限重新确定重复报送（不重复计入）",
     "sampling.sample_no_conflict": "抽样编号冲突（其他检验机构）",
     "sampling.correction_unjudged": "更正报告无法判定（未采用）",
@@ -89,6 +91,8 @@ _KIND_EN = {
     "complaint.withdrawal_pending": "complaint withdrawal before its complaint (kept)",
     "complaint.resolved_withdrawn": "conclusion on a withdrawn complaint (kept, not counted)",
     "fluctuation.rebaselined": "control limits re-established by the bureau",
+    "sampling.sent_late": "sample reached the lab late",
+    "sampling.report_late": "lab report issued late",
     "fluctuation.rebaseline_repeated": "new baseline sent again (not counted again)",
     "sampling.sample_no_conflict": "sample number reused by another lab",
     "sampling.correction_unjudged": "corrected report cannot be judged (not adopted)",
@@ -109,7 +113,7 @@ _SAYS_ITSELF = frozenset({"sampling.retest_inadmissible", "sampling.overturned",
                           "judgement.lab_failed_unjudged",
                           "rectification.overdue_withdrawn", "complaint.repeated", "complaint.unknown_resolved", "complaint.withdrawn",
                           "complaint.withdrawal_pending", "complaint.resolved_withdrawn", "fluctuation.rebaselined",
-                          "fluctuation.rebaseline_repeated"})
+                          "fluctuation.rebaseline_repeated", "sampling.sent_late", "sampling.report_late"})
 
 
 def title_zh(kind: str) -> str:

@@ -58,6 +58,67 @@ SUPERSEDED_ZH = {
 """``SampleRecord.superseded_zh``: the credit file's line for a report that does not count."""
 
 
+class Turnaround(_Record):
+    """How long an original report took, in working days (``schemas.working_days``), against the time limits of
+    ``sampling_turnaround``: judged once, when the sample's first original report comes (a correction keeps it)."""
+
+    reported_on: dt.date = Field(description="the report's local date (occurred_at's)")
+    lab_received_on: dt.date | None = Field(default=None, description="收样日期 as the report gave it; None: the time is counted from sampling")
+    to_lab_days: int | None = Field(default=None, description="working days from sampling to the lab's receipt (None without a receipt date)")
+    to_lab_limit: int | None = None
+    report_days: int = Field(description="working days from the receipt to the report, or from sampling without a receipt date")
+    report_limit: int = Field(description="the lab's limit, or the two limits together without a receipt date")
+    estimate: bool = Field(default=False, description="a day counted lies in a year the calendar does not hold: counted Monday–Friday")
+    uncovered_years: tuple[int, ...] = ()
+    unverified_years: tuple[int, ...] = Field(default=(), description="years counted whose dates nobody checked against the notice")
+
+    @property
+    def from_sampling(self) -> bool:
+        return self.lab_received_on is None
+
+    @property
+    def sent_late(self) -> bool:
+        return self.to_lab_days is not None and self.to_lab_limit is not None and self.to_lab_days > self.to_lab_limit
+
+    @property
+    def report_late(self) -> bool:
+        return self.report_days > self.report_limit
+
+    @property
+    def late(self) -> bool:
+        return self.sent_late or self.report_late
+
+    def caveat_zh(self) -> str:
+        """What the count rests on that nobody checked: a year the calendar lacks, dates unverified."""
+        out = ""
+        if self.estimate:
+            out += f"（含工作日历未收录的 {'、'.join(str(y) for y in self.uncovered_years)} 年，按周一至周五估算）"
+        if self.unverified_years:
+            out += f"（{'、'.join(str(y) for y in self.unverified_years)} 年节假日安排未经核对）"
+        return out
+
+    def sent_late_zh(self) -> str:
+        return f"送样超时：抽样后第 {self.to_lab_days} 个工作日送达检验机构（时限 {self.to_lab_limit} 个工作日）"
+
+    def report_late_zh(self) -> str:
+        if self.from_sampling:
+            limit = self.report_limit - (self.to_lab_limit or 0)
+            return (f"报告超时（未报收样日期，按抽样日期起算 {self.to_lab_limit}+{limit} 个工作日）：抽样后第 {self.report_days} 个工作日"
+                    f"出具检验报告（时限 {self.report_limit} 个工作日）")
+        return f"检验报告超时：收样后第 {self.report_days} 个工作日出具检验报告（时限 {self.report_limit} 个工作日）"
+
+    def zh(self) -> str:
+        """The line a register and the credit file show."""
+        late = [t for t in (self.sent_late_zh() if self.sent_late else "", self.report_late_zh() if self.report_late else "") if t]
+        if late:
+            return "；".join(late) + self.caveat_zh()
+        if self.from_sampling:
+            return (f"未报收样日期：抽样至报告 {self.report_days} 个工作日（时限 {self.report_limit} 个工作日），未超时"
+                    + self.caveat_zh())
+        return (f"送样 {self.to_lab_days} 个工作日（时限 {self.to_lab_limit}）、检验 {self.report_days} 个工作日"
+                f"（时限 {self.report_limit}），未超时" + self.caveat_zh())
+
+
 class SampleRecord(_Record):
     event_id: str
     sample_no: str
@@ -85,6 +146,11 @@ class SampleRecord(_Record):
     refused_zh: str | None = Field(default=None, description="a re-test not admitted: why (复检不予采信的原因), as its effect and alert say")
     retraction_reason: str | None = Field(default=None, description="a retracted report (superseded_as retracted): the reason the bureau "
                                                                     "gave (撤销原因); superseded_by is the retraction's event id")
+    lab_received_on: dt.date | None = Field(default=None, description="收样日期 as this report gave it")
+    turnaround: Turnaround | None = Field(
+        default=None, description="an original's time to report against the limits (sampling_turnaround), judged on the sample's first "
+                                  "original report and carried by its later reports (a correction keeps the first-filed dates); None "
+                                  "for a re-test, a report retracted on arrival, with the check off, or a file folded before it was kept")
     filed_on: dt.date | None = Field(
         default=None, description="the sampling date the derived tables (judgements, sampling_items) file this report's rows under, set "
                                   "once when it comes: its own, a re-test's its original's then on file (a 复检 tests the backup of the "

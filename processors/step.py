@@ -31,6 +31,7 @@ from processors.credit_file import (
     InterviewRecord,
     RectificationRecord,
     SampleRecord,
+    Turnaround,
     Verification,
 )
 from processors.fluctuation import (Rebaseline, complaint_uncharted, complaints_unfounded, no_longer_out, on_complaint, on_sample_judged,
@@ -74,6 +75,7 @@ from schemas.events import (
 )
 from schemas.policy import Policy
 from schemas.standards import Catalogue
+from schemas.working_days import WorkingCalendar, load_calendar, working_days_between
 
 
 class Effect(BaseModel):
@@ -88,7 +90,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 41
+FOLD_VERSION = 42
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -188,7 +190,11 @@ change of lab or detection limit; item results are charted in sampling order; a 
 frequent is noted (nd_frequency); 40: a complaint's excerpt in an alert or a chart's evidence masks the door numbers
 of a home address (家住阳光小区*栋*单元***室); 41: fluctuation.rebaselined (控制限重新确定), a supervisor's new baseline: the
 series it covers restart their baseline at the first result sampled on or after its date, in any arrival order,
-their signals then say so and carry the chart's phase.  A
+their signals then say so and carry the chart's phase; 42: each original report's turnaround is judged on the working-day calendar
+(schemas/standards/calendar) against sampling_turnaround — sampling → the lab's receipt (lab_received_on) over 5 working days
+is 送样超时 (sampling.sent_late), receipt → report over 20 检验报告超时, without a receipt date sampling → report over 25
+报告超时 (sampling.report_late) — kept on the sample record (SampleRecord.turnaround, the first original report's, carried
+by its corrections), no risk point, and a late failure's alert says how late it came.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -218,6 +224,8 @@ credit file's grade history without an effect.)"""
 class Rules:
     catalogue: Catalogue
     policy: Policy = field(default_factory=Policy)
+    # (the packaged one, read and checked once when Rules is built, as the catalogue is: never at fold time)
+    calendar: WorkingCalendar = field(default_factory=load_calendar)
 
     def local_date(self, moment: dt.datetime) -> dt.date:
         # (the offset's timedelta built once: ~1,200 calls a pass, thousands of instructions each to build)
@@ -438,9 +446,13 @@ def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, 
         event_id=event_key(event), sample_no=p.sample_no, product=p.product, batch=p.batch,
         production_date=p.production_date, sampled_on=p.sampled_on, occurred_at=event.occurred_at,
         lab=p.lab, lab_id=event.source.id if event.source.kind == "lab" else None, task_source=p.task_source, retest=p.retest,
+        lab_received_on=p.lab_received_on,
     )
     record.filed_on = _filed_on(file, record)
     retraction = file.retractions.get(p.sample_no)
+    if not p.retest:
+        # (kept on a report retracted on arrival too, which says nothing of it: its file reads as when it came first)
+        _turnaround(file, record, event, rules, [] if retraction is not None else effects)
     if retraction is not None:
         # the bureau retracted this sample number here before this report came: filed retracted, never counted
         file.samples.append(record)
@@ -465,6 +477,53 @@ def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, 
                                    "task_source": p.task_source, "sample_event_id": event_key(event)} if failed else {})))
         return
     _judge(state, file, record, p, event, rules, effects)
+
+
+def _turnaround(file: CreditFile, record: SampleRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    """The time an original report took against the statutory limits (``sampling_turnaround``), judged on the
+    sample's first original report; a later report of it (resent, corrected, outdated) carries the first one's, so
+    that a lab correcting its report weeks later is not judged late by the correction, nor on time by a report
+    re-dated.  Said for the bureau's oversight of its labs: no risk point, and no alert of its own (a late failure's
+    alert says how late it came: ``processors.warnings``)."""
+    for other in file.samples:
+        if other.sample_no == record.sample_no and not other.retest:
+            record.turnaround = other.turnaround  # (None for a file folded before it was kept: not judged now, late)
+            return
+    policy = rules.policy.sampling_turnaround
+    if not policy.enabled:
+        return
+    to_lab_limit, report_limit = policy.limits(record.lab, record.lab_id)
+    reported = rules.local_date(record.occurred_at)
+    received = record.lab_received_on
+    calendar = rules.calendar
+    if received is not None:
+        to_lab = working_days_between(calendar, record.sampled_on, received)
+        report = working_days_between(calendar, received, reported)
+        counts = (to_lab, report)
+    else:
+        to_lab = None
+        report = working_days_between(calendar, record.sampled_on, reported)
+        report_limit += to_lab_limit
+        counts = (report,)
+    t = record.turnaround = Turnaround(
+        reported_on=reported, lab_received_on=received, to_lab_days=to_lab.days if to_lab else None, to_lab_limit=to_lab_limit,
+        report_days=report.days, report_limit=report_limit, estimate=any(c.estimate for c in counts),
+        uncovered_years=tuple(sorted({y for c in counts for y in c.uncovered_years})),
+        unverified_years=tuple(sorted({y for c in counts for y in c.unverified_years})))
+    if not t.late:
+        return
+    who = file.profile.name if file.profile is not None else file.enterprise_id
+    base = dict(sample_no=record.sample_no, product=record.product, sampled_on=record.sampled_on.isoformat(), lab=record.lab,
+                lab_id=record.lab_id, lab_received_on=received.isoformat() if received else None, reported_on=reported.isoformat(),
+                estimate=t.estimate, sample_event_id=record.event_id)
+    head = f"{record.lab}：{who} 抽样编号 {record.sample_no}（{record.product}，抽样日期 {record.sampled_on.isoformat()}）"
+    tail = "。属承检机构履约情况，供抽检工作管理和考核检验机构参考，不计入企业风险分"
+    if t.sent_late:
+        effects.append(_effect("sampling.sent_late", event, file.enterprise_id, working_days=t.to_lab_days, limit=t.to_lab_limit,
+                               message_zh=head + t.sent_late_zh() + t.caveat_zh() + tail, **base))
+    if t.report_late:
+        effects.append(_effect("sampling.report_late", event, file.enterprise_id, working_days=t.report_days, limit=t.report_limit,
+                               from_sampling=t.from_sampling, message_zh=head + t.report_late_zh() + t.caveat_zh() + tail, **base))
 
 
 def _filed_on(file: CreditFile, record: SampleRecord) -> dt.date:

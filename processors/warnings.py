@@ -217,6 +217,10 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
     elif record is not None:
         # who tested it and for whom: what a 核查处置 or a 行政处罚 quotes, and asks the lab about
         detail += f"检验机构：{record.lab}（任务来源：{record.task_source}）。"
+        t = record.turnaround
+        if t is not None and t.report_late:
+            # a failure reported late has been on sale the while: what is recalled, and how far back to look, grows
+            detail += f"{t.report_late_zh()}{t.caveat_zh()}，问题产品可能已销售较长时间，请据此扩大下架、召回和排查范围。"
     if repeats:
         # 屡次不合格: the same item failing again within the window is no longer one incident
         severity = SEVERITIES[max(_SEVERITY_RANK[severity] - 1, 0)]  # one level up (critical stays critical)

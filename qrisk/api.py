@@ -1489,6 +1489,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                      final: Annotated[bool | None, Query(description=(
                          "true: the reports that count (not replaced by a re-test, corrected, repeated or retracted, and judged)"))] = None,
                      lab: Annotated[str | None, Query(min_length=1, max_length=200, description="the lab's name as its report prints it")] = None,
+                     late: Annotated[bool | None, Query(description=(
+                         "true: samples late against sampling_turnaround's working-day limits (送样超时 or 检验报告超时); false: on "
+                         "time; neither matches a report not judged (a re-test)"))] = None,
                      product: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
                      enterprise_id: str | None = None, town: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
                      since: Annotated[str | None, Query(description="sampled " + _SINCE_DOC)] = None,
@@ -1507,6 +1510,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         rows = [r for r in _register_rows(key, "samples", sample_rows, unreadable)
                 if (verdict is None or r["counted"] == verdict) and (unconfirmed is None or r["unconfirmed"] == unconfirmed)
                 and (final is None or r["final"] == final) and (lab is None or r["lab"] == lab)
+                and (late is None or (r["report_late"] is not None and (r["report_late"] or r["sent_late"]) == late))
                 and (product is None or r["product"] == product)
                 and (enterprise_id is None or r["enterprise_id"] == enterprise_id) and (town is None or r["town"] == town)
                 and _within(dt.datetime.combine(dt.date.fromisoformat(r["sampled_on"]), dt.time(), zone), start, end)]

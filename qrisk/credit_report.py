@@ -44,7 +44,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "grade_history": [("as_of", "评定时间"), ("grade", "等级"), ("previous", "原等级"), ("score", "风险分"), ("change_zh", "变化"),
                       ("cause_event_id", "触发事件")],
     "samples": [("sampled_on", "抽样日期"), ("sample_no", "抽样编号"), ("product", "食品名称"), ("batch", "批号"), ("lab", "检验机构"),
-                ("verdict_zh", "判定"), ("failed_zh", "不合格项目"), ("detail_zh", "说明"), ("event_id", "事件")],
+                ("turnaround_zh", "检验时限（工作日）"), ("verdict_zh", "判定"), ("failed_zh", "不合格项目"), ("detail_zh", "说明"), ("event_id", "事件")],
     "complaints": [("received_at", "登记时间"), ("complaint_id", "投诉编号"), ("channel_zh", "渠道"), ("category_zh", "类别"),
                    ("product", "涉及产品"), ("text", "内容"), ("verified_zh", "核查"), ("resolved_at", "办结时间"), ("outcome", "处理结果"),
                    ("event_id", "事件"), ("resolution_event_id", "办结事件")],
@@ -182,8 +182,14 @@ def sample_row(s: Any) -> dict[str, Any]:
         detail.insert(0, "复检")
     if s.superseded_by:
         detail.insert(0, s.superseded_zh())  # why this report does not count: a re-test, a correction, a repeat…
+    t = s.turnaround
     return {"sampled_on": s.sampled_on.isoformat(), "sample_no": s.sample_no, "product": s.product, "batch": s.batch or "",
-            "lab": s.lab, "verdict": j.verdict if j else None,
+            "lab": s.lab, "lab_received_on": s.lab_received_on.isoformat() if s.lab_received_on else None,
+            # (the sample's first original report's, which its later reports carry; none for a re-test)
+            "report_working_days": t.report_days if t else None, "report_limit": t.report_limit if t else None,
+            "report_late": t.report_late if t else None, "sent_late": t.sent_late if t else None,
+            "turnaround_estimate": t.estimate if t else None, "turnaround_zh": t.zh() if t else "",
+            "verdict": j.verdict if j else None,
             "verdict_zh": UNCONFIRMED_ZH if j is not None and j.unconfirmed else VERDICT_ZH.get(j.verdict if j else None, ""),
             "failed_zh": "、".join(failed), "detail_zh": "；".join(detail), "event_id": s.event_id}
 

@@ -58,6 +58,8 @@ LABS = [
     {"kind": "lab", "id": "CMA-330100-0451", "name": "县食品检验检测中心"},
     {"kind": "lab", "id": "CMA-330000-0127", "name": "省食品药品检验研究院"},
 ]
+SLOW_LAB = LABS[1]["name"]
+"""The lab the demo plants as often late (检验报告超时): a provincial institute busy with every county's samples."""
 TICK_NAMESPACE = uuid.UUID("6f1d3c52-8a7e-4e0b-9a55-2f1c0d7e9b31")
 """The daily ticks' ids: uuid5 of seed, county and date."""
 CLOSING_TIME = dt.time(23, 59, 59)
@@ -98,6 +100,8 @@ class CountyGenerator:
         # and the bureau's enforcement decision and interview
         self.enforcement_rng = random.Random(f"{seed}/执法")
         self.makeup_rng = random.Random(f"{seed}/补训")  # (the make-up trainings came later)
+        # and the labs' receipt dates and the slow lab's delays (收样, 检验时限), which came later still
+        self.turnaround_rng = random.Random(f"{seed}/收样")
         self.sum_missed = False  # P05's one report that misses its failing sum of ratios (see _pastry_year)
         self.campaign = campaign
         # a clock.tick every local midnight, as `qrisk run` ticks (every tick_seconds), so that what is
@@ -342,8 +346,31 @@ class CountyGenerator:
             "spec": spec, "brand": e.name[:2], "batch": production.strftime("%Y%m%d"), "production_date": production.isoformat(),
             "sampled_on": day.isoformat(), "sampled_business": e.name, "items": items,
         }
-        self._emit("sampling.result", e.enterprise_id, self._at(day + dt.timedelta(days=self.rng.randint(8, 18))), lab, payload)
+        at = self._at(day + dt.timedelta(days=self.rng.randint(8, 18)))
+        at = self._turnaround(payload, day, at, lab)
+        self._emit("sampling.result", e.enterprise_id, at, lab, payload)
         return sample_no
+
+    def _turnaround(self, payload: dict[str, Any], day: dt.date, at: dt.datetime, lab: dict[str, str]) -> dt.datetime:
+        """收样日期 and the report's time (检验时限): most samples reach their lab a day or three after sampling
+        (a tenth of the reports leave the receipt date out); the provincial institute (SLOW_LAB) is often late,
+        reporting some of its passing samples four to six weeks after receipt: 检验报告超时, which the summary
+        names by lab.  A failure is never delayed (its story — alerts, re-tests, rectifications, penalties — is
+        dated as it was), nor a report that would move past the sampled months (the clock's end, and so the
+        number of daily ticks, stays as it was); the draws come from a stream of their own."""
+        rng = self.turnaround_rng
+        received = day + dt.timedelta(days=rng.randint(1, 3))
+        if rng.random() < 0.9:
+            payload["lab_received_on"] = received.isoformat()
+        slow = rng.random() < 0.6 and rng.randint(20, 32)
+        passing = all(i.get("lab_verdict") not in ("不合格", "fail") for i in payload["items"]) and not _preservatives_over(payload)
+        if lab["name"] == SLOW_LAB and slow and passing:
+            later = at + dt.timedelta(days=slow)
+            # (the sampled months' end, computed: CountyGenerator.period draws from self.rng)
+            months = self.start.month - 1 + self.months
+            if later.date() < dt.date(self.start.year + months // 12, months % 12 + 1, 1):
+                return later
+        return at
 
     def _retest(self, e: Enterprise, day: dt.date, remeasure: dict[str, Any]) -> None:
         """复检 of the sample just emitted, requested by the enterprise after a chemical failure: the
@@ -367,6 +394,8 @@ class CountyGenerator:
             items = [i for i in items if i["item_code"] != "preservative_ratio_sum"] + [_sum_line(items)]
         back = day + dt.timedelta(days=rng.randint(30, 40))
         at = dt.datetime(back.year, back.month, back.day, rng.randint(8, 17), rng.randint(0, 59), tzinfo=CST)
+        # (the first lab's receipt date is not the re-test lab's, which qrisk does not time: its clock is retest's)
+        first = {k: v for k, v in first.items() if k != "lab_received_on"}
         self._emit("sampling.result", e.enterprise_id, at, lab, {**first, "lab": lab["name"], "items": items, "retest": True}, rng=rng)
 
     @staticmethod
@@ -664,6 +693,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
             "lead_days": (dt.date.fromisoformat(same) - dt.date.fromisoformat(first_signal)).days if same else None,
         })
         entry["signals"] += 1
+    turnaround = _turnaround(state)
     samples = sum(x["samples"] for x in enterprises)
     passed = sum(x["passed"] for x in enterprises)
     failed = sum(x["failed"] for x in enterprises)
@@ -700,6 +730,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
                     "retests": sum(1 for e in events if getattr(e.payload, "retest", False)),
                     # 改判合格 by a re-test; a lab correcting its own report is no overturn
                     "overturned": sum(1 for e in effects if e.kind == "sampling.overturned" and not e.data.get("corrected"))},
+        "turnaround": turnaround,
         "failures": {
             "by_item": [{"item_code": code, "item_name": name, "count": n} for (code, name), n in sorted(by_item.items(), key=lambda kv: (-kv[1], kv[0]))],
             "samples": failed_samples,
@@ -712,6 +743,40 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
         "campaign": _campaign(county_progress(state, campaign_policy or CampaignPolicy())),
         "alerts": _alert_states(_every_alert(alerts, store), titles),
     }
+
+
+def _turnaround(state: CountyState) -> dict[str, Any]:
+    """The labs' time limits (检验时限), lab by lab: each sample once, by its first original report's turnaround
+    (``SampleRecord.turnaround``, which its corrections carry), for the bureau's oversight of its labs."""
+    labs: dict[str, dict[str, Any]] = {}
+    for _, f in sorted(state.files.items()):
+        seen: set[str] = set()
+        for s in f.samples:
+            t = s.turnaround
+            if s.retest or t is None or s.sample_no in seen:
+                continue
+            seen.add(s.sample_no)
+            row = labs.setdefault(s.lab, {"lab": s.lab, "judged": 0, "report_late": 0, "sent_late": 0, "without_receipt": 0,
+                                          "estimate": 0, "longest_late": None})
+            row["judged"] += 1
+            row["sent_late"] += t.sent_late
+            row["without_receipt"] += t.from_sampling
+            row["estimate"] += t.estimate
+            if t.report_late:
+                row["report_late"] += 1
+                row["longest_late"] = max(row["longest_late"] or 0, t.report_days)
+    rows = sorted(labs.values(), key=lambda r: (-r["report_late"], -r["judged"], r["lab"]))
+    return {"judged": sum(r["judged"] for r in rows), "report_late": sum(r["report_late"] for r in rows),
+            "sent_late": sum(r["sent_late"] for r in rows), "by_lab": rows}
+
+
+def _turnaround_zh(t: dict[str, Any]) -> str:
+    """检验报告超时 by lab: the line the bureau's sampling section reads about its contracted labs."""
+    labs = "，".join(f"{r['lab']} {r['report_late']}/{r['judged']} 批次" + (f"（最长 {r['longest_late']} 个工作日）" if r["longest_late"] else "")
+                    for r in t["by_lab"])
+    sent = f"；送样超时 {t['sent_late']} 批次" if t["sent_late"] else ""
+    return (f"检验报告超时 {t['report_late']} 批次（按检验机构，超时/已计时批次；收样后 20 个工作日、未报收样日期的按抽样后 25 个工作日）："
+            f"{labs or '—'}{sent}")
 
 
 def _campaign(progress: dict[str, Any]) -> dict[str, Any]:
@@ -792,6 +857,7 @@ def render_text(summary: dict[str, Any]) -> str:
         + (f"（复检 {summary['samples']['retests']} 批次，改判合格 {summary['samples']['overturned']} 批次）" if summary["samples"]["retests"] else "")
         + (f"；其中 {summary['samples']['unconfirmed']} 批次检验报告结论为合格、系统按标准复核判定不合格，按检验报告计为合格，待与检验机构核实"
            if summary["samples"].get("unconfirmed") else ""),
+        *([_turnaround_zh(summary["turnaround"])] if summary.get("turnaround", {}).get("judged") else []),
         "",
         "不合格项目（不合格批次）：",
     ]

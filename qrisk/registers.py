@@ -29,6 +29,7 @@ COMPLAINT_COLUMNS = ["complaint_id", "enterprise_id", "enterprise_name", "town",
                      "category_zh", "product", "verified", "verified_zh", "state", "state_zh", "resolved_at", "days", "outcome", "text",
                      "event_id"]
 SAMPLE_COLUMNS = ["sample_no", "enterprise_id", "enterprise_name", "town", "sampled_on", "product", "batch", "lab", "task_source",
+                  "lab_received_on", "report_working_days", "report_limit", "report_late", "sent_late", "turnaround_estimate", "turnaround_zh",
                   "verdict", "counted", "unconfirmed", "verdict_zh", "final", "failed_zh", "detail_zh", "superseded_by", "event_id"]
 INSPECTION_COLUMNS = ["inspection_id", "enterprise_id", "enterprise_name", "town", "occurred_at", "kind", "kind_zh", "inspector",
                       "result", "findings", "findings_major", "findings_zh", "event_id"]
@@ -86,7 +87,8 @@ def sample_rows(files: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     lists it (``qrisk.credit_report.sample_row``), with its enterprise and what it counts as: ``counted``, the
     conclusion every figure counts (the lab's 合格 where the failure is qrisk's alone, ``unconfirmed``), and
     ``final``, false for a report that no longer counts (replaced by its re-test, corrected, repeated, retracted)
-    or that awaits judgement."""
+    or that awaits judgement; and the sample's time to report against the statutory limits (``turnaround_zh``,
+    ``report_late``: ``processors.credit_file.Turnaround``), for the bureau's oversight of its labs."""
     from qrisk.credit_report import sample_row
 
     rows = []
@@ -142,9 +144,10 @@ SAMPLE_FORMS_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无�
 
 def sample_sheet(rows: list[dict[str, Any]], offset_hours: int) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
     columns = ["sample_no", "enterprise_id", "enterprise_name", "town", "sampled_on", "product", "batch", "lab", "task_source",
-               "verdict_zh", "counted", "final", "failed_zh", "detail_zh"]
+               "lab_received_on", "turnaround_zh", "verdict_zh", "counted", "final", "failed_zh", "detail_zh"]
     headers = {"sample_no": "抽样编号", "enterprise_id": "企业编号", "enterprise_name": "企业名称", "town": "乡镇/街道", "sampled_on": "抽样日期",
-               "product": "食品名称", "batch": "批号", "lab": "检验机构", "task_source": "任务来源", "verdict_zh": "判定",
+               "product": "食品名称", "batch": "批号", "lab": "检验机构", "task_source": "任务来源", "lab_received_on": "收样日期",
+               "turnaround_zh": "检验时限（工作日）", "verdict_zh": "判定",
                "counted": "计入结论", "final": "计入统计", "failed_zh": "不合格项目", "detail_zh": "说明"}
     people = [{**r, "counted": SAMPLE_FORMS_ZH.get(r["counted"], r["counted"]), "final": "是" if r["final"] else "否"} for r in rows]
     return people, columns, headers

@@ -12,6 +12,7 @@ from typing import Callable
 
 from processors.step import Rules
 from schemas.standards import load_catalogue
+from schemas.working_days import load_calendar
 
 from qrisk.pipeline import Clock, Pipeline, utc_now
 from qrisk.settings import Settings, load_policy
@@ -89,7 +90,7 @@ def open_target(target: str | os.PathLike[str], create: bool = True):
 
 
 def default_rules(policy_file: Path | None = None) -> Rules:
-    return Rules(catalogue=load_catalogue(), policy=load_policy(policy_file))
+    return Rules(catalogue=load_catalogue(), policy=load_policy(policy_file), calendar=load_calendar())
 
 
 GC_THRESHOLDS = (100_000, 50, 100)

@@ -481,6 +481,14 @@ class SamplingResult(Model):
     sampled_on: IsoDate = Field(
         description="抽样日期 (YYYY-MM-DD, the local date): places the sample in the credit file's history, the pass-rate "
                     "periods and the control charts; not after the report's local date (occurred_at) nor after tomorrow")
+    lab_received_on: IsoDate | None = Field(
+        default=None,
+        description="收样日期 (样品接收日期, YYYY-MM-DD, the local date the lab received the sample): not before sampled_on, not "
+                    "after the report's local date (occurred_at).  Splits the report's time into sampling → receipt (送样, at most "
+                    "sampling_turnaround.to_lab_working_days, 5 working days) and receipt → report (检验, at most "
+                    "report_working_days, 20: 《食品安全抽样检验管理办法》); absent, the report is judged from the sampling date "
+                    "against the two together (25).  Judged on a sample's first original report; kept, not compared, when it is "
+                    "resent or corrected")
     sampled_business: OptionalShortText = Field(default=None, description="被抽样单位名称, where the sample was taken (a shop, the "
                                                                            "factory); kept, not judged")
     announcement_no: OptionalShortText = Field(default=None, description="公告号 〔YYYY〕N号 of the published announcement; kept, "
@@ -516,6 +524,17 @@ class SamplingResult(Model):
             raise FieldError(f"sampled_on {sampled_on.isoformat()} is before production_date {produced.isoformat()}: one of the two is wrong",
                              f"抽样日期 {sampled_on.isoformat()} 早于生产日期 {produced.isoformat()}，两者必有一处有误")
         return sampled_on
+
+    @field_validator("lab_received_on")
+    @classmethod
+    def _received_after_sampled(cls, received: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        # a lab cannot receive a sample before it was taken: one of the two dates is mistyped, and the time
+        # limits would be counted from it
+        sampled = info.data.get("sampled_on")
+        if received is not None and sampled is not None and received < sampled and info.context and info.context.get("door"):
+            raise FieldError(f"lab_received_on {received.isoformat()} is before sampled_on {sampled.isoformat()}: one of the two is wrong",
+                             f"收样日期 {received.isoformat()} 早于抽样日期 {sampled.isoformat()}，两者必有一处有误")
+        return received
 
 
 def _has_text(value: Any, info: ValidationInfo) -> Any:
@@ -1083,6 +1102,12 @@ class SamplingResultEvent(Envelope):
                              "one of the two is wrong",
                              f"抽样日期 {sampled.isoformat()} 晚于结果报告时间 {reported.isoformat()}（occurred_at 的当地日期），两者必有一处有误",
                              field="payload.sampled_on")
+        received = self.payload.lab_received_on
+        if received is not None and received > reported:
+            raise FieldError(f"lab_received_on {received.isoformat()} is after the result was reported (occurred_at, local date "
+                             f"{reported.isoformat()}): a lab reports on a sample it has received",
+                             f"收样日期 {received.isoformat()} 晚于结果报告时间 {reported.isoformat()}（occurred_at 的当地日期），两者必有一处有误",
+                             field="payload.lab_received_on")
         return self
 
 

@@ -85,6 +85,38 @@ class RetestPolicy(_Strict):
                     "passing one by a listed lab closes the alert")
 
 
+class LabTurnaround(_Strict):
+    """Time limits the bureau agreed with one lab (另有约定): a field left out keeps the county's."""
+
+    to_lab_working_days: int | None = Field(default=None, ge=1, le=60)
+    report_working_days: int | None = Field(default=None, ge=1, le=120)
+
+
+class SamplingTurnaroundPolicy(_Strict):
+    """The statutory time limits of supervision sampling, in working days (the working-day calendar,
+    ``schemas/standards/calendar/working_days.yaml``).  《食品安全抽样检验管理办法》: the sample reaches the lab
+    within 5 working days of sampling (送样), and the lab reports within 20 working days of receiving it
+    (检验报告), unless the bureau agreed otherwise with the lab.  Each original report is judged once, when the
+    sample's first report comes; a re-test is not (its clock is ``retest``'s).  A late report is said
+    (``sampling.sent_late``, ``sampling.report_late``) and listed in the registers, for the bureau's oversight
+    of its labs: no risk point against the enterprise, no alert to its supervisor."""
+
+    enabled: bool = True
+    to_lab_working_days: int = Field(default=5, ge=1, le=60, description="sampling date → the lab's receipt (收样日期), at most")
+    report_working_days: int = Field(default=20, ge=1, le=120, description="receipt → the report's local date (occurred_at), at most")
+    labs: dict[Annotated[str, Field(min_length=1, max_length=200)], LabTurnaround] = Field(
+        default_factory=dict,
+        description="limits agreed with a lab, by its name as its report prints it or its lab system's CMA number (its key's "
+                    "source id); the CMA number is looked up first")
+
+    def limits(self, lab: str, lab_id: str | None) -> tuple[int, int]:
+        """(to the lab, the report) in working days for a report of ``lab`` (sent by the lab system ``lab_id``)."""
+        agreed = (self.labs.get(lab_id) if lab_id is not None else None) or self.labs.get(lab)
+        to_lab = agreed.to_lab_working_days if agreed is not None and agreed.to_lab_working_days is not None else self.to_lab_working_days
+        report = agreed.report_working_days if agreed is not None and agreed.report_working_days is not None else self.report_working_days
+        return to_lab, report
+
+
 REFERENCE_FAILURE_RATE = {"packaged_water": 0.019, "pastry": 0.020, "other": 0.0296}
 """Supervisory sampling failure rates: beverages ~1.9 % and pastries ~2.0 % (SAMR, 2019 H2), the
 national overall 2.96 % (2024) for the rest."""
@@ -884,6 +916,7 @@ class Policy(_Strict):
     complaint_burst: ComplaintBurstPolicy = ComplaintBurstPolicy()
     complaint_duplicates: ComplaintDuplicatesPolicy = ComplaintDuplicatesPolicy()
     retest: RetestPolicy = RetestPolicy()
+    sampling_turnaround: SamplingTurnaroundPolicy = SamplingTurnaroundPolicy()
     spc: SpcPolicy = SpcPolicy()
     risk: RiskPolicy = RiskPolicy()
     warnings: WarningsPolicy = WarningsPolicy()

@@ -1,0 +1,173 @@
+"""The working-day calendar as data (``schemas/standards/calendar/working_days.yaml``), and counting on it.
+
+Statutory time limits of supervision sampling are working days (工作日): the sample reaches the lab within 5,
+the lab reports within 20 of receiving it (《食品安全抽样检验管理办法》).  Which days are working days is
+the State Council's yearly notice, not a rule: an operator adds a year by editing the data file.  The file
+is read and checked once, where the standards catalogue is (``qrisk.runtime.default_rules``), and arrives in
+the fold in ``processors.step.Rules``; counting reads no file and no clock.
+
+Counting follows the law's way of counting a period (民法典 第二百零一条: the day it starts from is not
+counted): ``working_days_between(calendar, sampled_on, received_on)`` is the working days after the sampling
+day up to and including the day of receipt, so a sample taken on a Friday and received the next Monday took
+1 working day.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, model_validator
+
+CALENDAR_DIR = "calendar"
+CALENDAR_FILE = "working_days.yaml"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HolidaySpan(_Model):
+    """One 放假 span of the notice, both ends included."""
+
+    name: str = Field(min_length=1, max_length=40)
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "HolidaySpan":
+        if self.to < self.from_:
+            raise ValueError(f"{self.name}: to {self.to} is before from {self.from_}")
+        if (self.to - self.from_).days > 14:
+            raise ValueError(f"{self.name}: {self.from_} to {self.to} is longer than any statutory holiday (a typo?)")
+        return self
+
+    def days(self) -> list[dt.date]:
+        return [self.from_ + dt.timedelta(days=i) for i in range((self.to - self.from_).days + 1)]
+
+
+class CalendarYear(_Model):
+    source: str = Field(min_length=1, max_length=400, description="the notice and where its text was read")
+    verified: StrictBool = Field(description="false: an operator must check the year's dates against the notice")
+    note: str = Field(default="", max_length=400)
+    holidays: tuple[HolidaySpan, ...] = Field(min_length=1)
+    working_weekends: tuple[dt.date, ...] = ()
+
+
+class WorkingCalendar(_Model):
+    """The years the notices cover; any other day is counted Monday–Friday (an estimate)."""
+
+    years: dict[int, CalendarYear]
+    digest: str = Field(default="", description="sha256 of the data file")
+
+    _off: frozenset[dt.date] = PrivateAttr(default=frozenset())
+    _on: frozenset[dt.date] = PrivateAttr(default=frozenset())
+    _unverified: frozenset[int] = PrivateAttr(default=frozenset())
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "WorkingCalendar":
+        for year, data in self.years.items():
+            for span in data.holidays:
+                for day in (span.from_, span.to):
+                    # (a span across New Year would belong to both years: none has, and a typo is likelier)
+                    if day.year != year:
+                        raise ValueError(f"{year}: holiday {span.name} ({day}) lies in another year")
+            off = {d for span in data.holidays for d in span.days()}
+            for day in data.working_weekends:
+                if day.year != year:
+                    raise ValueError(f"{year}: working weekend day {day} lies in another year")
+                if day.weekday() < 5:
+                    raise ValueError(f"{year}: working_weekends lists {day}, a weekday: only a Saturday or Sunday is moved to work")
+                if day in off:
+                    raise ValueError(f"{year}: {day} is listed both as a holiday and as a working weekend day")
+        return self
+
+    def model_post_init(self, __context: Any) -> None:
+        self._off = frozenset(d for y in self.years.values() for span in y.holidays for d in span.days())
+        self._on = frozenset(d for y in self.years.values() for d in y.working_weekends)
+        self._unverified = frozenset(year for year, y in self.years.items() if not y.verified)
+
+    def covers(self, day: dt.date) -> bool:
+        return day.year in self.years
+
+    def is_working_day(self, day: dt.date) -> bool:
+        """Monday–Friday unless a holiday, or a weekend day moved to work; a year not held: Monday–Friday."""
+        if day in self._on:
+            return True
+        return day.weekday() < 5 and day not in self._off
+
+
+@dataclass(frozen=True)
+class WorkingDays:
+    """A count of working days, and how far to trust it."""
+
+    days: int
+    estimate: bool
+    """Some day counted lies in a year the calendar does not hold: counted Monday–Friday, holidays unknown."""
+    uncovered_years: tuple[int, ...] = ()
+    unverified_years: tuple[int, ...] = ()
+    """Years counted across whose dates an operator has not checked against the notice (``verified: false``)."""
+
+
+def working_days_between(calendar: WorkingCalendar, start: dt.date, end: dt.date) -> WorkingDays:
+    """Working days after ``start`` up to and including ``end`` (0 when ``end`` is not after ``start``)."""
+    if end <= start:
+        return WorkingDays(0, False)
+    days = 0
+    uncovered: set[int] = set()
+    day = start + dt.timedelta(days=1)
+    one = dt.timedelta(days=1)
+    while day <= end:
+        if calendar.is_working_day(day):
+            days += 1
+        if day.year not in calendar.years:
+            uncovered.add(day.year)
+        day += one
+    unverified = sorted(y for y in range(start.year, end.year + 1) if y in calendar._unverified)
+    return WorkingDays(days, bool(uncovered), tuple(sorted(uncovered)), tuple(unverified))
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class CalendarError(ValueError):
+    """The data file is missing, unreadable or invalid; the message names the file."""
+
+
+def _parse(raw: bytes, name: str) -> WorkingCalendar:
+    from schemas.standards import _UniqueKeyLoader  # (refuses a repeated key, as the catalogue does)
+
+    try:
+        doc = yaml.load(raw, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise CalendarError(f"{name}: {exc}") from exc
+    if not isinstance(doc, dict) or "years" not in doc:
+        raise CalendarError(f"{name}: expected a mapping with a 'years' key")
+    try:
+        return WorkingCalendar.model_validate({**doc, "digest": hashlib.sha256(raw).hexdigest()})
+    except ValueError as exc:
+        raise CalendarError(f"{name}: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=1)
+def _default_calendar() -> WorkingCalendar:
+    entry = resources.files("schemas").joinpath("standards").joinpath(CALENDAR_DIR).joinpath(CALENDAR_FILE)
+    return _parse(entry.read_bytes(), CALENDAR_FILE)
+
+
+def load_calendar(path: str | None = None) -> WorkingCalendar:
+    """Load and check the calendar in file ``path`` (default: the packaged data, cached)."""
+    if path is None:
+        return _default_calendar()
+    file = Path(path)
+    if not file.is_file():
+        raise CalendarError(f"{path}: not a file")
+    return _parse(file.read_bytes(), file.name)
+
+
+__all__ = ["CalendarError", "CalendarYear", "HolidaySpan", "WorkingCalendar", "WorkingDays", "load_calendar", "working_days_between"]
