@@ -87,7 +87,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 39
+FOLD_VERSION = 40
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -184,7 +184,11 @@ is withdrawn (fluctuation.signal_withdrawn) and may signal again; a steady fall 
 nothing, and the signals are worded for what they saw (rule 8 both sides, an EWMA one jump dragged over, a plan's
 largest unit, the c chart's month in Chinese); a signal's Pareto counts the recent failures, and its message says a
 change of lab or detection limit; item results are charted in sampling order; a mostly-ND series whose detections grow
-frequent is noted (nd_frequency).  A
+frequent is noted (nd_frequency); 40: the alert fold (alerts/lifecycle.py) escalates an alert acknowledged and
+left — not put under rectification, verified or closed within warnings.handle_within_hours of its acknowledgement
+(早处置; a step handling_overdue, reason handling_overdue, 已确认超时未处置，升级通报, naming who acknowledged it and when) —
+and keeps acknowledged_by, handle_by and handling_escalated; an acknowledged alert's notices ask for the order or the
+closing by its handle_by; the alerts rows carry the closing step's note and actor and the overdue mark (migration 051).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
