@@ -21,8 +21,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from pydantic import ValidationError
 
-from alerts.lifecycle import STATUS_NOTICE_FRESH_HOURS, STATUS_NOTICES, AlertActionError, AlertBook, AlertChange, Enterprise, actor_zh
-from alerts.lifecycle import ACTION_ZH, NO_CLOSE_REASON
+from alerts.lifecycle import (ACTION_ZH, NO_CLOSE_REASON, STATUS_NOTICE_FRESH_HOURS, STATUS_NOTICES, AlertActionError, AlertBook,
+                              AlertChange, Enterprise, actor_zh)
 from processors.credit_file import RESENT, CountyState, CreditFile, SampleRecord
 from processors.step import FOLD_VERSION, Effect, Rules, step
 from schemas.events import Envelope, event_adapter
