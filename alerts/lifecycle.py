@@ -9,7 +9,10 @@ A pure fold, like ``processors.step``: ``AlertBook.apply(event, effects, ...)`` 
 logged event and the effects ``step()`` made of it, and returns what changed.  No I/O and no
 wall clock: an alert's response deadline is event time, and it escalates when the log's own
 clock (its events, ``clock.tick`` included) passes the deadline unacknowledged — so a replay
-of the log rebuilds the same alerts, escalations and notifications.
+of the log rebuilds the same alerts, escalations and notifications.  Acknowledging is no handling
+(早处置): an alert acknowledged and then left — not put under rectification, verified or closed
+within ``warnings.handle_within_hours`` of its acknowledgement — escalates once more, by the same
+clock, as 已确认超时未处置, naming who acknowledged it, when, and the step still missing.
 
 Grouping: a decision whose ``dedup_key`` names an alert that is still being handled (not
 verified, not closed) is a repeat of it — counted, its event id kept as evidence, its receivers
@@ -108,7 +111,12 @@ ACTION_ZH = {
     "acknowledge": "确认", "assign": "指派", "escalate": "手动升级", "start_rectification": "责令整改", "verify": "整改复查通过", "close": "关闭",
     "reopen": "重新打开", "comment": "备注", "opened": "生成预警", "repeated": "再次发生", "severity_raised": "级别提高",
     "escalated": "超时未确认，升级", "verification_reversed": "复查通过被撤销",
+    "handling_overdue": "已确认超时未处置，升级",
 }
+HANDLED = frozenset({"rectifying", "verified", "closed"})
+"""States that end the wait for handling (早处置): the problem is under rectification or settled.  An assignment, a comment,
+an interview or an escalation by hand leaves it acknowledged and the wait running: each is a word about the problem, not a
+measure on it, and a chain of hand-overs restarting the wait would keep the county from ever hearing of it."""
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}  # critical 0 … low 3
 
 
@@ -124,7 +132,7 @@ def escalation_too_soon(alert_id: str, escalated_at: dt.datetime | None, at: dt.
         return None
     ago = max(int((at - escalated_at).total_seconds() // 60), 0)
     wait = max(int(-(-(ESCALATION_SPACING - (at - escalated_at)).total_seconds() // 60)), 1)
-    return (f"预警 {alert_id} 在 {ago} 分钟前已升级通报（手动升级或超时未确认自动升级）；1 小时内不能再次手动升级，以免重复通知"
+    return (f"预警 {alert_id} 在 {ago} 分钟前已升级通报（手动升级或超时自动升级）；1 小时内不能再次手动升级，以免重复通知"
             f"升级接收人（钉钉机器人每分钟至多 20 条）。如有新情况请用备注（comment）补充，或约 {wait} 分钟后再升级")
 
 
@@ -199,6 +207,14 @@ class Alert(FoldState):
                                                                     "its arrival when a live event came later (a lab's report "
                                                                     "sent two days after its date); its response time starts then")
     acknowledged_at: dt.datetime | None = None
+    acknowledged_by: str | None = Field(default=None, description="who acknowledged it (a supervisor, or the system that sent "
+                                                                  "the interview record that answered it): whom the county asks "
+                                                                  "when it is left unhandled")
+    handle_by: dt.datetime | None = Field(default=None, description="event time by which an acknowledged alert is to be put under "
+                                                                    "rectification, verified or closed (warnings.handle_within_hours "
+                                                                    "from the acknowledgement); null when no such wait runs")
+    handling_escalated: bool = Field(default=False, description="its handling deadline passed while it was still acknowledged, and "
+                                                                "it was escalated for that (已确认超时未处置)")
     reopened_at: dt.datetime | None = Field(default=None, description="when it was last reopened: its new time to respond "
                                                                       "started then, and an escalation counts the wait from it")
     closed_at: dt.datetime | None = None
@@ -228,9 +244,19 @@ class Alert(FoldState):
         if steps:
             out["steps"] = [step_view(s) for s in out["steps"]]
         out["state_zh"] = STATE_ZH[self.state]
+        out["handling_overdue"] = self.handling_overdue
+        out["handling_zh"] = HANDLING_OVERDUE_ZH if self.handling_overdue else ""
         out["severity_zh"] = SEVERITY_ZH.get(self.severity, self.severity)
         out["rasff_class_zh"] = RASFF_ZH.get(self.rasff_class, self.rasff_class)
         return out
+
+    @property
+    def handling_overdue(self) -> bool:
+        """Acknowledged, its time to handle gone by the log's clock, and still not handled (escalated for it)."""
+        return self.handling_escalated and self.state == "acknowledged"
+
+
+HANDLING_OVERDUE_ZH = "已确认超时未处置"
 
 
 def actor_zh(actor: str | None) -> str:
@@ -287,6 +313,7 @@ class AlertBook(FoldState):
     active_by_enterprise: dict[str, dict[str, None]] = Field(default_factory=dict, exclude=True, repr=False)
     serial: dict[str, int] = Field(default_factory=dict, description="dedup key → alerts opened with it so far")
     deadlines: list[tuple[dt.datetime, str]] = Field(default_factory=list, description="a heap of (respond_by, alert_id)")
+    handling_deadlines: list[tuple[dt.datetime, str]] = Field(default_factory=list, description="a heap of (handle_by, alert_id)")
     clock: dt.datetime | None = Field(default=None, description="the latest event time seen (never past its receipt)")
     pruned_on: dt.date | None = None
 
@@ -366,7 +393,7 @@ class AlertBook(FoldState):
         if isinstance(event, _RECTIFICATION_EVENTS):
             changes += self._rectification(event, said, policy, live)
         elif isinstance(event, InterviewHeldEvent) and not _HISTORY_ONLY & said.keys():
-            changes += self._interview(event)
+            changes += self._interview(event, policy)
         # The clock never runs ahead of when the event was received: one result stamped 2062 by
         # mistake must not make every alert of the county overdue
         moment = min(event.occurred_at, received)
@@ -503,6 +530,14 @@ class AlertBook(FoldState):
                 if alert.respond_by is None or by < alert.respond_by:
                     alert.respond_by = by
                     heapq.heappush(self.deadlines, (by, alert.alert_id))
+            handle = policy.warnings.handle_within_hours.get(alert.severity)  # type: ignore[call-overload]
+            if handle and alert.state == "acknowledged" and not alert.handling_escalated:
+                # a worse problem is to be handled sooner: the higher severity's time, from when it could be seen (not
+                # from the acknowledgement, which would make an alert acknowledged ten days ago overdue on the spot)
+                by = seen + dt.timedelta(hours=handle)
+                if alert.handle_by is None or by < alert.handle_by:
+                    alert.handle_by = by
+                    heapq.heappush(self.handling_deadlines, (by, alert.alert_id))
         step = _step(alert, reason, alert.state, SYSTEM, d["message_zh"], event_id, at)
         due = alert.notified_at is None or at - alert.notified_at >= dt.timedelta(hours=ap.repeat_hours)
         told = self._notify(alert, step, reason, alert.receivers, policy, live) if reason == "severity_raised" or due else []
@@ -596,6 +631,7 @@ class AlertBook(FoldState):
         if p.action == "acknowledge":
             alert.acknowledged_at = at
             alert.assignee = alert.assignee or p.actor
+            self._start_handling(alert, at, p.actor, policy)
         elif before == "open" and to not in (None, "open"):
             _answered(alert, at)  # (rectification ordered, or closed, straight from 待处置: answered then too)
         if p.action == "assign" or p.assignee:
@@ -608,6 +644,8 @@ class AlertBook(FoldState):
             alert.reopened_at = at
             alert.closing_evidence = None
             alert.escalated = False
+            # and its wait to be handled is over until it is acknowledged again (the acknowledgement starts it anew)
+            alert.acknowledged_by, alert.handle_by, alert.handling_escalated = None, None, False
             hours = policy.warnings.respond_within_hours.get(alert.severity)  # type: ignore[call-overload]
             alert.respond_by = at + dt.timedelta(hours=hours) if hours else None
             if alert.respond_by is not None:
@@ -640,9 +678,19 @@ class AlertBook(FoldState):
         told = self._notify(alert, step, "reopened", alert.receivers, policy, live) if to == "open" else []
         return AlertChange(alert, step, told)
 
+    def _start_handling(self, alert: Alert, at: dt.datetime, by: str, policy: Policy) -> None:
+        """``alert`` was acknowledged at ``at`` by ``by``: the wait for it to be handled (put under rectification,
+        verified or closed) starts, ``warnings.handle_within_hours`` for its severity (none when that is off)."""
+        alert.acknowledged_by = by
+        alert.handling_escalated = False
+        hours = policy.warnings.handle_within_hours.get(alert.severity)  # type: ignore[call-overload]
+        alert.handle_by = at + dt.timedelta(hours=hours) if hours else None
+        if alert.handle_by is not None:
+            heapq.heappush(self.handling_deadlines, (alert.handle_by, alert.alert_id))
+
     # ------------------------------------------------------------------ 约谈, the bureau's own response
 
-    def _interview(self, event: InterviewHeldEvent) -> list[AlertChange]:
+    def _interview(self, event: InterviewHeldEvent, policy: Policy) -> list[AlertChange]:
         """An interview (约谈) about an alert's problem is the bureau's response to it: the alert's history
         says so, and an alert still waiting for a response is acknowledged by it (no escalation for want of
         one).  An alert is about the interview when the interview cites it (its id, or what it is about: a
@@ -669,6 +717,9 @@ class AlertBook(FoldState):
             if action == "acknowledge":
                 alert.state = TRANSITIONS["acknowledge"][1]  # type: ignore[assignment]
                 _answered(alert, at)
+                # (an interview answers it, as an acknowledgement does: what the enterprise committed to still wants an
+                # order or a closing, and the wait for one starts now)
+                self._start_handling(alert, at, actor, policy)
             out.append(AlertChange(alert, _step(alert, action, before, actor, said, eid, at)))
         return out
 
@@ -796,7 +847,32 @@ class AlertBook(FoldState):
                 # (an escalation that told nobody — history, a silence, no receiver — holds off no supervisor's)
                 alert.escalated_at = now
             out.append(AlertChange(alert, step, told))
+        while self.handling_deadlines and now is not None and self.handling_deadlines[0][0] < now:
+            by, alert_id = heapq.heappop(self.handling_deadlines)
+            alert = self.alerts.get(alert_id)
+            if alert is None or alert.state != "acknowledged" or alert.handling_escalated or alert.handle_by != by:
+                continue  # handled in time, escalated already, reopened, or a nearer deadline replaced this one
+            out.append(self._handling_overdue(alert, by, now, event, policy, live))
         return out
+
+    def _handling_overdue(self, alert: Alert, by: dt.datetime, now: dt.datetime, event: Envelope, policy: Policy,
+                          live: bool) -> AlertChange:
+        """Acknowledged and left (早处置): the county hears who acknowledged it and when, how long it has waited since, and
+        the step still missing — a 确认 read as handled is what the escalation receivers are told it is not."""
+        alert.handling_escalated = True
+        since = alert.acknowledged_at or alert.updated_at
+        who = actor_zh(alert.acknowledged_by)
+        owner = f"，现由 {alert.assignee} 负责" if alert.assignee and alert.assignee != alert.acknowledged_by else ""
+        note = (f"已确认 {_elapsed_zh(now - since)}仍未责令整改或关闭（{who} 于 {_local(since, policy)} 确认{owner}，"
+                f"应于 {_local(by, policy)} 前责令整改或关闭），升级通报")
+        receivers = list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers))
+        if not receivers:
+            note += "；未配置升级接收人，也无路由接收人，无人收到通知（请在策略文件 alerts.escalate_to 中配置）"
+        step = _step(alert, "handling_overdue", alert.state, SYSTEM, note, str(event.event_id), now)
+        told = self._notify(alert, step, "handling_overdue", receivers, policy, live)
+        if told:
+            alert.escalated_at = now  # (told the escalation's receivers: a manual escalation within the hour would repeat it)
+        return AlertChange(alert, step, told)
 
     # ------------------------------------------------------------------ notifications
 
@@ -1009,6 +1085,11 @@ def _respond_zh(alert: Alert, step: AlertStep, policy: Policy) -> str:
     time, so a replay writes the same text), never the wall clock: a repeat or an escalation made after
     the deadline says it has passed instead of asking to act before a day already gone; an alert
     acknowledged already is not asked again."""
+    if alert.state == "acknowledged" and alert.handle_by is not None:
+        # acknowledged: what is owed now is the handling (早处置), not another acknowledgement
+        if alert.handle_by <= step.at:
+            return f"，已确认，处置期限 {_local(alert.handle_by, policy)} 已过，请立即责令整改或关闭"
+        return f"，已确认，请于 {_local(alert.handle_by, policy)} 前责令整改或关闭"
     if alert.respond_by is None or alert.state != "open":
         return ""
     if alert.respond_by <= step.at:
@@ -1030,7 +1111,7 @@ def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> s
                   f"原预警情况：{alert.message_zh}"]
     else:
         lines.append(f"情况：{alert.message_zh}")
-    if reason == "escalated":
+    if reason in ("escalated", "handling_overdue"):
         lines.append(f"升级原因：{step.note}")
     elif reason == "escalated_by_hand":
         # a person asked for help: who, when and why (the note) — the receivers call them back, not the enterprise

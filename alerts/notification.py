@@ -13,6 +13,8 @@ REASONS_ZH = {
     # a supervisor's own escalation is no missed deadline: a receiver told 超时未确认 of an alert acknowledged
     # days ago would ask the town why it ignored it, not what help it needs (a webhook's `reason` tells them apart too)
     "escalated_by_hand": "手动升级通报",
+    # acknowledged, then left: neither put under rectification nor verified nor closed in warnings.handle_within_hours (早处置)
+    "handling_overdue": "已确认超时未处置，升级通报",
     "reopened": "预警重新打开",
     # the system closed it (a correction or re-test took the failure back, the awaited record came…): those told of it
     # may have sealed products or planned a visit on it

@@ -133,8 +133,11 @@ WARNING_EFFECTS = f"""
 # it (data.alert_id, written by the alerts stage: a late report dated before a closed alert went to the one open
 # when it came); effects rows written before that was kept fall back to the alert of its key opened last at or
 # before it (opened_at is its opening raise's occurred_at; a raise older than every alert of its key goes to the
-# first).  Only columns the Grafana reader is granted: not the alerts' evidence.
-ALERT_LIST = """SELECT enterprise_id, alert_id, group_key AS dedup_key, opened_at, severity, state, title FROM alerts FINAL"""
+# first).  Only columns the Grafana reader is granted: not the alerts' evidence.  closed_note / closed_by: why and by whom it
+# was closed, from the step that closed it (migration 051: a supervisor's reason, which no effect carries; "" in rows
+# written before it); handling_overdue: acknowledged and escalated for its handling deadline (早处置).
+ALERT_LIST = """SELECT enterprise_id, alert_id, group_key AS dedup_key, opened_at, severity, state, title,
+                       closing_note AS closed_note, closed_by, handling_overdue FROM alerts FINAL"""
 _FALLBACK_ALERT = """if(countIf(opened_at <= occurred_at) > 0, argMaxIf(alert_id, opened_at, opened_at <= occurred_at),
                        argMin(alert_id, opened_at))"""
 RAISES_OF_ALERTS = f"""
@@ -153,8 +156,8 @@ RAISES_COUNTED = """
 # the failure overturned, the grade fell, the awaited record came, …; note_zh says which) or fluctuation.signal_withdrawn
 # (the month's complaints all found 不属实).  The alerts stage names the alert it closed in the effect (data.alert_id,
 # "" when none was open); rows written before it did (no alert_id key) fall back, as raises do, to the alert of its key
-# opened last at or before it.  A supervisor's closing is no effect: its note is in the alert's steps
-# (GET /v1/alerts/{{id}}), which the Grafana reader is not granted.
+# opened last at or before it.  A supervisor's closing is no effect: its note comes from the alerts row (closed_note,
+# ALERT_LIST); the effects' reason stays the fallback for rows written before the row carried it.
 CLOSING_EFFECTS = f"""
     SELECT occurred_at, enterprise_id, event_id, version, idx, {data_text('alert_id')} AS closed_alert,
            position(data, '"alert_id"') > 0 AS named,
@@ -176,6 +179,10 @@ CLOSINGS_OF_ALERTS = f"""
 # every raise was on a report the bureau retracted (a county alert, which no retraction closes, included): neither is
 # counted, both are marked.  One whose failure an admitted re-test overturned did stand until then: counted.
 ALERT_CORRECTED = "(state = 'closed' AND corrected_by != '' AND closing_event = corrected_by)"
+# Why a closed alert closed: the closing step's note on its row (a supervisor's reason, as 由 李四 关闭：…; the system's own
+# as it wrote it), else (a row from before migration 051) the reason of the effect that closed it
+ALERT_CLOSING = """if(state = 'closed', multiIf(closed_note = '', closing_note, closed_by = '系统', closed_note,
+                                            concat('由 ', closed_by, ' 关闭：', closed_note)), '')"""
 ALERT_WITHDRAWN = f"(retracted OR {ALERT_CORRECTED})"
 # a county alert (the county's p chart of a category) is kept under the enterprise whose sample tipped it: it is
 # the county's, shown as such (as qrisk.sheets' alert sheet says it), not that enterprise's
@@ -187,7 +194,8 @@ def _warnings(where: str, when: str) -> str:
     ``when`` holds (of a raise's occurred_at): the latest such raise's text, event and evidence, how often it was
     raised then, and the alert's id, severity, title and state now.  ``retracted``: every raise of it was on a
     report the bureau retracted; ``withdrawn``: that, or the system closed it when the report it was raised on was
-    corrected (``ALERT_WITHDRAWN``); ``closing``: why a closed alert closed by itself (empty for a supervisor's closing)."""
+    corrected (``ALERT_WITHDRAWN``); ``closing``: why a closed alert closed (``ALERT_CLOSING``: the system's reason, or a
+    supervisor's, naming them)."""
     alerts = f"{ALERT_LIST} WHERE {where}"
     raises = RAISES_OF_ALERTS.format(raises=f"SELECT * FROM ({WARNING_EFFECTS}) WHERE {where}", alerts=alerts)
     closings = CLOSINGS_OF_ALERTS.format(closings=f"SELECT * FROM ({CLOSING_EFFECTS}) WHERE {where}", alerts=alerts)
@@ -195,9 +203,9 @@ def _warnings(where: str, when: str) -> str:
     SELECT last_at AS occurred_at, enterprise_id, dedup_key, {COUNTY_ALERT} AS county_wide, raises, last_event AS event_id,
            {SEVERITY_ZH.format('severity')} AS severity_zh, title, last_message AS message, last_evidence AS evidence, alert_id,
            retracted, {ALERT_WITHDRAWN} AS withdrawn,
-           concat({ALERT_STATE_ZH.format('state')},
+           concat({ALERT_STATE_NOW_ZH},
                   multiIf(retracted, '（触发的报告已撤销）', {ALERT_CORRECTED}, '（触发的报告已更正）', '')) AS state_zh,
-           if(state = 'closed', closing_note, '') AS closing,
+           {ALERT_CLOSING} AS closing,
            if(county_wide, concat('县级（由 ', enterprise_id, ' 的抽检触发）'), enterprise_id) AS enterprise,
            if(county_wide, '', enterprise_id) AS credit_file
     FROM (
@@ -245,7 +253,7 @@ SIGNALS = f"""
            multiIf(unfounded, '已撤销（投诉经核查均不属实）', retracted, '已撤销（触发的报告已撤销）',
                    corrected, '已撤销（触发的报告已更正）', '') AS status,
            match(data, '"note": *true') AS note, if(note, '提示', '信号') AS signal_kind,
-           if({data_text('series')} != '', concat({data_text_before('product', 'rule')}, ' · ', {data_text_before('item_name', 'lcl')}),
+           if({data_text('series')} != '', concat({data_text_before('product', ('rebaseline_event_id', 'rule'))}, ' · ', {data_text_before('item_name', 'lcl')}),
               concat({CHART_ZH.format(data_text('chart'))}, ' ', {data_text('period')})) AS series,
            {data_text_before('text_zh', 'ucl')} AS text
     FROM {EFFECTS} WHERE kind = 'fluctuation.signal'"""
@@ -256,6 +264,9 @@ GROUPS_ZH = {"preservative": "防腐剂"}
 SUM_ITEMS_ZH = {"preservative": "防腐剂混合使用时各自用量占其最大使用量的比例之和"}
 
 ALERT_STATE_ZH = "transform({0}, ['open', 'acknowledged', 'rectifying', 'verified', 'closed'], ['待处置', '已确认', '整改中', '整改复查通过', '已关闭'], {0})"
+# 已确认 is no handling (早处置): one acknowledged and left past warnings.handle_within_hours reads so (the alerts row's
+# handling_overdue, set by the fold's escalation for it, by the log's clock as the API has it)
+ALERT_STATE_NOW_ZH = f"if(handling_overdue = 1 AND state = 'acknowledged', '已确认超时未处置', {ALERT_STATE_ZH.format('state')})"
 # the campaign's stages in their order (processors.campaign.STAGES; a test keeps them equal)
 CAMPAIGN_STAGES = ["mobilisation", "tiering", "training", "assistance", "self_improvement", "acceptance"]
 STAGE_ORDER = "transform({0}, " + str(CAMPAIGN_STAGES) + ", " + str(list(range(1, len(CAMPAIGN_STAGES) + 1))) + ", 0)"
@@ -383,8 +394,9 @@ def county() -> dict[str, Any]:
               description="时间范围内触发的预警，每个预警一行，最多列最近触发的 200 条（全部见 GET /v1/alerts）"
                           "（时间范围内再次触发计入触发次数，时间、说明为其中最近一次；办结后同一问题再次出现为新的预警，另占一行）；"
                           "级别为预警现在的级别（只升不降），状态为预警现在的处置状态，“触发的报告已撤销”：触发它的检验报告均已撤销，"
-                          "“触发的报告已更正”：因检验机构更正报告而自动关闭，两者均不计入预警数；关闭原因为系统自动关闭的原因"
-                          "（人工关闭的原因见 GET /v1/alerts/{编号}）；"
+                          "“触发的报告已更正”：因检验机构更正报告而自动关闭，两者均不计入预警数；"
+                          "“已确认超时未处置”：已确认，但超过处置期限仍未责令整改或关闭，已升级通报；"
+                          "关闭原因为系统自动关闭的原因，或人工关闭时填写的理由（由 某某 关闭：理由；处置经过见 GET /v1/alerts/{编号}）；"
                           "企业“县级（由 X 的抽检触发）”为全县该类别的预警，不是 X 自身的问题；"
                           "触发事件为最近一次触发它的事件（时钟检查触发的为时钟事件），证据事件为规则所依据的事件，可在企业诚信档案中查看"),
         panel("timeseries", "质量波动信号（每周）",
@@ -406,10 +418,11 @@ def county() -> dict[str, Any]:
               f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`,
                          if({COUNTY_ALERT.replace('dedup_key', 'group_key')}, concat('县级（由 ', enterprise_id, ' 的抽检触发）'), enterprise_id) AS `企业`,
                          {SEVERITY_ZH.format('severity')} AS `级别`, title AS `预警`,
-                         concat({ALERT_STATE_ZH.format('state')}, if(retracted, '（触发的报告已撤销）', '')) AS `状态`,
+                         concat({ALERT_STATE_NOW_ZH}, if(retracted, '（触发的报告已撤销）', '')) AS `状态`,
                          assignee AS `负责人`, updated_at AS `最近更新`,
                          if({COUNTY_ALERT.replace('dedup_key', 'group_key')}, '', enterprise_id) AS `诚信档案`
-                  FROM (SELECT enterprise_id, alert_id, group_key, opened_at, severity, title, state, assignee, updated_at FROM alerts FINAL
+                  FROM (SELECT enterprise_id, alert_id, group_key, opened_at, severity, title, state, assignee, updated_at, handling_overdue
+                        FROM alerts FINAL
                         WHERE state IN ('open', 'acknowledged', 'rectifying')) AS active
                   ANY LEFT JOIN (SELECT enterprise_id, alert_id, retracted FROM ({ALERTS_EVER_RAISED})) AS raised USING enterprise_id, alert_id
                   ORDER BY opened_at DESC, alert_id LIMIT 200""",
@@ -418,6 +431,7 @@ def county() -> dict[str, Any]:
                           "最多列最近生成的 200 条，全部见 GET /v1/alerts?state=active。"
                           "确认、整改、关闭见 POST /v1/alerts/{编号}/actions。"
                           "最近更新为预警最近一次变化的时间（含系统的再次触发、超时升级），不一定是人工处置的时间。"
+                          "“已确认超时未处置”：已确认，但超过处置期限（策略 warnings.handle_within_hours）仍未责令整改或关闭，已升级通报。"
                           "“触发的报告已撤销”：触发它的检验报告均已由监管部门撤销，不计入预警数；县级预警不随撤销自动关闭"
                           "（全县该类别的抽检不合格率可能仍然偏高），请核实后关闭"),
         panel("barchart", "提档升级：各阶段完成企业数（当前）",
@@ -505,7 +519,8 @@ def enterprise() -> dict[str, Any]:
                   FROM ({own_alerts}) ORDER BY occurred_at DESC, event_id, alert_id""",
               w=12, h=8, description="时间范围内触发的本企业预警，每个预警一行；级别、状态为现在的（“触发的报告已撤销”：触发它的检验报告均已撤销；"
                                      "“触发的报告已更正”：因检验机构更正报告而自动关闭；两者均不计入预警数）。"
-                                     "关闭原因为系统自动关闭的原因（人工关闭的原因见 GET /v1/alerts/{编号}）。"
+                                     "“已确认超时未处置”：已确认，但超过处置期限仍未责令整改或关闭，已升级通报。"
+                                     "关闭原因为系统自动关闭的原因，或人工关闭时填写的理由（由 某某 关闭：理由；处置经过见 GET /v1/alerts/{编号}）。"
                                      "由本企业抽检触发的县级预警是全县该类别的，不在此列（见总览的最新预警）"),
         panel("table", "质量波动信号",
               f"""SELECT occurred_at AS `时间`, scope AS `范围`, series AS `产品与项目`, signal_kind AS `类型`, text AS `信号`,

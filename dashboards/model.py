@@ -49,16 +49,19 @@ def data_number(key: str) -> str:
     return f"visitParamExtractFloat(data, '{key}')"
 
 
-def data_text_before(key: str, next_key: str | None) -> str:
+def data_text_before(key: str, next_key: str | tuple[str, ...] | None) -> str:
     """A top-level string field whose name may also occur deeper (in the evidence).
 
     ``data`` is written with sorted keys, so the top-level field is the last occurrence of the
-    key that the next top-level key follows (``next_key=None``: the last key of the object).
+    key that the next top-level key follows (``next_key=None``: the last key of the object; a tuple: any of
+    them, for a field whose neighbour depends on which optional keys the effect carries).
     Every occurrence is matched (``extractAll``, left to right) and the last one taken: a leading
     ``^.*`` would say the same, but ClickHouse's ``extract`` does not always honour its greed.
     The JSON string is matched whole and unescaped by ``visitParamExtractString``, so quotes,
     backslashes and line breaks in a text come out as written.
     """
+    if isinstance(next_key, tuple):
+        next_key = "(?:" + "|".join(next_key) + ")"
     tail = f' *, *"{next_key}":' if next_key else " *}$"  # (compact JSON, or json.dumps's ", " and ": ")
     pattern = f'"{key}": *("(?:[^"\\\\\\\\]|\\\\\\\\.)*"){tail}'
     return f"""visitParamExtractString(concat('{{"v":', arrayElement(extractAll(data, '{pattern}'), -1), '}}'), 'v')"""

@@ -90,7 +90,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 42
+FOLD_VERSION = 43
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -194,7 +194,11 @@ their signals then say so and carry the chart's phase; 42: each original report'
 (schemas/standards/calendar) against sampling_turnaround — sampling → the lab's receipt (lab_received_on) over 5 working days
 is 送样超时 (sampling.sent_late), receipt → report over 20 检验报告超时, without a receipt date sampling → report over 25
 报告超时 (sampling.report_late) — kept on the sample record (SampleRecord.turnaround, the first original report's, carried
-by its corrections), no risk point, and a late failure's alert says how late it came.  A
+by its corrections), no risk point, and a late failure's alert says how late it came; 43: the alert fold (alerts/lifecycle.py) escalates an alert acknowledged and
+left — not put under rectification, verified or closed within warnings.handle_within_hours of its acknowledgement
+(早处置; a step handling_overdue, reason handling_overdue, 已确认超时未处置，升级通报, naming who acknowledged it and when) —
+and keeps acknowledged_by, handle_by and handling_escalated; an acknowledged alert's notices ask for the order or the
+closing by its handle_by; the alerts rows carry the closing step's note and actor and the overdue mark (migration 051).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

@@ -1252,7 +1252,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             answer.headers.update(total)
             return answer
         columns = ["alert_id", "enterprise_id", "enterprise_name", "town", "rule", "title_zh", "severity", "severity_zh", "state", "state_zh", "assignee",
-                   "opened_at", "respond_by", "acknowledged_at", "closed_at", "escalated", "escalation_reached", "escalated_zh",
+                   "opened_at", "respond_by", "acknowledged_at", "handle_by", "handling_overdue", "closed_at", "escalated",
+                   "escalation_reached", "escalated_zh",
                    "occurrences", "refs", "message_zh", "silenced"]
         answer = _table([{**r, "refs": ";".join(r.get("refs") or [])} for r in rows], columns, format, "alerts")
         answer.headers.update(total)

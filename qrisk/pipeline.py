@@ -21,7 +21,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from pydantic import ValidationError
 
-from alerts.lifecycle import STATUS_NOTICE_FRESH_HOURS, STATUS_NOTICES, AlertActionError, AlertBook, AlertChange, Enterprise
+from alerts.lifecycle import (ACTION_ZH, NO_CLOSE_REASON, STATUS_NOTICE_FRESH_HOURS, STATUS_NOTICES, AlertActionError, AlertBook,
+                              AlertChange, Enterprise, actor_zh)
 from processors.credit_file import RESENT, CountyState, CreditFile, SampleRecord
 from processors.step import FOLD_VERSION, Effect, Rules, step
 from schemas.events import Envelope, event_adapter
@@ -1002,7 +1003,9 @@ Folded = tuple[int, Envelope, list[Effect], "list[AlertChange] | None"]
 """(seq, event, its effects, the alert steps it made)."""
 
 ALERT_COLUMNS = ("alert_id", "enterprise_id", "kind", "severity", "state", "title", "group_key", "assignee",
-                 "opened_at", "updated_at", "updated_ms", "version", "event_id", "evidence")
+                 "opened_at", "updated_at", "updated_ms", "version", "event_id", "evidence",
+                 "closing_note", "closed_by", "handling_overdue")
+"""(closing_note, closed_by, handling_overdue: migration 051, for the dashboards' reader, who is not granted `evidence`.)"""
 ALERT_EVENT_COLUMNS = ("alert_id", "enterprise_id", "version", "at", "at_ms", "action", "from_state", "to_state", "actor", "note")
 OUTBOX_COLUMNS = ("delivery_id", "alert_id", "enterprise_id", "receiver", "channel", "reason", "created_at", "created_ms", "body")
 
@@ -1038,6 +1041,21 @@ def stored_alert_views(store: Store, alert_id: str | None = None, *, states: Ite
     return [json.loads(r["body"]) for r in rows if r["body"]]
 
 
+def _closing(alert: Any) -> tuple[str, str]:
+    """Why and by whom a closed alert was closed (the note of the step that closed it and who took it, as 系统 for the system's
+    own), for the ``alerts`` row: a supervisor's reason was only in its steps, which the dashboards' reader may not read."""
+    if alert.state != "closed":
+        return "", ""
+    step = next((s for s in reversed(alert.steps) if s.to_state == "closed" and s.from_state != "closed"), None)
+    return _closing_of(step) if step is not None else ("", "")
+
+
+def _closing_of(step: Any) -> tuple[str, str]:
+    # a close without a note has the action's name for one (关闭, marked 未填写关闭理由 where a reason was due): no reason
+    note = NO_CLOSE_REASON.strip("（）") if step.note in (ACTION_ZH["close"], ACTION_ZH["close"] + NO_CLOSE_REASON) else step.note
+    return note, actor_zh(step.actor)
+
+
 def alert_step_rows(changes: list[AlertChange]) -> list[tuple[Any, ...]]:
     """One ``alert_steps_in`` row per step.  Only the newest row of each alert carries the alert as
     it is now (its view as JSON, its version); an earlier step's row keeps its own, lower, version
@@ -1052,10 +1070,11 @@ def alert_step_rows(changes: list[AlertChange]) -> list[tuple[Any, ...]]:
             updated, updated_ms = _epoch_ms(a.updated_at)
             head = (a.alert_id, a.enterprise_id, a.rule, a.severity, a.state, a.title_zh, a.dedup_key, a.assignee or "",
                     _epoch_ms(a.opened_at)[0], updated, updated_ms, a.version, a.steps[-1].event_id,
-                    _json_text(a.view(steps=False), sort_keys=True))
+                    _json_text(a.view(steps=False), sort_keys=True), *_closing(a), int(a.handling_overdue))
         else:
+            closed = _closing_of(s) if s.to_state == "closed" and s.from_state != "closed" else ("", "")
             head = (a.alert_id, a.enterprise_id, a.rule, a.severity, s.to_state, a.title_zh, a.dedup_key, a.assignee or "",
-                    _epoch_ms(a.opened_at)[0], at, at_ms, s.version, s.event_id, "")
+                    _epoch_ms(a.opened_at)[0], at, at_ms, s.version, s.event_id, "", *closed, 0)
         notes = c.notifications
         out.append(head + (s.version, at, at_ms, s.action, s.from_state, s.to_state, s.actor, s.note,
                            [n.delivery_id for n in notes], [n.receiver for n in notes], [n.channel for n in notes],
@@ -1072,7 +1091,8 @@ def alert_rows(changes: list[AlertChange]) -> AlertRows:
         view = a.view(steps=False)  # (its steps: the alert_events rows)
         out.append(AlertRow(
             alert=(a.alert_id, a.enterprise_id, a.rule, a.severity, a.state, a.title_zh, a.dedup_key, a.assignee or "",
-                   _epoch_ms(a.opened_at)[0], updated, updated_ms, a.version, s.event_id, _json_text(view, sort_keys=True)),
+                   _epoch_ms(a.opened_at)[0], updated, updated_ms, a.version, s.event_id, _json_text(view, sort_keys=True),
+                   *_closing(a), int(a.handling_overdue)),
             step=(a.alert_id, a.enterprise_id, s.version, at, at_ms, s.action, s.from_state, s.to_state, s.actor, s.note),
             outbox=[(n.delivery_id, n.alert_id, n.enterprise_id, n.receiver, n.channel, n.reason, at, at_ms, n.to_json())
                     for n in c.notifications],

@@ -92,7 +92,7 @@ def campaign_sheet(progress: dict[str, Any], offset_hours: int = 8) -> tuple[lis
 
 
 ALERT_COLUMNS = ["alert_id", "enterprise_id", "enterprise_name", "town", "category", "rule", "severity", "state", "assignee",
-                 "opened_at", "respond_by", "acknowledged_at", "closed_at", "escalated", "occurrences", "refs", "message", "silenced"]
+                 "opened_at", "respond_by", "acknowledged_at", "handle_by", "handling_overdue", "closed_at", "escalated", "occurrences", "refs", "message", "silenced"]
 
 
 def alert_sheet(alerts: list[dict[str, Any]], offset_hours: int) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
@@ -102,7 +102,8 @@ def alert_sheet(alerts: list[dict[str, Any]], offset_hours: int) -> tuple[list[d
     headers = {
         "alert_id": "预警编号", "enterprise_id": "企业编号", "enterprise_name": "企业名称", "town": "乡镇/街道", "category": "食品类别",
         "rule": "预警类型", "severity": "级别", "state": "处置状态", "assignee": "负责人", "opened_at": f"生成时间{when}",
-        "respond_by": f"确认时限{when}", "acknowledged_at": f"确认时间{when}", "closed_at": f"办结时间{when}",
+        "respond_by": f"确认时限{when}", "acknowledged_at": f"确认时间{when}", "handle_by": f"处置时限{when}",
+        "handling_overdue": "已确认超时未处置", "closed_at": f"办结时间{when}",
         "escalated": "已超时升级", "occurrences": "发生次数", "refs": "涉及编号（抽样、检查、投诉、整改）", "message": "预警内容",
         "silenced": "静默原因（不发通知）",
     }
@@ -121,6 +122,8 @@ def alert_sheet(alerts: list[dict[str, Any]], offset_hours: int) -> tuple[list[d
             "respond_by": local_time(a.get("respond_by"), offset_hours), "escalated": a.get("escalated_zh") or yes_no(a.get("escalated")),
             # when it was taken up and when settled: a quarter's handling times are read from these
             "acknowledged_at": local_time(a.get("acknowledged_at"), offset_hours), "closed_at": local_time(a.get("closed_at"), offset_hours),
+            # 早处置: by when an acknowledged alert is to be put under rectification or closed, and whether it was left past it
+            "handle_by": local_time(a.get("handle_by"), offset_hours), "handling_overdue": yes_no(a.get("handling_overdue")),
             "refs": "、".join(a.get("refs") or []),
             "occurrences": a.get("occurrences"), "message": a.get("message_zh"), "silenced": a.get("silenced"),
         })

@@ -702,6 +702,15 @@ class WarningsPolicy(_Strict):
         default_factory=lambda: {"critical": 24, "high": 48, "medium": 168, "low": None},
         description="RASFF: alerts need action within 24-48 h; from the event's time, or from its arrival when a live event came "
                     "later (hours; a fraction is allowed: 0.5 is half an hour)")
+    handle_within_hours: dict[Severity, Annotated[float, Field(ge=0)] | None] = Field(
+        default_factory=lambda: {"critical": 72, "high": 168, "medium": 360, "low": None},
+        description="早处置: an alert acknowledged (确认) but not put under rectification (责令整改), verified or closed within "
+                    "this long of its acknowledgement escalates once to alerts.escalate_to and its receivers (已确认超时未处置). "
+                    "Critical 72 h: a failing batch acknowledged on day 1 is to be ordered sealed/rectified within the 3 days a "
+                    "RASFF alert's follow-up takes; high 7 days, a week's round of inspections; medium 15 days, the working "
+                    "days a rectification order's own follow-up allows; low off (information for attention, no step is owed). "
+                    "From the acknowledgement, by event time; an assignment or a comment does not restart it (a hand-over "
+                    "is no handling), a reopening does. null or 0: off for that severity")
     sampling_unqualified: SamplingUnqualifiedRule = SamplingUnqualifiedRule()
     fluctuation: FluctuationRule = FluctuationRule()
     grade_worsened: GradeWorsenedRule = GradeWorsenedRule()

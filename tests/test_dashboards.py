@@ -198,6 +198,13 @@ def _panels(store, start=WHOLE[0], end=WHOLE[1], variables=None):  # noqa: F811 
     return {(r["dashboard"], r["panel"]): r["rows"] for r in results}
 
 
+def _state_zh(alert) -> str:
+    """An alert's state as the alert panels show it (早处置: one acknowledged and left past its handling deadline reads so)."""
+    from alerts.lifecycle import HANDLING_OVERDUE_ZH, STATE_ZH
+
+    return HANDLING_OVERDUE_ZH if alert.handling_overdue else STATE_ZH[alert.state]
+
+
 def _files(county):
     return {eid: f for state in county["states"] for eid, f in state.files.items()}
 
@@ -244,10 +251,11 @@ def test_every_panel_answers_what_the_fold_knows(county):
         return (f"县级（由 {a.enterprise_id} 的抽检触发）" if county_wide else a.enterprise_id, "" if county_wide else a.enterprise_id)
 
     assert all((r["企业"], r["诚信档案"], r["预警"], r["状态"]) == (*shown(active[r["预警编号"]]), active[r["预警编号"]].title_zh,
-                                                               STATE_ZH[active[r["预警编号"]].state]) for r in rows)
+                                                               _state_zh(active[r["预警编号"]])) for r in rows)
     assert {r["状态"] for r in rows} >= {"待处置", "整改中"}, "the demo's rectification orders put some under rectification"
     # (待处置 is the open state alone; the time shown moves with the system's steps too: 最近更新, not 最近处置)
-    assert {r["状态"] for r in rows} <= {"待处置", "已确认", "整改中"} and all("最近更新" in r and "最近处置" not in r for r in rows)
+    assert {r["状态"] for r in rows} <= {"待处置", "已确认", "已确认超时未处置", "整改中"}
+    assert all("最近更新" in r and "最近处置" not in r for r in rows)
     # both runtimes write the alerts table: the embedded county's and the Kafka worker's are listed
     assert {active[r["预警编号"]].enterprise_id[:2] for r in rows} == {"A-", "B-"}
     assert got[("intake.json", "接收事件")] == [{"事件": sum(1 for e in county["events"] if e.event_type != "clock.tick")}]
@@ -774,7 +782,8 @@ def test_warnings_are_alerts_counted_once_with_their_state_and_evidence(county):
 
     store = county["store"]
     got = _panels(store)
-    alerts = {a["alert_id"]: a for a in store.query("SELECT alert_id, enterprise_id, group_key, state, severity FROM alerts FINAL")}
+    alerts = {a["alert_id"]: a for a in store.query(
+        "SELECT alert_id, enterprise_id, group_key, state, severity, handling_overdue FROM alerts FINAL")}
     evidence = {}
     for row in store.query("SELECT enterprise_id, event_id, data FROM effects FINAL WHERE kind = 'warning.raised' UNION ALL "
                            "SELECT enterprise_id, event_id, data FROM stream_effects FINAL WHERE kind = 'warning.raised'"):
@@ -790,10 +799,11 @@ def test_warnings_are_alerts_counted_once_with_their_state_and_evidence(county):
     severity = {"critical": "紧急", "high": "高", "medium": "中", "low": "低"}
     for r in rows:
         a = alerts[r["预警编号"]]
-        assert (r["状态"], r["级别"]) == (STATE_ZH[a["state"]], severity[a["severity"]])
+        # (acknowledged and left past its handling deadline: 已确认超时未处置, as the alert's view says it)
+        assert (r["状态"], r["级别"]) == ("已确认超时未处置" if a["handling_overdue"] else STATE_ZH[a["state"]], severity[a["severity"]])
         if r["预警编号"] in books:  # (the fold's alert books, where they still hold it: its raises are the fold's)
             b = books[r["预警编号"]]
-            assert (STATE_ZH[b.state], r["触发次数"], r["触发事件"]) == (r["状态"], b.occurrences, b.event_ids[-1])
+            assert (_state_zh(b), r["触发次数"], r["触发事件"]) == (r["状态"], b.occurrences, b.event_ids[-1])
         assert r["证据事件"] in evidence[r["触发事件"]]
     assert {r["状态"] for r in rows} >= {"待处置", "已关闭"}
     again = [r for r in rows if keys[(alerts[r["预警编号"]]["enterprise_id"], alerts[r["预警编号"]]["group_key"])] > 1]

@@ -85,7 +85,7 @@ EXAMPLES: dict[str, tuple[dict, dict]] = {
     "alerts": (
         {"alert_id": "a1", "enterprise_id": "E1", "kind": "sampling.failed", "severity": "high", "state": "open", "title": "抽检不合格",
          "group_key": "E1/sampling.failed", "assignee": "", "opened_at": T, "updated_at": T, "updated_ms": 0, "version": 1,
-         "event_id": "e-1", "evidence": "{}"},
+         "event_id": "e-1", "evidence": "{}", "closing_note": "", "closed_by": "", "handling_overdue": 0},
         {"opened_at": "2024-03-05 01:02:03", "updated_at": "2024-03-05 01:02:03"},
     ),
     "alert_events": (
