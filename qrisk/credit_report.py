@@ -357,6 +357,11 @@ def handling_zh(alert: dict[str, Any] | None, offset: int, now: dt.datetime | No
     elif alert.get("state") == "open" and alert.get("respond_by"):
         due = _instant(alert["respond_by"])
         parts.append(f"，应于 {_local(due, offset)} 前确认" + ("，已逾期" if now is not None and due < now else ""))  # type: ignore[operator]
+    elif alert.get("state") == "acknowledged" and alert.get("handle_by"):
+        # acknowledging is not handling (早处置): the file says by when the order or the closing is due
+        due = _instant(alert["handle_by"])
+        late = alert.get("handling_overdue") or (now is not None and due < now)  # type: ignore[operator]
+        parts.append(f"，应于 {_local(due, offset)} 前责令整改或关闭" + ("，已确认超时未处置" if late else ""))
     if alert.get("escalated") and alert.get("state") not in ("closed", "verified"):
         parts.append(_escalation_zh(alert))
     return "".join(parts) + "）"

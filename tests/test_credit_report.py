@@ -423,6 +423,20 @@ def test_an_alert_past_its_deadline_reads_as_overdue_and_escalated():
     assert handling_zh(None, 8).startswith("无预警记录")
 
 
+def test_an_acknowledged_alert_says_by_when_it_is_to_be_handled():
+    from qrisk.credit_report import handling_zh
+
+    # acknowledging is not handling (早处置): the file says by when the order or the closing is due, and when it was not
+    alert = {"alert_id": "AL-3", "state": "acknowledged", "state_zh": "已确认", "respond_by": "2025-06-18T05:02:00Z",
+             "handle_by": "2025-06-21T05:02:00Z", "handling_overdue": False, "assignee": "王五",
+             "steps": [{"action": "acknowledged", "at": "2025-06-18T02:00:00Z", "note": ""}]}
+    assert handling_zh(alert, 8, dt.datetime(2025, 6, 19, tzinfo=dt.timezone.utc)) == (
+        "已确认（AL-3，负责人 王五，应于 2025-06-21 13:02 前责令整改或关闭）")
+    assert handling_zh({**alert, "handling_overdue": True}, 8, dt.datetime(2025, 6, 19, tzinfo=dt.timezone.utc)) == (
+        "已确认（AL-3，负责人 王五，应于 2025-06-21 13:02 前责令整改或关闭，已确认超时未处置）")
+    assert handling_zh(alert, 8, dt.datetime(2025, 6, 22, tzinfo=dt.timezone.utc)).endswith("已确认超时未处置）")
+
+
 def _escalated_alert(rules, pol):
     """One unqualified sample nobody acknowledged, folded through the alert lifecycle with ``pol``
     until it escalated: the alert's view, as the credit file gets it."""
