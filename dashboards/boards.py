@@ -379,6 +379,22 @@ def county() -> dict[str, Any]:
                   USING code ORDER BY batches DESC, code LIMIT 15""",
               w=6, h=8, options={"orientation": "horizontal", "xField": "项目"},
               description="各检验项目的不合格批次（帕累托）：先查最多的原因"),
+        # the labs' time limits (sampling_turnaround): one row per sample whose first report was judged for them (a
+        # correction carries the same figures; a re-test is not judged), the lab as the report printed it
+        panel("table", "检验机构报告时限",
+              f"""SELECT lab AS `检验机构`, count() AS `批次`, countIf(late = 1) AS `超时批次`,
+                         round(100 * countIf(late = 1) / count(), 1) AS `超时比例（%）`,
+                         max(days) AS `最长（工作日）`, round(avg(days), 1) AS `平均（工作日）`
+                  FROM (SELECT enterprise_id, sample_no, any(lab) AS lab, max(turnaround_late) AS late,
+                               any(report_working_days) AS days
+                        FROM judgements FINAL WHERE report_working_days IS NOT NULL AND {_local_days('sampled_on')}
+                        GROUP BY enterprise_id, sample_no)
+                  GROUP BY lab ORDER BY `超时批次` DESC, `检验机构`""",
+              w=12, h=6,
+              description="时间范围内按抽样日期计，各承检机构的检验报告时限（《食品安全抽样检验管理办法》：收样后 20 个工作日内出具报告，"
+                          "抽样后 5 个工作日内送达；未报收样日期的按抽样日期起算 5+20 个工作日；与检验机构另有约定的按约定，见策略 "
+                          "sampling_turnaround）：超时批次含送样超时，最长、平均为出具报告所用工作日（自收样日，未报收样日期的自抽样日）。"
+                          "属承检机构履约情况，不计入企业风险分；复检不计；明细见 GET /v1/samples?late=true"),
         panel("table", "C/D 级企业（当前）",
               f"""SELECT enterprise_id AS `企业`, name AS `名称`, {CATEGORY_ZH.format('category')} AS `类别`, grade AS `等级`,
                          score AS `风险分`, graded_at AS `评定时间`

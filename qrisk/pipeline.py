@@ -965,7 +965,8 @@ class Pipeline:
 
 EFFECT_COLUMNS = ("seq", "idx", "kind", "enterprise_id", "event_id", "occurred_at", "data")
 JUDGEMENT_COLUMNS = ("event_id", "enterprise_id", "category", "sample_no", "product", "verdict", "failed_items",
-                     "disagreements", "unknown", "sampled_on", "occurred_at", "superseded_by", "counted")
+                     "disagreements", "unknown", "sampled_on", "occurred_at", "superseded_by", "counted", "lab",
+                     "report_working_days", "report_limit", "turnaround_late")
 SAMPLE_COLUMNS = ("event_id", "enterprise_id", "category", "sample_no", "product", "lab", "sampled_on", "production_date",
                   "occurred_at", "item_code", "item_name", "item_class", "unit", "limit_text", "standard", "verdict",
                   "reason", "lab_verdict", "item_values", "item_nd")
@@ -1221,7 +1222,8 @@ class SampleRows:
             record.event_id, file.enterprise_id, category, record.sample_no, record.product, j.verdict,
             j.failed_codes(),
             list(j.disagreements), [u.item_code or u.text or u.kind for u in j.unknown],
-            sampled_on, occurred, record.superseded_by or "", j.counted,
+            sampled_on, occurred, record.superseded_by or "", j.counted, record.lab,
+            *((t.report_days, t.report_limit, int(t.late)) if (t := record.turnaround) is not None else (None, None, 0)),
         )
         return sample, judgement
 

@@ -124,6 +124,10 @@ def reference_sample_rows(file: Any, sample_event_id: str) -> tuple[list[dict[st
         "failed_items": j.failed_codes(),  # (a printed sum giving qrisk's figure is the sum, once)
         "disagreements": list(j.disagreements), "unknown": [u.item_code or u.text or u.kind for u in j.unknown],
         "sampled_on": record.sampled_on, "occurred_at": _split_ms(record.occurred_at)[0],
-        "superseded_by": record.superseded_by or "", "counted": j.counted,
+        "superseded_by": record.superseded_by or "", "counted": j.counted, "lab": record.lab,
+        # (the labs' time limits: judged on a sample's first original report, carried by its corrections)
+        "report_working_days": record.turnaround.report_days if record.turnaround else None,
+        "report_limit": record.turnaround.report_limit if record.turnaround else None,
+        "turnaround_late": int(record.turnaround.late) if record.turnaround else 0,
     }
     return rows, judgement

@@ -1125,3 +1125,21 @@ def test_the_campaign_stage_panel_counts_what_the_progress_table_counts(store, r
         assert panel == table and "宣传发动（承诺书）" not in panel and len(panel) == 5
     finally:
         pipeline.close()
+
+
+def test_the_labs_time_limits_panel_counts_what_the_credit_files_judged(county):
+    """检验机构报告时限: per lab, each sample judged for its time limits once (a correction carries its first report's
+    figures), from both runtimes' judgements rows — the demo's slow provincial institute among them."""
+    got = _panels(county["store"])[("county.json", "检验机构报告时限")]
+    samples: dict[tuple[str, str], tuple[str, bool, int]] = {}
+    for eid, f in _files(county).items():
+        for s in f.samples:
+            if s.turnaround is not None:
+                samples.setdefault((eid, s.sample_no), (s.lab, s.turnaround.late, s.turnaround.report_days))
+    by_lab: dict[str, list[tuple[bool, int]]] = collections.defaultdict(list)
+    for lab, late, days in samples.values():
+        by_lab[lab].append((late, days))
+    assert {r["检验机构"]: (r["批次"], r["超时批次"], r["最长（工作日）"]) for r in got} == {
+        lab: (len(xs), sum(late for late, _ in xs), max(d for _, d in xs)) for lab, xs in by_lab.items()}
+    slow = next(r for r in got if r["检验机构"] == "省食品药品检验研究院")
+    assert slow["超时批次"] > 0 and got[0] == slow  # the most late first
