@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.lifecycle import done_by_zh
-from processors.credit_file import VIEW_ONLY, CreditFile
+from processors.credit_file import COMPLAINT_KIND_ZH, VIEW_ONLY, CreditFile
 from processors.personal_info import mask_personal_info
 from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict, series_heading_zh
@@ -45,8 +45,9 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                       ("cause_event_id", "触发事件")],
     "samples": [("sampled_on", "抽样日期"), ("sample_no", "抽样编号"), ("product", "食品名称"), ("batch", "批号"), ("lab", "检验机构"),
                 ("turnaround_zh", "检验时限（工作日）"), ("verdict_zh", "判定"), ("failed_zh", "不合格项目"), ("detail_zh", "说明"), ("event_id", "事件")],
-    "complaints": [("received_at", "登记时间"), ("complaint_id", "投诉编号"), ("channel_zh", "渠道"), ("category_zh", "类别"),
-                   ("product", "涉及产品"), ("text", "内容"), ("verified_zh", "核查"), ("resolved_at", "办结时间"), ("outcome", "处理结果"),
+    "complaints": [("received_at", "登记时间"), ("complaint_id", "投诉编号"), ("kind_zh", "诉求类型"), ("channel_zh", "渠道"), ("category_zh", "类别"),
+                   ("product", "涉及产品"), ("text", "内容"), ("verified_zh", "核查"), ("resolved_at", "办结时间"), ("due_on", "办结期限"),
+                   ("deadline_zh", "办理时限（工作日）"), ("outcome", "处理结果"),
                    ("event_id", "事件"), ("resolution_event_id", "办结事件")],
     # conclusions (complaint.resolved) whose complaint is not on this file (yet): the hotline's two messages crossed, or
     # the complaint number or the enterprise is wrong
@@ -465,8 +466,15 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         history.append({"as_of": _local(h.as_of, off), "grade": h.grade, "previous": h.previous or "", "score": h.score,
                         "change_zh": change, "cause_event_id": h.cause_event_id})
     samples = [_with_retraction(sample_row(s), s, file, off) for s in sorted(file.samples, key=lambda s: (s.sampled_on, s.sample_no), reverse=True)]
+    limits = (rules.policy.complaint_deadlines.complaint.accept_working_days, rules.policy.complaint_deadlines.report.extension_working_days)
+
+    def deadline(c: Any) -> dict[str, Any]:
+        # the statutory time limits as the fold judged them (投诉 / 举报, 办结期限, 超期 / 超期办结): the bureau's, no risk point
+        return {"kind": c.kind, "kind_zh": COMPLAINT_KIND_ZH.get(c.kind, c.kind), "due_on": c.due_on.isoformat() if c.due_on else "",
+                "overdue": c.overdue if c.limits else None, "deadline_zh": c.deadline_zh(*limits)}
+
     complaints = [
-        {"received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),
+        {**deadline(c), "received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),
          # the report is printed and handed on: the caller's name and numbers masked, as the complaint register
          # and the alerts show them (the credit file keeps the text as received, for the bureau to call back)
          "category_zh": COMPLAINT_ZH.get(c.category, c.category), "product": c.product or "", "text": mask_personal_info(c.text),
@@ -487,7 +495,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         said = (f"已撤回（{_local(w.withdrawn_at, off, with_time=False)} {w.by}：{w.reason}"
                 + (f"；与投诉编号 {w.duplicate_of} 重复" if w.duplicate_of else "") + f"；事件 {w.event_id}），不计入") if w else "已撤回，不计入"
         complaints.append({
-            "received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),
+            **deadline(c), "received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),
             "category_zh": COMPLAINT_ZH.get(c.category, c.category), "product": c.product or "", "text": mask_personal_info(c.text),
             "verified": c.verified, "verified_zh": said, "resolved_at": _local(c.resolved_at, off),
             "outcome": mask_personal_info(c.outcome or "") + _earlier_conclusions(c, off), "superseded": True, "withdrawn": True,
