@@ -70,7 +70,10 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
             until = _instant(resolved) if resolved else _instant(withdrawn["withdrawn_at"]) if withdrawn else now
             state = "withdrawn" if withdrawn else "resolved" if resolved else "open"
             # (the statutory time limits as the fold judged them: processors.credit_file.ComplaintRecord.deadline_zh)
-            record = ComplaintRecord.model_validate(c)
+            try:
+                record: ComplaintRecord | None = ComplaintRecord.model_validate(c)
+            except ValueError:  # (a stored copy another version wrote: listed without its time limits)
+                record = None
             kind = c.get("kind") or "complaint"
             rows.append({
                 "complaint_id": c["complaint_id"], "enterprise_id": f["enterprise_id"], "enterprise_name": profile.get("name"),
@@ -83,8 +86,9 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
                 "verified_zh": "属实" if c.get("verified") else ("不属实" if resolved else "核查中"),
                 "state": state, "state_zh": COMPLAINT_STATE_ZH[state] + (f"（{withdrawn['reason']}）" if withdrawn else ""),
                 "resolved_at": _iso(resolved), "days": max(0, (until.astimezone(zone).date() - received.astimezone(zone).date()).days),
-                "due_on": record.due_on.isoformat() if record.due_on else None, "overdue": record.overdue if record.limits else None,
-                "deadline_zh": record.deadline_zh(*limits_zh),
+                "due_on": record.due_on.isoformat() if record is not None and record.due_on else None,
+                "overdue": record.overdue if record is not None and record.limits else None,
+                "deadline_zh": record.deadline_zh(*limits_zh) if record is not None else "",
                 # (the bureau's account of its handling names the complainant as often as the complaint does)
                 "outcome": mask_personal_info(c.get("outcome") or ""),
                 "text": mask_personal_info(c.get("text") or ""), "event_id": c.get("event_id"),

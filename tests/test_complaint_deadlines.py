@@ -257,3 +257,35 @@ def test_the_credit_report_says_kind_and_late_conclusion(rules):
     assert jb1["kind_zh"] == "举报" and jb1["due_on"] == "2026-03-11" and jb1["deadline_zh"].startswith("超期办结")
     text = render_text(report)
     assert "超期办结" in text and "举报" in text
+
+
+# --------------------------------------------------------------------------- 5. the 12315 export
+
+
+def test_the_12315_export_carries_kind_acceptance_and_extension_and_an_older_export_reads_as_before(tmp_path, rules):
+    from tests.test_mapping import MAPPINGS, _mapped_at, events
+
+    (tmp_path / "enterprises.example.csv").write_text("名称,企业编号\n清源桶装水厂,E-330110-001\n", encoding="utf-8")
+    (tmp_path / "complaints.yaml").write_text((MAPPINGS / "complaints.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    export = tmp_path / "c.csv"
+    export.write_text(
+        "投诉编号,诉求类型,被投诉企业,登记时间,来源渠道,问题类别,投诉内容,涉及产品,核查结果,受理时间,是否延期,办结时间\n"
+        "TS1,投诉,清源桶装水厂,2026-03-20 09:00,12315,异物,水里有虫,桶装水,不属实,2026-03-23,,2026-04-20 16:00\n"
+        "JB1,举报,清源桶装水厂,2026-02-12 09:00,12315,卫生,灌装间无消毒记录,桶装水,属实,,是,2026-03-20 16:00\n"
+        "JB2,咨询,清源桶装水厂,2026-02-12 09:00,12315,卫生,灌装间无消毒记录,桶装水,,,,\n", encoding="utf-8")
+    rows = list(_mapped_at(tmp_path / "complaints.yaml", export))
+    [(pos, kind, reason)] = [r for r in rows if r[1] != "event"]
+    assert pos.endswith(":4") and "咨询" in reason  # (a kind it does not know is refused, named)
+    evs = events(rows)
+    got = {(e.event_type, e.payload.complaint_id): e.payload for e in evs}
+    assert got[("complaint.received", "TS1")].kind == "complaint" and got[("complaint.received", "JB1")].kind == "report"
+    assert got[("complaint.resolved", "TS1")].accepted_on == D("2026-03-23") and got[("complaint.resolved", "JB1")].extended is True
+    state, _ = replay([REG, *evs], rules)
+    assert [lim.overdue for lim in state.files[E].complaint("JB1").limits] == [False, False]  # extended: in time
+    # an export without the columns maps as it always did: no kind in the payload (the default), the same content
+    old = tmp_path / "old.csv"
+    old.write_text("投诉编号,被投诉企业,登记时间,来源渠道,问题类别,投诉内容,涉及产品,核查结果\n"
+                   "TS1,清源桶装水厂,2026-03-20 09:00,12315,异物,水里有虫,桶装水,不属实\n", encoding="utf-8")
+    docs = events(list(_mapped_at(tmp_path / "complaints.yaml", old)))
+    assert len(docs) == 2 and all(not {"kind", "accepted_on", "extended"} & e.payload.model_fields_set for e in docs)
+    assert docs[0].payload.kind == "complaint"
