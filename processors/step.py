@@ -77,7 +77,7 @@ from schemas.events import (
 )
 from schemas.policy import Policy
 from schemas.standards import Catalogue
-from schemas.working_days import WorkingCalendar, add_working_days, load_calendar, working_days_between
+from schemas.working_days import DueDate, WorkingCalendar, add_working_days, load_calendar, working_days_between
 
 
 class Effect(BaseModel):
@@ -1750,6 +1750,23 @@ def _complaint_resolved(state: CountyState, file: CreditFile, event: ComplaintRe
             effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
 
 
+_DUE: dict[tuple[int, dt.date, int], tuple[WorkingCalendar, DueDate]] = {}
+
+
+def _due(calendar: WorkingCalendar, start: dt.date, days: int) -> DueDate:
+    # (a complaint's limits are judged again on each of its events, from the same few dates: a walk of up to ~80 days
+    # each time would make a complaint cost as much as ten other events)
+    key = (id(calendar), start, days)
+    hit = _DUE.get(key)
+    if hit is not None and hit[0] is calendar:
+        return hit[1]
+    if len(_DUE) > 50_000:
+        _DUE.clear()
+    due = add_working_days(calendar, start, days)
+    _DUE[key] = (calendar, due)
+    return due
+
+
 def _judge_limits(record: ComplaintRecord, rules: Rules) -> None:
     """A complaint's statutory time limits (``complaint_deadlines``) on the working-day calendar, judged from its receipt, its
     earliest conclusion (办结: a revision later does not move it) and what its conclusions say (accepted_on, extended) — a pure
@@ -1771,7 +1788,7 @@ def _judge_limits(record: ComplaintRecord, rules: Rules) -> None:
     calendar = rules.calendar
 
     def limit(name: str, start: dt.date, days: int, judged: bool | None, **extra: Any) -> ComplaintLimit:
-        due = add_working_days(calendar, start, days)
+        due = _due(calendar, start, days)
         if judged is None:
             overdue: bool | None = None
         elif concluded is not None:
@@ -1790,7 +1807,7 @@ def _judge_limits(record: ComplaintRecord, rules: Rules) -> None:
     else:
         lim_ = policy.complaint
         accepted = next((r.accepted_on for r in resolutions if r.accepted_on is not None), None)
-        accept_due = add_working_days(calendar, received, lim_.accept_working_days).on
+        accept_due = _due(calendar, received, lim_.accept_working_days).on
         if concluded is None:
             judged: bool | None = None  # (qrisk hears of the acceptance with the conclusion only)
         elif accepted is not None:
