@@ -403,6 +403,19 @@ def _escalation_zh(alert: dict[str, Any]) -> str:
     return ("，" if alert.get("state") == "open" else "，曾逾期未确认，") + f"升级无人接收（{why}）"
 
 
+def _complaints_late_text(file: CreditFile) -> str:
+    """投诉举报办理超期: the bureau's own lateness on this enterprise's complaints, said beside them (no risk point)."""
+    reports = sum(1 for c in file.complaints if c.kind == "report")
+    late = [c for c in file.complaints if c.overdue]
+    if not reports and not late:
+        return ""
+    text = f"（其中举报 {reports} 件）" if reports else ""
+    if late:
+        open_ = sum(1 for c in late if c.concluded_on is None)
+        text += (f"；办理超期 {len(late)} 件（超期办结 {len(late) - open_} 件、超期未办结 {open_} 件，属监管部门办理时限，不计入风险分）")
+    return text
+
+
 def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | None = None,
                  alerts: list[dict[str, Any]] | None = None, rebaselines_waiting: list[str] | None = None) -> dict[str, Any]:
     """The readable credit file.  ``series``: the chart summaries when ``file`` has no charts of its own
@@ -427,7 +440,8 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
                 + (f"；其中 {file.counts.samples_unconfirmed} 批次检验报告结论为合格、系统按标准复核判定不合格，按检验报告计为合格，"
                    "待与检验机构核实" if file.counts.samples_unconfirmed else "")),
         ("投诉", f"{file.counts.complaints} 件，经核实 {file.counts.complaints_verified} 件"
-                 + (f"；另有已撤回 {len(file.complaints_withdrawn)} 件（企业填错或重复登记），不计入" if file.complaints_withdrawn else "")),
+                 + (f"；另有已撤回 {len(file.complaints_withdrawn)} 件（企业填错或重复登记），不计入" if file.complaints_withdrawn else "")
+                 + _complaints_late_text(file)),
         ("现场检查", f"{file.counts.inspections} 次，不符合 {file.counts.inspections_nonconforming} 次"),
         ("整改", f"未结 {file.counts.rectifications_open} 项，逾期 {file.counts.rectifications_overdue} 项"),
         # (a revoked decision is out of the count: its fine too, said apart)

@@ -257,6 +257,7 @@ def test_the_credit_report_says_kind_and_late_conclusion(rules):
     assert jb1["kind_zh"] == "举报" and jb1["due_on"] == "2026-03-11" and jb1["deadline_zh"].startswith("超期办结")
     text = render_text(report)
     assert "超期办结" in text and "举报" in text
+    assert "（其中举报 1 件）；办理超期 1 件（超期办结 1 件、超期未办结 0 件，属监管部门办理时限，不计入风险分）" in text
 
 
 # --------------------------------------------------------------------------- 5. the 12315 export
