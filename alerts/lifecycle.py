@@ -950,7 +950,7 @@ _SUBJECTS = {
     "fluctuation.signal": "complaint_ids",
     "sampling.unqualified": "sample_no", "inspection.nonconforming": "inspection_id", "complaint.cluster": "complaint_ids",
     "complaint.burst": "complaint_ids",
-    "complaint.illness": "complaint_id", "judgement.lab_failed_unjudged": "sample_no",
+    "complaint.illness": "complaint_id", "complaint.overdue": "complaint_id", "judgement.lab_failed_unjudged": "sample_no",
     "rectification.overdue": "rectification_id", "rectification.rejected": "rectification_id",
     "enforcement.decided": "decision_no", "interview.follow_up_overdue": "interview_id",
 }
@@ -1197,6 +1197,10 @@ def evidence_zh(alert: Alert) -> str:
         parts.append(f"投诉编号 {'、'.join(e['complaint_ids'][:10])}（{e.get('first_day', '')} 至 {e.get('last_day', '')} 收到）")
     elif alert.rule == "complaint.illness" and e.get("complaint_id"):
         parts.append(f"投诉编号 {e['complaint_id']}（{e.get('received_on', '')} 收到）")
+    elif alert.rule == "complaint.overdue" and e.get("complaint_id"):
+        kind = "举报" if e.get("kind") == "report" else "投诉"
+        parts.append(f"{kind} {e['complaint_id']}" + (f"，期限 {e['due_on']}" if e.get("due_on") else "")
+                     + (f"，已超过 {e['working_days_over']} 个工作日" if e.get("working_days_over") else ""))
     elif alert.rule in ("rectification.overdue", "rectification.rejected") and e.get("rectification_id"):
         parts.append(f"整改编号 {e['rectification_id']}" + (f"，期限 {e['deadline']}" if e.get("deadline") else ""))
     elif alert.rule == "inspection.nonconforming" and e.get("inspection_id"):

@@ -29,6 +29,7 @@ _KIND_ZH = {
     "complaint.resolved_withdrawn": "已撤回投诉的办结结论（存档，不计入）",
     "fluctuation.rebaselined": "控制限重新确定（监管部门）",
     "sampling.sent_late": "送样超时（承检机构履约）",
+    "complaint.overdue": "投诉举报办理超期（监管部门办理时限）",
     "sampling.report_late": "检验报告超时（承检机构履约）",
     "fluctuation.rebaseline_repeated": "控制限重新确定重复报送（不重复计入）",
     "sampling.sample_no_conflict": "抽样编号冲突（其他检验机构）",
@@ -50,6 +51,7 @@ RULE_ZH = {
     "complaint.cluster": "投诉聚集",
     "complaint.burst": "投诉集中（快速反应）",
     "complaint.illness": "食用后不适投诉",
+    "complaint.overdue": "投诉举报办理超期",
     "rectification.overdue": "整改逾期",
     "data.missing": "检查或抽检逾期未开展",
     "inspection.nonconforming": "现场检查发现问题",
@@ -92,6 +94,7 @@ _KIND_EN = {
     "complaint.resolved_withdrawn": "conclusion on a withdrawn complaint (kept, not counted)",
     "fluctuation.rebaselined": "control limits re-established by the bureau",
     "sampling.sent_late": "sample reached the lab late",
+    "complaint.overdue": "complaint or report past its statutory time limit",
     "sampling.report_late": "lab report issued late",
     "fluctuation.rebaseline_repeated": "new baseline sent again (not counted again)",
     "sampling.sample_no_conflict": "sample number reused by another lab",
@@ -113,7 +116,8 @@ _SAYS_ITSELF = frozenset({"sampling.retest_inadmissible", "sampling.overturned",
                           "judgement.lab_failed_unjudged",
                           "rectification.overdue_withdrawn", "complaint.repeated", "complaint.unknown_resolved", "complaint.withdrawn",
                           "complaint.withdrawal_pending", "complaint.resolved_withdrawn", "fluctuation.rebaselined",
-                          "fluctuation.rebaseline_repeated", "sampling.sent_late", "sampling.report_late"})
+                          "fluctuation.rebaseline_repeated", "sampling.sent_late", "sampling.report_late",
+                          "complaint.overdue"})
 
 
 def title_zh(kind: str) -> str:

@@ -32,7 +32,8 @@ mapping's ``timezone`` unless the text has one), ``values`` ("45;59;8;61;10 CFU/
 description, severity), ``penalties`` ("警告；没收违法所得3,780元；罚款5万元" → penalties with kind,
 amount in yuan and the text as note; 吊销 → licence revoked, 停产停业 → suspension), ``list`` (split on ``split``).  An empty cell (or values that name no
 unit, for ``unit_suffix``) takes ``otherwise`` (another field spec), else ``default``; without
-either a ``required`` field rejects the row.  ``fallback_note`` is added to payload.remarks when
+either a ``required`` field rejects the row.  A file must have every column a field names (one of a list), unless the
+field says ``column_optional: true`` (with ``required: false``: a column older exports lack, e.g. 12315's 诉求类型).  ``fallback_note`` is added to payload.remarks when
 the value came from a column after the first of ``column`` (a stand-in the record must admit).
 
 Announcements print the failed item as one cell, 不合格项目‖检验结果‖标准值: the mapping's
@@ -158,6 +159,8 @@ class FieldSpec(_Strict):
     unmapped: Literal["reject", "keep"] = "reject"
     default: Any = None
     required: bool = True
+    column_optional: bool = Field(default=False, description="the file may lack the column altogether (an older export): the field is "
+                                                             "then absent, as for an empty cell; only with required false")
     split: str = Field(default=r"[;；,，、/\s]+", description="regex between the parts of values / list")
     severity: Literal["minor", "major", "critical"] = Field(default="minor", description="findings: when the text names none")
     otherwise: "FieldSpec | None" = Field(default=None, description="when the cell is empty or a unit_suffix finds no unit: this field instead")
@@ -169,6 +172,8 @@ class FieldSpec(_Strict):
         given = [k for k in ("column", "const", "template") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of column, const, template (got {', '.join(given) or 'none'})")
+        if self.column_optional and self.required:
+            raise ValueError("column_optional needs required: false (a field the row cannot lack needs its column)")
         return self
 
     @property
@@ -283,7 +288,7 @@ class Mapping(_Strict):
             if spec.template is not None:
                 if not any(all(c in have for c in _template_columns(t)) for t in spec.templates):
                     missing += [c for c in _template_columns(spec.templates[0]) if c not in have]
-            elif spec.columns and not any(c in have for c in spec.columns):
+            elif spec.columns and not spec.column_optional and not any(c in have for c in spec.columns):
                 missing.append(" / ".join(spec.columns))
         return sorted(set(missing))
 

@@ -194,6 +194,8 @@ class ComplaintResolution(_Record):
     resolved_at: dt.datetime
     verified: bool
     outcome: str = ""
+    accepted_on: dt.date | None = Field(default=None, description="受理日期 of a 投诉, as the conclusion gave it")
+    extended: bool = Field(default=False, description="a 举报's check extended with the head's approval (延长核查期限)")
 
 
 def _one_or_many(value: object) -> object:
@@ -203,8 +205,42 @@ def _one_or_many(value: object) -> object:
     return value
 
 
+COMPLAINT_KIND_ZH = {"complaint": "投诉", "report": "举报"}
+
+LIMIT_ZH = {
+    "accept": "受理期限（收到之日起 {n} 个工作日内决定是否受理）",
+    "mediate": "调解期限（受理之日起 {n} 个工作日内）",
+    "mediate_unaccepted": "调解期限（未报受理日期，按收到后 {a} 个工作日受理、再 {n} 个工作日计）",
+    "check": "核查期限（收到之日起 {n} 个工作日内核查并决定是否立案）",
+    "extended": "延长后的核查期限（经负责人批准延长 {e} 个工作日，共 {n} 个工作日）",
+}
+"""``ComplaintLimit.limit`` → what a supervisor reads; {n}: the limit's working days."""
+
+
+class ComplaintLimit(_Record):
+    """One statutory time limit of a complaint or report (``complaint_deadlines``), on the working-day calendar.
+
+    ``overdue``: the fold's clock passed ``due_on`` with no conclusion (said once: ``complaint.overdue``), or the
+    conclusion came after it (超期办结); ``None``: it cannot be judged (a 投诉 concluded after its 7 working days with no
+    受理日期 given: whether it was accepted in time is not known), or is not judged yet (the acceptance of an open 投诉)."""
+
+    limit: Literal["accept", "mediate", "check", "extended"]
+    working_days: int = Field(description="the limit, in working days from starts_on")
+    starts_on: dt.date = Field(description="the day counted from (not itself counted): receipt, or acceptance")
+    due_on: dt.date = Field(description="its last day (办结期限)")
+    from_receipt: bool = Field(default=False, description="a mediation limit counted from the latest lawful acceptance, accepted_on unknown")
+    overdue: bool | None = False
+    estimate: bool = Field(default=False, description="a day counted lies in a year the calendar does not hold: counted Monday–Friday")
+
+    def zh(self, accept_days: int = 7, extension_days: int = 15) -> str:
+        key = "mediate_unaccepted" if self.limit == "mediate" and self.from_receipt else self.limit
+        n = self.working_days - accept_days if key == "mediate_unaccepted" else self.working_days
+        return LIMIT_ZH[key].format(n=n, a=accept_days, e=extension_days)
+
+
 class ComplaintRecord(_Record):
     complaint_id: str
+    kind: Literal["complaint", "report"] = Field(default="complaint", description="complaint = 投诉 (mediated), report = 举报 (investigated)")
     event_id: str
     received_at: dt.datetime
     channel: str
@@ -222,6 +258,53 @@ class ComplaintRecord(_Record):
                                           "(at equal times the later arrived); earlier ones stay as the complaint's history")
     withdrawn: ComplaintWithdrawal | None = Field(default=None, description="the bureau withdrew it (complaint.withdrawn): kept on file, "
                                                                             "counted nowhere (CreditFile.complaints_withdrawn)")
+    limits: list[ComplaintLimit] = Field(
+        default_factory=list, description="its statutory time limits (complaint_deadlines), judged from its receipt, its earliest "
+                                          "conclusion and what the conclusions say (accepted_on, extended); empty with the check off, "
+                                          "or for a complaint folded before they were kept")
+    concluded_on: dt.date | None = Field(default=None, description="the local date of its earliest conclusion: when it was 办结, "
+                                                                   "whatever later revisions say")
+
+    @property
+    def extended(self) -> bool:
+        return any(r.extended for r in self.resolutions)
+
+    def limit(self, name: str) -> ComplaintLimit | None:
+        return next((lim for lim in self.limits if lim.limit == name), None)
+
+    @property
+    def due_on(self) -> dt.date | None:
+        """办结期限: the last day its conclusion is due — a 投诉's mediation limit, a 举报's check (extended when approved)."""
+        name = "mediate" if self.kind == "complaint" else "extended" if self.extended else "check"
+        lim = self.limit(name) or (self.limits[-1] if self.limits else None)
+        return lim.due_on if lim is not None else None
+
+    @property
+    def overdue(self) -> bool:
+        """Past a limit: open past it (超期未办结), or concluded after it (超期办结)."""
+        return any(lim.overdue for lim in self.limits)
+
+    def deadline_zh(self, accept_days: int = 7, extension_days: int = 15) -> str:
+        """The line a register and the credit file show: 办理中 / 超期未办结 / 按期办结 / 超期办结, and against what."""
+        if not self.limits:
+            return ""
+        due = self.due_on.isoformat() if self.due_on else ""
+        late = [lim for lim in self.limits if lim.overdue]
+        said = "；".join(f"{lim.zh(accept_days, extension_days)}，期限 {lim.due_on.isoformat()}" for lim in late)
+        estimate = "（含工作日历未收录的年份，按周一至周五估算）" if any(lim.estimate for lim in self.limits) else ""
+        if self.withdrawn is not None:
+            return ("已撤回，办理时限不再计算" + (f"（撤回前已超过{said}）" if late and self.concluded_on is None else ""))
+        if self.concluded_on is None:
+            if late:
+                return f"超期未办结：已超过{said}" + estimate
+            return f"办理中，办结期限 {due}" + estimate
+        on = self.concluded_on.isoformat()
+        accept = self.limit("accept")
+        unknown = "；未报受理日期，受理期限无法判断" if accept is not None and accept.overdue is None else ""
+        extended = "（经负责人批准延长核查期限）" if self.kind == "report" and self.extended else ""
+        if late:
+            return f"超期办结：{on} 办结，超过{said}{extended}{unknown}" + estimate
+        return f"按期办结：{on} 办结，办结期限 {due}{extended}{unknown}" + estimate
 
 
 class ComplaintWithdrawal(_Record):
@@ -384,6 +467,9 @@ class CreditFile(_Record):
     complaints_withdrawn: list[ComplaintRecord] = Field(
         default_factory=list, description="complaints the bureau withdrew (complaint.withdrawn: filed under the wrong enterprise, or "
                                           "registered twice): on file with why, out of every count, chart, score and alert")
+    complaints_due_next: dt.date | None = Field(
+        default=None, description="the earliest due date of an open complaint's limit not yet passed (complaint_deadlines): the fold "
+                                  "looks at the complaints only once the clock passes it")
     withdrawals_waiting: dict[str, ComplaintWithdrawal] = Field(
         default_factory=dict, description="complaint id -> a withdrawal received before its complaint (applied when it comes)")
     inspections: list[InspectionRecord] = Field(default_factory=list)

@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from processors._build import builder
 from processors.ids import event_key
 from processors.credit_file import (
+    COMPLAINT_KIND_ZH,
+    ComplaintLimit,
     RESENT,
     Retraction,
     Revocation,
@@ -39,7 +41,7 @@ from processors.fluctuation import (Rebaseline, complaint_uncharted, complaints_
 from processors.campaign import apply_tier, judge_pending_comparisons, on_campaign_event, registry_tier, revoked_from_acceptance
 from processors.judgement import SampleJudgement, judge_sample, ratio_figure, same_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, next_inspection_due, observe
-from processors.warnings import (ALERT_KIND, ALERTING_KINDS, RESOLVED_KIND, complaint_unfounded_resolved, corrected_resolved, decide, in_burst,
+from processors.warnings import (ALERT_KIND, ALERTING_KINDS, CHANNEL_ZH, RESOLVED_KIND, complaint_overdue_resolved, complaint_unfounded_resolved, corrected_resolved, decide, in_burst,
                                  decision_data, disagreement_settled, enforcement_revoked_resolved, follow_up_corrected_resolved, follow_up_resolved,
                                  grade_fell_resolved, inspection_corrected_resolved,
                                  illness_reported,
@@ -75,7 +77,7 @@ from schemas.events import (
 )
 from schemas.policy import Policy
 from schemas.standards import Catalogue
-from schemas.working_days import WorkingCalendar, load_calendar, working_days_between
+from schemas.working_days import DueDate, WorkingCalendar, add_working_days, load_calendar, working_days_between
 
 
 class Effect(BaseModel):
@@ -90,7 +92,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 43
+FOLD_VERSION = 44
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -198,7 +200,12 @@ by its corrections), no risk point, and a late failure's alert says how late it 
 left — not put under rectification, verified or closed within warnings.handle_within_hours of its acknowledgement
 (早处置; a step handling_overdue, reason handling_overdue, 已确认超时未处置，升级通报, naming who acknowledged it and when) —
 and keeps acknowledged_by, handle_by and handling_escalated; an acknowledged alert's notices ask for the order or the
-closing by its handle_by; the alerts rows carry the closing step's note and actor and the overdue mark (migration 051).  A
+closing by its handle_by; the alerts rows carry the closing step's note and actor and the overdue mark (migration 051); 44: complaint.received's kind, 投诉 (complaint)
+or 举报 (report), and each complaint's statutory time limits on the working-day calendar (complaint_deadlines: a 投诉 accepted
+within 7 working days of receipt and mediated within 45 of acceptance — accepted_on, else from the latest lawful acceptance —,
+a 举报 checked within 15, 15 more when extended) kept on the record (ComplaintRecord.limits, concluded_on), judged from its
+earliest conclusion in any arrival order; the clock past a limit of an open one says complaint.overdue once per limit (an
+alert, complaint.overdue, low, closed by the conclusion or the withdrawal), a conclusion after it is 超期办结; no risk point.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -1651,7 +1658,7 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
                            "本次内容与已受理的不同，未重复计数，以已受理的为准；核查结论请以 complaint.resolved 报送，如为另一投诉请更正投诉编号"))))
         return
     record = ComplaintRecord(
-        complaint_id=p.complaint_id, event_id=event_key(event), received_at=event.occurred_at,
+        complaint_id=p.complaint_id, kind=p.kind, event_id=event_key(event), received_at=event.occurred_at,
         channel=p.channel, category=p.category, text=p.text, product=p.product, verified=p.verified, verified_at_receipt=p.verified,
     )
     waiting_withdrawal = file.withdrawals_waiting.pop(p.complaint_id, None)
@@ -1661,6 +1668,7 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
         for waiting in file.resolutions_waiting.pop(p.complaint_id, ()):
             record.resolutions.append(waiting)
             _in_force(record)
+        _judge_limits(record, rules)  # (shown on file; its clocks never run)
         file.complaints_withdrawn.append(record)
         effects.append(_withdrawn_effect(file, record, event, rules, arrived_after=True))
         return
@@ -1676,6 +1684,9 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
     # its resolutions came first: they take effect now, in the order they came, as if they had come after
     for waiting in file.resolutions_waiting.pop(p.complaint_id, ()):
         _resolve(file, file.complaints[-1], waiting, event, rules, effects)
+    # (after the conclusions that waited for it: judged on them as if they had come after)
+    _judge_limits(record, rules)
+    _complaints_due_next(file)
     _complaint_burst(file, file.complaints[-1], event, rules, effects)
 
 
@@ -1700,7 +1711,8 @@ def _complaint_burst(file: CreditFile, record: ComplaintRecord, event: Envelope,
 
 def _complaint_resolved(state: CountyState, file: CreditFile, event: ComplaintResolvedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
-    resolution = ComplaintResolution(event_id=event_key(event), resolved_at=event.occurred_at, verified=p.verified, outcome=p.outcome)
+    resolution = ComplaintResolution(event_id=event_key(event), resolved_at=event.occurred_at, verified=p.verified, outcome=p.outcome,
+                                     accepted_on=p.accepted_on, extended=p.extended)
     record = file.complaint(p.complaint_id)
     gone = file.withdrawn_complaint(p.complaint_id) if record is None else None
     if gone is not None and gone.withdrawn is not None:
@@ -1709,6 +1721,7 @@ def _complaint_resolved(state: CountyState, file: CreditFile, event: ComplaintRe
                    for r in gone.resolutions):
             gone.resolutions.append(resolution)
             _in_force(gone)
+            _judge_limits(gone, rules)
         w = gone.withdrawn
         effects.append(_effect(
             "complaint.resolved_withdrawn", event, file.enterprise_id, complaint_id=p.complaint_id,
@@ -1721,7 +1734,136 @@ def _complaint_resolved(state: CountyState, file: CreditFile, event: ComplaintRe
         effects.append(_effect("complaint.unknown_resolved", event, file.enterprise_id, complaint_id=p.complaint_id, waiting=True,
                                message_zh=f"投诉编号 {p.complaint_id} 尚无受理记录：办结结果已暂存，收到该投诉后生效；请核对投诉编号和企业"))
         return
+    chased = record.concluded_on is None and record.overdue
     _resolve(file, record, resolution, event, rules, effects)
+    _judge_limits(record, rules)
+    _complaints_due_next(file)
+    if chased and record.concluded_on is not None:
+        # its 办理超期 alert has nothing left to chase: concluded (late, or dated in time with its record arriving late)
+        late = record.overdue
+        on = record.concluded_on.isoformat()
+        said = (f"{COMPLAINT_KIND_ZH[record.kind]} {record.complaint_id} 已于 {on} 办结（" + ("超期办结" if late else "按期办结，办结记录晚到")
+                + "），预警自动关闭")
+        data = complaint_overdue_resolved(file, record.complaint_id, event_key(event), said,
+                                          f"{record.kind} {record.complaint_id} concluded on {on} ({'late' if late else 'in time'}): closed", rules)
+        if data is not None:
+            effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
+
+
+_DUE: dict[tuple[int, dt.date, int], tuple[WorkingCalendar, DueDate]] = {}
+
+
+def _due(calendar: WorkingCalendar, start: dt.date, days: int) -> DueDate:
+    # (a complaint's limits are judged again on each of its events, from the same few dates: a walk of up to ~80 days
+    # each time would make a complaint cost as much as ten other events)
+    key = (id(calendar), start, days)
+    hit = _DUE.get(key)
+    if hit is not None and hit[0] is calendar:
+        return hit[1]
+    if len(_DUE) > 50_000:
+        _DUE.clear()
+    due = add_working_days(calendar, start, days)
+    _DUE[key] = (calendar, due)
+    return due
+
+
+def _judge_limits(record: ComplaintRecord, rules: Rules) -> None:
+    """A complaint's statutory time limits (``complaint_deadlines``) on the working-day calendar, judged from its receipt, its
+    earliest conclusion (办结: a revision later does not move it) and what its conclusions say (accepted_on, extended) — a pure
+    function of what is on file, so a conclusion that came before its complaint is judged as one that came after.  The
+    only thing kept from before is an open limit's overdue mark (said once by ``_complaints_overdue``)."""
+    policy = rules.policy.complaint_deadlines
+    if not policy.enabled:
+        record.limits = []
+        return
+    received = rules.local_date(record.received_at)
+    said = {lim.limit for lim in record.limits if lim.overdue}
+    resolutions = sorted(record.resolutions, key=lambda r: r.resolved_at, reverse=True)
+    if resolutions:
+        concluded: dt.date | None = rules.local_date(resolutions[-1].resolved_at)
+    else:
+        # (a record from a snapshot folded before conclusions were kept: its one conclusion)
+        concluded = rules.local_date(record.resolved_at) if record.resolved_at is not None else None
+    record.concluded_on = concluded
+    calendar = rules.calendar
+
+    def limit(name: str, start: dt.date, days: int, judged: bool | None, **extra: Any) -> ComplaintLimit:
+        due = _due(calendar, start, days)
+        if judged is None:
+            overdue: bool | None = None
+        elif concluded is not None:
+            overdue = judged and concluded > due.on
+        else:
+            overdue = name in said  # open: the clock's mark, said once
+        return ComplaintLimit(limit=name, working_days=days, starts_on=start, due_on=due.on, overdue=overdue, estimate=due.estimate,
+                              **extra)
+
+    if record.kind == "report":
+        lim = policy.report
+        extended = any(r.extended for r in resolutions)
+        out = [limit("check", received, lim.check_working_days, not extended)]
+        if lim.extension_working_days:
+            out.append(limit("extended", received, lim.check_working_days + lim.extension_working_days, True))
+    else:
+        lim_ = policy.complaint
+        accepted = next((r.accepted_on for r in resolutions if r.accepted_on is not None), None)
+        accept_due = _due(calendar, received, lim_.accept_working_days).on
+        if concluded is None:
+            judged: bool | None = None  # (qrisk hears of the acceptance with the conclusion only)
+        elif accepted is not None:
+            judged = True
+        else:
+            judged = True if concluded <= accept_due else None
+        accept = limit("accept", received, lim_.accept_working_days, judged)
+        if accepted is not None and concluded is not None:
+            accept.overdue = accepted > accept_due
+        if accepted is not None:
+            mediate = limit("mediate", accepted, lim_.mediate_working_days, True)
+        else:
+            # the latest lawful acceptance starts it: whatever the acceptance's date, past this a limit was missed
+            mediate = limit("mediate", received, lim_.accept_working_days + lim_.mediate_working_days, True, from_receipt=True)
+        out = [accept, mediate]
+    record.limits = out
+
+
+def _complaints_due_next(file: CreditFile) -> None:
+    """The earliest due date of an open complaint's limit not yet passed: the per-event check stops at it."""
+    file.complaints_due_next = min((lim.due_on for c in file.complaints if c.concluded_on is None for lim in c.limits
+                                    if lim.overdue is False), default=None)
+
+
+def _complaints_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    """The fold's clock (this event's time, a tick's included) past a limit of an open complaint: said once per limit, for
+    the bureau's own oversight of its handling (and the town's, warnings.complaint_overdue) — no risk point."""
+    due = file.complaints_due_next
+    if due is None:
+        return
+    today = rules.local_date(event.occurred_at)
+    if today <= due:
+        return
+    policy = rules.policy.complaint_deadlines
+    for c in file.complaints:
+        if c.concluded_on is not None:
+            continue
+        for lim in c.limits:
+            if lim.overdue is not False or today <= lim.due_on:
+                continue
+            lim.overdue = True
+            over = working_days_between(rules.calendar, lim.due_on, today)
+            kind_zh = COMPLAINT_KIND_ZH[c.kind]
+            limit_zh = lim.zh(policy.complaint.accept_working_days, policy.report.extension_working_days)
+            received = rules.local_date(c.received_at).isoformat()
+            hint = "（如经负责人批准延长核查期限，请在办结时报送 extended）" if lim.limit == "check" else ""
+            caveat = "（含工作日历未收录的年份，按周一至周五估算）" if lim.estimate or over.estimate else ""
+            effects.append(_effect(
+                "complaint.overdue", event, file.enterprise_id, complaint_id=c.complaint_id, complaint_kind=c.kind, kind_zh=kind_zh,
+                channel=c.channel, received_on=received, limit=lim.limit, limit_zh=limit_zh, working_days=lim.working_days,
+                due_on=lim.due_on.isoformat(), working_days_over=over.days, estimate=lim.estimate or over.estimate,
+                complaint_event_id=c.event_id,
+                message_zh=(f"{kind_zh} {c.complaint_id}（{received} 收到，{CHANNEL_ZH.get(c.channel, c.channel)}）已超过{limit_zh}：期限 "
+                            f"{lim.due_on.isoformat()}，截至 {today.isoformat()} 未办结，已超过 {over.days} 个工作日{caveat}{hint}。"
+                            "属监管部门办理时限，不计入企业风险分")))
+    _complaints_due_next(file)
 
 
 def _verified_zh(verified: bool) -> str:
@@ -1816,6 +1958,14 @@ def _complaint_withdrawn(state: CountyState, file: CreditFile, event: ComplaintW
     file.complaints.remove(record)
     record.withdrawn = withdrawal
     file.complaints_withdrawn.append(record)
+    _complaints_due_next(file)  # (its clocks stop)
+    if record.concluded_on is None and record.overdue:
+        data = complaint_overdue_resolved(
+            file, record.complaint_id, event_key(event),
+            f"{COMPLAINT_KIND_ZH[record.kind]} {record.complaint_id} 已由{withdrawal.by}撤回（原因：{p.reason}），办理时限不再计算，预警自动关闭",
+            f"{record.kind} {record.complaint_id} was withdrawn: its time limits stop; closed", rules)
+        if data is not None:
+            effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
     file.counts.complaints -= 1
     if record.verified:
         file.counts.complaints_verified -= 1
@@ -2197,6 +2347,7 @@ def _due_by(record: RectificationRecord, rules: Rules) -> dt.date | None:
 
 
 def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+    _complaints_overdue(file, event, rules, effects)
     for record in file.rectifications:
         if record.status in ("open", "rejected") and not record.overdue:
             _mark_one_overdue(file, record, event, rules, effects)

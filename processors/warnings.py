@@ -28,6 +28,8 @@ judgement.lab_failed_unjudged  the lab judged an item 不合格 that qrisk canno
 retest.inadmissible       a re-test of a microbiological failure (不予复检) arrived anyway
 enforcement.decided       a 行政处罚决定; severity by the heaviest penalty, or a listing as 严重违法失信
 interview.follow_up_overdue  an interview's follow-up date (跟踪检查期限) passed with no inspection since the interview
+complaint.overdue         a complaint or report (投诉举报) past a statutory time limit with no conclusion: the bureau's own
+                          lateness, told to the town (low); closed by its conclusion or withdrawal
 sampling.near_limit       a passing sample whose GB 2760 sum of ratios is close to 1 (the warning before the failure)
 ========================  ==========================================================
 """
@@ -1298,6 +1300,39 @@ def _near_limit(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecis
     return _decision("sampling.near_limit", rule, rule.severity, file, eff.occurred_at, eff.event_id, key, fields, evidence, rules)
 
 
+def _complaint_overdue(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    rule = rules.policy.warnings.complaint_overdue
+    if not rule.enabled:
+        return None
+    d = eff.data
+    cid = d.get("complaint_id", "")
+    kind = d.get("complaint_kind", "complaint")
+    fields = {"complaint_id": cid, "kind": kind, "kind_zh": d.get("kind_zh", ""), "received_on": d.get("received_on", ""),
+              "channel_zh": CHANNEL_ZH.get(d.get("channel", ""), d.get("channel", "")), "limit": d.get("limit", ""),
+              "limit_zh": d.get("limit_zh", ""), "due_on": d.get("due_on", ""), "working_days_over": d.get("working_days_over", ""),
+              "party_zh": "举报人" if kind == "report" else "投诉人"}
+    evidence = {"event_ids": [x for x in (d.get("complaint_event_id"), eff.event_id) if x], "complaint_id": cid, "kind": kind,
+                "limit": d.get("limit"), "due_on": d.get("due_on"), "working_days_over": d.get("working_days_over")}
+    # (one alert per complaint: its second limit passing is the same problem, grouped with the first)
+    return _decision("complaint.overdue", rule, rule.severity, file, eff.occurred_at, eff.event_id,
+                     complaint_overdue_key(file.enterprise_id, cid), fields, evidence, rules)
+
+
+def complaint_overdue_key(enterprise_id: str, complaint_id: str) -> str:
+    return f"{enterprise_id}:complaint.overdue:{complaint_id}"
+
+
+def complaint_overdue_resolved(file: "CreditFile", complaint_id: str, event_id: str, note_zh: str, note_en: str,
+                               rules: "Rules") -> dict[str, Any] | None:
+    """A ``warning.resolved`` effect's data: a complaint whose 办理超期 alert stands was concluded (late or, a conclusion
+    dated in time arriving late, not) or withdrawn: nothing is left to chase."""
+    key = complaint_overdue_key(file.enterprise_id, complaint_id)
+    if not rules.policy.warnings.complaint_overdue.enabled or key not in _latest(file, "complaint.overdue"):
+        return None
+    return {"rule": "complaint.overdue", "dedup_key": key, "enterprise_id": file.enterprise_id, "note_zh": note_zh, "note_en": note_en,
+            "evidence": {"event_ids": [event_id], "complaint_id": complaint_id}}
+
+
 _ON_EFFECT = {
     "sampling.failed": _sampling,
     "fluctuation.signal": _fluctuation,
@@ -1315,6 +1350,7 @@ _ON_EFFECT = {
     "enforcement.decided": _enforcement,
     "interview.follow_up_overdue": _follow_up,
     "sampling.near_limit": _near_limit,
+    "complaint.overdue": _complaint_overdue,
 }
 
 ALERTING_KINDS = frozenset(_ON_EFFECT)

@@ -1526,6 +1526,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     def list_complaints(state: Annotated[Literal["open", "resolved", "withdrawn"] | None,
                                          Query(description="open: 办理中 (no complaint.resolved yet); withdrawn: 已撤回 (complaint.withdrawn)")] = None,
                         verified: bool | None = None,
+                        kind: Annotated[Literal["complaint", "report"] | None, Query(description="complaint: 投诉; report: 举报")] = None,
+                        overdue: Annotated[bool | None, Query(description=(
+                            "true: past a statutory time limit (complaint_deadlines, working days): 超期未办结 or 超期办结; false: "
+                            "within them; neither matches a complaint whose limits were not judged"))] = None,
                         category: Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"] | None = None,
                         channel: Literal["12315", "hotline", "online", "letter", "visit", "other"] | None = None,
                         enterprise_id: str | None = None, town: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
@@ -1534,21 +1538,26 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                         limit: Annotated[int, Query(ge=1, le=5000, description="newest first; at most 5,000")] = 200,
                         format: Format = "json", key: ApiKey = Security(readers)) -> Any:
         """Every complaint of the credit files a key may read, with its enterprise, town, state and
-        ``days``: local calendar days from the day of receipt to the day of resolution, or for one still open, to today.  The filters
+        ``days``: local calendar days from the day of receipt to the day of resolution, or for one still open, to today; ``kind``
+        (投诉 / 举报), ``due_on`` (办结期限), ``overdue`` and ``deadline_zh``: its statutory time limits in working days.  The filters
         combine (all must hold), in the exports too; ``x-qrisk-total`` says how many matched before ``limit``."""
         from qrisk.registers import COMPLAINT_COLUMNS, complaint_rows, complaint_sheet
 
         start, end = _window(since, until)
         now = pipeline.clock()
         offset = pipeline.rules.policy.utc_offset_hours
-        rows = [r for r in _register_rows(key, "complaints", lambda files: complaint_rows(files, now, offset))
+        deadlines = pipeline.rules.policy.complaint_deadlines
+        limits = (deadlines.complaint.accept_working_days, deadlines.report.extension_working_days)
+        rows = [r for r in _register_rows(key, "complaints", lambda files: complaint_rows(files, now, offset, limits))
                 if (state is None or r["state"] == state) and (verified is None or r["verified"] == verified)
+                and (kind is None or r["kind"] == kind) and (overdue is None or (r["overdue"] is not None and r["overdue"] == overdue))
                 and (category is None or r["category"] == category) and (channel is None or r["channel"] == channel)
                 and (enterprise_id is None or r["enterprise_id"] == enterprise_id) and (town is None or r["town"] == town)
                 and _within(r["received_at"], start, end)]
         rows.sort(key=lambda r: (r["received_at"], r["complaint_id"]), reverse=True)
         audit.record("complaints.listed", "ok", key, {"rows": len(rows), "format": format, "filters": {
-            k: v for k, v in {"state": state, "verified": verified, "category": category, "channel": channel, "enterprise_id": enterprise_id,
+            k: v for k, v in {"state": state, "verified": verified, "kind": kind, "overdue": overdue, "category": category, "channel": channel,
+                              "enterprise_id": enterprise_id,
                               "town": town, "since": since, "until": until}.items() if v is not None}})
         return _register(rows, limit, format, "complaints", COMPLAINT_COLUMNS, complaint_sheet, "投诉举报台账")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.lifecycle import done_by_zh
-from processors.credit_file import VIEW_ONLY, CreditFile
+from processors.credit_file import COMPLAINT_KIND_ZH, VIEW_ONLY, CreditFile
 from processors.personal_info import mask_personal_info
 from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict, series_heading_zh
@@ -45,8 +45,9 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
                       ("cause_event_id", "触发事件")],
     "samples": [("sampled_on", "抽样日期"), ("sample_no", "抽样编号"), ("product", "食品名称"), ("batch", "批号"), ("lab", "检验机构"),
                 ("turnaround_zh", "检验时限（工作日）"), ("verdict_zh", "判定"), ("failed_zh", "不合格项目"), ("detail_zh", "说明"), ("event_id", "事件")],
-    "complaints": [("received_at", "登记时间"), ("complaint_id", "投诉编号"), ("channel_zh", "渠道"), ("category_zh", "类别"),
-                   ("product", "涉及产品"), ("text", "内容"), ("verified_zh", "核查"), ("resolved_at", "办结时间"), ("outcome", "处理结果"),
+    "complaints": [("received_at", "登记时间"), ("complaint_id", "投诉编号"), ("kind_zh", "诉求类型"), ("channel_zh", "渠道"), ("category_zh", "类别"),
+                   ("product", "涉及产品"), ("text", "内容"), ("verified_zh", "核查"), ("resolved_at", "办结时间"), ("due_on", "办结期限"),
+                   ("deadline_zh", "办理时限（工作日）"), ("outcome", "处理结果"),
                    ("event_id", "事件"), ("resolution_event_id", "办结事件")],
     # conclusions (complaint.resolved) whose complaint is not on this file (yet): the hotline's two messages crossed, or
     # the complaint number or the enterprise is wrong
@@ -402,6 +403,19 @@ def _escalation_zh(alert: dict[str, Any]) -> str:
     return ("，" if alert.get("state") == "open" else "，曾逾期未确认，") + f"升级无人接收（{why}）"
 
 
+def _complaints_late_text(file: CreditFile) -> str:
+    """投诉举报办理超期: the bureau's own lateness on this enterprise's complaints, said beside them (no risk point)."""
+    reports = sum(1 for c in file.complaints if c.kind == "report")
+    late = [c for c in file.complaints if c.overdue]
+    if not reports and not late:
+        return ""
+    text = f"（其中举报 {reports} 件）" if reports else ""
+    if late:
+        open_ = sum(1 for c in late if c.concluded_on is None)
+        text += (f"；办理超期 {len(late)} 件（超期办结 {len(late) - open_} 件、超期未办结 {open_} 件，属监管部门办理时限，不计入风险分）")
+    return text
+
+
 def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | None = None,
                  alerts: list[dict[str, Any]] | None = None, rebaselines_waiting: list[str] | None = None) -> dict[str, Any]:
     """The readable credit file.  ``series``: the chart summaries when ``file`` has no charts of its own
@@ -426,7 +440,8 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
                 + (f"；其中 {file.counts.samples_unconfirmed} 批次检验报告结论为合格、系统按标准复核判定不合格，按检验报告计为合格，"
                    "待与检验机构核实" if file.counts.samples_unconfirmed else "")),
         ("投诉", f"{file.counts.complaints} 件，经核实 {file.counts.complaints_verified} 件"
-                 + (f"；另有已撤回 {len(file.complaints_withdrawn)} 件（企业填错或重复登记），不计入" if file.complaints_withdrawn else "")),
+                 + (f"；另有已撤回 {len(file.complaints_withdrawn)} 件（企业填错或重复登记），不计入" if file.complaints_withdrawn else "")
+                 + _complaints_late_text(file)),
         ("现场检查", f"{file.counts.inspections} 次，不符合 {file.counts.inspections_nonconforming} 次"),
         ("整改", f"未结 {file.counts.rectifications_open} 项，逾期 {file.counts.rectifications_overdue} 项"),
         # (a revoked decision is out of the count: its fine too, said apart)
@@ -465,8 +480,15 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         history.append({"as_of": _local(h.as_of, off), "grade": h.grade, "previous": h.previous or "", "score": h.score,
                         "change_zh": change, "cause_event_id": h.cause_event_id})
     samples = [_with_retraction(sample_row(s), s, file, off) for s in sorted(file.samples, key=lambda s: (s.sampled_on, s.sample_no), reverse=True)]
+    limits = (rules.policy.complaint_deadlines.complaint.accept_working_days, rules.policy.complaint_deadlines.report.extension_working_days)
+
+    def deadline(c: Any) -> dict[str, Any]:
+        # the statutory time limits as the fold judged them (投诉 / 举报, 办结期限, 超期 / 超期办结): the bureau's, no risk point
+        return {"kind": c.kind, "kind_zh": COMPLAINT_KIND_ZH.get(c.kind, c.kind), "due_on": c.due_on.isoformat() if c.due_on else "",
+                "overdue": c.overdue if c.limits else None, "deadline_zh": c.deadline_zh(*limits)}
+
     complaints = [
-        {"received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),
+        {**deadline(c), "received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),
          # the report is printed and handed on: the caller's name and numbers masked, as the complaint register
          # and the alerts show them (the credit file keeps the text as received, for the bureau to call back)
          "category_zh": COMPLAINT_ZH.get(c.category, c.category), "product": c.product or "", "text": mask_personal_info(c.text),
@@ -487,7 +509,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         said = (f"已撤回（{_local(w.withdrawn_at, off, with_time=False)} {w.by}：{w.reason}"
                 + (f"；与投诉编号 {w.duplicate_of} 重复" if w.duplicate_of else "") + f"；事件 {w.event_id}），不计入") if w else "已撤回，不计入"
         complaints.append({
-            "received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),
+            **deadline(c), "received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),
             "category_zh": COMPLAINT_ZH.get(c.category, c.category), "product": c.product or "", "text": mask_personal_info(c.text),
             "verified": c.verified, "verified_zh": said, "resolved_at": _local(c.resolved_at, off),
             "outcome": mask_personal_info(c.outcome or "") + _earlier_conclusions(c, off), "superseded": True, "withdrawn": True,

@@ -102,6 +102,9 @@ class CountyGenerator:
         self.makeup_rng = random.Random(f"{seed}/补训")  # (the make-up trainings came later)
         # and the labs' receipt dates and the slow lab's delays (收样, 检验时限), which came later still
         self.turnaround_rng = random.Random(f"{seed}/收样")
+        # and the complaints' kinds (投诉 / 举报), acceptance dates and the one concluded late (办理时限), later again
+        self.complaint_rng = random.Random(f"{seed}/投诉举报")
+        self.late_conclusion_planted = False
         self.sum_missed = False  # P05's one report that misses its failing sum of ratios (see _pastry_year)
         self.campaign = campaign
         # a clock.tick every local midnight, as `qrisk run` ticks (every tick_seconds), so that what is
@@ -558,16 +561,36 @@ class CountyGenerator:
             self._complaint(e, day, rng.choice(list(texts)), texts, verified=rng.random() < 0.2)
         if e.enterprise_id == f"{self.county}W07":
             for offset in (2, 6, 11, 17):
-                self._complaint(e, dt.date(self.start.year, 5, offset), rng.choice(["taste_odour", "foreign_matter"]), texts, verified=True)
+                self._complaint(e, dt.date(self.start.year, 5, offset), rng.choice(["taste_odour", "foreign_matter"]), texts, verified=True,
+                                plant=False)
 
-    def _complaint(self, e: Enterprise, day: dt.date, category: str, texts: dict[str, str], verified: bool) -> None:
+    def _complaint(self, e: Enterprise, day: dt.date, category: str, texts: dict[str, str], verified: bool, plant: bool = True) -> None:
+        """A complaint and its conclusion a few days later.  About a third are 举报 (a report of an offence); a 投诉 says
+        when it was accepted (accepted_on).  The first unfounded one the county receives (and a few more) is a 举报
+        concluded five to six weeks later, past its 15 working days (超期办结: the summary's 投诉举报超期) — never one
+        that is verified (its story: clusters, grades, stays dated as it was), nor W07's planted cluster, nor one whose
+        conclusion would move past the sampled months; the draws come from a stream of their own."""
+        crng = self.complaint_rng
         cid = f"TS{day:%Y%m%d}{self.rng.randint(10000, 99999)}"
+        kind = "report" if crng.random() < 0.3 else "complaint"
+        late = plant and not verified and (not self.late_conclusion_planted or crng.random() < 0.1)
+        delay = crng.randint(36, 44)
+        months = self.start.month - 1 + self.months
+        # (conclusions come at most 6 days after receipt: a late one still falls within the sampled months)
+        if late and day + dt.timedelta(days=6 + delay + 1) < dt.date(self.start.year + months // 12, months % 12 + 1, 1):
+            kind = "report"
+            self.late_conclusion_planted = True
+        else:
+            delay = 0
+        # (the main stream's draws in the order they always came)
         self._emit("complaint.received", e.enterprise_id, self._at(day), {"kind": "complaint_channel", "id": "12315"}, {
-            "complaint_id": cid, "channel": "12315", "category": category, "text": texts[category], "verified": False,
+            "complaint_id": cid, "kind": kind, "channel": "12315", "category": category, "text": texts[category], "verified": False,
         })
         inspector = self.rng.choice(INSPECTORS)
-        self._emit("complaint.resolved", e.enterprise_id, self._at(day + dt.timedelta(days=self.rng.randint(2, 6))), {"kind": "inspector", "id": inspector[0], "name": inspector[1]}, {
+        at = self._at(day + dt.timedelta(days=self.rng.randint(2, 6))) + dt.timedelta(days=delay)
+        self._emit("complaint.resolved", e.enterprise_id, at, {"kind": "inspector", "id": inspector[0], "name": inspector[1]}, {
             "complaint_id": cid, "verified": verified, "outcome": "经核查属实，已要求企业自查原因并书面反馈。" if verified else "经核查不属实。",
+            **({"accepted_on": (day + dt.timedelta(days=1)).isoformat()} if kind == "complaint" else {}),
         })
 
 
@@ -731,6 +754,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
                     # 改判合格 by a re-test; a lab correcting its own report is no overturn
                     "overturned": sum(1 for e in effects if e.kind == "sampling.overturned" and not e.data.get("corrected"))},
         "turnaround": turnaround,
+        "complaint_deadlines": _complaint_deadlines(state, names),
         "failures": {
             "by_item": [{"item_code": code, "item_name": name, "count": n} for (code, name), n in sorted(by_item.items(), key=lambda kv: (-kv[1], kv[0]))],
             "samples": failed_samples,
@@ -768,6 +792,27 @@ def _turnaround(state: CountyState) -> dict[str, Any]:
     rows = sorted(labs.values(), key=lambda r: (-r["report_late"], -r["judged"], r["lab"]))
     return {"judged": sum(r["judged"] for r in rows), "report_late": sum(r["report_late"] for r in rows),
             "sent_late": sum(r["sent_late"] for r in rows), "by_lab": rows}
+
+
+def _complaint_deadlines(state: CountyState, names: dict[str, str]) -> dict[str, Any]:
+    """The bureau's own time limits on complaints and reports (投诉举报办理时限, ``ComplaintRecord.limits``): how many
+    are past one — concluded late (超期办结) or still open past it — by kind; withdrawn ones aside."""
+    rows = [{"enterprise_id": eid, "name": names.get(eid, eid), "complaint_id": c.complaint_id, "kind": c.kind,
+             "due_on": c.due_on.isoformat() if c.due_on else None, "concluded_on": c.concluded_on.isoformat() if c.concluded_on else None,
+             "deadline_zh": c.deadline_zh()}
+            for eid, f in sorted(state.files.items()) for c in f.complaints if c.overdue]
+    judged = sum(1 for f in state.files.values() for c in f.complaints if c.limits)
+    reports = sum(1 for f in state.files.values() for c in f.complaints if c.kind == "report")
+    return {"judged": judged, "reports": reports, "overdue": len(rows),
+            "concluded_late": sum(1 for r in rows if r["concluded_on"]), "open_overdue": sum(1 for r in rows if not r["concluded_on"]),
+            "rows": rows}
+
+
+def _complaint_deadlines_zh(t: dict[str, Any]) -> str:
+    """投诉举报超期 N 件: the line the bureau's 12315 desk is examined on."""
+    which = "，".join(f"{r['name']} {'举报' if r['kind'] == 'report' else '投诉'} {r['complaint_id']}（{r['deadline_zh']}）" for r in t["rows"])
+    return (f"投诉举报超期 {t['overdue']} 件（已计时 {t['judged']} 件，其中举报 {t['reports']} 件；超期办结 {t['concluded_late']} 件、"
+            f"超期未办结 {t['open_overdue']} 件；按工作日计，属监管部门办理时限，不计入企业风险分）" + (f"：{which}" if which else ""))
 
 
 def _turnaround_zh(t: dict[str, Any]) -> str:
@@ -858,6 +903,7 @@ def render_text(summary: dict[str, Any]) -> str:
         + (f"；其中 {summary['samples']['unconfirmed']} 批次检验报告结论为合格、系统按标准复核判定不合格，按检验报告计为合格，待与检验机构核实"
            if summary["samples"].get("unconfirmed") else ""),
         *([_turnaround_zh(summary["turnaround"])] if summary.get("turnaround", {}).get("judged") else []),
+        *([_complaint_deadlines_zh(summary["complaint_deadlines"])] if summary.get("complaint_deadlines", {}).get("judged") else []),
         "",
         "不合格项目（不合格批次）：",
     ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable
 
+from processors.credit_file import COMPLAINT_KIND_ZH, ComplaintRecord
 from processors.personal_info import mask_personal_info
 from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH
 from qrisk.credit_report import FINDING_ZH, KIND_ZH
@@ -25,9 +26,9 @@ from qrisk.sheets import local_time, time_header
 
 COMPLAINT_STATE_ZH = {"open": "办理中", "resolved": "已办结", "withdrawn": "已撤回"}
 
-COMPLAINT_COLUMNS = ["complaint_id", "enterprise_id", "enterprise_name", "town", "received_at", "channel", "channel_zh", "category",
-                     "category_zh", "product", "verified", "verified_zh", "state", "state_zh", "resolved_at", "days", "outcome", "text",
-                     "event_id"]
+COMPLAINT_COLUMNS = ["complaint_id", "enterprise_id", "enterprise_name", "town", "received_at", "kind", "kind_zh", "channel", "channel_zh",
+                     "category", "category_zh", "product", "verified", "verified_zh", "state", "state_zh", "resolved_at", "days", "due_on",
+                     "overdue", "deadline_zh", "outcome", "text", "event_id"]
 SAMPLE_COLUMNS = ["sample_no", "enterprise_id", "enterprise_name", "town", "sampled_on", "product", "batch", "lab", "task_source",
                   "lab_received_on", "report_working_days", "report_limit", "report_late", "sent_late", "turnaround_estimate", "turnaround_zh",
                   "verdict", "counted", "unconfirmed", "verdict_zh", "final", "failed_zh", "detail_zh", "superseded_by", "event_id"]
@@ -48,12 +49,15 @@ def _iso(value: Any) -> str | None:
     return _instant(value).astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hours: int = 8) -> list[dict[str, Any]]:
+def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hours: int = 8,
+                   limits_zh: tuple[int, int] = (7, 15)) -> list[dict[str, Any]]:
     """One row per complaint of ``files`` (credit-file views: ``enterprise_id``, ``profile``, ``complaints``).
     ``days``: calendar days in the bureau's time (``offset_hours``, the policy's) from the day of receipt to the day of
     resolution, or for one still open to today (``now``'s day) — as a desk counts them (受理 03-01 17:00, 办结 03-02 09:00 is
     1 day, not the 0 of 16 hours elapsed).  The legal deadlines (《市场监督管理投诉举报处理暂行办法》) count working days,
-    which need the holiday calendar: this is not them."""
+    which need the holiday calendar: this is not them — they are ``kind`` (投诉 / 举报), ``due_on`` (办结期限), ``overdue``
+    (超期未办结 or 超期办结; None: not judged) and ``deadline_zh``, as the fold judged them on the working-day calendar
+    (``complaint_deadlines``; ``limits_zh``: its 投诉 acceptance and 举报 extension working days, said in the text)."""
     zone = dt.timezone(dt.timedelta(hours=offset_hours))
     rows = []
     for f in files:
@@ -65,9 +69,16 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
             withdrawn = c.get("withdrawn")
             until = _instant(resolved) if resolved else _instant(withdrawn["withdrawn_at"]) if withdrawn else now
             state = "withdrawn" if withdrawn else "resolved" if resolved else "open"
+            # (the statutory time limits as the fold judged them: processors.credit_file.ComplaintRecord.deadline_zh)
+            try:
+                record: ComplaintRecord | None = ComplaintRecord.model_validate(c)
+            except ValueError:  # (a stored copy another version wrote: listed without its time limits)
+                record = None
+            kind = c.get("kind") or "complaint"
             rows.append({
                 "complaint_id": c["complaint_id"], "enterprise_id": f["enterprise_id"], "enterprise_name": profile.get("name"),
-                "town": profile.get("town"), "received_at": _iso(received), "channel": c["channel"],
+                "town": profile.get("town"), "received_at": _iso(received), "kind": kind, "kind_zh": COMPLAINT_KIND_ZH.get(kind, kind),
+                "channel": c["channel"],
                 "channel_zh": CHANNEL_ZH.get(c["channel"], c["channel"]), "category": c["category"],
                 "category_zh": COMPLAINT_ZH.get(c["category"], c["category"]), "product": c.get("product"),
                 "verified": bool(c.get("verified")),
@@ -75,6 +86,9 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
                 "verified_zh": "属实" if c.get("verified") else ("不属实" if resolved else "核查中"),
                 "state": state, "state_zh": COMPLAINT_STATE_ZH[state] + (f"（{withdrawn['reason']}）" if withdrawn else ""),
                 "resolved_at": _iso(resolved), "days": max(0, (until.astimezone(zone).date() - received.astimezone(zone).date()).days),
+                "due_on": record.due_on.isoformat() if record is not None and record.due_on else None,
+                "overdue": record.overdue if record is not None and record.limits else None,
+                "deadline_zh": record.deadline_zh(*limits_zh) if record is not None else "",
                 # (the bureau's account of its handling names the complainant as often as the complaint does)
                 "outcome": mask_personal_info(c.get("outcome") or ""),
                 "text": mask_personal_info(c.get("text") or ""), "event_id": c.get("event_id"),
@@ -127,14 +141,15 @@ def inspection_rows(files: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def complaint_sheet(rows: list[dict[str, Any]], offset_hours: int) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
     when = time_header(offset_hours)
-    columns = ["complaint_id", "enterprise_id", "enterprise_name", "town", "received_at", "channel", "category", "product", "verified",
-               "state", "resolved_at", "days", "outcome", "text"]
+    columns = ["complaint_id", "enterprise_id", "enterprise_name", "town", "received_at", "kind", "channel", "category", "product", "verified",
+               "state", "resolved_at", "days", "due_on", "deadline_zh", "outcome", "text"]
     headers = {"complaint_id": "投诉编号", "enterprise_id": "企业编号", "enterprise_name": "企业名称", "town": "乡镇/街道",
                "received_at": f"受理时间{when}", "channel": "渠道", "category": "类别", "product": "涉及产品", "verified": "核查",
+               "kind": "诉求类型", "due_on": "办结期限", "deadline_zh": "办理时限（工作日）",
                "state": "办理状态", "resolved_at": f"办结时间{when}", "days": "用时（自然日：受理日至办结日，办理中的至今日）", "outcome": "处理结果",
                "text": "投诉内容"}
     people = [{**r, "received_at": local_time(r["received_at"], offset_hours), "resolved_at": local_time(r["resolved_at"], offset_hours),
-               "channel": r["channel_zh"], "category": r["category_zh"], "verified": r["verified_zh"], "state": r["state_zh"]}
+               "kind": r["kind_zh"], "channel": r["channel_zh"], "category": r["category_zh"], "verified": r["verified_zh"], "state": r["state_zh"]}
               for r in rows]
     return people, columns, headers
 

