@@ -354,3 +354,38 @@ def test_the_demo_plants_a_lab_often_late_and_its_summary_names_it(rules):
     assert slow["report_late"] >= 0.3 * slow["judged"] and all(r["report_late"] == 0 for lab, r in rows.items() if lab != SLOW_LAB)
     line = next(x for x in render_text(summary).splitlines() if x.startswith("检验报告超时"))
     assert f"检验报告超时 {slow['report_late']} 批次" in line and f"{SLOW_LAB} {slow['report_late']}/{slow['judged']} 批次" in line
+
+
+def test_the_calendars_index_counts_as_walking_day_by_day_would():
+    """Counting and due dates read a table built once (the fold asks for several per sample and complaint); they
+    agree with the definition — walk the days after the start, count those the calendar makes working days — over
+    thousands of spans across the years it holds, the years around them, the Spring Festivals and New Years."""
+    import random
+
+    from schemas.working_days import add_working_days, load_calendar, working_days_between
+
+    cal = load_calendar()
+    one = dt.timedelta(days=1)
+
+    def walked(start, end):
+        n, day = 0, start + one
+        while day <= end:
+            n, day = n + cal.is_working_day(day), day + one
+        return n
+
+    def walked_due(start, k):
+        day = start
+        while k:
+            day += one
+            k -= cal.is_working_day(day)
+        return day
+
+    r = random.Random(7)
+    for _ in range(3000):
+        start = dt.date(2022, 11, 1) + dt.timedelta(days=r.randrange(0, 1700))
+        end = start + dt.timedelta(days=r.randrange(-3, 90))
+        k = r.randrange(0, 60)
+        assert working_days_between(cal, start, end).days == (walked(start, end) if end > start else 0), (start, end)
+        due = add_working_days(cal, start, k)
+        assert due.on == walked_due(start, k), (start, k)
+        assert due.estimate == any(y not in cal.years for y in range((start + one).year, due.on.year + 1)) if k else not due.estimate
