@@ -373,6 +373,7 @@ def decisions_made(effects: list[Effect], start: int) -> bool:
 
 _build_effect = builder(Effect)
 _build_sample = builder(SampleRecord)
+_build_turnaround = builder(Turnaround)
 
 
 def _effect(kind: str, event: Envelope, enterprise_id: str, **data: Any) -> Effect:
@@ -461,15 +462,15 @@ def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, 
     )
     record.filed_on = _filed_on(file, record)
     retraction = file.retractions.get(p.sample_no)
+    on_file = _report_on_file(file, p.sample_no, p.retest)
     if not p.retest:
         # (kept on a report retracted on arrival too, which says nothing of it: its file reads as when it came first)
-        _turnaround(file, record, event, rules, [] if retraction is not None else effects)
+        _turnaround(file, record, on_file, event, rules, [] if retraction is not None else effects)
     if retraction is not None:
         # the bureau retracted this sample number here before this report came: filed retracted, never counted
         file.samples.append(record)
         _retracted_on_arrival(file, record, p, retraction, event, rules, effects)
         return
-    on_file = _report_on_file(file, p.sample_no, p.retest)
     file.samples.append(record)
     if on_file is not None:
         # the sample is on file already: this is its report again (a new send attempt), or a correction
@@ -490,16 +491,17 @@ def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, 
     _judge(state, file, record, p, event, rules, effects)
 
 
-def _turnaround(file: CreditFile, record: SampleRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
+def _turnaround(file: CreditFile, record: SampleRecord, on_file: SampleRecord | None, event: Envelope, rules: Rules,
+                effects: list[Effect]) -> None:
     """The time an original report took against the statutory limits (``sampling_turnaround``), judged on the
     sample's first original report; a later report of it (resent, corrected, outdated) carries the first one's, so
     that a lab correcting its report weeks later is not judged late by the correction, nor on time by a report
     re-dated.  Said for the bureau's oversight of its labs: no risk point, and no alert of its own (a late failure's
-    alert says how late it came: ``processors.warnings``)."""
-    for other in file.samples:
-        if other.sample_no == record.sample_no and not other.retest:
-            record.turnaround = other.turnaround  # (None for a file folded before it was kept: not judged now, late)
-            return
+    alert says how late it came: ``processors.warnings``).  ``on_file``: the sample's current original report on file,
+    which carries its first report's judgement as every later report does."""
+    if on_file is not None:
+        record.turnaround = on_file.turnaround  # (None for a file folded before it was kept: not judged now, late)
+        return
     policy = rules.policy.sampling_turnaround
     if not policy.enabled:
         return
@@ -516,7 +518,7 @@ def _turnaround(file: CreditFile, record: SampleRecord, event: Envelope, rules: 
         report = working_days_between(calendar, record.sampled_on, reported)
         report_limit += to_lab_limit
         counts = (report,)
-    t = record.turnaround = Turnaround(
+    t = record.turnaround = _build_turnaround(
         reported_on=reported, lab_received_on=received, to_lab_days=to_lab.days if to_lab else None, to_lab_limit=to_lab_limit,
         report_days=report.days, report_limit=report_limit, estimate=any(c.estimate for c in counts),
         uncovered_years=tuple(sorted({y for c in counts for y in c.uncovered_years})),

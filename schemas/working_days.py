@@ -162,9 +162,12 @@ def working_days_between(calendar: WorkingCalendar, start: dt.date, end: dt.date
     if end <= start:
         return WorkingDays(0, False)
     index: _Index = calendar.__pydantic_private__["_index"]  # (not through the model's __getattr__: ~1 µs a read)
+    first, last = start.toordinal(), end.toordinal()
+    days = index.count(last) - index.count(first)
+    if index.first <= first and last <= index.last and not index.unverified:
+        return WorkingDays(days, False)  # (the common case: every day held, every year checked)
     uncovered = index.uncovered(start, end)
-    return WorkingDays(index.count(end.toordinal()) - index.count(start.toordinal()), bool(uncovered), uncovered,
-                       index.unverified_between(start.year, end.year))
+    return WorkingDays(days, bool(uncovered), uncovered, index.unverified_between(start.year, end.year))
 
 
 @dataclass(frozen=True)
