@@ -207,8 +207,9 @@ class RebuildRefused(RuntimeError):
 
 def policy_digest(rules: Rules) -> str:
     """The policy as the fold reads it (validated, defaults filled in): a comment edited in the file is
-    no change, a default a new version adds is one."""
-    return hashlib.sha256(rules.policy.model_dump_json().encode("utf-8")).hexdigest()
+    no change, a default a new version adds is one.  With the working-day calendar's digest: a year added
+    moves the same time limits the policy sets, and a snapshot folded under the old one is not restored."""
+    return hashlib.sha256(rules.policy.model_dump_json().encode("utf-8") + rules.calendar.digest.encode("ascii")).hexdigest()
 
 
 @dataclass

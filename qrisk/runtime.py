@@ -12,7 +12,7 @@ from typing import Callable
 
 from processors.step import Rules
 from schemas.standards import load_catalogue
-from schemas.working_days import load_calendar
+from schemas.working_days import CalendarError, load_calendar
 
 from qrisk.pipeline import Clock, Pipeline, utc_now
 from qrisk.settings import Settings, load_policy
@@ -89,8 +89,22 @@ def open_target(target: str | os.PathLike[str], create: bool = True):
     return open_store(target)
 
 
-def default_rules(policy_file: Path | None = None) -> Rules:
-    return Rules(catalogue=load_catalogue(), policy=load_policy(policy_file), calendar=load_calendar())
+def default_rules(policy_file: Path | None = None, calendar_file: Path | None = None) -> Rules:
+    """The packaged catalogue, the policy (``policy_file``, else the built-in one) and the working-day calendar
+    (``calendar_file``, else QRISK_CALENDAR_FILE, else the packaged one)."""
+    if calendar_file is None:
+        from qrisk.settings import Settings  # (here: the worker, the CLI and the API all build their rules here)
+
+        calendar_file = Settings().calendar_file
+    try:
+        calendar = load_calendar(str(calendar_file) if calendar_file is not None else None)
+    except CalendarError as exc:
+        from qrisk.settings import PolicyError
+
+        where = calendar_file if calendar_file is not None else "（内置 / packaged）"
+        raise PolicyError(f"工作日历文件 {where} 无效（{exc}；见 QRISK_CALENDAR_FILE）/ working-day calendar (QRISK_CALENDAR_FILE) "
+                          f"{where}: {exc}") from exc
+    return Rules(catalogue=load_catalogue(), policy=load_policy(policy_file), calendar=calendar)
 
 
 GC_THRESHOLDS = (100_000, 50, 100)

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     # (the kernel takes a port modulo 65536: 70000 would have served on 4464)
     port: int = Field(default=8080, ge=1, le=65535)
     policy_file: Path | None = None
+    # the working-day calendar (schemas/standards/calendar/working_days.yaml's format): a copy with the next
+    # year's State Council notice added, without waiting for a release (the time limits of sampling and complaints)
+    calendar_file: Path | None = None
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     max_batch: int = Field(default=1000, ge=1)
     # a ClickHouse server instead of chdb in data_dir, e.g. clickhouse://user:pass@host:9000/qrisk

@@ -389,3 +389,40 @@ def test_the_calendars_index_counts_as_walking_day_by_day_would():
         due = add_working_days(cal, start, k)
         assert due.on == walked_due(start, k), (start, k)
         assert due.estimate == any(y not in cal.years for y in range((start + one).year, due.on.year + 1)) if k else not due.estimate
+
+
+def test_an_operator_adds_next_years_notice_with_qrisk_calendar_file(tmp_path, monkeypatch):
+    """QRISK_CALENDAR_FILE: a copy of the calendar with 2027's notice added counts 2027's holidays without a release;
+    the policy's identity carries the calendar (a snapshot folded under the old one is not restored), and a file
+    that is no calendar stops the start with a message naming the setting."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from qrisk.pipeline import policy_digest
+    from qrisk.runtime import default_rules
+    from schemas.working_days import working_days_between
+
+    packaged = Path(__file__).resolve().parent.parent / "schemas" / "standards" / "calendar" / "working_days.yaml"
+    doc = yaml.safe_load(packaged.read_text(encoding="utf-8"))
+    doc["years"][2027] = {"source": "a test's notice", "verified": True,
+                          "holidays": [{"name": "元旦", "from": dt.date(2027, 1, 1), "to": dt.date(2027, 1, 3)}]}
+    mine = tmp_path / "calendar.yaml"
+    mine.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+
+    before = default_rules()
+    monkeypatch.setenv("QRISK_CALENDAR_FILE", str(mine))
+    after = default_rules()
+    span = (dt.date(2026, 12, 31), dt.date(2027, 1, 8))
+    old, new = working_days_between(before.calendar, *span), working_days_between(after.calendar, *span)
+    # (2027-01-01 is a Friday: Monday–Friday counts it, the notice's 元旦 does not)
+    assert (old.days, old.estimate) == (6, True) and (new.days, new.estimate) == (5, False)
+    assert policy_digest(before) != policy_digest(after)
+
+    mine.write_text("years: {2027: {source: x, verified: true, holidays: [], working_weekends: [2027-01-04]}}", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "qrisk", "run", "--data-dir", str(tmp_path / "data"), "--port", "1"],
+                         capture_output=True, text=True, env={**__import__("os").environ, "QRISK_CALENDAR_FILE": str(mine)}, timeout=120)
+    assert run.returncode == 2 and "QRISK_CALENDAR_FILE" in run.stderr and "工作日历文件" in run.stderr and "无效" in run.stderr
+    assert str(mine) in run.stderr
