@@ -1,6 +1,7 @@
 """step() alone on demo events, one core: events per second.
 
     python bench/bench_step.py [--seed N] [--repeat R] [--stages] [--attribute-bound]
+    python bench/bench_step.py --history-months 120    # the cost per event as one county's history grows
 
 Target (issue 2): ≥ 20,000 events/s.  Events are parsed once up front; the
 figure is the fold only (judgement included).  The demo's campaign events are left out
@@ -23,6 +24,12 @@ CPython cannot specialise an attribute read on a pydantic model, because ``BaseM
 a plain object would: the fold's state, its results and the events), then gives ``__getattr__``
 back to the events' models alone (what plain classes for the state would give).  Nothing else
 changes, so the difference is the ceiling of that rewrite.
+
+``--history-months N`` folds one demo county over N months instead and prints the cost per event in
+each fifth of its log: a fold whose work per event grows with the files' history (a walk of every
+report on file for each report received) is fast on a year of demo events and slow on the ten years
+a county's log holds after ten years.  A flat row is the property; the figures are wall-clock (best
+of ``--runs``), the GC thresholds the runtime's.
 """
 from __future__ import annotations
 
@@ -47,11 +54,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--stages", action="store_true", help="also the cost of each stage of the fold")
+    ap.add_argument("--history-months", type=int, default=0, metavar="N",
+                    help="instead: one county over N months, the cost per event by fifth of its log")
     ap.add_argument("--attribute-bound", action="store_true",
                     help="also the fold with attribute reads on pydantic models as fast as on plain objects (a ceiling)")
     args = ap.parse_args()
     rules = default_rules()
     tune_gc(freeze=False)  # as the runtime runs the fold
+    if args.history_months:
+        history(args.history_months, args.seed, args.runs, rules)
+        return
     events = []
     for k in range(args.repeat):  # several demo counties (distinct seeds and enterprise ids)
         events += CountyGenerator(seed=args.seed + k, county=f"C{k}-", campaign=False, daily_ticks=False).generate()
@@ -83,6 +95,26 @@ def main() -> None:
         stages(run)
     if args.attribute_bound:
         attribute_bound(run)
+
+
+def history(months: int, seed: int, runs: int, rules) -> None:
+    events = CountyGenerator(seed=seed, months=months, campaign=False, daily_ticks=False).generate()
+    fifth = len(events) // 5
+    best = [float("inf")] * 5
+    for _ in range(runs):
+        _MEMO.clear()
+        state = CountyState()
+        for k in range(5):
+            part = events[k * fifth:(k + 1) * fifth]
+            t0 = time.perf_counter()
+            for e in part:
+                state, _ = step(state, e, rules)
+            best[k] = min(best[k], (time.perf_counter() - t0) / len(part) * 1e6)
+    longest = max(len(f.samples) for f in state.files.values())
+    print(f"one county over {months} months: {len(events)} events, {len(state.files)} enterprises, "
+          f"the longest file {longest} reports")
+    print("µs per event by fifth of the log (best of %d runs): %s" % (runs, "  ".join(f"{b:.0f}" for b in best)))
+    print(f"last fifth / first fifth: {best[4] / best[0]:.2f}")
 
 
 @contextlib.contextmanager

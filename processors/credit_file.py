@@ -6,8 +6,10 @@ update them in place and a snapshot is one ``model_dump_json``.
 """
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import json
+import weakref
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -456,6 +458,26 @@ class Counts(_Record):
     interviews: int = 0
 
 
+class _ReportIndex:
+    """Where each sample number's reports stand in a credit file's ``samples``, kept beside the file rather than in it
+    (not state: nothing to snapshot, compare or validate).  ``samples`` only grows, by appends, so the index catches up
+    with its tail; a file whose list was replaced, or a new file reusing a dead one's id, gets a new index."""
+
+    __slots__ = ("file", "samples", "count", "by_no", "by_day")
+
+    def __init__(self, file: "CreditFile", samples: list["SampleRecord"]):
+        key = id(file)
+        # (the entry leaves with its file: the weak reference's callback runs when the file is collected)
+        self.file = weakref.ref(file, lambda _ref, key=key: _REPORT_INDEX.pop(key, None))
+        self.samples = samples
+        self.count = 0
+        self.by_no: dict[str, list[int]] = {}  # sample number → positions
+        self.by_day: list[tuple[dt.date, int]] = []  # (sampled_on, position), sorted
+
+
+_REPORT_INDEX: dict[int, _ReportIndex] = {}
+
+
 class CreditFile(_Record):
     enterprise_id: str
     profile: EnterpriseProfile | None = None
@@ -526,6 +548,35 @@ class CreditFile(_Record):
 
     def sample_by_event(self, event_id: str) -> SampleRecord | None:
         return next((s for s in reversed(self.samples) if s.event_id == event_id), None)
+
+    def reports_of(self, sample_no: str) -> list[SampleRecord]:
+        """The reports of ``sample_no`` on file, in the order filed (``samples`` filtered), from an index: each report
+        received looks its sample up, and a walk of every report on file made the fold of a file with years of
+        sampling several times slower per event than a new one's."""
+        samples = self.samples
+        return [samples[i] for i in self._report_index().by_no.get(sample_no, ())]
+
+    def reports_sampled(self, since: dt.date | None, until: dt.date | None) -> list[SampleRecord]:
+        """The reports on file sampled from ``since`` to ``until`` (both included; None: open), in the order filed:
+        what a signal's Pareto and a failure's repeats look at, a quarter or a year of a file that may hold ten."""
+        samples, by_day = self.samples, self._report_index().by_day
+        lo = 0 if since is None else bisect.bisect_left(by_day, (since, -1))
+        hi = len(by_day) if until is None else bisect.bisect_right(by_day, (until, len(samples)))
+        return [samples[i] for i in sorted(i for _, i in by_day[lo:hi])]
+
+    def _report_index(self) -> "_ReportIndex":
+        samples = self.samples
+        index = _REPORT_INDEX.get(id(self))
+        if index is None or index.samples is not samples or index.count > len(samples) or index.file() is not self:
+            index = _REPORT_INDEX[id(self)] = _ReportIndex(self, samples)
+        if index.count < len(samples):
+            by_no, by_day = index.by_no, index.by_day
+            for i in range(index.count, len(samples)):
+                d = samples[i].__dict__
+                by_no.setdefault(d["sample_no"], []).append(i)
+                bisect.insort(by_day, (d["sampled_on"], i))
+            index.count = len(samples)
+        return index
 
     def view(self) -> dict:
         """The file as the API shows it: the fold plus derived figures (``VIEW_ONLY``: the keys

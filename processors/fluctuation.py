@@ -183,6 +183,18 @@ def period_of(day: dt.date, kind: str) -> str:
     return f"{day.year}-{day.month:02d}" if kind == "month" else f"{day.year}Q{(day.month - 1) // 3 + 1}"
 
 
+def period_span(period: str) -> tuple[dt.date, dt.date]:
+    """The first and last days of a ``period_of`` period: 2025Q3 → 2025-07-01, 2025-09-30; 2025-07 → 2025-07-01, 2025-07-31."""
+    if "Q" in period:
+        year, quarter = (int(x) for x in period.split("Q"))
+        first, months = dt.date(year, 3 * quarter - 2, 1), 3
+    else:
+        year, month = (int(x) for x in period.split("-"))
+        first, months = dt.date(year, month, 1), 1
+    after = first.month - 1 + months
+    return first, dt.date(first.year + after // 12, after % 12 + 1, 1) - dt.timedelta(days=1)
+
+
 def period_zh(period: str) -> str:
     """2025Q3 → 2025年第3季度, 2025-07 → 2025年7月: a period as a supervisor writes it."""
     if "Q" in period:
@@ -1029,17 +1041,17 @@ def _recent_pareto(file: "CreditFile", period: str | None = None, kind: str = "q
     causes a signal's Pareto points to are the recent ones (a 2025 Q2 signal listed 耗氧量 ×3 of 2023 first).  The
     samples counted as the charts count them: each sample's report in force, by its conclusion."""
     counts: dict[str, int] = {}
-    for s in file.samples:
-        d = s.__dict__  # (plain reads: every sample of the file, for each signal)
-        j = d["judgement"]
-        if j is None or j.verdict != "fail" or d["superseded_by"] is not None:
-            continue
+    if period is not None:
+        since, until = period_span(period)
+    for s in file.reports_sampled(since, until):
+        d = s.__dict__
         day = d["sampled_on"]
+        j = d["judgement"]
+        if j is None or j.__dict__["verdict"] != "fail" or d["superseded_by"] is not None:
+            continue
         if period is not None:
             if period_of(day, kind) != period:
                 continue
-        elif (since is not None and day < since) or (until is not None and day > until):
-            continue
         for code in _failed_codes(j):
             counts[code] = counts.get(code, 0) + 1
     return _sorted_counts(counts)

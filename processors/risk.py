@@ -534,6 +534,16 @@ def still_overdue(file: "CreditFile", rectification_id: str) -> bool:
     return record is not None and record.overdue and record.status in ("open", "rejected")
 
 
+def undone_overdue(file: "CreditFile") -> set[str]:
+    """The rectifications ``still_overdue`` says are, all at once: one pass over the file's rectifications (the latest
+    record of an id counts, as ``CreditFile.rectification`` finds it) where a lookup per entry walked them again for
+    each — on a file with years of rectifications, the largest cost of every event it received."""
+    latest = {}
+    for r in file.rectifications:
+        latest[r.__dict__["rectification_id"]] = r.__dict__
+    return {rid for rid, d in latest.items() if d["overdue"] and d["status"] in ("open", "rejected")}
+
+
 def _last_inspected(file: "CreditFile") -> None:
     """The latest inspection on file again, from the records that count (the later filed wins a tie, as ``observe`` keeps it)."""
     rs = file.risk
@@ -681,8 +691,9 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
         ending = entries
         if factor == "rectification_overdue":
             # (one still undone weighs until it is done, not a year on: ``evaluate`` keeps it in the window)
-            ending = [e for e in entries if not still_overdue(file, e[4])]
-            undone = list(dict.fromkeys(e[4] for e in entries if still_overdue(file, e[4])))
+            undone_ids = undone_overdue(file)
+            ending = [e for e in entries if e[4] not in undone_ids]
+            undone = list(dict.fromkeys(e[4] for e in entries if e[4] in undone_ids))
             if undone:
                 detail += f"；{'、'.join(undone)} 仍未完成整改，完成前持续计入"
         if points < raw:
@@ -919,7 +930,8 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
             # an overdue rectification still not done weighs while it stays undone, not for a year from the day it
             # was found overdue: the lateness goes on.  Kept at the front (older than the window), so the check above
             # finds it each time; only what actually leaves is a change
-            staying = [e for e in entries[:cut] if e[1] == "rectification_overdue" and still_overdue(file, e[4])]
+            undone_ids = undone_overdue(file) if any(e[1] == "rectification_overdue" for e in entries[:cut]) else set()
+            staying = [e for e in entries[:cut] if e[1] == "rectification_overdue" and e[4] in undone_ids]
             if len(staying) != cut:
                 entries[:cut] = staying
                 changed |= SCORE_INPUTS

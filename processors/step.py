@@ -1101,8 +1101,9 @@ _NEVER_CHARTED = frozenset({"repeated", "outdated", "other_lab", "unjudged", "re
 def _report_on_file(file: CreditFile, sample_no: str, retest: bool) -> SampleRecord | None:
     """The current report of ``sample_no`` on file: the latest original (or, with ``retest``, re-test)
     not replaced by a later report of itself; None for a sample not yet on file."""
-    for other in reversed(file.samples):
-        if other.sample_no == sample_no and other.retest == retest and other.superseded_as not in RESENT:
+    for other in reversed(file.reports_of(sample_no)):
+        d = other.__dict__
+        if d["retest"] == retest and d["superseded_as"] not in RESENT:
             return other
     return None
 
@@ -2351,7 +2352,8 @@ def _due_by(record: RectificationRecord, rules: Rules) -> dt.date | None:
 def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
     _complaints_overdue(file, event, rules, effects)
     for record in file.rectifications:
-        if record.status in ("open", "rejected") and not record.overdue:
+        d = record.__dict__  # (plain reads: every rectification on file, for each event)
+        if not d["overdue"] and d["status"] in ("open", "rejected"):
             _mark_one_overdue(file, record, event, rules, effects)
     for interview in file.interviews:
         if (interview.follow_up_by is not None and interview.follow_up_inspection_id is None and not interview.follow_up_alerted

@@ -302,11 +302,13 @@ def _earlier_failures(file: "CreditFile", record: Any, codes: list[str], days: i
     wanted = set(codes)
     since = record.sampled_on - in_days(days)
     out = []
-    for s in file.samples:
-        j = s.judgement
+    before = record.sampled_on
+    for s in file.reports_sampled(since, before):
+        d = s.__dict__
+        j = d["judgement"]
         # sampled before it, not the same day: the enterprise had the earlier result to act on
-        if (s is record or s.superseded_by is not None or j is None or j.counted != "fail" or s.sample_no == record.sample_no
-                or not since <= s.sampled_on < record.sampled_on):
+        if (d["sampled_on"] == before or s is record or d["superseded_by"] is not None or j is None
+                or d["sample_no"] == record.sample_no or j.counted != "fail"):
             continue
         if set(j.failed_codes()) & wanted:
             out.append(s)

@@ -407,3 +407,43 @@ def test_a_rejected_rectification_redone_in_time_whose_record_came_late_is_not_o
     f = state.files[E]
     assert not f.rectifications[0].overdue and f.counts.rectifications_overdue == 0
     assert [e.kind for e in effects].count("rectification.overdue_withdrawn") == 1
+
+
+def test_report_index_answers_as_a_walk_of_the_reports_does():
+    """``CreditFile.reports_of`` and ``reports_sampled`` answer from an index kept beside the file (the fold looks a
+    report's sample up for each report received, and a signal's Pareto a quarter of reports): the same reports, in
+    the order filed, as a walk of ``samples`` — across a demo county's corrections, re-tests, retractions and late
+    reports, on a file restored from a snapshot (a new list), and after appends to a file already indexed."""
+    import datetime as dt
+
+    from processors.credit_file import CountyState
+    from processors.step import step
+    from qrisk.demo import CountyGenerator
+    from qrisk.runtime import default_rules
+
+    rules = default_rules()
+    events = CountyGenerator(seed=7, months=18).generate()
+    state = CountyState()
+    half = len(events) // 2
+
+    def check(state: CountyState) -> int:
+        checked = 0
+        for file in state.files.values():
+            for no in {s.sample_no for s in file.samples} | {"no-such-sample"}:
+                assert file.reports_of(no) == [s for s in file.samples if s.sample_no == no]
+                checked += 1
+            days = sorted({s.sampled_on for s in file.samples})
+            for since, until in [(None, None), (days[0], days[0]), (days[len(days) // 3], days[-1]),
+                                 (None, days[len(days) // 2]), (days[-1] + dt.timedelta(days=1), None)] if days else []:
+                assert file.reports_sampled(since, until) == [
+                    s for s in file.samples if (since is None or s.sampled_on >= since) and (until is None or s.sampled_on <= until)]
+        return checked
+
+    for e in events[:half]:
+        state, _ = step(state, e, rules)
+    assert check(state) > 100  # indexed here, then appended to below
+    for e in events[half:]:
+        state, _ = step(state, e, rules)
+    check(state)
+    restored = CountyState.restore(state.snapshot())
+    assert check(restored) == check(state)
