@@ -123,6 +123,10 @@ class ComplaintLimits(_Strict):
 
     accept_working_days: int = Field(default=7, ge=1, le=60, description="receipt → the decision to accept it or not, at most")
     mediate_working_days: int = Field(default=45, ge=1, le=250, description="acceptance (accepted_on) → its conclusion, at most")
+    chase_acceptance: bool = Field(
+        default=True, description="an open 投诉 with no acceptance decision (complaint.accepted) past accept_working_days says "
+                                  "complaint.overdue for its accept limit.  Off for a county whose complaint system sends no "
+                                  "acceptances (every open 投诉 would be chased): the acceptance is then judged from the conclusion only")
 
 
 class ReportLimits(_Strict):
