@@ -267,6 +267,21 @@ def test_replay_is_deterministic_and_the_fold_version_moved(rules):
     assert FOLD_VERSION == 45
 
 
+def test_the_door_warns_of_a_decision_before_receipt_and_of_one_waiting_for_its_complaint(rules):
+    from ingest.lint import accepted_warnings
+
+    early = accepted("TS1", "2026-03-19")
+    state, _ = replay([REG, early], rules)
+    [w] = accepted_warnings(early, rules.catalogue, state.files[E])
+    assert w["type"] == "acceptance_pending" and "受理决定已暂存" in w["reason_zh"]
+    state, _ = replay([received("TS1")], rules, state)
+    [w] = accepted_warnings(early, rules.catalogue, state.files[E])
+    assert w["field"] == "payload.decided_on" and "决定日期 2026-03-19 早于投诉 TS1 的收到日期 2026-03-20" in w["reason_zh"]
+    # applied, the mediation counted from the receipt, not from the mistyped day before it
+    assert state.files[E].complaint("TS1").limit("mediate").starts_on == D("2026-03-20")
+    assert accepted_warnings(accepted("TS1", "2026-03-23"), rules.catalogue, state.files[E]) == []
+
+
 # --------------------------------------------------------------------------- 3. what people see
 
 
