@@ -125,7 +125,8 @@ def test_an_open_complaint_with_no_decision_is_chased_on_its_7_days_once_and_ale
     assert "超过受理期限（收到之日起 7 个工作日内决定是否受理）" in said.data["message_zh"]
     assert "未作出受理决定" in said.data["message_zh"] and "complaint.accepted" in said.data["message_zh"]
     [alert] = [e for e in effects if e.kind == ALERT_KIND and e.data["rule"] == "complaint.overdue"]
-    assert alert.data["severity"] == "low"
+    assert alert.data["severity"] == "low" and "截至 2026-04-02 仍无受理决定" in alert.data["message_zh"]
+    assert "请尽快作出受理或不予受理决定并告知投诉人" in alert.data["message_zh"] and "no acceptance decision" in alert.data["message_en"]
     _, effects = replay([tick("2026-04-10T08:00:00+08:00")], rules, state)
     assert overdue(effects) == []  # (said once)
     assert state.files[E].complaint("TS1").deadline_zh().startswith("超期未办结")
