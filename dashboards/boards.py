@@ -562,7 +562,7 @@ def enterprise() -> dict[str, Any]:
 EVENT_TYPE_ZH = {
     "enterprise.registered": "企业登记", "enterprise.updated": "企业信息变更", "sampling.result": "抽检结果",
     "sampling.retracted": "撤销报告",
-    "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "complaint.withdrawn": "撤回投诉登记", "fluctuation.rebaselined": "控制限重新确定", "inspection.completed": "现场检查",
+    "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "complaint.accepted": "受理决定", "complaint.withdrawn": "撤回投诉登记", "fluctuation.rebaselined": "控制限重新确定", "inspection.completed": "现场检查",
     "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
     "enforcement.decided": "行政处罚", "enforcement.revoked": "撤销行政处罚", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
     "campaign.activity": "提档升级活动", "campaign.retracted": "撤销提档升级记录", "alert.action": "预警处置", "clock.tick": "时钟",

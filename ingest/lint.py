@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from schemas.events import (CampaignActivityEvent, CampaignRetractedEvent, CampaignTrainingEvent, ComplaintReceivedEvent,
+from schemas.events import (CampaignActivityEvent, CampaignRetractedEvent, CampaignTrainingEvent, ComplaintAcceptedEvent, ComplaintReceivedEvent,
                             ComplaintResolvedEvent, ComplaintWithdrawnEvent, EnforcementDecidedEvent, EnforcementRevokedEvent, Envelope,
                             FluctuationRebaselinedEvent, InspectionCompletedEvent, InterviewHeldEvent, SamplingResultEvent, SamplingRetractedEvent, TestItem)
 from schemas.policy import Policy
@@ -42,6 +42,8 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
         return _complaint_warnings(event, file, elsewhere, policy or Policy())
     if isinstance(event, ComplaintWithdrawnEvent):
         return _withdrawal_warnings(event, file)
+    if isinstance(event, ComplaintAcceptedEvent):
+        return _acceptance_warnings(event, file, policy or Policy())
     if isinstance(event, FluctuationRebaselinedEvent):
         return _rebaseline_warnings(event, file)
     if isinstance(event, SamplingRetractedEvent):
@@ -329,6 +331,32 @@ def _withdrawal_warnings(event: ComplaintWithdrawnEvent, file: Any) -> list[dict
                      f"complaint when it comes; check the complaint number and the enterprise id",
                      f"企业 {event.enterprise_id} 名下尚无投诉编号 {p.complaint_id} 的受理记录：撤回已登记，该投诉到达时即按撤回处理；"
                      f"请核对投诉编号和企业编号")]
+
+
+def _acceptance_warnings(event: ComplaintAcceptedEvent, file: Any, policy: Policy) -> list[dict[str, Any]]:
+    """An acceptance decision the fold kept but the bureau should check: its complaint not on file yet (kept, applied when
+    it comes), a decided_on before the complaint's receipt (the door alone cannot see the receipt: applied, the mediation
+    counted from the receipt, and said), or a 举报 (no acceptance limit: kept for the record)."""
+    p = event.payload
+    record = (file.complaint(p.complaint_id) or file.withdrawn_complaint(p.complaint_id)) if file is not None else None
+    if record is None:
+        return [_warning("payload.complaint_id", "acceptance_pending",
+                         f"no complaint {p.complaint_id} is on file under {event.enterprise_id}: the decision is kept and applies when "
+                         "the complaint comes; check the complaint number and the enterprise id",
+                         f"企业 {event.enterprise_id} 名下尚无投诉编号 {p.complaint_id} 的登记记录：受理决定已暂存，该投诉到达时生效；"
+                         "请核对投诉编号和企业编号")]
+    if record.kind == "report":
+        return [_warning("payload.complaint_id", "acceptance_of_report",
+                         f"{p.complaint_id} is a report (举报): it has no acceptance limit, the decision is only kept",
+                         f"{p.complaint_id} 为举报：举报不适用受理期限，受理决定仅存档")]
+    received = (record.received_at + dt.timedelta(hours=policy.utc_offset_hours)).date()
+    if p.decided_on < received:
+        d, r = p.decided_on.isoformat(), received.isoformat()
+        return [_warning("payload.decided_on", "decided_before_received",
+                         f"decided_on {d} is before complaint {p.complaint_id} was received ({r}): the decision is applied, its "
+                         "mediation counted from the receipt; check the date",
+                         f"决定日期 {d} 早于投诉 {p.complaint_id} 的收到日期 {r}：受理决定已登记，调解期限自收到之日起计算；请核对决定日期")]
+    return []
 
 
 def _rebaseline_warnings(event: FluctuationRebaselinedEvent, file: Any) -> list[dict[str, Any]]:

@@ -200,7 +200,7 @@ class EventIdSpec(_Strict):
 
 
 MappedType = Literal["inspection.completed", "sampling.result", "sampling.retracted", "complaint.received", "complaint.resolved",
-                     "complaint.withdrawn", "fluctuation.rebaselined",
+                     "complaint.accepted", "complaint.withdrawn", "fluctuation.rebaselined",
                      "rectification.ordered", "rectification.completed", "rectification.verified",
                      "enterprise.registered", "enforcement.decided", "interview.held"]
 

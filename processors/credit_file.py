@@ -200,6 +200,27 @@ class ComplaintResolution(_Record):
     extended: bool = Field(default=False, description="a 举报's check extended with the head's approval (延长核查期限)")
 
 
+ACCEPTANCE_ZH = {"accepted": "受理", "refused": "不予受理"}
+
+
+class ComplaintAcceptance(_Record):
+    """One ``complaint.accepted`` (受理决定) of a 投诉: on its record, one of its decisions (the earliest-dated in force); in
+    ``CreditFile.acceptances_waiting``, one whose complaint is not on file yet, applied when it arrives."""
+    event_id: str
+    decided_on: dt.date
+    decision: Literal["accepted", "refused"]
+    reason: str = ""
+    recorded_at: dt.datetime = Field(description="the event's occurred_at: when the decision was recorded")
+
+    def order(self) -> tuple[dt.date, str, str]:
+        # (a total order, so that the decision in force is the same in any arrival order)
+        return self.decided_on, self.decision, self.event_id
+
+    def zh(self) -> str:
+        said = f"{ACCEPTANCE_ZH[self.decision]}（{self.decided_on.isoformat()}"
+        return said + (f"，理由：{self.reason}）" if self.decision == "refused" and self.reason else "）")
+
+
 def _one_or_many(value: object) -> object:
     # a snapshot written before a complaint could have several waiting conclusions held one per complaint id
     if isinstance(value, dict):
@@ -224,7 +245,8 @@ class ComplaintLimit(_Record):
 
     ``overdue``: the fold's clock passed ``due_on`` with no conclusion (said once: ``complaint.overdue``), or the
     conclusion came after it (超期办结); ``None``: it cannot be judged (a 投诉 concluded after its 7 working days with no
-    受理日期 given: whether it was accepted in time is not known), or is not judged yet (the acceptance of an open 投诉)."""
+    受理日期 given: whether it was accepted in time is not known), or is not judged yet (the acceptance of an open 投诉 with
+    complaint_deadlines.complaint.chase_acceptance off)."""
 
     limit: Literal["accept", "mediate", "check", "extended"]
     working_days: int = Field(description="the limit, in working days from starts_on")
@@ -266,6 +288,46 @@ class ComplaintRecord(_Record):
                                           "or for a complaint folded before they were kept")
     concluded_on: dt.date | None = Field(default=None, description="the local date of its earliest conclusion: when it was 办结, "
                                                                    "whatever later revisions say")
+    acceptances: list[ComplaintAcceptance] = Field(
+        default_factory=list, description="every acceptance decision received (complaint.accepted), in the order they arrived: the "
+                                          "earliest-dated is in force (acceptance)")
+
+    @property
+    def acceptance(self) -> ComplaintAcceptance | None:
+        """受理决定 in force: the earliest-dated (a second one later does not move it), None before any (or for a 举报)."""
+        if self.kind != "complaint" or not self.acceptances:
+            return None
+        return min(self.acceptances, key=ComplaintAcceptance.order)
+
+    @property
+    def accepted_on(self) -> dt.date | None:
+        """受理日期: an acceptance decision's, else as the latest conclusion giving one says; None after 不予受理."""
+        a = self.acceptance
+        if a is not None:
+            return a.decided_on if a.decision == "accepted" else None
+        if self.kind != "complaint":
+            return None
+        return next((r.accepted_on for r in sorted(self.resolutions, key=lambda r: r.resolved_at, reverse=True)
+                     if r.accepted_on is not None), None)
+
+    def acceptance_zh(self) -> str:
+        """What a register and the credit file say of its acceptance: 受理（date） / 不予受理（date，理由） / 待受理 (open, none
+        yet); empty for a 举报, or a 投诉 concluded or withdrawn with no 受理日期 reported."""
+        a = self.acceptance
+        if a is not None:
+            return a.zh()
+        on = self.accepted_on
+        if on is not None:
+            return f"受理（{on.isoformat()}，办结时报送）"
+        if self.kind == "complaint" and self.resolved_at is None and not self.resolutions and self.withdrawn is None:
+            return "待受理"
+        return ""
+
+    @property
+    def refused(self) -> bool:
+        """不予受理: no mediation follows and its clocks stop; not 办结 (no conclusion on the complaint itself)."""
+        a = self.acceptance
+        return a is not None and a.decision == "refused"
 
     @property
     def extended(self) -> bool:
@@ -294,15 +356,21 @@ class ComplaintRecord(_Record):
         late = [lim for lim in self.limits if lim.overdue]
         said = "；".join(f"{lim.zh(accept_days, extension_days)}，期限 {lim.due_on.isoformat()}" for lim in late)
         estimate = "（含工作日历未收录的年份，按周一至周五估算）" if any(lim.estimate for lim in self.limits) else ""
+        decided = self.acceptance
         if self.withdrawn is not None:
             return ("已撤回，办理时限不再计算" + (f"（撤回前已超过{said}）" if late and self.concluded_on is None else ""))
         if self.concluded_on is None:
+            if decided is not None and decided.decision == "refused":
+                return f"不予受理：{decided.decided_on.isoformat()} 决定（理由：{decided.reason}），不再调解" + (f"；超过{said}" if late else "")
+            accepted = f"已受理（{decided.decided_on.isoformat()}），" if decided is not None else ""
             if late:
-                return f"超期未办结：已超过{said}" + estimate
-            return f"办理中，办结期限 {due}" + estimate
+                return f"超期未办结：{accepted}已超过{said}" + estimate
+            return f"办理中，{accepted}办结期限 {due}" + estimate
         on = self.concluded_on.isoformat()
         accept = self.limit("accept")
         unknown = "；未报受理日期，受理期限无法判断" if accept is not None and accept.overdue is None else ""
+        if decided is not None:
+            unknown = f"；{decided.zh()}"
         extended = "（经负责人批准延长核查期限）" if self.kind == "report" and self.extended else ""
         if late:
             return f"超期办结：{on} 办结，超过{said}{extended}{unknown}" + estimate
@@ -494,6 +562,8 @@ class CreditFile(_Record):
                                   "looks at the complaints only once the clock passes it")
     withdrawals_waiting: dict[str, ComplaintWithdrawal] = Field(
         default_factory=dict, description="complaint id -> a withdrawal received before its complaint (applied when it comes)")
+    acceptances_waiting: dict[str, list[ComplaintAcceptance]] = Field(
+        default_factory=dict, description="complaint id -> its acceptance decisions received before the complaint, in order of arrival")
     inspections: list[InspectionRecord] = Field(default_factory=list)
     rectifications: list[RectificationRecord] = Field(default_factory=list)
     enforcements: list[EnforcementRecord] = Field(default_factory=list, description="行政处罚决定")

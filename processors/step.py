@@ -19,6 +19,7 @@ from processors._build import builder
 from processors.ids import event_key
 from processors.credit_file import (
     COMPLAINT_KIND_ZH,
+    ComplaintAcceptance,
     ComplaintLimit,
     RESENT,
     Retraction,
@@ -54,6 +55,7 @@ from schemas.events import (
     CampaignRetractedEvent,
     CampaignTrainingEvent,
     ClockTick,
+    ComplaintAcceptedEvent,
     ComplaintReceivedEvent,
     ComplaintResolvedEvent,
     EnterpriseRegistered,
@@ -92,7 +94,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 44
+FOLD_VERSION = 45
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -205,7 +207,13 @@ or 举报 (report), and each complaint's statutory time limits on the working-da
 within 7 working days of receipt and mediated within 45 of acceptance — accepted_on, else from the latest lawful acceptance —,
 a 举报 checked within 15, 15 more when extended) kept on the record (ComplaintRecord.limits, concluded_on), judged from its
 earliest conclusion in any arrival order; the clock past a limit of an open one says complaint.overdue once per limit (an
-alert, complaint.overdue, low, closed by the conclusion or the withdrawal), a conclusion after it is 超期办结; no risk point.  A
+alert, complaint.overdue, low, closed by the conclusion or the withdrawal), a conclusion after it is 超期办结; no risk point; 45: complaint.accepted (受理决定: 受理 / 不予受理) of a 投诉,
+the earliest-dated in force in any arrival order, one before its complaint kept until it comes: the accept limit judged
+from its decided_on, the mediation limit counted from an acceptance (before a conclusion's accepted_on) and gone after a
+refusal, whose complaint's clocks stop without it being 办结; an open 投诉 with no decision is chased on its accept limit
+(complaint_deadlines.complaint.chase_acceptance, default on: complaint.overdue, 超过 7 个工作日未作出受理决定), and a
+decision closes the overdue alert when no running limit is left past due; a limit said overdue whose due date a decision
+moved later is not overdue until the clock passes the new one.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -1664,6 +1672,8 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
         complaint_id=p.complaint_id, kind=p.kind, event_id=event_key(event), received_at=event.occurred_at,
         channel=p.channel, category=p.category, text=p.text, product=p.product, verified=p.verified, verified_at_receipt=p.verified,
     )
+    # its acceptance decisions came first: on its record before its limits are first judged
+    record.acceptances.extend(file.acceptances_waiting.pop(p.complaint_id, ()))
     waiting_withdrawal = file.withdrawals_waiting.pop(p.complaint_id, None)
     if waiting_withdrawal is not None:
         # withdrawn before it came (the bureau's decision crossed the hotline's message): filed withdrawn, counted nowhere
@@ -1753,6 +1763,65 @@ def _complaint_resolved(state: CountyState, file: CreditFile, event: ComplaintRe
             effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
 
 
+def _complaint_accepted(state: CountyState, file: CreditFile, event: ComplaintAcceptedEvent, rules: Rules, effects: list[Effect]) -> None:
+    """受理决定 of a 投诉: its accept limit is judged from decided_on, its mediation counted from an acceptance; a refusal
+    (不予受理) stops its clocks — no mediation follows — but is not 办结 (nothing is concluded on the complaint itself).
+    Kept whatever comes first, and the earliest-dated decision is in force, so any arrival order folds alike."""
+    p = event.payload
+    decision = ComplaintAcceptance(event_id=event_key(event), decided_on=p.decided_on, decision=p.decision, reason=p.reason,
+                                   recorded_at=event.occurred_at)
+    cid = p.complaint_id
+    record = file.complaint(cid)
+    gone = file.withdrawn_complaint(cid) if record is None else None
+    kept = record or gone
+    if kept is None:
+        # (the channel's acceptance may overtake the complaint itself)
+        waiting = file.acceptances_waiting.setdefault(cid, [])
+        if not any(_same_decision(a, decision) for a in waiting):
+            waiting.append(decision)
+        effects.append(_effect("complaint.accepted", event, file.enterprise_id, complaint_id=cid, decision=p.decision,
+                               decided_on=p.decided_on.isoformat(), waiting=True, in_force=False,
+                               message_zh=(f"投诉编号 {cid} 尚无登记记录：{decision.zh()}已暂存，收到该投诉后生效；请核对投诉编号和企业")))
+        return
+    if any(_same_decision(a, decision) for a in kept.acceptances):
+        effects.append(_effect("complaint.accepted", event, file.enterprise_id, complaint_id=cid, decision=p.decision,
+                               decided_on=p.decided_on.isoformat(), waiting=False, in_force=False, repeated=True,
+                               message_zh=f"投诉编号 {cid} 的{decision.zh()}已登记，本次为重复报送，不重复计入"))
+        return
+    chased = kept.concluded_on is None and any(lim.overdue and _running(kept, lim) for lim in kept.limits)
+    kept.acceptances.append(decision)
+    _judge_limits(kept, rules)
+    in_force = kept.acceptance
+    said = (f"{COMPLAINT_KIND_ZH[kept.kind]} {cid}：{decision.zh()}"
+            + ("" if in_force is None or in_force.event_id == decision.event_id
+               else f"；此前已有日期更早的决定（{in_force.zh()}，事件 {in_force.event_id}），以该决定为准")
+            + ("；该投诉已撤回，仅存档" if gone is not None else "")
+            + ("；举报不适用受理期限，仅存档" if kept.kind == "report" else ""))
+    effects.append(_effect("complaint.accepted", event, file.enterprise_id, complaint_id=cid, decision=p.decision,
+                           decided_on=p.decided_on.isoformat(), waiting=False,
+                           in_force=in_force is not None and in_force.event_id == decision.event_id, message_zh=said))
+    if gone is not None:
+        return
+    _complaints_due_next(file)
+    if chased and not any(lim.overdue and _running(kept, lim) for lim in kept.limits):
+        # the limit its 办理超期 alert chased is met (or moved later by the acceptance): nothing left to chase for now
+        decided = in_force or decision
+        data = complaint_overdue_resolved(file, cid, event_key(event), f"投诉 {cid} 已于 {decided.decided_on.isoformat()} 作出"
+                                          f"{'受理' if decided.decision == 'accepted' else '不予受理'}决定，预警自动关闭",
+                                          f"complaint {cid} {decided.decision} on {decided.decided_on.isoformat()}: closed", rules)
+        if data is not None:
+            effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
+
+
+def _same_decision(a: ComplaintAcceptance, b: ComplaintAcceptance) -> bool:
+    return (a.decided_on, a.decision, a.reason) == (b.decided_on, b.decision, b.reason)
+
+
+def _running(record: ComplaintRecord, lim: ComplaintLimit) -> bool:
+    """A limit whose clock still runs: the complaint is not concluded and, for its accept limit, not yet decided on."""
+    return record.concluded_on is None and not (lim.limit == "accept" and record.acceptance is not None)
+
+
 _DUE: dict[tuple[int, dt.date, int], tuple[WorkingCalendar, DueDate]] = {}
 
 
@@ -1780,7 +1849,8 @@ def _judge_limits(record: ComplaintRecord, rules: Rules) -> None:
         record.limits = []
         return
     received = rules.local_date(record.received_at)
-    said = {lim.limit for lim in record.limits if lim.overdue}
+    # (the due date each was said overdue against: a decision moving it later leaves it to the clock again)
+    said = {lim.limit: lim.due_on for lim in record.limits if lim.overdue}
     resolutions = sorted(record.resolutions, key=lambda r: r.resolved_at, reverse=True)
     if resolutions:
         concluded: dt.date | None = rules.local_date(resolutions[-1].resolved_at)
@@ -1797,7 +1867,7 @@ def _judge_limits(record: ComplaintRecord, rules: Rules) -> None:
         elif concluded is not None:
             overdue = judged and concluded > due.on
         else:
-            overdue = name in said  # open: the clock's mark, said once
+            overdue = name in said and due.on <= said[name]  # open: the clock's mark, said once
         return ComplaintLimit(limit=name, working_days=days, starts_on=start, due_on=due.on, overdue=overdue, estimate=due.estimate,
                               **extra)
 
@@ -1809,19 +1879,29 @@ def _judge_limits(record: ComplaintRecord, rules: Rules) -> None:
             out.append(limit("extended", received, lim.check_working_days + lim.extension_working_days, True))
     else:
         lim_ = policy.complaint
-        accepted = next((r.accepted_on for r in resolutions if r.accepted_on is not None), None)
+        decided = record.acceptance
+        accepted = record.accepted_on
         accept_due = _due(calendar, received, lim_.accept_working_days).on
-        if concluded is None:
-            judged: bool | None = None  # (qrisk hears of the acceptance with the conclusion only)
+        if decided is not None:
+            judged: bool | None = True
+        elif concluded is None:
+            # open with no decision: chased, unless the county's system sends no acceptances (it would chase them all)
+            judged = False if lim_.chase_acceptance else None
         elif accepted is not None:
             judged = True
         else:
             judged = True if concluded <= accept_due else None
         accept = limit("accept", received, lim_.accept_working_days, judged)
-        if accepted is not None and concluded is not None:
+        if decided is not None:
+            accept.overdue = decided.decided_on > accept_due
+        elif accepted is not None and concluded is not None:
             accept.overdue = accepted > accept_due
+        if decided is not None and decided.decision == "refused":
+            record.limits = [accept]  # (不予受理: no mediation follows)
+            return
         if accepted is not None:
-            mediate = limit("mediate", accepted, lim_.mediate_working_days, True)
+            # (a decision dated before its receipt is a mistyped date, answered at the door: counted from the receipt)
+            mediate = limit("mediate", max(accepted, received), lim_.mediate_working_days, True)
         else:
             # the latest lawful acceptance starts it: whatever the acceptance's date, past this a limit was missed
             mediate = limit("mediate", received, lim_.accept_working_days + lim_.mediate_working_days, True, from_receipt=True)
@@ -1832,7 +1912,7 @@ def _judge_limits(record: ComplaintRecord, rules: Rules) -> None:
 def _complaints_due_next(file: CreditFile) -> None:
     """The earliest due date of an open complaint's limit not yet passed: the per-event check stops at it."""
     file.complaints_due_next = min((lim.due_on for c in file.complaints if c.concluded_on is None for lim in c.limits
-                                    if lim.overdue is False), default=None)
+                                    if lim.overdue is False and _running(c, lim)), default=None)
 
 
 def _complaints_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
@@ -1849,14 +1929,16 @@ def _complaints_overdue(file: CreditFile, event: Envelope, rules: Rules, effects
         if c.concluded_on is not None:
             continue
         for lim in c.limits:
-            if lim.overdue is not False or today <= lim.due_on:
+            if lim.overdue is not False or today <= lim.due_on or not _running(c, lim):
                 continue
             lim.overdue = True
             over = working_days_between(rules.calendar, lim.due_on, today)
             kind_zh = COMPLAINT_KIND_ZH[c.kind]
             limit_zh = lim.zh(policy.complaint.accept_working_days, policy.report.extension_working_days)
             received = rules.local_date(c.received_at).isoformat()
-            hint = "（如经负责人批准延长核查期限，请在办结时报送 extended）" if lim.limit == "check" else ""
+            hint = ("（如经负责人批准延长核查期限，请在办结时报送 extended）" if lim.limit == "check" else
+                    "（已作出受理或不予受理决定的，请补报 complaint.accepted）" if lim.limit == "accept" else "")
+            missing = "未作出受理决定" if lim.limit == "accept" else "未办结"
             caveat = "（含工作日历未收录的年份，按周一至周五估算）" if lim.estimate or over.estimate else ""
             effects.append(_effect(
                 "complaint.overdue", event, file.enterprise_id, complaint_id=c.complaint_id, complaint_kind=c.kind, kind_zh=kind_zh,
@@ -1864,7 +1946,7 @@ def _complaints_overdue(file: CreditFile, event: Envelope, rules: Rules, effects
                 due_on=lim.due_on.isoformat(), working_days_over=over.days, estimate=lim.estimate or over.estimate,
                 complaint_event_id=c.event_id,
                 message_zh=(f"{kind_zh} {c.complaint_id}（{received} 收到，{CHANNEL_ZH.get(c.channel, c.channel)}）已超过{limit_zh}：期限 "
-                            f"{lim.due_on.isoformat()}，截至 {today.isoformat()} 未办结，已超过 {over.days} 个工作日{caveat}{hint}。"
+                            f"{lim.due_on.isoformat()}，截至 {today.isoformat()} {missing}，已超过 {over.days} 个工作日{caveat}{hint}。"
                             "属监管部门办理时限，不计入企业风险分")))
     _complaints_due_next(file)
 
@@ -2636,6 +2718,7 @@ _HANDLERS = {
     SamplingRetractedEvent: _retracted,
     ComplaintReceivedEvent: _complaint_received,
     ComplaintResolvedEvent: _complaint_resolved,
+    ComplaintAcceptedEvent: _complaint_accepted,
     ComplaintWithdrawnEvent: _complaint_withdrawn,
     FluctuationRebaselinedEvent: _rebaselined,
     InspectionCompletedEvent: _inspection,

@@ -1313,6 +1313,13 @@ def _complaint_overdue(file: "CreditFile", eff: "Effect", rules: "Rules") -> Ale
               "channel_zh": CHANNEL_ZH.get(d.get("channel", ""), d.get("channel", "")), "limit": d.get("limit", ""),
               "limit_zh": d.get("limit_zh", ""), "due_on": d.get("due_on", ""), "working_days_over": d.get("working_days_over", ""),
               "party_zh": "举报人" if kind == "report" else "投诉人"}
+    if d.get("limit") == "accept":
+        # (what is missing is the decision to accept, not a conclusion: chasing a conclusion a week in sends the desk astray)
+        fields["missing_zh"], fields["missing_en"] = "受理决定", "no acceptance decision"
+        fields["next_step_zh"] = f"请尽快作出受理或不予受理决定并告知{fields['party_zh']}，如已作出请补报受理决定（complaint.accepted）。"
+    else:
+        fields["missing_zh"], fields["missing_en"] = "办结记录", "no conclusion"
+        fields["next_step_zh"] = f"请尽快办结并告知{fields['party_zh']}，如已办结请补报办结结论。"
     evidence = {"event_ids": [x for x in (d.get("complaint_event_id"), eff.event_id) if x], "complaint_id": cid, "kind": kind,
                 "limit": d.get("limit"), "due_on": d.get("due_on"), "working_days_over": d.get("working_days_over")}
     # (one alert per complaint: its second limit passing is the same problem, grouped with the first)

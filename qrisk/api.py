@@ -1523,8 +1523,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     @app.get("/v1/complaints", summary="The county's complaints (投诉举报台账), newest first (supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))
-    def list_complaints(state: Annotated[Literal["open", "resolved", "withdrawn"] | None,
-                                         Query(description="open: 办理中 (no complaint.resolved yet); withdrawn: 已撤回 (complaint.withdrawn)")] = None,
+    def list_complaints(state: Annotated[Literal["open", "refused", "resolved", "withdrawn"] | None,
+                                         Query(description="open: 办理中 (no complaint.resolved yet); refused: 不予受理 (complaint.accepted "
+                                                           "refused it, no conclusion yet); withdrawn: 已撤回 (complaint.withdrawn)")] = None,
                         verified: bool | None = None,
                         kind: Annotated[Literal["complaint", "report"] | None, Query(description="complaint: 投诉; report: 举报")] = None,
                         overdue: Annotated[bool | None, Query(description=(

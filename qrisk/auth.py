@@ -60,8 +60,8 @@ ROLES: dict[str, str] = {
     "bureau": "the bureau's registry, campaign office and enforcement: enterprise.*, campaign.*, enforcement.*, interview.*, "
               "sampling.retracted, complaint.withdrawn and fluctuation.rebaselined as source kind bureau",
     "lab": "a lab system: sampling.result only, as its own lab (source kind lab, id bound to the key)",
-    "complaint": "the complaint channel: complaint.received, complaint.resolved as source kind complaint_channel",
-    "inspector": "inspectors: inspection.*, rectification.*, complaint.resolved as source kind inspector",
+    "complaint": "the complaint channel: complaint.received, complaint.accepted, complaint.resolved as source kind complaint_channel",
+    "inspector": "inspectors: inspection.*, rectification.*, complaint.accepted, complaint.resolved as source kind inspector",
     "monitor": "Prometheus: /metrics only",
 }
 
@@ -105,7 +105,7 @@ def posting_rules() -> dict[str, tuple[frozenset[str], str | None]]:
         # a lab sends results, never takes one back: a retraction (撤销报告) is the bureau's (RETRACTION_ZH)
         "lab": (frozenset(t for t in EVENT_TYPES if t.startswith("sampling.") and t not in TRUSTED_ONLY), "lab"),
         "complaint": (frozenset(t for t in EVENT_TYPES if t.startswith("complaint.") and t not in TRUSTED_ONLY), "complaint_channel"),
-        "inspector": (frozenset(t for t in EVENT_TYPES if t.startswith(("inspection.", "rectification.")) or t == "complaint.resolved"), "inspector"),
+        "inspector": (frozenset(t for t in EVENT_TYPES if t.startswith(("inspection.", "rectification.")) or t in ("complaint.accepted", "complaint.resolved")), "inspector"),
         "bureau": (frozenset(t for t in EVENT_TYPES if t.startswith(("enterprise.", "campaign.", "enforcement.", "interview."))
                              or t in TRUSTED_ONLY), "bureau"),
         "admin": (frozenset(EVENT_TYPES), None),

@@ -208,8 +208,8 @@ ROLE_HELP: dict[str, str] = {
               "and sampling.retracted (撤销报告), complaint.withdrawn (撤回投诉登记), fluctuation.rebaselined (控制限重新确定) "
               "as source kind bureau",
     "lab": "a lab system: posts sampling.result only, as its own lab (source kind lab, source.id bound with --lab)",
-    "complaint": "the complaint channel: posts complaint.received, complaint.resolved as source kind complaint_channel",
-    "inspector": "inspectors: posts inspection.*, rectification.*, complaint.resolved as source kind inspector",
+    "complaint": "the complaint channel: posts complaint.received, complaint.accepted, complaint.resolved as source kind complaint_channel",
+    "inspector": "inspectors: posts inspection.*, rectification.*, complaint.accepted, complaint.resolved as source kind inspector",
     "monitor": "Prometheus: GET /metrics only",
 }
 SENDERS_READ = ("bureau", "lab", "complaint", "inspector")

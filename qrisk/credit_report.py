@@ -46,7 +46,8 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "samples": [("sampled_on", "抽样日期"), ("sample_no", "抽样编号"), ("product", "食品名称"), ("batch", "批号"), ("lab", "检验机构"),
                 ("turnaround_zh", "检验时限（工作日）"), ("verdict_zh", "判定"), ("failed_zh", "不合格项目"), ("detail_zh", "说明"), ("event_id", "事件")],
     "complaints": [("received_at", "登记时间"), ("complaint_id", "投诉编号"), ("kind_zh", "诉求类型"), ("channel_zh", "渠道"), ("category_zh", "类别"),
-                   ("product", "涉及产品"), ("text", "内容"), ("verified_zh", "核查"), ("resolved_at", "办结时间"), ("due_on", "办结期限"),
+                   ("product", "涉及产品"), ("text", "内容"), ("verified_zh", "核查"), ("acceptance_zh", "受理决定"), ("resolved_at", "办结时间"),
+                   ("due_on", "办结期限"),
                    ("deadline_zh", "办理时限（工作日）"), ("outcome", "处理结果"),
                    ("event_id", "事件"), ("resolution_event_id", "办结事件")],
     # conclusions (complaint.resolved) whose complaint is not on this file (yet): the hotline's two messages crossed, or
@@ -484,8 +485,12 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
 
     def deadline(c: Any) -> dict[str, Any]:
         # the statutory time limits as the fold judged them (投诉 / 举报, 办结期限, 超期 / 超期办结): the bureau's, no risk point
+        decided = c.acceptance
         return {"kind": c.kind, "kind_zh": COMPLAINT_KIND_ZH.get(c.kind, c.kind), "due_on": c.due_on.isoformat() if c.due_on else "",
-                "overdue": c.overdue if c.limits else None, "deadline_zh": c.deadline_zh(*limits)}
+                "overdue": c.overdue if c.limits else None, "deadline_zh": c.deadline_zh(*limits),
+                # 受理日期 / 不予受理, with the complaint.accepted it rests on
+                "accepted_on": c.accepted_on.isoformat() if c.accepted_on else "", "acceptance_zh": c.acceptance_zh(),
+                "acceptance_event_id": decided.event_id if decided is not None else ""}
 
     complaints = [
         {**deadline(c), "received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),

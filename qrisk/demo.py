@@ -105,6 +105,8 @@ class CountyGenerator:
         # and the complaints' kinds (投诉 / 举报), acceptance dates and the one concluded late (办理时限), later again
         self.complaint_rng = random.Random(f"{seed}/投诉举报")
         self.late_conclusion_planted = False
+        # and the channel's acceptance decisions (受理决定), later again
+        self.acceptance_rng = random.Random(f"{seed}/受理决定")
         self.sum_missed = False  # P05's one report that misses its failing sum of ratios (see _pastry_year)
         self.campaign = campaign
         # a clock.tick every local midnight, as `qrisk run` ticks (every tick_seconds), so that what is
@@ -566,7 +568,8 @@ class CountyGenerator:
 
     def _complaint(self, e: Enterprise, day: dt.date, category: str, texts: dict[str, str], verified: bool, plant: bool = True) -> None:
         """A complaint and its conclusion a few days later.  About a third are 举报 (a report of an offence); a 投诉 says
-        when it was accepted (accepted_on).  The first unfounded one the county receives (and a few more) is a 举报
+        when it was accepted (accepted_on), and half of them also come with the channel's acceptance decision the day after
+        receipt (complaint.accepted, from a stream of its own).  The first unfounded one the county receives (and a few more) is a 举报
         concluded five to six weeks later, past its 15 working days (超期办结: the summary's 投诉举报超期) — never one
         that is verified (its story: clusters, grades, stays dated as it was), nor W07's planted cluster, nor one whose
         conclusion would move past the sampled months; the draws come from a stream of their own."""
@@ -587,6 +590,13 @@ class CountyGenerator:
             "complaint_id": cid, "kind": kind, "channel": "12315", "category": category, "text": texts[category], "verified": False,
         })
         inspector = self.rng.choice(INSPECTORS)
+        arng = self.acceptance_rng
+        if kind == "complaint" and arng.random() < 0.5:
+            # half the 投诉 come with the channel's acceptance the next day, before their conclusion (complaint.accepted)
+            accepted_at = dt.datetime(day.year, day.month, day.day, 16, arng.randint(0, 59), tzinfo=CST) + dt.timedelta(days=1)
+            self._emit("complaint.accepted", e.enterprise_id, accepted_at, {"kind": "complaint_channel", "id": "12315"}, {
+                "complaint_id": cid, "decision": "accepted", "decided_on": (day + dt.timedelta(days=1)).isoformat(),
+            }, rng=arng)
         at = self._at(day + dt.timedelta(days=self.rng.randint(2, 6))) + dt.timedelta(days=delay)
         self._emit("complaint.resolved", e.enterprise_id, at, {"kind": "inspector", "id": inspector[0], "name": inspector[1]}, {
             "complaint_id": cid, "verified": verified, "outcome": "经核查属实，已要求企业自查原因并书面反馈。" if verified else "经核查不属实。",

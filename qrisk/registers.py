@@ -24,11 +24,11 @@ from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH
 from qrisk.credit_report import FINDING_ZH, KIND_ZH
 from qrisk.sheets import local_time, time_header
 
-COMPLAINT_STATE_ZH = {"open": "办理中", "resolved": "已办结", "withdrawn": "已撤回"}
+COMPLAINT_STATE_ZH = {"open": "办理中", "refused": "不予受理", "resolved": "已办结", "withdrawn": "已撤回"}
 
 COMPLAINT_COLUMNS = ["complaint_id", "enterprise_id", "enterprise_name", "town", "received_at", "kind", "kind_zh", "channel", "channel_zh",
-                     "category", "category_zh", "product", "verified", "verified_zh", "state", "state_zh", "resolved_at", "days", "due_on",
-                     "overdue", "deadline_zh", "outcome", "text", "event_id"]
+                     "category", "category_zh", "product", "verified", "verified_zh", "state", "state_zh", "accepted_on", "acceptance", "acceptance_zh",
+                     "resolved_at", "days", "due_on", "overdue", "deadline_zh", "outcome", "text", "event_id"]
 SAMPLE_COLUMNS = ["sample_no", "enterprise_id", "enterprise_name", "town", "sampled_on", "product", "batch", "lab", "task_source",
                   "lab_received_on", "report_working_days", "report_limit", "report_late", "sent_late", "turnaround_estimate", "turnaround_zh",
                   "verdict", "counted", "unconfirmed", "verdict_zh", "final", "failed_zh", "detail_zh", "superseded_by", "event_id"]
@@ -68,12 +68,16 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
             resolved = c.get("resolved_at")
             withdrawn = c.get("withdrawn")
             until = _instant(resolved) if resolved else _instant(withdrawn["withdrawn_at"]) if withdrawn else now
-            state = "withdrawn" if withdrawn else "resolved" if resolved else "open"
             # (the statutory time limits as the fold judged them: processors.credit_file.ComplaintRecord.deadline_zh)
             try:
                 record: ComplaintRecord | None = ComplaintRecord.model_validate(c)
             except ValueError:  # (a stored copy another version wrote: listed without its time limits)
                 record = None
+            decided = record.acceptance if record is not None else None
+            # 不予受理 is not 办结: no conclusion on the complaint itself, but nothing is being handled either
+            refused = decided is not None and decided.decision == "refused"
+            state = "withdrawn" if withdrawn else "resolved" if resolved else "refused" if refused else "open"
+            accepted_on = record.accepted_on if record is not None else None
             kind = c.get("kind") or "complaint"
             rows.append({
                 "complaint_id": c["complaint_id"], "enterprise_id": f["enterprise_id"], "enterprise_name": profile.get("name"),
@@ -84,7 +88,11 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
                 "verified": bool(c.get("verified")),
                 # (as the credit report says it: not yet concluded is 核查中, not 不属实)
                 "verified_zh": "属实" if c.get("verified") else ("不属实" if resolved else "核查中"),
-                "state": state, "state_zh": COMPLAINT_STATE_ZH[state] + (f"（{withdrawn['reason']}）" if withdrawn else ""),
+                "state": state, "state_zh": COMPLAINT_STATE_ZH[state] + (f"（{withdrawn['reason']}）" if withdrawn else
+                                                                         f"（{decided.reason}）" if state == "refused" and decided else ""),
+                "accepted_on": accepted_on.isoformat() if accepted_on else None,
+                "acceptance": decided.decision if decided is not None else None,
+                "acceptance_zh": record.acceptance_zh() if record is not None else "",
                 "resolved_at": _iso(resolved), "days": max(0, (until.astimezone(zone).date() - received.astimezone(zone).date()).days),
                 "due_on": record.due_on.isoformat() if record is not None and record.due_on else None,
                 "overdue": record.overdue if record is not None and record.limits else None,
@@ -142,10 +150,10 @@ def inspection_rows(files: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def complaint_sheet(rows: list[dict[str, Any]], offset_hours: int) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
     when = time_header(offset_hours)
     columns = ["complaint_id", "enterprise_id", "enterprise_name", "town", "received_at", "kind", "channel", "category", "product", "verified",
-               "state", "resolved_at", "days", "due_on", "deadline_zh", "outcome", "text"]
+               "state", "acceptance_zh", "resolved_at", "days", "due_on", "deadline_zh", "outcome", "text"]
     headers = {"complaint_id": "投诉编号", "enterprise_id": "企业编号", "enterprise_name": "企业名称", "town": "乡镇/街道",
                "received_at": f"受理时间{when}", "channel": "渠道", "category": "类别", "product": "涉及产品", "verified": "核查",
-               "kind": "诉求类型", "due_on": "办结期限", "deadline_zh": "办理时限（工作日）",
+               "kind": "诉求类型", "due_on": "办结期限", "deadline_zh": "办理时限（工作日）", "acceptance_zh": "受理决定",
                "state": "办理状态", "resolved_at": f"办结时间{when}", "days": "用时（自然日：受理日至办结日，办理中的至今日）", "outcome": "处理结果",
                "text": "投诉内容"}
     people = [{**r, "received_at": local_time(r["received_at"], offset_hours), "resolved_at": local_time(r["resolved_at"], offset_hours),

@@ -622,6 +622,33 @@ class ComplaintWithdrawn(Model):
                                                         "registered twice), when that is the reason; shown beside it")
 
 
+class ComplaintAccepted(Model):
+    """受理决定: the bureau's decision on a 投诉 (kind complaint) within 7 working days of receipt — accepted (受理: mediation
+    follows, its 45 working days counted from decided_on) or refused (不予受理: no mediation follows, the complaint's
+    clocks stop; it stays on file, counted as received, until a conclusion, if any, comes).  The same complaint decided
+    twice keeps its earliest-dated decision in force, whatever order they arrive in; a decision before its complaint is
+    kept and applies when it comes.  Ignored for a 举报 (its check runs from receipt)."""
+
+    complaint_id: ShortText = Field(description="投诉举报编号 of the complaint.received it decides on (an unknown one is kept until it "
+                                                "arrives)")
+    decision: Annotated[Literal["accepted", "refused"], Stripped] = Field(
+        description="受理决定: accepted = 受理 (mediation follows), refused = 不予受理 (no mediation: reason says why)")
+    decided_on: IsoDate = Field(
+        description="决定日期 (YYYY-MM-DD, local): judged against the 7 working days to accept; an acceptance's 45 working days of "
+                    "mediation run from it.  Not after occurred_at's local date; a date before the complaint's receipt is "
+                    "answered with a warning (the door cannot see the complaint)")
+    reason: Annotated[str, Field(max_length=1000, json_schema_extra={"pattern": _HAS_TEXT_PATTERN})] = Field(
+        default="", description="不予受理的理由 (required when refused), e.g. 不属于本行政机关管辖 or 超过法定投诉时效: what the credit "
+                                "file and the register quote")
+
+    @model_validator(mode="after")
+    def _refusal_says_why(self) -> "ComplaintAccepted":
+        if self.decision == "refused" and not self.reason.strip():
+            raise FieldError("a refusal (decision refused) needs its reason: why the complaint is not accepted",
+                             "不予受理须说明理由（reason）", field="reason")
+        return self
+
+
 class Finding(Model):
     """A problem an inspection found (检查发现的问题)."""
 
@@ -1173,6 +1200,30 @@ class ComplaintResolvedEvent(Envelope):
         return self
 
 
+class ComplaintAcceptedEvent(Envelope):
+    """complaint.accepted (受理决定): the bureau accepted a 投诉 (受理) or refused it (不予受理)."""
+
+    model_config = _event("when the decision was recorded (登记时间); the decision's own date is decided_on", "the decision")
+    event_type: Literal["complaint.accepted"]
+    payload: ComplaintAccepted
+
+    @model_validator(mode="after")
+    def _decided_by_now(self, info: ValidationInfo) -> "ComplaintAcceptedEvent":
+        # a decision is recorded after it is made: a decided_on after the record's own date is a mistyped date, and the
+        # mediation limit would be counted from it
+        if not (info.context and info.context.get("door")):
+            return self
+        offset = info.context.get("utc_offset_hours", LOCAL_UTC_OFFSET_HOURS)
+        recorded = (self.occurred_at + dt.timedelta(hours=offset)).date()
+        decided = self.payload.decided_on
+        if decided > recorded:
+            raise FieldError(f"decided_on {decided.isoformat()} is after the decision was recorded (occurred_at, local date "
+                             f"{recorded.isoformat()}): one of the two is wrong",
+                             f"决定日期 {decided.isoformat()} 晚于登记时间 {recorded.isoformat()}（occurred_at 的当地日期），两者必有一处有误",
+                             field="payload.decided_on")
+        return self
+
+
 class ComplaintWithdrawnEvent(Envelope):
     """complaint.withdrawn (撤回投诉登记): the bureau withdraws a complaint filed under this enterprise by mistake, or twice."""
 
@@ -1411,6 +1462,7 @@ Event = Annotated[
         SamplingRetractedEvent,
         ComplaintReceivedEvent,
         ComplaintResolvedEvent,
+        ComplaintAcceptedEvent,
         ComplaintWithdrawnEvent,
         FluctuationRebaselinedEvent,
         InspectionCompletedEvent,
@@ -1443,7 +1495,8 @@ event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 EVENT_TYPE_ZH = {
     "enterprise.registered": "企业登记", "enterprise.updated": "企业信息变更", "sampling.result": "抽检结果",
     "sampling.retracted": "撤销报告",
-    "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "complaint.withdrawn": "撤回投诉登记",
+    "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "complaint.accepted": "受理决定",
+    "complaint.withdrawn": "撤回投诉登记",
     "fluctuation.rebaselined": "控制限重新确定", "inspection.completed": "现场检查",
     "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
     "enforcement.decided": "行政处罚", "enforcement.revoked": "撤销行政处罚", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",

@@ -123,6 +123,10 @@ class ComplaintLimits(_Strict):
 
     accept_working_days: int = Field(default=7, ge=1, le=60, description="receipt → the decision to accept it or not, at most")
     mediate_working_days: int = Field(default=45, ge=1, le=250, description="acceptance (accepted_on) → its conclusion, at most")
+    chase_acceptance: bool = Field(
+        default=True, description="an open 投诉 with no acceptance decision (complaint.accepted) past accept_working_days says "
+                                  "complaint.overdue for its accept limit.  Off for a county whose complaint system sends no "
+                                  "acceptances (every open 投诉 would be chased): the acceptance is then judged from the conclusion only")
 
 
 class ReportLimits(_Strict):
@@ -617,16 +621,18 @@ class RectificationOverdueRule(WarningRule):
 class ComplaintOverdueRule(WarningRule):
     """A complaint or report (投诉举报) passed a statutory time limit (complaint_deadlines) with no conclusion: the bureau's
     own lateness, told to the supervisor of the enterprise's town, whose office handles it; closed by the conclusion
-    (or the withdrawal).  Low: nothing is wrong with the food for it, but the complainant's 行政复议 turns on it."""
+    (or the withdrawal, or for the accept limit the acceptance decision).  Low: nothing is wrong with the food for it, but
+    the complainant's 行政复议 turns on it.  {missing_zh}: 办结记录, or 受理决定 for a 投诉's accept limit; {next_step_zh}: what
+    to do about that one."""
 
     severity: Severity = "low"
     title_zh: str = "投诉举报办理超期"
-    template_zh: str = ("{name}：{kind_zh} {complaint_id}（{received_on} 登记，{channel_zh}）{limit_zh}，期限 {due_on}，截至 {date} 仍无办结记录，"
-                        "已超过 {working_days_over} 个工作日。下一步：请尽快办结并告知{party_zh}，如已办结请补报办结结论。")
-    template_en: str = ("{name}: {kind} {complaint_id} received on {received_on} passed its time limit ({limit}, due {due_on}) with no "
-                        "conclusion as of {date}: {working_days_over} working day(s) over.")
+    template_zh: str = ("{name}：{kind_zh} {complaint_id}（{received_on} 登记，{channel_zh}）{limit_zh}，期限 {due_on}，截至 {date} 仍无{missing_zh}，"
+                        "已超过 {working_days_over} 个工作日。下一步：{next_step_zh}")
+    template_en: str = ("{name}: {kind} {complaint_id} received on {received_on} passed its time limit ({limit}, due {due_on}) with "
+                        "{missing_en} as of {date}: {working_days_over} working day(s) over.")
     FIELDS: ClassVar[frozenset[str]] = frozenset({"complaint_id", "kind", "kind_zh", "received_on", "channel_zh", "limit", "limit_zh",
-                                                  "due_on", "working_days_over", "party_zh"})
+                                                  "due_on", "working_days_over", "party_zh", "missing_zh", "missing_en", "next_step_zh"})
 
 
 class DataMissingRule(WarningRule):

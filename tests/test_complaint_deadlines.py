@@ -164,12 +164,14 @@ def test_an_extended_report_concluded_within_30_is_in_time_and_a_plain_one_is_la
 
 
 def test_a_complaint_is_chased_on_the_mediation_limit_and_judged_on_its_acceptance_when_concluded(rules):
+    # a county whose system sends no acceptance decisions (complaint.accepted: tests/test_complaint_accepted.py)
+    rules = Rules(catalogue=rules.catalogue, policy=Policy.model_validate({"complaint_deadlines": {"complaint": {"chase_acceptance": False}}}))
     # received Friday 2026-03-20: accepted by 03-31 (7), mediated by 06-05 (7 + 45, acceptance unknown while open)
     state, effects = replay([REG, received("TS1", "2026-03-20T10:00:00+08:00")], rules)
     record = state.files[E].complaint("TS1")
     assert [(lim.limit, lim.due_on, lim.overdue) for lim in record.limits] == [
         ("accept", D("2026-03-31"), None), ("mediate", D("2026-06-05"), False)]
-    # past the 7 days: qrisk does not hear of the acceptance before the conclusion, so it chases nothing yet
+    # past the 7 days: qrisk does not hear of the acceptance before the conclusion, so it chases nothing yet (chase_acceptance off)
     _, effects = replay([tick("2026-04-15T08:00:00+08:00")], rules, state)
     assert overdue(effects) == []
     _, effects = replay([tick("2026-06-08T08:00:00+08:00")], rules, state)
@@ -226,7 +228,7 @@ def test_the_check_is_off_with_the_policy_and_the_fold_version_moved(rules):
     off = Rules(catalogue=rules.catalogue, policy=Policy.model_validate({"complaint_deadlines": {"enabled": False}}))
     state, effects = replay([REG, received("JB1", "2026-02-12T10:00:00+08:00", kind="report"), tick("2026-06-01T08:00:00+08:00")], off)
     assert overdue(effects) == [] and state.files[E].complaint("JB1").limits == []
-    assert FOLD_VERSION == 44
+    assert FOLD_VERSION == 45
 
 
 # --------------------------------------------------------------------------- 4. what people see
