@@ -33,7 +33,8 @@ record sent again or outdated (``interview.repeated`` / ``interview.outdated``).
 ``warning.resolved`` effect of the fold): a missing-data alert when the awaited sample or inspection arrives,
 noting which record came; a failure's when a correction or an admitted re-test takes it back; a complaint-chart
 alert when the fold withdraws its signal (``fluctuation.signal_withdrawn``: every complaint of that month was
-found unfounded), so it does not escalate on nothing.  Such a closing is the system's, not a person's: whoever
+found unfounded), and a pass-rate alert, the enterprise's or the county's, when a re-test, a correction or a
+retraction leaves its period within the limit, so it does not escalate on nothing.  Such a closing is the system's, not a person's: whoever
 was told of the alert is told it closed, and why.
 
 A county alert (the county's pass-rate chart of a category signalled) is about the category, not
@@ -378,8 +379,10 @@ class AlertBook(FoldState):
                 if change is not None:
                     changes.append(change)
             elif eff.kind == WITHDRAWN_KIND:
-                # a complaint-chart signal whose complaints were all found unfounded: its alert rested on
-                # nothing, so it closes (and does not escalate) as a problem that went away by itself
+                # a complaint-chart signal whose complaints were all found unfounded, or a pass-rate signal the
+                # failures left no longer support: its alert rested on nothing, so it closes (and does not escalate)
+                # as a problem that went away by itself.  Closed by dedup key: a county alert is kept under the
+                # enterprise that tipped it, and the failure that went may be another enterprise's
                 data = withdrawn_resolved(eff.enterprise_id, eff.data, eff.event_id, policy)
                 change = self._resolved(data, eff.event_id, eff.occurred_at, policy, live) if data is not None else None
                 object.__setattr__(eff, "data", {**eff.data, "alert_id": change.alert.alert_id if change is not None else ""})

@@ -133,6 +133,8 @@ def effect_title_zh(effect: Effect) -> str:
     if effect.kind == "sampling.failed" and effect.data.get("confirms_event_id"):
         return "复检维持不合格"  # the same sample's failure made final, not another unqualified sample
     if effect.kind == "fluctuation.signal_withdrawn" and effect.data.get("chart") == "p":
+        if effect.data.get("scope") == "category":
+            return "县级抽检不合格率信号撤销"  # (the county's chart of a category, not the enterprise's)
         return "抽检不合格率信号撤销"  # (not the complaint chart's: its failures no longer support it)
     return title_zh(effect.kind)
 
@@ -146,6 +148,8 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
     d = effect.data
     k = effect.kind
     if k == "fluctuation.signal_withdrawn" and d.get("chart") == "p":
+        if d.get("scope") == "category":
+            return f"{d.get('text_zh', '')}。"  # (about the county's category, naming the enterprise whose sample it was)
         return f"{who}：{d.get('text_zh', '')}。"
     if k == "warning.raised":
         # the decision's own text, from the policy template (it names the enterprise already)

@@ -176,7 +176,8 @@ CLOSINGS_OF_ALERTS = f"""
     GROUP BY enterprise_id, alert_id"""
 # An alert the system closed in the step that corrected the report it was raised on (every raise of it: a lab's typo
 # raised the failure, the signal, the grade's rise, and its correction took them back) never stood, as one whose
-# every raise was on a report the bureau retracted (a county alert, which no retraction closes, included): neither is
+# every raise was on a report the bureau retracted (a county alert included, which a retraction closes only when it leaves
+# the period within its limit): neither is
 # counted, both are marked.  One whose failure an admitted re-test overturned did stand until then: counted.
 ALERT_CORRECTED = "(state = 'closed' AND corrected_by != '' AND closing_event = corrected_by)"
 # Why a closed alert closed: the closing step's note on its row (a supervisor's reason, as 由 李四 关闭：…; the system's own
@@ -238,6 +239,11 @@ SIGNAL_SCOPE = f"""if({data_text('scope')} = 'category',
 SIGNALS_WITHDRAWN = f"""
     SELECT enterprise_id, {data_text('scope')}, {data_text('chart')}, {data_text('period')}
     FROM {EFFECTS} WHERE kind = 'fluctuation.signal_withdrawn'"""
+# The county's chart of a category is withdrawn in the file whose failure went (a re-test, a correction, a retraction),
+# which need not be the file its signal is kept under (the enterprise that tipped it): matched by category, not enterprise
+COUNTY_SIGNALS_WITHDRAWN = f"""
+    SELECT {data_text('category')}, {data_text('chart')}, {data_text('period')}
+    FROM {EFFECTS} WHERE kind = 'fluctuation.signal_withdrawn' AND {data_text('scope')} = 'category'"""
 # A report the lab corrected (sampling.corrected: corrects_event_id is the report replaced).  The item series it was
 # charted on are built again with the corrected values (processors.fluctuation.recharted), so the signals its own
 # point raised are gone from the credit file; a corrected value still out of control signals anew, under the
@@ -246,11 +252,13 @@ REPORTS_CORRECTED = f"""
     SELECT enterprise_id, {data_text('corrects_event_id')} FROM {EFFECTS} WHERE kind = 'sampling.corrected'"""
 SIGNALS = f"""
     SELECT occurred_at, enterprise_id, event_id, {SIGNAL_SCOPE} AS scope, {data_text('scope')} = 'category' AS county_wide,
-           (enterprise_id, {data_text('scope')}, {data_text('chart')}, {data_text('period')}) IN ({SIGNALS_WITHDRAWN}) AS unfounded,
+           if(county_wide, ({data_text_before('category', 'center')}, {data_text('chart')}, {data_text('period')}) IN ({COUNTY_SIGNALS_WITHDRAWN}),
+              (enterprise_id, {data_text('scope')}, {data_text('chart')}, {data_text('period')}) IN ({SIGNALS_WITHDRAWN})) AS unfounded,
            (enterprise_id, event_id) IN ({REPORTS_RETRACTED}) AS retracted,
            {data_text('series')} != '' AND (enterprise_id, {data_text_before('sample_event_id', 'sample_no')}) IN ({REPORTS_CORRECTED}) AS corrected,
            unfounded OR retracted OR corrected AS withdrawn,
-           multiIf(unfounded, '已撤销（投诉经核查均不属实）', retracted, '已撤销（触发的报告已撤销）',
+           multiIf(unfounded AND {data_text('chart')} = 'p', '已撤销（不合格结论经复检、更正或撤销不再计入，未超出控制上限）',
+                   unfounded, '已撤销（投诉经核查均不属实）', retracted, '已撤销（触发的报告已撤销）',
                    corrected, '已撤销（触发的报告已更正）', '') AS status,
            match(data, '"note": *true') AS note, if(note, '提示', '信号') AS signal_kind,
            if({data_text('series')} != '', concat({data_text_before('product', ('rebaseline_event_id', 'rule'))}, ' · ', {data_text_before('item_name', 'lcl')}),
@@ -420,7 +428,7 @@ def county() -> dict[str, Any]:
                   WHERE NOT note AND NOT withdrawn AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
               w=12, h=7, fmt=FORMAT_TIMESERIES, options={"legend": {"showLegend": False}}, custom=BARS,
               description="每周的质量波动信号数（未检出后检出“仅作提示”的不计，与诚信档案相同；"
-                          "已撤销的信号——该月投诉经核查均不属实、触发信号的报告已撤销或已更正——不计）"),
+                          "已撤销的信号——该月投诉经核查均不属实、触发信号的报告已撤销或已更正、抽检不合格率信号（含全县·类别）的不合格结论不再计入后未超出控制上限——不计）"),
         panel("table", "最新质量波动信号",
               f"""SELECT occurred_at AS `时间`, scope AS `范围`,
                          if(county_wide, concat('由 ', enterprise_id, ' 的抽检触发'), enterprise_id) AS `企业`,
@@ -428,7 +436,8 @@ def county() -> dict[str, Any]:
                   FROM ({SIGNALS}) WHERE $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id LIMIT 100""",
               w=12, h=7, description="时间范围内最近的 100 个信号（最多列 100 条）；"
                                      "范围“全县·类别”为全县该类别的抽检不合格率，不是触发企业自身的问题；类型“提示”：以往未检出、本批检出，不计为信号；"
-                                     "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销或已更正（更正后的结果仍异常的，另计为更正报告的信号），不再计入"),
+                                     "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销或已更正（更正后的结果仍异常的，另计为更正报告的信号），"
+                                     "或抽检不合格率信号（含全县·类别）的不合格结论经复检、更正或撤销不再计入后未超出控制上限，不再计入"),
         # (updated_at moves with the system's own steps too, repeats and escalations: not a supervisor's last step)
         panel("table", "未办结预警（当前）",
               f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`,
@@ -543,7 +552,8 @@ def enterprise() -> dict[str, Any]:
                          status AS `状态`, event_id AS `事件`
                   FROM ({SIGNALS}) WHERE {where} AND $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id""",
               w=12, h=8, description="范围“全县·类别”：由本企业抽检触发的全县该类别信号，不是本企业自身的问题；类型“提示”不计为信号；"
-                                     "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销或已更正（更正后的结果仍异常的，另计为更正报告的信号），不再计入"),
+                                     "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销或已更正（更正后的结果仍异常的，另计为更正报告的信号），"
+                                     "或抽检不合格率信号（含全县·类别）的不合格结论经复检、更正或撤销不再计入后未超出控制上限，不再计入"),
     ]
     variables = [
         # the plugin takes a variable's first column as its value and the second as the text shown

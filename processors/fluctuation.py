@@ -172,7 +172,13 @@ class CategoryRates(_State):
     """County level, per category: the pass-rate chart and the Pareto of failing items."""
 
     periods: dict[str, PeriodCount] = Field(default_factory=dict)
-    failing_items: dict[str, int] = Field(default_factory=dict)
+    failing_items: dict[str, int] = Field(default_factory=dict, description="failures per item since the log began")
+    # A county signal points at the causes of its own period, not at 2023's: the category's failures cannot be
+    # counted by period from the files at signal time (dozens of files; a Kafka worker holds one), so kept here.
+    period_items: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="failures per item in each period of ``periods`` (the period's Pareto); a period "
+                                          "counted before this was kept (a snapshot of fold version 45 or older) has none, "
+                                          "and its signal gives the Pareto since the log began (``pareto_scope`` says \"all\")")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -341,7 +347,7 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
     # qrisk alone finds is the report's 合格 there; the item series chart the values either way)
     if judgement.counted == "fail":
         # the Paretos count this sample before any signal quotes them
-        _pareto_add(file.fluctuation, rates, judgement)
+        _pareto_add(file.fluctuation, rates, judgement, period_of(record.sampled_on, policy.pass_rate_period))
     day = record.sampled_on.isoformat()
     fs = file.fluctuation
     late = _late_keys(file, record) if charted is not None and day < fs.last_sampled else frozenset()
@@ -609,10 +615,33 @@ def _failed_codes(judgement: Any) -> list[str]:
     return codes
 
 
-def _pareto_add(fs: FluctuationState, rates: CategoryRates, judgement: Any) -> None:
-    for code in _failed_codes(judgement):
+def _pareto_add(fs: FluctuationState, rates: CategoryRates, judgement: Any, period: str) -> None:
+    codes = _failed_codes(judgement)
+    if not codes:
+        return
+    for code in codes:
         rates.failing_items[code] = rates.failing_items.get(code, 0) + 1
         fs.failing_items[code] = fs.failing_items.get(code, 0) + 1
+    items = _period_items(rates, period)
+    if items is not None:
+        for code in codes:
+            items[code] = items.get(code, 0) + 1
+
+
+def _period_items(rates: CategoryRates, period: str) -> dict[str, int] | None:
+    """The category's failing items of ``period``, started for a period not yet charted; None for one charted
+    before they were kept (restored from an older snapshot): counting only its later failures would make a
+    Pareto that looks whole and is not."""
+    items = rates.period_items.get(period)
+    if items is None and period not in rates.periods:
+        items = rates.period_items[period] = {}
+    return items
+
+
+def _period_items_remove(rates: CategoryRates, period: str, codes: list[str]) -> None:
+    items = rates.period_items.get(period)
+    if items is not None:
+        _pareto_remove(items, codes)
 
 
 def _pareto_remove(counts: dict[str, int], codes: list[str]) -> None:
@@ -635,6 +664,8 @@ def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleReco
     for scope, counts in (("enterprise", fs.pass_rate), ("category", rates.periods)):
         pc = counts.get(period)
         if pc is None:
+            if scope == "category":
+                _period_items(rates, period)  # (before the period is charted: from here its failing items are all kept)
             pc = counts[period] = _build_count(n=0, failed=0, signalled=False)
         pc.n += 1
         if not failed:
@@ -661,6 +692,7 @@ def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleReco
                     # 0.1 % of quarters at 3 batches, 0.3 % at 30, 0.5 % at 90, 0.7 % at 1000; p_count_limit)
                     f"（为本次判断的概率；{'本季度' if 'Q' in period else '本月'}每出现一批不合格即判断一次，"
                     f"偶然出现此信号的机会约 0.1%–0.7%，批次越多越高）")
+            items = rates.period_items.get(period)
             out.append({
                 "chart": "p", "rule": "rule1", "scope": scope, "category": category, "period": period,
                 "value": pc.failed / pc.n, "n": pc.n, "failed": pc.failed, "center": reference,
@@ -672,11 +704,12 @@ def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleReco
                 "text_en": (f"{period}: failure rate {pc.failed}/{pc.n} above the upper limit {ucl:.1%} for the reference rate {reference:.2%} ({scope}); "
                             f"P(at least {pc.failed} of {pc.n} at the reference rate) = {chance:.2g}"),
                 "evidence": {
-                    # the enterprise's failing items of this period; the county's, of all time (a Kafka worker
-                    # holds one file: the category's other producers' samples are not here to be counted by period)
+                    # the enterprise's failing items of this period, and the category's (kept per period: the
+                    # category's other producers' files are not read at signal time); a period charted before
+                    # they were kept gives the category's of all time, and says so
                     "pareto_enterprise": _recent_pareto(file, period, policy.pass_rate_period),
-                    "pareto_category": _sorted_counts(rates.failing_items),
-                    "pareto_scope": {"enterprise": period, "category": "all"},
+                    "pareto_category": _sorted_counts(items if items is not None else rates.failing_items),
+                    "pareto_scope": {"enterprise": period, "category": period if items is not None else "all"},
                     "nearby": nearby_events(file, record.occurred_at, policy.evidence_days),
                     **({"failures": [{"enterprise_id": e, "sample_no": n, "event_id": i} for e, n, i in pc.failures]}
                        if scope == "category" else {}),
@@ -1070,9 +1103,10 @@ def overturned(file: "CreditFile", original: "SampleRecord", county: dict[str, C
     fs = file.fluctuation
     rates = county.get(file.profile.category) or CategoryRates()
     codes = _failed_codes(judgement)
+    period = period_of(original.sampled_on, rules.policy.spc.pass_rate_period)
     for counts in (fs.failing_items, rates.failing_items):
         _pareto_remove(counts, codes)
-    period = period_of(original.sampled_on, rules.policy.spc.pass_rate_period)
+    _period_items_remove(rates, period, codes)
     for periods in (fs.pass_rate, rates.periods):
         pc = periods.get(period)
         if pc is not None and pc.failed > 0:
@@ -1095,17 +1129,35 @@ def no_longer_out(file: "CreditFile", county: dict[str, CategoryRates], signalle
                    rules: "Rules", sample_no: str) -> list[dict[str, Any]]:
     """The periods among ``signalled`` whose failures no longer lie beyond the limits, once a re-test, a correction or
     a retraction took one away: their chart may signal again (a genuine later failure of the quarter was silent), and
-    the enterprise's signal is withdrawn (``fluctuation.signal_withdrawn``: its alert closes, its score entry goes) —
-    it stood on two failures whichever of them went, and said 不合格 2 批 of one.  The county's category alert stays:
-    it is the county's, and the category chart's other producers' failures are beyond this file."""
+    the signal is withdrawn (``fluctuation.signal_withdrawn``) — it stood on two failures whichever of them went, and
+    said 不合格 2 批 of one.  The enterprise's: its alert closes, its score entry goes.  The county's category chart's
+    (scope "category", kept in the fold's county, so only the embedded runtime has one): its county alert closes,
+    whoever's file holds it, and no score moves; it is withdrawn too when its failures, still beyond the limit, now
+    come from fewer producers than ``spc.category_min_enterprises`` (one producer's failures are its own chart's)."""
     policy = rules.policy.spc
-    reference = policy.reference_failure(file.profile.category) if file.profile is not None else 0.0
+    category = file.profile.category if file.profile is not None else None
+    reference = policy.reference_failure(category) if category is not None else 0.0
     out: list[dict[str, Any]] = []
     for scope, period, pc in signalled:
-        if pc.failed >= 2 and pc.failed > p_count_limit(reference, pc.n):
+        beyond = pc.failed >= 2 and pc.failed > p_count_limit(reference, pc.n)
+        producers = len({f[0] for f in pc.failures})
+        if beyond and (scope != "category" or producers >= policy.category_min_enterprises):
             continue
         pc.signalled = False
-        if scope == "enterprise":
+        if scope == "category":
+            name = f"全县{_CATEGORY_ZH.get(category, category)}类"
+            whose = f"{file.profile.name}（{file.enterprise_id}）" if file.profile is not None else file.enterprise_id
+            why_zh, why_en = ((f"，不合格批次仅来自 {producers} 家企业（{_whose_zh(pc.failures)}），"
+                               f"不足县级信号所需的 {policy.category_min_enterprises} 家（单个企业的问题由其自身的抽检不合格率图反映）",
+                               f"; the failures come from {producers} producer(s) only, fewer than {policy.category_min_enterprises}")
+                              if beyond else ("，未超出控制上限", ", within the limits"))
+            out.append({"chart": "p", "scope": "category", "category": category, "period": period, "n": pc.n, "failed": pc.failed,
+                        "withdrawn": True,
+                        "text_zh": (f"{whose}抽样编号 {sample_no} 的不合格结论不再计入后，{name} {period_zh(period)}抽检 {pc.n} 批、"
+                                    f"不合格 {pc.failed} 批{why_zh}，县级抽检不合格率信号撤销"),
+                        "text_en": (f"{category} {period} (county): with {file.enterprise_id}'s sample {sample_no} no longer counted as failed, "
+                                    f"{pc.failed} of {pc.n} failed{why_en}: the county's pass-rate signal is withdrawn")})
+        elif scope == "enterprise":
             when = period_zh(period)
             out.append({"chart": "p", "scope": "enterprise", "period": period, "n": pc.n, "failed": pc.failed, "withdrawn": True,
                         "text_zh": (f"抽样编号 {sample_no} 的不合格结论不再计入后，{when}抽检 {pc.n} 批、不合格 {pc.failed} 批，"
@@ -1125,11 +1177,8 @@ def reinstated(file: "CreditFile", original: "SampleRecord", county: dict[str, C
     rates = county.get(file.profile.category)
     if rates is None:
         rates = county[file.profile.category] = CategoryRates()
-    codes = _failed_codes(judgement)
-    for counts in (fs.failing_items, rates.failing_items):
-        for code in codes:
-            counts[code] = counts.get(code, 0) + 1
     period = period_of(original.sampled_on, rules.policy.spc.pass_rate_period)
+    _pareto_add(fs, rates, judgement, period)
     for periods in (fs.pass_rate, rates.periods):
         pc = periods.get(period)
         if pc is not None and pc.failed < pc.n:
@@ -1145,21 +1194,24 @@ def _as_charted(report: "SampleRecord") -> dict[str, tuple[Any, ...]]:
             for i in report.judgement.items}  # type: ignore[union-attr]
 
 
-def refailed(file: "CreditFile", before: "SampleRecord", after: "SampleRecord", county: dict[str, CategoryRates]) -> None:
+def refailed(file: "CreditFile", before: "SampleRecord", after: "SampleRecord", county: dict[str, CategoryRates],
+             rules: "Rules") -> None:
     """A failure upheld by its re-test on other items than first (the re-test cleared some, the ones it
     did not re-test still fail): the Paretos of the enterprise and its category count the items that
-    failed in the conclusion, the re-test's."""
+    failed in the conclusion, the re-test's (in the period the sample is charted in: the one replaced)."""
     old, new = _failed_codes(before.judgement), _failed_codes(after.judgement)
     if old == new or file.profile is None:
         return
     fs = file.fluctuation
+    period = period_of(before.sampled_on, rules.policy.spc.pass_rate_period)
     _pareto_remove(fs.failing_items, old)
     rates = county.get(file.profile.category)
     if rates is not None:
         _pareto_remove(rates.failing_items, old)
+        _period_items_remove(rates, period, old)
     else:
         rates = county[file.profile.category] = _build_rates()
-    _pareto_add(fs, rates, after.judgement)
+    _pareto_add(fs, rates, after.judgement, period)
 
 
 def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord", county: dict[str, CategoryRates],
@@ -1188,6 +1240,7 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
         charts = [fs.pass_rate]
         if rates is not None:  # (a Kafka worker's county holds the file's categories afresh: nothing to take back there)
             _pareto_remove(rates.failing_items, codes)
+            _period_items_remove(rates, period, codes)
             charts.append(rates.periods)
         for periods in charts:
             pc = periods.get(period)
@@ -1208,7 +1261,7 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     if rates is None:
         rates = county[category] = _build_rates()
     if new.counted == "fail":
-        _pareto_add(fs, rates, new)
+        _pareto_add(fs, rates, new, period_of(after.sampled_on, policy.pass_rate_period))
     out = _pass_rate_add(file, rates, after, new, category, policy)
     # (after the report's own count: a failure corrected into another failure leaves its period as out as it was)
     return out + no_longer_out(file, county, signalled, rules, before.sample_no) if signalled else out

@@ -300,6 +300,8 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             if rs.last_sample_event_id == d["corrects_event_id"]:
                 _last_sampled(file)  # the latest sample was corrected (its sampling date perhaps with it)
         elif k == "fluctuation.signal_withdrawn":
+            if eff.data.get("scope") == "category":
+                continue  # the county's chart: it scored nothing here (its signal is skipped below), so nothing goes
             if _drop(rs.entries, "fluctuation_signal", f"{_CHART_ZH.get(eff.data.get('chart'), eff.data.get('chart'))} {eff.data.get('period', '')}"):
                 changed |= SCORE_INPUTS
         elif k == "sampling.overturned":

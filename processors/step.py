@@ -94,7 +94,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 45
+FOLD_VERSION = 46
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -213,7 +213,12 @@ from its decided_on, the mediation limit counted from an acceptance (before a co
 refusal, whose complaint's clocks stop without it being 办结; an open 投诉 with no decision is chased on its accept limit
 (complaint_deadlines.complaint.chase_acceptance, default on: complaint.overdue, 超过 7 个工作日未作出受理决定), and a
 decision closes the overdue alert when no running limit is left past due; a limit said overdue whose due date a decision
-moved later is not overdue until the clock passes the new one.  A
+moved later is not overdue until the clock passes the new one; 46: a county category signal's Pareto
+(pareto_category) is its period's failing items, kept per period on CategoryRates.period_items (pareto_scope.category the period;
+"all", as before, for a period charted before a snapshot of 45 or older was restored), as is the enterprise's p chart signal's; a
+re-test, a correction or a retraction that leaves the county's category period within its limit (or its failures from fewer than
+spc.category_min_enterprises producers) withdraws its signal (fluctuation.signal_withdrawn, scope category), which closes the
+county alert by its dedup key and moves no score.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -621,7 +626,7 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
             # (a failure qrisk alone found, the re-test lab's 不合格 made one: the charts count it now, in the original's period)
             reinstated(file, superseded.model_copy(update={"judgement": judgement}), state.categories, rules)
         elif was_c == "fail" and now_c == "fail":
-            refailed(file, superseded, record, state.categories)
+            refailed(file, superseded, record, state.categories, rules)
     if judgement.verdict == "fail":
         failed = _failed(judgement, event, file.enterprise_id, base)
         if superseded is not None and was_c == "fail" and now_c == "fail":
@@ -921,7 +926,7 @@ def _with_items_not_retested(state: CountyState, file: CreditFile, original: Sam
         elif merged.verdict == "fail" and _failed_list(merged) != _failed_list(own):
             # failing still, on more items: the Paretos, the risk weight and the alert name them all
             if merged.counted == own.counted:  # type: ignore[union-attr]
-                refailed(file, before, retest, state.categories)
+                refailed(file, before, retest, state.categories, rules)
             failed = _failed(merged, event, file.enterprise_id, base)
             failed.data["confirms_event_id"] = retest.event_id
             effects.append(failed)
@@ -1325,7 +1330,7 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         elif now_c == "fail" and was_c != "fail":
             reinstated(file, record, state.categories, rules)
         elif now_c == "fail":
-            refailed(file, prev, record, state.categories)
+            refailed(file, prev, record, state.categories, rules)
         recharted_keys: list[str] = []
     else:
         signals = recounted(file, prev, record, state.categories, rules)
@@ -1423,7 +1428,7 @@ def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev:
                 elif now_c == "fail" and was_c != "fail":
                     reinstated(file, retest, state.categories, rules)
                 elif now_c == "fail":
-                    refailed(file, before, retest, state.categories)
+                    refailed(file, before, retest, state.categories, rules)
             else:
                 signals += recounted(file, before, retest, state.categories, rules)
             parts.append(f"复检未涉及的项目按更正后的检验结果与复检结果一并判定，样品结论"

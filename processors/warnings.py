@@ -596,7 +596,8 @@ def _fluctuation_key(enterprise_id: str, d: dict[str, Any]) -> str:
 
 WITHDRAWN_KIND = "fluctuation.signal_withdrawn"
 """The fold withdrew a chart signal: every complaint of the month the complaint chart signalled on was found unfounded, or
-a re-test, a correction or a retraction left the pass-rate chart's period within its limits."""
+a re-test, a correction or a retraction left the pass-rate chart's period within its limits — the enterprise's, or the
+county's chart of a category (its dedup key is the county's: the alert closes whichever enterprise's file holds it)."""
 
 
 def withdrawn_resolved(enterprise_id: str, d: dict[str, Any], event_id: str, policy: "Policy") -> dict[str, Any] | None:
@@ -614,7 +615,10 @@ def withdrawn_resolved(enterprise_id: str, d: dict[str, Any], event_id: str, pol
             "note_zh": f"{d.get('text_zh', '抽检不合格率信号撤销')}，预警自动关闭",
             "note_en": f"{d.get('text_en', 'the pass-rate signal is withdrawn')}; closed",
             "evidence": {"event_ids": [event_id], "chart": "p", "period": d.get("period"), "n": d.get("n"), "failed": d.get("failed"),
-                         "sample_no": d.get("sample_no")},
+                         "sample_no": d.get("sample_no"),
+                         # the county's chart of a category: the alert is the county's, whichever file's sample went
+                         **({"scope": "category", "category": d.get("category"), "enterprise_id": enterprise_id}
+                            if d.get("scope") == "category" else {})},
         }
     ids = [c for c in d.get("complaint_ids") or [] if c]
     month = period_zh(d["period"]) if d.get("period") else "该月"

@@ -228,7 +228,7 @@ def test_the_check_is_off_with_the_policy_and_the_fold_version_moved(rules):
     off = Rules(catalogue=rules.catalogue, policy=Policy.model_validate({"complaint_deadlines": {"enabled": False}}))
     state, effects = replay([REG, received("JB1", "2026-02-12T10:00:00+08:00", kind="report"), tick("2026-06-01T08:00:00+08:00")], off)
     assert overdue(effects) == [] and state.files[E].complaint("JB1").limits == []
-    assert FOLD_VERSION == 45
+    assert FOLD_VERSION >= 45  # (later versions keep what 45 brought)
 
 
 # --------------------------------------------------------------------------- 4. what people see

@@ -174,7 +174,7 @@ def test_scale_up_and_down_under_a_trickle(tmp_path, kafka_bootstrap, kafka_pref
     assert [k for k, v in versions.items() if len(v) > 1] == []
     got = Counter(json.loads(next(iter(c)))["kind"] for c in copies.values())
     want = Counter(e.kind for e in expected
-                   if not (e.kind == "fluctuation.signal" and e.data.get("scope") == "category")
+                   if not (e.kind in ("fluctuation.signal", "fluctuation.signal_withdrawn") and e.data.get("scope") == "category")
                    and not (e.kind == "warning.raised" and e.data.get("dedup_key", "").startswith("county:")))
     assert got == want
 

@@ -155,6 +155,6 @@ def test_two_workers_one_killed_mid_stream(tmp_path, kafka_bootstrap, kafka_pref
     assert all(len(v) == 1 for v in versions.values()), "an event applied twice to a file"
     got = Counter(json.loads(next(iter(c)))["kind"] for c in copies.values())
     want = Counter(e.kind for e in expected
-                   if not (e.kind == "fluctuation.signal" and e.data.get("scope") == "category")
+                   if not (e.kind in ("fluctuation.signal", "fluctuation.signal_withdrawn") and e.data.get("scope") == "category")
                    and not (e.kind == "warning.raised" and e.data.get("dedup_key", "").startswith("county:")))
     assert got == want
