@@ -268,15 +268,20 @@ def test_a_closing_written_before_it_named_its_alert_goes_to_the_alert_of_its_ke
 
 
 def test_a_county_alert_on_a_retracted_report_is_marked_in_every_alert_panel(store, rules):  # noqa: F811 - fixture
-    """A county alert set off by a report the bureau retracted stays 待处置 (no retraction closes the county's chart's
-    alert: whether the category still stands out is for a supervisor to judge); 最新预警 marked it 触发的报告已撤销 and
-    预警 left it out, while 未办结预警 listed it unmarked."""
+    """A county alert set off by a report the bureau retracted, whose quarter the other producers' failures still keep
+    beyond its limit, stays 待处置 (whether the category still stands out is for a supervisor to judge; one the retraction
+    leaves within its limit closes: tests/test_county_chart.py); 最新预警 marked it 触发的报告已撤销 and 预警 left it out,
+    while 未办结预警 listed it unmarked."""
     from tests.test_corrections import E, REG
     from tests.test_fluctuation import other_producer_failure, water_sample
     from tests.test_retraction import retraction
+    from tests.test_spc_second_review import registered
 
     tipped = water_sample(dt.date(2025, 1, 10), 0.8, pa=(0, 3, 0, 0, 0))
-    pipeline = _fold_into(store, rules, [*other_producer_failure(), REG, tipped])
+    third = "E-330110-010"   # (a third producer failing in the quarter: 2 of 2 from two producers without the retracted one)
+    later = [registered(third, day=dt.date(2025, 1, 2)),
+             water_sample(dt.date(2025, 1, 12), 0.8, pa=(0, 2, 0, 0, 0)).model_copy(update={"enterprise_id": third})]
+    pipeline = _fold_into(store, rules, [*other_producer_failure(), REG, tipped, *later])
     try:
         (county,) = store.query("SELECT alert_id FROM alerts FINAL WHERE startsWith(group_key, 'county:')")
         pipeline.submit([retraction(tipped.payload.sample_no, at="2025-02-01T09:00:00+08:00", enterprise_id=E)])
