@@ -10,7 +10,7 @@ Two agents, both calling the same code as the embedded runtime:
   position (topic/partition/offset and the producer's file:line) to the dead-letter topic.
 * ``fold`` reads the log and calls ``processors.step.step()`` for each event on the credit file of
   its enterprise (an event this process has just validated on ingress is taken as it is, not parsed
-  again; ``normalise`` pauses while too many of those wait here).  Effects go to the effects topic (with the sampling_items_in / judgements rows the sink
+  again; ``normalise`` pauses while too many of those wait here).  Effects go to the effects topic (with the sampling_items_in / judgements / complaints rows the sink
   writes, in the embedded pipeline's columns), the newest credit files to the compacted
   credit-files topic.
 
