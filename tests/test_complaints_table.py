@@ -214,3 +214,34 @@ def test_the_dashboards_names_are_the_credit_files():
     from processors.warnings import COMPLAINT_ZH
 
     assert COMPLAINT_CATEGORIES_ZH == COMPLAINT_ZH and COMPLAINT_KINDS_ZH == COMPLAINT_KIND_ZH
+
+
+@pytest.mark.parametrize("runtime", ["embedded", "kafka"])
+def test_an_enterprise_moving_town_moves_its_complaints(store, rules, runtime):  # noqa: F811 - fixture
+    """The town is the enterprise's now: its profile changed, every complaint's row is written again under it."""
+    import uuid
+
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+
+    events, cid, other = _story("complaint")
+    doc = golden("enterprise.updated")
+    doc["event_id"], doc["occurred_at"] = str(uuid.uuid4()), "2026-05-25T10:00:00+08:00"
+    doc["payload"] = {"town": "新塘街道"}
+    moved = parse_event(doc)
+    if runtime == "embedded":
+        pipeline = _embedded(store, rules, events)
+        try:
+            assert {r["town"] for r in _rows(store)} == {REG.payload.town}
+            pipeline.submit([moved])
+            assert pipeline.wait_derived(60)
+            got = _rows(store)
+        finally:
+            pipeline.close()
+    else:
+        fold, _ = _streamed(store, rules, events)
+        assert {r["town"] for r in _rows(store)} == {REG.payload.town}
+        _streamed(store, rules, [moved], fold)
+        got = _rows(store)
+    assert REG.payload.town != "新塘街道"
+    assert {(r["complaint_id"], r["town"]) for r in got} == {(cid, "新塘街道"), (other, "新塘街道")}
