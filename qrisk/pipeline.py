@@ -976,7 +976,8 @@ SAMPLE_COLUMNS = ("event_id", "enterprise_id", "category", "sample_no", "product
                   "occurred_at", "item_code", "item_name", "item_class", "unit", "limit_text", "standard", "verdict",
                   "reason", "lab_verdict", "item_values", "item_nd")
 COMPLAINT_TABLE_COLUMNS = ("enterprise_id", "complaint_id", "version", "town", "kind", "channel", "category", "product", "received_at",
-                           "verified", "state", "resolved_at", "concluded_on", "withdrawn_at", "due_on", "overdue", "event_id")
+                           "verified", "state", "accepted_on", "acceptance", "resolved_at", "concluded_on", "withdrawn_at", "due_on",
+                           "overdue", "event_id")
 _ITEM_CACHE_LIMIT = 100_000
 
 
@@ -1251,14 +1252,14 @@ class SampleRows:
         return None
 
 
-_COMPLAINT_EVENTS = ("complaint.received", "complaint.resolved", "complaint.withdrawn")
+_COMPLAINT_EVENTS = ("complaint.received", "complaint.accepted", "complaint.resolved", "complaint.withdrawn")
 _PROFILE_EVENTS = ("enterprise.registered", "enterprise.updated")
 
 
 def complaints_changed(event: Envelope, effects: Iterable[Effect]) -> dict[str, set[str] | None]:
     """The complaints whose ``complaints`` row an event may have changed, by enterprise (None: every one of the
-    file's): the complaint its own event names (received, concluded, withdrawn — or a conclusion or withdrawal
-    kept waiting for it, applied when it comes), one whose time limit the clock passed (``complaint.overdue``, on
+    file's): the complaint its own event names (received, decided on, concluded, withdrawn — or a decision, a
+    conclusion or a withdrawal kept waiting for it, applied when it comes), one whose time limit the clock passed (``complaint.overdue``, on
     any event, a tick's included), and all of an enterprise whose profile (its town) the event set."""
     changed: dict[str, set[str] | None] = {}
     if event.event_type in _COMPLAINT_EVENTS:
@@ -1288,18 +1289,23 @@ def complaint_table_rows(file: CreditFile, ids: set[str] | None, version: int) -
 
 def _complaint_columns(c: ComplaintRecord) -> tuple[Any, ...]:
     withdrawn = c.withdrawn
-    state = "withdrawn" if withdrawn is not None else "resolved" if c.resolved_at is not None else "open"
+    decided = c.acceptance
+    # (不予受理 is not 办结: no conclusion on the complaint itself, but nothing is being handled either)
+    state = ("withdrawn" if withdrawn is not None else "resolved" if c.resolved_at is not None else "refused" if c.refused
+             else "open")
     # (as the register and the credit report say it: not yet concluded is 核查中, not 不属实)
     verified = 1 if c.verified else 0 if c.resolved_at is not None else None
-    # (as ComplaintRecord.deadline_zh judges it: a withdrawn one's clocks stopped; open in time is no verdict yet)
+    # (as ComplaintRecord.deadline_zh judges it: a withdrawn or refused one's clocks stopped; open in time is no verdict yet)
     overdue = None
     if c.limits and withdrawn is None:
-        if c.concluded_on is None:
+        if c.concluded_on is None and c.refused:
+            overdue = None
+        elif c.concluded_on is None:
             overdue = "超期未办结" if c.overdue else None
         else:
             overdue = "超期办结" if c.overdue else "按期办结"
-    return (c.kind, c.channel, c.category, c.product or "", _epoch_ms(c.received_at)[0], verified, state,
-            _epoch_ms(c.resolved_at)[0] if c.resolved_at is not None else None, c.concluded_on,
+    return (c.kind, c.channel, c.category, c.product or "", _epoch_ms(c.received_at)[0], verified, state, c.accepted_on,
+            decided.decision if decided is not None else None, _epoch_ms(c.resolved_at)[0] if c.resolved_at is not None else None, c.concluded_on,
             _epoch_ms(withdrawn.withdrawn_at)[0] if withdrawn is not None else None, c.due_on, overdue, c.event_id)
 
 

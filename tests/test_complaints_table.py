@@ -12,6 +12,7 @@ import datetime as dt
 import pytest
 
 from tests.services import clickhouse_url, store  # noqa: F401 - fixtures
+from tests.test_complaint_accepted import accepted
 from tests.test_complaint_deadlines import REG, received, resolved, tick, withdrawn
 
 TP = collections.namedtuple("TP", "topic partition")
@@ -20,7 +21,7 @@ NOW = dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc)
 
 # times as epoch seconds and dates as text: the same on both backends
 ROWS = """SELECT enterprise_id, complaint_id, town, kind, channel, category, product, toUInt32(received_at) AS received_at, verified, state,
-                 toUInt32(resolved_at) AS resolved_at, toString(concluded_on) AS concluded_on, toUInt32(withdrawn_at) AS withdrawn_at,
+                 toString(accepted_on) AS accepted_on, acceptance, toUInt32(resolved_at) AS resolved_at, toString(concluded_on) AS concluded_on, toUInt32(withdrawn_at) AS withdrawn_at,
                  toString(due_on) AS due_on, overdue, event_id, version
           FROM complaints FINAL ORDER BY enterprise_id, complaint_id"""
 
@@ -45,6 +46,7 @@ def _expected(files) -> list[dict]:
             "channel": r["channel"], "category": r["category"], "product": r["product"] or "", "received_at": _epoch(r["received_at"]),
             # (the register's 属实 / 不属实 / 核查中)
             "verified": {"属实": 1, "不属实": 0, "核查中": None}[r["verified_zh"]], "state": r["state"],
+            "accepted_on": r["accepted_on"], "acceptance": r["acceptance"],
             "resolved_at": _epoch(r["resolved_at"]), "due_on": r["due_on"],
             "overdue": said if said in ("超期未办结", "超期办结", "按期办结") else None, "event_id": r["event_id"],
         })
@@ -245,3 +247,31 @@ def test_an_enterprise_moving_town_moves_its_complaints(store, rules, runtime): 
         got = _rows(store)
     assert REG.payload.town != "新塘街道"
     assert {(r["complaint_id"], r["town"]) for r in got} == {(cid, "新塘街道"), (other, "新塘街道")}
+
+
+@pytest.mark.parametrize("runtime", ["embedded", "kafka"])
+def test_a_decision_on_acceptance_replaces_the_row(store, rules, runtime):  # noqa: F811 - fixture
+    """受理决定 (complaint.accepted): accepted, the 受理日期 and the mediation's 办结期限 counted from it; refused (不予受理), no
+    longer 办理中 and its clocks stopped — not 超期未办结 either, as the register says it."""
+    events = [REG, received("TS-A", "2026-03-02T09:00:00+08:00"), received("TS-R", "2026-03-02T10:00:00+08:00")]
+    decisions = [accepted("TS-A", "2026-03-05"), accepted("TS-R", "2026-03-05", decision="refused", reason="不属于本部门管辖"),
+                 tick("2026-09-01T09:00:00+08:00")]
+    if runtime == "embedded":
+        pipeline = _embedded(store, rules, events)
+        before = {r["complaint_id"]: r for r in _rows(store)}
+        try:
+            pipeline.submit(decisions)
+            assert pipeline.wait_derived(60)
+            after = {r["complaint_id"]: r for r in _rows(store)}
+        finally:
+            pipeline.close()
+    else:
+        fold, _ = _streamed(store, rules, events)
+        before = {r["complaint_id"]: r for r in _rows(store)}
+        _streamed(store, rules, decisions, fold)
+        after = {r["complaint_id"]: r for r in _rows(store)}
+    assert [(r["state"], r["acceptance"], r["accepted_on"]) for r in before.values()] == [("open", None, None)] * 2
+    assert (after["TS-A"]["state"], after["TS-A"]["acceptance"], after["TS-A"]["accepted_on"]) == ("open", "accepted", "2026-03-05")
+    assert after["TS-A"]["overdue"] == "超期未办结" and after["TS-A"]["due_on"] != before["TS-A"]["due_on"]
+    assert (after["TS-R"]["state"], after["TS-R"]["acceptance"], after["TS-R"]["accepted_on"], after["TS-R"]["overdue"]) == (
+        "refused", "refused", None, None)

@@ -1160,8 +1160,9 @@ def test_the_complaints_panel_counts_what_the_credit_files_hold(county, since):
             within = c.received_at >= start
             counts[key]["受理"] += within
             counts[key]["属实"] += within and c.verified
-            counts[key]["办理中（当前）"] += c.resolved_at is None
-            counts[key]["超期未办结（当前）"] += bool(c.limits) and c.concluded_on is None and c.overdue
+            # (不予受理: not being handled, its clocks stopped)
+            counts[key]["办理中（当前）"] += c.resolved_at is None and not c.refused
+            counts[key]["超期未办结（当前）"] += bool(c.limits) and c.concluded_on is None and c.overdue and not c.refused
             counts[key]["超期办结"] += (bool(c.limits) and c.concluded_on is not None and c.overdue
                                      and c.concluded_on >= start.astimezone(BEIJING).date())
     expected = {k: {name: counts[k][name] for name in ("受理", "属实", "办理中（当前）", "超期未办结（当前）", "超期办结")}
