@@ -336,7 +336,7 @@ ALERTS_EVER_RAISED = _warnings("1", "1")
 
 
 # 投诉举报 (the complaints table, migration 053): received and 属实 within the range by the time of receipt; 办理中 and
-# 超期未办结 as they are now, whenever received; 超期办结 by the day it was concluded.  A withdrawn one counts nowhere,
+# 超期未办结 as they are now, whenever received (a 不予受理 is neither: its clocks stopped); 超期办结 by the day it was concluded.  A withdrawn one counts nowhere,
 # as in the credit file.  Categories in the credit file's order, 投诉 before 举报
 COMPLAINTS_BY_CATEGORY = f"""
     SELECT {COMPLAINT_CATEGORY_ZH.format('category')} AS `类别`, {COMPLAINT_KIND_ZH.format('kind')} AS `类型`,
@@ -416,7 +416,7 @@ def county() -> dict[str, Any]:
                           "属承检机构履约情况，不计入企业风险分；复检不计；明细见 GET /v1/samples?late=true"),
         panel("table", "投诉举报", COMPLAINTS_BY_CATEGORY, w=12, h=9,
               description="按投诉类别和类型（投诉 / 举报）：受理为时间范围内收到的件数，属实为其中经核查属实的；"
-                          "办理中、超期未办结为当前状态，不论何时收到（超期未办结：已超过法定办理时限仍未办结，按工作日计，默认投诉 7 个工作日内决定受理、"
+                          "办理中、超期未办结为当前状态，不论何时收到（不予受理的不在办理中；超期未办结：已超过法定办理时限仍未办结，按工作日计，默认投诉 7 个工作日内决定受理、"
                           "受理后 45 个工作日内办结调解，举报 15 个工作日内核查、经批准可延长 15 个工作日，见策略 complaint_deadlines）；"
                           "超期办结为时间范围内办结、办结晚于期限的件数。已撤回的（登记错企业或重复登记）不计。"
                           "属监管部门自身的办理时限，不计入企业风险分；明细见 GET /v1/complaints"),
