@@ -12,6 +12,9 @@ from typing import Any, Callable
 from dashboards.model import (
     BUREAU_TZ,
     CATEGORY_ZH,
+    COMPLAINT_CATEGORIES_ZH,
+    COMPLAINT_CATEGORY_ZH,
+    COMPLAINT_KIND_ZH,
     EFFECTS,
     EVENT_ARCHIVE,
     BARS,
@@ -340,6 +343,22 @@ ALERTS_RAISED = _warnings("1", "$__timeFilter(occurred_at)")
 ALERTS_EVER_RAISED = _warnings("1", "1")
 
 
+# 投诉举报 (the complaints table, migration 053): received and 属实 within the range by the time of receipt; 办理中 and
+# 超期未办结 as they are now, whenever received (a 不予受理 is neither: its clocks stopped); 超期办结 by the day it was concluded.  A withdrawn one counts nowhere,
+# as in the credit file.  Categories in the credit file's order, 投诉 before 举报
+COMPLAINTS_BY_CATEGORY = f"""
+    SELECT {COMPLAINT_CATEGORY_ZH.format('category')} AS `类别`, {COMPLAINT_KIND_ZH.format('kind')} AS `类型`,
+           countIf(in_range = 1) AS `受理`, countIf(in_range = 1 AND ifNull(verified, 0) = 1) AS `属实`,
+           countIf(state = 'open') AS `办理中（当前）`, countIf(ifNull(overdue, '') = '超期未办结') AS `超期未办结（当前）`,
+           countIf(ifNull(overdue, '') = '超期办结' AND concluded_on IS NOT NULL AND {_local_days('assumeNotNull(concluded_on)')}) AS `超期办结`
+    FROM (SELECT category, kind, state, verified, overdue, concluded_on, if($__timeFilter(received_at), 1, 0) AS in_range
+          FROM complaints FINAL WHERE state != 'withdrawn')
+    GROUP BY category, kind
+    HAVING `受理` + `办理中（当前）` + `超期办结` > 0
+    ORDER BY transform(category, {list(COMPLAINT_CATEGORIES_ZH)}, {list(range(1, len(COMPLAINT_CATEGORIES_ZH) + 1))}, 99), category,
+             kind = 'report', kind"""
+
+
 def county() -> dict[str, Any]:
     panels = [
         panel("stat", "在册企业（当前）", f"SELECT count() AS `企业数` FROM ({NAMES}) WHERE enterprise_id NOT IN ({DEREGISTERED})", w=4, h=4,
@@ -403,6 +422,12 @@ def county() -> dict[str, Any]:
                           "抽样后 5 个工作日内送达；未报收样日期的按抽样日期起算 5+20 个工作日；与检验机构另有约定的按约定，见策略 "
                           "sampling_turnaround）：超时批次含送样超时，最长、平均为出具报告所用工作日（自收样日，未报收样日期的自抽样日）。"
                           "属承检机构履约情况，不计入企业风险分；复检不计；明细见 GET /v1/samples?late=true"),
+        panel("table", "投诉举报", COMPLAINTS_BY_CATEGORY, w=12, h=9,
+              description="按投诉类别和类型（投诉 / 举报）：受理为时间范围内收到的件数，属实为其中经核查属实的；"
+                          "办理中、超期未办结为当前状态，不论何时收到（不予受理的不在办理中；超期未办结：已超过法定办理时限仍未办结，按工作日计，默认投诉 7 个工作日内决定受理、"
+                          "受理后 45 个工作日内办结调解，举报 15 个工作日内核查、经批准可延长 15 个工作日，见策略 complaint_deadlines）；"
+                          "超期办结为时间范围内办结、办结晚于期限的件数。已撤回的（登记错企业或重复登记）不计。"
+                          "属监管部门自身的办理时限，不计入企业风险分；明细见 GET /v1/complaints"),
         panel("table", "C/D 级企业（当前）",
               f"""SELECT enterprise_id AS `企业`, name AS `名称`, {CATEGORY_ZH.format('category')} AS `类别`, grade AS `等级`,
                          score AS `风险分`, graded_at AS `评定时间`

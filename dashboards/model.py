@@ -69,6 +69,13 @@ def data_text_before(key: str, next_key: str | tuple[str, ...] | None) -> str:
 
 SEVERITY_ZH = "transform({0}, ['critical', 'high', 'medium', 'low'], ['紧急', '高', '中', '低'], {0})"
 CATEGORY_ZH = "transform({0}, ['packaged_water', 'pastry', 'other'], ['包装饮用水', '糕点', '其他'], {0})"
+COMPLAINT_CATEGORIES_ZH = {"foreign_matter": "异物", "spoilage": "变质", "illness": "食用后不适", "labelling": "标签标识", "taste_odour": "异味",
+                           "hygiene": "卫生", "other": "其他"}
+"""A complaint's category as the credit file names it (processors.warnings.COMPLAINT_ZH; a test keeps them equal)."""
+COMPLAINT_KINDS_ZH = {"complaint": "投诉", "report": "举报"}
+"""投诉 or 举报 (processors.credit_file.COMPLAINT_KIND_ZH)."""
+COMPLAINT_CATEGORY_ZH = f"transform({{0}}, {list(COMPLAINT_CATEGORIES_ZH)}, {list(COMPLAINT_CATEGORIES_ZH.values())}, {{0}})"
+COMPLAINT_KIND_ZH = f"transform({{0}}, {list(COMPLAINT_KINDS_ZH)}, {list(COMPLAINT_KINDS_ZH.values())}, {{0}})"
 
 
 def target(sql: str, fmt: int = FORMAT_TABLE, ref: str = "A") -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
     qrisk rebuild [--data-dir DIR] [--policy FILE]
 
-The derived tables (effects, judgements, sampling_items, alerts, alert_events, outbox, credit_files,
+The derived tables (effects, judgements, sampling_items, complaints, alerts, alert_events, outbox, credit_files,
 checkpoints) are emptied and written again by replaying the log under this code and this policy;
 ``deliveries``, dead letters, the audit log, the keys and the log itself are kept, so a notification
 already sent is not sent again (outbox ids are deterministic).  Of the notifications the rebuild makes

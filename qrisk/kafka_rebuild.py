@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 from qrisk.topics import KafkaSettings, _name, admin_client
 
-FOLD_TABLES = ("stream_effects", "judgements", "sampling_items", "alerts", "alert_events", "outbox", "credit_files")
+FOLD_TABLES = ("stream_effects", "judgements", "sampling_items", "complaints", "alerts", "alert_events", "outbox", "credit_files")
 """What the sink writes from the fold's output (effects and credit files), emptied for the fold to
 write again.  Not ``events`` (the log's archive), ``dead_letters`` (what arrived and was refused; a
 fold failure's letter is keyed by its event and rewritten in place), ``deliveries`` (what receivers

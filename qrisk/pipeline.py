@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from alerts.lifecycle import (ACTION_ZH, NO_CLOSE_REASON, STATUS_NOTICE_FRESH_HOURS, STATUS_NOTICES, AlertActionError, AlertBook,
                               AlertChange, Enterprise, actor_zh)
-from processors.credit_file import RESENT, CountyState, CreditFile, SampleRecord
+from processors.credit_file import RESENT, ComplaintRecord, CountyState, CreditFile, SampleRecord
 from processors.step import FOLD_VERSION, Effect, Rules, step
 from schemas.events import Envelope, event_adapter
 from schemas.upcast import parse_event
@@ -181,8 +181,8 @@ def conflict_error(event_id: str, where_en: str, where_zh: str) -> dict[str, Any
 FOLD_SNAPSHOT_EVERY = dt.timedelta(hours=1)
 """How often a running pipeline writes the fold's state (``fold_snapshots``) besides at a clean shutdown."""
 
-DERIVED_TABLES = ("effects", "judgements", "sampling_items", "alerts", "alert_events", "outbox", "credit_files", "checkpoints",
-                  "fold_snapshots")
+DERIVED_TABLES = ("effects", "judgements", "sampling_items", "complaints", "alerts", "alert_events", "outbox", "credit_files",
+                  "checkpoints", "fold_snapshots")
 """What a rebuild empties and writes again from the log.  Not ``event_log`` (the truth), ``deliveries``
 (what receivers were sent: kept, so that nothing already sent goes out again — outbox ids are
 deterministic), ``dead_letters`` and ``audit_log`` (records of what arrived and who did what; a
@@ -828,6 +828,9 @@ class Pipeline:
                     elif kind == "processing.failed":
                         rows.letters.append(DeadLetter("processing", f"seq {seq}", event.model_dump_json(exclude_unset=True).encode(), eff.data["reason"], dead_letter_id=f"processing-{eff.event_id}"))
                     touched[eff.enterprise_id] = seq
+                for eid, ids in complaints_changed(event, event_effects).items():
+                    if eid in files:
+                        rows.complaints += complaint_table_rows(files[eid], ids, seq)
                 if event.enterprise_id != "*":
                     touched[event.enterprise_id] = seq
                 else:
@@ -842,6 +845,7 @@ class Pipeline:
         store_rows(self.store, "sampling_items_in", SAMPLE_COLUMNS, [r for b in batches for r in b.samples])
         store_rows(self.store, "judgements", JUDGEMENT_COLUMNS, [r for b in batches for r in b.judgements])
         store_rows(self.store, "effects", EFFECT_COLUMNS, [r for b in batches for r in b.effects])
+        store_rows(self.store, "complaints", COMPLAINT_TABLE_COLUMNS, [r for b in batches for r in b.complaints])
         steps = [r for b in batches for r in b.alert_steps]
         if self._rebuild is not None and steps:
             unsent = self._rebuild_deliveries(steps)
@@ -971,6 +975,9 @@ JUDGEMENT_COLUMNS = ("event_id", "enterprise_id", "category", "sample_no", "prod
 SAMPLE_COLUMNS = ("event_id", "enterprise_id", "category", "sample_no", "product", "lab", "sampled_on", "production_date",
                   "occurred_at", "item_code", "item_name", "item_class", "unit", "limit_text", "standard", "verdict",
                   "reason", "lab_verdict", "item_values", "item_nd")
+COMPLAINT_TABLE_COLUMNS = ("enterprise_id", "complaint_id", "version", "town", "kind", "channel", "category", "product", "received_at",
+                           "verified", "state", "accepted_on", "acceptance", "resolved_at", "concluded_on", "withdrawn_at", "due_on",
+                           "overdue", "event_id")
 _ITEM_CACHE_LIMIT = 100_000
 
 
@@ -986,6 +993,7 @@ class DerivedRows:
     samples: list[tuple[Any, ...]] = field(default_factory=list)  # SAMPLE_COLUMNS
     judgements: list[tuple[Any, ...]] = field(default_factory=list)  # JUDGEMENT_COLUMNS
     effects: list[tuple[Any, ...]] = field(default_factory=list)  # EFFECT_COLUMNS
+    complaints: list[tuple[Any, ...]] = field(default_factory=list)  # COMPLAINT_TABLE_COLUMNS
     letters: list[DeadLetter] = field(default_factory=list)
     alert_steps: list[tuple[Any, ...]] = field(default_factory=list)  # ALERT_STEP_COLUMNS
 
@@ -1242,6 +1250,63 @@ class SampleRows:
             if other is not record and other.superseded_by == record.event_id and other.judgement is not None:
                 return self(file, other)[1]
         return None
+
+
+_COMPLAINT_EVENTS = ("complaint.received", "complaint.accepted", "complaint.resolved", "complaint.withdrawn")
+_PROFILE_EVENTS = ("enterprise.registered", "enterprise.updated")
+
+
+def complaints_changed(event: Envelope, effects: Iterable[Effect]) -> dict[str, set[str] | None]:
+    """The complaints whose ``complaints`` row an event may have changed, by enterprise (None: every one of the
+    file's): the complaint its own event names (received, decided on, concluded, withdrawn — or a decision, a
+    conclusion or a withdrawal kept waiting for it, applied when it comes), one whose time limit the clock passed (``complaint.overdue``, on
+    any event, a tick's included), and all of an enterprise whose profile (its town) the event set."""
+    changed: dict[str, set[str] | None] = {}
+    if event.event_type in _COMPLAINT_EVENTS:
+        changed[event.enterprise_id] = {event.payload.complaint_id}  # type: ignore[attr-defined]
+    elif event.event_type in _PROFILE_EVENTS:
+        changed[event.enterprise_id] = None
+    for eff in effects:
+        if eff.kind == "complaint.overdue":
+            ids = changed.setdefault(eff.enterprise_id, set())
+            if ids is not None:
+                ids.add(eff.data["complaint_id"])
+    return changed
+
+
+def complaint_table_rows(file: CreditFile, ids: set[str] | None, version: int) -> list[tuple[Any, ...]]:
+    """The ``complaints`` rows (COMPLAINT_TABLE_COLUMNS) of the complaints ``ids`` of ``file`` (None: all), withdrawn
+    ones included, as the register defines them (``qrisk.registers.complaint_rows``) — without the text and the
+    outcome, which name complainants.  One not on file (a conclusion waiting for its complaint) has no row yet."""
+    town = (file.profile.town if file.profile is not None else None) or ""
+    rows = []
+    for c in [*file.complaints, *file.complaints_withdrawn]:
+        if ids is not None and c.complaint_id not in ids:
+            continue
+        rows.append((file.enterprise_id, c.complaint_id, version, town, *_complaint_columns(c)))
+    return rows
+
+
+def _complaint_columns(c: ComplaintRecord) -> tuple[Any, ...]:
+    withdrawn = c.withdrawn
+    decided = c.acceptance
+    # (不予受理 is not 办结: no conclusion on the complaint itself, but nothing is being handled either)
+    state = ("withdrawn" if withdrawn is not None else "resolved" if c.resolved_at is not None else "refused" if c.refused
+             else "open")
+    # (as the register and the credit report say it: not yet concluded is 核查中, not 不属实)
+    verified = 1 if c.verified else 0 if c.resolved_at is not None else None
+    # (as ComplaintRecord.deadline_zh judges it: a withdrawn or refused one's clocks stopped; open in time is no verdict yet)
+    overdue = None
+    if c.limits and withdrawn is None:
+        if c.concluded_on is None and c.refused:
+            overdue = None
+        elif c.concluded_on is None:
+            overdue = "超期未办结" if c.overdue else None
+        else:
+            overdue = "超期办结" if c.overdue else "按期办结"
+    return (c.kind, c.channel, c.category, c.product or "", _epoch_ms(c.received_at)[0], verified, state, c.accepted_on,
+            decided.decision if decided is not None else None, _epoch_ms(c.resolved_at)[0] if c.resolved_at is not None else None, c.concluded_on,
+            _epoch_ms(withdrawn.withdrawn_at)[0] if withdrawn is not None else None, c.due_on, overdue, c.event_id)
 
 
 def _charted_on(file: CreditFile, record: SampleRecord) -> Any:

@@ -9,7 +9,7 @@ cannot change:
 | topic | table | key |
 |---|---|---|
 | events | ``events`` (archive) | enterprise_id, occurred_at, event_id (a tick's copies collapse) |
-| effects | ``stream_effects``, ``sampling_items`` (through ``sampling_items_in``), ``judgements`` | enterprise_id, file_version, idx / the sample's own keys |
+| effects | ``stream_effects``, ``sampling_items`` (through ``sampling_items_in``), ``judgements``, ``complaints`` | enterprise_id, file_version, idx / the sample's own keys / enterprise_id, complaint_id (the latest version) |
 | credit-files | ``credit_files`` | enterprise_id, seq = the file's version |
 | dead-letters | ``dead_letters`` | dead_letter_id |
 
@@ -138,7 +138,7 @@ class Rows:
 
 # the order rows are written in: a dead letter first, the archive last (it says "all done")
 # (the outbox after the alert steps that made its notifications: one is never sent for an alert not stored)
-TABLE_ORDER = ("dead_letters", "sampling_items", "sampling_items_in", "judgements", "stream_effects", "alerts", "alert_events", "outbox",
+TABLE_ORDER = ("dead_letters", "sampling_items", "sampling_items_in", "judgements", "complaints", "stream_effects", "alerts", "alert_events", "outbox",
                "credit_files", "events")
 
 
@@ -268,7 +268,7 @@ class Sink:
             eid, version, e["idx"], e["kind"], e["event_id"], event_type, _epoch_ms(e["occurred_at"])[0],
             log_partition, log_offset, _data_text(e["data"]),
         ) for e in doc["effects"]])
-        for table, key in (("sampling_items_in", "sampling_items_in"), ("judgements", "judgement_rows")):
+        for table, key in (("sampling_items_in", "sampling_items_in"), ("judgements", "judgement_rows"), ("complaints", "complaint_rows")):
             block = doc.get(key)
             if block:
                 columns = tuple(block["columns"])

@@ -10,7 +10,7 @@ Two agents, both calling the same code as the embedded runtime:
   position (topic/partition/offset and the producer's file:line) to the dead-letter topic.
 * ``fold`` reads the log and calls ``processors.step.step()`` for each event on the credit file of
   its enterprise (an event this process has just validated on ingress is taken as it is, not parsed
-  again; ``normalise`` pauses while too many of those wait here).  Effects go to the effects topic (with the sampling_items_in / judgements rows the sink
+  again; ``normalise`` pauses while too many of those wait here).  Effects go to the effects topic (with the sampling_items_in / judgements / complaints rows the sink
   writes, in the embedded pipeline's columns), the newest credit files to the compacted
   credit-files topic.
 
@@ -82,6 +82,7 @@ from qrisk.kafka_log import LETTER_MAX_BYTES, TICK_KEY, bounded_letter_value, de
 from qrisk.pipeline import (
     ALERT_COLUMNS,
     ALERT_EVENT_COLUMNS,
+    COMPLAINT_TABLE_COLUMNS,
     JUDGEMENT_COLUMNS,
     OUTBOX_COLUMNS,
     SAMPLE_COLUMNS,
@@ -89,6 +90,8 @@ from qrisk.pipeline import (
     SampleRows,
     _find_sample,
     alert_rows,
+    complaint_table_rows,
+    complaints_changed,
     conflict_error,
     content_digest,
 )
@@ -263,6 +266,7 @@ _build_county = builder(CountyState)  # one per event folded: built, not validat
 
 SAMPLE_COLUMN_LIST = list(SAMPLE_COLUMNS)
 JUDGEMENT_COLUMN_LIST = list(JUDGEMENT_COLUMNS)
+COMPLAINT_COLUMN_LIST = list(COMPLAINT_TABLE_COLUMNS)
 
 
 # --------------------------------------------------------------------------- the fold, without Faust
@@ -320,7 +324,7 @@ def _part_sizes(doc: dict[str, Any]) -> dict[str, int]:
     parts: dict[str, int] = {}
     for i, effect in enumerate(doc.get("effects") or []):
         parts[f"effects[{i}] {effect.get('kind')}"] = len(_dumps(effect))
-    for name in ("sampling_items_in", "judgement_rows", "alert_rows", "sampling_items", "judgements"):
+    for name in ("sampling_items_in", "judgement_rows", "complaint_rows", "alert_rows", "sampling_items", "judgements"):
         if doc.get(name):
             parts[name] = len(_dumps(doc[name]))
     return dict(sorted(parts.items(), key=lambda kv: -kv[1]))
@@ -591,8 +595,14 @@ class Fold:
                                               [{"field": "", "type": "processing_failed", "reason": reason,
                                                 "traceback": traceback.format_exception_only(type(error), error)[-1].strip()}],
                                               dead_letter_id=f"processing-{event_id}{suffix}"))
-            if effects or changes:
-                self._add_effects(out, eid, self._effect_message(eid, fs, event, effects, partition, offset, timestamp_ms, changes),
+            # the complaints this event changed, as the file is after it: the embedded pipeline's rows, versioned by the
+            # file's version instead of the log's seq (both grow with each change of one enterprise's complaint).  A
+            # complaint's event may change its row without an effect (a conclusion in time, say)
+            ids = complaints_changed(event, effects).get(eid, set())
+            complaints = complaint_table_rows(fs.file, ids, fs.version) if fs.file is not None and ids != set() else []
+            if effects or changes or complaints:
+                self._add_effects(out, eid, self._effect_message(eid, fs, event, effects, partition, offset, timestamp_ms, changes,
+                                                                 complaints=complaints),
                                   EffectOrigin(raw, f"{self.log_topic}/{partition}/{offset}",
                                                f"processing-{event_id}{'' if not tick else '-' + eid}:effects", event.occurred_at))
             out.writes.append((entry_key(partition, eid, fs.version), b'{"pos": %d}\n' % offset + raw))
@@ -654,12 +664,14 @@ class Fold:
         return writes
 
     def _effect_message(self, eid: str, fs: FileState, event: Envelope, effects: list[Effect], partition: int, offset: int,
-                        timestamp_ms: int | None, changes: list[AlertChange] | None = None, first_idx: int = 0) -> bytes:
+                        timestamp_ms: int | None, changes: list[AlertChange] | None = None, first_idx: int = 0,
+                        complaints: list[tuple[Any, ...]] | None = None) -> bytes:
         """One event's effects on one file, with its derived rows in the embedded pipeline's form:
         one ``sampling_items_in`` row per sample (item-level arrays, unfolded into
         ``sampling_items`` by ClickHouse's materialised view) and one ``judgements`` row, each as a
         list in the order of its ``columns`` — no dict per row, and a message ~5x smaller than
-        with one ``sampling_items`` dict per value.  The column names travel with the rows, so a
+        with one ``sampling_items`` dict per value; so are the ``complaints`` rows of the complaints
+        it changed (``complaint_rows``).  The column names travel with the rows, so a
         sink reads a message written before a column list changed."""
         samples: list[tuple[Any, ...]] = []
         judgements: list[tuple[Any, ...]] = []
@@ -687,6 +699,8 @@ class Fold:
             doc["sampling_items_in"] = {"columns": SAMPLE_COLUMN_LIST, "rows": samples}
         if judgements:
             doc["judgement_rows"] = {"columns": JUDGEMENT_COLUMN_LIST, "rows": judgements}
+        if complaints:
+            doc["complaint_rows"] = {"columns": COMPLAINT_COLUMN_LIST, "rows": complaints}
         if changes:
             # alert steps and their notifications, as rows for the alerts, alert_events and outbox tables:
             # the sink writes the outbox after the alert, and `qrisk alerts dispatch` sends from it

@@ -1143,3 +1143,34 @@ def test_the_labs_time_limits_panel_counts_what_the_credit_files_judged(county):
         lab: (len(xs), sum(late for late, _ in xs), max(d for _, d in xs)) for lab, xs in by_lab.items()}
     slow = next(r for r in got if r["检验机构"] == "省食品药品检验研究院")
     assert slow["超时批次"] > 0 and got[0] == slow  # the most late first
+
+
+@pytest.mark.parametrize("since", [None, dt.datetime(2025, 10, 1, tzinfo=BEIJING)])
+def test_the_complaints_panel_counts_what_the_credit_files_hold(county, since):
+    """投诉举报: per category and kind, from both runtimes' complaints rows — received and 属实 within the range, open and
+    超期未办结 now, 超期办结 concluded within it (the bureau's day); a withdrawn one nowhere."""
+    from dashboards.model import COMPLAINT_CATEGORIES_ZH, COMPLAINT_KINDS_ZH
+
+    start = since or WHOLE[0]
+    got = _panels(county["store"], start, WHOLE[1])[("county.json", "投诉举报")]
+    counts: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
+    for f in _files(county).values():
+        for c in f.complaints:
+            key = (COMPLAINT_CATEGORIES_ZH[c.category], COMPLAINT_KINDS_ZH[c.kind])
+            within = c.received_at >= start
+            counts[key]["受理"] += within
+            counts[key]["属实"] += within and c.verified
+            # (不予受理: not being handled, its clocks stopped)
+            counts[key]["办理中（当前）"] += c.resolved_at is None and not c.refused
+            counts[key]["超期未办结（当前）"] += bool(c.limits) and c.concluded_on is None and c.overdue and not c.refused
+            counts[key]["超期办结"] += (bool(c.limits) and c.concluded_on is not None and c.overdue
+                                     and c.concluded_on >= start.astimezone(BEIJING).date())
+    expected = {k: {name: counts[k][name] for name in ("受理", "属实", "办理中（当前）", "超期未办结（当前）", "超期办结")}
+                for k in counts if counts[k]["受理"] + counts[k]["办理中（当前）"] + counts[k]["超期办结"]}
+    assert {(r["类别"], r["类型"]): {k: v for k, v in r.items() if k not in ("类别", "类型")} for r in got} == expected
+    assert len(got) == len(expected) and {r["类型"] for r in got} == {"投诉", "举报"}
+    assert since is not None or any(r["超期办结"] for r in got), "the demo concludes some late"
+    order = list(COMPLAINT_CATEGORIES_ZH.values())
+    assert [(order.index(r["类别"]), r["类型"] == "举报") for r in got] == sorted((order.index(r["类别"]), r["类型"] == "举报") for r in got)
+    if since is not None:
+        assert sum(r["受理"] for r in got) < sum(sum(c.received_at >= WHOLE[0] for c in f.complaints) for f in _files(county).values())

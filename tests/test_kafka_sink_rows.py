@@ -164,3 +164,35 @@ def test_a_credit_file_view_is_archived_as_the_file_json_it_carries(rules):
     odd = json.dumps({"enterprise_id": 'E,"file":{', "version": 3, "file": {"x": 1}}, separators=(",", ":")).encode()
     row = sink.rows_for(topic, 0, 2, odd).tables["credit_files"][0]
     assert (row["enterprise_id"], row["seq"], json.loads(row["body"])) == ('E,"file":{', 3, {"x": 1})
+
+
+def test_a_complaints_event_carries_the_rows_of_the_complaints_it_changed(rules):
+    """complaint_rows: the complaints table's rows (COMPLAINT_TABLE_COLUMNS, versioned by the file's version), in the
+    message of each complaint event — one concluded in time with no effect of its own too — and no complaint text."""
+    from qrisk.pipeline import COMPLAINT_TABLE_COLUMNS
+    from qrisk.sink import Sink
+    from qrisk.topics import KafkaSettings
+
+    messages = _log_messages()
+    _, out = _fold(rules, messages, remember=True)
+    docs = {d["event_id"]: d for d in (json.loads(v) for _, v in out.effects)}
+    complaint_events = [e for _, e in messages if e.event_type.startswith("complaint.")]
+    assert complaint_events
+    columns = list(COMPLAINT_TABLE_COLUMNS)
+    for event in complaint_events:
+        doc = docs[str(event.event_id)]
+        block = doc["complaint_rows"]
+        assert block["columns"] == columns
+        # its own, and any whose time limit its time passed (complaint.overdue)
+        late = {e["data"]["complaint_id"] for e in doc["effects"] if e["kind"] == "complaint.overdue"}
+        assert sorted(r[columns.index("complaint_id")] for r in block["rows"]) == sorted({event.payload.complaint_id} | late)
+        assert all(r[columns.index("version")] == doc["file_version"] for r in block["rows"])
+        assert not any(event.payload.model_dump().get("text") in map(str, r) for r in block["rows"])
+    assert any(not docs[str(e.event_id)]["effects"] for e in complaint_events), "a message for the rows alone"
+    settings = KafkaSettings()
+    sink = Sink(store=None, settings=settings, consumer=object())
+    doc = docs[str(complaint_events[0].event_id)]
+    rows = sink.rows_for(settings.topics().effects.name, 0, 1, json.dumps(doc).encode())
+    assert rows.blocks[("complaints", tuple(columns))] == doc["complaint_rows"]["rows"]
+    bad = {**doc, "complaint_rows": {"columns": columns, "rows": [["E1"]]}}
+    assert list(sink.rows_for(settings.topics().effects.name, 0, 2, json.dumps(bad).encode()).tables) == ["dead_letters"]
