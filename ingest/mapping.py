@@ -41,8 +41,14 @@ Announcements print the failed item as one cell, 不合格项目‖检验结果�
 header and cells spelt with ‖, ∥, || or ｜｜) as the columns it stands for.
 
 A row may give further events: ``also:`` lists them, each with its ``event_type``, ``event_id``, ``fields`` and, optionally,
-``when: {column: 核查结果, in: [属实, 不属实]}`` (only rows whose cell is one of these give it) and ``source`` — a 12315
-export's concluded row is the complaint and its conclusion (``complaint.received``, then ``complaint.resolved``).
+``when`` and ``source`` — a 12315 export's concluded row is the complaint and its conclusion (``complaint.received``, then
+``complaint.resolved``), and a row with its 受理时间 also the acceptance (``complaint.accepted``).  ``when`` is a condition on
+one cell, or a list of them that must all hold: ``{column: 核查结果, in: [属实, 不属实]}`` (the cell is one of these),
+``{column: 诉求类型, not_in: [举报]}`` (it is none of these, a blank cell included), ``{column: 受理时间, present: true}``
+(it is filled; ``present: false``: blank); ``column`` a list reads the first non-blank cell of them; cells are compared
+spaces aside, after NFKC.  The file must have the column (one of a list) unless the condition says ``column_optional:
+true``, when a file without it reads as blank cells.  An ``also`` event's id is derived from its own event type and key,
+so it never collides with the row's first event.
 
 Sampling announcements list one row per failed item: ``group_by: [抽样编号]`` merges the
 rows of one sample into one event, ``items:`` maps each row to a test item.  Rows of a
@@ -68,7 +74,7 @@ from pathlib import Path
 from typing import Any, Iterator, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from schemas.events import EVENT_TYPES, SCHEMA_VERSION
 
@@ -206,14 +212,37 @@ MappedType = Literal["inspection.completed", "sampling.result", "sampling.retrac
 
 
 class WhenSpec(_Strict):
-    """A row gives the event only when a column's cell (spaces aside, NFKC) is one of ``in``."""
+    """A condition on a row: its cell in ``column`` (a list: the first non-blank of them), spaces aside and NFKC, is one of
+    ``in``, is none of ``not_in``, or is filled (``present: true``) or blank (``present: false``) — exactly one of the three.
+    ``column_optional: true``: the file may lack the column (an older export), read then as a blank cell."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    column: str
-    values: list[str] = Field(alias="in", min_length=1)
+    column: str | list[str] = Field(description="a list: the first non-blank cell of these columns")
+    values: list[str] | None = Field(default=None, alias="in", min_length=1)
+    not_in: list[str] | None = Field(default=None, min_length=1)
+    present: bool | None = Field(default=None, description="true: the cell is filled; false: blank (or, column_optional, no column)")
+    column_optional: bool = False
+
+    @model_validator(mode="after")
+    def _one_test(self) -> "WhenSpec":
+        given = [k for k, v in (("in", self.values), ("not_in", self.not_in), ("present", self.present)) if v is not None]
+        if len(given) != 1:
+            raise ValueError(f"a when condition gives exactly one of in, not_in, present (got {', '.join(given) or 'none'})")
+        if not self.columns or any(not c.strip() for c in self.columns):
+            raise ValueError("a when condition names its column (a non-empty name, or a list of them)")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.column] if isinstance(self.column, str) else list(self.column)
 
     def holds(self, row: dict[str, str]) -> bool:
-        return _nfkc(row.get(self.column) or "").strip() in {_nfkc(v).strip() for v in self.values}
+        cell = _nfkc(next((row[c] for c in self.columns if not _empty(row.get(c))), "")).strip()
+        if self.present is not None:
+            return bool(cell) == self.present
+        if self.values is not None:
+            return cell in {_nfkc(v).strip() for v in self.values}
+        return cell not in {_nfkc(v).strip() for v in self.not_in or []}
 
 
 class AlsoSpec(_Strict):
@@ -221,10 +250,24 @@ class AlsoSpec(_Strict):
     ``complaint.received`` and ``complaint.resolved``), when ``when`` holds; ``source`` is the mapping's unless given."""
 
     event_type: MappedType
-    when: WhenSpec | None = None
+    when: list[WhenSpec] | None = Field(default=None, min_length=1, description="one condition, or a list: all must hold")
     source: dict[str, str] | None = None
     event_id: EventIdSpec
     fields: dict[str, FieldSpec]
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _one_or_all(cls, value: Any) -> Any:
+        # a single condition reads as a list of one: the 12315 mapping's `when: {column: 核查结果, in: [...]}` stays as written
+        if value is None or isinstance(value, list):
+            return value
+        if isinstance(value, dict):
+            return [value]
+        raise ValueError(f"when is a condition {{column: …, in | not_in | present: …}} or a list of them (all must hold), not {value!r}")
+
+    def given(self, row: dict[str, str]) -> bool:
+        """Whether the row gives this event: every ``when`` condition holds."""
+        return all(w.holds(row) for w in self.when or [])
 
     @model_validator(mode="after")
     def _targets(self) -> "AlsoSpec":
@@ -283,7 +326,10 @@ class Mapping(_Strict):
         for combined in self.combined_columns(header).values():
             have.update(self.split[combined])
         missing = [c for c in list(self.event_id.key) + list(self.group_by or []) + [k for a in self.also for k in a.event_id.key]
-                   + [a.when.column for a in self.also if a.when is not None] if c not in have]
+                   if c not in have]
+        for when in (w for a in self.also for w in a.when or []):
+            if not when.column_optional and not any(c in have for c in when.columns):
+                missing.append(" / ".join(when.columns))
         for spec in _specs(self):
             if spec.template is not None:
                 if not any(all(c in have for c in _template_columns(t)) for t in spec.templates):
@@ -636,7 +682,7 @@ def map_rows(row: dict[str, str], mapping: Mapping) -> list[dict[str, Any] | Map
     """One row → its event, then each ``also`` event whose ``when`` holds (a row that does not map gives its error only)."""
     out: list[dict[str, Any] | MappingError] = [map_row(row, mapping)]
     for also in mapping.also:
-        if also.when is None or also.when.holds(split_cells(row, mapping)):
+        if also.given(split_cells(row, mapping)):
             try:
                 out.append(map_row(row, mapping, also))
             except MappingError as exc:
