@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from processors.step import replay
+from processors.credit_file import CountyState
+from processors.step import FOLD_VERSION, replay, step
 from schemas.upcast import parse_event
 from tests.services import clickhouse_url, store  # noqa: F401 - fixtures
 from tests.test_county_chart import (A, B, KEY, RETEST_LAB, chloroform, county_signals, county_withdrawals, failing,
@@ -38,6 +39,92 @@ def signalled_again_by_another_producer():
     """The review's scenario: 2026Q2 signals on A's and B's failures (tipped by B), A's passing re-test withdraws it,
     and D's failure later in the quarter signals the county's chart again (2 of 3, from B and D)."""
     return two_producers() + [retest_passing(A, Q2, "A1"), registered(D), failing(D, dt.date(2026, 6, 1), "D1")]
+
+
+# --------------------------------------------------------------------------- 3. a failure counted again
+
+
+def test_a_retest_corrected_back_to_failing_raises_the_withdrawn_county_signal_again(rules):
+    state, _ = replay(two_producers() + [retest_passing(A, Q2, "A1")], rules)
+    quarter = state.categories["packaged_water"].periods["2026Q2"]
+    assert (quarter.failed, quarter.signalled) == (1, False)
+    state, effects = step(state, retest_corrected_failing(A, Q2, "A1"), rules)
+    (again,) = county_signals(effects)
+    assert again.enterprise_id == A and again.data["counted_again"] == "A1" and again.data["period"] == "2026Q2"
+    assert again.data["text_zh"].startswith(f"清源桶装水厂（{A}）抽样编号 A1 的不合格结论恢复计入后，本县包装饮用水类 2026年第2季度抽检 2 批、不合格 2 批")
+    assert again.data["evidence"]["pareto_category"] == [{"item_code": "chloroform", "count": 2}]
+    assert {f["sample_no"] for f in again.data["evidence"]["failures"]} == {"A1", "B1"}
+    assert (quarter.failed, quarter.signalled) == (2, True)
+    assert not county_withdrawals(effects)
+
+
+def test_a_retest_corrected_back_to_failing_raises_the_enterprises_signal_and_score_again(rules):
+    log = [registered(A), failing(A, Q2, "A1"), failing(A, dt.date(2026, 4, 20), "A2")]
+    state, effects = replay(log, rules)
+    assert len(enterprise_signals(effects)) == 1
+    score = [x for x in state.files[A].risk.entries if x[1] == "fluctuation_signal"]
+    assert score
+    state, effects = step(state, retest_passing(A, Q2, "A1"), rules)
+    assert len(enterprise_withdrawals(effects)) == 1
+    assert not [x for x in state.files[A].risk.entries if x[1] == "fluctuation_signal"]
+    state, effects = step(state, retest_corrected_failing(A, Q2, "A1"), rules)
+    (again,) = enterprise_signals(effects)
+    assert again.data["counted_again"] == "A1"
+    assert again.data["text_zh"].startswith("抽样编号 A1 的不合格结论恢复计入后，2026年第2季度抽检 2 批、不合格 2 批")
+    assert state.files[A].fluctuation.pass_rate["2026Q2"].signalled
+    assert [x[1] for x in state.files[A].risk.entries if x[1] == "fluctuation_signal"] == ["fluctuation_signal"]
+
+
+def test_the_county_alert_opens_again_saying_why(rules):
+    from tests.test_alerts import County, policy
+
+    county = County(rules, policy())
+    county.feed(*two_producers(), retest_passing(A, Q2, "A1"))
+    assert [a.state for a in county.book.alerts.values() if a.dedup_key == KEY] == ["closed"]
+    county.feed(retest_corrected_failing(A, Q2, "A1"))
+    alerts = [a for a in county.book.alerts.values() if a.dedup_key == KEY]
+    assert [a.state for a in alerts] == ["closed", "open"]
+    assert "抽样编号 A1 的不合格结论恢复计入后" in alerts[-1].message_zh
+
+
+def test_a_period_still_signalled_is_not_raised_twice_when_a_failure_counts_again(rules):
+    """Three producers (3 of 3); A's passing re-test leaves 2 of 3 from two producers: the signal stands; A's re-test
+    corrected back to 不合格 counts it again — the period is signalled already: no second signal."""
+    log = two_producers() + [registered(C), failing(C, dt.date(2026, 5, 20), "C1"), retest_passing(A, Q2, "A1")]
+    state, effects = replay(log, rules)
+    assert len(county_signals(effects)) == 1 and not county_withdrawals(effects)
+    state, effects = step(state, retest_corrected_failing(A, Q2, "A1"), rules)
+    assert not county_signals(effects) and not enterprise_signals(effects)
+    assert state.categories["packaged_water"].periods["2026Q2"].failed == 3
+
+
+def test_an_original_whose_earlier_retest_is_not_admitted_is_checked_as_any_failure(rules):
+    """A's passing re-test from the original's own lab arrives first and is counted; the original's failure then comes
+    and the re-test is not admitted (same lab): the failure counts, and with B's makes 2 of 2 from two producers — the
+    county's chart signals (it stayed silent: the failure was put back in the counts unchecked)."""
+    doc = sample(Q2, chloroform(0.003), eid=A, sample_no="A1", occurred="2026-05-01T10:00:00+08:00", raw=True)
+    doc["payload"]["retest"] = True
+    early = parse_event(doc)
+    original = sample(Q2, chloroform(0.03), eid=A, sample_no="A1", occurred="2026-05-05T10:00:00+08:00")
+    state, effects = replay([registered(A), registered(B), failing(B, dt.date(2026, 5, 10), "B1"), early], rules)
+    assert not county_signals(effects)
+    state, effects = step(state, original, rules)
+    assert [e.data["reason"] for e in effects if e.kind == "sampling.retest_inadmissible"] == ["same_lab"]
+    (signal,) = county_signals(effects)
+    assert signal.data["counted_again"] == "A1"
+    assert signal.data["text_zh"].startswith(f"清源桶装水厂（{A}）抽样编号 A1 复检结果不予采信，原不合格结论计入后，本县包装饮用水类 2026年第2季度抽检 2 批、不合格 2 批")
+
+
+def test_replay_and_snapshots_are_deterministic_with_a_signal_raised_again(rules):
+    log = two_producers() + [retest_passing(A, Q2, "A1"), retest_corrected_failing(A, Q2, "A1")]
+    one, e1 = replay(log, rules)
+    two, e2 = replay(log, rules)
+    assert one.snapshot() == two.snapshot() and [(e.kind, e.data) for e in e1] == [(e.kind, e.data) for e in e2]
+    head, _ = replay(log[:-1], rules)
+    resumed, e3 = replay(log[-1:], rules, state=CountyState.restore(head.snapshot()))
+    assert resumed.snapshot() == one.snapshot()
+    assert [(e.kind, e.data) for e in e3] == [(e.kind, e.data) for e in e1[-len(e3):]]
+    assert FOLD_VERSION >= 47
 
 
 # --------------------------------------------------------------------------- 1. and 2. the boards
