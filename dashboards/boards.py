@@ -235,18 +235,42 @@ CHART_ZH = "transform({0}, ['p', 'c'], ['抽检不合格率', '投诉数'], {0})
 SIGNAL_SCOPE = f"""if({data_text('scope')} = 'category',
                        concat('全县·', {CATEGORY_ZH.format(data_text_before('category', 'center'))}, '类'), '本企业')"""
 # A signal no longer stands when the fold withdrew it (fluctuation.signal_withdrawn: every complaint of the
-# c chart's month found 不属实; the withdrawal carries the signal's chart, scope and period, as the risk score
-# and the alert's dedup key match it), when the bureau retracted the report that raised it (sampling.retracted:
-# its data's reports are the report event ids, the signal effect's event_id), or when the lab corrected the report
-# whose value an item series signalled on (REPORTS_CORRECTED).  Counts leave it out; tables mark it.
+# c chart's month found 不属实, a pass-rate period's failures no longer supporting it; the withdrawal carries the signal's
+# chart, scope and period, as the risk score and the alert's dedup key match it), when the bureau retracted the report that
+# raised it (sampling.retracted: its data's reports are the report event ids, the signal effect's event_id), or when the lab
+# corrected the report whose value an item series signalled on (REPORTS_CORRECTED).  Counts leave it out; tables mark it.
+# A withdrawal withdraws the signal of its chart and period that came last before it in the log's order (version, idx):
+# the period may signal again after it (a later failure, a failure counted again), and that signal stands — matched by
+# chart and period alone, it showed 已撤销 too.  A signal is one effect row: (enterprise_id, version, idx).
+_WITHDRAWN_AFTER = "(signal_version < withdrawal_version OR (signal_version = withdrawal_version AND signal_idx < withdrawal_idx))"
+_LAST_SIGNAL = "argMax({0}, (signal_version, signal_idx))"
 SIGNALS_WITHDRAWN = f"""
-    SELECT enterprise_id, {data_text('scope')}, {data_text('chart')}, {data_text('period')}
-    FROM {EFFECTS} WHERE kind = 'fluctuation.signal_withdrawn'"""
+    SELECT enterprise_id, {_LAST_SIGNAL.format('signal_version')} AS version, {_LAST_SIGNAL.format('signal_idx')} AS idx
+    FROM (SELECT enterprise_id, {data_text('scope')} AS key_scope, {data_text('chart')} AS key_chart, {data_text('period')} AS key_period,
+                 version AS withdrawal_version, idx AS withdrawal_idx
+          FROM {EFFECTS} WHERE kind = 'fluctuation.signal_withdrawn' AND {data_text('scope')} != 'category') AS withdrawal
+    ALL INNER JOIN (
+          SELECT enterprise_id, {data_text('scope')} AS key_scope, {data_text('chart')} AS key_chart, {data_text('period')} AS key_period,
+                 version AS signal_version, idx AS signal_idx
+          FROM {EFFECTS} WHERE kind = 'fluctuation.signal') AS signal USING enterprise_id, key_scope, key_chart, key_period
+    WHERE {_WITHDRAWN_AFTER}
+    GROUP BY enterprise_id, key_scope, key_chart, key_period, withdrawal_version, withdrawal_idx"""
 # The county's chart of a category is withdrawn in the file whose failure went (a re-test, a correction, a retraction),
-# which need not be the file its signal is kept under (the enterprise that tipped it): matched by category, not enterprise
+# which need not be the file its signal is kept under (the enterprise that tipped it): matched by category, not
+# enterprise, in the log's order across files — the embedded runtime's seq, whose the county's charts alone are
 COUNTY_SIGNALS_WITHDRAWN = f"""
-    SELECT {data_text('category')}, {data_text('chart')}, {data_text('period')}
-    FROM {EFFECTS} WHERE kind = 'fluctuation.signal_withdrawn' AND {data_text('scope')} = 'category'"""
+    SELECT {_LAST_SIGNAL.format('signal_enterprise')} AS enterprise_id, {_LAST_SIGNAL.format('signal_version')} AS version,
+           {_LAST_SIGNAL.format('signal_idx')} AS idx
+    FROM (SELECT enterprise_id AS withdrawal_enterprise, {data_text('category')} AS key_category, {data_text('chart')} AS key_chart,
+                 {data_text('period')} AS key_period, version AS withdrawal_version, idx AS withdrawal_idx
+          FROM {EFFECTS} WHERE kind = 'fluctuation.signal_withdrawn' AND {data_text('scope')} = 'category') AS withdrawal
+    ALL INNER JOIN (
+          SELECT enterprise_id AS signal_enterprise, {data_text_before('category', 'center')} AS key_category,
+                 {data_text('chart')} AS key_chart, {data_text('period')} AS key_period, version AS signal_version, idx AS signal_idx
+          FROM {EFFECTS} WHERE kind = 'fluctuation.signal' AND {data_text('scope')} = 'category') AS signal
+    USING key_category, key_chart, key_period
+    WHERE {_WITHDRAWN_AFTER}
+    GROUP BY key_category, key_chart, key_period, withdrawal_enterprise, withdrawal_version, withdrawal_idx"""
 # A report the lab corrected (sampling.corrected: corrects_event_id is the report replaced).  The item series it was
 # charted on are built again with the corrected values (processors.fluctuation.recharted), so the signals its own
 # point raised are gone from the credit file; a corrected value still out of control signals anew, under the
@@ -255,12 +279,12 @@ REPORTS_CORRECTED = f"""
     SELECT enterprise_id, {data_text('corrects_event_id')} FROM {EFFECTS} WHERE kind = 'sampling.corrected'"""
 SIGNALS = f"""
     SELECT occurred_at, enterprise_id, event_id, {SIGNAL_SCOPE} AS scope, {data_text('scope')} = 'category' AS county_wide,
-           if(county_wide, ({data_text_before('category', 'center')}, {data_text('chart')}, {data_text('period')}) IN ({COUNTY_SIGNALS_WITHDRAWN}),
-              (enterprise_id, {data_text('scope')}, {data_text('chart')}, {data_text('period')}) IN ({SIGNALS_WITHDRAWN})) AS unfounded,
+           if(county_wide, (enterprise_id, version, idx) IN ({COUNTY_SIGNALS_WITHDRAWN}),
+              (enterprise_id, version, idx) IN ({SIGNALS_WITHDRAWN})) AS unfounded,
            (enterprise_id, event_id) IN ({REPORTS_RETRACTED}) AS retracted,
            {data_text('series')} != '' AND (enterprise_id, {data_text_before('sample_event_id', 'sample_no')}) IN ({REPORTS_CORRECTED}) AS corrected,
            unfounded OR retracted OR corrected AS withdrawn,
-           multiIf(unfounded AND {data_text('chart')} = 'p', '已撤销（不合格结论经复检、更正或撤销不再计入，未超出控制上限）',
+           multiIf(unfounded AND {data_text('chart')} = 'p', '已撤销（不合格结论经复检、更正或撤销不再计入后，不再构成信号）',
                    unfounded, '已撤销（投诉经核查均不属实）', retracted, '已撤销（触发的报告已撤销）',
                    corrected, '已撤销（触发的报告已更正）', '') AS status,
            match(data, '"note": *true') AS note, if(note, '提示', '信号') AS signal_kind,
@@ -453,7 +477,7 @@ def county() -> dict[str, Any]:
                   WHERE NOT note AND NOT withdrawn AND $__timeFilter(occurred_at) GROUP BY time ORDER BY time""",
               w=12, h=7, fmt=FORMAT_TIMESERIES, options={"legend": {"showLegend": False}}, custom=BARS,
               description="每周的质量波动信号数（未检出后检出“仅作提示”的不计，与诚信档案相同；"
-                          "已撤销的信号——该月投诉经核查均不属实、触发信号的报告已撤销或已更正、抽检不合格率信号（含全县·类别）的不合格结论不再计入后未超出控制上限——不计）"),
+                          "已撤销的信号——该月投诉经核查均不属实、触发信号的报告已撤销或已更正、抽检不合格率信号（含全县·类别）的不合格结论不再计入后不再构成信号（未超出控制上限，或全县·类别的不合格批次来自的企业数不足）——不计；撤销后同一期间再次出现的信号照常计入）"),
         panel("table", "最新质量波动信号",
               f"""SELECT occurred_at AS `时间`, scope AS `范围`,
                          if(county_wide, concat('由 ', enterprise_id, ' 的抽检触发'), enterprise_id) AS `企业`,
@@ -462,7 +486,7 @@ def county() -> dict[str, Any]:
               w=12, h=7, description="时间范围内最近的 100 个信号（最多列 100 条）；"
                                      "范围“全县·类别”为全县该类别的抽检不合格率，不是触发企业自身的问题；类型“提示”：以往未检出、本批检出，不计为信号；"
                                      "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销或已更正（更正后的结果仍异常的，另计为更正报告的信号），"
-                                     "或抽检不合格率信号（含全县·类别）的不合格结论经复检、更正或撤销不再计入后未超出控制上限，不再计入"),
+                                     "或抽检不合格率信号（含全县·类别）的不合格结论经复检、更正或撤销不再计入后不再构成信号（未超出控制上限，或全县·类别的不合格批次来自的企业数不足），不再计入；撤销后同一期间再次出现的信号（又有批次不合格，或不合格结论恢复计入）是新的信号，照常计入"),
         # (updated_at moves with the system's own steps too, repeats and escalations: not a supervisor's last step)
         panel("table", "未办结预警（当前）",
               f"""SELECT opened_at AS `生成时间`, alert_id AS `预警编号`,
@@ -578,7 +602,7 @@ def enterprise() -> dict[str, Any]:
                   FROM ({SIGNALS}) WHERE {where} AND $__timeFilter(occurred_at) ORDER BY occurred_at DESC, event_id""",
               w=12, h=8, description="范围“全县·类别”：由本企业抽检触发的全县该类别信号，不是本企业自身的问题；类型“提示”不计为信号；"
                                      "状态“已撤销”：该月投诉经核查均不属实，或触发信号的报告已撤销或已更正（更正后的结果仍异常的，另计为更正报告的信号），"
-                                     "或抽检不合格率信号（含全县·类别）的不合格结论经复检、更正或撤销不再计入后未超出控制上限，不再计入"),
+                                     "或抽检不合格率信号（含全县·类别）的不合格结论经复检、更正或撤销不再计入后不再构成信号（未超出控制上限，或全县·类别的不合格批次来自的企业数不足），不再计入；撤销后同一期间再次出现的信号（又有批次不合格，或不合格结论恢复计入）是新的信号，照常计入"),
     ]
     variables = [
         # the plugin takes a variable's first column as its value and the second as the text shown

@@ -673,49 +673,59 @@ def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleReco
         pc.failed += 1
         if scope == "category":
             pc.failures.append((file.enterprise_id, record.sample_no, record.event_id))
-        reference = policy.reference_failure(category)
-        # one failure is already a sampling.failed warning; the chart speaks when failures recur beyond what
-        # the reference rate explains (in counts: no rounding of a rate against a limit to misread).  Only
-        # upwards: fewer failures than the reference is no hazard
-        lcl, ucl = 0.0, p_count_limit(reference, pc.n) / pc.n
-        if not pc.signalled and pc.failed >= 2 and pc.failed > p_count_limit(reference, pc.n):
-            if scope == "category" and len({f[0] for f in pc.failures}) < policy.category_min_enterprises:
-                continue  # one producer's failures: its own chart says so; the county's waits for another's
-            pc.signalled = True
-            # the chance is the evidence: 2 of 2 is unlikely at the reference rate, yet no proof
-            # that the failures share a cause, so the text suggests and does not conclude
-            chance = binomial_at_least(pc.failed, pc.n, reference)
-            rate_zh, ucl_zh = _distinct_pcts(pc.failed / pc.n, ucl)
-            seen = (f"抽检 {pc.n} 批、不合格 {pc.failed} 批（{rate_zh}），明显高于参考不合格率 {reference:.2%}（控制上限 {ucl_zh}）："
-                    f"按此参考不合格率，{pc.n} 批中不合格 {pc.failed} 批及以上的概率约为 {chance_zh(chance)}"
-                    # (checked at every failure, the chart has several chances a period to signal by chance: measured,
-                    # 0.1 % of quarters at 3 batches, 0.3 % at 30, 0.5 % at 90, 0.7 % at 1000; p_count_limit)
-                    f"（为本次判断的概率；{'本季度' if 'Q' in period else '本月'}每出现一批不合格即判断一次，"
-                    f"偶然出现此信号的机会约 0.1%–0.7%，批次越多越高）")
-            items = rates.period_items.get(period)
-            out.append({
-                "chart": "p", "rule": "rule1", "scope": scope, "category": category, "period": period,
-                "value": pc.failed / pc.n, "n": pc.n, "failed": pc.failed, "center": reference,
-                "lcl": lcl, "ucl": ucl, "p_at_least": chance,
-                "text_zh": (f"{period_zh(period)}{seen}，提示可能存在系统性问题"
-                            if scope == "enterprise" else
-                            f"本县{_CATEGORY_ZH.get(category, category)}类 {period_zh(period)}{seen}；"
-                            f"不合格批次来自 {len({f[0] for f in pc.failures})} 家企业（{_whose_zh(pc.failures)}）"),
-                "text_en": (f"{period}: failure rate {pc.failed}/{pc.n} above the upper limit {ucl:.1%} for the reference rate {reference:.2%} ({scope}); "
-                            f"P(at least {pc.failed} of {pc.n} at the reference rate) = {chance:.2g}"),
-                "evidence": {
-                    # the enterprise's failing items of this period, and the category's (kept per period: the
-                    # category's other producers' files are not read at signal time); a period charted before
-                    # they were kept gives the category's of all time, and says so
-                    "pareto_enterprise": _recent_pareto(file, period, policy.pass_rate_period),
-                    "pareto_category": _sorted_counts(items if items is not None else rates.failing_items),
-                    "pareto_scope": {"enterprise": period, "category": period if items is not None else "all"},
-                    "nearby": nearby_events(file, record.occurred_at, policy.evidence_days),
-                    **({"failures": [{"enterprise_id": e, "sample_no": n, "event_id": i} for e, n, i in pc.failures]}
-                       if scope == "category" else {}),
-                },
-            })
+        signal = _p_signal(file, rates, pc, scope, period, category, policy, record)
+        if signal is not None:
+            out.append(signal)
     return out
+
+
+def _p_signal(file: "CreditFile", rates: CategoryRates, pc: PeriodCount, scope: str, period: str, category: str,
+              policy: "SpcPolicy", record: "SampleRecord") -> dict[str, Any] | None:
+    """The p chart's check of ``period`` after a failure counted in it (``pc``, the enterprise's or, ``scope`` "category",
+    the county's): its signal, marking the period signalled, or None."""
+    reference = policy.reference_failure(category)
+    # one failure is already a sampling.failed warning; the chart speaks when failures recur beyond what
+    # the reference rate explains (in counts: no rounding of a rate against a limit to misread).  Only
+    # upwards: fewer failures than the reference is no hazard
+    lcl, ucl = 0.0, p_count_limit(reference, pc.n) / pc.n
+    if pc.signalled or pc.failed < 2 or pc.failed <= p_count_limit(reference, pc.n):
+        return None
+    if scope == "category" and len({f[0] for f in pc.failures}) < policy.category_min_enterprises:
+        return None  # one producer's failures: its own chart says so; the county's waits for another's
+    pc.signalled = True
+    # the chance is the evidence: 2 of 2 is unlikely at the reference rate, yet no proof
+    # that the failures share a cause, so the text suggests and does not conclude
+    chance = binomial_at_least(pc.failed, pc.n, reference)
+    rate_zh, ucl_zh = _distinct_pcts(pc.failed / pc.n, ucl)
+    seen = (f"抽检 {pc.n} 批、不合格 {pc.failed} 批（{rate_zh}），明显高于参考不合格率 {reference:.2%}（控制上限 {ucl_zh}）："
+            f"按此参考不合格率，{pc.n} 批中不合格 {pc.failed} 批及以上的概率约为 {chance_zh(chance)}"
+            # (checked at every failure, the chart has several chances a period to signal by chance: measured,
+            # 0.1 % of quarters at 3 batches, 0.3 % at 30, 0.5 % at 90, 0.7 % at 1000; p_count_limit)
+            f"（为本次判断的概率；{'本季度' if 'Q' in period else '本月'}每出现一批不合格即判断一次，"
+            f"偶然出现此信号的机会约 0.1%–0.7%，批次越多越高）")
+    items = rates.period_items.get(period)
+    return {
+        "chart": "p", "rule": "rule1", "scope": scope, "category": category, "period": period,
+        "value": pc.failed / pc.n, "n": pc.n, "failed": pc.failed, "center": reference,
+        "lcl": lcl, "ucl": ucl, "p_at_least": chance,
+        "text_zh": (f"{period_zh(period)}{seen}，提示可能存在系统性问题"
+                    if scope == "enterprise" else
+                    f"本县{_CATEGORY_ZH.get(category, category)}类 {period_zh(period)}{seen}；"
+                    f"不合格批次来自 {len({f[0] for f in pc.failures})} 家企业（{_whose_zh(pc.failures)}）"),
+        "text_en": (f"{period}: failure rate {pc.failed}/{pc.n} above the upper limit {ucl:.1%} for the reference rate {reference:.2%} ({scope}); "
+                    f"P(at least {pc.failed} of {pc.n} at the reference rate) = {chance:.2g}"),
+        "evidence": {
+            # the enterprise's failing items of this period, and the category's (kept per period: the
+            # category's other producers' files are not read at signal time); a period charted before
+            # they were kept gives the category's of all time, and says so
+            "pareto_enterprise": _recent_pareto(file, period, policy.pass_rate_period),
+            "pareto_category": _sorted_counts(items if items is not None else rates.failing_items),
+            "pareto_scope": {"enterprise": period, "category": period if items is not None else "all"},
+            "nearby": nearby_events(file, record.occurred_at, policy.evidence_days),
+            **({"failures": [{"enterprise_id": e, "sample_no": n, "event_id": i} for e, n, i in pc.failures]}
+               if scope == "category" else {}),
+        },
+    }
 
 
 def _whose_zh(failures: list[tuple[str, str, str]]) -> str:
@@ -1167,24 +1177,48 @@ def no_longer_out(file: "CreditFile", county: dict[str, CategoryRates], signalle
     return out
 
 
-def reinstated(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules") -> None:
-    """The reverse of ``overturned``: a failure that counts again (its re-test was not admitted)
-    re-enters the Paretos and the failure counts of the pass-rate charts."""
+def reinstated(file: "CreditFile", original: "SampleRecord", county: dict[str, CategoryRates], rules: "Rules",
+               why_zh: str = "的不合格结论恢复计入后，") -> list[dict[str, Any]]:
+    """The reverse of ``overturned``: a failure that counts again (its re-test was not admitted, a re-test corrected back
+    to 不合格, …) re-enters the Paretos and the failure counts of the pass-rate charts, and each chart, the enterprise's
+    and its category's, is checked again as at any failure: a period a re-test had left within its limit (its signal
+    withdrawn, its alert closed) is beyond it again with the failure back, and would otherwise stay silent until
+    another failure came.  Returns the p-chart signals, their text saying why the failure counts (``why_zh``, after the
+    sample number)."""
     judgement = original.judgement
     if judgement is None or judgement.counted != "fail" or file.profile is None:
-        return
+        return []
+    policy = rules.policy.spc
     fs = file.fluctuation
-    rates = county.get(file.profile.category)
+    category = file.profile.category
+    rates = county.get(category)
     if rates is None:
-        rates = county[file.profile.category] = CategoryRates()
-    period = period_of(original.sampled_on, rules.policy.spc.pass_rate_period)
+        rates = county[category] = CategoryRates()
+    period = period_of(original.sampled_on, policy.pass_rate_period)
     _pareto_add(fs, rates, judgement, period)
-    for periods in (fs.pass_rate, rates.periods):
+    out: list[dict[str, Any]] = []
+    for scope, periods in (("enterprise", fs.pass_rate), ("category", rates.periods)):
         pc = periods.get(period)
-        if pc is not None and pc.failed < pc.n:
-            pc.failed += 1
-            if periods is rates.periods:
-                pc.failures.append((file.enterprise_id, original.sample_no, original.event_id))
+        if pc is None or pc.failed >= pc.n:
+            continue
+        pc.failed += 1
+        if scope == "category":
+            pc.failures.append((file.enterprise_id, original.sample_no, original.event_id))
+        signal = _p_signal(file, rates, pc, scope, period, category, policy, original)
+        if signal is not None:
+            out.append(_counted_again(file, signal, original.sample_no, why_zh))
+    return out
+
+
+def _counted_again(file: "CreditFile", signal: dict[str, Any], sample_no: str, why_zh: str) -> dict[str, Any]:
+    """A p-chart signal raised when a failure counts again: said of that sample, whose failure brought the period back
+    beyond its limit (the alert reopens on it, not on a new sample)."""
+    again = f"抽样编号 {sample_no} {why_zh}"
+    if signal["scope"] == "category":
+        whose = f"{file.profile.name}（{file.enterprise_id}）" if file.profile is not None else file.enterprise_id
+        again = whose + again
+    return {**signal, "counted_again": sample_no, "text_zh": again + signal["text_zh"],
+            "text_en": f"with sample {sample_no}'s failure counted again: {signal['text_en']}"}
 
 
 def _as_charted(report: "SampleRecord") -> dict[str, tuple[Any, ...]]:

@@ -94,7 +94,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 46
+FOLD_VERSION = 47
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -218,7 +218,12 @@ moved later is not overdue until the clock passes the new one; 46: a county cate
 "all", as before, for a period charted before a snapshot of 45 or older was restored), as is the enterprise's p chart signal's; a
 re-test, a correction or a retraction that leaves the county's category period within its limit (or its failures from fewer than
 spc.category_min_enterprises producers) withdraws its signal (fluctuation.signal_withdrawn, scope category), which closes the
-county alert by its dedup key and moves no score.  A
+county alert by its dedup key and moves no score; 47: a failure that counts again or late (processors.fluctuation.reinstated: a
+re-test corrected back to 不合格, an original whose earlier re-test is not admitted, a failure qrisk alone found that the
+re-test lab's 不合格 confirms) checks the period's p charts, the enterprise's and the county's category chart, as any
+failure does: a period a re-test had left within its limit (its signal withdrawn, its alert closed) signals again with the
+failure back (fluctuation.signal with counted_again, the sample: 抽样编号 … 的不合格结论恢复计入后，…), reopening its alert
+and, for the enterprise, its score entry.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -624,7 +629,9 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
                 effects.append(_chart_effect(event, file.enterprise_id, base, signal))
         elif was_c != "fail" and now_c == "fail":
             # (a failure qrisk alone found, the re-test lab's 不合格 made one: the charts count it now, in the original's period)
-            reinstated(file, superseded.model_copy(update={"judgement": judgement}), state.categories, rules)
+            for signal in reinstated(file, superseded.model_copy(update={"judgement": judgement}), state.categories, rules,
+                                     "复检结论为不合格，不合格结论计入后，"):
+                effects.append(_chart_effect(event, file.enterprise_id, base, signal))
         elif was_c == "fail" and now_c == "fail":
             refailed(file, superseded, record, state.categories, rules)
     if judgement.verdict == "fail":
@@ -842,12 +849,13 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
         reason=reason, reason_zh=reason_zh,
         message_zh=f"抽样编号 {record.sample_no}（{record.product}）{reason_zh}，复检结果不改变原结论",
         **base))
+    again: list[dict[str, Any]] = []
     if record is original and judgement.verdict == "fail" and not counted_fresh:
-        reinstated(file, original, state.categories, rules)
+        again = reinstated(file, original, state.categories, rules, "复检结果不予采信，原不合格结论计入后，")
     if signalled is not None:
         # (after the original's failure came back: a pass-rate signal the re-test's and the original's both support stays)
         fresh = no_longer_out(file, state.categories, signalled, rules, retest.sample_no)
-    for signal in fresh:
+    for signal in again + fresh:
         effects.append(_chart_effect(event, file.enterprise_id, base, signal))
     if record is original and judgement.verdict == "fail":
         # the failure the early re-test hid: its warning and risk entry are raised now (the
@@ -1328,7 +1336,7 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         if was_c == "fail" and now_c != "fail":
             signals = overturned(file, prev, state.categories, rules)
         elif now_c == "fail" and was_c != "fail":
-            reinstated(file, record, state.categories, rules)
+            signals = reinstated(file, record, state.categories, rules)
         elif now_c == "fail":
             refailed(file, prev, record, state.categories, rules)
         recharted_keys: list[str] = []
@@ -1426,7 +1434,7 @@ def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev:
                 if was_c == "fail" and now_c != "fail":
                     signals += overturned(file, before, state.categories, rules)
                 elif now_c == "fail" and was_c != "fail":
-                    reinstated(file, retest, state.categories, rules)
+                    signals += reinstated(file, retest, state.categories, rules)
                 elif now_c == "fail":
                     refailed(file, before, retest, state.categories, rules)
             else:

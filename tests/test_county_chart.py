@@ -256,7 +256,7 @@ def test_the_boards_mark_the_county_signal_withdrawn_and_its_alert_closed(store,
         assert pipeline.wait_derived(60)
         got = _panels(store, variables={"enterprise": B, "item": "x"})
         (row,) = [r for r in got[("county.json", "最新质量波动信号")] if r["范围"] == "全县·包装饮用水类"]
-        assert row["状态"] == "已撤销（不合格结论经复检、更正或撤销不再计入，未超出控制上限）"
+        assert row["状态"] == "已撤销（不合格结论经复检、更正或撤销不再计入后，不再构成信号）"
         assert sum(r["信号数"] for r in got[("county.json", "质量波动信号（每周）")]) == counted - 1
         (alert,) = [r for r in got[("county.json", "最新预警")] if r["企业"] == f"县级（由 {B} 的抽检触发）"]
         assert alert["状态"].startswith("已关闭")
