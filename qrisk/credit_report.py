@@ -487,7 +487,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         # the statutory time limits as the fold judged them (投诉 / 举报, 办结期限, 超期 / 超期办结): the bureau's, no risk point
         decided = c.acceptance
         return {"kind": c.kind, "kind_zh": COMPLAINT_KIND_ZH.get(c.kind, c.kind), "due_on": c.due_on.isoformat() if c.due_on else "",
-                "overdue": c.overdue if c.limits else None, "deadline_zh": c.deadline_zh(*limits),
+                "overdue": c.overdue_judged, "deadline_zh": c.deadline_zh(*limits),
                 # 受理日期 / 不予受理, with the complaint.accepted it rests on
                 "accepted_on": c.accepted_on.isoformat() if c.accepted_on else "", "acceptance_zh": c.acceptance_zh(),
                 "acceptance_event_id": decided.event_id if decided is not None else ""}

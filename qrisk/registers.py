@@ -67,7 +67,6 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
             received = _instant(c["received_at"])
             resolved = c.get("resolved_at")
             withdrawn = c.get("withdrawn")
-            until = _instant(resolved) if resolved else _instant(withdrawn["withdrawn_at"]) if withdrawn else now
             # (the statutory time limits as the fold judged them: processors.credit_file.ComplaintRecord.deadline_zh)
             try:
                 record: ComplaintRecord | None = ComplaintRecord.model_validate(c)
@@ -76,6 +75,10 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
             decided = record.acceptance if record is not None else None
             # 不予受理 is not 办结: no conclusion on the complaint itself, but nothing is being handled either
             refused = decided is not None and decided.decision == "refused"
+            # (a refused one's handling ended on the refusal's day: counted on, it grew by a day a day for nothing)
+            until = (_instant(resolved).astimezone(zone).date() if resolved else
+                     _instant(withdrawn["withdrawn_at"]).astimezone(zone).date() if withdrawn else
+                     decided.decided_on if refused and decided is not None else now.astimezone(zone).date())
             state = "withdrawn" if withdrawn else "resolved" if resolved else "refused" if refused else "open"
             accepted_on = record.accepted_on if record is not None else None
             kind = c.get("kind") or "complaint"
@@ -93,9 +96,9 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
                 "accepted_on": accepted_on.isoformat() if accepted_on else None,
                 "acceptance": decided.decision if decided is not None else None,
                 "acceptance_zh": record.acceptance_zh() if record is not None else "",
-                "resolved_at": _iso(resolved), "days": max(0, (until.astimezone(zone).date() - received.astimezone(zone).date()).days),
+                "resolved_at": _iso(resolved), "days": max(0, (until - received.astimezone(zone).date()).days),
                 "due_on": record.due_on.isoformat() if record is not None and record.due_on else None,
-                "overdue": record.overdue if record is not None and record.limits else None,
+                "overdue": record.overdue_judged if record is not None else None,
                 "deadline_zh": record.deadline_zh(*limits_zh) if record is not None else "",
                 # (the bureau's account of its handling names the complainant as often as the complaint does)
                 "outcome": mask_personal_info(c.get("outcome") or ""),
