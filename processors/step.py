@@ -1675,9 +1675,9 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
         same = (on_file.channel, on_file.category, on_file.text, on_file.product, on_file.verified) == (p.channel, p.category, p.text, p.product, p.verified)
         effects.append(_effect(
             "complaint.repeated", event, file.enterprise_id, complaint_id=p.complaint_id, repeats_event_id=on_file.event_id, same=same,
-            message_zh=(f"投诉编号 {p.complaint_id} 已受理（事件 {on_file.event_id}）："
+            message_zh=(f"投诉编号 {p.complaint_id} 已登记（事件 {on_file.event_id}）："
                         + ("本次内容相同，按重复报送处理，不重复计数" if same else
-                           "本次内容与已受理的不同，未重复计数，以已受理的为准；核查结论请以 complaint.resolved 报送，如为另一投诉请更正投诉编号"))))
+                           "本次内容与已登记的不同，未重复计数，以已登记的为准；核查结论请以 complaint.resolved 报送，如为另一投诉请更正投诉编号"))))
         return
     record = ComplaintRecord(
         complaint_id=p.complaint_id, kind=p.kind, event_id=event_key(event), received_at=event.occurred_at,
@@ -1756,7 +1756,7 @@ def _complaint_resolved(state: CountyState, file: CreditFile, event: ComplaintRe
         # not lost: kept until the complaint comes (the hotline's two messages may cross)
         file.resolutions_waiting.setdefault(p.complaint_id, []).append(resolution)
         effects.append(_effect("complaint.unknown_resolved", event, file.enterprise_id, complaint_id=p.complaint_id, waiting=True,
-                               message_zh=f"投诉编号 {p.complaint_id} 尚无受理记录：办结结果已暂存，收到该投诉后生效；请核对投诉编号和企业"))
+                               message_zh=f"投诉编号 {p.complaint_id} 尚无登记记录：办结结果已暂存，收到该投诉后生效；请核对投诉编号和企业"))
         return
     chased = {lim.limit for lim in record.limits if lim.overdue and record.running(lim)}
     _resolve(file, record, resolution, event, rules, effects)
@@ -2054,7 +2054,7 @@ def _complaint_withdrawn(state: CountyState, file: CreditFile, event: ComplaintW
         file.withdrawals_waiting[p.complaint_id] = withdrawal
         effects.append(_effect(
             "complaint.withdrawal_pending", event, file.enterprise_id, complaint_id=p.complaint_id, reason=p.reason, by=withdrawal.by,
-            message_zh=(f"投诉编号 {p.complaint_id} 在本企业名下尚无受理记录：{withdrawal.by}的撤回（原因：{p.reason}）已登记，该投诉到达时即按撤回"
+            message_zh=(f"投诉编号 {p.complaint_id} 在本企业名下尚无登记记录：{withdrawal.by}的撤回（原因：{p.reason}）已登记，该投诉到达时即按撤回"
                         "存档、不计入；请核对投诉编号和企业编号")))
         return
     file.complaints.remove(record)
@@ -2134,7 +2134,7 @@ def _withdrawn_effect(file: CreditFile, record: ComplaintRecord, event: Envelope
     dup = f"，与投诉编号 {w.duplicate_of} 重复" if w.duplicate_of else ""
     said = (f"投诉编号 {record.complaint_id} 到达，但已于 {rules.local_date(w.withdrawn_at).isoformat()} 由{w.by}撤回（原因：{w.reason}{dup}）："
             "存档、不计入" if arrived_after else
-            f"投诉编号 {record.complaint_id}（{rules.local_date(record.received_at).isoformat()} 受理）由{w.by}撤回（原因：{w.reason}{dup}）："
+            f"投诉编号 {record.complaint_id}（{rules.local_date(record.received_at).isoformat()} 收到）由{w.by}撤回（原因：{w.reason}{dup}）："
             "存档备查，不再计入投诉统计、投诉数控制图、风险分和预警")
     return _effect("complaint.withdrawn", event, file.enterprise_id, complaint_id=record.complaint_id, reason=w.reason, by=w.by,
                    duplicate_of=w.duplicate_of, withdrawal_event_id=w.event_id, complaint_event_id=record.event_id, verified=record.verified,

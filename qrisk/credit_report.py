@@ -524,7 +524,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     waiting = [
         {"resolved_at": _local(r.resolved_at, off), "complaint_id": cid, "verified_zh": "属实" if r.verified else "不属实",
          "outcome": mask_personal_info(r.outcome), "event_id": r.event_id,
-         "note_zh": "本企业尚无该投诉编号的受理记录：收到该投诉后生效；长期未匹配的，请核对投诉编号和企业编号"}
+         "note_zh": "本企业尚无该投诉编号的登记记录：收到该投诉后生效；长期未匹配的，请核对投诉编号和企业编号"}
         for cid, rs_ in file.resolutions_waiting.items() for r in rs_
     ]
     waiting.sort(key=lambda r: (r["resolved_at"], r["complaint_id"]), reverse=True)

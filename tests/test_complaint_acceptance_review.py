@@ -1,6 +1,6 @@
 """Review of complaint.accepted (受理决定): what a late decision, a decision that moves a limit already past, a refusal and a
 conclusion with no decision say — on the record, in the register, in the complaints table and in the alert that chased
-them."""
+them — and 受理 said only where the statutory decision is meant (a receipt is 收到 / 登记)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -164,3 +164,26 @@ def test_a_conclusion_closing_an_acceptance_chase_says_no_decision_was_reported(
 def test_a_conclusion_with_no_decision_never_chased_still_cannot_say(rules):
     state, _ = replay([REG, received("TS1"), resolved("TS1", "2026-04-20T10:00:00+08:00")], rules)
     assert limits(state)[0] == ("accept", D("2026-03-31"), None)
+
+
+# --------------------------------------------------------------------------- 6. 受理 is the decision; a receipt is 收到 / 登记
+
+
+def test_a_receipt_is_said_as_received_not_accepted(rules):
+    from dashboards.boards import COMPLAINTS_BY_CATEGORY
+    from dashboards.boards import EVENT_TYPE_ZH as BOARD_ZH
+    from alerts.messages import _KIND_ZH
+    from schemas.events import EVENT_TYPE_ZH
+
+    assert EVENT_TYPE_ZH["complaint.received"] == BOARD_ZH["complaint.received"] == "投诉登记"
+    assert "AS `收到`" in COMPLAINTS_BY_CATEGORY and "AS `受理`" not in COMPLAINTS_BY_CATEGORY
+    assert "受理记录" not in _KIND_ZH["complaint.unknown_resolved"]
+    state, _ = replay([REG, received("TS1")], rules)
+    _, _, headers = complaint_sheet([_row(state)], 8)
+    assert headers["received_at"].startswith("收到时间") and "收到日" in headers["days"]
+    _, effects = replay([received("TS1", at="2026-03-20T11:00:00+08:00")], rules, state)
+    [again] = [e for e in effects if e.kind == "complaint.repeated"]
+    assert "已登记（事件" in again.data["message_zh"] and "受理" not in again.data["message_zh"]
+    _, effects = replay([resolved("TS9", "2026-04-20T10:00:00+08:00")], rules, state)
+    [waiting] = [e for e in effects if e.kind == "complaint.unknown_resolved"]
+    assert "尚无登记记录" in waiting.data["message_zh"]
