@@ -23,7 +23,7 @@ _KIND_ZH = {
     "complaint.repeated": "投诉重复报送（不重复计数）",
     "complaint.unverified": "投诉经核查不属实",
     "complaint.illness_reported": "收到食用后不适投诉（待核实）",
-    "complaint.unknown_resolved": "投诉办结记录先于受理记录到达（已暂存）",
+    "complaint.unknown_resolved": "投诉办结记录先于投诉登记到达（已暂存）",
     "complaint.withdrawn": "投诉登记已撤回（监管部门）",
     "complaint.accepted": "投诉受理决定（受理 / 不予受理）",
     "complaint.withdrawal_pending": "撤回投诉登记先于投诉到达（已暂存）",

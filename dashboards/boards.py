@@ -372,13 +372,13 @@ ALERTS_EVER_RAISED = _warnings("1", "1")
 # as in the credit file.  Categories in the credit file's order, 投诉 before 举报
 COMPLAINTS_BY_CATEGORY = f"""
     SELECT {COMPLAINT_CATEGORY_ZH.format('category')} AS `类别`, {COMPLAINT_KIND_ZH.format('kind')} AS `类型`,
-           countIf(in_range = 1) AS `受理`, countIf(in_range = 1 AND ifNull(verified, 0) = 1) AS `属实`,
+           countIf(in_range = 1) AS `收到`, countIf(in_range = 1 AND ifNull(verified, 0) = 1) AS `属实`,
            countIf(state = 'open') AS `办理中（当前）`, countIf(ifNull(overdue, '') = '超期未办结') AS `超期未办结（当前）`,
            countIf(ifNull(overdue, '') = '超期办结' AND concluded_on IS NOT NULL AND {_local_days('assumeNotNull(concluded_on)')}) AS `超期办结`
     FROM (SELECT category, kind, state, verified, overdue, concluded_on, if($__timeFilter(received_at), 1, 0) AS in_range
           FROM complaints FINAL WHERE state != 'withdrawn')
     GROUP BY category, kind
-    HAVING `受理` + `办理中（当前）` + `超期办结` > 0
+    HAVING `收到` + `办理中（当前）` + `超期办结` > 0
     ORDER BY transform(category, {list(COMPLAINT_CATEGORIES_ZH)}, {list(range(1, len(COMPLAINT_CATEGORIES_ZH) + 1))}, 99), category,
              kind = 'report', kind"""
 
@@ -447,8 +447,8 @@ def county() -> dict[str, Any]:
                           "sampling_turnaround）：超时批次含送样超时，最长、平均为出具报告所用工作日（自收样日，未报收样日期的自抽样日）。"
                           "属承检机构履约情况，不计入企业风险分；复检不计；明细见 GET /v1/samples?late=true"),
         panel("table", "投诉举报", COMPLAINTS_BY_CATEGORY, w=12, h=9,
-              description="按投诉类别和类型（投诉 / 举报）：受理为时间范围内收到的件数，属实为其中经核查属实的；"
-                          "办理中、超期未办结为当前状态，不论何时收到（不予受理的不在办理中；超期未办结：已超过法定办理时限仍未办结，按工作日计，默认投诉 7 个工作日内决定受理、"
+              description="按投诉类别和类型（投诉 / 举报）：收到为时间范围内收到的件数（不予受理的也计），属实为其中经核查属实的；"
+                          "办理中、超期未办结为当前状态，不论何时收到（不予受理的不在办理中；超期未办结：仍在计算的法定办理时限已超过仍未办结，受理决定晚于期限而调解未超期的仍为办理中；按工作日计，默认投诉 7 个工作日内决定受理、"
                           "受理后 45 个工作日内办结调解，举报 15 个工作日内核查、经批准可延长 15 个工作日，见策略 complaint_deadlines）；"
                           "超期办结为时间范围内办结、办结晚于期限的件数。已撤回的（登记错企业或重复登记）不计。"
                           "属监管部门自身的办理时限，不计入企业风险分；明细见 GET /v1/complaints"),
@@ -621,7 +621,7 @@ def enterprise() -> dict[str, Any]:
 EVENT_TYPE_ZH = {
     "enterprise.registered": "企业登记", "enterprise.updated": "企业信息变更", "sampling.result": "抽检结果",
     "sampling.retracted": "撤销报告",
-    "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "complaint.accepted": "受理决定", "complaint.withdrawn": "撤回投诉登记", "fluctuation.rebaselined": "控制限重新确定", "inspection.completed": "现场检查",
+    "complaint.received": "投诉登记", "complaint.resolved": "投诉办结", "complaint.accepted": "受理决定", "complaint.withdrawn": "撤回投诉登记", "fluctuation.rebaselined": "控制限重新确定", "inspection.completed": "现场检查",
     "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
     "enforcement.decided": "行政处罚", "enforcement.revoked": "撤销行政处罚", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
     "campaign.activity": "提档升级活动", "campaign.retracted": "撤销提档升级记录", "alert.action": "预警处置", "clock.tick": "时钟",

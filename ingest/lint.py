@@ -329,7 +329,7 @@ def _withdrawal_warnings(event: ComplaintWithdrawnEvent, file: Any) -> list[dict
     return [_warning("payload.complaint_id", "withdrawal_pending",
                      f"no complaint {p.complaint_id} is on file under {event.enterprise_id}: the withdrawal is kept and applies to the "
                      f"complaint when it comes; check the complaint number and the enterprise id",
-                     f"企业 {event.enterprise_id} 名下尚无投诉编号 {p.complaint_id} 的受理记录：撤回已登记，该投诉到达时即按撤回处理；"
+                     f"企业 {event.enterprise_id} 名下尚无投诉编号 {p.complaint_id} 的登记记录：撤回已登记，该投诉到达时即按撤回处理；"
                      f"请核对投诉编号和企业编号")]
 
 
@@ -410,7 +410,7 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
                                 f"complaint {p.complaint_id} is on file (event {record.event_id}): "
                                 + ("the same complaint sent again, not counted again" if same else
                                    "this one differs and is not counted; send the investigation's conclusion as complaint.resolved"),
-                                f"投诉编号 {p.complaint_id} 已受理（事件 {record.event_id}）："
+                                f"投诉编号 {p.complaint_id} 已登记（事件 {record.event_id}）："
                                 + ("本次内容相同，按重复报送处理，不重复计数" if same else
                                    "本次内容不同，未重复计数；核查结论请以 complaint.resolved 报送，如为另一投诉请更正投诉编号")))
         elif elsewhere:
@@ -431,17 +431,17 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
                          f"no complaint {p.complaint_id} is on file for {event.enterprise_id}, but one is under {where_en}: the resolution "
                          f"is kept under {event.enterprise_id} and waits there; if the enterprise id is wrong, send the resolution again "
                          f"under the complaint's enterprise (a new event_id)",
-                         f"企业 {event.enterprise_id} 尚无投诉编号 {p.complaint_id} 的受理记录，该编号的投诉登记在{where}：办结结果已暂存在"
+                         f"企业 {event.enterprise_id} 尚无投诉编号 {p.complaint_id} 的登记记录，该编号的投诉登记在{where}：办结结果已暂存在"
                          f"企业 {event.enterprise_id} 名下等待；如企业编号填错，请以新的 event_id 在该投诉所属企业名下重新报送办结结果")]
     if record is None:
         return [_warning("payload.complaint_id", "complaint_not_on_file",
                          f"no complaint {p.complaint_id} is on file for {event.enterprise_id}: the resolution is kept and takes effect when it comes",
-                         f"企业 {event.enterprise_id} 尚无投诉编号 {p.complaint_id} 的受理记录：办结结果已暂存，收到该投诉后生效；请核对投诉编号和企业编号")]
+                         f"企业 {event.enterprise_id} 尚无投诉编号 {p.complaint_id} 的登记记录：办结结果已暂存，收到该投诉后生效；请核对投诉编号和企业编号")]
     out = _resolution_warnings(event, record, policy)
     if event.occurred_at < record.received_at:
         out.append(_warning("occurred_at", "resolved_before_received",
                             f"resolved at {event.occurred_at.isoformat()}, before the complaint was received ({record.received_at.isoformat()}): check the dates",
-                            f"办结时间 {_local(event.occurred_at, policy)} 早于投诉受理时间 {_local(record.received_at, policy)}，请核对"))
+                            f"办结时间 {_local(event.occurred_at, policy)} 早于投诉收到时间 {_local(record.received_at, policy)}，请核对"))
     return out
 
 
@@ -481,7 +481,7 @@ def _possible_duplicates(event: ComplaintReceivedEvent, file: Any, policy: Polic
                             f"the text is {how_en} as complaint {c.complaint_id}'s ({c.channel}, received {c.received_at.isoformat()}, event "
                             f"{c.event_id}) of the same enterprise: perhaps one complaint sent through two channels; both are counted — if "
                             f"it is a repeat, ask the bureau to withdraw it (complaint.withdrawn, duplicate_of {c.complaint_id})",
-                            f"投诉内容与同一企业的投诉编号 {c.complaint_id}（{channel}渠道，{_local(c.received_at, policy)} 受理，事件 {c.event_id}）"
+                            f"投诉内容与同一企业的投诉编号 {c.complaint_id}（{channel}渠道，{_local(c.received_at, policy)} 收到，事件 {c.event_id}）"
                             f"{how}：可能是同一投诉经不同渠道重复登记。两件均已计入；如属重复，请监管部门撤回本件"
                             f"（complaint.withdrawn，duplicate_of 填 {c.complaint_id}）"))
     return out

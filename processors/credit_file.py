@@ -338,18 +338,46 @@ class ComplaintRecord(_Record):
 
     @property
     def due_on(self) -> dt.date | None:
-        """办结期限: the last day its conclusion is due — a 投诉's mediation limit, a 举报's check (extended when approved)."""
+        """办结期限: the last day its conclusion is due — a 投诉's mediation limit, a 举报's check (extended when approved);
+        None after 不予受理 (no mediation follows, so nothing is due: its accept limit is not one)."""
+        if self.refused:
+            return None
         name = "mediate" if self.kind == "complaint" else "extended" if self.extended else "check"
         lim = self.limit(name) or (self.limits[-1] if self.limits else None)
         return lim.due_on if lim is not None else None
 
+    def running(self, lim: ComplaintLimit) -> bool:
+        """A limit whose clock still runs: the complaint is not concluded and, for its accept limit, not yet decided on."""
+        return self.concluded_on is None and not (lim.limit == "accept" and self.acceptance is not None)
+
     @property
     def overdue(self) -> bool:
-        """Past a limit: open past it (超期未办结), or concluded after it (超期办结)."""
+        """超期未办结 (open, a limit still running past due) or 超期办结 (concluded after a limit).  An open 投诉 accepted
+        after its 7 days is neither while its mediation runs in time — that acceptance was late (its accept limit stays
+        overdue, deadline_zh says 受理超期), the complaint is not late now; a 不予受理 is neither (nothing is due)."""
+        if self.refused:
+            return False
+        if self.concluded_on is None:
+            return any(lim.overdue and self.running(lim) for lim in self.limits)
         return any(lim.overdue for lim in self.limits)
 
+    @property
+    def overdue_judged(self) -> bool | None:
+        """``overdue`` as a register, the credit report and the complaints table give it: None when there is nothing to
+        judge — no limits kept, or 不予受理 (no 办结期限, open or concluded after it)."""
+        if not self.limits or self.refused:
+            return None
+        return self.overdue
+
+    def _accepted_late(self) -> ComplaintLimit | None:
+        # (the accept limit a decision on file was made after: a fact of the complaint, not a lateness still running)
+        accept = self.limit("accept")
+        decided = self.acceptance
+        return accept if accept is not None and accept.overdue and decided is not None else None
+
     def deadline_zh(self, accept_days: int = 7, extension_days: int = 15) -> str:
-        """The line a register and the credit file show: 办理中 / 超期未办结 / 按期办结 / 超期办结, and against what."""
+        """The line a register and the credit file show: 办理中 / 超期未办结 / 按期办结 / 超期办结, and against what; a
+        decision made after the accept limit says 受理超期 beside it; a 不予受理 has no 办结期限 to be in time or late by."""
         if not self.limits:
             return ""
         due = self.due_on.isoformat() if self.due_on else ""
@@ -359,16 +387,28 @@ class ComplaintRecord(_Record):
         decided = self.acceptance
         if self.withdrawn is not None:
             return ("已撤回，办理时限不再计算" + (f"（撤回前已超过{said}）" if late and self.concluded_on is None else ""))
+        refused = decided is not None and decided.decision == "refused"
         if self.concluded_on is None:
-            if decided is not None and decided.decision == "refused":
+            if refused:
                 return f"不予受理：{decided.decided_on.isoformat()} 决定（理由：{decided.reason}），不再调解" + (f"；超过{said}" if late else "")
-            accepted = f"已受理（{decided.decided_on.isoformat()}），" if decided is not None else ""
-            if late:
-                return f"超期未办结：{accepted}已超过{said}" + estimate
-            return f"办理中，{accepted}办结期限 {due}" + estimate
+            accepted_late = self._accepted_late()
+            accepted = ""
+            if decided is not None:
+                accepted = (f"已受理（{decided.decided_on.isoformat()}"
+                            + (f"，晚于受理期限 {accepted_late.due_on.isoformat()}" if accepted_late is not None else "") + "），")
+            running = [lim for lim in late if self.running(lim)]
+            if running:
+                still = "；".join(f"{lim.zh(accept_days, extension_days)}，期限 {lim.due_on.isoformat()}" for lim in running)
+                return f"超期未办结：{accepted}已超过{still}" + estimate
+            return f"办理中{'（受理超期）' if accepted_late is not None else ''}，{accepted}办结期限 {due}" + estimate
         on = self.concluded_on.isoformat()
+        if refused:
+            # (no mediation followed the refusal: nothing was due, so no 按期 / 超期 verdict; a late refusal says so)
+            return f"不予受理后办结：{on} 办结；{decided.zh()}" + (f"；超过{said}" if late else "") + estimate
         accept = self.limit("accept")
         unknown = "；未报受理日期，受理期限无法判断" if accept is not None and accept.overdue is None else ""
+        if accept is not None and accept.overdue and decided is None and self.accepted_on is None:
+            unknown = "；超过受理期限仍未报受理决定"
         if decided is not None:
             unknown = f"；{decided.zh()}"
         extended = "（经负责人批准延长核查期限）" if self.kind == "report" and self.extended else ""

@@ -94,7 +94,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 47
+FOLD_VERSION = 48
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -223,7 +223,13 @@ re-test corrected back to 不合格, an original whose earlier re-test is not ad
 re-test lab's 不合格 confirms) checks the period's p charts, the enterprise's and the county's category chart, as any
 failure does: a period a re-test had left within its limit (its signal withdrawn, its alert closed) signals again with the
 failure back (fluctuation.signal with counted_again, the sample: 抽样编号 … 的不合格结论恢复计入后，…), reopening its alert
-and, for the enterprise, its score entry.  A
+and, for the enterprise, its score entry; 48: an open 投诉 is 超期未办结 only while a limit still running is past
+due (ComplaintRecord.overdue): one accepted after its 7 days is 办理中（受理超期） while its mediation runs in time, its accept
+limit staying overdue; a 受理决定 checks the clock before closing the overdue alert, so a mediation limit it moves to a date
+already past keeps the alert open (complaint.overdue against the new date) instead of closing and raising it in one event;
+a 不予受理 has no 办结期限 (due_on None) and no 按期 / 超期 verdict (不予受理后办结); a conclusion closing an alert that chased
+the accept limit says 未报受理决定, and that limit, said overdue with no decision on file, stays overdue; texts say 登记 /
+收到 for a complaint's receipt (已登记（事件 …）, 尚无登记记录), 受理 only for the decision.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -1677,9 +1683,9 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
         same = (on_file.channel, on_file.category, on_file.text, on_file.product, on_file.verified) == (p.channel, p.category, p.text, p.product, p.verified)
         effects.append(_effect(
             "complaint.repeated", event, file.enterprise_id, complaint_id=p.complaint_id, repeats_event_id=on_file.event_id, same=same,
-            message_zh=(f"投诉编号 {p.complaint_id} 已受理（事件 {on_file.event_id}）："
+            message_zh=(f"投诉编号 {p.complaint_id} 已登记（事件 {on_file.event_id}）："
                         + ("本次内容相同，按重复报送处理，不重复计数" if same else
-                           "本次内容与已受理的不同，未重复计数，以已受理的为准；核查结论请以 complaint.resolved 报送，如为另一投诉请更正投诉编号"))))
+                           "本次内容与已登记的不同，未重复计数，以已登记的为准；核查结论请以 complaint.resolved 报送，如为另一投诉请更正投诉编号"))))
         return
     record = ComplaintRecord(
         complaint_id=p.complaint_id, kind=p.kind, event_id=event_key(event), received_at=event.occurred_at,
@@ -1758,20 +1764,23 @@ def _complaint_resolved(state: CountyState, file: CreditFile, event: ComplaintRe
         # not lost: kept until the complaint comes (the hotline's two messages may cross)
         file.resolutions_waiting.setdefault(p.complaint_id, []).append(resolution)
         effects.append(_effect("complaint.unknown_resolved", event, file.enterprise_id, complaint_id=p.complaint_id, waiting=True,
-                               message_zh=f"投诉编号 {p.complaint_id} 尚无受理记录：办结结果已暂存，收到该投诉后生效；请核对投诉编号和企业"))
+                               message_zh=f"投诉编号 {p.complaint_id} 尚无登记记录：办结结果已暂存，收到该投诉后生效；请核对投诉编号和企业"))
         return
-    chased = record.concluded_on is None and record.overdue
+    chased = {lim.limit for lim in record.limits if lim.overdue and record.running(lim)}
     _resolve(file, record, resolution, event, rules, effects)
     _judge_limits(record, rules)
     _complaints_due_next(file)
     if chased and record.concluded_on is not None:
-        # its 办理超期 alert has nothing left to chase: concluded (late, or dated in time with its record arriving late)
-        late = record.overdue
+        # its 办理超期 alert has nothing left to chase: concluded (late, or dated in time with its record arriving late) —
+        # or, chased for want of a 受理决定, concluded with none reported: not "in time, its record late"
+        unreported = "accept" in chased and record.accepted_on is None and record.acceptance is None
+        late = any(lim.overdue for lim in record.limits if not (unreported and lim.limit == "accept"))
         on = record.concluded_on.isoformat()
-        said = (f"{COMPLAINT_KIND_ZH[record.kind]} {record.complaint_id} 已于 {on} 办结（" + ("超期办结" if late else "按期办结，办结记录晚到")
-                + "），预警自动关闭")
+        how = "，".join(w for w, said_ in (("超期办结", late), ("未报受理决定", unreported)) if said_) or "按期办结，办结记录晚到"
+        said = f"{COMPLAINT_KIND_ZH[record.kind]} {record.complaint_id} 已于 {on} 办结（{how}），预警自动关闭"
+        how_en = ", ".join(w for w, said_ in (("late", late), ("no acceptance decision reported", unreported)) if said_) or "in time"
         data = complaint_overdue_resolved(file, record.complaint_id, event_key(event), said,
-                                          f"{record.kind} {record.complaint_id} concluded on {on} ({'late' if late else 'in time'}): closed", rules)
+                                          f"{record.kind} {record.complaint_id} concluded on {on} ({how_en}): closed", rules)
         if data is not None:
             effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
 
@@ -1801,7 +1810,7 @@ def _complaint_accepted(state: CountyState, file: CreditFile, event: ComplaintAc
                                decided_on=p.decided_on.isoformat(), waiting=False, in_force=False, repeated=True,
                                message_zh=f"投诉编号 {cid} 的{decision.zh()}已登记，本次为重复报送，不重复计入"))
         return
-    chased = kept.concluded_on is None and any(lim.overdue and _running(kept, lim) for lim in kept.limits)
+    chased = kept.concluded_on is None and any(lim.overdue and kept.running(lim) for lim in kept.limits)
     kept.acceptances.append(decision)
     _judge_limits(kept, rules)
     in_force = kept.acceptance
@@ -1816,8 +1825,11 @@ def _complaint_accepted(state: CountyState, file: CreditFile, event: ComplaintAc
     if gone is not None:
         return
     _complaints_due_next(file)
-    if chased and not any(lim.overdue and _running(kept, lim) for lim in kept.limits):
-        # the limit its 办理超期 alert chased is met (or moved later by the acceptance): nothing left to chase for now
+    # the clock first: a limit the decision moved later may be past due already at this event's time (accepted 04-08,
+    # recorded 06-20: mediation due 06-12), and closing the alert before the step's clock check raised it again
+    _complaints_overdue(file, event, rules, effects)
+    if chased and not any(lim.overdue and kept.running(lim) for lim in kept.limits):
+        # the limit its 办理超期 alert chased is met (or moved later by the acceptance, not yet passed): nothing left to chase for now
         decided = in_force or decision
         data = complaint_overdue_resolved(file, cid, event_key(event), f"投诉 {cid} 已于 {decided.decided_on.isoformat()} 作出"
                                           f"{'受理' if decided.decision == 'accepted' else '不予受理'}决定，预警自动关闭",
@@ -1828,11 +1840,6 @@ def _complaint_accepted(state: CountyState, file: CreditFile, event: ComplaintAc
 
 def _same_decision(a: ComplaintAcceptance, b: ComplaintAcceptance) -> bool:
     return (a.decided_on, a.decision, a.reason) == (b.decided_on, b.decision, b.reason)
-
-
-def _running(record: ComplaintRecord, lim: ComplaintLimit) -> bool:
-    """A limit whose clock still runs: the complaint is not concluded and, for its accept limit, not yet decided on."""
-    return record.concluded_on is None and not (lim.limit == "accept" and record.acceptance is not None)
 
 
 _DUE: dict[tuple[int, dt.date, int], tuple[WorkingCalendar, DueDate]] = {}
@@ -1856,7 +1863,8 @@ def _judge_limits(record: ComplaintRecord, rules: Rules) -> None:
     """A complaint's statutory time limits (``complaint_deadlines``) on the working-day calendar, judged from its receipt, its
     earliest conclusion (办结: a revision later does not move it) and what its conclusions say (accepted_on, extended) — a pure
     function of what is on file, so a conclusion that came before its complaint is judged as one that came after.  The
-    only thing kept from before is an open limit's overdue mark (said once by ``_complaints_overdue``)."""
+    only thing kept from before is the clock's overdue mark (said once by ``_complaints_overdue``): an open limit's, and a
+    chased accept limit's once the 投诉 is concluded with no 受理决定 or 受理日期 reported."""
     policy = rules.policy.complaint_deadlines
     if not policy.enabled:
         record.limits = []
@@ -1902,8 +1910,12 @@ def _judge_limits(record: ComplaintRecord, rules: Rules) -> None:
             judged = False if lim_.chase_acceptance else None
         elif accepted is not None:
             judged = True
+        elif concluded <= accept_due:
+            judged = True
         else:
-            judged = True if concluded <= accept_due else None
+            # concluded after the 7 days with no 受理日期: not known — unless the clock said it overdue, no decision on file
+            # then, and nothing since contradicts it (a decision, or an accepted_on, would judge it afresh)
+            judged = True if "accept" in said else None
         accept = limit("accept", received, lim_.accept_working_days, judged)
         if decided is not None:
             accept.overdue = decided.decided_on > accept_due
@@ -1925,7 +1937,7 @@ def _judge_limits(record: ComplaintRecord, rules: Rules) -> None:
 def _complaints_due_next(file: CreditFile) -> None:
     """The earliest due date of an open complaint's limit not yet passed: the per-event check stops at it."""
     file.complaints_due_next = min((lim.due_on for c in file.complaints if c.concluded_on is None for lim in c.limits
-                                    if lim.overdue is False and _running(c, lim)), default=None)
+                                    if lim.overdue is False and c.running(lim)), default=None)
 
 
 def _complaints_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
@@ -1942,7 +1954,7 @@ def _complaints_overdue(file: CreditFile, event: Envelope, rules: Rules, effects
         if c.concluded_on is not None:
             continue
         for lim in c.limits:
-            if lim.overdue is not False or today <= lim.due_on or not _running(c, lim):
+            if lim.overdue is not False or today <= lim.due_on or not c.running(lim):
                 continue
             lim.overdue = True
             over = working_days_between(rules.calendar, lim.due_on, today)
@@ -2050,7 +2062,7 @@ def _complaint_withdrawn(state: CountyState, file: CreditFile, event: ComplaintW
         file.withdrawals_waiting[p.complaint_id] = withdrawal
         effects.append(_effect(
             "complaint.withdrawal_pending", event, file.enterprise_id, complaint_id=p.complaint_id, reason=p.reason, by=withdrawal.by,
-            message_zh=(f"投诉编号 {p.complaint_id} 在本企业名下尚无受理记录：{withdrawal.by}的撤回（原因：{p.reason}）已登记，该投诉到达时即按撤回"
+            message_zh=(f"投诉编号 {p.complaint_id} 在本企业名下尚无登记记录：{withdrawal.by}的撤回（原因：{p.reason}）已登记，该投诉到达时即按撤回"
                         "存档、不计入；请核对投诉编号和企业编号")))
         return
     file.complaints.remove(record)
@@ -2130,7 +2142,7 @@ def _withdrawn_effect(file: CreditFile, record: ComplaintRecord, event: Envelope
     dup = f"，与投诉编号 {w.duplicate_of} 重复" if w.duplicate_of else ""
     said = (f"投诉编号 {record.complaint_id} 到达，但已于 {rules.local_date(w.withdrawn_at).isoformat()} 由{w.by}撤回（原因：{w.reason}{dup}）："
             "存档、不计入" if arrived_after else
-            f"投诉编号 {record.complaint_id}（{rules.local_date(record.received_at).isoformat()} 受理）由{w.by}撤回（原因：{w.reason}{dup}）："
+            f"投诉编号 {record.complaint_id}（{rules.local_date(record.received_at).isoformat()} 收到）由{w.by}撤回（原因：{w.reason}{dup}）："
             "存档备查，不再计入投诉统计、投诉数控制图、风险分和预警")
     return _effect("complaint.withdrawn", event, file.enterprise_id, complaint_id=record.complaint_id, reason=w.reason, by=w.by,
                    duplicate_of=w.duplicate_of, withdrawal_event_id=w.event_id, complaint_event_id=record.event_id, verified=record.verified,

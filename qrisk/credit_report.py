@@ -487,7 +487,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         # the statutory time limits as the fold judged them (投诉 / 举报, 办结期限, 超期 / 超期办结): the bureau's, no risk point
         decided = c.acceptance
         return {"kind": c.kind, "kind_zh": COMPLAINT_KIND_ZH.get(c.kind, c.kind), "due_on": c.due_on.isoformat() if c.due_on else "",
-                "overdue": c.overdue if c.limits else None, "deadline_zh": c.deadline_zh(*limits),
+                "overdue": c.overdue_judged, "deadline_zh": c.deadline_zh(*limits),
                 # 受理日期 / 不予受理, with the complaint.accepted it rests on
                 "accepted_on": c.accepted_on.isoformat() if c.accepted_on else "", "acceptance_zh": c.acceptance_zh(),
                 "acceptance_event_id": decided.event_id if decided is not None else ""}
@@ -524,7 +524,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     waiting = [
         {"resolved_at": _local(r.resolved_at, off), "complaint_id": cid, "verified_zh": "属实" if r.verified else "不属实",
          "outcome": mask_personal_info(r.outcome), "event_id": r.event_id,
-         "note_zh": "本企业尚无该投诉编号的受理记录：收到该投诉后生效；长期未匹配的，请核对投诉编号和企业编号"}
+         "note_zh": "本企业尚无该投诉编号的登记记录：收到该投诉后生效；长期未匹配的，请核对投诉编号和企业编号"}
         for cid, rs_ in file.resolutions_waiting.items() for r in rs_
     ]
     waiting.sort(key=lambda r: (r["resolved_at"], r["complaint_id"]), reverse=True)

@@ -53,10 +53,12 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
                    limits_zh: tuple[int, int] = (7, 15)) -> list[dict[str, Any]]:
     """One row per complaint of ``files`` (credit-file views: ``enterprise_id``, ``profile``, ``complaints``).
     ``days``: calendar days in the bureau's time (``offset_hours``, the policy's) from the day of receipt to the day of
-    resolution, or for one still open to today (``now``'s day) — as a desk counts them (受理 03-01 17:00, 办结 03-02 09:00 is
-    1 day, not the 0 of 16 hours elapsed).  The legal deadlines (《市场监督管理投诉举报处理暂行办法》) count working days,
+    resolution (withdrawal; for one refused and not concluded, the refusal's ``decided_on``), or for one still open to
+    today (``now``'s day) — as a desk counts them (收到 03-01 17:00, 办结 03-02 09:00 is 1 day, not the 0 of 16 hours
+    elapsed).  The legal deadlines (《市场监督管理投诉举报处理暂行办法》) count working days,
     which need the holiday calendar: this is not them — they are ``kind`` (投诉 / 举报), ``due_on`` (办结期限), ``overdue``
-    (超期未办结 or 超期办结; None: not judged) and ``deadline_zh``, as the fold judged them on the working-day calendar
+    (超期未办结 — a limit still running is past due — or 超期办结; None: not judged, or 不予受理, which has no 办结期限) and
+    ``deadline_zh``, as the fold judged them on the working-day calendar
     (``complaint_deadlines``; ``limits_zh``: its 投诉 acceptance and 举报 extension working days, said in the text)."""
     zone = dt.timezone(dt.timedelta(hours=offset_hours))
     rows = []
@@ -67,7 +69,6 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
             received = _instant(c["received_at"])
             resolved = c.get("resolved_at")
             withdrawn = c.get("withdrawn")
-            until = _instant(resolved) if resolved else _instant(withdrawn["withdrawn_at"]) if withdrawn else now
             # (the statutory time limits as the fold judged them: processors.credit_file.ComplaintRecord.deadline_zh)
             try:
                 record: ComplaintRecord | None = ComplaintRecord.model_validate(c)
@@ -76,6 +77,10 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
             decided = record.acceptance if record is not None else None
             # 不予受理 is not 办结: no conclusion on the complaint itself, but nothing is being handled either
             refused = decided is not None and decided.decision == "refused"
+            # (a refused one's handling ended on the refusal's day: counted on, it grew by a day a day for nothing)
+            until = (_instant(resolved).astimezone(zone).date() if resolved else
+                     _instant(withdrawn["withdrawn_at"]).astimezone(zone).date() if withdrawn else
+                     decided.decided_on if refused and decided is not None else now.astimezone(zone).date())
             state = "withdrawn" if withdrawn else "resolved" if resolved else "refused" if refused else "open"
             accepted_on = record.accepted_on if record is not None else None
             kind = c.get("kind") or "complaint"
@@ -93,9 +98,9 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
                 "accepted_on": accepted_on.isoformat() if accepted_on else None,
                 "acceptance": decided.decision if decided is not None else None,
                 "acceptance_zh": record.acceptance_zh() if record is not None else "",
-                "resolved_at": _iso(resolved), "days": max(0, (until.astimezone(zone).date() - received.astimezone(zone).date()).days),
+                "resolved_at": _iso(resolved), "days": max(0, (until - received.astimezone(zone).date()).days),
                 "due_on": record.due_on.isoformat() if record is not None and record.due_on else None,
-                "overdue": record.overdue if record is not None and record.limits else None,
+                "overdue": record.overdue_judged if record is not None else None,
                 "deadline_zh": record.deadline_zh(*limits_zh) if record is not None else "",
                 # (the bureau's account of its handling names the complainant as often as the complaint does)
                 "outcome": mask_personal_info(c.get("outcome") or ""),
@@ -152,9 +157,9 @@ def complaint_sheet(rows: list[dict[str, Any]], offset_hours: int) -> tuple[list
     columns = ["complaint_id", "enterprise_id", "enterprise_name", "town", "received_at", "kind", "channel", "category", "product", "verified",
                "state", "acceptance_zh", "resolved_at", "days", "due_on", "deadline_zh", "outcome", "text"]
     headers = {"complaint_id": "投诉编号", "enterprise_id": "企业编号", "enterprise_name": "企业名称", "town": "乡镇/街道",
-               "received_at": f"受理时间{when}", "channel": "渠道", "category": "类别", "product": "涉及产品", "verified": "核查",
+               "received_at": f"收到时间{when}", "channel": "渠道", "category": "类别", "product": "涉及产品", "verified": "核查",
                "kind": "诉求类型", "due_on": "办结期限", "deadline_zh": "办理时限（工作日）", "acceptance_zh": "受理决定",
-               "state": "办理状态", "resolved_at": f"办结时间{when}", "days": "用时（自然日：受理日至办结日，办理中的至今日）", "outcome": "处理结果",
+               "state": "办理状态", "resolved_at": f"办结时间{when}", "days": "用时（自然日：收到日至办结日，不予受理的至决定日，办理中的至今日）", "outcome": "处理结果",
                "text": "投诉内容"}
     people = [{**r, "received_at": local_time(r["received_at"], offset_hours), "resolved_at": local_time(r["resolved_at"], offset_hours),
                "kind": r["kind_zh"], "channel": r["channel_zh"], "category": r["category_zh"], "verified": r["verified_zh"], "state": r["state_zh"]}

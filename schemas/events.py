@@ -550,7 +550,7 @@ ComplaintText = Annotated[str, Field(max_length=4000, json_schema_extra={"minLen
 
 
 class ComplaintReceived(Model):
-    """投诉举报 received (投诉受理): a consumer's complaint about the enterprise or its product."""
+    """投诉举报 received (投诉登记): a consumer's complaint about the enterprise or its product."""
 
     complaint_id: ShortText = Field(description="投诉举报编号, e.g. the 12315 工单号; complaint.resolved names the complaint by it")
     kind: Annotated[Literal["complaint", "report"], Stripped] = Field(
@@ -562,7 +562,7 @@ class ComplaintReceived(Model):
                     "approval).  The time limits are complaint_deadlines' and run from occurred_at's local date on the "
                     "working-day calendar.  Absent: complaint")
     channel: Annotated[Literal["12315", "hotline", "online", "letter", "visit", "other"], Stripped] = Field(
-        description="受理渠道, how it came: 12315 = 全国12315平台, hotline = 热线, online = 网络, letter = 来信, visit = 来访, other = 其他")
+        description="渠道 (how it came): 12315 = 全国12315平台, hotline = 热线, online = 网络, letter = 来信, visit = 来访, other = 其他")
     category: Annotated[Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"], Stripped] = Field(
         description="投诉类别: foreign_matter = 异物, spoilage = 变质, illness = 食用后不适, labelling = 标签标识, taste_odour = 异味, "
                     "hygiene = 卫生, other = 其他.  A verified complaint of a category warnings.complaint_illness.categories names "
@@ -1167,9 +1167,9 @@ class SamplingRetractedEvent(Envelope):
 
 
 class ComplaintReceivedEvent(Envelope):
-    """complaint.received (投诉受理): a complaint about the enterprise was received."""
+    """complaint.received (投诉登记): a complaint about the enterprise was received."""
 
-    model_config = _event("when the complaint was received (受理时间): the month it counts in on the complaints-per-month "
+    model_config = _event("when the complaint was received (收到时间): the month it counts in on the complaints-per-month "
                           "chart, and where it falls in a cluster's window", "the complaint")
     event_type: Literal["complaint.received"]
     payload: ComplaintReceived
@@ -1495,7 +1495,7 @@ event_adapter: TypeAdapter[Any] = TypeAdapter(Event)
 EVENT_TYPE_ZH = {
     "enterprise.registered": "企业登记", "enterprise.updated": "企业信息变更", "sampling.result": "抽检结果",
     "sampling.retracted": "撤销报告",
-    "complaint.received": "投诉受理", "complaint.resolved": "投诉办结", "complaint.accepted": "受理决定",
+    "complaint.received": "投诉登记", "complaint.resolved": "投诉办结", "complaint.accepted": "受理决定",
     "complaint.withdrawn": "撤回投诉登记",
     "fluctuation.rebaselined": "控制限重新确定", "inspection.completed": "现场检查",
     "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",

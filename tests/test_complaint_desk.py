@@ -194,7 +194,7 @@ def test_one_complaint_through_two_channels_is_said_to_repeat_the_first(rules):
     letter = received("LX-7", "2026-03-21T15:30:00+08:00", text=text.replace("，", ", "), channel="letter")
     state, _ = replay([REG, first, letter], rules)
     [w] = [w for w in _warned(rules, state, letter) if w["type"] == "complaint_possible_duplicate"]
-    assert w["field"] == "payload.text" and "投诉编号 TS-A（12315渠道，2026-03-20 10:00 受理" in w["reason_zh"] and "相同" in w["reason_zh"]
+    assert w["field"] == "payload.text" and "投诉编号 TS-A（12315渠道，2026-03-20 10:00 收到" in w["reason_zh"] and "相同" in w["reason_zh"]
     assert f"事件 {first.event_id}" in w["reason_zh"] and "duplicate_of 填 TS-A" in w["reason_zh"]
     assert not [w for w in _warned(rules, state, first) if w["type"] == "complaint_possible_duplicate"]  # (the first said nothing)
     # a near-identical one says how alike; another complaint, or the same words weeks later, says nothing
@@ -227,7 +227,7 @@ def test_door_warnings_quote_the_bureau_s_local_time_and_space_ids_evenly(rules)
     early = resolved("TS-T", "2026-10-30T08:00:00+08:00")
     state, _ = replay([early], rules, state)
     said = [w["reason_zh"] for w in _warned(rules, state, early) if w["type"] == "resolved_before_received"]
-    assert said == ["办结时间 2026-10-30 08:00 早于投诉受理时间 2026-11-01 10:00，请核对"]
+    assert said == ["办结时间 2026-10-30 08:00 早于投诉收到时间 2026-11-01 10:00，请核对"]
     stray = resolved("TS-T", "2026-11-07T09:00:00+08:00")
     stray = parse_event({**stray.model_dump(mode="json", exclude_unset=True), "enterprise_id": "W06"})
     [w] = _warned(rules, state, stray, [(E, state.files[E].complaint("TS-T"))])
@@ -235,7 +235,7 @@ def test_door_warnings_quote_the_bureau_s_local_time_and_space_ids_evenly(rules)
 
 
 def test_the_register_counts_calendar_days_in_the_bureau_s_time(rules):
-    """受理 03-01 17:00, 办结 03-02 09:00: a desk counts 1 day, the register said 0 (16 hours, floored)."""
+    """收到 03-01 17:00, 办结 03-02 09:00: a desk counts 1 day, the register said 0 (16 hours, floored)."""
     import datetime as dt
 
     from qrisk.registers import complaint_rows, complaint_sheet
@@ -246,7 +246,7 @@ def test_the_register_counts_calendar_days_in_the_bureau_s_time(rules):
     rows = {r["complaint_id"]: r for r in complaint_rows([state.files[E].view()], now)}
     assert (rows["D1"]["days"], rows["D2"]["days"]) == (1, 1)
     _, _, headers = complaint_sheet(list(rows.values()), 8)
-    assert headers["days"] == "用时（自然日：受理日至办结日，办理中的至今日）"
+    assert headers["days"] == "用时（自然日：收到日至办结日，不予受理的至决定日，办理中的至今日）"
 
 
 def test_the_credit_report_lists_product_resolution_time_spans_counted_verified_and_parked_conclusions(rules):

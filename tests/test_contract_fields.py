@@ -86,7 +86,7 @@ def test_occurred_at_is_said_for_each_event_type(exported):
     # which of two reports of a sample is the latest, and the re-test window, rest on it
     assert "issue time" in sampling and "报告签发" in sampling and "later-dated" in sampling and "re-test" in sampling
     assert "deadline" in said["rectification.completed"]
-    assert "受理时间" in said["complaint.received"]
+    assert "收到时间" in said["complaint.received"]
 
 
 def test_each_event_type_and_payload_is_described(exported):

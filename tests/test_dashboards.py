@@ -1158,19 +1158,19 @@ def test_the_complaints_panel_counts_what_the_credit_files_hold(county, since):
         for c in f.complaints:
             key = (COMPLAINT_CATEGORIES_ZH[c.category], COMPLAINT_KINDS_ZH[c.kind])
             within = c.received_at >= start
-            counts[key]["受理"] += within
+            counts[key]["收到"] += within
             counts[key]["属实"] += within and c.verified
             # (不予受理: not being handled, its clocks stopped)
             counts[key]["办理中（当前）"] += c.resolved_at is None and not c.refused
             counts[key]["超期未办结（当前）"] += bool(c.limits) and c.concluded_on is None and c.overdue and not c.refused
             counts[key]["超期办结"] += (bool(c.limits) and c.concluded_on is not None and c.overdue
                                      and c.concluded_on >= start.astimezone(BEIJING).date())
-    expected = {k: {name: counts[k][name] for name in ("受理", "属实", "办理中（当前）", "超期未办结（当前）", "超期办结")}
-                for k in counts if counts[k]["受理"] + counts[k]["办理中（当前）"] + counts[k]["超期办结"]}
+    expected = {k: {name: counts[k][name] for name in ("收到", "属实", "办理中（当前）", "超期未办结（当前）", "超期办结")}
+                for k in counts if counts[k]["收到"] + counts[k]["办理中（当前）"] + counts[k]["超期办结"]}
     assert {(r["类别"], r["类型"]): {k: v for k, v in r.items() if k not in ("类别", "类型")} for r in got} == expected
     assert len(got) == len(expected) and {r["类型"] for r in got} == {"投诉", "举报"}
     assert since is not None or any(r["超期办结"] for r in got), "the demo concludes some late"
     order = list(COMPLAINT_CATEGORIES_ZH.values())
     assert [(order.index(r["类别"]), r["类型"] == "举报") for r in got] == sorted((order.index(r["类别"]), r["类型"] == "举报") for r in got)
     if since is not None:
-        assert sum(r["受理"] for r in got) < sum(sum(c.received_at >= WHOLE[0] for c in f.complaints) for f in _files(county).values())
+        assert sum(r["收到"] for r in got) < sum(sum(c.received_at >= WHOLE[0] for c in f.complaints) for f in _files(county).values())
