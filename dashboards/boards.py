@@ -248,13 +248,16 @@ SIGNALS_WITHDRAWN = f"""
     SELECT enterprise_id, {_LAST_SIGNAL.format('signal_version')} AS version, {_LAST_SIGNAL.format('signal_idx')} AS idx
     FROM (SELECT enterprise_id, {data_text('scope')} AS key_scope, {data_text('chart')} AS key_chart, {data_text('period')} AS key_period,
                  version AS withdrawal_version, idx AS withdrawal_idx
-          FROM {EFFECTS} WHERE kind = 'fluctuation.signal_withdrawn' AND {data_text('scope')} != 'category') AS withdrawal
+          FROM {EFFECTS} WHERE kind = 'fluctuation.signal_withdrawn' AND {data_text('scope')} != 'category'{{only}}) AS withdrawal
     ALL INNER JOIN (
           SELECT enterprise_id, {data_text('scope')} AS key_scope, {data_text('chart')} AS key_chart, {data_text('period')} AS key_period,
                  version AS signal_version, idx AS signal_idx
           FROM {EFFECTS} WHERE kind = 'fluctuation.signal') AS signal USING enterprise_id, key_scope, key_chart, key_period
     WHERE {_WITHDRAWN_AFTER}
     GROUP BY enterprise_id, key_scope, key_chart, key_period, withdrawal_version, withdrawal_idx"""
+# (a complaint chart's signal withdrawn because a complaint was withdrawn — filed under the wrong enterprise, registered
+# twice: complaint.withdrawn — rather than found 不属实: its withdrawal names the complaint, withdrawn_complaint)
+_BY_A_COMPLAINT_WITHDRAWN = f" AND {data_text('withdrawn_complaint')} != ''"
 # The county's chart of a category is withdrawn in the file whose failure went (a re-test, a correction, a retraction),
 # which need not be the file its signal is kept under (the enterprise that tipped it): matched by category, not
 # enterprise, in the log's order across files — the embedded runtime's seq, whose the county's charts alone are
@@ -280,12 +283,14 @@ REPORTS_CORRECTED = f"""
 SIGNALS = f"""
     SELECT occurred_at, enterprise_id, event_id, {SIGNAL_SCOPE} AS scope, {data_text('scope')} = 'category' AS county_wide,
            if(county_wide, (enterprise_id, version, idx) IN ({COUNTY_SIGNALS_WITHDRAWN}),
-              (enterprise_id, version, idx) IN ({SIGNALS_WITHDRAWN})) AS unfounded,
+              (enterprise_id, version, idx) IN ({SIGNALS_WITHDRAWN.format(only='')})) AS unfounded,
+           unfounded AND {data_text('chart')} = 'c'
+              AND (enterprise_id, version, idx) IN ({SIGNALS_WITHDRAWN.format(only=_BY_A_COMPLAINT_WITHDRAWN)}) AS complaint_withdrawn,
            (enterprise_id, event_id) IN ({REPORTS_RETRACTED}) AS retracted,
            {data_text('series')} != '' AND (enterprise_id, {data_text_before('sample_event_id', 'sample_no')}) IN ({REPORTS_CORRECTED}) AS corrected,
            unfounded OR retracted OR corrected AS withdrawn,
            multiIf(unfounded AND {data_text('chart')} = 'p', '已撤销（不合格结论经复检、更正或撤销不再计入后，不再构成信号）',
-                   unfounded, '已撤销（投诉经核查均不属实）', retracted, '已撤销（触发的报告已撤销）',
+                   complaint_withdrawn, '已撤销（投诉登记已撤回）', unfounded, '已撤销（投诉经核查均不属实）', retracted, '已撤销（触发的报告已撤销）',
                    corrected, '已撤销（触发的报告已更正）', '') AS status,
            match(data, '"note": *true') AS note, if(note, '提示', '信号') AS signal_kind,
            if({data_text('series')} != '', concat({data_text_before('product', ('rebaseline_event_id', 'rule'))}, ' · ', {data_text_before('item_name', 'lcl')}),

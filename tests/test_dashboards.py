@@ -726,6 +726,29 @@ def test_withdrawn_signals_are_marked_and_not_counted(store, rules):  # noqa: F8
         pipeline.close()
 
 
+def test_a_complaint_chart_signal_withdrawn_with_a_withdrawn_complaint_says_so(store, rules):  # noqa: F811 - fixture
+    """A complaint chart's signal withdrawn because one of its complaints was withdrawn (complaint.withdrawn: filed under
+    the wrong enterprise) read 已撤销（投诉经核查均不属实）, which nobody had found: the withdrawal names the complaint."""
+    from processors.step import replay
+    from tests.test_fluctuation import drifting_log
+    from tests.test_risk import E, ev
+
+    complaints = [ev("complaint.received", f"2026-03-0{d}T10:00:00+08:00", complaint_id=f"K{i}") for i, d in enumerate((2, 3, 4, 9), 1)]
+    withdrawn = ev("complaint.withdrawn", "2026-03-25T10:00:00+08:00", complaint_id="K1", reason="被投诉企业填报错误，已在正确企业名下重新登记")
+    log = drifting_log() + complaints + [withdrawn]
+    _, effects = replay(log, rules)
+    (signal,) = [e for e in effects if e.kind == "fluctuation.signal" and e.data.get("chart") == "c"]
+    assert [e.data.get("withdrawn_complaint") for e in effects if e.kind == "fluctuation.signal_withdrawn"] == ["K1"]
+    pipeline = _fold_into(store, rules, log)
+    try:
+        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        for table in (("county.json", "最新质量波动信号"), ("enterprise.json", "质量波动信号")):
+            marked = {r["事件"]: r["状态"] for r in got[table] if r["状态"]}
+            assert marked[signal.event_id] == "已撤销（投诉登记已撤回）", table
+    finally:
+        pipeline.close()
+
+
 @pytest.mark.parametrize("corrected_to", [0.8, 1.7])
 def test_a_signal_of_a_report_since_corrected_is_marked_and_not_counted(store, rules, corrected_to):  # noqa: F811 - fixture
     """W08's typo (耗氧量 1.6 for 0.85) raised a signal; the lab's correction rebuilt the series and the credit file
