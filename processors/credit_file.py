@@ -364,8 +364,9 @@ class ComplaintRecord(_Record):
     @property
     def overdue_judged(self) -> bool | None:
         """``overdue`` as a register, the credit report and the complaints table give it: None when there is nothing to
-        judge — no limits kept, or 不予受理 (no 办结期限, open or concluded after it)."""
-        if not self.limits or self.refused:
+        judge — no limits kept, 不予受理 (no 办结期限, open or concluded after it), or withdrawn (counted nowhere: a
+        register's ``?overdue=`` found a misfiled complaint's lateness, the complaints table did not)."""
+        if not self.limits or self.refused or self.withdrawn is not None:
             return None
         return self.overdue
 

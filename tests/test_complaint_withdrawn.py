@@ -180,3 +180,20 @@ def test_over_http_the_bureau_withdraws_a_complaint_and_the_register_says_so(tmp
         assert server.get("/v1/enterprises/E-330110-001").json()["counts"]["complaints"] == 0
     finally:
         server.stop()
+
+
+def test_a_complaint_said_overdue_then_withdrawn_is_judged_nowhere(rules):
+    """A misfiled complaint the clock had said 超期未办结 before the bureau withdrew it still read overdue in the register
+    (``?overdue=true`` found it) and the credit report, while the complaints table and every count leave it out."""
+    import datetime as dt
+
+    from qrisk.registers import complaint_rows
+    from tests.test_complaint_deadlines import tick
+
+    state, effects = replay([REG, received("TS-9", "2026-03-20T10:00:00+08:00"), tick("2026-05-20T09:00:00+08:00")], rules)
+    assert [e for e in effects if e.kind == "complaint.overdue"], "the clock said it overdue"
+    state, _ = replay([withdrawn("TS-9", at="2026-05-21T10:00:00+08:00")], rules, state)
+    (record,) = state.files[E].complaints_withdrawn
+    assert record.overdue and record.overdue_judged is None
+    [row] = complaint_rows([state.files[E].view()], dt.datetime(2026, 6, 1, tzinfo=dt.timezone.utc))
+    assert row["state"] == "withdrawn" and row["overdue"] is None
