@@ -45,7 +45,7 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
     if isinstance(event, ComplaintAcceptedEvent):
         return _acceptance_warnings(event, file, policy or Policy())
     if isinstance(event, FluctuationRebaselinedEvent):
-        return _rebaseline_warnings(event, file)
+        return _rebaseline_warnings(event, file, policy or Policy())
     if isinstance(event, SamplingRetractedEvent):
         return _retraction_warnings(event, file)
     if isinstance(event, CampaignRetractedEvent):
@@ -359,16 +359,28 @@ def _acceptance_warnings(event: ComplaintAcceptedEvent, file: Any, policy: Polic
     return []
 
 
-def _rebaseline_warnings(event: FluctuationRebaselinedEvent, file: Any) -> list[dict[str, Any]]:
+def _rebaseline_warnings(event: FluctuationRebaselinedEvent, file: Any, policy: Policy) -> list[dict[str, Any]]:
     """A new baseline for a product (or item) with no chart under the enterprise yet: kept, applied when its results
-    come (processors.step._rebaselined); the bureau hears it, in case the product's name or the item code is mistyped."""
+    come (processors.step._rebaselined); the bureau hears it, in case the product's name or the item code is mistyped.
+    One dated after the day it was confirmed is kept too — a new filtration system put in next week is a decision a
+    supervisor may record ahead — but said: a year typed wrong (2027 for 2026) would leave a year of results on the
+    old limits, the change of process unseen."""
     p = event.payload
+    out = []
+    confirmed = _local(event.occurred_at, policy)[:10]
+    if p.effective_from.isoformat() > confirmed:
+        d = p.effective_from.isoformat()
+        out.append(_warning("payload.effective_from", "rebaseline_ahead",
+                            f"effective_from {d} is after the day the new baseline was confirmed ({confirmed}): results sampled "
+                            f"before {d} stay on the old limits, whenever they arrive; check the date",
+                            f"基线生效日期 {d} 晚于确认日期 {confirmed}：{d} 之前抽样的结果（无论何时到达）仍按原控制限判异，"
+                            f"自该日起抽样的结果才进入新基线；请核对日期"))
     series = file.fluctuation.series.values() if file is not None else ()
     if any(s.product == p.product and (p.item_code is None or s.item_code == p.item_code) for s in series):
-        return []
+        return out
     which = f"{p.product} / {p.item_code}" if p.item_code else p.product
     which_zh = f"{p.product}·{p.item_code}" if p.item_code else f"{p.product}（全部检验项目）"
-    return [_warning("payload.item_code" if p.item_code and any(s.product == p.product for s in series) else "payload.product",
+    return out + [_warning("payload.item_code" if p.item_code and any(s.product == p.product for s in series) else "payload.product",
                      "rebaseline_pending",
                      f"no control chart of {which} is on file under {event.enterprise_id}: the new baseline is kept and applies when "
                      f"its results come; check the product name (as the sampling reports write it) and the item code",

@@ -262,6 +262,23 @@ def test_the_door_warns_of_a_decision_for_a_series_not_on_file(rules):
     assert accepted_warnings(ok, rules.catalogue, state.files[E]) == []
 
 
+def test_the_door_warns_of_a_baseline_dated_after_its_confirmation(rules):
+    """A new baseline dated after the day it was confirmed was accepted without a word: a year typed wrong (2027 for
+    2026) leaves a year of results on the old limits.  Kept (a supervisor may record a change ahead), and said."""
+    from ingest.lint import accepted_warnings
+
+    state, _ = replay([REG, *OLD_RESULTS], rules)
+    ahead = rebaseline(effective_from="2027-03-01")
+    state, _ = replay([ahead], rules, state)
+    [w] = accepted_warnings(ahead, rules.catalogue, state.files[E], policy=rules.policy)
+    assert (w["field"], w["type"]) == ("payload.effective_from", "rebaseline_ahead")
+    assert "基线生效日期 2027-03-01 晚于确认日期 2026-04-20" in w["reason_zh"]
+    # the day of confirmation is the bureau's: 2026-04-20 00:30 there is 04-19 16:30 UTC, and that day is no day ahead
+    same_day = rebaseline(effective_from="2026-04-20", at="2026-04-20T00:30:00+08:00")
+    state, _ = replay([same_day], rules, state)
+    assert accepted_warnings(same_day, rules.catalogue, state.files[E], policy=rules.policy) == []
+
+
 def test_jsonl_and_csv_files_carry_the_decision(tmp_path):
     import csv
 
