@@ -27,7 +27,7 @@ import uuid
 from types import SimpleNamespace
 from typing import Annotated, Any, AsyncIterator, Callable, Literal
 
-from fastapi import FastAPI, HTTPException, Query, Request, Security
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -490,30 +490,36 @@ class Access:
                 raise HTTPException(status_code=403, detail=(
                     f"角色 {key.role} 无权访问 {request.method} {request.url.path} / role {key.role} may not call this; "
                     f"allowed: {', '.join(roles)}"))
-            params = request.query_params
-            if len(params.multi_items()) != len(params):
-                # parameter pollution: which of two values a layer uses should never be a question
-                repeated = sorted({k for k, _ in params.multi_items() if len(params.getlist(k)) > 1})
-                raise UnknownParameters([
-                    {"field": f"query.{name}", "type": "repeated_parameter", "reason": f"query parameter {name!r} given more than once",
-                     "reason_zh": f"查询参数 {name} 重复出现，只能给一次"}
-                    for name in repeated])
-            route = request.scope.get("route")
-            if params and route is not None:
-                known = _route_parameters(route)
-                unknown = [name for name in params if name not in known]
-                if unknown:
-                    takes_en = f"takes {', '.join(known)}" if known else "takes no query parameters"
-                    takes_zh = f"可用的参数为 {'、'.join(known)}" if known else "不接受查询参数"
-                    raise UnknownParameters([
-                        {"field": f"query.{name}", "type": "extra_forbidden",
-                         "reason": f"unknown query parameter {name!r}: {request.method} {route.path} {takes_en}",
-                         "reason_zh": f"未知的查询参数 {name}：{request.method} {route.path} {takes_zh}"}
-                        for name in unknown])
+            check_query(request)
             return key
 
         guard.roles = roles  # type: ignore[attr-defined]  # read by the route-table test
         return guard
+
+
+def check_query(request: Request) -> None:
+    """Refuse (422) query parameters the route does not take and ones given twice: a filter a route does not
+    have must not answer as if it had matched.  Run by every keyed route's guard and by the public /v1 routes."""
+    params = request.query_params
+    if len(params.multi_items()) != len(params):
+        # parameter pollution: which of two values a layer uses should never be a question
+        repeated = sorted({k for k, _ in params.multi_items() if len(params.getlist(k)) > 1})
+        raise UnknownParameters([
+            {"field": f"query.{name}", "type": "repeated_parameter", "reason": f"query parameter {name!r} given more than once",
+             "reason_zh": f"查询参数 {name} 重复出现，只能给一次"}
+            for name in repeated])
+    route = request.scope.get("route")
+    if params and route is not None:
+        known = _route_parameters(route)
+        unknown = [name for name in params if name not in known]
+        if unknown:
+            takes_en = f"takes {', '.join(known)}" if known else "takes no query parameters"
+            takes_zh = f"可用的参数为 {'、'.join(known)}" if known else "不接受查询参数"
+            raise UnknownParameters([
+                {"field": f"query.{name}", "type": "extra_forbidden",
+                 "reason": f"unknown query parameter {name!r}: {request.method} {route.path} {takes_en}",
+                 "reason_zh": f"未知的查询参数 {name}：{request.method} {route.path} {takes_zh}"}
+                for name in unknown])
 
 
 def _declared(guard: Callable[..., Any], **openapi_extra: Any) -> dict[str, Any]:
@@ -1897,12 +1903,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                               for f in found],
         }
 
-    @app.get("/v1/catalogue", summary="Item codes, units and limits per category, as qrisk judges them (public)")
+    @app.get("/v1/catalogue", summary="Item codes, units and limits per category, as qrisk judges them (public)",
+             dependencies=[Depends(check_query)])
     def catalogue() -> dict[str, Any]:
         return catalogue_document(pipeline.rules.catalogue)
 
     @app.get("/v1/event-types", summary="Event types this service accepts (public); the headers x-qrisk-max-batch and "
-                                         "x-qrisk-max-body-bytes say how much one POST /v1/events may carry")
+                                         "x-qrisk-max-body-bytes say how much one POST /v1/events may carry",
+             dependencies=[Depends(check_query)])
     def event_types() -> JSONResponse:
         # (the limits as headers: an importer sizes its batches before it sends one, instead of learning
         # them from a refusal that keeps the whole oversized batch in the dead letters)

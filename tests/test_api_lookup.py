@@ -193,6 +193,17 @@ def test_a_query_parameter_given_twice_is_refused_naming_it(srv):
     assert "查询参数 limit 重复出现" in body["detail"] and "'limit' given more than once" in body["detail_en"]
 
 
+def test_the_public_routes_refuse_unknown_and_repeated_parameters_too(srv):
+    """The public /v1 routes answered 200 to ?bogus=1 and to a parameter given twice: only the keyed routes' guard checked."""
+    for path in ("/v1/catalogue", "/v1/event-types"):
+        r = httpx.get(srv.url + path + "?bogus=1", timeout=30)  # (no key: these are public)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["errors"][0]["reason_zh"] == f"未知的查询参数 bogus：GET {path} 不接受查询参数"
+        r = httpx.get(srv.url + path + "?a=1&a=2", timeout=30)
+        assert r.status_code == 422 and r.json()["errors"][0]["type"] == "repeated_parameter", (path, r.text)
+        assert httpx.get(srv.url + path, timeout=30).status_code == 200
+
+
 def test_parameters_are_checked_after_the_key(srv):
     assert httpx.get(srv.url + "/v1/dead-letters?bogus=1", timeout=30).status_code == 401
 
