@@ -373,17 +373,19 @@ ALERTS_EVER_RAISED = _warnings("1", "1")
 
 
 # 投诉举报 (the complaints table, migration 053): received and 属实 within the range by the time of receipt; 办理中 and
-# 超期未办结 as they are now, whenever received (a 不予受理 is neither: its clocks stopped); 超期办结 by the day it was concluded.  A withdrawn one counts nowhere,
-# as in the credit file.  Categories in the credit file's order, 投诉 before 举报
+# 超期未办结 as they are now, whenever received (a 不予受理 is neither: its clocks stopped); 超期办结 by the day it was concluded;
+# 不予受理超期 (overdue 受理超期: refused after the 7 working days to decide, a lateness as a late 受理 is) by the time of receipt.
+# A withdrawn one counts nowhere, as in the credit file.  Categories in the credit file's order, 投诉 before 举报
 COMPLAINTS_BY_CATEGORY = f"""
     SELECT {COMPLAINT_CATEGORY_ZH.format('category')} AS `类别`, {COMPLAINT_KIND_ZH.format('kind')} AS `类型`,
            countIf(in_range = 1) AS `收到`, countIf(in_range = 1 AND ifNull(verified, 0) = 1) AS `属实`,
            countIf(state = 'open') AS `办理中（当前）`, countIf(ifNull(overdue, '') = '超期未办结') AS `超期未办结（当前）`,
-           countIf(ifNull(overdue, '') = '超期办结' AND concluded_on IS NOT NULL AND {_local_days('assumeNotNull(concluded_on)')}) AS `超期办结`
+           countIf(ifNull(overdue, '') = '超期办结' AND concluded_on IS NOT NULL AND {_local_days('assumeNotNull(concluded_on)')}) AS `超期办结`,
+           countIf(in_range = 1 AND ifNull(overdue, '') = '受理超期') AS `不予受理超期`
     FROM (SELECT category, kind, state, verified, overdue, concluded_on, if($__timeFilter(received_at), 1, 0) AS in_range
           FROM complaints FINAL WHERE state != 'withdrawn')
     GROUP BY category, kind
-    HAVING `收到` + `办理中（当前）` + `超期办结` > 0
+    HAVING `收到` + `办理中（当前）` + `超期办结` + `不予受理超期` > 0
     ORDER BY transform(category, {list(COMPLAINT_CATEGORIES_ZH)}, {list(range(1, len(COMPLAINT_CATEGORIES_ZH) + 1))}, 99), category,
              kind = 'report', kind"""
 
@@ -455,7 +457,8 @@ def county() -> dict[str, Any]:
               description="按投诉类别和类型（投诉 / 举报）：收到为时间范围内收到的件数（不予受理的也计），属实为其中经核查属实的；"
                           "办理中、超期未办结为当前状态，不论何时收到（不予受理的不在办理中；超期未办结：仍在计算的法定办理时限已超过仍未办结，受理决定晚于期限而调解未超期的仍为办理中；按工作日计，默认投诉 7 个工作日内决定受理、"
                           "受理后 45 个工作日内办结调解，举报 15 个工作日内核查、经批准可延长 15 个工作日，见策略 complaint_deadlines）；"
-                          "超期办结为时间范围内办结、办结晚于期限的件数。已撤回的（登记错企业或重复登记）不计。"
+                          "超期办结为时间范围内办结、办结晚于期限的件数；不予受理超期为时间范围内收到、超过受理期限才作出不予受理决定的件数"
+                          "（法定 7 个工作日内应决定受理或不予受理，晚于期限的不予受理与受理超期同样计为超期）。已撤回的（登记错企业或重复登记）不计。"
                           "属监管部门自身的办理时限，不计入企业风险分；明细见 GET /v1/complaints"),
         panel("table", "C/D 级企业（当前）",
               f"""SELECT enterprise_id AS `企业`, name AS `名称`, {CATEGORY_ZH.format('category')} AS `类别`, grade AS `等级`,

@@ -345,6 +345,13 @@ def _acceptance_warnings(event: ComplaintAcceptedEvent, file: Any, policy: Polic
                          "the complaint comes; check the complaint number and the enterprise id",
                          f"企业 {event.enterprise_id} 名下尚无投诉编号 {p.complaint_id} 的登记记录：受理决定已暂存，该投诉到达时生效；"
                          "请核对投诉编号和企业编号")]
+    if record.withdrawn is not None:
+        w = record.withdrawn
+        return [_warning("payload.complaint_id", "acceptance_of_withdrawn",
+                         f"complaint {p.complaint_id} was withdrawn under {event.enterprise_id} ({w.reason}, event {w.event_id}): the "
+                         "decision is only kept, not applied; if the complaint is filed under another enterprise, send it there",
+                         f"投诉编号 {p.complaint_id} 已于 {_local(w.withdrawn_at, policy)} 由{w.by}撤回（原因：{w.reason}；事件 {w.event_id}）："
+                         "受理决定仅存档、不生效；如该投诉登记在其他企业名下，请在该企业名下报送")]
     if record.kind == "report":
         return [_warning("payload.complaint_id", "acceptance_of_report",
                          f"{p.complaint_id} is a report (举报): it has no acceptance limit, the decision is only kept",
@@ -356,6 +363,20 @@ def _acceptance_warnings(event: ComplaintAcceptedEvent, file: Any, policy: Polic
                          f"decided_on {d} is before complaint {p.complaint_id} was received ({r}): the decision is applied, its "
                          "mediation counted from the receipt; check the date",
                          f"决定日期 {d} 早于投诉 {p.complaint_id} 的收到日期 {r}：受理决定已登记，调解期限自收到之日起计算；请核对决定日期")]
+    # (the earliest-dated decision not corrected stays in force: a later-dated one is kept and not applied, which the sender
+    # should hear — a date typed wrong, or a decision meant to correct one, is sent again with corrects)
+    own = str(event.event_id)
+    earlier = [a for a in record.acceptances if a.superseded_by is None and a.event_id != own and a.event_id != str(p.corrects)
+               and a.decided_on < p.decided_on and a.corrects != own]
+    if p.corrects is None and earlier:
+        a = min(earlier, key=lambda a: a.decided_on)
+        what = "受理" if a.decision == "accepted" else "不予受理"
+        return [_warning("payload.decided_on", "acceptance_not_in_force",
+                         f"complaint {p.complaint_id} already has a decision dated earlier in force ({a.decision} on {a.decided_on.isoformat()}, "
+                         f"event {a.event_id}): this one is kept, not applied; if that one was recorded wrong, send this one with "
+                         f"corrects {a.event_id}",
+                         f"投诉 {p.complaint_id} 已有日期更早的受理决定（{what}，{a.decided_on.isoformat()}；事件 {a.event_id}）在生效：本决定仅存档、"
+                         f"不生效；如该决定登记有误，请在本决定中以 corrects 填写 {a.event_id} 重新报送")]
     return []
 
 

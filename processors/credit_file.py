@@ -204,17 +204,16 @@ ACCEPTANCE_ZH = {"accepted": "受理", "refused": "不予受理"}
 
 
 class ComplaintAcceptance(_Record):
-    """One ``complaint.accepted`` (受理决定) of a 投诉: on its record, one of its decisions (the earliest-dated in force); in
-    ``CreditFile.acceptances_waiting``, one whose complaint is not on file yet, applied when it arrives."""
+    """One ``complaint.accepted`` (受理决定) of a 投诉: on its record, one of its decisions (the earliest-dated not corrected
+    in force); in ``CreditFile.acceptances_waiting``, one whose complaint is not on file yet, applied when it arrives."""
     event_id: str
     decided_on: dt.date
     decision: Literal["accepted", "refused"]
     reason: str = ""
     recorded_at: dt.datetime = Field(description="the event's occurred_at: when the decision was recorded")
-
-    def order(self) -> tuple[dt.date, str, str]:
-        # (a total order, so that the decision in force is the same in any arrival order)
-        return self.decided_on, self.decision, self.event_id
+    corrects: str | None = Field(default=None, description="event id of the decision this one corrects (its payload's corrects, "
+                                                           "or the decision of the same date logged before it)")
+    superseded_by: str | None = Field(default=None, description="the decision that corrected this one: kept for the record, never counted")
 
     def zh(self) -> str:
         said = f"{ACCEPTANCE_ZH[self.decision]}（{self.decided_on.isoformat()}"
@@ -290,14 +289,17 @@ class ComplaintRecord(_Record):
                                                                    "whatever later revisions say")
     acceptances: list[ComplaintAcceptance] = Field(
         default_factory=list, description="every acceptance decision received (complaint.accepted), in the order they arrived: the "
-                                          "earliest-dated is in force (acceptance)")
+                                          "earliest-dated not corrected (superseded_by) is in force (acceptance)")
 
     @property
     def acceptance(self) -> ComplaintAcceptance | None:
-        """受理决定 in force: the earliest-dated (a second one later does not move it), None before any (or for a 举报)."""
-        if self.kind != "complaint" or not self.acceptances:
+        """受理决定 in force: the earliest-dated not corrected (a second one later does not move it), None before any (or for a
+        举报).  Two of one date not corrected one by the other (a file folded before same-date decisions corrected): the later
+        logged — never the random event id."""
+        if self.kind != "complaint":
             return None
-        return min(self.acceptances, key=ComplaintAcceptance.order)
+        live = [a for a in self.acceptances if a.superseded_by is None]
+        return min(reversed(live), key=lambda a: a.decided_on) if live else None
 
     @property
     def accepted_on(self) -> dt.date | None:
@@ -362,12 +364,22 @@ class ComplaintRecord(_Record):
         return any(lim.overdue for lim in self.limits)
 
     @property
+    def refused_late(self) -> bool:
+        """不予受理 decided after the accept limit: the law's 7 working days are to decide 受理 or 不予受理, so a late refusal is
+        as late as a late acceptance (受理超期), though nothing is due after it."""
+        accept = self.limit("accept")
+        return self.refused and accept is not None and bool(accept.overdue)
+
+    @property
     def overdue_judged(self) -> bool | None:
         """``overdue`` as a register, the credit report and the complaints table give it: None when there is nothing to
-        judge — no limits kept, 不予受理 (no 办结期限, open or concluded after it), or withdrawn (counted nowhere: a
-        register's ``?overdue=`` found a misfiled complaint's lateness, the complaints table did not)."""
-        if not self.limits or self.refused or self.withdrawn is not None:
+        judge — no limits kept, or withdrawn (counted nowhere: a register's ``?overdue=`` found a misfiled complaint's
+        lateness, the complaints table did not); after 不予受理 (no 办结期限) its accept limit alone: late when the refusal
+        came after it, else None (a refusal in time has nothing to be in time for)."""
+        if not self.limits or self.withdrawn is not None:
             return None
+        if self.refused:
+            return True if self.refused_late else None
         return self.overdue
 
     def _accepted_late(self) -> ComplaintLimit | None:
@@ -391,7 +403,7 @@ class ComplaintRecord(_Record):
         refused = decided is not None and decided.decision == "refused"
         if self.concluded_on is None:
             if refused:
-                return f"不予受理：{decided.decided_on.isoformat()} 决定（理由：{decided.reason}），不再调解" + (f"；超过{said}" if late else "")
+                return f"不予受理：{decided.decided_on.isoformat()} 决定（理由：{decided.reason}），不予调解" + (f"；超过{said}" if late else "")
             accepted_late = self._accepted_late()
             accepted = ""
             if decided is not None:

@@ -94,7 +94,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 48
+FOLD_VERSION = 49
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -229,7 +229,11 @@ limit staying overdue; a 受理决定 checks the clock before closing the overdu
 already past keeps the alert open (complaint.overdue against the new date) instead of closing and raising it in one event;
 a 不予受理 has no 办结期限 (due_on None) and no 按期 / 超期 verdict (不予受理后办结); a conclusion closing an alert that chased
 the accept limit says 未报受理决定, and that limit, said overdue with no decision on file, stays overdue; texts say 登记 /
-收到 for a complaint's receipt (已登记（事件 …）, 尚无登记记录), 受理 only for the decision.  A
+收到 for a complaint's receipt (已登记（事件 …）, 尚无登记记录), 受理 only for the decision; 49: a 受理决定 naming an
+earlier one in corrects (or of the same date as one logged before it) corrects it: kept (superseded_by), never in force
+again; a 不予受理 decided after the accept limit is late (ComplaintRecord.overdue_judged, 受理超期) though nothing is due;
+complaint.received sent again as the other kind (投诉 / 举报) corrects the kind on file and judges its limits again;
+complaint_deadlines.complaint.chase_acceptance_from leaves a 投诉 received before it unchased.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -1680,7 +1684,14 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
     if on_file is not None:
         # the hotline sent it again under a new event id (a new send attempt): one complaint, counted once —
         # counted twice, one complaint made a 投诉聚集 and raised the grade
-        same = (on_file.channel, on_file.category, on_file.text, on_file.product, on_file.verified) == (p.channel, p.category, p.text, p.product, p.verified)
+        same = ((on_file.kind, on_file.channel, on_file.category, on_file.text, on_file.product, on_file.verified)
+                == (p.kind, p.channel, p.category, p.text, p.product, p.verified))
+        if on_file.kind != p.kind:
+            # 投诉 / 举报 is the registration's own word, which the channel corrects by sending it again (a 12315 export
+            # imported before 诉求类型 was mapped filed every 举报 as a 投诉, chased for a 受理决定 it never needs): the kind on
+            # file follows the resend, its limits judged again as the other kind's; the rest stays as registered
+            _complaint_kind_corrected(file, on_file, p.kind, event, rules, effects)
+            return
         effects.append(_effect(
             "complaint.repeated", event, file.enterprise_id, complaint_id=p.complaint_id, repeats_event_id=on_file.event_id, same=same,
             message_zh=(f"投诉编号 {p.complaint_id} 已登记（事件 {on_file.event_id}）："
@@ -1692,7 +1703,7 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
         channel=p.channel, category=p.category, text=p.text, product=p.product, verified=p.verified, verified_at_receipt=p.verified,
     )
     # its acceptance decisions came first: on its record before its limits are first judged
-    record.acceptances.extend(file.acceptances_waiting.pop(p.complaint_id, ()))
+    record.acceptances.extend(file.acceptances_waiting.pop(p.complaint_id, ()))  # (corrections already applied among them)
     waiting_withdrawal = file.withdrawals_waiting.pop(p.complaint_id, None)
     if waiting_withdrawal is not None:
         # withdrawn before it came (the bureau's decision crossed the hotline's message): filed withdrawn, counted nowhere
@@ -1720,6 +1731,31 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
     _judge_limits(record, rules)
     _complaints_due_next(file)
     _complaint_burst(file, file.complaints[-1], event, rules, effects)
+
+
+def _complaint_kind_corrected(file: CreditFile, record: ComplaintRecord, kind: str, event: ComplaintReceivedEvent, rules: Rules,
+                              effects: list[Effect]) -> None:
+    p = event.payload
+    was = record.kind
+    chased = record.concluded_on is None and any(lim.overdue and record.running(lim) for lim in record.limits)
+    record.kind = kind  # type: ignore[assignment]
+    _judge_limits(record, rules)
+    others = (record.channel, record.category, record.text, record.product, record.verified) != (p.channel, p.category, p.text, p.product, p.verified)
+    effects.append(_effect(
+        "complaint.repeated", event, file.enterprise_id, complaint_id=p.complaint_id, repeats_event_id=record.event_id, same=False,
+        kind_corrected=True, complaint_kind=kind, previous_complaint_kind=was,
+        message_zh=(f"投诉编号 {p.complaint_id} 已登记（事件 {record.event_id}）：诉求类型由{COMPLAINT_KIND_ZH[was]}更正为{COMPLAINT_KIND_ZH[kind]}，"
+                    f"办理时限按{COMPLAINT_KIND_ZH[kind]}重新计算，未重复计数"
+                    + ("；其余内容与已登记的不同，以已登记的为准" if others else ""))))
+    _complaints_due_next(file)
+    _complaints_overdue(file, event, rules, effects)
+    if chased and not any(lim.overdue and record.running(lim) for lim in record.limits):
+        # the limit its 办理超期 alert chased is not one of the corrected kind's, or not yet passed: nothing left to chase for now
+        data = complaint_overdue_resolved(file, record.complaint_id, event_key(event),
+                                          f"投诉编号 {record.complaint_id} 诉求类型已更正为{COMPLAINT_KIND_ZH[kind]}，按其办理时限尚未超期，预警自动关闭",
+                                          f"{record.complaint_id} registered again as a {kind}: within its limits, closed", rules)
+        if data is not None:
+            effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
 
 
 def _unfounded(c: ComplaintRecord) -> bool:
@@ -1791,7 +1827,7 @@ def _complaint_accepted(state: CountyState, file: CreditFile, event: ComplaintAc
     Kept whatever comes first, and the earliest-dated decision is in force, so any arrival order folds alike."""
     p = event.payload
     decision = ComplaintAcceptance(event_id=event_key(event), decided_on=p.decided_on, decision=p.decision, reason=p.reason,
-                                   recorded_at=event.occurred_at)
+                                   recorded_at=event.occurred_at, corrects=str(p.corrects) if p.corrects is not None else None)
     cid = p.complaint_id
     record = file.complaint(cid)
     gone = file.withdrawn_complaint(cid) if record is None else None
@@ -1800,7 +1836,7 @@ def _complaint_accepted(state: CountyState, file: CreditFile, event: ComplaintAc
         # (the channel's acceptance may overtake the complaint itself)
         waiting = file.acceptances_waiting.setdefault(cid, [])
         if not any(_same_decision(a, decision) for a in waiting):
-            waiting.append(decision)
+            _file_decision(waiting, decision)
         effects.append(_effect("complaint.accepted", event, file.enterprise_id, complaint_id=cid, decision=p.decision,
                                decided_on=p.decided_on.isoformat(), waiting=True, in_force=False,
                                message_zh=(f"投诉编号 {cid} 尚无登记记录：{decision.zh()}已暂存，收到该投诉后生效；请核对投诉编号和企业")))
@@ -1811,16 +1847,27 @@ def _complaint_accepted(state: CountyState, file: CreditFile, event: ComplaintAc
                                message_zh=f"投诉编号 {cid} 的{decision.zh()}已登记，本次为重复报送，不重复计入"))
         return
     chased = kept.concluded_on is None and any(lim.overdue and kept.running(lim) for lim in kept.limits)
-    kept.acceptances.append(decision)
+    corrected = _file_decision(kept.acceptances, decision)
     _judge_limits(kept, rules)
     in_force = kept.acceptance
+    if decision.superseded_by is not None:
+        # (its correction came first: kept for the record, never in force)
+        standing = f"；已由更正后的决定（事件 {decision.superseded_by}）取代，存档备查、不计入"
+    elif in_force is None or in_force.event_id == decision.event_id:
+        standing = ""
+    else:
+        when = "同日" if in_force.decided_on == decision.decided_on else "日期更早"
+        standing = f"；此前已有{when}的决定（{in_force.zh()}，事件 {in_force.event_id}），以该决定为准"
     said = (f"{COMPLAINT_KIND_ZH[kept.kind]} {cid}：{decision.zh()}"
-            + ("" if in_force is None or in_force.event_id == decision.event_id
-               else f"；此前已有日期更早的决定（{in_force.zh()}，事件 {in_force.event_id}），以该决定为准")
+            + (f"；更正此前的决定（{corrected.zh()}，事件 {corrected.event_id}），原决定存档备查、不再计入" if corrected is not None else "")
+            + (f"；未找到被更正的决定（事件 {decision.corrects}），请核对 corrects" if decision.corrects is not None and corrected is None
+               and not any(a.event_id == decision.corrects for a in kept.acceptances) else "")
+            + standing
             + ("；该投诉已撤回，仅存档" if gone is not None else "")
             + ("；举报不适用受理期限，仅存档" if kept.kind == "report" else ""))
     effects.append(_effect("complaint.accepted", event, file.enterprise_id, complaint_id=cid, decision=p.decision,
                            decided_on=p.decided_on.isoformat(), waiting=False,
+                           corrects_event_id=corrected.event_id if corrected is not None else None,
                            in_force=in_force is not None and in_force.event_id == decision.event_id, message_zh=said))
     if gone is not None:
         return
@@ -1840,6 +1887,29 @@ def _complaint_accepted(state: CountyState, file: CreditFile, event: ComplaintAc
 
 def _same_decision(a: ComplaintAcceptance, b: ComplaintAcceptance) -> bool:
     return (a.decided_on, a.decision, a.reason) == (b.decided_on, b.decision, b.reason)
+
+
+def _file_decision(decisions: list[ComplaintAcceptance], decision: ComplaintAcceptance) -> ComplaintAcceptance | None:
+    """Files ``decision`` among a complaint's decisions (in log order) and returns the one it corrected, if any.  A decision
+    recorded wrong could not be put right: the earliest-dated stayed in force, so a 受理 typed 03-03 for 04-03 stood for
+    good, and a refusal re-sent the same day with its reason corrected stood or fell by its random event id.  Now one
+    naming another in ``corrects`` takes its place, and of two of one date the later logged corrects the earlier; a
+    correction that came before the decision it names leaves that one superseded on arrival.  Both stay on file."""
+    decisions.append(decision)
+    corrector = next((a for a in decisions if a.corrects == decision.event_id and a is not decision), None)
+    if corrector is not None:
+        decision.superseded_by = corrector.event_id
+        return None
+    if decision.corrects is not None:
+        target = next((a for a in decisions if a.event_id == decision.corrects), None)
+    else:
+        target = next((a for a in decisions if a is not decision and a.superseded_by is None and a.decided_on == decision.decided_on), None)
+        if target is not None:
+            decision.corrects = target.event_id
+    if target is None or target.superseded_by is not None:
+        return None
+    target.superseded_by = decision.event_id
+    return target
 
 
 _DUE: dict[tuple[int, dt.date, int], tuple[WorkingCalendar, DueDate]] = {}
@@ -1907,7 +1977,7 @@ def _judge_limits(record: ComplaintRecord, rules: Rules) -> None:
             judged: bool | None = True
         elif concluded is None:
             # open with no decision: chased, unless the county's system sends no acceptances (it would chase them all)
-            judged = False if lim_.chase_acceptance else None
+            judged = False if lim_.chased(received) else None
         elif accepted is not None:
             judged = True
         elif concluded <= accept_due:

@@ -54,6 +54,9 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     # the complaint number or the enterprise is wrong
     "resolutions_waiting": [("resolved_at", "办结时间"), ("complaint_id", "投诉编号"), ("verified_zh", "核查结论"), ("outcome", "处理结果"),
                             ("note_zh", "说明"), ("event_id", "事件")],
+    # acceptance decisions (complaint.accepted) whose complaint is not on this file (yet), as resolutions_waiting
+    "acceptances_waiting": [("decided_on", "决定日期"), ("complaint_id", "投诉编号"), ("acceptance_zh", "受理决定"), ("note_zh", "说明"),
+                            ("event_id", "事件")],
     "inspections": [("occurred_at", "检查时间"), ("inspection_id", "检查编号"), ("kind_zh", "类型"), ("inspector", "检查人员"),
                     ("result", "结论"), ("findings_zh", "发现问题"), ("detail_zh", "说明"), ("event_id", "事件")],
     "rectifications": [("ordered_at", "责令时间"), ("rectification_id", "整改编号"), ("what", "整改内容"), ("deadline", "期限"),
@@ -73,15 +76,15 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "campaign": [("item", "项目"), ("status", "情况"), ("detail", "说明")],
     "warnings": [("date", "日期"), ("title_zh", "预警"), ("severity_zh", "级别"), ("message_zh", "内容"), ("handling_zh", "处置情况")],
 }
-SECTIONS = ("contributions", "grade_history", "samples", "complaints", "resolutions_waiting", "inspections", "rectifications", "enforcements",
+SECTIONS = ("contributions", "grade_history", "samples", "complaints", "resolutions_waiting", "acceptances_waiting", "inspections", "rectifications", "enforcements",
             "interviews", "series", "warnings", "campaign")
 """The report's tables in the order the text and the workbook lay them out."""
 ASIDE_ZH = {"complaints": "另有已撤回的投诉 {n} 件"}
 """A section's rows that do not count, said in its heading (default: 另有重复或被取代的记录 n 条)."""
-WHEN_ANY = frozenset({"resolutions_waiting"})
+WHEN_ANY = frozenset({"resolutions_waiting", "acceptances_waiting"})
 """Sections laid out only when they have rows (most files have none: an empty table on every report is noise)."""
 SECTION_ZH = {
-    "contributions": "风险分构成", "grade_history": "等级变化", "samples": "抽检记录", "complaints": "投诉举报", "resolutions_waiting": "待匹配的办结结论",
+    "contributions": "风险分构成", "grade_history": "等级变化", "samples": "抽检记录", "complaints": "投诉举报", "resolutions_waiting": "待匹配的办结结论", "acceptances_waiting": "待匹配的受理决定",
     "inspections": "现场检查",
     "rectifications": "整改", "enforcements": "行政处罚记录", "interviews": "约谈记录", "series": "质量波动监测序列", "signals": "质量波动信号", "warnings": "预警",
     "campaign": "提档升级",
@@ -89,7 +92,7 @@ SECTION_ZH = {
 # what a heading's count counts: a bare "（10）" under the risk score read as a score; the grade history
 # counts evaluations, most of which leave the grade as it was, not changes
 COUNT_ZH = {
-    "contributions": "{n} 项", "grade_history": "评定 {n} 次", "samples": "{n} 条", "complaints": "{n} 件", "resolutions_waiting": "{n} 条", "inspections": "{n} 次",
+    "contributions": "{n} 项", "grade_history": "评定 {n} 次", "samples": "{n} 条", "complaints": "{n} 件", "resolutions_waiting": "{n} 条", "acceptances_waiting": "{n} 条", "inspections": "{n} 次",
     "rectifications": "{n} 项", "enforcements": "{n} 件", "interviews": "{n} 次", "warnings": "{n} 条", "campaign": "{n} 项",
 }
 
@@ -407,13 +410,16 @@ def _escalation_zh(alert: dict[str, Any]) -> str:
 def _complaints_late_text(file: CreditFile) -> str:
     """投诉举报办理超期: the bureau's own lateness on this enterprise's complaints, said beside them (no risk point)."""
     reports = sum(1 for c in file.complaints if c.kind == "report")
-    late = [c for c in file.complaints if c.overdue]
+    # (a refusal decided after the 7 working days is as late as a late acceptance, though nothing is due after it)
+    late = [c for c in file.complaints if c.overdue_judged]
     if not reports and not late:
         return ""
     text = f"（其中举报 {reports} 件）" if reports else ""
     if late:
-        open_ = sum(1 for c in late if c.concluded_on is None)
-        text += (f"；办理超期 {len(late)} 件（超期办结 {len(late) - open_} 件、超期未办结 {open_} 件，属监管部门办理时限，不计入风险分）")
+        refused = sum(1 for c in late if c.refused)
+        open_ = sum(1 for c in late if c.concluded_on is None and not c.refused)
+        parts = [f"超期办结 {len(late) - open_ - refused} 件", f"超期未办结 {open_} 件"] + ([f"不予受理超期 {refused} 件"] if refused else [])
+        text += f"；办理超期 {len(late)} 件（{'、'.join(parts)}，属监管部门办理时限，不计入风险分）"
     return text
 
 
@@ -528,6 +534,14 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         for cid, rs_ in file.resolutions_waiting.items() for r in rs_
     ]
     waiting.sort(key=lambda r: (r["resolved_at"], r["complaint_id"]), reverse=True)
+    decisions_waiting = [
+        {"decided_on": a.decided_on.isoformat(), "complaint_id": cid, "acceptance_zh": a.zh(), "event_id": a.event_id,
+         "superseded": a.superseded_by is not None,
+         "note_zh": (f"已由更正后的决定（事件 {a.superseded_by}）取代，不计入" if a.superseded_by is not None else
+                     "本企业尚无该投诉编号的登记记录：收到该投诉后生效；长期未匹配的，请核对投诉编号和企业编号")}
+        for cid, as_ in file.acceptances_waiting.items() for a in as_
+    ]
+    decisions_waiting.sort(key=lambda r: (r["decided_on"], r["complaint_id"]), reverse=True)
     inspections = [
         {"occurred_at": _local(i.occurred_at, off), "inspection_id": i.inspection_id, "kind_zh": KIND_ZH.get(i.kind, i.kind),
          "inspector": i.inspector, "result": i.result,
@@ -594,7 +608,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         "as_of": _local(now, off) if now else "", "profile": [{"label": k, "value": v} for k, v in profile], "grade": grade,
         "times_zh": f"文中时间均为{time_header(off).strip('（）')}",  # the file keeps UTC; the report shows local wall time
         "contributions": contributions, "grade_history": history, "samples": samples, "complaints": complaints,
-        "resolutions_waiting": waiting, "inspections": inspections, "rectifications": rectifications, "enforcements": enforcements, "interviews": interviews, "series": series, "signals": signals, "warnings": warnings,
+        "resolutions_waiting": waiting, "acceptances_waiting": decisions_waiting, "inspections": inspections, "rectifications": rectifications, "enforcements": enforcements, "interviews": interviews, "series": series, "signals": signals, "warnings": warnings,
         "rebaselines_waiting": rebaselines_waiting,
         "campaign": _campaign_rows(file, rules),
     }

@@ -1296,11 +1296,13 @@ def _complaint_columns(c: ComplaintRecord) -> tuple[Any, ...]:
     # (as the register and the credit report say it: not yet concluded is 核查中, not 不属实)
     verified = 1 if c.verified else 0 if c.resolved_at is not None else None
     # (as ComplaintRecord.deadline_zh judges it: a withdrawn or refused one's clocks stopped — a refused one has no 办结期限
-    # to be in time or late by, concluded or not —; open in time is no verdict yet, nor is a late acceptance whose
-    # mediation runs in time)
+    # to be in time or late by, concluded or not, but a refusal decided after the accept limit was late: 受理超期 —; open in
+    # time is no verdict yet, nor is a late acceptance whose mediation runs in time)
     overdue = None
-    if c.limits and withdrawn is None and not c.refused:
-        if c.concluded_on is None:
+    if c.limits and withdrawn is None:
+        if c.refused:
+            overdue = "受理超期" if c.refused_late else None
+        elif c.concluded_on is None:
             overdue = "超期未办结" if c.overdue else None
         else:
             overdue = "超期办结" if c.overdue else "按期办结"

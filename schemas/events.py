@@ -627,7 +627,9 @@ class ComplaintAccepted(Model):
     follows, its 45 working days counted from decided_on) or refused (不予受理: no mediation follows, the complaint's
     clocks stop; it stays on file, counted as received, until a conclusion, if any, comes).  The same complaint decided
     twice keeps its earliest-dated decision in force, whatever order they arrive in; a decision before its complaint is
-    kept and applies when it comes.  Ignored for a 举报 (its check runs from receipt)."""
+    kept and applies when it comes.  Ignored for a 举报 (its check runs from receipt).  A decision recorded wrong (its date,
+    its reason) is corrected by sending the right one with ``corrects`` naming the wrong one's event_id: both kept, the
+    corrected one never counts again; two decisions of the same date are one corrected by the other, the later logged in force."""
 
     complaint_id: ShortText = Field(description="投诉举报编号 of the complaint.received it decides on (an unknown one is kept until it "
                                                 "arrives)")
@@ -640,6 +642,9 @@ class ComplaintAccepted(Model):
     reason: Annotated[str, Field(max_length=1000, json_schema_extra={"pattern": _HAS_TEXT_PATTERN})] = Field(
         default="", description="不予受理的理由 (required when refused), e.g. 不属于本行政机关管辖 or 超过法定投诉时效: what the credit "
                                 "file and the register quote")
+    corrects: uuid.UUID | None = Field(
+        default=None, description="更正: the event_id of an earlier complaint.accepted of this complaint recorded wrong (its date, "
+                                  "decision or reason): kept on file, never counted again; this one takes its place")
 
     @model_validator(mode="after")
     def _refusal_says_why(self) -> "ComplaintAccepted":
@@ -1206,6 +1211,13 @@ class ComplaintAcceptedEvent(Envelope):
     model_config = _event("when the decision was recorded (登记时间); the decision's own date is decided_on", "the decision")
     event_type: Literal["complaint.accepted"]
     payload: ComplaintAccepted
+
+    @model_validator(mode="after")
+    def _corrects_another(self) -> "ComplaintAcceptedEvent":
+        if self.payload.corrects is not None and self.payload.corrects == self.event_id:
+            raise FieldError("corrects is this decision's own event_id: name the earlier decision it corrects",
+                             "corrects 填写的是本决定自身的事件编号：请填写被更正的原受理决定的事件编号", field="payload.corrects")
+        return self
 
     @model_validator(mode="after")
     def _decided_by_now(self, info: ValidationInfo) -> "ComplaintAcceptedEvent":

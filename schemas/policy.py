@@ -127,6 +127,14 @@ class ComplaintLimits(_Strict):
         default=True, description="an open 投诉 with no acceptance decision (complaint.accepted) past accept_working_days says "
                                   "complaint.overdue for its accept limit.  Off for a county whose complaint system sends no "
                                   "acceptances (every open 投诉 would be chased): the acceptance is then judged from the conclusion only")
+    chase_acceptance_from: dt.date | None = Field(
+        default=None, description="the day chase_acceptance took effect (YYYY-MM-DD, received on or after it: chased): a 投诉 received "
+                                  "before it is not chased, its acceptance judged from the conclusion only, as before — so turning "
+                                  "the chase on later does not rewrite the history a refold of the log rebuilds.  Absent: every 投诉")
+
+    def chased(self, received_on: dt.date) -> bool:
+        """Whether an open 投诉 received on ``received_on`` is chased for its acceptance decision."""
+        return self.chase_acceptance and (self.chase_acceptance_from is None or received_on >= self.chase_acceptance_from)
 
 
 class ReportLimits(_Strict):
@@ -627,7 +635,7 @@ class ComplaintOverdueRule(WarningRule):
 
     severity: Severity = "low"
     title_zh: str = "投诉举报办理超期"
-    template_zh: str = ("{name}：{kind_zh} {complaint_id}（{received_on} 登记，{channel_zh}）{limit_zh}，期限 {due_on}，截至 {date} 仍无{missing_zh}，"
+    template_zh: str = ("{name}：{kind_zh} {complaint_id}（{received_on} 登记，{channel_zh}）已超过{limit_zh}，期限 {due_on}，截至 {date} 仍无{missing_zh}，"
                         "已超过 {working_days_over} 个工作日。下一步：{next_step_zh}")
     template_en: str = ("{name}: {kind} {complaint_id} received on {received_on} passed its time limit ({limit}, due {due_on}) with "
                         "{missing_en} as of {date}: {working_days_over} working day(s) over.")

@@ -178,7 +178,7 @@ def test_a_refusal_stops_the_clocks_without_concluding_the_complaint(rules):
     assert state.files[E].complaints_due_next is None
     _, effects = replay([tick("2026-09-01T08:00:00+08:00")], rules, state)
     assert overdue(effects) == []
-    assert record.deadline_zh() == "不予受理：2026-03-24 决定（理由：不属于本行政机关管辖），不再调解"
+    assert record.deadline_zh() == "不予受理：2026-03-24 决定（理由：不属于本行政机关管辖），不予调解"
     assert state.files[E].counts.complaints == 1  # (received, still counted)
     rows = complaint_rows([state.files[E].view()], dt.datetime(2026, 9, 1, tzinfo=dt.timezone.utc))
     [row] = rows
@@ -280,7 +280,9 @@ def test_the_door_warns_of_a_decision_before_receipt_and_of_one_waiting_for_its_
     assert w["field"] == "payload.decided_on" and "决定日期 2026-03-19 早于投诉 TS1 的收到日期 2026-03-20" in w["reason_zh"]
     # applied, the mediation counted from the receipt, not from the mistyped day before it
     assert state.files[E].complaint("TS1").limit("mediate").starts_on == D("2026-03-20")
-    assert accepted_warnings(accepted("TS1", "2026-03-23"), rules.catalogue, state.files[E]) == []
+    # a later-dated decision is kept, not applied: the earlier one stays in force, and the sender hears which
+    [w] = accepted_warnings(accepted("TS1", "2026-03-23"), rules.catalogue, state.files[E])
+    assert w["type"] == "acceptance_not_in_force" and f"以 corrects 填写 {early.event_id}" in w["reason_zh"]
 
 
 # --------------------------------------------------------------------------- 3. what people see

@@ -1188,8 +1188,10 @@ def test_the_complaints_panel_counts_what_the_credit_files_hold(county, since):
             counts[key]["超期未办结（当前）"] += bool(c.limits) and c.concluded_on is None and c.overdue and not c.refused
             counts[key]["超期办结"] += (bool(c.limits) and c.concluded_on is not None and c.overdue
                                      and c.concluded_on >= start.astimezone(BEIJING).date())
-    expected = {k: {name: counts[k][name] for name in ("收到", "属实", "办理中（当前）", "超期未办结（当前）", "超期办结")}
-                for k in counts if counts[k]["收到"] + counts[k]["办理中（当前）"] + counts[k]["超期办结"]}
+            # (a refusal decided after the 7 working days: late, by receipt)
+            counts[key]["不予受理超期"] += within and c.refused_late
+    expected = {k: {name: counts[k][name] for name in ("收到", "属实", "办理中（当前）", "超期未办结（当前）", "超期办结", "不予受理超期")}
+                for k in counts if counts[k]["收到"] + counts[k]["办理中（当前）"] + counts[k]["超期办结"] + counts[k]["不予受理超期"]}
     assert {(r["类别"], r["类型"]): {k: v for k, v in r.items() if k not in ("类别", "类型")} for r in got} == expected
     assert len(got) == len(expected) and {r["类型"] for r in got} == {"投诉", "举报"}
     assert since is not None or any(r["超期办结"] for r in got), "the demo concludes some late"
