@@ -30,7 +30,7 @@ from typing import Annotated, Any, AsyncIterator, Callable, Literal
 from fastapi import FastAPI, HTTPException, Query, Request, Security
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -135,7 +135,15 @@ def _with_zone(moment: dt.datetime) -> dt.datetime:
     return moment
 
 
-ZonedTime = Annotated[dt.datetime, AfterValidator(_with_zone)]
+def _not_a_number(value: Any) -> Any:
+    # pydantic reads a number as epoch seconds (UTC): ?since=-1307 was 1969, not a refusal
+    if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*", value)):
+        raise FieldError("must be an ISO 8601 instant with its time zone (2026-03-12T08:00:00+08:00), not a number",
+                         "应为带时区的 ISO 8601 时间（如 2026-03-12T08:00:00+08:00），不能是数字")
+    return value
+
+
+ZonedTime = Annotated[dt.datetime, BeforeValidator(_not_a_number), AfterValidator(_with_zone)]
 """An instant a client gives in a query (``since``): ISO 8601 with its zone."""
 
 

@@ -255,3 +255,12 @@ def test_kafka_sink_rows_carry_the_event_and_the_archive_settles_them(clickhouse
     finally:
         store.close()
         drop_database(clickhouse_url, name)
+
+
+@pytest.mark.parametrize("since", ["-1307", "1767225600", " 1.5 "])
+def test_a_time_given_as_a_number_is_refused_not_read_as_epoch_seconds(api, since):
+    """?since=-1307 listed every letter since 1969 (pydantic reads a number as epoch seconds), where the route's
+    description asks for ISO 8601 with a zone; found by the API's fuzzing once ?outstanding= changed its examples."""
+    r = api.call("GET", "/v1/dead-letters", params={"since": since})
+    assert r.status_code == 422 and "since" in r.text and "不能是数字" in r.text
+    assert api.call("GET", "/v1/dead-letters", params={"since": "2026-03-12T08:00:00+08:00"}).status_code == 200
