@@ -1695,6 +1695,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     def _settle(key: ApiKey, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The rows (as read: errors still JSON text) with ``settled_by``: the first logged copy of each one's event."""
         wanted = sorted({r["event_id"] for r in rows if _settleable(r)})
+        if wanted and not distributed:
+            with pipeline.lock:  # (every logged event is folded: the log is read only for ids it holds)
+                wanted = [i for i in wanted if i in pipeline.state.seen_event_ids]
         copies: dict[str, dict[str, Any]] = {}
         if wanted:
             seen, params = _copies_seen(key)
