@@ -30,7 +30,7 @@ from typing import Annotated, Any, AsyncIterator, Callable, Literal
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -42,7 +42,7 @@ from schemas.events import _ONE_LINE_PATTERN, EVENT_TYPES, FieldError, door
 from schemas.export import catalogue_document
 from schemas.upcast import load_json
 from qrisk.answers import Accepted, Refusal
-from qrisk.auth import POSTING_ROLES, ApiKey, AuditLog, AuthError, KeyStore, event_refusal, posted_as
+from qrisk.auth import POSTING_ROLES, ApiKey, AuditLog, AuthError, KeyStore, event_refusal, posted_as, posting_rules
 from qrisk.committer import GroupCommitter
 from qrisk.pipeline import DeadLetter, Pipeline, conflict_error
 
@@ -135,7 +135,15 @@ def _with_zone(moment: dt.datetime) -> dt.datetime:
     return moment
 
 
-ZonedTime = Annotated[dt.datetime, AfterValidator(_with_zone)]
+def _not_a_number(value: Any) -> Any:
+    # pydantic reads a number as epoch seconds (UTC): ?since=-1307 was 1969, not a refusal
+    if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+(\.\d*)?\s*", value)):
+        raise FieldError("must be an ISO 8601 instant with its time zone (2026-03-12T08:00:00+08:00), not a number",
+                         "应为带时区的 ISO 8601 时间（如 2026-03-12T08:00:00+08:00），不能是数字")
+    return value
+
+
+ZonedTime = Annotated[dt.datetime, BeforeValidator(_not_a_number), AfterValidator(_with_zone)]
 """An instant a client gives in a query (``since``): ISO 8601 with its zone."""
 
 
@@ -248,12 +256,27 @@ class LoggedEvent(BaseModel):
     source_id: str
 
 
+class SettledBy(BaseModel):
+    seq: int = Field(description="the accepted copy's place in the log (as LoggedEvent.seq)")
+    received_at: str = Field(description="when qrisk accepted it, UTC")
+
+
+SETTLED_DESCRIPTION = (
+    "null while the letter is outstanding (待处理); else the logged event with the letter's event_id, which a fixed copy "
+    "sent later (or the same event sent again) put in the log (已重新提交并接收): its seq and received_at.  Never for a "
+    "processing letter (the fold failed on that very logged event), a sink's, an event_id_conflict (the log holds other "
+    "content under the id: a correction needs a new event_id), or a letter without an event_id")
+
+
 class LetterSummary(BaseModel):
     dead_letter_id: str = Field(description="GET /v1/dead-letters/{dead_letter_id} gives the raw bytes and every error")
     received_at: str
     channel: str
     position: str
     reason: str
+    event_id: str = Field(description="the refused document's own event_id (a UUID lower case with dashes); '' when the input "
+                                      "named none or did not parse, and for letters kept before the column")
+    settled_by: SettledBy | None = Field(description=SETTLED_DESCRIPTION)
 
 
 class EventFate(BaseModel):
@@ -304,7 +327,8 @@ _FATE_EXAMPLES = {
         "event_id": "7c1b2a9e-0d4f-4c55-9a3e-2f6d8b1c0e11", "status": "dead_lettered", "logged": None,
         "dead_letters": [{"dead_letter_id": "5b0e3f0c-9a51-4f6e-8d1e-3c2b7a9d4e10", "received_at": "2026-03-12T07:20:03.512Z",
                           "channel": "http", "position": "request 0f5e2d4c-1b3a-4e5f-8a7b-9c0d1e2f3a4b index 1 key 3fa2c1d0e9b8",
-                          "reason": 'payload.items[0].values[1]: must be a number (not quoted) or "ND" / "未检出"'}]}},
+                          "reason": 'payload.items[0].values[1]: must be a number (not quoted) or "ND" / "未检出"',
+                          "event_id": "7c1b2a9e-0d4f-4c55-9a3e-2f6d8b1c0e11", "settled_by": None}]}},
 }
 PLACE_DESCRIPTION = ("dead letters whose position names this place: a file:line of `qrisk import` / `qrisk produce` "
                      "(`orders.csv:12`), a file (`orders.csv`: all its lines), a topic/partition/offset (`qrisk.ingress.lab/0/17`)")
@@ -316,7 +340,8 @@ _LETTERS_EXAMPLE = [{
     "errors": [{"field": "payload.items[0].values[1]", "type": "measured_value", "reason": 'must be a number (not quoted) or "ND" / "未检出"',
                 "reason_zh": '应为数字（不加引号）或 "ND"/"未检出"'}],
     "raw": '{"event_id": "7c1b2a9e-0d4f-4c55-9a3e-2f6d8b1c0e11", …, "values": [45, "59", 8, 61, 10], …}', "raw_encoding": "utf-8",
-    "raw_truncated": False}]
+    "raw_truncated": False, "event_id": "7c1b2a9e-0d4f-4c55-9a3e-2f6d8b1c0e11",
+    "settled_by": {"seq": 1043, "received_at": "2026-03-12T07:41:19.207Z"}}]
 
 
 class AlertActionRequest(BaseModel):
@@ -1633,7 +1658,62 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         out.pop("received_ms", None)
         return out
 
-    LETTER_COLUMNS = ["dead_letter_id", "received_at", "channel", "position", "reason", "errors", "raw", "raw_encoding", "raw_truncated"]
+    LETTER_COLUMNS = ["dead_letter_id", "received_at", "channel", "position", "event_id", "settled_seq", "settled_at", "reason", "errors",
+                      "raw", "raw_encoding", "raw_truncated"]
+    LOG_TABLE = "events" if distributed else "event_log"  # where an accepted copy is, as _logged reads it
+    # The letters a logged copy of their event settles: those of an input its sender can fix and send again.  Not a
+    # processing letter (the fold failed on the logged event itself: its copy is the problem, not the cure), not a
+    # sink's (rows a table refused, whatever the log holds), not an event_id_conflict (the logged copy is what the
+    # refused content clashes with; a correction is a new event under a new id, which nothing links to the letter).
+    # The conflict is read from the errors' JSON text, where its type is a whole string ("event_id_conflict").
+    SETTLEABLE = "event_id != '' AND channel NOT IN ('processing', 'sink') AND position(errors, '\"event_id_conflict\"') = 0"
+
+    def _settleable(row: dict[str, Any]) -> bool:
+        """SETTLEABLE for one row read (errors as stored: JSON text)."""
+        return bool(row.get("event_id")) and row["channel"] not in ("processing", "sink") and '"event_id_conflict"' not in row["errors"]
+
+    def _copies_seen(key: ApiKey) -> tuple[str, dict[str, Any]]:
+        """The logged copies that may settle a letter for ``key``: a reader's, all; a sender's, the events it could
+        have sent itself (``posted_as``), so that a lab learns nothing of another lab's event from its letters."""
+        if key.role in READERS:
+            return "1", {}
+        allowed = posting_rules().get(key.role)
+        if allowed is None:
+            return "0", {}
+        types, kind = allowed
+        where, params = ["has(%(copy_types)s, event_type)"], {"copy_types": sorted(types)}
+        if kind is not None:
+            where.append("source_kind = %(copy_kind)s")
+            params["copy_kind"] = kind
+        if key.source_id is not None:
+            where.append("source_id = %(copy_source)s")
+            params["copy_source"] = key.source_id
+        return " AND ".join(where), params
+
+    def _settled_where(key: ApiKey, outstanding: bool) -> tuple[str, dict[str, Any]]:
+        """A dead_letters condition: the letter is settled (or, ``outstanding``, not).  The log is read for the ids
+        some letter names only (its event_id column, not its bodies)."""
+        seen, params = _copies_seen(key)
+        settled = (f"({SETTLEABLE} AND event_id IN (SELECT event_id FROM {LOG_TABLE} WHERE {seen} AND event_id IN "
+                   "(SELECT event_id FROM dead_letters WHERE event_id != '')))")
+        return (f"NOT {settled}" if outstanding else settled), params
+
+    def _settle(key: ApiKey, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The rows (as read: errors still JSON text) with ``settled_by``: the first logged copy of each one's event."""
+        wanted = sorted({r["event_id"] for r in rows if _settleable(r)})
+        if wanted and not distributed:
+            with pipeline.lock:  # (every logged event is folded: the log is read only for ids it holds)
+                wanted = [i for i in wanted if i in pipeline.state.seen_event_ids]
+        copies: dict[str, dict[str, Any]] = {}
+        if wanted:
+            seen, params = _copies_seen(key)
+            # (the first copy: what FINAL keeps of the Kafka archive's copies, and the embedded log has one)
+            # (aliases other than the columns' names: ClickHouse would read min(seq) for seq inside argMin)
+            copies = {r["event_id"]: {"seq": int(r["first_seq"]), "received_at": utc_text(r["first_at"], r["first_ms"])}
+                      for r in pipeline.store.query(
+                          "SELECT event_id, min(seq) AS first_seq, argMin(received_at, seq) AS first_at, argMin(received_ms, seq) AS first_ms "
+                          f"FROM {LOG_TABLE} WHERE has(%(ids)s, event_id) AND {seen} GROUP BY event_id", {**params, "ids": wanted})}
+        return [{**r, "settled_by": copies.get(r["event_id"]) if _settleable(r) else None} for r in rows]
     EVENT_MATCHES_MAX = 10_000  # dead letters holding one event id's text: a handful in practice; the bound keeps a bad case cheap
     # A letter keeps the whole body it was refused with (up to QRISK_MAX_BODY_BYTES), and any posting
     # key can make many: a list of them whole (1,000 allowed) grew to gigabytes in the server.  A list
@@ -1644,10 +1724,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
 
     def _find_letters(key: ApiKey, *, event_id: str | None = None, request_id: str | None = None, position: str | None = None,
                       channel: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
-                      limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+                      outstanding: bool | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         """Dead letters this key may read, newest first, narrowed by what the rows hold: the event id
         in the raw bytes (confirmed against the document's own event_id), the HTTP request id and the
-        place (file:line, topic/partition/offset) in ``position``, the channel, the time received."""
+        place (file:line, topic/partition/offset) in ``position``, the channel, the time received, whether
+        a logged copy of its event settles it (``outstanding``)."""
         if offset > MAX_PAGE_OFFSET:
             # no table holds so many rows: the page is empty, and the number never reaches the store, where
             # a value past Int64 wrapped (18446744073709551615 was -1, and the first page came back)
@@ -1670,6 +1751,10 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if until is not None:
             where.append("toUInt64(received_at) * 1000 + received_ms < %(until)s")
             params["until"] = _epoch_ms(until)
+        if outstanding is not None:
+            condition, more = _settled_where(key, outstanding)
+            where.append(condition)
+            params.update(more)
         order = " ORDER BY received_at DESC, received_ms DESC, dead_letter_id"
         if event_id is not None:
             # no column holds it: the raw bytes do, as the sender spelt it (upper case, without dashes …); a
@@ -1687,13 +1772,13 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         else:
             params.update(limit=limit, offset=offset)
         rows = pipeline.store.query(
-            "SELECT dead_letter_id, received_at, received_ms, channel, position, reason, errors, "
+            "SELECT dead_letter_id, received_at, received_ms, channel, position, event_id, reason, errors, "
             # (not "AS raw": ClickHouse would read the alias for the column in lengthUTF8(raw))
             "substringUTF8(raw, 1, %(shown)s) AS raw_start, raw_encoding, lengthUTF8(raw) > %(shown)s AS raw_truncated FROM dead_letters FINAL"
             + (f" WHERE {' AND '.join(where)}" if where else "")
             + order + " LIMIT %(limit)s OFFSET %(offset)s", {**params, "shown": LIST_RAW_CHARS})
         return [_letter({**{k: v for k, v in r.items() if k != "raw_start"}, "raw": r["raw_start"], "raw_encoding": r["raw_encoding"],
-                         "raw_truncated": bool(r["raw_truncated"])}) for r in rows]
+                         "raw_truncated": bool(r["raw_truncated"])}) for r in _settle(key, rows)]
 
     def _confirmed_letters(candidates: list[dict[str, Any]], event_id: str, wanted: int) -> list[str]:
         """The ids of the first ``wanted`` candidates that are the event (``_letter_names_event``), in
@@ -1735,15 +1820,20 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                                      openapi_examples={"UTC": {"value": "2026-03-12T00:00:00Z"},
                                                                        "Beijing time": {"value": "2026-03-12T08:00:00+08:00"}})] = None,
         until: Annotated[ZonedTime | None, Query(description="received before this instant (ISO 8601 with its zone)")] = None,
+        outstanding: Annotated[bool | None, Query(description=(
+            "true: only the letters still to act on (settled_by null: no copy of their event has been logged since, or "
+            "none can settle them); false: only the settled ones (已重新提交并接收)"))] = None,
         key: ApiKey = Security(letter_readers),
     ) -> Any:
         """Newest first, ``limit`` (at most 1,000) from ``offset``: page back with ``offset`` to reach older ones.
         The filters combine (all must hold); a query parameter this route does not take is refused (422), never ignored."""
         rows = _find_letters(key, event_id=event_id, request_id=request_id, position=position, channel=channel, since=since,
-                             until=until, limit=limit, offset=offset)
+                             until=until, outstanding=outstanding, limit=limit, offset=offset)
         if format == "json":
             return rows
-        rows = [{**r, "errors": json.dumps(r["errors"], ensure_ascii=False)} for r in rows]  # a cell holds text: JSON, as stored
+        rows = [{**r, "errors": json.dumps(r["errors"], ensure_ascii=False),  # a cell holds text: JSON, as stored
+                 "settled_seq": (r["settled_by"] or {}).get("seq"), "settled_at": (r["settled_by"] or {}).get("received_at")}
+                for r in rows]
         return _table(rows, LETTER_COLUMNS, format, "dead_letters")
 
     @app.get("/v1/dead-letters/{dead_letter_id}", summary="One rejected input (the id a 409/422/403 answer names)",
@@ -1751,14 +1841,14 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     def dead_letter_by_id(dead_letter_id: str, key: ApiKey = Security(letter_readers)) -> dict[str, Any]:
         where, params = _own_letters(key)
         rows = pipeline.store.query(
-            "SELECT dead_letter_id, received_at, received_ms, channel, position, reason, errors, raw, raw_encoding "
+            "SELECT dead_letter_id, received_at, received_ms, channel, position, event_id, reason, errors, raw, raw_encoding "
             f"FROM dead_letters FINAL WHERE {' AND '.join(['dead_letter_id = %(id)s', *where])} "
             "ORDER BY received_at DESC, received_ms DESC LIMIT 1",
             {"id": dead_letter_id, **params},
         )
         if not rows:
             raise HTTPException(status_code=404, detail=f"未找到拒收记录 {dead_letter_id} / no such dead letter")
-        return {**_letter(rows[0]), "raw_truncated": False}
+        return {**_letter(_settle(key, rows)[0]), "raw_truncated": False}
 
     def _town_of(enterprise_id: str) -> str | None:
         if distributed:

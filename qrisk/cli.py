@@ -1030,7 +1030,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                     error = conflict_error(o.event_id, f"the event logged as seq {o.seq}", f"日志序号 {o.seq} 的事件")
                 else:
                     error = conflict_error(o.event_id, "an earlier event of this file", "本文件中前面的事件")
-                letters.append(imported_letter(position, raw, f"conflict: {error['reason']}", [error]))
+                letters.append(imported_letter(position, raw, f"conflict: {error['reason']}", [error], {"event_id": o.event_id}))
                 rejected += 1
                 report.rejected(position, [error])
             origins.clear()
@@ -1059,7 +1059,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                     late = from_the_future([result], raw, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)
                     result = late[0] if late else result
                 if isinstance(result, Rejection):
-                    letters.append(imported_letter(position, raw, result.reason, result.errors))
+                    letters.append(imported_letter(position, raw, result.reason, result.errors, doc))
                     rejected += 1
                     report.rejected(position, result.errors)
                 else:

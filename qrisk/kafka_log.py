@@ -102,6 +102,8 @@ def _letter_json(letter: DeadLetter, raw_bytes: bytes, reason: str, errors: list
     doc = {
         "dead_letter_id": letter.dead_letter_id, "channel": letter.channel, "position": letter.position,
         "raw": raw, "raw_encoding": encoding, "reason": reason, "errors": errors,
+        # read from the letter's whole bytes: a bounded letter keeps only their head, which may not parse
+        "event_id": letter.named_event(),
         "received_at": now.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds"),
     }
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
@@ -354,7 +356,7 @@ def produce_file(path: Path, source: str, settings: KafkaSettings | None = None,
             if isinstance(doc, dict) and doc.get("event_type") == "clock.tick":
                 # the workers refuse it too (qrisk.topics.tick_refusal); said here, with the line
                 error = tick_refusal(topic)
-                refuse(imported_letter(position, raw, f"forbidden: {error['reason']}", [error]))
+                refuse(imported_letter(position, raw, f"forbidden: {error['reason']}", [error], doc))
                 continue
             if path.suffix.lower() == ".csv":
                 value = json.dumps(doc, ensure_ascii=False).encode("utf-8")
@@ -368,7 +370,7 @@ def produce_file(path: Path, source: str, settings: KafkaSettings | None = None,
                 # checked before sending: the producer refuses it (or the broker, past its limit) and
                 # with it the whole run, and nothing after this line would be sent
                 error = too_large_error(size, what="record")
-                refuse(imported_letter(position, raw, f"too_large: {error['reason']}", [error]))
+                refuse(imported_letter(position, raw, f"too_large: {error['reason']}", [error], doc))
                 continue
             window_futures.append((position, log.send_raw(topic, value, key, headers)))
             if len(window_futures) + len(letter_futures) >= window:

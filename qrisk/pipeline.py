@@ -47,19 +47,53 @@ class Outcome:
 
 @dataclass
 class DeadLetter:
-    channel: str  # http | import | kafka
+    channel: str  # http | import | kafka | processing (the fold failed on a logged event) | sink
     position: str  # where it came from: request id and index, file:line, topic/partition/offset
     raw: bytes
     reason: str
     errors: list[dict[str, Any]] = field(default_factory=list)
     dead_letter_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    event_id: str | None = None
+    """The event it is about (``named_event``); None: read from ``raw`` when the letter is written."""
+
+    def named_event(self) -> str:
+        """The refused document's own event_id as the log spells it, '' when the input names none: the
+        column ``dead_letters.event_id``, by which a later accepted copy settles the letter."""
+        if self.event_id is not None:
+            return self.event_id
+        try:
+            doc = json.loads(self.raw)
+        except (ValueError, RecursionError):  # (not UTF-8, not JSON, nested too deeply: it names nothing)
+            doc = None
+        self.event_id = named_event_id(doc)
+        return self.event_id
 
 
-def imported_letter(position: str, raw: bytes, reason: str, errors: list[dict[str, Any]]) -> DeadLetter:
+EVENT_ID_KEPT = 200
+"""The longest event_id text a dead letter keeps as the event it is about (the API's ``?event_id=`` takes no longer)."""
+
+
+def named_event_id(doc: Any) -> str:
+    """The event_id a document (one event's JSON object) gives itself, spelt as the log spells it
+    (``processors.ids.event_key``: a UUID lower case with dashes, whichever spelling the sender used);
+    text that is no UUID as sent, trimmed, as it can never be logged yet is what the sender named;
+    '' for anything else (a batch, a body that is no object, a value that is no text)."""
+    value = doc.get("event_id") if isinstance(doc, dict) else None
+    if not isinstance(value, str) or not value.strip() or len(value) > EVENT_ID_KEPT:
+        return ""
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        return value.strip()
+
+
+def imported_letter(position: str, raw: bytes, reason: str, errors: list[dict[str, Any]], doc: Any = None) -> DeadLetter:
     """A dead letter of a file being imported, named by where it is and what it holds: importing the
-    same file again (after fixing other lines) rewrites the same letter instead of adding a copy."""
+    same file again (after fixing other lines) rewrites the same letter instead of adding a copy.
+    ``doc``: the line's document where the file's format is no JSON (a CSV row mapped), for its event_id."""
     name = uuid.uuid5(uuid.NAMESPACE_URL, f"qrisk-import:{position}:{hashlib.sha256(raw).hexdigest()}")
-    return DeadLetter("import", position, raw, reason, errors, dead_letter_id=str(name))
+    return DeadLetter("import", position, raw, reason, errors, dead_letter_id=str(name),
+                      event_id=named_event_id(doc) if isinstance(doc, dict) else None)
 
 
 def _split_ms(moment: dt.datetime) -> tuple[dt.datetime, int]:
@@ -768,7 +802,7 @@ class Pipeline:
             rows.append({
                 "dead_letter_id": dl.dead_letter_id, "received_at": now, "received_ms": ms,
                 "channel": dl.channel, "position": dl.position, "raw": raw, "raw_encoding": encoding,
-                "reason": dl.reason, "errors": json.dumps(dl.errors, ensure_ascii=False),
+                "reason": dl.reason, "errors": json.dumps(dl.errors, ensure_ascii=False), "event_id": dl.named_event(),
             })
         self.store.insert("dead_letters", rows)
         return [r["dead_letter_id"] for r in rows]
@@ -826,7 +860,7 @@ class Pipeline:
                         if original is not None:
                             judgements.append(original)
                     elif kind == "processing.failed":
-                        rows.letters.append(DeadLetter("processing", f"seq {seq}", event.model_dump_json(exclude_unset=True).encode(), eff.data["reason"], dead_letter_id=f"processing-{eff.event_id}"))
+                        rows.letters.append(DeadLetter("processing", f"seq {seq}", event.model_dump_json(exclude_unset=True).encode(), eff.data["reason"], dead_letter_id=f"processing-{eff.event_id}", event_id=eff.event_id))
                     touched[eff.enterprise_id] = seq
                 for eid, ids in complaints_changed(event, event_effects).items():
                     if eid in files:

@@ -320,6 +320,7 @@ class Sink:
             "dead_letter_id": doc["dead_letter_id"], "received_at": at, "received_ms": ms, "channel": doc["channel"],
             "position": doc["position"], "raw": doc["raw"], "raw_encoding": doc.get("raw_encoding", "utf-8"),
             "reason": doc["reason"], "errors": json.dumps(doc.get("errors") or [], ensure_ascii=False),
+            "event_id": doc.get("event_id") or "",  # (a letter sent before the column: '', outstanding)
         }])
         return rows
 

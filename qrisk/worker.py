@@ -594,7 +594,7 @@ class Fold:
                 out.letters.append(DeadLetter("processing", position, raw, reason,
                                               [{"field": "", "type": "processing_failed", "reason": reason,
                                                 "traceback": traceback.format_exception_only(type(error), error)[-1].strip()}],
-                                              dead_letter_id=f"processing-{event_id}{suffix}"))
+                                              dead_letter_id=f"processing-{event_id}{suffix}", event_id=event_id))
             # the complaints this event changed, as the file is after it: the embedded pipeline's rows, versioned by the
             # file's version instead of the log's seq (both grow with each change of one enterprise's complaint).  A
             # complaint's event may change its row without an effect (a conclusion in time, say)
@@ -621,7 +621,7 @@ class Fold:
         letter_id = f"kafka:{self.log_topic}:{partition}:{offset}{suffix}"  # a redelivery collapses onto it
         error = conflict_error(event_id, "an earlier event in the log", "日志中已有的事件")
         out.letters.append(DeadLetter("kafka", f"{self.log_topic}/{partition}/{offset}", raw, f"conflict: {error['reason']}", [error],
-                                      dead_letter_id=letter_id))
+                                      dead_letter_id=letter_id, event_id=event_id))
         effect = Effect(kind=CONFLICT_KIND, enterprise_id=eid, event_id=event_id, occurred_at=event.occurred_at,
                         data={"event_type": event.event_type, "reason": error["reason"], "reason_zh": error["reason_zh"],
                               "dead_letter_id": letter_id})

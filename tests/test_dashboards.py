@@ -268,8 +268,8 @@ def test_every_panel_answers_what_the_fold_knows(county):
         hourly[r["类型"]] += r["事件"]
     assert hourly == by_type, "event types by their Chinese names"
     assert any(e.event_type == "clock.tick" for e in county["events"])
-    assert got[("intake.json", "拒收记录")] == [{"拒收": 1, "处理失败": 0}]
-    assert got[("intake.json", "最新拒收记录")][0]["原因"] == "payload.sample_no: 缺少必填字段"
+    assert got[("intake.json", "拒收记录")] == [{"待处理": 1, "已重新提交并接收": 0, "处理失败": 0}]
+    assert got[("intake.json", "未处理的拒收记录")][0]["原因"] == "payload.sample_no: 缺少必填字段"
 
 
 def test_undelivered_notifications_show_with_their_last_attempt(county):
@@ -997,8 +997,8 @@ def test_intake_leaves_out_the_clock_and_tells_processing_failures_apart(store, 
         assert got[("intake.json", "接收事件")] == [{"事件": 2}]
         assert "时钟" not in {r["类型"] for r in got[("intake.json", "每小时接收事件（按类型）")]}
         assert sum(r["事件"] for r in got[("intake.json", "每小时接收事件（按类型）")]) == 2
-        assert got[("intake.json", "拒收记录")] == [{"拒收": 1, "处理失败": 1}]
-        assert sorted(r["渠道"] for r in got[("intake.json", "最新拒收记录")]) == ["处理失败（已接收）", "拒收（HTTP）"]
+        assert got[("intake.json", "拒收记录")] == [{"待处理": 1, "已重新提交并接收": 0, "处理失败": 1}]
+        assert sorted(r["渠道"] for r in got[("intake.json", "未处理的拒收记录")]) == ["处理失败（已接收）", "拒收（HTTP）"]
     finally:
         pipeline.close()
 
@@ -1037,7 +1037,7 @@ def _received(value) -> dt.datetime:
 
 
 def test_a_refusal_shows_its_reasons_in_chinese(store, rules):  # noqa: F811 - fixture
-    """最新拒收记录 showed only the English reason a lab system gets: the dead letter's errors carry each field's Chinese
+    """未处理的拒收记录 (最新拒收记录 before) showed only the English reason a lab system gets: the dead letter's errors carry each field's Chinese
     reason too."""
     from qrisk.pipeline import DeadLetter, Pipeline
 
@@ -1048,7 +1048,7 @@ def test_a_refusal_shows_its_reasons_in_chinese(store, rules):  # noqa: F811 - f
     try:
         pipeline.dead_letter([DeadLetter("http", "req-1#0", b"{}", "payload.items[0].values[0]: must be a number", errors, dead_letter_id="a"),
                               DeadLetter("processing", "seq 9", b"{}", "processing failed: KeyError: 'x'", [], dead_letter_id="b")])
-        rows = {r["位置"]: r for r in _panels(store)[("intake.json", "最新拒收记录")]}
+        rows = {r["位置"]: r for r in _panels(store)[("intake.json", "未处理的拒收记录")]}
     finally:
         pipeline.close()
     assert rows["req-1#0"]["原因"] == ("payload.items[0].values[0]：应为数字（不加引号）或 \"ND\"/\"未检出\"，收到 '59'；"
