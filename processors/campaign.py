@@ -269,7 +269,7 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
     if event.event_type == "campaign.retracted":
         out = _retract(file, event, rules)
         if not out:
-            return out  # (the same retraction again, or one of a retraction: nothing else changes)
+            return out  # (the same retraction again: nothing changes, nothing to say)
     else:
         retraction = c.retractions.get(eid)
         if retraction is not None:
@@ -295,10 +295,10 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
             out.append(("campaign.acceptance_reversed", {
                 "accepted_on": on, "failed_on": p.assessed_on.isoformat(),
                 "message_zh": f"{on} 验收通过，{p.assessed_on.isoformat()} 复查验收未通过：验收结论以最近一次为准"}))
-    checked_on = c.acceptance_checked_on
+    # an earlier document moves the campaign's start, a retraction or a new acceptance which acceptance is in force
+    # (one newly in force is said by its own effects: accepted_with_gaps, acceptance_reversed)
     rechecked = recheck_acceptance(file, rules)
-    if rechecked is not None and checked_on is not None:
-        # (an acceptance newly in force is said by its own effects: accepted_with_gaps, acceptance_reversed)
+    if rechecked is not None:
         out.append(("campaign.acceptance_rechecked", rechecked))
     return out + restaged(c, pol)
 
