@@ -43,6 +43,9 @@ _KIND_ZH = {
     "warning.raised": "预警",
     "warning.resolved": "预警自动关闭",
     "risk.graded": "风险等级评定",
+    "campaign.acceptance_rechecked": "提档升级验收须核实事项更新（后报送的记录）",
+    "campaign.comparison_questionable": "比对试验结果可疑（2 < |z| < 3）",
+    "campaign.retraction_of_retraction": "撤销记录不能再撤销（未登记）",
 }
 
 RULE_ZH = {
@@ -109,6 +112,9 @@ _KIND_EN = {
     "warning.raised": "early warning",
     "warning.resolved": "early warning resolved",
     "risk.graded": "risk grade evaluated",
+    "campaign.acceptance_rechecked": "campaign acceptance checks updated (a record dated on or before it filed late)",
+    "campaign.comparison_questionable": "comparison test questionable (2 < |z| < 3)",
+    "campaign.retraction_of_retraction": "a retraction cannot be retracted (not registered)",
 }
 
 
@@ -119,7 +125,8 @@ _SAYS_ITSELF = frozenset({"sampling.retest_inadmissible", "sampling.overturned",
                           "rectification.overdue_withdrawn", "complaint.repeated", "complaint.unknown_resolved", "complaint.withdrawn", "complaint.accepted",
                           "complaint.withdrawal_pending", "complaint.resolved_withdrawn", "fluctuation.rebaselined",
                           "fluctuation.rebaseline_repeated", "sampling.sent_late", "sampling.report_late",
-                          "complaint.overdue"})
+                          "complaint.overdue", "campaign.acceptance_rechecked", "campaign.comparison_questionable",
+                          "campaign.retraction_of_retraction"})
 
 
 def title_zh(kind: str) -> str:

@@ -298,6 +298,12 @@ def _campaign_retraction_warnings(event: CampaignRetractedEvent, file: Any) -> l
     names a record sent again that was never counted on its own: the bureau hears it, in case the id or the enterprise is wrong."""
     target = str(event.payload.retracted_event_id)
     c = file.campaign if file is not None else None
+    if c is not None and any(r.event_id == str(event.event_id) for r in c.refused_retractions):
+        # (before the repeat below: a retraction's event id is on file too, and it was no repeat)
+        return [_warning("payload.retracted_event_id", "retraction_of_retraction",
+                         f"event {target} is a retraction: a retraction cannot be retracted; this one is kept on file and registers "
+                         "nothing. If the retraction was wrong, send the original record again under a new event_id",
+                         f"事件 {target} 是一条撤销记录，撤销不能再撤销；如撤销有误，请以新的 event_id 重新报送原记录")]
     retraction = c.retractions.get(target) if c is not None else None
     if retraction is not None and retraction.record is not None:
         return []

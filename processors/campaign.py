@@ -24,7 +24,7 @@ beside it for the table.
 
 An acceptance (检查验收) the assessors passed is flagged for a second look (须核实,
 ``campaign.accepted_with_gaps``) when a KPI misses its target, and also when, over the campaign
-(from ``starts_on``, else the enterprise's first campaign event) up to the acceptance day:
+(from ``starts_on``, else the earliest document date on its campaign record, ``started_on``) up to the acceptance day:
 
 - a 行政处罚决定 was decided;
 - the pass rate over all its samples (county and national tasks too, re-tests deciding) is not above
@@ -34,13 +34,16 @@ An acceptance (检查验收) the assessors passed is flagged for a second look (
 - at least ``campaign.acceptance_verified_complaints`` complaints were verified (经核实).
 
 Each finding names its figure and the events it rests on; they are kept on the campaign record
-(``acceptance_checks``) as found on the acceptance day, since the grade then is history later.
+(``acceptance_checks``) for the acceptance in force, by the documents' dates, not by when they were loaded: a
+penalty decided, a sample taken or a complaint received on or before the acceptance day and filed after it is
+checked as if it had come first (``recheck_acceptance``), and the grade is the one graded on or before the day.
 
 A comparison test is satisfactory when |En| ≤ 1, En = (x_enterprise − x_lab) / √(U_e² + U_lab²),
 if both expanded uncertainties are given (ISO/IEC 17043); else, for a colony count (an item whose
-catalogue unit is a count: its dimension is one of ``COUNT_DIMENSIONS``, CFU/… or MPN/…), when
-|log10(x_enterprise) − log10(x_lab)| is within ``comparison_max_log10_difference`` (counts scatter
-by orders of magnitude, not by a share of the value); else when the relative deviation from the
+catalogue unit is a count: its dimension is one of ``COUNT_DIMENSIONS``, CFU/… or MPN/…), by its z score on the
+log10 scale, z = (log10 x_enterprise − log10 x_lab) / ``comparison_log10_sigma_pt`` (counts scatter by orders of
+magnitude, not by a share of the value), in ISO 13528's bands: |z| ≤ 2 满意, 2 < |z| < 3 可疑 (questionable: not
+satisfactory for the three ones, not called 不满意 either), |z| ≥ 3 不满意; else when the relative deviation from the
 lab's value is within ``comparison_max_deviation``.
 """
 from __future__ import annotations
@@ -100,6 +103,9 @@ class ComparisonTest(FoldState):
     en: float | None = Field(default=None, description="E_n number, when both uncertainties were given")
     deviation: float | None = Field(default=None, description="relative deviation from the lab's value")
     log10_difference: float | None = Field(default=None, description="|log10 difference| from the lab's value, for a colony count")
+    z: float | None = Field(default=None, description="z score of a colony count on the log10 scale (log10 difference / σpt)")
+    band: str | None = Field(default=None, description="satisfactory | questionable | unsatisfactory (ISO 13528 by |z| for a colony count; "
+                                                      "a test judged otherwise is one of the two ends); None: not judged yet")
     measure_zh: str | None = Field(default=None, description="how it was judged, in words (En, log10 difference or relative deviation)")
     satisfactory: bool | None = Field(description="None: waiting for the enterprise's registration (its category decides the item's "
                                                   "unit, and with it how the values compare)")
@@ -190,7 +196,8 @@ class CampaignRecord(FoldState):
     assistance_dates: list[dt.date] = Field(default_factory=list, description="the expert assistance's days (from activities)")
     self_inspections: list[SelfInspection] = Field(default_factory=list)
     comparison_tests: list[ComparisonTest] = Field(default_factory=list)
-    started_on: dt.date | None = Field(default=None, description="local date of its first campaign event")
+    started_on: dt.date | None = Field(default=None, description="the earliest document date in force (signed_on, assessed_on, as_of, "
+                                                                 "on): where the campaign's windows start when ``starts_on`` is not set")
     accepted_on: dt.date | None = Field(default=None, description="while the newest acceptance by date passed: the first passing date "
                                                                   "since the last failed one; None otherwise")
     acceptance_failed: int = Field(default=0, description="acceptance assessments that did not pass")
@@ -210,6 +217,9 @@ class CampaignRecord(FoldState):
                                                                  "an assessed tier stands over; None in a record folded before FOLD_VERSION 36")
     retractions: dict[str, CampaignRetraction] = Field(
         default_factory=dict, description="campaign.retracted on file, by the event id of the record withdrawn (campaign.retracted)")
+    refused_retractions: list[CampaignRetraction] = Field(
+        default_factory=list, description="campaign.retracted naming another retraction: kept on file, not registered as a "
+                                          "retraction (a retraction cannot be retracted; retraction_of_retraction)")
 
     @model_validator(mode="before")
     @classmethod
@@ -261,9 +271,6 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
         if not out:
             return out  # (the same retraction again: nothing changes, nothing to say)
     else:
-        today = rules.local_date(event.occurred_at)
-        if c.started_on is None or today < c.started_on:
-            c.started_on = today
         retraction = c.retractions.get(eid)
         if retraction is not None:
             # withdrawn before it came: filed as it would have been, then taken off at once (its effects unsaid)
@@ -288,8 +295,11 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
             out.append(("campaign.acceptance_reversed", {
                 "accepted_on": on, "failed_on": p.assessed_on.isoformat(),
                 "message_zh": f"{on} 验收通过，{p.assessed_on.isoformat()} 复查验收未通过：验收结论以最近一次为准"}))
-    elif event.event_type == "campaign.retracted":
-        _recheck_acceptance(file, rules)
+    # an earlier document moves the campaign's start, a retraction or a new acceptance which acceptance is in force
+    # (one newly in force is said by its own effects: accepted_with_gaps, acceptance_reversed)
+    rechecked = recheck_acceptance(file, rules)
+    if rechecked is not None:
+        out.append(("campaign.acceptance_rechecked", rechecked))
     return out + restaged(c, pol)
 
 
@@ -408,16 +418,19 @@ def _judged(p: Any, eid: str, category: str | None, rules: "Rules") -> Compariso
 
 
 def _unsatisfactory(test: ComparisonTest, category: str | None, rules: "Rules") -> list[tuple[str, dict[str, Any]]]:
+    """campaign.comparison_unsatisfactory, or campaign.comparison_questionable for a colony count in the 可疑 band."""
     if test.satisfactory is not False:
         return []
     item = rules.catalogue.item(category, test.item_code) if category else None
     unit = rules.catalogue.item_unit(category, test.item_code) if category else None
     u = f" {unit.display}" if unit is not None and unit.display else ""
-    return [("campaign.comparison_unsatisfactory", {
+    doubtful = questionable(test)
+    return [("campaign.comparison_questionable" if doubtful else "campaign.comparison_unsatisfactory", {
         "item_code": test.item_code, "lab": test.lab, "enterprise_value": test.enterprise_value, "lab_value": test.lab_value,
-        "en": test.en, "deviation": test.deviation, "log10_difference": test.log10_difference,
-        "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果不满意："
-                      f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{test.measure_zh}",
+        "en": test.en, "deviation": test.deviation, "log10_difference": test.log10_difference, "z": test.z, "band": test.band,
+        "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果{'可疑' if doubtful else '不满意'}："
+                      f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{test.measure_zh}"
+                      + ("；可疑结果不计为满意的比对试验，请查找原因，必要时重新比对" if doubtful else ""),
     })]
 
 
@@ -536,13 +549,41 @@ ACTIVITY_ZH = {"visit": "观摩", "expert_assistance": "帮扶指导", "self_ins
 def _retract(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[str, dict[str, Any]]]:
     c = file.campaign
     p = event.payload
+    eid = str(event.event_id)
     target = str(p.retracted_event_id)
-    if target in c.retractions:
-        return []  # retracted already: the same decision again, nothing to say
-    retraction = CampaignRetraction(event_id=str(event.event_id), retracted_event_id=target, reason=p.reason, occurred_at=event.occurred_at,
+    retraction = CampaignRetraction(event_id=eid, retracted_event_id=target, reason=p.reason, occurred_at=event.occurred_at,
                                     by=event.source.name or event.source.id)
+    out: list[tuple[str, dict[str, Any]]] = []
+    waiting = c.retractions.get(eid)
+    if waiting is not None and waiting.record is None:
+        # a retraction came first naming this one (kept waiting for a record): it named a retraction, which cannot be
+        # retracted — refused now, as it would have been had it come second
+        del c.retractions[eid]
+        c.refused_retractions.append(waiting)
+        out.append(_refused(waiting))
+    if target in _retraction_ids(c):
+        c.refused_retractions.append(retraction)
+        return out + [_refused(retraction)]
+    if target in c.retractions:
+        return out  # retracted already: the same decision again, nothing to say
     c.retractions[target] = retraction
-    return [("campaign.retracted", _withdrawn(c, retraction, rules, arrived=False))]
+    return out + [("campaign.retracted", _withdrawn(c, retraction, rules, arrived=False))]
+
+
+def _retraction_ids(c: CampaignRecord) -> set[str]:
+    return {r.event_id for r in c.retractions.values()} | {r.event_id for r in c.refused_retractions}
+
+
+def _refused(retraction: CampaignRetraction) -> tuple[str, dict[str, Any]]:
+    """``campaign.retraction_of_retraction``: a campaign.retracted naming another retraction is kept on file and registers
+    nothing — undoing a retraction would put back a record the bureau said was wrong, with no record of who decided so;
+    the way back is the record sent again under a new event id."""
+    target = retraction.retracted_event_id
+    return ("campaign.retraction_of_retraction", {
+        "type": "retraction_of_retraction", "field": "payload.retracted_event_id", "retracted_event_id": target,
+        "retraction_event_id": retraction.event_id, "reason": retraction.reason, "by": retraction.by,
+        "message_zh": f"事件 {target} 是一条撤销记录，撤销不能再撤销；如撤销有误，请以新的 event_id 重新报送原记录"
+                      f"（本条撤销事件 {retraction.event_id} 存档、不作为撤销登记）"})
 
 
 def _withdrawn(c: CampaignRecord, retraction: CampaignRetraction, rules: "Rules", arrived: bool) -> dict[str, Any]:
@@ -570,15 +611,45 @@ def _withdrawn(c: CampaignRecord, retraction: CampaignRetraction, rules: "Rules"
             "pending": taken is None and not arrived and target not in c.event_ids, "arrived_after": arrived, "message_zh": text}
 
 
-def _recheck_acceptance(file: "CreditFile", rules: "Rules") -> None:
-    """The checks of the passed acceptance in force (须核实), once a retraction changed which one that is."""
+def recheck_acceptance(file: "CreditFile", rules: "Rules") -> dict[str, Any] | None:
+    """The checks (须核实) of the passed acceptance in force, made again from what is on file now: what the checks read is
+    dated (a penalty's decided_on, a sample's sampled_on, a complaint's receipt, the campaign's start), so a record dated on
+    or before the acceptance day and filed after it counts as if it had come first — the loading order changes nothing.
+    Run after every campaign record and after each late record of the kinds the checks read (processors.step).  Returns
+    the ``campaign.acceptance_rechecked`` data when the checks of the same acceptance changed (None otherwise: unchanged,
+    or another acceptance in force, which its own effects say)."""
     c = file.campaign
+    was_on, was = c.acceptance_checked_on, list(c.acceptance_checks)
     passes = [a for a in _acceptances(c) if a.passed and c.accepted_on is not None and a.on >= c.accepted_on]
     if not passes:
         c.acceptance_checked_on, c.acceptance_checks = None, []
-    elif passes[-1].on != c.acceptance_checked_on:
-        c.acceptance_checked_on = passes[-1].on
-        c.acceptance_checks = acceptance_checks(file, passes[-1].on, rules.policy.campaign, rules)
+        return None
+    day = passes[-1].on
+    checks = acceptance_checks(file, day, rules.policy.campaign, rules, passes[-1].event_id)
+    history = file.risk.history
+    if day == was_on and (not history or rules.local_date(history[0].as_of) > day):
+        # the grade history kept (risk.history_max) no longer reaches back to the day: the grade found then stands
+        order = list(CHECK_ZH)
+        checks = sorted([x for x in checks if x.code != "risk_grade"] + [x for x in was if x.code == "risk_grade"],
+                        key=lambda x: order.index(x.code))
+    c.acceptance_checked_on, c.acceptance_checks = day, checks
+    if day != was_on or checks == was:
+        return None
+    before, after = {x.code: x for x in was}, {x.code: x for x in checks}
+    said = []
+    for code, label in CHECK_ZH.items():
+        b, a = before.get(code), after.get(code)
+        if a is not None and b is None:
+            said.append(f"新增{label}：{a.text_zh}")
+        elif a is None and b is not None:
+            said.append(f"{label}一项不再计入（原为：{b.text_zh}）")
+        elif a is not None and b is not None and a != b:
+            said.append(f"{label}：{a.text_zh}（原为：{b.text_zh}）")
+    return {"accepted_on": day.isoformat(), "added": [x.code for x in checks if x.code not in before],
+            "removed": [x.code for x in was if x.code not in after],
+            "changed": [x.code for x in checks if x.code in before and before[x.code] != x],
+            "checks": [x.model_dump(mode="json") for x in checks],
+            "message_zh": f"{day.isoformat()} 检查验收通过的须核实事项已按验收日及以前的记录重新核对（后报送的记录计入）：" + "；".join(said)}
 
 
 ASSESSMENT_KIND_ZH = {"tiering": "调查分档", "acceptance": "检查验收"}
@@ -603,12 +674,12 @@ def _passed_acceptance(file: "CreditFile", p: Any, pol: "CampaignPolicy", rules:
     """The checks of a passed acceptance (须核实): the assessors may pass an enterprise the KPIs, the
     "three ones" or its record over the campaign do not bear out, and the supervisor must see it."""
     c = file.campaign
-    checks = acceptance_checks(file, p.assessed_on, pol, rules)
-    if c.acceptance_checked_on is None or p.assessed_on >= c.acceptance_checked_on:  # the newest acceptance's
-        c.acceptance_checked_on, c.acceptance_checks = p.assessed_on, checks
+    # (the record keeps the checks of the acceptance in force: recheck_acceptance, after this)
+    checks = acceptance_checks(file, p.assessed_on, pol, rules, c.assessments[-1].event_id)
     gaps = unmet_kpis(file, pol)
     undone = three_ones_gaps(c, pol)
-    doubts = [v["doubt_zh"] for v in kpis(file, pol).values() if v.get("doubt_zh")]
+    short = training_shortfall(c, pol)
+    doubts = [v["doubt_zh"] for v in kpis(file, pol).values() if v.get("doubt_zh")] + ([short["text_zh"]] if short else [])
     if not (gaps or checks or undone or doubts):
         return []
     found = ([x["text_zh"] for x in undone] + (["、".join(gap_text(g) for g in gaps) + "未达标"] if gaps else []) + doubts
@@ -682,6 +753,18 @@ def _settle(file: "CreditFile") -> None:
     reports = reports_in_force(c)
     c.training = reports[-1] if reports else None  # the newest (of two of one as_of, the correction)
     c.first_pass_doubts = first_pass_rises(reports)
+    c.started_on = campaign_start(c)
+
+
+def campaign_start(c: CampaignRecord) -> dt.date | None:
+    """The earliest date on a campaign document in force (the letter signed, an assessment, a report's as_of, an
+    activity's day): where the campaign's windows begin for this enterprise when ``campaign.starts_on`` is not set.  By
+    the documents, not the day the first was typed in: a letter signed 2026-01-10 and entered in June starts the
+    campaign on 2026-01-10, and a retracted one no longer starts it."""
+    days = ([x.signed_on for x in c.commitments] + [a.on for a in c.assessments] + [dt.date.fromisoformat(t["as_of"]) for t in c.trainings]
+            + [a.on for a in c.activities] + [x.on for x in c.self_inspections] + [x.on for x in c.comparison_tests]
+            + list(c.carried_stages.values()))
+    return min(days, default=None)
 
 
 def _stage_dates(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, dt.date]:
@@ -732,17 +815,20 @@ def registry_tier(file: "CreditFile", tier: str) -> None:
 def _comparison(p: Any, event_id: str, pol: "CampaignPolicy", count: bool) -> ComparisonTest:
     """``count``: the item is a colony count (CFU/…, MPN/…), compared on the log10 scale."""
     x, ref = float(p.enterprise_value), float(p.lab_value)
-    en = deviation = log_diff = None
+    en = deviation = log_diff = z = None
+    band: str | None = None
     if p.enterprise_uncertainty is not None and p.lab_uncertainty is not None:
         en = (x - ref) / math.hypot(p.enterprise_uncertainty, p.lab_uncertainty)
         ok = abs(en) <= 1.0
         measure = f"En = {en:.2f}（|En| ≤ 1 为满意）"
     elif count:
-        limit = pol.comparison_max_log10_difference
+        sigma = pol.comparison_log10_sigma_pt
         if x > 0 and ref > 0:
-            log_diff = abs(math.log10(x) - math.log10(ref))
-            ok = log_diff <= limit + 1e-12
-            measure = f"对数差 |lg企业 − lg实验室| = {log_diff:.2f}（≤ {limit:g} 为满意）"
+            delta = math.log10(x) - math.log10(ref)
+            log_diff, z = abs(delta), delta / sigma
+            band = z_band(z)
+            ok = band == "satisfactory"
+            measure = f"对数差 |lg企业 − lg实验室| = {log_diff:.2f}，σpt {sigma:g}，z = {z:.2f}（{Z_BANDS_ZH}）"
         else:  # a count of 0 has no logarithm: both none is agreement, one none is not
             ok = x == ref
             measure = "双方均未检出" if ok else "一方未检出、另一方检出，无法按对数比较"
@@ -755,7 +841,31 @@ def _comparison(p: Any, event_id: str, pol: "CampaignPolicy", count: bool) -> Co
         else:
             measure = f"相对偏差 {deviation:.1%}（≤ {pol.comparison_max_deviation:.0%} 为满意）"
     return ComparisonTest(on=p.on, lab=p.lab, item_code=p.item_code, enterprise_value=x, lab_value=ref, en=en,
-                          deviation=deviation, log10_difference=log_diff, measure_zh=measure, satisfactory=ok, event_id=event_id)
+                          deviation=deviation, log10_difference=log_diff, z=z, band=band or ("satisfactory" if ok else "unsatisfactory"),
+                          measure_zh=measure, satisfactory=ok, event_id=event_id)
+
+
+Z_BANDS_ZH = "|z| ≤ 2 满意，2 < |z| < 3 可疑，|z| ≥ 3 不满意"
+"""ISO 13528 / ISO/IEC 17043's bands of a z score, said beside every colony count's z."""
+
+
+def z_band(z: float) -> str:
+    """satisfactory (|z| ≤ 2), questionable (2 < |z| < 3: a warning signal, not a failure) or unsatisfactory (|z| ≥ 3)."""
+    if abs(z) <= 2 + 1e-9:
+        return "satisfactory"
+    return "questionable" if abs(z) < 3 - 1e-9 else "unsatisfactory"
+
+
+def questionable(test: ComparisonTest) -> bool:
+    """A comparison in the questionable band (可疑): not satisfactory for the three ones, and not called 不满意."""
+    return test.satisfactory is False and test.band == "questionable"
+
+
+def comparison_zh(test: ComparisonTest) -> str:
+    """满意, 可疑, 不满意 or 待判定: a comparison test's result in words."""
+    if test.satisfactory is None:
+        return "待判定"
+    return "满意" if test.satisfactory else ("可疑" if questionable(test) else "不满意")
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -764,8 +874,30 @@ def _ratio(part: int, whole: int) -> float | None:
 
 def _training_done(c: CampaignRecord, pol: "CampaignPolicy") -> bool:
     """全员培训考试: the whole staff trained and examined (``full_staff_rate``), a stricter bar than
-    the training-rate KPI, which the campaign as a whole is measured by."""
-    return bool(c.training) and _report_done(c.training, pol)  # type: ignore[arg-type]
+    the training-rate KPI, which the campaign as a whole is measured by.  Done once a report in force showed it — the
+    rule the stage is reached by, so a row never says 自我提升 beside 全员培训考试未完成; staff taken on since, whom a
+    later report shows untrained, are said apart (training_shortfall)."""
+    return _full_staff_report(c, pol) is not None
+
+
+def _full_staff_report(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, Any] | None:
+    """The earliest report in force that showed the whole staff trained and examined."""
+    return next((t for t in reports_in_force(c) if _report_done(t, pol)), None)
+
+
+def training_shortfall(c: CampaignRecord, pol: "CampaignPolicy") -> dict[str, Any] | None:
+    """Full-staff training done (a report showed it), but the newest report shows staff untrained or unexamined — new
+    staff, most likely: said 须核实 beside the three ones, not as 全员培训考试未完成 (None: nothing to say)."""
+    done, t = _full_staff_report(c, pol), c.training
+    if done is None or t is None or _report_done(t, pol):
+        return None
+    untrained, unexamined = t["staff_total"] - t["staff_trained"], t["staff_total"] - t["exam_takers"]
+    parts = [f"未培训 {untrained} 人" if untrained > 0 else "", f"未参加考试 {unexamined} 人" if unexamined > 0 else ""]
+    said = "、".join(x for x in parts if x) or "培训考试未达全员"
+    return {"code": "training_shortfall", "label_zh": "新增从业人员培训考试", "untrained": max(untrained, 0), "unexamined": max(unexamined, 0),
+            "as_of": t["as_of"], "done_as_of": done["as_of"],
+            "text_zh": f"新增从业人员{said}，须核实（{t['as_of']} 报告：培训 {t['staff_trained']}/{t['staff_total']} 人，考试 "
+                       f"{t['exam_takers']}/{t['staff_total']} 人；全员培训考试已于 {done['as_of']} 完成）"}
 
 
 def _report_done(t: dict[str, Any], pol: "CampaignPolicy") -> bool:
@@ -914,26 +1046,13 @@ def enforcement_check(decisions: list[Any]) -> AcceptanceCheck | None:
         value=float(len(decisions)), target=None, event_ids=[r.event_id for r in decisions])
 
 
-def revoked_from_acceptance(file: "CreditFile", record: Any) -> bool:
-    """A decision revoked after the acceptance that checked it (a review takes months): the check goes without it.
-    Returns whether the acceptance's checks changed."""
-    c = file.campaign
-    for i, check in enumerate(c.acceptance_checks):
-        if check.code == "enforcement" and record.event_id in check.event_ids:
-            kept = [r for r in file.enforcements if r.event_id in check.event_ids and r.in_force]
-            again = enforcement_check(kept)
-            if again is None:
-                del c.acceptance_checks[i]
-            else:
-                c.acceptance_checks[i] = again
-            return True
-    return False
-
-
-def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", rules: "Rules") -> list[AcceptanceCheck]:
+def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", rules: "Rules", accepted_by: str | None = None) -> list[AcceptanceCheck]:
     """What a passed acceptance on ``day`` must be checked against besides the KPIs (see the module's
     doc): penalties, the pass rate over all samples, the risk grade that day, verified complaints —
-    over the campaign (from ``starts_on``, else the enterprise's first campaign event) up to ``day``."""
+    over the campaign (from ``starts_on``, else the earliest campaign document's date) up to ``day``, as on file now:
+    a penalty revoked since no longer counts (a review takes months), a verification made later does.  The grade is
+    the newest graded on or before ``day`` but the one the acceptance itself gave (``accepted_by``, its event id: its
+    tier moves the score) — the grade the assessors passed the enterprise on."""
     c = file.campaign
     start = pol.starts_on or c.started_on or day
     out: list[AcceptanceCheck] = []
@@ -941,20 +1060,20 @@ def acceptance_checks(file: "CreditFile", day: dt.date, pol: "CampaignPolicy", r
     def add(code: str, text: str, event_ids: list[str], value: float | None = None, target: float | None = None) -> None:
         out.append(AcceptanceCheck(code=code, label_zh=CHECK_ZH[code], text_zh=text, value=value, target=target, event_ids=event_ids))
 
-    penalised = enforcement_check([r for r in file.enforcements if start <= r.decided_on <= day and (r.revoked_on is None or r.revoked_on > day)])
+    penalised = enforcement_check([r for r in file.enforcements if start <= r.decided_on <= day and r.in_force])
     if penalised is not None:
         out.append(penalised)
     judged = sorted((s for s in file.final_samples() if start <= s.sampled_on <= day and s.judgement is not None
                      and s.judgement.counted in ("pass", "fail")), key=lambda s: (s.sampled_on, s.sample_no))
-    target = kpis(file, pol)["sampling_pass_rate"]["target"]
+    target = pol.provincial_average(file.profile.category if file.profile else None)  # (the sampling KPI's target)
     if judged:
         failed = [s for s in judged if s.judgement.counted == "fail"]  # type: ignore[union-attr]
         rate = 1 - len(failed) / len(judged)
         if not rate > target:  # as the KPI: above the provincial average
             which = "：" + "、".join(s.sample_no for s in failed) if failed else ""
             add("overall_pass_rate", f"全部抽检合格率 {_pct(rate, target, above=True)}（{len(judged)} 批，不合格 {len(failed)} 批{which}），"
-                f"未高于目标 {target:.1%}（省级抽检合格率指标的目标）", [s.event_id for s in failed], rate, target)
-    entry = next((h for h in reversed(file.risk.history) if rules.local_date(h.as_of) <= day), None)
+                f"未高于目标 {_pct(target)}（省级抽检合格率指标的目标）", [s.event_id for s in failed], rate, target)
+    entry = next((h for h in reversed(file.risk.history) if rules.local_date(h.as_of) <= day and h.cause_event_id != accepted_by), None)
     if entry is not None and entry.grade in pol.acceptance_risk_grades:
         why = "；".join(reasons_zh(entry, limit=2))
         add("risk_grade", f"验收时风险等级 {entry.grade}级（风险分 {entry.score:g}，{rules.local_date(entry.as_of).isoformat()} 评定"
@@ -976,16 +1095,20 @@ def gap_text(k: dict[str, Any]) -> str:
 
 def _campaign_sampling(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
     """The provincial samples' pass rate (the KPI's value), which samples it counted, and the rate
-    over every sample (county and national tasks too) for the table."""
+    over every sample (county and national tasks too) for the table — from the campaign's start: ``starts_on``, else
+    the enterprise's (``started_on``, the earliest campaign document), as the acceptance's checks count; an enterprise
+    with no campaign record has no start, and all its samples count."""
+    start = pol.starts_on or file.campaign.started_on
     # (by their conclusions, as the sampling system counts them: SampleJudgement.counted)
     judged = [(s.judgement.counted == "pass", pol.is_provincial(s.task_source)) for s in file.final_samples()
-              if (pol.starts_on is None or s.sampled_on >= pol.starts_on)
+              if (start is None or s.sampled_on >= start)
               and s.judgement is not None and s.judgement.counted in ("pass", "fail")]
     provincial = [ok for ok, prov in judged if prov]
     n, passed = len(provincial), sum(provincial)
+    since = f"{start.isoformat()} 起" if start is not None else ""
     return {
-        "value": _ratio(passed, n), "samples": n, "passed": passed,
-        "basis_zh": f"省级抽检 {n} 批（合格 {passed} 批）" if n else "无省级抽检数据",
+        "value": _ratio(passed, n), "samples": n, "passed": passed, "since": start.isoformat() if start is not None else None,
+        "basis_zh": f"{since}省级抽检 {n} 批（合格 {passed} 批）" if n else "无省级抽检数据",
         "all_samples": len(judged), "all_value": _ratio(sum(ok for ok, _ in judged), len(judged)),
     }
 
@@ -1029,6 +1152,8 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
     reasons = lag_reasons(file, pol, k)
     # a passed acceptance without all of the three ones: listed first among what must be checked (须核实)
     undone = three_ones_gaps(c, pol) if c.accepted_on else []
+    # full-staff training done, a later report short of it (new staff): to be checked, not a three-ones gap
+    short = training_shortfall(c, pol) if c.accepted_on else None
     doubts = [v for v in k.values() if v.get("doubt_zh")]  # a figure that stands but is to be checked (first_pass_rises)
     revoked, gone = file.licence_revoked, file.deregistered_on
     return {
@@ -1061,15 +1186,18 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
         "kpis_met": sum(1 for v in k.values() if v["met"]),
         "kpis_known": sum(1 for v in k.values() if v["met"] is not None),
         "comparison_tests": len(c.comparison_tests),
-        "comparison_unsatisfactory": sum(1 for t in c.comparison_tests if t.satisfactory is False),
+        "comparison_unsatisfactory": sum(1 for t in c.comparison_tests if t.satisfactory is False and not questionable(t)),
+        "comparison_questionable": sum(1 for t in c.comparison_tests if questionable(t)),
         "accepted_on": c.accepted_on.isoformat() if c.accepted_on else None,
         # accepted, yet a KPI misses its target now, or the record up to the acceptance gives pause: a second look
-        "accepted_with_gaps": ([x["label_zh"] for x in undone] + [v["label_zh"] for v in k.values() if v["met"] is False]
+        "accepted_with_gaps": ([x["label_zh"] for x in undone] + ([short["label_zh"]] if short else [])
+                               + [v["label_zh"] for v in k.values() if v["met"] is False]
                                + [v["label_zh"] for v in doubts if v["met"] is not False]
                                + [x.label_zh for x in c.acceptance_checks] if c.accepted_on else []),
         "three_ones_missing": [x["code"] for x in undone],
         "acceptance_checks": [x.model_dump(mode="json") for x in c.acceptance_checks] if c.accepted_on else [],
-        "acceptance_gaps_zh": "；".join([x["text_zh"] for x in undone] + [gap_text(v) + "未达标" for v in k.values() if v["met"] is False]
+        "acceptance_gaps_zh": "；".join([x["text_zh"] for x in undone] + ([short["text_zh"]] if short else [])
+                                       + [gap_text(v) + "未达标" for v in k.values() if v["met"] is False]
                                        + [v["doubt_zh"] for v in doubts] + [x.text_zh for x in c.acceptance_checks]) if c.accepted_on else "",
         "kpi_doubts_zh": "；".join(f"{v['label_zh']}：{v['doubt_zh']}" for v in doubts),
         "upgraded": bool(c.starting_tier and c.tier and c.tier < c.starting_tier),
@@ -1149,8 +1277,9 @@ def three_ones_gaps(c: CampaignRecord, pol: "CampaignPolicy") -> list[dict[str, 
             out.append({"code": "comparison_pending", "label_zh": THREE_ONES_ZH["comparison_test"],
                         "text_zh": f"比对试验{PENDING_ZH}（{x.on.isoformat()}，{x.item_name or x.item_code}）"})
         else:
-            out.append({"code": "comparison_unsatisfactory", "label_zh": THREE_ONES_ZH["comparison_test"],
-                        "text_zh": f"比对试验不满意（{x.on.isoformat()}，{x.item_name or x.item_code}，{x.measure_zh or ''}），尚无满意的比对试验".replace("，）", "）")})
+            code, said = ("comparison_questionable", "结果可疑") if questionable(x) else ("comparison_unsatisfactory", "不满意")
+            out.append({"code": code, "label_zh": THREE_ONES_ZH["comparison_test"],
+                        "text_zh": f"比对试验{said}（{x.on.isoformat()}，{x.item_name or x.item_code}，{x.measure_zh or ''}），尚无满意的比对试验".replace("，）", "）")})
     return out
 
 
@@ -1181,6 +1310,9 @@ def lag_reasons(file: "CreditFile", pol: "CampaignPolicy", k: dict[str, dict[str
     for code in ("training_and_exam", "self_inspection"):
         if code in gaps:
             add(code, gaps.pop(code))
+        short = training_shortfall(c, pol) if code == "training_and_exam" else None
+        if short is not None:
+            add(short["code"], short["text_zh"])
     s = newest_self_inspection(c)
     if s is not None:
         if s.findings is not None and s.rectified is not None and s.findings > s.rectified:

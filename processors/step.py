@@ -39,7 +39,7 @@ from processors.credit_file import (
 )
 from processors.fluctuation import (Rebaseline, complaint_uncharted, complaints_unfounded, no_longer_out, on_complaint, on_sample_judged,
                                     overturned, rebaselined, recharted, recounted, refailed, reinstated, signalled_periods, uncharted)
-from processors.campaign import apply_tier, judge_pending_comparisons, on_campaign_event, registry_tier, revoked_from_acceptance
+from processors.campaign import apply_tier, judge_pending_comparisons, on_campaign_event, recheck_acceptance, registry_tier
 from processors.judgement import SampleJudgement, judge_sample, ratio_figure, same_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, next_inspection_due, observe
 from processors.warnings import (ALERT_KIND, ALERTING_KINDS, CHANNEL_ZH, RESOLVED_KIND, complaint_overdue_resolved, complaint_unfounded_resolved, corrected_resolved, decide, in_burst,
@@ -94,7 +94,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 49
+FOLD_VERSION = 50
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -233,7 +233,15 @@ the accept limit says 未报受理决定, and that limit, said overdue with no d
 earlier one in corrects (or of the same date as one logged before it) corrects it: kept (superseded_by), never in force
 again; a 不予受理 decided after the accept limit is late (ComplaintRecord.overdue_judged, 受理超期) though nothing is due;
 complaint.received sent again as the other kind (投诉 / 举报) corrects the kind on file and judges its limits again;
-complaint_deadlines.complaint.chase_acceptance_from leaves a 投诉 received before it unchased.  A
+complaint_deadlines.complaint.chase_acceptance_from leaves a 投诉 received before it unchased; 50: the campaign reads its
+documents' dates, not when they were typed in — started_on is the earliest document date in force (a retraction moves it),
+the provincial sampling KPI counts from it when campaign.starts_on is null (basis_zh 2026-01-10 起省级抽检 …), and the
+checks of the passed acceptance in force are made again whenever a penalty, a sample or a complaint dated on or before it
+is filed later, or a campaign record moves the start (campaign.acceptance_rechecked; a revoked penalty leaves them, the
+grade is the one before the acceptance's own); full-staff training is done once a report in force showed it, a later
+shortfall said apart (新增从业人员未培训 N 人，须核实); a campaign.retracted naming a retraction is kept and registers nothing
+(campaign.retraction_of_retraction); a colony-count comparison is scored z = Δlog10 / campaign.comparison_log10_sigma_pt in
+ISO 13528's bands, 2 < |z| < 3 可疑 (campaign.comparison_questionable, not satisfactory, not 不满意).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -300,7 +308,19 @@ def step(state: CountyState, event: Envelope, rules: Rules) -> tuple[CountyState
     _HANDLERS[type(event)](state, file, event, rules, effects)
     _mark_overdue(file, event, rules, effects)
     _assess(file, event, rules, effects, 0)
+    if file.campaign.acceptance_checked_on is not None and isinstance(event, _ACCEPTANCE_INPUTS):
+        # a penalty, a sample or a complaint dated on or before a passed acceptance and filed after it: its checks (须核实)
+        # are made again, as if it had come first (after the grading: a grade entry of the acceptance day itself counts)
+        rechecked = recheck_acceptance(file, rules)
+        if rechecked is not None:
+            effects.append(_effect_data("campaign.acceptance_rechecked", event, file.enterprise_id, rechecked))
     return state, effects
+
+
+_ACCEPTANCE_INPUTS = (EnforcementDecidedEvent, SamplingResultEvent, SamplingRetractedEvent, ComplaintReceivedEvent, ComplaintResolvedEvent,
+                      ComplaintWithdrawnEvent, EnterpriseRegistered, EnterpriseUpdated)
+"""The events a passed acceptance's checks read (processors.campaign.acceptance_checks): a decision, a sample judged,
+corrected or retracted, a complaint verified or withdrawn, a registration that judges the samples waiting for it."""
 
 
 def replay(events: Iterable[Envelope], rules: Rules, state: CountyState | None = None) -> tuple[CountyState, list[Effect]]:
@@ -2587,7 +2607,7 @@ def _enforcement(state: CountyState, file: CreditFile, event: EnforcementDecided
     waiting = file.revocations_waiting.pop(p.decision_no, None)
     if waiting is not None:
         # its revocation came first: it takes effect now, as if it had come after
-        _revoke(file, record, waiting, event, effects)
+        _revoke(file, record, waiting, event, rules, effects)
 
 
 _DECISION_FIELDS_ZH = {"decided_on": "决定日期", "authority": "作出决定的机关", "violation": "违法行为", "legal_basis": "法律依据",
@@ -2651,10 +2671,10 @@ def _enforcement_revoked(state: CountyState, file: CreditFile, event: Enforcemen
         return
     if not record.in_force:
         return  # revoked already: a repeat says nothing
-    _revoke(file, record, revocation, event, effects)
+    _revoke(file, record, revocation, event, rules, effects)
 
 
-def _revoke(file: CreditFile, record: EnforcementRecord, r: Revocation, event: Envelope, effects: list[Effect]) -> None:
+def _revoke(file: CreditFile, record: EnforcementRecord, r: Revocation, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
     record.revoked_on, record.revoked_by, record.revoked_ref, record.revoked_reason = r.revoked_on, r.revoked_by, r.reference_no, r.reason
     file.counts.enforcements -= 1
     listing_ended = file.serious_dishonesty == record.decision_no
@@ -2667,7 +2687,9 @@ def _revoke(file: CreditFile, record: EnforcementRecord, r: Revocation, event: E
         others = [x for x in file.enforcements if x.in_force and any(k.kind == "licence_revoked" for k in x.penalties)]
         file.licence_revoked = others[0].decision_no if others else None
         licence_restored = file.licence_revoked is None
-    unchecked = revoked_from_acceptance(file, record)
+    # (said in this effect's own words, not as campaign.acceptance_rechecked)
+    rechecked = recheck_acceptance(file, rules) if file.campaign.acceptance_checked_on is not None else None
+    unchecked = rechecked is not None and "enforcement" in rechecked["removed"] + rechecked["changed"]
     how = REVOKED_BY_ZH.get(r.revoked_by, r.revoked_by)
     said = (f"行政处罚决定书 {record.decision_no}（{record.decided_on.isoformat()}）已经{how}撤销（{r.reference_no}，"
             f"{r.revoked_on.isoformat()}；理由：{r.reason}）：该处罚存档备查，不再计入风险分"

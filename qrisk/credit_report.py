@@ -656,7 +656,7 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     the comparison tests, and what is still to do (待办)."""
     from processors.campaign import (ASSISTANCE_TIERS, STAGE_ZH, STAGES, corrected_assessments, gap_text, kpi_value_text, kpis,
                                      last_acceptance, registry_tier_of, stage_applies, three_ones, three_ones_gaps, tier_zh, tiering_tiers,
-                                     unmet_kpis)
+                                     training_shortfall, unmet_kpis)
 
     c = file.campaign
     if not c.event_ids:
@@ -689,7 +689,9 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
         stages[-1]["detail"] = (stages[-1]["detail"] + "；" if stages[-1]["detail"] else "") + f"验收未通过 {c.acceptance_failed} 次"
     # what the progress table says of the same acceptance (验收通过但须核实): the "three ones" not done, the KPIs short
     # (the other checks, a penalty or complaints, have their own rows below)
-    gaps = ([x["text_zh"] for x in three_ones_gaps(c, pol)] + [gap_text(v) + "未达标" for v in unmet_kpis(file, pol)]) if c.accepted_on else []
+    short = training_shortfall(c, pol)
+    gaps = ([x["text_zh"] for x in three_ones_gaps(c, pol)] + ([short["text_zh"]] if short else [])
+            + [gap_text(v) + "未达标" for v in unmet_kpis(file, pol)]) if c.accepted_on else []
     if gaps:
         stages[-1]["detail"] = (stages[-1]["detail"] + "；" if stages[-1]["detail"] else "") + "已验收通过，但须核实：" + "；".join(gaps)
     rows += stages
@@ -708,7 +710,7 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
     t = c.training
     ones_zh = {"training_and_exam": "三个一·全员培训考试", "self_inspection": "三个一·企业自查", "comparison_test": "三个一·比对试验"}
     ones_detail = {"training_and_exam": (f"培训 {t['staff_trained']}/{t['staff_total']} 人，考试 {t['exam_takers']}/{t['staff_total']} 人"
-                                         f"（{t['as_of']} 报告）") if t else "无培训考试报告"}
+                                         f"（{t['as_of']} 报告）" + (f"；{short['text_zh']}" if short else "")) if t else "无培训考试报告"}
     rows += [{"item": ones_zh[k], "status": "已完成" if v else "未完成", "detail": ones_detail.get(k, "")} for k, v in three_ones(c, pol).items()]
     for x in c.self_inspections:
         if x.findings is None:
@@ -746,6 +748,10 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
         else:
             rows.append({"item": f"撤销（事件 {r.retracted_event_id}）", "status": "本企业名下无此记录",
                          "detail": f"{when}；该记录到达时即按撤销存档"})
+    for r in c.refused_retractions:  # a retraction naming a retraction: kept, registers nothing
+        rows.append({"item": f"撤销（事件 {r.retracted_event_id}）", "status": "所撤销的是一条撤销记录，不作为撤销登记",
+                     "detail": f"{_local(r.occurred_at, off, with_time=False)} 由{r.by}报送（事件 {r.event_id}）：撤销不能再撤销；"
+                               "如撤销有误，请以新的 event_id 重新报送原记录"})
     todo = _campaign_todo(file, rules, k_all, last_acceptance(c))
     rows.append({"item": "待办", "status": f"{len(todo)} 项" if todo else "无", "detail": "；".join(todo)})
     return rows
@@ -754,7 +760,8 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
 def _campaign_todo(file: CreditFile, rules: Rules, k_all: dict[str, Any], last: Any) -> list[str]:
     """What is still to do in the campaign: a second acceptance after a failed one, a new comparison test
     after an unsatisfactory one, the "three ones" not done, self-inspection findings not put right, KPIs short."""
-    from processors.campaign import STAGE_ZH, STAGES, kpi_value_text, newest_comparison, newest_self_inspection, stage_applies, three_ones
+    from processors.campaign import (STAGE_ZH, STAGES, comparison_zh, kpi_value_text, newest_comparison, newest_self_inspection, stage_applies,
+                                     three_ones)
 
     c, pol = file.campaign, rules.policy.campaign
     out = ["签订承诺书" if "mobilisation" not in c.stages else ""]
@@ -773,7 +780,7 @@ def _campaign_todo(file: CreditFile, rules: Rules, k_all: dict[str, Any], last: 
     if tested is None:
         out.append("开展比对试验")
     elif not ones["comparison_test"] and tested.satisfactory is False:
-        out.append(f"重新开展比对试验（{tested.on.isoformat()} {tested.item_name or tested.item_code} 结果不满意）")
+        out.append(f"重新开展比对试验（{tested.on.isoformat()} {tested.item_name or tested.item_code} 结果{comparison_zh(tested)}）")
     out += [f"提高{k['label_zh']}（现 {k['figure_zh'] if k.get('whole') and 'basis_zh' not in k else kpi_value_text(k)}，{k['target_zh']}，未达标）"
             for k in k_all.values() if k["met"] is False and not c.accepted_on]
     if last is not None and not last.passed:
@@ -784,6 +791,8 @@ def _campaign_todo(file: CreditFile, rules: Rules, k_all: dict[str, Any], last: 
 
 
 def _comparison_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
+    from processors.campaign import comparison_zh
+
     c, pol = file.campaign, rules.policy.campaign
     rows: list[dict[str, Any]] = []
     category = file.profile.category if file.profile else None
@@ -800,7 +809,7 @@ def _comparison_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
             measure = f"相对偏差 {t.deviation:.1%}（≤ {pol.comparison_max_deviation:.0%} 为满意）"
         else:
             measure = "实验室结果为 0，无法计算相对偏差"
-        rows.append({"item": f"比对试验 {item.name_zh if item else t.item_code}（{t.on.isoformat()}）", "status": {True: "满意", False: "不满意", None: "待判定"}[t.satisfactory],
+        rows.append({"item": f"比对试验 {item.name_zh if item else t.item_code}（{t.on.isoformat()}）", "status": comparison_zh(t),
                      "detail": f"企业 {t.enterprise_value:g}{suffix}，{t.lab} {t.lab_value:g}{suffix}，{measure}"})
     return rows
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import string
-from typing import Annotated, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -952,12 +952,26 @@ class CampaignPolicy(_Strict):
     provincial_task_sources: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=lambda: ["省"], min_length=1,
         description="任务来源 fragments that make a sample provincial supervision sampling (省级抽检): the KPI counts only these")
-    starts_on: dt.date | None = Field(default=None, description="the campaign's start: the sampling pass rate counts samples from this day (absent: all)")
+    starts_on: dt.date | None = Field(
+        default=None, description="the campaign's start: the sampling pass rate and a passed acceptance's checks count from this day "
+                                  "(absent: from each enterprise's earliest campaign document)")
     comparison_max_deviation: float = Field(default=0.10, gt=0, lt=1, description="a comparison test without uncertainties: relative deviation from the lab allowed")
-    comparison_max_log10_difference: float = Field(
-        default=0.5, gt=0, le=3,
-        description="a comparison test of a colony count (CFU/…, MPN/…) without uncertainties: |log10 difference| from the "
-                    "lab's value allowed (0.5 = 2 × 0.25 log10, the σpt of food-microbiology proficiency tests; a bureau choice)")
+    comparison_log10_sigma_pt: float = Field(
+        default=0.25, gt=0, le=1.5,
+        description="a comparison test of a colony count (CFU/…, MPN/…) without uncertainties is scored z = log10 difference from "
+                    "the lab's value / this (σpt, the standard deviation for proficiency assessment: 0.25 log10 in "
+                    "food-microbiology proficiency tests; a bureau choice): |z| ≤ 2 满意, 2 < |z| < 3 可疑, |z| ≥ 3 不满意 (ISO 13528)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _satisfactory_bound(cls, data: Any) -> Any:
+        # (a policy written before the z bands gave the satisfactory bound, |log10 difference| ≤ 2σpt: read as its σpt)
+        # (one not a positive number is left in place, for the refusal to name it)
+        bound = data.get("comparison_max_log10_difference") if isinstance(data, dict) else None
+        if isinstance(bound, (int, float)) and not isinstance(bound, bool) and bound > 0:
+            data = {k: v for k, v in data.items() if k != "comparison_max_log10_difference"}
+            data.setdefault("comparison_log10_sigma_pt", bound / 2)
+        return data
     acceptance_risk_grades: list[Literal["A", "B", "C", "D"]] = Field(
         default_factory=lambda: ["C", "D"], description="risk grades on the acceptance day that make a passed acceptance one to check (须核实)")
     acceptance_verified_complaints: int = Field(

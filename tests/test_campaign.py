@@ -133,8 +133,12 @@ def test_a_colony_count_is_compared_on_the_log10_scale(rules, category, code, mi
     if code == "oxygen_consumption":
         assert test.deviation == pytest.approx(0.10 / 0.82)
     if code == "aerobic_plate_count" and not satisfactory:
-        (bad,) = [e for e in effects if e.kind == "campaign.comparison_unsatisfactory"]
-        assert bad.data["message_zh"].endswith("企业 1600 CFU/g，实验室 488 CFU/g，对数差 |lg企业 − lg实验室| = 0.52（≤ 0.5 为满意）")
+        # z = 0.516 / 0.25 = 2.06: ISO 13528's questionable band (2 < |z| < 3), not satisfactory, not called 不满意
+        assert test.band == "questionable" and test.z == pytest.approx(2.063, abs=1e-3)
+        assert not [e for e in effects if e.kind == "campaign.comparison_unsatisfactory"]
+        (doubtful,) = [e for e in effects if e.kind == "campaign.comparison_questionable"]
+        assert ("结果可疑：企业 1600 CFU/g，实验室 488 CFU/g，对数差 |lg企业 − lg实验室| = 0.52，σpt 0.25，"
+                "z = 2.06（|z| ≤ 2 满意，2 < |z| < 3 可疑，|z| ≥ 3 不满意）") in doubtful.data["message_zh"]
     # the threshold is policy data
     strict = Rules(rules.catalogue, Policy.model_validate({"campaign": {"comparison_max_log10_difference": 0.03}}))
     state, _ = replay([registered("2026-01-05T09:00:00+08:00", category="pastry", population_served=None),
