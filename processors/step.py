@@ -308,7 +308,11 @@ def step(state: CountyState, event: Envelope, rules: Rules) -> tuple[CountyState
     _HANDLERS[type(event)](state, file, event, rules, effects)
     _mark_overdue(file, event, rules, effects)
     _assess(file, event, rules, effects, 0)
-    if file.campaign.acceptance_checked_on is not None and isinstance(event, _ACCEPTANCE_INPUTS):
+    checked_on = file.campaign.acceptance_checked_on
+    if checked_on is not None and isinstance(event, _ACCEPTANCE_INPUTS) and not (
+            # (a sample taken after the acceptance day is outside every check: the usual report, which would otherwise walk
+            # every sample on file; a re-test or a correction comes under the original's number and sampling date)
+            type(event) is SamplingResultEvent and event.payload.sampled_on > checked_on):
         # a penalty, a sample or a complaint dated on or before a passed acceptance and filed after it: its checks (须核实)
         # are made again, as if it had come first (after the grading: a grade entry of the acceptance day itself counts)
         rechecked = recheck_acceptance(file, rules)
