@@ -94,7 +94,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 48
+FOLD_VERSION = 49
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -229,7 +229,9 @@ limit staying overdue; a 受理决定 checks the clock before closing the overdu
 already past keeps the alert open (complaint.overdue against the new date) instead of closing and raising it in one event;
 a 不予受理 has no 办结期限 (due_on None) and no 按期 / 超期 verdict (不予受理后办结); a conclusion closing an alert that chased
 the accept limit says 未报受理决定, and that limit, said overdue with no decision on file, stays overdue; texts say 登记 /
-收到 for a complaint's receipt (已登记（事件 …）, 尚无登记记录), 受理 only for the decision.  A
+收到 for a complaint's receipt (已登记（事件 …）, 尚无登记记录), 受理 only for the decision; 49: an enterprise's move
+routes its verified and closed alerts for the new town too (AlertBook._moved, nobody told), so one reopened later tells
+and escalates to the new town's receivers, not the old town's.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
