@@ -7,3 +7,10 @@
 -- (no IF NOT EXISTS: server 18.16 has none for columns; migrate() takes "already exists" as done)
 ALTER TABLE deliveries ADD COLUMN accepted Array(String) DEFAULT [];
 ALTER TABLE outbox ADD COLUMN received_at DateTime DEFAULT toDateTime(0);
+-- The embedded pipeline's view fills it (server 18.16 fills no column a view to a table leaves out): 1970, as before.
+DROP TABLE IF EXISTS alert_steps_outbox_mv;
+CREATE MATERIALIZED VIEW IF NOT EXISTS alert_steps_outbox_mv TO outbox AS
+SELECT delivery_id, alert_id, enterprise_id, receiver, channel, reason, at AS created_at, at_ms AS created_ms, body,
+       toDateTime(0) AS received_at
+FROM alert_steps_in
+ARRAY JOIN delivery_id, receiver, channel, reason, body;
