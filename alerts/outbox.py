@@ -17,6 +17,11 @@ through ``alerts.receivers`` and writes one ``deliveries`` row per attempt:
   pending again, with the same delivery id (the receivers' Idempotency-Key), and a new window.
   A notification's state is its row with the highest ``attempt``.
 
+An e-mail some of whose recipients took it while others refused (452 mailbox full) is a ``retry`` (or ``failed``)
+whose row names those who took it (``accepted``): every later attempt, a re-queue's too, mails only the others, and
+a give-up says who has it.  In a pass, notifications never tried to a receiver that works go first, retries and a
+failing receiver's after; a receiver that gives no answer (a timeout, a refused connection) gets one attempt a pass.
+
 A restart resumes from the tables: attempts already made count, and an id with a final row is
 skipped, so a crash between sending and recording sends at most once more.  An attempt the store
 refuses to record (a full disk) is kept in memory and ends the pass: nothing else goes out until
