@@ -595,7 +595,8 @@ class AlertBook(FoldState):
         the alerts table gets the new town with the step that says why.  An alert still being handled is
         routed again for its new town (its escalation reaches the new town's people), and the receivers it gains
         are told it was handed to them (移交), one notice per alert: handed over silently, it sat in the new town's
-        list unknown until its deadline escalated it.  Those who had it already (the duty desk) hear nothing new."""
+        list unknown until its deadline escalated it.  Those who had it already (the duty desk) hear nothing new.
+        A settled one is routed again as well, telling nobody: it is the new town's should it be reopened."""
         info = enterprise(event.enterprise_id)
         if info is None:
             return []
@@ -608,8 +609,9 @@ class AlertBook(FoldState):
             before = alert.town
             had = alert.receivers + (policy.alerts.escalate_to if alert.escalated_at is not None else [])
             alert.town = info.town
-            if alert.state in ACTIVE:
-                alert.receivers = _town_receivers(alert, policy.alerts)
+            # settled ones too (verified, closed): reopened later, by a supervisor or a reversed re-check, one kept the old
+            # town's receivers, so its 重新打开 and escalation went there and the new town, whose work it then was, never heard
+            alert.receivers = _town_receivers(alert, policy.alerts)
             note = (f"企业所在乡镇/街道由{before or '未登记'}变更为{info.town or '未登记'}，预警随企业转由"
                     f"{info.town or '县局'}处置")
             step = _step(alert, "comment", alert.state, SYSTEM, note, str(event.event_id), event.occurred_at)

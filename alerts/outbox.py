@@ -17,6 +17,11 @@ through ``alerts.receivers`` and writes one ``deliveries`` row per attempt:
   pending again, with the same delivery id (the receivers' Idempotency-Key), and a new window.
   A notification's state is its row with the highest ``attempt``.
 
+An e-mail some of whose recipients took it while others refused (452 mailbox full) is a ``retry`` (or ``failed``)
+whose row names those who took it (``accepted``): every later attempt, a re-queue's too, mails only the others, and
+a give-up says who has it.  In a pass, notifications never tried to a receiver that works go first, retries and a
+failing receiver's after; a receiver that gives no answer (a timeout, a refused connection) gets one attempt a pass.
+
 A restart resumes from the tables: attempts already made count, and an id with a final row is
 skipped, so a crash between sending and recording sends at most once more.  An attempt the store
 refuses to record (a full disk) is kept in memory and ends the pass: nothing else goes out until
@@ -53,7 +58,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from alerts.lifecycle import STATUS_NOTICE_FRESH_HOURS, STATUS_NOTICES
@@ -86,6 +91,7 @@ class Attempt:
     status: str  # sent | retry | failed
     code: int
     error: str
+    accepted: tuple[str, ...] = ()  # e-mail: the recipients that took it on this attempt when others refused
 
 
 # a notification's state is its last attempt's: a `requeued` row (qrisk alerts redeliver) after a
@@ -94,14 +100,15 @@ _FINAL = ("SELECT delivery_id FROM deliveries GROUP BY delivery_id "
           "HAVING argMax(status, attempt) IN ('sent', 'failed')")
 _PENDING = (
     "SELECT delivery_id, any(alert_id) AS alert_id, any(enterprise_id) AS enterprise_id, any(receiver) AS receiver, "
-    "any(channel) AS channel, any(reason) AS reason, any(body) AS body, min(created_at) AS step_at FROM outbox "
+    "any(channel) AS channel, any(reason) AS reason, any(body) AS body, min(created_at) AS step_at, "
+    "max(received_at) AS received_at FROM outbox "
     "WHERE delivery_id NOT IN (" + _FINAL + ") "
     "GROUP BY delivery_id ORDER BY min(created_at), min(created_ms), delivery_id LIMIT %(offset)s, %(limit)s"
 )
 # every attempt of the notifications still being tried: the current round (after the last `requeued`)
 # gives the backoff and when its window began
 _TRIED = (
-    "SELECT delivery_id, attempt, status, at FROM deliveries WHERE delivery_id IN ("
+    "SELECT delivery_id, attempt, status, at, accepted FROM deliveries WHERE delivery_id IN ("
     "SELECT delivery_id FROM deliveries GROUP BY delivery_id HAVING argMax(status, attempt) IN ('retry', 'requeued')) "
     "ORDER BY delivery_id, attempt"
 )
@@ -133,6 +140,8 @@ class Round:
     due: dt.datetime
     first: dt.datetime | None = None
     count: int = 0
+    # e-mail addresses (lower case) that accepted it on an earlier attempt, re-queues included: not mailed again
+    accepted: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -261,6 +270,7 @@ class Dispatcher:
         # receivers whose last attempt failed, until one gets through: said once on stderr when it starts
         # and when it ends, and named by /healthz meanwhile (before, 24 retried attempts said nothing)
         self.failing: dict[str, Failing] = {}
+        self._unanswered: set[str] = set()  # receivers that gave no answer in the current pass (run_once)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -320,6 +330,14 @@ class Dispatcher:
                                       if self.history_before is not None else None)
         now = self.clock()
         attempts: list[Attempt] = []
+        # Receivers that gave no answer in this pass (a timeout, a refused connection): their other due notifications
+        # wait for the next pass without an attempt.  Each cost the whole timeout, so one hung receiver with N due
+        # held every other receiver's news back N × 10 s.
+        self._unanswered = set()
+        # Retries, and anything for a receiver that is failing, come after every notification never tried to a
+        # receiver that works: one that is down has its backlog due first (the oldest steps), and a town's fresh
+        # alert waited behind it.  Kept as read, not read again.
+        later: list[dict[str, Any]] = []
         offset = 0
         # page on past notifications still backing off (a receiver that is down), so that they do not
         # hold back the ones for receivers that work
@@ -329,32 +347,48 @@ class Dispatcher:
             for row in rows:
                 did = row["delivery_id"]
                 tried = self.tried.get(did)
-                made = tried.made if tried is not None else 0
                 if (tried is not None and tried.due > now) or did in self.final:
                     continue
                 if did in history:
                     continue  # (recorded as not sent below, with the page's others)
-                if not self._holds_lease():
-                    return attempts  # another dispatcher sends now (this one was paused past its lease)
-                try:
-                    note = Notification.from_json(row["body"])
-                    if note.delivery_id != did:
-                        # its record would go under the body's id and this row would stay pending: sent every pass
-                        raise ValueError(f"its body is notification {note.delivery_id}'s")
-                except (ValueError, TypeError) as exc:  # a row this version cannot read: recorded, not retried forever
-                    note = Notification(delivery_id=did, alert_id=row["alert_id"], enterprise_id=row["enterprise_id"],
-                                        receiver=row["receiver"], channel=row["channel"], reason="", subject_zh="", text_zh="")
-                    attempts.append(self._record(note, made + 1, Attempt(did, made + 1, "failed", 0, f"无法读取通知内容 / unreadable outbox row: {exc}")))
-                else:
-                    attempts.append(self._deliver(note, made + 1))
-                if self.unrecorded:
-                    # the store refused that record: every further send would be one more notification
-                    # a crash re-sends (a full disk once re-sent 193); the next pass writes it first
+                if tried is not None or row["receiver"] in self.failing:
+                    later.append(row)
+                elif not self._attempt(row, attempts):
                     return attempts
             if len(rows) < self.batch:
                 break
             offset += len(rows)
+        for row in later:
+            if len(attempts) >= self.batch:
+                break
+            if row["delivery_id"] not in self.final and not self._attempt(row, attempts):
+                return attempts
         return attempts
+
+    def _attempt(self, row: dict[str, Any], attempts: list[Attempt]) -> bool:
+        """Send one pending row (or defer it, its receiver unanswered this pass); False when the pass must end."""
+        assert self.tried is not None
+        did = row["delivery_id"]
+        if row["receiver"] in self._unanswered:
+            return True  # (no attempt: due still, tried again next pass)
+        if not self._holds_lease():
+            return False  # another dispatcher sends now (this one was paused past its lease)
+        tried = self.tried.get(did)
+        made = tried.made if tried is not None else 0
+        try:
+            note = Notification.from_json(row["body"])
+            if note.delivery_id != did:
+                # its record would go under the body's id and this row would stay pending: sent every pass
+                raise ValueError(f"its body is notification {note.delivery_id}'s")
+        except (ValueError, TypeError) as exc:  # a row this version cannot read: recorded, not retried forever
+            note = Notification(delivery_id=did, alert_id=row["alert_id"], enterprise_id=row["enterprise_id"],
+                                receiver=row["receiver"], channel=row["channel"], reason="", subject_zh="", text_zh="")
+            attempts.append(self._record(note, made + 1, Attempt(did, made + 1, "failed", 0, f"无法读取通知内容 / unreadable outbox row: {exc}")))
+        else:
+            attempts.append(self._deliver(note, made + 1))
+        # the store refused that record: every further send would be one more notification
+        # a crash re-sends (a full disk once re-sent 193); the next pass writes it first
+        return not self.unrecorded
 
     def _holds_lease(self, recheck: bool = False) -> bool:
         """Renew this dispatcher's lease once a third of it has passed (or now, with ``recheck``),
@@ -408,9 +442,11 @@ class Dispatcher:
             tried = self.tried.get(did)
             if tried is None or status == "requeued":
                 # a re-queue starts a round: due now, its window from the re-queue
-                tried = self.tried[did] = Round(made=attempt, due=at, first=at if status == "requeued" else None, count=0)
+                had = tried.accepted if tried is not None else set()  # (a re-queue does not mail again who has it)
+                tried = self.tried[did] = Round(made=attempt, due=at, first=at if status == "requeued" else None, count=0, accepted=had)
                 if status == "requeued" and self.final.get(did, attempt) < attempt:
                     self.final.pop(did)  # given up here, re-queued since (on a server, while this ran)
+            tried.accepted.update(a.lower() for a in (r.get("accepted") or ()))
             if status == "retry":
                 tried.first = tried.first or at
                 tried.count += 1
@@ -434,33 +470,52 @@ class Dispatcher:
         if receiver is None:
             result = Attempt(note.delivery_id, attempt, "failed", 0, f"接收方 {note.receiver} 已不在策略文件中 / receiver no longer configured")
         else:
-            try:
-                r = self.send(receiver, note, self.smtp, timeout=self.timeout)
-                ok, code, error, retry = r.ok, r.code, r.error, r.retry
-            except Exception as exc:  # noqa: BLE001 - a receiver bug is recorded like a refusal, never lost
-                ok, code, error, retry = False, 0, f"{type(exc).__name__}: {exc}", True
+            assert self.tried is not None
+            tried = self.tried.get(note.delivery_id)
+            had = tried.accepted if tried is not None else set()
+            # an e-mail some of whose recipients took it already goes to the others alone
+            rest = [a for a in receiver.to if a.lower() not in had] if had and receiver.kind == "email" else None
+            accepted: tuple[str, ...] = ()
+            if rest == []:
+                ok, code, error, retry = True, 250, "", True  # (the policy dropped the ones it did not reach)
+            else:
+                try:
+                    r = self.send(receiver, note, self.smtp, timeout=self.timeout, **({"recipients": rest} if rest else {}))
+                    ok, code, error, retry, accepted = r.ok, r.code, r.error, r.retry, tuple(getattr(r, "accepted", ()) or ())
+                except Exception as exc:  # noqa: BLE001 - a receiver bug is recorded like a refusal, never lost
+                    ok, code, error, retry = False, 0, f"{type(exc).__name__}: {exc}", True
+            if not ok and retry and code == 0:
+                self._unanswered.add(note.receiver)  # no answer at all: its other notifications wait for the next pass
             # a robot's answer may quote its URL (access_token=, key=): the error goes to the deliveries
             # table, GET /v1/alerts/{id} and the log, none of which may hold the receiver's credentials
             error = redact_error(error, receiver)
-            assert self.tried is not None
             now = self.clock()
-            tried = self.tried.get(note.delivery_id)
             first = tried.first if tried is not None and tried.first is not None else now
             count = (tried.count if tried is not None else 0) + 1
             spent = (now - first).total_seconds()
             # by time: a receiver down for minutes (a restart, a blip) must not lose a critical alert
             over = spent >= self.give_up_after or (self.max_attempts is not None and count >= self.max_attempts)
             status = "sent" if ok else ("retry" if retry and not over else "failed")
+            got = had | {a.lower() for a in accepted}
+            partly = _partly(receiver, got) if status == "failed" and got else None
             if status == "failed" and retry:
-                error = (f"{error}（{_span_zh(spent)}内尝试 {count} 次均未送达，已放弃；可用 qrisk alerts redeliver 或 POST /v1/alerts/redeliver 重新发送 / "
-                         f"gave up after {count} attempts over {_span(spent)}; re-send with qrisk alerts redeliver or POST /v1/alerts/redeliver）")
-            result = Attempt(note.delivery_id, attempt, status, code, error)
+                if partly is not None:
+                    # not 均未送达: those who have it must not be told by the record that nobody does
+                    error = (f"{error}（{_span_zh(spent)}内尝试 {count} 次，{partly[0]}，已放弃；可用 qrisk alerts redeliver 或 "
+                             f"POST /v1/alerts/redeliver 重新发送给未收到的收件人 / gave up after {count} attempts over {_span(spent)}: "
+                             f"{partly[1]}; re-send to those who did not with qrisk alerts redeliver or POST /v1/alerts/redeliver）")
+                else:
+                    error = (f"{error}（{_span_zh(spent)}内尝试 {count} 次均未送达，已放弃；可用 qrisk alerts redeliver 或 POST /v1/alerts/redeliver 重新发送 / "
+                             f"gave up after {count} attempts over {_span(spent)}; re-send with qrisk alerts redeliver or POST /v1/alerts/redeliver）")
+            elif partly is not None:
+                error = f"{error}（{partly[0]} / {partly[1]}）"
+            result = Attempt(note.delivery_id, attempt, status, code, error, accepted)
             self._watch(note.receiver, result, self.clock())
         return self._record(note, attempt, result)
 
     def _history(self, rows: list[dict[str, Any]]) -> set[str]:
         """Of a page of pending notifications, those a Kafka refold derived again from a step that is history
-        (older than the latest refold's ``history_before``) and never tried: recorded as not sent, in one insert,
+        (its step, and the receipt of the event that made it, older than the latest refold's ``history_before``) and never tried: recorded as not sent, in one insert,
         and their ids returned.  A receiver added since, or an alert whose steps the new fold numbers differently,
         would have old alerts sent as news.  One tried before, or re-queued by `qrisk alerts redeliver`, goes on as
         it was (asked of the table: this dispatcher's rounds may be a minute old)."""
@@ -468,7 +523,7 @@ class Dispatcher:
             return set()
         assert self.tried is not None
         old = [r for r in rows if r["delivery_id"] not in self.tried and r["delivery_id"] not in self.final
-               and _aware(r["step_at"]) < (self.status_history_before if r.get("reason") in STATUS_NOTICES else self.history_before)]
+               and _derived_at(r) < (self.status_history_before if r.get("reason") in STATUS_NOTICES else self.history_before)]
         if not old:
             return set()
         tried = {r["delivery_id"] for r in self.store.query(_ATTEMPTED, {"ids": [r["delivery_id"] for r in old]})}
@@ -496,6 +551,8 @@ class Dispatcher:
             "receiver": note.receiver, "channel": note.channel, "attempt": attempt, "status": result.status,
             "at": at.replace(microsecond=0), "at_ms": at.microsecond // 1000, "response_code": result.code, "error": result.error[:2000],
         }
+        if result.accepted:
+            row["accepted"] = list(result.accepted)  # (who has it: a retry or a re-queue mails only the others)
         if result.status != "retry":
             self.final[note.delivery_id] = attempt  # sent or given up: never again, even before the record is written (unless re-queued)
         journaled = False
@@ -524,6 +581,7 @@ class Dispatcher:
                 tried = self.tried[note.delivery_id] = Round(made=attempt, due=at)
             tried.first = tried.first or at
             tried.made, tried.count = attempt, tried.count + 1
+            tried.accepted.update(a.lower() for a in result.accepted)
             tried.due = at + self._delay(tried.count)
         else:
             self.tried.pop(note.delivery_id, None)
@@ -721,6 +779,18 @@ def requeue(store: _Store, *, since: dt.datetime | None = None, receiver: str | 
     return out
 
 
+def _partly(receiver: Any, got: set[str]) -> tuple[str, str] | None:
+    """Who of an e-mail receiver's recipients has the notification and who not, by place in its ``to`` list (as
+    errors name them, no address): (Chinese, English), or None unless some have it and some do not."""
+    places = [(i, a.lower() in got) for i, a in enumerate(receiver.to, 1)]
+    have, lack = [i for i, g in places if g], [i for i, g in places if not g]
+    if not have or not lack:
+        return None
+    zh = lambda ids: "、".join(f"#{i}" for i in ids)  # noqa: E731
+    en = lambda ids: ", ".join(f"#{i}" for i in ids)  # noqa: E731
+    return (f"收件人 {zh(have)} 已收到，收件人 {zh(lack)} 未收到", f"recipient {en(have)} got it, recipient {en(lack)} did not")
+
+
 def _utc(at: dt.datetime) -> str:
     return f"{at.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
 
@@ -744,6 +814,16 @@ def _span_zh(seconds: float) -> str:
     if not hours:
         return f"{minutes} 分钟"
     return f"{hours} 小时" + (f" {minutes} 分钟" if minutes else "")
+
+
+def _derived_at(row: dict[str, Any]) -> dt.datetime:
+    """When a pending notification's step became known: the later of the step's time and the time its event was
+    received (outbox.received_at; 1970 on rows written before it was kept, and on the embedded pipeline's, where the
+    step's time is all there is).  A step is dated by its event, and a live event received after a refold may be
+    dated days back (a correction closing an alert): judged by its date alone, its notice was withheld as history."""
+    step_at = _aware(row["step_at"])
+    received = row.get("received_at")
+    return max(step_at, _aware(received)) if received else step_at
 
 
 def _aware(value: Any) -> dt.datetime:

@@ -8,6 +8,7 @@ stop the others from being told (DESIGN.md 5: nothing lost, nothing silent).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import http.client
@@ -73,25 +74,31 @@ class SendResult:
     code: int = 0  # HTTP status, SMTP reply code, or 0 when no answer (connection refused, timeout)
     error: str = ""  # empty when ok; else a short reason naming the receiver (kind, policy name, scheme://host:port only)
     retry: bool = True  # False for a permanent refusal: retrying cannot help, a person must change something
+    # e-mail refused for some recipients only: the addresses that did accept it (the outbox sends the next attempt
+    # to the others alone: retried whole, the accepted got it once per retry, some 150 times over a day)
+    accepted: tuple[str, ...] = ()
 
 
-def send(receiver: Receiver, note: Notification, smtp: SmtpConfig | None = None, timeout: float = 10.0) -> SendResult:
-    """Send ``note`` to ``receiver`` once.
+def send(receiver: Receiver, note: Notification, smtp: SmtpConfig | None = None, timeout: float = 10.0, *,
+         recipients: list[str] | None = None) -> SendResult:
+    """Send ``note`` to ``receiver`` once (an e-mail receiver's ``recipients`` only, when given: those of its
+    ``to`` an earlier attempt did not reach; the message still names them all in To).
 
     Never raises for a delivery problem: every failure comes back as a ``SendResult``.
     E-mail uses ``smtp`` (its own ``timeout``); the HTTP kinds use ``timeout`` in seconds, for the
     connection, each read, and the whole answer body.
     """
-    result = _send(receiver, note, smtp, timeout)
+    result = _send(receiver, note, smtp, timeout, recipients)
     if result.error:
-        result = SendResult(result.ok, result.code, redact_error(result.error, receiver), result.retry)
+        result = dataclasses.replace(result, error=redact_error(result.error, receiver))
     return result
 
 
-def _send(receiver: Receiver, note: Notification, smtp: SmtpConfig | None, timeout: float) -> SendResult:
+def _send(receiver: Receiver, note: Notification, smtp: SmtpConfig | None, timeout: float,
+          recipients: list[str] | None = None) -> SendResult:
     try:
         if receiver.kind == "email":
-            return _send_email(receiver, note, smtp or SmtpConfig())
+            return _send_email(receiver, note, smtp or SmtpConfig(), recipients)
         if receiver.kind == "webhook":
             return _send_http(receiver, _webhook_payload(note), timeout, robot=None,
                               headers={"Idempotency-Key": note.delivery_id})
@@ -194,13 +201,14 @@ def _email_message(receiver: Receiver, note: Notification, sender: str) -> Email
     return msg
 
 
-def _send_email(receiver: Receiver, note: Notification, cfg: SmtpConfig) -> SendResult:
+def _send_email(receiver: Receiver, note: Notification, cfg: SmtpConfig, recipients: list[str] | None = None) -> SendResult:
     # the receiver by its policy name, not its addresses: errors reach /healthz and the alert's deliveries
     where = f"email receiver {receiver.name} via SMTP {cfg.host}:{cfg.port}"
     try:
         msg = _email_message(receiver, note, cfg.sender)
     except (ValueError, TypeError) as exc:
         return SendResult(False, error=f"{where}: cannot build the message: {exc}", retry=False)
+    to = list(recipients) if recipients else list(receiver.to)
     conn: smtplib.SMTP | None = None
     try:
         if cfg.ssl:
@@ -211,7 +219,7 @@ def _send_email(receiver: Receiver, note: Notification, cfg: SmtpConfig) -> Send
                 conn.starttls(context=ssl.create_default_context())
         if cfg.user:
             conn.login(cfg.user, cfg.password or "")
-        refused = conn.send_message(msg, from_addr=cfg.sender, to_addrs=list(receiver.to))
+        refused = conn.send_message(msg, from_addr=cfg.sender, to_addrs=to)
     except smtplib.SMTPRecipientsRefused as exc:
         return _refused(where, receiver, exc.recipients, some_accepted=False)
     except smtplib.SMTPResponseException as exc:  # sender refused, data refused, authentication failed, bad greeting
@@ -228,21 +236,24 @@ def _send_email(receiver: Receiver, note: Notification, cfg: SmtpConfig) -> Send
         if conn is not None:
             _quit(conn)
     if refused:
-        return _refused(where, receiver, refused, some_accepted=True)
+        gone = {a.lower() for a in refused}
+        return _refused(where, receiver, refused, some_accepted=True, accepted=tuple(a for a in to if a.lower() not in gone))
     return SendResult(True, code=250)
 
 
-def _refused(where: str, receiver: Receiver, recipients: dict[str, tuple[int, bytes]], some_accepted: bool) -> SendResult:
-    """Some accepted, some refused is still a failure: a supervisor who was not told must show up.
-    A retry then mails everyone again; the unchanged Message-ID lets their mail systems drop the copy.
-    A refused recipient is named by its place in the receiver's ``to`` list (recipient #2), not its address."""
+def _refused(where: str, receiver: Receiver, recipients: dict[str, tuple[int, bytes]], some_accepted: bool,
+             accepted: tuple[str, ...] = ()) -> SendResult:
+    """Some accepted, some refused is still a failure: a supervisor who was not told must show up.  Those who
+    accepted are in ``accepted``, and a retry mails only the others (the outbox keeps who has it).
+    A recipient is named by its place in the receiver's ``to`` list (recipient #2), not its address."""
     codes = {addr: max(code, 0) for addr, (code, _) in recipients.items()}
     temporary = [c for c in codes.values() if not 500 <= c < 600]
     detail = "; ".join(f"{_recipient(receiver, addr)} {codes[addr]} {_remote(_text(msg), receiver)}"
                        for addr, (_, msg) in sorted(recipients.items(), key=lambda kv: _recipient_index(receiver, kv[0])))
     also = " (the other recipients accepted it)" if some_accepted else ""
     code = temporary[0] if temporary else next(iter(codes.values()), 0)
-    return SendResult(False, code=code, error=f"{where}: recipients refused: {detail}{also}", retry=bool(temporary))
+    return SendResult(False, code=code, error=f"{where}: recipients refused: {detail}{also}", retry=bool(temporary),
+                      accepted=accepted)
 
 
 def _quit(conn: smtplib.SMTP) -> None:

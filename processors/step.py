@@ -94,7 +94,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 50
+FOLD_VERSION = 51
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -241,7 +241,9 @@ is filed later, or a campaign record moves the start (campaign.acceptance_rechec
 grade is the one before the acceptance's own); full-staff training is done once a report in force showed it, a later
 shortfall said apart (新增从业人员未培训 N 人，须核实); a campaign.retracted naming a retraction is kept and registers nothing
 (campaign.retraction_of_retraction); a colony-count comparison is scored z = Δlog10 / campaign.comparison_log10_sigma_pt in
-ISO 13528's bands, 2 < |z| < 3 可疑 (campaign.comparison_questionable, not satisfactory, not 不满意).  A
+ISO 13528's bands, 2 < |z| < 3 可疑 (campaign.comparison_questionable, not satisfactory, not 不满意); 51: an enterprise's move
+routes its verified and closed alerts for the new town too (AlertBook._moved, nobody told), so one reopened later tells
+and escalates to the new town's receivers, not the old town's.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

@@ -1051,7 +1051,8 @@ ALERT_COLUMNS = ("alert_id", "enterprise_id", "kind", "severity", "state", "titl
                  "closing_note", "closed_by", "handling_overdue")
 """(closing_note, closed_by, handling_overdue: migration 051, for the dashboards' reader, who is not granted `evidence`.)"""
 ALERT_EVENT_COLUMNS = ("alert_id", "enterprise_id", "version", "at", "at_ms", "action", "from_state", "to_state", "actor", "note")
-OUTBOX_COLUMNS = ("delivery_id", "alert_id", "enterprise_id", "receiver", "channel", "reason", "created_at", "created_ms", "body")
+OUTBOX_COLUMNS = ("delivery_id", "alert_id", "enterprise_id", "receiver", "channel", "reason", "created_at", "created_ms", "body",
+                  "received_at")
 
 
 ALERT_STEP_COLUMNS = ALERT_COLUMNS + ("step_version", "at", "at_ms", "action", "from_state", "to_state", "actor", "note",
@@ -1126,7 +1127,10 @@ def alert_step_rows(changes: list[AlertChange]) -> list[tuple[Any, ...]]:
     return out
 
 
-def alert_rows(changes: list[AlertChange]) -> AlertRows:
+def alert_rows(changes: list[AlertChange], received_at: dt.datetime | None = None) -> AlertRows:
+    """The alert, step and outbox rows of ``changes``; ``received_at`` is when the event that made them was received
+    (its outbox rows keep it: a Kafka refold tells the steps it derives again from live ones by it, not by their date)."""
+    received = _epoch_ms(received_at)[0] if received_at is not None else 0
     out = []
     for c in changes:
         a, s = c.alert, c.step
@@ -1138,7 +1142,7 @@ def alert_rows(changes: list[AlertChange]) -> AlertRows:
                    _epoch_ms(a.opened_at)[0], updated, updated_ms, a.version, s.event_id, _json_text(view, sort_keys=True),
                    *_closing(a), int(a.handling_overdue)),
             step=(a.alert_id, a.enterprise_id, s.version, at, at_ms, s.action, s.from_state, s.to_state, s.actor, s.note),
-            outbox=[(n.delivery_id, n.alert_id, n.enterprise_id, n.receiver, n.channel, n.reason, at, at_ms, n.to_json())
+            outbox=[(n.delivery_id, n.alert_id, n.enterprise_id, n.receiver, n.channel, n.reason, at, at_ms, n.to_json(), received)
                     for n in c.notifications],
         ))
     return out

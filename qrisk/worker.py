@@ -704,7 +704,7 @@ class Fold:
         if changes:
             # alert steps and their notifications, as rows for the alerts, alert_events and outbox tables:
             # the sink writes the outbox after the alert, and `qrisk alerts dispatch` sends from it
-            steps = alert_rows(changes)
+            steps = alert_rows(changes, event.received_at)
             doc["alert_rows"] = {
                 "alerts": {"columns": list(ALERT_COLUMNS), "rows": [r.alert for r in steps]},
                 "alert_events": {"columns": list(ALERT_EVENT_COLUMNS), "rows": [r.step for r in steps]},

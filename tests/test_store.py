@@ -97,7 +97,7 @@ EXAMPLES: dict[str, tuple[dict, dict]] = {
     ),
     "deliveries": (
         {"delivery_id": "d1", "alert_id": "a1", "enterprise_id": "E1", "receiver": "supervisor-1", "channel": "webhook",
-         "attempt": 1, "status": "sent", "at": T, "at_ms": 7, "response_code": 200, "error": ""},
+         "attempt": 1, "status": "sent", "at": T, "at_ms": 7, "response_code": 200, "error": "", "accepted": ["li@example.gov.cn"]},
         {"at": "2024-03-05 01:02:03"},
     ),
 }
@@ -212,7 +212,7 @@ def test_missing_columns_take_defaults(store):
     store.insert("deliveries", [{"delivery_id": "d", "alert_id": "a", "attempt": 2}])
     got = store.query("SELECT * FROM deliveries FINAL")
     assert got == [{"delivery_id": "d", "alert_id": "a", "enterprise_id": "", "receiver": "", "channel": "", "attempt": 2,
-                    "status": "", "at": "1970-01-01 00:00:00", "at_ms": 0, "response_code": 0, "error": ""}]
+                    "status": "", "at": "1970-01-01 00:00:00", "at_ms": 0, "response_code": 0, "error": "", "accepted": []}]
 
 
 @pytest.mark.parametrize("bad", [
