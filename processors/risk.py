@@ -15,8 +15,9 @@ Score (0-100, higher is riskier) = static + dynamic + credit, each capped:
   by an enforcement decision) goes straight to D.
 
 The score selects a band (``risk.bands``); the grade moves towards the band by
-at most ``max_worsen`` / ``max_improve`` grades per evaluation.  An evaluation
-happens after every event of the enterprise and on every ``clock.tick``.
+at most ``max_worsen`` / ``max_improve`` grades per evaluation, and a grade that
+last moved towards A improves again only ``improve_hold_days`` after that move.
+An evaluation happens after every event of the enterprise and on every ``clock.tick``.
 
 Pure and incremental: the dynamic inputs are kept as a time-sorted list of
 ``(at, factor, points, event_id, ref)`` pruned from the front as the as-of time
@@ -169,7 +170,10 @@ class RiskState(_Model):
     score: float | None = None
     tick_at: dt.datetime | None = Field(default=None, description="latest clock.tick that reached this file; as of = max(this, last event)")
     moved_at: dt.datetime | None = Field(default=None, description="when the grade last changed")
+    moved_from: Grade | None = Field(default=None, description="the grade before that change (None: the first grade)")
     next_inspection_due: dt.date | None = None
+    due_before_move: dt.date | None = Field(default=None, description="the next inspection's due date in force just before the grade "
+                                                                      "last changed: the regrade grace never puts the due date after it")
     history: list[GradeEntry] = Field(default_factory=list, description="bounded by risk.history_max; the last is the current grade")
     entries: list[Entry] = Field(default_factory=list, description="dynamic inputs within the window, by time")
     credit_entries: list[Entry] = Field(default_factory=list, description="credit record, all time")
@@ -279,7 +283,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
                 continue
             # one sample, one entry: a failed re-test confirms the failure already counted, and an
             # original whose re-test was not admitted replaces the re-test's entry
-            _failed_entry(rs.entries, record, dyn)
+            _failed_entry(file, rs.entries, record, dyn)
             changed |= SCORE_INPUTS
         elif k == "sampling.corrected":
             d = eff.data
@@ -288,7 +292,7 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
                 # corrected report (its failed items' class may weigh otherwise)
                 record = file.sample_by_event(d["sample_event_id"])
                 if record is not None and record.judgement is not None:
-                    _failed_entry(rs.entries, record, dyn)
+                    _failed_entry(file, rs.entries, record, dyn)
                     changed |= SCORE_INPUTS
             if d.get("counts"):
                 # the signals the replaced report raised: its values are no longer the enterprise's (the series were
@@ -501,7 +505,7 @@ _FILED_ASIDE = frozenset({"repeated", "outdated", "other_lab", "unjudged", "retr
 """Reports filed without counting as a sample of their own (``processors.credit_file.SupersededAs``)."""
 
 
-def _failed_entry(entries: list[Entry], record: Any, dyn: Any) -> None:
+def _failed_entry(file: "CreditFile", entries: list[Entry], record: Any, dyn: Any) -> None:
     """The sample's one ``sampling_failed`` entry, weighed by its worst failed item's class, from ``record``; none
     for a failure qrisk alone finds (``SampleJudgement.counted``: the lab's report passed it, and a grade does not
     rest on a failure nobody issued — its alert asks the supervisor to take it up with the lab)."""
@@ -514,7 +518,22 @@ def _failed_entry(entries: list[Entry], record: Any, dyn: Any) -> None:
     by_class = dyn.sampling_failed.by_class
     points = max((by_class.get(c, dyn.sampling_failed.default) if c else dyn.sampling_failed.default) for c in classes) if classes else dyn.sampling_failed.default
     _drop(entries, "sampling_failed", record.sample_no)
-    _add(entries, (record.occurred_at, "sampling_failed", float(points), record.event_id, record.sample_no))
+    _add(entries, (_first_reported(file, record), "sampling_failed", float(points), record.event_id, record.sample_no))
+
+
+_NOT_THE_FIRST_REPORT = frozenset({"repeated", "outdated", "other_lab", "retracted"})
+
+
+def _first_reported(file: "CreditFile", record: Any) -> dt.datetime:
+    """When the sample's failure was first reported: its earliest original report on file that counts (a corrected one
+    included), not ``record``'s own time.  Dated from a correction or a re-test months later, the failure weighed in
+    the 365-day window for those months more (a correction 8 months on: 20 months) and its explanation said 近 365 天
+    of a sample more than a year old."""
+    first = record.occurred_at
+    for s in file.samples:
+        if s.sample_no == record.sample_no and not s.retest and s.superseded_as not in _NOT_THE_FIRST_REPORT and s.occurred_at < first:
+            first = s.occurred_at
+    return first
 
 
 def _last_sampled(file: "CreditFile") -> None:
@@ -783,15 +802,18 @@ def local_date(moment: dt.datetime, rules: "Rules") -> dt.date:
 
 
 def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules", moved_at: dt.datetime | None = None,
-                        moved_from: Grade | None = None) -> dt.date | None:
+                        moved_from: Grade | None = None, before: dt.date | None = None) -> dt.date | None:
     """The last inspection (or, never inspected, the registration) plus the grade's interval, but no
     sooner than ``risk.regrade_grace_days`` after a change to a grade with a shorter interval (``moved_at``
-    from ``moved_from``; by default the file's last move): such a grade never makes an inspection due in
-    the past.  A grade that lengthens the interval gets no grace: an inspection already overdue under the
-    old grade (D's 4 months) is overdue under the new one (C's 6) if those have passed too."""
+    from ``moved_from``, ``before`` the due date in force until then; by default the file's last move):
+    such a grade does not make an inspection due in the past — yet the grace never puts the due date after
+    ``before``: an inspection already overdue before the change stays overdue (a grade flapping D→C→D gave
+    30 days more at each return to D, an enterprise uninspected for 13 months not overdue).  A grade that
+    lengthens the interval gets no grace: an inspection already overdue under the old grade (D's 4 months)
+    is overdue under the new one (C's 6) if those have passed too."""
     base = file.risk.last_inspected_at or file.registered_at
-    if base is None or file.deregistered_on is not None:
-        return None  # (closed, 注销: no inspection falls due)
+    if base is None or file.deregistered_on is not None or file.licence_revoked is not None:
+        return None  # (closed, 注销, or the licence revoked, 吊销: no lawful production, no inspection falls due)
     reopened = file.risk.reopened_at
     if reopened is not None and reopened > base:
         base = reopened  # (the closed months are no lateness)
@@ -799,14 +821,17 @@ def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules", moved_
     interval = pol.inspection_interval_days(grade)
     due = local_date(base, rules) + in_days(interval)
     if moved_at is None:
-        moved_at, moved_from = file.risk.moved_at, _moved_from(file)
+        moved_at, moved_from, before = file.risk.moved_at, _moved_from(file), file.risk.due_before_move
     if moved_at is not None and (moved_from is None or pol.inspection_interval_days(moved_from) > interval):
-        due = max(due, local_date(moved_at, rules) + in_days(pol.regrade_grace_days))
+        grace = local_date(moved_at, rules) + in_days(pol.regrade_grace_days)
+        due = max(due, grace if before is None else min(grace, before))
     return due
 
 
 def _moved_from(file: "CreditFile") -> Grade | None:
     """The grade before the file's last move (None: its first grade, or the move left the kept history)."""
+    if file.risk.moved_from is not None:
+        return file.risk.moved_from
     for entry in reversed(file.risk.history):
         if entry.grade != entry.previous:
             return entry.previous
@@ -909,6 +934,9 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     a tick left the grade (and the inspection plan that follows it) on the milder grade
     for months, until some unrelated event of the enterprise released it.  Without new
     events a grade so worsens by at most ``max_worsen`` levels per ``worsen_hold_days``.
+    A grade improves by at most ``max_improve`` levels per ``improve_hold_days``, events or
+    not: the first step towards the band is taken at once, the next once the last improvement
+    is that old — by the dates, not by how many ticks or events came in between.
     """
     pol = rules.policy.risk
     if file.profile is None or not pol.enabled:
@@ -924,6 +952,11 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     # the hold has lasted its period: a tick may move the grade on (a snapshot's entry from before
     # hold_since was kept: the hold counts from that entry's evaluation)
     hold_over = held_worse and now >= (last.hold_since or last.as_of) + in_days(pol.worsen_hold_days)  # type: ignore[union-attr]
+    # the grade last moved towards A less than improve_hold_days ago: it improves no further yet, however many
+    # evaluations (ticks every ten minutes, or an enterprise's busy week) come in the meantime
+    improve_held = (rs.moved_from is not None and rs.grade is not None and rs.moved_at is not None
+                    and _INDEX[rs.moved_from] > _INDEX[rs.grade] and now < rs.moved_at + in_days(pol.improve_hold_days))
+    held_better = last is not None and rs.grade is not None and last.held and _INDEX[last.band] < _INDEX[rs.grade]
     entries = rs.entries
     if entries:
         cutoff = now - _window(pol)
@@ -953,7 +986,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
         # which no event of the enterprise announces)
         changed |= SCORE_INPUTS
     if not changed & SCORE_INPUTS and rs.grade is not None and rs.history and (
-            not rs.history[-1].held or (tick and held_worse and not hold_over)):
+            not rs.history[-1].held or (tick and held_worse and not hold_over) or (held_better and improve_held)):
         if changed & INSPECTED:
             rs.next_inspection_due = next_inspection_due(file, rs.grade, rules)
         return None
@@ -974,14 +1007,16 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
                 expired = True
             else:
                 gi = pi
+        if bi < pi and improve_held:
+            gi = pi
         if pol.hold_days and rs.moved_at is not None and now < rs.moved_at + in_days(pol.hold_days):
             gi = pi
         grade = GRADES[gi]
     expired = expired and grade != previous
-    due = rs.next_inspection_due
+    due = before = rs.next_inspection_due
     if grade != previous or changed & INSPECTED or due is None:
         due = next_inspection_due(file, grade, rules, moved_at=now if grade != previous else None,
-                                  moved_from=previous if grade != previous else None)
+                                  moved_from=previous if grade != previous else None, before=before if grade != previous else None)
         if due != rs.next_inspection_due:
             rs.next_inspection_due = due
     if score == rs.score and grade == previous and not changed & SCORE_INPUTS:
@@ -998,7 +1033,7 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     if len(rs.history) > pol.history_max:
         del rs.history[: len(rs.history) - pol.history_max]
     if grade != previous:
-        rs.moved_at = now
+        rs.moved_at, rs.moved_from, rs.due_before_move = now, previous, before
         rs.check_missing_at = None  # intervals follow the grade
     rs.grade, rs.score = grade, score
     return entry
@@ -1048,6 +1083,20 @@ def _hold(entry: GradeEntry, last: GradeEntry | None, expired: bool, raised: int
             ends = entry.hold_since + in_days(pol.worsen_hold_days) + offset
             parts.append(f"分值 {entry.score:g} 对应 {entry.band} 级（起因：{entry.hold_cause_zh}）；每次评定最多上升 {pol.max_worsen} 级，"
                          f"暂定 {entry.grade} 级；如无新情况，满 {pol.worsen_hold_days} 天（{ends:%Y-%m-%d %H:%M}）后的定时评定按分值调整")
+    elif entry.override is None and _INDEX[entry.band] < _INDEX[entry.grade]:
+        # held back from improving: by the improvement hold after a move towards A, or by risk.hold_days after any move
+        rs = file.risk
+        moved_now = entry.grade != entry.previous
+        moved = entry.as_of if moved_now else rs.moved_at  # (rs: as before this entry)
+        came_from = entry.previous if moved_now else rs.moved_from
+        improved = came_from is not None and _INDEX[came_from] > _INDEX[entry.grade]
+        waits = ([pol.improve_hold_days] if improved else []) + ([pol.hold_days] if pol.hold_days else [])
+        if moved is not None and waits:
+            kept = moved + in_days(max(waits)) + in_hours(rules.policy.utc_offset_hours)
+            why = (f"等级下降后须保持 {pol.improve_hold_days} 天才可再下降（每次最多 {pol.max_improve} 级）"
+                   if improved and pol.improve_hold_days >= pol.hold_days else f"等级变动后至少保持 {pol.hold_days} 天")
+            parts.append(f"分值 {entry.score:g} 对应 {entry.band} 级；{why}，暂定 {entry.grade} 级；"
+                         f"如无新情况，{kept:%Y-%m-%d %H:%M} 后的评定按分值调整")
     entry.hold_zh = "；".join(parts)
 
 
@@ -1217,11 +1266,17 @@ def rank(state: "CountyState", as_of: dt.datetime | dt.date) -> list[dict[str, A
                          "reasons": [f"已注销（{file.deregistered_on.isoformat()}），不再安排日常抽检和检查"],
                          "deregistered_on": file.deregistered_on.isoformat()})
             continue
+        if file.licence_revoked is not None:
+            # no licence (吊销): it may not produce at all, so no inspection is planned or overdue; listed with the closed
+            rows.append({"enterprise_id": eid, "score": rs.score, "grade": rs.grade, "next_due": None,
+                         "reasons": [f"许可证已吊销（决定书 {file.licence_revoked}），不再安排日常抽检和检查"],
+                         "licence_revoked": file.licence_revoked})
+            continue
         reasons = reasons_zh(rs.current)
         due = rs.next_inspection_due
         if due is not None and due < day:
             reasons.insert(0, f"现场检查已逾期：应于 {due.isoformat()} 前检查（{rs.grade} 级）")
         rows.append({"enterprise_id": eid, "score": rs.score, "grade": rs.grade,
                      "next_due": due.isoformat() if due else None, "reasons": reasons})
-    rows.sort(key=lambda r: ("deregistered_on" in r, r["grade"] is None, -_INDEX.get(r["grade"], -1), -(r["score"] or 0.0), r["enterprise_id"]))
+    rows.sort(key=lambda r: ("deregistered_on" in r or "licence_revoked" in r, r["grade"] is None, -_INDEX.get(r["grade"], -1), -(r["score"] or 0.0), r["enterprise_id"]))
     return rows

@@ -94,7 +94,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 51
+FOLD_VERSION = 52
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -243,7 +243,12 @@ shortfall said apart (新增从业人员未培训 N 人，须核实); a campaign
 (campaign.retraction_of_retraction); a colony-count comparison is scored z = Δlog10 / campaign.comparison_log10_sigma_pt in
 ISO 13528's bands, 2 < |z| < 3 可疑 (campaign.comparison_questionable, not satisfactory, not 不满意); 51: an enterprise's move
 routes its verified and closed alerts for the new town too (AlertBook._moved, nobody told), so one reopened later tells
-and escalates to the new town's receivers, not the old town's.  A
+and escalates to the new town's receivers, not the old town's; 52: the regrade grace never
+puts the next inspection after the due date in force before the move (RiskState.due_before_move: a D→C→D flap no longer
+clears an overdue inspection); a sample's failure weighs from its first original report, not from a correction or re-test;
+a grade improves at most max_improve levels per risk.improve_hold_days (7) after its last improvement, by dates, not
+per tick; D's inspection interval is 365 / 3 rounded down, 121 days; a revoked licence has no inspection due
+(next_inspection_due None, rank 许可证已吊销, the grade_worsened alert's revoked_template_zh).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -448,7 +453,7 @@ def _chart_effect(event: Envelope, enterprise_id: str, base: dict[str, Any], sig
 
 def _registered(state: CountyState, file: CreditFile, event: EnterpriseRegistered, rules: Rules, effects: list[Effect]) -> None:
     kind = "enterprise.registered" if file.profile is None else "enterprise.profile_changed"
-    _relicensed(file, event.payload.licence_no)
+    _relicensed(file, event.payload.licence_no, rules)
     file.profile = event.payload
     registry_tier(file, event.payload.campaign_tier)
     if file.registered_at is None:
@@ -459,11 +464,21 @@ def _registered(state: CountyState, file: CreditFile, event: EnterpriseRegistere
         effects.append(_effect_data(k, event, file.enterprise_id, data))
 
 
-def _relicensed(file: CreditFile, licence_no: str) -> None:
+def _relicensed(file: CreditFile, licence_no: str, rules: Rules) -> None:
     """A new licence number after a revocation is a new licence: routine supervision is due again
     (the revocation stays on file, in its decision)."""
     if file.licence_revoked is not None and file.profile is not None and licence_no != file.profile.licence_no:
         file.licence_revoked = None
+        _licence_changed(file, rules)
+
+
+def _licence_changed(file: CreditFile, rules: Rules) -> None:
+    """The licence was revoked, or is in force again: the next inspection is due again, or no longer (the grade may
+    not move, which alone would recompute it)."""
+    rs = file.risk
+    if rs.grade is not None:
+        rs.next_inspection_due = next_inspection_due(file, rs.grade, rules)
+        rs.check_missing_at = None
 
 
 OPERATING_STATUS_ZH = {"deregistered": "已注销", "operating": "存续"}
@@ -497,7 +512,7 @@ def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rul
     if not changes:
         return
     if "licence_no" in changes:
-        _relicensed(file, changes["licence_no"])
+        _relicensed(file, changes["licence_no"], rules)
     file.profile = file.profile.model_copy(update=changes)
     if "campaign_tier" in changes:
         registry_tier(file, changes["campaign_tier"])
@@ -2608,6 +2623,7 @@ def _enforcement(state: CountyState, file: CreditFile, event: EnforcementDecided
             file.serious_dishonesty = p.decision_no
     if "licence_revoked" in kinds and file.licence_revoked is None:
         file.licence_revoked = p.decision_no
+        _licence_changed(file, rules)
     effects.append(_effect("enforcement.decided", event, file.enterprise_id, decision_no=p.decision_no, decided_on=p.decided_on.isoformat(),
                            penalties=kinds, fined_yuan=record.fined_yuan, serious_dishonesty=p.serious_dishonesty))
     waiting = file.revocations_waiting.pop(p.decision_no, None)
@@ -2693,6 +2709,8 @@ def _revoke(file: CreditFile, record: EnforcementRecord, r: Revocation, event: E
         others = [x for x in file.enforcements if x.in_force and any(k.kind == "licence_revoked" for k in x.penalties)]
         file.licence_revoked = others[0].decision_no if others else None
         licence_restored = file.licence_revoked is None
+        if licence_restored:
+            _licence_changed(file, rules)
     # (said in this effect's own words, not as campaign.acceptance_rechecked)
     rechecked = recheck_acceptance(file, rules) if file.campaign.acceptance_checked_on is not None else None
     unchecked = rechecked is not None and "enforcement" in rechecked["removed"] + rechecked["changed"]

@@ -1051,8 +1051,13 @@ def _grade_worsened(file: "CreditFile", event: "Envelope", graded: "GradeEntry",
                 "from": graded.previous, "to": graded.grade,
                 "score": graded.score, "band": graded.band, "static": graded.static, "dynamic": graded.dynamic, "credit": graded.credit,
                 "contributions": [{"factor": c.factor, "points": c.points, "event_ids": c.event_ids} for c in graded.contributions if c.points]}
+    texts = None
+    if file.licence_revoked is not None:
+        # no licence, no lawful production: there is no inspection or sampling plan to adjust to the new grade
+        fields["decision_no"] = file.licence_revoked
+        texts = (rule.title_zh, rule.revoked_template_zh, rule.revoked_template_en)
     return _decision("risk.grade_worsened", rule, severity, file, event.occurred_at, event_key(event),
-                     f"{file.enterprise_id}:grade.worsened:{graded.grade}", fields, evidence, rules)
+                     f"{file.enterprise_id}:grade.worsened:{graded.grade}", fields, evidence, rules, texts=texts)
 
 
 _GROUPS = ("dynamic", "credit", "static")  # what the enterprise did, its record, what it is

@@ -397,6 +397,13 @@ class RiskPolicy(_Strict):
                     "first clock.tick this many days after it was held back: without new events the grade worsens by at most "
                     "max_worsen levels per this many days (a tick minutes later would undo the step limit; never moving on "
                     "would leave the inspection plan on the milder grade until some unrelated event)")
+    improve_hold_days: int = Field(
+        default=7, ge=1, le=365,
+        description="a grade that last moved towards A improves further only this many days after that move: without it a "
+                    "band several levels better (a listing ended, failures left the window) took the grade one level per "
+                    "evaluation, so D→C→B→A within 20 minutes of clock ticks, or three days of midnight ticks — a grade "
+                    "resting on how often the log ticks.  The first step after a worsening (or from a steady grade) is "
+                    "not held; enterprise events do not shorten the hold")
     static: StaticFactors = StaticFactors()
     dynamic: DynamicFactors = DynamicFactors()
     credit: CreditFactors = CreditFactors()
@@ -437,7 +444,9 @@ class RiskPolicy(_Strict):
         return grade
 
     def inspection_interval_days(self, grade: Grade) -> int:
-        return max(1, round(365 / self.inspections_per_year[grade]))
+        # rounded down: D's 3 a year is every 121 days, not 122 (three intervals of 122 days are 366, so a year
+        # could pass with two inspections)
+        return max(1, int(365 / self.inspections_per_year[grade]))
 
 
 # --------------------------------------------------------------------------- early-warning rules
@@ -547,7 +556,13 @@ class GradeWorsenedRule(WarningRule):
     title_zh: str = "风险等级上升"
     template_zh: str = "{name}：风险上升，风险等级由 {from_grade} 级变为 {to_grade} 级（风险分 {score}）。主要原因：{reasons}。下一步：请按 {to_grade} 级企业的监管频次调整检查和抽检计划。"
     template_en: str = "{name}: risk grade worsened from {from_grade} to {to_grade} (score {score})."
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"from_grade", "to_grade", "score", "reasons"})
+    # the licence revoked (吊销许可证): no lawful production, so no inspection or sampling plan to adjust to the grade
+    revoked_template_zh: str = Field(default="{name}：风险上升，风险等级由 {from_grade} 级变为 {to_grade} 级（风险分 {score}）。主要原因：{reasons}。"
+                                             "许可证已吊销（决定书 {decision_no}），不再安排日常抽检和检查。", min_length=1, max_length=1000)
+    revoked_template_en: str = Field(default="{name}: risk grade worsened from {from_grade} to {to_grade} (score {score}); the licence "
+                                             "was revoked ({decision_no}): no routine sampling or inspection is planned.",
+                                     min_length=1, max_length=1000)
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"from_grade", "to_grade", "score", "reasons", "decision_no"})
     severity_by_grade: dict[Grade, Severity] = Field(default_factory=lambda: {"B": "low", "C": "medium", "D": "high"})
 
 

@@ -80,11 +80,12 @@ def test_hand_computed_grades_with_the_default_policy(rules):
     state, _ = step(state, ev("complaint.received", "2026-03-20T10:00:00+08:00", complaint_id="C1", verified=True), rules)
     assert (f.risk.grade, f.risk.score) == ("C", 56.0)
 
-    # 不符合 8 + one major finding 2 = 10 → 66 → D (> 60); the next inspection is due 122 days on (3 a year)
+    # 不符合 8 + one major finding 2 = 10 → 66 → D (> 60); the next inspection is due 121 days on (3 a year: 365 / 3
+    # rounded down, so that three intervals fit in a year — 122 made it 366 days)
     state, _ = step(state, ev("inspection.completed", "2026-03-25T10:30:00+08:00", inspection_id="I1", result="不符合",
                               findings=[{"code": "3.2", "description": "消毒记录不全", "severity": "major"}]), rules)
     assert (f.risk.grade, f.risk.score) == ("D", 66.0)
-    assert f.risk.next_inspection_due == dt.date(2026, 3, 25) + dt.timedelta(days=122)
+    assert f.risk.next_inspection_due == dt.date(2026, 3, 25) + dt.timedelta(days=121)
     assert grades(state) == [("B", 38.0), ("C", 53.0), ("C", 56.0), ("D", 66.0)]
     # the explanation adds up to the score
     for h in f.risk.history:
@@ -210,8 +211,15 @@ def test_failures_leave_the_window_and_the_grade_improves_one_step_at_a_time(rul
     # a year and a bit later, all three are out of the 365-day window
     state, _ = step(state, ev("clock.tick", "2026-02-05T00:00:00+08:00", enterprise_id="*"), rules)
     assert f.risk.score == 38.0 and f.risk.current.band == "B" and f.risk.grade == "C"
+    # the next level only risk.improve_hold_days (7) after that improvement: an event of the enterprise the next day
+    # does not hasten it, a tick once the 7 days are over moves it on
     state, _ = step(state, ev("complaint.received", "2026-02-06T10:00:00+08:00", complaint_id="C3"), rules)
-    assert f.risk.grade == "B"
+    assert f.risk.grade == "C" and f.risk.current.held
+    assert "等级下降后须保持 7 天才可再下降" in f.risk.current.hold_zh and "2026-02-12 00:00 后的评定按分值调整" in f.risk.current.hold_zh
+    state, _ = step(state, ev("clock.tick", "2026-02-11T23:50:00+08:00", enterprise_id="*"), rules)
+    assert f.risk.grade == "C"
+    state, _ = step(state, ev("clock.tick", "2026-02-12T00:00:00+08:00", enterprise_id="*"), rules)
+    assert f.risk.grade == "B" and not f.risk.current.held
     assert not [e for e in f.risk.entries if e[1] == "sampling_failed"]
 
 
