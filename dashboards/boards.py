@@ -653,13 +653,18 @@ UNDELIVERED = f"status != 'sent' AND NOT (status = 'failed' AND startsWith(error
 DEAD_LETTER_CHANNEL_ZH = ("transform({0}, ['http', 'import', 'kafka', 'processing', 'sink'], "
                           "['拒收（HTTP）', '拒收（文件导入）', '拒收（Kafka）', '处理失败（已接收）', '拒收（入库）'], {0})")
 # A dead letter settled by a copy of its event accepted since (qrisk.api SETTLEABLE and _settled_where, which a test
-# keeps equal): the log of either runtime holds its event_id, and it is a letter a copy can settle — not a processing
+# keeps equal): the log of either runtime holds its event_id, received at or after the letter (a copy logged before it is
+# what its content was refused beside, no cure), and it is a letter a copy can settle — not a processing
 # failure (the fold failed on the logged event itself), not a sink's, not an event_id_conflict (a correction needs a
 # new id).  Letters kept before dead_letters.event_id have none: outstanding.
 _LETTER_IDS = "(SELECT event_id FROM dead_letters WHERE event_id != '')"
+_COPY_MS = "toUInt64(received_at) * 1000 + received_ms"
 LETTER_SETTLED = ("(event_id != '' AND channel NOT IN ('processing', 'sink') AND position(errors, '\"event_id_conflict\"') = 0 "
-                  f"AND event_id IN (SELECT event_id FROM event_log WHERE event_id IN {_LETTER_IDS} "
-                  f"UNION ALL SELECT event_id FROM events WHERE event_id IN {_LETTER_IDS}))")
+                  "AND dead_letter_id IN (SELECT d.dead_letter_id FROM dead_letters AS d INNER JOIN "
+                  f"(SELECT event_id, max({_COPY_MS}) AS last_ms FROM (SELECT event_id, received_at, received_ms FROM event_log "
+                  f"WHERE event_id IN {_LETTER_IDS} UNION ALL SELECT event_id, received_at, received_ms FROM events WHERE event_id IN "
+                  f"{_LETTER_IDS}) GROUP BY event_id) AS copy ON d.event_id = copy.event_id "
+                  "WHERE copy.last_ms >= toUInt64(d.received_at) * 1000 + d.received_ms))")
 DELIVERY_ZH = "transform({0}, ['sent', 'retry', 'failed', 'requeued'], ['已送达', '重试中', '失败', '已重新排队'], {0})"
 # A dead letter's field errors (its errors column: a JSON list of {field, type, reason, reason_zh, …}, written with ": "),
 # each as 字段：中文原因.  Each object is matched whole (strings may hold braces), its texts read by pattern and

@@ -380,9 +380,9 @@ def _acceptance_warnings(event: ComplaintAcceptedEvent, file: Any, policy: Polic
         return [_warning("payload.decided_on", "acceptance_not_in_force",
                          f"complaint {p.complaint_id} already has a decision dated earlier in force ({a.decision} on {a.decided_on.isoformat()}, "
                          f"event {a.event_id}): this one is kept, not applied; if that one was recorded wrong, send this one with "
-                         f"corrects {a.event_id}",
+                         f"corrects {a.event_id}, under a new event_id",
                          f"投诉 {p.complaint_id} 已有日期更早的受理决定（{what}，{a.decided_on.isoformat()}；事件 {a.event_id}）在生效：本决定仅存档、"
-                         f"不生效；如该决定登记有误，请在本决定中以 corrects 填写 {a.event_id} 重新报送")]
+                         f"不生效；如该决定登记有误，请在本决定中以 corrects 填写 {a.event_id}，以新的事件编号（event_id）重新报送")]
     return []
 
 

@@ -1093,7 +1093,7 @@ def _hold(entry: GradeEntry, last: GradeEntry | None, expired: bool, raised: int
         waits = ([pol.improve_hold_days] if improved else []) + ([pol.hold_days] if pol.hold_days else [])
         if moved is not None and waits:
             kept = moved + in_days(max(waits)) + in_hours(rules.policy.utc_offset_hours)
-            why = (f"等级下降后须保持 {pol.improve_hold_days} 天才可再下降（每次最多 {pol.max_improve} 级）"
+            why = (f"风险等级降低（向 A 级调整）后须保持 {pol.improve_hold_days} 天才可再降低（每次最多 {pol.max_improve} 级）"
                    if improved and pol.improve_hold_days >= pol.hold_days else f"等级变动后至少保持 {pol.hold_days} 天")
             parts.append(f"分值 {entry.score:g} 对应 {entry.band} 级；{why}，暂定 {entry.grade} 级；"
                          f"如无新情况，{kept:%Y-%m-%d %H:%M} 后的评定按分值调整")

@@ -1785,7 +1785,7 @@ def _complaint_kind_corrected(file: CreditFile, record: ComplaintRecord, kind: s
     effects.append(_effect(
         "complaint.repeated", event, file.enterprise_id, complaint_id=p.complaint_id, repeats_event_id=record.event_id, same=False,
         kind_corrected=True, complaint_kind=kind, previous_complaint_kind=was,
-        message_zh=(f"投诉编号 {p.complaint_id} 已登记（事件 {record.event_id}）：诉求类型由{COMPLAINT_KIND_ZH[was]}更正为{COMPLAINT_KIND_ZH[kind]}，"
+        message_zh=(f"投诉举报编号 {p.complaint_id} 已登记（事件 {record.event_id}）：诉求类型由{COMPLAINT_KIND_ZH[was]}更正为{COMPLAINT_KIND_ZH[kind]}，"
                     f"办理时限按{COMPLAINT_KIND_ZH[kind]}重新计算，未重复计数"
                     + ("；其余内容与已登记的不同，以已登记的为准" if others else ""))))
     _complaints_due_next(file)
@@ -1793,7 +1793,7 @@ def _complaint_kind_corrected(file: CreditFile, record: ComplaintRecord, kind: s
     if chased and not any(lim.overdue and record.running(lim) for lim in record.limits):
         # the limit its 办理超期 alert chased is not one of the corrected kind's, or not yet passed: nothing left to chase for now
         data = complaint_overdue_resolved(file, record.complaint_id, event_key(event),
-                                          f"投诉编号 {record.complaint_id} 诉求类型已更正为{COMPLAINT_KIND_ZH[kind]}，按其办理时限尚未超期，预警自动关闭",
+                                          f"投诉举报编号 {record.complaint_id} 诉求类型已更正为{COMPLAINT_KIND_ZH[kind]}，按其办理时限尚未超期，预警自动关闭",
                                           f"{record.complaint_id} registered again as a {kind}: within its limits, closed", rules)
         if data is not None:
             effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
@@ -1876,13 +1876,13 @@ def _complaint_accepted(state: CountyState, file: CreditFile, event: ComplaintAc
     if kept is None:
         # (the channel's acceptance may overtake the complaint itself)
         waiting = file.acceptances_waiting.setdefault(cid, [])
-        if not any(_same_decision(a, decision) for a in waiting):
+        if not _repeats(waiting, decision):
             _file_decision(waiting, decision)
         effects.append(_effect("complaint.accepted", event, file.enterprise_id, complaint_id=cid, decision=p.decision,
                                decided_on=p.decided_on.isoformat(), waiting=True, in_force=False,
                                message_zh=(f"投诉编号 {cid} 尚无登记记录：{decision.zh()}已暂存，收到该投诉后生效；请核对投诉编号和企业")))
         return
-    if any(_same_decision(a, decision) for a in kept.acceptances):
+    if _repeats(kept.acceptances, decision):
         effects.append(_effect("complaint.accepted", event, file.enterprise_id, complaint_id=cid, decision=p.decision,
                                decided_on=p.decided_on.isoformat(), waiting=False, in_force=False, repeated=True,
                                message_zh=f"投诉编号 {cid} 的{decision.zh()}已登记，本次为重复报送，不重复计入"))
@@ -1928,6 +1928,15 @@ def _complaint_accepted(state: CountyState, file: CreditFile, event: ComplaintAc
 
 def _same_decision(a: ComplaintAcceptance, b: ComplaintAcceptance) -> bool:
     return (a.decided_on, a.decision, a.reason) == (b.decided_on, b.decision, b.reason)
+
+
+def _repeats(decisions: list[ComplaintAcceptance], decision: ComplaintAcceptance) -> bool:
+    """A decision sent again: the same as one on file, unless it corrects one still standing (or not yet come).  A 受理
+    typed 03-03 for 04-03 (A), the right one sent plainly (C), then again naming A in corrects as the door asks (B): B was
+    C's repeat, and A stood for good."""
+    if decision.corrects is not None and not any(a.event_id == decision.corrects and a.superseded_by is not None for a in decisions):
+        return False
+    return any(_same_decision(a, decision) for a in decisions)
 
 
 def _file_decision(decisions: list[ComplaintAcceptance], decision: ComplaintAcceptance) -> ComplaintAcceptance | None:

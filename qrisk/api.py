@@ -1691,11 +1691,15 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         return " AND ".join(where), params
 
     def _settled_where(key: ApiKey, outstanding: bool) -> tuple[str, dict[str, Any]]:
-        """A dead_letters condition: the letter is settled (or, ``outstanding``, not).  The log is read for the ids
-        some letter names only (its event_id column, not its bodies)."""
+        """A dead_letters condition: the letter is settled (or, ``outstanding``, not): a copy of its event logged at or
+        after the letter was received.  A copy logged before it is what the letter's content was refused beside (a
+        document reusing a logged id that failed validation before the conflict check): no cure.  The log is read for
+        the ids some letter names only (its event_id column, not its bodies)."""
         seen, params = _copies_seen(key)
-        settled = (f"({SETTLEABLE} AND event_id IN (SELECT event_id FROM {LOG_TABLE} WHERE {seen} AND event_id IN "
-                   "(SELECT event_id FROM dead_letters WHERE event_id != '')))")
+        settled = (f"({SETTLEABLE} AND dead_letter_id IN (SELECT d.dead_letter_id FROM dead_letters AS d INNER JOIN "
+                   f"(SELECT event_id, max(toUInt64(received_at) * 1000 + received_ms) AS last_ms FROM {LOG_TABLE} WHERE {seen} "
+                   "AND event_id IN (SELECT event_id FROM dead_letters WHERE event_id != '') GROUP BY event_id) AS copy "
+                   "ON d.event_id = copy.event_id WHERE copy.last_ms >= toUInt64(d.received_at) * 1000 + d.received_ms))")
         return (f"NOT {settled}" if outstanding else settled), params
 
     def _settle(key: ApiKey, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -1704,16 +1708,25 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if wanted and not distributed:
             with pipeline.lock:  # (every logged event is folded: the log is read only for ids it holds)
                 wanted = [i for i in wanted if i in pipeline.state.seen_event_ids]
-        copies: dict[str, dict[str, Any]] = {}
+        copies: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         if wanted:
             seen, params = _copies_seen(key)
-            # (the first copy: what FINAL keeps of the Kafka archive's copies, and the embedded log has one)
-            # (aliases other than the columns' names: ClickHouse would read min(seq) for seq inside argMin)
-            copies = {r["event_id"]: {"seq": int(r["first_seq"]), "received_at": utc_text(r["first_at"], r["first_ms"])}
-                      for r in pipeline.store.query(
-                          "SELECT event_id, min(seq) AS first_seq, argMin(received_at, seq) AS first_at, argMin(received_ms, seq) AS first_ms "
-                          f"FROM {LOG_TABLE} WHERE has(%(ids)s, event_id) AND {seen} GROUP BY event_id", {**params, "ids": wanted})}
-        return [{**r, "settled_by": copies.get(r["event_id"]) if _settleable(r) else None} for r in rows]
+            # (every copy, in seq order: the Kafka archive may hold several, the embedded log one)
+            for r in pipeline.store.query(
+                    "SELECT event_id, seq, received_at, received_ms "
+                    f"FROM {LOG_TABLE} WHERE has(%(ids)s, event_id) AND {seen} ORDER BY seq", {**params, "ids": wanted}):
+                at = utc_text(r["received_at"], r["received_ms"])
+                copies.setdefault(r["event_id"], []).append((at, {"seq": int(r["seq"]), "received_at": at}))
+
+        def settled_by(r: dict[str, Any]) -> dict[str, Any] | None:
+            # the first copy logged at or after the letter (as _settled_where: one logged before it is no cure)
+            if not _settleable(r):
+                return None
+            # (utc_text's form, 2026-11-26T21:25:17.077Z, orders as the instants do)
+            received = utc_text(r["received_at"], r["received_ms"])
+            return next((copy for at, copy in copies.get(r["event_id"], ()) if at >= received), None)
+
+        return [{**r, "settled_by": settled_by(r)} for r in rows]
     EVENT_MATCHES_MAX = 10_000  # dead letters holding one event id's text: a handful in practice; the bound keeps a bad case cheap
     # A letter keeps the whole body it was refused with (up to QRISK_MAX_BODY_BYTES), and any posting
     # key can make many: a list of them whole (1,000 allowed) grew to gigabytes in the server.  A list

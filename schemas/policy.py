@@ -981,11 +981,18 @@ class CampaignPolicy(_Strict):
     @classmethod
     def _satisfactory_bound(cls, data: Any) -> Any:
         # (a policy written before the z bands gave the satisfactory bound, |log10 difference| ≤ 2σpt: read as its σpt)
-        # (one not a positive number is left in place, for the refusal to name it)
-        bound = data.get("comparison_max_log10_difference") if isinstance(data, dict) else None
-        if isinstance(bound, (int, float)) and not isinstance(bound, bool) and bound > 0:
-            data = {k: v for k, v in data.items() if k != "comparison_max_log10_difference"}
-            data.setdefault("comparison_log10_sigma_pt", bound / 2)
+        if not isinstance(data, dict) or "comparison_max_log10_difference" not in data:
+            return data
+        bound = data["comparison_max_log10_difference"]
+        if "comparison_log10_sigma_pt" in data:
+            raise ValueError("comparison_max_log10_difference and comparison_log10_sigma_pt both given: the first is the former "
+                             "name of twice the second; keep comparison_log10_sigma_pt alone / 两项只能保留 comparison_log10_sigma_pt")
+        if not isinstance(bound, (int, float)) or isinstance(bound, bool) or not 0 < bound <= 3:
+            raise ValueError(f"comparison_max_log10_difference must be a number > 0 and ≤ 3, got {bound!r}; it is read as "
+                             "comparison_log10_sigma_pt = half of it (ISO 13528's |z| ≤ 2), the name to use now / "
+                             "comparison_max_log10_difference 须为大于 0、不超过 3 的数，按其一半读作 comparison_log10_sigma_pt")
+        data = {k: v for k, v in data.items() if k != "comparison_max_log10_difference"}
+        data["comparison_log10_sigma_pt"] = bound / 2
         return data
     acceptance_risk_grades: list[Literal["A", "B", "C", "D"]] = Field(
         default_factory=lambda: ["C", "D"], description="risk grades on the acceptance day that make a passed acceptance one to check (须核实)")

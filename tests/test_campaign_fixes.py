@@ -224,6 +224,13 @@ def test_a_colony_count_comparison_is_scored_in_three_bands(rules, mine, band, k
 def test_a_policy_with_the_former_log10_bound_reads_as_its_sigma():
     assert Policy.model_validate({"campaign": {"comparison_max_log10_difference": 0.6}}).campaign.comparison_log10_sigma_pt == pytest.approx(0.3)
     assert Policy().campaign.comparison_log10_sigma_pt == 0.25
+    # a bad old value is refused naming it and why, not as an unknown field; so are both names at once
+    for bad in (0, -1, "0.5", True):
+        with pytest.raises(ValueError) as caught:
+            Policy.model_validate({"campaign": {"comparison_max_log10_difference": bad}})
+        assert "comparison_max_log10_difference must be a number > 0" in str(caught.value) and "extra_forbidden" not in str(caught.value)
+    with pytest.raises(ValueError, match="both given"):
+        Policy.model_validate({"campaign": {"comparison_max_log10_difference": 0.6, "comparison_log10_sigma_pt": 0.2}})
 
 
 # --------------------------------------------------------------------------- 6. the pass-rate check's target in the KPI's form

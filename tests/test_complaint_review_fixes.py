@@ -94,6 +94,30 @@ def test_a_decision_with_a_wrong_date_is_corrected_by_one_naming_it(rules):
     assert first.files[E].complaint("TS1").acceptance.event_id == str(right.event_id)
 
 
+def test_a_correction_sent_as_the_door_asks_is_no_repeat_of_the_plain_copy_before_it(rules):
+    """A 受理 typed 03-03 for 04-03 (A); the right one sent plainly (C: kept, not applied, the door asks for corrects);
+    then again naming A (B): B was taken for C's repeat, and A stood for good."""
+    wrong = accepted("TS1", "2026-03-03", at="2026-04-03T17:00:00+08:00")
+    plain = accepted("TS1", "2026-04-03", at="2026-04-03T18:00:00+08:00")
+    state, _ = replay([REG, received("TS1"), tick("2026-04-01T01:00:00+08:00"), wrong], rules)
+    [w] = accepted_warnings(plain, rules.catalogue, state.files[E], policy=rules.policy)
+    assert w["type"] == "acceptance_not_in_force" and f"以 corrects 填写 {wrong.event_id}，以新的事件编号（event_id）重新报送" in w["reason_zh"]
+    state, _ = replay([plain], rules, state)
+    assert state.files[E].complaint("TS1").acceptance.event_id == str(wrong.event_id)
+    right = correction("TS1", "2026-04-03", wrong.event_id, at="2026-04-03T19:00:00+08:00")
+    state, effects = replay([right], rules, state)
+    record = state.files[E].complaint("TS1")
+    assert record.accepted_on == D("2026-04-03")
+    assert next(a for a in record.acceptances if a.event_id == str(wrong.event_id)).superseded_by == str(right.event_id)
+    [said] = [e for e in effects if e.kind == "complaint.accepted"]
+    assert not said.data.get("repeated") and said.data["corrects_event_id"] == str(wrong.event_id)
+    assert record.limit("accept").overdue is True  # decided after 03-31
+    # a true repeat of the correction is still one
+    again = right.model_copy(update={"event_id": uuid.uuid4()})
+    state, effects = replay([again], rules, state)
+    assert [e for e in effects if e.kind == "complaint.accepted"][0].data.get("repeated") is True
+
+
 def test_two_decisions_of_one_date_the_later_logged_corrects_whatever_the_ids(rules):
     def refusal(eid: int, reason: str, at: str):
         return accepted("TS1", "2026-03-24", decision="refused", reason=reason, at=at).model_copy(update={"event_id": uuid.UUID(int=eid)})

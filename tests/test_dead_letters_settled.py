@@ -168,6 +168,28 @@ def test_a_conflict_and_a_processing_failure_are_not_settled_by_the_logged_copy(
     assert not {conflict_letter, failed_letter} & set(_letters(api, outstanding="false"))
 
 
+def test_a_copy_logged_before_the_letter_does_not_settle_it(api, store):  # noqa: F811 - fixture
+    """Another document reusing a logged event's id, refused by validation (before the conflict check): its letter read
+    已重新提交并接收, settled by the copy logged before it — content that was never accepted."""
+    from qrisk.cli_dashboards import run_panels
+
+    good = fixed(bad_sample())
+    assert api.call("POST", "/v1/events", json=good).status_code == 200
+    other = copy.deepcopy(good)
+    other["payload"]["sample_no"] = "OTHER-" + other["payload"]["sample_no"]
+    other["payload"]["items"][0]["values"][1] = "59"
+    refused = api.call("POST", "/v1/events", json=other)
+    assert refused.status_code == 422
+    letter = refused.json()["errors"][0]["dead_letter_id"]
+    row = _letters(api)[letter]
+    assert row["event_id"] == good["event_id"] and row["settled_by"] is None
+    assert letter in _letters(api, outstanding="true") and letter not in _letters(api, outstanding="false")
+    api.pipeline.wait_derived(60)
+    now = dt.datetime.now(dt.timezone.utc)
+    got = {r["panel"]: r for r in run_panels(store, now - dt.timedelta(days=1), now + dt.timedelta(hours=1)) if r["dashboard"] == "intake.json"}
+    assert got["拒收记录"]["rows"][0]["已重新提交并接收"] == 0 and got["拒收记录"]["rows"][0]["待处理"] == 1, got["拒收记录"]
+
+
 def test_a_labs_key_sees_its_own_letters_settled_and_no_other_labs(api):
     bad = bad_sample()
     letter = api.call("POST", "/v1/events", "lab", json=bad).json()["errors"][0]["dead_letter_id"]

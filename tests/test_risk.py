@@ -215,7 +215,7 @@ def test_failures_leave_the_window_and_the_grade_improves_one_step_at_a_time(rul
     # does not hasten it, a tick once the 7 days are over moves it on
     state, _ = step(state, ev("complaint.received", "2026-02-06T10:00:00+08:00", complaint_id="C3"), rules)
     assert f.risk.grade == "C" and f.risk.current.held
-    assert "等级下降后须保持 7 天才可再下降" in f.risk.current.hold_zh and "2026-02-12 00:00 后的评定按分值调整" in f.risk.current.hold_zh
+    assert "风险等级降低（向 A 级调整）后须保持 7 天才可再降低" in f.risk.current.hold_zh and "2026-02-12 00:00 后的评定按分值调整" in f.risk.current.hold_zh
     state, _ = step(state, ev("clock.tick", "2026-02-11T23:50:00+08:00", enterprise_id="*"), rules)
     assert f.risk.grade == "C"
     state, _ = step(state, ev("clock.tick", "2026-02-12T00:00:00+08:00", enterprise_id="*"), rules)

@@ -149,7 +149,7 @@ def test_a_held_improvement_says_until_when(rules):
     start = dt.datetime(2026, 1, 5, tzinfo=CST)
     rs, _ = _listing_ends(rules, [start, start + dt.timedelta(minutes=10)])
     assert (rs.grade, rs.current.band, rs.current.held) == ("C", "A", True)
-    assert "等级下降后须保持 7 天才可再下降（每次最多 1 级），暂定 C 级；如无新情况，2026-01-12 00:00 后的评定按分值调整" in rs.current.hold_zh
+    assert "风险等级降低（向 A 级调整）后须保持 7 天才可再降低（每次最多 1 级），暂定 C 级；如无新情况，2026-01-12 00:00 后的评定按分值调整" in rs.current.hold_zh
 
 
 def test_improve_hold_days_is_policy():
