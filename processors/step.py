@@ -94,7 +94,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 52
+FOLD_VERSION = 53
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -248,7 +248,9 @@ puts the next inspection after the due date in force before the move (RiskState.
 clears an overdue inspection); a sample's failure weighs from its first original report, not from a correction or re-test;
 a grade improves at most max_improve levels per risk.improve_hold_days (7) after its last improvement, by dates, not
 per tick; D's inspection interval is 365 / 3 rounded down, 121 days; a revoked licence has no inspection due
-(next_inspection_due None, rank 许可证已吊销, the grade_worsened alert's revoked_template_zh).  A
+(next_inspection_due None, rank 许可证已吊销, the grade_worsened alert's revoked_template_zh); 53: a 受理决定 naming
+in corrects one still standing is filed, not taken for the repeat of a plain copy on file (_repeats); a held improvement
+says 风险等级降低（向 A 级调整）, a kind correction 投诉举报编号.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
