@@ -123,6 +123,16 @@ def _licence(file: CreditFile) -> str:
     return f"{licence}（已于 {record.decided_on.isoformat()} 被吊销，{record.decision_no}）"
 
 
+def _no_inspection_zh(file: CreditFile) -> str | None:
+    """Why a graded enterprise has no inspection due: its licence revoked (the grade stays, the plan ends), or it closed."""
+    record = file.enforcement(file.licence_revoked) if file.licence_revoked else None
+    if record is not None:
+        return f"许可证已吊销（决定书 {record.decision_no}），不再安排日常抽检和检查"
+    if file.deregistered_on is not None:
+        return f"已注销（{file.deregistered_on.isoformat()} 起），不再安排日常抽检和检查"
+    return None
+
+
 def _unit_label(rules: Rules, unit: str) -> str:
     """How the catalogue prints a unit after a number: nothing for pH, which has no unit."""
     known = rules.catalogue.units.resolve(unit) if unit else None
@@ -461,6 +471,8 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         "grade": rs.grade, "grade_zh": GRADE_ZH.get(rs.grade or "", "未评定（缺少企业登记信息）"), "score": rs.score,
         "as_of": _local(now, off) if now else "", "next_inspection_due": rs.next_inspection_due.isoformat() if rs.next_inspection_due else None,
         "inspection_overdue": bool(rs.next_inspection_due and now and rs.next_inspection_due < rules.local_date(now)),
+        # (no date, and why: a blank line read as an inspection nobody had planned)
+        "no_inspection_zh": _no_inspection_zh(file) if rs.next_inspection_due is None and rs.grade else None,
         "inspections_per_year": rules.policy.risk.inspections_per_year.get(rs.grade) if rs.grade else None,
         "regraded_on": _due_by_regrade(rs, rules), "regrade_grace_days": rules.policy.risk.regrade_grace_days,
         "static": current.static if current else None, "dynamic": current.dynamic if current else None,
@@ -838,6 +850,8 @@ def render_text(report: dict[str, Any]) -> str:
             rate = inspection_frequency(g["inspections_per_year"])[0] if g["inspections_per_year"] else ""
             lines.append(f"  下次现场检查应于 {g['next_inspection_due']} 前（按本县风险分级监管要求，{g['grade']} 级{rate}{grace}）"
                          + ("，已逾期" if g.get("inspection_overdue") else ""))
+        elif g.get("no_inspection_zh"):
+            lines.append(f"  下次现场检查：无（{g['no_inspection_zh']}）")
         lines.append("  主要原因：")
         lines += [f"    - {r}" for r in g["reasons"]] or ["    （无）"]
     else:
@@ -928,7 +942,8 @@ def write_xlsx(report: dict[str, Any], path: str | Path) -> Path:
     append(ws, ["等级", g["grade_zh"]])
     append(ws, ["风险分", g["score"]])  # a number, to sum and sort
     append(ws, ["构成", f"静态 {_cell(g['static'])} + 动态 {_cell(g['dynamic'])} + 信用 {_cell(g['credit'])}"])
-    append(ws, ["下次检查期限", (g["next_inspection_due"] or "") + ("（已逾期）" if g.get("inspection_overdue") else "")])
+    append(ws, ["下次检查期限", (g["next_inspection_due"] or (f"无（{g['no_inspection_zh']}）" if g.get("no_inspection_zh") else ""))
+                + ("（已逾期）" if g.get("inspection_overdue") else "")])
     for i, r in enumerate(g["reasons"]):
         append(ws, ["主要原因" if i == 0 else "", r])
     for row in ws.iter_rows(min_row=4):

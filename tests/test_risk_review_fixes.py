@@ -189,6 +189,8 @@ def test_a_revoked_licence_has_no_inspection_due_or_overdue(rules):
     report = build_report(f, rules)
     assert report["grade"]["next_inspection_due"] is None and not report["grade"]["inspection_overdue"]
     assert "已逾期" not in render_text(report).split("【风险等级】")[1].split("主要原因")[0]
+    # and says why there is no date, rather than leaving the line out
+    assert "下次现场检查：无（许可证已吊销（决定书 示范县市监处罚〔2026〕20号），不再安排日常抽检和检查）" in render_text(report)
     # the grade rose: no plan to adjust for an enterprise that may not produce
     [d] = decisions(effects, "risk.grade_worsened")
     assert "调整检查和抽检计划" not in d["message_zh"]
