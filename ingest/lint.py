@@ -369,6 +369,15 @@ def _acceptance_warnings(event: ComplaintAcceptedEvent, file: Any, policy: Polic
                          f"decided_on {d} is before complaint {p.complaint_id} was received ({r}): the decision is applied, its "
                          "mediation counted from the receipt; check the date",
                          f"决定日期 {d} 早于投诉 {p.complaint_id} 的收到日期 {r}：受理决定已登记，调解期限自收到之日起计算；请核对决定日期")]
+    if p.corrects is not None and not any(a.event_id == str(p.corrects) for a in record.acceptances):
+        # (kept as a decision of its own, and it supersedes the one named should that come later: a mistyped id would
+        # leave the wrong decision in force with the sender believing it corrected)
+        c = str(p.corrects)
+        return [_warning("payload.corrects", "corrects_not_found",
+                         f"corrects {c} names no decision on file for complaint {p.complaint_id}: this one is filed as a decision of "
+                         "its own (and replaces the one named if that comes later); check the event id of the decision to correct",
+                         f"corrects 填写的事件 {c} 不是投诉 {p.complaint_id} 在档的受理决定：本决定按新的决定登记（该决定日后到达时即被本决定取代）；"
+                         "请核对被更正决定的事件编号")]
     # (the earliest-dated decision not corrected stays in force: a later-dated one is kept and not applied, which the sender
     # should hear — a date typed wrong, or a decision meant to correct one, is sent again with corrects)
     own = str(event.event_id)

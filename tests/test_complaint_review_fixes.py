@@ -192,6 +192,19 @@ def test_the_door_warns_of_a_decision_that_will_not_apply(rules):
     assert accepted_warnings(correction("TS2", "2026-03-25", first.event_id), rules.catalogue, state.files[E], policy=rules.policy) == []
 
 
+def test_the_door_warns_when_corrects_names_no_decision_on_file(rules):
+    state, _ = replay([REG, received("TS3"), accepted("TS3", "2026-03-23")], rules)
+    typo = correction("TS3", "2026-03-24", uuid.uuid4())
+    state, _ = replay([typo], rules, state)
+    [w] = accepted_warnings(typo, rules.catalogue, state.files[E], policy=rules.policy)
+    assert (w["type"], w["field"]) == ("corrects_not_found", "payload.corrects")
+    assert f"corrects 填写的事件 {typo.payload.corrects} 不是投诉 TS3 在档的受理决定" in w["reason_zh"]
+    # naming one on file: no such warning
+    right = correction("TS3", "2026-03-24", state.files[E].complaint("TS3").acceptances[0].event_id)
+    state, _ = replay([right], rules, state)
+    assert all(w["type"] != "corrects_not_found" for w in accepted_warnings(right, rules.catalogue, state.files[E], policy=rules.policy))
+
+
 def test_the_credit_report_lists_decisions_waiting_for_their_complaint(rules):
     state, _ = replay([REG, received("TS1"), accepted("TS1O", "2026-03-23")], rules)
     report = build_report(state.files[E], rules)
