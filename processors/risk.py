@@ -186,8 +186,9 @@ class RiskState(_Model):
     last_inspection_event_id: str | None = None
     missing: dict[str, str] = Field(default_factory=dict, description="data.missing raised and not yet filled: what -> the last-data date it was raised for")
     check_missing_at: dt.datetime | None = Field(default=None, description="no expected data can be missing before this moment (None: check)")
-    reopened_at: dt.datetime | None = Field(default=None, description="when a closed (注销) enterprise was in business again: routine "
-                                                                "sampling and inspection fall due from then, not from before its closure")
+    reopened_at: dt.datetime | None = Field(default=None, description="when a closed (注销) enterprise was in business again, or its "
+                                                                "revoked licence in force again: routine sampling and inspection fall due "
+                                                                "from then, not from before the closure or the revocation")
 
     @property
     def current(self) -> GradeEntry | None:

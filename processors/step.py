@@ -94,7 +94,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 53
+FOLD_VERSION = 54
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -250,7 +250,9 @@ a grade improves at most max_improve levels per risk.improve_hold_days (7) after
 per tick; D's inspection interval is 365 / 3 rounded down, 121 days; a revoked licence has no inspection due
 (next_inspection_due None, rank 许可证已吊销, the grade_worsened alert's revoked_template_zh); 53: a 受理决定 naming
 in corrects one still standing is filed, not taken for the repeat of a plain copy on file (_repeats); a held improvement
-says 风险等级降低（向 A 级调整）, a kind correction 投诉举报编号.  A
+says 风险等级降低（向 A 级调整）, a kind correction 投诉举报编号; 54: a licence in force again (its revocation
+revoked, from revoked_on; a new licence number) starts routine sampling and inspection afresh (RiskState.reopened_at), as
+an enterprise open again after closing.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -455,7 +457,7 @@ def _chart_effect(event: Envelope, enterprise_id: str, base: dict[str, Any], sig
 
 def _registered(state: CountyState, file: CreditFile, event: EnterpriseRegistered, rules: Rules, effects: list[Effect]) -> None:
     kind = "enterprise.registered" if file.profile is None else "enterprise.profile_changed"
-    _relicensed(file, event.payload.licence_no, rules)
+    _relicensed(file, event.payload.licence_no, rules, event.occurred_at)
     file.profile = event.payload
     registry_tier(file, event.payload.campaign_tier)
     if file.registered_at is None:
@@ -466,18 +468,22 @@ def _registered(state: CountyState, file: CreditFile, event: EnterpriseRegistere
         effects.append(_effect_data(k, event, file.enterprise_id, data))
 
 
-def _relicensed(file: CreditFile, licence_no: str, rules: Rules) -> None:
+def _relicensed(file: CreditFile, licence_no: str, rules: Rules, at: dt.datetime) -> None:
     """A new licence number after a revocation is a new licence: routine supervision is due again
     (the revocation stays on file, in its decision)."""
     if file.licence_revoked is not None and file.profile is not None and licence_no != file.profile.licence_no:
         file.licence_revoked = None
-        _licence_changed(file, rules)
+        _licence_changed(file, rules, at)
 
 
-def _licence_changed(file: CreditFile, rules: Rules) -> None:
-    """The licence was revoked, or is in force again: the next inspection is due again, or no longer (the grade may
-    not move, which alone would recompute it)."""
+def _licence_changed(file: CreditFile, rules: Rules, in_force_again: dt.datetime | None = None) -> None:
+    """The licence was revoked, or is in force again (``in_force_again``: since when): the next inspection is due again,
+    or no longer (the grade may not move, which alone would recompute it).  In force again, routine supervision starts
+    afresh from then, as for a closed enterprise open again: the months without a licence are no lateness (a restored
+    licence was overdue the day it came back)."""
     rs = file.risk
+    if in_force_again is not None and file.licence_revoked is None and (rs.reopened_at is None or in_force_again > rs.reopened_at):
+        rs.reopened_at = in_force_again
     if rs.grade is not None:
         rs.next_inspection_due = next_inspection_due(file, rs.grade, rules)
         rs.check_missing_at = None
@@ -514,7 +520,7 @@ def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rul
     if not changes:
         return
     if "licence_no" in changes:
-        _relicensed(file, changes["licence_no"], rules)
+        _relicensed(file, changes["licence_no"], rules, event.occurred_at)
     file.profile = file.profile.model_copy(update=changes)
     if "campaign_tier" in changes:
         registry_tier(file, changes["campaign_tier"])
@@ -2721,7 +2727,9 @@ def _revoke(file: CreditFile, record: EnforcementRecord, r: Revocation, event: E
         file.licence_revoked = others[0].decision_no if others else None
         licence_restored = file.licence_revoked is None
         if licence_restored:
-            _licence_changed(file, rules)
+            # (from the day the revocation took effect, however late it was filed; local midnight of that day)
+            local = dt.timezone(dt.timedelta(hours=rules.policy.utc_offset_hours))
+            _licence_changed(file, rules, dt.datetime.combine(r.revoked_on, dt.time(), tzinfo=local).astimezone(dt.timezone.utc))
     # (said in this effect's own words, not as campaign.acceptance_rechecked)
     rechecked = recheck_acceptance(file, rules) if file.campaign.acceptance_checked_on is not None else None
     unchecked = rechecked is not None and "enforcement" in rechecked["removed"] + rechecked["changed"]

@@ -218,4 +218,6 @@ def test_a_revocation_at_an_unchanged_grade_ends_the_plan_and_its_reversal_resto
     state, _ = step(state, ev("enforcement.revoked", "2026-08-18T10:00:00+08:00", decision_no="示范县市监处罚〔2026〕20号",
                               revoked_on="2026-08-18"), rules)
     assert state.files[E].licence_revoked is None
-    assert rs.next_inspection_due is not None
+    # due a D interval (121 days) from the day the licence came back, not from the registration (2026-05-05,
+    # overdue the day it was restored): the months without a licence are no lateness
+    assert rs.next_inspection_due == dt.date(2026, 8, 18) + dt.timedelta(days=121)
