@@ -86,11 +86,14 @@ DEREGISTERED = f"""
 REGISTERED = f"SELECT enterprise_id FROM {EFFECTS} WHERE kind = 'enterprise.registered'"
 """Enterprises registered: the campaign's progress table lists these only (a record under an id nobody registered waits)."""
 
+# each field from the latest row that carries it: enterprise.profile_changed names only what changed (a rename
+# has no category, a new category no name), so the latest row alone blanked one and a filter on the name kept a stale one
 NAMES = f"""
-    SELECT enterprise_id, argMax({data_text('name')}, (version, idx)) AS name,
-           argMax({data_text('category')}, (version, idx)) AS category
-    FROM {EFFECTS} WHERE kind IN ('enterprise.registered', 'enterprise.profile_changed') AND {data_text('name')} != ''
-    GROUP BY enterprise_id"""
+    SELECT enterprise_id, argMaxIf(name, (version, idx), name != '') AS name,
+           argMaxIf(category, (version, idx), category != '') AS category
+    FROM (SELECT enterprise_id, version, idx, {data_text('name')} AS name, {data_text('category')} AS category
+          FROM {EFFECTS} WHERE kind IN ('enterprise.registered', 'enterprise.profile_changed'))
+    GROUP BY enterprise_id HAVING name != ''"""
 
 def _top_level(raw: str, depth: int = 4) -> str:
     """A JSON object's text with its nested objects taken out (innermost first, ``depth`` levels), so that a
@@ -437,16 +440,18 @@ def county() -> dict[str, Any]:
                   USING code ORDER BY batches DESC, code LIMIT 15""",
               w=6, h=8, options={"orientation": "horizontal", "xField": "项目"},
               description="各检验项目的不合格批次（帕累托）：先查最多的原因"),
-        # the labs' time limits (sampling_turnaround): one row per sample whose first report was judged for them (a
-        # correction carries the same figures; a re-test is not judged), the lab as the report printed it
+        # the labs' time limits (sampling_turnaround): one row per sample (抽样编号, unique county-wide: a report
+        # retracted from the wrong enterprise and filed again under the right one is one sample, not two) whose first
+        # report was judged for them (a correction carries the same figures; a re-test is not judged), the lab as the
+        # first report printed it
         panel("table", "检验机构报告时限",
               f"""SELECT lab AS `检验机构`, count() AS `批次`, countIf(late = 1) AS `超时批次`,
                          round(100 * countIf(late = 1) / count(), 1) AS `超时比例（%）`,
                          max(days) AS `最长（工作日）`, round(avg(days), 1) AS `平均（工作日）`
-                  FROM (SELECT enterprise_id, sample_no, any(lab) AS lab, max(turnaround_late) AS late,
-                               any(report_working_days) AS days
+                  FROM (SELECT sample_no, argMin(lab, occurred_at) AS lab, argMin(turnaround_late, occurred_at) AS late,
+                               argMin(report_working_days, occurred_at) AS days
                         FROM judgements FINAL WHERE report_working_days IS NOT NULL AND {_local_days('sampled_on')}
-                        GROUP BY enterprise_id, sample_no)
+                        GROUP BY sample_no)
                   GROUP BY lab ORDER BY `超时批次` DESC, `检验机构`""",
               w=12, h=6,
               description="时间范围内按抽样日期计，各承检机构的检验报告时限（《食品安全抽样检验管理办法》：收样后 20 个工作日内出具报告，"

@@ -1199,3 +1199,53 @@ def test_the_complaints_panel_counts_what_the_credit_files_hold(county, since):
     assert [(order.index(r["类别"]), r["类型"] == "举报") for r in got] == sorted((order.index(r["类别"]), r["类型"] == "举报") for r in got)
     if since is not None:
         assert sum(r["收到"] for r in got) < sum(sum(c.received_at >= WHOLE[0] for c in f.complaints) for f in _files(county).values())
+
+
+def test_names_take_each_field_from_the_latest_profile_that_carries_it(store, rules):  # noqa: F811 - fixture
+    """C/D 级企业 and the enterprise variable read name and category from NAMES: an enterprise.updated names only what
+    changed, so a rename blanked the category and a new category stayed hidden behind the old one."""
+    from dashboards.boards import NAMES
+    from tests.test_corrections import E, REG
+    from tests.test_fold import ev
+
+    renamed = ev("enterprise.updated", "2026-04-01T10:00:00+08:00", name="新名称饮用水厂")
+    recategorised = ev("enterprise.updated", "2026-04-02T10:00:00+08:00", category="other")
+    p = _fold_into(store, rules, [REG, renamed])
+    try:
+        query = f"SELECT name, category FROM ({NAMES}) WHERE enterprise_id = '{E}'"
+        prof = p.state.files[E].profile
+        assert store.query(query) == [{"name": "新名称饮用水厂", "category": prof.category}] and prof.category == "packaged_water"
+        p.submit([recategorised])
+        assert p.wait_derived(60)
+        assert store.query(query) == [{"name": "新名称饮用水厂", "category": "other"}] == [
+            {"name": p.state.files[E].profile.name, "category": p.state.files[E].profile.category}]
+    finally:
+        p.close()
+
+
+def test_a_report_refiled_under_the_right_enterprise_is_one_sample_for_its_lab(store, rules):  # noqa: F811 - fixture
+    """检验机构报告时限: a late report filed under the wrong enterprise, retracted there and filed again under the right
+    one is one sample the lab reported late (its 抽样编号 is the county's), with the first report's working days."""
+    import uuid
+
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+    from tests.test_corrections import REG, sample
+    from tests.test_retraction import retraction
+
+    other = "E-330110-777"
+    doc = golden("enterprise.registered")
+    doc.update(event_id=str(uuid.uuid4()), enterprise_id=other)
+    doc["payload"].update(licence_no="SC10633011000777", name="另一水厂")
+    late = sample("2026-04-07T09:00:00+08:00", lab_received_on="2026-03-06", sample_no="S-2")
+    moved = late.model_dump(mode="json", exclude_unset=True)
+    moved.update(event_id=str(uuid.uuid4()), enterprise_id=other, occurred_at="2026-04-21T09:00:00+08:00")
+    p = _fold_into(store, rules, [REG, parse_event(doc), late, retraction("S-2", at="2026-04-20T09:00:00+08:00"),
+                                  parse_event(moved)])
+    try:
+        first = next(s for s in p.state.files[late.enterprise_id].samples if s.sample_no == "S-2")
+        assert first.turnaround.late
+        rows = _panels(store)[("county.json", "检验机构报告时限")]
+        assert [(r["批次"], r["超时批次"], r["最长（工作日）"]) for r in rows] == [(1, 1, first.turnaround.report_days)]
+    finally:
+        p.close()
