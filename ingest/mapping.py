@@ -32,7 +32,10 @@ mapping's ``timezone`` unless the text has one), ``values`` ("45;59;8;61;10 CFU/
 description, severity), ``penalties`` ("警告；没收违法所得3,780元；罚款5万元" → penalties with kind,
 amount in yuan and the text as note; 吊销 → licence revoked, 停产停业 → suspension), ``list`` (split on ``split``).  An empty cell (or values that name no
 unit, for ``unit_suffix``) takes ``otherwise`` (another field spec), else ``default``; without
-either a ``required`` field rejects the row.  A file must have every column a field names (one of a list), unless the
+either a ``required`` field rejects the row.  ``blank`` (of the mapping, or of a field, which then replaces
+it) lists cells that say there is nothing (an announcement's ``["/", "-", "—", "无", "不详"]``): read as empty cells, a
+column list then moving on to its next column.  ``on_unreadable: absent``: a cell that does not convert leaves the
+field absent, as an empty one, instead of refusing the row (生产日期/批号 holds a date or a batch number).  A file must have every column a field names (one of a list), unless the
 field says ``column_optional: true`` (with ``required: false``: a column older exports lack, e.g. 12315's 诉求类型).  ``fallback_note`` is added to payload.remarks when
 the value came from a column after the first of ``column`` (a stand-in the record must admit).
 
@@ -54,15 +57,18 @@ Sampling announcements list one row per failed item: ``group_by: [抽样编号]`
 rows of one sample into one event, ``items:`` maps each row to a test item.  Rows of a
 group must agree on every other field.
 
-A row (or group) that does not map is yielded as a ``MappingError`` with the reason (in Chinese
+A row (or group) that does not map — or that the file spoils: cells past the header (an unquoted comma), bytes not in
+the mapping's ``encoding`` — is yielded as a ``MappingError`` with the reason (in Chinese
 and English, naming the field and the column) and its raw bytes, for dead letters.  Cells read as
 numbers, dates, yes/no, result values and units are NFKC-normalised first: a report typed with
 full-width characters (２．６ mg/L) reads as it looks.  Pure apart from reading the files it is given.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
+import functools
 import io
 import re
 import string
@@ -104,14 +110,14 @@ class MappingError(ValueError):
     qrisk's command-line messages do.  ``field``: the mapping's target (``payload.result``,
     ``items.unit``) and ``column``: the file's column, when the reason is about one."""
 
-    def __init__(self, en: str, zh: str | None = None, field: str | None = None, column: str | None = None):
+    def __init__(self, en: str, zh: str | None = None, field: str | None = None, column: str | None = None, type: str = "mapping"):
         self.en, self.zh = en, zh if zh is not None else en
-        self.field, self.column = field, column
+        self.field, self.column, self.type = field, column, type
         super().__init__(en if self.zh == en else f"{self.zh} / {en}")
 
     def error(self) -> dict[str, Any]:
         """As a dead letter's (and an HTTP 422's) errors list the reasons."""
-        out: dict[str, Any] = {"field": self.field or "", "type": "mapping", "reason": self.en, "reason_zh": self.zh}
+        out: dict[str, Any] = {"field": self.field or "", "type": self.type, "reason": self.en, "reason_zh": self.zh}
         if self.column is not None:
             out["column"] = self.column
         return out
@@ -172,6 +178,10 @@ class FieldSpec(_Strict):
     otherwise: "FieldSpec | None" = Field(default=None, description="when the cell is empty or a unit_suffix finds no unit: this field instead")
     fallback_note: str | None = Field(default=None, max_length=200,
                                       description="added to payload.remarks when the value came from a column after the first of column")
+    blank: list[str] | None = Field(default=None, description="cells that say 'not given' (/, —, 无): read as empty; default: the mapping's blank")
+    on_unreadable: Literal["reject", "absent"] = Field(
+        default="reject", description="absent: a cell that does not convert leaves the field absent (as an empty cell would) instead of "
+                                      "refusing the row; for a column that holds either this value or something else (生产日期/批号)")
 
     @model_validator(mode="after")
     def _one_source(self) -> "FieldSpec":
@@ -236,8 +246,9 @@ class WhenSpec(_Strict):
     def columns(self) -> list[str]:
         return [self.column] if isinstance(self.column, str) else list(self.column)
 
-    def holds(self, row: dict[str, str]) -> bool:
-        cell = _nfkc(next((row[c] for c in self.columns if not _empty(row.get(c))), "")).strip()
+    def holds(self, row: dict[str, str], blank: frozenset[str] = frozenset()) -> bool:
+        cell = next((row[c] for c in self.columns if not _empty(row.get(c), blank)), "")
+        cell = "" if _empty(cell, blank) else _nfkc(cell).strip()
         if self.present is not None:
             return bool(cell) == self.present
         if self.values is not None:
@@ -265,9 +276,9 @@ class AlsoSpec(_Strict):
             return [value]
         raise ValueError(f"when is a condition {{column: …, in | not_in | present: …}} or a list of them (all must hold), not {value!r}")
 
-    def given(self, row: dict[str, str]) -> bool:
-        """Whether the row gives this event: every ``when`` condition holds."""
-        return all(w.holds(row) for w in self.when or [])
+    def given(self, row: dict[str, str], blank: frozenset[str] = frozenset()) -> bool:
+        """Whether the row gives this event: every ``when`` condition holds (``blank``: cells that read as empty)."""
+        return all(w.holds(row, blank) for w in self.when or [])
 
     @model_validator(mode="after")
     def _targets(self) -> "AlsoSpec":
@@ -290,6 +301,7 @@ class Mapping(_Strict):
     event_type: MappedType
     encoding: str = "utf-8-sig"
     delimiter: str = Field(default=",", min_length=1, max_length=1)
+    blank: list[str] = Field(default_factory=list, description="cells that say 'not given' (an announcement's /, —, 无): read as empty")
     timezone: str = Field(default="+08:00", pattern=r"^[+-]\d{2}:\d{2}$")
     source: dict[str, str] = Field(default_factory=lambda: {"kind": "importer", "id": "qrisk-import"})
     event_id: EventIdSpec
@@ -400,8 +412,25 @@ def _map_file(mapping: Mapping, name: str) -> dict[str, str]:
 # --------------------------------------------------------------------------- values
 
 
-def _empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and value.strip() == "")
+def _empty(value: Any, blank: frozenset[str] = frozenset()) -> bool:
+    """No value: no cell, a cell of spaces, or (``blank``, NFKC'd) one that says there is none, as an announcement's "/"."""
+    if value is None:
+        return True
+    if not isinstance(value, str):
+        return False
+    text = value.strip()
+    return text == "" or (bool(blank) and _nfkc(text).strip() in blank)
+
+
+@functools.lru_cache(maxsize=64)
+def _blank_set(words: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_nfkc(w).strip() for w in words if w.strip())
+
+
+def _blanks(spec: FieldSpec | None, mapping: Mapping) -> frozenset[str]:
+    """The cells that read as empty for this field: its own ``blank``, else the mapping's."""
+    words = spec.blank if spec is not None and spec.blank is not None else mapping.blank
+    return _blank_set(tuple(words))
 
 
 def _number(text: str, where: "str | _Where") -> int | float:
@@ -453,6 +482,20 @@ _PORTION_UNIT = re.compile(r"\s*/\s*\d+(?:\.\d+)?\s*(?:g|kg|ml|l|克|千克|毫�
 _DEFAULT_FORMATS = ["%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y年%m月%d日", "%Y.%m.%d", "%Y%m%d"]
 
 
+_WIDTHS = {"%Y": 4, "%m": 2, "%d": 2, "%H": 2, "%M": 2, "%S": 2}
+_EXCEL_SERIAL = re.compile(r"[1-9]\d{4}(?:\.\d+)?")
+"""An Excel date serial (days since 1899-12-30; 1973-10-18 to 2173-10-14), with a time as its fraction."""
+
+
+def _digits_only(fmt: str) -> int | None:
+    """The number of digits a format of digits only (%Y%m%d) reads; None for a format with anything else.
+    strptime takes such a format's fields as 1 or 2 digits, so shorter text would read as another date."""
+    parts = re.findall(r"%.", fmt)
+    if not parts or "".join(parts) != fmt or any(p not in _WIDTHS for p in parts):
+        return None
+    return sum(_WIDTHS[p] for p in parts)
+
+
 def _parse_datetime(text: str, spec: FieldSpec, mapping: Mapping, where: "str | _Where") -> str:
     """ISO text, or the first of ``format`` (default: common Chinese spellings) that fits."""
     formats = [spec.format] if isinstance(spec.format, str) else (spec.format or _DEFAULT_FORMATS)
@@ -464,6 +507,9 @@ def _parse_datetime(text: str, spec: FieldSpec, mapping: Mapping, where: "str | 
         date_only = ":" not in text and "T" not in text  # 2025-03-02 or 20250302: a day, no time
     except ValueError:
         for fmt in formats:
+            width = _digits_only(fmt)
+            if width is not None and not (text.isascii() and text.isdigit() and len(text) == width):
+                continue  # strptime reads "2025111" by %Y%m%d as 2025-11-01 and "202511" as 2025-01-01: a misread, not a date
             try:
                 value = dt.datetime.strptime(text, fmt)
             except ValueError:
@@ -471,8 +517,13 @@ def _parse_datetime(text: str, spec: FieldSpec, mapping: Mapping, where: "str | 
             date_only = not any(d in fmt for d in ("%H", "%I", "%M", "%S"))
             break
     if value is None:
-        raise _where(where).error(f"'{text}' is neither ISO 8601 nor any of the formats {', '.join(formats)}",
-                                  f"“{text}”既不是 ISO 8601 日期时间，也不符合映射给出的任何格式（{'、'.join(formats)}）")
+        hint_en, hint_zh = ("", "")
+        if _EXCEL_SERIAL.fullmatch(text):
+            # what Excel saves for a date cell formatted as a number (45717 is 2025-03-01)
+            hint_en, hint_zh = ("; an Excel date number? format the column as a date or as text in Excel and export again",
+                                "；这像是 Excel 日期序号：请将该列设为日期或文本格式后重新导出")
+        raise _where(where).error(f"'{text}' is neither ISO 8601 nor any of the formats {', '.join(formats)}{hint_en}",
+                                  f"“{text}”既不是 ISO 8601 日期时间，也不符合映射给出的任何格式（{'、'.join(formats)}）{hint_zh}")
     if spec.type == "date":
         return value.date().isoformat()
     if date_only:
@@ -593,7 +644,7 @@ def _field(row: dict[str, str], target: str, spec: FieldSpec, mapping: Mapping) 
     """(present, value, the column or template it came from); ``otherwise``, then ``default``,
     then ``required`` decide what an absent value becomes."""
     try:
-        return _cell(row, target, spec, mapping)
+        return _readable(row, target, spec, mapping)
     except _Absent as absent:
         if spec.otherwise is not None:
             try:
@@ -608,21 +659,35 @@ def _field(row: dict[str, str], target: str, spec: FieldSpec, mapping: Mapping) 
         raise
 
 
+def _readable(row: dict[str, str], target: str, spec: FieldSpec, mapping: Mapping) -> tuple[bool, Any, str | None]:
+    try:
+        return _cell(row, target, spec, mapping)
+    except _Absent:
+        raise
+    except MappingError as unreadable:
+        if spec.on_unreadable == "reject":
+            raise
+        # 生产日期/批号 holds a date or a batch number (批号：A2308): a batch number is no production date, and
+        # no reason to refuse the sample it belongs to; the field is absent, as for an empty cell
+        raise _Absent(unreadable.en, unreadable.zh, unreadable.field, unreadable.column) from None
+
+
 def _cell(row: dict[str, str], target: str, spec: FieldSpec, mapping: Mapping) -> tuple[bool, Any, str | None]:
     if spec.const is not None:
         return True, spec.const, None
+    blank = _blanks(spec, mapping)
     if spec.template is not None:
-        filled = [t for t in spec.templates if not any(_empty(row.get(c)) for c in _template_columns(t))]
+        filled = [t for t in spec.templates if not any(_empty(row.get(c), blank) for c in _template_columns(t))]
         if not filled:
-            missing = [c for c in spec.columns if _empty(row.get(c))]
+            missing = [c for c in spec.columns if _empty(row.get(c), blank)]
             raise _Absent(f"{target}: column(s) {', '.join(missing)} empty (template {' / '.join(spec.templates)})",
                           f"{target}：列 {'、'.join(missing)} 为空（模板 {' / '.join(spec.templates)}）", target, missing[0] if missing else None)
         column = filled[0]
         raw = column.format_map({c: row.get(c, "").strip() for c in _template_columns(column)})
     else:
-        column = next((c for c in spec.columns if not _empty(row.get(c))), spec.columns[0])
+        column = next((c for c in spec.columns if not _empty(row.get(c), blank)), spec.columns[0])
         raw = row.get(column)
-        if _empty(raw):
+        if _empty(raw, blank):
             raise _Absent(f"{target}: column {'/'.join(spec.columns)} is empty", f"{target}：列“{'/'.join(spec.columns)}”为空", target, spec.columns[0])
         raw = raw.strip()
     where = _Where(target, column, raw)
@@ -682,7 +747,7 @@ def map_rows(row: dict[str, str], mapping: Mapping) -> list[dict[str, Any] | Map
     """One row → its event, then each ``also`` event whose ``when`` holds (a row that does not map gives its error only)."""
     out: list[dict[str, Any] | MappingError] = [map_row(row, mapping)]
     for also in mapping.also:
-        if also.given(split_cells(row, mapping)):
+        if also.given(split_cells(row, mapping), _blanks(None, mapping)):
             try:
                 out.append(map_row(row, mapping, also))
             except MappingError as exc:
@@ -721,49 +786,107 @@ def map_item(row: dict[str, str], mapping: Mapping) -> dict[str, Any]:
 # --------------------------------------------------------------------------- files
 
 
-def _row_bytes(header: list[str], row: dict[str, str], delimiter: str) -> bytes:
+def _row_bytes(header: list[str], row: dict[str, str], delimiter: str, extra: list[str] | None = None) -> bytes:
     buf = io.StringIO()
-    csv.writer(buf, delimiter=delimiter).writerow([row.get(c, "") for c in header])
-    return buf.getvalue().rstrip("\r\n").encode("utf-8")
+    csv.writer(buf, delimiter=delimiter).writerow([row.get(c, "") for c in header] + list(extra or ()))
+    # surrogateescape: the bytes that did not decode come back as they were in the file
+    return buf.getvalue().rstrip("\r\n").encode("utf-8", "surrogateescape")
 
 
 def read_mapped(path: str | Path, mapping: Mapping) -> Iterator[tuple[str, bytes, Any]]:
-    """Yield ``(position, raw_bytes, document | MappingError)`` per row (or per group of rows)."""
+    """Yield ``(position, raw_bytes, document | MappingError)`` per row (or per group of rows).
+
+    A row the file itself spoils — cells past the header, bytes that are not the mapping's encoding, a record
+    the csv module cannot read — is a MappingError at its line, as any row that does not map; only a file
+    whose header cannot be read (or that cannot be opened) raises."""
     path = Path(path)
     try:
-        fh = open(path, encoding=mapping.encoding, newline="")
+        # surrogateescape: one cell typed in another encoding is one bad row, not the end of the import
+        fh = open(path, encoding=mapping.encoding, errors="surrogateescape", newline="")
     except OSError as exc:
         raise MappingError(f"{path}: {exc.strerror or exc}", f"无法打开 {path}：{exc.strerror or exc}") from exc
+    except LookupError as exc:
+        raise MappingError(f"{path}: unknown encoding {mapping.encoding!r} in the mapping", f"映射中的编码 {mapping.encoding!r} 无法识别") from exc
     with fh:
         try:
             reader = csv.DictReader(fh, delimiter=mapping.delimiter)
             header = [h.strip() for h in (reader.fieldnames or [])]
-        except UnicodeDecodeError as exc:
-            raise _not_encoded(path, mapping, exc) from exc
+        except csv.Error as exc:
+            raise MappingError(f"{path}: the header is not readable CSV ({exc})", f"{path}：表头不是可读的 CSV（{exc}）") from exc
+        if any(_SURROGATE.search(h) for h in header):
+            raise _not_encoded(path, mapping)
         reader.fieldnames = header
         missing = mapping.missing_columns(header)
         if missing:
             raise MappingError(f"{path}: the mapping {mapping.name} needs column(s) {', '.join(missing)}; the file has {', '.join(header)}",
                                f"{path}：映射 {mapping.name} 需要列 {'、'.join(missing)}；文件中的列为 {'、'.join(header)}")
-        rows: list[tuple[int, dict[str, str]]] = []
-        try:
-            for row in reader:
-                clean = {k: (v if v is not None else "") for k, v in row.items() if k is not None}
-                if not any(v.strip() for v in clean.values()):
-                    continue
-                if mapping.group_by:
-                    rows.append((reader.line_num, clean))
-                else:
-                    yield from _one(path, reader.line_num, header, clean, mapping)
-        except UnicodeDecodeError as exc:
-            raise _not_encoded(path, mapping, exc) from exc
+        rows: list[tuple[int, dict[str, str], MappingError | None, bytes]] = []
+        last_error_at = -1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:  # e.g. a field over the csv module's size limit
+                if reader.line_num == last_error_at:
+                    break  # the reader cannot move on
+                last_error_at = reader.line_num
+                yield f"{path.name}:{reader.line_num}", b"", MappingError(f"CSV record unreadable: {exc}", f"CSV 记录无法读取：{exc}",
+                                                                          type="csv_invalid")
+                continue
+            extra = [c for c in row.get(None) or [] if c is not None]  # type: ignore[call-overload]
+            clean = {k: (v if v is not None else "") for k, v in row.items() if k is not None}
+            if not any(v.strip() for v in clean.values()) and not any(c.strip() for c in extra):
+                continue
+            error = _spoilt(header, clean, extra, mapping)
+            if mapping.group_by:
+                rows.append((reader.line_num, clean, error, _row_bytes(header, clean, mapping.delimiter, extra)))
+            elif error is not None:
+                yield f"{path.name}:{reader.line_num}", _row_bytes(header, clean, mapping.delimiter, extra), error
+            else:
+                yield from _one(path, reader.line_num, header, clean, mapping)
     if mapping.group_by:
         yield from _groups(path, header, rows, mapping)
 
 
-def _not_encoded(path: Path, mapping: Mapping, exc: UnicodeDecodeError) -> MappingError:
-    return MappingError(f"{path}: not {mapping.encoding} text ({exc.reason}); set encoding: in the mapping (e.g. gb18030)",
-                        f"{path} 不是 {mapping.encoding} 编码的文本（如按 GBK 保存）；请在映射中设置 encoding（如 gb18030）")
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def _spoilt(header: list[str], row: dict[str, str], extra: list[str], mapping: Mapping) -> MappingError | None:
+    """Why the file spoils this row, if it does: cells past the header, bytes not in the mapping's encoding."""
+    if extra:
+        # csv.DictReader puts them aside: mapped without them, the row would lose what they hold (the findings
+        # after a comma in 发现问题) and be imported as something else, silently
+        return MappingError(f"record has {len(extra)} cell(s) more than the header's {len(header)} columns (a comma in a cell that is not quoted?)",
+                            f"该记录比表头的 {len(header)} 列多 {len(extra)} 个单元格（某个单元格中的逗号没有加引号？）", type="csv_invalid")
+    bad = [c for c in header if _SURROGATE.search(row.get(c) or "")]
+    if not bad:
+        return None
+    raw = b"".join((row.get(c) or "").encode("utf-8", "surrogateescape") for c in bad)
+    if _is_utf8(mapping.encoding):
+        from ingest.files import _not_utf8
+
+        said = _not_utf8(f"record (column {', '.join(bad)})", f"该记录（列 {'、'.join(bad)}）", raw)
+        return MappingError(said.en, said.zh, None, bad[0], type=said.type)
+    return MappingError(f"record (column {', '.join(bad)}) is not {mapping.encoding} text: check the mapping's encoding",
+                        f"该记录（列 {'、'.join(bad)}）不是 {mapping.encoding} 编码的文本：请检查映射中的 encoding 是否与文件一致", None, bad[0],
+                        type="body_encoding")
+
+
+def _is_utf8(encoding: str) -> bool:
+    try:
+        return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+    except LookupError:
+        return False
+
+
+def _not_encoded(path: Path, mapping: Mapping) -> MappingError:
+    if not _is_utf8(mapping.encoding):
+        # the mapping already says a legacy encoding: suggesting gb18030 again would send the user round in a circle
+        return MappingError(f"{path}: the header is not {mapping.encoding} text; set encoding: in the mapping to the file's (utf-8-sig for UTF-8)",
+                            f"{path} 的表头不是 {mapping.encoding} 编码的文本；请在映射中把 encoding 设为文件的编码（UTF-8 文件为 utf-8-sig）")
+    return MappingError(f"{path}: the header is not {mapping.encoding} text; set encoding: in the mapping (e.g. gb18030)",
+                        f"{path} 的表头不是 {mapping.encoding} 编码的文本（如按 GBK 保存）；请在映射中设置 encoding（如 gb18030）")
 
 
 def _one(path: Path, line: int, header: list[str], row: dict[str, str], mapping: Mapping) -> Iterator[tuple[str, bytes, Any]]:
@@ -777,20 +900,28 @@ def _one(path: Path, line: int, header: list[str], row: dict[str, str], mapping:
         yield position, raw, doc
 
 
-def _groups(path: Path, header: list[str], rows: list[tuple[int, dict[str, str]]], mapping: Mapping) -> Iterator[tuple[str, bytes, Any]]:
-    groups: dict[tuple[str, ...], list[tuple[int, dict[str, str]]]] = {}
-    for line, row in rows:
-        groups.setdefault(tuple(row.get(c, "").strip() for c in mapping.group_by or []), []).append((line, row))
+def _groups(path: Path, header: list[str], rows: list[tuple[int, dict[str, str], MappingError | None, bytes]],
+            mapping: Mapping) -> Iterator[tuple[str, bytes, Any]]:
+    groups: dict[tuple[str, ...], list[tuple[int, dict[str, str], MappingError | None, bytes]]] = {}
+    for member in rows:
+        groups.setdefault(tuple(member[1].get(c, "").strip() for c in mapping.group_by or []), []).append(member)
     for key, members in groups.items():
-        lines = [line for line, _ in members]
+        lines = [line for line, *_ in members]
         position = f"{path.name}:{','.join(str(n) for n in lines)}"
-        raw = b"\n".join(_row_bytes(header, row, mapping.delimiter) for _, row in members)
+        raw = b"\n".join(row_bytes for *_, row_bytes in members)
         try:
+            spoilt = next(((line, error) for line, _, error, _ in members if error is not None), None)
+            if spoilt is not None:
+                # the sample whole or not at all: without the spoilt row it would lack one of its items
+                line, error = spoilt
+                if len(members) == 1:
+                    raise error
+                raise MappingError(f"row {line}: {error.en}", f"第 {line} 行：{error.zh}", error.field, error.column, error.type)
             if any(k == "" for k in key):
                 raise MappingError(f"group_by column(s) {', '.join(mapping.group_by or [])} empty",
                                    f"分组列 {'、'.join(mapping.group_by or [])} 为空", None, (mapping.group_by or [None])[0])
             first = map_row(members[0][1], mapping)
-            for line, row in members[1:]:
+            for line, row, *_ in members[1:]:
                 other = map_row(row, mapping)
                 for target in mapping.fields:
                     a, b = _get(first, target), _get(other, target)

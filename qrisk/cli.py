@@ -1043,8 +1043,22 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
             bar(len(letters))
             letters.clear()
 
+    stopped: Exception | None = None
+    read = 0
+    records = iter(records)
     try:
-        for position, raw, doc in records:
+        while True:
+            try:
+                position, raw, doc = next(records)
+            except StopIteration:
+                break
+            except Exception as exc:  # the file cannot be read on (a reader's file-level error, past its first rows)
+                if not read:
+                    raise
+                # what was read before stays: the pending batch and letters go in, and the summary says what was written
+                stopped = exc
+                break
+            read += 1
             if isinstance(doc, Exception):  # a line that is not JSON, a row the mapping cannot take
                 # ingest.files.LineError and ingest.mapping.MappingError say which field and why, in both languages
                 errors = [doc.error()] if callable(getattr(doc, "error", None)) else [
@@ -1072,7 +1086,12 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
         bar.close()
         pipeline.close()
         report.close()
-    print(json.dumps(report.summary({"file": str(file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}), ensure_ascii=False))
+    summary = {"file": str(file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+    if stopped is not None:
+        summary["stopped"] = str(stopped)  # the file was not read to its end: the error follows on stderr
+    print(json.dumps(report.summary(summary), ensure_ascii=False))
+    if stopped is not None:
+        raise stopped
     return 0 if rejected == 0 else 1
 
 
