@@ -643,11 +643,14 @@ EVENT_TYPE_LABEL = f"transform(event_type, {list(EVENT_TYPE_ZH)}, {list(EVENT_TY
 
 # each notification's newest attempt (deliveries: one row per attempt; alerts.outbox).  Not narrowed by the
 # time range: a notification that gave up 8 days ago still needs handling today (a current state)
+# attempts made: a `requeued` row (qrisk alerts redeliver) takes the next attempt number but sends nothing
 LATEST_DELIVERIES = """
     SELECT delivery_id, any(alert_id) AS alert_id, any(enterprise_id) AS enterprise_id, any(receiver) AS receiver,
-           any(channel) AS channel, max(attempt) AS attempts, max(at) AS last_at,
+           any(channel) AS channel, sum(made) AS attempts, max(at) AS last_at,
            argMax(status, attempt) AS status, argMax(error, attempt) AS error
-    FROM deliveries FINAL GROUP BY delivery_id"""
+    FROM (SELECT delivery_id, alert_id, enterprise_id, receiver, channel, attempt, at, status, error,
+                 status != 'requeued' AS made FROM deliveries FINAL)
+    GROUP BY delivery_id"""
 # A rebuild of the derived tables (qrisk rebuild, a new fold version, a Kafka refold) records the notifications it
 # derives again about past steps, or no longer makes, as not sent: `failed`, its error beginning so
 # (alerts.outbox._WITHHELD; the dashboards import nothing of ours, a test keeps them equal).  A decision, not a

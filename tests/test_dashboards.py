@@ -1249,3 +1249,18 @@ def test_a_report_refiled_under_the_right_enterprise_is_one_sample_for_its_lab(s
         assert [(r["批次"], r["超时批次"], r["最长（工作日）"]) for r in rows] == [(1, 1, first.turnaround.report_days)]
     finally:
         p.close()
+
+
+def test_a_redelivered_notification_counts_the_attempts_made_not_the_requeue(store):  # noqa: F811 - fixture
+    """尝试次数 was the last attempt's number: `qrisk alerts redeliver` writes a `requeued` row under the next number,
+    so every re-queue added an attempt nobody made."""
+    at = dt.datetime(2031, 9, 1, 8, 0)
+
+    def attempt(n, status, error):
+        return {"delivery_id": "again", "alert_id": "AL-again", "enterprise_id": "E-1", "receiver": "desk", "channel": "webhook",
+                "attempt": n, "status": status, "at": at + dt.timedelta(minutes=n), "at_ms": 0, "response_code": 0, "error": error}
+
+    store.insert("deliveries", [attempt(1, "retry", "HTTP 503"), attempt(2, "failed", "HTTP 410 Gone"),
+                                attempt(3, "requeued", ""), attempt(4, "retry", "HTTP 503")])
+    got = _panels(store, at - dt.timedelta(days=1), at + dt.timedelta(days=1))
+    assert [(r["预警编号"], r["尝试次数"]) for r in got[("intake.json", "未送达的预警通知（当前）")]] == [("AL-again", 3)]
