@@ -23,7 +23,10 @@ Rectification (整改) links itself: an order (``rectification.ordered``) whose 
 active alert of the same enterprise — its id, or what it is about (the failing sample's number,
 the inspection, the complaints, the overdue or rejected rectification) — moves it to rectifying; the order's completion is noted on it,
 and its verification verifies it (or closes an alert that was never put under rectification,
-such as the overdue warning of that same order).  A failed verification is noted and the alert
+such as the overdue warning of that same order).  An order may come first (the on-site 责令改正 posted before
+the inspection record it cites): the book keeps each enterprise's orders and their status, and an alert opened
+later that an order's cause cites is put under that rectification at once — verified, if its acceptance came
+first too.  A failed verification is noted and the alert
 stays open for the next one.  These steps are the inspection system's, by its events: nobody is
 notified of them, as of any supervisor's step.  A rejection that takes an acceptance back
 (``rectification.verification_reversed``) puts the alerts that acceptance verified or closed back under
@@ -303,6 +306,27 @@ class AlertChange:
     notifications: list[Notification] = field(default_factory=list)
 
 
+class OrderSeen(FoldState):
+    """A rectification order as the alert fold last saw it.  The inspectors often post the on-site 责令改正 before the
+    inspection record it cites: an alert opened after its order links to it from here, as one opened before it is
+    linked when the order comes (``AlertBook._orders_before``)."""
+
+    rectification_id: str
+    event_id: str
+    cause: str
+    what: str
+    deadline: dt.date
+    ordered_at: dt.datetime
+    ordered_by: str = Field(description="who sent the order (its source): the linking step is theirs")
+    status: str = Field(default="ordered", description="ordered / completed / verified / rejected, as the credit file's record")
+    updated_at: dt.datetime
+    verification: dict[str, str] | None = Field(default=None, description="the accepted verification in force (event_id, actor, "
+                                                                         "verifier, note): an alert opened after it is verified by it")
+    answered: list[str] = Field(default_factory=list, description="what its cause cites that an alert linked to it was about: a "
+                                                                "later alert about only those (a rolling complaint cluster, a "
+                                                                "failure standing again) is a new occurrence, not this order's")
+
+
 class AlertBook(FoldState):
     """Every alert of a county, and the indexes the fold needs."""
 
@@ -316,6 +340,9 @@ class AlertBook(FoldState):
     deadlines: list[tuple[dt.datetime, str]] = Field(default_factory=list, description="a heap of (respond_by, alert_id)")
     handling_deadlines: list[tuple[dt.datetime, str]] = Field(default_factory=list, description="a heap of (handle_by, alert_id)")
     clock: dt.datetime | None = Field(default=None, description="the latest event time seen (never past its receipt)")
+    orders: dict[str, dict[str, OrderSeen]] = Field(default_factory=dict, description="enterprise → rectification id → the order "
+                                                                                       "as last seen: an alert opened later links to "
+                                                                                       "the orders whose cause cites it")
     pruned_on: dt.date | None = None
 
     @model_validator(mode="after")
@@ -362,13 +389,15 @@ class AlertBook(FoldState):
             changes.append(self._act(event, policy, live))
         for eff in effects:
             if eff.kind == ALERT_KIND:
+                linked: list[AlertChange] = []
                 change = self._decision(eff.data, eff.event_id, eff.occurred_at, policy, enterprise, live,
-                                        max(eff.occurred_at, received) if live else eff.occurred_at)
+                                        max(eff.occurred_at, received) if live else eff.occurred_at, linked)
                 if change is not None:
                     # the effect row names the alert the decision went to: which of a dedup key's alerts a late
                     # raise belongs to is this fold's order, not its date (the dashboards read it from here)
                     object.__setattr__(eff, "data", {**eff.data, "alert_id": change.alert.alert_id})
                     changes.append(change)
+                    changes += linked
                     if change.step.action == "opened" and change.alert.rule == GRADE_RULE:
                         changes += self._grade_superseded(change.alert, eff.event_id, eff.occurred_at)
             elif eff.kind == RESOLVED_KIND:
@@ -416,6 +445,12 @@ class AlertBook(FoldState):
         cutoff = self.clock - dt.timedelta(days=policy.alerts.closed_kept_days)
         for alert_id in [k for k, a in self.alerts.items() if a.state in ("verified", "closed") and a.updated_at < cutoff]:
             del self.alerts[alert_id]
+        # an order verified as long ago is done with: a record of its problem arriving now is news, not its rectification's
+        for enterprise_id, mine in list(self.orders.items()):
+            for rid in [r for r, o in mine.items() if o.status == "verified" and o.updated_at < cutoff]:
+                del mine[rid]
+            if not mine:
+                del self.orders[enterprise_id]
 
     def check(self, alert_id: str, action: str, note: str | None = None, policy: AlertsPolicy | None = None,
               at: dt.datetime | None = None) -> Alert:
@@ -449,10 +484,12 @@ class AlertBook(FoldState):
     # ------------------------------------------------------------------ decisions
 
     def _decision(self, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy,
-                  enterprise: Callable[[str], Enterprise | None], live: bool, seen: dt.datetime) -> AlertChange | None:
+                  enterprise: Callable[[str], Enterprise | None], live: bool, seen: dt.datetime,
+                  linked: list[AlertChange] | None = None) -> AlertChange | None:
         """``seen``: when a supervisor could first see the decision — its event's time, or the event's arrival
         when a live one came later.  The time to respond runs from then: a report dated two days before it
-        was sent must not open an alert already overdue and escalate it on arrival."""
+        was sent must not open an alert already overdue and escalate it on arrival.  ``linked`` gets the steps
+        of the orders seen before the alert that cite it (after the opening's change)."""
         ap = policy.alerts
         key = d["dedup_key"]
         current = self.active_by_key.get(key)
@@ -508,6 +545,10 @@ class AlertBook(FoldState):
         if alert.respond_by is not None:
             heapq.heappush(self.deadlines, (alert.respond_by, alert_id))
         step = _step(alert, "opened", "open", SYSTEM, note, event_id, at)
+        # linked before its receivers are told: the notice says 整改中 (ZG-… already ordered), not 请于 … 前确认处置
+        also = self._orders_before(alert, at, policy)
+        if linked is not None:
+            linked += also
         return AlertChange(alert, step, self._notify(alert, step, "opened", alert.receivers, policy, live))
 
     def _repeat(self, alert: Alert, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy, live: bool,
@@ -742,15 +783,20 @@ class AlertBook(FoldState):
         eid, at = str(event.event_id), event.occurred_at
         mine = sorted((self.alerts[i] for i in self.active_by_enterprise.get(event.enterprise_id, ())),
                       key=lambda a: (a.opened_at, a.alert_id))
+        self._order_seen(event, said, actor)
+        seen = (self.orders.get(event.enterprise_id) or {}).get(rid)
         out: list[AlertChange] = []
         if REVERSED_KIND in said:
             out += self._acceptance_reversed(event, said[REVERSED_KIND], policy, live)
         for alert in mine:
             before = alert.state
             if isinstance(event, RectificationOrderedEvent):
-                if rid in alert.rectifications or not any(_cites(p.cause, ref) for ref in [alert.alert_id, *alert.refs]):
+                cited = [ref for ref in [alert.alert_id, *alert.refs] if _cites(p.cause, ref)]
+                if rid in alert.rectifications or not cited:
                     continue
                 alert.rectifications.append(rid)
+                if seen is not None:
+                    _answers(seen, cited)
                 note = f"责令整改 {rid}（期限 {p.deadline.isoformat()}）：{p.what}"
                 if before in TRANSITIONS["start_rectification"][0]:
                     alert.state = "rectifying"
@@ -780,6 +826,66 @@ class AlertBook(FoldState):
                 self._deactivate(alert.dedup_key, alert.alert_id)
                 note = f"整改 {rid} 经{p.verifier}复查通过" + (f"（复查意见：{p.note}）" if p.note else "")
                 out.append(AlertChange(alert, _step(alert, action, before, actor, note, eid, at)))
+        return out
+
+    def _order_seen(self, event: Envelope, said: dict[str, dict[str, Any]], actor: str) -> None:
+        """Keep the order, and the status the credit file gave it, for alerts opened after it.  Only what the credit file
+        filed counts: an order id on file sent again (rectification.duplicate_order), or a completion or verification of an
+        order it does not know, changes nothing here either."""
+        p = event.payload  # type: ignore[attr-defined]
+        mine = self.orders.get(event.enterprise_id)
+        if isinstance(event, RectificationOrderedEvent):
+            if "rectification.ordered" in said:
+                self.orders.setdefault(event.enterprise_id, {})[p.rectification_id] = _build_order(
+                    rectification_id=p.rectification_id, event_id=str(event.event_id), cause=p.cause, what=p.what,
+                    deadline=p.deadline, ordered_at=event.occurred_at, ordered_by=actor, updated_at=event.occurred_at)
+            return
+        order = mine.get(p.rectification_id) if mine is not None else None
+        if order is None:
+            return
+        if "rectification.completed" in said:
+            order.status = "completed"
+        elif "rectification.verified" in said:
+            order.status = "verified"
+            order.verification = {"event_id": str(event.event_id), "actor": actor, "verifier": p.verifier, "note": p.note}
+        elif "rectification.rejected" in said:
+            order.status, order.verification = "rejected", None
+        else:
+            return
+        order.updated_at = max(order.updated_at, event.occurred_at)
+
+    def _orders_before(self, alert: Alert, at: dt.datetime, policy: Policy) -> list[AlertChange]:
+        """An alert just opened whose problem an order seen before it cites (its cause names the alert's id or what it is
+        about): put under that rectification at once, as if the order had come after it — or verified, when the order's
+        accepted verification came before the alert too (closed, for an alert that is that order's own overdue warning
+        is never opened after its verification).  Without it the 现场检查发现问题 of an inspection recorded an hour after
+        the on-site 责令改正 stayed 待处置, escalated as unanswered, and the order's verification never settled it."""
+        out: list[AlertChange] = []
+        for order in (self.orders.get(alert.enterprise_id) or {}).values():
+            rid = order.rectification_id
+            cited = [ref for ref in [alert.alert_id, *alert.refs] if _cites(order.cause, ref)]
+            if rid in alert.rectifications or not cited or set(cited) <= set(order.answered):
+                continue
+            alert.rectifications.append(rid)
+            _answers(order, cited)
+            said = {"completed": "；企业已报告整改完成，待复查", "rejected": "；最近一次复查未通过，待重新整改"}.get(order.status, "")
+            note = (f"责令整改 {rid}（期限 {order.deadline.isoformat()}）：{order.what}（该整改于 {_local(order.ordered_at, policy)} "
+                    f"先于本预警下达{said}）")
+            before = alert.state
+            if before in TRANSITIONS["start_rectification"][0]:
+                alert.state = "rectifying"
+                if before == "open":
+                    _answered(alert, at)
+                out.append(AlertChange(alert, _step(alert, "start_rectification", before, order.ordered_by, note, order.event_id, at)))
+            else:
+                out.append(AlertChange(alert, _step(alert, "comment", before, order.ordered_by, f"关联{note}", order.event_id, at)))
+            v = order.verification
+            if v is not None and alert.state == "rectifying":
+                # settled by that verification's event, so that a re-check taking the acceptance back reopens it too
+                alert.state = "verified"
+                self._deactivate(alert.dedup_key, alert.alert_id)
+                note = f"整改 {rid} 经{v['verifier']}复查通过" + (f"（复查意见：{v['note']}）" if v["note"] else "")
+                out.append(AlertChange(alert, _step(alert, "verify", "rectifying", v["actor"], note, v["event_id"], at)))
         return out
 
     def _acceptance_reversed(self, event: Envelope, d: dict[str, Any], policy: Policy, live: bool) -> list[AlertChange]:
@@ -945,6 +1051,7 @@ def _alert_id(key: str, n: int) -> str:
 # without validating again (processors._build), ~15 µs less per alert step
 _build_alert = builder(Alert)
 _build_step = builder(AlertStep)
+_build_order = builder(OrderSeen)
 
 
 # What an alert is about, by rule: a rectification order citing it is for this alert.  A fluctuation
@@ -970,6 +1077,11 @@ def _add_refs(alert: Alert, evidence: dict[str, Any]) -> None:
             if key == "rectification_id" and ref not in alert.rectifications:
                 alert.rectifications.append(ref)  # an overdue or rejected rectification's alert is that rectification's
     del alert.refs[: max(0, len(alert.refs) - REFS_KEPT)]
+
+
+def _answers(order: OrderSeen, cited: list[str]) -> None:
+    order.answered += [ref for ref in cited if ref not in order.answered]
+    del order.answered[: max(0, len(order.answered) - REFS_KEPT)]
 
 
 def _id_char(c: str) -> bool:
@@ -1209,8 +1321,9 @@ def evidence_zh(alert: Alert) -> str:
     elif alert.rule in ("rectification.overdue", "rectification.rejected") and e.get("rectification_id"):
         parts.append(f"整改编号 {e['rectification_id']}" + (f"，期限 {e['deadline']}" if e.get("deadline") else ""))
     elif alert.rule == "inspection.nonconforming" and e.get("inspection_id"):
-        findings = e.get("serious_findings") or []
-        parts.append(f"现场检查 {e['inspection_id']}，结论“{e.get('result', '')}”" + (f"，问题条款 {'、'.join(findings)}" if findings else ""))
+        findings, minor = e.get("serious_findings") or [], e.get("minor_findings") or []
+        parts.append(f"现场检查 {e['inspection_id']}，结论“{e.get('result', '')}”" + (f"，问题条款 {'、'.join(findings)}" if findings else "")
+                     + (f"，一般问题条款 {'、'.join(minor[:10])}{'等' if len(minor) > 10 else ''}" if minor else ""))
     elif alert.rule == "data.missing" and e.get("what"):
         verb = "抽检" if e["what"] == "sampling" else "检查"
         last = f"最近一次{verb} {e['last']}" if e.get("last") else f"自 {e.get('base', '')} 登记以来未{verb}"

@@ -878,13 +878,49 @@ def _inspection(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecis
     d = eff.data
     iid = d.get("inspection_id", "")
     record = file.inspection(iid)
-    findings = [f for f in (record.findings if record else []) if f.severity in ("major", "critical")]
-    text = "；".join(f"{f.code} {f.description}（{'严重' if f.severity == 'critical' else '主要'}）" for f in findings)
+    found = record.findings if record else []
+    serious = [f for f in found if f.severity in ("major", "critical")]
+    minor = [f for f in found if f.severity not in ("major", "critical")]
     severity = rule.severity_nonconforming if d.get("result") == "不符合" else rule.severity
-    fields = {"inspection_id": iid, "result": d.get("result", ""), "findings": f"问题：{text}。" if text else ""}
-    evidence = {"event_ids": [eff.event_id], "inspection_id": iid, "result": d.get("result"), "serious_findings": d.get("serious_findings", [])}
+    on = rules.local_date(record.occurred_at if record else eff.occurred_at).isoformat()
+    inspector = record.inspector if record else ""
+    fields = {"inspection_id": iid, "result": d.get("result", ""), "findings": _findings_zh(serious, minor),
+              "inspected_on": on, "inspector": inspector,
+              "inspected_zh": f"（{on}，{inspector}）" if inspector else f"（{on}）",
+              "inspected_en": f" ({on}, {inspector})" if inspector else f" ({on})"}
+    evidence = {"event_ids": [eff.event_id], "inspection_id": iid, "result": d.get("result"), "serious_findings": d.get("serious_findings", []),
+                "minor_findings": [f.code for f in minor], "inspected_on": on, "inspector": inspector}
     return _decision("inspection.nonconforming", rule, severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:inspection:{iid}", fields, evidence, rules)
+
+
+FINDINGS_SHOWN = 10
+"""Findings an inspection alert lists by clause and text (serious ones first, then the 一般 ones); the rest are counted.
+An inspection may carry 200 findings of 4000 characters each: listed whole, its notice would pass what a robot takes
+(WeCom: 4096 bytes, alerts.receivers) and be cut before its 下一步."""
+FINDING_CHARS = 40
+
+
+def _findings_zh(serious: list[Any], minor: list[Any]) -> str:
+    """What an inspection found, as its alert says it: the serious findings with their weight, then the 一般 ones.  A 不符合
+    of 一般 findings alone lists those (问题：3.4 原料未离地存放（一般）。): the alert named no finding and the supervisor
+    had to look the record up to know what to order put right."""
+    def listed(fs: list[Any], shown: int, weight: bool) -> str:
+        text = "；".join(f"{f.code} {_excerpt(f.description, FINDING_CHARS)}" + (f"（{_FINDING_ZH[f.severity]}）" if weight else "")
+                        for f in fs[:shown])
+        return text + (f"等共 {len(fs)} 项" if len(fs) > shown else "")
+
+    if not serious:
+        return f"问题：{listed(minor, FINDINGS_SHOWN, True)}。" if minor else ""
+    text = listed(serious, FINDINGS_SHOWN, True)
+    if minor:
+        # (counted in their heading: a list cut short ends with 等)
+        shown = max(FINDINGS_SHOWN - len(serious), 3)
+        text += f"；另有一般问题 {len(minor)} 项：{listed(minor[:shown], shown, False)}" + ("等" if len(minor) > shown else "")
+    return f"问题：{text}。"
+
+
+_FINDING_ZH = {"minor": "一般", "major": "主要", "critical": "严重"}
 
 
 def _rejected(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:

@@ -670,9 +670,10 @@ class DataMissingRule(WarningRule):
 class InspectionNonconformingRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "现场检查发现问题"
-    template_zh: str = "{name}：现场检查 {inspection_id} 结论为“{result}”。{findings}下一步：请责令企业对发现的问题限期整改并复查；结论为不符合、有发生食品安全事故潜在风险的，应责令其立即停止食品生产经营活动；涉嫌违法的依法立案调查。"
-    template_en: str = "{name}: inspection {inspection_id} found the enterprise {result}."
-    FIELDS: ClassVar[frozenset[str]] = frozenset({"inspection_id", "result", "findings"})
+    template_zh: str = "{name}：现场检查 {inspection_id}{inspected_zh}结论为“{result}”。{findings}下一步：请责令企业对发现的问题限期整改并复查；结论为不符合、有发生食品安全事故潜在风险的，应责令其立即停止食品生产经营活动；涉嫌违法的依法立案调查。"
+    template_en: str = "{name}: inspection {inspection_id}{inspected_en} found the enterprise {result}."
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"inspection_id", "result", "findings", "inspected_on", "inspector",
+                                                "inspected_zh", "inspected_en"})
     severity_nonconforming: Severity = Field(default="high", description="result 不符合 (else: major/critical findings only)")
 
 
