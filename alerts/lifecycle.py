@@ -327,6 +327,10 @@ class OrderSeen(FoldState):
                                                                 "failure standing again) is a new occurrence, not this order's")
 
 
+# a rectification's outcomes, in the order they settle an alert under it
+_WAITED_KINDS = ("rectification.completed", "rectification.rejected", "rectification.verified")
+
+
 class AlertBook(FoldState):
     """Every alert of a county, and the indexes the fold needs."""
 
@@ -792,41 +796,61 @@ class AlertBook(FoldState):
             before = alert.state
             if isinstance(event, RectificationOrderedEvent):
                 cited = [ref for ref in [alert.alert_id, *alert.refs] if _cites(p.cause, ref)]
-                if rid in alert.rectifications or not cited:
-                    continue
-                alert.rectifications.append(rid)
-                if seen is not None:
-                    _answers(seen, cited)
-                note = f"责令整改 {rid}（期限 {p.deadline.isoformat()}）：{p.what}"
-                if before in TRANSITIONS["start_rectification"][0]:
-                    alert.state = "rectifying"
-                    if before == "open":
-                        _answered(alert, at)
-                    out.append(AlertChange(alert, _step(alert, "start_rectification", before, actor, note, eid, at)))
-                else:
-                    out.append(AlertChange(alert, _step(alert, "comment", before, actor, f"关联{note}", eid, at)))
+                if rid not in alert.rectifications and cited:
+                    alert.rectifications.append(rid)
+                    if seen is not None:
+                        _answers(seen, cited)
+                    note = f"责令整改 {rid}（期限 {p.deadline.isoformat()}）：{p.what}"
+                    if before in TRANSITIONS["start_rectification"][0]:
+                        alert.state = "rectifying"
+                        if before == "open":
+                            _answered(alert, at)
+                        out.append(AlertChange(alert, _step(alert, "start_rectification", before, actor, note, eid, at)))
+                    else:
+                        out.append(AlertChange(alert, _step(alert, "comment", before, actor, f"关联{note}", eid, at)))
+                # the completion or verification that came before the order (kept by the credit file, applied with it)
+                # settles the alerts it is linked to now, as if it had come after it
+                if rid in alert.rectifications:
+                    for kind in _WAITED_KINDS:
+                        if kind in said:
+                            data = said[kind]
+                            # (the step under the event that said it: a re-check taking that acceptance back names it)
+                            out += self._outcome(alert, kind, rid, actor, str(data.get("waited_event_id") or eid), at,
+                                                 str(data.get("evidence") or ""),
+                                                 str(data.get("verifier") or ""), str(data.get("note") or ""))
                 continue
             if rid not in alert.rectifications:
                 continue
             if isinstance(event, RectificationCompletedEvent):
                 if "rectification.completion_repeated" in said:
                     continue  # (reported done already: its alerts say so once)
-                out.append(AlertChange(alert, _step(alert, "comment", before, actor, f"企业报告整改 {rid} 已完成：{p.evidence}"[:1000], eid, at)))
-            elif not p.accepted:
-                note = f"整改 {rid} 经{p.verifier}复查未通过" + (f"（复查意见：{p.note}）" if p.note else "")
-                out.append(AlertChange(alert, _step(alert, "comment", before, actor, note, eid, at)))
+                out += self._outcome(alert, "rectification.completed", rid, actor, eid, at, p.evidence, "", "")
             else:
-                # verified after rectification; an alert never put under it (the order's overdue warning) is closed
-                action = "verify" if before == "rectifying" else "close"
-                alert.state = TRANSITIONS[action][1]  # type: ignore[assignment]
-                if before == "open":
-                    _answered(alert, at)  # (the inspectors' verified rectification is the bureau's answer to it)
-                if action == "close":
-                    alert.closed_at = at
-                self._deactivate(alert.dedup_key, alert.alert_id)
-                note = f"整改 {rid} 经{p.verifier}复查通过" + (f"（复查意见：{p.note}）" if p.note else "")
-                out.append(AlertChange(alert, _step(alert, action, before, actor, note, eid, at)))
+                out += self._outcome(alert, "rectification.verified" if p.accepted else "rectification.rejected", rid, actor, eid, at,
+                                     "", p.verifier, p.note or "")
         return out
+
+    def _outcome(self, alert: Alert, kind: str, rid: str, actor: str, eid: str, at: dt.datetime, evidence: str, verifier: str,
+                 note_zh: str) -> list[AlertChange]:
+        """What a rectification's completion or 复查 does to an alert under it."""
+        before = alert.state
+        if alert.state in ("verified", "closed"):
+            return []
+        if kind == "rectification.completed":
+            return [AlertChange(alert, _step(alert, "comment", before, actor, f"企业报告整改 {rid} 已完成：{evidence}"[:1000], eid, at))]
+        if kind == "rectification.rejected":
+            note = f"整改 {rid} 经{verifier}复查未通过" + (f"（复查意见：{note_zh}）" if note_zh else "")
+            return [AlertChange(alert, _step(alert, "comment", before, actor, note, eid, at))]
+        # verified after rectification; an alert never put under it (the order's overdue warning) is closed
+        action = "verify" if before == "rectifying" else "close"
+        alert.state = TRANSITIONS[action][1]  # type: ignore[assignment]
+        if before == "open":
+            _answered(alert, at)  # (the inspectors' verified rectification is the bureau's answer to it)
+        if action == "close":
+            alert.closed_at = at
+        self._deactivate(alert.dedup_key, alert.alert_id)
+        note = f"整改 {rid} 经{verifier}复查通过" + (f"（复查意见：{note_zh}）" if note_zh else "")
+        return [AlertChange(alert, _step(alert, action, before, actor, note, eid, at))]
 
     def _order_seen(self, event: Envelope, said: dict[str, dict[str, Any]], actor: str) -> None:
         """Keep the order, and the status the credit file gave it, for alerts opened after it.  Only what the credit file
@@ -836,9 +860,24 @@ class AlertBook(FoldState):
         mine = self.orders.get(event.enterprise_id)
         if isinstance(event, RectificationOrderedEvent):
             if "rectification.ordered" in said:
-                self.orders.setdefault(event.enterprise_id, {})[p.rectification_id] = _build_order(
+                order = self.orders.setdefault(event.enterprise_id, {})[p.rectification_id] = _build_order(
                     rectification_id=p.rectification_id, event_id=str(event.event_id), cause=p.cause, what=p.what,
                     deadline=p.deadline, ordered_at=event.occurred_at, ordered_by=actor, updated_at=event.occurred_at)
+                # what the completions and verifications that came before it said, applied with it (a rejection and a
+                # later acceptance both waiting: the acceptance stands)
+                for kind, status in (("rectification.completed", "completed"), ("rectification.rejected", "rejected"),
+                                     ("rectification.verified", "verified")):
+                    if kind in said:
+                        data = said[kind]
+                        order.status = status
+                        order.verification = ({"event_id": str(data.get("waited_event_id") or event.event_id), "actor": actor,
+                                               "verifier": data.get("verifier") or "", "note": data.get("note") or ""}
+                                              if status == "verified" else None)
+            elif "rectification.corrected" in said and mine is not None and p.rectification_id in mine:
+                # the order corrected (a mistyped cause, deadline or what): alerts opened after it are linked by what it says now
+                order = mine[p.rectification_id]
+                order.cause, order.what, order.deadline = p.cause, p.what, p.deadline
+                order.updated_at = max(order.updated_at, event.occurred_at)
             return
         order = mine.get(p.rectification_id) if mine is not None else None
         if order is None:

@@ -35,7 +35,10 @@ _KIND_ZH = {
     "fluctuation.rebaseline_repeated": "控制限重新确定重复报送（不重复计入）",
     "sampling.sample_no_conflict": "抽样编号冲突（其他检验机构）",
     "sampling.correction_unjudged": "更正报告无法判定（未采用）",
-    "rectification.overdue_withdrawn": "整改逾期标记撤销（按期完成，记录晚到）",
+    "rectification.overdue_withdrawn": "整改逾期标记撤销（按期完成、记录晚到，或期限更正）",
+    "rectification.corrected": "责令整改已更正（整改内容或期限）",
+    "rectification.duplicate_order": "责令整改重复报送（以在档的为准）",
+    "rectification.unknown": "整改完成或复查记录先于责令整改到达（已暂存）",
     "sampling.report_outdated": "报告时间较早的报告后到（存档，不计入统计）",
     "sampling.retracted": "报告已撤销（监管部门）",
     "enforcement.decided": "行政处罚决定",
@@ -104,7 +107,10 @@ _KIND_EN = {
     "fluctuation.rebaseline_repeated": "new baseline sent again (not counted again)",
     "sampling.sample_no_conflict": "sample number reused by another lab",
     "sampling.correction_unjudged": "corrected report cannot be judged (not adopted)",
-    "rectification.overdue_withdrawn": "overdue mark withdrawn (completed in time, recorded late)",
+    "rectification.overdue_withdrawn": "overdue mark withdrawn (completed in time and recorded late, or its deadline corrected)",
+    "rectification.corrected": "rectification order corrected (what or deadline)",
+    "rectification.duplicate_order": "rectification order sent again (the one on file stands)",
+    "rectification.unknown": "rectification completion or verification before its order (kept)",
     "sampling.report_outdated": "an earlier report arrived late",
     "sampling.retracted": "report retracted by the bureau",
     "enforcement.decided": "enforcement decision",
@@ -122,7 +128,8 @@ _KIND_EN = {
 _SAYS_ITSELF = frozenset({"sampling.retest_inadmissible", "sampling.overturned", "sampling.corrected", "sampling.repeated_report", "sampling.retracted",
                           "sampling.sample_no_conflict", "sampling.report_outdated", "sampling.correction_unjudged",
                           "judgement.lab_failed_unjudged",
-                          "rectification.overdue_withdrawn", "complaint.repeated", "complaint.unknown_resolved", "complaint.withdrawn", "complaint.accepted",
+                          "rectification.overdue_withdrawn", "rectification.corrected", "rectification.duplicate_order", "rectification.unknown",
+                          "complaint.repeated", "complaint.unknown_resolved", "complaint.withdrawn", "complaint.accepted",
                           "complaint.withdrawal_pending", "complaint.resolved_withdrawn", "fluctuation.rebaselined",
                           "fluctuation.rebaseline_repeated", "sampling.sent_late", "sampling.report_late",
                           "complaint.overdue", "campaign.acceptance_rechecked", "campaign.comparison_questionable",
@@ -189,7 +196,8 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
         extra = f"，严重/主要问题条款 {'、'.join(serious)}" if serious else ""
         return f"{who}：现场检查 {d.get('inspection_id', '')} 结论为“{d.get('result', '')}”{extra}。"
     if k == "rectification.overdue":
-        return f"{who}：整改 {d.get('rectification_id', '')}（{d.get('what', '')}）已超过期限 {d.get('deadline', '')}，逾期 {d.get('days_overdue', '?')} 天。"
+        which = "复查未通过后已超过重新整改期限" if d.get("redo") else "已超过期限"
+        return f"{who}：整改 {d.get('rectification_id', '')}（{d.get('what', '')}）{which} {d.get('deadline', '')}，逾期 {d.get('days_overdue', '?')} 天。"
     if k == "interview.follow_up_overdue":
         return f"{who}：约谈 {d.get('interview_id', '')}（{d.get('held_on', '')}）要求于 {d.get('follow_up_by', '')} 前跟踪检查，仍无现场检查记录，逾期 {d.get('days_overdue', '?')} 天。"
     if k == "rectification.rejected":

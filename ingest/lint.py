@@ -16,7 +16,8 @@ from typing import Any
 
 from schemas.events import (CampaignActivityEvent, CampaignRetractedEvent, CampaignTrainingEvent, ComplaintAcceptedEvent, ComplaintReceivedEvent,
                             ComplaintResolvedEvent, ComplaintWithdrawnEvent, EnforcementDecidedEvent, EnforcementRevokedEvent, Envelope,
-                            FluctuationRebaselinedEvent, InspectionCompletedEvent, InterviewHeldEvent, SamplingResultEvent, SamplingRetractedEvent, TestItem)
+                            FluctuationRebaselinedEvent, InspectionCompletedEvent, InterviewHeldEvent, RectificationCompletedEvent,
+                            RectificationOrderedEvent, RectificationVerifiedEvent, SamplingResultEvent, SamplingRetractedEvent, TestItem)
 from schemas.policy import Policy
 from schemas.standards import Catalogue, UnitTable
 
@@ -52,6 +53,10 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
         return _campaign_retraction_warnings(event, file)
     if isinstance(event, (InspectionCompletedEvent, InterviewHeldEvent)):
         return _record_resent(event, file)
+    if isinstance(event, RectificationOrderedEvent):
+        return _order_resent(event, file)
+    if isinstance(event, (RectificationCompletedEvent, RectificationVerifiedEvent)):
+        return _rectification_unknown(event, file)
     if isinstance(event, EnforcementDecidedEvent):
         decision = file.enforcement(event.payload.decision_no) if file is not None else None
         if decision is None or decision.event_id == str(event.event_id):
@@ -200,6 +205,49 @@ def _record_resent(event: InspectionCompletedEvent | InterviewHeldEvent, file: A
         other = mine.corrects
     return [_warning(f"payload.{key}", f"{what}_id_on_file", f"{what} {no} is on file (event {other}): {en}",
                      f"{what_zh} {no} 已在档（事件 {other}）：{zh}")]
+
+
+_ORDER_FIELDS = {"what": "整改内容", "cause": "起因", "deadline": "整改期限"}
+
+
+def _order_resent(event: RectificationOrderedEvent, file: Any) -> list[dict[str, Any]]:
+    """An order under a rectification id on file, as the fold took it (``processors.step._order_resent``): the same
+    again, a correction (a 延期, a mistyped deadline), or an earlier version arriving late; named as decision_no_on_file is."""
+    rid = event.payload.rectification_id
+    record = file.rectification(rid) if file is not None else None
+    me = str(event.event_id)
+    resend = next((r for r in getattr(record, "resends", ()) if r.event_id == me), None)
+    if resend is None:
+        return []  # (the first order of its id)
+    if resend.taken_as == "repeated":
+        return [_warning("payload.rectification_id", "rectification_id_on_file", f"rectification {rid} is on file: the same order sent "
+                         "again, not ordered again", f"整改编号 {rid} 已在档：本次内容相同，按重复报送处理")]
+    changed = list(resend.changes)
+    named = ", ".join(f"payload.{f}" for f in changed)
+    named_zh = "；".join(f"{_ORDER_FIELDS[f]}（payload.{f}）由 {a or '（空）'} 改为 {b or '（空）'}" for f, (a, b) in resend.changes.items())
+    if resend.taken_as == "corrected":
+        return [_warning(f"payload.{changed[0]}", "rectification_id_on_file",
+                         f"rectification {rid} is on file and this order differs in {named}: taken as its correction (the order on "
+                         "file is replaced; an overdue mark the old deadline set is withdrawn when the new one has not passed)",
+                         f"整改编号 {rid} 已在档，本次{named_zh}：按更正处理，以本次为准（原期限造成的逾期标记，按更正后的期限未逾期的，予以撤销）")]
+    return [_warning(f"payload.{changed[0]}", "rectification_id_on_file",
+                     f"rectification {rid} is on file and this order differs in {named}, but is dated before the order on file: kept, "
+                     "not applied; a correction is sent with occurred_at on or after the order it corrects",
+                     f"整改编号 {rid} 已在档，本次{named_zh}，但下达时间早于在档的责令整改：存档，不采用；如为更正，occurred_at 应不早于原责令整改")]
+
+
+def _rectification_unknown(event: RectificationCompletedEvent | RectificationVerifiedEvent, file: Any) -> list[dict[str, Any]]:
+    """A completion or verification whose order is not on file: kept, applied when it comes (``CreditFile.
+    rectifications_waiting``); the sender hears it, in case the id or the enterprise is mistyped."""
+    rid = event.payload.rectification_id
+    if file is not None and file.rectification(rid) is not None:
+        return []
+    what, what_zh = ("completion", "整改完成报告") if isinstance(event, RectificationCompletedEvent) else ("verification", "复查结论")
+    return [_warning("payload.rectification_id", "rectification_unknown",
+                     f"no rectification {rid} is ordered under {event.enterprise_id}: the {what} is kept and applies when the order comes; "
+                     "check the rectification id and the enterprise id",
+                     f"本企业名下无整改编号 {rid} 的责令整改记录（企业 {event.enterprise_id}）：{what_zh}已暂存，收到该责令整改后生效；"
+                     "请核对整改编号和企业编号")]
 
 
 def _local(moment: dt.datetime, policy: Policy) -> str:

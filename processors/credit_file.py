@@ -486,6 +486,29 @@ class Verification(_Record):
     outdated: bool = Field(default=False, description="dated before a verification on file when it arrived: kept, not applied")
 
 
+class RectificationResend(_Record):
+    """A ``rectification.ordered`` under an id on file (a correction, a 延期, the same order sent again): how it was taken."""
+    event_id: str
+    occurred_at: dt.datetime
+    taken_as: Literal["repeated", "corrected", "outdated"] = Field(
+        description="repeated: the same content; corrected: it differs and is dated on or after the order in force, which it "
+                    "replaces; outdated: it differs but is dated before it (kept, not applied)")
+    changes: dict[str, list[str]] = Field(default_factory=dict, description="field -> [on file, sent] of what differs")
+
+
+class RectificationWaiting(_Record):
+    """A ``rectification.completed`` or ``rectification.verified`` whose order is not on file yet (the order sent late, or
+    its id mistyped): kept, applied when the order comes, as if it had come after it."""
+    event_id: str
+    occurred_at: dt.datetime
+    kind: Literal["completed", "verified"]
+    evidence: str = ""
+    verifier: str = ""
+    accepted: bool = True
+    note: str = ""
+    new_deadline: dt.date | None = None
+
+
 class RectificationRecord(_Record):
     rectification_id: str
     event_id: str | None = Field(default=None, description="the order's event")
@@ -505,6 +528,9 @@ class RectificationRecord(_Record):
                                                                   "excuse an earlier lateness)")
     verifications: list[Verification] = Field(default_factory=list, description="every verification (复查) in the order received; "
                                                                               "verified_at, verifier and note are the one in force")
+    overdue_before: dt.date | None = Field(default=None, description="the deadline it was first overdue by, when a redo deadline "
+                                                                     "(重新限期) it also missed moved overdue_by to that one")
+    resends: list[RectificationResend] = Field(default_factory=list, description="orders received again under its id, in order")
 
 
 class EnforcementRecord(_Record):
@@ -628,6 +654,8 @@ class CreditFile(_Record):
     deregistered_on: dt.date | None = Field(
         default=None, description="local date its deregistration (注销, enterprise.updated status) took effect: it no longer produces")
     counts: Counts = Field(default_factory=Counts)
+    rectifications_waiting: dict[str, list[RectificationWaiting]] = Field(
+        default_factory=dict, description="rectification id -> its completions and verifications received before the order, in order")
     resolutions_waiting: Annotated[dict[str, list[ComplaintResolution]], BeforeValidator(_one_or_many)] = Field(
         default_factory=dict, description="complaint id -> its resolutions received before the complaint itself, in order of arrival")
     retests: dict[str, str] = Field(default_factory=dict, description="sample no. -> event id of its re-test (复检), the corrected one when the re-test was corrected")

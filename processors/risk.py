@@ -352,6 +352,13 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             if len(kept) != len(rs.entries):
                 rs.entries[:] = kept
                 changed |= SCORE_INPUTS
+        elif k == "rectification.overdue" and eff.data.get("again"):
+            # late once more, by the redo deadline (重新限期): one lateness of one rectification weighs as one — its dynamic
+            # entry is there while it is undone (put back if it left the window), and no second credit entry is made
+            rid = eff.data["rectification_id"]
+            if not any(e[1] == "rectification_overdue" and e[4] == rid for e in rs.entries):
+                _add(rs.entries, (eff.occurred_at, "rectification_overdue", float(dyn.rectification_overdue.points), eff.event_id, rid))
+                changed |= SCORE_INPUTS
         elif k == "rectification.overdue":
             rid = eff.data["rectification_id"]
             _add(rs.entries, (eff.occurred_at, "rectification_overdue", float(dyn.rectification_overdue.points), eff.event_id, rid))

@@ -33,6 +33,8 @@ from processors.credit_file import (
     InspectionRecord,
     InterviewRecord,
     RectificationRecord,
+    RectificationResend,
+    RectificationWaiting,
     SampleRecord,
     Turnaround,
     Verification,
@@ -94,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 55
+FOLD_VERSION = 56
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -256,7 +258,11 @@ an enterprise open again after closing; 55: a rectification order that reaches q
 cites (the on-site 责令改正 before the inspection record) puts that alert under rectification when it opens, verified if
 the order's acceptance came first too (AlertBook.orders keeps each enterprise's orders and their status); the
 现场检查发现问题 alert names the inspection's date and inspector and its 一般 findings (all of them when only such
-were found).  A
+were found); 56: a rectification order resent under its id with other content, dated
+on or after the order on file, corrects it (rectification.corrected; a deadline moved past the day withdraws the overdue
+mark the old one set), a completion or verification before its order waits for it (CreditFile.rectifications_waiting), an
+accepted verification marks a late rectification overdue first and withdraws a mark it was dated within, and a redo
+deadline (重新限期) missed after a first lateness re-raises the overdue alert (no second credit entry).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -2471,83 +2477,198 @@ def _followed_up(file: CreditFile, interview: InterviewRecord, inspection_id: st
             effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
 
 
+_WAITED_KINDS = ("rectification.completed", "rectification.verified", "rectification.rejected")
+_ORDER_FIELDS = {"what": "整改内容", "cause": "起因", "deadline": "整改期限"}
+"""What a resent order (rectification.ordered under an id on file) is compared by, with its Chinese name."""
+
+
 def _rectification_ordered(state: CountyState, file: CreditFile, event: RectificationOrderedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
-    if file.rectification(p.rectification_id) is not None:
-        effects.append(_effect("rectification.duplicate_order", event, file.enterprise_id, rectification_id=p.rectification_id))
+    record = file.rectification(p.rectification_id)
+    if record is not None:
+        _order_resent(file, record, event, rules, effects)
         return
-    file.rectifications.append(RectificationRecord(rectification_id=p.rectification_id, event_id=event_key(event), what=p.what, cause=p.cause, ordered_at=event.occurred_at, deadline=p.deadline))
+    record = RectificationRecord(rectification_id=p.rectification_id, event_id=event_key(event), what=p.what, cause=p.cause,
+                                 ordered_at=event.occurred_at, deadline=p.deadline)
+    file.rectifications.append(record)
     file.counts.rectifications_open += 1
     effects.append(_effect("rectification.ordered", event, file.enterprise_id, rectification_id=p.rectification_id, deadline=p.deadline.isoformat()))
+    # its completions and verifications came first (the order sent late): they take effect now, in the order they came
+    for waiting in file.rectifications_waiting.pop(p.rectification_id, ()):
+        start = len(effects)
+        if waiting.kind == "completed":
+            _complete(file, record, waiting.occurred_at, waiting.evidence, event, rules, effects)
+        else:
+            _verify(file, record, Verification(event_id=waiting.event_id, verified_at=waiting.occurred_at, verifier=waiting.verifier,
+                                               accepted=waiting.accepted, note=waiting.note, new_deadline=waiting.new_deadline),
+                    event, rules, effects)
+        # carried by the order's event: the alert book reads from them what the completion or verification said (who
+        # verified, the evidence) and which event it was — a later re-check names that one
+        for effect in effects[start:]:
+            if effect.kind in _WAITED_KINDS:
+                effect.data.update(waited_event_id=waiting.event_id, waited_at=waiting.occurred_at.isoformat(),
+                                   evidence=waiting.evidence, verifier=waiting.verifier, note=waiting.note)
+
+
+def _order_resent(file: CreditFile, record: RectificationRecord, event: RectificationOrderedEvent, rules: Rules, effects: list[Effect]) -> None:
+    """An order under an id on file: the same again is a repeat; one that differs corrects it (a mistyped deadline, a
+    延期) when dated on or after the order in force — ignored, a wrong deadline stayed for good, overdue the day it was
+    filed —, and is kept unapplied when dated before it (an earlier version arriving late)."""
+    p = event.payload
+    rid = p.rectification_id
+    changes = {f: [str(getattr(record, f)), str(getattr(p, f))] for f in _ORDER_FIELDS if getattr(record, f) != getattr(p, f)}
+    if not changes or event.occurred_at < record.ordered_at:
+        taken_as = "repeated" if not changes else "outdated"
+        record.resends.append(RectificationResend(event_id=event_key(event), occurred_at=event.occurred_at, taken_as=taken_as, changes=changes))
+        effects.append(_effect(
+            "rectification.duplicate_order", event, file.enterprise_id, rectification_id=rid, same=not changes, in_force_event_id=record.event_id,
+            message_zh=(f"整改编号 {rid} 已在档（事件 {record.event_id}）：" + ("本次内容相同，按重复报送处理" if not changes else
+                        f"本次{_changes_zh(changes)}，但下达时间早于在档的责令整改而晚到：存档，不采用，以在档的为准"))))
+        return
+    record.resends.append(RectificationResend(event_id=event_key(event), occurred_at=event.occurred_at, taken_as="corrected", changes=changes))
+    corrected_from = record.event_id
+    record.what, record.cause, record.ordered_at, record.event_id = p.what, p.cause, event.occurred_at, event_key(event)
+    old_deadline, record.deadline = record.deadline, p.deadline
+    effects.append(_effect(
+        "rectification.corrected", event, file.enterprise_id, rectification_id=rid, corrects_event_id=corrected_from,
+        changes={f: {"from": a, "to": b} for f, (a, b) in changes.items()}, deadline=p.deadline.isoformat(),
+        message_zh=f"整改 {rid} 的责令整改已更正（原事件 {corrected_from}）：{_changes_zh(changes)}"))
+    if "deadline" not in changes or not record.overdue or (record.overdue_by or old_deadline) != old_deadline:
+        return  # (a mark by a redo deadline is the redo's, which the correction does not move)
+    today = rules.local_date(event.occurred_at)
+    done_at = record.completed_at or (record.verified_at if record.status == "verified" else None)
+    done = rules.local_date(done_at) if done_at is not None else None
+    if p.deadline > old_deadline and (done or today) <= p.deadline:
+        # marked overdue by the deadline the correction took back, and not late by the right one: the mark, its points
+        # and its alert go, as for a completion found in time
+        _withdraw_overdue(file, record, event, old_deadline,
+                          f"整改 {rid} 的整改期限已由 {old_deadline.isoformat()} 更正为 {p.deadline.isoformat()}，"
+                          + (f"于 {done.isoformat()} 完成，在更正后的期限之内" if done else f"截至 {today.isoformat()} 未超过更正后的期限")
+                          + "：撤销逾期标记", done, effects, corrected_to=p.deadline.isoformat())
+    elif record.overdue_before is None:
+        record.overdue_by = p.deadline  # overdue by the right deadline too: that is the one it is late by
+
+
+def _changes_zh(changes: dict[str, list[str]]) -> str:
+    return "；".join(f"{_ORDER_FIELDS[f]}由 {a or '（空）'} 改为 {b or '（空）'}" for f, (a, b) in changes.items())
+
+
+def _rectification_waits(file: CreditFile, event: RectificationCompletedEvent | RectificationVerifiedEvent, waiting: RectificationWaiting,
+                         effects: list[Effect]) -> None:
+    """A completion or verification whose order is not on file: kept until it comes — dropped, the order arriving later
+    went overdue although the enterprise had finished in time."""
+    rid = event.payload.rectification_id
+    file.rectifications_waiting.setdefault(rid, []).append(waiting)
+    what = "整改完成报告" if waiting.kind == "completed" else "复查结论"
+    effects.append(_effect("rectification.unknown", event, file.enterprise_id, rectification_id=rid, waiting=True,
+                           message_zh=f"整改编号 {rid} 尚无责令整改记录：{what}已暂存，收到该责令整改后生效；请核对整改编号和企业编号"))
 
 
 def _rectification_completed(state: CountyState, file: CreditFile, event: RectificationCompletedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     record = file.rectification(p.rectification_id)
     if record is None:
-        effects.append(_effect("rectification.unknown", event, file.enterprise_id, rectification_id=p.rectification_id))
+        _rectification_waits(file, event, RectificationWaiting(event_id=event_key(event), occurred_at=event.occurred_at, kind="completed",
+                                                               evidence=p.evidence), effects)
         return
+    _complete(file, record, event.occurred_at, p.evidence, event, rules, effects)
+
+
+def _complete(file: CreditFile, record: RectificationRecord, done_at: dt.datetime, evidence: str, event: Envelope, rules: Rules,
+              effects: list[Effect]) -> None:
+    """The enterprise reports the rectification done at ``done_at`` (``event``: the completion, or the order it waited for)."""
+    rid = record.rectification_id
+    done = rules.local_date(done_at)
     # a completion after the deadline is still overdue: mark it before closing
-    _mark_one_overdue(file, record, event, rules, effects)
-    # done by the deadline it was found overdue by (its record late): not overdue after all.  A redo by a new
-    # deadline (重新限期) does not excuse the lateness of the first completion
-    due = record.overdue_by or record.deadline
-    if record.overdue and record.status in ("open", "rejected") and rules.local_date(event.occurred_at) <= due:
-        # done in time, its record late: a tick (or the enterprise's later event) that came first marked it
-        # overdue by the fold's clock, but event time decides — the mark, its points and its alert go
-        record.overdue, record.overdue_by = False, None
-        file.counts.rectifications_overdue -= 1
-        done = rules.local_date(event.occurred_at).isoformat()
-        effects.append(_effect(
-            "rectification.overdue_withdrawn", event, file.enterprise_id, rectification_id=record.rectification_id,
-            deadline=due.isoformat(), completed_on=done,
-            message_zh=f"整改 {record.rectification_id} 于 {done} 完成，在期限 {due.isoformat()} 之内（完成记录晚于期限到达）：撤销逾期标记"))
+    _mark_one_overdue(file, record, event, rules, effects, today=done)
+    _in_time(file, record, done, "完成", event, rules, effects)
     if record.status in ("open", "rejected"):
         record.status = "completed"
-        record.completed_at = event.occurred_at
-        record.evidence = p.evidence
-        effects.append(_effect("rectification.completed", event, file.enterprise_id, rectification_id=p.rectification_id))
+        record.completed_at = done_at
+        record.evidence = evidence
+        effects.append(_effect("rectification.completed", event, file.enterprise_id, rectification_id=rid))
     else:
         # reported done again (the enterprise's app sent it twice, a re-import): the record stands as it is, and says so;
         # the alerts stage adds no second 企业报告整改已完成 to its alerts
         since = rules.local_date(record.completed_at).isoformat() if record.completed_at else ""
         effects.append(_effect(
-            "rectification.completion_repeated", event, file.enterprise_id, rectification_id=p.rectification_id, status=record.status,
-            message_zh=f"整改 {p.rectification_id} 已于 {since} 报告完成（当前状态：{record.status}），本次完成报告不改变记录"))
+            "rectification.completion_repeated", event, file.enterprise_id, rectification_id=rid, status=record.status,
+            message_zh=f"整改 {rid} 已于 {since} 报告完成（当前状态：{record.status}），本次完成报告不改变记录"))
+
+
+def _in_time(file: CreditFile, record: RectificationRecord, done: dt.date, how: str, event: Envelope, rules: Rules,
+             effects: list[Effect]) -> None:
+    """Done (completed, or accepted at a 复查) on ``done``, within the deadline it was found overdue by, its record late: a
+    tick (or the enterprise's later event) that came first marked it overdue by the fold's clock, but event time decides.
+    A redo by a new deadline (重新限期) does not excuse the lateness of the first completion: a mark that deadline re-armed
+    goes back to the first one."""
+    due = record.overdue_by or record.deadline
+    if not (record.overdue and record.status in ("open", "rejected") and done <= due):
+        return
+    if record.overdue_before is not None:
+        record.overdue_by, record.overdue_before = record.overdue_before, None
+        return
+    _withdraw_overdue(file, record, event, due, f"整改 {record.rectification_id} 于 {done.isoformat()} {how}，在期限 {due.isoformat()} 之内"
+                                                f"（{how}记录晚于期限到达）：撤销逾期标记", done, effects)
+
+
+def _withdraw_overdue(file: CreditFile, record: RectificationRecord, event: Envelope, due: dt.date, message_zh: str,
+                      on: dt.date | None, effects: list[Effect], **more: Any) -> None:
+    """The overdue mark goes; with it (risk.observe, warnings) its points and its 整改逾期 alert."""
+    record.overdue, record.overdue_by, record.overdue_before = False, None, None
+    if record.status != "verified":
+        file.counts.rectifications_overdue -= 1
+    effects.append(_effect(
+        "rectification.overdue_withdrawn", event, file.enterprise_id, rectification_id=record.rectification_id, deadline=due.isoformat(),
+        completed_on=on.isoformat() if on is not None else None, message_zh=message_zh, **more))
 
 
 def _rectification_verified(state: CountyState, file: CreditFile, event: RectificationVerifiedEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     record = file.rectification(p.rectification_id)
     if record is None:
-        effects.append(_effect("rectification.unknown", event, file.enterprise_id, rectification_id=p.rectification_id))
+        _rectification_waits(file, event, RectificationWaiting(
+            event_id=event_key(event), occurred_at=event.occurred_at, kind="verified", verifier=p.verifier, accepted=p.accepted,
+            note=p.note, new_deadline=p.new_deadline), effects)
         return
-    verification = Verification(event_id=event_key(event), verified_at=event.occurred_at, verifier=p.verifier, accepted=p.accepted,
-                                note=p.note, new_deadline=p.new_deadline)
+    _verify(file, record, Verification(event_id=event_key(event), verified_at=event.occurred_at, verifier=p.verifier, accepted=p.accepted,
+                                       note=p.note, new_deadline=p.new_deadline), event, rules, effects)
+
+
+def _verify(file: CreditFile, record: RectificationRecord, verification: Verification, event: Envelope, rules: Rules,
+            effects: list[Effect]) -> None:
+    """A 复查 of the rectification (``event``: the verification, or the order it waited for)."""
+    rid = record.rectification_id
+    on = rules.local_date(verification.verified_at)
     applied = [v for v in record.verifications if not v.outdated]
     last = applied[-1] if applied else None
     record.verifications.append(verification)
-    if last is not None and event.occurred_at < last.verified_at:
+    if last is not None and verification.verified_at < last.verified_at:
         # an earlier check arriving after a later one (a queue, an import): history, not the state — a rejection of
         # 04-20 arriving after the acceptance of 05-05 that followed its redo must not reopen the rectification
         verification.outdated = True
         effects.append(_effect(
-            "rectification.verification_outdated", event, file.enterprise_id, rectification_id=p.rectification_id, accepted=p.accepted,
+            "rectification.verification_outdated", event, file.enterprise_id, rectification_id=rid, accepted=verification.accepted,
             in_force_event_id=last.event_id,
-            message_zh=(f"整改 {p.rectification_id} 的复查（{rules.local_date(event.occurred_at).isoformat()}，"
-                        f"{'通过' if p.accepted else '未通过'}）早于在档的复查（{rules.local_date(last.verified_at).isoformat()}，"
+            message_zh=(f"整改 {rid} 的复查（{on.isoformat()}，"
+                        f"{'通过' if verification.accepted else '未通过'}）早于在档的复查（{rules.local_date(last.verified_at).isoformat()}，"
                         f"{'通过' if last.accepted else '未通过'}，事件 {last.event_id}）而晚到：存入复查记录，整改状态以较晚的复查为准")))
         return
-    record.verified_at = event.occurred_at
-    record.verifier = p.verifier
-    record.note = p.note
-    if p.accepted:
+    if verification.accepted:
+        # accepted after the deadline with no completion in time: late, as a completion after it is (it was never marked
+        # when no tick fell between); accepted within it, its record late: not overdue after all
+        _mark_one_overdue(file, record, event, rules, effects, today=on)
+        _in_time(file, record, on, "复查通过", event, rules, effects)
+    record.verified_at = verification.verified_at
+    record.verifier = verification.verifier
+    record.note = verification.note
+    if verification.accepted:
         if record.status != "verified":
             record.status = "verified"
             file.counts.rectifications_open -= 1
             if record.overdue:
                 file.counts.rectifications_overdue -= 1
-        effects.append(_effect("rectification.verified", event, file.enterprise_id, rectification_id=p.rectification_id))
+        effects.append(_effect("rectification.verified", event, file.enterprise_id, rectification_id=rid))
     else:
         reversed_ = record.status == "verified"
         record.status = "rejected"  # back to the enterprise: still open
@@ -2558,19 +2679,19 @@ def _rectification_verified(state: CountyState, file: CreditFile, event: Rectifi
             if record.overdue:
                 file.counts.rectifications_overdue += 1
             effects.append(_effect(
-                "rectification.verification_reversed", event, file.enterprise_id, rectification_id=p.rectification_id,
+                "rectification.verification_reversed", event, file.enterprise_id, rectification_id=rid,
                 reversed_event_id=last.event_id if last is not None else None,
                 accepted_on=rules.local_date(last.verified_at).isoformat() if last is not None else None,
-                accepted_by=last.verifier if last is not None else None, rejected_on=rules.local_date(event.occurred_at).isoformat(),
-                message_zh=(f"整改 {p.rectification_id} 复查结论改为未通过（{rules.local_date(event.occurred_at).isoformat()}，{p.verifier}"
-                            + (f"；复查意见：{p.note}" if p.note else "") + "）"
+                accepted_by=last.verifier if last is not None else None, rejected_on=on.isoformat(),
+                message_zh=(f"整改 {rid} 复查结论改为未通过（{on.isoformat()}，{verification.verifier}"
+                            + (f"；复查意见：{verification.note}" if verification.note else "") + "）"
                             + (f"，此前 {rules.local_date(last.verified_at).isoformat()} 经{last.verifier}复查通过（事件 {last.event_id}）"
                                if last is not None else "")
                             + "：整改重新计为未结，原复查通过记录存档；相关预警应重新处置")))
-        if p.new_deadline is not None:
-            record.redo_deadline = p.new_deadline
+        if verification.new_deadline is not None:
+            record.redo_deadline = verification.new_deadline
         due = _due_by(record, rules)
-        effects.append(_effect("rectification.rejected", event, file.enterprise_id, rectification_id=p.rectification_id, note=p.note,
+        effects.append(_effect("rectification.rejected", event, file.enterprise_id, rectification_id=rid, note=verification.note,
                                deadline=record.deadline.isoformat(), due=due.isoformat() if due is not None else None))
 
 
@@ -2592,7 +2713,7 @@ def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list
     _complaints_overdue(file, event, rules, effects)
     for record in file.rectifications:
         d = record.__dict__  # (plain reads: every rectification on file, for each event)
-        if not d["overdue"] and d["status"] in ("open", "rejected"):
+        if d["status"] in ("open", "rejected") and (not d["overdue"] or d["redo_deadline"] is not None):
             _mark_one_overdue(file, record, event, rules, effects)
     for interview in file.interviews:
         if (interview.follow_up_by is not None and interview.follow_up_inspection_id is None and not interview.follow_up_alerted
@@ -2607,20 +2728,37 @@ def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list
                 ))
 
 
-def _mark_one_overdue(file: CreditFile, record: RectificationRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
-    if record.overdue or record.status not in ("open", "rejected"):
+def _mark_one_overdue(file: CreditFile, record: RectificationRecord, event: Envelope, rules: Rules, effects: list[Effect],
+                      today: dt.date | None = None) -> None:
+    """Overdue by ``today`` (the event's local date unless given: a completion's, an accepted verification's)?  A
+    rectification already late once is overdue again by a redo deadline (重新限期) it also misses — README says the redo
+    is overdue by it, but a mark set once was never looked at again: its alert re-raises (or opens afresh), one dynamic
+    entry stays, and no second credit entry is made (risk.observe: ``again``)."""
+    if record.status not in ("open", "rejected"):
         return
     due = _due_by(record, rules)
-    today = rules.local_date(event.occurred_at)
-    if due is not None and today > due:
-        record.overdue, record.overdue_by = True, due
-        file.counts.rectifications_overdue += 1
+    today = today if today is not None else rules.local_date(event.occurred_at)
+    if due is None or today <= due:
+        return
+    if record.overdue:
+        marked = record.overdue_by or record.deadline
+        if due <= marked:
+            return
+        if record.overdue_before is None:
+            record.overdue_before = marked
+        record.overdue_by = due
         effects.append(_effect(
-            "rectification.overdue", event, file.enterprise_id,
-            rectification_id=record.rectification_id, deadline=due.isoformat(),
-            days_overdue=(today - due).days, what=record.what,
-            **({"redo": True} if due != record.deadline else {}),
-        ))
+            "rectification.overdue", event, file.enterprise_id, rectification_id=record.rectification_id, deadline=due.isoformat(),
+            days_overdue=(today - due).days, what=record.what, redo=True, again=True, first_deadline=record.overdue_before.isoformat()))
+        return
+    record.overdue, record.overdue_by = True, due
+    file.counts.rectifications_overdue += 1
+    effects.append(_effect(
+        "rectification.overdue", event, file.enterprise_id,
+        rectification_id=record.rectification_id, deadline=due.isoformat(),
+        days_overdue=(today - due).days, what=record.what,
+        **({"redo": True} if due != record.deadline else {}),
+    ))
 
 
 def _enforcement(state: CountyState, file: CreditFile, event: EnforcementDecidedEvent, rules: Rules, effects: list[Effect]) -> None:

@@ -439,8 +439,10 @@ def overdue_withdrawn_resolved(file: "CreditFile", eff: "Effect", rules: "Rules"
         "rule": "rectification.overdue", "dedup_key": f"{file.enterprise_id}:rectification.overdue:{rid}",
         "enterprise_id": file.enterprise_id,
         "note_zh": f"{d.get('message_zh', '')}，预警自动关闭",
-        "note_en": f"rectification {rid} was completed on {d.get('completed_on')}, within its deadline {d.get('deadline')} "
-                   "(its record arrived after the deadline): the overdue mark is withdrawn, closed",
+        "note_en": (f"rectification {rid} was completed on {d.get('completed_on')}, within its deadline {d.get('deadline')} "
+                    "(its record arrived after the deadline): the overdue mark is withdrawn, closed") if not d.get("corrected_to") else
+                   f"rectification {rid}: its deadline {d.get('deadline')} was corrected to {d['corrected_to']}, which it is not late by: "
+                   "the overdue mark is withdrawn, closed",
         "evidence": {"event_ids": [eff.event_id], "rectification_id": rid, "deadline": d.get("deadline"), "completed_on": d.get("completed_on")},
     }
 
@@ -867,8 +869,9 @@ def _overdue(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
     ids = [record.event_id] if record is not None and record.event_id else []
     fields = {"rectification_id": rid, "what": d.get("what", ""), "deadline": d.get("deadline", ""), "days_overdue": d.get("days_overdue", "")}
     evidence = {"event_ids": ids + [eff.event_id], "rectification_id": rid, "deadline": d.get("deadline"), "days_overdue": d.get("days_overdue")}
+    texts = (rule.title_zh, rule.redo_template_zh, rule.redo_template_en) if d.get("redo") else None  # (重新整改期限)
     return _decision("rectification.overdue", rule, rule.severity, file, eff.occurred_at, eff.event_id,
-                     f"{file.enterprise_id}:rectification.overdue:{rid}", fields, evidence, rules)
+                     f"{file.enterprise_id}:rectification.overdue:{rid}", fields, evidence, rules, texts=texts)
 
 
 def _inspection(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:

@@ -57,11 +57,15 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     # acceptance decisions (complaint.accepted) whose complaint is not on this file (yet), as resolutions_waiting
     "acceptances_waiting": [("decided_on", "决定日期"), ("complaint_id", "投诉编号"), ("acceptance_zh", "受理决定"), ("note_zh", "说明"),
                             ("event_id", "事件")],
+    # completions and verifications (rectification.completed / .verified) whose order is not on this file (yet)
+    "rectifications_waiting": [("occurred_at", "时间"), ("rectification_id", "整改编号"), ("kind_zh", "记录"), ("detail_zh", "内容"),
+                               ("note_zh", "说明"), ("event_id", "事件")],
     "inspections": [("occurred_at", "检查时间"), ("inspection_id", "检查编号"), ("kind_zh", "类型"), ("inspector", "检查人员"),
                     ("result", "结论"), ("findings_zh", "发现问题"), ("detail_zh", "说明"), ("event_id", "事件")],
     "rectifications": [("ordered_at", "责令时间"), ("rectification_id", "整改编号"), ("what", "整改内容"), ("deadline", "期限"),
                        ("cause", "起因"), ("status_zh", "状态"), ("overdue_zh", "逾期"), ("completed_at", "完成时间"), ("evidence", "整改材料"),
-                       ("verified_at", "复查时间"), ("verifier", "复查人"), ("note", "复查意见"), ("event_id", "责令事件")],
+                       ("verified_at", "复查时间"), ("verifier", "复查人"), ("note", "复查意见"), ("verifications_zh", "复查记录"),
+                       ("overdue_by", "逾期期限"), ("event_id", "责令事件")],
     "enforcements": [("decided_on", "决定日期"), ("decision_no", "决定书文号"), ("authority", "处罚机关"), ("violation", "违法行为"),
                      ("legal_basis", "法律依据"),
                      ("penalties_zh", "处罚内容"), ("serious_dishonesty_zh", "列入严重违法失信名单"), ("revoked_zh", "撤销"),
@@ -76,24 +80,24 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "campaign": [("item", "项目"), ("status", "情况"), ("detail", "说明")],
     "warnings": [("date", "日期"), ("title_zh", "预警"), ("severity_zh", "级别"), ("message_zh", "内容"), ("handling_zh", "处置情况")],
 }
-SECTIONS = ("contributions", "grade_history", "samples", "complaints", "resolutions_waiting", "acceptances_waiting", "inspections", "rectifications", "enforcements",
-            "interviews", "series", "warnings", "campaign")
+SECTIONS = ("contributions", "grade_history", "samples", "complaints", "resolutions_waiting", "acceptances_waiting", "inspections", "rectifications",
+            "rectifications_waiting", "enforcements", "interviews", "series", "warnings", "campaign")
 """The report's tables in the order the text and the workbook lay them out."""
 ASIDE_ZH = {"complaints": "另有已撤回的投诉 {n} 件"}
 """A section's rows that do not count, said in its heading (default: 另有重复或被取代的记录 n 条)."""
-WHEN_ANY = frozenset({"resolutions_waiting", "acceptances_waiting"})
+WHEN_ANY = frozenset({"resolutions_waiting", "acceptances_waiting", "rectifications_waiting"})
 """Sections laid out only when they have rows (most files have none: an empty table on every report is noise)."""
 SECTION_ZH = {
     "contributions": "风险分构成", "grade_history": "等级变化", "samples": "抽检记录", "complaints": "投诉举报", "resolutions_waiting": "待匹配的办结结论", "acceptances_waiting": "待匹配的受理决定",
     "inspections": "现场检查",
-    "rectifications": "整改", "enforcements": "行政处罚记录", "interviews": "约谈记录", "series": "质量波动监测序列", "signals": "质量波动信号", "warnings": "预警",
+    "rectifications": "整改", "rectifications_waiting": "待匹配的整改记录", "enforcements": "行政处罚记录", "interviews": "约谈记录", "series": "质量波动监测序列", "signals": "质量波动信号", "warnings": "预警",
     "campaign": "提档升级",
 }
 # what a heading's count counts: a bare "（10）" under the risk score read as a score; the grade history
 # counts evaluations, most of which leave the grade as it was, not changes
 COUNT_ZH = {
     "contributions": "{n} 项", "grade_history": "评定 {n} 次", "samples": "{n} 条", "complaints": "{n} 件", "resolutions_waiting": "{n} 条", "acceptances_waiting": "{n} 条", "inspections": "{n} 次",
-    "rectifications": "{n} 项", "enforcements": "{n} 件", "interviews": "{n} 次", "warnings": "{n} 条", "campaign": "{n} 项",
+    "rectifications": "{n} 项", "rectifications_waiting": "{n} 条", "enforcements": "{n} 件", "interviews": "{n} 次", "warnings": "{n} 条", "campaign": "{n} 项",
 }
 
 
@@ -569,9 +573,22 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
          "completed_at": _local(r.completed_at, off), "verified_at": _local(r.verified_at, off),
          # what the order was for, what the enterprise handed in, who checked it and what they said: the
          # loop from a failure to its verified rectification, readable without the event log
-         "cause": r.cause, "evidence": r.evidence or "", "verifier": r.verifier or "", "note": r.note or "", "event_id": r.event_id or ""}
+         "cause": r.cause, "evidence": r.evidence or "", "verifier": r.verifier or "", "note": r.note or "", "event_id": r.event_id or "",
+         # every 复查, a rejection the acceptance after it replaced included: it still weighs (credit points), so it shows
+         "verifications_zh": "；".join(_verification_zh(v, off) for v in sorted(r.verifications, key=lambda v: v.verified_at)),
+         # the deadline it is overdue by, when not its own: a redo deadline (重新限期) it missed, or its corrected one
+         "overdue_by": r.overdue_by.isoformat() if r.overdue and r.overdue_by is not None and r.overdue_by != r.deadline else ""}
         for r in sorted(file.rectifications, key=lambda r: r.ordered_at, reverse=True)
     ]
+    rectifications_waiting = [
+        {"occurred_at": _local(w.occurred_at, off), "rectification_id": rid,
+         "kind_zh": "整改完成" if w.kind == "completed" else ("复查通过" if w.accepted else "复查未通过"),
+         "detail_zh": w.evidence if w.kind == "completed" else "，".join(x for x in (w.verifier, w.note, f"重新限期 {w.new_deadline.isoformat()}"
+                                                                                  if w.new_deadline else "") if x),
+         "note_zh": "本企业尚无该整改编号的责令整改记录：收到该责令整改后生效；长期未匹配的，请核对整改编号和企业编号", "event_id": w.event_id}
+        for rid, ws in file.rectifications_waiting.items() for w in ws
+    ]
+    rectifications_waiting.sort(key=lambda r: (r["occurred_at"], r["rectification_id"]), reverse=True)
     today = rules.local_date(now) if now else None
     enforcements = [
         {"decided_on": r.decided_on.isoformat(), "decision_no": r.decision_no, "authority": r.authority or "", "violation": r.violation,
@@ -620,10 +637,17 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         "as_of": _local(now, off) if now else "", "profile": [{"label": k, "value": v} for k, v in profile], "grade": grade,
         "times_zh": f"文中时间均为{time_header(off).strip('（）')}",  # the file keeps UTC; the report shows local wall time
         "contributions": contributions, "grade_history": history, "samples": samples, "complaints": complaints,
-        "resolutions_waiting": waiting, "acceptances_waiting": decisions_waiting, "inspections": inspections, "rectifications": rectifications, "enforcements": enforcements, "interviews": interviews, "series": series, "signals": signals, "warnings": warnings,
+        "resolutions_waiting": waiting, "acceptances_waiting": decisions_waiting, "inspections": inspections, "rectifications": rectifications, "rectifications_waiting": rectifications_waiting, "enforcements": enforcements, "interviews": interviews, "series": series, "signals": signals, "warnings": warnings,
         "rebaselines_waiting": rebaselines_waiting,
         "campaign": _campaign_rows(file, rules),
     }
+
+
+def _verification_zh(v: Any, off: int) -> str:
+    """One 复查 as the report lists it: 2026-04-22 李科长 未通过（消毒记录系补填；重新限期 2026-05-15）."""
+    said = [x for x in (v.note, f"重新限期 {v.new_deadline.isoformat()}" if v.new_deadline else "") if x]
+    return (f"{_local(v.verified_at, off, with_time=False)} {v.verifier} {'通过' if v.accepted else '未通过'}"
+            + (f"（{'；'.join(said)}）" if said else "") + ("（晚到未采用）" if v.outdated else ""))
 
 
 def _counted_verified_zh(c: Any, off: int) -> str:

@@ -684,19 +684,22 @@ class RectificationOrdered(Model):
     """责令整改: the bureau ordered the enterprise to put something right by a deadline."""
 
     rectification_id: ShortText = Field(description="整改编号 (e.g. 责令改正通知书文号); completion and verification name it.  An id "
-                                                    "on file already is reported (rectification.duplicate_order), not ordered again")
+                                                    "on file already: the same order again is a repeat (rectification.duplicate_order); "
+                                                    "one that differs, dated on or after the order on file, corrects it (rectification."
+                                                    "corrected: a 延期 or a mistyped deadline)")
     what: LongText = Field(description="整改内容, what must be put right; shown in the overdue alert")
     deadline: IsoDate = Field(description="整改期限 (YYYY-MM-DD, a local date): a rectification not completed by then is overdue "
                                           "(rectification.overdue: an alert, risk and credit points), by event time: a later "
-                                          "event of the enterprise or a clock.tick notices it")
+                                          "event of the enterprise or a clock.tick notices it.  Not before occurred_at's local date (refused at the door)")
     cause: Annotated[str, Field(max_length=2000)] = Field(default="", description="what triggered it: sample no., inspection id …")
 
 
 class RectificationCompleted(Model):
     """整改完成: the enterprise reports the rectification done (then awaiting 复查)."""
 
-    rectification_id: ShortText = Field(description="整改编号 of the rectification.ordered (an unknown one is reported: "
-                                                    "rectification.unknown)")
+    rectification_id: ShortText = Field(description="整改编号 of the rectification.ordered (an unknown one is kept and "
+                                                    "applied when the order comes: rectification.unknown, and the door warns "
+                                                    "rectification_unknown)")
     evidence: LongText = Field(description="整改情况, what the enterprise did and the evidence it gives (records, photos referred "
                                            "to)")
 
@@ -704,7 +707,8 @@ class RectificationCompleted(Model):
 class RectificationVerified(Model):
     """整改复查: the bureau checked the rectification."""
 
-    rectification_id: ShortText = Field(description="整改编号 of the rectification.ordered")
+    rectification_id: ShortText = Field(description="整改编号 of the rectification.ordered (an unknown one waits for it, as a "
+                                                    "completion does)")
     verifier: ShortText = Field(description="复查人员, who checked it")
     accepted: StrictBool = Field(
         default=True, description="复查结论: true = 通过 (the rectification is closed); false = 未通过: back to the enterprise, still "
@@ -714,7 +718,8 @@ class RectificationVerified(Model):
         default=None, description="重新限期 (YYYY-MM-DD, a local date), with accepted false: the deadline the bureau sets for the "
                                   "rectification to be done again, by which it is then overdue.  Without it, a rectification completed "
                                   "within its deadline is not made overdue by that deadline because the bureau rejected it later "
-                                  "(the bureau's review time is not the enterprise's delay)")
+                                  "(the bureau's review time is not the enterprise's delay).  Not before occurred_at's local date, "
+                                  "and not with accepted true (both refused at the door)")
 
 
 # --------------------------------------------------------------------------- enforcement (行政处罚) and interviews (约谈)
@@ -1263,12 +1268,35 @@ class InspectionCompletedEvent(Envelope):
     payload: InspectionCompleted
 
 
+def _recorded_day(event: Envelope, info: ValidationInfo) -> dt.date:
+    offset = info.context.get("utc_offset_hours", LOCAL_UTC_OFFSET_HOURS)  # type: ignore[union-attr]
+    return (event.occurred_at + dt.timedelta(hours=offset)).date()
+
+
+def _deadline_not_before(event: Envelope, field: str, zh: str, info: ValidationInfo) -> None:
+    """A deadline before the day it was set is overdue the moment it is filed (a high 整改逾期 alert, risk and credit
+    points): a typo, refused.  At the door only: a log that already holds one re-reads it."""
+    if not _at_door(info):
+        return
+    day, due = _recorded_day(event, info), getattr(event.payload, field)
+    if due is not None and due < day:
+        raise FieldError(f"{field} {due.isoformat()} is before the day it was set (occurred_at, local date {day.isoformat()}): "
+                         "a deadline is on or after that day",
+                         f"{zh} {due.isoformat()} 早于下达日期 {day.isoformat()}（occurred_at 的当地日期）：期限不能早于下达之日，请核对",
+                         field=f"payload.{field}")
+
+
 class RectificationOrderedEvent(Envelope):
     """rectification.ordered (责令整改): the enterprise must put something right by a deadline."""
 
-    model_config = _event("when the order was issued (下达时间)", "the order")
+    model_config = _event("when the order was issued (下达时间); deadline is not before its local date", "the order")
     event_type: Literal["rectification.ordered"]
     payload: RectificationOrdered
+
+    @model_validator(mode="after")
+    def _deadline_ahead(self, info: ValidationInfo) -> "RectificationOrderedEvent":
+        _deadline_not_before(self, "deadline", "整改期限", info)
+        return self
 
 
 class RectificationCompletedEvent(Envelope):
@@ -1284,9 +1312,21 @@ class RectificationCompletedEvent(Envelope):
 class RectificationVerifiedEvent(Envelope):
     """rectification.verified (整改复查): the bureau checked a rectification, accepted or not."""
 
-    model_config = _event("when it was checked (复查时间)", "the verification")
+    model_config = _event("when it was checked (复查时间); new_deadline, with accepted false only, is not before its local date",
+                          "the verification")
     event_type: Literal["rectification.verified"]
     payload: RectificationVerified
+
+    @model_validator(mode="after")
+    def _new_deadline_ahead(self, info: ValidationInfo) -> "RectificationVerifiedEvent":
+        if _at_door(info) and self.payload.accepted and self.payload.new_deadline is not None:
+            # (the fold ignores it: an accepted rectification has nothing to redo)
+            raise FieldError("new_deadline is set with accepted true: a rectification accepted has nothing to redo; send accepted "
+                             "false with a new deadline, or no new_deadline",
+                             "复查通过（accepted 为 true）时不能重新限期（new_deadline）：未通过的请将 accepted 置为 false，通过的请去掉 new_deadline",
+                             field="payload.new_deadline")
+        _deadline_not_before(self, "new_deadline", "重新限期", info)
+        return self
 
 
 def _legal_date_by_then(event: Envelope, field: str, zh: str, info: ValidationInfo) -> None:

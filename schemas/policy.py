@@ -638,6 +638,12 @@ class RectificationOverdueRule(WarningRule):
     title_zh: str = "整改逾期"
     template_zh: str = "{name}：整改 {rectification_id}（{what}）已超过期限 {deadline}，截至 {date} 逾期 {days_overdue} 天。下一步：请核实整改进展，督促企业限期完成；拒不整改或整改不到位的，依法约谈企业负责人，涉嫌违法的依法立案调查。"
     template_en: str = "{name}: as of {date}, rectification {rectification_id} is {days_overdue} day(s) past its deadline {deadline}."
+    # past the new deadline a rejection set (重新限期): the redo is late, whether or not the first completion was
+    redo_template_zh: str = Field(default="{name}：整改 {rectification_id}（{what}）复查未通过后已超过重新整改期限 {deadline}，截至 {date} 逾期 "
+                                          "{days_overdue} 天。下一步：请核实重新整改进展，督促企业限期完成；拒不整改或整改不到位的，依法约谈企业负责人，"
+                                          "涉嫌违法的依法立案调查。", min_length=1, max_length=1000)
+    redo_template_en: str = Field(default="{name}: as of {date}, rectification {rectification_id} is {days_overdue} day(s) past the new "
+                                          "deadline {deadline} set when it was rejected.", min_length=1, max_length=1000)
     FIELDS: ClassVar[frozenset[str]] = frozenset({"rectification_id", "what", "deadline", "days_overdue"})
 
 

@@ -93,7 +93,7 @@ def test_a_rejection_with_a_new_deadline_is_overdue_by_that_deadline(rules):
     (overdue,) = [e.data for e in effects if e.kind == "rectification.overdue"]
     assert overdue["deadline"] == "2026-03-31" and overdue["days_overdue"] == 3 and overdue["redo"]
     (alert,) = _raised(effects, "rectification.overdue")
-    assert "已超过期限 2026-03-31，截至 2026-04-03 逾期 3 天" in alert["message_zh"]  # (the alert keeps its words: dated)
+    assert "已超过重新整改期限 2026-03-31，截至 2026-04-03 逾期 3 天" in alert["message_zh"]  # (the alert keeps its words: dated)
     # done again in time by the new deadline, its record arriving late: the mark is withdrawn as for the first
     again = ev("rectification.completed", "2026-03-30T10:00:00+08:00", rectification_id="R1", evidence="标识已补全")
     state, effects = replay([*events, _tick("2026-04-03T00:00:00+08:00"), again], rules)
