@@ -18,7 +18,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from schemas.events import (DATE_FORM_EN, DATE_FORM_ZH, DATETIME_FORM_EN, DATETIME_FORM_ZH, DOOR, Envelope, Event,
                             SamplingResultEvent, event_adapter)
-from schemas.upcast import DuplicateKeys, UnsupportedVersion, load_json, load_json_once, parse_event
+from schemas.upcast import BadVersion1Source, DuplicateKeys, UnsupportedVersion, load_json, load_json_once, parse_event
 
 MAX_BATCH = 1000
 
@@ -72,6 +72,8 @@ _REASON_ZH = {
     "forbidden": "该密钥无权提交此事件",
     "in_the_future": "时间晚于接收时间",
     "duplicate_key": "同一对象中字段重复出现",
+    "schema_version_type": "schema_version 应为整数 1 或 2（不加引号）",
+    "v1_source": "版本 1 的 source 应为“类型:编号”",
 }
 
 DUPLICATE_KEY_EN = "key given twice in one object: which copy is meant only the sender knows; send it once"
@@ -380,14 +382,54 @@ def validate_document(doc: Any, index: int | None, raw: bytes, context: dict[str
         # a padded cell ("sampling.result "), as every enumerated field takes it (schemas.events.Stripped);
         # here, because pydantic picks the event's model by this tag before any validator of it runs
         doc = {**doc, "event_type": event_type.strip()}
+    first: list[dict[str, Any]] = []
+    sent = doc
+    version = doc.get("schema_version") if isinstance(doc, dict) else None
+    if isinstance(doc, dict) and "schema_version" in doc and not (type(version) is int or type(version) is float and version.is_integer()):
+        # "1", "2", null: the version decides the shape the rest is read in; pydantic's "Input should be 2"
+        # told a v1 sender of v2 fields it never sent.  The rest is read in the version the text names
+        first.append(_error("schema_version", "schema_version_type", f"must be an integer: 1 or 2 (not quoted), got {shown(version)}",
+                            f"schema_version 应为整数 1 或 2（不加引号），收到 {shown(version)}"))
+        named = str(version).strip() if isinstance(version, str) else None
+        doc = {**doc, "schema_version": int(named) if named in ("1", "2") else 2}
     try:
-        return parse_event(doc, context)
+        event = parse_event(doc, context)
     except RecursionError:
         return Rejection(index, raw, [_error("", "recursion_loop", "document nested too deeply")])
     except UnsupportedVersion as exc:
-        return Rejection(index, raw, [_error("schema_version", "unsupported_version", str(exc))])
+        return Rejection(index, raw, first + [_error("schema_version", "unsupported_version", str(exc))])
+    except BadVersion1Source as exc:
+        first.append(_error("source", "v1_source", str(exc), exc.zh))
+        try:  # the rest of the event, with a source that is no error of its own
+            event = parse_event({**doc, "source": "system:-"}, context)
+        except ValidationError as rest:
+            return Rejection(index, raw, first + [e for e in _errors_as_sent(rest, doc, sent) if e["field"] != "source"])
     except ValidationError as exc:
-        return Rejection(index, raw, describe(exc, doc))
+        return Rejection(index, raw, first + _errors_as_sent(exc, doc, sent))
+    return Rejection(index, raw, first) if first else event
+
+
+_V1_ITEM_VALUE = re.compile(r"payload\.items\[(\d+)\]\.values(\[0\])?")
+
+
+def _errors_as_sent(exc: ValidationError, doc: Any, sent: Any) -> list[dict[str, Any]]:
+    """``describe``, its fields named as the sender wrote them: a version-1 event's item has ``value``
+    and its source is a "kind:id" string, which the upcaster turned into ``values`` and an object."""
+    errors = describe(exc, sent)
+    if not (isinstance(doc, dict) and doc.get("schema_version") == 1):
+        return errors
+    items = (doc.get("payload") or {}).get("items") if isinstance(doc.get("payload"), dict) else None
+    for e in errors:
+        field_path = e["field"]
+        if field_path.startswith("source.") and isinstance(doc.get("source"), str):
+            e["field"] = "source"  # the kind or the id of "kind:id"
+            continue
+        found = _V1_ITEM_VALUE.match(field_path)
+        if found and isinstance(items, list) and int(found[1]) < len(items):
+            item = items[int(found[1])]
+            if isinstance(item, dict) and "values" not in item and (found[2] or found.end() == len(field_path)):
+                e["field"] = f"payload.items[{found[1]}].value" + field_path[found.end():]
+    return errors
 
 
 _batch_adapter: TypeAdapter[list[Any]] = TypeAdapter(list[Event])

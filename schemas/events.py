@@ -135,6 +135,42 @@ _WITHIN_EXACT = {"exclusiveMinimum": -MAX_EXACT_INT, "exclusiveMaximum": MAX_EXA
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False, strict=True, json_schema_extra=_WITHIN_EXACT)]
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _quoted_at_door(value: Any, info: ValidationInfo) -> Any:
+    # the lax branch of a number strict at the door, reached when the strict one refused the value: a
+    # real number went on to fail a bound (said by both branches alike), anything else ("58", true) is
+    # refused here.  Outside the door a log that took "58" before the door was strict re-reads it
+    if _at_door(info) and type(value) not in (int, float):
+        raise FieldError(f"must be a number, not quoted and not true/false: got {_shown(value)}",
+                         f"应为数字（不加引号，也不能是 true/false）：收到 {_shown(value)}")
+    return value
+
+
+def _number_strict_at_door(schema: dict[str, Any], **bounds: Any) -> Any:
+    """A float that the door takes only as a JSON number (a log re-reads what a lax one took before)."""
+    return _door_only(Annotated[StrictFloat, Field(allow_inf_nan=False, **bounds)],
+                      Annotated[float, BeforeValidator(_quoted_at_door), Field(allow_inf_nan=False, **bounds)], schema)
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON has one number type: 40.0 is the number 40 (what a spreadsheet or a pandas export writes), and the
+    # exported schema's "integer" takes it, so the door does too (in a log as well: the bytes are kept as
+    # sent); 40.5 is no count
+    if type(value) is float:
+        if value.is_integer():
+            return int(value)
+        raise FieldError(f"must be a whole number (an integer such as 40), got {_shown(value)}",
+                         f"应为整数（如 40），收到 {_shown(value)}")
+    return value
+
+
+WholeNumber = BeforeValidator(_whole_number)
+
+
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
 
@@ -350,6 +386,10 @@ _PROFILE = {
 }
 
 
+# (the bounds inside: beside a validator, a field's own ge/le reached the door and not the exported schema)
+_POPULATION = Annotated[StrictInt, Field(ge=0, le=100_000_000), WholeNumber]
+
+
 class EnterpriseProfile(Model):
     """An enterprise's profile (企业登记信息): the credit file's head.  Results of its samples are judged once
     it is registered."""
@@ -361,7 +401,7 @@ class EnterpriseProfile(Model):
     region: OptionalShortText = Field(default=None, description=_PROFILE["region"])
     category: Annotated[Category, Stripped] = Field(description=_PROFILE["category"])
     scale: Annotated[Scale, Stripped] = Field(description=_PROFILE["scale"])
-    population_served: StrictInt | None = Field(default=None, ge=0, le=100_000_000, description=_PROFILE["population_served"])
+    population_served: _POPULATION | None = Field(default=None, description=_PROFILE["population_served"])
     campaign_tier: Annotated[CampaignTier, Stripped] = Field(default="unrated", description=_PROFILE["campaign_tier"])
 
 
@@ -371,6 +411,8 @@ _UNCHANGED = " (absent or null: unchanged)"
 class EnterpriseUpdate(Model):
     """A change of the profile (企业信息变更): only the fields given change; at least one must be given."""
 
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})  # as _something_changes: a schema the door agrees with
+
     licence_no: OptionalShortText = Field(default=None, description=_PROFILE["licence_no"] + _UNCHANGED)
     name: OptionalShortText = Field(default=None, description=_PROFILE["name"] + _UNCHANGED)
     address: OptionalShortText = Field(default=None, description=_PROFILE["address"] + _UNCHANGED)
@@ -378,7 +420,7 @@ class EnterpriseUpdate(Model):
     region: OptionalShortText = Field(default=None, description=_PROFILE["region"] + _UNCHANGED)
     category: Annotated[Category, Stripped] | None = Field(default=None, description=_PROFILE["category"] + _UNCHANGED)
     scale: Annotated[Scale, Stripped] | None = Field(default=None, description=_PROFILE["scale"] + _UNCHANGED)
-    population_served: StrictInt | None = Field(default=None, ge=0, le=100_000_000, description=_PROFILE["population_served"] + _UNCHANGED)
+    population_served: _POPULATION | None = Field(default=None, description=_PROFILE["population_served"] + _UNCHANGED)
     campaign_tier: Annotated[CampaignTier, Stripped] | None = Field(default=None, description=_PROFILE["campaign_tier"] + _UNCHANGED)
     status: Annotated[OperatingStatus, Stripped] | None = Field(
         default=None, description="经营状态: deregistered (已注销: the enterprise closed and its registration was cancelled, from "
@@ -734,8 +776,17 @@ _PENALTY_WITHOUT_AMOUNT = ("warning", "suspension", "licence_revoked")
 Yuan = Annotated[float, Field(gt=0, le=10**10, allow_inf_nan=False, strict=True)]
 
 
+def _if_kind(kinds: tuple[str, ...], then: dict[str, Any]) -> dict[str, Any]:
+    return {"if": {"properties": {"kind": {"enum": list(kinds)}}, "required": ["kind"]}, "then": then}
+
+
 class Penalty(Model):
     """One penalty of a decision (处罚内容)."""
+
+    # _amount's checks, in the exported schema: a body it accepts is accepted
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        _if_kind(("fine",), {"required": ["amount_yuan"], "properties": {"amount_yuan": {"type": "number"}}}),
+        _if_kind(_PENALTY_WITHOUT_AMOUNT, {"properties": {"amount_yuan": {"type": "null"}}})]})
 
     kind: Annotated[PenaltyKind, Stripped] = Field(
         description="处罚种类: warning = 警告, fine = 罚款 (with amount_yuan), confiscation = 没收 (违法所得, 违法生产经营的食品、工具、设备、"
@@ -844,7 +895,7 @@ CampaignDimension = Literal["staff", "control", "stability", "technology", "bran
 """What tiering looks at: staff quality, food-safety control capability, product-quality stability,
 technology level, brand influence."""
 
-Count = Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
+Count = Annotated[int, Field(ge=0, le=1_000_000, strict=True), WholeNumber]
 
 
 class CampaignCommitment(Model):
@@ -854,6 +905,13 @@ class CampaignCommitment(Model):
                                            "(宣传发动)")
     signatory: ShortText = Field(description="签字人（法定代表人或负责人）")
     document_no: OptionalShortText = Field(default=None, description="承诺书编号")
+
+
+# a score and an uncertainty were lax floats ("58" and true read as numbers) where every other number is
+# strict: strict at the door now, as the exported schema always said
+_SCORE = _number_strict_at_door({"type": "number", "minimum": 0, "maximum": 100}, ge=0, le=100)
+# (gt=0's exclusiveMinimum stays: _WITHIN_EXACT's lower bound would replace it)
+_UNCERTAINTY = _number_strict_at_door({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": MAX_EXACT_INT}, gt=0)
 
 
 class CampaignAssessment(Model):
@@ -866,7 +924,7 @@ class CampaignAssessment(Model):
                                              "loaded late does not undo a later one)")
     tier: Annotated[Literal["A", "B", "C", "D"], Stripped] = Field(
         description="the tier assigned: A, B, C or D (A the best); becomes the enterprise's campaign_tier, except a failed acceptance's")
-    scores: dict[Annotated[CampaignDimension, Stripped], Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)]] = Field(
+    scores: dict[Annotated[CampaignDimension, Stripped], _SCORE] = Field(
         default_factory=dict, description="0–100 per dimension: staff = 人员素质, control = 食品安全控制能力, stability = 产品质量稳定性, "
                                           "technology = 技术水平, brand = 品牌影响力")
     passed: StrictBool | None = Field(default=None, description="acceptance: 验收通过 (required for an acceptance).  A passed one the "
@@ -908,7 +966,7 @@ class CampaignTraining(Model):
     (the latest report replaces earlier ones)."""
 
     as_of: IsoDate = Field(description="统计截至日期 (YYYY-MM-DD): the report with the latest date counts")
-    staff_total: Count = Field(description="从业人员总数, the staff")
+    staff_total: Count = Field(description="从业人员总数, the staff (at least 1)", json_schema_extra={"minimum": 1})
     staff_trained: Count = Field(description="已培训人数, staff trained (KPI: at least 90 % of staff_total)")
     exam_takers: Count = Field(default=0, description="参加线上食品安全考试人数, staff who took the online food-safety exam")
     exam_first_pass: Count = Field(default=0, description="passed at the first attempt (一次通过; KPI: at least 80 % of exam_takers)")
@@ -943,6 +1001,9 @@ class CampaignActivity(Model):
     """What happened on the way: a visit (观摩), expert assistance (帮扶指导), a self-inspection
     (自查), a comparison test against an accredited lab (比对试验)."""
 
+    # the door's checks of the fields each kind has (_complete, _consistent_at_door), in the exported schema
+    model_config = ConfigDict(json_schema_extra=lambda schema: schema.update(allOf=_activity_kinds_schema()))
+
     kind: Annotated[Literal["visit", "expert_assistance", "self_inspection", "comparison_test"], Stripped] = Field(
         description="visit = 观摩, expert_assistance = 帮扶指导, self_inspection = 自查 (with findings, rectified), comparison_test = "
                     "比对试验 (with lab, item_code, enterprise_value, lab_value)")
@@ -953,12 +1014,12 @@ class CampaignActivity(Model):
     lab: OptionalShortText = Field(default=None, description="comparison_test: the accredited lab")
     item_code: OptionalShortText = Field(default=None, description="comparison_test: the item compared, e.g. oxygen_consumption")
     enterprise_value: FiniteFloat | None = Field(
-        default=None, description="comparison_test: the enterprise's own result, in the catalogue's unit for item_code (the "
+        default=None, json_schema_extra={"minimum": 0}, description="comparison_test: the enterprise's own result, in the catalogue's unit for item_code (the "
                                   "event carries no unit)")
-    lab_value: FiniteFloat | None = Field(default=None, description="comparison_test: the accredited lab's result, in the same unit")
-    enterprise_uncertainty: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+    lab_value: FiniteFloat | None = Field(default=None, json_schema_extra={"minimum": 0}, description="comparison_test: the accredited lab's result, in the same unit")
+    enterprise_uncertainty: _UNCERTAINTY | None = Field(
         default=None, description="comparison_test: expanded uncertainty U (k=2) of the enterprise's result")
-    lab_uncertainty: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+    lab_uncertainty: _UNCERTAINTY | None = Field(
         default=None, description="comparison_test: expanded uncertainty U (k=2) of the lab's result.  With both uncertainties "
                                   "the comparison is judged by En (|En| ≤ 1 satisfactory), else by the relative deviation "
                                   "(≤ 10 % by default) or, for a colony count, the log10 difference")
@@ -1000,6 +1061,20 @@ class CampaignActivity(Model):
             if value is not None and value < 0:
                 raise FieldError(f"{f} must not be negative, got {value:g}: a measured content or count is at least 0",
                                  f"{_ACTIVITY_ZH[f]}不能为负数（收到 {value:g}）：含量或菌落数至少为 0", field=f)
+
+
+def _activity_kinds_schema() -> list[dict[str, Any]]:
+    kinds = ("visit", "expert_assistance", "self_inspection", "comparison_test")
+    needed = ("lab", "item_code", "enterprise_value", "lab_value")
+    rules = [{"if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+              "then": {"properties": {f: {"type": "null"} for f, of in _ACTIVITY_FIELDS.items() if kind not in of}}}
+             for kind in kinds]
+    rules.append({"if": {"properties": {"kind": {"const": "comparison_test"}}, "required": ["kind"]},
+                  "then": {"required": list(needed), "properties": {f: {"not": {"type": "null"}} for f in needed}}})
+    for one, other in (("enterprise_uncertainty", "lab_uncertainty"), ("lab_uncertainty", "enterprise_uncertainty")):
+        rules.append({"if": {"properties": {one: {"type": "number"}}, "required": [one]},
+                      "then": {"required": [other], "properties": {other: {"type": "number"}}}})
+    return rules
 
 
 _ACTIVITY_ZH = {"findings": "自查发现问题数", "rectified": "已整改问题数", "lab": "比对实验室", "item_code": "比对项目代码",

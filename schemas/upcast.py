@@ -21,10 +21,23 @@ class UnsupportedVersion(ValueError):
     pass
 
 
+class BadVersion1Source(ValueError):
+    """A version-1 ``source`` string that is no ``kind:id``: which part is the kind only the sender knows."""
+
+    def __init__(self, source: str):
+        shown = repr(source) if len(repr(source)) <= 40 else repr(source)[:40] + "…"
+        super().__init__(f"a version-1 source is \"kind:id\", such as \"lab:CMA-330100-0451\" (kind: lab, complaint_channel, "
+                         f"inspector, bureau, importer, system), got {shown} without its kind")
+        self.zh = (f"版本 1 的 source 应为“类型:编号”，如 \"lab:CMA-330100-0451\"（类型：lab、complaint_channel、inspector、"
+                   f"bureau、importer、system），收到 {shown}，缺少类型")
+
+
 def _v1_to_v2(doc: dict[str, Any]) -> dict[str, Any]:
     doc = dict(doc)
     source = doc.get("source")
-    if isinstance(source, str) and ":" in source:
+    if isinstance(source, str):
+        if ":" not in source:
+            raise BadVersion1Source(source)
         kind, _, ident = source.partition(":")
         doc["source"] = {"kind": kind, "id": ident}
     payload = doc.get("payload")
@@ -50,6 +63,10 @@ def upcast(doc: Any) -> Any:
     if not isinstance(doc, dict):
         return doc
     version = doc.get("schema_version", SCHEMA_VERSION)
+    if type(version) is float and version.is_integer():
+        # 2.0 is the number 2 in JSON (and to the exported schema's const); the log keeps the bytes as sent
+        version = int(version)
+        doc = {**doc, "schema_version": version}
     if not isinstance(version, int) or isinstance(version, bool):
         return doc  # the validator names the field
     if version > SCHEMA_VERSION or (version < SCHEMA_VERSION and version not in UPCASTERS):
@@ -126,4 +143,4 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-__all__ = ["upcast", "parse_event", "parse_event_json", "load_json", "load_json_once", "DuplicateKeys", "UnsupportedVersion", "ValidationError"]
+__all__ = ["BadVersion1Source", "upcast", "parse_event", "parse_event_json", "load_json", "load_json_once", "DuplicateKeys", "UnsupportedVersion", "ValidationError"]

@@ -65,7 +65,8 @@ def test_a_value_outside_a_list_is_refused_in_natural_chinese():
     assert error["reason_zh"] == "取值不在允许范围内，应为 'lab'、'complaint_channel'、'inspector'、'bureau'、'importer' 或 'system'；收到 'robot'"
     doc = golden("complaint.resolved")
     doc["schema_version"] = "2"
-    assert _errors(doc)["schema_version"]["reason_zh"] == "取值不在允许范围内，应为 2；收到 '2'"
+    # the version decides the shape the rest is read in: "an integer, 1 or 2" (tests/test_contract_agreement.py)
+    assert _errors(doc)["schema_version"]["reason_zh"] == "schema_version 应为整数 1 或 2（不加引号），收到 '2'"
 
 
 # --------------------------------------------------------------------------- 2. the reason is the sentence itself
