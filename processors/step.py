@@ -94,7 +94,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 54
+FOLD_VERSION = 55
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -252,7 +252,10 @@ per tick; D's inspection interval is 365 / 3 rounded down, 121 days; a revoked l
 in corrects one still standing is filed, not taken for the repeat of a plain copy on file (_repeats); a held improvement
 says 风险等级降低（向 A 级调整）, a kind correction 投诉举报编号; 54: a licence in force again (its revocation
 revoked, from revoked_on; a new licence number) starts routine sampling and inspection afresh (RiskState.reopened_at), as
-an enterprise open again after closing.  A
+an enterprise open again after closing; 55: a count reported as 0 is a non-detect below one counting unit (censored
+baselines, the 连续未检出后检出 note); a baseline outlier's signal rests on the outlier's report (rests_on_event_ids: the
+alert's evidence and the risk entry, so its correction or retraction takes them back); an EWMA signal's value is the
+EWMA (the batch's result as batch_value).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
