@@ -1318,6 +1318,11 @@ def _chart_point_zh(e: dict[str, Any]) -> str:
         return f"本月投诉 {_num(e['value'])} 件" + (f"（{limits}）" if limits else "")
     limits = "、".join(f"{label} {_num(e[k])}" for k, label in (("lcl", "下控制限"), ("center", "中心线"), ("ucl", "上控制限"))
                       if e.get(k) is not None)
+    # (an EWMA's, a moving range's or a CUSUM's limits are the statistic's, not the batch result's: named, the result beside it)
+    statistic = {"ewma": "近几批的加权平均值（EWMA）", "mr": "相邻两批之差（移动极差）", "cusum": "累积和（CUSUM）"}.get(chart or "")
+    if statistic:
+        batch = f"，本批结果 {_num(e['batch_value'])}" if e.get("batch_value") is not None else ""
+        return f"{statistic} {_num(e['value'])}" + (f"（{limits}）" if limits else "") + batch
     return f"本点 {_num(e['value'])}" + (f"（{limits}）" if limits else "")
 
 

@@ -283,14 +283,21 @@ COUNTY_SIGNALS_WITHDRAWN = f"""
 # correction.  The pass-rate (p) charts keep a signal already raised (recounted): those stand.
 REPORTS_CORRECTED = f"""
     SELECT enterprise_id, {data_text('corrects_event_id')} FROM {EFFECTS} WHERE kind = 'sampling.corrected'"""
+# A baseline point the limits left out, said when a later batch froze them, is about that point's report
+# (rests_on_event_ids): withdrawn too when every report it rests on was retracted or corrected (the series is built
+# again without them), as when the report that carried it was (what still stands signals anew).
+RESTS_ON = "extractAll(visitParamExtractRaw(data, 'rests_on_event_ids'), '\"([^\"]+)\"')"
 SIGNALS = f"""
     SELECT occurred_at, enterprise_id, event_id, {SIGNAL_SCOPE} AS scope, {data_text('scope')} = 'category' AS county_wide,
            if(county_wide, (enterprise_id, version, idx) IN ({COUNTY_SIGNALS_WITHDRAWN}),
               (enterprise_id, version, idx) IN ({SIGNALS_WITHDRAWN.format(only='')})) AS unfounded,
            unfounded AND {data_text('chart')} = 'c'
               AND (enterprise_id, version, idx) IN ({SIGNALS_WITHDRAWN.format(only=_BY_A_COMPLAINT_WITHDRAWN)}) AS complaint_withdrawn,
-           (enterprise_id, event_id) IN ({REPORTS_RETRACTED}) AS retracted,
-           {data_text('series')} != '' AND (enterprise_id, {data_text_before('sample_event_id', 'sample_no')}) IN ({REPORTS_CORRECTED}) AS corrected,
+           {RESTS_ON} AS rests_on,
+           (enterprise_id, event_id) IN ({REPORTS_RETRACTED})
+              OR (notEmpty(rests_on) AND arrayAll(r -> (enterprise_id, r) IN ({REPORTS_RETRACTED}), rests_on)) AS retracted,
+           {data_text('series')} != '' AND ((enterprise_id, {data_text_before('sample_event_id', 'sample_no')}) IN ({REPORTS_CORRECTED})
+              OR (notEmpty(rests_on) AND arrayAll(r -> (enterprise_id, r) IN ({REPORTS_CORRECTED}), rests_on))) AS corrected,
            unfounded OR retracted OR corrected AS withdrawn,
            multiIf(unfounded AND {data_text('chart')} = 'p', '已撤销（不合格结论经复检、更正或撤销不再计入后，不再构成信号）',
                    complaint_withdrawn, '已撤销（投诉登记已撤回）', unfounded, '已撤销（投诉经核查均不属实）', retracted, '已撤销（触发的报告已撤销）',

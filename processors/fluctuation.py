@@ -408,6 +408,12 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
             continue
         values = f["values"]
         dl = f["detection_limit"]
+        counted = kind == "plan" or _is_count(rules, category, item.item_code)
+        zeros = dl is None and counted and any(v == 0 for v in values)
+        if zeros:
+            # a count reported as 0 is fewer than one colony: not detected below one counting unit, as an "ND" with
+            # the lab's limit is (else a mostly-zero baseline charts as a spread and a detection after it says nothing)
+            values, dl = tuple("ND" if v == 0 else v for v in values), 1.0
         if len(values) == 1:
             value = values[0]
             nd = value == "ND" or (dl is not None and value < dl)
@@ -419,13 +425,15 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
             value, nd = _charted_value(values, dl)
             if value is None:
                 continue
+        if zeros and nd:
+            value = 0.0  # the point keeps the count as reported (charted at half the counting unit, below it)
         series = all_series.get(key)
         if series is None:
             usl = _legal_maximum(rules, category, item.item_code, judgement.basis_date)
             series = all_series[key] = _build_series(
                 key=key, product=product, item_code=item.item_code, item_name=item.item_name or item.item_code,
                 unit=item.unit or "", usl=usl, recent=[],
-                monitor=FluctuationMonitor(_monitor_config(policy, usl, kind == "plan" or _is_count(rules, category, item.item_code))),
+                monitor=FluctuationMonitor(_monitor_config(policy, usl, counted)),
             )
         sd = series.__dict__
         if rebaselines and sd["recent"] and sd["recent"][-1][1] < sampled_on:
@@ -877,10 +885,19 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
     # (not a check against the legal maximum, which no baseline sets)
     charted = phases and any(sg.chart in ("i", "mr", "ewma", "cusum") and sg.rule not in NOTE_RULES for sg in signals)
     phased = f"（控制限依据 {phases[-1].effective_from} 起重新确定的基线：{phases[-1].reason}）" if charted else ""
+    # value, centre and limits all of one chart: an EWMA signal's value is the EWMA that crossed its limit (the batch's
+    # own result, inside that limit, beside it), a signal on this batch's result that result as reported, a baseline
+    # point's the point's
+    if first.index != point[0]:
+        value, batch = first.value, {}
+    elif first.chart in ("ewma", "mr", "cusum"):
+        value, batch = first.value, {"batch_value": point[2]}
+    else:
+        value, batch = point[2], {}
     out = {
         "chart": first.chart, "rule": first.rule, "scope": "series", "series": series.key,
         "product": series.product, "item_code": series.item_code, "item_name": series.item_name, "unit": series.unit,
-        "usl": series.usl, "index": first.index, "value": point[2] if first.index == point[0] else first.value, "center": first.center,
+        "usl": series.usl, "index": first.index, "value": value, **batch, "center": first.center,
         "lcl": _nonneg(first.lcl), "ucl": first.ucl, "side": first.side,
         "signals": dicts,
         "text_zh": f"{series.product}·{series.item_name}：{plain_zh(signals, series, units)}{noted}"
@@ -902,6 +919,12 @@ def _series_signal(file: "CreditFile", series: Series, signals: list[SpcSignal],
             "changes": changes,
         },
     }
+    if first.index != point[0]:
+        # a baseline point the limits left out, said when this batch froze them: the signal is about that point's
+        # report, not this one's, so a correction or retraction of that report takes it back
+        at = {p[0]: p[4] for p in series.recent}
+        at[point[0]] = point[4]
+        out["rests_on_event_ids"] = sorted({at[sg.index] for sg in signals if sg.index in at})
     if note:
         out["note"] = True  # information (a detection after non-detects), not a control-chart signal
     return out

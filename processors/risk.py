@@ -337,7 +337,13 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
                     continue
             else:
                 ref = f"{_CHART_ZH.get(d.get('chart'), d.get('chart'))} {d.get('period', '')}"
-            _add(rs.entries, (eff.occurred_at, "fluctuation_signal", float(dyn.fluctuation_signal.points), eff.event_id, ref))
+            # (a baseline point said when a later batch froze the limits rests on that point's report: a correction or
+            # retraction of it takes the points away; said again when the freezing report is corrected, it is the same
+            # finding about the same report, scored once)
+            rests = d.get("rests_on_event_ids") or (eff.event_id,)
+            if d.get("rests_on_event_ids") and any(e[1] == "fluctuation_signal" and e[3] == rests[0] and e[4] == ref for e in rs.entries):
+                continue
+            _add(rs.entries, (eff.occurred_at, "fluctuation_signal", float(dyn.fluctuation_signal.points), rests[0], ref))
             changed |= SCORE_INPUTS
         elif k == "complaint.verified":
             if eff.data.get("category") not in dyn.complaint_verified.categories:

@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 56
+FOLD_VERSION = 57
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -262,7 +262,10 @@ were found); 56: a rectification order resent under its id with other content, d
 on or after the order on file, corrects it (rectification.corrected; a deadline moved past the day withdraws the overdue
 mark the old one set), a completion or verification before its order waits for it (CreditFile.rectifications_waiting), an
 accepted verification marks a late rectification overdue first and withdraws a mark it was dated within, and a redo
-deadline (重新限期) missed after a first lateness re-raises the overdue alert (no second credit entry).  A
+deadline (重新限期) missed after a first lateness re-raises the overdue alert (no second credit entry); 57: a count reported as 0 is a non-detect below one counting unit (censored
+baselines, the 连续未检出后检出 note); a baseline outlier's signal rests on the outlier's report (rests_on_event_ids: the
+alert's evidence and the risk entry, so its correction or retraction takes them back); an EWMA signal's value is the
+EWMA (the batch's result as batch_value).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

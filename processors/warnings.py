@@ -573,7 +573,12 @@ def _fluctuation(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDeci
     fields = {"text": text, "where": where, "chart": chart, "series": d.get("series") or d.get("period") or ""}
     evidence: dict[str, Any] = {"event_ids": [eff.event_id], "chart": chart, "scope": scope, "rules": sorted(r for r in fired if r),
                                 "value": d.get("value"), "center": d.get("center"), "lcl": d.get("lcl"), "ucl": d.get("ucl")}
-    for k in ("series", "period", "sample_no", "item_code", "usl", "n", "failed", "p_at_least", "complaint_ids", "complaints"):
+    if d.get("rests_on_event_ids"):
+        # a baseline point said when a later batch froze the limits: the alert rests on that point's report (a
+        # correction or retraction of it closes the alert), the later report only carried it
+        evidence["event_ids"] = list(d["rests_on_event_ids"])
+        evidence["carried_by_event_id"] = eff.event_id
+    for k in ("series", "period", "sample_no", "item_code", "usl", "batch_value", "n", "failed", "p_at_least", "complaint_ids", "complaints"):
         if d.get(k) is not None:
             evidence[k] = d[k]
     if scope == "category":

@@ -368,11 +368,24 @@ def _fold_cell(row: dict[str, str], col: str, rowno: int, dl: float | None) -> t
     return _number(row, col, rowno), None
 
 
+def _nonneg_limits(limits: dict[str, Any] | None) -> dict[str, Any]:
+    """The fold's limits as its evidence gives them: a result is never negative, so no lower limit is below 0
+    (``processors.fluctuation._nonneg``); printed otherwise, −0.12 mg/L reads as a bound a result could cross."""
+    from processors.fluctuation import _nonneg
+
+    out = dict(limits or {})
+    for k in ("lcl", "ewma_lcl"):
+        if isinstance(out.get(k), float):
+            out[k] = _nonneg(out[k])
+    return out
+
+
 def _fold_chart(args: argparse.Namespace, header: list[str], rows: list[dict[str, str]]) -> dict[str, Any]:
     """The i, p or c chart as the fold runs it under the default policy (module doc)."""
     import dataclasses
 
-    from processors.fluctuation import _measurable, binomial_at_least, c_limits, monitor_config, p_count_limit, poisson_at_least
+    from processors.fluctuation import (_CHART_RULES, _measurable, _nonneg, binomial_at_least, c_limits, monitor_config,
+                                        p_count_limit, poisson_at_least)
     from processors.spc import FluctuationMonitor
     from processors.spc.signals import SpcSignal
     from schemas.policy import Policy
@@ -410,12 +423,15 @@ def _fold_chart(args: argparse.Namespace, header: list[str], rows: list[dict[str
                 found = [sg for sg in found if sg.side != "lower" and sg.rule != "cusum_lower"
                          and not (sg.rule == "rule5" and sg.text_en.endswith("decreasing"))]
             found = _measurable(found, monitor, censored, dl)
-            lim = monitor.limits or {}
+            lim = _nonneg_limits(monitor.limits)
             points.append({"index": i, "value": v, "center": lim.get("center"), "lcl": lim.get("lcl"), "ucl": lim.get("ucl"),
                            "phase": phase, "signals": []})
             for sg in found:
-                points[sg.index - 1]["signals"].append(sg.to_dict())
-        lim = monitor.limits or {}
+                d = sg.to_dict()
+                if d["lcl"] is not None and d["chart"] in _CHART_RULES:
+                    d["lcl"] = _nonneg(d["lcl"])
+                points[sg.index - 1]["signals"].append(d)
+        lim = _nonneg_limits(monitor.limits)
         out: dict[str, Any] = {"chart": "i", "center": lim.get("center"), "lcl": lim.get("lcl"), "ucl": lim.get("ucl"),
                                "sigma": lim.get("sigma"), "points": points,
                                "params": {"mode": "fold", "baseline": config.baseline, "rules": list(config.rules),

@@ -156,15 +156,25 @@ def render_chart_png(result: dict[str, Any], path: str | Path, title: str,
 def render_series_png(series: Any, path: str | Path, enterprise: str) -> Path:
     """The chart behind a fluctuation signal: one series of a credit file (``processors.fluctuation.Series``)
     with its frozen limits, the legal maximum and the signalling points, titled in Chinese."""
-    from processors.fluctuation import POINT_FIELDS, finite_limits
+    from processors.fluctuation import POINT_FIELDS, finite_limits, phase_of
 
     limits = finite_limits(series.monitor.limits) or {}
+    current = len(series.phases) + 1
+    start = series.phases[-1].start if series.phases else 1
+    baseline = series.monitor.config.baseline
     points = []
     for raw in series.recent:
         p = dict(zip(POINT_FIELDS, raw))
+        phase = phase_of(series, p["index"])
+        # the limits are the current baseline's: a point of an earlier phase was judged against its own, which the
+        # series no longer keeps, so it is drawn without any (not against limits it never had); of the current
+        # phase, its first ``baseline`` points set the limits (I), the rest are judged against them (II)
+        now = phase == current and bool(limits)
         points.append({
-            "index": p["index"], "value": p["value"], "center": limits.get("center"), "ucl": limits.get("ucl"),
-            "lcl": limits.get("lcl"), "phase": "II" if limits and p["index"] > series.monitor.count - len(series.recent) else None,
+            "index": p["index"], "value": p["value"], "center": limits.get("center") if now else None,
+            "ucl": limits.get("ucl") if now else None, "lcl": limits.get("lcl") if now else None,
+            "phase": (("I" if p["index"] < start + baseline else "II") if phase == current
+                      else f"第{phase}段"),
             "signals": [{"rule": r} for r in p["rules"]],
         })
     first = dict(zip(POINT_FIELDS, series.recent[0]))["sampled_on"] if series.recent else ""

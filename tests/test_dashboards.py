@@ -726,6 +726,34 @@ def test_withdrawn_signals_are_marked_and_not_counted(store, rules):  # noqa: F8
         pipeline.close()
 
 
+@pytest.mark.parametrize("how", ["corrected", "retracted"])
+def test_a_baseline_typos_signal_is_withdrawn_with_the_typod_report(store, rules, how):  # noqa: F811 - fixture
+    """A baseline typo (34 µS/cm for 3.4) is said when the 8th result freezes the limits, by the 8th report's effect;
+    the lab corrected, or the bureau retracted, the 3rd report: the signal still showed and counted."""
+    import datetime as dt
+    from tests.test_corrections import E, REG, _measured
+    from tests.test_retraction import retraction
+    from tests.test_spc_third_review import AT, VALUES, _typo_log
+
+    typo = _typo_log()
+    undo = (_measured(2, VALUES[2], AT + dt.timedelta(days=40), sample_no=typo[2].payload.sample_no) if how == "corrected"
+            else retraction(typo[2].payload.sample_no, at="2026-02-20T09:30:00+08:00"))
+    pipeline = _fold_into(store, rules, [REG, *typo])
+    try:
+        before = _panels(store, variables={"enterprise": E, "item": "x"})
+        (row,) = [r for r in before[("enterprise.json", "质量波动信号")] if r["事件"] == str(typo[7].event_id)]
+        assert row["状态"] == ""
+        counted = sum(r["信号数"] for r in before[("county.json", "质量波动信号（每周）")])
+        pipeline.submit([undo])
+        assert pipeline.wait_derived(60)
+        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        (row,) = [r for r in got[("enterprise.json", "质量波动信号")] if r["事件"] == str(typo[7].event_id)]
+        assert row["状态"] == f"已撤销（触发的报告已{'更正' if how == 'corrected' else '撤销'}）"
+        assert sum(r["信号数"] for r in got[("county.json", "质量波动信号（每周）")]) == counted - 1
+    finally:
+        pipeline.close()
+
+
 def test_a_complaint_chart_signal_withdrawn_with_a_withdrawn_complaint_says_so(store, rules):  # noqa: F811 - fixture
     """A complaint chart's signal withdrawn because one of its complaints was withdrawn (complaint.withdrawn: filed under
     the wrong enterprise) read 已撤销（投诉经核查均不属实）, which nobody had found: the withdrawal names the complaint."""
