@@ -321,7 +321,9 @@ def _judge_maximum(name: str, en: str, rule: Rule, values: tuple[Value, ...], dl
             f"{en}: {_num(peak)}{u} {'is not below' if below_only and peak == limit else 'exceeds'} the {lim_en}{f' ({times} times the limit)' if times and peak != limit else ''}; fail",
             ratio, peak,
         )
-    if nd and dl is not None and (dl >= limit if below_only else dl > limit):  # type: ignore[operator]
+    # not detected is strictly below the detection limit: a limit at or under it (≤ or <) passes, one above it leaves
+    # the value unknown.  (A strict "<" limit equal to the detection limit was left undetermined, saying 高于 of equals.)
+    if nd and dl is not None and dl > limit:  # type: ignore[operator]
         return _Outcome(
             "undetermined", "detection_limit_above_limit",
             f"{name}：未检出，但方法检出限{_num(dl)}{u}高于{lim}，无法判定是否合格",
