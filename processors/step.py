@@ -254,7 +254,7 @@ says 风险等级降低（向 A 级调整）, a kind correction 投诉举报编�
 revoked, from revoked_on; a new licence number) starts routine sampling and inspection afresh (RiskState.reopened_at), as
 an enterprise open again after closing; 55: the lab's 不合格 on an item qrisk passes or finds not applicable counts
 the sample 不合格 (SampleJudgement.counted, grading) and alerts high (judgement.lab_failed_passed), not as a low
-disagreement; an ND whose detection limit equals a strict "<" limit passes; counting units (CFU, MPN) resolve in any case.  A
+disagreement; an ND whose detection limit equals a strict "<" limit passes; counting units (CFU, MPN) resolve in any case; a pastry plate-count or coliform failure names the products GB 7099-2015 spares (caveat).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
