@@ -113,3 +113,11 @@ def test_a_retraction_closes_the_alert(rules):
     assert state.files[E].counts.samples_failed == 0
     resolved = [e for e in effects if e.kind == "warning.resolved" and e.data.get("rule") == KIND]
     assert len(resolved) == 1
+
+
+def test_the_credit_reports_row_says_the_reports_failure_and_names_the_item(rules):
+    from qrisk.credit_report import sample_row
+
+    state, _ = replay([registered(), sample([CHLORINE_AT_LIMIT, LEAD], "LP-9")], rules)
+    row = sample_row(state.files[E].samples[0])
+    assert row["verdict_zh"].startswith("不合格（检验报告结论；系统复核为合格或不适用") and row["failed_zh"] == "余氯（游离氯）"
