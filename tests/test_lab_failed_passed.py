@@ -121,3 +121,9 @@ def test_the_credit_reports_row_says_the_reports_failure_and_names_the_item(rule
     state, _ = replay([registered(), sample([CHLORINE_AT_LIMIT, LEAD], "LP-9")], rules)
     row = sample_row(state.files[E].samples[0])
     assert row["verdict_zh"].startswith("不合格（检验报告结论；系统复核为合格或不适用") and row["failed_zh"] == "余氯（游离氯）"
+
+
+def test_the_paretos_count_the_item_the_lab_failed(rules):
+    state, _ = replay([registered(), sample([CHLORINE_AT_LIMIT, LEAD], "LP-10")], rules)
+    assert state.files[E].fluctuation.failing_items == {"free_chlorine": 1}
+    assert state.categories["packaged_water"].failing_items == {"free_chlorine": 1}
