@@ -46,7 +46,7 @@ from processors.warnings import (ALERT_KIND, ALERTING_KINDS, CHANNEL_ZH, RESOLVE
                                  decision_data, disagreement_settled, enforcement_revoked_resolved, follow_up_corrected_resolved, follow_up_resolved,
                                  grade_fell_resolved, inspection_corrected_resolved,
                                  illness_reported,
-                                 overdue_withdrawn_resolved, overturned_resolved, resolved, retracted_resolved)
+                                 overdue_withdrawn_resolved, overturned_resolved, resolved, retracted_resolved, lab_failure_settled)
 from schemas.events import (
     AlertActionEvent,
     CampaignActivityEvent,
@@ -385,6 +385,8 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
             closing.append(data)
         if e.kind == "sampling.overturned" and (data := disagreement_settled(file, e, rules)) is not None:
             closing.append(data)
+        if e.kind == "sampling.overturned" and (data := lab_failure_settled(file, e, rules)) is not None:
+            closing.append(data)
     for e in ungrounded:
         if e.kind == "inspection.corrected":
             if (data := inspection_corrected_resolved(file, e, rules)) is not None:
@@ -673,8 +675,9 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
     # of it finds (that finding is the re-test's own 系统复核不合格 alert, raised below)
     was_c = superseded.judgement.counted if superseded is not None else None  # type: ignore[union-attr]
     now_c = judgement.counted
-    if superseded is not None and superseded.judgement.verdict == "fail" and (  # type: ignore[union-attr]
-            judgement.verdict != "fail" or (was_c == "fail" and now_c != "fail")):
+    if superseded is not None and (superseded.judgement.verdict == "fail" and (  # type: ignore[union-attr]
+            judgement.verdict != "fail" or (was_c == "fail" and now_c != "fail"))
+            or (was_c == "fail" and now_c != "fail")):  # (the first lab's 不合格 on an item qrisk passes: its conclusion)
         # Without the bureau's list of re-test labs (retest.institutions) any lab key's 复检 is admitted: the counts
         # follow it (a lawful re-test's conclusion is final), but the failure's alert stays for a supervisor to
         # check the re-test and close, not closed unseen by whoever holds a lab key
@@ -819,10 +822,16 @@ def _lab_failed_unjudged(judgement: Any, record: SampleRecord, event: Envelope, 
 
 def _microbial_failures(record: SampleRecord | None, rules: Rules) -> list[Any]:
     j = record.judgement if record is not None else None
-    if j is None or j.verdict != "fail":
+    if j is None:
+        return []
+    if j.verdict == "fail":
+        failing = [i for i in j.items if i.verdict == "fail"]
+    elif j.counted == "fail":
+        failing = j.lab_failures_passed()  # the lab's microbial 不合格 admits no re-test, whatever qrisk's figure
+    else:
         return []
     classes = rules.policy.retest.inadmissible_item_classes
-    return [i for i in j.items if i.verdict == "fail" and i.item_class in classes]
+    return [i for i in failing if i.item_class in classes]
 
 
 def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) -> tuple[str, str] | None:
@@ -1475,6 +1484,12 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
                 "sampling.overturned", event, file.enterprise_id, original_event_id=prev.event_id, verdict=judgement.counted, corrected=True,
                 message_zh=f"{head}{what}已更正，检验报告结论为合格，原不合格结论不再计入", **base))
         effects.append(_failed(judgement, event, file.enterprise_id, base))
+    elif was != "fail" and now != "fail" and prev.judgement.counted == "fail" and judgement.counted != "fail":  # type: ignore[union-attr]
+        # the lab's failure of an item qrisk passes, corrected away: the report's 不合格 no longer stands (its alert
+        # closes, its points go)
+        effects.append(_effect(
+            "sampling.overturned", event, file.enterprise_id, original_event_id=prev.event_id, verdict=judgement.counted, corrected=True,
+            message_zh=f"{head}{what}已更正，检验报告结论不再为不合格，原不合格结论不再计入", **base))
     if now == "pass" and judgement.sum_checks and (near := _near_limit(judgement, rules)) and near != _near_limit(prev.judgement, rules):
         # a correction that brings a sum of ratios near 1 warns as the report sent so would have
         effects.append(_effect("sampling.near_limit", event, file.enterprise_id, checks=near, **base))

@@ -345,6 +345,30 @@ def overturned_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> di
     }
 
 
+def lab_failure_settled(file: "CreditFile", eff: "Effect", rules: "Rules") -> dict[str, Any] | None:
+    """A ``warning.resolved`` effect's data for the ``judgement.lab_failed_passed`` alert of a sample whose lab
+    failure no longer stands (``sampling.overturned``: a passing re-test, a corrected report): the 不合格 it was
+    raised on is no longer the report's conclusion."""
+    if not rules.policy.warnings.lab_failed_passed.enabled:
+        return None
+    d = eff.data
+    if d.get("retest_lab_unchecked"):
+        return None  # a re-test by a lab no list admits: for a supervisor to check and close, as the failure's own alert
+    original = file.sample_by_event(d.get("original_event_id", ""))
+    j = original.judgement if original is not None else None
+    if j is None or j.verdict == "fail" or not j.lab_failures_passed():
+        return None  # (no such alert was raised on it)
+    no = d.get("sample_no", "")
+    why = d.get("message_zh") or f"抽样编号 {no} 原不合格结论不再计入"
+    return {
+        "rule": "judgement.lab_failed_passed", "dedup_key": f"{file.enterprise_id}:judgement.lab_failed_passed:{no}",
+        "enterprise_id": file.enterprise_id,
+        "note_zh": f"{why}，预警自动关闭",
+        "note_en": f"sample {no}: the lab's failure no longer stands ({'corrected report' if d.get('corrected') else 'admitted re-test'}): closed",
+        "evidence": {"event_ids": [eff.event_id], "sample_no": no},
+    }
+
+
 def disagreement_settled(file: "CreditFile", eff: "Effect", rules: "Rules") -> dict[str, Any] | None:
     """A ``warning.resolved`` effect's data for the 判定不一致 alert of a sample whose report no longer counts
     (``sampling.overturned``: an admitted re-test or a correction decided it): there is nothing left to check

@@ -127,3 +127,38 @@ def test_the_paretos_count_the_item_the_lab_failed(rules):
     state, _ = replay([registered(), sample([CHLORINE_AT_LIMIT, LEAD], "LP-10")], rules)
     assert state.files[E].fluctuation.failing_items == {"free_chlorine": 1}
     assert state.categories["packaged_water"].failing_items == {"free_chlorine": 1}
+
+
+RETEST_LAB = "市食品药品检验研究院"
+
+
+def test_a_passing_retest_overturns_the_reports_failure_and_closes_its_alert(rules_listing_retest_lab):
+    retest = ev("sampling.result", "2026-03-20T10:00:00+08:00", sample_no="LP-11", retest=True, lab=RETEST_LAB,
+                items=[{**CHLORINE_AT_LIMIT, "values": [0.03], "lab_verdict": "合格"}, LEAD])
+    state, effects = replay([registered(), sample([CHLORINE_AT_LIMIT, LEAD], "LP-11"), retest], rules_listing_retest_lab)
+    file = state.files[E]
+    assert (file.counts.samples, file.counts.samples_passed, file.counts.samples_failed) == (1, 1, 0)
+    assert [e for e in effects if e.kind == "sampling.overturned"]
+    assert not [e for e in file.risk.entries if e[1] == "sampling_failed"]
+    assert [e for e in effects if e.kind == "warning.resolved" and e.data.get("rule") == KIND]
+
+
+def test_a_correction_that_passes_the_item_overturns_the_reports_failure(rules):
+    corrected = ev("sampling.result", "2026-03-14T10:00:00+08:00", sample_no="LP-12",
+                   items=[{**CHLORINE_AT_LIMIT, "lab_verdict": "合格"}, LEAD])
+    state, effects = replay([registered(), sample([CHLORINE_AT_LIMIT, LEAD], "LP-12"), corrected], rules)
+    file = state.files[E]
+    assert (file.counts.samples, file.counts.samples_passed, file.counts.samples_failed) == (1, 1, 0)
+    assert not [e for e in file.risk.entries if e[1] == "sampling_failed"]
+    assert [e for e in effects if e.kind == "warning.resolved" and e.data.get("rule") == KIND]
+
+
+def test_a_retest_of_the_labs_microbial_failure_is_not_admitted(rules_listing_retest_lab):
+    # the lab failed 铜绿假单胞菌 that qrisk reads as within the plan: a microbial 不合格 admits no re-test all the same
+    pa = {"item_code": "pseudomonas_aeruginosa", "item_name": "铜绿假单胞菌", "values": [0, 0, 0, 0, 0], "unit": "CFU/250mL",
+          "lab_verdict": "不合格"}
+    retest = ev("sampling.result", "2026-03-20T10:00:00+08:00", sample_no="LP-13", retest=True, lab=RETEST_LAB,
+                items=[{**pa, "lab_verdict": "合格"}])
+    state, effects = replay([registered(), sample([pa], "LP-13"), retest], rules_listing_retest_lab)
+    assert [e.data.get("reason") for e in effects if e.kind == "sampling.retest_inadmissible"] == ["microbial"]
+    assert state.files[E].counts.samples_failed == 1
