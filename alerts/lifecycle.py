@@ -1102,6 +1102,7 @@ _SUBJECTS = {
     "sampling.unqualified": "sample_no", "inspection.nonconforming": "inspection_id", "complaint.cluster": "complaint_ids",
     "complaint.burst": "complaint_ids",
     "complaint.illness": "complaint_id", "complaint.overdue": "complaint_id", "judgement.lab_failed_unjudged": "sample_no",
+    "judgement.lab_failed_passed": "sample_no",
     "rectification.overdue": "rectification_id", "rectification.rejected": "rectification_id",
     "enforcement.decided": "decision_no", "interview.follow_up_overdue": "interview_id",
 }
@@ -1331,7 +1332,7 @@ def evidence_zh(alert: Alert) -> str:
     inspections, complaints and rectifications (not the events' UUIDs)."""
     e = alert.evidence
     parts: list[str] = []
-    if alert.rule in ("sampling.unqualified", "judgement.disagrees", "judgement.lab_failed_unjudged", "retest.inadmissible",
+    if alert.rule in ("sampling.unqualified", "judgement.disagrees", "judgement.lab_failed_unjudged", "judgement.lab_failed_passed", "retest.inadmissible",
                       "fluctuation.signal") and e.get("sample_no"):
         # the batch and its dates name what to seal or recall: beside the sample they identify the product on the market
         about = [f"{label} {e[k]}" for k, label in (("sampled_on", "抽样日期"), ("batch", "批号"), ("production_date", "生产日期"),
@@ -1380,7 +1381,7 @@ def evidence_zh(alert: Alert) -> str:
         parts.append(f"约谈 {e['interview_id']}（{e.get('held_on', '')}），跟踪检查期限 {e.get('follow_up_by', '')}")
     elif alert.rule == "judgement.disagrees" and e.get("items"):
         parts.append(f"项目 {'、'.join(e['items'])}")
-    elif alert.rule == "judgement.lab_failed_unjudged" and e.get("items"):
+    elif alert.rule in ("judgement.lab_failed_unjudged", "judgement.lab_failed_passed") and e.get("items"):
         # the lab's numbers as it reported them, the lab's own verdict: what the follow-up starts from
         for f in e["items"][:5]:
             unit = f" {f['unit']}" if f.get("unit") else ""

@@ -75,7 +75,7 @@ import string
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Iterator, Literal, Union
 
@@ -91,7 +91,8 @@ KINDS = {"inspections": "inspection.completed", "sampling": "sampling.result", "
          "enforcement": "enforcement.decided", "interviews": "interview.held"}
 """``qrisk import KIND FILE --mapping MAP``: the event type each kind expects."""
 
-FieldType = Literal["str", "int", "float", "number", "bool", "date", "datetime", "values", "unit_suffix", "findings", "penalties", "list"]
+FieldType = Literal["str", "int", "float", "number", "bool", "date", "datetime", "values", "unit_suffix", "detection_limit", "findings",
+                    "penalties", "list"]
 Scalar = Union[str, int, float, bool, None]
 
 _TRUE = {"是", "属实", "true", "True", "TRUE", "yes", "y", "Y", "1", "已核实", "核实"}
@@ -445,24 +446,55 @@ def _number(text: str, where: "str | _Where") -> int | float:
     return int(value) if re.fullmatch(r"[-+]?\d+", text) else value
 
 
+_SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+")
+# "2.4×10²": NFKC would make the exponent's superscript a plain digit (10² → 102), so it is spelt 10^2 first
+_SUPERSCRIPT_POWER = re.compile(r"(10|１０)\s*([⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)")
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)"
+_SCIENTIFIC = re.compile(rf"({_NUM})\s*[×xX*]\s*10\s*\^\s*([-+]?\d+)")
+# not detected below a detection limit: "<10", "未检出(<0.005)" (the limit is the method's: detection_limit)
+_BELOW = re.compile(rf"未检出\s*\(\s*<\s*({_NUM})\s*\)|<\s*({_NUM})")
+_VALUE = re.compile(rf"\s*({_SCIENTIFIC.pattern}|{_BELOW.pattern}|未检出|ND|N\.D\.|nd|{_NUM}(?:[eE][-+]?\d+)?)")
+
+
+def _results_text(text: str) -> str:
+    return _nfkc(_SUPERSCRIPT_POWER.sub(lambda m: "10^" + m.group(2).translate(_SUPERSCRIPT), text)).strip()
+
+
+def _exact(mantissa: str, exponent: str, where: "str | _Where") -> int | float:
+    """mantissa × 10^exponent, read exactly (4.4×10⁵ is 440000, not 440000.00000000006)."""
+    try:
+        value = Decimal(mantissa).scaleb(int(exponent))
+    except (InvalidOperation, ValueError):
+        raise _where(where).error(f"'{mantissa}×10^{exponent}' is not a number", f"“{mantissa}×10^{exponent}”不是数字") from None
+    if not value.is_finite() or abs(int(exponent)) > 30:
+        raise _where(where).error(f"'{mantissa}×10^{exponent}' is out of range", f"“{mantissa}×10^{exponent}”超出数值范围")
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def _split_values(text: str, spec: FieldSpec, where: "str | _Where") -> tuple[list[int | float | str], str]:
-    """'45;59;8;61;10 CFU/250mL' → ([45, 59, 8, 61, 10], 'CFU/250mL')."""
-    text = _nfkc(text).strip()
+    """'45;59;8;61;10 CFU/250mL' → ([45, 59, 8, 61, 10], 'CFU/250mL'); '2.4×10² CFU/g' → ([240], 'CFU/g');
+    '<10 CFU/g', '未检出(<0.005) g/kg' → (['ND'], …): not detected, the detection limit read by ``_detection_limits``."""
+    text = _results_text(text)
     if text in _ND:
         return ["ND"], ""
     values: list[int | float | str] = []
     rest = text
     while rest:
-        m = re.match(r"\s*(未检出|ND|N\.D\.|nd|[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)", rest)
+        m = _VALUE.match(rest)
         if not m:
             break
         token = m.group(1)
-        values.append("ND" if token in _ND else _number(token, where))
+        if (sci := _SCIENTIFIC.fullmatch(token)) is not None:
+            values.append(_exact(sci.group(1), sci.group(2), where))
+        elif _BELOW.fullmatch(token) or token in _ND:
+            values.append("ND")
+        else:
+            values.append(_number(token, where))
         rest = rest[m.end():]
         sep = re.match(spec.split, rest)
         if _PORTION_UNIT.fullmatch(rest):
             break  # "未检出/25g": the test portion the result is per, not a separator and a value 25
-        if sep and sep.end() > 0 and re.match(r"(未检出|ND|N\.D\.|nd|[-+]?[\d.])", rest[sep.end():]):
+        if sep and sep.end() > 0 and re.match(r"(未检出|ND|N\.D\.|nd|<|[-+]?[\d.])", rest[sep.end():]):
             rest = rest[sep.end():]
         else:
             break
@@ -472,7 +504,16 @@ def _split_values(text: str, spec: FieldSpec, where: "str | _Where") -> tuple[li
         # "2.6.1 mg/L", "2,,6": what follows the values is no unit; taking it for one would keep a wrong value
         raise _where(where).error(f"'{text}': '{rest.strip()}' after the values is neither a value nor a unit",
                                   f"“{text}”中数值之后的“{rest.strip()}”既不是数值也不是单位")
+    if re.search(r"[×xX*]\s*10", rest):
+        # "2.4×10(2)", "2.4 × 10 ^ a": a power of ten left in the unit would be read as another unit, or refused as one
+        raise _where(where).error(f"'{text}': scientific notation not understood in '{rest.strip()}' (write 2.4×10^2, 2.4×10²)",
+                                  f"“{text}”中“{rest.strip()}”科学计数法未能识别（应写作 2.4×10^2 或 2.4×10²）")
     return values, rest.strip()
+
+
+def _detection_limits(text: str) -> list[int | float]:
+    """The detection limits a result cell gives with its non-detects: '<10 CFU/g' → [10]."""
+    return [float(m.group(1) or m.group(2)) for m in _BELOW.finditer(_results_text(text))]
 
 
 # a unit per test portion, as pathogens are reported (沙门氏菌 "未检出/25g", "0/25g"; units.yaml /25g)
@@ -616,6 +657,14 @@ def convert(value: Any, spec: FieldSpec, mapping: Mapping, where: "str | _Where"
         return _parse_datetime(text, spec, mapping, where)
     if t == "values":
         return _split_values(text, spec, where)[0]
+    if t == "detection_limit":
+        _split_values(text, spec, where)  # (a cell that is no result is refused as such)
+        limits = set(_detection_limits(text))
+        if not limits:
+            raise _where(where).error(f"'{text}' gives no detection limit (<X)", f"“{text}”中没有检出限（<X）", absent=True)
+        if len(limits) > 1:
+            raise _where(where).error(f"'{text}' gives different detection limits", f"“{text}”中的检出限不一致")
+        return limits.pop()
     if t == "unit_suffix":
         unit = _split_values(text, spec, where)[1]
         if not unit:

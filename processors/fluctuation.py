@@ -619,6 +619,8 @@ def _failed_codes(judgement: Any) -> list[str]:
     """The items and sums a sample counts as failing on in the Paretos: none unless it counts as a failure."""
     if judgement.counted != "fail":
         return []
+    if judgement.verdict != "fail":
+        return [i.item_code for i in judgement.lab_failures_passed()]  # the report's 不合格 items qrisk passes
     codes: list[str] = judgement.failed_codes()
     return codes
 

@@ -173,6 +173,14 @@ class SampleJudgement(_Result):
         return (bool(failed) and set(failed) <= set(self.disagreements)
                 and not any(i.lab_verdict == "fail" for i in self.items))
 
+    def lab_failures_passed(self) -> list[ItemJudgement]:
+        """The items the lab judged 不合格 that qrisk judges 合格 or not applicable (out of the item's scope, no longer
+        limited): a limit the lab rounded to (0.05 mg/L against ≤ 0.05), a product whose name the scope fragments
+        miss, a lab judging by a withdrawn edition.  The report reads 不合格 all the same — the mirror of
+        ``unconfirmed``.  (A product whose own standard the catalogue lacks is one qrisk cannot judge instead.)"""
+        return [i for i in self.items if i.lab_verdict == "fail" and i.verdict in ("pass", "not_applicable")
+                and i.reason != "uncatalogued_standard"]
+
     @property
     def counted(self) -> Verdict:
         """The conclusion the sample counts with (the credit file's counts and pass rate, the pass-rate charts and
@@ -180,8 +188,14 @@ class SampleJudgement(_Result):
         (``unconfirmed``).  The lab's report is the legal conclusion (《食品安全抽样检验管理办法》): statistics
         that count qrisk's stricter reading would not match the sampling system's, and a grade or a penalty
         would rest on a failure nobody issued.  qrisk's finding stays in the judgement and raises its own
-        alert (系统复核不合格), to be taken up with the lab."""
-        return "pass" if self.unconfirmed else self.verdict
+        alert (系统复核不合格), to be taken up with the lab.  Likewise 不合格 where the lab fails an item qrisk passes
+        or finds not applicable (``lab_failures_passed``): the report's 不合格 stands and starts the follow-up;
+        qrisk's figure stays beside it in the judgement and its own alert."""
+        if self.unconfirmed:
+            return "pass"
+        if self.verdict != "fail" and self.lab_failures_passed():
+            return "fail"
+        return self.verdict
 
 
 def same_figure(values: Any, total: float) -> bool:
@@ -307,7 +321,9 @@ def _judge_maximum(name: str, en: str, rule: Rule, values: tuple[Value, ...], dl
             f"{en}: {_num(peak)}{u} {'is not below' if below_only and peak == limit else 'exceeds'} the {lim_en}{f' ({times} times the limit)' if times and peak != limit else ''}; fail",
             ratio, peak,
         )
-    if nd and dl is not None and (dl >= limit if below_only else dl > limit):  # type: ignore[operator]
+    # not detected is strictly below the detection limit: a limit at or under it (≤ or <) passes, one above it leaves
+    # the value unknown.  (A strict "<" limit equal to the detection limit was left undetermined, saying 高于 of equals.)
+    if nd and dl is not None and dl > limit:  # type: ignore[operator]
         return _Outcome(
             "undetermined", "detection_limit_above_limit",
             f"{name}：未检出，但方法检出限{_num(dl)}{u}高于{lim}，无法判定是否合格",

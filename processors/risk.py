@@ -278,7 +278,8 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
     dyn = pol.dynamic
     for eff in effects:
         k = eff.kind
-        if k == "sampling.failed":
+        if k in ("sampling.failed", "judgement.lab_failed_passed"):
+            # (the lab's failure of an item qrisk passes is the report's 不合格: SampleJudgement.counted)
             record = file.sample_by_event(eff.data["sample_event_id"])
             if record is None or record.judgement is None:
                 continue
@@ -528,6 +529,8 @@ def _failed_entry(file: "CreditFile", entries: list[Entry], record: Any, dyn: An
         _drop(entries, "sampling_failed", record.sample_no)
         return
     classes = [failed_class(i) for i in j.items if i.verdict == "fail"]
+    if j.verdict != "fail":
+        classes += [failed_class(i) for i in j.lab_failures_passed()]  # weighed by what the lab failed
     classes += ["additive" for c in j.sum_checks if c.verdict == "fail"]
     by_class = dyn.sampling_failed.by_class
     points = max((by_class.get(c, dyn.sampling_failed.default) if c else dyn.sampling_failed.default) for c in classes) if classes else dyn.sampling_failed.default

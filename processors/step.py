@@ -48,7 +48,7 @@ from processors.warnings import (ALERT_KIND, ALERTING_KINDS, CHANNEL_ZH, RESOLVE
                                  decision_data, disagreement_settled, enforcement_revoked_resolved, follow_up_corrected_resolved, follow_up_resolved,
                                  grade_fell_resolved, inspection_corrected_resolved,
                                  illness_reported,
-                                 overdue_withdrawn_resolved, overturned_resolved, resolved, retracted_resolved)
+                                 overdue_withdrawn_resolved, overturned_resolved, resolved, retracted_resolved, lab_failure_settled)
 from schemas.events import (
     AlertActionEvent,
     CampaignActivityEvent,
@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 57
+FOLD_VERSION = 58
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -265,7 +265,9 @@ accepted verification marks a late rectification overdue first and withdraws a m
 deadline (重新限期) missed after a first lateness re-raises the overdue alert (no second credit entry); 57: a count reported as 0 is a non-detect below one counting unit (censored
 baselines, the 连续未检出后检出 note); a baseline outlier's signal rests on the outlier's report (rests_on_event_ids: the
 alert's evidence and the risk entry, so its correction or retraction takes them back); an EWMA signal's value is the
-EWMA (the batch's result as batch_value).  A
+EWMA (the batch's result as batch_value); 58: the lab's 不合格 on an item qrisk passes or finds not applicable counts
+the sample 不合格 (SampleJudgement.counted, grading) and alerts high (judgement.lab_failed_passed), not as a low
+disagreement; an ND whose detection limit equals a strict "<" limit passes; counting units (CFU, MPN) resolve in any case; a pastry plate-count or coliform failure names the products GB 7099-2015 spares (caveat).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -275,6 +277,7 @@ WARNING_KINDS = frozenset({
     "fluctuation.signal",
     "judgement.disagrees_with_lab",
     "judgement.lab_failed_unjudged",
+    "judgement.lab_failed_passed",
     "complaint.cluster",
     "complaint.burst",
     "inspection.nonconforming",
@@ -394,6 +397,8 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
                        else overdue_withdrawn_resolved(file, e, rules))) is not None:
             closing.append(data)
         if e.kind == "sampling.overturned" and (data := disagreement_settled(file, e, rules)) is not None:
+            closing.append(data)
+        if e.kind == "sampling.overturned" and (data := lab_failure_settled(file, e, rules)) is not None:
             closing.append(data)
     for e in ungrounded:
         if e.kind == "inspection.corrected":
@@ -683,8 +688,9 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
     # of it finds (that finding is the re-test's own 系统复核不合格 alert, raised below)
     was_c = superseded.judgement.counted if superseded is not None else None  # type: ignore[union-attr]
     now_c = judgement.counted
-    if superseded is not None and superseded.judgement.verdict == "fail" and (  # type: ignore[union-attr]
-            judgement.verdict != "fail" or (was_c == "fail" and now_c != "fail")):
+    if superseded is not None and (superseded.judgement.verdict == "fail" and (  # type: ignore[union-attr]
+            judgement.verdict != "fail" or (was_c == "fail" and now_c != "fail"))
+            or (was_c == "fail" and now_c != "fail")):  # (the first lab's 不合格 on an item qrisk passes: its conclusion)
         # Without the bureau's list of re-test labs (retest.institutions) any lab key's 复检 is admitted: the counts
         # follow it (a lawful re-test's conclusion is final), but the failure's alert stays for a supervisor to
         # check the re-test and close, not closed unseen by whoever holds a lab key
@@ -720,6 +726,8 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
         effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(judgement.disagreements), **base))
     if (unjudged := _lab_failed_unjudged(judgement, record, event, file.enterprise_id, base)) is not None:
         effects.append(unjudged)
+    if (lab_failed := _lab_failed_passed(judgement, record, event, file.enterprise_id, base)) is not None:
+        effects.append(lab_failed)
     if judgement.unknown:
         effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
     if superseded is not None:
@@ -764,7 +772,43 @@ def _unjudged_lab_failures(judgement: Any) -> list[Any]:
 
 
 def _lab_failed_codes(judgement: Any) -> list[str]:
-    return [] if judgement is None or judgement.verdict == "fail" else [i.item_code for i in _unjudged_lab_failures(judgement)]
+    # a sample counted 不合格 by the lab's failure of an item qrisk passes says its unjudged items in that alert
+    if judgement is None or judgement.verdict == "fail" or judgement.lab_failures_passed():
+        return []
+    return [i.item_code for i in _unjudged_lab_failures(judgement)]
+
+
+def _lab_passed_codes(judgement: Any) -> list[str]:
+    if judgement is None or judgement.verdict == "fail":
+        return []
+    return [i.item_code for i in judgement.lab_failures_passed()]
+
+
+def _lab_failed_passed(judgement: Any, record: SampleRecord, event: Envelope, enterprise_id: str, base: dict[str, Any]) -> Effect | None:
+    """``judgement.lab_failed_passed``: the lab's 不合格 on items qrisk judges 合格 or not applicable (a value at the
+    limit the lab rounded to, a product name the scope fragments miss, an item the standard in force no longer
+    limits).  The report's 不合格 is the legal conclusion: the sample counts 不合格 (``SampleJudgement.counted``)
+    and the follow-up starts on it, so this alerts as the lab's unjudged failures do, qrisk's figure beside the
+    lab's to check the basis with the lab.  Unjudged lab failures of the same sample are named in it too (one
+    sample, one alert).  None when qrisk fails the sample anyway (its ``sampling.failed`` alert starts the follow-up)."""
+    if judgement.verdict == "fail":
+        return None
+    passed = judgement.lab_failures_passed()
+    if not passed:
+        return None
+    found = passed + _unjudged_lab_failures(judgement)
+    zh = {"pass": "合格", "not_applicable": "不适用", "undetermined": "无法判定"}
+    items = [{"item_code": i.item_code, "item_name": i.item_name or i.item_code, "values": list(i.values), "unit": i.unit,
+              "lab_verdict": i.lab_verdict, "lab_standard": i.lab_standard, "verdict": i.verdict, "reason": i.reason,
+              # (the item's own sentence names it, with value, limit and standard)
+              "message_zh": f"系统复核为{zh.get(i.verdict, i.verdict)}（{i.message_zh}）",
+              "message_en": f"qrisk finds it {i.verdict.replace('_', ' ')} ({i.message_en})"} for i in found]
+    names = "、".join(i["item_name"] for i in items)
+    why = "；".join(i["message_zh"] for i in items)
+    message = (f"抽样编号 {record.sample_no}（{record.product}）检验机构（{record.lab}）判定{names}不合格，{why}；"
+               f"该样品按检验机构结论计为不合格。请核实判定依据，按检验机构不合格结论启动核查处置")
+    return _effect("judgement.lab_failed_passed", event, enterprise_id, items=items, lab=record.lab, task_source=record.task_source,
+                   message_zh=message, **base)
 
 
 def _lab_failed_unjudged(judgement: Any, record: SampleRecord, event: Envelope, enterprise_id: str, base: dict[str, Any]) -> Effect | None:
@@ -773,8 +817,8 @@ def _lab_failed_unjudged(judgement: Any, record: SampleRecord, event: Envelope, 
     can judge it again, so the supervisor must be told; before, such a sample was only counted undetermined.  The
     counts and the pass rate do not change (the sample stays undetermined).  None when qrisk fails the sample
     anyway: its ``sampling.failed`` alert starts the follow-up already, and a second alert would be a duplicate."""
-    if judgement.verdict == "fail":
-        return None
+    if judgement.verdict == "fail" or judgement.lab_failures_passed():
+        return None  # (the lab's failure of an item qrisk passes counts the sample 不合格: judgement.lab_failed_passed says it)
     found = _unjudged_lab_failures(judgement)
     if not found:
         return None
@@ -791,10 +835,16 @@ def _lab_failed_unjudged(judgement: Any, record: SampleRecord, event: Envelope, 
 
 def _microbial_failures(record: SampleRecord | None, rules: Rules) -> list[Any]:
     j = record.judgement if record is not None else None
-    if j is None or j.verdict != "fail":
+    if j is None:
+        return []
+    if j.verdict == "fail":
+        failing = [i for i in j.items if i.verdict == "fail"]
+    elif j.counted == "fail":
+        failing = j.lab_failures_passed()  # the lab's microbial 不合格 admits no re-test, whatever qrisk's figure
+    else:
         return []
     classes = rules.policy.retest.inadmissible_item_classes
-    return [i for i in j.items if i.verdict == "fail" and i.item_class in classes]
+    return [i for i in failing if i.item_class in classes]
 
 
 def _inadmissible(original: SampleRecord, retest: SampleRecord, rules: Rules) -> tuple[str, str] | None:
@@ -948,7 +998,7 @@ def _count(counts: Any, judged: "SampleJudgement | str", by: int) -> None:
         verdict = judged
     else:
         verdict = judged.counted
-        if verdict != judged.verdict:
+        if judged.unconfirmed:
             counts.samples_unconfirmed += by
     if verdict == "pass":
         counts.samples_passed += by
@@ -1121,7 +1171,7 @@ def _judge_pending(state: CountyState, file: CreditFile, event: Envelope, rules:
                     e.kind == "judgement.lab_failed_unjudged" for e in effects[start:]):
                 # the lab's failure alerted while the enterprise was unregistered; judged now, the judgement's own
                 # alerts take over (a failure's, or a disagreement's where qrisk passes it)
-                verdict = _VERDICT_ZH.get(record.judgement.verdict, record.judgement.verdict)
+                verdict = _VERDICT_ZH.get(record.judgement.counted, record.judgement.counted)
                 effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, {
                     "rule": "judgement.lab_failed_unjudged", "dedup_key": f"{file.enterprise_id}:judgement.lab_failed_unjudged:{record.sample_no}",
                     "enterprise_id": file.enterprise_id,
@@ -1447,6 +1497,12 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
                 "sampling.overturned", event, file.enterprise_id, original_event_id=prev.event_id, verdict=judgement.counted, corrected=True,
                 message_zh=f"{head}{what}已更正，检验报告结论为合格，原不合格结论不再计入", **base))
         effects.append(_failed(judgement, event, file.enterprise_id, base))
+    elif was != "fail" and now != "fail" and prev.judgement.counted == "fail" and judgement.counted != "fail":  # type: ignore[union-attr]
+        # the lab's failure of an item qrisk passes, corrected away: the report's 不合格 no longer stands (its alert
+        # closes, its points go)
+        effects.append(_effect(
+            "sampling.overturned", event, file.enterprise_id, original_event_id=prev.event_id, verdict=judgement.counted, corrected=True,
+            message_zh=f"{head}{what}已更正，检验报告结论不再为不合格，原不合格结论不再计入", **base))
     if now == "pass" and judgement.sum_checks and (near := _near_limit(judgement, rules)) and near != _near_limit(prev.judgement, rules):
         # a correction that brings a sum of ratios near 1 warns as the report sent so would have
         effects.append(_effect("sampling.near_limit", event, file.enterprise_id, checks=near, **base))
@@ -1457,6 +1513,9 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         # as a disagreement: a correction repeating the unjudged lab failures the report on file had is no news
         # (its alert stands); one bringing them, or clearing qrisk's own failure while the lab fails an item, is
         effects.append(unjudged)
+    if set(_lab_passed_codes(judgement)) != set(_lab_passed_codes(prev.judgement)) and (
+            lab_failed := _lab_failed_passed(judgement, record, event, file.enterprise_id, base)) is not None:
+        effects.append(lab_failed)
     if judgement.unknown:
         effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
     for signal in signals:
@@ -1523,6 +1582,9 @@ def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev:
             if set(_lab_failed_codes(merged)) != set(_lab_failed_codes(before.judgement)) and (
                     unjudged := _lab_failed_unjudged(merged, retest, event, file.enterprise_id, base)) is not None:
                 effects.append(unjudged)
+            if set(_lab_passed_codes(merged)) != set(_lab_passed_codes(before.judgement)) and (
+                    lab_failed := _lab_failed_passed(merged, retest, event, file.enterprise_id, base)) is not None:
+                effects.append(lab_failed)
             if was == "fail" and now != "fail":
                 effects.append(_effect(
                     "sampling.overturned", event, file.enterprise_id, original_event_id=retest.event_id, verdict=now, corrected=True,
@@ -1653,6 +1715,8 @@ def _retracted(state: CountyState, file: CreditFile, event: SamplingRetractedEve
         closes.append("judgement.disagrees")
     if any(s.judgement is not None and _unjudged_lab_failures(s.judgement) for s in reports):
         closes.append("judgement.lab_failed_unjudged")
+    if any(s.judgement is not None and s.judgement.lab_failures_passed() for s in reports):
+        closes.append("judgement.lab_failed_passed")
     if any(s.superseded_as == "retest_inadmissible" for s in reports):
         closes.append("retest.inadmissible")
     for s in counting:

@@ -25,6 +25,8 @@ rectification.rejected    a rectification rejected at verification
 judgement.disagrees       qrisk's judgement differs from the lab's
 judgement.lab_failed_unjudged  the lab judged an item 不合格 that qrisk cannot judge (the sample stays undetermined):
                           the lab's conclusion starts the follow-up (核查处置) all the same
+judgement.lab_failed_passed  the lab judged an item 不合格 that qrisk judges 合格 or not applicable: the sample counts
+                          不合格 by the report's conclusion, and the follow-up starts on it
 retest.inadmissible       a re-test of a microbiological failure (不予复检) arrived anyway
 enforcement.decided       a 行政处罚决定; severity by the heaviest penalty, or a listing as 严重违法失信
 interview.follow_up_overdue  an interview's follow-up date (跟踪检查期限) passed with no inspection since the interview
@@ -343,6 +345,30 @@ def overturned_resolved(file: "CreditFile", eff: "Effect", rules: "Rules") -> di
     }
 
 
+def lab_failure_settled(file: "CreditFile", eff: "Effect", rules: "Rules") -> dict[str, Any] | None:
+    """A ``warning.resolved`` effect's data for the ``judgement.lab_failed_passed`` alert of a sample whose lab
+    failure no longer stands (``sampling.overturned``: a passing re-test, a corrected report): the 不合格 it was
+    raised on is no longer the report's conclusion."""
+    if not rules.policy.warnings.lab_failed_passed.enabled:
+        return None
+    d = eff.data
+    if d.get("retest_lab_unchecked"):
+        return None  # a re-test by a lab no list admits: for a supervisor to check and close, as the failure's own alert
+    original = file.sample_by_event(d.get("original_event_id", ""))
+    j = original.judgement if original is not None else None
+    if j is None or j.verdict == "fail" or not j.lab_failures_passed():
+        return None  # (no such alert was raised on it)
+    no = d.get("sample_no", "")
+    why = d.get("message_zh") or f"抽样编号 {no} 原不合格结论不再计入"
+    return {
+        "rule": "judgement.lab_failed_passed", "dedup_key": f"{file.enterprise_id}:judgement.lab_failed_passed:{no}",
+        "enterprise_id": file.enterprise_id,
+        "note_zh": f"{why}，预警自动关闭",
+        "note_en": f"sample {no}: the lab's failure no longer stands ({'corrected report' if d.get('corrected') else 'admitted re-test'}): closed",
+        "evidence": {"event_ids": [eff.event_id], "sample_no": no},
+    }
+
+
 def disagreement_settled(file: "CreditFile", eff: "Effect", rules: "Rules") -> dict[str, Any] | None:
     """A ``warning.resolved`` effect's data for the 判定不一致 alert of a sample whose report no longer counts
     (``sampling.overturned``: an admitted re-test or a correction decided it): there is nothing left to check
@@ -364,6 +390,7 @@ RETRACTION_CLOSES = {
     "sampling.unqualified": ("sampling_unqualified", "抽检不合格"),
     "judgement.disagrees": ("judgement_disagrees", "判定与检验机构结论不一致"),
     "judgement.lab_failed_unjudged": ("lab_failed_unjudged", "检验机构判定不合格、系统无法判定"),
+    "judgement.lab_failed_passed": ("lab_failed_passed", "检验机构判定不合格、系统复核为合格或不适用"),
     "retest.inadmissible": ("retest_inadmissible", "复检结果不予采信"),
 }
 """The alerts of one sample a retraction closes: rule id -> (the policy's ``warnings`` field, its title).  Keyed by
@@ -956,6 +983,11 @@ def _disagrees(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisi
     j = record.judgement if record is not None else None
     if j is not None and j.unconfirmed and set(codes) <= set(j.failed_codes()):
         return None  # what qrisk alone fails the sample on: its 系统复核不合格 alert says it, with what to do (one finding, one alert)
+    if j is not None and j.verdict != "fail" and rules.policy.warnings.lab_failed_passed.enabled:
+        # the lab's failures qrisk passes: the sample counts 不合格 and judgement.lab_failed_passed says them, high
+        codes = [c for c in codes if c not in {i.item_code for i in j.lab_failures_passed()}]
+        if not codes:
+            return None
     names: dict[str, str] = {}
     if record is not None and record.judgement is not None:
         # the message names the items as the report does (a code means nothing to a supervisor)
@@ -993,11 +1025,19 @@ def disagreements_zh(judgement: Any, codes: Any = None) -> list[str]:
     return out
 
 
-def _lab_failed_unjudged(file: "CreditFile", eff: "Effect", rules: "Rules", why: tuple[str, str] | None = None) -> AlertDecision | None:
+def _lab_failed_passed(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    """The lab's 不合格 on items qrisk passes or finds not applicable (``judgement.lab_failed_passed``): the sample
+    counts 不合格 by the report's conclusion, which starts the follow-up; each item says qrisk's figure (value,
+    limit, standard) to check the basis with the lab.  The sample's disagreement on these items is this alert."""
+    return _lab_failed_unjudged(file, eff, rules, kind="judgement.lab_failed_passed")
+
+
+def _lab_failed_unjudged(file: "CreditFile", eff: "Effect", rules: "Rules", why: tuple[str, str] | None = None,
+                         kind: str = "judgement.lab_failed_unjudged") -> AlertDecision | None:
     """The lab's 不合格 on items qrisk cannot judge (``judgement.lab_failed_unjudged``): the sample counts as
     undetermined, but the lab's unqualified conclusion starts the follow-up (核查处置) whether or not qrisk can
     judge it again, so it alerts (high by default: as an unqualified sample, which qrisk cannot classify)."""
-    rule = rules.policy.warnings.lab_failed_unjudged
+    rule = rules.policy.warnings.lab_failed_passed if kind == "judgement.lab_failed_passed" else rules.policy.warnings.lab_failed_unjudged
     if not rule.enabled:
         return None
     d = eff.data
@@ -1010,11 +1050,11 @@ def _lab_failed_unjudged(file: "CreditFile", eff: "Effect", rules: "Rules", why:
               "why_en": why[1] if why else "; ".join(i.get("message_en", "") for i in items)}
     evidence = {"event_ids": [d.get("sample_event_id", eff.event_id)], "sample_no": d.get("sample_no"), "sampled_on": d.get("sampled_on"),
                 "product": d.get("product"), "lab": d.get("lab"), "task_source": d.get("task_source"),
-                "items": [{k: i.get(k) for k in ("item_code", "item_name", "values", "unit", "lab_verdict", "lab_standard", "reason")}
-                          for i in items]}
+                "items": [{k: i.get(k) for k in ("item_code", "item_name", "values", "unit", "lab_verdict", "lab_standard", "reason")
+                           + (("verdict",) if "verdict" in i else ())} for i in items]}
     # one alert per enterprise and sample: a correction that still leaves the lab's failure unjudged groups with it
-    return _decision("judgement.lab_failed_unjudged", rule, rule.severity, file, eff.occurred_at, eff.event_id,
-                     f"{file.enterprise_id}:judgement.lab_failed_unjudged:{d.get('sample_no', '')}", fields, evidence, rules)
+    return _decision(kind, rule, rule.severity, file, eff.occurred_at, eff.event_id,
+                     f"{file.enterprise_id}:{kind}:{d.get('sample_no', '')}", fields, evidence, rules)
 
 
 def _lab_failed_unregistered(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
@@ -1408,6 +1448,7 @@ _ON_EFFECT = {
     "rectification.rejected": _rejected,
     "judgement.disagrees_with_lab": _disagrees,
     "judgement.lab_failed_unjudged": _lab_failed_unjudged,
+    "judgement.lab_failed_passed": _lab_failed_passed,
     "sampling.retest_inadmissible": _retest_refused,
     "enforcement.decided": _enforcement,
     "interview.follow_up_overdue": _follow_up,

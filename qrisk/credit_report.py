@@ -29,6 +29,7 @@ GRADE_ZH = {"A": "A级（低风险）", "B": "B级（较低风险）", "C": "C�
 VERDICT_ZH = {"pass": "合格", "fail": "不合格", "undetermined": "无法判定", None: "待判定"}
 # a failure qrisk alone finds (processors.judgement.SampleJudgement.unconfirmed): the report's conclusion counts
 UNCONFIRMED_ZH = "系统复核不合格（检验报告结论为合格，按合格计，待与检验机构核实）"
+LAB_FAILED_PASSED_ZH = "不合格（检验报告结论；系统复核为合格或不适用，待与检验机构核实判定依据）"
 STATUS_ZH = {"open": "整改中", "completed": "已完成待复查", "verified": "复查通过", "rejected": "复查未通过"}
 SEVERITY_ZH = {"critical": "紧急", "high": "高", "medium": "中", "low": "低"}
 FINDING_ZH = {"minor": "一般", "major": "主要", "critical": "严重"}
@@ -183,6 +184,8 @@ def sample_row(s: Any) -> dict[str, Any]:
     names = {i.item_code: i.item_name or i.item_code for i in (j.items if j else [])}
     names.update({f"sum_of_ratios:{c.group}": c.item_name or f"{c.group_name}比例之和" for c in (j.sum_checks if j else [])})
     failed = [names[code] for code in (j.failed_codes() if j else [])]
+    if j is not None and j.verdict != "fail":
+        failed += [i.item_name or i.item_code for i in j.lab_failures_passed()]  # the report's 不合格 items (SampleJudgement.counted)
     # what was wrong or left open; an item not applicable to the product only when the lab
     # failed it (its message asks to check the product's type)
     detail = [i.message_zh for i in (j.items if j else [])
@@ -209,7 +212,9 @@ def sample_row(s: Any) -> dict[str, Any]:
             "report_late": t.report_late if t else None, "sent_late": t.sent_late if t else None,
             "turnaround_estimate": t.estimate if t else None, "turnaround_zh": t.zh() if t else "",
             "verdict": j.verdict if j else None,
-            "verdict_zh": UNCONFIRMED_ZH if j is not None and j.unconfirmed else VERDICT_ZH.get(j.verdict if j else None, ""),
+            "verdict_zh": (UNCONFIRMED_ZH if j is not None and j.unconfirmed
+                           else LAB_FAILED_PASSED_ZH if j is not None and j.verdict != "fail" and j.counted == "fail"
+                           else VERDICT_ZH.get(j.verdict if j else None, "")),
             "failed_zh": "、".join(failed), "detail_zh": "；".join(detail), "event_id": s.event_id}
 
 

@@ -455,7 +455,7 @@ WARNING_RULES = (
     "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
     "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
     "complaint.illness", "enforcement.decided", "interview.follow_up_overdue", "sampling.near_limit",
-    "judgement.lab_failed_unjudged", "complaint.burst", "complaint.overdue",
+    "judgement.lab_failed_unjudged", "complaint.burst", "complaint.overdue", "judgement.lab_failed_passed",
 )
 """The early-warning rules by the id an alert carries (``rule``), which routes and silences name."""
 
@@ -717,6 +717,23 @@ class LabFailedUnjudgedRule(WarningRule):
     FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "product", "sampled_on", "items", "lab", "task_source", "why", "why_en"})
 
 
+class LabFailedPassedRule(WarningRule):
+    """The lab judged an item 不合格 that qrisk judges 合格 or not applicable (a value at the limit the lab
+    rounded to, a product name the item's scope does not recognise, an item the standard in force no longer
+    limits).  The report's 不合格 is the legal conclusion: the sample counts 不合格 and the follow-up starts on
+    it, with qrisk's figure beside the lab's so that the basis is checked with the lab."""
+
+    severity: Severity = "high"
+    title_zh: str = "检验机构判定不合格、系统复核为合格或不适用"
+    template_zh: str = ("{name}：{product}（抽样编号 {sample_no}，抽样日期 {sampled_on}）检验机构（{lab}，任务来源 {task_source}）"
+                        "判定{items}不合格，{why}。该样品按检验机构结论计为不合格。"
+                        "下一步：请核实判定依据（适用标准及版本、限量、单位、修约），按检验机构不合格结论启动核查处置。")
+    template_en: str = ("{name}: the lab ({lab}) found {product} (sample {sample_no}, sampled {sampled_on}) unqualified on {items}; "
+                        "{why_en}. The sample counts as unqualified, as the report concludes. Next: check the basis of the "
+                        "judgement with the lab, and start the follow-up (核查处置) on the lab's conclusion.")
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"sample_no", "product", "sampled_on", "items", "lab", "task_source", "why", "why_en"})
+
+
 class RetestInadmissibleRule(WarningRule):
     severity: Severity = "medium"
     title_zh: str = "复检结果不予采信"
@@ -802,6 +819,7 @@ class WarningsPolicy(_Strict):
     rectification_rejected: RectificationRejectedRule = RectificationRejectedRule()
     judgement_disagrees: DisagreementRule = DisagreementRule()
     lab_failed_unjudged: LabFailedUnjudgedRule = LabFailedUnjudgedRule()
+    lab_failed_passed: LabFailedPassedRule = LabFailedPassedRule()
     retest_inadmissible: RetestInadmissibleRule = RetestInadmissibleRule()
     enforcement_decided: EnforcementDecidedRule = EnforcementDecidedRule()
     interview_follow_up: InterviewFollowUpRule = InterviewFollowUpRule()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import re
 import unicodedata
 from decimal import Decimal, InvalidOperation
 from importlib import resources
@@ -355,7 +356,11 @@ class UnitTable(_Model):
                     raise ValueError(f"unit text {text!r} names both {other.unit!r} and {unit.unit!r}")
                 by_key[key] = unit
         exact = {text: unit for unit in self.units for text in (unit.unit, *unit.aliases)}
-        self._lookup = _UnitLookup(by_key, exact, {unit.unit: unit for unit in self.units})
+        # counts of colonies, most probable numbers and test portions mean the same in any case (mpn/100ml, Cfu/G);
+        # other units are matched as spelt: case is meaning in SI (mg, Mg; mS, MS)
+        folded = {normalise_unit(text).casefold(): unit for unit in self.units if _COUNTED.match(unit.unit)
+                  for text in (unit.unit, *unit.aliases)}
+        self._lookup = _UnitLookup(by_key, exact, {unit.unit: unit for unit in self.units}, folded)
 
     def by_name(self, name: str) -> Unit | None:
         """The unit whose canonical spelling is ``name`` (aliases not accepted)."""
@@ -381,19 +386,28 @@ ONE = Decimal(1)
 """The factor ``UnitTable.factor`` returns (this very object) when no conversion is needed."""
 
 
+_COUNTED = re.compile(r"(CFU|MPN)?/", re.IGNORECASE)
+"""Units that count (CFU/…, MPN/…, per test portion /25g): matched whatever their case."""
+
+
 class _UnitLookup:
     # Plain object: pydantic's private-attribute access costs microseconds per call,
     # and the fold resolves a unit for every test item.
-    __slots__ = ("by_key", "exact", "canonical")
+    __slots__ = ("by_key", "exact", "canonical", "folded")
 
-    def __init__(self, by_key: dict[str, Unit], exact: dict[str, Unit], canonical: dict[str, Unit]) -> None:
+    def __init__(self, by_key: dict[str, Unit], exact: dict[str, Unit], canonical: dict[str, Unit], folded: dict[str, Unit]) -> None:
         self.by_key = by_key  # normalised spelling -> unit
         self.exact = exact  # spelling as written in units.yaml -> unit (skips NFKC for the usual case)
         self.canonical = canonical
+        self.folded = folded  # a counting unit's normalised spelling, case-folded -> unit
 
     def resolve(self, text: str) -> Unit | None:
         unit = self.exact.get(text)
-        return unit if unit is not None else self.by_key.get(normalise_unit(text))
+        if unit is not None:
+            return unit
+        key = normalise_unit(text)
+        unit = self.by_key.get(key)
+        return unit if unit is not None else self.folded.get(key.casefold())
 
 
 # --------------------------------------------------------------------------- catalogue

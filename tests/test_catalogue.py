@@ -499,3 +499,22 @@ def test_units_written_in_chinese_are_read(cat: Catalogue) -> None:
                        ("CFU/毫升", "CFU/mL"), ("微西门子/厘米", "µS/cm"), ("毫克 / 升", "mg/L")):
         resolved = cat.units.resolve(text)
         assert resolved is not None and resolved.unit == unit, text
+
+
+@pytest.mark.parametrize("text, unit", [
+    ("mpn/100ml", "MPN/100mL"), ("Mpn/100Ml", "MPN/100mL"), ("mpn/100 ML", "MPN/100mL"), ("mpn/G", "MPN/g"),
+    ("cfu/100ml", "CFU/100mL"), ("Cfu/250Ml", "CFU/250mL"), ("cfu/G", "CFU/g"), ("/25G", "/25g"),
+])
+def test_a_counting_unit_resolves_in_any_case(text, unit):
+    """A standards expert found "mpn/100ml" unknown while "cfu/100ml" was known: counts mean the same in any case."""
+    from schemas.standards import load_catalogue
+
+    resolved = load_catalogue().units.resolve(text)
+    assert resolved is not None and resolved.unit == unit
+
+
+def test_other_units_keep_their_case():
+    from schemas.standards import load_catalogue
+
+    units = load_catalogue().units
+    assert units.resolve("Mg/kg") is None  # Mg is a megagram, never read as mg

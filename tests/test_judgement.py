@@ -249,14 +249,16 @@ def test_three_class_three_marginal_fail() -> None:
     j = pastry(APC, [20_000, 50_000, 60_000, 100, 100], "CFU/g")
     assert_verdict(j, "fail", "plan_exceeded_c")
     assert j.message_zh == ("菌落总数：检验结果 20000;50000;60000;100;100 CFU/g，标准值 n=5,c=2,m=10000,M=100000 CFU/g（GB 7099-2015），"
-                            "5个样品中3个介于m与M之间，多于c=2个，无超过M的结果，判定不合格")
+                            "5个样品中3个介于m与M之间，多于c=2个，无超过M的结果，判定不合格"
+                            "（注：GB 7099-2015 本项限量不适用于现制现售的产品，以及含有未熟制的发酵配料或新鲜水果蔬菜的产品，处置前请核实产品类型）")
 
 
 def test_three_class_one_over_big_m_fails() -> None:
     j = pastry(APC, [100_001, 0, 0, 0, 0], "CFU/g")
     assert_verdict(j, "fail", "plan_over_M")
     assert j.message_zh == ("菌落总数：检验结果 100001;0;0;0;0 CFU/g，标准值 n=5,c=2,m=10000,M=100000 CFU/g（GB 7099-2015），"
-                            "5个样品中1个超过M，判定不合格")
+                            "5个样品中1个超过M，判定不合格"
+                            "（注：GB 7099-2015 本项限量不适用于现制现售的产品，以及含有未熟制的发酵配料或新鲜水果蔬菜的产品，处置前请核实产品类型）")
 
 
 def test_three_class_value_equal_to_m_does_not_exceed() -> None:
@@ -1021,6 +1023,19 @@ def test_a_cyanide_failure_says_the_limit_is_for_distilled_water_only():
     assert "distilled purified water only" in failed.message_en
     # a pass under a verified limit carries no note
     assert "注" not in water("cyanide", [0.01], "mg/L").message_zh
+
+
+def test_a_pastry_plate_count_or_coliform_failure_says_which_products_the_limit_spares():
+    """GB 7099-2015's microbial limits do not apply to products made and sold on the spot, nor to those with fresh fruit
+    or vegetables or unripened fermented ingredients: a failure says so, for the supervisor to check before acting."""
+    spared = "不适用于现制现售的产品，以及含有未熟制的发酵配料或新鲜水果蔬菜的产品，处置前请核实产品类型"
+    apc = pastry("aerobic_plate_count", [200000, 100, 100, 100, 100], "CFU/g")
+    assert_verdict(apc, "fail", "plan_over_M")
+    assert spared in apc.message_zh and "made and sold on the spot" in apc.message_en
+    assert "注" not in pastry("aerobic_plate_count", [100, 100, 100, 100, 100], "CFU/g").message_zh  # a pass: no note
+    coliforms = pastry("coliforms", [1000, 1, 1, 1, 1], "CFU/g")
+    assert_verdict(coliforms, "fail", "plan_over_M")
+    assert spared in coliforms.message_zh and "该限值尚待核实" in coliforms.message_zh  # the number is in doubt too
 
 
 def test_an_unverified_rule_says_what_is_in_doubt_not_always_the_limit():

@@ -78,3 +78,24 @@ def test_a_full_gb_19298_table_2_report_is_judged_not_left_undetermined():
     assert_verdict(water("gross_alpha", [0.6], "Bq/L"), "fail", "over_maximum")
     assert_verdict(water("gross_beta", [1.0], "Bq/L"), "pass", "within_limit")
     assert_verdict(water("gross_beta", [1.2], "贝可/升"), "fail", "over_maximum")
+
+
+# --------------------------------------------------------------------------- a strict maximum (纳他霉素 残留量<10 mg/kg)
+
+
+def test_strict_maximum_nd_with_detection_limit_equal_to_the_limit_passes() -> None:
+    # ND < dl = 10, so the residue is below 10: it was undetermined, saying the detection limit 10 was 高于 <10
+    j = pastry("natamycin", ["ND"], "mg/kg", detection_limit=10)
+    assert_verdict(j, "pass", "not_detected")
+    assert "高于" not in j.message_zh
+
+
+def test_strict_maximum_nd_with_detection_limit_above_the_limit_is_undetermined_and_says_so() -> None:
+    j = pastry("natamycin", ["ND"], "mg/kg", detection_limit=10.5)
+    assert_verdict(j, "undetermined", "detection_limit_above_limit")
+    assert "方法检出限10.5 mg/kg高于" in j.message_zh and "<10" in j.message_zh
+
+
+def test_strict_maximum_value_below_a_detection_limit_equal_to_the_limit_passes() -> None:
+    assert_verdict(pastry("natamycin", [9.5], "mg/kg", detection_limit=10), "pass", "below_detection_limit")
+    assert_verdict(pastry("natamycin", [10], "mg/kg", detection_limit=10), "fail", "over_maximum")  # found at 10: not below <10

@@ -302,6 +302,13 @@ def test_inspection_rejection_and_disagreement_rules(rules):
     assert "消毒记录仍不全。重新整改期限：2026-05-12。下一步：" in r.message_zh and r.evidence["due"] == "2026-05-12"
     items = [{"item_code": "pseudomonas_aeruginosa", "values": [0, 0, 0, 0, 0], "unit": "CFU/250mL", "lab_verdict": "不合格"}]
     _, effects = replay([registered(), ev("sampling.result", "2026-03-12T15:20:00+08:00", items=items, sample_no="S-X")], rules)
+    # the lab's 不合格 on an item qrisk passes is the report's failure: it alerts high, as such, not as a disagreement
+    assert not decisions(effects, "judgement.disagrees")
+    [d] = decisions(effects, "judgement.lab_failed_passed")
+    assert d.severity == "high" and "系统复核为合格" in d.message_zh
+    # with that rule turned off, the disagreement says it
+    quiet = Rules(rules.catalogue, Policy.model_validate({"warnings": {"lab_failed_passed": {"enabled": False}}}))
+    _, effects = replay([registered(), ev("sampling.result", "2026-03-12T15:20:00+08:00", items=items, sample_no="S-X")], quiet)
     [d] = decisions(effects, "judgement.disagrees")
     assert d.severity == "low" and d.dedup_key == f"{E}:judgement.disagrees:S-X"
     # who decided what, and with whom to check it
