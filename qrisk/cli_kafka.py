@@ -134,7 +134,8 @@ def register(subparsers: Any) -> None:
 
     worker = subparsers.add_parser("worker", help="run a Faust worker: validate ingress, fold the log, publish effects")
     _common(worker)
-    worker.add_argument("--web-port", type=int, default=None, help="Faust's web server port (health: /; default $QRISK_WORKER_WEB_PORT, 6066; 0: off)")
+    worker.add_argument("--web-port", type=int, default=None, help="Faust's web server port (health: /; default $QRISK_WORKER_WEB_PORT, 6066; 0: off), "
+                        "on $QRISK_WORKER_WEB_HOST (127.0.0.1)")
     worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
     worker.set_defaults(func=cmd_worker)
 
