@@ -75,6 +75,17 @@ def _target(explicit: str | None) -> str:
     return explicit or checked_kafka_settings().store_url or Settings().clickhouse_url or str(Settings().data_dir)
 
 
+def _target_named(explicit: str | None) -> str:
+    """Which option or setting gave ``_target``'s answer (for the one line that says it cannot be opened)."""
+    from qrisk.settings import Settings, checked_kafka_settings
+
+    if explicit:
+        return "--store"
+    if checked_kafka_settings().store_url:
+        return "QRISK_STORE_URL"
+    return "QRISK_CLICKHOUSE_URL" if Settings().clickhouse_url else "QRISK_DATA_DIR"
+
+
 def cmd_redeliver(args: argparse.Namespace) -> int:
     import datetime as dt
 
@@ -117,21 +128,29 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     from qrisk.runtime import default_rules
     from qrisk.settings import Settings
     from qrisk.runtime import open_target
-    from qrisk.store import StoreInUse, migrate
+    from qrisk.store import StoreError, StoreInUse, migrate, unopenable
 
     settings = Settings()
     target = _target(args.store)
     rules = default_rules(args.policy or settings.policy_file)
     try:
         store = open_target(target, create=False)  # (a typo must not become an empty store with nothing to send)
+        try:
+            migrate(store)
+        except BaseException:
+            store.close()
+            raise
+    except StoreError as exc:  # the database down or refusing (a restart, a wrong port): one line, as `qrisk run`
+        print(f"qrisk: {unopenable(target, exc, _target_named(args.store))}", file=sys.stderr)
+        return 2
     except StoreInUse:
         print(f"qrisk: 数据目录 {target} 正由 qrisk run 使用，它已自行发送预警通知（嵌入式运行时自带发送器），无需 alerts dispatch / "
               f"{target} is held by `qrisk run`, which already sends its alerts itself (the embedded runtime dispatches on chdb); "
               "`qrisk alerts dispatch` is for the ClickHouse database of the Kafka mode, or a stopped data directory", file=sys.stderr)
         return 2
-    migrate(store)
     dispatcher = _dispatcher(store, rules, settings)
     port = args.metrics_port if args.metrics_port is not None else settings.outbox_metrics_port
+    port_named = "--metrics-port" if args.metrics_port is not None else "QRISK_OUTBOX_METRICS_PORT"
     if dispatcher is None:
         print("qrisk: 策略未配置任何预警接收方（alerts.receivers），无可发送；通知留在发件箱，待配置接收方（--policy / QRISK_POLICY_FILE）并重启后发送 / "
               "the policy names no alert receivers (alerts.receivers): nothing to send; notifications wait in "
@@ -142,9 +161,12 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         # a service (compose, systemd) that exited here would be restarted forever: it stays up, idle, and says so
         try:
             if port:
-                serve_metrics(None, args.metrics_host, port)
+                serve_metrics(None, args.metrics_host, port, port_named)
             _wait_for_stop()
             return 0
+        except MetricsUnavailable as exc:
+            print(f"qrisk: {exc}", file=sys.stderr)
+            return 2
         finally:
             store.close()
     try:
@@ -167,7 +189,11 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         if port:
-            serve_metrics(dispatcher, args.metrics_host, port)
+            try:
+                serve_metrics(dispatcher, args.metrics_host, port, port_named)
+            except MetricsUnavailable as exc:  # before anything is sent
+                print(f"qrisk: {exc}", file=sys.stderr)
+                return 2
         dispatcher.start()
         while not stopping["now"]:
             signal.pause()
@@ -211,9 +237,42 @@ def health(dispatcher: Any) -> dict[str, Any]:
             "given_up": d.given_up_count(), **({"problems": problems} if problems else {})}
 
 
-def serve_metrics(dispatcher: Any, host: str, port: int) -> Any:
+DISPATCHER_METRICS = (
+    ("qrisk_alert_deliveries_sent_total", "counter", "Alert notifications sent by this process."),
+    ("qrisk_alert_deliveries_retried_total", "counter", "Alert notification attempts that failed and wait for a retry."),
+    ("qrisk_alert_deliveries_failed_total", "counter", "Alert notifications given up by this process."),
+    ("qrisk_alert_dispatcher_active", "gauge", "1 while this process holds the outbox lease and sends."),
+    ("qrisk_alert_dispatcher_pass_failing", "gauge", "1 while the last pass over the outbox failed (the store away)."),
+    ("qrisk_alert_deliveries_given_up", "gauge",
+     "Alert notifications given up and not re-sent (qrisk alerts redeliver), from the store."),
+    ("qrisk_alert_dispatcher_receivers", "gauge", "Alert receivers the policy names (0: nothing is sent)."),
+)
+"""The dispatcher's /metrics, with the HELP and TYPE a Prometheus parser needs to read each family."""
+
+
+class MetricsUnavailable(Exception):
+    """The dispatcher's pages cannot be served where asked (one line, Chinese and English)."""
+
+
+def dispatcher_metrics(dispatcher: Any) -> bytes:
+    from qrisk.pages import prometheus_text
+
+    d = dispatcher
+    if d is None:
+        values = {"qrisk_alert_dispatcher_active": 0, "qrisk_alert_dispatcher_receivers": 0}
+    else:
+        values = {"qrisk_alert_deliveries_sent_total": d.sent, "qrisk_alert_deliveries_retried_total": d.retried,
+                  "qrisk_alert_deliveries_failed_total": d.failed, "qrisk_alert_dispatcher_active": int(d.active),
+                  "qrisk_alert_dispatcher_pass_failing": int(d.last_error is not None),
+                  # from the deliveries table: a restart does not make it 0 while they wait for redeliver
+                  "qrisk_alert_deliveries_given_up": d.given_up_count()}
+    return prometheus_text([(name, kind, text, values[name]) for name, kind, text in DISPATCHER_METRICS if name in values])
+
+
+def serve_metrics(dispatcher: Any, host: str, port: int, named: str = "QRISK_OUTBOX_METRICS_PORT") -> Any:
     """``/healthz`` and ``/metrics`` of a dispatcher, from a daemon thread (stdlib: no framework for two pages).
-    ``dispatcher`` None: the policy names no receivers, and the health page says so."""
+    ``dispatcher`` None: the policy names no receivers, and the health page says so.  ``MetricsUnavailable``
+    when the address cannot be bound, naming the setting (``named``) that gave the port."""
     import json
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -225,18 +284,13 @@ def serve_metrics(dispatcher: Any, host: str, port: int) -> Any:
             if d is None and self.path in ("/healthz", "/metrics"):
                 idle = self.path == "/healthz"
                 body = (json.dumps({"status": "idle", "reason": "the policy names no alert receivers", "sending": False}).encode("utf-8")
-                        if idle else b"qrisk_alert_dispatcher_active 0\nqrisk_alert_dispatcher_receivers 0\n")
+                        if idle else dispatcher_metrics(None))
                 kind = "application/json" if idle else "text/plain; version=0.0.4"
             elif self.path == "/healthz":
                 body = json.dumps(health(d), ensure_ascii=False).encode("utf-8")
                 kind = "application/json"
             elif self.path == "/metrics":
-                gauges = {"qrisk_alert_deliveries_sent_total": d.sent, "qrisk_alert_deliveries_retried_total": d.retried,
-                          "qrisk_alert_deliveries_failed_total": d.failed, "qrisk_alert_dispatcher_active": int(d.active),
-                          "qrisk_alert_dispatcher_pass_failing": int(d.last_error is not None),
-                          # from the deliveries table: a restart does not make it 0 while they wait for redeliver
-                          "qrisk_alert_deliveries_given_up": d.given_up_count()}
-                body = "".join(f"{k} {v}\n" for k, v in gauges.items()).encode("ascii")
+                body = dispatcher_metrics(d)
                 kind = "text/plain; version=0.0.4"
             else:
                 self.send_error(404)
@@ -250,7 +304,11 @@ def serve_metrics(dispatcher: Any, host: str, port: int) -> Any:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    try:
+        server = ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:  # the port in use, an address not of this host: before anything is sent
+        raise MetricsUnavailable(f"无法在 {host}:{port} 提供发送器健康与指标页面（{named}） / cannot serve the dispatcher's health and "
+                                 f"metrics on {host}:{port} ({named}): {exc.strerror or exc}") from None
     NamedThread(target=server.serve_forever, name="qrisk-outbox-metrics", daemon=True).start()
     print(f"qrisk: 发送器健康与指标 / dispatcher health and metrics on http://{host}:{port}/healthz, /metrics", file=sys.stderr)
     return server

@@ -134,7 +134,8 @@ def register(subparsers: Any) -> None:
 
     worker = subparsers.add_parser("worker", help="run a Faust worker: validate ingress, fold the log, publish effects")
     _common(worker)
-    worker.add_argument("--web-port", type=int, default=None, help="Faust's web server port (health: /; default $QRISK_WORKER_WEB_PORT, 6066; 0: off)")
+    worker.add_argument("--web-port", type=int, default=None, help="Faust's web server port (health: /; default $QRISK_WORKER_WEB_PORT, 6066; 0: off), "
+                        "on $QRISK_WORKER_WEB_HOST (127.0.0.1)")
     worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
     worker.set_defaults(func=cmd_worker)
 
@@ -196,11 +197,18 @@ def cmd_topics_list(args: argparse.Namespace) -> int:
     for r in rows:
         have = "missing" if r["partitions"] is None else f"{r['partitions']} partitions"
         print(f"{r['topic']:40} {have:>15}  {r['retention']:>10}  {r['created_by']}")
+    if "QRISK_WORKER_APP_ID" not in os.environ:
+        # the changelog is named by the workers' app id, which lives in their environment, not on the broker
+        app_id = settings.worker_app_id
+        print(f"qrisk: 变更日志主题按默认 worker app id「{app_id}」命名；若 worker 设置了 QRISK_WORKER_APP_ID，请在此也设置 / "
+              f"the changelog's name assumes the default worker app id {app_id!r}: set QRISK_WORKER_APP_ID here as the workers have it",
+              file=sys.stderr)
     return 0
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
     from qrisk.kafka_log import produce_file
+    from qrisk.topics import check_partitions
 
     if not args.file.exists():
         return _fail(FileNotFoundError(f"{args.file}: no such file"))
@@ -209,8 +217,11 @@ def cmd_produce(args: argparse.Namespace) -> int:
 
     try:
         reach(settings, _named(args))
+        # the ingress topic and the dead letters must exist: a producer waits 60 s for a missing one's metadata
+        topics = settings.topics()
+        check_partitions(settings, [topics.ingress_for(args.source).name, topics.dead_letters.name])
         summary = produce_file(args.file, args.source, settings)
-    except KafkaCliError as exc:
+    except (KafkaCliError, TopicMismatch) as exc:
         return _fail(exc)
     except _kafka_errors() as exc:
         return _kafka_failure(exc, settings, _named(args))
@@ -237,7 +248,7 @@ def cmd_sink(args: argparse.Namespace) -> int:
     from qrisk.sink import run_sink
 
     from qrisk.runtime import check_data_dir
-    from qrisk.store import check_target
+    from qrisk.store import StoreError, check_target, unopenable
 
     settings = settings_from(args)
     linger = os.environ.get("QRISK_SINK_LINGER_SECONDS", "0.5")  # (read by qrisk.sink itself, not a KafkaSettings field)
@@ -258,6 +269,10 @@ def cmd_sink(args: argparse.Namespace) -> int:
         return run_sink(target, settings, idle_exit_s=args.idle_exit)
     except KafkaCliError as exc:
         return _fail(exc)
+    except StoreError as exc:  # the database down or refusing at start (a restart, a wrong port): one line, as `qrisk run`
+        named = "--store" if args.store else ("QRISK_STORE_URL" if settings.store_url else "QRISK_DATA_DIR")
+        print(f"qrisk sink: {unopenable(target, exc, named)}", file=sys.stderr)
+        return EXIT_USAGE
     except _kafka_errors() as exc:
         return _kafka_failure(exc, settings, _named(args))
 
@@ -274,7 +289,7 @@ def cmd_run_kafka(args: argparse.Namespace) -> int:
     from qrisk.settings import Settings
 
     from qrisk.settings import checked_kafka_settings
-    from qrisk.store import StoreError, redact
+    from qrisk.store import StoreError, unopenable
 
     settings = Settings()
     kafka = checked_kafka_settings()
@@ -295,15 +310,12 @@ def cmd_run_kafka(args: argparse.Namespace) -> int:
         reach(kafka)
         backend = open_distributed(kafka, target, rules)
         backend.log.log_partitions()  # the log must exist (`qrisk topics create`): fail now, not on the first POST
-    except KafkaCliError as exc:
+    except (KafkaCliError, TopicMismatch) as exc:
         return _fail(exc)
     except _kafka_errors() as exc:
         return _kafka_failure(exc, kafka)
     except StoreError as exc:
-        url = redact(target)
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].removeprefix(url + ": ")
-        print(f"qrisk: 无法打开 ClickHouse {url}（QRISK_STORE_URL）：{reason} / cannot open ClickHouse {url} (QRISK_STORE_URL): {reason}",
-              file=sys.stderr)
+        print(f"qrisk: {unopenable(target, exc, 'QRISK_STORE_URL')}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - anything else unreachable: say what, exit 2
         return _fail(exc)
@@ -326,7 +338,8 @@ def cmd_run_kafka(args: argparse.Namespace) -> int:
 
 
 def cmd_tick(args: argparse.Namespace) -> int:
-    from qrisk.kafka_log import KafkaLog
+    from qrisk.kafka_log import KafkaLog, PublishError
+    from qrisk.topics import check_partitions
 
     settings = settings_from(args)
     at = None
@@ -341,15 +354,25 @@ def cmd_tick(args: argparse.Namespace) -> int:
         return _fail(ValueError(f"--every 必须大于 0 / --every must be more than 0 seconds, got {args.every}"))
     try:
         reach(settings, _named(args))
+        check_partitions(settings)  # the log must exist: a producer waits 60 s for a missing topic, then a traceback
         with KafkaLog(settings) as log:
             while True:
-                out = log.tick(at)
-                print(json.dumps({"event_id": out.event_id, "partitions": len(log.log_partitions())}), flush=True)
-                if args.every is None:
-                    return 0
+                try:
+                    out = log.tick(at)
+                    print(json.dumps({"event_id": out.event_id, "partitions": len(log.log_partitions())}), flush=True)
+                except (PublishError, *_kafka_errors()) as exc:
+                    print(f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H:%M:%SZ} qrisk tick: 时钟事件未发送：{exc} / "
+                          f"clock.tick not sent: {exc}" + ("" if args.every is None else f"; trying again in {args.every:g} s"),
+                          file=sys.stderr, flush=True)
+                    if args.every is None:
+                        return EXIT_USAGE
+                    # (a scheduler service: a broker blip must not end it, the next tick carries the clock on)
+                else:
+                    if args.every is None:
+                        return 0
                 at = None
                 time.sleep(args.every)
-    except KafkaCliError as exc:
+    except (KafkaCliError, TopicMismatch) as exc:
         return _fail(exc)
     except _kafka_errors() as exc:
         return _kafka_failure(exc, settings, _named(args))

@@ -137,8 +137,9 @@ def cmd_rebuild_kafka(args: argparse.Namespace) -> int:
         print(f"qrisk: {exc}", file=sys.stderr)
         return 2
     except StoreError as exc:
-        print(f"qrisk: 存储 {redact(target)} 报错，未做任何改动：{str(exc).splitlines()[0] if str(exc) else type(exc).__name__} / the store "
-              f"{redact(target)} refused, nothing changed: {type(exc).__name__}", file=sys.stderr)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].removeprefix(redact(target) + ": ")
+        print(f"qrisk: 存储 {redact(target)} 报错，未做任何改动：{reason} / the store {redact(target)} refused, nothing changed: {reason}",
+              file=sys.stderr)
         return 2
     except _kafka_errors() as exc:
         return _kafka_failure(exc, settings, _named(args))

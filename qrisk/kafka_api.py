@@ -216,14 +216,14 @@ def answer_too_large(app: Any, backend: "DistributedBackend") -> None:
 
 
 def open_distributed(settings: KafkaSettings, store_target: str, rules: Any) -> DistributedBackend:
-    """The backend of ``qrisk run`` with ``QRISK_EVENT_LOG=kafka``: the store migrated, the producer connected."""
-    from qrisk.store import migrate, open_store
-    from qrisk.topics import TopicMismatch, check_partitions
+    """The backend of ``qrisk run`` with ``QRISK_EVENT_LOG=kafka``: the store migrated, the producer connected.
 
-    try:
-        check_partitions(settings)
-    except TopicMismatch as exc:
-        raise SystemExit(f"qrisk run: {exc}") from None  # one line, before anything is served
+    Raises ``TopicMismatch`` (``TopicMissing``: the log or the dead-letter topic absent) before the
+    store is opened; ``qrisk run`` says it in one line and exits 2."""
+    from qrisk.store import migrate, open_store
+    from qrisk.topics import check_partitions
+
+    check_partitions(settings, [settings.topics().dead_letters.name])
     store = open_store(store_target)
     migrate(store)
     return DistributedBackend(settings, store, rules)

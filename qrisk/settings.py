@@ -14,7 +14,9 @@ DEFAULT_POLICY = Path(__file__).with_name("policy.default.yaml")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="QRISK_", extra="ignore")
+    # (inf and nan are floats to Python: QRISK_SNAPSHOT_SECONDS=inf passed, and stopped `qrisk run` with an
+    # OverflowError after its port was bound)
+    model_config = SettingsConfigDict(env_prefix="QRISK_", extra="ignore", allow_inf_nan=False)
 
     data_dir: Path = Path(".qrisk-data")
     host: str = "127.0.0.1"

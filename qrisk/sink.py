@@ -766,9 +766,11 @@ def run_sink(store_target: str, settings: KafkaSettings | None = None, idle_exit
     from qrisk.topics import TopicMismatch, check_partitions
 
     settings = settings or KafkaSettings()
+    topics = settings.topics()
     try:
-        check_partitions(settings)
-    except TopicMismatch as exc:
+        # every topic it reads: a consumer subscribed to a missing one waits, idle, without a word
+        check_partitions(settings, [topics.effects.name, topics.credit_files.name, topics.dead_letters.name])
+    except TopicMismatch as exc:  # (TopicMissing among them)
         print(f"qrisk sink: {exc}", file=sys.stderr, flush=True)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)

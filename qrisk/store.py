@@ -787,6 +787,18 @@ class ChdbStore(_Base):
 # --------------------------------------------------------------------------- clickhouse-driver
 
 
+def unopenable(target: str | os.PathLike[str], exc: BaseException, named: str) -> str:
+    """One line, Chinese and English, for a store that cannot be opened: which store (a URL without
+    its password), by which setting or option (``named``), and the first line of the reason."""
+    text = os.fspath(target)
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:400]
+    if text.startswith(("clickhouse://", "clickhouses://")):
+        url = redact(text)
+        reason = reason.removeprefix(url + ": ")
+        return f"无法打开 ClickHouse {url}（{named}）：{reason} / cannot open ClickHouse {url} ({named}): {reason}"
+    return f"无法打开数据目录 {text}（{named}）：{reason} / cannot open the data directory {text} ({named}): {reason}"
+
+
 def redact(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:

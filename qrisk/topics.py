@@ -137,7 +137,7 @@ def tick_refusal(where: str) -> dict[str, Any]:
 class KafkaSettings(BaseSettings):
     """Settings of the distributed runtime (environment, prefix ``QRISK_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="QRISK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="QRISK_", extra="ignore", allow_inf_nan=False)  # (a number of seconds, not inf)
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic_prefix: str = "qrisk"
@@ -164,6 +164,8 @@ class KafkaSettings(BaseSettings):
     worker_loop: Literal["uvloop", "asyncio"] = "uvloop"
     worker_session_timeout: float = 10.0  # seconds until a dead worker's partitions move to the others
     worker_web_port: int = 6066  # Faust's web server (health, metrics); 0 turns it off
+    # … on this address: 0.0.0.0 in a container (its probe), else loopback (Faust's pages have no key)
+    worker_web_host: str = "127.0.0.1"
     # Faust's local data (table offsets); unset: `worker` in QRISK_DATA_DIR (``worker_dir``), made at start
     worker_data_dir: str | None = None
     # the sink
@@ -320,6 +322,13 @@ class TopicMismatch(Exception):
     """An existing topic disagrees with the declaration in a way that cannot be fixed in place."""
 
 
+class TopicMissing(TopicMismatch):
+    """A topic a command reads or writes does not exist (``qrisk topics create`` not run, or another
+    QRISK_KAFKA_TOPIC_PREFIX).  A kind of ``TopicMismatch``: every start that refuses a mismatch in one
+    line refuses this the same way.  Said at once: a producer waits 60 s for a missing topic's metadata
+    and then reads as "cannot reach Kafka", and Faust ignores a missing topic and idles, healthy."""
+
+
 def create_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> list[dict[str, Any]]:
     """Create every declared topic that is missing; check the ones that exist.
 
@@ -357,20 +366,31 @@ def create_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> list[dict
         admin.close()
 
 
-def check_partitions(settings: KafkaSettings) -> None:
+def check_partitions(settings: KafkaSettings, needs: Iterable[str] = ()) -> None:
     """Raise ``TopicMismatch`` (one line, Chinese and English) when the log or the workers'
-    changelog has another partition count than ``QRISK_KAFKA_PARTITIONS``.
+    changelog has another partition count than ``QRISK_KAFKA_PARTITIONS``, and ``TopicMissing``
+    when the log, or a topic of ``needs`` (names), does not exist.
 
     The API and ``qrisk tick`` send by the topic's real count, the workers by the setting: with the
     two apart one enterprise's events land on two partitions, its state splits in two files and its
-    order is gone, silently.  Worker, sink and API call this before they start."""
+    order is gone, silently.  Worker, sink, API, ``tick`` and ``produce`` call this before they start."""
     topics = settings.topics()
+    needed = list(dict.fromkeys([topics.events.name, *needs]))
     admin = admin_client(settings)
     try:
-        counts = _partition_counts(admin, [topics.events.name, topics.changelog.name])
+        counts = _partition_counts(admin, list(dict.fromkeys([*needed, topics.changelog.name])))
     finally:
         admin.close()
+    missing = [name for name in needed if name not in counts]
+    if missing:
+        names = ", ".join(missing)
+        prefix = f"QRISK_KAFKA_TOPIC_PREFIX={settings.kafka_topic_prefix}"
+        said = f"topic {names} does not" if len(missing) == 1 else f"topics {names} do not"
+        raise TopicMissing(f"主题 {names} 不存在：请先运行 `qrisk topics create`（{prefix}），拒绝启动 / {said} "
+                           f"exist: run `qrisk topics create` ({prefix}, the same bootstrap), or set the prefix the topics were made with")
     for name, count in counts.items():
+        if name != topics.events.name and name != topics.changelog.name:
+            continue  # (the others' counts are not what partitions an enterprise)
         if count != settings.kafka_partitions:
             raise TopicMismatch(
                 f"{name} 有 {count} 个分区，而 QRISK_KAFKA_PARTITIONS={settings.kafka_partitions}：同一企业的事件会落到不同分区，拒绝启动"

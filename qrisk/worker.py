@@ -894,7 +894,8 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         producer_max_request_size=STATE_MESSAGE_MAX_BYTES,
         web_enabled=settings.worker_web_port > 0,
         web_port=settings.worker_web_port or 6066,
-        web_bind="0.0.0.0",
+        # loopback unless set: Faust's /router/, /table/ and /stats/ answer anyone, with no key
+        web_bind=settings.worker_web_host,
         web_in_thread=False,
     )
     credentials = _faust_credentials(settings)
@@ -1610,6 +1611,32 @@ def prepare_data_dir(settings: KafkaSettings) -> str:
     return str(path)
 
 
+class WebPortBusy(Exception):
+    """The worker's web server cannot listen where it is set to (one line, Chinese and English)."""
+
+
+def check_web_port(settings: KafkaSettings) -> None:
+    """Bind the web server's address once before Faust starts: Faust found it taken only after
+    joining the group, and stopped with a page of traceback that named no setting."""
+    import socket
+
+    if settings.worker_web_port <= 0:
+        return
+    where = f"{settings.worker_web_host}:{settings.worker_web_port}"
+    try:
+        infos = socket.getaddrinfo(settings.worker_web_host, settings.worker_web_port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            # as Faust's server binds (SO_REUSEADDR): a port in TIME_WAIT after a restart is free
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise WebPortBusy(f"worker 的 Web 服务无法监听 {where}（QRISK_WORKER_WEB_HOST、QRISK_WORKER_WEB_PORT / --web-port）：{why} / "
+                          f"the worker's web server cannot listen on {where} (QRISK_WORKER_WEB_HOST, QRISK_WORKER_WEB_PORT / "
+                          f"--web-port): {why}; 0 turns it off") from None
+
+
 def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None, loglevel: str = "info", **overrides: Any) -> int:
     """Run the worker until SIGTERM/SIGINT (``qrisk worker``)."""
     import faust
@@ -1619,8 +1646,14 @@ def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None
     from qrisk.topics import LimitRefused, TopicMismatch, check_partitions, ensure_message_limit
 
     try:
-        check_partitions(settings)
-    except TopicMismatch as exc:
+        # the log and the ingress topics it reads: Faust ignores a missing one with a warning and idles, healthy
+        check_partitions(settings, [t.name for t in settings.topics().ingress.values()])
+    except TopicMismatch as exc:  # (TopicMissing among them)
+        print(f"qrisk worker: {exc}", file=sys.stderr, flush=True)
+        return 2
+    try:
+        check_web_port(settings)
+    except WebPortBusy as exc:
         print(f"qrisk worker: {exc}", file=sys.stderr, flush=True)
         return 2
     # a changelog Faust created before the limit was declared has the broker's 1 MB

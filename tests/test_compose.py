@@ -80,6 +80,10 @@ def test_ports_and_addresses_agree():
     # replicas do not share Faust's local data directory
     assert SERVICES["worker"]["deploy"]["replicas"] > 1 and not SERVICES["worker"].get("volumes")
     assert f"localhost:{worker['QRISK_WORKER_WEB_PORT']}/" in " ".join(SERVICES["worker"]["healthcheck"]["test"])
+    # the worker listens on loopback unless told (Faust's pages have no key): in a container, every address
+    from qrisk.topics import KafkaSettings
+
+    assert KafkaSettings.model_fields["worker_web_host"].default == "127.0.0.1" and worker["QRISK_WORKER_WEB_HOST"] == "0.0.0.0"
     kafka = _env(SERVICES["kafka"])
     advertised = kafka["KAFKA_ADVERTISED_LISTENERS"].split("//", 1)[1]
     sink = _env(SERVICES["sink"])

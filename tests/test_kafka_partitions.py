@@ -26,6 +26,6 @@ def test_a_partition_count_other_than_the_log_s_refuses_to_start(kafka_bootstrap
     assert run_worker(wrong) == 2
     err = capsys.readouterr().err
     assert err.count("refusing to start") == 2 and "拒绝启动" in err
-    with pytest.raises(SystemExit, match="refusing to start"):
+    with pytest.raises(TopicMismatch, match="refusing to start"):
         open_distributed(wrong, str(tmp_path / "chdb"), None)
     assert not (tmp_path / "chdb").exists()  # nothing was opened

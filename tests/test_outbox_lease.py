@@ -56,7 +56,7 @@ def test_one_dispatcher_sends_the_other_stands_by_and_takes_over(tmp_path, click
 
     def metrics(i: int) -> dict[str, float]:
         text = httpx.get(f"http://127.0.0.1:{ports[i]}/metrics", timeout=5, trust_env=False).text
-        return {k: float(v) for k, v in (line.split() for line in text.splitlines())}
+        return {k: float(v) for k, v in (line.split() for line in text.splitlines() if not line.startswith("#"))}
 
     def received() -> dict[str, int]:
         counts: dict[str, int] = {}
