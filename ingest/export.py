@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 from typing import Any, Iterable, Sequence
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
@@ -79,10 +80,31 @@ def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode("utf-8", "backslashreplace")
 
 
+_LOCAL_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_LOCAL_MINUTE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}")
+
+
+def _local_moment(text: str) -> tuple[Any, str] | None:
+    """A local date or minute written as text (``qrisk.sheets.local_time``), as a value and its Excel format; else None."""
+    try:
+        if _LOCAL_DAY.fullmatch(text):
+            return dt.date.fromisoformat(text), "yyyy-mm-dd"
+        if _LOCAL_MINUTE.fullmatch(text):
+            return dt.datetime.strptime(text, "%Y-%m-%d %H:%M"), "yyyy-mm-dd hh:mm"
+    except ValueError:
+        return None
+    return None
+
+
 def to_xlsx(rows: Iterable[dict[str, Any]], columns: Sequence[str], sheet: str = "qrisk",
-            headers: dict[str, str] | None = None, number_formats: dict[str, str] | None = None) -> bytes:
+            headers: dict[str, str] | None = None, number_formats: dict[str, str] | None = None, note: str | None = None,
+            dates: bool = False) -> bytes:
     """``headers``: the header row's text per column (a sheet people print reads 企业名称, not name);
-    ``number_formats``: an Excel format per column for its numbers (``0.0%``: a rate stays a number people can sort)."""
+    ``number_formats``: an Excel format per column for its numbers (``0.0%``: a rate stays a number people can sort);
+    ``note``: a last line after a blank one, printed with the table (that it does not hold every row that matched);
+    ``dates``: text that is a local date (2026-02-04) or a local time to the minute (2026-02-04 10:00), as people's sheets
+    write them, becomes an Excel date cell (yyyy-mm-dd, yyyy-mm-dd hh:mm): one a sheet sorts, filters by month and counts
+    days with, which text is not."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
 
@@ -90,6 +112,12 @@ def to_xlsx(rows: Iterable[dict[str, Any]], columns: Sequence[str], sheet: str =
     ws = wb.create_sheet(title=sheet[:31])
 
     def cell(value: Any, number_format: str | None = None) -> Any:
+        if dates and isinstance(value, str):
+            moment = _local_moment(value)
+            if moment is not None:
+                c = WriteOnlyCell(ws, value=moment[0])
+                c.number_format = moment[1]
+                return c
         value = xlsx_value(value)
         if isinstance(value, str):
             c = WriteOnlyCell(ws, value=value)
@@ -104,6 +132,9 @@ def to_xlsx(rows: Iterable[dict[str, Any]], columns: Sequence[str], sheet: str =
     ws.append([cell((headers or {}).get(c, c)) for c in columns])
     for row in rows:
         ws.append([cell(row.get(c), f) for c, f in zip(columns, formats)])
+    if note:
+        ws.append([])
+        ws.append([cell(note)])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -1386,6 +1386,8 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
         # per KPI or check: how many accepted enterprises it makes one to check
         "accepted_with_gaps_by": dict(sorted(_tally(label for r in rows for label in r["accepted_with_gaps"]).items(), key=lambda kv: (-kv[1], kv[0]))),
     }
+    if towns:  # a town's key sees its towns' totals: said, so that they are never read as the county's
+        summary["towns"] = sorted(towns)
     return {"summary": summary, "rows": rows}
 
 

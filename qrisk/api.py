@@ -553,9 +553,11 @@ def _declared(guard: Callable[..., Any], **openapi_extra: Any) -> dict[str, Any]
 
 
 def _sheet(rows: list[dict[str, Any]], columns: list[str], name: str, sheet: str, headers: dict[str, str],
-           number_formats: dict[str, str] | None = None) -> Response:
-    """An XLSX for people (``qrisk.sheets``): Chinese headers and values, local time."""
-    return Response(to_xlsx(rows, columns, sheet=sheet, headers=headers, number_formats=number_formats), media_type=XLSX_MEDIA_TYPE,
+           number_formats: dict[str, str] | None = None, note: str | None = None) -> Response:
+    """An XLSX for people (``qrisk.sheets``): Chinese headers and values, local dates and times as date cells; ``note``
+    ends the sheet (that it does not hold every row that matched)."""
+    return Response(to_xlsx(rows, columns, sheet=sheet, headers=headers, number_formats=number_formats, note=note, dates=True),
+                    media_type=XLSX_MEDIA_TYPE,
                     headers={"content-disposition": f'attachment; filename="{name}.xlsx"'})
 
 
@@ -565,6 +567,33 @@ _DURATION = re.compile(r"\d+[smhd]", re.IGNORECASE)
 _SINCE_DOC = ("at or after: a date (2026-07-01, from its midnight in the bureau's time), an instant with its zone, "
               "or a duration back from now (7d)")
 _UNTIL_DOC = "before: an instant with its zone, or a date (2026-09-30: that day included, in the bureau's time)"
+EXPORT_MAX_ROWS = 5000
+"""The most rows a list answers at once (``?limit=``), and what an export (csv, xlsx) gives when no limit is named."""
+Limit = Annotated[int | None, Query(ge=1, le=EXPORT_MAX_ROWS, description=(
+    "newest first; 200 by default, an export (csv, xlsx) 5,000; at most 5,000 (x-qrisk-total: how many matched; "
+    "x-qrisk-truncated: true when this answer holds fewer)"))]
+Offset = Annotated[int, Query(ge=0, description="rows skipped first, in the same order: ?limit=100&offset=100 gives rows 101–200")]
+
+
+def _page(rows: list[Any], limit: int | None, offset: int, fmt: str) -> tuple[list[Any], dict[str, str], str | None]:
+    """The rows an answer holds, its headers and, when they are not all that matched, the note an XLSX ends with.
+    An export with no limit named gives as many rows as any answer may: a quarter's register downloaded to print
+    came out as its newest 200 rows, and nothing in the file said so."""
+    if limit is None:
+        limit = 200 if fmt == "json" else EXPORT_MAX_ROWS
+    page = rows[offset:offset + limit]
+    headers = {"x-qrisk-total": str(len(rows))}  # (how many matched, before the limit: a quarter's count)
+    if len(page) == len(rows):
+        return page, headers, None
+    headers["x-qrisk-truncated"] = "true"
+    if offset == 0:
+        said = f"本表列出最新 {len(page)} 条"
+    elif page:
+        said = f"本表列出按时间由新到旧的第 {offset + 1}–{offset + len(page)} 条"
+    else:
+        said = f"第 {offset + 1} 条起已无记录"
+    return page, headers, f"共 {len(rows)} 条，{said}；请缩小时间范围分段导出"
+
 
 
 def _instant(value: Any) -> dt.datetime:
@@ -1230,7 +1259,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                         "(2026-11-20T08:00:00+08:00), or a duration back from now (12h, 7d)"))] = None,
                     until: Annotated[str | None, Query(description="opened " + _UNTIL_DOC)] = None,
                     town: Annotated[str | None, Query(min_length=1, max_length=200, description="the enterprise's town (县级预警 have none)")] = None,
-                    limit: Annotated[int, Query(ge=1, le=5000, description="newest first; at most 5,000")] = 200,
+                    limit: Limit = None, offset: Offset = 0,
                     format: Format = "json", key: ApiKey = Security(readers)) -> Any:
         """``state=active``: open, acknowledged or rectifying (still being handled).  The filters combine
         (all must hold), in the exports too."""
@@ -1250,6 +1279,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                           "(e.g. 2026-11-20, 2026-11-20T08:00:00+08:00, 12h, 7d)",
                                 "reason_zh": f"无效的起始时间：{since!r}，应为日期（如 2026-11-20）、带时区的时间"
                                              "（如 2026-11-20T08:00:00+08:00）或时长（如 12h、7d）"})
+        refused.extend(_unknown_town(town, key))
         if refused:
             raise UnknownParameters(refused)
         if until is not None:
@@ -1267,19 +1297,19 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         # (zoned here, not only in the JSON answer: the CSV and the sheet carry the same times)
         from qrisk.credit_report import escalation_reached
 
+        page, total, note = _page(chosen, limit, offset, format)
         # whether an escalation reached anyone is read from the steps the rows leave out: "escalated" alone read as
         # "the county was told" where nobody was configured to hear it
         rows = [zoned({**{k: v for k, v in a.items() if k not in ("steps", "evidence")},
                        "escalation_reached": escalation_reached(a)[0] if a.get("escalated") else None,
-                       "escalated_zh": _escalated_zh(a)}) for a in chosen[:limit]]
-        total = {"x-qrisk-total": str(len(chosen))}  # (how many matched, before the limit: a quarter's count)
+                       "escalated_zh": _escalated_zh(a)}) for a in page]
         if format == "json":
             return ZonedJSONResponse(rows, headers=total)
         if format == "xlsx":
             from qrisk.sheets import alert_sheet
 
             people, columns, headers = alert_sheet(rows, pipeline.rules.policy.utc_offset_hours)
-            answer = _sheet(people, columns, "alerts", "预警", headers)
+            answer = _sheet(people, columns, "alerts", "预警", headers, note=note)
             answer.headers.update(total)
             return answer
         columns = ["alert_id", "enterprise_id", "enterprise_name", "town", "rule", "title_zh", "severity", "severity_zh", "state", "state_zh", "assignee",
@@ -1436,7 +1466,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             progress["summary"]["cut"] = as_of
         elif distributed:
             files, unreadable = pipeline.campaign_files(towns)
-            progress = county_progress(SimpleNamespace(files=files), pipeline.rules.policy.campaign)
+            progress = county_progress(SimpleNamespace(files=files), pipeline.rules.policy.campaign, towns)
             if unreadable:
                 progress["summary"]["unreadable"] = unreadable  # not in the table: said, not dropped
         else:
@@ -1448,7 +1478,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             from qrisk.sheets import campaign_workbook
 
             # the enterprise rows, and the county's totals (汇总) the JSON's summary has
-            return Response(campaign_workbook(progress), media_type=XLSX_MEDIA_TYPE,
+            return Response(campaign_workbook(progress, pipeline.rules.policy.utc_offset_hours), media_type=XLSX_MEDIA_TYPE,
                             headers={"content-disposition": 'attachment; filename="campaign.xlsx"'})
         return _table(table_rows(progress), TABLE_COLUMNS, format, "campaign")
 
@@ -1509,6 +1539,28 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             raise UnknownParameters(refused)
         return bounds[0], bounds[1]
 
+    def _unknown_town(town: str | None, key: ApiKey) -> list[dict[str, Any]]:
+        """``?town=`` naming no town of the county's enterprises (北山 for 北山镇): an error listing the towns, not an
+        empty list a supervisor reads as "none this quarter".  A town's key is told its own towns only."""
+        if town is None:
+            return []
+        if distributed:
+            known = {(f.get("profile") or {}).get("town") for f in pipeline.credit_files()}
+        else:
+            with pipeline.lock:
+                known = {f.profile.town for f in pipeline.state.files.values() if f.profile is not None}
+        if town in known:
+            return []
+        listed = sorted(t for t in known if t and key.sees_town(t))
+        return [{"field": "query.town", "type": "value_error",
+                 "reason": f"no enterprise on record is in town {town!r}; the towns: {', '.join(listed) or 'none'}",
+                 "reason_zh": f"没有乡镇/街道为 {town!r} 的企业，可选：{'、'.join(listed) or '无'}（须与企业登记的乡镇/街道名称完全一致）"}]
+
+    def _refuse_unknown_town(town: str | None, key: ApiKey) -> None:
+        refused = _unknown_town(town, key)
+        if refused:
+            raise UnknownParameters(refused)
+
     def _within(value: str, start: dt.datetime | None, end: dt.datetime | None) -> bool:
         moment = _instant(value)
         return (start is None or moment >= start) and (end is None or moment < end)
@@ -1528,7 +1580,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                      enterprise_id: str | None = None, town: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
                      since: Annotated[str | None, Query(description="sampled " + _SINCE_DOC)] = None,
                      until: Annotated[str | None, Query(description="sampled " + _UNTIL_DOC)] = None,
-                     limit: Annotated[int, Query(ge=1, le=5000, description="newest first; at most 5,000")] = 200,
+                     limit: Limit = None, offset: Offset = 0,
                      format: Format = "json", key: ApiKey = Security(readers)) -> Any:
         """Every sampling report of the credit files a key may read, as the credit report lists it: qrisk's
         verdict in Chinese, the items failed, what was wrong or left open, and what it counts as.  A sample's day
@@ -1537,6 +1589,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         from qrisk.registers import SAMPLE_COLUMNS, sample_rows, sample_sheet
 
         start, end = _window(since, until)
+        _refuse_unknown_town(town, key)
         zone = dt.timezone(dt.timedelta(hours=pipeline.rules.policy.utc_offset_hours))
         unreadable: list[str] = []
         rows = [r for r in _register_rows(key, "samples", sample_rows, unreadable)
@@ -1547,7 +1600,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 and (enterprise_id is None or r["enterprise_id"] == enterprise_id) and (town is None or r["town"] == town)
                 and _within(dt.datetime.combine(dt.date.fromisoformat(r["sampled_on"]), dt.time(), zone), start, end)]
         rows.sort(key=lambda r: (r["sampled_on"], r["sample_no"], r["event_id"]), reverse=True)
-        answer = _register(rows, limit, format, "samples", SAMPLE_COLUMNS, sample_sheet, "抽检台账")
+        answer = _register(rows, limit, offset, format, "samples", SAMPLE_COLUMNS, sample_sheet, "抽检台账")
         if unreadable:  # (said, not dropped silently: as /v1/campaign's summary names them)
             answer.headers["x-qrisk-unreadable"] = ",".join(sorted(unreadable))
         return answer
@@ -1557,7 +1610,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     def list_complaints(state: Annotated[Literal["open", "refused", "resolved", "withdrawn"] | None,
                                          Query(description="open: 办理中 (no complaint.resolved yet); refused: 不予受理 (complaint.accepted "
                                                            "refused it, no conclusion yet); withdrawn: 已撤回 (complaint.withdrawn)")] = None,
-                        verified: bool | None = None,
+                        verified: Annotated[bool | None, Query(description=(
+                            "true: 属实; false: concluded 不属实 (complaint.resolved); neither matches one not concluded "
+                            "(核查中, 不予受理, 已撤回)"))] = None,
                         kind: Annotated[Literal["complaint", "report"] | None, Query(description="complaint: 投诉; report: 举报")] = None,
                         overdue: Annotated[bool | None, Query(description=(
                             "true: past a statutory time limit (complaint_deadlines, working days): 超期未办结 or 超期办结; false: "
@@ -1567,7 +1622,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                         enterprise_id: str | None = None, town: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
                         since: Annotated[str | None, Query(description="received " + _SINCE_DOC)] = None,
                         until: Annotated[str | None, Query(description="received " + _UNTIL_DOC)] = None,
-                        limit: Annotated[int, Query(ge=1, le=5000, description="newest first; at most 5,000")] = 200,
+                        limit: Limit = None, offset: Offset = 0,
                         format: Format = "json", key: ApiKey = Security(readers)) -> Any:
         """Every complaint of the credit files a key may read, with its enterprise, town, state and
         ``days``: local calendar days from the day of receipt to the day of resolution, or for one still open, to today; ``kind``
@@ -1576,11 +1631,12 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         from qrisk.registers import COMPLAINT_COLUMNS, complaint_rows, complaint_sheet
 
         start, end = _window(since, until)
+        _refuse_unknown_town(town, key)
         now = pipeline.clock()
-        offset = pipeline.rules.policy.utc_offset_hours
+        hours = pipeline.rules.policy.utc_offset_hours  # (not ``offset``: that is the page's)
         deadlines = pipeline.rules.policy.complaint_deadlines
         limits = (deadlines.complaint.accept_working_days, deadlines.report.extension_working_days)
-        rows = [r for r in _register_rows(key, "complaints", lambda files: complaint_rows(files, now, offset, limits))
+        rows = [r for r in _register_rows(key, "complaints", lambda files: complaint_rows(files, now, hours, limits))
                 if (state is None or r["state"] == state) and (verified is None or r["verified"] == verified)
                 and (kind is None or r["kind"] == kind) and (overdue is None or (r["overdue"] is not None and r["overdue"] == overdue))
                 and (category is None or r["category"] == category) and (channel is None or r["channel"] == channel)
@@ -1591,7 +1647,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             k: v for k, v in {"state": state, "verified": verified, "kind": kind, "overdue": overdue, "category": category, "channel": channel,
                               "enterprise_id": enterprise_id,
                               "town": town, "since": since, "until": until}.items() if v is not None}})
-        return _register(rows, limit, format, "complaints", COMPLAINT_COLUMNS, complaint_sheet, "投诉举报台账")
+        return _register(rows, limit, offset, format, "complaints", COMPLAINT_COLUMNS, complaint_sheet, "投诉举报台账")
 
     @app.get("/v1/inspections", summary="The county's on-site inspections (现场检查台账), newest first (supervisors: their towns)",
              responses=_AUTH_RESPONSES, **_declared(readers))
@@ -1601,29 +1657,31 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                          enterprise_id: str | None = None, town: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
                          since: Annotated[str | None, Query(description="inspected " + _SINCE_DOC)] = None,
                          until: Annotated[str | None, Query(description="inspected " + _UNTIL_DOC)] = None,
-                         limit: Annotated[int, Query(ge=1, le=5000, description="newest first; at most 5,000")] = 200,
+                         limit: Limit = None, offset: Offset = 0,
                          format: Format = "json", key: ApiKey = Security(readers)) -> Any:
         """Every inspection of the credit files a key may read: result, findings counted (major and
         critical apart) and said.  The filters combine; ``x-qrisk-total`` says how many matched before ``limit``."""
         from qrisk.registers import INSPECTION_COLUMNS, inspection_rows, inspection_sheet
 
         start, end = _window(since, until)
+        _refuse_unknown_town(town, key)
         rows = [r for r in _register_rows(key, "inspections", inspection_rows)
                 if (result is None or r["result"] == result) and (kind is None or r["kind"] == kind)
                 and (inspector is None or r["inspector"] == inspector)
                 and (enterprise_id is None or r["enterprise_id"] == enterprise_id) and (town is None or r["town"] == town)
                 and _within(r["occurred_at"], start, end)]
         rows.sort(key=lambda r: (r["occurred_at"], r["inspection_id"]), reverse=True)
-        return _register(rows, limit, format, "inspections", INSPECTION_COLUMNS, inspection_sheet, "现场检查台账")
+        return _register(rows, limit, offset, format, "inspections", INSPECTION_COLUMNS, inspection_sheet, "现场检查台账")
 
-    def _register(rows: list[dict[str, Any]], limit: int, format: str, name: str, columns: list[str], sheet: Any, title: str) -> Any:
-        total = {"x-qrisk-total": str(len(rows))}
-        rows = [zoned(r) for r in rows[:limit]]  # (the CSV carries the JSON's instants)
+    def _register(rows: list[dict[str, Any]], limit: int | None, offset: int, format: str, name: str, columns: list[str], sheet: Any,
+                  title: str) -> Any:
+        page, total, note = _page(rows, limit, offset, format)
+        rows = [zoned(r) for r in page]  # (the CSV carries the JSON's instants)
         if format == "json":
             return ZonedJSONResponse(rows, headers=total)
         if format == "xlsx":
             people, sheet_columns, headers = sheet(rows, pipeline.rules.policy.utc_offset_hours)
-            answer = _sheet(people, sheet_columns, name, title, headers)
+            answer = _sheet(people, sheet_columns, name, title, headers, note=note)
         else:
             answer = _table(rows, columns, format, name)
         answer.headers.update(total)

@@ -89,6 +89,17 @@ def _date(text: str) -> dt.date:
     return day
 
 
+def _refuse_after_today(args: argparse.Namespace, rules: Any) -> None:
+    """``--as-of`` after today is refused, as the API refuses ``?as_of=`` (422 query.as_of): a cut after today
+    ticks deadlines that have not passed, and prints as overdue work that is not overdue."""
+    day = getattr(args, "as_of", None)
+    if day is None:
+        return
+    today = rules.local_date(dt.datetime.now(dt.timezone.utc))
+    if day > today:
+        raise CliError(f"--as-of {day.isoformat()} 晚于今天（{today.isoformat()}） / is after today")
+
+
 def _ks(text: str) -> tuple[int, ...]:
     try:
         ks = tuple(int(p) for p in text.split(",") if p.strip())
@@ -212,6 +223,7 @@ def cmd_risk(args: argparse.Namespace) -> int:
     from qrisk.backtest import risk_ranking
 
     rules = _rules(args)
+    _refuse_after_today(args, rules)
     events = load_events(args, rules)
     day = args.as_of or _latest_day(events, rules)
     rows = risk_ranking(events, day, rules)
@@ -343,6 +355,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     from processors.step import replay
 
     rules = _rules(args)
+    _refuse_after_today(args, rules)
     events = load_events(args, rules)
     if args.as_of is not None:
         from qrisk.backtest import state_as_of
@@ -357,7 +370,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         from qrisk.sheets import campaign_workbook
 
         args.xlsx.parent.mkdir(parents=True, exist_ok=True)
-        args.xlsx.write_bytes(campaign_workbook(progress))  # (the workbook GET /v1/campaign?format=xlsx answers: rows and 汇总)
+        args.xlsx.write_bytes(campaign_workbook(progress, rules.policy.utc_offset_hours))  # (the workbook GET /v1/campaign?format=xlsx answers: rows and 汇总)
     if args.json:
         sys.stdout.write(json.dumps(progress, ensure_ascii=False, indent=2) + "\n")
         return 0
@@ -405,6 +418,7 @@ def cmd_credit_report(args: argparse.Namespace) -> int:
     if args.format == "xlsx" and args.out is None:
         raise CliError("--format xlsx needs --out FILE.xlsx")
     rules = _rules(args)
+    _refuse_after_today(args, rules)
     events = load_events(args, rules)
     alerts: dict = {}  # the alerts stage folded beside: how each warning was handled
     state = state_as_of(events, args.as_of, rules, alerts=alerts)

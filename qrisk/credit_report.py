@@ -102,6 +102,18 @@ COUNT_ZH = {
 }
 
 
+def verified_zh(verified: bool, concluded: bool, refused: bool, withdrawn: bool) -> str:
+    """核查, as the register and the credit report say it: 属实 / 不属实 / 核查中, but nothing is being checked on one
+    withdrawn (—（已撤回）) or refused and not concluded (—（不予受理）): 核查中 there read as work the bureau was doing."""
+    if withdrawn:
+        return "—（已撤回）"
+    if verified:
+        return "属实"
+    if concluded:
+        return "不属实"
+    return "—（不予受理）" if refused else "核查中"
+
+
 def _local(moment: dt.datetime | None, offset: int, with_time: bool = True) -> str:
     if moment is None:
         return ""
@@ -526,7 +538,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
          "category_zh": COMPLAINT_ZH.get(c.category, c.category), "product": c.product or "", "text": mask_personal_info(c.text),
          "verified": c.verified,
          # what it counted as before the conclusion in force: 属实 at receipt and found 不属实 later weighed meanwhile
-         "verified_zh": ("属实" if c.verified else ("不属实" if c.resolved_at else "核查中")) + _counted_verified_zh(c, off),
+         "verified_zh": verified_zh(c.verified, c.resolved_at is not None, c.refused, False) + _counted_verified_zh(c, off),
          "resolved_at": _local(c.resolved_at, off),
          "outcome": mask_personal_info(c.outcome or "") + _earlier_conclusions(c, off),
          "resolutions": [{"resolved_at": _local(r.resolved_at, off), "verified": r.verified, "outcome": mask_personal_info(r.outcome),

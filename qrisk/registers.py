@@ -21,7 +21,7 @@ from typing import Any, Iterable
 from processors.credit_file import COMPLAINT_KIND_ZH, ComplaintRecord
 from processors.personal_info import mask_personal_info
 from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH
-from qrisk.credit_report import FINDING_ZH, KIND_ZH
+from qrisk.credit_report import FINDING_ZH, KIND_ZH, verified_zh
 from qrisk.sheets import local_time, time_header
 
 COMPLAINT_STATE_ZH = {"open": "办理中", "refused": "不予受理", "resolved": "已办结", "withdrawn": "已撤回"}
@@ -90,9 +90,10 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
                 "channel": c["channel"],
                 "channel_zh": CHANNEL_ZH.get(c["channel"], c["channel"]), "category": c["category"],
                 "category_zh": COMPLAINT_ZH.get(c["category"], c["category"]), "product": c.get("product"),
-                "verified": bool(c.get("verified")),
-                # (as the credit report says it: not yet concluded is 核查中, not 不属实)
-                "verified_zh": "属实" if c.get("verified") else ("不属实" if resolved else "核查中"),
+                # (as the complaints table has it: 不属实 is a conclusion, not the want of one, so ?verified=false
+                # lists the complaints concluded 不属实 only)
+                "verified": True if c.get("verified") else False if resolved else None,
+                "verified_zh": verified_zh(bool(c.get("verified")), bool(resolved), refused, bool(withdrawn)),
                 "state": state, "state_zh": COMPLAINT_STATE_ZH[state] + (f"（{withdrawn['reason']}）" if withdrawn else
                                                                          f"（{decided.reason}）" if state == "refused" and decided else ""),
                 "accepted_on": accepted_on.isoformat() if accepted_on else None,

@@ -145,11 +145,19 @@ def _closed(sm: dict[str, Any], key: str) -> str:
     return f"含已注销或吊销许可证的 {n} 家" if n else ""
 
 
+def scope_zh(summary: dict[str, Any]) -> str:
+    """Whose totals these are: 全县, or the towns a town's key reads (``summary["towns"]``)."""
+    return "、".join(summary.get("towns") or []) or "全县"
+
+
 def campaign_summary_rows(progress: dict[str, Any], offset_hours: int = 8) -> list[tuple[str, Any, str]]:
     """The county summary (``processors.campaign.county_progress``'s ``summary``) as (项目, 数值, 说明) lines:
-    counts as numbers, the county's Σ KPI rates as fractions (shown as percentages) with their counts."""
+    counts as numbers, the Σ KPI rates as fractions (shown as percentages) with their counts.  A town's key gets its
+    towns' totals, named as such (统计范围, 北山镇从业人员培训率): never read as the county's."""
     sm = progress["summary"]
+    scope = scope_zh(sm)
     out: list[tuple[str, Any, str]] = [
+        *([("统计范围", scope, "仅含该密钥可查看的乡镇")] if sm.get("towns") else []),
         *([("统计截止日", sm["cut"], "该日结束时已录入的记录（qrisk campaign --as-of；按录入时间，此后补录的材料即使日期在此之前也不在内，按材料日期统计请用最新进度表的各阶段完成日期）")] if sm.get("cut") else []),
         (f"{'最近记录' if sm.get('cut') else '数据截至'}{time_header(offset_hours)}", local_time(sm.get("as_of"), offset_hours), ""),
         ("企业数（家）", sm["enterprises"], _closed(sm, "enterprises")),
@@ -171,7 +179,7 @@ def campaign_summary_rows(progress: dict[str, Any], offset_hours: int = 8) -> li
         out.append((f"{st['stage_zh']}：当前所处（家）", st["current"], ""))
     for k in sm["kpi_rates"].values():
         note = "，".join(x for x in (k["figure_zh"], k.get("takers_zh"), k.get("target_zh"), k.get("met_zh")) if x)
-        out.append((f"全县{k['label_zh']}", k["value"], note))
+        out.append((f"{scope}{k['label_zh']}", k["value"], note))
     for k in sm["kpis"].values():
         out.append((f"{k['label_zh']}达标企业（家）", k["met"], f"可评价 {k['known']} 家" + (f"，{k['basis_zh']}" if k.get("basis_zh") else "")
                     + (f"，其中 {k['doubtful']} 家一次通过人数须核实" if k.get("doubtful") else "")))
@@ -199,15 +207,15 @@ def campaign_workbook(progress: dict[str, Any], offset_hours: int = 8) -> bytes:
                 sheet.cell(row=n, column=at[key]).number_format = _percent(pct_decimals(k["value"], k["target"], key == "sampling_pass_rate"))
     ws = wb.create_sheet(SUMMARY_SHEET)
     ws.append(["项目", "数值", "说明"])
-    rates = {f"全县{k['label_zh']}": k for k in progress["summary"]["kpi_rates"].values()}
+    rates = {f"{scope_zh(progress['summary'])}{k['label_zh']}": k for k in progress["summary"]["kpi_rates"].values()}
     for label, value, note in campaign_summary_rows(progress, offset_hours):
         ws.append([label, xlsx_value(value), note])
         cell = ws.cell(row=ws.max_row, column=2)
         if isinstance(value, str):
             cell.data_type = "s"  # text, never a formula
-        elif label.startswith("全县") and value is not None:
-            k = rates.get(label)  # a rate stays a number
-            cell.number_format = _percent(pct_decimals(value, k["target"])) if k is not None else PERCENT
+        elif label in rates and value is not None:
+            k = rates[label]  # a rate stays a number
+            cell.number_format = _percent(pct_decimals(value, k["target"]))
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

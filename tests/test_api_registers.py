@@ -4,6 +4,7 @@ a town key its towns only, with the exports a supervisor prints."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 import pytest
@@ -148,7 +149,7 @@ def test_the_exports_carry_the_same_rows(srv):
     header = [c.value for c in ws[1]]
     assert header[:5] == ["投诉编号", "企业编号", "企业名称", "乡镇/街道", "收到时间（北京时间）"]
     first = dict(zip(header, [c.value for c in ws[2]]))
-    assert first["收到时间（北京时间）"] == "2025-08-20 09:30" and first["渠道"] == "热线" and first["办理状态"] == "办理中"
+    assert first["收到时间（北京时间）"] == dt.datetime(2025, 8, 20, 9, 30) and first["渠道"] == "热线" and first["办理状态"] == "办理中"
     sheet = srv.get("/v1/inspections", params={"format": "xlsx"})
     ws = load_workbook(io.BytesIO(sheet.content)).active
     header = [c.value for c in ws[1]]

@@ -44,8 +44,8 @@ def _expected(files) -> list[dict]:
         rows.append({
             "enterprise_id": r["enterprise_id"], "complaint_id": r["complaint_id"], "town": r["town"] or "", "kind": r["kind"],
             "channel": r["channel"], "category": r["category"], "product": r["product"] or "", "received_at": _epoch(r["received_at"]),
-            # (the register's 属实 / 不属实 / 核查中)
-            "verified": {"属实": 1, "不属实": 0, "核查中": None}[r["verified_zh"]], "state": r["state"],
+            # (the register's 属实 / 不属实 / not concluded: 核查中, —（不予受理）, —（已撤回）)
+            "verified": {True: 1, False: 0, None: None}[r["verified"]], "state": r["state"],
             "accepted_on": r["accepted_on"], "acceptance": r["acceptance"],
             "resolved_at": _epoch(r["resolved_at"]), "due_on": r["due_on"],
             "overdue": said if said in ("超期未办结", "超期办结", "按期办结") else None, "event_id": r["event_id"],

@@ -100,7 +100,9 @@ def test_the_alerts_sheet_over_http_is_for_people_and_the_csv_for_machines(demo_
     assert machine[0]["severity"] in {"critical", "high", "medium", "low"} and machine[0]["severity_zh"]
     assert machine[0]["state"] in {"open", "acknowledged", "rectifying", "verified", "closed"} and machine[0]["state_zh"]
     first = next(r for r in rows if r[col["预警编号"]].value == machine[0]["alert_id"])
-    assert first[col["生成时间（北京时间）"]].value == local_time(machine[0]["opened_at"], 8)
+    # (a date cell, not text: a sheet sorts and filters it by month)
+    opened = first[col["生成时间（北京时间）"]]
+    assert opened.is_date and opened.value.strftime("%Y-%m-%d %H:%M") == local_time(machine[0]["opened_at"], 8)
 
 
 def test_the_enterprises_sheet_over_http_shows_percentages(demo_server):
