@@ -8,6 +8,7 @@ unfolded by a materialised view); the reference here is a plain row-per-value bu
 from __future__ import annotations
 
 import datetime as dt
+import time
 import json
 
 import pytest
@@ -166,19 +167,25 @@ def test_a_backlog_after_an_outage_goes_in_bounded_writes_oldest_first(tmp_path,
 
     pipeline._store_derived = store_derived
     pipeline.start_background_sink()
-    for i in range(0, len(events), 50):
-        pipeline.submit(events[i:i + 50])
-    assert not pipeline.wait_derived(1.0) and pipeline._sink.behind_seq == len(events)
-    full[0] = False
-    assert pipeline.wait_derived(120)
-    pipeline.write_snapshots()
-    assert max(len(w) for w in writes) <= 4 and len(writes) >= len(range(0, len(events), 50)) // 4
-    seqs = [seq for w in writes for seq in w]
-    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))  # oldest first, each batch once
-    assert pipeline.derived_seq == pipeline.seq == len(events)
-    assert dump(store) == expected
-    assert "derived rows written again" in capsys.readouterr().err
-    pipeline.close()
+    try:
+        for i in range(0, len(events), 50):
+            pipeline.submit(events[i:i + 50])
+        # (the sink thread takes the batches as it gets the CPU: on a busy machine a second was not always enough)
+        deadline = time.monotonic() + 60
+        while pipeline._sink.behind_seq != len(events) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pipeline.wait_derived(0.2) and pipeline._sink.behind_seq == len(events)
+        full[0] = False
+        assert pipeline.wait_derived(120)
+        pipeline.write_snapshots()
+        assert max(len(w) for w in writes) <= 4 and len(writes) >= len(range(0, len(events), 50)) // 4
+        seqs = [seq for w in writes for seq in w]
+        assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))  # oldest first, each batch once
+        assert pipeline.derived_seq == pipeline.seq == len(events)
+        assert dump(store) == expected
+        assert "derived rows written again" in capsys.readouterr().err
+    finally:
+        pipeline.close()  # (left open, chdb stays on this directory and every later test of the process fails)
 
 
 # ---------------------------------------------------------------- re-test (复检)
