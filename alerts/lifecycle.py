@@ -329,6 +329,7 @@ class OrderSeen(FoldState):
 
 # a rectification's outcomes, in the order they settle an alert under it
 _WAITED_KINDS = ("rectification.completed", "rectification.rejected", "rectification.verified")
+_ORDER_STATUS = {"rectification.completed": "completed", "rectification.rejected": "rejected", "rectification.verified": "verified"}
 
 
 class AlertBook(FoldState):
@@ -427,7 +428,7 @@ class AlertBook(FoldState):
         # before the record in force that arrives after it, is history there, and must be history here too
         said = {eff.kind: eff.data for eff in effects if eff.event_id == str(event.event_id)}
         if isinstance(event, _RECTIFICATION_EVENTS):
-            changes += self._rectification(event, said, policy, live)
+            changes += self._rectification(event, said, [eff for eff in effects if eff.event_id == str(event.event_id)], policy, live)
         elif isinstance(event, InterviewHeldEvent) and not _HISTORY_ONLY & said.keys():
             changes += self._interview(event, policy)
         # The clock never runs ahead of when the event was received: one result stamped 2062 by
@@ -775,8 +776,12 @@ class AlertBook(FoldState):
 
     # ------------------------------------------------------------------ rectification (整改), from the inspection system's events
 
-    def _rectification(self, event: Envelope, said: dict[str, dict[str, Any]], policy: Policy, live: bool) -> list[AlertChange]:
-        if OUTDATED_KIND in said:
+    def _rectification(self, event: Envelope, said: dict[str, dict[str, Any]], own: list[Any], policy: Policy,
+                       live: bool) -> list[AlertChange]:
+        """``own``: the event's effects in the order the credit file made them (``said``: by kind) — an order carries the
+        outcomes of the completions and verifications that waited for it, one after another."""
+        ordered = isinstance(event, RectificationOrderedEvent)
+        if OUTDATED_KIND in said and not ordered:
             # a verification dated before the one in force, arriving after it: the credit file keeps it as history and
             # the rectification stays as the later one left it, so its alerts do too (a late acceptance of 04-20 verified
             # the alerts of a rectification whose re-check of 05-05 had rejected it)
@@ -787,14 +792,14 @@ class AlertBook(FoldState):
         eid, at = str(event.event_id), event.occurred_at
         mine = sorted((self.alerts[i] for i in self.active_by_enterprise.get(event.enterprise_id, ())),
                       key=lambda a: (a.opened_at, a.alert_id))
-        self._order_seen(event, said, actor)
+        self._order_seen(event, said, own, actor)
         seen = (self.orders.get(event.enterprise_id) or {}).get(rid)
         out: list[AlertChange] = []
-        if REVERSED_KIND in said:
+        if REVERSED_KIND in said and not ordered:
             out += self._acceptance_reversed(event, said[REVERSED_KIND], policy, live)
         for alert in mine:
             before = alert.state
-            if isinstance(event, RectificationOrderedEvent):
+            if ordered:
                 cited = [ref for ref in [alert.alert_id, *alert.refs] if _cites(p.cause, ref)]
                 if rid not in alert.rectifications and cited:
                     alert.rectifications.append(rid)
@@ -808,16 +813,6 @@ class AlertBook(FoldState):
                         out.append(AlertChange(alert, _step(alert, "start_rectification", before, actor, note, eid, at)))
                     else:
                         out.append(AlertChange(alert, _step(alert, "comment", before, actor, f"关联{note}", eid, at)))
-                # the completion or verification that came before the order (kept by the credit file, applied with it)
-                # settles the alerts it is linked to now, as if it had come after it
-                if rid in alert.rectifications:
-                    for kind in _WAITED_KINDS:
-                        if kind in said:
-                            data = said[kind]
-                            # (the step under the event that said it: a re-check taking that acceptance back names it)
-                            out += self._outcome(alert, kind, rid, actor, str(data.get("waited_event_id") or eid), at,
-                                                 str(data.get("evidence") or ""),
-                                                 str(data.get("verifier") or ""), str(data.get("note") or ""))
                 continue
             if rid not in alert.rectifications:
                 continue
@@ -828,6 +823,24 @@ class AlertBook(FoldState):
             else:
                 out += self._outcome(alert, "rectification.verified" if p.accepted else "rectification.rejected", rid, actor, eid, at,
                                      "", p.verifier, p.note or "")
+        if ordered:
+            # the completions and verifications that came before the order (kept by the credit file, applied with it)
+            # settle the alerts it is linked to now, one after another as the credit file applied them, as if they had
+            # come after it; each step under the event that said it (a re-check taking that acceptance back names it)
+            under = [alert for alert in mine if rid in alert.rectifications]
+            reopened: set[str] = set()
+            for eff in own:
+                data = eff.data
+                if eff.kind == REVERSED_KIND:
+                    changes = self._acceptance_reversed(event, data, policy, live)
+                    reopened = {c.alert.alert_id for c in changes}  # (its step says the rejection: not again below)
+                    out += changes
+                elif eff.kind in _WAITED_KINDS and data.get("waited_event_id"):
+                    for alert in under:
+                        if eff.kind == "rectification.rejected" and alert.alert_id in reopened:
+                            continue
+                        out += self._outcome(alert, eff.kind, rid, actor, str(data["waited_event_id"]), at, str(data.get("evidence") or ""),
+                                             str(data.get("verifier") or ""), str(data.get("note") or ""))
         return out
 
     def _outcome(self, alert: Alert, kind: str, rid: str, actor: str, eid: str, at: dt.datetime, evidence: str, verifier: str,
@@ -852,7 +865,7 @@ class AlertBook(FoldState):
         note = f"整改 {rid} 经{verifier}复查通过" + (f"（复查意见：{note_zh}）" if note_zh else "")
         return [AlertChange(alert, _step(alert, action, before, actor, note, eid, at))]
 
-    def _order_seen(self, event: Envelope, said: dict[str, dict[str, Any]], actor: str) -> None:
+    def _order_seen(self, event: Envelope, said: dict[str, dict[str, Any]], own: list[Any], actor: str) -> None:
         """Keep the order, and the status the credit file gave it, for alerts opened after it.  Only what the credit file
         filed counts: an order id on file sent again (rectification.duplicate_order), or a completion or verification of an
         order it does not know, changes nothing here either."""
@@ -863,16 +876,17 @@ class AlertBook(FoldState):
                 order = self.orders.setdefault(event.enterprise_id, {})[p.rectification_id] = _build_order(
                     rectification_id=p.rectification_id, event_id=str(event.event_id), cause=p.cause, what=p.what,
                     deadline=p.deadline, ordered_at=event.occurred_at, ordered_by=actor, updated_at=event.occurred_at)
-                # what the completions and verifications that came before it said, applied with it (a rejection and a
-                # later acceptance both waiting: the acceptance stands)
-                for kind, status in (("rectification.completed", "completed"), ("rectification.rejected", "rejected"),
-                                     ("rectification.verified", "verified")):
-                    if kind in said:
-                        data = said[kind]
-                        order.status = status
-                        order.verification = ({"event_id": str(data.get("waited_event_id") or event.event_id), "actor": actor,
-                                               "verifier": data.get("verifier") or "", "note": data.get("note") or ""}
-                                              if status == "verified" else None)
+                # what the completions and verifications that came before it said, applied with it in the credit file's
+                # order (a rejection, then the redo's completion: completed; an acceptance, then a rejection: rejected)
+                for eff in own:
+                    if eff.kind in _WAITED_KINDS and eff.data.get("waited_event_id"):
+                        data = eff.data
+                        order.status = _ORDER_STATUS[eff.kind]
+                        if eff.kind == "rectification.verified":
+                            order.verification = {"event_id": str(data["waited_event_id"]), "actor": actor,
+                                                  "verifier": data.get("verifier") or "", "note": data.get("note") or ""}
+                        elif eff.kind == "rectification.rejected":
+                            order.verification = None
             elif "rectification.corrected" in said and mine is not None and p.rectification_id in mine:
                 # the order corrected (a mistyped cause, deadline or what): alerts opened after it are linked by what it says now
                 order = mine[p.rectification_id]
@@ -931,13 +945,17 @@ class AlertBook(FoldState):
         """A re-check rejecting a rectification after an acceptance took that acceptance back: the alerts it verified or
         closed are the enterprise's to put right again.  Only those the acceptance itself settled: one a supervisor
         reopened or closed since, or the system closed for another reason, stands as that step left it."""
+        # (what the rejecting 复查 said is on the effect: the event may be the order it waited for)
         p = event.payload  # type: ignore[attr-defined]
         rid, reversed_id = d["rectification_id"], d.get("reversed_event_id")
+        verifier = d.get("verifier", getattr(p, "verifier", ""))
+        note_zh = d.get("note", getattr(p, "note", "")) or ""
+        redo = d["new_deadline"] if "new_deadline" in d else (p.new_deadline.isoformat() if getattr(p, "new_deadline", None) else None)
         actor = event.source.name or event.source.id
-        eid, at = str(event.event_id), event.occurred_at
+        eid, at = str(d.get("waited_event_id") or event.event_id), event.occurred_at
         note = (f"整改 {rid} 于 {d.get('accepted_on')} 经{d.get('accepted_by')}复查通过，该结论已被 {d['rejected_on']} 的复查撤销"
-                f"（{p.verifier}复查未通过" + (f"；复查意见：{p.note}" if p.note else "") + "）"
-                + (f"，重新限期 {p.new_deadline.isoformat()}" if p.new_deadline is not None else ""))
+                f"（{verifier}复查未通过" + (f"；复查意见：{note_zh}" if note_zh else "") + "）"
+                + (f"，重新限期 {redo}" if redo else ""))
         settled = [a for a in self.alerts.values()
                    if a.enterprise_id == event.enterprise_id and a.state in ("verified", "closed") and rid in a.rectifications
                    and reversed_id is not None and _settled_by(a) == reversed_id]

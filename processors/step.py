@@ -2572,7 +2572,7 @@ def _rectification_ordered(state: CountyState, file: CreditFile, event: Rectific
         # carried by the order's event: the alert book reads from them what the completion or verification said (who
         # verified, the evidence) and which event it was — a later re-check names that one
         for effect in effects[start:]:
-            if effect.kind in _WAITED_KINDS:
+            if effect.kind in _WAITED_KINDS or effect.kind in ("rectification.verification_reversed", "rectification.verification_outdated"):
                 effect.data.update(waited_event_id=waiting.event_id, waited_at=waiting.occurred_at.isoformat(),
                                    evidence=waiting.evidence, verifier=waiting.verifier, note=waiting.note)
 
@@ -2747,7 +2747,8 @@ def _verify(file: CreditFile, record: RectificationRecord, verification: Verific
                 file.counts.rectifications_overdue += 1
             effects.append(_effect(
                 "rectification.verification_reversed", event, file.enterprise_id, rectification_id=rid,
-                reversed_event_id=last.event_id if last is not None else None,
+                reversed_event_id=last.event_id if last is not None else None, verifier=verification.verifier, note=verification.note,
+                new_deadline=verification.new_deadline.isoformat() if verification.new_deadline is not None else None,
                 accepted_on=rules.local_date(last.verified_at).isoformat() if last is not None else None,
                 accepted_by=last.verifier if last is not None else None, rejected_on=on.isoformat(),
                 message_zh=(f"整改 {rid} 复查结论改为未通过（{on.isoformat()}，{verification.verifier}"

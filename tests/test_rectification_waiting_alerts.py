@@ -43,3 +43,41 @@ def test_an_order_corrected_to_cite_the_inspection_takes_its_alert(county):  # n
     county.feed(inspection())
     alert = inspection_alert(county)
     assert alert.rectifications == ["ZG-X1"] and alert.state == "rectifying"
+
+
+def test_an_acceptance_and_a_later_rejection_both_before_the_order_leave_it_rejected(county):  # noqa: F811
+    """The alert stage read the rejecting 复查 off the order's payload (AttributeError: the event is an order), failed the
+    event as processing.failed and left the alert 待处置."""
+    county.feed(inspection())
+    accepted = verified(at="2026-04-05T09:00:00+08:00")
+    county.feed(accepted)
+    county.feed(verified(at="2026-04-08T09:00:00+08:00", accepted=False))
+    county.feed(order(at="2026-04-09T09:00:00+08:00"))
+    assert county.state.files[E].rectification("ZG-X1").status == "rejected"
+    assert county.book.orders[E]["ZG-X1"].status == "rejected" and county.book.orders[E]["ZG-X1"].verification is None
+    alert = inspection_alert(county)
+    assert alert.state == "rectifying", "verified by the acceptance, opened again by the re-check that took it back"
+    steps = [s for s in alert.steps if s.action != "escalated"]
+    assert [s.action for s in steps][-2:] == ["verify", "verification_reversed"]
+    assert steps[-2].event_id == str(accepted.event_id)
+    assert "仍有原料落地" in steps[-1].note and "复查通过，该结论已被 2026-04-08 的复查撤销" in steps[-1].note
+
+
+def test_an_outdated_verification_waiting_with_the_order_does_not_stop_it_linking(county):  # noqa: F811
+    """The earlier-dated rejection arriving after the acceptance is history; the order carrying both still links."""
+    county.feed(inspection())
+    county.feed(verified(at="2026-04-08T09:00:00+08:00"))
+    county.feed(verified(at="2026-04-05T09:00:00+08:00", accepted=False))  # dated earlier, arrives later
+    county.feed(order(at="2026-04-09T09:00:00+08:00"))
+    assert county.state.files[E].rectification("ZG-X1").status == "verified"
+    alert = inspection_alert(county)
+    assert alert.rectifications == ["ZG-X1"] and alert.state == "verified"
+    assert county.book.orders[E]["ZG-X1"].status == "verified"
+
+
+def test_a_rejection_then_the_redos_completion_before_the_order_leave_it_completed(county):  # noqa: F811
+    county.feed(verified(at="2026-03-20T09:00:00+08:00", accepted=False))
+    county.feed(completed(at="2026-03-22T09:00:00+08:00"))
+    county.feed(order(at="2026-03-25T09:00:00+08:00"))
+    assert county.state.files[E].rectification("ZG-X1").status == "completed"
+    assert county.book.orders[E]["ZG-X1"].status == "completed"
