@@ -447,18 +447,18 @@ def county() -> dict[str, Any]:
                   USING code ORDER BY batches DESC, code LIMIT 15""",
               w=6, h=8, options={"orientation": "horizontal", "xField": "项目"},
               description="各检验项目的不合格批次（帕累托）：先查最多的原因"),
-        # the labs' time limits (sampling_turnaround): one row per sample (抽样编号, unique county-wide: a report
-        # retracted from the wrong enterprise and filed again under the right one is one sample, not two) whose first
-        # report was judged for them (a correction carries the same figures; a re-test is not judged), the lab as the
-        # first report printed it
+        # the labs' time limits (sampling_turnaround): one row per sample and lab (a report retracted from the wrong
+        # enterprise and filed again under the right one by its lab is one sample, not two; the contract makes a 抽样编号
+        # unique within one enterprise only, so two enterprises' samples of one number by two labs stay apart) whose
+        # first report was judged for them (a correction carries the same figures; a re-test is not judged)
         panel("table", "检验机构报告时限",
               f"""SELECT lab AS `检验机构`, count() AS `批次`, countIf(late = 1) AS `超时批次`,
                          round(100 * countIf(late = 1) / count(), 1) AS `超时比例（%）`,
                          max(days) AS `最长（工作日）`, round(avg(days), 1) AS `平均（工作日）`
-                  FROM (SELECT sample_no, argMin(lab, occurred_at) AS lab, argMin(turnaround_late, occurred_at) AS late,
+                  FROM (SELECT sample_no, lab, argMin(turnaround_late, occurred_at) AS late,
                                argMin(report_working_days, occurred_at) AS days
                         FROM judgements FINAL WHERE report_working_days IS NOT NULL AND {_local_days('sampled_on')}
-                        GROUP BY sample_no)
+                        GROUP BY sample_no, lab)
                   GROUP BY lab ORDER BY `超时批次` DESC, `检验机构`""",
               w=12, h=6,
               description="时间范围内按抽样日期计，各承检机构的检验报告时限（《食品安全抽样检验管理办法》：收样后 20 个工作日内出具报告，"

@@ -571,7 +571,7 @@ EXPORT_MAX_ROWS = 5000
 """The most rows a list answers at once (``?limit=``), and what an export (csv, xlsx) gives when no limit is named."""
 Limit = Annotated[int | None, Query(ge=1, le=EXPORT_MAX_ROWS, description=(
     "newest first; 200 by default, an export (csv, xlsx) 5,000; at most 5,000 (x-qrisk-total: how many matched; "
-    "x-qrisk-truncated: true when this answer holds fewer)"))]
+    "x-qrisk-truncated: true, with x-qrisk-next-offset, when more rows follow this page)"))]
 Offset = Annotated[int, Query(ge=0, description="rows skipped first, in the same order: ?limit=100&offset=100 gives rows 101–200")]
 
 
@@ -585,7 +585,10 @@ def _page(rows: list[Any], limit: int | None, offset: int, fmt: str) -> tuple[li
     headers = {"x-qrisk-total": str(len(rows))}  # (how many matched, before the limit: a quarter's count)
     if len(page) == len(rows):
         return page, headers, None
-    headers["x-qrisk-truncated"] = "true"
+    if offset + len(page) < len(rows):
+        # more rows follow this page (a client pages until it is gone: sent on the last page too, it never stopped)
+        headers["x-qrisk-truncated"] = "true"
+        headers["x-qrisk-next-offset"] = str(offset + len(page))
     if offset == 0:
         said = f"本表列出最新 {len(page)} 条"
     elif page:

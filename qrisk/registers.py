@@ -91,8 +91,9 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
                 "channel_zh": CHANNEL_ZH.get(c["channel"], c["channel"]), "category": c["category"],
                 "category_zh": COMPLAINT_ZH.get(c["category"], c["category"]), "product": c.get("product"),
                 # (as the complaints table has it: 不属实 is a conclusion, not the want of one, so ?verified=false
-                # lists the complaints concluded 不属实 only)
-                "verified": True if c.get("verified") else False if resolved else None,
+                # lists the complaints concluded 不属实 only; a withdrawn one — filed under the wrong enterprise —
+                # is neither, whatever it said before)
+                "verified": None if withdrawn else True if c.get("verified") else False if resolved else None,
                 "verified_zh": verified_zh(bool(c.get("verified")), bool(resolved), refused, bool(withdrawn)),
                 "state": state, "state_zh": COMPLAINT_STATE_ZH[state] + (f"（{withdrawn['reason']}）" if withdrawn else
                                                                          f"（{decided.reason}）" if state == "refused" and decided else ""),

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
                              "in the data directory)")
         return value or None
 
+    @field_validator("*")
+    @classmethod
+    def _seconds_within_a_year(cls, value: Any) -> Any:
+        return _within_a_year(value)
+
     @field_validator("tick_seconds")
     @classmethod
     def _tick(cls, value: float) -> float:
@@ -101,6 +106,17 @@ class Settings(BaseSettings):
         if value != 0 and not value >= 0.5:
             raise ValueError("must be 0 (no ticks) or at least 0.5 seconds")
         return value
+
+
+A_YEAR = 365 * 86400.0
+
+
+def _within_a_year(value: Any) -> Any:
+    """Every number of seconds in the settings is a timer's: 1e300 passed `finite` and crashed `qrisk run` with a
+    traceback where a timer met it (OverflowError), after the port was bound."""
+    if isinstance(value, float) and value > A_YEAR:
+        raise ValueError(f"must be at most {A_YEAR:.0f} seconds (a year)")
+    return value
 
 
 def checked_kafka_settings(**overrides: Any) -> Any:
@@ -133,6 +149,11 @@ def _checked_kafka_class() -> Any:
             sink_batch: int = Field(default=5000, ge=1)
             sink_batch_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
             sink_metrics_port: int = Field(default=0, ge=0, le=65535)
+
+            @field_validator("*")
+            @classmethod
+            def _seconds_within_a_year(cls, value: Any) -> Any:
+                return _within_a_year(value)
 
             @field_validator("store_url")
             @classmethod

@@ -1292,3 +1292,29 @@ def test_a_redelivered_notification_counts_the_attempts_made_not_the_requeue(sto
                                 attempt(3, "requeued", ""), attempt(4, "retry", "HTTP 503")])
     got = _panels(store, at - dt.timedelta(days=1), at + dt.timedelta(days=1))
     assert [(r["预警编号"], r["尝试次数"]) for r in got[("intake.json", "未送达的预警通知（当前）")]] == [("AL-again", 3)]
+
+
+def test_two_enterprises_samples_of_one_number_by_two_labs_count_apart(store, rules):  # noqa: F811 - fixture
+    """The contract makes a 抽样编号 unique within one enterprise: two enterprises' samples under one number, reported by
+    two labs, are two samples — grouped by the number alone, one lab disappeared from the panel."""
+    import uuid
+
+    from schemas.upcast import parse_event
+    from tests.conftest import golden
+    from tests.test_corrections import REG, sample
+
+    other = "E-330110-777"
+    doc = golden("enterprise.registered")
+    doc.update(event_id=str(uuid.uuid4()), enterprise_id=other)
+    doc["payload"].update(licence_no="SC10633011000777", name="另一水厂")
+    mine = sample("2026-04-07T09:00:00+08:00", lab_received_on="2026-03-06", sample_no="S-2")
+    theirs = mine.model_dump(mode="json", exclude_unset=True)
+    theirs.update(event_id=str(uuid.uuid4()), enterprise_id=other, occurred_at="2026-04-08T09:00:00+08:00")
+    theirs["payload"]["lab"] = "另一检测机构"
+    p = _fold_into(store, rules, [REG, parse_event(doc), mine, parse_event(theirs)])
+    try:
+        samples = [s for f in p.state.files.values() for s in f.samples if s.sample_no == "S-2"]
+        rows = _panels(store)[("county.json", "检验机构报告时限")]
+        assert sorted((r["检验机构"], r["批次"]) for r in rows) == sorted((s.lab, 1) for s in samples) and len(samples) == 2
+    finally:
+        p.close()

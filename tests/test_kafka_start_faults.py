@@ -323,13 +323,29 @@ def test_no_float_setting_takes_inf_or_nan(value, monkeypatch):
     assert math.isfinite(Settings().snapshot_seconds)
 
 
-def test_run_with_snapshot_seconds_inf_is_refused_before_serving(monkeypatch, tmp_path, capsys):
+@pytest.mark.parametrize("value", ["inf", "1e300"])
+def test_run_with_snapshot_seconds_inf_is_refused_before_serving(monkeypatch, tmp_path, capsys, value):
     from qrisk.cli import main
 
-    monkeypatch.setenv("QRISK_SNAPSHOT_SECONDS", "inf")
+    monkeypatch.setenv("QRISK_SNAPSHOT_SECONDS", value)
     assert main(["run", "--data-dir", str(tmp_path / "data"), "--port", str(free_port())]) == 2
     line = one_line(capsys.readouterr().err)
-    assert "QRISK_SNAPSHOT_SECONDS" in line and "'inf'" in line
+    assert "QRISK_SNAPSHOT_SECONDS" in line and f"'{value}'" in line
+
+
+def test_no_float_setting_takes_more_than_a_year(monkeypatch):
+    """A huge finite number passed `finite` and overflowed a timer (OverflowError: a traceback from qrisk run)."""
+    from qrisk.settings import Settings, checked_kafka_settings, settings_error
+
+    for cls in (Settings, type(checked_kafka_settings())):
+        for name in _float_fields(cls):
+            variable = f"QRISK_{name.upper()}"
+            monkeypatch.setenv(variable, "1e300")
+            with pytest.raises(ValidationError) as caught:
+                cls()
+            said = settings_error(caught.value)
+            assert variable in said and ("a year" in said or "less than or equal" in said), said
+            monkeypatch.delenv(variable)
 
 
 # ----------------------------------------------------------------------------- topics list

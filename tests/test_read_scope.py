@@ -54,6 +54,9 @@ def county_events():
            reason="不属于本部门职责范围"),
         ev("complaint.received", "2026-02-04T10:00:00+08:00", W, complaint_id="C-WRONG", verified=False, category="other", text="登记错企业"),
         ev("complaint.withdrawn", "2026-02-05T10:00:00+08:00", W, complaint_id="C-WRONG", reason="被投诉企业填报错误"),
+        # (属实 when received, then withdrawn: filed under the wrong enterprise, it is neither)
+        ev("complaint.received", "2026-02-03T11:00:00+08:00", W, complaint_id="C-WRONG-TRUE", verified=True, category="other", text="登记错企业"),
+        ev("complaint.withdrawn", "2026-02-05T11:00:00+08:00", W, complaint_id="C-WRONG-TRUE", reason="被投诉企业填报错误"),
     ]
 
 
@@ -114,6 +117,10 @@ def test_a_list_pages_with_offset_in_the_same_order(county):
     page = county.get("/v1/samples", params={"limit": 100, "offset": 100})
     assert page.status_code == 200, page.text
     assert [r["sample_no"] for r in page.json()] == whole[100:200]
+    assert page.headers["x-qrisk-truncated"] == "true" and page.headers["x-qrisk-next-offset"] == "200"
+    last = county.get("/v1/samples", params={"limit": 100, "offset": 200})  # (the last page: a client paging stops here)
+    assert len(last.json()) == SAMPLES - 200 and "x-qrisk-truncated" not in last.headers and "x-qrisk-next-offset" not in last.headers
+    assert "x-qrisk-truncated" not in county.get("/v1/samples", params={"limit": 100, "offset": 900}).headers
     table = _csv(county.get("/v1/samples", params={"limit": 100, "offset": 100, "format": "csv"}))
     assert [r["sample_no"] for r in table] == whole[100:200]
     sheet = load_workbook(io.BytesIO(county.get("/v1/samples", params={"limit": 100, "offset": 200, "format": "xlsx"}).content)).active
@@ -157,8 +164,9 @@ def test_a_town_keys_campaign_workbook_names_its_town_not_the_county(county):
 def test_the_complaint_register_tells_not_substantiated_from_not_concluded(county):
     listed = {r["complaint_id"]: (r["verified"], r["verified_zh"]) for r in county.get("/v1/complaints").json()}
     assert listed == {"C-FALSE": (False, "不属实"), "C-OPEN": (None, "核查中"), "C-REFUSED": (None, "—（不予受理）"),
-                      "C-WRONG": (None, "—（已撤回）")}
+                      "C-WRONG": (None, "—（已撤回）"), "C-WRONG-TRUE": (None, "—（已撤回）")}
     assert [r["complaint_id"] for r in county.get("/v1/complaints", params={"verified": "false"}).json()] == ["C-FALSE"]
+    assert county.get("/v1/complaints", params={"verified": "true"}).json() == []
     assert county.get("/v1/complaints", params={"verified": "false", "state": "open"}).json() == []
     table = {r["complaint_id"]: (r["verified"], r["verified_zh"]) for r in _csv(county.get("/v1/complaints", params={"format": "csv"}))}
     assert table["C-OPEN"] == ("", "核查中") and table["C-FALSE"] == ("false", "不属实")
