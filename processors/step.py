@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 58
+FOLD_VERSION = 59
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -267,7 +267,9 @@ baselines, the 连续未检出后检出 note); a baseline outlier's signal rests
 alert's evidence and the risk entry, so its correction or retraction takes them back); an EWMA signal's value is the
 EWMA (the batch's result as batch_value); 58: the lab's 不合格 on an item qrisk passes or finds not applicable counts
 the sample 不合格 (SampleJudgement.counted, grading) and alerts high (judgement.lab_failed_passed), not as a low
-disagreement; an ND whose detection limit equals a strict "<" limit passes; counting units (CFU, MPN) resolve in any case; a pastry plate-count or coliform failure names the products GB 7099-2015 spares (caveat).  A
+disagreement; an ND whose detection limit equals a strict "<" limit passes; counting units (CFU, MPN) resolve in any case; a pastry plate-count or coliform failure names the products GB 7099-2015 spares (caveat); 59: the completions and verifications that waited for
+their order reach its alerts in the order the credit file applied them (rectification.verification_reversed names the
+rejecting 复查, and what waited carries waited_event_id), an outdated one no longer stopping the order linking.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
