@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 59
+FOLD_VERSION = 60
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -269,7 +269,12 @@ EWMA (the batch's result as batch_value); 58: the lab's 不合格 on an item qri
 the sample 不合格 (SampleJudgement.counted, grading) and alerts high (judgement.lab_failed_passed), not as a low
 disagreement; an ND whose detection limit equals a strict "<" limit passes; counting units (CFU, MPN) resolve in any case; a pastry plate-count or coliform failure names the products GB 7099-2015 spares (caveat); 59: the completions and verifications that waited for
 their order reach its alerts in the order the credit file applied them (rectification.verification_reversed names the
-rejecting 复查, and what waited carries waited_event_id), an outdated one no longer stopping the order linking.  A
+rejecting 复查, and what waited carries waited_event_id), an outdated one no longer stopping the order linking; 60: re-tests and
+corrections follow the report's conclusion (SampleJudgement.counted), not qrisk's verdict: an original arriving after
+its inadmissible re-test counts, charts, grades and alerts the lab's 不合格 of an item qrisk passes as when it came
+first; a correction or re-test clearing qrisk's failure while the lab still fails an item qrisk passes overturns
+nothing, its 抽检不合格 alert carrying on (noted, not closed and reopened as another); qrisk failing a sample the lab
+failed alone closes the judgement.lab_failed_passed alert, the failure's alert taking it over.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -690,9 +695,10 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
     # of it finds (that finding is the re-test's own 系统复核不合格 alert, raised below)
     was_c = superseded.judgement.counted if superseded is not None else None  # type: ignore[union-attr]
     now_c = judgement.counted
-    if superseded is not None and (superseded.judgement.verdict == "fail" and (  # type: ignore[union-attr]
-            judgement.verdict != "fail" or (was_c == "fail" and now_c != "fail"))
-            or (was_c == "fail" and now_c != "fail")):  # (the first lab's 不合格 on an item qrisk passes: its conclusion)
+    # — unless the re-test's own lab fails an item qrisk passes: the failure stands on the re-test's conclusion
+    # (qrisk's figure no longer fails it), and its alert carries on
+    if superseded is not None and (superseded.judgement.verdict == "fail" and judgement.verdict != "fail" and now_c != "fail"  # type: ignore[union-attr]
+                                   or (was_c == "fail" and now_c != "fail")):  # (the first lab's 不合格 on an item qrisk passes: its conclusion)
         # Without the bureau's list of re-test labs (retest.institutions) any lab key's 复检 is admitted: the counts
         # follow it (a lawful re-test's conclusion is final), but the failure's alert stays for a supervisor to
         # check the re-test and close, not closed unseen by whoever holds a lab key
@@ -720,6 +726,9 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
             # the re-test upholds the failure: the same sample's conclusion made final, not a second failure
             failed.data["confirms_event_id"] = superseded.event_id
         effects.append(failed)
+        if superseded is not None and (over := _lab_failure_handed_over(
+                file, record.sample_no, superseded.judgement, "复检结论为不合格", event, rules)) is not None:
+            effects.append(over)
     elif judgement.verdict == "pass" and judgement.sum_checks:
         near = _near_limit(judgement, rules)
         if near:
@@ -729,6 +738,11 @@ def _judge(state: CountyState, file: CreditFile, record: SampleRecord, payload: 
     if (unjudged := _lab_failed_unjudged(judgement, record, event, file.enterprise_id, base)) is not None:
         effects.append(unjudged)
     if (lab_failed := _lab_failed_passed(judgement, record, event, file.enterprise_id, base)) is not None:
+        if superseded is not None and superseded.judgement.verdict == "fail" and was_c == "fail":  # type: ignore[union-attr]
+            # the re-test's lab upholds the 不合格 on an item qrisk passes: the failure's alert notes it, no second alert
+            lab_failed = _on_failure_alert(
+                lab_failed, f"抽样编号 {record.sample_no} 复检结论仍为不合格（复检机构：{record.lab}）：",
+                f"sample {record.sample_no}: the re-test upholds the failure: ", confirms=superseded.event_id)
         effects.append(lab_failed)
     if judgement.unknown:
         effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
@@ -811,6 +825,32 @@ def _lab_failed_passed(judgement: Any, record: SampleRecord, event: Envelope, en
                f"该样品按检验机构结论计为不合格。请核实判定依据，按检验机构不合格结论启动核查处置")
     return _effect("judgement.lab_failed_passed", event, enterprise_id, items=items, lab=record.lab, task_source=record.task_source,
                    message_zh=message, **base)
+
+
+def _on_failure_alert(effect: Effect, carried_zh: str, carried_en: str, confirms: str | None = None) -> Effect:
+    """``effect`` (a ``judgement.lab_failed_passed``) said on the sample's 抽检不合格 alert, which carries on: the sample's
+    failure stood before and stands now, only qrisk's own failure of it went (a correction clearing the item qrisk
+    failed, the re-test's figure) and the lab's 不合格 of an item qrisk passes holds it.  Closing that alert and opening
+    another for the same failure would lose what the supervisor did on it (acknowledged, sealed, ordered a
+    rectification).  ``confirms``: the re-test upholding the failure (noted on the alert, no new occurrence)."""
+    effect.data.update(failure_alert=True, carried_zh=carried_zh, carried_en=carried_en,
+                       **({"confirms_event_id": confirms} if confirms else {}))
+    return effect
+
+
+def _lab_failure_handed_over(file: CreditFile, no: str, before: Any, why_zh: str, event: Envelope, rules: Rules) -> Effect | None:
+    """The ``warning.resolved`` of the sample's ``judgement.lab_failed_passed`` alert when qrisk now fails the sample
+    too (a correction, a re-test): its ``sampling.failed`` alert takes the failure over — one sample, one failure, one
+    alert open.  ``before``: the judgement that raised the lab's alert (none raised: None returned)."""
+    warnings = rules.policy.warnings
+    if not _lab_passed_codes(before) or not warnings.lab_failed_passed.enabled or not warnings.sampling_unqualified.enabled:
+        return None
+    return _effect_data(RESOLVED_KIND, event, file.enterprise_id, {
+        "rule": "judgement.lab_failed_passed", "dedup_key": f"{file.enterprise_id}:judgement.lab_failed_passed:{no}",
+        "enterprise_id": file.enterprise_id,
+        "note_zh": f"抽样编号 {no} {why_zh}，系统复核亦判定不合格，由该样品的“抽检不合格”预警接续处置，本预警自动关闭",
+        "note_en": f"sample {no}: qrisk now fails it too; its unqualified-sample alert carries the failure on: closed",
+        "evidence": {"event_ids": [event_key(event)], "sample_no": no}})
 
 
 def _lab_failed_unjudged(judgement: Any, record: SampleRecord, event: Envelope, enterprise_id: str, base: dict[str, Any]) -> Effect | None:
@@ -974,22 +1014,38 @@ def _retest_inadmissible(state: CountyState, file: CreditFile, record: SampleRec
         message_zh=f"抽样编号 {record.sample_no}（{record.product}）{reason_zh}，复检结果不改变原结论",
         **base))
     again: list[dict[str, Any]] = []
-    if record is original and judgement.verdict == "fail" and not counted_fresh:
+    # (by the original's conclusion, SampleJudgement.counted: the lab's 不合格 of an item qrisk passes — a microbial
+    # one admits no re-test — is the failure the early re-test hid, as qrisk's own)
+    if record is original and judgement.counted == "fail" and not counted_fresh:
         again = reinstated(file, original, state.categories, rules, "复检结果不予采信，原不合格结论计入后，")
     if signalled is not None:
         # (after the original's failure came back: a pass-rate signal the re-test's and the original's both support stays)
         fresh = no_longer_out(file, state.categories, signalled, rules, retest.sample_no)
     for signal in again + fresh:
         effects.append(_chart_effect(event, file.enterprise_id, base, signal))
+    rj = retest.judgement
+    assert rj is not None
     if record is original and judgement.verdict == "fail":
         # the failure the early re-test hid: its warning and risk entry are raised now (the
         # sample's values were charted with the re-test's)
         effects.append(_failed(judgement, event, file.enterprise_id, base))
-    elif record is original and retest.judgement.verdict == "fail":  # type: ignore[union-attr]
-        # the early re-test's failure, graded as the sample's, was never the sample's conclusion
+        if (over := _lab_failure_handed_over(file, record.sample_no, rj, "复检结果不予采信、原检验结论为不合格", event, rules)) is not None:
+            effects.append(over)  # (the early re-test's lab failure alerted on its own report, now not admitted)
+    elif record is original and judgement.counted == "fail":
+        # the lab's failure the early re-test hid, of an item qrisk passes: its warning and risk entry, as when the
+        # original comes first — on the early re-test's failure alert if it raised one (the same sample's failure)
+        if (lab_failed := _lab_failed_passed(judgement, record, event, file.enterprise_id, base)) is not None:
+            if rj.verdict == "fail":
+                lab_failed = _on_failure_alert(
+                    lab_failed, f"抽样编号 {record.sample_no} 复检结果不予采信（{reason_zh}），以原检验结论为准：",
+                    f"sample {record.sample_no}: the re-test is not admitted; the original report decides: ")
+            effects.append(lab_failed)
+    elif record is original and (rj.verdict == "fail" or rj.counted == "fail"):
+        # the early re-test's failure (qrisk's or its lab's), graded and alerted as the sample's, was never the
+        # sample's conclusion
         effects.append(_effect(
-            "sampling.overturned", event, file.enterprise_id, original_event_id=retest.event_id, verdict=judgement.verdict,
-            message_zh=f"抽样编号 {record.sample_no}（{record.product}）复检结果不予采信，其不合格结论不再计入；原检验结论为{_VERDICT_ZH[judgement.verdict]}",
+            "sampling.overturned", event, file.enterprise_id, original_event_id=retest.event_id, verdict=judgement.counted,
+            message_zh=f"抽样编号 {record.sample_no}（{record.product}）复检结果不予采信，其不合格结论不再计入；原检验结论为{_VERDICT_ZH[judgement.counted]}",
             **base))
 
 
@@ -1424,7 +1480,11 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
             # the corrected re-test, like the re-test, with the first test's items it does not re-test
             judgement = _with_items_not_retested(state, file, original, record, False, rules, event, effects)
     was, now = prev.judgement.verdict, judgement.verdict
-    verdict_zh = f"结论由{_VERDICT_ZH[was]}改为{_VERDICT_ZH[now]}" if was != now else f"结论仍为{_VERDICT_ZH[now]}"
+    was_c, now_c = prev.judgement.counted, judgement.counted  # type: ignore[union-attr]
+    # the conclusion the sample counts with (SampleJudgement.counted), qrisk's own check beside it where it differs
+    verdict_zh = f"结论由{_VERDICT_ZH[was_c]}改为{_VERDICT_ZH[now_c]}" if was_c != now_c else f"结论仍为{_VERDICT_ZH[now_c]}"
+    if was != now and (was, now) != (was_c, now_c):
+        verdict_zh += f"（系统复核由{_VERDICT_ZH[was]}改为{_VERDICT_ZH[now]}）"
     if record.retest:
         file.retests[record.sample_no] = record.event_id  # the re-test an original arriving later pairs with
     if old_by is not None:
@@ -1475,7 +1535,10 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
     effects.append(_effect("sampling.judged", event, file.enterprise_id, verdict=now, corrects_event_id=prev.event_id, **base))
     effects.append(_effect("sampling.corrected", event, file.enterprise_id, previous_verdict=was, verdict=now, counts=True,
                            recharted=recharted_keys, message_zh=f"{head}{what}已更正：{verdict_zh}{detail}{charts}", **corrected))
-    if was == "fail" and now != "fail":
+    carried = was == "fail" and now != "fail" and was_c == "fail" and now_c == "fail"
+    if carried:
+        pass  # qrisk's failure corrected away, the lab's 不合格 of an item qrisk passes stands: no overturn (said below)
+    elif was == "fail" and now != "fail":
         cleared = [i.item_name or i.item_code for i in _microbial_failures(prev, rules)]
         check = (f"；{'、'.join(cleared)}为微生物指标，不合格结论依法不予复检，现由检验机构更正为{_VERDICT_ZH[now]}："
                  f"原不合格预警不自动关闭，请核实更正的依据（原始记录、更正说明）后处置") if cleared else ""
@@ -1486,10 +1549,13 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
     elif now == "fail" and was != "fail":
         failed = _failed(judgement, event, file.enterprise_id, base)
         original = _report_on_file(file, record.sample_no, False) if record.retest else None
-        if original is not None and original.judgement is not None and original.judgement.verdict == "fail":
-            # the corrected re-test upholds the original's failure: the failure's alert notes it, no second failure
+        if original is not None and original.judgement is not None and original.judgement.counted == "fail":
+            # the corrected re-test upholds the original's failure (the report's conclusion: SampleJudgement.counted):
+            # the failure's alert notes it, no second failure
             failed.data["confirms_event_id"] = original.event_id
         effects.append(failed)
+        if (over := _lab_failure_handed_over(file, record.sample_no, prev.judgement, f"{what}已更正", event, rules)) is not None:
+            effects.append(over)
     elif now == "fail" and prev.judgement.counted != judgement.counted:  # type: ignore[union-attr]
         # qrisk fails both reports, the lab only one: the correction makes or unmakes the legal failure
         if judgement.counted != "fail":
@@ -1517,6 +1583,12 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         effects.append(unjudged)
     if set(_lab_passed_codes(judgement)) != set(_lab_passed_codes(prev.judgement)) and (
             lab_failed := _lab_failed_passed(judgement, record, event, file.enterprise_id, base)) is not None:
+        if carried:
+            cleared_zh = "、".join(i.item_name or i.item_code for i in prev.judgement.items if i.verdict == "fail")  # type: ignore[union-attr]
+            lab_failed = _on_failure_alert(
+                lab_failed, f"抽样编号 {record.sample_no} {what}已更正，系统复核不合格的{cleared_zh or '项目'}更正后不再不合格，"
+                            f"但检验机构判定的不合格仍在，样品仍按检验机构结论计为不合格，本预警继续处置：",
+                f"sample {record.sample_no}: corrected; qrisk's own failure is gone, the lab's failure stands: ")
         effects.append(lab_failed)
     if judgement.unknown:
         effects.append(_effect("judgement.unknown_reported", event, file.enterprise_id, unknown=[u.model_dump(mode="json") for u in judgement.unknown], **base))
@@ -1574,11 +1646,17 @@ def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev:
                 signals += recounted(file, before, retest, state.categories, rules)
             parts.append(f"复检未涉及的项目按更正后的检验结果与复检结果一并判定，样品结论"
                          + (f"由{_VERDICT_ZH[was]}改为{_VERDICT_ZH[now]}" if was != now else f"仍为{_VERDICT_ZH[now]}"))
+            was_c, now_c = before.judgement.counted, merged.counted  # type: ignore[union-attr]
+            # qrisk's failure gone, the lab's 不合格 of an item qrisk passes holding the sample: the failure's alert carries on
+            carried = was == "fail" and now != "fail" and was_c == "fail" and now_c == "fail"
             if now == "fail" and (was != "fail" or _failed_list(merged) != _failed_list(before.judgement)):
                 failed = _failed(merged, event, file.enterprise_id, base)
-                if was == "fail":
+                if was_c == "fail":
                     failed.data["confirms_event_id"] = retest.event_id  # failing still, on other items: the alert notes it
                 effects.append(failed)
+                if was != "fail" and (over := _lab_failure_handed_over(
+                        file, retest.sample_no, before.judgement, "检验结果更正后与复检结果一并判定", event, rules)) is not None:
+                    effects.append(over)
             if merged.disagreements and merged.disagreements != before.judgement.disagreements:  # type: ignore[union-attr]
                 effects.append(_effect("judgement.disagrees_with_lab", event, file.enterprise_id, items=list(merged.disagreements), **base))
             if set(_lab_failed_codes(merged)) != set(_lab_failed_codes(before.judgement)) and (
@@ -1586,8 +1664,15 @@ def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev:
                 effects.append(unjudged)
             if set(_lab_passed_codes(merged)) != set(_lab_passed_codes(before.judgement)) and (
                     lab_failed := _lab_failed_passed(merged, retest, event, file.enterprise_id, base)) is not None:
+                if carried:
+                    lab_failed = _on_failure_alert(
+                        lab_failed, (f"抽样编号 {retest.sample_no} 检验结果更正后与复检结果一并判定，系统复核不再不合格，"
+                                     f"但检验机构判定的不合格仍在，样品仍按检验机构结论计为不合格，本预警继续处置："),
+                        f"sample {retest.sample_no}: corrected; qrisk's own failure is gone, the lab's failure stands: ")
                 effects.append(lab_failed)
-            if was == "fail" and now != "fail":
+            if carried:
+                pass  # (no overturn: the failure stands)
+            elif was == "fail" and now != "fail" or was_c == "fail" and now_c != "fail":
                 effects.append(_effect(
                     "sampling.overturned", event, file.enterprise_id, original_event_id=retest.event_id, verdict=now, corrected=True,
                     message_zh=(f"抽样编号 {retest.sample_no}（{retest.product}）检验结果更正后，复检未涉及的项目与复检结果一并判定为"

@@ -1028,8 +1028,27 @@ def disagreements_zh(judgement: Any, codes: Any = None) -> list[str]:
 def _lab_failed_passed(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
     """The lab's 不合格 on items qrisk passes or finds not applicable (``judgement.lab_failed_passed``): the sample
     counts 不合格 by the report's conclusion, which starts the follow-up; each item says qrisk's figure (value,
-    limit, standard) to check the basis with the lab.  The sample's disagreement on these items is this alert."""
-    return _lab_failed_unjudged(file, eff, rules, kind="judgement.lab_failed_passed")
+    limit, standard) to check the basis with the lab.  The sample's disagreement on these items is this alert.
+
+    Said on the sample's 抽检不合格 alert instead (``failure_alert``: ``processors.step._on_failure_alert``) when the
+    failure it was raised on stands and only qrisk's own failure of it went (a correction, a re-test): the alert the
+    supervisor is handling carries on, its message saying why the sample still fails; a re-test upholding the failure
+    (``confirms_event_id``) is noted on it, no new occurrence."""
+    decision = _lab_failed_unjudged(file, eff, rules, kind="judgement.lab_failed_passed")
+    d = eff.data
+    if decision is None or not d.get("failure_alert") or not rules.policy.warnings.sampling_unqualified.enabled:
+        return decision
+    record = file.sample_by_event(d["sample_event_id"])
+    j = record.judgement if record is not None else None
+    # (shaped as the failure's evidence, whose alert this is: the items that fail it now, the lab's)
+    failed = [{"item_code": i.item_code, "item_name": i.item_name, "item_class": failed_class(i), "values": list(i.values),
+               "unit": i.unit, "limit": i.limit_text, "reason": i.reason, "standard": i.standard, "lab_verdict": "fail",
+               "verdict": i.verdict} for i in (j.lab_failures_passed() if j is not None else [])]
+    evidence = {**decision.evidence, "failed_items": [f["item_code"] for f in failed], "failed": failed, "lab_failure": True,
+                **({"retest_of": d["confirms_event_id"]} if d.get("confirms_event_id") else {})}
+    return decision.model_copy(update={
+        "rule": "sampling.unqualified", "dedup_key": _sampling_key(file.enterprise_id, d.get("sample_no", "")), "evidence": evidence,
+        "message_zh": d.get("carried_zh", "") + decision.message_zh, "message_en": d.get("carried_en", "") + decision.message_en})
 
 
 def _lab_failed_unjudged(file: "CreditFile", eff: "Effect", rules: "Rules", why: tuple[str, str] | None = None,

@@ -7,7 +7,7 @@ a low disagreement alert was raised.  What counts is the report's conclusion: th
 counts 不合格 and the lab's failure alerts high, qrisk's figure beside it (the mirror of ``unconfirmed``)."""
 from __future__ import annotations
 
-from processors.step import replay
+from processors.step import replay, step
 from processors.warnings import ALERT_KIND, AlertDecision
 from tests.test_risk import E, ev, registered
 
@@ -162,3 +162,150 @@ def test_a_retest_of_the_labs_microbial_failure_is_not_admitted(rules_listing_re
     state, effects = replay([registered(), sample([pa], "LP-13"), retest], rules_listing_retest_lab)
     assert [e.data.get("reason") for e in effects if e.kind == "sampling.retest_inadmissible"] == ["microbial"]
     assert state.files[E].counts.samples_failed == 1
+
+
+# --------------------------------------------------------------------------- the report's conclusion through re-tests and corrections
+# (a review of the merge: places that tested qrisk's verdict where they meant the conclusion the sample counts with)
+
+PA = {"item_code": "pseudomonas_aeruginosa", "item_name": "铜绿假单胞菌", "values": [0, 0, 0, 0, 0], "unit": "CFU/250mL",
+      "lab_verdict": "不合格"}
+LEAD_OVER = {**LEAD, "values": [0.05], "lab_verdict": "不合格"}
+
+
+def _county(rules):
+    from tests.test_alerts import County, policy
+
+    c = County(rules, policy())
+    c.feed(registered())
+    return c
+
+
+def _alerts_of(c, no: str) -> dict[str, str]:
+    """The sample's alerts: rule -> state (one alert per rule and sample here)."""
+    return {a.rule: a.state for a in c.book.alerts.values() if a.dedup_key.endswith(f":{no}")}
+
+
+def _open(c, no: str) -> list[str]:
+    return sorted(r for r, s in _alerts_of(c, no).items() if s not in ("closed", "verified"))
+
+
+def test_a_retest_arriving_before_the_original_it_does_not_overturn_leaves_the_labs_failure_as_after(rules_listing_retest_lab):
+    # the lab failed 铜绿假单胞菌 that qrisk reads as within the plan; the re-test (microbial: not admitted) came first
+    original = sample([PA], "LP-20")
+    retest = ev("sampling.result", "2026-03-20T10:00:00+08:00", sample_no="LP-20", retest=True, lab=RETEST_LAB,
+                items=[{**PA, "lab_verdict": "合格"}])
+
+    def run(order):
+        c = _county(rules_listing_retest_lab)
+        effects = []
+        for e in ([original, retest] if order == "original first" else [retest, original]):
+            c.state, eff = step(c.state, e, c.rules)
+            c.book.apply(e, eff, c.rules.policy, c.info)
+            effects += eff
+        f = c.state.files[E]
+        counts = (f.counts.samples, f.counts.samples_passed, f.counts.samples_failed)
+        risk = [(e[1], e[2], e[3], e[4]) for e in f.risk.entries if e[1] == "sampling_failed"]
+        return counts, risk, _open(c, "LP-20"), f.fluctuation.failing_items, [e.kind for e in effects if e.kind == KIND]
+
+    after, before = run("original first"), run("re-test first")
+    assert after[0] == before[0] == (1, 0, 1)
+    assert after[1] == before[1] == [("sampling_failed", 15.0, str(original.event_id), "LP-20")]  # microbial weight, the original's
+    assert after[2] == before[2] and KIND in before[2]
+    assert after[3] == before[3] == {"pseudomonas_aeruginosa": 1}
+    assert before[4] == [KIND]
+
+
+def test_a_correction_clearing_qrisks_failure_while_the_lab_fails_an_item_qrisk_passes_keeps_the_failure_and_its_alert(rules):
+    from tests.test_alerts import act
+
+    c = _county(rules)
+    c.feed(sample([CHLORINE_AT_LIMIT, LEAD_OVER], "LP-21"))
+    [alert] = [a for a in c.book.alerts.values() if a.rule == "sampling.unqualified"]
+    c.feed(act(alert.alert_id, "acknowledge", "2026-03-13T09:00:00+08:00", note="已控制在售产品"))
+    corrected = ev("sampling.result", "2026-03-14T10:00:00+08:00", items=[CHLORINE_AT_LIMIT, LEAD], sample_no="LP-21")
+    changes = c.feed(corrected)
+    file = c.state.files[E]
+    current = file.sample_by_event(str(corrected.event_id)).judgement
+    assert (current.verdict, current.counted) == ("pass", "fail")
+    assert (file.counts.samples_passed, file.counts.samples_failed) == (0, 1)
+    # no overturn: the report's 不合格 stands (its risk entry now rests on the corrected report, by what the lab failed)
+    assert not [w for w in file.warnings if w.rule == KIND]
+    [entry] = [e for e in file.risk.entries if e[1] == "sampling_failed"]
+    assert entry[3] == str(corrected.event_id)
+    # the alert the supervisor acknowledged carries on, saying why the sample still fails; no second alert opens
+    assert _open(c, "LP-21") == ["judgement.disagrees", "sampling.unqualified"]
+    assert alert.state == "acknowledged" and [s.action for s in alert.steps][:2] == ["opened", "acknowledge"]
+    assert "更正" in alert.steps[-1].note and "检验机构判定的不合格仍在" in alert.steps[-1].note
+    assert "余氯" in alert.message_zh and [f["item_code"] for f in alert.evidence["failed"]] == ["free_chlorine"]
+    assert not [ch for ch in changes if ch.alert.rule == KIND]
+
+
+def test_the_correction_says_the_conclusion_stands_and_raises_no_overturn(rules):
+    corrected = ev("sampling.result", "2026-03-14T10:00:00+08:00", items=[CHLORINE_AT_LIMIT, LEAD], sample_no="LP-22")
+    _, effects = replay([registered(), sample([CHLORINE_AT_LIMIT, LEAD_OVER], "LP-22"), corrected], rules)
+    assert not of(effects, "sampling.overturned")
+    [said] = of(effects, "sampling.corrected")
+    assert "结论仍为不合格（系统复核由不合格改为合格）" in said.data["message_zh"]
+    [carried] = [d for d in decisions(effects, "sampling.unqualified") if d.event_id == str(corrected.event_id)]
+    assert carried.dedup_key == f"{E}:sampling.failed:LP-22" and carried.severity == "high"
+
+
+def test_a_correction_making_qrisk_fail_a_sample_the_lab_failed_hands_the_labs_alert_over(rules):
+    c = _county(rules)
+    c.feed(sample([CHLORINE_AT_LIMIT, LEAD], "LP-23"))
+    assert _open(c, "LP-23") == [KIND]
+    c.feed(ev("sampling.result", "2026-03-14T10:00:00+08:00", items=[CHLORINE_AT_LIMIT, LEAD_OVER], sample_no="LP-23"))
+    assert _open(c, "LP-23") == ["sampling.unqualified"]  # one sample, one failure, one alert
+    [lab] = [a for a in c.book.alerts.values() if a.rule == KIND]
+    assert "由该样品的“抽检不合格”预警接续处置" in lab.steps[-1].note
+    assert c.state.files[E].counts.samples_failed == 1
+
+
+def test_a_failing_retest_of_the_labs_failure_confirms_it_on_one_alert(rules_listing_retest_lab):
+    c = _county(rules_listing_retest_lab)
+    c.feed(sample([CHLORINE_AT_LIMIT, LEAD], "LP-24"))
+    retest = ev("sampling.result", "2026-03-20T10:00:00+08:00", sample_no="LP-24", retest=True, lab=RETEST_LAB,
+                items=[{**CHLORINE_AT_LIMIT, "values": [0.09]}, LEAD])
+    state, effects = replay([registered(), sample([CHLORINE_AT_LIMIT, LEAD], "LP-24"), retest], rules_listing_retest_lab)
+    [failed] = of(effects, "sampling.failed")
+    assert failed.data["confirms_event_id"] == state.files[E].samples[0].event_id
+    c.feed(retest)
+    assert _open(c, "LP-24") == ["sampling.unqualified"]
+    assert state.files[E].counts.samples_failed == 1
+    assert len([e for e in state.files[E].risk.entries if e[1] == "sampling_failed"]) == 1
+
+
+def test_a_retest_whose_lab_fails_an_item_qrisk_passes_upholds_the_failure_on_its_alert(rules_listing_retest_lab):
+    # qrisk and the lab failed lead; the re-test passes lead and its lab fails chlorine at the limit: still 不合格
+    c = _county(rules_listing_retest_lab)
+    c.feed(sample([CHLORINE_AT_LIMIT, LEAD_OVER], "LP-25"))
+    [alert] = [a for a in c.book.alerts.values() if a.rule == "sampling.unqualified"]
+    retest = ev("sampling.result", "2026-03-20T10:00:00+08:00", sample_no="LP-25", retest=True, lab=RETEST_LAB,
+                items=[CHLORINE_AT_LIMIT, LEAD])
+    c.feed(retest)
+    file = c.state.files[E]
+    assert (file.counts.samples_passed, file.counts.samples_failed) == (0, 1)
+    assert [e for e in file.risk.entries if e[1] == "sampling_failed"]
+    assert _open(c, "LP-25") == ["judgement.disagrees", "sampling.unqualified"] and alert.state == "open"
+    [upheld] = [s for s in alert.steps if "复检结论仍为不合格" in s.note]
+    assert upheld.action == "comment" and upheld.event_id == str(retest.event_id)
+    _, effects = replay([registered(), sample([CHLORINE_AT_LIMIT, LEAD_OVER], "LP-25"), retest], rules_listing_retest_lab)
+    assert not of(effects, "sampling.overturned")
+
+
+def test_an_original_corrected_under_its_retest_keeps_the_labs_failure(rules_listing_retest_lab):
+    # re-tested on lead only (passes); chlorine over the limit, not re-tested, kept it 不合格; the original's
+    # correction brings chlorine to the limit the lab still fails: qrisk passes the sample, its conclusion stays 不合格
+    chlorine_over = {**CHLORINE_AT_LIMIT, "values": [0.08]}
+    c = _county(rules_listing_retest_lab)
+    c.feed(sample([chlorine_over, LEAD_OVER], "LP-26"))
+    c.feed(ev("sampling.result", "2026-03-20T10:00:00+08:00", sample_no="LP-26", retest=True, lab=RETEST_LAB, items=[LEAD]))
+    [alert] = [a for a in c.book.alerts.values() if a.rule == "sampling.unqualified"]
+    correction = ev("sampling.result", "2026-03-22T10:00:00+08:00", items=[CHLORINE_AT_LIMIT, LEAD_OVER], sample_no="LP-26")
+    changes = c.feed(correction)
+    file = c.state.files[E]
+    assert file.counts.samples_failed == 1
+    assert [e for e in file.risk.entries if e[1] == "sampling_failed"]
+    assert alert.state not in ("closed", "verified")
+    assert KIND not in _open(c, "LP-26")
+    assert not [ch for ch in changes if ch.step.action == "close" and ch.alert is alert]
