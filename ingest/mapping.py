@@ -452,8 +452,12 @@ _SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+"
 _SUPERSCRIPT_POWER = re.compile(r"(10|１０)\s*([⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)")
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)"
 _SCIENTIFIC = re.compile(rf"({_NUM})\s*[×xX*]\s*10\s*\^\s*([-+]?\d+)")
-# not detected below a detection limit: "<10", "未检出(<0.005)" (the limit is the method's: detection_limit)
-_BELOW = re.compile(rf"未检出\s*\(\s*<\s*({_NUM})\s*\)|<\s*({_NUM})")
+# a detection limit, as a number or a power of ten ("<1.0×10² CFU/g": 100)
+_LIMIT = rf"{_NUM}(?:\s*[×xX*]\s*10\s*\^\s*[-+]?\d+)?"
+# not detected below a detection limit: "<10", "未检出(<0.005)", "ND(<0.01)", "N.D.(<0.01)", "nd(<0.01)" (the
+# limit is the method's: detection_limit); full-width （＜ are NFKC'd first.  Read as a non-detect without its
+# word, "ND(<0.01) mg/kg" kept "(<0.01) mg/kg" for its unit, and no limit could judge it
+_BELOW = re.compile(rf"(?:未检出|[Nn]\.?[Dd]\.?)\s*\(\s*<\s*({_LIMIT})\s*\)|<\s*({_LIMIT})")
 _VALUE = re.compile(rf"\s*({_SCIENTIFIC.pattern}|{_BELOW.pattern}|未检出|ND|N\.D\.|nd|{_NUM}(?:[eE][-+]?\d+)?)")
 
 
@@ -512,9 +516,14 @@ def _split_values(text: str, spec: FieldSpec, where: "str | _Where") -> tuple[li
     return values, rest.strip()
 
 
-def _detection_limits(text: str) -> list[int | float]:
-    """The detection limits a result cell gives with its non-detects: '<10 CFU/g' → [10]."""
-    return [float(m.group(1) or m.group(2)) for m in _BELOW.finditer(_results_text(text))]
+def _detection_limits(text: str, where: "str | _Where") -> list[int | float]:
+    """The detection limits a result cell gives with its non-detects: '<10 CFU/g' → [10], '<1.0×10² CFU/g' → [100]."""
+    limits: list[int | float] = []
+    for m in _BELOW.finditer(_results_text(text)):
+        limit = m.group(1) or m.group(2)
+        sci = _SCIENTIFIC.fullmatch(limit)
+        limits.append(float(_exact(sci.group(1), sci.group(2), where) if sci is not None else limit))
+    return limits
 
 
 # a unit per test portion, as pathogens are reported (沙门氏菌 "未检出/25g", "0/25g"; units.yaml /25g)
@@ -660,7 +669,7 @@ def convert(value: Any, spec: FieldSpec, mapping: Mapping, where: "str | _Where"
         return _split_values(text, spec, where)[0]
     if t == "detection_limit":
         _split_values(text, spec, where)  # (a cell that is no result is refused as such)
-        limits = set(_detection_limits(text))
+        limits = set(_detection_limits(text, where))
         if not limits:
             raise _where(where).error(f"'{text}' gives no detection limit (<X)", f"“{text}”中没有检出限（<X）", absent=True)
         if len(limits) > 1:
