@@ -9,6 +9,7 @@ cannot be read at all raises ValueError, its message in Chinese and English.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -43,6 +44,75 @@ def _not_utf8(what_en: str, what_zh: str, raw: bytes, field: str = "") -> LineEr
         return LineError(f"{en}: save the file as UTF-8", f"{zh}；请以 UTF-8 编码保存文件", field, "body_encoding")
     return LineError(f"{en}; it reads as GBK/GB18030: convert the file to UTF-8 first (e.g. iconv -f GB18030 -t UTF-8)",
                      f"{zh}，按 GBK/GB18030 可以读出：请先把文件转换为 UTF-8（如 iconv -f GB18030 -t UTF-8）再导入", field, "body_encoding")
+
+
+RECORD_HEAD_KEPT = 64 * 1024
+"""What the dead letter of a CSV record the csv module refuses keeps of its lines, as the HTTP door keeps the
+head of a body too large: an unclosed quote takes lines until a cell passes 131,072 characters, or the file ends."""
+
+
+class CsvLines:
+    """A CSV file's lines as the csv module reads them, counted.  ``csv.DictReader.line_num`` moves with
+    the records it returns only: a record it refuses (a cell over the csv module's size limit, a quote
+    never closed that took the lines after it) was told at the record before it, with no bytes, and a
+    second refused in a row looked like a reader that could not go on.  Here the lines taken since the last
+    record are the refused one's: its position and its bytes."""
+
+    def __init__(self, fh: Any):
+        self._fh = fh
+        self.line = 0  # lines read so far
+        self._since: list[str] = []  # the lines read since the last record the reader returned
+
+    def __iter__(self) -> "CsvLines":
+        return self
+
+    def __next__(self) -> str:
+        text = next(self._fh)
+        self.line += 1
+        self._since.append(text)
+        return text
+
+    def record_read(self) -> None:
+        self._since.clear()
+
+    def refused(self, name: str, exc: Exception) -> tuple[str, bytes, str, str] | None:
+        """``(position, raw, en, zh)`` of the record the reader refused: the lines it took (``file:4``,
+        ``file:3-1250``, blank lines before it aside), at most ``RECORD_HEAD_KEPT`` of their bytes; None when
+        it took no line, so that it would refuse the same again: the file cannot be read on."""
+        taken, self._since = self._since, []
+        if not taken:
+            return None
+        last = self.line
+        first = last - len(taken) + 1
+        while first < last and not taken[0].strip("\r\n"):
+            taken.pop(0)  # (csv.DictReader passes blank lines by)
+            first += 1
+        # surrogateescape: bytes that did not decode come back as they were in the file
+        raw = "".join(taken).rstrip("\r\n").encode("utf-8", "surrogateescape")
+        said = str(exc)
+        if said.startswith("field larger than field limit"):
+            said = f"单元格超过 {csv.field_size_limit()} 个字符的上限"
+        en, zh = f"CSV record unreadable: {exc}", f"CSV 记录无法读取：{said}"
+        if last > first:
+            en += f"; it runs over lines {first}-{last}: a quote (\") opened in a cell and not closed?"
+            zh += f"；该记录跨第 {first}–{last} 行：某个单元格中的引号（\"）没有闭合？"
+        if len(raw) > RECORD_HEAD_KEPT:
+            digest, size = hashlib.sha256(raw).hexdigest(), len(raw)
+            raw = _utf8_head(raw[:RECORD_HEAD_KEPT])
+            en += f" (only the first {len(raw)} of its {size} bytes are kept, sha256 {digest})"
+            zh += f"（仅保留其 {size} 字节中的前 {len(raw)} 字节，sha256 {digest}）"
+        return f"{name}:{first}-{last}" if last > first else f"{name}:{last}", raw, en, zh
+
+
+def _utf8_head(head: bytes) -> bytes:
+    """``head`` without a UTF-8 character cut at its end (the letter then keeps text); as it is when it is no UTF-8 anyway."""
+    for cut in range(4):
+        try:
+            (head[:len(head) - cut] if cut else head).decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        return head[:len(head) - cut] if cut else head
+    return head
 
 
 def read_events(path: str | Path) -> Iterator[tuple[str, bytes, Any]]:
@@ -128,7 +198,8 @@ def _read_json(path: Path) -> Iterator[tuple[str, bytes, Any]]:
 def _read_csv(path: Path) -> Iterator[tuple[str, bytes, Any]]:
     # surrogateescape: a line that is not UTF-8 becomes one bad record (kept byte for byte), not an abort
     with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
-        reader = csv.DictReader(fh)
+        lines = CsvLines(fh)
+        reader = csv.DictReader(lines)
         try:
             fieldnames = reader.fieldnames or []
         except csv.Error as exc:
@@ -147,19 +218,22 @@ def _read_csv(path: Path) -> Iterator[tuple[str, bytes, Any]]:
             raise ValueError(f"{path}：CSV 含未知列 {'、'.join(repr(c) for c in extra)}；列应为 {'、'.join(CSV_COLUMNS)}（payload 的字段写在 JSON 格式的 payload 列中） / "
                              f"{path}: CSV has unknown column(s) {', '.join(repr(c) for c in extra)}; the columns are {', '.join(CSV_COLUMNS)} "
                              f"(payload fields go inside the JSON payload column)")
-        last_error_at = -1
+        lines.record_read()
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 return
-            except csv.Error as exc:  # e.g. a field over the csv module's size limit
-                position = f"{path.name}:{reader.line_num}"
-                if reader.line_num == last_error_at:
-                    return  # the reader cannot move on
-                last_error_at = reader.line_num
-                yield position, b"", LineError(f"CSV record unreadable: {exc}", f"CSV 记录无法读取：{exc}", type="csv_invalid")
+            except csv.Error as exc:  # a cell over the csv module's size limit, a quote not closed
+                refused = lines.refused(path.name, exc)
+                if refused is None:
+                    # ending here would drop every later row unsaid: the import stops, and says so
+                    raise ValueError(f"{path}：第 {lines.line} 行之后的内容无法按 CSV 读取（{exc}） / "
+                                     f"{path}: unreadable as CSV after line {lines.line} ({exc})") from exc
+                position, raw, en, zh = refused
+                yield position, raw, LineError(en, zh, type="csv_invalid")
                 continue
+            lines.record_read()
             position = f"{path.name}:{reader.line_num}"
             raw = _row_bytes(row)
             if row.get(None):

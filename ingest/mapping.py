@@ -82,6 +82,7 @@ from typing import Any, Iterator, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ingest.files import CsvLines
 from schemas.events import EVENT_TYPES, SCHEMA_VERSION
 
 IMPORT_NAMESPACE = uuid.UUID("8a1d4b52-6c0e-5f3a-b7e9-3d2c1f0a9e84")
@@ -451,8 +452,12 @@ _SUPERSCRIPT = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁻⁺", "0123456789-+"
 _SUPERSCRIPT_POWER = re.compile(r"(10|１０)\s*([⁻⁺]?[⁰¹²³⁴⁵⁶⁷⁸⁹]+)")
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)"
 _SCIENTIFIC = re.compile(rf"({_NUM})\s*[×xX*]\s*10\s*\^\s*([-+]?\d+)")
-# not detected below a detection limit: "<10", "未检出(<0.005)" (the limit is the method's: detection_limit)
-_BELOW = re.compile(rf"未检出\s*\(\s*<\s*({_NUM})\s*\)|<\s*({_NUM})")
+# a detection limit, as a number or a power of ten ("<1.0×10² CFU/g": 100)
+_LIMIT = rf"{_NUM}(?:\s*[×xX*]\s*10\s*\^\s*[-+]?\d+)?"
+# not detected below a detection limit: "<10", "未检出(<0.005)", "ND(<0.01)", "N.D.(<0.01)", "nd(<0.01)" (the
+# limit is the method's: detection_limit); full-width （＜ are NFKC'd first.  Read as a non-detect without its
+# word, "ND(<0.01) mg/kg" kept "(<0.01) mg/kg" for its unit, and no limit could judge it
+_BELOW = re.compile(rf"(?:未检出|[Nn]\.?[Dd]\.?)\s*\(\s*<\s*({_LIMIT})\s*\)|<\s*({_LIMIT})")
 _VALUE = re.compile(rf"\s*({_SCIENTIFIC.pattern}|{_BELOW.pattern}|未检出|ND|N\.D\.|nd|{_NUM}(?:[eE][-+]?\d+)?)")
 
 
@@ -511,9 +516,14 @@ def _split_values(text: str, spec: FieldSpec, where: "str | _Where") -> tuple[li
     return values, rest.strip()
 
 
-def _detection_limits(text: str) -> list[int | float]:
-    """The detection limits a result cell gives with its non-detects: '<10 CFU/g' → [10]."""
-    return [float(m.group(1) or m.group(2)) for m in _BELOW.finditer(_results_text(text))]
+def _detection_limits(text: str, where: "str | _Where") -> list[int | float]:
+    """The detection limits a result cell gives with its non-detects: '<10 CFU/g' → [10], '<1.0×10² CFU/g' → [100]."""
+    limits: list[int | float] = []
+    for m in _BELOW.finditer(_results_text(text)):
+        limit = m.group(1) or m.group(2)
+        sci = _SCIENTIFIC.fullmatch(limit)
+        limits.append(float(_exact(sci.group(1), sci.group(2), where) if sci is not None else limit))
+    return limits
 
 
 # a unit per test portion, as pathogens are reported (沙门氏菌 "未检出/25g", "0/25g"; units.yaml /25g)
@@ -659,7 +669,7 @@ def convert(value: Any, spec: FieldSpec, mapping: Mapping, where: "str | _Where"
         return _split_values(text, spec, where)[0]
     if t == "detection_limit":
         _split_values(text, spec, where)  # (a cell that is no result is refused as such)
-        limits = set(_detection_limits(text))
+        limits = set(_detection_limits(text, where))
         if not limits:
             raise _where(where).error(f"'{text}' gives no detection limit (<X)", f"“{text}”中没有检出限（<X）", absent=True)
         if len(limits) > 1:
@@ -857,8 +867,9 @@ def read_mapped(path: str | Path, mapping: Mapping) -> Iterator[tuple[str, bytes
     except LookupError as exc:
         raise MappingError(f"{path}: unknown encoding {mapping.encoding!r} in the mapping", f"映射中的编码 {mapping.encoding!r} 无法识别") from exc
     with fh:
+        lines = CsvLines(fh)
         try:
-            reader = csv.DictReader(fh, delimiter=mapping.delimiter)
+            reader = csv.DictReader(lines, delimiter=mapping.delimiter)
             header = [h.strip() for h in (reader.fieldnames or [])]
         except csv.Error as exc:
             raise MappingError(f"{path}: the header is not readable CSV ({exc})", f"{path}：表头不是可读的 CSV（{exc}）") from exc
@@ -870,19 +881,28 @@ def read_mapped(path: str | Path, mapping: Mapping) -> Iterator[tuple[str, bytes
             raise MappingError(f"{path}: the mapping {mapping.name} needs column(s) {', '.join(missing)}; the file has {', '.join(header)}",
                                f"{path}：映射 {mapping.name} 需要列 {'、'.join(missing)}；文件中的列为 {'、'.join(header)}")
         rows: list[tuple[int, dict[str, str], MappingError | None, bytes]] = []
-        last_error_at = -1
+        lines.record_read()
         while True:
             try:
                 row = next(reader)
             except StopIteration:
                 break
-            except csv.Error as exc:  # e.g. a field over the csv module's size limit
-                if reader.line_num == last_error_at:
-                    break  # the reader cannot move on
-                last_error_at = reader.line_num
-                yield f"{path.name}:{reader.line_num}", b"", MappingError(f"CSV record unreadable: {exc}", f"CSV 记录无法读取：{exc}",
-                                                                          type="csv_invalid")
+            except csv.Error as exc:  # a cell over the csv module's size limit, a quote not closed
+                refused = lines.refused(path.name, exc)
+                if refused is None:
+                    # ending here would drop every later row unsaid: the import stops, and says so
+                    raise MappingError(f"{path}: unreadable as CSV after line {lines.line} ({exc})",
+                                       f"{path}：第 {lines.line} 行之后的内容无法按 CSV 读取（{exc}）", type="csv_invalid") from exc
+                position, raw, en, zh = refused
+                if mapping.group_by:
+                    # its sample cannot be told: the rows of that sample that were read are imported without it
+                    cols = mapping.group_by
+                    en += (f"; rows are grouped by {', '.join(cols)} into samples: the sample this record belongs to, if any, "
+                           f"is imported from its other rows, without the item(s) of this one")
+                    zh += f"；按 {'、'.join(cols)} 分组为样品：该记录所属的样品（如有）按其余行导入，缺少该记录中的检验项目"
+                yield position, raw, MappingError(en, zh, type="csv_invalid")
                 continue
+            lines.record_read()
             extra = [c for c in row.get(None) or [] if c is not None]  # type: ignore[call-overload]
             clean = {k: (v if v is not None else "") for k, v in row.items() if k is not None}
             if not any(v.strip() for v in clean.values()) and not any(c.strip() for c in extra):

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from qrisk.runtime import default_rules, open_embedded
 from tests.conftest import ROOT, all_goldens
 
@@ -136,3 +138,34 @@ def test_an_imported_event_from_the_future_is_set_aside_as_at_the_door(tmp_path)
     # Chinese first, then English, after the field
     assert "events.jsonl:1: occurred_at: 发生时间 2061-12-31T16:00:00Z 晚于接收时间" in out.stderr
     assert " / occurred_at 2061-12-31T16:00:00Z is after" in out.stderr
+
+
+@pytest.fixture
+def csv_limit():
+    """The csv module's own cell limit (131,072 characters): another test of the session may have raised it."""
+    was = csv.field_size_limit(131_072)
+    yield 131_072
+    csv.field_size_limit(was)
+
+
+def test_csv_records_the_csv_module_refuses_are_told_at_their_own_lines_and_the_rest_is_imported(tmp_path, csv_limit):
+    from ingest.files import LineError, read_events
+
+    path = tmp_path / "events.csv"
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["event_id", "event_type", "schema_version", "enterprise_id", "occurred_at", "source_kind", "source_id", "source_name", "payload"])
+        for i, d in enumerate(all_goldens()):
+            if i == 2:  # file lines 4 and 5: a payload past the csv module's 131,072 characters, twice in a row
+                w.writerow(["a", "b", "2", "c", "d", "e", "f", "", "x" * 200_000])
+                w.writerow(["g", "h", "2", "i", "j", "k", "l", "", "y" * 200_000])
+            w.writerow([d["event_id"], d["event_type"], d["schema_version"], d["enterprise_id"], d["occurred_at"], d["source"]["kind"], d["source"]["id"], d["source"].get("name", ""), json.dumps(d["payload"], ensure_ascii=False)])
+    refused = [(position, raw[:12]) for position, raw, doc in read_events(path) if isinstance(doc, LineError)]
+    # once told at line 3 (already read) with no bytes, and the second taken for a reader that could not go on:
+    # the 8 events after them were dropped without a word
+    assert refused == [("events.csv:4", b"a,b,2,c,d,e,"), ("events.csv:5", b"g,h,2,i,j,k,")]
+    out = run("import", str(path), "--data-dir", str(tmp_path / "data"))
+    assert out.returncode == 1, out.stderr
+    assert json.loads(out.stdout) == {"file": str(path), "accepted": 10, "duplicates": 0, "rejected": 2}
+    assert "events.csv:4: CSV 记录无法读取：单元格超过 131072 个字符的上限（仅保留其 200015 字节中的前 65536 字节" in out.stderr
+    assert "events.csv:5: CSV 记录无法读取" in out.stderr

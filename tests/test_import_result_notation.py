@@ -1,5 +1,5 @@
 """How announcement cells write results: powers of ten (2.4×10² CFU/g) and non-detects with their detection
-limit (<10 CFU/g, 未检出(<0.005) g/kg).
+limit (<10 CFU/g, 未检出(<0.005) g/kg, ND(<0.01) mg/kg, <1.0×10² CFU/g).
 
 A standards expert's import into a demo store found "2.4×10² CFU/g" read as 2.4 in the unit "×102 CFU/g" (NFKC made
 10² into 102), a five-value row refused as "unit too long", and "<10 CFU/g" refused as holding no result values
@@ -55,10 +55,32 @@ def test_a_mould_count_in_powers_of_ten_imports_and_fails_over_its_maximum(rules
 @pytest.mark.parametrize("name, cell, unit, limit", [
     ("霉菌", "<10 CFU/g", "CFU/g", 10), ("铅(以Pb计)", "<0.5 mg/kg", "mg/kg", 0.5), ("铅(以Pb计)", "＜0.5 mg/kg", "mg/kg", 0.5),
     ("苯甲酸及其钠盐(以苯甲酸计)", "未检出(<0.005) g/kg", "g/kg", 0.005), ("苯甲酸及其钠盐(以苯甲酸计)", "未检出（＜0.005）g/kg", "g/kg", 0.005),
+    # the lab's English word for 未检出, as reports print it: read as a bare ND, the unit was "(<0.01) mg/kg"
+    ("铅(以Pb计)", "ND(<0.01) mg/kg", "mg/kg", 0.01), ("铅(以Pb计)", "N.D.(<0.01) mg/kg", "mg/kg", 0.01),
+    ("铅(以Pb计)", "nd(<0.01) mg/kg", "mg/kg", 0.01), ("铅(以Pb计)", "ND （< 0.01）mg/kg", "mg/kg", 0.01),
+    ("苯甲酸及其钠盐(以苯甲酸计)", "ND（＜0.005）g/kg", "g/kg", 0.005),
+    # a limit in powers of ten, read exactly as the counts are
+    ("霉菌", "<1.0×10² CFU/g", "CFU/g", 100), ("霉菌", "<1×10^2 CFU/g", "CFU/g", 100), ("霉菌", "未检出(<1.5×10⁻¹) CFU/g", "CFU/g", 0.15),
 ])
 def test_a_non_detect_below_its_detection_limit_keeps_the_limit(name, cell, unit, limit):
     got = item(name, cell)
     assert (got["values"], got["unit"], got["detection_limit"]) == (["ND"], unit, limit)
+
+
+def test_a_lead_result_written_nd_with_its_limit_is_judged_not_detected(rules):
+    got = item("铅(以Pb计)", "ND(<0.01) mg/kg")
+    state, _ = replay([registered(category="pastry"), ev("sampling.result", "2026-03-12T15:20:00+08:00", sample_no="IMP-1",
+                                                         product="蛋糕", items=[{**got, "lab_verdict": "合格"}])], rules)
+    [lead] = state.files[E].samples[0].judgement.items
+    # with its unit "(<0.01) mg/kg" it could not be compared with the limit in mg/kg: 无法判定
+    assert (lead.verdict, lead.reason) == ("pass", "not_detected")
+
+
+def test_a_detection_limit_past_the_powers_of_ten_read_is_refused_naming_the_field():
+    with pytest.raises(MappingError) as caught:
+        item("霉菌", "<1×10^99 CFU/g")
+    error = caught.value.error()
+    assert (error["field"], error["column"]) == ("items.detection_limit", "检验结果") and "超出数值范围" in error["reason_zh"]
 
 
 def test_a_result_with_no_detection_limit_has_none():

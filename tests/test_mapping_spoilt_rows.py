@@ -43,12 +43,12 @@ def cli(*argv: str) -> int:
     return main(list(argv))
 
 
-def _letters(data: Path) -> list[dict]:
+def _letters(data: Path, columns: str = "position, reason, errors") -> list[dict]:
     from qrisk.runtime import default_rules, open_embedded
 
     pipeline = open_embedded(data, default_rules())
     try:
-        return pipeline.store.query("SELECT position, reason, errors FROM dead_letters FINAL ORDER BY position", {})
+        return pipeline.store.query(f"SELECT {columns} FROM dead_letters FINAL ORDER BY position", {})
     finally:
         pipeline.close()
 
@@ -231,3 +231,105 @@ def test_eight_digits_are_a_date_and_an_excel_date_number_gets_a_hint():
     with pytest.raises(MappingError) as other:
         convert("2023/13/01", FieldSpec(column="抽样日期", type="date"), mapping, "payload.sampled_on")
     assert "Excel" not in str(other.value)
+
+
+# --------------------------------------------------------------------------- 5. records the csv module refuses
+
+
+@pytest.fixture
+def csv_limit():
+    """The csv module's own cell limit (131,072 characters): another test of the session may have raised it."""
+    import csv
+
+    was = csv.field_size_limit(131_072)
+    yield 131_072
+    csv.field_size_limit(was)
+
+
+def _inspections(path: Path, oversized: set[int], rows: int = 10) -> None:
+    """An export of ``rows`` inspections (file lines 2 …), those at the file lines ``oversized`` with a 发现问题 of 200,000 characters."""
+    lines = [INSPECTIONS_HEADER] + [f"JC2023-{n:04d},W03,2023-04-11,王建国,日常检查,符合,{'x' * 200_000 if n in oversized else ''}"
+                                    for n in range(2, rows + 2)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_records_the_csv_module_refuses_are_told_at_their_own_lines_and_the_rest_is_imported(tmp_path, capsys, csv_limit):
+    path = tmp_path / "inspections.csv"
+    _inspections(path, {4, 5})
+    read = [(position, type(doc).__name__) for position, _, doc in read_mapped(path, load_mapping(MAPPINGS / "inspections.yaml"))]
+    # two in a row: once told at the record before them (line 3, already read) and taken for a reader that could
+    # not move on, ending the import without a word: lines 6-11 were never read
+    assert read == [(f"inspections.csv:{n}", "MappingError" if n in (4, 5) else "dict") for n in range(2, 12)]
+    data = tmp_path / "data"
+    assert cli("import", "inspections", str(path), "--mapping", str(MAPPINGS / "inspections.yaml"), "--data-dir", str(data)) == 1
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["accepted"], summary["rejected"]) == (8, 2) and "stopped" not in summary
+    letters = _letters(data, "position, reason, errors, raw")
+    assert [l["position"] for l in letters] == ["inspections.csv:4", "inspections.csv:5"]
+    [error] = json.loads(letters[0]["errors"])
+    assert error["type"] == "csv_invalid" and "field larger than field limit (131072)" in error["reason"]
+    assert error["reason_zh"].startswith("CSV 记录无法读取：单元格超过 131072 个字符的上限")
+    # the letter keeps the record's head (not nothing), at most 64 KiB of it, and says so
+    assert "JC2023-0004,W03" in letters[0]["raw"] and len(letters[0]["raw"].encode()) <= 64 * 1024
+    size = len(path.read_bytes().split(b"\n")[3])
+    assert f"仅保留其 {size} 字节中的前 65536 字节" in error["reason_zh"] and f"the first 65536 of its {size} bytes" in error["reason"]
+
+
+def test_an_unclosed_quote_is_one_refusal_over_the_lines_it_took_and_the_rest_is_imported(tmp_path, capsys, csv_limit):
+    path = tmp_path / "inspections.csv"
+    rows = [f"JC2023-{n:04d},W03,2023-04-11,王建国,日常检查,不符合,3.4 {'库房地面有积水' * 20}（一般）" for n in range(2, 3002)]
+    rows[1] = rows[1].replace("不符合,", '不符合,"', 1)  # line 3: a quote opened, never closed
+    path.write_text("\n".join([INSPECTIONS_HEADER] + rows) + "\n", encoding="utf-8")
+    read = list(read_mapped(path, load_mapping(MAPPINGS / "inspections.yaml")))
+    refused = [(position, doc) for position, _, doc in read if isinstance(doc, MappingError)]
+    [(position, error)] = refused
+    first, last = (int(n) for n in position.removeprefix("inspections.csv:").split("-"))
+    # the quote took lines until its cell passed the csv module's limit: one refusal, named by all of them
+    assert first == 3 and 500 < last < 3001
+    assert "某个单元格中的引号（\"）没有闭合" in error.zh and f"lines 3-{last}" in error.en
+    assert [p for p, _, doc in read if not isinstance(doc, MappingError)] == (
+        ["inspections.csv:2"] + [f"inspections.csv:{n}" for n in range(last + 1, 3002)])
+    data = tmp_path / "data"
+    assert cli("import", "inspections", str(path), "--mapping", str(MAPPINGS / "inspections.yaml"), "--data-dir", str(data)) == 1
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["accepted"], summary["rejected"]) == (3001 - last + 1, 1)
+    [letter] = _letters(data, "position, raw")
+    assert letter["position"] == position and letter["raw"].startswith('JC2023-0003,W03,2023-04-11,王建国,日常检查,不符合,"3.4 库房地面有积水')
+
+
+def test_a_refused_record_of_an_announcement_says_a_sample_may_lack_it(tmp_path, csv_limit):
+    path = tmp_path / "samr.csv"
+    big = _samr_row("DC23330100050000", "2023-08-20", "2023-08-28").replace("县食品检验检测中心,", "县食品检验检测中心," + "x" * 200_000)
+    path.write_text("\n".join([SAMR_HEADER, _samr_row("DC23330100050000", "2023-08-20", "2023-08-28"), big,
+                               _samr_row("DC23330100050001", "2023-08-20", "2023-08-28")]) + "\n", encoding="utf-8-sig")
+    got = _mapped(path, "samr_announcement.yaml")
+    assert set(got) == {"samr.csv:3", "samr.csv:2", "samr.csv:4"}
+    error = got["samr.csv:3"]
+    assert isinstance(error, MappingError) and error.type == "csv_invalid"
+    assert "按 抽样编号 分组为样品：该记录所属的样品（如有）按其余行导入，缺少该记录中的检验项目" in error.zh
+    assert not isinstance(got["samr.csv:2"], (str, MappingError)) and not isinstance(got["samr.csv:4"], (str, MappingError))
+
+
+def test_a_reader_that_cannot_go_on_stops_the_import_and_says_so(tmp_path, monkeypatch, capsys):
+    import csv
+
+    path = tmp_path / "inspections.csv"
+    _inspections(path, set(), rows=4)
+
+    class Stuck(csv.DictReader):
+        """A reader that, from the third record on, refuses without taking a line: it would refuse the same forever."""
+
+        def __next__(self):
+            if self.line_num >= 3:
+                raise csv.Error("stuck")
+            return super().__next__()
+
+    monkeypatch.setattr(csv, "DictReader", Stuck)
+    with pytest.raises(MappingError, match="unreadable as CSV after line 3"):
+        list(read_mapped(path, load_mapping(MAPPINGS / "inspections.yaml")))
+    data = tmp_path / "data"
+    # not an end without a word: what was read goes in, the summary says it stopped, and the exit is an error's
+    assert cli("import", "inspections", str(path), "--mapping", str(MAPPINGS / "inspections.yaml"), "--data-dir", str(data)) == 2
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["accepted"] == 2 and "第 3 行之后的内容无法按 CSV 读取" in summary["stopped"]
