@@ -178,7 +178,7 @@ class SampleJudgement(_Result):
         limited): a limit the lab rounded to (0.05 mg/L against ≤ 0.05), a product whose name the scope fragments
         miss, a lab judging by a withdrawn edition.  The report reads 不合格 all the same — the mirror of
         ``unconfirmed``.  (A product whose own standard the catalogue lacks is one qrisk cannot judge instead.)"""
-        return [i for i in self.items if i.lab_verdict == "fail" and i.verdict in ("pass", "not_applicable")
+        return [i for i in self.items if i.lab_verdict == "fail" and i.verdict in _PASSED_OR_OUT
                 and i.reason != "uncatalogued_standard"]
 
     @property
@@ -191,11 +191,18 @@ class SampleJudgement(_Result):
         alert (系统复核不合格), to be taken up with the lab.  Likewise 不合格 where the lab fails an item qrisk passes
         or finds not applicable (``lab_failures_passed``): the report's 不合格 stands and starts the follow-up;
         qrisk's figure stays beside it in the judgement and its own alert."""
-        if self.unconfirmed:
-            return "pass"
-        if self.verdict != "fail" and self.lab_failures_passed():
-            return "fail"
-        return self.verdict
+        # (read on every count, chart and grade of every sample, ~4 times an event: plain dict reads, no list built)
+        verdict = self.__dict__["verdict"]
+        if verdict == "fail":
+            return "pass" if self.unconfirmed else "fail"
+        for item in self.__dict__["items"]:
+            i = item.__dict__
+            if i["lab_verdict"] == "fail" and i["verdict"] in _PASSED_OR_OUT and i["reason"] != "uncatalogued_standard":
+                return "fail"
+        return verdict
+
+
+_PASSED_OR_OUT = frozenset({"pass", "not_applicable"})
 
 
 def same_figure(values: Any, total: float) -> bool:
