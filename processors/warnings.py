@@ -298,7 +298,8 @@ def _first_test(file: "CreditFile", retest: Any) -> Any:
 
 def _earlier_failures(file: "CreditFile", record: Any, codes: list[str], days: int) -> list[Any]:
     """The enterprise's earlier failed samples (counting ones: not replaced by a re-test or a correction)
-    sampled within ``days`` before ``record`` that failed on one of the same items, oldest first."""
+    sampled within ``days`` before ``record`` that failed on one of the same items, oldest first — by the report's
+    conclusion: an item the lab failed and qrisk passes (余氯 at its limit, the lab rounding) is a failure of it."""
     if record is None or days <= 0 or not codes:
         return []
     wanted = set(codes)
@@ -312,7 +313,7 @@ def _earlier_failures(file: "CreditFile", record: Any, codes: list[str], days: i
         if (d["sampled_on"] == before or s is record or d["superseded_by"] is not None or j is None
                 or d["sample_no"] == record.sample_no or j.counted != "fail"):
             continue
-        if set(j.failed_codes()) & wanted:
+        if set(j.failed_codes()) & wanted or any(i.item_code in wanted for i in j.lab_failures_passed()):
             out.append(s)
     return sorted(out, key=lambda s: (s.sampled_on, s.sample_no))
 

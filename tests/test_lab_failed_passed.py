@@ -309,3 +309,14 @@ def test_an_original_corrected_under_its_retest_keeps_the_labs_failure(rules_lis
     assert alert.state not in ("closed", "verified")
     assert KIND not in _open(c, "LP-26")
     assert not [ch for ch in changes if ch.step.action == "close" and ch.alert is alert]
+
+
+def test_an_item_the_lab_failed_before_makes_a_later_failure_of_it_a_repeat(rules):
+    """屡次不合格 read the earlier samples' failures as qrisk judged them: 余氯 the lab failed at its limit (counted 不合格)
+    and qrisk failing it over the limit two months later was a first failure, its alert not raised a level."""
+    over = {**CHLORINE_AT_LIMIT, "values": [0.12]}
+    _, effects = replay([registered(), sample([CHLORINE_AT_LIMIT, LEAD], "LP-1"),
+                         ev("sampling.result", "2026-05-12T15:20:00+08:00", items=[over, LEAD], sample_no="LP-2", sampled_on="2026-05-10")], rules)
+    [failure] = decisions(effects, "sampling.unqualified")
+    assert "同一项目第 2 次抽检不合格" in failure.message_zh and "抽样编号 LP-1" in failure.message_zh
+    assert "属屡次不合格" in failure.message_zh
