@@ -149,13 +149,28 @@ kafka_format() {
     fi
 }
 
+# The pid $! gives is not always the server's: setsid(1) forks when its caller leads a process
+# group, as it does when this script runs under a shell with job control (set -m), and the pid
+# file then named a process that had already exited: status said down, up refused the port it
+# found taken.  So a server is also found by its command line (builtins only: no process per entry).
+pid_of_cmdline() {  # $1: a glob the space-joined command line must match
+    local d parts
+    for d in /proc/[0-9]*; do
+        mapfile -d '' parts < "$d/cmdline" 2>/dev/null || continue
+        # shellcheck disable=SC2254  # $1 is a pattern on purpose
+        case "${parts[*]}" in $1) echo "${d#/proc/}"; return 0 ;; esac
+    done
+    return 1
+}
+
 kafka_pid() {
-    [ -s "$K_PID" ] || return 1
-    local pid
-    pid="$(cat "$K_PID")"
-    kill -0 "$pid" 2>/dev/null || return 1
+    local pid=""
+    [ -s "$K_PID" ] && pid="$(cat "$K_PID")"
     # the pid must still be our broker, not a recycled number
-    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "$K_CONF" || return 1
+    if [ -z "$pid" ] || ! tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -q "$K_CONF"; then
+        pid="$(pid_of_cmdline "*java *kafka.Kafka $K_CONF")" || return 1
+        echo "$pid" > "$K_PID"
+    fi
     echo "$pid"
 }
 
@@ -217,7 +232,7 @@ kafka_start() {
     echo "$pid" > "$K_PID"
     local deadline=$((SECONDS + K_TIMEOUT))
     while [ $SECONDS -lt $deadline ]; do
-        if ! kill -0 "$pid" 2>/dev/null; then
+        if ! pid="$(kafka_pid)"; then
             rm -f "$K_PID"
             kafka_fail "the broker exited during start-up"
             return 1

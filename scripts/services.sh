@@ -113,13 +113,28 @@ XML
 XML
 }
 
+# The pid $! gives is not always the server's: setsid(1) forks when its caller leads a process
+# group, as it does when this script runs under a shell with job control (set -m), and the pid
+# file then named a process that had already exited: status said down, up refused the port it
+# found taken.  So a server is also found by its command line (builtins only: no process per entry).
+pid_of_cmdline() {  # $1: a glob the space-joined command line must match
+    local d parts
+    for d in /proc/[0-9]*; do
+        mapfile -d '' parts < "$d/cmdline" 2>/dev/null || continue
+        # shellcheck disable=SC2254  # $1 is a pattern on purpose
+        case "${parts[*]}" in $1) echo "${d#/proc/}"; return 0 ;; esac
+    done
+    return 1
+}
+
 clickhouse_pid() {
-    [ -s "$CH_PID" ] || return 1
-    local pid
-    pid="$(cat "$CH_PID")"
-    kill -0 "$pid" 2>/dev/null || return 1
+    local pid=""
+    [ -s "$CH_PID" ] && pid="$(cat "$CH_PID")"
     # the pid must still be our server, not a recycled number
-    tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q "$CH_DIR/config.xml" || return 1
+    if [ -z "$pid" ] || ! tr '\0' ' ' 2>/dev/null < "/proc/$pid/cmdline" | grep -q "$CH_DIR/config.xml"; then
+        pid="$(pid_of_cmdline "*clickhouse-server --config-file=$CH_DIR/config.xml")" || return 1
+        echo "$pid" > "$CH_PID"
+    fi
     echo "$pid"
 }
 
@@ -173,7 +188,7 @@ clickhouse_start() {
     echo "$pid" > "$CH_PID"
     local deadline=$((SECONDS + CH_TIMEOUT))
     while [ $SECONDS -lt $deadline ]; do
-        if ! kill -0 "$pid" 2>/dev/null; then
+        if ! pid="$(clickhouse_pid)"; then
             rm -f "$CH_PID"
             clickhouse_fail "clickhouse-server exited during start-up"
             return 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from services import ClickHouseService
@@ -104,3 +105,18 @@ def test_server_outage_mid_stream_loses_nothing_and_writes_nothing_twice(private
     assert final == distinct == total  # nothing counted twice
     assert raw >= total
     assert time.monotonic() - started < 60
+
+
+def test_a_server_whose_pid_file_lost_track_of_it_is_still_found(private_server):
+    """setsid forks when the script runs under job control, and the pid file then named the
+    exited parent: status said down, up refused the port, down left the server running."""
+    svc = private_server
+    real = svc.pid
+    pid_file = svc.var_dir / "clickhouse" / "clickhouse-server.pid"
+    pid_file.write_text("1\n")  # a live process that is not ours
+    assert "clickhouse: up (pid %d" % real in svc._run("status")
+    assert "already up" in svc._run("up")
+    assert svc.pid == real  # the file is mended
+    pid_file.unlink()
+    svc.stop()
+    wait_for(lambda: not (Path("/proc") / str(real)).exists(), 30, "the server to exit")
