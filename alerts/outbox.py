@@ -19,8 +19,14 @@ through ``alerts.receivers`` and writes one ``deliveries`` row per attempt:
 
 An e-mail some of whose recipients took it while others refused (452 mailbox full) is a ``retry`` (or ``failed``)
 whose row names those who took it (``accepted``): every later attempt, a re-queue's too, mails only the others, and
-a give-up says who has it.  In a pass, notifications never tried to a receiver that works go first, retries and a
-failing receiver's after; a receiver that gives no answer (a timeout, a refused connection) gets one attempt a pass.
+a give-up says who has it.
+
+A pass goes round the receivers, one notification each per turn (those that work first), each receiver's in the order
+their steps were made: sends are one at a time, so a slow receiver holds another's critical alert back by one send a
+turn, not by its whole backlog.  An alert's notice waits while an older one of the same alert to the same receiver is
+backing off, and when a failing receiver takes a notification again its waiting retries are due at once: the town
+gets 新预警 before 预警自动关闭, both in the pass it comes back.  A receiver that gives no answer (a timeout, a
+refused connection) gets one attempt a pass.
 
 A restart resumes from the tables: attempts already made count, and an id with a final row is
 skipped, so a crash between sending and recording sends at most once more.  An attempt the store
@@ -108,7 +114,7 @@ _PENDING = (
 # every attempt of the notifications still being tried: the current round (after the last `requeued`)
 # gives the backoff and when its window began
 _TRIED = (
-    "SELECT delivery_id, attempt, status, at, accepted FROM deliveries WHERE delivery_id IN ("
+    "SELECT delivery_id, attempt, status, at, accepted, receiver FROM deliveries WHERE delivery_id IN ("
     "SELECT delivery_id FROM deliveries GROUP BY delivery_id HAVING argMax(status, attempt) IN ('retry', 'requeued')) "
     "ORDER BY delivery_id, attempt"
 )
@@ -142,6 +148,42 @@ class Round:
     count: int = 0
     # e-mail addresses (lower case) that accepted it on an earlier attempt, re-queues included: not mailed again
     accepted: set[str] = field(default_factory=set)
+    receiver: str = ""  # (when it comes back, its waiting rounds are due at once)
+
+
+class _Turn:
+    """A receiver's pending notifications in one pass, in created order, and how far its turns have gone.
+
+    A notification not due yet (backing off), or tried in this pass and to be retried, holds back every later one of
+    its alert: a receiver down for a while had an alert's 新预警 backing off up to 10 minutes while its 预警自动关闭,
+    never tried, went out the moment the receiver answered, so the town read the closing first."""
+
+    def __init__(self, receiver: str, queue: list[dict[str, Any]]):
+        self.receiver, self.queue = receiver, queue
+        self.restart()
+
+    def restart(self) -> None:
+        """From the oldest again: the receiver is back and its waiting rounds are due."""
+        self.at = 0
+        self.held: set[str] = set()  # alerts of this receiver with an earlier notification still waiting
+
+    def next(self, tried: dict[str, Round], final: dict[str, int], done: set[str], now: dt.datetime) -> dict[str, Any] | None:
+        """The next notification due, not held back by an older one of its alert; None when none is left."""
+        while self.at < len(self.queue):
+            row = self.queue[self.at]
+            self.at += 1
+            did, alert = row["delivery_id"], row["alert_id"]
+            if did in final:
+                continue  # sent or given up: the alert's later notices need not wait for it
+            if did in done or alert in self.held:
+                self.held.add(alert)  # (tried in this pass and still to be retried: once a pass)
+                continue
+            round_ = tried.get(did)
+            if round_ is not None and round_.due > now:
+                self.held.add(alert)
+                continue
+            return row
+        return None
 
 
 @dataclass
@@ -271,6 +313,7 @@ class Dispatcher:
         # and when it ends, and named by /healthz meanwhile (before, 24 retried attempts said nothing)
         self.failing: dict[str, Failing] = {}
         self._unanswered: set[str] = set()  # receivers that gave no answer in the current pass (run_once)
+        self._recovered: set[str] = set()  # receivers that got a notification through again in the current pass
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -328,41 +371,48 @@ class Dispatcher:
         # (a notice of a change of standing is news for a day only: STATUS_NOTICES)
         self.status_history_before = (max(self.history_before, _aware(refolded["at"]) - dt.timedelta(hours=STATUS_NOTICE_FRESH_HOURS))
                                       if self.history_before is not None else None)
-        now = self.clock()
         attempts: list[Attempt] = []
         # Receivers that gave no answer in this pass (a timeout, a refused connection): their other due notifications
         # wait for the next pass without an attempt.  Each cost the whole timeout, so one hung receiver with N due
         # held every other receiver's news back N × 10 s.
         self._unanswered = set()
-        # Retries, and anything for a receiver that is failing, come after every notification never tried to a
-        # receiver that works: one that is down has its backlog due first (the oldest steps), and a town's fresh
-        # alert waited behind it.  Kept as read, not read again.
-        later: list[dict[str, Any]] = []
+        self._recovered = set()
+        # Every pending notification, by receiver, in the order its steps were made.  Sent one by one in created order,
+        # twenty low notices to a webhook taking 1.5 s each held a critical for the duty desk back 30 s: the pass goes
+        # round the receivers instead, one notification each per turn.  Those still backing off are kept too: the
+        # receiver may come back in this pass, and then they are due at once.
+        queues: dict[str, list[dict[str, Any]]] = {}
         offset = 0
-        # page on past notifications still backing off (a receiver that is down), so that they do not
-        # hold back the ones for receivers that work
-        while len(attempts) < self.batch:
+        while True:
             rows = self.store.query(_PENDING, {"limit": self.batch, "offset": offset})
             history = self._history(rows)
             for row in rows:
-                did = row["delivery_id"]
-                tried = self.tried.get(did)
-                if (tried is not None and tried.due > now) or did in self.final:
-                    continue
-                if did in history:
-                    continue  # (recorded as not sent below, with the page's others)
-                if tried is not None or row["receiver"] in self.failing:
-                    later.append(row)
-                elif not self._attempt(row, attempts):
-                    return attempts
+                if row["delivery_id"] not in self.final and row["delivery_id"] not in history:
+                    queues.setdefault(row["receiver"], []).append(row)
             if len(rows) < self.batch:
                 break
             offset += len(rows)
-        for row in later:
-            if len(attempts) >= self.batch:
-                break
-            if row["delivery_id"] not in self.final and not self._attempt(row, attempts):
-                return attempts
+        turns = [_Turn(receiver, queue) for receiver, queue in queues.items()]  # (by each one's oldest notification)
+        done: set[str] = set()  # tried in this pass: one attempt each
+        while turns and len(attempts) < self.batch:
+            # a receiver that works goes first in each turn: one that is down answers with its backlog's retries, and
+            # a town's fresh alert waited behind them
+            turns.sort(key=lambda t: t.receiver in self.failing)
+            for turn in list(turns):
+                if len(attempts) >= self.batch:
+                    break
+                row = None if turn.receiver in self._unanswered else turn.next(self.tried, self.final, done, self.clock())
+                if row is None:
+                    turns.remove(turn)
+                    continue
+                if not self._attempt(row, attempts):
+                    return attempts
+                done.add(row["delivery_id"])
+                if turn.receiver in self._recovered:
+                    # its retries are due now (_watch): its backlog goes out in this pass, oldest first, each
+                    # alert's notices in the order they were made
+                    self._recovered.discard(turn.receiver)
+                    turn.restart()
         return attempts
 
     def _attempt(self, row: dict[str, Any], attempts: list[Attempt]) -> bool:
@@ -443,7 +493,8 @@ class Dispatcher:
             if tried is None or status == "requeued":
                 # a re-queue starts a round: due now, its window from the re-queue
                 had = tried.accepted if tried is not None else set()  # (a re-queue does not mail again who has it)
-                tried = self.tried[did] = Round(made=attempt, due=at, first=at if status == "requeued" else None, count=0, accepted=had)
+                tried = self.tried[did] = Round(made=attempt, due=at, first=at if status == "requeued" else None, count=0, accepted=had,
+                                                receiver=str(r.get("receiver") or ""))
                 if status == "requeued" and self.final.get(did, attempt) < attempt:
                     self.final.pop(did)  # given up here, re-queued since (on a server, while this ran)
             tried.accepted.update(a.lower() for a in (r.get("accepted") or ()))
@@ -578,7 +629,7 @@ class Dispatcher:
             self.retried += 1
             tried = self.tried.get(note.delivery_id)
             if tried is None:
-                tried = self.tried[note.delivery_id] = Round(made=attempt, due=at)
+                tried = self.tried[note.delivery_id] = Round(made=attempt, due=at, receiver=note.receiver)
             tried.first = tried.first or at
             tried.made, tried.count = attempt, tried.count + 1
             tried.accepted.update(a.lower() for a in result.accepted)
@@ -597,6 +648,12 @@ class Dispatcher:
         if result.status == "sent":
             gone = self.failing.pop(receiver, None)
             if gone is not None:
+                # what waits for this receiver is due now: backing off further would send an alert's later notices
+                # (never tried, so due) before its earlier ones
+                for round_ in (self.tried or {}).values():
+                    if round_.receiver == receiver and round_.due > at:
+                        round_.due = at
+                self._recovered.add(receiver)
                 print(f"qrisk: 接收方 {receiver} 已恢复，通知重新送达（此前 {gone.attempts} 次尝试失败）/ receiver {receiver} works again: "
                       f"a notification got through after {gone.attempts} failed attempt(s)", file=sys.stderr, flush=True)
             return
