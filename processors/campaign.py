@@ -373,6 +373,10 @@ def _file_record(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[s
         report = {**p.model_dump(mode="json"), "event_id": eid}
         # one of the same as_of on file already: this one, loaded later, corrects it (both kept, the later in force)
         corrected = next((t for t in reversed(c.trainings) if t["as_of"] == report["as_of"]), None)
+        if corrected is not None and _figures(corrected) == _figures(report):
+            # the report in force sent again (a register loaded twice, under new event ids): on file already, nothing
+            # corrected — not announced as a correction to the very same figures
+            return out
         doubted = {x["as_of"] for x in c.first_pass_doubts}
         c.trainings.append(report)
         for rise in first_pass_rises(reports_in_force(c)):
@@ -383,6 +387,10 @@ def _file_record(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[s
                 "as_of": report["as_of"], "corrects": corrected.get("event_id"),
                 "message_zh": f"{report['as_of']} 的培训考试报告已更正：{_training_zh(corrected)} → {_training_zh(report)}"
                               f"（同一统计日期后报送的报告为更正，原报告存档、不再计入）"}))
+    elif _on_file(c, p):
+        # one activity sent again under a new event id (a register loaded twice): on file already, as a letter is — a
+        # comparison test counted twice would count its 不满意 twice, and list it twice in the credit file
+        return out
     elif p.kind in ("visit", "expert_assistance"):
         c.activities.append(Activity(kind=p.kind, on=p.on, note=p.note, event_id=eid))
     elif p.kind == "self_inspection":
@@ -399,6 +407,25 @@ def _file_record(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[s
         c.comparison_tests.append(test)
         out += _unsatisfactory(test, category, rules)
     return out
+
+
+def _figures(report: dict[str, Any]) -> dict[str, Any]:
+    """A training report's date and figures: what tells it from another report (not the event that carried it)."""
+    return {k: v for k, v in report.items() if k != "event_id"}
+
+
+def _on_file(c: CampaignRecord, p: Any) -> bool:
+    """Whether an activity of the same kind, day and values is on file: the same one sent again, not a second.  (Two
+    visits on one day with different notes, or two comparison tests of one item with different results, are two.)"""
+    if p.kind in ("visit", "expert_assistance"):
+        return any((a.kind, a.on, _plain(a.note)) == (p.kind, p.on, _plain(p.note)) for a in c.activities)
+    if p.kind == "self_inspection":
+        return any((x.on, x.findings, x.rectified) == (p.on, p.findings, p.rectified) for x in c.self_inspections)
+    # the uncertainties are not kept, only the En they give (a test judged without them has none)
+    both = p.enterprise_uncertainty is not None and p.lab_uncertainty is not None
+    en = (float(p.enterprise_value) - float(p.lab_value)) / math.hypot(p.enterprise_uncertainty, p.lab_uncertainty) if both else None
+    same = (p.on, _plain(p.lab), p.item_code, float(p.enterprise_value), float(p.lab_value), en)
+    return any((x.on, _plain(x.lab), x.item_code, x.enterprise_value, x.lab_value, x.en) == same for x in c.comparison_tests)
 
 
 PENDING_ZH = "待企业登记（确定食品类别）后判定"
@@ -819,8 +846,9 @@ def _comparison(p: Any, event_id: str, pol: "CampaignPolicy", count: bool) -> Co
     band: str | None = None
     if p.enterprise_uncertainty is not None and p.lab_uncertainty is not None:
         en = (x - ref) / math.hypot(p.enterprise_uncertainty, p.lab_uncertainty)
-        ok = abs(en) <= 1.0
-        measure = f"En = {en:.2f}（|En| ≤ 1 为满意）"
+        # (0.9 − 0.6 over U 0.18 and 0.24 is 1.0000000000000002: exactly on the limit is satisfactory)
+        ok = abs(en) <= 1.0 + BOUND_TOLERANCE
+        measure = en_zh(en)
     elif count:
         sigma = pol.comparison_log10_sigma_pt
         if x > 0 and ref > 0:
@@ -828,22 +856,27 @@ def _comparison(p: Any, event_id: str, pol: "CampaignPolicy", count: bool) -> Co
             log_diff, z = abs(delta), delta / sigma
             band = z_band(z)
             ok = band == "satisfactory"
-            measure = f"对数差 |lg企业 − lg实验室| = {log_diff:.2f}，σpt {sigma:g}，z = {z:.2f}（{Z_BANDS_ZH}）"
+            measure = z_zh(log_diff, z, sigma)
         else:  # a count of 0 has no logarithm: both none is agreement, one none is not
             ok = x == ref
             measure = "双方均未检出" if ok else "一方未检出、另一方检出，无法按对数比较"
     else:
         deviation = abs(x - ref) / abs(ref) if ref != 0 else (0.0 if x == 0 else math.inf)
-        ok = deviation <= pol.comparison_max_deviation
+        # (1.1 against 1.0 is 0.10000000000000009: exactly on the limit is satisfactory)
+        ok = deviation <= pol.comparison_max_deviation + BOUND_TOLERANCE
         if not math.isfinite(deviation):
             deviation = None  # (JSON has no infinity) a lab value of 0 against a non-zero result: unsatisfactory
             measure = "实验室结果为 0，无法计算相对偏差"
         else:
-            measure = f"相对偏差 {deviation:.1%}（≤ {pol.comparison_max_deviation:.0%} 为满意）"
+            measure = deviation_zh(deviation, pol.comparison_max_deviation)
     return ComparisonTest(on=p.on, lab=p.lab, item_code=p.item_code, enterprise_value=x, lab_value=ref, en=en,
                           deviation=deviation, log10_difference=log_diff, z=z, band=band or ("satisfactory" if ok else "unsatisfactory"),
                           measure_zh=measure, satisfactory=ok, event_id=event_id)
 
+
+BOUND_TOLERANCE = 1e-9
+"""How far past a comparison's limit (|En| 1, the relative deviation's maximum, |z| 2 and 3) a figure may be and still
+count as on it: floating point puts a result exactly on the limit a few units of the last place beyond it."""
 
 Z_BANDS_ZH = "|z| ≤ 2 满意，2 < |z| < 3 可疑，|z| ≥ 3 不满意"
 """ISO 13528 / ISO/IEC 17043's bands of a z score, said beside every colony count's z."""
@@ -851,9 +884,52 @@ Z_BANDS_ZH = "|z| ≤ 2 满意，2 < |z| < 3 可疑，|z| ≥ 3 不满意"
 
 def z_band(z: float) -> str:
     """satisfactory (|z| ≤ 2), questionable (2 < |z| < 3: a warning signal, not a failure) or unsatisfactory (|z| ≥ 3)."""
-    if abs(z) <= 2 + 1e-9:
+    if abs(z) <= 2 + BOUND_TOLERANCE:
         return "satisfactory"
-    return "questionable" if abs(z) < 3 - 1e-9 else "unsatisfactory"
+    return "questionable" if abs(z) < 3 - BOUND_TOLERANCE else "unsatisfactory"
+
+
+def _on_limit_side(shown: float, limit: float, closed: bool) -> bool:
+    """Whether ``shown`` is on the satisfactory (lower) side of ``limit``: up to it (``closed``), else short of it."""
+    return shown <= limit if closed else shown < limit
+
+
+def said_figure(v: float, limits: tuple[tuple[float, bool], ...], decimals: int = 2, percent: bool = False) -> str:
+    """``v`` shown so that it reads on the side of each limit it was judged on, as the KPIs' ``_pct`` never shows a
+    miss as meeting its target: z = −2.004 is 可疑, never "z = -2.00" beside |z| ≤ 2 满意; 10.04 % is not "10.0%" beside
+    ≤ 10% 为满意.  ``limits``: (limit, closed) on |v| — closed, the limit itself is on the lower side (|En| ≤ 1), else
+    the upper (|z| ≥ 3).  More decimals, up to 4, until the figure reads right; then cut toward its side (−2.999996 is
+    −2.9999, short of 3).  ``percent``: ``v`` a fraction, shown as a percentage with the limits' fractions too."""
+    scale = 100.0 if percent else 1.0
+    raw = abs(v) * scale
+    lower = [abs(v) <= limit + BOUND_TOLERANCE if closed else abs(v) < limit - BOUND_TOLERANCE for limit, closed in limits]
+    sign = "-" if v < 0 else ""
+    unit = "%" if percent else ""
+    for d in range(decimals, 5):
+        text = f"{raw:.{d}f}"
+        # (the limit rounded alike: 100 × 0.1 is not exactly 10)
+        if all(_on_limit_side(float(text), round(limit * scale, 9), closed) is low for (limit, closed), low in zip(limits, lower)):
+            return f"{sign if float(text) else ''}{text}{unit}"
+    below = next(low for (limit, closed), low in zip(limits, lower)
+                 if _on_limit_side(float(f"{raw:.4f}"), round(limit * scale, 9), closed) is not low)
+    cut = (math.floor if below else math.ceil)(raw * 10**4) / 10**4
+    return f"{sign}{cut:.4f}{unit}"
+
+
+def en_zh(en: float) -> str:
+    """"En = 0.63（|En| ≤ 1 为满意）": an En number as it reads against its limit (``said_figure``)."""
+    return f"En = {said_figure(en, ((1.0, True),))}（|En| ≤ 1 为满意）"
+
+
+def deviation_zh(deviation: float, limit: float) -> str:
+    """"相对偏差 4.9%（≤ 10% 为满意）": a relative deviation as it reads against the policy's limit (``said_figure``)."""
+    return f"相对偏差 {said_figure(deviation, ((limit, True),), decimals=1, percent=True)}（≤ {100 * limit:g}% 为满意）"
+
+
+def z_zh(log_diff: float, z: float, sigma: float) -> str:
+    """A colony count's log10 difference and z score, each as it reads against the bands (2σpt and 3σpt: ``said_figure``)."""
+    return (f"对数差 |lg企业 − lg实验室| = {said_figure(log_diff, ((2 * sigma, True), (3 * sigma, False)))}，σpt {sigma:g}，"
+            f"z = {said_figure(z, ((2.0, True), (3.0, False)))}（{Z_BANDS_ZH}）")
 
 
 def questionable(test: ComparisonTest) -> bool:

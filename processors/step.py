@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 61
+FOLD_VERSION = 62
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -275,7 +275,12 @@ its inadmissible re-test counts, charts, grades and alerts the lab's 不合格 o
 first; a correction or re-test clearing qrisk's failure while the lab still fails an item qrisk passes overturns
 nothing, its 抽检不合格 alert carrying on (noted, not closed and reopened as another); qrisk failing a sample the lab
 failed alone closes the judgement.lab_failed_passed alert, the failure's alert taking it over; 61: 屡次不合格
-counts an earlier sample's item the lab failed and qrisk passes as a failure of it.  A
+counts an earlier sample's item the lab failed and qrisk passes as a failure of it; 62: a comparison test exactly on
+its limit (|En| 1, the relative deviation's maximum) is satisfactory, not 不满意 by floating-point noise, and its En,
+z, log10 difference or deviation is said with the decimals it takes to read on the side of each limit it was judged
+on (z −2.004, not −2.00 beside |z| ≤ 2 满意); an activity of the same kind, day and values already on file, and a
+training report with the figures of the one in force for its date, sent again under a new event id, are not filed
+again (no second comparison test counted 不满意, no campaign.training_corrected of the same figures).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

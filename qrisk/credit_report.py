@@ -844,7 +844,7 @@ def _campaign_todo(file: CreditFile, rules: Rules, k_all: dict[str, Any], last: 
 
 
 def _comparison_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
-    from processors.campaign import comparison_zh
+    from processors.campaign import comparison_zh, deviation_zh, en_zh
 
     c, pol = file.campaign, rules.policy.campaign
     rows: list[dict[str, Any]] = []
@@ -856,10 +856,10 @@ def _comparison_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
         suffix = f" {unit.display}" if unit is not None and unit.display else ""
         if t.measure_zh:  # as the fold judged it (En, log10 difference of colony counts, relative deviation)
             measure = t.measure_zh
-        elif t.en is not None:
-            measure = f"En = {t.en:.2f}（|En| ≤ 1 为满意）"
+        elif t.en is not None:  # (as the fold says them: never rounded to read as the other side of the limit)
+            measure = en_zh(t.en)
         elif t.deviation is not None:
-            measure = f"相对偏差 {t.deviation:.1%}（≤ {pol.comparison_max_deviation:.0%} 为满意）"
+            measure = deviation_zh(t.deviation, pol.comparison_max_deviation)
         else:
             measure = "实验室结果为 0，无法计算相对偏差"
         rows.append({"item": f"比对试验 {item.name_zh if item else t.item_code}（{t.on.isoformat()}）", "status": comparison_zh(t),

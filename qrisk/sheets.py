@@ -192,12 +192,13 @@ def campaign_workbook(progress: dict[str, Any], offset_hours: int = 8) -> bytes:
 
     from openpyxl import load_workbook
 
-    from ingest.export import to_xlsx, xlsx_value
+    from ingest.export import _local_moment as local_moment, to_xlsx, xlsx_value
 
     from processors.campaign import pct_decimals
 
     rows, columns, headers, formats = campaign_sheet(progress, offset_hours)
-    wb = load_workbook(io.BytesIO(to_xlsx(rows, columns, sheet="提档升级进度", headers=headers, number_formats=formats)))
+    # (dates as date cells, as the registers' sheets have them: a month's acceptances are filtered and counted by date)
+    wb = load_workbook(io.BytesIO(to_xlsx(rows, columns, sheet="提档升级进度", headers=headers, number_formats=formats, dates=True)))
     # a rate shows with the decimals it needs against its target: 0.8997 is 89.97%, never 90.0% beside 未达标
     sheet = wb.active
     at = {c: i for i, c in enumerate(columns, start=1)}
@@ -209,9 +210,13 @@ def campaign_workbook(progress: dict[str, Any], offset_hours: int = 8) -> bytes:
     ws.append(["项目", "数值", "说明"])
     rates = {f"{scope_zh(progress['summary'])}{k['label_zh']}": k for k in progress["summary"]["kpi_rates"].values()}
     for label, value, note in campaign_summary_rows(progress, offset_hours):
-        ws.append([label, xlsx_value(value), note])
+        # 统计截止日 and 数据截至 / 最近记录 (a local date, a local minute) as date cells, as the table's dates are
+        moment = local_moment(value) if isinstance(value, str) else None
+        ws.append([label, moment[0] if moment else xlsx_value(value), note])
         cell = ws.cell(row=ws.max_row, column=2)
-        if isinstance(value, str):
+        if moment is not None:
+            cell.number_format = moment[1]
+        elif isinstance(value, str):
             cell.data_type = "s"  # text, never a formula
         elif label in rates and value is not None:
             k = rates[label]  # a rate stays a number

@@ -466,7 +466,7 @@ def test_a_month_end_cut_of_the_table(tmp_path):
     sheet = tmp_path / "cut.xlsx"
     table("--as-of", "2026-11-19", "--xlsx", str(sheet))
     cells = {row[0].value: row[1].value for row in load_workbook(sheet)["汇总"].iter_rows()}
-    assert cells["统计截止日"] == "2026-11-19" and any(str(k).startswith("最近记录") for k in cells)
+    assert cells["统计截止日"] == dt.datetime(2026, 11, 19) and any(str(k).startswith("最近记录") for k in cells)  # (a date cell)
 
 
 def test_a_month_end_cut_over_the_api_of_a_running_service(server):
@@ -485,7 +485,7 @@ def test_a_month_end_cut_over_the_api_of_a_running_service(server):
     from openpyxl import load_workbook
 
     cells = {row[0].value: row[1].value for row in load_workbook(BytesIO(sheet.content))["汇总"].iter_rows()}
-    assert cells["统计截止日"] == "2026-11-19"
+    assert cells["统计截止日"] == dt.datetime(2026, 11, 19)
     # before its registration the county had nobody; the list as of a day later has the enterprise
     assert server.get("/v1/enterprises?as_of=2026-01-04").json() == []
     (row,) = server.get("/v1/enterprises?as_of=2026-01-05").json()

@@ -3,6 +3,7 @@ retractions, the training report in force, month-end cuts, a retaken exam, round
 and unregistered enterprises, the credit file's 待办, one tier rule, the wording."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from processors.campaign import county_progress, progress_row
@@ -252,7 +253,9 @@ def test_the_csv_and_the_sheet_carry_the_date_each_stage_was_reached(rules):
         "self_improvement_on": "2026-06-01", "accepted_on": "2026-11-20"}
     ws = load_workbook(io.BytesIO(campaign_workbook(progress)))["提档升级进度"]
     cells = dict(zip((c.value for c in ws[1]), (c.value for c in ws[2])))
-    assert (cells["宣传发动完成日期"], cells["自我提升完成日期"], cells["验收通过日期"]) == ("2026-01-10", "2026-06-01", "2026-11-20")
+    # (date cells: a sheet filters them by month)
+    assert (cells["宣传发动完成日期"], cells["自我提升完成日期"], cells["验收通过日期"]) == (
+        dt.datetime(2026, 1, 10), dt.datetime(2026, 6, 1), dt.datetime(2026, 11, 20))
 
 
 # --------------------------------------------------------------------------- 4. a retaken exam

@@ -194,7 +194,7 @@ def test_the_campaign_workbook_is_in_the_policys_time(tmp_path, clickhouse_url):
     finally:
         drop_database(clickhouse_url, name)
     cells = {label: value for label, value, _ in book["汇总"].iter_rows(min_row=2, values_only=True)}
-    assert cells["数据截至（当地时间 UTC+6）"] == "2026-02-08 15:20"
+    assert cells["数据截至（当地时间 UTC+6）"] == dt.datetime(2026, 2, 8, 15, 20)
     header = [c.value for c in book["提档升级进度"][1]]
     assert any(str(h).endswith("（当地时间 UTC+6）") for h in header), header
 

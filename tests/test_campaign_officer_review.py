@@ -1,0 +1,192 @@
+"""The campaign officer's review: a comparison test exactly on its limit is satisfactory; its figure never reads as
+the other side of a limit it was judged on; a record sent again under a new event id is not a second one; the
+campaign workbook's dates are date cells a sheet sorts and filters by."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from openpyxl import load_workbook
+
+from processors.campaign import progress_row
+from processors.step import FOLD_VERSION, replay
+from tests.conftest import ROOT
+from tests.test_campaign import activity, comparison, training, whole_campaign
+from tests.test_risk import E, registered
+
+
+def _compared(rules, item="oxygen_consumption", mine=1.0, lab=1.0, u=(None, None)):
+    events = [registered("2026-01-05T09:00:00+08:00"),
+              activity("comparison_test", "2026-06-01T10:00:00+08:00", lab="县食品检验检测中心", item_code=item,
+                       enterprise_value=mine, lab_value=lab, enterprise_uncertainty=u[0], lab_uncertainty=u[1])]
+    state, effects = replay(events, rules)
+    return state, state.files[E].campaign.comparison_tests[-1], [e.kind for e in effects if e.kind.startswith("campaign.comparison")]
+
+
+# ---------------------------------------------------------------- 1. exactly on the limit
+
+
+@pytest.mark.parametrize("mine, lab, u", [
+    (1.1, 1.0, (None, None)),    # 10 % computes 0.10000000000000009
+    (0.33, 0.3, (None, None)),
+    (0.72, 0.8, (None, None)),
+    (0.9, 0.6, (0.18, 0.24)),    # En computes 1.0000000000000002
+    (1.3, 1.0, (0.18, 0.24)),
+])
+def test_a_comparison_exactly_on_its_limit_is_satisfactory(rules, mine, lab, u):
+    _, t, said = _compared(rules, mine=mine, lab=lab, u=u)
+    assert (t.satisfactory, t.band) == (True, "satisfactory"), t.measure_zh
+    assert said == []  # no campaign.comparison_unsatisfactory
+
+
+@pytest.mark.parametrize("mine, lab, u", [(1.11, 1.0, (None, None)), (0.903, 0.6, (0.18, 0.24))])  # 11 %; En 1.01
+def test_a_comparison_just_past_its_limit_is_unsatisfactory(rules, mine, lab, u):
+    _, t, said = _compared(rules, mine=mine, lab=lab, u=u)
+    assert (t.satisfactory, t.band) == (False, "unsatisfactory")
+    assert said == ["campaign.comparison_unsatisfactory"]
+
+
+# ---------------------------------------------------------------- 3. the figure reads as its band
+
+
+def _shown(measure: str) -> float:
+    found = re.search(r"(?:z|En) = (-?[\d.]+)（", measure) or re.search(r"相对偏差 ([\d.]+)%", measure)
+    assert found, measure
+    return float(found.group(1))
+
+
+def _reads_as_judged(t, shown: float) -> None:
+    if t.z is not None:
+        assert (abs(shown) <= 2) == (t.band == "satisfactory"), (t.z, shown)
+        assert (abs(shown) >= 3) == (t.band == "unsatisfactory"), (t.z, shown)
+    elif t.en is not None:
+        assert (abs(shown) <= 1) == t.satisfactory, (t.en, shown)
+    else:
+        assert (shown <= 10) == t.satisfactory, (t.deviation, shown)
+
+
+@pytest.mark.parametrize("item, mine, lab, u, band, said", [
+    ("pseudomonas_aeruginosa", 100, 317, (None, None), "questionable", "z = -2.004"),       # not "-2.00" beside |z| ≤ 2 满意
+    ("pseudomonas_aeruginosa", 10, 56.234, (None, None), "questionable", "z = -2.9999"),    # −2.999996: not "-3.00"
+    ("oxygen_consumption", 1.502, 1.0, (0.3, 0.4), "unsatisfactory", "En = 1.004"),         # not "1.00"
+    ("oxygen_consumption", 0.5502, 0.5, (None, None), "unsatisfactory", "相对偏差 10.04%"),  # not "10.0%"
+    ("pseudomonas_aeruginosa", 10, 100, (None, None), "unsatisfactory", "z = -4.00"),       # (σpt 0.25: a log10 apart is z −4)
+    ("oxygen_consumption", 1.1, 1.0, (None, None), "satisfactory", "相对偏差 10.0%"),
+])
+def test_a_comparison_figure_never_reads_as_the_other_band(rules, item, mine, lab, u, band, said):
+    _, t, _ = _compared(rules, item=item, mine=mine, lab=lab, u=u)
+    assert t.band == band and said in t.measure_zh, t.measure_zh
+    _reads_as_judged(t, _shown(t.measure_zh))
+
+
+def test_the_credit_files_comparison_rows_say_the_figures_alike_without_the_folds_words(rules):
+    """A test on file without its measure (kept by an older fold) is said from its En or deviation the same way."""
+    from qrisk.credit_report import _comparison_rows
+
+    for mine, lab, u, said in ((1.502, 1.0, (0.3, 0.4), "En = 1.004（"), (0.5502, 0.5, (None, None), "相对偏差 10.04%（≤ 10% 为满意）")):
+        state, t, _ = _compared(rules, mine=mine, lab=lab, u=u)
+        t.measure_zh = None
+        (row,) = _comparison_rows(state.files[E], rules)
+        assert said in row["detail"] and row["status"] == "不满意", row
+        _reads_as_judged(t, _shown(row["detail"]))
+
+
+# ---------------------------------------------------------------- 4. the same record sent again
+
+
+def test_a_comparison_test_sent_again_under_a_new_event_id_counts_once(rules):
+    from qrisk.credit_report import _comparison_rows
+
+    events = [registered("2026-01-05T09:00:00+08:00"), comparison(mine=1.2, lab=0.8), comparison(mine=1.2, lab=0.8)]
+    assert events[1].event_id != events[2].event_id
+    state, effects = replay(events, rules)
+    row = progress_row(state.files[E], rules.policy.campaign)
+    assert (row["comparison_tests"], row["comparison_unsatisfactory"]) == (1, 1)
+    assert [e.kind for e in effects].count("campaign.comparison_unsatisfactory") == 1
+    assert len(_comparison_rows(state.files[E], rules)) == 1
+    assert FOLD_VERSION >= 62  # (what the fold keeps changed)
+    # another result of the same item on the same day, or the same values judged with other uncertainties, is a second test
+    state, _ = replay([comparison(mine=1.1, lab=0.8), comparison(mine=1.2, lab=0.8, u_mine=0.3)], rules, state)
+    assert len(state.files[E].campaign.comparison_tests) == 3
+    # a test waiting for the enterprise's registration, sent again before it: one test judged at registration
+    waiting = [activity("comparison_test", "2026-06-01T10:00:00+08:00", lab="省院", item_code="oxygen_consumption",
+                        enterprise_value=0.5502, lab_value=0.5) for _ in range(2)]
+    state, effects = replay(waiting + [registered("2026-06-05T09:00:00+08:00")], rules)
+    assert len(state.files[E].campaign.comparison_tests) == 1
+    assert [e.kind for e in effects].count("campaign.comparison_unsatisfactory") == 1
+
+
+def test_a_self_inspection_or_visit_sent_again_is_on_file_once(rules):
+    inspection = ("self_inspection", "2026-05-01T10:00:00+08:00")
+    events = [registered("2026-01-05T09:00:00+08:00"),
+              activity(*inspection, findings=3, rectified=2), activity(*inspection, findings=3, rectified=2),
+              activity(*inspection, findings=3, rectified=3),  # (rectified since: another record)
+              activity("visit", "2026-03-01T10:00:00+08:00", note="观摩 A 厂"), activity("visit", "2026-03-01T10:00:00+08:00", note="观摩 A 厂"),
+              activity("visit", "2026-03-01T10:00:00+08:00", note="观摩 B 厂")]
+    state, _ = replay(events, rules)
+    c = state.files[E].campaign
+    assert [(x.findings, x.rectified) for x in c.self_inspections] == [(3, 2), (3, 3)]
+    assert [a.note for a in c.activities] == ["观摩 A 厂", "观摩 B 厂"] and c.visits == 2
+
+
+def test_the_same_training_report_sent_again_is_no_correction(rules):
+    events = [registered("2026-01-05T09:00:00+08:00"), training(), training()]
+    state, effects = replay(events, rules)
+    assert not [e for e in effects if e.kind == "campaign.training_corrected"]
+    assert len(state.files[E].campaign.trainings) == 1
+    # other figures of the same as_of are a correction, said with both
+    state, effects = replay([training(trained=20)], rules, state)
+    (said,) = [e.data for e in effects if e.kind == "campaign.training_corrected"]
+    assert "培训 18/20 人" in said["message_zh"] and "→ 培训 20/20 人" in said["message_zh"]
+
+
+# ---------------------------------------------------------------- 2. the campaign workbook's dates
+
+
+DATE_COLUMNS = ("承诺书签订日期", "验收通过日期", "自我提升完成日期")
+
+
+def _dates_are_date_cells(book) -> None:
+    sheet = book["提档升级进度"]
+    header = [c.value for c in sheet[1]]
+    for column in DATE_COLUMNS:
+        cell = sheet.cell(2, header.index(column) + 1)
+        assert (cell.data_type, cell.number_format, cell.is_date) == ("d", "yyyy-mm-dd", True), (column, cell.value)
+    assert sheet.cell(2, header.index("承诺书签订日期") + 1).value == dt.datetime(2026, 1, 10)
+    summary = {row[0].value: row[1] for row in book["汇总"].iter_rows(min_row=2)}
+    (as_of,) = [cell for label, cell in summary.items() if label.startswith(("数据截至", "最近记录"))]
+    assert (as_of.data_type, as_of.number_format, as_of.is_date) == ("d", "yyyy-mm-dd hh:mm", True), as_of.value
+    if "统计截止日" in summary:
+        cut = summary["统计截止日"]
+        assert (cut.data_type, cut.number_format, cut.value) == ("d", "yyyy-mm-dd", dt.datetime(2026, 11, 20))
+
+
+def test_the_campaign_workbook_over_the_api_writes_dates_as_date_cells(server):
+    from qrisk.auth import KeyStore
+
+    _, bureau = KeyStore(server.data_dir / "keys.json").create("bureau", "campaign-office", source_id="campaign-office", actor="tests")
+    docs = [json.loads(e.model_dump_json(exclude_unset=True)) for e in whole_campaign()]
+    for d in docs[1:]:
+        d["source"] = {"kind": "bureau", "id": "campaign-office"}
+    assert server.post("/v1/events", json=docs[:1]).status_code == 200
+    assert server.post("/v1/events", json=docs[1:], headers={"authorization": f"Bearer {bureau}"}).status_code == 200
+    book = load_workbook(io.BytesIO(server.get("/v1/campaign?format=xlsx").content))
+    _dates_are_date_cells(book)
+    as_of = next(row[1].value for row in book["汇总"].iter_rows(min_row=2) if str(row[0].value).startswith("数据截至"))
+    assert as_of == dt.datetime(2026, 11, 20, 10, 0)  # (the acceptance, the newest event, in Beijing time)
+
+
+def test_qrisk_campaign_xlsx_writes_dates_as_date_cells(tmp_path):
+    events = tmp_path / "campaign.jsonl"
+    events.write_text("".join(e.model_dump_json(exclude_none=True) + "\n" for e in whole_campaign()), encoding="utf-8")
+    for extra in ((), ("--as-of", "2026-11-20")):
+        sheet = tmp_path / "campaign.xlsx"
+        done = subprocess.run([sys.executable, "-m", "qrisk", "campaign", "--events", str(events), "--xlsx", str(sheet), *extra],
+                              cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        _dates_are_date_cells(load_workbook(sheet))
