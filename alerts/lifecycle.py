@@ -47,10 +47,11 @@ kept under that enterprise's id all the same: a supervisor's step on it is an ev
 enterprise, which reaches the book (in the Kafka mode, the worker) holding the alert.
 
 Routing: every ``alerts.routes`` entry that matches the enterprise's town and category and the
-rule and severity adds its receivers; when the routes name towns but not the enterprise's, every one of
-its alerts also goes to ``unrouted_to`` (else ``escalate_to``), beside the routes that take it by severity
-or category; a matching silence keeps the alert (nothing is lost) but
-notifies nobody.  Each notification is a ``Notification`` for the outbox, with a delivery id
+rule and severity adds its receivers; when the routes name towns but none names the enterprise's for its
+category (no route names the town, or only for other categories), every one of its alerts also goes to
+``unrouted_to`` (else ``escalate_to``), beside the routes that take it by severity or category; a matching
+silence keeps the alert (nothing is lost) but notifies nobody, and a response or handling deadline that passes
+while it holds is escalated when it ends (``silence_ends``), not spent telling nobody.  Each notification is a ``Notification`` for the outbox, with a delivery id
 that the same alert step to the same receiver always gets.
 """
 from __future__ import annotations
@@ -78,7 +79,7 @@ from schemas.events import (
     RectificationOrderedEvent,
     RectificationVerifiedEvent,
 )
-from schemas.policy import SEVERITIES, AlertsPolicy, Policy, Receiver
+from schemas.policy import SEVERITIES, AlertsPolicy, Policy, Receiver, Silence
 
 ALERT_KIND = "warning.raised"  # processors.warnings.ALERT_KIND: the effect that carries a decision
 RESOLVED_KIND = "warning.resolved"  # processors.warnings.RESOLVED_KIND: the problem went away by itself (the awaited data came)
@@ -344,6 +345,9 @@ class AlertBook(FoldState):
     serial: dict[str, int] = Field(default_factory=dict, description="dedup key → alerts opened with it so far")
     deadlines: list[tuple[dt.datetime, str]] = Field(default_factory=list, description="a heap of (respond_by, alert_id)")
     handling_deadlines: list[tuple[dt.datetime, str]] = Field(default_factory=list, description="a heap of (handle_by, alert_id)")
+    silence_ends: list[tuple[dt.datetime, str]] = Field(
+        default_factory=list, description="a heap of (the end of a silence, alert_id) for alerts a silence kept quiet: when it "
+                                          "ends, their silence is cleared and one whose deadline passed meanwhile is escalated")
     clock: dt.datetime | None = Field(default=None, description="the latest event time seen (never past its receipt)")
     orders: dict[str, dict[str, OrderSeen]] = Field(default_factory=dict, description="enterprise → rectification id → the order "
                                                                                        "as last seen: an alert opened later links to "
@@ -533,8 +537,9 @@ class AlertBook(FoldState):
         if evidence.get("scope") == "category":
             if not alert.receivers:
                 alert.receivers = list(ap.escalate_to)  # a county-wide problem reaches the county's people, if no route names it
-        elif alert.town not in routed and (routed or (ap.unrouted_to and not alert.receivers)):
-            # a town the routes leave out (routes name towns, not this one): told to the county's fallback now, not
+        elif not ap.covers(alert.town, alert.category) and (routed or (ap.unrouted_to and not alert.receivers)):
+            # a town the routes leave out (routes name towns, not this one, or name it only for other categories — its
+            # water plants' route is nobody's for its pastry makers): told to the county's fallback now, not
             # first at escalation (168 h for a medium alert) — for every alert, beside any route that takes it by
             # severity or category (the duty desk's "high and worse" is no stand-in for the town's supervisor, and
             # `qrisk run` said at start that such towns' alerts go to the fallback).  A town the routes name but not
@@ -543,7 +548,7 @@ class AlertBook(FoldState):
             fallback = list(ap.unrouted_to or ap.escalate_to)
             alert.receivers = list(dict.fromkeys(alert.receivers + fallback))
             if fallback:
-                note += f"（预警路由未覆盖{alert.town or '未登记乡镇/街道'}，已通知 {'、'.join(receiver_zh(n, ap) for n in fallback)}）"
+                note += f"（预警路由未覆盖{_uncovered_zh(alert, ap)}，已通知 {'、'.join(receiver_zh(n, ap) for n in fallback)}）"
         alert.silenced = silenced(alert, ap, at)
         self.alerts[alert_id] = alert
         self._activate(alert)
@@ -989,50 +994,104 @@ class AlertBook(FoldState):
     def _escalate(self, event: Envelope, policy: Policy, live: bool) -> list[AlertChange]:
         out: list[AlertChange] = []
         now = self.clock
+        # silences that ended first: an alert whose deadline passed while a silence kept it quiet is escalated now —
+        # escalated then, it told nobody and never would again (a critical failure opened during a 停产整顿 silence
+        # was never heard of by anyone)
+        while self.silence_ends and now is not None and self.silence_ends[0][0] <= now:
+            ended, alert_id = heapq.heappop(self.silence_ends)
+            alert = self.alerts.get(alert_id)
+            if alert is None:
+                continue  # let go
+            # (the silence that just ended, named by the policy: the alert's own flag may have been cleared already, by a
+            # notice of this same event — a repeat — made before the clock got here)
+            was = _silence(alert, policy.alerts, ended - dt.timedelta(microseconds=1))
+            reason = was.reason if was is not None else alert.silenced or "已结束"
+            still = _silence(alert, policy.alerts, now)
+            if still is not None:
+                # another silence took over: it is asked again when that one ends
+                alert.silenced = still.reason
+                if (still.ends, alert_id) not in self.silence_ends:
+                    heapq.heappush(self.silence_ends, (still.ends, alert_id))
+                continue
+            alert.silenced = None
+            # (a deadline after the silence's end is the deadline heap's, escalated as any other)
+            if alert.state == "open" and not alert.escalated and alert.respond_by is not None and alert.respond_by < ended:
+                out.append(self._respond_overdue(alert, alert.respond_by, now, event, policy, live, held_by=reason))
+            elif (alert.state == "acknowledged" and not alert.handling_escalated and alert.handle_by is not None
+                    and alert.handle_by < ended):
+                out.append(self._handling_overdue(alert, alert.handle_by, now, event, policy, live, held_by=reason))
         while self.deadlines and now is not None and self.deadlines[0][0] < now:
             by, alert_id = heapq.heappop(self.deadlines)
             alert = self.alerts.get(alert_id)
             if alert is None or alert.state != "open" or alert.escalated or alert.respond_by != by:
                 continue  # handled in time, escalated already, or a later deadline replaced this one
-            alert.escalated = True
-            # the wait a reopened alert is escalated for is the one since its reopening (its deadline ran from then):
-            # counted from its opening, a failure reopened after 40 days read 生成后 40 天仍未确认 36 s after the reopening
-            since = ("重新打开后", alert.reopened_at) if alert.reopened_at is not None else ("生成后", alert.seen_from or alert.opened_at)
-            note = f"{since[0]} {_elapsed_zh(now - since[1])}仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
-            receivers = list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers))
-            # Escalating what nobody was told reads as negligence: say it never reached anyone, and why, in
-            # one sentence said once (the policy key only as the operator's hint, in brackets at the end)
-            if not receivers:
-                note += ("；此前未通知任何人：" if alert.notified_at is None else "；") + \
-                    "未配置升级接收人，也无路由接收人，无人收到通知（请在策略文件 alerts.escalate_to 中配置）"
-            elif alert.notified_at is None:
-                why = "已静默" if alert.silenced else "无路由接收人" if not alert.receivers else "属历史数据"
-                if live or why != "属历史数据":  # (history escalated as history: _notify says so, with whom it did not tell)
-                    note += f"；此前未通知任何人（{why}）"
-            step = _step(alert, "escalated", alert.state, SYSTEM, note, str(event.event_id), now)
-            told = self._notify(alert, step, "escalated", receivers, policy, live)
-            if told:
-                # (an escalation that told nobody — history, a silence, no receiver — holds off no supervisor's)
-                alert.escalated_at = now
-            out.append(AlertChange(alert, step, told))
+            if self._held(alert, now, policy):
+                continue  # (escalated when the silence ends)
+            out.append(self._respond_overdue(alert, by, now, event, policy, live))
         while self.handling_deadlines and now is not None and self.handling_deadlines[0][0] < now:
             by, alert_id = heapq.heappop(self.handling_deadlines)
             alert = self.alerts.get(alert_id)
             if alert is None or alert.state != "acknowledged" or alert.handling_escalated or alert.handle_by != by:
                 continue  # handled in time, escalated already, reopened, or a nearer deadline replaced this one
+            if self._held(alert, now, policy):
+                continue
             out.append(self._handling_overdue(alert, by, now, event, policy, live))
         return out
 
+    def _held(self, alert: Alert, now: dt.datetime, policy: Policy) -> bool:
+        """A silence keeps ``alert`` quiet at ``now``: its escalation waits for the silence's end (``silence_ends``), not
+        spent telling nobody — its flag stays down, so the escalation is still to come."""
+        s = _silence(alert, policy.alerts, now)
+        if s is None:
+            return False
+        alert.silenced = s.reason
+        if (s.ends, alert.alert_id) not in self.silence_ends:
+            heapq.heappush(self.silence_ends, (s.ends, alert.alert_id))
+        return True
+
+    def _respond_overdue(self, alert: Alert, by: dt.datetime, now: dt.datetime, event: Envelope, policy: Policy, live: bool,
+                         held_by: str | None = None) -> AlertChange:
+        """Not acknowledged by ``by``: escalated to ``alerts.escalate_to`` and its receivers.  ``held_by``: the reason of
+        the silence that held the escalation back until now (its end)."""
+        alert.escalated = True
+        if held_by is not None:
+            note = f"静默（{held_by}）期间已超过确认期限（应于 {_local(by, policy)} 前确认），静默结束后升级通报"
+        else:
+            # the wait a reopened alert is escalated for is the one since its reopening (its deadline ran from then):
+            # counted from its opening, a failure reopened after 40 days read 生成后 40 天仍未确认 36 s after the reopening
+            since = ("重新打开后", alert.reopened_at) if alert.reopened_at is not None else ("生成后", alert.seen_from or alert.opened_at)
+            note = f"{since[0]} {_elapsed_zh(now - since[1])}仍未确认（应于 {_local(by, policy)} 前确认），升级通报"
+        receivers = list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers))
+        # Escalating what nobody was told reads as negligence: say it never reached anyone, and why, in
+        # one sentence said once (the policy key only as the operator's hint, in brackets at the end)
+        if not receivers:
+            note += ("；此前未通知任何人：" if alert.notified_at is None else "；") + \
+                "未配置升级接收人，也无路由接收人，无人收到通知（请在策略文件 alerts.escalate_to 中配置）"
+        elif alert.notified_at is None and held_by is None:  # (one a silence held says why itself)
+            why = "已静默" if alert.silenced else "无路由接收人" if not alert.receivers else "属历史数据"
+            if live or why != "属历史数据":  # (history escalated as history: _notify says so, with whom it did not tell)
+                note += f"；此前未通知任何人（{why}）"
+        step = _step(alert, "escalated", alert.state, SYSTEM, note, str(event.event_id), now)
+        told = self._notify(alert, step, "escalated", receivers, policy, live)
+        if told:
+            # (an escalation that told nobody — history, no receiver — holds off no supervisor's)
+            alert.escalated_at = now
+        return AlertChange(alert, step, told)
+
     def _handling_overdue(self, alert: Alert, by: dt.datetime, now: dt.datetime, event: Envelope, policy: Policy,
-                          live: bool) -> AlertChange:
+                          live: bool, held_by: str | None = None) -> AlertChange:
         """Acknowledged and left (早处置): the county hears who acknowledged it and when, how long it has waited since, and
         the step still missing — a 确认 read as handled is what the escalation receivers are told it is not."""
         alert.handling_escalated = True
         since = alert.acknowledged_at or alert.updated_at
         who = actor_zh(alert.acknowledged_by)
         owner = f"，现由 {alert.assignee} 负责" if alert.assignee and alert.assignee != alert.acknowledged_by else ""
-        note = (f"已确认 {_elapsed_zh(now - since)}仍未责令整改或关闭（{who} 于 {_local(since, policy)} 确认{owner}，"
-                f"应于 {_local(by, policy)} 前责令整改或关闭），升级通报")
+        if held_by is not None:
+            note = (f"静默（{held_by}）期间已超过处置期限（{who} 于 {_local(since, policy)} 确认{owner}，"
+                    f"应于 {_local(by, policy)} 前责令整改或关闭），静默结束后升级通报")
+        else:
+            note = (f"已确认 {_elapsed_zh(now - since)}仍未责令整改或关闭（{who} 于 {_local(since, policy)} 确认{owner}，"
+                    f"应于 {_local(by, policy)} 前责令整改或关闭），升级通报")
         receivers = list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers))
         if not receivers:
             note += "；未配置升级接收人，也无路由接收人，无人收到通知（请在策略文件 alerts.escalate_to 中配置）"
@@ -1046,8 +1105,12 @@ class AlertBook(FoldState):
 
     def _notify(self, alert: Alert, step: AlertStep, reason: str, receivers: list[str], policy: Policy, live: bool) -> list[Notification]:
         # a silence is asked at each notification: one that ended lets a lasting alert speak again
-        alert.silenced = silenced(alert, policy.alerts, step.at)
-        if alert.silenced:
+        s = _silence(alert, policy.alerts, step.at)
+        alert.silenced = s.reason if s is not None else None
+        if s is not None:
+            if (s.ends, alert.alert_id) not in self.silence_ends:  # (a short list: the alerts a silence holds now)
+                # asked again when it ends: the reason cleared, and an escalation it held back made then
+                heapq.heappush(self.silence_ends, (s.ends, alert.alert_id))
             return []
         if not receivers:
             return []  # (an escalation to nobody says so itself: _escalate)
@@ -1187,9 +1250,19 @@ def _town_receivers(alert: Alert, ap: AlertsPolicy) -> list[str]:
     the routes, and the county's fallback for a town the routes leave out."""
     receivers = route(alert, ap)
     routed = ap.routed_towns()
-    if alert.town not in routed and (routed or (ap.unrouted_to and not receivers)):
+    if not ap.covers(alert.town, alert.category) and (routed or (ap.unrouted_to and not receivers)):
         receivers = list(dict.fromkeys(receivers + list(ap.unrouted_to or ap.escalate_to)))
     return receivers
+
+
+def _uncovered_zh(alert: Alert, ap: AlertsPolicy) -> str:
+    """What the routes leave out, as an opening's note names it: the town (瓶窑镇), or, when a route names the town
+    for other categories only, the town's category (良渚街道糕点类)."""
+    if alert.town is None or alert.town not in ap.routed_towns():
+        return alert.town or "未登记乡镇/街道"
+    if alert.category in CATEGORY_ZH:
+        return f"{alert.town}{CATEGORY_ZH[alert.category]}类"
+    return f"{alert.town}类别未登记的企业"
 
 
 def receiver_zh(name: str, policy: AlertsPolicy) -> str:
@@ -1216,6 +1289,12 @@ def route(alert: Alert, policy: AlertsPolicy) -> list[str]:
 
 
 def silenced(alert: Alert, policy: AlertsPolicy, at: dt.datetime) -> str | None:
+    """The reason of the silence that keeps ``alert`` quiet at ``at``, or None."""
+    s = _silence(alert, policy, at)
+    return s.reason if s is not None else None
+
+
+def _silence(alert: Alert, policy: AlertsPolicy, at: dt.datetime) -> Silence | None:
     for s in policy.silences:
         if s.enterprise_id is not None and s.enterprise_id != alert.enterprise_id:
             continue
@@ -1225,7 +1304,7 @@ def silenced(alert: Alert, policy: AlertsPolicy, at: dt.datetime) -> str | None:
             continue
         if (s.starts is not None and at < s.starts) or at >= s.ends:
             continue
-        return s.reason
+        return s
     return None
 
 

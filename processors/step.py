@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 62
+FOLD_VERSION = 63
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -280,7 +280,10 @@ its limit (|En| 1, the relative deviation's maximum) is satisfactory, not 不满
 z, log10 difference or deviation is said with the decimals it takes to read on the side of each limit it was judged
 on (z −2.004, not −2.00 beside |z| ≤ 2 满意); an activity of the same kind, day and values already on file, and a
 training report with the figures of the one in force for its date, sent again under a new event id, are not filed
-again (no second comparison test counted 不满意, no campaign.training_corrected of the same figures).  A
+again (no second comparison test counted 不满意, no campaign.training_corrected of the same figures); 63: a home
+address after a bare 住 opening a clause or after 送水地址/配送地址/送水到/订水地址 is masked in complaint excerpts; an alert's response or handling
+deadline that passes in a silence escalates when the silence ends (AlertBook.silence_ends), and a town a route names
+only for other categories sends its other enterprises' alerts to the fallback.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

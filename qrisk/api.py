@@ -1409,7 +1409,9 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     occurred_at = first.at if first is not None else occurred_at
                 elif alert_id not in pipeline.alerts.alerts:
                     # closed long ago, it left the fold's memory (alerts.closed_kept_days): on record, not to be acted on
-                    refusal = HTTPException(status_code=409, detail=f"预警 {alert_id} 已于 {view.get('closed_at') or view.get('updated_at')} 结束并归档"
+                    # (as the bureau's clock reads: the raw UTC text, 2026-04-20T02:00:00Z, in a Chinese sentence read as 02:00)
+                    ended = _instant(view.get("closed_at") or view.get("updated_at")) + dt.timedelta(hours=pipeline.rules.policy.utc_offset_hours)
+                    refusal = HTTPException(status_code=409, detail=f"预警 {alert_id} 已于 {ended:%Y-%m-%d %H:%M} 结束并归档"
                                             f"（超过 {pipeline.rules.policy.alerts.closed_kept_days} 天），不能再操作；如问题复现，系统将生成新的预警")
                 else:
                     try:

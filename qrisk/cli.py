@@ -633,9 +633,9 @@ def _say_recovered(pipeline: Any) -> None:
 
 
 def _unrouted_warning(pipeline: Any) -> str | None:
-    """The towns of the enterprises on file that no alert route names (their alerts go to the fallback):
-    said at start, where the bureau sees its routing leave a town out before the first alert does."""
-    towns = {f.profile.town for f in pipeline.state.files.values() if f.profile is not None}
+    """The towns of the enterprises on file that no alert route covers for their category (their alerts go to the
+    fallback): said at start, where the bureau sees its routing leave a town out before the first alert does."""
+    towns = {(f.profile.town, f.profile.category) for f in pipeline.state.files.values() if f.profile is not None}
     return pipeline.rules.policy.alerts.unrouted_warning(towns) if towns else None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import string
-from typing import Annotated, Any, ClassVar, Literal, get_args
+from typing import Annotated, Any, ClassVar, Iterable, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -831,6 +831,8 @@ class WarningsPolicy(_Strict):
 
 ReceiverKind = Literal["email", "webhook", "dingtalk", "wecom"]
 Category = Literal["packaged_water", "pastry", "other"]
+CATEGORY_ZH = {"packaged_water": "包装饮用水", "pastry": "糕点", "other": "其他"}
+"""How a warning names a category (processors.risk.CATEGORY_ZH says the same; schemas import nothing of processors)."""
 _NAME = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
@@ -954,17 +956,31 @@ class AlertsPolicy(_Strict):
         """The towns some route names."""
         return {t for r in self.routes for t in r.towns}
 
-    def unrouted_towns(self, towns: "list[str | None] | set[str | None]") -> list[str]:
-        """Of the enterprises' ``towns``, those no route names, said as a start-up warning (Chinese) would
-        list them; their alerts go to ``unrouted_to`` (or ``escalate_to``).  Empty when no route names a
-        town at all (a county routing by severity or category only) — nothing is left out then."""
+    def covers(self, town: str | None, category: str | None) -> bool:
+        """Some route names ``town`` for this ``category``: it names the town and takes every category or this one.  A
+        town named only by its water plants' route (categories: [packaged_water]) is not covered for its pastry makers."""
+        return any(town in r.towns and (not r.categories or category in r.categories) for r in self.routes)
+
+    def unrouted_towns(self, towns: "Iterable[str | None | tuple[str | None, str | None]]") -> list[str]:
+        """Of the enterprises' ``towns`` — a town, or a (town, category) pair — those no route covers, said as a start-up
+        warning (Chinese) would list them: a town no route names as itself (瓶窑镇), a town named only for other
+        categories with the category (良渚街道（糕点类）).  Their alerts go to ``unrouted_to`` (or ``escalate_to``).
+        Empty when no route names a town at all (a county routing by severity or category only) — nothing is left out
+        then."""
         named = self.routed_towns()
         if not named:
             return []
-        return sorted({t or "（未登记乡镇）" for t in towns if t not in named})
+        out: set[str] = set()
+        for item in towns:
+            town, category = item if isinstance(item, tuple) else (item, None)
+            if town not in named:
+                out.add(town or "（未登记乡镇）")
+            elif isinstance(item, tuple) and not self.covers(town, category):
+                out.add(f"{town}（{CATEGORY_ZH[category]}类）" if category in CATEGORY_ZH else f"{town}（类别未登记）")
+        return sorted(out)
 
-    def unrouted_warning(self, towns: "list[str | None] | set[str | None]") -> str | None:
-        """The start-up warning for enterprises' towns no route names, or None."""
+    def unrouted_warning(self, towns: "Iterable[str | None | tuple[str | None, str | None]]") -> str | None:
+        """The start-up warning for the enterprises' towns (or (town, category) pairs) no route covers, or None."""
         missing = self.unrouted_towns(towns)
         if not missing:
             return None

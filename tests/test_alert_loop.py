@@ -196,6 +196,52 @@ def test_qrisk_run_says_at_start_which_towns_no_route_names(rules, capsys):
     assert "路由未覆盖" not in capsys.readouterr().err
 
 
+def _water_only_in_liangzhu():
+    """良渚's only route is its water plants' (categories: packaged_water); 瓶窑镇's takes every category."""
+    return policy(routes=[{"receivers": ["liangzhu"], "towns": ["良渚街道"], "categories": ["packaged_water"]},
+                          {"receivers": ["pastry-team"], "towns": ["瓶窑镇"]},
+                          {"receivers": ["desk"], "min_severity": "high"}])
+
+
+def test_a_town_routed_only_for_another_category_sends_its_other_enterprises_alerts_to_the_fallback(rules):
+    from alerts.lifecycle import AlertBook, Enterprise, _town_receivers
+    from tests.test_alerts import _Eff, _tick
+
+    pol = _water_only_in_liangzhu()
+    assert pol.alerts.covers("良渚街道", "packaged_water") and not pol.alerts.covers("良渚街道", "pastry")
+    assert pol.alerts.covers("瓶窑镇", "pastry") and not pol.alerts.covers("余杭街道", "pastry")
+    book = AlertBook()
+    pastry = lambda _e: Enterprise("良渚糕点厂", "良渚街道", "pastry")  # noqa: E731
+    for severity in ("medium", "low"):
+        (opened,) = book.apply(_tick("2026-03-01T10:00:00+08:00"), [_Eff(f"k-{severity}", severity, "2026-03-01T10:00:00+08:00")],
+                               pol, pastry)
+        # told at once, not after 7 days (medium) or never (low)
+        assert opened.alert.receivers == ["chief"] and [n.receiver for n in opened.notifications] == ["chief"]
+        assert opened.step.note.endswith("（预警路由未覆盖良渚街道糕点类，已通知 分管局长）")
+    # the town's water plant keeps its route alone, as before
+    water = lambda _e: Enterprise("清源桶装水厂", "良渚街道", "packaged_water")  # noqa: E731
+    (opened,) = book.apply(_tick("2026-03-01T11:00:00+08:00"), [_Eff("k-water", "medium", "2026-03-01T11:00:00+08:00")], pol, water)
+    assert opened.alert.receivers == ["liangzhu"] and "路由未覆盖" not in opened.step.note
+    # and an alert that moves to the town with its enterprise is routed the same way
+    moved = book.alerts[opened.alert.alert_id].model_copy(update={"category": "pastry"})
+    assert _town_receivers(moved, pol.alerts) == ["chief"]
+
+
+def test_the_start_up_warning_names_the_towns_categories_no_route_covers(rules, capsys):
+    from types import SimpleNamespace
+
+    from qrisk.cli import _say_recovered
+
+    alerts = _water_only_in_liangzhu().alerts
+    pairs = [("良渚街道", "packaged_water"), ("良渚街道", "pastry"), ("瓶窑镇", "pastry"), ("余杭街道", "packaged_water")]
+    assert alerts.unrouted_towns(pairs) == ["余杭街道", "良渚街道（糕点类）"]
+    assert alerts.unrouted_warning(pairs[:1] + pairs[2:3]) is None
+    c = County(rules, _water_only_in_liangzhu())
+    c.feed(registered("2026-01-05T09:00:00+08:00"), registered("2026-01-05T09:00:00+08:00", "E-PASTRY-1", name="良渚糕点厂", category="pastry"))
+    _say_recovered(SimpleNamespace(migrations_applied=[], recovery={}, state=c.state, rules=c.rules))
+    assert "预警路由未覆盖以下乡镇/街道：良渚街道（糕点类）；这些企业的预警改为通知 chief" in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- smaller: subjects, escalations, next steps
 
 

@@ -348,6 +348,68 @@ def test_a_silence_that_ended_lets_a_lasting_alert_speak(rules):
     assert [c.step.action for c in escalated] == ["escalated"] and escalated[0].notifications and escalated[0].alert.silenced is None
 
 
+_SILENCE = [{"reason": "停产整顿", "enterprise_id": E, "ends": "2026-03-01T00:00:00Z"}]
+
+
+def _silenced_failure(rules, *events):
+    """A critical failure opened on 02-10 inside a 停产整顿 silence that ends on 03-01 (08:00 local): its response deadline,
+    02-11 10:00, passes while the silence keeps it quiet.  ``events``: the log to feed (a replay feeds the same)."""
+    c = County(rules, policy(silences=_SILENCE))
+    events = events or (registered("2026-01-05T09:00:00+08:00"), failing("2026-02-10T10:00:00+08:00"))
+    c.feed(*events)
+    [alert] = [a for a in c.book.alerts.values() if a.rule == "sampling.unqualified"]
+    return c, alert, events
+
+
+def test_a_deadline_that_passes_in_a_silence_escalates_when_the_silence_ends(rules):
+    c, alert, log = _silenced_failure(rules)
+    inside, after = ev("clock.tick", "2026-02-20T00:00:00+08:00", enterprise_id="*"), ev("clock.tick", "2026-03-02T00:00:00+08:00", enterprise_id="*")
+    quiet = c.feed(inside)
+    assert all(ch.notifications == [] for ch in quiet) and alert.silenced == "停产整顿"
+    # the escalation is still to come: not spent on telling nobody
+    assert not alert.escalated and "escalated" not in [s.action for s in alert.steps]
+    loud = c.feed(after)
+    [up] = [ch for ch in loud if ch.alert is alert]
+    assert up.step.action == "escalated" and alert.escalated and alert.silenced is None
+    assert up.step.note == "静默（停产整顿）期间已超过确认期限（应于 2026-02-11 10:00 前确认），静默结束后升级通报"
+    assert [n.receiver for n in up.notifications] == ["chief", "liangzhu", "desk"]  # escalation and the town's receivers
+    assert [s.action for s in alert.steps] == ["opened", "escalated"]
+    assert c.feed(ev("clock.tick", "2026-04-30T00:00:00+08:00", enterprise_id="*")) == [], "escalated once"
+    # a replay escalates the same, with the same delivery ids
+    again, _, _ = _silenced_failure(rules, *log)
+    again.feed(inside)
+    replayed = again.feed(after)
+    assert [n.delivery_id for ch in replayed for n in ch.notifications] == [n.delivery_id for ch in loud for n in ch.notifications]
+
+
+def test_a_book_restored_during_a_silence_still_escalates_when_it_ends(rules):
+    c, alert, _ = _silenced_failure(rules)
+    c.feed(ev("clock.tick", "2026-02-20T00:00:00+08:00", enterprise_id="*"))
+    assert c.book.silence_ends  # (a field of the book: a snapshot keeps it)
+    c.book = AlertBook.model_validate_json(c.book.model_dump_json())
+    loud = c.feed(ev("clock.tick", "2026-03-02T00:00:00+08:00", enterprise_id="*"))
+    assert [(ch.step.action, len(ch.notifications)) for ch in loud if ch.alert.alert_id == alert.alert_id] == [("escalated", 3)]
+
+
+def test_an_acknowledgement_left_unhandled_through_a_silence_escalates_when_it_ends(rules):
+    c, alert, _ = _silenced_failure(rules)
+    c.feed(act(alert.alert_id, "acknowledge", "2026-02-11T09:00:00+08:00", actor="张三"))
+    quiet = c.feed(ev("clock.tick", "2026-02-20T00:00:00+08:00", enterprise_id="*"))  # 72 h to handle it went by on 02-14
+    assert all(ch.notifications == [] for ch in quiet) and not alert.handling_escalated
+    [up] = [ch for ch in c.feed(ev("clock.tick", "2026-03-02T00:00:00+08:00", enterprise_id="*")) if ch.alert is alert]
+    assert up.step.action == "handling_overdue" and alert.handling_escalated and up.notifications
+    assert up.step.note.startswith("静默（停产整顿）期间已超过处置期限（张三 于 2026-02-11 09:00 确认，应于 2026-02-14 09:00 前责令整改或关闭）")
+
+
+def test_a_silence_ended_leaves_the_alert_no_longer_marked_silenced(rules):
+    pol = policy(silences=[{"reason": "停产整顿", "town": TOWN, "ends": "2026-03-01T03:00:00+08:00"}])
+    book = AlertBook()
+    (quiet,) = book.apply(_tick("2026-03-01T02:00:00+08:00"), [_Eff("k-low", "low", "2026-03-01T02:00:00+08:00")], pol, _info)
+    assert quiet.alert.silenced == "停产整顿"
+    assert book.apply(_tick("2026-03-01T04:00:00+08:00"), [], pol, _info) == []  # (a low alert has no deadline to escalate)
+    assert quiet.alert.silenced is None and book.silence_ends == []
+
+
 def test_one_event_stamped_in_the_future_does_not_make_every_alert_overdue(rules):
     book, pol = AlertBook(), policy()
     book.apply(_tick("2026-03-01T10:00:00+08:00"), [_Eff("k3", "critical", "2026-03-01T10:00:00+08:00")], pol, _info)

@@ -51,3 +51,14 @@ def test_a_long_closed_alert_still_says_who_closed_it_and_why(srv, rules):
     views = [a.view() for a in alerts.values() if a.enterprise_id == E]
     replayed = {w["dedup_key"]: w["handling_zh"] for w in build_report(state.files[E], rules, alerts=views)["warnings"]}
     assert {k: replayed[k] for k in closed} == closed
+
+
+def test_acting_on_an_archived_alert_is_refused_naming_when_it_ended_in_the_bureaus_time(srv):
+    tick = ev("clock.tick", "2026-09-01T00:00:00+08:00", enterprise_id="*")
+    assert srv.post("/v1/events", json=[tick.model_dump(mode="json")]).status_code == 200
+    [gone] = [a for a in srv.get("/v1/alerts", params={"state": "verified"}, headers=srv.headers).json()
+              if a["rule"] == "sampling.unqualified"]
+    refused = srv.post(f"/v1/alerts/{gone['alert_id']}/actions", json={"action": "comment", "note": "回访"}, headers=srv.headers)
+    assert refused.status_code == 409, refused.text
+    # verified on 2026-04-20 at 10:00 local (02:00 UTC): said as the bureau's clock reads, not as raw UTC text
+    assert f"预警 {gone['alert_id']} 已于 2026-04-20 10:00 结束并归档" in refused.json()["detail"], refused.json()["detail"]

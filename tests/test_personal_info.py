@@ -65,6 +65,12 @@ CALLER = "我叫王小明，身份证330106199001011234，电话13812345678，�
     ("我住三号楼二单元，居住地：东风路88弄6号401", "我住*号楼*单元，居住地：东风路**弄*号***"),
     # … while where the product was bought, and a stay in hospital, are no one's home
     ("在城关路12号超市买的，购买地址：城关路12号，住在医院三天，住在阳光小区", None),
+    # (the alert-delivery review) a clause opening with a bare 住, and the water plants' delivery addresses …
+    ("电话13812345678，住良渚街道玉鸟路18号3幢502室", "电话138****5678，住良渚街道玉鸟路**号*幢***室"),
+    ("住阳光小区5栋，送水地址：阳光小区5栋2单元301室", "住阳光小区*栋，送水地址：阳光小区*栋*单元***室"),
+    ("配送地址：东风路12号；订水地址为幸福里3幢；每周送水到城关镇新村8号", "配送地址：东风路**号；订水地址为幸福里*幢；每周送水到城关镇新村*号"),
+    # … but not a stay (住院3天, 住宿2晚), nor 住 inside a word (记住3号桶)
+    ("孩子住院3天，住宿2晚，记住3号桶别喝", None),
 ])
 def test_numbers_names_and_addresses_of_mail_are_masked_and_the_products_details_kept(text, masked):
     assert mask_personal_info(text) == (text if masked is None else masked)
@@ -103,3 +109,18 @@ def test_the_illness_alert_does_not_lead_to_the_callers_door(rules):
     assert "501" not in said and "3栋" not in said and "阳光小区*栋*单元***室" in said
     assert "城关路12号超市" in said  # where it was bought is the product's trail
     assert state.files[E].complaints[0].text == text
+
+
+def test_an_alert_sent_about_a_complaint_does_not_carry_the_delivery_address(rules):
+    from tests.test_alerts import County, policy
+
+    text = "消费者李明，电话13812345678，住良渚街道玉鸟路18号3幢502室。送水地址：阳光小区5栋2单元301室。喝了以后腹泻呕吐"
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00"))
+    told = [n for ch in c.feed(_illness("2026-03-20T11:02:00+08:00", text)) for n in ch.notifications]
+    assert told
+    for n in told:
+        for sent in (n.text_zh, n.to_json()):
+            assert "18号3幢502室" not in sent and "5栋2单元301室" not in sent
+        assert "住良渚街道玉鸟路**号*幢***室" in n.text_zh and "送水地址：阳光小区*栋*单元***室" in n.text_zh
+    assert c.state.files[E].complaints[0].text == text  # (the credit file keeps what the caller said)
