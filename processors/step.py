@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 61
+FOLD_VERSION = 62
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -275,7 +275,8 @@ its inadmissible re-test counts, charts, grades and alerts the lab's 不合格 o
 first; a correction or re-test clearing qrisk's failure while the lab still fails an item qrisk passes overturns
 nothing, its 抽检不合格 alert carrying on (noted, not closed and reopened as another); qrisk failing a sample the lab
 failed alone closes the judgement.lab_failed_passed alert, the failure's alert taking it over; 61: 屡次不合格
-counts an earlier sample's item the lab failed and qrisk passes as a failure of it.  A
+counts an earlier sample's item the lab failed and qrisk passes as a failure of it; 62: a grade's contribution
+with nothing in it is 0.0 points, not 0, so a file restored from a snapshot prints as the live one.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
