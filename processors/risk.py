@@ -722,7 +722,7 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
         if not entries and not rest:
             continue
         entries = entries or []
-        raw = sum(e[2] for e in entries)
+        raw = sum((e[2] for e in entries), 0.0)  # 0.0, not 0, when empty: restored from a snapshot it reads 0.0
         points = min(raw, caps[factor])
         dyn_total += points
         detail = f"近 {pol.dynamic.window_days} 天 {len(entries)} {_UNIT_ZH.get(factor, '次')}（{_refs(entries)}）" if entries else ""
@@ -756,7 +756,7 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
         entries = cgroups.get(factor)
         if not entries:
             continue
-        raw = sum(e[2] for e in entries)
+        raw = sum((e[2] for e in entries), 0.0)  # 0.0, not 0, when empty: restored from a snapshot it reads 0.0
         credit_total += raw
         refs = _refs(entries)
         out.append(Contribution(factor=f"credit.{factor}", label_zh=FACTOR_ZH[f"credit.{factor}"], points=raw, raw=raw, count=len(entries),

@@ -18,7 +18,9 @@ from schemas.standards import ItemClass
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # validate_default: a default written 40 is then 40.0 as the same figure read from a policy file is; an int
+    # left in a float field reached the grade's terms, and a state restored from its snapshot printed 40.0
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 ComplaintCategory = Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"]
