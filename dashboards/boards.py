@@ -546,7 +546,17 @@ def county() -> dict[str, Any]:
                      description="抽检、合格率、风险分级、早期预警和质量波动：全县一览（早发现、早预警）")
 
 
-ENTERPRISE = "'${enterprise}'"
+def _text_variable(name: str) -> str:
+    """A text template variable as one ClickHouse string, whatever a viewer sets it to.  The plugin pastes a
+    value as it is (``?var-enterprise=x' UNION ALL SELECT …`` ran), and Grafana's quoting formats (sqlstring,
+    singlequote) leave a backslash as it is, which ClickHouse reads as an escape: ``x\\' OR 1 --`` breaks out of
+    their quotes.  Percent-encoded, the value holds only letters, digits, ``%`` and ``-_.~``.  (Single-valued:
+    a multi-value percent-encodes as ``{a,b}``.)"""
+    return f"decodeURLComponent('${{{name}:percentencode}}')"
+
+
+ENTERPRISE = _text_variable("enterprise")
+ITEM = _text_variable("item")
 
 
 def enterprise() -> dict[str, Any]:
@@ -586,7 +596,7 @@ def enterprise() -> dict[str, Any]:
               # in another unit are another series, not points on one scale
               f"""SELECT toDateTime(sampled_on, {TZ}) AS time, if(unit = '', '检测值', concat('检测值（', unit, '）')) AS `系列`,
                          max(value) AS `检测值` FROM sampling_items FINAL
-                  WHERE {where} AND item_code = '${{item}}' AND {_local_days('sampled_on')}
+                  WHERE {where} AND item_code = {ITEM} AND {_local_days('sampled_on')}
                     AND {COUNTING_REPORT.format(where=where)}
                   GROUP BY time, `系列` ORDER BY time, `系列`""",
               w=12, h=8, fmt=FORMAT_TIMESERIES, display_name="${__field.labels.系列}",

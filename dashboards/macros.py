@@ -1,22 +1,36 @@
 """The grafana-clickhouse-datasource macros and template variables our panels use, expanded as the
 plugin expands them, so a panel's SQL can be run outside Grafana (tests, ``qrisk dashboards check``).
 
-Only what the panels use is here; an unknown ``$__`` macro is an error, not passed through.
+A variable goes in as Grafana formats it, and the plugin formats a single value not at all
+(CHDatasource.format returns it unchanged): ``${name}`` and ``$name`` paste the value into the SQL as it
+is, quotes and backslashes included, as a viewer may set it in the URL (``?var-enterprise=…``).  Expanding
+them escaped here hid an injection from every test; pasted as-is, a panel that quotes a variable itself
+breaks on a value with a quote.  ``${name:percentencode}`` is Grafana's strict percent-encoding (only
+letters, digits and ``-_.~`` stay), which nothing in a ClickHouse string literal reads as a quote or an
+escape; the panels decode it in SQL (``decodeURLComponent``).
+
+Only what the panels use is here; an unknown ``$__`` macro or variable format is an error, not passed through.
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
 from typing import Mapping
+from urllib.parse import quote
 
 _MACRO = re.compile(r"\$__(\w+)(?:\(([^()]*)\))?")
-# ${name}, $name, and ${name:text}: the text the variable's option shows (its query's second column)
-_VARIABLE = re.compile(r"\$\{(\w+)(?::(text))?\}|\$(\w+)")
+# ${name}, $name, and ${name:format}: text (the text the variable's option shows, its query's second
+# column), percentencode, raw
+_VARIABLE = re.compile(r"\$\{(\w+)(?::(\w+))?\}|\$(\w+)")
 
 
-def _quote(value: str) -> str:
-    # a template variable's value is pasted into the SQL as text: keep it one string literal
-    return value.replace("\\", "\\\\").replace("'", "\\'")
+def _format(value: str, how: str | None) -> str:
+    if how in (None, "raw", "text"):
+        return value
+    if how == "percentencode":
+        # Grafana's encodeURIComponentStrict: encodeURIComponent, and !'()* too (UTF-8 bytes)
+        return quote(value, safe="")
+    raise ValueError(f"variable format :{how} is not one the panels use (text, percentencode, raw)")
 
 
 def expand(sql: str, start: dt.datetime, end: dt.datetime, variables: Mapping[str, str] | None = None) -> str:
@@ -41,13 +55,13 @@ def expand(sql: str, start: dt.datetime, end: dt.datetime, variables: Mapping[st
     values = dict(variables or {})
 
     def variable(m: re.Match) -> str:
-        name = m.group(1) or m.group(3)
-        if m.group(2):
+        name, how = m.group(1) or m.group(3), m.group(2)
+        if how == "text":
             # the option's text is given as "name:text"
-            name = f"{name}:{m.group(2)}"
+            name = f"{name}:text"
         if name not in values:
             raise ValueError(f"template variable ${name} has no value")
-        return _quote(values[name])
+        return _format(values[name], how)
 
     return _VARIABLE.sub(variable, out)
 
