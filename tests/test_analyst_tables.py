@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 import uuid
+from pathlib import Path
 
 from services import clickhouse_url, store  # noqa: F401 - fixtures
 
@@ -16,6 +18,7 @@ from tests.conftest import golden, lab_source
 from tests.test_corrections import REG, sample
 from tests.test_retraction import retraction
 
+ROOT = Path(__file__).resolve().parents[1]
 ALL_TIME = {"since": dt.date(2000, 1, 1), "until": dt.date(2100, 1, 1)}
 
 
@@ -86,6 +89,26 @@ def test_the_credit_file_report_counts_only_what_the_credit_file_counts(store, r
     pipeline.close()
 
 
+def readme_storage_row(table: str) -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    storage = readme.split("## Storage", 1)[1].split("\n## ", 1)[0]
+    (row,) = [line for line in storage.splitlines() if line.startswith(f"| `{table}` |")]
+    return row
 
 
+def test_the_readme_failures_by_item_query_gives_the_credit_files_figures(store, rules):
+    """The queries the README's Storage section gives, as written there: failures by item from judgements, and
+    the values of the samples counted 不合格 from sampling_items."""
+    by_item = next(q for q in re.findall(r"`([^`]+)`", readme_storage_row("judgements")) if "arrayJoin(failed_items)" in q)
+    failing_values = next(q for q in re.findall(r"`([^`]+)`", readme_storage_row("sampling_items"))
+                          if q.startswith("event_id IN") and "counted = 'fail'" in q)
+    pipeline, f = folded(store, rules, [REG, qrisk_alone_failure("2026-03-12T15:20:00+08:00", "DC-ALONE-1"),
+                                        sample("2026-03-13T09:00:00+08:00", passes=False, sample_no="DC-FAIL-1")])
+    assert (f.counts.samples, f.counts.samples_failed) == (2, 1)
+    rows = store.query(by_item)
+    assert [(r["item"], r["batches"]) for r in rows] == [("bromate", 1)]
+    assert sum(r["batches"] for r in rows) == f.counts.samples_failed
+    values = store.query(f"SELECT DISTINCT sample_no FROM sampling_items FINAL WHERE item_code = 'bromate' AND {failing_values}")
+    assert values == [{"sample_no": "DC-FAIL-1"}]
+    pipeline.close()
 
