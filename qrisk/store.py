@@ -758,6 +758,13 @@ class ChdbStore(_Base):
         out = result.bytes() if hasattr(result, "bytes") else bytes(result)
         return [json.loads(line) for line in out.splitlines() if line]
 
+    def formatted(self, sql: str, fmt: str, params: dict[str, Any] | None = None) -> bytes:
+        """The answer as ClickHouse writes it in output format ``fmt`` (CSVWithNames, TSV, Pretty, Parquet…):
+        for a person or another tool to read, where ``query`` gives rows to Python."""
+        text, values = self._sql(sql, params)
+        result = self._run(text, fmt, values)
+        return result.bytes() if hasattr(result, "bytes") else bytes(result)
+
     def _command(self, sql: str, params: dict[str, Any] | None) -> None:
         text, values = self._sql(sql, params)
         self._run(text, "CSV", values)

@@ -1,6 +1,7 @@
 """The analytical tables as an analyst reads them, on both backends: the canned county query, the credit-file
 report and the README's own queries give the figures the credit files give — a failure qrisk alone finds (the
-lab printed 合格) counts as 合格, a re-tested or retracted report not at all."""
+lab printed 合格) counts as 合格, a re-tested or retracted report not at all — and `qrisk sql` prints a query's
+own output format."""
 from __future__ import annotations
 
 import copy
@@ -112,3 +113,25 @@ def test_the_readme_failures_by_item_query_gives_the_credit_files_figures(store,
     assert values == [{"sample_no": "DC-FAIL-1"}]
     pipeline.close()
 
+
+def test_qrisk_sql_prints_a_query_in_its_own_format(tmp_path, capsysbinary):
+    from qrisk.cli import main
+    from qrisk.runtime import default_rules, open_embedded
+
+    data = tmp_path / "data"
+    pipeline = open_embedded(data, default_rules())
+    pipeline.submit([REG, qrisk_alone_failure("2026-03-12T15:20:00+08:00", "DC-ALONE-1"),
+                     sample("2026-03-13T09:00:00+08:00", passes=False, sample_no="DC-FAIL-1")])
+    pipeline.close()
+
+    statement = "SELECT sample_no, verdict, counted FROM judgements FINAL ORDER BY sample_no FORMAT CSVWithNames"
+    assert main(["sql", "--data-dir", str(data), statement]) == 0
+    out = capsysbinary.readouterr().out.decode("utf-8")
+    assert out.splitlines() == ['"sample_no","verdict","counted"', '"DC-ALONE-1","fail","pass"', '"DC-FAIL-1","fail","fail"']
+
+    assert main(["sql", "--data-dir", str(data), "SELECT count() AS n FROM judgements FORMAT TSVWithNames;"]) == 0
+    assert capsysbinary.readouterr().out.decode("utf-8").splitlines() == ["n", "2"]
+    assert main(["sql", "--data-dir", str(data), "SELECT count() AS n FROM judgements"]) == 0  # no FORMAT: JSON rows
+    assert capsysbinary.readouterr().out.decode("utf-8").splitlines() == ['{"n": 2}']
+    assert main(["sql", "--data-dir", str(data), "SELECT 1 FORMAT NoSuchFormat"]) == 2  # a clear error, no traceback
+    assert b"the statement failed" in capsysbinary.readouterr().err
