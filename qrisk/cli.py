@@ -312,7 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sql = sub.add_parser("sql", help="run one SQL statement on a data directory with the service stopped (retention: ALTER TABLE … DELETE)",
                          description="Runs one statement on the chdb data directory (stop `qrisk run` first: one process holds it). "
-                                     "Queries print one JSON object a row; ALTER TABLE … DELETE waits until the rows are gone. "
+                                     "Queries print one JSON object a row, or, ending in FORMAT <name> (CSVWithNames, TSVWithNames, "
+                                     "PrettyCompact…), the rows as ClickHouse writes that format; "
+                                     "ALTER TABLE … DELETE waits until the rows are gone. "
                                      "On a ClickHouse server use clickhouse-client instead.")
     sql.add_argument("statement", help="e.g. \"ALTER TABLE dead_letters DELETE WHERE received_at < now() - INTERVAL 1 YEAR\"")
     sql.add_argument("--data-dir", type=Path, default=settings.data_dir, help="the stopped service's data directory (default %(default)s)")
@@ -1249,6 +1251,8 @@ def _import_stopped(url: str, what: str, what_zh: str, accepted: int, duplicates
 
 
 _QUERIES = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
+# a query's own output format (`… FORMAT CSVWithNames`): its text goes out as ClickHouse writes it
+_FORMAT = re.compile(r"\bFORMAT\s+([A-Za-z][A-Za-z0-9_]*)\s*;?\s*$", re.IGNORECASE)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -1263,7 +1267,13 @@ def cmd_sql(args: argparse.Namespace) -> int:
         raise UserError(f"数据目录 {args.data_dir} 正被 qrisk run 使用：先停止服务 / {args.data_dir} is held by `qrisk run`: "
                         "stop the service first (one process holds a data directory)") from None
     try:
-        if _QUERIES.match(args.statement):
+        named = _FORMAT.search(args.statement) if _QUERIES.match(args.statement) else None
+        if named:
+            out = store.formatted(args.statement, named.group(1))
+            sys.stdout.flush()
+            sys.stdout.buffer.write(out)
+            sys.stdout.buffer.flush()
+        elif _QUERIES.match(args.statement):
             for row in store.query(args.statement):
                 print(json.dumps(row, ensure_ascii=False, default=str))
         else:

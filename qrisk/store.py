@@ -758,6 +758,13 @@ class ChdbStore(_Base):
         out = result.bytes() if hasattr(result, "bytes") else bytes(result)
         return [json.loads(line) for line in out.splitlines() if line]
 
+    def formatted(self, sql: str, fmt: str, params: dict[str, Any] | None = None) -> bytes:
+        """The answer as ClickHouse writes it in output format ``fmt`` (CSVWithNames, TSV, Pretty, Parquet…):
+        for a person or another tool to read, where ``query`` gives rows to Python."""
+        text, values = self._sql(sql, params)
+        result = self._run(text, fmt, values)
+        return result.bytes() if hasattr(result, "bytes") else bytes(result)
+
     def _command(self, sql: str, params: dict[str, Any] | None) -> None:
         text, values = self._sql(sql, params)
         self._run(text, "CSV", values)
@@ -1090,19 +1097,28 @@ CREDIT_FILE_QUERIES: dict[str, str] = {
         "  SELECT max(seq) FROM credit_files WHERE enterprise_id = %(enterprise_id)s) LIMIT 1"
     ),
     "samples": (
-        "SELECT event_id, sample_no, product, category, verdict, failed_items, disagreements, sampled_on, superseded_by "
+        "SELECT event_id, sample_no, product, category, verdict, counted, failed_items, disagreements, sampled_on, superseded_by "
         "FROM judgements FINAL WHERE enterprise_id = %(enterprise_id)s ORDER BY sampled_on, event_id"
     ),
     # dedup by GROUP BY on the sort key instead of FINAL: the same answer (a redelivered row
-    # is identical), ~2.5× faster on server 18.16 whose FINAL merges every part in one stream
+    # is identical), ~2.5× faster on server 18.16 whose FINAL merges every part in one stream.
+    # sampling_items keeps every report's values, of reports re-tested, corrected or retracted since
+    # too, and its verdict is qrisk's per item: joined to the reports that count (superseded_by = '',
+    # one row each; judgements needs FINAL, a row written again when superseded replaces the one
+    # before), an item fails a sample only where the sample counts as 不合格 (`counted`, the report's
+    # conclusion), so a failure qrisk alone finds is no failure here, as in the credit file.  ALL, not
+    # ANY: current releases' ANY INNER JOIN keeps one left row per key.
     "items": (
         "SELECT item_code, any(i_name) AS item_name, any(i_unit) AS unit, count() AS results, "
-        "countIf(i_verdict = 'fail') AS failed, min(i_value) AS min_value, max(i_value) AS max_value, "
+        "uniqExact(event_id) AS samples, uniqExactIf(event_id, i_verdict = 'fail' AND counted = 'fail') AS failed, "
+        "min(i_value) AS min_value, max(i_value) AS max_value, "
         "argMax(i_value, sampled_on) AS last_value, max(sampled_on) AS last_sampled_on "
         "FROM (SELECT item_code, sampled_on, event_id, value_index, any(item_name) AS i_name, any(unit) AS i_unit, "
         "      any(verdict) AS i_verdict, any(value) AS i_value "
         "      FROM sampling_items WHERE enterprise_id = %(enterprise_id)s "
-        "      GROUP BY item_code, sampled_on, event_id, value_index) "
+        "      GROUP BY item_code, sampled_on, event_id, value_index) AS item_values "
+        "ALL INNER JOIN (SELECT event_id, counted FROM judgements FINAL "
+        "      WHERE enterprise_id = %(enterprise_id)s AND superseded_by = '') AS counting USING event_id "
         "GROUP BY item_code ORDER BY item_code"
     ),
     "alerts": (
@@ -1114,7 +1130,13 @@ CREDIT_FILE_QUERIES: dict[str, str] = {
 
 def credit_file_report(store: Store, enterprise_id: str) -> dict[str, Any] | None:
     """One enterprise's credit file from the analytical tables: the newest snapshot (which carries the grade
-    history and the charts' signals) and its samples, items and alerts."""
+    history and the charts' signals) and its samples, items and alerts.
+
+    ``samples`` are every report on record (a superseded or retracted one too, its ``superseded_by`` set), with
+    qrisk's ``verdict`` and the conclusion it counts with, ``counted``.  ``items`` are figures of the reports that
+    count: ``results`` values, ``samples`` reports that tested the item, ``failed`` those of them counted 不合格 in
+    which qrisk failed the item (the sum of ``failed`` is the file's ``samples_failed`` when each failure is one
+    item's; a computed sum of ratios with no printed line has no item row)."""
     params = {"enterprise_id": enterprise_id}
     out: dict[str, Any] = {"enterprise_id": enterprise_id}
     for name, sql in CREDIT_FILE_QUERIES.items():
@@ -1127,9 +1149,13 @@ def credit_file_report(store: Store, enterprise_id: str) -> dict[str, Any] | Non
     return out
 
 
+# The county's samples by month and category, as the credit files count them: by the report's conclusion
+# (`counted`: a failure qrisk alone finds is the lab's 合格), the reports that count only.  `passed` and
+# `failed` leave out undetermined samples, so a pass rate is passed / (passed + failed), as the dashboards'.
 COUNTY_MONTHLY_SQL = (
     "SELECT toStartOfMonth(sampled_on) AS month, category, uniqExact(event_id) AS samples, "
-    "uniqExactIf(event_id, verdict = 'fail') AS failed, uniqExact(enterprise_id) AS enterprises "
+    "uniqExactIf(event_id, counted = 'pass') AS passed, uniqExactIf(event_id, counted = 'fail') AS failed, "
+    "uniqExact(enterprise_id) AS enterprises "
     "FROM judgements FINAL WHERE sampled_on >= %(since)s AND sampled_on < %(until)s AND superseded_by = '' "
     "GROUP BY month, category ORDER BY month, category"
 )
