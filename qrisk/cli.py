@@ -237,6 +237,17 @@ def _port(text: str) -> int:
     return port
 
 
+def _at_least_one(text: str) -> int:
+    """A count (events a batch, days, rows): 0 or less was taken as given and meant one event a request."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"应为正整数 / must be a whole number, at least 1, got {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"应为正整数 / must be at least 1, got {number}")
+    return number
+
+
 def build_parser() -> argparse.ArgumentParser:
     settings = Settings()
     parser = argparse.ArgumentParser(prog="qrisk", description="食品质量风险监测 — event-sourced quality-risk monitoring for food-safety supervisors")
@@ -247,8 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host", default=settings.host, help="address to listen on (default %(default)s: this machine only; 0.0.0.0 for every interface)")
     run.add_argument("--port", type=_port, default=settings.port, help="HTTP port (default %(default)s)")
     run.add_argument("--data-dir", type=Path, default=settings.data_dir, help="chdb data directory (default %(default)s)")
-    run.add_argument("--policy", type=Path, default=settings.policy_file, help="policy YAML (default: the built-in policy)")
-    run.add_argument("--keys-file", type=Path, default=settings.keys_file, help="API key file (default: DATA_DIR/keys.json)")
+    run.add_argument("--policy", type=Path, default=settings.policy_file, help="policy YAML (default $QRISK_POLICY_FILE, else the built-in policy)")
+    run.add_argument("--keys-file", type=Path, default=settings.keys_file, help="API key file (default $QRISK_KEYS_FILE, else DATA_DIR/keys.json)")
     run.add_argument("--tls-certfile", type=Path, default=settings.tls_certfile, help="serve HTTPS with this certificate (PEM; with --tls-keyfile)")
     run.add_argument("--tls-keyfile", type=Path, default=settings.tls_keyfile, help="the certificate's private key (PEM)")
     run.set_defaults(func=cmd_run)
@@ -261,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
                              ("revoke", cmd_keys_revoke, "revoke a key by id or name")):
         action = keys_sub.add_parser(name, help=text)
         action.add_argument("--data-dir", type=Path, default=settings.data_dir, help="the service's data directory (default %(default)s)")
-        action.add_argument("--keys-file", type=Path, default=settings.keys_file, help="default: DATA_DIR/keys.json")
+        action.add_argument("--keys-file", type=Path, default=settings.keys_file, help="API key file (default $QRISK_KEYS_FILE, else DATA_DIR/keys.json)")
         action.set_defaults(func=func)
         if name == "create":
             from qrisk.auth import DEFAULT_DAYS, ROLES
@@ -272,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="the source.id this key posts as (required for --role lab; optional for complaint, inspector, bureau)")
             action.add_argument("--towns", default=None, help="supervisors: comma-separated towns this key may read (default, "
                                 "without --towns: all; given, it must name at least one)")
-            action.add_argument("--days", type=int, default=DEFAULT_DAYS, help="expires after this many days (default %(default)s)")
+            action.add_argument("--days", type=_at_least_one, default=DEFAULT_DAYS, help="expires after this many days (default %(default)s)")
         elif name == "list":
             action.add_argument("--json", action="store_true")
         else:
@@ -294,11 +305,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --mapping: write the mapped events here instead of loading them (a dry run)")
     imp.add_argument("--data-dir", type=Path, default=settings.data_dir, help="load into this data directory (default %(default)s; not while `qrisk run` holds it: use --url)")
     imp.add_argument("--url", default=None, help="post to a running `qrisk run` instead of opening the data directory, e.g. http://127.0.0.1:8080")
-    imp.add_argument("--batch", type=int, default=500, help="events per request or log write (default %(default)s)")
+    imp.add_argument("--batch", type=_at_least_one, default=500, help="events per request or log write (default %(default)s)")
     imp.add_argument("--warnings-out", type=Path, default=None, metavar="FILE.jsonl",
                      help="write every warning (accepted events qrisk cannot fully judge: unknown unit, unregistered enterprise …) "
                           "here, one JSON object a line, instead of listing them in the summary")
-    imp.add_argument("--policy", type=Path, default=settings.policy_file, help="policy YAML for a direct load (default: the built-in policy)")
+    imp.add_argument("--policy", type=Path, default=settings.policy_file, help="policy YAML for a direct load (default $QRISK_POLICY_FILE, else the built-in policy)")
     imp.add_argument("--key", default=settings.api_key.get_secret_value() if settings.api_key else None,
                      help="API key for --url (default: $QRISK_API_KEY, which keeps it out of `ps`)")
     imp.set_defaults(func=cmd_import)
@@ -803,6 +814,25 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _commits_received_in_time(events: list, rules: Any, most: int = 500) -> list[list]:
+    """The demo's events in commits, each received at its last event's time (a commit stamps one received_at):
+    every event that decides an alert ends a commit, so it is received when it occurred.  A commit costs
+    three store writes: one an event made the demo five times slower (the events between are received
+    at most that long after they occurred, well within alerts.live_within_hours, and decide no alert)."""
+    from processors.credit_file import CountyState
+    from processors.step import step
+    from processors.warnings import ALERT_KIND
+
+    state = CountyState()
+    commits: list[list] = [[]]
+    for event in events:
+        state, effects = step(state, event, rules)  # (the pipeline's own fold, run ahead: it is pure)
+        commits[-1].append(event)
+        if any(e.kind == ALERT_KIND for e in effects) or event.event_type == "alert.action" or len(commits[-1]) >= most:
+            commits.append([])
+    return [c for c in commits if c]
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from ingest.files import write_jsonl
     from qrisk.demo import CountyGenerator, render_text, summarise
@@ -819,19 +849,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
     events = generator.generate()
     if args.events_out:
         write_jsonl(events, args.events_out)
-    # received_at is stamped from this clock: fixed, so a seed always gives the same data
+    # received_at is stamped from this clock, which follows the events being committed: an event that decides
+    # an alert is received at its own time, as a lab posting as it happens sends it, so the alert's response
+    # clock starts when the event occurred, as `qrisk import` and `credit-file --events` start it (every event
+    # received at the last one's time started every recent alert's clock at the demo's end).  Never the wall
+    # clock, so a seed always gives the same data; before and after the events it reads the end, so the
+    # pipeline's own intervals (credit-file and fold snapshots, measured from the opening) never fall due mid-demo.
     fixed = max(e.occurred_at for e in events)
+    now = [fixed]
+    commits = _commits_received_in_time(events, default_rules())
     tmp = None
     data_dir = args.data_dir
     if data_dir is None:
         tmp = tempfile.mkdtemp(prefix="qrisk-demo-")
         data_dir = Path(tmp)
     try:
-        pipeline = open_embedded(data_dir, default_rules(), clock=lambda: fixed)
+        pipeline = open_embedded(data_dir, default_rules(), clock=lambda: now[0])
         effects: list = []
         pipeline.listeners.append(effects.extend)
-        for start in range(0, len(events), 500):
-            pipeline.submit(events[start:start + 500])
+        for batch in commits:
+            now[0] = max(e.occurred_at for e in batch)
+            pipeline.submit(batch)
+        now[0] = fixed
         # the alerts the book let go (closed over alerts.closed_kept_days before) are read from the alerts table
         if not pipeline.wait_derived(600):
             raise UserError("演示的派生表未在 10 分钟内写完 / the demo's derived tables were not written within 10 minutes")
@@ -854,7 +893,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(render_text(summary))
             if args.data_dir:
-                sys.stdout.write(f"\n数据已保存在 {args.data_dir}；运行 `qrisk run --data-dir {args.data_dir}` 查看。\n")
+                # a run's clock ticks to today within QRISK_TICK_SECONDS (600): whatever fell due since opens alerts
+                sys.stdout.write(f"\n数据已保存在 {args.data_dir}；运行 `QRISK_TICK_SECONDS=0 qrisk run --data-dir {args.data_dir}` "
+                                 "查看（停在演示的最后一天；不设 QRISK_TICK_SECONDS=0 时，服务的时钟在第一次报时后走到今天，"
+                                 "其间到期未办的事项会产生新的预警）。\n")
         sys.stdout.flush()
     finally:
         if args.data_dir:
@@ -1002,11 +1044,16 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
     from schemas.events import door
     from qrisk.runtime import default_rules, open_embedded
 
-    from qrisk.store import StoreError
+    from qrisk.store import StoreError, StoreInUse
 
     clickhouse_url = Settings().clickhouse_url
     try:
         pipeline = open_embedded(args.data_dir, default_rules(args.policy), clickhouse_url=clickhouse_url)
+    except StoreInUse:
+        # (the store's own words fit every command; only an import has a way in while the service runs)
+        raise UserError(f"数据目录 {args.data_dir} 正被另一个进程（如 qrisk run）使用；向运行中的服务导入请用 --url，或先停止该服务 / "
+                        f"the data directory {args.data_dir} is in use by another process (a running qrisk run?): "
+                        "import into a running service with --url, or stop it first") from None
     except StoreError as exc:  # (a database migrated by a newer qrisk, a server away): one line, as `qrisk run` says it
         raise UserError(_store_failure(exc, clickhouse_url, args.data_dir)) from None
     bar = _progress("import", total)

@@ -137,8 +137,6 @@ def run_panels(store: Any, start: dt.datetime, end: dt.datetime, variables: dict
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from qrisk.runtime import open_target
-
     variables = {}
     for item in args.var:
         name, sep, value = item.partition("=")
@@ -157,7 +155,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     start = dt.datetime(start_day.year, start_day.month, start_day.day, tzinfo=zone).astimezone(dt.timezone.utc)
     end = dt.datetime(end_day.year, end_day.month, end_day.day, 23, 59, 59, tzinfo=zone).astimezone(dt.timezone.utc)
     # a typo must not leave an empty chdb directory behind and then fail on every panel
-    store = open_target(args.store, create=False)
+    store = _open_store(args.store)
+    if store is None:
+        return EXIT_USAGE
     try:
         results = run_panels(store, start, end, variables, local_tz=BUREAU_TZ)
     finally:
@@ -270,10 +270,25 @@ def reader_grants(store: Any, database: str = "qrisk") -> list[str]:
     return out
 
 
-def cmd_grants(args: argparse.Namespace) -> int:
+def _open_store(target: str) -> Any:
+    """The store named by --store, or None (said on stderr) when `qrisk run` holds that chdb directory."""
     from qrisk.runtime import open_target
+    from qrisk.store import StoreInUse
 
-    store = open_target(args.store, create=False)
+    try:
+        return open_target(target, create=False)
+    except StoreInUse:
+        # one process holds a chdb directory; a ClickHouse server is read beside the service
+        print(f"qrisk: 数据目录 {target} 正被另一个进程（如 qrisk run）使用：先停止 qrisk run，或让 --store 指向 clickhouse://…"
+              f"（服务写入的 ClickHouse） / the data directory {target} is in use by another process (a running qrisk run?): "
+              "stop qrisk run first, or point --store at clickhouse://… (the server the service writes to)", file=sys.stderr)
+        return None
+
+
+def cmd_grants(args: argparse.Namespace) -> int:
+    store = _open_store(args.store)
+    if store is None:
+        return EXIT_USAGE
     try:
         for line in reader_grants(store, args.database):
             print(f"                <query>{line}</query>")

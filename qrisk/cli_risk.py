@@ -34,23 +34,23 @@ def register(subparsers: Any) -> None:
     def source(p: argparse.ArgumentParser) -> None:
         p.add_argument("--events", type=Path, default=None, metavar="FILE.jsonl", help="read events from this JSONL file")
         p.add_argument("--data-dir", type=Path, default=None, help=f"read the event log of this data directory (default {settings.data_dir} when --events is not given)")
-        p.add_argument("--policy", type=Path, default=settings.policy_file, help="policy YAML (default: the built-in policy)")
+        p.add_argument("--policy", type=Path, default=settings.policy_file, help="policy YAML (default $QRISK_POLICY_FILE, else the built-in policy)")
 
     risk = subparsers.add_parser("risk", help="风险排名：每家企业的风险等级、下次检查期限与原因 / risk ranking as of a date")
     source(risk)
     risk.add_argument("--as-of", type=_date, default=None, metavar="DATE", help="YYYY-MM-DD, local day (default: the day of the latest event)")
     risk.add_argument("--json", action="store_true", help='print [{"enterprise_id", "score", "grade", "next_due", "reasons"}]')
-    risk.add_argument("--top", type=int, default=None, metavar="N", help="only the N riskiest")
+    risk.add_argument("--top", type=_at_least_one, default=None, metavar="N", help="only the N riskiest")
     risk.set_defaults(func=cmd_risk)
 
     bt = subparsers.add_parser("backtest", help="回测：预警提前量、按风险顺序检查的效果、前k名准确率 / backtest grades and warnings on history")
     source(bt)
-    bt.add_argument("--from", dest="start", type=_date, required=True, metavar="DATE")
-    bt.add_argument("--to", dest="end", type=_date, required=True, metavar="DATE")
-    bt.add_argument("--json", action="store_true")
+    bt.add_argument("--from", dest="start", type=_date, required=True, metavar="DATE", help="the window's first day (YYYY-MM-DD, local day)")
+    bt.add_argument("--to", dest="end", type=_date, required=True, metavar="DATE", help="the window's last day (YYYY-MM-DD, local day, included)")
+    bt.add_argument("--json", action="store_true", help="print the backtest as JSON")
     bt.add_argument("--top-k", type=_ks, default=(5, 10), metavar="K,K", help="sizes of the top of the ranking to score (default 5,10)")
-    bt.add_argument("--step-days", type=int, default=30, help="days between evaluation points (default 30)")
-    bt.add_argument("--horizon-days", type=int, default=90, help="a failure within this many days counts (default 90)")
+    bt.add_argument("--step-days", type=_at_least_one, default=30, help="days between evaluation points (default 30)")
+    bt.add_argument("--horizon-days", type=_at_least_one, default=90, help="a failure within this many days counts (default 90)")
     bt.set_defaults(func=cmd_backtest)
 
     cp = subparsers.add_parser("campaign", help="提档升级进度表：各企业所处阶段、“三个一”、考核指标 / the upgrade campaign's progress table")
@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
     cr = subparsers.add_parser("credit-file", help="诚信档案（文本 / JSON / Excel）/ one enterprise's credit file, readable")
     cr.add_argument("enterprise_id")
     source(cr)
-    cr.add_argument("--format", choices=["text", "json", "xlsx"], default="text")
+    cr.add_argument("--format", choices=["text", "json", "xlsx"], default="text", help="default %(default)s")
     cr.add_argument("--out", type=Path, default=None, help="write to this file (required for xlsx; default stdout)")
     cr.add_argument("--as-of", type=_date, default=None, metavar="DATE", help="the file as it stood at the end of this local day")
     cr.add_argument("--charts", type=Path, default=None, metavar="DIR",
@@ -98,6 +98,12 @@ def _refuse_after_today(args: argparse.Namespace, rules: Any) -> None:
     today = rules.local_date(dt.datetime.now(dt.timezone.utc))
     if day > today:
         raise CliError(f"--as-of {day.isoformat()} 晚于今天（{today.isoformat()}） / is after today")
+
+
+def _at_least_one(text: str) -> int:
+    from qrisk.cli import _at_least_one as count
+
+    return count(text)
 
 
 def _ks(text: str) -> tuple[int, ...]:

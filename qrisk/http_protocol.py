@@ -3,11 +3,20 @@ and a cap on open connections.  Neither is in uvicorn: its h11 protocol waits fo
 the client keeps the socket open, and its ``limit_concurrency`` answers 503 only to a request whose head
 has arrived, so connections that never finish one are never refused.  1,100 sockets each sending
 ``GET /healthz HTTP/1.1\\r\\nHost: x\\r\\nX-a: `` and then nothing held a file descriptor each for good,
-and under ``ulimit -n 1024`` the API stopped answering and chdb failed with "Too many open files"."""
+and under ``ulimit -n 1024`` the API stopped answering and chdb failed with "Too many open files".
+
+It also percent-encodes bytes past ASCII in a request's target, as a browser does before sending:
+curl sends ``?town=北山镇`` typed into it as raw UTF-8, which h11 refuses (uvicorn then answered a
+plain-text "Invalid HTTP request received."), so the README's own filters failed as typed.  A request
+line h11 still refuses for such bytes (one pipelined behind another, already in h11's buffer) is
+answered with the API's JSON refusal saying how to encode it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
+import uuid
 from typing import Any
 
 import h11
@@ -30,6 +39,16 @@ def bounded_protocol(header_timeout: float, max_connections: int) -> type[H11Pro
     return BoundedH11Protocol
 
 
+_URL_ZH = "请求行无效：URL 中的中文须经 URL 编码（如 curl -G --data-urlencode 'town=北山镇'）"
+_URL_EN = "invalid request line: Chinese in a URL must be percent-encoded (e.g. curl -G --data-urlencode 'town=北山镇')"
+# h11 names the refused line in its message, bytes past ASCII as \x80 … \xff
+_NON_ASCII_SHOWN = re.compile(r"illegal request line: .*\\x[89a-f][0-9a-f]")
+
+
+def _percent_encoded(byte: int) -> bytes:
+    return b"%%%02X" % byte
+
+
 class _BoundedH11Protocol(H11Protocol):
     HEADER_TIMEOUT: float = 30.0
     MAX_CONNECTIONS: int = 1000
@@ -37,6 +56,20 @@ class _BoundedH11Protocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_timer: asyncio.TimerHandle | None = None
+        # where this connection is in the request line being read: None outside one (a head's other lines,
+        # a body, or bytes h11 holds for a pipelined request), else the spaces seen (1: in the target)
+        self._spaces: int | None = None
+        self._refused: str = ""  # h11's reason for the last request it refused
+        next_event = self.conn.next_event
+
+        def next_event_kept() -> Any:
+            try:
+                return next_event()
+            except h11.RemoteProtocolError as exc:
+                self._refused = str(exc)
+                raise
+
+        self.conn.next_event = next_event_kept  # type: ignore[method-assign]
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         if len(self.connections) >= self.MAX_CONNECTIONS:
@@ -55,9 +88,49 @@ class _BoundedH11Protocol(H11Protocol):
         # a keep-alive connection starts a new head with this data: its time runs from its first byte
         if self._head_timer is None and self.conn.their_state is h11.IDLE:
             self._arm_head_timer()
+        if self.conn.their_state is h11.IDLE:
+            data = self._target_encoded(data)
+        else:
+            self._spaces = None
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE:
             self._cancel_head_timer()  # the head is in (the body is the application's to wait for)
+
+    def _target_encoded(self, data: bytes) -> bytes:
+        """``data`` with every byte ≥ 0x80 between the request line's first two spaces as %XX.  Only for a
+        request line read from its first byte: data joining bytes h11 already holds (a request pipelined
+        behind another) is passed on as it came, and h11 judges it (send_400_response)."""
+        if self._spaces is None:
+            if self.conn.trailing_data[0]:
+                return data
+            self._spaces = 0
+        end = data.find(b"\n")
+        line, rest = (data, b"") if end < 0 else (data[:end + 1], data[end + 1:])
+        if not any(b >= 0x80 for b in line):
+            self._spaces += line.count(b" ")
+        else:
+            out = bytearray()
+            for byte in line:
+                if byte == 0x20:
+                    self._spaces += 1
+                out += _percent_encoded(byte) if byte >= 0x80 and self._spaces == 1 else bytes((byte,))
+            line = bytes(out)
+        if end >= 0:
+            self._spaces = None  # the line is over: headers and body go to h11 untouched
+        return line + rest
+
+    def send_400_response(self, msg: str) -> None:
+        if not _NON_ASCII_SHOWN.search(self._refused):
+            super().send_400_response(msg)
+            return
+        # the API's refusal (detail, detail_en, errors), not uvicorn's plain text
+        body = json.dumps({"detail": _URL_ZH, "detail_en": _URL_EN, "request_id": str(uuid.uuid4()),
+                           "errors": [{"field": "request_line", "type": "request_line_invalid", "reason": _URL_EN,
+                                       "reason_zh": _URL_ZH}]}, ensure_ascii=False).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()

@@ -694,9 +694,8 @@ def _refuse_if_in_use(data_dir: Path) -> None:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the lock ClickHouse takes on its status file
         except BlockingIOError:
             raise StoreInUse(
-                f"数据目录 {data_dir} 正被另一个进程（如 qrisk run）使用；向运行中的服务导入请用 --url，或先停止该服务 / "
-                f"the data directory {data_dir} is in use by another process (a running qrisk run?): "
-                "import into a running service with --url, or stop it first") from None
+                f"数据目录 {data_dir} 正被另一个进程（如 qrisk run）使用：先停止 qrisk run / "
+                f"the data directory {data_dir} is in use by another process (a running qrisk run?): stop it first") from None
         fcntl.flock(fh, fcntl.LOCK_UN)
 
 

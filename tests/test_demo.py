@@ -173,7 +173,8 @@ def test_the_kept_data_is_served_by_qrisk_run_with_the_key_the_demo_prints(tmp_p
 
     kept = tmp_path / "demo-data"
     out = qrisk("demo", "--seed", "7", "--data-dir", str(kept))
-    assert out.stdout == qrisk("demo", "--seed", "7").stdout + f"\n数据已保存在 {kept}；运行 `qrisk run --data-dir {kept}` 查看。\n"
+    assert out.stdout == qrisk("demo", "--seed", "7").stdout + (f"\n数据已保存在 {kept}；运行 `QRISK_TICK_SECONDS=0 qrisk run --data-dir {kept}` 查看（停在演示的最后一天；"
+                                                                 "不设 QRISK_TICK_SECONDS=0 时，服务的时钟在第一次报时后走到今天，其间到期未办的事项会产生新的预警）。\n")
     assert "qrisk_" not in out.stdout
     (token,) = re.findall(r"^qrisk:   Authorization: Bearer (qrisk_\S+)$", out.stderr, re.M)
     assert "name first-admin, role admin" in out.stderr and f"file {kept / 'keys.json'}" in out.stderr
