@@ -9,7 +9,7 @@ Masked as Chinese systems show such numbers (138****5678, 330106********1234), s
 that the caller left a number and the bureau can find it in the complaint record.
 
 A home address is masked to its street or community after the words that say it is the caller's own (家住, 住在,
-住址, 收货地址, 送水地址 …, or a clause opening with 住): the building, unit, room and house numbers go (家住阳光小区*栋*单元***室), so an alert still
+住址, 收货地址, 送水地址 …, or a clause opening with 住 and naming a street or building): the building, unit, room and house numbers go (家住阳光小区*栋*单元***室), so an alert still
 says which community a complaint came from; a shop's address (在城关路12号超市买的) is the product's, and stays.
 What else is matched is listed below: ID card
 numbers (also written in groups, or after 身份证编号), mobile and landline numbers (a local one without its area code
@@ -45,11 +45,21 @@ _CHINESE_RUN = re.compile(r"[〇零一二三四五六七八九幺]{7,18}")
 _FULLWIDTH_DIGITS = {0xFF10 + d: 0x30 + d for d in range(10)}
 # a caller's home: what follows these words up to the clause's end (家住城关镇阳光小区3栋2单元501室，…).  Not 地址 alone:
 # 购买地址 / 超市地址 is where the product was bought, which an alert needs
-# The water plants' own words for it too (送水地址, 订水地址, 送水到: a bucket is delivered to the door), and a bare 住 opening
-# a clause (电话…，住良渚街道玉鸟路18号…), as the hotline writes it down; not 住院 / 住宿 / 住了 / 住过, which are a stay
+# The water plants' own words for it too (送水地址, 订水地址, 送水到: a bucket is delivered to the door)
 _HOME = re.compile(r"((?:家住|住在|我住|现住|住址|家庭住址|家庭地址|我家(?:地址)?(?:在|是)|居住(?:在|于|地)|联系地址|通讯地址|收货地址|送货地址"
-                   r"|送水地址|配送地址|订水地址|送水到|(?:^|(?<=[，,。；;！!？?：:、\s]))住(?![院宿了过在]))"
+                   r"|送水地址|配送地址|订水地址|送水到)"
                    r"(?:是|为)?\s*[:：]?\s*)([^，,。；;！!？?\n]{1,60})")
+# A bare 住 opening a clause, as the hotline writes an address down (电话…，住良渚街道玉鸟路18号3幢502室), is an address only
+# when a street, village, community or building follows in its clause: 住户反映3月5日购买的批号20260301…, 住建局通报…
+# 2026年3月, 住酒店期间购买的5L… are residents, an authority and a stay, whose dates, batches and quantities a recall
+# needs.  Not 住户/住宅/住房/住建/住店/住酒店/住宾馆, nor a stay (住院/住宿/住了/住过); 住在/住址 are read above.  Only the
+# address is read, up to its last street or building word and the door numbers right after it (…88弄6号401): what the
+# clause goes on to say (…301室喝了18.9L的水) is the product's
+_ADDRESS_WORD = r"(?:路|街|巷|弄|村|小区|社区|苑|花园|栋|幢|单元|室|号楼)"
+_DOOR_CHARS = r"[-0-9A-Za-z〇零一二三四五六七八九十百幺]"
+_BARE_HOME = re.compile(r"((?:^|(?<=[，,。；;！!？?：:、\s]))住(?![户宅房建店酒宾院宿了过在址])\s*[:：]?\s*)"
+                        r"([^，,。；;！!？?\n]{0,60}" + _ADDRESS_WORD
+                        + r"(?:" + _DOOR_CHARS + r"+(?:栋|幢|号楼|楼|单元|室|号|组|层|排|弄|巷|座|户))*" + _DOOR_CHARS + r"*)")
 # in it, the numbers that find a door: digits and letters (3栋, 2单元, 501室, A座, 12号), and Chinese numerals before a
 # building's parts (三栋, 二单元, 五组); the street's and the community's names stay
 _DOOR_NUMBER = re.compile(r"[0-9A-Za-z]+|[〇零一二三四五六七八九十百幺]+(?=\s*(?:栋|幢|号楼|楼|单元|室|号|组|层|排|弄|巷|座|户))")
@@ -119,7 +129,11 @@ def mask_personal_info(text: str) -> str:
 
     text = _NAME.sub(name, text)
     # last: a phone number written after the address (住在…501室电话138…) is masked as a number already
-    text = _HOME.sub(lambda m: m.group(1) + _DOOR_NUMBER.sub(lambda d: "*" * len(d.group(0)), m.group(2)), text)
+    def door(m: re.Match[str]) -> str:
+        return m.group(1) + _DOOR_NUMBER.sub(lambda d: "*" * len(d.group(0)), m.group(2))
+
+    text = _HOME.sub(door, text)
+    text = _BARE_HOME.sub(door, text)
     return text
 
 

@@ -71,6 +71,17 @@ CALLER = "我叫王小明，身份证330106199001011234，电话13812345678，�
     ("配送地址：东风路12号；订水地址为幸福里3幢；每周送水到城关镇新村8号", "配送地址：东风路**号；订水地址为幸福里*幢；每周送水到城关镇新村*号"),
     # … but not a stay (住院3天, 住宿2晚), nor 住 inside a word (记住3号桶)
     ("孩子住院3天，住宿2晚，记住3号桶别喝", None),
+    ("住所：东风路12号3幢502室", "住所：东风路**号*幢***室"),
+    # (the 住 review) a clause opening with 住户, 住建局 or 住酒店 names no home: its dates, batches and quantities stay …
+    ("投诉人称，住户反映3月5日购买的批号20260301桶装水有异味", None),
+    ("住户称18.9L桶装水有絮状物", None),
+    ("住户共12户均饮用该厂B2批次桶装水", None),
+    ("住建局通报：该厂2026年3月被责令整改", None),
+    ("住酒店期间购买的5L瓶装水", None),
+    ("住宅楼下买的3桶水，住房在装修，住宾馆2晚，住过阳光小区5栋", None),
+    # … and after a home's door numbers, what the clause goes on to say of the product stays too
+    ("住阳光小区5栋2单元301室喝了18.9L的水", "住阳光小区*栋*单元***室喝了18.9L的水"),
+    ("住东风路88弄6号401，住张家村五组", "住东风路**弄*号***，住张家村*组"),
 ])
 def test_numbers_names_and_addresses_of_mail_are_masked_and_the_products_details_kept(text, masked):
     assert mask_personal_info(text) == (text if masked is None else masked)
