@@ -109,6 +109,8 @@ class ComparisonTest(FoldState):
     measure_zh: str | None = Field(default=None, description="how it was judged, in words (En, log10 difference or relative deviation)")
     satisfactory: bool | None = Field(description="None: waiting for the enterprise's registration (its category decides the item's "
                                                   "unit, and with it how the values compare)")
+    note: str = Field(default="", description="the sender's note: which sample (样品批号) — two tests of one item, lab, day and "
+                                               "values are two samples when their notes differ")
     event_id: str
 
 
@@ -116,6 +118,7 @@ class SelfInspection(FoldState):
     on: dt.date
     findings: int | None = None
     rectified: int | None = None
+    note: str = Field(default="", description="the sender's note: which workshop or area (车间、库房) was inspected")
     event_id: str
 
 
@@ -280,7 +283,8 @@ def on_campaign_event(file: "CreditFile", event: Any, rules: "Rules") -> list[tu
     _settle(file)
     apply_tier(file)
     p = event.payload
-    if event.event_type == "campaign.assessment" and p.kind == "acceptance":
+    # (an acceptance sent again is not filed: its checks, or the pass it reversed, were said when it first came)
+    if event.event_type == "campaign.assessment" and p.kind == "acceptance" and any(a.event_id == eid for a in c.assessments):
         corrected = next((x for x in out if x[0] == "campaign.assessment_corrected"), None)
         if p.passed:
             if c.accepted_on is not None and p.assessed_on >= c.accepted_on:
@@ -360,6 +364,10 @@ def _file_record(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[s
                 "message_zh": f"已有承诺书 {first.document_no or '（无编号）'}（{first.signed_on.isoformat()} 签订），又收到承诺书 "
                               f"{p.document_no or '（无编号）'}（{p.signed_on.isoformat()} 签订）：两份均保留，承诺日期按最早签订的计，请核实"}))
     elif et == "campaign.assessment":
+        if any(_conclusion(a) == _conclusion(p) for a in c.assessments):
+            # the same assessment sent again (a register loaded twice, under new event ids), whether it is the one in force or
+            # one a same-day correction replaced: on file already — not a correction to itself, nor the corrected one back
+            return out
         # one of its kind on the same day on file already: this one, loaded later, corrects it (both kept, the later in force)
         corrected = next((a for a in reversed(c.assessments) if a.kind == p.kind and a.on == p.assessed_on), None)
         c.assessments.append(Assessment(kind=p.kind, on=p.assessed_on, tier=p.tier, passed=p.passed, scores=dict(p.scores), assessor=p.assessor,
@@ -371,12 +379,13 @@ def _file_record(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[s
             out.append(("campaign.assessment_corrected", _correction_data(corrected, c.assessments[-1])))
     elif et == "campaign.training":
         report = {**p.model_dump(mode="json"), "event_id": eid}
+        if any(_figures(t) == _figures(report) for t in c.trainings):
+            # a report on file sent again (a register loaded twice, under new event ids): the one in force — not announced
+            # as a correction to the very same figures — or one already corrected, most often an old register imported
+            # again, which does not bring the corrected figures back (a correction made in error is retracted instead)
+            return out
         # one of the same as_of on file already: this one, loaded later, corrects it (both kept, the later in force)
         corrected = next((t for t in reversed(c.trainings) if t["as_of"] == report["as_of"]), None)
-        if corrected is not None and _figures(corrected) == _figures(report):
-            # the report in force sent again (a register loaded twice, under new event ids): on file already, nothing
-            # corrected — not announced as a correction to the very same figures
-            return out
         doubted = {x["as_of"] for x in c.first_pass_doubts}
         c.trainings.append(report)
         for rise in first_pass_rises(reports_in_force(c)):
@@ -394,14 +403,15 @@ def _file_record(file: "CreditFile", event: Any, rules: "Rules") -> list[tuple[s
     elif p.kind in ("visit", "expert_assistance"):
         c.activities.append(Activity(kind=p.kind, on=p.on, note=p.note, event_id=eid))
     elif p.kind == "self_inspection":
-        c.self_inspections.append(SelfInspection(on=p.on, findings=p.findings, rectified=p.rectified, event_id=eid))
+        c.self_inspections.append(SelfInspection(on=p.on, findings=p.findings, rectified=p.rectified, note=p.note, event_id=eid))
     else:
         category = file.profile.category if file.profile else None
         if category is None and (p.enterprise_uncertainty is None or p.lab_uncertainty is None):
             # how to compare depends on the item's unit in the enterprise's category (a colony count on the log10 scale):
             # judged at registration, as a sample is (judge_pending_comparisons)
             c.comparison_tests.append(ComparisonTest(on=p.on, lab=p.lab, item_code=p.item_code, enterprise_value=float(p.enterprise_value),
-                                                     lab_value=float(p.lab_value), satisfactory=None, measure_zh=PENDING_ZH, event_id=eid))
+                                                     lab_value=float(p.lab_value), satisfactory=None, measure_zh=PENDING_ZH, note=p.note,
+                                                     event_id=eid))
             return out
         test = _judged(p, eid, category, rules)
         c.comparison_tests.append(test)
@@ -414,18 +424,27 @@ def _figures(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k != "event_id"}
 
 
+def _conclusion(a: Any) -> tuple[Any, ...]:
+    """An assessment's kind, day and what the assessors recorded (an Assessment on file or a campaign.assessment payload):
+    what tells it from another (not the event that carried it)."""
+    on = a.on if isinstance(a, Assessment) else a.assessed_on
+    return (a.kind, on, a.tier, a.passed, dict(a.scores), _plain(a.assessor), _plain(a.note))
+
+
 def _on_file(c: CampaignRecord, p: Any) -> bool:
-    """Whether an activity of the same kind, day and values is on file: the same one sent again, not a second.  (Two
-    visits on one day with different notes, or two comparison tests of one item with different results, are two.)"""
+    """Whether an activity of the same kind, day, values and note is on file: the same one sent again, not a second.
+    (The note is where a sender says which sample or workshop: two samples both 未检出 compared the same day, or two
+    workshops' self-inspections with nothing found, differ in nothing else, and are two.)"""
     if p.kind in ("visit", "expert_assistance"):
         return any((a.kind, a.on, _plain(a.note)) == (p.kind, p.on, _plain(p.note)) for a in c.activities)
     if p.kind == "self_inspection":
-        return any((x.on, x.findings, x.rectified) == (p.on, p.findings, p.rectified) for x in c.self_inspections)
+        same_inspection = (p.on, p.findings, p.rectified, _plain(p.note))
+        return any((x.on, x.findings, x.rectified, _plain(x.note)) == same_inspection for x in c.self_inspections)
     # the uncertainties are not kept, only the En they give (a test judged without them has none)
     both = p.enterprise_uncertainty is not None and p.lab_uncertainty is not None
     en = (float(p.enterprise_value) - float(p.lab_value)) / math.hypot(p.enterprise_uncertainty, p.lab_uncertainty) if both else None
-    same = (p.on, _plain(p.lab), p.item_code, float(p.enterprise_value), float(p.lab_value), en)
-    return any((x.on, _plain(x.lab), x.item_code, x.enterprise_value, x.lab_value, x.en) == same for x in c.comparison_tests)
+    same = (p.on, _plain(p.lab), p.item_code, float(p.enterprise_value), float(p.lab_value), en, _plain(p.note))
+    return any((x.on, _plain(x.lab), x.item_code, x.enterprise_value, x.lab_value, x.en, _plain(x.note)) == same for x in c.comparison_tests)
 
 
 PENDING_ZH = "待企业登记（确定食品类别）后判定"
@@ -455,7 +474,9 @@ def _unsatisfactory(test: ComparisonTest, category: str | None, rules: "Rules") 
     return [("campaign.comparison_questionable" if doubtful else "campaign.comparison_unsatisfactory", {
         "item_code": test.item_code, "lab": test.lab, "enterprise_value": test.enterprise_value, "lab_value": test.lab_value,
         "en": test.en, "deviation": test.deviation, "log10_difference": test.log10_difference, "z": test.z, "band": test.band,
-        "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}）结果{'可疑' if doubtful else '不满意'}："
+        "note": test.note,
+        "message_zh": f"比对试验（{item.name_zh if item else test.item_code}，{test.lab}" + (f"，{test.note}" if test.note else "") + "）结果"
+                      f"{'可疑' if doubtful else '不满意'}："
                       f"企业 {test.enterprise_value:g}{u}，实验室 {test.lab_value:g}{u}，{test.measure_zh}"
                       + ("；可疑结果不计为满意的比对试验，请查找原因，必要时重新比对" if doubtful else ""),
     })]
@@ -473,7 +494,7 @@ def judge_pending_comparisons(file: "CreditFile", rules: "Rules") -> list[tuple[
     for i in waiting:
         x = c.comparison_tests[i]
         sent = SimpleNamespace(on=x.on, lab=x.lab, item_code=x.item_code, enterprise_value=x.enterprise_value, lab_value=x.lab_value,
-                               enterprise_uncertainty=None, lab_uncertainty=None)
+                               enterprise_uncertainty=None, lab_uncertainty=None, note=x.note)
         c.comparison_tests[i] = test = _judged(sent, x.event_id, category, rules)
         out += _unsatisfactory(test, category, rules)
     return out + restaged(c, rules.policy.campaign)
@@ -871,7 +892,7 @@ def _comparison(p: Any, event_id: str, pol: "CampaignPolicy", count: bool) -> Co
             measure = deviation_zh(deviation, pol.comparison_max_deviation)
     return ComparisonTest(on=p.on, lab=p.lab, item_code=p.item_code, enterprise_value=x, lab_value=ref, en=en,
                           deviation=deviation, log10_difference=log_diff, z=z, band=band or ("satisfactory" if ok else "unsatisfactory"),
-                          measure_zh=measure, satisfactory=ok, event_id=event_id)
+                          measure_zh=measure, satisfactory=ok, note=p.note, event_id=event_id)
 
 
 BOUND_TOLERANCE = 1e-9

@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 65
+FOLD_VERSION = 66
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -287,7 +287,12 @@ only for other categories sends its other enterprises' alerts to the fallback; 6
 contribution with nothing in it is 0.0 points, not 0, and a policy's defaults are floats as a file's figures are, so a
 file restored from a snapshot prints as the live one; 65: a bare 住 opening a clause masks an address only when a
 street, village, community or building follows in the clause, and only up to its door numbers (住户/住建局/住酒店 keep
-their dates, batch numbers and quantities in complaint excerpts).  A
+their dates, batch numbers and quantities in complaint excerpts); 66: a comparison test and a self-inspection keep their note and
+are told apart by it (two samples both 未检出 compared the same day, two workshops' self-inspections with nothing found,
+are two records, each counted and said 不满意 apart); an assessment with the kind, day and conclusion of one on file, and a
+training report with the figures of one on file for its date — the one in force or one a correction superseded (an old
+register imported again) — are not filed again (no campaign.assessment_corrected C档 → C档, no correction back to the
+superseded figures).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

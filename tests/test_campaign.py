@@ -82,7 +82,7 @@ def test_the_three_ones_need_the_training_rate_a_self_inspection_and_a_satisfact
     assert "self_improvement" not in c.stages
     bad = [e for e in effects if e.kind == "campaign.comparison_unsatisfactory"]
     assert len(bad) == 1 and bad[0].data["en"] == pytest.approx(0.4 / (0.08**2 + 0.05**2) ** 0.5)
-    assert bad[0].data["message_zh"].startswith("比对试验（耗氧量（以O₂计），县食品检验检测中心）结果不满意：企业 1.2 mg/L，实验室 0.8 mg/L，En = ")
+    assert bad[0].data["message_zh"].startswith("比对试验（耗氧量（以O₂计），县食品检验检测中心，耗氧量比对试验）结果不满意：企业 1.2 mg/L，实验室 0.8 mg/L，En = ")
     assert bad[0].data["message_zh"].endswith("（|En| ≤ 1 为满意）")
     # 18 of 20 meets the 90 % training-rate KPI, but the three ones ask for the whole staff (全员培训考试)
     state, _ = replay([training(staff=20, trained=18, at="2026-07-01T10:00:00+08:00"), comparison(at="2026-07-02T10:00:00+08:00")], rules, state)

@@ -207,7 +207,7 @@ def test_retracting_a_retraction_is_refused_not_called_a_repeat(rules):
 def test_a_colony_count_comparison_is_scored_in_three_bands(rules, mine, band, kind):
     events = [registered(category="pastry", population_served=None),
               activity("comparison_test", "2026-06-01T10:00:00+08:00", lab="县食品检验检测中心", item_code="aerobic_plate_count",
-                       enterprise_value=mine, lab_value=488.0)]
+                       enterprise_value=mine, lab_value=488.0, note="")]  # (no note: the message names item and lab only)
     state, effects = replay(events, rules)
     test = state.files[E].campaign.comparison_tests[0]
     assert test.band == band and test.satisfactory is (band == "satisfactory")

@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 from processors.campaign import progress_row
 from processors.step import FOLD_VERSION, replay
 from tests.conftest import ROOT
-from tests.test_campaign import activity, comparison, training, whole_campaign
+from tests.test_campaign import activity, comparison, tiering, training, whole_campaign
 from tests.test_risk import E, registered
 
 
@@ -190,3 +190,88 @@ def test_qrisk_campaign_xlsx_writes_dates_as_date_cells(tmp_path):
                               cwd=ROOT, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         _dates_are_date_cells(load_workbook(sheet))
+
+
+# ---------------------------------------------------------------- 5. records told apart by their note; sent again after a correction
+
+
+def _sample(note, mine, lab, item="pseudomonas_aeruginosa"):
+    return activity("comparison_test", "2026-06-01T10:00:00+08:00", lab="县食品检验检测中心", item_code=item,
+                    enterprise_value=mine, lab_value=lab, note=note)
+
+
+@pytest.mark.parametrize("item, mine, lab, unsatisfactory", [
+    ("pseudomonas_aeruginosa", 0, 0, 0),      # two samples both 未检出 (a colony count of 0 on both sides)
+    ("pseudomonas_aeruginosa", 10, 100, 2),   # two samples, each a count an order of magnitude off
+    ("oxygen_consumption", 1.2, 0.8, 2),      # two samples, each 50 % off the lab
+])
+def test_two_samples_compared_the_same_day_with_the_same_figures_are_two_tests(rules, item, mine, lab, unsatisfactory):
+    events = [registered("2026-01-05T09:00:00+08:00"), _sample("样品 20260601-1 号桶", mine, lab, item),
+              _sample("样品 20260601-2 号桶", mine, lab, item)]
+    state, effects = replay(events, rules)
+    row = progress_row(state.files[E], rules.policy.campaign)
+    assert (row["comparison_tests"], row["comparison_unsatisfactory"]) == (2, unsatisfactory)
+    said = [e.data for e in effects if e.kind == "campaign.comparison_unsatisfactory"]
+    assert len(said) == unsatisfactory
+    assert [t.note for t in state.files[E].campaign.comparison_tests] == ["样品 20260601-1 号桶", "样品 20260601-2 号桶"]
+    # (each says which sample it was, or the two would read alike)
+    assert [d["note"] for d in said] == ["样品 20260601-1 号桶", "样品 20260601-2 号桶"][:unsatisfactory]
+    assert all(d["message_zh"].startswith("比对试验（") and f"，{d['note']}）结果不满意" in d["message_zh"] for d in said)
+    # the same sample sent again (its note in full-width brackets or spaced otherwise is the same note) is still one
+    state, effects = replay([_sample("样品　20260601-1 号桶", mine, lab, item)], rules, state)
+    assert len(state.files[E].campaign.comparison_tests) == 2 and not [e for e in effects if e.kind.startswith("campaign.comparison")]
+
+
+def test_a_sample_waiting_for_registration_keeps_its_note_and_is_told_from_another(rules):
+    waiting = [activity("comparison_test", "2026-06-01T10:00:00+08:00", lab="省院", item_code="oxygen_consumption",
+                        enterprise_value=0.5502, lab_value=0.5, note=note) for note in ("样品 A", "样品 B", "样品 A")]
+    state, effects = replay(waiting + [registered("2026-06-05T09:00:00+08:00")], rules)
+    assert [e.kind for e in effects].count("campaign.comparison_unsatisfactory") == 2
+    assert [(t.note, t.satisfactory) for t in state.files[E].campaign.comparison_tests] == [("样品 A", False), ("样品 B", False)]
+    assert [e.data["note"] for e in effects if e.kind == "campaign.comparison_unsatisfactory"] == ["样品 A", "样品 B"]
+
+
+def test_two_workshops_self_inspected_the_same_day_with_nothing_found_are_two(rules):
+    inspection = ("self_inspection", "2026-05-01T10:00:00+08:00")
+    events = [registered("2026-01-05T09:00:00+08:00"), activity(*inspection, findings=0, rectified=0, note="原料库"),
+              activity(*inspection, findings=0, rectified=0, note="灌装车间"), activity(*inspection, findings=0, rectified=0, note="原料库")]
+    state, _ = replay(events, rules)
+    assert len(state.files[E].campaign.self_inspections) == 2
+    assert [(x.note, x.findings) for x in state.files[E].campaign.self_inspections] == [("原料库", 0), ("灌装车间", 0)]
+
+
+def test_an_assessment_sent_again_is_no_correction_of_itself(rules):
+    events = [registered("2026-01-05T09:00:00+08:00"), tiering("C", assessor="县局评定组"), tiering("C", assessor="县局评定组")]
+    state, effects = replay(events, rules)
+    c = state.files[E].campaign
+    assert [(a.tier, a.event_id) for a in c.assessments] == [("C", str(events[1].event_id))]
+    assert not [e for e in effects if e.kind == "campaign.assessment_corrected"]
+    assert [e.kind for e in effects].count("campaign.assessed") == 1
+    # another tier the same day is a correction, said once, from what to what
+    state, effects = replay([tiering("B", assessor="县局评定组")], rules, state)
+    (said,) = [e.data for e in effects if e.kind == "campaign.assessment_corrected"]
+    assert "C档 → B档" in said["message_zh"] and (state.files[E].campaign.tier, len(state.files[E].campaign.assessments)) == ("B", 2)
+    # a passed acceptance sent again says its checks (须核实) once, and is one acceptance
+    passed = [tiering("B", "2026-11-20T10:00:00+08:00", kind="acceptance", passed=True, assessor="市局验收组") for _ in range(2)]
+    state, effects = replay(passed, rules, state)
+    assert [e.kind for e in effects].count("campaign.accepted_with_gaps") == 1
+    assert not [e for e in effects if e.kind == "campaign.assessment_corrected"]
+    assert [a.kind for a in state.files[E].campaign.assessments].count("acceptance") == 1
+
+
+def test_an_earlier_register_loaded_again_after_its_correction_does_not_undo_it(rules):
+    first, corrected, first_again = training(trained=18), training(trained=20), training(trained=18)
+    state, effects = replay([registered("2026-01-05T09:00:00+08:00"), first, corrected, first_again], rules)
+    (said,) = [e.data for e in effects if e.kind == "campaign.training_corrected"]
+    assert "已更正：培训 18/20 人" in said["message_zh"] and "→ 培训 20/20 人" in said["message_zh"]
+    c = state.files[E].campaign
+    assert c.training["staff_trained"] == 20 and [t["staff_trained"] for t in c.trainings] == [18, 20]
+    # so with an assessment: C corrected to B the same day, then C's record loaded again — B stands
+    state, effects = replay([tiering("C", assessor="县局评定组"), tiering("B", assessor="县局评定组"), tiering("C", assessor="县局评定组")],
+                            rules, state)
+    assert [e.kind for e in effects].count("campaign.assessment_corrected") == 1 and state.files[E].campaign.tier == "B"
+    # the way back to the earlier figures is to retract the correction
+    from tests.test_campaign_coordinator import retracted
+    state, _ = replay([retracted(corrected)], rules, state)
+    assert state.files[E].campaign.training["staff_trained"] == 18
+    assert FOLD_VERSION >= 65  # (what the fold keeps changed)
