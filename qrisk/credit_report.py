@@ -772,7 +772,7 @@ def _campaign_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
             fixed = x.rectified if x.rectified is not None else 0
             status = f"发现问题 {x.findings} 项，已整改 {fixed} 项"
             detail = f"{x.findings - fixed} 项未整改" if x.findings > fixed else "已全部整改"
-        rows.append({"item": f"自查（{x.on.isoformat()}）", "status": status, "detail": detail})
+        rows.append({"item": f"自查（{x.on.isoformat()}{f'，{x.note}' if x.note else ''}）", "status": status, "detail": detail})
     k_all = kpis(file, pol)
     for key, k in k_all.items():
         basis = k.get("basis_zh")  # (the sampling KPI says which samples it counted: provincial ones only)
@@ -862,7 +862,9 @@ def _comparison_rows(file: CreditFile, rules: Rules) -> list[dict[str, Any]]:
             measure = deviation_zh(t.deviation, pol.comparison_max_deviation)
         else:
             measure = "实验室结果为 0，无法计算相对偏差"
-        rows.append({"item": f"比对试验 {item.name_zh if item else t.item_code}（{t.on.isoformat()}）", "status": comparison_zh(t),
+        # the note is what tells two samples compared the same day apart (the fold keeps both by it)
+        note = f"，{t.note}" if t.note else ""
+        rows.append({"item": f"比对试验 {item.name_zh if item else t.item_code}（{t.on.isoformat()}{note}）", "status": comparison_zh(t),
                      "detail": f"企业 {t.enterprise_value:g}{suffix}，{t.lab} {t.lab_value:g}{suffix}，{measure}"})
     return rows
 

@@ -240,6 +240,20 @@ def test_two_workshops_self_inspected_the_same_day_with_nothing_found_are_two(ru
     assert [(x.note, x.findings) for x in state.files[E].campaign.self_inspections] == [("原料库", 0), ("灌装车间", 0)]
 
 
+def test_the_credit_report_tells_two_same_day_records_apart_by_their_notes(rules):
+    from qrisk.credit_report import _campaign_rows, _comparison_rows
+
+    events = [registered("2026-01-05T09:00:00+08:00"), _sample("样品 20260601-1 号桶", 10, 100),
+              _sample("样品 20260601-2 号桶", 10, 100),
+              activity("self_inspection", "2026-05-01T10:00:00+08:00", findings=0, rectified=0, note="原料库"),
+              activity("self_inspection", "2026-05-01T10:00:00+08:00", findings=0, rectified=0, note="灌装车间")]
+    state, _ = replay(events, rules)
+    items = [row["item"] for row in _comparison_rows(state.files[E], rules)]
+    assert len(items) == 2 and "样品 20260601-1 号桶" in items[0] and "样品 20260601-2 号桶" in items[1]
+    text = str(_campaign_rows(state.files[E], rules))
+    assert "原料库" in text and "灌装车间" in text
+
+
 def test_an_assessment_sent_again_is_no_correction_of_itself(rules):
     events = [registered("2026-01-05T09:00:00+08:00"), tiering("C", assessor="县局评定组"), tiering("C", assessor="县局评定组")]
     state, effects = replay(events, rules)
