@@ -60,9 +60,10 @@ the event types and the API description (both public contract, no data)."""
 READERS = ("admin", "supervisor")
 ERRORS_PER_ANSWER = 1000
 """About the most errors a 422 lists: each refused element keeps an equal share of them (at least its first)."""
-INLINE_DECODE_BYTES = 16 * 1024
-"""A body up to this size is decoded on the event loop (a few events: under a millisecond, even all bad keys,
-about 40 ms); a larger one in a thread, whose hop costs about 0.1 ms (bench/bench_embedded.py)."""
+INLINE_DECODE_BYTES = 4 * 1024
+"""A body up to this size is decoded on the event loop: one event (1–2 kB, about 0.15 ms), for which a thread's
+hop (about 0.07 ms) would be half again; 4 kB of bad keys hold the loop some 20 ms.  A larger body is decoded in a
+thread: a batch of 1,000 events took 40 ms of the loop, one of 100,000 unknown keys 3 s."""
 POSTERS = POSTING_ROLES
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="apiKey",
@@ -1814,6 +1815,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     # shows each one's start, GET /v1/dead-letters/{id} one whole letter; the event-id search reads the
     # candidates whole a few megabytes at a time to confirm them.
     LIST_RAW_CHARS = 4096
+    LIST_ERRORS_CHARS = 64 * 1024  # (a letter kept now: its 50 errors are a few kB, at most some 400 kB)
+    _BETWEEN_ERRORS = re.compile(r"\s*,?\s*")
     CONFIRM_BYTES = 16 * 1024 * 1024
 
     def _find_letters(key: ApiKey, *, event_id: str | None = None, request_id: str | None = None, position: str | None = None,
@@ -1869,27 +1872,45 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             "SELECT dead_letter_id, received_at, received_ms, channel, position, event_id, "
             # (not "AS raw", "AS reason" …: ClickHouse would read the alias for the column in lengthUTF8(raw))
             "substringUTF8(reason, 1, %(text_shown)s) AS reason_start, lengthUTF8(reason) AS reason_chars, "
-            "arraySlice(JSONExtractArrayRaw(errors), 1, %(errors_shown)s) AS errors_start, length(JSONExtractArrayRaw(errors)) AS errors_count, "
+            # (the errors' JSON text: its head, and how many errors it holds, each an object with a "type": the server
+            # this runs on may be older than ClickHouse's JSON functions)
+            "substringUTF8(errors, 1, %(errors_shown)s) AS errors_start, lengthUTF8(errors) AS errors_chars, "
+            "if(lengthUTF8(errors) > %(errors_shown)s, length(extractAll(errors, '\"type\": \"')), 0) AS errors_count, "
             "substringUTF8(raw, 1, %(shown)s) AS raw_start, raw_encoding, lengthUTF8(raw) > %(shown)s AS raw_truncated FROM dead_letters FINAL"
             + (f" WHERE {' AND '.join(where)}" if where else "")
             + order + " LIMIT %(limit)s OFFSET %(offset)s",
-            # (a letter kept now lists LETTER_ERRORS_KEPT errors and one counting the rest: shown whole)
-            {**params, "shown": LIST_RAW_CHARS, "text_shown": LETTER_TEXT_KEPT, "errors_shown": LETTER_ERRORS_KEPT + 1})
-        return [_listed_letter(r) for r in _settle(key, [{**r, "errors": "[" + ",".join(r["errors_start"]) + "]"} for r in rows])]
+            {**params, "shown": LIST_RAW_CHARS, "text_shown": LETTER_TEXT_KEPT, "errors_shown": LIST_ERRORS_CHARS})
+        return [_listed_letter(r) for r in _settle(key, [{**r, "errors": r["errors_start"]} for r in rows])]
 
     def _listed_letter(row: dict[str, Any]) -> dict[str, Any]:
         """A row of the list, cut as the store keeps letters now (``qrisk.pipeline.letter_errors``): one kept
         before that named 100,000 unknown keys was some 25 MB of errors and 4 MB of reason on every page."""
-        out = _letter({**{k: v for k, v in row.items() if k not in ("raw_start", "reason_start", "reason_chars", "errors_start", "errors_count")},
-                       "raw": row["raw_start"], "raw_encoding": row["raw_encoding"], "raw_truncated": bool(row["raw_truncated"]),
+        out = _letter({**{k: v for k, v in row.items() if k not in ("raw_start", "reason_start", "reason_chars", "errors_start",
+                                                                      "errors_chars", "errors_count")},
+                       "errors": "", "raw": row["raw_start"], "raw_encoding": row["raw_encoding"], "raw_truncated": bool(row["raw_truncated"]),
                        "reason": row["reason_start"] if row["reason_chars"] <= LETTER_TEXT_KEPT
                        else row["reason_start"] + f"… ({row['reason_chars']} characters)"})
-        if row["errors_count"] > len(row["errors_start"]):
-            more = row["errors_count"] - LETTER_ERRORS_KEPT
-            out["errors"] = out["errors"][:LETTER_ERRORS_KEPT] + [{
-                "field": "", "type": ERRORS_TRUNCATED, "errors_total": row["errors_count"], "errors_listed": LETTER_ERRORS_KEPT,
-                "reason": f"{more} more error(s) not listed ({row['errors_count']} in all): GET /v1/dead-letters/{row['dead_letter_id']} has them all",
-                "reason_zh": f"另有 {more} 处错误未列出（共 {row['errors_count']} 处），完整内容见 GET /v1/dead-letters/{row['dead_letter_id']}"}]
+        if row["errors_chars"] <= LIST_ERRORS_CHARS:
+            errors = json.loads(row["errors_start"] or "[]")
+            total = len(errors)
+        else:  # the whole objects of the head, as many as the list shows
+            errors, decoder, text = [], json.JSONDecoder(), row["errors_start"]
+            at = _BETWEEN_ERRORS.match(text, 1).end()
+            while len(errors) < LETTER_ERRORS_KEPT:
+                try:
+                    error, end = decoder.raw_decode(text, at)
+                except ValueError:
+                    break
+                errors.append(error)
+                at = _BETWEEN_ERRORS.match(text, end).end()
+            total = max(row["errors_count"], len(errors) + 1)
+        if total > LETTER_ERRORS_KEPT + 1:
+            more = total - LETTER_ERRORS_KEPT
+            errors = errors[:LETTER_ERRORS_KEPT] + [{
+                "field": "", "type": ERRORS_TRUNCATED, "errors_total": total, "errors_listed": LETTER_ERRORS_KEPT,
+                "reason": f"{more} more error(s) not listed ({total} in all): GET /v1/dead-letters/{row['dead_letter_id']} has them all",
+                "reason_zh": f"另有 {more} 处错误未列出（共 {total} 处），完整内容见 GET /v1/dead-letters/{row['dead_letter_id']}"}]
+        out["errors"] = errors
         return out
 
     def _confirmed_letters(candidates: list[dict[str, Any]], event_id: str, wanted: int) -> list[str]:

@@ -14,6 +14,7 @@ import pytest
 
 from qrisk.auth import KeyStore
 from tests.conftest import Server, golden
+from tests.services import clickhouse_url, store  # noqa: F401 - fixtures
 
 LAB = "CMA-330100-0451"  # the lab of the golden sampling.result
 
@@ -101,36 +102,36 @@ def test_the_embedded_store_keeps_a_letter_bounded_as_the_dead_letter_topic_does
     assert topic["errors"][:-1] == stored and topic["errors"][-1]["errors_total"] == 10_000
 
 
-def test_the_dead_letters_list_cuts_a_letter_kept_whole_before(tmp_path, rules):
-    """A letter stored before letters were bounded: the list shows its first errors and counts the rest."""
+def test_the_dead_letters_list_cuts_a_letter_kept_whole_before(store, rules, tmp_path):  # noqa: F811 - fixture
+    """A letter stored before letters were bounded: the list shows its first errors and counts the rest
+    (on chdb and on the ClickHouse server, whose version may lack the JSON functions)."""
     from fastapi.testclient import TestClient
 
     from qrisk.api import create_app
     from qrisk.pipeline import Pipeline
-    from qrisk.store import ChdbStore
 
-    pipeline = Pipeline(ChdbStore(tmp_path / "data"), rules)
+    pipeline = Pipeline(store, rules)
     pipeline.recover()
     keys = KeyStore(tmp_path / "keys.json")
     _, admin = keys.create("admin", "ops", actor="tests")
-    app = create_app(pipeline, keys=keys)
     auth = {"authorization": f"Bearer {admin}"}
-    errors = [{"field": f"k{i}", "type": "extra_forbidden", "reason": "unknown", "reason_zh": "未知"} for i in range(5000)]
-    try:
-        client = TestClient(app)
-        answer = client.post("/v1/events", json={**golden("sampling.result"), "stray": 1}, headers=auth)
-        letter_id = answer.json()["errors"][0]["dead_letter_id"]
-        (row,) = pipeline.store.query("SELECT * FROM dead_letters FINAL WHERE dead_letter_id = %(id)s", {"id": letter_id})
-        pipeline.store.insert("dead_letters", [{**row, "errors": json.dumps(errors), "reason": "r" * 100_000}])
-        (listed,) = client.get("/v1/dead-letters", headers=auth).json()
-        whole = client.get(f"/v1/dead-letters/{letter_id}", headers=auth).json()
-    finally:
-        app.state.committer.close()
-        app.state.audit.close()
-        pipeline.close()
-    assert len(listed["errors"]) == 51 and listed["errors"][:50] == errors[:50]
-    assert listed["errors"][-1]["type"] == "errors_truncated" and listed["errors"][-1]["errors_total"] == 5000
-    assert len(listed["reason"]) < 2100 and "100000 characters" in listed["reason"]
+    many = [{"field": f"k{i}", "type": "extra_forbidden", "reason": "unknown", "reason_zh": "未知"} for i in range(5000)]
+    few = many[:60]  # short enough to be read whole, more than a list shows
+    with TestClient(create_app(pipeline, keys=keys)) as client:
+        ids = []
+        for errors in (many, few):
+            answer = client.post("/v1/events", json={**golden("sampling.result"), "stray": 1}, headers=auth)
+            letter_id = answer.json()["errors"][0]["dead_letter_id"]
+            (row,) = store.query("SELECT * FROM dead_letters FINAL WHERE dead_letter_id = %(id)s", {"id": letter_id})
+            store.insert("dead_letters", [{**row, "errors": json.dumps(errors, ensure_ascii=False), "reason": "r" * 100_000}])
+            ids.append(letter_id)
+        listed = {r["dead_letter_id"]: r for r in client.get("/v1/dead-letters", headers=auth).json()}
+        whole = client.get(f"/v1/dead-letters/{ids[0]}", headers=auth).json()
+    for letter_id, errors in zip(ids, (many, few)):
+        shown = listed[letter_id]["errors"]
+        assert len(shown) == 51 and shown[:50] == errors[:50]
+        assert shown[-1]["type"] == "errors_truncated" and shown[-1]["errors_total"] == len(errors)
+        assert len(listed[letter_id]["reason"]) < 2100 and "100000 characters" in listed[letter_id]["reason"]
     assert len(whole["errors"]) == 5000  # the letter itself: whole
 
 
