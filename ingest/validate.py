@@ -76,6 +76,28 @@ _REASON_ZH = {
     "v1_source": "版本 1 的 source 应为“类型:编号”",
 }
 
+# What one refused element's errors may list.  A body of 100,000 unknown or repeated keys is one
+# mistake (a mapping gone wrong, a hostile sender): listed in full it made a 422 answer and a dead
+# letter some 25 times the body, so the first ERRORS_KEPT are named and one entry counts the rest.
+ERRORS_KEPT = 50
+ERRORS_TRUNCATED = "errors_truncated"
+
+
+def capped_errors(errors: list[dict[str, Any]], kept: int = ERRORS_KEPT) -> list[dict[str, Any]]:
+    """``errors`` with at most ``kept`` listed and, when there were more, one ``errors_truncated`` entry
+    counting them all (``errors_total``).  A list capped before is capped again by the same count."""
+    listed = [e for e in errors if not (isinstance(e, dict) and e.get("type") == ERRORS_TRUNCATED)]
+    unlisted = sum(e["errors_total"] - e["errors_listed"] for e in errors
+                   if isinstance(e, dict) and e.get("type") == ERRORS_TRUNCATED)
+    if len(listed) <= kept and not unlisted:
+        return errors
+    shown, total = listed[:kept], len(listed) + unlisted
+    more = total - len(shown)
+    return shown + [{"field": "", "type": ERRORS_TRUNCATED, "errors_total": total, "errors_listed": len(shown),
+                     "reason": f"{more} more error(s) not listed ({total} in all): fix those above first, the rest are often the same mistake",
+                     "reason_zh": f"另有 {more} 处错误未列出（共 {total} 处），请先修正以上各处，其余多为同一错误"}]
+
+
 DUPLICATE_KEY_EN = "key given twice in one object: which copy is meant only the sender knows; send it once"
 DUPLICATE_KEY_ZH = "同一对象中字段重复出现，无法确定以哪一个为准；请只写一次"
 
@@ -403,9 +425,9 @@ def validate_document(doc: Any, index: int | None, raw: bytes, context: dict[str
         try:  # the rest of the event, with a source that is no error of its own
             event = parse_event({**doc, "source": "system:-"}, context)
         except ValidationError as rest:
-            return Rejection(index, raw, first + [e for e in _errors_as_sent(rest, doc, sent) if e["field"] != "source"])
+            return Rejection(index, raw, capped_errors(first + [e for e in _errors_as_sent(rest, doc, sent) if e["field"] != "source"]))
     except ValidationError as exc:
-        return Rejection(index, raw, first + _errors_as_sent(exc, doc, sent))
+        return Rejection(index, raw, capped_errors(first + _errors_as_sent(exc, doc, sent)))
     return Rejection(index, raw, first) if first else event
 
 
@@ -563,8 +585,8 @@ def _decode_general(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) 
     if isinstance(doc, dict) and "events" in doc and "event_type" not in doc:
         # the batch form {"events": [...]}: anything else in it is a mistake to name, not an event
         # missing its event_type (an event with a stray "events" is an event: pydantic names the key)
-        errors = [_error(str(key), "extra_forbidden", "unknown key beside events: a batch is {\"events\": [...]} and nothing else",
-                         "不允许的字段：批量请求体只能含 events，如 {\"events\": [...]}") for key in doc if key != "events"]
+        errors = capped_errors([_error(str(key), "extra_forbidden", "unknown key beside events: a batch is {\"events\": [...]} and nothing else",
+                                       "不允许的字段：批量请求体只能含 events，如 {\"events\": [...]}") for key in doc if key != "events"])
         if not isinstance(doc["events"], list):
             errors.append(_error("events", "list_type", "must be a list of events: {\"events\": [...]}",
                                  "应为事件数组，如 {\"events\": [...]}"))
@@ -595,7 +617,7 @@ def _decode_general(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) 
         result = validate_document(item, i if isinstance(doc, list) else None, raw, context)
         if i in twice_in:
             # refused whatever else it holds: the copy validated is only the last one sent
-            errors = duplicate_key_errors(twice_in[i]) + (result.errors if isinstance(result, Rejection) else [])
+            errors = capped_errors(duplicate_key_errors(twice_in[i]) + (result.errors if isinstance(result, Rejection) else []))
             result = Rejection(i if isinstance(doc, list) else None, raw, errors)
         if isinstance(result, Rejection):
             if isinstance(doc, list):

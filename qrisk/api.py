@@ -37,14 +37,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from alerts.lifecycle import STATES as ALERT_STATES
 from ingest.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, to_csv, to_xlsx
 from ingest.lint import accepted_warnings, event_warnings
-from ingest.validate import Rejection, decode_body, element_bytes, from_the_future, reason_en, reason_zh, rejection_detail
+from ingest.validate import ERRORS_TRUNCATED, Rejection, capped_errors, decode_body, element_bytes, from_the_future, reason_en, reason_zh, rejection_detail
 from schemas.events import _ONE_LINE_PATTERN, EVENT_TYPES, FieldError, door
 from schemas.export import catalogue_document
 from schemas.upcast import load_json
 from qrisk.answers import Accepted, Refusal
 from qrisk.auth import POSTING_ROLES, ApiKey, AuditLog, AuthError, KeyStore, event_refusal, posted_as, posting_rules
 from qrisk.committer import GroupCommitter
-from qrisk.pipeline import DeadLetter, Pipeline, conflict_error
+from qrisk.pipeline import LETTER_ERRORS_KEPT, LETTER_TEXT_KEPT, DeadLetter, Pipeline, conflict_error
 
 _BATCH_SCHEMA = {
     "oneOf": [
@@ -58,6 +58,12 @@ PUBLIC_ROUTES = frozenset({"/healthz", "/readyz", "/v1/event-types", "/v1/catalo
 the event types and the API description (both public contract, no data)."""
 
 READERS = ("admin", "supervisor")
+ERRORS_PER_ANSWER = 1000
+"""About the most errors a 422 lists: each refused element keeps an equal share of them (at least its first)."""
+INLINE_DECODE_BYTES = 4 * 1024
+"""A body up to this size is decoded on the event loop: one event (1–2 kB, about 0.15 ms), for which a thread's
+hop (about 0.07 ms) would be half again; 4 kB of bad keys hold the loop some 20 ms.  A larger body is decoded in a
+thread: a batch of 1,000 events took 40 ms of the loop, one of 100,000 unknown keys 3 s."""
 POSTERS = POSTING_ROLES
 
 _bearer = HTTPBearer(auto_error=False, scheme_name="apiKey",
@@ -862,7 +868,13 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 "request_id": request_id,
                 "errors": [{"index": None, **error, "dead_letter_id": ids[0]}],
             })
-        events, rejections = decode_body(raw, max_batch, door(pipeline.rules.policy.utc_offset_hours))
+        context = door(pipeline.rules.policy.utc_offset_hours)
+        if len(raw) <= INLINE_DECODE_BYTES:
+            events, rejections = decode_body(raw, max_batch, context)
+        else:
+            # off the event loop: a body of many bad keys took seconds to word, and /healthz, every other
+            # request and the ticker waited on it; a small one decodes faster than a thread hop costs
+            events, rejections = await asyncio.to_thread(decode_body, raw, max_batch, context)
         # (the batch's elements: those read, and those refused by their index; a header naming another number is not used)
         elements_posted = len(events) + sum(1 for r in rejections if r.index is not None)
         if not rejections:
@@ -907,8 +919,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             if len(rejections) - sum(forbidden) - sum(clashing):
                 metrics.inc("qrisk_events_rejected_total", len(rejections) - sum(forbidden) - sum(clashing), channel="http")
             errors = []
+            # each element named, with its first errors: a batch of 1,000 elements each naming 50 errors made an
+            # answer of 50,000; each dead letter keeps its own (up to ERRORS_KEPT) for the integrator to read
+            share = max(1, ERRORS_PER_ANSWER // len(rejections))
             for r, dl_id in zip(rejections, ids):
-                for e in r.errors:
+                for e in capped_errors(r.errors, share):
                     errors.append({"index": r.index, **e, "dead_letter_id": dl_id})
             await asyncio.wrap_future(audit.record("events.posted", "rejected", key, {"request_id": request_id, "rejected": len(rejections), "dead_letter_ids": ids[:50]}))
             detail, detail_en = rejection_detail(rejections)
@@ -1535,7 +1550,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                                     "reason_zh": f"无效的时间：{text!r}，应为日期（如 2026-07-01）、带时区的时间"
                                                  "（如 2026-07-01T08:00:00+08:00）或时长（如 7d）"})
                 elif name == "until" and len(text.strip()) == 10:
-                    moment += dt.timedelta(days=1)  # a day named is a day included
+                    try:
+                        moment += dt.timedelta(days=1)  # a day named is a day included
+                    except OverflowError:
+                        # 9999-12-31, a supervisor's "until whenever": its end lies past every instant, so no bound
+                        moment = None
             bounds.append(moment)
         if not refused and bounds[0] is not None and bounds[1] is not None and bounds[1] <= bounds[0]:
             refused.append({"field": "query.until", "type": "value_error", "reason": f"until {until!r} is not after since {since!r}",
@@ -1796,6 +1815,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
     # shows each one's start, GET /v1/dead-letters/{id} one whole letter; the event-id search reads the
     # candidates whole a few megabytes at a time to confirm them.
     LIST_RAW_CHARS = 4096
+    LIST_ERRORS_CHARS = 64 * 1024  # (a letter kept now: its 50 errors are a few kB, at most some 400 kB)
+    _BETWEEN_ERRORS = re.compile(r"\s*,?\s*")
     CONFIRM_BYTES = 16 * 1024 * 1024
 
     def _find_letters(key: ApiKey, *, event_id: str | None = None, request_id: str | None = None, position: str | None = None,
@@ -1848,13 +1869,49 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         else:
             params.update(limit=limit, offset=offset)
         rows = pipeline.store.query(
-            "SELECT dead_letter_id, received_at, received_ms, channel, position, event_id, reason, errors, "
-            # (not "AS raw": ClickHouse would read the alias for the column in lengthUTF8(raw))
+            "SELECT dead_letter_id, received_at, received_ms, channel, position, event_id, "
+            # (not "AS raw", "AS reason" …: ClickHouse would read the alias for the column in lengthUTF8(raw))
+            "substringUTF8(reason, 1, %(text_shown)s) AS reason_start, lengthUTF8(reason) AS reason_chars, "
+            # (the errors' JSON text: its head, and how many errors it holds, each an object with a "type": the server
+            # this runs on may be older than ClickHouse's JSON functions)
+            "substringUTF8(errors, 1, %(errors_shown)s) AS errors_start, lengthUTF8(errors) AS errors_chars, "
+            "if(lengthUTF8(errors) > %(errors_shown)s, length(extractAll(errors, '\"type\": \"')), 0) AS errors_count, "
             "substringUTF8(raw, 1, %(shown)s) AS raw_start, raw_encoding, lengthUTF8(raw) > %(shown)s AS raw_truncated FROM dead_letters FINAL"
             + (f" WHERE {' AND '.join(where)}" if where else "")
-            + order + " LIMIT %(limit)s OFFSET %(offset)s", {**params, "shown": LIST_RAW_CHARS})
-        return [_letter({**{k: v for k, v in r.items() if k != "raw_start"}, "raw": r["raw_start"], "raw_encoding": r["raw_encoding"],
-                         "raw_truncated": bool(r["raw_truncated"])}) for r in _settle(key, rows)]
+            + order + " LIMIT %(limit)s OFFSET %(offset)s",
+            {**params, "shown": LIST_RAW_CHARS, "text_shown": LETTER_TEXT_KEPT, "errors_shown": LIST_ERRORS_CHARS})
+        return [_listed_letter(r) for r in _settle(key, [{**r, "errors": r["errors_start"]} for r in rows])]
+
+    def _listed_letter(row: dict[str, Any]) -> dict[str, Any]:
+        """A row of the list, cut as the store keeps letters now (``qrisk.pipeline.letter_errors``): one kept
+        before that named 100,000 unknown keys was some 25 MB of errors and 4 MB of reason on every page."""
+        out = _letter({**{k: v for k, v in row.items() if k not in ("raw_start", "reason_start", "reason_chars", "errors_start",
+                                                                      "errors_chars", "errors_count")},
+                       "errors": "", "raw": row["raw_start"], "raw_encoding": row["raw_encoding"], "raw_truncated": bool(row["raw_truncated"]),
+                       "reason": row["reason_start"] if row["reason_chars"] <= LETTER_TEXT_KEPT
+                       else row["reason_start"] + f"… ({row['reason_chars']} characters)"})
+        if row["errors_chars"] <= LIST_ERRORS_CHARS:
+            errors = json.loads(row["errors_start"] or "[]")
+            total = len(errors)
+        else:  # the whole objects of the head, as many as the list shows
+            errors, decoder, text = [], json.JSONDecoder(), row["errors_start"]
+            at = _BETWEEN_ERRORS.match(text, 1).end()
+            while len(errors) < LETTER_ERRORS_KEPT:
+                try:
+                    error, end = decoder.raw_decode(text, at)
+                except ValueError:
+                    break
+                errors.append(error)
+                at = _BETWEEN_ERRORS.match(text, end).end()
+            total = max(row["errors_count"], len(errors) + 1)
+        if total > LETTER_ERRORS_KEPT + 1:
+            more = total - LETTER_ERRORS_KEPT
+            errors = errors[:LETTER_ERRORS_KEPT] + [{
+                "field": "", "type": ERRORS_TRUNCATED, "errors_total": total, "errors_listed": LETTER_ERRORS_KEPT,
+                "reason": f"{more} more error(s) not listed ({total} in all): GET /v1/dead-letters/{row['dead_letter_id']} has them all",
+                "reason_zh": f"另有 {more} 处错误未列出（共 {total} 处），完整内容见 GET /v1/dead-letters/{row['dead_letter_id']}"}]
+        out["errors"] = errors
+        return out
 
     def _confirmed_letters(candidates: list[dict[str, Any]], event_id: str, wanted: int) -> list[str]:
         """The ids of the first ``wanted`` candidates that are the event (``_letter_names_event``), in

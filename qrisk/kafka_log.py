@@ -27,7 +27,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from schemas.events import Envelope
 
-from qrisk.pipeline import DeadLetter, Outcome, imported_letter
+from qrisk.pipeline import (LETTER_ERRORS_KEPT, LETTER_TEXT_KEPT, DeadLetter, Outcome, imported_letter, letter_errors,  # noqa: F401 - the constants, as before
+                            letter_errors_total, letter_text)
 from qrisk.topics import EVENT_MAX_BYTES, LETTER_MESSAGE_MAX_BYTES, KafkaSettings, Topics, tick_refusal, utc_now
 
 TICK_KEY = b"*"
@@ -60,8 +61,6 @@ LETTER_MAX_BYTES = LETTER_MESSAGE_MAX_BYTES - 64 * 1024
 """The largest dead letter sent whole (its key and record batch fit around it in the topic)."""
 LETTER_HEAD_BYTES = 64 * 1024
 """What a bounded letter keeps of the refused bytes (see ``dead_letter_value``)."""
-LETTER_ERRORS_KEPT = 50
-LETTER_TEXT_KEPT = 2000
 
 
 def dead_letter_value(letter: DeadLetter, now: dt.datetime, max_bytes: int = LETTER_MAX_BYTES) -> bytes:
@@ -80,18 +79,13 @@ def bounded_letter_value(letter: DeadLetter, now: dt.datetime, head_bytes: int =
     """The letter with only the first ``head_bytes`` of its raw bytes (and its first errors, each
     text cut short): a few hundred kB at most, whatever the letter was."""
     size, digest = len(letter.raw), hashlib.sha256(letter.raw).hexdigest()
-    reason = _cut(letter.reason)
+    reason = letter_text(letter.reason)
     note_en = f"dead letter truncated: the raw bytes were {size} bytes (sha256 {digest}), too large to keep whole; the first {min(size, head_bytes)} are kept"
     note_zh = f"拒收记录已截断：原始数据 {size} 字节（sha256 {digest}）过大，无法完整保存，仅保留前 {min(size, head_bytes)} 字节"
-    errors = [{k: _cut(v) if isinstance(v, str) else v for k, v in e.items()} if isinstance(e, dict) else _cut(str(e))
-              for e in letter.errors[:LETTER_ERRORS_KEPT]]
+    errors = letter_errors(letter.errors)
     errors.append({"field": "", "type": "letter_truncated", "reason": note_en, "reason_zh": note_zh, "raw_bytes": size,
-                   "raw_sha256": digest, "errors_total": len(letter.errors)})
+                   "raw_sha256": digest, "errors_total": letter_errors_total(letter.errors)})
     return _letter_json(letter, letter.raw[:head_bytes], f"{reason} [{note_en}]", errors, now)
-
-
-def _cut(text: str) -> str:
-    return text if len(text) <= LETTER_TEXT_KEPT else text[:LETTER_TEXT_KEPT] + f"… ({len(text)} characters)"
 
 
 def _letter_json(letter: DeadLetter, raw_bytes: bytes, reason: str, errors: list[Any], now: dt.datetime) -> bytes:

@@ -25,6 +25,7 @@ from alerts.lifecycle import (ACTION_ZH, NO_CLOSE_REASON, STATUS_NOTICE_FRESH_HO
                               AlertChange, Enterprise, actor_zh)
 from processors.credit_file import RESENT, ComplaintRecord, CountyState, CreditFile, SampleRecord
 from processors.step import FOLD_VERSION, Effect, Rules, step
+from ingest.validate import ERRORS_TRUNCATED, capped_errors
 from schemas.events import Envelope, event_adapter
 from schemas.upcast import parse_event
 
@@ -85,6 +86,30 @@ def named_event_id(doc: Any) -> str:
         return str(uuid.UUID(value.strip()))
     except ValueError:
         return value.strip()
+
+
+LETTER_ERRORS_KEPT = 50
+"""The errors a kept dead letter lists; one ``errors_truncated`` entry counts the rest (``letter_errors``)."""
+LETTER_TEXT_KEPT = 2000
+"""The characters a kept dead letter's reason, and each text of its errors, keeps (``letter_text``)."""
+
+
+def letter_text(text: str) -> str:
+    return text if len(text) <= LETTER_TEXT_KEPT else text[:LETTER_TEXT_KEPT] + f"… ({len(text)} characters)"
+
+
+def letter_errors(errors: list[Any]) -> list[Any]:
+    """A dead letter's errors as the store and the dead-letter topic keep them: the first
+    LETTER_ERRORS_KEPT, each text cut short, and one entry counting the rest (``errors_total``).
+    One key's refused posts, each naming 100,000 unknown keys, filled the disk 25 MB at a time."""
+    return [{k: letter_text(v) if isinstance(v, str) else v for k, v in e.items()} if isinstance(e, dict) else letter_text(str(e))
+            for e in capped_errors(errors, LETTER_ERRORS_KEPT)]
+
+
+def letter_errors_total(errors: list[Any]) -> int:
+    """How many errors ``errors`` stands for, those an ``errors_truncated`` entry counts included."""
+    truncated = next((e for e in errors if isinstance(e, dict) and e.get("type") == ERRORS_TRUNCATED), None)
+    return truncated["errors_total"] if truncated is not None else len(errors)
 
 
 def imported_letter(position: str, raw: bytes, reason: str, errors: list[dict[str, Any]], doc: Any = None) -> DeadLetter:
@@ -802,7 +827,10 @@ class Pipeline:
             rows.append({
                 "dead_letter_id": dl.dead_letter_id, "received_at": now, "received_ms": ms,
                 "channel": dl.channel, "position": dl.position, "raw": raw, "raw_encoding": encoding,
-                "reason": dl.reason, "errors": json.dumps(dl.errors, ensure_ascii=False), "event_id": dl.named_event(),
+                # bounded as the dead-letter topic bounds them (qrisk.kafka_log): the raw bytes are the body's
+                # (QRISK_MAX_BODY_BYTES), but the errors and the reason naming them grew with what was wrong
+                "reason": letter_text(dl.reason), "errors": json.dumps(letter_errors(dl.errors), ensure_ascii=False),
+                "event_id": dl.named_event(),
             })
         self.store.insert("dead_letters", rows)
         return [r["dead_letter_id"] for r in rows]

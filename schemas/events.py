@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import unicodedata
 import uuid
 from typing import Annotated, Any, Literal, Union
 
@@ -64,22 +65,55 @@ def _door_only(first: Any, fallback: Any, schema: dict[str, Any]) -> Any:
 # that prints like another (a re-test would not pair with its original) and a cell that breaks the
 # CSV/XLSX exports; a tab or a line break in a name is a spreadsheet cell's, not the name's.  Free
 # text (a complaint, a note, an interview's reason) keeps whatever it holds (surrounding spaces aside).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-ONE_LINE_RE = r"^[^\x00-\x1f\x7f-\x9f]*$"  # the constraint (pydantic's Rust regex)
-_ONE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"  # the same, as the exported schema's (ECMA-262) pattern
+#
+# Nor a format character (Unicode category Cf): invisible, it changes what a reader sees of the rest.
+# A right-to-left override (U+202E) or an isolate (U+2066–2069) in an enterprise's name or a sample_no
+# reorders what a supervisor reads in a report or a robot message ("SC2026031" could show as another
+# number); a zero-width space (U+200B) or a BOM makes a name that prints like another and pairs with
+# nothing; a tag character (U+E0020–E007F) carries text no one sees.  Listed rather than read from
+# unicodedata, so that the door (Python), the constraint (Rust's regex) and the exported schema agree
+# whatever Unicode version each knows (Unicode 14's list; tests/test_security_door.py checks it).
+FORMAT_CHARACTERS = ((0x00AD, 0x00AD), (0x0600, 0x0605), (0x061C, 0x061C), (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890, 0x0891),
+                     (0x08E2, 0x08E2), (0x180E, 0x180E), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F),
+                     (0xFEFF, 0xFEFF), (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD), (0x13430, 0x13438),
+                     (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001), (0xE0020, 0xE007F))
+# (the characters themselves in the class: Python's re and Rust's regex spell a code point past U+FFFF differently)
+_FORMAT_CLASS = "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in FORMAT_CHARACTERS)
+# The exported schema (ECMA-262 without the u flag, read by other languages' regex too) names those of the
+# Basic Multilingual Plane; the door refuses the others (tags, musical and shorthand format controls) all the same.
+_FORMAT_PATTERN = "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in FORMAT_CHARACTERS if b <= 0xFFFF)
+_FORMAT = re.compile(f"[{_FORMAT_CLASS}]")
+_CONTROL = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{_FORMAT_CLASS}]")
+ONE_LINE_RE = f"^[^\\x00-\\x1f\\x7f-\\x9f{_FORMAT_CLASS}]*$"  # the constraint (pydantic's Rust regex)
+_ONE_LINE_PATTERN = f"^[^\\u0000-\\u001f\\u007f-\\u009f{_FORMAT_PATTERN}]*$"  # the same, as the exported schema's (ECMA-262) pattern
 # ... and holding something besides spaces, for a text that must not be empty: the door strips the
 # spaces around a text (Model's str_strip_whitespace, Rust's trim: Unicode White_Space), then counts
 # what is left, so "   " is refused as empty.  The class below is that White_Space set.
 _SPACE_CLASS = "\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
 _HAS_TEXT_PATTERN = f"[^{_SPACE_CLASS}]"  # free text (line breaks allowed): somewhere a character that is no space
-_NOT_BLANK_PATTERN = f"^[^\\u0000-\\u001f\\u007f-\\u009f]*[^{_SPACE_CLASS}\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
+_NOT_BLANK_PATTERN = (f"^[^\\u0000-\\u001f\\u007f-\\u009f{_FORMAT_PATTERN}]*[^{_SPACE_CLASS}\\u0000-\\u001f\\u007f-\\u009f{_FORMAT_PATTERN}]"
+                      f"[^\\u0000-\\u001f\\u007f-\\u009f{_FORMAT_PATTERN}]*$")
 _CONTROL_NAMES = {0x00: ("NUL", "空字符 NUL"), 0x09: ("a tab", "制表符"), 0x0A: ("a line feed", "换行符"), 0x0D: ("a carriage return", "回车符"),
                   0x7F: ("DEL", "删除符 DEL")}
+
+
+_FORMAT_NAMES_ZH = {0x00AD: "软连字符", 0x200B: "零宽空格", 0x200C: "零宽不连字", 0x200D: "零宽连字", 0x200E: "从左至右标记",
+                    0x200F: "从右至左标记", 0x202A: "从左至右嵌入", 0x202B: "从右至左嵌入", 0x202C: "双向格式结束",
+                    0x202D: "从左至右覆盖", 0x202E: "从右至左覆盖", 0x2060: "词连接符", 0x2066: "从左至右隔离",
+                    0x2067: "从右至左隔离", 0x2068: "首强隔离", 0x2069: "双向隔离结束", 0xFEFF: "零宽不换行空格/BOM"}
 
 
 def _one_line(value: str, info: ValidationInfo) -> str:
     if _at_door(info) and (found := _CONTROL.search(value)) is not None:
         code = ord(value[found.start()])
+        if _FORMAT.match(value, found.start()):
+            around = repr(value[max(0, found.start() - 12):found.start() + 12])  # (repr escapes it: shown, it would reorder this message)
+            en_name = unicodedata.name(chr(code), "a format character")
+            zh_name = _FORMAT_NAMES_ZH.get(code, "格式字符")
+            raise FieldError(f"must be text without invisible format characters (bidirectional controls, zero-width spaces …): "
+                             f"found U+{code:04X} ({en_name}) in {around}",
+                             f"不得含有不可见的格式字符（双向文本控制符、零宽字符等），它们会改变文字的显示顺序或隐藏内容："
+                             f"{around} 中含不可见格式字符 U+{code:04X}（{zh_name}）")
         en_name, zh_name = _CONTROL_NAMES.get(code, ("a control character", "控制字符"))
         around = repr(value[max(0, found.start() - 12):found.start() + 12])
         raise FieldError(f"must be one line of printable text, without control characters (NUL, tab, line break …): "
@@ -583,6 +617,13 @@ def _has_text(value: Any, info: ValidationInfo) -> Any:
     # a complaint is what the complainant said: an empty (or all-blank: text is stripped) one is a
     # lost field, refused as the other texts a record rests on (violation, an interview's reason:
     # min_length 1) are, with their error.  At the door only: a log may hold one from before.
+    if isinstance(value, str) and _at_door(info) and _FORMAT.search(value):
+        # Format characters (see FORMAT_CHARACTERS) are taken out, not refused: a hotline system pastes
+        # what the complainant typed or copied, BOMs and zero-width spaces included, and a complaint turned
+        # away for what no one can see is a complaint lost.  They say nothing a supervisor reads; kept, a
+        # right-to-left override would reorder the text in the credit report and the robot's message.
+        # (Escaping them, "<U+202E>", would put noise in both for a BOM that meant nothing.)
+        value = _FORMAT.sub("", value).strip()
     if value == "" and _at_door(info):
         raise PydanticCustomError("string_too_short", "String should have at least {min_length} character", {"min_length": 1})
     return value

@@ -131,7 +131,9 @@ def test_unicode_is_kept_exactly(srv):
     resp = srv.post("/v1/events", json=doc)
     assert resp.status_code == 200, resp.text
     complaint = next(c for c in srv.get("/v1/enterprises/E-330110-001").json()["complaints"] if c["complaint_id"] == "TS-ünï-😀")
-    assert complaint["text"] == doc["payload"]["text"]
+    # (but for its format characters, which the door takes out of a complaint: a zero-width space shows nothing,
+    # a bidi control reorders what a supervisor reads; tests/test_security_door.py)
+    assert complaint["text"] == doc["payload"]["text"].replace("\u200b", "")
 
 
 def dead_letter_of(srv: Server, resp: httpx.Response) -> dict:
