@@ -42,6 +42,9 @@ def _local_days(column: str) -> str:
 # qrisk alone finds, on items and sums the lab's report passed, counts as the report's 合格, as the credit files
 # count it; `verdict` keeps qrisk's own judgement
 UNCONFIRMED = "(verdict = 'fail' AND counted = 'pass')"
+# the mirror: the lab failed an item qrisk passes or finds not applicable, and the report's 不合格 counts (its
+# failed_items name that item: SampleJudgement.counted_failed_codes)
+LAB_FAILED_PASSED = "(verdict != 'fail' AND counted = 'fail')"
 COUNTED = "counted"
 # a pass rate over no judged sample is no rate (no data), not 0 % in red
 PASS_RATE = f"round(100 * countIf({COUNTED} = 'pass') / nullIf(countIf({COUNTED} IN ('pass', 'fail')), 0), 1)"
@@ -605,12 +608,14 @@ def enterprise() -> dict[str, Any]:
                           "图中不画点；质量波动监测则按检出限的一半计入，本图无检出限数据，未作此替代。"
                           "已更正、已复检或已撤销的报告不画点，只画仍计入统计的报告（更正后的报告、复检结果）",
               options={"legend": {"showLegend": True, "displayMode": "list", "placement": "bottom"}}),
-        # a judgements row names the failed items by code: their names are the sample's own item rows'
+        # a judgements row names the failed items by code (the report's 不合格 items qrisk passes among them): their
+        # names are the sample's own item rows'
         panel("table", "抽检记录",
               # (as text: a Date reaches Grafana as midnight UTC, shown 08:00 in the bureau's zone)
               f"""SELECT toString(sampled_on) AS `抽样日期`, sample_no AS `抽样编号`, product AS `产品`,
-                         if({UNCONFIRMED}, '合格（系统复核不合格，待与检验机构核实）',
-                            transform(verdict, ['pass', 'fail', 'undetermined'], ['合格', '不合格', '无法判定'], verdict)) AS `结论`,
+                         multiIf({UNCONFIRMED}, '合格（系统复核不合格，待与检验机构核实）',
+                                 {LAB_FAILED_PASSED}, '不合格（检验报告结论，系统复核为合格或不适用，待与检验机构核实）',
+                                 transform(verdict, ['pass', 'fail', 'undetermined'], ['合格', '不合格', '无法判定'], verdict)) AS `结论`,
                          {_failed_items_zh('failed_items')} AS `不合格项目`, event_id AS `事件`
                   FROM (SELECT event_id, sampled_on, sample_no, product, verdict, counted, failed_items FROM {FINAL_SAMPLES}
                         AND {where} AND {_local_days('sampled_on')}) AS samples

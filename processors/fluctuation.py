@@ -619,9 +619,7 @@ def _failed_codes(judgement: Any) -> list[str]:
     """The items and sums a sample counts as failing on in the Paretos: none unless it counts as a failure."""
     if judgement.counted != "fail":
         return []
-    if judgement.verdict != "fail":
-        return [i.item_code for i in judgement.lab_failures_passed()]  # the report's 不合格 items qrisk passes
-    codes: list[str] = judgement.failed_codes()
+    codes: list[str] = judgement.counted_failed_codes()  # the report's 不合格 items qrisk passes among them
     return codes
 
 
@@ -1115,7 +1113,8 @@ def _recent_pareto(file: "CreditFile", period: str | None = None, kind: str = "q
         d = s.__dict__
         day = d["sampled_on"]
         j = d["judgement"]
-        if j is None or j.__dict__["verdict"] != "fail" or d["superseded_by"] is not None:
+        # (by the conclusion: a sample the lab failed on an item qrisk passes is among them)
+        if j is None or d["superseded_by"] is not None or j.counted != "fail":
             continue
         if period is not None:
             if period_of(day, kind) != period:

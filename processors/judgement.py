@@ -181,6 +181,17 @@ class SampleJudgement(_Result):
         return [i for i in self.items if i.lab_verdict == "fail" and i.verdict in _PASSED_OR_OUT
                 and i.reason != "uncatalogued_standard"]
 
+    def counted_failed_codes(self) -> list[str]:
+        """The items and sums the sample's failure lists name — the judgements table's ``failed_items``, the registers'
+        and the credit file's 不合格项目, the API's ``failed_items``, the Paretos and every failures-by-item count:
+        qrisk's own (``failed_codes``), then the items the lab failed that qrisk passes or finds not applicable
+        (``lab_failures_passed``: the report's 不合格 on them stands, as ``counted`` says).  For a sample counted 不合格
+        these are what it fails on; free chlorine at 0.05 mg/L the lab failed is one of them beside qrisk's lead.  An
+        ``unconfirmed`` sample (counted 合格) lists qrisk's findings all the same, so that its row says what qrisk
+        found: a count of failures by item keeps to samples whose ``counted`` is "fail"."""
+        codes = self.failed_codes()
+        return codes + [c for c in dict.fromkeys(i.item_code for i in self.lab_failures_passed()) if c not in codes]
+
     @property
     def counted(self) -> Verdict:
         """The conclusion the sample counts with (the credit file's counts and pass rate, the pass-rate charts and

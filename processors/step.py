@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 66
+FOLD_VERSION = 67
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -292,7 +292,9 @@ are told apart by it (two samples both 未检出 compared the same day, two work
 are two records, each counted and said 不满意 apart); an assessment with the kind, day and conclusion of one on file, and a
 training report with the figures of one on file for its date — the one in force or one a correction superseded (an old
 register imported again) — are not filed again (no campaign.assessment_corrected C档 → C档, no correction back to the
-superseded figures).  A
+superseded figures); 67: a sample counted 不合格 fails on the items the lab failed that
+qrisk passes too, beside qrisk's own (SampleJudgement.counted_failed_codes): the Paretos, a signal's recent causes and
+the judgements table's failed_items list them where a sample qrisk also fails left them out.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

@@ -298,7 +298,8 @@ class EventFate(BaseModel):
                                           "correction under its id, a copy from a key that may not send it)")
     judged: dict[str, Any] | None = Field(
         default=None, description="a logged sampling.result (embedded mode): what qrisk judged — verdict (pass / fail / undetermined, "
-                                  "verdict_zh), items failed, items where qrisk's verdict differs from the lab's (disagreements), "
+                                  "verdict_zh), the conclusion it counts with (counted), items failed (qrisk's, and those the lab failed "
+                                  "that qrisk passes), items where qrisk's verdict differs from the lab's (disagreements), "
                                   "and, when the report does not count, why (superseded_as, superseded_zh); null until the "
                                   "enterprise is registered")
 
@@ -311,9 +312,11 @@ def sample_judged(record: Any, sender: bool = False) -> dict[str, Any] | None:
     if j is None:
         return None
     carried = set(record.not_retested) if sender else set()
-    failed = [code for code in j.failed_codes() if code not in carried]
+    failed = [code for code in j.counted_failed_codes() if code not in carried]
     out = {"sample_no": record.sample_no, "verdict": j.verdict, "verdict_zh": {"pass": "合格", "fail": "不合格"}.get(j.verdict, "无法判定"),
-           "failed_items": failed, "disagreements": [c for c in j.disagreements if c not in carried],
+           # the conclusion the sample counts with (the report's: 合格 where the failure is qrisk's alone, 不合格 where the
+           # lab failed an item qrisk passes), and the items it names failed — those too
+           "counted": j.counted, "failed_items": failed, "disagreements": [c for c in j.disagreements if c not in carried],
            "undetermined_items": [i.item_code for i in j.items if i.verdict == "undetermined" and i.item_code not in carried],
            "superseded_as": record.superseded_as, "superseded_zh": record.superseded_zh(), "not_retested": list(record.not_retested)}
     if sender:

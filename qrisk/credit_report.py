@@ -195,9 +195,7 @@ def sample_row(s: Any) -> dict[str, Any]:
     j = s.judgement
     names = {i.item_code: i.item_name or i.item_code for i in (j.items if j else [])}
     names.update({f"sum_of_ratios:{c.group}": c.item_name or f"{c.group_name}比例之和" for c in (j.sum_checks if j else [])})
-    failed = [names[code] for code in (j.failed_codes() if j else [])]
-    if j is not None and j.verdict != "fail":
-        failed += [i.item_name or i.item_code for i in j.lab_failures_passed()]  # the report's 不合格 items (SampleJudgement.counted)
+    failed = [names[code] for code in (j.counted_failed_codes() if j else [])]  # with the report's 不合格 items qrisk passes
     # what was wrong or left open; an item not applicable to the product only when the lab
     # failed it (its message asks to check the product's type)
     detail = [i.message_zh for i in (j.items if j else [])

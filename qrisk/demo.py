@@ -661,7 +661,7 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
                 continue  # (by the report's conclusion: a failure qrisk alone finds is counted apart)
             item_names = {i.item_code: i.item_name or i.item_code for i in s.judgement.items}  # type: ignore[union-attr]
             item_names.update({f"sum_of_ratios:{c.group}": _sum_name(c) for c in s.judgement.sum_checks})  # type: ignore[union-attr]
-            items = [(code, item_names[code]) for code in s.judgement.failed_codes()]  # type: ignore[union-attr]
+            items = [(code, item_names[code]) for code in s.judgement.counted_failed_codes()]  # type: ignore[union-attr]
             by_item.update(items)
             failed_samples.append({"enterprise_id": eid, "name": names[eid], "sample_no": s.sample_no, "product": s.product, "sampled_on": s.sampled_on.isoformat(), "items": [code for code, _ in items]})
     # the early warnings are the rules' decisions (warning.raised), the very ones the alerts are made of:

@@ -1295,7 +1295,7 @@ class SampleRows:
                       sampled_on, record.production_date, occurred, *map(list, zip(*entries)))
         judgement = (
             record.event_id, file.enterprise_id, category, record.sample_no, record.product, j.verdict,
-            j.failed_codes(),
+            j.counted_failed_codes(),  # (the lab's 不合格 on an item qrisk passes too: the panels count by these)
             list(j.disagreements), [u.item_code or u.text or u.kind for u in j.unknown],
             sampled_on, occurred, record.superseded_by or "", j.counted, record.lab,
             *((t.report_days, t.report_limit, int(t.late)) if (t := record.turnaround) is not None else (None, None, 0)),

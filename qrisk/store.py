@@ -1105,18 +1105,20 @@ CREDIT_FILE_QUERIES: dict[str, str] = {
     # too, and its verdict is qrisk's per item: joined to the reports that count (superseded_by = '',
     # one row each; judgements needs FINAL, a row written again when superseded replaces the one
     # before), an item fails a sample only where the sample counts as 不合格 (`counted`, the report's
-    # conclusion), so a failure qrisk alone finds is no failure here, as in the credit file.  ALL, not
+    # conclusion), so a failure qrisk alone finds is no failure here, as in the credit file; and an item the lab
+    # failed that qrisk passes fails it (the row's failed_items: SampleJudgement.counted_failed_codes).  ALL, not
     # ANY: current releases' ANY INNER JOIN keeps one left row per key.
     "items": (
         "SELECT item_code, any(i_name) AS item_name, any(i_unit) AS unit, count() AS results, "
-        "uniqExact(event_id) AS samples, uniqExactIf(event_id, i_verdict = 'fail' AND counted = 'fail') AS failed, "
+        "uniqExact(event_id) AS samples, "
+        "uniqExactIf(event_id, counted = 'fail' AND (i_verdict = 'fail' OR has(failed_items, item_code))) AS failed, "
         "min(i_value) AS min_value, max(i_value) AS max_value, "
         "argMax(i_value, sampled_on) AS last_value, max(sampled_on) AS last_sampled_on "
         "FROM (SELECT item_code, sampled_on, event_id, value_index, any(item_name) AS i_name, any(unit) AS i_unit, "
         "      any(verdict) AS i_verdict, any(value) AS i_value "
         "      FROM sampling_items WHERE enterprise_id = %(enterprise_id)s "
         "      GROUP BY item_code, sampled_on, event_id, value_index) AS item_values "
-        "ALL INNER JOIN (SELECT event_id, counted FROM judgements FINAL "
+        "ALL INNER JOIN (SELECT event_id, counted, failed_items FROM judgements FINAL "
         "      WHERE enterprise_id = %(enterprise_id)s AND superseded_by = '') AS counting USING event_id "
         "GROUP BY item_code ORDER BY item_code"
     ),

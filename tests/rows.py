@@ -121,7 +121,8 @@ def reference_sample_rows(file: Any, sample_event_id: str) -> tuple[list[dict[st
     judgement = {
         "event_id": record.event_id, "enterprise_id": file.enterprise_id, "category": category,
         "sample_no": record.sample_no, "product": record.product, "verdict": j.verdict,
-        "failed_items": j.failed_codes(),  # (a printed sum giving qrisk's figure is the sum, once)
+        # (a printed sum giving qrisk's figure is the sum, once; an item the lab failed and qrisk passes, as the report's)
+        "failed_items": j.counted_failed_codes(),
         "disagreements": list(j.disagreements), "unknown": [u.item_code or u.text or u.kind for u in j.unknown],
         "sampled_on": record.sampled_on, "occurred_at": _split_ms(record.occurred_at)[0],
         "superseded_by": record.superseded_by or "", "counted": j.counted, "lab": record.lab,

@@ -229,7 +229,7 @@ def test_every_panel_answers_what_the_fold_knows(county):
     for row in worst:
         f = files[row["企业"]]
         assert (row["等级"], row["风险分"], row["名称"]) == (f.risk.grade, f.risk.score, f.profile.name)
-    pareto = collections.Counter(code for s in failed for code in s.judgement.failed_codes())
+    pareto = collections.Counter(code for s in failed for code in s.judgement.counted_failed_codes())
     assert sorted(r["不合格批次"] for r in got[("county.json", "不合格项目排行")]) == sorted(pareto.values())
     assert any(r["项目"] == SUM_ITEMS_ZH["preservative"] for r in got[("county.json", "不合格项目排行")])  # the planted pastry maker
     # the enterprise picker: ids as values, "id name" as the text a supervisor chooses from
@@ -395,7 +395,7 @@ def test_the_enterprise_board_names_failed_items_as_the_credit_file_does(county)
             j = s.judgement
             names = {i.item_code: i.item_name or i.item_code for i in j.items}
             names.update({f"sum_of_ratios:{c.group}": c.item_name or f"{c.group_name}比例之和" for c in j.sum_checks})
-            expected[s.sample_no] = "、".join(names[code] for code in j.failed_codes())
+            expected[s.sample_no] = "、".join(names[code] for code in j.counted_failed_codes())
         assert {r["抽样编号"]: r["不合格项目"] for r in rows} == expected
         assert any(r["不合格项目"] for r in rows) and not any(re.search(r"[a-z_]{3}", r["不合格项目"]) for r in rows)
 
