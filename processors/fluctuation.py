@@ -398,14 +398,14 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
         f = item.__dict__  # (plain dict reads: this runs for every measured item)
         if skip and f["item_code"] in skip:
             continue
+        if only is not None and f"{product}|{f['item_code']}" not in only:
+            continue  # (first: a series built again walks every report on file for its few keys)
         kind = f["kind"]
         if kind is None or kind == "not_permitted" or f["verdict"] == "undetermined":
             continue  # nothing measurable to chart (no kind: unknown, or not applicable to the product), or any detection is already a failure
         if kind == "plan" and _zero_tolerance(rules, category, f["item_code"], judgement.basis_date):
             continue  # n/c=0/m=0 (铜绿假单胞菌 in water): any count fails the sample, a chart would only repeat it
         key = f"{product}|{f['item_code']}"
-        if only is not None and key not in only:
-            continue
         values = f["values"]
         dl = f["detection_limit"]
         counted = kind == "plan" or _is_count(rules, category, item.item_code)
