@@ -292,6 +292,7 @@ def _distinct_pcts(rate: float, limit: float) -> tuple[str, str]:
     return a, b
 
 
+@functools.lru_cache(maxsize=256)  # (pure: the policy's one expected rate, and the chart is checked at every complaint)
 def c_limits(c0: float, alpha: float = C_CHART_ALPHA) -> tuple[float, float]:
     """Exact Poisson limits of the c chart: (0, the largest count still in control).  A count signals
     when P(X ≥ count | c0) < ``alpha``.  The normal approximation c0 ± 3√c0 is far off at the small
