@@ -346,7 +346,8 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
         rates = county[category] = _build_rates()
     # (the Paretos and the pass-rate charts count the sample by its conclusion, SampleJudgement.counted: a failure
     # qrisk alone finds is the report's 合格 there; the item series chart the values either way)
-    if judgement.counted == "fail":
+    counted = judgement.counted  # (read once: it walks the items again at each read)
+    if counted == "fail":
         # the Paretos count this sample before any signal quotes them
         _pareto_add(file.fluctuation, rates, judgement, period_of(record.sampled_on, policy.pass_rate_period))
     day = record.sampled_on.isoformat()
@@ -360,8 +361,8 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
     else:
         out = _chart_items(file, record, county, rules)
     # pass rate of this enterprise and of its category, per period, against the reference
-    if judgement.counted in ("pass", "fail"):
-        out += _pass_rate_add(file, rates, record, judgement, category, policy)
+    if counted in ("pass", "fail"):
+        out += _pass_rate_add(file, rates, record, counted, category, policy)
     return out
 
 
@@ -664,14 +665,14 @@ def _pareto_remove(counts: dict[str, int], codes: list[str]) -> None:
             counts.pop(code, None)
 
 
-def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleRecord", judgement: Any, category: str,
+def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleRecord", counted: str, category: str,
                    policy: "SpcPolicy") -> list[dict[str, Any]]:
     """One judged (pass or fail) sample into the pass-rate charts of the enterprise and its category:
-    the p-chart signals it raises."""
+    the p-chart signals it raises.  ``counted``: the sample's conclusion (``SampleJudgement.counted``)."""
     out: list[dict[str, Any]] = []
     fs = file.fluctuation
     period = period_of(record.sampled_on, policy.pass_rate_period)
-    failed = judgement.counted == "fail"
+    failed = counted == "fail"
     for scope, counts in (("enterprise", fs.pass_rate), ("category", rates.periods)):
         pc = counts.get(period)
         if pc is None:
@@ -1313,16 +1314,17 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
                 if rates is not None and periods is rates.periods:
                     _drop_failure(pc, file.enterprise_id, before.sample_no)
     new = after.judgement
-    if new is None or new.counted not in ("pass", "fail"):
+    now = new.counted if new is not None else None
+    if now not in ("pass", "fail"):
         # undetermined: not in the pass-rate charts
         return no_longer_out(file, county, signalled, rules, before.sample_no) if signalled else []
     category = file.profile.category
     rates = county.get(category)
     if rates is None:
         rates = county[category] = _build_rates()
-    if new.counted == "fail":
-        _pareto_add(fs, rates, new, period_of(after.sampled_on, policy.pass_rate_period))
-    out = _pass_rate_add(file, rates, after, new, category, policy)
+    if now == "fail":
+        _pareto_add(fs, rates, new, period_of(after.sampled_on, policy.pass_rate_period))  # type: ignore[arg-type]
+    out = _pass_rate_add(file, rates, after, now, category, policy)  # type: ignore[arg-type]
     # (after the report's own count: a failure corrected into another failure leaves its period as out as it was)
     return out + no_longer_out(file, county, signalled, rules, before.sample_no) if signalled else out
 
