@@ -292,6 +292,7 @@ def _distinct_pcts(rate: float, limit: float) -> tuple[str, str]:
     return a, b
 
 
+@functools.lru_cache(maxsize=256)  # (pure: the policy's one expected rate, and the chart is checked at every complaint)
 def c_limits(c0: float, alpha: float = C_CHART_ALPHA) -> tuple[float, float]:
     """Exact Poisson limits of the c chart: (0, the largest count still in control).  A count signals
     when P(X ≥ count | c0) < ``alpha``.  The normal approximation c0 ± 3√c0 is far off at the small
@@ -345,7 +346,8 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
         rates = county[category] = _build_rates()
     # (the Paretos and the pass-rate charts count the sample by its conclusion, SampleJudgement.counted: a failure
     # qrisk alone finds is the report's 合格 there; the item series chart the values either way)
-    if judgement.counted == "fail":
+    counted = judgement.counted  # (read once: it walks the items again at each read)
+    if counted == "fail":
         # the Paretos count this sample before any signal quotes them
         _pareto_add(file.fluctuation, rates, judgement, period_of(record.sampled_on, policy.pass_rate_period))
     day = record.sampled_on.isoformat()
@@ -359,8 +361,8 @@ def on_sample_judged(file: "CreditFile", record: "SampleRecord", county: dict[st
     else:
         out = _chart_items(file, record, county, rules)
     # pass rate of this enterprise and of its category, per period, against the reference
-    if judgement.counted in ("pass", "fail"):
-        out += _pass_rate_add(file, rates, record, judgement, category, policy)
+    if counted in ("pass", "fail"):
+        out += _pass_rate_add(file, rates, record, counted, category, policy)
     return out
 
 
@@ -398,14 +400,14 @@ def _chart_items(file: "CreditFile", report: "SampleRecord", county: dict[str, C
         f = item.__dict__  # (plain dict reads: this runs for every measured item)
         if skip and f["item_code"] in skip:
             continue
+        if only is not None and f"{product}|{f['item_code']}" not in only:
+            continue  # (first: a series built again walks every report on file for its few keys)
         kind = f["kind"]
         if kind is None or kind == "not_permitted" or f["verdict"] == "undetermined":
             continue  # nothing measurable to chart (no kind: unknown, or not applicable to the product), or any detection is already a failure
         if kind == "plan" and _zero_tolerance(rules, category, f["item_code"], judgement.basis_date):
             continue  # n/c=0/m=0 (铜绿假单胞菌 in water): any count fails the sample, a chart would only repeat it
         key = f"{product}|{f['item_code']}"
-        if only is not None and key not in only:
-            continue
         values = f["values"]
         dl = f["detection_limit"]
         counted = kind == "plan" or _is_count(rules, category, item.item_code)
@@ -661,14 +663,14 @@ def _pareto_remove(counts: dict[str, int], codes: list[str]) -> None:
             counts.pop(code, None)
 
 
-def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleRecord", judgement: Any, category: str,
+def _pass_rate_add(file: "CreditFile", rates: CategoryRates, record: "SampleRecord", counted: str, category: str,
                    policy: "SpcPolicy") -> list[dict[str, Any]]:
     """One judged (pass or fail) sample into the pass-rate charts of the enterprise and its category:
-    the p-chart signals it raises."""
+    the p-chart signals it raises.  ``counted``: the sample's conclusion (``SampleJudgement.counted``)."""
     out: list[dict[str, Any]] = []
     fs = file.fluctuation
     period = period_of(record.sampled_on, policy.pass_rate_period)
-    failed = judgement.counted == "fail"
+    failed = counted == "fail"
     for scope, counts in (("enterprise", fs.pass_rate), ("category", rates.periods)):
         pc = counts.get(period)
         if pc is None:
@@ -1311,16 +1313,17 @@ def recounted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
                 if rates is not None and periods is rates.periods:
                     _drop_failure(pc, file.enterprise_id, before.sample_no)
     new = after.judgement
-    if new is None or new.counted not in ("pass", "fail"):
+    now = new.counted if new is not None else None
+    if now not in ("pass", "fail"):
         # undetermined: not in the pass-rate charts
         return no_longer_out(file, county, signalled, rules, before.sample_no) if signalled else []
     category = file.profile.category
     rates = county.get(category)
     if rates is None:
         rates = county[category] = _build_rates()
-    if new.counted == "fail":
-        _pareto_add(fs, rates, new, period_of(after.sampled_on, policy.pass_rate_period))
-    out = _pass_rate_add(file, rates, after, new, category, policy)
+    if now == "fail":
+        _pareto_add(fs, rates, new, period_of(after.sampled_on, policy.pass_rate_period))  # type: ignore[arg-type]
+    out = _pass_rate_add(file, rates, after, now, category, policy)  # type: ignore[arg-type]
     # (after the report's own count: a failure corrected into another failure leaves its period as out as it was)
     return out + no_longer_out(file, county, signalled, rules, before.sample_no) if signalled else out
 

@@ -547,8 +547,10 @@ def _first_reported(file: "CreditFile", record: Any) -> dt.datetime:
     the 365-day window for those months more (a correction 8 months on: 20 months) and its explanation said 近 365 天
     of a sample more than a year old."""
     first = record.occurred_at
-    for s in file.samples:
-        if s.sample_no == record.sample_no and not s.retest and s.superseded_as not in _NOT_THE_FIRST_REPORT and s.occurred_at < first:
+    # (the sample's own reports, from the file's index: a walk of every report on file cost a file with years of
+    # sampling more per failure than a new one's)
+    for s in file.reports_of(record.sample_no):
+        if not s.retest and s.superseded_as not in _NOT_THE_FIRST_REPORT and s.occurred_at < first:
             first = s.occurred_at
     return first
 
