@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 64
+FOLD_VERSION = 65
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -285,7 +285,11 @@ address after a bare 住 opening a clause or after 送水地址/配送地址/送
 deadline that passes in a silence escalates when the silence ends (AlertBook.silence_ends), and a town a route names
 only for other categories sends its other enterprises' alerts to the fallback; 64: a grade's
 contribution with nothing in it is 0.0 points, not 0, and a policy's defaults are floats as a file's figures are, so a
-file restored from a snapshot prints as the live one.  A
+file restored from a snapshot prints as the live one; 65: an escalation a silence holds back is kept in
+AlertBook.held (alert → the silence's reason, its end, the deadline) instead of the silence_ends heap, asked again at
+every event against the policy and the town as they are then: a silence taken out of the policy, or a move out of the
+silenced town, escalates at once, not at the old silence's end, and nothing is kept for an alert whose escalation
+nothing holds.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
