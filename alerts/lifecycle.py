@@ -752,6 +752,19 @@ class AlertBook(FoldState):
             note = f"指派给 {alert.assignee}" + (f"：{p.note}" if p.note else "")
         elif p.assignee:
             note += f"（指派给 {p.assignee}）"
+        if p.action == "escalate" and p.actor == SYSTEM and event.source.kind == "system":
+            # qrisk's own, logged at a start whose policy lifted a silence (qrisk.pipeline): the replay under the new policy
+            # made a deadline's escalation among events whose rows are history, so nobody was told; told now, as what it is
+            due = "escalated" if before == "open" else "handling_overdue"
+            if due == "escalated":
+                alert.escalated = True
+            else:
+                alert.handling_escalated = True
+            step = _step(alert, due, before, SYSTEM, p.note or ACTION_ZH[due], str(event.event_id), at)
+            told = self._notify(alert, step, due, list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers)), policy, live)
+            if told:
+                alert.escalated_at = at
+            return AlertChange(alert, step, told)
         step = _step(alert, p.action, before, p.actor, note, str(event.event_id), at)
         if p.action == "escalate":
             alert.escalated = True
