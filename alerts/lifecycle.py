@@ -51,7 +51,8 @@ rule and severity adds its receivers; when the routes name towns but none names 
 category (no route names the town, or only for other categories), every one of its alerts also goes to
 ``unrouted_to`` (else ``escalate_to``), beside the routes that take it by severity or category; a matching
 silence keeps the alert (nothing is lost) but notifies nobody, and a response or handling deadline that passes
-while it holds is escalated when it ends (``silence_ends``), not spent telling nobody.  Each notification is a ``Notification`` for the outbox, with a delivery id
+while it holds is escalated as soon as no silence applies (``held``, asked again at each event against the policy
+and the town as they are then), not spent telling nobody.  Each notification is a ``Notification`` for the outbox, with a delivery id
 that the same alert step to the same receiver always gets.
 """
 from __future__ import annotations
@@ -62,7 +63,7 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-from pydantic import Field, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
 from alerts.messages import RASFF_ZH, SEVERITY_ZH
 from alerts.notification import REASONS_ZH, Notification
@@ -123,6 +124,7 @@ HANDLED = frozenset({"rectifying", "verified", "closed"})
 an interview or an escalation by hand leaves it acknowledged and the wait running: each is a word about the problem, not a
 measure on it, and a chain of hand-overs restarting the wait would keep the county from ever hearing of it."""
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}  # critical 0 … low 3
+_MOMENT: TypeAdapter[dt.datetime] = TypeAdapter(dt.datetime)
 
 
 ESCALATION_SPACING = dt.timedelta(hours=1)
@@ -345,14 +347,38 @@ class AlertBook(FoldState):
     serial: dict[str, int] = Field(default_factory=dict, description="dedup key → alerts opened with it so far")
     deadlines: list[tuple[dt.datetime, str]] = Field(default_factory=list, description="a heap of (respond_by, alert_id)")
     handling_deadlines: list[tuple[dt.datetime, str]] = Field(default_factory=list, description="a heap of (handle_by, alert_id)")
-    silence_ends: list[tuple[dt.datetime, str]] = Field(
-        default_factory=list, description="a heap of (the end of a silence, alert_id) for alerts a silence kept quiet: when it "
-                                          "ends, their silence is cleared and one whose deadline passed meanwhile is escalated")
+    held: dict[str, tuple[str, dt.datetime, dt.datetime]] = Field(
+        default_factory=dict, description="alert_id → (the reason of the silence that held its escalation back, that silence's "
+                                          "end, the deadline it passed): only alerts whose escalation a silence actually holds, "
+                                          "asked again at every escalation pass against the policy and the alert's town as they "
+                                          "are then, and escalated as soon as no silence applies")
     clock: dt.datetime | None = Field(default=None, description="the latest event time seen (never past its receipt)")
     orders: dict[str, dict[str, OrderSeen]] = Field(default_factory=dict, description="enterprise → rectification id → the order "
                                                                                        "as last seen: an alert opened later links to "
                                                                                        "the orders whose cause cites it")
     pruned_on: dt.date | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _held_from_silence_ends(cls, data: Any) -> Any:
+        """A book written before ``held`` (a Kafka worker's snapshot of fold version 64) listed every alert a silence had
+        kept quiet, by the silence's end: those whose deadline had passed in it, unescalated, are the escalations held."""
+        if not isinstance(data, dict) or "silence_ends" not in data:
+            return data
+        data = dict(data)
+        moment = _MOMENT.validate_python
+        clock = moment(data["clock"]) if data.get("clock") is not None else None
+        held: dict[str, tuple[str, dt.datetime, dt.datetime]] = {}
+        for ends, alert_id in data.pop("silence_ends") or []:
+            a = (data.get("alerts") or {}).get(alert_id)
+            if not isinstance(a, dict) or clock is None:
+                continue
+            by = (a.get("respond_by") if a.get("state") == "open" and not a.get("escalated") else
+                  a.get("handle_by") if a.get("state") == "acknowledged" and not a.get("handling_escalated") else None)
+            if by is not None and moment(by) < min(moment(ends), clock):
+                held[alert_id] = (a.get("silenced") or "静默", moment(ends), moment(by))
+        data.setdefault("held", held)
+        return data
 
     @model_validator(mode="after")
     def _index_active(self) -> "AlertBook":
@@ -441,6 +467,11 @@ class AlertBook(FoldState):
         if self.clock is None or moment > self.clock:
             self.clock = moment
         changes += self._escalate(event, policy, live)
+        # a flag a silence left is cleared when the fold next looks at the alert, not by a list of every alert a silence
+        # ever kept quiet (a silence until 2099 on a noisy rule grew one without bound, scanned at every silenced notice)
+        for c in changes:
+            if c.alert.silenced is not None and _silence(c.alert, policy.alerts, self.clock) is None:  # type: ignore[arg-type]
+                c.alert.silenced = None
         self._prune(policy)
         return changes
 
@@ -454,6 +485,8 @@ class AlertBook(FoldState):
         cutoff = self.clock - dt.timedelta(days=policy.alerts.closed_kept_days)
         for alert_id in [k for k, a in self.alerts.items() if a.state in ("verified", "closed") and a.updated_at < cutoff]:
             del self.alerts[alert_id]
+        for alert_id in [k for k in self.held if k not in self.alerts]:
+            del self.held[alert_id]
         # an order verified as long ago is done with: a record of its problem arriving now is news, not its rectification's
         for enterprise_id, mine in list(self.orders.items()):
             for rid in [r for r, o in mine.items() if o.status == "verified" and o.updated_at < cutoff]:
@@ -719,6 +752,19 @@ class AlertBook(FoldState):
             note = f"指派给 {alert.assignee}" + (f"：{p.note}" if p.note else "")
         elif p.assignee:
             note += f"（指派给 {p.assignee}）"
+        if p.action == "escalate" and p.actor == SYSTEM and event.source.kind == "system":
+            # qrisk's own, logged at a start whose policy lifted a silence (qrisk.pipeline): the replay under the new policy
+            # made a deadline's escalation among events whose rows are history, so nobody was told; told now, as what it is
+            due = "escalated" if before == "open" else "handling_overdue"
+            if due == "escalated":
+                alert.escalated = True
+            else:
+                alert.handling_escalated = True
+            step = _step(alert, due, before, SYSTEM, p.note or ACTION_ZH[due], str(event.event_id), at)
+            told = self._notify(alert, step, due, list(dict.fromkeys(policy.alerts.escalate_to + alert.receivers)), policy, live)
+            if told:
+                alert.escalated_at = at
+            return AlertChange(alert, step, told)
         step = _step(alert, p.action, before, p.actor, note, str(event.event_id), at)
         if p.action == "escalate":
             alert.escalated = True
@@ -994,68 +1040,63 @@ class AlertBook(FoldState):
     def _escalate(self, event: Envelope, policy: Policy, live: bool) -> list[AlertChange]:
         out: list[AlertChange] = []
         now = self.clock
-        # silences that ended first: an alert whose deadline passed while a silence kept it quiet is escalated now —
-        # escalated then, it told nobody and never would again (a critical failure opened during a 停产整顿 silence
-        # was never heard of by anyone)
-        while self.silence_ends and now is not None and self.silence_ends[0][0] <= now:
-            ended, alert_id = heapq.heappop(self.silence_ends)
+        # held escalations first, each asked again whatever the silence's end recorded when it was held: the policy may
+        # have dropped the silence since (lifted early; a Kafka worker keeps its book across a change of policy file) or
+        # the enterprise moved out of the silenced town, and an escalation left waiting for an end that no longer
+        # applies told nobody for days.  (Only alerts whose escalation is held: a short map, asked at each pass.)
+        for alert_id, (reason, ends, by) in list(self.held.items()) if now is not None else ():
             alert = self.alerts.get(alert_id)
-            if alert is None:
-                continue  # let go
-            # (the silence that just ended, named by the policy: the alert's own flag may have been cleared already, by a
-            # notice of this same event — a repeat — made before the clock got here)
-            was = _silence(alert, policy.alerts, ended - dt.timedelta(microseconds=1))
-            reason = was.reason if was is not None else alert.silenced or "已结束"
-            still = _silence(alert, policy.alerts, now)
-            if still is not None:
-                # another silence took over: it is asked again when that one ends
-                alert.silenced = still.reason
-                if (still.ends, alert_id) not in self.silence_ends:
-                    heapq.heappush(self.silence_ends, (still.ends, alert_id))
+            if alert is None or not _still_due(alert, by):
+                del self.held[alert_id]  # let go, handled meanwhile, or a later deadline replaced the one held
                 continue
+            s = _silence(alert, policy.alerts, now)
+            if s is not None:
+                alert.silenced = s.reason  # (another silence may have taken over: the reason held stays the note's)
+                self.held[alert_id] = (reason, s.ends, by)
+                continue
+            del self.held[alert_id]
             alert.silenced = None
-            # (a deadline after the silence's end is the deadline heap's, escalated as any other)
-            if alert.state == "open" and not alert.escalated and alert.respond_by is not None and alert.respond_by < ended:
-                out.append(self._respond_overdue(alert, alert.respond_by, now, event, policy, live, held_by=reason))
-            elif (alert.state == "acknowledged" and not alert.handling_escalated and alert.handle_by is not None
-                    and alert.handle_by < ended):
-                out.append(self._handling_overdue(alert, alert.handle_by, now, event, policy, live, held_by=reason))
+            lifted = now < ends  # the silence did not run its course: taken out of the policy, or no longer the alert's
+            if alert.state == "open":
+                out.append(self._respond_overdue(alert, by, now, event, policy, live, held_by=reason, lifted=lifted))
+            else:
+                out.append(self._handling_overdue(alert, by, now, event, policy, live, held_by=reason, lifted=lifted))
         while self.deadlines and now is not None and self.deadlines[0][0] < now:
             by, alert_id = heapq.heappop(self.deadlines)
             alert = self.alerts.get(alert_id)
             if alert is None or alert.state != "open" or alert.escalated or alert.respond_by != by:
                 continue  # handled in time, escalated already, or a later deadline replaced this one
-            if self._held(alert, now, policy):
-                continue  # (escalated when the silence ends)
+            if self._held(alert, by, now, policy):
+                continue  # (escalated when no silence holds it any more)
             out.append(self._respond_overdue(alert, by, now, event, policy, live))
         while self.handling_deadlines and now is not None and self.handling_deadlines[0][0] < now:
             by, alert_id = heapq.heappop(self.handling_deadlines)
             alert = self.alerts.get(alert_id)
             if alert is None or alert.state != "acknowledged" or alert.handling_escalated or alert.handle_by != by:
                 continue  # handled in time, escalated already, reopened, or a nearer deadline replaced this one
-            if self._held(alert, now, policy):
+            if self._held(alert, by, now, policy):
                 continue
             out.append(self._handling_overdue(alert, by, now, event, policy, live))
         return out
 
-    def _held(self, alert: Alert, now: dt.datetime, policy: Policy) -> bool:
-        """A silence keeps ``alert`` quiet at ``now``: its escalation waits for the silence's end (``silence_ends``), not
-        spent telling nobody — its flag stays down, so the escalation is still to come."""
+    def _held(self, alert: Alert, by: dt.datetime, now: dt.datetime, policy: Policy) -> bool:
+        """A silence keeps ``alert`` quiet at ``now``: its escalation for the deadline ``by`` waits in ``held``, not spent
+        telling nobody — its flag stays down, so the escalation is still to come."""
         s = _silence(alert, policy.alerts, now)
         if s is None:
             return False
         alert.silenced = s.reason
-        if (s.ends, alert.alert_id) not in self.silence_ends:
-            heapq.heappush(self.silence_ends, (s.ends, alert.alert_id))
+        # (named by the silence the deadline passed in, when the log had no event between it and one that took over)
+        self.held[alert.alert_id] = ((_silence(alert, policy.alerts, by) or s).reason, s.ends, by)
         return True
 
     def _respond_overdue(self, alert: Alert, by: dt.datetime, now: dt.datetime, event: Envelope, policy: Policy, live: bool,
-                         held_by: str | None = None) -> AlertChange:
+                         held_by: str | None = None, lifted: bool = False) -> AlertChange:
         """Not acknowledged by ``by``: escalated to ``alerts.escalate_to`` and its receivers.  ``held_by``: the reason of
-        the silence that held the escalation back until now (its end)."""
+        the silence that held the escalation back until now; ``lifted``: it stopped applying before its end."""
         alert.escalated = True
         if held_by is not None:
-            note = f"静默（{held_by}）期间已超过确认期限（应于 {_local(by, policy)} 前确认），静默结束后升级通报"
+            note = f"静默（{held_by}）期间已超过确认期限（应于 {_local(by, policy)} 前确认），{_released_zh(lifted)}升级通报"
         else:
             # the wait a reopened alert is escalated for is the one since its reopening (its deadline ran from then):
             # counted from its opening, a failure reopened after 40 days read 生成后 40 天仍未确认 36 s after the reopening
@@ -1079,7 +1120,7 @@ class AlertBook(FoldState):
         return AlertChange(alert, step, told)
 
     def _handling_overdue(self, alert: Alert, by: dt.datetime, now: dt.datetime, event: Envelope, policy: Policy,
-                          live: bool, held_by: str | None = None) -> AlertChange:
+                          live: bool, held_by: str | None = None, lifted: bool = False) -> AlertChange:
         """Acknowledged and left (早处置): the county hears who acknowledged it and when, how long it has waited since, and
         the step still missing — a 确认 read as handled is what the escalation receivers are told it is not."""
         alert.handling_escalated = True
@@ -1088,7 +1129,7 @@ class AlertBook(FoldState):
         owner = f"，现由 {alert.assignee} 负责" if alert.assignee and alert.assignee != alert.acknowledged_by else ""
         if held_by is not None:
             note = (f"静默（{held_by}）期间已超过处置期限（{who} 于 {_local(since, policy)} 确认{owner}，"
-                    f"应于 {_local(by, policy)} 前责令整改或关闭），静默结束后升级通报")
+                    f"应于 {_local(by, policy)} 前责令整改或关闭），{_released_zh(lifted)}升级通报")
         else:
             note = (f"已确认 {_elapsed_zh(now - since)}仍未责令整改或关闭（{who} 于 {_local(since, policy)} 确认{owner}，"
                     f"应于 {_local(by, policy)} 前责令整改或关闭），升级通报")
@@ -1104,13 +1145,11 @@ class AlertBook(FoldState):
     # ------------------------------------------------------------------ notifications
 
     def _notify(self, alert: Alert, step: AlertStep, reason: str, receivers: list[str], policy: Policy, live: bool) -> list[Notification]:
-        # a silence is asked at each notification: one that ended lets a lasting alert speak again
+        # a silence is asked at each notification: one that ended lets a lasting alert speak again (an escalation it holds
+        # back is the deadline pass's to keep in ``held``: a notice kept quiet has nothing left to come)
         s = _silence(alert, policy.alerts, step.at)
         alert.silenced = s.reason if s is not None else None
         if s is not None:
-            if (s.ends, alert.alert_id) not in self.silence_ends:  # (a short list: the alerts a silence holds now)
-                # asked again when it ends: the reason cleared, and an escalation it held back made then
-                heapq.heappush(self.silence_ends, (s.ends, alert.alert_id))
             return []
         if not receivers:
             return []  # (an escalation to nobody says so itself: _escalate)
@@ -1292,6 +1331,18 @@ def silenced(alert: Alert, policy: AlertsPolicy, at: dt.datetime) -> str | None:
     """The reason of the silence that keeps ``alert`` quiet at ``at``, or None."""
     s = _silence(alert, policy, at)
     return s.reason if s is not None else None
+
+
+def _still_due(alert: Alert, by: dt.datetime) -> bool:
+    """``alert`` still waits for the escalation of its deadline ``by``: unacknowledged (or acknowledged and not handled)
+    and not escalated for it, and no reopening or new acknowledgement moved the deadline since."""
+    if alert.state == "open":
+        return not alert.escalated and alert.respond_by == by
+    return alert.state == "acknowledged" and not alert.handling_escalated and alert.handle_by == by
+
+
+def _released_zh(lifted: bool) -> str:
+    return "静默解除后" if lifted else "静默结束后"
 
 
 def _silence(alert: Alert, policy: AlertsPolicy, at: dt.datetime) -> Silence | None:

@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 67
+FOLD_VERSION = 68
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -294,7 +294,11 @@ training report with the figures of one on file for its date — the one in forc
 register imported again) — are not filed again (no campaign.assessment_corrected C档 → C档, no correction back to the
 superseded figures); 67: a sample counted 不合格 fails on the items the lab failed that
 qrisk passes too, beside qrisk's own (SampleJudgement.counted_failed_codes): the Paretos, a signal's recent causes and
-the judgements table's failed_items list them where a sample qrisk also fails left them out.  A
+the judgements table's failed_items list them where a sample qrisk also fails left them out; 68: an escalation a silence holds back is kept in
+AlertBook.held (alert → the silence's reason, its end, the deadline) instead of the silence_ends heap, asked again at
+every event against the policy and the town as they are then: a silence taken out of the policy, or a move out of the
+silenced town, escalates at once, not at the old silence's end, and nothing is kept for an alert whose escalation
+nothing holds.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

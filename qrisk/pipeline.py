@@ -22,11 +22,11 @@ from typing import Any, Callable, Iterable, Sequence
 from pydantic import ValidationError
 
 from alerts.lifecycle import (ACTION_ZH, NO_CLOSE_REASON, STATUS_NOTICE_FRESH_HOURS, STATUS_NOTICES, AlertActionError, AlertBook,
-                              AlertChange, Enterprise, actor_zh)
+                              SYSTEM, AlertChange, Enterprise, _local, actor_zh)
 from processors.credit_file import RESENT, ComplaintRecord, CountyState, CreditFile, SampleRecord
 from processors.step import FOLD_VERSION, Effect, Rules, step
 from ingest.validate import ERRORS_TRUNCATED, capped_errors
-from schemas.events import Envelope, event_adapter
+from schemas.events import AlertActionEvent, Envelope, event_adapter
 from schemas.upcast import parse_event
 
 from qrisk.store import Store, migrate
@@ -393,6 +393,10 @@ class Pipeline:
         elif progress is not None and getattr(progress, "total", 0) is None:
             progress.total = max(total - restored, 0)  # type: ignore[attr-defined]  # (a progress without start(): the total it shows)
         replayed = 0
+        # another policy than the one the tables were derived under: the replay of earlier events follows it, but their
+        # rows stay as they were — a deadline's escalation it makes there (a silence taken out of the policy) reaches nobody
+        policy_changed = why is None and derivation is not None and derivation.policy != policy_digest(self.rules)
+        escalated_in_history: dict[str, str] = {}  # alert → the escalation the replay made among events already derived
         gaps: list[tuple[int, int]] = []
         size = min(250, batch)  # small batches first, so that progress shows within a second or two
         while True:
@@ -414,6 +418,10 @@ class Pipeline:
                     effects, changes = self._fold(event)
                     if seq > checkpoint:
                         derived.append((seq, event, effects, changes))
+                    elif policy_changed and changes:
+                        for c in changes:
+                            if c.step.action in ("escalated", "handling_overdue"):
+                                escalated_in_history[c.alert.alert_id] = c.step.action
                     last = seq
                 self.seq = last
             if derived:
@@ -440,12 +448,48 @@ class Pipeline:
             "snapshot_seq": restored_at or None,  # (gaps are those of the log after it)
             # another policy than the one the tables were derived under: new events follow it, the rows
             # of earlier ones stay as they were (said once; `qrisk rebuild` re-derives them all)
-            "policy_changed": why is None and derivation is not None and derivation.policy != policy_digest(self.rules),
+            "policy_changed": policy_changed,
+            "escalated_unheard": self._escalate_unheard(escalated_in_history) if escalated_in_history else [],
         }
         note("finishing", "正在建立抽样编号索引", "indexing the sample numbers")
         with self.lock:
             self.index_samples()  # (now, before requests are served: built by the first one it held the event loop)
         return replayed
+
+    def _escalate_unheard(self, escalated: dict[str, str]) -> list[str]:
+        """Escalate now, in the log, what the replay under a new policy escalated among events whose rows were written
+        under the old one, and nobody heard of: a silence taken out of the policy file before its end held the alert's
+        escalation, and the replay made it at the deadline, as history.  Only an alert still waiting for it (unacknowledged,
+        or acknowledged and not handled) whose escalation the alerts tables never recorded; the step is qrisk's own
+        ``alert.action``, so a replay makes it again and its notifications keep their delivery ids.  Returns the alert ids."""
+        events = []
+        for alert_id, action in escalated.items():
+            alert = self.alerts.alerts.get(alert_id)
+            if alert is None or alert.state != ("open" if action == "escalated" else "acknowledged"):
+                continue
+            recorded = self.store.query("SELECT count() AS n FROM alert_events WHERE alert_id = %(id)s AND action = %(action)s",
+                                        {"id": alert_id, "action": action})
+            if recorded and int(recorded[0]["n"]):
+                continue  # escalated under the old policy too: told then (or recorded as telling nobody)
+            stored = stored_alert_views(self.store, alert_id)
+            reason = stored[0].get("silenced") if stored else None
+            policy = self.rules.policy
+            if action == "escalated":
+                missed = f"期间已超过确认期限（应于 {_local(alert.respond_by, policy)} 前确认）"  # type: ignore[arg-type]
+            else:
+                missed = f"期间已超过处置期限（应于 {_local(alert.handle_by, policy)} 前责令整改或关闭）"  # type: ignore[arg-type]
+            note = (f"静默（{reason}）{missed}，静默已在策略文件中提前解除，升级通报" if reason else
+                    f"原策略下{missed.removeprefix('期间')}时未升级；策略文件变更后升级通报")
+            events.append(AlertActionEvent(
+                event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"qrisk:escalate-unheard:{alert_id}:{action}:{policy_digest(self.rules)}"),
+                event_type="alert.action", enterprise_id=alert.enterprise_id, occurred_at=self.clock(),
+                source={"kind": "system", "id": SYSTEM},
+                payload={"alert_id": alert_id, "action": "escalate", "actor": SYSTEM, "note": note}))
+        if events:
+            print(f"qrisk: 策略变更后重放日志补作了 {len(events)} 个无人收到的超时升级，现予升级通报 / the replay under the changed policy "
+                  f"escalated {len(events)} alert(s) among past events, which nobody heard of: escalated now", file=sys.stderr, flush=True)
+            self.submit(events)
+        return [str(e.payload.alert_id) for e in events]
 
     def _checkpoint(self) -> int:
         rows = self.store.query("SELECT max(seq) AS seq FROM checkpoints WHERE name = %(name)s", {"name": "derived"})

@@ -385,7 +385,7 @@ def test_a_deadline_that_passes_in_a_silence_escalates_when_the_silence_ends(rul
 def test_a_book_restored_during_a_silence_still_escalates_when_it_ends(rules):
     c, alert, _ = _silenced_failure(rules)
     c.feed(ev("clock.tick", "2026-02-20T00:00:00+08:00", enterprise_id="*"))
-    assert c.book.silence_ends  # (a field of the book: a snapshot keeps it)
+    assert alert.alert_id in c.book.held  # (a field of the book: a snapshot keeps it)
     c.book = AlertBook.model_validate_json(c.book.model_dump_json())
     loud = c.feed(ev("clock.tick", "2026-03-02T00:00:00+08:00", enterprise_id="*"))
     assert [(ch.step.action, len(ch.notifications)) for ch in loud if ch.alert.alert_id == alert.alert_id] == [("escalated", 3)]
@@ -407,7 +407,10 @@ def test_a_silence_ended_leaves_the_alert_no_longer_marked_silenced(rules):
     (quiet,) = book.apply(_tick("2026-03-01T02:00:00+08:00"), [_Eff("k-low", "low", "2026-03-01T02:00:00+08:00")], pol, _info)
     assert quiet.alert.silenced == "停产整顿"
     assert book.apply(_tick("2026-03-01T04:00:00+08:00"), [], pol, _info) == []  # (a low alert has no deadline to escalate)
-    assert quiet.alert.silenced is None and book.silence_ends == []
+    assert book.held == {}  # (no escalation held: nothing kept for it)
+    # the flag is cleared the next time the fold looks at the alert (here: a supervisor's note on it)
+    [noted] = book.apply(act(quiet.alert.alert_id, "comment", "2026-03-01T05:00:00+08:00", note="已复产"), [], pol, _info)
+    assert noted.alert is quiet.alert and quiet.alert.silenced is None
 
 
 def test_one_event_stamped_in_the_future_does_not_make_every_alert_overdue(rules):
@@ -845,3 +848,78 @@ def test_a_supervisor_escalates_by_hand_and_the_escalation_receivers_are_told(co
     county.feed(act(alert.alert_id, "close", "2026-02-11T12:00:00+08:00", note="已处置"))
     with pytest.raises(AlertActionError):
         county.feed(act(alert.alert_id, "escalate", "2026-02-11T13:00:00+08:00", note="再升级"))
+
+
+# --------------------------------------------------------------------------- a held escalation is asked again at every event
+
+
+def test_a_silence_taken_out_of_the_policy_releases_the_escalation_it_held_at_the_next_event(rules):
+    # a Kafka worker keeps its book across a change of the policy file: the silence lifted on 02-20 (停产整顿 over early)
+    c, alert, _ = _silenced_failure(rules)
+    c.feed(ev("clock.tick", "2026-02-20T00:00:00+08:00", enterprise_id="*"))
+    assert not alert.escalated and alert.alert_id in c.book.held
+    c.rules = Rules(catalogue=c.rules.catalogue, policy=policy())
+    [up] = [ch for ch in c.feed(ev("clock.tick", "2026-02-21T00:00:00+08:00", enterprise_id="*")) if ch.alert is alert]
+    assert up.step.action == "escalated" and up.step.at.isoformat() == "2026-02-20T16:00:00+00:00"
+    assert up.step.note == "静默（停产整顿）期间已超过确认期限（应于 2026-02-11 10:00 前确认），静默解除后升级通报"
+    assert [n.receiver for n in up.notifications] == ["chief", "liangzhu", "desk"]
+    assert alert.silenced is None and alert.alert_id not in c.book.held
+    assert [ch for ch in c.feed(ev("clock.tick", "2026-03-02T00:00:00+08:00", enterprise_id="*")) if ch.alert is alert] == []
+
+
+def test_a_held_escalation_under_a_silence_that_another_takes_over_names_the_first(rules):
+    c = County(rules, policy(silences=_SILENCE + [{"reason": "季节性停产", "enterprise_id": E, "starts": "2026-02-28T00:00:00Z",
+                                                   "ends": "2026-04-01T00:00:00Z"}]))
+    c.feed(registered("2026-01-05T09:00:00+08:00"), failing("2026-02-10T10:00:00+08:00"))
+    [alert] = [a for a in c.book.alerts.values() if a.rule == "sampling.unqualified"]
+    assert c.feed(ev("clock.tick", "2026-03-02T00:00:00+08:00", enterprise_id="*")) == []
+    assert alert.silenced == "季节性停产" and c.book.held[alert.alert_id][1].isoformat() == "2026-04-01T00:00:00+00:00"
+    [up] = [ch for ch in c.feed(ev("clock.tick", "2026-04-02T00:00:00+08:00", enterprise_id="*")) if ch.alert is alert]
+    assert up.step.note == "静默（停产整顿）期间已超过确认期限（应于 2026-02-11 10:00 前确认），静默结束后升级通报"
+
+
+def test_an_alert_moved_out_of_a_silenced_town_escalates_when_it_leaves_it(rules):
+    # 良渚街道 is under 停产整顿 until 03-01; the enterprise moves to 东溪镇 on 02-13, after its deadline passed in the silence
+    c = County(rules, policy(silences=[{"reason": "停产整顿", "town": TOWN, "ends": "2026-03-01T00:00:00Z"}]))
+    c.feed(registered("2026-01-05T09:00:00+08:00"), failing("2026-02-10T10:00:00+08:00"))
+    [alert] = [a for a in c.book.alerts.values() if a.rule == "sampling.unqualified"]
+    c.feed(ev("clock.tick", "2026-02-12T00:00:00+08:00", enterprise_id="*"))
+    assert not alert.escalated and alert.silenced == "停产整顿"
+    moved = [ch for ch in c.feed(ev("enterprise.updated", "2026-02-13T10:00:00+08:00", town="东溪镇", campaign_tier=None, scale=None))
+             if ch.alert is alert]
+    [up] = [ch for ch in moved if ch.step.action == "escalated"]
+    assert up.step.note == "静默（停产整顿）期间已超过确认期限（应于 2026-02-11 10:00 前确认），静默解除后升级通报"
+    assert "chief" in [n.receiver for n in up.notifications] and alert.silenced is None
+    later = [ch for day in range(14, 29) for ch in c.feed(ev("clock.tick", f"2026-02-{day:02d}T00:00:00+08:00", enterprise_id="*"))]
+    assert [ch for ch in later + c.feed(ev("clock.tick", "2026-03-02T00:00:00+08:00", enterprise_id="*")) if ch.alert is alert] == []
+
+
+def test_a_long_silence_keeps_nothing_for_alerts_it_only_quiets_nor_for_alerts_pruned(rules):
+    # a noisy rule muted 'until we retune it': every alert it quiets used to add an entry, kept past the alert's pruning
+    pol = policy(silences=[{"reason": "规则调整中", "rule": "fluctuation.signal", "ends": "2099-01-01T00:00:00Z"}])
+    book = AlertBook()
+    for i in range(300):
+        at = f"2026-01-{1 + i // 144:02d}T{(i % 144) // 6:02d}:{(i % 6) * 10:02d}:00+08:00"
+        book.apply(_tick(at), [_Eff(f"k{i}", "low" if i % 3 else "high", at)], pol, _info)
+    book.apply(_tick("2026-01-06T00:00:00+08:00"), [], pol, _info)  # every high one's 48 h went by in the silence
+    held = {k for k, a in book.alerts.items() if a.severity == "high"}
+    assert set(book.held) == held and len(held) == 100  # (the escalations held, and only those)
+    assert "silence_ends" not in book.model_dump()
+    for a in book.alerts.values():
+        a.state = "closed"
+    book.apply(_tick("2027-03-01T00:00:00+08:00"), [], pol, _info)
+    assert book.alerts == {} and book.held == {}
+
+
+def test_a_book_written_with_silence_ends_reads_back_with_the_escalations_it_held(rules):
+    # a Kafka worker's snapshot of fold version 64: its silence_ends heap becomes the held map
+    c, alert, _ = _silenced_failure(rules)
+    c.feed(ev("clock.tick", "2026-02-20T00:00:00+08:00", enterprise_id="*"))
+    doc = c.book.model_dump(mode="json")
+    held = doc.pop("held")
+    doc["silence_ends"] = [[ends, alert_id] for alert_id, (_, ends, _by) in held.items()]
+    c.book = AlertBook.model_validate(doc)
+    assert c.book.held[alert.alert_id] == (
+        "停产整顿", alert.respond_by.replace(year=2026, month=3, day=1, hour=0, minute=0), alert.respond_by)
+    [up] = [ch for ch in c.feed(ev("clock.tick", "2026-03-02T00:00:00+08:00", enterprise_id="*")) if ch.alert.alert_id == alert.alert_id]
+    assert up.step.action == "escalated" and up.notifications

@@ -406,3 +406,50 @@ def test_a_rebuild_sends_a_closing_or_a_hand_over_only_of_the_last_day(rules):
                                       step("opened-40d", "opened", 24 * 40)])
     assert sorted(r["delivery_id"] for r in withheld) == ["closed-3d", "moved-3d", "opened-40d"]
     assert all("属历史数据，未发送" in r["error"] for r in withheld) and p._rebuild.released == 2
+
+
+@pytest.mark.parametrize("lifted", ["removed", "ended now"])
+def test_a_silence_lifted_early_escalates_at_the_restart_what_the_replay_escalated_unheard(tmp_path, rules, lifted):
+    # a 停产整顿 silence until 03-01 held the escalation of a critical failure (deadline 02-11 10:00); on 02-20 it is lifted
+    # early and qrisk run restarted: the replay under the new policy escalates on 02-11, among events whose rows are history
+    from tests.test_alerts import _SILENCE, failing, policy
+    from tests.test_risk import ev, registered
+
+    now = [dt.datetime(2026, 2, 10, 3, 0, tzinfo=dt.timezone.utc)]
+    silenced = Rules(catalogue=rules.catalogue, policy=policy(silences=_SILENCE))
+    after = [] if lifted == "removed" else [{**_SILENCE[0], "ends": "2026-02-20T02:00:00Z"}]
+    p = Pipeline(ChdbStore(tmp_path / "d"), silenced, clock=lambda: now[0])
+    p.recover()
+    p.submit([registered("2026-01-05T09:00:00+08:00"), failing("2026-02-10T10:00:00+08:00")])
+    [alert_id] = [k for k, a in p.alerts.alerts.items() if a.rule == "sampling.unqualified"]
+    for day in range(11, 21):
+        now[0] = dt.datetime(2026, 2, day, 1, 0, tzinfo=dt.timezone.utc)
+        p.submit([ev("clock.tick", f"2026-02-{day:02d}T09:00:00+08:00", enterprise_id="*")])
+    assert not p.alerts.alerts[alert_id].escalated
+    p.close()
+
+    now[0] = dt.datetime(2026, 2, 20, 2, 0, tzinfo=dt.timezone.utc)
+    store = ChdbStore(tmp_path / "d")
+    p = Pipeline(store, Rules(catalogue=rules.catalogue, policy=policy(silences=after)), clock=lambda: now[0])
+    p.recover()
+    # removed: the replay escalated it among past events, so the start escalates it; its end set to now: the replay still
+    # held it, and the first tick at or past the new end escalates it
+    assert p.recovery["policy_changed"] and (alert_id in p.recovery["escalated_unheard"]) == (lifted == "removed")
+    p.submit([ev("clock.tick", "2026-02-20T10:00:00+08:00", enterprise_id="*")])
+    rows = store.query("SELECT reason, receiver, created_at FROM outbox WHERE alert_id = %(a)s ORDER BY receiver", {"a": alert_id})
+    assert [(r["reason"], r["receiver"]) for r in rows] == [("escalated", "chief"), ("escalated", "desk"), ("escalated", "liangzhu")]
+    [step] = store.query("SELECT action, actor, note, at FROM alert_events WHERE alert_id = %(a)s AND action = 'escalated'", {"a": alert_id})
+    # (the failure was received at 11:00: its 24 h run from then)
+    assert step["note"] == "静默（停产整顿）期间已超过确认期限（应于 2026-02-11 11:00 前确认），" + (
+        "静默已在策略文件中提前解除，升级通报" if lifted == "removed" else "静默结束后升级通报") and step["actor"] == "qrisk"
+    told = {r["delivery_id"] for r in store.query("SELECT delivery_id FROM outbox WHERE alert_id = %(a)s", {"a": alert_id})}
+    book = p.alerts.model_dump_json()
+    p.close()
+    # told once: the next start (the same policy) escalates nothing again, and a whole replay rebuilds the same book, the
+    # restart's escalation with its delivery ids
+    p = Pipeline(ChdbStore(tmp_path / "d"), Rules(catalogue=rules.catalogue, policy=policy(silences=after)), clock=lambda: now[0])
+    p.recover(rebuild=True)
+    assert p.recovery["escalated_unheard"] == [] and p.alerts.model_dump_json() == book
+    again = {r["delivery_id"] for r in p.store.query("SELECT delivery_id FROM outbox WHERE alert_id = %(a)s", {"a": alert_id})}
+    assert told <= again
+    p.close()
