@@ -521,16 +521,18 @@ _FILED_ASIDE = frozenset({"repeated", "outdated", "other_lab", "unjudged", "retr
 
 
 def _failed_entry(file: "CreditFile", entries: list[Entry], record: Any, dyn: Any) -> None:
-    """The sample's one ``sampling_failed`` entry, weighed by its worst failed item's class, from ``record``; none
-    for a failure qrisk alone finds (``SampleJudgement.counted``: the lab's report passed it, and a grade does not
-    rest on a failure nobody issued — its alert asks the supervisor to take it up with the lab)."""
+    """The sample's one ``sampling_failed`` entry, weighed by the worst class among the items it counts as failing on
+    (``SampleJudgement.counted_failed_codes``), from ``record``; none for a failure qrisk alone finds
+    (``SampleJudgement.counted``: the lab's report passed it, and a grade does not rest on a failure nobody issued —
+    its alert asks the supervisor to take it up with the lab)."""
     j = record.judgement
     if j.counted != "fail":
         _drop(entries, "sampling_failed", record.sample_no)
         return
     classes = [failed_class(i) for i in j.items if i.verdict == "fail"]
-    if j.verdict != "fail":
-        classes += [failed_class(i) for i in j.lab_failures_passed()]  # weighed by what the lab failed
+    # the lab's 不合格 on items qrisk passes weighs beside qrisk's own: 铜绿假单胞菌 the lab failed next to an 电导率
+    # qrisk fails is a pathogen's failure, not a quality index's
+    classes += [failed_class(i) for i in j.lab_failures_passed()]
     classes += ["additive" for c in j.sum_checks if c.verdict == "fail"]
     by_class = dyn.sampling_failed.by_class
     points = max((by_class.get(c, dyn.sampling_failed.default) if c else dyn.sampling_failed.default) for c in classes) if classes else dyn.sampling_failed.default

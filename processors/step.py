@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 68
+FOLD_VERSION = 69
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -298,7 +298,11 @@ the judgements table's failed_items list them where a sample qrisk also fails le
 AlertBook.held (alert → the silence's reason, its end, the deadline) instead of the silence_ends heap, asked again at
 every event against the policy and the town as they are then: a silence taken out of the policy, or a move out of the
 silenced town, escalates at once, not at the old silence's end, and nothing is kept for an alert whose escalation
-nothing holds.  A
+nothing holds.; 69: beside a failure qrisk
+finds too, the lab's 不合格 on an item qrisk passes or finds not applicable weighs the grade by its class (铜绿假单胞菌 beside
+电导率: 15 points, not 4), and the sampling.failed effect and its alert name it (failed_items, the lab's verdict and
+qrisk's figure, severity by the worst item); a re-test merged with the first test's items, or corrected under it, that
+gains or loses such an item is the sample's failure on other items (Paretos, alert).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -798,7 +802,23 @@ def _failed(judgement: Any, event: Envelope, enterprise_id: str, base: dict[str,
     echoed = {id(c) for c in printed.values()}
     messages += [c.message_zh + (f"；检验报告所列比例之和同为 {ratio_figure(c.total)}" if id(c) in echoed else "")
                  for c in sums]
+    # the lab's 不合格 on items qrisk passes or finds not applicable: the sample fails on them too (no
+    # judgement.lab_failed_passed alert beside this one says them), each with qrisk's figure to check with the lab
+    for i in judgement.lab_failures_passed():
+        if i.item_code not in failed:
+            failed.append(i.item_code)
+            messages.append(_lab_failure_zh(i))
     return _effect("sampling.failed", event, enterprise_id, failed_items=failed, messages_zh=messages, **base)
+
+
+_ITEM_VERDICT_ZH = {"pass": "合格", "not_applicable": "不适用", "undetermined": "无法判定"}
+
+
+def _lab_failure_zh(item: Any) -> str:
+    """An item the lab failed that qrisk passes or finds not applicable, as the failure's alert says it: the lab's
+    不合格 stands (the report's conclusion), qrisk's reading beside it — value, limit and standard — to check."""
+    return (f"检验机构判定{item.item_name or item.item_code}不合格，系统复核为{_ITEM_VERDICT_ZH.get(item.verdict, item.verdict)}"
+            f"（{item.message_zh}），以检验机构结论为准，请核实判定依据")
 
 
 def _unjudged_lab_failures(judgement: Any) -> list[Any]:
@@ -1225,7 +1245,9 @@ def _sums_of_one_lab(merged: Any, first: Any, partly: dict[str, Any], tested: se
 
 
 def _failed_list(judgement: Any) -> list[str]:
-    return judgement.failed_codes()  # type: ignore[no-any-return]
+    # what the sample fails on by its conclusion: a re-test merged with a first test's 余氯 the lab failed (qrisk passes
+    # it) fails on more than qrisk's lead, and the Paretos and the alert must follow
+    return judgement.counted_failed_codes()  # type: ignore[no-any-return]
 
 
 def _pair(file: CreditFile, record: SampleRecord) -> tuple[SampleRecord | None, SampleRecord | None]:

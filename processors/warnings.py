@@ -11,7 +11,8 @@ alerts stage's job; the fold emits decisions as ``warning.raised`` effects.
 Rules:
 
 ========================  ==========================================================
-sampling.unqualified      an unqualified sample; severity by the worst failed item's class
+sampling.unqualified      an unqualified sample; severity by the worst failed item's class, the lab's 不合格 on items qrisk
+                          passes among them
                           (an additive's class by the rule in force: not permitted or over a limit)
 fluctuation.signal        a control-chart signal (higher when against the legal maximum)
 risk.grade_worsened       the risk grade moved towards D
@@ -185,6 +186,15 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
                 classes.append("additive")
                 failed.append({"item_code": f"sum_of_ratios:{c.group}", "item_name": c.item_name or f"{c.group_name}比例之和", "item_class": "additive",
                                "total": c.total, "members": [{"item_code": m.item_code, "value": m.value, "max": m.max, "ratio": m.ratio} for m in c.members]})
+        # the lab's 不合格 on items qrisk passes or finds not applicable fails the sample too (SampleJudgement.counted):
+        # qrisk failing another item raises no judgement.lab_failed_passed alert, so this one names them, with qrisk's
+        # verdict beside the lab's, and weighs them (a pathogen the lab failed beside a quality index qrisk fails)
+        for i in record.judgement.lab_failures_passed():
+            cls = failed_class(i)
+            classes.append(cls or "")
+            failed.append({"item_code": i.item_code, "item_name": i.item_name, "item_class": cls, "values": list(i.values),
+                           "unit": i.unit, "limit": i.limit_text, "reason": i.reason, "standard": i.standard,
+                           "lab_verdict": "fail", "verdict": i.verdict})
     # the worst failed item decides; an item of unknown class takes the rule's own severity
     worst = min(classes, key=lambda c: _SEVERITY_RANK[rule.severity_by_class.get(c, rule.severity)], default="")
     severity = rule.severity_by_class.get(worst, rule.severity) if classes else rule.severity
