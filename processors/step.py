@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 69
+FOLD_VERSION = 70
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -302,7 +302,9 @@ nothing holds.; 69: beside a failure qrisk
 finds too, the lab's 不合格 on an item qrisk passes or finds not applicable weighs the grade by its class (铜绿假单胞菌 beside
 电导率: 15 points, not 4), and the sampling.failed effect and its alert name it (failed_items, the lab's verdict and
 qrisk's figure, severity by the worst item); a re-test merged with the first test's items, or corrected under it, that
-gains or loses such an item is the sample's failure on other items (Paretos, alert).  A
+gains or loses such an item is the sample's failure on other items (Paretos, alert); 70: a re-test of a sample
+qrisk fails on a physical item while the lab fails a microbial one qrisk passes is not admitted (不予复检), as the
+alert already said.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -925,6 +927,8 @@ def _microbial_failures(record: SampleRecord | None, rules: Rules) -> list[Any]:
         return []
     if j.verdict == "fail":
         failing = [i for i in j.items if i.verdict == "fail"]
+        if j.counted == "fail":  # and the lab's microbial 不合格 beside qrisk's own: the report's conclusion names both
+            failing += j.lab_failures_passed()
     elif j.counted == "fail":
         failing = j.lab_failures_passed()  # the lab's microbial 不合格 admits no re-test, whatever qrisk's figure
     else:

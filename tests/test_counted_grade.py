@@ -118,3 +118,15 @@ def test_a_correction_under_the_retest_bringing_the_labs_item_is_said_on_the_fai
     state, effects = replay([registered(), sample([passed, LEAD_OVER], "CG-7"), retest, correction], rules_listing_retest_lab)
     assert [e.data["failed_items"] for e in of(effects, "sampling.failed")][-1] == ["lead", "free_chlorine"]
     assert state.files[E].fluctuation.failing_items == {"lead": 1, "free_chlorine": 1}
+
+
+def test_a_retest_is_not_admitted_when_the_lab_failed_a_microbial_item_beside_qrisks_physical_one(rules_listing_retest_lab):
+    # the alert says 依法不予复检 for the lab's 铜绿假单胞菌; the re-test it names must be refused the same way
+    original = sample([PA, CONDUCTIVITY_OVER], "CG-9", product=PURIFIED)
+    retest = ev("sampling.result", "2026-03-20T10:00:00+08:00", sample_no="CG-9", retest=True, lab=RETEST_LAB, product=PURIFIED,
+                items=[{**CONDUCTIVITY_OVER, "values": [5], "lab_verdict": "合格"}])
+    state, effects = replay([registered(), original, retest], rules_listing_retest_lab)
+    [refused] = of(effects, "sampling.retest_inadmissible")
+    assert refused.data["reason"] == "microbial" and "pseudomonas_aeruginosa" in refused.data["items"]
+    assert not of(effects, "sampling.overturned")
+    assert [s.event_id for s in state.files[E].final_samples()] == [str(original.event_id)]
