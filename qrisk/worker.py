@@ -820,7 +820,7 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
             fast = None
     if fast is not None:
         return (fast if now is None else fast.model_copy(update={"received_at": now})), None
-    from ingest.validate import Rejection, _error, duplicate_key_errors, validate_document
+    from ingest.validate import Rejection, _error, capped_errors, duplicate_key_errors, validate_document
 
     position = ingress_position(topic, partition, offset, headers)
     letter_id = f"kafka:{topic}:{partition}:{offset}"
@@ -843,7 +843,8 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
         return None, DeadLetter("kafka", position, raw, err["reason"], [err], dead_letter_id=letter_id)
     result = validate_document(doc, None, raw, context)
     if twice:
-        result = Rejection(None, raw, duplicate_key_errors(twice) + (result.errors if isinstance(result, Rejection) else []))
+        # capped as the HTTP door caps them: a record of 20,000 keys each given twice made a 7 MB letter
+        result = Rejection(None, raw, capped_errors(duplicate_key_errors(twice) + (result.errors if isinstance(result, Rejection) else [])))
     if isinstance(result, Rejection):
         return None, DeadLetter("kafka", position, raw, result.reason, result.errors, dead_letter_id=letter_id)
     return (result if now is None else result.model_copy(update={"received_at": now})), None
