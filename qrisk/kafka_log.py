@@ -64,12 +64,13 @@ LETTER_HEAD_BYTES = 64 * 1024
 
 
 def dead_letter_value(letter: DeadLetter, now: dt.datetime, max_bytes: int = LETTER_MAX_BYTES) -> bytes:
-    """The dead-letter topic's JSON for one letter (raw bytes as UTF-8 text, else base64).
+    """The dead-letter topic's JSON for one letter (raw bytes as UTF-8 text, else base64), its reason
+    and errors bounded as the store keeps them (``letter_text``, ``letter_errors``).
 
     A letter over ``max_bytes`` is kept bounded rather than lost or refused by the broker (which
     stopped the worker at every start on the same record): the head of the raw bytes, their size
     and sha256, the first errors, and a reason saying it was truncated."""
-    value = _letter_json(letter, letter.raw, letter.reason, letter.errors, now)
+    value = _letter_json(letter, letter.raw, now)
     if len(value) <= max_bytes:
         return value
     return bounded_letter_value(letter, now, min(LETTER_HEAD_BYTES, max(1024, max_bytes // 8)))
@@ -79,16 +80,21 @@ def bounded_letter_value(letter: DeadLetter, now: dt.datetime, head_bytes: int =
     """The letter with only the first ``head_bytes`` of its raw bytes (and its first errors, each
     text cut short): a few hundred kB at most, whatever the letter was."""
     size, digest = len(letter.raw), hashlib.sha256(letter.raw).hexdigest()
-    reason = letter_text(letter.reason)
     note_en = f"dead letter truncated: the raw bytes were {size} bytes (sha256 {digest}), too large to keep whole; the first {min(size, head_bytes)} are kept"
     note_zh = f"拒收记录已截断：原始数据 {size} 字节（sha256 {digest}）过大，无法完整保存，仅保留前 {min(size, head_bytes)} 字节"
-    errors = letter_errors(letter.errors)
-    errors.append({"field": "", "type": "letter_truncated", "reason": note_en, "reason_zh": note_zh, "raw_bytes": size,
-                   "raw_sha256": digest, "errors_total": letter_errors_total(letter.errors)})
-    return _letter_json(letter, letter.raw[:head_bytes], f"{reason} [{note_en}]", errors, now)
+    note = {"field": "", "type": "letter_truncated", "reason": note_en, "reason_zh": note_zh, "raw_bytes": size,
+            "raw_sha256": digest, "errors_total": letter_errors_total(letter.errors)}
+    return _letter_json(letter, letter.raw[:head_bytes], now, note)
 
 
-def _letter_json(letter: DeadLetter, raw_bytes: bytes, reason: str, errors: list[Any], now: dt.datetime) -> bytes:
+def _letter_json(letter: DeadLetter, raw_bytes: bytes, now: dt.datetime, note: dict[str, Any] | None = None) -> bytes:
+    # Every letter's reason and errors bounded here, whoever made it (the worker's ingress, its fold, the
+    # API's and a file's refusals): a record of 20,000 keys each given twice made a 7 MB letter the
+    # sink stored whole.  ``note``: what a bounded letter says of itself, after the errors kept
+    reason, errors = letter_text(letter.reason), letter_errors(letter.errors)
+    if note is not None:
+        reason = f"{reason} [{note['reason']}]"
+        errors.append(note)
     try:
         raw, encoding = raw_bytes.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:

@@ -26,7 +26,7 @@ from alerts.lifecycle import (ACTION_ZH, NO_CLOSE_REASON, STATUS_NOTICE_FRESH_HO
 from processors.credit_file import RESENT, ComplaintRecord, CountyState, CreditFile, SampleRecord
 from processors.step import FOLD_VERSION, Effect, Rules, step
 from ingest.validate import ERRORS_TRUNCATED, capped_errors
-from schemas.events import AlertActionEvent, Envelope, event_adapter
+from schemas.events import AlertActionEvent, Envelope, event_adapter, without_format_characters
 from schemas.upcast import parse_event
 
 from qrisk.store import Store, migrate
@@ -199,6 +199,12 @@ def content_digest(event: Envelope, items_as_sent: bool = False) -> str:
         # no name, as the door now reads it: an event logged with "" and its retry read at the door are one
         # event (a Kafka worker's digest of such an event, kept from before, differs: its retry is a conflict)
         del content["source"]["name"]
+    if event.event_type == "complaint.received" and isinstance(text := content["payload"].get("text"), str):
+        # as the door now keeps it (format characters taken out): a complaint logged with a BOM or a zero-width
+        # space before, re-imported or retried, is the same event, not a conflict; a text without them keeps
+        # its digest.  (A Kafka worker's snapshot digest of such a complaint, kept from before, differs: its
+        # resend there is a conflict, as for the source name above)
+        content["payload"]["text"] = without_format_characters(text)
     # (orjson's bytes, as every worker has it; only an embedded process without it, which compares
     # digests it makes itself, would take the json module's)
     return hashlib.blake2b(_json_bytes(content, sort_keys=True), digest_size=16).hexdigest()

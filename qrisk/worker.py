@@ -75,7 +75,7 @@ from processors._build import builder
 from processors.credit_file import CountyState, CreditFile
 from processors.ids import event_key
 from processors.step import FOLD_VERSION, Effect, Rules, step
-from schemas.events import DOOR, Envelope, door
+from schemas.events import DOOR, REWRITTEN, Envelope, door
 from schemas.upcast import DuplicateKeys, load_json, load_json_once, parse_event
 
 from qrisk.kafka_log import LETTER_MAX_BYTES, TICK_KEY, bounded_letter_value, dead_letter_value, event_value, too_large_error
@@ -777,6 +777,25 @@ def stamped_value(raw: bytes, received_at: bytes) -> bytes | None:
     return head + b',"received_at":' + received_at + b"}"
 
 
+def arriving(raw: bytes, door_context: dict[str, Any], now: dt.datetime, now_json: bytes
+             ) -> tuple[Envelope, bytes | None] | None:
+    """An ingress record valid as it is: the event, ``received_at`` set to ``now``, and the log's bytes
+    for it when they are the record's own, stamped (None: ``event_value`` writes them, once the event is
+    known to go to the log).  None: the general way (``normalise``) decides and words the error.
+
+    The record's own bytes only when the door kept every value as sent: where it rewrote one (a
+    complaint's format characters taken out), those bytes re-read without the door give the value sent,
+    and a successor, a refold or the sink would fold another event than this worker's fold, under
+    another content digest (a producer's retry after a restart taken for a conflict)."""
+    rewritten: list[str] = []
+    event = _parse_current(raw, {**door_context, REWRITTEN: rewritten})
+    if event is None or has_duplicate_keys(raw, [event]):
+        # (a key given twice: the one-pass parser kept its last copy; refused as the HTTP door refuses
+        # it, by the general way, which names the key)
+        return None
+    return event.model_copy(update={"received_at": now}), (None if rewritten else stamped_value(raw, now_json))
+
+
 def ingress_position(topic: str, partition: int, offset: int, headers: Any) -> str:
     """Where an ingress record is: ``topic/partition/offset``, with the producer's file:line (header
     ``qrisk-position``, set by ``qrisk produce``) when it gave one."""
@@ -820,7 +839,7 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
             fast = None
     if fast is not None:
         return (fast if now is None else fast.model_copy(update={"received_at": now})), None
-    from ingest.validate import Rejection, _error, duplicate_key_errors, validate_document
+    from ingest.validate import Rejection, _error, capped_errors, duplicate_key_errors, validate_document
 
     position = ingress_position(topic, partition, offset, headers)
     letter_id = f"kafka:{topic}:{partition}:{offset}"
@@ -843,7 +862,8 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
         return None, DeadLetter("kafka", position, raw, err["reason"], [err], dead_letter_id=letter_id)
     result = validate_document(doc, None, raw, context)
     if twice:
-        result = Rejection(None, raw, duplicate_key_errors(twice) + (result.errors if isinstance(result, Rejection) else []))
+        # capped as the HTTP door caps them: a record of 20,000 keys each given twice made a 7 MB letter
+        result = Rejection(None, raw, capped_errors(duplicate_key_errors(twice) + (result.errors if isinstance(result, Rejection) else [])))
     if isinstance(result, Rejection):
         return None, DeadLetter("kafka", position, raw, result.reason, result.errors, dead_letter_id=letter_id)
     return (result if now is None else result.model_copy(update={"received_at": now})), None
@@ -1150,15 +1170,10 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                     m = ev.message
                     raw = m.value or b""
                     value = None
-                    event = _parse_current(raw, door_context)  # the ingress: arriving events
-                    if event is not None and has_duplicate_keys(raw, [event]):
-                        # the one-pass parser kept the last copy of a key given twice: refused as the HTTP
-                        # door refuses it, by the general way below, which names the key
-                        event = None
-                    if event is not None:
+                    valid = arriving(raw, door_context, now, now_json)  # the ingress: arriving events
+                    if valid is not None:
                         letter = None
-                        event = event.model_copy(update={"received_at": now})
-                        value = stamped_value(raw, now_json)
+                        event, value = valid
                     else:
                         headers = {k: v for k, v in (m.headers or [])} if not isinstance(m.headers, dict) else dict(m.headers)
                         event, letter = normalise(m.topic, m.partition, m.offset, raw, headers, now, door_context)

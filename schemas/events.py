@@ -46,6 +46,20 @@ def _at_door(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get("door"))
 
 
+REWRITTEN = "rewritten"
+"""The validation context's key of a list the door appends a field's name to when it keeps a value other
+than the one sent (a complaint's format characters taken out, an empty source name read as none).  A way
+in that logs the bytes as sent (the Kafka worker's fast path) must log the event instead when it is not
+empty: re-read without the door, the bytes give the sent value, and a successor, a refold or the sink
+would hold another event than the live fold."""
+
+
+def _rewritten(info: ValidationInfo, field: str) -> None:
+    noted = info.context.get(REWRITTEN) if info.context else None
+    if noted is not None:
+        noted.append(field)
+
+
 # Door-only checks that cost little on the common path: a union whose first branch carries the check as
 # a constraint pydantic applies natively, and whose last branch, reached only when that one fails,
 # refuses at the door and takes the value elsewhere (a log re-read, see DOOR) as it always did.  A
@@ -396,7 +410,10 @@ class Source(Model):
         # an empty CSV cell is read as no name (ingest.files); the same event posted with "name": ""
         # must read alike, or the back-filled copy and the live one are a conflict (409).  At the door:
         # a log holding "" re-reads as it was (and pipeline.content_digest takes "" for no name).
-        return None if name == "" and _at_door(info) else name
+        if name == "" and _at_door(info):
+            _rewritten(info, "source.name")
+            return None
+        return name
 
 
 # --------------------------------------------------------------------------- payloads
@@ -613,6 +630,13 @@ class SamplingResult(Model):
         return received
 
 
+def without_format_characters(text: str) -> str:
+    """A complaint's text as the door keeps it: its format characters taken out, then the spaces they
+    left around it.  Also what ``qrisk.pipeline.content_digest`` compares, so that a complaint logged with
+    a BOM before the door took them out and its retry read at the door are one event."""
+    return _FORMAT.sub("", text).strip() if _FORMAT.search(text) else text
+
+
 def _has_text(value: Any, info: ValidationInfo) -> Any:
     # a complaint is what the complainant said: an empty (or all-blank: text is stripped) one is a
     # lost field, refused as the other texts a record rests on (violation, an interview's reason:
@@ -623,7 +647,8 @@ def _has_text(value: Any, info: ValidationInfo) -> Any:
         # away for what no one can see is a complaint lost.  They say nothing a supervisor reads; kept, a
         # right-to-left override would reorder the text in the credit report and the robot's message.
         # (Escaping them, "<U+202E>", would put noise in both for a BOM that meant nothing.)
-        value = _FORMAT.sub("", value).strip()
+        value = without_format_characters(value)
+        _rewritten(info, "payload.text")
     if value == "" and _at_door(info):
         raise PydanticCustomError("string_too_short", "String should have at least {min_length} character", {"min_length": 1})
     return value
