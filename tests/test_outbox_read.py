@@ -138,3 +138,26 @@ def test_failing_receivers_change_the_order_and_the_pass_still_holds_a_batch_of_
     assert max(counting.bodies) <= BATCH, counting.bodies
     assert counting.outbox_reads() <= 5, counting.queries
     assert sum(1 for q, b in zip(counting.queries, counting.bodies) if "FROM outbox" in q and "body" in q) >= 1
+
+
+def test_a_notice_refused_for_now_holds_its_alerts_later_notices_back_in_the_same_pass(tmp_path):
+    """The county answers 503 to an alert's 新预警 and takes everything else: its 预警自动关闭 must not go out after
+    that refusal in the same pass (the turn had moved past the refused one, so nothing held the alert back)."""
+    store = open_store(tmp_path / "data")
+    migrate(store)
+    try:
+        _backlog(store, 12)  # the county's: d00001 (AL-0 opened), d00004 (AL-0 closed), d00007, d00010 (AL-1)
+        got: list[str] = []
+
+        def send(receiver, note, smtp, timeout=None, **kw):
+            got.append(note.delivery_id)
+            refused = note.delivery_id == "d00001"
+            return types.SimpleNamespace(ok=not refused, code=503 if refused else 200, error="busy" if refused else "",
+                                         retry=True, accepted=())
+
+        d = _dispatcher(Counting(store), send)
+        d.run_once()
+        assert "d00001" in got and "d00004" not in got, got
+        assert {"d00007", "d00010"} <= set(got), "the county's other alert goes on"
+    finally:
+        store.close()
