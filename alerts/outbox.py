@@ -104,13 +104,24 @@ class Attempt:
 # `failed` one makes it pending again
 _FINAL = ("SELECT delivery_id FROM deliveries GROUP BY delivery_id "
           "HAVING argMax(status, attempt) IN ('sent', 'failed')")
+# Every pending notification, oldest step first, with what the pass chooses by and no more: one query, the final set
+# built once.  A pass read them page by page with OFFSET, every page grouping the whole deliveries table again, and held
+# every row whole: over 10,000 pending (after an outage, a big redeliver) one pass took 5-7 s and 33 MB before a fresh
+# critical alert could go out.  The body (and what a record needs) is read for those about to be sent, at most a batch.
+# derived_at: when the step became known, the later of its time and the receipt of the event that made it
+# (outbox.received_at; 1970 on rows written before it was kept, and on the embedded pipeline's, where the step's time is
+# all there is).  A step is dated by its event, and a live event received after a refold may be dated days back (a
+# correction closing an alert): judged by its date alone, its notice was withheld as history.
 _PENDING = (
-    "SELECT delivery_id, any(alert_id) AS alert_id, any(enterprise_id) AS enterprise_id, any(receiver) AS receiver, "
-    "any(channel) AS channel, any(reason) AS reason, any(body) AS body, min(created_at) AS step_at, "
-    "max(received_at) AS received_at FROM outbox "
+    "SELECT delivery_id, any(alert_id) AS alert_id, any(receiver) AS receiver, any(reason) AS reason, "
+    "greatest(min(created_at), max(received_at)) AS derived_at FROM outbox "
     "WHERE delivery_id NOT IN (" + _FINAL + ") "
-    "GROUP BY delivery_id ORDER BY min(created_at), min(created_ms), delivery_id LIMIT %(offset)s, %(limit)s"
+    "GROUP BY delivery_id ORDER BY min(created_at), min(created_ms), delivery_id"
 )
+_ROUTES = "SELECT delivery_id, any(enterprise_id) AS enterprise_id, any(channel) AS channel FROM outbox WHERE has(%(ids)s, delivery_id) GROUP BY delivery_id"
+_BODIES = ("SELECT delivery_id, any(enterprise_id) AS enterprise_id, any(channel) AS channel, any(body) AS body FROM outbox "
+           "WHERE has(%(ids)s, delivery_id) GROUP BY delivery_id")
+_PENDING_COUNT = "SELECT uniqExact(delivery_id) AS n FROM outbox WHERE delivery_id NOT IN (" + _FINAL + ")"
 # every attempt of the notifications still being tried: the current round (after the last `requeued`)
 # gives the backoff and when its window began
 _TRIED = (
@@ -161,6 +172,11 @@ class _Turn:
     def __init__(self, receiver: str, queue: list[dict[str, Any]]):
         self.receiver, self.queue = receiver, queue
         self.restart()
+
+    def copy(self) -> _Turn:
+        twin = _Turn.__new__(_Turn)
+        twin.receiver, twin.queue, twin.at, twin.held = self.receiver, self.queue, self.at, set(self.held)
+        return twin
 
     def restart(self) -> None:
         """From the oldest again: the receiver is back and its waiting rounds are due."""
@@ -382,32 +398,43 @@ class Dispatcher:
         # round the receivers instead, one notification each per turn.  Those still backing off are kept too: the
         # receiver may come back in this pass, and then they are due at once.
         queues: dict[str, list[dict[str, Any]]] = {}
-        offset = 0
-        while True:
-            rows = self.store.query(_PENDING, {"limit": self.batch, "offset": offset})
-            history = self._history(rows)
-            for row in rows:
-                if row["delivery_id"] not in self.final and row["delivery_id"] not in history:
-                    queues.setdefault(row["receiver"], []).append(row)
-            if len(rows) < self.batch:
-                break
-            offset += len(rows)
+        rows = self.store.query(_PENDING)
+        history: set[str] = set()
+        if self.history_before is not None:
+            for at in range(0, len(rows), self.batch):  # (one insert a batch: a refold's history may be thousands)
+                history |= self._history(rows[at:at + self.batch])
+        for row in rows:
+            if row["delivery_id"] not in self.final and row["delivery_id"] not in history:
+                queues.setdefault(row["receiver"], []).append(row)
+        del rows
         turns = [_Turn(receiver, queue) for receiver, queue in queues.items()]  # (by each one's oldest notification)
         done: set[str] = set()  # tried in this pass: one attempt each
+        bodies: dict[str, dict[str, Any]] = {}  # of the notifications this pass is about to send, at most a batch
         while turns and len(attempts) < self.batch:
             # a receiver that works goes first in each turn: one that is down answers with its backlog's retries, and
             # a town's fresh alert waited behind them
             turns.sort(key=lambda t: t.receiver in self.failing)
-            for turn in list(turns):
+            round_ = list(turns)
+            for i, turn in enumerate(round_):
                 if len(attempts) >= self.batch:
                     break
                 row = None if turn.receiver in self._unanswered else turn.next(self.tried, self.final, done, self.clock())
                 if row is None:
                     turns.remove(turn)
                     continue
-                if not self._attempt(row, attempts):
+                did = row["delivery_id"]
+                if did not in bodies:
+                    # read with those the pass would send next were every send to go through (a failure or a receiver
+                    # coming back changes the order: then this is read again, never more than a batch of bodies held)
+                    ahead = self._ahead(round_[i + 1:], turns, done | {did}, self.batch - len(attempts) - 1)
+                    bodies = self._bodies([did] + [r["delivery_id"] for r in ahead])
+                if not self._attempt(row, attempts, bodies.pop(did, None)):
                     return attempts
-                done.add(row["delivery_id"])
+                done.add(did)
+                if did not in self.final:
+                    # to be retried: the alert's later notices to this receiver wait for it (they went out right after
+                    # its failure, in the same pass, when nothing had them scanned past it again)
+                    turn.held.add(row["alert_id"])
                 if turn.receiver in self._recovered:
                     # its retries are due now (_watch): its backlog goes out in this pass, oldest first, each
                     # alert's notices in the order they were made
@@ -415,24 +442,51 @@ class Dispatcher:
                     turn.restart()
         return attempts
 
-    def _attempt(self, row: dict[str, Any], attempts: list[Attempt]) -> bool:
+    def _ahead(self, rest: list[_Turn], turns: list[_Turn], done: set[str], limit: int) -> list[dict[str, Any]]:
+        """The next ``limit`` notifications run_once would take, the rest of this turn (``rest``) first, were each
+        send to go through and no receiver to change: whose bodies to read together."""
+        assert self.tried is not None
+        twins = {id(t): t.copy() for t in turns}
+        live = [twins[id(t)] for t in turns]
+        order = [twins[id(t)] for t in rest]
+        done, now, out = set(done), self.clock(), []
+        while live and len(out) < limit:
+            for twin in order:
+                if len(out) >= limit:
+                    break
+                row = None if twin.receiver in self._unanswered else twin.next(self.tried, self.final, done, now)
+                if row is None:
+                    live.remove(twin)
+                    continue
+                out.append(row)
+                done.add(row["delivery_id"])
+            live.sort(key=lambda t: t.receiver in self.failing)
+            order = list(live)
+        return out
+
+    def _bodies(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {r["delivery_id"]: r for r in self.store.query(_BODIES, {"ids": ids})}
+
+    def _attempt(self, row: dict[str, Any], attempts: list[Attempt], stored: dict[str, Any] | None) -> bool:
         """Send one pending row (or defer it, its receiver unanswered this pass); False when the pass must end."""
         assert self.tried is not None
         did = row["delivery_id"]
         if row["receiver"] in self._unanswered:
             return True  # (no attempt: due still, tried again next pass)
+        if stored is None:
+            return True  # gone from the outbox since the pass read it (a rebuild writes it again): the next pass sees to it
         if not self._holds_lease():
             return False  # another dispatcher sends now (this one was paused past its lease)
         tried = self.tried.get(did)
         made = tried.made if tried is not None else 0
         try:
-            note = Notification.from_json(row["body"])
+            note = Notification.from_json(stored["body"])
             if note.delivery_id != did:
                 # its record would go under the body's id and this row would stay pending: sent every pass
                 raise ValueError(f"its body is notification {note.delivery_id}'s")
         except (ValueError, TypeError) as exc:  # a row this version cannot read: recorded, not retried forever
-            note = Notification(delivery_id=did, alert_id=row["alert_id"], enterprise_id=row["enterprise_id"],
-                                receiver=row["receiver"], channel=row["channel"], reason="", subject_zh="", text_zh="")
+            note = Notification(delivery_id=did, alert_id=row["alert_id"], enterprise_id=stored["enterprise_id"],
+                                receiver=row["receiver"], channel=stored["channel"], reason="", subject_zh="", text_zh="")
             attempts.append(self._record(note, made + 1, Attempt(did, made + 1, "failed", 0, f"无法读取通知内容 / unreadable outbox row: {exc}")))
         else:
             attempts.append(self._deliver(note, made + 1))
@@ -574,11 +628,16 @@ class Dispatcher:
             return set()
         assert self.tried is not None
         old = [r for r in rows if r["delivery_id"] not in self.tried and r["delivery_id"] not in self.final
-               and _derived_at(r) < (self.status_history_before if r.get("reason") in STATUS_NOTICES else self.history_before)]
+               and _aware(r["derived_at"]) < (self.status_history_before if r.get("reason") in STATUS_NOTICES else self.history_before)]
         if not old:
             return set()
         tried = {r["delivery_id"] for r in self.store.query(_ATTEMPTED, {"ids": [r["delivery_id"] for r in old]})}
         old = [r for r in old if r["delivery_id"] not in tried]
+        if not old:
+            return set()
+        ids = [r["delivery_id"] for r in old]
+        routes = {r["delivery_id"]: r for r in self.store.query(_ROUTES, {"ids": ids})}
+        old = [{**r, **routes[r["delivery_id"]]} for r in old if r["delivery_id"] in routes]  # (not one gone since the pass read it)
         if not old:
             return set()
         at = self.clock()
@@ -778,7 +837,7 @@ class Dispatcher:
             self._pass_failures = 0
 
     def pending(self) -> int:
-        return len(self.store.query(_PENDING, {"limit": 100_000, "offset": 0}))
+        return int((self.store.query(_PENDING_COUNT) or [{"n": 0}])[0]["n"] or 0)
 
 
 # the notifications given up (last attempt `failed`), with what a re-queue row needs
@@ -871,16 +930,6 @@ def _span_zh(seconds: float) -> str:
     if not hours:
         return f"{minutes} 分钟"
     return f"{hours} 小时" + (f" {minutes} 分钟" if minutes else "")
-
-
-def _derived_at(row: dict[str, Any]) -> dt.datetime:
-    """When a pending notification's step became known: the later of the step's time and the time its event was
-    received (outbox.received_at; 1970 on rows written before it was kept, and on the embedded pipeline's, where the
-    step's time is all there is).  A step is dated by its event, and a live event received after a refold may be
-    dated days back (a correction closing an alert): judged by its date alone, its notice was withheld as history."""
-    step_at = _aware(row["step_at"])
-    received = row.get("received_at")
-    return max(step_at, _aware(received)) if received else step_at
 
 
 def _aware(value: Any) -> dt.datetime:

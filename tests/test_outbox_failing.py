@@ -29,16 +29,19 @@ class Tables:
         self.deliveries: list[dict[str, Any]] = []
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        if "FROM outbox" in sql:
+        if "FROM outbox" in sql and params and "ids" in params:  # the bodies of those about to be sent
+            return [r for r in self.outbox if r["delivery_id"] in params["ids"]]
+        if "FROM outbox" in sql:  # the pending ones, without bodies
             final = {d["delivery_id"] for d in self.deliveries if d["status"] in ("sent", "failed")}
-            return [r for r in self.outbox if r["delivery_id"] not in final][params["offset"]:params["offset"] + params["limit"]]
+            return [{k: v for k, v in r.items() if k != "body"} for r in self.outbox if r["delivery_id"] not in final]
         return []  # (nothing tried before this dispatcher)
 
     def insert(self, table: str, rows: list[dict[str, Any]]) -> None:
         getattr(self, table).extend(rows)
 
     def queue(self, delivery_id: str, receiver: str) -> None:
-        note = Notification(delivery_id=delivery_id, alert_id="AL-0123456789abcdef", enterprise_id="E-1", receiver=receiver,
+        # (an alert each: an alert's later notices to a receiver wait while its first is retried)
+        note = Notification(delivery_id=delivery_id, alert_id=f"AL-{delivery_id}-0123456789abcdef", enterprise_id="E-1", receiver=receiver,
                             channel="webhook", reason="opened", subject_zh="主题", text_zh="正文")
         self.outbox.append({"delivery_id": delivery_id, "alert_id": note.alert_id, "enterprise_id": "E-1", "receiver": receiver,
                             "channel": "webhook", "body": note.to_json()})
