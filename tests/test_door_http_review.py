@@ -125,3 +125,52 @@ def test_the_dead_letters_list_counts_a_letter_whose_50_errors_are_long(store, r
     assert more["type"] == "errors_truncated" and more["errors_total"] == 100 and more["errors_listed"] == len(shown) - 1
     assert f"共 100 处" in more["reason_zh"] and "lists 50" in more["reason"]
     assert whole["errors"][-1]["errors_total"] == 100
+
+
+# ---------------------------------------------------------------- 3. qrisk sql: the FORMAT a query names
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    from qrisk.runtime import default_rules, open_embedded
+
+    data = tmp_path_factory.mktemp("sql") / "data"
+    open_embedded(data, default_rules()).close()
+    return data
+
+
+@pytest.mark.parametrize("statement, printed", [
+    # a comment saying FORMAT is not the query's FORMAT: JSON rows
+    ("SELECT 1 AS a -- then FORMAT CSV", ['{"a": 1}']),
+    ("SELECT 1 AS a /* FORMAT CSV */", ['{"a": 1}']),
+    ("SELECT 'x FORMAT CSV' AS a", ['{"a": "x FORMAT CSV"}']),
+    # a column named format, sorted: DESC is no format's name
+    ("SELECT number AS format FROM numbers(3) ORDER BY format DESC", ['{"format": 2}', '{"format": 1}', '{"format": 0}']),
+    ("SELECT number AS format FROM numbers(2) ORDER BY format ASC NULLS LAST", ['{"format": 0}', '{"format": 1}']),
+    # FORMAT then SETTINGS: the format's text
+    ("SELECT 1 AS a FORMAT JSONEachRow SETTINGS max_threads = 1", ['{"a":1}']),
+    ("SELECT 1 AS a FORMAT CSV SETTINGS max_threads = 1;", ["1"]),
+])
+def test_qrisk_sql_prints_in_the_format_the_query_ends_with_and_no_other(data_dir, capsysbinary, statement, printed):
+    from qrisk.cli import main
+
+    assert main(["sql", "--data-dir", str(data_dir), statement]) == 0, capsysbinary.readouterr().err
+    assert capsysbinary.readouterr().out.decode("utf-8").splitlines() == printed
+
+
+def test_qrisk_sql_format_json_with_settings_prints_the_json_document(data_dir, capsysbinary):
+    from qrisk.cli import main
+
+    assert main(["sql", "--data-dir", str(data_dir), "SELECT 1 AS a FORMAT JSON SETTINGS max_threads = 1"]) == 0
+    assert json.loads(capsysbinary.readouterr().out)["data"] == [{"a": 1}]
+
+
+def test_qrisk_sql_says_in_one_line_when_an_answer_is_not_json_rows(data_dir, capsysbinary, monkeypatch):
+    # (a FORMAT clause the statement's reading missed: its answer reaches the JSON path)
+    import qrisk.cli
+    from qrisk.cli import main
+
+    monkeypatch.setattr(qrisk.cli, "_output_format", lambda statement: None)
+    assert main(["sql", "--data-dir", str(data_dir), "SELECT 'x' FORMAT TSV"]) == 2
+    err = capsysbinary.readouterr().err.decode("utf-8")
+    assert "Traceback" not in err and "not JSON rows" in err and "FORMAT" in err
