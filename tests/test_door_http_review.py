@@ -174,3 +174,28 @@ def test_qrisk_sql_says_in_one_line_when_an_answer_is_not_json_rows(data_dir, ca
     assert main(["sql", "--data-dir", str(data_dir), "SELECT 'x' FORMAT TSV"]) == 2
     err = capsysbinary.readouterr().err.decode("utf-8")
     assert "Traceback" not in err and "not JSON rows" in err and "FORMAT" in err
+
+
+# ---------------------------------------------------------------- 4. the demo's events are received while still news
+
+
+def test_no_demo_event_is_received_later_than_alerts_live_within_hours(tmp_path):
+    """Seed 2025 held events received 1,222 h after they occurred, against 720 h: a step that late is history."""
+    import subprocess
+    import sys
+
+    from qrisk.runtime import default_rules
+    from qrisk.store import ChdbStore
+    from tests.conftest import ROOT
+
+    data = tmp_path / "data"
+    done = subprocess.run([sys.executable, "-m", "qrisk", "demo", "--seed", "2025", "--data-dir", str(data), "--json"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    store = ChdbStore(data)
+    try:
+        (row,) = store.query("SELECT max(dateDiff('second', occurred_at, received_at)) AS late, count() AS n FROM event_log")
+    finally:
+        store.close()
+    assert row["n"] > 1000
+    assert 0 < row["late"] <= 3600 * default_rules().policy.alerts.live_within_hours
