@@ -123,7 +123,7 @@ def test_the_dead_letters_list_counts_a_letter_whose_50_errors_are_long(store, r
     assert shown[:-1] == whole["errors"][:len(shown) - 1]
     more = shown[-1]
     assert more["type"] == "errors_truncated" and more["errors_total"] == 100 and more["errors_listed"] == len(shown) - 1
-    assert f"共 100 处" in more["reason_zh"] and "lists 50" in more["reason"]
+    assert "共 100 处" in more["reason_zh"] and "lists 50" in more["reason"]
     assert whole["errors"][-1]["errors_total"] == 100
 
 
