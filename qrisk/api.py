@@ -44,7 +44,7 @@ from schemas.upcast import load_json
 from qrisk.answers import Accepted, Refusal
 from qrisk.auth import POSTING_ROLES, ApiKey, AuditLog, AuthError, KeyStore, event_refusal, posted_as, posting_rules
 from qrisk.committer import GroupCommitter
-from qrisk.pipeline import LETTER_ERRORS_KEPT, LETTER_TEXT_KEPT, DeadLetter, Pipeline, conflict_error
+from qrisk.pipeline import LETTER_ERRORS_KEPT, LETTER_TEXT_KEPT, DeadLetter, Pipeline, conflict_error, letter_errors_total
 
 _BATCH_SCHEMA = {
     "oneOf": [
@@ -534,6 +534,7 @@ class Access:
 def check_query(request: Request) -> None:
     """Refuse (422) query parameters the route does not take and ones given twice: a filter a route does not
     have must not answer as if it had matched.  Run by every keyed route's guard and by the public /v1 routes."""
+    _check_utf8(request)
     params = request.query_params
     if len(params.multi_items()) != len(params):
         # parameter pollution: which of two values a layer uses should never be a question
@@ -554,6 +555,34 @@ def check_query(request: Request) -> None:
                  "reason": f"unknown query parameter {name!r}: {request.method} {route.path} {takes_en}",
                  "reason_zh": f"未知的查询参数 {name}：{request.method} {route.path} {takes_zh}"}
                 for name in unknown])
+
+
+def _check_utf8(request: Request) -> None:
+    """Refuse (422) a path or query whose percent-decoded bytes are not UTF-8 (GBK encoded by the client as
+    %B1%B1…): Starlette reads them as replacement characters, and a free-text filter (?product=, ?lab=)
+    matched nothing — an empty list answered 200, as if nothing were there."""
+    bad: list[str] = []
+    if not _utf8(urllib.parse.unquote_to_bytes(request.scope.get("raw_path") or b"")):
+        bad.append("path")
+    for pair in (request.scope.get("query_string") or b"").split(b"&"):
+        name, _, value = pair.partition(b"=")
+        if not (_utf8(urllib.parse.unquote_to_bytes(name)) and _utf8(urllib.parse.unquote_to_bytes(value))):
+            shown = urllib.parse.unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", "replace")
+            bad.append(f"query.{shown}")
+    if bad:
+        raise UnknownParameters([
+            {"field": field, "type": "url_encoding",
+             "reason": f"{field} is not UTF-8 once percent-decoded (GBK?): the URL must be UTF-8 percent-encoded",
+             "reason_zh": f"{field} 解码后不是 UTF-8（GBK？）：URL 须为 UTF-8 编码，中文按 UTF-8 经 URL 编码"}
+            for field in dict.fromkeys(bad)])
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _declared(guard: Callable[..., Any], **openapi_extra: Any) -> dict[str, Any]:
@@ -1879,6 +1908,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             # this runs on may be older than ClickHouse's JSON functions)
             "substringUTF8(errors, 1, %(errors_shown)s) AS errors_start, lengthUTF8(errors) AS errors_chars, "
             "if(lengthUTF8(errors) > %(errors_shown)s, length(extractAll(errors, '\"type\": \"')), 0) AS errors_count, "
+            # (and the count its errors_truncated entry stored: the errors kept are 50 of it)
+            "if(lengthUTF8(errors) > %(errors_shown)s, toUInt64OrZero(extract(errors, '\"errors_total\": (\\\\d+)')), 0) AS errors_stored_total, "
             "substringUTF8(raw, 1, %(shown)s) AS raw_start, raw_encoding, lengthUTF8(raw) > %(shown)s AS raw_truncated FROM dead_letters FINAL"
             + (f" WHERE {' AND '.join(where)}" if where else "")
             + order + " LIMIT %(limit)s OFFSET %(offset)s",
@@ -1889,31 +1920,43 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         """A row of the list, cut as the store keeps letters now (``qrisk.pipeline.letter_errors``): one kept
         before that named 100,000 unknown keys was some 25 MB of errors and 4 MB of reason on every page."""
         out = _letter({**{k: v for k, v in row.items() if k not in ("raw_start", "reason_start", "reason_chars", "errors_start",
-                                                                      "errors_chars", "errors_count")},
+                                                                      "errors_chars", "errors_count", "errors_stored_total")},
                        "errors": "", "raw": row["raw_start"], "raw_encoding": row["raw_encoding"], "raw_truncated": bool(row["raw_truncated"]),
                        "reason": row["reason_start"] if row["reason_chars"] <= LETTER_TEXT_KEPT
                        else row["reason_start"] + f"… ({row['reason_chars']} characters)"})
         if row["errors_chars"] <= LIST_ERRORS_CHARS:
             errors = json.loads(row["errors_start"] or "[]")
-            total = len(errors)
+            listed = [e for e in errors if not (isinstance(e, dict) and e.get("type") == ERRORS_TRUNCATED)]
+            if len(listed) <= LETTER_ERRORS_KEPT:
+                out["errors"] = errors  # as kept, its own errors_truncated entry (if any) with it
+                return out
+            kept, total = len(listed), max(len(listed), letter_errors_total(errors))
         else:  # the whole objects of the head, as many as the list shows
-            errors, decoder, text = [], json.JSONDecoder(), row["errors_start"]
+            listed, decoder, text = [], json.JSONDecoder(), row["errors_start"]
             at = _BETWEEN_ERRORS.match(text, 1).end()
-            while len(errors) < LETTER_ERRORS_KEPT:
+            while len(listed) < LETTER_ERRORS_KEPT:
                 try:
                     error, end = decoder.raw_decode(text, at)
                 except ValueError:
                     break
-                errors.append(error)
+                if not (isinstance(error, dict) and error.get("type") == ERRORS_TRUNCATED):
+                    listed.append(error)
                 at = _BETWEEN_ERRORS.match(text, end).end()
-            total = max(row["errors_count"], len(errors) + 1)
-        if total > LETTER_ERRORS_KEPT + 1:
-            more = total - LETTER_ERRORS_KEPT
-            errors = errors[:LETTER_ERRORS_KEPT] + [{
-                "field": "", "type": ERRORS_TRUNCATED, "errors_total": total, "errors_listed": LETTER_ERRORS_KEPT,
-                "reason": f"{more} more error(s) not listed ({total} in all): GET /v1/dead-letters/{row['dead_letter_id']} has them all",
-                "reason_zh": f"另有 {more} 处错误未列出（共 {total} 处），完整内容见 GET /v1/dead-letters/{row['dead_letter_id']}"}]
-        out["errors"] = errors
+            # every object kept has a "type" (an errors_truncated entry too); that entry's count is of all the
+            # errors, kept or not: 64 KiB of 50 long texts decodes some 40 of them and must still say 100
+            stored_total = row["errors_stored_total"]
+            kept = row["errors_count"] - (1 if stored_total else 0)
+            total = max(row["errors_count"], stored_total, len(listed) + 1)
+        listed = listed[:LETTER_ERRORS_KEPT]
+        if total > len(listed):
+            more, letter = total - len(listed), row["dead_letter_id"]
+            where_en = f": GET /v1/dead-letters/{letter} lists {kept}" if kept > len(listed) else ""
+            where_zh = f"，GET /v1/dead-letters/{letter} 列出其中 {kept} 处" if kept > len(listed) else ""
+            listed.append({
+                "field": "", "type": ERRORS_TRUNCATED, "errors_total": total, "errors_listed": len(listed),
+                "reason": f"{more} more error(s) not listed ({total} in all){where_en}",
+                "reason_zh": f"另有 {more} 处错误未列出（共 {total} 处）{where_zh}"})
+        out["errors"] = listed
         return out
 
     def _confirmed_letters(candidates: list[dict[str, Any]], event_id: str, wanted: int) -> list[str]:

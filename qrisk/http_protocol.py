@@ -7,12 +7,15 @@ and under ``ulimit -n 1024`` the API stopped answering and chdb failed with "Too
 
 It also percent-encodes bytes past ASCII in a request's target, as a browser does before sending:
 curl sends ``?town=北山镇`` typed into it as raw UTF-8, which h11 refuses (uvicorn then answered a
-plain-text "Invalid HTTP request received."), so the README's own filters failed as typed.  A request
-line h11 still refuses for such bytes (one pipelined behind another, already in h11's buffer) is
-answered with the API's JSON refusal saying how to encode it."""
+plain-text "Invalid HTTP request received."), so the README's own filters failed as typed.  Only a
+target whose bytes are UTF-8 is encoded: GBK encoded as %B1%B1 would be read back as replacement
+characters and a filter such as ?product= would match nothing, answered 200 with an empty list.  A
+request line h11 still refuses for such bytes (GBK, or one pipelined behind another, already in h11's
+buffer) is answered with the API's JSON refusal saying how to encode it."""
 from __future__ import annotations
 
 import asyncio
+import codecs
 import json
 import logging
 import re
@@ -39,8 +42,9 @@ def bounded_protocol(header_timeout: float, max_connections: int) -> type[H11Pro
     return BoundedH11Protocol
 
 
-_URL_ZH = "请求行无效：URL 中的中文须经 URL 编码（如 curl -G --data-urlencode 'town=北山镇'）"
-_URL_EN = "invalid request line: Chinese in a URL must be percent-encoded (e.g. curl -G --data-urlencode 'town=北山镇')"
+_URL_ZH = "请求行无效：URL 中的中文须为 UTF-8 编码并经 URL 编码（如 curl -G --data-urlencode 'town=北山镇'）"
+_URL_EN = ("invalid request line: Chinese in a URL must be UTF-8, percent-encoded "
+           "(e.g. curl -G --data-urlencode 'town=北山镇')")
 # h11 names the refused line in its message, bytes past ASCII as \x80 … \xff
 _NON_ASCII_SHOWN = re.compile(r"illegal request line: .*\\x[89a-f][0-9a-f]")
 
@@ -59,6 +63,10 @@ class _BoundedH11Protocol(H11Protocol):
         # where this connection is in the request line being read: None outside one (a head's other lines,
         # a body, or bytes h11 holds for a pipelined request), else the spaces seen (1: in the target)
         self._spaces: int | None = None
+        # the target's bytes so far read as UTF-8 (a character may be split between two reads); once they are
+        # not, the rest of the line goes to h11 as it came, and h11 refuses it
+        self._target_utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._target_raw = False
         self._refused: str = ""  # h11's reason for the last request it refused
         next_event = self.conn.next_event
 
@@ -97,24 +105,43 @@ class _BoundedH11Protocol(H11Protocol):
             self._cancel_head_timer()  # the head is in (the body is the application's to wait for)
 
     def _target_encoded(self, data: bytes) -> bytes:
-        """``data`` with every byte ≥ 0x80 between the request line's first two spaces as %XX.  Only for a
-        request line read from its first byte: data joining bytes h11 already holds (a request pipelined
-        behind another) is passed on as it came, and h11 judges it (send_400_response)."""
+        """``data`` with every byte ≥ 0x80 between the request line's first two spaces as %XX, as long as the
+        target's bytes are UTF-8.  Only for a request line read from its first byte: data joining bytes h11
+        already holds (a request pipelined behind another) is passed on as it came, and h11 judges it
+        (send_400_response)."""
         if self._spaces is None:
             if self.conn.trailing_data[0]:
                 return data
             self._spaces = 0
+            self._target_utf8.reset()
+            self._target_raw = False
         end = data.find(b"\n")
         line, rest = (data, b"") if end < 0 else (data[:end + 1], data[end + 1:])
         if not any(b >= 0x80 for b in line):
             self._spaces += line.count(b" ")
         else:
-            out = bytearray()
+            spaces, target, ended = self._spaces, bytearray(), end >= 0
             for byte in line:
                 if byte == 0x20:
-                    self._spaces += 1
-                out += _percent_encoded(byte) if byte >= 0x80 and self._spaces == 1 else bytes((byte,))
-            line = bytes(out)
+                    spaces += 1
+                    ended = ended or spaces == 2
+                elif spaces == 1:
+                    target.append(byte)
+            if not self._target_raw:
+                try:
+                    self._target_utf8.decode(bytes(target), final=ended)
+                except UnicodeDecodeError:
+                    # GBK or other bytes: left raw, h11 refuses the line (a part of it already passed on
+                    # encoded is refused by the API's own check: check_query)
+                    self._target_raw = True
+            if not self._target_raw:
+                out, at = bytearray(), self._spaces
+                for byte in line:
+                    if byte == 0x20:
+                        at += 1
+                    out += _percent_encoded(byte) if byte >= 0x80 and at == 1 else bytes((byte,))
+                line = bytes(out)
+            self._spaces = spaces
         if end >= 0:
             self._spaces = None  # the line is over: headers and body go to h11 untouched
         return line + rest
