@@ -221,7 +221,9 @@ def test_the_clis_refuse_a_cut_after_today(tmp_path):
     policy = tmp_path / "policy6.yaml"
     policy.write_text("utc_offset_hours: 6\n", encoding="utf-8")
     sheet = tmp_path / "campaign.xlsx"
-    done = cli("campaign", "--events", str(events), "--policy", str(policy), "--xlsx", str(sheet), "--as-of", today.isoformat())
+    # (today in that policy's own zone: from 16:00 UTC on, UTC+8's today is after UTC+6's, and the cut would be refused)
+    today6 = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=6)).date()
+    done = cli("campaign", "--events", str(events), "--policy", str(policy), "--xlsx", str(sheet), "--as-of", today6.isoformat())
     assert done.returncode == 0, done.stderr
     labels = [r[0] for r in load_workbook(sheet)["汇总"].iter_rows(min_row=2, values_only=True)]
     assert "最近记录（当地时间 UTC+6）" in labels, labels
