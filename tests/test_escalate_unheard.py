@@ -4,16 +4,20 @@ never taken from a key (the door refuses qrisk's own steps; the fold takes one a
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from services import clickhouse_url, store  # noqa: F401 - fixtures
 
+from ingest.validate import DOOR, Rejection, decode_body, validate_document
 from processors.step import Rules
 from qrisk.pipeline import Pipeline
 from qrisk.store import ChdbStore
+from schemas.events import Source
 from schemas.standards import load_catalogue
-from tests.test_alerts import _SILENCE, act, failing, policy
-from tests.test_risk import ev, registered
+from tests.conftest import golden
+from tests.test_alerts import _SILENCE, County, act, failing, policy
+from tests.test_risk import E, ev, registered
 
 UTC = dt.timezone.utc
 
@@ -120,3 +124,69 @@ def test_a_rebuild_after_the_restart_escalation_sends_no_second_one(tmp_path, ca
     assert [c for c in second.calls if reasons.get(c) in ("escalated", "handling_overdue")] == []
     assert [r["receiver"] for r in withheld] == ["chief", "desk", "liangzhu"]
     assert all(r["error"].startswith("重建派生表时由") for r in withheld)
+
+
+# ---------------------------------------------------------------------- qrisk's own step, from a key
+
+
+def _own(alert_id: str, at: str, **changes):
+    e = ev("alert.action", at, E, alert_id=alert_id, action="escalate", actor="qrisk", note="")
+    return e.model_copy(update={"source": Source(kind="system", id="qrisk"), **changes})
+
+
+def test_qrisk_own_escalation_of_an_alert_not_waiting_for_one_is_an_ordinary_escalation(rules):
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00"), failing("2026-02-10T10:00:00+08:00"))
+    [aid] = [k for k, a in c.book.alerts.items() if a.rule == "sampling.unqualified"]
+    c.feed(act(aid, "start_rectification", "2026-02-10T11:00:00+08:00"))
+    told = [len(ch.notifications) for i in range(3) for ch in c.feed(_own(aid, f"2026-02-10T12:0{i}:00+08:00"))]
+    alert = c.book.alerts[aid]
+    # under rectification: no deadline owes it an escalation; the hourly guard holds the second and third
+    assert told[0] > 0 and told[1:] == [0, 0]
+    assert [s.action for s in alert.steps[-3:]] == ["escalate"] * 3 and not alert.handling_escalated
+
+
+def test_qrisk_own_escalation_of_an_alert_past_its_deadline_is_the_deadline_s(rules):
+    c = County(rules, policy())
+    c.feed(registered("2026-01-05T09:00:00+08:00"), failing("2026-02-10T10:00:00+08:00"))
+    [aid] = [k for k, a in c.book.alerts.items() if a.rule == "sampling.unqualified"]
+    before = c.book.alerts[aid].respond_by
+    # (not yet due: an ordinary escalation)
+    [early] = [ch for ch in c.feed(_own(aid, "2026-02-10T12:00:00+08:00")) if ch.alert.alert_id == aid]
+    assert early.step.action == "escalate"
+    # past its time to respond, unacknowledged: qrisk's escalation for it
+    late = before + dt.timedelta(hours=3)
+    [due] = [ch for ch in c.feed(_own(aid, late.isoformat())) if ch.alert.alert_id == aid]
+    assert due.step.action == "escalated" and {n.reason for n in due.notifications} == {"escalated"}
+
+
+def _posted(**changes) -> dict:
+    doc = golden("alert.action")
+    doc["payload"] = {**doc["payload"], "action": "escalate"}
+    for k, v in changes.items():
+        if k == "kind":
+            doc["source"] = {**doc["source"], "kind": v}
+        else:
+            doc["payload"][k] = v
+    return doc
+
+
+@pytest.mark.parametrize("changes, fields", [({"kind": "system"}, ["source.kind"]), ({"actor": "qrisk"}, ["payload.actor"]),
+                                             ({"kind": "system", "actor": "qrisk"}, ["source.kind", "payload.actor"])])
+def test_the_door_refuses_qrisk_own_steps_naming_the_field(changes, fields):
+    doc = _posted(**changes)
+    raw = json.dumps(doc).encode()
+    refused = validate_document(doc, None, raw, DOOR)
+    assert isinstance(refused, Rejection) and [e["field"] for e in refused.errors] == fields
+    assert all(e["reason_zh"].startswith("qrisk 自身的处置步骤不经接口提交") and "qrisk's own steps are not posted" in e["reason"]
+               for e in refused.errors)
+    # the HTTP door (its fast path for valid bodies too), a batch beside a good step
+    events, rejections = decode_body(json.dumps([_posted(), doc]).encode())
+    assert len(events) == 1 and [r.index for r in rejections] == [1] and [e["field"] for e in rejections[0].errors] == fields
+    # the log re-read (no door): kept as it was logged
+    assert not isinstance(validate_document(doc, None, raw, None), Rejection)
+
+
+def test_a_supervisor_s_escalation_passes_the_door():
+    events, rejections = decode_body(json.dumps(_posted()).encode())
+    assert len(events) == 1 and rejections == []
