@@ -335,6 +335,14 @@ _WAITED_KINDS = ("rectification.completed", "rectification.rejected", "rectifica
 _ORDER_STATUS = {"rectification.completed": "completed", "rectification.rejected": "rejected", "rectification.verified": "verified"}
 
 
+def _waits_for_it(alert: Alert, before: str, at: dt.datetime) -> bool:
+    """Whether ``alert`` (in state ``before``) waits at ``at`` for the escalation its deadline owes: unacknowledged past its
+    time to respond, or acknowledged and unhandled past its time to handle."""
+    if before == "open":
+        return alert.respond_by is not None and alert.respond_by < at
+    return before == "acknowledged" and alert.handle_by is not None and alert.handle_by < at
+
+
 class AlertBook(FoldState):
     """Every alert of a county, and the indexes the fold needs."""
 
@@ -752,9 +760,11 @@ class AlertBook(FoldState):
             note = f"指派给 {alert.assignee}" + (f"：{p.note}" if p.note else "")
         elif p.assignee:
             note += f"（指派给 {p.assignee}）"
-        if p.action == "escalate" and p.actor == SYSTEM and event.source.kind == "system":
+        if p.action == "escalate" and p.actor == SYSTEM and event.source.kind == "system" and _waits_for_it(alert, before, at):
             # qrisk's own, logged at a start whose policy lifted a silence (qrisk.pipeline): the replay under the new policy
-            # made a deadline's escalation among events whose rows are history, so nobody was told; told now, as what it is
+            # made a deadline's escalation among events whose rows are history, so nobody was told; told now, as what it is.
+            # Only while its deadline is past and it still waits: the door refuses such steps from keys, but one in a log from
+            # before that (or put on Kafka by hand) is otherwise an escalation like any, with its hourly guard
             due = "escalated" if before == "open" else "handling_overdue"
             if due == "escalated":
                 alert.escalated = True

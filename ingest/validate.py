@@ -70,6 +70,7 @@ _REASON_ZH = {
     "string_unicode": "文本含有无效的 Unicode 字符（如单独的代理项 \\ud800）",
     "recursion_loop": "嵌套过深",
     "forbidden": "该密钥无权提交此事件",
+    "qrisk_own_step": "qrisk 自身的处置步骤不经接口提交",
     "in_the_future": "时间晚于接收时间",
     "duplicate_key": "同一对象中字段重复出现",
     "schema_version_type": "schema_version 应为整数 1 或 2（不加引号）",
@@ -428,7 +429,31 @@ def validate_document(doc: Any, index: int | None, raw: bytes, context: dict[str
             return Rejection(index, raw, capped_errors(first + [e for e in _errors_as_sent(rest, doc, sent) if e["field"] != "source"]))
     except ValidationError as exc:
         return Rejection(index, raw, capped_errors(first + _errors_as_sent(exc, doc, sent)))
+    if context and context.get("door"):
+        first += qrisk_own_step_errors(event)
     return Rejection(index, raw, first) if first else event
+
+
+_OWN_STEP_ZH = "qrisk 自身的处置步骤不经接口提交"
+_OWN_STEP_EN = "qrisk's own steps are not posted"
+
+
+def qrisk_own_step_errors(event: Envelope) -> list[dict[str, Any]]:
+    """An ``alert.action`` that says it is qrisk's own (source kind ``system``, or actor ``qrisk``): refused at every door.
+    qrisk logs such a step itself (the escalation a start under a changed policy owes, ``qrisk.pipeline``), and the fold
+    takes it as one; posted by a key, it was an escalation without the hourly guard and a ``handling_overdue`` on demand."""
+    if event.event_type != "alert.action":
+        return []
+    from alerts.lifecycle import SYSTEM  # (here: the alert fold is no import of the door's module)
+
+    errors = []
+    if event.source.kind == "system":
+        errors.append(_error("source.kind", "qrisk_own_step", f"{_OWN_STEP_EN}: an alert step is posted as its supervisor's or "
+                             "the bureau's source, not \"system\"", f"{_OWN_STEP_ZH}：预警处置步骤的来源类型不能为 system"))
+    if event.payload.actor == SYSTEM:  # type: ignore[attr-defined]
+        errors.append(_error("payload.actor", "qrisk_own_step", f"{_OWN_STEP_EN}: actor \"{SYSTEM}\" is qrisk itself; name the "
+                             "supervisor who took the step", f"{_OWN_STEP_ZH}：处置人不能为 {SYSTEM}（qrisk 自身），请填写实际处置人"))
+    return errors
 
 
 _V1_ITEM_VALUE = re.compile(r"payload\.items\[(\d+)\]\.values(\[0\])?")
@@ -481,6 +506,8 @@ def _decode_valid(raw: bytes, max_batch: int, context: dict[str, Any] = DOOR) ->
     if events is not None and has_duplicate_keys(raw, events):
         # pydantic keeps the last copy of a key given twice; the general path finds and names it
         return None
+    if events is not None and context.get("door") and any(e.event_type == "alert.action" and qrisk_own_step_errors(e) for e in events):
+        return None  # (refused: the general path names the field)
     return events
 
 

@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 70
+FOLD_VERSION = 71
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -304,7 +304,9 @@ finds too, the lab's 不合格 on an item qrisk passes or finds not applicable w
 qrisk's figure, severity by the worst item); a re-test merged with the first test's items, or corrected under it, that
 gains or loses such an item is the sample's failure on other items (Paretos, alert); 70: a re-test of a sample
 qrisk fails on a physical item while the lab fails a microbial one qrisk passes is not admitted (不予复检), as the
-alert already said.  A
+alert already said; 71: qrisk's own escalation of an alert (the one a start under a changed policy logs) is one
+only while the alert waits for it (open past its time to respond, or acknowledged past its time to handle); else it
+is an escalation like any, with its hourly guard.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

@@ -264,6 +264,14 @@ _WAITING = (
 )
 _ATTEMPTS = "SELECT delivery_id, max(attempt) AS attempts FROM deliveries GROUP BY delivery_id"
 _HISTORY = "重建派生表时由"  # (how a notification a rebuild withheld is recorded: its error begins so)
+_ESCALATIONS = ("escalated", "handling_overdue", "escalated_by_hand")
+# each alert's receivers an escalation of it was sent to, and when last (epoch seconds): read before a rebuild empties the outbox
+_ESCALATIONS_SENT = (
+    "SELECT o.alert_id AS alert_id, o.receiver AS receiver, toUnixTimestamp(max(d.at)) AS at FROM deliveries AS d "
+    "INNER JOIN (SELECT DISTINCT delivery_id, alert_id, receiver FROM outbox WHERE reason IN ("
+    + ", ".join(f"'{r}'" for r in _ESCALATIONS) + ")) AS o ON d.delivery_id = o.delivery_id "
+    "WHERE d.status = 'sent' GROUP BY o.alert_id, o.receiver"
+)
 
 
 class RebuildRefused(RuntimeError):
@@ -300,6 +308,7 @@ class _Rebuild:
     waiting: dict[str, dict[str, Any]]  # id -> outbox row (and attempts made): waiting to be sent when the rebuild began
     derived: set[str] = field(default_factory=set)  # every id the rebuild's outbox holds
     earlier: set[str] = field(default_factory=set)  # withheld by the attempt a crash cut short (counted again)
+    escalated: dict[tuple[str, str], int] = field(default_factory=dict)  # (alert, receiver) -> last escalation sent (epoch s)
     released: int = 0  # waiting again (or new and recent): the dispatcher sends them
     withheld: int = 0  # new, about past steps: recorded as not sent
 
@@ -442,6 +451,9 @@ class Pipeline:
                 self._dirty = {eid: self.seq for eid in self.state.files}
             self.write_snapshots()
         rebuilt = None
+        # logged before the new policy is marked complete: a crash in between (kill -9, a log write that fails) is a start
+        # the next one still sees as a policy change, which escalates them then (the same ids: a repeat is a duplicate)
+        unheard = self._escalate_unheard(escalated_in_history) if escalated_in_history else []
         if why is not None:
             rebuilt = {"why_zh": why[0], "why": why[1], "seconds": time.monotonic() - started, **self._end_rebuild()}
         elif derivation is None or derivation.policy != policy_digest(self.rules):
@@ -455,7 +467,7 @@ class Pipeline:
             # another policy than the one the tables were derived under: new events follow it, the rows
             # of earlier ones stay as they were (said once; `qrisk rebuild` re-derives them all)
             "policy_changed": policy_changed,
-            "escalated_unheard": self._escalate_unheard(escalated_in_history) if escalated_in_history else [],
+            "escalated_unheard": unheard,
         }
         note("finishing", "正在建立抽样编号索引", "indexing the sample numbers")
         with self.lock:
@@ -473,11 +485,12 @@ class Pipeline:
             alert = self.alerts.alerts.get(alert_id)
             if alert is None or alert.state != ("open" if action == "escalated" else "acknowledged"):
                 continue
-            recorded = self.store.query("SELECT count() AS n FROM alert_events WHERE alert_id = %(id)s AND action = %(action)s",
-                                        {"id": alert_id, "action": action})
-            if recorded and int(recorded[0]["n"]):
-                continue  # escalated under the old policy too: told then (or recorded as telling nobody)
             stored = stored_alert_views(self.store, alert_id)
+            # escalated for the wait it is in now under the old policy too: told then (or recorded as telling nobody).  The row's
+            # flag is the current wait's (a reopening clears escalated, an acknowledgement handling_escalated): an escalation of
+            # an earlier wait, before the alert was closed and reopened, is no answer to this one
+            if stored and stored[0].get("escalated" if action == "escalated" else "handling_escalated"):
+                continue
             reason = stored[0].get("silenced") if stored else None
             policy = self.rules.policy
             if action == "escalated":
@@ -486,8 +499,11 @@ class Pipeline:
                 missed = f"期间已超过处置期限（应于 {_local(alert.handle_by, policy)} 前责令整改或关闭）"  # type: ignore[arg-type]
             note = (f"静默（{reason}）{missed}，静默已在策略文件中提前解除，升级通报" if reason else
                     f"原策略下{missed.removeprefix('期间')}时未升级；策略文件变更后升级通报")
+            # the wait's start in the id: a later wait of the alert (reopened, acknowledged again) is another escalation
+            since = alert.reopened_at if action == "escalated" else alert.acknowledged_at
+            wait = f":{since.isoformat()}" if since is not None else ""
             events.append(AlertActionEvent(
-                event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"qrisk:escalate-unheard:{alert_id}:{action}:{policy_digest(self.rules)}"),
+                event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"qrisk:escalate-unheard:{alert_id}:{action}:{policy_digest(self.rules)}{wait}"),
                 event_type="alert.action", enterprise_id=alert.enterprise_id, occurred_at=self.clock(),
                 source={"kind": "system", "id": SYSTEM},
                 payload={"alert_id": alert_id, "action": "escalate", "actor": SYSTEM, "note": note}))
@@ -552,6 +568,7 @@ class Pipeline:
         else:
             attempts = {r["delivery_id"]: int(r["attempts"]) for r in self.store.query(_ATTEMPTS, {})}
             waiting = [{**r, "attempts": attempts.get(r["delivery_id"], 0)} for r in self.store.query(_WAITING, {})]
+        escalated = {(r["alert_id"], r["receiver"]): int(r["at"]) for r in self.store.query(_ESCALATIONS_SENT, {})}
         # on record before anything is emptied: a crash from here on is a rebuild the next start does again
         self._mark("rebuilding", waiting)
         for table in DERIVED_TABLES:
@@ -561,7 +578,7 @@ class Pipeline:
             cutoff=now - 3600 * self.rules.policy.alerts.live_within_hours,
             status_cutoff=now - 3600 * min(self.rules.policy.alerts.live_within_hours, STATUS_NOTICE_FRESH_HOURS),
             final={r["delivery_id"] for r in self.store.query(_FINAL_DELIVERIES, {})},
-            waiting={r["delivery_id"]: r for r in waiting}, earlier=earlier)
+            waiting={r["delivery_id"]: r for r in waiting}, earlier=earlier, escalated=escalated)
 
     def _end_rebuild(self) -> dict[str, int]:
         """Settle the notifications that waited and that the rebuilt outbox no longer has; mark complete.
@@ -613,6 +630,19 @@ class Pipeline:
                 rb.derived.add(did)
                 if did in rb.final:
                     rb.withheld += did in rb.earlier
+                    continue
+                told = rb.escalated.get((step["alert_id"], receiver))
+                if did not in rb.waiting and reason in _ESCALATIONS and told is not None and told >= step["at"]:
+                    # an escalation the old tables had as history, whose receiver was told of one since (the escalation a
+                    # start under a changed policy logged for it, qrisk.pipeline._escalate_unheard): a second would be news
+                    # of nothing
+                    rb.final.add(did)
+                    rb.withheld += 1
+                    out.append(self._not_sent(
+                        did, step["alert_id"], step["enterprise_id"], receiver, channel, 1,
+                        f"{_HISTORY}早先的超时升级步骤重新产生；此后已在策略变更后的启动时升级通报，未再发送 / derived again by a rebuild of the "
+                        "derived tables: the receiver was sent an escalation of this alert since (at a start under a changed "
+                        "policy), not sent again"))
                     continue
                 if did in rb.waiting or step["at"] >= (rb.status_cutoff if reason in STATUS_NOTICES else rb.cutoff):
                     rb.released += 1
