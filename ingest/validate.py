@@ -434,6 +434,8 @@ def validate_document(doc: Any, index: int | None, raw: bytes, context: dict[str
     return Rejection(index, raw, first) if first else event
 
 
+# alerts.lifecycle.SYSTEM, the actor of qrisk's own steps (the door may not import the alert fold; a test keeps them equal)
+SYSTEM = "qrisk"
 _OWN_STEP_ZH = "qrisk 自身的处置步骤不经接口提交"
 _OWN_STEP_EN = "qrisk's own steps are not posted"
 
@@ -444,8 +446,6 @@ def qrisk_own_step_errors(event: Envelope) -> list[dict[str, Any]]:
     takes it as one; posted by a key, it was an escalation without the hourly guard and a ``handling_overdue`` on demand."""
     if event.event_type != "alert.action":
         return []
-    from alerts.lifecycle import SYSTEM  # (here: the alert fold is no import of the door's module)
-
     errors = []
     if event.source.kind == "system":
         errors.append(_error("source.kind", "qrisk_own_step", f"{_OWN_STEP_EN}: an alert step is posted as its supervisor's or "

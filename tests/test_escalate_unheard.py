@@ -190,3 +190,10 @@ def test_the_door_refuses_qrisk_own_steps_naming_the_field(changes, fields):
 def test_a_supervisor_s_escalation_passes_the_door():
     events, rejections = decode_body(json.dumps(_posted()).encode())
     assert len(events) == 1 and rejections == []
+
+
+def test_the_door_and_the_alert_fold_name_qrisks_own_actor_alike():
+    import alerts.lifecycle
+    import ingest.validate
+
+    assert ingest.validate.SYSTEM == alerts.lifecycle.SYSTEM
