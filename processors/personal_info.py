@@ -60,6 +60,10 @@ _DOOR_CHARS = r"[-0-9A-Za-z〇零一二三四五六七八九十百幺]"
 _BARE_HOME = re.compile(r"((?:^|(?<=[，,。；;！!？?：:、\s]))住(?![户宅房建店酒宾院宿了过在址])\s*[:：]?\s*)"
                         r"([^，,。；;！!？?\n]{0,60}" + _ADDRESS_WORD
                         + r"(?:" + _DOOR_CHARS + r"+(?:栋|幢|号楼|楼|单元|室|号|组|层|排|弄|巷|座|户))*" + _DOOR_CHARS + r"*)")
+# a home after 家住/住址/送水地址…, likewise read up to its last street or building word and the door numbers after it: what
+# its clause goes on to say (家住…301室喝了18.9L的水) is the product's; with no such word (家住城关镇12号) the clause is read whole
+_ADDRESS_PART = re.compile(r"[^，,。；;！!？?\n]{0,60}" + _ADDRESS_WORD
+                           + r"(?:" + _DOOR_CHARS + r"+(?:栋|幢|号楼|楼|单元|室|号|组|层|排|弄|巷|座|户))*" + _DOOR_CHARS + r"*")
 # in it, the numbers that find a door: digits and letters (3栋, 2单元, 501室, A座, 12号), and Chinese numerals before a
 # building's parts (三栋, 二单元, 五组); the street's and the community's names stay
 _DOOR_NUMBER = re.compile(r"[0-9A-Za-z]+|[〇零一二三四五六七八九十百幺]+(?=\s*(?:栋|幢|号楼|楼|单元|室|号|组|层|排|弄|巷|座|户))")
@@ -132,7 +136,12 @@ def mask_personal_info(text: str) -> str:
     def door(m: re.Match[str]) -> str:
         return m.group(1) + _DOOR_NUMBER.sub(lambda d: "*" * len(d.group(0)), m.group(2))
 
-    text = _HOME.sub(door, text)
+    def home(m: re.Match[str]) -> str:
+        address = _ADDRESS_PART.match(m.group(2))
+        end = address.end() if address else len(m.group(2))
+        return m.group(1) + _DOOR_NUMBER.sub(lambda d: "*" * len(d.group(0)), m.group(2)[:end]) + m.group(2)[end:]
+
+    text = _HOME.sub(home, text)
     text = _BARE_HOME.sub(door, text)
     return text
 

@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 71
+FOLD_VERSION = 72
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -306,7 +306,8 @@ gains or loses such an item is the sample's failure on other items (Paretos, ale
 qrisk fails on a physical item while the lab fails a microbial one qrisk passes is not admitted (不予复检), as the
 alert already said; 71: qrisk's own escalation of an alert (the one a start under a changed policy logs) is one
 only while the alert waits for it (open past its time to respond, or acknowledged past its time to handle); else it
-is an escalation like any, with its hourly guard.  A
+is an escalation like any, with its hourly guard; 72: after 家住, 住址 or a delivery address the door numbers are masked up to the
+address's last street or building word, and what the clause goes on to say (喝了18.9L的水) stays.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

@@ -82,6 +82,10 @@ CALLER = "我叫王小明，身份证330106199001011234，电话13812345678，�
     # … and after a home's door numbers, what the clause goes on to say of the product stays too
     ("住阳光小区5栋2单元301室喝了18.9L的水", "住阳光小区*栋*单元***室喝了18.9L的水"),
     ("住东风路88弄6号401，住张家村五组", "住东风路**弄*号***，住张家村*组"),
+    # … and so after 家住, 住址 or a delivery address (a clause with no street or building word is read whole)
+    ("家住阳光小区5栋2单元301室喝了18.9L的水", "家住阳光小区*栋*单元***室喝了18.9L的水"),
+    ("送水地址：阳光小区5栋2单元301室放了3桶18.9L的水", "送水地址：阳光小区*栋*单元***室放了3桶18.9L的水"),
+    ("家住城关镇12号", "家住城关镇**号"),
 ])
 def test_numbers_names_and_addresses_of_mail_are_masked_and_the_products_details_kept(text, masked):
     assert mask_personal_info(text) == (text if masked is None else masked)
