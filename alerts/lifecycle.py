@@ -148,11 +148,12 @@ def newer_alert_handles(alert_id: str, newer: str) -> str:
     return f"预警 {alert_id} 的问题已有新的预警 {newer} 在处置，不能重新打开；请在预警 {newer} 上继续处置，或用备注（comment）补充本预警"
 
 
-STATUS_NOTICES = frozenset({"closed_by_system", "transferred"})
-"""Notices of a change of an alert's standing (the system closed it, it was handed to another town): news the day it
-happens.  A rebuild or a Kafka refold that derives one again from a step older than ``STATUS_NOTICE_FRESH_HOURS`` (an
-upgrade that first makes them, a receiver added since) records it as history, where an opening or an escalation is
-still news within ``alerts.live_within_hours``: a three-week-old closing reads as if it had just happened."""
+STATUS_NOTICES = frozenset({"closed_by_system", "transferred", "evidence_corrected"})
+"""Notices of a change of an alert's standing (the system closed it, it was handed to another town, the report it rests
+on was corrected): news the day it happens.  A rebuild or a Kafka refold that derives one again from a step older than
+``STATUS_NOTICE_FRESH_HOURS`` (an upgrade that first makes them, a receiver added since) records it as history, where an
+opening or an escalation is still news within ``alerts.live_within_hours``: a three-week-old closing reads as if it had
+just happened."""
 STATUS_NOTICE_FRESH_HOURS = 24
 
 
@@ -543,6 +544,12 @@ class AlertBook(FoldState):
         ap = policy.alerts
         key = d["dedup_key"]
         current = self.active_by_key.get(key)
+        if (d.get("evidence") or {}).get("corrected_from"):
+            # a failing report corrected into another failure: the sample's alert (being handled or settled) takes the
+            # corrected evidence; none on file (the rule was off, or it was pruned long settled) and it opens as a failure
+            latest = current or (_alert_id(key, self.serial[key]) if key in self.serial else None)
+            if latest is not None and latest in self.alerts:
+                return self._evidence_corrected(self.alerts[latest], d, event_id, at, policy, live, seen)
         if (d.get("evidence") or {}).get("retest_of"):
             # a re-test upholding the failure: the failure's alert (being handled or not) notes it, no new occurrence
             latest = current or (_alert_id(key, self.serial[key]) if key in self.serial else None)
@@ -637,6 +644,42 @@ class AlertBook(FoldState):
         due = alert.notified_at is None or at - alert.notified_at >= dt.timedelta(hours=ap.repeat_hours)
         told = self._notify(alert, step, reason, alert.receivers, policy, live) if reason == "severity_raised" or due else []
         return AlertChange(alert, step, told)
+
+    def _evidence_corrected(self, alert: Alert, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy, live: bool,
+                            seen: dt.datetime) -> AlertChange:
+        """The report an alert rests on was corrected and still fails, on other items or values (a withdrawn 菌落总数 beside
+        a 铜绿假单胞菌 that still fails, a value typed wrong): the alert keeps its id, state and handler, and takes the
+        corrected report's evidence, message and severity — left as it was, a supervisor acts on a figure the lab
+        withdrew.  Not another occurrence: a step (报告更正：…) says what changed.  Its receivers are told while it is
+        being handled and what it says changed, as they are told when the system closes one: a batch sealed, a recall
+        ordered or a notice drafted on the old figures must be checked against the new ones."""
+        ap = policy.alerts
+        said = alert.message_zh
+        before = alert.severity
+        alert.evidence = d.get("evidence") or alert.evidence
+        _add_refs(alert, alert.evidence)
+        alert.message_zh, alert.message_en = d["message_zh"], d["message_en"]
+        if event_id not in alert.event_ids:
+            alert.event_ids.append(event_id)
+            del alert.event_ids[: max(0, len(alert.event_ids) - ap.event_ids_kept)]
+        note = f"报告更正：{(d.get('evidence') or {}).get('correction_zh') or '检验报告已更正'}；预警内容已按更正后的报告更新"
+        if d["severity"] != alert.severity:
+            # (the title stays: a corrected re-test's decision is titled 复检维持不合格, which the alert already says in its steps)
+            alert.severity, alert.rasff_class = d["severity"], d["rasff_class"]
+            note += f"，预警级别由{SEVERITY_ZH.get(before, before)}改为{SEVERITY_ZH.get(alert.severity, alert.severity)}"
+            if _RANK.get(alert.severity, 9) < _RANK.get(before, 9):
+                # graver now: the routes for the higher severity join, and its shorter response time runs from when it
+                # could be seen, as a repeat that raises the severity does; a milder one keeps the deadlines it had
+                alert.receivers = list(dict.fromkeys(alert.receivers + route(alert, ap)))
+                hours = d.get("respond_within_hours")
+                if hours and alert.state == "open":
+                    by = seen + dt.timedelta(hours=hours)
+                    if alert.respond_by is None or by < alert.respond_by:
+                        alert.respond_by = by
+                        heapq.heappush(self.deadlines, (by, alert.alert_id))
+        step = _step(alert, "comment", alert.state, SYSTEM, note, event_id, at)
+        news = alert.state in ACTIVE and (alert.message_zh != said or alert.severity != before)
+        return AlertChange(alert, step, self._notify(alert, step, "evidence_corrected", alert.receivers, policy, live) if news else [])
 
     def _grade_superseded(self, newer: Alert, event_id: str, at: dt.datetime) -> list[AlertChange]:
         """A grade that rises again (B→C, then C→D) opened a second 风险等级上升 beside the first, both 待处置:
@@ -1434,6 +1477,9 @@ def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> s
                      + (f"，理由：{step.note}" if step.note != ACTION_ZH["escalate"] else "，未填写理由"))
     elif reason == "transferred":
         lines.append(f"移交：{step.note}（{_local(step.at, policy)}）")
+    elif reason == "evidence_corrected":
+        # what changed comes with the alert as it reads now: the figures acted on before may no longer be the lab's
+        lines.append(f"{step.note}（{_local(step.at, policy)}），请核对此前据原报告采取的措施")
     elif reason == "reopened" and step.action == "verification_reversed":
         # the re-check that took the acceptance back is the why, and its note names both verifiers: the system that sent
         # it (the step's actor) as the one who reopened it would name the wrong person to ask

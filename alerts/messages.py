@@ -147,6 +147,8 @@ def effect_title_zh(effect: Effect) -> str:
     """The title a supervisor sees: for a warning, its rule's title."""
     if effect.kind == "warning.raised":
         return effect.data.get("title_zh") or RULE_ZH.get(effect.data.get("rule", ""), title_zh(effect.kind))
+    if effect.kind == "sampling.failed" and effect.data.get("correction_zh"):
+        return "抽检不合格（报告更正）"  # the same sample's failure on its corrected report, not another unqualified sample
     if effect.kind == "sampling.failed" and effect.data.get("confirms_event_id"):
         return "复检维持不合格"  # the same sample's failure made final, not another unqualified sample
     if effect.kind == "fluctuation.signal_withdrawn" and effect.data.get("chart") == "p":
@@ -182,7 +184,8 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
         return f"{who}：{trend}，等级由 {previous} 级变为 {GRADE_ZH.get(grade, grade)}，风险分 {d.get('score')}。"
     if k == "sampling.failed":
         detail = "；".join(d.get("messages_zh") or []) or "、".join(d.get("failed_items", []))
-        verdict = "复检维持不合格结论" if d.get("confirms_event_id") else "抽检不合格"
+        verdict = ("检验报告更正后仍不合格" if d.get("correction_zh") else "复检维持不合格结论" if d.get("confirms_event_id")
+                   else "抽检不合格")
         return f"{who}：{d.get('product', '')}（抽样编号 {d.get('sample_no', '')}，{d.get('sampled_on', '')}）{verdict}。{detail}"
     if k == "fluctuation.signal":
         where = f"（抽样编号 {d['sample_no']}，{d.get('sampled_on', '')}）" if d.get("sample_no") else ""

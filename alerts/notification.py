@@ -21,6 +21,9 @@ REASONS_ZH = {
     "closed_by_system": "预警自动关闭",
     # the enterprise moved town: the alert is the new town's to handle from now on
     "transferred": "预警移交",
+    # the report the alert rests on was corrected and still fails: its evidence changed (a measure taken on the old
+    # figures is to be checked against the new ones)
+    "evidence_corrected": "预警证据更正",
 }
 
 

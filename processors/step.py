@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 72
+FOLD_VERSION = 73
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -307,7 +307,11 @@ qrisk fails on a physical item while the lab fails a microbial one qrisk passes 
 alert already said; 71: qrisk's own escalation of an alert (the one a start under a changed policy logs) is one
 only while the alert waits for it (open past its time to respond, or acknowledged past its time to handle); else it
 is an escalation like any, with its hourly guard; 72: after 家住, 住址 or a delivery address the door numbers are masked up to the
-address's last street or building word, and what the clause goes on to say (喝了18.9L的水) stays.  A
+address's last street or building word, and what the clause goes on to say (喝了18.9L的水) stays; 73: a failing
+report corrected into another failure (other items, other values) emits sampling.failed with corrects_event_id and
+correction_zh, and its alert (抽检不合格, or the lab's failure qrisk passes) takes the corrected evidence, message and
+severity under the same id, with a 报告更正 step and a notice, no new occurrence; a lab's 不合格 on an item qrisk passes,
+which the sample's 抽检不合格 alert lists, raises no low judgement.disagrees beside it (the judgement keeps it).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -1618,6 +1622,15 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
                 "sampling.overturned", event, file.enterprise_id, original_event_id=prev.event_id, verdict=judgement.counted, corrected=True,
                 message_zh=f"{head}{what}已更正，检验报告结论为合格，原不合格结论不再计入", **base))
         effects.append(_failed(judgement, event, file.enterprise_id, base))
+    elif now == "fail":
+        # a failure corrected into another (other items, other values): no new failure, but its alert must rest on the
+        # corrected report — left with the old one, a supervisor acts on a figure the lab withdrew
+        failed = _failed(judgement, event, file.enterprise_id, base)
+        failed.data.update(corrects_event_id=prev.event_id, correction_zh=f"{head}{what}已更正：{verdict_zh}{detail}")
+        original = _report_on_file(file, record.sample_no, False) if record.retest else None
+        if original is not None and original.judgement is not None and original.judgement.counted == "fail":
+            failed.data["confirms_event_id"] = original.event_id  # (as the re-test's own failure was said: no new occurrence)
+        effects.append(failed)
     elif was != "fail" and now != "fail" and prev.judgement.counted == "fail" and judgement.counted != "fail":  # type: ignore[union-attr]
         # the lab's failure of an item qrisk passes, corrected away: the report's 不合格 no longer stands (its alert
         # closes, its points go)
@@ -1634,8 +1647,12 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
         # as a disagreement: a correction repeating the unjudged lab failures the report on file had is no news
         # (its alert stands); one bringing them, or clearing qrisk's own failure while the lab fails an item, is
         effects.append(unjudged)
-    if set(_lab_passed_codes(judgement)) != set(_lab_passed_codes(prev.judgement)) and (
+    # the lab's failure of an item qrisk passes, corrected into another (other items, other values): its alert follows
+    relabelled = was != "fail" and now != "fail" and was_c == "fail" and now_c == "fail"
+    if (relabelled or set(_lab_passed_codes(judgement)) != set(_lab_passed_codes(prev.judgement))) and (
             lab_failed := _lab_failed_passed(judgement, record, event, file.enterprise_id, base)) is not None:
+        if relabelled:
+            lab_failed.data.update(corrects_event_id=prev.event_id, correction_zh=f"{head}{what}已更正：{verdict_zh}{detail}")
         if carried:
             cleared_zh = "、".join(i.item_name or i.item_code for i in prev.judgement.items if i.verdict == "fail")  # type: ignore[union-attr]
             lab_failed = _on_failure_alert(
@@ -1702,10 +1719,17 @@ def _original_corrected_under_retest(state: CountyState, file: CreditFile, prev:
             was_c, now_c = before.judgement.counted, merged.counted  # type: ignore[union-attr]
             # qrisk's failure gone, the lab's 不合格 of an item qrisk passes holding the sample: the failure's alert carries on
             carried = was == "fail" and now != "fail" and was_c == "fail" and now_c == "fail"
-            if now == "fail" and (was != "fail" or _failed_list(merged) != _failed_list(before.judgement)):
+            # failing before and after, counted alike: the failure's alert rests on the amended conclusion from now on
+            refailed_alike = was == "fail" and now == "fail" and was_c == now_c
+            if now == "fail" and (was != "fail" or refailed_alike or _failed_list(merged) != _failed_list(before.judgement)):
                 failed = _failed(merged, event, file.enterprise_id, base)
                 if was_c == "fail":
                     failed.data["confirms_event_id"] = retest.event_id  # failing still, on other items: the alert notes it
+                if refailed_alike:
+                    changed = "".join(f"；{c['text_zh']}" for c in _changes(prev, record, record.judgement))
+                    failed.data.update(corrects_event_id=prev.event_id, correction_zh=(
+                        f"抽样编号 {retest.sample_no}（{retest.product}）初检检验结果已更正{changed}；复检未涉及的项目按更正后的"
+                        f"检验结果与复检结果一并判定，结论仍为不合格"))
                 effects.append(failed)
                 if was != "fail" and (over := _lab_failure_handed_over(
                         file, retest.sample_no, before.judgement, "检验结果更正后与复检结果一并判定", event, rules)) is not None:

@@ -149,6 +149,11 @@ def decide(file: "CreditFile", event: "Envelope", effects: list["Effect"], grade
         handler = _ON_EFFECT.get(eff.kind)
         if handler is not None:
             decision = handler(file, eff, rules)
+            if decision is not None and eff.data.get("correction_zh"):
+                # a failure corrected into another: the alerts stage puts the corrected evidence on the failure's alert
+                # and says what changed (``alerts.lifecycle``: 报告更正), no new occurrence
+                decision = decision.model_copy(update={"evidence": {
+                    **decision.evidence, "corrected_from": eff.data["corrects_event_id"], "correction_zh": eff.data["correction_zh"]}})
             if decision is not None:
                 out.append(decision)
     if graded is not None and graded.previous is not None and graded.grade > graded.previous:  # "A" < "B" < … < "D"
@@ -994,9 +999,13 @@ def _disagrees(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisi
     j = record.judgement if record is not None else None
     if j is not None and j.unconfirmed and set(codes) <= set(j.failed_codes()):
         return None  # what qrisk alone fails the sample on: its 系统复核不合格 alert says it, with what to do (one finding, one alert)
-    if j is not None and j.verdict != "fail" and rules.policy.warnings.lab_failed_passed.enabled:
-        # the lab's failures qrisk passes: the sample counts 不合格 and judgement.lab_failed_passed says them, high
-        codes = [c for c in codes if c not in {i.item_code for i in j.lab_failures_passed()}]
+    said_elsewhere = (j is not None and (rules.policy.warnings.lab_failed_passed.enabled if j.verdict != "fail"
+                                         else rules.policy.warnings.sampling_unqualified.enabled))
+    if said_elsewhere:
+        # the lab's failures qrisk passes: the sample counts 不合格 and judgement.lab_failed_passed says them, high —
+        # or, when qrisk fails the sample on another item, its 抽检不合格 alert lists them with both verdicts
+        # (检验机构判定…不合格，系统复核为合格): a low alert beside it for the same item is one a supervisor closes by hand
+        codes = [c for c in codes if c not in {i.item_code for i in j.lab_failures_passed()}]  # type: ignore[union-attr]
         if not codes:
             return None
     names: dict[str, str] = {}

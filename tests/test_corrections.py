@@ -228,8 +228,11 @@ def test_a_failure_corrected_into_another_failure_is_not_raised_again(rules):
     fixed = sample("2026-03-14T10:00:00+08:00", passes=False, bromate=0.03)
     state, f, effects = fold(rules, first, fixed)
     assert sampled(f) == (1, 0, 1) and p_chart(f) == {"2026Q1": (1, 1)} and f.fluctuation.failing_items == {"bromate": 1}
-    assert [e.kind for e in of(effects, fixed) if e.kind.startswith("sampling.")] == ["sampling.judged", "sampling.corrected"]
-    assert len(unqualified(effects)) == 1
+    assert [e.kind for e in of(effects, fixed) if e.kind.startswith("sampling.")] == ["sampling.judged", "sampling.corrected", "sampling.failed"]
+    # the failure's alert takes the corrected evidence (报告更正, tests/test_alert_evidence_corrected.py): no new occurrence
+    (refiled,) = of(effects, fixed, "sampling.failed")
+    assert refiled.data["corrects_event_id"] == str(first.event_id) and "溴酸盐由 0.02 mg/L 改为 0.03 mg/L" in refiled.data["correction_zh"]
+    assert [w["evidence"].get("corrected_from") for w in unqualified(effects)] == [None, str(first.event_id)]
     (entry,) = failed_entries(f)
     assert entry[3] == str(fixed.event_id)  # the grade's evidence is the corrected report
     (d,) = [e.data for e in of(effects, fixed, "sampling.corrected")]

@@ -114,7 +114,10 @@ def test_a_correction_under_the_retest_bringing_the_labs_item_is_said_on_the_fai
     c.feed(sample([passed, LEAD_OVER], "CG-7"), retest)
     [alert] = [a for a in c.book.alerts.values() if a.rule == "sampling.unqualified"]
     c.feed(correction)
-    assert "检验机构判定余氯（游离氯）不合格" in alert.steps[-1].note and alert.state == "open"
+    # (the alert takes the corrected evidence; its step says what the correction changed: 报告更正)
+    assert "检验机构判定余氯（游离氯）不合格" in alert.message_zh and alert.state == "open" and alert.occurrences == 1
+    assert alert.steps[-1].note.startswith("报告更正：") and "余氯（游离氯）的检验机构判定由合格改为不合格" in alert.steps[-1].note
+    assert [f["item_code"] for f in alert.evidence["failed"]] == ["lead", "free_chlorine"]
     state, effects = replay([registered(), sample([passed, LEAD_OVER], "CG-7"), retest, correction], rules_listing_retest_lab)
     assert [e.data["failed_items"] for e in of(effects, "sampling.failed")][-1] == ["lead", "free_chlorine"]
     assert state.files[E].fluctuation.failing_items == {"lead": 1, "free_chlorine": 1}

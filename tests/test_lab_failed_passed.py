@@ -233,7 +233,7 @@ def test_a_correction_clearing_qrisks_failure_while_the_lab_fails_an_item_qrisk_
     [entry] = [e for e in file.risk.entries if e[1] == "sampling_failed"]
     assert entry[3] == str(corrected.event_id)
     # the alert the supervisor acknowledged carries on, saying why the sample still fails; no second alert opens
-    assert _open(c, "LP-21") == ["judgement.disagrees", "sampling.unqualified"]
+    assert _open(c, "LP-21") == ["sampling.unqualified"]  # (the lab's 余氯 is on it: no low disagreement beside it)
     assert alert.state == "acknowledged" and [s.action for s in alert.steps][:2] == ["opened", "acknowledge"]
     assert "更正" in alert.steps[-1].note and "检验机构判定的不合格仍在" in alert.steps[-1].note
     assert "余氯" in alert.message_zh and [f["item_code"] for f in alert.evidence["failed"]] == ["free_chlorine"]
@@ -286,7 +286,7 @@ def test_a_retest_whose_lab_fails_an_item_qrisk_passes_upholds_the_failure_on_it
     file = c.state.files[E]
     assert (file.counts.samples_passed, file.counts.samples_failed) == (0, 1)
     assert [e for e in file.risk.entries if e[1] == "sampling_failed"]
-    assert _open(c, "LP-25") == ["judgement.disagrees", "sampling.unqualified"] and alert.state == "open"
+    assert _open(c, "LP-25") == ["sampling.unqualified"] and alert.state == "open"
     [upheld] = [s for s in alert.steps if "复检结论仍为不合格" in s.note]
     assert upheld.action == "comment" and upheld.event_id == str(retest.event_id)
     _, effects = replay([registered(), sample([CHLORINE_AT_LIMIT, LEAD_OVER], "LP-25"), retest], rules_listing_retest_lab)
