@@ -20,7 +20,8 @@ redelivered one unfolds into the same keys.  Messages of workers before that cha
 
 Count with ``FINAL`` or ``uniqExact``.  A store outage is retried with backoff, never skipped (and
 said: "degraded" on /healthz once it has lasted ``DEGRADED_AFTER_S``, the unwritten messages as lag);
-a broker that goes away under a running sink is waited for the same way; a
+a broker that goes away under a running sink is waited for the same way (and said once the group's committed
+offsets have not been read for ``DEGRADED_AFTER_S``: the lag is unknown then, not the 0 last measured); a
 message that cannot become a row (not JSON, a value that does not fit its column) is written
 to ``dead_letters`` with the reason instead, and the stream goes on.
 
