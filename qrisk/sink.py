@@ -20,7 +20,8 @@ redelivered one unfolds into the same keys.  Messages of workers before that cha
 
 Count with ``FINAL`` or ``uniqExact``.  A store outage is retried with backoff, never skipped (and
 said: "degraded" on /healthz once it has lasted ``DEGRADED_AFTER_S``, the unwritten messages as lag);
-a broker that goes away under a running sink is waited for the same way; a
+a broker that goes away under a running sink is waited for the same way (and said once the group's committed
+offsets have not been read for ``DEGRADED_AFTER_S``: the lag is unknown then, not the 0 last measured); a
 message that cannot become a row (not JSON, a value that does not fit its column) is written
 to ``dead_letters`` with the reason instead, and the stream goes on.
 
@@ -207,6 +208,11 @@ class Sink:
         self.lag: dict[tuple[str, int], int] = {}  # messages behind the log end, per assigned partition
         self.last_batch_at: float | None = None  # monotonic time of the last batch written
         self._lag_at = -1e9
+        # when the group's committed offsets were last read (monotonic), and since when they could not be (monotonic,
+        # and as said on /healthz): kafka-python's poll() does not raise while the broker is away, so these are what
+        # tells an outage from a quiet hour — the lag last measured stood at 0 throughout one
+        self._offsets_read_at = time.monotonic()
+        self._lag_unknown: tuple[float, str] | None = None
         # per assigned partition, the offset the sink must read next: a message past it, or a first offset
         # past it, means the broker deleted what lies between (``_check_gaps``); unknown for a partition
         # its group never committed on
@@ -413,7 +419,7 @@ class Sink:
                         # (the pages said "ok" with the lag of before the outage while nothing was written)
                         self.unhealthy = (f"{table}: ClickHouse 连续 {now - self._failing_since:.0f} 秒写入失败 / "
                                           f"not written for {now - self._failing_since:.0f} s: {type(exc).__name__}: {short_reason(exc)}")
-                    if now - self._lag_at >= 5:
+                    if now - self._lag_at >= self._lag_every():
                         self._lag_at = now
                         self.measure_lag()  # (this is the polling thread: the batch waits here)
                 time.sleep(delay)
@@ -679,9 +685,14 @@ class Sink:
                 idle_since = time.monotonic()
             elif idle_exit_s is not None and time.monotonic() - idle_since > idle_exit_s:
                 return
-            if time.monotonic() - self._lag_at >= 5:
+            if time.monotonic() - self._lag_at >= self._lag_every():
                 self._lag_at = time.monotonic()
                 self.measure_lag()
+
+    def _lag_every(self) -> float:
+        """Seconds between two reads of the committed offsets: more often while they cannot be read, so that an
+        outage is said within seconds of the grace period (``DEGRADED_AFTER_S``) and its end as soon."""
+        return 1.0 if self._lag_unknown is not None else 5.0
 
     def measure_lag(self) -> None:
         """Messages not yet written behind the end of each assigned partition: the end as the last
@@ -695,12 +706,25 @@ class Sink:
             # one request for every partition (the consumer's committed() asks per partition), bounded: with
             # the broker away the batch waits for the database here, not for this
             committed = self.consumer._coordinator.fetch_committed_offsets(assigned, timeout_ms=1000) if assigned else {}
-        except Exception as exc:  # noqa: BLE001 - unknown for now: the lag last measured stands (the positions
-            # would say 0 for a batch polled and not written, what an outage looks like)
+        except Exception as exc:  # noqa: BLE001 - unknown for now: not the lag last measured (0 throughout an outage,
+            # while what arrived before it sat unwritten), nor the positions (0 for a batch polled and not written)
             self.stats["lag_unknown"] += 1
-            log.info("sink: committed offsets not read (%s: %s); lag as last measured", type(exc).__name__, short_reason(exc))
+            now = time.monotonic()
+            if self._lag_unknown is None:
+                self._lag_unknown = (now, self.clock().astimezone(UTC).isoformat(timespec="seconds"))
+            away = now - self._offsets_read_at
+            if now - self._lag_unknown[0] > DEGRADED_AFTER_S and (self.unhealthy is None or self.unhealthy.startswith("Kafka:")):
+                # (a database problem said already stays the one named: it is what a batch waits on)
+                if self.unhealthy is None:
+                    log.warning("sink: Kafka unreachable: committed offsets not read for %.0f s (%s: %s)", away, type(exc).__name__,
+                                short_reason(exc))
+                self.unhealthy = (f"Kafka: committed offsets not read for {away:.0f} s ({type(exc).__name__}: {short_reason(exc)}) / "
+                                  f"Kafka：已 {away:.0f} 秒无法读取已提交的偏移量（broker 不可达？），积压未知")
+            log.info("sink: committed offsets not read (%s: %s); lag unknown", type(exc).__name__, short_reason(exc))
             return
         if assigned:
+            self._offsets_read_at = time.monotonic()
+            self._lag_unknown = None
             self._broker_back(BROKER_FIRST_DELAY_S * 2)  # (the group's coordinator answered: Kafka is back)
             try:
                 if not self._refresh_expected():
@@ -718,14 +742,18 @@ class Sink:
         self.lag = lag
 
     def health(self) -> dict[str, Any]:
-        """The /healthz page: "degraded" with the reason while a table refuses its rows, and once messages
-        were deleted before the sink read them (``lost``: which, until the sink restarts)."""
+        """The /healthz page: "degraded" with the reason while a table refuses its rows, while the group's committed
+        offsets have not been read for over ``DEGRADED_AFTER_S`` (Kafka away: the lag is ``null`` then, with
+        ``lag_unknown_since``), and once messages were deleted before the sink read them (``lost``: which, until
+        the sink restarts)."""
         age = None if self.last_batch_at is None else round(time.monotonic() - self.last_batch_at, 1)
         lost = [{"topic": g.topic, "partition": g.partition, "offsets": f"{g.first}-{g.last}", "messages": g.messages, "at": g.at,
                  "problem": g.text()} for g in self.lost[-20:]]
         problem = self.unhealthy or (self.lost[-1].text() if self.lost else None)
+        unknown = self._lag_unknown
         return {"status": "degraded" if problem else "ok", "problem": problem, **({"lost": lost} if lost else {}),
-                "lag": sum(self.lag.values()), "last_batch_seconds_ago": age, **self.stats}
+                "lag": None if unknown else sum(self.lag.values()), **({"lag_unknown_since": unknown[1]} if unknown else {}),
+                "last_batch_seconds_ago": age, **self.stats}
 
     def metrics(self) -> bytes:
         from qrisk.pages import prometheus_text
@@ -742,8 +770,9 @@ class Sink:
             ("qrisk_sink_broker_errors_total", "counter", "polls or commits that failed because Kafka was unreachable (retried)", s["broker_errors"]),
             ("qrisk_sink_unhealthy", "gauge", "1 while a table refuses its rows or the database or Kafka has been away for a while, "
                                               "and nothing is committed", int(self.unhealthy is not None)),
-        ], [("qrisk_sink_lag_messages", "gauge", "messages not yet written behind the end of each assigned partition",
-             [({"topic": t, "partition": str(p)}, n) for (t, p), n in sorted(self.lag.items())]),
+        ], [("qrisk_sink_lag_messages", "gauge", "messages not yet written behind the end of each assigned partition (none while "
+                                                 "the committed offsets cannot be read: unknown, not 0)",
+             [] if self._lag_unknown else [({"topic": t, "partition": str(p)}, n) for (t, p), n in sorted(self.lag.items())]),
             ("qrisk_sink_lost_messages_total", "counter", "messages the broker deleted (retention) before the sink wrote them",
              [({"topic": t}, self.lost_by_topic.get(t, 0)) for t in sorted(self.names)])])
 

@@ -58,6 +58,7 @@ import asyncio
 import collections
 import datetime as dt
 import gc
+import hashlib
 import json
 import logging
 import os
@@ -94,6 +95,7 @@ from qrisk.pipeline import (
     complaints_changed,
     conflict_error,
     content_digest,
+    policy_digest,
 )
 from qrisk.topics import (
     EFFECTS_MESSAGE_MAX_BYTES,
@@ -295,6 +297,12 @@ class FileState:
     prev_snap_version: int = 0
     snap_refused: int = 0  # the version whose snapshot was too large (SNAPSHOT_MAX_BYTES): next try snapshot_every later
     alerts: AlertBook = field(default_factory=AlertBook)  # this enterprise's alerts (alerts.lifecycle), folded with its file
+    # the digests of the policies (``pipeline.policy_digest``: with the working-day calendar) and catalogues this
+    # file was folded under, "+"-joined in order; None: this worker's alone.  Written into every snapshot, so a
+    # file restored under another policy stays marked through later snapshots and restarts until the log is
+    # folded again (``qrisk rebuild --kafka``): its snapshot would otherwise claim the new policy for a mixed file
+    policy: str | None = None
+    catalogue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,6 +385,56 @@ def oversized_effects(value: bytes, origin: EffectOrigin, limit: int) -> tuple[b
     return small, letter
 
 
+BROKER_SILENT_AFTER_S = 10.0
+"""How long a worker holding partitions may go without a fetch response or a producer acknowledgement before
+/qrisk/healthz/ says "degraded": a consumer long-polls (``QRISK_WORKER_FETCH_MAX_WAIT_MS``), so an idle worker
+still hears from the broker every second or two; a rebalance (``QRISK_WORKER_SESSION_TIMEOUT``) fits within."""
+
+
+class BrokerContact:
+    """When the broker last answered this worker.  Neither Faust nor aiokafka raises while the broker is away:
+    they retry, and the health page said "ok" through an outage while nothing was read or written."""
+
+    def __init__(self, now: float | None = None) -> None:
+        self.acked_at = time.time() if now is None else now  # a producer acknowledgement, a finished rebalance, the start
+
+    def acked(self, now: float | None = None) -> None:
+        self.acked_at = time.time() if now is None else now
+
+    def problem(self, fetched_at: float | None, assigned: bool, now: float | None = None) -> str | None:
+        """Why the page is "degraded" (Chinese and English), or None.  ``fetched_at``: the last fetch response (epoch s)."""
+        if not assigned:
+            return None  # nothing to read: a worker with no partition (more workers than partitions) fetches nothing
+        now = time.time() if now is None else now
+        silent = now - max(self.acked_at, fetched_at or 0.0)
+        if silent <= BROKER_SILENT_AFTER_S:
+            return None
+        return (f"Kafka：已 {silent:.0f} 秒未收到拉取响应或写入确认（broker 不可达？）/ "
+                f"Kafka: no fetch/ack for {silent:.0f} s (the broker unreachable?)")
+
+
+def last_fetch(consumer: Any) -> tuple[float | None, bool]:
+    """When aiokafka last had a fetch response for any partition it holds (epoch s; an empty one counts), and
+    whether it holds any.  From its subscription state, as Faust's own slow-processing check reads it."""
+    try:
+        assignment = consumer._thread._ensure_consumer()._fetcher._subscriptions.subscription.assignment
+    except Exception:  # noqa: BLE001 - not started, or another aiokafka: nothing known
+        return None, False
+    if assignment is None or not assignment.tps:
+        return None, False
+    stamps = [st.timestamp for st in (assignment.state_value(tp) for tp in assignment.tps) if st is not None and st.timestamp]
+    return (max(stamps) / 1000 if stamps else None), True
+
+
+def _folded_under(named: str | None, ours: str) -> str | None:
+    """What a snapshot says it was folded under (digests, "+"-joined) and this worker's own digest: None
+    when the same, else every digest the file is now folded under, ours last."""
+    if named is None or named == ours:
+        return None
+    digests = named.split("+")
+    return named if digests[-1] == ours else "+".join([d for d in digests if d != ours] + [ours])
+
+
 class Fold:
     """Per-enterprise fold of the log: what the ``fold`` agent does, testable without Faust."""
 
@@ -388,6 +446,9 @@ class Fold:
         self.effects_max_bytes = EFFECTS_MAX_BYTES
         self.oversized = 0  # snapshots not written for their size (SNAPSHOT_MAX_BYTES)
         self.stale_snapshots = 0  # files loaded from a snapshot another FOLD_VERSION wrote
+        self.policy = policy_digest(rules)
+        self.catalogue = rules.catalogue.digest
+        self.policy_name = "FILE"  # the policy file as the operator names it (``create_app``): in the warning's command
         self.files: dict[str, FileState] = {}
         self.by_partition: dict[int, set[str]] = {}
         self.loaded: set[int] = set()
@@ -458,6 +519,7 @@ class Fold:
                 entries.setdefault(eid, []).append((int(version), value))
         members = self.by_partition.setdefault(partition, set())
         stale: dict[int, int] = {}  # files whose snapshot another fold version wrote, by that version
+        mixed = 0  # files whose snapshot was folded under another policy or catalogue
         for eid in sorted(set(snaps) | set(entries)):
             fs = FileState(partition)
             if eid in snaps:
@@ -476,6 +538,10 @@ class Fold:
                     stale[folded_by] = stale.get(folded_by, 0) + 1
                 if head.get("alerts"):  # (a snapshot written before alerts were folded here has none)
                     fs.alerts = AlertBook.model_validate(head["alerts"])
+                # (a snapshot written before they were named has neither: taken as this policy's, it cannot be told)
+                fs.policy = _folded_under(head.get("policy"), self.policy)
+                fs.catalogue = _folded_under(head.get("catalogue"), self.catalogue)
+                mixed += fs.policy is not None or fs.catalogue is not None
             for version, value in sorted(entries.get(eid, [])):
                 if version <= fs.version:
                     if out is not None:
@@ -498,7 +564,21 @@ class Fold:
                         "直至按 README“Upgrades”重新折叠日志 / %s credit files were snapshotted by fold version %s, this is %s: "
                         "they carry on with its results until the log is folded again (README, \"Upgrades\")",
                         partition, n, versions, FOLD_VERSION, n, versions, FOLD_VERSION)
+        if mixed:
+            # Not refolded here: the events a snapshot covers are gone from the changelog, and folding the log
+            # again means moving the group back, passing the sink over the old output and emptying its tables —
+            # what `qrisk rebuild --kafka` does with every worker stopped.  Said, counted and on /qrisk/healthz/
+            log.warning("fold: partition %s: %s 个诚信档案的快照按另一份策略或标准目录折叠，当前策略 %s；这些档案混合了两份策略的结果"
+                        "（其效果与预警亦然），直至停止所有 qrisk worker 与 qrisk sink 后运行 qrisk rebuild --kafka --policy %s 重新折叠日志 / "
+                        "%s credit files were snapshotted under another policy or catalogue than this one (%s): they mix "
+                        "both policies' results (and so do their effects and alerts) until the log is folded again: stop every "
+                        "`qrisk worker` and `qrisk sink` and run `qrisk rebuild --kafka --policy %s` (README, \"Another policy (Kafka mode)\")",
+                        partition, mixed, self.policy[:12], self.policy_name, mixed, self.policy[:12], self.policy_name)
         return len(members)
+
+    def policy_mismatch(self) -> int:
+        """Credit files held here that were folded in part under another policy or catalogue."""
+        return sum(1 for fs in self.files.values() if fs.policy is not None or fs.catalogue is not None)
 
     # ------------------------------------------------------------------ events
 
@@ -645,7 +725,7 @@ class Fold:
     def _snapshot(self, eid: str, fs: FileState) -> list[tuple[str, bytes | None]]:
         seen = {k: fs.seen[k] for k in sorted(fs.seen)}
         head = orjson.dumps({"v": fs.version, "pos": fs.pos, "seen": seen, "ticks": fs.ticks, "alerts": fs.alerts.model_dump(mode="json"),
-                             "fold": FOLD_VERSION})
+                             "fold": FOLD_VERSION, "policy": fs.policy or self.policy, "catalogue": fs.catalogue or self.catalogue})
         value = head + b"\n" + fs.file.model_dump_json().encode()
         if len(value) > self.snapshot_max_bytes:
             # Not sent: the broker would refuse it and the worker stop on every partition it
@@ -883,11 +963,17 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     from qrisk.faust_app import App, InOrder, Watchdog
 
     settings = settings or KafkaSettings()
+    policy_name = "FILE"
     if rules is None:
         from qrisk.runtime import default_rules
-        from qrisk.settings import Settings
+        from qrisk.settings import DEFAULT_POLICY, Settings
 
-        rules = default_rules(Settings().policy_file)  # QRISK_POLICY_FILE, as `qrisk run` reads it
+        policy_file = Settings().policy_file
+        rules = default_rules(policy_file)  # QRISK_POLICY_FILE, as `qrisk run` reads it
+        policy_name = str(policy_file) if policy_file else "FILE"
+        # as `qrisk run` says it: a worker started with another file than its peers' (or than last time) is told apart here
+        policy = f"{policy_file or 'built-in'} (sha256 {hashlib.sha256((policy_file or DEFAULT_POLICY).read_bytes()).hexdigest()[:12]})"
+        print(f"qrisk worker: 策略 {policy} / policy {policy}", file=sys.stderr, flush=True)
     door_context = door(rules.policy.utc_offset_hours)
     topics: Topics = settings.topics()
     conf: dict[str, Any] = dict(
@@ -941,11 +1027,13 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     admissions = topics.admissions()  # what each ingress topic admits (qrisk.topics.INGRESS_ROLES)
     log_topic = app.topic(topics.events.name, **raw)
     fold = Fold(rules, topics.events.name, settings.worker_snapshot_every)
+    fold.policy_name = policy_name
     if snapshot_max_bytes is not None:
         fold.snapshot_max_bytes = min(fold.snapshot_max_bytes, snapshot_max_bytes)
     if effects_max_bytes is not None:
         fold.effects_max_bytes = min(fold.effects_max_bytes, effects_max_bytes)
     app.qrisk_fold = fold  # type: ignore[attr-defined]
+    contact = BrokerContact()
     app.qrisk_files = files  # type: ignore[attr-defined]
     app.qrisk_stats = {"applied": 0, "duplicates": 0, "conflicts": 0, "dead_letters": 0, "normalised": 0, "batches": 0,  # type: ignore[attr-defined]
                        "letters_truncated": 0, "views_skipped": 0, "views_failed": 0, "not_ours": 0, "effects_too_large": 0,
@@ -1228,6 +1316,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
             try:
                 if futures:
                     await asyncio.gather(*futures)
+                    contact.acked()
             except BaseException as exc:  # noqa: BLE001 - nothing of this batch may be acknowledged
                 if app.should_stop:  # (a stop asked for: see _make_durable)
                     log.warning("normalise: stopping with a batch not yet in the log (%s: %s); left unacknowledged, it comes again",
@@ -1273,6 +1362,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                 t1 = time.perf_counter()
                 # … then the state, in batch order (one producer: the changelog keeps that order)
                 await _publish([send for _, _, writes, _ in jobs for send in _state_sends(writes)])
+                contact.acked()
                 timing["effects_wait_s"] += t1 - t0
                 timing["state_wait_s"] += time.perf_counter() - t1
                 timing["durable_rounds"] += 1
@@ -1471,6 +1561,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         # until then a successor left the views its predecessor had not published unpublished).
         generation = app.consumer_generation_id
         assigned = {tp.partition for tp in app.consumer.assignment() if tp.topic == log_name}
+        contact.acked()  # (the group's coordinator answered; fetches begin after the tables are restored)
         async with fold_lock:
             # what was folded before reaches the table first (its writes are applied to it on the way);
             # a broker that acknowledges nothing for that long leaves the table short of them, and a
@@ -1511,10 +1602,23 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
 
     @app.page("/qrisk/healthz/")
     async def qrisk_health(web, request):  # pragma: no cover - served by Faust's web server, tested against the real broker
-        # "degraded" once records were deleted before this worker read them, until it restarts (the log keeps it)
-        problem = lost_ranges[-1]["problem"] if lost_ranges else None
-        return web.json({"status": "degraded" if problem else "ok", "problem": problem, **({"lost": lost_ranges} if lost_ranges else {}),
-                         "lost_messages": stats["lost_messages"]})
+        fetched_at, holding = last_fetch(app.consumer)
+        silent = contact.problem(fetched_at, holding)
+        mixed = fold.policy_mismatch()
+        problems = [
+            silent,  # the broker away: nothing read or written meanwhile
+            # "degraded" once records were deleted before this worker read them, until it restarts (the log keeps it)
+            lost_ranges[-1]["problem"] if lost_ranges else None,
+            # files restored from snapshots of another policy, until `qrisk rebuild --kafka` folds the log again
+            (f"{mixed} 个诚信档案部分按另一份策略或标准目录折叠：停止所有 qrisk worker 与 qrisk sink 后运行 qrisk rebuild --kafka --policy "
+             f"{fold.policy_name} / {mixed} credit files were folded in part under another policy or catalogue: stop every "
+             f"`qrisk worker` and `qrisk sink` and run `qrisk rebuild --kafka --policy {fold.policy_name}`") if mixed else None,
+        ]
+        problem = next((p for p in problems if p), None)
+        return web.json({"status": "degraded" if problem else "ok", "problem": problem,
+                         **({"problems": [p for p in problems if p]} if problem else {}), **({"lost": lost_ranges} if lost_ranges else {}),
+                         "lost_messages": stats["lost_messages"], "policy_mismatch_snapshots": mixed,
+                         "last_fetch_seconds_ago": None if fetched_at is None else round(time.time() - fetched_at, 1)})
 
     @app.page("/qrisk/metrics/")
     async def qrisk_metrics(web, request):  # pragma: no cover - served by Faust's web server, tested against the real broker
@@ -1523,14 +1627,15 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         ends = {tp: consumer.highwater(tp) for tp in assigned}
         committed = {tp: consumer._committed_offset.get(tp) for tp in assigned}
         lost = {t: lost_by_topic.get(t, 0) for t in sorted(agent_topics)}
-        return web.text(worker_metrics(stats, app.monitor, fold.stale_snapshots, ends, committed, lost).decode("ascii"),
+        return web.text(worker_metrics(stats, app.monitor, fold.stale_snapshots, ends, committed, lost, fold.policy_mismatch()).decode("ascii"),
                         content_type="text/plain; version=0.0.4")
 
     return app
 
 
 def worker_metrics(stats: dict[str, int], monitor: Any, stale_snapshots: int = 0, ends: dict[Any, int | None] | None = None,
-                   committed: dict[Any, int | None] | None = None, lost: dict[str, int] | None = None) -> bytes:
+                   committed: dict[Any, int | None] | None = None, lost: dict[str, int] | None = None,
+                   policy_mismatch: int = 0) -> bytes:
     """The worker's counts and, per partition it reads, how far the group's committed offset is
     behind the end the last fetch saw, as Prometheus text.
 
@@ -1576,6 +1681,8 @@ def worker_metrics(stats: dict[str, int], monitor: Any, stale_snapshots: int = 0
          stats.get("not_ours", 0)),
         ("qrisk_worker_stale_snapshots", "gauge", f"credit files loaded from a snapshot another fold version wrote (this is {FOLD_VERSION}): "
                                                   "they keep its results until the log is folded again", stale_snapshots),
+        ("qrisk_worker_policy_mismatch_snapshots", "gauge", "credit files held here that were restored from a snapshot folded under another "
+                                                            "policy or catalogue: they mix both until `qrisk rebuild --kafka`", policy_mismatch),
     ], [("qrisk_worker_lag_messages", "gauge", "messages not yet committed behind the end of each partition the worker reads", lag),
         ("qrisk_worker_lost_messages_total", "counter", "records deleted (retention) before this worker read them: they never reached the log",
          [({"topic": t}, n) for t, n in sorted((lost or {}).items())])])
