@@ -125,9 +125,25 @@ _PENDING_COUNT = "SELECT uniqExact(delivery_id) AS n FROM outbox WHERE delivery_
 # every attempt of the notifications still being tried: the current round (after the last `requeued`)
 # gives the backoff and when its window began
 _TRIED = (
-    "SELECT delivery_id, attempt, status, at, accepted, receiver FROM deliveries WHERE delivery_id IN ("
+    "SELECT delivery_id, attempt, status, at, at_ms, accepted, receiver FROM deliveries WHERE delivery_id IN ("
     "SELECT delivery_id FROM deliveries GROUP BY delivery_id HAVING argMax(status, attempt) IN ('retry', 'requeued')) "
     "ORDER BY delivery_id, attempt"
+)
+# when each receiver last took a notification (ms): a round whose last retry came before it is due at once, as it was
+# in memory when the receiver came back (_watch) — read from the table, a restart (or the minute's re-read) had it
+# backing off again for up to max_delay
+_LAST_SENT = "SELECT receiver, max(toUInt64(at) * 1000 + at_ms) AS k FROM deliveries WHERE status = 'sent' GROUP BY receiver"
+# receivers no notification has got through to since their last failure: the failed attempts after their last `sent`
+# (a re-queue, or a rebuild's decision not to send, is no attempt).  A restart used to forget them: the receiver,
+# still down, went first in each turn again, /healthz said nothing of it, and when it came back its waiting retries
+# were not due at once, so an alert's 新预警 backing off waited up to 10 minutes behind news it came before.
+_FAILING = (
+    "SELECT f.receiver AS receiver, uniqExact(f.delivery_id, f.attempt) AS n, min(f.at) AS since, "
+    "argMax(f.status, f.k) AS last_status, argMax(f.error, f.k) AS last_error FROM ("
+    "SELECT receiver, delivery_id, attempt, status, error, at, toUInt64(at) * 1000 + at_ms AS k FROM deliveries "
+    "WHERE status IN ('retry', 'failed') AND position(error, %(withheld)s) != 1) AS f "
+    "LEFT JOIN (" + _LAST_SENT + ") AS s ON f.receiver = s.receiver "
+    "WHERE f.k > s.k GROUP BY f.receiver ORDER BY f.receiver"
 )
 # how a rebuild records a notification it withheld (history) or withdrew (no longer made): its error
 # begins so (qrisk.pipeline); a decision, not a receiver's failure, so neither given up nor re-sent
@@ -328,6 +344,7 @@ class Dispatcher:
         # receivers whose last attempt failed, until one gets through: said once on stderr when it starts
         # and when it ends, and named by /healthz meanwhile (before, 24 retried attempts said nothing)
         self.failing: dict[str, Failing] = {}
+        self._failing_read = False  # self.failing holds what the table says of those before this process (or takeover)
         self._unanswered: set[str] = set()  # receivers that gave no answer in the current pass (run_once)
         self._recovered: set[str] = set()  # receivers that got a notification through again in the current pass
         self._stop = threading.Event()
@@ -533,6 +550,7 @@ class Dispatcher:
         if active and not self.active:
             print(f"qrisk: this dispatcher ({self.holder}) now sends the outbox", file=sys.stderr)
             self.tried = None  # what the last sender tried is on record: read it before sending
+            self._failing_read = False  # (and which receivers it found failing)
         elif not active and winner and winner != self.holder and winner != self.sender:
             print(f"qrisk: dispatcher {winner} sends the outbox; this one ({self.holder}) stands by", file=sys.stderr)
         self.active = active
@@ -540,6 +558,10 @@ class Dispatcher:
 
     def _read_tried(self) -> None:
         self.tried = {}
+        if not self._failing_read:
+            self._read_failing()
+        # a receiver that took a notification after a round's last retry was back then: that round is due
+        last_sent = {str(r["receiver"]): int(r["k"]) for r in self.store.query(_LAST_SENT)}
         rows = self.store.query(_TRIED)
         for r in rows:
             did, attempt, status, at = r["delivery_id"], int(r["attempt"]), r["status"], _aware(r["at"])
@@ -557,12 +579,33 @@ class Dispatcher:
                 tried.count += 1
                 tried.made = attempt
                 tried.due = at + self._delay(tried.count)
+                back = last_sent.get(tried.receiver, 0)
+                if back > int(at.timestamp()) * 1000 + int(r.get("at_ms") or 0):
+                    tried.due = min(tried.due, dt.datetime.fromtimestamp(back / 1000, dt.timezone.utc))
             else:
                 tried.made = max(tried.made, attempt)
         if not self._failed_read:
             # the counter goes on from what is on record: a restart does not make the give-ups 0 again
             self.failed += int((self.store.query(_FAILED_EVER, {"withheld": _WITHHELD}) or [{"n": 0}])[0]["n"] or 0)
             self._failed_read = True
+
+    def _read_failing(self) -> None:
+        """Which receivers were failing when this dispatcher began (or took over), from their attempts on record: a
+        restart keeps them last in each turn, named by /healthz, and their waiting retries due at once when they are
+        back, as an uninterrupted dispatcher would."""
+        configured = {r.name for r in self.policy.receivers}
+        failing: dict[str, Failing] = {}
+        for r in self.store.query(_FAILING, {"withheld": _WITHHELD}):
+            name = str(r["receiver"])
+            if name not in configured:
+                continue  # (its notifications are given up as no longer configured: nothing to retry)
+            was = failing[name] = Failing(_aware(r["since"]), int(r["n"]), str(r["last_error"] or ""), r["last_status"] == "retry")
+            if name not in self.failing:
+                print(f"qrisk: 接收方 {name} 自 {_utc(was.since)} 起仍未能送达（此前 {was.attempts} 次尝试失败），按原退避计划继续重试 / "
+                      f"receiver {name} has been failing since {_utc(was.since)} ({was.attempts} failed attempt(s) on record): "
+                      "retries go on as scheduled", file=sys.stderr, flush=True)
+        self.failing = failing  # (one assignment: /healthz reads it from another thread)
+        self._failing_read = True
 
     def _read_given_up(self) -> None:
         since = self.clock() - dt.timedelta(seconds=self.given_up_window)
