@@ -271,3 +271,57 @@ def test_notices_failing_for_hours_starve_neither_other_receivers_nor_the_same_r
         final = {r["delivery_id"]: r["s"] for r in store.query(
             "SELECT delivery_id, argMax(status, attempt) AS s FROM deliveries GROUP BY delivery_id")}
         assert {final[f"gone{i}"] for i in range(3)} == {"failed"} and {final[f"full{i}"] for i in range(3)} == {"retry"}
+
+
+# --------------------------------------------------------------------------- a real `qrisk run`, killed and started again
+
+
+def test_a_killed_qrisk_run_names_the_failing_desk_at_once_and_sends_its_waiting_opening_the_pass_the_desk_is_back(
+        tmp_path, monkeypatch):
+    """A real `qrisk run` on chdb, kill -9 and started again over the same data directory: the desk's webhook is down
+    (nothing listens), the first alert's notice backs off for a minute; after the restart /healthz names the desk at
+    once, and when the desk is back a second plant's alert goes out with the first one's notice in the same pass —
+    not a minute after the first attempt, when its back-off ends."""
+    import yaml
+
+    from tests.conftest import Server
+    from tests.test_alert_delivery import event, failing_sample, recent, wait_for
+    from tests.test_notify_give_up import Receiver
+
+    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)  # loopback receivers must not be reached through a proxy
+    desk = Receiver()
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump({"alerts": {"receivers": [{"name": "desk", "kind": "webhook", "url": desk.url}],
+                                               "routes": [{"receivers": ["desk"], "min_severity": "high"}]}}, allow_unicode=True),
+                    encoding="utf-8")
+    monkeypatch.setenv("QRISK_OUTBOX_INTERVAL", "0.1")
+    monkeypatch.setenv("QRISK_OUTBOX_BASE_DELAY", "60")  # the first retry a minute after the first attempt
+    srv = Server(tmp_path / "data", args=("--policy", str(path))).start()
+    try:
+        srv.post("/v1/events", json=[event("enterprise.registered", recent(48)), failing_sample(recent(1), "DC-0001")]).raise_for_status()
+        first = wait_for(lambda: [a for a in srv.get("/v1/alerts?state=open").json() if a["rule"] == "sampling.unqualified"])[0]["alert_id"]
+        wait_for(lambda: [d for d in srv.get(f"/v1/alerts/{first}").json()["deliveries"] if d["status"] == "retry"])
+        tried_at = time.monotonic()
+        srv.kill9()
+        srv.start()
+
+        def desk_named():
+            return "desk" in srv.get("/healthz").json().get("problems", {}).get("alert_receivers", "")
+
+        wait_for(desk_named, timeout=10)  # (the next attempt, which would say it, is not due for most of a minute)
+        assert "receiver desk has been failing since" in srv.log_path.read_text(errors="replace")
+        desk.up()
+        plant = event("enterprise.registered", recent(48), licence_no="SC10633011000099", name="清泉桶装水厂")
+        plant["enterprise_id"] = "E-330110-002"
+        sample = failing_sample(recent(1), "DC-0002")
+        sample["enterprise_id"] = "E-330110-002"
+        srv.post("/v1/events", json=[plant, sample]).raise_for_status()
+        wait_for(lambda: len(desk.keys) >= 2, timeout=20)
+        assert time.monotonic() - tried_at < 55, "the first alert's notice waited out its back-off"
+        (opening,) = [d["delivery_id"] for d in srv.get(f"/v1/alerts/{first}").json()["deliveries"] if d["status"] == "sent"]
+        assert len(desk.keys) == 2 and desk.keys[1] == opening  # the fresh one got through, then the waiting one
+        wait_for(lambda: srv.get("/healthz").json()["status"] == "ok" or None, timeout=10)
+    finally:
+        srv.stop()
+        desk.down()
