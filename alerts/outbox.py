@@ -606,9 +606,10 @@ class Dispatcher:
                 continue  # (its notifications are given up as no longer configured: nothing to retry)
             was = failing[name] = Failing(_aware(r["since"]), int(r["n"]), str(r["last_error"] or ""), r["last_status"] == "retry")
             if name not in self.failing:
-                print(f"qrisk: 接收方 {name} 自 {_utc(was.since)} 起仍未能送达（此前 {was.attempts} 次尝试失败），按原退避计划继续重试 / "
+                then = ("按原退避计划继续重试", "retries go on as scheduled") if was.retrying else ("最近一条通知已放弃", "the last notification was given up")
+                print(f"qrisk: 接收方 {name} 自 {_utc(was.since)} 起仍未能送达（此前 {was.attempts} 次尝试失败），{then[0]} / "
                       f"receiver {name} has been failing since {_utc(was.since)} ({was.attempts} failed attempt(s) on record): "
-                      "retries go on as scheduled", file=sys.stderr, flush=True)
+                      f"{then[1]}", file=sys.stderr, flush=True)
         self.failing = failing  # (one assignment: /healthz reads it from another thread)
         self._failing_read = True
 
