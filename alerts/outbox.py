@@ -603,7 +603,7 @@ class Dispatcher:
         for r in receivers:
             name = str(r["receiver"])
             if not int(r["n"] or 0) or name not in configured:
-                continue  # (its notifications are given up as no longer configured: nothing to retry)
+                continue  # (working; or no longer configured, its notifications given up as such: nothing to retry)
             was = failing[name] = Failing(_aware(r["since"]), int(r["n"]), str(r["last_error"] or ""), r["last_status"] == "retry")
             if name not in self.failing:
                 then = ("按原退避计划继续重试", "retries go on as scheduled") if was.retrying else ("最近一条通知已放弃", "the last notification was given up")
