@@ -29,7 +29,10 @@ gets 新预警 before 预警自动关闭, both in the pass it comes back.  A rec
 refused connection) gets one attempt a pass.
 
 A restart resumes from the tables: attempts already made count, and an id with a final row is
-skipped, so a crash between sending and recording sends at most once more.  An attempt the store
+skipped, so a crash between sending and recording sends at most once more.  The retry schedule is
+derived from them too: each round is due by its own attempts, or at once if its receiver took a
+notification after its last retry (it came back), and a receiver whose attempts failed since its last
+success is failing from the first pass, as it was before the restart.  An attempt the store
 refuses to record (a full disk) is kept in memory and ends the pass: nothing else goes out until
 that record is written, so that a crash meanwhile re-sends that one notification, not every one the
 pass went on to send.
@@ -125,9 +128,28 @@ _PENDING_COUNT = "SELECT uniqExact(delivery_id) AS n FROM outbox WHERE delivery_
 # every attempt of the notifications still being tried: the current round (after the last `requeued`)
 # gives the backoff and when its window began
 _TRIED = (
-    "SELECT delivery_id, attempt, status, at, accepted, receiver FROM deliveries WHERE delivery_id IN ("
+    "SELECT delivery_id, attempt, status, at, at_ms, accepted, receiver FROM deliveries WHERE delivery_id IN ("
     "SELECT delivery_id FROM deliveries GROUP BY delivery_id HAVING argMax(status, attempt) IN ('retry', 'requeued')) "
     "ORDER BY delivery_id, attempt"
+)
+# Each receiver as its attempts on record leave it: when it last took a notification (ms), and the failed attempts
+# since (a re-queue, or a rebuild's decision not to send, is no attempt), with its give-ups ever recorded.  A restart
+# forgot the failing ones: the receiver, still down, went first in each turn again, /healthz said nothing of it, and
+# when it came back its waiting retries were not due at once, so an alert's 新预警 backing off waited up to
+# 10 minutes behind news it came before.  And a round whose last retry came before the receiver's last send is due
+# at once, as it was in memory when the receiver came back (_watch): read from the table, a restart (or the minute's
+# re-read) had that backlog backing off again.  (No window functions: the server may be 18.16.)
+_RECEIVERS = (
+    "SELECT f.receiver AS receiver, any(s.sent_k) AS sent_ms, "
+    "uniqExactIf(f.delivery_id, f.attempt, f.status = 'failed') AS failed_ever, "
+    "uniqExactIf(f.delivery_id, f.attempt, f.status != 'sent' AND f.k > s.sent_k) AS n, "
+    "minIf(f.at, f.status != 'sent' AND f.k > s.sent_k) AS since, "
+    "argMaxIf(f.status, f.k, f.status != 'sent' AND f.k > s.sent_k) AS last_status, "
+    "argMaxIf(f.error, f.k, f.status != 'sent' AND f.k > s.sent_k) AS last_error FROM ("
+    "SELECT receiver, delivery_id, attempt, status, error, at, toUInt64(at) * 1000 + at_ms AS k FROM deliveries "
+    "WHERE status IN ('sent', 'retry', 'failed') AND position(error, %(withheld)s) != 1) AS f "
+    "LEFT JOIN (SELECT receiver AS sent_to, max(toUInt64(at) * 1000 + at_ms) AS sent_k FROM deliveries WHERE status = 'sent' "
+    "GROUP BY receiver) AS s ON f.receiver = s.sent_to GROUP BY f.receiver ORDER BY receiver"
 )
 # how a rebuild records a notification it withheld (history) or withdrew (no longer made): its error
 # begins so (qrisk.pipeline); a decision, not a receiver's failure, so neither given up nor re-sent
@@ -144,8 +166,6 @@ _GIVEN_UP = (
     "WHERE last_status = 'failed' AND last_at >= %(since)s AND position(last_error, %(withheld)s) != 1 "
     "GROUP BY receiver ORDER BY receiver"
 )
-# give-ups ever recorded: qrisk_alert_deliveries_failed_total goes on from it after a restart, not from 0
-_FAILED_EVER = "SELECT uniqExact(delivery_id, attempt) AS n FROM deliveries WHERE status = 'failed' AND position(error, %(withheld)s) != 1"
 
 
 @dataclass
@@ -328,6 +348,7 @@ class Dispatcher:
         # receivers whose last attempt failed, until one gets through: said once on stderr when it starts
         # and when it ends, and named by /healthz meanwhile (before, 24 retried attempts said nothing)
         self.failing: dict[str, Failing] = {}
+        self._failing_read = False  # self.failing holds what the table says of those before this process (or takeover)
         self._unanswered: set[str] = set()  # receivers that gave no answer in the current pass (run_once)
         self._recovered: set[str] = set()  # receivers that got a notification through again in the current pass
         self._stop = threading.Event()
@@ -533,6 +554,7 @@ class Dispatcher:
         if active and not self.active:
             print(f"qrisk: this dispatcher ({self.holder}) now sends the outbox", file=sys.stderr)
             self.tried = None  # what the last sender tried is on record: read it before sending
+            self._failing_read = False  # (and which receivers it found failing)
         elif not active and winner and winner != self.holder and winner != self.sender:
             print(f"qrisk: dispatcher {winner} sends the outbox; this one ({self.holder}) stands by", file=sys.stderr)
         self.active = active
@@ -540,6 +562,15 @@ class Dispatcher:
 
     def _read_tried(self) -> None:
         self.tried = {}
+        receivers = self.store.query(_RECEIVERS, {"withheld": _WITHHELD})
+        if not self._failing_read:
+            self._read_failing(receivers)
+        if not self._failed_read:
+            # the counter goes on from what is on record: a restart does not make the give-ups 0 again
+            self.failed += sum(int(r["failed_ever"] or 0) for r in receivers)
+            self._failed_read = True
+        # a receiver that took a notification after a round's last retry was back then: that round is due
+        last_sent = {str(r["receiver"]): int(r["sent_ms"] or 0) for r in receivers}
         rows = self.store.query(_TRIED)
         for r in rows:
             did, attempt, status, at = r["delivery_id"], int(r["attempt"]), r["status"], _aware(r["at"])
@@ -557,12 +588,30 @@ class Dispatcher:
                 tried.count += 1
                 tried.made = attempt
                 tried.due = at + self._delay(tried.count)
+                back = last_sent.get(tried.receiver, 0)
+                if back > int(at.timestamp()) * 1000 + int(r.get("at_ms") or 0):
+                    tried.due = min(tried.due, dt.datetime.fromtimestamp(back / 1000, dt.timezone.utc))
             else:
                 tried.made = max(tried.made, attempt)
-        if not self._failed_read:
-            # the counter goes on from what is on record: a restart does not make the give-ups 0 again
-            self.failed += int((self.store.query(_FAILED_EVER, {"withheld": _WITHHELD}) or [{"n": 0}])[0]["n"] or 0)
-            self._failed_read = True
+
+    def _read_failing(self, receivers: list[dict[str, Any]]) -> None:
+        """Which receivers were failing when this dispatcher began (or took over), from their attempts on record: a
+        restart keeps them last in each turn, named by /healthz, and their waiting retries due at once when they are
+        back, as an uninterrupted dispatcher would."""
+        configured = {r.name for r in self.policy.receivers}
+        failing: dict[str, Failing] = {}
+        for r in receivers:
+            name = str(r["receiver"])
+            if not int(r["n"] or 0) or name not in configured:
+                continue  # (working; or no longer configured, its notifications given up as such: nothing to retry)
+            was = failing[name] = Failing(_aware(r["since"]), int(r["n"]), str(r["last_error"] or ""), r["last_status"] == "retry")
+            if name not in self.failing:
+                then = ("按原退避计划继续重试", "retries go on as scheduled") if was.retrying else ("最近一条通知已放弃", "the last notification was given up")
+                print(f"qrisk: 接收方 {name} 自 {_utc(was.since)} 起仍未能送达（此前 {was.attempts} 次尝试失败），{then[0]} / "
+                      f"receiver {name} has been failing since {_utc(was.since)} ({was.attempts} failed attempt(s) on record): "
+                      f"{then[1]}", file=sys.stderr, flush=True)
+        self.failing = failing  # (one assignment: /healthz reads it from another thread)
+        self._failing_read = True
 
     def _read_given_up(self) -> None:
         since = self.clock() - dt.timedelta(seconds=self.given_up_window)
