@@ -162,6 +162,11 @@ def title_en(kind: str) -> str:
     return _KIND_EN.get(kind, kind)
 
 
+def _moved_zh(d: dict) -> str:
+    """A deadline on a holiday ends on the next working day (民法典 第二百零三条): said where the fold moved it."""
+    return f"（节假日顺延至 {d['moved_to']}）" if d.get("moved_to") else ""
+
+
 def message_zh(effect: Effect, name: str | None = None) -> str:
     who = name or effect.enterprise_id
     d = effect.data
@@ -203,9 +208,9 @@ def message_zh(effect: Effect, name: str | None = None) -> str:
         return f"{who}：现场检查 {d.get('inspection_id', '')} 结论为“{d.get('result', '')}”{extra}。"
     if k == "rectification.overdue":
         which = "复查未通过后已超过重新整改期限" if d.get("redo") else "已超过期限"
-        return f"{who}：整改 {d.get('rectification_id', '')}（{d.get('what', '')}）{which} {d.get('deadline', '')}，逾期 {d.get('days_overdue', '?')} 天。"
+        return f"{who}：整改 {d.get('rectification_id', '')}（{d.get('what', '')}）{which} {d.get('deadline', '')}{_moved_zh(d)}，逾期 {d.get('days_overdue', '?')} 天。"
     if k == "interview.follow_up_overdue":
-        return f"{who}：约谈 {d.get('interview_id', '')}（{d.get('held_on', '')}）要求于 {d.get('follow_up_by', '')} 前跟踪检查，仍无现场检查记录，逾期 {d.get('days_overdue', '?')} 天。"
+        return f"{who}：约谈 {d.get('interview_id', '')}（{d.get('held_on', '')}）要求于 {d.get('follow_up_by', '')}{_moved_zh(d)} 前跟踪检查，仍无现场检查记录，逾期 {d.get('days_overdue', '?')} 天。"
     if k == "rectification.rejected":
         return f"{who}：整改 {d.get('rectification_id', '')} 复查未通过。{d.get('note', '')}"
     if k == "warning.resolved":

@@ -21,6 +21,7 @@ from processors.judgement import SampleJudgement
 from processors.risk import RiskState, as_of, graded_data
 from processors.warnings import AlertDecision
 from schemas.events import EnterpriseProfile, Finding, Penalty, SamplingResult
+from schemas.working_days import ESTIMATED_AS_ZH
 
 
 class _Record(FoldState):
@@ -94,7 +95,7 @@ class Turnaround(_Record):
         """What the count rests on that nobody checked: a year the calendar lacks, dates unverified."""
         out = ""
         if self.estimate:
-            out += f"（含工作日历未收录的 {'、'.join(str(y) for y in self.uncovered_years)} 年，按周一至周五估算）"
+            out += f"（含工作日历未收录的 {'、'.join(str(y) for y in self.uncovered_years)} 年，{ESTIMATED_AS_ZH}）"
         if self.unverified_years:
             out += f"（{'、'.join(str(y) for y in self.unverified_years)} 年节假日安排未经核对）"
         return out
@@ -227,6 +228,8 @@ def _one_or_many(value: object) -> object:
     return value
 
 
+ESTIMATE_ZH = f"（含工作日历未收录的年份，{ESTIMATED_AS_ZH}）"
+
 COMPLAINT_KIND_ZH = {"complaint": "投诉", "report": "举报"}
 
 LIMIT_ZH = {
@@ -344,9 +347,12 @@ class ComplaintRecord(_Record):
         None after 不予受理 (no mediation follows, so nothing is due: its accept limit is not one)."""
         if self.refused:
             return None
-        name = "mediate" if self.kind == "complaint" else "extended" if self.extended else "check"
-        lim = self.limit(name) or (self.limits[-1] if self.limits else None)
+        lim = self._due_limit()
         return lim.due_on if lim is not None else None
+
+    def _due_limit(self) -> ComplaintLimit | None:
+        name = "mediate" if self.kind == "complaint" else "extended" if self.extended else "check"
+        return self.limit(name) or (self.limits[-1] if self.limits else None)
 
     def running(self, lim: ComplaintLimit) -> bool:
         """A limit whose clock still runs: the complaint is not concluded and, for its accept limit, not yet decided on."""
@@ -396,7 +402,10 @@ class ComplaintRecord(_Record):
         due = self.due_on.isoformat() if self.due_on else ""
         late = [lim for lim in self.limits if lim.overdue]
         said = "；".join(f"{lim.zh(accept_days, extension_days)}，期限 {lim.due_on.isoformat()}" for lim in late)
-        estimate = "（含工作日历未收录的年份，按周一至周五估算）" if any(lim.estimate for lim in self.limits) else ""
+        # the caveat rests on the limits shown — the one behind 办结期限 and those said to be passed —: a 举报 due in 2026
+        # is not 估算 because the extension it may yet be granted would run into a year the calendar lacks
+        behind = None if self.refused else self._due_limit()
+        estimate = ESTIMATE_ZH if any(lim.estimate for lim in late) or (behind is not None and behind.estimate) else ""
         decided = self.acceptance
         if self.withdrawn is not None:
             return ("已撤回，办理时限不再计算" + (f"（撤回前已超过{said}）" if late and self.concluded_on is None else ""))

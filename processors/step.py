@@ -81,7 +81,7 @@ from schemas.events import (
 )
 from schemas.policy import Policy
 from schemas.standards import Catalogue
-from schemas.working_days import DueDate, WorkingCalendar, add_working_days, load_calendar, working_days_between
+from schemas.working_days import ESTIMATED_AS_ZH, DueDate, WorkingCalendar, add_working_days, load_calendar, period_end, working_days_between
 
 
 class Effect(BaseModel):
@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 73
+FOLD_VERSION = 74
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -311,7 +311,10 @@ address's last street or building word, and what the clause goes on to say (喝�
 report corrected into another failure (other items, other values) emits sampling.failed with corrects_event_id and
 correction_zh, and its alert (抽检不合格, or the lab's failure qrisk passes) takes the corrected evidence, message and
 severity under the same id, with a 报告更正 step and a notice, no new occurrence; a lab's 不合格 on an item qrisk passes,
-which the sample's 抽检不合格 alert lists, raises no low judgement.disagrees beside it (the judgement keeps it).  A
+which the sample's 抽检不合格 alert lists, raises no low judgement.disagrees beside it (the judgement keeps it); 74: a year the
+working-day calendar lacks is estimated without its fixed-date statutory holidays (元旦, 劳动节 1–2, 国庆节 1–3), a
+rectification deadline or interview follow-up date on a holiday ends on the next working day (民法典 第二百零三条:
+overdue and days overdue from that day), and a complaint's 估算 caveat rests on the limits its deadline line shows.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -2333,7 +2336,7 @@ def _complaints_overdue(file: CreditFile, event: Envelope, rules: Rules, effects
             hint = ("（如经负责人批准延长核查期限，请在办结时报送 extended）" if lim.limit == "check" else
                     "（已作出受理或不予受理决定的，请补报 complaint.accepted）" if lim.limit == "accept" else "")
             missing = "未作出受理决定" if lim.limit == "accept" else "未办结"
-            caveat = "（含工作日历未收录的年份，按周一至周五估算）" if lim.estimate or over.estimate else ""
+            caveat = f"（含工作日历未收录的年份，{ESTIMATED_AS_ZH}）" if lim.estimate or over.estimate else ""
             effects.append(_effect(
                 "complaint.overdue", event, file.enterprise_id, complaint_id=c.complaint_id, complaint_kind=c.kind, kind_zh=kind_zh,
                 channel=c.channel, received_on=received, limit=lim.limit, limit_zh=limit_zh, working_days=lim.working_days,
@@ -2699,7 +2702,7 @@ def _followed_up(file: CreditFile, interview: InterviewRecord, inspection_id: st
     closes with the first one that comes."""
     first = interview.follow_up_inspection_id is None
     interview.follow_up_inspection_id, interview.follow_up_on = inspection_id, day
-    interview.follow_up_overdue = day > interview.follow_up_by  # type: ignore[operator]
+    interview.follow_up_overdue = day > deadline_ends(rules, interview.follow_up_by)  # type: ignore[arg-type]
     effects.append(_effect("interview.followed_up", event, file.enterprise_id, interview_id=interview.interview_id,
                            inspection_id=inspection_id, on=day.isoformat(), late=interview.follow_up_overdue))
     if first and interview.follow_up_alerted:
@@ -2769,7 +2772,7 @@ def _order_resent(file: CreditFile, record: RectificationRecord, event: Rectific
     today = rules.local_date(event.occurred_at)
     done_at = record.completed_at or (record.verified_at if record.status == "verified" else None)
     done = rules.local_date(done_at) if done_at is not None else None
-    if p.deadline > old_deadline and (done or today) <= p.deadline:
+    if p.deadline > old_deadline and (done or today) <= deadline_ends(rules, p.deadline):
         # marked overdue by the deadline the correction took back, and not late by the right one: the mark, its points
         # and its alert go, as for a completion found in time
         _withdraw_overdue(file, record, event, old_deadline,
@@ -2834,12 +2837,12 @@ def _in_time(file: CreditFile, record: RectificationRecord, done: dt.date, how: 
     A redo by a new deadline (重新限期) does not excuse the lateness of the first completion: a mark that deadline re-armed
     goes back to the first one."""
     due = record.overdue_by or record.deadline
-    if not (record.overdue and record.status in ("open", "rejected") and done <= due):
+    if not (record.overdue and record.status in ("open", "rejected") and done <= (ends := deadline_ends(rules, due))):
         return
     if record.overdue_before is not None:
         record.overdue_by, record.overdue_before = record.overdue_before, None
         return
-    _withdraw_overdue(file, record, event, due, f"整改 {record.rectification_id} 于 {done.isoformat()} {how}，在期限 {due.isoformat()} 之内"
+    _withdraw_overdue(file, record, event, due, f"整改 {record.rectification_id} 于 {done.isoformat()} {how}，在期限 {deadline_zh(due, ends)} 之内"
                                                 f"（{how}记录晚于期限到达）：撤销逾期标记", done, effects)
 
 
@@ -2935,10 +2938,29 @@ def _due_by(record: RectificationRecord, rules: Rules) -> dt.date | None:
     if record.status == "rejected":
         if record.redo_deadline is not None:
             return record.redo_deadline
-        if (record.completed_at is not None and rules.local_date(record.completed_at) <= record.deadline
-                and record.verified_at is not None and rules.local_date(record.verified_at) > record.deadline):
+        ends = deadline_ends(rules, record.deadline)
+        if (record.completed_at is not None and rules.local_date(record.completed_at) <= ends
+                and record.verified_at is not None and rules.local_date(record.verified_at) > ends):
             return None
     return record.deadline
+
+
+def deadline_ends(rules: Rules, deadline: dt.date) -> dt.date:
+    """The day a deadline set by date ends: moved off a holiday or weekend to the next working day (民法典 第二百零三条,
+    ``schemas.working_days.period_end``): a rectification due 2026-10-01 is not late while the office is closed for 国庆."""
+    return deadline if rules.calendar.is_working_day(deadline) else period_end(rules.calendar, deadline).on
+
+
+def _moved(rules: Rules, deadline: dt.date, ends: dt.date | None = None) -> dict[str, Any]:
+    """An effect's ``moved_to`` (the day the deadline ends on) when a holiday moved it, else nothing."""
+    ends = ends if ends is not None else deadline_ends(rules, deadline)
+    return {"moved_to": ends.isoformat()} if ends != deadline else {}
+
+
+def deadline_zh(deadline: dt.date, moved_to: dt.date | str | None) -> str:
+    """期限 as said to a supervisor: ``2026-10-01（节假日顺延至 2026-10-08）`` when a holiday moved it."""
+    moved = moved_to.isoformat() if isinstance(moved_to, dt.date) else moved_to
+    return deadline.isoformat() + (f"（节假日顺延至 {moved}）" if moved and moved != deadline.isoformat() else "")
 
 
 def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
@@ -2951,12 +2973,12 @@ def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list
         if (interview.follow_up_by is not None and interview.follow_up_inspection_id is None and not interview.follow_up_alerted
                 and interview.superseded_by is None):
             today = rules.local_date(event.occurred_at)
-            if today > interview.follow_up_by:
+            if today > interview.follow_up_by and today > (ends := deadline_ends(rules, interview.follow_up_by)):
                 interview.follow_up_overdue = interview.follow_up_alerted = True
                 effects.append(_effect(
                     "interview.follow_up_overdue", event, file.enterprise_id, interview_id=interview.interview_id,
                     held_on=interview.held_on.isoformat(), follow_up_by=interview.follow_up_by.isoformat(),
-                    days_overdue=(today - interview.follow_up_by).days,
+                    days_overdue=(today - ends).days, **_moved(rules, interview.follow_up_by, ends),
                 ))
 
 
@@ -2972,6 +2994,10 @@ def _mark_one_overdue(file: CreditFile, record: RectificationRecord, event: Enve
     today = today if today is not None else rules.local_date(event.occurred_at)
     if due is None or today <= due:
         return
+    # a deadline on a holiday runs to the first working day after it, and the days late count from that day
+    ends = deadline_ends(rules, due)
+    if today <= ends:
+        return
     if record.overdue:
         marked = record.overdue_by or record.deadline
         if due <= marked:
@@ -2981,15 +3007,16 @@ def _mark_one_overdue(file: CreditFile, record: RectificationRecord, event: Enve
         record.overdue_by = due
         effects.append(_effect(
             "rectification.overdue", event, file.enterprise_id, rectification_id=record.rectification_id, deadline=due.isoformat(),
-            days_overdue=(today - due).days, what=record.what, redo=True, again=True, first_deadline=record.overdue_before.isoformat()))
+            days_overdue=(today - ends).days, what=record.what, redo=True, again=True, first_deadline=record.overdue_before.isoformat(),
+            **_moved(rules, due, ends)))
         return
     record.overdue, record.overdue_by = True, due
     file.counts.rectifications_overdue += 1
     effects.append(_effect(
         "rectification.overdue", event, file.enterprise_id,
         rectification_id=record.rectification_id, deadline=due.isoformat(),
-        days_overdue=(today - due).days, what=record.what,
-        **({"redo": True} if due != record.deadline else {}),
+        days_overdue=(today - ends).days, what=record.what,
+        **({"redo": True} if due != record.deadline else {}), **_moved(rules, due, ends),
     ))
 
 
@@ -3224,12 +3251,12 @@ def _interview_resent(file: CreditFile, on_file: InterviewRecord, record: Interv
         if (first.inspection_id, day) == (on_file.follow_up_inspection_id, on_file.follow_up_on):
             # followed up already by the same inspection: said then; late or not by the corrected date
             record.follow_up_inspection_id, record.follow_up_on = first.inspection_id, day
-            record.follow_up_overdue = day > record.follow_up_by  # type: ignore[operator]
+            record.follow_up_overdue = day > deadline_ends(rules, record.follow_up_by)  # type: ignore[arg-type]
         else:
             _followed_up(file, record, first.inspection_id, day, event, rules, effects)
     elif record.follow_up_alerted:
         today = rules.local_date(event.occurred_at)
-        if record.follow_up_by is None or today <= record.follow_up_by:
+        if record.follow_up_by is None or today <= deadline_ends(rules, record.follow_up_by):
             # the corrected record sets no follow-up date, or one not yet passed: the alert for a missing follow-up rested
             # on the record it replaced
             record.follow_up_alerted = False

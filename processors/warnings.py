@@ -123,9 +123,10 @@ def _render(template: str, fields: dict[str, Any]) -> str:
 
 def _decision(rule_id: str, rule: WarningRule, severity: Severity, file: "CreditFile", at: dt.datetime, event_id: str,
               dedup_key: str, fields: dict[str, Any], evidence: dict[str, Any], rules: "Rules", name: str | None = None,
-              texts: tuple[str, str, str] | None = None) -> AlertDecision:
+              texts: tuple[str, str, str] | None = None, fields_en: dict[str, Any] | None = None) -> AlertDecision:
     """``name``: who the message is about, when not the enterprise (the county's chart of a category);
-    ``texts``: (title, template_zh, template_en) other than the rule's own (a re-test upholding a failure)."""
+    ``texts``: (title, template_zh, template_en) other than the rule's own (a re-test upholding a failure);
+    ``fields_en``: fields the English text says otherwise (a date moved off a holiday, said in English)."""
     wp = rules.policy.warnings
     if name is None:
         name = file.profile.name if file.profile is not None else file.enterprise_id
@@ -136,7 +137,8 @@ def _decision(rule_id: str, rule: WarningRule, severity: Severity, file: "Credit
     return _build_decision(
         rule=rule_id, severity=severity, rasff_class=wp.rasff_class.get(severity, "information_attention"),
         respond_within_hours=wp.respond_within_hours.get(severity), dedup_key=dedup_key, enterprise_id=file.enterprise_id,
-        title_zh=title, message_zh=_render(template_zh, fill), message_en=_render(template_en, fill).rstrip(),
+        title_zh=title, message_zh=_render(template_zh, fill),
+        message_en=_render(template_en, {**fill, **fields_en} if fields_en else fill).rstrip(),
         evidence=evidence, occurred_at=at, event_id=event_id,
     )
 
@@ -915,11 +917,22 @@ def _overdue(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
     rid = d.get("rectification_id", "")
     record = file.rectification(rid)
     ids = [record.event_id] if record is not None and record.event_id else []
-    fields = {"rectification_id": rid, "what": d.get("what", ""), "deadline": d.get("deadline", ""), "days_overdue": d.get("days_overdue", "")}
-    evidence = {"event_ids": ids + [eff.event_id], "rectification_id": rid, "deadline": d.get("deadline"), "days_overdue": d.get("days_overdue")}
+    zh, en = _moved_deadline(d.get("deadline", ""), d.get("moved_to"))
+    fields = {"rectification_id": rid, "what": d.get("what", ""), "deadline": zh, "days_overdue": d.get("days_overdue", "")}
+    evidence = {"event_ids": ids + [eff.event_id], "rectification_id": rid, "deadline": d.get("deadline"), "days_overdue": d.get("days_overdue"),
+                **({"moved_to": d["moved_to"]} if d.get("moved_to") else {})}
     texts = (rule.title_zh, rule.redo_template_zh, rule.redo_template_en) if d.get("redo") else None  # (重新整改期限)
     return _decision("rectification.overdue", rule, rule.severity, file, eff.occurred_at, eff.event_id,
-                     f"{file.enterprise_id}:rectification.overdue:{rid}", fields, evidence, rules, texts=texts)
+                     f"{file.enterprise_id}:rectification.overdue:{rid}", fields, evidence, rules, texts=texts,
+                     fields_en={"deadline": en} if en != zh else None)
+
+
+def _moved_deadline(deadline: str, moved_to: str | None) -> tuple[str, str]:
+    """A deadline as the Chinese and the English text say it: with the working day a holiday moved it to (民法典 第二百零三条),
+    from which the days overdue count."""
+    if not moved_to or moved_to == deadline:
+        return deadline, deadline
+    return f"{deadline}（节假日顺延至 {moved_to}）", f"{deadline} (a holiday: moved to {moved_to})"
 
 
 def _inspection(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
@@ -1354,11 +1367,14 @@ def _follow_up(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisi
     fields = {"interview_id": iid, "held_on": d.get("held_on", ""), "held_by": record.held_by if record is not None else "",
               "reason": reason, "commitments": record.commitments if record is not None else "",
               "follow_up_by": d.get("follow_up_by", ""), "days_overdue": d.get("days_overdue", "")}
+    zh, en = _moved_deadline(d.get("follow_up_by", ""), d.get("moved_to"))
+    fields["follow_up_by"] = zh
     ids = [record.event_id] if record is not None else []
     evidence = {"event_ids": ids + [eff.event_id], "interview_id": iid, "held_on": d.get("held_on"), "follow_up_by": d.get("follow_up_by"),
-                "days_overdue": d.get("days_overdue")}
+                "days_overdue": d.get("days_overdue"), **({"moved_to": d["moved_to"]} if d.get("moved_to") else {})}
     return _decision("interview.follow_up_overdue", rule, rule.severity, file, eff.occurred_at, eff.event_id,
-                     _follow_up_key(file.enterprise_id, iid), fields, evidence, rules)
+                     _follow_up_key(file.enterprise_id, iid), fields, evidence, rules,
+                     fields_en={"follow_up_by": en} if en != zh else None)
 
 
 def _follow_up_key(enterprise_id: str, interview_id: str) -> str:

@@ -2220,6 +2220,12 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         # alive either way (200): "degraded" says what an operator should look at — derived rows not
         # being written (dashboards fall behind), the dispatcher's last pass failing
         problems = {}
+        # a year the working-day calendar lacks, from today to 60 days on: said, not degraded (the limits still count, as
+        # estimates) — the operator adds the State Council's notice when it is out
+        from qrisk.runtime import calendar_missing_years
+
+        missing = calendar_missing_years(pipeline.rules, pipeline.clock())
+        calendar = {"calendar": {"missing_years": missing}} if missing else {}
         failing_since = getattr(pipeline, "log_failing_since", None)  # (read once: a write that takes clears it meanwhile)
         if failing_since is not None:
             problems["event_log"] = (f"事件日志{'（Kafka）' if distributed else ''}拒绝写入，新事件不被接收（503），已拒绝 "
@@ -2239,7 +2245,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 problems = {name: PROBLEM_SUMMARIES.get(name, "见带 admin 或 monitor 密钥的 /healthz / see /healthz with an admin or monitor key")
                             for name in problems}
             return {"status": "degraded" if problems else "ok", "event_log": "kafka", "published": pipeline.published,
-                    "dead_lettered": pipeline.dead_lettered, **({"problems": problems} if problems else {})}
+                    "dead_lettered": pipeline.dead_lettered, **({"problems": problems} if problems else {}), **calendar}
         sink = pipeline._sink
         if sink is not None and sink.failures:
             problems["derived_rows"] = (f"派生表连续 {sink.failures} 次写入失败，看板数据滞后（写入会自动重试） / "
@@ -2268,6 +2274,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
             "enterprises": len(pipeline.state.files),
             "derived_lag": pipeline.seq - pipeline.derived_seq,  # events folded but not yet in the derived tables
             **({"problems": problems} if problems else {}),
+            **calendar,
         }
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics",

@@ -639,6 +639,13 @@ def _say_recovered(pipeline: Any) -> None:
     unrouted = _unrouted_warning(pipeline)
     if unrouted:
         print(f"qrisk: 警告：{unrouted} / warning: some enterprises' towns have no alert route (see alerts.routes)", file=sys.stderr)
+    clock = getattr(pipeline, "clock", None)
+    if clock is not None:
+        from qrisk.runtime import calendar_warning
+
+        gap = calendar_warning(pipeline.rules, clock())
+        if gap:
+            print(f"qrisk: {gap}", file=sys.stderr)
     if r.get("rederived"):
         first, last = r["rederived"]
         print(f"qrisk: 派生表落后于日志（上次运行在写入前停止），已重新派生 seq {first}–{last} / the derived tables were behind "

@@ -107,6 +107,32 @@ def default_rules(policy_file: Path | None = None, calendar_file: Path | None = 
     return Rules(catalogue=load_catalogue(), policy=load_policy(policy_file), calendar=calendar)
 
 
+CALENDAR_AHEAD_DAYS = 60
+"""How far ahead a start looks for a year the working-day calendar lacks: the State Council's notice comes in October
+or November, and limits of 15–45 working days run into the next year from mid-November on."""
+
+
+def calendar_missing_years(rules: Rules, now: dt.datetime) -> list[int]:
+    """The years from the bureau's today to the day ``CALENDAR_AHEAD_DAYS`` on that the working-day calendar does not
+    hold: time limits counted in them are estimates (估算).  ``now`` is the runtime's clock, never read in the fold."""
+    today = rules.local_date(now)
+    later = today + dt.timedelta(days=CALENDAR_AHEAD_DAYS)
+    return [year for year in range(today.year, later.year + 1) if year not in rules.calendar.years]
+
+
+def calendar_warning(rules: Rules, now: dt.datetime) -> str | None:
+    """What a start (``qrisk run``, the Kafka worker) says when the calendar lacks a year limits are about to run into."""
+    missing = calendar_missing_years(rules, now)
+    if not missing:
+        return None
+    zh, en = "、".join(str(y) for y in missing), ", ".join(str(y) for y in missing)
+    return (f"警告：工作日历未收录 {zh} 年（国务院办公厅放假安排通知）：该年工作日按周一至周五（除元旦、劳动节、国庆节法定日期）估算，"
+            f"相关时限标注“估算”。请在 schemas/standards/calendar/working_days.yaml 添加，或设置 QRISK_CALENDAR_FILE。 / warning: the "
+            f"working-day calendar lacks {en} (the State Council General Office's holiday notice): its working days are estimated "
+            f"as Monday–Friday less 元旦, 劳动节 and 国庆节's fixed dates, and time limits counted in it say 估算 (estimate); add "
+            f"it to schemas/standards/calendar/working_days.yaml or set QRISK_CALENDAR_FILE")
+
+
 GC_THRESHOLDS = (100_000, 50, 100)
 
 

@@ -1803,6 +1803,16 @@ def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None
     except DataDirError as exc:
         print(f"qrisk worker: {exc}", file=sys.stderr, flush=True)
         return 2
+    if rules is None:
+        from qrisk.runtime import default_rules
+        from qrisk.settings import Settings
+
+        rules = default_rules(Settings().policy_file)  # (as create_app would: the calendar is checked below)
+    from qrisk.runtime import calendar_warning
+
+    gap = calendar_warning(rules, utc_now())
+    if gap:
+        print(f"qrisk worker: {gap}", file=sys.stderr, flush=True)
     if settings.worker_loop == "uvloop":
         mode.loop.use("uvloop")  # before the app and its consumer thread make their loops
     app = create_app(settings, rules, snapshot_max_bytes=snapshot_max_bytes, **limits, **overrides)

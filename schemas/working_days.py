@@ -10,6 +10,13 @@ Counting follows the law's way of counting a period (民法典 第二百零一�
 counted): ``working_days_between(calendar, sampled_on, received_on)`` is the working days after the sampling
 day up to and including the day of receipt, so a sample taken on a Friday and received the next Monday took
 1 working day.
+
+A year the calendar does not hold is estimated (``estimate``, 估算): Monday–Friday, less the statutory holidays whose
+dates are fixed by 《全国年节及纪念日放假办法》 (as revised 2024, in force from 2025: 元旦 1 January, 劳动节 1–2 May,
+国庆节 1–3 October), so that a limit running over New Year does not end a day early.  The lunar holidays (春节, 清明节,
+端午节, 中秋节) are not guessed: their dates, the days joined to them and the weekends moved to work (调休) exist only in
+the State Council's notice for the year, and a guessed 春节 week would be as wrong as none.  Years before 2025 that the
+calendar lacks are counted Monday–Friday only (the 办法 then gave 劳动节 one day; the packaged calendar holds 2024 on).
 """
 from __future__ import annotations
 
@@ -59,6 +66,21 @@ class CalendarYear(_Model):
     working_weekends: tuple[dt.date, ...] = ()
 
 
+FIXED_HOLIDAYS_FROM = 2025
+"""The first year of the 2024 revision of 《全国年节及纪念日放假办法》, whose fixed-date holidays an estimate leaves out."""
+FIXED_HOLIDAYS: tuple[tuple[str, int, int], ...] = (
+    ("元旦", 1, 1), ("劳动节", 5, 1), ("劳动节", 5, 2), ("国庆节", 10, 1), ("国庆节", 10, 2), ("国庆节", 10, 3))
+"""(name, month, day) of the statutory holidays with fixed dates (第二条); the lunar ones come only with the notice."""
+
+
+def fixed_holidays(year: int) -> tuple[dt.date, ...]:
+    """The fixed-date statutory holidays of ``year`` an estimate leaves out (none before ``FIXED_HOLIDAYS_FROM``)."""
+    return tuple(dt.date(year, m, d) for _, m, d in FIXED_HOLIDAYS) if year >= FIXED_HOLIDAYS_FROM else ()
+
+
+ESTIMATED_AS_ZH = "按周一至周五（除元旦、劳动节、国庆节法定日期）估算"
+"""How a count across a year the calendar lacks was made, as a supervisor reads it."""
+
 class _Index:
     """Working days counted once for the years the calendar holds, so that a count or a due date is a few lookups
     (the fold asks for several per sample and complaint; walking day by day through the model's private attributes
@@ -66,9 +88,10 @@ class _Index:
 
     ``count(o)`` is the working days from a fixed origin up to and including the day of ordinal ``o``:
     Monday–Friday by arithmetic (0001-01-01 was a Monday), plus, from the first day the calendar holds, the running
-    difference its holidays and working weekends make — constant after the last day it holds."""
+    difference its holidays and working weekends make — constant after the last day it holds —, less the weekday
+    fixed-date holidays (``fixed_holidays``) of the years from 2025 it does not hold, up to that day."""
 
-    __slots__ = ("first", "last", "adjust", "years", "unverified")
+    __slots__ = ("first", "last", "adjust", "years", "unverified", "_fixed", "plain_until")
 
     def __init__(self, years: dict[int, CalendarYear], off: frozenset[dt.date], on: frozenset[dt.date]):
         self.years = frozenset(years)
@@ -83,11 +106,35 @@ class _Index:
                 running += int(day in on or (weekday and day not in off)) - int(weekday)
                 adjust.append(running)
             self.first, self.last, self.adjust = first, last, tuple(adjust)
+        self._fixed: dict[int, tuple[int, tuple[int, ...]]] = {}
+        unheld = FIXED_HOLIDAYS_FROM
+        while unheld in self.years:
+            unheld += 1
+        self.plain_until = dt.date(unheld, 1, 1).toordinal()
+
+    def fixed_off(self, year: int) -> tuple[int, tuple[int, ...]]:
+        """For a year from 2025: the weekday fixed-date holidays of the years not held from 2025 up to the year before,
+        and the ordinals of the year's own (none when it is held).  Kept per year once asked (deterministic)."""
+        known = self._fixed.get(year)
+        if known is not None:
+            return known
+        start = max((y for y in self._fixed if y < year), default=FIXED_HOLIDAYS_FROM - 1)
+        before, own = self._fixed.get(start, (0, ()))
+        for y in range(start + 1, year + 1):  # (iterated, not recursed: a date in 9999 is a valid date)
+            before += len(own)
+            own = () if y in self.years else tuple(d.toordinal() for d in fixed_holidays(y) if d.weekday() < 5)
+            self._fixed[y] = (before, own)
+        return before, own
 
     def count(self, ordinal: int) -> int:
         full, rest = divmod(ordinal, 7)
         weekdays = full * 5 + min(rest, 5)
-        return weekdays if ordinal < self.first else weekdays + self.adjust[min(ordinal, self.last) - self.first]
+        if ordinal >= self.first:
+            weekdays += self.adjust[min(ordinal, self.last) - self.first]
+        if ordinal < self.plain_until:
+            return weekdays  # (no fixed-date holiday of a year not held before it: the common case, no date built)
+        before, own = self.fixed_off(dt.date.fromordinal(ordinal).year)
+        return weekdays - before - sum(1 for o in own if o <= ordinal)
 
     def uncovered(self, start: dt.date, end: dt.date) -> tuple[int, ...]:
         """The years of the days after ``start`` up to ``end`` that the calendar does not hold."""
@@ -101,7 +148,8 @@ _ONE = dt.timedelta(days=1)
 
 
 class WorkingCalendar(_Model):
-    """The years the notices cover; any other day is counted Monday–Friday (an estimate)."""
+    """The years the notices cover; any other day is counted Monday–Friday less the fixed-date holidays from 2025 (an
+    estimate)."""
 
     years: dict[int, CalendarYear]
     digest: str = Field(default="", description="sha256 of the data file")
@@ -139,9 +187,12 @@ class WorkingCalendar(_Model):
         return day.year in self.years
 
     def is_working_day(self, day: dt.date) -> bool:
-        """Monday–Friday unless a holiday, or a weekend day moved to work; a year not held: Monday–Friday."""
+        """Monday–Friday unless a holiday, or a weekend day moved to work; a year not held: Monday–Friday unless a
+        fixed-date statutory holiday (``fixed_holidays``)."""
         if day in self._on:
             return True
+        if day.year not in self.years and day in fixed_holidays(day.year):
+            return False
         return day.weekday() < 5 and day not in self._off
 
 
@@ -151,7 +202,8 @@ class WorkingDays:
 
     days: int
     estimate: bool
-    """Some day counted lies in a year the calendar does not hold: counted Monday–Friday, holidays unknown."""
+    """Some day counted lies in a year the calendar does not hold: counted Monday–Friday less its fixed-date holidays
+    (元旦, 劳动节, 国庆节), the lunar holidays and 调休 unknown."""
     uncovered_years: tuple[int, ...] = ()
     unverified_years: tuple[int, ...] = ()
     """Years counted across whose dates an operator has not checked against the notice (``verified: false``)."""
@@ -176,7 +228,8 @@ class DueDate:
 
     on: dt.date
     estimate: bool
-    """Some day counted lies in a year the calendar does not hold: counted Monday–Friday, holidays unknown."""
+    """Some day counted lies in a year the calendar does not hold: counted Monday–Friday less its fixed-date holidays
+    (元旦, 劳动节, 国庆节), the lunar holidays and 调休 unknown."""
     uncovered_years: tuple[int, ...] = ()
     unverified_years: tuple[int, ...] = ()
 
@@ -203,6 +256,14 @@ def add_working_days(calendar: WorkingCalendar, start: dt.date, days: int) -> Du
     due = dt.date.fromordinal(lo)
     uncovered = index.uncovered(start, due)
     return DueDate(due, bool(uncovered), uncovered, index.unverified_between(start.year, due.year))
+
+
+def period_end(calendar: WorkingCalendar, last_day: dt.date) -> DueDate:
+    """The day a period set by date (a rectification's ``deadline``, an interview's ``follow_up_by``) really ends:
+    ``last_day`` itself when a working day, else the first working day after it — 民法典 第二百零三条 (期间的最后一日是法定
+    休假日的，以法定休假日结束的次日为期间的最后一日), as ``add_working_days`` moves a limit of working days.  A deadline of
+    2026-10-01 ends 2026-10-08: the office is closed until then, and nothing is late during the holiday."""
+    return add_working_days(calendar, last_day - _ONE, 1)
 
 
 # --------------------------------------------------------------------------- loading
@@ -243,4 +304,4 @@ def load_calendar(path: str | None = None) -> WorkingCalendar:
     return _parse(file.read_bytes(), file.name)
 
 
-__all__ = ["CalendarError", "CalendarYear", "DueDate", "HolidaySpan", "WorkingCalendar", "WorkingDays", "add_working_days", "load_calendar", "working_days_between"]
+__all__ = ["ESTIMATED_AS_ZH", "CalendarError", "CalendarYear", "DueDate", "HolidaySpan", "WorkingCalendar", "WorkingDays", "FIXED_HOLIDAYS", "add_working_days", "fixed_holidays", "load_calendar", "period_end", "working_days_between"]

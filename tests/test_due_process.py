@@ -119,7 +119,8 @@ def test_the_report_says_a_listing_ended_and_a_new_deadline(rules):
     done = ev("rectification.completed", "2026-02-19T10:00:00+08:00", rectification_id="R1", evidence="已加装货架")
     state, _ = replay([registered(), ORDER, done, _rejected(new_deadline="2026-03-31")], rules)
     (row,) = build_report(state.files[E], rules)["rectifications"]
-    assert row["deadline"] == "2026-02-20（重新限期 2026-03-31）"
+    # (02-20 lies in the 2026 Spring Festival holiday: the deadline ran to 02-24, the next working day)
+    assert row["deadline"] == "2026-02-20（节假日顺延至 2026-02-24）（重新限期 2026-03-31）"
 
 
 def test_a_rectifications_credit_points_end_after_their_memory(rules):
@@ -142,7 +143,9 @@ def test_a_rectifications_credit_points_end_after_their_memory(rules):
     assert terms == {"credit.rectification_rejected": (4.0, "近 3 年 1 项（R1）"), "credit.rectification_overdue": (2.0, "近 3 年 1 项（R1）")}
     rows = {r["factor"]: r["until_zh"] for r in build_report(f, rules)["contributions"]}
     assert rows["credit.rectification_rejected"] == "最早一项于 2029-02-21 后不再计入"
-    assert rows["credit.rectification_overdue"] == "最早一项于 2029-02-21 后不再计入"  # marked overdue when rejected past the deadline
+    # marked overdue by the completion of 02-25: the deadline 02-20 lay in the Spring Festival holiday and ran to 02-24,
+    # so the rejection of 02-21 was not yet past it
+    assert rows["credit.rectification_overdue"] == "最早一项于 2029-02-25 后不再计入"
     assert rows["static.category"] == "" and rows["credit.campaign_tier"] == ""
     _, terms = credit_terms("2029-03-01T00:00:00+08:00")
     assert terms == {}

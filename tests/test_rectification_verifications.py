@@ -63,8 +63,8 @@ def test_an_acceptance_taken_back_opens_the_rectification_again(rules):
     assert (said.data["reversed_event_id"], said.data["accepted_on"], said.data["rejected_on"]) == (str(ok.event_id), "2026-05-05", "2026-05-20")
     assert "此前 2026-05-05 经王检查员复查通过" in said.data["message_zh"] and "整改重新计为未结" in said.data["message_zh"]
     assert "rectification.rejected" in [e.kind for e in effects if e.event_id == str(no.event_id)]
-    # overdue by the new deadline: open and overdue, both counted
-    state, _ = replay([ev("enterprise.registered"), ordered(), completed(), ok, no, tick("2026-06-21T01:00:00+08:00")], rules)
+    # overdue by the new deadline (Saturday 06-20: it ends Monday 06-22): open and overdue, both counted
+    state, _ = replay([ev("enterprise.registered"), ordered(), completed(), ok, no, tick("2026-06-23T01:00:00+08:00")], rules)
     f = state.files[E]
     assert (f.counts.rectifications_open, f.counts.rectifications_overdue) == (1, 1)
     assert profile_line(f, rules, "整改") == "未结 1 项，逾期 1 项"

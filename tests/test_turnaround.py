@@ -73,11 +73,12 @@ def test_an_adjusted_saturday_is_a_working_day_and_a_holiday_weekday_is_not(cale
 
 def test_a_year_the_calendar_does_not_hold_is_counted_monday_to_friday_and_said_to_be_an_estimate(calendar):
     counted = working_days_between(calendar, D("2027-09-30"), D("2027-10-08"))
-    assert (counted.days, counted.estimate, counted.uncovered_years) == (6, True, (2027,))  # National Day unknown: counted
+    # National Day's fixed 10-01 (a Friday) left out; the week joined to it comes with the notice only: counted
+    assert (counted.days, counted.estimate, counted.uncovered_years) == (5, True, (2027,))
     held = working_days_between(calendar, D("2026-12-28"), D("2026-12-31"))
     assert (held.days, held.estimate) == (3, False)
     across = working_days_between(calendar, D("2026-12-30"), D("2027-01-04"))
-    assert across.estimate and across.uncovered_years == (2027,) and across.days == 3  # 12-31, 01-01 (unknown), 01-04
+    assert across.estimate and across.uncovered_years == (2027,) and across.days == 2  # 12-31, 01-04 (元旦 a fixed holiday)
 
 
 def test_every_year_says_its_source_and_the_years_asked_for_are_held(calendar):
@@ -293,7 +294,7 @@ def test_a_report_in_a_year_the_calendar_lacks_is_an_estimate(rules):
     t = state.files[E].samples[0].turnaround
     assert t.estimate and t.uncovered_years == (2027,)
     (effect,) = _late_effects(effects)
-    assert effect.data["estimate"] is True and "含工作日历未收录的 2027 年，按周一至周五估算" in effect.data["message_zh"]
+    assert effect.data["estimate"] is True and "含工作日历未收录的 2027 年，按周一至周五（除元旦、劳动节、国庆节法定日期）估算" in effect.data["message_zh"]
 
 
 # --------------------------------------------------------------------------- 4. where a supervisor reads it
@@ -417,8 +418,9 @@ def test_an_operator_adds_next_years_notice_with_qrisk_calendar_file(tmp_path, m
     after = default_rules()
     span = (dt.date(2026, 12, 31), dt.date(2027, 1, 8))
     old, new = working_days_between(before.calendar, *span), working_days_between(after.calendar, *span)
-    # (2027-01-01 is a Friday: Monday–Friday counts it, the notice's 元旦 does not)
-    assert (old.days, old.estimate) == (6, True) and (new.days, new.estimate) == (5, False)
+    # (2027-01-01 is a Friday: the estimate leaves it out as a fixed-date holiday, the notice's 元旦 as the notice says;
+    # only the notice makes the count no estimate)
+    assert (old.days, old.estimate) == (5, True) and (new.days, new.estimate) == (5, False)
     assert policy_digest(before) != policy_digest(after)
 
     mine.write_text("years: {2027: {source: x, verified: true, holidays: [], working_weekends: [2027-01-04]}}", encoding="utf-8")
