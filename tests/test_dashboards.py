@@ -611,6 +611,25 @@ def test_check_command_reports_every_panel(tmp_path, capsys, rules):
     assert f'"时间": "{alert["时间"]}", "企业"' not in out
 
 
+def test_dashboards_check_to_a_leap_day_starts_five_years_before_on_the_first_of_march(tmp_path, capsys):
+    """`qrisk dashboards check --to 2024-02-29` crashed (2019 has no 29 February); so would a check with no range on
+    2028-02-29."""
+    from qrisk.cli import main
+    from qrisk.store import ChdbStore, migrate
+
+    target = tmp_path / "store"
+    st = ChdbStore(str(target))
+    migrate(st)
+    st.close()
+    assert main(["dashboards", "check", "--store", str(target), "--to", "2024-02-29"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("2019-03-01 至 2024-02-29")
+    from qrisk.cli_dashboards import _years_before
+
+    assert _years_before(dt.date(2028, 2, 29), 5) == dt.date(2023, 3, 1)
+    assert _years_before(dt.date(2028, 2, 29), 4) == dt.date(2024, 2, 29)
+    assert _years_before(dt.date(2026, 11, 28), 5) == dt.date(2021, 11, 28)
+
+
 # --------------------------------------------------------------------------- the reviewer's findings
 
 
