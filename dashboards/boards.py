@@ -388,14 +388,21 @@ ALERTS_EVER_RAISED = _warnings("1", "1")
 # 投诉举报 (the complaints table, migration 053): received and 属实 within the range by the time of receipt; 办理中 and
 # 超期未办结 as they are now, whenever received (a 不予受理 is neither: its clocks stopped); 超期办结 by the day it was concluded;
 # 不予受理超期 (overdue 受理超期: refused after the 7 working days to decide, a lateness as a late 受理 is) by the time of receipt.
-# A withdrawn one counts nowhere, as in the credit file.  Categories in the credit file's order, 投诉 before 举报
+# A withdrawn one counts nowhere, as in the credit file.  其中估算: of those counted against a time limit (open, 超期办结,
+# 不予受理超期), the ones whose limits were counted Monday–Friday in a year the calendar lacks (complaints.estimate,
+# migration 056): a figure that may change when the year's notice is added must say so.  Categories in the credit
+# file's order, 投诉 before 举报
 COMPLAINTS_BY_CATEGORY = f"""
     SELECT {COMPLAINT_CATEGORY_ZH.format('category')} AS `类别`, {COMPLAINT_KIND_ZH.format('kind')} AS `类型`,
            countIf(in_range = 1) AS `收到`, countIf(in_range = 1 AND ifNull(verified, 0) = 1) AS `属实`,
            countIf(state = 'open') AS `办理中（当前）`, countIf(ifNull(overdue, '') = '超期未办结') AS `超期未办结（当前）`,
-           countIf(ifNull(overdue, '') = '超期办结' AND concluded_on IS NOT NULL AND {_local_days('assumeNotNull(concluded_on)')}) AS `超期办结`,
-           countIf(in_range = 1 AND ifNull(overdue, '') = '受理超期') AS `不予受理超期`
-    FROM (SELECT category, kind, state, verified, overdue, concluded_on, if($__timeFilter(received_at), 1, 0) AS in_range
+           countIf(late_concluded = 1) AS `超期办结`,
+           countIf(in_range = 1 AND ifNull(overdue, '') = '受理超期') AS `不予受理超期`,
+           countIf(estimate = 1 AND (state = 'open' OR late_concluded = 1 OR (in_range = 1 AND ifNull(overdue, '') = '受理超期')))
+               AS `其中估算`
+    FROM (SELECT category, kind, state, verified, overdue, concluded_on, estimate, if($__timeFilter(received_at), 1, 0) AS in_range,
+                 if(ifNull(overdue, '') = '超期办结' AND concluded_on IS NOT NULL AND {_local_days('assumeNotNull(concluded_on)')}, 1, 0)
+                     AS late_concluded
           FROM complaints FINAL WHERE state != 'withdrawn')
     GROUP BY category, kind
     HAVING `收到` + `办理中（当前）` + `超期办结` + `不予受理超期` > 0
@@ -453,13 +460,16 @@ def county() -> dict[str, Any]:
         # the labs' time limits (sampling_turnaround): one row per sample and lab (a report retracted from the wrong
         # enterprise and filed again under the right one by its lab is one sample, not two; the contract makes a 抽样编号
         # unique within one enterprise only, so two enterprises' samples of one number by two labs stay apart) whose
-        # first report was judged for them (a correction carries the same figures; a re-test is not judged)
+        # first report was judged for them (a correction carries the same figures; a re-test is not judged); 其中估算: the
+        # batches whose working days were counted Monday–Friday in a year the calendar lacks (migration 056)
         panel("table", "检验机构报告时限",
               f"""SELECT lab AS `检验机构`, count() AS `批次`, countIf(late = 1) AS `超时批次`,
                          round(100 * countIf(late = 1) / count(), 1) AS `超时比例（%）`,
-                         max(days) AS `最长（工作日）`, round(avg(days), 1) AS `平均（工作日）`
+                         max(days) AS `最长（工作日）`, round(avg(days), 1) AS `平均（工作日）`,
+                         countIf(estimate = 1) AS `其中估算`
                   FROM (SELECT sample_no, lab, argMin(turnaround_late, occurred_at) AS late,
-                               argMin(report_working_days, occurred_at) AS days
+                               argMin(report_working_days, occurred_at) AS days,
+                               argMin(turnaround_estimate, occurred_at) AS estimate
                         FROM judgements FINAL WHERE report_working_days IS NOT NULL AND {_local_days('sampled_on')}
                         GROUP BY sample_no, lab)
                   GROUP BY lab ORDER BY `超时批次` DESC, `检验机构`""",
@@ -467,13 +477,16 @@ def county() -> dict[str, Any]:
               description="时间范围内按抽样日期计，各承检机构的检验报告时限（《食品安全抽样检验管理办法》：收样后 20 个工作日内出具报告，"
                           "抽样后 5 个工作日内送达；未报收样日期的按抽样日期起算 5+20 个工作日；与检验机构另有约定的按约定，见策略 "
                           "sampling_turnaround）：超时批次含送样超时，最长、平均为出具报告所用工作日（自收样日，未报收样日期的自抽样日）。"
+                          "其中估算为所计工作日含工作日历未收录的年份、按周一至周五估算的批次，补入该年国务院放假安排后重算（qrisk rebuild）可能改变。"
                           "属承检机构履约情况，不计入企业风险分；复检不计；明细见 GET /v1/samples?late=true"),
         panel("table", "投诉举报", COMPLAINTS_BY_CATEGORY, w=12, h=9,
               description="按投诉类别和类型（投诉 / 举报）：收到为时间范围内收到的件数（不予受理的也计），属实为其中经核查属实的；"
                           "办理中、超期未办结为当前状态，不论何时收到（不予受理的不在办理中；超期未办结：仍在计算的法定办理时限已超过仍未办结，受理决定晚于期限而调解未超期的仍为办理中；按工作日计，默认投诉 7 个工作日内决定受理、"
                           "受理后 45 个工作日内办结调解，举报 15 个工作日内核查、经批准可延长 15 个工作日，见策略 complaint_deadlines）；"
                           "超期办结为时间范围内办结、办结晚于期限的件数；不予受理超期为时间范围内收到、超过受理期限才作出不予受理决定的件数"
-                          "（法定 7 个工作日内应决定受理或不予受理，晚于期限的不予受理与受理超期同样计为超期）。已撤回的（登记错企业或重复登记）不计。"
+                          "（法定 7 个工作日内应决定受理或不予受理，晚于期限的不予受理与受理超期同样计为超期）。"
+                          "其中估算为办理中、超期办结、不予受理超期所计件数中，办理时限含工作日历未收录的年份、按周一至周五估算的件数，"
+                          "补入该年国务院放假安排后重算（qrisk rebuild）可能变为按期或超期。已撤回的（登记错企业或重复登记）不计。"
                           "属监管部门自身的办理时限，不计入企业风险分；明细见 GET /v1/complaints"),
         panel("table", "C/D 级企业（当前）",
               f"""SELECT enterprise_id AS `企业`, name AS `名称`, {CATEGORY_ZH.format('category')} AS `类别`, grade AS `等级`,

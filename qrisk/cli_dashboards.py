@@ -136,6 +136,15 @@ def run_panels(store: Any, start: dt.datetime, end: dt.datetime, variables: dict
     return out
 
 
+def _years_before(day: dt.date, years: int) -> dt.date:
+    """``day`` this many calendar years back; 29 February, in a year without one, is 1 March (as processors.risk's
+    _years_on counts a term)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, month=3, day=1)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     variables = {}
     for item in args.var:
@@ -151,7 +160,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     # the bureau's days, as the dashboards' time picker takes them: UTC days ran 08:00 to 08:00 in Beijing
     zone = ZoneInfo(BUREAU_TZ)
     end_day = args.end or dt.datetime.now(zone).date()
-    start_day = args.start or end_day.replace(year=end_day.year - 5)
+    start_day = args.start or _years_before(end_day, 5)
     start = dt.datetime(start_day.year, start_day.month, start_day.day, tzinfo=zone).astimezone(dt.timezone.utc)
     end = dt.datetime(end_day.year, end_day.month, end_day.day, 23, 59, 59, tzinfo=zone).astimezone(dt.timezone.utc)
     # a typo must not leave an empty chdb directory behind and then fail on every panel

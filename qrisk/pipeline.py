@@ -1113,13 +1113,13 @@ class Pipeline:
 EFFECT_COLUMNS = ("seq", "idx", "kind", "enterprise_id", "event_id", "occurred_at", "data")
 JUDGEMENT_COLUMNS = ("event_id", "enterprise_id", "category", "sample_no", "product", "verdict", "failed_items",
                      "disagreements", "unknown", "sampled_on", "occurred_at", "superseded_by", "counted", "lab",
-                     "report_working_days", "report_limit", "turnaround_late")
+                     "report_working_days", "report_limit", "turnaround_late", "turnaround_estimate")
 SAMPLE_COLUMNS = ("event_id", "enterprise_id", "category", "sample_no", "product", "lab", "sampled_on", "production_date",
                   "occurred_at", "item_code", "item_name", "item_class", "unit", "limit_text", "standard", "verdict",
                   "reason", "lab_verdict", "item_values", "item_nd")
 COMPLAINT_TABLE_COLUMNS = ("enterprise_id", "complaint_id", "version", "town", "kind", "channel", "category", "product", "received_at",
                            "verified", "state", "accepted_on", "acceptance", "resolved_at", "concluded_on", "withdrawn_at", "due_on",
-                           "overdue", "event_id")
+                           "overdue", "estimate", "event_id")
 _ITEM_CACHE_LIMIT = 100_000
 
 
@@ -1378,7 +1378,8 @@ class SampleRows:
             j.counted_failed_codes(),  # (the lab's 不合格 on an item qrisk passes too: the panels count by these)
             list(j.disagreements), [u.item_code or u.text or u.kind for u in j.unknown],
             sampled_on, occurred, record.superseded_by or "", j.counted, record.lab,
-            *((t.report_days, t.report_limit, int(t.late)) if (t := record.turnaround) is not None else (None, None, 0)),
+            *((t.report_days, t.report_limit, int(t.late), int(t.estimate)) if (t := record.turnaround) is not None
+              else (None, None, 0, 0)),
         )
         return sample, judgement
 
@@ -1454,7 +1455,9 @@ def _complaint_columns(c: ComplaintRecord) -> tuple[Any, ...]:
             overdue = "超期办结" if c.overdue else "按期办结"
     return (c.kind, c.channel, c.category, c.product or "", _epoch_ms(c.received_at)[0], verified, state, c.accepted_on,
             decided.decision if decided is not None else None, _epoch_ms(c.resolved_at)[0] if c.resolved_at is not None else None, c.concluded_on,
-            _epoch_ms(withdrawn.withdrawn_at)[0] if withdrawn is not None else None, c.due_on, overdue, c.event_id)
+            _epoch_ms(withdrawn.withdrawn_at)[0] if withdrawn is not None else None, c.due_on, overdue,
+            # (the 估算 caveat of ComplaintRecord.deadline_zh: due_on and overdue rest on a Monday–Friday count)
+            int(any(lim.estimate for lim in c.limits)), c.event_id)
 
 
 def _charted_on(file: CreditFile, record: SampleRecord) -> Any:

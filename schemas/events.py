@@ -904,7 +904,8 @@ class EnforcementRevoked(Model):
     enforcement.decided of its own number."""
 
     decision_no: ShortText = Field(description="行政处罚决定书文号 of the enforcement.decided being revoked, as on file")
-    revoked_on: IsoDate = Field(description="撤销日期 (YYYY-MM-DD): the date of the 复议决定 / 判决 / 撤销决定")
+    revoked_on: IsoDate = Field(description="撤销日期 (YYYY-MM-DD, not after occurred_at's local date): the date of the 复议决定 / "
+                                            "判决 / 撤销决定")
     revoked_by: Annotated[RevokedBy, Stripped] = Field(description="how: reconsideration = 行政复议, litigation = 行政诉讼（判决撤销）, "
                                               "self_correction = 行政机关自行纠正")
     reference_no: ShortText = Field(description="文号 of what revoked it: 行政复议决定书, 判决书 or 撤销决定书, e.g. 某府复决〔2026〕8号")
@@ -1471,7 +1472,7 @@ class RectificationVerifiedEvent(Envelope):
 
 
 def _legal_date_by_then(event: Envelope, field: str, zh: str, info: ValidationInfo) -> None:
-    """A decision or an interview cannot be dated after it was recorded: its date is the legal one, from which its risk
+    """A decision, its revocation or an interview cannot be dated after it was recorded: its date is the legal one, from which its risk
     points count (a decision dated ahead of its record would weigh past its term).  The record's day is occurred_at's
     local one.  At the door only: a log that already holds such an event re-reads it."""
     if not _at_door(info):
@@ -1503,9 +1504,17 @@ class EnforcementDecidedEvent(Envelope):
 class EnforcementRevokedEvent(Envelope):
     """enforcement.revoked (撤销行政处罚决定): a decision on file is revoked (行政复议, 行政诉讼, 自行纠正)."""
 
-    model_config = _event("when the revocation took effect (撤销时间)", "the decision number, how and by what it was revoked, why")
+    model_config = _event("when the revocation took effect (撤销时间; revoked_on is its date, not after it)",
+                          "the decision number, how and by what it was revoked, why")
     event_type: Literal["enforcement.revoked"]
     payload: EnforcementRevoked
+
+    @model_validator(mode="after")
+    def _not_dated_ahead(self, info: ValidationInfo) -> "EnforcementRevokedEvent":
+        # (a revocation typed years ahead would keep the decision weighing, and the enterprise off the inspection plan,
+        # until then)
+        _legal_date_by_then(self, "revoked_on", "撤销日期", info)
+        return self
 
 
 class InterviewHeldEvent(Envelope):

@@ -130,5 +130,6 @@ def reference_sample_rows(file: Any, sample_event_id: str) -> tuple[list[dict[st
         "report_working_days": record.turnaround.report_days if record.turnaround else None,
         "report_limit": record.turnaround.report_limit if record.turnaround else None,
         "turnaround_late": int(record.turnaround.late) if record.turnaround else 0,
+        "turnaround_estimate": int(record.turnaround.estimate) if record.turnaround else 0,
     }
     return rows, judgement

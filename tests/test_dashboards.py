@@ -611,6 +611,25 @@ def test_check_command_reports_every_panel(tmp_path, capsys, rules):
     assert f'"时间": "{alert["时间"]}", "企业"' not in out
 
 
+def test_dashboards_check_to_a_leap_day_starts_five_years_before_on_the_first_of_march(tmp_path, capsys):
+    """`qrisk dashboards check --to 2024-02-29` crashed (2019 has no 29 February); so would a check with no range on
+    2028-02-29."""
+    from qrisk.cli import main
+    from qrisk.store import ChdbStore, migrate
+
+    target = tmp_path / "store"
+    st = ChdbStore(str(target))
+    migrate(st)
+    st.close()
+    assert main(["dashboards", "check", "--store", str(target), "--to", "2024-02-29"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("2019-03-01 至 2024-02-29")
+    from qrisk.cli_dashboards import _years_before
+
+    assert _years_before(dt.date(2028, 2, 29), 5) == dt.date(2023, 3, 1)
+    assert _years_before(dt.date(2028, 2, 29), 4) == dt.date(2024, 2, 29)
+    assert _years_before(dt.date(2026, 11, 28), 5) == dt.date(2021, 11, 28)
+
+
 # --------------------------------------------------------------------------- the reviewer's findings
 
 
@@ -1187,12 +1206,12 @@ def test_the_labs_time_limits_panel_counts_what_the_credit_files_judged(county):
     for eid, f in _files(county).items():
         for s in f.samples:
             if s.turnaround is not None:
-                samples.setdefault((eid, s.sample_no), (s.lab, s.turnaround.late, s.turnaround.report_days))
-    by_lab: dict[str, list[tuple[bool, int]]] = collections.defaultdict(list)
-    for lab, late, days in samples.values():
-        by_lab[lab].append((late, days))
-    assert {r["检验机构"]: (r["批次"], r["超时批次"], r["最长（工作日）"]) for r in got} == {
-        lab: (len(xs), sum(late for late, _ in xs), max(d for _, d in xs)) for lab, xs in by_lab.items()}
+                samples.setdefault((eid, s.sample_no), (s.lab, s.turnaround.late, s.turnaround.report_days, s.turnaround.estimate))
+    by_lab: dict[str, list[tuple[bool, int, bool]]] = collections.defaultdict(list)
+    for lab, late, days, estimate in samples.values():
+        by_lab[lab].append((late, days, estimate))
+    assert {r["检验机构"]: (r["批次"], r["超时批次"], r["最长（工作日）"], r["其中估算"]) for r in got} == {
+        lab: (len(xs), sum(late for late, _, _ in xs), max(d for _, d, _ in xs), sum(e for _, _, e in xs)) for lab, xs in by_lab.items()}
     slow = next(r for r in got if r["检验机构"] == "省食品药品检验研究院")
     assert slow["超时批次"] > 0 and got[0] == slow  # the most late first
 
@@ -1219,7 +1238,11 @@ def test_the_complaints_panel_counts_what_the_credit_files_hold(county, since):
                                      and c.concluded_on >= start.astimezone(BEIJING).date())
             # (a refusal decided after the 7 working days: late, by receipt)
             counts[key]["不予受理超期"] += within and c.refused_late
-    expected = {k: {name: counts[k][name] for name in ("收到", "属实", "办理中（当前）", "超期未办结（当前）", "超期办结", "不予受理超期")}
+            # (of those counted against a time limit, the ones counted Monday–Friday in a year the calendar lacks)
+            late_concluded = bool(c.limits) and c.concluded_on is not None and c.overdue and c.concluded_on >= start.astimezone(BEIJING).date()
+            counts[key]["其中估算"] += (any(lim.estimate for lim in c.limits)
+                                    and ((c.resolved_at is None and not c.refused) or late_concluded or (within and c.refused_late)))
+    expected = {k: {name: counts[k][name] for name in ("收到", "属实", "办理中（当前）", "超期未办结（当前）", "超期办结", "不予受理超期", "其中估算")}
                 for k in counts if counts[k]["收到"] + counts[k]["办理中（当前）"] + counts[k]["超期办结"] + counts[k]["不予受理超期"]}
     assert {(r["类别"], r["类型"]): {k: v for k, v in r.items() if k not in ("类别", "类型")} for r in got} == expected
     assert len(got) == len(expected) and {r["类型"] for r in got} == {"投诉", "举报"}

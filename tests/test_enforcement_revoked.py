@@ -116,3 +116,26 @@ def test_a_decision_revoked_after_the_acceptance_leaves_its_check(rules):
     assert progress_row(state.files[enterprise], rules.policy.campaign)["accepted_with_gaps"] == []
     (said,) = [e.data for e in effects if e.kind == "enforcement.revoked"]
     assert said["acceptance_check_withdrawn"] and "提档升级验收中的行政处罚一项不再计入" in said["message_zh"]
+
+
+def test_a_revocation_dated_after_its_record_is_refused_at_the_door_naming_revoked_on(server):
+    """A revocation typed ahead (a decade, or a day) would take the decision out of the grade and the inspection plan
+    until then: the door refuses a revoked_on after occurred_at's local date, as it does decided_on and held_on; the same
+    day is taken."""
+    reg, decision = golden("enterprise.registered"), golden("enforcement.decided")
+    assert server.post("/v1/events", json=[reg, decision]).status_code in (200, 202)
+    ahead = golden("enforcement.revoked")  # recorded 2026-08-20 10:00 (+08:00)
+    for day in ("2026-08-21", "2036-08-20"):
+        ahead["payload"]["revoked_on"] = day
+        resp = server.post("/v1/events", json=[ahead])
+        assert resp.status_code == 422, resp.text
+        (error,) = resp.json()["errors"]
+        assert error["field"] == "payload.revoked_on"
+        assert f"撤销日期 {day} 晚于记录时间 2026-08-20" in error["reason_zh"] and "after the event was recorded" in error["reason"]
+    same_day = golden("enforcement.revoked")
+    same_day["event_id"] = "6e7f8091-ab2c-4d3e-9f40-5b6c7d8e9fa1"
+    same_day["payload"]["revoked_on"] = "2026-08-20"
+    resp = server.post("/v1/events", json=[same_day])
+    assert resp.status_code in (200, 202), resp.text
+    enforcements = server.get(f"/v1/enterprises/{reg['enterprise_id']}").json()["enforcements"]
+    assert [str(r["revoked_on"]) for r in enforcements] == ["2026-08-20"]

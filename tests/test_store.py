@@ -64,7 +64,8 @@ EXAMPLES: dict[str, tuple[dict, dict]] = {
         {"event_id": "e-1", "enterprise_id": "E1", "category": "pastry", "sample_no": "S1", "product": "月饼", "verdict": "fail",
          "failed_items": ["sorbic_acid", "sum_of_ratios:preservative"], "disagreements": [], "unknown": ["x"],
          "sampled_on": dt.date(2024, 3, 4), "occurred_at": "2024-03-05T01:02:03Z", "superseded_by": "e-2", "counted": "fail",
-         "lab": "县食品检验检测中心", "report_working_days": 21, "report_limit": 20, "turnaround_late": 1},
+         "lab": "县食品检验检测中心", "report_working_days": 21, "report_limit": 20, "turnaround_late": 1,
+         "turnaround_estimate": 1},
         {"sampled_on": "2024-03-04", "occurred_at": "2024-03-05 01:02:03"},
     ),
     "effects": (
