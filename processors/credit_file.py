@@ -394,6 +394,17 @@ class ComplaintRecord(_Record):
         decided = self.acceptance
         return accept if accept is not None and accept.overdue and decided is not None else None
 
+    @property
+    def estimate(self) -> bool:
+        """Whether the time limits shown rest on a year the working-day calendar lacks (估算).  The caveat rests on
+        the limits shown — the one behind 办结期限 and those said to be passed —: a 举报 due in 2026 is not 估算
+        because the extension it may yet be granted would run into a year the calendar lacks.  (The complaints
+        table's ``estimate`` column is this, so that the boards count what the register says.)"""
+        if not self.limits:
+            return False
+        behind = None if self.refused else self._due_limit()
+        return any(lim.estimate for lim in self.limits if lim.overdue) or (behind is not None and behind.estimate)
+
     def deadline_zh(self, accept_days: int = 7, extension_days: int = 15) -> str:
         """The line a register and the credit file show: 办理中 / 超期未办结 / 按期办结 / 超期办结, and against what; a
         decision made after the accept limit says 受理超期 beside it; a 不予受理 has no 办结期限 to be in time or late by."""
@@ -402,10 +413,7 @@ class ComplaintRecord(_Record):
         due = self.due_on.isoformat() if self.due_on else ""
         late = [lim for lim in self.limits if lim.overdue]
         said = "；".join(f"{lim.zh(accept_days, extension_days)}，期限 {lim.due_on.isoformat()}" for lim in late)
-        # the caveat rests on the limits shown — the one behind 办结期限 and those said to be passed —: a 举报 due in 2026
-        # is not 估算 because the extension it may yet be granted would run into a year the calendar lacks
-        behind = None if self.refused else self._due_limit()
-        estimate = ESTIMATE_ZH if any(lim.estimate for lim in late) or (behind is not None and behind.estimate) else ""
+        estimate = ESTIMATE_ZH if self.estimate else ""
         decided = self.acceptance
         if self.withdrawn is not None:
             return ("已撤回，办理时限不再计算" + (f"（撤回前已超过{said}）" if late and self.concluded_on is None else ""))

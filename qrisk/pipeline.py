@@ -1456,8 +1456,8 @@ def _complaint_columns(c: ComplaintRecord) -> tuple[Any, ...]:
     return (c.kind, c.channel, c.category, c.product or "", _epoch_ms(c.received_at)[0], verified, state, c.accepted_on,
             decided.decision if decided is not None else None, _epoch_ms(c.resolved_at)[0] if c.resolved_at is not None else None, c.concluded_on,
             _epoch_ms(withdrawn.withdrawn_at)[0] if withdrawn is not None else None, c.due_on, overdue,
-            # (the 估算 caveat of ComplaintRecord.deadline_zh: due_on and overdue rest on a Monday–Friday count)
-            int(any(lim.estimate for lim in c.limits)), c.event_id)
+            # (ComplaintRecord.estimate: the 估算 caveat its deadline line shows — due_on and overdue rest on an estimated count)
+            int(c.estimate), c.event_id)
 
 
 def _charted_on(file: CreditFile, record: SampleRecord) -> Any:

@@ -185,6 +185,10 @@ def test_a_report_due_in_2026_is_no_estimate_until_its_extension_reaches_2027(ru
     record = state.files[E].complaint("TS-1125")
     assert record.due_on.year == 2026 and record.limit("extended").estimate  # (the extension, if granted, runs into 2027)
     assert "估算" not in record.deadline_zh() and record.deadline_zh().startswith("办理中")
+    # the complaints table's estimate column (what the boards' 其中估算 counts) is the caveat the register shows
+    from qrisk.pipeline import COMPLAINT_TABLE_COLUMNS, complaint_table_rows
+    [row] = complaint_table_rows(state.files[E], {"TS-1125"}, 1)
+    assert record.estimate is False and dict(zip(COMPLAINT_TABLE_COLUMNS, row))["estimate"] == 0
     # concluded within its 15 days: nothing shown rests on 2027
     done = ev("complaint.resolved", "2026-12-10T10:00:00+08:00", complaint_id="TS-1125", verified=False)
     state, _ = replay([reg, got, done], rules)
@@ -193,7 +197,7 @@ def test_a_report_due_in_2026_is_no_estimate_until_its_extension_reaches_2027(ru
     extended = ev("complaint.resolved", "2027-01-05T10:00:00+08:00", complaint_id="TS-1125", verified=False, extended=True)
     state, _ = replay([reg, got, extended], rules)
     record = state.files[E].complaint("TS-1125")
-    assert record.due_on.year == 2027 and "估算" in record.deadline_zh()
+    assert record.due_on.year == 2027 and "估算" in record.deadline_zh() and record.estimate is True
 
 
 def test_period_end_moves_a_weekend_and_a_holiday_and_keeps_a_working_day(calendar):
