@@ -340,11 +340,14 @@ def _unnamed_cells(row: dict[str, str], said: list[tuple[int, str]], columns: in
     except (ValueError, RecursionError):
         whole = False
     beyond = [i for i, _ in said if i >= columns]
-    if beyond and not whole:
+    if whole:
+        return LineError(f"record has values in columns without a name in the header: {shown_en}; clear them, or check that the record's cells are not shifted",
+                         f"该记录在表头没有列名的列中有内容：{shown}；请清除这些内容，或检查该记录的单元格是否错位", type="csv_invalid")
+    if beyond:
         return LineError(f"record has {len(beyond)} cell(s) more than the header's {columns} columns (a comma in a cell that is not quoted?): {shown_en}",
                          f"该记录比表头的 {columns} 列多 {len(beyond)} 个单元格（某个单元格中的逗号没有加引号？）：{shown}", type="csv_invalid")
-    return LineError(f"record has values in columns without a name in the header: {shown_en}; clear them, or check that the record's cells are not shifted",
-                     f"该记录在表头没有列名的列中有内容：{shown}；请清除这些内容，或检查该记录的单元格是否错位", type="csv_invalid")
+    return LineError(f"record has values in columns without a name in the header (a comma in a cell that is not quoted?): {shown_en}",
+                     f"该记录在表头没有列名的列中有内容（某个单元格中的逗号没有加引号？）：{shown}", type="csv_invalid")
 
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
