@@ -75,6 +75,17 @@ class CsvLines:
     def record_read(self) -> None:
         self._since.clear()
 
+    def span(self, name: str) -> str:
+        """``file:3`` or ``file:382-386``: the lines of the record just read, as a refused one is named (a cell
+        with line breaks makes one record of several lines; ``line_num`` is its last, a closing ``}"``)."""
+        last = self.line
+        first = last - len(self._since) + 1
+        for text in self._since[:-1]:
+            if text.strip("\r\n"):
+                break
+            first += 1  # (blank lines before it)
+        return f"{name}:{first}-{last}" if last > first else f"{name}:{last}"
+
     def refused(self, name: str, exc: Exception) -> tuple[str, bytes, str, str] | None:
         """``(position, raw, en, zh)`` of the record the reader refused: the lines it took (``file:4``,
         ``file:3-1250``, blank lines before it aside), at most ``RECORD_HEAD_KEPT`` of their bytes; None when
@@ -129,13 +140,68 @@ def read_events(path: str | Path) -> Iterator[tuple[str, bytes, Any]]:
 
 
 def count_records(path: str | Path) -> int:
-    if Path(path).suffix.lower() == ".json":
-        doc = _json_document(Path(path))
+    """The records in ``path``, for the progress bar: CSV records as the csv module reads them (a cell with
+    line breaks is one record over several lines).  A file that is not UTF-8 throughout raises ValueError
+    before anything is loaded: refused line by line, a GBK export loaded only its ASCII-only rows."""
+    path = Path(path)
+    _refuse_not_utf8(path)
+    if path.suffix.lower() == ".json":
+        doc = _json_document(path)
         if doc is not None:
             return len(doc) if isinstance(doc, list) else 1
+    if path.suffix.lower() == ".csv":
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            lines = CsvLines(fh)
+            reader = csv.reader(lines)
+            n = 0
+            while True:
+                before = lines.line
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error:
+                    if lines.line == before:
+                        break  # (the import says why the reader could not go on)
+                    n += 1
+                    continue
+                finally:
+                    lines.record_read()
+                n += any(c.strip() for c in cells)
+        return max(n - 1, 0)  # (the header)
     with open(path, "rb") as fh:
-        n = sum(1 for line in fh if line.strip())
-    return n - 1 if Path(path).suffix.lower() == ".csv" and n else n
+        return sum(1 for line in fh if line.strip())
+
+
+def _refuse_not_utf8(path: Path) -> None:
+    """Raise ValueError naming the first line that is not UTF-8 and how many are not, with the way out
+    (iconv from GB18030) when each of them reads as GB18030."""
+    bad, first, gb18030 = 0, 0, True
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                bad += 1
+                first = first or lineno
+                if gb18030:
+                    try:
+                        line.decode("gb18030")
+                    except UnicodeDecodeError:
+                        gb18030 = False
+    if not bad:
+        return
+    zh = f"{path}：文件不是 UTF-8 编码，共 {bad} 行无法按 UTF-8 读取（第一处在第 {first} 行），整个文件未导入"
+    en = f"{path}: the file is not UTF-8 ({bad} line(s) cannot be read as UTF-8, the first at line {first}); nothing was imported"
+    if gb18030:
+        zh += ("。该文件按 GBK/GB18030 可以读出（中文 Windows 上 Excel 另存为“CSV (逗号分隔)”即为此编码）：请先转换为 UTF-8，"
+               "如 iconv -f GB18030 -t UTF-8 原文件 > 新文件，或在 Excel 中另存为“CSV UTF-8 (逗号分隔)”，再导入")
+        en += ("; it reads as GBK/GB18030 (Excel's \"CSV (Comma delimited)\" on a Chinese Windows): convert it to UTF-8 first, "
+               "e.g. iconv -f GB18030 -t UTF-8 FILE > NEW, or save it from Excel as \"CSV UTF-8 (Comma delimited)\"")
+    else:
+        zh += "。请以 UTF-8 编码保存文件后再导入"
+        en += ": save the file as UTF-8 and import it again"
+    raise ValueError(f"{zh} / {en}")
 
 
 def _twice(paths: list[tuple[str | int, ...]], prefix: tuple[str | int, ...] = ()) -> LineError:
@@ -197,31 +263,38 @@ def _read_json(path: Path) -> Iterator[tuple[str, bytes, Any]]:
 
 def _read_csv(path: Path) -> Iterator[tuple[str, bytes, Any]]:
     # surrogateescape: a line that is not UTF-8 becomes one bad record (kept byte for byte), not an abort
+    # (`qrisk import` refuses such a file whole before reading it here: count_records)
     with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as fh:
         lines = CsvLines(fh)
-        reader = csv.DictReader(lines)
+        reader = csv.reader(lines)
+        header: list[str] = []
+        unreadable = ""
         try:
-            fieldnames = reader.fieldnames or []
+            while not header:  # (blank lines before it, as csv.DictReader passes them)
+                header = next(reader)
+        except StopIteration:
+            pass
         except csv.Error as exc:
-            fieldnames, unreadable = [], f" (header unreadable: {exc})"
-        else:
-            unreadable = ""
+            header, unreadable = [], f" (header unreadable: {exc})"
+        fieldnames = [c.strip() if not c.strip() else c for c in header]
         missing = [c for c in ("event_id", "event_type", "enterprise_id", "occurred_at", "source_kind", "source_id", "payload") if c not in fieldnames]
         if missing:
             unreadable_zh = f"（表头无法读取：{unreadable[len(' (header unreadable: '):-1]}）" if unreadable else ""
             raise ValueError(f"{path}：CSV 缺少列 {'、'.join(missing)}；应有的列为 {'、'.join(CSV_COLUMNS)}{unreadable_zh} / "
                              f"{path}: CSV lacks column(s) {', '.join(missing)}; expected {', '.join(CSV_COLUMNS)}{unreadable}")
         # as in the events themselves, an unknown field is refused: a misspelt column would
-        # otherwise be dropped silently from every row
-        extra = [c for c in fieldnames if c not in CSV_COLUMNS]
+        # otherwise be dropped silently from every row.  A column with no name is no field: Excel leaves
+        # one after a column used and cleared; a value in it is refused row by row below
+        extra = [c for c in fieldnames if c and c not in CSV_COLUMNS]
         if extra:
             raise ValueError(f"{path}：CSV 含未知列 {'、'.join(repr(c) for c in extra)}；列应为 {'、'.join(CSV_COLUMNS)}（payload 的字段写在 JSON 格式的 payload 列中） / "
                              f"{path}: CSV has unknown column(s) {', '.join(repr(c) for c in extra)}; the columns are {', '.join(CSV_COLUMNS)} "
                              f"(payload fields go inside the JSON payload column)")
+        named = [i for i, c in enumerate(fieldnames) if c]
         lines.record_read()
         while True:
             try:
-                row = next(reader)
+                cells = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:  # a cell over the csv module's size limit, a quote not closed
@@ -233,15 +306,17 @@ def _read_csv(path: Path) -> Iterator[tuple[str, bytes, Any]]:
                 position, raw, en, zh = refused
                 yield position, raw, LineError(en, zh, type="csv_invalid")
                 continue
+            position = lines.span(path.name)
             lines.record_read()
-            position = f"{path.name}:{reader.line_num}"
-            raw = _row_bytes(row)
-            if row.get(None):
-                # cells past the header's (an unquoted comma in the payload?): csv.DictReader puts them aside,
-                # and the record without them would read as something else
-                yield position, raw, LineError(f"record has {len(row[None])} cell(s) more than the header's {len(fieldnames)} columns (a comma in a cell that is not quoted?)",
-                                               f"该记录比表头的 {len(fieldnames)} 列多 {len(row[None])} 个单元格（某个单元格中的逗号没有加引号？）",
-                                               type="csv_invalid")
+            if not any(c.strip() for c in cells):
+                continue  # (a blank line, or a row Excel left of commas only)
+            row = {fieldnames[i]: cells[i] for i in named if i < len(cells)}
+            # cells under no name: past the header's columns, or under a column whose name is blank
+            unnamed = [(i, c) for i, c in enumerate(cells) if i >= len(fieldnames) or not fieldnames[i]]
+            said = [(i, c) for i, c in unnamed if c.strip()]
+            raw = _row_bytes(row, [c for _, c in said])
+            if said:
+                yield position, raw, _unnamed_cells(row, said, len(fieldnames))
                 continue
             bad = [c for c in CSV_COLUMNS if _SURROGATE.search(row.get(c) or "")]
             if bad:
@@ -254,14 +329,35 @@ def _read_csv(path: Path) -> Iterator[tuple[str, bytes, Any]]:
                 yield position, raw, exc
 
 
+def _unnamed_cells(row: dict[str, str], said: list[tuple[int, str]], columns: int) -> LineError:
+    """A record with values under no column name: read without them it would be something else (the rest of a
+    payload cut at an unquoted comma), so it is refused; where its own cells are whole (the payload is a JSON
+    object), the values are said, not a comma guessed at."""
+    shown = "、".join(f"第 {i + 1} 列 {c[:40]!r}" for i, c in said[:3])
+    shown_en = ", ".join(f"column {i + 1} {c[:40]!r}" for i, c in said[:3])
+    try:
+        whole = isinstance(json.loads(row.get("payload") or ""), dict)
+    except (ValueError, RecursionError):
+        whole = False
+    beyond = [i for i, _ in said if i >= columns]
+    if whole:
+        return LineError(f"record has values in columns without a name in the header: {shown_en}; clear them, or check that the record's cells are not shifted",
+                         f"该记录在表头没有列名的列中有内容：{shown}；请清除这些内容，或检查该记录的单元格是否错位", type="csv_invalid")
+    if beyond:
+        return LineError(f"record has {len(beyond)} cell(s) more than the header's {columns} columns (a comma in a cell that is not quoted?): {shown_en}",
+                         f"该记录比表头的 {columns} 列多 {len(beyond)} 个单元格（某个单元格中的逗号没有加引号？）：{shown}", type="csv_invalid")
+    return LineError(f"record has values in columns without a name in the header (a comma in a cell that is not quoted?): {shown_en}",
+                     f"该记录在表头没有列名的列中有内容（某个单元格中的逗号没有加引号？）：{shown}", type="csv_invalid")
+
+
 _SURROGATE = re.compile("[\udc80-\udcff]")
 _FIELDS = {"source_kind": "source.kind", "source_id": "source.id", "source_name": "source.name"}
 """The event field a CSV column fills, where the two names differ."""
 
 
-def _row_bytes(row: dict[str, Any]) -> bytes:
+def _row_bytes(row: dict[str, Any], unnamed: list[str]) -> bytes:
     buf = io.StringIO()
-    csv.writer(buf).writerow([row.get(c, "") for c in CSV_COLUMNS] + list(row.get(None) or ()))  # (cells past the header kept too)
+    csv.writer(buf).writerow([row.get(c, "") for c in CSV_COLUMNS] + unnamed)  # (values under no column name kept too)
     return buf.getvalue().rstrip("\r\n").encode("utf-8", "surrogateescape")
 
 

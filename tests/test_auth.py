@@ -342,7 +342,7 @@ def test_import_over_http_with_batches_over_the_services_limit_sends_them_in_bat
     env = {**os.environ, "QRISK_API_KEY": srv.role_keys["admin"]}
     out = subprocess.run([sys.executable, "-m", "qrisk", "import", str(events), "--url", srv.url, "--batch", "5000"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300, env=env)
-    assert out.returncode == 0 and json.loads(out.stdout) == {"file": str(events), "accepted": 1100, "duplicates": 0, "rejected": 0}, out.stderr
+    assert out.returncode == 0 and json.loads(out.stdout) == {"file": str(events), "accepted": 1100, "duplicates": 0, "rejected": 0, "out_of_order": 0}, out.stderr
     assert "at most 1000 events a request" in out.stderr and "Traceback" not in out.stderr
     # the importer asked the service's limit first (x-qrisk-max-batch): no oversized request was refused and
     # kept whole in the dead letters beside the events it then sent again
@@ -377,7 +377,7 @@ def test_import_over_http_keeps_unreadable_lines_and_names_every_refusal_by_file
     events.write_text(json.dumps(good, ensure_ascii=False) + "\n" + json.dumps(dict(good, occurred_at="2026-01-01T00:00:00+08:00"), ensure_ascii=False) + "\n", encoding="utf-8")
     out = subprocess.run([sys.executable, "-m", "qrisk", "import", str(events), "--url", srv.url], cwd=ROOT,
                          capture_output=True, text=True, timeout=120, env=env)
-    assert json.loads(out.stdout) == {"file": str(events), "accepted": 0, "duplicates": 1, "rejected": 1}, out.stderr
+    assert json.loads(out.stdout) == {"file": str(events), "accepted": 0, "duplicates": 1, "rejected": 1, "out_of_order": 0}, out.stderr
     assert "mixed.jsonl:2: event_id" in out.stderr and "different content" in out.stderr
     # a CSV without the envelope's columns is a clear error, not a traceback
     csv = tmp_path / "short.csv"

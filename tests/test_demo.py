@@ -155,7 +155,7 @@ def test_events_out_can_be_imported_and_served(tmp_path):
     assert len(lines) > 300
     imported = tmp_path / "imported"
     result = json.loads(qrisk("import", str(events), "--data-dir", str(imported)).stdout)
-    assert result == {"file": str(events), "accepted": len(lines), "duplicates": 0, "rejected": 0}
+    assert result == {"file": str(events), "accepted": len(lines), "duplicates": 0, "rejected": 0, "out_of_order": 0}
     a = json.loads(qrisk("credit-file", "P05", "--data-dir", str(kept), "--format", "json").stdout)
     b = json.loads(qrisk("credit-file", "P05", "--data-dir", str(imported), "--format", "json").stdout)
     # the same events give the same file, whichever way they came in

@@ -215,7 +215,7 @@ def test_an_import_without_warnings_keeps_its_summary(tmp_path):
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps(golden("enterprise.registered"), ensure_ascii=False) + "\n", encoding="utf-8")
     out = _qrisk("import", str(path), "--data-dir", str(tmp_path / "data"))
-    assert json.loads(out.stdout) == {"file": str(path), "accepted": 1, "duplicates": 0, "rejected": 0}
+    assert json.loads(out.stdout) == {"file": str(path), "accepted": 1, "duplicates": 0, "rejected": 0, "out_of_order": 0}
     assert "警告" not in out.stderr
 
 
@@ -273,11 +273,17 @@ def test_unreadable_lines_say_why_in_chinese_first_and_keep_it_in_dead_letters(t
     from tests.conftest import golden
 
     jsonl = tmp_path / "bad.jsonl"
-    jsonl.write_bytes(b'{"event_type": "sampling.result", oops\n' + json.dumps({"企业": "清源"}, ensure_ascii=False).encode("gbk") + b"\n")
+    gbk_line = json.dumps({"企业": "清源"}, ensure_ascii=False).encode("gbk")
+    jsonl.write_bytes(b'{"event_type": "sampling.result", oops\n' + gbk_line + b"\n")
+    # a line not UTF-8 refuses the file whole, before anything is loaded: line by line, its ASCII-only lines went in alone
+    out = _qrisk("import", str(jsonl), "--data-dir", str(tmp_path / "data"))
+    assert out.returncode == 2
+    assert "bad.jsonl：文件不是 UTF-8 编码，共 1 行无法按 UTF-8 读取（第一处在第 2 行），整个文件未导入。该文件按 GBK/GB18030 可以读出" in out.stderr
+    assert "iconv -f GB18030" in out.stderr
+    jsonl.write_bytes(b'{"event_type": "sampling.result", oops\n')
     out = _qrisk("import", str(jsonl), "--data-dir", str(tmp_path / "data"))
     assert out.returncode == 1
     assert "bad.jsonl:1: 该行不是合法的 JSON：第 35 列：此处应为双引号括起的字段名（或多了逗号） / line is not valid JSON" in out.stderr
-    assert "bad.jsonl:2: 该行不是 UTF-8 编码（例如按 GBK 保存），按 GBK/GB18030 可以读出" in out.stderr and "iconv -f GB18030" in out.stderr
     d = golden("enterprise.registered")
     columns = ["event_id", "event_type", "schema_version", "enterprise_id", "occurred_at", "source_kind", "source_id", "source_name", "payload"]
     row = [d["event_id"], d["event_type"], "二", d["enterprise_id"], d["occurred_at"], d["source"]["kind"], d["source"]["id"], "", json.dumps(d["payload"], ensure_ascii=False)]
@@ -293,7 +299,7 @@ def test_unreadable_lines_say_why_in_chinese_first_and_keep_it_in_dead_letters(t
     assert "bad.csv:2: schema_version 列应为整数（如 2），收到 '二' / column schema_version must be an integer" in out.stderr
     assert "bad.csv:3: payload 列不是合法的 JSON" in out.stderr
     out = _qrisk("import", str(gbk), "--data-dir", str(tmp_path / "data"))
-    assert "gbk.csv:2: payload: 该记录（列 payload）不是 UTF-8 编码（例如按 GBK 保存）" in out.stderr
+    assert out.returncode == 2 and "gbk.csv：文件不是 UTF-8 编码" in out.stderr and "第一处在第 2 行" in out.stderr
     pipeline = open_embedded(tmp_path / "data", default_rules())
     try:
         letters = {r["position"]: json.loads(r["errors"]) for r in pipeline.store.query("SELECT position, errors FROM dead_letters FINAL")}
@@ -301,8 +307,7 @@ def test_unreadable_lines_say_why_in_chinese_first_and_keep_it_in_dead_letters(t
         pipeline.close()
     assert [(e["field"], e["type"]) for e in letters["bad.csv:2"]] == [("schema_version", "int_type")]
     assert [(e["field"], e["type"]) for e in letters["bad.csv:3"]] == [("payload", "json_invalid")]
-    assert [(e["field"], e["type"]) for e in letters["gbk.csv:2"]] == [("payload", "body_encoding")]
-    assert [e["type"] for e in letters["bad.jsonl:2"]] == ["body_encoding"]
+    assert "gbk.csv:2" not in letters and "bad.jsonl:2" not in letters  # (refused whole: nothing of them kept)
     assert all(e["reason_zh"] and e["reason_zh"] != e["reason"] for errors in letters.values() for e in errors)
 
 

@@ -26,7 +26,7 @@ def test_jsonl_import_keeps_bad_lines_in_dead_letters(tmp_path):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = run("import", str(path), "--data-dir", str(tmp_path / "data"))
     assert out.returncode == 1  # something was rejected: say so in the exit code
-    assert json.loads(out.stdout) == {"file": str(path), "accepted": 10, "duplicates": 0, "rejected": 2}
+    assert json.loads(out.stdout) == {"file": str(path), "accepted": 10, "duplicates": 0, "rejected": 2, "out_of_order": 5}
     assert "events.jsonl:4" in out.stderr and "payload.channel" in out.stderr
     again = run("import", str(path), "--data-dir", str(tmp_path / "data"))
     assert json.loads(again.stdout)["duplicates"] == 10
@@ -90,7 +90,7 @@ def test_json_documents_import_as_post_takes_them(tmp_path):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["accepted"] == 1
     out = run("import", str(array), "--data-dir", data)
-    assert json.loads(out.stdout) == {"file": str(array), "accepted": 4, "duplicates": 0, "rejected": 1}
+    assert json.loads(out.stdout) == {"file": str(array), "accepted": 4, "duplicates": 0, "rejected": 1, "out_of_order": 3}
     assert "batch.json[4]" in out.stderr and "payload.channel" in out.stderr
     out = run("import", str(lines), "--data-dir", data)
     assert json.loads(out.stdout)["accepted"] == len(goldens) - 5
@@ -119,7 +119,7 @@ def test_an_imported_event_id_reused_for_other_content_is_set_aside(tmp_path):
     second = tmp_path / "second.jsonl"
     second.write_text(json.dumps(goldens[0], ensure_ascii=False) + "\n" + json.dumps(changed, ensure_ascii=False) + "\n", encoding="utf-8")
     out = run("import", str(second), "--data-dir", data)
-    assert json.loads(out.stdout) == {"file": str(second), "accepted": 0, "duplicates": 1, "rejected": 1}
+    assert json.loads(out.stdout) == {"file": str(second), "accepted": 0, "duplicates": 1, "rejected": 1, "out_of_order": 0}
     assert "second.jsonl:2: event_id" in out.stderr and "seq 2" in out.stderr
     pipeline = open_embedded(tmp_path / "data", default_rules())
     try:
@@ -166,6 +166,6 @@ def test_csv_records_the_csv_module_refuses_are_told_at_their_own_lines_and_the_
     assert refused == [("events.csv:4", b"a,b,2,c,d,e,"), ("events.csv:5", b"g,h,2,i,j,k,")]
     out = run("import", str(path), "--data-dir", str(tmp_path / "data"))
     assert out.returncode == 1, out.stderr
-    assert json.loads(out.stdout) == {"file": str(path), "accepted": 10, "duplicates": 0, "rejected": 2}
+    assert json.loads(out.stdout) == {"file": str(path), "accepted": 10, "duplicates": 0, "rejected": 2, "out_of_order": 5}
     assert "events.csv:4: CSV 记录无法读取：单元格超过 131072 个字符的上限（仅保留其 200015 字节中的前 65536 字节" in out.stderr
     assert "events.csv:5: CSV 记录无法读取" in out.stderr
