@@ -158,6 +158,7 @@ def test_health_is_degraded_while_a_receiver_gets_nothing_through(robot, tmp_pat
 
     from qrisk.api import create_app
     from qrisk.auth import KeyStore, utc_now
+    from qrisk.runtime import default_rules
 
     class AuditRows:  # the audit trail of the keys made below, kept in a list (this test's app has no store)
         rows: list = []
@@ -168,6 +169,7 @@ def test_health_is_degraded_while_a_receiver_gets_nothing_through(robot, tmp_pat
     class Pipeline:  # what /healthz reads of the embedded pipeline
         store = AuditRows()
         clock = staticmethod(utc_now)
+        rules = default_rules()  # (the working-day calendar's missing years)
         _sink = writer_lease = None
         seq = derived_seq = events = 0
 
