@@ -19,12 +19,15 @@ through ``alerts.receivers`` and writes one ``deliveries`` row per attempt:
 
 An e-mail some of whose recipients took it while others refused (452 mailbox full) is a ``retry`` (or ``failed``)
 whose row names those who took it (``accepted``): every later attempt, a re-queue's too, mails only the others, and
-a give-up says who has it.
+a give-up says who has it.  The alert's later notices to that receiver go at once to the recipients that have every
+earlier one, recorded as a ``retry`` that nobody refused (its error begins 等待本预警此前的通知, and names who waits):
+neither a retry counted nor the receiver failing for it, nor given up by the window.  The waiting recipients get them
+after their earlier ones, when they accept, or when those are given up.
 
 A pass goes round the receivers, one notification each per turn (those that work first), each receiver's in the order
 their steps were made: sends are one at a time, so a slow receiver holds another's critical alert back by one send a
 turn, not by its whole backlog.  An alert's notice waits while an older one of the same alert to the same receiver is
-backing off, and when a failing receiver takes a notification again its waiting retries are due at once: the town
+backing off (an e-mail's, for the recipients that lack the older one), and when a failing receiver takes a notification again its waiting retries are due at once: the town
 gets 新预警 before 预警自动关闭, both in the pass it comes back.  A receiver that gives no answer (a timeout, a
 refused connection) gets one attempt a pass.
 
@@ -101,6 +104,9 @@ class Attempt:
     code: int
     error: str
     accepted: tuple[str, ...] = ()  # e-mail: the recipients that took it on this attempt when others refused
+    # e-mail: everyone it went to took it, and the other recipients wait for an earlier notice of its alert (a `retry`
+    # no receiver refused: neither counted as one nor making the receiver failing)
+    waiting: bool = False
 
 
 # a notification's state is its last attempt's: a `requeued` row (qrisk alerts redeliver) after a
@@ -147,13 +153,16 @@ _RECEIVERS = (
     "argMaxIf(f.status, f.k, f.status != 'sent' AND f.k > s.sent_k) AS last_status, "
     "argMaxIf(f.error, f.k, f.status != 'sent' AND f.k > s.sent_k) AS last_error FROM ("
     "SELECT receiver, delivery_id, attempt, status, error, at, toUInt64(at) * 1000 + at_ms AS k FROM deliveries "
-    "WHERE status IN ('sent', 'retry', 'failed') AND position(error, %(withheld)s) != 1) AS f "
+    "WHERE status IN ('sent', 'retry', 'failed') AND position(error, %(withheld)s) != 1 AND position(error, %(waiting)s) != 1) AS f "
     "LEFT JOIN (SELECT receiver AS sent_to, max(toUInt64(at) * 1000 + at_ms) AS sent_k FROM deliveries WHERE status = 'sent' "
     "GROUP BY receiver) AS s ON f.receiver = s.sent_to GROUP BY f.receiver ORDER BY receiver"
 )
 # how a rebuild records a notification it withheld (history) or withdrew (no longer made): its error
 # begins so (qrisk.pipeline); a decision, not a receiver's failure, so neither given up nor re-sent
 _WITHHELD = "重建派生表"
+# how an e-mail's attempt that went through to some recipients while the others wait for an earlier notice of the alert
+# begins its error: nobody refused it, so on record it makes no receiver failing
+_WAITING = "等待本预警此前的通知"
 # the latest Kafka-mode refold (qrisk.kafka_rebuild): a notification derived again for a step before history_before
 # is history (its step older than alerts.live_within_hours when the refold ran), recorded as not sent
 _REFOLDED = "SELECT max(history_before) AS h, max(refolded_at) AS at, count() AS n FROM refolds"
@@ -187,38 +196,62 @@ class _Turn:
 
     A notification not due yet (backing off), or tried in this pass and to be retried, holds back every later one of
     its alert: a receiver down for a while had an alert's 新预警 backing off up to 10 minutes while its 预警自动关闭,
-    never tried, went out the moment the receiver answered, so the town read the closing first."""
+    never tried, went out the moment the receiver answered, so the town read the closing first.  For an e-mail receiver
+    the order holds per recipient: a later notice waits only for the recipients that lack an earlier one, and goes to
+    the others at once.  Held per receiver, one recipient whose mailbox was full (452) held the alert's 升级 and 关闭
+    back from everyone for the 24 h its 新预警 was retried to it, the colleagues who had the 新预警 included."""
 
-    def __init__(self, receiver: str, queue: list[dict[str, Any]]):
-        self.receiver, self.queue = receiver, queue
+    def __init__(self, receiver: str, queue: list[dict[str, Any]], mailbox: frozenset[str] | None = None):
+        # mailbox: an e-mail receiver's recipients (lower case); None: a notice reaches the receiver whole or not at all
+        self.receiver, self.queue, self.mailbox = receiver, queue, mailbox
         self.restart()
 
     def copy(self) -> _Turn:
         twin = _Turn.__new__(_Turn)
-        twin.receiver, twin.queue, twin.at, twin.held = self.receiver, self.queue, self.at, set(self.held)
+        twin.receiver, twin.queue, twin.mailbox, twin.at = self.receiver, self.queue, self.mailbox, self.at
+        twin.held = {alert: (None if who is None else set(who)) for alert, who in self.held.items()}
         return twin
 
     def restart(self) -> None:
         """From the oldest again: the receiver is back and its waiting rounds are due."""
         self.at = 0
-        self.held: set[str] = set()  # alerts of this receiver with an earlier notification still waiting
+        # alerts of this receiver with an earlier notification still waiting, and the recipients lacking it (None: all)
+        self.held: dict[str, set[str] | None] = {}
+
+    def lacking(self, round_: Round | None) -> set[str] | None:
+        """The recipients a notification has yet to reach (None: not an e-mail receiver, the whole receiver)."""
+        if self.mailbox is None:
+            return None
+        return set(self.mailbox) - (round_.accepted if round_ is not None else set())
+
+    def hold(self, alert: str, lacking: set[str] | None) -> None:
+        """The alert's later notices wait for ``lacking`` (None: all of them wait)."""
+        if lacking is None:
+            self.held[alert] = None
+        elif self.held.get(alert, set()) is not None:
+            self.held[alert] = self.held.get(alert, set()) | lacking
 
     def next(self, tried: dict[str, Round], final: dict[str, int], done: set[str], now: dt.datetime) -> dict[str, Any] | None:
-        """The next notification due, not held back by an older one of its alert; None when none is left."""
+        """The next notification due, not held back by an older one of its alert; None when none is left.  An e-mail
+        some of whose recipients wait for an earlier notice comes with them as ``waits``: it goes to the others."""
         while self.at < len(self.queue):
             row = self.queue[self.at]
             self.at += 1
             did, alert = row["delivery_id"], row["alert_id"]
             if did in final:
                 continue  # sent or given up: the alert's later notices need not wait for it
-            if did in done or alert in self.held:
-                self.held.add(alert)  # (tried in this pass and still to be retried: once a pass)
-                continue
             round_ = tried.get(did)
-            if round_ is not None and round_.due > now:
-                self.held.add(alert)
+            lacking = self.lacking(round_)
+            if did in done or (round_ is not None and round_.due > now):
+                self.hold(alert, lacking)  # (tried in this pass and still to be retried: once a pass)
                 continue
-            return row
+            if alert not in self.held or lacking == set():
+                return row  # (lacking none: the policy dropped those it did not reach, and it is recorded as sent)
+            waiting = self.held[alert]
+            if waiting is None or lacking is None or lacking <= waiting:
+                self.hold(alert, lacking)
+                continue
+            return {**row, "waits": frozenset(waiting & lacking)} if waiting & lacking else row
         return None
 
 
@@ -428,7 +461,8 @@ class Dispatcher:
             if row["delivery_id"] not in self.final and row["delivery_id"] not in history:
                 queues.setdefault(row["receiver"], []).append(row)
         del rows
-        turns = [_Turn(receiver, queue) for receiver, queue in queues.items()]  # (by each one's oldest notification)
+        mailboxes = {r.name: frozenset(a.lower() for a in r.to) for r in self.policy.receivers if r.kind == "email"}
+        turns = [_Turn(receiver, queue, mailboxes.get(receiver)) for receiver, queue in queues.items()]  # (by each one's oldest notification)
         done: set[str] = set()  # tried in this pass: one attempt each
         bodies: dict[str, dict[str, Any]] = {}  # of the notifications this pass is about to send, at most a batch
         while turns and len(attempts) < self.batch:
@@ -453,9 +487,10 @@ class Dispatcher:
                     return attempts
                 done.add(did)
                 if did not in self.final:
-                    # to be retried: the alert's later notices to this receiver wait for it (they went out right after
-                    # its failure, in the same pass, when nothing had them scanned past it again)
-                    turn.held.add(row["alert_id"])
+                    # to be retried: the alert's later notices to this receiver wait for it, for the recipients it has
+                    # yet to reach (they went out right after its failure, in the same pass, when nothing had them
+                    # scanned past it again)
+                    turn.hold(row["alert_id"], turn.lacking(self.tried.get(did)))
                 if turn.receiver in self._recovered:
                     # its retries are due now (_watch): its backlog goes out in this pass, oldest first, each
                     # alert's notices in the order they were made
@@ -510,7 +545,7 @@ class Dispatcher:
                                 receiver=row["receiver"], channel=stored["channel"], reason="", subject_zh="", text_zh="")
             attempts.append(self._record(note, made + 1, Attempt(did, made + 1, "failed", 0, f"无法读取通知内容 / unreadable outbox row: {exc}")))
         else:
-            attempts.append(self._deliver(note, made + 1))
+            attempts.append(self._deliver(note, made + 1, row.get("waits") or frozenset()))
         # the store refused that record: every further send would be one more notification
         # a crash re-sends (a full disk once re-sent 193); the next pass writes it first
         return not self.unrecorded
@@ -562,7 +597,7 @@ class Dispatcher:
 
     def _read_tried(self) -> None:
         self.tried = {}
-        receivers = self.store.query(_RECEIVERS, {"withheld": _WITHHELD})
+        receivers = self.store.query(_RECEIVERS, {"withheld": _WITHHELD, "waiting": _WAITING})
         if not self._failing_read:
             self._read_failing(receivers)
         if not self._failed_read:
@@ -619,7 +654,9 @@ class Dispatcher:
                          for r in self.store.query(_GIVEN_UP, {"since": since.replace(microsecond=0), "withheld": _WITHHELD})]
         self._refreshed = self.monotonic()
 
-    def _deliver(self, note: Notification, attempt: int) -> Attempt:
+    def _deliver(self, note: Notification, attempt: int, waits: frozenset[str] = frozenset()) -> Attempt:
+        """One attempt; an e-mail's recipients in ``waits`` (lower case) are not mailed: they lack an earlier notice of
+        its alert, and get this one after it."""
         receiver = next((r for r in self.policy.receivers if r.name == note.receiver), None)
         if receiver is None:
             result = Attempt(note.delivery_id, attempt, "failed", 0, f"接收方 {note.receiver} 已不在策略文件中 / receiver no longer configured")
@@ -627,8 +664,11 @@ class Dispatcher:
             assert self.tried is not None
             tried = self.tried.get(note.delivery_id)
             had = tried.accepted if tried is not None else set()
-            # an e-mail some of whose recipients took it already goes to the others alone
-            rest = [a for a in receiver.to if a.lower() not in had] if had and receiver.kind == "email" else None
+            mail = receiver.kind == "email"
+            # an e-mail some of whose recipients took it already goes to the others alone, and so does one some of
+            # whose recipients wait for an earlier notice of its alert
+            waiting = [a for a in receiver.to if a.lower() in waits and a.lower() not in had] if mail else []
+            rest = [a for a in receiver.to if a.lower() not in had and a.lower() not in waits] if (had or waiting) and mail else None
             accepted: tuple[str, ...] = ()
             if rest == []:
                 ok, code, error, retry = True, 250, "", True  # (the policy dropped the ones it did not reach)
@@ -643,6 +683,14 @@ class Dispatcher:
             # a robot's answer may quote its URL (access_token=, key=): the error goes to the deliveries
             # table, GET /v1/alerts/{id} and the log, none of which may hold the receiver's credentials
             error = redact_error(error, receiver)
+            if ok and waiting:
+                # through to everyone it went to, the others waiting for the alert's earlier notice: to be sent to them
+                # after it (a `retry`), but nobody refused it, so the receiver is not failing for it, it is no retry
+                # counted, and the window does not give it up (the earlier notice's own window bounds the wait)
+                accepted = tuple(rest or ())
+                result = Attempt(note.delivery_id, attempt, "retry", code, _waiting(receiver, had | {a.lower() for a in accepted}, waits),
+                                 accepted, waiting=True)
+                return self._record(note, attempt, result)
             now = self.clock()
             first = tried.first if tried is not None and tried.first is not None else now
             count = (tried.count if tried is not None else 0) + 1
@@ -734,7 +782,8 @@ class Dispatcher:
                   "nothing else is sent until it is written", file=sys.stderr)
         assert self.tried is not None
         if result.status == "retry":
-            self.retried += 1
+            if not result.waiting:  # (the metric counts refusals to retry: a wait for an earlier notice is none)
+                self.retried += 1
             tried = self.tried.get(note.delivery_id)
             if tried is None:
                 tried = self.tried[note.delivery_id] = Round(made=attempt, due=at, receiver=note.receiver)
@@ -954,6 +1003,18 @@ def _partly(receiver: Any, got: set[str]) -> tuple[str, str] | None:
     zh = lambda ids: "、".join(f"#{i}" for i in ids)  # noqa: E731
     en = lambda ids: ", ".join(f"#{i}" for i in ids)  # noqa: E731
     return (f"收件人 {zh(have)} 已收到，收件人 {zh(lack)} 未收到", f"recipient {en(have)} got it, recipient {en(lack)} did not")
+
+
+def _waiting(receiver: Any, got: set[str], waits: frozenset[str]) -> str:
+    """The record of an e-mail that went to some recipients while the others wait for an earlier notice of its alert,
+    naming them by place in ``to`` (no address)."""
+    have = [i for i, a in enumerate(receiver.to, 1) if a.lower() in got]
+    wait = [i for i, a in enumerate(receiver.to, 1) if a.lower() in waits and a.lower() not in got]
+    zh = lambda ids: "、".join(f"#{i}" for i in ids)  # noqa: E731
+    en = lambda ids: ", ".join(f"#{i}" for i in ids)  # noqa: E731
+    return (f"{_WAITING}：收件人 {zh(have)} 已收到；收件人 {zh(wait)} 尚未收到本预警此前的通知，待其收到（或放弃）后再发给其 / "
+            f"waiting for the alert's earlier notice: recipient {en(have)} got it; recipient {en(wait)} gets it once the alert's "
+            "earlier notices reach them (or are given up)")
 
 
 def _utc(at: dt.datetime) -> str:
