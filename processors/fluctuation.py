@@ -1432,13 +1432,12 @@ def nearby_events(file: "CreditFile", moment: dt.datetime, days: int) -> list[di
             # (evidence an alert carries to group chats and webhooks: the caller's words without the caller)
             found.append({"kind": "complaint", "at": c.received_at.isoformat(), "id": c.complaint_id, "verified": c.verified,
                           "text": mask_personal_info(c.text)})
-    for i in file.inspections:
-        if lo <= i.occurred_at <= hi and (i.findings or i.result != "符合") and i.superseded_by is None:  # (one per inspection)
+    for i in file.inspections_between(lo, hi):  # (indexed by date: a file holds years of them)
+        if (i.findings or i.result != "符合") and i.superseded_by is None:  # (one per inspection)
             found.append({"kind": "inspection", "at": i.occurred_at.isoformat(), "id": i.inspection_id, "result": i.result,
                           "findings": [f"{f.code} {f.description}（{f.severity}）" for f in i.findings]})
-    for r in file.rectifications:
-        if lo <= r.ordered_at <= hi:
-            found.append({"kind": "rectification", "at": r.ordered_at.isoformat(), "id": r.rectification_id, "status": r.status, "what": r.what})
+    for r in file.rectifications_ordered(lo, hi):
+        found.append({"kind": "rectification", "at": r.ordered_at.isoformat(), "id": r.rectification_id, "status": r.status, "what": r.what})
     return sorted(found, key=lambda e: (e["at"], e["kind"], e["id"]))
 
 
