@@ -642,6 +642,50 @@ class _ReportIndex:
 _REPORT_INDEX: dict[int, _ReportIndex] = {}
 
 
+class _RecordIndex:
+    """A credit file's ``rectifications`` or ``inspections`` by id and by date, kept beside the file as ``_ReportIndex``
+    is (not state: derived from the list, so a restored file builds it again).  Both lists only grow, by appends.
+
+    ``watch`` (rectifications): the positions ``_mark_overdue`` looks at on each event — every record but those it found
+    done with (completed, verified, or overdue with no redo deadline to miss).  A record leaves it only there and comes
+    back whenever ``CreditFile.rectification`` hands it out, the one way a handler reaches a record to change it: a file
+    with years of rectifications walked every one of them for each event it received."""
+
+    __slots__ = ("file", "records", "count", "id_attr", "time_attr", "latest", "by_time", "watch")
+
+    def __init__(self, file: "CreditFile", records: list, id_attr: str, time_attr: str):
+        key = (id(file), id_attr)
+        self.file = weakref.ref(file, lambda _ref, key=key: _RECORD_INDEX.pop(key, None))
+        self.records = records
+        self.count = 0
+        self.id_attr, self.time_attr = id_attr, time_attr
+        self.latest: dict[str, int] = {}  # id → position of its latest record
+        self.by_time: list[tuple[dt.datetime, int]] = []  # (when, position), sorted
+        self.watch: set[int] = set()
+
+    def caught_up(self) -> "_RecordIndex":
+        records = self.records
+        if self.count < len(records):
+            latest, by_time, watch, id_attr, time_attr = self.latest, self.by_time, self.watch, self.id_attr, self.time_attr
+            for i in range(self.count, len(records)):
+                d = records[i].__dict__
+                latest[d[id_attr]] = i
+                bisect.insort(by_time, (d[time_attr], i))
+                watch.add(i)
+            self.count = len(records)
+        return self
+
+    def between(self, lo: dt.datetime, hi: dt.datetime) -> list:
+        """The records dated from ``lo`` to ``hi`` (both included), in the order filed."""
+        by_time, records = self.by_time, self.records
+        first = bisect.bisect_left(by_time, (lo, -1))
+        last = bisect.bisect_right(by_time, (hi, len(records)))
+        return [records[i] for i in sorted(i for _, i in by_time[first:last])]
+
+
+_RECORD_INDEX: dict[tuple[int, str], _RecordIndex] = {}
+
+
 class CreditFile(_Record):
     enterprise_id: str
     profile: EnterpriseProfile | None = None
@@ -705,7 +749,37 @@ class CreditFile(_Record):
         return next((i for i in reversed(self.interviews) if i.interview_id == interview_id and i.superseded_by is None), None)
 
     def rectification(self, rectification_id: str) -> RectificationRecord | None:
-        return next((r for r in reversed(self.rectifications) if r.rectification_id == rectification_id), None)
+        """The latest record under the id (an index: each completion, verification and resend looks its order up)."""
+        index = self._record_index("rectifications", "rectification_id", "ordered_at")
+        i = index.latest.get(rectification_id)
+        if i is None:
+            return None
+        index.watch.add(i)  # (a record handed out may be changed: ``_mark_overdue`` looks at it again)
+        return self.rectifications[i]
+
+    def rectifications_watched(self) -> list[tuple[int, RectificationRecord]]:
+        """The rectifications ``_mark_overdue`` must look at with their positions, in the order filed
+        (``_RecordIndex.watch``); it calls ``rectification_settled`` for those it is done with."""
+        records = self.rectifications
+        return [(i, records[i]) for i in sorted(self._record_index("rectifications", "rectification_id", "ordered_at").watch)]
+
+    def rectification_settled(self, position: int) -> None:
+        self._record_index("rectifications", "rectification_id", "ordered_at").watch.discard(position)
+
+    def rectifications_ordered(self, lo: dt.datetime, hi: dt.datetime) -> list[RectificationRecord]:
+        """The rectifications ordered from ``lo`` to ``hi`` (both included), in the order filed."""
+        return self._record_index("rectifications", "rectification_id", "ordered_at").between(lo, hi)
+
+    def inspections_between(self, lo: dt.datetime, hi: dt.datetime) -> list[InspectionRecord]:
+        """The inspection records dated from ``lo`` to ``hi`` (both included), in the order filed."""
+        return self._record_index("inspections", "inspection_id", "occurred_at").between(lo, hi)
+
+    def _record_index(self, name: str, id_attr: str, time_attr: str) -> _RecordIndex:
+        records = self.__dict__[name]
+        index = _RECORD_INDEX.get((id(self), id_attr))
+        if index is None or index.records is not records or index.count > len(records) or index.file() is not self:
+            index = _RECORD_INDEX[(id(self), id_attr)] = _RecordIndex(self, records, id_attr, time_attr)
+        return index.caught_up()
 
     def enforcement(self, decision_no: str) -> EnforcementRecord | None:
         return next((r for r in reversed(self.enforcements) if r.decision_no == decision_no), None)

@@ -54,6 +54,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+import weakref
 from collections.abc import Callable
 from typing import Annotated, Any, TYPE_CHECKING
 
@@ -1413,28 +1414,158 @@ def recharted(file: "CreditFile", before: "SampleRecord", after: "SampleRecord",
     return sorted(k for k in keys if k in file.fluctuation.series or k in had), out
 
 
+CHECKPOINT_DAYS = 90
+"""How far before a rebuilt series' focus (a late report, a correction) its state is kept (``_Checkpoint``): the next
+report a few weeks late resumes from there."""
+
+CHECKPOINT_AFTER = 24
+"""The fewest charted reports a checkpoint stands after: a shorter history is charted again in less than the copy
+costs (a young file's series are built from their first point, as before)."""
+
+
+class _Prefix:
+    """The charted reports a checkpoint stands after, with what ``_chart_items`` reads of them that the fold may
+    change in place (shared by the series checkpointed at one place)."""
+
+    __slots__ = ("reports", "judgements", "retested", "rules", "category", "rebaselines")
+
+    def __init__(self, reports: list["SampleRecord"], rules: "Rules", category: str, rebaselines: int):
+        self.reports = reports
+        self.judgements = [r.__dict__["judgement"] for r in reports]
+        self.retested = [r.__dict__["not_retested"] for r in reports]
+        self.rules, self.category, self.rebaselines = rules, category, rebaselines
+
+    def holds(self, reports: list["SampleRecord"], rules: "Rules", category: str, rebaselines: int) -> bool:
+        """Are the first of ``reports`` still these, as they were?"""
+        mine = self.reports
+        if rules is not self.rules or category != self.category or rebaselines != self.rebaselines or len(reports) <= len(mine):
+            return False
+        return (all(a is b for a, b in zip(reports, mine)) and all(r.__dict__["judgement"] is j for r, j in zip(mine, self.judgements))
+                and all(r.__dict__["not_retested"] == t for r, t in zip(mine, self.retested)))
+
+
+class _Checkpoint:
+    """A series as it stood after the charted reports of ``prefix`` (the first of them when it was built again), kept
+    beside the fold's state (not state: nothing to snapshot; a restored file builds its series in full once, and keeps
+    one from then on).  A late report or a correction builds the series again from its first point (the monitors are
+    incremental): on a file with years of sampling that was a walk of every report, each item charted again, for every
+    report arriving a day late.  When the charted reports before it are still the very ones (the same reports with
+    the same judgements, under the same rules, category and baselines), the series resumes from it instead: the same
+    state as building it from the first point gives, for a replay of the last weeks only."""
+
+    __slots__ = ("series", "saved", "prefix", "first")
+
+    def __init__(self, live: Series, prefix: _Prefix, first: tuple[int, int]):
+        key = id(live)
+        self.series = weakref.ref(live, lambda ref, key=key: _forget(key, ref))  # (no cycle through the checkpoint)
+        self.saved, self.prefix, self.first = _copied(live), prefix, first
+
+
+def _copied(series: Series) -> Series:
+    """A copy of the series that the fold's later points cannot reach: its lists copied, the monitor's state copied
+    (``copy.deepcopy`` took ~10 times as long, copying the frozen configurations and every number too)."""
+    d = series.__dict__
+    new = series.model_copy()
+    nd = new.__dict__
+    nd["recent"], nd["nd_window"], nd["phases"] = list(d["recent"]), list(d["nd_window"]), list(d["phases"])
+    nd["monitor"] = _slots_copied(d["monitor"])
+    return new
+
+
+def _slots_copied(obj: Any) -> Any:
+    """A monitor (or its run-rule tracker) copied slot by slot: lists, dicts and sets copied (they hold numbers), a
+    nested object with slots copied the same way; the rest (numbers, tuples, frozen configurations) shared."""
+    cls = type(obj)
+    new = cls.__new__(cls)
+    for name in cls.__slots__:
+        try:
+            value = getattr(obj, name)
+        except AttributeError:
+            continue  # (a slot not set: left unset)
+        if type(value) in (list, dict, set):
+            value = type(value)(value)
+        elif hasattr(type(value), "__slots__") and not getattr(type(value), "__dataclass_params__", None):
+            value = _slots_copied(value)
+        object.__setattr__(new, name, value)
+    return new
+
+
+_CHECKPOINTS: dict[int, _Checkpoint] = {}
+
+
+def _forget(key: int, ref: "weakref.ref[Series]") -> None:
+    """A series gone: its checkpoint with it (unless a new series with its id already has its own)."""
+    cp = _CHECKPOINTS.get(key)
+    if cp is not None and cp.series is ref:
+        del _CHECKPOINTS[key]
+
+
+def _checkpoint(series: Series) -> _Checkpoint | None:
+    cp = _CHECKPOINTS.get(id(series))
+    return cp if cp is not None and cp.series() is series else None
+
+
+def _first_place(report: "SampleRecord", position: int, key: str) -> tuple[int, int]:
+    """Where a series' first point stands among the charted reports (the report's place, the item's in it): series
+    built again are made in that order, and a series resumed takes its place in it."""
+    for j, item in enumerate(report.judgement.items):  # type: ignore[union-attr]
+        if f"{report.product}|{item.item_code}" == key:
+            return position, j
+    return position, -1
+
+
 def _rebuild(file: "CreditFile", keys: frozenset[str], reports: list["SampleRecord"], focus: "SampleRecord",
              county: dict[str, CategoryRates], rules: "Rules", why_zh: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The series ``keys`` built again from ``reports`` (in the order they are charted): ``focus``'s signals, and
-    those of later points that raised nothing before and signal now (``_found_again``); the keys that existed."""
-    series = file.fluctuation.series
+    those of later points that raised nothing before and signal now (``_found_again``); the keys that existed.
+    The series resume from their ``_Checkpoint`` when each has one that still holds, and leave one
+    ``CHECKPOINT_DAYS`` before ``focus``."""
+    fs = file.fluctuation
+    series = fs.series
     had = [k for k in keys if k in series]
     # the later points known to have raised nothing (in a series' recent points: of one beyond them nobody knows)
     quiet = {(k, p[4]) for k in had for p in series[k].recent if not p[7]}
+    category, rebaselines = file.profile.category, len(fs.rebaselines)  # type: ignore[union-attr]
+    resumed = {k: _checkpoint(series[k]) for k in had} if len(had) == len(keys) else {}
+    if not all(cp is not None and cp.prefix.holds(reports, rules, category, rebaselines) for cp in resumed.values()):
+        resumed = {}
     for key in had:
         del series[key]
+    first: dict[str, tuple[int, int]] = {}
+    starts: dict[str, int] = {}
+    # (made again in the order of their first points, as a build from the first point makes them)
+    for key, cp in sorted(resumed.items(), key=lambda kv: kv[1].first):  # type: ignore[union-attr]
+        series[key], first[key], starts[key] = cp.saved, cp.first, len(cp.prefix.reports)  # type: ignore[union-attr]
+    begin, last_start = (min(starts.values()), max(starts.values())) if starts else (0, 0)
+    keep_from = focus.sampled_on - dt.timedelta(days=CHECKPOINT_DAYS)
+    to_keep = set(keys)
+    prefix: _Prefix | None = None
     out: list[dict[str, Any]] = []
     later = False
-    for report in reports:
+    for i in range(begin, len(reports)):
+        report = reports[i]
+        if to_keep and i >= CHECKPOINT_AFTER and report.sampled_on >= keep_from:
+            for key in sorted(to_keep):
+                if key in first and i >= starts.get(key, 0):
+                    if prefix is None or len(prefix.reports) != i:
+                        prefix = _Prefix(reports[:i], rules, category, rebaselines)
+                    live = series[key]
+                    _CHECKPOINTS[id(live)] = _Checkpoint(live, prefix, first[key])
+                    to_keep.discard(key)
+        only = keys if i >= last_start else frozenset(k for k in keys if starts[k] <= i)
+        made = [k for k in keys if k not in first] if len(first) < len(keys) else ()
         if report is focus:
-            out = _chart_items(file, report, county, rules, keys)
+            out = _chart_items(file, report, county, rules, only)
             later = True
         elif later and quiet:
-            for sig in _chart_items(file, report, county, rules, keys):
+            for sig in _chart_items(file, report, county, rules, only):
                 if (sig["series"], report.event_id) in quiet and not sig.get("note"):
                     out.append(_found_again(sig, report, focus, why_zh))
         else:
-            _chart_items(file, report, None, rules, keys)
+            _chart_items(file, report, None, rules, only)
+        for key in made:
+            if key in series:
+                first[key] = _first_place(report, i, key)
     return out, had
 
 
@@ -1491,13 +1622,12 @@ def nearby_events(file: "CreditFile", moment: dt.datetime, days: int) -> list[di
             # (evidence an alert carries to group chats and webhooks: the caller's words without the caller)
             found.append({"kind": "complaint", "at": c.received_at.isoformat(), "id": c.complaint_id, "verified": c.verified,
                           "text": mask_personal_info(c.text)})
-    for i in file.inspections:
-        if lo <= i.occurred_at <= hi and (i.findings or i.result != "符合") and i.superseded_by is None:  # (one per inspection)
+    for i in file.inspections_between(lo, hi):  # (indexed by date: a file holds years of them)
+        if (i.findings or i.result != "符合") and i.superseded_by is None:  # (one per inspection)
             found.append({"kind": "inspection", "at": i.occurred_at.isoformat(), "id": i.inspection_id, "result": i.result,
                           "findings": [f"{f.code} {f.description}（{f.severity}）" for f in i.findings]})
-    for r in file.rectifications:
-        if lo <= r.ordered_at <= hi:
-            found.append({"kind": "rectification", "at": r.ordered_at.isoformat(), "id": r.rectification_id, "status": r.status, "what": r.what})
+    for r in file.rectifications_ordered(lo, hi):
+        found.append({"kind": "rectification", "at": r.ordered_at.isoformat(), "id": r.rectification_id, "status": r.status, "what": r.what})
     return sorted(found, key=lambda e: (e["at"], e["kind"], e["id"]))
 
 

@@ -2965,10 +2965,13 @@ def deadline_zh(deadline: dt.date, moved_to: dt.date | str | None) -> str:
 
 def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
     _complaints_overdue(file, event, rules, effects)
-    for record in file.rectifications:
-        d = record.__dict__  # (plain reads: every rectification on file, for each event)
+    for position, record in file.rectifications_watched():
+        d = record.__dict__  # (plain reads: every rectification not yet settled, for each event)
         if d["status"] in ("open", "rejected") and (not d["overdue"] or d["redo_deadline"] is not None):
             _mark_one_overdue(file, record, event, rules, effects)
+        if d["status"] not in ("open", "rejected") or (d["overdue"] and d["redo_deadline"] is None):
+            # nothing a clock can change: only an event about it can (it looks the record up, which watches it again)
+            file.rectification_settled(position)
     for interview in file.interviews:
         if (interview.follow_up_by is not None and interview.follow_up_inspection_id is None and not interview.follow_up_alerted
                 and interview.superseded_by is None):
