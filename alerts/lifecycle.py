@@ -546,10 +546,14 @@ class AlertBook(FoldState):
         current = self.active_by_key.get(key)
         if (d.get("evidence") or {}).get("corrected_from"):
             # a failing report corrected into another failure: the sample's alert (being handled or settled) takes the
-            # corrected evidence; none on file (the rule was off, or it was pruned long settled) and it opens as a failure
+            # corrected evidence; one settled so long ago it left the book (closed_kept_days) is history, which the
+            # correction does not bring back as news (the alerts table keeps it); only a failure never raised (the rule was
+            # off then) opens as one
             latest = current or (_alert_id(key, self.serial[key]) if key in self.serial else None)
             if latest is not None and latest in self.alerts:
                 return self._evidence_corrected(self.alerts[latest], d, event_id, at, policy, live, seen)
+            if latest is not None:
+                return None
         if (d.get("evidence") or {}).get("retest_of"):
             # a re-test upholding the failure: the failure's alert (being handled or not) notes it, no new occurrence
             latest = current or (_alert_id(key, self.serial[key]) if key in self.serial else None)
@@ -624,26 +628,31 @@ class AlertBook(FoldState):
         if _RANK.get(d["severity"], 9) < _RANK.get(alert.severity, 9):
             reason = "severity_raised"
             alert.severity, alert.rasff_class, alert.title_zh = d["severity"], d["rasff_class"], d["title_zh"]
-            # routes for the higher severity (the duty desk's "high and worse") join the ones it had
-            alert.receivers = list(dict.fromkeys(alert.receivers + route(alert, ap)))
-            hours = d.get("respond_within_hours")
-            if hours and alert.state == "open":
-                by = seen + dt.timedelta(hours=hours)
-                if alert.respond_by is None or by < alert.respond_by:
-                    alert.respond_by = by
-                    heapq.heappush(self.deadlines, (by, alert.alert_id))
-            handle = policy.warnings.handle_within_hours.get(alert.severity)  # type: ignore[call-overload]
-            if handle and alert.state == "acknowledged" and not alert.handling_escalated:
-                # a worse problem is to be handled sooner: the higher severity's time, from when it could be seen (not
-                # from the acknowledgement, which would make an alert acknowledged ten days ago overdue on the spot)
-                by = seen + dt.timedelta(hours=handle)
-                if alert.handle_by is None or by < alert.handle_by:
-                    alert.handle_by = by
-                    heapq.heappush(self.handling_deadlines, (by, alert.alert_id))
+            self._graver(alert, d, policy, seen)
         step = _step(alert, reason, alert.state, SYSTEM, d["message_zh"], event_id, at)
         due = alert.notified_at is None or at - alert.notified_at >= dt.timedelta(hours=ap.repeat_hours)
         told = self._notify(alert, step, reason, alert.receivers, policy, live) if reason == "severity_raised" or due else []
         return AlertChange(alert, step, told)
+
+    def _graver(self, alert: Alert, d: dict[str, Any], policy: Policy, seen: dt.datetime) -> None:
+        """``alert`` has just taken ``d``'s higher severity (a repeat, a corrected report): the routes for it (the duty
+        desk's "high and worse") join the ones it had, and its shorter times run from when it could be seen — to respond
+        while open, to handle once acknowledged.  One for both: the correction kept the milder one's 168 h to handle."""
+        alert.receivers = list(dict.fromkeys(alert.receivers + route(alert, policy.alerts)))
+        hours = d.get("respond_within_hours")
+        if hours and alert.state == "open":
+            by = seen + dt.timedelta(hours=hours)
+            if alert.respond_by is None or by < alert.respond_by:
+                alert.respond_by = by
+                heapq.heappush(self.deadlines, (by, alert.alert_id))
+        handle = policy.warnings.handle_within_hours.get(alert.severity)  # type: ignore[call-overload]
+        if handle and alert.state == "acknowledged" and not alert.handling_escalated:
+            # a worse problem is to be handled sooner: the higher severity's time, from when it could be seen (not
+            # from the acknowledgement, which would make an alert acknowledged ten days ago overdue on the spot)
+            by = seen + dt.timedelta(hours=handle)
+            if alert.handle_by is None or by < alert.handle_by:
+                alert.handle_by = by
+                heapq.heappush(self.handling_deadlines, (by, alert.alert_id))
 
     def _evidence_corrected(self, alert: Alert, d: dict[str, Any], event_id: str, at: dt.datetime, policy: Policy, live: bool,
                             seen: dt.datetime) -> AlertChange:
@@ -668,15 +677,9 @@ class AlertBook(FoldState):
             alert.severity, alert.rasff_class = d["severity"], d["rasff_class"]
             note += f"，预警级别由{SEVERITY_ZH.get(before, before)}改为{SEVERITY_ZH.get(alert.severity, alert.severity)}"
             if _RANK.get(alert.severity, 9) < _RANK.get(before, 9):
-                # graver now: the routes for the higher severity join, and its shorter response time runs from when it
-                # could be seen, as a repeat that raises the severity does; a milder one keeps the deadlines it had
-                alert.receivers = list(dict.fromkeys(alert.receivers + route(alert, ap)))
-                hours = d.get("respond_within_hours")
-                if hours and alert.state == "open":
-                    by = seen + dt.timedelta(hours=hours)
-                    if alert.respond_by is None or by < alert.respond_by:
-                        alert.respond_by = by
-                        heapq.heappush(self.deadlines, (by, alert.alert_id))
+                # graver now: as a repeat that raises the severity (its routes, its shorter times to respond and to handle);
+                # a milder one keeps the deadlines it had
+                self._graver(alert, d, policy, seen)
         step = _step(alert, "comment", alert.state, SYSTEM, note, event_id, at)
         news = alert.state in ACTIVE and (alert.message_zh != said or alert.severity != before)
         return AlertChange(alert, step, self._notify(alert, step, "evidence_corrected", alert.receivers, policy, live) if news else [])

@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 74
+FOLD_VERSION = 75
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -314,7 +314,10 @@ severity under the same id, with a 报告更正 step and a notice, no new occurr
 which the sample's 抽检不合格 alert lists, raises no low judgement.disagrees beside it (the judgement keeps it); 74: a year the
 working-day calendar lacks is estimated without its fixed-date statutory holidays (元旦, 劳动节 1–2, 国庆节 1–3), a
 rectification deadline or interview follow-up date on a holiday ends on the next working day (民法典 第二百零三条:
-overdue and days overdue from that day), and a complaint's 估算 caveat rests on the limits its deadline line shows.  A
+overdue and days overdue from that day), and a complaint's 估算 caveat rests on the limits its deadline line shows; 75:
+the lab's failure of an item qrisk passes corrected into another, on a sample whose 抽检不合格 alert it carries, moves
+that alert's evidence (no second alert opens), and a corrected re-test upholding a repeat failure stays 屡次 (its
+severity and advice).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -892,6 +895,28 @@ def _on_failure_alert(effect: Effect, carried_zh: str, carried_en: str, confirms
     effect.data.update(failure_alert=True, carried_zh=carried_zh, carried_en=carried_en,
                        **({"confirms_event_id": confirms} if confirms else {}))
     return effect
+
+
+def _failure_alert_holds(file: CreditFile, report: SampleRecord) -> bool:
+    """Whether the sample's failure ``report`` counts with (the lab's, on an item qrisk passes) is on its 抽检不合格 alert:
+    back through the reports it corrected (and a re-test's original), failing by the report's conclusion all along, one
+    qrisk failed too raised that alert, and each later one carried it on (``_on_failure_alert``); none did and the
+    failure is the lab's own alert (``judgement.lab_failed_passed``)."""
+    seen: set[str] = set()
+    current: SampleRecord | None = report
+    while current is not None and current.event_id not in seen and current.judgement is not None and current.judgement.counted == "fail":
+        if current.judgement.verdict == "fail":
+            return True
+        seen.add(current.event_id)
+        if current.corrects is not None:
+            current = file.sample_by_event(current.corrects)
+        elif current.retest:
+            event_id = current.event_id
+            current = next((s for s in file.reports_of(current.sample_no)
+                            if not s.retest and s.superseded_by == event_id and s.superseded_as == "retest"), None)
+        else:
+            current = None
+    return False
 
 
 def _lab_failure_handed_over(file: CreditFile, no: str, before: Any, why_zh: str, event: Envelope, rules: Rules) -> Effect | None:
@@ -1656,6 +1681,13 @@ def _corrected(state: CountyState, file: CreditFile, record: SampleRecord, prev:
             lab_failed := _lab_failed_passed(judgement, record, event, file.enterprise_id, base)) is not None:
         if relabelled:
             lab_failed.data.update(corrects_event_id=prev.event_id, correction_zh=f"{head}{what}已更正：{verdict_zh}{detail}")
+            if _failure_alert_holds(file, prev):
+                # the sample's 抽检不合格 alert carries the lab's failure (qrisk's own was corrected away earlier): it takes the
+                # correction; under the lab's own key nothing is on file, and a second high alert would open beside it
+                lab_failed = _on_failure_alert(
+                    lab_failed, f"抽样编号 {record.sample_no} {what}已更正，检验机构判定的不合格仍在，样品仍按检验机构结论计为不合格，"
+                                f"本预警继续处置：",
+                    f"sample {record.sample_no}: corrected; the lab's failure stands: ")
         if carried:
             cleared_zh = "、".join(i.item_name or i.item_code for i in prev.judgement.items if i.verdict == "fail")  # type: ignore[union-attr]
             lab_failed = _on_failure_alert(

@@ -213,8 +213,11 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
     no_retest = [f.get("item_name") or f["item_code"] for f in failed if f.get("item_class") in rules.policy.retest.inadmissible_item_classes]
     # (a failure qrisk alone finds is no repeat of anything, nor are earlier ones a repeat for it: SampleJudgement.counted)
     counted = record is not None and record.judgement is not None and record.judgement.counted == "fail"
+    # a re-test upholding the failure is noted on the alert the failure opened (屡次 said there): no repeat again; but a
+    # corrected re-test, or an original corrected under its re-test, puts its evidence, message and severity on that
+    # alert (corrects_event_id), which are the sample's failure's — the earlier failures count for it as they did then
     repeats = (_earlier_failures(file, record, d.get("failed_items", []), rule.repeat_within_days)
-               if counted and not d.get("confirms_event_id") else [])
+               if counted and (not d.get("confirms_event_id") or d.get("corrects_event_id")) else [])
     detail = _sentence("；".join(d.get("messages_zh") or []))
     carried = set(record.not_retested) if record is not None and record.retest else set()
     first = _first_test(file, record) if carried else None

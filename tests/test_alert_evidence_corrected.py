@@ -182,3 +182,70 @@ def test_a_disagreement_the_failure_alert_does_not_cover_still_alerts(rules):
     _, effects = replay([registered(), s], rules)
     (low,) = decisions(effects, "judgement.disagrees")
     assert low.evidence["items"] == ["bromate"]
+
+
+# --------------------------------------------------------------------------- 3. the correction's alert, in every case
+
+
+def test_a_second_correction_of_a_failure_the_labs_item_carries_stays_on_its_alert(rules):
+    c = county(rules)
+    # qrisk and the lab fail 溴酸盐; the lab also fails 余氯 0.05, which qrisk passes: one 抽检不合格 alert
+    c.feed(report("2026-03-12T15:20:00+08:00", pa=PA_PASS, bromate=0.02, chlorine=0.05, chlorine_verdict="不合格"))
+    (alert,) = failure_alerts(c)
+    # 溴酸盐 corrected to not detected: the lab's 余氯 failure carries the alert on
+    c.feed(report("2026-03-13T10:00:00+08:00", pa=PA_PASS, bromate="ND", chlorine=0.05, chlorine_verdict="不合格"))
+    # 余氯 corrected to 0.048, the lab failing it still: the same alert takes the figure, no second one opens
+    changes = c.feed(report("2026-03-14T10:00:00+08:00", pa=PA_PASS, bromate="ND", chlorine=0.048, chlorine_verdict="不合格"))
+    assert not [ch for ch in changes if ch.step.action == "opened"]
+    assert not [a for a in c.book.alerts.values() if a.rule == "judgement.lab_failed_passed"]
+    active = [a for a in c.book.alerts.values() if a.state not in ("closed", "verified")]
+    assert [a.alert_id for a in active] == [alert.alert_id]
+    assert "检测值0.048 mg/L" in alert.message_zh and "检测值0.05 mg/L" not in alert.message_zh
+    assert alert.steps[-1].note.startswith("报告更正：") and "0.048" in alert.steps[-1].note
+    assert [f["values"] for f in alert.evidence["failed"]] == [[0.048]]
+
+
+def test_correcting_the_retest_that_upheld_a_repeat_failure_keeps_it_urgent(rules):
+    from tests.test_corrections import sample
+
+    c = county(rules)
+    c.feed(sample("2026-02-10T09:00:00+08:00", passes=False, sample_no="RP-0", sampled_on="2026-02-05"),
+           sample("2026-03-10T09:00:00+08:00", passes=False, sample_no="RP-1", sampled_on="2026-03-05"))
+    (alert,) = [a for a in failure_alerts(c) if a.evidence.get("sample_no") == "RP-1"]
+    assert alert.severity == "critical" and "屡次不合格" in alert.message_zh  # 溴酸盐 (high) again within the window
+    c.feed(sample("2026-03-25T09:00:00+08:00", passes=False, retest=True, sample_no="RP-1", sampled_on="2026-03-05"))
+    c.feed(sample("2026-03-27T09:00:00+08:00", passes=False, retest=True, bromate=0.03, sample_no="RP-1", sampled_on="2026-03-05"))
+    assert alert.steps[-1].note.startswith("报告更正：") and "0.03 mg/L" in alert.message_zh
+    assert alert.severity == "critical" and "屡次不合格" in alert.message_zh and "预警级别" not in alert.steps[-1].note
+    assert alert.evidence["repeat_of"]
+
+
+def test_a_correction_raising_an_acknowledged_alerts_severity_shortens_its_time_to_handle(rules):
+    import datetime as dt
+
+    from tests.test_risk import ev
+
+    c = county(rules)
+    c.feed(report("2026-03-12T15:20:00+08:00", pa=PA_PASS, bromate=0.02))  # 溴酸盐 only: high, 168 h to handle
+    (alert,) = failure_alerts(c)
+    c.feed(act(alert.alert_id, "acknowledge", "2026-03-12T17:00:00+08:00"))
+    # the lab corrects: the pathogen was missed — critical, handled within 72 h of when it could be seen
+    c.feed(report("2026-03-13T10:00:00+08:00", pa=PA_FAIL, bromate=0.02))
+    assert alert.severity == "critical"
+    assert alert.handle_by <= dt.datetime.fromisoformat("2026-03-13T10:00:00+08:00") + dt.timedelta(hours=72)
+    [up] = [ch for ch in c.feed(ev("clock.tick", "2026-03-16T11:00:00+08:00", enterprise_id="*")) if ch.alert is alert]
+    assert up.step.action == "handling_overdue" and alert.handling_escalated
+
+
+def test_a_correction_of_a_sample_whose_alert_left_the_book_long_settled_opens_nothing(rules):
+    from tests.test_risk import ev
+
+    c = county(rules)
+    c.feed(report("2026-03-12T15:20:00+08:00", pa=PA_PASS, bromate=0.02))
+    (alert,) = failure_alerts(c)
+    c.feed(act(alert.alert_id, "close", "2026-03-12T18:00:00+08:00", note="已责令下架并立案"))
+    c.feed(ev("clock.tick", "2026-06-15T09:00:00+08:00", enterprise_id="*"))  # 95 days on: closed_kept_days (90) pruned it
+    assert not failure_alerts(c)
+    changes = c.feed(report("2026-06-15T10:00:00+08:00", pa=PA_PASS, bromate=0.03))
+    assert not [ch for ch in changes if ch.alert.rule == "sampling.unqualified"]
+    assert not failure_alerts(c) and not [n for ch in changes for n in ch.notifications]
