@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from processors.step import Effect
 from schemas.events import PENALTY_ZH
+from schemas.working_days import MOVED_ESTIMATE_ZH
 
 _KIND_ZH = {
     "sampling.failed": "抽检不合格",
@@ -164,7 +165,9 @@ def title_en(kind: str) -> str:
 
 def _moved_zh(d: dict) -> str:
     """A deadline on a holiday ends on the next working day (民法典 第二百零三条): said where the fold moved it."""
-    return f"（节假日顺延至 {d['moved_to']}）" if d.get("moved_to") else ""
+    if not d.get("moved_to"):
+        return ""
+    return f"（节假日顺延至 {d['moved_to']}；{MOVED_ESTIMATE_ZH}）" if d.get("moved_estimate") else f"（节假日顺延至 {d['moved_to']}）"
 
 
 def message_zh(effect: Effect, name: str | None = None) -> str:

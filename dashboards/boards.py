@@ -432,7 +432,7 @@ def county() -> dict[str, Any]:
                           "仅由已撤销的报告触发的预警、因触发它的报告已更正或撤销而自动关闭的预警不计"),
         panel("stat", "整改逾期（当前）", f"SELECT count() AS `逾期` FROM ({RECTIFICATIONS}) WHERE overdue AND open",
               w=4, h=4, thresholds=[(None, "green"), (1.0, "red")],
-              description="当前逾期未完成的整改（截至现在逾期未完成，不随时间范围变化）：已超过整改期限（按事件时间）、尚未完成或复查未通过；"
+              description="当前逾期未完成的整改（截至现在逾期未完成，不随时间范围变化）：已超过整改期限（按事件时间；期限遇周末或法定节假日顺延至其后第一个工作日）、尚未完成或复查未通过；"
                           "完成记录晚到、实际在期限内完成的，逾期标记已撤销，不计"),
         panel("timeseries", "月度抽检合格率（分类别）",
               f"""SELECT toDateTime(toStartOfMonth(sampled_on), {TZ}) AS time, {CATEGORY_ZH.format('category')} AS `类别`,

@@ -1421,7 +1421,10 @@ def lag_reasons(file: "CreditFile", pol: "CampaignPolicy", k: dict[str, dict[str
             add("kpi", gap_text(v) + "未达标")
     for r in file.rectifications:
         if r.overdue and r.status in ("open", "rejected"):
-            add("rectification_overdue", f"整改逾期未完成：{r.rectification_id}（期限 {r.deadline.isoformat()}，{r.what}）")
+            # the deadline it is late by (a missed 重新限期 is the redo's), moved off a holiday as the fold counted it
+            by = r.overdue_by or r.deadline
+            which = "期限" if by == r.deadline else "重新限期"
+            add("rectification_overdue", f"整改逾期未完成：{r.rectification_id}（{which} {r.deadline_zh(by)}，{r.what}）")
     return out
 
 

@@ -21,7 +21,7 @@ from processors.judgement import SampleJudgement
 from processors.risk import RiskState, as_of, graded_data
 from processors.warnings import AlertDecision
 from schemas.events import EnterpriseProfile, Finding, Penalty, SamplingResult
-from schemas.working_days import ESTIMATED_AS_ZH
+from schemas.working_days import ESTIMATED_AS_ZH, moved_deadline_zh
 
 
 class _Record(FoldState):
@@ -548,6 +548,32 @@ class RectificationRecord(_Record):
     overdue_before: dt.date | None = Field(default=None, description="the deadline it was first overdue by, when a redo deadline "
                                                                      "(重新限期) it also missed moved overdue_by to that one")
     resends: list[RectificationResend] = Field(default_factory=list, description="orders received again under its id, in order")
+    # the day each deadline ends, as the fold judged lateness by it: a deadline on a weekend or holiday runs to the next
+    # working day (民法典 第二百零三条), so a client reading ``deadline`` alone would count a week of 国庆 as late
+    due_on: dt.date | None = Field(default=None, description="the day deadline ends: itself on a working day, else the next "
+                                                             "working day (None in a file folded before it was kept)")
+    due_estimate: bool = Field(default=False, description="due_on was moved on the estimate of a year the working-day "
+                                                          "calendar lacks (估算)")
+    redo_due_on: dt.date | None = Field(default=None, description="the day redo_deadline ends, moved off a holiday as due_on")
+    redo_due_estimate: bool = Field(default=False, description="redo_due_on was moved on an estimate (估算)")
+
+    def ends(self, deadline: dt.date) -> tuple[dt.date, bool]:
+        """The day one of its deadlines (``deadline``, ``redo_deadline``, or ``overdue_by`` — always one of them or the
+        deadline a correction replaced) ends, and whether that rests on an estimate; the date itself when not kept."""
+        if deadline == self.deadline and self.due_on is not None:
+            return self.due_on, self.due_estimate
+        if deadline == self.redo_deadline and self.redo_due_on is not None:
+            return self.redo_due_on, self.redo_due_estimate
+        return deadline, False
+
+    def deadline_zh(self, deadline: dt.date) -> str:
+        """One of its deadlines as a supervisor reads it: with the day a holiday moved it to, 估算 when so."""
+        return moved_deadline_zh(deadline, *self.ends(deadline))
+
+    @property
+    def overdue_from(self) -> dt.date | None:
+        """The day its days overdue count from: the end of the deadline it is overdue by (None while not overdue)."""
+        return self.ends(self.overdue_by or self.deadline)[0] if self.overdue else None
 
 
 class EnforcementRecord(_Record):
@@ -600,6 +626,9 @@ class InterviewRecord(_Record):
     follow_up_on: dt.date | None = Field(default=None, description="that inspection's (local) day")
     follow_up_overdue: bool = Field(default=False, description="by the dates: the follow-up came after its date, or has not come and the date passed")
     follow_up_alerted: bool = Field(default=False, description="the alert for a missing follow-up was raised (the inspection closes it)")
+    follow_up_due_on: dt.date | None = Field(default=None, description="the day follow_up_by ends: itself on a working day, else the "
+                                                                       "next working day (民法典 第二百零三条)")
+    follow_up_due_estimate: bool = Field(default=False, description="follow_up_due_on was moved on an estimate (估算)")
 
     def superseded_zh(self) -> str | None:
         return None if self.superseded_by is None else RECORD_SUPERSEDED_ZH[self.superseded_as or "corrected"].format(event_id=self.superseded_by)

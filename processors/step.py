@@ -81,7 +81,7 @@ from schemas.events import (
 )
 from schemas.policy import Policy
 from schemas.standards import Catalogue
-from schemas.working_days import ESTIMATED_AS_ZH, DueDate, WorkingCalendar, add_working_days, load_calendar, period_end, working_days_between
+from schemas.working_days import ESTIMATED_AS_ZH, DueDate, WorkingCalendar, add_working_days, load_calendar, moved_deadline_zh, period_end, working_days_between
 
 
 class Effect(BaseModel):
@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 75
+FOLD_VERSION = 76
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -317,7 +317,10 @@ rectification deadline or interview follow-up date on a holiday ends on the next
 overdue and days overdue from that day), and a complaint's 估算 caveat rests on the limits its deadline line shows; 75:
 the lab's failure of an item qrisk passes corrected into another, on a sample whose 抽检不合格 alert it carries, moves
 that alert's evidence (no second alert opens), and a corrected re-test upholding a repeat failure stays 屡次 (its
-severity and advice).  A
+severity and advice); 76: a
+rectification keeps the days its deadline and 重新限期 end (due_on, redo_due_on), an interview the day its follow-up date
+ends (follow_up_due_on), moved off a holiday, with whether the move rests on a year the calendar lacks (due_estimate,
+redo_due_estimate, follow_up_due_estimate), which overdue effects carry as moved_estimate and the texts say as 估算.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -2756,6 +2759,7 @@ def _rectification_ordered(state: CountyState, file: CreditFile, event: Rectific
         return
     record = RectificationRecord(rectification_id=p.rectification_id, event_id=event_key(event), what=p.what, cause=p.cause,
                                  ordered_at=event.occurred_at, deadline=p.deadline)
+    record.due_on, record.due_estimate = deadline_end(rules, p.deadline)
     file.rectifications.append(record)
     file.counts.rectifications_open += 1
     effects.append(_effect("rectification.ordered", event, file.enterprise_id, rectification_id=p.rectification_id, deadline=p.deadline.isoformat()))
@@ -2795,6 +2799,7 @@ def _order_resent(file: CreditFile, record: RectificationRecord, event: Rectific
     corrected_from = record.event_id
     record.what, record.cause, record.ordered_at, record.event_id = p.what, p.cause, event.occurred_at, event_key(event)
     old_deadline, record.deadline = record.deadline, p.deadline
+    record.due_on, record.due_estimate = deadline_end(rules, p.deadline)
     effects.append(_effect(
         "rectification.corrected", event, file.enterprise_id, rectification_id=rid, corrects_event_id=corrected_from,
         changes={f: {"from": a, "to": b} for f, (a, b) in changes.items()}, deadline=p.deadline.isoformat(),
@@ -2869,12 +2874,13 @@ def _in_time(file: CreditFile, record: RectificationRecord, done: dt.date, how: 
     A redo by a new deadline (重新限期) does not excuse the lateness of the first completion: a mark that deadline re-armed
     goes back to the first one."""
     due = record.overdue_by or record.deadline
-    if not (record.overdue and record.status in ("open", "rejected") and done <= (ends := deadline_ends(rules, due))):
+    ends, estimate = deadline_end(rules, due)
+    if not (record.overdue and record.status in ("open", "rejected") and done <= ends):
         return
     if record.overdue_before is not None:
         record.overdue_by, record.overdue_before = record.overdue_before, None
         return
-    _withdraw_overdue(file, record, event, due, f"整改 {record.rectification_id} 于 {done.isoformat()} {how}，在期限 {deadline_zh(due, ends)} 之内"
+    _withdraw_overdue(file, record, event, due, f"整改 {record.rectification_id} 于 {done.isoformat()} {how}，在期限 {deadline_zh(due, ends, estimate)} 之内"
                                                 f"（{how}记录晚于期限到达）：撤销逾期标记", done, effects)
 
 
@@ -2957,6 +2963,7 @@ def _verify(file: CreditFile, record: RectificationRecord, verification: Verific
                             + "：整改重新计为未结，原复查通过记录存档；相关预警应重新处置")))
         if verification.new_deadline is not None:
             record.redo_deadline = verification.new_deadline
+            record.redo_due_on, record.redo_due_estimate = deadline_end(rules, verification.new_deadline)
         due = _due_by(record, rules)
         effects.append(_effect("rectification.rejected", event, file.enterprise_id, rectification_id=rid, note=verification.note,
                                deadline=record.deadline.isoformat(), due=due.isoformat() if due is not None else None))
@@ -2980,19 +2987,30 @@ def _due_by(record: RectificationRecord, rules: Rules) -> dt.date | None:
 def deadline_ends(rules: Rules, deadline: dt.date) -> dt.date:
     """The day a deadline set by date ends: moved off a holiday or weekend to the next working day (民法典 第二百零三条,
     ``schemas.working_days.period_end``): a rectification due 2026-10-01 is not late while the office is closed for 国庆."""
-    return deadline if rules.calendar.is_working_day(deadline) else period_end(rules.calendar, deadline).on
+    return deadline_end(rules, deadline)[0]
 
 
-def _moved(rules: Rules, deadline: dt.date, ends: dt.date | None = None) -> dict[str, Any]:
-    """An effect's ``moved_to`` (the day the deadline ends on) when a holiday moved it, else nothing."""
-    ends = ends if ends is not None else deadline_ends(rules, deadline)
-    return {"moved_to": ends.isoformat()} if ends != deadline else {}
+def deadline_end(rules: Rules, deadline: dt.date) -> tuple[dt.date, bool]:
+    """``deadline_ends`` and whether the move rests on the estimate of a year the calendar lacks (a deadline of 2027-01-01
+    moved to 2027-01-04 while 2027's notice is not in): a deadline not moved is the date as ordered, no estimate."""
+    if rules.calendar.is_working_day(deadline):
+        return deadline, False
+    end = period_end(rules.calendar, deadline)
+    return end.on, end.estimate
 
 
-def deadline_zh(deadline: dt.date, moved_to: dt.date | str | None) -> str:
-    """期限 as said to a supervisor: ``2026-10-01（节假日顺延至 2026-10-08）`` when a holiday moved it."""
-    moved = moved_to.isoformat() if isinstance(moved_to, dt.date) else moved_to
-    return deadline.isoformat() + (f"（节假日顺延至 {moved}）" if moved and moved != deadline.isoformat() else "")
+def _moved(rules: Rules, deadline: dt.date) -> dict[str, Any]:
+    """An effect's ``moved_to`` (the day the deadline ends on) when a holiday moved it, and ``moved_estimate`` when the
+    move rests on a year the calendar lacks (the texts say 估算), else nothing."""
+    moved_to, estimate = deadline_end(rules, deadline)
+    if moved_to == deadline:
+        return {}
+    return {"moved_to": moved_to.isoformat(), **({"moved_estimate": True} if estimate else {})}
+
+
+def deadline_zh(deadline: dt.date, moved_to: dt.date | str | None, estimate: bool = False) -> str:
+    """期限 as said to a supervisor, moved off a holiday (``schemas.working_days.moved_deadline_zh``)."""
+    return moved_deadline_zh(deadline, moved_to, estimate)
 
 
 def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
@@ -3013,7 +3031,7 @@ def _mark_overdue(file: CreditFile, event: Envelope, rules: Rules, effects: list
                 effects.append(_effect(
                     "interview.follow_up_overdue", event, file.enterprise_id, interview_id=interview.interview_id,
                     held_on=interview.held_on.isoformat(), follow_up_by=interview.follow_up_by.isoformat(),
-                    days_overdue=(today - ends).days, **_moved(rules, interview.follow_up_by, ends),
+                    days_overdue=(today - ends).days, **_moved(rules, interview.follow_up_by),
                 ))
 
 
@@ -3043,7 +3061,7 @@ def _mark_one_overdue(file: CreditFile, record: RectificationRecord, event: Enve
         effects.append(_effect(
             "rectification.overdue", event, file.enterprise_id, rectification_id=record.rectification_id, deadline=due.isoformat(),
             days_overdue=(today - ends).days, what=record.what, redo=True, again=True, first_deadline=record.overdue_before.isoformat(),
-            **_moved(rules, due, ends)))
+            **_moved(rules, due)))
         return
     record.overdue, record.overdue_by = True, due
     file.counts.rectifications_overdue += 1
@@ -3051,7 +3069,7 @@ def _mark_one_overdue(file: CreditFile, record: RectificationRecord, event: Enve
         "rectification.overdue", event, file.enterprise_id,
         rectification_id=record.rectification_id, deadline=due.isoformat(),
         days_overdue=(today - ends).days, what=record.what,
-        **({"redo": True} if due != record.deadline else {}), **_moved(rules, due, ends),
+        **({"redo": True} if due != record.deadline else {}), **_moved(rules, due),
     ))
 
 
@@ -3200,6 +3218,8 @@ def _interview(state: CountyState, file: CreditFile, event: InterviewHeldEvent, 
         officials=p.officials, interviewee=p.interviewee, reason=p.reason, related_event_ids=[str(i) for i in p.related_event_ids],
         commitments=p.commitments, follow_up_by=p.follow_up_by,
     )
+    if p.follow_up_by is not None:
+        record.follow_up_due_on, record.follow_up_due_estimate = deadline_end(rules, p.follow_up_by)
     on_file = file.interview(p.interview_id)
     if on_file is not None:
         _interview_resent(file, on_file, record, event, rules, effects)

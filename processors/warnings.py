@@ -53,6 +53,7 @@ from processors.personal_info import mask_personal_info
 from processors.risk import CATEGORY_ZH, failed_class, failure_says_it, in_days, in_hours, inspection_frequency
 from schemas.events import PENALTY_ZH
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
+from schemas.working_days import MOVED_ESTIMATE_EN, MOVED_ESTIMATE_ZH
 
 if TYPE_CHECKING:  # pragma: no cover
     from processors.credit_file import CreditFile
@@ -920,22 +921,29 @@ def _overdue(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
     rid = d.get("rectification_id", "")
     record = file.rectification(rid)
     ids = [record.event_id] if record is not None and record.event_id else []
-    zh, en = _moved_deadline(d.get("deadline", ""), d.get("moved_to"))
+    zh, en = _moved_deadline(d.get("deadline", ""), d.get("moved_to"), bool(d.get("moved_estimate")))
     fields = {"rectification_id": rid, "what": d.get("what", ""), "deadline": zh, "days_overdue": d.get("days_overdue", "")}
     evidence = {"event_ids": ids + [eff.event_id], "rectification_id": rid, "deadline": d.get("deadline"), "days_overdue": d.get("days_overdue"),
-                **({"moved_to": d["moved_to"]} if d.get("moved_to") else {})}
+                **_moved_evidence(d)}
     texts = (rule.title_zh, rule.redo_template_zh, rule.redo_template_en) if d.get("redo") else None  # (重新整改期限)
     return _decision("rectification.overdue", rule, rule.severity, file, eff.occurred_at, eff.event_id,
                      f"{file.enterprise_id}:rectification.overdue:{rid}", fields, evidence, rules, texts=texts,
                      fields_en={"deadline": en} if en != zh else None)
 
 
-def _moved_deadline(deadline: str, moved_to: str | None) -> tuple[str, str]:
+def _moved_deadline(deadline: str, moved_to: str | None, estimate: bool = False) -> tuple[str, str]:
     """A deadline as the Chinese and the English text say it: with the working day a holiday moved it to (民法典 第二百零三条),
-    from which the days overdue count."""
+    from which the days overdue count, and 估算 when that day rests on a year the calendar lacks."""
     if not moved_to or moved_to == deadline:
         return deadline, deadline
+    if estimate:
+        return (f"{deadline}（节假日顺延至 {moved_to}；{MOVED_ESTIMATE_ZH}）",
+                f"{deadline} (a holiday: moved to {moved_to}; {MOVED_ESTIMATE_EN})")
     return f"{deadline}（节假日顺延至 {moved_to}）", f"{deadline} (a holiday: moved to {moved_to})"
+
+
+def _moved_evidence(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: d[k] for k in ("moved_to", "moved_estimate") if d.get(k)}
 
 
 def _inspection(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
@@ -1370,11 +1378,11 @@ def _follow_up(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisi
     fields = {"interview_id": iid, "held_on": d.get("held_on", ""), "held_by": record.held_by if record is not None else "",
               "reason": reason, "commitments": record.commitments if record is not None else "",
               "follow_up_by": d.get("follow_up_by", ""), "days_overdue": d.get("days_overdue", "")}
-    zh, en = _moved_deadline(d.get("follow_up_by", ""), d.get("moved_to"))
+    zh, en = _moved_deadline(d.get("follow_up_by", ""), d.get("moved_to"), bool(d.get("moved_estimate")))
     fields["follow_up_by"] = zh
     ids = [record.event_id] if record is not None else []
     evidence = {"event_ids": ids + [eff.event_id], "interview_id": iid, "held_on": d.get("held_on"), "follow_up_by": d.get("follow_up_by"),
-                "days_overdue": d.get("days_overdue"), **({"moved_to": d["moved_to"]} if d.get("moved_to") else {})}
+                "days_overdue": d.get("days_overdue"), **_moved_evidence(d)}
     return _decision("interview.follow_up_overdue", rule, rule.severity, file, eff.occurred_at, eff.event_id,
                      _follow_up_key(file.enterprise_id, iid), fields, evidence, rules,
                      fields_en={"follow_up_by": en} if en != zh else None)

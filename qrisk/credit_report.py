@@ -18,7 +18,7 @@ from processors.personal_info import mask_personal_info
 from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict, series_heading_zh
 from processors.risk import inspection_frequency, listing_ends, term_ends
-from processors.step import Rules, deadline_ends, deadline_zh
+from processors.step import Rules, deadline_end, deadline_zh
 from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, disagreements_zh, penalties_text, score_reasons_zh
 from schemas.events import NOT_DETECTED, REVOKED_BY_ZH
 from qrisk.sheets import time_header
@@ -452,6 +452,18 @@ def _complaints_late_text(file: CreditFile) -> str:
     return text
 
 
+def _ends(rules: Rules, deadline: dt.date, kept: dt.date | None, estimate: bool) -> tuple[dt.date, bool]:
+    """The day a deadline ends and whether on an estimate, as the fold kept it; a file folded before it kept them (an
+    older snapshot's) is moved here by the same rule (民法典 第二百零三条)."""
+    return (kept, estimate) if kept is not None else deadline_end(rules, deadline)
+
+
+def _rectification_ends(rules: Rules, r: Any, day: dt.date) -> tuple[dt.date, bool]:
+    """``_ends`` for one of a rectification's deadlines (``RectificationRecord.ends``: its own, its 重新限期)."""
+    kept = (day == r.deadline and r.due_on is not None) or (day == r.redo_deadline and r.redo_due_on is not None)
+    return r.ends(day) if kept else deadline_end(rules, day)
+
+
 def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | None = None,
                  alerts: list[dict[str, Any]] | None = None, rebaselines_waiting: list[str] | None = None) -> dict[str, Any]:
     """The readable credit file.  ``series``: the chart summaries when ``file`` has no charts of its own
@@ -584,8 +596,12 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         {"ordered_at": _local(r.ordered_at, off), "rectification_id": r.rectification_id, "what": r.what,
          # a rejection's new deadline (重新限期) is the one in force: the report says both
          # and a deadline on a holiday the working day it ends on (民法典 第二百零三条), from which it is late
-         "deadline": deadline_zh(r.deadline, deadline_ends(rules, r.deadline))
-                     + (f"（重新限期 {deadline_zh(r.redo_deadline, deadline_ends(rules, r.redo_deadline))}）" if r.redo_deadline else ""),
+         "deadline": deadline_zh(r.deadline, *_rectification_ends(rules, r, r.deadline))
+                     + (f"（重新限期 {deadline_zh(r.redo_deadline, *_rectification_ends(rules, r, r.redo_deadline))}）" if r.redo_deadline else ""),
+         # the days themselves, for a client that reads dates rather than the sentence: the deadline as ordered ends
+         # on due_on, a 重新限期 on redo_due_on — the days the fold judged lateness by
+         "due_on": _rectification_ends(rules, r, r.deadline)[0].isoformat(),
+         "redo_due_on": _rectification_ends(rules, r, r.redo_deadline)[0].isoformat() if r.redo_deadline else "",
          "status": r.status, "status_zh": STATUS_ZH.get(r.status, r.status), "overdue": r.overdue, "overdue_zh": "是" if r.overdue else "否",
          "completed_at": _local(r.completed_at, off), "verified_at": _local(r.verified_at, off),
          # what the order was for, what the enterprise handed in, who checked it and what they said: the
@@ -594,7 +610,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
          # every 复查, a rejection the acceptance after it replaced included: it still weighs (credit points), so it shows
          "verifications_zh": "；".join(_verification_zh(v, off) for v in sorted(r.verifications, key=lambda v: v.verified_at)),
          # the deadline it is overdue by, when not its own: a redo deadline (重新限期) it missed, or its corrected one
-         "overdue_by": deadline_zh(r.overdue_by, deadline_ends(rules, r.overdue_by))
+         "overdue_by": deadline_zh(r.overdue_by, *_rectification_ends(rules, r, r.overdue_by))
                        if r.overdue and r.overdue_by is not None and r.overdue_by != r.deadline else ""}
         for r in sorted(file.rectifications, key=lambda r: r.ordered_at, reverse=True)
     ]
@@ -622,7 +638,10 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     interviews = [
         {"held_on": i.held_on.isoformat(), "interview_id": i.interview_id, "held_by": i.held_by, "officials": "、".join(i.officials),
          "interviewee": i.interviewee or "", "reason": i.reason, "commitments": i.commitments,
-         "follow_up_by": deadline_zh(i.follow_up_by, deadline_ends(rules, i.follow_up_by)) if i.follow_up_by else "", "follow_up_zh": _follow_up_zh(i) if i.superseded_by is None else "",
+         "follow_up_by": deadline_zh(i.follow_up_by, *_ends(rules, i.follow_up_by, i.follow_up_due_on, i.follow_up_due_estimate))
+                         if i.follow_up_by else "",
+         "follow_up_due_on": _ends(rules, i.follow_up_by, i.follow_up_due_on, i.follow_up_due_estimate)[0].isoformat() if i.follow_up_by else "",
+         "follow_up_zh": _follow_up_zh(i) if i.superseded_by is None else "",
          "detail_zh": _record_zh(i), "superseded": i.superseded_by is not None, "event_id": i.event_id}
         for i in sorted(file.interviews, key=lambda i: i.held_on, reverse=True)
     ]

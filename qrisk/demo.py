@@ -49,6 +49,7 @@ from alerts.messages import RULE_ZH
 from processors.step import Effect
 from processors.warnings import ALERT_KIND
 from schemas.events import EVENT_TYPE_ZH, Envelope
+from schemas.working_days import moved_deadline_zh
 from schemas.upcast import parse_event
 from qrisk.cli_text import pad, width as text_width
 
@@ -733,11 +734,16 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
     undetermined = sum(x["undetermined"] for x in enterprises)
     unconfirmed = sum(x["unconfirmed"] for x in enterprises)
     span = _span(events)
+    # the overdue marks are the state's as of the last event, clock ticks included: so are the days they count
+    marked = max(e.occurred_at for e in events).astimezone(CST).date() if events else span[1]
     open_rect = [
         {"enterprise_id": eid, "name": names[eid], "rectification_id": r.rectification_id, "what": r.what, "deadline": r.deadline.isoformat(),
+         # the day it ends (a deadline on a holiday runs to the next working day), as the fold judged lateness by it
+         "due_on": r.ends(r.deadline)[0].isoformat(), "deadline_zh": r.deadline_zh(r.deadline) + (f"（重新限期 {r.deadline_zh(r.redo_deadline)}）" if r.redo_deadline else ""),
          "status": r.status, "overdue": r.overdue,
-         # how late, as of the period's end: 已逾期 alone does not tell a week from half a year
-         "days_overdue": (span[1] - r.deadline).days if r.overdue else None}
+         # how late, as of the last event: 已逾期 alone does not tell a week from half a year; counted, as the alert's
+         # are, from the day the deadline it is late by (a missed 重新限期 included) ended
+         "days_overdue": (marked - r.overdue_from).days if r.overdue_from is not None else None}
         for eid, f in sorted(state.files.items()) for r in f.rectifications if r.status != "verified"
     ]
     from processors.warnings import penalties_text
@@ -747,7 +753,9 @@ def summarise(state: CountyState, events: list[Envelope], effects: list[Effect],
                        "penalties_zh": penalties_text(r.penalties)[0], "serious_dishonesty": r.serious_dishonesty}
                       for eid, f in sorted(state.files.items()) for r in f.enforcements],
         "interviews": [{"enterprise_id": eid, "name": names[eid], "interview_id": i.interview_id, "held_on": i.held_on.isoformat(),
-                        "reason": i.reason, "follow_up_by": i.follow_up_by.isoformat() if i.follow_up_by else None}
+                        "reason": i.reason, "follow_up_by": i.follow_up_by.isoformat() if i.follow_up_by else None,
+                        "follow_up_due_on": (i.follow_up_due_on or i.follow_up_by).isoformat() if i.follow_up_by else None,
+                        "follow_up_zh": moved_deadline_zh(i.follow_up_by, i.follow_up_due_on, i.follow_up_due_estimate) if i.follow_up_by else None}
                        for eid, f in sorted(state.files.items()) for i in f.interviews],
     }
     return {
@@ -958,7 +966,7 @@ def render_text(summary: dict[str, Any]) -> str:
         listed = "；列入严重违法失信名单" if d["serious_dishonesty"] else ""
         lines.append(f"  {d['decided_on']} {d['name']} 行政处罚决定 {d['decision_no']}：{d['penalties_zh']}{listed}")
     for i in en["interviews"]:
-        follow = f"，跟踪期限 {i['follow_up_by']}" if i["follow_up_by"] else ""
+        follow = f"，跟踪期限 {i.get('follow_up_zh') or i['follow_up_by']}" if i["follow_up_by"] else ""
         lines.append(f"  {i['held_on']} {i['name']} 约谈 {i['interview_id']}{follow}：{i['reason']}")
     cp = summary["campaign"]
     checked = [r for r in cp.get("accepted_with_gaps_rows", []) if r["checks"]]
@@ -982,7 +990,7 @@ def render_text(summary: dict[str, Any]) -> str:
     lines += ["", f"待处理整改 {len(open_rect)} 项（逾期 {sum(1 for r in open_rect if r['overdue'])} 项）："]
     for r in open_rect:
         late = f"（已逾期 {r['days_overdue']} 天）" if r["overdue"] and r.get("days_overdue") is not None else "（已逾期）" if r["overdue"] else ""
-        lines.append(f"  {r['name']} {r['rectification_id']} 期限 {r['deadline']}{late}：{r['what']}")
+        lines.append(f"  {r['name']} {r['rectification_id']} 期限 {r.get('deadline_zh') or r['deadline']}{late}：{r['what']}")
     return "\n".join(lines) + "\n"
 
 

@@ -80,6 +80,21 @@ def fixed_holidays(year: int) -> tuple[dt.date, ...]:
 
 ESTIMATED_AS_ZH = "按周一至周五（除元旦、劳动节、国庆节法定日期）估算"
 """How a count across a year the calendar lacks was made, as a supervisor reads it."""
+MOVED_ESTIMATE_ZH = f"含工作日历未收录的年份，{ESTIMATED_AS_ZH}"
+"""Said after a deadline's moved day when the move rests on an estimate: the day may move again once the year's notice
+is in (a lunar holiday or 调休 the estimate does not know)."""
+
+
+def moved_deadline_zh(deadline: dt.date, moved_to: dt.date | str | None, estimate: bool = False) -> str:
+    """期限 as said to a supervisor: ``2026-10-01（节假日顺延至 2026-10-08）`` when a holiday moved it, with 估算 when the
+    move rests on a year the calendar lacks (``2027-01-01（节假日顺延至 2027-01-04；含工作日历未收录的年份，按…估算）``)."""
+    moved = moved_to.isoformat() if isinstance(moved_to, dt.date) else moved_to
+    if not moved or moved == deadline.isoformat():
+        return deadline.isoformat()
+    return deadline.isoformat() + (f"（节假日顺延至 {moved}；{MOVED_ESTIMATE_ZH}）" if estimate else f"（节假日顺延至 {moved}）")
+
+
+MOVED_ESTIMATE_EN = "estimated: a year the working-day calendar lacks, Monday to Friday less New Year, Labour Day and National Day"
 
 class _Index:
     """Working days counted once for the years the calendar holds, so that a count or a due date is a few lookups
@@ -304,4 +319,4 @@ def load_calendar(path: str | None = None) -> WorkingCalendar:
     return _parse(file.read_bytes(), file.name)
 
 
-__all__ = ["ESTIMATED_AS_ZH", "CalendarError", "CalendarYear", "DueDate", "HolidaySpan", "WorkingCalendar", "WorkingDays", "FIXED_HOLIDAYS", "add_working_days", "fixed_holidays", "load_calendar", "period_end", "working_days_between"]
+__all__ = ["ESTIMATED_AS_ZH", "MOVED_ESTIMATE_EN", "MOVED_ESTIMATE_ZH", "CalendarError", "CalendarYear", "DueDate", "HolidaySpan", "WorkingCalendar", "WorkingDays", "FIXED_HOLIDAYS", "add_working_days", "fixed_holidays", "load_calendar", "moved_deadline_zh", "period_end", "working_days_between"]
