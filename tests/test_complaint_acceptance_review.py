@@ -23,8 +23,12 @@ def _row(state, cid="TS1", now=dt.datetime(2026, 5, 1, tzinfo=UTC)):
 
 def _table_overdue(state, cid="TS1"):
     # (the complaints table's due_on and overdue: the 投诉举报 panel's 超期未办结（当前） counts the latter)
+    from qrisk.pipeline import COMPLAINT_TABLE_COLUMNS
+
     columns = _complaint_columns(state.files[E].complaint(cid))
-    return columns[-3], columns[-2]
+    # (by name: the table gains columns — estimate, 056 — and a position from the end would read another one)
+    named = dict(zip(COMPLAINT_TABLE_COLUMNS[-len(columns):], columns))
+    return named["due_on"], named["overdue"]
 
 
 def test_the_fold_version_moved():
