@@ -108,6 +108,18 @@ def test_a_start_late_in_the_year_warns_that_next_years_calendar_is_missing(rule
     said = calendar_warning(rules, now)
     assert said is not None and said.startswith("警告：工作日历未收录 2027 年（国务院办公厅放假安排通知）")
     assert "按周一至周五（除元旦、劳动节、国庆节法定日期）估算" in said and "QRISK_CALENDAR_FILE" in said
+    # a 投诉 received 2026-10-25 may be accepted in 7 working days and mediated in 45 more: into January 2027
+    from qrisk.runtime import calendar_ahead_days
+    from schemas.working_days import add_working_days as add
+
+    late_october = dt.datetime(2026, 10, 25, 10, 0, tzinfo=CST)
+    assert add(rules.calendar, D("2026-10-25"), 7 + 45).on.year == 2027
+    assert calendar_missing_years(rules, late_october) == [2027] and calendar_warning(rules, late_october) is not None
+    # the look-ahead follows the policy: a county mediating in 120 working days is warned earlier
+    longer = rules.policy.model_copy(update={"complaint_deadlines": rules.policy.complaint_deadlines.model_copy(
+        update={"complaint": rules.policy.complaint_deadlines.complaint.model_copy(update={"mediate_working_days": 120})})})
+    assert calendar_ahead_days(rules.policy) == 87 and calendar_ahead_days(longer) == -(-127 * 7 // 5) + 14
+    assert calendar_missing_years(dataclasses.replace(rules, policy=longer), dt.datetime(2026, 8, 1, tzinfo=CST)) == [2027]
     # two months earlier nothing runs into 2027 yet; with the notice added there is nothing to say
     assert calendar_warning(rules, dt.datetime(2026, 9, 28, 10, 0, tzinfo=CST)) is None
     held = dataclasses.replace(rules, calendar=_with_2027(tmp_path))
