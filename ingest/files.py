@@ -173,26 +173,55 @@ def count_records(path: str | Path) -> int:
         return sum(1 for line in fh if line.strip())
 
 
+SHOWN_AROUND_BAD_BYTES = 30
+"""Characters shown either side of the first bytes that are not UTF-8, so that the line can be found and fixed."""
+
+
+def _bad_bytes_shown(line: bytes, error: UnicodeDecodeError) -> str:
+    """Where in ``line`` the bytes that are not UTF-8 are, escaped (``Storage 4\\xb0C``) with some text either side."""
+    head = line[:error.start].decode("utf-8", errors="backslashreplace")
+    rest = line[error.start:].rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
+    tail = SHOWN_AROUND_BAD_BYTES + 4 * (error.end - error.start)  # (each byte shown as \xNN)
+    return (("…" if len(head) > SHOWN_AROUND_BAD_BYTES else "") + head[-SHOWN_AROUND_BAD_BYTES:]
+            + rest[:tail] + ("…" if len(rest) > tail else ""))
+
+
 def _refuse_not_utf8(path: Path) -> None:
-    """Raise ValueError naming the first line that is not UTF-8 and how many are not, with the way out
-    (iconv from GB18030) when each of them reads as GB18030."""
-    bad, first, gb18030 = 0, 0, True
+    """Raise ValueError naming the lines that are not UTF-8, with the way out.  The advice to convert from GB18030 is
+    given only when the file as a whole reads so: every line that is not UTF-8 reads as GB18030, and no line with
+    bytes beyond ASCII reads as UTF-8.  A UTF-8 file with one stray byte (a Latin-1 ``°`` pasted into one row) reads
+    as GB18030 too, and converting it would turn every other line's Chinese into mojibake that then imports cleanly:
+    it is told the line and the bytes to fix instead."""
+    bad: list[int] = []
+    shown, gb18030, utf8_beyond_ascii = "", True, False
     with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
             try:
                 line.decode("utf-8")
-            except UnicodeDecodeError:
-                bad += 1
-                first = first or lineno
+            except UnicodeDecodeError as exc:
+                bad.append(lineno)
+                shown = shown or _bad_bytes_shown(line, exc)
                 if gb18030:
                     try:
                         line.decode("gb18030")
                     except UnicodeDecodeError:
                         gb18030 = False
+            else:
+                utf8_beyond_ascii = utf8_beyond_ascii or not line.isascii()
     if not bad:
         return
-    zh = f"{path}：文件不是 UTF-8 编码，共 {bad} 行无法按 UTF-8 读取（第一处在第 {first} 行），整个文件未导入"
-    en = f"{path}: the file is not UTF-8 ({bad} line(s) cannot be read as UTF-8, the first at line {first}); nothing was imported"
+    first = bad[0]
+    if utf8_beyond_ascii:
+        listed = "、".join(map(str, bad[:10])) + (f" 等 {len(bad)}" if len(bad) > 10 else "")
+        listed_en = ", ".join(map(str, bad[:10])) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        zh = (f"{path}：文件是 UTF-8 编码，但第 {listed} 行含有不是 UTF-8 的字节（第 {first} 行：{shown}），整个文件未导入。"
+              f"请改正这些行中显示为 \\xNN 的字符（按 UTF-8 重新输入）后再导入；不要转换整个文件的编码，否则其余各行的中文会变成乱码")
+        en = (f"{path}: the file is UTF-8 but line(s) {listed_en} hold bytes that are not UTF-8 (line {first}: {shown}); nothing "
+              "was imported. Fix the characters shown as \\xNN on those lines (type them again as UTF-8) and import it again; do "
+              "not convert the whole file's encoding, which would garble the Chinese of every other line")
+        raise ValueError(f"{zh} / {en}")
+    zh = f"{path}：文件不是 UTF-8 编码，共 {len(bad)} 行无法按 UTF-8 读取（第一处在第 {first} 行），整个文件未导入"
+    en = f"{path}: the file is not UTF-8 ({len(bad)} line(s) cannot be read as UTF-8, the first at line {first}); nothing was imported"
     if gb18030:
         zh += ("。该文件按 GBK/GB18030 可以读出（中文 Windows 上 Excel 另存为“CSV (逗号分隔)”即为此编码）：请先转换为 UTF-8，"
                "如 iconv -f GB18030 -t UTF-8 原文件 > 新文件，或在 Excel 中另存为“CSV UTF-8 (逗号分隔)”，再导入")

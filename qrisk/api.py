@@ -2220,8 +2220,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         # alive either way (200): "degraded" says what an operator should look at — derived rows not
         # being written (dashboards fall behind), the dispatcher's last pass failing
         problems = {}
-        # a year the working-day calendar lacks, from today to 60 days on: said, not degraded (the limits still count, as
-        # estimates) — the operator adds the State Council's notice when it is out
+        # a year the working-day calendar lacks, from today as far as the policy's longest limit runs (calendar_ahead_days):
+        # said, not degraded (the limits still count, as estimates) — the operator adds the State Council's notice when out
         from qrisk.runtime import calendar_missing_years
 
         missing = calendar_missing_years(pipeline.rules, pipeline.clock())

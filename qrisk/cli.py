@@ -1083,17 +1083,20 @@ class _TimeOrder:
         elif self._latest is None or at > self._latest:
             self._latest, self._latest_at = at, (position, _shown(occurred_at))
 
-    def warn(self) -> None:
+    def warn(self, over_http: bool = False) -> None:
+        """``over_http``: the records went to a service (``--url``), which has no data directory to start afresh in."""
         if not self.count:
             return
         position, at, before, before_at = self.first
+        again_zh, again_en = (("重新发送到一个新的（无历史数据的）服务", "re-send it to a fresh service (one holding no history)")
+                              if over_http else ("导入到新的数据目录", "import it into a new data directory"))
         print(f"qrisk: 警告：{self.count} 条记录的发生时间（occurred_at）早于文件中在它之前的记录，第一条为 {position}（{at}，"
               f"早于 {before} 的 {before_at}）。qrisk 按到达顺序依次处理事件，不按时间顺序导入的历史，其检查到期日、质量波动信号和预警"
-              "会与按时间顺序导入时不同；请将文件按 occurred_at 升序排序（企业登记 enterprise.registered 放在最前）后，导入到新的数据目录 / "
+              f"会与按时间顺序导入时不同；请将文件按 occurred_at 升序排序（企业登记 enterprise.registered 放在最前）后，{again_zh} / "
               f"warning: {self.count} record(s) occurred (occurred_at) before a record read earlier in the file, the first at {position} "
               f"({at}, before {before_at} at {before}). qrisk folds events in the order they arrive: a history loaded out of time order "
               "gives other inspection due dates, quality fluctuation signals and alerts than the same history in time order; sort the "
-              "file by occurred_at, registrations (enterprise.registered) first, and import it into a new data directory", file=sys.stderr)
+              f"file by occurred_at, registrations (enterprise.registered) first, and {again_en}", file=sys.stderr)
 
 
 def _instant(value: Any) -> Any:
@@ -1265,6 +1268,11 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
             body = resp.json()
             accepted += body["accepted"]
             duplicates += body["duplicates"]
+            # counted here, once the service took them, as `--data-dir` counts what passes the door: a refused record
+            # is never folded, so it cannot be out of order (the same file gives the same summary either way)
+            for position, doc in zip(positions, docs):
+                if isinstance(doc, dict):
+                    order.saw(position, doc.get("event_type"), doc.get("occurred_at"))
             # the answer's entries follow the batch's order; an accepted event the service cannot fully judge carries warnings
             for position, entry in zip(positions, body.get("events") or []):
                 if isinstance(entry, dict) and entry.get("warnings"):
@@ -1347,8 +1355,6 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
                     unreadable(client, position, raw, doc)
                     rejected += 1
                     continue
-                if isinstance(doc, dict):
-                    order.saw(position, doc.get("event_type"), doc.get("occurred_at"))
                 docs.append(doc)
                 positions.append(position)
                 if len(docs) >= args.batch:
@@ -1365,7 +1371,7 @@ def _import_http(args: argparse.Namespace, total: int) -> int:
         report.close()
         raise
     bar.close()
-    order.warn()
+    order.warn(over_http=True)
     print(json.dumps(report.summary({"file": str(args.file), "accepted": accepted, "duplicates": duplicates, "rejected": rejected,
                                      "out_of_order": order.count}), ensure_ascii=False))
     return 0 if rejected == 0 else 1

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from processors.step import Rules
+from schemas.policy import Policy
 from schemas.standards import load_catalogue
 from schemas.working_days import CalendarError, load_calendar
 
@@ -107,16 +108,32 @@ def default_rules(policy_file: Path | None = None, calendar_file: Path | None = 
     return Rules(catalogue=load_catalogue(), policy=load_policy(policy_file), calendar=calendar)
 
 
-CALENDAR_AHEAD_DAYS = 60
-"""How far ahead a start looks for a year the working-day calendar lacks: the State Council's notice comes in October
-or November, and limits of 15–45 working days run into the next year from mid-November on."""
+CALENDAR_AHEAD_FLOOR_DAYS = 60
+"""The least look-ahead: a rectification deadline or follow-up date set by date also ends on the calendar."""
+
+
+def calendar_ahead_days(policy: Policy) -> int:
+    """How far ahead a start and /healthz look for a year the working-day calendar lacks: as far as the policy's longest
+    limit of working days can run from a case begun today — a 投诉's acceptance and mediation (7 + 45), a 举报's check
+    and extension (15 + 15), a sample's way to the lab and its report (5 + 20, or a lab's agreed ones) — in calendar
+    days (five working days a week, ``n·7/5``) with two weeks for a holiday week on the way.  A fixed 60 days missed a
+    投诉 received late October, whose mediation ends in January: its register showed 估算 for a week before anything
+    warned.  Every limit counts, enabled or not: warning a little early costs nothing."""
+    complaints, turnaround = policy.complaint_deadlines, policy.sampling_turnaround
+    labs = [(lab.to_lab_working_days or turnaround.to_lab_working_days) + (lab.report_working_days or turnaround.report_working_days)
+            for lab in turnaround.labs.values()]
+    longest = max(complaints.complaint.accept_working_days + complaints.complaint.mediate_working_days,
+                  complaints.report.check_working_days + complaints.report.extension_working_days,
+                  turnaround.to_lab_working_days + turnaround.report_working_days, *labs)
+    return max(CALENDAR_AHEAD_FLOOR_DAYS, -(-longest * 7 // 5) + 14)
 
 
 def calendar_missing_years(rules: Rules, now: dt.datetime) -> list[int]:
-    """The years from the bureau's today to the day ``CALENDAR_AHEAD_DAYS`` on that the working-day calendar does not
-    hold: time limits counted in them are estimates (估算).  ``now`` is the runtime's clock, never read in the fold."""
+    """The years from the bureau's today to ``calendar_ahead_days`` on (87 days with the built-in policy: the next year
+    from early October on) that the working-day calendar does not hold: time limits counted in them are estimates
+    (估算).  ``now`` is the runtime's clock, never read in the fold."""
     today = rules.local_date(now)
-    later = today + dt.timedelta(days=CALENDAR_AHEAD_DAYS)
+    later = today + dt.timedelta(days=calendar_ahead_days(rules.policy))
     return [year for year in range(today.year, later.year + 1) if year not in rules.calendar.years]
 
 

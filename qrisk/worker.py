@@ -952,10 +952,26 @@ def normalise(topic: str, partition: int, offset: int, raw: bytes, headers: dict
 # --------------------------------------------------------------------------- the Faust app
 
 
+def _settings_rules() -> tuple[Rules, str]:
+    """The rules of QRISK_POLICY_FILE (as `qrisk run` reads it), said in one line with the file's sha256, and the file's
+    name for the advice to run `qrisk rebuild --kafka --policy …` ("FILE" for the built-in policy)."""
+    from qrisk.runtime import default_rules
+    from qrisk.settings import DEFAULT_POLICY, Settings
+
+    policy_file = Settings().policy_file
+    rules = default_rules(policy_file)
+    # as `qrisk run` says it: a worker started with another file than its peers' (or than last time) is told apart here
+    policy = f"{policy_file or 'built-in'} (sha256 {hashlib.sha256((policy_file or DEFAULT_POLICY).read_bytes()).hexdigest()[:12]})"
+    print(f"qrisk worker: 策略 {policy} / policy {policy}", file=sys.stderr, flush=True)
+    return rules, str(policy_file) if policy_file else "FILE"
+
+
 def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None, snapshot_max_bytes: int | None = None,
                letter_max_bytes: int | None = None, view_max_bytes: int | None = None, effects_max_bytes: int | None = None,
-               **overrides: Any):
+               policy_name: str = "FILE", **overrides: Any):
     """The Faust app with its two agents; ``app.qrisk_fold`` is the fold (for inspection in tests).
+    ``rules`` None: QRISK_POLICY_FILE's (``_settings_rules``); given, ``policy_name`` is the file they came from, as the
+    advice to rebuild names it.
     ``snapshot_max_bytes``, ``letter_max_bytes``, ``view_max_bytes``, ``effects_max_bytes``: lower than
     the declared limits when the changelog, the dead-letter, the credit-files or the effects topic takes less."""
     from faust.tables.table import Table
@@ -963,17 +979,8 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     from qrisk.faust_app import App, InOrder, Watchdog
 
     settings = settings or KafkaSettings()
-    policy_name = "FILE"
     if rules is None:
-        from qrisk.runtime import default_rules
-        from qrisk.settings import DEFAULT_POLICY, Settings
-
-        policy_file = Settings().policy_file
-        rules = default_rules(policy_file)  # QRISK_POLICY_FILE, as `qrisk run` reads it
-        policy_name = str(policy_file) if policy_file else "FILE"
-        # as `qrisk run` says it: a worker started with another file than its peers' (or than last time) is told apart here
-        policy = f"{policy_file or 'built-in'} (sha256 {hashlib.sha256((policy_file or DEFAULT_POLICY).read_bytes()).hexdigest()[:12]})"
-        print(f"qrisk worker: 策略 {policy} / policy {policy}", file=sys.stderr, flush=True)
+        rules, policy_name = _settings_rules()
     door_context = door(rules.policy.utc_offset_hours)
     topics: Topics = settings.topics()
     conf: dict[str, Any] = dict(
@@ -1803,11 +1810,9 @@ def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None
     except DataDirError as exc:
         print(f"qrisk worker: {exc}", file=sys.stderr, flush=True)
         return 2
+    policy_name = "FILE"
     if rules is None:
-        from qrisk.runtime import default_rules
-        from qrisk.settings import Settings
-
-        rules = default_rules(Settings().policy_file)  # (as create_app would: the calendar is checked below)
+        rules, policy_name = _settings_rules()  # (here, not in create_app: the calendar is checked below)
     from qrisk.runtime import calendar_warning
 
     gap = calendar_warning(rules, utc_now())
@@ -1815,7 +1820,7 @@ def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None
         print(f"qrisk worker: {gap}", file=sys.stderr, flush=True)
     if settings.worker_loop == "uvloop":
         mode.loop.use("uvloop")  # before the app and its consumer thread make their loops
-    app = create_app(settings, rules, snapshot_max_bytes=snapshot_max_bytes, **limits, **overrides)
+    app = create_app(settings, rules, snapshot_max_bytes=snapshot_max_bytes, policy_name=policy_name, **limits, **overrides)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
     return 0

@@ -13,7 +13,8 @@ day up to and including the day of receipt, so a sample taken on a Friday and re
 
 A year the calendar does not hold is estimated (``estimate``, 估算): Monday–Friday, less the statutory holidays whose
 dates are fixed by 《全国年节及纪念日放假办法》 (as revised 2024, in force from 2025: 元旦 1 January, 劳动节 1–2 May,
-国庆节 1–3 October), so that a limit running over New Year does not end a day early.  The lunar holidays (春节, 清明节,
+国庆节 1–3 October) and, for one of them on a Saturday or Sunday, the next weekday not already off (补假, 第六条), so
+that a limit running over New Year does not end a day early.  The lunar holidays (春节, 清明节,
 端午节, 中秋节) are not guessed: their dates, the days joined to them and the weekends moved to work (调休) exist only in
 the State Council's notice for the year, and a guessed 春节 week would be as wrong as none.  Years before 2025 that the
 calendar lacks are counted Monday–Friday only (the 办法 then gave 劳动节 one day; the packaged calendar holds 2024 on).
@@ -66,6 +67,8 @@ class CalendarYear(_Model):
     working_weekends: tuple[dt.date, ...] = ()
 
 
+_ONE = dt.timedelta(days=1)
+
 FIXED_HOLIDAYS_FROM = 2025
 """The first year of the 2024 revision of 《全国年节及纪念日放假办法》, whose fixed-date holidays an estimate leaves out."""
 FIXED_HOLIDAYS: tuple[tuple[str, int, int], ...] = (
@@ -76,6 +79,23 @@ FIXED_HOLIDAYS: tuple[tuple[str, int, int], ...] = (
 def fixed_holidays(year: int) -> tuple[dt.date, ...]:
     """The fixed-date statutory holidays of ``year`` an estimate leaves out (none before ``FIXED_HOLIDAYS_FROM``)."""
     return tuple(dt.date(year, m, d) for _, m, d in FIXED_HOLIDAYS) if year >= FIXED_HOLIDAYS_FROM else ()
+
+
+@functools.lru_cache(maxsize=64)
+def estimated_days_off(year: int) -> frozenset[dt.date]:
+    """The weekdays an estimate of ``year`` takes off: its fixed-date holidays on a weekday, and for each one on a
+    Saturday or Sunday the next weekday not already off (补假, 《全国年节及纪念日放假办法》 第六条: 全体公民放假的假日，
+    如果适逢星期六、星期日，应当在工作日补假) — 2027's 劳动节 (Saturday and Sunday) is made up on Monday 3 and Tuesday
+    4 May.  No 补假 crosses into another year (元旦 on a weekend is made up by 3 January), so each year stands alone."""
+    days = fixed_holidays(year)
+    off = {d for d in days if d.weekday() < 5}
+    for day in days:
+        if day.weekday() >= 5:
+            made_up = day + _ONE
+            while made_up.weekday() >= 5 or made_up in off:
+                made_up += _ONE
+            off.add(made_up)
+    return frozenset(off)
 
 
 ESTIMATED_AS_ZH = "按周一至周五（除元旦、劳动节、国庆节法定日期）估算"
@@ -103,8 +123,9 @@ class _Index:
 
     ``count(o)`` is the working days from a fixed origin up to and including the day of ordinal ``o``:
     Monday–Friday by arithmetic (0001-01-01 was a Monday), plus, from the first day the calendar holds, the running
-    difference its holidays and working weekends make — constant after the last day it holds —, less the weekday
-    fixed-date holidays (``fixed_holidays``) of the years from 2025 it does not hold, up to that day."""
+    difference its holidays and working weekends make — constant after the last day it holds —, less the estimated
+    days off (``estimated_days_off``: weekday fixed-date holidays and their 补假) of the years from 2025 it does not
+    hold, up to that day."""
 
     __slots__ = ("first", "last", "adjust", "years", "unverified", "_fixed", "plain_until")
 
@@ -128,8 +149,9 @@ class _Index:
         self.plain_until = dt.date(unheld, 1, 1).toordinal()
 
     def fixed_off(self, year: int) -> tuple[int, tuple[int, ...]]:
-        """For a year from 2025: the weekday fixed-date holidays of the years not held from 2025 up to the year before,
-        and the ordinals of the year's own (none when it is held).  Kept per year once asked (deterministic)."""
+        """For a year from 2025: the days off of the years not held from 2025 up to the year before
+        (``estimated_days_off``: weekday fixed-date holidays and 补假), and the ordinals of the year's own (none when it
+        is held).  Kept per year once asked (deterministic)."""
         known = self._fixed.get(year)
         if known is not None:
             return known
@@ -137,7 +159,7 @@ class _Index:
         before, own = self._fixed.get(start, (0, ()))
         for y in range(start + 1, year + 1):  # (iterated, not recursed: a date in 9999 is a valid date)
             before += len(own)
-            own = () if y in self.years else tuple(d.toordinal() for d in fixed_holidays(y) if d.weekday() < 5)
+            own = () if y in self.years else tuple(sorted(d.toordinal() for d in estimated_days_off(y)))
             self._fixed[y] = (before, own)
         return before, own
 
@@ -158,8 +180,6 @@ class _Index:
     def unverified_between(self, first_year: int, last_year: int) -> tuple[int, ...]:
         return tuple(y for y in range(first_year, last_year + 1) if y in self.unverified)
 
-
-_ONE = dt.timedelta(days=1)
 
 
 class WorkingCalendar(_Model):
@@ -203,10 +223,10 @@ class WorkingCalendar(_Model):
 
     def is_working_day(self, day: dt.date) -> bool:
         """Monday–Friday unless a holiday, or a weekend day moved to work; a year not held: Monday–Friday unless a
-        fixed-date statutory holiday (``fixed_holidays``)."""
+        fixed-date statutory holiday or the weekday making up for one on a weekend (``estimated_days_off``)."""
         if day in self._on:
             return True
-        if day.year not in self.years and day in fixed_holidays(day.year):
+        if day.year not in self.years and day in estimated_days_off(day.year):
             return False
         return day.weekday() < 5 and day not in self._off
 
@@ -218,7 +238,7 @@ class WorkingDays:
     days: int
     estimate: bool
     """Some day counted lies in a year the calendar does not hold: counted Monday–Friday less its fixed-date holidays
-    (元旦, 劳动节, 国庆节), the lunar holidays and 调休 unknown."""
+    (元旦, 劳动节, 国庆节) and their 补假, the lunar holidays and 调休 unknown."""
     uncovered_years: tuple[int, ...] = ()
     unverified_years: tuple[int, ...] = ()
     """Years counted across whose dates an operator has not checked against the notice (``verified: false``)."""
@@ -244,7 +264,7 @@ class DueDate:
     on: dt.date
     estimate: bool
     """Some day counted lies in a year the calendar does not hold: counted Monday–Friday less its fixed-date holidays
-    (元旦, 劳动节, 国庆节), the lunar holidays and 调休 unknown."""
+    (元旦, 劳动节, 国庆节) and their 补假, the lunar holidays and 调休 unknown."""
     uncovered_years: tuple[int, ...] = ()
     unverified_years: tuple[int, ...] = ()
 
@@ -319,4 +339,4 @@ def load_calendar(path: str | None = None) -> WorkingCalendar:
     return _parse(file.read_bytes(), file.name)
 
 
-__all__ = ["ESTIMATED_AS_ZH", "MOVED_ESTIMATE_EN", "MOVED_ESTIMATE_ZH", "CalendarError", "CalendarYear", "DueDate", "HolidaySpan", "WorkingCalendar", "WorkingDays", "FIXED_HOLIDAYS", "add_working_days", "fixed_holidays", "load_calendar", "moved_deadline_zh", "period_end", "working_days_between"]
+__all__ = ["ESTIMATED_AS_ZH", "MOVED_ESTIMATE_EN", "MOVED_ESTIMATE_ZH", "CalendarError", "CalendarYear", "DueDate", "HolidaySpan", "WorkingCalendar", "WorkingDays", "FIXED_HOLIDAYS", "add_working_days", "estimated_days_off", "fixed_holidays", "load_calendar", "moved_deadline_zh", "period_end", "working_days_between"]

@@ -61,9 +61,28 @@ def test_a_report_received_on_christmas_eve_is_due_after_new_year_and_said_to_be
     assert due.on == D("2027-01-15") and due.estimate and due.uncovered_years == (2027,)
     # the fixed-date holidays of the 2024 revision are left out; the lunar ones and 调休 are not guessed
     assert not any(calendar.is_working_day(D(d)) for d in ("2027-01-01", "2027-10-01", "2028-05-01", "2028-05-02", "2028-10-03"))
-    assert calendar.is_working_day(D("2027-02-08")) and calendar.is_working_day(D("2027-10-04"))  # (春节 2027, 国庆 week: unknown)
+    assert calendar.is_working_day(D("2027-02-08")) and calendar.is_working_day(D("2027-10-07"))  # (春节 2027, 国庆 week: unknown)
     # a year before the 2024 revision (劳动节 one day then) the calendar lacks stays Monday–Friday
     assert calendar.is_working_day(D("2023-05-02"))
+
+
+def test_a_fixed_date_holiday_on_a_weekend_is_made_up_on_the_next_weekday_not_off(calendar):
+    """《全国年节及纪念日放假办法》 第六条: a holiday of all citizens on a Saturday or Sunday is made up (补假) on a working day."""
+    from schemas.working_days import estimated_days_off, period_end
+
+    # 2027: 劳动节 Saturday and Sunday -> Monday 3 and Tuesday 4 May; 国庆节 Friday to Sunday -> Monday 4, Tuesday 5 Oct
+    for last_day, ends in (("2027-05-01", "2027-05-05"), ("2027-05-02", "2027-05-05"), ("2027-10-01", "2027-10-06"),
+                           ("2027-10-03", "2027-10-06"), ("2028-01-01", "2028-01-04")):  # (2028 元旦 Saturday -> Monday 3)
+        moved = period_end(calendar, D(last_day))
+        assert (moved.on, moved.estimate) == (D(ends), True), last_day
+    assert estimated_days_off(2027) == frozenset(map(D, ("2027-01-01", "2027-05-03", "2027-05-04", "2027-10-01", "2027-10-04", "2027-10-05")))
+    # 国庆节 from a Sunday: Monday and Tuesday are holidays already, so Sunday's 补假 is Wednesday 4 October (2028)
+    assert {d for d in estimated_days_off(2028) if d.month == 10} == set(map(D, ("2028-10-02", "2028-10-03", "2028-10-04")))
+    # a limit of working days skips them too: from Wednesday 2027-04-28, the 3rd working day is 04-29, 04-30, then 05-05
+    due = add_working_days(calendar, D("2027-04-28"), 3)
+    assert due.on == D("2027-05-05") and working_days_between(calendar, D("2027-04-28"), D("2027-05-05")).days == 3
+    # a held year keeps its notice, and before the 2024 revision nothing is made up
+    assert calendar.is_working_day(D("2026-05-04")) is False and estimated_days_off(2024) == frozenset()
 
 
 def test_counting_and_due_dates_agree_with_the_working_days_across_years_not_held(calendar):
@@ -89,6 +108,18 @@ def test_a_start_late_in_the_year_warns_that_next_years_calendar_is_missing(rule
     said = calendar_warning(rules, now)
     assert said is not None and said.startswith("警告：工作日历未收录 2027 年（国务院办公厅放假安排通知）")
     assert "按周一至周五（除元旦、劳动节、国庆节法定日期）估算" in said and "QRISK_CALENDAR_FILE" in said
+    # a 投诉 received 2026-10-25 may be accepted in 7 working days and mediated in 45 more: into January 2027
+    from qrisk.runtime import calendar_ahead_days
+    from schemas.working_days import add_working_days as add
+
+    late_october = dt.datetime(2026, 10, 25, 10, 0, tzinfo=CST)
+    assert add(rules.calendar, D("2026-10-25"), 7 + 45).on.year == 2027
+    assert calendar_missing_years(rules, late_october) == [2027] and calendar_warning(rules, late_october) is not None
+    # the look-ahead follows the policy: a county mediating in 120 working days is warned earlier
+    longer = rules.policy.model_copy(update={"complaint_deadlines": rules.policy.complaint_deadlines.model_copy(
+        update={"complaint": rules.policy.complaint_deadlines.complaint.model_copy(update={"mediate_working_days": 120})})})
+    assert calendar_ahead_days(rules.policy) == 87 and calendar_ahead_days(longer) == -(-127 * 7 // 5) + 14
+    assert calendar_missing_years(dataclasses.replace(rules, policy=longer), dt.datetime(2026, 8, 1, tzinfo=CST)) == [2027]
     # two months earlier nothing runs into 2027 yet; with the notice added there is nothing to say
     assert calendar_warning(rules, dt.datetime(2026, 9, 28, 10, 0, tzinfo=CST)) is None
     held = dataclasses.replace(rules, calendar=_with_2027(tmp_path))

@@ -73,8 +73,9 @@ def test_an_adjusted_saturday_is_a_working_day_and_a_holiday_weekday_is_not(cale
 
 def test_a_year_the_calendar_does_not_hold_is_counted_monday_to_friday_and_said_to_be_an_estimate(calendar):
     counted = working_days_between(calendar, D("2027-09-30"), D("2027-10-08"))
-    # National Day's fixed 10-01 (a Friday) left out; the week joined to it comes with the notice only: counted
-    assert (counted.days, counted.estimate, counted.uncovered_years) == (5, True, (2027,))
+    # National Day's fixed 10-01 (a Friday) left out, and 10-02 and 10-03 (the weekend) made up on Monday and Tuesday
+    # (补假); the rest of the week joined to it comes with the notice only: 10-06, 10-07 and 10-08 counted
+    assert (counted.days, counted.estimate, counted.uncovered_years) == (3, True, (2027,))
     held = working_days_between(calendar, D("2026-12-28"), D("2026-12-31"))
     assert (held.days, held.estimate) == (3, False)
     across = working_days_between(calendar, D("2026-12-30"), D("2027-01-04"))
