@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from processors._build import FoldState
+from processors._build import FoldState, share_field_sets
 from processors.campaign import CampaignRecord
 from processors.fluctuation import CategoryRates, FluctuationState, finite_limits, point_dict
 from processors.judgement import SampleJudgement
@@ -801,4 +801,6 @@ class CountyState(_Record):
 
     @classmethod
     def restore(cls, blob: bytes) -> "CountyState":
-        return cls.model_validate_json(blob)
+        state = cls.model_validate_json(blob)
+        share_field_sets(state)  # as the fold builds its models: a restored state takes no more memory than a replayed one
+        return state

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from alerts.lifecycle import (ACTION_ZH, NO_CLOSE_REASON, STATUS_NOTICE_FRESH_HOURS, STATUS_NOTICES, AlertActionError, AlertBook,
                               SYSTEM, AlertChange, Enterprise, _local, actor_zh)
+from processors._build import share_field_sets
 from processors.credit_file import RESENT, ComplaintRecord, CountyState, CreditFile, SampleRecord
 from processors.step import FOLD_VERSION, Effect, Rules, step
 from ingest.validate import ERRORS_TRUNCATED, capped_errors
@@ -391,6 +392,7 @@ class Pipeline:
                  f"restoring the fold's state at seq {int(snapshot['seq']):,} ({int(snapshot['events']):,} events) from its snapshot")
             try:
                 state, alerts = CountyState.restore(snapshot["state"].encode("utf-8")), AlertBook.model_validate_json(snapshot["alerts"])
+                share_field_sets(alerts)  # (as CountyState.restore does: one field set per model class, not per alert)
             except Exception as exc:  # noqa: BLE001 - a snapshot that does not read back is no reason not to start
                 print(f"qrisk: 状态快照无法读取（{type(exc).__name__}），改为重放全部日志 / the fold's snapshot does not read back "
                       f"({type(exc).__name__}: {str(exc)[:200]}): replaying the whole log", file=sys.stderr, flush=True)

@@ -72,7 +72,7 @@ import orjson
 
 from alerts.lifecycle import AlertActionError, AlertBook, AlertChange, Enterprise
 from ingest.validate import from_the_future, has_duplicate_keys, json_invalid_zh
-from processors._build import builder
+from processors._build import builder, share_field_sets
 from processors.credit_file import CountyState, CreditFile
 from processors.ids import event_key
 from processors.step import FOLD_VERSION, Effect, Rules, step
@@ -525,6 +525,7 @@ class Fold:
             if eid in snaps:
                 head, body = _split(snaps[eid])
                 fs.file = CreditFile.model_validate_json(body)
+                share_field_sets(fs.file)  # (as CountyState.restore does: validation makes a field set per model)
                 seen = head["seen"]
                 # a snapshot written before digests were kept lists the ids alone: nothing to
                 # compare a repeat of those with, so it stays a duplicate, as it was then.  (An
@@ -538,6 +539,7 @@ class Fold:
                     stale[folded_by] = stale.get(folded_by, 0) + 1
                 if head.get("alerts"):  # (a snapshot written before alerts were folded here has none)
                     fs.alerts = AlertBook.model_validate(head["alerts"])
+                    share_field_sets(fs.alerts)
                 # (a snapshot written before they were named has neither: taken as this policy's, it cannot be told)
                 fs.policy = _folded_under(head.get("policy"), self.policy)
                 fs.catalogue = _folded_under(head.get("catalogue"), self.catalogue)

@@ -1,0 +1,107 @@
+"""The fold's memory is its content: no per-model copy of pydantic's bookkeeping, caches bounded.
+
+A county's service keeps every credit file in memory for years (bench/bench_memory.py measures it):
+a set of field names per model was over half of it, after a replay and after a restart alike."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from processors import judgement
+from processors._build import builder, every_field, share_field_sets
+from processors.credit_file import CountyState
+from processors.step import step
+from schemas.events import SamplingResult
+from schemas.standards import load_catalogue
+
+
+class _Note(BaseModel):  # a plain pydantic model (its own __setattr__, not FoldState's)
+    text: str
+    words: list[str] = []
+
+
+def _field_sets(root: Any) -> dict[str, set[int]]:
+    """By model class under ``root``: the distinct field-name sets of its models that have every field set."""
+    sets: dict[str, set[int]] = {}
+    stack = [root]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, BaseModel):
+            if o.__pydantic_fields_set__ == set(type(o).__pydantic_fields__):
+                sets.setdefault(type(o).__name__, set()).add(id(o.__pydantic_fields_set__))
+            stack.extend(o.__dict__.values())
+        elif isinstance(o, dict):
+            stack.extend(o.values())
+        elif isinstance(o, (list, tuple)):
+            stack.extend(o)
+    return sets
+
+
+# what the fold makes per sample, per chart point and per warning: most of a long history's state
+PER_SAMPLE = {"SampleRecord", "Turnaround", "SampleJudgement", "ItemJudgement", "SumOfRatiosCheck", "SumOfRatiosMember",
+              "Series", "PeriodCount", "AlertDecision"}
+
+
+def test_built_models_share_one_set_of_field_names() -> None:
+    build = builder(_Note)
+    a, b = build(text="一"), build(text="二")
+    assert a.__pydantic_fields_set__ is b.__pydantic_fields_set__ is every_field(_Note)
+    assert a.model_fields_set == {"text", "words"}
+    # pydantic never changes it under another model: an assignment adds a name already there, a copy gets its own
+    a.text = "三"
+    c = a.model_copy(update={"text": "四"})
+    assert c.__pydantic_fields_set__ is not a.__pydantic_fields_set__
+    c.__pydantic_fields_set__.discard("words")
+    assert b.model_fields_set == {"text", "words"} == every_field(_Note)
+    assert b.model_dump(exclude_unset=True) == {"text": "二", "words": []}
+
+
+def test_share_field_sets_leaves_a_partly_set_model_its_own() -> None:
+    full, partial = _Note(text="一", words=["a"]), _Note(text="二")
+    share_field_sets([full, {"k": (partial,)}])
+    assert full.__pydantic_fields_set__ is every_field(_Note)
+    assert partial.model_fields_set == {"text"}  # exclude_unset still leaves out what was not given
+    assert partial.model_dump(exclude_unset=True) == {"text": "二"}
+
+
+def test_a_folded_and_a_restored_state_keep_one_field_set_per_model_class(rules) -> None:
+    from qrisk.demo import CountyGenerator
+
+    state = CountyState()
+    for event in CountyGenerator(seed=7, months=6, campaign=False, daily_ticks=False).generate():
+        state, _ = step(state, event, rules)
+    sets = _field_sets(state)
+    assert PER_SAMPLE <= set(sets)
+    assert {name: len(sets[name]) for name in PER_SAMPLE} == dict.fromkeys(PER_SAMPLE, 1)
+    blob = state.snapshot()
+    restored = CountyState.restore(blob)
+    # restored, every model with all its fields set (the event's parts the files keep too) shares its class's
+    sets = _field_sets(restored)
+    assert len(sets) > len(PER_SAMPLE) and {len(ids) for ids in sets.values()} == {1}
+    assert restored.snapshot() == blob  # nothing a model says changed
+
+
+def test_the_judgement_memo_is_bounded(monkeypatch) -> None:
+    catalogue = load_catalogue()
+    monkeypatch.setattr(judgement, "_MEMO_LIMIT", 50)
+    judgement._MEMO.clear()
+    try:
+        largest = 0
+        for k in range(300):  # every reading distinct: a miss, and a new entry, each
+            sample = SamplingResult.model_validate({
+                "sample_no": f"DBJ2433000000{k:04d}", "task_source": "县市场监督管理局", "lab": "某检测中心",
+                "product": "饮用纯净水", "sampled_on": "2025-06-01", "production_date": "2025-05-01",
+                "items": [{"item_code": "bromate", "values": [0.001 + k / 1_000_000], "unit": "mg/L"},
+                          {"item_code": "lead", "values": [0.001], "unit": "mg/L"}]})
+            judgement.judge_sample(sample, "packaged_water", catalogue)
+            largest = max(largest, sum(len(memo) for _, memo in judgement._MEMO.values()))
+        # cleared before a sample once over the limit: at most the limit, one more, and one sample's entries
+        assert 50 < largest <= 50 + 1 + 2 + 1
+    finally:
+        judgement._MEMO.clear()
+
+
+def test_every_field_is_one_set_per_class() -> None:
+    assert every_field(_Note) is every_field(_Note)
+    assert every_field(_Note) == {"text", "words"}
