@@ -14,10 +14,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from processors._build import FoldState, share_field_sets
+from processors._build import FoldState, compact
 from processors.campaign import CampaignRecord
 from processors.fluctuation import CategoryRates, FluctuationState, finite_limits, point_dict
-from processors.judgement import SampleJudgement
+from processors.judgement import ItemJudgement, SampleJudgement, SumOfRatiosMember
 from processors.risk import RiskState, as_of, graded_data
 from processors.warnings import AlertDecision
 from schemas.events import EnterpriseProfile, Finding, Penalty, SamplingResult
@@ -802,5 +802,5 @@ class CountyState(_Record):
     @classmethod
     def restore(cls, blob: bytes) -> "CountyState":
         state = cls.model_validate_json(blob)
-        share_field_sets(state)  # as the fold builds its models: a restored state takes no more memory than a replayed one
+        compact(state, (ItemJudgement, SumOfRatiosMember))  # shared as the fold shares them: a restart takes no more memory than a replay
         return state

@@ -4,6 +4,7 @@ A county's service keeps every credit file in memory for years (bench/bench_memo
 a set of field names per model was over half of it, after a replay and after a restart alike."""
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel
@@ -105,3 +106,78 @@ def test_the_judgement_memo_is_bounded(monkeypatch) -> None:
 def test_every_field_is_one_set_per_class() -> None:
     assert every_field(_Note) is every_field(_Note)
     assert every_field(_Note) == {"text", "words"}
+
+
+def test_credit_file_snapshots_go_in_bounded_inserts(tmp_path, rules, monkeypatch) -> None:
+    """After a replay or a long import every file is written at once: one INSERT of the whole county's
+    files took chdb several times their size; they go in runs of at most SNAPSHOT_INSERT_CHARS."""
+    from qrisk import pipeline as pipeline_module
+    from qrisk.demo import CountyGenerator
+    from qrisk.store import ChdbStore, migrate
+
+    store = ChdbStore(tmp_path / "chdb")
+    migrate(store)
+    pipeline = pipeline_module.Pipeline(store, rules, snapshot_every=dt.timedelta(days=1))
+    pipeline.recover()
+    events = CountyGenerator(seed=3, months=6, campaign=False, daily_ticks=False).generate()
+    for k in range(0, len(events), 200):
+        pipeline.submit(events[k:k + 200])
+    assert pipeline.wait_derived(60)
+    pipeline._dirty = dict.fromkeys(pipeline.state.files, pipeline.seq)  # every file, as after a replay
+    bodies = {eid: len(pipeline_module._json_text(f.view())) for eid, f in pipeline.state.files.items()}
+    most = max(bodies.values()) * 3
+    monkeypatch.setattr(pipeline_module, "SNAPSHOT_INSERT_CHARS", most)
+    inserts: list[list[int]] = []
+    insert = store.insert
+
+    def counted(table, rows):
+        if table == "credit_files":
+            inserts.append([len(r["body"]) for r in rows])
+        return insert(table, rows)
+
+    monkeypatch.setattr(store, "insert", counted)
+    pipeline.write_snapshots()
+    assert sorted(n for part in inserts for n in part) == sorted(bodies.values())  # every file, once
+    assert len(inserts) > 1 and all(sum(part) <= most for part in inserts)
+    written = store.query("SELECT enterprise_id, body FROM credit_files FINAL")
+    assert {r["enterprise_id"]: len(r["body"]) for r in written} == bodies
+    pipeline.close()
+    store.close()
+
+
+def test_a_restored_state_shares_equal_judgements_and_strings_as_the_fold_does(rules) -> None:
+    from qrisk.demo import CountyGenerator
+
+    state = CountyState()
+    for event in CountyGenerator(seed=11, months=6, campaign=False, daily_ticks=False).generate():
+        state, _ = step(state, event, rules)
+    blob = state.snapshot()
+    restored = CountyState.restore(blob)
+
+    def judgements(s: CountyState) -> tuple[int, int]:
+        items = [j for f in s.files.values() for r in f.samples for j in (r.judgement.items if r.judgement else ())]
+        return len(items), len({id(j) for j in items})
+
+    (n, folded), (m, kept) = judgements(state), judgements(restored)
+    assert n == m and folded < n / 2  # the fold's memo shares a repeated result (ND, the same reading) …
+    assert kept <= folded  # … and so does a restart, where each parsed as its own copy
+    digests = {id(r.judgement.catalogue_digest) for f in restored.files.values() for r in f.samples if r.judgement}
+    assert len(digests) == 1
+    assert restored.snapshot() == blob
+
+
+def test_compact_keeps_apart_what_only_looks_equal() -> None:
+    from processors._build import compact
+
+    class Reading(BaseModel, frozen=True):
+        value: float | int
+        note: str
+
+    zero, minus_zero = Reading(value=0.0, note="零"), Reading(value=-0.0, note="零")
+    one, one_float = Reading(value=1, note="一"), Reading(value=1.0, note="一")
+    twin = Reading(value=0.0, note="零")
+    root = {"a": [zero, minus_zero, one, one_float, twin]}
+    compact(root, (Reading,))
+    a = root["a"]
+    assert a[4] is a[0] and a[1] is not a[0] and a[3] is not a[2]
+    assert [repr(r.value) for r in a] == ["0.0", "-0.0", "1", "1.0", "0.0"]
