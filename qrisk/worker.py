@@ -72,9 +72,10 @@ import orjson
 
 from alerts.lifecycle import AlertActionError, AlertBook, AlertChange, Enterprise
 from ingest.validate import from_the_future, has_duplicate_keys, json_invalid_zh
-from processors._build import builder, share_field_sets
+from processors._build import builder, compact, share_field_sets
 from processors.credit_file import CountyState, CreditFile
 from processors.ids import event_key
+from processors.judgement import ItemJudgement, SumOfRatiosMember
 from processors.step import FOLD_VERSION, Effect, Rules, step
 from schemas.events import DOOR, REWRITTEN, Envelope, door
 from schemas.upcast import DuplicateKeys, load_json, load_json_once, parse_event
@@ -525,7 +526,7 @@ class Fold:
             if eid in snaps:
                 head, body = _split(snaps[eid])
                 fs.file = CreditFile.model_validate_json(body)
-                share_field_sets(fs.file)  # (as CountyState.restore does: validation makes a field set per model)
+                compact(fs.file, (ItemJudgement, SumOfRatiosMember))  # (as CountyState.restore does: shared as the fold shares them)
                 seen = head["seen"]
                 # a snapshot written before digests were kept lists the ids alone: nothing to
                 # compare a repeat of those with, so it stays a duplicate, as it was then.  (An
