@@ -181,3 +181,18 @@ def test_compact_keeps_apart_what_only_looks_equal() -> None:
     a = root["a"]
     assert a[4] is a[0] and a[1] is not a[0] and a[3] is not a[2]
     assert [repr(r.value) for r in a] == ["0.0", "-0.0", "1", "1.0", "0.0"]
+
+
+def test_a_snapshot_written_file_by_file_is_the_whole_dump_byte_for_byte(rules) -> None:
+    import json
+
+    from qrisk.demo import CountyGenerator
+
+    state = CountyState()
+    for event in CountyGenerator(seed=5, months=4).generate():  # with the campaign and daily ticks
+        state, _ = step(state, event, rules)
+    doc = state.model_dump(mode="json", exclude={"seen_event_ids"})  # as snapshot() made it before
+    doc["seen_event_ids"] = sorted(state.seen_event_ids)
+    assert state.snapshot() == json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    assert CountyState().snapshot() == json.dumps({**CountyState().model_dump(mode="json", exclude={"seen_event_ids"}),
+                                                   "seen_event_ids": []}, separators=(",", ":")).encode("utf-8")
