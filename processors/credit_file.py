@@ -14,10 +14,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from processors._build import FoldState
+from processors._build import FoldState, compact
 from processors.campaign import CampaignRecord
 from processors.fluctuation import CategoryRates, FluctuationState, finite_limits, point_dict
-from processors.judgement import SampleJudgement
+from processors.judgement import ItemJudgement, SampleJudgement, SumOfRatiosMember
 from processors.risk import RiskState, as_of, graded_data
 from processors.warnings import AlertDecision
 from schemas.events import EnterpriseProfile, Finding, Penalty, SamplingResult
@@ -881,6 +881,10 @@ class CreditFile(_Record):
         return doc
 
 
+_SNAPSHOT_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""What ``json.dumps(doc, ensure_ascii=False, separators=(",", ":"))`` uses: a snapshot's parts, joined, are its bytes."""
+
+
 VIEW_ONLY = frozenset({"pass_rate", "risk", "series", "rebaselines"})
 """Keys ``CreditFile.view()`` adds or replaces; without them a view validates as a ``CreditFile``."""
 
@@ -897,11 +901,30 @@ class CountyState(_Record):
     def snapshot(self) -> bytes:
         # sorted ids: a set's iteration order is not stable across processes.  Every dict keeps the
         # order it was built in (no sort_keys): restored, a state iterates as the live one did (a tick's
-        # effects file by file, a report's dimensions), and a restart changes no answer's order
-        doc = self.model_dump(mode="json", exclude={"seen_event_ids"})
-        doc["seen_event_ids"] = sorted(self.seen_event_ids)
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        # effects file by file, a report's dimensions), and a restart changes no answer's order.
+        # Dumped one credit file at a time, into the bytes json.dumps gives for the whole dump: the whole
+        # state as plain values at once (every shared judgement a dict of its own) took ~15 times the
+        # state's memory, 1.1 GB at the peak for thirty years of a demo county (bench/bench_memory.py)
+        dump = _SNAPSHOT_JSON.encode
+        parts = [b"{"]
+        for name in type(self).__pydantic_fields__:  # in the order model_dump gives them
+            if name == "seen_event_ids":
+                continue
+            if len(parts) > 1:
+                parts.append(b",")
+            parts.append(f"{dump(name)}:".encode("utf-8"))
+            if name == "files":
+                parts.append(b"{")
+                for k, (eid, file) in enumerate(self.files.items()):
+                    parts.append(f"{',' if k else ''}{dump(eid)}:{dump(file.model_dump(mode='json'))}".encode("utf-8"))
+                parts.append(b"}")
+            else:
+                parts.append(dump(self.model_dump(mode="json", include={name})[name]).encode("utf-8"))
+        parts.append(f',"seen_event_ids":{dump(sorted(self.seen_event_ids))}}}'.encode("utf-8"))
+        return b"".join(parts)
 
     @classmethod
     def restore(cls, blob: bytes) -> "CountyState":
-        return cls.model_validate_json(blob)
+        state = cls.model_validate_json(blob)
+        compact(state, (ItemJudgement, SumOfRatiosMember))  # shared as the fold shares them: a restart takes no more memory than a replay
+        return state

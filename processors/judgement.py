@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict
 
-from processors._build import builder
+from processors._build import builder, share_field_sets
 
 from schemas.events import NOT_DETECTED, AsListed, SamplingResult, TestItem
 from schemas.standards import ONE as _ONE
@@ -849,7 +849,9 @@ def _sum_checks_memo(category: str, catalogue: Catalogue, index: CatalogueIndex,
     memo = _memo_for(catalogue, index)
     hit = memo.get(key)
     if hit is None:
-        hit = memo[key] = tuple(_sum_checks(category, catalogue, index, basis, judged))
+        checks = _sum_checks(category, catalogue, index, basis, judged)
+        share_field_sets(checks)  # (validated, each would keep its own set of field names: see processors._build)
+        hit = memo[key] = tuple(checks)
     return hit
 
 

@@ -17,12 +17,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from pydantic import ValidationError
 
 from alerts.lifecycle import (ACTION_ZH, NO_CLOSE_REASON, STATUS_NOTICE_FRESH_HOURS, STATUS_NOTICES, AlertActionError, AlertBook,
                               SYSTEM, AlertChange, Enterprise, _local, actor_zh)
+from processors._build import share_field_sets
 from processors.credit_file import RESENT, ComplaintRecord, CountyState, CreditFile, SampleRecord
 from processors.step import FOLD_VERSION, Effect, Rules, step
 from ingest.validate import ERRORS_TRUNCATED, capped_errors
@@ -163,6 +164,20 @@ def _json_text(value: Any, sort_keys: bool = False) -> str:
     return _json_bytes(value, sort_keys).decode("utf-8")
 
 
+def _parts(rows: list[dict[str, Any]], most: int) -> Iterator[list[dict[str, Any]]]:
+    """``rows`` in order, in runs whose bodies hold at most ``most`` characters (a longer body alone)."""
+    part: list[dict[str, Any]] = []
+    size = 0
+    for row in rows:
+        if part and size + len(row["body"]) > most:
+            yield part
+            part, size = [], 0
+        part.append(row)
+        size += len(row["body"])
+    if part:
+        yield part
+
+
 def _parse_logged(body: str) -> Envelope:
     """A log body back to its event.  Bodies are written by ``_log_row`` in the current version,
     which pydantic validates straight from JSON; anything else takes the upcasting path."""
@@ -245,6 +260,11 @@ def conflict_error(event_id: str, where_en: str, where_zh: str) -> dict[str, Any
 
 FOLD_SNAPSHOT_EVERY = dt.timedelta(hours=1)
 """How often a running pipeline writes the fold's state (``fold_snapshots``) besides at a clean shutdown."""
+
+SNAPSHOT_INSERT_CHARS = 4_000_000
+"""Credit-file bodies (characters of JSON) per INSERT into ``credit_files``.  chdb holds several times a block's
+size while it writes it, and after a replay or a long import every file is written at once: thirty years of a
+demo county, 32 files and ~65 MB of JSON, made one INSERT that took 440 MB more resident (bench/bench_memory.py)."""
 
 DERIVED_TABLES = ("effects", "judgements", "sampling_items", "complaints", "alerts", "alert_events", "outbox", "credit_files",
                   "checkpoints", "fold_snapshots")
@@ -391,6 +411,7 @@ class Pipeline:
                  f"restoring the fold's state at seq {int(snapshot['seq']):,} ({int(snapshot['events']):,} events) from its snapshot")
             try:
                 state, alerts = CountyState.restore(snapshot["state"].encode("utf-8")), AlertBook.model_validate_json(snapshot["alerts"])
+                share_field_sets(alerts)  # (as CountyState.restore does: one field set per model class, not per alert)
             except Exception as exc:  # noqa: BLE001 - a snapshot that does not read back is no reason not to start
                 print(f"qrisk: 状态快照无法读取（{type(exc).__name__}），改为重放全部日志 / the fold's snapshot does not read back "
                       f"({type(exc).__name__}: {str(exc)[:200]}): replaying the whole log", file=sys.stderr, flush=True)
@@ -1035,7 +1056,8 @@ class Pipeline:
                 for eid, seq in dirty.items() if eid in self.state.files
             ]
             self._snapshot_at = self.clock()
-        self.store.insert("credit_files", rows)
+        for part in _parts(rows, SNAPSHOT_INSERT_CHARS):
+            self.store.insert("credit_files", part)
 
     def write_fold_snapshot(self) -> bool:
         """The fold's state (credit files, applied ids, the alerts book) at the log's end, for the next

@@ -72,9 +72,10 @@ import orjson
 
 from alerts.lifecycle import AlertActionError, AlertBook, AlertChange, Enterprise
 from ingest.validate import from_the_future, has_duplicate_keys, json_invalid_zh
-from processors._build import builder
+from processors._build import builder, compact, share_field_sets
 from processors.credit_file import CountyState, CreditFile
 from processors.ids import event_key
+from processors.judgement import ItemJudgement, SumOfRatiosMember
 from processors.step import FOLD_VERSION, Effect, Rules, step
 from schemas.events import DOOR, REWRITTEN, Envelope, door
 from schemas.upcast import DuplicateKeys, load_json, load_json_once, parse_event
@@ -525,6 +526,7 @@ class Fold:
             if eid in snaps:
                 head, body = _split(snaps[eid])
                 fs.file = CreditFile.model_validate_json(body)
+                compact(fs.file, (ItemJudgement, SumOfRatiosMember))  # (as CountyState.restore does: shared as the fold shares them)
                 seen = head["seen"]
                 # a snapshot written before digests were kept lists the ids alone: nothing to
                 # compare a repeat of those with, so it stays a duplicate, as it was then.  (An
@@ -538,6 +540,7 @@ class Fold:
                     stale[folded_by] = stale.get(folded_by, 0) + 1
                 if head.get("alerts"):  # (a snapshot written before alerts were folded here has none)
                     fs.alerts = AlertBook.model_validate(head["alerts"])
+                    share_field_sets(fs.alerts)
                 # (a snapshot written before they were named has neither: taken as this policy's, it cannot be told)
                 fs.policy = _folded_under(head.get("policy"), self.policy)
                 fs.catalogue = _folded_under(head.get("catalogue"), self.catalogue)
