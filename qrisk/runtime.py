@@ -143,7 +143,7 @@ def calendar_warning(rules: Rules, now: dt.datetime) -> str | None:
     if not missing:
         return None
     zh, en = "、".join(str(y) for y in missing), ", ".join(str(y) for y in missing)
-    return (f"警告：工作日历未收录 {zh} 年（国务院办公厅放假安排通知）：该年工作日按周一至周五（除元旦、劳动节、国庆节法定日期）估算，"
+    return (f"警告：工作日历未收录 {zh} 年（国务院办公厅放假安排通知）：该年工作日按周一至周五（除元旦、劳动节、国庆节法定日期及其补假）估算，"
             f"相关时限标注“估算”。请在 schemas/standards/calendar/working_days.yaml 添加，或设置 QRISK_CALENDAR_FILE。 / warning: the "
             f"working-day calendar lacks {en} (the State Council General Office's holiday notice): its working days are estimated "
             f"as Monday–Friday less 元旦, 劳动节 and 国庆节's fixed dates, and time limits counted in it say 估算 (estimate); add "

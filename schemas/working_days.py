@@ -98,7 +98,7 @@ def estimated_days_off(year: int) -> frozenset[dt.date]:
     return frozenset(off)
 
 
-ESTIMATED_AS_ZH = "按周一至周五（除元旦、劳动节、国庆节法定日期）估算"
+ESTIMATED_AS_ZH = "按周一至周五（除元旦、劳动节、国庆节法定日期及其补假）估算"
 """How a count across a year the calendar lacks was made, as a supervisor reads it."""
 MOVED_ESTIMATE_ZH = f"含工作日历未收录的年份，{ESTIMATED_AS_ZH}"
 """Said after a deadline's moved day when the move rests on an estimate: the day may move again once the year's notice
@@ -114,7 +114,7 @@ def moved_deadline_zh(deadline: dt.date, moved_to: dt.date | str | None, estimat
     return deadline.isoformat() + (f"（节假日顺延至 {moved}；{MOVED_ESTIMATE_ZH}）" if estimate else f"（节假日顺延至 {moved}）")
 
 
-MOVED_ESTIMATE_EN = "estimated: a year the working-day calendar lacks, Monday to Friday less New Year, Labour Day and National Day"
+MOVED_ESTIMATE_EN = "estimated: a year the working-day calendar lacks, Monday to Friday less New Year, Labour Day and National Day and the weekdays making up those on a weekend"
 
 class _Index:
     """Working days counted once for the years the calendar holds, so that a count or a due date is a few lookups

@@ -107,7 +107,7 @@ def test_a_start_late_in_the_year_warns_that_next_years_calendar_is_missing(rule
     assert calendar_missing_years(rules, now) == [2027]
     said = calendar_warning(rules, now)
     assert said is not None and said.startswith("警告：工作日历未收录 2027 年（国务院办公厅放假安排通知）")
-    assert "按周一至周五（除元旦、劳动节、国庆节法定日期）估算" in said and "QRISK_CALENDAR_FILE" in said
+    assert "按周一至周五（除元旦、劳动节、国庆节法定日期及其补假）估算" in said and "QRISK_CALENDAR_FILE" in said
     # a 投诉 received 2026-10-25 may be accepted in 7 working days and mediated in 45 more: into January 2027
     from qrisk.runtime import calendar_ahead_days
     from schemas.working_days import add_working_days as add

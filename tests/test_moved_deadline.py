@@ -20,7 +20,7 @@ from tests.services import clickhouse_url, drop_database, fresh_database_url, st
 from tests.test_calendar_year_end import E, ev, tick
 
 PERIOD = (dt.date(2026, 9, 1), dt.date(2026, 10, 31))
-ESTIMATE = "含工作日历未收录的年份，按周一至周五（除元旦、劳动节、国庆节法定日期）估算"
+ESTIMATE = "含工作日历未收录的年份，按周一至周五（除元旦、劳动节、国庆节法定日期及其补假）估算"
 
 
 def _registered():

@@ -295,7 +295,7 @@ def test_a_report_in_a_year_the_calendar_lacks_is_an_estimate(rules):
     t = state.files[E].samples[0].turnaround
     assert t.estimate and t.uncovered_years == (2027,)
     (effect,) = _late_effects(effects)
-    assert effect.data["estimate"] is True and "含工作日历未收录的 2027 年，按周一至周五（除元旦、劳动节、国庆节法定日期）估算" in effect.data["message_zh"]
+    assert effect.data["estimate"] is True and "含工作日历未收录的 2027 年，按周一至周五（除元旦、劳动节、国庆节法定日期及其补假）估算" in effect.data["message_zh"]
 
 
 # --------------------------------------------------------------------------- 4. where a supervisor reads it
