@@ -304,6 +304,11 @@ class FileState:
     # folded again (``qrisk rebuild --kafka``): its snapshot would otherwise claim the new policy for a mixed file
     policy: str | None = None
     catalogue: str | None = None
+    # the FOLD_VERSION of the snapshot this file was restored from, when another than this worker's (0: one
+    # written before snapshots said); None: folded by this version alone.  Written into later snapshots in
+    # place of this version, for the same reason as ``policy``: the old results stay in the file until the
+    # log is folded again, and a snapshot naming this version would hide them from the next worker
+    fold: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,7 +451,6 @@ class Fold:
         self.snapshot_max_bytes = SNAPSHOT_MAX_BYTES
         self.effects_max_bytes = EFFECTS_MAX_BYTES
         self.oversized = 0  # snapshots not written for their size (SNAPSHOT_MAX_BYTES)
-        self.stale_snapshots = 0  # files loaded from a snapshot another FOLD_VERSION wrote
         self.policy = policy_digest(rules)
         self.catalogue = rules.catalogue.digest
         self.policy_name = "FILE"  # the policy file as the operator names it (``create_app``): in the warning's command
@@ -538,6 +542,7 @@ class Fold:
                 folded_by = head.get("fold", 0)  # (0: written before snapshots said)
                 if folded_by != FOLD_VERSION:
                     stale[folded_by] = stale.get(folded_by, 0) + 1
+                    fs.fold = folded_by
                 if head.get("alerts"):  # (a snapshot written before alerts were folded here has none)
                     fs.alerts = AlertBook.model_validate(head["alerts"])
                     share_field_sets(fs.alerts)
@@ -561,7 +566,6 @@ class Fold:
         self._count_ahead()
         if stale:
             n = sum(stale.values())
-            self.stale_snapshots += n
             versions = ", ".join(str(v or "unknown") for v in sorted(stale))
             log.warning("fold: partition %s: %s 个诚信档案的快照由其他版本的处理逻辑（%s）生成，当前为 %s；这些企业沿用旧结果，"
                         "直至按 README“Upgrades”重新折叠日志 / %s credit files were snapshotted by fold version %s, this is %s: "
@@ -578,6 +582,11 @@ class Fold:
                         "`qrisk worker` and `qrisk sink` and run `qrisk rebuild --kafka --policy %s` (README, \"Another policy (Kafka mode)\")",
                         partition, mixed, self.policy[:12], self.policy_name, mixed, self.policy[:12], self.policy_name)
         return len(members)
+
+    @property
+    def stale_snapshots(self) -> int:
+        """Credit files held here that carry results of another fold version (restored from its snapshot)."""
+        return sum(1 for fs in self.files.values() if fs.fold is not None)
 
     def policy_mismatch(self) -> int:
         """Credit files held here that were folded in part under another policy or catalogue."""
@@ -728,7 +737,7 @@ class Fold:
     def _snapshot(self, eid: str, fs: FileState) -> list[tuple[str, bytes | None]]:
         seen = {k: fs.seen[k] for k in sorted(fs.seen)}
         head = orjson.dumps({"v": fs.version, "pos": fs.pos, "seen": seen, "ticks": fs.ticks, "alerts": fs.alerts.model_dump(mode="json"),
-                             "fold": FOLD_VERSION, "policy": fs.policy or self.policy, "catalogue": fs.catalogue or self.catalogue})
+                             "fold": FOLD_VERSION if fs.fold is None else fs.fold, "policy": fs.policy or self.policy, "catalogue": fs.catalogue or self.catalogue})
         value = head + b"\n" + fs.file.model_dump_json().encode()
         if len(value) > self.snapshot_max_bytes:
             # Not sent: the broker would refuse it and the worker stop on every partition it
@@ -1614,11 +1623,15 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     async def qrisk_health(web, request):  # pragma: no cover - served by Faust's web server, tested against the real broker
         fetched_at, holding = last_fetch(app.consumer)
         silent = contact.problem(fetched_at, holding)
-        mixed = fold.policy_mismatch()
+        mixed, stale = fold.policy_mismatch(), fold.stale_snapshots
         problems = [
             silent,  # the broker away: nothing read or written meanwhile
             # "degraded" once records were deleted before this worker read them, until it restarts (the log keeps it)
             lost_ranges[-1]["problem"] if lost_ranges else None,
+            # files restored from snapshots of another fold version (an upgrade), until the log is folded again
+            (f"{stale} 个诚信档案沿用其他版本处理逻辑的结果：停止所有 qrisk worker 与 qrisk sink 后运行 qrisk rebuild --kafka --policy "
+             f"{fold.policy_name} / {stale} credit files carry results of another fold version: stop every "
+             f"`qrisk worker` and `qrisk sink` and run `qrisk rebuild --kafka --policy {fold.policy_name}`") if stale else None,
             # files restored from snapshots of another policy, until `qrisk rebuild --kafka` folds the log again
             (f"{mixed} 个诚信档案部分按另一份策略或标准目录折叠：停止所有 qrisk worker 与 qrisk sink 后运行 qrisk rebuild --kafka --policy "
              f"{fold.policy_name} / {mixed} credit files were folded in part under another policy or catalogue: stop every "
@@ -1627,7 +1640,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         problem = next((p for p in problems if p), None)
         return web.json({"status": "degraded" if problem else "ok", "problem": problem,
                          **({"problems": [p for p in problems if p]} if problem else {}), **({"lost": lost_ranges} if lost_ranges else {}),
-                         "lost_messages": stats["lost_messages"], "policy_mismatch_snapshots": mixed,
+                         "lost_messages": stats["lost_messages"], "policy_mismatch_snapshots": mixed, "stale_snapshots": stale,
                          "last_fetch_seconds_ago": None if fetched_at is None else round(time.time() - fetched_at, 1)})
 
     @app.page("/qrisk/metrics/")
@@ -1689,8 +1702,9 @@ def worker_metrics(stats: dict[str, int], monitor: Any, stale_snapshots: int = 0
         ("qrisk_worker_left_for_owner_total", "counter", "log messages of partitions not loaded for the current assignment (revoked, or "
                                                          "not yet rebuilt), left unacknowledged for their owner: each rebalance makes some",
          stats.get("not_ours", 0)),
-        ("qrisk_worker_stale_snapshots", "gauge", f"credit files loaded from a snapshot another fold version wrote (this is {FOLD_VERSION}): "
-                                                  "they keep its results until the log is folded again", stale_snapshots),
+        ("qrisk_worker_stale_snapshots", "gauge", f"credit files held here that were restored from a snapshot another fold version "
+                                                  f"wrote (this is {FOLD_VERSION}): they keep its results, and their snapshots name "
+                                                  "that version, until the log is folded again", stale_snapshots),
         ("qrisk_worker_policy_mismatch_snapshots", "gauge", "credit files held here that were restored from a snapshot folded under another "
                                                             "policy or catalogue: they mix both until `qrisk rebuild --kafka`", policy_mismatch),
     ], [("qrisk_worker_lag_messages", "gauge", "messages not yet committed behind the end of each partition the worker reads", lag),

@@ -487,6 +487,17 @@ def test_a_snapshot_of_another_fold_version_is_said_when_loaded(rules, caplog) -
 
     stats = dict.fromkeys(("applied", "duplicates", "conflicts", "dead_letters", "normalised", "batches"), 0)
     assert b"qrisk_worker_stale_snapshots 1\n" in worker_metrics(stats, Monitor(), successor.stale_snapshots)
+    # the mark outlives the next snapshot: the file still holds the old version's results, so the snapshot
+    # written by this worker names that version, not its own, and a third worker loading it says so again
+    [(key, value)] = [w for w in successor._snapshot(eid, successor.files[eid]) if w[1] is not None]
+    assert orjson.loads(value.partition(b"\n")[0])["fold"] == 0  # (0: the version unknown, as loaded)
+    table[key] = value
+    third = Fold(rules, "log")
+    third.load(0, table.items())
+    assert third.stale_snapshots == 1
+    # a gauge of the files held here, not a count of loads: a partition handed away takes its files with it
+    third.drop([0])
+    assert third.stale_snapshots == 0
     # what a rebalance left unfolded for the partitions' owner (logged, and counted since the nineteenth round)
     assert b"qrisk_worker_left_for_owner_total 0\n" in worker_metrics(stats, Monitor())
     assert b"qrisk_worker_left_for_owner_total 3\n" in worker_metrics({**stats, "not_ours": 3}, Monitor())
