@@ -390,7 +390,8 @@ def _withdrawal_warnings(event: ComplaintWithdrawnEvent, file: Any) -> list[dict
 def _acceptance_warnings(event: ComplaintAcceptedEvent, file: Any, policy: Policy) -> list[dict[str, Any]]:
     """An acceptance decision the fold kept but the bureau should check: its complaint not on file yet (kept, applied when
     it comes), a decided_on before the complaint's receipt (the door alone cannot see the receipt: applied, the mediation
-    counted from the receipt, and said), or a 举报 (no acceptance limit: kept for the record)."""
+    counted from the receipt, and said), one dated after the complaint's conclusion (kept; the register would read 办结 before
+    受理), or a 举报 (no acceptance limit: kept for the record)."""
     p = event.payload
     record = (file.complaint(p.complaint_id) or file.withdrawn_complaint(p.complaint_id)) if file is not None else None
     if record is None:
@@ -417,11 +418,20 @@ def _acceptance_warnings(event: ComplaintAcceptedEvent, file: Any, policy: Polic
                          f"decided_on {d} is before complaint {p.complaint_id} was received ({r}): the decision is applied, its "
                          "mediation counted from the receipt; check the date",
                          f"决定日期 {d} 早于投诉 {p.complaint_id} 的收到日期 {r}：受理决定已登记，调解期限自收到之日起计算；请核对决定日期")]
+    # (a decision after the conclusion: kept, but the register then reads 办结 before 受理 — a date typed wrong on either)
+    out = []
+    if record.concluded_on is not None and p.decided_on > record.concluded_on:
+        d, c = p.decided_on.isoformat(), record.concluded_on.isoformat()
+        out.append(_warning("payload.decided_on", "decided_after_concluded",
+                            f"decided_on {d} is after complaint {p.complaint_id} was concluded ({c}): the decision is kept, but a "
+                            "complaint is accepted or refused before it is concluded; check the decision date, or the conclusion's",
+                            f"决定日期 {d} 晚于投诉 {p.complaint_id} 的办结日期 {c}：受理决定已登记，但受理决定应在办结之前作出，"
+                            "登记簿将显示先办结、后受理；请核对决定日期，如办结结论有误请重新报送办结结果"))
     if p.corrects is not None and not any(a.event_id == str(p.corrects) for a in record.acceptances):
         # (kept as a decision of its own, and it supersedes the one named should that come later: a mistyped id would
         # leave the wrong decision in force with the sender believing it corrected)
         c = str(p.corrects)
-        return [_warning("payload.corrects", "corrects_not_found",
+        return out + [_warning("payload.corrects", "corrects_not_found",
                          f"corrects {c} names no decision on file for complaint {p.complaint_id}: this one is filed as a decision of "
                          "its own (and replaces the one named if that comes later); check the event id of the decision to correct",
                          f"corrects 填写的事件 {c} 不是投诉 {p.complaint_id} 在档的受理决定：本决定按新的决定登记（该决定日后到达时即被本决定取代）；"
@@ -434,13 +444,13 @@ def _acceptance_warnings(event: ComplaintAcceptedEvent, file: Any, policy: Polic
     if p.corrects is None and earlier:
         a = min(earlier, key=lambda a: a.decided_on)
         what = "受理" if a.decision == "accepted" else "不予受理"
-        return [_warning("payload.decided_on", "acceptance_not_in_force",
+        return out + [_warning("payload.decided_on", "acceptance_not_in_force",
                          f"complaint {p.complaint_id} already has a decision dated earlier in force ({a.decision} on {a.decided_on.isoformat()}, "
                          f"event {a.event_id}): this one is kept, not applied; if that one was recorded wrong, send this one with "
                          f"corrects {a.event_id}, under a new event_id",
                          f"投诉 {p.complaint_id} 已有日期更早的受理决定（{what}，{a.decided_on.isoformat()}；事件 {a.event_id}）在生效：本决定仅存档、"
                          f"不生效；如该决定登记有误，请在本决定中以 corrects 填写 {a.event_id}，以新的事件编号（event_id）重新报送")]
-    return []
+    return out
 
 
 def _rebaseline_warnings(event: FluctuationRebaselinedEvent, file: Any, policy: Policy) -> list[dict[str, Any]]:
