@@ -9,7 +9,6 @@ same one the fold judges with (a lab integrator reads it at ``GET /v1/catalogue`
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,6 +17,7 @@ from schemas.events import (CampaignActivityEvent, CampaignRetractedEvent, Campa
                             ComplaintResolvedEvent, ComplaintWithdrawnEvent, EnforcementDecidedEvent, EnforcementRevokedEvent, Envelope,
                             FluctuationRebaselinedEvent, InspectionCompletedEvent, InterviewHeldEvent, RectificationCompletedEvent,
                             RectificationOrderedEvent, RectificationVerifiedEvent, SamplingResultEvent, SamplingRetractedEvent, TestItem)
+from schemas.duplicates import duplicate_similarity
 from schemas.policy import Policy
 from schemas.standards import Catalogue, UnitTable
 
@@ -551,35 +551,20 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
     return out
 
 
-_NOT_WORDS = str.maketrans("", "", " \t\r\n，,。.；;：:！!？?、“”\"'‘’（）()【】[]…-—～~")
-
-
-def _plain_text(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).translate(_NOT_WORDS)
-
-
 def _possible_duplicates(event: ComplaintReceivedEvent, file: Any, policy: Policy) -> list[dict[str, Any]]:
     """One complaint sent through two channels (12315 and 来信, a day apart, the same words) under two numbers: counted
     twice, on the chart and in a 投诉集中 or a 投诉聚集.  The sender hears which complaint this one repeats: a complaint
     number is the channel's, so only the bureau can tell, and withdraw the repeat (complaint.withdrawn)."""
     rule = policy.complaint_duplicates
-    if rule.within_days <= 0 or file is None:
+    if file is None:
         return []
     p = event.payload
-    mine = _plain_text(p.text)
-    if len(mine) < rule.min_chars:
-        return []  # (a short complaint said alike by two consumers is no sign of one complaint)
-    span = dt.timedelta(days=rule.within_days)
     out: list[dict[str, Any]] = []
     me = next((i for i, c in enumerate(file.complaints) if c.event_id == str(event.event_id)), len(file.complaints))
     for c in file.complaints[:me]:  # (those on file before it: the one it repeats came first)
-        if c.complaint_id == p.complaint_id or abs(c.received_at - event.occurred_at) > span:
-            continue
-        theirs = _plain_text(c.text)
-        if len(theirs) < rule.min_chars:
-            continue
-        alike = 1.0 if mine == theirs else difflib.SequenceMatcher(None, mine, theirs, autojunk=False).ratio()
-        if alike < rule.min_similarity:
+        # (the fold's 投诉集中 and 投诉聚集 alerts name the same pairs: one notion, schemas.duplicates)
+        alike = duplicate_similarity(p.text, event.occurred_at, c.text, c.received_at, rule) if c.complaint_id != p.complaint_id else None
+        if alike is None:
             continue
         how, how_en = ("相同", "the same") if alike == 1.0 else (f"几乎相同（相似度 {alike:.0%}）", f"nearly the same ({alike:.0%} alike)")
         channel = {"12315": "12315", "hotline": "热线", "online": "网络", "letter": "来信", "visit": "来访", "other": "其他"}.get(c.channel, c.channel)

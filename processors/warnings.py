@@ -51,6 +51,7 @@ from processors.fluctuation import period_zh
 from processors.judgement import ratio_figure
 from processors.personal_info import mask_personal_info
 from processors.risk import CATEGORY_ZH, failed_class, failure_says_it, in_days, in_hours, inspection_frequency
+from schemas.duplicates import duplicate_similarity
 from schemas.events import PENALTY_ZH
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
 from schemas.working_days import MOVED_ESTIMATE_EN, MOVED_ESTIMATE_ZH
@@ -708,8 +709,45 @@ def _cluster(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
     fields = {"count": len(ids), "k": d.get("k"), "window_days": d.get("window_days"), "first_day": first_day}
     evidence = {"event_ids": [c.event_id for c in records] + ([eff.event_id] if eff.event_id not in {c.event_id for c in records} else []),
                 "complaint_ids": ids, "count": len(ids), "k": d.get("k"), "window_days": d.get("window_days"), "first_day": first_day}
-    return _decision("complaint.cluster", rule, rule.severity, file, eff.occurred_at, eff.event_id,
-                     _ongoing_key(file, "complaint.cluster", ids) or f"{file.enterprise_id}:complaint.cluster:{first_day}", fields, evidence, rules)
+    return _duplicates_said(_decision("complaint.cluster", rule, rule.severity, file, eff.occurred_at, eff.event_id,
+                                      _ongoing_key(file, "complaint.cluster", ids) or f"{file.enterprise_id}:complaint.cluster:{first_day}",
+                                      fields, evidence, rules), records, rules)
+
+
+def possible_duplicates(records: list[Any], rules: "Rules") -> list[dict[str, Any]]:
+    """The complaints among ``records`` likely registered twice (the same words through two channels, under two numbers;
+    ``schemas.duplicates``, the notion the door warns the sender by): each with the earliest received it repeats."""
+    rule = rules.policy.complaint_duplicates
+    ordered = sorted(records, key=lambda c: c.received_at)  # (stable: at equal times, as listed)
+    out: list[dict[str, Any]] = []
+    for i, c in enumerate(ordered):
+        for earlier in ordered[:i]:
+            alike = duplicate_similarity(c.text, c.received_at, earlier.text, earlier.received_at, rule)
+            if alike is not None:
+                out.append({"complaint_id": c.complaint_id, "duplicate_of": earlier.complaint_id, "similarity": round(alike, 3)})
+                break
+    return out
+
+
+def _duplicates_said(decision: AlertDecision, records: list[Any], rules: "Rules") -> AlertDecision:
+    """A 投诉集中 or 投诉聚集 counting one complaint twice says which (its count stays: only the bureau can tell it is one
+    complaint, and withdraws the repeat — complaint.withdrawn).  Said before the template's 下一步, which stays last."""
+    pairs = possible_duplicates(records, rules)
+    if not pairs:
+        return decision
+    zh = "、".join(f"{p['complaint_id']} 与 {p['duplicate_of']} 内容"
+                   + ("相同" if p["similarity"] == 1.0 else f"几乎相同（相似度 {p['similarity']:.0%}）") for p in pairs)
+    en = "; ".join(f"{p['complaint_id']} has " + ("the same text as " if p["similarity"] == 1.0 else f"nearly ({p['similarity']:.0%}) the text of ")
+                   + p["duplicate_of"] for p in pairs)
+    said = f"其中 {zh}（可能为同一投诉经两个渠道登记），核实后可撤回重复登记。"
+    message = decision.message_zh
+    at = message.find("下一步：")
+    message = message[:at] + said + message[at:] if at >= 0 else message.rstrip() + ("" if message.rstrip().endswith("。") else "。") + said
+    return decision.model_copy(update={
+        "message_zh": message,
+        "message_en": f"{decision.message_en} Of these, {en} (perhaps one complaint registered through two channels): once checked, "
+                      "the repeat may be withdrawn.",
+        "evidence": {**decision.evidence, "possible_duplicates": pairs}})
 
 
 def _ongoing_key(file: "CreditFile", rule: str, ids: list[str]) -> str | None:
@@ -758,7 +796,8 @@ def _burst(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision |
                 "verified": verified, "k": d.get("k"), "window_days": d.get("window_days"), "first_day": fields["first_day"],
                 "last_day": fields["last_day"]}
     key = _ongoing_key(file, "complaint.burst", evidence["complaint_ids"]) or f"{file.enterprise_id}:complaint.burst:{fields['first_day']}"
-    return _decision("complaint.burst", rule, rule.severity, file, eff.occurred_at, eff.event_id, key, fields, evidence, rules)
+    return _duplicates_said(_decision("complaint.burst", rule, rule.severity, file, eff.occurred_at, eff.event_id, key, fields, evidence, rules),
+                            records, rules)
 
 
 CHANNEL_ZH = {"12315": "12315", "hotline": "热线", "online": "网络", "letter": "来信", "visit": "来访", "other": "其他"}
