@@ -510,7 +510,9 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
             out.append(_warning("enterprise_id", "enterprise_unregistered",
                                 f"enterprise {event.enterprise_id!r} is not registered: the complaint is kept on its file; check the enterprise id",
                                 f"企业 {event.enterprise_id} 尚未登记：投诉已接收并记入该企业档案；请核对企业编号"))
-        if record is not None and record.event_id != me:
+        if record is not None and record.corrected_by == me:
+            out.append(_corrected_said(event, record))
+        elif record is not None and record.event_id != me:
             same = (record.channel, record.category, record.text, record.product, record.verified) == (p.channel, p.category, p.text, p.product, p.verified)
             out.append(_warning("payload.complaint_id", "complaint_id_on_file",
                                 f"complaint {p.complaint_id} is on file (event {record.event_id}): "
@@ -549,6 +551,36 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
                             f"resolved at {event.occurred_at.isoformat()}, before the complaint was received ({record.received_at.isoformat()}): check the dates",
                             f"办结时间 {_local(event.occurred_at, policy)} 早于投诉收到时间 {_local(record.received_at, policy)}，请核对"))
     return out
+
+
+# (processors.warnings.COMPLAINT_ZH: ingest may not import processors)
+_COMPLAINT_ZH = {"foreign_matter": "异物", "spoilage": "变质", "illness": "食用后不适", "labelling": "标签标识", "taste_odour": "异味",
+                 "hygiene": "卫生", "other": "其他"}
+_COMPLAINT_KIND_ZH = {"complaint": "投诉", "report": "举报"}
+
+
+def _corrected_said(event: ComplaintReceivedEvent, record: Any) -> dict[str, Any]:
+    """A resend that corrected the registration's kind, category or product (processors.step._complaint_corrected): the
+    sender hears what it corrected, not 以已登记的为准."""
+    p, was = event.payload, record.corrected_from
+    zh, en = [], []
+    if "kind" in was:
+        zh.append(f"诉求类型由{_COMPLAINT_KIND_ZH.get(was['kind'] or '', was['kind'])}更正为{_COMPLAINT_KIND_ZH.get(record.kind, record.kind)}")
+        en.append(f"kind {was['kind']} → {record.kind}")
+    if "category" in was:
+        zh.append(f"投诉类别由{_COMPLAINT_ZH.get(was['category'] or '', was['category'])}更正为{_COMPLAINT_ZH.get(record.category, record.category)}"
+                  "（投诉数控制图、风险分和投诉相关预警按更正后的类别重新计算）")
+        en.append(f"category {was['category']} → {record.category}")
+    if "product" in was:
+        zh.append(f"产品由{was['product'] or '未写明'}更正为{record.product}")
+        en.append(f"product {was['product'] or '(none)'} → {record.product}")
+    others = (record.channel, record.text, record.verified) != (p.channel, p.text, p.verified)
+    field = "payload.category" if "category" in was else "payload.product" if "product" in was else "payload.kind"
+    return _warning(field, "complaint_corrected",
+                    f"complaint {p.complaint_id} is on file (event {record.event_id}): this resend corrected its " + ", ".join(en)
+                    + "; not counted again" + ("; the rest differs and stays as registered" if others else ""),
+                    f"投诉编号 {p.complaint_id} 已登记（事件 {record.event_id}）：本次报送已更正" + "，".join(zh) + "，未重复计数"
+                    + ("；其余内容与已登记的不同，以已登记的为准" if others else ""))
 
 
 def _possible_duplicates(event: ComplaintReceivedEvent, file: Any, policy: Policy) -> list[dict[str, Any]]:
