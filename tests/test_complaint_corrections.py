@@ -5,11 +5,13 @@ resend with the right category was 以已登记的为准, and withdrawing it to 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from ingest.lint import accepted_warnings
 from processors.credit_file import CountyState
 from processors.step import FOLD_VERSION, replay
 from processors.warnings import RESOLVED_KIND
+from tests.conftest import golden
 from tests.test_complaint_accepted import accepted
 from tests.test_complaint_desk import E, REG, decisions, received, resolved
 
@@ -195,3 +197,26 @@ def test_the_door_warns_of_a_decision_dated_after_the_conclusion(rules):
     # one before the conclusion says nothing
     state, _ = replay(log[:-1], rules)
     assert accepted_warnings(accepted("A1", "2026-03-23"), rules.catalogue, state.files[E]) == []
+
+
+def test_a_server_answers_a_correcting_resend_and_a_decision_after_the_conclusion(server):
+    """Through a real ``qrisk run``: what the hotline and the bureau read in POST /v1/events' answer."""
+    def doc(event_type: str, at: str, **payload) -> dict:
+        d = golden(event_type)
+        d.update(event_id=str(uuid.uuid4()), occurred_at=at, enterprise_id=E)
+        d["payload"].update(payload)
+        return d
+
+    def warned(d: dict) -> list[dict]:
+        answer = server.post("/v1/events", json=[d])
+        assert answer.status_code == 200, answer.text
+        return answer.json()["events"][0].get("warnings", [])
+
+    assert server.post("/v1/events", json=[doc("enterprise.registered", "2026-01-05T09:00:00+08:00")]).status_code == 200
+    warned(doc("complaint.received", "2026-03-02T10:00:00+08:00", complaint_id="TS1", category="other", text=GLASS, verified=True))
+    [w] = warned(doc("complaint.received", "2026-03-02T10:00:00+08:00", complaint_id="TS1", category="foreign_matter", text=GLASS,
+                     verified=True))
+    assert (w["type"], w["field"]) == ("complaint_corrected", "payload.category") and "投诉类别由其他更正为异物" in w["reason_zh"]
+    warned(doc("complaint.resolved", "2026-03-06T10:00:00+08:00", complaint_id="TS1", verified=True, outcome="属实"))
+    [w] = warned(doc("complaint.accepted", "2026-03-12T10:00:00+08:00", complaint_id="TS1", decision="accepted", decided_on="2026-03-12"))
+    assert (w["type"], w["field"]) == ("decided_after_concluded", "payload.decided_on") and "晚于投诉 TS1 的办结日期 2026-03-06" in w["reason_zh"]
