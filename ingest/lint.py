@@ -9,7 +9,6 @@ same one the fold judges with (a lab integrator reads it at ``GET /v1/catalogue`
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,6 +17,7 @@ from schemas.events import (CampaignActivityEvent, CampaignRetractedEvent, Campa
                             ComplaintResolvedEvent, ComplaintWithdrawnEvent, EnforcementDecidedEvent, EnforcementRevokedEvent, Envelope,
                             FluctuationRebaselinedEvent, InspectionCompletedEvent, InterviewHeldEvent, RectificationCompletedEvent,
                             RectificationOrderedEvent, RectificationVerifiedEvent, SamplingResultEvent, SamplingRetractedEvent, TestItem)
+from schemas.duplicates import duplicate_similarity
 from schemas.policy import Policy
 from schemas.standards import Catalogue, UnitTable
 
@@ -390,7 +390,8 @@ def _withdrawal_warnings(event: ComplaintWithdrawnEvent, file: Any) -> list[dict
 def _acceptance_warnings(event: ComplaintAcceptedEvent, file: Any, policy: Policy) -> list[dict[str, Any]]:
     """An acceptance decision the fold kept but the bureau should check: its complaint not on file yet (kept, applied when
     it comes), a decided_on before the complaint's receipt (the door alone cannot see the receipt: applied, the mediation
-    counted from the receipt, and said), or a 举报 (no acceptance limit: kept for the record)."""
+    counted from the receipt, and said), one dated after the complaint's conclusion (kept; the register would read 办结 before
+    受理), or a 举报 (no acceptance limit: kept for the record)."""
     p = event.payload
     record = (file.complaint(p.complaint_id) or file.withdrawn_complaint(p.complaint_id)) if file is not None else None
     if record is None:
@@ -417,11 +418,20 @@ def _acceptance_warnings(event: ComplaintAcceptedEvent, file: Any, policy: Polic
                          f"decided_on {d} is before complaint {p.complaint_id} was received ({r}): the decision is applied, its "
                          "mediation counted from the receipt; check the date",
                          f"决定日期 {d} 早于投诉 {p.complaint_id} 的收到日期 {r}：受理决定已登记，调解期限自收到之日起计算；请核对决定日期")]
+    # (a decision after the conclusion: kept, but the register then reads 办结 before 受理 — a date typed wrong on either)
+    out = []
+    if record.concluded_on is not None and p.decided_on > record.concluded_on:
+        d, c = p.decided_on.isoformat(), record.concluded_on.isoformat()
+        out.append(_warning("payload.decided_on", "decided_after_concluded",
+                            f"decided_on {d} is after complaint {p.complaint_id} was concluded ({c}): the decision is kept, but a "
+                            "complaint is accepted or refused before it is concluded; check the decision date, or the conclusion's",
+                            f"决定日期 {d} 晚于投诉 {p.complaint_id} 的办结日期 {c}：受理决定已登记，但受理决定应在办结之前作出，"
+                            "登记簿将显示先办结、后受理；请核对决定日期，如办结结论有误请重新报送办结结果"))
     if p.corrects is not None and not any(a.event_id == str(p.corrects) for a in record.acceptances):
         # (kept as a decision of its own, and it supersedes the one named should that come later: a mistyped id would
         # leave the wrong decision in force with the sender believing it corrected)
         c = str(p.corrects)
-        return [_warning("payload.corrects", "corrects_not_found",
+        return out + [_warning("payload.corrects", "corrects_not_found",
                          f"corrects {c} names no decision on file for complaint {p.complaint_id}: this one is filed as a decision of "
                          "its own (and replaces the one named if that comes later); check the event id of the decision to correct",
                          f"corrects 填写的事件 {c} 不是投诉 {p.complaint_id} 在档的受理决定：本决定按新的决定登记（该决定日后到达时即被本决定取代）；"
@@ -434,13 +444,13 @@ def _acceptance_warnings(event: ComplaintAcceptedEvent, file: Any, policy: Polic
     if p.corrects is None and earlier:
         a = min(earlier, key=lambda a: a.decided_on)
         what = "受理" if a.decision == "accepted" else "不予受理"
-        return [_warning("payload.decided_on", "acceptance_not_in_force",
+        return out + [_warning("payload.decided_on", "acceptance_not_in_force",
                          f"complaint {p.complaint_id} already has a decision dated earlier in force ({a.decision} on {a.decided_on.isoformat()}, "
                          f"event {a.event_id}): this one is kept, not applied; if that one was recorded wrong, send this one with "
                          f"corrects {a.event_id}, under a new event_id",
                          f"投诉 {p.complaint_id} 已有日期更早的受理决定（{what}，{a.decided_on.isoformat()}；事件 {a.event_id}）在生效：本决定仅存档、"
                          f"不生效；如该决定登记有误，请在本决定中以 corrects 填写 {a.event_id}，以新的事件编号（event_id）重新报送")]
-    return []
+    return out
 
 
 def _rebaseline_warnings(event: FluctuationRebaselinedEvent, file: Any, policy: Policy) -> list[dict[str, Any]]:
@@ -500,7 +510,9 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
             out.append(_warning("enterprise_id", "enterprise_unregistered",
                                 f"enterprise {event.enterprise_id!r} is not registered: the complaint is kept on its file; check the enterprise id",
                                 f"企业 {event.enterprise_id} 尚未登记：投诉已接收并记入该企业档案；请核对企业编号"))
-        if record is not None and record.event_id != me:
+        if record is not None and record.corrected_by == me:
+            out.append(_corrected_said(event, record))
+        elif record is not None and record.event_id != me:
             same = (record.channel, record.category, record.text, record.product, record.verified) == (p.channel, p.category, p.text, p.product, p.verified)
             out.append(_warning("payload.complaint_id", "complaint_id_on_file",
                                 f"complaint {p.complaint_id} is on file (event {record.event_id}): "
@@ -541,11 +553,34 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
     return out
 
 
-_NOT_WORDS = str.maketrans("", "", " \t\r\n，,。.；;：:！!？?、“”\"'‘’（）()【】[]…-—～~")
+# (processors.warnings.COMPLAINT_ZH: ingest may not import processors)
+_COMPLAINT_ZH = {"foreign_matter": "异物", "spoilage": "变质", "illness": "食用后不适", "labelling": "标签标识", "taste_odour": "异味",
+                 "hygiene": "卫生", "other": "其他"}
+_COMPLAINT_KIND_ZH = {"complaint": "投诉", "report": "举报"}
 
 
-def _plain_text(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).translate(_NOT_WORDS)
+def _corrected_said(event: ComplaintReceivedEvent, record: Any) -> dict[str, Any]:
+    """A resend that corrected the registration's kind, category or product (processors.step._complaint_corrected): the
+    sender hears what it corrected, not 以已登记的为准."""
+    p, was = event.payload, record.corrected_from
+    zh, en = [], []
+    if "kind" in was:
+        zh.append(f"诉求类型由{_COMPLAINT_KIND_ZH.get(was['kind'] or '', was['kind'])}更正为{_COMPLAINT_KIND_ZH.get(record.kind, record.kind)}")
+        en.append(f"kind {was['kind']} → {record.kind}")
+    if "category" in was:
+        zh.append(f"投诉类别由{_COMPLAINT_ZH.get(was['category'] or '', was['category'])}更正为{_COMPLAINT_ZH.get(record.category, record.category)}"
+                  "（投诉数控制图、风险分和投诉相关预警按更正后的类别重新计算）")
+        en.append(f"category {was['category']} → {record.category}")
+    if "product" in was:
+        zh.append(f"产品由{was['product'] or '未写明'}更正为{record.product}")
+        en.append(f"product {was['product'] or '(none)'} → {record.product}")
+    others = (record.channel, record.text, record.verified) != (p.channel, p.text, p.verified)
+    field = "payload.category" if "category" in was else "payload.product" if "product" in was else "payload.kind"
+    return _warning(field, "complaint_corrected",
+                    f"complaint {p.complaint_id} is on file (event {record.event_id}): this resend corrected its " + ", ".join(en)
+                    + "; not counted again" + ("; the rest differs and stays as registered" if others else ""),
+                    f"投诉编号 {p.complaint_id} 已登记（事件 {record.event_id}）：本次报送已更正" + "，".join(zh) + "，未重复计数"
+                    + ("；其余内容与已登记的不同，以已登记的为准" if others else ""))
 
 
 def _possible_duplicates(event: ComplaintReceivedEvent, file: Any, policy: Policy) -> list[dict[str, Any]]:
@@ -553,23 +588,15 @@ def _possible_duplicates(event: ComplaintReceivedEvent, file: Any, policy: Polic
     twice, on the chart and in a 投诉集中 or a 投诉聚集.  The sender hears which complaint this one repeats: a complaint
     number is the channel's, so only the bureau can tell, and withdraw the repeat (complaint.withdrawn)."""
     rule = policy.complaint_duplicates
-    if rule.within_days <= 0 or file is None:
+    if file is None:
         return []
     p = event.payload
-    mine = _plain_text(p.text)
-    if len(mine) < rule.min_chars:
-        return []  # (a short complaint said alike by two consumers is no sign of one complaint)
-    span = dt.timedelta(days=rule.within_days)
     out: list[dict[str, Any]] = []
     me = next((i for i, c in enumerate(file.complaints) if c.event_id == str(event.event_id)), len(file.complaints))
     for c in file.complaints[:me]:  # (those on file before it: the one it repeats came first)
-        if c.complaint_id == p.complaint_id or abs(c.received_at - event.occurred_at) > span:
-            continue
-        theirs = _plain_text(c.text)
-        if len(theirs) < rule.min_chars:
-            continue
-        alike = 1.0 if mine == theirs else difflib.SequenceMatcher(None, mine, theirs, autojunk=False).ratio()
-        if alike < rule.min_similarity:
+        # (the fold's 投诉集中 and 投诉聚集 alerts name the same pairs: one notion, schemas.duplicates)
+        alike = duplicate_similarity(p.text, event.occurred_at, c.text, c.received_at, rule) if c.complaint_id != p.complaint_id else None
+        if alike is None:
             continue
         how, how_en = ("相同", "the same") if alike == 1.0 else (f"几乎相同（相似度 {alike:.0%}）", f"nearly the same ({alike:.0%} alike)")
         channel = {"12315": "12315", "hotline": "热线", "online": "网络", "letter": "来信", "visit": "来访", "other": "其他"}.get(c.channel, c.channel)

@@ -273,6 +273,10 @@ class ComplaintRecord(_Record):
     category: str
     text: str
     product: str | None = None
+    corrected_by: str | None = Field(default=None, description="the event id of the resend (complaint.received under its number) that "
+                                                               "last corrected its kind, category or product")
+    corrected_from: dict[str, str | None] = Field(default_factory=dict, description="what that resend corrected, as it stood before "
+                                                                                     "(kind, category, product)")
     verified: bool = Field(default=False, description="属实 as the conclusion in force says (the latest-dated resolution), else as received")
     verified_at_receipt: bool = Field(default=False, description="属实 as received (verified at receipt): with its conclusions' dates, "
                                                                  "the spans it counted as 属实 (the credit report says them)")

@@ -1650,10 +1650,11 @@ def complaints_unfounded(file: "CreditFile", received_at: dt.datetime, rules: "R
             "text_en": f"{month}: all {len(those)} complaints were found unfounded; the complaint chart's signal no longer counts"}
 
 
-def complaint_uncharted(file: "CreditFile", record: Any, rules: "Rules") -> dict[str, Any] | None:
+def complaint_uncharted(file: "CreditFile", record: Any, rules: "Rules", corrected_to: str | None = None) -> dict[str, Any] | None:
     """A complaint withdrawn (``complaint.withdrawn``, already out of ``file.complaints``) leaves its month's count; a
     signal the month no longer carries over the limit is withdrawn — its data, else None (and a later complaint may
-    signal again).  A month whose remaining complaints were all found 不属实 is ``complaints_unfounded``'s."""
+    signal again).  A month whose remaining complaints were all found 不属实 is ``complaints_unfounded``'s.
+    ``corrected_to``: the complaint stays, its category corrected to one the chart does not count (``record`` as it was)."""
     policy = rules.policy.spc
     if record.category not in policy.complaint_chart_categories:
         return None
@@ -1668,6 +1669,11 @@ def complaint_uncharted(file: "CreditFile", record: Any, rules: "Rules") -> dict
     pc.signalled = False
     those = [c.complaint_id for c in file.complaints if c.category in policy.complaint_chart_categories
              and period_of(rules.local_date(c.received_at), "month") == month]
+    if corrected_to is not None:
+        return {"chart": "c", "scope": "enterprise", "period": month, "complaint_ids": those, "corrected_complaint": record.complaint_id,
+                "text_zh": (f"投诉编号 {record.complaint_id} 的类别已更正为{corrected_to}（投诉数控制图不计），{period_zh(month)}投诉剩 {pc.n} 件，"
+                            f"未超出控制上限 {ucl:.0f} 件，信号撤销"),
+                "text_en": f"{month}: complaint {record.complaint_id} was recategorised out of the chart; {pc.n} complaints, not above the limit of {ucl:.0f}"}
     return {"chart": "c", "scope": "enterprise", "period": month, "complaint_ids": those, "withdrawn_complaint": record.complaint_id,
             "text_zh": f"投诉编号 {record.complaint_id} 已撤回，{period_zh(month)}投诉剩 {pc.n} 件，未超出控制上限 {ucl:.0f} 件，信号撤销",
             "text_en": f"{month}: complaint {record.complaint_id} was withdrawn; {pc.n} complaints, not above the limit of {ucl:.0f}"}

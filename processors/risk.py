@@ -351,6 +351,23 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
                 continue  # (a price or service complaint found 属实 says nothing of the food's risk)
             _add(rs.entries, (eff.occurred_at, "complaint_verified", float(dyn.complaint_verified.points), eff.event_id, eff.data["complaint_id"]))
             changed |= SCORE_INPUTS
+        elif k == "complaint.repeated" and eff.data.get("category_corrected"):
+            # its category corrected: its points are as the corrected category gives them — at its verification, by the
+            # event that verified it, as had it been filed so (a 碎玻璃渣 complaint filed 其他 scored nothing)
+            cid = eff.data["complaint_id"]
+            record = file.complaint(cid)
+            had = any(e[1] == "complaint_verified" and e[4] == cid for e in rs.entries)
+            counts = record is not None and record.verified and record.category in dyn.complaint_verified.categories
+            if had and not counts:
+                _drop(rs.entries, "complaint_verified", cid)
+                changed |= SCORE_INPUTS
+            elif counts and not had:
+                assert record is not None
+                by_resolution = record.resolved_at is not None and record.resolved_at >= record.received_at and not record.verified_at_receipt
+                at, eid = ((record.resolved_at, record.resolution_event_id or record.event_id) if by_resolution
+                           else (record.received_at, record.event_id))
+                _add(rs.entries, (at, "complaint_verified", float(dyn.complaint_verified.points), eid, cid))
+                changed |= SCORE_INPUTS
         elif k in ("complaint.unverified", "complaint.withdrawn"):
             # found untrue after all, or withdrawn (filed under the wrong enterprise, or twice): its points go (whichever event
             # applied the resolution)

@@ -44,7 +44,7 @@ from processors.fluctuation import (Rebaseline, complaint_uncharted, complaints_
 from processors.campaign import apply_tier, judge_pending_comparisons, on_campaign_event, recheck_acceptance, registry_tier
 from processors.judgement import SampleJudgement, judge_sample, ratio_figure, same_figure
 from processors.risk import check_missing, evaluate, filled_gaps, graded_data, in_hours, next_inspection_due, observe
-from processors.warnings import (ALERT_KIND, ALERTING_KINDS, CHANNEL_ZH, RESOLVED_KIND, complaint_overdue_resolved, complaint_unfounded_resolved, corrected_resolved, decide, in_burst,
+from processors.warnings import (ALERT_KIND, ALERTING_KINDS, CHANNEL_ZH, COMPLAINT_ZH, RESOLVED_KIND, complaint_overdue_resolved, complaint_unfounded_resolved, corrected_resolved, decide, in_burst,
                                  decision_data, disagreement_settled, enforcement_revoked_resolved, follow_up_corrected_resolved, follow_up_resolved,
                                  grade_fell_resolved, inspection_corrected_resolved,
                                  illness_reported,
@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 78
+FOLD_VERSION = 81
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -323,7 +323,11 @@ ends (follow_up_due_on), moved off a holiday, with whether the move rests on a y
 redo_due_estimate, follow_up_due_estimate), which overdue effects carry as moved_estimate and the texts say as 估算;
 77: the estimate of a year the calendar lacks makes up a fixed-date holiday on a weekend on the next weekday not off
 (补假, 放假办法 第六条: 2027's 劳动节 takes 05-03 and 05-04), so limits and moved deadlines across it end later; 78:
-the 估算 caveat says the estimate leaves out those make-up days too (…国庆节法定日期及其补假）估算).  A
+the 估算 caveat says the estimate leaves out those make-up days too (…国庆节法定日期及其补假）估算); 81: a complaint
+sent again under its number with another category (or product) is corrected, as its kind is — its chart month, the
+verified-complaint points, its 投诉集中, 投诉聚集 and 食用后不适 alerts follow the corrected category (complaint.repeated,
+category_corrected) —, and a 投诉集中 or 投诉聚集 counting one complaint twice (the same words through two channels)
+names the pair (possible_duplicates).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -442,6 +446,8 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
             ungrounded.append(e)
         elif e.kind == "sampling.corrected":
             corrections.append(e)
+        if e.kind == "complaint.repeated" and e.data.get("category_corrected"):
+            ungrounded.append(e)  # (an alerting kind too: what the corrected category raises)
     changed = observe(file, event, new, rules)
     # the failure (or the overdue mark) no longer stands: its alert closes — said after this step's own
     # decisions, which may open it (an original and its passing re-test both judged at registration)
@@ -461,7 +467,7 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
             if (data := inspection_corrected_resolved(file, e, rules)) is not None:
                 closing.append(data)
             continue
-        closing += (complaint_unfounded_resolved if e.kind in ("complaint.unverified", "complaint.withdrawn")
+        closing += (complaint_unfounded_resolved if e.kind in ("complaint.unverified", "complaint.withdrawn", "complaint.repeated")
                     else enforcement_revoked_resolved)(file, e, rules)
     if file.risk.missing:
         for gap in filled_gaps(file, event, rules):
@@ -2017,11 +2023,12 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
         # counted twice, one complaint made a 投诉聚集 and raised the grade
         same = ((on_file.kind, on_file.channel, on_file.category, on_file.text, on_file.product, on_file.verified)
                 == (p.kind, p.channel, p.category, p.text, p.product, p.verified))
-        if on_file.kind != p.kind:
-            # 投诉 / 举报 is the registration's own word, which the channel corrects by sending it again (a 12315 export
-            # imported before 诉求类型 was mapped filed every 举报 as a 投诉, chased for a 受理决定 it never needs): the kind on
-            # file follows the resend, its limits judged again as the other kind's; the rest stays as registered
-            _complaint_kind_corrected(file, on_file, p.kind, event, rules, effects)
+        if on_file.kind != p.kind or on_file.category != p.category or (p.product is not None and on_file.product != p.product):
+            # 投诉 / 举报, the category and the product are the registration's own words, which the channel corrects by
+            # sending it again (a 12315 export imported before 诉求类型 was mapped filed every 举报 as a 投诉, chased for a
+            # 受理决定 it never needs; a hotline filed 碎玻璃渣 as 其他, which no chart, cluster or score counts): the record
+            # follows the resend, and what rests on them is judged again; the text, channel and verdict stay as registered
+            _complaint_corrected(file, on_file, event, rules, effects)
             return
         effects.append(_effect(
             "complaint.repeated", event, file.enterprise_id, complaint_id=p.complaint_id, repeats_event_id=on_file.event_id, same=same,
@@ -2064,27 +2071,78 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
     _complaint_burst(file, file.complaints[-1], event, rules, effects)
 
 
-def _complaint_kind_corrected(file: CreditFile, record: ComplaintRecord, kind: str, event: ComplaintReceivedEvent, rules: Rules,
-                              effects: list[Effect]) -> None:
+def _complaint_corrected(file: CreditFile, record: ComplaintRecord, event: ComplaintReceivedEvent, rules: Rules,
+                         effects: list[Effect]) -> None:
     p = event.payload
-    was = record.kind
+    was_kind, was_category, was_product = record.kind, record.category, record.product
+    kind_corrected = was_kind != p.kind
+    category_corrected = was_category != p.category
+    product_corrected = p.product is not None and was_product != p.product
     chased = record.concluded_on is None and any(lim.overdue and record.running(lim) for lim in record.limits)
-    record.kind = kind  # type: ignore[assignment]
-    _judge_limits(record, rules)
-    others = (record.channel, record.category, record.text, record.product, record.verified) != (p.channel, p.category, p.text, p.product, p.verified)
+    was_illness = illness_reported(record, rules)
+    record.kind, record.category = p.kind, p.category  # type: ignore[assignment]
+    if product_corrected:
+        record.product = p.product
+    # (the door tells the sender what its resend corrected: ingest.lint)
+    record.corrected_by = event_key(event)
+    record.corrected_from = ({"kind": was_kind} if kind_corrected else {}) | ({"category": was_category} if category_corrected else {}) | (
+        {"product": was_product} if product_corrected else {})
+    signals: list[dict[str, Any]] = []
+    withdrawn_signal = None
+    if category_corrected:
+        charted = rules.policy.spc.complaint_chart_categories
+        if was_category in charted and p.category not in charted:
+            # (its month counts one fewer: a signal the month no longer carries over the limit is withdrawn)
+            withdrawn_signal = complaint_uncharted(file, record.model_copy(update={"category": was_category}), rules,
+                                                   corrected_to=COMPLAINT_ZH.get(p.category, p.category))
+        elif p.category in charted and was_category not in charted:
+            signals = on_complaint(file, record.received_at, rules, p.category)
+    if kind_corrected:
+        _judge_limits(record, rules)
+    others = ((record.channel, record.text, record.verified) != (p.channel, p.text, p.verified)
+              or (p.product is None and record.product is not None))
+    what = COMPLAINT_KIND_ZH[p.kind] if kind_corrected else "投诉"
+    parts = []
+    if kind_corrected:
+        parts.append(f"诉求类型由{COMPLAINT_KIND_ZH[was_kind]}更正为{COMPLAINT_KIND_ZH[p.kind]}，办理时限按{COMPLAINT_KIND_ZH[p.kind]}重新计算")
+    if category_corrected:
+        parts.append(f"投诉类别由{COMPLAINT_ZH.get(was_category, was_category)}更正为{COMPLAINT_ZH.get(p.category, p.category)}，"
+                     "投诉数控制图、风险分和投诉相关预警按更正后的类别重新计算")
+    if product_corrected:
+        parts.append(f"产品由{was_product or '未写明'}更正为{p.product}")
+    head = f"投诉举报编号 {p.complaint_id}" if kind_corrected else f"{what}编号 {p.complaint_id}"
+    corrected = ({"kind_corrected": True, "complaint_kind": p.kind, "previous_complaint_kind": was_kind} if kind_corrected else {}) | (
+        {"category_corrected": True, "category": p.category, "previous_category": was_category, "verified": record.verified}
+        if category_corrected else {}) | (
+        {"product_corrected": True, "product": p.product, "previous_product": was_product} if product_corrected else {})
     effects.append(_effect(
         "complaint.repeated", event, file.enterprise_id, complaint_id=p.complaint_id, repeats_event_id=record.event_id, same=False,
-        kind_corrected=True, complaint_kind=kind, previous_complaint_kind=was,
-        message_zh=(f"投诉举报编号 {p.complaint_id} 已登记（事件 {record.event_id}）：诉求类型由{COMPLAINT_KIND_ZH[was]}更正为{COMPLAINT_KIND_ZH[kind]}，"
-                    f"办理时限按{COMPLAINT_KIND_ZH[kind]}重新计算，未重复计数"
+        **corrected,
+        message_zh=(f"{head} 已登记（事件 {record.event_id}）：" + "；".join(parts) + "，未重复计数"
                     + ("；其余内容与已登记的不同，以已登记的为准" if others else ""))))
+    for signal in signals:
+        effects.append(_effect("fluctuation.signal", event, file.enterprise_id, complaint_id=p.complaint_id, **signal))
+    if withdrawn_signal is not None:
+        effects.append(_effect_data("fluctuation.signal_withdrawn", event, file.enterprise_id, withdrawn_signal))
+    if category_corrected and not _unfounded(record):
+        # what the corrected category raises (the alerts the old one raised and the new one does not close:
+        # processors.warnings.complaint_unfounded_resolved; the verified-complaint points: processors.risk)
+        if record.verified and p.category in rules.policy.complaint_cluster.categories \
+                and was_category not in rules.policy.complaint_cluster.categories:
+            _complaint_cluster(file, record, event, rules, effects)
+        if p.category in rules.policy.complaint_burst.categories and was_category not in rules.policy.complaint_burst.categories:
+            _complaint_burst(file, record, event, rules, effects)
+        if not was_illness and illness_reported(record, rules) and not record.verified:
+            effects.append(_effect("complaint.illness_reported", event, file.enterprise_id, complaint_id=p.complaint_id, category=p.category))
+    if not kind_corrected:
+        return
     _complaints_due_next(file)
     _complaints_overdue(file, event, rules, effects)
     if chased and not any(lim.overdue and record.running(lim) for lim in record.limits):
         # the limit its 办理超期 alert chased is not one of the corrected kind's, or not yet passed: nothing left to chase for now
         data = complaint_overdue_resolved(file, record.complaint_id, event_key(event),
-                                          f"投诉举报编号 {record.complaint_id} 诉求类型已更正为{COMPLAINT_KIND_ZH[kind]}，按其办理时限尚未超期，预警自动关闭",
-                                          f"{record.complaint_id} registered again as a {kind}: within its limits, closed", rules)
+                                          f"投诉举报编号 {record.complaint_id} 诉求类型已更正为{COMPLAINT_KIND_ZH[p.kind]}，按其办理时限尚未超期，预警自动关闭",
+                                          f"{record.complaint_id} registered again as a {p.kind}: within its limits, closed", rules)
         if data is not None:
             effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
 
@@ -2562,6 +2620,10 @@ def _withdrawn_effect(file: CreditFile, record: ComplaintRecord, event: Envelope
 def _complaint_verified(file: CreditFile, record: ComplaintRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
     file.counts.complaints_verified += 1
     effects.append(_effect("complaint.verified", event, file.enterprise_id, complaint_id=record.complaint_id, category=record.category))
+    _complaint_cluster(file, record, event, rules, effects)
+
+
+def _complaint_cluster(file: CreditFile, record: ComplaintRecord, event: Envelope, rules: Rules, effects: list[Effect]) -> None:
     policy = rules.policy.complaint_cluster
     if record.category not in policy.categories:
         return  # a price or service complaint (other) found 属实: no reason to inspect the plant and check the batch

@@ -51,6 +51,7 @@ from processors.fluctuation import period_zh
 from processors.judgement import ratio_figure
 from processors.personal_info import mask_personal_info
 from processors.risk import CATEGORY_ZH, failed_class, failure_says_it, in_days, in_hours, inspection_frequency
+from schemas.duplicates import duplicate_similarity
 from schemas.events import PENALTY_ZH
 from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
 from schemas.working_days import MOVED_ESTIMATE_EN, MOVED_ESTIMATE_ZH
@@ -514,8 +515,30 @@ def complaint_unfounded_resolved(file: "CreditFile", eff: "Effect", rules: "Rule
     if eff.kind == "complaint.withdrawn":  # (the bureau withdrew it: filed under the wrong enterprise, or twice)
         found = f"投诉编号 {cid} 已由{eff.data.get('by', '监管部门')}撤回（原因：{eff.data.get('reason', '')}）"
         illness_zh, why_en = "食用后不适投诉预警所依据的投诉不再计入", "was withdrawn"
+    recategorised = eff.kind == "complaint.repeated"
+    # (its category corrected: each alert closes only if the corrected category no longer makes it — the complaints
+    # still counted are those of the categories the rule counts)
+    counted = {"complaint.cluster": rules.policy.complaint_cluster.categories, "complaint.burst": rules.policy.complaint_burst.categories}
+    if recategorised:
+        was, now = eff.data.get("previous_category", ""), eff.data.get("category", "")
+        found = f"投诉编号 {cid} 的类别已由{COMPLAINT_ZH.get(was, was)}更正为{COMPLAINT_ZH.get(now, now)}"
+        illness_zh, why_en = "不再属于食用后不适投诉", f"was recategorised as {now}"
     out: list[dict[str, Any]] = []
     for key, d in _latest(file, "complaint.illness", "complaint.cluster", "complaint.burst").items():
+        if recategorised and (d.rule == "complaint.illness" and (record is None or _tells_illness(record, rules))
+                              or d.rule != "complaint.illness" and cid not in d.evidence.get("complaint_ids", [])):
+            continue
+        if recategorised and d.rule != "complaint.illness":
+            still = [c for c in d.evidence.get("complaint_ids", []) if (r := file.complaint(c)) is not None and r.category in counted[d.rule]
+                     and (r.verified or (d.rule == "complaint.burst" and r.resolved_at is None))]
+            k = int(d.evidence.get("k") or 0)
+            if len(still) < k:
+                what = ("经核实属实的投诉", "投诉聚集") if d.rule == "complaint.cluster" else ("收到的质量投诉中计入且未经核查否定的", "投诉集中")
+                out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
+                            "note_zh": f"{found}，{d.evidence.get('window_days')} 天内{what[0]}剩 {len(still)} 件，不足 {k} 件，{what[1]}预警自动关闭",
+                            "note_en": f"complaint {cid} {why_en}: {len(still)} complaints of its kind remain, fewer than {k}; closed",
+                            "evidence": {"event_ids": [eff.event_id], "complaint_id": cid, "complaint_ids": still, "k": k}})
+            continue
         if d.rule == "complaint.illness" and d.evidence.get("complaint_id") == cid:
             out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
                         "note_zh": f"{found}，{illness_zh}，预警自动关闭",
@@ -679,14 +702,14 @@ def withdrawn_resolved(enterprise_id: str, d: dict[str, Any], event_id: str, pol
     ids = [c for c in d.get("complaint_ids") or [] if c]
     month = period_zh(d["period"]) if d.get("period") else "该月"
     listed = f"（投诉编号 {'、'.join(ids[:10])}{'等' if len(ids) > 10 else ''}）" if ids else ""
-    if d.get("withdrawn_complaint"):
-        # (a complaint withdrawn — filed under the wrong enterprise, or twice — left the month under the limit)
+    if d.get("withdrawn_complaint") or d.get("corrected_complaint"):
+        # (a complaint withdrawn — filed under the wrong enterprise, or twice — or recategorised left the month under the limit)
         return {
             "rule": "fluctuation.signal", "dedup_key": _fluctuation_key(enterprise_id, d), "enterprise_id": enterprise_id,
             "note_zh": f"{d.get('text_zh', '')}：该月投诉数信号不再计入风险分，预警自动关闭",
             "note_en": f"{d.get('text_en', '')}: the complaint chart's signal is withdrawn; closed",
             "evidence": {"event_ids": [event_id], "chart": d.get("chart"), "period": d.get("period"), "complaint_ids": ids,
-                         "withdrawn_complaint": d["withdrawn_complaint"]},
+                         **{k: d[k] for k in ("withdrawn_complaint", "corrected_complaint") if d.get(k)}},
         }
     return {
         "rule": "fluctuation.signal", "dedup_key": _fluctuation_key(enterprise_id, d), "enterprise_id": enterprise_id,
@@ -708,8 +731,45 @@ def _cluster(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
     fields = {"count": len(ids), "k": d.get("k"), "window_days": d.get("window_days"), "first_day": first_day}
     evidence = {"event_ids": [c.event_id for c in records] + ([eff.event_id] if eff.event_id not in {c.event_id for c in records} else []),
                 "complaint_ids": ids, "count": len(ids), "k": d.get("k"), "window_days": d.get("window_days"), "first_day": first_day}
-    return _decision("complaint.cluster", rule, rule.severity, file, eff.occurred_at, eff.event_id,
-                     _ongoing_key(file, "complaint.cluster", ids) or f"{file.enterprise_id}:complaint.cluster:{first_day}", fields, evidence, rules)
+    return _duplicates_said(_decision("complaint.cluster", rule, rule.severity, file, eff.occurred_at, eff.event_id,
+                                      _ongoing_key(file, "complaint.cluster", ids) or f"{file.enterprise_id}:complaint.cluster:{first_day}",
+                                      fields, evidence, rules), records, rules)
+
+
+def possible_duplicates(records: list[Any], rules: "Rules") -> list[dict[str, Any]]:
+    """The complaints among ``records`` likely registered twice (the same words through two channels, under two numbers;
+    ``schemas.duplicates``, the notion the door warns the sender by): each with the earliest received it repeats."""
+    rule = rules.policy.complaint_duplicates
+    ordered = sorted(records, key=lambda c: c.received_at)  # (stable: at equal times, as listed)
+    out: list[dict[str, Any]] = []
+    for i, c in enumerate(ordered):
+        for earlier in ordered[:i]:
+            alike = duplicate_similarity(c.text, c.received_at, earlier.text, earlier.received_at, rule)
+            if alike is not None:
+                out.append({"complaint_id": c.complaint_id, "duplicate_of": earlier.complaint_id, "similarity": round(alike, 3)})
+                break
+    return out
+
+
+def _duplicates_said(decision: AlertDecision, records: list[Any], rules: "Rules") -> AlertDecision:
+    """A 投诉集中 or 投诉聚集 counting one complaint twice says which (its count stays: only the bureau can tell it is one
+    complaint, and withdraws the repeat — complaint.withdrawn).  Said before the template's 下一步, which stays last."""
+    pairs = possible_duplicates(records, rules)
+    if not pairs:
+        return decision
+    zh = "、".join(f"{p['complaint_id']} 与 {p['duplicate_of']} 内容"
+                   + ("相同" if p["similarity"] == 1.0 else f"几乎相同（相似度 {p['similarity']:.0%}）") for p in pairs)
+    en = "; ".join(f"{p['complaint_id']} has " + ("the same text as " if p["similarity"] == 1.0 else f"nearly ({p['similarity']:.0%}) the text of ")
+                   + p["duplicate_of"] for p in pairs)
+    said = f"其中 {zh}（可能为同一投诉经两个渠道登记），核实后可撤回重复登记。"
+    message = decision.message_zh
+    at = message.find("下一步：")
+    message = message[:at] + said + message[at:] if at >= 0 else message.rstrip() + ("" if message.rstrip().endswith("。") else "。") + said
+    return decision.model_copy(update={
+        "message_zh": message,
+        "message_en": f"{decision.message_en} Of these, {en} (perhaps one complaint registered through two channels): once checked, "
+                      "the repeat may be withdrawn.",
+        "evidence": {**decision.evidence, "possible_duplicates": pairs}})
 
 
 def _ongoing_key(file: "CreditFile", rule: str, ids: list[str]) -> str | None:
@@ -758,12 +818,19 @@ def _burst(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision |
                 "verified": verified, "k": d.get("k"), "window_days": d.get("window_days"), "first_day": fields["first_day"],
                 "last_day": fields["last_day"]}
     key = _ongoing_key(file, "complaint.burst", evidence["complaint_ids"]) or f"{file.enterprise_id}:complaint.burst:{fields['first_day']}"
-    return _decision("complaint.burst", rule, rule.severity, file, eff.occurred_at, eff.event_id, key, fields, evidence, rules)
+    return _duplicates_said(_decision("complaint.burst", rule, rule.severity, file, eff.occurred_at, eff.event_id, key, fields, evidence, rules),
+                            records, rules)
 
 
 CHANNEL_ZH = {"12315": "12315", "hotline": "热线", "online": "网络", "letter": "来信", "visit": "来访", "other": "其他"}
 COMPLAINT_ZH = {"foreign_matter": "异物", "spoilage": "变质", "illness": "食用后不适", "labelling": "标签标识", "taste_odour": "异味",
                 "hygiene": "卫生", "other": "其他"}
+
+
+def _tells_illness(record: Any, rules: "Rules") -> bool:
+    """Whether the illness rule takes the complaint for one of illness after eating, by its category or its words."""
+    rule = rules.policy.warnings.complaint_illness
+    return record.category in rule.categories or bool(_illness_words(record.text, rule.keywords))
 
 
 def illness_reported(record: Any, rules: "Rules") -> bool:
@@ -1501,6 +1568,21 @@ def complaint_overdue_resolved(file: "CreditFile", complaint_id: str, event_id: 
             "evidence": {"event_ids": [event_id], "complaint_id": complaint_id}}
 
 
+def _recategorised(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    """A verified complaint whose category was corrected (``complaint.repeated``, ``category_corrected``) into one of
+    illness: its 食用后不适 alert, as if filed so.  Not yet verified, the fold says ``complaint.illness_reported``; the
+    cluster and burst it now makes are the fold's own effects; an alert the old category raised and the new one does not
+    is closed (``complaint_unfounded_resolved``)."""
+    d = eff.data
+    record = file.complaint(d.get("complaint_id", "")) if d.get("category_corrected") else None
+    categories = rules.policy.warnings.complaint_illness.categories
+    if record is None or not record.verified or record.category not in categories or d.get("previous_category") in categories \
+            or _illness_words(record.text, rules.policy.warnings.complaint_illness.keywords):
+        return None  # (not one of illness; or it made one already, by its old category or its words, which stands)
+    as_if = eff.model_copy(update={"kind": "complaint.verified", "data": {"complaint_id": record.complaint_id, "category": record.category}})
+    return _illness(file, as_if, rules)
+
+
 _ON_EFFECT = {
     "sampling.failed": _sampling,
     "fluctuation.signal": _fluctuation,
@@ -1508,6 +1590,7 @@ _ON_EFFECT = {
     "complaint.burst": _burst,
     "complaint.verified": _illness,
     "complaint.illness_reported": _illness,
+    "complaint.repeated": _recategorised,
     "sampling.awaiting_registration": _lab_failed_unregistered,
     "rectification.overdue": _overdue,
     "inspection.nonconforming": _inspection,

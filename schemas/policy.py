@@ -52,7 +52,8 @@ class ComplaintBurstPolicy(_Strict):
 
 class ComplaintDuplicatesPolicy(_Strict):
     """One complaint sent through two channels (12315 and 来信, a day apart, the same words) under two complaint numbers
-    counts twice — on the chart, in a 投诉集中, in a 投诉聚集.  The door says so to the sender (``complaint_possible_duplicate``)."""
+    counts twice — on the chart, in a 投诉集中, in a 投诉聚集.  The door says so to the sender (``complaint_possible_duplicate``), and
+    the 投诉集中 or 投诉聚集 alert to the supervisor (``possible_duplicates``): one notion, ``schemas.duplicates``."""
 
     within_days: int = Field(default=7, ge=0, le=90, description="a complaint received within this many days of another of the same "
                                                                  "enterprise under another number … (0: not checked)")
