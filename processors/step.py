@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 81
+FOLD_VERSION = 79
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -323,7 +323,7 @@ ends (follow_up_due_on), moved off a holiday, with whether the move rests on a y
 redo_due_estimate, follow_up_due_estimate), which overdue effects carry as moved_estimate and the texts say as 估算;
 77: the estimate of a year the calendar lacks makes up a fixed-date holiday on a weekend on the next weekday not off
 (补假, 放假办法 第六条: 2027's 劳动节 takes 05-03 and 05-04), so limits and moved deadlines across it end later; 78:
-the 估算 caveat says the estimate leaves out those make-up days too (…国庆节法定日期及其补假）估算); 81: a complaint
+the 估算 caveat says the estimate leaves out those make-up days too (…国庆节法定日期及其补假）估算); 79: a complaint
 sent again under its number with another category (or product) is corrected, as its kind is — its chart month, the
 verified-complaint points, its 投诉集中, 投诉聚集 and 食用后不适 alerts follow the corrected category (complaint.repeated,
 category_corrected) —, and a 投诉集中 or 投诉聚集 counting one complaint twice (the same words through two channels)
