@@ -1172,8 +1172,9 @@ def _band_improved(file: "CreditFile", rules: "Rules", grade: Grade, now: dt.dat
     for m in moments:
         if ended is not None and m < ended:
             continue  # still listed: D
-        entries = sorted(file.risk.entries + [e for at, e, credit in aged if not credit and at > m])
-        credit = sorted(file.risk.credit_entries + [e for at, e, credit in aged if credit and at > m])
+        # (as the inputs stood at m: what had left by then gone, what came after it not yet there)
+        entries = [e for e in file.risk.entries if e[0] <= m] + [e for at, e, credit in aged if not credit and at > m]
+        credit = [e for e in file.risk.credit_entries if e[0] <= m] + [e for at, e, credit in aged if credit and at > m]
         if _INDEX[pol.band(_score(file, pol, entries, credit)[0])] < _INDEX[grade]:
             return m
     return now
@@ -1185,6 +1186,11 @@ def _cause_zh(file: "CreditFile", cause: "Envelope", rules: "Rules") -> str:
     eid = event_key(cause)
     day = local_date(cause.occurred_at, rules).isoformat()
     mine = [e for e in file.risk.entries if e[3] == eid] + [e for e in file.risk.credit_entries if e[3] == eid]
+    if not mine and cause.enterprise_id == "*" and file.risk.history:
+        # a tick finds rectifications overdue, whose points cite their orders (``_overdue_from``): those that came
+        # since the last evaluation are what it raised
+        since = file.risk.history[-1].as_of
+        mine = [e for e in file.risk.entries if e[1] == "rectification_overdue" and since < e[0] <= cause.occurred_at]
     if mine:
         mine.sort(key=lambda e: -e[2])
         seen = dict.fromkeys(f"{FACTOR_ZH.get('dynamic.' + e[1], FACTOR_ZH.get('credit.' + e[1], e[1]))}（{e[4]}）" for e in mine)

@@ -201,6 +201,17 @@ def test_overdue_rectification_points_rest_on_the_order_from_the_day_after_the_d
     assert terms["credit.rectification_overdue"].weighs_until == _at("2029-03-11T00:00:00+08:00")
 
 
+def test_a_tick_that_finds_rectifications_overdue_is_named_by_them_as_the_holds_cause(rules):
+    events = [registered(campaign_tier="A"),
+              ev("rectification.ordered", "2026-03-01T10:00:00+08:00", rectification_id="R1", deadline="2026-03-10"),
+              ev("rectification.ordered", "2026-03-01T11:00:00+08:00", rectification_id="R2", deadline="2026-03-10"),
+              ev("clock.tick", "2026-03-12T00:10:00+08:00", enterprise_id="*")]
+    state, _ = replay(events, rules)
+    f = state.files[E]
+    assert (f.risk.grade, f.risk.current.band) == ("B", "C")
+    assert "起因：2026-03-12 整改逾期（R1）、整改逾期（R2）" in f.risk.current.hold_zh
+
+
 def test_overdue_rectification_points_count_from_the_deadline_moved_off_a_holiday(rules):
     # a deadline on 国庆 2026 runs to the first working day after it (due_on); late from the day after that
     order = ev("rectification.ordered", "2026-09-20T10:00:00+08:00", rectification_id="R1", deadline="2026-10-03")
