@@ -15,9 +15,11 @@ Score (0-100, higher is riskier) = static + dynamic + credit, each capped:
   by an enforcement decision) goes straight to D.
 
 The score selects a band (``risk.bands``); the grade moves towards the band by
-at most ``max_worsen`` / ``max_improve`` grades per evaluation, and a grade that
-last moved towards A improves again only ``improve_hold_days`` after that move.
-An evaluation happens after every event of the enterprise and on every ``clock.tick``.
+``max_worsen`` / ``max_improve`` grades at a time: worsening, once per event and, held
+back, once per ``worsen_hold_days``; improving, once per ``improve_hold_days``.  An
+evaluation happens after every event of the enterprise and on every ``clock.tick``, and
+takes every step the dates allowed since the last one, each dated when it was allowed
+(``_steps``): the grade does not depend on how often the log ticks.
 
 Pure and incremental: the dynamic inputs are kept as a time-sorted list of
 ``(at, factor, points, event_id, ref)`` pruned from the front as the as-of time
@@ -246,15 +248,19 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
         record = file.inspections[-1]  # the handler has just filed it
         if record.superseded_as is None:  # (else a repeat, or an earlier record arriving late: the inspection on file stands)
             eid = record.event_id
-            changed = INSPECTED
+            plan = rules.policy.risk.plan_inspection_kinds
             if record.corrects is not None:
                 # one inspection, one entry: the corrected record's result and findings weigh instead of the replaced one's
                 if _drop(rs.entries, "inspection", record.inspection_id):
                     changed |= SCORE_INPUTS
-                _last_inspected(file)
+                changed |= INSPECTED  # (the correction may change its kind or time, or the replaced one's was the plan's)
+                _last_inspected(file, plan)
                 rs.check_missing_at = None  # (its time may have moved earlier: so may the next inspection's due date)
-            elif rs.last_inspected_at is None or event.occurred_at >= rs.last_inspected_at:
-                rs.last_inspected_at, rs.last_inspection_event_id = event.occurred_at, eid
+            elif record.kind in plan:
+                # only the plan's kinds move the plan: a 跟踪检查 or 验收检查 checks one matter, not what the routine one covers
+                changed = INSPECTED
+                if rs.last_inspected_at is None or event.occurred_at >= rs.last_inspected_at:
+                    rs.last_inspected_at, rs.last_inspection_event_id = event.occurred_at, eid
             ip = rules.policy.risk.dynamic.inspection
             points = ip.result.get(record.result, 0.0) + sum(ip.finding.get(f.severity, 0.0) for f in record.findings)
             if points > 0:
@@ -381,12 +387,14 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             # entry is there while it is undone (put back if it left the window), and no second credit entry is made
             rid = eff.data["rectification_id"]
             if not any(e[1] == "rectification_overdue" and e[4] == rid for e in rs.entries):
-                _add(rs.entries, (eff.occurred_at, "rectification_overdue", float(dyn.rectification_overdue.points), eff.event_id, rid))
+                at, order = _overdue_from(file, eff, rules)
+                _add(rs.entries, (at, "rectification_overdue", float(dyn.rectification_overdue.points), order, rid))
                 changed |= SCORE_INPUTS
         elif k == "rectification.overdue":
             rid = eff.data["rectification_id"]
-            _add(rs.entries, (eff.occurred_at, "rectification_overdue", float(dyn.rectification_overdue.points), eff.event_id, rid))
-            _add(rs.credit_entries, (eff.occurred_at, "rectification_overdue", float(pol.credit.rectification_overdue), eff.event_id, rid))
+            at, order = _overdue_from(file, eff, rules)
+            _add(rs.entries, (at, "rectification_overdue", float(dyn.rectification_overdue.points), order, rid))
+            _add(rs.credit_entries, (at, "rectification_overdue", float(pol.credit.rectification_overdue), order, rid))
             changed |= SCORE_INPUTS
         elif k == "rectification.overdue_withdrawn":
             # completed in time after all (its record arrived late): the overdue points go
@@ -603,12 +611,13 @@ def undone_overdue(file: "CreditFile") -> set[str]:
     return {rid for rid, d in latest.items() if d["overdue"] and d["status"] in ("open", "rejected")}
 
 
-def _last_inspected(file: "CreditFile") -> None:
-    """The latest inspection on file again, from the records that count (the later filed wins a tie, as ``observe`` keeps it)."""
+def _last_inspected(file: "CreditFile", plan: list[str]) -> None:
+    """The latest inspection of the plan's kinds (``risk.plan_inspection_kinds``) on file again, from the records that
+    count (the later filed wins a tie, as ``observe`` keeps it)."""
     rs = file.risk
     last, eid = None, None
     for i in file.inspections:
-        if i.superseded_by is None and (last is None or i.occurred_at >= last):
+        if i.superseded_by is None and i.kind in plan and (last is None or i.occurred_at >= last):
             last, eid = i.occurred_at, i.event_id
     rs.last_inspected_at, rs.last_inspection_event_id = last, eid
 
@@ -623,6 +632,20 @@ def legal_moment(day: str | dt.date, recorded: dt.datetime, rules: "Rules") -> d
         day = dt.date.fromisoformat(day)
     start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc) - in_hours(rules.policy.utc_offset_hours)
     return min(start, recorded)
+
+
+def _overdue_from(file: "CreditFile", eff: "Effect", rules: "Rules") -> tuple[dt.datetime, str]:
+    """When an overdue rectification weighs from, and the event behind it: the start (local midnight) of the day after
+    its deadline in force ended (moved off a holiday: ``due_on``, ``redo_due_on``), never after the effect; and the
+    order (rectification.ordered), not the event that noticed.  Dated and cited by the clock.tick that noticed, the
+    points named a tick as their evidence, and after an outage of the ticks their 365-day and 3-year terms started
+    days late."""
+    record = file.rectification(eff.data["rectification_id"])
+    if record is None:  # pragma: no cover  (the effect is made from the record on file)
+        return eff.occurred_at, eff.event_id
+    day = record.ends(dt.date.fromisoformat(eff.data["deadline"]))[0] + in_days(1)
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc) - in_hours(rules.policy.utc_offset_hours)
+    return min(start, eff.occurred_at), record.event_id or eff.event_id
 
 
 _PENALTY_RANK = {"other": 0, "warning": 1, "confiscation": 2, "fine": 3, "suspension": 4, "licence_revoked": 5}
@@ -688,16 +711,18 @@ def _caps_of(pol: RiskPolicy) -> dict[str, float]:
     return hit[1]
 
 
-def _score(file: "CreditFile", pol: RiskPolicy) -> tuple[float, float, float, float]:
-    """(score, static, dynamic, credit), numbers only: the per-event fast path."""
+def _score(file: "CreditFile", pol: RiskPolicy, entries: list[Entry] | None = None,
+           credit_entries: list[Entry] | None = None) -> tuple[float, float, float, float]:
+    """(score, static, dynamic, credit), numbers only: the per-event fast path (``entries``, ``credit_entries``:
+    other inputs than the file's, as they stood at an earlier moment)."""
     static = min(pol.static.max, sum(_static_terms(file.profile, pol)))
     raw: dict[str, float] = {}
-    for entry in file.risk.entries:
+    for entry in (file.risk.entries if entries is None else entries):
         raw[entry[1]] = raw.get(entry[1], 0.0) + entry[2]
     caps = _caps_of(pol)
     dynamic = min(pol.dynamic.max, sum(min(raw[f], caps[f]) for f in DYNAMIC_FACTORS if f in raw))
     credit_raw = pol.credit.campaign_tier.get(file.profile.campaign_tier, 0.0)
-    credit_raw += sum(e[2] for e in file.risk.credit_entries)
+    credit_raw += sum(e[2] for e in (file.risk.credit_entries if credit_entries is None else credit_entries))
     credit = min(pol.credit.max, credit_raw)
     # floats even when nothing counts (sum of nothing is the int 0): a file restored from a snapshot holds
     # what validation makes of it, 0.0, and the same file must serialise alike folded live or restored
@@ -848,7 +873,8 @@ def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules", moved_
     ``before``: an inspection already overdue before the change stays overdue (a grade flapping D→C→D gave
     30 days more at each return to D, an enterprise uninspected for 13 months not overdue).  A grade that
     lengthens the interval gets no grace: an inspection already overdue under the old grade (D's 4 months)
-    is overdue under the new one (C's 6) if those have passed too."""
+    is overdue under the new one (C's 6) if those have passed too; nor does it bring the due date forward:
+    the date in force before (``before``, perhaps a worse grade's grace) stands when later than its own."""
     base = file.risk.last_inspected_at or file.registered_at
     if base is None or file.deregistered_on is not None or file.licence_revoked is not None:
         return None  # (closed, 注销, or the licence revoked, 吊销: no lawful production, no inspection falls due)
@@ -863,6 +889,10 @@ def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules", moved_
     if moved_at is not None and (moved_from is None or pol.inspection_interval_days(moved_from) > interval):
         grace = local_date(moved_at, rules) + in_days(pol.regrade_grace_days)
         due = max(due, grace if before is None else min(grace, before))
+    elif moved_at is not None and before is not None and pol.inspection_interval_days(moved_from) < interval:  # type: ignore[arg-type]
+        # a better grade never brings the inspection forward: the date in force (perhaps a worse grade's grace)
+        # stands; else a withdrawn complaint taking D back to C made the inspection overdue months ago at once
+        due = max(due, before)
     return due
 
 
@@ -974,7 +1004,10 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     events a grade so worsens by at most ``max_worsen`` levels per ``worsen_hold_days``.
     A grade improves by at most ``max_improve`` levels per ``improve_hold_days``, events or
     not: the first step towards the band is taken at once, the next once the last improvement
-    is that old — by the dates, not by how many ticks or events came in between.
+    is that old — by the dates, not by how many ticks or events came in between.  One
+    evaluation takes all the steps the dates allowed since the last (``_steps``), each dated
+    when allowed (``moved_at``): a log without ticks, read ``--as-of`` years on, grades as one
+    that ticked daily.
     """
     pol = rules.policy.risk
     if file.profile is None or not pol.enabled:
@@ -996,6 +1029,9 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
                     and _INDEX[rs.moved_from] > _INDEX[rs.grade] and now < rs.moved_at + in_days(pol.improve_hold_days))
     held_better = last is not None and rs.grade is not None and last.held and _INDEX[last.band] < _INDEX[rs.grade]
     entries = rs.entries
+    # what left the score at this evaluation, with when it left: (moment, entry, credit?) — the moment the band got
+    # better is one of these, and an improvement counts from it, not from when the log next ticked
+    aged: list[tuple[dt.datetime, Entry, bool]] = []
     if entries:
         cutoff = now - _window(pol)
         if entries[0][0] < cutoff:
@@ -1006,13 +1042,16 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
             undone_ids = undone_overdue(file) if any(e[1] == "rectification_overdue" for e in entries[:cut]) else set()
             staying = [e for e in entries[:cut] if e[1] == "rectification_overdue" and e[4] in undone_ids]
             if len(staying) != cut:
+                aged += [(e[0] + _window(pol), e, False) for e in entries[:cut] if e not in staying]
                 entries[:cut] = staying
                 changed |= SCORE_INPUTS
     credit = rs.credit_entries
     if credit and pol.credit.memory_years and _years_on(credit[0][0], pol.credit.memory_years) <= now:
         # a rejected or overdue rectification weighs for its term, then no more (信用修复): a minor failing weighed
         # longer than a listing as 严重违法失信, which ends three years on
-        del credit[:sum(1 for e in credit if _years_on(e[0], pol.credit.memory_years) <= now)]
+        gone = sum(1 for e in credit if _years_on(e[0], pol.credit.memory_years) <= now)
+        aged += [(_years_on(e[0], pol.credit.memory_years), e, True) for e in credit[:gone]]
+        del credit[:gone]
         changed |= SCORE_INPUTS
     # (the local day only when a listing asks: this runs after every event)
     in_force = listing_in_force(file, local_date(now, rules), pol) if file.serious_dishonesty is not None else None
@@ -1035,26 +1074,26 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
     previous = rs.grade
     grade = band
     expired = False
-    if previous is not None and override is None and band != previous:
-        pi, bi = _INDEX[previous], _INDEX[band]
-        gi = min(bi, pi + pol.max_worsen) if bi > pi else max(bi, pi - pol.max_improve)
-        if bi > pi and tick and not news:
-            # a tick (even one that prunes the window) is no new cause: held back from worsening, until
-            # the hold has lasted risk.worsen_hold_days
-            if hold_over:
-                expired = True
-            else:
-                gi = pi
-        if bi < pi and improve_held:
-            gi = pi
-        if pol.hold_days and rs.moved_at is not None and now < rs.moved_at + in_days(pol.hold_days):
-            gi = pi
-        grade = GRADES[gi]
-    expired = expired and grade != previous
+    # each move (when, to which grade): one evaluation takes every step the dates allowed since the last one, each
+    # dated when it was allowed, so the grade and when it moved are the same whether the log ticked daily or not
+    steps: list[tuple[dt.datetime, Grade]] = []
+    if band != previous:
+        if previous is None or override is not None:
+            steps = [(now, band)]
+        else:
+            steps = _steps(file, rules, previous, band, now, last, aged, not tick or bool(news), was_listed and not listed,
+                           held_worse, held_better)
+            expired = bool(steps) and held_worse and tick and not news  # (moved on by the hold's dates alone)
+            grade = steps[-1][1] if steps else previous
     due = before = rs.next_inspection_due
-    if grade != previous or changed & INSPECTED or due is None:
-        due = next_inspection_due(file, grade, rules, moved_at=now if grade != previous else None,
-                                  moved_from=previous if grade != previous else None, before=before if grade != previous else None)
+    if steps:
+        for at, to in steps:  # (each step's grace and the date it keeps, as one evaluation per step would)
+            before_step, due = due, next_inspection_due(file, to, rules, moved_at=at, moved_from=previous, before=due)
+            previous_step, previous = previous, to
+        previous, before = rs.grade, before_step
+        rs.next_inspection_due = due
+    elif changed & INSPECTED or due is None:
+        due = next_inspection_due(file, grade, rules)
         if due != rs.next_inspection_due:
             rs.next_inspection_due = due
     if score == rs.score and grade == previous and not changed & SCORE_INPUTS:
@@ -1066,15 +1105,96 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
         band=band, grade=grade, previous=previous, held=grade != band, override=override, next_inspection_due=due,
         contributions=explain(file, pol, in_force, by_policy),
     )
-    _hold(entry, last if held_worse else None, expired, news and not tick, file, cause, rules)
+    _hold(entry, last if held_worse else None, expired, news and not tick, file, cause, rules, steps[-1][0] if steps else None)
     rs.history.append(entry)
     if len(rs.history) > pol.history_max:
         del rs.history[: len(rs.history) - pol.history_max]
     if grade != previous:
-        rs.moved_at, rs.moved_from, rs.due_before_move = now, previous, before
+        rs.moved_at, rs.moved_from, rs.due_before_move = steps[-1][0], previous_step, before
         rs.check_missing_at = None  # intervals follow the grade
     rs.grade, rs.score = grade, score
     return entry
+
+
+def _steps(file: "CreditFile", rules: "Rules", previous: Grade, band: Grade, now: dt.datetime, last: GradeEntry | None,
+           aged: list[tuple[dt.datetime, Entry, bool]], event: bool, unlisted: bool, held_worse: bool,
+           held_better: bool) -> list[tuple[dt.datetime, Grade]]:
+    """The moves from ``previous`` towards ``band`` this evaluation makes, each with the moment it was allowed.
+
+    Worsening: a grade held back moves on ``max_worsen`` levels each full ``worsen_hold_days`` since the hold began
+    (towards the band as it stood before this event), and an event of the enterprise (or a tick that found something
+    new) moves it once more, now.  Improving: the first step is taken when the band got better than the grade — now
+    for an event, else the moment the listing ended or what lowered the score left its window — but no sooner than
+    ``improve_hold_days`` after the last improvement; each further step ``improve_hold_days`` after the one before.
+    One step per evaluation made the grade follow how often the log ticked: D took three years and more to fall to A
+    after a listing ended in a log without ticks (``qrisk risk --as-of``), two weeks with daily ticks."""
+    rs, pol = file.risk, rules.policy.risk
+    pi, bi = _INDEX[previous], _INDEX[band]
+    gi = pi
+    steps: list[tuple[dt.datetime, Grade]] = []
+    settle = in_days(pol.hold_days) if pol.hold_days else None
+    if bi > pi:
+        every = in_days(max(pol.worsen_hold_days, pol.hold_days))
+        if held_worse and last is not None:
+            # (as far as the band stood before this event: what it raised moves the grade by the event's own step)
+            cap = min(bi, _INDEX[last.band]) if event else bi
+            at = (last.hold_since or last.as_of) + every
+            while gi < cap and at <= now:
+                gi = min(cap, gi + pol.max_worsen)
+                steps.append((at, GRADES[gi]))
+                at += every
+        moved = steps[-1][0] if steps else rs.moved_at
+        if event and gi < bi and not (settle and moved is not None and now < moved + settle):
+            gi = min(bi, gi + pol.max_worsen)
+            steps.append((now, GRADES[gi]))
+        return steps
+    every = in_days(max(pol.improve_hold_days, pol.hold_days))
+    if held_better and last is not None:
+        began = last.as_of  # (the band was better already then)
+    elif aged or unlisted:
+        began = _band_improved(file, rules, previous, now, aged, unlisted)
+    else:
+        began = now
+    improved = rs.moved_from is not None and rs.moved_at is not None and _INDEX[rs.moved_from] > pi
+    if improved:
+        began = max(began, rs.moved_at + every)  # type: ignore[operator]
+    elif settle and rs.moved_at is not None:
+        began = max(began, rs.moved_at + settle)
+    at = began
+    while gi > bi and at <= now:
+        gi = max(bi, gi - pol.max_improve)
+        steps.append((at, GRADES[gi]))
+        at += every
+    return steps
+
+
+def _band_improved(file: "CreditFile", rules: "Rules", grade: Grade, now: dt.datetime, aged: list[tuple[dt.datetime, Entry, bool]],
+                   unlisted: bool) -> dt.datetime:
+    """The first moment since the last evaluation the band was better than ``grade``: when a listing ended, or
+    when the entry that took it below the grade left the score (``aged``: what left at this evaluation, and when)."""
+    pol = rules.policy.risk
+    ended = None
+    if unlisted:
+        years, today = pol.credit.serious_dishonesty_years, local_date(now, rules)
+        ends = [_term_ends(r.decided_on, years) for r in file.enforcements if r.serious_dishonesty and r.in_force]
+        ends += [_term_ends(x.listed_on, years) for x in pol.credit.serious_dishonesty
+                 if not isinstance(x, str) and x.enterprise_id == file.enterprise_id]
+        ends = [d for d in ends if d <= today]
+        if not ends:
+            return now  # (the listing ended by an event: a decision revoked, the policy changed)
+        day = max(ends)
+        ended = max(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc) - in_hours(rules.policy.utc_offset_hours),
+                    file.risk.history[-1].as_of if file.risk.history else now)
+    moments = sorted({m for m, _, _ in aged} | ({ended} if ended is not None else set()))
+    for m in moments:
+        if ended is not None and m < ended:
+            continue  # still listed: D
+        # (as the inputs stood at m: what had left by then gone, what came after it not yet there)
+        entries = [e for e in file.risk.entries if e[0] <= m] + [e for at, e, credit in aged if not credit and at > m]
+        credit = [e for e in file.risk.credit_entries if e[0] <= m] + [e for at, e, credit in aged if credit and at > m]
+        if _INDEX[pol.band(_score(file, pol, entries, credit)[0])] < _INDEX[grade]:
+            return m
+    return now
 
 
 def _cause_zh(file: "CreditFile", cause: "Envelope", rules: "Rules") -> str:
@@ -1083,6 +1203,11 @@ def _cause_zh(file: "CreditFile", cause: "Envelope", rules: "Rules") -> str:
     eid = event_key(cause)
     day = local_date(cause.occurred_at, rules).isoformat()
     mine = [e for e in file.risk.entries if e[3] == eid] + [e for e in file.risk.credit_entries if e[3] == eid]
+    if not mine and cause.enterprise_id == "*" and file.risk.history:
+        # a tick finds rectifications overdue, whose points cite their orders (``_overdue_from``): those that came
+        # since the last evaluation are what it raised
+        since = file.risk.history[-1].as_of
+        mine = [e for e in file.risk.entries if e[1] == "rectification_overdue" and since < e[0] <= cause.occurred_at]
     if mine:
         mine.sort(key=lambda e: -e[2])
         seen = dict.fromkeys(f"{FACTOR_ZH.get('dynamic.' + e[1], FACTOR_ZH.get('credit.' + e[1], e[1]))}（{e[4]}）" for e in mine)
@@ -1091,7 +1216,7 @@ def _cause_zh(file: "CreditFile", cause: "Envelope", rules: "Rules") -> str:
 
 
 def _hold(entry: GradeEntry, last: GradeEntry | None, expired: bool, raised: int, file: "CreditFile", cause: "Envelope",
-          rules: "Rules") -> None:
+          rules: "Rules", moved_at: dt.datetime | None = None) -> None:
     """The hold fields of a new entry. ``last``: the previous entry when it held the grade back from worsening;
     ``raised``: this event changed the score's inputs (a tick never does)."""
     pol = rules.policy.risk
@@ -1110,7 +1235,7 @@ def _hold(entry: GradeEntry, last: GradeEntry | None, expired: bool, raised: int
             entry.hold_cause_event_id, entry.hold_cause_zh = last.hold_cause_event_id, last.hold_cause_zh
         else:
             entry.hold_cause_event_id, entry.hold_cause_zh = event_key(cause), _cause_zh(file, cause, rules)
-        entry.hold_since = (last.hold_since or last.as_of) if last is not None and entry.grade == last.grade else entry.as_of
+        entry.hold_since = (last.hold_since or last.as_of) if last is not None and entry.grade == last.grade else (moved_at or entry.as_of)
         offset = in_hours(rules.policy.utc_offset_hours)
         moved = file.risk.moved_at  # (the last move before this entry)
         if pol.hold_days and moved is not None and entry.grade == entry.previous and entry.as_of < moved + in_days(pol.hold_days):
@@ -1125,7 +1250,7 @@ def _hold(entry: GradeEntry, last: GradeEntry | None, expired: bool, raised: int
         # held back from improving: by the improvement hold after a move towards A, or by risk.hold_days after any move
         rs = file.risk
         moved_now = entry.grade != entry.previous
-        moved = entry.as_of if moved_now else rs.moved_at  # (rs: as before this entry)
+        moved = (moved_at or entry.as_of) if moved_now else rs.moved_at  # (rs: as before this entry)
         came_from = entry.previous if moved_now else rs.moved_from
         improved = came_from is not None and _INDEX[came_from] > _INDEX[entry.grade]
         waits = ([pol.improve_hold_days] if improved else []) + ([pol.hold_days] if pol.hold_days else [])
@@ -1197,7 +1322,10 @@ def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
                    "base": base.isoformat(), "interval_days": pol.inspection_interval_days(rs.grade), "due": due.isoformat(),
                    "grade": rs.grade, "days_late": (today - due).days, "last_event_id": rs.last_inspection_event_id}
             if due_from_regrade(file, rules):  # due by the grace after the grade changed, not by the interval
-                gap["regraded_on"], gap["grace_days"] = local_date(rs.moved_at, rules).isoformat(), pol.regrade_grace_days  # type: ignore[arg-type]
+                # (the move whose grace it is: a later better grade keeps that date, and is not the move that gave it)
+                on = next((local_date(h.as_of, rules) for h in reversed(rs.history) if h.previous is not None and h.grade != h.previous
+                           and local_date(h.as_of, rules) + in_days(pol.regrade_grace_days) == due), None)
+                gap["regraded_on"], gap["grace_days"] = (on or local_date(rs.moved_at, rules)).isoformat(), pol.regrade_grace_days  # type: ignore[arg-type]
             out.append(gap)
     # nothing new can be missing before the local day after the earliest due date still ahead
     # until new data or a new grade (which reset it), nothing new can be missing before

@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 79
+FOLD_VERSION = 80
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -327,7 +327,7 @@ the 估算 caveat says the estimate leaves out those make-up days too (…国庆
 sent again under its number with another category (or product) is corrected, as its kind is — its chart month, the
 verified-complaint points, its 投诉集中, 投诉聚集 and 食用后不适 alerts follow the corrected category (complaint.repeated,
 category_corrected) —, and a 投诉集中 or 投诉聚集 counting one complaint twice (the same words through two channels)
-names the pair (possible_duplicates).  A
+names the pair (possible_duplicates).; 80: a better grade never brings the next inspection's due date forward (the date in force stands); one evaluation takes every grade step the dates allow, each dated when allowed (moved_at: a listing's end, a failure leaving the window, a hold's end), so a log without ticks grades as one with daily ticks; only risk.plan_inspection_kinds (routine, special) move the inspection plan; overdue-rectification points cite the order and count from the day after the deadline in force.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

@@ -413,6 +413,12 @@ class RiskPolicy(_Strict):
     inspections_per_year: dict[Grade, float] = Field(
         default_factory=lambda: {"A": 0.5, "B": 1.0, "C": 2.0, "D": 3.0},
         description="minimum inspection frequency by grade (2022 draft: A once in 2 years, B ≥ 1, C ≥ 2, D ≥ 3 a year)")
+    plan_inspection_kinds: list[Literal["routine", "special", "follow_up", "acceptance"]] = Field(
+        default_factory=lambda: ["routine", "special"], min_length=1,
+        description="the inspection.completed kinds the inspection plan counts from (the next inspection is due one interval "
+                    "after the last of them): a 跟踪检查 (follow_up) only checks an earlier finding's rectification or an "
+                    "interview's commitments and a 验收检查 (acceptance) a campaign upgrade, so neither covers the plan's "
+                    "inspection nor pushes it back; their results and findings still weigh in the score")
     regrade_grace_days: int = Field(
         default=30, ge=0,
         description="after the grade changes to one with a shorter interval, the next inspection is due no sooner than this many "

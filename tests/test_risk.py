@@ -208,19 +208,31 @@ def test_failures_leave_the_window_and_the_grade_improves_one_step_at_a_time(rul
     state, _ = replay(events, rules)
     f = state.files[E]
     assert f.risk.score == 38 + 40 and f.risk.grade == "D"  # three pathogen failures: 45, capped at 40
-    # a year and a bit later, all three are out of the 365-day window
+    # a year and a bit later, all three are out of the 365-day window; the first tick since takes the steps the dates
+    # allowed: C when the second failure left (2026-01-20 10:00, score 53), B risk.improve_hold_days (7) later
     state, _ = step(state, ev("clock.tick", "2026-02-05T00:00:00+08:00", enterprise_id="*"), rules)
-    assert f.risk.score == 38.0 and f.risk.current.band == "B" and f.risk.grade == "C"
-    # the next level only risk.improve_hold_days (7) after that improvement: an event of the enterprise the next day
-    # does not hasten it, a tick once the 7 days are over moves it on
-    state, _ = step(state, ev("complaint.received", "2026-02-06T10:00:00+08:00", complaint_id="C3"), rules)
-    assert f.risk.grade == "C" and f.risk.current.held
-    assert "风险等级降低（向 A 级调整）后须保持 7 天才可再降低" in f.risk.current.hold_zh and "2026-02-12 00:00 后的评定按分值调整" in f.risk.current.hold_zh
-    state, _ = step(state, ev("clock.tick", "2026-02-11T23:50:00+08:00", enterprise_id="*"), rules)
-    assert f.risk.grade == "C"
-    state, _ = step(state, ev("clock.tick", "2026-02-12T00:00:00+08:00", enterprise_id="*"), rules)
-    assert f.risk.grade == "B" and not f.risk.current.held
+    assert f.risk.score == 38.0 and f.risk.current.band == "B" and f.risk.grade == "B" and not f.risk.current.held
+    assert f.risk.moved_at == dt.datetime.fromisoformat("2026-01-27T10:00:00+08:00") and f.risk.moved_from == "C"
     assert not [e for e in f.risk.entries if e[1] == "sampling_failed"]
+
+
+def test_an_improvement_is_held_improve_hold_days_whatever_events_come(rules):
+    events = [registered("2025-01-02T09:00:00+08:00", campaign_tier="A"), pa_sample("2025-01-10T10:00:00+08:00"),
+              pa_sample("2025-01-20T10:00:00+08:00"), pa_sample("2025-02-01T10:00:00+08:00")]
+    state, _ = replay(events, rules)
+    f = state.files[E]
+    assert f.risk.grade == "D"
+    # the second failure leaves on 2026-01-20 10:00 (score 45: band B): C from then
+    state, _ = step(state, ev("clock.tick", "2026-01-21T00:00:00+08:00", enterprise_id="*"), rules)
+    assert f.risk.grade == "C" and f.risk.current.band == "B" and f.risk.moved_at == dt.datetime.fromisoformat("2026-01-20T10:00:00+08:00")
+    assert "风险等级降低（向 A 级调整）后须保持 7 天才可再降低" in f.risk.current.hold_zh and "2026-01-27 10:00 后的评定按分值调整" in f.risk.current.hold_zh
+    # the next level only risk.improve_hold_days (7) after that improvement: an event of the enterprise does not hasten it
+    state, _ = step(state, ev("complaint.received", "2026-01-25T10:00:00+08:00", complaint_id="C3"), rules)
+    assert f.risk.grade == "C"
+    state, _ = step(state, ev("clock.tick", "2026-01-27T09:50:00+08:00", enterprise_id="*"), rules)
+    assert f.risk.grade == "C"
+    state, _ = step(state, ev("clock.tick", "2026-01-27T10:00:00+08:00", enterprise_id="*"), rules)
+    assert f.risk.grade == "B" and f.risk.moved_at == dt.datetime.fromisoformat("2026-01-27T10:00:00+08:00")
 
 
 def test_a_complaint_found_untrue_stops_counting(rules):
