@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 78
+FOLD_VERSION = 79
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -323,7 +323,9 @@ ends (follow_up_due_on), moved off a holiday, with whether the move rests on a y
 redo_due_estimate, follow_up_due_estimate), which overdue effects carry as moved_estimate and the texts say as 估算;
 77: the estimate of a year the calendar lacks makes up a fixed-date holiday on a weekend on the next weekday not off
 (补假, 放假办法 第六条: 2027's 劳动节 takes 05-03 and 05-04), so limits and moved deadlines across it end later; 78:
-the 估算 caveat says the estimate leaves out those make-up days too (…国庆节法定日期及其补假）估算).  A
+the 估算 caveat says the estimate leaves out those make-up days too (…国庆节法定日期及其补假）估算); 79: a new licence
+number after a revocation says so on its enterprise.profile_changed (licence_renewed), so the county board can tell a
+licence in force again from one still revoked.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -531,12 +533,15 @@ def _chart_effect(event: Envelope, enterprise_id: str, base: dict[str, Any], sig
 
 def _registered(state: CountyState, file: CreditFile, event: EnterpriseRegistered, rules: Rules, effects: list[Effect]) -> None:
     kind = "enterprise.registered" if file.profile is None else "enterprise.profile_changed"
+    revoked = file.licence_revoked
     _relicensed(file, event.payload.licence_no, rules, event.occurred_at)
+    # (the board's licence-revoked list reads effects only: the new licence must be said there, not only on file)
+    renewed = {"licence_renewed": True} if revoked is not None and file.licence_revoked is None else {}
     file.profile = event.payload
     registry_tier(file, event.payload.campaign_tier)
     if file.registered_at is None:
         file.registered_at = event.occurred_at
-    effects.append(_effect(kind, event, file.enterprise_id, name=event.payload.name, category=event.payload.category))
+    effects.append(_effect(kind, event, file.enterprise_id, name=event.payload.name, category=event.payload.category, **renewed))
     _judge_pending(state, file, event, rules, effects)
     for k, data in judge_pending_comparisons(file, rules):  # (the campaign's comparison tests that waited for the category)
         effects.append(_effect_data(k, event, file.enterprise_id, data))
@@ -593,14 +598,16 @@ def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rul
                                    on=file.deregistered_on.isoformat() if file.deregistered_on else None))
     if not changes:
         return
+    revoked = file.licence_revoked
     if "licence_no" in changes:
         _relicensed(file, changes["licence_no"], rules, event.occurred_at)
+    renewed = {"licence_renewed": True} if revoked is not None and file.licence_revoked is None else {}
     file.profile = file.profile.model_copy(update=changes)
     if "campaign_tier" in changes:
         registry_tier(file, changes["campaign_tier"])
     else:
         apply_tier(file)
-    effects.append(_effect("enterprise.profile_changed", event, file.enterprise_id, changes=changes))
+    effects.append(_effect("enterprise.profile_changed", event, file.enterprise_id, changes=changes, **renewed))
 
 
 def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, rules: Rules, effects: list[Effect]) -> None:
