@@ -235,7 +235,7 @@ def cmd_risk(args: argparse.Namespace) -> int:
     rows = risk_ranking(events, day, rules)
     total = len(rows)
     # on stderr: --json's output stays a document; the bureau still reads why a listed enterprise is not D
-    for note in (rules.policy.risk.credit.unregistered_warning(r["enterprise_id"] for r in rows), rules.policy.risk.scale_note()):
+    for note in (rules.policy.risk.credit.unregistered_warning({r["enterprise_id"] for r in rows}), rules.policy.risk.scale_note()):
         if note:
             print(f"qrisk: 警告：{note}", file=sys.stderr)
     if args.top is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import string
-from typing import Annotated, Any, ClassVar, Iterable, Literal, get_args
+from typing import Annotated, Any, ClassVar, Container, Iterable, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeFloat, PrivateAttr, field_validator, model_validator
@@ -383,15 +383,15 @@ class CreditFactors(_Strict):
         default=3, ge=1, le=50, description="a listing by an enforcement decision ends this many years after the decision "
                                             "(严重违法失信名单: removed once listed for three years); an id listed here stays until taken out")
 
-    def unregistered_listings(self, registered: Iterable[str]) -> list[str]:
+    def unregistered_listings(self, registered: Container[str]) -> list[str]:
         """The enterprise ids serious_dishonesty lists that no enterprise in ``registered`` has: a typo (a letter O for a
         zero) lists nobody, and the enterprise meant keeps its milder grade without a word.  Not refused at load: the
-        policy is read before the log, and a listing may rightly come before the enterprise's registration is imported."""
-        known = set(registered)
-        return sorted({listing.enterprise_id if isinstance(listing, PolicyListing) else listing
-                       for listing in self.serious_dishonesty} - known)
+        policy is read before the log, and a listing may rightly come before the enterprise's registration is imported.
+        Looked up one id at a time, never iterated: /healthz passes the fold's files while the fold adds to them."""
+        listed = {listing.enterprise_id if isinstance(listing, PolicyListing) else listing for listing in self.serious_dishonesty}
+        return sorted(eid for eid in listed if eid not in registered)
 
-    def unregistered_warning(self, registered: Iterable[str]) -> str | None:
+    def unregistered_warning(self, registered: Container[str]) -> str | None:
         """What the bureau is told (at start, in ``qrisk risk``, on /healthz) of listings naming no enterprise on file."""
         missing = self.unregistered_listings(registered)
         if not missing:
