@@ -86,6 +86,18 @@ DEREGISTERED = f"""
     SELECT enterprise_id FROM {EFFECTS} WHERE kind = 'enterprise.status_changed'
     GROUP BY enterprise_id HAVING argMax({data_text('status')}, (version, idx)) = 'deregistered'"""
 
+# enterprises whose licence stands revoked (吊销许可证), as the credit file holds it (processors.step): the last word on
+# the licence is a decision revoking it — not that decision's own revocation on review (enforcement.revoked with
+# licence_restored, true only once no other revoking decision stands) nor a new licence number (licence_renewed).
+# Like the closed, they get no routine sampling or inspection (qrisk risk lists them last, 许可证已吊销).  (penalties is a
+# list of kinds, read raw: ClickHouse 18.16 has no JSONExtract)
+LICENCE_REVOKED = f"""
+    SELECT enterprise_id FROM {EFFECTS}
+    WHERE (kind = 'enforcement.decided' AND position(visitParamExtractRaw(data, 'penalties'), '"licence_revoked"') > 0)
+       OR (kind = 'enforcement.revoked' AND visitParamExtractBool(data, 'licence_restored'))
+       OR (kind IN ('enterprise.registered', 'enterprise.profile_changed') AND visitParamExtractBool(data, 'licence_renewed'))
+    GROUP BY enterprise_id HAVING argMax(kind, (version, idx)) = 'enforcement.decided'"""
+
 REGISTERED = f"SELECT enterprise_id FROM {EFFECTS} WHERE kind = 'enterprise.registered'"
 """Enterprises registered: the campaign's progress table lists these only (a record under an id nobody registered waits)."""
 
@@ -444,10 +456,11 @@ def county() -> dict[str, Any]:
         # takes the palette's colours, D in green)
         panel("piechart", "风险等级分布（当前）",
               "SELECT " + ", ".join(f"countIf(grade = '{g}') AS `{g}`" for g in GRADE_COLOUR)
-              + f" FROM ({CURRENT_GRADES}) WHERE enterprise_id NOT IN ({DEREGISTERED})",
+              + f" FROM ({CURRENT_GRADES}) WHERE enterprise_id NOT IN ({DEREGISTERED}) AND enterprise_id NOT IN ({LICENCE_REVOKED})",
               w=6, h=8, options={"reduceOptions": {"values": False, "calcs": ["lastNotNull"]}, "pieType": "donut",
                                  "legend": {"showLegend": True, "displayMode": "list", "placement": "right", "values": ["value"]}},
-              overrides=GRADE_SLICES, description="当前各风险等级（A 低 — D 高）的在册企业数，颜色同等级"),
+              overrides=GRADE_SLICES, description="当前各风险等级（A 低 — D 高）的在册企业数，颜色同等级；已注销、已吊销许可证的不计"
+                                                  "（不再安排日常抽检和检查，qrisk risk 列于最后）"),
         panel("barchart", "不合格项目排行",
               f"""SELECT if(startsWith(code, 'sum_of_ratios:'), {_sum_items_zh("substring(code, 15)")},
                             if(item_name = '', code, item_name)) AS `项目`, batches AS `不合格批次`
@@ -492,8 +505,11 @@ def county() -> dict[str, Any]:
               f"""SELECT enterprise_id AS `企业`, name AS `名称`, {CATEGORY_ZH.format('category')} AS `类别`, grade AS `等级`,
                          score AS `风险分`, graded_at AS `评定时间`
                   FROM ({CURRENT_GRADES}) AS grades ANY LEFT JOIN ({NAMES}) AS names USING enterprise_id
-                  WHERE grade IN ('C', 'D') AND enterprise_id NOT IN ({DEREGISTERED}) ORDER BY grade DESC, score DESC, enterprise_id""",
-              overrides=ENTERPRISE_LINK, w=12, h=9, description="当前等级为 C 或 D 的在册企业（已注销的不列），风险分从高到低：当前状态，不随时间范围变化"),
+                  WHERE grade IN ('C', 'D') AND enterprise_id NOT IN ({DEREGISTERED}) AND enterprise_id NOT IN ({LICENCE_REVOKED})
+                  ORDER BY grade DESC, score DESC, enterprise_id""",
+              overrides=ENTERPRISE_LINK, w=12, h=9,
+              description="当前等级为 C 或 D 的在册企业，风险分从高到低：当前状态，不随时间范围变化。已注销、已吊销许可证的不列"
+                          "（不再安排日常抽检和检查；许可证经复议、诉讼撤销吊销决定或换发新证后重新列入）"),
         panel("table", "最新预警",
               f"""SELECT occurred_at AS `时间`, enterprise AS `企业`, severity_zh AS `级别`, title AS `预警`, state_zh AS `状态`,
                          closing AS `关闭原因`, message AS `说明`, raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`,

@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 80
+FOLD_VERSION = 81
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -327,7 +327,9 @@ the 估算 caveat says the estimate leaves out those make-up days too (…国庆
 sent again under its number with another category (or product) is corrected, as its kind is — its chart month, the
 verified-complaint points, its 投诉集中, 投诉聚集 and 食用后不适 alerts follow the corrected category (complaint.repeated,
 category_corrected) —, and a 投诉集中 or 投诉聚集 counting one complaint twice (the same words through two channels)
-names the pair (possible_duplicates).; 80: a better grade never brings the next inspection's due date forward (the date in force stands); one evaluation takes every grade step the dates allow, each dated when allowed (moved_at: a listing's end, a failure leaving the window, a hold's end), so a log without ticks grades as one with daily ticks; only risk.plan_inspection_kinds (routine, special) move the inspection plan; overdue-rectification points cite the order and count from the day after the deadline in force.  A
+names the pair (possible_duplicates); 80: a better grade never brings the next inspection's due date forward (the date in force stands); one evaluation takes every grade step the dates allow, each dated when allowed (moved_at: a listing's end, a failure leaving the window, a hold's end), so a log without ticks grades as one with daily ticks; only risk.plan_inspection_kinds (routine, special) move the inspection plan; overdue-rectification points cite the order and count from the day after the deadline in force.; 81: a new licence
+number after a revocation says so on its enterprise.profile_changed (licence_renewed), so the county board can tell a
+licence in force again from one still revoked.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -537,12 +539,15 @@ def _chart_effect(event: Envelope, enterprise_id: str, base: dict[str, Any], sig
 
 def _registered(state: CountyState, file: CreditFile, event: EnterpriseRegistered, rules: Rules, effects: list[Effect]) -> None:
     kind = "enterprise.registered" if file.profile is None else "enterprise.profile_changed"
+    revoked = file.licence_revoked
     _relicensed(file, event.payload.licence_no, rules, event.occurred_at)
+    # (the board's licence-revoked list reads effects only: the new licence must be said there, not only on file)
+    renewed = {"licence_renewed": True} if revoked is not None and file.licence_revoked is None else {}
     file.profile = event.payload
     registry_tier(file, event.payload.campaign_tier)
     if file.registered_at is None:
         file.registered_at = event.occurred_at
-    effects.append(_effect(kind, event, file.enterprise_id, name=event.payload.name, category=event.payload.category))
+    effects.append(_effect(kind, event, file.enterprise_id, name=event.payload.name, category=event.payload.category, **renewed))
     _judge_pending(state, file, event, rules, effects)
     for k, data in judge_pending_comparisons(file, rules):  # (the campaign's comparison tests that waited for the category)
         effects.append(_effect_data(k, event, file.enterprise_id, data))
@@ -599,14 +604,16 @@ def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rul
                                    on=file.deregistered_on.isoformat() if file.deregistered_on else None))
     if not changes:
         return
+    revoked = file.licence_revoked
     if "licence_no" in changes:
         _relicensed(file, changes["licence_no"], rules, event.occurred_at)
+    renewed = {"licence_renewed": True} if revoked is not None and file.licence_revoked is None else {}
     file.profile = file.profile.model_copy(update=changes)
     if "campaign_tier" in changes:
         registry_tier(file, changes["campaign_tier"])
     else:
         apply_tier(file)
-    effects.append(_effect("enterprise.profile_changed", event, file.enterprise_id, changes=changes))
+    effects.append(_effect("enterprise.profile_changed", event, file.enterprise_id, changes=changes, **renewed))
 
 
 def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, rules: Rules, effects: list[Effect]) -> None:

@@ -2260,6 +2260,11 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
         if key_problem is not None:
             # the keys last read stay in use: a key added (or revoked) in the damaged file is not
             problems["keys_file"] = f"{key_problem}（沿用上次读取的密钥 / the keys last read stay in use）"
+        # a listing in the policy naming no enterprise on file (a typo) grades nobody: said for as long as it lasts, not
+        # only in the start-up log read once — a set difference over a few ids, cheap on every call
+        unlisted = pipeline.rules.policy.risk.credit.unregistered_warning(pipeline.state.files)
+        if unlisted is not None:
+            problems["policy_listings"] = unlisted
         lease = getattr(pipeline, "writer_lease", None)
         if lease is not None and lease.lapsed:
             problems["writer_lease"] = f"写入租约已失效，不再写入事件，请重启 qrisk / {lease.lapsed}: no more events are written; restart qrisk"
@@ -2316,6 +2321,7 @@ PROBLEM_SUMMARIES = {
     "alert_receivers": "预警通知接收端连续发送失败，或有已放弃的通知待重新发送（POST /v1/alerts/redeliver 或 qrisk alerts redeliver）" + _DETAILS,
     "keys_file": "密钥文件无法读取，沿用上次读取的密钥" + _DETAILS,
     "writer_lease": "写入租约已失效，不再写入事件，请重启 qrisk" + _DETAILS,
+    "policy_listings": "策略中列入严重违法失信名单的企业编号在事件日志中没有登记，该列入不对任何企业生效" + _DETAILS,
     "store": "ClickHouse 无法读取，查询失败" + _DETAILS,
 }
 """What the public /healthz says of each problem: that it is there, not what it is (a failing

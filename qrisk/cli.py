@@ -639,6 +639,10 @@ def _say_recovered(pipeline: Any) -> None:
     unrouted = _unrouted_warning(pipeline)
     if unrouted:
         print(f"qrisk: 警告：{unrouted} / warning: some enterprises' towns have no alert route (see alerts.routes)", file=sys.stderr)
+    risk = pipeline.rules.policy.risk
+    for note in (risk.credit.unregistered_warning(pipeline.state.files), risk.scale_note()):
+        if note:
+            print(f"qrisk: 警告：{note}", file=sys.stderr)
     clock = getattr(pipeline, "clock", None)
     if clock is not None:
         from qrisk.runtime import calendar_warning

@@ -234,6 +234,10 @@ def cmd_risk(args: argparse.Namespace) -> int:
     day = args.as_of or _latest_day(events, rules)
     rows = risk_ranking(events, day, rules)
     total = len(rows)
+    # on stderr: --json's output stays a document; the bureau still reads why a listed enterprise is not D
+    for note in (rules.policy.risk.credit.unregistered_warning({r["enterprise_id"] for r in rows}), rules.policy.risk.scale_note()):
+        if note:
+            print(f"qrisk: 警告：{note}", file=sys.stderr)
     if args.top is not None:
         rows = rows[: max(0, args.top)]
     if args.json:

@@ -252,6 +252,32 @@ class PolicyError(ValueError):
     """A policy file that is not a policy: which file, where in it, and why."""
 
 
+_ERRORS_ZH = {
+    "finite_number": "须为有限数（不能是 .nan 或 .inf）",
+    "greater_than_equal": "须不小于 {ge}",
+    "greater_than": "须大于 {gt}",
+    "less_than_equal": "须不大于 {le}",
+    "less_than": "须小于 {lt}",
+    "extra_forbidden": "没有这一项（拼写错误？）",
+    "missing": "缺少此项",
+}
+
+
+def _error_zh(error: Any) -> str:
+    """One pydantic error as the policy's reader is told it: Chinese, then pydantic's English.  The supervisor who edits
+    the policy file reads the first; the field's path before it names what to change."""
+    msg = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "value_error":  # (our own validators already speak both)
+        return msg
+    zh = _ERRORS_ZH.get(error["type"])
+    if zh is None:
+        return msg
+    try:
+        return f"{zh.format(**error.get('ctx', {}))} / {msg}"
+    except (KeyError, IndexError):
+        return msg
+
+
 def load_policy(path: Path | None = None) -> Policy:
     path = path or DEFAULT_POLICY
     try:
@@ -273,6 +299,6 @@ def load_policy(path: Path | None = None) -> Policy:
     try:
         return Policy.model_validate(doc)
     except ValidationError as exc:
-        shown = [f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()[:5]]
+        shown = [f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {_error_zh(e)}" for e in exc.errors()[:5]]
         more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
         raise PolicyError(f"策略文件 {path} 有误 / policy {path}: " + "; ".join(shown) + more) from exc

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import string
-from typing import Annotated, Any, ClassVar, Iterable, Literal, get_args
+from typing import Annotated, Any, ClassVar, Container, Iterable, Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeFloat, PrivateAttr, field_validator, model_validator
 
 from schemas.events import ComplaintReceived, PenaltyKind
 from schemas.standards import ItemClass
@@ -20,7 +20,9 @@ from schemas.standards import ItemClass
 class _Strict(BaseModel):
     # validate_default: a default written 40 is then 40.0 as the same figure read from a policy file is; an int
     # left in a float field reached the grade's terms, and a state restored from its snapshot printed 40.0
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # allow_inf_nan: no threshold, weight or limit of a policy is infinite or NaN — a NaN compares false with everything
+    # (a band of .nan graded every score up to the next band A) and crashed the fold where it became a day count
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
 
 ComplaintCategory = Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"]
@@ -31,7 +33,7 @@ QUALITY_COMPLAINTS: tuple[ComplaintCategory, ...] = ("foreign_matter", "spoilage
 
 class ComplaintClusterPolicy(_Strict):
     k: int = Field(default=3, ge=2, description="verified complaints …")
-    window_days: int = Field(default=30, ge=1, description="… within this many days form a cluster")
+    window_days: int = Field(default=30, ge=1, le=3660, description="… within this many days form a cluster")
     categories: list[ComplaintCategory] = Field(
         default_factory=lambda: list(QUALITY_COMPLAINTS), min_length=1,
         description="… of these categories (by default every one but other: a verified price or service complaint is no "
@@ -73,7 +75,7 @@ class RetestPolicy(_Strict):
         default_factory=lambda: ["pathogen", "indicator_microbe"],
         description="a failure on an item of these classes is not re-tested: a re-test result does not change it")
     result_within_days: int | None = Field(
-        default=45, ge=1,
+        default=45, ge=1, le=3660,
         description="calendar days from the original result to the re-test's result, beyond which the re-test is not admitted. "
                     "An approximation of working days (食品安全法 第八十八条 and the sampling rules): 7 to ask, the bureau's acceptance "
                     "(about 5, to check), 5 to choose the re-test lab (10 when extended), the transfer of the backup sample (to check) "
@@ -229,7 +231,7 @@ class SpcPolicy(_Strict):
         description="complaint categories the complaints-per-month (c) chart counts: by default not other, where delivery and "
                     "service complaints go — a quality fluctuation chart must not signal on 送水不及时")
     series_window: int = Field(default=30, ge=5, le=500, description="recent points kept per series as evidence")
-    evidence_days: int = Field(default=45, ge=1, description="events this close to a signal are listed with it")
+    evidence_days: int = Field(default=45, ge=1, le=3660, description="events this close to a signal are listed with it")
 
     @field_validator("reference_failure_rate", mode="before")
     @classmethod
@@ -264,10 +266,10 @@ class StaticFactors(_Strict):
     """静态风险因素: what the enterprise is, not what it did."""
 
     max: float = Field(default=40, ge=0, description="static factors together score at most this")
-    category: dict[Literal["packaged_water", "pastry", "other"], float] = Field(
+    category: dict[Literal["packaged_water", "pastry", "other"], NonNegativeFloat] = Field(
         default_factory=lambda: {"packaged_water": 20.0, "pastry": 16.0, "other": 12.0},
         description="food category (食品类别); a category not listed scores 0")
-    scale: dict[Literal["micro", "small", "medium", "large"], float] = Field(
+    scale: dict[Literal["micro", "small", "medium", "large"], NonNegativeFloat] = Field(
         default_factory=lambda: {"micro": 4.0, "small": 6.0, "medium": 8.0, "large": 10.0}, description="production scale (生产规模)")
     population_served: list[PopulationBand] = Field(
         default_factory=lambda: [PopulationBand(min=50_000, points=10), PopulationBand(min=20_000, points=7),
@@ -310,7 +312,7 @@ class OverduePoints(CappedPoints):
 
 
 class SamplingFailurePoints(_Strict):
-    by_class: dict[ItemClassName, float] = Field(
+    by_class: dict[ItemClassName, NonNegativeFloat] = Field(
         default_factory=lambda: {"pathogen": 15.0, "additive_not_permitted": 15.0, "contaminant": 12.0, "indicator_microbe": 8.0,
                                  "additive": 8.0, "chemical": 6.0, "quality_index": 4.0},
         description="an unqualified sample scores the weight of its worst failed item's class")
@@ -319,13 +321,13 @@ class SamplingFailurePoints(_Strict):
 
 
 class InspectionPoints(_Strict):
-    result: dict[Literal["符合", "基本符合", "不符合"], float] = Field(default_factory=lambda: {"符合": 0.0, "基本符合": 2.0, "不符合": 8.0})
-    finding: dict[Literal["minor", "major", "critical"], float] = Field(default_factory=lambda: {"minor": 0.0, "major": 2.0, "critical": 5.0})
+    result: dict[Literal["符合", "基本符合", "不符合"], NonNegativeFloat] = Field(default_factory=lambda: {"符合": 0.0, "基本符合": 2.0, "不符合": 8.0})
+    finding: dict[Literal["minor", "major", "critical"], NonNegativeFloat] = Field(default_factory=lambda: {"minor": 0.0, "major": 2.0, "critical": 5.0})
     cap: float = Field(default=16, ge=0)
 
 
 class EnforcementPoints(_Strict):
-    by_penalty: dict[PenaltyKind, float] = Field(
+    by_penalty: dict[PenaltyKind, NonNegativeFloat] = Field(
         default_factory=lambda: {"warning": 4.0, "fine": 6.0, "confiscation": 6.0, "other": 4.0, "suspension": 12.0, "licence_revoked": 20.0},
         description="a 行政处罚决定 scores the weight of its heaviest penalty (a kind not listed scores 0)")
     cap: float = Field(default=20, ge=0)
@@ -340,7 +342,7 @@ class DynamicFactors(_Strict):
     """动态风险因素: what happened within the window (by event time)."""
 
     max: float = Field(default=40, ge=0)
-    window_days: int = Field(default=365, ge=1, description="events older than this (before the as-of time) no longer count")
+    window_days: int = Field(default=365, ge=1, le=3660, description="events older than this (before the as-of time) no longer count")
     sampling_failed: SamplingFailurePoints = SamplingFailurePoints()
     fluctuation_signal: SignalPoints = SignalPoints()
     complaint_verified: ComplaintPoints = ComplaintPoints()
@@ -364,7 +366,7 @@ class CreditFactors(_Strict):
     """信用状况: the long memory (years, not only the dynamic window)."""
 
     max: float = Field(default=20, ge=0)
-    campaign_tier: dict[Literal["A", "B", "C", "D", "unrated"], float] = Field(
+    campaign_tier: dict[Literal["A", "B", "C", "D", "unrated"], NonNegativeFloat] = Field(
         default_factory=lambda: {"A": 0.0, "B": 4.0, "C": 8.0, "D": 12.0, "unrated": 6.0}, description="提档升级 tier at survey")
     rectification_rejected: float = Field(default=4, ge=0, description="each rectification rejected at verification (整改复查未通过)")
     rectification_overdue: float = Field(default=2, ge=0, description="each rectification past its deadline, for memory_years")
@@ -382,18 +384,36 @@ class CreditFactors(_Strict):
         default=3, ge=1, le=50, description="a listing by an enforcement decision ends this many years after the decision "
                                             "(严重违法失信名单: removed once listed for three years); an id listed here stays until taken out")
 
+    def unregistered_listings(self, registered: Container[str]) -> list[str]:
+        """The enterprise ids serious_dishonesty lists that no enterprise in ``registered`` has: a typo (a letter O for a
+        zero) lists nobody, and the enterprise meant keeps its milder grade without a word.  Not refused at load: the
+        policy is read before the log, and a listing may rightly come before the enterprise's registration is imported.
+        Looked up one id at a time, never iterated: /healthz passes the fold's files while the fold adds to them."""
+        listed = {listing.enterprise_id if isinstance(listing, PolicyListing) else listing for listing in self.serious_dishonesty}
+        return sorted(eid for eid in listed if eid not in registered)
+
+    def unregistered_warning(self, registered: Container[str]) -> str | None:
+        """What the bureau is told (at start, in ``qrisk risk``, on /healthz) of listings naming no enterprise on file."""
+        missing = self.unregistered_listings(registered)
+        if not missing:
+            return None
+        return (f"risk.credit.serious_dishonesty 列入严重违法失信名单的企业 {'、'.join(missing)} 在事件日志中没有登记（enterprise.registered），"
+                f"该列入不对任何企业生效：请核对企业编号，或先导入该企业的登记 / risk.credit.serious_dishonesty lists "
+                f"{', '.join(missing)}, which no enterprise in the event log is registered as: the listing grades nobody; "
+                f"check the enterprise id, or import the enterprise's registration")
+
 
 class RiskPolicy(_Strict):
     """Risk grading (风险分级): score = static + dynamic + credit (0-100, higher is riskier)."""
 
     enabled: bool = True
-    bands: dict[Grade, float] = Field(
+    bands: dict[Grade, NonNegativeFloat] = Field(
         default_factory=lambda: {"A": 0.0, "B": 30.0, "C": 45.0, "D": 60.0},
         description="where each grade starts: a score above a grade's bound (A: from 0) and up to the next grade's bound "
                     "inclusive is that grade (2016 trial, unconfirmed: A 0-30 含, B 30-45 含, C 45-60 含, D > 60)")
     max_worsen: int = Field(default=1, ge=1, le=3, description="grades a single evaluation may move towards D")
     max_improve: int = Field(default=1, ge=1, le=3, description="grades a single evaluation may move towards A")
-    hold_days: int = Field(default=0, ge=0, description="after a move, the grade stays at least this many days (0: every evaluation may move it)")
+    hold_days: int = Field(default=0, ge=0, le=3660, description="after a move, the grade stays at least this many days (0: every evaluation may move it)")
     worsen_hold_days: int = Field(
         default=7, ge=1, le=365,
         description="a grade held back from worsening by max_worsen moves on at the enterprise's next event, or else at the "
@@ -410,7 +430,9 @@ class RiskPolicy(_Strict):
     static: StaticFactors = StaticFactors()
     dynamic: DynamicFactors = DynamicFactors()
     credit: CreditFactors = CreditFactors()
-    inspections_per_year: dict[Grade, float] = Field(
+    # 0.1 a year is one inspection in ten years; 365 once a day — beyond either the interval is no plan (0.0001 put the
+    # next inspection past the year 9999 and crashed the fold)
+    inspections_per_year: dict[Grade, Annotated[float, Field(ge=0.1, le=365)]] = Field(
         default_factory=lambda: {"A": 0.5, "B": 1.0, "C": 2.0, "D": 3.0},
         description="minimum inspection frequency by grade (2022 draft: A once in 2 years, B ≥ 1, C ≥ 2, D ≥ 3 a year)")
     plan_inspection_kinds: list[Literal["routine", "special", "follow_up", "acceptance"]] = Field(
@@ -420,11 +442,11 @@ class RiskPolicy(_Strict):
                     "interview's commitments and a 验收检查 (acceptance) a campaign upgrade, so neither covers the plan's "
                     "inspection nor pushes it back; their results and findings still weigh in the score")
     regrade_grace_days: int = Field(
-        default=30, ge=0,
+        default=30, ge=0, le=3660,
         description="after the grade changes to one with a shorter interval, the next inspection is due no sooner than this many "
                     "days later: such a grade does not make an inspection overdue on (or before) the day it changes (a better "
                     "grade gets no grace)")
-    sampling_interval_days: dict[Grade, int] = Field(
+    sampling_interval_days: dict[Grade, Annotated[int, Field(ge=1, le=3650)]] = Field(
         default_factory=lambda: {"A": 365, "B": 180, "C": 120, "D": 90},
         description="longest gap between supervision samples by grade before the missing-data warning")
     history_max: int = Field(default=50, ge=1, le=1000, description="grade history entries kept in the credit file")
@@ -435,13 +457,35 @@ class RiskPolicy(_Strict):
         for name in ("bands", "inspections_per_year", "sampling_interval_days"):
             missing = [g for g in GRADES if g not in getattr(self, name)]
             if missing:
-                raise ValueError(f"risk.{name} lacks grade(s) {', '.join(missing)}")
+                raise ValueError(f"risk.{name}：缺少等级 {'、'.join(missing)} / risk.{name} lacks grade(s) {', '.join(missing)}")
         lows = [self.bands[g] for g in GRADES]
         if lows[0] != 0 or any(b <= a for a, b in zip(lows, lows[1:])):
-            raise ValueError("risk.bands: A must start at 0 and B < C < D must increase strictly")
-        if any(v <= 0 for v in self.inspections_per_year.values()) or any(v <= 0 for v in self.sampling_interval_days.values()):
-            raise ValueError("risk.inspections_per_year and risk.sampling_interval_days must be positive")
+            raise ValueError("risk.bands：A 须从 0 开始，B < C < D 须严格递增 / risk.bands: A must start at 0 and B < C < D must "
+                             "increase strictly")
+        # the bands are points, not shares of the total: a D starting at or above the most the score can reach
+        # (static.max + dynamic.max + credit.max) is never reached, and no score would ever ask for D's inspections
+        total = self.max_score
+        if self.bands["D"] >= total:
+            raise ValueError(f"risk.bands.D：D 级起点 {self.bands['D']:g} 分不低于风险分最高可得的 {total:g} 分（static.max + dynamic.max "
+                             f"+ credit.max），任何企业都评不到 D 级 / risk.bands.D: D starts at {self.bands['D']:g}, not below the "
+                             f"highest score possible, {total:g} (static.max + dynamic.max + credit.max): no enterprise could be graded D")
         return self
+
+    @property
+    def max_score(self) -> float:
+        """The most the score can reach: static, dynamic and credit at their caps (100 in the 2016 trial and the 2022 draft)."""
+        return self.static.max + self.dynamic.max + self.credit.max
+
+    def scale_note(self) -> str | None:
+        """Said at start when the factors' maxima do not add up to 100: the score is then not out of 100, though
+        dashboards and reports read it so — a bureau may mean it (a factor turned down), or have mistyped one max."""
+        total = self.max_score
+        if total == 100:
+            return None
+        return (f"风险分满分为 {total:g} 分而非 100 分（static.max {self.static.max:g} + dynamic.max {self.dynamic.max:g} + credit.max "
+                f"{self.credit.max:g}），等级分界 risk.bands 仍按分数绝对值划分（B {self.bands['B']:g}、C {self.bands['C']:g}、"
+                f"D {self.bands['D']:g} 分以上） / the risk score runs to {total:g}, not 100 (static.max + dynamic.max + credit.max); "
+                f"the grade bands stay absolute points")
 
     def band(self, score: float) -> Grade:
         """The grade a score alone gives.  Each band's upper edge is inclusive (2016 trial, unconfirmed:
@@ -942,7 +986,7 @@ class AlertsPolicy(_Strict):
     silences: list[Silence] = Field(default_factory=list)
     live_within_hours: int = Field(default=720, ge=1, description="an event received later than this after it occurred (history, a back-fill) moves alerts but notifies nobody")
     event_ids_kept: int = Field(default=50, ge=1, le=10_000, description="occurrences' event ids kept on an alert as its evidence")
-    closed_kept_days: int = Field(default=90, ge=1, description="an alert verified or closed this long ago leaves the fold's memory (the alerts tables keep it)")
+    closed_kept_days: int = Field(default=90, ge=1, le=3660, description="an alert verified or closed this long ago leaves the fold's memory (the alerts tables keep it)")
     close_note_min_severity: Severity | None = Field(
         default="high",
         description="closing an alert of this severity or a more severe one needs a note (why: 处置结果、核查结论): a 紧急/高 "
