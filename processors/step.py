@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 78
+FOLD_VERSION = 80
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -323,7 +323,11 @@ ends (follow_up_due_on), moved off a holiday, with whether the move rests on a y
 redo_due_estimate, follow_up_due_estimate), which overdue effects carry as moved_estimate and the texts say as 估算;
 77: the estimate of a year the calendar lacks makes up a fixed-date holiday on a weekend on the next weekday not off
 (补假, 放假办法 第六条: 2027's 劳动节 takes 05-03 and 05-04), so limits and moved deadlines across it end later; 78:
-the 估算 caveat says the estimate leaves out those make-up days too (…国庆节法定日期及其补假）估算).  A
+the 估算 caveat says the estimate leaves out those make-up days too (…国庆节法定日期及其补假）估算); 80: a verified
+complaint of foreign matter or spoilage alerts on its own (complaint.hazard, high: 反映饮用纯净水中有异物，经核实属实;
+an illness one keeps only its illness alert; closed when withdrawn or found 不属实), 一直吐, 救护车 and 120 (called:
+打了120, not 1200元) are illness words, and a sampling failure names the open or verified complaints about its
+product of the 90 days before sampling (related_complaints; 该产品近期有投诉 K1（…，已核实属实）).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
