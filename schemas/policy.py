@@ -540,7 +540,8 @@ class SamplingUnqualifiedRule(WarningRule):
         "its message names the earlier samples and asks for an interview and stricter handling; 0: off"))
     related_complaints_days: int = Field(default=90, ge=0, le=3660, description=(
         "the failure names the enterprise's quality complaints about the same product received within this many days "
-        "before it was sampled (up to the failure), not withdrawn nor found 不属实 (evidence related_complaints; "
+        "before it was sampled (up to the failure), not withdrawn nor found 不属实 (evidence related_complaints, each quoted up to "
+        "complaint_hazard.excerpt_chars, masked; "
         "该产品近期有投诉 … in {detail}): the inspector who goes for the failing batch takes the complaint along; 0: off"))
 
 
