@@ -1277,7 +1277,7 @@ _SUBJECTS = {
     "fluctuation.signal": "complaint_ids",
     "sampling.unqualified": "sample_no", "inspection.nonconforming": "inspection_id", "complaint.cluster": "complaint_ids",
     "complaint.burst": "complaint_ids",
-    "complaint.illness": "complaint_id", "complaint.overdue": "complaint_id", "judgement.lab_failed_unjudged": "sample_no",
+    "complaint.illness": "complaint_id", "complaint.hazard": "complaint_id", "complaint.overdue": "complaint_id", "judgement.lab_failed_unjudged": "sample_no",
     "judgement.lab_failed_passed": "sample_no",
     "rectification.overdue": "rectification_id", "rectification.rejected": "rectification_id",
     "enforcement.decided": "decision_no", "interview.follow_up_overdue": "interview_id",
@@ -1564,7 +1564,7 @@ def evidence_zh(alert: Alert) -> str:
         parts.append(f"投诉编号 {'、'.join(e['complaint_ids'][:10])}（自 {e.get('first_day', '')} 起）")
     elif alert.rule == "complaint.burst" and e.get("complaint_ids"):
         parts.append(f"投诉编号 {'、'.join(e['complaint_ids'][:10])}（{e.get('first_day', '')} 至 {e.get('last_day', '')} 收到）")
-    elif alert.rule == "complaint.illness" and e.get("complaint_id"):
+    elif alert.rule in ("complaint.illness", "complaint.hazard") and e.get("complaint_id"):
         parts.append(f"投诉编号 {e['complaint_id']}（{e.get('received_on', '')} 收到）")
     elif alert.rule == "complaint.overdue" and e.get("complaint_id"):
         kind = "举报" if e.get("kind") == "report" else "投诉"

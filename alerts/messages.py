@@ -60,6 +60,7 @@ RULE_ZH = {
     "complaint.cluster": "投诉聚集",
     "complaint.burst": "投诉集中（快速反应）",
     "complaint.illness": "食用后不适投诉",
+    "complaint.hazard": "异物、变质投诉（经核实属实）",
     "complaint.overdue": "投诉举报办理超期",
     "rectification.overdue": "整改逾期",
     "data.missing": "检查或抽检逾期未开展",

@@ -96,7 +96,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 81
+FOLD_VERSION = 82
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -329,7 +329,11 @@ verified-complaint points, its 投诉集中, 投诉聚集 and 食用后不适 al
 category_corrected) —, and a 投诉集中 or 投诉聚集 counting one complaint twice (the same words through two channels)
 names the pair (possible_duplicates); 80: a better grade never brings the next inspection's due date forward (the date in force stands); one evaluation takes every grade step the dates allow, each dated when allowed (moved_at: a listing's end, a failure leaving the window, a hold's end), so a log without ticks grades as one with daily ticks; only risk.plan_inspection_kinds (routine, special) move the inspection plan; overdue-rectification points cite the order and count from the day after the deadline in force.; 81: a new licence
 number after a revocation says so on its enterprise.profile_changed (licence_renewed), so the county board can tell a
-licence in force again from one still revoked.  A
+licence in force again from one still revoked; 82: a verified
+complaint of foreign matter or spoilage alerts on its own (complaint.hazard, high: 反映饮用纯净水中有异物，经核实属实;
+an illness one keeps only its illness alert; closed when withdrawn or found 不属实), 一直吐, 救护车 and 120 (called:
+打了120, not 1200元) are illness words, and a sampling failure names the open or verified complaints about its
+product of the 90 days before sampling (related_complaints; 该产品近期有投诉 K1（…，已核实属实）).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

@@ -19,6 +19,8 @@ risk.grade_worsened       the risk grade moved towards D
 complaint.cluster         k verified complaints within the window
 complaint.burst           k complaints received within a short window, verified or not yet (快速反应)
 complaint.illness         one verified complaint of illness after eating (食用后不适)
+complaint.hazard          one verified complaint of foreign matter or spoilage (异物, 霉变、变质): a complaint the illness
+                          rule alerts on keeps that alert only
 rectification.overdue     a rectification past its deadline (by event time)
 data.missing              no sample / no inspection within the interval the grade requires
 inspection.nonconforming  an inspection found the enterprise 不符合 or made major findings
@@ -53,7 +55,7 @@ from processors.personal_info import mask_personal_info
 from processors.risk import CATEGORY_ZH, failed_class, failure_says_it, in_days, in_hours, inspection_frequency
 from schemas.duplicates import duplicate_similarity
 from schemas.events import PENALTY_ZH
-from schemas.policy import SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
+from schemas.policy import HAZARD_EN, HAZARD_ZH, SEVERITIES, WARNING_RULES, RasffClass, Severity, WarningRule
 from schemas.working_days import MOVED_ESTIMATE_EN, MOVED_ESTIMATE_ZH
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -247,6 +249,14 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
         if t is not None and t.report_late:
             # a failure reported late has been on sale the while: what is recalled, and how far back to look, grows
             detail += f"{t.report_late_zh()}{t.caveat_zh()}，问题产品可能已销售较长时间，请据此扩大下架、召回和排查范围。"
+    related = _related_complaints(file, record, d.get("product") or (record.product if record is not None else "") or "",
+                                  eff.occurred_at, rules)
+    if related:
+        # the inspector who goes for the failing batch takes the complaint about it along: the complainant's bottle
+        # may be of the same batch, and the complaint's 核查 and the failure's 核查处置 are one visit
+        shown = "、".join(f"{c['complaint_id']}（{c['received_on']}，{'已核实属实' if c['verified'] else '尚待核实'}）"
+                         for c in related[:5]) + (f"等 {len(related)} 件" if len(related) > 5 else "")
+        detail += f"该产品近期有投诉 {shown}，核查处置时请一并核查。"
     if repeats:
         # 屡次不合格: the same item failing again within the window is no longer one incident
         severity = SEVERITIES[max(_SEVERITY_RANK[severity] - 1, 0)]  # one level up (critical stays critical)
@@ -279,7 +289,8 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
     evidence = {"event_ids": [d["sample_event_id"]], "sample_no": d.get("sample_no"), "sampled_on": d.get("sampled_on"),
                 "product": d.get("product"), **lot, "failed_items": d.get("failed_items", []), "item_class": worst or None, "failed": failed,
                 **({"lab": record.lab, "task_source": record.task_source} if record is not None else {}),
-                **({"repeat_of": [r.event_id for r in repeats]} if repeats else {})}
+                **({"repeat_of": [r.event_id for r in repeats]} if repeats else {}),
+                **({"related_complaints": related} if related else {})}
     if first is not None:
         evidence["first_lab"], evidence["not_retested"] = first.lab, sorted(carried)
         if cleared:
@@ -302,6 +313,37 @@ def _sampling(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecisio
         texts = (rule.unconfirmed_title_zh, rule.unconfirmed_template_zh, rule.unconfirmed_template_en)
     return _decision("sampling.unqualified", rule, severity, file, eff.occurred_at, eff.event_id,
                      _sampling_key(file.enterprise_id, d.get("sample_no", "")), fields, evidence, rules, texts=texts)
+
+
+def _related_complaints(file: "CreditFile", record: Any, product: str, until: dt.datetime, rules: "Rules") -> list[dict[str, Any]]:
+    """The enterprise's quality complaints (complaint_cluster.categories: not price or service) about the failing product,
+    received from ``related_complaints_days`` before it was sampled up to the failure (event time), not withdrawn (those
+    are off ``file.complaints``) nor found 不属实 — open or verified.  About the product: the complaint's product and the
+    sample's, one holding the other (饮用纯净水 / 饮用纯净水（18.9L）); a complaint naming none, when its text names the
+    sample's product (“买的饮用纯净水里有黑色漂浮物”).  A complaint naming another product, or only the enterprise, is
+    not said to be about this one."""
+    days = rules.policy.warnings.sampling_unqualified.related_complaints_days
+    product = "".join(product.split())
+    if record is None or days <= 0 or not product:
+        return []
+    offset = in_hours(rules.policy.utc_offset_hours)
+    since = record.sampled_on - in_days(days)
+    quality = rules.policy.complaint_cluster.categories
+    chars = rules.policy.warnings.complaint_hazard.excerpt_chars
+    out = []
+    for c in file.complaints:
+        if c.category not in quality or c.received_at > until or (c.resolved_at is not None and not c.verified):
+            continue
+        received_on = (c.received_at + offset).date()
+        if received_on < since:
+            continue
+        named = "".join((c.product or "").split())
+        if not (named and (named in product or product in named)) and not (not named and product in "".join(c.text.split())):
+            continue
+        out.append({"complaint_id": c.complaint_id, "received_on": received_on.isoformat(), "category": c.category,
+                    "product": c.product, "verified": c.verified,
+                    **({"excerpt": _excerpt(mask_personal_info(c.text), chars).rstrip("。.． ")} if chars else {})})
+    return sorted(out, key=lambda c: (c["received_on"], c["complaint_id"]))
 
 
 def _lab_passed_all(record: Any, failed: list[str]) -> bool:
@@ -524,11 +566,12 @@ def complaint_unfounded_resolved(file: "CreditFile", eff: "Effect", rules: "Rule
         found = f"投诉编号 {cid} 的类别已由{COMPLAINT_ZH.get(was, was)}更正为{COMPLAINT_ZH.get(now, now)}"
         illness_zh, why_en = "不再属于食用后不适投诉", f"was recategorised as {now}"
     out: list[dict[str, Any]] = []
-    for key, d in _latest(file, "complaint.illness", "complaint.cluster", "complaint.burst").items():
+    for key, d in _latest(file, "complaint.illness", "complaint.hazard", "complaint.cluster", "complaint.burst").items():
         if recategorised and (d.rule == "complaint.illness" and (record is None or _tells_illness(record, rules))
-                              or d.rule != "complaint.illness" and cid not in d.evidence.get("complaint_ids", [])):
+                              or d.rule == "complaint.hazard" and (record is None or _tells_hazard(record, rules))
+                              or d.rule in counted and cid not in d.evidence.get("complaint_ids", [])):
             continue
-        if recategorised and d.rule != "complaint.illness":
+        if recategorised and d.rule in counted:
             still = [c for c in d.evidence.get("complaint_ids", []) if (r := file.complaint(c)) is not None and r.category in counted[d.rule]
                      and (r.verified or (d.rule == "complaint.burst" and r.resolved_at is None))]
             k = int(d.evidence.get("k") or 0)
@@ -543,6 +586,14 @@ def complaint_unfounded_resolved(file: "CreditFile", eff: "Effect", rules: "Rule
             out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
                         "note_zh": f"{found}，{illness_zh}，预警自动关闭",
                         "note_en": f"complaint {cid} {why_en}: the illness complaint alert has no ground; closed",
+                        "evidence": {"event_ids": [eff.event_id], "complaint_id": cid}})
+        elif d.rule == "complaint.hazard" and d.evidence.get("complaint_id") == cid:
+            said = COMPLAINT_ZH.get(d.evidence.get("category", ""), "")
+            hazard_zh = (f"{said}投诉预警所依据的投诉不再计入" if eff.kind == "complaint.withdrawn"
+                         else f"不再属于{said}投诉" if recategorised else f"{said}投诉预警所依据的事实不成立")
+            out.append({"rule": d.rule, "dedup_key": key, "enterprise_id": file.enterprise_id,
+                        "note_zh": f"{found}，{hazard_zh}，预警自动关闭",
+                        "note_en": f"complaint {cid} {why_en}: the {d.evidence.get('category', '')} complaint alert has no ground; closed",
                         "evidence": {"event_ids": [eff.event_id], "complaint_id": cid}})
         elif d.rule == "complaint.cluster" and cid in d.evidence.get("complaint_ids", []):
             k = int(d.evidence.get("k") or 0)
@@ -833,6 +884,12 @@ def _tells_illness(record: Any, rules: "Rules") -> bool:
     return record.category in rule.categories or bool(_illness_words(record.text, rule.keywords))
 
 
+def _tells_hazard(record: Any, rules: "Rules") -> bool:
+    """Whether the hazard rule takes the complaint for one of its own: of a category it names, and not one of illness,
+    which keeps the illness alert alone (``_verified``)."""
+    return record.category in rules.policy.warnings.complaint_hazard.categories and not _tells_illness(record, rules)
+
+
 def illness_reported(record: Any, rules: "Rules") -> bool:
     """Whether a complaint tells of illness after eating, by its category or its words, for the early warning
     on receipt (``complaint_illness.severity_unverified``)."""
@@ -881,6 +938,39 @@ def _illness(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision
                      eff.event_id, f"{file.enterprise_id}:complaint.illness:{cid}", fields, evidence, rules, texts=texts)
 
 
+def _verified(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    """A complaint found 属实: its illness alert when it tells of illness, else its hazard alert (异物, 变质) — never
+    both: the illness alert already asks to check the batch, and a second high alert about one complaint doubles the
+    count the desk sees."""
+    return _illness(file, eff, rules) or _hazard(file, eff, rules)
+
+
+def _hazard(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
+    """One verified complaint of a category ``complaint_hazard`` names (异物, 霉变): glass in one bottle may be in the
+    batch's other bottles, so it alerts on its own, not only as the third of a cluster.  Said from its category
+    (反映饮用纯净水中有异物), never 身体不适: that is the illness rule's, which a caller's words of illness go to."""
+    rule = rules.policy.warnings.complaint_hazard
+    if not rule.enabled or eff.kind != "complaint.verified":
+        return None
+    cid = eff.data.get("complaint_id", "")
+    record = file.complaint(cid)
+    if record is None or record.category not in rule.categories:
+        return None
+    excerpt = (_excerpt(mask_personal_info(record.text), rule.excerpt_chars).rstrip("。.． ") if rule.excerpt_chars
+               else "投诉内容未在预警中引用，见投诉记录")
+    received_on = (record.received_at + in_hours(rules.policy.utc_offset_hours)).date().isoformat()
+    fields = {"complaint_id": cid, "channel": record.channel, "channel_zh": CHANNEL_ZH.get(record.channel, record.channel),
+              "received_on": received_on, "product": record.product or "该企业产品", "category": record.category,
+              "category_zh": COMPLAINT_ZH.get(record.category, record.category), "excerpt": excerpt,
+              "hazard_zh": HAZARD_ZH[record.category].format(product=record.product or "该企业产品"),
+              "hazard_en": HAZARD_EN[record.category].format(product=record.product or "the enterprise's product")}
+    ids = [record.event_id] + ([eff.event_id] if eff.event_id != record.event_id else [])
+    evidence = {"event_ids": ids, "complaint_id": cid, "channel": record.channel, "category": record.category,
+                "received_on": received_on, "product": record.product, "excerpt": excerpt, "verified": True}
+    return _decision("complaint.hazard", rule, rule.severity, file, eff.occurred_at, eff.event_id,
+                     f"{file.enterprise_id}:complaint.hazard:{cid}", fields, evidence, rules)
+
+
 _NEGATIONS = ("无", "未", "没", "否认")
 _CLAUSE_ENDS = "，,。；;！!？?\n"
 
@@ -898,14 +988,32 @@ def _negated(text: str, at: int) -> bool:
 _DENIED_AFTER = re.compile(r"(?:倒|也|都|还|是|就)?(?:没有|没|无|未)(?:出现|发生)?(?:[" + _CLAUSE_ENDS + r"]|$)")
 
 
+# a number among the words (120) is the emergency call only when called or named as one: 打了120, 拨打120, 叫120,
+# 120急救车 — 120元, 120毫升 or 一天120 is no call, and 1200元 or a phone number holding 120 no number of its own
+_CALLED_BEFORE = ("打", "拨", "叫", "呼")
+_CALLED_AFTER = ("急救", "救护")
+_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+
+
+def _called(text: str, start: int, after: int) -> bool:
+    if (start > 0 and text[start - 1].isdigit()) or (after < len(text) and text[after].isdigit()):
+        return False
+    return any(v in text[max(0, start - 3):start] for v in _CALLED_BEFORE) or text.startswith(_CALLED_AFTER, after)
+
+
 def _illness_words(text: str, keywords: list[str]) -> list[str]:
     """The policy's illness words the text says, not negated (“未就医”, “没有腹泻”, “未出现腹泻、呕吐”, “腹泻没有”),
-    nor spat out (“喝了一口就吐了出来” is the taste, not an illness)."""
+    nor spat out (“喝了一口就吐了出来” is the taste, not an illness); a number (120) only as a call (``_called``)."""
+    text = text.translate(_FULL_WIDTH_DIGITS)  # (one character for one: the positions stay)
     found = []
     for word in keywords:
         start = text.find(word)
+        number = word.isdigit()
         while start >= 0:
             after = start + len(word)
+            if number and not _called(text, start, after):
+                start = text.find(word, start + 1)
+                continue
             if not (_negated(text, start) or _DENIED_AFTER.match(text, after) or text.startswith("出来", after)):
                 found.append(word)
                 break
@@ -1570,17 +1678,20 @@ def complaint_overdue_resolved(file: "CreditFile", complaint_id: str, event_id: 
 
 def _recategorised(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDecision | None:
     """A verified complaint whose category was corrected (``complaint.repeated``, ``category_corrected``) into one of
-    illness: its 食用后不适 alert, as if filed so.  Not yet verified, the fold says ``complaint.illness_reported``; the
-    cluster and burst it now makes are the fold's own effects; an alert the old category raised and the new one does not
-    is closed (``complaint_unfounded_resolved``)."""
+    illness or of a hazard (异物, 变质): its 食用后不适 or hazard alert, as if filed so.  Not yet verified, the fold says
+    ``complaint.illness_reported``; the cluster and burst it now makes are the fold's own effects; an alert the old
+    category raised and the new one does not is closed (``complaint_unfounded_resolved``)."""
     d = eff.data
     record = file.complaint(d.get("complaint_id", "")) if d.get("category_corrected") else None
-    categories = rules.policy.warnings.complaint_illness.categories
-    if record is None or not record.verified or record.category not in categories or d.get("previous_category") in categories \
-            or _illness_words(record.text, rules.policy.warnings.complaint_illness.keywords):
-        return None  # (not one of illness; or it made one already, by its old category or its words, which stands)
+    if record is None or not record.verified:
+        return None
     as_if = eff.model_copy(update={"kind": "complaint.verified", "data": {"complaint_id": record.complaint_id, "category": record.category}})
-    return _illness(file, as_if, rules)
+    before = record.model_copy(update={"category": d.get("previous_category")})
+    if _tells_illness(record, rules) and not _tells_illness(before, rules):
+        return _illness(file, as_if, rules)
+    if _tells_hazard(record, rules) and not _tells_hazard(before, rules):
+        return _hazard(file, as_if, rules)
+    return None  # (not one of illness or a hazard; or it made one already, by its old category or its words, which stands)
 
 
 _ON_EFFECT = {
@@ -1588,7 +1699,7 @@ _ON_EFFECT = {
     "fluctuation.signal": _fluctuation,
     "complaint.cluster": _cluster,
     "complaint.burst": _burst,
-    "complaint.verified": _illness,
+    "complaint.verified": _verified,
     "complaint.illness_reported": _illness,
     "complaint.repeated": _recategorised,
     "sampling.awaiting_registration": _lab_failed_unregistered,

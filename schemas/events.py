@@ -674,7 +674,8 @@ class ComplaintReceived(Model):
     category: Annotated[Literal["foreign_matter", "spoilage", "illness", "labelling", "taste_odour", "hygiene", "other"], Stripped] = Field(
         description="投诉类别: foreign_matter = 异物, spoilage = 变质, illness = 食用后不适, labelling = 标签标识, taste_odour = 异味, "
                     "hygiene = 卫生, other = 其他.  A verified complaint of a category warnings.complaint_illness.categories names "
-                    "(default illness) raises an alert on its own")
+                    "(default illness) or warnings.complaint_hazard.categories names (default foreign_matter, spoilage) raises an "
+                    "alert on its own")
     text: ComplaintText = Field(description="投诉内容, what the complainant said, kept as sent (line breaks included, surrounding "
                                             "spaces stripped); 1–4000 characters")
     product: OptionalShortText = Field(default=None, description="涉及产品, the product complained of, as the complainant named it")

@@ -508,7 +508,7 @@ WARNING_RULES = (
     "sampling.unqualified", "fluctuation.signal", "risk.grade_worsened", "complaint.cluster", "rectification.overdue",
     "data.missing", "inspection.nonconforming", "rectification.rejected", "judgement.disagrees", "retest.inadmissible",
     "complaint.illness", "enforcement.decided", "interview.follow_up_overdue", "sampling.near_limit",
-    "judgement.lab_failed_unjudged", "complaint.burst", "complaint.overdue", "judgement.lab_failed_passed",
+    "judgement.lab_failed_unjudged", "complaint.burst", "complaint.overdue", "judgement.lab_failed_passed", "complaint.hazard",
 )
 """The early-warning rules by the id an alert carries (``rule``), which routes and silences name."""
 
@@ -589,6 +589,11 @@ class SamplingUnqualifiedRule(WarningRule):
     repeat_within_days: int = Field(default=365, ge=0, le=3660, description=(
         "a failure on an item the enterprise already failed within this many days (屡次不合格) is one level more severe and "
         "its message names the earlier samples and asks for an interview and stricter handling; 0: off"))
+    related_complaints_days: int = Field(default=90, ge=0, le=3660, description=(
+        "the failure names the enterprise's quality complaints about the same product received within this many days "
+        "before it was sampled (up to the failure), not withdrawn nor found 不属实 (evidence related_complaints, each quoted up to "
+        "complaint_hazard.excerpt_chars, masked; "
+        "该产品近期有投诉 … in {detail}): the inspector who goes for the failing batch takes the complaint along; 0: off"))
 
 
 class FluctuationRule(WarningRule):
@@ -672,17 +677,57 @@ class ComplaintIllnessRule(WarningRule):
         default_factory=lambda: ["腹泻", "拉肚子", "上吐下泻", "呕吐", "腹痛", "腹部不适", "肠胃不适", "胃肠炎",
                                  "身体不适", "发热", "发烧", "过敏", "头晕", "就医", "就诊", "住院", "中毒",
                                  "肚子疼", "肚子痛", "肚疼", "胃疼", "胃痛", "肚子不舒服", "胃不舒服", "闹肚子", "拉稀", "想吐", "吐了",
-                                 "挂水", "输液", "打点滴", "打吊瓶", "去医院", "看医生", "急诊"],
+                                 "挂水", "输液", "打点滴", "打吊瓶", "去医院", "看医生", "急诊",
+                                 "一直吐", "救护车", "120"],
         description="words in a verified complaint's text that report illness whatever its category (a caller files "
                     "“饮用后腹泻” under taste_odour as often as under illness, and says 肚子疼、拉稀、挂水 more often than 腹痛、腹泻、"
                     "就医); a word after 无/未/没/不/否认 in the same clause, or followed by 没有 ending it (腹泻没有), or by 出来 "
-                    "(吐了出来: spat out) does not count")
+                    "(吐了出来: spat out) does not count; a number (120) counts only as a call — after 打/拨/叫/呼 (打了120, 拨打120) or "
+                    "before 急救/救护 (120急救车) — never inside a longer number (1200元, a phone number)")
 
     @model_validator(mode="after")
     def _known_categories(self) -> "ComplaintIllnessRule":
         bad = [c for c in self.categories if c not in COMPLAINT_CATEGORIES]
         if bad:
             raise ValueError(f"complaint_illness.categories: unknown {', '.join(bad)}; the categories are {', '.join(COMPLAINT_CATEGORIES)}")
+        return self
+
+
+HAZARD_ZH = {"foreign_matter": "{product}中有异物", "spoilage": "{product}霉变、变质", "labelling": "{product}标签标识有问题",
+             "taste_odour": "{product}有异味", "hygiene": "{product}存在卫生问题"}
+"""What a verified complaint of each category says of the product (complaint_hazard's {hazard_zh})."""
+HAZARD_EN = {"foreign_matter": "foreign matter in {product}", "spoilage": "{product} spoiled (mould, spoilage)",
+             "labelling": "a labelling fault on {product}", "taste_odour": "an off taste or odour of {product}",
+             "hygiene": "a hygiene fault with {product}"}
+
+
+class ComplaintHazardRule(WarningRule):
+    """A verified complaint of a physical or spoilage hazard (异物, 霉变): one is enough to act on — the bottle with glass
+    in it is in the hands of other buyers of the same batch.  Verified only: such claims are often settled as 水垢、沉淀
+    or a misread date on inspection, and complaints not yet verified already alert together (complaint_burst); illness
+    is the exception (complaint_illness alerts on receipt), a harm already done.  A complaint the illness rule alerts on
+    keeps that alert only."""
+
+    severity: Severity = "high"
+    title_zh: str = "异物、变质投诉（经核实属实）"
+    template_zh: str = ("{name}：{received_on} 通过{channel_zh}渠道收到投诉（编号 {complaint_id}），反映{hazard_zh}，经核实属实。"
+                        "投诉内容：“{excerpt}”。下一步：请立即核查同批次产品，查明原因，必要时对同批次产品采取控制措施。")
+    template_en: str = ("{name}: a verified complaint {complaint_id} received on {received_on} via {channel} reports {hazard_en}: "
+                        "\"{excerpt}\".")
+    FIELDS: ClassVar[frozenset[str]] = frozenset({"complaint_id", "channel", "channel_zh", "received_on", "product", "category",
+                                                  "category_zh", "excerpt", "hazard_zh", "hazard_en"})
+    categories: list[str] = Field(default_factory=lambda: ["foreign_matter", "spoilage"], min_length=1,
+                                  description="complaint categories (schemas.events ComplaintReceived.category) that alert on their own "
+                                              "once verified; not illness (complaint_illness) nor other (price, delivery, service)")
+    excerpt_chars: int = Field(default=80, ge=0, le=1000, description="the complaint's text is quoted up to this many characters, "
+                               "names, phone and ID numbers and e-mail addresses masked (processors.personal_info); 0: not quoted")
+
+    @model_validator(mode="after")
+    def _hazard_categories(self) -> "ComplaintHazardRule":
+        bad = [c for c in self.categories if c not in HAZARD_ZH]
+        if bad:
+            raise ValueError(f"complaint_hazard.categories: {', '.join(bad)} cannot be named (illness is complaint_illness's, other is "
+                             f"no hazard); the categories are {', '.join(HAZARD_ZH)}")
         return self
 
 
@@ -866,6 +911,7 @@ class WarningsPolicy(_Strict):
     complaint_cluster: ComplaintClusterRule = ComplaintClusterRule()
     complaint_burst: ComplaintBurstRule = ComplaintBurstRule()
     complaint_illness: ComplaintIllnessRule = ComplaintIllnessRule()
+    complaint_hazard: ComplaintHazardRule = ComplaintHazardRule()
     rectification_overdue: RectificationOverdueRule = RectificationOverdueRule()
     data_missing: DataMissingRule = DataMissingRule()
     inspection_nonconforming: InspectionNonconformingRule = InspectionNonconformingRule()

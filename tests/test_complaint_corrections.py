@@ -100,6 +100,24 @@ def test_the_illness_alert_follows_the_corrected_category(rules):
     assert d.evidence["verified"] is False
 
 
+def test_the_hazard_alert_follows_the_corrected_category(rules):
+    """A verified complaint of glass in the water filed as `other` raises its 异物 alert once corrected to
+    foreign_matter (complaint.hazard, as if filed so), and the alert closes when it is corrected out again."""
+    state, effects = replay([REG, received("H1", "2026-03-02T10:00:00+08:00", category="other", text=GLASS, verified=True)], rules)
+    assert decisions(effects, "complaint.hazard") == []
+    state, effects = replay([received("H1", "2026-03-02T10:00:00+08:00", category="foreign_matter", text=GLASS, verified=True)],
+                            rules, state)
+    [d] = decisions(effects, "complaint.hazard")
+    assert d.evidence["complaint_id"] == "H1" and "异物" in d.message_zh and "身体不适" not in d.message_zh
+    # a resend as it stands now is a duplicate: no second alert
+    state, effects = replay([received("H1", "2026-03-02T10:00:00+08:00", category="foreign_matter", text=GLASS, verified=True)],
+                            rules, state)
+    assert decisions(effects, "complaint.hazard") == []
+    state, effects = replay([received("H1", "2026-03-02T10:00:00+08:00", category="other", text=GLASS, verified=True)], rules, state)
+    [closed] = resolutions(effects, "complaint.hazard")
+    assert "投诉编号 H1 的类别已由异物更正为其他" in closed.data["note_zh"] and "不再属于异物投诉" in closed.data["note_zh"]
+
+
 def test_the_chart_counts_a_complaint_in_its_corrected_category(rules):
     # (three a month are within the limit at 0.3 expected; the fourth signals)
     log = [REG, received("A", "2026-03-02T10:00:00+08:00"), received("A2", "2026-03-12T10:00:00+08:00"),
