@@ -44,6 +44,8 @@ _KIND_ZH = {
     "sampling.report_outdated": "报告时间较早的报告后到（存档，不计入统计）",
     "sampling.retracted": "报告已撤销（监管部门）",
     "enforcement.decided": "行政处罚决定",
+    "enforcement.listing_removed": "提前移出严重违法失信名单（信用修复）",
+    "enforcement.listing_removal_refused": "提前移出严重违法失信名单未处理（决定书不符）",
     "interview.follow_up_overdue": "约谈跟踪检查逾期",
     "warning.raised": "预警",
     "warning.resolved": "预警自动关闭",
@@ -119,6 +121,8 @@ _KIND_EN = {
     "sampling.report_outdated": "an earlier report arrived late",
     "sampling.retracted": "report retracted by the bureau",
     "enforcement.decided": "enforcement decision",
+    "enforcement.listing_removed": "removed early from the serious-dishonesty list (credit repair)",
+    "enforcement.listing_removal_refused": "removal from the serious-dishonesty list not applied (decision does not match)",
     "interview.follow_up_overdue": "interview follow-up overdue",
     "warning.raised": "early warning",
     "warning.resolved": "early warning resolved",
@@ -138,7 +142,7 @@ _SAYS_ITSELF = frozenset({"sampling.retest_inadmissible", "sampling.overturned",
                           "complaint.withdrawal_pending", "complaint.resolved_withdrawn", "fluctuation.rebaselined",
                           "fluctuation.rebaseline_repeated", "sampling.sent_late", "sampling.report_late",
                           "complaint.overdue", "campaign.acceptance_rechecked", "campaign.comparison_questionable",
-                          "campaign.retraction_of_retraction"})
+                          "campaign.retraction_of_retraction", "enforcement.listing_removed", "enforcement.listing_removal_refused"})
 
 
 def title_zh(kind: str) -> str:

@@ -98,6 +98,11 @@ LICENCE_REVOKED = f"""
        OR (kind IN ('enterprise.registered', 'enterprise.profile_changed') AND visitParamExtractBool(data, 'licence_renewed'))
     GROUP BY enterprise_id HAVING argMax(kind, (version, idx)) = 'enforcement.decided'"""
 
+# enterprises whose last word on their status is 停产: on the register and graded, marked where listed
+SUSPENDED = f"""
+    SELECT enterprise_id FROM {EFFECTS} WHERE kind = 'enterprise.status_changed'
+    GROUP BY enterprise_id HAVING argMax({data_text('status')}, (version, idx)) = 'suspended'"""
+
 REGISTERED = f"SELECT enterprise_id FROM {EFFECTS} WHERE kind = 'enterprise.registered'"
 """Enterprises registered: the campaign's progress table lists these only (a record under an id nobody registered waits)."""
 
@@ -502,14 +507,16 @@ def county() -> dict[str, Any]:
                           "补入该年国务院放假安排后重算（qrisk rebuild）可能变为按期或超期。已撤回的（登记错企业或重复登记）不计。"
                           "属监管部门自身的办理时限，不计入企业风险分；明细见 GET /v1/complaints"),
         panel("table", "C/D 级企业（当前）",
-              f"""SELECT enterprise_id AS `企业`, name AS `名称`, {CATEGORY_ZH.format('category')} AS `类别`, grade AS `等级`,
+              f"""SELECT enterprise_id AS `企业`, if(enterprise_id IN ({SUSPENDED}), concat(name, '（停产）'), name) AS `名称`,
+                         {CATEGORY_ZH.format('category')} AS `类别`, grade AS `等级`,
                          score AS `风险分`, graded_at AS `评定时间`
                   FROM ({CURRENT_GRADES}) AS grades ANY LEFT JOIN ({NAMES}) AS names USING enterprise_id
                   WHERE grade IN ('C', 'D') AND enterprise_id NOT IN ({DEREGISTERED}) AND enterprise_id NOT IN ({LICENCE_REVOKED})
                   ORDER BY grade DESC, score DESC, enterprise_id""",
               overrides=ENTERPRISE_LINK, w=12, h=9,
               description="当前等级为 C 或 D 的在册企业，风险分从高到低：当前状态，不随时间范围变化。已注销、已吊销许可证的不列"
-                          "（不再安排日常抽检和检查；许可证经复议、诉讼撤销吊销决定或换发新证后重新列入）"),
+                          "（不再安排日常抽检和检查；许可证经复议、诉讼撤销吊销决定或换发新证后重新列入）；停产的列出并在名称后注明"
+                          "（停产）：停产期间不安排日常抽检"),
         panel("table", "最新预警",
               f"""SELECT occurred_at AS `时间`, enterprise AS `企业`, severity_zh AS `级别`, title AS `预警`, state_zh AS `状态`,
                          closing AS `关闭原因`, message AS `说明`, raises AS `触发次数`, alert_id AS `预警编号`, event_id AS `触发事件`,
@@ -687,7 +694,8 @@ EVENT_TYPE_ZH = {
     "sampling.retracted": "撤销报告",
     "complaint.received": "投诉登记", "complaint.resolved": "投诉办结", "complaint.accepted": "受理决定", "complaint.withdrawn": "撤回投诉登记", "fluctuation.rebaselined": "控制限重新确定", "inspection.completed": "现场检查",
     "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
-    "enforcement.decided": "行政处罚", "enforcement.revoked": "撤销行政处罚", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
+    "enforcement.decided": "行政处罚", "enforcement.revoked": "撤销行政处罚",
+    "enforcement.listing_removed": "提前移出严重违法失信名单", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
     "campaign.activity": "提档升级活动", "campaign.retracted": "撤销提档升级记录", "alert.action": "预警处置", "clock.tick": "时钟",
 }
 EVENT_TYPE_LABEL = f"transform(event_type, {list(EVENT_TYPE_ZH)}, {list(EVENT_TYPE_ZH.values())}, event_type)"

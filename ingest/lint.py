@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from schemas.events import (CampaignActivityEvent, CampaignRetractedEvent, CampaignTrainingEvent, ComplaintAcceptedEvent, ComplaintReceivedEvent,
-                            ComplaintResolvedEvent, ComplaintWithdrawnEvent, EnforcementDecidedEvent, EnforcementRevokedEvent, Envelope,
+                            ComplaintResolvedEvent, ComplaintWithdrawnEvent, EnforcementDecidedEvent, EnforcementListingRemovedEvent, EnforcementRevokedEvent, Envelope,
                             FluctuationRebaselinedEvent, InspectionCompletedEvent, InterviewHeldEvent, RectificationCompletedEvent,
                             RectificationOrderedEvent, RectificationVerifiedEvent, SamplingResultEvent, SamplingRetractedEvent, TestItem)
 from schemas.duplicates import duplicate_similarity
@@ -89,6 +89,8 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
                          f"no decision {no} is on file under {event.enterprise_id}: the revocation is kept and applies when the "
                          "decision comes; check the decision number and the enterprise id",
                          f"企业 {event.enterprise_id} 名下尚无行政处罚决定书 {no}：撤销已登记，该决定到达时即按撤销处理；请核对决定书文号和企业编号")]
+    if isinstance(event, EnforcementListingRemovedEvent):
+        return _listing_removal_warnings(event, file)
     # the category chooses the standard: the sample waits, judged when the enterprise is registered
     unregistered = [unregistered_warning(event.enterprise_id)] if category is None and sampling else []
     on_file = list(file.samples) if file is not None and sampling else None
@@ -99,7 +101,45 @@ def accepted_warnings(event: Envelope, catalogue: Catalogue, file: Any | None,
         out += _as_folded(event, file, out)
     if sampling and elsewhere:
         out.append(_sample_no_elsewhere(event, elsewhere))  # type: ignore[arg-type]
+    stopped = getattr(file, "suspended_on", None) if sampling else None
+    if stopped is not None and event.payload.sampled_on >= stopped:  # type: ignore[attr-defined]
+        # (judged and counted as any sample: stock on the shelves is sampled too; the bureau may want to know it was made
+        # before the stop, or that the plant is producing while it says it is stopped)
+        out.append(_warning("enterprise_id", "enterprise_suspended",
+                            f"enterprise {event.enterprise_id!r} is stopped (suspended) since {stopped.isoformat()}: the sample is judged "
+                            "and counted as any other; check its production date (stock made before the stop) or whether it produces again",
+                            f"企业 {event.enterprise_id} 自 {stopped.isoformat()} 起停产：样品已照常判定、计入；请核对生产日期（停产前的库存）"
+                            "或企业是否已恢复生产（恢复生产请以 enterprise.updated status operating 报送）"))
     return out
+
+
+def _listing_removal_warnings(event: EnforcementListingRemovedEvent, file: Any) -> list[dict[str, Any]]:
+    """A removal from the 严重违法失信 list the fold could not apply (processors.step._listing_removed): its sender hears
+    why, naming the field, as the fold's effect says it."""
+    p = event.payload
+    decision = file.enforcement(p.decision_no) if file is not None else None
+    no, me = p.decision_no, str(event.event_id)
+    if decision is None:
+        return [_warning("payload.decision_no", "decision_unknown",
+                         f"no decision {no} is on file under {event.enterprise_id}: nothing was removed; check the decision number "
+                         "and the enterprise id, and send the removal again (a new event_id) once the decision is on file",
+                         f"企业 {event.enterprise_id} 名下无行政处罚决定书 {no}：未作移出处理；请核对决定书文号和企业编号，"
+                         "决定书在档后以新的 event_id 重新报送")]
+    if not decision.serious_dishonesty:
+        return [_warning("payload.decision_no", "decision_not_listing",
+                         f"decision {no} did not list the enterprise as seriously dishonest (serious_dishonesty false): nothing to remove",
+                         f"行政处罚决定书 {no} 未列入严重违法失信名单：无可移出的列入，未作处理；请核对决定书文号")]
+    if not decision.in_force:
+        return [_warning("payload.decision_no", "decision_revoked",
+                         f"decision {no} was revoked on {decision.revoked_on.isoformat()}: its listing ended with it, nothing to remove",
+                         f"行政处罚决定书 {no} 已于 {decision.revoked_on.isoformat()} 撤销，其列入已随之终止，未作移出处理")]
+    if decision.listing_removal_event_id not in (None, me):
+        return [_warning("payload.decision_no", "listing_removed_already",
+                         f"the listing by decision {no} was removed on {decision.listing_removed_on.isoformat()} "
+                         f"({decision.listing_removed_ref}): this removal is not applied again",
+                         f"行政处罚决定书 {no} 的列入已于 {decision.listing_removed_on.isoformat()} 提前移出（{decision.listing_removed_ref}），"
+                         "本次不重复处理")]
+    return []
 
 
 def _sample_no_elsewhere(event: SamplingResultEvent, elsewhere: Sequence[tuple[str, Any]]) -> dict[str, Any]:

@@ -599,6 +599,11 @@ class EnforcementRecord(_Record):
     revoked_by: str | None = None
     revoked_ref: str | None = None
     revoked_reason: str | None = None
+    # 提前移出 (enforcement.listing_removed, 信用修复): the decision stands, its listing as 严重违法失信 ends on this day
+    listing_removed_on: dt.date | None = None
+    listing_removed_ref: str | None = None
+    listing_removed_reason: str | None = None
+    listing_removal_event_id: str | None = None
 
     @property
     def in_force(self) -> bool:
@@ -747,6 +752,9 @@ class CreditFile(_Record):
         default=None, description="decision no. of the 行政处罚决定 that revoked its licence (吊销许可证): it may no longer produce")
     deregistered_on: dt.date | None = Field(
         default=None, description="local date its deregistration (注销, enterprise.updated status) took effect: it no longer produces")
+    suspended_on: dt.date | None = Field(
+        default=None, description="local date its stop (停产, enterprise.updated status suspended) took effect, while stopped: "
+                                  "routine sampling is not due")
     counts: Counts = Field(default_factory=Counts)
     rectifications_waiting: dict[str, list[RectificationWaiting]] = Field(
         default_factory=dict, description="rectification id -> its completions and verifications received before the order, in order")

@@ -191,6 +191,8 @@ class RiskState(_Model):
     reopened_at: dt.datetime | None = Field(default=None, description="when a closed (注销) enterprise was in business again, or its "
                                                                 "revoked licence in force again: routine sampling and inspection fall due "
                                                                 "from then, not from before the closure or the revocation")
+    resumed_at: dt.datetime | None = Field(default=None, description="when a stopped (停产) enterprise produced again: routine sampling "
+                                                                "falls due from then (the stopped months are no lateness)")
 
     @property
     def current(self) -> GradeEntry | None:
@@ -417,6 +419,9 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
             if len(kept) != len(rs.entries) or eff.data.get("listing_ended"):
                 rs.entries[:] = kept
                 changed |= SCORE_INPUTS
+        elif k == "enforcement.listing_removed":
+            # removed early (信用修复): the decision keeps its points, only the listing's D ends
+            changed |= SCORE_INPUTS
         elif k == "interview.held":
             _add(rs.entries, (legal_moment(eff.data["held_on"], eff.occurred_at, rules), "interview", float(dyn.interview.points), eff.event_id,
                               eff.data["interview_id"]))
@@ -878,6 +883,8 @@ def next_inspection_due(file: "CreditFile", grade: Grade, rules: "Rules", moved_
     base = file.risk.last_inspected_at or file.registered_at
     if base is None or file.deregistered_on is not None or file.licence_revoked is not None:
         return None  # (closed, 注销, or the licence revoked, 吊销: no lawful production, no inspection falls due)
+    if file.suspended_on is not None and not rules.policy.risk.inspect_while_suspended:
+        return None  # (停产, and the bureau's policy does not inspect a stopped plant)
     reopened = file.risk.reopened_at
     if reopened is not None and reopened > base:
         base = reopened  # (the closed months are no lateness)
@@ -952,8 +959,16 @@ def listing_ends(file: "CreditFile", pol: RiskPolicy) -> dt.date | None:
     if file.serious_dishonesty is None:
         return None
     years = pol.credit.serious_dishonesty_years
-    ends = [_term_ends(r.decided_on, years) for r in file.enforcements if r.serious_dishonesty and r.in_force]
+    ends = [listing_end(r, years) for r in file.enforcements if r.serious_dishonesty and r.in_force]
     return max(ends) if ends else None
+
+
+def listing_end(record: Any, years: int) -> dt.date:
+    """The day one decision's listing as 严重违法失信 ends: its term's end, or the day it was removed early
+    (提前移出, 信用修复), whichever comes first."""
+    ends = _term_ends(record.decided_on, years)
+    removed = record.listing_removed_on
+    return ends if removed is None or removed >= ends else removed
 
 
 def listing_in_force(file: "CreditFile", today: dt.date, pol: RiskPolicy) -> tuple[Any, dt.date] | None:
@@ -964,7 +979,7 @@ def listing_in_force(file: "CreditFile", today: dt.date, pol: RiskPolicy) -> tup
     best: tuple[Any, dt.date] | None = None
     for r in file.enforcements:
         if r.serious_dishonesty and r.in_force and r.decided_on <= today:
-            ends = _term_ends(r.decided_on, years)
+            ends = listing_end(r, years)
             if today < ends and (best is None or ends > best[1]):
                 best = (r, ends)
     return best
@@ -1302,11 +1317,10 @@ def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
     registered = local_date(file.registered_at, rules)
     out: list[dict[str, Any]] = []
     interval = pol.sampling_interval_days[rs.grade]
-    base = rs.last_sampled_on or registered
-    if rs.reopened_at is not None:
-        base = max(base, local_date(rs.reopened_at, rules))  # (in business again: due from then)
+    base = _sampling_base(file, rules)
     due = base + in_days(interval)
-    if today > due and rs.missing.get("sampling") != base.isoformat():
+    # (停产: nothing is produced, so no sample is awaited; due again one interval after it resumes)
+    if file.suspended_on is None and today > due and rs.missing.get("sampling") != base.isoformat():
         rs.missing["sampling"] = base.isoformat()
         out.append({"what": "sampling", "last": rs.last_sampled_on.isoformat() if rs.last_sampled_on else None, "base": base.isoformat(),
                     "interval_days": interval, "due": due.isoformat(), "grade": rs.grade, "days_late": (today - due).days,
@@ -1330,8 +1344,7 @@ def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
     # nothing new can be missing before the local day after the earliest due date still ahead
     # until new data or a new grade (which reset it), nothing new can be missing before
     # the local day after the earliest due date still ahead
-    dues = (max(rs.last_sampled_on or registered, local_date(rs.reopened_at, rules) if rs.reopened_at else registered) + in_days(interval),
-            rs.next_inspection_due)
+    dues = (None if file.suspended_on is not None else _sampling_base(file, rules) + in_days(interval), rs.next_inspection_due)
     ahead = [d for d in dues if d is not None and d >= today]
     if ahead:
         first = min(ahead) + in_days(1)
@@ -1339,6 +1352,17 @@ def check_missing(file: "CreditFile", rules: "Rules") -> list[dict[str, Any]]:
     else:
         rs.check_missing_at = _NEVER
     return out
+
+
+def _sampling_base(file: "CreditFile", rules: "Rules") -> dt.date:
+    """The day routine sampling is due one interval after: the last sample, or registration; a reopening (注销 undone, a
+    licence back) or a resumption after 停产 later than it starts the plan afresh."""
+    rs = file.risk
+    base = rs.last_sampled_on or local_date(file.registered_at, rules)  # type: ignore[arg-type]
+    for since in (rs.reopened_at, rs.resumed_at):
+        if since is not None:
+            base = max(base, local_date(since, rules))
+    return base
 
 
 def filled_gaps(file: "CreditFile", event: "Envelope", rules: "Rules") -> list[dict[str, Any]]:
@@ -1356,6 +1380,13 @@ def filled_gaps(file: "CreditFile", event: "Envelope", rules: "Rules") -> list[d
         gaps = [{"what": what, "base": base, "ref": "注销", "on": file.deregistered_on.isoformat(), "event_id": event_key(event),
                  "deregistered": True} for what, base in sorted(rs.missing.items())]
         rs.missing.clear()
+        return gaps
+    if et == "enterprise.updated" and file.suspended_on is not None and getattr(event.payload, "status", None) == "suspended":
+        # stopped (停产): no sample is awaited, nor an inspection when the policy does not inspect a stopped plant
+        stopped = [w for w in ("sampling", "inspection") if w in rs.missing
+                   and (w == "sampling" or not rules.policy.risk.inspect_while_suspended)]
+        gaps = [{"what": what, "base": rs.missing.pop(what), "ref": "停产", "on": file.suspended_on.isoformat(), "event_id": event_key(event),
+                 "suspended": True} for what in stopped]
         return gaps
     if et == "enforcement.decided" and file.licence_revoked == event.payload.decision_no:
         # the decision that revoked the licence: nothing routine is awaited any more, every gap closes with it
@@ -1442,7 +1473,12 @@ def rank(state: "CountyState", as_of: dt.datetime | dt.date) -> list[dict[str, A
         due = rs.next_inspection_due
         if due is not None and due < day:
             reasons.insert(0, f"现场检查已逾期：应于 {due.isoformat()} 前检查（{rs.grade} 级）")
+        stopped = file.suspended_on is not None and file.suspended_on <= day
+        if stopped:
+            # (still on the register and graded; only routine sampling waits for production to resume)
+            reasons.insert(0, f"停产（{file.suspended_on.isoformat()} 起），暂停日常抽检" + ("" if due is not None else "和检查"))  # type: ignore[union-attr]
         rows.append({"enterprise_id": eid, "score": rs.score, "grade": rs.grade,
-                     "next_due": due.isoformat() if due else None, "reasons": reasons})
+                     "next_due": due.isoformat() if due else None, "reasons": reasons,
+                     **({"suspended_on": file.suspended_on.isoformat()} if stopped else {})})  # type: ignore[union-attr]
     rows.sort(key=lambda r: ("deregistered_on" in r or "licence_revoked" in r, r["grade"] is None, -_INDEX.get(r["grade"], -1), -(r["score"] or 0.0), r["enterprise_id"]))
     return rows

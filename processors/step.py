@@ -63,6 +63,7 @@ from schemas.events import (
     EnterpriseRegistered,
     EnterpriseUpdated,
     EnforcementDecidedEvent,
+    EnforcementListingRemovedEvent,
     EnforcementRevokedEvent,
     Envelope,
     FluctuationRebaselinedEvent,
@@ -96,7 +97,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 82
+FOLD_VERSION = 83
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -333,7 +334,13 @@ licence in force again from one still revoked; 82: a verified
 complaint of foreign matter or spoilage alerts on its own (complaint.hazard, high: 反映饮用纯净水中有异物，经核实属实;
 an illness one keeps only its illness alert; closed when withdrawn or found 不属实), 一直吐, 救护车 and 120 (called:
 打了120, not 1200元) are illness words, and a sampling failure names the open or verified complaints about its
-product of the 90 days before sampling (related_complaints; 该产品近期有投诉 K1（…，已核实属实）).  A
+product of the 90 days before sampling (related_complaints; 该产品近期有投诉 K1（…，已核实属实）).; 83: an enterprise
+may be 停产 (enterprise.updated status suspended: CreditFile.suspended_on): no routine sampling is due while stopped and its
+sampling gaps close, inspections stay due unless risk.inspect_while_suspended is false, and producing again (operating)
+restarts sampling one interval from that day (RiskState.resumed_at); enforcement.listing_removed (提前移出, 信用修复) ends
+a decision's listing as 严重违法失信 from removed_on (EnforcementRecord.listing_removed_on) and keeps the decision and its
+points, the grade moving from D as the pace rules allow; one naming no decision on file, or one that listed nothing or was
+revoked, is kept as enforcement.listing_removal_refused.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -578,7 +585,7 @@ def _licence_changed(file: CreditFile, rules: Rules, in_force_again: dt.datetime
         rs.check_missing_at = None
 
 
-OPERATING_STATUS_ZH = {"deregistered": "已注销", "operating": "存续"}
+OPERATING_STATUS_ZH = {"deregistered": "已注销", "suspended": "停产", "operating": "存续"}
 
 
 def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rules: Rules, effects: list[Effect]) -> None:
@@ -590,22 +597,7 @@ def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rul
         return
     status = changes.pop("status", None)
     if status is not None:
-        # (not a profile field: the file keeps the day it took effect, which routine supervision and the campaign read)
-        was = file.deregistered_on
-        # (closed again: the first closure's day stands)
-        file.deregistered_on = (was or rules.local_date(event.occurred_at)) if status == "deregistered" else None
-        if (was is None) != (file.deregistered_on is None):
-            rs = file.risk
-            if file.deregistered_on is None:
-                # in business again: routine supervision starts afresh from today, not from before the closure
-                # (the closed months are no lateness)
-                rs.reopened_at = event.occurred_at
-                rs.check_missing_at = None
-            if rs.grade is not None:  # (closed: none due; open again: due as its grade says, from the reopening)
-                rs.next_inspection_due = next_inspection_due(file, rs.grade, rules)
-            effects.append(_effect("enterprise.status_changed", event, file.enterprise_id, status=status,
-                                   status_zh=OPERATING_STATUS_ZH[status],
-                                   on=file.deregistered_on.isoformat() if file.deregistered_on else None))
+        _status_changed(file, status, event, rules, effects)
     if not changes:
         return
     revoked = file.licence_revoked
@@ -618,6 +610,35 @@ def _updated(state: CountyState, file: CreditFile, event: EnterpriseUpdated, rul
     else:
         apply_tier(file)
     effects.append(_effect("enterprise.profile_changed", event, file.enterprise_id, changes=changes, **renewed))
+
+
+def _status_changed(file: CreditFile, status: str, event: EnterpriseUpdated, rules: Rules, effects: list[Effect]) -> None:
+    """存续 / 停产 / 已注销: not profile fields, the file keeps the day each took effect, which routine supervision and the
+    campaign read.  Closed or stopped again, the first day stands."""
+    was_closed, was_stopped = file.deregistered_on, file.suspended_on
+    today = rules.local_date(event.occurred_at)
+    file.deregistered_on = (was_closed or today) if status == "deregistered" else None
+    file.suspended_on = (was_stopped or today) if status == "suspended" else None
+    if (was_closed, was_stopped) == (file.deregistered_on, file.suspended_on):
+        return
+    rs = file.risk
+    if was_closed is not None and file.deregistered_on is None:
+        # in business again: routine supervision starts afresh from today, not from before the closure
+        # (the closed months are no lateness)
+        rs.reopened_at = event.occurred_at
+    elif was_stopped is not None and file.suspended_on is None and file.deregistered_on is None:
+        # producing again: sampling is due one interval from today (the stopped months are no lateness); inspections
+        # went on while stopped unless the policy paused them, and then restart from today too
+        if rules.policy.risk.inspect_while_suspended:
+            rs.resumed_at = event.occurred_at
+        else:
+            rs.reopened_at = event.occurred_at
+    rs.check_missing_at = None
+    if rs.grade is not None:  # (closed: none due; stopped: as the policy says; open again: due as its grade says, from today)
+        rs.next_inspection_due = next_inspection_due(file, rs.grade, rules)
+    on = file.deregistered_on or file.suspended_on
+    effects.append(_effect("enterprise.status_changed", event, file.enterprise_id, status=status,
+                           status_zh=OPERATING_STATUS_ZH[status], on=on.isoformat() if on else None))
 
 
 def _sampling(state: CountyState, file: CreditFile, event: SamplingResultEvent, rules: Rules, effects: list[Effect]) -> None:
@@ -3287,6 +3308,39 @@ def _revoke(file: CreditFile, record: EnforcementRecord, r: Revocation, event: E
                            acceptance_check_withdrawn=bool(unchecked), message_zh=said))
 
 
+def _listing_removed(state: CountyState, file: CreditFile, event: EnforcementListingRemovedEvent, rules: Rules,
+                     effects: list[Effect]) -> None:
+    """提前移出严重违法失信名单 (信用修复): the listing ends on removed_on, the decision and its points stay.  Unlike a
+    revocation nothing waits for a decision not yet on file: a removal is decided on a listing the bureau sees on file, so
+    one naming none is a typo, kept and said (as the door says it) for the bureau to send again."""
+    p = event.payload
+    record = file.enforcement(p.decision_no)
+    me = event_key(event)
+    refused = None
+    if record is None:
+        refused = ("decision_unknown", f"本企业档案中无行政处罚决定书 {p.decision_no}：未作移出处理，请核对决定书文号（payload.decision_no）和企业")
+    elif not record.serious_dishonesty:
+        refused = ("decision_not_listing", f"行政处罚决定书 {p.decision_no} 未列入严重违法失信名单：无可移出的列入（payload.decision_no）")
+    elif not record.in_force:
+        refused = ("decision_revoked", f"行政处罚决定书 {p.decision_no} 已于 {record.revoked_on.isoformat()} 撤销，其列入已随之终止，未作移出处理")  # type: ignore[union-attr]
+    if refused is not None:
+        effects.append(_effect("enforcement.listing_removal_refused", event, file.enterprise_id, decision_no=p.decision_no,
+                               field="payload.decision_no", reason=refused[0], message_zh=refused[1]))
+        return
+    assert record is not None
+    if record.listing_removal_event_id is not None:
+        return  # removed already (a resend, or a second removal): the first stands
+    record.listing_removed_on, record.listing_removed_ref, record.listing_removed_reason = p.removed_on, p.reference_no, p.reason
+    record.listing_removal_event_id = me
+    # (the decision stays the file's latest listing: the credit report says 曾列入 … 提前移出 as it says 期满移出)
+    effects.append(_effect("enforcement.listing_removed", event, file.enterprise_id, decision_no=record.decision_no,
+                           decision_event_id=record.event_id, removed_on=p.removed_on.isoformat(), reference_no=p.reference_no,
+                           reason=p.reason,
+                           message_zh=(f"行政处罚决定书 {record.decision_no}（{record.decided_on.isoformat()}）列入的严重违法失信名单已于 "
+                                       f"{p.removed_on.isoformat()} 提前移出（信用修复，{p.reference_no}；理由：{p.reason}）：风险等级不再"
+                                       "直接定为 D 级，按分值逐级评定；该处罚决定仍在档，仍计入风险分")))
+
+
 def _interview(state: CountyState, file: CreditFile, event: InterviewHeldEvent, rules: Rules, effects: list[Effect]) -> None:
     p = event.payload
     record = InterviewRecord(
@@ -3419,6 +3473,7 @@ _HANDLERS = {
     RectificationVerifiedEvent: _rectification_verified,
     EnforcementDecidedEvent: _enforcement,
     EnforcementRevokedEvent: _enforcement_revoked,
+    EnforcementListingRemovedEvent: _listing_removed,
     InterviewHeldEvent: _interview,
     CampaignCommitmentEvent: _campaign,
     CampaignAssessmentEvent: _campaign,

@@ -1521,6 +1521,9 @@ def resolved(file: "CreditFile", event: "Envelope", filled: dict[str, Any], rule
     if filled.get("deregistered"):
         note_zh = (f"企业已于 {filled['on']} 注销，不再要求例行{_WHAT_ZH[what]}，预警自动关闭；如发现仍在生产，按无证生产查处")
         note_en = f"the enterprise was deregistered on {filled['on']}: no routine {_WHAT_EN[what]} is due any more; closed"
+    elif filled.get("suspended"):
+        note_zh = (f"企业已于 {filled['on']} 停产，停产期间不要求例行{_WHAT_ZH[what]}，预警自动关闭；恢复生产后重新起算")
+        note_en = f"the enterprise stopped production on {filled['on']}: no routine {_WHAT_EN[what]} is due while it is stopped; closed"
     elif filled.get("licence_revoked"):
         note_zh = (f"行政处罚决定书 {filled['ref']}（{filled['on']}）已吊销许可证，企业不得再生产，"
                    f"不再要求例行{_WHAT_ZH[what]}，预警自动关闭；如发现仍在生产，按无证生产查处")

@@ -1152,6 +1152,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                     rows.append({"enterprise_id": f["enterprise_id"], "name": profile.get("name"), "category": profile.get("category"),
                                  "town": profile.get("town"), "grade": risk.get("grade"), "score": risk.get("score"),
                                  "next_inspection_due": risk.get("next_inspection_due"), "deregistered_on": f.get("deregistered_on"),
+                                 "suspended_on": f.get("suspended_on"),
                                  "counts": f["counts"], "pass_rate": f.get("pass_rate")})
         else:
             with contextlib.nullcontext() if as_of is not None else pipeline.lock:
@@ -1168,6 +1169,8 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                         "next_inspection_due": f.risk.next_inspection_due.isoformat() if f.risk.next_inspection_due else None,
                         # (closed: 注销, no inspection due; the file stays listed)
                         "deregistered_on": f.deregistered_on.isoformat() if f.deregistered_on else None,
+                        # (停产: on the register, not sampled until it resumes)
+                        "suspended_on": f.suspended_on.isoformat() if f.suspended_on else None,
                         "counts": f.counts.model_dump(),
                         "pass_rate": f.pass_rate,
                     }
@@ -1182,7 +1185,7 @@ def create_app(pipeline: Pipeline, max_body_bytes: int = 8 * 1024 * 1024, max_ba
                 if r["pass_rate"] is not None:
                     r["pass_rate"] = round(r["pass_rate"], 4)
         columns = ["enterprise_id", "name", "category", "town", "grade", "score", "next_inspection_due", "pass_rate", "deregistered_on",
-                   *(list(rows[0]["counts"]) if rows else [])]
+                   "suspended_on", *(list(rows[0]["counts"]) if rows else [])]
         if format == "xlsx":
             from qrisk.sheets import enterprise_sheet
 

@@ -17,7 +17,7 @@ from processors.credit_file import COMPLAINT_KIND_ZH, VIEW_ONLY, CreditFile
 from processors.personal_info import mask_personal_info
 from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict, series_heading_zh
-from processors.risk import inspection_frequency, listing_ends, term_ends
+from processors.risk import inspection_frequency, listing_end, listing_ends, term_ends
 from processors.step import Rules, deadline_end, deadline_zh
 from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, disagreements_zh, penalties_text, score_reasons_zh
 from schemas.events import NOT_DETECTED, REVOKED_BY_ZH
@@ -147,7 +147,16 @@ def _no_inspection_zh(file: CreditFile) -> str | None:
         return f"许可证已吊销（决定书 {record.decision_no}），不再安排日常抽检和检查"
     if file.deregistered_on is not None:
         return f"已注销（{file.deregistered_on.isoformat()} 起），不再安排日常抽检和检查"
+    if file.suspended_on is not None:
+        return f"停产（{file.suspended_on.isoformat()} 起），停产期间不安排日常抽检和检查，恢复生产后重新起算"
     return None
+
+
+def _suspended_zh(file: CreditFile, rules: Rules) -> str:
+    """经营状态 of an enterprise 停产: what routine supervision does meanwhile (the policy decides the inspections)."""
+    inspected = rules.policy.risk.inspect_while_suspended
+    return (f"停产（{file.suspended_on.isoformat()} 起，停产期间不安排日常抽检，恢复生产后重新起算；"  # type: ignore[union-attr]
+            + ("现场检查照常）" if inspected else "现场检查暂停，恢复生产后重新起算）"))
 
 
 def _unit_label(rules: Rules, unit: str) -> str:
@@ -317,9 +326,17 @@ def _listed_zh(record: Any, rules: Rules, today: dt.date | None) -> str:
     if not record.in_force:
         return "是（已随处罚决定撤销终止）"
     ends = term_ends(record.decided_on, rules.policy.risk.credit.serious_dishonesty_years)
+    if _removed_early(record, ends, today):
+        return f"是（已于 {record.listing_removed_on.isoformat()} 提前移出（信用修复，{record.listing_removed_ref}））"
     if today is not None and today >= ends:
         return f"是（已于 {ends.isoformat()} 期满移出）"
     return f"是（至 {ends.isoformat()}）"
+
+
+def _removed_early(record: Any, ends: dt.date, today: dt.date | None) -> bool:
+    """The listing ended by 信用修复 (enforcement.listing_removed) before its term, as of ``today``."""
+    removed = record.listing_removed_on
+    return removed is not None and removed < ends and (today is None or today >= removed)
 
 
 def _listing_text(file: CreditFile, rules: Rules, now: dt.datetime | None) -> str:
@@ -329,7 +346,11 @@ def _listing_text(file: CreditFile, rules: Rules, now: dt.datetime | None) -> st
         return ""
     today = (now + dt.timedelta(hours=rules.policy.utc_offset_hours)).date() if now else None
     if today is not None and today >= ends:
-        return f"；曾列入严重违法失信名单（{file.serious_dishonesty}），已于 {ends.isoformat()} 期满移出"
+        # (the listing that ran longest decides how it ended: its term, or a removal on 信用修复)
+        years = rules.policy.risk.credit.serious_dishonesty_years
+        last = max((r for r in file.enforcements if r.serious_dishonesty and r.in_force), key=lambda r: listing_end(r, years))
+        how = "提前移出（信用修复）" if _removed_early(last, term_ends(last.decided_on, years), today) else "期满移出"
+        return f"；曾列入严重违法失信名单（{last.decision_no}），已于 {ends.isoformat()} {how}"
     return f"；已列入严重违法失信名单（{file.serious_dishonesty}，至 {ends.isoformat()}）"
 
 
@@ -481,6 +502,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
         ("供应人群", "" if not p else "未登记" if p.population_served is None else f"{p.population_served} 人"),
         ("提档升级档次", _tier_text(file) if p else ""), ("登记时间", _local(file.registered_at, off)),
         *([("经营状态", f"已注销（{file.deregistered_on.isoformat()} 起，不再安排日常抽检和检查）")] if file.deregistered_on else []),
+        *([("经营状态", _suspended_zh(file, rules))] if file.suspended_on else []),
         # the rate leaves the undetermined batches out: they are said, or the counts do not add up to it
         ("抽检", f"{file.counts.samples} 批次，不合格 {file.counts.samples_failed} 批次"
                 + (f"，无法判定 {file.counts.samples_undetermined} 批次" if file.counts.samples_undetermined else "")

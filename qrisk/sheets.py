@@ -52,7 +52,7 @@ COUNT_HEADERS_ZH = {
 }
 """Every count of a credit file (``processors.credit_file.Counts``), with what it counts."""
 ENTERPRISE_HEADERS_ZH = {"enterprise_id": "企业编号", "name": "企业名称", "category": "食品类别", "town": "乡镇/街道",
-                         "grade": "风险等级", "score": "风险分", "next_inspection_due": "下次现场检查截止日", "deregistered_on": "注销日期",
+                         "grade": "风险等级", "score": "风险分", "next_inspection_due": "下次现场检查截止日", "deregistered_on": "注销日期", "suspended_on": "停产日期",
                          "pass_rate": "抽检合格率", **COUNT_HEADERS_ZH}
 
 

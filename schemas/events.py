@@ -348,8 +348,9 @@ Category = Literal["packaged_water", "pastry", "other"]
 
 Scale = Literal["micro", "small", "medium", "large"]
 CampaignTier = Literal["A", "B", "C", "D", "unrated"]
-OperatingStatus = Literal["operating", "deregistered"]
 """提档升级 tier the bureau assigned at survey time (调查分档)."""
+OperatingStatus = Literal["operating", "suspended", "deregistered"]
+"""存续 / 停产 / 已注销."""
 
 Verdict = Literal["pass", "fail"]
 
@@ -476,8 +477,10 @@ class EnterpriseUpdate(Model):
     status: Annotated[OperatingStatus, Stripped] | None = Field(
         default=None, description="经营状态: deregistered (已注销: the enterprise closed and its registration was cancelled, from "
                                   "occurred_at; routine sampling and inspection are no longer due, and it leaves the campaign's "
-                                  "counts; its credit file stays) or operating (存续: in business again, or a deregistration "
-                                  "recorded in error)" + _UNCHANGED)
+                                  "counts; its credit file stays), suspended (停产: production stopped for a time, the licence kept, "
+                                  "from occurred_at; routine sampling is not due, inspections stay due unless the policy's "
+                                  "risk.inspect_while_suspended is false) or operating (存续: in business again — routine "
+                                  "sampling falls due one interval from occurred_at — or a status recorded in error)" + _UNCHANGED)
 
     @model_validator(mode="after")
     def _something_changes(self) -> "EnterpriseUpdate":
@@ -912,6 +915,18 @@ class EnforcementRevoked(Model):
     reference_no: ShortText = Field(description="文号 of what revoked it: 行政复议决定书, 判决书 or 撤销决定书, e.g. 某府复决〔2026〕8号")
     reason: Annotated[str, Field(min_length=1, max_length=2000, json_schema_extra={"pattern": _HAS_TEXT_PATTERN})] = Field(
         description="撤销理由, in Chinese: what the credit file and the alert's closing note quote")
+
+
+class EnforcementListingRemoved(Model):
+    """提前移出严重违法失信名单 (信用修复): the enterprise's listing made by a decision on file ends before its term, on
+    removed_on.  Unlike a revocation the decision stands: its penalty keeps its risk points and stays on file; only the
+    listing, which put the grade straight to D, ends."""
+
+    decision_no: ShortText = Field(description="行政处罚决定书文号 of the enforcement.decided that made the listing, as on file")
+    removed_on: IsoDate = Field(description="移出日期 (YYYY-MM-DD, not after occurred_at's local date): the listing holds no more from it")
+    reference_no: ShortText = Field(description="文号 of the 信用修复 decision (准予信用修复决定书 / 移出决定书), e.g. 示范县市监信修〔2027〕3号")
+    reason: Annotated[str, Field(min_length=1, max_length=2000, json_schema_extra={"pattern": _HAS_TEXT_PATTERN})] = Field(
+        description="移出理由, in Chinese: what the credit file quotes (e.g. 已履行处罚决定并完成信用修复承诺)")
 
 
 class InterviewHeld(Model):
@@ -1518,6 +1533,21 @@ class EnforcementRevokedEvent(Envelope):
         return self
 
 
+class EnforcementListingRemovedEvent(Envelope):
+    """enforcement.listing_removed (提前移出严重违法失信名单): a listing ends early by 信用修复; the decision stands."""
+
+    model_config = _event("when the removal was recorded (removed_on is its date, not after it)",
+                          "the decision number, the removal's date, reference and reason")
+    event_type: Literal["enforcement.listing_removed"]
+    payload: EnforcementListingRemoved
+
+    @model_validator(mode="after")
+    def _not_dated_ahead(self, info: ValidationInfo) -> "EnforcementListingRemovedEvent":
+        # (a removal typed years ahead would lift the grade's D before the bureau decided it)
+        _legal_date_by_then(self, "removed_on", "移出日期", info)
+        return self
+
+
 class InterviewHeldEvent(Envelope):
     """interview.held (约谈): the bureau called in the enterprise's responsible person."""
 
@@ -1674,6 +1704,7 @@ Event = Annotated[
         RectificationVerifiedEvent,
         EnforcementDecidedEvent,
         EnforcementRevokedEvent,
+        EnforcementListingRemovedEvent,
         InterviewHeldEvent,
         CampaignCommitmentEvent,
         CampaignAssessmentEvent,
@@ -1702,6 +1733,7 @@ EVENT_TYPE_ZH = {
     "complaint.withdrawn": "撤回投诉登记",
     "fluctuation.rebaselined": "控制限重新确定", "inspection.completed": "现场检查",
     "rectification.ordered": "责令整改", "rectification.completed": "整改完成", "rectification.verified": "整改复查",
-    "enforcement.decided": "行政处罚", "enforcement.revoked": "撤销行政处罚", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
+    "enforcement.decided": "行政处罚", "enforcement.revoked": "撤销行政处罚",
+    "enforcement.listing_removed": "提前移出严重违法失信名单", "interview.held": "约谈", "campaign.commitment": "承诺书", "campaign.assessment": "分档与验收", "campaign.training": "培训考试",
     "campaign.activity": "提档升级活动", "campaign.retracted": "撤销提档升级记录", "alert.action": "预警处置", "clock.tick": "时钟",
 }

@@ -449,6 +449,12 @@ class RiskPolicy(_Strict):
     sampling_interval_days: dict[Grade, Annotated[int, Field(ge=1, le=3650)]] = Field(
         default_factory=lambda: {"A": 365, "B": 180, "C": 120, "D": 90},
         description="longest gap between supervision samples by grade before the missing-data warning")
+    inspect_while_suspended: bool = Field(
+        default=True,
+        description="an enterprise 停产 (enterprise.updated status suspended) still gets its routine inspections (true: a stop is "
+                    "the enterprise's own word, and the visit is what confirms it is not producing and that its stock and premises "
+                    "are kept; routine sampling stops either way, there is no production to sample).  false: no inspection is due "
+                    "while it is stopped, and the plan starts afresh the day it resumes")
     history_max: int = Field(default=50, ge=1, le=1000, description="grade history entries kept in the credit file")
     warnings_kept: int = Field(default=100, ge=1, le=10_000, description="recent warnings kept in the credit file")
 

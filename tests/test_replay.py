@@ -26,7 +26,7 @@ def event_docs(draw, n: int):
     kind = draw(st.sampled_from([
         "enterprise.registered", "enterprise.updated", "sampling.result", "complaint.received", "complaint.resolved",
         "inspection.completed", "rectification.ordered", "rectification.completed", "rectification.verified", "clock.tick",
-        "sampling.retracted",
+        "sampling.retracted", "enforcement.decided", "enforcement.listing_removed",
     ]))
     doc = golden(kind)
     doc["event_id"] = str(uuid.UUID(int=draw(st.integers(1, 2**64)), version=4))
@@ -57,6 +57,19 @@ def event_docs(draw, n: int):
             p["accepted"] = draw(st.booleans())
     elif kind == "inspection.completed":
         p["result"] = draw(st.sampled_from(["符合", "基本符合", "不符合"]))
+    elif kind == "enterprise.updated":
+        # 停产, back in business, 注销, in any order (or no status: a profile change alone)
+        status = draw(st.sampled_from([None, "operating", "suspended", "deregistered"]))
+        if status is not None:
+            p["status"] = status
+    elif kind.startswith("enforcement."):
+        # a listing and its early removal (信用修复), either first, or a removal naming no decision
+        p["decision_no"] = f"D{draw(st.integers(0, 2))}"
+        day = (BASE + dt.timedelta(days=draw(st.integers(0, 200)))).date().isoformat()
+        if kind == "enforcement.decided":
+            p["serious_dishonesty"], p["decided_on"] = draw(st.booleans()), day
+        else:
+            p["removed_on"] = day
     return doc
 
 
