@@ -40,6 +40,7 @@ sampling.near_limit       a passing sample whose GB 2760 sum of ratios is close 
 """
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
@@ -792,9 +793,12 @@ def possible_duplicates(records: list[Any], rules: "Rules") -> list[dict[str, An
     ``schemas.duplicates``, the notion the door warns the sender by): each with the earliest received it repeats."""
     rule = rules.policy.complaint_duplicates
     ordered = sorted(records, key=lambda c: c.received_at)  # (stable: at equal times, as listed)
+    times = [c.received_at for c in ordered]
+    within = in_days(rule.within_days)
     out: list[dict[str, Any]] = []
     for i, c in enumerate(ordered):
-        for earlier in ordered[:i]:
+        # (only those received within_days before it can be its duplicate: a cluster's 30 days hold ~4 such spans)
+        for earlier in ordered[bisect.bisect_left(times, c.received_at - within, 0, i):i]:
             alike = duplicate_similarity(c.text, c.received_at, earlier.text, earlier.received_at, rule)
             if alike is not None:
                 out.append({"complaint_id": c.complaint_id, "duplicate_of": earlier.complaint_id, "similarity": round(alike, 3)})
