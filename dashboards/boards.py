@@ -784,13 +784,15 @@ def intake() -> dict[str, Any]:
         panel("table", "未处理的拒收记录",
               f"""SELECT received_at AS `时间`, {DEAD_LETTER_CHANNEL_ZH.format('channel')} AS `渠道`, position AS `位置`,
                          if(notEmpty(reasons_zh), arrayStringConcat(reasons_zh, '；'), reason) AS `原因`,
-                         substring(raw, 1, 300) AS `原始内容`, reason AS `原因（英文）`
-                  FROM (SELECT received_at, channel, position, reason, raw, dead_letter_id, {_REASONS_ZH} AS reasons_zh
+                         if(raw_preview = '', '（迁移 057 之前的记录，无预览：原始内容请经 API 查看）', raw_preview) AS `原始内容`,
+                         reason AS `原因（英文）`
+                  FROM (SELECT received_at, channel, position, reason, raw_preview, dead_letter_id, {_REASONS_ZH} AS reasons_zh
                         FROM dead_letters FINAL WHERE $__timeFilter(received_at) AND NOT {LETTER_SETTLED})
                   ORDER BY received_at DESC, dead_letter_id LIMIT 200""",
               w=24, h=10, description="尚待处理的被拒收输入（原样保存，附原因，不会丢失）与处理失败的事件，最多列最近 200 条；"
                                       "已重新提交并接收的（改正后的同一事件已入库）不列，计入“拒收记录”的“已重新提交并接收”；"
-                                      "原因为各字段的中文说明（字段：原因），原因（英文）为发送方收到的英文说明"),
+                                      "原因为各字段的中文说明（字段：原因），原因（英文）为发送方收到的英文说明；"
+                                      "原始内容为输入的前 300 个字符，其中的姓名、电话、身份证号等个人信息已遮蔽（完整原文经 API 查看）"),
         panel("table", "未送达的预警通知（当前）",
               f"""SELECT last_at AS `最近尝试`, alert_id AS `预警编号`, enterprise_id AS `企业`, receiver AS `接收方`, channel AS `渠道`,
                          attempts AS `尝试次数`, {DELIVERY_ZH.format('status')} AS `状态`, error AS `原因`

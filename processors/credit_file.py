@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from processors._build import FoldState, compact
 from processors.campaign import CampaignRecord
 from processors.fluctuation import CategoryRates, FluctuationState, finite_limits, point_dict
+from processors.personal_info import mask_personal_info
 from processors.judgement import ItemJudgement, SampleJudgement, SumOfRatiosMember
 from processors.risk import RiskState, as_of, graded_data
 from processors.warnings import AlertDecision
@@ -218,7 +219,9 @@ class ComplaintAcceptance(_Record):
 
     def zh(self) -> str:
         said = f"{ACCEPTANCE_ZH[self.decision]}（{self.decided_on.isoformat()}"
-        return said + (f"，理由：{self.reason}）" if self.decision == "refused" and self.reason else "）")
+        # (a refusal's reason may name the caller — 投诉人王小明（138…）拒不提供购买凭证 —: what the registers, the credit
+        # report and the effects say of it is masked; the record keeps it as written)
+        return said + (f"，理由：{mask_personal_info(self.reason)}）" if self.decision == "refused" and self.reason else "）")
 
 
 def _one_or_many(value: object) -> object:
@@ -424,7 +427,7 @@ class ComplaintRecord(_Record):
         refused = decided is not None and decided.decision == "refused"
         if self.concluded_on is None:
             if refused:
-                return f"不予受理：{decided.decided_on.isoformat()} 决定（理由：{decided.reason}），不予调解" + (f"；超过{said}" if late else "")
+                return f"不予受理：{decided.decided_on.isoformat()} 决定（理由：{mask_personal_info(decided.reason)}），不予调解" + (f"；超过{said}" if late else "")
             accepted_late = self._accepted_late()
             accepted = ""
             if decided is not None:

@@ -23,22 +23,30 @@ import re
 # a number a product or a record is known by, not a person: 批号 202603251234567 is no ID card, 批次 138… no phone
 # (身份证编号 is an ID card's number all the same)
 _PRODUCT_NUMBER = re.compile(r"(批号|批次|(?<!身份证)(?<!证件)编号|条码|生产日期|日期|单号|订单)[:：]?\s*[A-Za-z0-9-]*$")
+# what people write between a number's groups: a hyphen or a space as typed on a phone or a PC, and as an input
+# method gives them — the full-width hyphen (－), the dashes (‐ ‑ ‒ – — ―), the minus sign (−), the ideographic space
+# and a dot (138.1234.5678) — each of which, left out, let a number through whole (１３８－１２３４－５６７８)
+_SEP = "[- .\u2010-\u2015\u2212\uFF0D\u3000]"
+# the hyphens among them: no number starts or ends at one (0571-2026-0325 is one code, not a landline inside it)
+_HYPHEN = "\u2010-\u2015\u2212\uFF0D-"
 # an 18-digit ID card number (the last may be X), or an old 15-digit one; not inside a longer run of digits or letters
 _ID_CARD = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
 # the same written in groups (3301 0619 9001 0112 34, 330106-19900101-1234): read before the phone numbers, whose
 # patterns would take a part of it and leave the birth date showing
-_ID_CARD_GROUPED = re.compile(r"(?<![0-9A-Za-z])(\d(?:[ -]?\d){16}[ -]?[\dXx])(?![0-9A-Za-z])")
+_ID_CARD_GROUPED = re.compile(r"(?<![0-9A-Za-z])(\d(?:" + _SEP + r"?\d){16}" + _SEP + r"?[\dXx])(?![0-9A-Za-z])")
 # a QQ number or a WeChat id left for a call back (QQ 123456789, 微信号：wxid_ab12cd)
 _QQ = re.compile(r"((?:QQ|qq|Qq)\s*(?:号码?)?[:：]?\s*)(\d{2})(\d{1,7})(\d{2})(?!\d)")
 # (vx / wx only as a word of their own with a colon: 批号WXSC2026… is a batch)
 _WECHAT = re.compile(r"((?:微信号?\s*[:：]?|(?<![A-Za-z0-9])(?:[Vv][Xx]|[Ww][Xx])\s*[:：])\s*)([A-Za-z][-_A-Za-z0-9]{5,19})")
 # a mainland mobile number, optionally +86 / 86 before it, with spaces or hyphens as people write them
-_MOBILE = re.compile(r"(?<!\d)((?:\+?86[- ]?)?1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
+_MOBILE = re.compile(r"(?<!\d)((?:[+＋]?86" + _SEP + r"?)?1[3-9]\d)" + _SEP + r"?(\d{4})" + _SEP + r"?(\d{4})(?!\d)")
 # a landline: area code 0xx / 0xxx (in brackets or not), then 7 or 8 digits
-_LANDLINE = re.compile(r"(?<![\d-])[(（]?(0\d{2,3})[)）]?[- ]?(\d{3,4})[- ]?(\d{4})(?![\d-])")
+_LANDLINE = re.compile(r"(?<![\d" + _HYPHEN + r"])[(（]?(0\d{2,3})[)）]?" + _SEP + r"?(\d{3,4})" + _SEP + r"?(\d{4})(?![\d"
+                       + _HYPHEN + r"])")
 # a local number without its area code (87654321, 8765432) is a number like any other: only after the words that
 # say it is a telephone's (联系电话：87654321, 座机 8765432) — a bare run of eight digits is as often a batch or a date
-_LOCAL_NUMBER = re.compile(r"((?:电话|座机|固话|联系方式|联系)(?:号码|号)?(?:是|为)?\s*[:：]?\s*)(\d{3,4})[- ]?(\d{4})(?![\d-])")
+_LOCAL_NUMBER = re.compile(r"((?:电话|座机|固话|联系方式|联系)(?:号码|号)?(?:是|为)?\s*[:：]?\s*)(\d{3,4})" + _SEP + r"?(\d{4})(?![\d"
+                           + _HYPHEN + r"])")
 # a number written in Chinese numerals (电话一三八一二三四五六七八), as callers dictate them to the hotline
 _CHINESE_DIGITS = str.maketrans("〇零一二三四五六七八九幺", "001234567891")
 _CHINESE_RUN = re.compile(r"[〇零一二三四五六七八九幺]{7,18}")
@@ -75,11 +83,15 @@ _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*(@[A-Za-z0-9-]+(?:\.[A-
 _RELATIVES = "爸爸|妈妈|父亲|母亲|老婆|老公|爱人|丈夫|妻子|儿子|女儿|孩子|家人|爷爷|奶奶|外婆|外公|姐姐|哥哥|弟弟|妹妹"
 _NAME = re.compile(r"(我叫\s*|我是\s*|回电\s*|致电\s*|答复\s*|告知\s*|消费者\s*|(?:名叫|他叫|她叫|(?<![\u4e00-\u9fff])叫)\s*|我的?(?:" + _RELATIVES + r")(?:名叫|叫|是)?\s*|我的名字是\s*|本人姓名[:：]?\s*"
                    r"|姓名[:：]?\s*|联系人[:：]?\s*|(?<!被)投诉人[:：]?\s*|诉求人[:：]?\s*|来电人[:：]?\s*|(?<!被)举报人[:：]?\s*"
+                   r"|来信人[:：]?\s*|(?<!被)反映人[:：]?\s*|当事人[:：]?\s*|患者[:：]?\s*"
                    r"|本人(?=[\u4e00-\u9fff]{2,3}[，,。；;：:\s]))"
                    r"([\u4e00-\u9fff])([\u4e00-\u9fff]{1,3}?)(?=[，,。；;：:\s（(\d]|先生|女士|$|电话|手机|身份证|住|反映|投诉|举报|来电|称|说|表示)")
 # the words before which what follows is a name only when it starts with a common surname: they begin ordinary
 # sentences too (我是来投诉的, 已回电答复, 消费者表示满意, 叫了救护车, 我爸爸喝了以后)
 _SURNAME_CHECKED = ("我是", "回电", "致电", "答复", "告知", "消费者", "名叫", "他叫", "她叫", "叫")
+# the letters' and the case files' forms (来信人李大伟, 反映人：张小红, 当事人王小明称, 患者刘洋): a name after a colon, else only
+# after a common surname — 患者腹泻，当事人表示不满，来信人反映… are no one's name
+_SURNAME_CHECKED_WITHOUT_COLON = ("来信人", "反映人", "当事人", "患者")
 _RELATIVE = re.compile(r"我的?(?:" + _RELATIVES + ")")
 # After 我是 / 回电 / 致电, a name only when it starts with one of the commonest surnames (about nine in ten people
 # carry one): those words begin most sentences too — 我是来投诉的, 已回电答复, 经致电核实 — which are no one's name
@@ -109,7 +121,7 @@ def mask_personal_info(text: str) -> str:
     text = _ID_CARD.sub(person(lambda m: m.group(1)[:6] + "*" * (len(m.group(1)) - 10) + m.group(1)[-4:]), text)
 
     def grouped(m: re.Match[str]) -> str:
-        digits = re.sub(r"[ -]", "", m.group(1))
+        digits = re.sub(_SEP, "", m.group(1))
         born = digits[6:14]
         # only an ID's shape: a birth date in its 7th–14th digits (a report or sample number written in groups has none)
         if not (born[:2] in ("19", "20") and "01" <= born[4:6] <= "12" and "01" <= born[6:8] <= "31"):
@@ -126,7 +138,9 @@ def mask_personal_info(text: str) -> str:
 
     def name(m: re.Match[str]) -> str:
         word = m.group(2) + m.group(3)
-        if (m.group(1).startswith(_SURNAME_CHECKED) or _RELATIVE.match(m.group(1))) and (
+        checked = m.group(1).startswith(_SURNAME_CHECKED) or _RELATIVE.match(m.group(1)) or (
+            m.group(1).startswith(_SURNAME_CHECKED_WITHOUT_COLON) and not m.group(1).rstrip().endswith((":", "：")))
+        if checked and (
                 word[0] not in _SURNAMES or any(word.startswith(w) or w.startswith(word) for w in _NOT_A_NAME)):
             return m.group(0)  # (我是消费者, 已回电给顾客: no name given)
         return m.group(1) + m.group(2) + "*" * len(m.group(3))

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from processors._build import builder
 from processors.ids import event_key
+from processors.personal_info import mask_personal_info
 from processors.credit_file import (
     COMPLAINT_KIND_ZH,
     ComplaintAcceptance,
@@ -97,7 +98,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 83
+FOLD_VERSION = 84
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -340,7 +341,11 @@ sampling gaps close, inspections stay due unless risk.inspect_while_suspended is
 restarts sampling one interval from that day (RiskState.resumed_at); enforcement.listing_removed (提前移出, 信用修复) ends
 a decision's listing as 严重违法失信 from removed_on (EnforcementRecord.listing_removed_on) and keeps the decision and its
 points, the grade moving from D as the pace rules allow; one naming no decision on file, or one that listed nothing or was
-revoked, is kept as enforcement.listing_removal_refused.  A
+revoked, is kept as enforcement.listing_removal_refused; 84: the bureau's
+refusal and withdrawal reasons are masked as complaint texts are (来信人李**，139****5678) in what the fold says of them —
+alert closing notes, the complaint.withdrawn and withdrawal_pending effects, 不予受理 in acceptance and deadline texts —
+and masking reads numbers written with full-width hyphens, dashes, ideographic spaces or dots, and a name after
+来信人/反映人/当事人/患者.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -2047,7 +2052,7 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
         effects.append(_effect(
             "complaint.repeated", event, file.enterprise_id, complaint_id=p.complaint_id, repeats_event_id=gone.event_id, same=False,
             withdrawn=True,
-            message_zh=(f"投诉编号 {p.complaint_id} 已于 {rules.local_date(w.withdrawn_at).isoformat()} 由{w.by}撤回（原因：{w.reason}）："
+            message_zh=(f"投诉编号 {p.complaint_id} 已于 {rules.local_date(w.withdrawn_at).isoformat()} 由{w.by}撤回（原因：{mask_personal_info(w.reason)}）："
                         "本次报送未计入；如属另一投诉，请更正投诉编号")))
         return
     if on_file is not None:
@@ -2214,7 +2219,7 @@ def _complaint_resolved(state: CountyState, file: CreditFile, event: ComplaintRe
         w = gone.withdrawn
         effects.append(_effect(
             "complaint.resolved_withdrawn", event, file.enterprise_id, complaint_id=p.complaint_id,
-            message_zh=(f"投诉编号 {p.complaint_id} 已于 {rules.local_date(w.withdrawn_at).isoformat()} 由{w.by}撤回（原因：{w.reason}）："
+            message_zh=(f"投诉编号 {p.complaint_id} 已于 {rules.local_date(w.withdrawn_at).isoformat()} 由{w.by}撤回（原因：{mask_personal_info(w.reason)}）："
                         "办结结论存入该投诉的办理记录，不计入；如该投诉登记在其他企业名下，请在该企业名下报送")))
         return
     if record is None:
@@ -2561,8 +2566,9 @@ def _complaint_withdrawn(state: CountyState, file: CreditFile, event: ComplaintW
             return  # withdrawn already: the same decision again, nothing to say
         file.withdrawals_waiting[p.complaint_id] = withdrawal
         effects.append(_effect(
-            "complaint.withdrawal_pending", event, file.enterprise_id, complaint_id=p.complaint_id, reason=p.reason, by=withdrawal.by,
-            message_zh=(f"投诉编号 {p.complaint_id} 在本企业名下尚无登记记录：{withdrawal.by}的撤回（原因：{p.reason}）已登记，该投诉到达时即按撤回"
+            "complaint.withdrawal_pending", event, file.enterprise_id, complaint_id=p.complaint_id, reason=mask_personal_info(p.reason),
+            by=withdrawal.by,
+            message_zh=(f"投诉编号 {p.complaint_id} 在本企业名下尚无登记记录：{withdrawal.by}的撤回（原因：{mask_personal_info(p.reason)}）已登记，该投诉到达时即按撤回"
                         "存档、不计入；请核对投诉编号和企业编号")))
         return
     file.complaints.remove(record)
@@ -2572,7 +2578,7 @@ def _complaint_withdrawn(state: CountyState, file: CreditFile, event: ComplaintW
     if record.concluded_on is None and record.overdue:
         data = complaint_overdue_resolved(
             file, record.complaint_id, event_key(event),
-            f"{COMPLAINT_KIND_ZH[record.kind]} {record.complaint_id} 已由{withdrawal.by}撤回（原因：{p.reason}），办理时限不再计算，预警自动关闭",
+            f"{COMPLAINT_KIND_ZH[record.kind]} {record.complaint_id} 已由{withdrawal.by}撤回（原因：{mask_personal_info(p.reason)}），办理时限不再计算，预警自动关闭",
             f"{record.kind} {record.complaint_id} was withdrawn: its time limits stop; closed", rules)
         if data is not None:
             effects.append(_effect_data(RESOLVED_KIND, event, file.enterprise_id, data))
@@ -2640,11 +2646,14 @@ def _withdrawn_effect(file: CreditFile, record: ComplaintRecord, event: Envelope
     w = record.withdrawn
     assert w is not None
     dup = f"，与投诉编号 {w.duplicate_of} 重复" if w.duplicate_of else ""
-    said = (f"投诉编号 {record.complaint_id} 到达，但已于 {rules.local_date(w.withdrawn_at).isoformat()} 由{w.by}撤回（原因：{w.reason}{dup}）："
+    # the bureau's own words may name the caller (与来信重复，来信人李大伟 139…): the effect goes to the alerts' closing
+    # notes, group chats and ClickHouse, the credit file keeps the reason as written
+    reason = mask_personal_info(w.reason)
+    said = (f"投诉编号 {record.complaint_id} 到达，但已于 {rules.local_date(w.withdrawn_at).isoformat()} 由{w.by}撤回（原因：{reason}{dup}）："
             "存档、不计入" if arrived_after else
-            f"投诉编号 {record.complaint_id}（{rules.local_date(record.received_at).isoformat()} 收到）由{w.by}撤回（原因：{w.reason}{dup}）："
+            f"投诉编号 {record.complaint_id}（{rules.local_date(record.received_at).isoformat()} 收到）由{w.by}撤回（原因：{reason}{dup}）："
             "存档备查，不再计入投诉统计、投诉数控制图、风险分和预警")
-    return _effect("complaint.withdrawn", event, file.enterprise_id, complaint_id=record.complaint_id, reason=w.reason, by=w.by,
+    return _effect("complaint.withdrawn", event, file.enterprise_id, complaint_id=record.complaint_id, reason=reason, by=w.by,
                    duplicate_of=w.duplicate_of, withdrawal_event_id=w.event_id, complaint_event_id=record.event_id, verified=record.verified,
                    category=record.category, arrived_after=arrived_after, message_zh=said)
 

@@ -556,7 +556,7 @@ def complaint_unfounded_resolved(file: "CreditFile", eff: "Effect", rules: "Rule
     found = f"经核查，投诉编号 {cid} 不属实" + (f"（{on} 办结）" if on else "")
     illness_zh, why_en = "食用后不适投诉预警所依据的事实不成立", "was found unfounded"
     if eff.kind == "complaint.withdrawn":  # (the bureau withdrew it: filed under the wrong enterprise, or twice)
-        found = f"投诉编号 {cid} 已由{eff.data.get('by', '监管部门')}撤回（原因：{eff.data.get('reason', '')}）"
+        found = f"投诉编号 {cid} 已由{eff.data.get('by', '监管部门')}撤回（原因：{mask_personal_info(eff.data.get('reason', ''))}）"
         illness_zh, why_en = "食用后不适投诉预警所依据的投诉不再计入", "was withdrawn"
     recategorised = eff.kind == "complaint.repeated"
     # (its category corrected: each alert closes only if the corrected category no longer makes it — the complaints

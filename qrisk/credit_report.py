@@ -408,7 +408,8 @@ def handling_zh(alert: dict[str, Any] | None, offset: int, now: dt.datetime | No
             if note.startswith("整改 "):
                 parts.append(f" {note}")  # (a verification's note names the rectification and its verifier already)
             else:
-                parts.append(f" {done_by_zh(last)}" + (f"：{note}" if note else ""))  # the system's own: 系统自动关闭, not 由 qrisk关闭
+                # (a closing note quotes the bureau's withdrawal reason, or a supervisor's words, which may name the caller)
+                parts.append(f" {done_by_zh(last)}" + (f"：{mask_personal_info(note)}" if note else ""))  # the system's own: 系统自动关闭, not 由 qrisk关闭
     elif alert.get("state") == "open" and alert.get("respond_by"):
         due = _instant(alert["respond_by"])
         parts.append(f"，应于 {_local(due, offset)} 前确认" + ("，已逾期" if now is not None and due < now else ""))  # type: ignore[operator]
@@ -582,7 +583,7 @@ def build_report(file: CreditFile, rules: Rules, series: list[dict[str, Any]] | 
     for c in sorted(file.complaints_withdrawn, key=lambda c: c.received_at, reverse=True):
         # kept on the file with why, counted nowhere (complaint.withdrawn)
         w = c.withdrawn
-        said = (f"已撤回（{_local(w.withdrawn_at, off, with_time=False)} {w.by}：{w.reason}"
+        said = (f"已撤回（{_local(w.withdrawn_at, off, with_time=False)} {w.by}：{mask_personal_info(w.reason)}"
                 + (f"；与投诉编号 {w.duplicate_of} 重复" if w.duplicate_of else "") + f"；事件 {w.event_id}），不计入") if w else "已撤回，不计入"
         complaints.append({
             **deadline(c), "received_at": _local(c.received_at, off), "complaint_id": c.complaint_id, "channel_zh": CHANNEL_ZH.get(c.channel, c.channel),

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from alerts.lifecycle import (ACTION_ZH, NO_CLOSE_REASON, STATUS_NOTICE_FRESH_HOURS, STATUS_NOTICES, AlertActionError, AlertBook,
                               SYSTEM, AlertChange, Enterprise, _local, actor_zh)
 from processors._build import share_field_sets
+from processors.personal_info import mask_personal_info
 from processors.credit_file import RESENT, ComplaintRecord, CountyState, CreditFile, SampleRecord
 from processors.step import FOLD_VERSION, Effect, Rules, step
 from ingest.validate import ERRORS_TRUNCATED, capped_errors
@@ -97,6 +98,33 @@ LETTER_TEXT_KEPT = 2000
 
 def letter_text(text: str) -> str:
     return text if len(text) <= LETTER_TEXT_KEPT else text[:LETTER_TEXT_KEPT] + f"… ({len(text)} characters)"
+
+
+LETTER_PREVIEW_CHARS = 300
+"""The characters of a dead letter's input its masked preview (``dead_letters.raw_preview``) keeps: the intake board's 原始内容."""
+PREVIEW_READ_CHARS = 2000
+"""Of the input, what is read for the preview: masked whole before it is cut, so no number is cut in two and left showing."""
+PREVIEW_PARSED_BYTES = 1 << 20
+NO_RAW_ZH = "（无原始内容）"
+
+
+def letter_preview(raw: str, encoding: str = "utf-8") -> str:
+    """The start of a dead letter's input with the personal information in it masked (``processors.personal_info``),
+    for readers who may not read event bodies (the Grafana reader: a refused complaint's text names its caller).
+    JSON is read as its text says (a sender's ``\\u738b`` escapes are a name all the same); bytes that are no UTF-8
+    are not shown at all, and an empty input says so — an empty preview is a letter kept before migration 057."""
+    if not raw:
+        return NO_RAW_ZH
+    if encoding != "utf-8":
+        return f"（非 UTF-8 编码的原始数据，共 {len(raw) * 3 // 4} 字节左右：请经 GET /v1/dead-letters/{{编号}} 查看）"
+    text = raw
+    if len(raw) <= PREVIEW_PARSED_BYTES and "\\u" in raw:
+        try:
+            text = json.dumps(json.loads(raw), ensure_ascii=False)
+        except (ValueError, RecursionError):
+            text = raw
+    masked = mask_personal_info(text[:PREVIEW_READ_CHARS])
+    return masked[:LETTER_PREVIEW_CHARS]
 
 
 def letter_errors(errors: list[Any]) -> list[Any]:
@@ -931,7 +959,7 @@ class Pipeline:
                 # bounded as the dead-letter topic bounds them (qrisk.kafka_log): the raw bytes are the body's
                 # (QRISK_MAX_BODY_BYTES), but the errors and the reason naming them grew with what was wrong
                 "reason": letter_text(dl.reason), "errors": json.dumps(letter_errors(dl.errors), ensure_ascii=False),
-                "event_id": dl.named_event(),
+                "event_id": dl.named_event(), "raw_preview": letter_preview(raw, encoding),
             })
         self.store.insert("dead_letters", rows)
         return [r["dead_letter_id"] for r in rows]

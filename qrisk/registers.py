@@ -95,8 +95,10 @@ def complaint_rows(files: Iterable[dict[str, Any]], now: dt.datetime, offset_hou
                 # is neither, whatever it said before)
                 "verified": None if withdrawn else True if c.get("verified") else False if resolved else None,
                 "verified_zh": verified_zh(bool(c.get("verified")), bool(resolved), refused, bool(withdrawn)),
-                "state": state, "state_zh": COMPLAINT_STATE_ZH[state] + (f"（{withdrawn['reason']}）" if withdrawn else
-                                                                         f"（{decided.reason}）" if state == "refused" and decided else ""),
+                # (the bureau's reason for a withdrawal or a refusal names the caller as often: 来信人李大伟 139…)
+                "state": state, "state_zh": COMPLAINT_STATE_ZH[state] + (f"（{mask_personal_info(withdrawn['reason'])}）" if withdrawn else
+                                                                         f"（{mask_personal_info(decided.reason)}）" if state == "refused" and decided
+                                                                         else ""),
                 "accepted_on": accepted_on.isoformat() if accepted_on else None,
                 "acceptance": decided.decision if decided is not None else None,
                 "acceptance_zh": record.acceptance_zh() if record is not None else "",

@@ -57,6 +57,7 @@ from typing import Any, Callable
 import orjson
 
 from qrisk.kafka_log import LOG_SEQ_SHIFT
+from qrisk.pipeline import letter_preview
 from qrisk.store import RowError, Store, is_transient, schema_error, short_reason
 from qrisk.topics import KafkaSettings, Topics
 
@@ -327,6 +328,8 @@ class Sink:
             "position": doc["position"], "raw": doc["raw"], "raw_encoding": doc.get("raw_encoding", "utf-8"),
             "reason": doc["reason"], "errors": json.dumps(doc.get("errors") or [], ensure_ascii=False),
             "event_id": doc.get("event_id") or "",  # (a letter sent before the column: '', outstanding)
+            # masked here, where the row is written: the topic's letter keeps the raw bytes, the table's reader may not
+            "raw_preview": letter_preview(doc["raw"], doc.get("raw_encoding", "utf-8")),
         }])
         return rows
 

@@ -1154,8 +1154,9 @@ def test_grafanas_clickhouse_user_is_granted_what_the_panels_read_and_no_more(tm
     assert not {"audit_log", "outbox", "credit_files", "fold_snapshots", "alert_events"} & set(columns)
     assert "body" not in columns["event_log"] and "body" not in columns["events"]
     assert "evidence" not in columns["alerts"]
-    # (a dead letter's errors are the field paths and reasons, English and Chinese, of a refusal whose raw input is granted)
-    assert {"raw", "errors"} <= columns["dead_letters"]
+    # (a dead letter's errors are the field paths and reasons, English and Chinese, of a refusal; its raw input is not
+    # granted — a refused complaint's body names its caller —, only its masked preview)
+    assert {"raw_preview", "errors"} <= columns["dead_letters"] and "raw" not in columns["dead_letters"]
 
 
 def test_check_says_when_a_panels_times_stay_utc():

@@ -86,6 +86,24 @@ CALLER = "我叫王小明，身份证330106199001011234，电话13812345678，�
     ("家住阳光小区5栋2单元301室喝了18.9L的水", "家住阳光小区*栋*单元***室喝了18.9L的水"),
     ("送水地址：阳光小区5栋2单元301室放了3桶18.9L的水", "送水地址：阳光小区*栋*单元***室放了3桶18.9L的水"),
     ("家住城关镇12号", "家住城关镇**号"),
+    # (the complaints review r26) the separators an input method gives — full-width hyphen, dashes, minus sign,
+    # ideographic space — and dots, in mobile, landline, local and grouped ID numbers …
+    ("我电话１３８－１２３４－５６７８，喝了以后腹泻。", "我电话138****5678，喝了以后腹泻。"),
+    ("我手机138\u30001234\u30005678，喝了以后腹泻。", "我手机138****5678，喝了以后腹泻。"),
+    ("手机：138.1234.5678", "手机：138****5678"),
+    ("手机138\u20101234\u20115678，138\u20131234\u20145678，138\u20151234\u22125678", "手机138****5678，138****5678，138****5678"),
+    ("＋86－139－1234－5678", "＋86－139****5678"),
+    ("座机0571－87654321，（0571）8765\u30004321，0571.8765.4321", "座机0571-****4321，0571-****4321，0571-****4321"),
+    ("联系电话：8765－4321", "联系电话：****4321"),
+    ("身份证330106－19900101－1234，身份证3301\u30000619\u30009001\u30000112\u300034", "身份证330106********1234，身份证330106********1234"),
+    # … while a code with those hyphens, a concentration and a dotted date stay
+    ("编号0571－2026－0325，余氯0.05mg/L，2026.03.05生产", None),
+    # … and the letters' and case files' forms of a name: after a colon, or starting with a common surname
+    ("与来信重复，来信人李大伟 13912345678", "与来信重复，来信人李** 139****5678"),
+    ("反映人：张小红，当事人王小明称，患者刘洋", "反映人：张**，当事人王**称，患者刘*"),
+    ("来信人：欧阳娜娜", "来信人：欧***"),
+    ("患者腹泻，当事人表示不满，来信人反映水有异味，反映人称已就医，患者出现呕吐", None),
+    ("被反映人：清源水厂", None),
 ])
 def test_numbers_names_and_addresses_of_mail_are_masked_and_the_products_details_kept(text, masked):
     assert mask_personal_info(text) == (text if masked is None else masked)
@@ -139,3 +157,13 @@ def test_an_alert_sent_about_a_complaint_does_not_carry_the_delivery_address(rul
             assert "18号3幢502室" not in sent and "5栋2单元301室" not in sent
         assert "住良渚街道玉鸟路**号*幢***室" in n.text_zh and "送水地址：阳光小区*栋*单元***室" in n.text_zh
     assert c.state.files[E].complaints[0].text == text  # (the credit file keeps what the caller said)
+
+
+def test_the_illness_alert_masks_a_number_written_with_full_width_hyphens_and_a_letters_name(rules):
+    text = "来信人李大伟，我电话１３８－１２３４－５６７８，手机138\u30001234\u30005678，喝了以后腹泻。"
+    _, effects = replay([registered(), _illness("2026-03-02T10:00:00+08:00", text)], rules)
+    (alert,) = [e.data for e in effects if e.kind == ALERT_KIND and e.data["rule"] == "complaint.illness"]
+    said = alert["message_zh"] + str(alert["evidence"])
+    for secret in ("１３８－１２３４", "138－1234－5678", "138\u30001234", "李大伟"):
+        assert secret not in said
+    assert "138****5678" in said and "来信人李**" in said

@@ -53,7 +53,7 @@ EXAMPLES: dict[str, tuple[dict, dict]] = {
     "dead_letters": (
         {"dead_letter_id": "d1", "received_at": T, "received_ms": 5, "channel": "http", "position": "req 1 #0",
          "raw": "not json ' \\ {x:String}", "raw_encoding": "utf-8", "reason": "invalid JSON", "errors": [{"loc": ["body"], "msg": "bad"}],
-         "event_id": "7c1b2a9e-0d4f-4c55-9a3e-2f6d8b1c0e11"},
+         "event_id": "7c1b2a9e-0d4f-4c55-9a3e-2f6d8b1c0e11", "raw_preview": "not json ' \\ {x:String}"},
         {"errors": '[{"loc": ["body"], "msg": "bad"}]'},
     ),
     "sampling_items": (
