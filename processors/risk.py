@@ -821,10 +821,15 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
                                 weighs_until=_years_on(entries[0][0], pol.credit.memory_years) if pol.credit.memory_years else None))
     _group_cap(out, "credit", credit_total, pol.credit.max)
     # ``listing``: the decision whose listing holds at the grade's as-of day and its end (evaluate's); True,
-    # the default for a caller without a day: the latest listing decision, if any
+    # the default for a caller without a day: the listing that runs longest (not file.serious_dishonesty, the latest
+    # decided, which may have been removed early), if any
     if listing is True:
-        record = file.enforcement(file.serious_dishonesty) if file.serious_dishonesty is not None else None
-        listing = (record, listing_ends(file, pol)) if record is not None else None
+        years = pol.credit.serious_dishonesty_years
+        listing = None
+        if file.serious_dishonesty is not None:
+            for r in file.enforcements:
+                if r.serious_dishonesty and r.in_force and (listing is None or listing_end(r, years) > listing[1]):
+                    listing = (r, listing_end(r, years))
     if listing:
         record, ends = listing  # type: ignore[misc]
         out.append(Contribution(factor="credit.serious_dishonesty", label_zh=FACTOR_ZH["credit.serious_dishonesty"], points=0.0, raw=0.0,
