@@ -133,6 +133,11 @@ def _listing_removal_warnings(event: EnforcementListingRemovedEvent, file: Any) 
         return [_warning("payload.decision_no", "decision_revoked",
                          f"decision {no} was revoked on {decision.revoked_on.isoformat()}: its listing ended with it, nothing to remove",
                          f"行政处罚决定书 {no} 已于 {decision.revoked_on.isoformat()} 撤销，其列入已随之终止，未作移出处理")]
+    if p.removed_on < decision.decided_on:
+        return [_warning("payload.removed_on", "removed_before_listing",
+                         f"removed_on {p.removed_on.isoformat()} is before the listing decision {no} of {decision.decided_on.isoformat()}: "
+                         "nothing was removed; check the removal date and send the removal again (a new event_id)",
+                         f"移出日期 {p.removed_on.isoformat()} 早于列入决定日期 {decision.decided_on.isoformat()}：未作移出处理，请核对移出日期")]
     if decision.listing_removal_event_id not in (None, me):
         return [_warning("payload.decision_no", "listing_removed_already",
                          f"the listing by decision {no} was removed on {decision.listing_removed_on.isoformat()} "

@@ -256,7 +256,12 @@ def observe(file: "CreditFile", event: "Envelope", effects: list["Effect"], rule
                 if _drop(rs.entries, "inspection", record.inspection_id):
                     changed |= SCORE_INPUTS
                 changed |= INSPECTED  # (the correction may change its kind or time, or the replaced one's was the plan's)
+                was = rs.last_inspected_at
                 _last_inspected(file, plan)
+                if rs.last_inspected_at != was:
+                    # the date in force before the last move was counted from the inspection the correction moved or
+                    # un-counted (a routine one resent as 跟踪检查): kept, a better grade could not take the plan back
+                    rs.due_before_move = None
                 rs.check_missing_at = None  # (its time may have moved earlier: so may the next inspection's due date)
             elif record.kind in plan:
                 # only the plan's kinds move the plan: a 跟踪检查 or 验收检查 checks one matter, not what the routine one covers
@@ -816,10 +821,15 @@ def explain(file: "CreditFile", pol: RiskPolicy, listing: tuple[Any, dt.date] | 
                                 weighs_until=_years_on(entries[0][0], pol.credit.memory_years) if pol.credit.memory_years else None))
     _group_cap(out, "credit", credit_total, pol.credit.max)
     # ``listing``: the decision whose listing holds at the grade's as-of day and its end (evaluate's); True,
-    # the default for a caller without a day: the latest listing decision, if any
+    # the default for a caller without a day: the listing that runs longest (not file.serious_dishonesty, the latest
+    # decided, which may have been removed early), if any
     if listing is True:
-        record = file.enforcement(file.serious_dishonesty) if file.serious_dishonesty is not None else None
-        listing = (record, listing_ends(file, pol)) if record is not None else None
+        years = pol.credit.serious_dishonesty_years
+        listing = None
+        if file.serious_dishonesty is not None:
+            for r in file.enforcements:
+                if r.serious_dishonesty and r.in_force and (listing is None or listing_end(r, years) > listing[1]):
+                    listing = (r, listing_end(r, years))
     if listing:
         record, ends = listing  # type: ignore[misc]
         out.append(Contribution(factor="credit.serious_dishonesty", label_zh=FACTOR_ZH["credit.serious_dishonesty"], points=0.0, raw=0.0,
@@ -1101,6 +1111,9 @@ def evaluate(file: "CreditFile", cause: "Envelope", rules: "Rules", changed: int
             expired = bool(steps) and held_worse and tick and not news  # (moved on by the hold's dates alone)
             grade = steps[-1][1] if steps else previous
     due = before = rs.next_inspection_due
+    if steps and changed & INSPECTED and previous is not None:
+        # the date in force was counted from the plan's inspection as it stood; this event moved or un-counted it
+        due = before = next_inspection_due(file, previous, rules)
     if steps:
         for at, to in steps:  # (each step's grace and the date it keeps, as one evaluation per step would)
             before_step, due = due, next_inspection_due(file, to, rules, moved_at=at, moved_from=previous, before=due)
@@ -1191,7 +1204,7 @@ def _band_improved(file: "CreditFile", rules: "Rules", grade: Grade, now: dt.dat
     ended = None
     if unlisted:
         years, today = pol.credit.serious_dishonesty_years, local_date(now, rules)
-        ends = [_term_ends(r.decided_on, years) for r in file.enforcements if r.serious_dishonesty and r.in_force]
+        ends = [listing_end(r, years) for r in file.enforcements if r.serious_dishonesty and r.in_force]  # (one removed early ended then)
         ends += [_term_ends(x.listed_on, years) for x in pol.credit.serious_dishonesty
                  if not isinstance(x, str) and x.enterprise_id == file.enterprise_id]
         ends = [d for d in ends if d <= today]

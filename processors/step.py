@@ -98,7 +98,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 84
+FOLD_VERSION = 85
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -345,7 +345,11 @@ revoked, is kept as enforcement.listing_removal_refused; 84: the bureau's
 refusal and withdrawal reasons are masked as complaint texts are (来信人李**，139****5678) in what the fold says of them —
 alert closing notes, the complaint.withdrawn and withdrawal_pending effects, 不予受理 in acceptance and deadline texts —
 and masking reads numbers written with full-width hyphens, dashes, ideographic spaces or dots, and a name after
-来信人/反映人/当事人/患者.  A
+来信人/反映人/当事人/患者; 85: a removal dated before its decision's decided_on is
+refused (enforcement.listing_removal_refused, removed_before_listing, payload.removed_on: the grade stays D); a correction
+that moves or un-counts the plan's inspection lets a better grade take the plan back to the inspection that counts (the
+date in force before the move rested on the one it replaced); a listing removed early ends on removed_on when the grade
+improves after another listing's term (a log without ticks grades as with daily ticks).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -3325,16 +3329,21 @@ def _listing_removed(state: CountyState, file: CreditFile, event: EnforcementLis
     p = event.payload
     record = file.enforcement(p.decision_no)
     me = event_key(event)
-    refused = None
+    refused, field = None, "payload.decision_no"
     if record is None:
         refused = ("decision_unknown", f"本企业档案中无行政处罚决定书 {p.decision_no}：未作移出处理，请核对决定书文号（payload.decision_no）和企业")
     elif not record.serious_dishonesty:
         refused = ("decision_not_listing", f"行政处罚决定书 {p.decision_no} 未列入严重违法失信名单：无可移出的列入（payload.decision_no）")
     elif not record.in_force:
         refused = ("decision_revoked", f"行政处罚决定书 {p.decision_no} 已于 {record.revoked_on.isoformat()} 撤销，其列入已随之终止，未作移出处理")  # type: ignore[union-attr]
+    elif p.removed_on < record.decided_on:
+        # (a listing cannot end before it began: applied, the listing would never have held and the D never been due —
+        # a mistyped year, most likely, which the bureau sends again)
+        refused, field = ("removed_before_listing", f"移出日期 {p.removed_on.isoformat()} 早于列入决定日期 {record.decided_on.isoformat()}"
+                                                    f"（行政处罚决定书 {p.decision_no}）：未作移出处理，请核对移出日期（payload.removed_on）"), "payload.removed_on"
     if refused is not None:
         effects.append(_effect("enforcement.listing_removal_refused", event, file.enterprise_id, decision_no=p.decision_no,
-                               field="payload.decision_no", reason=refused[0], message_zh=refused[1]))
+                               field=field, reason=refused[0], message_zh=refused[1]))
         return
     assert record is not None
     if record.listing_removal_event_id is not None:

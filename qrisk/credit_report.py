@@ -17,7 +17,7 @@ from processors.credit_file import COMPLAINT_KIND_ZH, VIEW_ONLY, CreditFile
 from processors.personal_info import mask_personal_info
 from processors.risk import as_of as file_as_of
 from processors.fluctuation import point_dict, series_heading_zh
-from processors.risk import inspection_frequency, listing_end, listing_ends, term_ends
+from processors.risk import inspection_frequency, listing_end, listing_ends, listing_in_force, term_ends
 from processors.step import Rules, deadline_end, deadline_zh
 from processors.warnings import CHANNEL_ZH, COMPLAINT_ZH, disagreements_zh, penalties_text, score_reasons_zh
 from schemas.events import NOT_DETECTED, REVOKED_BY_ZH
@@ -351,7 +351,13 @@ def _listing_text(file: CreditFile, rules: Rules, now: dt.datetime | None) -> st
         last = max((r for r in file.enforcements if r.serious_dishonesty and r.in_force), key=lambda r: listing_end(r, years))
         how = "提前移出（信用修复）" if _removed_early(last, term_ends(last.decided_on, years), today) else "期满移出"
         return f"；曾列入严重违法失信名单（{last.decision_no}），已于 {ends.isoformat()} {how}"
-    return f"；已列入严重违法失信名单（{file.serious_dishonesty}，至 {ends.isoformat()}）"
+    # the decision whose listing holds (file.serious_dishonesty stays the latest decided, even once removed early)
+    held = listing_in_force(file, today, rules.policy.risk) if today is not None else None
+    if held is None:
+        years = rules.policy.risk.credit.serious_dishonesty_years
+        record = max((r for r in file.enforcements if r.serious_dishonesty and r.in_force), key=lambda r: listing_end(r, years))
+        held = (record, listing_end(record, years))
+    return f"；已列入严重违法失信名单（{held[0].decision_no}，至 {held[1].isoformat()}）"
 
 
 def _instant(value: Any) -> dt.datetime | None:

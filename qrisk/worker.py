@@ -441,6 +441,16 @@ def _folded_under(named: str | None, ours: str) -> str | None:
     return named if digests[-1] == ours else "+".join([d for d in digests if d != ours] + [ours])
 
 
+class _AllBut:
+    """Every id but these (``unregistered_warning`` asks which listed ids are registered)."""
+
+    def __init__(self, missing: set[str]) -> None:
+        self.missing = missing
+
+    def __contains__(self, eid: object) -> bool:
+        return eid not in self.missing
+
+
 class Fold:
     """Per-enterprise fold of the log: what the ``fold`` agent does, testable without Faust."""
 
@@ -591,6 +601,16 @@ class Fold:
     def policy_mismatch(self) -> int:
         """Credit files held here that were folded in part under another policy or catalogue."""
         return sum(1 for fs in self.files.values() if fs.policy is not None or fs.catalogue is not None)
+
+    def unregistered_listings(self, partitions: int) -> str | None:
+        """What is said of the policy's 严重违法失信 listings naming no enterprise on file, as far as this worker can tell:
+        an enterprise's events all go to one log partition, so of the ids hashed to the partitions loaded here each one
+        without a file here is on no file anywhere; the others are their own workers' to say.  A set lookup per listed id:
+        cheap enough for every /qrisk/healthz/ call."""
+        credit = self.rules.policy.risk.credit
+        missing = {eid for eid in credit.unregistered_listings(self.files)
+                   if log_partition(eid.encode("utf-8"), partitions) in self.loaded}
+        return credit.unregistered_warning(_AllBut(missing)) if missing else None
 
     # ------------------------------------------------------------------ events
 
@@ -1602,6 +1622,9 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
             if out.writes:
                 # (the entries a snapshot covers, deleted: in order with the fold's own writes)
                 await inflight.put(([], [], out.writes, []))
+            unlisted = fold.unregistered_listings(len(log_partitions))
+            if unlisted is not None:
+                log.warning("fold: partitions %s: 警告：%s", ",".join(map(str, sorted(assigned))), unlisted)
 
     def _purge(assigned: set[int]) -> None:
         """Drop from the table every key of a log partition not assigned here.
@@ -1636,6 +1659,8 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
             (f"{mixed} 个诚信档案部分按另一份策略或标准目录折叠：停止所有 qrisk worker 与 qrisk sink 后运行 qrisk rebuild --kafka --policy "
              f"{fold.policy_name} / {mixed} credit files were folded in part under another policy or catalogue: stop every "
              f"`qrisk worker` and `qrisk sink` and run `qrisk rebuild --kafka --policy {fold.policy_name}`") if mixed else None,
+            # a listing in the policy naming an enterprise the partitions held here have no file of (a typo), while it lasts
+            fold.unregistered_listings(len(log_partitions)),
         ]
         problem = next((p for p in problems if p), None)
         return web.json({"status": "degraded" if problem else "ok", "problem": problem,
@@ -1835,6 +1860,16 @@ def run_worker(settings: KafkaSettings | None = None, rules: Rules | None = None
     gap = calendar_warning(rules, utc_now())
     if gap:
         print(f"qrisk worker: {gap}", file=sys.stderr, flush=True)
+    # (as `qrisk run` says it at start; the listings naming no enterprise are said once the partitions' files are loaded)
+    scale = rules.policy.risk.scale_note()
+    if scale:
+        print(f"qrisk worker: 警告：{scale}", file=sys.stderr, flush=True)
+    if rules.policy.risk.credit.serious_dishonesty:
+        print(f"qrisk worker: 策略 risk.credit.serious_dishonesty 列入 {len(rules.policy.risk.credit.serious_dishonesty)} 家企业：分区载入后"
+              "核对其中归本 worker 分区的企业是否在档，未在档的记入日志并在 /qrisk/healthz/ 报告 / the policy lists "
+              f"{len(rules.policy.risk.credit.serious_dishonesty)} enterprises as seriously dishonest: those of this worker's "
+              "partitions with no file are logged once the partitions are loaded and reported on /qrisk/healthz/",
+              file=sys.stderr, flush=True)
     if settings.worker_loop == "uvloop":
         mode.loop.use("uvloop")  # before the app and its consumer thread make their loops
     app = create_app(settings, rules, snapshot_max_bytes=snapshot_max_bytes, policy_name=policy_name, **limits, **overrides)
