@@ -586,6 +586,17 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
                          f"no complaint {p.complaint_id} is on file for {event.enterprise_id}: the resolution is kept and takes effect when it comes",
                          f"企业 {event.enterprise_id} 尚无投诉编号 {p.complaint_id} 的登记记录：办结结果已暂存，收到该投诉后生效；请核对投诉编号和企业编号")]
     out = _resolution_warnings(event, record, policy)
+    decision = record.acceptance
+    concluded = dt.date.fromisoformat(_local(event.occurred_at, policy)[:10])
+    if decision is not None and concluded < decision.decided_on:
+        # (the other order of decided_after_concluded: the 受理决定 on file first, then a conclusion dated before it)
+        d, c = decision.decided_on.isoformat(), concluded.isoformat()
+        out.append(_warning("occurred_at", "concluded_before_decided",
+                            f"concluded on {c} (occurred_at), before complaint {p.complaint_id}'s acceptance decision on file "
+                            f"({d}, event {decision.event_id}): the conclusion is kept, but a complaint is accepted or refused before it "
+                            "is concluded; check the conclusion's date, or the decision's",
+                            f"办结日期 {c}（occurred_at）早于投诉 {p.complaint_id} 在档受理决定的决定日期 {d}（事件 {decision.event_id}）："
+                            "办结结果已登记，但受理决定应在办结之前作出，登记簿将显示先办结、后受理；请核对办结时间，如受理决定有误请重新报送受理决定"))
     if event.occurred_at < record.received_at:
         out.append(_warning("occurred_at", "resolved_before_received",
                             f"resolved at {event.occurred_at.isoformat()}, before the complaint was received ({record.received_at.isoformat()}): check the dates",
