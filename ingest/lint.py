@@ -552,6 +552,15 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
                                 f"企业 {event.enterprise_id} 尚未登记：投诉已接收并记入该企业档案；请核对企业编号"))
         if record is not None and record.corrected_by == me:
             out.append(_corrected_said(event, record))
+        elif record is not None and record.event_id != me and _earlier_than_standing(event, record):
+            # (processors.step._complaint_received: an older send, which corrects nothing)
+            standing = max(record.received_at, getattr(record, "corrected_at", None) or record.received_at)
+            out.append(_warning("occurred_at", "complaint_resend_earlier",
+                                f"complaint {p.complaint_id} is on file (event {record.event_id}): this send (occurred_at "
+                                f"{event.occurred_at.isoformat()}) is earlier than the corrected registration on file "
+                                f"({standing.isoformat()}), which stands; not counted again — a correction carries the time it was made",
+                                f"投诉编号 {p.complaint_id} 已登记（事件 {record.event_id}）：该报送（{_local(event.occurred_at, policy)}）"
+                                f"早于已更正的登记（{_local(standing, policy)}），以更正后的为准，未重复计数；更正请以更正时的时间报送"))
         elif record is not None and record.event_id != me:
             same = (record.channel, record.category, record.text, record.product, record.verified) == (p.channel, p.category, p.text, p.product, p.verified)
             out.append(_warning("payload.complaint_id", "complaint_id_on_file",
@@ -608,6 +617,15 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
 _COMPLAINT_ZH = {"foreign_matter": "异物", "spoilage": "变质", "illness": "食用后不适", "labelling": "标签标识", "taste_odour": "异味",
                  "hygiene": "卫生", "other": "其他"}
 _COMPLAINT_KIND_ZH = {"complaint": "投诉", "report": "举报"}
+
+
+def _earlier_than_standing(event: ComplaintReceivedEvent, record: Any) -> bool:
+    """A resend that would correct the kind, category or product, dated before the registration on file or its last
+    correction: the fold keeps the record as it stands."""
+    p = event.payload
+    differs = record.kind != p.kind or record.category != p.category or (p.product is not None and record.product != p.product)
+    standing = max(record.received_at, getattr(record, "corrected_at", None) or record.received_at)
+    return differs and event.occurred_at < standing
 
 
 def _corrected_said(event: ComplaintReceivedEvent, record: Any) -> dict[str, Any]:
