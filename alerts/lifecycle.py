@@ -671,7 +671,12 @@ class AlertBook(FoldState):
         if event_id not in alert.event_ids:
             alert.event_ids.append(event_id)
             del alert.event_ids[: max(0, len(alert.event_ids) - ap.event_ids_kept)]
-        note = f"报告更正：{(d.get('evidence') or {}).get('correction_zh') or '检验报告已更正'}；预警内容已按更正后的报告更新"
+        ev = d.get("evidence") or {}
+        if ev.get("correction_of") == "complaint":
+            # (the bureau corrected or withdrew a complaint the alert rests on: not a lab's report)
+            note = f"投诉更正：{ev.get('correction_zh') or '投诉登记已更正'}；预警内容已按更正后的投诉更新"
+        else:
+            note = f"报告更正：{ev.get('correction_zh') or '检验报告已更正'}；预警内容已按更正后的报告更新"
         if d["severity"] != alert.severity:
             # (the title stays: a corrected re-test's decision is titled 复检维持不合格, which the alert already says in its steps)
             alert.severity, alert.rasff_class = d["severity"], d["rasff_class"]
@@ -1482,7 +1487,8 @@ def render_text(alert: Alert, reason: str, step: AlertStep, policy: Policy) -> s
         lines.append(f"移交：{step.note}（{_local(step.at, policy)}）")
     elif reason == "evidence_corrected":
         # what changed comes with the alert as it reads now: the figures acted on before may no longer be the lab's
-        lines.append(f"{step.note}（{_local(step.at, policy)}），请核对此前据原报告采取的措施")
+        basis = "原投诉登记" if (alert.evidence or {}).get("correction_of") == "complaint" else "原报告"
+        lines.append(f"{step.note}（{_local(step.at, policy)}），请核对此前据{basis}采取的措施")
     elif reason == "reopened" and step.action == "verification_reversed":
         # the re-check that took the acceptance back is the why, and its note names both verifiers: the system that sent
         # it (the step's actor) as the one who reopened it would name the wrong person to ask

@@ -557,6 +557,15 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
                                 f"企业 {event.enterprise_id} 尚未登记：投诉已接收并记入该企业档案；请核对企业编号"))
         if record is not None and record.corrected_by == me:
             out.append(_corrected_said(event, record))
+        elif record is not None and record.event_id != me and _earlier_than_standing(event, record):
+            # (processors.step._complaint_received: an older send, which corrects nothing)
+            standing = max(record.received_at, getattr(record, "corrected_at", None) or record.received_at)
+            out.append(_warning("occurred_at", "complaint_resend_earlier",
+                                f"complaint {p.complaint_id} is on file (event {record.event_id}): this send (occurred_at "
+                                f"{event.occurred_at.isoformat()}) is earlier than the corrected registration on file "
+                                f"({standing.isoformat()}), which stands; not counted again — a correction carries the time it was made",
+                                f"投诉编号 {p.complaint_id} 已登记（事件 {record.event_id}）：该报送（{_local(event.occurred_at, policy)}）"
+                                f"早于已更正的登记（{_local(standing, policy)}），以更正后的为准，未重复计数；更正请以更正时的时间报送"))
         elif record is not None and record.event_id != me:
             same = (record.channel, record.category, record.text, record.product, record.verified) == (p.channel, p.category, p.text, p.product, p.verified)
             out.append(_warning("payload.complaint_id", "complaint_id_on_file",
@@ -591,6 +600,17 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
                          f"no complaint {p.complaint_id} is on file for {event.enterprise_id}: the resolution is kept and takes effect when it comes",
                          f"企业 {event.enterprise_id} 尚无投诉编号 {p.complaint_id} 的登记记录：办结结果已暂存，收到该投诉后生效；请核对投诉编号和企业编号")]
     out = _resolution_warnings(event, record, policy)
+    decision = record.acceptance
+    concluded = dt.date.fromisoformat(_local(event.occurred_at, policy)[:10])
+    if decision is not None and concluded < decision.decided_on:
+        # (the other order of decided_after_concluded: the 受理决定 on file first, then a conclusion dated before it)
+        d, c = decision.decided_on.isoformat(), concluded.isoformat()
+        out.append(_warning("occurred_at", "concluded_before_decided",
+                            f"concluded on {c} (occurred_at), before complaint {p.complaint_id}'s acceptance decision on file "
+                            f"({d}, event {decision.event_id}): the conclusion is kept, but a complaint is accepted or refused before it "
+                            "is concluded; check the conclusion's date, or the decision's",
+                            f"办结日期 {c}（occurred_at）早于投诉 {p.complaint_id} 在档受理决定的决定日期 {d}（事件 {decision.event_id}）："
+                            "办结结果已登记，但受理决定应在办结之前作出，登记簿将显示先办结、后受理；请核对办结时间，如受理决定有误请重新报送受理决定"))
     if event.occurred_at < record.received_at:
         out.append(_warning("occurred_at", "resolved_before_received",
                             f"resolved at {event.occurred_at.isoformat()}, before the complaint was received ({record.received_at.isoformat()}): check the dates",
@@ -602,6 +622,15 @@ def _complaint_warnings(event: ComplaintReceivedEvent | ComplaintResolvedEvent, 
 _COMPLAINT_ZH = {"foreign_matter": "异物", "spoilage": "变质", "illness": "食用后不适", "labelling": "标签标识", "taste_odour": "异味",
                  "hygiene": "卫生", "other": "其他"}
 _COMPLAINT_KIND_ZH = {"complaint": "投诉", "report": "举报"}
+
+
+def _earlier_than_standing(event: ComplaintReceivedEvent, record: Any) -> bool:
+    """A resend that would correct the kind, category or product, dated before the registration on file or its last
+    correction: the fold keeps the record as it stands."""
+    p = event.payload
+    differs = record.kind != p.kind or record.category != p.category or (p.product is not None and record.product != p.product)
+    standing = max(record.received_at, getattr(record, "corrected_at", None) or record.received_at)
+    return differs and event.occurred_at < standing
 
 
 def _corrected_said(event: ComplaintReceivedEvent, record: Any) -> dict[str, Any]:

@@ -280,6 +280,8 @@ class ComplaintRecord(_Record):
                                                                "last corrected its kind, category or product")
     corrected_from: dict[str, str | None] = Field(default_factory=dict, description="what that resend corrected, as it stood before "
                                                                                      "(kind, category, product)")
+    corrected_at: dt.datetime | None = Field(default=None, description="that resend's occurred_at: a resend dated before it (or before "
+                                                                       "the registration) is an older send, which corrects nothing")
     verified: bool = Field(default=False, description="属实 as the conclusion in force says (the latest-dated resolution), else as received")
     verified_at_receipt: bool = Field(default=False, description="属实 as received (verified at receipt): with its conclusions' dates, "
                                                                  "the spans it counted as 属实 (the credit report says them)")

@@ -98,7 +98,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 85
+FOLD_VERSION = 86
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -349,7 +349,11 @@ and masking reads numbers written with full-width hyphens, dashes, ideographic s
 refused (enforcement.listing_removal_refused, removed_before_listing, payload.removed_on: the grade stays D); a correction
 that moves or un-counts the plan's inspection lets a better grade take the plan back to the inspection that counts (the
 date in force before the move rested on the one it replaced); a listing removed early ends on removed_on when the grade
-improves after another listing's term (a log without ticks grades as with daily ticks).  A
+improves after another listing's term (a log without ticks grades as with daily ticks); 86: a complaint.received resend dated before the registration on file or its
+last correction (ComplaintRecord.corrected_at) corrects nothing (complaint.repeated earlier: 以更正后的为准) — the original
+arriving after its correction undid it and closed the hazard alert; a verified complaint corrected from one hazard
+category to another (异物 → 变质) re-decides its hazard alert under its key (corrected evidence, no new occurrence); a
+withdrawn complaint's 投诉集中 or 投诉聚集 left with k or more is re-decided from the rest (warnings.withdrawn_recounted).  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
@@ -470,6 +474,8 @@ def _assess(file: CreditFile, event: Envelope, rules: Rules, effects: list[Effec
             corrections.append(e)
         if e.kind == "complaint.repeated" and e.data.get("category_corrected"):
             ungrounded.append(e)  # (an alerting kind too: what the corrected category raises)
+        if e.kind == "complaint.withdrawn" and not e.data.get("arrived_after"):
+            alerting = True  # (and the 投诉集中 or 投诉聚集 it leaves with k or more, decided again: warnings.withdrawn_recounted)
     changed = observe(file, event, new, rules)
     # the failure (or the overdue mark) no longer stands: its alert closes — said after this step's own
     # decisions, which may open it (an original and its passing re-test both judged at registration)
@@ -2069,7 +2075,17 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
             # sending it again (a 12315 export imported before 诉求类型 was mapped filed every 举报 as a 投诉, chased for a
             # 受理决定 it never needs; a hotline filed 碎玻璃渣 as 其他, which no chart, cluster or score counts): the record
             # follows the resend, and what rests on them is judged again; the text, channel and verdict stay as registered
-            _complaint_corrected(file, on_file, event, rules, effects)
+            standing = max(on_file.received_at, on_file.corrected_at or on_file.received_at)
+            if event.occurred_at >= standing:
+                _complaint_corrected(file, on_file, event, rules, effects)
+                return
+            # dated before the registration on file or its last correction: the original arriving after its correction (or
+            # imported again) — followed, it undid the correction and closed the hazard alert the correction raised
+            effects.append(_effect(
+                "complaint.repeated", event, file.enterprise_id, complaint_id=p.complaint_id, repeats_event_id=on_file.event_id, same=False,
+                earlier=True, standing_at=standing.isoformat(),
+                message_zh=(f"投诉编号 {p.complaint_id} 已登记（事件 {on_file.event_id}）：该报送（{_local_zh(event.occurred_at, rules)}）"
+                            f"早于已更正的登记（{_local_zh(standing, rules)}），以更正后的为准，未重复计数")))
             return
         effects.append(_effect(
             "complaint.repeated", event, file.enterprise_id, complaint_id=p.complaint_id, repeats_event_id=on_file.event_id, same=same,
@@ -2112,6 +2128,10 @@ def _complaint_received(state: CountyState, file: CreditFile, event: ComplaintRe
     _complaint_burst(file, file.complaints[-1], event, rules, effects)
 
 
+def _local_zh(moment: dt.datetime, rules: Rules) -> str:
+    return (moment + in_hours(rules.policy.utc_offset_hours)).strftime("%Y-%m-%d %H:%M")
+
+
 def _complaint_corrected(file: CreditFile, record: ComplaintRecord, event: ComplaintReceivedEvent, rules: Rules,
                          effects: list[Effect]) -> None:
     p = event.payload
@@ -2125,7 +2145,7 @@ def _complaint_corrected(file: CreditFile, record: ComplaintRecord, event: Compl
     if product_corrected:
         record.product = p.product
     # (the door tells the sender what its resend corrected: ingest.lint)
-    record.corrected_by = event_key(event)
+    record.corrected_by, record.corrected_at = event_key(event), event.occurred_at
     record.corrected_from = ({"kind": was_kind} if kind_corrected else {}) | ({"category": was_category} if category_corrected else {}) | (
         {"product": was_product} if product_corrected else {})
     signals: list[dict[str, Any]] = []

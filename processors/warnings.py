@@ -163,6 +163,8 @@ def decide(file: "CreditFile", event: "Envelope", effects: list["Effect"], grade
                     **decision.evidence, "corrected_from": eff.data["corrects_event_id"], "correction_zh": eff.data["correction_zh"]}})
             if decision is not None:
                 out.append(decision)
+        if eff.kind == "complaint.withdrawn" and not eff.data.get("arrived_after"):
+            out += withdrawn_recounted(file, eff, rules)
     if graded is not None and graded.previous is not None and graded.grade > graded.previous:  # "A" < "B" < … < "D"
         d = _grade_worsened(file, event, graded, rules)
         if d is not None:
@@ -825,6 +827,38 @@ def _duplicates_said(decision: AlertDecision, records: list[Any], rules: "Rules"
         "message_en": f"{decision.message_en} Of these, {en} (perhaps one complaint registered through two channels): once checked, "
                       "the repeat may be withdrawn.",
         "evidence": {**decision.evidence, "possible_duplicates": pairs}})
+
+
+def withdrawn_recounted(file: "CreditFile", eff: "Effect", rules: "Rules") -> list[AlertDecision]:
+    """A 投诉集中 or 投诉聚集 naming a complaint the bureau withdrew (registered twice, or under the wrong enterprise) that
+    still has k complaints without it: decided again under its key from the rest — left as it was, it kept counting the
+    withdrawn one and saying 其中 K2 与 K1 内容相同 after the bureau had settled that.  The alerts stage puts the new count and
+    message on the alert with a step saying why, no new occurrence (``alerts.lifecycle``: 投诉更正); one with fewer than
+    k left closes (``complaint_unfounded_resolved``)."""
+    cid = eff.data.get("complaint_id", "")
+    counted = {"complaint.cluster": rules.policy.complaint_cluster.categories, "complaint.burst": rules.policy.complaint_burst.categories}
+    out: list[AlertDecision] = []
+    for key, d in _latest(file, "complaint.cluster", "complaint.burst").items():
+        ids = d.evidence.get("complaint_ids") or []
+        if cid not in ids:
+            continue
+        still = [c for c in ids if (r := file.complaint(c)) is not None and r.category in counted[d.rule]
+                 and (r.verified or (d.rule == "complaint.burst" and r.resolved_at is None))]
+        k = int(d.evidence.get("k") or 0)
+        if len(still) < k:
+            continue
+        as_if = eff.model_copy(update={"kind": d.rule, "data": {"complaint_ids": still, "window_days": d.evidence.get("window_days"), "k": k}})
+        decision = (_cluster if d.rule == "complaint.cluster" else _burst)(file, as_if, rules)
+        if decision is None:
+            continue
+        dup = (f"，与投诉编号 {eff.data['duplicate_of']} 重复"
+               if eff.data.get("duplicate_of") and eff.data["duplicate_of"] not in eff.data.get("reason", "") else "")
+        said = (f"投诉编号 {cid} 已由{eff.data.get('by', '监管部门')}撤回（原因：{eff.data.get('reason', '')}{dup}），"
+                f"按其余 {len(still)} 件重新计算")
+        out.append(decision.model_copy(update={"dedup_key": key, "evidence": {
+            **decision.evidence, "corrected_from": eff.data.get("complaint_event_id") or eff.event_id, "correction_zh": said,
+            "correction_of": "complaint", "withdrawn_complaint": cid}}))
+    return out
 
 
 def _ongoing_key(file: "CreditFile", rule: str, ids: list[str]) -> str | None:
@@ -1698,6 +1732,18 @@ def _recategorised(file: "CreditFile", eff: "Effect", rules: "Rules") -> AlertDe
         return _illness(file, as_if, rules)
     if _tells_hazard(record, rules) and not _tells_hazard(before, rules):
         return _hazard(file, as_if, rules)
+    key = f"{file.enterprise_id}:complaint.hazard:{record.complaint_id}"
+    if _tells_hazard(record, rules) and _tells_hazard(before, rules) and key in _latest(file, "complaint.hazard"):
+        # 异物 corrected to 变质: its alert said 反映…中有异物 and, closed later, 异物投诉预警 — it takes the corrected category's
+        # message and evidence under its key, as a corrected report's alert does (alerts.lifecycle: no new occurrence, and one
+        # settled stays settled)
+        decision = _hazard(file, as_if, rules)
+        if decision is None:
+            return None
+        was, now = COMPLAINT_ZH.get(before.category, before.category), COMPLAINT_ZH.get(record.category, record.category)
+        return decision.model_copy(update={"evidence": {
+            **decision.evidence, "corrected_from": record.event_id,
+            "correction_zh": f"投诉编号 {record.complaint_id} 的类别已由{was}更正为{now}", "correction_of": "complaint"}})
     return None  # (not one of illness or a hazard; or it made one already, by its old category or its words, which stands)
 
 
