@@ -98,7 +98,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 84
+FOLD_VERSION = 86
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -345,7 +345,10 @@ revoked, is kept as enforcement.listing_removal_refused; 84: the bureau's
 refusal and withdrawal reasons are masked as complaint texts are (来信人李**，139****5678) in what the fold says of them —
 alert closing notes, the complaint.withdrawn and withdrawal_pending effects, 不予受理 in acceptance and deadline texts —
 and masking reads numbers written with full-width hyphens, dashes, ideographic spaces or dots, and a name after
-来信人/反映人/当事人/患者.  A
+来信人/反映人/当事人/患者; 86: after 来信人/反映人/当事人/患者 without a colon, a word a sentence goes on with (患者高热，
+当事人陈述，当事人金额较小) is no name and a four-character one needs a two-character surname (来信人欧阳娜娜称 → 欧***); 120
+(or 一二零) is an illness word only as a call right after 拨打/打了/叫了/呼叫/被 or before 急救/救护/送/拉走/来了/车, never
+before a unit (打了120元), and a word ending in 吐 not as 吐槽/吐口水 (我一直吐槽); 一直在吐, 吐个不停 are illness words.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""
