@@ -92,11 +92,22 @@ _SURNAME_CHECKED = ("我是", "回电", "致电", "答复", "告知", "消费者
 # the letters' and the case files' forms (来信人李大伟, 反映人：张小红, 当事人王小明称, 患者刘洋): a name after a colon, else only
 # after a common surname — 患者腹泻，当事人表示不满，来信人反映… are no one's name
 _SURNAME_CHECKED_WITHOUT_COLON = ("来信人", "反映人", "当事人", "患者")
+# and even so, not what such a sentence goes on with, which starts with a surname's character as often as a name does:
+# 患者高热，患者黄疸，当事人陈述，当事人程序违法，当事人金额较小，来信人万分着急 are a symptom, a statement, a plea
+_NOT_A_NAME_AFTER_FORM = ("高烧", "高热", "高温", "高血", "高度", "高位", "黄疸", "陈述", "陈列", "严重", "严正", "严格", "程序", "程度",
+                          "金额", "金钱", "钱款", "万分", "万一", "周身", "周边", "周围", "方面", "方向", "方式", "方才", "白天", "白细胞",
+                          "于是", "于当", "曾经", "曾因", "曾在", "余下", "任何", "马上", "向本", "向其", "向我", "向该", "付款", "付清",
+                          "付了", "毛发", "石块", "石头", "田间", "汤药", "龙头", "钟头", "董事", "许多", "许可", "苏醒", "叶酸", "姜汤",
+                          "范围", "孔洞", "江边")
+# a four-character name after them without a colon is one with a two-character surname (来信人欧阳娜娜称); 当事人金额较小,
+# 来信人万分着急 are four characters of an idiom's shape
+_COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "皇甫", "尉迟", "公孙", "慕容", "长孙", "宇文", "司徒", "夏侯", "令狐", "端木")
 _RELATIVE = re.compile(r"我的?(?:" + _RELATIVES + ")")
 # After 我是 / 回电 / 致电, a name only when it starts with one of the commonest surnames (about nine in ten people
 # carry one): those words begin most sentences too — 我是来投诉的, 已回电答复, 经致电核实 — which are no one's name
 _SURNAMES = frozenset("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范"
                       "金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
+SURNAMES = _SURNAMES
 # and, after 我是, what follows when it is not a name even so: 我是消费者, 我是附近居民
 _NOT_A_NAME = frozenset({"消费者", "顾客", "居民", "村民", "市民", "家长", "业主", "学生", "老师", "患者", "病人", "本人", "附近", "当地",
                          "外地", "买家", "客户", "游客", "员工", "职工", "孩子", "妈妈", "爸爸", "老人"})
@@ -141,8 +152,12 @@ def mask_personal_info(text: str) -> str:
         checked = m.group(1).startswith(_SURNAME_CHECKED) or _RELATIVE.match(m.group(1)) or (
             m.group(1).startswith(_SURNAME_CHECKED_WITHOUT_COLON) and not m.group(1).rstrip().endswith((":", "：")))
         if checked and (
-                word[0] not in _SURNAMES or any(word.startswith(w) or w.startswith(word) for w in _NOT_A_NAME)):
+                (word[0] not in _SURNAMES and not word.startswith(_COMPOUND_SURNAMES))
+                or any(word.startswith(w) or w.startswith(word) for w in _NOT_A_NAME)):
             return m.group(0)  # (我是消费者, 已回电给顾客: no name given)
+        if checked and m.group(1).startswith(_SURNAME_CHECKED_WITHOUT_COLON) and (
+                word.startswith(_NOT_A_NAME_AFTER_FORM) or (len(word) == 4 and not word.startswith(_COMPOUND_SURNAMES))):
+            return m.group(0)  # (患者高热，当事人陈述，来信人万分着急: no name given)
         return m.group(1) + m.group(2) + "*" * len(m.group(3))
 
     text = _NAME.sub(name, text)

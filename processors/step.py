@@ -98,7 +98,7 @@ class Effect(BaseModel):
     data: dict[str, Any] = {}
 
 
-FOLD_VERSION = 86
+FOLD_VERSION = 87
 """What a credit file folded by this code means: raised whenever the fold keeps, judges or grades
 differently (13: an undated sample judged under each edition, nothing judged is no pass, plan
 messages with their results; 15: a correction's item series built again; 16: a correction of an
@@ -353,7 +353,10 @@ improves after another listing's term (a log without ticks grades as with daily 
 last correction (ComplaintRecord.corrected_at) corrects nothing (complaint.repeated earlier: 以更正后的为准) — the original
 arriving after its correction undid it and closed the hazard alert; a verified complaint corrected from one hazard
 category to another (异物 → 变质) re-decides its hazard alert under its key (corrected evidence, no new occurrence); a
-withdrawn complaint's 投诉集中 or 投诉聚集 left with k or more is re-decided from the rest (warnings.withdrawn_recounted).  A
+withdrawn complaint's 投诉集中 or 投诉聚集 left with k or more is re-decided from the rest (warnings.withdrawn_recounted); 87: after 来信人/反映人/当事人/患者 without a colon, a word a sentence goes on with (患者高热，
+当事人陈述，当事人金额较小) is no name and a four-character one needs a two-character surname (来信人欧阳娜娜称 → 欧***); 120
+(or 一二零) is an illness word only as a call right after 拨打/打了/叫了/呼叫/被 or before 急救/救护/送/拉走/来了/车, never
+before a unit (打了120元), and a word ending in 吐 not as 吐槽/吐口水 (我一直吐槽); 一直在吐, 吐个不停 are illness words.  A
 Kafka worker writes it into every snapshot and says so when it
 loads one folded by another version, whose files carry on with that version's results until the
 workers fold the log again (README, "Upgrades")."""

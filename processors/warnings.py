@@ -1026,30 +1026,41 @@ def _negated(text: str, at: int) -> bool:
 _DENIED_AFTER = re.compile(r"(?:倒|也|都|还|是|就)?(?:没有|没|无|未)(?:出现|发生)?(?:[" + _CLAUSE_ENDS + r"]|$)")
 
 
-# a number among the words (120) is the emergency call only when called or named as one: 打了120, 拨打120, 叫120,
-# 120急救车 — 120元, 120毫升 or 一天120 is no call, and 1200元 or a phone number holding 120 no number of its own
-_CALLED_BEFORE = ("打", "拨", "叫", "呼")
-_CALLED_AFTER = ("急救", "救护")
+# a number among the words (120) is the emergency call only when called or named as one: the verb right before it
+# (打了120, 拨打 120, 叫了120, 呼叫120), 被 before it or what the ambulance does after it (120急救车, 120送到医院, 被120拉走了,
+# 120来了把人接走) — an 打 further back is no call (一桶水打了折120元), nor a number followed by a unit (120元, 120毫升,
+# 120瓶: money, a volume, a count), nor 1200元 or a phone number holding 120
+_CALLED_BEFORE = re.compile(r"(?:拨打|拨了?|打了?|叫了?|呼叫|被)\s*$")
+_CALLED_AFTER = re.compile(r"\s*(?:急救|救护|送|拉走|拉到|接走|来了|到了|车)")
+_MEASURED = re.compile(r"\s*(?:多|余|来个)?\s*(?:元|块|毛|角|瓶|桶|箱|件|个|只|支|袋|包|盒|罐|听|杯|号|毫升|升|ml|mL|ML|l\b|L\b|克|g\b|斤"
+                       r"|公斤|千克|kg|KG|次|天|日|月|年|分|秒|小时|岁|米|度|%|％|人|家|条|张|页|期|批|吨|块钱)")
+# the number as callers say it (打一二零, 打幺二零), read as 120: three characters for three, the positions stay
+_CHINESE_120 = re.compile(r"(?<![〇零一二三四五六七八九十百千万幺两])[一幺]二[零〇](?![〇零一二三四五六七八九十百千万幺两])")
+# a word ending in 吐 is not vomiting when it goes on as 吐槽 (a grumble), 吐口水 / 吐痰 (spitting), 吐字, 吐苦水, 吐露
+_NOT_VOMITING = ("槽", "口水", "痰", "字", "苦水", "露", "舌头")
 _FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
 def _called(text: str, start: int, after: int) -> bool:
     if (start > 0 and text[start - 1].isdigit()) or (after < len(text) and text[after].isdigit()):
         return False
-    return any(v in text[max(0, start - 3):start] for v in _CALLED_BEFORE) or text.startswith(_CALLED_AFTER, after)
+    if _MEASURED.match(text, after):
+        return False
+    return bool(_CALLED_BEFORE.search(text, max(0, start - 6), start)) or bool(_CALLED_AFTER.match(text, after))
 
 
 def _illness_words(text: str, keywords: list[str]) -> list[str]:
     """The policy's illness words the text says, not negated (“未就医”, “没有腹泻”, “未出现腹泻、呕吐”, “腹泻没有”),
-    nor spat out (“喝了一口就吐了出来” is the taste, not an illness); a number (120) only as a call (``_called``)."""
-    text = text.translate(_FULL_WIDTH_DIGITS)  # (one character for one: the positions stay)
+    nor spat out (“喝了一口就吐了出来” is the taste, not an illness), nor a grumble (“一直吐槽”); a number (120, 一二零)
+    only as a call (``_called``)."""
+    text = _CHINESE_120.sub("120", text.translate(_FULL_WIDTH_DIGITS))  # (one character for one: the positions stay)
     found = []
     for word in keywords:
         start = text.find(word)
         number = word.isdigit()
         while start >= 0:
             after = start + len(word)
-            if number and not _called(text, start, after):
+            if (number and not _called(text, start, after)) or (word.endswith("吐") and text.startswith(_NOT_VOMITING, after)):
                 start = text.find(word, start + 1)
                 continue
             if not (_negated(text, start) or _DENIED_AFTER.match(text, after) or text.startswith("出来", after)):

@@ -957,7 +957,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             return cli_risk.cmd_import_mapped(argparse.Namespace(kind=kind, file=Path(file), mapping=args.mapping, events_out=args.events_out))
         try:
             records = cli_risk.iter_mapped(kind, Path(file), args.mapping)
-            return _load_records(records, Path(file), None, args)
+            columns, delimiter = cli_risk.mapped_header(Path(file), args.mapping)
+            return _load_records(records, Path(file), None, args, columns, delimiter)
         except cli_risk.CliError as exc:
             raise UserError(str(exc)) from exc
     if len(args.paths) != 1:
@@ -976,7 +977,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.url:
         return _import_http(args, total)
     try:
-        return _load_records(read_events(args.file), args.file, total, args)
+        # (a CSV of events: its letters' previews read the payload column's JSON value by value)
+        from ingest.files import CSV_COLUMNS
+        columns = CSV_COLUMNS if args.file.suffix.lower() == ".csv" else None
+        return _load_records(read_events(args.file), args.file, total, args, columns)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
 
@@ -1121,9 +1125,11 @@ def _shown(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def _load_records(records, file: Path, total: int | None, args: argparse.Namespace) -> int:
+def _load_records(records, file: Path, total: int | None, args: argparse.Namespace,
+                  columns: list[str] | None = None, delimiter: str = ",") -> int:
     """Validate and load ``(position, raw, document | error)`` records into the data directory, in
-    batches, with a progress bar; every record that is not an event goes to dead letters with its reason."""
+    batches, with a progress bar; every record that is not an event goes to dead letters with its reason.
+    ``columns``, ``delimiter``: a CSV file's header, by which a letter's preview masks a caller's name."""
     from ingest.validate import Rejection, from_the_future, validate_document
     from qrisk.pipeline import DeadLetter, conflict_error, imported_letter
     from schemas.events import door
@@ -1165,7 +1171,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                     error = conflict_error(o.event_id, f"the event logged as seq {o.seq}", f"日志序号 {o.seq} 的事件")
                 else:
                     error = conflict_error(o.event_id, "an earlier event of this file", "本文件中前面的事件")
-                letters.append(imported_letter(position, raw, f"conflict: {error['reason']}", [error], {"event_id": o.event_id}))
+                letters.append(imported_letter(position, raw, f"conflict: {error['reason']}", [error], {"event_id": o.event_id}, columns=columns, delimiter=delimiter))
                 rejected += 1
                 report.rejected(position, [error])
             origins.clear()
@@ -1198,7 +1204,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                 # ingest.files.LineError and ingest.mapping.MappingError say which field and why, in both languages
                 errors = [doc.error()] if callable(getattr(doc, "error", None)) else [
                     {"field": "", "type": "json_invalid", "reason": str(doc), "reason_zh": str(doc)}]
-                letters.append(imported_letter(position, raw, Rejection(None, raw, errors).reason, errors))
+                letters.append(imported_letter(position, raw, Rejection(None, raw, errors).reason, errors, columns=columns, delimiter=delimiter))
                 rejected += 1
                 report.rejected(position, errors)
             else:
@@ -1208,7 +1214,7 @@ def _load_records(records, file: Path, total: int | None, args: argparse.Namespa
                     late = from_the_future([result], raw, pipeline.clock(), pipeline.rules.policy.utc_offset_hours)
                     result = late[0] if late else result
                 if isinstance(result, Rejection):
-                    letters.append(imported_letter(position, raw, result.reason, result.errors, doc))
+                    letters.append(imported_letter(position, raw, result.reason, result.errors, doc, columns=columns, delimiter=delimiter))
                     rejected += 1
                     report.rejected(position, result.errors)
                 else:

@@ -325,6 +325,14 @@ def iter_mapped(kind: str, file: Path, mapping_path: Path) -> Iterator[tuple[str
     return chain()
 
 
+def mapped_header(file: Path, mapping_path: Path) -> tuple[list[str], str]:
+    """The header of ``file`` as its mapping reads it, and the mapping's delimiter (``iter_mapped`` has checked both)."""
+    from ingest.mapping import file_header, load_mapping
+
+    mapping = load_mapping(mapping_path)
+    return file_header(file, mapping), mapping.delimiter
+
+
 @_guard
 def cmd_import_mapped(args: argparse.Namespace) -> int:
     """``qrisk import KIND FILE.csv --mapping MAP.yaml --events-out FILE.jsonl``: a dry run that

@@ -106,6 +106,8 @@ def _letter_json(letter: DeadLetter, raw_bytes: bytes, now: dt.datetime, note: d
         "event_id": letter.named_event(),
         "received_at": now.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds"),
     }
+    if letter.columns is not None:  # an imported CSV record's header, which the sink's preview masks by
+        doc["columns"], doc["delimiter"] = letter.columns, letter.delimiter
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 

@@ -8,10 +8,13 @@ so a crash at any point is repaired by replaying the log at start-up.
 from __future__ import annotations
 
 import base64
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
 import queue
+import re
 import sys
 import threading
 import time
@@ -24,7 +27,7 @@ from pydantic import ValidationError
 from alerts.lifecycle import (ACTION_ZH, NO_CLOSE_REASON, STATUS_NOTICE_FRESH_HOURS, STATUS_NOTICES, AlertActionError, AlertBook,
                               SYSTEM, AlertChange, Enterprise, _local, actor_zh)
 from processors._build import share_field_sets
-from processors.personal_info import mask_personal_info
+from processors.personal_info import SURNAMES, mask_personal_info
 from processors.credit_file import RESENT, ComplaintRecord, CountyState, CreditFile, SampleRecord
 from processors.step import FOLD_VERSION, Effect, Rules, step
 from ingest.validate import ERRORS_TRUNCATED, capped_errors
@@ -58,6 +61,10 @@ class DeadLetter:
     dead_letter_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     event_id: str | None = None
     """The event it is about (``named_event``); None: read from ``raw`` when the letter is written."""
+    columns: list[str] | None = None
+    """An imported CSV record's header (``raw`` is the record, or a sample's rows, without it), and the file's
+    ``delimiter``: the preview masks a cell under 投诉人 / 联系人 … as the name it is (``letter_preview``)."""
+    delimiter: str = ","
 
     def named_event(self) -> str:
         """The refused document's own event_id as the log spells it, '' when the input names none: the
@@ -108,23 +115,129 @@ PREVIEW_PARSED_BYTES = 1 << 20
 NO_RAW_ZH = "（无原始内容）"
 
 
-def letter_preview(raw: str, encoding: str = "utf-8") -> str:
+def letter_preview(raw: str, encoding: str = "utf-8", columns: Sequence[str] | None = None, delimiter: str = ",") -> str:
     """The start of a dead letter's input with the personal information in it masked (``processors.personal_info``),
     for readers who may not read event bodies (the Grafana reader: a refused complaint's text names its caller).
-    JSON is read as its text says (a sender's ``\\u738b`` escapes are a name all the same); bytes that are no UTF-8
-    are not shown at all, and an empty input says so — an empty preview is a letter kept before migration 057."""
+    JSON is read as its text says (a sender's ``\\u738b`` escapes are a name all the same) and masked value by value,
+    the value of a key naming a person (投诉人, 联系人, complainant …) as a name: 王小明 alone says nothing the free-text
+    masking could know it by.  An imported CSV record (``columns``: the file's header) likewise, cell by cell.  Bytes
+    that are no UTF-8 are not shown at all, and an empty input says so — an empty preview is a letter kept before
+    migration 057."""
     if not raw:
         return NO_RAW_ZH
     if encoding != "utf-8":
         return f"（非 UTF-8 编码的原始数据，共 {len(raw) * 3 // 4} 字节左右：请经 GET /v1/dead-letters/{{编号}} 查看）"
-    text = raw
-    if len(raw) <= PREVIEW_PARSED_BYTES and "\\u" in raw:
-        try:
-            text = json.dumps(json.loads(raw), ensure_ascii=False)
-        except (ValueError, RecursionError):
-            text = raw
-    masked = mask_personal_info(text[:PREVIEW_READ_CHARS])
+    masked = None
+    if len(raw) <= PREVIEW_PARSED_BYTES:
+        masked = _masked_json(raw)
+        if masked is None:
+            masked = _masked_record(raw, columns, delimiter)
+    if masked is None:
+        masked = _NAME_BESIDE_NUMBER.sub(_name_beside_number, mask_personal_info(raw[:PREVIEW_READ_CHARS]))
     return masked[:LETTER_PREVIEW_CHARS]
+
+
+# A key (or a CSV column) whose value is a person's name: the caller's, the writer's, a patient's (投诉人姓名, 联系人,
+# payload.complainant, caller.name).  Not the party complained of (被投诉人 is an enterprise), and not a bare ``name``:
+# in an event it is the enterprise's (enterprise.registered) or the sender's (source.name), which the duty desk
+# reads a refused letter by — only a ``name`` under a person's key (complainant.name) is one
+_PERSON_KEY = re.compile(r"(?<!被)(?:投诉|举报)人|姓名|联系人|来信人|来电人|当事人|患者|诉求人|反映人|申请人|受害人|病人"
+                         r"|complainant|contact|reporter|caller|informant|whistleblower|patient|applicant|victim|person", re.IGNORECASE)
+_NAME_KEY = re.compile(r"name|名", re.IGNORECASE)
+# ... unless it holds the person's number, address or mail (联系人电话, contact_phone): masked as free text, as 138****5678
+_PERSON_DETAIL_KEY = re.compile(r"电话|手机|号码|地址|住址|邮箱|证件|身份证|微信|qq|phone|tel|mobile|mail|addr|wechat|card", re.IGNORECASE)
+# with no header (a record whose letter has none): a cell of a 2-4 character name beside a cell holding a phone number,
+# masked already (…,王小明,138****5678), is the caller and their number, as a hotline's export lists them
+_NAME_BESIDE_NUMBER = re.compile(r"(?:^|(?<=[,\t]))([\u4e00-\u9fff]{2,4})(?=[,\t][-+()（）0-9]*\*{4}\d{4}(?:[,\t]|$))"
+                                 r"|(?<=\*\*\*\*\d\d\d\d[,\t])([\u4e00-\u9fff]{2,4})(?=[,\t]|$)", re.MULTILINE)
+_PLACE_END = tuple("厂店司行部馆场站社局所院") + ("中心", "超市")
+
+
+def _name_beside_number(m: re.Match[str]) -> str:
+    name = m.group(1) or m.group(2)
+    return _masked_name(name) if name[0] in SURNAMES and not name.endswith(_PLACE_END) else name
+
+
+def _person_key(key: Any, under_person: bool) -> bool:
+    key = str(key)
+    if _PERSON_DETAIL_KEY.search(key):
+        return False
+    return bool(_PERSON_KEY.search(key)) or (under_person and bool(_NAME_KEY.search(key)))
+
+
+def _masked_name(name: str) -> str:
+    name = name.strip()
+    return name[:1] + "*" * (len(name) - 1)
+
+
+def _masked_value(value: Any, budget: list[int], person: bool = False, under_person: bool = False) -> Any:
+    """``value`` (parsed JSON) with every text masked, a person's name (``person``) as 王**.  ``budget``: the
+    characters still read; what comes after them in the document is past the preview's cut, and is left out unread."""
+    if isinstance(value, str):
+        if budget[0] <= 0:
+            return ""
+        text = value[:budget[0]]
+        budget[0] -= len(text)
+        return _masked_name(text) if person else mask_personal_info(text)
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            named = _person_key(key, person or under_person)
+            # (the key as sent: a field's name, which the free-text masking would read as 投诉人姓* )
+            out[key] = _masked_value(item, budget, named, person or under_person)
+        return out
+    if isinstance(value, list):
+        return [_masked_value(item, budget, person, under_person) for item in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        # a mobile number sent as a JSON number (13812345678) is a number all the same
+        shown = mask_personal_info(str(value))
+        return value if shown == str(value) else shown
+    return value
+
+
+def _masked_json(raw: str) -> str | None:
+    if not raw.lstrip().startswith(("{", "[", '"')):
+        return None
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    try:
+        return json.dumps(_masked_value(doc, [PREVIEW_READ_CHARS]), ensure_ascii=False)
+    except RecursionError:  # (nested deeper than the walk goes: masked as text)
+        return None
+
+
+def _masked_record(raw: str, columns: Sequence[str] | None, delimiter: str) -> str | None:
+    """An imported CSV record (or a sample's rows) masked cell by cell: a cell under a column naming a person
+    as a name, a cell of JSON (the payload column of an events file) value by value, any other as free text.
+    None without a header, or when ``raw`` is no CSV (then it is masked as free text)."""
+    if columns is None:
+        return None
+    try:
+        records = list(csv.reader(io.StringIO(raw), delimiter=delimiter, strict=True))
+    except csv.Error:
+        return None
+    if not records:
+        return None
+    budget = [PREVIEW_READ_CHARS]
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator="\n")
+    for cells in records:
+        out = []
+        for i, cell in enumerate(cells):
+            column = columns[i] if i < len(columns) else ""  # (cells past the header: a comma not quoted)
+            if budget[0] <= 0:
+                out.append("")
+            elif _person_key(column, False):
+                out.append(_masked_value(cell, budget, person=True))
+            elif cell.lstrip().startswith(("{", "[")) and (document := _masked_json(cell)) is not None:
+                budget[0] -= len(cell)
+                out.append(document)
+            else:
+                out.append(_masked_value(cell, budget))
+        writer.writerow(out)
+    return buf.getvalue().rstrip("\n")
 
 
 def letter_errors(errors: list[Any]) -> list[Any]:
@@ -141,13 +254,16 @@ def letter_errors_total(errors: list[Any]) -> int:
     return truncated["errors_total"] if truncated is not None else len(errors)
 
 
-def imported_letter(position: str, raw: bytes, reason: str, errors: list[dict[str, Any]], doc: Any = None) -> DeadLetter:
+def imported_letter(position: str, raw: bytes, reason: str, errors: list[dict[str, Any]], doc: Any = None,
+                    columns: Sequence[str] | None = None, delimiter: str = ",") -> DeadLetter:
     """A dead letter of a file being imported, named by where it is and what it holds: importing the
     same file again (after fixing other lines) rewrites the same letter instead of adding a copy.
-    ``doc``: the line's document where the file's format is no JSON (a CSV row mapped), for its event_id."""
+    ``doc``: the line's document where the file's format is no JSON (a CSV row mapped), for its event_id;
+    ``columns``, ``delimiter``: a CSV file's header, which its record's preview masks by."""
     name = uuid.uuid5(uuid.NAMESPACE_URL, f"qrisk-import:{position}:{hashlib.sha256(raw).hexdigest()}")
     return DeadLetter("import", position, raw, reason, errors, dead_letter_id=str(name),
-                      event_id=named_event_id(doc) if isinstance(doc, dict) else None)
+                      event_id=named_event_id(doc) if isinstance(doc, dict) else None,
+                      columns=list(columns) if columns is not None else None, delimiter=delimiter)
 
 
 def _split_ms(moment: dt.datetime) -> tuple[dt.datetime, int]:
@@ -959,7 +1075,7 @@ class Pipeline:
                 # bounded as the dead-letter topic bounds them (qrisk.kafka_log): the raw bytes are the body's
                 # (QRISK_MAX_BODY_BYTES), but the errors and the reason naming them grew with what was wrong
                 "reason": letter_text(dl.reason), "errors": json.dumps(letter_errors(dl.errors), ensure_ascii=False),
-                "event_id": dl.named_event(), "raw_preview": letter_preview(raw, encoding),
+                "event_id": dl.named_event(), "raw_preview": letter_preview(raw, encoding, dl.columns, dl.delimiter),
             })
         self.store.insert("dead_letters", rows)
         return [r["dead_letter_id"] for r in rows]

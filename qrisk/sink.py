@@ -329,7 +329,7 @@ class Sink:
             "reason": doc["reason"], "errors": json.dumps(doc.get("errors") or [], ensure_ascii=False),
             "event_id": doc.get("event_id") or "",  # (a letter sent before the column: '', outstanding)
             # masked here, where the row is written: the topic's letter keeps the raw bytes, the table's reader may not
-            "raw_preview": letter_preview(doc["raw"], doc.get("raw_encoding", "utf-8")),
+            "raw_preview": letter_preview(doc["raw"], doc.get("raw_encoding", "utf-8"), doc.get("columns"), doc.get("delimiter") or ","),
         }])
         return rows
 

@@ -684,12 +684,14 @@ class ComplaintIllnessRule(WarningRule):
                                  "身体不适", "发热", "发烧", "过敏", "头晕", "就医", "就诊", "住院", "中毒",
                                  "肚子疼", "肚子痛", "肚疼", "胃疼", "胃痛", "肚子不舒服", "胃不舒服", "闹肚子", "拉稀", "想吐", "吐了",
                                  "挂水", "输液", "打点滴", "打吊瓶", "去医院", "看医生", "急诊",
-                                 "一直吐", "救护车", "120"],
+                                 "一直吐", "一直在吐", "吐个不停", "救护车", "120"],
         description="words in a verified complaint's text that report illness whatever its category (a caller files "
                     "“饮用后腹泻” under taste_odour as often as under illness, and says 肚子疼、拉稀、挂水 more often than 腹痛、腹泻、"
                     "就医); a word after 无/未/没/不/否认 in the same clause, or followed by 没有 ending it (腹泻没有), or by 出来 "
-                    "(吐了出来: spat out) does not count; a number (120) counts only as a call — after 打/拨/叫/呼 (打了120, 拨打120) or "
-                    "before 急救/救护 (120急救车) — never inside a longer number (1200元, a phone number)")
+                    "(吐了出来: spat out) does not count, nor a word ending in 吐 going on as 吐槽/吐口水/吐痰 (我一直吐槽: a grumble); a "
+                    "number (120, said 一二零/幺二零 too) counts only as a call — right after 拨打/打了/叫了/呼叫/被 (打了120, 被120拉走了) "
+                    "or before 急救/救护/送/拉走/来了/车 (120急救车, 120送到医院) — never followed by a unit (120元, 120毫升, 120瓶), "
+                    "nor inside a longer number (1200元, a phone number)")
 
     @model_validator(mode="after")
     def _known_categories(self) -> "ComplaintIllnessRule":
