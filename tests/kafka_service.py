@@ -16,6 +16,7 @@ a test may stop, kill and restart.  ``WorkerProcess`` runs ``qrisk worker`` as a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -29,6 +30,9 @@ from typing import Any, Iterable
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# kafka-python cannot decode Faust's group metadata and logs each member's whole assignment, some 10 kB,
+# at every look at the group: a failing Kafka test's captured log was these, and its own words scrolled away
+logging.getLogger("kafka.admin._groups").setLevel(logging.ERROR)
 SCRIPT = ROOT / "scripts" / "kafka.sh"
 DEFAULT_PORT = "19092"
 
