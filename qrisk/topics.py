@@ -11,7 +11,7 @@ checks what already exists; the producers (``qrisk.kafka_log``), the Faust worke
 | ``qrisk.dead-letters`` | dead_letter_id | original bytes + reason + source position (JSON) | 1 | 90 days |
 | ``qrisk.effects`` | enterprise_id | one event's effects on one credit file, with derived rows (JSON) | P | 30 days |
 | ``qrisk.credit-files`` | enterprise_id | the newest credit file (JSON) | P | compacted |
-| ``qrisk-worker-files-changelog`` (Faust) | ``S|p|id`` / ``E|p|id|v`` | snapshot / applied event | P | compacted |
+| ``qrisk-worker-files-changelog`` (Faust) | ``S|p|id`` / ``E|p|id|v`` / ``W|p`` | snapshot / applied event / last folded offset | P | compacted |
 
 P is ``QRISK_KAFKA_PARTITIONS`` (default 4).  The log's partition count is fixed once the log
 exists: an enterprise's events and its state live on the partition its id hashes to, so
@@ -273,8 +273,8 @@ class Topics:
         # left in sync would otherwise acknowledge the state alone
         self.changelog = TopicSpec(f"{app_id}-files-changelog", p, {"cleanup.policy": "compact", "min.insync.replicas": isr,
                                                                      "max.message.bytes": str(STATE_MESSAGE_MAX_BYTES)},
-                                   "S|partition|enterprise_id (snapshot) or E|partition|enterprise_id|version (applied event)",
-                                   "snapshot: {v, pos, seen, ticks, alerts} + credit file; entry: {pos} + event",
+                                   "S|partition|enterprise_id (snapshot), E|partition|enterprise_id|version (applied event) or W|partition (last folded offset)",
+                                   "snapshot: {v, pos, seen, ticks, alerts} + credit file; entry: {pos} + event; mark: {offset}",
                                    "the workers' per-enterprise state (Faust table)", created_by="Faust (qrisk worker)")
 
     def declared(self) -> list[TopicSpec]:

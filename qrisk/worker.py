@@ -17,8 +17,12 @@ Two agents, both calling the same code as the embedded runtime:
 State: one ``CreditFile`` per enterprise, in a changelog-backed Faust table, event-sourced — the
 table holds, per enterprise, a snapshot (``S|p|id``: version, last log offset, the event ids
 applied with their content digests, the file) every ``QRISK_WORKER_SNAPSHOT_EVERY`` events and the events applied since
-(``E|p|id|version``).  A worker that takes over a partition rebuilds each file from its snapshot
-and tail (snapshot + tail = replay), so a changelog write costs one event, not the whole file.
+(``E|p|id|version``), and per log partition the last offset whose state is written (``W|p``, with
+each batch).  A worker that takes over a partition rebuilds each file from its snapshot
+and tail (snapshot + tail = replay), so a changelog write costs one event, not the whole file.  The
+partition's first message since then, at the group's committed offset, must follow ``W|p``: a table
+short of it is read again from the changelog, and a changelog short of it stops the worker
+(``table_behind``, ``_check_restored``).
 
 Ordering and delivery, per batch of log messages (at least once, effectively once):
 
@@ -175,6 +179,36 @@ def _die(reason: str, code: int = EXIT_UNSAFE) -> None:
     os._exit(code)
 
 
+def read_state_partition(settings: Any, topic: str, partition: int, timeout_s: float = 600.0) -> list[tuple[str, bytes]]:
+    """One partition of the state changelog as the broker has it now, as a table holds it: the last
+    value of each key, deleted keys left out.  Read with a consumer of its own, outside Faust's
+    recovery (``_check_restored``), in a thread: it blocks."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=settings.bootstrap_servers(), client_id="qrisk-worker-state", enable_auto_commit=False,
+                             auto_offset_reset="earliest", fetch_max_bytes=64 * 1024 * 1024, **settings.security())
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek_to_beginning(tp)
+        end = consumer.end_offsets([tp])[tp]
+        state: dict[str, bytes] = {}
+        deadline = time.monotonic() + timeout_s
+        while consumer.position(tp) < end:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic}/{partition}: not read to its end offset {end} within {timeout_s:.0f} s")
+            for records in consumer.poll(timeout_ms=500).values():
+                for r in records:
+                    key = r.key.decode("utf-8")
+                    if r.value is None:
+                        state.pop(key, None)
+                    else:
+                        state[key] = r.value
+        return list(state.items())
+    finally:
+        consumer.close()
+
+
 class GcTiming:
     """Time the cyclic collector spends, per generation, and its longest pause (for the timing log)."""
 
@@ -211,6 +245,21 @@ def snapshot_key(partition: int, enterprise_id: str) -> str:
 
 def entry_key(partition: int, enterprise_id: str, version: int) -> str:
     return f"E|{partition}|{enterprise_id}|{version:012d}"
+
+
+def folded_key(partition: int) -> str:
+    return f"W|{partition}"
+
+
+def table_behind(folded_to: int | None, first: int) -> bool:
+    """Whether the table restored for a log partition lacks state its group's commit covers.
+
+    ``folded_to``: the last log offset the table says was folded (``W|p``, written with every batch's
+    state, so acknowledged, and so committed, only after it); ``first``: the first message given to
+    the fold after the partition was loaded, at the group's committed offset.  Every message before
+    that was folded by someone and its state made durable first, so a complete table says at least
+    ``first - 1``.  A table without the mark (written before it was kept) cannot be told."""
+    return folded_to is not None and first > folded_to + 1
 
 
 _PARTITIONS: dict[tuple[bytes, int], int] = {}
@@ -327,6 +376,7 @@ class BatchOutput:
     origins: list[EffectOrigin] = field(default_factory=list)  # of each effects message, in the same order
     letters: list[DeadLetter] = field(default_factory=list)
     writes: list[tuple[str, bytes | None]] = field(default_factory=list)  # table writes; None deletes
+    folded: dict[int, int] = field(default_factory=dict)  # per log partition, the last offset given to ``apply``
     applied: int = 0
     duplicates: int = 0
     conflicts: int = 0
@@ -467,6 +517,10 @@ class Fold:
         self.files: dict[str, FileState] = {}
         self.by_partition: dict[int, set[str]] = {}
         self.loaded: set[int] = set()
+        # per loaded partition, the last log offset whose state is in the table (``folded_key``), and the
+        # partitions whose first message since they were loaded has not yet been compared with it
+        self.folded_to: dict[int, int] = {}
+        self.unchecked: set[int] = set()
         self.dirty: set[str] = set()  # credit files to publish
         self.rows = SampleRows()
         # Events this process validated on ingress, by the exact bytes it put in the log: the fold
@@ -511,6 +565,8 @@ class Fold:
                 self.files.pop(eid, None)
                 self.dirty.discard(eid)
             self.loaded.discard(p)
+            self.folded_to.pop(p, None)
+            self.unchecked.discard(p)
         self._count_ahead()
 
     def load(self, partition: int, items: Iterable[tuple[str, bytes]], out: BatchOutput | None = None) -> int:
@@ -523,11 +579,13 @@ class Fold:
         self.drop([partition])
         snaps: dict[str, bytes] = {}
         entries: dict[str, list[tuple[int, bytes]]] = {}
-        prefix_s, prefix_e = f"S|{partition}|", f"E|{partition}|"
+        prefix_s, prefix_e, mark = f"S|{partition}|", f"E|{partition}|", folded_key(partition)
         for key, value in items:
             if value is None:
                 continue
-            if key.startswith(prefix_s):
+            if key == mark:
+                self.folded_to[partition] = json.loads(value)["offset"]
+            elif key.startswith(prefix_s):
                 snaps[key[len(prefix_s):]] = value
             elif key.startswith(prefix_e):
                 eid, _, version = key[len(prefix_e):].rpartition("|")
@@ -573,6 +631,7 @@ class Fold:
             members.add(eid)
             self.dirty.add(eid)
         self.loaded.add(partition)
+        self.unchecked.add(partition)
         self._count_ahead()
         if stale:
             n = sum(stale.values())
@@ -655,8 +714,25 @@ class Fold:
         p = fs.file.profile if fs.file is not None else None
         return None if p is None else Enterprise(name=p.name, town=p.town, category=p.category)
 
+    def behind(self, partition: int, first: int) -> int | None:
+        """At the first message given to the fold since ``partition`` was loaded: the last offset its
+        table says was folded, if that falls short of the message (``table_behind``), else None."""
+        if partition not in self.unchecked:
+            return None
+        self.unchecked.discard(partition)
+        folded_to = self.folded_to.get(partition)
+        return folded_to if table_behind(folded_to, first) else None
+
+    def mark_folded(self, out: BatchOutput) -> None:
+        """The batch's last offset of each partition, into the table after its state (``table_behind``)."""
+        for partition, offset in sorted(out.folded.items()):
+            out.writes.append((folded_key(partition), b'{"offset": %d}' % offset))
+            self.folded_to[partition] = offset
+
     def apply(self, partition: int, offset: int, raw: bytes, timestamp_ms: int | None, out: BatchOutput) -> None:
         """One message of the log at (partition, offset)."""
+        if offset > out.folded.get(partition, -1):
+            out.folded[partition] = offset
         hit = self.validated.pop(raw, None)
         if hit is not None:
             event, p = hit
@@ -1076,7 +1152,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     app.qrisk_files = files  # type: ignore[attr-defined]
     app.qrisk_stats = {"applied": 0, "duplicates": 0, "conflicts": 0, "dead_letters": 0, "normalised": 0, "batches": 0,  # type: ignore[attr-defined]
                        "letters_truncated": 0, "views_skipped": 0, "views_failed": 0, "not_ours": 0, "effects_too_large": 0,
-                       "lost_messages": 0}
+                       "lost_messages": 0, "tables_reread": 0}
     # records deleted (retention) before this worker read them, per topic and as said on /qrisk/healthz/
     lost_by_topic: dict[str, int] = collections.Counter()
     lost_ranges: list[dict[str, Any]] = []
@@ -1448,6 +1524,58 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                      generation, dict(sorted(left.items())))
         return kept
 
+    async def _check_restored(batch: list) -> None:
+        """Each partition's first message since it was loaded, against what its table says was folded
+        (``table_behind``).  A table short of what the group committed would have the fold go on from
+        the commit without the events before it: credit files short of events for good, and their
+        views with them (the churn test saw a whole partition's files stop where another worker had
+        left them).  Its partition is read again from the changelog and loaded from that; if the
+        changelog is short too (deleted, or restored from an older copy than the group's offsets),
+        the worker stops, saying how to fold the log again."""
+        firsts: dict[int, Any] = {}
+        for ev in batch:
+            m = ev.message
+            if m.partition in fold.unchecked and m.partition not in firsts:
+                firsts[m.partition] = m
+        for p, m in sorted(firsts.items()):
+            folded_to = fold.behind(p, m.offset)
+            if folded_to is None:
+                continue
+            items = await asyncio.to_thread(read_state_partition, settings, changelog_name, p)
+            mark = dict(items).get(folded_key(p))
+            again = json.loads(mark)["offset"] if mark is not None else None
+            if again is None or table_behind(again, m.offset):
+                first = (await app.consumer.earliest_offsets(m.tp)).get(m.tp)
+                if first is not None and first >= m.offset:
+                    # the log's records before this one are gone (deleted by hand: the log is kept for good);
+                    # what that means is said where the hole is met (_seek_again), not a state to refuse
+                    log.warning("fold: partition %s: the table says folded to offset %s, the log starts at %s", p, again, first)
+                    continue
+                _die(f"fold: 分区 {p} 的状态（worker 快照主题 {changelog_name}）只到日志第 {again if again is not None else '?'} 条，"
+                     f"而消费组已提交到第 {m.offset} 条：其间事件的结果不在任何快照中，继续折叠会得到缺少这些事件的诚信档案。"
+                     f"快照主题被删除或从较旧的备份恢复？停止所有 qrisk worker 与 qrisk sink 后运行 qrisk rebuild --kafka --policy "
+                     f"{fold.policy_name} / partition {p}: the state on {changelog_name} goes to log offset {again}, the group has "
+                     f"committed to {m.offset}: the events between are in no snapshot, and folding on would make credit files without "
+                     f"them (the snapshot topic deleted, or restored from an older copy than the group's offsets?); stop every "
+                     f"`qrisk worker` and `qrisk sink` and run `qrisk rebuild --kafka --policy {fold.policy_name}`")
+            # Faust restored less than the changelog holds: the table takes the changelog's copy
+            store = files.data
+            tracked = getattr(store, "_key_partition", {})
+            for k in [k for k in list(store.keys()) if key_partition(_table_key(k)) == p]:
+                store.pop(k, None)
+                tracked.pop(k, None)
+            for k, v in items:
+                store[k.encode("utf-8")] = v
+            out = BatchOutput()
+            n = fold.load(p, items, out)
+            fold.unchecked.discard(p)  # (this was its check)
+            if out.writes:
+                await inflight.put(([], [], out.writes, []))
+            stats["tables_reread"] += 1
+            log.warning("fold: partition %s: the table Faust restored went to log offset %s, the group committed to %s: read again "
+                        "from %s (to offset %s), %s credit files rebuilt / 分区 %s 恢复的状态少于已提交的进度，已从快照主题重新读取",
+                        p, folded_to, m.offset, changelog_name, again, n, p)
+
     @app.agent(log_topic, name="fold")
     async def fold_agent(stream):  # pragma: no cover - exercised against the real broker
         async for batch in stream.take_events(settings.worker_batch, within=settings.worker_batch_seconds):
@@ -1455,11 +1583,14 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                 async with fold_lock:
                     batch = _ours(batch)
                     batch = await _in_order(_order(log_order), batch)
+                    if fold.unchecked:
+                        await _check_restored(batch)
                     out = BatchOutput()
                     t0 = time.perf_counter()
                     for ev in batch:
                         m = ev.message
                         fold.apply(m.partition, m.offset, m.value or b"", int(m.timestamp * 1000) if m.timestamp else None, out)
+                    fold.mark_folded(out)
                     t1 = time.perf_counter()
                     futures = await _send_effects(out) + await _send_letters(out.letters, utc_now())
                     for ev in batch:
@@ -1727,6 +1858,9 @@ def worker_metrics(stats: dict[str, int], monitor: Any, stale_snapshots: int = 0
         ("qrisk_worker_left_for_owner_total", "counter", "log messages of partitions not loaded for the current assignment (revoked, or "
                                                          "not yet rebuilt), left unacknowledged for their owner: each rebalance makes some",
          stats.get("not_ours", 0)),
+        ("qrisk_worker_tables_reread_total", "counter", "partitions whose table, as Faust restored it, lacked state the group had "
+                                                        "committed past: read again from the changelog before folding on",
+         stats.get("tables_reread", 0)),
         ("qrisk_worker_stale_snapshots", "gauge", f"credit files held here that were restored from a snapshot another fold version "
                                                   f"wrote (this is {FOLD_VERSION}): they keep its results, and their snapshots name "
                                                   "that version, until the log is folded again", stale_snapshots),

@@ -184,7 +184,7 @@ def test_scale_up_and_down_under_a_trickle(tmp_path, kafka_bootstrap, kafka_pref
 # what a worker's log says about its partitions and its views: enough to tell a view left unpublished
 # from a file that lost events (CI shows only the end of a failure's output, and keeps no files)
 _SAID = re.compile(r"rebuilt from the table|Restore complete|Restarting Recovery|rebalance again|left unfolded|"
-                   r"not yet durable|not durable|views:|stopping with|ERROR|Traceback")
+                   r"not yet durable|not durable|views:|stopping with|read again|ERROR|Traceback")
 _LINE = re.compile(r"\[\S+ (\d\d:\d\d:\d\d,\d+)\] \[\d+\] \[\w+\] (.*)")
 
 

@@ -501,3 +501,46 @@ def test_a_snapshot_of_another_fold_version_is_said_when_loaded(rules, caplog) -
     # what a rebalance left unfolded for the partitions' owner (logged, and counted since the nineteenth round)
     assert b"qrisk_worker_left_for_owner_total 0\n" in worker_metrics(stats, Monitor())
     assert b"qrisk_worker_left_for_owner_total 3\n" in worker_metrics({**stats, "not_ours": 3}, Monitor())
+
+
+def test_a_table_short_of_the_committed_offset_is_told_at_the_partitions_first_message(rules) -> None:
+    """Each batch's state ends with the partition's last folded offset (``W|p``); a successor's first
+    message, at the group's committed offset, lies past it only when the table lacks state someone
+    made durable and committed (Faust restoring less than the changelog holds, or a changelog deleted
+    or restored from an older copy).  Told once per load, and not for a table written before the mark."""
+    from qrisk.worker import BatchOutput, folded_key, table_behind
+    from tests.conftest import golden
+
+    assert [table_behind(None, 9), table_behind(8, 9), table_behind(12, 9), table_behind(7, 9)] == [False, False, False, True]
+
+    fold = Fold(rules, "log", snapshot_every=2)
+    reg, sample, complaint = golden("enterprise.registered"), golden("sampling.result"), golden("complaint.received")
+    first = BatchOutput()
+    fold.apply(0, 0, _logged(reg, NOW), None, first)
+    fold.apply(0, 1, _logged(sample, NOW), None, first)
+    fold.mark_folded(first)
+    assert first.writes[-1] == (folded_key(0), b'{"offset": 1}')  # after the batch's state: durable only with it
+    table = _table(first.writes)
+    second = BatchOutput()
+    fold.apply(0, 2, _logged(complaint, NOW), None, second)
+    fold.apply(0, 3, _logged(complaint, NOW), None, second)  # a redelivery changes nothing, and counts all the same
+    fold.mark_folded(second)
+    assert second.duplicates == 1 and second.writes[-1] == (folded_key(0), b'{"offset": 3}')
+    whole = _table(second.writes, dict(table))
+
+    successor = Fold(rules, "log")
+    successor.load(0, whole.items())
+    assert successor.behind(0, 4) is None  # the commit right after the last batch
+    assert successor.behind(0, 9) is None  # compared once per load: the partition's first message only
+
+    short = Fold(rules, "log")
+    short.load(0, table.items())  # the first batch's state only, the group committed past the second
+    assert short.behind(1, 4) is None  # (a partition not loaded here)
+    assert short.behind(0, 4) == 1 and short.files[reg["enterprise_id"]].version == 2
+
+    # written before the mark: nothing to compare with
+    old = Fold(rules, "log")
+    old.load(0, [(k, v) for k, v in table.items() if k != folded_key(0)])
+    assert old.behind(0, 4) is None
+    old.drop([0])
+    assert old.folded_to == {} and old.unchecked == set()
