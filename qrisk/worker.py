@@ -521,6 +521,9 @@ class Fold:
         # partitions whose first message since they were loaded has not yet been compared with it
         self.folded_to: dict[int, int] = {}
         self.unchecked: set[int] = set()
+        # per loaded partition, the snapshots and entries it was rebuilt from, and how many the mark says the table had
+        self.restored_keys: dict[int, int] = {}
+        self.said_keys: dict[int, int] = {}
         self.dirty: set[str] = set()  # credit files to publish
         self.rows = SampleRows()
         # Events this process validated on ingress, by the exact bytes it put in the log: the fold
@@ -567,6 +570,8 @@ class Fold:
             self.loaded.discard(p)
             self.folded_to.pop(p, None)
             self.unchecked.discard(p)
+            self.restored_keys.pop(p, None)
+            self.said_keys.pop(p, None)
         self._count_ahead()
 
     def load(self, partition: int, items: Iterable[tuple[str, bytes]], out: BatchOutput | None = None) -> int:
@@ -580,16 +585,24 @@ class Fold:
         snaps: dict[str, bytes] = {}
         entries: dict[str, list[tuple[int, bytes]]] = {}
         prefix_s, prefix_e, mark = f"S|{partition}|", f"E|{partition}|", folded_key(partition)
+        restored = 0
         for key, value in items:
             if value is None:
                 continue
             if key == mark:
-                self.folded_to[partition] = json.loads(value)["offset"]
-            elif key.startswith(prefix_s):
+                said = json.loads(value)
+                self.folded_to[partition] = said["offset"]
+                if "keys" in said:
+                    self.said_keys[partition] = said["keys"]
+                continue
+            if key.startswith(prefix_s):
                 snaps[key[len(prefix_s):]] = value
             elif key.startswith(prefix_e):
                 eid, _, version = key[len(prefix_e):].rpartition("|")
                 entries.setdefault(eid, []).append((int(version), value))
+            else:
+                continue
+            restored += 1
         members = self.by_partition.setdefault(partition, set())
         stale: dict[int, int] = {}  # files whose snapshot another fold version wrote, by that version
         mixed = 0  # files whose snapshot was folded under another policy or catalogue
@@ -632,6 +645,10 @@ class Fold:
             self.dirty.add(eid)
         self.loaded.add(partition)
         self.unchecked.add(partition)
+        self.restored_keys[partition] = restored
+        if out is not None and out.writes and partition in self.folded_to:
+            # the mark again after the covered entries' deletion, so that it counts the table as it is then
+            out.writes.append((mark, b'{"offset": %d}' % self.folded_to[partition]))
         self._count_ahead()
         if stale:
             n = sum(stale.values())
@@ -722,6 +739,13 @@ class Fold:
         self.unchecked.discard(partition)
         folded_to = self.folded_to.get(partition)
         return folded_to if table_behind(folded_to, first) else None
+
+    def keys_differ(self, partition: int) -> bool:
+        """Whether the table this partition was rebuilt from has another number of snapshots and entries
+        than its mark says (a restore that missed part of the changelog: the mark itself, rewritten with
+        every batch, is then usually there)."""
+        said = self.said_keys.get(partition)
+        return said is not None and said != self.restored_keys.get(partition)
 
     def mark_folded(self, out: BatchOutput) -> None:
         """The batch's last offset of each partition, into the table after its state (``table_behind``)."""
@@ -1198,12 +1222,22 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         store = files.data
         for key, value in writes:
             k = key.encode("utf-8")
-            if value is None:
-                store.pop(k, None)
+            p = key_partition(key)
+            if key.startswith("W|"):
+                # the partition's last folded offset, with its snapshots and entries as they stand after
+                # the writes before it: what a successor's restore must hold (``Fold.keys_differ``)
+                value = b'{"offset": %d, "keys": %d}' % (json.loads(value)["offset"], key_count[p])
+            elif value is None:
+                key_count[p] -= store.pop(k, None) is not None
             else:
+                key_count[p] += k not in store
+            if value is not None:
                 store[k] = value
-            sends.append((changelog_name, k, value, key_partition(key)))
+            sends.append((changelog_name, k, value, p))
         return sends
+
+    # per log partition held here, the snapshots and entries its table holds (the mark's "keys")
+    key_count: collections.Counter = collections.Counter()
 
     async def _send_effects(out: BatchOutput) -> list[asyncio.Future]:
         """Hand a batch's effects messages to the producer, one future each (in ``out.effects``' order).
@@ -1541,9 +1575,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
             folded_to = fold.behind(p, m.offset)
             if folded_to is None:
                 continue
-            items = await asyncio.to_thread(read_state_partition, settings, changelog_name, p)
-            mark = dict(items).get(folded_key(p))
-            again = json.loads(mark)["offset"] if mark is not None else None
+            again, n = await _reread(p)
             if again is None or table_behind(again, m.offset):
                 first = (await app.consumer.earliest_offsets(m.tp)).get(m.tp)
                 if first is not None and first >= m.offset:
@@ -1558,23 +1590,29 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
                      f"committed to {m.offset}: the events between are in no snapshot, and folding on would make credit files without "
                      f"them (the snapshot topic deleted, or restored from an older copy than the group's offsets?); stop every "
                      f"`qrisk worker` and `qrisk sink` and run `qrisk rebuild --kafka --policy {fold.policy_name}`")
-            # Faust restored less than the changelog holds: the table takes the changelog's copy
-            store = files.data
-            tracked = getattr(store, "_key_partition", {})
-            for k in [k for k in list(store.keys()) if key_partition(_table_key(k)) == p]:
-                store.pop(k, None)
-                tracked.pop(k, None)
-            for k, v in items:
-                store[k.encode("utf-8")] = v
-            out = BatchOutput()
-            n = fold.load(p, items, out)
-            fold.unchecked.discard(p)  # (this was its check)
-            if out.writes:
-                await inflight.put(([], [], out.writes, []))
-            stats["tables_reread"] += 1
             log.warning("fold: partition %s: the table Faust restored went to log offset %s, the group committed to %s: read again "
                         "from %s (to offset %s), %s credit files rebuilt / 分区 %s 恢复的状态少于已提交的进度，已从快照主题重新读取",
                         p, folded_to, m.offset, changelog_name, again, n, p)
+
+    async def _reread(p: int) -> tuple[int | None, int]:
+        """Partition ``p`` of the table read again from the changelog, outside Faust's restore, and its
+        credit files rebuilt from that: the offset its mark says was folded, and the files."""
+        items = await asyncio.to_thread(read_state_partition, settings, changelog_name, p)
+        store = files.data
+        tracked = getattr(store, "_key_partition", {})
+        for k in [k for k in list(store.keys()) if key_partition(_table_key(k)) == p]:
+            store.pop(k, None)
+            tracked.pop(k, None)
+        for k, v in items:
+            store[k.encode("utf-8")] = v
+        out = BatchOutput()
+        n = fold.load(p, items, out)
+        key_count[p] = fold.restored_keys[p]
+        fold.unchecked.discard(p)  # (what called this was its check, or will compare with this copy)
+        if out.writes:
+            await inflight.put(([], [], out.writes, []))
+        stats["tables_reread"] += 1
+        return fold.folded_to.get(p), n
 
     @app.agent(log_topic, name="fold")
     async def fold_agent(stream):  # pragma: no cover - exercised against the real broker
@@ -1747,9 +1785,22 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
             out = BatchOutput()
             items = [(_table_key(k), v) for k, v in list(files.data.items())]
             for p in sorted(assigned):
-                n = fold.load(p, items, out)
+                part = BatchOutput()
+                n = fold.load(p, items, part)
+                key_count[p] = fold.restored_keys[p]
                 loaded_for[p] = generation
                 log.info("fold: partition %s: %s credit files rebuilt from the table at assignment", p, n)
+                if not fold.keys_differ(p):
+                    out.writes += part.writes
+                else:
+                    # Faust restored part of the changelog (its mark, rewritten with every batch, came through);
+                    # the partial copy's deletions and mark are not written
+                    said, restored = fold.said_keys[p], fold.restored_keys[p]
+                    _, n = await _reread(p)
+                    fold.unchecked.add(p)  # (its first message is still compared with the copy read)
+                    log.warning("fold: partition %s: the table Faust restored had %s snapshots and entries, its mark says %s: read "
+                                "again from %s (%s), %s credit files rebuilt / 分区 %s 恢复的状态不完整，已从快照主题重新读取",
+                                p, restored, said, changelog_name, fold.restored_keys[p], n, p)
             if out.writes:
                 # (the entries a snapshot covers, deleted: in order with the fold's own writes)
                 await inflight.put(([], [], out.writes, []))
@@ -1770,6 +1821,8 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         for k in stale:
             store.pop(k, None)
             tracked.pop(k, None)
+        for p in [p for p in key_count if p not in assigned]:
+            del key_count[p]
         if stale:
             log.info("fold: %s table keys of partitions not assigned here dropped", len(stale))
 

@@ -13,6 +13,7 @@ older copy of the changelog in place of the real one:
 """
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter, defaultdict
 
@@ -28,6 +29,19 @@ def _records(bootstrap: str, topic: str) -> dict[int, list]:
     for m in read_topic(bootstrap, topic, 60):
         by_partition[m.partition].append(m)
     return {p: sorted(ms, key=lambda m: m.offset) for p, ms in by_partition.items()}
+
+
+def _marks_count_the_table(records: dict[int, list]) -> None:
+    """Each partition's mark (``W|p``) counts the snapshots and entries the compacted changelog holds."""
+    for p, ms in records.items():
+        state: dict[str, bytes] = {}
+        for m in ms:
+            if m.value is None:
+                state.pop(m.key.decode(), None)
+            else:
+                state[m.key.decode()] = m.value
+        mark = json.loads(state[f"W|{p}"])
+        assert mark["keys"] == sum(1 for k in state if not k.startswith("W|")), (p, mark)
 
 
 def _replace_changelog(bootstrap: str, settings, records: dict[int, list]) -> None:
@@ -52,6 +66,24 @@ def _replace_changelog(bootstrap: str, settings, records: dict[int, list]) -> No
     finally:
         admin.close()
     _append(bootstrap, spec.name, records)
+
+
+def _settled(bootstrap: str, topic: str):
+    """A condition: the topic's end offsets the same as at the previous look."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    last: list = [None]
+
+    def check() -> bool:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+        try:
+            ends = consumer.end_offsets([TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())])
+        finally:
+            consumer.close()
+        settled, last[0] = ends == last[0], ends
+        return settled
+
+    return check
 
 
 def _append(bootstrap: str, topic: str, records: dict[int, list]) -> None:
@@ -97,6 +129,7 @@ def test_a_table_short_of_the_commit_is_read_again_or_the_worker_stops(tmp_path,
     finally:
         assert a.stop() == 0, a.tail()
     whole = _records(kafka_bootstrap, topics.changelog.name)
+    _marks_count_the_table(whole)
     newer = {p: [m for m in ms if m.offset >= len(older.get(p, []))] for p, ms in whole.items()}
     assert all(m.offset == i for ms in older.values() for i, m in enumerate(ms))  # (the older copy is a prefix, offset for offset)
     assert sum(map(len, newer.values())) > 0
@@ -106,6 +139,9 @@ def test_a_table_short_of_the_commit_is_read_again_or_the_worker_stops(tmp_path,
     b = WorkerProcess(env, tmp_path, "worker-b").start()
     try:
         wait_for(lambda: REBUILT in b.tail(400), 90, "worker B folding", on_timeout=b.tail)
+        # what B writes at its rebuild (deletions of covered entries, and the mark again) goes before the
+        # newer records, as it would have in the changelog B should have restored
+        wait_for(_settled(kafka_bootstrap, topics.changelog.name), 30, "B's rebuild writes", interval=1.0)
         _append(kafka_bootstrap, topics.changelog.name, newer)
         produce_file(parts[2], "import", settings)
         wait_for(folded, 120, "the third hundred", on_timeout=b.tail)
@@ -119,6 +155,7 @@ def test_a_table_short_of_the_commit_is_read_again_or_the_worker_stops(tmp_path,
         said = b.tail(100_000)
     finally:
         b.stop()
+    _marks_count_the_table(_records(kafka_bootstrap, topics.changelog.name))  # (counted on from the copy read again)
     reread = [line for line in said.splitlines() if "read again from" in line]
     assert reread and all("committed to" in line for line in reread), said[-3000:]
     assert len(reread) == len({line.split("partition ")[1].split(":")[0] for line in reread})  # once per partition

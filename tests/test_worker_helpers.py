@@ -538,6 +538,21 @@ def test_a_table_short_of_the_committed_offset_is_told_at_the_partitions_first_m
     assert short.behind(1, 4) is None  # (a partition not loaded here)
     assert short.behind(0, 4) == 1 and short.files[reg["enterprise_id"]].version == 2
 
+    # the mark as the worker sends it counts the snapshots and entries (``_state_sends``): a restore that
+    # missed one of them is told at once, whatever the offsets say
+    counted = {**whole, folded_key(0): b'{"offset": 3, "keys": %d}' % (len(whole) - 1)}
+    full = Fold(rules, "log")
+    full.load(0, counted.items())
+    assert full.restored_keys[0] == len(whole) - 1 and not full.keys_differ(0)
+    missing = next(k for k in counted if k.startswith("E|"))
+    part = Fold(rules, "log")
+    part.load(0, [(k, v) for k, v in counted.items() if k != missing])
+    assert part.keys_differ(0) and part.behind(0, 4) is None  # (its offsets agree)
+    # a load that deletes covered entries says the mark again after them, to be counted as the table then is
+    out = BatchOutput()
+    Fold(rules, "log").load(0, counted.items(), out)
+    assert [k for k, v in out.writes if v is not None] == ([folded_key(0)] if out.writes else [])
+
     # written before the mark: nothing to compare with
     old = Fold(rules, "log")
     old.load(0, [(k, v) for k, v in table.items() if k != folded_key(0)])
