@@ -426,6 +426,22 @@ class Watchdog:
             self.progress.pop(tp, None)
 
 
+RESTORE_STALL_S = 30.0
+"""How long a table partition Faust is restoring may go without a record while records remain to
+read before the worker finishes it itself (``App._watch_restores``).  A restore reads record after
+record as fast as the broker serves them: half a minute with none is not a slow restore."""
+
+
+def stalled_restores(remaining: Any, received_at: Any, started_at: float, now: float,
+                     after_s: float = RESTORE_STALL_S) -> list[TP]:
+    """The active changelog partitions of a restore (``remaining``: records still to read, by
+    partition) that have had no record for ``after_s``: since the restore started (``started_at``)
+    or since the last one came (``received_at``)."""
+    return sorted((tp for tp, left in remaining.items()
+                   if left > 0 and now - max(started_at, received_at.get(tp, started_at)) >= after_s),
+                  key=lambda tp: (tp.topic, tp.partition))
+
+
 class Transport(aiokafka_driver.Transport):
     Consumer = Consumer
 
@@ -433,11 +449,62 @@ class Transport(aiokafka_driver.Transport):
 class App(faust.App):
     """``faust.App`` whose consumer is the one above (faust-streaming is pinned: see pyproject)."""
 
-    def __init__(self, id: str, *, fetch_min_bytes: int = 1, fetch_max_wait_ms: int = 1500, **options: Any) -> None:
+    def __init__(self, id: str, *, fetch_min_bytes: int = 1, fetch_max_wait_ms: int = 1500,
+                 restore_stall_s: float = RESTORE_STALL_S, **options: Any) -> None:
         # before Faust's __init__: the transport (and so the consumer) may be built from inside it
         self.fetch_min_bytes = fetch_min_bytes
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.restore_stall_s = restore_stall_s
+        # changelog partitions whose restore ``_watch_restores`` ended: the worker reads them itself
+        # at the rebuild that follows (``qrisk.worker``), and takes them out of here then
+        self.restores_forced: set[TP] = set()
+        self.restores_forced_total = 0
         super().__init__(id, **options)
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        # not an app.timer: Faust starts those only once the first restore is complete
+        self.add_future(self._watch_restores())
+
+    async def _watch_restores(self) -> None:  # pragma: no cover - exercised against the real broker
+        """A restore that stopped receiving records is ended here, its partitions left to the worker.
+
+        Faust waits for every active changelog partition to reach the high-water mark it read when
+        the restore began, and for nothing else: a partition whose records stop coming (a CI run
+        saw two get none for two minutes after a rebalance, while the other two restored, and the
+        worker folded nothing meanwhile) holds the worker in recovery for good, with a warning
+        every few seconds.  After ``restore_stall_s`` without a record, the partition is marked as
+        restored to its high-water mark, so Faust's recovery completes (its idle check runs every
+        5 s), and it goes to ``restores_forced``: the worker replaces that partition of its table
+        with the changelog read by a consumer of its own before it folds anything of it."""
+        recovery = self.tables.recovery
+        while not self.should_stop:
+            await asyncio.sleep(min(2.0, self.restore_stall_s / 2))
+            started_at = recovery._recovery_started_at
+            if not recovery.in_recovery or started_at is None:
+                continue
+            stalled = stalled_restores(recovery.active_remaining(), recovery._active_events_received_at, started_at,
+                                       time.monotonic(), self.restore_stall_s)
+            for tp in stalled:
+                offset, high = recovery.active_offsets.get(tp), recovery.active_highwaters.get(tp)
+                log.warning("restore: %s/%s: no record for %.0f s, at offset %s of %s (%s); ending its restore here, the "
+                            "worker reads the partition itself / 分区 %s 的状态恢复 %.0f 秒未收到记录，改由 worker 自行读取",
+                            tp.topic, tp.partition, self.restore_stall_s, offset, high, await self._consumer_state(tp),
+                            tp.partition, self.restore_stall_s)
+                recovery.active_offsets[tp] = high
+                self.restores_forced.add(tp)
+                self.restores_forced_total += 1
+
+    async def _consumer_state(self, tp: TP) -> str:
+        """What the consumer says of ``tp``: to tell next time why a partition's records stopped."""
+        consumer = self.consumer
+        try:
+            position: Any = await asyncio.wait_for(consumer.position(tp), timeout=5.0)
+        except Exception as exc:  # noqa: BLE001 - a diagnostic: what it could not get is said
+            position = f"? ({type(exc).__name__})"
+        return (f"position {position}, read offset {consumer._read_offset.get(tp)}, high-water {consumer.highwater(tp)}, "
+                f"assigned {tp in consumer.assignment()}, paused {tp in consumer._paused_partitions}, "
+                f"flow {'on' if consumer.flow_active else 'off'}, changelog queue {self.tables.changelog_queue.qsize()}")

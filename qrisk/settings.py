@@ -145,6 +145,7 @@ def _checked_kafka_class() -> Any:
             worker_fetch_min_bytes: int = Field(default=64 * 1024, ge=1)
             worker_fetch_max_wait_ms: int = Field(default=10, ge=0)
             worker_session_timeout: float = Field(default=10.0, gt=0)
+            worker_restore_stall_seconds: float = Field(default=30.0, gt=0)
             worker_web_port: int = Field(default=6066, ge=0, le=65535)
             sink_batch: int = Field(default=5000, ge=1)
             sink_batch_bytes: int = Field(default=64 * 1024 * 1024, ge=1)

@@ -163,6 +163,9 @@ class KafkaSettings(BaseSettings):
     # (asyncio's pure-Python loop ran for every message and timer); "asyncio" for the standard one
     worker_loop: Literal["uvloop", "asyncio"] = "uvloop"
     worker_session_timeout: float = 10.0  # seconds until a dead worker's partitions move to the others
+    # a table partition whose restore gets no record this long, with records left to read, is read by the worker
+    # itself (qrisk.faust_app.App._watch_restores): Faust would wait for it for good
+    worker_restore_stall_seconds: float = 30.0
     worker_web_port: int = 6066  # Faust's web server (health, metrics); 0 turns it off
     # … on this address: 0.0.0.0 in a container (its probe), else loopback (Faust's pages have no key)
     worker_web_host: str = "127.0.0.1"

@@ -22,7 +22,8 @@ each batch).  A worker that takes over a partition rebuilds each file from its s
 and tail (snapshot + tail = replay), so a changelog write costs one event, not the whole file.  The
 partition's first message since then, at the group's committed offset, must follow ``W|p``: a table
 short of it is read again from the changelog, and a changelog short of it stops the worker
-(``table_behind``, ``_check_restored``).
+(``table_behind``, ``_check_restored``).  So is a partition whose restore the app ended because no
+record of it came (``qrisk.faust_app.App._watch_restores``, ``app.restores_forced``).
 
 Ordering and delivery, per batch of log messages (at least once, effectively once):
 
@@ -1148,7 +1149,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         conf["broker_credentials"] = credentials
     conf.update(overrides)
     app = App(settings.worker_app_id, fetch_min_bytes=settings.worker_fetch_min_bytes,
-              fetch_max_wait_ms=settings.worker_fetch_max_wait_ms, **conf)
+              fetch_max_wait_ms=settings.worker_fetch_max_wait_ms, restore_stall_s=settings.worker_restore_stall_seconds, **conf)
     gc_timing = GcTiming()
 
     class PartitionedTable(Table):
@@ -1176,7 +1177,8 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
     app.qrisk_files = files  # type: ignore[attr-defined]
     app.qrisk_stats = {"applied": 0, "duplicates": 0, "conflicts": 0, "dead_letters": 0, "normalised": 0, "batches": 0,  # type: ignore[attr-defined]
                        "letters_truncated": 0, "views_skipped": 0, "views_failed": 0, "not_ours": 0, "effects_too_large": 0,
-                       "lost_messages": 0, "tables_reread": 0}
+                       "lost_messages": 0, "tables_reread": 0,
+                       "restores_ended": 0}
     # records deleted (retention) before this worker read them, per topic and as said on /qrisk/healthz/
     lost_by_topic: dict[str, int] = collections.Counter()
     lost_ranges: list[dict[str, Any]] = []
@@ -1784,13 +1786,22 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
             _purge(assigned)
             out = BatchOutput()
             items = [(_table_key(k), v) for k, v in list(files.data.items())]
+            # partitions whose restore stopped getting records, ended by the app's watch: the table has what came
+            forced = {tp.partition for tp in app.restores_forced if tp.topic == changelog_name}
+            app.restores_forced.clear()  # (one not assigned now is read from its start when assigned again)
             for p in sorted(assigned):
                 part = BatchOutput()
                 n = fold.load(p, items, part)
                 key_count[p] = fold.restored_keys[p]
                 loaded_for[p] = generation
                 log.info("fold: partition %s: %s credit files rebuilt from the table at assignment", p, n)
-                if not fold.keys_differ(p):
+                if p in forced:
+                    _, n = await _reread(p)
+                    fold.unchecked.add(p)
+                    log.warning("fold: partition %s: its restore was ended unfinished: read again from %s (%s snapshots and "
+                                "entries), %s credit files rebuilt / 分区 %s 的状态恢复未完成，已从快照主题重新读取",
+                                p, changelog_name, fold.restored_keys[p], n, p)
+                elif not fold.keys_differ(p):
                     out.writes += part.writes
                 else:
                     # Faust restored part of the changelog (its mark, rewritten with every batch, came through);
@@ -1859,6 +1870,7 @@ def create_app(settings: KafkaSettings | None = None, rules: Rules | None = None
         ends = {tp: consumer.highwater(tp) for tp in assigned}
         committed = {tp: consumer._committed_offset.get(tp) for tp in assigned}
         lost = {t: lost_by_topic.get(t, 0) for t in sorted(agent_topics)}
+        stats["restores_ended"] = app.restores_forced_total
         return web.text(worker_metrics(stats, app.monitor, fold.stale_snapshots, ends, committed, lost, fold.policy_mismatch()).decode("ascii"),
                         content_type="text/plain; version=0.0.4")
 
@@ -1914,6 +1926,9 @@ def worker_metrics(stats: dict[str, int], monitor: Any, stale_snapshots: int = 0
         ("qrisk_worker_tables_reread_total", "counter", "partitions whose table, as Faust restored it, lacked state the group had "
                                                         "committed past: read again from the changelog before folding on",
          stats.get("tables_reread", 0)),
+        ("qrisk_worker_restores_ended_total", "counter", "table partitions whose restore got no record for "
+                                                          "QRISK_WORKER_RESTORE_STALL_SECONDS with records left: ended, and read by the worker itself",
+         stats.get("restores_ended", 0)),
         ("qrisk_worker_stale_snapshots", "gauge", f"credit files held here that were restored from a snapshot another fold version "
                                                   f"wrote (this is {FOLD_VERSION}): they keep its results, and their snapshots name "
                                                   "that version, until the log is folded again", stale_snapshots),

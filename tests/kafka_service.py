@@ -153,10 +153,12 @@ def kafka_prefix(kafka_bootstrap):
 
 
 class WorkerProcess:
-    """``qrisk worker`` as a real process (its own Faust data dir), logging to a file."""
+    """``qrisk worker`` as a real process (its own Faust data dir), logging to a file; ``script``: a
+    file that runs ``qrisk.cli_kafka`` with a fault put in (tests/stalled_restore_worker.py)."""
 
-    def __init__(self, env: dict[str, str], workdir: Path, name: str, web_port: int = 0):
+    def __init__(self, env: dict[str, str], workdir: Path, name: str, web_port: int = 0, script: Path | None = None):
         self.web_port = web_port
+        self.entry = [str(script)] if script else ["-m", "qrisk.cli_kafka"]
         self.env = {**os.environ, **env, "QRISK_WORKER_DATA_DIR": str(workdir / name), "QRISK_WORKER_WEB_PORT": str(web_port),
                     "PYTHONUNBUFFERED": "1"}
         self.log_path = workdir / f"{name}.log"
@@ -164,7 +166,7 @@ class WorkerProcess:
 
     def start(self) -> "WorkerProcess":
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "qrisk.cli_kafka", "worker", "--loglevel", "info"], cwd=ROOT,
+        self.proc = subprocess.Popen([sys.executable, *self.entry, "worker", "--loglevel", "info"], cwd=ROOT,
                                      env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 

@@ -435,3 +435,18 @@ def test_a_partition_the_group_never_committed_on_is_read_again_from_its_start()
     dog = Watchdog(c, after_s=10.0)
     assert dog.stuck([never, empty], now=1.0) == []
     assert dog.stuck([never, empty], now=12.0) == [(never, 0, 231)]
+
+
+def test_a_restore_partition_without_a_record_for_the_stall_time_is_named() -> None:
+    """``stalled_restores``: records left and none for ``after_s`` since the restore began or the
+    last one came; a partition done, or one whose records keep coming, is not named."""
+    from qrisk.faust_app import stalled_restores
+
+    silent, slow, done, fed = (TP("w-files-changelog", p) for p in range(4))
+    remaining = {silent: 50, slow: 7, done: 0, fed: 900}
+    received = {slow: 101.0, done: 100.5, fed: 129.0}
+    assert stalled_restores(remaining, received, started_at=100.0, now=129.9, after_s=30.0) == []
+    assert stalled_restores(remaining, received, started_at=100.0, now=130.0, after_s=30.0) == [silent]
+    assert stalled_restores(remaining, received, started_at=100.0, now=131.0, after_s=30.0) == [silent, slow]
+    # a restore begun again (a new rebalance) counts from its own start, not from a record of the one before
+    assert stalled_restores(remaining, {slow: 90.0}, started_at=120.0, now=140.0, after_s=30.0) == []
