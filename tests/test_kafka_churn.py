@@ -111,7 +111,7 @@ def test_scale_up_and_down_under_a_trickle(tmp_path, kafka_bootstrap, kafka_pref
             return group_lag(kafka_bootstrap, group, agent_topics) == 0
 
         wait_for(folded, 120, "worker A to fold everything",
-                 on_timeout=lambda: _offsets(kafka_bootstrap, group, agent_topics) + "\n" + a.tail(200))
+                 on_timeout=lambda: "\n".join([_offsets(kafka_bootstrap, group, agent_topics), *_said(a)[-40:], "-- the log's end:", a.tail(15)]))
         with KafkaLog(settings) as klog:
             klog.submit(ticks[:1])  # the tick, straight to every partition
         wait_for(folded, 60, "the tick", on_timeout=a.tail)
@@ -184,7 +184,7 @@ def test_scale_up_and_down_under_a_trickle(tmp_path, kafka_bootstrap, kafka_pref
 # what a worker's log says about its partitions and its views: enough to tell a view left unpublished
 # from a file that lost events (CI shows only the end of a failure's output, and keeps no files)
 _SAID = re.compile(r"rebuilt from the table|Restore complete|Restarting Recovery|rebalance again|left unfolded|"
-                   r"not yet durable|not durable|views:|stopping with|read again|ERROR|Traceback")
+                   r"not yet durable|not durable|views:|stopping with|read again|restore|No event received|ERROR|Traceback")
 _LINE = re.compile(r"\[\S+ (\d\d:\d\d:\d\d,\d+)\] \[\d+\] \[\w+\] (.*)")
 
 
@@ -199,9 +199,14 @@ def _diagnosis(short: dict[str, int], per: Counter, bootstrap: str, topics, work
     lines = [f"{len(short)} credit files short of events (latest view's events / expected; every view as version:events@partition/offset):"]
     lines += [f"  {eid}: {n}/{per[eid]}  {' '.join(views[eid][-8:])}" for eid, n in sorted(short.items())[:12]]
     for w in workers:
-        said = [m.group(1) + " " + m.group(2)[:140] for m in map(_LINE.match, w.tail(100_000).splitlines()) if m and _SAID.search(m.group(2))]
+        said = _said(w)
         lines += [f"-- {w.log_path.name} ({len(said)} lines said, the last 25):", *said[-25:]]
     return "\n".join(lines)
+
+
+def _said(worker) -> list[str]:
+    """The lines of a worker's log about its partitions, shortened (CI shows only part of a failure)."""
+    return [m.group(1) + " " + m.group(2)[:160] for m in map(_LINE.match, worker.tail(100_000).splitlines()) if m and _SAID.search(m.group(2))]
 
 
 def test_records_gone_by_retention_do_not_stall_a_partition(tmp_path, kafka_bootstrap, kafka_prefix):
