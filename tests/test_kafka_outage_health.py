@@ -4,8 +4,10 @@ after (kafka-python's poll() does not raise while the broker is gone; the lag la
 the worker's /qrisk/healthz/ "ok" throughout.  A private broker, so the shared one is not disturbed."""
 from __future__ import annotations
 
+import sys
 import threading
 import time
+import traceback
 import uuid
 
 import httpx
@@ -31,6 +33,13 @@ def _get(url: str) -> dict:
         return httpx.get(url, timeout=3).json()
     except Exception as exc:  # noqa: BLE001 - a page that does not answer is what the assertion shows
         return {"status": None, "error": repr(exc)}
+
+
+def _where(thread: threading.Thread) -> str:
+    """Where the sink's thread is: a page still "ok" long after the kill means its loop is held somewhere
+    (a local run once saw the sink's page "ok", no lag read attempted, 17 s into the outage)."""
+    frame = sys._current_frames().get(thread.ident or -1)
+    return "sink thread at:\n" + "".join(traceback.format_stack(frame)[-8:]) if frame else "sink thread gone"
 
 
 def test_worker_and_sink_health_through_a_broker_outage(tmp_path, clickhouse_url):  # noqa: F811
@@ -79,7 +88,7 @@ def test_worker_and_sink_health_through_a_broker_outage(tmp_path, clickhouse_url
             return len(seen) == 2
 
         wait_for(both_said, 15, "both pages degraded, naming Kafka",
-                 on_timeout=lambda: (seen, _get(sink_health), _get(worker_health), worker.tail(30)))
+                 on_timeout=lambda: (seen, _get(sink_health), _get(worker_health), _where(runner), worker.tail(30)))
         assert "qrisk_sink_unhealthy 1" in httpx.get(sink_health.replace("/healthz", "/metrics")).text
         assert "qrisk_sink_lag_messages{" not in httpx.get(sink_health.replace("/healthz", "/metrics")).text  # unknown, not 0
         assert runner.is_alive() and worker.alive()
