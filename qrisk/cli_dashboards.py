@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -106,15 +107,21 @@ def _in_zone(store: Any, sql: str, tz: str) -> tuple[list[dict[str, Any]], bool]
 
 
 def run_panels(store: Any, start: dt.datetime, end: dt.datetime, variables: dict[str, str] | None = None,
-               local_tz: str | None = None) -> list[dict[str, Any]]:
-    """Every panel of every dashboard run against ``store``: ``{"dashboard", "panel", "sql", "rows"}``
-    or ``"error"`` instead of rows.  A template variable not given takes the first value of its query.
-    ``local_tz``: DateTime columns as local text in that zone (None: as the store gives them, UTC)."""
+               local_tz: str | None = None, boards: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """Every panel of every dashboard (or of ``boards``, file names) run against ``store``:
+    ``{"dashboard", "panel", "sql", "rows"}`` or ``"error"`` instead of rows.  A template variable not given
+    takes the first value of its query.  ``local_tz``: DateTime columns as local text in that zone (None: as
+    the store gives them, UTC)."""
     from dashboards.boards import DASHBOARDS
     from dashboards.macros import expand
 
+    unknown = set(boards or ()) - set(DASHBOARDS)
+    if unknown:
+        raise ValueError(f"no such dashboard: {', '.join(sorted(unknown))} (there are {', '.join(DASHBOARDS)})")
     out = []
     for name, build in DASHBOARDS.items():
+        if boards is not None and name not in boards:
+            continue
         model = build()
         values = dict(variables or {})
         for var in model["templating"]["list"]:

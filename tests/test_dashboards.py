@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from services import clickhouse_url, store  # noqa: F401 - fixtures
+from services import clickhouse_url, drop_database, fresh_database_url, store  # noqa: F401 - fixtures
 
 from dashboards.boards import DASHBOARDS, GROUPS_ZH, SUM_ITEMS_ZH
 from dashboards.macros import expand, variables_of
@@ -142,10 +142,33 @@ def test_macros_expand_as_the_plugin_does():
 # --------------------------------------------------------------------------- every panel on real data
 
 
-@pytest.fixture
-def county(store, rules):  # noqa: F811 - fixture
+@pytest.fixture(scope="module", params=["chdb", "clickhouse"])
+def county_store(request, tmp_path_factory):
+    """One migrated store per backend for the whole module: the county below is folded into it once and only
+    read by the tests that use it (building it took ~2 s, and ~30 tests read it)."""
+    from qrisk.store import ChdbStore, ClickHouseStore, migrate
+
+    if request.param == "chdb":
+        s = ChdbStore(tmp_path_factory.mktemp("county") / "chdb")
+        migrate(s)
+        yield s
+        s.close()
+        return
+    base = request.getfixturevalue("clickhouse_url")
+    name, url = fresh_database_url(base, "county")
+    s = ClickHouseStore(url)
+    migrate(s)
+    yield s
+    s.close()
+    drop_database(base, name)
+
+
+@pytest.fixture(scope="module")
+def county(county_store, rules):  # noqa: F811 - fixture
     """One county folded by the embedded pipeline (``effects``), another by the Kafka worker's fold
-    and written by the sink (``stream_effects``, ``events``), in one store, plus one dead letter."""
+    and written by the sink (``stream_effects``, ``events``), in one store, plus one dead letter.
+    Shared by the module's tests: a test that writes rows of its own takes an empty ``store`` instead."""
+    store = county_store
     from qrisk.demo import CountyGenerator
     from qrisk.kafka_log import event_value
     from qrisk.pipeline import DeadLetter, Pipeline
@@ -190,10 +213,10 @@ def county(store, rules):  # noqa: F811 - fixture
     pipeline.close()
 
 
-def _panels(store, start=WHOLE[0], end=WHOLE[1], variables=None):  # noqa: F811 - a store, not the fixture
+def _panels(store, start=WHOLE[0], end=WHOLE[1], variables=None, boards=None):  # noqa: F811 - a store, not the fixture
     from qrisk.cli_dashboards import run_panels
 
-    results = run_panels(store, start, end, variables)
+    results = run_panels(store, start, end, variables, boards=boards)
     failed = [f"{r['dashboard']} / {r['panel']}: {r['error']}" for r in results if "error" in r]
     assert not failed, "\n".join(failed)
     return {(r["dashboard"], r["panel"]): r["rows"] for r in results}
@@ -273,13 +296,11 @@ def test_every_panel_answers_what_the_fold_knows(county):
     assert got[("intake.json", "未处理的拒收记录")][0]["原因"] == "payload.sample_no: 缺少必填字段"
 
 
-def test_undelivered_notifications_show_with_their_last_attempt(county):
+def test_undelivered_notifications_show_with_their_last_attempt(store):  # noqa: F811 - fixture
     """The intake board's delivery panels read each notification's newest attempt: a failure and a
     retry show with the receiver's answer; a notification sent at its second attempt does not."""
     import datetime as dt
 
-    store = county["store"]
-    # after the demo's year, so that no other test's time range sees these rows
     at = dt.datetime(2031, 6, 1, 8, 0)
     start, end = dt.datetime(2031, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2032, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -290,7 +311,7 @@ def test_undelivered_notifications_show_with_their_last_attempt(county):
     store.insert("deliveries", [attempt("x1", 1, "retry", "HTTP 503"), attempt("x1", 2, "sent"),
                                 attempt("x2", 1, "retry", "HTTP 503"), attempt("x2", 2, "failed", "HTTP 410 Gone"),
                                 attempt("x3", 1, "retry", "connection refused (nothing listening)")])
-    got = _panels(store, start, end)
+    got = _panels(store, start, end, boards=("intake.json",))
     assert got[("intake.json", "预警通知发送失败（当前）")] == [{"失败": 1}]
     rows = got[("intake.json", "未送达的预警通知（当前）")]
     assert [(r["预警编号"], r["状态"], r["尝试次数"], r["原因"]) for r in rows] == [
@@ -320,7 +341,7 @@ def test_notifications_a_rebuild_held_back_are_no_delivery_failures(store, rules
     store.insert("deliveries", [{"delivery_id": "given-up", "alert_id": withheld[0]["alert_id"], "enterprise_id": REG.enterprise_id,
                                  "receiver": "desk", "channel": "webhook", "attempt": 5, "status": "failed",
                                  "at": dt.datetime(2026, 5, 11, 9, 0), "at_ms": 0, "response_code": 410, "error": "HTTP 410 Gone"}])
-    got = _panels(store)
+    got = _panels(store, boards=("intake.json",))
     rebuilt.close()
     assert got[("intake.json", "预警通知发送失败（当前）")] == [{"失败": 1}]
     assert [(r["状态"], r["原因"]) for r in got[("intake.json", "未送达的预警通知（当前）")]] == [("失败", "HTTP 410 Gone")]
@@ -338,7 +359,7 @@ def test_warning_and_signal_texts_come_out_as_the_fold_wrote_them(county):
     """The texts are read out of JSON by pattern (no JSONExtract on ClickHouse 18.16): every row
     must equal the effect's own field, quotes and all, from both effect tables."""
     store = county["store"]
-    got = _panels(store)
+    got = _panels(store, boards=("county.json",))
     data = {}
     for row in store.query("SELECT event_id, kind, data FROM effects FINAL UNION ALL SELECT event_id, kind, data FROM stream_effects FINAL"):
         data.setdefault((row["event_id"], row["kind"]), []).append(json.loads(row["data"]))
@@ -368,7 +389,7 @@ def test_the_time_range_and_the_enterprise_narrow_the_panels(county):
     # (to July: the riskiest plant's drift is signalled in July since the limits allow for an 8-point baseline)
     end = dt.datetime(2025, 7, 31, 23, 59, 59, tzinfo=BEIJING)
     eid = max(files, key=lambda e: (files[e].risk.score or 0, e))  # the riskiest: it has warnings and failures
-    got = _panels(county["store"], start, end, {"enterprise": eid, "item": "pseudomonas_aeruginosa"})
+    got = _panels(county["store"], start, end, {"enterprise": eid, "item": "pseudomonas_aeruginosa"}, boards=("county.json", "enterprise.json"))
     final = [s for f in files.values() for s in f.final_samples() if start.date() <= s.sampled_on <= end.date()]
     assert got[("county.json", "抽检批次")] == [{"批次": len(final)}] and final
     mine = [s for s in files[eid].final_samples() if start.date() <= s.sampled_on <= end.date()]
@@ -389,7 +410,7 @@ def test_the_enterprise_board_names_failed_items_as_the_credit_file_does(county)
     failing = sorted(eid for eid, f in files.items() if any(s.judgement.verdict == "fail" for s in f.final_samples()))
     assert len(failing) >= 2
     for eid in failing:
-        rows = _panels(county["store"], variables={"enterprise": eid, "item": "x"})[("enterprise.json", "抽检记录")]
+        rows = _panels(county["store"], variables={"enterprise": eid, "item": "x"}, boards=("enterprise.json",))[("enterprise.json", "抽检记录")]
         expected = {}
         for s in files[eid].final_samples():
             j = s.judgement
@@ -409,7 +430,7 @@ def test_the_measured_values_panel_says_what_it_draws(county):
     files = _files(county)
     eid, f = next((eid, f) for eid, f in sorted(files.items())
                   if any(i.item_code == "bromate" and all(v == "ND" for v in i.values) for s in f.samples for i in s.judgement.items))
-    rows = _panels(county["store"], variables={"enterprise": eid, "item": "bromate"})[("enterprise.json", "检测值：${item:text}")]
+    rows = _panels(county["store"], variables={"enterprise": eid, "item": "bromate"}, boards=("enterprise.json",))[("enterprise.json", "检测值：${item:text}")]
     by_day: dict = {}
     for s in f.final_samples():
         for i in s.judgement.items:
@@ -439,7 +460,7 @@ def test_the_measured_values_are_those_of_the_reports_that_count(store, rules): 
         assert pipeline.wait_derived(60)
         f = pipeline.state.files[E]
         assert [s.event_id for s in f.final_samples()] == [str(fixed.event_id), str(kept.event_id)]
-        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item:text}")]
+        rows = _panels(store, variables={"enterprise": E, "item": "bromate"}, boards=("enterprise.json",))[("enterprise.json", "检测值：${item:text}")]
         got = {_day(store, r["time"]): r["检测值"] for r in rows}
         assert got == {"2026-03-05": 0.03, "2026-05-06": None}  # the corrected value, not 0.05; no 0.08 in April
         # the item list offers only items with a value in a report that counts
@@ -453,7 +474,7 @@ def test_the_measured_values_are_those_of_the_reports_that_count(store, rules): 
         assert options == sorted((code, names[code]) for code in offered) and dict(options)["bromate"] == "溴酸盐"
         pipeline.submit([retraction(fixed.payload.sample_no, at="2026-06-01T09:00:00+08:00")])
         assert pipeline.wait_derived(60)
-        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item:text}")]
+        rows = _panels(store, variables={"enterprise": E, "item": "bromate"}, boards=("enterprise.json",))[("enterprise.json", "检测值：${item:text}")]
         assert {_day(store, r["time"]): r["检测值"] for r in rows} == {"2026-05-06": None}
         offered = {r["item_code"] for r in store.query(expand(item_var["query"], *WHOLE, {"enterprise": E}))}
         assert "bromate" not in offered  # its only value left is in a retracted report
@@ -465,7 +486,7 @@ def test_a_county_signal_is_shown_as_the_countys_and_a_note_as_a_note(county):
     """A category's p chart (本县糕点类…) was listed under the enterprise whose sample tipped it
     (企业: P05); a detection after non-detects (仅作提示) was counted as a signal."""
     store = county["store"]
-    got = _panels(store)
+    got = _panels(store, boards=("county.json",))
     data = {}
     for row in store.query("SELECT event_id, kind, data FROM effects FINAL UNION ALL SELECT event_id, kind, data FROM stream_effects FINAL"):
         if row["kind"] == "fluctuation.signal":
@@ -651,7 +672,7 @@ def test_overdue_rectifications_are_those_overdue_and_open_now(county):
     assert overdue, "the demo counties leave some overdue"
     later = (dt.datetime(2031, 1, 1, tzinfo=dt.timezone.utc), dt.datetime(2031, 2, 1, tzinfo=dt.timezone.utc))
     for start, end in (WHOLE, later):
-        assert _panels(county["store"], start, end)[("county.json", "整改逾期（当前）")] == [{"逾期": overdue}]
+        assert _panels(county["store"], start, end, boards=("county.json",))[("county.json", "整改逾期（当前）")] == [{"逾期": overdue}]
 
 
 def test_an_overdue_mark_withdrawn_is_not_overdue(store, rules):  # noqa: F811 - fixture
@@ -678,7 +699,7 @@ def test_an_overdue_mark_withdrawn_is_not_overdue(store, rules):  # noqa: F811 -
         f = pipeline.state.files[E]
         on_file = sorted(r.rectification_id for r in f.rectifications if r.overdue and r.status in ("open", "rejected"))
         assert on_file == ["R2", "R3"]
-        assert _panels(store)[("county.json", "整改逾期（当前）")] == [{"逾期": 2}]
+        assert _panels(store, boards=("county.json",))[("county.json", "整改逾期（当前）")] == [{"逾期": 2}]
     finally:
         pipeline.close()
 
@@ -694,7 +715,7 @@ def test_a_range_of_one_local_day_counts_that_days_samples(store, rules):  # noq
     pipeline = _fold_into(store, rules, [REG, on("2025-09-28", "S-28"), on("2025-09-29", "S-29"), on("2025-09-30", "S-30")])
     try:
         day = (dt.datetime(2025, 9, 29, tzinfo=BEIJING), dt.datetime(2025, 9, 29, 23, 59, 59, tzinfo=BEIJING))
-        got = _panels(store, *day, variables={"enterprise": E, "item": "bromate"})
+        got = _panels(store, *day, variables={"enterprise": E, "item": "bromate"}, boards=("county.json", "enterprise.json"))
         assert got[("county.json", "抽检批次")] == [{"批次": 1}]
         assert [(r["抽样编号"], r["抽样日期"]) for r in got[("enterprise.json", "抽检记录")]] == [("S-29", "2025-09-29")]
         # a day, as text: Grafana reads a Date column as midnight UTC, and showed 2025-09-29 08:00 in the bureau's zone
@@ -727,14 +748,14 @@ def test_withdrawn_signals_are_marked_and_not_counted(store, rules):  # noqa: F8
                  for i in range(1, 5)]
     pipeline = _fold_into(store, rules, drift + complaints)
     try:
-        before = _panels(store, variables={"enterprise": E, "item": "x"})
+        before = _panels(store, variables={"enterprise": E, "item": "x"}, boards=("county.json", "enterprise.json"))
         counted = sum(r["信号数"] for r in before[("county.json", "质量波动信号（每周）")])
         assert counted == len(raised) + 1  # the drift's and the complaint chart's
         pipeline.submit(unfounded + [retraction(tipped.payload.sample_no, at="2026-04-01T09:00:00+08:00", enterprise_id=E)])
         assert pipeline.wait_derived(60)
         kinds = {r["kind"] for r in store.query("SELECT kind FROM effects")}
         assert {"fluctuation.signal_withdrawn", "sampling.retracted"} <= kinds
-        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        got = _panels(store, variables={"enterprise": E, "item": "x"}, boards=("county.json", "enterprise.json"))
         assert sum(r["信号数"] for r in got[("county.json", "质量波动信号（每周）")]) == counted - 2
         for table in (("county.json", "最新质量波动信号"), ("enterprise.json", "质量波动信号")):
             rows = got[table]
@@ -760,13 +781,13 @@ def test_a_baseline_typos_signal_is_withdrawn_with_the_typod_report(store, rules
             else retraction(typo[2].payload.sample_no, at="2026-02-20T09:30:00+08:00"))
     pipeline = _fold_into(store, rules, [REG, *typo])
     try:
-        before = _panels(store, variables={"enterprise": E, "item": "x"})
+        before = _panels(store, variables={"enterprise": E, "item": "x"}, boards=("county.json", "enterprise.json"))
         (row,) = [r for r in before[("enterprise.json", "质量波动信号")] if r["事件"] == str(typo[7].event_id)]
         assert row["状态"] == ""
         counted = sum(r["信号数"] for r in before[("county.json", "质量波动信号（每周）")])
         pipeline.submit([undo])
         assert pipeline.wait_derived(60)
-        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        got = _panels(store, variables={"enterprise": E, "item": "x"}, boards=("county.json", "enterprise.json"))
         (row,) = [r for r in got[("enterprise.json", "质量波动信号")] if r["事件"] == str(typo[7].event_id)]
         assert row["状态"] == f"已撤销（触发的报告已{'更正' if how == 'corrected' else '撤销'}）"
         assert sum(r["信号数"] for r in got[("county.json", "质量波动信号（每周）")]) == counted - 1
@@ -789,7 +810,7 @@ def test_a_complaint_chart_signal_withdrawn_with_a_withdrawn_complaint_says_so(s
     assert [e.data.get("withdrawn_complaint") for e in effects if e.kind == "fluctuation.signal_withdrawn"] == ["K1"]
     pipeline = _fold_into(store, rules, log)
     try:
-        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        got = _panels(store, variables={"enterprise": E, "item": "x"}, boards=("county.json", "enterprise.json"))
         for table in (("county.json", "最新质量波动信号"), ("enterprise.json", "质量波动信号")):
             marked = {r["事件"]: r["状态"] for r in got[table] if r["状态"]}
             assert marked[signal.event_id] == "已撤销（投诉登记已撤回）", table
@@ -823,7 +844,7 @@ def test_a_signal_of_a_report_since_corrected_is_marked_and_not_counted(store, r
     assert on_file == (0 if corrected_to < 1 else 1)
     pipeline = _fold_into(store, rules, log + [correction])
     try:
-        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        got = _panels(store, variables={"enterprise": E, "item": "x"}, boards=("county.json", "enterprise.json"))
         assert sum(r["信号数"] for r in got[("county.json", "质量波动信号（每周）")]) == on_file
         for table in (("county.json", "最新质量波动信号"), ("enterprise.json", "质量波动信号")):
             status = {r["事件"]: r["状态"] for r in got[table]}
@@ -852,7 +873,7 @@ def test_warnings_are_alerts_counted_once_with_their_state_and_evidence(county):
     from alerts.lifecycle import STATE_ZH
 
     store = county["store"]
-    got = _panels(store)
+    got = _panels(store, boards=("county.json", "enterprise.json"))
     alerts = {a["alert_id"]: a for a in store.query(
         "SELECT alert_id, enterprise_id, group_key, state, severity, handling_overdue FROM alerts FINAL")}
     evidence = {}
@@ -889,7 +910,7 @@ def test_warnings_are_alerts_counted_once_with_their_state_and_evidence(county):
     for r in county_wide:
         assert (r["企业"], r["诚信档案"]) == (f"县级（由 {alerts[r['预警编号']]['enterprise_id']} 的抽检触发）", "")
     eid = alerts[county_wide[0]["预警编号"]]["enterprise_id"]
-    mine = _panels(store, variables={"enterprise": eid, "item": "x"})
+    mine = _panels(store, variables={"enterprise": eid, "item": "x"}, boards=("county.json", "enterprise.json"))
     own = sorted(i for i, a in alerts.items() if a["enterprise_id"] == eid and not a["group_key"].startswith("county:"))
     assert mine[("enterprise.json", "预警数")] == [{"预警": len(own)}]
     assert sorted(r["预警编号"] for r in mine[("enterprise.json", "预警记录")]) == own
@@ -900,10 +921,10 @@ def test_a_pass_rate_over_no_judged_sample_is_no_data(county):
     files = _files(county)
     eid = sorted(files)[0]
     later = (dt.datetime(2031, 1, 1, tzinfo=BEIJING), dt.datetime(2031, 2, 1, tzinfo=BEIJING))
-    got = _panels(county["store"], *later, variables={"enterprise": eid, "item": "x"})
+    got = _panels(county["store"], *later, variables={"enterprise": eid, "item": "x"}, boards=("county.json", "enterprise.json"))
     assert got[("county.json", "抽检合格率")] == [{"合格率": None}]
     assert got[("enterprise.json", "抽检合格率")] == [{"合格率": None}]
-    whole = _panels(county["store"], variables={"enterprise": eid, "item": "x"})
+    whole = _panels(county["store"], variables={"enterprise": eid, "item": "x"}, boards=("county.json", "enterprise.json"))
     final = [s for f in files.values() for s in f.final_samples() if s.judgement.counted in ("pass", "fail")]
     rate = round(100 * sum(s.judgement.counted == "pass" for s in final) / len(final), 1)
     assert whole[("county.json", "抽检合格率")] == [{"合格率": rate}]
@@ -979,7 +1000,7 @@ def test_grades_are_plotted_as_of_the_folds_clock(store, rules):  # noqa: F811 -
         history = pipeline.state.files[E].risk.history
         late = [h for h in history if h.cause_event_id == str(events[2].event_id)]
         assert late and late[0].as_of >= dt.datetime(2026, 3, 12, 2, tzinfo=dt.timezone.utc)
-        got = _panels(store, variables={"enterprise": E, "item": "x"})
+        got = _panels(store, variables={"enterprise": E, "item": "x"}, boards=("enterprise.json",))
         rows = [(dt.datetime.fromisoformat(str(r["time"])).replace(tzinfo=dt.timezone.utc), r["风险分"])
                 for r in got[("enterprise.json", "风险分变化")]]
         plotted, last = [], None
@@ -993,10 +1014,9 @@ def test_grades_are_plotted_as_of_the_folds_clock(store, rules):  # noqa: F811 -
         pipeline.close()
 
 
-def test_a_notification_given_up_before_the_range_still_shows(county):
+def test_a_notification_given_up_before_the_range_still_shows(store):  # noqa: F811 - fixture
     """The delivery panels read the attempts within the time range (default now-7d): a notification that gave
     up 8 days ago, still to be handled, disappeared."""
-    store = county["store"]
     gave_up = dt.datetime(2031, 9, 1, 8, 0)
 
     def attempt(n, status, error):
@@ -1006,7 +1026,7 @@ def test_a_notification_given_up_before_the_range_still_shows(county):
     store.insert("deliveries", [attempt(1, "retry", "HTTP 503"), attempt(2, "failed", "HTTP 410 Gone")])
     now = dt.datetime(2031, 9, 9, 8, tzinfo=dt.timezone.utc)  # eight days after it gave up
     week = (now - dt.timedelta(days=7), now)
-    got = _panels(store, *week)
+    got = _panels(store, *week, boards=("intake.json",))
     assert got[("intake.json", "预警通知发送失败（当前）")] == [{"失败": 1}]
     assert [(r["预警编号"], r["状态"], r["尝试次数"], r["原因"]) for r in got[("intake.json", "未送达的预警通知（当前）")]] == [
         ("AL-old", "失败", 2, "HTTP 410 Gone")]
@@ -1041,7 +1061,7 @@ def test_intake_leaves_out_the_clock_and_tells_processing_failures_apart(store, 
         pipeline.dead_letter([DeadLetter(channel="http", position="req-1#0", raw=b"{}", reason="payload: 缺少必填字段"),
                               DeadLetter(channel="processing", position="seq 9", raw=b"{}", reason="processing failed: KeyError: 'x'",
                                          dead_letter_id="processing-x")])
-        got = _panels(store)
+        got = _panels(store, boards=("intake.json",))
         assert got[("intake.json", "接收事件")] == [{"事件": 2}]
         assert "时钟" not in {r["类型"] for r in got[("intake.json", "每小时接收事件（按类型）")]}
         assert sum(r["事件"] for r in got[("intake.json", "每小时接收事件（按类型）")]) == 2
@@ -1066,7 +1086,7 @@ def test_the_latest_received_is_the_latest_event_pushed_not_the_clock(store, rul
             now[0] = dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.timezone.utc) + dt.timedelta(hours=hours)
             pipeline.submit([ev("clock.tick", (now[0] + dt.timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M:%S+08:00"), enterprise_id="*")])
         assert pipeline.wait_derived(60)
-        (row,) = _panels(store)[("intake.json", "最近接收")]
+        (row,) = _panels(store, boards=("intake.json",))[("intake.json", "最近接收")]
         assert _received(row["最近接收"]) == dt.datetime(2026, 3, 1, 2, 0, tzinfo=dt.timezone.utc)
         # a stat reads numbers: a DateTime showed no value; epoch milliseconds, shown by a time unit
         assert isinstance(row["最近接收"], int)
@@ -1096,7 +1116,7 @@ def test_a_refusal_shows_its_reasons_in_chinese(store, rules):  # noqa: F811 - f
     try:
         pipeline.dead_letter([DeadLetter("http", "req-1#0", b"{}", "payload.items[0].values[0]: must be a number", errors, dead_letter_id="a"),
                               DeadLetter("processing", "seq 9", b"{}", "processing failed: KeyError: 'x'", [], dead_letter_id="b")])
-        rows = {r["位置"]: r for r in _panels(store)[("intake.json", "未处理的拒收记录")]}
+        rows = {r["位置"]: r for r in _panels(store, boards=("intake.json",))[("intake.json", "未处理的拒收记录")]}
     finally:
         pipeline.close()
     assert rows["req-1#0"]["原因"] == ("payload.items[0].values[0]：应为数字（不加引号）或 \"ND\"/\"未检出\"，收到 '59'；"
@@ -1111,7 +1131,7 @@ def test_the_measured_values_name_their_unit(store, rules):  # noqa: F811 - fixt
 
     pipeline = _fold_into(store, rules, [REG, sample("2026-03-12T15:20:00+08:00", passes=False, sample_no="S-1")])
     try:
-        rows = _panels(store, variables={"enterprise": E, "item": "bromate"})[("enterprise.json", "检测值：${item:text}")]
+        rows = _panels(store, variables={"enterprise": E, "item": "bromate"}, boards=("enterprise.json",))[("enterprise.json", "检测值：${item:text}")]
     finally:
         pipeline.close()
     assert [(r["系列"], r["检测值"]) for r in rows] == [("检测值（mg/L）", 0.02)]
@@ -1187,7 +1207,7 @@ def test_the_campaign_stage_panel_counts_what_the_progress_table_counts(store, r
         def both():
             stages = county_progress(pipeline.state, rules.policy.campaign)["summary"]["stages"]
             table = {s["stage_zh"]: s["reached"] for s in stages if s["reached"]}
-            return table, {r["阶段"]: r["企业数"] for r in _panels(store)[("county.json", "提档升级：各阶段完成企业数（当前）")]}
+            return table, {r["阶段"]: r["企业数"] for r in _panels(store, boards=("county.json",))[("county.json", "提档升级：各阶段完成企业数（当前）")]}
 
         table, panel = both()
         assert panel == table and panel["宣传发动（承诺书）"] == 1 and len(panel) == 6
@@ -1202,7 +1222,7 @@ def test_the_campaign_stage_panel_counts_what_the_progress_table_counts(store, r
 def test_the_labs_time_limits_panel_counts_what_the_credit_files_judged(county):
     """检验机构报告时限: per lab, each sample judged for its time limits once (a correction carries its first report's
     figures), from both runtimes' judgements rows — the demo's slow provincial institute among them."""
-    got = _panels(county["store"])[("county.json", "检验机构报告时限")]
+    got = _panels(county["store"], boards=("county.json",))[("county.json", "检验机构报告时限")]
     samples: dict[tuple[str, str], tuple[str, bool, int]] = {}
     for eid, f in _files(county).items():
         for s in f.samples:
@@ -1224,7 +1244,7 @@ def test_the_complaints_panel_counts_what_the_credit_files_hold(county, since):
     from dashboards.model import COMPLAINT_CATEGORIES_ZH, COMPLAINT_KINDS_ZH
 
     start = since or WHOLE[0]
-    got = _panels(county["store"], start, WHOLE[1])[("county.json", "投诉举报")]
+    got = _panels(county["store"], start, WHOLE[1], boards=("county.json",))[("county.json", "投诉举报")]
     counts: dict[tuple[str, str], collections.Counter] = collections.defaultdict(collections.Counter)
     for f in _files(county).values():
         for c in f.complaints:
@@ -1298,7 +1318,7 @@ def test_a_report_refiled_under_the_right_enterprise_is_one_sample_for_its_lab(s
     try:
         first = next(s for s in p.state.files[late.enterprise_id].samples if s.sample_no == "S-2")
         assert first.turnaround.late
-        rows = _panels(store)[("county.json", "检验机构报告时限")]
+        rows = _panels(store, boards=("county.json",))[("county.json", "检验机构报告时限")]
         assert [(r["批次"], r["超时批次"], r["最长（工作日）"]) for r in rows] == [(1, 1, first.turnaround.report_days)]
     finally:
         p.close()
@@ -1315,7 +1335,7 @@ def test_a_redelivered_notification_counts_the_attempts_made_not_the_requeue(sto
 
     store.insert("deliveries", [attempt(1, "retry", "HTTP 503"), attempt(2, "failed", "HTTP 410 Gone"),
                                 attempt(3, "requeued", ""), attempt(4, "retry", "HTTP 503")])
-    got = _panels(store, at - dt.timedelta(days=1), at + dt.timedelta(days=1))
+    got = _panels(store, at - dt.timedelta(days=1), at + dt.timedelta(days=1), boards=("intake.json",))
     assert [(r["预警编号"], r["尝试次数"]) for r in got[("intake.json", "未送达的预警通知（当前）")]] == [("AL-again", 3)]
 
 
@@ -1339,7 +1359,7 @@ def test_two_enterprises_samples_of_one_number_by_two_labs_count_apart(store, ru
     p = _fold_into(store, rules, [REG, parse_event(doc), mine, parse_event(theirs)])
     try:
         samples = [s for f in p.state.files.values() for s in f.samples if s.sample_no == "S-2"]
-        rows = _panels(store)[("county.json", "检验机构报告时限")]
+        rows = _panels(store, boards=("county.json",))[("county.json", "检验机构报告时限")]
         assert sorted((r["检验机构"], r["批次"]) for r in rows) == sorted((s.lab, 1) for s in samples) and len(samples) == 2
     finally:
         p.close()

@@ -19,17 +19,33 @@ def qrisk(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
     return out
 
 
+# (a demo run takes ~10 s: the module runs each it reads more than once only once)
 @pytest.fixture(scope="module")
 def summary():
     return json.loads(qrisk("demo", "--seed", "7", "--json").stdout)
 
 
-def test_same_seed_gives_byte_identical_output():
+@pytest.fixture(scope="module")
+def text():
+    """`qrisk demo --seed 7`'s text summary."""
+    return qrisk("demo", "--seed", "7").stdout
+
+
+@pytest.fixture(scope="module")
+def kept(tmp_path_factory):
+    """`qrisk demo --seed 7 --json` keeping its data and writing its events: the directory, the events' file, the run."""
+    where = tmp_path_factory.mktemp("demo")
+    out = qrisk("demo", "--seed", "7", "--json", "--data-dir", str(where / "demo-data"), "--events-out", str(where / "events.jsonl"))
+    return where / "demo-data", where / "events.jsonl", out
+
+
+def test_same_seed_gives_byte_identical_output(text):
     # also under another hash seed, time zone and an ASCII locale (where the demo once ended in
     # UnicodeEncodeError): output is UTF-8 when the locale cannot write Chinese, JSON always
     elsewhere = {"PYTHONHASHSEED": "12345", "TZ": "America/New_York", "LC_ALL": "POSIX", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}
-    assert qrisk("demo", "--seed", "11").stdout == qrisk("demo", "--seed", "11", env=elsewhere).stdout
-    assert qrisk("demo", "--seed", "11", "--json").stdout != qrisk("demo", "--seed", "12", "--json").stdout
+    eleven = qrisk("demo", "--seed", "11").stdout
+    assert eleven == qrisk("demo", "--seed", "11", env=elsewhere).stdout
+    assert eleven != text  # another seed, another county
 
 
 def test_county_is_realistic(summary):
@@ -121,12 +137,11 @@ def test_the_drifting_plant_is_flagged_before_it_fails(summary):
     assert (dt.date.fromisoformat(first_failure) - dt.date.fromisoformat(oxygen["first_signal"])).days > 30
 
 
-def test_the_riskiest_enterprises_are_those_with_the_worst_risk_grade(summary):
+def test_the_riskiest_enterprises_are_those_with_the_worst_risk_grade(summary, text):
     """A supervisor reads "风险最高" as the risk grade: the list leads with the worst grades, then the
     highest scores (as processors.risk.rank), not with the most failed batches."""
     import re
 
-    text = qrisk("demo", "--seed", "7").stdout
     block = text.split("风险最高的企业（按风险等级、风险分）：\n")[1].split("\n\n")[0].splitlines()
     listed = [(m[1], m[2], float(m[3])) for m in (re.match(r"  (\S+) .*：([A-D])级 ([\d.]+) 分；", line) for line in block)]
     assert len(listed) == 5
@@ -141,16 +156,13 @@ def test_the_riskiest_enterprises_are_those_with_the_worst_risk_grade(summary):
     assert "P09" in summary["riskiest"][:5], "the pastry maker with the overdue rectification: C级 without a failed batch"
 
 
-def test_text_summary_is_chinese():
-    text = qrisk("demo", "--seed", "7").stdout
+def test_text_summary_is_chinese(text):
     assert "抽检" in text and "不合格项目" in text and "预警" in text and "待处理整改" in text
     assert "行政处罚 1 件，约谈 1 次：" in text and "香满园糕点 行政处罚决定" in text and "喜福来糕点 约谈" in text
 
 
-def test_events_out_can_be_imported_and_served(tmp_path):
-    events = tmp_path / "events.jsonl"
-    kept = tmp_path / "demo-data"
-    qrisk("demo", "--seed", "7", "--events-out", str(events), "--data-dir", str(kept))
+def test_events_out_can_be_imported_and_served(tmp_path, kept):
+    kept, events, _ = kept
     lines = events.read_text(encoding="utf-8").splitlines()
     assert len(lines) > 300
     imported = tmp_path / "imported"
@@ -163,7 +175,7 @@ def test_events_out_can_be_imported_and_served(tmp_path):
     assert any(s["verdict"] == "不合格" or "不合格" in json.dumps(s, ensure_ascii=False) for s in a["samples"])
 
 
-def test_the_kept_data_is_served_by_qrisk_run_with_the_key_the_demo_prints(tmp_path):
+def test_the_kept_data_is_served_by_qrisk_run_with_the_key_the_demo_prints(tmp_path, text):
     """README: `--data-dir DIR` keeps the data for `qrisk run --data-dir DIR` to serve, and the demo's
     last line says to run it. `qrisk run` makes no admin key beside a log that has events, so the demo
     makes the directory's key and prints it on stderr as a first start does; stdout is unchanged."""
@@ -173,7 +185,7 @@ def test_the_kept_data_is_served_by_qrisk_run_with_the_key_the_demo_prints(tmp_p
 
     kept = tmp_path / "demo-data"
     out = qrisk("demo", "--seed", "7", "--data-dir", str(kept))
-    assert out.stdout == qrisk("demo", "--seed", "7").stdout + (f"\n数据已保存在 {kept}；运行 `QRISK_TICK_SECONDS=0 qrisk run --data-dir {kept}` 查看（停在演示的最后一天；"
+    assert out.stdout == text + (f"\n数据已保存在 {kept}；运行 `QRISK_TICK_SECONDS=0 qrisk run --data-dir {kept}` 查看（停在演示的最后一天；"
                                                                  "不设 QRISK_TICK_SECONDS=0 时，服务的时钟在第一次报时后走到今天，其间到期未办的事项会产生新的预警）。\n")
     assert "qrisk_" not in out.stdout
     (token,) = re.findall(r"^qrisk:   Authorization: Bearer (qrisk_\S+)$", out.stderr, re.M)
@@ -190,9 +202,9 @@ def test_the_kept_data_is_served_by_qrisk_run_with_the_key_the_demo_prints(tmp_p
         server.stop()
 
 
-def test_the_json_summary_stays_json_when_the_data_is_kept(tmp_path):
-    out = qrisk("demo", "--seed", "7", "--json", "--data-dir", str(tmp_path / "kept"))
-    assert json.loads(out.stdout)["enterprises"] and "Authorization: Bearer qrisk_" in out.stderr
+def test_the_json_summary_stays_json_when_the_data_is_kept(kept, summary):
+    _, _, out = kept
+    assert json.loads(out.stdout) == summary and "Authorization: Bearer qrisk_" in out.stderr
 
 
 def test_the_demos_own_preservative_sum_is_the_one_qrisk_judges():
