@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import golden
-from tests.kafka_service import KafkaService, wait_for
+from tests.kafka_service import KafkaService, kafka_bootstrap, wait_for  # noqa: F401 - fixtures
 from tests.services import clickhouse_url, drop_database, fresh_database_url  # noqa: F401 - fixtures
 
 
@@ -26,9 +26,25 @@ def _event(eid: str) -> dict:
 
 
 @pytest.fixture
-def api(tmp_path, clickhouse_url):  # noqa: F811 - fixture
-    """The Kafka-mode app over a private broker and a fresh ClickHouse database (the producer gives up
-    within seconds, not a minute, so that the test does not wait for it)."""
+def api(tmp_path, clickhouse_url, kafka_bootstrap):  # noqa: F811 - fixture
+    """The Kafka-mode app over the shared broker (topics of its own, deleted afterwards) and a fresh ClickHouse database."""
+    yield from _app(tmp_path, clickhouse_url, kafka_bootstrap, f"h{uuid.uuid4().hex[:8]}", delete_topics=True)
+
+
+@pytest.fixture
+def api_private(tmp_path, clickhouse_url):  # noqa: F811 - fixture
+    """The same over a private broker, for a test that stops it (starting one takes ~10 s)."""
+    svc = KafkaService("kafka-api-health")
+    svc.clean()
+    svc.up()
+    try:
+        yield from _app(tmp_path, clickhouse_url, svc.bootstrap, "health", svc=svc, delete_topics=False)
+    finally:
+        svc.clean()
+
+
+def _app(tmp_path, clickhouse_url, bootstrap, prefix, svc=None, *, delete_topics: bool):  # noqa: F811 - a URL
+    """The app (the producer gives up within seconds, not a minute, so that a test does not wait for it)."""
     from qrisk.api import create_app
     from qrisk.auth import KeyStore
     from qrisk.kafka_api import DistributedBackend
@@ -37,13 +53,10 @@ def api(tmp_path, clickhouse_url):  # noqa: F811 - fixture
     from qrisk.store import ClickHouseStore, migrate
     from qrisk.topics import KafkaSettings, create_topics
 
-    svc = KafkaService("kafka-api-health")
-    svc.clean()
-    svc.up()
     name, url = fresh_database_url(clickhouse_url, "kafka_health")
     store = ClickHouseStore(url)
     migrate(store)
-    settings = KafkaSettings(kafka_bootstrap=svc.bootstrap, kafka_topic_prefix="health", kafka_partitions=1)
+    settings = KafkaSettings(kafka_bootstrap=bootstrap, kafka_topic_prefix=prefix, kafka_partitions=1)
     create_topics(settings)
     log = KafkaLog(settings, timeout_s=8, max_block_ms=4000, request_timeout_ms=3000, delivery_timeout_ms=6000)
     backend = DistributedBackend(settings, store, default_rules(None), log=log)
@@ -55,11 +68,15 @@ def api(tmp_path, clickhouse_url):  # noqa: F811 - fixture
             yield {"client": client, "admin": {"authorization": f"Bearer {token}"}, "svc": svc, "clickhouse": clickhouse_url, "db": name,
                    "backend": backend}
     finally:
-        svc.clean()
         drop_database(clickhouse_url, name)
+        if delete_topics:
+            from qrisk.topics import delete_topics as delete
+
+            delete(settings, [t.name for t in settings.topics().all()])
 
 
-def test_readiness_and_health_follow_the_broker(api):
+def test_readiness_and_health_follow_the_broker(api_private):
+    api = api_private
     client, admin, svc = api["client"], api["admin"], api["svc"]
     assert client.post("/v1/events", json=_event("E-RDY-1"), headers=admin).status_code == 200
     assert client.get("/readyz").status_code == 200
