@@ -65,6 +65,10 @@ log = logging.getLogger("qrisk.sink")
 
 BROKER_FIRST_DELAY_S = 0.5
 DEGRADED_AFTER_S = 5.0
+# A commit the broker does not answer within this is left for the next round (kafka-python's commit() waits up to the
+# consumer's request timeout, 30 s, for a coordinator): the polling thread is also what measures the lag and says an
+# outage on /healthz, and a broker killed during a commit kept the page "ok", with the lag of before, for that long.
+COMMIT_TIMEOUT_MS = 3_000
 """How long the database may refuse the sink's rows (connection refused, timeouts) before /healthz
 says "degraded": a blip is retried quietly, an outage is said."""
 
@@ -203,7 +207,9 @@ class Sink:
         self._idle_since: float | None = None
         self._rejoined_at = -1e9
         self.stats = {"batches": 0, "messages": 0, "rows": 0, "retries": 0, "bad_messages": 0, "commit_failures": 0,
-                      "schema_errors": 0, "broker_errors": 0, "lag_unknown": 0, "lost_messages": 0}
+                      "schema_errors": 0, "broker_errors": 0, "lag_unknown": 0, "lost_messages": 0, "commit_timeouts": 0}
+        # positions written and not yet committed (a commit that timed out): committed at the start of the next round
+        self._commit_pending = False
         self.unhealthy: str | None = None  # why the sink is stuck retrying (a schema error, a half-written message, an outage)
         self._failing_since: float | None = None  # monotonic start of the current run of transient failures
         self.lag: dict[tuple[str, int], int] = {}  # messages behind the log end, per assigned partition
@@ -499,9 +505,11 @@ class Sink:
     def run_once(self, timeout_ms: int = 500) -> int:
         """Poll one batch (up to ``sink_batch`` messages or ``sink_batch_bytes``, or what came within ``linger_s``
         of the first), write it, then commit its offsets.  Returns the number of messages."""
-        from kafka.errors import CommitFailedError, KafkaError
+        from kafka.errors import KafkaError
 
         limit = self.settings.sink_batch
+        if self._commit_pending and self._lag_unknown is None:  # (not while the offsets cannot be read: Kafka away)
+            self._commit()
         records = self.consumer.poll(timeout_ms=timeout_ms, max_records=limit)
         if not records:
             self._write_lost()  # (a gap found with nothing to read: measure_lag)
@@ -537,15 +545,37 @@ class Sink:
         finally:
             if collecting:
                 gc.enable()
+        self._commit()
+        self.stats["batches"] += 1
+        self.last_batch_at = time.monotonic()
+        return n
+
+    def _commit(self) -> None:
+        """Commit the positions of what was written.  One the broker does not answer within ``COMMIT_TIMEOUT_MS``
+        stays pending, tried again before a later poll once the group's offsets can be read: the rows are in the tables
+        already, and a batch delivered again after a restart collapses on its keys.  Another Kafka error goes to ``run``,
+        the commit still pending."""
+        from kafka.errors import CommitFailedError, KafkaTimeoutError
+
+        self._commit_pending = True
+        began = (time.monotonic(), self.clock().astimezone(UTC).isoformat(timespec="seconds"))
         try:
-            self.consumer.commit()  # the positions of what was just written
+            self.consumer.commit(timeout_ms=COMMIT_TIMEOUT_MS)
         except CommitFailedError as exc:
             # the group rebalanced meanwhile: the new owner gets these again; the tables collapse them
             self.stats["commit_failures"] += 1
             log.warning("sink: commit failed (%s); the batch will be delivered again", exc)
-        self.stats["batches"] += 1
-        self.last_batch_at = time.monotonic()
-        return n
+        except KafkaTimeoutError as exc:
+            self.stats["commit_timeouts"] += 1
+            log.warning("sink: commit not answered within %.0f s (%s); tried again once the group's offsets can be read "
+                        "(the batch is written)", COMMIT_TIMEOUT_MS / 1000, short_reason(exc))
+            # the first sign of an outage: the offsets are read from now on (at once, then each second), and unknown since
+            # the commit began, so that an outage is said DEGRADED_AFTER_S after that, not after the first failed read
+            self._lag_at = -1e9
+            if self._lag_unknown is None:
+                self._lag_unknown = began
+            return
+        self._commit_pending = False
 
     # ------------------------------------------------------------------ gaps (retention)
 
@@ -725,6 +755,11 @@ class Sink:
                                   f"Kafka：已 {away:.0f} 秒无法读取已提交的偏移量（broker 不可达？），积压未知")
             log.info("sink: committed offsets not read (%s: %s); lag unknown", type(exc).__name__, short_reason(exc))
             return
+        if not assigned and self._commit_pending and self._lag_unknown is not None:
+            # unknown since a commit timed out, and the partitions gone since (a rebalance): their next owner reads
+            # from the group's offsets, and there is no lag of this sink's left to be unknown
+            self._commit_pending = False
+            self._lag_unknown = None
         if assigned:
             self._offsets_read_at = time.monotonic()
             self._lag_unknown = None
@@ -770,6 +805,8 @@ class Sink:
             ("qrisk_sink_schema_errors_total", "counter", "inserts refused because the database is not what the migrations made", s["schema_errors"]),
             ("qrisk_sink_bad_messages_total", "counter", "messages kept in dead_letters instead of written", s["bad_messages"]),
             ("qrisk_sink_commit_failures_total", "counter", "offset commits refused (a rebalance: the batch comes again)", s["commit_failures"]),
+            ("qrisk_sink_commit_timeouts_total", "counter", "offset commits the broker did not answer in time (tried again; the "
+                                                          "batch was written)", s["commit_timeouts"]),
             ("qrisk_sink_broker_errors_total", "counter", "polls or commits that failed because Kafka was unreachable (retried)", s["broker_errors"]),
             ("qrisk_sink_unhealthy", "gauge", "1 while a table refuses its rows or the database or Kafka has been away for a while, "
                                               "and nothing is committed", int(self.unhealthy is not None)),
