@@ -649,7 +649,7 @@ class Sink:
         if not tps:
             return
         firsts = self.consumer.beginning_offsets(tps, timeout_ms=5000)
-        ends = self.consumer.end_offsets(tps)
+        ends = self.consumer.end_offsets(tps, timeout_ms=5000)
         for tp in tps:
             first = firsts.get(tp)
             if first is not None and first > self._expected[tp] and ends.get(tp) == first:
