@@ -163,7 +163,7 @@ def test_a_gap_inside_a_batch_is_found_and_a_compacted_topics_holes_are_not_gaps
         def beginning_offsets(self, partitions, timeout_ms=None):
             return {tp: firsts[tp] for tp in partitions}
 
-        def end_offsets(self, partitions):
+        def end_offsets(self, partitions, timeout_ms=None):
             return {tp: ends.get(tp, 100) for tp in partitions}
 
     ends: dict = {}
@@ -207,7 +207,7 @@ def test_a_partition_with_messages_left_is_judged_by_its_next_message_not_its_fi
         def beginning_offsets(self, partitions, timeout_ms=None):
             return {tp: offsets["first"]}
 
-        def end_offsets(self, partitions):
+        def end_offsets(self, partitions, timeout_ms=None):
             return {tp: offsets["end"]}
 
     sink = Sink(store=None, settings=settings, consumer=Consumer())
@@ -248,7 +248,7 @@ def test_a_gap_found_while_the_last_one_s_letter_is_retried_is_written_too(monke
         def beginning_offsets(self, tps, timeout_ms=None):
             return dict(self.firsts)
 
-        def end_offsets(self, tps):
+        def end_offsets(self, tps, timeout_ms=None):
             return dict(self.firsts)  # (every message deleted)
 
         def highwater(self, tp):
