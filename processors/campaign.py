@@ -1252,7 +1252,7 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
     # full-staff training done, a later report short of it (new staff): to be checked, not a three-ones gap
     short = training_shortfall(c, pol) if c.accepted_on else None
     doubts = [v for v in k.values() if v.get("doubt_zh")]  # a figure that stands but is to be checked (first_pass_rises)
-    revoked, gone = file.licence_revoked, file.deregistered_on
+    revoked, gone, stopped = file.licence_revoked, file.deregistered_on, file.suspended_on
     return {
         "enterprise_id": file.enterprise_id,
         "name": profile.name if profile else None,
@@ -1273,7 +1273,11 @@ def progress_row(file: "CreditFile", pol: "CampaignPolicy") -> dict[str, Any]:
         # back in business, brings it back)
         "licence_revoked": revoked,
         "deregistered_on": gone.isoformat() if gone else None,
-        "licence_zh": "；".join(x for x in (f"已注销（{gone.isoformat()}）" if gone else "", f"已吊销许可证（{revoked}）" if revoked else "") if x),
+        # 停产 (production stopped, the licence kept): said beside the stage, and still in the campaign — the upgrade is
+        # what it resumes with, so its lag and KPIs count as before
+        "suspended_on": stopped.isoformat() if stopped else None,
+        "licence_zh": "；".join(x for x in (f"已注销（{gone.isoformat()}）" if gone else "", f"已吊销许可证（{revoked}）" if revoked else "",
+                                           f"停产（{stopped.isoformat()} 起）" if stopped and not gone else "") if x),
         "stage": stage,
         # 未启动: nothing of the campaign on file; work on file (a self-inspection, a comparison test) but no stage yet is not that
         "stage_zh": STAGE_ZH[stage] if stage else (NO_STAGE_ZH if has_documents(c) else "未启动"),
@@ -1479,6 +1483,7 @@ def county_progress(state: "CountyState", pol: "CampaignPolicy", towns: list[str
                             "accepted": sum(1 for r in inactive if r["accepted_on"])},
         "active": len(active),
         "deregistered": sum(1 for r in rows if r["deregistered_on"]),
+        "suspended": sum(1 for r in active if r["suspended_on"]),
         # campaign-wide: Σ part / Σ whole over each enterprise's latest training report, not a mean of rates
         "kpi_rates": _county_rates(active, pol),
         "training_reports": {"enterprises": len(reports), "earliest": reports[0] if reports else None,
@@ -1537,7 +1542,8 @@ def summary_lines_zh(progress: dict[str, Any], offset_hours: int = 8) -> list[st
 
     caveat = said(closed("accepted"), f"其中 {gaps} 家有指标未达标或其他须核实事项，须核实" if gaps else "")
     revoked = (f"；已吊销许可证 {sm['licence_revoked']} 家（不计滞后与指标）" if sm.get("licence_revoked") else "") + (
-        f"；已注销 {sm['deregistered']} 家（不计滞后与指标）" if sm.get("deregistered") else "")
+        f"；已注销 {sm['deregistered']} 家（不计滞后与指标）" if sm.get("deregistered") else "") + (
+        f"；停产 {sm['suspended']} 家（仍计滞后与指标）" if sm.get("suspended") else "")
     if sm.get("unregistered"):
         ids = sm["unregistered"]
         revoked += f"；另有未登记的企业编号 {len(ids)} 个有提档升级记录，未列入（请核对企业编号：{'、'.join(ids[:5])}{' 等' if len(ids) > 5 else ''}）"

@@ -407,8 +407,9 @@ def cmd_campaign(args: argparse.Namespace) -> int:
         tiers = (f"{r['starting_tier'] or '未分档'}→{r['tier']}" if r["tier"] else r["tier_zh"])
         ones = "".join("✓" if v else "·" for v in r["three_ones"].values())
         k = r["kpis"]
-        # a closed enterprise, or one whose licence was revoked, is marked: it is out of lagging and the KPI counts
-        out = "（已注销）" if r["deregistered_on"] else "（已吊销许可证）" if r["licence_revoked"] else ""
+        # a closed enterprise, or one whose licence was revoked, is marked: it is out of lagging and the KPI counts; a
+        # stopped one too, though it stays in them (its lag is a producer standing still)
+        out = "（已注销）" if r["deregistered_on"] else "（已吊销许可证）" if r["licence_revoked"] else "（停产）" if r.get("suspended_on") else ""
         cells.append([f"{r['enterprise_id']} {r['name'] or ''}".rstrip() + out, tiers, r["stage_zh"], ones,
                       kpi(k["training_rate"]), kpi(k["exam_first_pass_rate"]), kpi(k["key_posts_certified_rate"]), kpi(k["sampling_pass_rate"])])
     lines += table(cells, "<^<^>>>>")

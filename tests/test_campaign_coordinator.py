@@ -364,9 +364,9 @@ def test_the_cli_table_shows_the_figure_and_whether_it_is_met(tmp_path):
 # --------------------------------------------------------------------------- 6. the county heading's count
 
 
-def _closed(at, enterprise_id=E):
-    e = ev("enterprise.updated", at, enterprise_id, status="deregistered")
-    return e.model_copy(update={"payload": e.payload.__class__(status="deregistered")})
+def _closed(at, enterprise_id=E, status="deregistered"):
+    e = ev("enterprise.updated", at, enterprise_id, status=status)
+    return e.model_copy(update={"payload": e.payload.__class__(status=status)})
 
 
 def _of(event, enterprise_id):
@@ -515,6 +515,7 @@ def test_the_kpi_line_counts_enterprises_and_says_how_many_have_no_data_and_clos
         events += [registered(enterprise_id=eid), _of(commitment(), eid), _of(tiering("C"), eid),
                    _of(training(staff=10, trained=10, takers=10, first_pass=9), eid)]
     events += [_of(tiering("B", "2026-11-20T10:00:00+08:00", kind="acceptance", passed=True), "E-2"), _closed("2026-12-01T10:00:00+08:00", "E-2")]
+    events.append(_closed("2026-12-01T10:00:00+08:00", "E-1", status="suspended"))  # stopped: still counted, marked
     state, _ = replay(events, rules)
     progress = county_progress(state, rules.policy.campaign)
     line = kpi_line_zh(progress)
@@ -526,7 +527,8 @@ def test_the_kpi_line_counts_enterprises_and_says_how_many_have_no_data_and_clos
     path.write_text("".join(e.model_dump_json(exclude_none=True) + "\n" for e in events), encoding="utf-8")
     out = subprocess.run([sys.executable, "-m", "qrisk", "campaign", "--events", str(path)], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert "E-2 清源桶装水厂（已注销）" in out.stdout and line in out.stdout
+    assert "E-2 清源桶装水厂（已注销）" in out.stdout and "E-1 清源桶装水厂（停产）" in out.stdout and line in out.stdout
+    assert "停产 1 家（仍计滞后与指标）" in head
 
 
 def test_a_signatory_written_with_half_width_brackets_is_the_same_letter(rules):

@@ -295,6 +295,38 @@ def test_an_enterprise_that_closed_is_out_of_routine_supervision_and_the_campaig
     assert [e.data["status"] for e in effects if e.kind == "enterprise.status_changed"] == ["deregistered", "operating"]
 
 
+
+def test_a_stopped_producer_is_said_so_in_the_progress_table_and_stays_in_the_campaign(rules):
+    """停产 (enterprise.updated status suspended): the table's 许可证/经营状态 was empty, and the summary said nothing, so a
+    producer standing still read as one merely behind.  It stays in the campaign (the upgrade is what it resumes with):
+    its lag and KPIs count as before, and the summary says how many are stopped."""
+    from processors.campaign import summary_lines_zh
+    from tests.test_campaign import ev, whole_campaign
+
+    events = [e for e in whole_campaign() if e.event_type != "campaign.assessment" or e.payload.kind == "tiering"]
+
+    def status(at, value):  # (the golden update changes other fields: this one changes the status alone)
+        e = ev("enterprise.updated", at, status=value)
+        return e.model_copy(update={"payload": e.payload.__class__(status=value)})
+
+    before = county_progress(replay(events, rules)[0], rules.policy.campaign)
+    stopped = status("2026-06-10T09:00:00+08:00", "suspended")
+    state, _ = replay(events + [stopped], rules)
+    row = _row(state, rules)
+    assert row["suspended_on"] == "2026-06-10" and row["licence_zh"] == "停产（2026-06-10 起）"
+    progress = county_progress(state, rules.policy.campaign)
+    sm = progress["summary"]
+    assert sm["suspended"] == 1 and (sm["active"], sm["lagging"], sm["kpis"]) == (
+        before["summary"]["active"], before["summary"]["lagging"], before["summary"]["kpis"])
+    assert row["lag_reasons"] == before["rows"][0]["lag_reasons"]
+    assert "停产 1 家（仍计滞后与指标）" in summary_lines_zh(progress)[0]
+    assert "停产" not in summary_lines_zh(before)[0]
+    # in business again: nothing said; closed while stopped: said as closed only
+    state, _ = replay(events + [stopped, status("2026-07-01T09:00:00+08:00", "operating")], rules)
+    assert _row(state, rules)["licence_zh"] == "" and county_progress(state, rules.policy.campaign)["summary"]["suspended"] == 0
+    state, _ = replay(events + [stopped, status("2026-07-01T09:00:00+08:00", "deregistered")], rules)
+    assert _row(state, rules)["licence_zh"] == "已注销（2026-07-01）" and county_progress(state, rules.policy.campaign)["summary"]["suspended"] == 0
+
 def test_a_closure_closes_the_overdue_work_alerts_and_a_reopening_starts_afresh(rules):
     """The review of 注销: the 检查或抽检逾期未开展 alerts raised before the closure stayed open and escalated; a second
     closure moved its day silently; a producer in business again was overdue at once across its closed months;
